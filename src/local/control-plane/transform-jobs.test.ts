@@ -21,6 +21,7 @@ import {
   type CreateTransformJobCommandInput,
 } from '@aws-sdk/client-sagemaker';
 import { maskedCrc32c } from '../transform/records.js';
+import { MAX_MANIFEST_BYTES } from '../transform/manifest.js';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -475,4 +476,18 @@ test('JSON nesting deeper than a request body may (512 levels): a manifest fails
   const record = await ended('tj-deep-record');
   assert.equal(record.TransformJobStatus, 'Failed');
   assert.match(record.FailureReason ?? '', /^AlgorithmError: 1 of 2 records failed in 1 input file\(s\).* First: x\.jsonl record 1: InputFilter: the record nests arrays and objects more than 512 levels deep, the limit for JSON records$/);
+});
+
+test('a ManifestFile manifest over 64 MiB fails its job with a ClientError, refused from the length S3 gives for it', async () => {
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'huge-manifest.json', Body: Buffer.alloc(MAX_MANIFEST_BYTES + 1, 0x20) }));
+  await sm.send(new CreateTransformJobCommand(job('tj-huge-manifest', { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://in/huge-manifest.json' } }, ContentType: 'text/csv', SplitType: 'Line' } })));
+  const d = await until('tj-huge-manifest to end', async () => {
+    const out = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-huge-manifest' }));
+    return out.TransformJobStatus === 'InProgress' ? undefined : out;
+  });
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.equal(
+    d.FailureReason,
+    'ClientError: The manifest file at s3://in/huge-manifest.json is larger than 67108864 bytes, the most the local SageMaker reads of a manifest; split its objects over several jobs, or use S3Prefix.',
+  );
 });

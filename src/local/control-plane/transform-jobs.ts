@@ -18,6 +18,7 @@ import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../transform/data-processing.js';
 import { parseBatchStrategy, type ExecutionParameters } from '../transform/parameters.js';
 import { MAX_FILE_BYTES, runTransform, type TransformSummary } from '../transform/run.js';
+import { MAX_MANIFEST_BYTES } from '../transform/manifest.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
 import { checkRequestTags } from './tags.js';
@@ -489,6 +490,8 @@ export class TransformJobs {
             output: outputDir,
             url: instance.chain[0]!.url,
             s3DataType: 'ManifestFile',
+            // Written here from a listing or a manifest already read: not the user's to keep small.
+            maxManifestBytes: Number.POSITIVE_INFINITY,
             ...(tin.ContentType ? { contentType: tin.ContentType } : {}),
             ...(tout.Accept ? { accept: tout.Accept } : {}),
             splitType: tin.SplitType ?? 'None',
@@ -559,11 +562,25 @@ export class TransformJobs {
     let base: string;
     if (source.S3DataType === 'ManifestFile') {
       const chunks: Buffer[] = [];
+      let total = 0;
       try {
-        for await (const c of await untilAborted(s3.get(at.bucket, at.key, { signal }), signal)) chunks.push(c as Buffer);
+        const body = await untilAborted(s3.get(at.bucket, at.key, { signal }), signal);
+        // Refused from the length S3 gives, else once more than the cap has come: never held whole.
+        if (body.contentLength !== undefined && body.contentLength > MAX_MANIFEST_BYTES) total = body.contentLength;
+        else {
+          for await (const c of body) {
+            chunks.push(c as Buffer);
+            total += (c as Buffer).length;
+            if (total > MAX_MANIFEST_BYTES) break;
+          }
+        }
+        body.destroy();
       } catch (err) {
         if (signal.aborted) throw err;
         throw new JobFailure(`ClientError: Could not read the manifest file at ${source.S3Uri} (TransformInput.DataSource.S3DataSource.S3Uri): ${(err as Error).message}`);
+      }
+      if (total > MAX_MANIFEST_BYTES) {
+        throw new JobFailure(`ClientError: The manifest file at ${source.S3Uri} is larger than ${MAX_MANIFEST_BYTES} bytes, the most the local SageMaker reads of a manifest; split its objects over several jobs, or use S3Prefix.`);
       }
       let manifest: unknown;
       const text = Buffer.concat(chunks).toString('utf8');

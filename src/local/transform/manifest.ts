@@ -12,20 +12,54 @@ export interface ManifestInputs {
 const EXAMPLE = '[{"prefix": "data/"}, "part-1.csv", "sub/part-2.csv"]';
 
 /**
+ * Largest manifest read (64 MiB), locally and from S3. AWS documents no limit; this is smkit's own:
+ * a manifest is held whole and parsed at once, and 64 MiB lists over half a million keys of 100
+ * characters. A bigger one is refused, no more than this read of it.
+ */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads a file as UTF-8 text unless it is longer than `maxBytes`: undefined then, having read no
+ * more than `maxBytes + 1` bytes of it (its size is checked first, and again as it is read, in case
+ * it grows).
+ */
+async function readCapped(file: string, maxBytes: number): Promise<string | undefined> {
+  const handle = await fs.open(file, 'r');
+  try {
+    if ((await handle.stat()).size > maxBytes) return undefined;
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const want = Math.min(1 << 20, maxBytes + 1 - total);
+      const { bytesRead, buffer } = await handle.read(Buffer.alloc(want), 0, want, null);
+      if (bytesRead === 0) break;
+      chunks.push(buffer.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > maxBytes) return undefined;
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Reads an `S3DataType=ManifestFile` manifest
  * (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformS3DataSource.html): a JSON
  * array whose first element is `{"prefix": ...}` and whose other elements are paths relative to
  * it. Locally the prefix is a folder (relative to the manifest's folder, or `file://`). Throws
- * `ERR_CLI_USAGE` for anything else, a path that leaves the prefix, or a file that is missing.
+ * `ERR_CLI_USAGE` for anything else, a manifest over `maxBytes`, a path that leaves the prefix, or
+ * a file that is missing.
  */
-export async function readManifest(manifestPath: string): Promise<ManifestInputs> {
+export async function readManifest(manifestPath: string, maxBytes = MAX_MANIFEST_BYTES): Promise<ManifestInputs> {
   const bad = (why: string): ToolkitError => new ToolkitError('ERR_CLI_USAGE', `manifest ${manifestPath}: ${why}; a manifest looks like ${EXAMPLE}`);
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await fs.readFile(manifestPath, 'utf8');
+    text = await readCapped(manifestPath, maxBytes);
   } catch (err) {
     throw bad(`not readable as JSON (${(err as Error).message})`);
   }
+  if (text === undefined) throw bad(`is larger than ${maxBytes} bytes, the most smkit reads of a manifest; split the files over several manifests (or jobs), or give their folder as --input`);
   // An element is quoted in a message (JSON.stringify, which recurses): a manifest is one array of strings deep.
   if (jsonNestsDeeperThan(text)) throw bad(`nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep`);
   let parsed: unknown;

@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { isToolkitError } from '../../errors/catalogue.js';
 import { maskedCrc32c } from './records.js';
 import { runTransform } from './run.js';
+import { MAX_MANIFEST_BYTES, readManifest } from './manifest.js';
 import { until } from '../../../test/helpers/until.js';
 
 /** A stand-in container: echoes the body upper-cased, 400s on lines containing BAD, counts in-flight requests. */
@@ -677,6 +678,30 @@ test('S3DataType ManifestFile: the files the manifest lists, in its order, relat
     await assert.rejects(run(`[{"prefix": "data/"}, ${'['.repeat(100_000)}${']'.repeat(100_000)}]`), usage(/nests arrays and objects more than 512 levels deep/));
     await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, s3DataType: 'ManifestFile' }), usage(/needs --input to be a manifest file/));
     assert.equal(c.bodies.length, 2, 'nothing more was sent');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('S3DataType ManifestFile: a manifest over 64 MiB is ERR_CLI_USAGE before anything is sent, refused from its size; the cap holds to the byte', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'data/a.csv': 'a\n' });
+  const manifest = path.join(t.input, 'manifest.json');
+  const usage = (pattern: RegExp) => (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && pattern.test(e.message);
+  try {
+    assert.equal(MAX_MANIFEST_BYTES, 64 * 1024 * 1024);
+    // Sparse: its 64 MiB and a byte are never written, and reading them would show in the run's time, not here.
+    await fs.writeFile(manifest, '');
+    await fs.truncate(manifest, MAX_MANIFEST_BYTES + 1);
+    await assert.rejects(runTransform({ input: manifest, output: t.output, url: c.url, s3DataType: 'ManifestFile' }), usage(/is larger than 67108864 bytes, the most smkit reads of a manifest/));
+    assert.equal(c.bodies.length, 0);
+    const text = JSON.stringify([{ prefix: 'data/' }, 'a.csv']);
+    await fs.writeFile(manifest, text);
+    assert.deepEqual((await readManifest(manifest, text.length)).files, ['a.csv']);
+    await assert.rejects(readManifest(manifest, text.length - 1), usage(new RegExp(`is larger than ${text.length - 1} bytes`)));
+    const summary = await runTransform({ input: manifest, output: t.output, url: c.url, s3DataType: 'ManifestFile' });
+    assert.equal(summary.files, 1);
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });

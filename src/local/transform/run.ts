@@ -44,6 +44,8 @@ export interface TransformOptions {
   assembleWith?: AssembleWith;
   /** `S3DataType`: `ManifestFile` makes `input` a manifest listing the files (paths relative to its prefix folder). @defaultValue `S3Prefix` */
   s3DataType?: 'S3Prefix' | 'ManifestFile';
+  /** Largest manifest read; the local SageMaker lifts it for the manifests it writes itself. @defaultValue 64 MiB (`MAX_MANIFEST_BYTES` in manifest.ts) */
+  maxManifestBytes?: number;
   /** `DataProcessing`: InputFilter, JoinSource, OutputFilter (JSON and CSV records only). */
   dataProcessing?: DataProcessing;
   /**
@@ -315,7 +317,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const single = inputStat.isFile();
   const manifest = options.s3DataType === 'ManifestFile';
   if (manifest && !single) throw new ToolkitError('ERR_CLI_USAGE', `--s3-data-type ManifestFile needs --input to be a manifest file (${options.input} is a folder)`);
-  const listed = manifest ? await readManifest(inputRoot) : undefined;
+  const listed = manifest ? await readManifest(inputRoot, options.maxManifestBytes) : undefined;
   const inputDir = listed?.dir ?? (single ? path.dirname(inputRoot) : inputRoot);
   if (!single && (outputRoot === inputRoot || outputRoot.startsWith(inputRoot + path.sep))) {
     throw new ToolkitError('ERR_CLI_USAGE', `--output ${options.output} lies inside --input ${options.input}; choose an output folder outside it`);
