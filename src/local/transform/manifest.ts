@@ -26,12 +26,14 @@ export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 async function readCapped(file: string, maxBytes: number): Promise<string | undefined> {
   const handle = await fs.open(file, 'r');
   try {
-    if ((await handle.stat()).size > maxBytes) return undefined;
+    const size = (await handle.stat()).size;
+    if (size > maxBytes) return undefined;
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
-      const want = Math.min(1 << 20, maxBytes + 1 - total);
-      const { bytesRead, buffer } = await handle.read(Buffer.alloc(want), 0, want, null);
+      // A small manifest in one read (and one more that finds its end).
+      const want = Math.min(Math.max(size + 1, 1 << 16), 1 << 20, maxBytes + 1 - total);
+      const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(want), 0, want, null);
       if (bytesRead === 0) break;
       chunks.push(buffer.subarray(0, bytesRead));
       total += bytesRead;
