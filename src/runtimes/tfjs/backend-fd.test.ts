@@ -32,16 +32,27 @@ const SCRIPT = `
       return tf.setBackend(backend);
     },
   } };
+  // Every descriptor is taken for TF.js's first start of the backend only, and given back as it fails.
+  let calls = 0;
+  const passing = { ...systemBackendDeps, importModule: async (name) => name !== '@tensorflow/tfjs' ? systemBackendDeps.importModule(name) : {
+    ...tf,
+    setBackend: async (backend) => {
+      if (backend !== 'wasm' || calls++ > 0) return tf.setBackend(backend);
+      try { for (;;) held.push(openSync('/dev/null', 'r')); } catch {}
+      try { return await tf.setBackend(backend); } finally { for (const fd of held.splice(0)) closeSync(fd); }
+    },
+  } };
   const outcome = (deps) => loadTfjs('auto', log, deps).then((loaded) => loaded.backend, (err) => ({ code: err.code, message: err.message }));
   const first = await outcome(short);
   const heldCount = held.length;
   for (const fd of held.splice(0)) closeSync(fd);
+  const passed = await outcome(passing);
   const second = await outcome({ ...systemBackendDeps });
-  console.log(JSON.stringify({ first, second, heldCount }));
+  console.log(JSON.stringify({ first, passed, calls, second, heldCount }));
   process.exit(0);
 `;
 
-test("TF.js's WASM backend failing to start for want of file descriptors is 503 ERR_SERVER_BUSY, not a fall back to the CPU backend; it starts once they are free", async () => {
+test("TF.js's WASM backend failing to start for want of file descriptors is 503 ERR_SERVER_BUSY, not a fall back to the CPU backend; one whose shortage has passed is tried again; it starts once they are free", async () => {
   // A file, not -e: a worker thread inherits --input-type=module, which its own entry file refuses.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-tfjs-fd-'));
   let stdout: string;
@@ -51,10 +62,19 @@ test("TF.js's WASM backend failing to start for want of file descriptors is 503 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const { first, second, heldCount } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { first: { code: string; message: string } | string; second: unknown; heldCount: number };
+  const { first, passed, calls, second, heldCount } = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    first: { code: string; message: string } | string;
+    passed: unknown;
+    calls: number;
+    second: unknown;
+    heldCount: number;
+  };
   assert.ok(heldCount > 0, 'descriptors were held');
   assert.equal(typeof first, 'object', `not a fall back: ${JSON.stringify(first)}`);
   assert.equal((first as { code: string }).code, 'ERR_SERVER_BUSY');
   assert.match((first as { message: string }).message, /^TF\.js \(its wasm backend\) cannot be loaded now: this process has no file descriptors to spare \(its open files limit, ulimit -n\)/);
+  // A shortage over by the time TF.js's start has failed: tried again at once, not left for the CPU backend.
+  assert.equal(passed, 'wasm');
+  assert.equal(calls, 2);
   assert.equal(second, 'wasm');
 });

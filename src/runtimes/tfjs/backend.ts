@@ -110,12 +110,16 @@ async function tryBackend(name: TfjsBackendName, deps: TfjsBackendDeps): Promise
       wasmPathsSet.add(wasm);
     }
     // Its binary is read as the backend starts, and a read that fails is only logged by TF.js
-    // (setBackend answers false, without the cause): not tried without descriptors to spare, and a
-    // failure while they are short is taken for the shortage, not a reason to settle on the CPU.
+    // (setBackend answers false, without the cause): not tried without descriptors to spare, tried
+    // once more after a failure once they are (a shortage that has passed: files another thread
+    // held, closed since), and a failure while they are short is taken for the shortage, not a
+    // reason to settle on the CPU backend.
     if (!hasFreeDescriptors()) throw wasmShortOfDescriptors();
-    if (!(await tf.setBackend(name))) {
+    let started = await tf.setBackend(name);
+    if (!started && hasFreeDescriptors()) started = await tf.setBackend(name);
+    if (!started) {
       if (!hasFreeDescriptors()) throw wasmShortOfDescriptors();
-      throw new Error(`tf.setBackend('${name}') failed (TF.js logged why)`);
+      throw new Error(`tf.setBackend('${name}') failed twice (TF.js logged why)`);
     }
   } else if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
   await tf.ready();
