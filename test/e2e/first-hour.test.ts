@@ -194,6 +194,30 @@ test('smkit local on a taken front-door port exits 1 with ERR_PORT_IN_USE before
   }
 });
 
+test('smkit local with an image to run, on a taken front-door port, fails before it probes docker or podman or makes a work folder', async () => {
+  const held = await holdPort();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-first-hour-engines-'));
+  try {
+    // Engines that note each call: with an image and no backend named, start-up asks them which one works.
+    const bin = path.join(dir, 'bin');
+    const tmp = path.join(dir, 'tmp');
+    const calls = path.join(dir, 'engine-calls.txt');
+    await mkdir(bin);
+    await mkdir(tmp);
+    for (const engine of ['docker', 'podman']) await writeFile(path.join(bin, engine), `#!/bin/sh\necho "${engine} $*" >> '${calls}'\nexit 1\n`, { mode: 0o755 });
+    const file = path.join(dir, 'endpoints.yaml');
+    await writeFile(file, `image: my-image:1\nendpoints:\n  - name: iris\n    variants:\n      - model: ${JSON.stringify(IRIS)}\n`);
+    const r = await run(['local', file, '--port', String(held.port)], { PATH: bin, TMPDIR: tmp });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^smkit: ERR_PORT_IN_USE: port ${held.port} on 127\\.0\\.0\\.1 is already in use`, 'm'));
+    assert.equal(existsSync(calls), false, `the engines were probed:\n${existsSync(calls) ? readFileSync(calls, 'utf8') : ''}`);
+    assert.deepEqual(readdirSync(tmp).filter((name) => name.startsWith('smkit-')), [], 'no work folder was made');
+  } finally {
+    await held.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('the local SageMaker (smkit local, no model) on a taken port exits 1 with ERR_PORT_IN_USE and leaves no work folder', async () => {
   const held = await holdPort();
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'smkit-first-hour-tmp-'));

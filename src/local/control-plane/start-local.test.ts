@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -27,6 +29,7 @@ import { startLocalEndpoints } from '../endpoint/start.js';
 import { createS3Objects } from '../s3/client.js';
 import { MAX_CONCURRENT_ASYNC_FAILURE_WRITES } from './async-inference.js';
 import { parseEndpointFile } from '../../endpoint-file/schema.js';
+import type { ToolkitError } from '../../errors/catalogue.js';
 import { startLocal } from './start-local.js';
 
 test('endpoint-file endpoints run instanceCount instances, are listed, described and scaled like created ones, and can be updated to a created config', async () => {
@@ -375,5 +378,27 @@ test("an endpoint-file endpoint's ModelError carries its log group's ARN in LogS
     logs.destroy();
     await run.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a taken front-door port fails with ERR_PORT_IN_USE before the control plane is built, with an endpoint file or without', async () => {
+  const held = createServer();
+  await new Promise<void>((ok) => held.listen(0, '127.0.0.1', ok));
+  const { port } = held.address() as AddressInfo;
+  const config = parseEndpointFile({ endpoints: [{ name: 'shop', variants: [{ model: '.' }] }] }, (p) => join(tmpdir(), p), () => Buffer.alloc(0));
+  try {
+    for (const file of [config, undefined]) {
+      // The control plane's services are built once its store exists: never, when the port is taken.
+      let built = false;
+      await assert.rejects(
+        startLocal(file, { port, backendImpl: new FakeBackend() }, { services: () => ((built = true), []) }),
+        (err: ToolkitError) => err.code === 'ERR_PORT_IN_USE' && err.message.startsWith(`port ${port} on 127.0.0.1 is already in use`),
+      );
+      assert.equal(built, false, `the control plane was built (${file ? 'endpoint file' : 'no endpoint file'})`);
+    }
+    // The endpoint file's port counts when --port is not given.
+    await assert.rejects(startLocal(parseEndpointFile({ port, endpoints: [{ name: 'shop', variants: [{ model: '.' }] }] }, (p) => join(tmpdir(), p), () => Buffer.alloc(0)), { backendImpl: new FakeBackend() }), { code: 'ERR_PORT_IN_USE' });
+  } finally {
+    await new Promise<void>((ok) => held.close(() => ok()));
   }
 });

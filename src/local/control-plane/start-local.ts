@@ -1,5 +1,7 @@
 import type { EndpointFileConfig } from '../../endpoint-file/schema.js';
 import { DEFAULT_MAX_INVOCATIONS_PER_INSTANCE } from '../../config/local-sagemaker.js';
+import { assertPortFree } from '../../net/ports.js';
+import { frontDoorPort } from '../endpoint/front-door-port.js';
 import { resolveBackend, startLocalEndpoints, type LocalEndpointsHandle, type StartOptions } from '../endpoint/start.js';
 import { createRandom } from '../endpoint/random.js';
 import { adoptEndpointFile } from './adopt-endpoint-file.js';
@@ -22,7 +24,8 @@ export type LocalControlPlaneOptions = Omit<LocalSageMakerOptions, 'port' | 'bac
 /**
  * Starts `smkit local`: with no endpoint file an empty local SageMaker on `opts.port`; with one,
  * its endpoints behind a front door that also answers the control plane, and those endpoints
- * listed and described like created ones.
+ * listed and described like created ones. A front-door port that cannot be bound fails with
+ * `ERR_PORT_IN_USE` before anything starts.
  */
 export async function startLocal(config: EndpointFileConfig | undefined, opts: StartOptions = {}, controlPlane: LocalControlPlaneOptions = {}): Promise<LocalRunHandle> {
   const shared: LocalSageMakerOptions = {
@@ -37,6 +40,9 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
     ...(opts.log ? { log: opts.log } : {}),
     ...(opts.keepWorkDir ? { keepWorkDir: true } : {}),
   };
+  // A taken front-door port fails first: the backend (probing docker and podman costs about a
+  // second of CPU) and the control plane's work folder would otherwise be set up only to be undone.
+  await assertPortFree('127.0.0.1', frontDoorPort(config, opts.port), '--port');
   if (!config) {
     const handle = await startLocalSageMaker({ ...shared, ...(opts.port === undefined ? {} : { port: opts.port }) });
     return { url: handle.url, port: handle.port, core: handle, file: undefined, stop: () => handle.stop() };

@@ -19,6 +19,7 @@ import { LocalEndpoint, type EndpointLog, type InstancePool, type VariantRuntime
 import { instancesBusyError } from '../fleet/fleet.js';
 import { readMaxInvocationsPerInstance } from '../../config/local-sagemaker.js';
 import { createRandom } from './random.js';
+import { frontDoorPort } from './front-door-port.js';
 import { parseS3Url, type S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from '../control-plane/invocation-metrics.js';
 import type { InstanceLogs } from '../fleet/instance-launcher.js';
@@ -187,9 +188,9 @@ function chainContainer(c: RunningContainer): ChainContainer {
  * door on 127.0.0.1. On any failure everything already started is stopped again.
  */
 export async function startLocalEndpoints(config: EndpointFileConfig, opts: StartOptions = {}): Promise<LocalEndpointsHandle> {
-  const frontDoorPort = opts.port ?? config.port ?? 8080;
+  const port = frontDoorPort(config, opts.port);
   // Before any container starts: a taken front-door port would otherwise surface only after them all.
-  await assertPortFree('127.0.0.1', frontDoorPort, '--port');
+  await assertPortFree('127.0.0.1', port, '--port');
   const s3Capture = config.endpoints.find((e) => e.dataCapture && parseS3Url(e.dataCapture.destination));
   if (s3Capture && !opts.captureS3) {
     throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `endpoints.${s3Capture.name}.dataCapture.destination is ${s3Capture.dataCapture!.destination}: an s3:// destination needs the local SageMaker's S3 client (run it with smkit local), or give a local folder`);
@@ -320,12 +321,12 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
     });
     const { createFrontDoorServer, listenFrontDoor } = await import('../front-door/http-server.js');
     server = createFrontDoorServer(app);
-    const port = await listenFrontDoor(server, frontDoorPort);
+    const bound = await listenFrontDoor(server, port);
     const srv = server;
     let stopped: Promise<void> | undefined;
     return {
-      url: `http://127.0.0.1:${port}`,
-      port,
+      url: `http://127.0.0.1:${bound}`,
+      port: bound,
       endpoints,
       containers: started,
       workDir,
