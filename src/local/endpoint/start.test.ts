@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from '../backends/backend.js';
 import { parseEndpointFile } from '../../endpoint-file/schema.js';
-import { startLocalEndpoints } from './start.js';
+import { resolveBackend, startLocalEndpoints } from './start.js';
 
 /** Runs each "container" as an in-process HTTP server; `behaviour` decides by hostname. */
 function fakeBackend(behaviour: (spec: ContainerSpec) => { pingStatus: number; invoke?: (body: string) => [number, string] }): ContainerBackend & { stopped: string[] } {
@@ -145,6 +145,28 @@ test('Ctrl-C during start-up (abort signal) stops what was started', async () =>
     await assert.rejects(started, /interrupted/);
     assert.deepEqual(backend.stopped, ['e/AllTraffic/primary']);
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('resolveBackend: with no image to run and no backend named, the process backend is chosen without asking docker or podman', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-resolve-backend-'));
+  const saved = process.env['PATH'];
+  try {
+    // Engines that note each call and do not work.
+    const bin = join(dir, 'bin');
+    const calls = join(dir, 'engine-calls.txt');
+    await mkdir(bin);
+    for (const engine of ['docker', 'podman']) await writeFile(join(bin, engine), `#!/bin/sh\necho "${engine} $1" >> '${calls}'\nexit 1\n`, { mode: 0o755 });
+    const config = parseEndpointFile({ endpoints: [{ name: 'shop', variants: [{ model: '.' }] }] }, (p) => join(dir, p), () => Buffer.alloc(0));
+    process.env['PATH'] = bin;
+    assert.equal((await resolveBackend(config, {})).name, 'process');
+    assert.equal(existsSync(calls), false, 'an engine was asked');
+    // With an image they are asked (and, neither working, the process backend runs it).
+    assert.equal((await resolveBackend(config, { image: 'my-image:1' })).name, 'process');
+    assert.deepEqual(readFileSync(calls, 'utf8').trim().split('\n'), ['docker info', 'podman info']);
+  } finally {
+    process.env['PATH'] = saved;
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -118,13 +118,15 @@ export async function resolveBackend(config: EndpointFileConfig, opts: StartOpti
     throw new ToolkitError('ERR_CLI_USAGE', `--engine only applies with the docker backend, which runs when an image is set: add --image (or "image" in the endpoint file), or leave it out`);
   }
   // `smkit local` stops its children on SIGINT/SIGTERM, so each may lead its own process group.
-  if (wanted === 'process') return new ProcessBackend(undefined, { processGroup: true });
+  // With no image to run the process backend is the answer whatever engine works: probing them
+  // (podman info alone takes about a second of CPU) would only delay every start.
+  if (wanted === 'process' || (wanted === undefined && !hasImage)) return new ProcessBackend(undefined, { processGroup: true });
   const probe = await detectContainerEngine(opts.engine);
   if (wanted === 'docker' || (opts.engine !== undefined && hasImage)) {
     if (probe.engine === undefined) throw backendUnavailable(wanted === 'docker' ? '--backend docker' : `--engine ${opts.engine}`, probe.failures, opts.engine);
     return new DockerBackend(probe.engine, image);
   }
-  return probe.engine && hasImage ? new DockerBackend(probe.engine, image) : new ProcessBackend(undefined, { processGroup: true });
+  return probe.engine ? new DockerBackend(probe.engine, image) : new ProcessBackend(undefined, { processGroup: true });
 }
 
 /**
