@@ -1,11 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, DescribeEndpointCommand, SageMakerClient, type ProductionVariant } from '@aws-sdk/client-sagemaker';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { ContainerBackend } from '../../src/local/backends/backend.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { localClientConfig } from './local-sdk-clients.js';
+import { startInTempDir } from './temp-dir.js';
 import { until, type UntilOptions } from './until.js';
 
 /** The execution role of the endpoint configs these tests create. */
@@ -45,21 +45,23 @@ export interface ComponentHost {
 
 /**
  * Starts a local SageMaker (eu-west-1, account 123456789012, Auto Scaling and alarms off) on
- * `backend` with room for `maxInstances` instances; `tmpPrefix` names the model folder.
+ * `backend` with room for `maxInstances` instances; `tmpPrefix` names the model folder (removed
+ * again when the start fails).
  */
 export async function startComponentHost(options: { backend: ContainerBackend; maxInstances: number; tmpPrefix: string; poll: UntilOptions }): Promise<ComponentHost> {
-  const dir = await mkdtemp(join(tmpdir(), options.tmpPrefix));
-  await writeFile(join(dir, 'weights.bin'), 'w');
   const warnings: ComponentHost['warnings'] = [];
-  const local = await startLocalSageMaker({
-    port: 0,
-    backendImpl: options.backend,
-    startupTimeoutMs: 5_000,
-    alarmsAndScaling: false,
-    settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: options.maxInstances },
-    log: (level, msg, fields) => {
-      if (level === 'warn') warnings.push({ msg, fields });
-    },
+  const { dir, started: local } = await startInTempDir(options.tmpPrefix, async (dir) => {
+    await writeFile(join(dir, 'weights.bin'), 'w');
+    return startLocalSageMaker({
+      port: 0,
+      backendImpl: options.backend,
+      startupTimeoutMs: 5_000,
+      alarmsAndScaling: false,
+      settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: options.maxInstances },
+      log: (level, msg, fields) => {
+        if (level === 'warn') warnings.push({ msg, fields });
+      },
+    });
   });
   const sm = new SageMakerClient(localClientConfig(local.url, { region: 'eu-west-1' }));
   const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { region: 'eu-west-1' }), maxAttempts: 1 });

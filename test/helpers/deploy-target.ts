@@ -21,14 +21,18 @@ export interface DeployTarget {
  */
 export async function withDeployTarget(run: (target: DeployTarget) => Promise<void>): Promise<void> {
   const modelDir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-test-'));
-  await writeFile(path.join(modelDir, 'weights.bin'), 'w');
-  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
-  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
+  // The folder goes even when the local SageMaker does not start.
   try {
-    await run({ clients, url: sm.url, modelDir });
+    await writeFile(path.join(modelDir, 'weights.bin'), 'w');
+    const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
+    const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
+    try {
+      await run({ clients, url: sm.url, modelDir });
+    } finally {
+      clients.destroy();
+      await sm.stop();
+    }
   } finally {
-    clients.destroy();
-    await sm.stop();
     await rm(modelDir, { recursive: true, force: true });
   }
 }

@@ -62,8 +62,10 @@ export function buildIdentityModel(inputs: readonly IdentityInput[]): Uint8Array
 
 /** Writes an identity model as `<tmp>/model.onnx` and returns the model directory. */
 export function identityModelDir(inputs: readonly IdentityInput[]): string {
+  // Built first: inputs it refuses leave no folder behind.
+  const model = buildIdentityModel(inputs);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-identity-'));
   mkdirSync(path.join(dir, 'code'));
-  writeFileSync(path.join(dir, 'model.onnx'), buildIdentityModel(inputs));
+  writeFileSync(path.join(dir, 'model.onnx'), model);
   return dir;
 }

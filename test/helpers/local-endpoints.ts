@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { readEndpointFile } from '../../src/endpoint-file/load.js';
 import { startLocalEndpoints, type LocalEndpointsHandle } from '../../src/local/endpoint/start.js';
 import { localClientConfig } from './local-sdk-clients.js';
+import { startInTempDir } from './temp-dir.js';
 
 /** Local endpoints started from an endpoint file, with an SDK client pointed at their front door. */
 export interface LocalEndpointsUnderTest {
@@ -20,17 +20,11 @@ export interface LocalEndpointsUnderTest {
  * credentials for them.
  */
 export async function startLocalForTest(endpointsYaml: string, prepare: (dir: string) => Promise<void> = async () => {}): Promise<LocalEndpointsUnderTest> {
-  const dir = await mkdtemp(join(tmpdir(), 'smkit-local-test-'));
-  let handle: LocalEndpointsHandle;
-  try {
+  const { dir, started: handle } = await startInTempDir('smkit-local-test-', async (dir) => {
     await prepare(dir);
     await writeFile(join(dir, 'endpoints.yaml'), endpointsYaml);
-    handle = await startLocalEndpoints(await readEndpointFile(join(dir, 'endpoints.yaml')), { port: 0, startupTimeoutMs: 60_000 });
-  } catch (err) {
-    // A start that failed hands nothing back to stop: the folder goes here.
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
+    return startLocalEndpoints(await readEndpointFile(join(dir, 'endpoints.yaml')), { port: 0, startupTimeoutMs: 60_000 });
+  });
   const client = new SageMakerRuntimeClient(localClientConfig(handle.url));
   return {
     dir,

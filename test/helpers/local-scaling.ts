@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationAutoScalingService } from '../../src/local/control-plane/autoscaling/autoscaling-service.js';
 import { invokeScalingPolicy } from '../../src/local/control-plane/autoscaling/step-policy-invocation.js';
@@ -11,6 +10,7 @@ import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/
 import { createComponentEndpoint } from './component-host.js';
 import { FakeBackend } from './fake-backend.js';
 import { localSdkClients, type LocalSdkClients } from './local-sdk-clients.js';
+import { startInTempDir } from './temp-dir.js';
 import type { UntilOptions } from './until.js';
 
 /** The execution role of the endpoint configs and models the scaling tests create. */
@@ -37,28 +37,30 @@ export interface LocalScaling {
  * Starts a local SageMaker (us-east-1, account 123456789012) on a {@link FakeBackend} with
  * CloudWatch and Application Auto Scaling on a one-minute metric clock read from `now` (default
  * `Date.now`), and a {@link VariantScaler} the test ticks. `stepPolicies` lets alarms invoke step
- * scaling policies; `maxInvocationsPerInstance` goes to the settings; `tmpPrefix` names the model folder.
+ * scaling policies; `maxInvocationsPerInstance` goes to the settings; `tmpPrefix` names the model
+ * folder (removed again when the start fails).
  */
 export async function startLocalScaling(options: { tmpPrefix: string; poll: UntilOptions; now?: () => number; maxInvocationsPerInstance?: number; stepPolicies?: boolean }): Promise<LocalScaling> {
-  const dir = await mkdtemp(join(tmpdir(), options.tmpPrefix));
-  await writeFile(join(dir, 'weights.bin'), 'w');
   const clock = createMetricClock(60, options.now ?? (() => Date.now()));
   const metrics = new MetricStore(clock);
   const cloudwatch = new CloudWatchService({ metrics, clock });
   const backend = new FakeBackend();
   let scaler: VariantScaler | undefined;
-  const local = await startLocalSageMaker({
-    port: 0,
-    backendImpl: backend,
-    metrics,
-    startupTimeoutMs: 5_000,
-    settings: { region: 'us-east-1', accountId: '123456789012', ...(options.maxInvocationsPerInstance === undefined ? {} : { maxInvocationsPerInstance: options.maxInvocationsPerInstance }) },
-    services: ({ sagemaker }) => {
-      const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
-      if (options.stepPolicies) cloudwatch.setScalingActionHandler((invocation) => invokeScalingPolicy(autoscaling, invocation, clock.now()));
-      scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock });
-      return [cloudwatch, autoscaling];
-    },
+  const { dir, started: local } = await startInTempDir(options.tmpPrefix, async (dir) => {
+    await writeFile(join(dir, 'weights.bin'), 'w');
+    return startLocalSageMaker({
+      port: 0,
+      backendImpl: backend,
+      metrics,
+      startupTimeoutMs: 5_000,
+      settings: { region: 'us-east-1', accountId: '123456789012', ...(options.maxInvocationsPerInstance === undefined ? {} : { maxInvocationsPerInstance: options.maxInvocationsPerInstance }) },
+      services: ({ sagemaker }) => {
+        const autoscaling = new ApplicationAutoScalingService({ sagemaker, cloudwatch, now: clock.now });
+        if (options.stepPolicies) cloudwatch.setScalingActionHandler((invocation) => invokeScalingPolicy(autoscaling, invocation, clock.now()));
+        scaler = new VariantScaler({ autoscaling, cloudwatch, metrics, sagemaker, clock });
+        return [cloudwatch, autoscaling];
+      },
+    });
   });
   const clients = localSdkClients(local.url, { runtimeMaxAttempts: 1 });
   return {

@@ -41,8 +41,14 @@ function probePort(): Promise<number> {
 /** A temporary /opt/ml tree whose model/ is a copy of `modelSource` (when given). */
 export function makeOptMl(modelSource?: string): string {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-optml-'));
-  createOptMlTreeSync(base);
-  if (modelSource) cpSync(modelSource, path.join(base, 'model'), { recursive: true });
+  try {
+    createOptMlTreeSync(base);
+    if (modelSource) cpSync(modelSource, path.join(base, 'model'), { recursive: true });
+  } catch (err) {
+    // The caller gets no folder to remove (a model source that does not exist).
+    rmSync(base, { recursive: true, force: true });
+    throw err;
+  }
   return base;
 }
 

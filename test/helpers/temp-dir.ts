@@ -20,3 +20,19 @@ export function tempDirForSync(t: Cleanup, prefix: string): string {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/**
+ * Makes a folder `<os temp dir>/<prefix>XXXXXX`, runs `start` with it, and returns the folder and
+ * what `start` started. When `start` fails the folder is removed before the error goes on (a start
+ * that failed hands back nothing to stop, so nothing else would remove it); once started, removing
+ * it is the caller's.
+ */
+export async function startInTempDir<T>(prefix: string, start: (dir: string) => Promise<T>): Promise<{ dir: string; started: T }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  try {
+    return { dir, started: await start(dir) };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
