@@ -7,7 +7,11 @@ export type NotYet = undefined | null | false;
 export interface UntilOptions {
   /** Give up after this long (default 60 s: generous for a loaded 2-core machine). */
   timeoutMs?: number;
-  /** Pause between probes (default 50 ms). */
+  /**
+   * Pause between probes (default 50 ms). 100 ms saved no CPU beyond run-to-run noise in the files
+   * leaning on the default (serve-bidi, serve-multi-model, websocket-front, start-local, each pair
+   * run back to back); callers whose probes cost something (SDK calls, HTTP to a child) pass their own.
+   */
   intervalMs?: number;
   /** Run between probes instead of pausing (e.g. send traffic a metric needs). */
   between?: () => Promise<unknown>;
