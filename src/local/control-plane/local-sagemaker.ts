@@ -111,6 +111,8 @@ export interface LocalSageMakerOptions {
   warmPoolNow?: () => number;
   /** Arms training jobs' `MaxRuntimeInSeconds` timers (tests fire them instead of waiting). @defaultValue setTimeout */
   trainingTimer?: TrainingTimer;
+  /** Largest `ManifestFile` manifest object a transform job reads (tests lower it). @defaultValue 64 MiB (`MAX_MANIFEST_BYTES`) */
+  maxManifestBytes?: number;
   /** The clock `UpdateEndpoint`'s bakes, termination waits and execution timeouts, and a rolling `UpdateInferenceComponent`'s waits and execution timeout, count on (tests move it instead of waiting). @defaultValue Date.now */
   deploymentNow?: () => number;
 }
@@ -263,7 +265,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(opts.warmPoolNow ? { now: opts.warmPoolNow } : {}),
     ...(opts.trainingTimer ? { timer: opts.trainingTimer } : {}),
   });
-  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.log ? { log: opts.log } : {}), logs, modelData });
+  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.maxManifestBytes === undefined ? {} : { maxManifestBytes: opts.maxManifestBytes }), ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.log ? { log: opts.log } : {}), logs, modelData });
   const components = new InferenceComponents({
     store,
     deployment,

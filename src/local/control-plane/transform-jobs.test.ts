@@ -21,7 +21,6 @@ import {
   type CreateTransformJobCommandInput,
 } from '@aws-sdk/client-sagemaker';
 import { maskedCrc32c } from '../transform/records.js';
-import { MAX_MANIFEST_BYTES } from '../transform/manifest.js';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -35,6 +34,8 @@ let backend: FakeBackend;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 const warnings: string[] = [];
+/** The manifest cap of this file's local SageMaker: 64 MiB by default, lowered so that a test need not upload that much. */
+const MANIFEST_CAP = 1024 * 1024;
 
 async function object(bucket: string, key: string): Promise<string> {
   const out = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -76,6 +77,7 @@ before(async () => {
     startupTimeoutMs: 5_000,
     alarmsAndScaling: false,
     settings: { s3EndpointUrl: s3.url },
+    maxManifestBytes: MANIFEST_CAP,
     log: (level, message) => void (level === 'warn' && warnings.push(message)),
   });
   sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
@@ -478,16 +480,26 @@ test('JSON nesting deeper than a request body may (512 levels): a manifest fails
   assert.match(record.FailureReason ?? '', /^AlgorithmError: 1 of 2 records failed in 1 input file\(s\).* First: x\.jsonl record 1: InputFilter: the record nests arrays and objects more than 512 levels deep, the limit for JSON records$/);
 });
 
-test('a ManifestFile manifest over 64 MiB fails its job with a ClientError, refused from the length S3 gives for it', async () => {
-  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'huge-manifest.json', Body: Buffer.alloc(MAX_MANIFEST_BYTES + 1, 0x20) }));
-  await sm.send(new CreateTransformJobCommand(job('tj-huge-manifest', { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://in/huge-manifest.json' } }, ContentType: 'text/csv', SplitType: 'Line' } })));
-  const d = await until('tj-huge-manifest to end', async () => {
-    const out = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-huge-manifest' }));
-    return out.TransformJobStatus === 'InProgress' ? undefined : out;
-  });
-  assert.equal(d.TransformJobStatus, 'Failed');
+test('a ManifestFile manifest over the cap (64 MiB; lowered here) fails its job with a ClientError, refused from the length S3 gives for it; one at the cap runs', async () => {
+  // A manifest that would run, padded to a byte over the cap, then to the cap itself.
+  const manifest = JSON.stringify([{ prefix: 's3://in/listed/' }, 'x.csv']);
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'huge-manifest.json', Body: manifest.padEnd(MANIFEST_CAP + 1, ' ') }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'full-manifest.json', Body: manifest.padEnd(MANIFEST_CAP, ' ') }));
+  const input = (key: string) => ({ TransformInput: { DataSource: { S3DataSource: { S3DataType: 'ManifestFile' as const, S3Uri: `s3://in/${key}` } }, ContentType: 'text/csv', SplitType: 'Line' as const } });
+  await sm.send(new CreateTransformJobCommand(job('tj-huge-manifest', input('huge-manifest.json'))));
+  await sm.send(new CreateTransformJobCommand(job('tj-full-manifest', input('full-manifest.json'))));
+  const ended = (name: string) =>
+    until(`${name} to end`, async () => {
+      const out = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+      return out.TransformJobStatus === 'InProgress' ? undefined : out;
+    });
+  const huge = await ended('tj-huge-manifest');
+  assert.equal(huge.TransformJobStatus, 'Failed');
   assert.equal(
-    d.FailureReason,
-    'ClientError: The manifest file at s3://in/huge-manifest.json is larger than 67108864 bytes, the most the local SageMaker reads of a manifest; split its objects over several jobs, or use S3Prefix.',
+    huge.FailureReason,
+    `ClientError: The manifest file at s3://in/huge-manifest.json is larger than ${MANIFEST_CAP} bytes, the most the local SageMaker reads of a manifest; split its objects over several jobs, or use S3Prefix.`,
   );
+  const full = await ended('tj-full-manifest');
+  assert.equal(full.TransformJobStatus, 'Completed', full.FailureReason);
+  assert.equal((JSON.parse((await object('out', 'tj-full-manifest/x.csv.out')).trim()) as { got: string }).got, '7,8\n');
 });

@@ -154,6 +154,8 @@ export interface TransformJobsContext {
   log?: EndpointLog;
   /** Counts the jobs and deployments using each downloaded model data version (see `DeploymentContext.modelData`). */
   modelData?: ModelDataHolds;
+  /** Largest `ManifestFile` manifest object read (tests lower it). @defaultValue `MAX_MANIFEST_BYTES` (64 MiB) */
+  maxManifestBytes?: number;
 }
 
 /** A job that ends as `Failed`, with the `FailureReason` it gets. */
@@ -562,16 +564,17 @@ export class TransformJobs {
     let base: string;
     if (source.S3DataType === 'ManifestFile') {
       const chunks: Buffer[] = [];
+      const cap = this.ctx.maxManifestBytes ?? MAX_MANIFEST_BYTES;
       let total = 0;
       try {
         const body = await untilAborted(s3.get(at.bucket, at.key, { signal }), signal);
         // Refused from the length S3 gives, else once more than the cap has come: never held whole.
-        if (body.contentLength !== undefined && body.contentLength > MAX_MANIFEST_BYTES) total = body.contentLength;
+        if (body.contentLength !== undefined && body.contentLength > cap) total = body.contentLength;
         else {
           for await (const c of body) {
             chunks.push(c as Buffer);
             total += (c as Buffer).length;
-            if (total > MAX_MANIFEST_BYTES) break;
+            if (total > cap) break;
           }
         }
         body.destroy();
@@ -579,8 +582,8 @@ export class TransformJobs {
         if (signal.aborted) throw err;
         throw new JobFailure(`ClientError: Could not read the manifest file at ${source.S3Uri} (TransformInput.DataSource.S3DataSource.S3Uri): ${(err as Error).message}`);
       }
-      if (total > MAX_MANIFEST_BYTES) {
-        throw new JobFailure(`ClientError: The manifest file at ${source.S3Uri} is larger than ${MAX_MANIFEST_BYTES} bytes, the most the local SageMaker reads of a manifest; split its objects over several jobs, or use S3Prefix.`);
+      if (total > cap) {
+        throw new JobFailure(`ClientError: The manifest file at ${source.S3Uri} is larger than ${cap} bytes, the most the local SageMaker reads of a manifest; split its objects over several jobs, or use S3Prefix.`);
       }
       let manifest: unknown;
       const text = Buffer.concat(chunks).toString('utf8');
