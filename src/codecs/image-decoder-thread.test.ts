@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isToolkitError } from '../errors/catalogue.js';
-import { decodeImageSync, imageCodecs, useImageDecoderCode } from './image.js';
+import { decodeImageSync, imageCodecs, imageDecoderThread, useImageDecoderCode } from './image.js';
 
 /** A 1×1 PNG. */
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
@@ -60,4 +60,44 @@ test('a thread that ends as its code loads, or while it decodes: 500 ERR_INTERNA
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', /^the image decoder thread ended while decoding the image\/png body \(exit code 1\); the next image starts a new one$/));
   useImageDecoderCode();
   assert.deepEqual(decodeImageSync(PNG, 1, 'image/png').shape, [1, 1, 1]);
+});
+
+test("a thread that ended is forgotten at once, and its exit heard later does not make the next image start another thread (the one started meanwhile is kept)", async () => {
+  // Answers each image with its thread's id (as a decode failure), or ends its thread on the body "crash".
+  useImageDecoderCode(
+    module(
+      'ids.mjs',
+      `import { threadId } from 'node:worker_threads';
+      export function decode(job) {
+        if (Buffer.from(job.body).toString() === 'crash') {
+          setImmediate(() => { throw new Error('boom'); });
+          return new Promise(() => {});
+        }
+        job.reply.postMessage({ ok: false, message: 'thread ' + threadId });
+        job.reply.close();
+        Atomics.store(job.signal, 0, 1);
+        Atomics.notify(job.signal, 0);
+        return Promise.resolve();
+      }`,
+    ),
+  );
+  const threadOf = (): string => {
+    try {
+      decodeImageSync(Buffer.from('id'), 3, 'image/png');
+    } catch (e) {
+      return /thread \d+/.exec((e as Error).message)?.[0] ?? String(e);
+    }
+    return 'decoded';
+  };
+  const first = threadOf();
+  assert.match(first, /^thread \d+$/);
+  // Its 'error' event (the uncaught error) comes first: events.once would reject on it.
+  const ended = new Promise((resolve) => imageDecoderThread()!.once('exit', resolve));
+  assert.throws(() => decodeImageSync(Buffer.from('crash'), 3, 'image/png'), failsWith('ERR_INTERNAL', /ended while decoding/));
+  // Started before the old thread's exit event could be heard (this thread was blocked until now).
+  const second = threadOf();
+  assert.notEqual(second, first);
+  await ended;
+  assert.equal(threadOf(), second);
+  useImageDecoderCode();
 });

@@ -88,6 +88,11 @@ export function useImageDecoderCode(code?: URL): void {
   worker = undefined;
 }
 
+/** Tests only: the decoder thread the next image goes to, if one is running (to wait for its end). */
+export function imageDecoderThread(): Worker | undefined {
+  return worker;
+}
+
 /** The answer to a job whose thread ended before it could decode it (see BOOTSTRAP). */
 function threadEnded(ended: 'start' | 'crash', message: string, errCode: unknown, mediaType: string): ToolkitError {
   if (ended === 'crash') {
