@@ -218,6 +218,23 @@ test('smkit local with an image to run, on a taken front-door port, fails before
   }
 });
 
+test('smkit local on a taken front-door port still names a wrong flag or setting first (ERR_CLI_USAGE, ERR_CONFIG_INVALID)', async () => {
+  const held = await holdPort();
+  try {
+    // --engine with no image to run: the process backend would ignore it.
+    const engine = await run(['local', IRIS, '--engine', 'podman', '--port', String(held.port)]);
+    assert.equal(engine.code, 1);
+    assert.match(engine.stderr, /^smkit: ERR_CLI_USAGE: --engine only applies with the docker backend/m);
+    for (const args of [['local', IRIS], ['local']]) {
+      const setting = await run([...args, '--port', String(held.port)], { SMKIT_LOCAL_MAX_INSTANCES: 'abc' });
+      assert.equal(setting.code, 1);
+      assert.match(setting.stderr, /^smkit: ERR_CONFIG_INVALID: SMKIT_LOCAL_MAX_INSTANCES="abc"/m, args.join(' '));
+    }
+  } finally {
+    await held.close();
+  }
+});
+
 test('the local SageMaker (smkit local, no model) on a taken port exits 1 with ERR_PORT_IN_USE and leaves no work folder', async () => {
   const held = await holdPort();
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'smkit-first-hour-tmp-'));

@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import type { Request, Response } from 'express';
 import type { AwsService } from '../../aws/service.js';
 import { partitionOf } from '../../aws/partition.js';
-import { loadLocalMetricsSettings, type LocalMetricsSettings } from '../../config/local-metrics.js';
-import { DEFAULT_LOG_STREAM_MB, DEFAULT_LOGS_MB, DEFAULT_MAX_INVOCATIONS_PER_INSTANCE, loadLocalSageMakerSettings, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
-import { loadTrainingSettings } from '../../config/training.js';
+import type { LocalMetricsSettings } from '../../config/local-metrics.js';
+import { DEFAULT_LOG_STREAM_MB, DEFAULT_LOGS_MB, DEFAULT_MAX_INVOCATIONS_PER_INSTANCE, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { backendUnavailable, detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
@@ -22,6 +21,7 @@ import { createAlarmsAndScaling } from './alarms-and-scaling.js';
 import { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { InferenceComponents, hostsInferenceComponents } from './inference-components.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
+import { readLocalSageMakerEnv } from './local-settings.js';
 import { LogStore } from './logs/log-store.js';
 import { CloudWatchLogsService } from './logs/logs-service.js';
 import { endpointLogGroup } from './logs/sagemaker-logs.js';
@@ -180,13 +180,9 @@ export interface LocalSageMakerCore {
  * endpoint life cycle, and any extra services; {@link startLocalSageMaker} serves them.
  */
 export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Promise<LocalSageMakerCore> {
-  const settings: LocalSageMakerSettings = opts.settings ? { region: 'us-east-1', accountId: '000000000000', maxInstances: 16, healthCheckSeconds: 5, ...opts.settings } : loadLocalSageMakerSettings();
-  const backend = await chooseBackend(opts);
   // Settings are read (and may stop start-up) before the work folder exists, so an invalid one leaves nothing behind.
-  const withGuard = opts.alarmsAndScaling !== false && opts.services === undefined;
-  const metricsSettings = withGuard ? (opts.metricsSettings ?? loadLocalMetricsSettings()) : undefined;
-  // Containers do not inherit SMKIT_* variables, so the grace smkit local was started with is passed on.
-  const trainingGraceSeconds = opts.trainingGraceSeconds ?? (opts.settings ? undefined : loadTrainingSettings().graceSeconds);
+  const { settings, metricsSettings, trainingGraceSeconds } = readLocalSageMakerEnv(opts);
+  const backend = await chooseBackend(opts);
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-sagemaker-'));
   await mkdir(join(workDir, 'logs'), { recursive: true });
   const store = new ControlPlaneStore<ManagedEndpoint>(settings.region, settings.accountId);

@@ -402,3 +402,23 @@ test('a taken front-door port fails with ERR_PORT_IN_USE before the control plan
     await new Promise<void>((ok) => held.close(() => ok()));
   }
 });
+
+test('on a taken front-door port, a wrong flag or setting is still what fails: ERR_CLI_USAGE, ERR_CONFIG_INVALID', async () => {
+  const held = createServer();
+  await new Promise<void>((ok) => held.listen(0, '127.0.0.1', ok));
+  const { port } = held.address() as AddressInfo;
+  const config = parseEndpointFile({ endpoints: [{ name: 'shop', variants: [{ model: '.' }] }] }, (p) => join(tmpdir(), p), () => Buffer.alloc(0));
+  const saved = process.env['SMKIT_LOCAL_MAX_INSTANCES'];
+  try {
+    // --engine where no image runs: the process backend would ignore it.
+    await assert.rejects(startLocal(config, { port, engine: 'podman' }), (err: ToolkitError) => err.code === 'ERR_CLI_USAGE' && /--engine only applies/.test(err.message));
+    process.env['SMKIT_LOCAL_MAX_INSTANCES'] = 'abc';
+    for (const file of [config, undefined]) {
+      await assert.rejects(startLocal(file, { port, backendImpl: new FakeBackend() }), (err: ToolkitError) => err.code === 'ERR_CONFIG_INVALID' && err.message.includes('SMKIT_LOCAL_MAX_INSTANCES'));
+    }
+  } finally {
+    if (saved === undefined) delete process.env['SMKIT_LOCAL_MAX_INSTANCES'];
+    else process.env['SMKIT_LOCAL_MAX_INSTANCES'] = saved;
+    await new Promise<void>((ok) => held.close(() => ok()));
+  }
+});

@@ -1,10 +1,12 @@
 import type { EndpointFileConfig } from '../../endpoint-file/schema.js';
 import { DEFAULT_MAX_INVOCATIONS_PER_INSTANCE } from '../../config/local-sagemaker.js';
 import { assertPortFree } from '../../net/ports.js';
+import { checkBackendFlags } from '../endpoint/backend-flags.js';
 import { frontDoorPort } from '../endpoint/front-door-port.js';
 import { resolveBackend, startLocalEndpoints, type LocalEndpointsHandle, type StartOptions } from '../endpoint/start.js';
 import { createRandom } from '../endpoint/random.js';
 import { adoptEndpointFile } from './adopt-endpoint-file.js';
+import { readLocalSageMakerEnv } from './local-settings.js';
 import { endpointInstanceLogs } from './logs/sagemaker-logs.js';
 import { createLocalSageMaker, startLocalSageMaker, type LocalSageMakerCore, type LocalSageMakerOptions } from './local-sagemaker.js';
 
@@ -40,7 +42,10 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
     ...(opts.log ? { log: opts.log } : {}),
     ...(opts.keepWorkDir ? { keepWorkDir: true } : {}),
   };
-  // A taken front-door port fails first: the backend (probing docker and podman costs about a
+  // Flags and settings that are wrong say so even on a taken port; they need no engine and no folder.
+  if (config && !opts.backendImpl) checkBackendFlags(config, opts);
+  readLocalSageMakerEnv(shared);
+  // A taken front-door port fails next: the backend (probing docker and podman costs about a
   // second of CPU) and the control plane's work folder would otherwise be set up only to be undone.
   await assertPortFree('127.0.0.1', frontDoorPort(config, opts.port), '--port');
   if (!config) {

@@ -7,6 +7,8 @@ import { loadEndpointTarget } from '../../endpoint-file/load.js';
 import { assertPortFree } from '../../net/ports.js';
 import type { LocalRunHandle } from '../control-plane/start-local.js';
 import { frontDoorPort } from './front-door-port.js';
+import { checkBackendFlags } from './backend-flags.js';
+import { readLocalSageMakerEnv } from '../control-plane/local-settings.js';
 import type { LocalEndpointsHandle, StartOptions } from './start.js';
 import { ASYNC_SHUTDOWN_WAIT_MS } from '../control-plane/async-inference.js';
 
@@ -89,7 +91,10 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
     throw new ToolkitError('ERR_CLI_USAGE', '--engine only applies with the docker backend: add --backend docker, or leave it out');
   }
   const config = target === undefined ? undefined : await loadEndpointTarget(target, flags.name === undefined ? {} : { name: flags.name });
-  // A taken port fails before the local SageMaker's code loads (about a third of a second of CPU).
+  // Wrong flags and settings say so first; then a taken port fails before the local SageMaker's
+  // code loads (about a third of a second of CPU).
+  if (config) checkBackendFlags(config, fromFlags);
+  readLocalSageMakerEnv({});
   await assertPortFree('127.0.0.1', frontDoorPort(config, fromFlags.port), '--port');
   const { startLocal } = await import('../control-plane/start-local.js');
   // The same line format as `smkit serve` (level names, ISO times), on stderr: stdout is the banner.

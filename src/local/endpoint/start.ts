@@ -20,6 +20,7 @@ import { instancesBusyError } from '../fleet/fleet.js';
 import { readMaxInvocationsPerInstance } from '../../config/local-sagemaker.js';
 import { createRandom } from './random.js';
 import { frontDoorPort } from './front-door-port.js';
+import { checkBackendFlags, hasImageToRun } from './backend-flags.js';
 import { parseS3Url, type S3Objects } from '../s3/objects.js';
 import type { InvocationMetricsSink } from '../control-plane/invocation-metrics.js';
 import type { InstanceLogs } from '../fleet/instance-launcher.js';
@@ -106,17 +107,10 @@ interface PlannedVariant {
  */
 export async function resolveBackend(config: EndpointFileConfig, opts: StartOptions): Promise<ContainerBackend> {
   if (opts.backendImpl) return opts.backendImpl;
+  checkBackendFlags(config, opts);
   const image = opts.image ?? config.image;
-  const hasImage = image !== undefined || config.endpoints.some((e) => [...e.variants, ...(e.shadow ? [e.shadow] : [])].some((v) => v.containers.some((c) => c.image)));
+  const hasImage = hasImageToRun(config, opts);
   const wanted = opts.backend ?? config.backend;
-  // --engine and --image would be ignored on the process backend: the file's choice of it, or no image to run.
-  const dockerOnly = [opts.engine !== undefined && '--engine', opts.image !== undefined && '--image'].filter((f): f is string => f !== false);
-  const flags = `${dockerOnly.join(' and ')} only ${dockerOnly.length > 1 ? 'apply' : 'applies'} with the docker backend`;
-  const them = dockerOnly.length > 1 ? 'them' : 'it';
-  if (wanted === 'process' && dockerOnly.length > 0) throw new ToolkitError('ERR_CLI_USAGE', `${flags}, and the endpoint file sets backend: process: add --backend docker, or leave ${them} out`);
-  if (wanted === undefined && !hasImage && opts.engine !== undefined) {
-    throw new ToolkitError('ERR_CLI_USAGE', `--engine only applies with the docker backend, which runs when an image is set: add --image (or "image" in the endpoint file), or leave it out`);
-  }
   // `smkit local` stops its children on SIGINT/SIGTERM, so each may lead its own process group.
   // With no image to run the process backend is the answer whatever engine works: probing them
   // (podman info alone takes about a second of CPU) would only delay every start.
