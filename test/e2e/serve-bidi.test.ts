@@ -55,8 +55,18 @@ function readmeBidiExample(): string {
 /** The README example served in `mode`: its own test and, in thread mode, `smkit invoke --bidi`'s. */
 const readmeServer = (mode: 'thread' | 'inline') => sharedServe(`readme-${mode}`, () => serve(IRIS, { SMKIT_INFERENCE_MODE: mode }, readmeBidiExample()));
 
-/** The bidi fixture inline, for the client-leaves test and then the SIGTERM test that ends it (the grace is only felt at shutdown). */
-const inlineBidiServer = () => sharedServe('bidi-inline', () => serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: 'inline', SMKIT_SHUTDOWN_GRACE_SECONDS: '60' }));
+/**
+ * The bidi fixture in `mode`, with a 60 s grace and a small SMKIT_BODY_MEMORY_MB: the body-memory
+ * test (inline: after the client-leaves test), then the SIGTERM test that ends it (the grace is only
+ * felt at shutdown; the memory limit only by messages over it). A start-up less per mode.
+ */
+const bidiServer = (mode: 'thread' | 'inline') =>
+  sharedServe(`bidi-${mode}`, () =>
+    serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: mode, SMKIT_SHUTDOWN_GRACE_SECONDS: '60', SAGEMAKER_MAX_PAYLOAD_IN_MB: '1', SMKIT_BODY_MEMORY_MB: '1.5', SAGEMAKER_MODEL_SERVER_WORKERS: '1' }),
+  );
+
+/** How many times bidiFn has logged taking a "hold" message (a shared server's earlier tests logged some). */
+const holdings = (server: ServeProcess) => server.output().match(/bidi holding/g)?.length ?? 0;
 
 interface Reply {
   data: Buffer;
@@ -467,7 +477,7 @@ test('smkit invoke --bidi exits once the container closes the stream, though its
 });
 
 test('inline (SMKIT_INFERENCE_MODE=inline), bidiFn runs on the HTTP thread the same way: a client that leaves aborts its signal', async () => {
-  const server = await inlineBidiServer();
+  const server = await bidiServer('inline');
   const stream = await open(server);
   await stream.next();
   stream.ws.send(Buffer.from([7, 8]));
@@ -480,8 +490,39 @@ test('inline (SMKIT_INFERENCE_MODE=inline), bidiFn runs on the HTTP thread the s
 });
 
 for (const mode of ['thread', 'inline'] as const) {
+  test(`messages a stream received and its bidiFn has not taken share SMKIT_BODY_MEMORY_MB with request bodies: a stream past it is closed with 4503 (${mode})`, async () => {
+    const server = await bidiServer(mode);
+    const held = async () => Number(/^smkit_request_body_bytes (\d+)/m.exec(await (await fetchWithTimeout(`${server.url}/metrics`)).text())?.[1] ?? NaN);
+    const message = Buffer.alloc(600 * 1024, 0x62);
+    const a = await open(server);
+    await a.next();
+    // A message bidiFn has taken (and echoed) no longer counts.
+    a.ws.send(message);
+    assert.equal((await a.next()).data.length, message.length);
+    await until('the echoed message given back', async () => (await held()) < 64 * 1024, { timeoutMs: 15_000 });
+    const holdingBefore = holdings(server);
+    a.ws.send('hold');
+    await until('bidiFn to take the message', () => holdings(server) > holdingBefore, { timeoutMs: 10_000 });
+    a.ws.send(message);
+    a.ws.send(message);
+    await until('the two unread messages held', async () => (await held()) >= 2 * 600 * 1024 - 64 * 1024, { timeoutMs: 15_000 });
+
+    const b = await open(server);
+    await b.next();
+    b.ws.send(message);
+    const closed = await b.closed;
+    assert.equal(closed.code, 4503);
+    assert.match(closed.reason, /SMKIT_BODY_MEMORY_MB/);
+    assert.equal(await pingStatus(server), 200);
+
+    a.ws.terminate();
+    await until('every byte given back', async () => (await held()) === 0, { timeoutMs: 15_000 });
+  });
+}
+
+for (const mode of ['thread', 'inline'] as const) {
   test(`SIGTERM ends bidiFn at once (${mode}), even for a client that stopped reading: shutdown does not wait its grace`, async () => {
-    const server = mode === 'inline' ? await inlineBidiServer() : await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: mode, SMKIT_SHUTDOWN_GRACE_SECONDS: '60' });
+    const server = await bidiServer(mode);
     const stream = await open(server);
     await stream.next();
     stream.ws.send('endless:64');
@@ -534,33 +575,3 @@ test('inline: a bidiFn whose finally throws when its client leaves mid-reply is 
   assert.equal((await echo.next()).data.toString(), 'two', 'the other stream of the same worker is still open');
   await until('the failure to be logged', () => /bidiFn failed while it was being stopped/.test(server.output()), { timeoutMs: 10_000 });
 });
-
-for (const mode of ['thread', 'inline'] as const) {
-  test(`messages a stream received and its bidiFn has not taken share SMKIT_BODY_MEMORY_MB with request bodies: a stream past it is closed with 4503 (${mode})`, async () => {
-    const server = await serve(BIDI_FIXTURE, { SAGEMAKER_MAX_PAYLOAD_IN_MB: '1', SMKIT_BODY_MEMORY_MB: '1.5', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INFERENCE_MODE: mode });
-    const held = async () => Number(/^smkit_request_body_bytes (\d+)/m.exec(await (await fetchWithTimeout(`${server.url}/metrics`)).text())?.[1] ?? NaN);
-    const message = Buffer.alloc(600 * 1024, 0x62);
-    const a = await open(server);
-    await a.next();
-    // A message bidiFn has taken (and echoed) no longer counts.
-    a.ws.send(message);
-    assert.equal((await a.next()).data.length, message.length);
-    await until('the echoed message given back', async () => (await held()) < 64 * 1024, { timeoutMs: 15_000 });
-    a.ws.send('hold');
-    await until('bidiFn to take the message', () => /bidi holding/.test(server.output()), { timeoutMs: 10_000 });
-    a.ws.send(message);
-    a.ws.send(message);
-    await until('the two unread messages held', async () => (await held()) >= 2 * 600 * 1024 - 64 * 1024, { timeoutMs: 15_000 });
-
-    const b = await open(server);
-    await b.next();
-    b.ws.send(message);
-    const closed = await b.closed;
-    assert.equal(closed.code, 4503);
-    assert.match(closed.reason, /SMKIT_BODY_MEMORY_MB/);
-    assert.equal(await pingStatus(server), 200);
-
-    a.ws.terminate();
-    await until('every byte given back', async () => (await held()) === 0, { timeoutMs: 15_000 });
-  });
-}
