@@ -324,8 +324,22 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
       path.join(modelPath('first'), 'code', 'inference.mjs'),
       `import { existsSync } from 'node:fs';\nexport async function modelFn() { while (!existsSync(${waiting})) await new Promise((r) => setTimeout(r, 20)); process.exit(3); }`,
     );
-    // A small heap, so that the load fills it at once.
-    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INFERENCE_MODE: 'inline', NODE_OPTIONS: '--max-old-space-size=64' });
+    mkdirSync(path.join(modelPath('stuck'), 'code'), { recursive: true });
+    // Says that its load started, then never finishes it.
+    writeFileSync(
+      path.join(modelPath('stuck'), 'code', 'inference.mjs'),
+      `import { writeFileSync } from 'node:fs';\nexport function modelFn() { writeFileSync(${JSON.stringify(path.join(base, 'loading'))}, ''); return new Promise(() => {}); }`,
+    );
+    // A small heap, so that the load fills it at once. No grace period: the last test stops the
+    // server during a load, and the worker process exits (0) with the load still running at once.
+    server = await startServe({
+      SAGEMAKER_BASE_DIR: base,
+      SAGEMAKER_MULTI_MODEL: 'true',
+      SAGEMAKER_MODEL_SERVER_WORKERS: '1',
+      SMKIT_INFERENCE_MODE: 'inline',
+      NODE_OPTIONS: '--max-old-space-size=64',
+      SMKIT_SHUTDOWN_GRACE_SECONDS: '0',
+    });
     await waitForPing(server);
   });
   after(async () => {
@@ -460,31 +474,12 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
     await waitForPing(server);
     assert.match(server.output(), /exited with code 3 while loading model \\"exit-on-go\\"/);
   });
-});
 
-describe('multi-model endpoint stopped (SIGTERM) during a load', () => {
-  let server: ServeProcess;
-  let base: string;
-  const modelPath = (name: string) => path.join(base, 'models', name, 'model');
-
-  before(async () => {
-    base = makeOptMl();
-    mkdirSync(path.join(modelPath('stuck'), 'code'), { recursive: true });
-    // Says that its load started, then never finishes it.
-    writeFileSync(
-      path.join(modelPath('stuck'), 'code', 'inference.mjs'),
-      `import { writeFileSync } from 'node:fs';\nexport function modelFn() { writeFileSync(${JSON.stringify(path.join(base, 'loading'))}, ''); return new Promise(() => {}); }`,
-    );
-    // Inline, so the worker process exits (0) with the load still running, once the grace period (none here) is over.
-    server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_INFERENCE_MODE: 'inline', SMKIT_SHUTDOWN_GRACE_SECONDS: '0' });
+  // Last: it ends the server (a start-up less than a server of its own).
+  test('stopped (SIGTERM) during a load: the load gets 503 ERR_SHUTTING_DOWN and the primary logs the worker stopping during it as the shutdown, not as a crash', async () => {
     await waitForPing(server);
-  });
-  after(async () => {
-    await server.stop();
-    removeDir(base);
-  });
-
-  test('the load gets 503 ERR_SHUTTING_DOWN and the primary logs the worker stopping during it as the shutdown, not as a crash', async () => {
+    // Only what is logged from here on: this server's earlier tests logged workers that died while loading.
+    const loggedBefore = server.output().length;
     const load = fetchWithTimeout(`${server.url}/models`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -499,8 +494,8 @@ describe('multi-model endpoint stopped (SIGTERM) during a load', () => {
     assert.equal(body.code, 'ERR_SHUTTING_DOWN');
     assert.match(body.message, /the server is shutting down \(SIGTERM\): a worker process \(pid \d+\) stopped while loading model "stuck"; the load is undone/);
     assert.equal((await server.exited).code, 0);
-    const lines = server.output().split('\n').filter((line) => line.includes('while loading model'));
-    assert.ok(lines.length > 0, server.output());
+    const lines = server.output().slice(loggedBefore).split('\n').filter((line) => line.includes('while loading model'));
+    assert.ok(lines.length > 0, server.output().slice(loggedBefore));
     for (const line of lines) assert.match(line, /"level":"info"/, 'logged as the shutdown, not as an error');
   });
 });
