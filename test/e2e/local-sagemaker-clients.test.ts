@@ -3,11 +3,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
+import { startAwsZygote, type AwsZygote } from '../helpers/aws-zygote.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
@@ -29,18 +31,35 @@ const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const hasCli = await available(AWS_CLI, ['--version']);
 const hasBoto3 = await available(PYTHON, ['-c', 'import boto3']);
 let local: LocalSageMakerHandle;
+let zygote: AwsZygote | undefined;
+/** The `aws` the test runs: the machine's, or its shim into the zygote when one started. */
+let awsBin = AWS_CLI;
+let shims: string | undefined;
 
 before(async () => {
-  if (hasCli || hasBoto3) local = await startLocalSageMaker({ port: 0, startupTimeoutMs: 60_000, settings: { region: 'us-west-2', accountId: '111122223333' } });
+  const starting = hasCli || hasBoto3 ? startLocalSageMaker({ port: 0, startupTimeoutMs: 60_000, settings: { region: 'us-west-2', accountId: '111122223333' } }) : undefined;
+  // Each `aws` command is still the machine's AWS CLI script in a process of its own (forked from a
+  // Python that imported awscli once: a third of a plain start's CPU; test/helpers/aws-zygote.ts).
+  if (hasCli && AWS_CLI.startsWith('/')) zygote = await startAwsZygote(AWS_CLI, env());
+  if (starting) local = await starting;
+  if (zygote) {
+    shims = mkdtempSync(join(tmpdir(), 'smkit-clients-aws-'));
+    zygote.install(shims);
+    awsBin = join(shims, 'aws');
+  }
 });
-after(() => local?.stop());
+after(async () => {
+  await zygote?.stop();
+  if (shims) rmSync(shims, { recursive: true, force: true });
+  await local?.stop();
+});
 
 function env(): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: 'AKIDLOCAL', AWS_SECRET_ACCESS_KEY: 'local', AWS_DEFAULT_REGION: 'us-west-2', AWS_EC2_METADATA_DISABLED: 'true', AWS_PAGER: '' };
 }
 
 async function aws(...args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run(AWS_CLI, ['sagemaker', ...args, '--endpoint-url', local.url, '--output', 'json'], { env: env(), timeout: 120_000 });
+  const { stdout } = await run(awsBin, ['sagemaker', ...args, '--endpoint-url', local.url, '--output', 'json'], { env: env(), timeout: 120_000 });
   return stdout.trim() === '' ? {} : (JSON.parse(stdout) as Record<string, unknown>);
 }
 
