@@ -31,6 +31,13 @@ interface PingAnswer {
  */
 const PING_TIMEOUT_MS = 2_000;
 
+/**
+ * The most of a `/ping` body kept. Only smkit's 503 `Unhealthy` reason is read from it (a few
+ * hundred bytes); a longer answer is not a health answer, and reading it whole for 2 s held
+ * hundreds of MB.
+ */
+export const MAX_PING_BODY_BYTES = 64 * 1024;
+
 /** A raw `/ping` exchange: status, headers and body text. */
 interface PingExchange {
   status: number;
@@ -44,25 +51,44 @@ interface PingExchange {
  * fetch cost about four times the CPU of this request (measured: ~30 ms against ~7 ms a ping on a
  * loaded 2-core VM). No agent: each ping has its own connection, so a keep-alive socket the
  * server just closed cannot fail a check. A redirect is never followed (node:http does not).
+ * Fails on a body over {@link MAX_PING_BODY_BYTES}. The connection is destroyed once the ping is
+ * settled, whichever way.
  */
 function getPing(url: string): Promise<PingExchange> {
   return new Promise((resolve, reject) => {
-    const req = get(`${url}/ping`, { agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') });
-      });
-      // A connection closed (or destroyed by the timeout) mid-answer errors the response, not the request.
-      res.on('error', fail);
-    });
-    const timer = setTimeout(() => req.destroy(new Error(`no /ping answer within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS).unref();
-    function fail(err: Error): void {
+    let answered = false;
+    let settled = false;
+    // Settles directly rather than through the request's events: a destroyed request emits none
+    // in some states (a 101 answer without an upgrade listener closes it with no error).
+    const settle = (err: Error | undefined, exchange?: PingExchange): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      reject(err);
-    }
-    req.on('error', fail);
+      req.destroy();
+      if (err) reject(err);
+      else resolve(exchange!);
+    };
+    const req = get(`${url}/ping`, { agent: false }, (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes > MAX_PING_BODY_BYTES) settle(new Error(`/ping answer body over ${MAX_PING_BODY_BYTES} bytes`));
+        else chunks.push(chunk);
+      });
+      res.on('end', () => settle(undefined, { status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      // A connection closed (or destroyed by the timeout) mid-answer errors the response, not the request.
+      res.on('error', settle);
+    });
+    const timer = setTimeout(() => settle(new Error(`no /ping answer within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS).unref();
+    // Stays attached after settling: destroying the request can still emit 'socket hang up'.
+    req.on('error', settle);
+    // Closed with no answer and no error (a 101): fail now rather than at the timeout. With an
+    // answer, its 'end' (a body read to the close comes after this) or 'error' settles.
+    req.on('close', () => {
+      if (!answered) settle(new Error('/ping connection closed without an answer'));
+    });
   });
 }
 
