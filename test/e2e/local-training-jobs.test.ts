@@ -89,16 +89,19 @@ async function archive(key: string): Promise<Map<string, string>> {
 /** A channel with nothing under it: a job given it fails while downloading, before any process starts. */
 const NO_DATA = { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://data/nothing/here' } } }] };
 
-/** The job's description once it has left InProgress and Stopping (polled every 50 ms). */
+/**
+ * The job's description once it has left InProgress and Stopping (polled every 200 ms: jobs take
+ * seconds, and a dozen of these wait at once, each an SDK call to the local SageMaker per probe).
+ */
 const ended = (name: string) =>
   until(`${name} to end`, async () => {
     const d = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: name }));
     return d.TrainingJobStatus === 'InProgress' || d.TrainingJobStatus === 'Stopping' ? undefined : d;
-  }, { timeoutMs: JOB_DEADLINE_S * 1000 });
+  }, { timeoutMs: JOB_DEADLINE_S * 1000, intervalMs: 200 });
 
 /** Resolves once the job's entry point has written its `ready` file: it runs and handles SIGTERM. */
 const entryPointReady = (name: string) =>
-  until(`${name}'s entry point to start`, () => existsSync(join(local.workDir, 'training', name, 'opt', 'ml', 'output', 'data', 'ready')), { timeoutMs: JOB_DEADLINE_S * 1000 });
+  until(`${name}'s entry point to start`, () => existsSync(join(local.workDir, 'training', name, 'opt', 'ml', 'output', 'data', 'ready')), { timeoutMs: JOB_DEADLINE_S * 1000, intervalMs: 100 });
 
 describe('training jobs', { concurrency: true }, () => {
   test('a job trains on its S3 channel with code from S3, is awaited with the SDK waiter, and uploads model.tar.gz and output.tar.gz', async () => {
@@ -158,7 +161,10 @@ describe('training jobs', { concurrency: true }, () => {
     const size = 32 * 1024 * 1024;
     const header = new tar.Header({ path: 'zeros.bin', type: 'File', size, mode: 0o644, mtime: new Date(0) });
     header.encode();
-    const bomb = gzipSync(Buffer.concat([header.block!, Buffer.alloc(size), Buffer.alloc(1024)]), { level: 9 });
+    // One zero-filled buffer with the header copied in: concatenating 32 MB of zeros copied them all.
+    const tarBytes = Buffer.alloc(header.block!.length + size + 1024);
+    header.block!.copy(tarBytes);
+    const bomb = gzipSync(tarBytes, { level: 9 });
     await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'code/bomb.tar.gz', Body: bomb }));
     await sm.send(new CreateTrainingJobCommand(job('code-bomb', 'fail.mjs', { HyperParameters: { sagemaker_program: '"fail.mjs"', sagemaker_submit_directory: '"s3://data/code/bomb.tar.gz"' } })));
     const d2 = await ended('code-bomb');
@@ -197,7 +203,7 @@ describe('training jobs', { concurrency: true }, () => {
     await sm.send(new CreateTrainingJobCommand(job('checkpointing', 'checkpoint-progress.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt/live/' } })));
     // The entry point is waiting for `go`: only a sync while it runs can have uploaded this.
     // The job's start is in this wait, beside every other test's job: it gets a job's deadline.
-    const first = await until('epoch-1.json in S3', () => object('ckpt/live/epoch-1.json'), { timeoutMs: JOB_DEADLINE_S * 1000 });
+    const first = await until('epoch-1.json in S3', () => object('ckpt/live/epoch-1.json'), { timeoutMs: JOB_DEADLINE_S * 1000, intervalMs: 200 });
     assert.deepEqual(JSON.parse(first), { epoch: 1, restored: true });
     assert.equal((await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'checkpointing' }))).TrainingJobStatus, 'InProgress');
     await writeFile(join(local.workDir, 'training', 'checkpointing', 'opt', 'ml', 'input', 'go'), '');
