@@ -4,6 +4,7 @@
 // counted on a clock the tests move (deploymentNow): nothing waits for a bake to pass.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as pace } from 'node:timers/promises';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -285,7 +286,14 @@ async function createInService(endpoint: string, configName: string): Promise<vo
   await until(`${endpoint} InService`, async () => ((await describe(endpoint)).EndpointStatus === 'InService' ? true : undefined), POLL);
 }
 
-/** Invokes `endpoint` through the runtime SDK (one attempt each) in a loop until stopped; counts answers by tag and keeps every error. */
+/**
+ * Pause of the traffic loop between its invocations. Back to back, SDK invocations of the fake
+ * containers took most of this file's CPU while updates waited on polls; paced, the loop still
+ * sends a hundred or more a second through every step of an update.
+ */
+const TRAFFIC_GAP_MS = 5;
+
+/** Invokes `endpoint` through the runtime SDK (one attempt each, paced by {@link TRAFFIC_GAP_MS}) in a loop until stopped; counts answers by tag and keeps every error. */
 function traffic(endpoint: string): { tags: Map<string, number>; failures: string[]; stop(): Promise<void> } {
   const tags = new Map<string, number>();
   const failures: string[] = [];
@@ -299,6 +307,7 @@ function traffic(endpoint: string): { tags: Map<string, number>; failures: strin
       } catch (err) {
         failures.push(`${(err as Error).name}: ${(err as Error).message}`);
       }
+      await pace(TRAFFIC_GAP_MS);
     }
   });
   return {
