@@ -3,6 +3,7 @@ import { CLOSED_SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, SAGEMAKER_HEADERS, SES
 import { answerReadFailure, ContainerFailure, malformedAnswer, unreachableFailure, type ChainContainer } from './container.js';
 import { acquireModel, type ModelLease } from './multi-model.js';
 import type { BodyBudget } from '../../server/body-budget.js';
+import { deadline } from './deadline.js';
 import { AnswerOverBudgetError, MAX_ERROR_ANSWER_BYTES, MAX_REALTIME_ANSWER_BYTES, readAtMost, type CappedAnswer } from './read-answer.js';
 
 /** Re-exported for callers of {@link invokeChain}, which takes these containers and throws these failures. */
@@ -89,7 +90,16 @@ export function requestHeaders(req: InvokeEndpointRequest, contentType: string, 
  * `budget`; an error or cut one has given them back already.
  */
 async function post(container: ChainContainer, index: number, route: string, headers: Record<string, string>, body: Buffer, timeoutMs: number, maxAnswerBytes: number, budget: BodyBudget | undefined): Promise<{ res: Response; answer: CappedAnswer }> {
-  const timeout = AbortSignal.timeout(timeoutMs);
+  const limit = deadline(timeoutMs);
+  try {
+    return await postWithin(container, index, route, headers, body, timeoutMs, maxAnswerBytes, budget, limit.signal);
+  } finally {
+    limit.clear();
+  }
+}
+
+/** {@link post} under `timeout`, which aborts the request and the reading of its answer. */
+async function postWithin(container: ChainContainer, index: number, route: string, headers: Record<string, string>, body: Buffer, timeoutMs: number, maxAnswerBytes: number, budget: BodyBudget | undefined, timeout: AbortSignal): Promise<{ res: Response; answer: CappedAnswer }> {
   let res: Response;
   try {
     // A redirect is not followed (to whatever host the container names): its answer is the container's.

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { deadline } from './deadline.js';
+
+/**
+ * Waits for `signal` to abort while holding the event loop open: a deadline's timer is unref'd (as
+ * AbortSignal.timeout's is), so on its own it would let the test's process end first.
+ */
+async function aborted(signal: AbortSignal): Promise<void> {
+  const hold = setInterval(() => {}, 60_000);
+  try {
+    if (!signal.aborted) await once(signal, 'abort');
+  } finally {
+    clearInterval(hold);
+  }
+}
+
+test('a deadline aborts its signal with a TimeoutError once its time passes, as AbortSignal.timeout does', async () => {
+  const limit = deadline(1);
+  assert.equal(limit.signal.aborted, false);
+  await aborted(limit.signal);
+  assert.equal(limit.signal.aborted, true);
+  assert.ok(limit.signal.reason instanceof DOMException);
+  assert.equal((limit.signal.reason as DOMException).name, 'TimeoutError');
+});
+
+test('a cleared deadline never aborts: its timer is disarmed', async () => {
+  const cleared = deadline(1);
+  cleared.clear();
+  // A later deadline of the same length fires after the cleared one would have.
+  const later = deadline(5);
+  await aborted(later.signal);
+  assert.equal(cleared.signal.aborted, false);
+});
+
+test('fetch given a deadline that passes rejects with a TimeoutError (what invokeChain reports as a timeout)', async () => {
+  const server = createServer(() => {
+    // Never answers.
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const limit = deadline(50);
+    await assert.rejects(fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { signal: limit.signal }), (err: Error) => err.name === 'TimeoutError');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
