@@ -2,7 +2,10 @@
  * The image decoder thread failing to start (its code cannot load: EMFILE, a broken install; or it
  * ends as it loads) or ending while it decodes: the blocked caller gets its answer from the thread
  * itself, at once rather than after the 60 s decode timeout, and the next image starts a new thread.
- * The thread's code is swapped for modules that fail so (useImageDecoderCode).
+ * A thread that never starts, or dies without a word (out of memory, stuck), is found by its
+ * heartbeat stopping, within the (shortened) grace; one that died between two images is replaced
+ * and the image decoded. The thread's code is swapped for modules that fail so
+ * (useImageDecoderCode), its entry, limits and timings by useImageDecoderThread.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isToolkitError } from '../errors/catalogue.js';
-import { decodeImageSync, imageCodecs, imageDecoderThread, useImageDecoderCode } from './image.js';
+import { listenOnLoopback, serveIdentityModel } from '../../test/helpers/in-process-app.js';
+import { decodeImageSync, imageCodecs, imageDecoderThread, useImageDecoderCode, useImageDecoderThread } from './image.js';
 
 /** A 1×1 PNG. */
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
@@ -19,6 +23,7 @@ const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR
 const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-decoder-thread-'));
 after(() => {
   useImageDecoderCode();
+  useImageDecoderThread();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -100,4 +105,104 @@ test("a thread that ended is forgotten at once, and its exit heard later does no
   await ended;
   assert.equal(threadOf(), second);
   useImageDecoderCode();
+});
+
+/** Answers each image with its thread's id (as a decode failure); on the body "oom" it answers, then fills its heap until Node kills the thread. */
+const idsThenOom = `import { threadId } from 'node:worker_threads';
+  export function decode(job) {
+    job.reply.postMessage({ ok: false, message: 'thread ' + threadId });
+    job.reply.close();
+    Atomics.store(job.signal, 0, 1);
+    Atomics.notify(job.signal, 0);
+    if (Buffer.from(job.body).toString() === 'oom') {
+      const hog = [];
+      for (;;) hog.push(new Array(100000).fill(hog.length));
+    }
+    if (Buffer.from(job.body).toString() === 'exit') process.exit(0);
+    return Promise.resolve();
+  }`;
+
+function threadOf(body: string): string {
+  try {
+    decodeImageSync(Buffer.from(body), 3, 'image/png');
+  } catch (e) {
+    return /thread \d+/.exec((e as Error).message)?.[0] ?? `${(e as { code?: string }).code}: ${(e as Error).message}`;
+  }
+  return 'decoded';
+}
+
+test('a thread that never starts (it ends before its entry runs): 500 ERR_INTERNAL within the start grace, or 503 ERR_SERVER_BUSY when descriptors are short; then a new thread decodes', () => {
+  useImageDecoderThread({ bootstrap: '', timings: { startGraceMs: 500, sliceMs: 100 } });
+  assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', /^the image decoder thread did not start within 0\.5 s \(Node could not create or start it\); the next image starts a new one$/));
+  // A thread that stays up but never runs smkit's entry is taken for one that did not start too.
+  let checks = 0;
+  // Free before the thread is started, short once it did not start.
+  useImageDecoderThread({ bootstrap: 'setInterval(() => {}, 1000);', timings: { startGraceMs: 500, sliceMs: 100 }, hasFreeDescriptors: () => checks++ === 0 });
+  assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_SERVER_BUSY', /^the image decoder thread cannot be loaded now: this process has no file descriptors to spare/));
+  useImageDecoderThread();
+  assert.deepEqual(decodeImageSync(PNG, 3, 'image/png').shape, [1, 1, 3]);
+});
+
+test('a thread killed while it decodes, with no exit handler run (out of JavaScript heap), or stuck: 500 ERR_INTERNAL once its heartbeat stops; then a new thread decodes', () => {
+  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: 16 }, timings: { stallMs: 1000, sliceMs: 100 } });
+  useImageDecoderCode(module('oom.mjs', `export function decode() { const hog = []; for (;;) hog.push(new Array(100000).fill(hog.length)); }`));
+  const lost = /^the image decoder thread stopped while decoding the image\/png body \(no sign of life for 1 s: killed, out of memory, or stuck\); it was ended, and the next image starts a new one$/;
+  assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', lost));
+  useImageDecoderCode(module('stuck.mjs', `export function decode() { for (;;); }`));
+  assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', lost));
+  useImageDecoderCode();
+  assert.deepEqual(decodeImageSync(PNG, 4, 'image/png').shape, [1, 1, 4]);
+  useImageDecoderThread();
+});
+
+test('a thread that died between two images (killed out of memory, or ended) before it took the next: the next image is decoded by a new thread', () => {
+  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: 16 }, timings: { stallMs: 1000, sliceMs: 100 } });
+  useImageDecoderCode(module('ids-then-oom.mjs', idsThenOom));
+  const first = threadOf('oom');
+  assert.match(first, /^thread \d+$/);
+  // Posted at once to the dying thread, which never takes it: a new thread answers it.
+  const second = threadOf('id');
+  assert.match(second, /^thread \d+$/);
+  assert.notEqual(second, first);
+  assert.equal(threadOf('exit'), second);
+  const third = threadOf('id');
+  assert.match(third, /^thread \d+$/);
+  assert.notEqual(third, second);
+  useImageDecoderCode();
+  useImageDecoderThread();
+});
+
+test('a live thread that does not answer within the decode timeout: 504 ERR_TIMEOUT (not the client\'s 400); the thread is ended and the next image gets a new one', () => {
+  useImageDecoderThread({ timings: { timeoutMs: 1000, sliceMs: 100 } });
+  useImageDecoderCode(module('never.mjs', `export function decode() { return new Promise(() => {}); }`));
+  assert.throws(
+    () => imageCodecs[1]!.decode!(PNG, {}),
+    failsWith('ERR_TIMEOUT', /^decoding the image\/png body took longer than 1 s: the server was too busy to decode it in time; the decoder thread was ended, and the next image starts a new one$/),
+  );
+  useImageDecoderCode();
+  assert.deepEqual(decodeImageSync(PNG, 3, 'image/png').shape, [1, 1, 3]);
+  useImageDecoderThread();
+});
+
+test('over HTTP: an image whose decoder thread never starts is a 500 ERR_INTERNAL, not the 400 of a bad image; the next one is decoded', async () => {
+  const served = await serveIdentityModel([{ name: 'x', dtype: 'uint8', rank: 3 }]);
+  const server = await listenOnLoopback(served.app);
+  try {
+    const post = async () => {
+      const res = await fetch(`http://127.0.0.1:${server.port}/invocations`, { method: 'POST', body: PNG, headers: { 'Content-Type': 'image/png' }, signal: AbortSignal.timeout(30_000) });
+      return { status: res.status, body: (await res.json()) as { code?: string; message?: string } };
+    };
+    useImageDecoderThread({ bootstrap: '', timings: { startGraceMs: 500, sliceMs: 100 } });
+    const failed = await post();
+    assert.equal(failed.status, 500, JSON.stringify(failed.body));
+    assert.equal(failed.body.code, 'ERR_INTERNAL');
+    assert.match(failed.body.message ?? '', /image decoder thread did not start/);
+    useImageDecoderThread();
+    const decoded = await post();
+    assert.equal(decoded.status, 200, JSON.stringify(decoded.body));
+  } finally {
+    useImageDecoderThread();
+    await server.close();
+    await served.close();
+  }
 });

@@ -1,4 +1,4 @@
-import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import { MessageChannel, Worker, receiveMessageOnPort, type ResourceLimits } from 'node:worker_threads';
 import type { Tensor } from '../core/tensor.js';
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
 import { hasFreeDescriptors } from '../core/free-descriptors.js';
@@ -9,8 +9,27 @@ import { type ImageChannels, type RawImage, ImageTooLarge, decodeRaw, imageDecod
 
 export { sniffImageType, IMAGE_MEDIA_TYPES, type ImageChannels } from './image-decode.js';
 
-/** Longest a synchronous decode may block before it fails (a huge image on a busy machine). */
-const SYNC_DECODE_TIMEOUT_MS = 60_000;
+/**
+ * How long the decoder thread is waited for. The caller is blocked in `Atomics.wait` and sees none
+ * of the thread's events, so the thread shows it is alive by bumping a shared counter on a timer
+ * (its event loop is free while sharp works on libuv threads), and the caller looks at that counter
+ * between slices of its wait.
+ */
+interface DecoderTimings {
+  /** How often the thread bumps its counter. */
+  readonly beatMs: number;
+  /** How long the caller waits on its flag before it looks at the counter again. */
+  readonly sliceMs: number;
+  /** A thread whose counter stood still this long was killed (out of memory, terminated) or is stuck. */
+  readonly stallMs: number;
+  /** A new thread that has not bumped its counter once in this long never started. */
+  readonly startGraceMs: number;
+  /** Longest a live thread may take over one image (a huge image on a busy machine). */
+  readonly timeoutMs: number;
+}
+
+/** Generous: a loaded machine may be slow to start a thread or let its timer run; a dead thread is still found long before the timeout. */
+const DEFAULT_TIMINGS: DecoderTimings = { beatMs: 250, sliceMs: 1000, stallMs: 10_000, startGraceMs: 20_000, timeoutMs: 60_000 };
 
 /** The module the decoder thread runs (replaced in tests by {@link useImageDecoderCode}). */
 let decoderCode = new URL('./image-decode-worker.js', import.meta.url);
@@ -22,10 +41,14 @@ let decoderCode = new URL('./image-decode-worker.js', import.meta.url);
  * waiting out its timeout. A thread whose code did not load ends (Node keeps a module that failed
  * failed in that thread): the next image starts a fresh one. Built-in modules only, imported (the
  * script may be run as CommonJS or, under `--input-type=module`, as a module): no file is opened
- * before the code is.
+ * before the code is. `life` (see {@link DecoderThread}) says it is alive, and that it ended;
+ * `signal[1]` that it took a job (one it never took may go to a new thread).
  */
 const BOOTSTRAP = `
 import('node:worker_threads').then(({ parentPort, workerData }) => {
+  const { life, beatMs } = workerData;
+  Atomics.add(life, 0, 1);
+  setInterval(() => Atomics.add(life, 0, 1), beatMs).unref();
   const pending = new Set();
   const answer = (job, message) => {
     if (!pending.delete(job)) return;
@@ -39,6 +62,7 @@ import('node:worker_threads').then(({ parentPort, workerData }) => {
   let code;
   let loaded = false;
   parentPort.on('message', (job) => {
+    Atomics.store(job.signal, 1, 1);
     pending.add(job);
     (code ??= import(workerData.code)).then(
       (m) => {
@@ -54,28 +78,85 @@ import('node:worker_threads').then(({ parentPort, workerData }) => {
   process.on('exit', (exitCode) => {
     const message = loaded ? 'exit code ' + exitCode : 'its code ended the thread as it loaded, exit code ' + exitCode;
     for (const job of [...pending]) answer(job, { ok: false, ended: loaded ? 'crash' : 'start', message });
+    Atomics.store(life, 1, 1);
   });
 });
 `;
 
-let worker: Worker | undefined;
+/** Tests only: what {@link useImageDecoderThread} may change. */
+export interface ImageDecoderThreadOptions {
+  /** The thread's entry script in place of smkit's (one that never runs, or never beats). */
+  readonly bootstrap?: string;
+  readonly resourceLimits?: ResourceLimits;
+  readonly timings?: Partial<DecoderTimings>;
+  /** In place of {@link hasFreeDescriptors}. */
+  readonly hasFreeDescriptors?: () => boolean;
+}
 
-function decodeWorker(): Worker {
-  if (!worker) {
-    // Its code is loaded from files in a new thread; one that cannot open them fails while this thread waits for its answer.
-    if (!hasFreeDescriptors()) throw descriptorsBusy('the image decoder thread');
-    const started = new Worker(BOOTSTRAP, { eval: true, workerData: { code: decoderCode.href } });
-    worker = started;
-    // Never keep a process alive just for the decoder.
-    started.unref();
-    // A thread that ended is not reused; nor is a later one forgotten when this one's exit is heard late.
-    const forget = (): void => {
-      if (worker === started) worker = undefined;
-    };
-    started.on('error', forget);
-    started.on('exit', forget);
+let threadOptions: ImageDecoderThreadOptions = {};
+let timings = DEFAULT_TIMINGS;
+
+/** A decoder thread, and what the calling thread last saw of its life. */
+interface DecoderThread {
+  readonly worker: Worker;
+  /** Shared with the thread: [0] bumped as it starts and every `beatMs` after; [1] set as its exit handler runs. */
+  readonly life: Int32Array;
+  /** The counter as last seen, and when it was first seen so (`performance.now()`). */
+  beats: number;
+  beatsSeenAt: number;
+}
+
+/** Why a thread is taken for dead: it ended (its exit handler ran), never started, or went silent. */
+type Death = 'ended' | 'start' | 'stalled';
+
+let current: DecoderThread | undefined;
+
+const freeDescriptors = (): boolean => (threadOptions.hasFreeDescriptors ?? hasFreeDescriptors)();
+
+function startThread(): DecoderThread {
+  // Its code is loaded from files in a new thread; one that cannot open them fails while this thread waits for its answer.
+  if (!freeDescriptors()) throw descriptorsBusy('the image decoder thread');
+  const life = new Int32Array(new SharedArrayBuffer(8));
+  const worker = new Worker(threadOptions.bootstrap ?? BOOTSTRAP, {
+    eval: true,
+    workerData: { code: decoderCode.href, life, beatMs: timings.beatMs },
+    ...(threadOptions.resourceLimits ? { resourceLimits: threadOptions.resourceLimits } : {}),
+  });
+  const thread: DecoderThread = { worker, life, beats: 0, beatsSeenAt: performance.now() };
+  // Never keep a process alive just for the decoder.
+  worker.unref();
+  // A thread that ended is not reused; nor is a later one forgotten when this one's exit is heard late.
+  const forget = (): void => {
+    if (current === thread) current = undefined;
+  };
+  worker.on('error', forget);
+  worker.on('exit', forget);
+  return thread;
+}
+
+/** Why `thread` is taken for dead at `now`, or undefined while it shows signs of life. */
+function death(thread: DecoderThread, now: number): Death | undefined {
+  if (Atomics.load(thread.life, 1) !== 0) return 'ended';
+  const beats = Atomics.load(thread.life, 0);
+  if (beats !== thread.beats) {
+    thread.beats = beats;
+    thread.beatsSeenAt = now;
+    return undefined;
   }
-  return worker;
+  if (beats === 0) return now - thread.beatsSeenAt > timings.startGraceMs ? 'start' : undefined;
+  return now - thread.beatsSeenAt > timings.stallMs ? 'stalled' : undefined;
+}
+
+/** Ends a thread taken for dead (or stuck) and forgets it: the next image starts a new one. */
+function abandon(thread: DecoderThread): void {
+  if (current === thread) current = undefined;
+  thread.worker.terminate().catch(() => {});
+}
+
+/** The thread the next image goes to: a new one in place of one that died since the last image (its exit event may not have been heard). */
+function decoderThread(now: number): DecoderThread {
+  if (current && death(current, now)) abandon(current);
+  return (current ??= startThread());
 }
 
 /**
@@ -84,13 +165,19 @@ function decodeWorker(): Worker {
  */
 export function useImageDecoderCode(code?: URL): void {
   decoderCode = code ?? new URL('./image-decode-worker.js', import.meta.url);
-  void worker?.terminate();
-  worker = undefined;
+  if (current) abandon(current);
+}
+
+/** Tests only: how the decoder thread is started and waited for from the next image on, or smkit's own way again without `options`. */
+export function useImageDecoderThread(options: ImageDecoderThreadOptions = {}): void {
+  threadOptions = options;
+  timings = { ...DEFAULT_TIMINGS, ...options.timings };
+  if (current) abandon(current);
 }
 
 /** Tests only: the decoder thread the next image goes to, if one is running (to wait for its end). */
 export function imageDecoderThread(): Worker | undefined {
-  return worker;
+  return current?.worker;
 }
 
 /** The answer to a job whose thread ended before it could decode it (see BOOTSTRAP). */
@@ -108,38 +195,85 @@ function threadEnded(ended: 'start' | 'crash', message: string, errCode: unknown
   );
 }
 
+/** The answer to a job whose thread was found dead by its silence (it never answered, nor ran its exit handler). */
+function threadLost(death: Death, mediaType: string): ToolkitError {
+  if (death === 'start') {
+    // Node needs descriptors for a thread's event loop: it could not make one for want of them.
+    if (!freeDescriptors()) return descriptorsBusy('the image decoder thread');
+    return new ToolkitError('ERR_INTERNAL', `the image decoder thread did not start within ${timings.startGraceMs / 1000} s (Node could not create or start it); the next image starts a new one`);
+  }
+  if (death === 'ended') return new ToolkitError('ERR_INTERNAL', `the image decoder thread ended while decoding the ${mediaType} body; the next image starts a new one`);
+  return new ToolkitError(
+    'ERR_INTERNAL',
+    `the image decoder thread stopped while decoding the ${mediaType} body (no sign of life for ${timings.stallMs / 1000} s: killed, out of memory, or stuck); it was ended, and the next image starts a new one`,
+  );
+}
+
+/** Waits in slices for the answer to the job flagged by `signal`, looking at the thread's life between them. */
+function awaitAnswer(thread: DecoderThread, signal: Int32Array, deadline: number): 'answered' | 'timed-out' | Death {
+  for (;;) {
+    const slice = Math.min(timings.sliceMs, deadline - performance.now());
+    if (Atomics.wait(signal, 0, 0, Math.max(0, slice)) !== 'timed-out') return 'answered';
+    const now = performance.now();
+    const dead = death(thread, now);
+    // It may have answered as the slice ended.
+    if (Atomics.load(signal, 0) !== 0) return 'answered';
+    if (dead) return dead;
+    if (now >= deadline) return 'timed-out';
+  }
+}
+
 /**
  * Decodes an image synchronously. Codecs are synchronous but sharp is not, so the work runs on a
  * helper thread while this thread waits on a shared flag (the pattern `synckit` uses). The calling
  * thread is an inference worker that would spend the same time decoding inline. An image whose
  * header promises more pixels than `limits` allow is refused (413 `ERR_DECODED_TOO_LARGE`) before
- * it is decoded.
+ * it is decoded. A thread that dies, or never starts, is a 500 `ERR_INTERNAL` (503
+ * `ERR_SERVER_BUSY` for want of descriptors), found within seconds; an image a live thread did not
+ * decode in time, a 504 `ERR_TIMEOUT`.
  */
 export function decodeImageSync(body: Uint8Array, channels: ImageChannels = 3, mediaType = 'image', limits?: DecodeLimits): Tensor<'uint8'> {
-  const signal = new Int32Array(new SharedArrayBuffer(4));
-  const { port1, port2 } = new MessageChannel();
-  try {
-    const thread = decodeWorker();
-    thread.postMessage({ body, channels, maxBytes: limits?.maxDecodedBytes ?? Number.POSITIVE_INFINITY, reply: port2, signal }, [port2]);
-    if (Atomics.wait(signal, 0, 0, SYNC_DECODE_TIMEOUT_MS) === 'timed-out') {
-      throw new ToolkitError('ERR_IMAGE_DECODE', `decoding the ${mediaType} body took longer than ${SYNC_DECODE_TIMEOUT_MS / 1000} s`);
+  const started = performance.now();
+  const deadline = started + timings.timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    // [0] set once answered; [1] once the thread took the job.
+    const signal = new Int32Array(new SharedArrayBuffer(8));
+    const { port1, port2 } = new MessageChannel();
+    try {
+      const thread = decoderThread(attempt === 1 ? started : performance.now());
+      thread.worker.postMessage({ body, channels, maxBytes: limits?.maxDecodedBytes ?? Number.POSITIVE_INFINITY, reply: port2, signal }, [port2]);
+      const outcome = awaitAnswer(thread, signal, deadline);
+      if (outcome === 'timed-out') {
+        // Not left decoding an image nobody waits for.
+        abandon(thread);
+        throw new ToolkitError(
+          'ERR_TIMEOUT',
+          `decoding the ${mediaType} body took longer than ${timings.timeoutMs / 1000} s: the server was too busy to decode it in time; the decoder thread was ended, and the next image starts a new one`,
+        );
+      }
+      if (outcome !== 'answered') {
+        abandon(thread);
+        // A thread that died before it took the job (between two images): a new one decodes it.
+        if (outcome !== 'start' && Atomics.load(signal, 1) === 0 && attempt === 1) continue;
+        throw threadLost(outcome, mediaType);
+      }
+      const msg = receiveMessageOnPort(port1)?.message as
+        | { ok: true; raw: RawImage }
+        | { ok: false; message: string; decodedBytes?: number; code?: ErrorCode; ended?: 'start' | 'crash'; errCode?: unknown }
+        | undefined;
+      if (!msg) throw new ToolkitError('ERR_INTERNAL', 'the image decoder thread finished without an answer');
+      if (!msg.ok && msg.ended) {
+        // Its exit event comes only once this thread's event loop runs again: not reused meanwhile.
+        if (current === thread) current = undefined;
+        throw threadEnded(msg.ended, msg.message, msg.errCode, mediaType);
+      }
+      if (!msg.ok && msg.decodedBytes !== undefined) checkDecodedSize(msg.decodedBytes, limits, `the ${mediaType} body`);
+      if (!msg.ok && msg.code !== undefined) throw new ToolkitError(msg.code, msg.message);
+      if (!msg.ok) throw imageDecodeError(mediaType, msg.message);
+      return rawToTensor(msg.raw);
+    } finally {
+      port1.close();
     }
-    const msg = receiveMessageOnPort(port1)?.message as
-      | { ok: true; raw: RawImage }
-      | { ok: false; message: string; decodedBytes?: number; code?: ErrorCode; ended?: 'start' | 'crash'; errCode?: unknown }
-      | undefined;
-    if (!msg) throw new ToolkitError('ERR_INTERNAL', 'the image decoder thread finished without an answer');
-    if (!msg.ok && msg.ended) {
-      // Its exit event comes only once this thread's event loop runs again: not reused meanwhile.
-      if (worker === thread) worker = undefined;
-      throw threadEnded(msg.ended, msg.message, msg.errCode, mediaType);
-    }
-    if (!msg.ok && msg.decodedBytes !== undefined) checkDecodedSize(msg.decodedBytes, limits, `the ${mediaType} body`);
-    if (!msg.ok && msg.code !== undefined) throw new ToolkitError(msg.code, msg.message);
-    if (!msg.ok) throw imageDecodeError(mediaType, msg.message);
-    return rawToTensor(msg.raw);
-  } finally {
-    port1.close();
   }
 }
 

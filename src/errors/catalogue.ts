@@ -17,7 +17,7 @@ export const ERROR_CATALOGUE = {
   ERR_PAYLOAD_TOO_LARGE: { status: 413, summary: 'The body is larger than SAGEMAKER_MAX_PAYLOAD_IN_MB allows.' },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'No decoder for the request Content-Type.' },
   ERR_NOT_READY: { status: 503, summary: 'The model is still loading or failed to load.' },
-  ERR_TIMEOUT: { status: 504, summary: 'The invocation ran past SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS (else SAGEMAKER_MODEL_SERVER_TIMEOUT).' },
+  ERR_TIMEOUT: { status: 504, summary: 'The invocation ran past SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS (else SAGEMAKER_MODEL_SERVER_TIMEOUT), or an image took over 60 s to decode.' },
   ERR_CLIENT_GONE: { status: 499, summary: 'The client closed the connection before its answer was ready; the request was dropped (recorded in logs and metrics only, nobody receives it).' },
   ERR_SHUTTING_DOWN: { status: 503, summary: 'The server is draining after SIGTERM.' },
   ERR_SERVER_BUSY: { status: 503, summary: 'The request bodies a worker holds already take the memory SMKIT_BODY_MEMORY_MB allows, or its connections as many as its open files limit leaves room for; retry shortly.' },
