@@ -131,14 +131,28 @@ function threadOf(body: string): string {
   return 'decoded';
 }
 
-test('a thread that never starts (it ends before its entry runs): 500 ERR_INTERNAL within the start grace, or 503 ERR_SERVER_BUSY when descriptors are short; then a new thread decodes', () => {
+test('a thread that never starts (killed as it starts, or it ends before its entry runs): 500 ERR_INTERNAL within the start grace, or 503 ERR_SERVER_BUSY when descriptors are short; then a new thread decodes', () => {
+  const notStarted = /^the image decoder thread did not start within 0\.5 s \(Node could not create or start it\); the next image starts a new one$/;
+  // A heap limit below what a thread needs: Node ends it (ERR_WORKER_OUT_OF_MEMORY) before any of its code runs.
+  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: -1 }, timings: { startGraceMs: 500, sliceMs: 100 } });
+  assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', notStarted));
   useImageDecoderThread({ bootstrap: '', timings: { startGraceMs: 500, sliceMs: 100 } });
-  assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', /^the image decoder thread did not start within 0\.5 s \(Node could not create or start it\); the next image starts a new one$/));
+  assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', notStarted));
   // A thread that stays up but never runs smkit's entry is taken for one that did not start too.
   let checks = 0;
   // Free before the thread is started, short once it did not start.
   useImageDecoderThread({ bootstrap: 'setInterval(() => {}, 1000);', timings: { startGraceMs: 500, sliceMs: 100 }, hasFreeDescriptors: () => checks++ === 0 });
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_SERVER_BUSY', /^the image decoder thread cannot be loaded now: this process has no file descriptors to spare/));
+  useImageDecoderThread();
+  assert.deepEqual(decodeImageSync(PNG, 3, 'image/png').shape, [1, 1, 3]);
+});
+
+test('a thread Node refuses to create (ERR_WORKER_INIT_FAILED: a stack no thread can have, EAGAIN on Linux): 503 ERR_SERVER_BUSY at once; then a new thread decodes', () => {
+  useImageDecoderThread({ resourceLimits: { stackSizeMb: 1e9 } });
+  assert.throws(
+    () => imageCodecs[1]!.decode!(PNG, {}),
+    failsWith('ERR_SERVER_BUSY', /^the image decoder thread cannot be started now: Node could not create a thread \(.+\), the process is at a limit on threads or memory; retry shortly$/),
+  );
   useImageDecoderThread();
   assert.deepEqual(decodeImageSync(PNG, 3, 'image/png').shape, [1, 1, 3]);
 });

@@ -117,11 +117,16 @@ function startThread(): DecoderThread {
   // Its code is loaded from files in a new thread; one that cannot open them fails while this thread waits for its answer.
   if (!freeDescriptors()) throw descriptorsBusy('the image decoder thread');
   const life = new Int32Array(new SharedArrayBuffer(8));
-  const worker = new Worker(threadOptions.bootstrap ?? BOOTSTRAP, {
-    eval: true,
-    workerData: { code: decoderCode.href, life, beatMs: timings.beatMs },
-    ...(threadOptions.resourceLimits ? { resourceLimits: threadOptions.resourceLimits } : {}),
-  });
+  let worker: Worker;
+  try {
+    worker = new Worker(threadOptions.bootstrap ?? BOOTSTRAP, {
+      eval: true,
+      workerData: { code: decoderCode.href, life, beatMs: timings.beatMs },
+      ...(threadOptions.resourceLimits ? { resourceLimits: threadOptions.resourceLimits } : {}),
+    });
+  } catch (err) {
+    throw notCreated(err);
+  }
   const thread: DecoderThread = { worker, life, beats: 0, beatsSeenAt: performance.now() };
   // Never keep a process alive just for the decoder.
   worker.unref();
@@ -132,6 +137,17 @@ function startThread(): DecoderThread {
   worker.on('error', forget);
   worker.on('exit', forget);
   return thread;
+}
+
+/** The answer when Node refuses to create the thread at once (`ERR_WORKER_INIT_FAILED`: the OS gave it no thread, EAGAIN). */
+function notCreated(err: unknown): ToolkitError {
+  if (isOutOfDescriptors(err)) return descriptorsBusy('the image decoder thread', err);
+  const why = err instanceof Error ? err.message : String(err);
+  if ((err as { code?: unknown } | undefined)?.code === 'ERR_WORKER_INIT_FAILED') {
+    // A limit on threads or memory (a container's pids limit): one may be free shortly.
+    return new ToolkitError('ERR_SERVER_BUSY', `the image decoder thread cannot be started now: Node could not create a thread (${why}), the process is at a limit on threads or memory; retry shortly`, { cause: err });
+  }
+  return new ToolkitError('ERR_INTERNAL', `the image decoder thread could not be created (${why})`, { cause: err });
 }
 
 /** Why `thread` is taken for dead at `now`, or undefined while it shows signs of life. */
