@@ -134,7 +134,7 @@ function threadOf(body: string): string {
 test('a thread that never starts (killed as it starts, or it ends before its entry runs): 500 ERR_INTERNAL within the start grace, or 503 ERR_SERVER_BUSY when descriptors are short; then a new thread decodes', () => {
   const notStarted = /^the image decoder thread did not start within 0\.5 s \(Node could not create or start it\); the next image starts a new one$/;
   // A heap limit below what a thread needs: Node ends it (ERR_WORKER_OUT_OF_MEMORY) before any of its code runs.
-  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: -1 }, timings: { startGraceMs: 500, sliceMs: 100 } });
+  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: 1 }, timings: { startGraceMs: 500, sliceMs: 100 } });
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', notStarted));
   useImageDecoderThread({ bootstrap: '', timings: { startGraceMs: 500, sliceMs: 100 } });
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', notStarted));
