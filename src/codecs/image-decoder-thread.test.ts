@@ -9,7 +9,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -132,16 +132,18 @@ function threadOf(body: string): string {
 }
 
 test('a thread that never starts (killed as it starts, or it ends before its entry runs): 500 ERR_INTERNAL within the start grace, or 503 ERR_SERVER_BUSY when descriptors are short; then a new thread decodes', () => {
-  const notStarted = /^the image decoder thread did not start within 0\.5 s \(Node could not create or start it\); the next image starts a new one$/;
+  const notStarted = /^the image decoder thread did not start within 0\.2 s \(Node could not create or start it\); the next image starts a new one$/;
+  // No thread here ever beats: a short grace proves the same as smkit's 20 s, sooner.
+  const timings = { startGraceMs: 200, sliceMs: 50 };
   // A heap limit below what a thread needs: Node ends it (ERR_WORKER_OUT_OF_MEMORY) before any of its code runs.
-  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: 1 }, timings: { startGraceMs: 500, sliceMs: 100 } });
+  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: 1 }, timings });
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', notStarted));
-  useImageDecoderThread({ bootstrap: '', timings: { startGraceMs: 500, sliceMs: 100 } });
+  useImageDecoderThread({ bootstrap: '', timings });
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', notStarted));
   // A thread that stays up but never runs smkit's entry is taken for one that did not start too.
   let checks = 0;
   // Free before the thread is started, short once it did not start.
-  useImageDecoderThread({ bootstrap: 'setInterval(() => {}, 1000);', timings: { startGraceMs: 500, sliceMs: 100 }, hasFreeDescriptors: () => checks++ === 0 });
+  useImageDecoderThread({ bootstrap: 'setInterval(() => {}, 1000);', timings, hasFreeDescriptors: () => checks++ === 0 });
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_SERVER_BUSY', /^the image decoder thread cannot be loaded now: this process has no file descriptors to spare/));
   useImageDecoderThread();
   assert.deepEqual(decodeImageSync(PNG, 3, 'image/png').shape, [1, 1, 3]);
@@ -157,20 +159,26 @@ test('a thread Node refuses to create (ERR_WORKER_INIT_FAILED: a stack no thread
   assert.deepEqual(decodeImageSync(PNG, 3, 'image/png').shape, [1, 1, 3]);
 });
 
-test('a thread killed while it decodes, with no exit handler run (out of JavaScript heap), or stuck: 500 ERR_INTERNAL once its heartbeat stops; then a new thread decodes', () => {
-  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: 16 }, timings: { stallMs: 1000, sliceMs: 100 } });
+test('a thread killed while it decodes, with no exit handler run (out of JavaScript heap), or stuck: 500 ERR_INTERNAL once its heartbeat stops, the image not sent to another thread (it was taken); then a new thread decodes', () => {
+  // Both threads stop beating only once they hold the image, so a short stall proves the same as smkit's 10 s, sooner.
+  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: 16 }, timings: { beatMs: 50, stallMs: 500, sliceMs: 50 } });
   useImageDecoderCode(module('oom.mjs', `export function decode() { const hog = []; for (;;) hog.push(new Array(100000).fill(hog.length)); }`));
-  const lost = /^the image decoder thread stopped while decoding the image\/png body \(no sign of life for 1 s: killed, out of memory, or stuck\); it was ended, and the next image starts a new one$/;
+  const lost = /^the image decoder thread stopped while decoding the image\/png body \(no sign of life for 0\.5 s: killed, out of memory, or stuck\); it was ended, and the next image starts a new one$/;
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', lost));
-  useImageDecoderCode(module('stuck.mjs', `export function decode() { for (;;); }`));
+  // Each thread that starts decoding the image leaves a mark: one thread took it, so no other decodes it again.
+  const marks = path.join(dir, 'stuck-marks');
+  writeFileSync(marks, '');
+  useImageDecoderCode(module('stuck.mjs', `import { appendFileSync } from 'node:fs'; export function decode() { appendFileSync(${JSON.stringify(marks)}, 'x'); for (;;); }`));
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', lost));
+  assert.equal(readFileSync(marks, 'utf8'), 'x');
   useImageDecoderCode();
-  assert.deepEqual(decodeImageSync(PNG, 4, 'image/png').shape, [1, 1, 4]);
   useImageDecoderThread();
+  assert.deepEqual(decodeImageSync(PNG, 4, 'image/png').shape, [1, 1, 4]);
 });
 
 test('a thread that died between two images (killed out of memory, or ended) before it took the next: the next image is decoded by a new thread', () => {
-  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: 16 }, timings: { stallMs: 1000, sliceMs: 100 } });
+  // The threads that answer must not be taken for dead: they beat every 50 ms against a 1 s stall.
+  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: 16 }, timings: { beatMs: 50, stallMs: 1000, sliceMs: 50 } });
   useImageDecoderCode(module('ids-then-oom.mjs', idsThenOom));
   const first = threadOf('oom');
   assert.match(first, /^thread \d+$/);
@@ -187,15 +195,18 @@ test('a thread that died between two images (killed out of memory, or ended) bef
 });
 
 test('a live thread that does not answer within the decode timeout: 504 ERR_TIMEOUT (not the client\'s 400); the thread is ended and the next image gets a new one', () => {
-  useImageDecoderThread({ timings: { timeoutMs: 1000, sliceMs: 100 } });
+  // The thread never answers: a short timeout proves the same as smkit's 60 s, sooner.
+  useImageDecoderThread({ timings: { timeoutMs: 300, sliceMs: 50 } });
   useImageDecoderCode(module('never.mjs', `export function decode() { return new Promise(() => {}); }`));
   assert.throws(
     () => imageCodecs[1]!.decode!(PNG, {}),
-    failsWith('ERR_TIMEOUT', /^decoding the image\/png body took longer than 1 s: the server was too busy to decode it in time; the decoder thread was ended, and the next image starts a new one$/),
+    failsWith('ERR_TIMEOUT', /^decoding the image\/png body took longer than 0\.3 s: the server was too busy to decode it in time; the decoder thread was ended, and the next image starts a new one$/),
   );
+  assert.equal(imageDecoderThread(), undefined, 'the thread that timed out is not reused');
   useImageDecoderCode();
-  assert.deepEqual(decodeImageSync(PNG, 3, 'image/png').shape, [1, 1, 3]);
+  // smkit's own timings again before a fresh thread loads sharp: not raced against the short timeout.
   useImageDecoderThread();
+  assert.deepEqual(decodeImageSync(PNG, 3, 'image/png').shape, [1, 1, 3]);
 });
 
 test('over HTTP: an image whose decoder thread never starts is a 500 ERR_INTERNAL, not the 400 of a bad image; the next one is decoded', async () => {
@@ -206,7 +217,7 @@ test('over HTTP: an image whose decoder thread never starts is a 500 ERR_INTERNA
       const res = await fetch(`http://127.0.0.1:${server.port}/invocations`, { method: 'POST', body: PNG, headers: { 'Content-Type': 'image/png' }, signal: AbortSignal.timeout(30_000) });
       return { status: res.status, body: (await res.json()) as { code?: string; message?: string } };
     };
-    useImageDecoderThread({ bootstrap: '', timings: { startGraceMs: 500, sliceMs: 100 } });
+    useImageDecoderThread({ bootstrap: '', timings: { startGraceMs: 200, sliceMs: 50 } });
     const failed = await post();
     assert.equal(failed.status, 500, JSON.stringify(failed.body));
     assert.equal(failed.body.code, 'ERR_INTERNAL');
