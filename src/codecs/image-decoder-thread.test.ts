@@ -62,7 +62,7 @@ test('a thread that ends as its code loads, or while it decodes: 500 ERR_INTERNA
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', /could not load its code \(its code ended the thread as it loaded, exit code 7\)/));
   // Ends the thread from a timer, as an error nothing catches would, while the job waits for its answer.
   useImageDecoderCode(module('crashes.mjs', `export function decode() { setImmediate(() => { throw new Error('boom'); }); return new Promise(() => {}); }`));
-  assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', /^the image decoder thread ended while decoding the image\/png body \(exit code 1\); the next image starts a new one$/));
+  assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', /^the image decoder thread ended while decoding the image\/png body \(exit code 1\); retry the request: the next image starts a new one$/));
   useImageDecoderCode();
   assert.deepEqual(decodeImageSync(PNG, 1, 'image/png').shape, [1, 1, 1]);
 });
@@ -132,7 +132,7 @@ function threadOf(body: string): string {
 }
 
 test('a thread that never starts (killed as it starts, or it ends before its entry runs): 500 ERR_INTERNAL within the start grace, or 503 ERR_SERVER_BUSY when descriptors are short; then a new thread decodes', () => {
-  const notStarted = /^the image decoder thread did not start within 0\.2 s \(Node could not create or start it\); the next image starts a new one$/;
+  const notStarted = /^the image decoder thread did not start within 0\.2 s \(Node could not create or start it\); retry the request: the next image starts a new one$/;
   // No thread here ever beats: a short grace proves the same as smkit's 20 s, sooner.
   const timings = { startGraceMs: 200, sliceMs: 50 };
   // A heap limit below what a thread needs: Node ends it (ERR_WORKER_OUT_OF_MEMORY) before any of its code runs.
@@ -163,7 +163,7 @@ test('a thread killed while it decodes, with no exit handler run (out of JavaScr
   // Both threads stop beating only once they hold the image, so a short stall proves the same as smkit's 10 s, sooner.
   useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: 16 }, timings: { beatMs: 50, stallMs: 500, sliceMs: 50 } });
   useImageDecoderCode(module('oom.mjs', `export function decode() { const hog = []; for (;;) hog.push(new Array(100000).fill(hog.length)); }`));
-  const lost = /^the image decoder thread stopped while decoding the image\/png body \(no sign of life for 0\.5 s: killed, out of memory, or stuck\); it was ended, and the next image starts a new one$/;
+  const lost = /^the image decoder thread stopped while decoding the image\/png body \(no sign of life for 0\.5 s: killed, out of memory, or stuck\); it was ended: retry the request, the next image starts a new one$/;
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', lost));
   // Each thread that starts decoding the image leaves a mark: one thread took it, so no other decodes it again.
   const marks = path.join(dir, 'stuck-marks');
@@ -200,7 +200,7 @@ test('a live thread that does not answer within the decode timeout: 504 ERR_TIME
   useImageDecoderCode(module('never.mjs', `export function decode() { return new Promise(() => {}); }`));
   assert.throws(
     () => imageCodecs[1]!.decode!(PNG, {}),
-    failsWith('ERR_TIMEOUT', /^decoding the image\/png body took longer than 0\.3 s: the server was too busy to decode it in time; the decoder thread was ended, and the next image starts a new one$/),
+    failsWith('ERR_TIMEOUT', /^decoding the image\/png body took longer than 0\.3 s: the server was too busy to decode it in time; retry later \(the decoder thread was ended, and the next image starts a new one\)$/),
   );
   assert.equal(imageDecoderThread(), undefined, 'the thread that timed out is not reused');
   useImageDecoderCode();

@@ -199,7 +199,7 @@ export function imageDecoderThread(): Worker | undefined {
 /** The answer to a job whose thread ended before it could decode it (see BOOTSTRAP). */
 function threadEnded(ended: 'start' | 'crash', message: string, errCode: unknown, mediaType: string): ToolkitError {
   if (ended === 'crash') {
-    return new ToolkitError('ERR_INTERNAL', `the image decoder thread ended while decoding the ${mediaType} body (${message}); the next image starts a new one`);
+    return new ToolkitError('ERR_INTERNAL', `the image decoder thread ended while decoding the ${mediaType} body (${message}); retry the request: the next image starts a new one`);
   }
   const cause = Object.assign(new Error(message), { code: errCode });
   // Its code could not be opened for want of descriptors: a fresh thread loads it once there are.
@@ -216,12 +216,12 @@ function threadLost(death: Death, mediaType: string): ToolkitError {
   if (death === 'start') {
     // Node needs descriptors for a thread's event loop: it could not make one for want of them.
     if (!freeDescriptors()) return descriptorsBusy('the image decoder thread');
-    return new ToolkitError('ERR_INTERNAL', `the image decoder thread did not start within ${timings.startGraceMs / 1000} s (Node could not create or start it); the next image starts a new one`);
+    return new ToolkitError('ERR_INTERNAL', `the image decoder thread did not start within ${timings.startGraceMs / 1000} s (Node could not create or start it); retry the request: the next image starts a new one`);
   }
-  if (death === 'ended') return new ToolkitError('ERR_INTERNAL', `the image decoder thread ended while decoding the ${mediaType} body; the next image starts a new one`);
+  if (death === 'ended') return new ToolkitError('ERR_INTERNAL', `the image decoder thread ended while decoding the ${mediaType} body; retry the request: the next image starts a new one`);
   return new ToolkitError(
     'ERR_INTERNAL',
-    `the image decoder thread stopped while decoding the ${mediaType} body (no sign of life for ${timings.stallMs / 1000} s: killed, out of memory, or stuck); it was ended, and the next image starts a new one`,
+    `the image decoder thread stopped while decoding the ${mediaType} body (no sign of life for ${timings.stallMs / 1000} s: killed, out of memory, or stuck); it was ended: retry the request, the next image starts a new one`,
   );
 }
 
@@ -264,7 +264,7 @@ export function decodeImageSync(body: Uint8Array, channels: ImageChannels = 3, m
         abandon(thread);
         throw new ToolkitError(
           'ERR_TIMEOUT',
-          `decoding the ${mediaType} body took longer than ${timings.timeoutMs / 1000} s: the server was too busy to decode it in time; the decoder thread was ended, and the next image starts a new one`,
+          `decoding the ${mediaType} body took longer than ${timings.timeoutMs / 1000} s: the server was too busy to decode it in time; retry later (the decoder thread was ended, and the next image starts a new one)`,
         );
       }
       if (outcome !== 'answered') {
