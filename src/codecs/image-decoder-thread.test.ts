@@ -15,7 +15,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isToolkitError } from '../errors/catalogue.js';
 import { listenOnLoopback, serveIdentityModel } from '../../test/helpers/in-process-app.js';
-import { decodeImageSync, imageCodecs, imageDecoderThread, useImageDecoderCode, useImageDecoderThread } from './image.js';
+import { decodeImageSync, imageCodecs, imageDecoderThread, imageDecoderThreadBeats, useImageDecoderCode, useImageDecoderThread } from './image.js';
 
 /** A 1×1 PNG. */
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
@@ -190,6 +190,23 @@ test('a thread that died between two images (killed out of memory, or ended) bef
   const third = threadOf('id');
   assert.match(third, /^thread \d+$/);
   assert.notEqual(third, second);
+  useImageDecoderCode();
+  useImageDecoderThread();
+});
+
+test('an idle thread does not beat (no timer wakes it between images), and an image after a silence longer than the stall goes to that same thread', async () => {
+  const stallMs = 200;
+  useImageDecoderThread({ timings: { beatMs: 20, stallMs, sliceMs: 50 } });
+  useImageDecoderCode(module('ids-idle.mjs', idsThenOom));
+  const first = threadOf('id');
+  assert.match(first, /^thread \d+$/);
+  // It stops beating as it answers, before any timer of its could run.
+  const beats = imageDecoderThreadBeats();
+  assert.ok(beats !== undefined && beats > 0);
+  const idleSince = performance.now();
+  while (performance.now() - idleSince <= 2 * stallMs) await new Promise((resolve) => setTimeout(resolve, stallMs));
+  assert.equal(imageDecoderThreadBeats(), beats, 'the idle thread beat');
+  assert.equal(threadOf('id'), first);
   useImageDecoderCode();
   useImageDecoderThread();
 });

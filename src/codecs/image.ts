@@ -12,11 +12,12 @@ export { sniffImageType, IMAGE_MEDIA_TYPES, type ImageChannels } from './image-d
 /**
  * How long the decoder thread is waited for. The caller is blocked in `Atomics.wait` and sees none
  * of the thread's events, so the thread shows it is alive by bumping a shared counter on a timer
- * (its event loop is free while sharp works on libuv threads), and the caller looks at that counter
- * between slices of its wait.
+ * while it holds an image (its event loop is free while sharp works on libuv threads), and the caller
+ * looks at that counter between slices of its wait. An idle thread does not beat: no timer wakes it
+ * between images.
  */
 interface DecoderTimings {
-  /** How often the thread bumps its counter. */
+  /** How often the thread bumps its counter while it holds an image. */
   readonly beatMs: number;
   /** How long the caller waits on its flag before it looks at the counter again. */
   readonly sliceMs: number;
@@ -47,11 +48,25 @@ let decoderCode = new URL('./image-decode-worker.js', import.meta.url);
 const BOOTSTRAP = `
 import('node:worker_threads').then(({ parentPort, workerData }) => {
   const { life, beatMs } = workerData;
-  Atomics.add(life, 0, 1);
-  setInterval(() => Atomics.add(life, 0, 1), beatMs).unref();
+  const beat = () => Atomics.add(life, 0, 1);
+  beat();
   const pending = new Set();
+  let beating;
+  const hold = (job) => {
+    pending.add(job);
+    beat();
+    beating ??= setInterval(beat, beatMs).unref();
+  };
+  const release = (job) => {
+    if (!pending.delete(job)) return false;
+    if (pending.size === 0) {
+      clearInterval(beating);
+      beating = undefined;
+    }
+    return true;
+  };
   const answer = (job, message) => {
-    if (!pending.delete(job)) return;
+    if (!release(job)) return;
     try {
       job.reply.postMessage(message);
       job.reply.close();
@@ -63,11 +78,11 @@ import('node:worker_threads').then(({ parentPort, workerData }) => {
   let loaded = false;
   parentPort.on('message', (job) => {
     Atomics.store(job.signal, 1, 1);
-    pending.add(job);
+    hold(job);
     (code ??= import(workerData.code)).then(
       (m) => {
         loaded = true;
-        return m.decode(job).finally(() => pending.delete(job));
+        return m.decode(job).finally(() => release(job));
       },
       (err) => {
         answer(job, { ok: false, ended: 'start', message: String((err && err.message) || err), errCode: err && err.code });
@@ -99,7 +114,7 @@ let timings = DEFAULT_TIMINGS;
 /** A decoder thread, and what the calling thread last saw of its life. */
 interface DecoderThread {
   readonly worker: Worker;
-  /** Shared with the thread: [0] bumped as it starts and every `beatMs` after; [1] set as its exit handler runs. */
+  /** Shared with the thread: [0] bumped as it starts, as it takes an image and every `beatMs` while it holds one; [1] set as its exit handler runs. */
   readonly life: Int32Array;
   /** The counter as last seen, and when it was first seen so (`performance.now()`). */
   beats: number;
@@ -169,10 +184,17 @@ function abandon(thread: DecoderThread): void {
   thread.worker.terminate().catch(() => {});
 }
 
-/** The thread the next image goes to: a new one in place of one that died since the last image (its exit event may not have been heard). */
+/** The thread the next image goes to: a new one in place of one that ended since the last image (its exit event may not have been heard). */
 function decoderThread(now: number): DecoderThread {
-  if (current && death(current, now)) abandon(current);
-  return (current ??= startThread());
+  if (current && Atomics.load(current.life, 1) !== 0) abandon(current);
+  const thread = (current ??= startThread());
+  // Idle, a started thread does not beat: its silence counts from this image on (one that died idle is found so).
+  const beats = Atomics.load(thread.life, 0);
+  if (beats !== 0) {
+    thread.beats = beats;
+    thread.beatsSeenAt = now;
+  }
+  return thread;
 }
 
 /**
@@ -194,6 +216,11 @@ export function useImageDecoderThread(options: ImageDecoderThreadOptions = {}): 
 /** Tests only: the decoder thread the next image goes to, if one is running (to wait for its end). */
 export function imageDecoderThread(): Worker | undefined {
   return current?.worker;
+}
+
+/** Tests only: the heartbeat counter of that thread (how often it has beaten). */
+export function imageDecoderThreadBeats(): number | undefined {
+  return current && Atomics.load(current.life, 0);
 }
 
 /** The answer to a job whose thread ended before it could decode it (see BOOTSTRAP). */
