@@ -1,9 +1,11 @@
-"""A pre-imported AWS CLI for the doc-block test (see aws-zygote.ts).
+"""A pre-imported AWS CLI for the tests that run `aws` (see aws-zygote.ts).
 
-Each `aws` command of a doc block costs a second or more of CPU, most of it Python importing awscli
-and botocore. The zygote imports them once; each command then runs, in a process forked from it,
-the AWS CLI's own script (the `aws` on the machine, executed as it is) with the caller's arguments,
-environment, working folder, umask and standard input, output and error.
+Each `aws` command costs a second or more of CPU, most of it Python importing awscli and botocore
+and botocore parsing its JSON data files. The zygote imports them once and parses the data files the
+tests' commands read (_preload: handed to a command only while unchanged on disk and found first on
+its search paths); each command then runs, in a process forked from it, the AWS CLI's own script
+(the `aws` on the machine, executed as it is) with the caller's arguments, environment, working
+folder, umask and standard input, output and error.
 
   python3 aws-zygote.py serve <socket> <aws script>     the zygote (prints "ready" once it listens)
   python3 -I -S aws-zygote.py client <socket> <aws script> <argv0> [args...]     one `aws` command
@@ -24,8 +26,86 @@ def _start_env(env):
     """Settings read when Python starts or awscli is imported: a command runs in the zygote only with the same.
 
     TZ: the time module reads it at import (the local time zone of the timestamps the CLI prints).
+    HOME: botocore and awscli expand ~ at import (~/.aws/models on the data path, cache folders).
     """
-    return {k: v for k, v in env.items() if k.startswith(('PYTHON', 'LC_')) or k in ('LANG', 'TZ', 'AWS_DATA_PATH')}
+    return {k: v for k, v in env.items() if k.startswith(('PYTHON', 'LC_')) or k in ('LANG', 'TZ', 'HOME', 'AWS_DATA_PATH')}
+
+
+# The botocore data files the tests' and documents' commands read (service models, endpoints, the
+# CLI's own): parsed once by the zygote (_preload) instead of by every command.
+_PRELOAD_SERVICES = ('sagemaker', 'sagemaker-runtime', 'cloudwatch', 'application-autoscaling', 'logs', 's3', 'sts')
+_PRELOAD_SERVICE_FILES = ('service-2', 'waiters-2', 'paginators-1', 'endpoint-rule-set-1')
+_PRELOAD_FILES = ('cli', 'endpoints', 'partitions', '_retry', 'sdk-default-configuration')
+# (the loader's search paths, the data name) -> (the data, its path, _file_signature of that path).
+_preloaded = {}
+
+
+def _file_signature(path):
+    """What tells the file a data path names has not changed since it was parsed (None: no such file)."""
+    signature = []
+    for suffix in ('.json', '.json.gz'):
+        try:
+            st = os.stat(path + suffix)
+            signature.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            signature.append(None)
+    return tuple(signature)
+
+
+def _preload():
+    """Parses the data files of _PRELOAD_* as a command's loader would find them, and has each
+    command's botocore Loader take them instead of parsing them again.
+
+    A command gets a preloaded file only for a loader with the same search paths and the stock JSON
+    file loader, and only while the file is still the first one the search paths lead to and unchanged;
+    else its loader reads it as usual. Each file is handed out once per command: the first loader that
+    asks for it owns it as if it had parsed it (botocore merges extras into a loaded model, in place),
+    and any later loader parses its own. A file or service this botocore lacks is skipped.
+    """
+    import botocore.loaders
+    from botocore.exceptions import DataNotFoundError
+    loader_class = botocore.loaders.Loader
+    json_loader_class = botocore.loaders.JSONFileLoader
+    # The loader a command's session makes (from AWS_DATA_PATH, as awscli's import set it).
+    loader = botocore.loaders.create_loader(os.environ.get('AWS_DATA_PATH'))
+    if type(loader.file_loader) is not json_loader_class:
+        return
+    search_paths = tuple(loader.search_paths)
+    names = list(_PRELOAD_FILES)
+    for service in _PRELOAD_SERVICES:
+        try:
+            version = loader.determine_latest_version(service, 'service-2')
+        except Exception:
+            continue
+        names += [f'{service}/{version}/{name}' for name in _PRELOAD_SERVICE_FILES]
+    for name in names:
+        try:
+            data, path = loader.load_data_with_path(name)
+        except DataNotFoundError:
+            continue
+        _preloaded[(search_paths, name)] = (data, path, _file_signature(path))
+    original = loader_class.load_data_with_path
+
+    def load_data_with_path(self, name):
+        key = ('load_data_with_path', name)  # the key of Loader's own per-instance cache
+        if key in self._cache:
+            return self._cache[key]
+        entry = _preloaded.get((tuple(self.search_paths), name))
+        if entry is None or type(self.file_loader) is not json_loader_class:
+            return original(self, name)
+        data, path, signature = entry
+        # The first of its search paths that has the file must still be the one parsed, unchanged.
+        first = next((p for p in self._potential_locations(name) if self.file_loader.exists(p)), None)
+        if first != path or _file_signature(path) != signature:
+            return original(self, name)
+        del _preloaded[(tuple(self.search_paths), name)]
+        # What the file loader logs (aws --debug) when it parses it.
+        botocore.loaders.logger.debug('Loading JSON file: %s', path + '.json')
+        self._cache[key] = (data, path)
+        return data, path
+
+    load_data_with_path.__doc__ = original.__doc__
+    loader_class.load_data_with_path = load_data_with_path
 
 
 def _run_command(request, fds, aws):
@@ -106,12 +186,21 @@ def serve(path, aws):
     import awscli.clidriver  # noqa: F401  (what the script imports)
     import awscli.handlers  # noqa: F401  (the plugins its main() loads)
     try:
+        _preload()
+    except Exception:
+        pass  # the commands parse their data files themselves
+    try:
         # The Linux distribution the CLI puts in its user agent (distro caches it; lsb_release is a process).
         import distro
         distro.id()
         distro.major_version()
     except Exception:
         pass
+    # Left out of the forked commands' garbage collections: a collection of the oldest generation would
+    # otherwise walk every object imported here, writing to (and so copying) each page holding one.
+    import gc
+    gc.collect()
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
     listener.listen(64)
