@@ -38,6 +38,7 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { startLocal } from '../../src/local/control-plane/start-local.js';
 import { readEndpointFile } from '../../src/endpoint-file/load.js';
+import { awsThroughZygote, type AwsCommand } from '../helpers/aws-zygote.js';
 import { localClientConfig, localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
 import { invocation5xxAlarm } from '../helpers/metric-alarms.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
@@ -55,8 +56,12 @@ let runtime: SageMakerRuntimeClient;
 let cw: CloudWatchClient;
 let aas: ApplicationAutoScalingClient;
 let clients: LocalSdkClients;
+const AWS_CLI = '/usr/bin/aws';
+/** The AWS CLI the tests run: through a pre-imported Python when it is a Python script (test/helpers/aws-zygote.ts). */
+let awsCli: AwsCommand | undefined;
 
 before(async () => {
+  const zygote = existsSync(AWS_CLI) ? awsThroughZygote(AWS_CLI, process.env) : undefined;
   work = await mkdtemp(join(tmpdir(), 'smkit-guard-e2e-'));
   // The iris model with a handler that fails on request (CustomAttributes: crash -> 500).
   const model = join(work, 'model');
@@ -75,9 +80,11 @@ before(async () => {
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'iris-1', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: ENDPOINT, EndpointConfigName: 'iris-1' }));
   await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
+  awsCli = await zygote;
 });
 
 after(async () => {
+  await awsCli?.stop();
   clients?.destroy();
   await local?.stop();
   await rm(work, { recursive: true, force: true });
@@ -223,8 +230,6 @@ function run(file: string, args: string[], input?: string): Promise<{ code: numb
   });
 }
 
-const AWS_CLI = '/usr/bin/aws';
-
 /** boto3 as Debian installs it (query protocol) and, when another python3 with boto3 is first on PATH, that one too (recent botocore sends JSON 1.0). */
 const pythons = [...new Set(['/usr/bin/python3', ...(process.env.PATH ?? '').split(':').map((d) => join(d, 'python3'))].filter((p) => existsSync(p)).map((p) => realpathSync(p)))].slice(0, 2);
 // Probed in the test, not by a top-level await: tests registered after one may start after the
@@ -300,13 +305,13 @@ describe('target tracking beside the other clients', { concurrency: true }, () =
 
   describe('the AWS CLI, boto3, an endpoint file and an invalid setting', { concurrency: 1 }, () => {
     test('the AWS CLI v2 puts, describes, sets and deletes alarms (query protocol)', { skip: existsSync(AWS_CLI) ? false : 'the AWS CLI v2 is not installed' }, async () => {
-      // Each `aws` start costs about two seconds, so the calls that do not depend on each other run side by side.
+      // Each `aws` command costs CPU of its own even through the zygote, so the calls that do not depend on each other run side by side.
       const cloudWatch = async (): Promise<void> => {
-        const put = await run(AWS_CLI, ['cloudwatch', 'put-metric-alarm', '--endpoint-url', local.url, '--alarm-name', 'cli-alarm', '--namespace', 'AWS/SageMaker', '--metric-name', 'Invocation4XXErrors', '--statistic', 'Average', '--period', '60', '--evaluation-periods', '1', '--threshold', '0.5', '--comparison-operator', 'GreaterThanThreshold', '--dimensions', `Name=EndpointName,Value=${ENDPOINT}`, 'Name=VariantName,Value=AllTraffic', '--treat-missing-data', 'notBreaching']);
+        const put = await run(awsCli!.bin, ['cloudwatch', 'put-metric-alarm', '--endpoint-url', local.url, '--alarm-name', 'cli-alarm', '--namespace', 'AWS/SageMaker', '--metric-name', 'Invocation4XXErrors', '--statistic', 'Average', '--period', '60', '--evaluation-periods', '1', '--threshold', '0.5', '--comparison-operator', 'GreaterThanThreshold', '--dimensions', `Name=EndpointName,Value=${ENDPOINT}`, 'Name=VariantName,Value=AllTraffic', '--treat-missing-data', 'notBreaching']);
         assert.equal(put.code, 0, put.stderr);
         const [described, set] = await Promise.all([
-          run(AWS_CLI, ['cloudwatch', 'describe-alarms', '--endpoint-url', local.url, '--alarm-names', 'cli-alarm', '--output', 'json']),
-          run(AWS_CLI, ['cloudwatch', 'set-alarm-state', '--endpoint-url', local.url, '--alarm-name', 'cli-alarm', '--state-value', 'ALARM', '--state-reason', 'from the CLI']),
+          run(awsCli!.bin, ['cloudwatch', 'describe-alarms', '--endpoint-url', local.url, '--alarm-names', 'cli-alarm', '--output', 'json']),
+          run(awsCli!.bin, ['cloudwatch', 'set-alarm-state', '--endpoint-url', local.url, '--alarm-name', 'cli-alarm', '--state-value', 'ALARM', '--state-reason', 'from the CLI']),
         ]);
         assert.equal(described.code, 0, described.stderr);
         const alarms = JSON.parse(described.stdout).MetricAlarms;
@@ -319,20 +324,20 @@ describe('target tracking beside the other clients', { concurrency: true }, () =
           const states = updates.map((h) => JSON.parse(h.HistoryData ?? '{}').newState as { stateValue?: string; stateReason?: string });
           assert.ok(states.some((s) => s.stateValue === 'ALARM' && s.stateReason === 'from the CLI'), JSON.stringify(updates));
         }
-        const deleted = await run(AWS_CLI, ['cloudwatch', 'delete-alarms', '--endpoint-url', local.url, '--alarm-names', 'cli-alarm']);
+        const deleted = await run(awsCli!.bin, ['cloudwatch', 'delete-alarms', '--endpoint-url', local.url, '--alarm-names', 'cli-alarm']);
         assert.equal(deleted.code, 0, deleted.stderr);
         assert.deepEqual((await cw.send(new DescribeAlarmsCommand({ AlarmNames: ['cli-alarm'] }))).MetricAlarms, []);
       };
       const missingAlarm = async (): Promise<void> => {
-        const missing = await run(AWS_CLI, ['cloudwatch', 'set-alarm-state', '--endpoint-url', local.url, '--alarm-name', 'nope', '--state-value', 'OK', '--state-reason', 'x']);
+        const missing = await run(awsCli!.bin, ['cloudwatch', 'set-alarm-state', '--endpoint-url', local.url, '--alarm-name', 'nope', '--state-value', 'OK', '--state-reason', 'x']);
         assert.notEqual(missing.code, 0);
         assert.match(missing.stderr, /\(ResourceNotFound\) when calling the SetAlarmState operation: Alarm nope does not exist\./);
       };
       // Application Auto Scaling from the CLI (JSON 1.1): the service's exception names reach it.
       const autoScaling = async (): Promise<void> => {
         const [refused, targets] = await Promise.all([
-          run(AWS_CLI, ['application-autoscaling', 'register-scalable-target', '--endpoint-url', local.url, '--service-namespace', 'sagemaker', '--resource-id', 'endpoint/nope/variant/AllTraffic', '--scalable-dimension', 'sagemaker:variant:DesiredInstanceCount', '--min-capacity', '1', '--max-capacity', '2']),
-          run(AWS_CLI, ['application-autoscaling', 'describe-scalable-targets', '--endpoint-url', local.url, '--service-namespace', 'sagemaker', '--output', 'json']),
+          run(awsCli!.bin, ['application-autoscaling', 'register-scalable-target', '--endpoint-url', local.url, '--service-namespace', 'sagemaker', '--resource-id', 'endpoint/nope/variant/AllTraffic', '--scalable-dimension', 'sagemaker:variant:DesiredInstanceCount', '--min-capacity', '1', '--max-capacity', '2']),
+          run(awsCli!.bin, ['application-autoscaling', 'describe-scalable-targets', '--endpoint-url', local.url, '--service-namespace', 'sagemaker', '--output', 'json']),
         ]);
         assert.notEqual(refused.code, 0);
         assert.match(refused.stderr, /\(ValidationException\) when calling the RegisterScalableTarget operation: .*nope/);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from './serve-process.js';
@@ -81,5 +81,32 @@ export async function startAwsZygote(aws: string, env: NodeJS.ProcessEnv): Promi
       chmodSync(shim, 0o755);
     },
     stop,
+  };
+}
+
+/** What a test runs as `aws`: the zygote's shim when one started, else the AWS CLI itself. */
+export interface AwsCommand {
+  /** The executable to run in place of `aws` (same arguments, same environment). */
+  readonly bin: string;
+  /** Stops the zygote (if any) and removes the shim's folder. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `aws` (an absolute path) through a zygote started with `env` (see startAwsZygote), for a test file
+ * to start in its `before` and stop in its `after`; `aws` itself when no zygote starts. Starting one
+ * costs about a second of CPU and saves about 0.3 s a command (this VM): worth it from about four.
+ */
+export async function awsThroughZygote(aws: string, env: NodeJS.ProcessEnv): Promise<AwsCommand> {
+  const zygote = path.isAbsolute(aws) && existsSync(aws) ? await startAwsZygote(aws, env) : undefined;
+  if (zygote === undefined) return { bin: aws, stop: async () => {} };
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-aws-shim-'));
+  zygote.install(dir);
+  return {
+    bin: path.join(dir, 'aws'),
+    async stop() {
+      await zygote.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
