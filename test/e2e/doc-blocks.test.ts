@@ -7,7 +7,7 @@
 // started in the background is waited for before the next command, as is the endpoint an AWS CLI
 // waiter waits for, and everything the group started is killed at the end. The `aws` the blocks
 // run is the machine's AWS CLI, through a pre-imported Python when it is a Python script
-// (test/helpers/aws-zygote.ts: a command costs a third of a plain start's CPU).
+// (test/helpers/aws-zygote.ts: a command costs about two thirds of a plain run's CPU).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';

@@ -39,7 +39,7 @@ let shims: string | undefined;
 before(async () => {
   const starting = hasCli || hasBoto3 ? startLocalSageMaker({ port: 0, startupTimeoutMs: 60_000, settings: { region: 'us-west-2', accountId: '111122223333' } }) : undefined;
   // Each `aws` command is still the machine's AWS CLI script in a process of its own (forked from a
-  // Python that imported awscli once: a third of a plain start's CPU; test/helpers/aws-zygote.ts).
+  // Python that imported awscli once: about two thirds of a plain run's CPU; test/helpers/aws-zygote.ts).
   if (hasCli && AWS_CLI.startsWith('/')) zygote = await startAwsZygote(AWS_CLI, env());
   if (starting) local = await starting;
   if (zygote) {
