@@ -140,6 +140,32 @@ test('a cycle ends; a missing package is left out; a package that fails to load 
   }
 });
 
+test('a dependency named in skip is neither looked up nor required, nor what only it depends on', async () => {
+  const root = tempRoot();
+  try {
+    const from = writeTree(root, [
+      { name: 'skip-host', dependencies: ['skip-eager'] },
+      { name: 'skip-eager', dependencies: [] },
+      { name: 'skip-lazy', dependencies: ['skip-under-lazy'] },
+      { name: 'skip-under-lazy', dependencies: [] },
+    ]);
+    // skip-host declares skip-lazy too but does not require it (a transport helper, say).
+    const manifest = path.join(root, 'node_modules', 'skip-host', 'package.json');
+    writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), dependencies: { 'skip-eager': '*', 'skip-lazy': '*' } }));
+    const skip = new Set(['skip-lazy']);
+    assert.deepEqual(packageLoadOrder(['skip-host'], from).map((s) => s.name), ['skip-eager', 'skip-under-lazy', 'skip-lazy', 'skip-host']);
+    assert.deepEqual(packageLoadOrder(['skip-host'], from, skip).map((s) => s.name), ['skip-eager', 'skip-host']);
+    loadLog.length = 0;
+    const required = await requireGradually(['skip-host'], from, async () => undefined, () => true, skip);
+    assert.deepEqual(required, ['skip-eager', 'skip-host']);
+    assert.deepEqual(loadLog, ['skip-eager', 'skip-host']);
+    // A name asked for directly is loaded even when skip names it.
+    assert.deepEqual(await requireGradually(['skip-lazy'], from, async () => undefined, () => true, skip), ['skip-under-lazy', 'skip-lazy']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test("the server's own rarer-route packages (express, multer) load in many steps, express after its dependencies", async () => {
   const from = import.meta.url;
   const order = packageLoadOrder(['express', 'multer'], from);

@@ -21,16 +21,19 @@ export interface PackageStep {
  *
  * @param from - the file or `file:` URL the names are resolved from (`import.meta.url`).
  */
-export function packageLoadOrder(names: readonly string[], from: string | URL): PackageStep[] {
-  return [...walk(names, from)].filter((event): event is PackageStep => event !== undefined);
+export function packageLoadOrder(names: readonly string[], from: string | URL, skip: ReadonlySet<string> = NONE): PackageStep[] {
+  return [...walk(names, from, skip)].filter((event): event is PackageStep => event !== undefined);
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 /**
  * {@link packageLoadOrder} one piece of work at a time: each `next()` resolves one package name
  * (file-system lookups, and reading its `package.json`), then yields the packages that are ready,
- * or `undefined` where a caller may pause.
+ * or `undefined` where a caller may pause. A dependency named in `skip` is neither looked up nor
+ * walked into.
  */
-function* walk(names: readonly string[], from: string | URL): Generator<PackageStep | undefined> {
+function* walk(names: readonly string[], from: string | URL, skip: ReadonlySet<string>): Generator<PackageStep | undefined> {
   const seen = new Set<string>();
   const requires = new Map<string | URL, NodeJS.Require>();
   const requireFrom = (file: string | URL) => requires.get(file) ?? requires.set(file, createRequire(file)).get(file)!;
@@ -44,7 +47,7 @@ function* walk(names: readonly string[], from: string | URL): Generator<PackageS
     if (manifest === undefined) return;
     if (seen.has(manifest)) return;
     seen.add(manifest);
-    for (const dependency of dependenciesOf(manifest)) yield* visit(dependency, manifest);
+    for (const dependency of dependenciesOf(manifest)) if (!skip.has(dependency)) yield* visit(dependency, manifest);
     yield { name, from: fromFile, manifest };
   }
   for (const name of names) yield* visit(name, from);
@@ -102,7 +105,9 @@ export function nextTurn(): Promise<void> {
  * `require()` of the same packages then finds them loaded.
  *
  * Every package in a `dependencies` list is required, so a dependency that its package loads only
- * later, or never (pino's transport helpers), is loaded too: a few files more.
+ * later, or never (pino's transport helpers), is loaded too, unless the caller names it in `skip`:
+ * such a package is then neither looked up nor required here (its dependent still requires it
+ * itself, at once, if it does need it).
  *
  * A package that fails to load is skipped: the caller's own import reports the failure. While the
  * process has no file descriptors to spare (`canLoad` says no) it stops, rejecting with 503
@@ -110,9 +115,10 @@ export function nextTurn(): Promise<void> {
  *
  * @param turn - waits between two packages (tests pass their own).
  * @param canLoad - whether a package may be looked up or required now (tests pass their own).
+ * @param skip - dependencies not to load (names in `names` itself are always loaded).
  * @returns the packages that were required, in the order they were.
  */
-export async function requireGradually(names: readonly string[], from: string | URL, turn: () => Promise<void> = nextTurn, canLoad: () => boolean = hasFreeDescriptors): Promise<string[]> {
+export async function requireGradually(names: readonly string[], from: string | URL, turn: () => Promise<void> = nextTurn, canLoad: () => boolean = hasFreeDescriptors, skip: ReadonlySet<string> = NONE): Promise<string[]> {
   const required: string[] = [];
   // A package.json read without a descriptor to spare would leave its package missing for good (see
   // free-descriptors.ts): the load stops there, for its caller to try again later.
@@ -120,7 +126,7 @@ export async function requireGradually(names: readonly string[], from: string | 
     if (!canLoad()) throw descriptorsBusy(`the packages ${names.join(', ')}`);
   };
   // Finding the packages is work too (express and multer: 71 package.json files, some 30 ms in one go).
-  const steps = walk(names, from);
+  const steps = walk(names, from, skip);
   for (check(); ; check()) {
     const next = steps.next();
     if (next.done) break;

@@ -142,19 +142,42 @@ const loading = log.loadGradually();
 console.log(JSON.stringify({ early: pinoLoaded() }));
 await loading;
 counting = false;
-console.log(JSON.stringify({ late: pinoLoaded(), turns }));
+const helpers = Object.keys(require.cache).filter((k) => ['pino-abstract-transport', 'split2', 'real-require', 'process-warning'].some((name) => k.includes('/node_modules/' + name + '/')));
+console.log(JSON.stringify({ late: pinoLoaded(), turns, helpers }));
 log.info('after');
 `);
   assert.equal(status, 0, stderr);
   assert.deepEqual(lines[0], { early: false });
   const late = lines.find((l) => 'late' in l)!;
   assert.equal(late['late'], true);
-  // pino and its ten dependencies: at least one turn each, where other callbacks ran.
+  assert.deepEqual(late['helpers'], [], "pino's transport helpers, which require('pino') does not load, are left out");
+  // pino and its dependencies: at least one turn each, where other callbacks ran.
   assert.ok((late['turns'] as number) >= 10, `other callbacks ran while pino loaded (${String(late['turns'])} turns)`);
   assert.deepEqual(
     lines.filter((l) => 'msg' in l).map((l) => l['msg']),
     ['held', 'after'],
   );
+});
+
+test("PINO_LAZY_DEPENDENCIES are pino's dependencies that require('pino') does not load", () => {
+  const script = `
+import { createRequire } from 'node:module';
+import { PINO_LAZY_DEPENDENCIES } from ${JSON.stringify(MODULE)};
+const require = createRequire(${JSON.stringify(MODULE)});
+const manifest = require('pino/package.json');
+require('pino');
+const loaded = Object.keys(require.cache);
+console.log(JSON.stringify({
+  lazy: [...PINO_LAZY_DEPENDENCIES],
+  declared: Object.keys(manifest.dependencies),
+  loaded: [...PINO_LAZY_DEPENDENCIES].filter((name) => loaded.some((k) => k.includes('/node_modules/' + name + '/'))),
+}));
+`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const { lazy, declared, loaded } = JSON.parse(r.stdout) as { lazy: string[]; declared: string[]; loaded: string[] };
+  assert.ok(lazy.length > 0 && lazy.every((name) => declared.includes(name)), `each is a dependency of pino (${lazy.join(', ')} against ${declared.join(', ')})`);
+  assert.deepEqual(loaded, [], 'require(pino) loads none of them');
 });
 
 /** {@link run} with at most 64 open files, and `exhaust()` / `release()` to take every free descriptor and give them back. */
