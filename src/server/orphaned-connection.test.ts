@@ -70,9 +70,9 @@ test('two pipelined loads, the worker gone: the primary answers them in the orde
   first.answer(a.status, a.body);
   const answers = await w.closed;
   assert.equal(answers.length, 2, answers.join(''));
-  assert.match(answers[0]!, /^HTTP\/1\.1 500 [^]*model \\"a\\"/);
+  assert.match(answers[0]!, /^HTTP\/1\.1 500 Internal Server Error\r\n[^]*model \\"a\\"/);
   assert.doesNotMatch(answers[0]!, /Connection: close/i, 'the first answer leaves the connection open for the second');
-  assert.match(answers[1]!, /^HTTP\/1\.1 409 [^]*model \\"b\\"/);
+  assert.match(answers[1]!, /^HTTP\/1\.1 409 Conflict\r\n[^]*model \\"b\\"/);
   assert.match(answers[1]!, /Connection: close/i);
 });
 

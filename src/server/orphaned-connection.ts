@@ -1,6 +1,9 @@
 import net from 'node:net';
-import { STATUS_CODES } from 'node:http';
+import { lazyRequire } from '../core/lazy-require.js';
 import type { Socket } from 'node:net';
+
+/** `node:http`, for its status texts: loaded with the first answer written here, not with the primary's start (which imports this module). */
+const http = lazyRequire<typeof import('node:http')>('node:http');
 
 /**
  * A client connection's native handle (libuv's TCP handle), as a worker process sends it to the
@@ -46,7 +49,7 @@ function adopt(handle: NativeHandle): net.Socket {
 function writeAnswer(socket: net.Socket, status: number, body: unknown, last: boolean): void {
   const text = JSON.stringify(body);
   const head = [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    `HTTP/1.1 ${status} ${http().STATUS_CODES[status] ?? 'Error'}`,
     'Content-Type: application/json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(text)}`,
     `Date: ${new Date().toUTCString()}`,
