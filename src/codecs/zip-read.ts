@@ -1,6 +1,9 @@
 import { constants as bufferConstants } from 'node:buffer';
-import * as zlib from 'node:zlib';
+import { lazyRequire } from '../core/lazy-require.js';
 import { ToolkitError } from '../errors/catalogue.js';
+
+/** `node:zlib`, loaded with the first deflated npz entry rather than with the codecs (every worker loads those soon after its model). */
+const zlib = lazyRequire<typeof import('node:zlib')>('node:zlib');
 
 /** One member of a zip archive, as its central directory describes it. */
 export interface ZipMember {
@@ -105,7 +108,7 @@ export function readZipMember(buf: Buffer, member: ZipMember, maxBytes: number):
   if (maxBytes < 1) return data.length === 0 ? Buffer.alloc(0) : undefined;
   let bytes: Buffer;
   try {
-    bytes = zlib.inflateRawSync(data, { maxOutputLength: Math.min(maxBytes, bufferConstants.MAX_LENGTH) });
+    bytes = zlib().inflateRawSync(data, { maxOutputLength: Math.min(maxBytes, bufferConstants.MAX_LENGTH) });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return undefined;
     return fail(`member '${member.name}' does not inflate: ${(err as Error).message}`);
