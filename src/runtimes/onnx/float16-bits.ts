@@ -8,14 +8,18 @@
  * got 0"; microsoft/onnxruntime pull request 32323). Outputs come back as `Float16Array` there too;
  * `float16Bits` (core/float16.ts) reads them as bits.
  */
-import * as ort from 'onnxruntime-node';
+import { createRequire } from 'node:module';
+import type * as ort from 'onnxruntime-node';
+
+/** Required, not imported, as in session.ts (the same module). */
+const onnx = createRequire(import.meta.url)('onnxruntime-node') as typeof ort;
 
 /**
  * An ONNX Runtime float16 tensor that hands the binding `bits` themselves: the binding accepts a
  * `Uint16Array` for float16 on every version, and reads a tensor's `data` property.
  */
 export function float16Feed(bits: Uint16Array, dims: readonly number[]): ort.Tensor {
-  const tensor = new ort.Tensor('float16', bits, dims);
+  const tensor = new onnx.Tensor('float16', bits, dims);
   if (tensor.data !== bits) Object.defineProperty(tensor, 'data', { value: bits, enumerable: true });
   return tensor;
 }
