@@ -1,13 +1,12 @@
-import { lazyRequire } from '../core/lazy-require.js';
+// node:crypto stays loaded with the codecs (50 ms after a worker's model is ready): the first request
+// needs it anyway for its id (server/request-id.ts), and then does not wait for it.
+import { randomUUID } from 'node:crypto';
 import { isBigIntDType, type Tensor } from '../core/tensor.js';
 import { float16Bits, float16ToFloat32 } from '../core/float16.js';
 import { isTensor } from './tensor-map.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import { floatTensorJsonText } from './number-json-wasm.js';
-
-/** `node:crypto` (some 17 internal modules), loaded with the first tensor holding -0 rather than with the codecs. */
-const crypto = lazyRequire<typeof import('node:crypto')>('node:crypto');
 
 /**
  * JSON text for tensors. float32 and float64 tensors are written by WebAssembly
@@ -113,7 +112,7 @@ function stringifyValue(value: unknown): string | undefined {
     }
     if (isTensor(v)) {
       if (!holdsNegativeZero(v)) return tensorToJsonValue(v);
-      mark ??= crypto().randomUUID();
+      mark ??= randomUUID();
       return `${mark}:${(signed ??= []).push(v) - 1}`;
     }
     return v;
