@@ -20,9 +20,10 @@ export const LOG_HOLD_MS = 1000;
 export const LOAD_RETRY_MS = 1000;
 
 /**
- * pino's dependencies that `require('pino')` does not load: they serve transports (`pino.transport()`,
- * which smkit does not use; pino-abstract-transport brings split2) and deprecation warnings. Loading them with the rest (gradual-require.ts)
- * cost a worker 4 files and about 3 ms of CPU (of 55-60) at every start.
+ * pino's dependencies that `require('pino')` does not load: they serve transports
+ * (`pino.transport()`, which smkit does not use; pino-abstract-transport brings split2) and
+ * deprecation warnings. Loading them with the rest (gradual-require.ts) cost a worker 4 files and
+ * about 3 ms of CPU (of 55-60) at every start.
  */
 export const PINO_LAZY_DEPENDENCIES: ReadonlySet<string> = new Set(['pino-abstract-transport', 'real-require', 'process-warning']);
 const NO_PACKAGES: ReadonlySet<string> = new Set();
