@@ -131,13 +131,12 @@ function threadOf(body: string): string {
   return 'decoded';
 }
 
-test('a thread that never starts (killed as it starts, or it ends before its entry runs): 500 ERR_INTERNAL within the start grace, or 503 ERR_SERVER_BUSY when descriptors are short; then a new thread decodes', () => {
+test('a thread that never starts (it ends before its entry runs, or never runs it): 500 ERR_INTERNAL within the start grace, or 503 ERR_SERVER_BUSY when descriptors are short; then a new thread decodes', () => {
   const notStarted = /^the image decoder thread did not start within 0\.2 s \(Node could not create or start it\); retry the request: the next image starts a new one$/;
   // No thread here ever beats: a short grace proves the same as smkit's 20 s, sooner.
   const timings = { startGraceMs: 200, sliceMs: 50 };
-  // A heap limit below what a thread needs: Node ends it (ERR_WORKER_OUT_OF_MEMORY) before any of its code runs.
-  useImageDecoderThread({ resourceLimits: { maxOldGenerationSizeMb: 1 }, timings });
-  assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', notStarted));
+  // A thread that ends before its entry runs. (A heap limit too small to start one is not used: Node 22
+  // and 24 abort the whole process on it, "GC during deserialization", where Node 20 ends the thread.)
   useImageDecoderThread({ bootstrap: '', timings });
   assert.throws(() => decodeImageSync(PNG, 3, 'image/png'), failsWith('ERR_INTERNAL', notStarted));
   // A thread that stays up but never runs smkit's entry is taken for one that did not start too.
