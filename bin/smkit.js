@@ -4,6 +4,7 @@ import { accessSync, constants, lstatSync, mkdirSync, readdirSync, readlinkSync,
 import module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import url from 'node:url';
 
 /**
  * Node keeps its compile cache in a folder per user id (`<dir>/v22.x-x64-<V8 tag>-<uid>`), so a user
@@ -69,11 +70,30 @@ const linked =
 const cache = module.enableCompileCache?.(linked);
 if (cache?.directory && (linked || !configured)) process.env.NODE_COMPILE_CACHE = cache.directory;
 
-import('../dist/src/cli/main.js').then((m) => m.main(process.argv)).catch((err) => {
-  if (err && err.code === 'ERR_MODULE_NOT_FOUND') {
-    console.error('smkit: dist/ is missing; run `npm run build` first.');
-  } else {
+import('../dist/src/cli/main.js')
+  .then(
+    (m) => m.main(process.argv),
+    // Only the loading of the CLI's own code: what a command loads later reports its own failures.
+    (err) => Promise.reject(loadFailure(err) ?? err),
+  )
+  .catch((err) => {
     console.error(err);
-  }
-  process.exit(1);
-});
+    process.exit(1);
+  });
+
+/**
+ * What to tell the user when the CLI's code could not be loaded for a reason they can fix: dist/
+ * not built (or only partly), or a package smkit needs not installed. Node says "Cannot find module
+ * '<path or name>'" (ERR_MODULE_NOT_FOUND from an import, MODULE_NOT_FOUND from a require: the CLI
+ * requires some packages) or "Cannot find package '<name>'". Undefined for anything else.
+ */
+function loadFailure(err) {
+  if (!err || (err.code !== 'ERR_MODULE_NOT_FOUND' && err.code !== 'MODULE_NOT_FOUND')) return undefined;
+  const missing = /^Cannot find (?:module|package) '([^']+)'/.exec(String(err.message))?.[1];
+  if (missing === undefined) return undefined;
+  const dist = path.join(path.dirname(path.dirname(url.fileURLToPath(import.meta.url))), 'dist') + path.sep;
+  if (missing.startsWith(dist)) return 'smkit: dist/ is missing or incomplete; run `npm run build` first.';
+  if (path.isAbsolute(missing) || missing.startsWith('.')) return undefined;
+  const name = missing.split('/').slice(0, missing.startsWith('@') ? 2 : 1).join('/');
+  return `smkit: the package ${name} is not installed; install smkit's dependencies (npm ci, or npm install), or reinstall smkit.`;
+}
