@@ -24,7 +24,12 @@ test('a deadline aborts its signal with a TimeoutError once its time passes, as 
   await aborted(limit.signal);
   assert.equal(limit.signal.aborted, true);
   assert.ok(limit.signal.reason instanceof DOMException);
-  assert.equal((limit.signal.reason as DOMException).name, 'TimeoutError');
+  // The very reason AbortSignal.timeout gives: code that tells a timeout by name, message or code still does.
+  const node = AbortSignal.timeout(1);
+  await aborted(node);
+  const [ours, theirs] = [limit.signal.reason, node.reason] as DOMException[];
+  assert.deepEqual({ name: ours!.name, message: ours!.message, code: ours!.code }, { name: theirs!.name, message: theirs!.message, code: theirs!.code });
+  assert.equal(ours!.name, 'TimeoutError');
 });
 
 test('a cleared deadline never aborts: its timer is disarmed', async () => {
