@@ -99,8 +99,8 @@ def _preload():
         if first != path or _file_signature(path) != signature:
             return original(self, name)
         del _preloaded[(tuple(self.search_paths), name)]
-        # What the file loader logs (aws --debug) when it parses it.
-        botocore.loaders.logger.debug('Loading JSON file: %s', path + '.json')
+        # What the file loader logs (aws --debug) when it parses it: the .json, else the .json.gz it reads.
+        botocore.loaders.logger.debug('Loading JSON file: %s', path + ('.json' if signature[0] is not None else '.json.gz'))
         self._cache[key] = (data, path)
         return data, path
 
