@@ -59,9 +59,11 @@ let clients: LocalSdkClients;
 const AWS_CLI = '/usr/bin/aws';
 /** The AWS CLI the tests run: through a pre-imported Python when it is a Python script (test/helpers/aws-zygote.ts). */
 let awsCli: AwsCommand | undefined;
+/** Its start, beside the endpoint's: kept so `after` stops a zygote that started though `before` failed. */
+let awsCliStarting: Promise<AwsCommand> | undefined;
 
 before(async () => {
-  const zygote = existsSync(AWS_CLI) ? awsThroughZygote(AWS_CLI, process.env) : undefined;
+  awsCliStarting = existsSync(AWS_CLI) ? awsThroughZygote(AWS_CLI, process.env) : undefined;
   work = await mkdtemp(join(tmpdir(), 'smkit-guard-e2e-'));
   // The iris model with a handler that fails on request (CustomAttributes: crash -> 500).
   const model = join(work, 'model');
@@ -80,11 +82,11 @@ before(async () => {
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'iris-1', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: ENDPOINT, EndpointConfigName: 'iris-1' }));
   await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
-  awsCli = await zygote;
+  awsCli = await awsCliStarting;
 });
 
 after(async () => {
-  await awsCli?.stop();
+  await (awsCli ?? (await awsCliStarting?.catch(() => undefined)))?.stop();
   clients?.destroy();
   await local?.stop();
   await rm(work, { recursive: true, force: true });
