@@ -68,7 +68,8 @@ def _preload():
     json_loader_class = botocore.loaders.JSONFileLoader
     # The loader a command's session makes (from AWS_DATA_PATH, as awscli's import set it).
     loader = botocore.loaders.create_loader(os.environ.get('AWS_DATA_PATH'))
-    if type(loader.file_loader) is not json_loader_class:
+    # The patch below leans on two of Loader's private parts: without them, commands parse as usual.
+    if type(loader.file_loader) is not json_loader_class or not hasattr(loader, '_cache') or not callable(getattr(loader, '_potential_locations', None)):
         return
     search_paths = tuple(loader.search_paths)
     names = list(_PRELOAD_FILES)
