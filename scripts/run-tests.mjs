@@ -1,25 +1,38 @@
 #!/usr/bin/env node
-// Runs every compiled test file (dist/**/*.test.js) with Node's built-in test runner, each file in
-// its own process, a few at a time.
+// Runs every compiled test file (dist/**/*.test.js) with Node's built-in test runner, a few
+// processes at a time: each file in its own process, except short files that change nothing
+// process-wide at their top level, which share a process a handful at a time.
 //
 // Files start longest first, by scripts/test-durations.json (seconds each file took): `node --test`
 // sorts the files by path, which started the slowest end-to-end files last, so a run ended with one
 // long file going while the other lanes sat idle. A file missing from the list counts as a short one.
 //
+// A process costs about 0.15 s of CPU to start Node and its test runner, and each file loads its
+// own copy of the modules it tests: for the ~140 short unit files that was about 20 s of the run's
+// CPU on a 2-vCPU VM. Those files are imported a dozen seconds' worth at a time by one process
+// (tests keep their own file in the report: Node takes a test's file from where `test()` was
+// called). A file stays alone when it ran longer than GROUP_FILE_MAX_S, or when its top level
+// registers hooks or mocks, listens to process events, or changes process.env or the working
+// directory (in a shared process those would reach the other files' tests).
+// SMKIT_TEST_GROUPING=0 runs every file alone, to tell whether a failure comes from sharing.
+//
 // Usage: node scripts/run-tests.mjs [--record] [substring ...]
 //   substrings: only the files whose path contains one of them
 //   --record:   rewrite scripts/test-durations.json with what this run measured
-// SMKIT_TEST_CONCURRENCY sets how many files run at once (default 3).
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+// SMKIT_TEST_CONCURRENCY sets how many processes run at once (default 3).
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
+import { pathToFileURL } from 'node:url';
 
 const durationsFile = new URL('./test-durations.json', import.meta.url);
 const args = process.argv.slice(2);
 const record = args.includes('--record');
 const filters = args.filter((a) => a !== '--record');
 const concurrency = Number(process.env.SMKIT_TEST_CONCURRENCY || 3);
+const grouping = process.env.SMKIT_TEST_GROUPING !== '0';
 if (!Number.isInteger(concurrency) || concurrency < 1) {
   console.error(`run-tests: SMKIT_TEST_CONCURRENCY must be a whole number of at least 1, got "${process.env.SMKIT_TEST_CONCURRENCY}"`);
   process.exit(1);
@@ -38,13 +51,56 @@ function walk(dir, out) {
 const keyOf = (file) => file.replace(/^dist[\\/]/, '').replace(/\.test\.js$/, '').split('\\').join('/');
 
 const durations = JSON.parse(readFileSync(durationsFile, 'utf8'));
-const files = walk('dist', [])
-  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
-  .sort((a, b) => (durations[keyOf(b)] ?? 1) - (durations[keyOf(a)] ?? 1) || a.localeCompare(b));
-if (files.length === 0) {
+const selected = walk('dist', []).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+if (selected.length === 0) {
   console.error('run-tests: no test files found under dist/ (did the build run?)');
   process.exit(1);
 }
+
+/** Files that ran longer than this (seconds, by test-durations.json) keep a process of their own. */
+const GROUP_FILE_MAX_S = 3;
+/** A shared process holds files of about this many recorded seconds in all. */
+const GROUP_TARGET_S = 12;
+// Top-level statements whose effect would outlive the file in a shared process: root hooks run
+// around every file's tests, and mocks, environment and working directory are the process's.
+const PROCESS_WIDE = /^(before|after|beforeEach|afterEach|mock\.|process\.(env|chdir|on|once)|globalThis\.)\b/m;
+
+const secondsOf = (file) => durations[keyOf(file)] ?? 1;
+const shareable = (file) => secondsOf(file) <= GROUP_FILE_MAX_S && !PROCESS_WIDE.test(readFileSync(file, 'utf8'));
+
+/** A module that imports `members` one after another: their tests register and run in its process. */
+function groupFile(dir, index, members) {
+  const file = join(dir, `group-${index}.mjs`);
+  writeFileSync(file, members.map((m) => `await import(${JSON.stringify(pathToFileURL(resolve(m)).href)});\n`).join(''));
+  return file;
+}
+
+/** Every process to start, with its recorded seconds: lone files, and groups of short shareable ones. */
+function plan() {
+  const alone = grouping ? selected.filter((f) => !shareable(f)) : selected;
+  const shared = grouping ? selected.filter(shareable).sort() : [];
+  const entries = alone.map((file) => ({ file, seconds: secondsOf(file) }));
+  if (shared.length < 2) return { entries: [...entries, ...shared.map((file) => ({ file, seconds: secondsOf(file) }))] };
+  const dir = mkdtempSync(join(tmpdir(), 'smkit-test-groups-'));
+  let members = [];
+  let seconds = 0;
+  const close = () => {
+    entries.push({ file: groupFile(dir, entries.length, members), seconds });
+    members = [];
+    seconds = 0;
+  };
+  for (const file of shared) {
+    members.push(file);
+    seconds += secondsOf(file);
+    if (seconds >= GROUP_TARGET_S) close();
+  }
+  if (members.length > 0) close();
+  return { entries, dir };
+}
+
+const { entries, dir: groupDir } = plan();
+const files = entries.sort((a, b) => b.seconds - a.seconds || a.file.localeCompare(b.file)).map((e) => e.file);
+if (groupDir) process.on('exit', () => rmSync(groupDir, { recursive: true, force: true }));
 
 // ONNX Runtime's telemetry stays off in tests that load it themselves (smkit turns it off on its own,
 // and test/e2e/onnx-telemetry.test.ts checks that without this variable).
@@ -59,7 +115,10 @@ if (record) {
   for (const event of ['test:pass', 'test:fail']) {
     stream.on(event, (data) => {
       if (data.nesting !== 0 || !data.file) return;
-      const key = keyOf(relative(process.cwd(), data.file));
+      const path = relative(process.cwd(), data.file);
+      // A failure of a shared process itself (a member that would not load) names its group module.
+      if (!path.startsWith('dist')) return;
+      const key = keyOf(path);
       measured.set(key, (measured.get(key) ?? 0) + (data.details?.duration_ms ?? 0) / 1000);
     });
   }

@@ -26,6 +26,7 @@ import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/
 import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
 import { localClientConfig, localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 const run = promisify(execFile);
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'train');
@@ -113,9 +114,17 @@ describe('local CloudWatch Logs from jobs and endpoints', { concurrency: true },
     const { logStreams } = await logs.send(new DescribeLogStreamsCommand({ logGroupName: group, orderBy: 'LastEventTime', descending: true }));
     assert.deepEqual(logStreams?.length, 1);
     assert.match(logStreams![0]!.logStreamName!, /^AllTraffic\/i-[0-9a-f]{17}$/);
-    // The instance passed /ping, so its server has said it is listening.
-    const found = await logs.send(new FilterLogEventsCommand({ logGroupName: group, filterPattern: 'listening' }));
-    assert.ok(found.events!.length >= 1, 'no "listening" line');
+    // The instance passed /ping, so its server is listening; its primary writes the "ready: listening"
+    // line once every worker reported, which can come after a worker's first answer (and the log
+    // store reads the container's output as it arrives, as CloudWatch Logs is behind a real container).
+    const found = await until(
+      'the "listening" line in the endpoint\'s log group',
+      async () => {
+        const page = await logs.send(new FilterLogEventsCommand({ logGroupName: group, filterPattern: 'listening' }));
+        return page.events!.length >= 1 ? page : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
     assert.equal(found.events![0]!.logStreamName, logStreams![0]!.logStreamName);
     // A container's error answer is a ModelError whose LogStreamArn is the endpoint's log group ARN, as the service answers, which the logs API reads.
     await assert.rejects(clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'iris-logs', ContentType: 'application/x-unknown', Body: 'x' })), (err: Error & { LogStreamArn?: string }) => {
