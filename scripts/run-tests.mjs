@@ -58,7 +58,7 @@ if (selected.length === 0) {
 }
 
 /** Files that ran longer than this (seconds, by test-durations.json) keep a process of their own. */
-const GROUP_FILE_MAX_S = 3;
+const GROUP_FILE_MAX_S = 8;
 /** A shared process holds files of about this many recorded seconds in all. */
 const GROUP_TARGET_S = 12;
 // Top-level statements whose effect would outlive the file in a shared process: root hooks run

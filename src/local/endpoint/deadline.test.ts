@@ -55,3 +55,41 @@ test('fetch given a deadline that passes rejects with a TimeoutError (what invok
     server.close();
   }
 });
+
+test("invokeChain disarms each container call's deadline once the call ended, answered or failed", async (t) => {
+  // A limit no other timer in this process uses, so the timers armed for it can be told apart.
+  const TIMEOUT_MS = 987_654;
+  const armed = new Set<unknown>();
+  const disarmed = new Set<unknown>();
+  const realSetTimeout = globalThis.setTimeout;
+  const realClearTimeout = globalThis.clearTimeout;
+  t.mock.method(globalThis, 'setTimeout', (...args: Parameters<typeof setTimeout>) => {
+    const timer = realSetTimeout(...args);
+    if (args[1] === TIMEOUT_MS) armed.add(timer);
+    return timer;
+  });
+  t.mock.method(globalThis, 'clearTimeout', (timer: Parameters<typeof clearTimeout>[0]) => {
+    if (armed.has(timer)) disarmed.add(timer);
+    return realClearTimeout(timer);
+  });
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => (req.url === '/invocations' && req.headers['content-type'] === 'text/csv' ? res.writeHead(200, { 'content-type': 'text/csv' }).end('1') : res.writeHead(500).end('no')));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const container = { hostname: 'c1', url, logFile: '/dev/null' };
+    const { invokeChain } = await import('./chain.js');
+    // Two containers (the first's answer is the second's request), then one that answers 500.
+    const answer = await invokeChain([container, container], { body: Buffer.from('5.1'), contentType: 'text/csv' }, { timeoutMs: TIMEOUT_MS });
+    assert.equal(answer.body.toString(), '1');
+    await assert.rejects(invokeChain([container], { body: Buffer.from('x'), contentType: 'application/json' }, { timeoutMs: TIMEOUT_MS }));
+    assert.equal(armed.size, 3, 'one deadline per container call');
+    assert.deepEqual([...armed].filter((timer) => !disarmed.has(timer)), [], 'every deadline disarmed');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
