@@ -68,10 +68,23 @@ const PROCESS_WIDE = /^(before|after|beforeEach|afterEach|mock\.|process\.(env|c
 const secondsOf = (file) => durations[keyOf(file)] ?? 1;
 const shareable = (file) => secondsOf(file) <= GROUP_FILE_MAX_S && !PROCESS_WIDE.test(readFileSync(file, 'utf8'));
 
-/** A module that imports `members` one after another: their tests register and run in its process. */
+/**
+ * A module that imports `members` one after another: their tests register and run in its process,
+ * one file's after another's. Node starts a file's first test as it registers it, which would run it
+ * while the next files' top levels are still being evaluated; a root `before` hook holds every test
+ * until all members are imported.
+ */
 function groupFile(dir, index, members) {
   const file = join(dir, `group-${index}.mjs`);
-  writeFileSync(file, members.map((m) => `await import(${JSON.stringify(pathToFileURL(resolve(m)).href)});\n`).join(''));
+  const imports = members.map((m) => `  await load(${JSON.stringify(pathToFileURL(resolve(m)).href)});\n`).join('');
+  writeFileSync(
+    file,
+    `import { before } from 'node:test';\n` +
+      `// A member that does not load fails this process's run, naming the file.\n` +
+      `const load = (url) => import(url).catch((err) => { throw new Error(\`\${url} did not load: \${err?.stack ?? err}\`); });\n` +
+      `let release;\nconst imported = new Promise((resolve) => (release = resolve));\nbefore(() => imported);\n` +
+      `try {\n${imports}} finally {\n  release();\n}\n`,
+  );
   return file;
 }
 
