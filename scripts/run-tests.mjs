@@ -13,7 +13,9 @@
 // (tests keep their own file in the report: Node takes a test's file from where `test()` was
 // called). A file stays alone when it ran longer than GROUP_FILE_MAX_S, or when its top level
 // registers hooks or mocks, listens to process events, or changes process.env or the working
-// directory (in a shared process those would reach the other files' tests).
+// directory (in a shared process those would reach the other files' tests), or when it anywhere
+// counts the process's timers or handles, reads its memory use, sets its exit code or mocks timers
+// (the other files' work would disturb those).
 // SMKIT_TEST_GROUPING=0 runs every file alone, to tell whether a failure comes from sharing.
 //
 // Usage: node scripts/run-tests.mjs [--record] [substring ...]
@@ -64,9 +66,17 @@ const GROUP_TARGET_S = 12;
 // Top-level statements whose effect would outlive the file in a shared process: root hooks run
 // around every file's tests, and mocks, environment and working directory are the process's.
 const PROCESS_WIDE = /^(before|after|beforeEach|afterEach|mock\.|process\.(env|chdir|on|once)|globalThis\.)\b/m;
+// Anywhere in a file: what measures or sets the whole process (its timers and handles, its memory,
+// its exit code, its clock) or finds the file by process.argv[1], which other files' work in the
+// same process would disturb (or which names the shared module).
+const MEASURES_PROCESS = /\b(getActiveResourcesInfo|_getActiveHandles|_getActiveRequests|memoryUsage|mock\.timers)\b|process\.(exitCode|argv\[1\])/;
 
 const secondsOf = (file) => durations[keyOf(file)] ?? 1;
-const shareable = (file) => secondsOf(file) <= GROUP_FILE_MAX_S && !PROCESS_WIDE.test(readFileSync(file, 'utf8'));
+const shareable = (file) => {
+  if (secondsOf(file) > GROUP_FILE_MAX_S) return false;
+  const text = readFileSync(file, 'utf8');
+  return !PROCESS_WIDE.test(text) && !MEASURES_PROCESS.test(text);
+};
 
 /**
  * A module that imports `members` one after another: their tests register and run in its process,
@@ -80,10 +90,12 @@ function groupFile(dir, index, members) {
   writeFileSync(
     file,
     `import { before } from 'node:test';\n` +
-      `// A member that does not load fails this process's run, naming the file.\n` +
-      `const load = (url) => import(url).catch((err) => { throw new Error(\`\${url} did not load: \${err?.stack ?? err}\`); });\n` +
+      `// A member that does not load fails this process's run, naming the file; the others still run.\n` +
+      `const failed = [];\n` +
+      `const load = (url) => import(url).catch((err) => failed.push(\`\${url} did not load: \${err?.stack ?? err}\`));\n` +
       `let release;\nconst imported = new Promise((resolve) => (release = resolve));\nbefore(() => imported);\n` +
-      `try {\n${imports}} finally {\n  release();\n}\n`,
+      `try {\n${imports}} finally {\n  release();\n}\n` +
+      `if (failed.length > 0) throw new Error(failed.join('\\n'));\n`,
   );
   return file;
 }
@@ -113,7 +125,17 @@ function plan() {
 
 const { entries, dir: groupDir } = plan();
 const files = entries.sort((a, b) => b.seconds - a.seconds || a.file.localeCompare(b.file)).map((e) => e.file);
-if (groupDir) process.on('exit', () => rmSync(groupDir, { recursive: true, force: true }));
+if (groupDir) {
+  const removeGroups = () => rmSync(groupDir, { recursive: true, force: true });
+  process.on('exit', removeGroups);
+  // A run stopped by a signal (Ctrl-C) has no 'exit' event: remove the folder, then end as the signal would.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(signal, () => {
+      removeGroups();
+      process.kill(process.pid, signal);
+    });
+  }
+}
 
 // ONNX Runtime's telemetry stays off in tests that load it themselves (smkit turns it off on its own,
 // and test/e2e/onnx-telemetry.test.ts checks that without this variable).
