@@ -114,8 +114,8 @@ def _run_command(request, fds, aws):
 
     It never returns. A script that ends (returns or raises SystemExit) ends this process as it
     ends a Python running the script: its status (a non-integer code printed, status 1), the
-    non-daemon threads waited for, atexit handlers, the final flush of standard output and its
-    status 120 when that fails. Then os._exit skips the interpreter's teardown, which frees every
+    non-daemon threads waited for, atexit handlers, the final flush of standard output and error
+    and its status 120 when that fails. Then os._exit skips the interpreter's teardown, which frees every
     object the zygote imported and so writes to (copies) each page holding one: about 0.27 s of
     a command's 0.64 s of CPU here. Any other exception still leaves by the interpreter's own path
     (its traceback, status 1), since nothing up the stack catches it.
@@ -145,19 +145,26 @@ def _run_command(request, fds, aws):
     elif not isinstance(code, int):
         sys.stderr.write(f'{code}\n')
         code = 1
-    # What Python's own exit does before its teardown, in its order.
+    # What Python's own exit (Py_FinalizeEx) does before its teardown, in its order.
     import atexit
     import threading
     getattr(threading, '_shutdown', lambda: None)()
     atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-    except Exception:
-        code = 120
-    try:
-        sys.stderr.flush()
-    except Exception:
-        pass
+    # Its flush_std_files: a closed stream is left alone; a failed flush makes the status 120, and
+    # standard output's is reported as an exception ignored (standard error's silently).
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None or getattr(stream, 'closed', False):
+            continue
+        try:
+            stream.flush()
+        except Exception as exc:
+            code = 120
+            if stream is sys.stdout and sys.stderr is not None:
+                import traceback
+                try:
+                    sys.stderr.write(f'Exception ignored in: {stream!r}\n' + ''.join(traceback.format_exception_only(type(exc), exc)))
+                except Exception:
+                    pass
     os._exit(code & 0xFF)
 
 

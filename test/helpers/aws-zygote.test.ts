@@ -15,8 +15,8 @@ const hasAwscli = spawnSync(PYTHON, ['-c', 'import awscli.clidriver'], { encodin
 const SCRIPT = `#!${PYTHON}
 import atexit, os, sys, threading, time
 case = sys.argv[1]
-print('start', case, os.getcwd() == os.environ['EXPECT_CWD'])
-atexit.register(lambda: print('atexit ran'))
+print('start', case, os.getcwd() == os.environ['EXPECT_CWD'], flush=True)
+atexit.register(lambda: sys.stdout.closed or print('atexit ran'))
 if case == 'returns':
     pass
 elif case == 'exit-3':
@@ -34,7 +34,29 @@ elif case == 'raises':
     raise ValueError('from the script')
 elif case == 'stdin':
     print(sys.stdin.read().upper())
+elif case == 'exit-minus-1':
+    sys.exit(-1)
+elif case == 'exit-true':
+    sys.exit(True)
+elif case in ('stdout-broken', 'stderr-broken'):
+    # Left in the stream's buffer, then its descriptor made a pipe no one reads: the final flush fails.
+    (sys.stdout if case == 'stdout-broken' else sys.stderr).write('lost')
+    r, w = os.pipe()
+    os.dup2(w, 1 if case == 'stdout-broken' else 2)
+    os.close(w)
+    os.close(r)
+elif case == 'stdout-closed':
+    sys.stdout.close()
+elif case == 'interrupted':
+    raise KeyboardInterrupt
+elif case == 'preloaded':
+    print('awscli.clidriver' in sys.modules)
 `;
+
+// Buffered standard streams (PYTHONUNBUFFERED unset), as the AWS CLI usually runs, so that what a
+// script leaves in them is flushed as it ends.
+const ENV: NodeJS.ProcessEnv = { ...process.env };
+delete ENV['PYTHONUNBUFFERED'];
 
 let dir: string;
 let zygote: AwsZygote | undefined;
@@ -48,7 +70,7 @@ before(async () => {
   mkdirSync(path.join(dir, 'shim'));
   writeFileSync(SCRIPT_PATH(), SCRIPT);
   chmodSync(SCRIPT_PATH(), 0o755);
-  zygote = await startAwsZygote(SCRIPT_PATH(), process.env);
+  zygote = await startAwsZygote(SCRIPT_PATH(), ENV);
   zygote?.install(path.join(dir, 'shim'));
 });
 
@@ -60,8 +82,8 @@ after(async () => {
 /** stdout, stderr and status of one run of `bin`, from a working folder of its own. */
 function runIn(bin: string, args: string[], input = '') {
   const cwd = mkdtempSync(path.join(dir, 'cwd-'));
-  const r = spawnSync(bin, args, { cwd, input, encoding: 'utf8', env: { ...process.env, EXPECT_CWD: cwd } });
-  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+  const r = spawnSync(bin, args, { cwd, input, encoding: 'utf8', env: { ...ENV, EXPECT_CWD: cwd } });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status, signal: r.signal };
 }
 
 describe('AWS CLI zygote: a command ends as the plain script does', { skip: hasAwscli ? false : 'no python3 with awscli' }, () => {
@@ -72,6 +94,11 @@ describe('AWS CLI zygote: a command ends as the plain script does', { skip: hasA
     ['sys.exit with a message', ['exit-message']],
     ['a non-daemon thread still running', ['thread']],
     ['standard input', ['stdin'], 'piped in'],
+    ['sys.exit(-1) (status 255)', ['exit-minus-1']],
+    ['sys.exit(True) (status 1)', ['exit-true']],
+    ['standard output that cannot be flushed at the end: reported, status 120', ['stdout-broken']],
+    ['standard error that cannot be flushed at the end: status 120', ['stderr-broken']],
+    ['standard output closed by the script: status 0', ['stdout-closed']],
   ] as const) {
     test(name, () => {
       assert.ok(zygote, 'the zygote started');
@@ -81,6 +108,22 @@ describe('AWS CLI zygote: a command ends as the plain script does', { skip: hasA
       assert.deepEqual(forked, plain);
     });
   }
+
+  test('the command runs in the zygote (the CLI already imported), not as a plain run', () => {
+    assert.ok(zygote, 'the zygote started');
+    assert.equal(runIn(SCRIPT_PATH(), ['preloaded']).stdout, 'start preloaded True\nFalse\natexit ran\n');
+    assert.equal(runIn(SHIM_PATH(), ['preloaded']).stdout, 'start preloaded True\nTrue\natexit ran\n');
+  });
+
+  test('KeyboardInterrupt: ended by SIGINT after its traceback, atexit handlers run', () => {
+    assert.ok(zygote, 'the zygote started');
+    const plain = runIn(SCRIPT_PATH(), ['interrupted']);
+    const forked = runIn(SHIM_PATH(), ['interrupted']);
+    assert.equal(plain.signal, 'SIGINT');
+    assert.equal(forked.signal, plain.signal);
+    assert.equal(forked.stdout, plain.stdout);
+    assert.match(forked.stderr, /\nKeyboardInterrupt\n$/);
+  });
 
   test('an exception: its traceback on stderr and status 1, atexit handlers run', () => {
     assert.ok(zygote, 'the zygote started');
