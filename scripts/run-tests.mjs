@@ -100,6 +100,9 @@ function groupFile(dir, index, members) {
   return file;
 }
 
+/** Each shared process's module → the files it imports. */
+const groups = new Map();
+
 /** Every process to start, with its recorded seconds: lone files, and groups of short shareable ones. */
 function plan() {
   const alone = grouping ? selected.filter((f) => !shareable(f)) : selected;
@@ -110,7 +113,9 @@ function plan() {
   let members = [];
   let seconds = 0;
   const close = () => {
-    entries.push({ file: groupFile(dir, entries.length, members), seconds });
+    const file = groupFile(dir, entries.length, members);
+    groups.set(file, members);
+    entries.push({ file, seconds });
     members = [];
     seconds = 0;
   };
@@ -145,6 +150,10 @@ const measured = new Map();
 const stream = run({ files, concurrency });
 stream.on('test:fail', (data) => {
   if (!data.todo) process.exitCode = 1;
+  // A shared process that failed as a whole (a member that did not load, an error no test caught,
+  // an exit status): its module is gone once the run ends, so say which files it held.
+  const members = data.file && groups.get(data.file);
+  if (members) console.error(`run-tests: ${data.file} failed; it ran ${members.join(', ')} (SMKIT_TEST_GROUPING=0 runs each file alone)`);
 });
 if (record) {
   for (const event of ['test:pass', 'test:fail']) {
