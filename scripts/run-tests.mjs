@@ -133,11 +133,12 @@ const files = entries.sort((a, b) => b.seconds - a.seconds || a.file.localeCompa
 if (groupDir) {
   const removeGroups = () => rmSync(groupDir, { recursive: true, force: true });
   process.on('exit', removeGroups);
-  // A run stopped by a signal (Ctrl-C) has no 'exit' event: remove the folder, then end as the signal would.
+  // A run stopped by a signal (Ctrl-C) has no 'exit' event: remove the folder, then end as the signal
+  // would, unless another listener (a newer Node's test runner) handles the signal itself.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.once(signal, () => {
       removeGroups();
-      process.kill(process.pid, signal);
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     });
   }
 }
