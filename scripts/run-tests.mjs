@@ -8,7 +8,7 @@
 // long file going while the other lanes sat idle. A file missing from the list counts as a short one.
 //
 // A process costs about 0.15 s of CPU to start Node and its test runner, and each file loads its
-// own copy of the modules it tests: for the ~140 short unit files that was about 20 s of the run's
+// own copy of the modules it tests: for the ~170 short files that was about 30 s of the run's
 // CPU on a 2-vCPU VM. Those files are imported a dozen seconds' worth at a time by one process
 // (tests keep their own file in the report: Node takes a test's file from where `test()` was
 // called). A file stays alone when it ran longer than GROUP_FILE_MAX_S, or when its top level
@@ -94,7 +94,7 @@ function groupFile(dir, index, members) {
       `const failed = [];\n` +
       `const load = (url) => import(url).catch((err) => failed.push(\`\${url} did not load: \${err?.stack ?? err}\`));\n` +
       `let release;\nconst imported = new Promise((resolve) => (release = resolve));\nbefore(() => imported);\n` +
-      `try {\n${imports}} finally {\n  release();\n}\n` +
+      `${imports}release();\n` +
       `if (failed.length > 0) throw new Error(failed.join('\\n'));\n`,
   );
   return file;
@@ -105,8 +105,9 @@ const groups = new Map();
 
 /** Every process to start, with its recorded seconds: lone files, and groups of short shareable ones. */
 function plan() {
-  const alone = grouping ? selected.filter((f) => !shareable(f)) : selected;
-  const shared = grouping ? selected.filter(shareable).sort() : [];
+  const isShared = new Set(grouping ? selected.filter(shareable) : []);
+  const alone = selected.filter((f) => !isShared.has(f));
+  const shared = [...isShared].sort();
   const entries = alone.map((file) => ({ file, seconds: secondsOf(file) }));
   if (shared.length < 2) return { entries: [...entries, ...shared.map((file) => ({ file, seconds: secondsOf(file) }))] };
   const dir = mkdtempSync(join(tmpdir(), 'smkit-test-groups-'));
