@@ -309,6 +309,147 @@ async function trainingTree(name = 'opt-ml') {
   return dir;
 }
 
+/** Names of the containers whose name starts with `prefix`: running ones, or with `all` every one podman holds. */
+function containersNamed(prefix, { all = false } = {}) {
+  const out = sh('podman', ['ps', ...(all ? ['-a'] : []), '--filter', `name=^${prefix}`, '--format', '{{.Names}}']).stdout.trim();
+  return out === '' ? [] : out.split('\n');
+}
+
+/** Process ids of the `podman run` clients `parentPid` started (its direct children). */
+function podmanRunClients(parentPid) {
+  const res = sh('pgrep', ['-P', String(parentPid), '-f', '^podman run'], { allowFail: true });
+  return res.stdout.trim().split('\n').filter(Boolean).map(Number);
+}
+
+/**
+ * Starts `smkit local` on the iris model with the docker backend on podman and the image under
+ * test, and waits for its "ready on" line. `waitFor` polls a condition, failing with the output's
+ * tail when it times out or when `smkit local` exits first.
+ */
+async function startSmkitLocal(endpoint) {
+  const port = await freePort();
+  const output = [];
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'smkit.js'), 'local', MODEL, '--name', endpoint, '--port', String(port), '--backend', 'docker', '--engine', 'podman', '--image', IMAGE], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const local = { child, port, output, exitedWith: undefined };
+  local.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve((local.exitedWith = signal ?? code))));
+  child.stdout.on('data', (d) => output.push(d.toString()));
+  child.stderr.on('data', (d) => output.push(d.toString()));
+  local.tail = () => output.join('').trim().split('\n').slice(-25).join('\n');
+  local.waitFor = async (what, ok, ms) => {
+    const until = Date.now() + ms;
+    while (!(await ok())) {
+      if (local.exitedWith !== undefined) fail(`smkit local exited (${local.exitedWith}) while waiting for ${what}; its output:\n${local.tail()}`);
+      if (Date.now() > until) fail(`smkit local: no ${what} within ${ms / 1000} s; its output:\n${local.tail()}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  /** Kills it if it still runs and removes any container of the endpoint left. */
+  local.cleanUp = async () => {
+    if (local.exitedWith === undefined) {
+      child.kill('SIGKILL');
+      await local.exited;
+    }
+    for (const name of containersNamed(`smkit-${endpoint}-`, { all: true })) spawnSync('podman', ['rm', '-f', '-t', '0', name], { stdio: 'ignore' });
+  };
+  await local.waitFor('"ready on" line', () => output.join('').includes(`ready on http://127.0.0.1:${port}`), 120_000);
+  return local;
+}
+
+/** InvokeEndpoint with the AWS SDK's SageMaker Runtime client through the front door of `local`: one iris row, 3 probabilities back. */
+async function invokeThroughFrontDoor(local, endpoint, when) {
+  const { SageMakerRuntimeClient, InvokeEndpointCommand } = await import('@aws-sdk/client-sagemaker-runtime');
+  const client = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${local.port}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+  const out = await client.send(new InvokeEndpointCommand({ EndpointName: endpoint, ContentType: 'text/csv', Accept: 'text/csv', Body: Buffer.from('5.1,3.5,1.4,0.2\n') }));
+  client.destroy();
+  const text = Buffer.from(out.Body).toString('utf8');
+  const probs = text.trim().split(',').map(Number);
+  if (out.InvokedProductionVariant !== 'AllTraffic' || probs.length !== 3 || Math.abs(probs.reduce((a, b) => a + b, 0) - 1) > 1e-3) {
+    fail(`InvokeEndpoint ${when}: variant ${out.InvokedProductionVariant}, body ${JSON.stringify(text)}; expected AllTraffic and 3 probabilities summing to 1`);
+  }
+}
+
+/**
+ * `smkit local` with the docker backend on podman, as a user without Docker runs it: a local
+ * endpoint from the image, invoked with the AWS SDK through the front door; the container's
+ * `podman run` client killed (the container lives on under conmon), which the local endpoint must
+ * treat as a dead instance (the container removed, a replacement started); then SIGTERM to
+ * `smkit local`, after which no container of the endpoint may be left.
+ */
+async function checkLocalDockerBackend() {
+  const endpoint = `${run}-local`;
+  const prefix = `smkit-${endpoint}-`;
+  const local = await startSmkitLocal(endpoint);
+  try {
+    await invokeThroughFrontDoor(local, endpoint, 'through the front door');
+    const first = containersNamed(prefix, { all: true });
+    if (first.length !== 1 || !running(first[0])) fail(`expected one running container named ${prefix}*, podman holds: ${JSON.stringify(first)}`);
+    const [firstName] = first;
+    const mounts = JSON.parse(sh('podman', ['inspect', '--format', '{{json .Mounts}}', firstName]).stdout);
+    const model = mounts.find((m) => m.Destination === '/opt/ml/model');
+    if (!model || model.RW !== false) fail(`${firstName}: /opt/ml/model is not mounted read-only: ${JSON.stringify(mounts)}`);
+    log(`smkit local runs ${firstName} (model mounted read-only) and answered the SDK's InvokeEndpoint`);
+
+    const clients = podmanRunClients(local.child.pid);
+    if (clients.length !== 1) fail(`expected one 'podman run' client under smkit local (pid ${local.child.pid}), found ${JSON.stringify(clients)}`);
+    process.kill(clients[0], 'SIGKILL');
+    await local.waitFor('replacement instance in service', () => local.output.join('').includes('replacement instance in service'), 120_000);
+    const after = containersNamed(prefix, { all: true });
+    if (after.includes(firstName)) fail(`the container whose client was killed, ${firstName}, is still there after its replacement started: ${JSON.stringify(after)}`);
+    if (after.length !== 1 || !running(after[0])) fail(`expected one running replacement container, podman holds: ${JSON.stringify(after)}`);
+    await invokeThroughFrontDoor(local, endpoint, 'after the instance was replaced');
+    log(`the killed client's container was removed and ${after[0]} replaced it`);
+
+    local.child.kill('SIGTERM');
+    let timer;
+    await Promise.race([local.exited, new Promise((r) => (timer = setTimeout(r, 60_000)))]);
+    clearTimeout(timer);
+    if (local.exitedWith === undefined) fail(`smkit local was still running 60 s after SIGTERM; its output:\n${local.tail()}`);
+    if (local.exitedWith !== 0) fail(`smkit local exited with ${local.exitedWith} after SIGTERM, expected 0; its output:\n${local.tail()}`);
+    const left = containersNamed(prefix, { all: true });
+    if (left.length > 0) fail(`containers left after smkit local stopped: ${JSON.stringify(left)}`);
+  } finally {
+    await local.cleanUp();
+  }
+}
+
+/**
+ * `smkit local` killed with SIGKILL (or crashing) cannot stop its containers, which run under the
+ * engine: its reaper process must remove them, and its work folder, once it is gone.
+ */
+async function checkLocalKilledLeavesNoContainer() {
+  const endpoint = `${run}-killed`;
+  const prefix = `smkit-${endpoint}-`;
+  const workFolders = async () => (await fs.readdir(os.tmpdir())).filter((n) => /^smkit-(local|sagemaker)-/.test(n));
+  const before = new Set(await workFolders());
+  const local = await startSmkitLocal(endpoint);
+  try {
+    const names = containersNamed(prefix, { all: true });
+    if (names.length !== 1 || !running(names[0])) fail(`expected one running container named ${prefix}*, podman holds: ${JSON.stringify(names)}`);
+    const made = (await workFolders()).filter((n) => !before.has(n));
+    if (made.length === 0) fail(`smkit local made no smkit-local-* or smkit-sagemaker-* folder in ${os.tmpdir()}`);
+    local.child.kill('SIGKILL');
+    await local.exited;
+    const until = Date.now() + 60_000;
+    let left = names;
+    while ((left = containersNamed(prefix, { all: true })).length > 0) {
+      if (Date.now() > until) fail(`60 s after smkit local was killed, its container is still there: ${JSON.stringify(left)}; smkit local's output:\n${local.tail()}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    // The folders go once the containers are gone.
+    let kept = made;
+    while ((kept = made.filter((n) => existsSync(path.join(os.tmpdir(), n)))).length > 0) {
+      if (Date.now() > until) fail(`60 s after smkit local was killed, its work folders are still there: ${kept.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    log(`${names[0]} and ${made.join(', ')} were removed after smkit local was killed`);
+  } finally {
+    await local.cleanUp();
+  }
+}
+
 async function main() {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-image-test-'));
   if (!existsSync(path.join(MODEL, 'model.onnx'))) fail(`${MODEL}/model.onnx is missing: generate the example models first`);
@@ -531,6 +672,9 @@ async function main() {
     if (after.status !== 404) fail(`${c.name}: invoking an unloaded model answered ${after.status}, expected 404`);
     await stopWithSigterm(c);
   });
+
+  await check('smkit local --backend docker --engine podman: SDK invoke, a killed client replaced, nothing left after SIGTERM', checkLocalDockerBackend);
+  await check('smkit local killed with SIGKILL: its reaper removes the container', checkLocalKilledLeavesNoContainer);
 
   await check('serve a TF.js image model (sharp + TF.js inside the image)', async () => {
     const { default: sharp } = await import('sharp');

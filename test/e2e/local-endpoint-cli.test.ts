@@ -1,9 +1,10 @@
 // `smkit local` as a user runs it: a child process that prints where it listens, serves the front
-// door, and cleans up on SIGTERM; start-up failures exit non-zero with the container's log tail.
+// door, and cleans up on SIGTERM or SIGHUP (or, killed, through its reaper); start-up failures exit
+// non-zero with the container's log tail.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
 interface Run {
+  pid: number;
   stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
@@ -25,11 +27,36 @@ function run(args: string[]): Run {
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return {
+    pid: child.pid!,
     stdout: () => out,
     stderr: () => err,
     exited: new Promise((r) => child.on('exit', (code) => r(code))),
     kill: (signal) => child.kill(signal),
   };
+}
+
+/** The ids of the processes whose parent is `pid` (from /proc). */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc').flatMap((entry) => {
+    if (!/^\d+$/.test(entry)) return [];
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Field 4, the parent, follows the command name in parentheses (which may hold spaces).
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid ? [Number(entry)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Whether any process of the process group `pgid` is left. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Waits for `pattern` on stdout; fails at once, with the output, if `smkit local` exits first. */
@@ -65,6 +92,26 @@ test('smkit local <model dir>: ready line, invocations, clean stop on SIGTERM', 
   }
 });
 
+test('smkit local killed with SIGKILL: its reaper stops the smkit serve children (and their workers) and removes the work folder', { skip: !existsSync('/proc/self/stat') && 'needs /proc' }, async () => {
+  const r = run([join(REPO_ROOT, 'test', 'fixtures', 'local', 'constant-shadow'), '--name', 'killed', '--port', '0', '--startup-timeout', '60']);
+  try {
+    await waitForLine(r, /ready on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
+    const workDir = r.stderr().match(/log (\/.*?smkit-local-[^/]+)\/logs\//)?.[1];
+    assert.ok(workDir && existsSync(workDir), r.stderr());
+    // Each `smkit serve` child leads its own process group (the reaper is a child too, in a session of its own).
+    const serves = childrenOf(r.pid).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('serve'));
+    assert.ok(serves.length >= 1, `no smkit serve child of ${r.pid}`);
+    assert.ok(serves.every(groupAlive));
+    r.kill('SIGKILL');
+    await r.exited;
+    await until('the smkit serve process groups to be gone', () => !serves.some(groupAlive), { timeoutMs: 30_000, intervalMs: 100 });
+    await until('the work folder to be removed', () => !existsSync(workDir), { timeoutMs: 30_000, intervalMs: 100 });
+    assert.match(r.stderr(), new RegExp(`smkit: process ${r.pid} ended without stopping what it started; stopping ${serves.length} process\\(es\\)`));
+  } finally {
+    r.kill('SIGKILL');
+  }
+});
+
 test('start-up failures exit 1 with a clear message', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-local-cli-'));
   try {
@@ -85,7 +132,7 @@ test('start-up failures exit 1 with a clear message', async () => {
   }
 });
 
-test('smkit local with no target: an empty local SageMaker that the SDK talks to; clean stop on SIGTERM', async () => {
+test('smkit local with no target: an empty local SageMaker that the SDK talks to; clean stop on SIGHUP (a closed terminal)', async () => {
   const { SageMakerClient, ListEndpointsCommand, CreateModelCommand, DescribeModelCommand } = await import('@aws-sdk/client-sagemaker');
   const r = run(['--port', '0']);
   const [, url] = await waitForLine(r, /local SageMaker ready on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
@@ -96,7 +143,8 @@ test('smkit local with no target: an empty local SageMaker that the SDK talks to
     assert.equal((await sm.send(new DescribeModelCommand({ ModelName: 'iris' }))).ModelArn, 'arn:aws:sagemaker:us-east-1:000000000000:model/iris');
   } finally {
     sm.destroy();
-    r.kill('SIGTERM');
+    r.kill('SIGHUP');
   }
   assert.equal(await r.exited, 0);
+  assert.match(r.stderr(), /smkit local: SIGHUP: stopping endpoints/);
 });

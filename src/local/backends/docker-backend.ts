@@ -7,6 +7,7 @@ import type { ContainerBackend, ContainerSpec, RunningContainer } from './backen
 import { tapLines } from './line-tap.js';
 import { runningContainer, trackExit } from './child-exit.js';
 import { probeEngines, type EngineProbe } from '../../containers/engine.js';
+import { trackUntilReleased } from './orphan-reaper.js';
 
 /** A container engine CLI that speaks `docker run`. */
 export type ContainerEngine = 'docker' | 'podman';
@@ -91,6 +92,9 @@ export class DockerBackend implements ContainerBackend {
     const containerName = dockerContainerName(spec);
     const log = createWriteStream(spec.logFile, { flags: 'a' });
     await new Promise<void>((ok, ko) => log.once('open', () => ok()).once('error', ko));
+    // The container runs under the engine, not under this process: should this process end
+    // without stopping it (SIGKILL, a crash), the reaper removes it.
+    const release = trackUntilReleased({ kind: 'container', engine: this.engine, name: containerName });
     const child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName }), { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
@@ -99,15 +103,29 @@ export class DockerBackend implements ContainerBackend {
       tapLines(child.stderr, spec.logLines);
     }
     let graceSeconds = 30;
-    const tracked = trackExit(child, () => log.end(), () => {
-      spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
-    });
-    return runningContainer(spec, tracked, (graceMs) => {
+    const tracked = trackExit(
+      child,
+      () => {
+        // An attached `run --rm` client that exits by itself has seen its container removed (or
+        // never started one); one killed by a signal may have left it running, for stop() (or the reaper) to remove.
+        if (child.signalCode === null) release();
+        log.end();
+      },
+      () => {
+        spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
+      },
+    );
+    return runningContainer(spec, tracked, async (graceMs) => {
       // Without its client the container may still run (and hold its port): remove it outright.
-      if (tracked.exited) return removeContainer(this.engine, containerName);
+      if (tracked.exited) {
+        await removeContainer(this.engine, containerName);
+        release();
+        return;
+      }
       graceSeconds = Math.max(1, Math.ceil(graceMs / 1000));
       // Give `docker stop` its own grace period before killing the CLI process.
-      return tracked.stop(graceMs + 5_000);
+      await tracked.stop(graceMs + 5_000);
+      if (child.signalCode === null) release();
     });
   }
 }

@@ -7,6 +7,7 @@ import { inheritedChildEnv } from '../../config/local-endpoint.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
 import { tapLines } from './line-tap.js';
 import { runningContainer, trackExit } from './child-exit.js';
+import { trackChildProcess } from './orphan-reaper.js';
 
 /** Path of `bin/smkit.js` in this checkout or installed package (dist/src/local/backends → root). */
 export const SMKIT_BIN = fileURLToPath(new URL('../../../../bin/smkit.js', import.meta.url));
@@ -76,7 +77,17 @@ export class ProcessBackend implements ContainerBackend {
       tapLines(child.stdout, spec.logLines);
       tapLines(child.stderr, spec.logLines);
     }
-    const tracked = trackExit(child, () => log.end(), undefined, { processGroup: this.processGroup });
+    // Should this process end without stopping the child (SIGKILL, a crash), the reaper stops it.
+    const release = child.pid === undefined ? () => {} : trackChildProcess(child.pid, this.processGroup);
+    const tracked = trackExit(
+      child,
+      () => {
+        release();
+        log.end();
+      },
+      undefined,
+      { processGroup: this.processGroup },
+    );
     return runningContainer(spec, tracked, undefined, instanceId);
   }
 }

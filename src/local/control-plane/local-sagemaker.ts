@@ -1,4 +1,5 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { trackUntilReleased } from '../backends/orphan-reaper.js';
 import { createFrontDoorServer, listenFrontDoor } from '../front-door/http-server.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,6 +185,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   const { settings, metricsSettings, trainingGraceSeconds } = readLocalSageMakerEnv(opts);
   const backend = await chooseBackend(opts);
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-sagemaker-'));
+  // Removed by stop(); should this process end first, by the reaper, once what ran in it is stopped.
+  const releaseWorkDir = opts.keepWorkDir ? () => {} : trackUntilReleased({ kind: 'folder', path: workDir });
   await mkdir(join(workDir, 'logs'), { recursive: true });
   const store = new ControlPlaneStore<ManagedEndpoint>(settings.region, settings.accountId);
   const random = createRandom(opts.seed);
@@ -321,6 +324,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
         await Promise.all([lifecycle.stopAll(), components.stopAll(), trainingJobs.stopAll(), transformJobs.stopAll()]);
         await modelData.settled();
         if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
+        releaseWorkDir();
       })();
       return stopped;
     },

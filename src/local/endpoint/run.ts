@@ -76,7 +76,7 @@ export function controlPlaneBanner(url: string, backend: string): string {
 
 /**
  * `smkit local [model dir | model.tar.gz | endpoint file]`: starts the local SageMaker (and the
- * target's endpoints), prints where the front door listens, and runs until SIGINT or SIGTERM, then
+ * target's endpoints), prints where the front door listens, and runs until SIGINT, SIGTERM or SIGHUP, then
  * stops everything it started.
  */
 export async function runLocalEndpoints(target: string | undefined, flags: LocalEndpointCliOptions): Promise<void> {
@@ -117,14 +117,17 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
     interrupted.abort(new Error(`interrupted by ${signal}`));
     stopRequested();
   };
+  // A closed terminal (SIGHUP) stops them too: the children lead process groups of their own, which the hang-up does not reach.
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   let run: LocalRunHandle;
   try {
     run = await startLocal(config, { ...opts, signal: interrupted.signal });
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
     if (interrupted.signal.aborted) return;
     throw err;
   }
@@ -136,6 +139,7 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
   for (const e of handle?.endpoints.values() ?? []) {
     if (e.shadow) logger.info({ endpoint: e.name, shadow: e.shadow.name, ...e.shadowStats }, 'shadow comparison totals');

@@ -1,4 +1,5 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { trackUntilReleased } from '../backends/orphan-reaper.js';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,6 +195,8 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
   const maxInFlight = opts.maxInvocationsPerInstance ?? readMaxInvocationsPerInstance();
   const backend = await resolveBackend(config, opts);
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-local-'));
+  // Removed by stopAll(); should this process end first, by the reaper, once the containers are stopped.
+  const releaseWorkDir = opts.keepWorkDir ? () => {} : trackUntilReleased({ kind: 'folder', path: workDir });
   const logsDir = join(workDir, 'logs');
   await mkdir(logsDir, { recursive: true });
   const startupTimeoutMs = opts.startupTimeoutMs ?? (config.startupTimeoutSeconds === undefined ? 120_000 : config.startupTimeoutSeconds * 1000);
@@ -207,6 +210,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
     for (const sync of captureSyncs) sync.stop();
     await Promise.all(captureSyncs.map((sync) => sync.flush()));
     if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
+    releaseWorkDir();
   };
 
   /** The capture writer of an endpoint; an `s3://` destination is written under the work folder and uploaded from there. */

@@ -1,0 +1,113 @@
+// The reaper of what a process started: real processes, a stand-in container engine, and real folders.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDirForSync } from '../../../test/helpers/temp-dir.js';
+import { until } from '../../../test/helpers/until.js';
+
+const REAPER = new URL('./orphan-reaper.js', import.meta.url).href;
+
+/** Whether any process of the process group `pgid` (or the process `pid`) is left. */
+function alive(id: number): boolean {
+  try {
+    process.kill(id, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `body` (module code with `reaper` imported and `args` parsed from argv[2]) as an owner
+ * process; resolves its first stdout line, a way to kill it, and a promise of its stderr that
+ * settles once the owner and its reaper (which shares the owner's stderr) are both gone.
+ */
+function owner(dir: string, body: string, args: unknown) {
+  const script = join(dir, `owner-${Math.random().toString(36).slice(2)}.mjs`);
+  writeFileSync(script, `const reaper = await import(${JSON.stringify(REAPER)});\nconst args = JSON.parse(process.argv[2]);\n${body}\n`);
+  const child = spawn(process.execPath, [script, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const closed = new Promise<string>((done) => child.once('close', () => done(err)));
+  const line = until('the owner to print its line', () => out.includes('\n') && out.split('\n')[0], { timeoutMs: 30_000, intervalMs: 20, detail: () => err });
+  return { line, closed, kill: (signal: NodeJS.Signals) => child.kill(signal) };
+}
+
+/** Spawns a detached idle Node process (a group leader) that starts one more in its group; prints both ids. */
+const SPAWN_GROUP = `
+const { spawn } = await import('node:child_process');
+const leader = spawn(process.execPath, ['-e', "require('node:child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' }); setInterval(() => {}, 1000)"], { detached: true, stdio: 'ignore' });
+leader.unref();
+`;
+
+test('an owner killed with SIGKILL: its process group is stopped, its container removed with the engine, then its folder removed', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-reaper-');
+  const folder = join(dir, 'work');
+  mkdirSync(join(folder, 'logs'), { recursive: true });
+  // A stand-in engine: records what it is asked to do.
+  const engine = join(dir, 'engine');
+  writeFileSync(engine, `#!/bin/sh\necho "$@" >> ${JSON.stringify(join(dir, 'engine.log'))}\n`);
+  chmodSync(engine, 0o755);
+  const o = owner(
+    dir,
+    `${SPAWN_GROUP}
+reaper.trackChildProcess(leader.pid, true);
+reaper.trackUntilReleased({ kind: 'container', engine: args.engine, name: 'smkit-ep-AllTraffic-primary-abc123' });
+reaper.trackUntilReleased({ kind: 'folder', path: args.folder });
+// Released in time: left alone.
+reaper.trackUntilReleased({ kind: 'container', engine: args.engine, name: 'stopped-already' })();
+console.log(leader.pid);
+setInterval(() => {}, 1000);`,
+    { engine, folder },
+  );
+  const leader = Number(await o.line);
+  t.after(() => {
+    if (alive(-leader)) process.kill(-leader, 'SIGKILL');
+  });
+  assert.ok(alive(-leader));
+  o.kill('SIGKILL');
+  const stderr = await o.closed;
+  assert.equal(alive(-leader), false, 'the leader and the process it started are gone');
+  assert.equal(readFileSync(join(dir, 'engine.log'), 'utf8'), 'rm -f smkit-ep-AllTraffic-primary-abc123\n');
+  assert.equal(existsSync(folder), false);
+  assert.match(stderr, /^smkit: process \d+ ended without stopping what it started; stopping 1 process\(es\), removing 1 container\(s\) and 1 folder\(s\)\n$/);
+});
+
+test('an owner that exits: what it released is left alone, and a process id now held by another process is not signalled', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-reaper-');
+  const folder = join(dir, 'kept');
+  mkdirSync(folder);
+  // A process the owner did not start, tracked under a start time that is not its own: as if its
+  // id had been given to it after the tracked process ended.
+  const bystander = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  t.after(() => bystander.kill('SIGKILL'));
+  const o = owner(
+    dir,
+    `${SPAWN_GROUP}
+reaper.trackChildProcess(leader.pid, true)();
+reaper.trackUntilReleased({ kind: 'folder', path: args.folder })();
+reaper.trackUntilReleased({ kind: 'process', pid: args.bystander, group: false, startTime: 'not-its-start-time' });
+console.log(leader.pid);`,
+    { folder, bystander: bystander.pid },
+  );
+  const leader = Number(await o.line);
+  t.after(() => {
+    if (alive(-leader)) process.kill(-leader, 'SIGKILL');
+  });
+  const stderr = await o.closed;
+  assert.match(stderr, /stopping 0 process\(es\), removing 0 container\(s\) and 0 folder\(s\)/);
+  assert.ok(alive(-leader), 'a released process group is left running');
+  assert.ok(alive(bystander.pid!), 'a process whose start time differs is not signalled');
+  assert.ok(existsSync(folder), 'a released folder is kept');
+});
+
+test('an owner that released everything: its reaper ends without a word', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-reaper-');
+  const o = owner(dir, `reaper.trackUntilReleased({ kind: 'folder', path: args.folder })();\nconsole.log('done');`, { folder: join(dir, 'x') });
+  assert.equal(await o.line, 'done');
+  assert.equal(await o.closed, '');
+});

@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Something `smkit local` started or made that must not outlive it: a `smkit serve` child (its
+ * process group when it leads one), a container, or a work folder.
+ */
+export type OrphanItem =
+  | { kind: 'process'; pid: number; group: boolean; startTime?: string }
+  | { kind: 'container'; engine: string; name: string }
+  | { kind: 'folder'; path: string };
+
+/** A message from the tracking process to the reaper. */
+export type ReaperMessage = { add: number; item: OrphanItem } | { remove: number };
+
+const REAPER_SCRIPT = fileURLToPath(new URL('./orphan-reaper-process.js', import.meta.url));
+
+const tracked = new Map<number, OrphanItem>();
+let nextId = 1;
+let reaper: ChildProcess | undefined;
+
+function send(message: ReaperMessage): void {
+  // A release needs no reaper of its own: with none running there is nothing to tell.
+  const child = reaper ?? ('add' in message ? startReaper() : undefined);
+  child?.stdin?.write(`${JSON.stringify(message)}\n`);
+}
+
+/** Starts the reaper and hands it what is tracked so far; undefined when it cannot be started. */
+function startReaper(): ChildProcess | undefined {
+  let child: ChildProcess;
+  try {
+    // Its own session: neither a terminal's Ctrl-C nor its hang-up reaches it, only this process's
+    // end, which closes its stdin. A pipe, not an IPC channel: what is written before the reaper
+    // listens waits in the pipe, where an early IPC message would be dropped.
+    child = spawn(process.execPath, [REAPER_SCRIPT, String(process.pid)], { detached: true, stdio: ['pipe', 'ignore', 'inherit'] });
+  } catch {
+    return undefined;
+  }
+  const forget = (): void => {
+    if (reaper === child) reaper = undefined;
+  };
+  child.once('error', forget);
+  child.once('exit', forget);
+  // A reaper that died: the write fails (EPIPE) and the next item starts another.
+  child.stdin?.on('error', forget);
+  // The reaper may not keep this process alive (an idle pipe does not).
+  child.unref();
+  reaper = child;
+  // A reaper started again (the last one died) is told what is tracked so far; the caller sends the new item.
+  for (const [id, item] of tracked) child.stdin?.write(`${JSON.stringify({ add: id, item } satisfies ReaperMessage)}\n`);
+  return child;
+}
+
+/**
+ * The start time of process `pid` as Linux counts it (`/proc/<pid>/stat`, field 22), which tells
+ * the process from a later one given the same id; undefined where there is no `/proc`.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from its closing one.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Tracks `item` until the returned function is called. If this process ends first (killed,
+ * crashed, or exited without stopping it), a reaper process started with the first item stops
+ * the process or its group (SIGTERM, then SIGKILL after 10 s), removes the container
+ * (`<engine> rm -f`) and then the folder. Nothing is done for items released in time.
+ */
+export function trackUntilReleased(item: OrphanItem): () => void {
+  const id = nextId++;
+  tracked.set(id, item);
+  send({ add: id, item });
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    tracked.delete(id);
+    send({ remove: id });
+  };
+}
+
+/** Tracks the child `pid` (and its process group when it leads one) until released: {@link trackUntilReleased}. */
+export function trackChildProcess(pid: number, group: boolean): () => void {
+  const startTime = processStartTime(pid);
+  return trackUntilReleased({ kind: 'process', pid, group, ...(startTime === undefined ? {} : { startTime }) });
+}
