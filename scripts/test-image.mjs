@@ -673,9 +673,6 @@ async function main() {
     await stopWithSigterm(c);
   });
 
-  await check('smkit local --backend docker --engine podman: SDK invoke, a killed client replaced, nothing left after SIGTERM', checkLocalDockerBackend);
-  await check('smkit local killed with SIGKILL: its reaper removes the container', checkLocalKilledLeavesNoContainer);
-
   await check('serve a TF.js image model (sharp + TF.js inside the image)', async () => {
     const { default: sharp } = await import('sharp');
     const png = await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 230, g: 20, b: 20 } } }).png().toBuffer();
@@ -760,6 +757,10 @@ async function main() {
     // The package has no git history: the revision label is the commit npm pack recorded.
     await checkBuiltImage(out, FROM_PACKAGE, 'from-package');
   });
+
+  // The local endpoints' docker backend, on podman, running the image built above.
+  await check('smkit local --backend docker --engine podman: SDK invoke, a killed client replaced, nothing left after SIGTERM', checkLocalDockerBackend);
+  await check('smkit local killed with SIGKILL: its reaper removes the container and the work folders', checkLocalKilledLeavesNoContainer);
 }
 
 let code = 0;
