@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localClientConfig } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
+import { tempDirForSync } from '../helpers/temp-dir.js';
 import { until } from '../helpers/until.js';
 
 interface Run {
@@ -109,6 +110,33 @@ test('smkit local killed with SIGKILL: its reaper stops the smkit serve children
     assert.match(r.stderr(), new RegExp(`smkit: process ${r.pid} ended without stopping what it started; stopping ${serves.length} process\\(es\\)`));
   } finally {
     r.kill('SIGKILL');
+  }
+});
+
+test('a process running a local training job killed with SIGKILL: its reaper stops smkit train, which stops the entry point, and removes the work folder', { skip: !existsSync('/proc/self/stat') && 'needs /proc' }, async (t) => {
+  // The owner's temporary folders (its local S3's among them, which nothing removes once it is killed) go under one the test removes.
+  const scratch = tempDirForSync(t, 'smkit-orphan-');
+  const owner = spawn(process.execPath, [join(REPO_ROOT, 'test', 'fixtures', 'local', 'training-owner.mjs'), 'orphaned-job'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: scratch } });
+  let out = '';
+  let err = '';
+  owner.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  owner.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const closed = new Promise<void>((done) => owner.once('close', () => done()));
+  try {
+    const line = await until('the job\'s entry point to run', () => out.includes('\n') && out, { timeoutMs: 120_000, intervalMs: 100, detail: () => err });
+    const { workDir, entryPoint } = JSON.parse(line) as { workDir: string; entryPoint: number };
+    const stat = readFileSync(`/proc/${entryPoint}/stat`, 'utf8');
+    const trainer = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+    assert.ok(workDir.startsWith(scratch) && existsSync(workDir) && groupAlive(entryPoint));
+    owner.kill('SIGKILL');
+    // The owner's stderr closes once its reaper, which shares it, is done.
+    await closed;
+    assert.equal(existsSync(`/proc/${entryPoint}`), false, 'the entry point is gone');
+    assert.equal(existsSync(`/proc/${trainer}`), false, 'smkit train is gone');
+    assert.equal(existsSync(workDir), false, 'the work folder is removed');
+    assert.match(err, /ended without stopping what it started; stopping 1 process\(es\)/);
+  } finally {
+    owner.kill('SIGKILL');
   }
 });
 

@@ -66,13 +66,12 @@ async function reap(): Promise<void> {
     `smkit: process ${owner} ended without stopping what it started; stopping ${processes.length} process(es), removing ${[...containers.values()].flat().length} container(s) and ${folders.length} folder(s)\n`,
   );
   const removals = [...containers].map(([engine, names]) => removeContainers(engine, names));
-  const until = Date.now() + GROUP_GRACE_MS;
+  const signalled = Date.now();
   let alive = processes;
-  while (alive.length > 0 && Date.now() < until) {
+  while (alive.length > 0) {
     await new Promise((r) => setTimeout(r, 100));
-    alive = alive.filter((p) => signal(p, 0));
+    alive = alive.filter((p) => signal(p, 0) && (Date.now() - signalled < (p.graceMs ?? GROUP_GRACE_MS) || !signal(p, 'SIGKILL')));
   }
-  for (const p of alive) signal(p, 'SIGKILL');
   await Promise.all(removals);
   await Promise.all(folders.map((f) => rm(f, { recursive: true, force: true }).catch(() => {})));
 }

@@ -111,3 +111,27 @@ test('an owner that released everything: its reaper ends without a word', async 
   assert.equal(await o.line, 'done');
   assert.equal(await o.closed, '');
 });
+
+test('a tracked process that outlasts SIGTERM is killed once its own grace has passed', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-reaper-');
+  const marker = join(dir, 'term');
+  const o = owner(
+    dir,
+    `const { spawn } = await import('node:child_process');
+const stubborn = spawn(process.execPath, ['-e', ${JSON.stringify(`process.on('SIGTERM', () => require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'TERM')); setInterval(() => {}, 1000); console.log('ready')`)}], { stdio: ['ignore', 'pipe', 'ignore'] });
+stubborn.stdout.once('data', () => {
+  reaper.trackChildProcess(stubborn.pid, false, 300);
+  console.log(stubborn.pid);
+});
+setInterval(() => {}, 1000);`,
+    {},
+  );
+  const pid = Number(await o.line);
+  t.after(() => {
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  o.kill('SIGKILL');
+  await o.closed;
+  await until('the stubborn process to be killed', () => !alive(pid), { timeoutMs: 30_000, intervalMs: 50 });
+  assert.equal(readFileSync(marker, 'utf8'), 'TERM', 'it was sent SIGTERM first');
+});

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
  * process group when it leads one), a container, or a work folder.
  */
 export type OrphanItem =
-  | { kind: 'process'; pid: number; group: boolean; startTime?: string }
+  | { kind: 'process'; pid: number; group: boolean; startTime?: string; graceMs?: number }
   | { kind: 'container'; engine: string; name: string }
   | { kind: 'folder'; path: string };
 
@@ -69,7 +69,7 @@ export function processStartTime(pid: number): string | undefined {
 /**
  * Tracks `item` until the returned function is called. If this process ends first (killed,
  * crashed, or exited without stopping it), a reaper process started with the first item stops
- * the process or its group (SIGTERM, then SIGKILL after 10 s), removes the container
+ * the process or its group (SIGTERM, then SIGKILL after its grace, 10 s by default), removes the container
  * (`<engine> rm -f`) and then the folder. Nothing is done for items released in time.
  */
 export function trackUntilReleased(item: OrphanItem): () => void {
@@ -85,8 +85,12 @@ export function trackUntilReleased(item: OrphanItem): () => void {
   };
 }
 
-/** Tracks the child `pid` (and its process group when it leads one) until released: {@link trackUntilReleased}. */
-export function trackChildProcess(pid: number, group: boolean): () => void {
+/**
+ * Tracks the child `pid` (and its process group when it leads one) until released: {@link trackUntilReleased}.
+ * @param graceMs Between the reaper's SIGTERM and its SIGKILL (10 s by default): a child that
+ *   passes SIGTERM on and waits for what it started needs that long.
+ */
+export function trackChildProcess(pid: number, group: boolean, graceMs?: number): () => void {
   const startTime = processStartTime(pid);
-  return trackUntilReleased({ kind: 'process', pid, group, ...(startTime === undefined ? {} : { startTime }) });
+  return trackUntilReleased({ kind: 'process', pid, group, ...(startTime === undefined ? {} : { startTime }), ...(graceMs === undefined ? {} : { graceMs }) });
 }

@@ -15,6 +15,7 @@ import { trainingPaths, type TrainingPaths } from '../../train/paths.js';
 import { trackExit, type TrackedChild } from '../backends/child-exit.js';
 import { tapLines } from '../backends/line-tap.js';
 import { SMKIT_BIN } from '../backends/process-backend.js';
+import { trackChildProcess } from '../backends/orphan-reaper.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { parseS3Location, type S3Objects } from '../s3/objects.js';
 import { CheckpointSync } from './checkpoint-sync.js';
@@ -686,7 +687,12 @@ export class TrainingJobs {
       tapLines(child.stdout, sink);
       tapLines(child.stderr, sink);
     }
-    run.child = trackExit(child, () => log.end());
+    // Should this process end without stopping the job, the reaper stops it, with smkit train's own grace.
+    const release = child.pid === undefined ? () => {} : trackChildProcess(child.pid, false, this.killAfterMs());
+    run.child = trackExit(child, () => {
+      release();
+      log.end();
+    });
     // A stop that came while the process was being started.
     if (run.stop) void run.child.stop(this.killAfterMs());
     await run.child.exitPromise;
