@@ -322,14 +322,16 @@ function podmanRunClients(parentPid) {
 }
 
 /**
- * Starts `smkit local` on the iris model with the docker backend on podman and the image under
- * test, and waits for its "ready on" line. `waitFor` polls a condition, failing with the output's
- * tail when it times out or when `smkit local` exits first.
+ * Starts `smkit local` with the docker backend on podman: on the iris model as `endpoint` with the
+ * image under test, or with no endpoint an empty local SageMaker; waits for its "ready on" line.
+ * `waitFor` polls a condition, failing with the output's tail when it times out or when
+ * `smkit local` exits first.
  */
 async function startSmkitLocal(endpoint) {
   const port = await freePort();
   const output = [];
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'smkit.js'), 'local', MODEL, '--name', endpoint, '--port', String(port), '--backend', 'docker', '--engine', 'podman', '--image', IMAGE], {
+  const target = endpoint === undefined ? [] : [MODEL, '--name', endpoint, '--image', IMAGE];
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'smkit.js'), 'local', ...target, '--port', String(port), '--backend', 'docker', '--engine', 'podman'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -352,7 +354,7 @@ async function startSmkitLocal(endpoint) {
       child.kill('SIGKILL');
       await local.exited;
     }
-    for (const name of containersNamed(`smkit-${endpoint}-`, { all: true })) spawnSync('podman', ['rm', '-f', '-t', '0', name], { stdio: 'ignore' });
+    for (const name of containersNamed(`smkit-${endpoint ?? ''}`, { all: true })) if (endpoint !== undefined || name.includes(run)) spawnSync('podman', ['rm', '-f', '-t', '0', name], { stdio: 'ignore' });
   };
   await local.waitFor('"ready on" line', () => output.join('').includes(`ready on http://127.0.0.1:${port}`), 120_000);
   return local;
@@ -411,6 +413,57 @@ async function checkLocalDockerBackend() {
     const left = containersNamed(prefix, { all: true });
     if (left.length > 0) fail(`containers left after smkit local stopped: ${JSON.stringify(left)}`);
   } finally {
+    await local.cleanUp();
+  }
+}
+
+/**
+ * The local SageMaker as deploy scripts drive it, on podman: `CreateModel` with the image under
+ * test as the container's `Image` (a real-time endpoint of two instances, and a multi-model one
+ * whose models are `.tar.gz` files in a folder), `CreateEndpoint`, `InvokeEndpoint` (with
+ * `TargetModel` for the multi-model one), all with the AWS SDK; `DeleteEndpoint` removes their
+ * containers.
+ */
+async function checkLocalSageMakerOnPodman() {
+  const local = await startSmkitLocal(undefined);
+  const { SageMakerClient, CreateModelCommand, CreateEndpointConfigCommand, CreateEndpointCommand, DescribeEndpointCommand, DeleteEndpointCommand } = await import('@aws-sdk/client-sagemaker');
+  const { SageMakerRuntimeClient, InvokeEndpointCommand } = await import('@aws-sdk/client-sagemaker-runtime');
+  const config = { endpoint: `http://127.0.0.1:${local.port}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 };
+  const sm = new SageMakerClient(config);
+  const runtime = new SageMakerRuntimeClient(config);
+  const models = path.join(tmp, 'mme-models');
+  await fs.mkdir(models);
+  sh('tar', ['czf', path.join(models, 'iris.tar.gz'), '-C', MODEL, '.']);
+  const names = { rt: `${run}-rt`, mme: `${run}-mme` };
+  try {
+    const role = 'arn:aws:iam::000000000000:role/SageMakerRole';
+    await sm.send(new CreateModelCommand({ ModelName: names.rt, ExecutionRoleArn: role, PrimaryContainer: { Image: IMAGE, ModelDataUrl: MODEL } }));
+    await sm.send(new CreateModelCommand({ ModelName: names.mme, ExecutionRoleArn: role, PrimaryContainer: { Image: IMAGE, ModelDataUrl: `${models}/`, Mode: 'MultiModel' } }));
+    for (const [name, count] of [[names.rt, 2], [names.mme, 1]]) {
+      await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: count, InstanceType: 'ml.m5.large' }] }));
+      await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
+    }
+    for (const name of Object.values(names)) {
+      let status;
+      await local.waitFor(`${name} to leave Creating`, async () => (status = (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus) !== 'Creating', 120_000);
+      if (status !== 'InService') fail(`endpoint ${name} is ${status}: ${(await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).FailureReason}`);
+    }
+    const running = containersNamed(`smkit-${run}-`);
+    if (running.filter((n) => n.startsWith(`smkit-${names.rt}-`)).length !== 2 || running.filter((n) => n.startsWith(`smkit-${names.mme}-`)).length !== 1) {
+      fail(`expected two containers for ${names.rt} and one for ${names.mme}, podman runs: ${JSON.stringify(running)}`);
+    }
+    for (const [name, extra] of [[names.rt, {}], [names.mme, { TargetModel: 'iris.tar.gz' }]]) {
+      const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: name, ContentType: 'text/csv', Accept: 'text/csv', Body: Buffer.from('5.1,3.5,1.4,0.2\n'), ...extra }));
+      const text = Buffer.from(out.Body).toString('utf8');
+      const probs = text.trim().split(',').map(Number);
+      if (probs.length !== 3 || Math.abs(probs.reduce((a, b) => a + b, 0) - 1) > 1e-3) fail(`InvokeEndpoint ${name}: ${JSON.stringify(text)}; expected 3 probabilities summing to 1`);
+    }
+    for (const name of Object.values(names)) await sm.send(new DeleteEndpointCommand({ EndpointName: name }));
+    await local.waitFor('the deleted endpoints\' containers to be removed', () => containersNamed(`smkit-${run}-`, { all: true }).length === 0, 60_000);
+    log('the local SageMaker ran a real-time and a multi-model endpoint from the image, answered InvokeEndpoint and removed their containers on DeleteEndpoint');
+  } finally {
+    sm.destroy();
+    runtime.destroy();
     await local.cleanUp();
   }
 }
@@ -761,6 +814,7 @@ async function main() {
   // The local endpoints' docker backend, on podman, running the image built above.
   await check('smkit local --backend docker --engine podman: SDK invoke, a killed client replaced, nothing left after SIGTERM', checkLocalDockerBackend);
   await check('smkit local killed with SIGKILL: its reaper removes the container and the work folders', checkLocalKilledLeavesNoContainer);
+  await check('the local SageMaker on podman: CreateModel with the image, a real-time and a multi-model endpoint, InvokeEndpoint, DeleteEndpoint', checkLocalSageMakerOnPodman);
 }
 
 let code = 0;
