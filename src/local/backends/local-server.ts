@@ -1,5 +1,6 @@
 import { invalidPath } from '../../config/flag-values.js';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { trackUntilReleased } from './orphan-reaper.js';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
@@ -55,12 +56,15 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const info = await stat(source).catch(() => undefined);
   if (!info) throw invalidPath('--model', options.model, 'a model directory or a model.tar.gz', 'does not exist');
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-serve-'));
+  // Should this process end before stop() (killed, crashed), the reaper removes it once the container is stopped.
+  const releaseWorkDir = trackUntilReleased({ kind: 'folder', path: workDir });
   const optMlDir = join(workDir, 'opt-ml');
   const logFile = join(workDir, 'logs', 'serve.log');
   let container: RunningContainer | undefined;
   const stop = async (): Promise<void> => {
     await container?.stop(10_000);
     await rm(workDir, { recursive: true, force: true });
+    releaseWorkDir();
   };
   try {
     await mkdir(join(workDir, 'logs'));
