@@ -55,9 +55,10 @@ test('an owner killed with SIGKILL: its process group is stopped, its container 
   const o = owner(
     dir,
     `${SPAWN_GROUP}
+// A folder tracked before any process: handed to the reaper the process starts.
+reaper.trackUntilReleased({ kind: 'folder', path: args.folder });
 reaper.trackChildProcess(leader.pid, true);
 reaper.trackUntilReleased({ kind: 'container', engine: args.engine, name: 'smkit-ep-AllTraffic-primary-abc123' });
-reaper.trackUntilReleased({ kind: 'folder', path: args.folder });
 // Released in time: left alone.
 reaper.trackUntilReleased({ kind: 'container', engine: args.engine, name: 'stopped-already' })();
 console.log(leader.pid);
@@ -107,9 +108,20 @@ console.log(leader.pid);`,
 
 test('an owner that released everything: its reaper ends without a word', async (t) => {
   const dir = tempDirForSync(t, 'smkit-reaper-');
-  const o = owner(dir, `reaper.trackUntilReleased({ kind: 'folder', path: args.folder })();\nconsole.log('done');`, { folder: join(dir, 'x') });
+  const o = owner(dir, `${SPAWN_GROUP}\nreaper.trackChildProcess(leader.pid, true)();\nprocess.kill(-leader.pid, 'SIGKILL');\nconsole.log('done');`, {});
   assert.equal(await o.line, 'done');
   assert.equal(await o.closed, '');
+});
+
+test('an owner that tracked only folders starts no reaper (they are left if it is killed)', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-reaper-');
+  const folder = join(dir, 'work');
+  mkdirSync(folder);
+  const o = owner(dir, `reaper.trackUntilReleased({ kind: 'folder', path: args.folder });\nconsole.log('done');\nsetInterval(() => {}, 1000);`, { folder });
+  assert.equal(await o.line, 'done');
+  o.kill('SIGKILL');
+  assert.equal(await o.closed, '');
+  assert.ok(existsSync(folder));
 });
 
 test('a tracked process that outlasts SIGTERM is killed once its own grace has passed', async (t) => {

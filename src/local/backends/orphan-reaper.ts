@@ -21,8 +21,10 @@ let nextId = 1;
 let reaper: ChildProcess | undefined;
 
 function send(message: ReaperMessage): void {
-  // A release needs no reaper of its own: with none running there is nothing to tell.
-  const child = reaper ?? ('add' in message ? startReaper() : undefined);
+  // The reaper starts with the first process or container, which would go on running and holding
+  // ports: a folder alone (a local SageMaker that has started nothing) is not worth a process of
+  // its own. What is tracked before it starts is handed over when it does.
+  const child = reaper ?? ('add' in message && message.item.kind !== 'folder' ? startReaper() : undefined);
   child?.stdin?.write(`${JSON.stringify(message)}\n`);
 }
 
@@ -47,7 +49,8 @@ function startReaper(): ChildProcess | undefined {
   // The reaper may not keep this process alive (an idle pipe does not).
   child.unref();
   reaper = child;
-  // A reaper started again (the last one died) is told what is tracked so far; the caller sends the new item.
+  // Everything tracked so far (folders, or all when the last reaper died); the item being added comes
+  // again from the caller, which the reaper takes as the same item.
   for (const [id, item] of tracked) child.stdin?.write(`${JSON.stringify({ add: id, item } satisfies ReaperMessage)}\n`);
   return child;
 }
@@ -68,7 +71,8 @@ export function processStartTime(pid: number): string | undefined {
 
 /**
  * Tracks `item` until the returned function is called. If this process ends first (killed,
- * crashed, or exited without stopping it), a reaper process started with the first item stops
+ * crashed, or exited without stopping it), a reaper process started with the first process or
+ * container (a folder alone starts none, and is handed to the reaper when one starts) stops
  * the process or its group (SIGTERM, then SIGKILL after its grace, 10 s by default), removes the container
  * (`<engine> rm -f`) and then the folder. Nothing is done for items released in time.
  */
