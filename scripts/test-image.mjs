@@ -323,16 +323,18 @@ function podmanRunClients(parentPid) {
 
 /**
  * Starts `smkit local` with the docker backend on podman: on the iris model as `endpoint` with the
- * image under test, or with no endpoint an empty local SageMaker; waits for its "ready on" line.
+ * image under test, or with no endpoint an empty local SageMaker; `env` adds to its environment.
+ * Waits for its "ready on" line.
  * `waitFor` polls a condition, failing with the output's tail when it times out or when
  * `smkit local` exits first.
  */
-async function startSmkitLocal(endpoint) {
+async function startSmkitLocal(endpoint, env = {}) {
   const port = await freePort();
   const output = [];
   const target = endpoint === undefined ? [] : [MODEL, '--name', endpoint, '--image', IMAGE];
   const child = spawn(process.execPath, [path.join(root, 'bin', 'smkit.js'), 'local', ...target, '--port', String(port), '--backend', 'docker', '--engine', 'podman'], {
     cwd: root,
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const local = { child, port, output, exitedWith: undefined };
@@ -360,16 +362,16 @@ async function startSmkitLocal(endpoint) {
   return local;
 }
 
-/** InvokeEndpoint with the AWS SDK's SageMaker Runtime client through the front door of `local`: one iris row, 3 probabilities back. */
-async function invokeThroughFrontDoor(local, endpoint, when) {
+/** InvokeEndpoint with the AWS SDK's SageMaker Runtime client through the front door of `local`: one iris row, 3 probabilities back, from `variant`. */
+async function invokeThroughFrontDoor(local, endpoint, when, variant = 'AllTraffic') {
   const { SageMakerRuntimeClient, InvokeEndpointCommand } = await import('@aws-sdk/client-sagemaker-runtime');
   const client = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${local.port}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
   const out = await client.send(new InvokeEndpointCommand({ EndpointName: endpoint, ContentType: 'text/csv', Accept: 'text/csv', Body: Buffer.from('5.1,3.5,1.4,0.2\n') }));
   client.destroy();
   const text = Buffer.from(out.Body).toString('utf8');
   const probs = text.trim().split(',').map(Number);
-  if (out.InvokedProductionVariant !== 'AllTraffic' || probs.length !== 3 || Math.abs(probs.reduce((a, b) => a + b, 0) - 1) > 1e-3) {
-    fail(`InvokeEndpoint ${when}: variant ${out.InvokedProductionVariant}, body ${JSON.stringify(text)}; expected AllTraffic and 3 probabilities summing to 1`);
+  if (out.InvokedProductionVariant !== variant || probs.length !== 3 || Math.abs(probs.reduce((a, b) => a + b, 0) - 1) > 1e-3) {
+    fail(`InvokeEndpoint ${when}: variant ${out.InvokedProductionVariant}, body ${JSON.stringify(text)}; expected ${variant} and 3 probabilities summing to 1`);
   }
 }
 
@@ -465,6 +467,56 @@ async function checkLocalSageMakerOnPodman() {
     sm.destroy();
     runtime.destroy();
     await local.cleanUp();
+  }
+}
+
+/**
+ * The rehearsal docs/deploy.md describes, with the image under test as `deploy.image`: a local S3
+ * (s3rver), the local SageMaker on podman, `smkit deploy endpoints.yaml --endpoint-url` (package,
+ * upload, CreateModel, CreateEndpoint, wait), an invocation through the front door, then
+ * `smkit deploy --delete`, after which no container of the endpoint may be left.
+ */
+async function checkDeployToLocalSageMakerOnPodman() {
+  const { createRequire } = await import('node:module');
+  const S3rver = createRequire(import.meta.url)('s3rver');
+  const dir = path.join(tmp, 'deploy');
+  await fs.mkdir(path.join(dir, 's3'), { recursive: true });
+  const endpoint = `${run}-deploy`;
+  await fs.writeFile(
+    path.join(dir, 'endpoints.yaml'),
+    [
+      'deploy:',
+      '  role: arn:aws:iam::123456789012:role/SageMakerExecutionRole',
+      '  artifacts: s3://smkit-image-test/artifacts/',
+      `  image: ${IMAGE}`,
+      'endpoints:',
+      `  - name: ${endpoint}`,
+      '    variants:',
+      '      - name: A',
+      `        model: ${MODEL}`,
+      '',
+    ].join('\n'),
+  );
+  const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: path.join(dir, 's3'), configureBuckets: [{ name: 'smkit-image-test', configs: [] }] });
+  const { port: s3Port } = await s3.run();
+  const s3Env = { AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${s3Port}` };
+  const local = await startSmkitLocal(undefined, s3Env);
+  const deploy = (...extra) =>
+    logged(`deploy${extra.join('')}`, process.execPath, [path.join(root, 'bin', 'smkit.js'), 'deploy', path.join(dir, 'endpoints.yaml'), '--endpoint-url', `http://127.0.0.1:${local.port}`, ...extra], { ...process.env, ...s3Env });
+  try {
+    const out = await deploy();
+    if (!out.includes(`endpoint ${endpoint} is InService`)) fail(`smkit deploy did not report ${endpoint} InService:\n${out.trim().split('\n').slice(-8).join('\n')}`);
+    const running = containersNamed(`smkit-${endpoint}-`);
+    if (running.length !== 1) fail(`expected one container for ${endpoint}, podman runs: ${JSON.stringify(running)}`);
+    const image = sh('podman', ['inspect', '--format', '{{.ImageName}}', running[0]]).stdout.trim();
+    if (image !== IMAGE) fail(`${running[0]} runs ${image}, not deploy.image ${IMAGE}`);
+    await invokeThroughFrontDoor(local, endpoint, 'after smkit deploy', 'A');
+    await deploy('--delete');
+    await local.waitFor(`the containers of ${endpoint} to be removed after --delete`, () => containersNamed(`smkit-${endpoint}-`, { all: true }).length === 0, 60_000);
+    log(`smkit deploy created ${endpoint} from the image, which answered, and --delete removed it`);
+  } finally {
+    await local.cleanUp();
+    await s3.close();
   }
 }
 
@@ -815,6 +867,7 @@ async function main() {
   await check('smkit local --backend docker --engine podman: SDK invoke, a killed client replaced, nothing left after SIGTERM', checkLocalDockerBackend);
   await check('smkit local killed with SIGKILL: its reaper removes the container and the work folders', checkLocalKilledLeavesNoContainer);
   await check('the local SageMaker on podman: CreateModel with the image, a real-time and a multi-model endpoint, InvokeEndpoint, DeleteEndpoint', checkLocalSageMakerOnPodman);
+  await check('smkit deploy to the local SageMaker on podman (a local S3; deploy.image is the image): InService, invoked, --delete', checkDeployToLocalSageMakerOnPodman);
 }
 
 let code = 0;
