@@ -28,6 +28,8 @@ export interface ContainerSpec {
   memoryMb?: number;
   /** A multi-model container: started with `SAGEMAKER_MULTI_MODEL=true` and `<optMlDir>/models` as its models folder. */
   multiModel?: boolean;
+  /** Its instance type has NVIDIA GPUs on SageMaker: the docker backend passes this machine's through when it has any. */
+  gpus?: boolean;
 }
 
 /** A started container. */

@@ -8,6 +8,7 @@ import { tapLines } from './line-tap.js';
 import { runningContainer, trackExit } from './child-exit.js';
 import { probeEngines, type EngineProbe } from '../../containers/engine.js';
 import { trackUntilReleased } from './orphan-reaper.js';
+import { gpuRunArgs, nvidiaDriverPresent } from './gpu.js';
 
 /** A container engine CLI that speaks `docker run`. */
 export type ContainerEngine = 'docker' | 'podman';
@@ -18,6 +19,8 @@ export interface DockerRunInput {
   image: string;
   /** Unique container name (`--name`). */
   containerName: string;
+  /** How the engine gives the container this machine's GPUs ({@link gpuRunArgs}), when it gets them. */
+  gpuArgs?: readonly string[];
 }
 
 /**
@@ -26,7 +29,7 @@ export interface DockerRunInput {
  * `/opt/ml/model`, the container's environment, and `SAGEMAKER_BIND_TO_PORT` published on
  * 127.0.0.1 only.
  */
-export function buildDockerRunArgs({ spec, image, containerName }: DockerRunInput): string[] {
+export function buildDockerRunArgs({ spec, image, containerName, gpuArgs = [] }: DockerRunInput): string[] {
   const args = [
     'run',
     '--rm',
@@ -34,6 +37,7 @@ export function buildDockerRunArgs({ spec, image, containerName }: DockerRunInpu
     '--hostname', spec.hostname,
     '-p', `127.0.0.1:${spec.port}:${spec.port}`,
     ...(spec.memoryMb === undefined ? [] : ['--memory', `${spec.memoryMb}m`]),
+    ...gpuArgs,
     ...(spec.multiModel ? ['-v', `${join(spec.optMlDir, 'models')}:/opt/ml/models:ro`] : ['-v', `${spec.modelDir ?? join(spec.optMlDir, 'model')}:/opt/ml/model:ro`]),
   ];
   const env: Record<string, string> = { ...spec.env, ...(spec.multiModel ? { SAGEMAKER_MULTI_MODEL: 'true' } : {}), SAGEMAKER_BIND_TO_PORT: String(spec.port) };
@@ -74,15 +78,45 @@ function removeContainer(engine: ContainerEngine, containerName: string): Promis
   });
 }
 
+/** Options of {@link DockerBackend}. */
+export interface DockerBackendOptions {
+  /** Whether this machine has an NVIDIA GPU to give containers. @defaultValue {@link nvidiaDriverPresent} */
+  gpuPresent?: () => boolean;
+  /** Receives the warning that a GPU instance type's containers run without a GPU here (once per backend). */
+  warn?: (message: string) => void;
+}
+
 /**
  * Runs each container with `docker run` (or `podman run`) from a given image, attached: the
  * `docker run` client exits when the container does. Stopping a container whose client is already
- * gone (killed while the container went on running) removes it with `docker rm -f`.
+ * gone (killed while the container went on running) removes it with `docker rm -f`. A GPU instance
+ * type's containers get this machine's GPUs when it has an NVIDIA driver.
  */
 export class DockerBackend implements ContainerBackend {
   readonly name = 'docker' as const;
+  private readonly gpuPresent: () => boolean;
+  private readonly warn: (message: string) => void;
+  private warnedNoGpu = false;
 
-  constructor(private readonly engine: ContainerEngine, private readonly defaultImage?: string) {}
+  constructor(
+    private readonly engine: ContainerEngine,
+    private readonly defaultImage?: string,
+    opts: DockerBackendOptions = {},
+  ) {
+    this.gpuPresent = opts.gpuPresent ?? nvidiaDriverPresent;
+    this.warn = opts.warn ?? (() => {});
+  }
+
+  /** The `run` options that give a container of a GPU instance type this machine's GPUs; none (and a warning, once) without a GPU. */
+  private gpuArgsFor(spec: ContainerSpec): string[] {
+    if (!spec.gpus) return [];
+    if (this.gpuPresent()) return gpuRunArgs(this.engine);
+    if (!this.warnedNoGpu) {
+      this.warnedNoGpu = true;
+      this.warn(`${spec.id}: its instance type has NVIDIA GPUs on SageMaker, but this machine has no NVIDIA driver (/dev/nvidiactl), so GPU instance types' containers run without a GPU here; a GPU image falls back to its CPU path`);
+    }
+    return [];
+  }
 
   async start(spec: ContainerSpec): Promise<RunningContainer> {
     const image = spec.image ?? this.defaultImage;
@@ -95,7 +129,7 @@ export class DockerBackend implements ContainerBackend {
     // The container runs under the engine, not under this process: should this process end
     // without stopping it (SIGKILL, a crash), the reaper removes it.
     const release = trackUntilReleased({ kind: 'container', engine: this.engine, name: containerName });
-    const child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName }), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName, gpuArgs: this.gpuArgsFor(spec) }), { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
     if (spec.logLines) {

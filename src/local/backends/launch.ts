@@ -32,6 +32,8 @@ export interface LaunchSpec {
   image?: string;
   /** Memory limit in MB (a serverless variant's `MemorySizeInMB`); only the docker backend enforces it. */
   memoryMb?: number;
+  /** The instance type has NVIDIA GPUs (see {@link ContainerSpec.gpus}). */
+  gpus?: boolean;
 }
 
 /** A started container and where its parts are. */
@@ -86,6 +88,7 @@ async function startOnFreePort(backend: ContainerBackend, spec: LaunchSpec, { op
     ...(spec.image ? { image: spec.image } : {}),
     ...(spec.memoryMb === undefined ? {} : { memoryMb: spec.memoryMb }),
     ...(multiModel ? { multiModel } : {}),
+    ...(spec.gpus ? { gpus: true } : {}),
   });
   const modelsDir = multiModel ? { host: join(optMlDir, 'models'), container: backend.name === 'docker' ? '/opt/ml/models' : join(optMlDir, 'models') } : undefined;
   return { container, optMlDir, port, ...(modelsDir ? { modelsDir } : {}) };

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { hasNvidiaGpus } from '../backends/gpu.js';
 import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant, ProductionVariantServerlessConfig } from '../../aws/shapes/sagemaker.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { captureDestination } from '../capture/destination.js';
@@ -240,6 +241,7 @@ export async function startDeployment(
         ...(c.MultiModelConfig?.ModelCacheSetting === undefined ? {} : { modelCacheSetting: c.MultiModelConfig.ModelCacheSetting }),
         ...(fetchModel ? { fetchModel } : {}),
         ...(spec.ServerlessConfig ? { memoryMb: spec.ServerlessConfig.MemorySizeInMB } : opts.memoryMb === undefined ? {} : { memoryMb: opts.memoryMb }),
+        ...(hasNvidiaGpus(spec.InstanceType) ? { gpus: true } : {}),
       });
     }
     const healthCheckSeconds = spec.ContainerStartupHealthCheckTimeoutInSeconds;

@@ -136,7 +136,7 @@ async function chooseBackend(opts: LocalSageMakerOptions): Promise<ContainerBack
   if (opts.backend !== 'docker') return new ProcessBackend(undefined, { processGroup: true });
   const probe = await detectContainerEngine(opts.engine);
   if (probe.engine === undefined) throw backendUnavailable('--backend docker', probe.failures, opts.engine);
-  return new DockerBackend(probe.engine);
+  return new DockerBackend(probe.engine, undefined, opts.log ? { warn: (message) => opts.log!('warn', message, {}) } : {});
 }
 
 /** The local SageMaker without its server: what `smkit local` with an endpoint file puts on the file's front door. */

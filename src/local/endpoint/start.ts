@@ -1,11 +1,12 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { trackUntilReleased } from '../backends/orphan-reaper.js';
+import { hasNvidiaGpus } from '../backends/gpu.js';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
-import { backendUnavailable, detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
+import { backendUnavailable, detectContainerEngine, DockerBackend, type ContainerEngine, type DockerBackendOptions } from '../backends/docker-backend.js';
 import { assertPortFree } from '../../net/ports.js';
 import { launchReady } from '../backends/launch.js';
 import { ProcessBackend } from '../backends/process-backend.js';
@@ -102,6 +103,11 @@ interface PlannedVariant {
   containers: RunningContainer[];
 }
 
+/** The docker backend's warnings go to the local endpoints' log. */
+function dockerOptions(opts: { log?: StartOptions['log'] }): DockerBackendOptions {
+  return opts.log ? { warn: (message) => opts.log!('warn', message, {}) } : {};
+}
+
 /**
  * The backend an endpoint file runs on: `opts.backendImpl`, else the flag or the file's `backend`,
  * else docker when an image is set and docker/podman answers, else the process backend.
@@ -119,9 +125,9 @@ export async function resolveBackend(config: EndpointFileConfig, opts: StartOpti
   const probe = await detectContainerEngine(opts.engine);
   if (wanted === 'docker' || (opts.engine !== undefined && hasImage)) {
     if (probe.engine === undefined) throw backendUnavailable(wanted === 'docker' ? '--backend docker' : `--engine ${opts.engine}`, probe.failures, opts.engine);
-    return new DockerBackend(probe.engine, image);
+    return new DockerBackend(probe.engine, image, dockerOptions(opts));
   }
-  return probe.engine ? new DockerBackend(probe.engine, image) : new ProcessBackend(undefined, { processGroup: true });
+  return probe.engine ? new DockerBackend(probe.engine, image, dockerOptions(opts)) : new ProcessBackend(undefined, { processGroup: true });
 }
 
 /**
@@ -251,6 +257,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
               logFile,
               ...(logs?.has(container.hostname) ? { logLines: logs.get(container.hostname)! } : {}),
               ...(container.image ? { image: container.image } : {}),
+              ...(hasNvidiaGpus(variant.instanceType) ? { gpus: true } : {}),
             },
             {
               timeoutMs: startupTimeoutMs,

@@ -26,6 +26,8 @@ export interface ContainerTemplate {
   fetchModel?: (targetModel: string, signal: AbortSignal) => Promise<FetchedModel>;
   /** Memory limit in MB (a serverless variant's `MemorySizeInMB`). */
   memoryMb?: number;
+  /** The variant's instance type has NVIDIA GPUs. */
+  gpus?: boolean;
 }
 
 /** What extracting a model archive fails with (`extractModelArchive`). */
@@ -134,6 +136,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
                 ...(logs?.has(t.hostname) ? { logLines: logs.get(t.hostname)! } : {}),
                 ...(t.image ? { image: t.image } : {}),
                 ...(t.memoryMb === undefined ? {} : { memoryMb: t.memoryMb }),
+                ...(t.gpus ? { gpus: true } : {}),
               },
               {
                 timeoutMs: ctx.startupTimeoutMs,

@@ -1,0 +1,97 @@
+// GPU instance types on the local backends: which types have NVIDIA GPUs, that the control plane
+// and endpoint files mark their containers so, and what the docker backend passes to the engine.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { tempDirForSync } from '../../../test/helpers/temp-dir.js';
+import { until } from '../../../test/helpers/until.js';
+import { parseEndpointFile } from '../../endpoint-file/schema.js';
+import { createLocalSageMaker } from '../control-plane/local-sagemaker.js';
+import { startLocalEndpoints } from '../endpoint/start.js';
+import { DockerBackend } from './docker-backend.js';
+import { gpuRunArgs, hasNvidiaGpus } from './gpu.js';
+
+test('NVIDIA GPU instance types: the G and P families; not CPU types, Inferentia or Trainium', () => {
+  for (const type of ['ml.g4dn.xlarge', 'ml.g5.2xlarge', 'ml.g5g.xlarge', 'ml.g6.xlarge', 'ml.g6e.12xlarge', 'ml.p3.2xlarge', 'ml.p4d.24xlarge', 'ml.p5.48xlarge']) assert.equal(hasNvidiaGpus(type), true, type);
+  for (const type of [undefined, 'ml.m5.large', 'ml.c5.xlarge', 'ml.r5.large', 'ml.inf2.xlarge', 'ml.trn1.2xlarge', 'ml.t2.medium']) assert.equal(hasNvidiaGpus(type), false, String(type));
+  assert.deepEqual(gpuRunArgs('docker'), ['--gpus', 'all']);
+  assert.deepEqual(gpuRunArgs('podman'), ['--device', 'nvidia.com/gpu=all']);
+});
+
+test('the control plane marks the containers of a GPU instance type, and only those', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-gpu-');
+  writeFileSync(join(dir, 'weights.bin'), 'w');
+  const backend = new FakeBackend();
+  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { region: 'us-east-1', accountId: '123456789012' } });
+  t.after(() => local.stop());
+  const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+  await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+  await call('CreateEndpointConfig', {
+    EndpointConfigName: 'c',
+    ProductionVariants: [
+      { VariantName: 'gpu', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.g5.xlarge', InitialVariantWeight: 1 },
+      { VariantName: 'cpu', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large', InitialVariantWeight: 1 },
+    ],
+  });
+  await call('CreateEndpoint', { EndpointName: 'e', EndpointConfigName: 'c' });
+  await until('e InService', async () => (await call('DescribeEndpoint', { EndpointName: 'e' })).EndpointStatus === 'InService', { timeoutMs: 20_000, intervalMs: 50 });
+  const byVariant = new Map(backend.started.map((s) => [s.id.split('/')[2], s.gpus]));
+  assert.deepEqual(Object.fromEntries(byVariant), { gpu: true, cpu: undefined });
+});
+
+test('an endpoint file marks the containers of a variant whose instanceType has GPUs', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-gpu-');
+  mkdirSync(join(dir, 'm'));
+  writeFileSync(join(dir, 'm', 'weights.bin'), 'w');
+  const config = parseEndpointFile(
+    { endpoints: [{ name: 'e', variants: [{ name: 'gpu', model: 'm', instanceType: 'ml.g6.xlarge' }, { name: 'cpu', model: 'm' }] }] },
+    (p) => join(dir, p),
+    () => Buffer.alloc(0),
+  );
+  const backend = new FakeBackend();
+  const handle = await startLocalEndpoints(config, { port: 0, backendImpl: backend });
+  t.after(() => handle.stop());
+  assert.deepEqual(Object.fromEntries(backend.started.map((s) => [s.id.split('/')[1], s.gpus])), { gpu: true, cpu: undefined });
+});
+
+/** A stand-in engine CLI that records each call's arguments and keeps `run` up, like an attached client. */
+function fakeEngine(dir: string, engine: 'docker' | 'podman'): string {
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, engine), `#!/bin/sh\necho "$@" >> "${join(dir, 'calls.log')}"\nif [ "$1" = run ]; then exec sleep 60; fi\n`);
+  chmodSync(join(bin, engine), 0o755);
+  return bin;
+}
+
+for (const engine of ['docker', 'podman'] as const) {
+  test(`${engine}: a GPU instance type's container gets this machine's GPUs when it has an NVIDIA driver; without one it runs without them, with one warning`, async (t) => {
+    const dir = tempDirForSync(t, 'smkit-gpu-engine-');
+    const bin = fakeEngine(dir, engine);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ''}`;
+    t.after(() => (process.env.PATH = path));
+    const spec = (id: string) => ({ id, hostname: 'primary', optMlDir: join(dir, id), env: {}, port: 41000, logFile: join(dir, `${id}.log`), gpus: true });
+    /** The `run` call of container `id`, once the stand-in engine has recorded it. */
+    const runOf = (id: string) =>
+      until(`${id}'s run to be called`, () => readFileSync(join(dir, 'calls.log'), { encoding: 'utf8', flag: 'a+' }).split('\n').find((l) => l.startsWith('run ') && l.includes(`--name smkit-${id}-`)), { timeoutMs: 20_000, intervalMs: 20 });
+    const start = async (backend: DockerBackend, id: string, gpus = true) => {
+      const c = await backend.start({ ...spec(id), gpus });
+      t.after(() => c.stop(1_000));
+      return runOf(id);
+    };
+    const withGpu = await start(new DockerBackend(engine, 'img:1', { gpuPresent: () => true }), 'a');
+    assert.ok(withGpu.includes(` ${gpuRunArgs(engine).join(' ')} `), withGpu);
+    assert.ok(withGpu.indexOf(gpuRunArgs(engine)[0]!) < withGpu.indexOf(' img:1 serve'), 'an option of run, before the image');
+    const warnings: string[] = [];
+    const without = new DockerBackend(engine, 'img:1', { gpuPresent: () => false, warn: (m) => warnings.push(m) });
+    for (const id of ['b', 'c']) assert.ok(!(await start(without, id)).includes(gpuRunArgs(engine)[0]!));
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0]!, /^b: its instance type has NVIDIA GPUs on SageMaker, but this machine has no NVIDIA driver \(\/dev\/nvidiactl\)/);
+    // A CPU instance type's container never asks for one, and is not warned about.
+    const cpu = await start(new DockerBackend(engine, 'img:1', { gpuPresent: () => true, warn: (m) => warnings.push(m) }), 'd', false);
+    assert.ok(!cpu.includes(gpuRunArgs(engine)[0]!), cpu);
+    assert.equal(warnings.length, 1);
+  });
+}
