@@ -14,6 +14,10 @@ const ENGINE_TIMEOUT_MS = 60_000;
 const held = new Map<number, OrphanItem>();
 const owner = process.argv[2] ?? '?';
 
+// The owner's stderr may be gone by now (a pipe whose reader was killed with it, a closed
+// terminal): a failed write must not end the reaper before it has done its work.
+process.stderr.on('error', () => {});
+
 let pending = '';
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (chunk: string) => {

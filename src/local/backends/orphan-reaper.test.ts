@@ -147,3 +147,23 @@ setInterval(() => {}, 1000);`,
   await until('the stubborn process to be killed', () => !alive(pid), { timeoutMs: 30_000, intervalMs: 50 });
   assert.equal(readFileSync(marker, 'utf8'), 'TERM', 'it was sent SIGTERM first');
 });
+
+test("an owner killed after its stderr's reader went away: the reaper still does its work", async (t) => {
+  const dir = tempDirForSync(t, 'smkit-reaper-');
+  const folder = join(dir, 'work');
+  mkdirSync(folder);
+  const script = join(dir, 'owner.mjs');
+  writeFileSync(script, `const reaper = await import(${JSON.stringify(REAPER)});\n${SPAWN_GROUP}\nreaper.trackChildProcess(leader.pid, true);\nreaper.trackUntilReleased({ kind: 'folder', path: ${JSON.stringify(folder)} });\nconsole.log(leader.pid);\nsetInterval(() => {}, 1000);\n`);
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const leader = Number(await until('the owner to print its line', () => out.includes('\n') && out.split('\n')[0], { timeoutMs: 30_000, intervalMs: 20 }));
+  t.after(() => {
+    if (alive(-leader)) process.kill(-leader, 'SIGKILL');
+  });
+  // Its line then meets a pipe with no reader (EPIPE), as under `smkit local 2>&1 | tee log` killed whole.
+  child.stderr.destroy();
+  child.kill('SIGKILL');
+  await until('the folder to be removed', () => !existsSync(folder), { timeoutMs: 30_000, intervalMs: 50 });
+  await until('the process group to be gone', () => !alive(-leader), { timeoutMs: 30_000, intervalMs: 50 });
+});
