@@ -62,3 +62,57 @@ test('a container whose docker run client died is removed with docker rm -f when
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/**
+ * Runs `body` in an owner process with `backend` (a {@link DockerBackend} of the stand-in engine
+ * `dir/docker`) and `spec` in scope; resolves its stderr once it and its reaper have both ended.
+ */
+async function ownerRun(dir: string, body: string): Promise<string> {
+  const script = join(dir, 'owner.mjs');
+  const backendModule = new URL('./docker-backend.js', import.meta.url).href;
+  await writeFile(script, `const { DockerBackend } = await import(${JSON.stringify(backendModule)});\nconst { appendFileSync } = await import('node:fs');\nconst backend = new DockerBackend('docker', 'my/image:1');\nconst spec = ${JSON.stringify({ ...spec, logFile: join(dir, 'container.log') })};\n${body}\n`);
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` } });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((done) => child.once('close', () => done(err)));
+}
+
+test('a client killed at the end of the grace period (docker stop did not return): stop() removes its container, and a clean exit leaves the reaper nothing', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
+  const calls = join(dir, 'calls.log');
+  // `run` ignores SIGTERM and `stop` does nothing: the client is killed (SIGKILL) after the grace period.
+  await writeFile(join(dir, 'docker'), `#!/bin/sh\necho "$@" >> "${calls}"\nif [ "$1" = run ]; then trap '' TERM; exec sleep 60; fi\n`);
+  await chmod(join(dir, 'docker'), 0o755);
+  try {
+    const stderr = await ownerRun(
+      dir,
+      `const c = await backend.start(spec);
+const { readFileSync } = await import('node:fs');
+// The stand-in's run line first, whatever the machine's load.
+while (!readFileSync(${JSON.stringify(calls)}, { encoding: 'utf8', flag: 'a+' }).startsWith('run ')) await new Promise((r) => setTimeout(r, 20));
+await c.stop(0);
+appendFileSync(${JSON.stringify(calls)}, 'stopped ' + c.exited.signal + '\\n');`,
+    );
+    const lines = (await readFile(calls, 'utf8')).trim().split('\n');
+    const name = lines[0]!.split(' ')[3]!;
+    assert.deepEqual(lines.slice(1), [`stop -t 1 ${name}`, `rm -f ${name}`, 'stopped SIGKILL'], 'removed by stop(), not after it');
+    assert.equal(stderr, '', 'nothing left tracked');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a docker run that cannot be spawned (an argument with a NUL byte) leaves nothing tracked', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
+  const calls = join(dir, 'calls.log');
+  await writeFile(join(dir, 'docker'), `#!/bin/sh\necho "$@" >> "${calls}"\n`);
+  await chmod(join(dir, 'docker'), 0o755);
+  try {
+    const stderr = await ownerRun(dir, `await backend.start({ ...spec, env: { A: 'x\\0y' } }).then(() => console.error('started'), (err) => appendFileSync(${JSON.stringify(calls)}, err.code + '\\n'));`);
+    assert.equal(await readFile(calls, 'utf8'), 'ERR_INVALID_ARG_VALUE\n');
+    assert.equal(stderr, '', 'nothing left tracked');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -129,7 +130,15 @@ export class DockerBackend implements ContainerBackend {
     // The container runs under the engine, not under this process: should this process end
     // without stopping it (SIGKILL, a crash), the reaper removes it.
     const release = trackUntilReleased({ kind: 'container', engine: this.engine, name: containerName });
-    const child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName, gpuArgs: this.gpuArgsFor(spec) }), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let child: ChildProcessByStdio<null, Readable, Readable>;
+    try {
+      child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName, gpuArgs: this.gpuArgsFor(spec) }), { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      // Nothing started (spawn refuses an argument with a NUL byte at once): nothing for the reaper to remove.
+      release();
+      log.end();
+      throw err;
+    }
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
     if (spec.logLines) {
@@ -159,7 +168,9 @@ export class DockerBackend implements ContainerBackend {
       graceSeconds = Math.max(1, Math.ceil(graceMs / 1000));
       // Give `docker stop` its own grace period before killing the CLI process.
       await tracked.stop(graceMs + 5_000);
-      if (child.signalCode === null) release();
+      // A client killed at the end of the grace period (`docker stop` did not return in time) may leave its container running.
+      if (child.signalCode !== null) await removeContainer(this.engine, containerName);
+      release();
     });
   }
 }
