@@ -18,6 +18,8 @@ interface Run {
   stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
+  /** Settles once its stdio has closed: once it and its reaper (which shares its stderr) have both ended. */
+  closed: Promise<void>;
   kill: (signal: NodeJS.Signals) => void;
 }
 
@@ -32,6 +34,7 @@ function run(args: string[]): Run {
     stdout: () => out,
     stderr: () => err,
     exited: new Promise((r) => child.on('exit', (code) => r(code))),
+    closed: new Promise((r) => child.once('close', () => r())),
     kill: (signal) => child.kill(signal),
   };
 }
@@ -88,6 +91,9 @@ test('smkit local <model dir>: ready line, invocations, clean stop on SIGTERM', 
     assert.equal(existsSync(workDir), false, 'the temporary tree is removed on stop');
     // A planned stop is not a container death: no warning, and no replacement started on the way out.
     assert.doesNotMatch(r.stderr(), /instance died|container exited|replacement/, r.stderr());
+    // Everything was released as it was stopped: the reaper has nothing to do.
+    await r.closed;
+    assert.doesNotMatch(r.stderr(), /ended without stopping/, r.stderr());
   } finally {
     r.kill('SIGKILL');
   }
@@ -155,6 +161,9 @@ test('start-up failures exit 1 with a clear message', async () => {
     assert.equal(await slow.exited, 1);
     assert.match(slow.stderr(), /ERR_CONTAINER_START: empty\/AllTraffic\/primary(: model failed to load| did not pass \/ping within 2 s| exited)/);
     assert.match(slow.stderr(), /--- last lines of .*empty\.AllTraffic\.primary\.log ---/);
+    // A failed start-up stops and releases what it started.
+    await Promise.all([bad.closed, slow.closed]);
+    assert.doesNotMatch(bad.stderr() + slow.stderr(), /ended without stopping/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -175,4 +184,6 @@ test('smkit local with no target: an empty local SageMaker that the SDK talks to
   }
   assert.equal(await r.exited, 0);
   assert.match(r.stderr(), /smkit local: SIGHUP: stopping endpoints/);
+  await r.closed;
+  assert.doesNotMatch(r.stderr(), /ended without stopping/, r.stderr());
 });
