@@ -167,3 +167,36 @@ test("an owner killed after its stderr's reader went away: the reaper still does
   await until('the folder to be removed', () => !existsSync(folder), { timeoutMs: 30_000, intervalMs: 50 });
   await until('the process group to be gone', () => !alive(-leader), { timeoutMs: 30_000, intervalMs: 50 });
 });
+
+test('a reaper killed while the owner runs: another takes its place with all that is tracked, what was written to the dead one included', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-reaper-');
+  const [first, second] = [join(dir, 'first'), join(dir, 'second')];
+  mkdirSync(first);
+  mkdirSync(second);
+  const o = owner(
+    dir,
+    `const { readdirSync, readFileSync } = await import('node:fs');
+const reapers = () => readdirSync('/proc').filter((e) => {
+  try {
+    const cmd = readFileSync('/proc/' + e + '/cmdline', 'utf8').split('\\0');
+    return cmd.some((a) => a.endsWith('orphan-reaper-process.js')) && cmd.includes(String(process.pid));
+  } catch {
+    return false;
+  }
+});
+reaper.trackUntilReleased({ kind: 'folder', path: args.first });
+const [dead] = reapers();
+process.kill(Number(dead), 'SIGKILL');
+// Written before this process has seen it die: into a pipe no one reads.
+reaper.trackUntilReleased({ kind: 'folder', path: args.second });
+for (let now = reapers(); now.length !== 1 || now[0] === dead; now = reapers()) await new Promise((r) => setTimeout(r, 20));
+console.log('replaced');
+setInterval(() => {}, 1000);`,
+    { first, second },
+  );
+  assert.equal(await o.line, 'replaced');
+  o.kill('SIGKILL');
+  const stderr = await o.closed;
+  assert.match(stderr, /removing 0 container\(s\) and 2 folder\(s\)/);
+  assert.equal(existsSync(first) || existsSync(second), false);
+});

@@ -39,13 +39,17 @@ function startReaper(): ChildProcess | undefined {
   } catch {
     return undefined;
   }
-  const forget = (): void => {
-    if (reaper === child) reaper = undefined;
+  const forget = (killed: boolean): void => {
+    if (reaper !== child) return;
+    reaper = undefined;
+    // What was written to it since it died is lost: a reaper killed (someone's kill, the OOM killer)
+    // is replaced at once and told all that is tracked. One that exited by itself would again: the next item tries.
+    if (killed && tracked.size > 0) startReaper();
   };
-  child.once('error', forget);
-  child.once('exit', forget);
-  // A reaper that died: the write fails (EPIPE) and the next item starts another.
-  child.stdin?.on('error', forget);
+  child.once('error', () => forget(false));
+  child.once('exit', (_code, signal) => forget(signal !== null));
+  // A reaper that died: the write fails (EPIPE), and its exit decides what follows.
+  child.stdin?.on('error', () => {});
   // The reaper may not keep this process alive (an idle pipe does not).
   child.unref();
   reaper = child;
