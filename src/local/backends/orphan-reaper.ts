@@ -44,7 +44,7 @@ function startReaper(): ChildProcess | undefined {
     reaper = undefined;
     // What was written to it since it died is lost: a reaper killed (someone's kill, the OOM killer)
     // is replaced at once and told all that is tracked. One that exited by itself would again: the next item tries.
-    if (killed && tracked.size > 0) startReaper();
+    if (killed && [...tracked.values()].some((item) => item.kind !== 'folder')) startReaper();
   };
   child.once('error', () => forget(false));
   child.once('exit', (_code, signal) => forget(signal !== null));
