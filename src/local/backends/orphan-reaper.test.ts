@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDirForSync } from '../../../test/helpers/temp-dir.js';
 import { until } from '../../../test/helpers/until.js';
@@ -17,6 +17,19 @@ function alive(id: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** How many live processes the process group `pgid` has (from /proc; zombies left out). */
+function groupSize(pgid: number): number {
+  return readdirSync('/proc').filter((entry) => {
+    try {
+      // After the command name (which may hold spaces): field 3 the state, field 5 the process group.
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
+      return fields[0] !== 'Z' && Number(fields[2]) === pgid;
+    } catch {
+      return false;
+    }
+  }).length;
 }
 
 /**
@@ -69,7 +82,8 @@ setInterval(() => {}, 1000);`,
   t.after(() => {
     if (alive(-leader)) process.kill(-leader, 'SIGKILL');
   });
-  assert.ok(alive(-leader));
+  // The leader has started the process that shares its group: otherwise only the leader would be checked.
+  await until('the leader to start its second process', () => groupSize(leader) === 2, { timeoutMs: 30_000, intervalMs: 20 });
   o.kill('SIGKILL');
   const stderr = await o.closed;
   assert.equal(alive(-leader), false, 'the leader and the process it started are gone');
@@ -161,6 +175,7 @@ test("an owner killed after its stderr's reader went away: the reaper still does
   t.after(() => {
     if (alive(-leader)) process.kill(-leader, 'SIGKILL');
   });
+  await until('the leader to start its second process', () => groupSize(leader) === 2, { timeoutMs: 30_000, intervalMs: 20 });
   // Its line then meets a pipe with no reader (EPIPE), as under `smkit local 2>&1 | tee log` killed whole.
   child.stderr.destroy();
   child.kill('SIGKILL');
