@@ -215,3 +215,13 @@ setInterval(() => {}, 1000);`,
   assert.match(stderr, /removing 0 container\(s\) and 2 folder\(s\)/);
   assert.equal(existsSync(first) || existsSync(second), false);
 });
+
+test("the owner's NODE_OPTIONS do not reach the reaper: an --inspect-brk there would hold it until long after the owner ended", async (t) => {
+  const dir = tempDirForSync(t, 'smkit-reaper-');
+  const folder = join(dir, 'work');
+  mkdirSync(folder);
+  const o = owner(dir, `process.env.NODE_OPTIONS = '--inspect-brk=127.0.0.1:0';\nreaper.trackUntilReleased({ kind: 'folder', path: args.folder });\nconsole.log('tracked');`, { folder });
+  assert.equal(await o.line, 'tracked');
+  await until('the folder to be removed', () => !existsSync(folder), { timeoutMs: 20_000, intervalMs: 50 });
+  assert.match(await o.closed, /^smkit: process \d+ ended without stopping what it started; stopping 0 process\(es\), removing 0 container\(s\) and 1 folder\(s\)\n$/);
+});

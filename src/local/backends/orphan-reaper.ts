@@ -35,7 +35,9 @@ function startReaper(): ChildProcess | undefined {
     // Its own session: neither a terminal's Ctrl-C nor its hang-up reaches it, only this process's
     // end, which closes its stdin. A pipe, not an IPC channel: what is written before the reaper
     // listens waits in the pipe, where an early IPC message would be dropped.
-    child = spawn(process.execPath, [REAPER_SCRIPT, String(process.pid)], { detached: true, stdio: ['pipe', 'ignore', 'inherit'] });
+    // Without NODE_OPTIONS: an --inspect-brk there would hold it at its first line, waiting for a
+    // debugger, until long after this process is gone (an --inspect, fail on a port already taken).
+    child = spawn(process.execPath, [REAPER_SCRIPT, String(process.pid)], { detached: true, stdio: ['pipe', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
   } catch {
     return undefined;
   }
