@@ -20,6 +20,8 @@ interface Run {
   exited: Promise<number | null>;
   /** Settles once its stdio has closed: once it and its reaper (which shares its stderr) have both ended. */
   closed: Promise<void>;
+  /** Closes this end of its stdout and stderr: its writes then fail (EPIPE), as they do (EIO) on a terminal that hung up. */
+  dropOutput: () => void;
   kill: (signal: NodeJS.Signals) => void;
 }
 
@@ -35,6 +37,10 @@ function run(args: string[]): Run {
     stderr: () => err,
     exited: new Promise((r) => child.on('exit', (code) => r(code))),
     closed: new Promise((r) => child.once('close', () => r())),
+    dropOutput: () => {
+      child.stdout.destroy();
+      child.stderr.destroy();
+    },
     kill: (signal) => child.kill(signal),
   };
 }
@@ -186,4 +192,12 @@ test('smkit local with no target: an empty local SageMaker that the SDK talks to
   assert.match(r.stderr(), /smkit local: SIGHUP: stopping endpoints/);
   await r.closed;
   assert.doesNotMatch(r.stderr(), /ended without stopping/, r.stderr());
+});
+
+test('smkit local whose terminal hung up (SIGHUP, then every write fails): still a clean stop, exit 0', async () => {
+  const r = run(['--port', '0']);
+  await waitForLine(r, /local SageMaker ready on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
+  r.dropOutput();
+  r.kill('SIGHUP');
+  assert.equal(await r.exited, 0);
 });

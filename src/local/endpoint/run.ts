@@ -113,6 +113,9 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
     // A repeated signal must not kill us half-way through stopping containers and removing trees.
     if (signalled) return void process.stderr.write(`smkit local: ${signal}: still stopping (containers get up to 30 s to drain, then queued asynchronous requests up to ${ASYNC_SHUTDOWN_WAIT_MS / 1000} s to have their results or failures written)\n`);
     signalled = true;
+    // After a hang-up the terminal fails every write (EIO): that must not end this process before
+    // it has stopped what it started.
+    if (signal === 'SIGHUP') for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
     process.stderr.write(`smkit local: ${signal}: stopping endpoints\n`);
     interrupted.abort(new Error(`interrupted by ${signal}`));
     stopRequested();
