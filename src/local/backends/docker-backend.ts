@@ -70,12 +70,18 @@ export function backendUnavailable(wanted: string, failures: readonly string[], 
   return new ToolkitError('ERR_BACKEND_UNAVAILABLE', `${wanted} needs a container engine that answers, and ${preferred ?? 'none'} ${preferred === undefined ? 'does' : 'does not'} here (${failures.join('; ')}): ${fix}, or use --backend process`);
 }
 
-/** Runs `<engine> rm -f <name>` and waits for it; errors (no such container) are ignored. */
-function removeContainer(engine: ContainerEngine, containerName: string): Promise<void> {
+/** How long `<engine> rm -f` may take: an engine that hangs must not hold a stop for ever. */
+const ENGINE_RM_TIMEOUT_MS = 60_000;
+
+/**
+ * Runs `<engine> rm -f <name>` and waits for it (at most {@link ENGINE_RM_TIMEOUT_MS}); errors (no
+ * such container) are ignored. False when it timed out: the container may still be there.
+ */
+function removeContainer(engine: ContainerEngine, containerName: string): Promise<boolean> {
   return new Promise((done) => {
-    const rm = spawn(engine, ['rm', '-f', containerName], { stdio: 'ignore' });
-    rm.once('error', () => done());
-    rm.once('exit', () => done());
+    const rm = spawn(engine, ['rm', '-f', containerName], { stdio: 'ignore', timeout: ENGINE_RM_TIMEOUT_MS });
+    rm.once('error', () => done(true));
+    rm.once('exit', (_code, signal) => done(signal === null));
   });
 }
 
@@ -161,16 +167,15 @@ export class DockerBackend implements ContainerBackend {
     return runningContainer(spec, tracked, async (graceMs) => {
       // Without its client the container may still run (and hold its port): remove it outright.
       if (tracked.exited) {
-        await removeContainer(this.engine, containerName);
-        release();
+        // Left to the reaper when the engine did not answer in time.
+        if (await removeContainer(this.engine, containerName)) release();
         return;
       }
       graceSeconds = Math.max(1, Math.ceil(graceMs / 1000));
       // Give `docker stop` its own grace period before killing the CLI process.
       await tracked.stop(graceMs + 5_000);
       // A client killed at the end of the grace period (`docker stop` did not return in time) may leave its container running.
-      if (child.signalCode !== null) await removeContainer(this.engine, containerName);
-      release();
+      if (child.signalCode === null || (await removeContainer(this.engine, containerName))) release();
     });
   }
 }
