@@ -36,7 +36,7 @@ function startReaper(): ChildProcess | undefined {
     // end, which closes its stdin. A pipe, not an IPC channel: what is written before the reaper
     // listens waits in the pipe, where an early IPC message would be dropped.
     // Without NODE_OPTIONS: an --inspect-brk there would hold it at its first line, waiting for a
-    // debugger, until long after this process is gone (an --inspect, fail on a port already taken).
+    // debugger, until long after this process is gone; an --inspect would fail on this process's port.
     child = spawn(process.execPath, [REAPER_SCRIPT, String(process.pid)], { detached: true, stdio: ['pipe', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
   } catch {
     return undefined;
