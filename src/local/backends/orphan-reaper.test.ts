@@ -199,6 +199,8 @@ const reapers = () => readdirSync('/proc').filter((e) => {
     return false;
   }
 });
+// A container (of an engine that is not there) starts the reaper; folders alone would not.
+reaper.trackUntilReleased({ kind: 'container', engine: 'smkit-no-such-engine', name: 'c' });
 reaper.trackUntilReleased({ kind: 'folder', path: args.first });
 const [dead] = reapers();
 process.kill(Number(dead), 'SIGKILL');
@@ -212,7 +214,7 @@ setInterval(() => {}, 1000);`,
   assert.equal(await o.line, 'replaced');
   o.kill('SIGKILL');
   const stderr = await o.closed;
-  assert.match(stderr, /removing 0 container\(s\) and 2 folder\(s\)/);
+  assert.match(stderr, /removing 1 container\(s\) and 2 folder\(s\)/);
   assert.equal(existsSync(first) || existsSync(second), false);
 });
 
@@ -220,8 +222,8 @@ test("the owner's NODE_OPTIONS do not reach the reaper: an --inspect-brk there w
   const dir = tempDirForSync(t, 'smkit-reaper-');
   const folder = join(dir, 'work');
   mkdirSync(folder);
-  const o = owner(dir, `process.env.NODE_OPTIONS = '--inspect-brk=127.0.0.1:0';\nreaper.trackUntilReleased({ kind: 'folder', path: args.folder });\nconsole.log('tracked');`, { folder });
+  const o = owner(dir, `process.env.NODE_OPTIONS = '--inspect-brk=127.0.0.1:0';\nreaper.trackUntilReleased({ kind: 'folder', path: args.folder });\nreaper.trackUntilReleased({ kind: 'container', engine: 'smkit-no-such-engine', name: 'c' });\nconsole.log('tracked');`, { folder });
   assert.equal(await o.line, 'tracked');
   await until('the folder to be removed', () => !existsSync(folder), { timeoutMs: 20_000, intervalMs: 50 });
-  assert.match(await o.closed, /^smkit: process \d+ ended without stopping what it started; stopping 0 process\(es\), removing 0 container\(s\) and 1 folder\(s\)\n$/);
+  assert.match(await o.closed, /^smkit: process \d+ ended without stopping what it started; stopping 0 process\(es\), removing 1 container\(s\) and 1 folder\(s\)\n$/);
 });
