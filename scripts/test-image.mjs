@@ -339,6 +339,8 @@ async function startSmkitLocal(endpoint, env = {}) {
   });
   const local = { child, port, output, exitedWith: undefined };
   local.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve((local.exitedWith = signal ?? code))));
+  // Once its reaper, which shares its stderr, is done too.
+  local.closed = new Promise((resolve) => child.once('close', resolve));
   child.stdout.on('data', (d) => output.push(d.toString()));
   child.stderr.on('data', (d) => output.push(d.toString()));
   local.tail = () => output.join('').trim().split('\n').slice(-25).join('\n');
@@ -412,6 +414,8 @@ async function checkLocalDockerBackend() {
     clearTimeout(timer);
     if (local.exitedWith === undefined) fail(`smkit local was still running 60 s after SIGTERM; its output:\n${local.tail()}`);
     if (local.exitedWith !== 0) fail(`smkit local exited with ${local.exitedWith} after SIGTERM, expected 0; its output:\n${local.tail()}`);
+    await local.closed;
+    if (local.output.join('').includes('ended without stopping')) fail(`a clean stop left its reaper something to do:\n${local.tail()}`);
     const left = containersNamed(prefix, { all: true });
     if (left.length > 0) fail(`containers left after smkit local stopped: ${JSON.stringify(left)}`);
   } finally {
@@ -527,14 +531,16 @@ async function checkDeployToLocalSageMakerOnPodman() {
 async function checkLocalKilledLeavesNoContainer() {
   const endpoint = `${run}-killed`;
   const prefix = `smkit-${endpoint}-`;
-  const workFolders = async () => (await fs.readdir(os.tmpdir())).filter((n) => /^smkit-(local|sagemaker)-/.test(n));
-  const before = new Set(await workFolders());
-  const local = await startSmkitLocal(endpoint);
+  // Its own TMPDIR: the work folders found there are this smkit local's, whatever else runs.
+  const scratch = path.join(tmp, 'killed-tmp');
+  await fs.mkdir(scratch);
+  const workFolders = async () => (await fs.readdir(scratch)).filter((n) => /^smkit-(local|sagemaker)-/.test(n));
+  const local = await startSmkitLocal(endpoint, { TMPDIR: scratch });
   try {
     const names = containersNamed(prefix, { all: true });
     if (names.length !== 1 || !running(names[0])) fail(`expected one running container named ${prefix}*, podman holds: ${JSON.stringify(names)}`);
-    const made = (await workFolders()).filter((n) => !before.has(n));
-    if (made.length === 0) fail(`smkit local made no smkit-local-* or smkit-sagemaker-* folder in ${os.tmpdir()}`);
+    const made = await workFolders();
+    if (made.length === 0) fail(`smkit local made no smkit-local-* or smkit-sagemaker-* folder in ${scratch}`);
     local.child.kill('SIGKILL');
     await local.exited;
     const until = Date.now() + 60_000;
@@ -545,7 +551,7 @@ async function checkLocalKilledLeavesNoContainer() {
     }
     // The folders go once the containers are gone.
     let kept = made;
-    while ((kept = made.filter((n) => existsSync(path.join(os.tmpdir(), n)))).length > 0) {
+    while ((kept = made.filter((n) => existsSync(path.join(scratch, n)))).length > 0) {
       if (Date.now() > until) fail(`60 s after smkit local was killed, its work folders are still there: ${kept.join(', ')}`);
       await new Promise((r) => setTimeout(r, 250));
     }
