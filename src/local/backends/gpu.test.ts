@@ -11,13 +11,22 @@ import { parseEndpointFile } from '../../endpoint-file/schema.js';
 import { createLocalSageMaker } from '../control-plane/local-sagemaker.js';
 import { startLocalEndpoints } from '../endpoint/start.js';
 import { DockerBackend } from './docker-backend.js';
-import { gpuRunArgs, hasNvidiaGpus } from './gpu.js';
+import { gpuRunArgs, hasNvidiaGpus, nvidiaDriverPresent } from './gpu.js';
 
 test('NVIDIA GPU instance types: the G and P families; not CPU types, Inferentia or Trainium', () => {
   for (const type of ['ml.g4dn.xlarge', 'ml.g5.2xlarge', 'ml.g5g.xlarge', 'ml.g6.xlarge', 'ml.g6e.12xlarge', 'ml.p3.2xlarge', 'ml.p4d.24xlarge', 'ml.p5.48xlarge']) assert.equal(hasNvidiaGpus(type), true, type);
   for (const type of [undefined, 'ml.m5.large', 'ml.c5.xlarge', 'ml.r5.large', 'ml.inf2.xlarge', 'ml.trn1.2xlarge', 'ml.t2.medium']) assert.equal(hasNvidiaGpus(type), false, String(type));
   assert.deepEqual(gpuRunArgs('docker'), ['--gpus', 'all']);
   assert.deepEqual(gpuRunArgs('podman'), ['--device', 'nvidia.com/gpu=all']);
+});
+
+test('an NVIDIA driver: /dev/nvidiactl, or under WSL 2 (no /dev/nvidia* there) /dev/dxg with the driver\'s libcuda', () => {
+  const on = (...paths: string[]) => (p: string) => paths.includes(p);
+  assert.equal(nvidiaDriverPresent(on('/dev/nvidiactl')), true);
+  assert.equal(nvidiaDriverPresent(on('/dev/dxg', '/usr/lib/wsl/lib/libcuda.so')), true);
+  // WSL 2 with another vendor's GPU: /dev/dxg, but no NVIDIA library.
+  assert.equal(nvidiaDriverPresent(on('/dev/dxg')), false);
+  assert.equal(nvidiaDriverPresent(on()), false);
 });
 
 test('the control plane marks the containers of a GPU instance type, and only those', async (t) => {
@@ -88,7 +97,7 @@ for (const engine of ['docker', 'podman'] as const) {
     const without = new DockerBackend(engine, 'img:1', { gpuPresent: () => false, warn: (m) => warnings.push(m) });
     for (const id of ['b', 'c']) assert.ok(!(await start(without, id)).includes(gpuRunArgs(engine)[0]!));
     assert.equal(warnings.length, 1, warnings.join('\n'));
-    assert.match(warnings[0]!, /^b: its instance type has NVIDIA GPUs on SageMaker, but this machine has no NVIDIA driver \(\/dev\/nvidiactl\)/);
+    assert.match(warnings[0]!, /^b: its instance type has NVIDIA GPUs on SageMaker, but this machine has no NVIDIA driver \(\/dev\/nvidiactl, or \/dev\/dxg under WSL 2\)/);
     // A CPU instance type's container never asks for one, and is not warned about.
     const cpu = await start(new DockerBackend(engine, 'img:1', { gpuPresent: () => true, warn: (m) => warnings.push(m) }), 'd', false);
     assert.ok(!cpu.includes(gpuRunArgs(engine)[0]!), cpu);

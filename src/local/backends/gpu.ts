@@ -17,7 +17,12 @@ export function gpuRunArgs(engine: 'docker' | 'podman'): string[] {
   return engine === 'docker' ? ['--gpus', 'all'] : ['--device', 'nvidia.com/gpu=all'];
 }
 
-/** Whether this machine has an NVIDIA driver loaded (`/dev/nvidiactl`), which a container's GPU needs. */
-export function nvidiaDriverPresent(): boolean {
-  return existsSync('/dev/nvidiactl');
+/**
+ * Whether this machine has an NVIDIA driver a container's GPU needs: `/dev/nvidiactl`, or under
+ * WSL 2, where the Windows driver makes no `/dev/nvidia*` devices, GPU paravirtualization
+ * (`/dev/dxg`) with that driver's CUDA library, which `--gpus all` (Docker Desktop, the toolkit's
+ * WSL mode) passes through.
+ */
+export function nvidiaDriverPresent(exists: (path: string) => boolean = existsSync): boolean {
+  return exists('/dev/nvidiactl') || (exists('/dev/dxg') && exists('/usr/lib/wsl/lib/libcuda.so'));
 }
