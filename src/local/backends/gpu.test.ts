@@ -10,6 +10,7 @@ import { until } from '../../../test/helpers/until.js';
 import { parseEndpointFile } from '../../endpoint-file/schema.js';
 import { createLocalSageMaker } from '../control-plane/local-sagemaker.js';
 import { startLocalEndpoints } from '../endpoint/start.js';
+import type { RunningContainer } from './backend.js';
 import { DockerBackend } from './docker-backend.js';
 import { gpuRunArgs, hasNvidiaGpus, nvidiaDriverPresent } from './gpu.js';
 
@@ -65,11 +66,29 @@ test('an endpoint file marks the containers of a variant whose instanceType has 
   assert.deepEqual(Object.fromEntries(backend.started.map((s) => [s.id.split('/')[1], s.gpus])), { gpu: true, cpu: undefined });
 });
 
-/** A stand-in engine CLI that records each call's arguments and keeps `run` up, like an attached client. */
+/**
+ * A stand-in engine CLI that records each call's arguments and keeps `run` up, like an attached
+ * client, until `stop` or `rm -f` names its container: then `run` exits 0, as a client whose
+ * container was stopped does, so the backend releases the container from the reaper.
+ */
 function fakeEngine(dir: string, engine: 'docker' | 'podman'): string {
   const bin = join(dir, 'bin');
   mkdirSync(bin);
-  writeFileSync(join(bin, engine), `#!/bin/sh\necho "$@" >> "${join(dir, 'calls.log')}"\nif [ "$1" = run ]; then exec sleep 60; fi\n`);
+  const script = `#!/bin/sh
+echo "$@" >> "${join(dir, 'calls.log')}"
+case "$1" in
+  run)
+    for a; do [ "$prev" = --name ] && name=$a; prev=$a; done
+    sleep 60 &
+    trap 'kill $! 2>/dev/null; exit 0' TERM
+    echo $$ > "${dir}/$name.pid"
+    wait $!
+    ;;
+  stop) kill "$(cat "${dir}/$4.pid")" ;;
+  rm) shift 2; for n; do [ -f "${dir}/$n.pid" ] && kill "$(cat "${dir}/$n.pid")"; done; true ;;
+esac
+`;
+  writeFileSync(join(bin, engine), script);
   chmodSync(join(bin, engine), 0o755);
   return bin;
 }
@@ -85,8 +104,11 @@ for (const engine of ['docker', 'podman'] as const) {
     /** The `run` call of container `id`, once the stand-in engine has recorded it. */
     const runOf = (id: string) =>
       until(`${id}'s run to be called`, () => readFileSync(join(dir, 'calls.log'), { encoding: 'utf8', flag: 'a+' }).split('\n').find((l) => l.startsWith('run ') && l.includes(`--name smkit-${id}-`)), { timeoutMs: 20_000, intervalMs: 20 });
+    const started: RunningContainer[] = [];
     const start = async (backend: DockerBackend, id: string, gpus = true) => {
       const c = await backend.start({ ...spec(id), gpus });
+      started.push(c);
+      // Only if an assertion failed: by then the stand-in engine (its folder, PATH) is gone.
       t.after(() => c.stop(1_000));
       return runOf(id);
     };
@@ -102,5 +124,8 @@ for (const engine of ['docker', 'podman'] as const) {
     const cpu = await start(new DockerBackend(engine, 'img:1', { gpuPresent: () => true, warn: (m) => warnings.push(m) }), 'd', false);
     assert.ok(!cpu.includes(gpuRunArgs(engine)[0]!), cpu);
     assert.equal(warnings.length, 1);
+    // Stopped while the stand-in engine is still on PATH: each `run` ends as its `stop` asks, never by the kill after the grace.
+    await Promise.all(started.map((c) => c.stop(1_000)));
+    assert.deepEqual(started.map((c) => c.exited), started.map(() => ({ code: 0, signal: null })));
   });
 }
