@@ -133,12 +133,32 @@ test('a process running a local training job killed with SIGKILL: its reaper sto
   let err = '';
   owner.stdout.on('data', (d: Buffer) => (out += d.toString()));
   owner.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  let ended = false;
   const closed = new Promise<void>((done) => owner.once('close', () => done()));
+  void closed.then(() => (ended = true));
   try {
-    const line = await until('the job\'s entry point to run', () => out.includes('\n') && out, { timeoutMs: 120_000, intervalMs: 100, detail: () => err });
+    const line = await until(
+      'the job\'s entry point to run',
+      () => {
+        // An owner that failed to start (a build error, a module out of step) fails the test at once, not after 120 s.
+        if (!out.includes('\n') && ended) throw new Error(`the owner ended before its job ran:\n${err}`);
+        return out.includes('\n') && out;
+      },
+      { timeoutMs: 120_000, intervalMs: 100, detail: () => err },
+    );
     const { workDir, entryPoint } = JSON.parse(line) as { workDir: string; entryPoint: number };
     const stat = readFileSync(`/proc/${entryPoint}/stat`, 'utf8');
     const trainer = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+    // Should the reaper not stop them, the test must not leave them running.
+    t.after(() => {
+      for (const target of [-entryPoint, Number(trainer)]) {
+        try {
+          process.kill(target, 'SIGKILL');
+        } catch {
+          // Gone, as they should be.
+        }
+      }
+    });
     assert.ok(workDir.startsWith(scratch) && existsSync(workDir) && groupAlive(entryPoint));
     owner.kill('SIGKILL');
     // The owner's stderr closes once its reaper, which shares it, is done.
