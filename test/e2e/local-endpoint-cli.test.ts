@@ -1,7 +1,7 @@
 // `smkit local` as a user runs it: a child process that prints where it listens, serves the front
 // door, and cleans up on SIGTERM or SIGHUP (or, killed, through its reaper); start-up failures exit
 // non-zero with the container's log tail.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -125,10 +125,16 @@ test('smkit local killed with SIGKILL: its reaper stops the smkit serve children
   }
 });
 
-test('a process running a local training job killed with SIGKILL: its reaper stops smkit train, which stops the entry point, and removes the work folder', { skip: !existsSync('/proc/self/stat') && 'needs /proc' }, async (t) => {
-  // The owner's temporary folders (its local S3's among them, which nothing removes once it is killed) go under one the test removes.
+/**
+ * Runs `test/fixtures/local/<fixture>` (a process that owns what smkit starts, with its temporary
+ * folders under one the test removes) until it prints its JSON line, which is returned; one that
+ * ends first fails at once. `kill` sends it SIGKILL and resolves with its stderr once its reaper,
+ * which shares that stderr, is done.
+ */
+async function startOwner<T>(t: TestContext, fixture: string, args: string[], what: string): Promise<{ info: T; scratch: string; kill: () => Promise<string> }> {
   const scratch = tempDirForSync(t, 'smkit-orphan-');
-  const owner = spawn(process.execPath, [join(REPO_ROOT, 'test', 'fixtures', 'local', 'training-owner.mjs'), 'orphaned-job'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: scratch } });
+  const owner = spawn(process.execPath, [join(REPO_ROOT, 'test', 'fixtures', 'local', fixture), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: scratch } });
+  t.after(() => owner.kill('SIGKILL'));
   let out = '';
   let err = '';
   owner.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -136,40 +142,59 @@ test('a process running a local training job killed with SIGKILL: its reaper sto
   let ended = false;
   const closed = new Promise<void>((done) => owner.once('close', () => done()));
   void closed.then(() => (ended = true));
-  try {
-    const line = await until(
-      'the job\'s entry point to run',
-      () => {
-        // An owner that failed to start (a build error, a module out of step) fails the test at once, not after 120 s.
-        if (!out.includes('\n') && ended) throw new Error(`the owner ended before its job ran:\n${err}`);
-        return out.includes('\n') && out;
-      },
-      { timeoutMs: 120_000, intervalMs: 100, detail: () => err },
-    );
-    const { workDir, entryPoint } = JSON.parse(line) as { workDir: string; entryPoint: number };
-    const stat = readFileSync(`/proc/${entryPoint}/stat`, 'utf8');
-    const trainer = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
-    // Should the reaper not stop them, the test must not leave them running.
-    t.after(() => {
-      for (const target of [-entryPoint, Number(trainer)]) {
-        try {
-          process.kill(target, 'SIGKILL');
-        } catch {
-          // Gone, as they should be.
-        }
-      }
-    });
-    assert.ok(workDir.startsWith(scratch) && existsSync(workDir) && groupAlive(entryPoint));
+  const line = await until(
+    what,
+    () => {
+      // An owner that failed to start (a build error, a module out of step) fails the test at once, not at the deadline.
+      if (!out.includes('\n') && ended) throw new Error(`the owner ended first:\n${err}`);
+      return out.includes('\n') && out;
+    },
+    { timeoutMs: 120_000, intervalMs: 100, detail: () => err },
+  );
+  const kill = async (): Promise<string> => {
     owner.kill('SIGKILL');
-    // The owner's stderr closes once its reaper, which shares it, is done.
     await closed;
-    assert.equal(existsSync(`/proc/${entryPoint}`), false, 'the entry point is gone');
-    assert.equal(existsSync(`/proc/${trainer}`), false, 'smkit train is gone');
-    assert.equal(existsSync(workDir), false, 'the work folder is removed');
-    assert.match(err, /ended without stopping what it started; stopping 1 process\(es\)/);
-  } finally {
-    owner.kill('SIGKILL');
-  }
+    return err;
+  };
+  return { info: JSON.parse(line) as T, scratch, kill };
+}
+
+/** SIGKILL to each of `targets` (process ids, or minus a group's) still there, after test `t`: a reaper that failed must not leave them running. */
+function killAfter(t: TestContext, targets: number[]): void {
+  t.after(() => {
+    for (const target of targets) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // Gone, as they should be.
+      }
+    }
+  });
+}
+
+test('a process running a local training job killed with SIGKILL: its reaper stops smkit train, which stops the entry point, and removes the work folder', { skip: !existsSync('/proc/self/stat') && 'needs /proc' }, async (t) => {
+  const { info, scratch, kill } = await startOwner<{ workDir: string; entryPoint: number }>(t, 'training-owner.mjs', ['orphaned-job'], 'the job\'s entry point to run');
+  const { workDir, entryPoint } = info;
+  const stat = readFileSync(`/proc/${entryPoint}/stat`, 'utf8');
+  const trainer = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+  killAfter(t, [-entryPoint, Number(trainer)]);
+  assert.ok(workDir.startsWith(scratch) && existsSync(workDir) && groupAlive(entryPoint));
+  const err = await kill();
+  assert.equal(existsSync(`/proc/${entryPoint}`), false, 'the entry point is gone');
+  assert.equal(existsSync(`/proc/${trainer}`), false, 'smkit train is gone');
+  assert.equal(existsSync(workDir), false, 'the work folder is removed');
+  assert.match(err, /ended without stopping what it started; stopping 1 process\(es\)/);
+});
+
+test('a process serving a model with startLocalServer (package --verify, local transform) killed with SIGKILL: its reaper stops smkit serve, then removes the work folder', { skip: !existsSync('/proc/self/stat') && 'needs /proc' }, async (t) => {
+  const { info, scratch, kill } = await startOwner<{ workDir: string; pid: number }>(t, 'server-owner.mjs', [join(REPO_ROOT, 'test', 'fixtures', 'local', 'csv-to-json')], 'the server to answer');
+  const { workDir, pid } = info;
+  killAfter(t, [pid]);
+  assert.ok(workDir.startsWith(scratch) && existsSync(workDir) && existsSync(`/proc/${pid}`));
+  const err = await kill();
+  assert.equal(existsSync(`/proc/${pid}`), false, 'smkit serve is gone');
+  assert.equal(existsSync(workDir), false, 'the work folder is removed');
+  assert.match(err, /ended without stopping what it started; stopping 1 process\(es\), removing 0 container\(s\) and 1 folder\(s\)/);
 });
 
 test('start-up failures exit 1 with a clear message', async () => {
