@@ -3,12 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { tempDirForSync } from '../../../test/helpers/temp-dir.js';
 import { until } from '../../../test/helpers/until.js';
 import { parseEndpointFile } from '../../endpoint-file/schema.js';
 import { createLocalSageMaker } from '../control-plane/local-sagemaker.js';
+import { startLocal } from '../control-plane/start-local.js';
 import { startLocalEndpoints } from '../endpoint/start.js';
 import type { RunningContainer } from './backend.js';
 import { DockerBackend } from './docker-backend.js';
@@ -64,6 +66,20 @@ test('an endpoint file marks the containers of a variant whose instanceType has 
   const handle = await startLocalEndpoints(config, { port: 0, backendImpl: backend });
   t.after(() => handle.stop());
   assert.deepEqual(Object.fromEntries(backend.started.map((s) => [s.id.split('/')[1], s.gpus])), { gpu: true, cpu: undefined });
+});
+
+test('smkit local with an endpoint file: the instances the local SageMaker adds to a GPU variant (instanceCount, scaling, replacements) are marked too', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-gpu-');
+  writeFileSync(join(dir, 'weights.bin'), 'w');
+  const config = parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ name: 'gpu', model: '.', instanceCount: 2, instanceType: 'ml.g5.xlarge' }] }] }, (p) => join(dir, p), () => Buffer.alloc(0));
+  const backend = new FakeBackend();
+  const run = await startLocal(config, { port: 0, backendImpl: backend, startupTimeoutMs: 10_000 }, { alarmsAndScaling: false });
+  t.after(async () => {
+    await run.stop();
+    await rm(run.core.workDir, { recursive: true, force: true });
+    if (run.file) await rm(run.file.workDir, { recursive: true, force: true });
+  });
+  assert.deepEqual(backend.started.map((s) => [s.id.split('/').slice(0, 3).join('/'), s.gpus]).sort(), [['e/gpu/i1', true], ['e/gpu/primary', true]]);
 });
 
 /**

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { ContainerDefinition, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import type { ContainerBackend } from '../backends/backend.js';
+import { hasNvidiaGpus } from '../backends/gpu.js';
 import { asyncInferenceConfigOf, type EndpointFileConfig, type VariantConfig } from '../../endpoint-file/schema.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { LocalEndpointsHandle } from '../endpoint/start.js';
@@ -84,7 +85,15 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
           ...(opts.keepTrees ? { keepTrees: true } : {}),
         },
         `${file.name}/${v.name}`,
-        v.containers.map((c) => ({ hostname: c.hostname, ...((c.image ?? config.image) === undefined ? {} : { image: (c.image ?? config.image)! }), env: c.env, modelSource: c.model, mode: c.mode ?? 'SingleModel' })),
+        v.containers.map((c) => ({
+          hostname: c.hostname,
+          ...((c.image ?? config.image) === undefined ? {} : { image: (c.image ?? config.image)! }),
+          env: c.env,
+          modelSource: c.model,
+          mode: c.mode ?? 'SingleModel',
+          // As the file's first instance got them (startLocalEndpoints): the added ones and replacements too.
+          ...(hasNvidiaGpus(v.instanceType) ? { gpus: true } : {}),
+        })),
       );
       const fleet = new Fleet(
         v.name,
