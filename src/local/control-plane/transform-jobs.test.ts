@@ -503,3 +503,10 @@ test('a ManifestFile manifest over the cap (64 MiB; lowered here) fails its job 
   assert.equal(full.TransformJobStatus, 'Completed', full.FailureReason);
   assert.equal((JSON.parse((await object('out', 'tj-full-manifest/x.csv.out')).trim()) as { got: string }).got, '7,8\n');
 });
+
+test('a transform job on a GPU instance type gets the GPUs (the docker backend passes them through), one on a CPU type does not', async () => {
+  await sm.send(new CreateTransformJobCommand(job('tj-gpu', { TransformResources: { InstanceType: 'ml.g4dn.xlarge', InstanceCount: 1 } })));
+  await sm.send(new CreateTransformJobCommand(job('tj-cpu')));
+  await Promise.all([wait('tj-gpu'), wait('tj-cpu')]);
+  assert.deepEqual(['tj-gpu', 'tj-cpu'].map((name) => backend.started.find((s) => s.id.startsWith(`transform-job/${name}/`))?.gpus), [true, undefined]);
+});
