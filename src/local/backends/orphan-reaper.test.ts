@@ -162,7 +162,7 @@ setInterval(() => {}, 1000);`,
   await until('the stubborn process to be killed', () => !alive(pid), { timeoutMs: 30_000, intervalMs: 50 });
   // Well before the default grace (10 s): its own 300 ms is the one that counted.
   const tookMs = Date.now() - killedAt;
-  assert.ok(tookMs < 7_000, `killed ${tookMs} ms after its owner`);
+  assert.ok(tookMs < 9_000, `killed ${tookMs} ms after its owner`);
   assert.equal(readFileSync(marker, 'utf8'), 'TERM', 'it was sent SIGTERM first');
 });
 
