@@ -360,7 +360,13 @@ async function startSmkitLocal(endpoint, env = {}) {
     }
     for (const name of containersNamed(`smkit-${endpoint ?? ''}`, { all: true })) if (endpoint !== undefined || name.includes(run)) spawnSync('podman', ['rm', '-f', '-t', '0', name], { stdio: 'ignore' });
   };
-  await local.waitFor('"ready on" line', () => output.join('').includes(`ready on http://127.0.0.1:${port}`), 120_000);
+  try {
+    await local.waitFor('"ready on" line', () => output.join('').includes(`ready on http://127.0.0.1:${port}`), 120_000);
+  } catch (err) {
+    // Still running, it would keep this script from ever exiting.
+    await local.cleanUp();
+    throw err;
+  }
   return local;
 }
 
@@ -504,7 +510,11 @@ async function checkDeployToLocalSageMakerOnPodman() {
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: path.join(dir, 's3'), configureBuckets: [{ name: 'smkit-image-test', configs: [] }] });
   const { port: s3Port } = await s3.run();
   const s3Env = { AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${s3Port}` };
-  const local = await startSmkitLocal(undefined, s3Env);
+  // A local SageMaker that does not start must not leave s3rver listening: this script would never exit.
+  const local = await startSmkitLocal(undefined, s3Env).catch(async (err) => {
+    await s3.close();
+    throw err;
+  });
   const deploy = (...extra) =>
     logged(`deploy${extra.join('')}`, process.execPath, [path.join(root, 'bin', 'smkit.js'), 'deploy', path.join(dir, 'endpoints.yaml'), '--endpoint-url', `http://127.0.0.1:${local.port}`, ...extra], { ...process.env, ...s3Env });
   try {
