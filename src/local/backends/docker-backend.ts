@@ -120,7 +120,7 @@ export class DockerBackend implements ContainerBackend {
     if (this.gpuPresent()) return gpuRunArgs(this.engine);
     if (!this.warnedNoGpu) {
       this.warnedNoGpu = true;
-      this.warn(`${spec.id}: its instance type has NVIDIA GPUs on SageMaker, but this machine has no NVIDIA driver (/dev/nvidiactl, or /dev/dxg under WSL 2), so GPU instance types' containers run without a GPU here; a GPU image falls back to its CPU path`);
+      this.warn(`${spec.id}: its instance type has NVIDIA GPUs on SageMaker, but this machine has no NVIDIA driver (/dev/nvidiactl, or /dev/dxg under WSL 2), so GPU instance types' containers run without a GPU here (smkit's GPU image falls back to its CPU path; another image may fail to start)`);
     }
     return [];
   }
