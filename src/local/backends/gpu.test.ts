@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CreateInferenceComponentCommand, CreateModelCommand, DescribeInferenceComponentCommand } from '@aws-sdk/client-sagemaker';
+import { startComponentHost } from '../../../test/helpers/component-host.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { tempDirForSync } from '../../../test/helpers/temp-dir.js';
 import { until } from '../../../test/helpers/until.js';
@@ -80,6 +82,20 @@ test('smkit local with an endpoint file: the instances the local SageMaker adds 
     if (run.file) await rm(run.file.workDir, { recursive: true, force: true });
   });
   assert.deepEqual(backend.started.map((s) => [s.id.split('/').slice(0, 3).join('/'), s.gpus]).sort(), [['e/gpu/i1', true], ['e/gpu/primary', true]]);
+});
+
+test('inference components on a GPU variant: their copies\' containers are marked too', async (t) => {
+  const backend = new FakeBackend();
+  const host = await startComponentHost({ backend, maxInstances: 2, tmpPrefix: 'smkit-gpu-ic-', poll: { timeoutMs: 20_000, intervalMs: 25 } });
+  t.after(() => host.stop());
+  await host.sm.send(new CreateModelCommand({ ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: host.dir } }));
+  for (const [endpoint, type] of [['gpu-ep', 'ml.g5.2xlarge'], ['cpu-ep', 'ml.m5.large']] as const) {
+    await host.hostEndpoint(endpoint, { InstanceType: type });
+    await host.sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: `${endpoint}-ic`, EndpointName: endpoint, Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } }));
+    await until(`${endpoint}-ic InService`, async () => (await host.sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: `${endpoint}-ic` }))).InferenceComponentStatus === 'InService', { timeoutMs: 20_000, intervalMs: 25 });
+  }
+  const copies = ['gpu-ep', 'cpu-ep'].map((e) => backend.started.filter((s) => s.id.startsWith(`${e}/${e}-ic/`)));
+  assert.deepEqual(copies.map((started) => started.map((s) => s.gpus)), [[true], [undefined]], JSON.stringify(backend.started.map((s) => s.id)));
 });
 
 /**

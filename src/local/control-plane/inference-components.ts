@@ -609,11 +609,21 @@ export class InferenceComponents {
   /** Starts `copies` copies of `model` for `record`, as one variant's instances; stops them again if the start is cancelled. */
   private async start(record: InferenceComponentRecord, model: ModelRecord, spec: InferenceComponentSpecification, copies: number, signal: AbortSignal): Promise<Deployment> {
     const health = spec.StartupParameters?.ContainerStartupHealthCheckTimeoutInSeconds;
+    // The copies run on the host variant's instances: a GPU InstanceType gives their containers the GPUs.
+    const instanceType = this.host(record.endpointName, record.variantName)?.spec.InstanceType;
     const config: EndpointConfigRecord = {
       name: record.name,
       arn: record.arn,
       createdAt: new Date(),
-      productionVariants: [{ VariantName: record.variantName, ModelName: model.name, InitialInstanceCount: copies, ...(health === undefined ? {} : { ContainerStartupHealthCheckTimeoutInSeconds: health }) }],
+      productionVariants: [
+        {
+          VariantName: record.variantName,
+          ModelName: model.name,
+          InitialInstanceCount: copies,
+          ...(instanceType === undefined ? {} : { InstanceType: instanceType }),
+          ...(health === undefined ? {} : { ContainerStartupHealthCheckTimeoutInSeconds: health }),
+        },
+      ],
     };
     // Its invocations are measured as the component's too (CloudWatch's InferenceComponentName
     // dimension), and as its variant's, whose InvocationsPerInstance counts the endpoint's instances.
