@@ -10,6 +10,7 @@ import { runningContainer, trackExit } from './child-exit.js';
 import { probeEngines, type EngineProbe } from '../../containers/engine.js';
 import { trackUntilReleased } from './orphan-reaper.js';
 import { gpuRunArgs, nvidiaDriverPresent } from './gpu.js';
+import { removeContainers } from './container-removal.js';
 
 /** A container engine CLI that speaks `docker run`. */
 export type ContainerEngine = 'docker' | 'podman';
@@ -70,27 +71,17 @@ export function backendUnavailable(wanted: string, failures: readonly string[], 
   return new ToolkitError('ERR_BACKEND_UNAVAILABLE', `${wanted} needs a container engine that answers, and ${preferred ?? 'none'} ${preferred === undefined ? 'does' : 'does not'} here (${failures.join('; ')}): ${fix}, or use --backend process`);
 }
 
-/** How long `<engine> rm -f` may take: an engine that hangs must not hold a stop for ever. */
-const ENGINE_RM_TIMEOUT_MS = 60_000;
-
-/**
- * Runs `<engine> rm -f <name>` and waits for it (at most {@link ENGINE_RM_TIMEOUT_MS}); errors (no
- * such container) are ignored. False when it timed out: the container may still be there.
- */
-function removeContainer(engine: ContainerEngine, containerName: string): Promise<boolean> {
-  return new Promise((done) => {
-    const rm = spawn(engine, ['rm', '-f', containerName], { stdio: 'ignore', timeout: ENGINE_RM_TIMEOUT_MS });
-    rm.once('error', () => done(true));
-    rm.once('exit', (_code, signal) => done(signal === null));
-  });
-}
-
 /** Options of {@link DockerBackend}. */
 export interface DockerBackendOptions {
   /** Whether this machine has an NVIDIA GPU to give containers. @defaultValue {@link nvidiaDriverPresent} */
   gpuPresent?: () => boolean;
   /** Receives the warning that a GPU instance type's containers run without a GPU here (once per backend). */
   warn?: (message: string) => void;
+}
+
+/** {@link DockerBackendOptions} whose warnings go to a local endpoint's log. */
+export function dockerBackendOptions(log: ((level: 'warn', message: string, fields: Record<string, unknown>) => void) | undefined): DockerBackendOptions {
+  return log ? { warn: (message) => log('warn', message, {}) } : {};
 }
 
 /**
@@ -168,14 +159,14 @@ export class DockerBackend implements ContainerBackend {
       // Without its client the container may still run (and hold its port): remove it outright.
       if (tracked.exited) {
         // Left to the reaper when the engine did not answer in time.
-        if (await removeContainer(this.engine, containerName)) release();
+        if (await removeContainers(this.engine, [containerName])) release();
         return;
       }
       graceSeconds = Math.max(1, Math.ceil(graceMs / 1000));
       // Give `docker stop` its own grace period before killing the CLI process.
       await tracked.stop(graceMs + 5_000);
       // A client killed at the end of the grace period (`docker stop` did not return in time) may leave its container running.
-      if (child.signalCode === null || (await removeContainer(this.engine, containerName))) release();
+      if (child.signalCode === null || (await removeContainers(this.engine, [containerName]))) release();
     });
   }
 }

@@ -4,12 +4,11 @@
  * pipe closes when that process ends, however it ends (SIGKILL, a crash, an exit that skipped
  * its clean-up), so nothing `smkit local` started outlives it. Run as `node orphan-reaper-process.js <owner pid>`.
  */
-import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { removeContainers } from './container-removal.js';
 import { processStartTime, type OrphanItem, type ReaperMessage } from './orphan-reaper.js';
 
 const GROUP_GRACE_MS = 10_000;
-const ENGINE_TIMEOUT_MS = 60_000;
 
 const held = new Map<number, OrphanItem>();
 const owner = process.argv[2] ?? '?';
@@ -49,14 +48,6 @@ function signal(item: Extract<OrphanItem, { kind: 'process' }>, sig: NodeJS.Sign
   } catch {
     return false;
   }
-}
-
-function removeContainers(engine: string, names: string[]): Promise<void> {
-  return new Promise((done) => {
-    const child = spawn(engine, ['rm', '-f', ...names], { stdio: 'ignore', timeout: ENGINE_TIMEOUT_MS });
-    child.once('error', () => done());
-    child.once('exit', () => done());
-  });
 }
 
 async function reap(): Promise<void> {

@@ -10,7 +10,7 @@ import type { LocalMetricsSettings } from '../../config/local-metrics.js';
 import { DEFAULT_LOG_STREAM_MB, DEFAULT_LOGS_MB, DEFAULT_MAX_INVOCATIONS_PER_INSTANCE, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
-import { backendUnavailable, detectContainerEngine, DockerBackend, type ContainerEngine } from '../backends/docker-backend.js';
+import { backendUnavailable, detectContainerEngine, DockerBackend, dockerBackendOptions, type ContainerEngine } from '../backends/docker-backend.js';
 import { ProcessBackend } from '../backends/process-backend.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { createRandom } from '../endpoint/random.js';
@@ -136,7 +136,7 @@ async function chooseBackend(opts: LocalSageMakerOptions): Promise<ContainerBack
   if (opts.backend !== 'docker') return new ProcessBackend(undefined, { processGroup: true });
   const probe = await detectContainerEngine(opts.engine);
   if (probe.engine === undefined) throw backendUnavailable('--backend docker', probe.failures, opts.engine);
-  return new DockerBackend(probe.engine, undefined, opts.log ? { warn: (message) => opts.log!('warn', message, {}) } : {});
+  return new DockerBackend(probe.engine, undefined, dockerBackendOptions(opts.log));
 }
 
 /** The local SageMaker without its server: what `smkit local` with an endpoint file puts on the file's front door. */

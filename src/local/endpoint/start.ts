@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
-import { backendUnavailable, detectContainerEngine, DockerBackend, type ContainerEngine, type DockerBackendOptions } from '../backends/docker-backend.js';
+import { backendUnavailable, detectContainerEngine, DockerBackend, dockerBackendOptions, type ContainerEngine } from '../backends/docker-backend.js';
 import { assertPortFree } from '../../net/ports.js';
 import { launchReady } from '../backends/launch.js';
 import { ProcessBackend } from '../backends/process-backend.js';
@@ -103,11 +103,6 @@ interface PlannedVariant {
   containers: RunningContainer[];
 }
 
-/** The docker backend's warnings go to the local endpoints' log. */
-function dockerOptions(opts: { log?: StartOptions['log'] }): DockerBackendOptions {
-  return opts.log ? { warn: (message) => opts.log!('warn', message, {}) } : {};
-}
-
 /**
  * The backend an endpoint file runs on: `opts.backendImpl`, else the flag or the file's `backend`,
  * else docker when an image is set and docker/podman answers, else the process backend.
@@ -125,9 +120,9 @@ export async function resolveBackend(config: EndpointFileConfig, opts: StartOpti
   const probe = await detectContainerEngine(opts.engine);
   if (wanted === 'docker' || (opts.engine !== undefined && hasImage)) {
     if (probe.engine === undefined) throw backendUnavailable(wanted === 'docker' ? '--backend docker' : `--engine ${opts.engine}`, probe.failures, opts.engine);
-    return new DockerBackend(probe.engine, image, dockerOptions(opts));
+    return new DockerBackend(probe.engine, image, dockerBackendOptions(opts.log));
   }
-  return probe.engine ? new DockerBackend(probe.engine, image, dockerOptions(opts)) : new ProcessBackend(undefined, { processGroup: true });
+  return probe.engine ? new DockerBackend(probe.engine, image, dockerBackendOptions(opts.log)) : new ProcessBackend(undefined, { processGroup: true });
 }
 
 /**
