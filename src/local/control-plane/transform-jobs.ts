@@ -26,6 +26,7 @@ import { checkRequestTags } from './tags.js';
 import type { LogStore } from './logs/log-store.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { transformJobInstanceLogs } from './logs/sagemaker-logs.js';
+import { settledWithin, untilAborted } from './settling.js';
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -202,32 +203,6 @@ function noObjects(s3Uri: string, why: string): string {
 function answeredByS3(err: unknown): boolean {
   const status = (err as { $metadata?: { httpStatusCode?: unknown } } | undefined)?.$metadata?.httpStatusCode;
   return typeof status === 'number' && status >= 400 && status < 500;
-}
-
-/** How `promise` settled, or `undefined` when it has not within `ms`. */
-async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<{ ok: true; value: T } | { ok: false; error: unknown } | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise.then(
-        (value) => ({ ok: true as const, value }),
-        (error: unknown) => ({ ok: false as const, error }),
-      ),
-      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** `promise`, or the signal's reason as soon as it is aborted (a stopped job does not wait on S3). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /** Downloads of an input object whose body breaks off part-way, before the job fails: the SDK's own 3 attempts of a request. */
