@@ -8,7 +8,7 @@
 // Environment: SMKIT_IMAGE_TEST_KEEP=1 keeps the test containers and this run's image tags (for debugging).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -328,11 +328,11 @@ function podmanRunClients(parentPid) {
  * `waitFor` polls a condition, failing with the output's tail when it times out or when
  * `smkit local` exits first.
  */
-async function startSmkitLocal(endpoint, env = {}) {
+async function startSmkitLocal(endpoint, env = {}, flags = []) {
   const port = await freePort();
   const output = [];
   const target = endpoint === undefined ? [] : [MODEL, '--name', endpoint, '--image', IMAGE];
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'smkit.js'), 'local', ...target, '--port', String(port), '--backend', 'docker', '--engine', 'podman'], {
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'smkit.js'), 'local', ...target, '--port', String(port), '--backend', 'docker', '--engine', 'podman', ...flags], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -476,6 +476,35 @@ async function checkLocalSageMakerOnPodman() {
   } finally {
     sm.destroy();
     runtime.destroy();
+    await local.cleanUp();
+  }
+}
+
+/**
+ * A GPU instance type with `smkit local --gpus all` where podman has no NVIDIA CDI specification
+ * (no GPU here): podman refuses the container, and the endpoint fails with a FailureReason that
+ * names the NVIDIA Container Toolkit step and --gpus none, instead of only podman's own line.
+ */
+async function checkGpuRefusedOnPodman() {
+  const cdiSpecs = ['/etc/cdi', '/var/run/cdi'].flatMap((dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('nvidia')) : []));
+  if (cdiSpecs.length > 0) return log(`skipped: this machine has an NVIDIA CDI specification (${cdiSpecs.join(', ')}), so podman would give the container its GPUs`);
+  const local = await startSmkitLocal(undefined, {}, ['--gpus', 'all']);
+  const { SageMakerClient, CreateModelCommand, CreateEndpointConfigCommand, CreateEndpointCommand, DescribeEndpointCommand } = await import('@aws-sdk/client-sagemaker');
+  const sm = new SageMakerClient({ endpoint: `http://127.0.0.1:${local.port}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+  const name = `${run}-gpu`;
+  try {
+    await sm.send(new CreateModelCommand({ ModelName: name, ExecutionRoleArn: 'arn:aws:iam::000000000000:role/SageMakerRole', PrimaryContainer: { Image: IMAGE, ModelDataUrl: MODEL } }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 1, InstanceType: 'ml.g5.xlarge' }] }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: name }));
+    let described;
+    await local.waitFor(`${name} to leave Creating`, async () => (described = await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus !== 'Creating', 120_000);
+    const reason = described.FailureReason ?? '';
+    if (described.EndpointStatus !== 'Failed' || !/podman could not give the container the GPUs .*nvidia-ctk cdi generate.*--gpus none/s.test(reason) || !reason.includes('unresolvable CDI devices')) {
+      fail(`endpoint ${name} on ml.g5.xlarge with --gpus all: expected Failed with a FailureReason naming the CDI step, --gpus none and podman's own line; got ${described.EndpointStatus}: ${reason}`);
+    }
+    log(`podman refused the GPUs and the endpoint failed saying how to fix it: ${reason.split('\n')[0]}`);
+  } finally {
+    sm.destroy();
     await local.cleanUp();
   }
 }
@@ -883,6 +912,7 @@ async function main() {
   await check('smkit local --backend docker --engine podman: SDK invoke, a killed client replaced, nothing left after SIGTERM', checkLocalDockerBackend);
   await check('smkit local killed with SIGKILL: its reaper removes the container and the work folders', checkLocalKilledLeavesNoContainer);
   await check('the local SageMaker on podman: CreateModel with the image, a real-time and a multi-model endpoint, InvokeEndpoint, DeleteEndpoint', checkLocalSageMakerOnPodman);
+  await check('smkit local --gpus all on podman without the NVIDIA CDI specification: the GPU endpoint fails, saying how to fix it', checkGpuRefusedOnPodman);
   await check('smkit deploy to the local SageMaker on podman (a local S3; deploy.image is the image): InService, invoked, --delete', checkDeployToLocalSageMakerOnPodman);
 }
 

@@ -37,6 +37,7 @@ const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: stri
   [['local', '--seed', '-1'], '--seed="-1" is invalid: expected a whole number from 0 to 4294967295.'],
   [['local', '--backend', 'proces'], '--backend="proces" is invalid: expected one of process, docker. Did you mean "process"?'],
   [['local', '--engine', 'Docker'], '--engine="Docker" is invalid: expected one of docker, podman. Did you mean "docker"?'],
+  [['local', '--gpus', 'None'], '--gpus="None" is invalid: expected one of auto, all, none. Did you mean "none"?'],
   [[...TRANSFORM, '--split-type', 'line'], '--split-type="line" is invalid: expected one of None, Line, RecordIO, TFRecord. Did you mean "Line"?'],
   [[...TRANSFORM, '--compression-type', 'gzip'], '--compression-type="gzip" is invalid: expected one of None, Gzip. Did you mean "Gzip"?'],
   [[...TRANSFORM, '--max-payload', 'six', ...URL_FLAG], '--max-payload="six" is invalid: expected a number of MB from 0 to 100.'],
@@ -167,6 +168,7 @@ test('a flag that only applies with another, given without it, is ERR_CLI_USAGE 
     [['invoke', ...BODY, '--idle', '5'], '--idle only applies with --bidi: add --bidi, or leave it out'],
     [['local', IRIS, '--backend', 'process', '--image', 'my-image:1'], '--image only applies with the docker backend: leave out --backend process, or leave it out'],
     [['local', IRIS, '--backend', 'process', '--engine', 'podman', '--image', 'my-image:1'], '--engine and --image only apply with the docker backend: leave out --backend process, or leave them out'],
+    [['local', IRIS, '--backend', 'process', '--engine', 'podman', '--gpus', 'none', '--image', 'my-image:1'], '--engine, --gpus and --image only apply with the docker backend: leave out --backend process, or leave them out'],
   ] as const) {
     assert.deepEqual(await smkit(args), { code: 1, stderr: usage(message) }, `smkit ${args.join(' ')}`);
   }
@@ -182,6 +184,9 @@ test('smkit local --engine or --image where the process backend is chosen (no im
       [['local', processFile, '--port', '0', '--engine', 'podman'], '--engine only applies with the docker backend, and the endpoint file sets backend: process: add --backend docker, or leave it out'],
       [['local', processFile, '--port', '0', '--image', 'my-image:1'], '--image only applies with the docker backend, and the endpoint file sets backend: process: add --backend docker, or leave it out'],
       [['local', '--port', '0', '--engine', 'podman'], '--engine only applies with the docker backend: add --backend docker, or leave it out'],
+      [['local', IRIS, '--port', '0', '--gpus', 'all'], '--gpus only applies with the docker backend, which runs when an image is set: add --image (or "image" in the endpoint file), or leave it out'],
+      [['local', processFile, '--port', '0', '--gpus', 'none'], '--gpus only applies with the docker backend, and the endpoint file sets backend: process: add --backend docker, or leave it out'],
+      [['local', '--port', '0', '--engine', 'podman', '--gpus', 'none'], '--engine and --gpus only apply with the docker backend: add --backend docker, or leave them out'],
       [['local', '--port', '0', '--backend', 'docker', '--image', 'my-image:1'], "--image needs a model directory, model.tar.gz or endpoint file: an empty local SageMaker runs each model's own Image; leave it out"],
     ] as const) {
       assert.deepEqual(await smkit(args), { code: 1, stderr: usage(message) }, `smkit ${args.join(' ')}`);

@@ -14,6 +14,7 @@ export function registerLocalEndpoint(local: Command): void {
     .option('--port <port>', 'front-door port on 127.0.0.1; 0 picks a free one (default: the file\'s "port", else 8080)')
     .option('--backend <backend>', 'process | docker (default: docker when an image is set and docker/podman exists, else process)')
     .option('--engine <engine>', 'docker | podman, for the docker backend (default: docker if its daemon answers, else podman)')
+    .option('--gpus <gpus>', 'auto | all | none: whether GPU instance types\' (ml.g*, ml.p*) containers get this machine\'s NVIDIA GPUs, with the docker backend; auto when it has an NVIDIA driver (default: auto)')
     .option('--image <image>', 'image for the docker backend (default: the file\'s "image")')
     .option('--startup-timeout <seconds>', 'seconds to wait for each container\'s /ping, 1-3600 (default: the file\'s "startupTimeoutSeconds", else 120)')
     .option('--seed <n>', 'seed variant routing and capture sampling, for repeatable runs')

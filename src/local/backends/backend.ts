@@ -48,6 +48,11 @@ export interface RunningContainer {
    * it comes from another server that holds the port, not from this container.
    */
   readonly instanceId?: string;
+  /**
+   * Why the container exited, when the backend can tell better than its exit status: the docker
+   * backend's engine that could not give a GPU instance type's container the GPUs.
+   */
+  readonly exitHint?: string;
   /** Stops the container: SIGTERM (drain), then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }

@@ -9,7 +9,7 @@ import { tapLines } from './line-tap.js';
 import { runningContainer, trackExit } from './child-exit.js';
 import { probeEngines, type EngineProbe } from '../../containers/engine.js';
 import { trackUntilReleased } from './orphan-reaper.js';
-import { gpuRunArgs, nvidiaDriverPresent } from './gpu.js';
+import { gpuFailureHint, gpuRunArgs, nvidiaDriverPresent, type GpuChoice } from './gpu.js';
 import { removeContainers } from './container-removal.js';
 
 /** A container engine CLI that speaks `docker run`. */
@@ -73,15 +73,17 @@ export function backendUnavailable(wanted: string, failures: readonly string[], 
 
 /** Options of {@link DockerBackend}. */
 export interface DockerBackendOptions {
-  /** Whether this machine has an NVIDIA GPU to give containers. @defaultValue {@link nvidiaDriverPresent} */
+  /** Which containers get this machine's GPUs (`smkit local --gpus`). @defaultValue `auto` */
+  gpus?: GpuChoice;
+  /** Whether this machine has an NVIDIA GPU to give containers (with `gpus: 'auto'`). @defaultValue {@link nvidiaDriverPresent} */
   gpuPresent?: () => boolean;
   /** Receives the warning that a GPU instance type's containers run without a GPU here (once per backend). */
   warn?: (message: string) => void;
 }
 
-/** {@link DockerBackendOptions} whose warnings go to a local endpoint's log. */
-export function dockerBackendOptions(log: ((level: 'warn', message: string, fields: Record<string, unknown>) => void) | undefined): DockerBackendOptions {
-  return log ? { warn: (message) => log('warn', message, {}) } : {};
+/** {@link DockerBackendOptions} whose warnings go to a local endpoint's log, with the `--gpus` choice. */
+export function dockerBackendOptions(log: ((level: 'warn', message: string, fields: Record<string, unknown>) => void) | undefined, gpus?: GpuChoice): DockerBackendOptions {
+  return { ...(log ? { warn: (message: string) => log('warn', message, {}) } : {}), ...(gpus === undefined ? {} : { gpus }) };
 }
 
 /**
@@ -92,6 +94,7 @@ export function dockerBackendOptions(log: ((level: 'warn', message: string, fiel
  */
 export class DockerBackend implements ContainerBackend {
   readonly name = 'docker' as const;
+  private readonly gpus: GpuChoice;
   private readonly gpuPresent: () => boolean;
   private readonly warn: (message: string) => void;
   private warnedNoGpu = false;
@@ -101,17 +104,21 @@ export class DockerBackend implements ContainerBackend {
     private readonly defaultImage?: string,
     opts: DockerBackendOptions = {},
   ) {
+    this.gpus = opts.gpus ?? 'auto';
     this.gpuPresent = opts.gpuPresent ?? nvidiaDriverPresent;
     this.warn = opts.warn ?? (() => {});
   }
 
   /** The `run` options that give a container of a GPU instance type this machine's GPUs; none (and a warning, once) without a GPU. */
   private gpuArgsFor(spec: ContainerSpec): string[] {
-    if (!spec.gpus) return [];
-    if (this.gpuPresent()) return gpuRunArgs(this.engine);
+    if (!spec.gpus || this.gpus === 'none') return [];
+    if (this.gpus === 'all' || this.gpuPresent()) return gpuRunArgs(this.engine);
     if (!this.warnedNoGpu) {
       this.warnedNoGpu = true;
-      this.warn(`${spec.id}: its instance type has NVIDIA GPUs on SageMaker, but this machine has no NVIDIA driver (/dev/nvidiactl, or /dev/dxg under WSL 2), so GPU instance types' containers run without a GPU here (smkit's GPU image falls back to its CPU path; another image may fail to start)`);
+      this.warn(
+        `${spec.id}: its instance type has NVIDIA GPUs on SageMaker, but this machine has no NVIDIA driver (/dev/nvidiactl, or /dev/dxg under WSL 2), so GPU instance types' containers run without a GPU here (smkit's GPU image falls back to its CPU path; another image may fail to start). ` +
+          `With the engine on another host (DOCKER_HOST) or a driver elsewhere, start smkit local with --gpus all; --gpus none runs them without a GPU and without this warning`,
+      );
     }
     return [];
   }
@@ -128,8 +135,9 @@ export class DockerBackend implements ContainerBackend {
     // without stopping it (SIGKILL, a crash), the reaper removes it.
     const release = trackUntilReleased({ kind: 'container', engine: this.engine, name: containerName });
     let child: ChildProcessByStdio<null, Readable, Readable>;
+    const gpuArgs = this.gpuArgsFor(spec);
     try {
-      child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName, gpuArgs: this.gpuArgsFor(spec) }), { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName, gpuArgs }), { stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
       // Nothing started (spawn refuses an argument with a NUL byte at once): nothing for the reaper to remove.
       release();
@@ -138,6 +146,16 @@ export class DockerBackend implements ContainerBackend {
     }
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
+    // An engine that cannot give the container the GPUs says so on stderr before anything runs:
+    // its first few KB are kept to name the fix.
+    let engineSaid = '';
+    if (gpuArgs.length > 0) {
+      const keep = (chunk: Buffer): void => {
+        engineSaid += chunk.toString('utf8');
+        if (engineSaid.length >= ENGINE_STDERR_KEPT) child.stderr.off('data', keep);
+      };
+      child.stderr.on('data', keep);
+    }
     if (spec.logLines) {
       tapLines(child.stdout, spec.logLines);
       tapLines(child.stderr, spec.logLines);
@@ -155,7 +173,7 @@ export class DockerBackend implements ContainerBackend {
         spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
       },
     );
-    return runningContainer(spec, tracked, async (graceMs) => {
+    const container = runningContainer(spec, tracked, async (graceMs) => {
       // Without its client the container may still run (and hold its port): remove it outright.
       if (tracked.exited) {
         // Left to the reaper when the engine did not answer in time.
@@ -168,5 +186,10 @@ export class DockerBackend implements ContainerBackend {
       // A client killed at the end of the grace period (`docker stop` did not return in time) may leave its container running.
       if (child.signalCode === null || (await removeContainers(this.engine, [containerName]))) release();
     });
+    const engine = this.engine;
+    return Object.defineProperty(container, 'exitHint', { get: () => (engineSaid === '' ? undefined : gpuFailureHint(engine, engineSaid)), enumerable: true });
   }
 }
+
+/** How much of a GPU container's `run` client stderr is kept to recognise a refusal of the GPUs. */
+const ENGINE_STDERR_KEPT = 8 * 1024;

@@ -16,7 +16,8 @@ import { startLocal } from '../control-plane/start-local.js';
 import { startLocalEndpoints } from '../endpoint/start.js';
 import type { RunningContainer } from './backend.js';
 import { DockerBackend } from './docker-backend.js';
-import { gpuRunArgs, hasNvidiaGpus, nvidiaDriverPresent } from './gpu.js';
+import { gpuFailureHint, gpuRunArgs, hasNvidiaGpus, nvidiaDriverPresent } from './gpu.js';
+import { waitForPing } from './wait-ready.js';
 
 test('NVIDIA GPU instance types: the G and P families; not CPU types, Inferentia or Trainium', () => {
   for (const type of ['ml.g4dn.xlarge', 'ml.g5.2xlarge', 'ml.g5g.xlarge', 'ml.g6.xlarge', 'ml.g6e.12xlarge', 'ml.p3.2xlarge', 'ml.p4d.24xlarge', 'ml.p5.48xlarge']) assert.equal(hasNvidiaGpus(type), true, type);
@@ -32,6 +33,22 @@ test('an NVIDIA driver: /dev/nvidiactl, or under WSL 2 (no /dev/nvidia* there) /
   // WSL 2 with another vendor's GPU: /dev/dxg, but no NVIDIA library.
   assert.equal(nvidiaDriverPresent(on('/dev/dxg')), false);
   assert.equal(nvidiaDriverPresent(on()), false);
+});
+
+/** What the engines write when they cannot give a container the GPUs (podman's as it answers on a machine without the toolkit's CDI specification). */
+const REFUSALS = {
+  docker: 'docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].',
+  podman: 'Error: setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=all',
+} as const;
+
+test('an engine that cannot give a container the GPUs: the hint names the NVIDIA Container Toolkit step for that engine, or the driver, and --gpus none', () => {
+  assert.match(gpuFailureHint('docker', `${REFUSALS.docker}\nSee 'docker run --help'.\n`)!, /^docker could not give the container the GPUs its instance type has on SageMaker: install the NVIDIA Container Toolkit and configure Docker for it \(sudo nvidia-ctk runtime configure --runtime=docker\) and restart Docker, or start smkit local with --gpus none/);
+  assert.match(gpuFailureHint('podman', REFUSALS.podman)!, /^podman could not give .* generate its CDI specification \(sudo nvidia-ctk cdi generate --output=\/etc\/cdi\/nvidia\.yaml\), or start smkit local with --gpus none/);
+  // Docker 25 and later resolve --gpus through CDI too.
+  assert.match(gpuFailureHint('docker', 'docker: Error response from daemon: unresolvable CDI devices nvidia.com/gpu=all.')!, /^docker could not give/);
+  const driver = 'docker: Error response from daemon: failed to create task for container: OCI runtime create failed: nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.';
+  assert.match(gpuFailureHint('docker', driver)!, /^the NVIDIA Container Toolkit could not reach this machine's NVIDIA driver \(initialization error: nvml error: driver not loaded: unknown\.\): check that nvidia-smi works here, or start smkit local with --gpus none/);
+  for (const other of ['', 'Error: image not known', 'docker: Error response from daemon: pull access denied for nope']) assert.equal(gpuFailureHint('docker', other), undefined, other);
 });
 
 test('the control plane marks the containers of a GPU instance type, and only those', async (t) => {
@@ -120,7 +137,10 @@ case "$1" in
   rm) shift 2; for n; do [ -f "${dir}/$n.pid" ] && kill "$(cat "${dir}/$n.pid")"; done; true ;;
 esac
 `;
-  writeFileSync(join(bin, engine), script);
+  writeFileSync(join(bin, engine), script.replace('case "$1" in', `case "$*" in
+  *--gpus*|*nvidia.com/gpu*) [ -f "${join(dir, 'refuse')}" ] && { echo '${REFUSALS[engine]}' >&2; exit 125; } ;;
+esac
+case "$1" in`));
   chmodSync(join(bin, engine), 0o755);
   return bin;
 }
@@ -156,8 +176,37 @@ for (const engine of ['docker', 'podman'] as const) {
     const cpu = await start(new DockerBackend(engine, 'img:1', { gpuPresent: () => true, warn: (m) => warnings.push(m) }), 'd', false);
     assert.ok(!cpu.includes(gpuRunArgs(engine)[0]!), cpu);
     assert.equal(warnings.length, 1);
+    // --gpus none: never a GPU, and nothing to warn about; --gpus all: the GPUs whatever the probe finds.
+    const none = new DockerBackend(engine, 'img:1', { gpus: 'none', gpuPresent: () => true, warn: (m) => warnings.push(m) });
+    assert.ok(!(await start(none, 'e')).includes(gpuRunArgs(engine)[0]!));
+    const all = new DockerBackend(engine, 'img:1', { gpus: 'all', gpuPresent: () => false, warn: (m) => warnings.push(m) });
+    assert.ok((await start(all, 'f')).includes(` ${gpuRunArgs(engine).join(' ')} `));
+    assert.ok(!(await start(all, 'g', false)).includes(gpuRunArgs(engine)[0]!), 'a CPU instance type still gets none');
+    assert.equal(warnings.length, 1);
     // Stopped while the stand-in engine is still on PATH: each `run` ends as its `stop` asks, never by the kill after the grace.
     await Promise.all(started.map((c) => c.stop(1_000)));
     assert.deepEqual(started.map((c) => c.exited), started.map(() => ({ code: 0, signal: null })));
+  });
+
+  test(`${engine}: a container the engine cannot give the GPUs fails its start saying how to fix that, in the exit reason and with the engine's own line in the log`, async (t) => {
+    const dir = tempDirForSync(t, 'smkit-gpu-engine-');
+    const bin = fakeEngine(dir, engine);
+    writeFileSync(join(dir, 'refuse'), '');
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ''}`;
+    t.after(() => (process.env.PATH = path));
+    const backend = new DockerBackend(engine, 'img:1', { gpus: 'all' });
+    const container = await backend.start({ id: 'h', hostname: 'primary', optMlDir: join(dir, 'h'), env: {}, port: 41001, logFile: join(dir, 'h.log'), gpus: true });
+    t.after(() => container.stop(1_000));
+    const failure = await waitForPing(container, { timeoutMs: 20_000, intervalMs: 20 }).then(
+      () => assert.fail('the start should fail'),
+      (err: unknown) => err as Error & { code?: string; details?: { exit?: string } },
+    );
+    assert.equal(failure.code, 'ERR_CONTAINER_START');
+    const setup = engine === 'docker' ? /configure Docker for it/ : /generate its CDI specification/;
+    assert.match(failure.details!.exit!, /^exited \(code 125\) before \/ping answered 200: \S+ could not give the container the GPUs/);
+    assert.match(failure.details!.exit!, setup);
+    assert.match(failure.message, new RegExp(`^h exited \\(code 125\\) before /ping answered 200: ${engine} could not give`));
+    assert.ok(failure.message.includes(REFUSALS[engine]), failure.message);
   });
 }

@@ -10,6 +10,18 @@ export function hasNvidiaGpus(instanceType: string | undefined): boolean {
 }
 
 /**
+ * Which containers get this machine's NVIDIA GPUs (`smkit local --gpus`): `auto`, those of a GPU
+ * instance type ({@link hasNvidiaGpus}) when this machine has an NVIDIA driver
+ * ({@link nvidiaDriverPresent}); `all`, those of a GPU instance type whatever the probe finds (an
+ * engine on another host through `DOCKER_HOST`, a driver the probe does not see); `none`, no
+ * container (a GPU instance type's model tried on the CPU).
+ */
+export type GpuChoice = 'auto' | 'all' | 'none';
+
+/** The values of {@link GpuChoice}, as `--gpus` takes them. */
+export const GPU_CHOICES: readonly GpuChoice[] = ['auto', 'all', 'none'];
+
+/**
  * How `engine run` gives a container every GPU of this machine: docker's `--gpus all` (the NVIDIA
  * Container Toolkit), podman's `--device nvidia.com/gpu=all` (the toolkit's CDI specification).
  */
@@ -25,4 +37,24 @@ export function gpuRunArgs(engine: 'docker' | 'podman'): string[] {
  */
 export function nvidiaDriverPresent(exists: (path: string) => boolean = existsSync): boolean {
   return exists('/dev/nvidiactl') || (exists('/dev/dxg') && exists('/usr/lib/wsl/lib/libcuda.so'));
+}
+
+/**
+ * What to do about an engine's refusal to give a container the GPUs, from what the `run` client
+ * wrote on stderr; `undefined` when it wrote nothing of the kind. Docker without the NVIDIA
+ * Container Toolkit says `could not select device driver "" with capabilities: [[gpu]]`, podman
+ * without its CDI specification `unresolvable CDI devices nvidia.com/gpu=all`, and the toolkit
+ * without a working driver `nvidia-container-cli: initialization error`.
+ */
+export function gpuFailureHint(engine: 'docker' | 'podman', stderr: string): string | undefined {
+  const instead = 'or start smkit local with --gpus none to run GPU instance types without a GPU';
+  const driver = /nvidia-container-cli: (initialization error[^\n]*)/.exec(stderr);
+  if (driver) {
+    return `the NVIDIA Container Toolkit could not reach this machine's NVIDIA driver (${driver[1]!.trim()}): check that nvidia-smi works here, ${instead}`;
+  }
+  if (/could not select device driver "[^"]*" with capabilities: \[\[gpu\]\]|unresolvable CDI devices/.test(stderr)) {
+    const setup = engine === 'docker' ? 'configure Docker for it (sudo nvidia-ctk runtime configure --runtime=docker) and restart Docker' : 'generate its CDI specification (sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml)';
+    return `${engine} could not give the container the GPUs its instance type has on SageMaker: install the NVIDIA Container Toolkit and ${setup}, ${instead}`;
+  }
+  return undefined;
 }

@@ -122,7 +122,10 @@ export async function pingHealthy(container: RunningContainer): Promise<boolean>
 
 /** Formats the failure message with the container's last log lines. */
 export async function withLogTail(container: RunningContainer, message: string): Promise<string> {
-  const tail = await tailLog(container.spec.logFile, 20);
+  return logTailMessage(container, message, await tailLog(container.spec.logFile, 20));
+}
+
+function logTailMessage(container: RunningContainer, message: string, tail: string): string {
   return `${message}\n--- last lines of ${container.spec.logFile} ---\n${tail || '(empty)'}`;
 }
 
@@ -143,8 +146,11 @@ export async function waitForPing(container: RunningContainer, opts: WaitOptions
     opts.signal?.throwIfAborted();
     if (container.exited) {
       const { code, signal } = container.exited;
-      const exit = `exited (${signal ? `signal ${signal}` : `code ${code}`}) before /ping answered 200`;
-      throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id} ${exit}`), { details: { exit } });
+      const tail = await tailLog(container.spec.logFile, 20);
+      // Read after the log: what the engine wrote on stderr just before it exited has come in by then.
+      const hint = container.exitHint;
+      const exit = `exited (${signal ? `signal ${signal}` : `code ${code}`}) before /ping answered 200${hint === undefined ? '' : `: ${hint}`}`;
+      throw new ToolkitError('ERR_CONTAINER_START', logTailMessage(container, `${container.spec.id} ${exit}`, tail), { details: { exit } });
     }
     last = await pingOnce(container.url, container.instanceId);
     if (last?.status === 200 && !last.foreign) return;

@@ -11,6 +11,7 @@ import { DEFAULT_LOG_STREAM_MB, DEFAULT_LOGS_MB, DEFAULT_MAX_INVOCATIONS_PER_INS
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { backendUnavailable, detectContainerEngine, DockerBackend, dockerBackendOptions, type ContainerEngine } from '../backends/docker-backend.js';
+import type { GpuChoice } from '../backends/gpu.js';
 import { ProcessBackend } from '../backends/process-backend.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { createRandom } from '../endpoint/random.js';
@@ -74,6 +75,8 @@ export interface LocalSageMakerOptions {
   backend?: 'process' | 'docker';
   /** Container engine for the docker backend. @defaultValue docker, else podman */
   engine?: ContainerEngine;
+  /** Which containers of the docker backend get this machine's NVIDIA GPUs ({@link GpuChoice}). @defaultValue `auto` */
+  gpus?: GpuChoice;
   /** A backend object to use instead of `backend` (tests). */
   backendImpl?: ContainerBackend;
   /** `/ping` deadline per container. @defaultValue 120 000 ms */
@@ -136,7 +139,7 @@ async function chooseBackend(opts: LocalSageMakerOptions): Promise<ContainerBack
   if (opts.backend !== 'docker') return new ProcessBackend(undefined, { processGroup: true });
   const probe = await detectContainerEngine(opts.engine);
   if (probe.engine === undefined) throw backendUnavailable('--backend docker', probe.failures, opts.engine);
-  return new DockerBackend(probe.engine, undefined, dockerBackendOptions(opts.log));
+  return new DockerBackend(probe.engine, undefined, dockerBackendOptions(opts.log, opts.gpus));
 }
 
 /** The local SageMaker without its server: what `smkit local` with an endpoint file puts on the file's front door. */

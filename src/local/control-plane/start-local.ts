@@ -21,7 +21,7 @@ export interface LocalRunHandle {
 }
 
 /** Settings of the local SageMaker part of `smkit local` (the endpoint file's flags come from {@link StartOptions}). */
-export type LocalControlPlaneOptions = Omit<LocalSageMakerOptions, 'port' | 'backend' | 'engine' | 'backendImpl' | 'startupTimeoutMs' | 'invokeTimeoutMs' | 'seed' | 'progress' | 'log' | 'keepWorkDir' | 'extraEndpoints'>;
+export type LocalControlPlaneOptions = Omit<LocalSageMakerOptions, 'port' | 'backend' | 'engine' | 'gpus' | 'backendImpl' | 'startupTimeoutMs' | 'invokeTimeoutMs' | 'seed' | 'progress' | 'log' | 'keepWorkDir' | 'extraEndpoints'>;
 
 /**
  * Starts `smkit local`: with no endpoint file an empty local SageMaker on `opts.port`; with one,
@@ -34,6 +34,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
     ...controlPlane,
     ...(opts.backend === undefined ? {} : { backend: opts.backend }),
     ...(opts.engine === undefined ? {} : { engine: opts.engine }),
+    ...(opts.gpus === undefined ? {} : { gpus: opts.gpus }),
     ...(opts.backendImpl === undefined ? {} : { backendImpl: opts.backendImpl }),
     ...(opts.startupTimeoutMs === undefined ? {} : { startupTimeoutMs: opts.startupTimeoutMs }),
     ...(opts.invokeTimeoutMs === undefined ? {} : { invokeTimeoutMs: opts.invokeTimeoutMs }),

@@ -3,7 +3,7 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import type { StartOptions } from './start.js';
 
 /** The flags that choose an endpoint file's backend. */
-export type BackendFlags = Pick<StartOptions, 'backend' | 'engine' | 'image'>;
+export type BackendFlags = Pick<StartOptions, 'backend' | 'engine' | 'gpus' | 'image'>;
 
 /** Whether the endpoint file (or `--image`) names an image for any container, shadows included. */
 export function hasImageToRun(config: EndpointFileConfig, opts: BackendFlags): boolean {
@@ -11,17 +11,35 @@ export function hasImageToRun(config: EndpointFileConfig, opts: BackendFlags): b
 }
 
 /**
- * Refuses, with `ERR_CLI_USAGE`, `--engine` and `--image` where the process backend would run
+ * The docker backend's own flags among `opts` (`--engine`, `--gpus`, `--image`), as typed: given
+ * where the process backend runs, each would be ignored.
+ */
+export function dockerOnlyFlags(opts: BackendFlags): string[] {
+  return [opts.engine !== undefined && '--engine', opts.gpus !== undefined && '--gpus', opts.image !== undefined && '--image'].filter((f): f is string => f !== false);
+}
+
+/** `--engine` and `--gpus` alone: the flags that do not make the docker backend run (an image does). */
+function engineFlags(opts: BackendFlags): string[] {
+  return dockerOnlyFlags(opts).filter((f) => f !== '--image');
+}
+
+/** "--engine only applies", "--engine and --gpus only apply". */
+export function onlyApply(flags: readonly string[]): string {
+  return `${flags.length > 2 ? `${flags.slice(0, -1).join(', ')} and ${flags.at(-1)}` : flags.join(' and ')} only ${flags.length > 1 ? 'apply' : 'applies'}`;
+}
+
+/**
+ * Refuses, with `ERR_CLI_USAGE`, `--engine`, `--gpus` and `--image` where the process backend would run
  * them (they would be ignored). Needs no engine, so `smkit local` checks it before its port.
  */
 export function checkBackendFlags(config: EndpointFileConfig, opts: BackendFlags): void {
   const wanted = opts.backend ?? config.backend;
   // --engine and --image would be ignored on the process backend: the file's choice of it, or no image to run.
-  const dockerOnly = [opts.engine !== undefined && '--engine', opts.image !== undefined && '--image'].filter((f): f is string => f !== false);
-  const flags = `${dockerOnly.join(' and ')} only ${dockerOnly.length > 1 ? 'apply' : 'applies'} with the docker backend`;
-  const them = dockerOnly.length > 1 ? 'them' : 'it';
-  if (wanted === 'process' && dockerOnly.length > 0) throw new ToolkitError('ERR_CLI_USAGE', `${flags}, and the endpoint file sets backend: process: add --backend docker, or leave ${them} out`);
-  if (wanted === undefined && !hasImageToRun(config, opts) && opts.engine !== undefined) {
-    throw new ToolkitError('ERR_CLI_USAGE', `--engine only applies with the docker backend, which runs when an image is set: add --image (or "image" in the endpoint file), or leave it out`);
+  const dockerOnly = dockerOnlyFlags(opts);
+  const them = (flags: readonly string[]): string => (flags.length > 1 ? 'them' : 'it');
+  if (wanted === 'process' && dockerOnly.length > 0) throw new ToolkitError('ERR_CLI_USAGE', `${onlyApply(dockerOnly)} with the docker backend, and the endpoint file sets backend: process: add --backend docker, or leave ${them(dockerOnly)} out`);
+  const engine = engineFlags(opts);
+  if (wanted === undefined && !hasImageToRun(config, opts) && engine.length > 0) {
+    throw new ToolkitError('ERR_CLI_USAGE', `${onlyApply(engine)} with the docker backend, which runs when an image is set: add --image (or "image" in the endpoint file), or leave ${them(engine)} out`);
   }
 }

@@ -7,7 +7,8 @@ import { loadEndpointTarget } from '../../endpoint-file/load.js';
 import { assertPortFree } from '../../net/ports.js';
 import type { LocalRunHandle } from '../control-plane/start-local.js';
 import { frontDoorPort } from './front-door-port.js';
-import { checkBackendFlags } from './backend-flags.js';
+import { checkBackendFlags, dockerOnlyFlags, onlyApply } from './backend-flags.js';
+import { GPU_CHOICES, type GpuChoice } from '../backends/gpu.js';
 import { readLocalSageMakerEnv } from '../control-plane/local-settings.js';
 import type { LocalEndpointsHandle, StartOptions } from './start.js';
 import { ASYNC_SHUTDOWN_WAIT_MS } from '../control-plane/async-inference.js';
@@ -18,6 +19,7 @@ export interface LocalEndpointCliOptions {
   port?: string;
   backend?: string;
   engine?: string;
+  gpus?: string;
   image?: string;
   startupTimeout?: string;
   seed?: string;
@@ -40,12 +42,12 @@ export function startOptionsFromFlags(flags: LocalEndpointCliOptions): StartOpti
   if (flags.engine !== undefined) {
     opts.engine = choiceValue<ContainerEngine>('--engine', flags.engine, ['docker', 'podman']);
   }
+  if (flags.gpus !== undefined) opts.gpus = choiceValue<GpuChoice>('--gpus', flags.gpus, GPU_CHOICES);
   if (flags.image !== undefined) opts.image = flags.image;
-  const dockerOnly = [flags.engine !== undefined && '--engine', flags.image !== undefined && '--image'].filter((f): f is string => f !== false);
-  // The process backend runs no container: an image or engine given with it would be ignored.
+  const dockerOnly = dockerOnlyFlags(opts);
+  // The process backend runs no container: an image, engine or GPU choice given with it would be ignored.
   if (opts.backend === 'process' && dockerOnly.length > 0) {
-    const named = dockerOnly.join(' and ');
-    throw new ToolkitError('ERR_CLI_USAGE', `${named} only ${dockerOnly.length > 1 ? 'apply' : 'applies'} with the docker backend: leave out --backend process, or leave ${dockerOnly.length > 1 ? 'them' : 'it'} out`);
+    throw new ToolkitError('ERR_CLI_USAGE', `${onlyApply(dockerOnly)} with the docker backend: leave out --backend process, or leave ${dockerOnly.length > 1 ? 'them' : 'it'} out`);
   }
   const timeout = intFlag('--startup-timeout', flags.startupTimeout, 1, 3600);
   if (timeout !== undefined) opts.startupTimeoutMs = timeout * 1000;
@@ -87,8 +89,9 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
   if (target === undefined && flags.image !== undefined) {
     throw new ToolkitError('ERR_CLI_USAGE', '--image needs a model directory, model.tar.gz or endpoint file: an empty local SageMaker runs each model\'s own Image; leave it out');
   }
-  if (target === undefined && flags.engine !== undefined && flags.backend === undefined) {
-    throw new ToolkitError('ERR_CLI_USAGE', '--engine only applies with the docker backend: add --backend docker, or leave it out');
+  const engineFlags = dockerOnlyFlags(fromFlags).filter((f) => f !== '--image');
+  if (target === undefined && engineFlags.length > 0 && flags.backend === undefined) {
+    throw new ToolkitError('ERR_CLI_USAGE', `${onlyApply(engineFlags)} with the docker backend: add --backend docker, or leave ${engineFlags.length > 1 ? 'them' : 'it'} out`);
   }
   const config = target === undefined ? undefined : await loadEndpointTarget(target, flags.name === undefined ? {} : { name: flags.name });
   // Wrong flags and settings say so first; then a taken port fails before the local SageMaker's

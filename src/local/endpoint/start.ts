@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
 import { backendUnavailable, detectContainerEngine, DockerBackend, dockerBackendOptions, type ContainerEngine } from '../backends/docker-backend.js';
+import type { GpuChoice } from '../backends/gpu.js';
 import { assertPortFree } from '../../net/ports.js';
 import { launchReady } from '../backends/launch.js';
 import { ProcessBackend } from '../backends/process-backend.js';
@@ -37,6 +38,8 @@ export interface StartOptions {
   engine?: ContainerEngine;
   /** Default image for the docker backend. @defaultValue the file's `image` */
   image?: string;
+  /** Which containers of the docker backend get this machine's NVIDIA GPUs ({@link GpuChoice}). @defaultValue `auto` */
+  gpus?: GpuChoice;
   /** Wait for each container's `/ping` this long. @defaultValue the file's `startupTimeoutSeconds`, else 120 s */
   startupTimeoutMs?: number;
   /** Per-container invocation timeout. @defaultValue 60 000 ms */
@@ -120,9 +123,9 @@ export async function resolveBackend(config: EndpointFileConfig, opts: StartOpti
   const probe = await detectContainerEngine(opts.engine);
   if (wanted === 'docker' || (opts.engine !== undefined && hasImage)) {
     if (probe.engine === undefined) throw backendUnavailable(wanted === 'docker' ? '--backend docker' : `--engine ${opts.engine}`, probe.failures, opts.engine);
-    return new DockerBackend(probe.engine, image, dockerBackendOptions(opts.log));
+    return new DockerBackend(probe.engine, image, dockerBackendOptions(opts.log, opts.gpus));
   }
-  return probe.engine ? new DockerBackend(probe.engine, image, dockerBackendOptions(opts.log)) : new ProcessBackend(undefined, { processGroup: true });
+  return probe.engine ? new DockerBackend(probe.engine, image, dockerBackendOptions(opts.log, opts.gpus)) : new ProcessBackend(undefined, { processGroup: true });
 }
 
 /**
