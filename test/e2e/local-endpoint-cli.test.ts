@@ -186,6 +186,15 @@ test('a process running a local training job killed with SIGKILL: its reaper sto
   assert.match(err, /ended without stopping what it started; stopping 1 process\(es\)/);
 });
 
+test('a process whose training job is still downloading its input (no process started yet) killed with SIGKILL: its reaper removes the work folder and what was downloaded', async (t) => {
+  const { info, scratch, kill } = await startOwner<{ workDir: string; jobRoot: string }>(t, 'download-owner.mjs', ['downloading-job'], 'the job to be Downloading');
+  const { workDir, jobRoot } = info;
+  assert.ok(workDir.startsWith(scratch) && existsSync(jobRoot));
+  const err = await kill();
+  assert.equal(existsSync(workDir), false, 'the work folder is removed');
+  assert.match(err, /ended without stopping what it started; stopping 0 process\(es\), removing 0 container\(s\) and 2 folder\(s\)/);
+});
+
 test('a process serving a model with startLocalServer (package --verify, local transform) killed with SIGKILL: its reaper stops smkit serve, then removes the work folder', { skip: !existsSync('/proc/self/stat') && 'needs /proc' }, async (t) => {
   const { info, scratch, kill } = await startOwner<{ workDir: string; pid: number }>(t, 'server-owner.mjs', [join(REPO_ROOT, 'test', 'fixtures', 'local', 'csv-to-json')], 'the server to answer');
   const { workDir, pid } = info;

@@ -127,7 +127,7 @@ test('an owner that released everything: its reaper ends without a word', async 
   assert.equal(await o.closed, '');
 });
 
-test('an owner that tracked only folders starts no reaper (they are left if it is killed)', async (t) => {
+test('an owner that tracked only folders (none with startsReaper) starts no reaper (they are left if it is killed)', async (t) => {
   const dir = tempDirForSync(t, 'smkit-reaper-');
   const folder = join(dir, 'work');
   mkdirSync(folder);
@@ -136,6 +136,17 @@ test('an owner that tracked only folders starts no reaper (they are left if it i
   o.kill('SIGKILL');
   assert.equal(await o.closed, '');
   assert.ok(existsSync(folder));
+});
+
+test('a folder tracked with startsReaper (a training job\'s downloads) starts the reaper, which removes it and the folders tracked before it', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-reaper-');
+  const [work, downloads] = [join(dir, 'work'), join(dir, 'downloads')];
+  for (const folder of [work, downloads]) mkdirSync(folder);
+  const o = owner(dir, `reaper.trackUntilReleased({ kind: 'folder', path: args.work });\nreaper.trackUntilReleased({ kind: 'folder', path: args.downloads }, { startsReaper: true });\nconsole.log('done');\nsetInterval(() => {}, 1000);`, { work, downloads });
+  assert.equal(await o.line, 'done');
+  o.kill('SIGKILL');
+  assert.match(await o.closed, /^smkit: process \d+ ended without stopping what it started; stopping 0 process\(es\), removing 0 container\(s\) and 2 folder\(s\)\n$/);
+  assert.deepEqual([existsSync(work), existsSync(downloads)], [false, false]);
 });
 
 test('a tracked process that outlasts SIGTERM is killed once its own grace has passed', async (t) => {

@@ -17,14 +17,17 @@ export type ReaperMessage = { add: number; item: OrphanItem } | { remove: number
 const REAPER_SCRIPT = fileURLToPath(new URL('./orphan-reaper-process.js', import.meta.url));
 
 const tracked = new Map<number, OrphanItem>();
+/** The tracked items that the reaper runs for: processes, containers, and folders tracked with `startsReaper`. */
+const worthAReaper = new Set<number>();
 let nextId = 1;
 let reaper: ChildProcess | undefined;
 
 function send(message: ReaperMessage): void {
   // The reaper starts with the first process or container, which would go on running and holding
   // ports: a folder alone (a local SageMaker that has started nothing) is not worth a process of
-  // its own. What is tracked before it starts is handed over when it does.
-  const child = reaper ?? ('add' in message && message.item.kind !== 'folder' ? startReaper() : undefined);
+  // its own, unless it may come to hold much (a training job's input data). What is tracked before
+  // it starts is handed over when it does.
+  const child = reaper ?? ('add' in message && worthAReaper.has(message.add) ? startReaper() : undefined);
   child?.stdin?.write(`${JSON.stringify(message)}\n`);
 }
 
@@ -46,7 +49,7 @@ function startReaper(): ChildProcess | undefined {
     reaper = undefined;
     // What was written to it since it died is lost: a reaper killed (someone's kill, the OOM killer)
     // is replaced at once and told all that is tracked. One that exited by itself would again: the next item tries.
-    if (killed && [...tracked.values()].some((item) => item.kind !== 'folder')) startReaper();
+    if (killed && worthAReaper.size > 0) startReaper();
   };
   child.once('error', () => forget(false));
   child.once('exit', (_code, signal) => forget(signal !== null));
@@ -75,22 +78,35 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
+/** Options of {@link trackUntilReleased}. */
+export interface TrackOptions {
+  /**
+   * Start the reaper for a folder too: one that may come to hold much before any process is
+   * started (a training job's input data, downloaded before its `smkit train` runs).
+   * Processes and containers always start it.
+   */
+  startsReaper?: boolean;
+}
+
 /**
  * Tracks `item` until the returned function is called. If this process ends first (killed,
  * crashed, or exited without stopping it), a reaper process started with the first process or
- * container (a folder alone starts none, and is handed to the reaper when one starts) stops
- * the process or its group (SIGTERM, then SIGKILL after its grace, 10 s by default), removes the container
- * (`<engine> rm -f`) and then the folder. Nothing is done for items released in time.
+ * container (a folder alone starts none unless `opts.startsReaper`, and is handed to the reaper
+ * when one starts) stops the process or its group (SIGTERM, then SIGKILL after its grace, 10 s by
+ * default), removes the container (`<engine> rm -f`) and then the folder. Nothing is done for items
+ * released in time.
  */
-export function trackUntilReleased(item: OrphanItem): () => void {
+export function trackUntilReleased(item: OrphanItem, opts: TrackOptions = {}): () => void {
   const id = nextId++;
   tracked.set(id, item);
+  if (item.kind !== 'folder' || opts.startsReaper === true) worthAReaper.add(id);
   send({ add: id, item });
   let released = false;
   return () => {
     if (released) return;
     released = true;
     tracked.delete(id);
+    worthAReaper.delete(id);
     send({ remove: id });
   };
 }

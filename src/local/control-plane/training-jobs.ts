@@ -15,7 +15,7 @@ import { trainingPaths, type TrainingPaths } from '../../train/paths.js';
 import { trackExit, type TrackedChild } from '../backends/child-exit.js';
 import { tapLines } from '../backends/line-tap.js';
 import { SMKIT_BIN } from '../backends/process-backend.js';
-import { trackChildProcess } from '../backends/orphan-reaper.js';
+import { trackChildProcess, trackUntilReleased } from '../backends/orphan-reaper.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { parseS3Location, type S3Objects } from '../s3/objects.js';
 import { CheckpointSync } from './checkpoint-sync.js';
@@ -78,6 +78,8 @@ export interface TrainingJobsContext {
   backend: 'process' | 'docker';
   /** Most jobs in progress at once (`SMKIT_LOCAL_MAX_INSTANCES`, one instance each); `ResourceLimitExceeded` beyond. */
   maxJobs?: number;
+  /** The work folder is kept when the local SageMaker ends (`smkit local --keep`), however it ends. @defaultValue false */
+  keepWorkDir?: boolean;
   /** `SIGTERM` grace of `StopTrainingJob` and `MaxRuntimeInSeconds`. @defaultValue `SMKIT_TRAIN_GRACE_SECONDS` (90 s), as `smkit train` reads it */
   graceSeconds?: number;
   /** `bin/smkit.js` (tests). @defaultValue this package's */
@@ -508,6 +510,17 @@ export class TrainingJobs {
 
   private async run(j: TrainingJobRecord, run: Run): Promise<void> {
     const root = join(this.ctx.workDir, 'training', j.name);
+    // The input data is downloaded here before any process starts: were the local SageMaker killed
+    // meanwhile, gigabytes would be left behind without a reaper.
+    const releaseRoot = this.ctx.keepWorkDir ? () => {} : trackUntilReleased({ kind: 'folder', path: root }, { startsReaper: true });
+    try {
+      await this.runIn(root, j, run);
+    } finally {
+      releaseRoot();
+    }
+  }
+
+  private async runIn(root: string, j: TrainingJobRecord, run: Run): Promise<void> {
     const paths = trainingPaths(join(root, 'opt', 'ml'));
     const req = j.request as { HyperParameters?: Record<string, string>; InputDataConfig?: Channel[]; OutputDataConfig: { S3OutputPath: string; KmsKeyId?: string }; StoppingCondition: { MaxRuntimeInSeconds: number } };
     const checkpoints = this.checkpointSync(j, root, paths);
