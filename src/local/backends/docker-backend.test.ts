@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,10 +68,10 @@ test('a container whose docker run client died is removed with docker rm -f when
  * Runs `body` in an owner process with `backend` (a {@link DockerBackend} of the stand-in engine
  * `dir/docker`) and `spec` in scope; resolves its stderr once it and its reaper have both ended.
  */
-async function ownerRun(dir: string, body: string): Promise<string> {
+async function ownerRun(dir: string, body: string, backendOptions: Record<string, unknown> = {}): Promise<string> {
   const script = join(dir, 'owner.mjs');
   const backendModule = new URL('./docker-backend.js', import.meta.url).href;
-  await writeFile(script, `const { DockerBackend } = await import(${JSON.stringify(backendModule)});\nconst { appendFileSync } = await import('node:fs');\nconst backend = new DockerBackend('docker', 'my/image:1');\nconst spec = ${JSON.stringify({ ...spec, logFile: join(dir, 'container.log') })};\n${body}\n`);
+  await writeFile(script, `const { DockerBackend } = await import(${JSON.stringify(backendModule)});\nconst { appendFileSync } = await import('node:fs');\nconst backend = new DockerBackend('docker', 'my/image:1', ${JSON.stringify(backendOptions)});\nconst spec = ${JSON.stringify({ ...spec, logFile: join(dir, 'container.log') })};\n${body}\n`);
   const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` } });
   let err = '';
@@ -97,6 +98,38 @@ appendFileSync(${JSON.stringify(calls)}, 'stopped ' + c.exited.signal + '\\n');`
     const lines = (await readFile(calls, 'utf8')).trim().split('\n');
     const name = lines[0]!.split(' ')[3]!;
     assert.deepEqual(lines.slice(1), [`stop -t 1 ${name}`, `rm -f ${name}`, 'stopped SIGKILL'], 'removed by stop(), not after it');
+    assert.equal(stderr, '', 'nothing left tracked');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a docker stop that hangs after its container stopped is killed once the run client is gone: it does not keep the process alive', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
+  const calls = join(dir, 'calls.log');
+  // `stop` ends the container (its run client exits 0), then hangs, as an engine whose daemon stopped answering would.
+  await writeFile(
+    join(dir, 'docker'),
+    `#!/bin/sh\necho "$@" >> "${calls}"\ncase "$1" in\n  run) sleep 60 & trap 'kill $! 2>/dev/null; exit 0' TERM; echo $$ > "${dir}/run.pid"; wait $! ;;\n  stop) echo $$ > "${dir}/stop.pid"; kill "$(cat "${dir}/run.pid")"; exec sleep 3600 ;;\nesac\n`,
+  );
+  await chmod(join(dir, 'docker'), 0o755);
+  try {
+    const stderr = await ownerRun(
+      dir,
+      `const c = await backend.start(spec);
+const { readFileSync } = await import('node:fs');
+while (!readFileSync(${JSON.stringify(calls)}, { encoding: 'utf8', flag: 'a+' }).startsWith('run ')) await new Promise((r) => setTimeout(r, 20));
+await c.stop(5_000);
+appendFileSync(${JSON.stringify(calls)}, 'stopped ' + JSON.stringify(c.exited) + '\\n');`,
+      { stopCommandWaitMs: 100 },
+    );
+    assert.ok(existsSync(calls), stderr);
+    const lines = (await readFile(calls, 'utf8')).trim().split('\n');
+    const name = lines[0]!.split(' ')[3]!;
+    assert.deepEqual(lines.slice(1), [`stop -t 5 ${name}`, 'stopped {"code":0,"signal":null}'], 'the client exited by itself: no rm -f');
+    const stopPid = Number(await readFile(join(dir, 'stop.pid'), 'utf8'));
+    // The owner has exited (ownerRun resolved): the hung stop command did not hold it, and it is gone.
+    assert.throws(() => process.kill(stopPid, 0), { code: 'ESRCH' });
     assert.equal(stderr, '', 'nothing left tracked');
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -79,6 +79,11 @@ export interface DockerBackendOptions {
   gpuPresent?: () => boolean;
   /** Receives the warning that a GPU instance type's containers run without a GPU here (once per backend). */
   warn?: (message: string) => void;
+  /**
+   * How long a `docker stop` may go on once its container's `run` client is gone before it is
+   * killed (an engine that hangs must not keep this process alive). @defaultValue 5000 ms
+   */
+  stopCommandWaitMs?: number;
 }
 
 /** {@link DockerBackendOptions} whose warnings go to a local endpoint's log, with the `--gpus` choice. */
@@ -95,6 +100,7 @@ export function dockerBackendOptions(log: ((level: 'warn', message: string, fiel
 export class DockerBackend implements ContainerBackend {
   readonly name = 'docker' as const;
   private readonly gpus: GpuChoice;
+  private readonly stopCommandWaitMs: number;
   private readonly gpuPresent: () => boolean;
   private readonly warn: (message: string) => void;
   private warnedNoGpu = false;
@@ -105,6 +111,7 @@ export class DockerBackend implements ContainerBackend {
     opts: DockerBackendOptions = {},
   ) {
     this.gpus = opts.gpus ?? 'auto';
+    this.stopCommandWaitMs = opts.stopCommandWaitMs ?? 5_000;
     this.gpuPresent = opts.gpuPresent ?? nvidiaDriverPresent;
     this.warn = opts.warn ?? (() => {});
   }
@@ -161,6 +168,7 @@ export class DockerBackend implements ContainerBackend {
       tapLines(child.stderr, spec.logLines);
     }
     let graceSeconds = 30;
+    let stopCommand: ChildProcess | undefined;
     const tracked = trackExit(
       child,
       () => {
@@ -170,7 +178,7 @@ export class DockerBackend implements ContainerBackend {
         log.end();
       },
       () => {
-        spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
+        stopCommand = spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
       },
     );
     const container = runningContainer(spec, tracked, async (graceMs) => {
@@ -183,12 +191,27 @@ export class DockerBackend implements ContainerBackend {
       graceSeconds = Math.max(1, Math.ceil(graceMs / 1000));
       // Give `docker stop` its own grace period before killing the CLI process.
       await tracked.stop(graceMs + 5_000);
+      if (stopCommand) await endWithin(stopCommand, this.stopCommandWaitMs);
       // A client killed at the end of the grace period (`docker stop` did not return in time) may leave its container running.
       if (child.signalCode === null || (await removeContainers(this.engine, [containerName]))) release();
     });
     const engine = this.engine;
     return Object.defineProperty(container, 'exitHint', { get: () => (engineSaid === '' ? undefined : gpuFailureHint(engine, engineSaid)), enumerable: true });
   }
+}
+
+/** Waits up to `ms` for `child` to exit, then kills it (SIGKILL). */
+async function endWithin(child: ChildProcess, ms: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  let timer: NodeJS.Timeout | undefined;
+  await new Promise<void>((done) => {
+    child.once('exit', () => done());
+    timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      done();
+    }, ms);
+  });
+  clearTimeout(timer);
 }
 
 /** How much of a GPU container's `run` client stderr is kept to recognise a refusal of the GPUs. */
