@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CommandRunner } from '../containers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { buildAndPushImage, decodeEcrToken, ecrRegion, registryHost, type ImageDeps } from './image.js';
+import { buildAndPushImage, decodeEcrToken, defaultLogin, ecrRegion, registryHost, type ImageDeps } from './image.js';
 
 test('registry hosts and ECR regions are read from the image reference', () => {
   assert.equal(registryHost('123456789012.dkr.ecr.eu-west-1.amazonaws.com/smkit:1'), '123456789012.dkr.ecr.eu-west-1.amazonaws.com');
@@ -51,4 +51,17 @@ test('--build builds as deploy.image, pushes, and returns the pushed digest', as
   await assert.rejects(buildAndPushImage('smkit:1', { log: () => undefined, ecr: () => { throw new Error('no'); } }, deps), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_DEPLOY_CONFIG' && /names no registry/.test(e.message));
   const failingPush = { ...deps, push: async () => 1 };
   await assert.rejects(buildAndPushImage('localhost:5000/smkit:1', { engine: 'docker', log: () => undefined, ecr: () => { throw new Error('no'); } }, failingPush), /docker push localhost:5000\/smkit:1 failed \(exit 1\)/);
+});
+
+test('a login that exits without reading its password fails with its exit code, not an unhandled EPIPE', async () => {
+  // The process ends before it has read what was written to its stdin (more than a pipe holds, so
+  // that it never has): the write fails with EPIPE, which had no listener and ended the whole
+  // process (here: failed the test run). A real password is smaller, and fails so only when the
+  // engine exits before the write is done.
+  for (const cmd of [process.execPath, '/nonexistent/smkit-test-engine']) {
+    const code = await defaultLogin(cmd, ['-e', 'process.exit(3)'], 'x'.repeat(1 << 20));
+    assert.equal(code, cmd === process.execPath ? 3 : 127);
+  }
+  // An EPIPE is emitted after the exit is seen at times: the test waits for it to come.
+  await new Promise((resolve) => setTimeout(resolve, 200));
 });

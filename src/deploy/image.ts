@@ -33,11 +33,15 @@ export function decodeEcrToken(token: string): { username: string; password: str
 /** Runs a command with `input` on stdin, its output on stderr; resolves with the exit code. */
 export type LoginRunner = (cmd: string, args: readonly string[], input: string) => Promise<number>;
 
-const defaultLogin: LoginRunner = (cmd, args, input) =>
+/** The default {@link LoginRunner} (exported for tests). */
+export const defaultLogin: LoginRunner = (cmd, args, input) =>
   new Promise((resolve) => {
     const child = spawn(cmd, [...args], { stdio: ['pipe', 2, 2] });
     child.once('error', () => resolve(127));
     child.once('close', (code) => resolve(code ?? 1));
+    // A login that ends without reading its stdin (or an engine that could not start) fails the
+    // write with EPIPE: unheard, that error would end smkit deploy; the exit code says what failed.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(input);
   });
 
