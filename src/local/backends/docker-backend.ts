@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
 import { tapLines } from './line-tap.js';
+import { openChildLog, pipeChildOutput } from './child-log.js';
 import { runningContainer, trackExit } from './child-exit.js';
 import { probeEngines, type EngineProbe } from '../../containers/engine.js';
 import { trackUntilReleased } from './orphan-reaper.js';
@@ -136,8 +136,7 @@ export class DockerBackend implements ContainerBackend {
       throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `${spec.id}: the docker backend needs an image; pass --image or set "image" in the endpoint file`);
     }
     const containerName = dockerContainerName(spec);
-    const log = createWriteStream(spec.logFile, { flags: 'a' });
-    await new Promise<void>((ok, ko) => log.once('open', () => ok()).once('error', ko));
+    const log = await openChildLog(spec.logFile);
     // The container runs under the engine, not under this process: should this process end
     // without stopping it (SIGKILL, a crash), the reaper removes it.
     const release = trackUntilReleased({ kind: 'container', engine: this.engine, name: containerName });
@@ -151,8 +150,7 @@ export class DockerBackend implements ContainerBackend {
       log.end();
       throw err;
     }
-    child.stdout.pipe(log, { end: false });
-    child.stderr.pipe(log, { end: false });
+    pipeChildOutput([child.stdout, child.stderr], log, (err) => this.warn(`${spec.id}: its log file ${spec.logFile} failed (${err.message}); the container's output is no longer written there`));
     // An engine that cannot give the container the GPUs says so on stderr before anything runs:
     // its first few KB are kept to name the fix.
     let engineSaid = '';

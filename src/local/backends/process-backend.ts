@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inheritedChildEnv } from '../../config/local-endpoint.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
 import { tapLines } from './line-tap.js';
+import { openChildLog, pipeChildOutput } from './child-log.js';
 import { runningContainer, trackExit } from './child-exit.js';
 import { trackChildProcess } from './orphan-reaper.js';
 
@@ -60,8 +60,7 @@ export class ProcessBackend implements ContainerBackend {
   }
 
   async start(spec: ContainerSpec): Promise<RunningContainer> {
-    const log = createWriteStream(spec.logFile, { flags: 'a' });
-    await new Promise<void>((ok, ko) => log.once('open', () => ok()).once('error', ko));
+    const log = await openChildLog(spec.logFile);
     // The port was free when probed, but another process may bind it before this child does:
     // waitForPing accepts only /ping answers that carry this id.
     const instanceId = randomUUID();
@@ -71,8 +70,7 @@ export class ProcessBackend implements ContainerBackend {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: this.processGroup,
     });
-    child.stdout.pipe(log, { end: false });
-    child.stderr.pipe(log, { end: false });
+    pipeChildOutput([child.stdout, child.stderr], log);
     if (spec.logLines) {
       tapLines(child.stdout, spec.logLines);
       tapLines(child.stderr, spec.logLines);

@@ -14,6 +14,7 @@ import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
 import { trainingPaths, type TrainingPaths } from '../../train/paths.js';
 import { trackExit, type TrackedChild } from '../backends/child-exit.js';
 import { tapLines } from '../backends/line-tap.js';
+import { openChildLog, pipeChildOutput } from '../backends/child-log.js';
 import { SMKIT_BIN } from '../backends/process-backend.js';
 import { trackChildProcess, trackUntilReleased } from '../backends/orphan-reaper.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
@@ -679,16 +680,14 @@ export class TrainingJobs {
   private async train(j: TrainingJobRecord, paths: TrainingPaths, run: Run): Promise<{ code: number | null; signal: string | null }> {
     const environment = (j.request.Environment as Record<string, string> | undefined) ?? {};
     const logFile = join(this.ctx.workDir, 'logs', `training-job-${j.name}.log`);
-    const log = createWriteStream(logFile, { flags: 'a' });
-    await new Promise<void>((ok, ko) => log.once('open', () => ok()).once('error', ko));
+    const log = await openChildLog(logFile);
     const child = spawn(process.execPath, [this.ctx.bin ?? SMKIT_BIN, 'train', '--base-dir', paths.base, ...(this.ctx.graceSeconds === undefined ? [] : ['--grace-seconds', String(this.ctx.graceSeconds)])], {
       cwd: paths.base,
       env: { ...inheritedChildEnv(), ...environment, TRAINING_JOB_NAME: j.name, TRAINING_JOB_ARN: j.arn },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const closed = new Promise<void>((resolveClosed) => child.once('close', () => resolveClosed()));
-    child.stdout.pipe(log, { end: false });
-    child.stderr.pipe(log, { end: false });
+    pipeChildOutput([child.stdout, child.stderr], log, (err) => this.ctx.log?.('warn', `training job ${j.name}: its log file ${logFile} failed (${err.message}); the job's output is no longer written there`, { trainingJob: j.name }));
     if (this.ctx.logs) {
       const sink = trainingJobLogs(this.ctx.logs, j.name);
       tapLines(child.stdout, sink);

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDirForSync } from '../../../test/helpers/temp-dir.js';
+import { openChildLog, pipeChildOutput } from './child-log.js';
+
+/** A child that writes `mb` MB to stdout and as much to stderr, then exits 0. */
+function chatty(mb: number) {
+  const code = `const b = Buffer.alloc(1 << 20, 120); for (let i = 0; i < ${mb}; i++) { process.stdout.write(b); process.stderr.write(b); }`;
+  return spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** The child's exit code, once its output streams have closed too. */
+const closed = (child: ReturnType<typeof chatty>) => new Promise<number | null>((done) => child.once('close', (code) => done(code)));
+
+test('a child\'s stdout and stderr go to its log file, which is left open for the caller', async (t) => {
+  const file = join(tempDirForSync(t, 'smkit-child-log-'), 'c.log');
+  const log = await openChildLog(file);
+  const child = chatty(1);
+  pipeChildOutput([child.stdout, child.stderr], log);
+  assert.equal(await closed(child), 0);
+  await new Promise((done) => log.end(done));
+  assert.equal(readFileSync(file).length, 2 << 20);
+});
+
+test('a log file that fails once open (a full disk): the child is not blocked on its output, which is still read, and the failure is told once', { skip: !existsSync('/dev/full') && 'needs /dev/full', timeout: 60_000 }, async () => {
+  const log = await openChildLog('/dev/full');
+  const child = chatty(8);
+  const errors: string[] = [];
+  pipeChildOutput([child.stdout, child.stderr], log, (err) => errors.push((err as NodeJS.ErrnoException).code ?? err.message));
+  let read = 0;
+  child.stdout.on('data', (d: Buffer) => (read += d.length));
+  // Far more than a pipe holds: a child whose output stopped being read would never get here.
+  assert.equal(await closed(child), 0);
+  assert.deepEqual(errors, ['ENOSPC']);
+  assert.equal(read, 8 << 20, 'another reader of the output (the local CloudWatch Logs) still got all of it');
+  log.end();
+});
+
+test('a log file that cannot be opened rejects with the reason', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-child-log-');
+  await assert.rejects(openChildLog(join(dir, 'missing', 'c.log')), { code: 'ENOENT' });
+});
