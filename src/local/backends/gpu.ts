@@ -9,6 +9,11 @@ export function hasNvidiaGpus(instanceType: string | undefined): boolean {
   return instanceType !== undefined && /^ml\.[gp]\d/.test(instanceType);
 }
 
+/** The `gpus` member of a container spec for `instanceType`: `{ gpus: true }` for a GPU instance type, else none. */
+export function gpusOf(instanceType: string | undefined): { gpus?: true } {
+  return hasNvidiaGpus(instanceType) ? { gpus: true } : {};
+}
+
 /**
  * Which containers get this machine's NVIDIA GPUs (`smkit local --gpus`): `auto`, those of a GPU
  * instance type ({@link hasNvidiaGpus}) when this machine has an NVIDIA driver

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { ContainerDefinition, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import type { ContainerBackend } from '../backends/backend.js';
-import { hasNvidiaGpus } from '../backends/gpu.js';
+import { gpusOf } from '../backends/gpu.js';
 import { asyncInferenceConfigOf, type EndpointFileConfig, type VariantConfig } from '../../endpoint-file/schema.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { LocalEndpointsHandle } from '../endpoint/start.js';
@@ -92,7 +92,7 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
           modelSource: c.model,
           mode: c.mode ?? 'SingleModel',
           // As the file's first instance got them (startLocalEndpoints): the added ones and replacements too.
-          ...(hasNvidiaGpus(v.instanceType) ? { gpus: true } : {}),
+          ...gpusOf(v.instanceType),
         })),
       );
       const fleet = new Fleet(

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { hasNvidiaGpus } from '../backends/gpu.js';
+import { gpusOf } from '../backends/gpu.js';
 import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant, ProductionVariantServerlessConfig } from '../../aws/shapes/sagemaker.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { captureDestination } from '../capture/destination.js';
@@ -241,7 +241,7 @@ export async function startDeployment(
         ...(c.MultiModelConfig?.ModelCacheSetting === undefined ? {} : { modelCacheSetting: c.MultiModelConfig.ModelCacheSetting }),
         ...(fetchModel ? { fetchModel } : {}),
         ...(spec.ServerlessConfig ? { memoryMb: spec.ServerlessConfig.MemorySizeInMB } : opts.memoryMb === undefined ? {} : { memoryMb: opts.memoryMb }),
-        ...(hasNvidiaGpus(spec.InstanceType) ? { gpus: true } : {}),
+        ...gpusOf(spec.InstanceType),
       });
     }
     const healthCheckSeconds = spec.ContainerStartupHealthCheckTimeoutInSeconds;

@@ -10,7 +10,7 @@ import { s3FolderPrefix as folderPrefix, parseS3Location } from '../../aws/s3-lo
 import { ToolkitError } from '../../errors/catalogue.js';
 import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 import type { ContainerBackend } from '../backends/backend.js';
-import { hasNvidiaGpus } from '../backends/gpu.js';
+import { gpusOf } from '../backends/gpu.js';
 import { InstanceStartError, instanceLauncher, isModelArchiveFailure } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
 import type { ModelDataHolds } from '../fleet/model-data-holds.js';
@@ -438,7 +438,7 @@ export class TransformJobs {
             // An archive that cannot be extracted is named by its URL, not by smkit's local copy.
             ...(container.ModelDataUrl?.startsWith('s3://') ? { modelUrl: container.ModelDataUrl } : {}),
             mode: 'SingleModel',
-            ...(hasNvidiaGpus((req.TransformResources as { InstanceType: string }).InstanceType) ? { gpus: true } : {}),
+            ...gpusOf((req.TransformResources as { InstanceType: string }).InstanceType),
           },
         ],
       );

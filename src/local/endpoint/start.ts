@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { trackUntilReleased } from '../backends/orphan-reaper.js';
-import { hasNvidiaGpus } from '../backends/gpu.js';
+import { gpusOf } from '../backends/gpu.js';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -255,7 +255,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
               logFile,
               ...(logs?.has(container.hostname) ? { logLines: logs.get(container.hostname)! } : {}),
               ...(container.image ? { image: container.image } : {}),
-              ...(hasNvidiaGpus(variant.instanceType) ? { gpus: true } : {}),
+              ...gpusOf(variant.instanceType),
             },
             {
               timeoutMs: startupTimeoutMs,
