@@ -151,15 +151,17 @@ export class DockerBackend implements ContainerBackend {
       throw err;
     }
     pipeChildOutput([child.stdout, child.stderr], log, (err) => this.warn(`${spec.id}: its log file ${spec.logFile} failed (${err.message}); the container's output is no longer written there`));
-    // An engine that cannot give the container the GPUs says so on stderr before anything runs:
-    // its first few KB are kept to name the fix.
-    let engineSaid = '';
+    // An engine that cannot give the container the GPUs says so on stderr, last, before it exits:
+    // after what it wrote pulling an image not here yet (a line or more per layer, past 8 KB for
+    // an image of 60 layers). The last few KB are kept to name the fix.
+    const said: Buffer[] = [];
+    let saidBytes = 0;
     if (gpuArgs.length > 0) {
-      const keep = (chunk: Buffer): void => {
-        engineSaid += chunk.toString('utf8');
-        if (engineSaid.length >= ENGINE_STDERR_KEPT) child.stderr.off('data', keep);
-      };
-      child.stderr.on('data', keep);
+      child.stderr.on('data', (chunk: Buffer) => {
+        said.push(chunk);
+        saidBytes += chunk.length;
+        while (saidBytes - said[0]!.length >= ENGINE_STDERR_KEPT) saidBytes -= said.shift()!.length;
+      });
     }
     if (spec.logLines) {
       tapLines(child.stdout, spec.logLines);
@@ -194,7 +196,7 @@ export class DockerBackend implements ContainerBackend {
       if (child.signalCode === null || (await removeContainers(this.engine, [containerName]))) release();
     });
     const engine = this.engine;
-    return Object.defineProperty(container, 'exitHint', { get: () => (engineSaid === '' ? undefined : gpuFailureHint(engine, engineSaid)), enumerable: true });
+    return Object.defineProperty(container, 'exitHint', { get: () => (said.length === 0 ? undefined : gpuFailureHint(engine, Buffer.concat(said).toString('utf8'))), enumerable: true });
   }
 }
 
@@ -212,5 +214,5 @@ async function endWithin(child: ChildProcess, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
-/** How much of a GPU container's `run` client stderr is kept to recognise a refusal of the GPUs. */
+/** How much of the end of a GPU container's `run` client stderr is kept (at least) to recognise a refusal of the GPUs. */
 const ENGINE_STDERR_KEPT = 8 * 1024;

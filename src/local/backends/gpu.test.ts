@@ -138,7 +138,7 @@ case "$1" in
 esac
 `;
   writeFileSync(join(bin, engine), script.replace('case "$1" in', `case "$*" in
-  *--gpus*|*nvidia.com/gpu*) [ -f "${join(dir, 'refuse')}" ] && { echo '${REFUSALS[engine]}' >&2; exit 125; } ;;
+  *--gpus*|*nvidia.com/gpu*) [ -f "${join(dir, 'refuse')}" ] && { cat "${join(dir, 'refuse')}" >&2; echo '${REFUSALS[engine]}' >&2; exit 125; } ;;
 esac
 case "$1" in`));
   chmodSync(join(bin, engine), 0o755);
@@ -208,5 +208,23 @@ for (const engine of ['docker', 'podman'] as const) {
     assert.match(failure.details!.exit!, setup);
     assert.match(failure.message, new RegExp(`^h exited \\(code 125\\) before /ping answered 200: ${engine} could not give`));
     assert.ok(failure.message.includes(REFUSALS[engine]), failure.message);
+  });
+
+  test(`${engine}: the refusal of the GPUs is recognised after the output of pulling an image of many layers`, async (t) => {
+    const dir = tempDirForSync(t, 'smkit-gpu-engine-');
+    const bin = fakeEngine(dir, engine);
+    // What `docker run` writes on stderr pulling an image of 70 layers it does not have yet (about 10 KB), before the daemon refuses the GPUs.
+    const layers = Array.from({ length: 70 }, (_, i) => ['Pulling fs layer', 'Waiting', 'Verifying Checksum', 'Download complete', 'Pull complete'].map((s) => `${i.toString(16).padStart(12, '0')}: ${s}\n`).join(''));
+    writeFileSync(join(dir, 'refuse'), `Unable to find image 'img:1' locally\n1: Pulling from library/img\n${layers.join('')}Status: Downloaded newer image for img:1\n`);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ''}`;
+    t.after(() => (process.env.PATH = path));
+    const container = await new DockerBackend(engine, 'img:1', { gpus: 'all' }).start({ id: 'i', hostname: 'primary', optMlDir: join(dir, 'i'), env: {}, port: 41002, logFile: join(dir, 'i.log'), gpus: true });
+    t.after(() => container.stop(1_000));
+    const failure = await waitForPing(container, { timeoutMs: 20_000, intervalMs: 20 }).then(
+      () => assert.fail('the start should fail'),
+      (err: unknown) => err as Error & { details?: { exit?: string } },
+    );
+    assert.match(failure.details!.exit!, new RegExp(`^exited \\(code 125\\) before /ping answered 200: ${engine} could not give the container the GPUs`));
   });
 }
