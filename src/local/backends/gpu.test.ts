@@ -13,7 +13,7 @@ import { until } from '../../../test/helpers/until.js';
 import { parseEndpointFile } from '../../endpoint-file/schema.js';
 import { createLocalSageMaker } from '../control-plane/local-sagemaker.js';
 import { startLocal } from '../control-plane/start-local.js';
-import { startLocalEndpoints } from '../endpoint/start.js';
+import { resolveBackend, startLocalEndpoints } from '../endpoint/start.js';
 import type { RunningContainer } from './backend.js';
 import { DockerBackend } from './docker-backend.js';
 import { gpuFailureHint, gpuRunArgs, hasNvidiaGpus, nvidiaDriverPresent } from './gpu.js';
@@ -228,3 +228,34 @@ for (const engine of ['docker', 'podman'] as const) {
     assert.match(failure.details!.exit!, new RegExp(`^exited \\(code 125\\) before /ping answered 200: ${engine} could not give the container the GPUs`));
   });
 }
+
+test('--gpus reaches the docker backend: of an endpoint file, and of an empty local SageMaker with --backend docker', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-gpu-engine-');
+  const bin = fakeEngine(dir, 'docker');
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}:${path ?? ''}`;
+  t.after(() => (process.env.PATH = path));
+  const calls = () => readFileSync(join(dir, 'calls.log'), { encoding: 'utf8', flag: 'a+' }).split('\n');
+  // --gpus all: the GPUs even without a driver here (none on the development machines), so a choice that did not arrive shows.
+  const config = parseEndpointFile({ image: 'img:1', endpoints: [{ name: 'e', variants: [{ name: 'gpu', model: '.', instanceType: 'ml.g5.xlarge' }] }] }, (p) => join(dir, p), () => Buffer.alloc(0));
+  const fileBackend = await resolveBackend(config, { backend: 'docker', engine: 'docker', gpus: 'all' });
+  const container = await fileBackend.start({ id: 'file', hostname: 'primary', optMlDir: join(dir, 'file'), env: {}, port: 41003, logFile: join(dir, 'file.log'), gpus: true });
+  t.after(() => container.stop(1_000));
+  const fileRun = await until('the file container\'s run', () => calls().find((l) => l.startsWith('run ') && l.includes('--name smkit-file-')), { timeoutMs: 20_000, intervalMs: 20 });
+  assert.ok(fileRun.includes(' --gpus all '), fileRun);
+  await container.stop(1_000);
+  writeFileSync(join(dir, 'weights.bin'), 'w');
+  const local = await startLocal(undefined, { port: 0, backend: 'docker', engine: 'docker', gpus: 'all', startupTimeoutMs: 60_000 }, { alarmsAndScaling: false, settings: { region: 'us-east-1', accountId: '123456789012' } });
+  t.after(async () => {
+    await local.stop();
+    await rm(local.core.workDir, { recursive: true, force: true });
+  });
+  const call = (op: string, input: Record<string, unknown>) => local.core.sagemaker.call(op, input);
+  await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+  await call('CreateEndpointConfig', { EndpointConfigName: 'c', ProductionVariants: [{ VariantName: 'gpu', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.g5.xlarge', InitialVariantWeight: 1 }] });
+  await call('CreateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'c' });
+  const run = await until('the endpoint container\'s run', () => calls().find((l) => l.startsWith('run ') && l.includes(' repo/img:1 ')), { timeoutMs: 20_000, intervalMs: 20 });
+  assert.ok(run.includes(' --gpus all '), run);
+  // Stopped while the stand-in engine is still on PATH.
+  await local.stop();
+});
