@@ -1,6 +1,6 @@
 // GPU instance types on the local backends: which types have NVIDIA GPUs, that the control plane
 // and endpoint files mark their containers so, and what the docker backend passes to the engine.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -145,13 +145,31 @@ case "$1" in`));
   return bin;
 }
 
+/**
+ * A temporary folder with a stand-in `engine` ({@link fakeEngine}), first on PATH for the rest of
+ * the test. What is given to `stopBeforeRestore` is stopped (again) at the test's end while the
+ * stand-in is still there, before the folder is removed and PATH restored: a stop after that
+ * would run this machine's real engine (`docker rm -f`, `podman rm -f`).
+ */
+function withFakeEngine(t: TestContext, engine: 'docker' | 'podman'): { dir: string; stopBeforeRestore: (stop: () => Promise<unknown>) => void } {
+  const stops: Array<() => Promise<unknown>> = [];
+  const path = process.env.PATH;
+  // Registered before the folder's removal: `after` hooks run in the order they were added.
+  t.after(async () => {
+    try {
+      await Promise.all(stops.map((stop) => stop()));
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+  const dir = tempDirForSync(t, 'smkit-gpu-engine-');
+  process.env.PATH = `${fakeEngine(dir, engine)}:${path ?? ''}`;
+  return { dir, stopBeforeRestore: (stop) => void stops.push(stop) };
+}
+
 for (const engine of ['docker', 'podman'] as const) {
   test(`${engine}: a GPU instance type's container gets this machine's GPUs when it has an NVIDIA driver; without one it runs without them, with one warning`, async (t) => {
-    const dir = tempDirForSync(t, 'smkit-gpu-engine-');
-    const bin = fakeEngine(dir, engine);
-    const path = process.env.PATH;
-    process.env.PATH = `${bin}:${path ?? ''}`;
-    t.after(() => (process.env.PATH = path));
+    const { dir, stopBeforeRestore } = withFakeEngine(t, engine);
     const spec = (id: string) => ({ id, hostname: 'primary', optMlDir: join(dir, id), env: {}, port: 41000, logFile: join(dir, `${id}.log`), gpus: true });
     /** The `run` call of container `id`, once the stand-in engine has recorded it. */
     const runOf = (id: string) =>
@@ -160,8 +178,7 @@ for (const engine of ['docker', 'podman'] as const) {
     const start = async (backend: DockerBackend, id: string, gpus = true) => {
       const c = await backend.start({ ...spec(id), gpus });
       started.push(c);
-      // Only if an assertion failed: by then the stand-in engine (its folder, PATH) is gone.
-      t.after(() => c.stop(1_000));
+      stopBeforeRestore(() => c.stop(1_000));
       return runOf(id);
     };
     const withGpu = await start(new DockerBackend(engine, 'img:1', { gpuPresent: () => true }), 'a');
@@ -189,15 +206,11 @@ for (const engine of ['docker', 'podman'] as const) {
   });
 
   test(`${engine}: a container the engine cannot give the GPUs fails its start saying how to fix that, in the exit reason and with the engine's own line in the log`, async (t) => {
-    const dir = tempDirForSync(t, 'smkit-gpu-engine-');
-    const bin = fakeEngine(dir, engine);
+    const { dir, stopBeforeRestore } = withFakeEngine(t, engine);
     writeFileSync(join(dir, 'refuse'), '');
-    const path = process.env.PATH;
-    process.env.PATH = `${bin}:${path ?? ''}`;
-    t.after(() => (process.env.PATH = path));
     const backend = new DockerBackend(engine, 'img:1', { gpus: 'all' });
     const container = await backend.start({ id: 'h', hostname: 'primary', optMlDir: join(dir, 'h'), env: {}, port: 41001, logFile: join(dir, 'h.log'), gpus: true });
-    t.after(() => container.stop(1_000));
+    stopBeforeRestore(() => container.stop(1_000));
     const failure = await waitForPing(container, { timeoutMs: 20_000, intervalMs: 20 }).then(
       () => assert.fail('the start should fail'),
       (err: unknown) => err as Error & { code?: string; details?: { exit?: string } },
@@ -211,16 +224,12 @@ for (const engine of ['docker', 'podman'] as const) {
   });
 
   test(`${engine}: the refusal of the GPUs is recognised after the output of pulling an image of many layers`, async (t) => {
-    const dir = tempDirForSync(t, 'smkit-gpu-engine-');
-    const bin = fakeEngine(dir, engine);
+    const { dir, stopBeforeRestore } = withFakeEngine(t, engine);
     // What `docker run` writes on stderr pulling an image of 70 layers it does not have yet (about 10 KB), before the daemon refuses the GPUs.
     const layers = Array.from({ length: 70 }, (_, i) => ['Pulling fs layer', 'Waiting', 'Verifying Checksum', 'Download complete', 'Pull complete'].map((s) => `${i.toString(16).padStart(12, '0')}: ${s}\n`).join(''));
     writeFileSync(join(dir, 'refuse'), `Unable to find image 'img:1' locally\n1: Pulling from library/img\n${layers.join('')}Status: Downloaded newer image for img:1\n`);
-    const path = process.env.PATH;
-    process.env.PATH = `${bin}:${path ?? ''}`;
-    t.after(() => (process.env.PATH = path));
     const container = await new DockerBackend(engine, 'img:1', { gpus: 'all' }).start({ id: 'i', hostname: 'primary', optMlDir: join(dir, 'i'), env: {}, port: 41002, logFile: join(dir, 'i.log'), gpus: true });
-    t.after(() => container.stop(1_000));
+    stopBeforeRestore(() => container.stop(1_000));
     const failure = await waitForPing(container, { timeoutMs: 20_000, intervalMs: 20 }).then(
       () => assert.fail('the start should fail'),
       (err: unknown) => err as Error & { details?: { exit?: string } },
@@ -230,26 +239,20 @@ for (const engine of ['docker', 'podman'] as const) {
 }
 
 test('--gpus reaches the docker backend: of an endpoint file, and of an empty local SageMaker with --backend docker', async (t) => {
-  const dir = tempDirForSync(t, 'smkit-gpu-engine-');
-  const bin = fakeEngine(dir, 'docker');
-  const path = process.env.PATH;
-  process.env.PATH = `${bin}:${path ?? ''}`;
-  t.after(() => (process.env.PATH = path));
+  const { dir, stopBeforeRestore } = withFakeEngine(t, 'docker');
   const calls = () => readFileSync(join(dir, 'calls.log'), { encoding: 'utf8', flag: 'a+' }).split('\n');
   // --gpus all: the GPUs even without a driver here (none on the development machines), so a choice that did not arrive shows.
   const config = parseEndpointFile({ image: 'img:1', endpoints: [{ name: 'e', variants: [{ name: 'gpu', model: '.', instanceType: 'ml.g5.xlarge' }] }] }, (p) => join(dir, p), () => Buffer.alloc(0));
   const fileBackend = await resolveBackend(config, { backend: 'docker', engine: 'docker', gpus: 'all' });
   const container = await fileBackend.start({ id: 'file', hostname: 'primary', optMlDir: join(dir, 'file'), env: {}, port: 41003, logFile: join(dir, 'file.log'), gpus: true });
-  t.after(() => container.stop(1_000));
+  stopBeforeRestore(() => container.stop(1_000));
   const fileRun = await until('the file container\'s run', () => calls().find((l) => l.startsWith('run ') && l.includes('--name smkit-file-')), { timeoutMs: 20_000, intervalMs: 20 });
   assert.ok(fileRun.includes(' --gpus all '), fileRun);
   await container.stop(1_000);
   writeFileSync(join(dir, 'weights.bin'), 'w');
   const local = await startLocal(undefined, { port: 0, backend: 'docker', engine: 'docker', gpus: 'all', startupTimeoutMs: 60_000 }, { alarmsAndScaling: false, settings: { region: 'us-east-1', accountId: '123456789012' } });
-  t.after(async () => {
-    await local.stop();
-    await rm(local.core.workDir, { recursive: true, force: true });
-  });
+  stopBeforeRestore(() => local.stop());
+  t.after(() => rm(local.core.workDir, { recursive: true, force: true }));
   const call = (op: string, input: Record<string, unknown>) => local.core.sagemaker.call(op, input);
   await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
   await call('CreateEndpointConfig', { EndpointConfigName: 'c', ProductionVariants: [{ VariantName: 'gpu', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.g5.xlarge', InitialVariantWeight: 1 }] });
