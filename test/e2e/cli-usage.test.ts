@@ -200,6 +200,7 @@ test('smkit local --engine or --image where the process backend is chosen (no im
     const unavailable = (message: string): string => `smkit: ERR_BACKEND_UNAVAILABLE: ${message}\n`;
     for (const [args, message] of [
       [['local', IRIS, '--port', '0', '--image', 'my-image:1', '--engine', 'docker'], `--engine docker needs a container engine that answers, and docker does not here (docker: ${daemonDown}): start the Docker daemon (or install docker), or use --backend process`],
+      [['local', IRIS, '--port', '0', '--image', 'my-image:1', '--gpus', 'all'], `--gpus all needs a container engine that answers, and none does here (docker: ${daemonDown}; podman: not installed): start the Docker daemon or install podman, or use --backend process`],
       [['local', IRIS, '--port', '0', '--backend', 'docker', '--image', 'my-image:1'], `--backend docker needs a container engine that answers, and none does here (docker: ${daemonDown}; podman: not installed): start the Docker daemon or install podman, or use --backend process`],
       [['local', '--port', '0', '--backend', 'docker', '--engine', 'podman'], '--backend docker needs a container engine that answers, and podman does not here (podman: not installed): install podman (or make it work for this user), or use --backend process'],
     ] as const) {

@@ -121,8 +121,10 @@ export async function resolveBackend(config: EndpointFileConfig, opts: StartOpti
   // (podman info alone takes about a second of CPU) would only delay every start.
   if (wanted === 'process' || (wanted === undefined && !hasImage)) return new ProcessBackend(undefined, { processGroup: true });
   const probe = await detectContainerEngine(opts.engine);
-  if (wanted === 'docker' || (opts.engine !== undefined && hasImage)) {
-    if (probe.engine === undefined) throw backendUnavailable(wanted === 'docker' ? '--backend docker' : `--engine ${opts.engine}`, probe.failures, opts.engine);
+  // --engine or --gpus with an image to run asks for the docker backend: not the process backend in silence when no engine answers.
+  const asked = opts.engine !== undefined ? `--engine ${opts.engine}` : opts.gpus !== undefined ? `--gpus ${opts.gpus}` : undefined;
+  if (wanted === 'docker' || (asked !== undefined && hasImage)) {
+    if (probe.engine === undefined) throw backendUnavailable(wanted === 'docker' ? '--backend docker' : asked!, probe.failures, opts.engine);
     return new DockerBackend(probe.engine, image, dockerBackendOptions(opts.log, opts.gpus));
   }
   return probe.engine ? new DockerBackend(probe.engine, image, dockerBackendOptions(opts.log, opts.gpus)) : new ProcessBackend(undefined, { processGroup: true });
