@@ -48,6 +48,8 @@ test('an engine that cannot give a container the GPUs: the hint names the NVIDIA
   assert.match(gpuFailureHint('docker', 'docker: Error response from daemon: unresolvable CDI devices nvidia.com/gpu=all.')!, /^docker could not give/);
   const driver = 'docker: Error response from daemon: failed to create task for container: OCI runtime create failed: nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.';
   assert.match(gpuFailureHint('docker', driver)!, /^the NVIDIA Container Toolkit could not reach this machine's NVIDIA driver \(initialization error: nvml error: driver not loaded: unknown\.\): check that nvidia-smi works here, or start smkit local with --gpus none/);
+  const oldDriver = 'docker: Error response from daemon: failed to create task for container: OCI runtime create failed: nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.8, please update your driver to a newer version, or use an earlier cuda container: unknown.';
+  assert.match(gpuFailureHint('docker', oldDriver)!, /^this machine's NVIDIA driver is older than the image's CUDA needs \(cuda>=12\.8\): update the driver .*, or start smkit local with --gpus none/);
   for (const other of ['', 'Error: image not known', 'docker: Error response from daemon: pull access denied for nope']) assert.equal(gpuFailureHint('docker', other), undefined, other);
 });
 

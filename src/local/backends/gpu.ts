@@ -49,10 +49,15 @@ export function nvidiaDriverPresent(exists: (path: string) => boolean = existsSy
  * wrote on stderr; `undefined` when it wrote nothing of the kind. Docker without the NVIDIA
  * Container Toolkit says `could not select device driver "" with capabilities: [[gpu]]`, podman
  * without its CDI specification `unresolvable CDI devices nvidia.com/gpu=all`, and the toolkit
- * without a working driver `nvidia-container-cli: initialization error`.
+ * without a working driver `nvidia-container-cli: initialization error`, and with a driver older
+ * than the image's CUDA `nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.8`.
  */
 export function gpuFailureHint(engine: 'docker' | 'podman', stderr: string): string | undefined {
   const instead = 'or start smkit local with --gpus none to run GPU instance types without a GPU';
+  const cuda = /nvidia-container-cli: requirement error: unsatisfied condition: (cuda[^\s,]*)/.exec(stderr);
+  if (cuda) {
+    return `this machine's NVIDIA driver is older than the image's CUDA needs (${cuda[1]}): update the driver (nvidia-smi shows the CUDA version it supports), use an image built for an older CUDA, ${instead}`;
+  }
   const driver = /nvidia-container-cli: (initialization error[^\n]*)/.exec(stderr);
   if (driver) {
     return `the NVIDIA Container Toolkit could not reach this machine's NVIDIA driver (${driver[1]!.trim()}): check that nvidia-smi works here, ${instead}`;
