@@ -79,6 +79,16 @@ async function ownerRun(dir: string, body: string, backendOptions: Record<string
   return new Promise((done) => child.once('close', () => done(err)));
 }
 
+/**
+ * Owner code: starts the container, waits for the stand-in's run line (whatever the machine's
+ * load), stops it with `graceMs`, then appends `stopped <value of the expression what>` to `calls`.
+ */
+const startThenStop = (calls: string, graceMs: number, what: string): string => `const c = await backend.start(spec);
+const { readFileSync } = await import('node:fs');
+while (!readFileSync(${JSON.stringify(calls)}, { encoding: 'utf8', flag: 'a+' }).startsWith('run ')) await new Promise((r) => setTimeout(r, 20));
+await c.stop(${graceMs});
+appendFileSync(${JSON.stringify(calls)}, 'stopped ' + ${what} + '\\n');`;
+
 test('a client killed at the end of the grace period (docker stop did not return): stop() removes its container, and a clean exit leaves the reaper nothing', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
   const calls = join(dir, 'calls.log');
@@ -88,12 +98,7 @@ test('a client killed at the end of the grace period (docker stop did not return
   try {
     const stderr = await ownerRun(
       dir,
-      `const c = await backend.start(spec);
-const { readFileSync } = await import('node:fs');
-// The stand-in's run line first, whatever the machine's load.
-while (!readFileSync(${JSON.stringify(calls)}, { encoding: 'utf8', flag: 'a+' }).startsWith('run ')) await new Promise((r) => setTimeout(r, 20));
-await c.stop(0);
-appendFileSync(${JSON.stringify(calls)}, 'stopped ' + c.exited.signal + '\\n');`,
+      startThenStop(calls, 0, 'c.exited.signal'),
     );
     const lines = (await readFile(calls, 'utf8')).trim().split('\n');
     const name = lines[0]!.split(' ')[3]!;
@@ -116,11 +121,7 @@ test('a docker stop that hangs after its container stopped is killed once the ru
   try {
     const stderr = await ownerRun(
       dir,
-      `const c = await backend.start(spec);
-const { readFileSync } = await import('node:fs');
-while (!readFileSync(${JSON.stringify(calls)}, { encoding: 'utf8', flag: 'a+' }).startsWith('run ')) await new Promise((r) => setTimeout(r, 20));
-await c.stop(5_000);
-appendFileSync(${JSON.stringify(calls)}, 'stopped ' + JSON.stringify(c.exited) + '\\n');`,
+      startThenStop(calls, 5_000, 'JSON.stringify(c.exited)'),
       { stopCommandWaitMs: 100 },
     );
     assert.ok(existsSync(calls), stderr);
