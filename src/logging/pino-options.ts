@@ -15,7 +15,14 @@ export interface LoggerOptions {
  * (pino-pretty) for `pretty`.
  */
 function destination(pino: typeof pinoFactory, format: LogFormat, fd: 1 | 2): DestinationStream {
-  if (format === 'json') return pino.destination({ dest: fd, sync: true });
+  if (format === 'json') {
+    const stream = pino.destination({ dest: fd, sync: true });
+    // A line that cannot be written (a terminal gone after a hang-up: EIO; a full disk) is lost, as
+    // pino-pretty's are: pino rethrows every error but EPIPE out of the logging call, which ended the
+    // process, a server on its next request's log line.
+    stream.on('error', () => {});
+    return stream;
+  }
   // Loaded only for terminals: containers never pay for it.
   const pretty = createRequire(import.meta.url)('pino-pretty') as (opts: Record<string, unknown>) => DestinationStream;
   return pretty({ destination: fd, sync: true, colorize: (fd === 1 ? process.stdout : process.stderr).isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
