@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { tempDirForSync } from '../../../test/helpers/temp-dir.js';
 import { openChildLog, pipeChildOutput } from './child-log.js';
 
@@ -19,9 +21,10 @@ test('a child\'s stdout and stderr go to its log file, which is left open for th
   const file = join(tempDirForSync(t, 'smkit-child-log-'), 'c.log');
   const log = await openChildLog(file);
   const child = chatty(1);
-  pipeChildOutput([child.stdout, child.stderr], log);
+  const endLog = pipeChildOutput([child.stdout, child.stderr], log);
   assert.equal(await closed(child), 0);
-  await new Promise((done) => log.end(done));
+  endLog();
+  await finished(log);
   assert.equal(readFileSync(file).length, 2 << 20);
 });
 
@@ -42,4 +45,42 @@ test('a log file that fails once open (a full disk): the child is not blocked on
 test('a log file that cannot be opened rejects with the reason', async (t) => {
   const dir = tempDirForSync(t, 'smkit-child-log-');
   await assert.rejects(openChildLog(join(dir, 'missing', 'c.log')), { code: 'ENOENT' });
+});
+
+test('the log ended at the child\'s exit while a process it left behind still writes: the output is still read (by the other readers) to its end, not paused', async (t) => {
+  // A stand-in for the child's stdout: Node at times resumes a child process's own streams after its
+  // exit, which hid the pause from a test with a real child in most runs.
+  const file = join(tempDirForSync(t, 'smkit-child-log-'), 'c.log');
+  const log = await openChildLog(file);
+  const output = new PassThrough();
+  const errors: Error[] = [];
+  const endLog = pipeChildOutput([output], log, (err) => errors.push(err));
+  let read = '';
+  output.on('data', (d: Buffer) => (read += d.toString()));
+  output.write('first\n');
+  await new Promise((done) => setImmediate(done));
+  endLog();
+  // The pipe of a finished log unpiped and paused the output: what came after reached no reader, and the output never ended.
+  await finished(log);
+  output.end('late\n');
+  await finished(output);
+  assert.equal(read, 'first\nlate\n');
+  assert.equal(readFileSync(file, 'utf8'), 'first\n');
+  assert.deepEqual(errors, []);
+});
+
+test('output that comes in after the log was ended is dropped, not written after its end (which failed the log)', async (t) => {
+  const file = join(tempDirForSync(t, 'smkit-child-log-'), 'c.log');
+  const log = await openChildLog(file);
+  const output = new PassThrough();
+  const errors: string[] = [];
+  const endLog = pipeChildOutput([output], log, (err) => errors.push((err as NodeJS.ErrnoException).code ?? err.message));
+  output.write('before\n');
+  await new Promise((done) => setImmediate(done));
+  endLog();
+  output.end('after\n');
+  await finished(log);
+  await finished(output);
+  assert.deepEqual(errors, []);
+  assert.equal(readFileSync(file, 'utf8'), 'before\n');
 });

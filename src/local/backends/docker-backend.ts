@@ -150,7 +150,7 @@ export class DockerBackend implements ContainerBackend {
       log.end();
       throw err;
     }
-    pipeChildOutput([child.stdout, child.stderr], log, (err) => this.warn(`${spec.id}: its log file ${spec.logFile} failed (${err.message}); the container's output is no longer written there`));
+    const endLog = pipeChildOutput([child.stdout, child.stderr], log, (err) => this.warn(`${spec.id}: its log file ${spec.logFile} failed (${err.message}); the container's output is no longer written there`));
     // An engine that cannot give the container the GPUs says so on stderr, last, before it exits:
     // after what it wrote pulling an image not here yet (a line or more per layer, past 8 KB for
     // an image of 60 layers). The last few KB are kept to name the fix.
@@ -175,7 +175,7 @@ export class DockerBackend implements ContainerBackend {
         // An attached `run --rm` client that exits by itself has seen its container removed (or
         // never started one); one killed by a signal may have left it running, for stop() (or the reaper) to remove.
         if (child.signalCode === null) release();
-        log.end();
+        endLog();
       },
       () => {
         stopCommand = spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));

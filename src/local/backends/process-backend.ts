@@ -70,7 +70,7 @@ export class ProcessBackend implements ContainerBackend {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: this.processGroup,
     });
-    pipeChildOutput([child.stdout, child.stderr], log);
+    const endLog = pipeChildOutput([child.stdout, child.stderr], log);
     if (spec.logLines) {
       tapLines(child.stdout, spec.logLines);
       tapLines(child.stderr, spec.logLines);
@@ -81,7 +81,7 @@ export class ProcessBackend implements ContainerBackend {
       child,
       () => {
         release();
-        log.end();
+        endLog();
       },
       undefined,
       { processGroup: this.processGroup },

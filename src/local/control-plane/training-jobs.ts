@@ -687,7 +687,7 @@ export class TrainingJobs {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const closed = new Promise<void>((resolveClosed) => child.once('close', () => resolveClosed()));
-    pipeChildOutput([child.stdout, child.stderr], log, (err) => this.ctx.log?.('warn', `training job ${j.name}: its log file ${logFile} failed (${err.message}); the job's output is no longer written there`, { trainingJob: j.name }));
+    const endLog = pipeChildOutput([child.stdout, child.stderr], log, (err) => this.ctx.log?.('warn', `training job ${j.name}: its log file ${logFile} failed (${err.message}); the job's output is no longer written there`, { trainingJob: j.name }));
     if (this.ctx.logs) {
       const sink = trainingJobLogs(this.ctx.logs, j.name);
       tapLines(child.stdout, sink);
@@ -703,7 +703,7 @@ export class TrainingJobs {
     const release = child.pid === undefined ? () => {} : trackChildProcess(child.pid, false, this.killAfterMs());
     run.child = trackExit(child, () => {
       release();
-      log.end();
+      endLog();
     });
     // A stop that came while the process was being started.
     if (run.stop) void run.child.stop(this.killAfterMs());
