@@ -195,6 +195,15 @@ test('a process whose training job is still downloading its input (no process st
   assert.match(err, /ended without stopping what it started; stopping 0 process\(es\), removing 0 container\(s\) and 2 folder\(s\)/);
 });
 
+test('with --keep (keepWorkDir) a process whose training job is still downloading killed with SIGKILL leaves its work folder and the downloads, and starts no reaper for them', async (t) => {
+  const { info, scratch, kill } = await startOwner<{ workDir: string; jobRoot: string }>(t, 'download-owner.mjs', ['downloading-job', 'keep'], 'the job to be Downloading');
+  const { workDir, jobRoot } = info;
+  assert.ok(workDir.startsWith(scratch));
+  const err = await kill();
+  assert.doesNotMatch(err, /ended without stopping what it started/);
+  assert.equal(existsSync(jobRoot), true, 'the job\'s folder is kept');
+});
+
 test('a process serving a model with startLocalServer (package --verify, local transform) killed with SIGKILL: its reaper stops smkit serve, then removes the work folder', { skip: !existsSync('/proc/self/stat') && 'needs /proc' }, async (t) => {
   const { info, scratch, kill } = await startOwner<{ workDir: string; pid: number }>(t, 'server-owner.mjs', [join(REPO_ROOT, 'test', 'fixtures', 'local', 'csv-to-json')], 'the server to answer');
   const { workDir, pid } = info;
