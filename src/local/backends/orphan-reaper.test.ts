@@ -233,6 +233,40 @@ setInterval(() => {}, 1000);`,
   assert.equal(existsSync(first) || existsSync(second), false);
 });
 
+test('a reaper killed while only a folder tracked with startsReaper keeps it (a training job downloading) is replaced too', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-reaper-');
+  const downloads = join(dir, 'downloads');
+  mkdirSync(downloads);
+  const o = owner(
+    dir,
+    `const { readdirSync, readFileSync } = await import('node:fs');
+const reapers = () => readdirSync('/proc').filter((e) => {
+  try {
+    const cmd = readFileSync('/proc/' + e + '/cmdline', 'utf8').split('\\0');
+    return cmd.some((a) => a.endsWith('orphan-reaper-process.js')) && cmd.includes(String(process.pid));
+  } catch {
+    return false;
+  }
+});
+reaper.trackUntilReleased({ kind: 'folder', path: args.downloads }, { startsReaper: true });
+const [dead] = reapers();
+process.kill(Number(dead), 'SIGKILL');
+let replaced = false;
+for (const end = Date.now() + 20_000; !replaced && Date.now() < end; await new Promise((r) => setTimeout(r, 20))) {
+  const now = reapers();
+  replaced = now.length === 1 && now[0] !== dead;
+}
+console.log(replaced ? 'replaced' : 'not replaced');
+setInterval(() => {}, 1000);`,
+    { downloads },
+  );
+  t.after(() => o.kill('SIGKILL'));
+  assert.equal(await o.line, 'replaced');
+  o.kill('SIGKILL');
+  assert.match(await o.closed, /removing 0 container\(s\) and 1 folder\(s\)/);
+  assert.equal(existsSync(downloads), false);
+});
+
 test("the owner's NODE_OPTIONS do not reach the reaper: an --inspect-brk there would hold it until long after the owner ended", async (t) => {
   const dir = tempDirForSync(t, 'smkit-reaper-');
   const folder = join(dir, 'work');
