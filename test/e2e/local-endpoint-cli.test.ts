@@ -204,6 +204,15 @@ test('with --keep (keepWorkDir) a process whose training job is still downloadin
   assert.equal(existsSync(jobRoot), true, 'the job\'s folder is kept');
 });
 
+test('a process whose endpoint is still downloading its model data (no container started yet) killed with SIGKILL: its reaper removes the work folder and the partial download', async (t) => {
+  const { info, scratch, kill } = await startOwner<{ workDir: string }>(t, 'model-download-owner.mjs', [], 'the model data to be downloading');
+  const { workDir } = info;
+  assert.ok(workDir.startsWith(scratch) && existsSync(workDir));
+  const err = await kill();
+  assert.equal(existsSync(workDir), false, 'the work folder is removed');
+  assert.match(err, /ended without stopping what it started; stopping 0 process\(es\), removing 0 container\(s\) and 2 folder\(s\)/);
+});
+
 test('a process serving a model with startLocalServer (package --verify, local transform) killed with SIGKILL: its reaper stops smkit serve, then removes the work folder', { skip: !existsSync('/proc/self/stat') && 'needs /proc' }, async (t) => {
   const { info, scratch, kill } = await startOwner<{ workDir: string; pid: number }>(t, 'server-owner.mjs', [join(REPO_ROOT, 'test', 'fixtures', 'local', 'csv-to-json')], 'the server to answer');
   const { workDir, pid } = info;
