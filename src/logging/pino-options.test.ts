@@ -22,3 +22,25 @@ test('a log line that cannot be written (a full disk, a terminal gone after a ha
     assert.deepEqual({ status: r.status, stdout: r.stdout }, { status: 0, stdout: 'still running' }, `${format}: ${r.stderr ?? ''}`);
   }
 });
+
+test('JSON lines that cannot be written are not kept without bound: a process logging on to a destination that keeps failing stays in bounds', { skip: !existsSync('/dev/full') && 'needs /dev/full' }, () => {
+  const full = openSync('/dev/full', 'w');
+  try {
+    // 200 MB of lines: kept until written (sonic-boom tries what failed again first), they would all be in memory.
+    const code = `const { createLogger } = await import(${JSON.stringify(LOGGER)}); const log = createLogger('info', {}, { format: 'json', fd: 2 }); const pad = 'y'.repeat(1000); for (let i = 0; i < 200_000; i++) log.info({ pad }, 'line'); globalThis.gc(); process.stdout.write(String(process.memoryUsage().heapUsed));`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', full], encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr ?? '');
+    assert.ok(Number(r.stdout) < 100 << 20, `heap ${Math.round(Number(r.stdout) / 2 ** 20)} MB`);
+  } finally {
+    closeSync(full);
+  }
+});
+
+test('after a failed write, JSON lines are written again once the destination takes them', () => {
+  // A pipe whose reader is paused then resumed would not fail; an fd that fails then recovers: a
+  // stand-in for sonic-boom's write that fails once (ENOSPC), as a full disk freed again.
+  const code = `import fs from 'node:fs'; const real = fs.writeSync; let fail = 1; fs.writeSync = function (...a) { if (a[0] === 2 && fail-- > 0) { const e = new Error('no space'); e.code = 'ENOSPC'; throw e; } return real.apply(this, a); }; const { createLogger } = await import(${JSON.stringify(LOGGER)}); const log = createLogger('info', {}, { format: 'json', fd: 2 }); log.info('one'); log.info('two');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stderr.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg), ['one', 'two']);
+});

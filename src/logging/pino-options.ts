@@ -10,16 +10,21 @@ export interface LoggerOptions {
   fd?: 1 | 2;
 }
 
+/** The most JSON log output kept unwritten while its destination fails: a line longer than this is never written. */
+export const UNWRITTEN_LOG_BYTES = 16 << 20;
+
 /**
  * Where lines go: `fd`, written synchronously so a crash never loses its last lines; readable lines
  * (pino-pretty) for `pretty`.
  */
 function destination(pino: typeof pinoFactory, format: LogFormat, fd: 1 | 2): DestinationStream {
   if (format === 'json') {
-    const stream = pino.destination({ dest: fd, sync: true });
-    // A line that cannot be written (a terminal gone after a hang-up: EIO; a full disk) is lost, as
-    // pino-pretty's are: pino rethrows every error but EPIPE out of the logging call, which ended the
-    // process, a server on its next request's log line.
+    // A line that cannot be written (a terminal gone after a hang-up: EIO; a full disk) must not end
+    // the process: pino rethrows every error but EPIPE out of the logging call, which ended it (a
+    // server on its next request's log line). sonic-boom keeps what failed and tries it again before
+    // the next line, so lines come out again once the destination takes them (a disk freed); one
+    // that keeps failing would keep every later line in memory: past maxLength new lines are dropped.
+    const stream = pino.destination({ dest: fd, sync: true, maxLength: UNWRITTEN_LOG_BYTES });
     stream.on('error', () => {});
     return stream;
   }
