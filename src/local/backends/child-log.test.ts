@@ -54,7 +54,7 @@ test('the log ended at the child\'s exit while a process it left behind still wr
   const log = await openChildLog(file);
   const output = new PassThrough();
   const errors: Error[] = [];
-  const endLog = pipeChildOutput([output], log, (err) => errors.push(err));
+  const endLog = pipeChildOutput([output], log, (err) => errors.push(err), 50);
   let read = '';
   output.on('data', (d: Buffer) => (read += d.toString()));
   output.write('first\n');
@@ -69,7 +69,7 @@ test('the log ended at the child\'s exit while a process it left behind still wr
   assert.deepEqual(errors, []);
 });
 
-test('output that comes in after the log was ended is dropped, not written after its end (which failed the log)', async (t) => {
+test('the child\'s last output, still in its pipes at its exit, is written before the log ends, not dropped nor written after its end (which failed the log)', async (t) => {
   const file = join(tempDirForSync(t, 'smkit-child-log-'), 'c.log');
   const log = await openChildLog(file);
   const output = new PassThrough();
@@ -82,5 +82,5 @@ test('output that comes in after the log was ended is dropped, not written after
   await finished(log);
   await finished(output);
   assert.deepEqual(errors, []);
-  assert.equal(readFileSync(file, 'utf8'), 'before\n');
+  assert.equal(readFileSync(file, 'utf8'), 'before\nafter\n');
 });

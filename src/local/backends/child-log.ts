@@ -1,5 +1,8 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
+
+/** How long a child's log waits after its exit for the outputs to end: a process it left behind may hold them open. */
+export const OUTPUT_DRAIN_MS = 2000;
 
 /** Opens `path` for appending, as the log file of a child's output; rejects when it cannot be opened. */
 export async function openChildLog(path: string): Promise<WriteStream> {
@@ -15,12 +18,14 @@ export async function openChildLog(path: string): Promise<WriteStream> {
  * still gets it) and `onError` hears of it once: a stream whose destination failed is unpiped and
  * paused, and the child, its output pipe full, would block on its next write.
  *
- * The outputs are let go of before the log ends, and read on: ended under a pipe, the log would
- * unpipe and pause them too once finished (what a process the child left behind writes then would
- * reach no other reader, and block it once the pipe is full; the outputs would never close), and
- * fail with a write after its end for output that came in between.
+ * The log ends once the outputs have ended (the child's last output may still be in the pipes at
+ * its exit), or after `drainMs` when a process the child left behind holds them open. The outputs
+ * are let go of before the log ends, and read on: ended under a pipe, the log would unpipe and pause
+ * them too once finished (what a process the child left behind writes then would reach no other
+ * reader, and block it once the pipe is full; the outputs would never close), and fail with a write
+ * after its end for output that came in between.
  */
-export function pipeChildOutput(outputs: readonly Readable[], log: WriteStream, onError?: (err: Error) => void): () => void {
+export function pipeChildOutput(outputs: readonly Readable[], log: WriteStream, onError?: (err: Error) => void, drainMs = OUTPUT_DRAIN_MS): () => void {
   for (const output of outputs) output.pipe(log, { end: false });
   let piped = true;
   const letGo = (): void => {
@@ -38,8 +43,27 @@ export function pipeChildOutput(outputs: readonly Readable[], log: WriteStream, 
     failed = true;
     onError?.(err);
   });
+  let ending = false;
   return () => {
-    letGo();
-    log.end();
+    if (ending) return;
+    ending = true;
+    const open = outputs.filter((output) => !output.readableEnded && !output.destroyed);
+    let left = open.length;
+    let timer: NodeJS.Timeout | undefined;
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(timer);
+      letGo();
+      log.end();
+    };
+    if (left === 0 || !piped) return end();
+    timer = setTimeout(end, drainMs);
+    for (const output of open) {
+      finished(output, { writable: false }, () => {
+        if (--left === 0) end();
+      });
+    }
   };
 }
