@@ -198,14 +198,8 @@ test("an owner killed after its stderr's reader went away: the reaper still does
   await until('the process group to be gone', () => !alive(-leader), { timeoutMs: 30_000, intervalMs: 50 });
 });
 
-test('a reaper killed while the owner runs: another takes its place with all that is tracked, what was written to the dead one included', async (t) => {
-  const dir = tempDirForSync(t, 'smkit-reaper-');
-  const [first, second] = [join(dir, 'first'), join(dir, 'second')];
-  mkdirSync(first);
-  mkdirSync(second);
-  const o = owner(
-    dir,
-    `const { readdirSync, readFileSync } = await import('node:fs');
+/** Owner code: `reapers()`, the process ids of the owner's reapers (from /proc). */
+const REAPERS = `const { readdirSync, readFileSync } = await import('node:fs');
 const reapers = () => readdirSync('/proc').filter((e) => {
   try {
     const cmd = readFileSync('/proc/' + e + '/cmdline', 'utf8').split('\\0');
@@ -213,7 +207,16 @@ const reapers = () => readdirSync('/proc').filter((e) => {
   } catch {
     return false;
   }
-});
+});`;
+
+test('a reaper killed while the owner runs: another takes its place with all that is tracked, what was written to the dead one included', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-reaper-');
+  const [first, second] = [join(dir, 'first'), join(dir, 'second')];
+  mkdirSync(first);
+  mkdirSync(second);
+  const o = owner(
+    dir,
+    `${REAPERS}
 // A container (of an engine that is not there) starts the reaper; folders alone would not.
 reaper.trackUntilReleased({ kind: 'container', engine: 'smkit-no-such-engine', name: 'c' });
 reaper.trackUntilReleased({ kind: 'folder', path: args.first });
@@ -239,15 +242,7 @@ test('a reaper killed while only a folder tracked with startsReaper keeps it (a 
   mkdirSync(downloads);
   const o = owner(
     dir,
-    `const { readdirSync, readFileSync } = await import('node:fs');
-const reapers = () => readdirSync('/proc').filter((e) => {
-  try {
-    const cmd = readFileSync('/proc/' + e + '/cmdline', 'utf8').split('\\0');
-    return cmd.some((a) => a.endsWith('orphan-reaper-process.js')) && cmd.includes(String(process.pid));
-  } catch {
-    return false;
-  }
-});
+    `${REAPERS}
 reaper.trackUntilReleased({ kind: 'folder', path: args.downloads }, { startsReaper: true });
 const [dead] = reapers();
 process.kill(Number(dead), 'SIGKILL');
