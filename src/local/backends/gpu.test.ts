@@ -44,7 +44,7 @@ const REFUSALS = {
 test('an engine that cannot give a container the GPUs: the hint names the NVIDIA Container Toolkit step for that engine, or the driver, and --gpus none', () => {
   assert.match(gpuFailureHint('docker', `${REFUSALS.docker}\nSee 'docker run --help'.\n`)!, /^docker could not give the container the GPUs its instance type has on SageMaker: install the NVIDIA Container Toolkit and configure Docker for it \(sudo nvidia-ctk runtime configure --runtime=docker\) and restart Docker, or start smkit local with --gpus none/);
   assert.match(gpuFailureHint('podman', REFUSALS.podman)!, /^podman could not give .* generate its CDI specification \(sudo nvidia-ctk cdi generate --output=\/etc\/cdi\/nvidia\.yaml\), or start smkit local with --gpus none/);
-  // Docker 25 and later resolve --gpus through CDI too.
+  // A Docker that resolves devices through CDI says what podman says.
   assert.match(gpuFailureHint('docker', 'docker: Error response from daemon: unresolvable CDI devices nvidia.com/gpu=all.')!, /^docker could not give/);
   const driver = 'docker: Error response from daemon: failed to create task for container: OCI runtime create failed: nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.';
   assert.match(gpuFailureHint('docker', driver)!, /^the NVIDIA Container Toolkit could not reach this machine's NVIDIA driver \(initialization error: nvml error: driver not loaded: unknown\.\): check that nvidia-smi works here, or start smkit local with --gpus none/);

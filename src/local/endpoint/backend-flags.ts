@@ -19,8 +19,13 @@ export function dockerOnlyFlags(opts: BackendFlags): string[] {
 }
 
 /** `--engine` and `--gpus` alone: the flags that do not make the docker backend run (an image does). */
-function engineFlags(opts: BackendFlags): string[] {
+export function engineFlags(opts: BackendFlags): string[] {
   return dockerOnlyFlags(opts).filter((f) => f !== '--image');
+}
+
+/** "it" for one flag, "them" for more: what a message asks to leave out. */
+export function them(flags: readonly string[]): string {
+  return flags.length > 1 ? 'them' : 'it';
 }
 
 /** "--engine only applies", "--engine and --gpus only apply". */
@@ -36,7 +41,6 @@ export function checkBackendFlags(config: EndpointFileConfig, opts: BackendFlags
   const wanted = opts.backend ?? config.backend;
   // --engine and --image would be ignored on the process backend: the file's choice of it, or no image to run.
   const dockerOnly = dockerOnlyFlags(opts);
-  const them = (flags: readonly string[]): string => (flags.length > 1 ? 'them' : 'it');
   if (wanted === 'process' && dockerOnly.length > 0) throw new ToolkitError('ERR_CLI_USAGE', `${onlyApply(dockerOnly)} with the docker backend, and the endpoint file sets backend: process: add --backend docker, or leave ${them(dockerOnly)} out`);
   const engine = engineFlags(opts);
   if (wanted === undefined && !hasImageToRun(config, opts) && engine.length > 0) {

@@ -7,7 +7,7 @@ import { loadEndpointTarget } from '../../endpoint-file/load.js';
 import { assertPortFree } from '../../net/ports.js';
 import type { LocalRunHandle } from '../control-plane/start-local.js';
 import { frontDoorPort } from './front-door-port.js';
-import { checkBackendFlags, dockerOnlyFlags, onlyApply } from './backend-flags.js';
+import { checkBackendFlags, dockerOnlyFlags, engineFlags, onlyApply, them } from './backend-flags.js';
 import { GPU_CHOICES, type GpuChoice } from '../backends/gpu.js';
 import { readLocalSageMakerEnv } from '../control-plane/local-settings.js';
 import type { LocalEndpointsHandle, StartOptions } from './start.js';
@@ -47,7 +47,7 @@ export function startOptionsFromFlags(flags: LocalEndpointCliOptions): StartOpti
   const dockerOnly = dockerOnlyFlags(opts);
   // The process backend runs no container: an image, engine or GPU choice given with it would be ignored.
   if (opts.backend === 'process' && dockerOnly.length > 0) {
-    throw new ToolkitError('ERR_CLI_USAGE', `${onlyApply(dockerOnly)} with the docker backend: leave out --backend process, or leave ${dockerOnly.length > 1 ? 'them' : 'it'} out`);
+    throw new ToolkitError('ERR_CLI_USAGE', `${onlyApply(dockerOnly)} with the docker backend: leave out --backend process, or leave ${them(dockerOnly)} out`);
   }
   const timeout = intFlag('--startup-timeout', flags.startupTimeout, 1, 3600);
   if (timeout !== undefined) opts.startupTimeoutMs = timeout * 1000;
@@ -89,9 +89,9 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
   if (target === undefined && flags.image !== undefined) {
     throw new ToolkitError('ERR_CLI_USAGE', '--image needs a model directory, model.tar.gz or endpoint file: an empty local SageMaker runs each model\'s own Image; leave it out');
   }
-  const engineFlags = dockerOnlyFlags(fromFlags).filter((f) => f !== '--image');
-  if (target === undefined && engineFlags.length > 0 && flags.backend === undefined) {
-    throw new ToolkitError('ERR_CLI_USAGE', `${onlyApply(engineFlags)} with the docker backend: add --backend docker, or leave ${engineFlags.length > 1 ? 'them' : 'it'} out`);
+  const engine = engineFlags(fromFlags);
+  if (target === undefined && engine.length > 0 && flags.backend === undefined) {
+    throw new ToolkitError('ERR_CLI_USAGE', `${onlyApply(engine)} with the docker backend: add --backend docker, or leave ${them(engine)} out`);
   }
   const config = target === undefined ? undefined : await loadEndpointTarget(target, flags.name === undefined ? {} : { name: flags.name });
   // Wrong flags and settings say so first; then a taken port fails before the local SageMaker's
