@@ -75,8 +75,13 @@ function createBackend(settings: Settings, thread: InferenceThreadData, log: Ser
   // SMKIT_INFERENCE_MODE=thread makes the choice 'thread': the backend then only ever uses the thread.
   const chosen = chooseInferenceMode(settings.inferenceMode, engine.modelDir, engine.codeDir, engine.program);
   const mode = settings.multiModel ? chosen.then(loadOffTheHttpThread) : chosen;
-  return new SizeRoutedBackend({ mode, inline, thread: worker, log });
+  // A single model whose thread could not start for want of file descriptors (a flood of connections
+  // while the worker starts) tries again, as nothing else would; a multi-model load answers 507 at once.
+  return new SizeRoutedBackend({ mode, inline, thread: worker, log, ...(settings.multiModel ? {} : { retryThreadStartMs: THREAD_START_RETRY_MS }) });
 }
+
+/** How long after a start that met a shortage of file descriptors a single model's inference thread is started again, ms. */
+const THREAD_START_RETRY_MS = 1000;
 
 /**
  * A multi-model endpoint loads models while it serves others, so none loads on the HTTP thread:

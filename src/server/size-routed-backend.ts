@@ -4,6 +4,7 @@ import type { EngineDescription, InvocationRequest, InvocationResponse } from '.
 import type { ServerLogger } from '../logging/server-logger.js';
 import { modelRunClock } from '../runtimes/model-run-clock.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
+import { loadFailureReason } from './load-failure.js';
 import type { InferenceModeChoice } from './inference-mode.js';
 import type { Cancellation } from '../core/cancellation.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
@@ -85,6 +86,12 @@ export interface SizeRoutedOptions {
   readonly modelRuns?: ModelRunProbe;
   /** How often the loop delay is checked, ms. @defaultValue 1000 */
   readonly checkEveryMs?: number;
+  /**
+   * For a model that runs only in the thread: how long after a start (or load) that met a shortage
+   * of file descriptors it is tried again, ms. Unset, such a start fails the backend with 503
+   * `ERR_SERVER_BUSY` (a multi-model load answers it at once; the client retries).
+   */
+  readonly retryThreadStartMs?: number;
 }
 
 /**
@@ -113,8 +120,13 @@ export class SizeRoutedBackend implements InferenceBackend {
   #readyThread: InferenceBackend | undefined;
   /** True once {@link #threadReady} resolved without a thread: the requests that needed it run inline, with no wait. */
   #threadFailed = false;
+  /** For a model that runs only in the thread: why its thread could not be started (the backend is then `failed`). */
+  #startFailure: ToolkitError | undefined;
   #closed = false;
   #watch: NodeJS.Timeout | undefined;
+  /** The wait before a thread-only model's thread is started again. */
+  #retryTimer: NodeJS.Timeout | undefined;
+  #endRetryWait: (() => void) | undefined;
   readonly #settled: Promise<void>;
   readonly #inlineMaxBytes: number;
   readonly #log: ServerLogger;
@@ -127,10 +139,7 @@ export class SizeRoutedBackend implements InferenceBackend {
     this.#settled = options.mode.then(async (choice) => {
       options.log.debug({ ...choice }, 'inference mode');
       if (this.#closed) return;
-      if (choice.mode === 'thread') {
-        const thread = await this.#ensureThread();
-        return thread?.whenSettled();
-      }
+      if (choice.mode === 'thread') return this.#startThreadOnly(options.retryThreadStartMs);
       const inline = options.inline();
       this.#inline = inline;
       await inline.whenSettled();
@@ -145,6 +154,45 @@ export class SizeRoutedBackend implements InferenceBackend {
       : Promise.resolve()
           .then(() => this.#options.thread())
           .then((thread) => (this.#thread = thread)));
+  }
+
+  /**
+   * Starts the thread of a model that runs only there, resolved once its model has settled. A start
+   * that fails leaves the backend `failed` with the reason, which `/ping` (or the `POST /models`
+   * answer) then gives, rather than a rejection nothing handles ending the worker. With
+   * `retryMs`, a start or load that met a shortage of file descriptors (see retrying-load.ts: a
+   * flood of connections while the worker starts) is tried again after that long instead, the
+   * backend reporting `loading` meanwhile.
+   */
+  async #startThreadOnly(retryMs: number | undefined): Promise<void> {
+    for (let warned = false; !this.#closed; ) {
+      let busy: ToolkitError;
+      try {
+        const thread = await this.#ensureThread();
+        if (!thread) return;
+        await thread.whenSettled();
+        const failure = thread.failure();
+        if (retryMs === undefined || thread.state() !== 'failed' || failure?.code !== 'ERR_SERVER_BUSY') return;
+        busy = failure;
+        this.#thread = undefined;
+        await thread.close(0);
+      } catch (err) {
+        const failure = err instanceof ToolkitError ? err : new ToolkitError('ERR_MODEL_LOAD', `the inference thread could not be started: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        if (retryMs === undefined || failure.code !== 'ERR_SERVER_BUSY') {
+          this.#startFailure = failure;
+          this.#log.error({ err }, 'could not start the inference thread; the model is not served');
+          return;
+        }
+        busy = failure;
+      }
+      if (!warned) this.#log.warn({ reason: busy.message }, `could not start the inference thread now; trying again every ${retryMs} ms`);
+      warned = true;
+      this.#threadStart = undefined;
+      await new Promise<void>((resolve) => {
+        this.#endRetryWait = resolve;
+        this.#retryTimer = setTimeout(resolve, retryMs);
+      });
+    }
   }
 
   /** {@link #ensureThread} for a model that also runs inline, resolved once the thread's model is ready. */
@@ -221,11 +269,12 @@ export class SizeRoutedBackend implements InferenceBackend {
   }
 
   state(): BackendState {
+    if (this.#startFailure) return 'failed';
     return this.#primary()?.state() ?? 'loading';
   }
 
   failure(): ToolkitError | undefined {
-    return this.#primary()?.failure();
+    return this.#startFailure ?? this.#primary()?.failure();
   }
 
   describe(): EngineDescription | undefined {
@@ -238,6 +287,7 @@ export class SizeRoutedBackend implements InferenceBackend {
 
   invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
     const inline = this.#inline;
+    if (this.#startFailure) return Promise.reject(new ToolkitError('ERR_NOT_READY', `the model failed to load: ${loadFailureReason(this.#startFailure)}`));
     if (!inline) {
       // `thread` mode: the thread queues requests while its model loads.
       if (this.#thread) return this.#thread.invoke(request, timeoutMs);
@@ -286,6 +336,8 @@ export class SizeRoutedBackend implements InferenceBackend {
   async close(graceMs = 0, reason?: ToolkitError): Promise<void> {
     this.#closed = true;
     clearInterval(this.#watch);
+    clearTimeout(this.#retryTimer);
+    this.#endRetryWait?.();
     // A thread still starting is waited for, then closed like one that had started.
     const thread = async () => (this.#thread ?? (await this.#threadStart?.catch(() => undefined)))?.close(graceMs, reason);
     await Promise.all([this.#inline?.close(graceMs, reason), thread()]);
