@@ -5,3 +5,9 @@
 
 /** The worker could not bind the port (EADDRINUSE, EACCES): fatal for the whole server. */
 export const EXIT_LISTEN_FAILED = 78;
+
+/**
+ * A single model's load failed for want of something this worker process lacks (file descriptors;
+ * code Node keeps failed once its import failed): a new worker process may load it.
+ */
+export const EXIT_PROCESS_CANNOT_LOAD = 79;

@@ -20,11 +20,11 @@ import { InProcessBackend } from './in-process-backend.js';
 import { SizeRoutedBackend } from './size-routed-backend.js';
 import { chooseInferenceMode, type InferenceModeChoice } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
-import { EXIT_LISTEN_FAILED } from './exit-codes.js';
+import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD } from './exit-codes.js';
 import { logUnhandledRejections } from './unhandled-rejection.js';
 import { continueWithinLimit } from './body-reader.js';
 import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect, answerOnSocket } from './respond.js';
-import { retryingLoad } from '../core/retrying-load.js';
+import { isOutOfDescriptors, retryingLoad } from '../core/retrying-load.js';
 import { trackConnections } from './connection-drain.js';
 import { isRefusedConnection, limitConnectionsToFileLimit } from './connection-limit.js';
 import { ConnectionShedder } from './connection-rebalancing.js';
@@ -75,13 +75,8 @@ function createBackend(settings: Settings, thread: InferenceThreadData, log: Ser
   // SMKIT_INFERENCE_MODE=thread makes the choice 'thread': the backend then only ever uses the thread.
   const chosen = chooseInferenceMode(settings.inferenceMode, engine.modelDir, engine.codeDir, engine.program);
   const mode = settings.multiModel ? chosen.then(loadOffTheHttpThread) : chosen;
-  // A single model whose thread could not start for want of file descriptors (a flood of connections
-  // while the worker starts) tries again, as nothing else would; a multi-model load answers 507 at once.
-  return new SizeRoutedBackend({ mode, inline, thread: worker, log, ...(settings.multiModel ? {} : { retryThreadStartMs: THREAD_START_RETRY_MS }) });
+  return new SizeRoutedBackend({ mode, inline, thread: worker, log });
 }
-
-/** How long after a start that met a shortage of file descriptors a single model's inference thread is started again, ms. */
-const THREAD_START_RETRY_MS = 1000;
 
 /**
  * A multi-model endpoint loads models while it serves others, so none loads on the HTTP thread:
@@ -90,6 +85,16 @@ const THREAD_START_RETRY_MS = 1000;
  */
 function loadOffTheHttpThread(choice: InferenceModeChoice): InferenceModeChoice {
   return choice.mode === 'inline' ? { mode: 'thread', reason: `multi-model: models load in the inference thread, so a load never holds /ping (${choice.reason})` } : choice;
+}
+
+/**
+ * Whether a load failed for want of something this process lacks, not for anything in the model: no
+ * file descriptors to spare (503 `ERR_SERVER_BUSY`: a flood of connections while the worker started,
+ * or descriptors the model's own code leaked), or code Node keeps failed in this process once an
+ * import of it failed (500 `ERR_INTERNAL`, see retrying-load.ts). A new worker process may load it.
+ */
+export function failedForThisProcess(failure: ToolkitError): boolean {
+  return failure.code === 'ERR_SERVER_BUSY' || (failure.code === 'ERR_INTERNAL' && isOutOfDescriptors(failure));
 }
 
 /** This process's metrics (undefined when SMKIT_METRICS=false); batch sizes are recorded here. */
@@ -283,6 +288,14 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   if (backend) {
     const single = backend;
     void single.whenSettled().then(() => {
+      if (draining) return;
+      const failure = single.state() === 'failed' ? single.failure() : undefined;
+      if (failure && failedForThisProcess(failure)) {
+        // A new worker process, with descriptors of its own and a fresh module cache, may load it.
+        // (Log lines are written synchronously: this one is out before the exit.)
+        log.error({ code: failure.code }, 'this worker process could not load the model for want of file descriptors (see the error above); a new one takes its place');
+        process.exit(EXIT_PROCESS_CANNOT_LOAD);
+      }
       sendToPrimary({ type: 'model', state: single.state() === 'ready' ? 'ready' : 'failed' });
       if (single.state() === 'ready') keepServingOnRejections();
       loadMetrics();

@@ -10,7 +10,7 @@ import { StreamSlotCounter } from './bidi/stream-slots.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import type { MmeCoordinator } from './mme-cluster.js';
-import { EXIT_LISTEN_FAILED } from './exit-codes.js';
+import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD } from './exit-codes.js';
 import type { EarlyWorkers } from './early-workers.js';
 import { chooseConnectionBalancing } from './connection-balancing.js';
 import { findHandlerModule } from '../handlers/user-module.js';
@@ -278,7 +278,9 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           // Each replacement would die the same way until SAGEMAKER_STARTUP_TIMEOUT, /ping saying only "loading".
           startupError = new ToolkitError(
             'ERR_MODEL_LOAD',
-            `the worker process ended while loading the model, ${loadDeaths.count} times in a row (${how}: process.exit was called, or an error was thrown where nothing awaits it); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown from a timer or event handler`,
+            code === EXIT_PROCESS_CANNOT_LOAD
+              ? `the worker process could not load the model for want of file descriptors, ${loadDeaths.count} times in a row (see the errors above); raise the open files limit (ulimit -n), and look for code in the model that opens files and never closes them`
+              : `the worker process ended while loading the model, ${loadDeaths.count} times in a row (${how}: process.exit was called, or an error was thrown where nothing awaits it); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown from a timer or event handler`,
           );
           log.error({ code: startupError.code }, startupError.message);
           onSignal('SIGTERM');

@@ -86,12 +86,6 @@ export interface SizeRoutedOptions {
   readonly modelRuns?: ModelRunProbe;
   /** How often the loop delay is checked, ms. @defaultValue 1000 */
   readonly checkEveryMs?: number;
-  /**
-   * For a model that runs only in the thread: how long after a start (or load) that met a shortage
-   * of file descriptors it is tried again, ms. Unset, such a start fails the backend with 503
-   * `ERR_SERVER_BUSY` (a multi-model load answers it at once; the client retries).
-   */
-  readonly retryThreadStartMs?: number;
 }
 
 /**
@@ -124,9 +118,6 @@ export class SizeRoutedBackend implements InferenceBackend {
   #startFailure: ToolkitError | undefined;
   #closed = false;
   #watch: NodeJS.Timeout | undefined;
-  /** The wait before a thread-only model's thread is started again. */
-  #retryTimer: NodeJS.Timeout | undefined;
-  #endRetryWait: (() => void) | undefined;
   readonly #settled: Promise<void>;
   readonly #inlineMaxBytes: number;
   readonly #log: ServerLogger;
@@ -139,7 +130,7 @@ export class SizeRoutedBackend implements InferenceBackend {
     this.#settled = options.mode.then(async (choice) => {
       options.log.debug({ ...choice }, 'inference mode');
       if (this.#closed) return;
-      if (choice.mode === 'thread') return this.#startThreadOnly(options.retryThreadStartMs);
+      if (choice.mode === 'thread') return this.#startThreadOnly();
       const inline = options.inline();
       this.#inline = inline;
       await inline.whenSettled();
@@ -158,40 +149,16 @@ export class SizeRoutedBackend implements InferenceBackend {
 
   /**
    * Starts the thread of a model that runs only there, resolved once its model has settled. A start
-   * that fails leaves the backend `failed` with the reason, which `/ping` (or the `POST /models`
-   * answer) then gives, rather than a rejection nothing handles ending the worker. With
-   * `retryMs`, a start or load that met a shortage of file descriptors (see retrying-load.ts: a
-   * flood of connections while the worker starts) is tried again after that long instead, the
-   * backend reporting `loading` meanwhile.
+   * that fails (its code cannot be loaded: no file descriptors to spare, a broken install) leaves the
+   * backend `failed` with the reason, for the caller to act on, rather than a rejection.
    */
-  async #startThreadOnly(retryMs: number | undefined): Promise<void> {
-    for (let warned = false; !this.#closed; ) {
-      let busy: ToolkitError;
-      try {
-        const thread = await this.#ensureThread();
-        if (!thread) return;
-        await thread.whenSettled();
-        const failure = thread.failure();
-        if (retryMs === undefined || thread.state() !== 'failed' || failure?.code !== 'ERR_SERVER_BUSY') return;
-        busy = failure;
-        this.#thread = undefined;
-        await thread.close(0);
-      } catch (err) {
-        const failure = err instanceof ToolkitError ? err : new ToolkitError('ERR_MODEL_LOAD', `the inference thread could not be started: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-        if (retryMs === undefined || failure.code !== 'ERR_SERVER_BUSY') {
-          this.#startFailure = failure;
-          this.#log.error({ err }, 'could not start the inference thread; the model is not served');
-          return;
-        }
-        busy = failure;
-      }
-      if (!warned) this.#log.warn({ reason: busy.message }, `could not start the inference thread now; trying again every ${retryMs} ms`);
-      warned = true;
-      this.#threadStart = undefined;
-      await new Promise<void>((resolve) => {
-        this.#endRetryWait = resolve;
-        this.#retryTimer = setTimeout(resolve, retryMs);
-      });
+  async #startThreadOnly(): Promise<void> {
+    try {
+      const thread = await this.#ensureThread();
+      await thread?.whenSettled();
+    } catch (err) {
+      this.#startFailure = err instanceof ToolkitError ? err : new ToolkitError('ERR_MODEL_LOAD', `the inference thread could not be started: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      this.#log.error({ code: this.#startFailure.code, err }, 'could not start the inference thread');
     }
   }
 
@@ -336,8 +303,6 @@ export class SizeRoutedBackend implements InferenceBackend {
   async close(graceMs = 0, reason?: ToolkitError): Promise<void> {
     this.#closed = true;
     clearInterval(this.#watch);
-    clearTimeout(this.#retryTimer);
-    this.#endRetryWait?.();
     // A thread still starting is waited for, then closed like one that had started.
     const thread = async () => (this.#thread ?? (await this.#threadStart?.catch(() => undefined)))?.close(graceMs, reason);
     await Promise.all([this.#inline?.close(graceMs, reason), thread()]);

@@ -22,12 +22,12 @@ after(async () => {
   if (failures.length > 0) throw failures[0];
 });
 
-async function serveFixture(fixture: string, env: Record<string, string> = {}): Promise<ServeProcess> {
+async function serveFixture(fixture: string, env: Record<string, string> = {}, fileLimit?: number): Promise<ServeProcess> {
   const base = makeOptMl();
   // Run in reverse: the server stops before its folder goes, which goes even if the start failed.
   cleanups.push(() => removeDir(base));
   cpSync(path.join(FIXTURES, fixture), path.join(base, 'model'), { recursive: true });
-  const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env });
+  const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env }, [], fileLimit);
   cleanups.push(() => server.stop());
   return server;
 }
@@ -239,6 +239,18 @@ describe('smkit serve as a process', () => {
     clearTimeout(timer);
     assert.deepEqual(exit, { code: 1, signal: null }, server.output());
     assert.match(server.output(), /ended while loading the model, 3 times in a row \(exit code 7: process\.exit was called/);
+  });
+
+  test('a worker process left with no file descriptors while its model loads is replaced (a new process may load it), and start-up ends naming the open files limit once three in a row could not', async () => {
+    // The fixture's modelFn leaks every descriptor, then throws the EMFILE from a timer, ending its
+    // inference thread: a failure of the process, not of the model, which a new process may not meet.
+    const server = await serveFixture('leaks-descriptors-on-load', { SAGEMAKER_STARTUP_TIMEOUT: '60' }, 256);
+    const exit = await server.exited;
+    const output = server.output();
+    assert.deepEqual(exit, { code: 1, signal: null }, output);
+    assert.equal(output.match(/this worker process could not load the model for want of file descriptors/g)?.length, 3, output);
+    assert.match(output, /could not load the model for want of file descriptors, 3 times in a row \(see the errors above\); raise the open files limit \(ulimit -n\)/);
+    assert.doesNotMatch(output, /SAGEMAKER_STARTUP_TIMEOUT/, 'ended by the load deaths, not the start-up timeout');
   });
 
   test('an invalid setting stops start-up naming the variable', () => {

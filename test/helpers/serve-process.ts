@@ -79,17 +79,18 @@ export function fetchWithTimeout(input: string | URL, init: RequestInit = {}, ti
 }
 
 /**
- * Starts `node bin/smkit.js serve` with `env` on a free port; `args` are extra CLI flags. Returns
+ * Starts `node bin/smkit.js serve` with `env` on a free port; `args` are extra CLI flags, and
+ * `fileLimit` its open files limit (`ulimit -n`) if given. Returns
  * once the child holds its port (its `/ping` answers, loading or not, carry its `SMKIT_INSTANCE_ID`)
  * or has exited. Another process can take the port between the probe and the child's bind (other
  * test files run at the same time): the child then exits with `ERR_PORT_IN_USE` and is started again
  * on a new port, so no test ever talks to someone else's server. A port chosen by the caller
  * (`SAGEMAKER_BIND_TO_PORT` in `env`, `--port` in `args`) is used as given, without waiting.
  */
-export async function startServe(env: Record<string, string>, args: string[] = []): Promise<ServeProcess> {
+export async function startServe(env: Record<string, string>, args: string[] = [], fileLimit?: number): Promise<ServeProcess> {
   const ownPort = env.SAGEMAKER_BIND_TO_PORT === undefined && !args.includes('--port');
   for (let attempt = 1; ; attempt++) {
-    const server = spawnServe(await freePort(), `test-${process.pid}-${attempt}-${Math.random().toString(36).slice(2)}`, env, args);
+    const server = spawnServe(await freePort(), `test-${process.pid}-${attempt}-${Math.random().toString(36).slice(2)}`, env, args, fileLimit);
     if (!ownPort || attempt >= 3) return server;
     if ((await holdsItsPort(server)) !== 'lost') return server;
     await server.stop();
