@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 const LOGGER = new URL('./logger.js', import.meta.url).href;
 
@@ -23,24 +25,50 @@ test('a log line that cannot be written (a full disk, a terminal gone after a ha
   }
 });
 
-test('JSON lines that cannot be written are not kept without bound: a process logging on to a destination that keeps failing stays in bounds', { skip: !existsSync('/dev/full') && 'needs /dev/full' }, () => {
+test('lines that cannot be written are not kept without bound: a process logging on to a destination that keeps failing stays in bounds, in either format', { skip: !existsSync('/dev/full') && 'needs /dev/full' }, () => {
   const full = openSync('/dev/full', 'w');
   try {
-    // 200 MB of lines: kept until written (sonic-boom tries what failed again first), they would all be in memory.
-    const code = `const { createLogger } = await import(${JSON.stringify(LOGGER)}); const log = createLogger('info', {}, { format: 'json', fd: 2 }); const pad = 'y'.repeat(1000); for (let i = 0; i < 200_000; i++) log.info({ pad }, 'line'); globalThis.gc(); process.stdout.write(String(process.memoryUsage().heapUsed));`;
-    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', full], encoding: 'utf8', timeout: 60_000 });
-    assert.equal(r.status, 0, r.stderr ?? '');
-    assert.ok(Number(r.stdout) < 100 << 20, `heap ${Math.round(Number(r.stdout) / 2 ** 20)} MB`);
+    for (const format of ['json', 'pretty'] as const) {
+      // 200 MB of lines: kept until written (sonic-boom tries what failed again first), they would all be in memory.
+      const code = `const { createLogger } = await import(${JSON.stringify(LOGGER)}); const log = createLogger('info', {}, { format: '${format}', fd: 2 }); const pad = 'y'.repeat(1000); for (let i = 0; i < 200_000; i++) log.info({ pad }, 'line'); globalThis.gc(); process.stdout.write(String(process.memoryUsage().heapUsed));`;
+      const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', full], encoding: 'utf8', timeout: 120_000 });
+      assert.equal(r.status, 0, `${format}: ${r.stderr ?? ''}`);
+      assert.ok(Number(r.stdout) < 100 << 20, `${format}: heap ${Math.round(Number(r.stdout) / 2 ** 20)} MB`);
+    }
   } finally {
     closeSync(full);
   }
 });
 
-test('after a failed write, JSON lines are written again once the destination takes them', () => {
-  // A pipe whose reader is paused then resumed would not fail; an fd that fails then recovers: a
-  // stand-in for sonic-boom's write that fails once (ENOSPC), as a full disk freed again.
-  const code = `import fs from 'node:fs'; const real = fs.writeSync; let fail = 1; fs.writeSync = function (...a) { if (a[0] === 2 && fail-- > 0) { const e = new Error('no space'); e.code = 'ENOSPC'; throw e; } return real.apply(this, a); }; const { createLogger } = await import(${JSON.stringify(LOGGER)}); const log = createLogger('info', {}, { format: 'json', fd: 2 }); log.info('one'); log.info('two');`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
-  assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(r.stderr.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg), ['one', 'two']);
+/**
+ * Runs a process that logs `one` in `format` to its stderr, a file past the process's file-size
+ * limit (every write fails, EFBIG: as a full disk's ENOSPC or a gone terminal's EIO, an error that is
+ * not EPIPE), then cuts the file to nothing (the disk freed) and logs `two` and `three`. Returns the
+ * process and what the file holds.
+ */
+function logThroughRecoveredFile(dir: string, format: 'json' | 'pretty') {
+  const file = path.join(dir, `${format}.log`);
+  writeFileSync(file, 'x'.repeat(64 << 10));
+  const fd = openSync(file, 'a');
+  try {
+    const code = `const { ftruncateSync } = await import('node:fs'); const { createLogger } = await import(${JSON.stringify(LOGGER)}); const log = createLogger('info', {}, { format: '${format}', fd: 2 }); log.info('one'); ftruncateSync(2, 0); log.info('two'); log.info('three'); process.stdout.write('still running');`;
+    // ulimit -f counts 512- or 1024-byte blocks: the limit is under the file's 64 KB and over the 3 lines. Node ignores SIGXFSZ.
+    const r = spawnSync('/bin/sh', ['-c', 'ulimit -f 1 && exec "$@"', 'sh', process.execPath, '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', fd], encoding: 'utf8', timeout: 30_000 });
+    return { status: r.status, stdout: r.stdout, lines: readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test('after failed writes, lines are written again once the destination takes them, the failed one first, in either format', { skip: process.platform === 'win32' && 'needs ulimit' }, () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-log-recover-'));
+  try {
+    for (const format of ['json', 'pretty'] as const) {
+      const r = logThroughRecoveredFile(dir, format);
+      const messages = r.lines.map((l) => (format === 'json' ? (JSON.parse(l) as { msg: string }).msg : /INFO: (\w+)$/.exec(l)?.[1]));
+      assert.deepEqual({ status: r.status, stdout: r.stdout, messages }, { status: 0, stdout: 'still running', messages: ['one', 'two', 'three'] }, `${format}: ${r.lines.join('\n')}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

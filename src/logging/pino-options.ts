@@ -18,19 +18,26 @@ export const UNWRITTEN_LOG_BYTES = 16 << 20;
  * (pino-pretty) for `pretty`.
  */
 function destination(pino: typeof pinoFactory, format: LogFormat, fd: 1 | 2): DestinationStream {
-  if (format === 'json') {
-    // A line that cannot be written (a terminal gone after a hang-up: EIO; a full disk) must not end
-    // the process: pino rethrows every error but EPIPE out of the logging call, which ended it (a
-    // server on its next request's log line). sonic-boom keeps what failed and tries it again before
-    // the next line, so lines come out again once the destination takes them (a disk freed); one
-    // that keeps failing would keep every later line in memory: past maxLength new lines are dropped.
-    const stream = pino.destination({ dest: fd, sync: true, maxLength: UNWRITTEN_LOG_BYTES });
-    stream.on('error', () => {});
-    return stream;
-  }
+  // A line that cannot be written (a terminal gone after a hang-up: EIO; a full disk) must not end
+  // the process: pino rethrows every error but EPIPE out of the logging call, which ended it (a
+  // server on its next request's log line). sonic-boom keeps what failed and tries it again before
+  // the next line, so lines come out again once the destination takes them (a disk freed); one
+  // that keeps failing would keep every later line in memory: past maxLength new lines are dropped.
+  const stream = pino.destination({ dest: fd, sync: true, maxLength: UNWRITTEN_LOG_BYTES });
+  stream.on('error', () => {});
+  return format === 'json' ? stream : prettyLines(stream, fd);
+}
+
+/**
+ * pino-pretty's formatting of each line, written to `stream`. Not pino-pretty's stream: it pipes into
+ * its destination, and the pipe is torn down at the destination's first error (any given
+ * destination, as it is pump's doing), so every later line was lost, even once writes worked again.
+ */
+function prettyLines(stream: DestinationStream, fd: 1 | 2): DestinationStream {
   // Loaded only for terminals: containers never pay for it.
-  const pretty = createRequire(import.meta.url)('pino-pretty') as (opts: Record<string, unknown>) => DestinationStream;
-  return pretty({ destination: fd, sync: true, colorize: (fd === 1 ? process.stdout : process.stderr).isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as { prettyFactory(opts: Record<string, unknown>): (line: string) => string };
+  const pretty = prettyFactory({ colorize: (fd === 1 ? process.stdout : process.stderr).isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+  return { write: (line) => stream.write(pretty(line)) };
 }
 
 /**
