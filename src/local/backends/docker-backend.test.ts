@@ -137,6 +137,45 @@ test('a docker stop that hangs after its container stopped is killed once the ru
   }
 });
 
+test('two stop() calls at once share one docker stop, which, hung, is killed once the run client is gone: no docker stop is left running', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
+  const calls = join(dir, 'calls.log');
+  const stopPids = join(dir, 'stop.pids');
+  // As in the test above: `stop` ends the container (its run client exits 0), then hangs.
+  await writeFile(
+    join(dir, 'docker'),
+    `#!/bin/sh\necho "$@" >> "${calls}"\ncase "$1" in\n  run) sleep 60 & trap 'kill $! 2>/dev/null; exit 0' TERM; echo $$ > "${dir}/run.pid"; wait $! ;;\n  stop) echo $$ >> "${stopPids}"; kill "$(cat "${dir}/run.pid")"; exec sleep 3600 ;;\nesac\n`,
+  );
+  await chmod(join(dir, 'docker'), 0o755);
+  const path = process.env.PATH;
+  process.env.PATH = `${dir}:${path ?? ''}`;
+  const pids = async (): Promise<number[]> => (await readFile(stopPids, 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
+  const gone = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  try {
+    const container = await new DockerBackend('docker', 'my/image:1', { stopCommandWaitMs: 100 }).start({ ...spec, logFile: join(dir, 'container.log') });
+    // The stand-in's run has said where its stop must send SIGTERM.
+    await until('the fake docker run to be up', () => existsSync(join(dir, 'run.pid')), { timeoutMs: 20_000, intervalMs: 20 });
+    await Promise.all([container.stop(5_000), container.stop(5_000)]);
+    assert.deepEqual(container.exited, { code: 0, signal: null });
+    const lines = (await readFile(calls, 'utf8')).trim().split('\n');
+    const name = lines[0]!.split(' ')[3]!;
+    assert.deepEqual(lines.slice(1), [`stop -t 5 ${name}`], 'one docker stop for both');
+    // Killed (SIGKILL) when stop() returned; gone once this process has reaped it.
+    await until('every docker stop to be gone', async () => (await pids()).every(gone), { timeoutMs: 20_000, intervalMs: 20 });
+  } finally {
+    process.env.PATH = path;
+    for (const pid of await pids()) if (!gone(pid)) process.kill(pid, 'SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a docker run that cannot be spawned (an argument with a NUL byte) leaves nothing tracked', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
   const calls = join(dir, 'calls.log');

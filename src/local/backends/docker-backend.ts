@@ -178,6 +178,9 @@ export class DockerBackend implements ContainerBackend {
         endLog();
       },
       () => {
+        // Stops at once share the `docker stop` under way: a second one would replace the one
+        // the first stop bounds (endWithin), which a hung engine would then leave running.
+        if (stopCommand !== undefined && running(stopCommand)) return;
         stopCommand = spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
       },
     );
@@ -200,9 +203,14 @@ export class DockerBackend implements ContainerBackend {
   }
 }
 
+/** Whether `child` was spawned and has not exited yet. */
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+}
+
 /** Waits up to `ms` for `child` to exit, then kills it (SIGKILL). */
 async function endWithin(child: ChildProcess, ms: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  if (!running(child)) return;
   let timer: NodeJS.Timeout | undefined;
   await new Promise<void>((done) => {
     child.once('exit', () => done());
