@@ -47,6 +47,23 @@ test('untilAborted: a signal already aborted rejects with its reason, and the re
   });
 });
 
+test('untilAborted: a value that comes after the abort goes to discard (a body no one reads is closed); one that came before goes to the caller only', async () => {
+  const discarded: string[] = [];
+  const discard = (late: string): void => void discarded.push(late);
+  const stop = new AbortController();
+  let answer!: (value: string) => void;
+  const waiting = untilAborted(new Promise<string>((resolve) => (answer = resolve)), stop.signal, discard);
+  stop.abort(new Error('the job was stopped'));
+  await assert.rejects(waiting, /the job was stopped/);
+  answer('late body');
+  const early = new AbortController();
+  assert.equal(await untilAborted(Promise.resolve('body'), early.signal, discard), 'body');
+  early.abort();
+  await untilAborted(Promise.resolve('answered to a stopped job'), AbortSignal.abort(), discard).catch(() => {});
+  await nextTurn();
+  assert.deepEqual(discarded, ['late body', 'answered to a stopped job']);
+});
+
 test('settledWithin: how the promise settled, or undefined when it has not in time', async () => {
   assert.deepEqual(await settledWithin(Promise.resolve('a'), 1_000), { ok: true, value: 'a' });
   const err = new Error('b');

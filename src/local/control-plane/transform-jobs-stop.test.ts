@@ -14,15 +14,17 @@ import { CreateModelCommand, CreateTransformJobCommand, DescribeTransformJobComm
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
+import { createS3Objects } from '../s3/client.js';
+import type { S3Objects } from '../s3/objects.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 /**
  * What the stand-in S3 does with a prefix's one object: stall before the answer's headers, part-way
  * through its body, on the output's upload, or after the headers of an 8 MiB object; or break the
  * connection part-way through its body on the first two GETs (`get-broken-twice`) or on every one
- * (`get-broken`).
+ * (`get-broken`); or answer the GET once the test says so (`get-late`).
  */
-type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large' | 'get-broken-twice' | 'get-broken';
+type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large' | 'get-broken-twice' | 'get-broken' | 'get-late';
 
 let dir: string;
 let s3: Server;
@@ -33,6 +35,8 @@ const gets = new Map<string, number>();
 const uploads = new Map<string, string>();
 /** The socket of each stalled request, by kind. */
 const stalled = new Map<Stall, Socket>();
+/** The GET of a `get-late` object, not answered until the test says so. */
+let late: ServerResponse | undefined;
 
 function listing(prefix: string): string {
   return (
@@ -58,6 +62,7 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
     }
     if (kind === 'get-broken-twice') return void res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '8' }).end('1,2\n3,4\n');
     if (kind === 'get-headers') return void stalled.set(kind, req.socket);
+    if (kind === 'get-late') return void (late = res);
     if (kind === 'get-large') {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(8 << 20) });
       res.flushHeaders();
@@ -84,13 +89,22 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(404).end();
 }
 
+/**
+ * `objects` whose GetObject of a `get-late/` key is not given the job's signal: its answer comes
+ * after the job was stopped, as a response already in when the stop came would.
+ */
+function answeringLate(objects: S3Objects): S3Objects {
+  return { ...objects, get: (bucket, key, options) => objects.get(bucket, key, key.startsWith('get-late/') ? {} : options) };
+}
+
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'smkit-tj-stop-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   s3 = createServer(serveS3);
   await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
   const s3Url = `http://127.0.0.1:${(s3.address() as AddressInfo).port}`;
-  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
+  const s3Objects = answeringLate(createS3Objects({ s3EndpointUrl: s3Url, region: 'us-east-1', s3TimeoutSeconds: 60 }));
+  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, s3: s3Objects, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
   sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
   await sm.send(new CreateModelCommand({ ModelName: 'stop-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
 });
@@ -126,6 +140,29 @@ for (const kind of ['get-headers', 'get-body', 'put'] as const) {
     await until('the stalled S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
   });
 }
+
+test('a GetObject that answers after StopTransformJob: the job is Stopped, and the body it no longer wants is destroyed, closing its S3 connection', { timeout: 30_000 }, async () => {
+  const name = 'stop-get-late';
+  await sm.send(
+    new CreateTransformJobCommand({
+      TransformJobName: name,
+      ModelName: 'stop-model',
+      TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/get-late/' } }, ContentType: 'text/csv', SplitType: 'Line' },
+      TransformOutput: { S3OutputPath: `s3://out/${name}` },
+      TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+    }),
+  );
+  const res = await until('S3 to hold the GET', () => late, { timeoutMs: 20_000 });
+  await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
+  const status = await until('the job to stop', async () => {
+    const s = (await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }))).TransformJobStatus;
+    return s === 'Stopping' || s === 'InProgress' ? undefined : s;
+  }, { timeoutMs: 20_000 });
+  assert.equal(status, 'Stopped');
+  // Headers and the start of a body that never ends: left unread, the connection would stay open until the 60 s S3 timeout.
+  res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '1000' }).write('1,2\n');
+  await until('the S3 connection to be closed', () => res.socket === null || res.socket.destroyed, { timeoutMs: 20_000 });
+});
 
 test('SplitType None: an object over MaxPayloadInMB is refused from the length S3 gives, without its body being downloaded: the job fails naming its size, and the S3 connection is closed', { timeout: 30_000 }, async () => {
   await sm.send(

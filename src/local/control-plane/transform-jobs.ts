@@ -205,6 +205,14 @@ function answeredByS3(err: unknown): boolean {
   return typeof status === 'number' && status >= 400 && status < 500;
 }
 
+/**
+ * The object's body, or the abort's reason as soon as `signal` aborts (a stopped job does not wait
+ * on S3); a body that still comes after the abort is destroyed, so its connection is not left open.
+ */
+function getUntilAborted(s3: S3Objects, bucket: string, key: string, signal: AbortSignal): ReturnType<S3Objects['get']> {
+  return untilAborted(s3.get(bucket, key, { signal }), signal, (body) => body.destroy());
+}
+
 /** Downloads of an input object whose body breaks off part-way, before the job fails: the SDK's own 3 attempts of a request. */
 const DOWNLOAD_ATTEMPTS = 3;
 /** The system calls of a file being written: an error of one of them is the disk's, not S3's. */
@@ -544,7 +552,7 @@ export class TransformJobs {
       const cap = this.ctx.maxManifestBytes ?? MAX_MANIFEST_BYTES;
       let total = 0;
       try {
-        const body = await untilAborted(s3.get(at.bucket, at.key, { signal }), signal);
+        const body = await getUntilAborted(s3, at.bucket, at.key, signal);
         // Refused from the length S3 gives, else once more than the cap has come: never held whole.
         if (body.contentLength !== undefined && body.contentLength > cap) total = body.contentLength;
         else {
@@ -610,7 +618,7 @@ export class TransformJobs {
         let answered = false;
         let unwritable = false;
         try {
-          const body = await untilAborted(s3.get(o.bucket, o.key, { signal }), signal);
+          const body = await getUntilAborted(s3, o.bucket, o.key, signal);
           answered = true;
           if (refuseOver !== undefined && body.contentLength !== undefined && body.contentLength > refuseOver) {
             body.destroy();
