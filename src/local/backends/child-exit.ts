@@ -82,8 +82,19 @@ export function trackExit(child: ChildProcess, onExit: () => void, terminate?: (
   };
 }
 
+/** Options of {@link runningContainer}. */
+export interface RunningContainerOptions {
+  /** How the container stops. @defaultValue the tracked child's own {@link TrackedChild.stop} */
+  stop?: (graceMs: number) => Promise<void>;
+  /** {@link RunningContainer.instanceId}. */
+  instanceId?: string;
+  /** Reads {@link RunningContainer.exitHint} (what the backend has seen so far) each time it is asked. */
+  exitHint?: () => string | undefined;
+}
+
 /** A {@link RunningContainer} for a tracked child listening on `127.0.0.1:<spec.port>`. */
-export function runningContainer(spec: ContainerSpec, tracked: TrackedChild, stop: (graceMs: number) => Promise<void> = (g) => tracked.stop(g), instanceId?: string): RunningContainer {
+export function runningContainer(spec: ContainerSpec, tracked: TrackedChild, opts: RunningContainerOptions = {}): RunningContainer {
+  const { stop = (g) => tracked.stop(g), instanceId, exitHint } = opts;
   return {
     spec,
     url: `http://127.0.0.1:${spec.port}`,
@@ -91,6 +102,9 @@ export function runningContainer(spec: ContainerSpec, tracked: TrackedChild, sto
     ...(tracked.pid === undefined ? {} : { pid: tracked.pid }),
     get exited() {
       return tracked.exited;
+    },
+    get exitHint() {
+      return exitHint?.();
     },
     exitPromise: tracked.exitPromise,
     stop: (graceMs = 30_000) => stop(graceMs),

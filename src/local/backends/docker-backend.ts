@@ -184,7 +184,7 @@ export class DockerBackend implements ContainerBackend {
         stopCommand = spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
       },
     );
-    const container = runningContainer(spec, tracked, async (graceMs) => {
+    const stop = async (graceMs: number): Promise<void> => {
       // Without its client the container may still run (and hold its port): remove it outright.
       if (tracked.exited) {
         // Left to the reaper when the engine did not answer in time.
@@ -197,9 +197,9 @@ export class DockerBackend implements ContainerBackend {
       if (stopCommand) await endWithin(stopCommand, this.stopCommandWaitMs);
       // A client killed at the end of the grace period (`docker stop` did not return in time) may leave its container running.
       if (child.signalCode === null || (await removeContainers(this.engine, [containerName]))) release();
-    });
-    const engine = this.engine;
-    return Object.defineProperty(container, 'exitHint', { get: () => (said.length === 0 ? undefined : gpuFailureHint(engine, Buffer.concat(said).toString('utf8'))), enumerable: true });
+    };
+    const exitHint = (): string | undefined => (said.length === 0 ? undefined : gpuFailureHint(this.engine, Buffer.concat(said).toString('utf8')));
+    return runningContainer(spec, tracked, { stop, exitHint });
   }
 }
 

@@ -86,6 +86,6 @@ export class ProcessBackend implements ContainerBackend {
       undefined,
       { processGroup: this.processGroup },
     );
-    return runningContainer(spec, tracked, undefined, instanceId);
+    return runningContainer(spec, tracked, { instanceId });
   }
 }
