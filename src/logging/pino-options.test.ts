@@ -72,3 +72,14 @@ test('after failed writes, lines are written again once the destination takes th
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('pretty: a line pino-pretty cannot parse comes out as it is, on one line of its own, with no blank line after it', () => {
+  const code = `const { createLogger } = await import(${JSON.stringify(LOGGER)}); const log = createLogger('info', {}, { format: 'pretty', fd: 1 }); log.info({ constructor: { prototype: 1 } }, 'odd'); log.info('next');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.equal(lines.length, 3, r.stdout);
+  assert.match(lines[0]!, /^\{.*"msg":"odd"\}$/, 'the raw JSON line');
+  assert.match(lines[1]!, /INFO: next$/);
+  assert.equal(lines[2], '');
+});

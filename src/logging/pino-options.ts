@@ -10,7 +10,7 @@ export interface LoggerOptions {
   fd?: 1 | 2;
 }
 
-/** The most JSON log output kept unwritten while its destination fails: a line longer than this is never written. */
+/** The most log output kept unwritten while its destination fails: a line longer than this is never written. */
 export const UNWRITTEN_LOG_BYTES = 16 << 20;
 
 /**
@@ -37,7 +37,8 @@ function prettyLines(stream: DestinationStream, fd: 1 | 2): DestinationStream {
   // Loaded only for terminals: containers never pay for it.
   const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as { prettyFactory(opts: Record<string, unknown>): (line: string) => string };
   const pretty = prettyFactory({ colorize: (fd === 1 ? process.stdout : process.stderr).isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
-  return { write: (line) => stream.write(pretty(line)) };
+  // A line pino-pretty cannot parse is given back with its own line end added: pino's is taken off first.
+  return { write: (line) => stream.write(pretty(line.endsWith('\n') ? line.slice(0, -1) : line)) };
 }
 
 /**

@@ -137,7 +137,7 @@ test('a docker stop that hangs after its container stopped is killed once the ru
   }
 });
 
-test('two stop() calls at once share one docker stop, which, hung, is killed once the run client is gone: no docker stop is left running', { timeout: 60_000 }, async () => {
+test('stop() calls at once share the docker stop under way, unless one asks for a shorter grace; each docker stop, hung, is killed once the run client is gone: none is left running', { timeout: 60_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
   const calls = join(dir, 'calls.log');
   const stopPids = join(dir, 'stop.pids');
@@ -162,11 +162,11 @@ test('two stop() calls at once share one docker stop, which, hung, is killed onc
     const container = await new DockerBackend('docker', 'my/image:1', { stopCommandWaitMs: 100 }).start({ ...spec, logFile: join(dir, 'container.log') });
     // The stand-in's run has said where its stop must send SIGTERM.
     await until('the fake docker run to be up', () => existsSync(join(dir, 'run.pid')), { timeoutMs: 20_000, intervalMs: 20 });
-    await Promise.all([container.stop(5_000), container.stop(5_000)]);
+    await Promise.all([container.stop(5_000), container.stop(5_000), container.stop(1_000), container.stop(3_000)]);
     assert.deepEqual(container.exited, { code: 0, signal: null });
     const lines = (await readFile(calls, 'utf8')).trim().split('\n');
     const name = lines[0]!.split(' ')[3]!;
-    assert.deepEqual(lines.slice(1), [`stop -t 5 ${name}`], 'one docker stop for both');
+    assert.deepEqual(lines.slice(1), [`stop -t 5 ${name}`, `stop -t 1 ${name}`], 'one docker stop for the stops of 5 s; the stop of 1 s gets its own, which the stop of 3 s shares');
     // Killed (SIGKILL) when stop() returned; gone once this process has reaped it.
     await until('every docker stop to be gone', async () => (await pids()).every(gone), { timeoutMs: 20_000, intervalMs: 20 });
   } finally {

@@ -168,7 +168,8 @@ export class DockerBackend implements ContainerBackend {
       tapLines(child.stderr, spec.logLines);
     }
     let graceSeconds = 30;
-    let stopCommand: ChildProcess | undefined;
+    /** Every `docker stop` spawned, with the grace (`-t`) it was given. */
+    const stopCommands: { command: ChildProcess; graceSeconds: number }[] = [];
     const tracked = trackExit(
       child,
       () => {
@@ -178,10 +179,11 @@ export class DockerBackend implements ContainerBackend {
         endLog();
       },
       () => {
-        // Stops at once share the `docker stop` under way: a second one would replace the one
-        // the first stop bounds (endWithin), which a hung engine would then leave running.
-        if (stopCommand !== undefined && running(stopCommand)) return;
-        stopCommand = spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
+        // A stop at once with another shares its `docker stop` unless it asks for a shorter grace,
+        // which only a `docker stop` of its own gives; every one is bounded once the client is gone.
+        if (stopCommands.some((s) => running(s.command) && s.graceSeconds <= graceSeconds)) return;
+        const command = spawn(this.engine, ['stop', '-t', String(graceSeconds), containerName], { stdio: 'ignore' }).once('error', () => child.kill('SIGTERM'));
+        stopCommands.push({ command, graceSeconds });
       },
     );
     const stop = async (graceMs: number): Promise<void> => {
@@ -194,7 +196,7 @@ export class DockerBackend implements ContainerBackend {
       graceSeconds = Math.max(1, Math.ceil(graceMs / 1000));
       // Give `docker stop` its own grace period before killing the CLI process.
       await tracked.stop(graceMs + 5_000);
-      if (stopCommand) await endWithin(stopCommand, this.stopCommandWaitMs);
+      await Promise.all(stopCommands.map((s) => endWithin(s.command, this.stopCommandWaitMs)));
       // A client killed at the end of the grace period (`docker stop` did not return in time) may leave its container running.
       if (child.signalCode === null || (await removeContainers(this.engine, [containerName]))) release();
     };
