@@ -25,8 +25,8 @@ interface Run {
   kill: (signal: NodeJS.Signals) => void;
 }
 
-function run(args: string[]): Run {
-  const child = spawn(process.execPath, [SMKIT_BIN, 'local', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const child = spawn(process.execPath, [SMKIT_BIN, 'local', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -264,6 +264,38 @@ test('smkit local with no target: an empty local SageMaker that the SDK talks to
   assert.match(r.stderr(), /smkit local: SIGHUP: stopping endpoints/);
   await r.closed;
   assert.doesNotMatch(r.stderr(), /ended without stopping/, r.stderr());
+});
+
+test('smkit local with no target killed with SIGKILL: having run nothing, it made no work folder and started no reaper, and leaves nothing behind', async (t) => {
+  const scratch = tempDirForSync(t, 'smkit-orphan-');
+  const r = run(['--port', '0'], { TMPDIR: scratch });
+  t.after(() => r.kill('SIGKILL'));
+  await waitForLine(r, /local SageMaker ready on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
+  assert.deepEqual(childrenOf(r.pid), [], 'no reaper');
+  r.kill('SIGKILL');
+  await r.closed;
+  assert.deepEqual(readdirSync(scratch), []);
+  assert.doesNotMatch(r.stderr(), /ended without stopping/, r.stderr());
+});
+
+test('smkit local killed with SIGKILL after its only endpoint failed before starting a process, and was deleted: its reaper removes the work folder', async (t) => {
+  const { SageMakerClient, CreateModelCommand, CreateEndpointConfigCommand, CreateEndpointCommand, DescribeEndpointCommand, DeleteEndpointCommand } = await import('@aws-sdk/client-sagemaker');
+  const scratch = tempDirForSync(t, 'smkit-orphan-');
+  const r = run(['--port', '0'], { TMPDIR: scratch });
+  t.after(() => r.kill('SIGKILL'));
+  const [, url] = await waitForLine(r, /local SageMaker ready on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
+  const sm = new SageMakerClient(localClientConfig(url, { requestTimeoutMs: 30_000 }));
+  t.after(() => sm.destroy());
+  await sm.send(new CreateModelCommand({ ModelName: 'm', PrimaryContainer: { ModelDataUrl: join(scratch, 'no-such-model') } }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'c', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'e', EndpointConfigName: 'c' }));
+  await until('the endpoint to fail', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'e' }))).EndpointStatus === 'Failed', { intervalMs: 100 });
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'e' }));
+  assert.equal(readdirSync(scratch).filter((f) => f.startsWith('smkit-sagemaker-')).length, 1, 'the deployment made the work folder');
+  r.kill('SIGKILL');
+  await r.closed;
+  assert.deepEqual(readdirSync(scratch), []);
+  assert.match(r.stderr(), /ended without stopping what it started; stopping 0 process\(es\), removing 0 container\(s\) and 1 folder\(s\)/);
 });
 
 test('smkit local whose terminal hung up (SIGHUP, then every write fails): still a clean stop, exit 0', async () => {

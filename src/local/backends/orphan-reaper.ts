@@ -24,9 +24,9 @@ let reaper: ChildProcess | undefined;
 
 function send(message: ReaperMessage): void {
   // The reaper starts with the first process or container, which would go on running and holding
-  // ports: a folder alone (a local SageMaker that has started nothing) is not worth a process of
-  // its own, unless it may come to hold much (a training job's input data). What is tracked before
-  // it starts is handed over when it does.
+  // ports: a folder alone (made just before the processes that will use it) is not worth a process
+  // of its own, unless it may come to hold much before any process starts (a local SageMaker's work
+  // folder, with model data and training input). What is tracked before it starts is handed over when it does.
   const child = reaper ?? ('add' in message && worthAReaper.has(message.add) ? startReaper() : undefined);
   child?.stdin?.write(`${JSON.stringify(message)}\n`);
 }
@@ -82,7 +82,8 @@ export function processStartTime(pid: number): string | undefined {
 export interface TrackOptions {
   /**
    * Start the reaper for a folder too: one that may come to hold much before any process is
-   * started (a training job's input data, downloaded before its `smkit train` runs).
+   * started (a local SageMaker's work folder, where model data and a training job's input are
+   * downloaded before the containers or `smkit train` that use them run).
    * Processes and containers always start it.
    */
   startsReaper?: boolean;

@@ -1,8 +1,4 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { trackUntilReleased } from '../backends/orphan-reaper.js';
 import { createFrontDoorServer, listenFrontDoor } from '../front-door/http-server.js';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Request, Response } from 'express';
 import type { AwsService } from '../../aws/service.js';
 import { partitionOf } from '../../aws/partition.js';
@@ -35,6 +31,7 @@ import { TransformJobs } from './transform-jobs.js';
 import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import type { DeploymentContext } from './deployment.js';
 import { ModelDataHolds } from '../fleet/model-data-holds.js';
+import { WorkFolder } from './work-folder.js';
 
 /** The target prefix CloudWatch's JSON protocol uses; auto-rollback reads alarms from that service. */
 export const CLOUDWATCH_TARGET_PREFIX = 'GraniteServiceVersion20100801';
@@ -159,6 +156,7 @@ export interface LocalSageMakerCore {
   logGroupArn(endpointName: string): string | undefined;
   /** The memory the front door's real-time bodies may take together (`SMKIT_LOCAL_BODY_MEMORY_MB`), when bounded. */
   readonly bodyMemoryBytes?: number;
+  /** The work folder (`smkit-sagemaker-*` in the temporary folder), made the first time it is read ({@link WorkFolder}). */
   readonly workDir: string;
   /** What uses each model data version under `workDir/model-data`; a version nothing uses is removed from disk. */
   readonly modelData: ModelDataHolds;
@@ -184,13 +182,10 @@ export interface LocalSageMakerCore {
  * endpoint life cycle, and any extra services; {@link startLocalSageMaker} serves them.
  */
 export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Promise<LocalSageMakerCore> {
-  // Settings are read (and may stop start-up) before the work folder exists, so an invalid one leaves nothing behind.
   const { settings, metricsSettings, trainingGraceSeconds } = readLocalSageMakerEnv(opts);
   const backend = await chooseBackend(opts);
-  const workDir = await mkdtemp(join(tmpdir(), 'smkit-sagemaker-'));
-  // Removed by stop(); should this process end first, by the reaper, once what ran in it is stopped.
-  const releaseWorkDir = opts.keepWorkDir ? () => {} : trackUntilReleased({ kind: 'folder', path: workDir });
-  await mkdir(join(workDir, 'logs'), { recursive: true });
+  // Made when first needed; removed by stop(), or, should this process end first, by the reaper.
+  const work = new WorkFolder(opts.keepWorkDir === true);
   const store = new ControlPlaneStore<ManagedEndpoint>(settings.region, settings.accountId);
   const random = createRandom(opts.seed);
   const guard =
@@ -223,7 +218,9 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   const deployment: DeploymentContext = {
     store,
     backend,
-    workDir,
+    get workDir() {
+      return work.path;
+    },
     startupTimeoutMs: opts.startupTimeoutMs ?? 120_000,
     maxInstances: settings.maxInstances,
     serverlessIdleMs: (settings.serverlessIdleSeconds ?? 60) * 1000,
@@ -255,7 +252,9 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   );
   const trainingJobs = new TrainingJobs({
     store,
-    workDir,
+    get workDir() {
+      return work.path;
+    },
     s3,
     backend: backend.name,
     maxJobs: settings.maxInstances,
@@ -268,7 +267,21 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(opts.warmPoolNow ? { now: opts.warmPoolNow } : {}),
     ...(opts.trainingTimer ? { timer: opts.trainingTimer } : {}),
   });
-  const transformJobs = new TransformJobs({ store, backend, workDir, startupTimeoutMs: opts.startupTimeoutMs ?? 120_000, maxInstances: settings.maxInstances, s3, ...(opts.maxManifestBytes === undefined ? {} : { maxManifestBytes: opts.maxManifestBytes }), ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.log ? { log: opts.log } : {}), logs, modelData });
+  const transformJobs = new TransformJobs({
+    store,
+    backend,
+    get workDir() {
+      return work.path;
+    },
+    startupTimeoutMs: opts.startupTimeoutMs ?? 120_000,
+    maxInstances: settings.maxInstances,
+    s3,
+    ...(opts.maxManifestBytes === undefined ? {} : { maxManifestBytes: opts.maxManifestBytes }),
+    ...(opts.progress ? { progress: opts.progress } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+    logs,
+    modelData,
+  });
   const components = new InferenceComponents({
     store,
     deployment,
@@ -314,7 +327,9 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     // An endpoint whose instances write to the local CloudWatch Logs: the service's LogStreamArn, its log group's ARN.
     logGroupArn: (name) => (logs.groups.has(endpointLogGroup(name)) ? `arn:${partitionOf(store.region)}:logs:${store.region}:${store.accountId}:log-group:${endpointLogGroup(name)}` : undefined),
     ...(settings.bodyMemoryMb === undefined ? {} : { bodyMemoryBytes: Math.floor(settings.bodyMemoryMb * 1024 * 1024) }),
-    workDir,
+    get workDir() {
+      return work.path;
+    },
     modelData,
     s3,
     fleetPolicy,
@@ -327,8 +342,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
         await guard?.stop();
         await Promise.all([lifecycle.stopAll(), components.stopAll(), trainingJobs.stopAll(), transformJobs.stopAll()]);
         await modelData.settled();
-        if (!opts.keepWorkDir) await rm(workDir, { recursive: true, force: true });
-        releaseWorkDir();
+        await work.remove();
       })();
       return stopped;
     },
@@ -371,7 +385,9 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     logs: core.logs,
     logGroupArn: core.logGroupArn,
     ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
-    workDir: core.workDir,
+    get workDir() {
+      return core.workDir;
+    },
     modelData: core.modelData,
     s3: core.s3,
     fleetPolicy: core.fleetPolicy,

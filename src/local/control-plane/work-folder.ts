@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { trackUntilReleased } from '../backends/orphan-reaper.js';
+
+/**
+ * A local SageMaker's work folder (`smkit-sagemaker-*` in the temporary folder: instances' `/opt/ml`
+ * trees, logs, model data, jobs), made when something first needs it rather than at start-up. A
+ * local SageMaker that runs nothing then has neither a folder nor a reaper: killed, it leaves
+ * nothing behind, and it starts no process to clean up what it never made.
+ */
+export class WorkFolder {
+  private readonly where: string;
+  private state: 'unmade' | 'made' | 'removed' = 'unmade';
+  private release: () => void = () => {};
+
+  /** @param keep Kept when the local SageMaker ends, however it ends (`smkit local --keep`). */
+  constructor(private readonly keep: boolean) {
+    // Named now, so the path can be read before the folder exists; made exclusively (as mkdtemp
+    // does) on first use, so a folder someone else made under that name is never taken over.
+    this.where = join(tmpdir(), `smkit-sagemaker-${randomBytes(6).toString('hex')}`);
+  }
+
+  /**
+   * Its path. The first read before {@link remove} makes the folder (with `logs/` in it) and,
+   * unless kept, tracks it with the reaper, which it starts: from then on, were this process
+   * killed, the reaper removes the folder and what is in it, downloads cut short included.
+   */
+  get path(): string {
+    if (this.state === 'unmade') this.make();
+    return this.where;
+  }
+
+  /** Removes the folder when it was made and is not kept; reading {@link path} afterwards makes nothing. */
+  async remove(): Promise<void> {
+    const made = this.state === 'made';
+    this.state = 'removed';
+    if (made && !this.keep) await rm(this.where, { recursive: true, force: true });
+    this.release();
+  }
+
+  private make(): void {
+    mkdirSync(this.where, { mode: 0o700 });
+    this.state = 'made';
+    // With the folder, not with the first process: a download (model data, a training job's input)
+    // may fill it for long before any process starts, and a deployment may fail before one does.
+    if (!this.keep) this.release = trackUntilReleased({ kind: 'folder', path: this.where }, { startsReaper: true });
+    mkdirSync(join(this.where, 'logs'));
+  }
+}
