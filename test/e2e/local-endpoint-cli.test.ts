@@ -192,7 +192,7 @@ test('a process whose training job is still downloading its input (no process st
   assert.ok(workDir.startsWith(scratch) && existsSync(jobRoot));
   const err = await kill();
   assert.equal(existsSync(workDir), false, 'the work folder is removed');
-  assert.match(err, /ended without stopping what it started; stopping 0 process\(es\), removing 0 container\(s\) and 2 folder\(s\)/);
+  assert.match(err, /ended without stopping what it started; stopping 0 process\(es\), removing 0 container\(s\) and 1 folder\(s\)/);
 });
 
 test('with --keep (keepWorkDir) a process whose training job is still downloading killed with SIGKILL leaves its work folder and the downloads, and starts no reaper for them', async (t) => {
@@ -210,7 +210,16 @@ test('a process whose endpoint is still downloading its model data (no container
   assert.ok(workDir.startsWith(scratch) && existsSync(workDir));
   const err = await kill();
   assert.equal(existsSync(workDir), false, 'the work folder is removed');
-  assert.match(err, /ended without stopping what it started; stopping 0 process\(es\), removing 0 container\(s\) and 2 folder\(s\)/);
+  assert.match(err, /ended without stopping what it started; stopping 0 process\(es\), removing 0 container\(s\) and 1 folder\(s\)/);
+});
+
+test('with --keep (keepWorkDir) a process whose endpoint is still downloading its model data killed with SIGKILL leaves its work folder and the partial download, as a training job\'s downloads, and starts no reaper for them', async (t) => {
+  const { info, scratch, kill } = await startOwner<{ workDir: string }>(t, 'model-download-owner.mjs', ['keep'], 'the model data to be downloading');
+  const { workDir } = info;
+  assert.ok(workDir.startsWith(scratch));
+  const err = await kill();
+  assert.doesNotMatch(err, /ended without stopping what it started/);
+  assert.ok(readdirSync(workDir, { recursive: true }).some((p) => String(p).includes('.partial-')), 'the partial download is kept');
 });
 
 test('a process serving a model with startLocalServer (package --verify, local transform) killed with SIGKILL: its reaper stops smkit serve, then removes the work folder', { skip: !existsSync('/proc/self/stat') && 'needs /proc' }, async (t) => {

@@ -138,7 +138,7 @@ test('an owner that tracked only folders (none with startsReaper) starts no reap
   assert.ok(existsSync(folder));
 });
 
-test('a folder tracked with startsReaper (a training job\'s downloads) starts the reaper, which removes it and the folders tracked before it', async (t) => {
+test('a folder tracked with startsReaper (a local SageMaker\'s work folder) starts the reaper, which removes it and the folders tracked before it', async (t) => {
   const dir = tempDirForSync(t, 'smkit-reaper-');
   const [work, downloads] = [join(dir, 'work'), join(dir, 'downloads')];
   for (const folder of [work, downloads]) mkdirSync(folder);
@@ -236,7 +236,7 @@ setInterval(() => {}, 1000);`,
   assert.equal(existsSync(first) || existsSync(second), false);
 });
 
-test('a reaper killed while only a folder tracked with startsReaper keeps it (a training job downloading) is replaced too', async (t) => {
+test('a reaper killed while only a folder tracked with startsReaper keeps it (a local SageMaker downloading into its work folder) is replaced too', async (t) => {
   const dir = tempDirForSync(t, 'smkit-reaper-');
   const downloads = join(dir, 'downloads');
   mkdirSync(downloads);

@@ -258,7 +258,6 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     s3,
     backend: backend.name,
     maxJobs: settings.maxInstances,
-    ...(opts.keepWorkDir ? { keepWorkDir: true } : {}),
     ...(trainingGraceSeconds === undefined ? {} : { graceSeconds: trainingGraceSeconds }),
     ...(opts.log ? { log: opts.log } : {}),
     logs,

@@ -16,7 +16,7 @@ import { trackExit, type TrackedChild } from '../backends/child-exit.js';
 import { tapLines } from '../backends/line-tap.js';
 import { openChildLog, pipeChildOutput } from '../backends/child-log.js';
 import { SMKIT_BIN } from '../backends/process-backend.js';
-import { trackChildProcess, trackUntilReleased } from '../backends/orphan-reaper.js';
+import { trackChildProcess } from '../backends/orphan-reaper.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { parseS3Location, type S3Objects } from '../s3/objects.js';
 import { CheckpointSync } from './checkpoint-sync.js';
@@ -71,7 +71,10 @@ interface AlgorithmSpecification {
 /** What the training jobs of a local SageMaker need. */
 export interface TrainingJobsContext {
   store: ControlPlaneStore<unknown>;
-  /** The local SageMaker's work folder: each job's `/opt/ml` tree and log go under it. */
+  /**
+   * The local SageMaker's work folder: each job's `/opt/ml` tree and log go under it. Its owner
+   * tracks it for the reaper (unless kept), from before a job's input data is downloaded.
+   */
   workDir: string;
   /** Where channels are read from and artifacts written to. */
   s3: () => S3Objects;
@@ -79,8 +82,6 @@ export interface TrainingJobsContext {
   backend: 'process' | 'docker';
   /** Most jobs in progress at once (`SMKIT_LOCAL_MAX_INSTANCES`, one instance each); `ResourceLimitExceeded` beyond. */
   maxJobs?: number;
-  /** The work folder is kept when the local SageMaker ends (`smkit local --keep`), however it ends. @defaultValue false */
-  keepWorkDir?: boolean;
   /** `SIGTERM` grace of `StopTrainingJob` and `MaxRuntimeInSeconds`. @defaultValue `SMKIT_TRAIN_GRACE_SECONDS` (90 s), as `smkit train` reads it */
   graceSeconds?: number;
   /** `bin/smkit.js` (tests). @defaultValue this package's */
@@ -510,15 +511,9 @@ export class TrainingJobs {
   }
 
   private async run(j: TrainingJobRecord, run: Run): Promise<void> {
-    const root = join(this.ctx.workDir, 'training', j.name);
-    // The input data is downloaded here before any process starts: were the local SageMaker killed
-    // meanwhile, gigabytes would be left behind without a reaper.
-    const releaseRoot = this.ctx.keepWorkDir ? () => {} : trackUntilReleased({ kind: 'folder', path: root }, { startsReaper: true });
-    try {
-      await this.runIn(root, j, run);
-    } finally {
-      releaseRoot();
-    }
+    // The input data downloaded here before any process starts needs no tracking of its own: the
+    // work folder it is in started the reaper when it was made, and is kept or removed as a whole.
+    await this.runIn(join(this.ctx.workDir, 'training', j.name), j, run);
   }
 
   private async runIn(root: string, j: TrainingJobRecord, run: Run): Promise<void> {

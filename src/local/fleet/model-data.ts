@@ -8,7 +8,6 @@ import { isModelArchive } from '../../archive/model-archive.js';
 import type { FetchedModel } from '../endpoint/container.js';
 import type { ModelDataLease } from './model-data-holds.js';
 import { parseS3Location, parseS3Url, type S3Objects } from '../s3/objects.js';
-import { trackUntilReleased } from '../backends/orphan-reaper.js';
 
 /** What model data needs of S3: reading objects and listing a prefix. */
 export type S3Reader = Pick<S3Objects, 'get' | 'list'>;
@@ -52,13 +51,12 @@ async function onDisk<T>(op: () => Promise<T>): Promise<T> {
 /**
  * Writes `body` to `file` through a partial file of its own, renamed into place when complete, so
  * downloads of the same object running at once (instances sharing the cache) never see or remove
- * each other's bytes. Aborting `signal` closes the S3 transfer and removes the partial file.
+ * each other's bytes. Aborting `signal` closes the S3 transfer and removes the partial file. Were
+ * this process killed meanwhile, the partial file is as the folder it is in: the local SageMaker's
+ * work folder, which the reaper removes, unless kept (`smkit local --keep`).
  */
 async function save(body: NodeJS.ReadableStream, file: string, signal?: AbortSignal): Promise<void> {
   const partial = `${file}.partial-${process.pid}-${Math.random().toString(16).slice(2)}`;
-  // Model data may be gigabytes, downloaded before any container runs: were this process killed
-  // meanwhile, the reaper removes the partial file (and the work folder it is in, unless kept).
-  const releasePartial = trackUntilReleased({ kind: 'folder', path: partial }, { startsReaper: true });
   const out = createWriteStream(partial);
   let diskError: Error | undefined;
   let readError: Error | undefined;
@@ -76,7 +74,6 @@ async function save(body: NodeJS.ReadableStream, file: string, signal?: AbortSig
     await onDisk(() => rename(partial, file));
   } finally {
     await rm(partial, { force: true });
-    releasePartial();
   }
 }
 
