@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -53,6 +53,10 @@ test('the log ended at the child\'s exit while a process it left behind still wr
   const file = join(tempDirForSync(t, 'smkit-child-log-'), 'c.log');
   const log = await openChildLog(file);
   const output = new PassThrough();
+  // The pipe a process left behind holds open keeps this process alive until the drain is over; the
+  // stand-in has no handle to do that, and the drain's timer does not.
+  const alive = setInterval(() => {}, 1000);
+  t.after(() => clearInterval(alive));
   const errors: Error[] = [];
   const endLog = pipeChildOutput([output], log, (err) => errors.push(err), 50);
   let read = '';
@@ -83,4 +87,28 @@ test('the child\'s last output, still in its pipes at its exit, is written befor
   await finished(output);
   assert.deepEqual(errors, []);
   assert.equal(readFileSync(file, 'utf8'), 'before\nafter\n');
+});
+
+test('the wait for outputs a process the child left behind holds open does not by itself keep this process alive', { timeout: 60_000 }, async (t) => {
+  // A process whose only open output is a stand-in (no handle of its own, unlike a pipe) that never
+  // ends, with a drain far longer than the test's timeout: it exits once its log has its writes.
+  const dir = tempDirForSync(t, 'smkit-child-log-');
+  const script = join(dir, 'owner.mjs');
+  writeFileSync(
+    script,
+    `const { openChildLog, pipeChildOutput } = await import(${JSON.stringify(new URL('./child-log.js', import.meta.url).href)});
+const { PassThrough } = await import('node:stream');
+const log = await openChildLog(${JSON.stringify(join(dir, 'c.log'))});
+const output = new PassThrough();
+const endLog = pipeChildOutput([output], log, undefined, 600_000);
+output.write('before the exit\\n');
+setImmediate(endLog);`,
+  );
+  const owner = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.after(() => owner.kill('SIGKILL'));
+  let stderr = '';
+  owner.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((done) => owner.once('exit', done));
+  assert.equal(code, 0, stderr);
+  assert.equal(readFileSync(join(dir, 'c.log'), 'utf8'), 'before the exit\n');
 });

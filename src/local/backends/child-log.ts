@@ -19,11 +19,12 @@ export async function openChildLog(path: string): Promise<WriteStream> {
  * paused, and the child, its output pipe full, would block on its next write.
  *
  * The log ends once the outputs have ended (the child's last output may still be in the pipes at
- * its exit), or after `drainMs` when a process the child left behind holds them open. The outputs
- * are let go of before the log ends, and read on: ended under a pipe, the log would unpipe and pause
- * them too once finished (what a process the child left behind writes then would reach no other
- * reader, and block it once the pipe is full; the outputs would never close), and fail with a write
- * after its end for output that came in between.
+ * its exit), or after `drainMs` when a process the child left behind holds them open (a wait that
+ * does not by itself keep this process alive). The outputs are let go of before the log ends, and
+ * read on: ended under a pipe, the log would unpipe and pause them too once finished (what a
+ * process the child left behind writes then would reach no other reader, and block it once the
+ * pipe is full; the outputs would never close), and fail with a write after its end for output
+ * that came in between.
  */
 export function pipeChildOutput(outputs: readonly Readable[], log: WriteStream, onError?: (err: Error) => void, drainMs = OUTPUT_DRAIN_MS): () => void {
   for (const output of outputs) output.pipe(log, { end: false });
@@ -59,7 +60,9 @@ export function pipeChildOutput(outputs: readonly Readable[], log: WriteStream, 
       log.end();
     };
     if (left === 0 || !piped) return end();
-    timer = setTimeout(end, drainMs);
+    // The wait alone must not keep this process alive: the outputs, read while open, keep it as long
+    // as they are read, and in a process that stays alive the timer still ends the log.
+    timer = setTimeout(end, drainMs).unref();
     for (const output of open) {
       finished(output, { writable: false }, () => {
         if (--left === 0) end();
