@@ -18,7 +18,7 @@ export function registerLocalEndpoint(local: Command): void {
     .option('--image <image>', 'image for the docker backend (default: the file\'s "image")')
     .option('--startup-timeout <seconds>', 'seconds to wait for each container\'s /ping, 1-3600 (default: the file\'s "startupTimeoutSeconds", else 120)')
     .option('--seed <n>', 'seed variant routing and capture sampling, for repeatable runs')
-    .option('--keep', 'keep the temporary /opt/ml trees and container logs after stopping')
+    .option('--keep', 'keep the work folder (/opt/ml trees, logs, downloads, cut short ones included) when smkit local ends, however it ends')
     .option('--log-format <format>', 'json | pretty | auto: pretty on a terminal (default: SMKIT_LOG_FORMAT, else auto)')
     .action(async (target: string | undefined, opts: Record<string, string | boolean | undefined>) => {
       const { runLocalEndpoints } = await import('../../local/endpoint/run.js');

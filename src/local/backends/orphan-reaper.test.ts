@@ -138,7 +138,7 @@ test('an owner that tracked only folders (none with startsReaper) starts no reap
   assert.ok(existsSync(folder));
 });
 
-test('a folder tracked with startsReaper (a local SageMaker\'s work folder) starts the reaper, which removes it and the folders tracked before it', async (t) => {
+test('a folder tracked with startsReaper (as a local SageMaker\'s work folder is) starts the reaper, which removes it and the folders tracked before it', async (t) => {
   const dir = tempDirForSync(t, 'smkit-reaper-');
   const [work, downloads] = [join(dir, 'work'), join(dir, 'downloads')];
   for (const folder of [work, downloads]) mkdirSync(folder);

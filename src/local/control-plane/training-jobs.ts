@@ -457,7 +457,13 @@ export class TrainingJobs {
       );
     }
     this.ctx.store.trainingJobs.delete(name);
-    await rm(join(this.ctx.workDir, 'training', name), { recursive: true, force: true });
+    let root: string;
+    try {
+      root = join(this.ctx.workDir, 'training', name);
+    } catch {
+      return {}; // A work folder that cannot be made (a full disk) holds nothing of the job's.
+    }
+    await rm(root, { recursive: true, force: true });
     return {};
   }
 

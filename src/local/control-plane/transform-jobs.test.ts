@@ -510,3 +510,33 @@ test('a transform job on a GPU instance type gets the GPUs (the docker backend p
   await Promise.all([wait('tj-gpu'), wait('tj-cpu')]);
   assert.deepEqual(['tj-gpu', 'tj-cpu'].map((name) => backend.started.find((s) => s.id.startsWith(`transform-job/${name}/`))?.gpus), [true, undefined]);
 });
+
+test('a transform job whose work folder cannot be made (the temporary folder gone, a full disk) fails saying so, and the local SageMaker goes on', async () => {
+  // A local SageMaker of its own, whose temporary folder is removed once it has started.
+  const scratch = await mkdtemp(join(tmpdir(), 'smkit-tj-tmp-'));
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = scratch;
+  let other: LocalSageMakerHandle;
+  try {
+    other = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url } });
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
+  await rm(scratch, { recursive: true, force: true });
+  const client = new SageMakerClient(localClientConfig(other.url, { requestTimeoutMs: 30_000 }));
+  try {
+    await client.send(new CreateModelCommand({ ModelName: 'tj-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    await client.send(new CreateTransformJobCommand(job('tj-no-folder')));
+    const failed = await until('the job to fail', async () => {
+      const d = await client.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-no-folder' }));
+      return d.TransformJobStatus === 'Failed' && d;
+    });
+    assert.match(failed.FailureReason ?? '', /work folder cannot be made in the temporary folder .*; set TMPDIR to a writable folder/);
+    const listed = await client.send(new ListTransformJobsCommand({}));
+    assert.deepEqual(listed.TransformJobSummaries?.map((j) => j.TransformJobName), ['tj-no-folder'], 'the local SageMaker still answers');
+  } finally {
+    client.destroy();
+    await other.stop();
+  }
+});

@@ -392,14 +392,16 @@ export class TransformJobs {
     const tin = req.TransformInput as { DataSource: { S3DataSource: { S3DataType: string; S3Uri: string } }; ContentType?: string; CompressionType?: 'None' | 'Gzip'; SplitType?: 'None' | 'Line' | 'RecordIO' | 'TFRecord' };
     const tout = req.TransformOutput as { S3OutputPath: string; Accept?: string; AssembleWith?: 'None' | 'Line' };
     const client = req.ModelClientConfig as { InvocationsTimeoutInSeconds?: number; InvocationsMaxRetries?: number } | undefined;
-    const root = join(this.ctx.workDir, 'transform-jobs', job.name);
-    const inputDir = join(root, 'input');
-    const outputDir = join(root, 'output');
+    let root = '';
     let stopContainers: (() => Promise<void>) | undefined;
     // The job's model data is held until its containers have stopped.
     const modelData = this.ctx.modelData?.lease();
     job.startedAt = new Date();
     try {
+      // Reading the work folder's path may make it, which may fail (a full disk): the job fails.
+      root = join(this.ctx.workDir, 'transform-jobs', job.name);
+      const inputDir = join(root, 'input');
+      const outputDir = join(root, 'output');
       // With SplitType None an uncompressed object is one record, which the runner refuses from its
       // size past the job's MaxPayloadInMB (or, with 0 and DataProcessing, past the 2 GiB it reads
       // at once): such an object is not downloaded. With 0 (or none) and no DataProcessing it may be
@@ -531,7 +533,7 @@ export class TransformJobs {
     } finally {
       await stopContainers?.();
       modelData?.release();
-      await rm(root, { recursive: true, force: true }).catch(() => {});
+      if (root !== '') await rm(root, { recursive: true, force: true }).catch(() => {});
     }
   }
 

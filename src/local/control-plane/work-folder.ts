@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ToolkitError } from '../../errors/catalogue.js';
 import { trackUntilReleased } from '../backends/orphan-reaper.js';
 
 /**
@@ -16,8 +17,17 @@ export class WorkFolder {
   private state: 'unmade' | 'made' | 'removed' = 'unmade';
   private release: () => void = () => {};
 
-  /** @param keep Kept when the local SageMaker ends, however it ends (`smkit local --keep`). */
+  /**
+   * @param keep Kept when the local SageMaker ends, however it ends (`smkit local --keep`).
+   * @throws ToolkitError `ERR_CONFIG_INVALID` when the temporary folder cannot be written: the
+   * local SageMaker then stops at start-up, not at its first deployment.
+   */
   constructor(private readonly keep: boolean) {
+    try {
+      accessSync(tmpdir(), constants.W_OK | constants.X_OK);
+    } catch (err) {
+      throw unusable(err);
+    }
     // Named now, so the path can be read before the folder exists; made exclusively (as mkdtemp
     // does) on first use, so a folder someone else made under that name is never taken over.
     this.where = join(tmpdir(), `smkit-sagemaker-${randomBytes(6).toString('hex')}`);
@@ -42,11 +52,20 @@ export class WorkFolder {
   }
 
   private make(): void {
-    mkdirSync(this.where, { mode: 0o700 });
+    try {
+      mkdirSync(this.where, { mode: 0o700 });
+    } catch (err) {
+      throw unusable(err);
+    }
     this.state = 'made';
     // With the folder, not with the first process: a download (model data, a training job's input)
     // may fill it for long before any process starts, and a deployment may fail before one does.
     if (!this.keep) this.release = trackUntilReleased({ kind: 'folder', path: this.where }, { startsReaper: true });
     mkdirSync(join(this.where, 'logs'));
   }
+}
+
+/** The error for a temporary folder the work folder cannot be made in (TMPDIR unset to a writable folder, a full disk). */
+function unusable(err: unknown): ToolkitError {
+  return new ToolkitError('ERR_CONFIG_INVALID', `the local SageMaker's work folder cannot be made in the temporary folder ${tmpdir()} (${(err as Error).message}); set TMPDIR to a writable folder with free space`, { cause: err });
 }
