@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { finished, type Readable } from 'node:stream';
 
@@ -20,7 +21,7 @@ export async function openChildLog(path: string): Promise<WriteStream> {
  *
  * The log ends once the outputs have ended (the child's last output may still be in the pipes at
  * its exit), or after `drainMs` when a process the child left behind holds them open (a wait that
- * does not by itself keep this process alive). The outputs are let go of before the log ends, and
+ * does not by itself keep this process alive, nor do those outputs after it). The outputs are let go of before the log ends, and
  * read on: ended under a pipe, the log would unpipe and pause them too once finished (what a
  * process the child left behind writes then would reach no other reader, and block it once the
  * pipe is full; the outputs would never close), and fail with a write after its end for output
@@ -60,9 +61,13 @@ export function pipeChildOutput(outputs: readonly Readable[], log: WriteStream, 
       log.end();
     };
     if (left === 0 || !piped) return end();
-    // The wait alone must not keep this process alive: the outputs, read while open, keep it as long
-    // as they are read, and in a process that stays alive the timer still ends the log.
-    timer = setTimeout(end, drainMs).unref();
+    // Neither the wait nor, once it is over, the outputs a process the child left behind holds open
+    // keep this process alive (a command such as \`smkit package --verify\` would wait for as long as
+    // that process lives); in a process that stays alive they are still read.
+    timer = setTimeout(() => {
+      for (const output of open) (output as Partial<Socket>).unref?.();
+      end();
+    }, drainMs).unref();
     for (const output of open) {
       finished(output, { writable: false }, () => {
         if (--left === 0) end();
