@@ -16,8 +16,16 @@ export function isOutOfDescriptors(err: unknown): boolean {
 }
 
 /** The 503 for code that cannot be loaded now for want of file descriptors (answered with `Retry-After: 1`). */
-export function descriptorsBusy(what: string, cause?: unknown): ToolkitError {
+export function descriptorsBusy(what: string, cause: unknown = noDescriptorsSeen()): ToolkitError {
   return new ToolkitError('ERR_SERVER_BUSY', `${what} cannot be loaded now: this process has no file descriptors to spare (its open files limit, ulimit -n); retry shortly`, { cause });
+}
+
+/**
+ * The cause of a {@link descriptorsBusy} found before anything was opened (too few descriptors were
+ * free): an EMFILE as the system would have given, so {@link isOutOfDescriptors} tells it too.
+ */
+export function noDescriptorsSeen(): Error {
+  return Object.assign(new Error('EMFILE: too few file descriptors free to load it'), { code: 'EMFILE' });
 }
 
 /**

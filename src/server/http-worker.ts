@@ -60,7 +60,7 @@ const loadInferenceWorker = retryingLoad('the inference thread code', () => impo
  * The inference thread's code is loaded when the thread starts: for a model served inline that is
  * with the first request that needs the thread, if one ever comes.
  */
-function createBackend(settings: Settings, thread: InferenceThreadData, log: ServerLogger, model = 'model', lost?: () => void): InferenceBackend {
+function createBackend(settings: Settings, thread: InferenceThreadData, log: ServerLogger, model = 'model', lost?: () => void, onLoadFailed?: (failure: ToolkitError) => void): InferenceBackend {
   // smkit's built-in registries, which the engine loads as it needs them (codecs after the model).
   const observeBatch = (step: string, run: BatchRun) => metrics?.observeBatch(model, step, run);
   const inline = () => new InProcessBackend({ ...thread.engine, log, observeBatch }, log);
@@ -68,7 +68,11 @@ function createBackend(settings: Settings, thread: InferenceThreadData, log: Ser
     const { InferenceWorker } = await loadInferenceWorker();
     // A multi-model endpoint's model whose thread runs out of memory is unloaded (lost), not reloaded,
     // as is one whose thread ended and could not load it again (else it would answer 404 but 409 to a load).
-    return new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch, { heapMb: settings.inferenceThreadHeapMb, ...(lost ? { onOutOfMemory: lost, onReloadFailed: lost } : {}) });
+    return new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch, {
+      heapMb: settings.inferenceThreadHeapMb,
+      ...(lost ? { onOutOfMemory: lost, onReloadFailed: lost } : {}),
+      ...(onLoadFailed ? { onLoadFailed } : {}),
+    });
   };
   if (settings.inferenceMode === 'inline') return inline();
   const { engine } = thread;
@@ -85,16 +89,6 @@ function createBackend(settings: Settings, thread: InferenceThreadData, log: Ser
  */
 function loadOffTheHttpThread(choice: InferenceModeChoice): InferenceModeChoice {
   return choice.mode === 'inline' ? { mode: 'thread', reason: `multi-model: models load in the inference thread, so a load never holds /ping (${choice.reason})` } : choice;
-}
-
-/**
- * Whether a load failed for want of something this process lacks, not for anything in the model: no
- * file descriptors to spare (503 `ERR_SERVER_BUSY`: a flood of connections while the worker started,
- * or descriptors the model's own code leaked), or code Node keeps failed in this process once an
- * import of it failed (500 `ERR_INTERNAL`, see retrying-load.ts). A new worker process may load it.
- */
-export function failedForThisProcess(failure: ToolkitError): boolean {
-  return failure.code === 'ERR_SERVER_BUSY' || (failure.code === 'ERR_INTERNAL' && isOutOfDescriptors(failure));
 }
 
 /** This process's metrics (undefined when SMKIT_METRICS=false); batch sizes are recorded here. */
@@ -147,7 +141,8 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
       }),
     );
   } else {
-    backend = createBackend(settings, config.thread, log);
+    // A reload (after the model's thread ended while serving) that fails so ends the process too.
+    backend = createBackend(settings, config.thread, log, undefined, undefined, () => queueMicrotask(leaveIfShortOfDescriptors));
   }
   let draining = false;
   // Request bodies and bidirectional streams' messages share one memory budget (SMKIT_BODY_MEMORY_MB).
@@ -282,6 +277,20 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // nothing handling it is logged, as the inference thread does. A single model's load is left to
   // Node's default (the process ends, and the primary stops after three such deaths in a row); a
   // multi-model endpoint loads models while it serves others, so there it is logged from the start.
+  /**
+   * Ends this worker process when the single model's load (or reload) failed for want of file
+   * descriptors (503 `ERR_SERVER_BUSY`: a flood of connections while it loaded, or descriptors the
+   * model's code leaked; or code Node keeps failed once an import of it failed for that reason):
+   * a failure of the process, not of the model. A new process, with descriptors of its own and a
+   * fresh module cache, may load it, where this one would answer `/ping` 503 for good. (Log lines
+   * are written synchronously: this one is out before the exit.)
+   */
+  function leaveIfShortOfDescriptors(): void {
+    const failure = backend?.state() === 'failed' ? backend.failure() : undefined;
+    if (draining || !failure || !isOutOfDescriptors(failure)) return;
+    log.error({ code: failure.code }, 'this worker process could not load the model for want of file descriptors (see the error above); a new one takes its place');
+    process.exit(EXIT_PROCESS_CANNOT_LOAD);
+  }
   const keepServingOnRejections = () => {
     if (settings.inferenceMode === 'inline') logUnhandledRejections(log, 'the worker process');
   };
@@ -289,13 +298,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     const single = backend;
     void single.whenSettled().then(() => {
       if (draining) return;
-      const failure = single.state() === 'failed' ? single.failure() : undefined;
-      if (failure && failedForThisProcess(failure)) {
-        // A new worker process, with descriptors of its own and a fresh module cache, may load it.
-        // (Log lines are written synchronously: this one is out before the exit.)
-        log.error({ code: failure.code }, 'this worker process could not load the model for want of file descriptors (see the error above); a new one takes its place');
-        process.exit(EXIT_PROCESS_CANNOT_LOAD);
-      }
+      leaveIfShortOfDescriptors();
       sendToPrimary({ type: 'model', state: single.state() === 'ready' ? 'ready' : 'failed' });
       if (single.state() === 'ready') keepServingOnRejections();
       loadMetrics();

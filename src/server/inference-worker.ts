@@ -70,6 +70,12 @@ export interface ThreadLimits {
    * loaded anew when asked for). Without it the model stays failed, `/ping` answering 503.
    */
   readonly onReloadFailed?: () => void;
+  /**
+   * Called when a load (the first or a reload) has failed and the model is left failed (not given
+   * up through {@link onReloadFailed}), with the reason: a single model's worker process acts on a
+   * failure of its own, such as a lack of file descriptors, which a new process may not meet.
+   */
+  readonly onLoadFailed?: (failure: ToolkitError) => void;
 }
 
 /** Whether a thread's `error` is Node ending it at its heap limit, not something user code threw. */
@@ -269,6 +275,7 @@ export class InferenceWorker implements InferenceBackend {
     this.log.error({ exitCode: code, code: this.#failure.code, reason: this.#failure.message }, 'model failed to load; /ping answers 503');
     this.#settle();
     this.#failAll(this.#notReady());
+    this.limits.onLoadFailed?.(this.#failure);
   }
 
   /**
@@ -311,6 +318,7 @@ export class InferenceWorker implements InferenceBackend {
         this.log.error({ code: msg.error.code, reason: msg.error.message }, 'model failed to load; /ping answers 503');
         this.#settle();
         this.#failAll(this.#notReady());
+        this.limits.onLoadFailed?.(this.#failure);
         return;
       case 'pong':
         this.#pongs.get(msg.id)?.(msg.running);

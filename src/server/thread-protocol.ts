@@ -2,6 +2,7 @@ import type { EngineData, EngineDescription, InvocationRequest, InvocationRespon
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
+import { isOutOfDescriptors, noDescriptorsSeen } from '../core/retrying-load.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 
@@ -21,6 +22,8 @@ export interface WireError {
   message: string;
   stack?: string;
   details?: Record<string, unknown>;
+  /** The error came of a lack of file descriptors (see `isOutOfDescriptors`), which its cause said but does not cross the thread. */
+  outOfDescriptors?: true;
 }
 
 /**
@@ -82,7 +85,7 @@ export type FromThread =
 /** Serialises any thrown value for `postMessage`. */
 export function toWireError(err: unknown): WireError {
   if (err instanceof ToolkitError) {
-    return { code: err.code, status: err.status, message: err.message, stack: stackWithCauses(err), details: err.details };
+    return { code: err.code, status: err.status, message: err.message, stack: stackWithCauses(err), details: err.details, ...(isOutOfDescriptors(err) ? { outOfDescriptors: true } : {}) };
   }
   return { code: 'ERR_INTERNAL', status: 500, message: thrownMessage(err), stack: err instanceof Error ? bounded(err.stack) : undefined };
 }
@@ -108,7 +111,7 @@ function stackWithCauses(err: Error): string | undefined {
 
 /** Rebuilds a {@link ToolkitError} from its wire form, keeping the original stack for logs. */
 export function fromWireError(w: WireError): ToolkitError {
-  const err = new ToolkitError(w.code, w.message, { status: w.status, details: w.details });
+  const err = new ToolkitError(w.code, w.message, { status: w.status, details: w.details, ...(w.outOfDescriptors ? { cause: noDescriptorsSeen() } : {}) });
   if (w.stack) err.stack = w.stack;
   return err;
 }

@@ -3,7 +3,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
@@ -251,6 +251,23 @@ describe('smkit serve as a process', () => {
     assert.equal(output.match(/this worker process could not load the model for want of file descriptors/g)?.length, 3, output);
     assert.match(output, /could not load the model for want of file descriptors, 3 times in a row \(see the errors above\); raise the open files limit \(ulimit -n\)/);
     assert.doesNotMatch(output, /SAGEMAKER_STARTUP_TIMEOUT/, 'ended by the load deaths, not the start-up timeout');
+  });
+
+  test('a model whose reload (its inference thread ended while serving) meets its worker process short of file descriptors: that process is replaced, and the new one serves', async () => {
+    const marks = mkdtempSync(path.join(os.tmpdir(), 'smkit-reload-fd-'));
+    cleanups.push(() => removeDir(marks));
+    const server = await serveFixture('leaks-descriptors-on-reload', { MARK_DIR: marks }, 256);
+    await waitForPing(server);
+    const first = await invoke(server, 'x');
+    assert.equal(first.status, 200);
+    assert.equal(await first.text(), 'ok');
+    // Before, the worker answered /ping 503 (the reload's ERR_SERVER_BUSY) for good.
+    await until('the worker short of descriptors to leave', () => /this worker process could not load the model for want of file descriptors/.test(server.output()), { timeoutMs: 60_000, intervalMs: 100 });
+    await waitForPing(server);
+    const again = await invoke(server, 'x');
+    assert.equal(again.status, 200);
+    assert.equal(await again.text(), 'ok');
+    assert.equal(readdirSync(marks).length, 2, 'a second worker process loaded the model');
   });
 
   test('an invalid setting stops start-up naming the variable', () => {
