@@ -30,6 +30,17 @@ let dir: string;
 let s3: Server;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
+
+/** The job's status once it is neither InProgress nor Stopping (well within the 60 s S3 timeout). */
+const statusOnceEnded = (name: string) =>
+  until(
+    'the job to stop',
+    async () => {
+      const s = (await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }))).TransformJobStatus;
+      return s === 'Stopping' || s === 'InProgress' ? undefined : s;
+    },
+    { timeoutMs: 20_000 },
+  );
 /** GETs of each prefix's object, and the uploads taken (key → body). */
 const gets = new Map<string, number>();
 const uploads = new Map<string, string>();
@@ -132,14 +143,12 @@ for (const kind of ['get-headers', 'get-body', 'put'] as const) {
     const socket = await until(`S3 to hold the ${kind} request`, () => stalled.get(kind), { timeoutMs: 20_000 });
     await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
     // Far below the 60 s S3 timeout, which is what ended the job and the connection before.
-    const status = await until('the job to stop', async () => {
-      const s = (await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }))).TransformJobStatus;
-      return s === 'Stopping' || s === 'InProgress' ? undefined : s;
-    }, { timeoutMs: 20_000 });
+    const status = await statusOnceEnded(name);
     assert.equal(status, 'Stopped');
     await until('the stalled S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
   });
 }
+
 
 test('a GetObject that answers after StopTransformJob: the job is Stopped, and the body it no longer wants is destroyed, closing its S3 connection', { timeout: 30_000 }, async () => {
   const name = 'stop-get-late';
@@ -154,10 +163,7 @@ test('a GetObject that answers after StopTransformJob: the job is Stopped, and t
   );
   const res = await until('S3 to hold the GET', () => late, { timeoutMs: 20_000 });
   await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
-  const status = await until('the job to stop', async () => {
-    const s = (await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }))).TransformJobStatus;
-    return s === 'Stopping' || s === 'InProgress' ? undefined : s;
-  }, { timeoutMs: 20_000 });
+  const status = await statusOnceEnded(name);
   assert.equal(status, 'Stopped');
   // Headers and the start of a body that never ends: left unread, the connection would stay open until the 60 s S3 timeout.
   res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '1000' }).write('1,2\n');
