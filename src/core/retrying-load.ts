@@ -1,31 +1,42 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { hasFreeDescriptors } from './free-descriptors.js';
 
+/** Marks an error as coming of a lack of file descriptors where no system error says so (see {@link markOutOfDescriptors}). */
+const OUT_OF_DESCRIPTORS = Symbol('smkit.outOfDescriptors');
+
 /**
- * Whether `err`, or an error it was caused by, is a lack of file descriptors (EMFILE, ENFILE; or a
+ * Marks `err` as coming of a lack of file descriptors, for {@link isOutOfDescriptors}: a shortage
+ * found before anything was opened, or one an error that crossed from a thread said. A mark, not
+ * a made-up cause, so what is logged of the error stays what happened.
+ */
+export function markOutOfDescriptors<E extends Error>(err: E): E {
+  Object.defineProperty(err, OUT_OF_DESCRIPTORS, { value: true });
+  return err;
+}
+
+/**
+ * Whether `err`, or an error it was caused by, is a lack of file descriptors (EMFILE, ENFILE; a
  * native addon that could not be opened for that reason, ONNX Runtime's or sharp's binding: Node's
- * `ERR_DLOPEN_FAILED` carries only dlopen's text, "cannot open shared object file: Too many open files").
+ * `ERR_DLOPEN_FAILED` carries only dlopen's text, "cannot open shared object file: Too many open
+ * files"; a thread Node could not create for that reason, `ERR_WORKER_INIT_FAILED` "Worker
+ * initialization failure: EMFILE"; or one marked by {@link markOutOfDescriptors}).
  */
 export function isOutOfDescriptors(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { [OUT_OF_DESCRIPTORS]?: boolean })[OUT_OF_DESCRIPTORS] === true) return true;
     const code = (e as { code?: unknown }).code;
     if (code === 'EMFILE' || code === 'ENFILE') return true;
-    if (code === 'ERR_DLOPEN_FAILED' && /too many open files/i.test(String((e as { message?: unknown }).message))) return true;
+    const message = String((e as { message?: unknown }).message);
+    if (code === 'ERR_DLOPEN_FAILED' && /too many open files/i.test(message)) return true;
+    if (code === 'ERR_WORKER_INIT_FAILED' && /\b(EMFILE|ENFILE)\b/.test(message)) return true;
   }
   return false;
 }
 
 /** The 503 for code that cannot be loaded now for want of file descriptors (answered with `Retry-After: 1`). */
-export function descriptorsBusy(what: string, cause: unknown = noDescriptorsSeen()): ToolkitError {
-  return new ToolkitError('ERR_SERVER_BUSY', `${what} cannot be loaded now: this process has no file descriptors to spare (its open files limit, ulimit -n); retry shortly`, { cause });
-}
-
-/**
- * The cause of a {@link descriptorsBusy} found before anything was opened (too few descriptors were
- * free): an EMFILE as the system would have given, so {@link isOutOfDescriptors} tells it too.
- */
-export function noDescriptorsSeen(): Error {
-  return Object.assign(new Error('EMFILE: too few file descriptors free to load it'), { code: 'EMFILE' });
+export function descriptorsBusy(what: string, cause?: unknown): ToolkitError {
+  const err = new ToolkitError('ERR_SERVER_BUSY', `${what} cannot be loaded now: this process has no file descriptors to spare (its open files limit, ulimit -n); retry shortly`, { cause });
+  return markOutOfDescriptors(err);
 }
 
 /**

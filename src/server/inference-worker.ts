@@ -275,7 +275,7 @@ export class InferenceWorker implements InferenceBackend {
     this.log.error({ exitCode: code, code: this.#failure.code, reason: this.#failure.message }, 'model failed to load; /ping answers 503');
     this.#settle();
     this.#failAll(this.#notReady());
-    this.limits.onLoadFailed?.(this.#failure);
+    if (!this.#closing) this.limits.onLoadFailed?.(this.#failure);
   }
 
   /**
@@ -318,7 +318,7 @@ export class InferenceWorker implements InferenceBackend {
         this.log.error({ code: msg.error.code, reason: msg.error.message }, 'model failed to load; /ping answers 503');
         this.#settle();
         this.#failAll(this.#notReady());
-        this.limits.onLoadFailed?.(this.#failure);
+        if (!this.#closing) this.limits.onLoadFailed?.(this.#failure);
         return;
       case 'pong':
         this.#pongs.get(msg.id)?.(msg.running);

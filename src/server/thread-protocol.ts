@@ -2,7 +2,7 @@ import type { EngineData, EngineDescription, InvocationRequest, InvocationRespon
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
-import { isOutOfDescriptors, noDescriptorsSeen } from '../core/retrying-load.js';
+import { isOutOfDescriptors, markOutOfDescriptors } from '../core/retrying-load.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 
@@ -111,9 +111,9 @@ function stackWithCauses(err: Error): string | undefined {
 
 /** Rebuilds a {@link ToolkitError} from its wire form, keeping the original stack for logs. */
 export function fromWireError(w: WireError): ToolkitError {
-  const err = new ToolkitError(w.code, w.message, { status: w.status, details: w.details, ...(w.outOfDescriptors ? { cause: noDescriptorsSeen() } : {}) });
+  const err = new ToolkitError(w.code, w.message, { status: w.status, details: w.details });
   if (w.stack) err.stack = w.stack;
-  return err;
+  return w.outOfDescriptors ? markOutOfDescriptors(err) : err;
 }
 
 /** A view of a Uint8Array as a Buffer, without copying. */

@@ -90,45 +90,52 @@ test('the child\'s last output, still in its pipes at its exit, is written befor
   assert.equal(readFileSync(file, 'utf8'), 'before\nafter\n');
 });
 
-test('outputs a process the child left behind holds open keep this process alive neither during the wait for them nor after it', { timeout: 60_000 }, async (t) => {
-  // The child starts a process of its own session that inherits its stdout and stderr and lives two
-  // minutes, then exits: the owner exits once the drain (0.1 s) is over, while that process lives.
-  // Removed after the process left behind is ended (which reads its pid from it): after hooks run in order.
-  const dir = mkdtempSync(join(tmpdir(), 'smkit-child-log-'));
-  const script = join(dir, 'owner.mjs');
-  const leftPid = join(dir, 'left.pid');
-  const child = `const { spawn } = require('node:child_process'); const left = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 120000)'], { detached: true, stdio: ['ignore', 'inherit', 'inherit'] }); left.unref(); require('node:fs').writeFileSync(${JSON.stringify(leftPid)}, String(left.pid)); console.log('child out');`;
-  writeFileSync(
-    script,
-    `const { openChildLog, pipeChildOutput } = await import(${JSON.stringify(new URL('./child-log.js', import.meta.url).href)});
+/** Whether process `pid` is alive. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (const logTo of ['a file', 'a file that fails (/dev/full)'] as const) {
+  test(`outputs a process the child left behind holds open keep this process alive neither during the wait for them nor after it (the log to ${logTo})`, { timeout: 60_000, skip: logTo !== 'a file' && !existsSync('/dev/full') && 'needs /dev/full' }, async (t) => {
+    // The child starts a process of its own session that inherits its stdout and stderr and lives two
+    // minutes, then exits: the owner exits once the drain (0.1 s) is over, or at once with a failed
+    // log, while that process lives.
+    // Removed after the process left behind is ended (which reads its pid from it): after hooks run in order.
+    const dir = mkdtempSync(join(tmpdir(), 'smkit-child-log-'));
+    const script = join(dir, 'owner.mjs');
+    const leftPid = join(dir, 'left.pid');
+    const logFile = logTo === 'a file' ? join(dir, 'c.log') : '/dev/full';
+    const child = `const { spawn } = require('node:child_process'); const left = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 120000)'], { detached: true, stdio: ['ignore', 'inherit', 'inherit'] }); left.unref(); require('node:fs').writeFileSync(${JSON.stringify(leftPid)}, String(left.pid)); console.log('child out');`;
+    writeFileSync(
+      script,
+      `const { openChildLog, pipeChildOutput } = await import(${JSON.stringify(new URL('./child-log.js', import.meta.url).href)});
 const { spawn } = await import('node:child_process');
-const log = await openChildLog(${JSON.stringify(join(dir, 'c.log'))});
+const log = await openChildLog(${JSON.stringify(logFile)});
 const child = spawn(process.execPath, ['-e', ${JSON.stringify(child)}], { stdio: ['ignore', 'pipe', 'pipe'] });
-const endLog = pipeChildOutput([child.stdout, child.stderr], log, undefined, 100);
+const endLog = pipeChildOutput([child.stdout, child.stderr], log, () => console.error('log failed'), 100);
 child.once('exit', endLog);`,
-  );
-  const owner = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const leftover = (): number | undefined => (existsSync(leftPid) ? Number(readFileSync(leftPid, 'utf8')) : undefined);
-  let left: number | undefined;
-  t.after(() => {
-    owner.kill('SIGKILL');
-    left ??= leftover();
-    if (left !== undefined && alive(left)) process.kill(left, 'SIGKILL');
+    );
+    const owner = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const leftover = (): number | undefined => (existsSync(leftPid) ? Number(readFileSync(leftPid, 'utf8')) : undefined);
+    let left: number | undefined;
+    t.after(() => {
+      owner.kill('SIGKILL');
+      left ??= leftover();
+      if (left !== undefined && alive(left)) process.kill(left, 'SIGKILL');
+    });
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    let stderr = '';
+    owner.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((done) => owner.once('exit', done));
+    assert.equal(code, 0, stderr);
+    left = leftover();
+    assert.ok(left !== undefined && alive(left), 'the process left behind still lives (and holds the outputs)');
+    if (logTo === 'a file') assert.equal(readFileSync(logFile, 'utf8'), 'child out\n');
+    else assert.equal(stderr, 'log failed\n');
   });
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  let stderr = '';
-  owner.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((done) => owner.once('exit', done));
-  assert.equal(code, 0, stderr);
-  left = leftover();
-  assert.ok(left !== undefined && alive(left), 'the process left behind still lives (and holds the outputs)');
-  assert.equal(readFileSync(join(dir, 'c.log'), 'utf8'), 'child out\n');
-});
+}

@@ -60,12 +60,17 @@ export function pipeChildOutput(outputs: readonly Readable[], log: WriteStream, 
       letGo();
       log.end();
     };
-    if (left === 0 || !piped) return end();
     // Neither the wait nor, once it is over, the outputs a process the child left behind holds open
-    // keep this process alive (a command such as \`smkit package --verify\` would wait for as long as
+    // keep this process alive (a command such as `smkit package --verify` would wait for as long as
     // that process lives); in a process that stays alive they are still read.
-    timer = setTimeout(() => {
+    const unref = (): void => {
       for (const output of open) (output as Partial<Socket>).unref?.();
+    };
+    // A log that failed has nothing to wait for.
+    if (!piped) unref();
+    if (left === 0 || !piped) return end();
+    timer = setTimeout(() => {
+      unref();
       end();
     }, drainMs).unref();
     for (const output of open) {

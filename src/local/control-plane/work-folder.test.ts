@@ -42,5 +42,5 @@ test('a temporary folder the work folder cannot be made in: ERR_CONFIG_INVALID n
   const scratch = mkdtempSync(join(tmpdir(), 'smkit-work-folder-'));
   const later = withTmpdir(scratch, () => new WorkFolder(true));
   rmSync(scratch, { recursive: true, force: true });
-  assert.throws(() => later.path, (err: Error & { code?: string }) => err.code === 'ERR_CONFIG_INVALID' && /ENOENT/.test(err.message));
+  assert.throws(() => later.path, (err: Error & { code?: string }) => err.code === 'ERR_CONFIG_INVALID' && err.message.includes(`temporary folder ${scratch} (`) && /ENOENT/.test(err.message));
 });

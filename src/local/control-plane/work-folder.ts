@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { trackUntilReleased } from '../backends/orphan-reaper.js';
 
@@ -15,6 +15,8 @@ import { trackUntilReleased } from '../backends/orphan-reaper.js';
 export class WorkFolder {
   private readonly where: string;
   private state: 'unmade' | 'made' | 'removed' = 'unmade';
+  /** The folder itself was made (its `logs/` may not have been, if that failed). */
+  private created = false;
   private release: () => void = () => {};
 
   /**
@@ -26,7 +28,7 @@ export class WorkFolder {
     try {
       accessSync(tmpdir(), constants.W_OK | constants.X_OK);
     } catch (err) {
-      throw unusable(err);
+      throw unusable(tmpdir(), err);
     }
     // Named now, so the path can be read before the folder exists; made exclusively (as mkdtemp
     // does) on first use, so a folder someone else made under that name is never taken over.
@@ -45,27 +47,29 @@ export class WorkFolder {
 
   /** Removes the folder when it was made and is not kept; reading {@link path} afterwards makes nothing. */
   async remove(): Promise<void> {
-    const made = this.state === 'made';
     this.state = 'removed';
-    if (made && !this.keep) await rm(this.where, { recursive: true, force: true });
+    if (this.created && !this.keep) await rm(this.where, { recursive: true, force: true });
     this.release();
   }
 
   private make(): void {
     try {
-      mkdirSync(this.where, { mode: 0o700 });
+      if (!this.created) {
+        mkdirSync(this.where, { mode: 0o700 });
+        this.created = true;
+        // With the folder, not with the first process: a download (model data, a training job's input)
+        // may fill it for long before any process starts, and a deployment may fail before one does.
+        if (!this.keep) this.release = trackUntilReleased({ kind: 'folder', path: this.where }, { startsReaper: true });
+      }
+      mkdirSync(join(this.where, 'logs'), { recursive: true });
     } catch (err) {
-      throw unusable(err);
+      throw unusable(dirname(this.where), err);
     }
     this.state = 'made';
-    // With the folder, not with the first process: a download (model data, a training job's input)
-    // may fill it for long before any process starts, and a deployment may fail before one does.
-    if (!this.keep) this.release = trackUntilReleased({ kind: 'folder', path: this.where }, { startsReaper: true });
-    mkdirSync(join(this.where, 'logs'));
   }
 }
 
 /** The error for a temporary folder the work folder cannot be made in (TMPDIR unset to a writable folder, a full disk). */
-function unusable(err: unknown): ToolkitError {
-  return new ToolkitError('ERR_CONFIG_INVALID', `the local SageMaker's work folder cannot be made in the temporary folder ${tmpdir()} (${(err as Error).message}); set TMPDIR to a writable folder with free space`, { cause: err });
+function unusable(parent: string, err: unknown): ToolkitError {
+  return new ToolkitError('ERR_CONFIG_INVALID', `the local SageMaker's work folder cannot be made in the temporary folder ${parent} (${(err as Error).message}); set TMPDIR to a writable folder with free space`, { cause: err });
 }
