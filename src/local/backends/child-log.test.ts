@@ -8,6 +8,7 @@ import { PassThrough } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { tempDirForSync } from '../../../test/helpers/temp-dir.js';
 import { openChildLog, pipeChildOutput } from './child-log.js';
+import { processAlive } from '../../../test/helpers/process-alive.js';
 
 /** A child that writes `mb` MB to stdout and as much to stderr, then exits 0. */
 function chatty(mb: number) {
@@ -90,15 +91,6 @@ test('the child\'s last output, still in its pipes at its exit, is written befor
   assert.equal(readFileSync(file, 'utf8'), 'before\nafter\n');
 });
 
-/** Whether process `pid` is alive. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 for (const logTo of ['a file', 'a file that fails (/dev/full)'] as const) {
   test(`outputs a process the child left behind holds open keep this process alive neither during the wait for them nor after it (the log to ${logTo})`, { timeout: 60_000, skip: logTo !== 'a file' && !existsSync('/dev/full') && 'needs /dev/full' }, async (t) => {
@@ -126,7 +118,7 @@ child.once('exit', endLog);`,
     t.after(() => {
       owner.kill('SIGKILL');
       left ??= leftover();
-      if (left !== undefined && alive(left)) process.kill(left, 'SIGKILL');
+      if (left !== undefined && processAlive(left)) process.kill(left, 'SIGKILL');
     });
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     let stderr = '';
@@ -134,7 +126,7 @@ child.once('exit', endLog);`,
     const code = await new Promise<number | null>((done) => owner.once('exit', done));
     assert.equal(code, 0, stderr);
     left = leftover();
-    assert.ok(left !== undefined && alive(left), 'the process left behind still lives (and holds the outputs)');
+    assert.ok(left !== undefined && processAlive(left), 'the process left behind still lives (and holds the outputs)');
     if (logTo === 'a file') assert.equal(readFileSync(logFile, 'utf8'), 'child out\n');
     else assert.equal(stderr, 'log failed\n');
   });

@@ -21,11 +21,11 @@ export async function openChildLog(path: string): Promise<WriteStream> {
  *
  * The log ends once the outputs have ended (the child's last output may still be in the pipes at
  * its exit), or after `drainMs` when a process the child left behind holds them open (a wait that
- * does not by itself keep this process alive, nor do those outputs after it). The outputs are let go of before the log ends, and
- * read on: ended under a pipe, the log would unpipe and pause them too once finished (what a
- * process the child left behind writes then would reach no other reader, and block it once the
- * pipe is full; the outputs would never close), and fail with a write after its end for output
- * that came in between.
+ * does not by itself keep this process alive, nor do those outputs after it). The outputs are let
+ * go of before the log ends, and read on: ended under a pipe, the log would unpipe and pause them
+ * too once finished (what a process the child left behind writes then would reach no other reader,
+ * and block it once the pipe is full; the outputs would never close), and fail with a write after
+ * its end for output that came in between.
  */
 export function pipeChildOutput(outputs: readonly Readable[], log: WriteStream, onError?: (err: Error) => void, drainMs = OUTPUT_DRAIN_MS): () => void {
   for (const output of outputs) output.pipe(log, { end: false });

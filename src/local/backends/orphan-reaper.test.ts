@@ -6,18 +6,10 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from 'node:path';
 import { tempDirForSync } from '../../../test/helpers/temp-dir.js';
 import { until } from '../../../test/helpers/until.js';
+import { processAlive } from '../../../test/helpers/process-alive.js';
 
 const REAPER = new URL('./orphan-reaper.js', import.meta.url).href;
 
-/** Whether any process of the process group `pgid` (or the process `pid`) is left. */
-function alive(id: number): boolean {
-  try {
-    process.kill(id, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** How many live processes the process group `pgid` has (from /proc; zombies left out). */
 function groupSize(pgid: number): number {
@@ -80,13 +72,13 @@ setInterval(() => {}, 1000);`,
   );
   const leader = Number(await o.line);
   t.after(() => {
-    if (alive(-leader)) process.kill(-leader, 'SIGKILL');
+    if (processAlive(-leader)) process.kill(-leader, 'SIGKILL');
   });
   // The leader has started the process that shares its group: otherwise only the leader would be checked.
   await until('the leader to start its second process', () => groupSize(leader) === 2, { timeoutMs: 30_000, intervalMs: 20 });
   o.kill('SIGKILL');
   const stderr = await o.closed;
-  assert.equal(alive(-leader), false, 'the leader and the process it started are gone');
+  assert.equal(processAlive(-leader), false, 'the leader and the process it started are gone');
   assert.equal(readFileSync(join(dir, 'engine.log'), 'utf8'), 'rm -f smkit-ep-AllTraffic-primary-abc123\n');
   assert.equal(existsSync(folder), false);
   assert.match(stderr, /^smkit: process \d+ ended without stopping what it started; stopping 1 process\(es\), removing 1 container\(s\) and 1 folder\(s\)\n$/);
@@ -111,12 +103,12 @@ console.log(leader.pid);`,
   );
   const leader = Number(await o.line);
   t.after(() => {
-    if (alive(-leader)) process.kill(-leader, 'SIGKILL');
+    if (processAlive(-leader)) process.kill(-leader, 'SIGKILL');
   });
   const stderr = await o.closed;
   assert.match(stderr, /stopping 0 process\(es\), removing 0 container\(s\) and 0 folder\(s\)/);
-  assert.ok(alive(-leader), 'a released process group is left running');
-  assert.ok(alive(bystander.pid!), 'a process whose start time differs is not signalled');
+  assert.ok(processAlive(-leader), 'a released process group is left running');
+  assert.ok(processAlive(bystander.pid!), 'a process whose start time differs is not signalled');
   assert.ok(existsSync(folder), 'a released folder is kept');
 });
 
@@ -165,12 +157,12 @@ setInterval(() => {}, 1000);`,
   );
   const pid = Number(await o.line);
   t.after(() => {
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   });
   const killedAt = Date.now();
   o.kill('SIGKILL');
   await o.closed;
-  await until('the stubborn process to be killed', () => !alive(pid), { timeoutMs: 30_000, intervalMs: 50 });
+  await until('the stubborn process to be killed', () => !processAlive(pid), { timeoutMs: 30_000, intervalMs: 50 });
   // Well before the default grace (10 s): its own 300 ms is the one that counted.
   const tookMs = Date.now() - killedAt;
   assert.ok(tookMs < 9_000, `killed ${tookMs} ms after its owner`);
@@ -188,14 +180,14 @@ test("an owner killed after its stderr's reader went away: the reaper still does
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const leader = Number(await until('the owner to print its line', () => out.includes('\n') && out.split('\n')[0], { timeoutMs: 30_000, intervalMs: 20 }));
   t.after(() => {
-    if (alive(-leader)) process.kill(-leader, 'SIGKILL');
+    if (processAlive(-leader)) process.kill(-leader, 'SIGKILL');
   });
   await until('the leader to start its second process', () => groupSize(leader) === 2, { timeoutMs: 30_000, intervalMs: 20 });
   // Its line then meets a pipe with no reader (EPIPE), as under `smkit local 2>&1 | tee log` killed whole.
   child.stderr.destroy();
   child.kill('SIGKILL');
   await until('the folder to be removed', () => !existsSync(folder), { timeoutMs: 30_000, intervalMs: 50 });
-  await until('the process group to be gone', () => !alive(-leader), { timeoutMs: 30_000, intervalMs: 50 });
+  await until('the process group to be gone', () => !processAlive(-leader), { timeoutMs: 30_000, intervalMs: 50 });
 });
 
 /** Owner code: `reapers()`, the process ids of the owner's reapers (from /proc). */
