@@ -6,7 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { isRefusedConnection, limitConnections, openFilesLimit } from './connection-limit.js';
+import { MIN_OPEN_FILES, isRefusedConnection, limitConnections, openFilesLimit, tooFewOpenFiles } from './connection-limit.js';
 
 test('openFilesLimit reads the soft limit of /proc/self/limits; unlimited or unreadable is no limit', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-limits-'));
@@ -21,6 +21,15 @@ test('openFilesLimit reads the soft limit of /proc/self/limits; unlimited or unr
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('tooFewOpenFiles: a limit below MIN_OPEN_FILES is ERR_CONFIG_INVALID naming ulimit -n, the limit and the minimum; the minimum, more, unlimited or unknown is none', () => {
+  const err = tooFewOpenFiles(MIN_OPEN_FILES - 1);
+  assert.equal(err?.code, 'ERR_CONFIG_INVALID');
+  assert.match(err.message, new RegExp(`^the open files limit \\(ulimit -n\\) is ${MIN_OPEN_FILES - 1}, below the ${MIN_OPEN_FILES} smkit serve needs`));
+  assert.equal(tooFewOpenFiles(MIN_OPEN_FILES), undefined);
+  assert.equal(tooFewOpenFiles(1_048_576), undefined);
+  assert.equal(tooFewOpenFiles(undefined), undefined);
 });
 
 test('past maxConnections a new connection gets a 503 ERR_SERVER_BUSY and is closed, its request never served; once one closes, a new one is served', async () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ErrorCode } from '../errors/catalogue.js';
+import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
 import { answerOnSocket } from './respond.js';
 
 /**
@@ -9,6 +9,26 @@ import { answerOnSocket } from './respond.js';
  * (a package loaded on first use, the model's files, logs) and the pipes and threads it starts.
  */
 export const RESERVED_FILE_DESCRIPTORS = 64;
+
+/**
+ * The lowest open files limit (`ulimit -n`) `smkit serve` starts with: {@link RESERVED_FILE_DESCRIPTORS}
+ * for a worker's own files and as many again for connections. Below about 40 Node cannot even load
+ * a worker's code (its module loader opens files side by side), and the worker died at start-up
+ * with nothing saying why.
+ */
+export const MIN_OPEN_FILES = 2 * RESERVED_FILE_DESCRIPTORS;
+
+/**
+ * The error that stops `smkit serve` from starting when its open files limit (`fileLimit`, from
+ * {@link openFilesLimit}) is below {@link MIN_OPEN_FILES}; undefined when it is not (or is unknown or unlimited).
+ */
+export function tooFewOpenFiles(fileLimit: number | undefined): ToolkitError | undefined {
+  if (fileLimit === undefined || fileLimit >= MIN_OPEN_FILES) return undefined;
+  return new ToolkitError(
+    'ERR_CONFIG_INVALID',
+    `the open files limit (ulimit -n) is ${fileLimit}, below the ${MIN_OPEN_FILES} smkit serve needs (${RESERVED_FILE_DESCRIPTORS} for the files each worker opens, the rest for connections); raise it: ulimit -n 65536 in the shell that starts it, or docker run --ulimit nofile=65536`,
+  );
+}
 
 /**
  * How long a refused connection may stay half-open once its 503 is sent: node:http keeps the

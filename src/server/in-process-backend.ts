@@ -41,7 +41,7 @@ export class InProcessBackend implements InferenceBackend {
       (err: unknown) => {
         this.#state = 'failed';
         this.#failure = err instanceof ToolkitError ? err : new ToolkitError('ERR_MODEL_LOAD', String((err as Error)?.message ?? err));
-        log.error({ err, code: this.#failure.code, reason: this.#failure.message }, 'model failed to load; /ping answers 503');
+        log.error({ err, code: this.#failure.code, reason: this.#failure.message }, 'model failed to load');
       },
     );
   }

@@ -272,7 +272,7 @@ export class InferenceWorker implements InferenceBackend {
           uncaught === undefined ? {} : { details: { hook: 'the handler module or its modelFn/preModelFn/modelWarmupFn' } },
         );
     if (this.#reloadFailed()) return;
-    this.log.error({ exitCode: code, code: this.#failure.code, reason: this.#failure.message }, 'model failed to load; /ping answers 503');
+    this.log.error({ exitCode: code, code: this.#failure.code, reason: this.#failure.message }, 'model failed to load');
     this.#settle();
     this.#failAll(this.#notReady());
     if (!this.#closing) this.limits.onLoadFailed?.(this.#failure);
@@ -315,7 +315,7 @@ export class InferenceWorker implements InferenceBackend {
         this.#state = 'failed';
         this.#failure = fromWireError(msg.error);
         if (this.#reloadFailed()) return;
-        this.log.error({ code: msg.error.code, reason: msg.error.message }, 'model failed to load; /ping answers 503');
+        this.log.error({ code: msg.error.code, reason: msg.error.message }, 'model failed to load');
         this.#settle();
         this.#failAll(this.#notReady());
         if (!this.#closing) this.limits.onLoadFailed?.(this.#failure);

@@ -5,6 +5,7 @@ import { invalid, loadSettings, type Settings } from '../config/settings.js';
 import { invalidFlag } from '../config/flag-values.js';
 import type { ToolkitError } from '../errors/catalogue.js';
 import { assertPortFree } from '../net/ports.js';
+import { openFilesLimit, tooFewOpenFiles } from './connection-limit.js';
 import { EarlyWorkers } from './early-workers.js';
 import { workerExecArgv, workerHeapGrowingPercent } from './worker-heap.js';
 
@@ -25,7 +26,7 @@ export interface ServeOptions {
  * requests and exits within the grace period (SageMaker sends SIGKILL 30 s after SIGTERM).
  * Resolves when the server has shut down.
  *
- * Invalid settings stop it before anything starts. The workers are forked next, before the
+ * Invalid settings, and an open files limit too low to serve with, stop it before anything starts. The workers are forked next, before the
  * primary checks the port and loads the rest of its code (logger, code directory, multi-model
  * coordinator): starting Node and loading a worker's modules is most of a cold start, and it now
  * overlaps the primary's own start (see `EarlyWorkers`). A taken port stops the workers and the
@@ -34,6 +35,8 @@ export interface ServeOptions {
  */
 export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const loaded = loadSettings(env, opts);
+  const shortOfFiles = tooFewOpenFiles(openFilesLimit());
+  if (shortOfFiles) throw shortOfFiles;
   if (loaded.sessions) (await import('../sessions/sessions-folder.js')).prepareSessionsFolder(loaded.sessions.path);
   const settings: Settings = Object.freeze({
     ...loaded,

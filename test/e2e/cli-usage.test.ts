@@ -299,6 +299,18 @@ test('bin/smkit.js prints the same line and exits 1', async () => {
   assert.deepEqual(r, { code: 1, stdout: '', stderr: usage('--backend="proces" is invalid: expected one of process, docker. Did you mean "process"?') });
 });
 
+test('an open files limit too low to serve with stops smkit serve before anything starts, with one line naming ulimit -n', () => {
+  const r = spawnSync('sh', ['-c', 'ulimit -n 100 && exec "$0" "$@"', process.execPath, SMKIT_BIN, 'serve', '--model-dir', IRIS, '--port', '0'], { encoding: 'utf8', timeout: 30_000 });
+  assert.deepEqual(
+    { code: r.status, stderr: r.stderr },
+    {
+      code: 1,
+      stderr:
+        'smkit: ERR_CONFIG_INVALID: the open files limit (ulimit -n) is 100, below the 128 smkit serve needs (64 for the files each worker opens, the rest for connections); raise it: ulimit -n 65536 in the shell that starts it, or docker run --ulimit nofile=65536\n',
+    },
+  );
+});
+
 test('smkit invoke checks its flags and URL before reading the body: a mistake is reported while piped stdin is still open', async () => {
   for (const [args, message] of [
     [['--timeout', 'soon'], '--timeout="soon" is invalid: expected a number of seconds above 0, at most 86400.'],
