@@ -6,7 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { MIN_OPEN_FILES, isRefusedConnection, limitConnections, openFilesLimit, tooFewOpenFiles } from './connection-limit.js';
+import { isRefusedConnection, limitConnections, minOpenFiles, openFilesLimit, tooFewOpenFiles } from './connection-limit.js';
 
 test('openFilesLimit reads the soft limit of /proc/self/limits; unlimited or unreadable is no limit', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-limits-'));
@@ -23,13 +23,19 @@ test('openFilesLimit reads the soft limit of /proc/self/limits; unlimited or unr
   }
 });
 
-test('tooFewOpenFiles: a limit below MIN_OPEN_FILES is ERR_CONFIG_INVALID naming ulimit -n, the limit and the minimum; the minimum, more, unlimited or unknown is none', () => {
-  const err = tooFewOpenFiles(MIN_OPEN_FILES - 1);
-  assert.equal(err?.code, 'ERR_CONFIG_INVALID');
-  assert.match(err.message, new RegExp(`^the open files limit \\(ulimit -n\\) is ${MIN_OPEN_FILES - 1}, below the ${MIN_OPEN_FILES} smkit serve needs`));
-  assert.equal(tooFewOpenFiles(MIN_OPEN_FILES), undefined);
-  assert.equal(tooFewOpenFiles(1_048_576), undefined);
-  assert.equal(tooFewOpenFiles(undefined), undefined);
+test('tooFewOpenFiles: a limit below minOpenFiles for the workers is ERR_CONFIG_INVALID naming ulimit -n, the limit, the minimum and the workers; the minimum, more, unlimited or unknown is none', () => {
+  assert.equal(minOpenFiles(1), 128);
+  assert.equal(minOpenFiles(64), 128);
+  assert.equal(minOpenFiles(200), 264);
+  for (const workers of [1, 2, 200]) {
+    const needed = minOpenFiles(workers);
+    const err = tooFewOpenFiles(needed - 1, workers);
+    assert.equal(err?.code, 'ERR_CONFIG_INVALID');
+    assert.match(err.message, new RegExp(`^the open files limit \\(ulimit -n\\) is ${needed - 1}, below the ${needed} smkit serve needs with ${workers} workers? \\(`));
+    assert.equal(tooFewOpenFiles(needed, workers), undefined);
+    assert.equal(tooFewOpenFiles(1_048_576, workers), undefined);
+    assert.equal(tooFewOpenFiles(undefined, workers), undefined);
+  }
 });
 
 test('past maxConnections a new connection gets a 503 ERR_SERVER_BUSY and is closed, its request never served; once one closes, a new one is served', async () => {

@@ -11,22 +11,28 @@ import { answerOnSocket } from './respond.js';
 export const RESERVED_FILE_DESCRIPTORS = 64;
 
 /**
- * The lowest open files limit (`ulimit -n`) `smkit serve` starts with: {@link RESERVED_FILE_DESCRIPTORS}
- * for a worker's own files and as many again for connections. Below about 40 Node cannot even load
- * a worker's code (its module loader opens files side by side), and the worker died at start-up
- * with nothing saying why.
+ * The lowest open files limit (`ulimit -n`) `smkit serve` starts with, given its number of worker
+ * processes: each worker keeps {@link RESERVED_FILE_DESCRIPTORS} for its own files and as many
+ * again for connections, and the primary holds a channel to every worker besides its own files.
+ * Below about 40 Node cannot even load a worker's code (its module loader opens files side by
+ * side), and the worker died at start-up with nothing saying why; a primary short of descriptors for
+ * its workers' channels ended on a bare EMFILE.
  */
-export const MIN_OPEN_FILES = 2 * RESERVED_FILE_DESCRIPTORS;
+export function minOpenFiles(workers: number): number {
+  return Math.max(2 * RESERVED_FILE_DESCRIPTORS, workers + RESERVED_FILE_DESCRIPTORS);
+}
 
 /**
  * The error that stops `smkit serve` from starting when its open files limit (`fileLimit`, from
- * {@link openFilesLimit}) is below {@link MIN_OPEN_FILES}; undefined when it is not (or is unknown or unlimited).
+ * {@link openFilesLimit}) is below {@link minOpenFiles} for `workers` worker processes; undefined
+ * when it is not (or is unknown or unlimited).
  */
-export function tooFewOpenFiles(fileLimit: number | undefined): ToolkitError | undefined {
-  if (fileLimit === undefined || fileLimit >= MIN_OPEN_FILES) return undefined;
+export function tooFewOpenFiles(fileLimit: number | undefined, workers: number): ToolkitError | undefined {
+  const needed = minOpenFiles(workers);
+  if (fileLimit === undefined || fileLimit >= needed) return undefined;
   return new ToolkitError(
     'ERR_CONFIG_INVALID',
-    `the open files limit (ulimit -n) is ${fileLimit}, below the ${MIN_OPEN_FILES} smkit serve needs (${RESERVED_FILE_DESCRIPTORS} for the files each worker opens, the rest for connections); raise it: ulimit -n 65536 in the shell that starts it, or docker run --ulimit nofile=65536`,
+    `the open files limit (ulimit -n) is ${fileLimit}, below the ${needed} smkit serve needs with ${workers} worker${workers === 1 ? '' : 's'} (${RESERVED_FILE_DESCRIPTORS} for the files each worker opens and as many for its connections, and one per worker for the primary); raise it (Node raises the soft limit to the hard one, ulimit -Hn, as it starts): ulimit -n 65536 in the shell that starts it, or docker run --ulimit nofile=65536`,
   );
 }
 

@@ -26,16 +26,16 @@ export interface ServeOptions {
  * requests and exits within the grace period (SageMaker sends SIGKILL 30 s after SIGTERM).
  * Resolves when the server has shut down.
  *
- * Invalid settings, and an open files limit too low to serve with, stop it before anything starts. The workers are forked next, before the
- * primary checks the port and loads the rest of its code (logger, code directory, multi-model
- * coordinator): starting Node and loading a worker's modules is most of a cold start, and it now
+ * Invalid settings, and an open files limit too low to serve with, stop it before anything
+ * starts. The workers are forked next, before the primary checks the port and loads the rest of its
+ * code (logger, code directory, multi-model coordinator): starting Node and loading a worker's modules is most of a cold start, and it now
  * overlaps the primary's own start (see `EarlyWorkers`). A taken port stops the workers and the
  * server with one clear error; a worker binds the port only once the primary has configured it,
  * which is after the check.
  */
 export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const loaded = loadSettings(env, opts);
-  const shortOfFiles = tooFewOpenFiles(openFilesLimit());
+  const shortOfFiles = tooFewOpenFiles(openFilesLimit(), loaded.workers);
   if (shortOfFiles) throw shortOfFiles;
   if (loaded.sessions) (await import('../sessions/sessions-folder.js')).prepareSessionsFolder(loaded.sessions.path);
   const settings: Settings = Object.freeze({

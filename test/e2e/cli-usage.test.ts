@@ -299,16 +299,21 @@ test('bin/smkit.js prints the same line and exits 1', async () => {
   assert.deepEqual(r, { code: 1, stdout: '', stderr: usage('--backend="proces" is invalid: expected one of process, docker. Did you mean "process"?') });
 });
 
-test('an open files limit too low to serve with stops smkit serve before anything starts, with one line naming ulimit -n', () => {
-  const r = spawnSync('sh', ['-c', 'ulimit -n 100 && exec "$0" "$@"', process.execPath, SMKIT_BIN, 'serve', '--model-dir', IRIS, '--port', '0'], { encoding: 'utf8', timeout: 30_000 });
-  assert.deepEqual(
-    { code: r.status, stderr: r.stderr },
-    {
-      code: 1,
-      stderr:
-        'smkit: ERR_CONFIG_INVALID: the open files limit (ulimit -n) is 100, below the 128 smkit serve needs (64 for the files each worker opens, the rest for connections); raise it: ulimit -n 65536 in the shell that starts it, or docker run --ulimit nofile=65536\n',
-    },
-  );
+// Linux only: elsewhere the limit is not read (no /proc/self/limits).
+test('an open files limit too low to serve with (for its workers) stops smkit serve before anything starts, with one line naming ulimit -n', { skip: process.platform !== 'linux' }, () => {
+  const serveUnder = (limit: number, workers: string) =>
+    spawnSync('sh', ['-c', `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, SMKIT_BIN, 'serve', '--model-dir', IRIS, '--port', '0', '--workers', workers], { encoding: 'utf8', timeout: 30_000 });
+  const refused = (limit: number, needed: number, workers: string) => ({
+    code: 1,
+    stderr: `smkit: ERR_CONFIG_INVALID: the open files limit (ulimit -n) is ${limit}, below the ${needed} smkit serve needs with ${workers} (64 for the files each worker opens and as many for its connections, and one per worker for the primary); raise it (Node raises the soft limit to the hard one, ulimit -Hn, as it starts): ulimit -n 65536 in the shell that starts it, or docker run --ulimit nofile=65536\n`,
+  });
+  for (const [limit, workers, needed, named] of [
+    [100, '1', 128, '1 worker'],
+    [200, '160', 224, '160 workers'],
+  ] as const) {
+    const r = serveUnder(limit, workers);
+    assert.deepEqual({ code: r.status, stderr: r.stderr }, refused(limit, needed, named), `ulimit -n ${limit}, --workers ${workers}`);
+  }
 });
 
 test('smkit invoke checks its flags and URL before reading the body: a mistake is reported while piped stdin is still open', async () => {
