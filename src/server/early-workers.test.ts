@@ -50,3 +50,26 @@ test('a worker adopted while running gets its later messages through the handler
   first!.process.kill('SIGKILL');
   await until('the adopted worker to exit', () => first!.isDead(), POLL);
 });
+
+test('a worker whose process could not be started is adopted as ended, with the spawn error; kill() passes over one not started', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
+  const script = path.join(dir, 'worker.cjs');
+  writeFileSync(script, "process.send({ type: 'hello' });\n");
+  // A working directory that does not exist: Node cannot start the process (spawn ... ENOENT).
+  cluster.setupPrimary({ exec: script, silent: true, cwd: path.join(dir, 'missing') });
+  t.after(() => {
+    cluster.setupPrimary({ cwd: undefined });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const early = new EarlyWorkers(2);
+  const [first, second] = early.workers;
+  // Node reports the failure on the next tick, as an 'error' with no exit after it.
+  await new Promise((resolve) => setImmediate(resolve));
+  const ended = early.adopt(first!, () => assert.fail('a worker never started sends nothing'));
+  assert.equal(ended?.code, null);
+  assert.equal(ended?.signal, null);
+  assert.equal(ended?.spawnError?.code, 'ENOENT');
+  assert.match(ended.spawnError.message, /^spawn .* ENOENT$/);
+  assert.doesNotThrow(() => early.kill());
+  assert.equal(second!.process.pid, undefined);
+});

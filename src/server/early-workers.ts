@@ -1,7 +1,18 @@
 import cluster, { type Worker } from 'node:cluster';
+import { isSpawnFailure } from './worker-spawn.js';
 
 /** What happened to an early worker before its handlers were attached, in order. */
-type HeldEvent = { kind: 'message'; message: unknown } | { kind: 'exit'; code: number | null; signal: string | null };
+type HeldEvent = { kind: 'message'; message: unknown } | ({ kind: 'exit' } & WorkerEnd);
+
+/**
+ * How a worker process ended: its exit code or signal, or `spawnError` when it never started (the
+ * system refused the process: Node then reports an error and no exit).
+ */
+export interface WorkerEnd {
+  code: number | null;
+  signal: string | null;
+  spawnError?: NodeJS.ErrnoException;
+}
 
 /**
  * Worker processes forked at the very start of `smkit serve`, before the primary has loaded its
@@ -20,13 +31,19 @@ export class EarlyWorkers {
       const events: HeldEvent[] = [];
       const onMessage = (message: unknown) => events.push({ kind: 'message', message });
       const onExit = (code: number | null, signal: string | null) => events.push({ kind: 'exit', code, signal });
+      // Other errors (a kill that failed) change nothing here; unheard, any would end the primary.
+      const onError = (err: NodeJS.ErrnoException) => {
+        if (isSpawnFailure(worker)) events.push({ kind: 'exit', code: null, signal: null, spawnError: err });
+      };
       worker.on('message', onMessage);
       worker.on('exit', onExit);
+      worker.on('error', onError);
       this.#held.set(worker, {
         events,
         release: () => {
           worker.off('message', onMessage);
           worker.off('exit', onExit);
+          worker.off('error', onError);
         },
       });
     }
@@ -39,18 +56,19 @@ export class EarlyWorkers {
 
   /**
    * Attaches `onMessage` to `worker` and replays the messages it sent so far. Returns its exit when
-   * it exited before this call; later exits reach `cluster.on('exit')` listeners as usual.
+   * it exited (or could not be started) before this call; later exits reach `cluster.on('exit')`
+   * listeners as usual, and a later start failure the worker's own `'error'` listeners.
    */
-  adopt(worker: Worker, onMessage: (message: unknown, handle?: unknown) => void): { code: number | null; signal: string | null } | undefined {
+  adopt(worker: Worker, onMessage: (message: unknown, handle?: unknown) => void): WorkerEnd | undefined {
     const held = this.#held.get(worker);
     if (!held) throw new Error('not an early worker');
     this.#held.delete(worker);
     held.release();
     worker.on('message', onMessage);
-    let exited: { code: number | null; signal: string | null } | undefined;
+    let exited: WorkerEnd | undefined;
     for (const event of held.events) {
       if (event.kind === 'message') onMessage(event.message);
-      else exited = { code: event.code, signal: event.signal };
+      else exited = { code: event.code, signal: event.signal, ...(event.spawnError ? { spawnError: event.spawnError } : {}) };
     }
     return exited;
   }
@@ -59,6 +77,8 @@ export class EarlyWorkers {
   kill(): void {
     for (const [worker, held] of this.#held) {
       held.release();
+      // One that could not be started has nothing to kill (and a kill that fails is reported as an 'error').
+      worker.on('error', () => undefined);
       worker.process.kill('SIGKILL');
     }
     this.#held.clear();

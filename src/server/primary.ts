@@ -12,6 +12,7 @@ import type { InferenceThreadData } from './thread-protocol.js';
 import type { MmeCoordinator } from './mme-cluster.js';
 import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD } from './exit-codes.js';
 import type { EarlyWorkers } from './early-workers.js';
+import { isSpawnFailure, spawnFailureReason } from './worker-spawn.js';
 import { chooseConnectionBalancing } from './connection-balancing.js';
 import { findHandlerModule } from '../handlers/user-module.js';
 import { heartbeatMs, WorkerWatchdog } from './worker-watchdog.js';
@@ -171,6 +172,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       )
     : undefined;
 
+  /** Set once the primary supervises: a worker's `'error'` (a process that could not be started). */
+  let onWorkerError: (worker: Worker, err: NodeJS.ErrnoException) => void = () => undefined;
   const fork = (index: number) => {
     const worker = cluster.fork();
     worker.on('message', track(worker, index));
@@ -179,6 +182,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   const track = (worker: Worker, index: number): ((msg: unknown, handle?: unknown) => void) => {
     indexOf.set(worker, index);
     restarts.started(index);
+    // Unheard, a worker's 'error' would end the primary and every worker with it.
+    worker.on('error', (err: NodeJS.ErrnoException) => onWorkerError(worker, err));
     const thread: InferenceThreadData = {
       workerIndex: index,
       logLevel: settings.logLevel,
@@ -248,7 +253,13 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
 
   return new Promise<void>((resolve, reject) => {
     let startupError: ToolkitError | undefined;
-    const onWorkerExit = (worker: Worker, code: number | null, signal: string | null) => {
+    /** Workers whose end was handled: a start failure has no exit, but one must not count twice. */
+    const ended = new WeakSet<Worker>();
+    // cluster.workers lists a worker that could not be started until its channel closes, later.
+    const running = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !ended.has(w));
+    const onWorkerExit = (worker: Worker, code: number | null, signal: string | null, spawnError?: NodeJS.ErrnoException) => {
+      if (ended.has(worker)) return;
+      ended.add(worker);
       const index = indexOf.get(worker) ?? 0;
       indexOf.delete(worker);
       configured.delete(worker.id);
@@ -260,7 +271,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       streamSlots.forget(worker.id);
       watchdog.forget(worker.id);
       if (stopping) {
-        if (Object.keys(cluster.workers ?? {}).length === 0) finish();
+        if (running().length === 0) finish();
         return;
       }
       if (code === EXIT_LISTEN_FAILED) {
@@ -268,6 +279,21 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         startupError = new ToolkitError('ERR_PORT_IN_USE', `could not listen on ${settings.host}:${settings.port} (another process holds it, or it needs privileges); pass --port (SAGEMAKER_BIND_TO_PORT) with another port`);
         log.error({ code: startupError.code }, startupError.message);
         onSignal('SIGTERM');
+        return;
+      }
+      if (spawnError) {
+        const how = `spawn ${spawnError.code ?? spawnError.message}`;
+        loadDeaths = loadDeaths.how === how ? { how, count: loadDeaths.count + 1 } : { how, count: 1 };
+        // Before any worker served, each try would fail the same way; after, the others serve meanwhile.
+        if (!everLoaded && loadDeaths.count >= LOAD_DEATHS_MAX) {
+          startupError = new ToolkitError('ERR_WORKER_START', `could not start a worker process, ${loadDeaths.count} times in a row: ${spawnFailureReason(spawnError, process.execPath)}`);
+          log.error({ code: startupError.code }, startupError.message);
+          onSignal('SIGTERM');
+          return;
+        }
+        const delay = restarts.delayAfterCrash(index);
+        log.error({ worker: index, restartInMs: delay, reason: spawnFailureReason(spawnError, process.execPath) }, 'could not start a worker process; trying again');
+        setTimeout(() => !stopping && fork(index), delay);
         return;
       }
       // A signal (the kernel's OOM killer while several workers load) may not repeat: only exits count.
@@ -291,7 +317,11 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       log.error({ worker: index, exitCode: code, signal, restartInMs: delay }, 'worker process died; replacing it');
       setTimeout(() => !stopping && fork(index), delay);
     };
-    cluster.on('exit', onWorkerExit);
+    cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => onWorkerExit(worker, code, signal));
+    onWorkerError = (worker, err) => {
+      if (isSpawnFailure(worker)) return onWorkerExit(worker, null, null, err);
+      log.warn({ worker: indexOf.get(worker), workerPid: worker.process.pid, err: err.message }, 'worker process error');
+    };
 
     let hardStop: NodeJS.Timeout | undefined;
     const finish = () => {
@@ -309,12 +339,12 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       watchdog.stop();
       const graceMs = settings.shutdownGraceSeconds * 1000;
       log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
-      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+      const workers = running();
       if (workers.length === 0) return finish();
       for (const w of workers) sendToWorker(w, { type: 'shutdown', graceMs });
       hardStop = setTimeout(() => {
         log.warn('grace period over; stopping remaining workers');
-        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+        for (const w of running()) w.process.kill('SIGKILL');
       }, graceMs + 2000);
       hardStop.unref();
     };
@@ -322,7 +352,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     process.on('SIGINT', onSignal);
     early.workers.forEach((worker, index) => {
       const exited = early.adopt(worker, track(worker, index));
-      if (exited) onWorkerExit(worker, exited.code, exited.signal);
+      if (exited) onWorkerExit(worker, exited.code, exited.signal, exited.spawnError);
     });
     // A load that neither finishes nor fails in time (a hung modelFn, a stuck download) ends the
     // container with a clear error instead of answering 503 until SageMaker's health-check window closes.
