@@ -1,40 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
+import type { ErrorCode } from '../errors/catalogue.js';
+import { openFilesLimit, RESERVED_FILE_DESCRIPTORS } from './open-files.js';
 import { answerOnSocket } from './respond.js';
-
-/**
- * File descriptors a worker keeps free of connections: for the files it opens while it serves
- * (a package loaded on first use, the model's files, logs) and the pipes and threads it starts.
- */
-export const RESERVED_FILE_DESCRIPTORS = 64;
-
-/**
- * The lowest open files limit (`ulimit -n`) `smkit serve` starts with, given its number of worker
- * processes: each worker keeps {@link RESERVED_FILE_DESCRIPTORS} for its own files and as many
- * again for connections, and the primary holds a channel to every worker besides its own files.
- * Below about 40 Node cannot even load a worker's code (its module loader opens files side by
- * side), and the worker died at start-up with nothing saying why; a primary short of descriptors for
- * its workers' channels ended on a bare EMFILE.
- */
-export function minOpenFiles(workers: number): number {
-  return Math.max(2 * RESERVED_FILE_DESCRIPTORS, workers + RESERVED_FILE_DESCRIPTORS);
-}
-
-/**
- * The error that stops `smkit serve` from starting when its open files limit (`fileLimit`, from
- * {@link openFilesLimit}) is below {@link minOpenFiles} for `workers` worker processes; undefined
- * when it is not (or is unknown or unlimited).
- */
-export function tooFewOpenFiles(fileLimit: number | undefined, workers: number): ToolkitError | undefined {
-  const needed = minOpenFiles(workers);
-  if (fileLimit === undefined || fileLimit >= needed) return undefined;
-  return new ToolkitError(
-    'ERR_CONFIG_INVALID',
-    `the open files limit (ulimit -n) is ${fileLimit}, below the ${needed} smkit serve needs with ${workers} worker${workers === 1 ? '' : 's'} (${RESERVED_FILE_DESCRIPTORS} for the files each worker opens and as many for its connections, and one per worker for the primary); raise it (Node raises the soft limit to the hard one, ulimit -Hn, as it starts): ulimit -n 65536 in the shell that starts it, or docker run --ulimit nofile=65536`,
-  );
-}
 
 /**
  * How long a refused connection may stay half-open once its 503 is sent: node:http keeps the
@@ -53,21 +21,6 @@ export const MAX_LINGERING_REFUSALS = RESERVED_FILE_DESCRIPTORS / 4;
 
 /** Marks a connection answered 503 by {@link limitConnections}: its requests are not served. */
 const REFUSED = Symbol('smkit.connectionRefused');
-
-/**
- * This process's soft limit on open files (`ulimit -n`), from `/proc/self/limits`; undefined when
- * there is none (`unlimited`) or it cannot be read (not Linux).
- */
-export function openFilesLimit(limits = '/proc/self/limits'): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(limits, 'latin1');
-  } catch {
-    return undefined;
-  }
-  const soft = /^Max open files\s+(\d+)\s/m.exec(text)?.[1];
-  return soft === undefined ? undefined : Number(soft);
-}
 
 /** The answer a refused connection gets: its status, JSON body and extra headers. */
 export interface Refusal {

@@ -5,7 +5,7 @@ import { invalid, loadSettings, type Settings } from '../config/settings.js';
 import { invalidFlag } from '../config/flag-values.js';
 import type { ToolkitError } from '../errors/catalogue.js';
 import { assertPortFree } from '../net/ports.js';
-import { openFilesLimit, tooFewOpenFiles } from './connection-limit.js';
+import { openFilesLimit, tooFewOpenFiles } from './open-files.js';
 import { EarlyWorkers } from './early-workers.js';
 import { workerExecArgv, workerHeapGrowingPercent } from './worker-heap.js';
 

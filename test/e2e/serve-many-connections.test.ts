@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
-import { openFilesLimit, RESERVED_FILE_DESCRIPTORS } from '../../src/server/connection-limit.js';
+import { openFilesLimit, RESERVED_FILE_DESCRIPTORS } from '../../src/server/open-files.js';
 import { REPO_ROOT, fetchWithTimeout, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
 
 /** Idle connections: four thousand (four times the common default `ulimit -n` of 1024), or as many as both this process and the server (which inherits its limit) can hold. */

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { ErrorCode } from '../../errors/catalogue.js';
 import { portBindError } from '../../net/ports.js';
-import { isRefusedConnection, limitConnections, openFilesLimit, RESERVED_FILE_DESCRIPTORS, MAX_LINGERING_REFUSALS, type Refusal } from '../../server/connection-limit.js';
+import { isRefusedConnection, limitConnections, MAX_LINGERING_REFUSALS, type Refusal } from '../../server/connection-limit.js';
+import { openFilesLimit, RESERVED_FILE_DESCRIPTORS } from '../../server/open-files.js';
 import { answerClientError, answerConnect, requestHeadFault, sendJsonAndClose } from '../../server/respond.js';
 import { frontDoorConnectionsFull } from './runtime-errors.js';
 
