@@ -59,7 +59,7 @@ export const ERROR_CATALOGUE = {
   ERR_STEP_FAILED: { status: 500, summary: 'A pipeline step failed.' },
   // --- workers ---
   ERR_WORKER_CRASHED: { status: 500, summary: 'The inference worker died while handling the request.' },
-  ERR_WORKER_START: { status: 500, summary: 'A worker process could not be started (the system refused a new process: a limit on processes or open files, or the Node binary is gone); smkit serve tries again, and stops after three failures in a row before any worker served.' },
+  ERR_WORKER_START: { status: 500, summary: 'A worker process could not be started (the system refused a new process: a limit on processes, open files or memory, or the Node binary is gone); smkit serve tries again, and stops after three failures in a row before any worker loaded the model.' },
   ERR_WORKER_BLOCKED: { status: 500, summary: 'A worker process sent the primary no heartbeat for SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS (synchronous code held its event loop) and was killed and replaced (logged only: its connections close without an answer).' },
   // --- local endpoints (smkit local) ---
   ERR_ENDPOINT_FILE_INVALID: { status: 400, summary: 'The local endpoint file (JSON or YAML) is invalid.' },

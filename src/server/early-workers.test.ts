@@ -73,3 +73,16 @@ test('a worker whose process could not be started is adopted as ended, with the 
   assert.doesNotThrow(() => early.kill());
   assert.equal(second!.process.pid, undefined);
 });
+
+test('a start Node refuses outright (it throws from cluster.fork) is ERR_WORKER_START with its reason', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
+  const script = path.join(dir, 'worker.cjs');
+  writeFileSync(script, "process.send({ type: 'hello' });\n");
+  // A working directory that is a file: Node throws spawn ENOTDIR.
+  cluster.setupPrimary({ exec: script, silent: true, cwd: script });
+  t.after(() => {
+    cluster.setupPrimary({ cwd: undefined });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  assert.throws(() => new EarlyWorkers(2), { code: 'ERR_WORKER_START', message: /^could not start a worker process: spawn ENOTDIR: the Node binary .* can no longer be run/ });
+});

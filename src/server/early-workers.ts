@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
-import { isSpawnFailure } from './worker-spawn.js';
+import { ToolkitError } from '../errors/catalogue.js';
+import { isSpawnFailure, spawnFailureReason } from './worker-spawn.js';
 
 /** What happened to an early worker before its handlers were attached, in order. */
 type HeldEvent = { kind: 'message'; message: unknown } | ({ kind: 'exit' } & WorkerEnd);
@@ -24,10 +25,21 @@ export interface WorkerEnd {
 export class EarlyWorkers {
   readonly #held = new Map<Worker, { events: HeldEvent[]; release: () => void }>();
 
-  /** Forks `count` workers of the script set with `cluster.setupPrimary`. */
+  /**
+   * Forks `count` workers of the script set with `cluster.setupPrimary`. Throws `ERR_WORKER_START`,
+   * with those forked already killed, when Node throws a start failure (one it reports as an
+   * `'error'` is held, see {@link EarlyWorkers.adopt}).
+   */
   constructor(count: number) {
     for (let i = 0; i < count; i++) {
-      const worker = cluster.fork();
+      let worker: Worker;
+      try {
+        worker = cluster.fork();
+      } catch (err) {
+        // The spawn errors Node throws rather than reports as an 'error' (ENOMEM, EPERM, ENOTDIR).
+        this.kill();
+        throw new ToolkitError('ERR_WORKER_START', `could not start a worker process: ${spawnFailureReason(err as NodeJS.ErrnoException, process.execPath)}`);
+      }
       const events: HeldEvent[] = [];
       const onMessage = (message: unknown) => events.push({ kind: 'message', message });
       const onExit = (code: number | null, signal: string | null) => events.push({ kind: 'exit', code, signal });
@@ -77,9 +89,10 @@ export class EarlyWorkers {
   kill(): void {
     for (const [worker, held] of this.#held) {
       held.release();
-      // One that could not be started has nothing to kill (and a kill that fails is reported as an 'error').
+      // A kill that fails is reported as an 'error'.
       worker.on('error', () => undefined);
-      worker.process.kill('SIGKILL');
+      // One not started (yet) has no pid: Node 20 would signal pid 0, the whole process group.
+      if (worker.process.pid !== undefined) worker.process.kill('SIGKILL');
     }
     this.#held.clear();
   }

@@ -174,8 +174,17 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
 
   /** Set once the primary supervises: a worker's `'error'` (a process that could not be started). */
   let onWorkerError: (worker: Worker, err: NodeJS.ErrnoException) => void = () => undefined;
+  /** Set once the primary supervises: worker `index`'s process could not be started. */
+  let onSpawnFailed: (index: number, err: NodeJS.ErrnoException) => void = () => undefined;
   const fork = (index: number) => {
-    const worker = cluster.fork();
+    let worker: Worker;
+    try {
+      worker = cluster.fork();
+    } catch (err) {
+      // The spawn errors Node throws rather than reports as an 'error' (ENOMEM, EPERM, ENOTDIR).
+      onSpawnFailed(index, err as NodeJS.ErrnoException);
+      return;
+    }
     worker.on('message', track(worker, index));
   };
   /** Bookkeeping of a new worker, forked now or at start-up (early); returns its message handler. */
@@ -201,6 +210,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     const onMessage = (msg: ToPrimary, handle: unknown): void => {
       switch (msg.type) {
         case 'hello':
+          // A process started: failed starts before it no longer count as in a row.
+          if (loadDeaths.how.startsWith('spawn ')) loadDeaths = { how: '', count: 0 };
           // A worker still starting when the server began to stop missed the shutdown sent to it
           // (it had no listener yet): it has nothing in flight, so it stops now, not at the grace's end.
           if (stopping) {
@@ -253,9 +264,25 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
 
   return new Promise<void>((resolve, reject) => {
     let startupError: ToolkitError | undefined;
+    /** Worker `index`'s process could not be started: it is tried again, unless that failed in a row before any model loaded. */
+    const spawnFailed = (index: number, spawnError: NodeJS.ErrnoException): void => {
+      const how = `spawn ${spawnError.code ?? spawnError.message}`;
+      loadDeaths = loadDeaths.how === how ? { how, count: loadDeaths.count + 1 } : { how, count: 1 };
+      // Before any worker loaded the model, each try would fail the same way; after, the others serve meanwhile.
+      if (!everLoaded && loadDeaths.count >= LOAD_DEATHS_MAX) {
+        startupError = new ToolkitError('ERR_WORKER_START', `could not start a worker process, ${loadDeaths.count} times in a row: ${spawnFailureReason(spawnError, process.execPath)}`);
+        log.error({ code: startupError.code }, startupError.message);
+        onSignal('SIGTERM');
+        return;
+      }
+      const delay = restarts.delayAfterCrash(index);
+      log.error({ worker: index, restartInMs: delay, reason: spawnFailureReason(spawnError, process.execPath) }, 'could not start a worker process; trying again');
+      setTimeout(() => !stopping && fork(index), delay);
+    };
+    onSpawnFailed = spawnFailed;
     /** Workers whose end was handled: a start failure has no exit, but one must not count twice. */
     const ended = new WeakSet<Worker>();
-    // cluster.workers lists a worker that could not be started until its channel closes, later.
+    // cluster.workers lists a worker that could not be started until its end is handled (below).
     const running = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !ended.has(w));
     const onWorkerExit = (worker: Worker, code: number | null, signal: string | null, spawnError?: NodeJS.ErrnoException) => {
       if (ended.has(worker)) return;
@@ -282,19 +309,9 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         return;
       }
       if (spawnError) {
-        const how = `spawn ${spawnError.code ?? spawnError.message}`;
-        loadDeaths = loadDeaths.how === how ? { how, count: loadDeaths.count + 1 } : { how, count: 1 };
-        // Before any worker served, each try would fail the same way; after, the others serve meanwhile.
-        if (!everLoaded && loadDeaths.count >= LOAD_DEATHS_MAX) {
-          startupError = new ToolkitError('ERR_WORKER_START', `could not start a worker process, ${loadDeaths.count} times in a row: ${spawnFailureReason(spawnError, process.execPath)}`);
-          log.error({ code: startupError.code }, startupError.message);
-          onSignal('SIGTERM');
-          return;
-        }
-        const delay = restarts.delayAfterCrash(index);
-        log.error({ worker: index, restartInMs: delay, reason: spawnFailureReason(spawnError, process.execPath) }, 'could not start a worker process; trying again');
-        setTimeout(() => !stopping && fork(index), delay);
-        return;
+        // Never started, it may have no channel to close, after which cluster would forget it.
+        delete cluster.workers?.[worker.id];
+        return spawnFailed(index, spawnError);
       }
       // A signal (the kernel's OOM killer while several workers load) may not repeat: only exits count.
       if (diedLoading && !everLoaded && !mme && code !== null && !signal) {
@@ -344,7 +361,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       for (const w of workers) sendToWorker(w, { type: 'shutdown', graceMs });
       hardStop = setTimeout(() => {
         log.warn('grace period over; stopping remaining workers');
-        for (const w of running()) w.process.kill('SIGKILL');
+        // One not started yet has no pid: Node 20 would signal pid 0, the whole process group.
+        for (const w of running()) if (w.process.pid !== undefined) w.process.kill('SIGKILL');
       }, graceMs + 2000);
       hardStop.unref();
     };

@@ -16,7 +16,11 @@ export function spawnFailureReason(err: NodeJS.ErrnoException, execPath: string)
     case 'EMFILE':
     case 'ENFILE':
       return `${err.message}: no file descriptors were left for the new process's channel (the open files limit, ulimit -n, or the system's); raise the limit`;
+    case 'ENOMEM':
+      return `${err.message}: the system had no memory for a new process; lower SAGEMAKER_MODEL_SERVER_WORKERS, or give the container more memory`;
     case 'ENOENT':
+    case 'ENOTDIR':
+    case 'ELOOP':
     case 'EACCES':
       return `${err.message}: the Node binary ${execPath} can no longer be run (it was removed, moved or made unreadable since smkit serve started, as an upgrade of Node does); restart smkit serve`;
     default:

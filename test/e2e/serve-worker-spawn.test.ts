@@ -8,7 +8,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, linkSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, fetchWithTimeout, freePort, makeOptMl, removeDir } from '../helpers/serve-process.js';
@@ -23,18 +23,19 @@ after(() => {
   for (const f of folders) removeDir(f);
 });
 
-/** A Node binary of the test's own, in a folder of its own: a hard link where the file system allows one, else a copy. */
-function ownNode(): { node: string; away: string } {
+/** A Node binary of the test's own, `<dir>/bin/node`: a hard link where the file system allows one, else a copy. */
+function ownNode(): { dir: string; node: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-node-bin-'));
   folders.push(dir);
-  const node = path.join(dir, 'node');
+  mkdirSync(path.join(dir, 'bin'));
+  const node = path.join(dir, 'bin', 'node');
   try {
     linkSync(process.execPath, node);
   } catch {
     copyFileSync(process.execPath, node);
     chmodSync(node, 0o755);
   }
-  return { node, away: path.join(dir, 'node.away') };
+  return { dir, node };
 }
 
 interface Server {
@@ -73,43 +74,75 @@ function lines(output: string, msg: string): Record<string, unknown>[] {
     .filter((l) => l.msg === msg);
 }
 
+/** True while the server runs; throws once it has exited, so a wait on it fails at once. */
+function running(server: Server): true {
+  if (server.child.exitCode !== null || server.child.signalCode !== null) throw new Error(`smkit serve exited (${server.child.exitCode ?? server.child.signalCode}):\n${server.output()}`);
+  return true;
+}
+
 const invoke = (url: string) => fetchWithTimeout(`${url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
 
 // Linux only: the worker processes are found through /proc.
 describe('a worker process that cannot be started', { skip: process.platform !== 'linux', concurrency: 2 }, () => {
-  test('while serving: the failure is logged and tried again, the other worker serves meanwhile, and the replacement starts once it can', async () => {
-    const { node, away } = ownNode();
+  test('while serving: a start Node reports failed, or one it refuses outright, is logged and tried again, the other worker serves meanwhile, and the replacement starts once it can', async () => {
+    const { dir, node } = ownNode();
     const server = await serveWith(node, path.join(REPO_ROOT, 'models', 'iris-onnx'), { SAGEMAKER_MODEL_SERVER_WORKERS: '2' });
-    await until('both workers to load the model', () => lines(server.output(), 'model ready').length >= 2 && /"msg":"ready: listening/.test(server.output()), POLL);
-    const [victim, survivor] = childrenOf(server.child.pid!);
-    assert.ok(victim && survivor, `two worker processes, found ${childrenOf(server.child.pid!).join(', ')}`);
-    renameSync(node, away);
-    process.kill(victim, 'SIGKILL');
-    const [failure] = await until('a failed start to be logged', () => {
-      const found = lines(server.output(), 'could not start a worker process; trying again');
-      return found.length > 0 ? found : undefined;
-    }, POLL);
-    assert.match(String(failure!.reason), new RegExp(`^spawn ${node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} ENOENT: the Node binary .* can no longer be run .*; restart smkit serve$`));
-    assert.equal(server.child.exitCode, null, 'the primary still runs');
-    const answer = await invoke(server.url);
-    assert.equal(answer.status, 200, 'the other worker serves');
-    assert.equal(((await answer.json()) as number[][])[0]!.length, 3);
-    renameSync(away, node);
-    await until('a replacement worker to load the model', () => lines(server.output(), 'model ready').length >= 3, POLL);
-    assert.equal(childrenOf(server.child.pid!).length, 2, 'two workers again');
-    assert.ok(!childrenOf(server.child.pid!).includes(victim));
+    const ready = () => lines(server.output(), 'model ready').length;
+    await until('both workers to load the model', () => running(server) && ready() >= 2 && /"msg":"ready: listening/.test(server.output()), POLL);
+    const failures = () => lines(server.output(), 'could not start a worker process; trying again');
+    /** Kills a worker while `broken` keeps new ones from starting; checks the logged reason and that the other serves; `mend` lets the next try start one. */
+    const replaceWhileBroken = async (broken: () => void, mend: () => void, reason: RegExp) => {
+      const workers = childrenOf(server.child.pid!);
+      assert.equal(workers.length, 2, `two worker processes, found ${workers.join(', ')}`);
+      const failedBefore = failures().length;
+      const readyBefore = ready();
+      broken();
+      process.kill(workers[0]!, 'SIGKILL');
+      await until('a failed start to be logged', () => running(server) && failures().length > failedBefore, POLL);
+      assert.match(String(failures().at(-1)!.reason), reason);
+      const answer = await invoke(server.url);
+      assert.equal(answer.status, 200, 'the other worker serves');
+      assert.equal(((await answer.json()) as number[][])[0]!.length, 3);
+      mend();
+      await until('a replacement worker to load the model', () => running(server) && ready() > readyBefore, POLL);
+      const now = childrenOf(server.child.pid!);
+      assert.equal(now.length, 2, 'two workers again');
+      assert.ok(!now.includes(workers[0]!));
+    };
+    const escaped = node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    // Moved away: Node reports the failure (spawn ENOENT) as the worker's 'error'.
+    const away = `${node}.away`;
+    await replaceWhileBroken(
+      () => renameSync(node, away),
+      () => renameSync(away, node),
+      new RegExp(`^spawn ${escaped} ENOENT: the Node binary ${escaped} can no longer be run .*; restart smkit serve$`),
+    );
+    // Its folder a file: Node throws the failure (spawn ENOTDIR) from cluster.fork().
+    const bin = path.join(dir, 'bin');
+    await replaceWhileBroken(
+      () => {
+        renameSync(bin, `${bin}.away`);
+        writeFileSync(bin, '');
+      },
+      () => {
+        rmSync(bin);
+        renameSync(`${bin}.away`, bin);
+      },
+      new RegExp(`^spawn ENOTDIR: the Node binary ${escaped} can no longer be run .*; restart smkit serve$`),
+    );
     server.child.kill('SIGTERM');
     assert.equal(await server.exited, 0);
   });
 
   test('before any worker loaded the model: three failed starts in a row stop smkit serve with ERR_WORKER_START, Node\'s reason and what to do', async () => {
-    const { node, away } = ownNode();
+    const { node } = ownNode();
     const base = makeOptMl();
     folders.push(base);
     cpSync(path.join(FIXTURES, 'hang'), path.join(base, 'model'), { recursive: true });
     // The model never loads: the only worker is replaced while it loads.
     const server = await serveWith(node, path.join(base, 'model'), { SAGEMAKER_BASE_DIR: base, SAGEMAKER_MODEL_SERVER_WORKERS: '1', SAGEMAKER_STARTUP_TIMEOUT: '120' });
     await until('the worker to answer /ping (503 while it loads)', async () => {
+      running(server);
       try {
         const res = await fetchWithTimeout(`${server.url}/ping`, {}, 5_000);
         await res.arrayBuffer();
@@ -120,7 +153,7 @@ describe('a worker process that cannot be started', { skip: process.platform !==
     }, POLL);
     const [worker] = childrenOf(server.child.pid!);
     assert.ok(worker);
-    renameSync(node, away);
+    renameSync(node, `${node}.away`);
     process.kill(worker, 'SIGKILL');
     const code = await server.exited;
     assert.equal(code, 1, server.output());
