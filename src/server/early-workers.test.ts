@@ -86,3 +86,71 @@ test('a start Node refuses outright (it throws from cluster.fork) is ERR_WORKER_
   });
   assert.throws(() => new EarlyWorkers(2), { code: 'ERR_WORKER_START', message: /^could not start a worker process: spawn ENOTDIR: the Node binary .* can no longer be run/ });
 });
+
+/** `cluster.fork` made to throw `code` on call number `at` (Node throws such start failures: ENOMEM cannot be caused here), for `fn`. */
+function forkThrowingAt<T>(at: number, code: string, fn: () => T): T {
+  const real = cluster.fork;
+  let calls = 0;
+  cluster.fork = ((env?: NodeJS.ProcessEnv) => {
+    if (++calls === at) throw Object.assign(new Error(`spawn ${code}`), { code });
+    return real.call(cluster, env);
+  }) as typeof cluster.fork;
+  try {
+    return fn();
+  } finally {
+    cluster.fork = real;
+  }
+}
+
+test('a start Node refuses outright after others were forked: those are killed before ERR_WORKER_START is thrown', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const script = path.join(dir, 'worker.cjs');
+  writeFileSync(script, "process.send({ type: 'hello' }); setInterval(() => {}, 1000);\n");
+  cluster.setupPrimary({ exec: script, silent: true });
+  const before = new Set(Object.keys(cluster.workers ?? {}));
+  assert.throws(() => forkThrowingAt(2, 'ENOMEM', () => new EarlyWorkers(2)), { code: 'ERR_WORKER_START', message: /^could not start a worker process: spawn ENOMEM: the system had no memory for a new process/ });
+  const first = Object.entries(cluster.workers ?? {}).find(([id]) => !before.has(id))?.[1];
+  assert.ok(first, 'the first worker was forked');
+  t.after(() => {
+    if (!first.isDead()) first.process.kill('SIGKILL');
+  });
+  await until('the first worker to be killed', () => first.isDead(), POLL);
+  assert.equal(first.process.signalCode, 'SIGKILL');
+});
+
+test('a start Node refused on a later tick is not signalled when a later start throws (Node 20 would signal pid 0, its whole process group)', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const worker = path.join(dir, 'worker.cjs');
+  writeFileSync(worker, "process.send({ type: 'hello' });\n");
+  // In a process group of its own, so that a signal to pid 0 ends only it.
+  const probe = path.join(dir, 'probe.mjs');
+  writeFileSync(
+    probe,
+    `import cluster from 'node:cluster';
+import { EarlyWorkers } from ${JSON.stringify(new URL('./early-workers.js', import.meta.url).href)};
+// The first start fails on the next tick (a missing working directory); the second throws.
+cluster.setupPrimary({ exec: ${JSON.stringify(worker)}, silent: true, cwd: ${JSON.stringify(path.join(dir, 'missing'))} });
+const real = cluster.fork;
+let calls = 0;
+cluster.fork = (env) => {
+  if (++calls === 2) throw Object.assign(new Error('spawn ENOMEM'), { code: 'ENOMEM' });
+  return real.call(cluster, env);
+};
+try {
+  new EarlyWorkers(2);
+} catch (err) {
+  console.log(err.code);
+}
+setTimeout(() => console.log('survived'), 200);
+`,
+  );
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [probe], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
+  assert.deepEqual({ code, signal, out: out.trim() }, { code: 0, signal: null, out: 'ERR_WORKER_START\nsurvived' });
+});

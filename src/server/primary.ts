@@ -181,7 +181,10 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     try {
       worker = cluster.fork();
     } catch (err) {
-      // The spawn errors Node throws rather than reports as an 'error' (ENOMEM, EPERM, ENOTDIR).
+      // The spawn errors Node throws rather than reports as an 'error' (ENOMEM, EPERM, ENOTDIR). The
+      // try counts as a start, as track() counts one: else the back-off, measured from the last
+      // start that worked, would stay at its first step once that was long enough ago.
+      restarts.started(index);
       onSpawnFailed(index, err as NodeJS.ErrnoException);
       return;
     }
