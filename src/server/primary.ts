@@ -267,22 +267,22 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
 
   return new Promise<void>((resolve, reject) => {
     let startupError: ToolkitError | undefined;
-    /** Worker `index`'s process could not be started: it is tried again, unless that failed in a row before any model loaded. */
-    const spawnFailed = (index: number, spawnError: NodeJS.ErrnoException): void => {
+    // Worker `index`'s process could not be started: it is tried again, unless that failed in a row before any model loaded.
+    onSpawnFailed = (index, spawnError) => {
       const how = `spawn ${spawnError.code ?? spawnError.message}`;
+      const reason = spawnFailureReason(spawnError, process.execPath);
       loadDeaths = loadDeaths.how === how ? { how, count: loadDeaths.count + 1 } : { how, count: 1 };
       // Before any worker loaded the model, each try would fail the same way; after, the others serve meanwhile.
       if (!everLoaded && loadDeaths.count >= LOAD_DEATHS_MAX) {
-        startupError = new ToolkitError('ERR_WORKER_START', `could not start a worker process, ${loadDeaths.count} times in a row: ${spawnFailureReason(spawnError, process.execPath)}`);
+        startupError = new ToolkitError('ERR_WORKER_START', `could not start a worker process, ${loadDeaths.count} times in a row: ${reason}`);
         log.error({ code: startupError.code }, startupError.message);
         onSignal('SIGTERM');
         return;
       }
       const delay = restarts.delayAfterCrash(index);
-      log.error({ worker: index, restartInMs: delay, reason: spawnFailureReason(spawnError, process.execPath) }, 'could not start a worker process; trying again');
+      log.error({ worker: index, restartInMs: delay, reason }, 'could not start a worker process; trying again');
       setTimeout(() => !stopping && fork(index), delay);
     };
-    onSpawnFailed = spawnFailed;
     /** Workers whose end was handled: a start failure has no exit, but one must not count twice. */
     const ended = new WeakSet<Worker>();
     // cluster.workers lists a worker that could not be started until its end is handled (below).
@@ -314,7 +314,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       if (spawnError) {
         // Never started, it may have no channel to close, after which cluster would forget it.
         delete cluster.workers?.[worker.id];
-        return spawnFailed(index, spawnError);
+        return onSpawnFailed(index, spawnError);
       }
       // A signal (the kernel's OOM killer while several workers load) may not repeat: only exits count.
       if (diedLoading && !everLoaded && !mme && code !== null && !signal) {

@@ -27,11 +27,11 @@ export interface ServeOptions {
  * Resolves when the server has shut down.
  *
  * Invalid settings, and an open files limit too low to serve with, stop it before anything
- * starts. The workers are forked next, before the primary checks the port and loads the rest of its
- * code (logger, code directory, multi-model coordinator): starting Node and loading a worker's modules is most of a cold start, and it now
- * overlaps the primary's own start (see `EarlyWorkers`). A taken port stops the workers and the
- * server with one clear error; a worker binds the port only once the primary has configured it,
- * which is after the check.
+ * starts. The workers are forked next, before the primary checks the port and loads the rest of
+ * its code (logger, code directory, multi-model coordinator): starting Node and loading a worker's
+ * modules is most of a cold start, and it now overlaps the primary's own start (see
+ * `EarlyWorkers`). A taken port stops the workers and the server with one clear error; a worker
+ * binds the port only once the primary has configured it, which is after the check.
  */
 export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const loaded = loadSettings(env, opts);
