@@ -65,10 +65,11 @@ function childrenOf(pid: number): number[] {
   return text === '' ? [] : text.split(' ').map(Number);
 }
 
-/** The JSON log lines that carry `msg`. */
+/** The JSON log lines that carry `msg`; a line still being written (no newline yet) is left for later. */
 function lines(output: string, msg: string): Record<string, unknown>[] {
   return output
     .split('\n')
+    .slice(0, -1)
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>)
     .filter((l) => l.msg === msg);
