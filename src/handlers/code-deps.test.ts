@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { prepareCodeDir } from './code-deps.js';
+import { codeInstallFolder, prepareCodeDir } from './code-deps.js';
 import type { Logger } from '../core/context.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
@@ -49,6 +49,43 @@ test('code/package.json dependencies install when the home folder cannot be writ
   assert.ok(existsSync(path.join(tmp, 'smkit-npm-cache')), 'npm\'s cache is in the temp dir');
 });
 
+test('the installed copy of code/ is used again while code/ is unchanged, and made again once a file in it is edited (a copy made before the edit would serve the old handler)', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const installs: unknown[] = [];
+  const log: Logger = { ...silent, info: (fields: unknown) => void installs.push(fields) };
+  const first = prepareCodeDir(modelDir, 'auto', log);
+  assert.equal(prepareCodeDir(modelDir, 'auto', log), first);
+  assert.equal(installs.length, 1, 'the second start installs nothing');
+  const edited = "export const predictFn = () => 'edited';\n";
+  writeFileSync(path.join(modelDir, 'code', 'inference.mjs'), edited);
+  const second = prepareCodeDir(modelDir, 'auto', log);
+  assert.notEqual(second, first);
+  assert.equal(readFileSync(path.join(second, 'inference.mjs'), 'utf8'), edited);
+  assert.ok(existsSync(path.join(second, 'node_modules', 'greet', 'index.js')));
+  assert.equal(installs.length, 2);
+});
+
+test("a folder under the install's name that is not this user's own finished install (writable by others; another user's) is not used: its code would run as this user", (t) => {
+  const variants: { name: string; spoil(dir: string): void }[] = [{ name: 'writable by others', spoil: (dir) => chmodSync(dir, 0o777) }];
+  if (process.getuid?.() === 0) variants.push({ name: "another user's", spoil: (dir) => chownSync(dir, 65534, 65534) });
+  const tmp = isolatedNpm(t);
+  for (const [i, variant] of variants.entries()) {
+    const modelDir = path.join(tmp, `model-${i}`);
+    cpSync(FIXTURE, modelDir, { recursive: true });
+    const planted = codeInstallFolder(path.join(modelDir, 'code'));
+    mkdirSync(path.join(planted, 'node_modules', 'greet'), { recursive: true });
+    writeFileSync(path.join(planted, 'node_modules', 'greet', 'index.js'), 'planted');
+    variant.spoil(planted);
+    const warnings: string[] = [];
+    const codeDir = prepareCodeDir(modelDir, 'auto', { ...silent, warn: (_: unknown, message?: string) => void warnings.push(String(message)) });
+    assert.notEqual(codeDir, planted, variant.name);
+    assert.notEqual(readFileSync(path.join(codeDir, 'node_modules', 'greet', 'index.js'), 'utf8'), 'planted', variant.name);
+    assert.match(warnings.join('\n'), /not this user's own finished install/, variant.name);
+  }
+});
+
 test('code/package.json dependencies vendored in code/ (file:) install when the registry cannot be reached', async (t) => {
   const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
   cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });
@@ -73,4 +110,5 @@ test('code/package.json dependencies from the registry, with the registry unreac
     },
   );
   assert.ok(!existsSync(path.join(tmp, 'model', 'code', 'node_modules')), 'nothing is written into the model');
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [], 'the failed install leaves no copy behind');
 });

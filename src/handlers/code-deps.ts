@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -50,6 +50,42 @@ function unreachableRegistry(cwd: string, env: NodeJS.ProcessEnv): { registry: s
 }
 
 /**
+ * What a copy of `codeDir` depends on: each entry's path, type, size and modification time
+ * (`node_modules` aside), and the Node ABI, platform and CPU that native packages are built for.
+ * Stat only: editing a handler changes its time, so a copy made before the edit is never reused.
+ */
+function codeFingerprint(codeDir: string): string {
+  const hash = createHash('sha256').update(`${codeDir}\0${process.versions.modules}\0${process.platform}\0${process.arch}\0`);
+  const walk = (dir: string, rel: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      if (rel === '' && entry.name === 'node_modules') continue;
+      const full = path.join(dir, entry.name);
+      const st = lstatSync(full);
+      hash.update(`${rel}${entry.name}\0${st.mode}\0${st.size}\0${st.mtimeMs}\0`);
+      if (entry.isDirectory()) walk(full, `${rel}${entry.name}/`);
+    }
+  };
+  walk(codeDir, '');
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * Whether `dir` is an install this user made: a real folder (not a link), owned by this user and
+ * writable by no one else, holding `node_modules`. The temp dir is shared on a multi-user machine:
+ * a folder someone else made under the expected name would have its code run as this user.
+ */
+function isOwnInstall(dir: string): boolean {
+  let st: Stats;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return false;
+  }
+  const uid = process.getuid?.();
+  return st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0 && existsSync(path.join(dir, 'node_modules'));
+}
+
+/**
  * Makes `code/package.json` dependencies usable and returns the code directory to load from.
  *
  * `/opt/ml/model` is read-only on SageMaker, so when `code/package.json` declares dependencies and
@@ -57,6 +93,9 @@ function unreachableRegistry(cwd: string, env: NodeJS.ProcessEnv): { registry: s
  * and `npm install --omit=dev` runs there, once, before workers start: offline first (dependencies
  * vendored in `code/` as `file:` ones, or in npm's cache), then, if the registry can be reached, with
  * the network; if it cannot, `ERR_CODE_DEPENDENCIES` at once.
+ * The copy is reused by later starts while nothing in `code/` changed (by {@link codeFingerprint});
+ * it is made in a private folder and moved into place only once installed, so a start that failed
+ * or was cut short leaves nothing a later one would take for an install.
  * Network-isolated endpoints cannot reach a registry: ship `code/node_modules` in model.tar.gz (or
  * bake the deps into the image) and set `SMKIT_INSTALL_CODE_DEPS=never`.
  */
@@ -75,37 +114,64 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
     log.warn({ codeDir }, 'code/package.json declares dependencies but code/node_modules is absent and SMKIT_INSTALL_CODE_DEPS=never: imports of them will fail');
     return codeDir;
   }
-  const digest = createHash('sha256').update(readFileSync(pkgFile)).update(codeDir).digest('hex').slice(0, 16);
-  const target = path.join(os.tmpdir(), `smkit-code-${digest}`);
-  if (!existsSync(path.join(target, 'node_modules'))) {
-    cpSync(codeDir, target, { recursive: true });
-    const lock = existsSync(path.join(target, 'package-lock.json'));
-    log.info({ codeDir, target, dependencies: Object.keys(pkg.dependencies) }, 'installing code/package.json dependencies');
-    const env = npmEnv(process.env);
-    const verb = lock ? 'ci' : 'install';
-    const npm = (offline: boolean) =>
-      spawnSync('npm', [verb, '--omit=dev', '--no-audit', '--no-fund', ...(offline ? ['--offline'] : [])], { cwd: target, env, encoding: 'utf8', timeout: 300_000 });
-    // Offline first: dependencies vendored in code/ (file:) or in npm's cache need no network, and
-    // only when something must be downloaded is the registry asked whether it can be reached.
-    const offline = npm(true);
-    if (offline.status === 0) return target;
-    const unreachable = unreachableRegistry(target, env);
-    if (unreachable) {
-      throw new ToolkitError(
-        'ERR_CODE_DEPENDENCIES',
-        `${pkgFile} declares dependencies that npm must download, and ${unreachable.registry} cannot be reached (${unreachable.reason}: no network, as on a network-isolated endpoint, or a VPC without a route to it). ` +
-          `npm ${verb} --offline: ${(offline.stderr ?? '').trim().split('\n').slice(0, 2).join(' | ').replace(/\.$/, '')}. ` +
-          'Ship code/node_modules inside model.tar.gz (run npm install --omit=dev in code/ before packaging) or install the dependencies in the image, and set SMKIT_INSTALL_CODE_DEPS=never.',
-      );
-    }
-    const result = npm(false);
-    if (result.status !== 0) {
-      throw new ToolkitError(
-        'ERR_CODE_DEPENDENCIES',
-        `npm ${verb} for ${pkgFile} failed (${result.error?.message ?? `exit ${result.status}`}): ${(result.stderr ?? '').trim().split('\n').slice(-5).join(' | ')}. ` +
-          'Ship code/node_modules inside model.tar.gz or install the dependencies in the image, and set SMKIT_INSTALL_CODE_DEPS=never.',
-      );
-    }
+  const target = codeInstallFolder(codeDir);
+  if (isOwnInstall(target)) return target;
+  // mkdtemp makes the folder this user's alone (mode 0700).
+  const staging = mkdtempSync(`${target}-`);
+  log.info({ codeDir, target, dependencies: Object.keys(pkg.dependencies) }, 'installing code/package.json dependencies');
+  try {
+    installInto(staging, codeDir, pkgFile);
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw err;
   }
-  return target;
+  try {
+    renameSync(staging, target);
+    return target;
+  } catch {
+    // Another start installed the same code meanwhile (the rename finds the folder taken), or the
+    // name is held by a folder not this user's own: this install serves this start.
+    if (isOwnInstall(target)) {
+      rmSync(staging, { recursive: true, force: true });
+      return target;
+    }
+    log.warn({ codeDir, folder: target, installedIn: staging }, "the folder for the installed code exists but is not this user's own finished install (another user's, writable by others, or a link): this start uses its own copy");
+    return staging;
+  }
+}
+
+/** Where the installed copy of `codeDir` as it is now lives: `smkit-code-<fingerprint>` in the temp dir. */
+export function codeInstallFolder(codeDir: string): string {
+  return path.join(os.tmpdir(), `smkit-code-${codeFingerprint(codeDir)}`);
+}
+
+/** Copies `codeDir` into `folder` and installs its dependencies there, offline first; throws `ERR_CODE_DEPENDENCIES`. */
+function installInto(folder: string, codeDir: string, pkgFile: string): void {
+  cpSync(codeDir, folder, { recursive: true });
+  const lock = existsSync(path.join(folder, 'package-lock.json'));
+  const env = npmEnv(process.env);
+  const verb = lock ? 'ci' : 'install';
+  const npm = (offline: boolean) =>
+    spawnSync('npm', [verb, '--omit=dev', '--no-audit', '--no-fund', ...(offline ? ['--offline'] : [])], { cwd: folder, env, encoding: 'utf8', timeout: 300_000 });
+  // Offline first: dependencies vendored in code/ (file:) or in npm's cache need no network, and
+  // only when something must be downloaded is the registry asked whether it can be reached.
+  const offline = npm(true);
+  if (offline.status === 0) return;
+  const unreachable = unreachableRegistry(folder, env);
+  if (unreachable) {
+    throw new ToolkitError(
+      'ERR_CODE_DEPENDENCIES',
+      `${pkgFile} declares dependencies that npm must download, and ${unreachable.registry} cannot be reached (${unreachable.reason}: no network, as on a network-isolated endpoint, or a VPC without a route to it). ` +
+        `npm ${verb} --offline: ${(offline.stderr ?? '').trim().split('\n').slice(0, 2).join(' | ').replace(/\.$/, '')}. ` +
+        'Ship code/node_modules inside model.tar.gz (run npm install --omit=dev in code/ before packaging) or install the dependencies in the image, and set SMKIT_INSTALL_CODE_DEPS=never.',
+    );
+  }
+  const result = npm(false);
+  if (result.status !== 0) {
+    throw new ToolkitError(
+      'ERR_CODE_DEPENDENCIES',
+      `npm ${verb} for ${pkgFile} failed (${result.error?.message ?? `exit ${result.status}`}): ${(result.stderr ?? '').trim().split('\n').slice(-5).join(' | ')}. ` +
+        'Ship code/node_modules inside model.tar.gz or install the dependencies in the image, and set SMKIT_INSTALL_CODE_DEPS=never.',
+    );
+  }
 }
