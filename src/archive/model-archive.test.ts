@@ -81,6 +81,22 @@ test('refuses a relative symlink that climbs out', () =>
   expectRefused([{ path: 'code/', type: 'Directory' }, { path: 'code/up', type: 'SymbolicLink', linkpath: '../../outside' }], 'code/up'));
 test('refuses a symlink that escapes through another link', () =>
   expectRefused([{ path: 'here', type: 'SymbolicLink', linkpath: '.' }, { path: 'sneaky', type: 'SymbolicLink', linkpath: 'here/..' }], 'sneaky'));
+test('links that each name the one before twice (l1 -> l0/l0, ...: 2^n links to follow, 30 of them minutes of blocked event loop) are refused, at once, past 40 links followed in all, as Linux refuses them (ELOOP)', async () => {
+  const chain: CraftedEntry[] = [{ path: 'l0', type: 'SymbolicLink', linkpath: '.' }];
+  for (let i = 1; i < 32; i++) chain.push({ path: `l${i}`, type: 'SymbolicLink', linkpath: `l${i - 1}/l${i - 1}` });
+  await expectRefused(chain, 'l5');
+  // l4 follows 2 + 4 + 8 + 16 = 30 links, l5 62: only l5 to l31 are refused.
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz(chain));
+    await assert.rejects(extractModelArchive(tarPath, path.join(tmp, 'model')), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_UNSAFE', String(err));
+      assert.equal(err.details?.['unsafeEntries'], 27);
+      assert.doesNotMatch(err.message, /"l4"/);
+      return true;
+    });
+  });
+});
 test('refuses a hardlink outside the tree', () => expectRefused([good, { path: 'pw', type: 'Link', linkpath: '../outside' }], 'pw'));
 test('refuses an absolute hardlink', () => expectRefused([good, { path: 'pw', type: 'Link', linkpath: '/etc/passwd' }], 'pw'));
 test('refuses writing through a symlink', () =>

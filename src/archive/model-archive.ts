@@ -47,6 +47,11 @@ const SHOWN_PROBLEMS = 5;
 const REGULAR_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'GNUDumpDir']);
 const LINK_TYPES = new Set(['SymbolicLink', 'Link']);
 const DIRECTORY_TYPES = new Set(['Directory', 'GNUDumpDir']);
+/**
+ * Most symbolic links one resolution follows in all, as Linux's path lookup does (MAXSYMLINKS;
+ * past it, ELOOP): counted over every branch, or links each naming the one before twice
+ * (`l1` -> `l0/l0`, `l2` -> `l1/l1`, ...) took 2^n steps, 30 of them in a 500-byte archive minutes of blocked event loop.
+ */
 const MAX_LINK_HOPS = 40;
 
 /** Splits an archive path into its segments, treating `\` as a separator too (Windows-made tarballs). */
@@ -60,10 +65,10 @@ function isAbsoluteLike(p: string): boolean {
 
 /**
  * Resolves `target` (segments relative to the archive root) against the symlinks the archive itself
- * creates, the way the OS would after extraction. Returns undefined when the walk leaves the root.
+ * creates, the way the OS would after extraction. Returns undefined when the walk leaves the root or
+ * follows more than {@link MAX_LINK_HOPS} links (`followed` counts them over the whole resolution).
  */
-function resolveInTree(target: readonly string[], links: ReadonlyMap<string, string>, hops = 0): string[] | undefined {
-  if (hops > MAX_LINK_HOPS) return undefined;
+function resolveInTree(target: readonly string[], links: ReadonlyMap<string, string>, followed = { links: 0 }): string[] | undefined {
   const out: string[] = [];
   for (let i = 0; i < target.length; i++) {
     const seg = target[i]!;
@@ -75,8 +80,8 @@ function resolveInTree(target: readonly string[], links: ReadonlyMap<string, str
     out.push(seg);
     const link = links.get(out.join('/'));
     if (link !== undefined) {
-      if (isAbsoluteLike(link)) return undefined;
-      const viaLink = resolveInTree([...out.slice(0, -1), ...segments(link)], links, hops + 1);
+      if (isAbsoluteLike(link) || ++followed.links > MAX_LINK_HOPS) return undefined;
+      const viaLink = resolveInTree([...out.slice(0, -1), ...segments(link)], links, followed);
       if (viaLink === undefined) return undefined;
       out.splice(0, out.length, ...viaLink);
     }
