@@ -97,6 +97,10 @@ test('links that each name the one before twice (l1 -> l0/l0, ...: 2^n links to 
     });
   });
 });
+test('refuses a link whose target has more than 256 segments (node-tar took 1.4 s a link for one of 2048, 4096 characters: 10 000 such links in 100 KB, hours)', async () => {
+  await expectRefused([good, paxPath(`${'a/'.repeat(256)}model.onnx`, 'linkpath'), { path: 'l', type: 'SymbolicLink', linkpath: 'model.onnx' }], 'l');
+  await expectRefused([good, paxPath(`${'a/../'.repeat(128)}model.onnx`, 'linkpath'), { path: 'h', type: 'Link', linkpath: 'model.onnx' }], 'h');
+});
 test('refuses a hardlink outside the tree', () => expectRefused([good, { path: 'pw', type: 'Link', linkpath: '../outside' }], 'pw'));
 test('refuses an absolute hardlink', () => expectRefused([good, { path: 'pw', type: 'Link', linkpath: '/etc/passwd' }], 'pw'));
 test('refuses writing through a symlink', () =>
@@ -331,9 +335,9 @@ test('createModelArchive: an archive that cannot be written (the output is a fol
   });
 });
 
-/** A pax extended header giving the next entry's path (tar's `x` entry: records of "<length> path=<value>\n"). */
-function paxPath(value: string): CraftedEntry {
-  const body = ` path=${value}\n`;
+/** A pax extended header giving the next entry's path, or its link target (tar's `x` entry: records of "<length> path=<value>\n"). */
+function paxPath(value: string, key: 'path' | 'linkpath' = 'path'): CraftedEntry {
+  const body = ` ${key}=${value}\n`;
   let length = body.length + String(body.length).length;
   if (String(length).length !== String(body.length).length) length++;
   return { path: 'PaxHeader', type: 'ExtendedHeader', body: `${length}${body}` };
@@ -389,7 +393,9 @@ test('an archive with more entries, directory entries or folder levels in all th
       ['entries', [good, { path: 'a.txt', body: 'a' }, { path: 'b.txt', body: 'b' }, { path: 'c.txt', body: 'c' }], { maxEntries: 3 }, /holds more than 3 entries \(entry 4, "c\.txt"\), more than smkit extracts \(each takes memory while the extraction runs\)\. Nothing was extracted; pack small files together/],
       ['directories', [good, { path: 'x/', type: 'Directory' }, { path: 'y/', type: 'Directory' }, { path: 'z/', type: 'Directory' }], { maxDirectories: 2 }, /holds more than 2 directory entries \(entry 4, "z\/"\), more than smkit extracts/],
       // a/b/c/f goes through 3 folders, a/b/g through 2.
-      ['levels', [{ path: 'a/b/c/f', body: 'f' }, { path: 'a/b/g', body: 'g' }], { maxFolderLevels: 4 }, /its entries' paths go through more than 4 folders in all \(by entry 2, "a\/b\/g"; a\/b\/c\/file counts 3/],
+      ['levels', [{ path: 'a/b/c/f', body: 'f' }, { path: 'a/b/g', body: 'g' }], { maxFolderLevels: 4 }, /its entries' paths and link targets go through more than 4 folders in all \(by entry 2, "a\/b\/g"; a\/b\/c\/file counts 3/],
+      // A link's target counts as a path does: node-tar reserves each of its folders.
+      ['link levels', [{ path: 'a/b/c/f', body: 'f' }, { path: 'l', type: 'SymbolicLink', linkpath: 'a/b/c/f' }], { maxFolderLevels: 5 }, /go through more than 5 folders in all \(by entry 2, "l";/],
     ];
     for (const [name, entries, options, message] of cases) {
       const tarPath = path.join(tmp, `${name}.tar.gz`);

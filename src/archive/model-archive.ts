@@ -35,12 +35,20 @@ export const MAX_ARCHIVE_ENTRIES = 50_000;
  */
 export const MAX_ARCHIVE_DIRECTORIES = 10_000;
 /**
- * Most folder levels an archive's entries may go through in all by default (a/b/c/file counts 3):
+ * Most folder levels an archive's entries and link targets may go through in all by default (a/b/c/file counts 3):
  * node-tar (7.4.4 and later, which keeps no directory cache) creates or checks each folder of an
  * entry's path for every entry, so 2000 files 500 folders deep, a 6 KB archive, took 25 s, and
  * 10 000 files 100 deep 120 s on a busy VM. smkit's own node_modules, 25 600 entries, counts 114 000.
  */
 export const MAX_ARCHIVE_FOLDER_LEVELS = 250_000;
+/**
+ * Most segments a link's target may have (`../../lib/x.so` has 4). node-tar, which bounds an entry's
+ * path at 1024 folders, bounds no target, and works in time growing with the square of its segments
+ * for each link (its path reservations): a target of 2048 (`a/a/.../z`, 4096 characters) took 1.4 s
+ * a link, 10 000 such links in a 100 KB archive four hours; 256 take a few ms, and count towards the
+ * folder levels in all ({@link MAX_ARCHIVE_FOLDER_LEVELS}): 900 such links, 22 KB, took 3 s.
+ */
+const MAX_LINK_TARGET_SEGMENTS = 256;
 /** Unsafe entries quoted in the refusal; the rest are counted. */
 const SHOWN_PROBLEMS = 5;
 
@@ -109,6 +117,8 @@ function refusal(entry: ScannedEntry, symlinks: ReadonlyMap<string, string>): st
     const target = entry.linkpath ?? '';
     if (target === '') return 'link without a target';
     if (isAbsoluteLike(target)) return `link to the absolute path ${target}`;
+    const depth = target.split(/[\\/]+/).length;
+    if (depth > MAX_LINK_TARGET_SEGMENTS) return `a link target of ${depth} segments, more than the ${MAX_LINK_TARGET_SEGMENTS} smkit extracts`;
     return undefined;
   }
   if (!REGULAR_TYPES.has(entry.type)) return `${entry.type} entries are not allowed`;
@@ -194,9 +204,10 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           const why = refusal(entry, symlinks);
           if (why) return problems.add(entry.path, why);
           // What extracting costs: memory per entry, file-system calls per directory entry and per
-          // folder of each entry's path (created or checked for every entry under it).
+          // folder of each entry's path (created or checked for every entry under it), and of a
+          // link's target (node-tar reserves each of them too).
           const isDirectory = DIRECTORY_TYPES.has(entry.type);
-          levels += segments(entry.path).length - (isDirectory ? 0 : 1);
+          levels += segments(entry.path).length - (isDirectory ? 0 : 1) + (entry.linkpath === undefined ? 0 : Math.max(0, segments(entry.linkpath).length - 1));
           if (count > maxEntries) stop = 'too many entries';
           else if (isDirectory && ++directories > maxDirectories) stop = 'too many directories';
           else if (levels > maxFolderLevels) stop = 'too deep in all';
@@ -237,7 +248,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
       throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxDirectories} directory entries (entry ${count}, "${lastPath}"), more than smkit extracts (each costs several file-system calls). Nothing was extracted; use fewer folders, or leave out what the model does not need.`);
     }
     if (stop === 'too deep in all') {
-      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: its entries' paths go through more than ${maxFolderLevels} folders in all (by entry ${count}, "${lastPath}"; a/b/c/file counts 3, each folder being created or checked for every entry under it), more than smkit extracts. Nothing was extracted; use shallower folders, or fewer files in deep ones.`);
+      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: its entries' paths and link targets go through more than ${maxFolderLevels} folders in all (by entry ${count}, "${lastPath}"; a/b/c/file counts 3, each folder being created or checked for every entry under it), more than smkit extracts. Nothing was extracted; use shallower folders, or fewer files in deep ones.`);
     }
     if (err instanceof RatioExceeded) {
       // Only a file of nearly all zeros compresses this much (gzip's most is about 1030:1): say how to pack one.
@@ -355,7 +366,7 @@ export interface ExtractArchiveOptions {
   maxEntries?: number;
   /** Most directory entries the archive may hold. @defaultValue {@link MAX_ARCHIVE_DIRECTORIES} */
   maxDirectories?: number;
-  /** Most folder levels its entries' paths may go through in all (a/b/c/file counts 3). @defaultValue {@link MAX_ARCHIVE_FOLDER_LEVELS} */
+  /** Most folder levels its entries' paths and link targets may go through in all (a/b/c/file counts 3). @defaultValue {@link MAX_ARCHIVE_FOLDER_LEVELS} */
   maxFolderLevels?: number;
   /**
    * Stops the check or the extraction when aborted (the multi-model load of a stopped instance):
@@ -371,7 +382,7 @@ export interface ExtractArchiveOptions {
  * Every entry is checked before anything is written: absolute paths, `..` segments, paths or link
  * targets over 4096 characters, paths that go through a symbolic link an earlier entry made,
  * symbolic or hard links whose target resolves outside the tree (following the archive's own
- * links), and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
+ * links) or has more than 256 segments, and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
  * the offending entries, as is an archive of more than `maxLinks` links, `maxEntries` entries,
  * `maxDirectories` directory entries or `maxFolderLevels` folder levels in all (what extracting it
  * would cost: memory per entry, file-system calls per folder); the check
