@@ -98,21 +98,53 @@ function resolveInTree(target: readonly string[], links: ReadonlyMap<string, str
 }
 
 /**
+ * The paths of an archive's symbolic links as a tree of their segments, a link's node marked: which
+ * folder of a path is a link takes one step a segment, where looking up each of its folders by its
+ * path joined took time growing with the square of its segments (35 ms an entry 2040 deep, a 65 KB
+ * archive of 2000 such entries 70 s).
+ */
+interface LinkTree {
+  readonly children: Map<string, LinkTree>;
+  link?: true;
+}
+
+/** Marks the path `segs` as a symbolic link in `tree`. */
+function addLink(tree: LinkTree, segs: readonly string[]): void {
+  let node = tree;
+  for (const seg of segs) {
+    let next = node.children.get(seg);
+    if (next === undefined) node.children.set(seg, (next = { children: new Map() }));
+    node = next;
+  }
+  node.link = true;
+}
+
+/** The first folder of the path `segs` that is a symbolic link in `tree`, or undefined. */
+function linkOnTheWay(segs: readonly string[], tree: LinkTree): string | undefined {
+  let node: LinkTree | undefined = tree;
+  for (let i = 0; i < segs.length - 1; i++) {
+    node = node.children.get(segs[i]!);
+    if (node === undefined) return undefined;
+    if (node.link) return segs.slice(0, i + 1).join('/');
+  }
+  return undefined;
+}
+
+/**
  * Returns why the entry is unsafe on its own, or undefined when it is fine: everything but where a
  * link's target leads, which needs the archive's other links (see {@link linkRefusal}). `symlinks`
  * are those of the entries before it: an entry is written through a link only if the link was made
  * first (an entry before it is written into a real folder, which the link then cannot replace).
  */
-function refusal(entry: ScannedEntry, symlinks: ReadonlyMap<string, string>): string | undefined {
+function refusal(entry: ScannedEntry, symlinks: LinkTree): string | undefined {
   if (entry.path.length > MAX_PATH_CHARS) return `a path of ${entry.path.length} characters, more than the ${MAX_PATH_CHARS} a path may have`;
   if ((entry.linkpath?.length ?? 0) > MAX_PATH_CHARS) return `a link target of ${entry.linkpath!.length} characters, more than the ${MAX_PATH_CHARS} a path may have`;
   if (isAbsoluteLike(entry.path)) return 'absolute path';
   const segs = segments(entry.path);
   if (segs.includes('..')) return "path contains a '..' segment";
   if (segs.length === 0 && entry.type !== 'Directory') return 'empty path';
-  for (let i = 1; i < segs.length; i++) {
-    if (symlinks.has(segs.slice(0, i).join('/'))) return `path goes through the symbolic link ${segs.slice(0, i).join('/')}`;
-  }
+  const through = linkOnTheWay(segs, symlinks);
+  if (through !== undefined) return `path goes through the symbolic link ${through}`;
   if (LINK_TYPES.has(entry.type)) {
     const target = entry.linkpath ?? '';
     if (target === '') return 'link without a target';
@@ -174,6 +206,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
   const problems = new Problems();
   const links: ScannedEntry[] = [];
   const symlinks = new Map<string, string>();
+  const symlinkTree: LinkTree = { children: new Map() };
   let count = 0;
   let lastPath = '';
   let bytes = 0;
@@ -201,7 +234,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
             return parser.abort(new Error(stop));
           }
           const entry: ScannedEntry = { path: e.path, type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}) };
-          const why = refusal(entry, symlinks);
+          const why = refusal(entry, symlinkTree);
           if (why) return problems.add(entry.path, why);
           // What extracting costs: memory per entry, file-system calls per directory entry and per
           // folder of each entry's path (created or checked for every entry under it), and of a
@@ -218,7 +251,10 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
             return parser.abort(new Error(stop));
           }
           links.push(entry);
-          if (entry.type === 'SymbolicLink') symlinks.set(segments(entry.path).join('/'), entry.linkpath!);
+          if (entry.type === 'SymbolicLink') {
+            symlinks.set(segments(entry.path).join('/'), entry.linkpath!);
+            addLink(symlinkTree, segments(entry.path));
+          }
         },
       });
       parser.on('error', reject);
@@ -556,7 +592,7 @@ async function isGone(p: string, err: unknown): Promise<boolean> {
 }
 
 /** No symbolic links: what {@link refusal} is given for a path on its own. */
-const NO_LINKS: ReadonlyMap<string, string> = new Map();
+const NO_LINKS: LinkTree = { children: new Map() };
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
