@@ -149,6 +149,28 @@ test('an extraction aborted while it writes a file closes that file before it re
   });
 });
 
+test('an extraction that fails part-way (x, then x/y) rejects once node-tar has stopped: it wrote on into the folder after the call rejected, so removing it failed (ENOTEMPTY) and it stayed', async () => {
+  await withTmp(async (tmp) => {
+    const files: CraftedEntry[] = Array.from({ length: 300 }, (_, i) => ({ path: `z/f${i}`, body: 'z'.repeat(1000) }));
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([{ path: 'x', body: 'x' }, { path: 'x/y', body: 'y' }, ...files]));
+    const dest = path.join(tmp, 'model');
+    await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_INVALID', String(err));
+      assert.match(err.message, /EEXIST/);
+      return true;
+    });
+    const written = async (): Promise<string[]> => (await fs.readdir(dest, { recursive: true }).catch(() => [])).sort();
+    const atRejection = await written();
+    assert.ok(atRejection.length < 302, 'the entries after the failure are not extracted');
+    // Work enough for a node-tar still going to write more.
+    await fs.writeFile(path.join(tmp, 'good.tar.gz'), craftTarGz(files));
+    await extractModelArchive(path.join(tmp, 'good.tar.gz'), path.join(tmp, 'good'));
+    assert.deepEqual(await written(), atRejection, 'nothing is written once the call has rejected');
+    await fs.rm(dest, { recursive: true });
+  });
+});
+
 test('a file that is not a tarball is ERR_ARCHIVE_INVALID', async () => {
   await withTmp(async (tmp) => {
     const p = path.join(tmp, 'bad.tar.gz');

@@ -426,7 +426,10 @@ export interface ExtractArchiveOptions {
  * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
  * more than 1000 times (the limit node-tar sets, a gzip bomb's ratio) with `ERR_ARCHIVE_INVALID`;
  * nothing after the end-of-archive blocks is read. When
- * refused, nothing is written, not even `destDir`. Ownership is never restored from the archive.
+ * refused, nothing is written, not even `destDir`. An entry that cannot be written (`x`, then
+ * `x/y`) fails the extraction with `ERR_ARCHIVE_INVALID` once the entries being written are closed:
+ * what was extracted so far stays in `destDir`, for the caller to remove, and nothing more is
+ * written. Ownership is never restored from the archive.
  *
  * @example
  * await extractModelArchive('model.tar.gz', path.join(tmp, 'model'));
@@ -459,10 +462,20 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
   try {
     signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
-      unpack.on('close', () => resolve());
-      // Once aborted, the truncation node-tar reports is the abort's own doing.
-      unpack.on('error', (err: Error) => void (signal?.aborted ? undefined : reject(err)));
-      data.stream.on('error', reject);
+      // The first failure (an entry node-tar could not write: `x` then `x/y`) cuts the input off as
+      // an abort does, and the call rejects once node-tar has closed every file: it goes on with the
+      // entries after one it could not write, so a call that rejected at once left it writing into
+      // the folder its caller was removing (which then failed, ENOTEMPTY, and stayed).
+      let failure: Error | undefined;
+      const fail = (err: Error): void => {
+        // Once aborted, the truncation node-tar reports is the abort's own doing.
+        if (signal?.aborted || failure !== undefined) return;
+        failure = err;
+        onAbort();
+      };
+      unpack.on('close', () => (failure === undefined ? resolve() : reject(failure)));
+      unpack.on('error', fail);
+      data.stream.on('error', fail);
       data.stream.pipe(unpack);
     });
     signal?.throwIfAborted();
