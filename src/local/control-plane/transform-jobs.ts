@@ -228,6 +228,44 @@ function safeRelative(rel: string): boolean {
   return rel !== '' && rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
 }
 
+/** An input object to download: where it is, and its path under the job's input folder. */
+type InputObject = { bucket: string; key: string; rel: string };
+
+/** The input objects' paths as a tree of their parts: the object written at a node, the first whose path goes through it. */
+interface InputTree {
+  readonly children: Map<string, InputTree>;
+  file?: InputObject;
+  via?: InputObject;
+}
+
+/**
+ * `JobFailure` for input objects of which one would be written as a file where another's path needs
+ * a folder (`a.csv` and `a.csv/b.csv`): the downloads would fail with the file system's error
+ * (EISDIR or EEXIST, naming the local folder), the second an `InternalServerError`. One step a part
+ * of each path.
+ */
+function refuseFileAndFolder(objects: readonly InputObject[]): void {
+  const clash = (file: InputObject, folder: InputObject): JobFailure =>
+    new JobFailure(
+      `ClientError: The input object s3://${file.bucket}/${file.key} would be a file where the input object s3://${folder.bucket}/${folder.key} needs a folder: the local SageMaker downloads the input objects into a folder, under their keys after the prefix; rename one of them.`,
+    );
+  const root: InputTree = { children: new Map() };
+  for (const o of objects) {
+    const parts = o.rel.split('/');
+    let node = root;
+    for (const [i, part] of parts.entries()) {
+      let next = node.children.get(part);
+      if (next === undefined) node.children.set(part, (next = { children: new Map() }));
+      node = next;
+      if (i === parts.length - 1) break;
+      if (node.file !== undefined) throw clash(node.file, o);
+      node.via ??= o;
+    }
+    if (node.via !== undefined) throw clash(o, node.via);
+    node.file = o;
+  }
+}
+
 /**
  * Batch transform jobs of the local SageMaker: `CreateTransformJob` reads its input from S3
  * (`S3Prefix` or a `ManifestFile`), starts the model's container as an endpoint starts it (with the
@@ -546,7 +584,7 @@ export class TransformJobs {
   private async download(source: { S3DataType: string; S3Uri: string }, dir: string, signal: AbortSignal, listing: Promise<string[]> | undefined, refuseOver?: number): Promise<{ rels: string[]; prefix: string }> {
     const at = parseS3Location(source.S3Uri)!;
     const s3 = this.ctx.s3();
-    let objects: { bucket: string; key: string; rel: string }[];
+    let objects: InputObject[];
     /** What the relative paths are relative to, as an s3:// URI. */
     let base: string;
     if (source.S3DataType === 'ManifestFile') {
@@ -612,6 +650,7 @@ export class TransformJobs {
         return { bucket: at.bucket, key, rel };
       });
     }
+    refuseFileAndFolder(objects);
     for (const o of objects) {
       signal.throwIfAborted();
       const file = join(dir, o.rel);
