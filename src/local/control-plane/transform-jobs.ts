@@ -14,6 +14,7 @@ import { gpusOf } from '../backends/gpu.js';
 import { InstanceStartError, instanceLauncher, isModelArchiveFailure } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
 import type { ModelDataHolds } from '../fleet/model-data-holds.js';
+import { fileWhereFolder } from '../s3/file-and-folder.js';
 import type { S3Objects } from '../s3/objects.js';
 import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../transform/data-processing.js';
@@ -231,39 +232,18 @@ function safeRelative(rel: string): boolean {
 /** An input object to download: where it is, and its path under the job's input folder. */
 type InputObject = { bucket: string; key: string; rel: string };
 
-/** The input objects' paths as a tree of their parts: the object written at a node, the first whose path goes through it. */
-interface InputTree {
-  readonly children: Map<string, InputTree>;
-  file?: InputObject;
-  via?: InputObject;
-}
-
 /**
  * `JobFailure` for input objects of which one would be written as a file where another's path needs
  * a folder (`a.csv` and `a.csv/b.csv`): the downloads would fail with the file system's error
- * (EISDIR or EEXIST, naming the local folder), the second an `InternalServerError`. One step a part
- * of each path.
+ * (EISDIR or EEXIST, naming the local folder), the second an `InternalServerError`.
  */
 function refuseFileAndFolder(objects: readonly InputObject[]): void {
-  const clash = (file: InputObject, folder: InputObject): JobFailure =>
-    new JobFailure(
-      `ClientError: The input object s3://${file.bucket}/${file.key} would be a file where the input object s3://${folder.bucket}/${folder.key} needs a folder: the local SageMaker downloads the input objects into a folder, under their keys after the prefix; rename one of them.`,
-    );
-  const root: InputTree = { children: new Map() };
-  for (const o of objects) {
-    const parts = o.rel.split('/');
-    let node = root;
-    for (const [i, part] of parts.entries()) {
-      let next = node.children.get(part);
-      if (next === undefined) node.children.set(part, (next = { children: new Map() }));
-      node = next;
-      if (i === parts.length - 1) break;
-      if (node.file !== undefined) throw clash(node.file, o);
-      node.via ??= o;
-    }
-    if (node.via !== undefined) throw clash(o, node.via);
-    node.file = o;
-  }
+  const clash = fileWhereFolder(objects, (o) => o.rel);
+  if (clash === undefined) return;
+  const { file, folder } = clash;
+  throw new JobFailure(
+    `ClientError: The input object s3://${file.bucket}/${file.key} would be a file where the input object s3://${folder.bucket}/${folder.key} needs a folder: the local SageMaker downloads the input objects into a folder, under their keys after the prefix; rename one of them.`,
+  );
 }
 
 /**
