@@ -171,6 +171,39 @@ test('an extraction that fails part-way (x, then x/y) rejects once node-tar has 
   });
 });
 
+test('an extraction after which node-tar never closes (its folder removed before it began: CwdError; its parse aborted: TAR_ABORT) rejects, where waiting for node-tar to close left the call pending for good', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    const dest = path.join(tmp, 'model');
+    // What happens to the folder or the archive once extractModelArchive has made the folder, after the scan.
+    const afterMkdir = (then: () => Promise<void>): void => {
+      const mkdir = fs.mkdir;
+      fs.mkdir = (async (p: string, options: unknown) => {
+        const made = await mkdir.call(fs, p, options as never);
+        if (p === dest) {
+          fs.mkdir = mkdir;
+          await then();
+        }
+        return made;
+      }) as typeof fs.mkdir;
+    };
+    for (const [name, then, message] of [
+      ['CwdError', () => fs.rmdir(dest), /ENOENT: Cannot cd into/],
+      // A gzip inside the gzip that breaks off: node-tar decompresses it, and aborts.
+      ['TAR_ABORT', () => fs.writeFile(tarPath, gzipSync(craftTarGz([{ path: 'a.txt', body: randomBytes(4096) }]).subarray(0, 100))), /unexpected end of file/],
+    ] as const) {
+      await fs.writeFile(tarPath, craftTarGz([good, { path: 'b.txt', body: 'b' }]));
+      afterMkdir(then);
+      await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+        assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_INVALID', `${name}: ${String(err)}`);
+        assert.match(err.message, message, name);
+        return true;
+      });
+      await fs.rm(dest, { recursive: true, force: true });
+    }
+  });
+});
+
 test('a file that is not a tarball is ERR_ARCHIVE_INVALID', async () => {
   await withTmp(async (tmp) => {
     const p = path.join(tmp, 'bad.tar.gz');

@@ -468,6 +468,12 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
       // the folder its caller was removing (which then failed, ENOTEMPTY, and stayed).
       let failure: Error | undefined;
       const fail = (err: Error): void => {
+        // After these node-tar never closes, so there is nothing to wait for: its folder gone
+        // (CwdError, before any entry was opened) or its parse aborted (TAR_ABORT).
+        if (neverCloses(err)) {
+          onAbort();
+          return reject(err);
+        }
         // Once aborted, the truncation node-tar reports is the abort's own doing.
         if (signal?.aborted || failure !== undefined) return;
         failure = err;
@@ -486,6 +492,15 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
     signal?.removeEventListener('abort', onAbort);
     data.close();
   }
+}
+
+/**
+ * True for a node-tar error after which it emits no `close`: a CwdError (the folder it extracts
+ * into was gone or not a folder when it began; it stops without counting the entry done) or
+ * TAR_ABORT (its parser aborted, which ends nothing).
+ */
+function neverCloses(err: Error): boolean {
+  return err.name === 'CwdError' || (err as { tarCode?: unknown }).tarCode === 'TAR_ABORT';
 }
 
 /** Options for {@link createModelArchive}. */
