@@ -440,6 +440,24 @@ test('whether a path goes through a symbolic link takes a step a folder: 1000 de
   });
 });
 
+test('where a link leads takes a step a folder it walks: 120 links 2030 folders deep, each through 39 links to . (2 KB, within the folder levels in all), are checked at once, not after 2 s each looking up every folder of every walk by its joined path', { timeout: 60_000 }, async () => {
+  await withTmp(async (tmp) => {
+    const deep = 'a/'.repeat(2030);
+    const entries: CraftedEntry[] = [paxPath(`${deep}l0`), { path: 'l0', type: 'SymbolicLink', linkpath: '.' }];
+    for (let i = 0; i < 120; i++) entries.push(paxPath(`${deep}m${i}`), { path: 'm', type: 'SymbolicLink', linkpath: `${'l0/'.repeat(39)}x` });
+    // Refused for this entry, after every link was checked: nothing is extracted 2030 folders deep (node-tar stops at 1024).
+    entries.push({ path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 });
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz(entries));
+    await assert.rejects(extractModelArchive(tarPath, path.join(tmp, 'model')), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_UNSAFE', String(err));
+      assert.equal(err.details?.['unsafeEntries'], 1);
+      assert.match(err.message, /"tty" \(CharacterDevice entries are not allowed\)/);
+      return true;
+    });
+  });
+});
+
 test(`an archive with more links than maxLinks (${MAX_ARCHIVE_LINKS} by default) is refused as unsafe at the link past it, as the scan keeps every link to check where it leads`, async () => {
   await withTmp(async (tmp) => {
     const entries: CraftedEntry[] = [good];
