@@ -165,12 +165,18 @@ function refusal(entry: ScannedEntry, symlinks: LinkTree): string | undefined {
   return undefined;
 }
 
-/** Returns why a link is unsafe once every symbolic link of the archive is known: its target leads outside the tree. */
+/**
+ * Returns why a link is unsafe once every symbolic link of the archive is known: its target leads
+ * outside the tree, or through more links than Linux follows (a loop).
+ */
 function linkRefusal(entry: ScannedEntry, links: LinkTree): string | undefined {
   const target = entry.linkpath!;
   // Symlink targets are relative to the link's folder; hardlink targets to the archive root.
   const base = entry.type === 'SymbolicLink' ? segments(entry.path).slice(0, -1) : [];
-  return resolveInTree([...base, ...segments(target)], links) === undefined ? `link to ${target}, outside the archive` : undefined;
+  const followed = { links: 0 };
+  if (resolveInTree([...base, ...segments(target)], links, followed) !== undefined) return undefined;
+  if (followed.links > MAX_LINK_HOPS) return `link to ${target}, which leads through more than ${MAX_LINK_HOPS} symbolic links of the archive (a loop; Linux follows no more: ELOOP)`;
+  return `link to ${target}, outside the archive`;
 }
 
 /** The unsafe entries a scan found: the first few quoted, the rest counted. */
