@@ -106,10 +106,10 @@ function resolveInTree(target: readonly string[], links: LinkTree, followed = { 
 }
 
 /**
- * The paths of an archive's symbolic links as a tree of their segments, a link's node holding its target: which
- * folder of a path is a link takes one step a segment, where looking up each of its folders by its
- * path joined took time growing with the square of its segments (35 ms an entry 2040 deep, a 65 KB
- * archive of 2000 such entries 70 s).
+ * The paths of an archive's symbolic links as a tree of their segments, a link's node holding its
+ * target: which folder of a path is a link takes one step a segment, where looking up each of its
+ * folders by its path joined took time growing with the square of its segments (35 ms an entry 2040
+ * deep, a 65 KB archive of 2000 such entries 70 s).
  */
 interface LinkTree {
   readonly children: Map<string, LinkTree>;
