@@ -81,6 +81,28 @@ test('refuses a relative symlink that climbs out', () =>
   expectRefused([{ path: 'code/', type: 'Directory' }, { path: 'code/up', type: 'SymbolicLink', linkpath: '../../outside' }], 'code/up'));
 test('refuses a symlink that escapes through another link', () =>
   expectRefused([{ path: 'here', type: 'SymbolicLink', linkpath: '.' }, { path: 'sneaky', type: 'SymbolicLink', linkpath: 'here/..' }], 'sneaky'));
+test('links that each name the one before twice (l1 -> l0/l0, ...: 2^n links to follow, 30 of them minutes of blocked event loop) are refused, at once, past 40 links followed in all, as Linux refuses them (ELOOP)', async () => {
+  const chain: CraftedEntry[] = [{ path: 'l0', type: 'SymbolicLink', linkpath: '.' }];
+  for (let i = 1; i < 32; i++) chain.push({ path: `l${i}`, type: 'SymbolicLink', linkpath: `l${i - 1}/l${i - 1}` });
+  await expectRefused(chain, 'l5');
+  // l4 follows 2 + 4 + 8 + 16 = 30 links, l5 62: only l5 to l31 are refused.
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz(chain));
+    await assert.rejects(extractModelArchive(tarPath, path.join(tmp, 'model')), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_UNSAFE', String(err));
+      assert.equal(err.details?.['unsafeEntries'], 27);
+      assert.doesNotMatch(err.message, /"l4"/);
+      // Not "outside the archive": every link leads to its root.
+      assert.match(err.message, /"l5" \(link to l4\/l4, which leads through more than 40 symbolic links of the archive \(a loop; Linux follows no more: ELOOP\)\)/);
+      return true;
+    });
+  });
+});
+test('refuses a link whose target has more than 256 segments (node-tar took 1.4 s a link for one of 2048, 4096 characters: 10 000 such links in 100 KB, hours)', async () => {
+  await expectRefused([good, paxPath(`${'a/'.repeat(256)}model.onnx`, 'linkpath'), { path: 'l', type: 'SymbolicLink', linkpath: 'model.onnx' }], 'l');
+  await expectRefused([good, paxPath(`${'a/../'.repeat(128)}model.onnx`, 'linkpath'), { path: 'h', type: 'Link', linkpath: 'model.onnx' }], 'h');
+});
 test('refuses a hardlink outside the tree', () => expectRefused([good, { path: 'pw', type: 'Link', linkpath: '../outside' }], 'pw'));
 test('refuses an absolute hardlink', () => expectRefused([good, { path: 'pw', type: 'Link', linkpath: '/etc/passwd' }], 'pw'));
 test('refuses writing through a symlink', () =>
@@ -126,6 +148,61 @@ test('an extraction aborted while it writes a file closes that file before it re
     stop.abort(reason);
     await assert.rejects(extracting, (err: unknown) => err === reason);
     assert.deepEqual(await openHere(), [], 'no file of the extraction is left open');
+  });
+});
+
+test('an extraction that fails part-way (x, then x/y) rejects once node-tar has stopped: it wrote on into the folder after the call rejected, so removing it failed (ENOTEMPTY) and it stayed', async () => {
+  await withTmp(async (tmp) => {
+    const files: CraftedEntry[] = Array.from({ length: 300 }, (_, i) => ({ path: `z/f${i}`, body: 'z'.repeat(1000) }));
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([{ path: 'x', body: 'x' }, { path: 'x/y', body: 'y' }, ...files]));
+    const dest = path.join(tmp, 'model');
+    await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_INVALID', String(err));
+      assert.match(err.message, /EEXIST/);
+      return true;
+    });
+    const written = async (): Promise<string[]> => (await fs.readdir(dest, { recursive: true }).catch(() => [])).sort();
+    const atRejection = await written();
+    assert.ok(atRejection.length < 302, 'the entries after the failure are not extracted');
+    // Work enough for a node-tar still going to write more.
+    await fs.writeFile(path.join(tmp, 'good.tar.gz'), craftTarGz(files));
+    await extractModelArchive(path.join(tmp, 'good.tar.gz'), path.join(tmp, 'good'));
+    assert.deepEqual(await written(), atRejection, 'nothing is written once the call has rejected');
+    await fs.rm(dest, { recursive: true });
+  });
+});
+
+test('an extraction after which node-tar never closes (its folder removed before it began: CwdError; its parse aborted: TAR_ABORT) rejects, where waiting for node-tar to close left the call pending for good', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    const dest = path.join(tmp, 'model');
+    // What happens to the folder or the archive once extractModelArchive has made the folder, after the scan.
+    const afterMkdir = (then: () => Promise<void>): void => {
+      const mkdir = fs.mkdir;
+      fs.mkdir = (async (p: string, options: unknown) => {
+        const made = await mkdir.call(fs, p, options as never);
+        if (p === dest) {
+          fs.mkdir = mkdir;
+          await then();
+        }
+        return made;
+      }) as typeof fs.mkdir;
+    };
+    for (const [name, then, message] of [
+      ['CwdError', () => fs.rmdir(dest), /ENOENT: Cannot cd into/],
+      // A gzip inside the gzip that breaks off: node-tar decompresses it, and aborts.
+      ['TAR_ABORT', () => fs.writeFile(tarPath, gzipSync(craftTarGz([{ path: 'a.txt', body: randomBytes(4096) }]).subarray(0, 100))), /unexpected end of file/],
+    ] as const) {
+      await fs.writeFile(tarPath, craftTarGz([good, { path: 'b.txt', body: 'b' }]));
+      afterMkdir(then);
+      await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+        assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_INVALID', `${name}: ${String(err)}`);
+        assert.match(err.message, message, name);
+        return true;
+      });
+      await fs.rm(dest, { recursive: true, force: true });
+    }
   });
 });
 
@@ -315,9 +392,9 @@ test('createModelArchive: an archive that cannot be written (the output is a fol
   });
 });
 
-/** A pax extended header giving the next entry's path (tar's `x` entry: records of "<length> path=<value>\n"). */
-function paxPath(value: string): CraftedEntry {
-  const body = ` path=${value}\n`;
+/** A pax extended header giving the next entry's path, or its link target (tar's `x` entry: records of "<length> path=<value>\n"). */
+function paxPath(value: string, key: 'path' | 'linkpath' = 'path'): CraftedEntry {
+  const body = ` ${key}=${value}\n`;
   let length = body.length + String(body.length).length;
   if (String(length).length !== String(body.length).length) length++;
   return { path: 'PaxHeader', type: 'ExtendedHeader', body: `${length}${body}` };
@@ -350,6 +427,39 @@ test('the scan holds no entry it has checked: 512 entries whose pax headers give
   });
 });
 
+test('whether a path goes through a symbolic link takes a step a folder: 1000 device entries 2040 folders deep (6 MB of headers, in 15 KB) are refused at once, not after 35 ms each looking up every folder by its joined path', { timeout: 20_000 }, async () => {
+  await withTmp(async (tmp) => {
+    const deep = 'a/'.repeat(2040);
+    const entries: CraftedEntry[] = [{ path: 'l', type: 'SymbolicLink', linkpath: '.' }];
+    for (let i = 0; i < 1000; i++) entries.push(paxPath(`${deep}${i}`), { path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 });
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz(entries));
+    await assert.rejects(extractModelArchive(tarPath, path.join(tmp, 'model')), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_UNSAFE', String(err));
+      assert.equal(err.details?.['unsafeEntries'], 1000);
+      return true;
+    });
+  });
+});
+
+test('where a link leads takes a step a folder it walks: 120 links 2030 folders deep, each through 39 links to . (2 KB, within the folder levels in all), are checked at once, not after 2 s each looking up every folder of every walk by its joined path', { timeout: 60_000 }, async () => {
+  await withTmp(async (tmp) => {
+    const deep = 'a/'.repeat(2030);
+    const entries: CraftedEntry[] = [paxPath(`${deep}l0`), { path: 'l0', type: 'SymbolicLink', linkpath: '.' }];
+    for (let i = 0; i < 120; i++) entries.push(paxPath(`${deep}m${i}`), { path: 'm', type: 'SymbolicLink', linkpath: `${'l0/'.repeat(39)}x` });
+    // Refused for this entry, after every link was checked: nothing is extracted 2030 folders deep (node-tar stops at 1024).
+    entries.push({ path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 });
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz(entries));
+    await assert.rejects(extractModelArchive(tarPath, path.join(tmp, 'model')), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_UNSAFE', String(err));
+      assert.equal(err.details?.['unsafeEntries'], 1);
+      assert.match(err.message, /"tty" \(CharacterDevice entries are not allowed\)/);
+      return true;
+    });
+  });
+});
+
 test(`an archive with more links than maxLinks (${MAX_ARCHIVE_LINKS} by default) is refused as unsafe at the link past it, as the scan keeps every link to check where it leads`, async () => {
   await withTmp(async (tmp) => {
     const entries: CraftedEntry[] = [good];
@@ -373,7 +483,9 @@ test('an archive with more entries, directory entries or folder levels in all th
       ['entries', [good, { path: 'a.txt', body: 'a' }, { path: 'b.txt', body: 'b' }, { path: 'c.txt', body: 'c' }], { maxEntries: 3 }, /holds more than 3 entries \(entry 4, "c\.txt"\), more than smkit extracts \(each takes memory while the extraction runs\)\. Nothing was extracted; pack small files together/],
       ['directories', [good, { path: 'x/', type: 'Directory' }, { path: 'y/', type: 'Directory' }, { path: 'z/', type: 'Directory' }], { maxDirectories: 2 }, /holds more than 2 directory entries \(entry 4, "z\/"\), more than smkit extracts/],
       // a/b/c/f goes through 3 folders, a/b/g through 2.
-      ['levels', [{ path: 'a/b/c/f', body: 'f' }, { path: 'a/b/g', body: 'g' }], { maxFolderLevels: 4 }, /its entries' paths go through more than 4 folders in all \(by entry 2, "a\/b\/g"; a\/b\/c\/file counts 3/],
+      ['levels', [{ path: 'a/b/c/f', body: 'f' }, { path: 'a/b/g', body: 'g' }], { maxFolderLevels: 4 }, /its entries' paths and link targets go through more than 4 folders in all \(by entry 2, "a\/b\/g"; a\/b\/c\/file counts 3/],
+      // A link's target counts as a path does: node-tar reserves each of its folders.
+      ['link levels', [{ path: 'a/b/c/f', body: 'f' }, { path: 'l', type: 'SymbolicLink', linkpath: 'a/b/c/f' }], { maxFolderLevels: 5 }, /go through more than 5 folders in all \(by entry 2, "l";/],
     ];
     for (const [name, entries, options, message] of cases) {
       const tarPath = path.join(tmp, `${name}.tar.gz`);

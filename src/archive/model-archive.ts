@@ -35,18 +35,31 @@ export const MAX_ARCHIVE_ENTRIES = 50_000;
  */
 export const MAX_ARCHIVE_DIRECTORIES = 10_000;
 /**
- * Most folder levels an archive's entries may go through in all by default (a/b/c/file counts 3):
+ * Most folder levels an archive's entries and link targets may go through in all by default (a/b/c/file counts 3):
  * node-tar (7.4.4 and later, which keeps no directory cache) creates or checks each folder of an
  * entry's path for every entry, so 2000 files 500 folders deep, a 6 KB archive, took 25 s, and
  * 10 000 files 100 deep 120 s on a busy VM. smkit's own node_modules, 25 600 entries, counts 114 000.
  */
 export const MAX_ARCHIVE_FOLDER_LEVELS = 250_000;
+/**
+ * Most segments a link's target may have (`../../lib/x.so` has 4). node-tar, which bounds an entry's
+ * path at 1024 folders, bounds no target, and works in time growing with the square of its segments
+ * for each link (its path reservations): a target of 2048 (`a/a/.../z`, 4096 characters) took 1.4 s
+ * a link, 10 000 such links in a 100 KB archive four hours; 256 take a few ms, and count towards the
+ * folder levels in all ({@link MAX_ARCHIVE_FOLDER_LEVELS}): 900 such links, 22 KB, took 3 s.
+ */
+const MAX_LINK_TARGET_SEGMENTS = 256;
 /** Unsafe entries quoted in the refusal; the rest are counted. */
 const SHOWN_PROBLEMS = 5;
 
 const REGULAR_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'GNUDumpDir']);
 const LINK_TYPES = new Set(['SymbolicLink', 'Link']);
 const DIRECTORY_TYPES = new Set(['Directory', 'GNUDumpDir']);
+/**
+ * Most symbolic links one resolution follows in all, as Linux's path lookup does (MAXSYMLINKS;
+ * past it, ELOOP): counted over every branch, or links each naming the one before twice
+ * (`l1` -> `l0/l0`, `l2` -> `l1/l1`, ...) took 2^n steps, 30 of them in a 500-byte archive minutes of blocked event loop.
+ */
 const MAX_LINK_HOPS = 40;
 
 /** Splits an archive path into its segments, treating `\` as a separator too (Windows-made tarballs). */
@@ -60,28 +73,69 @@ function isAbsoluteLike(p: string): boolean {
 
 /**
  * Resolves `target` (segments relative to the archive root) against the symlinks the archive itself
- * creates, the way the OS would after extraction. Returns undefined when the walk leaves the root.
+ * creates, the way the OS would after extraction. Returns undefined when the walk leaves the root or
+ * follows more than {@link MAX_LINK_HOPS} links (`followed` counts them over the whole resolution).
+ * Which folder of the walk is a link is a step down `links` a segment: looking each up by its path
+ * joined took time growing with the square of its segments, 41 times over for a target through 40
+ * links (2 s a link 2030 folders deep, and 120 such links fit the folder levels' bound).
  */
-function resolveInTree(target: readonly string[], links: ReadonlyMap<string, string>, hops = 0): string[] | undefined {
-  if (hops > MAX_LINK_HOPS) return undefined;
+function resolveInTree(target: readonly string[], links: LinkTree, followed = { links: 0 }): string[] | undefined {
   const out: string[] = [];
-  for (let i = 0; i < target.length; i++) {
-    const seg = target[i]!;
+  // nodes[i]: the node of `links` for out's first i segments, undefined once no link lies below.
+  const nodes: (LinkTree | undefined)[] = [links];
+  for (const seg of target) {
     if (seg === '..') {
       if (out.length === 0) return undefined;
       out.pop();
+      nodes.pop();
       continue;
     }
+    const node = nodes[nodes.length - 1]?.children.get(seg);
     out.push(seg);
-    const link = links.get(out.join('/'));
-    if (link !== undefined) {
-      if (isAbsoluteLike(link)) return undefined;
-      const viaLink = resolveInTree([...out.slice(0, -1), ...segments(link)], links, hops + 1);
+    nodes.push(node);
+    if (node?.link !== undefined) {
+      if (isAbsoluteLike(node.link) || ++followed.links > MAX_LINK_HOPS) return undefined;
+      const viaLink = resolveInTree([...out.slice(0, -1), ...segments(node.link)], links, followed);
       if (viaLink === undefined) return undefined;
       out.splice(0, out.length, ...viaLink);
+      nodes.splice(1, nodes.length);
+      for (const s of viaLink) nodes.push(nodes[nodes.length - 1]?.children.get(s));
     }
   }
   return out;
+}
+
+/**
+ * The paths of an archive's symbolic links as a tree of their segments, a link's node holding its
+ * target: which folder of a path is a link takes one step a segment, where looking up each of its
+ * folders by its path joined took time growing with the square of its segments (35 ms an entry 2040
+ * deep, a 65 KB archive of 2000 such entries 70 s).
+ */
+interface LinkTree {
+  readonly children: Map<string, LinkTree>;
+  link?: string;
+}
+
+/** Marks the path `segs` as a symbolic link to `target` in `tree`. */
+function addLink(tree: LinkTree, segs: readonly string[], target: string): void {
+  let node = tree;
+  for (const seg of segs) {
+    let next = node.children.get(seg);
+    if (next === undefined) node.children.set(seg, (next = { children: new Map() }));
+    node = next;
+  }
+  node.link = target;
+}
+
+/** The first folder of the path `segs` that is a symbolic link in `tree`, or undefined. */
+function linkOnTheWay(segs: readonly string[], tree: LinkTree): string | undefined {
+  let node: LinkTree | undefined = tree;
+  for (let i = 0; i < segs.length - 1; i++) {
+    node = node.children.get(segs[i]!);
+    if (node === undefined) return undefined;
+    if (node.link !== undefined) return segs.slice(0, i + 1).join('/');
+  }
+  return undefined;
 }
 
 /**
@@ -90,32 +144,39 @@ function resolveInTree(target: readonly string[], links: ReadonlyMap<string, str
  * are those of the entries before it: an entry is written through a link only if the link was made
  * first (an entry before it is written into a real folder, which the link then cannot replace).
  */
-function refusal(entry: ScannedEntry, symlinks: ReadonlyMap<string, string>): string | undefined {
+function refusal(entry: ScannedEntry, symlinks: LinkTree): string | undefined {
   if (entry.path.length > MAX_PATH_CHARS) return `a path of ${entry.path.length} characters, more than the ${MAX_PATH_CHARS} a path may have`;
   if ((entry.linkpath?.length ?? 0) > MAX_PATH_CHARS) return `a link target of ${entry.linkpath!.length} characters, more than the ${MAX_PATH_CHARS} a path may have`;
   if (isAbsoluteLike(entry.path)) return 'absolute path';
   const segs = segments(entry.path);
   if (segs.includes('..')) return "path contains a '..' segment";
   if (segs.length === 0 && entry.type !== 'Directory') return 'empty path';
-  for (let i = 1; i < segs.length; i++) {
-    if (symlinks.has(segs.slice(0, i).join('/'))) return `path goes through the symbolic link ${segs.slice(0, i).join('/')}`;
-  }
+  const through = linkOnTheWay(segs, symlinks);
+  if (through !== undefined) return `path goes through the symbolic link ${through}`;
   if (LINK_TYPES.has(entry.type)) {
     const target = entry.linkpath ?? '';
     if (target === '') return 'link without a target';
     if (isAbsoluteLike(target)) return `link to the absolute path ${target}`;
+    const depth = target.split(/[\\/]+/).length;
+    if (depth > MAX_LINK_TARGET_SEGMENTS) return `a link target of ${depth} segments, more than the ${MAX_LINK_TARGET_SEGMENTS} smkit extracts`;
     return undefined;
   }
   if (!REGULAR_TYPES.has(entry.type)) return `${entry.type} entries are not allowed`;
   return undefined;
 }
 
-/** Returns why a link is unsafe once every symbolic link of the archive is known: its target leads outside the tree. */
-function linkRefusal(entry: ScannedEntry, links: ReadonlyMap<string, string>): string | undefined {
+/**
+ * Returns why a link is unsafe once every symbolic link of the archive is known: its target leads
+ * outside the tree, or through more links than Linux follows (a loop).
+ */
+function linkRefusal(entry: ScannedEntry, links: LinkTree): string | undefined {
   const target = entry.linkpath!;
   // Symlink targets are relative to the link's folder; hardlink targets to the archive root.
   const base = entry.type === 'SymbolicLink' ? segments(entry.path).slice(0, -1) : [];
-  return resolveInTree([...base, ...segments(target)], links) === undefined ? `link to ${target}, outside the archive` : undefined;
+  const followed = { links: 0 };
+  if (resolveInTree([...base, ...segments(target)], links, followed) !== undefined) return undefined;
+  if (followed.links > MAX_LINK_HOPS) return `link to ${target}, which leads through more than ${MAX_LINK_HOPS} symbolic links of the archive (a loop; Linux follows no more: ELOOP)`;
+  return `link to ${target}, outside the archive`;
 }
 
 /** The unsafe entries a scan found: the first few quoted, the rest counted. */
@@ -158,7 +219,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
   const tar = await import('tar');
   const problems = new Problems();
   const links: ScannedEntry[] = [];
-  const symlinks = new Map<string, string>();
+  const symlinkTree: LinkTree = { children: new Map() };
   let count = 0;
   let lastPath = '';
   let bytes = 0;
@@ -186,12 +247,13 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
             return parser.abort(new Error(stop));
           }
           const entry: ScannedEntry = { path: e.path, type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}) };
-          const why = refusal(entry, symlinks);
+          const why = refusal(entry, symlinkTree);
           if (why) return problems.add(entry.path, why);
           // What extracting costs: memory per entry, file-system calls per directory entry and per
-          // folder of each entry's path (created or checked for every entry under it).
+          // folder of each entry's path (created or checked for every entry under it), and of a
+          // link's target (node-tar reserves each of them too).
           const isDirectory = DIRECTORY_TYPES.has(entry.type);
-          levels += segments(entry.path).length - (isDirectory ? 0 : 1);
+          levels += segments(entry.path).length - (isDirectory ? 0 : 1) + (entry.linkpath === undefined ? 0 : Math.max(0, segments(entry.linkpath).length - 1));
           if (count > maxEntries) stop = 'too many entries';
           else if (isDirectory && ++directories > maxDirectories) stop = 'too many directories';
           else if (levels > maxFolderLevels) stop = 'too deep in all';
@@ -202,7 +264,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
             return parser.abort(new Error(stop));
           }
           links.push(entry);
-          if (entry.type === 'SymbolicLink') symlinks.set(segments(entry.path).join('/'), entry.linkpath!);
+          if (entry.type === 'SymbolicLink') addLink(symlinkTree, segments(entry.path), entry.linkpath!);
         },
       });
       parser.on('error', reject);
@@ -232,7 +294,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
       throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxDirectories} directory entries (entry ${count}, "${lastPath}"), more than smkit extracts (each costs several file-system calls). Nothing was extracted; use fewer folders, or leave out what the model does not need.`);
     }
     if (stop === 'too deep in all') {
-      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: its entries' paths go through more than ${maxFolderLevels} folders in all (by entry ${count}, "${lastPath}"; a/b/c/file counts 3, each folder being created or checked for every entry under it), more than smkit extracts. Nothing was extracted; use shallower folders, or fewer files in deep ones.`);
+      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: its entries' paths and link targets go through more than ${maxFolderLevels} folders in all (by entry ${count}, "${lastPath}"; a/b/c/file counts 3, each folder being created or checked for every entry under it), more than smkit extracts. Nothing was extracted; use shallower folders, or fewer files in deep ones.`);
     }
     if (err instanceof RatioExceeded) {
       // Only a file of nearly all zeros compresses this much (gzip's most is about 1030:1): say how to pack one.
@@ -248,7 +310,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
     data.close();
   }
   for (const link of links) {
-    const why = linkRefusal(link, symlinks);
+    const why = linkRefusal(link, symlinkTree);
     if (why) problems.add(link.path, why);
   }
   if (problems.count > 0) {
@@ -350,7 +412,7 @@ export interface ExtractArchiveOptions {
   maxEntries?: number;
   /** Most directory entries the archive may hold. @defaultValue {@link MAX_ARCHIVE_DIRECTORIES} */
   maxDirectories?: number;
-  /** Most folder levels its entries' paths may go through in all (a/b/c/file counts 3). @defaultValue {@link MAX_ARCHIVE_FOLDER_LEVELS} */
+  /** Most folder levels its entries' paths and link targets may go through in all (a/b/c/file counts 3). @defaultValue {@link MAX_ARCHIVE_FOLDER_LEVELS} */
   maxFolderLevels?: number;
   /**
    * Stops the check or the extraction when aborted (the multi-model load of a stopped instance):
@@ -366,7 +428,7 @@ export interface ExtractArchiveOptions {
  * Every entry is checked before anything is written: absolute paths, `..` segments, paths or link
  * targets over 4096 characters, paths that go through a symbolic link an earlier entry made,
  * symbolic or hard links whose target resolves outside the tree (following the archive's own
- * links), and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
+ * links) or has more than 256 segments, and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
  * the offending entries, as is an archive of more than `maxLinks` links, `maxEntries` entries,
  * `maxDirectories` directory entries or `maxFolderLevels` folder levels in all (what extracting it
  * would cost: memory per entry, file-system calls per folder); the check
@@ -374,7 +436,10 @@ export interface ExtractArchiveOptions {
  * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
  * more than 1000 times (the limit node-tar sets, a gzip bomb's ratio) with `ERR_ARCHIVE_INVALID`;
  * nothing after the end-of-archive blocks is read. When
- * refused, nothing is written, not even `destDir`. Ownership is never restored from the archive.
+ * refused, nothing is written, not even `destDir`. An entry that cannot be written (`x`, then
+ * `x/y`) fails the extraction with `ERR_ARCHIVE_INVALID` once the entries being written are closed:
+ * what was extracted so far stays in `destDir`, for the caller to remove, and nothing more is
+ * written. Ownership is never restored from the archive.
  *
  * @example
  * await extractModelArchive('model.tar.gz', path.join(tmp, 'model'));
@@ -407,10 +472,26 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
   try {
     signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
-      unpack.on('close', () => resolve());
-      // Once aborted, the truncation node-tar reports is the abort's own doing.
-      unpack.on('error', (err: Error) => void (signal?.aborted ? undefined : reject(err)));
-      data.stream.on('error', reject);
+      // The first failure (an entry node-tar could not write: `x` then `x/y`) cuts the input off as
+      // an abort does, and the call rejects once node-tar has closed every file: it goes on with the
+      // entries after one it could not write, so a call that rejected at once left it writing into
+      // the folder its caller was removing (which then failed, ENOTEMPTY, and stayed).
+      let failure: Error | undefined;
+      const fail = (err: Error): void => {
+        // After these node-tar never closes, so there is nothing to wait for: its folder gone
+        // (CwdError, before any entry was opened) or its parse aborted (TAR_ABORT).
+        if (neverCloses(err)) {
+          onAbort();
+          return reject(err);
+        }
+        // Once aborted, the truncation node-tar reports is the abort's own doing.
+        if (signal?.aborted || failure !== undefined) return;
+        failure = err;
+        onAbort();
+      };
+      unpack.on('close', () => (failure === undefined ? resolve() : reject(failure)));
+      unpack.on('error', fail);
+      data.stream.on('error', fail);
       data.stream.pipe(unpack);
     });
     signal?.throwIfAborted();
@@ -421,6 +502,15 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
     signal?.removeEventListener('abort', onAbort);
     data.close();
   }
+}
+
+/**
+ * True for a node-tar error after which it emits no `close`: a CwdError (the folder it extracts
+ * into was gone or not a folder when it began; it stops without counting the entry done) or
+ * TAR_ABORT (its parser aborted, which ends nothing).
+ */
+function neverCloses(err: Error): boolean {
+  return err.name === 'CwdError' || (err as { tarCode?: unknown }).tarCode === 'TAR_ABORT';
 }
 
 /** Options for {@link createModelArchive}. */
@@ -540,7 +630,7 @@ async function isGone(p: string, err: unknown): Promise<boolean> {
 }
 
 /** No symbolic links: what {@link refusal} is given for a path on its own. */
-const NO_LINKS: ReadonlyMap<string, string> = new Map();
+const NO_LINKS: LinkTree = { children: new Map() };
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 

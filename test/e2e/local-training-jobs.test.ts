@@ -247,6 +247,26 @@ describe('training jobs', { concurrency: true }, () => {
     assert.match(d.FailureReason!, /^ClientError: No S3 objects found under S3 URL "s3:\/\/data\/nothing\/here"/);
   });
 
+  test('objects of which one would be a file where another needs a folder (x.csv and x.csv/y.csv), in a channel or the checkpoints, fail the job with a ClientError naming both, before any is downloaded', async () => {
+    const put = (Key: string) => s3.client.send(new PutObjectCommand({ Bucket: 'data', Key, Body: '0,1\n' }));
+    for (const key of ['clash/x.csv', 'clash/x.csv/y.csv', 'ckpt-clash/x.csv', 'ckpt-clash/x.csv/y.csv']) await put(key);
+    const clashing = { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://data/clash' } } }] };
+    await sm.send(new CreateTrainingJobCommand(job('channel-clash', 'copy-channel.mjs', clashing)));
+    await sm.send(new CreateTrainingJobCommand(job('checkpoint-clash', 'copy-channel.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt-clash' } })));
+    const channel = await ended('channel-clash');
+    assert.equal(channel.TrainingJobStatus, 'Failed');
+    assert.equal(
+      channel.FailureReason,
+      'ClientError: The S3 object s3://data/clash/x.csv would be a file where s3://data/clash/x.csv/y.csv needs a folder in channel "training", whose objects are downloaded under their keys after the prefix of "s3://data/clash": rename one of them.',
+    );
+    const checkpoints = await ended('checkpoint-clash');
+    assert.equal(checkpoints.TrainingJobStatus, 'Failed');
+    assert.equal(
+      checkpoints.FailureReason,
+      'ClientError: Could not restore the checkpoints: s3://data/ckpt-clash/x.csv would be a file where s3://data/ckpt-clash/x.csv/y.csv needs a folder in the checkpoint folder, where the objects under s3://data/ckpt-clash/ are downloaded under their keys after it; rename one of them.',
+    );
+  });
+
   test('StopTrainingJob: Stopping, SIGTERM lets the entry point save its model, then Stopped with the artifacts uploaded', async () => {
     await sm.send(new CreateTrainingJobCommand(job('long-run', 'save-on-sigterm.mjs')));
     await entryPointReady('long-run');

@@ -3,6 +3,7 @@ import { constants, copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
+import { fileWhereFolder } from '../s3/file-and-folder.js';
 import type { S3Objects } from '../s3/objects.js';
 
 /** How often a running job's checkpoint folder is scanned for new, changed and deleted files. */
@@ -50,15 +51,21 @@ export class CheckpointSync {
   /**
    * Downloads every object under the prefix into the folder; stops early when `stopping()` turns
    * true, and closes the transfer in flight when `signal` aborts (rejecting with its reason).
+   * Rejects before downloading any when one object would be a file where another needs a folder.
    */
   async restore(stopping: () => boolean, signal?: AbortSignal): Promise<void> {
     const dir = resolve(this.o.dir);
     // Folder objects (keys ending in /, from the S3 console) hold no file.
-    for (const key of (await this.o.s3().list(this.o.bucket, this.o.prefix, { signal })).filter((k) => !k.endsWith('/'))) {
+    const keys = (await this.o.s3().list(this.o.bucket, this.o.prefix, { signal })).filter((k) => !k.endsWith('/'));
+    // A key with `..` segments would land outside the folder.
+    const files = keys.map((key) => ({ key, file: resolve(dir, key.slice(this.o.prefix.length)) })).filter(({ file }) => file.startsWith(dir + sep));
+    const clash = fileWhereFolder(files, ({ file }) => relative(dir, file));
+    if (clash !== undefined) {
+      const at = (key: string): string => `s3://${this.o.bucket}/${key}`;
+      throw new Error(`Could not restore the checkpoints: ${at(clash.file.key)} would be a file where ${at(clash.folder.key)} needs a folder in the checkpoint folder, where the objects under ${at(this.o.prefix)} are downloaded under their keys after it; rename one of them.`);
+    }
+    for (const { key, file } of files) {
       if (stopping()) return;
-      const file = resolve(dir, key.slice(this.o.prefix.length));
-      // A key with `..` segments would land outside the folder.
-      if (!file.startsWith(dir + sep)) continue;
       await mkdir(dirname(file), { recursive: true });
       await pipeline(await this.o.s3().get(this.o.bucket, key, { signal }), createWriteStream(file), { signal });
       this.synced.set(this.relative(file), await signature(file));

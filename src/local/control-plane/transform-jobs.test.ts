@@ -279,6 +279,27 @@ test('an S3 that fails (500 InternalError) while the input is listed fails the j
   }
 });
 
+test('input objects of which one would be a file where another needs a folder (a.csv and a.csv/b.csv), listed or in a manifest, fail the job with a ClientError naming both, before any is downloaded', async () => {
+  const put = (Key: string, Body: string) => s3.client.send(new PutObjectCommand({ Bucket: 'in', Key, Body }));
+  await put('collide/a.csv', '1,2\n');
+  await put('collide/a.csv/b.csv', '3,4\n');
+  // s3rver lists a.csv/b.csv first (EISDIR, a ClientError naming the local file); S3 lists a.csv first, as the manifest does (EEXIST, an InternalServerError).
+  await put('collide.json', JSON.stringify([{ prefix: 's3://in/collide/' }, 'a.csv', 'a.csv/b.csv']));
+  for (const [name, source] of [
+    ['tj-collide', { S3DataType: 'S3Prefix', S3Uri: 's3://in/collide/' }],
+    ['tj-collide-manifest', { S3DataType: 'ManifestFile', S3Uri: 's3://in/collide.json' }],
+  ] as const) {
+    await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: { DataSource: { S3DataSource: source }, ContentType: 'text/csv', SplitType: 'Line' } })));
+    await wait(name).catch(() => {});
+    const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+    assert.equal(d.TransformJobStatus, 'Failed');
+    assert.equal(
+      d.FailureReason,
+      'ClientError: The input object s3://in/collide/a.csv would be a file where the input object s3://in/collide/a.csv/b.csv needs a folder: the local SageMaker downloads the input objects into a folder, under their keys after the prefix; rename one of them.',
+    );
+  }
+});
+
 test('a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log', async () => {
   await sm.send(new CreateTransformJobCommand(job('tj-wide', { MaxConcurrentTransforms: 1000 })));
   await wait('tj-wide');

@@ -14,6 +14,7 @@ import { gpusOf } from '../backends/gpu.js';
 import { InstanceStartError, instanceLauncher, isModelArchiveFailure } from '../fleet/instance-launcher.js';
 import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
 import type { ModelDataHolds } from '../fleet/model-data-holds.js';
+import { fileWhereFolder } from '../s3/file-and-folder.js';
 import type { S3Objects } from '../s3/objects.js';
 import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../transform/data-processing.js';
@@ -226,6 +227,23 @@ function instanceCountOf(request: Input): number {
 /** A key's path below the input prefix, when it is one the runner can read as a file (no empty, `.` or `..` segment). */
 function safeRelative(rel: string): boolean {
   return rel !== '' && rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
+}
+
+/** An input object to download: where it is, and its path under the job's input folder. */
+type InputObject = { bucket: string; key: string; rel: string };
+
+/**
+ * `JobFailure` for input objects of which one would be written as a file where another's path needs
+ * a folder (`a.csv` and `a.csv/b.csv`): the downloads would fail with the file system's error
+ * (EISDIR or EEXIST, naming the local folder), the second an `InternalServerError`.
+ */
+function refuseFileAndFolder(objects: readonly InputObject[]): void {
+  const clash = fileWhereFolder(objects, (o) => o.rel);
+  if (clash === undefined) return;
+  const { file, folder } = clash;
+  throw new JobFailure(
+    `ClientError: The input object s3://${file.bucket}/${file.key} would be a file where the input object s3://${folder.bucket}/${folder.key} needs a folder: the local SageMaker downloads the input objects into a folder, under their keys after the prefix; rename one of them.`,
+  );
 }
 
 /**
@@ -546,7 +564,7 @@ export class TransformJobs {
   private async download(source: { S3DataType: string; S3Uri: string }, dir: string, signal: AbortSignal, listing: Promise<string[]> | undefined, refuseOver?: number): Promise<{ rels: string[]; prefix: string }> {
     const at = parseS3Location(source.S3Uri)!;
     const s3 = this.ctx.s3();
-    let objects: { bucket: string; key: string; rel: string }[];
+    let objects: InputObject[];
     /** What the relative paths are relative to, as an s3:// URI. */
     let base: string;
     if (source.S3DataType === 'ManifestFile') {
@@ -612,6 +630,7 @@ export class TransformJobs {
         return { bucket: at.bucket, key, rel };
       });
     }
+    refuseFileAndFolder(objects);
     for (const o of objects) {
       signal.throwIfAborted();
       const file = join(dir, o.rel);

@@ -60,6 +60,29 @@ async function tmpTree(files: Record<string, string>): Promise<{ root: string; i
   return { root, input, output: path.join(root, 'out') };
 }
 
+test('an input file whose name leaves no room for its .out and the files written beside it (more than 236 bytes) is ERR_CLI_USAGE naming it, before anything is sent or written (one of 250 bytes failed part-way with a raw ENAMETOOLONG); one of 236 bytes is transformed', async () => {
+  const c = await fakeContainer(undefined);
+  const long = `${'y'.repeat(246)}.csv`;
+  const t = await tmpTree({ 'a.csv': 'a\n', [`sub/${long}`]: 'b\n' });
+  try {
+    await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line' }), (err: unknown) => {
+      assert.ok(isToolkitError(err) && err.code === 'ERR_CLI_USAGE', String(err));
+      assert.equal(err.message, `input file sub/${long} has a name of 250 bytes: its output is named after it with 19 bytes more (<name>.out, and <name>.out.partial.<n> while it is written), past the 255 bytes a file name may have; rename it to at most 236 bytes`);
+      return true;
+    });
+    assert.deepEqual(c.bodies, [], 'nothing was sent');
+    assert.equal(await fs.stat(t.output).catch(() => undefined), undefined, 'nothing was written');
+    const fits = long.slice(250 - 236);
+    await fs.rename(path.join(t.input, 'sub', long), path.join(t.input, 'sub', fits));
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line' });
+    assert.equal(summary.failed.length, 0);
+    assert.equal(await fs.readFile(path.join(t.output, 'sub', `${fits}.out`), 'utf8'), 'B\n');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('MULTI_RECORD over a small payload: order kept per file, several mini-batches, concurrency used', async () => {
   const c = await fakeContainer({ MaxConcurrentTransforms: 3, BatchStrategy: 'MULTI_RECORD', MaxPayloadInMB: 6 });
   const lines = Array.from({ length: 20 }, (_, i) => `r${i}`);

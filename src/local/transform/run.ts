@@ -300,6 +300,26 @@ function postBody(
   });
 }
 
+/** Most bytes a file name may have (Linux's NAME_MAX). */
+const NAME_MAX = 255;
+/** The longest a name is made beside a file's `.out` while it is written: `<name>.out.partial.<n>`, an answer spooled (n of at most 6 digits). */
+const LONGEST_OUTPUT_SUFFIX = '.out.partial.999999';
+
+/**
+ * `ERR_CLI_USAGE` for an input file whose name leaves no room for its `.out` (and the files written
+ * beside it until it is complete) in a file name: writing them would fail part-way with ENAMETOOLONG,
+ * after the files before it were sent. S3 keys (the local SageMaker's input) have no such limit.
+ */
+function refuseLongNames(files: readonly string[]): void {
+  const most = NAME_MAX - LONGEST_OUTPUT_SUFFIX.length;
+  const long = files.find((rel) => Buffer.byteLength(path.basename(rel)) > most);
+  if (long === undefined) return;
+  throw new ToolkitError(
+    'ERR_CLI_USAGE',
+    `input file ${long} has a name of ${Buffer.byteLength(path.basename(long))} bytes: its output is named after it with ${LONGEST_OUTPUT_SUFFIX.length} bytes more (<name>.out, and <name>.out.partial.<n> while it is written), past the ${NAME_MAX} bytes a file name may have; rename it to at most ${most} bytes`,
+  );
+}
+
 /** Splits an input folder's files into records, sends them to a container in mini-batches and writes `.out` files. */
 export async function runTransform(options: TransformOptions): Promise<TransformSummary> {
   const base = options.url.replace(/\/+$/, '').replace(/\/invocations$/, '');
@@ -323,6 +343,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     throw new ToolkitError('ERR_CLI_USAGE', `--output ${options.output} lies inside --input ${options.input}; choose an output folder outside it`);
   }
   const files = listed?.files ?? (single ? [path.basename(inputRoot)] : await listInputs(inputRoot));
+  refuseLongNames(files);
   const outputStat = await fs.stat(outputRoot).catch(() => undefined);
   if (outputStat && !outputStat.isDirectory()) throw invalidPath('--output', options.output, 'an output folder (created when missing)', 'is a file');
 
