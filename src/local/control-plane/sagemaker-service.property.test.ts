@@ -135,3 +135,11 @@ test('hostile shapes get a short 4xx: values nested 100 000 deep, lists far past
     assert.ok(res.text.length < 4_096, `a ${res.text.length}-byte answer to ${body.slice(0, 40)}`);
   }
 });
+
+test('an X-Amz-Target naming a member every object has (SageMaker.constructor, .__proto__, .toString) is an unknown operation, not a 500 or a 200', async () => {
+  for (const operation of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
+    const res = await request(app).post('/').set('X-Amz-Target', `SageMaker.${operation}`).set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+    assert.equal(res.status, 400, `${operation} → ${res.status} ${res.text}`);
+    assert.deepEqual(JSON.parse(res.text), { __type: 'UnknownOperationException', message: `The local SageMaker does not implement the operation ${operation}.` });
+  }
+});
