@@ -137,9 +137,10 @@ export function describeViolations(out: readonly Violation[]): string {
 export function withoutNulls<T>(value: T): T {
   if (Array.isArray(value)) return value.filter((v) => v !== null).map((v) => withoutNulls(v)) as T;
   if (typeof value === 'object' && value !== null) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = withoutNulls(v);
-    return out as T;
+    // Each member is defined on the copy, not assigned: a `__proto__` key (an Environment variable,
+    // a member no shape names) stays a member instead of setting the copy's prototype, which would
+    // hand the operation members validation never saw.
+    return Object.fromEntries(Object.entries(value).flatMap(([k, v]) => (v === null ? [] : [[k, withoutNulls(v)]]))) as T;
   }
   return value;
 }

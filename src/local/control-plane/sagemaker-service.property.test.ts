@@ -143,3 +143,21 @@ test('an X-Amz-Target naming a member every object has (SageMaker.constructor, .
     assert.deepEqual(JSON.parse(res.text), { __type: 'UnknownOperationException', message: `The local SageMaker does not implement the operation ${operation}.` });
   }
 });
+
+test('a "__proto__" key is a member like any other: kept in a map (Environment), ignored as an unknown member, never members validation did not see', async () => {
+  const call = (operation: string, body: string) => request(app).post('/').set('X-Amz-Target', `SageMaker.${operation}`).set('Content-Type', 'application/x-amz-json-1.1').send(body);
+  // The variable named __proto__ matches the Environment key pattern [a-zA-Z_][a-zA-Z0-9_]*, and is kept.
+  assert.equal((await call('CreateModel', '{"ModelName":"proto-env","PrimaryContainer":{"Image":"i","Environment":{"__proto__":"x","A":"1"}}}')).status, 200);
+  const described = await call('DescribeModel', '{"ModelName":"proto-env"}');
+  assert.deepEqual(JSON.parse(described.text).PrimaryContainer.Environment, JSON.parse('{"__proto__":"x","A":"1"}'));
+  // Members under an unknown "__proto__" member are not the request's: here there are no Containers.
+  const refused = await call('CreateModel', '{"ModelName":"proto-containers","__proto__":{"Containers":5}}');
+  assert.equal(refused.status, 400, refused.text);
+  assert.deepEqual(JSON.parse(refused.text), { __type: 'ValidationException', message: 'Either PrimaryContainer or Containers must be specified.' });
+  const variant = '{"VariantName":"AllTraffic","ModelName":"proto-env","InitialInstanceCount":1,"InstanceType":"ml.m5.large","__proto__":{"InitialVariantWeight":"heavy"}}';
+  const created = await call('CreateEndpointConfig', `{"EndpointConfigName":"proto-config","ProductionVariants":[${variant}],"__proto__":{"ShadowProductionVariants":"x"}}`);
+  assert.equal(created.status, 200, created.text);
+  const config = JSON.parse((await call('DescribeEndpointConfig', '{"EndpointConfigName":"proto-config"}')).text);
+  assert.equal(config.ProductionVariants[0].InitialVariantWeight, 1);
+  assert.equal(config.ShadowProductionVariants, undefined);
+});
