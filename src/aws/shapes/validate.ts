@@ -75,7 +75,8 @@ function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]):
       if (typeof value !== 'boolean') throw typeError(path, 'true or false', value);
       return;
     case 'timestamp':
-      if (typeof value !== 'number' && typeof value !== 'string') throw typeError(path, 'a timestamp', value);
+      // Epoch seconds, or a date as text; text that names no date (or 1e400, read as Infinity) would filter by NaN.
+      if (!(typeof value === 'number' ? Number.isFinite(value) : typeof value === 'string' && !Number.isNaN(Date.parse(value)))) throw typeError(path, 'a timestamp', value);
       return;
     case 'list':
       if (!Array.isArray(value)) throw typeError(path, 'a list', value);

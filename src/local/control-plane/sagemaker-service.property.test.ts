@@ -161,3 +161,14 @@ test('a "__proto__" key is a member like any other: kept in a map (Environment),
   assert.equal(config.ProductionVariants[0].InitialVariantWeight, 1);
   assert.equal(config.ShadowProductionVariants, undefined);
 });
+
+test('a List* time filter is epoch seconds or a date as text: text naming no date, or 1e400, is a SerializationException, not a filter that lists nothing', async () => {
+  const list = (body: string) => request(app).post('/').set('X-Amz-Target', 'SageMaker.ListModels').set('Content-Type', 'application/x-amz-json-1.1').send(body);
+  for (const [body, shown] of [['{"CreationTimeAfter":"yesterday"}', '"yesterday"'], ['{"CreationTimeBefore":""}', '""'], ['{"CreationTimeAfter":1e400}', 'null']] as const) {
+    const res = await list(body);
+    assert.equal(res.status, 400, `${body} → ${res.status} ${res.text}`);
+    const member = body.includes('Before') ? 'creationTimeBefore' : 'creationTimeAfter';
+    assert.deepEqual(JSON.parse(res.text), { __type: 'SerializationException', message: `${member} must be a timestamp (got ${shown}).` });
+  }
+  for (const body of ['{"CreationTimeAfter":0}', '{"CreationTimeBefore":"2100-01-01T00:00:00Z"}']) assert.equal((await list(body)).status, 200, body);
+});
