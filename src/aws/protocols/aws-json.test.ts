@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import request from 'supertest';
 import { createFrontDoor } from '../../local/front-door/app.js';
+import { createFrontDoorServer, listenFrontDoor } from '../../local/front-door/http-server.js';
+import { until } from '../../../test/helpers/until.js';
 import { MAX_AWS_JSON_DEPTH } from './aws-json.js';
 import { AwsServiceError, unknownOperation, type AwsService } from '../service.js';
 
@@ -99,4 +103,31 @@ test('a form-encoded POST / goes to the query-protocol hook with the raw body; w
   assert.deepEqual(seen, ['Action=DescribeAlarms&Version=2010-08-01']);
   const none = await request(createFrontDoor({ endpoints: new Map() })).post('/').set('Content-Type', 'application/x-www-form-urlencoded').send('Action=X');
   assert.equal(none.status, 404);
+});
+
+test('a caller that takes nothing of a control-plane answer (awsJson or query) for the send idle time is dropped, so the answer it left is not held for good', async () => {
+  // 64 MB: more than the sockets' buffers take (Linux lets a receive buffer grow to 32 MB), so the answer cannot all be sent to a caller that does not read.
+  const big = 'x'.repeat(64 * 1024 * 1024);
+  const listing: AwsService = { targetPrefix: 'SageMaker', signingName: 'sagemaker', call: async () => ({ Big: big }) };
+  const queryHandler = (_req: unknown, res: { end(body: string): void }) => res.end(`<ListMetricsResponse>${big}</ListMetricsResponse>`);
+  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map(), services: [listing], queryHandler, sendIdleMs: 200 }));
+  const accepted: Socket[] = [];
+  server.on('connection', (s: Socket) => accepted.push(s));
+  const port = await listenFrontDoor(server, 0);
+  try {
+    for (const [i, head] of ['X-Amz-Target: SageMaker.ListEverything\r\nContent-Type: application/x-amz-json-1.1', 'Content-Type: application/x-www-form-urlencoded'].entries()) {
+      const caller = connect(port, '127.0.0.1');
+      caller.on('error', () => {});
+      await once(caller, 'connect');
+      // The caller never reads its answer.
+      caller.pause();
+      caller.write(`POST / HTTP/1.1\r\nHost: x\r\n${head}\r\nContent-Length: 2\r\n\r\n{}`);
+      const held = await until('the front door to take the connection', () => accepted[i]);
+      await until('the front door to close the connection of a caller that does not read', () => held.destroyed, { timeoutMs: 10_000 });
+      caller.destroy();
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
 });

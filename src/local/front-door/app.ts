@@ -418,13 +418,18 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   app.post('/', controlPlaneBody, (req: Request, res: Response, next: NextFunction) => {
     const target = header(req, 'x-amz-target');
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    // A caller that stops reading its answer (a List* answer can be megabytes) is dropped, as for
+    // invocations; set once the operation has answered, so a slow operation is not cut by it.
+    const dropIfUnread = () => void res.setTimeout(sendIdleMs, () => res.destroy());
     if (target !== undefined) {
-      dispatchAwsJson(opts.services ?? [], target, header(req, 'content-type'), body, res).catch(next);
+      dispatchAwsJson(opts.services ?? [], target, header(req, 'content-type'), body, res).then(dropIfUnread, next);
       return;
     }
     if (opts.queryHandler && /^application\/x-www-form-urlencoded\b/i.test(header(req, 'content-type') ?? '')) {
       if (body.length > MAX_QUERY_BODY_BYTES) return next(Object.assign(new Error('request body too large'), { type: 'entity.too.large', status: 413, length: body.length }));
       req.body = body;
+      // The handler answers when it will: the timeout is set now (a CloudWatch operation takes no time of its own).
+      dropIfUnread();
       opts.queryHandler(req, res);
       return;
     }
