@@ -161,3 +161,15 @@ test('the query protocol: PutMetricData as form members, GetMetricData answered 
   assert.equal(bad.status, 400);
   assert.match(await bad.text(), /<Code>InvalidParameterValue<\/Code><Message>The value AWS\/Mine for parameter Namespace is invalid\.<\/Message>/);
 });
+
+test('ListMetrics whose Dimensions is not a list is a 400 ValidationError, not a 500', async () => {
+  for (const Dimensions of [{ Name: 'Shard' }, 'Shard', 5]) {
+    const res = await json('ListMetrics', JSON.stringify({ Namespace: 'Gzipped', Dimensions }));
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.headers.get('x-amzn-query-error'), 'ValidationError;Sender');
+    assert.deepEqual(res.body, {
+      __type: 'ValidationException',
+      message: `1 validation error detected: Value '${typeof Dimensions === 'string' ? Dimensions : JSON.stringify(Dimensions)}' at 'dimensions' failed to satisfy constraint: Member must be a list of at most 10 filters`,
+    });
+  }
+});
