@@ -102,7 +102,7 @@ interface Position {
 }
 
 function readPosition(token: unknown): Position {
-  const [query, point] = decodeToken(token).split(':').map(Number);
+  const [query, point] = decodeToken('GetMetricData', token).split(':').map(Number);
   if (!Number.isInteger(query) || !Number.isInteger(point) || query! < 0 || point! < 0) throw invalidNextToken('The NextToken is not one this service issued.');
   return { query: query!, point: point! };
 }
@@ -159,7 +159,7 @@ export function getMetricData(store: MetricStore, input: Input, now: number): Re
       Messages: [],
     };
   });
-  return { MetricDataResults: results, ...(next ? { NextToken: encodeToken(`${next.query}:${next.point}`) } : {}), Messages: [] };
+  return { MetricDataResults: results, ...(next ? { NextToken: encodeToken('GetMetricData', `${next.query}:${next.point}`) } : {}), Messages: [] };
 }
 
 /** The query's datapoints between `start` (inclusive) and `end` (exclusive), in the order asked. */

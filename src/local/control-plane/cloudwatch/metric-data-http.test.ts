@@ -173,3 +173,23 @@ test('ListMetrics whose Dimensions is not a list is a 400 ValidationError, not a
     });
   }
 });
+
+test('a NextToken is read only by the operation that gave it: another one, a blank or a forged one is InvalidNextToken', async () => {
+  for (const AlarmName of ['token-a', 'token-b']) {
+    const put = await json('PutMetricAlarm', JSON.stringify({ AlarmName, MetricName: 'm', Namespace: 'Tokens', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanThreshold' }));
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+  }
+  const history = await json('DescribeAlarmHistory', JSON.stringify({ MaxRecords: 1 }));
+  const alarms = await json('DescribeAlarms', JSON.stringify({ AlarmNamePrefix: 'token-', MaxRecords: 1 }));
+  assert.equal(typeof history.body.NextToken, 'string');
+  assert.equal(typeof alarms.body.NextToken, 'string');
+  const refused = { __type: 'InvalidNextToken', message: 'The NextToken is not one this service issued.' };
+  for (const [operation, NextToken] of [['DescribeAlarms', history.body.NextToken], ['DescribeAlarmHistory', alarms.body.NextToken], ['ListMetrics', alarms.body.NextToken], ['ListMetrics', ''], ['ListMetrics', 'IA']] as const) {
+    const res = await json(operation, JSON.stringify({ NextToken }));
+    assert.equal(res.status, 400, `${operation} ${String(NextToken)}: ${JSON.stringify(res.body)}`);
+    assert.deepEqual(res.body, refused);
+    assert.equal(res.headers.get('x-amzn-query-error'), 'InvalidNextToken;Sender');
+  }
+  const next = await json('DescribeAlarms', JSON.stringify({ AlarmNamePrefix: 'token-', MaxRecords: 1, NextToken: alarms.body.NextToken }));
+  assert.deepEqual((next.body.MetricAlarms as Array<{ AlarmName: string }>).map((a) => a.AlarmName), ['token-b']);
+});

@@ -2,6 +2,7 @@ import { STANDARD_UNITS, readDimensions } from './alarm-definition.js';
 import { invalidNextToken, invalidParameterCombination, invalidParameterValue, Violations } from './errors.js';
 import { epochSeconds, type MetricClock } from './metric-clock.js';
 import type { MetricStore } from './metric-store.js';
+import { decodeToken, encodeToken } from './page-token.js';
 import { STATISTICS, parsePercentile, percentileValue, statisticValue, type Statistic } from './statistics.js';
 
 /** Most datapoints one GetMetricStatistics call may return (API reference). */
@@ -106,11 +107,12 @@ export function listMetrics(store: MetricStore, input: Record<string, unknown>, 
     .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
   let offset = 0;
   if (input.NextToken !== undefined) {
-    offset = Number(Buffer.from(String(input.NextToken), 'base64url').toString('utf8'));
-    if (!Number.isInteger(offset) || offset < 0 || offset > all.length) throw invalidNextToken('The NextToken is not one this service issued.');
+    const position = decodeToken('ListMetrics', input.NextToken);
+    offset = /^\d{1,15}$/.test(position) ? Number(position) : -1;
+    if (offset < 0 || offset > all.length) throw invalidNextToken('The NextToken is not one this service issued.');
   }
   const page = all.slice(offset, offset + LIST_PAGE);
   const out: Record<string, unknown> = { Metrics: page };
-  if (offset + LIST_PAGE < all.length) out.NextToken = Buffer.from(String(offset + LIST_PAGE), 'utf8').toString('base64url');
+  if (offset + LIST_PAGE < all.length) out.NextToken = encodeToken('ListMetrics', String(offset + LIST_PAGE));
   return out;
 }
