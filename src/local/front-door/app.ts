@@ -66,9 +66,6 @@ export interface EndpointDirectory {
   get(name: string): RoutableEndpoint | undefined;
 }
 
-/** Largest form-encoded (AWS query protocol) body handed to {@link FrontDoorOptions.queryHandler}. */
-export const MAX_QUERY_BODY_BYTES = 1024 * 1024;
-
 /** Options of {@link createFrontDoor}. */
 export interface FrontDoorOptions {
   /** Looks up a running endpoint by name. */
@@ -81,7 +78,8 @@ export interface FrontDoorOptions {
   /**
    * Answers a form-encoded `POST /` (`Content-Type: application/x-www-form-urlencoded`,
    * `Action=...`: the AWS query protocol, which the AWS CLI and boto3 use for CloudWatch).
-   * `req.body` is the raw body as a `Buffer`.
+   * `req.body` is the raw body as a `Buffer`, of at most {@link MAX_AWS_JSON_BODY_BYTES} (the
+   * control plane's limit): a smaller limit of its own the handler answers in its protocol (XML).
    */
   queryHandler?: (req: Request, res: Response) => void;
   /** Account id used in messages. @defaultValue `000000000000` */
@@ -426,7 +424,6 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       return;
     }
     if (opts.queryHandler && /^application\/x-www-form-urlencoded\b/i.test(header(req, 'content-type') ?? '')) {
-      if (body.length > MAX_QUERY_BODY_BYTES) return next(Object.assign(new Error('request body too large'), { type: 'entity.too.large', status: 413, length: body.length }));
       req.body = body;
       // The handler answers when it will: the timeout is set now (a CloudWatch operation takes no time of its own).
       dropIfUnread();

@@ -193,3 +193,11 @@ test('a NextToken is read only by the operation that gave it: another one, a bla
   const next = await json('DescribeAlarms', JSON.stringify({ AlarmNamePrefix: 'token-', MaxRecords: 1, NextToken: alarms.body.NextToken }));
   assert.deepEqual((next.body.MetricAlarms as Array<{ AlarmName: string }>).map((a) => a.AlarmName), ['token-b']);
 });
+
+test('a query-protocol body over the 1 MiB CloudWatch takes is a 413 RequestEntityTooLarge in the query protocol\'s XML, not a JSON ValidationError', async () => {
+  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `Action=DescribeAlarms&Version=2010-08-01&AlarmNamePrefix=${'a'.repeat(1_100_000)}`, signal: AbortSignal.timeout(10_000) });
+  const xml = await res.text();
+  assert.equal(res.status, 413, xml);
+  assert.equal(res.headers.get('content-type'), 'text/xml');
+  assert.match(xml, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestEntityTooLarge<\/Code><Message>The request body is larger than 1048576 bytes\.<\/Message>/);
+});
