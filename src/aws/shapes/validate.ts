@@ -1,4 +1,5 @@
 import { AwsServiceError } from '../service.js';
+import { timestampMillis } from './timestamp.js';
 
 /** A constraint on one member, as the service model states it (min/max, pattern, enum, required). */
 export type ShapeRule =
@@ -75,8 +76,8 @@ function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]):
       if (typeof value !== 'boolean') throw typeError(path, 'true or false', value);
       return;
     case 'timestamp':
-      // Epoch seconds, or a date as text; text that names no date (or 1e400, read as Infinity) would filter by NaN.
-      if (!(typeof value === 'number' ? Number.isFinite(value) : typeof value === 'string' && !Number.isNaN(Date.parse(value)))) throw typeError(path, 'a timestamp', value);
+      // Text that names no date (or 1e400, read as Infinity) would filter by NaN.
+      if (timestampMillis(value) === undefined) throw typeError(path, 'a timestamp: epoch seconds, or an ISO 8601 date such as "2024-05-01T12:00:00Z"', value);
       return;
     case 'list':
       if (!Array.isArray(value)) throw typeError(path, 'a list', value);

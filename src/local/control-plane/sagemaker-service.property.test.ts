@@ -168,7 +168,25 @@ test('a List* time filter is epoch seconds or a date as text: text naming no dat
     const res = await list(body);
     assert.equal(res.status, 400, `${body} → ${res.status} ${res.text}`);
     const member = body.includes('Before') ? 'creationTimeBefore' : 'creationTimeAfter';
-    assert.deepEqual(JSON.parse(res.text), { __type: 'SerializationException', message: `${member} must be a timestamp (got ${shown}).` });
+    assert.deepEqual(JSON.parse(res.text), { __type: 'SerializationException', message: `${member} must be a timestamp: epoch seconds, or an ISO 8601 date such as "2024-05-01T12:00:00Z" (got ${shown}).` });
   }
   for (const body of ['{"CreationTimeAfter":0}', '{"CreationTimeBefore":"2100-01-01T00:00:00Z"}']) assert.equal((await list(body)).status, 200, body);
+});
+
+test('a List* time bound given as text is ISO 8601, in UTC unless it names an offset: "0", "12", "1700000000" or "March 7, 2020" is a SerializationException, not a date Date.parse makes of it', async () => {
+  const call = (operation: string, body: unknown) => request(app).post('/').set('X-Amz-Target', `SageMaker.${operation}`).set('Content-Type', 'application/x-amz-json-1.1').send(JSON.stringify(body));
+  // "0" was the year 2000 and "12" December 2001 (V8's fallback parser); "March 7, 2020" was in the machine's time zone.
+  for (const text of ['0', '12', '1700000000', 'March 7, 2020', '2020-01-01 00:00:00']) {
+    const res = await call('ListModels', { CreationTimeAfter: text });
+    assert.equal(res.status, 400, `${text} → ${res.status} ${res.text}`);
+    assert.equal(JSON.parse(res.text).__type, 'SerializationException', text);
+  }
+  assert.equal((await call('CreateModel', { ModelName: 'tz-bound', PrimaryContainer: { Image: 'i' } })).status, 200);
+  const created = (JSON.parse((await call('DescribeModel', { ModelName: 'tz-bound' })).text) as { CreationTime: number }).CreationTime;
+  const names = async (bound: Record<string, string>) => (JSON.parse((await call('ListModels', { NameContains: 'tz-bound', ...bound })).text) as { Models: Array<{ ModelName: string }> }).Models.map((m) => m.ModelName);
+  // A date and time without an offset is UTC, whatever the machine's time zone: the same instant as with Z, to the millisecond.
+  const utc = new Date(Math.round(created * 1000) + 1).toISOString();
+  assert.deepEqual(await names({ CreationTimeBefore: utc.slice(0, -1) }), ['tz-bound']);
+  assert.deepEqual(await names({ CreationTimeAfter: utc.slice(0, -1) }), []);
+  assert.deepEqual(await names({ CreationTimeAfter: utc.replace('Z', '+01:00') }), ['tz-bound']);
 });
