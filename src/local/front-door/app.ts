@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { awsJsonVersionOf, contentTypeFor, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES } from '../../aws/protocols/aws-json.js';
+import { endInSlices } from '../../net/end-in-slices.js';
 import type { AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { OversizeBodyError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
@@ -489,9 +490,10 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         if (response.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, response.customAttributes);
         if (response.newSessionId !== undefined) res.setHeader('X-Amzn-SageMaker-New-Session-Id', response.newSessionId);
         if (response.closedSessionId !== undefined) res.setHeader('X-Amzn-SageMaker-Closed-Session-Id', response.closedSessionId);
-        // A caller that stops reading its answer is dropped (once the answer is sent, Node's keep-alive timeout takes over).
+        // A caller that stops reading its answer is dropped (once the answer is sent, Node's keep-alive
+        // timeout takes over); one that reads it slowly is not, the answer going in slices.
         res.setTimeout(sendIdleMs, () => res.destroy());
-        res.end(response.body);
+        endInSlices(res, response.body);
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err, opts.logGroupArn?.(name)));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, validationMessage(err, res)));
