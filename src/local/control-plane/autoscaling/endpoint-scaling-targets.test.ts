@@ -120,10 +120,10 @@ test('a NextToken one Describe* operation gave is refused by the others (Invalid
   const key = (v: string) => ({ ServiceNamespace: 'sagemaker' as const, ResourceId: `endpoint/token-ep/variant/${v}`, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const });
   for (const v of ['a', 'b']) await aas.send(new RegisterScalableTargetCommand({ ...key(v), MinCapacity: 1, MaxCapacity: 2 }));
   const targets = await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [key('a').ResourceId, key('b').ResourceId], MaxResults: 1 }));
-  const refused = (err: Error) => err.name === 'InvalidNextTokenException' && err.message === 'The NextToken is not one this service issued.';
-  await assert.rejects(aas.send(new DescribeScheduledActionsCommand({ ServiceNamespace: 'sagemaker', NextToken: targets.NextToken })), refused);
-  await assert.rejects(aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', NextToken: targets.NextToken })), refused);
-  await assert.rejects(aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', NextToken: targets.NextToken })), refused);
+  const refused = (operation: string) => (err: Error) => err.name === 'InvalidNextTokenException' && err.message === `The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.`;
+  await assert.rejects(aas.send(new DescribeScheduledActionsCommand({ ServiceNamespace: 'sagemaker', NextToken: targets.NextToken })), refused('DescribeScheduledActions'));
+  await assert.rejects(aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', NextToken: targets.NextToken })), refused('DescribeScalingPolicies'));
+  await assert.rejects(aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', NextToken: targets.NextToken })), refused('DescribeScalingActivities'));
   // Each token still pages its own listing.
   const rest = await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [key('a').ResourceId, key('b').ResourceId], MaxResults: 1, NextToken: targets.NextToken }));
   assert.deepEqual([targets.ScalableTargets?.map((t) => t.ResourceId), rest.ScalableTargets?.map((t) => t.ResourceId), rest.NextToken], [[key('a').ResourceId], [key('b').ResourceId], undefined]);

@@ -25,7 +25,7 @@ export function paginate<T>(operation: string, all: readonly T[], token: unknown
     } catch {
       parsed = undefined;
     }
-    if (!Array.isArray(parsed) || parsed.length !== 3 || parsed[0] !== operation || !Number.isFinite(parsed[1]) || typeof parsed[2] !== 'string') throw invalidNextToken();
+    if (!Array.isArray(parsed) || parsed.length !== 3 || parsed[0] !== operation || !Number.isFinite(parsed[1]) || typeof parsed[2] !== 'string') throw invalidNextToken(operation);
     after = [parsed[1] as number, parsed[2] as string];
   }
   const rest = after === undefined ? sorted : sorted.filter((x) => compare(keyOf(x), after!) > 0);

@@ -1,7 +1,7 @@
 import { epochSeconds } from './metric-clock.js';
 import { readTimestamp } from './metric-queries.js';
-import { invalidNextToken, Violations } from './errors.js';
-import { decodeToken, encodeToken } from './page-token.js';
+import { Violations } from './errors.js';
+import { decodeToken, encodeToken, tokenNotGivenBy } from './page-token.js';
 
 const HISTORY_ITEM_TYPES = ['ConfigurationUpdate', 'StateUpdate', 'Action', 'AlarmContributorStateUpdate', 'AlarmContributorAction'];
 /** History items kept over all alarms. */
@@ -71,7 +71,7 @@ export class AlarmHistory {
     let rest = items;
     if (input.NextToken !== undefined) {
       const after = Number(decodeToken('DescribeAlarmHistory', input.NextToken));
-      if (!Number.isInteger(after) || after < 0 || after >= this.nextSeq) throw invalidNextToken('The NextToken is not one this service issued.');
+      if (!Number.isInteger(after) || after < 0 || after >= this.nextSeq) throw tokenNotGivenBy('DescribeAlarmHistory');
       rest = items.filter((h) => (descending ? h.seq < after : h.seq > after));
     }
     const page = rest.slice(0, maxRecords as number);

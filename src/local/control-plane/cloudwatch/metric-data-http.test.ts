@@ -183,11 +183,10 @@ test('a NextToken is read only by the operation that gave it: another one, a bla
   const alarms = await json('DescribeAlarms', JSON.stringify({ AlarmNamePrefix: 'token-', MaxRecords: 1 }));
   assert.equal(typeof history.body.NextToken, 'string');
   assert.equal(typeof alarms.body.NextToken, 'string');
-  const refused = { __type: 'InvalidNextToken', message: 'The NextToken is not one this service issued.' };
   for (const [operation, NextToken] of [['DescribeAlarms', history.body.NextToken], ['DescribeAlarmHistory', alarms.body.NextToken], ['ListMetrics', alarms.body.NextToken], ['ListMetrics', ''], ['ListMetrics', 'IA']] as const) {
     const res = await json(operation, JSON.stringify({ NextToken }));
     assert.equal(res.status, 400, `${operation} ${String(NextToken)}: ${JSON.stringify(res.body)}`);
-    assert.deepEqual(res.body, refused);
+    assert.deepEqual(res.body, { __type: 'InvalidNextToken', message: `The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.` });
     assert.equal(res.headers.get('x-amzn-query-error'), 'InvalidNextToken;Sender');
   }
   const next = await json('DescribeAlarms', JSON.stringify({ AlarmNamePrefix: 'token-', MaxRecords: 1, NextToken: alarms.body.NextToken }));

@@ -1,8 +1,8 @@
 import { STANDARD_UNITS, readDimensions } from './alarm-definition.js';
-import { invalidNextToken, invalidParameterCombination, invalidParameterValue, Violations } from './errors.js';
+import { invalidParameterCombination, invalidParameterValue, Violations } from './errors.js';
 import { epochSeconds, type MetricClock } from './metric-clock.js';
 import type { MetricStore } from './metric-store.js';
-import { decodeToken, encodeToken } from './page-token.js';
+import { decodeToken, encodeToken, tokenNotGivenBy } from './page-token.js';
 import { STATISTICS, parsePercentile, percentileValue, statisticValue, type Statistic } from './statistics.js';
 
 /** Most datapoints one GetMetricStatistics call may return (API reference). */
@@ -109,7 +109,7 @@ export function listMetrics(store: MetricStore, input: Record<string, unknown>, 
   if (input.NextToken !== undefined) {
     const position = decodeToken('ListMetrics', input.NextToken);
     offset = /^\d{1,15}$/.test(position) ? Number(position) : -1;
-    if (offset < 0 || offset > all.length) throw invalidNextToken('The NextToken is not one this service issued.');
+    if (offset < 0 || offset > all.length) throw tokenNotGivenBy('ListMetrics');
   }
   const page = all.slice(offset, offset + LIST_PAGE);
   const out: Record<string, unknown> = { Metrics: page };

@@ -1,4 +1,4 @@
-import { invalidNextToken } from './errors.js';
+import { invalidNextToken, type CloudWatchError } from './errors.js';
 import { jsonNestsDeeperThan } from '../../../codecs/json-depth.js';
 
 /** The paged operations; each reads only the tokens it gave. */
@@ -22,5 +22,10 @@ export function decodeToken(operation: PagedOperation, token: unknown): string {
   } catch {
     // fall through
   }
-  throw invalidNextToken('The NextToken is not one this service issued.');
+  throw tokenNotGivenBy(operation);
+}
+
+/** `InvalidNextToken` for a token `operation` did not give, saying what to pass instead. */
+export function tokenNotGivenBy(operation: PagedOperation): CloudWatchError {
+  return invalidNextToken(`The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.`);
 }
