@@ -41,7 +41,9 @@ function show(value: unknown): string {
 }
 
 function typeError(path: string, expected: string, value: unknown): AwsServiceError {
-  return new AwsServiceError('SerializationException', `${path || 'the input'} must be ${expected} (got ${jsonText(value).slice(0, 100)}).`, 400);
+  // A number past the double range (1e400) parses as Infinity, which JSON writes as null: the caller sent no null.
+  const got = typeof value === 'number' && !Number.isFinite(value) ? String(value) : jsonText(value);
+  return new AwsServiceError('SerializationException', `${path || 'the input'} must be ${expected} (got ${got.slice(0, 100)}).`, 400);
 }
 
 const compiled = new Map<string, RegExp>();
