@@ -1,8 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import request from 'supertest';
 import { createFrontDoor } from '../../local/front-door/app.js';
+import { createFrontDoorServer, listenFrontDoor } from '../../local/front-door/http-server.js';
+import { until } from '../../../test/helpers/until.js';
 import { MAX_AWS_JSON_DEPTH } from './aws-json.js';
+import { ANSWER_SLICE_BYTES } from '../../net/end-in-slices.js';
+import { createCloudWatchQueryHandler } from '../../local/control-plane/cloudwatch/query-handler.js';
+import type { CloudWatchService } from '../../local/control-plane/cloudwatch/cloudwatch-service.js';
 import { AwsServiceError, unknownOperation, type AwsService } from '../service.js';
 
 function service(prefix: string, queryCompatible = false): AwsService & { calls: Array<[string, Record<string, unknown>]> } {
@@ -99,4 +106,63 @@ test('a form-encoded POST / goes to the query-protocol hook with the raw body; w
   assert.deepEqual(seen, ['Action=DescribeAlarms&Version=2010-08-01']);
   const none = await request(createFrontDoor({ endpoints: new Map() })).post('/').set('Content-Type', 'application/x-www-form-urlencoded').send('Action=X');
   assert.equal(none.status, 404);
+});
+
+test('a caller that takes nothing of a control-plane answer (awsJson or query) for the send idle time is dropped, so the answer it left is not held for good', async () => {
+  // 64 MB: more than the sockets' buffers take (Linux lets a receive buffer grow to 32 MB), so the answer cannot all be sent to a caller that does not read.
+  const big = 'x'.repeat(64 * 1024 * 1024);
+  const listing: AwsService = { targetPrefix: 'SageMaker', signingName: 'sagemaker', call: async () => ({ Big: big }) };
+  const queryHandler = (_req: unknown, res: { end(body: string): void }) => res.end(`<ListMetricsResponse>${big}</ListMetricsResponse>`);
+  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map(), services: [listing], queryHandler, sendIdleMs: 200 }));
+  const accepted: Socket[] = [];
+  server.on('connection', (s: Socket) => accepted.push(s));
+  const port = await listenFrontDoor(server, 0);
+  try {
+    for (const [i, head] of ['X-Amz-Target: SageMaker.ListEverything\r\nContent-Type: application/x-amz-json-1.1', 'Content-Type: application/x-www-form-urlencoded'].entries()) {
+      const caller = connect(port, '127.0.0.1');
+      caller.on('error', () => {});
+      await once(caller, 'connect');
+      // The caller never reads its answer.
+      caller.pause();
+      caller.write(`POST / HTTP/1.1\r\nHost: x\r\n${head}\r\nContent-Length: 2\r\n\r\n{}`);
+      const held = await until('the front door to take the connection', () => accepted[i]);
+      await until('the front door to close the connection of a caller that does not read', () => held.destroyed, { timeoutMs: 10_000 });
+      caller.destroy();
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test('a large control-plane answer (awsJson or query) goes to the socket in slices, so a caller reading it slowly, but reading, is not dropped as idle', async () => {
+  // A socket's idle timer is reset only when a write completes, and a write completes only once all
+  // of it has gone: one write of the whole answer is, to the timer, a caller taking nothing until the end.
+  const big = 'y'.repeat(1024 * 1024);
+  const listing: AwsService = { targetPrefix: 'SageMaker', signingName: 'sagemaker', call: async () => ({ Big: big }) };
+  const queryHandler = createCloudWatchQueryHandler({ call: async () => ({ Metrics: [{ MetricName: big }] }) } as unknown as CloudWatchService);
+  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map(), services: [listing], queryHandler }));
+  const writes: number[] = [];
+  server.on('connection', (s: Socket) => {
+    const write = s.write.bind(s) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
+    s.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      writes.push(Buffer.byteLength(chunk));
+      return write(chunk, ...rest);
+    }) as typeof s.write;
+  });
+  const port = await listenFrontDoor(server, 0);
+  try {
+    for (const headers of [{ 'X-Amz-Target': 'SageMaker.ListEverything', 'Content-Type': 'application/x-amz-json-1.1' }, { 'Content-Type': 'application/x-www-form-urlencoded' }] as Array<Record<string, string>>) {
+      writes.length = 0;
+      const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers, body: headers['Content-Type']!.includes('json') ? '{}' : 'Action=ListMetrics&Version=2010-08-01', signal: AbortSignal.timeout(10_000) });
+      const text = await res.text();
+      assert.equal(res.status, 200, text.slice(0, 200));
+      assert.ok(text.includes(big), 'the whole answer arrives');
+      assert.equal(res.headers.get('content-length'), String(Buffer.byteLength(text)), 'sent with its length, not chunked');
+      assert.ok(Math.max(...writes) <= ANSWER_SLICE_BYTES, `writes of ${writes.join(', ')} bytes`);
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
 });

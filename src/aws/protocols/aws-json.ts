@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { AwsServiceError, type AwsService } from '../service.js';
 import { jsonNestsDeeperThan } from '../../codecs/json-depth.js';
+import { endInSlices } from '../../net/end-in-slices.js';
 
 /** The two JSON protocol versions: SageMaker and Application Auto Scaling speak 1.1, CloudWatch 1.0. */
 export type AwsJsonVersion = '1.0' | '1.1';
@@ -77,7 +78,8 @@ export function writeAwsJsonOutput(res: ServerResponse, version: AwsJsonVersion,
   res.statusCode = 200;
   res.setHeader('Content-Type', contentTypeFor(version));
   res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(body);
+  // A List* answer can be megabytes: written in slices, a caller reading it slowly is not taken for one that stopped.
+  endInSlices(res, body);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { AwsServiceError } from '../service.js';
+import { timestampMillis } from './timestamp.js';
 
 /** A constraint on one member, as the service model states it (min/max, pattern, enum, required). */
 export type ShapeRule =
@@ -40,7 +41,9 @@ function show(value: unknown): string {
 }
 
 function typeError(path: string, expected: string, value: unknown): AwsServiceError {
-  return new AwsServiceError('SerializationException', `${path || 'the input'} must be ${expected} (got ${jsonText(value).slice(0, 100)}).`, 400);
+  // A number past the double range (1e400) parses as Infinity, which JSON writes as null: the caller sent no null.
+  const got = typeof value === 'number' && !Number.isFinite(value) ? String(value) : jsonText(value);
+  return new AwsServiceError('SerializationException', `${path || 'the input'} must be ${expected} (got ${got.slice(0, 100)}).`, 400);
 }
 
 const compiled = new Map<string, RegExp>();
@@ -75,7 +78,8 @@ function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]):
       if (typeof value !== 'boolean') throw typeError(path, 'true or false', value);
       return;
     case 'timestamp':
-      if (typeof value !== 'number' && typeof value !== 'string') throw typeError(path, 'a timestamp', value);
+      // Text that names no date (or 1e400, read as Infinity) would filter by NaN.
+      if (timestampMillis(value) === undefined) throw typeError(path, 'a timestamp: epoch seconds, or an ISO 8601 date such as "2024-05-01T12:00:00Z"', value);
       return;
     case 'list':
       if (!Array.isArray(value)) throw typeError(path, 'a list', value);
@@ -137,9 +141,10 @@ export function describeViolations(out: readonly Violation[]): string {
 export function withoutNulls<T>(value: T): T {
   if (Array.isArray(value)) return value.filter((v) => v !== null).map((v) => withoutNulls(v)) as T;
   if (typeof value === 'object' && value !== null) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = withoutNulls(v);
-    return out as T;
+    // Each member is defined on the copy, not assigned: a `__proto__` key (an Environment variable,
+    // a member no shape names) stays a member instead of setting the copy's prototype, which would
+    // hand the operation members validation never saw.
+    return Object.fromEntries(Object.entries(value).flatMap(([k, v]) => (v === null ? [] : [[k, withoutNulls(v)]]))) as T;
   }
   return value;
 }

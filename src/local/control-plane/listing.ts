@@ -1,5 +1,6 @@
 import { AwsServiceError } from '../../aws/service.js';
 import { jsonNestsDeeperThan } from '../../codecs/json-depth.js';
+import { timestampMillis } from '../../aws/shapes/timestamp.js';
 
 /** The members every SageMaker `List*` operation shares. */
 export interface ListInput {
@@ -28,8 +29,9 @@ export function epochSeconds(d: Date): number {
   return d.getTime() / 1000;
 }
 
+/** A time bound's instant; validation has refused any that names none. */
 function toMillis(v: number | string): number {
-  return typeof v === 'number' ? v * 1000 : Date.parse(v);
+  return timestampMillis(v) ?? Number.NaN;
 }
 
 /** Where a page ends: the sort key and name of its last item, and the listing they order. */

@@ -144,7 +144,8 @@ export class SageMakerService implements AwsService {
   }
 
   async call(operation: string, input: Input): Promise<Output> {
-    const op = this.operations[operation];
+    // Own members only: a target of `SageMaker.constructor` or `SageMaker.__proto__` names no operation.
+    const op = Object.hasOwn(this.operations, operation) ? this.operations[operation] : undefined;
     if (!op) throw unknownOperation('SageMaker', operation);
     const shape = SAGEMAKER_INPUTS[operation];
     if (shape) validateInput(input, shape);

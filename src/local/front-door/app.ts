@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { awsJsonVersionOf, contentTypeFor, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES } from '../../aws/protocols/aws-json.js';
+import { endInSlices } from '../../net/end-in-slices.js';
 import type { AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { OversizeBodyError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
@@ -66,9 +67,6 @@ export interface EndpointDirectory {
   get(name: string): RoutableEndpoint | undefined;
 }
 
-/** Largest form-encoded (AWS query protocol) body handed to {@link FrontDoorOptions.queryHandler}. */
-export const MAX_QUERY_BODY_BYTES = 1024 * 1024;
-
 /** Options of {@link createFrontDoor}. */
 export interface FrontDoorOptions {
   /** Looks up a running endpoint by name. */
@@ -81,7 +79,8 @@ export interface FrontDoorOptions {
   /**
    * Answers a form-encoded `POST /` (`Content-Type: application/x-www-form-urlencoded`,
    * `Action=...`: the AWS query protocol, which the AWS CLI and boto3 use for CloudWatch).
-   * `req.body` is the raw body as a `Buffer`.
+   * `req.body` is the raw body as a `Buffer`, of at most {@link MAX_AWS_JSON_BODY_BYTES} (the
+   * control plane's limit): a smaller limit of its own the handler answers in its protocol (XML).
    */
   queryHandler?: (req: Request, res: Response) => void;
   /** Account id used in messages. @defaultValue `000000000000` */
@@ -418,13 +417,17 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   app.post('/', controlPlaneBody, (req: Request, res: Response, next: NextFunction) => {
     const target = header(req, 'x-amz-target');
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    // A caller that stops reading its answer (a List* answer can be megabytes) is dropped, as for
+    // invocations; set once the operation has answered, so a slow operation is not cut by it.
+    const dropIfUnread = () => void res.setTimeout(sendIdleMs, () => res.destroy());
     if (target !== undefined) {
-      dispatchAwsJson(opts.services ?? [], target, header(req, 'content-type'), body, res).catch(next);
+      dispatchAwsJson(opts.services ?? [], target, header(req, 'content-type'), body, res).then(dropIfUnread, next);
       return;
     }
     if (opts.queryHandler && /^application\/x-www-form-urlencoded\b/i.test(header(req, 'content-type') ?? '')) {
-      if (body.length > MAX_QUERY_BODY_BYTES) return next(Object.assign(new Error('request body too large'), { type: 'entity.too.large', status: 413, length: body.length }));
       req.body = body;
+      // The handler answers when it will: the timeout is set now (a CloudWatch operation takes no time of its own).
+      dropIfUnread();
       opts.queryHandler(req, res);
       return;
     }
@@ -487,9 +490,10 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
         if (response.customAttributes !== undefined) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, response.customAttributes);
         if (response.newSessionId !== undefined) res.setHeader('X-Amzn-SageMaker-New-Session-Id', response.newSessionId);
         if (response.closedSessionId !== undefined) res.setHeader('X-Amzn-SageMaker-Closed-Session-Id', response.closedSessionId);
-        // A caller that stops reading its answer is dropped (once the answer is sent, Node's keep-alive timeout takes over).
+        // A caller that stops reading its answer is dropped (once the answer is sent, Node's keep-alive
+        // timeout takes over); one that reads it slowly is not, the answer going in slices.
         res.setTimeout(sendIdleMs, () => res.destroy());
-        res.end(response.body);
+        endInSlices(res, response.body);
       } catch (err) {
         if (err instanceof ContainerFailure) return fail(modelErrorFor(err, opts.logGroupArn?.(name)));
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, validationMessage(err, res)));

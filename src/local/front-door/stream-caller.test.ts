@@ -5,13 +5,14 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
-import { connect, type AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { LocalEndpoint } from '../endpoint/local-endpoint.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { createFrontDoor } from './app.js';
 import { createFrontDoorServer, listenFrontDoor } from './http-server.js';
+import { ANSWER_SLICE_BYTES } from '../../net/end-in-slices.js';
 
 const servers: Server[] = [];
 after(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))));
@@ -193,4 +194,34 @@ test('a stream whose caller has gone yields no more chunks, even ones the contai
   callerGone.abort();
   await assert.rejects(chunks.next(), (err: Error) => err.name === 'AbortError', 'no chunk comes after the caller went');
   await until('the container connection to be closed', () => hose.hungUp(), { timeoutMs: 10_000 });
+});
+
+test('an InvokeEndpoint answer goes to the caller in slices, with its Content-Length, so a caller reading a large one slowly, but reading, is not dropped as idle', async () => {
+  // A socket's idle timer is reset only when a write completes, and a write completes only once all
+  // of it has gone: one write of the whole answer is, to the timer, a caller taking nothing until the end.
+  const answer = Buffer.alloc(1024 * 1024, 98);
+  const container = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(answer));
+  });
+  servers.push(container);
+  await new Promise<void>((r) => container.listen(0, '127.0.0.1', r));
+  const ep = new LocalEndpoint('big', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: `http://127.0.0.1:${(container.address() as AddressInfo).port}`, logFile: '/tmp/primary.log' }] }]);
+  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['big', ep]]) }));
+  servers.push(server);
+  const writes: number[] = [];
+  server.on('connection', (s: Socket) => {
+    const write = s.write.bind(s) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
+    s.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      writes.push(Buffer.byteLength(chunk));
+      return write(chunk, ...rest);
+    }) as typeof s.write;
+  });
+  const port = await listenFrontDoor(server, 0);
+  const res = await fetch(`http://127.0.0.1:${port}/endpoints/big/invocations`, { method: 'POST', body: 'go', headers: { Connection: 'close' }, signal: AbortSignal.timeout(10_000) });
+  const body = Buffer.from(await res.arrayBuffer());
+  assert.equal(res.status, 200);
+  assert.ok(body.equals(answer), 'the whole answer arrives');
+  assert.equal(res.headers.get('content-length'), String(answer.length));
+  assert.ok(Math.max(...writes) <= ANSWER_SLICE_BYTES, `writes of ${writes.join(', ')} bytes`);
 });

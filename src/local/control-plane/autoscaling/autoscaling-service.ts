@@ -149,6 +149,7 @@ const NOT_SCALED_PROSE: Record<NotScaledReason['Code'], string> = {
  * creation order.
  */
 function describePage<T extends { readonly resourceId: string; readonly name: string; readonly createdAt: number }>(
+  operation: 'DescribeScalingPolicies' | 'DescribeScheduledActions',
   records: Iterable<T>,
   input: Record<string, unknown>,
   namesMember: 'PolicyNames' | 'ScheduledActionNames',
@@ -164,7 +165,7 @@ function describePage<T extends { readonly resourceId: string; readonly name: st
   const all = [...records]
     .filter((r) => resourceId === undefined || r.resourceId === resourceId)
     .filter((r) => names === undefined || (names as string[]).includes(r.name));
-  return paginate(all, input.NextToken, max as number, (r) => [r.createdAt, `${r.name}\u0000${r.resourceId}`]);
+  return paginate(operation, all, input.NextToken, max as number, (r) => [r.createdAt, `${r.name}\u0000${r.resourceId}`]);
 }
 
 const errorName = (err: unknown): string => (err instanceof AwsServiceError ? err.type : 'Error');
@@ -338,7 +339,7 @@ export class ApplicationAutoScalingService implements AwsService {
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
     v.throwIfAny();
     const all = [...this.targets.values()].filter((t) => ids === undefined || (ids as string[]).includes(t.resourceId));
-    const { page, next } = paginate(all, input.NextToken, max as number, (t) => [t.createdAt, t.resourceId]);
+    const { page, next } = paginate('DescribeScalableTargets', all, input.NextToken, max as number, (t) => [t.createdAt, t.resourceId]);
     return {
       ScalableTargets: page.map((t) => ({
         ServiceNamespace: SAGEMAKER_NAMESPACE,
@@ -492,7 +493,7 @@ export class ApplicationAutoScalingService implements AwsService {
   }
 
   private describeScalingPolicies(input: Record<string, unknown>): Record<string, unknown> {
-    const { page, next } = describePage(this.policies.values(), input, 'PolicyNames', 10);
+    const { page, next } = describePage('DescribeScalingPolicies', this.policies.values(), input, 'PolicyNames', 10);
     return {
       ScalingPolicies: page.map((p) => ({
         PolicyARN: p.arn,
@@ -637,7 +638,7 @@ export class ApplicationAutoScalingService implements AwsService {
   }
 
   private describeScheduledActions(input: Record<string, unknown>): Record<string, unknown> {
-    const { page, next } = describePage(this.scheduled.values(), input, 'ScheduledActionNames', 50);
+    const { page, next } = describePage('DescribeScheduledActions', this.scheduled.values(), input, 'ScheduledActionNames', 50);
     return {
       ScheduledActions: page.map((a) => ({
         ScheduledActionName: a.name,
@@ -683,7 +684,7 @@ export class ApplicationAutoScalingService implements AwsService {
       .filter(([rid]) => resourceId === undefined || rid === resourceId)
       .flatMap(([, list]) => list)
       .filter((a) => withNotScaled || a.NotScaledReasons === undefined);
-    const { page, next } = paginate(all, input.NextToken, max as number, (a) => [-a.seq, a.ActivityId]);
+    const { page, next } = paginate('DescribeScalingActivities', all, input.NextToken, max as number, (a) => [-a.seq, a.ActivityId]);
     return {
       ScalingActivities: page.map((a) => ({
         ActivityId: a.ActivityId,

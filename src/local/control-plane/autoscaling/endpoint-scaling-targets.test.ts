@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeregisterScalableTargetCommand, DescribeScalableTargetsCommand, DescribeScalingPoliciesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
+import {
+  DeregisterScalableTargetCommand,
+  DescribeScalableTargetsCommand,
+  DescribeScalingActivitiesCommand,
+  DescribeScalingPoliciesCommand,
+  DescribeScheduledActionsCommand,
+  PutScalingPolicyCommand,
+  RegisterScalableTargetCommand,
+} from '@aws-sdk/client-application-auto-scaling';
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, UpdateEndpointCommand, waitUntilEndpointDeleted, waitUntilEndpointInService, type ProductionVariantInstanceType } from '@aws-sdk/client-sagemaker';
 import { FakeBackend } from '../../../../test/helpers/fake-backend.js';
@@ -100,4 +108,24 @@ test('UpdateEndpoint fails when it would change the instance type of an autoscal
   await waitUntilEndpointInService({ client: sm, ...wait }, { EndpointName: 'type-ep' });
   assert.equal((await sm.send(new DescribeEndpointCommand({ EndpointName: 'type-ep' }))).EndpointConfigName, 'type-c5');
   await sm.send(new DeleteEndpointCommand({ EndpointName: 'type-ep' }));
+});
+
+test('a NextToken one Describe* operation gave is refused by the others (InvalidNextTokenException), not read as a place in their listings', async () => {
+  const { sagemaker: sm, autoscaling: aas } = clients;
+  await sm.send(new CreateModelCommand({ ModelName: 'token-model', PrimaryContainer: { ModelDataUrl: dir } }));
+  const variant = (VariantName: string) => ({ VariantName, ModelName: 'token-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const });
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'token-config', ProductionVariants: [variant('a'), variant('b')] }));
+  await sm.send(new CreateEndpointCommand({ EndpointName: 'token-ep', EndpointConfigName: 'token-config' }));
+  await waitUntilEndpointInService({ client: sm, ...wait }, { EndpointName: 'token-ep' });
+  const key = (v: string) => ({ ServiceNamespace: 'sagemaker' as const, ResourceId: `endpoint/token-ep/variant/${v}`, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const });
+  for (const v of ['a', 'b']) await aas.send(new RegisterScalableTargetCommand({ ...key(v), MinCapacity: 1, MaxCapacity: 2 }));
+  const targets = await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [key('a').ResourceId, key('b').ResourceId], MaxResults: 1 }));
+  const refused = (operation: string) => (err: Error) => err.name === 'InvalidNextTokenException' && err.message === `The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.`;
+  await assert.rejects(aas.send(new DescribeScheduledActionsCommand({ ServiceNamespace: 'sagemaker', NextToken: targets.NextToken })), refused('DescribeScheduledActions'));
+  await assert.rejects(aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', NextToken: targets.NextToken })), refused('DescribeScalingPolicies'));
+  await assert.rejects(aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', NextToken: targets.NextToken })), refused('DescribeScalingActivities'));
+  // Each token still pages its own listing.
+  const rest = await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [key('a').ResourceId, key('b').ResourceId], MaxResults: 1, NextToken: targets.NextToken }));
+  assert.deepEqual([targets.ScalableTargets?.map((t) => t.ResourceId), rest.ScalableTargets?.map((t) => t.ResourceId), rest.NextToken], [[key('a').ResourceId], [key('b').ResourceId], undefined]);
+  await sm.send(new DeleteEndpointCommand({ EndpointName: 'token-ep' }));
 });

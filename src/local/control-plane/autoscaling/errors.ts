@@ -10,8 +10,9 @@ export const objectNotFound = (message: string): AwsServiceError => new AwsServi
 /** `LimitExceededException`: the local limit of targets or policies is reached. */
 export const limitExceeded = (message: string): AwsServiceError => new AwsServiceError('LimitExceededException', message);
 
-/** `InvalidNextTokenException`: a pagination token this service did not issue. */
-export const invalidNextToken = (): AwsServiceError => new AwsServiceError('InvalidNextTokenException', 'The NextToken is not one this service issued.');
+/** `InvalidNextTokenException`: a pagination token `operation` did not give, saying what to pass instead. */
+export const invalidNextToken = (operation: string): AwsServiceError =>
+  new AwsServiceError('InvalidNextTokenException', `The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.`);
 
 /** The operations the local Application Auto Scaling answers. */
 export const AUTOSCALING_OPERATIONS = [

@@ -1,7 +1,7 @@
 import { epochSeconds } from './metric-clock.js';
 import { readTimestamp } from './metric-queries.js';
-import { invalidNextToken, Violations } from './errors.js';
-import { decodeToken, encodeToken } from './page-token.js';
+import { Violations } from './errors.js';
+import { decodeToken, encodeToken, tokenNotGivenBy } from './page-token.js';
 
 const HISTORY_ITEM_TYPES = ['ConfigurationUpdate', 'StateUpdate', 'Action', 'AlarmContributorStateUpdate', 'AlarmContributorAction'];
 /** History items kept over all alarms. */
@@ -70,14 +70,14 @@ export class AlarmHistory {
     // A token names the last item given (by its seq): the next page starts after it, whatever was recorded since.
     let rest = items;
     if (input.NextToken !== undefined) {
-      const after = Number(decodeToken(input.NextToken));
-      if (!Number.isInteger(after) || after < 0 || after >= this.nextSeq) throw invalidNextToken('The NextToken is not one this service issued.');
+      const after = Number(decodeToken('DescribeAlarmHistory', input.NextToken));
+      if (!Number.isInteger(after) || after < 0 || after >= this.nextSeq) throw tokenNotGivenBy('DescribeAlarmHistory');
       rest = items.filter((h) => (descending ? h.seq < after : h.seq > after));
     }
     const page = rest.slice(0, maxRecords as number);
     return {
       AlarmHistoryItems: page.map((h) => ({ AlarmName: h.alarmName, AlarmType: 'MetricAlarm', Timestamp: epochSeconds(h.at), HistoryItemType: h.type, HistorySummary: h.summary, HistoryData: h.data })),
-      ...(page.length < rest.length ? { NextToken: encodeToken(String(page[page.length - 1]!.seq)) } : {}),
+      ...(page.length < rest.length ? { NextToken: encodeToken('DescribeAlarmHistory', String(page[page.length - 1]!.seq)) } : {}),
     };
   }
 }

@@ -364,12 +364,12 @@ export class CloudWatchService implements AwsService {
       const others = ['AlarmNames', 'AlarmNamePrefix', 'AlarmTypes', 'StateValue', 'ActionPrefix', 'ChildrenOfAlarmName', 'ParentsOfAlarmName'].filter((k) => input[k] !== undefined && !(k === family[0]));
       if (others.length > 0) throw validationError(`${family[0]} cannot be used with ${others.join(', ')}: only MaxRecords and NextToken may go with it.`);
       // The relatives of an alarm are composite alarms (its parents) or a composite's children: there are no composite alarms locally.
-      if (input.NextToken !== undefined) decodeToken(input.NextToken);
+      if (input.NextToken !== undefined) decodeToken('DescribeAlarms', input.NextToken);
       return { MetricAlarms: [], CompositeAlarms: [] };
     }
 
     let after: string | undefined;
-    if (input.NextToken !== undefined) after = decodeToken(input.NextToken);
+    if (input.NextToken !== undefined) after = decodeToken('DescribeAlarms', input.NextToken);
     const wantMetric = types === undefined || (types as string[]).includes('MetricAlarm');
     const selected = wantMetric
       ? [...this.alarms.values()]
@@ -382,7 +382,7 @@ export class CloudWatchService implements AwsService {
       : [];
     const page = selected.slice(0, maxRecords as number);
     const out: Record<string, unknown> = { MetricAlarms: page.map((a) => this.describe(a)), CompositeAlarms: [] };
-    if (selected.length > page.length) out.NextToken = encodeToken(page[page.length - 1]!.def.AlarmName);
+    if (selected.length > page.length) out.NextToken = encodeToken('DescribeAlarms', page[page.length - 1]!.def.AlarmName);
     return out;
   }
 

@@ -96,7 +96,7 @@ test('MaxDatapoints pages through every query with NextToken and PartialData', a
   } while (token !== undefined && pages < 10);
   assert.equal(pages, 3);
   assert.deepEqual(seen, { qa: [1, 2, 3], qb: [10, 20] });
-  await rejects(cw.call('GetMetricData', { ...range, MetricDataQueries: queries, NextToken: 'not-a-token' }), 'InvalidNextToken', 'InvalidNextToken', 'The NextToken is not one this service issued.');
+  await rejects(cw.call('GetMetricData', { ...range, MetricDataQueries: queries, NextToken: 'not-a-token' }), 'InvalidNextToken', 'InvalidNextToken', 'The NextToken is not one GetMetricData gave: pass the NextToken of the previous GetMetricData answer as it came, or none for the first page.');
 });
 
 test('validation: ids, Expression and MetricStat, statistics, periods, limits', async () => {

@@ -1,9 +1,9 @@
 import { readDimensions, STANDARD_UNITS } from './alarm-definition.js';
-import { CloudWatchError, invalidNextToken, invalidParameterValue, Violations } from './errors.js';
+import { CloudWatchError, invalidParameterValue, Violations } from './errors.js';
 import { epochSeconds } from './metric-clock.js';
 import { isReadPeriod, readTimestamp } from './metric-queries.js';
 import type { MetricId, MetricStore } from './metric-store.js';
-import { decodeToken, encodeToken } from './page-token.js';
+import { decodeToken, encodeToken, tokenNotGivenBy } from './page-token.js';
 import { parsePercentile, percentileValue, STATISTICS, statisticValue, type Statistic } from './statistics.js';
 
 /** `MetricDataQuery` entries one GetMetricData call may carry (API reference). */
@@ -102,8 +102,8 @@ interface Position {
 }
 
 function readPosition(token: unknown): Position {
-  const [query, point] = decodeToken(token).split(':').map(Number);
-  if (!Number.isInteger(query) || !Number.isInteger(point) || query! < 0 || point! < 0) throw invalidNextToken('The NextToken is not one this service issued.');
+  const [query, point] = decodeToken('GetMetricData', token).split(':').map(Number);
+  if (!Number.isInteger(query) || !Number.isInteger(point) || query! < 0 || point! < 0) throw tokenNotGivenBy('GetMetricData');
   return { query: query!, point: point! };
 }
 
@@ -138,7 +138,7 @@ export function getMetricData(store: MetricStore, input: Input, now: number): Re
 
   const ascending = scanBy === 'TimestampAscending';
   const returned = parsed.filter((q) => q.returnData);
-  if (position.query > returned.length) throw invalidNextToken('The NextToken is not one this service issued.');
+  if (position.query > returned.length) throw tokenNotGivenBy('GetMetricData');
   let budget = maxDatapoints as number;
   let next: Position | undefined;
   const results = returned.map((q, index) => {
@@ -159,7 +159,7 @@ export function getMetricData(store: MetricStore, input: Input, now: number): Re
       Messages: [],
     };
   });
-  return { MetricDataResults: results, ...(next ? { NextToken: encodeToken(`${next.query}:${next.point}`) } : {}), Messages: [] };
+  return { MetricDataResults: results, ...(next ? { NextToken: encodeToken('GetMetricData', `${next.query}:${next.point}`) } : {}), Messages: [] };
 }
 
 /** The query's datapoints between `start` (inclusive) and `end` (exclusive), in the order asked. */

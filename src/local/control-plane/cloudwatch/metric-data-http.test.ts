@@ -161,3 +161,42 @@ test('the query protocol: PutMetricData as form members, GetMetricData answered 
   assert.equal(bad.status, 400);
   assert.match(await bad.text(), /<Code>InvalidParameterValue<\/Code><Message>The value AWS\/Mine for parameter Namespace is invalid\.<\/Message>/);
 });
+
+test('ListMetrics whose Dimensions is not a list is a 400 ValidationError, not a 500', async () => {
+  for (const Dimensions of [{ Name: 'Shard' }, 'Shard', 5]) {
+    const res = await json('ListMetrics', JSON.stringify({ Namespace: 'Gzipped', Dimensions }));
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.headers.get('x-amzn-query-error'), 'ValidationError;Sender');
+    assert.deepEqual(res.body, {
+      __type: 'ValidationException',
+      message: `1 validation error detected: Value '${typeof Dimensions === 'string' ? Dimensions : JSON.stringify(Dimensions)}' at 'dimensions' failed to satisfy constraint: Member must be a list of at most 10 filters`,
+    });
+  }
+});
+
+test('a NextToken is read only by the operation that gave it: another one, a blank or a forged one is InvalidNextToken', async () => {
+  for (const AlarmName of ['token-a', 'token-b']) {
+    const put = await json('PutMetricAlarm', JSON.stringify({ AlarmName, MetricName: 'm', Namespace: 'Tokens', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanThreshold' }));
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+  }
+  const history = await json('DescribeAlarmHistory', JSON.stringify({ MaxRecords: 1 }));
+  const alarms = await json('DescribeAlarms', JSON.stringify({ AlarmNamePrefix: 'token-', MaxRecords: 1 }));
+  assert.equal(typeof history.body.NextToken, 'string');
+  assert.equal(typeof alarms.body.NextToken, 'string');
+  for (const [operation, NextToken] of [['DescribeAlarms', history.body.NextToken], ['DescribeAlarmHistory', alarms.body.NextToken], ['ListMetrics', alarms.body.NextToken], ['ListMetrics', ''], ['ListMetrics', 'IA']] as const) {
+    const res = await json(operation, JSON.stringify({ NextToken }));
+    assert.equal(res.status, 400, `${operation} ${String(NextToken)}: ${JSON.stringify(res.body)}`);
+    assert.deepEqual(res.body, { __type: 'InvalidNextToken', message: `The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.` });
+    assert.equal(res.headers.get('x-amzn-query-error'), 'InvalidNextToken;Sender');
+  }
+  const next = await json('DescribeAlarms', JSON.stringify({ AlarmNamePrefix: 'token-', MaxRecords: 1, NextToken: alarms.body.NextToken }));
+  assert.deepEqual((next.body.MetricAlarms as Array<{ AlarmName: string }>).map((a) => a.AlarmName), ['token-b']);
+});
+
+test('a query-protocol body over the 1 MiB CloudWatch takes is a 413 RequestEntityTooLarge in the query protocol\'s XML, not a JSON ValidationError', async () => {
+  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `Action=DescribeAlarms&Version=2010-08-01&AlarmNamePrefix=${'a'.repeat(1_100_000)}`, signal: AbortSignal.timeout(10_000) });
+  const xml = await res.text();
+  assert.equal(res.status, 413, xml);
+  assert.equal(res.headers.get('content-type'), 'text/xml');
+  assert.match(xml, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestEntityTooLarge<\/Code><Message>The request body is larger than 1048576 bytes\.<\/Message>/);
+});

@@ -1,7 +1,8 @@
 import { STANDARD_UNITS, readDimensions } from './alarm-definition.js';
-import { invalidNextToken, invalidParameterCombination, invalidParameterValue, Violations } from './errors.js';
+import { invalidParameterCombination, invalidParameterValue, Violations } from './errors.js';
 import { epochSeconds, type MetricClock } from './metric-clock.js';
 import type { MetricStore } from './metric-store.js';
+import { decodeToken, encodeToken, tokenNotGivenBy } from './page-token.js';
 import { STATISTICS, parsePercentile, percentileValue, statisticValue, type Statistic } from './statistics.js';
 
 /** Most datapoints one GetMetricStatistics call may return (API reference). */
@@ -91,7 +92,8 @@ export function listMetrics(store: MetricStore, input: Record<string, unknown>, 
   const filters = input.Dimensions;
   if (filters !== undefined && (!Array.isArray(filters) || filters.length > 10)) v.add(filters, 'dimensions', 'be a list of at most 10 filters');
   if (input.RecentlyActive !== undefined && input.RecentlyActive !== 'PT3H') v.add(input.RecentlyActive, 'recentlyActive', 'satisfy enum value set: [PT3H]');
-  const dims = ((filters as Array<Record<string, unknown>> | undefined) ?? []).map((f, i) => {
+  // Not a list: refused above, and no filter is read from it; a list's items are all checked, so one answer names every fault.
+  const dims = (Array.isArray(filters) ? (filters as Array<Record<string, unknown>>) : []).map((f, i) => {
     if (typeof f?.Name !== 'string' || f.Name.length < 1 || f.Name.length > 255) v.add(f?.Name, `dimensions.${i + 1}.member.name`, 'have length between 1 and 255');
     if (f?.Value !== undefined && (typeof f.Value !== 'string' || f.Value.length < 1 || f.Value.length > 1024)) v.add(f.Value, `dimensions.${i + 1}.member.value`, 'have length between 1 and 1024');
     return { Name: f?.Name as string, ...(f?.Value !== undefined ? { Value: f.Value as string } : {}) };
@@ -105,11 +107,12 @@ export function listMetrics(store: MetricStore, input: Record<string, unknown>, 
     .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
   let offset = 0;
   if (input.NextToken !== undefined) {
-    offset = Number(Buffer.from(String(input.NextToken), 'base64url').toString('utf8'));
-    if (!Number.isInteger(offset) || offset < 0 || offset > all.length) throw invalidNextToken('The NextToken is not one this service issued.');
+    const position = decodeToken('ListMetrics', input.NextToken);
+    offset = /^\d{1,15}$/.test(position) ? Number(position) : -1;
+    if (offset < 0 || offset > all.length) throw tokenNotGivenBy('ListMetrics');
   }
   const page = all.slice(offset, offset + LIST_PAGE);
   const out: Record<string, unknown> = { Metrics: page };
-  if (offset + LIST_PAGE < all.length) out.NextToken = Buffer.from(String(offset + LIST_PAGE), 'utf8').toString('base64url');
+  if (offset + LIST_PAGE < all.length) out.NextToken = encodeToken('ListMetrics', String(offset + LIST_PAGE));
   return out;
 }

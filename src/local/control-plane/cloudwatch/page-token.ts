@@ -1,20 +1,31 @@
-import { invalidNextToken } from './errors.js';
+import { invalidNextToken, type CloudWatchError } from './errors.js';
 import { jsonNestsDeeperThan } from '../../../codecs/json-depth.js';
 
-/** An opaque pagination token carrying the position after which the next page starts. */
-export function encodeToken(after: string): string {
-  return Buffer.from(JSON.stringify({ after }), 'utf8').toString('base64url');
+/** The paged operations; each reads only the tokens it gave. */
+export type PagedOperation = 'DescribeAlarms' | 'DescribeAlarmHistory' | 'GetMetricData' | 'ListMetrics';
+
+/** An opaque pagination token of `operation`, carrying the position after which its next page starts. */
+export function encodeToken(operation: PagedOperation, after: string): string {
+  return Buffer.from(JSON.stringify({ op: operation, after }), 'utf8').toString('base64url');
 }
 
-/** The position a {@link encodeToken} token carries; `InvalidNextToken` for anything else. */
-export function decodeToken(token: unknown): string {
+/**
+ * The position a {@link encodeToken} token of `operation` carries; `InvalidNextToken` for anything
+ * else, a token of another operation included (its position would page this listing wrongly).
+ */
+export function decodeToken(operation: PagedOperation, token: unknown): string {
   try {
     const text = Buffer.from(String(token), 'base64url').toString('utf8');
     // A token is a client's text: JSON.parse takes seconds over millions of brackets (see json-depth.ts).
-    const parsed = (jsonNestsDeeperThan(text) ? {} : JSON.parse(text)) as { after?: unknown };
-    if (typeof parsed.after === 'string') return parsed.after;
+    const parsed = (jsonNestsDeeperThan(text) ? {} : JSON.parse(text)) as { op?: unknown; after?: unknown };
+    if (parsed.op === operation && typeof parsed.after === 'string') return parsed.after;
   } catch {
     // fall through
   }
-  throw invalidNextToken('The NextToken is not one this service issued.');
+  throw tokenNotGivenBy(operation);
+}
+
+/** `InvalidNextToken` for a token `operation` did not give, saying what to pass instead. */
+export function tokenNotGivenBy(operation: PagedOperation): CloudWatchError {
+  return invalidNextToken(`The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.`);
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AwsServiceError } from '../../../aws/service.js';
+import { endInSlices } from '../../../net/end-in-slices.js';
 import { parseQueryBody, QueryParseError, writeQueryError, writeQueryResponse } from '../../../aws/protocols/query.js';
 import { CloudWatchError } from './errors.js';
 import type { CloudWatchService } from './cloudwatch-service.js';
@@ -34,7 +35,8 @@ function send(res: ServerResponse, status: number, requestId: string, xml: strin
   res.setHeader('Content-Type', 'text/xml');
   res.setHeader('x-amzn-RequestId', requestId);
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  res.end(xml);
+  // A ListMetrics or GetMetricData answer can be megabytes: written in slices, a caller reading it slowly is not taken for one that stopped.
+  endInSlices(res, xml);
 }
 
 /**
