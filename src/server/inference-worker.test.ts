@@ -11,6 +11,7 @@ import type { InferenceThreadData } from './thread-protocol.js';
 import request from 'supertest';
 import { createApp } from './app.js';
 import type { ServerLogger } from '../logging/server-logger.js';
+import { until } from '../../test/helpers/until.js';
 
 /**
  * A stand-in inference thread whose model load is 400 ms of synchronous work, as ONNX Runtime's
@@ -157,6 +158,49 @@ test('a thread that ends after every load is replaced after 0.1 s, then 0.2 s, 0
   // Stopping while the replacement waits neither starts it nor waits for a load that is not under way.
   await worker.close();
   assert.equal(delays.length, 3);
+});
+
+/**
+ * A stand-in inference thread that counts its starts in `workerData.starts`: the first four end
+ * after their load (so the replacements are spaced out more each time), the fifth ends when told a
+ * request timed out (as one whose ctx.signal listener throws does), before it answers the ping that follows.
+ */
+const ENDS_ON_CANCEL_THREAD = `
+import { parentPort, workerData } from 'node:worker_threads';
+import { appendFileSync, readFileSync } from 'node:fs';
+appendFileSync(workerData.starts, 'x');
+const start = readFileSync(workerData.starts, 'utf8').length;
+parentPort.on('message', (msg) => {
+  if (msg.type === 'flush') parentPort.postMessage({ type: 'flushed' });
+  if (msg.type === 'cancel') process.exit(3);
+  if (msg.type === 'ping') parentPort.postMessage({ type: 'pong', id: msg.id, running: 0 });
+});
+parentPort.postMessage({ type: 'ready', loadMs: 1, description: { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 } });
+if (start <= 4) setImmediate(() => process.exit(3));
+`;
+
+test('a thread that ends as a request times out, while its replacement is 1.6 s away, is replaced once: its unanswered liveness ping does not start a second thread', { timeout: 10_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-ends-on-cancel-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'thread.mjs');
+  const starts = path.join(dir, 'starts');
+  writeFileSync(file, ENDS_ON_CANCEL_THREAD);
+  writeFileSync(starts, '');
+  const errors: string[] = [];
+  const record = (obj: object | string, msg?: string) => void errors.push(typeof obj === 'string' ? obj : String(msg));
+  const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: record };
+  const worker = new InferenceWorker(pathToFileURL(file), { starts } as unknown as InferenceThreadData, 1, log);
+  t.after(() => worker.close());
+  await until('the fifth thread, which stays up', () => readFileSync(starts, 'utf8').length === 5 && worker.state() === 'ready', { timeoutMs: 8000 });
+  await assert.rejects(worker.invoke({ requestId: 'r', body: Buffer.from('{}'), headers: {} }, 20), { code: 'ERR_TIMEOUT' });
+  // Replaced 1.6 s after it ended (its fifth crash in a row); the liveness ping gives up after 1 s.
+  await until('its replacement', () => readFileSync(starts, 'utf8').length >= 6 && worker.state() === 'ready', { timeoutMs: 8000 });
+  assert.deepEqual(
+    errors.filter((m) => /blocked/.test(m)),
+    [],
+    'the ended thread was not taken for a blocked one (which started a thread the respawn then left running)',
+  );
+  assert.equal(readFileSync(starts, 'utf8').length, 6);
 });
 
 test("a Buffer the handler keeps and returns again (a cached answer) is answered every time: the thread copies user code's bytes, never moves them", { timeout: 10_000 }, async (t) => {

@@ -201,6 +201,9 @@ export class InferenceWorker implements InferenceBackend {
     this.#worker.on('exit', (code) => {
       // A failed load ends the thread by itself; reloading would only fail again in a loop.
       if (generation !== this.#generation || this.#closing || this.#state === 'failed') return;
+      // This thread is gone: a liveness check still waiting on it (a request that timed out as it
+      // ended) must not replace it as well, which started a second thread the respawn then left running.
+      this.#generation++;
       if (this.#state === 'loading') return this.#threadEndedLoading(code, uncaught);
       if (outOfMemory(uncaught) && this.limits.onOutOfMemory) return this.#lostToOutOfMemory(this.limits.onOutOfMemory);
       // What user code threw is for the log (above): it is not this request's, and may hold a secret.
