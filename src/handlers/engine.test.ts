@@ -147,6 +147,7 @@ export function transformFn(model, body, contentType, accept, context) {
     case 'symbol': throw Symbol('boom');
     case 'no-prototype': throw Object.assign(Object.create(null), { reason: 'x' });
     case 'throwing-toString': throw { toString() { throw new Error('not this one'); } };
+    case 'proxy': throw new Proxy({}, { get() { throw new Error('not this get'); }, getPrototypeOf() { throw new Error('not this prototype'); } });
     case 'throwing-message': throw { get message() { throw new Error('not this one'); }, status: 400 };
     case 'huge': throw new Error('y'.repeat(10 * 1024 * 1024));
     case 'huge-4xx': throw Object.assign(new Error('z'.repeat(10 * 1024 * 1024)), { status: 422 });
@@ -190,6 +191,8 @@ test('whatever a hook throws is a 500 ERR_USER_CODE naming the hook, its message
     ['symbol', 'Symbol(boom)'],
     ['no-prototype', 'a thrown object that cannot be turned into text'],
     ['throwing-toString', 'a thrown object that cannot be turned into text'],
+    // instanceof throws on it: before, the Proxy trap's own error escaped as a 500 ERR_INTERNAL quoting it.
+    ['proxy', 'a thrown object that cannot be turned into text'],
   ] as const) {
     await assert.rejects(invokeText(engine, mode), (err: ToolkitError) => {
       assert.equal(err.code, 'ERR_USER_CODE', mode);
@@ -240,6 +243,23 @@ test('a content type or custom attributes from user code with CR, LF or another 
   });
   const fine = await invokeText(engine, 'attributes');
   assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1; b=ü'], 'Latin-1 text is a valid header value');
+});
+
+test("a modelFn that throws a Proxy whose prototype cannot be read fails the load as modelFn's error, which clients are not quoted", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-proxy-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(
+    path.join(dir, 'code', 'inference.mjs'),
+    "export function modelFn() { throw new Proxy({}, { getPrototypeOf() { throw new Error('secret=hunter2'); } }); }\nexport function transformFn() { return 'x'; }\n",
+  );
+  // Before: instanceof threw the trap's error, which failed the load as it was, /ping quoting 'secret=hunter2'.
+  await assert.rejects(InferenceEngine.load(engineOptions(dir)), (err: ToolkitError) => {
+    assert.equal(err.code, 'ERR_MODEL_LOAD');
+    assert.deepEqual(err.details, { hook: 'modelFn', handler: path.join(dir, 'code', 'inference.mjs') });
+    assert.doesNotMatch(err.message, /hunter2/);
+    return true;
+  });
 });
 
 test('a handler module with a syntax error fails the load naming the line and column, which the import error does not carry', async (t) => {

@@ -1,4 +1,4 @@
-import { ToolkitError } from '../errors/catalogue.js';
+import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
 import { excerpt, thrownMessage } from '../errors/excerpt.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
 import { EngineContext } from './invocation-context.js';
@@ -348,11 +348,12 @@ export class InferenceEngine {
         return await fn();
       } catch (err) {
         // Code the load needed could not be loaded for want of file descriptors (context.loadDefaultModel()'s runtime): a retry may load.
-        if (err instanceof ToolkitError && err.code === 'ERR_SERVER_BUSY') throw err;
+        // isToolkitError, not instanceof: what user code threw may be a Proxy whose prototype cannot be read.
+        if (isToolkitError(err) && err.code === 'ERR_SERVER_BUSY') throw err;
         const name = hookName(hooks, key);
         // details.hook: clients are told which hook failed, not what user code threw (see
         // loadFailureReason); smkit's own errors (context.loadDefaultModel()'s) say what to fix.
-        const details = err instanceof ToolkitError ? {} : { details: { hook: name, handler: hooks.file } };
+        const details = isToolkitError(err) ? {} : { details: { hook: name, handler: hooks.file } };
         throw new ToolkitError('ERR_MODEL_LOAD', `${name} in ${hooks.file} failed: ${thrownMessage(err)}`, { cause: err, ...details });
       }
     };
