@@ -338,6 +338,25 @@ test('a value a hook returns that JSON cannot hold (a circular object) is a 500 
   }
 });
 
+test('a value a hook returns that throws when smkit reads it (a getter, a Proxy) is a 500 ERR_USER_CODE naming the hook, not an ERR_INTERNAL quoting the getter', async (t) => {
+  const getter = "{ get a() { throw new Error('not this getter'); } }";
+  const proxy = "new Proxy({}, { ownKeys() { throw new Error('not this proxy'); } })";
+  const predict = await engineWithHandler(t, `export function inputFn(body) { return body.toString(); }\nexport function predict_fn(mode) { return mode === 'proxy' ? { tensors: ${proxy} } : ${getter}; }`);
+  const transform = await engineWithHandler(t, `export function transformFn(model, body) { return body.toString() === 'proxy' ? ${proxy} : ${getter}; }`);
+  for (const [engine, body, hook, thrown] of [
+    [predict, 'getter', 'predict_fn', 'not this getter'],
+    [predict, 'proxy', 'predict_fn', 'not this proxy'],
+    [transform, 'getter', 'transformFn', 'not this getter'],
+    [transform, 'proxy', 'transformFn', 'not this proxy'],
+  ] as const) {
+    await assert.rejects(invokeText(engine, body, 'application/json'), {
+      code: 'ERR_USER_CODE',
+      status: 500,
+      message: new RegExp(`^${hook} in .*inference\\.mjs returned a value that throws when smkit reads it \\(${thrown}\\): return plain data`),
+    });
+  }
+});
+
 test('a streamed answer chunk that is no bytes, text or JSON value is an error naming the hook that yielded it', async (t) => {
   const engine = await engineWithHandler(
     t,

@@ -455,9 +455,9 @@ export class InferenceEngine {
       if (cancellation?.cancelled) throw cancellation.reason;
       try {
         prediction = this.batchPredict
-          ? userPrediction(await this.user(this.#name('predictBatchFn'), () => this.batchPredict!.predict(input, ctx)), this.#name('predictBatchFn'))
+          ? this.#userPrediction(await this.user(this.#name('predictBatchFn'), () => this.batchPredict!.predict(input, ctx)), this.#name('predictBatchFn'))
           : h.predictFn
-            ? userPrediction(await this.user(this.#name('predictFn'), () => h.predictFn!(input, this.model, ctx)), this.#name('predictFn'))
+            ? this.#userPrediction(await this.user(this.#name('predictFn'), () => h.predictFn!(input, this.model, ctx)), this.#name('predictFn'))
             : await this.predict(input, ctx);
         // The default encoder would answer 200 "null" (JSON) or blame the client's Accept (406).
         if (!h.outputFn && (this.batchPredict || h.predictFn)) this.#checkAnswerable(prediction, this.batchPredict ? 'predictBatchFn' : 'predictFn', () => 'the prediction (a tensor { dtype, shape, data }, named tensors, or plain data for smkit to encode)');
@@ -467,7 +467,7 @@ export class InferenceEngine {
       }
     }
     if (userEncodes) this.#checkAnswerable(output, h.transformFn ? 'transformFn' : 'outputFn', () => `the answer (a Buffer, a Uint8Array or a string, { body, contentType }, or a value for smkit to encode as ${excerpt(accept, 100)})`);
-    const response = this.toResponse(output, accept, userEncodes);
+    const response = userEncodes ? this.#userResponse(output, accept) : this.toResponse(output, accept);
     // The raw encoder answers with a view of the prediction's own bytes: memory user code or a
     // runtime may hold and use again, so it is lent, not given (the other encoders write new bytes).
     if (!userEncodes && ownsWholeBuffer(response.body) && holdsMemoryOf(prediction, response.body)) response.borrowed = true;
@@ -635,9 +635,41 @@ export class InferenceEngine {
     }
   }
 
-  /** An `ERR_ENCODE` for what `hook` returned (JSON cannot hold it: a circular object), naming the hook; any other error as it is. */
+  /** {@link userPrediction}, with {@link #unreadable}'s error for a value that throws when read. */
+  #userPrediction(v: unknown, hook: string): unknown {
+    try {
+      return userPrediction(v, hook);
+    } catch (err) {
+      throw this.#unreadable(err, hook);
+    }
+  }
+
+  /** {@link toResponse} for what outputFn/transformFn returned, with {@link #unreadable}'s error for a value that throws when read. */
+  #userResponse(output: unknown, accept: string): InvocationResponse {
+    try {
+      return this.toResponse(output, accept, true);
+    } catch (err) {
+      throw this.#unreadable(err, this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn'));
+    }
+  }
+
+  /**
+   * An error thrown while smkit read what `hook` returned that is not smkit's own: a getter or a
+   * Proxy of user code's that throws when read, which is the hook's 500 ERR_USER_CODE naming it, not
+   * an ERR_INTERNAL quoting what the getter threw. smkit's errors are left as they are.
+   */
+  #unreadable(err: unknown, hook: string): unknown {
+    if (isToolkitError(err)) return err;
+    return new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned a value that throws when smkit reads it (${thrownMessage(err, 300)}): return plain data, without getters or a Proxy that throw`, { cause: err });
+  }
+
+  /**
+   * An `ERR_ENCODE` for what `hook` returned (JSON cannot hold it: a circular object), naming the
+   * hook; {@link #unreadable}'s error for one that throws when read; any other error as it is.
+   */
   #fromHook(err: unknown, hook: string, accept: string): unknown {
-    if (!(err instanceof ToolkitError && err.code === 'ERR_ENCODE')) return err;
+    if (!isToolkitError(err)) return this.#unreadable(err, hook);
+    if (err.code !== 'ERR_ENCODE') return err;
     return new ToolkitError('ERR_ENCODE', `${hook} in ${this.hooks.file} returned what smkit cannot answer as ${excerpt(accept, 100)}: ${err.message}`, { status: err.status, cause: err });
   }
 
