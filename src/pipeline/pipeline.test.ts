@@ -50,6 +50,12 @@ test('a step error is attributed to its step as data: details.step, and the name
   assert.equal(thrown.code, 'ERR_STEP_FAILED');
   assert.equal(thrown.details?.['step'], 'postprocess[1]:custom');
   assert.match(thrown.message, /^postprocess\[1\]:custom failed: x is undefined$/);
+
+  // instanceof throws on it: before, the trap's own error escaped unattributed (a 500 ERR_INTERNAL quoting it).
+  const proxy = await failure(failing('postprocess[1]:custom', new Proxy({}, { get: () => { throw new Error('not this get'); }, getPrototypeOf: () => { throw new Error('not this prototype'); } })));
+  assert.equal(proxy.code, 'ERR_STEP_FAILED');
+  assert.equal(proxy.details?.['step'], 'postprocess[1]:custom');
+  assert.equal(proxy.message, 'postprocess[1]:custom failed: a thrown object that cannot be turned into text');
 });
 
 test("a custom step that returns a tensor whose data is another typed array than its dtype's fails, naming the step and the tensor", async (t) => {
