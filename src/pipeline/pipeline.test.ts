@@ -81,7 +81,7 @@ test('a model step after a step that returned a value instead of tensors (a cust
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-custom-value-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(path.join(dir, 'code'));
-  writeFileSync(path.join(dir, 'code', 'steps.mjs'), `export const text = () => 'hello';\nexport const nothing = () => undefined;\nexport const rows = () => [[1, 2]];`);
+  writeFileSync(path.join(dir, 'code', 'steps.mjs'), `export const text = () => 'hello';\nexport const nothing = () => undefined;\nexport const rows = () => [[1, 2]];\nexport const uncalled = () => text;\nexport const symbol = () => Symbol('x');`);
   const env = { modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'preprocess', name: 'preprocess[0]:custom' } as StepBuildEnv;
   const ran: unknown[] = [];
   const model = {
@@ -108,6 +108,14 @@ test('a model step after a step that returned a value instead of tensors (a cust
   // After the model, a value is the answer.
   const last = await customStep({ module: 'steps.mjs', export: 'text' }, { ...env, stage: 'postprocess', name: 'postprocess[0]:custom' });
   assert.equal((await new Pipeline([model, last]).run(input, ctx)).value, 'hello');
+  // But not a function (one not called) or a symbol, which no codec writes: JSON answered 200 "null".
+  for (const [exported, kind] of [['uncalled', 'a function'], ['symbol', 'a symbol']]) {
+    const step = await customStep({ module: 'steps.mjs', export: exported }, { ...env, stage: 'postprocess', name: 'postprocess[0]:custom' });
+    await assert.rejects(new Pipeline([model, step]).run(input, ctx), {
+      code: 'ERR_USER_CODE',
+      message: `postprocess[0]:custom: the custom step returned ${kind}: return named tensors, { tensors }, or a value for smkit to encode (undefined passes the tensors on)`,
+    });
+  }
 });
 
 test("a step option its kind does not take fails the build naming it and the options the kind has; every built-in kind lists them", async () => {
