@@ -10,6 +10,7 @@ import { createLogger } from '../logging/logger.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import request from 'supertest';
 import { createApp } from './app.js';
+import { loadModelInProcess } from '../../test/helpers/in-process-app.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { until } from '../../test/helpers/until.js';
 
@@ -288,6 +289,34 @@ async function threadWithHandler(t: TestContext, source: string): Promise<Infere
   assert.equal(worker.state(), 'ready', worker.failure()?.message);
   return worker;
 }
+
+test('a streamed answer whose first chunk does not come within the timeout is a 504 naming the hook, in the thread and inline', { timeout: 10_000 }, async (t) => {
+  const handler = `
+export function transformFn(model, body) {
+  return (async function* () {
+    if (body.toString() === 'never') await new Promise(() => {});
+    yield 'chunk';
+  })();
+}`;
+  const thread = await threadWithHandler(t, handler);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-stream-timeout-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'inference.mjs'), handler);
+  const inline = await loadModelInProcess(dir);
+  t.after(() => inline.close());
+  const settings = { maxPayloadMb: 6, timeoutSeconds: 0.2, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const };
+  for (const [mode, backend] of [['thread', thread], ['inline', inline]] as const) {
+    const app = createApp({ settings, backend, log: createLogger('silent') });
+    const call = (body: string) => request(app).post('/invocations').set('Content-Type', 'text/plain').set('Accept', 'text/plain').send(body);
+    // Before: the request was held for good, with no answer and no headers.
+    const res = await call('never').expect(504);
+    const error = JSON.parse(res.text) as { code: string; message: string };
+    assert.equal(error.code, 'ERR_TIMEOUT', mode);
+    assert.match(error.message, /took longer than 0\.2 s .* in the handler's transformFn/, mode);
+    assert.equal((await call('soon').expect(200)).text, 'chunk', mode);
+  }
+});
 
 test("typed arrays predictFn or modelFn's model keeps and returns again, answered as application/octet-stream, are answered every time: the raw encoder's view of user code's memory is copied to the HTTP thread, never moved", { timeout: 10_000 }, async (t) => {
   // Each owns its whole ArrayBuffer: moving the raw encoder's view of it would detach it in the thread.
