@@ -207,3 +207,27 @@ test("a load hook's error reaches /ping and refused invocations as its code and 
     }
   }
 });
+
+test('an invocation that waited for the load, then timed out, quotes the timeout it arrived with, not what was left of it', async (t) => {
+  let open!: () => void;
+  (globalThis as Record<string, unknown>)['smkitTestLoadGate'] = new Promise<void>((resolve) => (open = resolve));
+  t.after(() => delete (globalThis as Record<string, unknown>)['smkitTestLoadGate']);
+  const dir = handlerModel(t, 'export async function modelFn() { await globalThis.smkitTestLoadGate; return {}; }\nexport function predictFn() { return new Promise(() => {}); }\n');
+  const backend = new InProcessBackend(engineOptions(dir), createLogger('silent'));
+  let waits = 0;
+  const settled = backend.whenSettled.bind(backend);
+  backend.whenSettled = () => (waits++, settled());
+  const { base, close } = await serve(backend, 0.5);
+  try {
+    const answer = post(base, '1,2');
+    await until('the invocation to wait for the load', () => waits === 1, { timeoutMs: 10_000, intervalMs: 5 });
+    open();
+    const res = await answer;
+    assert.equal(res.status, 504);
+    // Before: "took longer than 0.4987... s", the time left once the load had ended.
+    assert.match(((await res.json()) as { message: string }).message, /^the invocation took longer than 0\.5 s \(SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS/);
+  } finally {
+    await close();
+    await backend.close();
+  }
+});

@@ -444,6 +444,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       const result = await target.invoke(
         { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts, cancellation: new Cancellation(res), session },
         remainingMs,
+        timeoutMs,
       );
       // The answer's headers, as name, value, ...: a whole answer gives them to writeHead in one array.
       // res.setHeader validates, lower-cases and stores each in an object that node:http then walks

@@ -505,7 +505,7 @@ export class InferenceWorker implements InferenceBackend {
     return replies;
   }
 
-  invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
+  invoke(request: InvocationRequest, timeoutMs: number, limitMs = timeoutMs): Promise<InvocationResponse> {
     if (this.#closedWith) return Promise.reject(this.#closedWith);
     if (this.#state === 'failed') return Promise.reject(this.#notReady());
     const { cancellation, ...fields } = request;
@@ -518,12 +518,12 @@ export class InferenceWorker implements InferenceBackend {
           if (this.#state !== 'ready') return reject(this.#notReady());
           // The timeout counts from arrival: time spent queued behind other requests is part of it.
           const remaining = timeoutMs - (Date.now() - arrived);
-          if (remaining <= 0) return reject(invocationTimeout(timeoutMs, this.#description, true));
+          if (remaining <= 0) return reject(invocationTimeout(limitMs, this.#description, true));
           // A client that left while this request waited for a slot costs the thread nothing.
           if (cancellation?.cancelled) return reject(cancellation.reason);
           const id = this.#nextId++;
           this.#active++;
-          const timer = setTimeout(() => this.#onTimeout(id, timeoutMs), remaining);
+          const timer = setTimeout(() => this.#onTimeout(id, limitMs), remaining);
           this.#pending.set(id, { resolve, reject, timer, cancellation });
           const body = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
           const msg: ToThread = { type: 'invoke', id, request: { ...fields, body } };
@@ -537,14 +537,15 @@ export class InferenceWorker implements InferenceBackend {
         const at = this.#queue.indexOf(entry);
         if (at === -1) return;
         this.#queue.splice(at, 1);
-        reject(invocationTimeout(timeoutMs, this.#description, true));
+        reject(invocationTimeout(limitMs, this.#description, true));
       }, timeoutMs);
       this.#queue.push(entry);
     });
   }
 
-  #onTimeout(id: number, timeoutMs: number): void {
-    if (this.#cancelPosted(id, invocationTimeout(timeoutMs, this.#description))) void this.#checkLiveness();
+  /** Invocation `id` ran past its timeout; `limitMs` is the one its error quotes. */
+  #onTimeout(id: number, limitMs: number): void {
+    if (this.#cancelPosted(id, invocationTimeout(limitMs, this.#description))) void this.#checkLiveness();
   }
 
   /**
