@@ -262,6 +262,34 @@ test("a modelFn that throws a Proxy whose prototype cannot be read fails the loa
   });
 });
 
+test("a handler module that throws a Proxy at its top level, or whose export throws when read, fails the load as its top-level code's error, which clients are not quoted", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-exports-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  const trap = "{ get() { throw new Error('secret=hunter2'); }, getPrototypeOf() { throw new Error('secret=hunter2'); } }";
+  const sources = [`throw new Proxy({}, ${trap});`, `export default new Proxy({}, ${trap});`, "export default { get modelFn() { throw new Error('secret=hunter2'); } };"];
+  for (const [i, source] of sources.entries()) {
+    // A module of its own each (SAGEMAKER_PROGRAM): Node keeps a module it loaded, or failed to, by its URL.
+    const file = path.join(dir, 'code', `inference${i}.mjs`);
+    writeFileSync(file, source);
+    // Before: the trap's or getter's error failed the load as it was, /ping quoting 'secret=hunter2'.
+    await assert.rejects(InferenceEngine.load(engineOptions(dir, { program: `inference${i}` })), (err: ToolkitError) => {
+      assert.equal(err.code, 'ERR_HANDLER_LOAD', source);
+      assert.deepEqual(err.details, { hook: 'its top-level code', handler: file }, source);
+      return true;
+    });
+  }
+  // A custom step's module likewise.
+  const steps = path.join(dir, 'code', 'steps.mjs');
+  writeFileSync(steps, `export default new Proxy({}, ${trap});`);
+  writeFileSync(path.join(dir, 'pipeline.json'), JSON.stringify({ predict: [{ custom: { module: 'steps.mjs', export: 'scale' } }] }));
+  await assert.rejects(InferenceEngine.load(engineOptions(dir, { program: 'none' })), (err: ToolkitError) => {
+    assert.equal(err.code, 'ERR_HANDLER_LOAD');
+    assert.deepEqual(err.details, { hook: 'its top-level code', handler: steps });
+    return true;
+  });
+});
+
 test('a handler module with a syntax error fails the load naming the line and column, which the import error does not carry', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-syntax-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -22,7 +22,13 @@ export const customStep: StepBuilder = async (options, env) => {
   } catch (err) {
     throw moduleLoadError(file, `${env.name}: cannot load ${file}`, err);
   }
-  const fn = mod[exportName] ?? (exportName === 'default' ? undefined : (mod['default'] as Record<string, unknown> | undefined)?.[exportName]);
+  let fn: unknown;
+  try {
+    fn = mod[exportName] ?? (exportName === 'default' ? undefined : (mod['default'] as Record<string, unknown> | undefined)?.[exportName]);
+  } catch (err) {
+    // An export that throws when read (a getter, a Proxy as the default export): the module's code failing.
+    throw moduleLoadError(file, `${env.name}: cannot load ${file}`, err);
+  }
   if (typeof fn !== 'function') throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: ${moduleName} does not export a function "${exportName}"`);
   const stepOptions = (options['options'] ?? {}) as Record<string, unknown>;
   return {
