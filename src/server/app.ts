@@ -342,13 +342,22 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   /**
    * Sends a streamed answer with chunked transfer encoding. A failure before the first chunk is an
    * ordinary error response; after it, the status is out, so the connection is broken instead of
-   * ending cleanly (clients see a truncated stream, never a silently short answer).
+   * ending cleanly (clients see a truncated stream, never a silently short answer). A first chunk
+   * not produced within `firstChunkMs` fails with `timedOut()`, which `cancellation` (ctx.signal)
+   * is cancelled with, and the producer is ended.
    *
    * The next chunk is asked for only once the previous one reached the socket, so a client that
    * stops reading stops the producer (backpressure); a client that disconnects ends it: the
    * iterator's `return()` is called, which runs the user's `finally` blocks.
    */
-  const streamResponse = async (res: ServerResponse, stream: AsyncIterable<Uint8Array>, requestId: string, firstChunkMs: number, timedOut: () => ToolkitError): Promise<void> => {
+  const streamResponse = async (
+    res: ServerResponse,
+    stream: AsyncIterable<Uint8Array>,
+    requestId: string,
+    firstChunkMs: number,
+    timedOut: () => ToolkitError,
+    cancellation: Cancellation,
+  ): Promise<void> => {
     const iterator = stream[Symbol.asyncIterator]();
     let returned = false;
     const stopProducer = () => {
@@ -362,7 +371,11 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         // Rejected first: stopping the producer ends a thread's stream at once, which would win the race.
-        reject(timedOut());
+        const reason = timedOut();
+        reject(reason);
+        // As for a whole answer, ctx.signal aborts: return() waits for a generator's pending await
+        // (an upstream call), which only the signal can end.
+        cancellation.cancel(reason);
         stopProducer();
       }, firstChunkMs);
     });
@@ -441,8 +454,9 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
         await untilLoaded(target, timeoutMs);
         remainingMs = Math.max(1, timeoutMs - (performance.now() - started));
       }
+      const cancellation = new Cancellation(res);
       const result = await target.invoke(
-        { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts, cancellation: new Cancellation(res), session },
+        { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts, cancellation, session },
         remainingMs,
         timeoutMs,
       );
@@ -465,7 +479,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
         for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i] as string, headers[i + 1]!);
         // A streamed answer is still produced in the session: it is removed once the stream ends.
         try {
-          return await streamResponse(res, result.stream, requestId, Math.max(1, timeoutMs - (performance.now() - started)), () => invocationTimeout(timeoutMs, target.describe()));
+          return await streamResponse(res, result.stream, requestId, Math.max(1, timeoutMs - (performance.now() - started)), () => invocationTimeout(timeoutMs, target.describe()), cancellation);
         } finally {
           if (closing) await sessions!.store!.close(closing.id).catch((err: unknown) => log.warn({ requestId, err }, 'could not remove a closed session'));
         }

@@ -290,11 +290,19 @@ async function threadWithHandler(t: TestContext, source: string): Promise<Infere
   return worker;
 }
 
-test('a streamed answer whose first chunk does not come within the timeout is a 504 naming the hook, in the thread and inline', { timeout: 10_000 }, async (t) => {
+test('a streamed answer whose first chunk does not come within the timeout is a 504 naming the hook, in the thread and inline; ctx.signal aborts with it', { timeout: 30_000 }, async (t) => {
+  // 'signal:<file>': waits for ctx.signal (an upstream call given it, say) and writes why it aborted.
   const handler = `
-export function transformFn(model, body) {
+import { writeFileSync } from 'node:fs';
+export function transformFn(model, body, contentType, accept, context) {
   return (async function* () {
-    if (body.toString() === 'never') await new Promise(() => {});
+    const mode = body.toString();
+    if (mode === 'never') await new Promise(() => {});
+    if (mode.startsWith('signal:')) {
+      await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
+      writeFileSync(mode.slice('signal:'.length), String(context.signal.reason?.code));
+      return;
+    }
     yield 'chunk';
   })();
 }`;
@@ -315,6 +323,11 @@ export function transformFn(model, body) {
     assert.equal(error.code, 'ERR_TIMEOUT', mode);
     assert.match(error.message, /took longer than 0\.2 s .* in the handler's transformFn/, mode);
     assert.equal((await call('soon').expect(200)).text, 'chunk', mode);
+    // Before: return() waited behind the generator's pending await, and nothing told it to stop.
+    const aborted = path.join(dir, `aborted-${mode}`);
+    await call(`signal:${aborted}`).expect(504);
+    await until(`ctx.signal to abort (${mode})`, () => existsSync(aborted), { timeoutMs: 10_000 });
+    assert.equal(readFileSync(aborted, 'utf8'), 'ERR_TIMEOUT', mode);
   }
 });
 

@@ -346,7 +346,9 @@ export class InferenceWorker implements InferenceBackend {
           consumed: () => this.#post({ type: 'stream-ack', id }),
           cancel: () => {
             this.#streams.delete(id);
-            this.#post({ type: 'stream-cancel', id });
+            // Why the request gave up (its first chunk timed out, its client left), for ctx.signal in the thread.
+            const reason = p.cancellation?.reason;
+            this.#post({ type: 'stream-cancel', id, ...(reason === undefined ? {} : { error: toWireError(reason) }) });
             this.#checkIdle();
           },
         });

@@ -46,8 +46,11 @@ export type ToThread =
   | { type: 'flush' }
   /** The HTTP response took one chunk of stream `id`. */
   | { type: 'stream-ack'; id: number }
-  /** The client of stream `id` went away: stop producing. */
-  | { type: 'stream-cancel'; id: number }
+  /**
+   * The client of stream `id` went away, or its first chunk did not come in time: stop producing.
+   * `error`, when the request was cancelled, is what the producer's ctx.signal aborts with.
+   */
+  | { type: 'stream-cancel'; id: number; error?: WireError }
   /** Invocation `id` was answered without the thread (it timed out): drop it if it has not run yet. */
   | { type: 'cancel'; id: number; error: WireError }
   /**
