@@ -180,7 +180,7 @@ parentPort.postMessage({ type: 'ready', loadMs: 1, description: { hooks: [], run
 if (start <= 4) setImmediate(() => process.exit(3));
 `;
 
-test('a thread that ends as a request times out, while its replacement is 1.6 s away, is replaced once: its unanswered liveness ping does not start a second thread', { timeout: 10_000 }, async (t) => {
+test('a thread that ends as a request times out, while its replacement is 1.6 s away, is replaced once: its unanswered liveness ping does not start a second thread', { timeout: 40_000 }, async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-ends-on-cancel-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'thread.mjs');
@@ -192,10 +192,11 @@ test('a thread that ends as a request times out, while its replacement is 1.6 s 
   const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: record };
   const worker = new InferenceWorker(pathToFileURL(file), { starts } as unknown as InferenceThreadData, 1, log);
   t.after(() => worker.close());
-  await until('the fifth thread, which stays up', () => readFileSync(starts, 'utf8').length === 5 && worker.state() === 'ready', { timeoutMs: 8000 });
+  // 3.1 s of back-offs, and six thread starts: 7.5 s on a loaded 2-core machine.
+  await until('the fifth thread, which stays up', () => readFileSync(starts, 'utf8').length === 5 && worker.state() === 'ready', { timeoutMs: 20_000 });
   await assert.rejects(worker.invoke({ requestId: 'r', body: Buffer.from('{}'), headers: {} }, 20), { code: 'ERR_TIMEOUT' });
   // Replaced 1.6 s after it ended (its fifth crash in a row); the liveness ping gives up after 1 s.
-  await until('its replacement', () => readFileSync(starts, 'utf8').length >= 6 && worker.state() === 'ready', { timeoutMs: 8000 });
+  await until('its replacement', () => readFileSync(starts, 'utf8').length >= 6 && worker.state() === 'ready', { timeoutMs: 15_000 });
   assert.deepEqual(
     errors.filter((m) => /blocked/.test(m)),
     [],
