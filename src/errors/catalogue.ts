@@ -140,7 +140,14 @@ export class ToolkitError extends Error {
   }
 }
 
-/** True when `err` is a {@link ToolkitError} (also across worker-thread boundaries, by shape). */
+/**
+ * True when `err` is a {@link ToolkitError}. It never throws: user code may throw a Proxy whose
+ * prototype cannot be read, on which `instanceof` throws (what user code threw is then not one).
+ */
 export function isToolkitError(err: unknown): err is ToolkitError {
-  return err instanceof ToolkitError;
+  try {
+    return err instanceof ToolkitError;
+  } catch {
+    return false;
+  }
 }

@@ -15,12 +15,22 @@ import { syntaxErrorPlace } from './syntax-error-place.js';
  * @param intro - the message's start, naming the module: `cannot load handler /opt/ml/model/code/inference.mjs`.
  */
 export function moduleLoadError(file: string, intro: string, err: unknown): ToolkitError {
-  const place = err instanceof SyntaxError ? syntaxErrorPlace(file) : undefined;
+  const syntax = isSyntaxError(err);
+  const place = syntax ? syntaxErrorPlace(file) : undefined;
   const message = `${intro}${place ? ` (${place.at}: ${place.source})` : ''}: ${thrownMessage(err)}`;
   if (place) return new ToolkitError('ERR_HANDLER_LOAD', message, { cause: err, details: { syntaxError: place.at, handler: file } });
   if (isNodeError(err)) return new ToolkitError('ERR_HANDLER_LOAD', message, { cause: err });
   // A SyntaxError the check does not find was thrown by the top-level code (JSON.parse of a setting,
   // whose message quotes the text) or is in a module this one imports.
-  const hook = err instanceof SyntaxError ? 'its top-level code (or a module it imports)' : 'its top-level code';
+  const hook = syntax ? 'its top-level code (or a module it imports)' : 'its top-level code';
   return new ToolkitError('ERR_HANDLER_LOAD', message, { cause: err, details: { hook, handler: file } });
+}
+
+/** `err instanceof SyntaxError`, false for a thrown Proxy whose prototype cannot be read (on which instanceof throws). */
+function isSyntaxError(err: unknown): boolean {
+  try {
+    return err instanceof SyntaxError;
+  } catch {
+    return false;
+  }
 }

@@ -92,6 +92,27 @@ test('a predictBatchFn that returns the wrong number of predictions is a clear e
   }
 });
 
+test('a predictBatchFn whose array throws when a prediction is read (a getter, a Proxy) fails its batch, whose requests are retried alone: none is left unanswered', { timeout: 10_000 }, async () => {
+  const dir = handlerDir(`
+export async function predictBatchFn(inputs) {
+  await new Promise((r) => setTimeout(r, 5));
+  const out = inputs.map((input) => ({ value: input.tensors[''].data[0] }));
+  if (inputs.length > 1) Object.defineProperty(out, inputs.length - 1, { get() { throw new Error('not this prediction'); } });
+  return out;
+}
+export function outputFn(prediction) { return JSON.stringify(prediction.value); }
+`);
+  try {
+    const engine = await load(dir, 4);
+    // The first runs alone; the three that arrive meanwhile run as one batch, whose last prediction throws.
+    const answers = await Promise.all([1, 2, 3, 4].map((x) => invoke(engine, x)));
+    // Before: the requests from the one that threw on were never answered.
+    assert.deepEqual(answers.map((a) => a.body.toString('utf8')), ['1', '2', '3', '4']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a predictBatchFn that changes its inputs in place and then throws: each request is retried on its input as it came', async () => {
   // Scales every input by 10 in place, as a normalising handler might, and fails any batch with a
   // negative value in it: retried on the scaled inputs, 1 would be answered 100, not 10.

@@ -38,7 +38,9 @@ async function callUser(fn: PredictBatchFn, name: string, model: unknown, calls:
   if (!Array.isArray(out) || out.length !== calls.length) {
     throw new ToolkitError('ERR_USER_CODE', `${name} must return an array with one prediction per input (${calls.length}), got ${returnedKind(out)}`);
   }
-  return out;
+  // Each prediction read here, as user code's: one that throws when read (a getter, a Proxy) fails
+  // the batch, retried one by one, instead of leaving the requests from it on unanswered.
+  return Array.from(out);
 }
 
 /**

@@ -147,6 +147,7 @@ export function transformFn(model, body, contentType, accept, context) {
     case 'symbol': throw Symbol('boom');
     case 'no-prototype': throw Object.assign(Object.create(null), { reason: 'x' });
     case 'throwing-toString': throw { toString() { throw new Error('not this one'); } };
+    case 'proxy': throw new Proxy({}, { get() { throw new Error('not this get'); }, getPrototypeOf() { throw new Error('not this prototype'); } });
     case 'throwing-message': throw { get message() { throw new Error('not this one'); }, status: 400 };
     case 'huge': throw new Error('y'.repeat(10 * 1024 * 1024));
     case 'huge-4xx': throw Object.assign(new Error('z'.repeat(10 * 1024 * 1024)), { status: 422 });
@@ -190,6 +191,8 @@ test('whatever a hook throws is a 500 ERR_USER_CODE naming the hook, its message
     ['symbol', 'Symbol(boom)'],
     ['no-prototype', 'a thrown object that cannot be turned into text'],
     ['throwing-toString', 'a thrown object that cannot be turned into text'],
+    // instanceof throws on it: before, the Proxy trap's own error escaped as a 500 ERR_INTERNAL quoting it.
+    ['proxy', 'a thrown object that cannot be turned into text'],
   ] as const) {
     await assert.rejects(invokeText(engine, mode), (err: ToolkitError) => {
       assert.equal(err.code, 'ERR_USER_CODE', mode);
@@ -240,6 +243,51 @@ test('a content type or custom attributes from user code with CR, LF or another 
   });
   const fine = await invokeText(engine, 'attributes');
   assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1; b=ü'], 'Latin-1 text is a valid header value');
+});
+
+test("a modelFn that throws a Proxy whose prototype cannot be read fails the load as modelFn's error, which clients are not quoted", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-proxy-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(
+    path.join(dir, 'code', 'inference.mjs'),
+    "export function modelFn() { throw new Proxy({}, { getPrototypeOf() { throw new Error('secret=hunter2'); } }); }\nexport function transformFn() { return 'x'; }\n",
+  );
+  // Before: instanceof threw the trap's error, which failed the load as it was, /ping quoting 'secret=hunter2'.
+  await assert.rejects(InferenceEngine.load(engineOptions(dir)), (err: ToolkitError) => {
+    assert.equal(err.code, 'ERR_MODEL_LOAD');
+    assert.deepEqual(err.details, { hook: 'modelFn', handler: path.join(dir, 'code', 'inference.mjs') });
+    assert.doesNotMatch(err.message, /hunter2/);
+    return true;
+  });
+});
+
+test("a handler module that throws a Proxy at its top level, or whose export throws when read, fails the load as its top-level code's error, which clients are not quoted", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-exports-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  const trap = "{ get() { throw new Error('secret=hunter2'); }, getPrototypeOf() { throw new Error('secret=hunter2'); } }";
+  const sources = [`throw new Proxy({}, ${trap});`, `export default new Proxy({}, ${trap});`, "export default { get modelFn() { throw new Error('secret=hunter2'); } };"];
+  for (const [i, source] of sources.entries()) {
+    // A module of its own each (SAGEMAKER_PROGRAM): Node keeps a module it loaded, or failed to, by its URL.
+    const file = path.join(dir, 'code', `inference${i}.mjs`);
+    writeFileSync(file, source);
+    // Before: the trap's or getter's error failed the load as it was, /ping quoting 'secret=hunter2'.
+    await assert.rejects(InferenceEngine.load(engineOptions(dir, { program: `inference${i}` })), (err: ToolkitError) => {
+      assert.equal(err.code, 'ERR_HANDLER_LOAD', source);
+      assert.deepEqual(err.details, { hook: 'its top-level code', handler: file }, source);
+      return true;
+    });
+  }
+  // A custom step's module likewise.
+  const steps = path.join(dir, 'code', 'steps.mjs');
+  writeFileSync(steps, `export default new Proxy({}, ${trap});`);
+  writeFileSync(path.join(dir, 'pipeline.json'), JSON.stringify({ predict: [{ custom: { module: 'steps.mjs', export: 'scale' } }] }));
+  await assert.rejects(InferenceEngine.load(engineOptions(dir, { program: 'none' })), (err: ToolkitError) => {
+    assert.equal(err.code, 'ERR_HANDLER_LOAD');
+    assert.deepEqual(err.details, { hook: 'its top-level code', handler: steps });
+    return true;
+  });
 });
 
 test('a handler module with a syntax error fails the load naming the line and column, which the import error does not carry', async (t) => {
@@ -314,6 +362,25 @@ test('a value a hook returns that JSON cannot hold (a circular object) is a 500 
       code: 'ERR_ENCODE',
       status: 500,
       message: new RegExp(`^${hook} in .*inference\\.mjs returned what smkit cannot answer as application/json: the prediction cannot be written as JSON \\(Converting circular structure`),
+    });
+  }
+});
+
+test('a value a hook returns that throws when smkit reads it (a getter, a Proxy) is a 500 ERR_USER_CODE naming the hook, not an ERR_INTERNAL quoting the getter', async (t) => {
+  const getter = "{ get a() { throw new Error('not this getter'); } }";
+  const proxy = "new Proxy({}, { ownKeys() { throw new Error('not this proxy'); } })";
+  const predict = await engineWithHandler(t, `export function inputFn(body) { return body.toString(); }\nexport function predict_fn(mode) { return mode === 'proxy' ? { tensors: ${proxy} } : ${getter}; }`);
+  const transform = await engineWithHandler(t, `export function transformFn(model, body) { return body.toString() === 'proxy' ? ${proxy} : ${getter}; }`);
+  for (const [engine, body, hook, thrown] of [
+    [predict, 'getter', 'predict_fn', 'not this getter'],
+    [predict, 'proxy', 'predict_fn', 'not this proxy'],
+    [transform, 'getter', 'transformFn', 'not this getter'],
+    [transform, 'proxy', 'transformFn', 'not this proxy'],
+  ] as const) {
+    await assert.rejects(invokeText(engine, body, 'application/json'), {
+      code: 'ERR_USER_CODE',
+      status: 500,
+      message: new RegExp(`^${hook} in .*inference\\.mjs returned a value that throws when smkit reads it \\(${thrown}\\): return plain data`),
     });
   }
 });

@@ -1,4 +1,4 @@
-import { ToolkitError } from '../errors/catalogue.js';
+import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
 import { excerpt, thrownMessage } from '../errors/excerpt.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
 import { EngineContext } from './invocation-context.js';
@@ -348,11 +348,12 @@ export class InferenceEngine {
         return await fn();
       } catch (err) {
         // Code the load needed could not be loaded for want of file descriptors (context.loadDefaultModel()'s runtime): a retry may load.
-        if (err instanceof ToolkitError && err.code === 'ERR_SERVER_BUSY') throw err;
+        // isToolkitError, not instanceof: what user code threw may be a Proxy whose prototype cannot be read.
+        if (isToolkitError(err) && err.code === 'ERR_SERVER_BUSY') throw err;
         const name = hookName(hooks, key);
         // details.hook: clients are told which hook failed, not what user code threw (see
         // loadFailureReason); smkit's own errors (context.loadDefaultModel()'s) say what to fix.
-        const details = err instanceof ToolkitError ? {} : { details: { hook: name, handler: hooks.file } };
+        const details = isToolkitError(err) ? {} : { details: { hook: name, handler: hooks.file } };
         throw new ToolkitError('ERR_MODEL_LOAD', `${name} in ${hooks.file} failed: ${thrownMessage(err)}`, { cause: err, ...details });
       }
     };
@@ -454,9 +455,9 @@ export class InferenceEngine {
       if (cancellation?.cancelled) throw cancellation.reason;
       try {
         prediction = this.batchPredict
-          ? userPrediction(await this.user(this.#name('predictBatchFn'), () => this.batchPredict!.predict(input, ctx)), this.#name('predictBatchFn'))
+          ? this.#userPrediction(await this.user(this.#name('predictBatchFn'), () => this.batchPredict!.predict(input, ctx)), this.#name('predictBatchFn'))
           : h.predictFn
-            ? userPrediction(await this.user(this.#name('predictFn'), () => h.predictFn!(input, this.model, ctx)), this.#name('predictFn'))
+            ? this.#userPrediction(await this.user(this.#name('predictFn'), () => h.predictFn!(input, this.model, ctx)), this.#name('predictFn'))
             : await this.predict(input, ctx);
         // The default encoder would answer 200 "null" (JSON) or blame the client's Accept (406).
         if (!h.outputFn && (this.batchPredict || h.predictFn)) this.#checkAnswerable(prediction, this.batchPredict ? 'predictBatchFn' : 'predictFn', () => 'the prediction (a tensor { dtype, shape, data }, named tensors, or plain data for smkit to encode)');
@@ -466,7 +467,7 @@ export class InferenceEngine {
       }
     }
     if (userEncodes) this.#checkAnswerable(output, h.transformFn ? 'transformFn' : 'outputFn', () => `the answer (a Buffer, a Uint8Array or a string, { body, contentType }, or a value for smkit to encode as ${excerpt(accept, 100)})`);
-    const response = this.toResponse(output, accept, userEncodes);
+    const response = userEncodes ? this.#userResponse(output, accept) : this.toResponse(output, accept);
     // The raw encoder answers with a view of the prediction's own bytes: memory user code or a
     // runtime may hold and use again, so it is lent, not given (the other encoders write new bytes).
     if (!userEncodes && ownsWholeBuffer(response.body) && holdsMemoryOf(prediction, response.body)) response.borrowed = true;
@@ -634,9 +635,41 @@ export class InferenceEngine {
     }
   }
 
-  /** An `ERR_ENCODE` for what `hook` returned (JSON cannot hold it: a circular object), naming the hook; any other error as it is. */
+  /** {@link userPrediction}, with {@link #unreadable}'s error for a value that throws when read. */
+  #userPrediction(v: unknown, hook: string): unknown {
+    try {
+      return userPrediction(v, hook);
+    } catch (err) {
+      throw this.#unreadable(err, hook);
+    }
+  }
+
+  /** {@link toResponse} for what outputFn/transformFn returned, with {@link #unreadable}'s error for a value that throws when read. */
+  #userResponse(output: unknown, accept: string): InvocationResponse {
+    try {
+      return this.toResponse(output, accept, true);
+    } catch (err) {
+      throw this.#unreadable(err, this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn'));
+    }
+  }
+
+  /**
+   * An error thrown while smkit read what `hook` returned that is not smkit's own: a getter or a
+   * Proxy of user code's that throws when read, which is the hook's 500 ERR_USER_CODE naming it, not
+   * an ERR_INTERNAL quoting what the getter threw. smkit's errors are left as they are.
+   */
+  #unreadable(err: unknown, hook: string): unknown {
+    if (isToolkitError(err)) return err;
+    return new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned a value that throws when smkit reads it (${thrownMessage(err, 300)}): return plain data, without getters or a Proxy that throw`, { cause: err });
+  }
+
+  /**
+   * An `ERR_ENCODE` for what `hook` returned (JSON cannot hold it: a circular object), naming the
+   * hook; {@link #unreadable}'s error for one that throws when read; any other error as it is.
+   */
   #fromHook(err: unknown, hook: string, accept: string): unknown {
-    if (!(err instanceof ToolkitError && err.code === 'ERR_ENCODE')) return err;
+    if (!isToolkitError(err)) return this.#unreadable(err, hook);
+    if (err.code !== 'ERR_ENCODE') return err;
     return new ToolkitError('ERR_ENCODE', `${hook} in ${this.hooks.file} returned what smkit cannot answer as ${excerpt(accept, 100)}: ${err.message}`, { status: err.status, cause: err });
   }
 

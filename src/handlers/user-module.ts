@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ToolkitError } from '../errors/catalogue.js';
+import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
 import { moduleLoadError } from '../errors/module-load-error.js';
 import type { InvocationContext } from '../core/context.js';
 import type { BidiFn } from './bidi-stream.js';
@@ -123,5 +123,12 @@ export async function loadHandlerHooks(codeDir: string, program: string): Promis
   } catch (err) {
     throw moduleLoadError(file, `cannot load handler ${file}`, err);
   }
-  return pickHooks(mod, file);
+  try {
+    return pickHooks(mod, file);
+  } catch (err) {
+    // An export that throws when read (a getter, a Proxy as the default export) is the module's own
+    // code failing: its error is for the log, as what its top-level code throws is.
+    if (isToolkitError(err)) throw err;
+    throw moduleLoadError(file, `cannot load handler ${file}`, err);
+  }
 }

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { DestinationStream, Logger as PinoLogger, pino as pinoFactory } from 'pino';
 import type { LogFormat, LogLevel } from '../config/settings.js';
+import { thrownMessage } from '../errors/excerpt.js';
 
 /** Options of `createLogger`. */
 export interface LoggerOptions {
@@ -42,6 +43,33 @@ function prettyLines(stream: DestinationStream, fd: 1 | 2): DestinationStream {
 }
 
 /**
+ * pino's error serializer (`err`), which never throws: an error from user code, or one it caused,
+ * whose stack, name, message or cause throws when read (a getter, a Proxy) is logged as what can be
+ * read of it. pino's own made the logging call throw, and a failed request logged with such a cause
+ * was never answered.
+ */
+function errorSerializer(pino: typeof pinoFactory): (err: unknown) => unknown {
+  const serialize = pino.stdSerializers.err;
+  return (err) => {
+    try {
+      return serialize(err as Error);
+    } catch {
+      return { type: 'Error', message: thrownMessage(err), stack: readableStack(err) };
+    }
+  };
+}
+
+/** `err.stack` when it can be read as text; undefined when it cannot (a getter that throws). */
+function readableStack(err: unknown): string | undefined {
+  try {
+    const stack = (err as { stack?: unknown } | null | undefined)?.stack;
+    return typeof stack === 'string' ? stack : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The one pino configuration every smkit process uses (serve, its workers and threads, train,
  * local): ISO timestamps, the level as its name (`"level":"info"`), `pid` and `bindings` on
  * every line. `now` gives each line's time (pino's `isoTime` reads `Date.now()` the same way).
@@ -60,6 +88,7 @@ export function buildPinoLogger(
       base: { pid: process.pid, ...bindings },
       timestamp: now === Date.now ? pino.stdTimeFunctions.isoTime : () => `,"time":"${new Date(now()).toISOString()}"`,
       formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: errorSerializer(pino) },
     },
     destination(pino, options.format ?? 'json', options.fd ?? 1),
   );

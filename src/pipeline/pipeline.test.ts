@@ -50,6 +50,12 @@ test('a step error is attributed to its step as data: details.step, and the name
   assert.equal(thrown.code, 'ERR_STEP_FAILED');
   assert.equal(thrown.details?.['step'], 'postprocess[1]:custom');
   assert.match(thrown.message, /^postprocess\[1\]:custom failed: x is undefined$/);
+
+  // instanceof throws on it: before, the trap's own error escaped unattributed (a 500 ERR_INTERNAL quoting it).
+  const proxy = await failure(failing('postprocess[1]:custom', new Proxy({}, { get: () => { throw new Error('not this get'); }, getPrototypeOf: () => { throw new Error('not this prototype'); } })));
+  assert.equal(proxy.code, 'ERR_STEP_FAILED');
+  assert.equal(proxy.details?.['step'], 'postprocess[1]:custom');
+  assert.equal(proxy.message, 'postprocess[1]:custom failed: a thrown object that cannot be turned into text');
 });
 
 test("a custom step that returns a tensor whose data is another typed array than its dtype's fails, naming the step and the tensor", async (t) => {
@@ -75,7 +81,7 @@ test('a model step after a step that returned a value instead of tensors (a cust
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-custom-value-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(path.join(dir, 'code'));
-  writeFileSync(path.join(dir, 'code', 'steps.mjs'), `export const text = () => 'hello';\nexport const nothing = () => undefined;\nexport const rows = () => [[1, 2]];`);
+  writeFileSync(path.join(dir, 'code', 'steps.mjs'), `export const text = () => 'hello';\nexport const nothing = () => undefined;\nexport const rows = () => [[1, 2]];\nexport const uncalled = () => text;\nexport const symbol = () => Symbol('x');`);
   const env = { modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'preprocess', name: 'preprocess[0]:custom' } as StepBuildEnv;
   const ran: unknown[] = [];
   const model = {
@@ -102,6 +108,14 @@ test('a model step after a step that returned a value instead of tensors (a cust
   // After the model, a value is the answer.
   const last = await customStep({ module: 'steps.mjs', export: 'text' }, { ...env, stage: 'postprocess', name: 'postprocess[0]:custom' });
   assert.equal((await new Pipeline([model, last]).run(input, ctx)).value, 'hello');
+  // But not a function (one not called) or a symbol, which no codec writes: JSON answered 200 "null".
+  for (const [exported, kind] of [['uncalled', 'a function'], ['symbol', 'a symbol']]) {
+    const step = await customStep({ module: 'steps.mjs', export: exported }, { ...env, stage: 'postprocess', name: 'postprocess[0]:custom' });
+    await assert.rejects(new Pipeline([model, step]).run(input, ctx), {
+      code: 'ERR_USER_CODE',
+      message: `postprocess[0]:custom: the custom step returned ${kind}: return named tensors, { tensors }, or a value for smkit to encode (undefined passes the tensors on)`,
+    });
+  }
 });
 
 test("a step option its kind does not take fails the build naming it and the options the kind has; every built-in kind lists them", async () => {

@@ -1,4 +1,4 @@
-import { ToolkitError } from '../errors/catalogue.js';
+import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import type { InvocationContext } from '../core/context.js';
 import type { StepRegistry } from './registry.js';
@@ -61,7 +61,8 @@ export class Pipeline {
       try {
         current = await step.run(current, ctx);
       } catch (err) {
-        if (err instanceof ToolkitError) {
+        // isToolkitError, not instanceof: a custom step may throw a Proxy whose prototype cannot be read.
+        if (isToolkitError(err)) {
           if (failedStep(err) !== undefined) throw err;
           throw stepFailure(step.name, err.code, err.message, { status: err.status, cause: err, details: err.details });
         }

@@ -207,3 +207,32 @@ test("a load hook's error reaches /ping and refused invocations as its code and 
     }
   }
 });
+
+test('an invocation that waited for the load, then timed out, quotes the timeout it arrived with, not what was left of it', async (t) => {
+  let open!: () => void;
+  (globalThis as Record<string, unknown>)['smkitTestLoadGate'] = new Promise<void>((resolve) => (open = resolve));
+  t.after(() => delete (globalThis as Record<string, unknown>)['smkitTestLoadGate']);
+  const dir = handlerModel(t, 'export async function modelFn() { await globalThis.smkitTestLoadGate; return {}; }\nexport function predictFn() { return new Promise(() => {}); }\n');
+  const backend = new InProcessBackend(engineOptions(dir), createLogger('silent'));
+  const settled = backend.whenSettled.bind(backend);
+  let waits = 0;
+  // The load ends as soon as the invocation waits for it: the wait need only take some time, and
+  // the rest of the load has the whole timeout to end in (a poll for the wait took a loaded machine's time).
+  backend.whenSettled = () => {
+    waits++;
+    const loaded = settled();
+    open();
+    return loaded;
+  };
+  const { base, close } = await serve(backend, 1);
+  try {
+    const res = await post(base, '1,2');
+    assert.equal(waits, 1, 'the invocation waited for the load');
+    assert.equal(res.status, 504);
+    // Before: "took longer than 0.9987... s", the time left once the load had ended.
+    assert.match(((await res.json()) as { message: string }).message, /^the invocation took longer than 1 s \(SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS/);
+  } finally {
+    await close();
+    await backend.close();
+  }
+});

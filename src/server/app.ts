@@ -19,6 +19,7 @@ import { BodyBudget } from './body-budget.js';
 import { requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
 import { nextRequestId } from './request-id.js';
+import { invocationTimeout } from './timeout-error.js';
 import { Cancellation } from '../core/cancellation.js';
 import { excerpt, thrownMessage } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
@@ -341,23 +342,51 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
   /**
    * Sends a streamed answer with chunked transfer encoding. A failure before the first chunk is an
    * ordinary error response; after it, the status is out, so the connection is broken instead of
-   * ending cleanly (clients see a truncated stream, never a silently short answer).
+   * ending cleanly (clients see a truncated stream, never a silently short answer). A first chunk
+   * not produced within `firstChunkMs` fails with `timedOut()`, which `cancellation` (ctx.signal)
+   * is cancelled with, and the producer is ended.
    *
    * The next chunk is asked for only once the previous one reached the socket, so a client that
    * stops reading stops the producer (backpressure); a client that disconnects ends it: the
    * iterator's `return()` is called, which runs the user's `finally` blocks.
    */
-  const streamResponse = async (res: ServerResponse, stream: AsyncIterable<Uint8Array>, requestId: string): Promise<void> => {
+  const streamResponse = async (
+    res: ServerResponse,
+    stream: AsyncIterable<Uint8Array>,
+    requestId: string,
+    firstChunkMs: number,
+    timedOut: () => ToolkitError,
+    cancellation: Cancellation,
+  ): Promise<void> => {
     const iterator = stream[Symbol.asyncIterator]();
-    let next = await iterator.next();
-    let gone = false;
     let returned = false;
-    let wake: (() => void) | undefined;
     const stopProducer = () => {
       if (returned) return;
       returned = true;
       void Promise.resolve(iterator.return?.()).catch(() => undefined);
     };
+    // The first chunk is the answer: one not produced within the request's timeout is a 504, as a
+    // whole answer would be (before, the request was held without an answer for good).
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // Rejected first: stopping the producer ends a thread's stream at once, which would win the race.
+        const reason = timedOut();
+        reject(reason);
+        // As for a whole answer, ctx.signal aborts: return() waits for a generator's pending await
+        // (an upstream call), which only the signal can end.
+        cancellation.cancel(reason);
+        stopProducer();
+      }, firstChunkMs);
+    });
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await Promise.race([iterator.next(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+    let gone = false;
+    let wake: (() => void) | undefined;
     const onClose = () => {
       if (res.writableFinished) return;
       gone = true;
@@ -425,9 +454,11 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
         await untilLoaded(target, timeoutMs);
         remainingMs = Math.max(1, timeoutMs - (performance.now() - started));
       }
+      const cancellation = new Cancellation(res);
       const result = await target.invoke(
-        { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts, cancellation: new Cancellation(res), session },
+        { requestId, body, contentType: req.headers['content-type'], accept: req.headers['accept'], headers: sageMakerHeaders(req), parts, cancellation, session },
         remainingMs,
+        timeoutMs,
       );
       // The answer's headers, as name, value, ...: a whole answer gives them to writeHead in one array.
       // res.setHeader validates, lower-cases and stores each in an object that node:http then walks
@@ -448,7 +479,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
         for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i] as string, headers[i + 1]!);
         // A streamed answer is still produced in the session: it is removed once the stream ends.
         try {
-          return await streamResponse(res, result.stream, requestId);
+          return await streamResponse(res, result.stream, requestId, Math.max(1, timeoutMs - (performance.now() - started)), () => invocationTimeout(timeoutMs, target.describe()), cancellation);
         } finally {
           if (closing) await sessions!.store!.close(closing.id).catch((err: unknown) => log.warn({ requestId, err }, 'could not remove a closed session'));
         }

@@ -68,12 +68,12 @@ export class InProcessBackend implements InferenceBackend {
    * {@link DEADLINE_CHECK_MS}), or with the close reason if the backend closes first; the engine's
    * late answer is then dropped.
    */
-  invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
+  invoke(request: InvocationRequest, timeoutMs: number, limitMs = timeoutMs): Promise<InvocationResponse> {
     if (this.#closedWith) return Promise.reject(this.#closedWith);
     const engine = this.#engine;
     if (!engine) return Promise.reject(new ToolkitError('ERR_NOT_READY', this.#failure ? `the model failed to load: ${loadFailureReason(this.#failure)}` : 'the model is still loading'));
     return new Promise<InvocationResponse>((resolve, reject) => {
-      const deadline = this.#deadlines.watch(timeoutMs, (reason = invocationTimeout(timeoutMs, engine.describe())) => {
+      const deadline = this.#deadlines.watch(timeoutMs, (reason = invocationTimeout(limitMs, engine.describe())) => {
         // A request still waiting for a batch is dropped there; user code sees ctx.signal abort.
         request.cancellation?.cancel(reason);
         reject(reason);

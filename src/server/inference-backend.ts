@@ -18,9 +18,11 @@ export interface InferenceBackend {
   describe(): EngineDescription | undefined;
   /**
    * Runs one invocation. `timeoutMs` counts from this call (the request's arrival at the backend),
-   * including any time spent waiting in a queue.
+   * including any time spent waiting in a queue. `limitMs` is the timeout the request had when it
+   * arrived at the server, which an `ERR_TIMEOUT` quotes: more than `timeoutMs` when time has
+   * passed since (a wait for the model's load). @defaultValue timeoutMs
    */
-  invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse>;
+  invoke(request: InvocationRequest, timeoutMs: number, limitMs?: number): Promise<InvocationResponse>;
   /**
    * Serves one bidirectional stream with the handler's `bidiFn` (only when `describe().hooks` lists
    * it): `frames` are the client's messages, the result the replies. Ending the result early

@@ -32,6 +32,8 @@ interface Flow {
   credit: number;
   cancelled: boolean;
   wake?: () => void;
+  /** The invocation's, whose ctx.signal aborts when the HTTP side gives the stream up. */
+  cancellation?: Cancellation;
 }
 
 const flows = new IdTable<Flow>();
@@ -50,8 +52,8 @@ function steer(id: number, change: (flow: Flow) => void): void {
  * the HTTP side's acks; when the client leaves, the source's iterator is ended (`return()`, so
  * user code's `finally` blocks run). Returns whether the source ended by itself.
  */
-async function relay<T>(id: number, source: AsyncIterable<T>, sendItem: (item: T) => void): Promise<boolean> {
-  const flow: Flow = { credit: STREAM_WINDOW, cancelled: false };
+async function relay<T>(id: number, source: AsyncIterable<T>, sendItem: (item: T) => void, cancellation?: Cancellation): Promise<boolean> {
+  const flow: Flow = { credit: STREAM_WINDOW, cancelled: false, cancellation };
   flows.set(id, flow);
   const iterator = source[Symbol.asyncIterator]();
   try {
@@ -75,14 +77,22 @@ async function relay<T>(id: number, source: AsyncIterable<T>, sendItem: (item: T
   }
 }
 
-/** Sends a streamed answer chunk by chunk, as user code produces it (see {@link relay}). */
-async function relayStream(id: number, stream: AsyncIterable<Uint8Array>, contentType: string, customAttributes: string | undefined, closeSession: boolean | undefined): Promise<void> {
+/**
+ * Sends a streamed answer chunk by chunk, as user code produces it (see {@link relay}); `cancellation`
+ * (the invocation's ctx.signal) is cancelled with the reason the HTTP side gives the stream up for.
+ */
+async function relayStream(id: number, stream: AsyncIterable<Uint8Array>, contentType: string, customAttributes: string | undefined, closeSession: boolean | undefined, cancellation: Cancellation): Promise<void> {
   send({ type: 'stream-start', id, contentType, ...(customAttributes === undefined ? {} : { customAttributes }), ...(closeSession ? { closeSession } : {}) });
   try {
-    const ended = await relay(id, stream, (chunk) => {
-      const copy = new Uint8Array(chunk);
-      send({ type: 'stream-chunk', id, data: copy }, [copy.buffer]);
-    });
+    const ended = await relay(
+      id,
+      stream,
+      (chunk) => {
+        const copy = new Uint8Array(chunk);
+        send({ type: 'stream-chunk', id, data: copy }, [copy.buffer]);
+      },
+      cancellation,
+    );
     if (ended) send({ type: 'stream-end', id });
   } catch (err) {
     log.error({ err }, 'streamed answer failed part way');
@@ -131,7 +141,10 @@ async function start(): Promise<void> {
       case 'stream-ack':
         return steer(msg.id, (flow) => flow.credit++);
       case 'stream-cancel':
-        return steer(msg.id, (flow) => (flow.cancelled = true));
+        return steer(msg.id, (flow) => {
+          flow.cancelled = true;
+          if (msg.error) flow.cancellation?.cancel(fromWireError(msg.error));
+        });
       case 'cancel': {
         // The HTTP side has answered it: the table lets go of it now, not when user code settles
         // (a call that never does would stay here for good, one per request).
@@ -189,7 +202,7 @@ function invoke(engine: InferenceEngine, msg: Extract<ToThread, { type: 'invoke'
   engine.invoke(Object.assign(request, { body: asBuffer(request.body), cancellation }, parts ? { parts } : {}), reqLog).then(
     (response) => {
       cancellations.delete(msg.id);
-      if (response.stream) return void relayStream(msg.id, response.stream, response.contentType, response.customAttributes, response.closeSession);
+      if (response.stream) return void relayStream(msg.id, response.stream, response.contentType, response.customAttributes, response.closeSession, cancellation);
       let out: Uint8Array;
       try {
         out = new Uint8Array(response.body.buffer, response.body.byteOffset, response.body.byteLength);

@@ -10,7 +10,9 @@ import { createLogger } from '../logging/logger.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import request from 'supertest';
 import { createApp } from './app.js';
+import { loadModelInProcess } from '../../test/helpers/in-process-app.js';
 import type { ServerLogger } from '../logging/server-logger.js';
+import { until } from '../../test/helpers/until.js';
 
 /**
  * A stand-in inference thread whose model load is 400 ms of synchronous work, as ONNX Runtime's
@@ -159,6 +161,50 @@ test('a thread that ends after every load is replaced after 0.1 s, then 0.2 s, 0
   assert.equal(delays.length, 3);
 });
 
+/**
+ * A stand-in inference thread that counts its starts in `workerData.starts`: the first four end
+ * after their load (so the replacements are spaced out more each time), the fifth ends when told a
+ * request timed out (as one whose ctx.signal listener throws does), before it answers the ping that follows.
+ */
+const ENDS_ON_CANCEL_THREAD = `
+import { parentPort, workerData } from 'node:worker_threads';
+import { appendFileSync, readFileSync } from 'node:fs';
+appendFileSync(workerData.starts, 'x');
+const start = readFileSync(workerData.starts, 'utf8').length;
+parentPort.on('message', (msg) => {
+  if (msg.type === 'flush') parentPort.postMessage({ type: 'flushed' });
+  if (msg.type === 'cancel') process.exit(3);
+  if (msg.type === 'ping') parentPort.postMessage({ type: 'pong', id: msg.id, running: 0 });
+});
+parentPort.postMessage({ type: 'ready', loadMs: 1, description: { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 } });
+if (start <= 4) setImmediate(() => process.exit(3));
+`;
+
+test('a thread that ends as a request times out, while its replacement is 1.6 s away, is replaced once: its unanswered liveness ping does not start a second thread', { timeout: 40_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-ends-on-cancel-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'thread.mjs');
+  const starts = path.join(dir, 'starts');
+  writeFileSync(file, ENDS_ON_CANCEL_THREAD);
+  writeFileSync(starts, '');
+  const errors: string[] = [];
+  const record = (obj: object | string, msg?: string) => void errors.push(typeof obj === 'string' ? obj : String(msg));
+  const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: record };
+  const worker = new InferenceWorker(pathToFileURL(file), { starts } as unknown as InferenceThreadData, 1, log);
+  t.after(() => worker.close());
+  // 3.1 s of back-offs, and six thread starts: 7.5 s on a loaded 2-core machine.
+  await until('the fifth thread, which stays up', () => readFileSync(starts, 'utf8').length === 5 && worker.state() === 'ready', { timeoutMs: 20_000 });
+  await assert.rejects(worker.invoke({ requestId: 'r', body: Buffer.from('{}'), headers: {} }, 20), { code: 'ERR_TIMEOUT' });
+  // Replaced 1.6 s after it ended (its fifth crash in a row); the liveness ping gives up after 1 s.
+  await until('its replacement', () => readFileSync(starts, 'utf8').length >= 6 && worker.state() === 'ready', { timeoutMs: 15_000 });
+  assert.deepEqual(
+    errors.filter((m) => /blocked/.test(m)),
+    [],
+    'the ended thread was not taken for a blocked one (which started a thread the respawn then left running)',
+  );
+  assert.equal(readFileSync(starts, 'utf8').length, 6);
+});
+
 test("a Buffer the handler keeps and returns again (a cached answer) is answered every time: the thread copies user code's bytes, never moves them", { timeout: 10_000 }, async (t) => {
   // Buffers over 4 KB own their whole ArrayBuffer: a transfer would detach CACHED in the thread.
   const worker = await threadWithHandler(
@@ -244,6 +290,47 @@ async function threadWithHandler(t: TestContext, source: string): Promise<Infere
   assert.equal(worker.state(), 'ready', worker.failure()?.message);
   return worker;
 }
+
+test('a streamed answer whose first chunk does not come within the timeout is a 504 naming the hook, in the thread and inline; ctx.signal aborts with it', { timeout: 30_000 }, async (t) => {
+  // 'signal:<file>': waits for ctx.signal (an upstream call given it, say) and writes why it aborted.
+  const handler = `
+import { writeFileSync } from 'node:fs';
+export function transformFn(model, body, contentType, accept, context) {
+  return (async function* () {
+    const mode = body.toString();
+    if (mode === 'never') await new Promise(() => {});
+    if (mode.startsWith('signal:')) {
+      await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
+      writeFileSync(mode.slice('signal:'.length), String(context.signal.reason?.code));
+      return;
+    }
+    yield 'chunk';
+  })();
+}`;
+  const thread = await threadWithHandler(t, handler);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-stream-timeout-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'inference.mjs'), handler);
+  const inline = await loadModelInProcess(dir);
+  t.after(() => inline.close());
+  const settings = { maxPayloadMb: 6, timeoutSeconds: 0.2, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const };
+  for (const [mode, backend] of [['thread', thread], ['inline', inline]] as const) {
+    const app = createApp({ settings, backend, log: createLogger('silent') });
+    const call = (body: string) => request(app).post('/invocations').set('Content-Type', 'text/plain').set('Accept', 'text/plain').send(body);
+    // Before: the request was held for good, with no answer and no headers.
+    const res = await call('never').expect(504);
+    const error = JSON.parse(res.text) as { code: string; message: string };
+    assert.equal(error.code, 'ERR_TIMEOUT', mode);
+    assert.match(error.message, /took longer than 0\.2 s .* in the handler's transformFn/, mode);
+    assert.equal((await call('soon').expect(200)).text, 'chunk', mode);
+    // Before: return() waited behind the generator's pending await, and nothing told it to stop.
+    const aborted = path.join(dir, `aborted-${mode}`);
+    await call(`signal:${aborted}`).expect(504);
+    await until(`ctx.signal to abort (${mode})`, () => existsSync(aborted), { timeoutMs: 10_000 });
+    assert.equal(readFileSync(aborted, 'utf8'), 'ERR_TIMEOUT', mode);
+  }
+});
 
 test("typed arrays predictFn or modelFn's model keeps and returns again, answered as application/octet-stream, are answered every time: the raw encoder's view of user code's memory is copied to the HTTP thread, never moved", { timeout: 10_000 }, async (t) => {
   // Each owns its whole ArrayBuffer: moving the raw encoder's view of it would detach it in the thread.

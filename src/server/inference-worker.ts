@@ -201,6 +201,9 @@ export class InferenceWorker implements InferenceBackend {
     this.#worker.on('exit', (code) => {
       // A failed load ends the thread by itself; reloading would only fail again in a loop.
       if (generation !== this.#generation || this.#closing || this.#state === 'failed') return;
+      // This thread is gone: a liveness check still waiting on it (a request that timed out as it
+      // ended) must not replace it as well, which started a second thread the respawn then left running.
+      this.#generation++;
       if (this.#state === 'loading') return this.#threadEndedLoading(code, uncaught);
       if (outOfMemory(uncaught) && this.limits.onOutOfMemory) return this.#lostToOutOfMemory(this.limits.onOutOfMemory);
       // What user code threw is for the log (above): it is not this request's, and may hold a secret.
@@ -343,7 +346,9 @@ export class InferenceWorker implements InferenceBackend {
           consumed: () => this.#post({ type: 'stream-ack', id }),
           cancel: () => {
             this.#streams.delete(id);
-            this.#post({ type: 'stream-cancel', id });
+            // Why the request gave up (its first chunk timed out, its client left), for ctx.signal in the thread.
+            const reason = p.cancellation?.reason;
+            this.#post({ type: 'stream-cancel', id, ...(reason === undefined ? {} : { error: toWireError(reason) }) });
             this.#checkIdle();
           },
         });
@@ -502,7 +507,7 @@ export class InferenceWorker implements InferenceBackend {
     return replies;
   }
 
-  invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
+  invoke(request: InvocationRequest, timeoutMs: number, limitMs = timeoutMs): Promise<InvocationResponse> {
     if (this.#closedWith) return Promise.reject(this.#closedWith);
     if (this.#state === 'failed') return Promise.reject(this.#notReady());
     const { cancellation, ...fields } = request;
@@ -515,12 +520,12 @@ export class InferenceWorker implements InferenceBackend {
           if (this.#state !== 'ready') return reject(this.#notReady());
           // The timeout counts from arrival: time spent queued behind other requests is part of it.
           const remaining = timeoutMs - (Date.now() - arrived);
-          if (remaining <= 0) return reject(invocationTimeout(timeoutMs, this.#description, true));
+          if (remaining <= 0) return reject(invocationTimeout(limitMs, this.#description, true));
           // A client that left while this request waited for a slot costs the thread nothing.
           if (cancellation?.cancelled) return reject(cancellation.reason);
           const id = this.#nextId++;
           this.#active++;
-          const timer = setTimeout(() => this.#onTimeout(id, timeoutMs), remaining);
+          const timer = setTimeout(() => this.#onTimeout(id, limitMs), remaining);
           this.#pending.set(id, { resolve, reject, timer, cancellation });
           const body = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
           const msg: ToThread = { type: 'invoke', id, request: { ...fields, body } };
@@ -534,14 +539,15 @@ export class InferenceWorker implements InferenceBackend {
         const at = this.#queue.indexOf(entry);
         if (at === -1) return;
         this.#queue.splice(at, 1);
-        reject(invocationTimeout(timeoutMs, this.#description, true));
+        reject(invocationTimeout(limitMs, this.#description, true));
       }, timeoutMs);
       this.#queue.push(entry);
     });
   }
 
-  #onTimeout(id: number, timeoutMs: number): void {
-    if (this.#cancelPosted(id, invocationTimeout(timeoutMs, this.#description))) void this.#checkLiveness();
+  /** Invocation `id` ran past its timeout; `limitMs` is the one its error quotes. */
+  #onTimeout(id: number, limitMs: number): void {
+    if (this.#cancelPosted(id, invocationTimeout(limitMs, this.#description))) void this.#checkLiveness();
   }
 
   /**

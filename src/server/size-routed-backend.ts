@@ -252,18 +252,18 @@ export class SizeRoutedBackend implements InferenceBackend {
     return this.#settled;
   }
 
-  invoke(request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
+  invoke(request: InvocationRequest, timeoutMs: number, limitMs = timeoutMs): Promise<InvocationResponse> {
     const inline = this.#inline;
     if (this.#startFailure) return Promise.reject(new ToolkitError('ERR_NOT_READY', `the model failed to load: ${loadFailureReason(this.#startFailure)}`));
     if (!inline) {
       // `thread` mode: the thread queues requests while its model loads.
-      if (this.#thread) return this.#thread.invoke(request, timeoutMs);
+      if (this.#thread) return this.#thread.invoke(request, timeoutMs, limitMs);
       return Promise.reject(new ToolkitError('ERR_NOT_READY', 'the model is still loading; retry when GET /ping answers 200'));
     }
     const small = !request.parts && request.body.length <= this.#inlineMaxBytes && !this.#demoted && !EXPANDING_TYPES.test(request.contentType ?? '');
-    if (small || inline.state() !== 'ready' || this.#threadFailed) return inline.invoke(request, timeoutMs);
-    if (this.#readyThread) return this.#readyThread.invoke(request, timeoutMs);
-    return this.#invokeOnceThreadReady(inline, request, timeoutMs);
+    if (small || inline.state() !== 'ready' || this.#threadFailed) return inline.invoke(request, timeoutMs, limitMs);
+    if (this.#readyThread) return this.#readyThread.invoke(request, timeoutMs, limitMs);
+    return this.#invokeOnceThreadReady(inline, request, timeoutMs, limitMs);
   }
 
   /**
@@ -271,7 +271,7 @@ export class SizeRoutedBackend implements InferenceBackend {
    * inline if it failed. A request whose client leaves meanwhile stops waiting at once, with the
    * cancellation's reason.
    */
-  async #invokeOnceThreadReady(inline: InferenceBackend, request: InvocationRequest, timeoutMs: number): Promise<InvocationResponse> {
+  async #invokeOnceThreadReady(inline: InferenceBackend, request: InvocationRequest, timeoutMs: number, limitMs: number): Promise<InvocationResponse> {
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
@@ -289,8 +289,8 @@ export class SizeRoutedBackend implements InferenceBackend {
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
     if (target === 'gone') throw request.cancellation!.reason;
-    if (target === 'late') throw new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${timeoutMs / 1000} s (waiting for the inference thread to load the model)`);
-    return (target ?? inline).invoke(request, Math.max(1, timeoutMs - (performance.now() - started)));
+    if (target === 'late') throw new ToolkitError('ERR_TIMEOUT', `the invocation took longer than ${limitMs / 1000} s (waiting for the inference thread to load the model)`);
+    return (target ?? inline).invoke(request, Math.max(1, timeoutMs - (performance.now() - started)), limitMs);
   }
 
   /** A model with `bidiFn` has user code, so it runs in the thread (inline only when forced). */

@@ -46,8 +46,11 @@ export type ToThread =
   | { type: 'flush' }
   /** The HTTP response took one chunk of stream `id`. */
   | { type: 'stream-ack'; id: number }
-  /** The client of stream `id` went away: stop producing. */
-  | { type: 'stream-cancel'; id: number }
+  /**
+   * The client of stream `id` went away, or its first chunk did not come in time: stop producing.
+   * `error`, when the request was cancelled, is what the producer's ctx.signal aborts with.
+   */
+  | { type: 'stream-cancel'; id: number; error?: WireError }
   /** Invocation `id` was answered without the thread (it timed out): drop it if it has not run yet. */
   | { type: 'cancel'; id: number; error: WireError }
   /**
@@ -82,12 +85,30 @@ export type FromThread =
   | { type: 'flushed' }
   | { type: 'batch'; step: string; run: BatchRun };
 
-/** Serialises any thrown value for `postMessage`. */
+/**
+ * Serialises any thrown value for `postMessage`. It never throws: what user code threw, or a cause
+ * of it, may throw when read (a getter on `stack`, a Proxy), and an error that could not cross left
+ * its request unanswered until it timed out (and a rejection nothing handled ended the thread).
+ */
 export function toWireError(err: unknown): WireError {
-  if (err instanceof ToolkitError) {
-    return { code: err.code, status: err.status, message: err.message, stack: stackWithCauses(err), details: err.details, ...(isOutOfDescriptors(err) ? { outOfDescriptors: true } : {}) };
+  try {
+    if (err instanceof ToolkitError) {
+      return { code: err.code, status: err.status, message: err.message, stack: stackWithCauses(err), details: err.details, ...(outOfDescriptors(err) ? { outOfDescriptors: true } : {}) };
+    }
+    return { code: 'ERR_INTERNAL', status: 500, message: thrownMessage(err), stack: err instanceof Error ? bounded(err.stack) : undefined };
+  } catch {
+    // `instanceof` on a Proxy whose getPrototypeOf throws, an Error whose stack getter throws.
+    return { code: 'ERR_INTERNAL', status: 500, message: thrownMessage(err) };
   }
-  return { code: 'ERR_INTERNAL', status: 500, message: thrownMessage(err), stack: err instanceof Error ? bounded(err.stack) : undefined };
+}
+
+/** {@link isOutOfDescriptors}, false for a cause whose fields throw when read. */
+function outOfDescriptors(err: Error): boolean {
+  try {
+    return isOutOfDescriptors(err);
+  } catch {
+    return false;
+  }
 }
 
 /** Most characters of each stack sent across (the head, where the message is, and the tail, where the frames are). */
@@ -99,12 +120,19 @@ function bounded(stack: string | undefined): string | undefined {
   return `${stack.slice(0, STACK_MAX / 2)}…${stack.slice(-STACK_MAX / 2)}`;
 }
 
-/** The stack of an error followed by its causes' stacks, so logs show where user code failed. */
+/**
+ * The stack of an error followed by its causes' stacks, so logs show where user code failed; the
+ * stacks read so far when a cause's cannot be read (user code's getter that throws).
+ */
 function stackWithCauses(err: Error): string | undefined {
   let stack = bounded(err.stack);
-  let cause = err.cause;
-  for (let depth = 0; cause instanceof Error && depth < 5; depth++, cause = cause.cause) {
-    stack += `\nCaused by: ${bounded(cause.stack ?? cause.message)}`;
+  try {
+    let cause = err.cause;
+    for (let depth = 0; cause instanceof Error && depth < 5; depth++, cause = cause.cause) {
+      stack += `\nCaused by: ${bounded(cause.stack ?? cause.message)}`;
+    }
+  } catch {
+    // The causes that could be read are in.
   }
   return stack;
 }

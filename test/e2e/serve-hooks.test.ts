@@ -92,6 +92,27 @@ describe('handler hooks', () => {
     assert.equal(((await ok.json()) as number[][])[0]!.length, 3);
   });
 
+  for (const mode of ['inline', 'thread']) {
+    test(`an error whose stack or name throws when read is a 500 naming the hook, at once; a rejection of a Proxy nothing catches is logged and the model keeps serving (${mode})`, async () => {
+      const server = await serveIt('unreadable-errors', false, { SMKIT_INFERENCE_MODE: mode, SAGEMAKER_MODEL_SERVER_WORKERS: '1' });
+      await waitForPing(server);
+      const call = (body: string) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } }, 15_000);
+      for (const field of ['stack', 'name']) {
+        // Before: inline, the failure's log line threw and the request was never answered; in the thread, it timed out.
+        const res = await call(`${field}-getter`);
+        assert.equal(res.status, 500, field);
+        const body = (await res.json()) as { code: string; message: string };
+        assert.equal(body.code, 'ERR_USER_CODE', field);
+        assert.match(body.message, new RegExp(`^transformFn in .*inference\\.mjs failed: ${field} is unreadable$`));
+      }
+      assert.equal(await (await call('proxy-rejection')).text(), 'left behind');
+      // Before: reading the rejection for its line threw, which ended the thread (or process) instead.
+      await until('the rejection to be logged', () => /a promise was rejected with nothing awaiting or catching it/.test(server.output()), { timeoutMs: 10_000 });
+      assert.equal(await (await call('fine')).text(), 'ok');
+      assert.doesNotMatch(server.output(), /ended the inference thread|inference thread exited|worker process died/);
+    });
+  }
+
   test('SMKIT_DEBUG=true sends stack traces to clients', async () => {
     const server = await serveIt('errors', true, { SMKIT_DEBUG: 'true' });
     await waitForPing(server);

@@ -22,7 +22,13 @@ export const customStep: StepBuilder = async (options, env) => {
   } catch (err) {
     throw moduleLoadError(file, `${env.name}: cannot load ${file}`, err);
   }
-  const fn = mod[exportName] ?? (exportName === 'default' ? undefined : (mod['default'] as Record<string, unknown> | undefined)?.[exportName]);
+  let fn: unknown;
+  try {
+    fn = mod[exportName] ?? (exportName === 'default' ? undefined : (mod['default'] as Record<string, unknown> | undefined)?.[exportName]);
+  } catch (err) {
+    // An export that throws when read (a getter, a Proxy as the default export): the module's code failing.
+    throw moduleLoadError(file, `${env.name}: cannot load ${file}`, err);
+  }
   if (typeof fn !== 'function') throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: ${moduleName} does not export a function "${exportName}"`);
   const stepOptions = (options['options'] ?? {}) as Record<string, unknown>;
   return {
@@ -30,6 +36,10 @@ export const customStep: StepBuilder = async (options, env) => {
     stage: env.stage,
     async run(data, ctx): Promise<StepData> {
       const out: unknown = await (fn as (d: StepData, c: unknown, o: unknown) => unknown)(data, ctx, stepOptions);
+      // No codec writes these (JSON would answer 200 "null"): a function not called, most likely.
+      if (typeof out === 'function' || typeof out === 'symbol') {
+        throw new ToolkitError('ERR_USER_CODE', `the custom step returned a ${typeof out}: return named tensors, { tensors }, or a value for smkit to encode (undefined passes the tensors on)`);
+      }
       let next: StepData;
       if (out && typeof out === 'object' && 'tensors' in out && isTensorMap((out as StepData).tensors)) next = stepDataWithFloat16Bits(out as StepData);
       else if (isTensorMap(out)) next = stepDataWithFloat16Bits({ ...data, tensors: out, value: undefined });
