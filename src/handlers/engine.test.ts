@@ -380,7 +380,7 @@ test('a value a hook returns that throws when smkit reads it (a getter, a Proxy)
     await assert.rejects(invokeText(engine, body, 'application/json'), {
       code: 'ERR_USER_CODE',
       status: 500,
-      message: new RegExp(`^${hook} in .*inference\\.mjs returned a value that throws when smkit reads it \\(${thrown}\\): return plain data`),
+      message: new RegExp(`^${hook} in .*inference\\.mjs returned a value smkit could not read or encode \\(${thrown}\\): return plain data`),
     });
   }
 });

@@ -655,12 +655,13 @@ export class InferenceEngine {
 
   /**
    * An error thrown while smkit read what `hook` returned that is not smkit's own: a getter or a
-   * Proxy of user code's that throws when read, which is the hook's 500 ERR_USER_CODE naming it, not
-   * an ERR_INTERNAL quoting what the getter threw. smkit's errors are left as they are.
+   * Proxy of user code's that throws when read, or a value too large to encode (V8's RangeError),
+   * which is the hook's 500 ERR_USER_CODE naming it, not an ERR_INTERNAL quoting what was thrown.
+   * smkit's errors are left as they are.
    */
   #unreadable(err: unknown, hook: string): unknown {
     if (isToolkitError(err)) return err;
-    return new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned a value that throws when smkit reads it (${thrownMessage(err, 300)}): return plain data, without getters or a Proxy that throw`, { cause: err });
+    return new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned a value smkit could not read or encode (${thrownMessage(err, 300)}): return plain data, without getters or a Proxy that throw, and no larger than can be encoded`, { cause: err });
   }
 
   /**
