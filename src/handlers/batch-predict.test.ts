@@ -113,6 +113,24 @@ export function outputFn(prediction) { return JSON.stringify(prediction.value); 
   }
 });
 
+test('a predictBatchFn array with its own iterator is read by index, as its length was checked: each request gets its own prediction', async () => {
+  const dir = handlerDir(`
+export function predictBatchFn(inputs) {
+  const out = inputs.map((input) => ({ value: input.tensors[''].data[0] }));
+  out[Symbol.iterator] = function* () { yield { value: -1 }; };
+  return out;
+}
+export function outputFn(prediction) { return JSON.stringify(prediction.value); }
+`);
+  try {
+    const engine = await load(dir, 4);
+    const answers = await Promise.all([1, 2, 3].map((x) => invoke(engine, x)));
+    assert.deepEqual(answers.map((a) => a.body.toString('utf8')), ['1', '2', '3']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a predictBatchFn that changes its inputs in place and then throws: each request is retried on its input as it came', async () => {
   // Scales every input by 10 in place, as a normalising handler might, and fails any batch with a
   // negative value in it: retried on the scaled inputs, 1 would be answered 100, not 10.

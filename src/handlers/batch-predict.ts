@@ -39,8 +39,11 @@ async function callUser(fn: PredictBatchFn, name: string, model: unknown, calls:
     throw new ToolkitError('ERR_USER_CODE', `${name} must return an array with one prediction per input (${calls.length}), got ${returnedKind(out)}`);
   }
   // Each prediction read here, as user code's: one that throws when read (a getter, a Proxy) fails
-  // the batch, retried one by one, instead of leaving the requests from it on unanswered.
-  return Array.from(out);
+  // the batch, retried one by one, instead of leaving the requests from it on unanswered. By index,
+  // as the length was checked: an array's own iterator could yield another count.
+  const predictions: unknown[] = new Array(calls.length);
+  for (let i = 0; i < calls.length; i++) predictions[i] = out[i];
+  return predictions;
 }
 
 /**
