@@ -332,6 +332,38 @@ export function transformFn(model, body, contentType, accept, context) {
   }
 });
 
+test('a streamed answer whose producer blocks the thread before its first chunk is a 504, and the blocked thread is replaced then, as for a whole answer', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-stream-spin-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(
+    path.join(dir, 'code', 'inference.mjs'),
+    `export function transformFn(model, body) {
+  return (async function* () {
+    if (body.toString() === 'spin') for (;;);
+    yield 'chunk';
+  })();
+}`,
+  );
+  const data: InferenceThreadData = {
+    engine: { modelDir: dir, codeDir: path.join(dir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } },
+    logLevel: 'silent',
+    workerIndex: 0,
+  };
+  const errors: string[] = [];
+  const log = { debug() {}, info() {}, warn() {}, error: (obj: object | string, msg?: string) => void errors.push(msg ?? String(obj)) };
+  const thread = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), data, 1, log);
+  t.after(() => thread.close());
+  await thread.whenSettled();
+  const settings = { maxPayloadMb: 6, timeoutSeconds: 0.2, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const };
+  const app = createApp({ settings, backend: thread, log: createLogger('silent') });
+  const call = (body: string) => request(app).post('/invocations').set('Content-Type', 'text/plain').set('Accept', 'text/plain').send(body);
+  await call('spin').expect(504);
+  // Before: nothing looked at the thread until another request timed out behind the loop.
+  await until('the blocked thread to be replaced', () => errors.some((m) => /blocked past the timeout; replacing it/.test(m)), { timeoutMs: 20_000 });
+  await until('the new thread to answer', async () => (await call('soon')).status === 200, { timeoutMs: 20_000 });
+});
+
 test("typed arrays predictFn or modelFn's model keeps and returns again, answered as application/octet-stream, are answered every time: the raw encoder's view of user code's memory is copied to the HTTP thread, never moved", { timeout: 10_000 }, async (t) => {
   // Each owns its whole ArrayBuffer: moving the raw encoder's view of it would detach it in the thread.
   const kept = `const SCORES = new Float32Array([0.25, 0.5, 0.75]);

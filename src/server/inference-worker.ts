@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { ToolkitError } from '../errors/catalogue.js';
+import { isToolkitError, ToolkitError } from '../errors/catalogue.js';
 import { loadFailureReason } from './load-failure.js';
 import { invocationTimeout } from './timeout-error.js';
 import { thrownMessage } from '../errors/excerpt.js';
@@ -350,6 +350,8 @@ export class InferenceWorker implements InferenceBackend {
             const reason = p.cancellation?.reason;
             this.#post({ type: 'stream-cancel', id, ...(reason === undefined ? {} : { error: toWireError(reason) }) });
             this.#checkIdle();
+            // A first chunk that never came may be user code stuck in a synchronous loop, as for a whole answer.
+            if (isToolkitError(reason) && reason.code === 'ERR_TIMEOUT') void this.#checkLiveness();
           },
         });
         this.#streams.set(id, queue);
