@@ -86,6 +86,29 @@ test("a folder under the install's name that is not this user's own finished ins
   }
 });
 
+/** `process.getuid` made to answer `uid` (undefined: none, as on Windows) for one test. */
+function fakeUid(t: { after(fn: () => void): void }, uid: number | undefined): void {
+  const saved = Object.getOwnPropertyDescriptor(process, 'getuid')!;
+  t.after(() => Object.defineProperty(process, 'getuid', saved));
+  Object.defineProperty(process, 'getuid', { ...saved, value: uid === undefined ? undefined : () => uid });
+}
+
+test('without user ids (Windows), where every folder reads as writable by all, the installed copy is used again, not installed anew and left behind at every start', (t) => {
+  const tmp = isolatedNpm(t);
+  fakeUid(t, undefined);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const installs: unknown[] = [];
+  const warnings: string[] = [];
+  const log: Logger = { ...silent, info: (fields: unknown) => void installs.push(fields), warn: (_: unknown, message?: string) => void warnings.push(String(message)) };
+  const first = prepareCodeDir(modelDir, 'auto', log);
+  chmodSync(first, 0o777); // as Windows reports a folder's mode
+  assert.equal(prepareCodeDir(modelDir, 'auto', log), first);
+  assert.equal(installs.length, 1, 'the second start installs nothing');
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [path.basename(first)]);
+});
+
 test('code/package.json dependencies vendored in code/ (file:) install when the registry cannot be reached', async (t) => {
   const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
   cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });

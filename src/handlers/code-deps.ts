@@ -82,7 +82,10 @@ function isOwnInstall(dir: string): boolean {
     return false;
   }
   const uid = process.getuid?.();
-  return st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0 && existsSync(path.join(dir, 'node_modules'));
+  // Without user ids (Windows) modes mean nothing, every folder's reads as writable by all, and the
+  // temp dir is in the user's own profile.
+  const own = uid === undefined || (st.uid === uid && (st.mode & 0o022) === 0);
+  return st.isDirectory() && own && existsSync(path.join(dir, 'node_modules'));
 }
 
 /**
