@@ -109,6 +109,16 @@ test('without user ids (Windows), where every folder reads as writable by all, t
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [path.basename(first)]);
 });
 
+test("two users serving the same model each have a copy of their own: one cannot use the other's, and would install again and leave a copy behind at every start", (t) => {
+  const tmp = isolatedNpm(t);
+  const codeDir = path.join(tmp, 'model', 'code');
+  cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });
+  fakeUid(t, 1000);
+  const first = codeInstallFolder(codeDir);
+  process.getuid = () => 1001;
+  assert.notEqual(codeInstallFolder(codeDir), first);
+});
+
 test('code/package.json dependencies vendored in code/ (file:) install when the registry cannot be reached', async (t) => {
   const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
   cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });

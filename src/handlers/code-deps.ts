@@ -51,11 +51,13 @@ function unreachableRegistry(cwd: string, env: NodeJS.ProcessEnv): { registry: s
 
 /**
  * What a copy of `codeDir` depends on: each entry's path, type, size and modification time
- * (`node_modules` aside), and the Node ABI, platform and CPU that native packages are built for.
+ * (`node_modules` aside), the Node ABI, platform and CPU that native packages are built for, and the
+ * user serving (two users serving the same model each have a copy of their own: one could not use the
+ * other's, and would install again at every start).
  * Stat only: editing a handler changes its time, so a copy made before the edit is never reused.
  */
 function codeFingerprint(codeDir: string): string {
-  const hash = createHash('sha256').update(`${codeDir}\0${process.versions.modules}\0${process.platform}\0${process.arch}\0`);
+  const hash = createHash('sha256').update(`${codeDir}\0${process.versions.modules}\0${process.platform}\0${process.arch}\0${process.getuid?.() ?? ''}\0`);
   const walk = (dir: string, rel: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       if (rel === '' && entry.name === 'node_modules') continue;
