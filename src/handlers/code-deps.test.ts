@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -117,6 +117,26 @@ test("two users serving the same model each have a copy of their own: one cannot
   const first = codeInstallFolder(codeDir);
   process.getuid = () => 1001;
   assert.notEqual(codeInstallFolder(codeDir), first);
+});
+
+test('links in code/ stay links in the copy: one to a file in code/ points into the copy (a linked handler finds the installed dependencies), one out of code/ to where it points; a loop or a link to / is not followed', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  const code = path.join(modelDir, 'code');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  mkdirSync(path.join(code, 'lib', 'sub'), { recursive: true });
+  renameSync(path.join(code, 'inference.mjs'), path.join(code, 'lib', 'handler.mjs'));
+  symlinkSync('lib/handler.mjs', path.join(code, 'inference.mjs'));
+  writeFileSync(path.join(modelDir, 'shared.txt'), 'shared');
+  symlinkSync('../shared.txt', path.join(code, 'shared.txt'));
+  symlinkSync('..', path.join(code, 'lib', 'sub', 'up'));
+  symlinkSync('/', path.join(code, 'root'));
+  const copy = prepareCodeDir(modelDir, 'auto', silent);
+  assert.equal(readlinkSync(path.join(copy, 'inference.mjs')), 'lib/handler.mjs');
+  assert.equal(realpathSync(path.join(copy, 'inference.mjs')), path.join(realpathSync(copy), 'lib', 'handler.mjs'), 'the handler loads from the copy, beside its node_modules');
+  assert.equal(readFileSync(path.join(copy, 'shared.txt'), 'utf8'), 'shared');
+  assert.equal(readlinkSync(path.join(copy, 'lib', 'sub', 'up')), '..');
+  assert.equal(readlinkSync(path.join(copy, 'root')), '/');
 });
 
 test('code/package.json dependencies vendored in code/ (file:) install when the registry cannot be reached', async (t) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, type Stats } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -150,9 +150,40 @@ export function codeInstallFolder(codeDir: string): string {
   return path.join(os.tmpdir(), `smkit-code-${codeFingerprint(codeDir)}`);
 }
 
+/**
+ * Copies `codeDir` into `folder`, links as links: one to something inside `codeDir` points to the
+ * same thing in the copy, one to something outside it to that thing where it is. cpSync alone points
+ * every relative link at the original: a handler linked from elsewhere in code/ then loaded from the
+ * model dir (Node follows links), where the dependencies installed in the copy cannot be found.
+ */
+function copyCode(codeDir: string, folder: string): void {
+  cpSync(codeDir, folder, { recursive: true, verbatimSymlinks: true });
+  const relink = (dir: string, srcDir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const link = path.join(dir, entry.name);
+      if (entry.isDirectory()) relink(link, path.join(srcDir, entry.name));
+      if (!entry.isSymbolicLink()) continue;
+      const to = path.resolve(srcDir, readlinkSync(link));
+      const inCode = path.relative(codeDir, to);
+      const inside = inCode !== '..' && !inCode.startsWith(`..${path.sep}`) && !path.isAbsolute(inCode);
+      const want = inside ? path.relative(dir, path.join(folder, inCode)) || '.' : to;
+      if (want === readlinkSync(link)) continue;
+      let type: 'dir' | 'file' = 'file';
+      try {
+        if (statSync(to).isDirectory()) type = 'dir';
+      } catch {
+        // a dangling link stays one
+      }
+      unlinkSync(link);
+      symlinkSync(want, link, type);
+    }
+  };
+  relink(folder, codeDir);
+}
+
 /** Copies `codeDir` into `folder` and installs its dependencies there, offline first; throws `ERR_CODE_DEPENDENCIES`. */
 function installInto(folder: string, codeDir: string, pkgFile: string): void {
-  cpSync(codeDir, folder, { recursive: true });
+  copyCode(codeDir, folder);
   const lock = existsSync(path.join(folder, 'package-lock.json'));
   const env = npmEnv(process.env);
   const verb = lock ? 'ci' : 'install';
