@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,6 +65,25 @@ test('the installed copy of code/ is used again while code/ is unchanged, and ma
   assert.equal(readFileSync(path.join(second, 'inference.mjs'), 'utf8'), edited);
   assert.ok(existsSync(path.join(second, 'node_modules', 'greet', 'index.js')));
   assert.equal(installs.length, 2);
+});
+
+test('an edit that keeps the size and the modification time (an archive extracted again: smkit package gives every file one fixed time) still makes a new copy', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const handler = path.join(modelDir, 'code', 'inference.mjs');
+  const fixed = new Date('2000-01-01T00:00:00Z');
+  utimesSync(handler, fixed, fixed);
+  const first = prepareCodeDir(modelDir, 'auto', silent);
+  const before = readFileSync(handler, 'utf8');
+  const edited = before.replace('greet(', 'greeT(').replace('import greet', 'import greeT');
+  assert.equal(edited.length, before.length);
+  writeFileSync(handler, edited);
+  utimesSync(handler, fixed, fixed);
+  assert.equal(statSync(handler).mtimeMs, fixed.getTime());
+  const second = prepareCodeDir(modelDir, 'auto', silent);
+  assert.notEqual(second, first);
+  assert.equal(readFileSync(path.join(second, 'inference.mjs'), 'utf8'), edited);
 });
 
 test("a folder under the install's name that is not this user's own finished install (writable by others; another user's) is not used: its code would run as this user", (t) => {

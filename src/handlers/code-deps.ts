@@ -50,11 +50,14 @@ function unreachableRegistry(cwd: string, env: NodeJS.ProcessEnv): { registry: s
 }
 
 /**
- * What a copy of `codeDir` depends on: each entry's path, type, size and modification time
- * (`node_modules` aside), the Node ABI, platform and CPU that native packages are built for, and the
- * user serving (two users serving the same model each have a copy of their own: one could not use the
- * other's, and would install again at every start).
- * Stat only: editing a handler changes its time, so a copy made before the edit is never reused.
+ * What a copy of `codeDir` depends on: each entry's path, type, size, modification time and change
+ * time (`node_modules` aside), the Node ABI, platform and CPU that native packages are built for,
+ * and the user serving (two users serving the same model each have a copy of their own: one could
+ * not use the other's, and would install again at every start).
+ * Stat only: editing a handler changes its times, so a copy made before the edit is never reused.
+ * The change time too because a modification time can be set back, and archives give every file one
+ * fixed one (as `smkit package` writes them): a model.tar.gz extracted again with a handler edited
+ * to the same size would have looked unchanged.
  */
 function codeFingerprint(codeDir: string): string {
   const hash = createHash('sha256').update(`${codeDir}\0${process.versions.modules}\0${process.platform}\0${process.arch}\0${process.getuid?.() ?? ''}\0`);
@@ -63,7 +66,7 @@ function codeFingerprint(codeDir: string): string {
       if (rel === '' && entry.name === 'node_modules') continue;
       const full = path.join(dir, entry.name);
       const st = lstatSync(full);
-      hash.update(`${rel}${entry.name}\0${st.mode}\0${st.size}\0${st.mtimeMs}\0`);
+      hash.update(`${rel}${entry.name}\0${st.mode}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0`);
       if (entry.isDirectory()) walk(full, `${rel}${entry.name}/`);
     }
   };
