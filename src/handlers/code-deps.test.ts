@@ -158,6 +158,22 @@ test('links in code/ stay links in the copy: one to a file in code/ points into 
   assert.equal(readlinkSync(path.join(copy, 'root')), '/');
 });
 
+test('a folder read-only in code/ (modes kept from model.tar.gz) is writable by its owner in the copy: a user other than root could not remove a copy holding it (a failed install, a concurrent start that installed too)', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const vendor = path.join(modelDir, 'code', 'vendor');
+  chmodSync(path.join(vendor, 'greet'), 0o555);
+  chmodSync(vendor, 0o555);
+  try {
+    const copy = prepareCodeDir(modelDir, 'auto', silent);
+    for (const dir of [path.join(copy, 'vendor'), path.join(copy, 'vendor', 'greet')]) assert.equal(statSync(dir).mode & 0o777, 0o755, dir);
+  } finally {
+    chmodSync(vendor, 0o755); // for the temp dir's removal, as a user other than root
+    chmodSync(path.join(vendor, 'greet'), 0o755);
+  }
+});
+
 test('code/package.json dependencies vendored in code/ (file:) install when the registry cannot be reached', async (t) => {
   const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
   cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -130,7 +130,11 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   try {
     installInto(staging, codeDir, pkgFile);
   } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
+    try {
+      rmSync(staging, { recursive: true, force: true });
+    } catch {
+      // what the install failed of is the error to report
+    }
     throw err;
   }
   try {
@@ -140,7 +144,11 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
     // Another start installed the same code meanwhile (the rename finds the folder taken), or the
     // name is held by a folder not this user's own: this install serves this start.
     if (isOwnInstall(target)) {
-      rmSync(staging, { recursive: true, force: true });
+      try {
+        rmSync(staging, { recursive: true, force: true });
+      } catch (err) {
+        log.warn({ folder: staging, err }, 'could not remove a copy of code/ a concurrent start made needless');
+      }
       return target;
     }
     log.warn({ codeDir, folder: target, installedIn: staging }, "the folder for the installed code exists but is not this user's own finished install (another user's, writable by others, or a link): this start uses its own copy");
@@ -158,13 +166,19 @@ export function codeInstallFolder(codeDir: string): string {
  * same thing in the copy, one to something outside it to that thing where it is. cpSync alone points
  * every relative link at the original: a handler linked from elsewhere in code/ then loaded from the
  * model dir (Node follows links), where the dependencies installed in the copy cannot be found.
+ * The copy's folders are made writable by their owner: cpSync keeps the modes of code/ (a folder
+ * read-only in model.tar.gz stays so), and a user other than root could not remove a copy holding
+ * one (a failed install's, or the one a concurrent start's rename made needless).
  */
 function copyCode(codeDir: string, folder: string): void {
   cpSync(codeDir, folder, { recursive: true, verbatimSymlinks: true });
   const relink = (dir: string, srcDir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const link = path.join(dir, entry.name);
-      if (entry.isDirectory()) relink(link, path.join(srcDir, entry.name));
+      if (entry.isDirectory()) {
+        chmodSync(link, (lstatSync(link).mode & 0o7777) | 0o700);
+        relink(link, path.join(srcDir, entry.name));
+      }
       if (!entry.isSymbolicLink()) continue;
       const to = path.resolve(srcDir, readlinkSync(link));
       const inCode = path.relative(codeDir, to);
