@@ -174,6 +174,27 @@ test('a folder read-only in code/ (modes kept from model.tar.gz) is writable by 
   }
 });
 
+test('a folder dependency outside code/ (file:../shared) is ERR_CODE_DEPENDENCIES: installed from the copy in the temp dir, it would be whatever is at <temp dir>/shared, which anyone can put there', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  for (const [dir, says] of [[path.join(modelDir, 'shared'), 'the model\'s'], [path.join(tmp, 'shared'), 'planted']] as const) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'shared', version: '1.0.0', main: 'index.js' }));
+    writeFileSync(path.join(dir, 'index.js'), `module.exports = ${JSON.stringify(says)};\n`);
+  }
+  for (const spec of ['file:../shared', '../shared']) {
+    mkdirSync(path.join(modelDir, 'code'), { recursive: true });
+    writeFileSync(path.join(modelDir, 'code', 'package.json'), JSON.stringify({ name: 'm', version: '1.0.0', dependencies: { shared: spec } }));
+    assert.throws(() => prepareCodeDir(modelDir, 'auto', silent), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError, String(err));
+      assert.equal(err.code, 'ERR_CODE_DEPENDENCIES');
+      assert.match(err.message, new RegExp(`"shared": "${spec.replace(/\./g, '\\.')}", a folder outside code/`));
+      return true;
+    });
+  }
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), []);
+});
+
 test('code/package.json dependencies vendored in code/ (file:) install when the registry cannot be reached', async (t) => {
   const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
   cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });

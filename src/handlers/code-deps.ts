@@ -111,7 +111,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   const codeDir = path.join(modelDir, 'code');
   const pkgFile = path.join(codeDir, 'package.json');
   if (!existsSync(pkgFile) || existsSync(path.join(codeDir, 'node_modules'))) return codeDir;
-  let pkg: { dependencies?: Record<string, string> };
+  let pkg: { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
   try {
     pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as typeof pkg;
   } catch (err) {
@@ -121,6 +121,20 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   if (mode === 'never') {
     log.warn({ codeDir }, 'code/package.json declares dependencies but code/node_modules is absent and SMKIT_INSTALL_CODE_DEPS=never: imports of them will fail');
     return codeDir;
+  }
+  // npm resolves a folder dependency from the copy: one outside code/ (file:../shared) would not be
+  // the model's but whatever is at that place in the temp dir, which on a shared machine anyone can put there.
+  for (const [name, spec] of Object.entries({ ...pkg.optionalDependencies, ...pkg.dependencies })) {
+    const folder = /^file:(.*)$/.exec(spec)?.[1] ?? (/^\.\.?[\\/]/.test(spec) ? spec : undefined);
+    if (folder === undefined || path.isAbsolute(folder) || folder.startsWith('~')) continue;
+    const inCode = path.relative(codeDir, path.resolve(codeDir, folder));
+    if (inCode === '..' || inCode.startsWith(`..${path.sep}`) || path.isAbsolute(inCode)) {
+      throw new ToolkitError(
+        'ERR_CODE_DEPENDENCIES',
+        `${pkgFile} has the dependency "${name}": "${spec}", a folder outside code/: installed from a copy of code/ in ${os.tmpdir()}, it would be taken from there, not from the model. ` +
+          'Move it inside code/ ("file:./vendor/..."), or ship code/node_modules inside model.tar.gz and set SMKIT_INSTALL_CODE_DEPS=never.',
+      );
+    }
   }
   const target = codeInstallFolder(codeDir);
   if (isOwnInstall(target)) return target;
