@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,6 +67,25 @@ test('the installed copy of code/ is used again while code/ is unchanged, and ma
   assert.equal(installs.length, 2);
 });
 
+test('an edit that keeps the size and the modification time (an archive extracted again: smkit package gives every file one fixed time) still makes a new copy', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const handler = path.join(modelDir, 'code', 'inference.mjs');
+  const fixed = new Date('2000-01-01T00:00:00Z');
+  utimesSync(handler, fixed, fixed);
+  const first = prepareCodeDir(modelDir, 'auto', silent);
+  const before = readFileSync(handler, 'utf8');
+  const edited = before.replace('greet(', 'greeT(').replace('import greet', 'import greeT');
+  assert.equal(edited.length, before.length);
+  writeFileSync(handler, edited);
+  utimesSync(handler, fixed, fixed);
+  assert.equal(statSync(handler).mtimeMs, fixed.getTime());
+  const second = prepareCodeDir(modelDir, 'auto', silent);
+  assert.notEqual(second, first);
+  assert.equal(readFileSync(path.join(second, 'inference.mjs'), 'utf8'), edited);
+});
+
 test("a folder under the install's name that is not this user's own finished install (writable by others; another user's) is not used: its code would run as this user", (t) => {
   const variants: { name: string; spoil(dir: string): void }[] = [{ name: 'writable by others', spoil: (dir) => chmodSync(dir, 0o777) }];
   if (process.getuid?.() === 0) variants.push({ name: "another user's", spoil: (dir) => chownSync(dir, 65534, 65534) });
@@ -84,6 +103,96 @@ test("a folder under the install's name that is not this user's own finished ins
     assert.notEqual(readFileSync(path.join(codeDir, 'node_modules', 'greet', 'index.js'), 'utf8'), 'planted', variant.name);
     assert.match(warnings.join('\n'), /not this user's own finished install/, variant.name);
   }
+});
+
+/** `process.getuid` made to answer `uid` (undefined: none, as on Windows) for one test. */
+function fakeUid(t: { after(fn: () => void): void }, uid: number | undefined): void {
+  const saved = Object.getOwnPropertyDescriptor(process, 'getuid')!;
+  t.after(() => Object.defineProperty(process, 'getuid', saved));
+  Object.defineProperty(process, 'getuid', { ...saved, value: uid === undefined ? undefined : () => uid });
+}
+
+test('without user ids (Windows), where every folder reads as writable by all, the installed copy is used again, not installed anew and left behind at every start', (t) => {
+  const tmp = isolatedNpm(t);
+  fakeUid(t, undefined);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const installs: unknown[] = [];
+  const warnings: string[] = [];
+  const log: Logger = { ...silent, info: (fields: unknown) => void installs.push(fields), warn: (_: unknown, message?: string) => void warnings.push(String(message)) };
+  const first = prepareCodeDir(modelDir, 'auto', log);
+  chmodSync(first, 0o777); // as Windows reports a folder's mode
+  assert.equal(prepareCodeDir(modelDir, 'auto', log), first);
+  assert.equal(installs.length, 1, 'the second start installs nothing');
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [path.basename(first)]);
+});
+
+test("two users serving the same model each have a copy of their own: one cannot use the other's, and would install again and leave a copy behind at every start", (t) => {
+  const tmp = isolatedNpm(t);
+  const codeDir = path.join(tmp, 'model', 'code');
+  cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });
+  fakeUid(t, 1000);
+  const first = codeInstallFolder(codeDir);
+  process.getuid = () => 1001;
+  assert.notEqual(codeInstallFolder(codeDir), first);
+});
+
+test('links in code/ stay links in the copy: one to a file in code/ points into the copy (a linked handler finds the installed dependencies), one out of code/ to where it points; a loop or a link to / is not followed', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  const code = path.join(modelDir, 'code');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  mkdirSync(path.join(code, 'lib', 'sub'), { recursive: true });
+  renameSync(path.join(code, 'inference.mjs'), path.join(code, 'lib', 'handler.mjs'));
+  symlinkSync('lib/handler.mjs', path.join(code, 'inference.mjs'));
+  writeFileSync(path.join(modelDir, 'shared.txt'), 'shared');
+  symlinkSync('../shared.txt', path.join(code, 'shared.txt'));
+  symlinkSync('..', path.join(code, 'lib', 'sub', 'up'));
+  symlinkSync('/', path.join(code, 'root'));
+  const copy = prepareCodeDir(modelDir, 'auto', silent);
+  assert.equal(readlinkSync(path.join(copy, 'inference.mjs')), 'lib/handler.mjs');
+  assert.equal(realpathSync(path.join(copy, 'inference.mjs')), path.join(realpathSync(copy), 'lib', 'handler.mjs'), 'the handler loads from the copy, beside its node_modules');
+  assert.equal(readFileSync(path.join(copy, 'shared.txt'), 'utf8'), 'shared');
+  assert.equal(readlinkSync(path.join(copy, 'lib', 'sub', 'up')), '..');
+  assert.equal(readlinkSync(path.join(copy, 'root')), '/');
+});
+
+test('a folder read-only in code/ (modes kept from model.tar.gz) is writable by its owner in the copy: a user other than root could not remove a copy holding it (a failed install, a concurrent start that installed too)', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const vendor = path.join(modelDir, 'code', 'vendor');
+  chmodSync(path.join(vendor, 'greet'), 0o555);
+  chmodSync(vendor, 0o555);
+  try {
+    const copy = prepareCodeDir(modelDir, 'auto', silent);
+    for (const dir of [path.join(copy, 'vendor'), path.join(copy, 'vendor', 'greet')]) assert.equal(statSync(dir).mode & 0o777, 0o755, dir);
+  } finally {
+    chmodSync(vendor, 0o755); // for the temp dir's removal, as a user other than root
+    chmodSync(path.join(vendor, 'greet'), 0o755);
+  }
+});
+
+test('a folder dependency outside code/ (file:../shared) is ERR_CODE_DEPENDENCIES: installed from the copy in the temp dir, it would be whatever is at <temp dir>/shared, which anyone can put there', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  for (const [dir, says] of [[path.join(modelDir, 'shared'), 'the model\'s'], [path.join(tmp, 'shared'), 'planted']] as const) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'shared', version: '1.0.0', main: 'index.js' }));
+    writeFileSync(path.join(dir, 'index.js'), `module.exports = ${JSON.stringify(says)};\n`);
+  }
+  for (const spec of ['file:../shared', '../shared']) {
+    mkdirSync(path.join(modelDir, 'code'), { recursive: true });
+    writeFileSync(path.join(modelDir, 'code', 'package.json'), JSON.stringify({ name: 'm', version: '1.0.0', dependencies: { shared: spec } }));
+    assert.throws(() => prepareCodeDir(modelDir, 'auto', silent), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError, String(err));
+      assert.equal(err.code, 'ERR_CODE_DEPENDENCIES');
+      assert.match(err.message, new RegExp(`"shared": "${spec.replace(/\./g, '\\.')}", a folder outside code/`));
+      return true;
+    });
+  }
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), []);
 });
 
 test('code/package.json dependencies vendored in code/ (file:) install when the registry cannot be reached', async (t) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, type Stats } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -50,18 +50,23 @@ function unreachableRegistry(cwd: string, env: NodeJS.ProcessEnv): { registry: s
 }
 
 /**
- * What a copy of `codeDir` depends on: each entry's path, type, size and modification time
- * (`node_modules` aside), and the Node ABI, platform and CPU that native packages are built for.
- * Stat only: editing a handler changes its time, so a copy made before the edit is never reused.
+ * What a copy of `codeDir` depends on: each entry's path, type, size, modification time and change
+ * time (`node_modules` aside), the Node ABI, platform and CPU that native packages are built for,
+ * and the user serving (two users serving the same model each have a copy of their own: one could
+ * not use the other's, and would install again at every start).
+ * Stat only: editing a handler changes its times, so a copy made before the edit is never reused.
+ * The change time too because a modification time can be set back, and archives give every file one
+ * fixed one (as `smkit package` writes them): a model.tar.gz extracted again with a handler edited
+ * to the same size would have looked unchanged.
  */
 function codeFingerprint(codeDir: string): string {
-  const hash = createHash('sha256').update(`${codeDir}\0${process.versions.modules}\0${process.platform}\0${process.arch}\0`);
+  const hash = createHash('sha256').update(`${codeDir}\0${process.versions.modules}\0${process.platform}\0${process.arch}\0${process.getuid?.() ?? ''}\0`);
   const walk = (dir: string, rel: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       if (rel === '' && entry.name === 'node_modules') continue;
       const full = path.join(dir, entry.name);
       const st = lstatSync(full);
-      hash.update(`${rel}${entry.name}\0${st.mode}\0${st.size}\0${st.mtimeMs}\0`);
+      hash.update(`${rel}${entry.name}\0${st.mode}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0`);
       if (entry.isDirectory()) walk(full, `${rel}${entry.name}/`);
     }
   };
@@ -82,7 +87,10 @@ function isOwnInstall(dir: string): boolean {
     return false;
   }
   const uid = process.getuid?.();
-  return st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0 && existsSync(path.join(dir, 'node_modules'));
+  // Without user ids (Windows) modes mean nothing, every folder's reads as writable by all, and the
+  // temp dir is in the user's own profile.
+  const own = uid === undefined || (st.uid === uid && (st.mode & 0o022) === 0);
+  return st.isDirectory() && own && existsSync(path.join(dir, 'node_modules'));
 }
 
 /**
@@ -103,7 +111,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   const codeDir = path.join(modelDir, 'code');
   const pkgFile = path.join(codeDir, 'package.json');
   if (!existsSync(pkgFile) || existsSync(path.join(codeDir, 'node_modules'))) return codeDir;
-  let pkg: { dependencies?: Record<string, string> };
+  let pkg: { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
   try {
     pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as typeof pkg;
   } catch (err) {
@@ -114,6 +122,20 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
     log.warn({ codeDir }, 'code/package.json declares dependencies but code/node_modules is absent and SMKIT_INSTALL_CODE_DEPS=never: imports of them will fail');
     return codeDir;
   }
+  // npm resolves a folder dependency from the copy: one outside code/ (file:../shared) would not be
+  // the model's but whatever is at that place in the temp dir, which on a shared machine anyone can put there.
+  for (const [name, spec] of Object.entries({ ...pkg.optionalDependencies, ...pkg.dependencies })) {
+    const folder = /^file:(.*)$/.exec(spec)?.[1] ?? (/^\.\.?[\\/]/.test(spec) ? spec : undefined);
+    if (folder === undefined || path.isAbsolute(folder) || folder.startsWith('~')) continue;
+    const inCode = path.relative(codeDir, path.resolve(codeDir, folder));
+    if (inCode === '..' || inCode.startsWith(`..${path.sep}`) || path.isAbsolute(inCode)) {
+      throw new ToolkitError(
+        'ERR_CODE_DEPENDENCIES',
+        `${pkgFile} has the dependency "${name}": "${spec}", a folder outside code/: installed from a copy of code/ in ${os.tmpdir()}, it would be taken from there, not from the model. ` +
+          'Move it inside code/ ("file:./vendor/..."), or ship code/node_modules inside model.tar.gz and set SMKIT_INSTALL_CODE_DEPS=never.',
+      );
+    }
+  }
   const target = codeInstallFolder(codeDir);
   if (isOwnInstall(target)) return target;
   // mkdtemp makes the folder this user's alone (mode 0700).
@@ -122,7 +144,11 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   try {
     installInto(staging, codeDir, pkgFile);
   } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
+    try {
+      rmSync(staging, { recursive: true, force: true });
+    } catch {
+      // what the install failed of is the error to report
+    }
     throw err;
   }
   try {
@@ -132,7 +158,11 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
     // Another start installed the same code meanwhile (the rename finds the folder taken), or the
     // name is held by a folder not this user's own: this install serves this start.
     if (isOwnInstall(target)) {
-      rmSync(staging, { recursive: true, force: true });
+      try {
+        rmSync(staging, { recursive: true, force: true });
+      } catch (err) {
+        log.warn({ folder: staging, err }, 'could not remove a copy of code/ a concurrent start made needless');
+      }
       return target;
     }
     log.warn({ codeDir, folder: target, installedIn: staging }, "the folder for the installed code exists but is not this user's own finished install (another user's, writable by others, or a link): this start uses its own copy");
@@ -145,9 +175,46 @@ export function codeInstallFolder(codeDir: string): string {
   return path.join(os.tmpdir(), `smkit-code-${codeFingerprint(codeDir)}`);
 }
 
+/**
+ * Copies `codeDir` into `folder`, links as links: one to something inside `codeDir` points to the
+ * same thing in the copy, one to something outside it to that thing where it is. cpSync alone points
+ * every relative link at the original: a handler linked from elsewhere in code/ then loaded from the
+ * model dir (Node follows links), where the dependencies installed in the copy cannot be found.
+ * The copy's folders are made writable by their owner: cpSync keeps the modes of code/ (a folder
+ * read-only in model.tar.gz stays so), and a user other than root could not remove a copy holding
+ * one (a failed install's, or the one a concurrent start's rename made needless).
+ */
+function copyCode(codeDir: string, folder: string): void {
+  cpSync(codeDir, folder, { recursive: true, verbatimSymlinks: true });
+  const relink = (dir: string, srcDir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const link = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        chmodSync(link, (lstatSync(link).mode & 0o7777) | 0o700);
+        relink(link, path.join(srcDir, entry.name));
+      }
+      if (!entry.isSymbolicLink()) continue;
+      const to = path.resolve(srcDir, readlinkSync(link));
+      const inCode = path.relative(codeDir, to);
+      const inside = inCode !== '..' && !inCode.startsWith(`..${path.sep}`) && !path.isAbsolute(inCode);
+      const want = inside ? path.relative(dir, path.join(folder, inCode)) || '.' : to;
+      if (want === readlinkSync(link)) continue;
+      let type: 'dir' | 'file' = 'file';
+      try {
+        if (statSync(to).isDirectory()) type = 'dir';
+      } catch {
+        // a dangling link stays one
+      }
+      unlinkSync(link);
+      symlinkSync(want, link, type);
+    }
+  };
+  relink(folder, codeDir);
+}
+
 /** Copies `codeDir` into `folder` and installs its dependencies there, offline first; throws `ERR_CODE_DEPENDENCIES`. */
 function installInto(folder: string, codeDir: string, pkgFile: string): void {
-  cpSync(codeDir, folder, { recursive: true });
+  copyCode(codeDir, folder);
   const lock = existsSync(path.join(folder, 'package-lock.json'));
   const env = npmEnv(process.env);
   const verb = lock ? 'ci' : 'install';
