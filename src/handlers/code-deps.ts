@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ToolkitError } from '../errors/catalogue.js';
+import { thrownMessage } from '../errors/excerpt.js';
 import type { Logger } from '../core/context.js';
 
 /**
@@ -154,7 +155,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   try {
     renameSync(staging, target);
     return target;
-  } catch {
+  } catch (renameError) {
     // Another start installed the same code meanwhile (the rename finds the folder taken), or the
     // name is held by a folder not this user's own: this install serves this start.
     if (isOwnInstall(target)) {
@@ -165,7 +166,12 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
       }
       return target;
     }
-    log.warn({ codeDir, folder: target, installedIn: staging }, "the folder for the installed code exists but is not this user's own finished install (another user's, writable by others, or a link): this start uses its own copy");
+    const code = (renameError as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR' || code === 'EPERM'
+        ? "exists but is not this user's own finished install (another user's, writable by others, or a link)"
+        : `could not be made (${thrownMessage(renameError, 200)})`;
+    log.warn({ codeDir, folder: target, installedIn: staging }, `the folder for the installed code ${why}: this start uses its own copy`);
     return staging;
   }
 }
