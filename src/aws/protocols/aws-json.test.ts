@@ -11,6 +11,7 @@ import { ANSWER_SLICE_BYTES } from '../../net/end-in-slices.js';
 import { createCloudWatchQueryHandler } from '../../local/control-plane/cloudwatch/query-handler.js';
 import type { CloudWatchService } from '../../local/control-plane/cloudwatch/cloudwatch-service.js';
 import { AwsServiceError, unknownOperation, type AwsService } from '../service.js';
+import { recordSocketWrites } from '../../../test/helpers/socket-writes.js';
 
 function service(prefix: string, queryCompatible = false): AwsService & { calls: Array<[string, Record<string, unknown>]> } {
   const calls: Array<[string, Record<string, unknown>]> = [];
@@ -142,14 +143,7 @@ test('a large control-plane answer (awsJson or query) goes to the socket in slic
   const listing: AwsService = { targetPrefix: 'SageMaker', signingName: 'sagemaker', call: async () => ({ Big: big }) };
   const queryHandler = createCloudWatchQueryHandler({ call: async () => ({ Metrics: [{ MetricName: big }] }) } as unknown as CloudWatchService);
   const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map(), services: [listing], queryHandler }));
-  const writes: number[] = [];
-  server.on('connection', (s: Socket) => {
-    const write = s.write.bind(s) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
-    s.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      writes.push(Buffer.byteLength(chunk));
-      return write(chunk, ...rest);
-    }) as typeof s.write;
-  });
+  const writes = recordSocketWrites(server);
   const port = await listenFrontDoor(server, 0);
   try {
     for (const headers of [{ 'X-Amz-Target': 'SageMaker.ListEverything', 'Content-Type': 'application/x-amz-json-1.1' }, { 'Content-Type': 'application/x-www-form-urlencoded' }] as Array<Record<string, string>>) {

@@ -5,7 +5,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { LocalEndpoint } from '../endpoint/local-endpoint.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -13,6 +13,7 @@ import { until } from '../../../test/helpers/until.js';
 import { createFrontDoor } from './app.js';
 import { createFrontDoorServer, listenFrontDoor } from './http-server.js';
 import { ANSWER_SLICE_BYTES } from '../../net/end-in-slices.js';
+import { recordSocketWrites } from '../../../test/helpers/socket-writes.js';
 
 const servers: Server[] = [];
 after(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))));
@@ -209,14 +210,7 @@ test('an InvokeEndpoint answer goes to the caller in slices, with its Content-Le
   const ep = new LocalEndpoint('big', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: `http://127.0.0.1:${(container.address() as AddressInfo).port}`, logFile: '/tmp/primary.log' }] }]);
   const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['big', ep]]) }));
   servers.push(server);
-  const writes: number[] = [];
-  server.on('connection', (s: Socket) => {
-    const write = s.write.bind(s) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
-    s.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      writes.push(Buffer.byteLength(chunk));
-      return write(chunk, ...rest);
-    }) as typeof s.write;
-  });
+  const writes = recordSocketWrites(server);
   const port = await listenFrontDoor(server, 0);
   const res = await fetch(`http://127.0.0.1:${port}/endpoints/big/invocations`, { method: 'POST', body: 'go', headers: { Connection: 'close' }, signal: AbortSignal.timeout(10_000) });
   const body = Buffer.from(await res.arrayBuffer());
