@@ -128,8 +128,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   for (const [name, spec] of Object.entries({ ...pkg.optionalDependencies, ...pkg.dependencies })) {
     const folder = /^file:(.*)$/.exec(spec)?.[1] ?? (/^\.\.?[\\/]/.test(spec) ? spec : undefined);
     if (folder === undefined || path.isAbsolute(folder) || folder.startsWith('~')) continue;
-    const inCode = path.relative(codeDir, path.resolve(codeDir, folder));
-    if (inCode === '..' || inCode.startsWith(`..${path.sep}`) || path.isAbsolute(inCode)) {
+    if (pathInCode(codeDir, path.resolve(codeDir, folder)) === undefined) {
       throw new ToolkitError(
         'ERR_CODE_DEPENDENCIES',
         `${pkgFile} has the dependency "${name}": "${spec}", a folder outside code/: installed from a copy of code/ in ${os.tmpdir()}, it would be taken from there, not from the model. ` +
@@ -176,6 +175,12 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   }
 }
 
+/** `p` (absolute) relative to `codeDir` when it is `codeDir` or inside it; undefined when it is outside. */
+function pathInCode(codeDir: string, p: string): string | undefined {
+  const rel = path.relative(codeDir, p);
+  return rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel) ? undefined : rel;
+}
+
 /** Where the installed copy of `codeDir` as it is now lives: `smkit-code-<fingerprint>` in the temp dir. */
 export function codeInstallFolder(codeDir: string): string {
   return path.join(os.tmpdir(), `smkit-code-${codeFingerprint(codeDir)}`);
@@ -200,11 +205,11 @@ function copyCode(codeDir: string, folder: string): void {
         relink(link, path.join(srcDir, entry.name));
       }
       if (!entry.isSymbolicLink()) continue;
-      const to = path.resolve(srcDir, readlinkSync(link));
-      const inCode = path.relative(codeDir, to);
-      const inside = inCode !== '..' && !inCode.startsWith(`..${path.sep}`) && !path.isAbsolute(inCode);
-      const want = inside ? path.relative(dir, path.join(folder, inCode)) || '.' : to;
-      if (want === readlinkSync(link)) continue;
+      const was = readlinkSync(link);
+      const to = path.resolve(srcDir, was);
+      const inCode = pathInCode(codeDir, to);
+      const want = inCode !== undefined ? path.relative(dir, path.join(folder, inCode)) || '.' : to;
+      if (want === was) continue;
       let type: 'dir' | 'file' = 'file';
       try {
         if (statSync(to).isDirectory()) type = 'dir';
