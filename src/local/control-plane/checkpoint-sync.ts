@@ -3,7 +3,7 @@ import { constants, copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
-import { fileWhereFolder } from '../s3/file-and-folder.js';
+import { keyFiles } from '../s3/file-and-folder.js';
 import type { S3Objects } from '../s3/objects.js';
 
 /** How often a running job's checkpoint folder is scanned for new, changed and deleted files. */
@@ -57,9 +57,7 @@ export class CheckpointSync {
     const dir = resolve(this.o.dir);
     // Folder objects (keys ending in /, from the S3 console) hold no file.
     const keys = (await this.o.s3().list(this.o.bucket, this.o.prefix, { signal })).filter((k) => !k.endsWith('/'));
-    // A key with `..` segments would land outside the folder.
-    const files = keys.map((key) => ({ key, file: resolve(dir, key.slice(this.o.prefix.length)) })).filter(({ file }) => file.startsWith(dir + sep));
-    const clash = fileWhereFolder(files, ({ file }) => relative(dir, file));
+    const { files, clash } = keyFiles(dir, keys, (key) => key.slice(this.o.prefix.length));
     if (clash !== undefined) {
       const at = (key: string): string => `s3://${this.o.bucket}/${key}`;
       throw new Error(`Could not restore the checkpoints: ${at(clash.file.key)} would be a file where ${at(clash.folder.key)} needs a folder in the checkpoint folder, where the objects under ${at(this.o.prefix)} are downloaded under their keys after it; rename one of them.`);

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { constants, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { createModelArchive, extractModelArchive } from '../../archive/model-archive.js';
@@ -18,7 +18,7 @@ import { openChildLog, pipeChildOutput } from '../backends/child-log.js';
 import { SMKIT_BIN } from '../backends/process-backend.js';
 import { trackChildProcess } from '../backends/orphan-reaper.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
-import { fileWhereFolder } from '../s3/file-and-folder.js';
+import { keyFiles } from '../s3/file-and-folder.js';
 import { parseS3Location, type S3Objects } from '../s3/objects.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
@@ -636,9 +636,7 @@ export class TrainingJobs {
     if (keys.length === 0) {
       throw new Error(`No S3 objects found under S3 URL "${uri}" given in input data source. Please ensure that the bucket exists in the selected region and that objects exist under that S3 prefix.`);
     }
-    // A key with `..` segments would land outside the channel's folder.
-    const files = keys.map((key) => ({ key, file: resolve(dir, channelFile(prefix, key)) })).filter(({ file }) => file.startsWith(dir + sep));
-    const clash = fileWhereFolder(files, ({ file }) => relative(dir, file));
+    const { files, clash } = keyFiles(dir, keys, (key) => channelFile(prefix, key));
     if (clash !== undefined) {
       throw new Error(`The S3 object s3://${bucket}/${clash.file.key} would be a file where s3://${bucket}/${clash.folder.key} needs a folder in channel "${c.ChannelName}", whose objects are downloaded under their keys after the prefix of "${uri}": rename one of them.`);
     }

@@ -1,3 +1,5 @@
+import { relative, resolve, sep } from 'node:path';
+
 /** Two of the paths a download writes: one a file where the other's path needs a folder. */
 export interface FileAndFolder<T> {
   /** The item whose path is a folder of `folder`'s path. */
@@ -37,4 +39,20 @@ export function fileWhereFolder<T>(items: Iterable<T>, pathOf: (item: T) => stri
     node.file = item;
   }
   return undefined;
+}
+
+/** An S3 object and the file it is downloaded to. */
+export interface KeyFile {
+  readonly key: string;
+  readonly file: string;
+}
+
+/**
+ * Where each of `keys` is downloaded under `dir` (an absolute folder): `relOf(key)` resolved in it,
+ * a key that would land outside it (`..` segments) left out; and {@link fileWhereFolder}'s first
+ * two of them of which one would be a file where the other needs a folder.
+ */
+export function keyFiles(dir: string, keys: readonly string[], relOf: (key: string) => string): { files: KeyFile[]; clash: FileAndFolder<KeyFile> | undefined } {
+  const files = keys.map((key) => ({ key, file: resolve(dir, relOf(key)) })).filter(({ file }) => file.startsWith(dir + sep));
+  return { files, clash: fileWhereFolder(files, ({ file }) => relative(dir, file).split(sep).join('/')) };
 }
