@@ -355,9 +355,12 @@ test('a streamed answer whose producer blocks the thread before its first chunk 
   const thread = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), data, 1, log);
   t.after(() => thread.close());
   await thread.whenSettled();
-  const settings = { maxPayloadMb: 6, timeoutSeconds: 0.2, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const };
+  // Long enough that the request reaches transformFn before it times out on a loaded machine: a
+  // cancellation that arrived first would end the producer before it ever ran, and nothing would block.
+  const settings = { maxPayloadMb: 6, timeoutSeconds: 2, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const };
   const app = createApp({ settings, backend: thread, log: createLogger('silent') });
   const call = (body: string) => request(app).post('/invocations').set('Content-Type', 'text/plain').set('Accept', 'text/plain').send(body);
+  assert.equal((await call('soon').expect(200)).text, 'chunk');
   await call('spin').expect(504);
   // Before: nothing looked at the thread until another request timed out behind the loop.
   await until('the blocked thread to be replaced', () => errors.some((m) => /blocked past the timeout; replacing it/.test(m)), { timeoutMs: 20_000 });
