@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import cluster from 'node:cluster';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -7,15 +7,21 @@ import path from 'node:path';
 import { until } from '../../test/helpers/until.js';
 import { EarlyWorkers } from './early-workers.js';
 
+/** A temporary folder, removed after test `t`, holding `worker.cjs` with `source`: the script the tests fork. */
+function workerScript(t: TestContext, source: string): { dir: string; script: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const script = path.join(dir, 'worker.cjs');
+  writeFileSync(script, source);
+  return { dir, script };
+}
+
 /** Deadline and pace of every wait in this file. */
 const POLL = { timeoutMs: 20_000, intervalMs: 10 };
 
 test('messages and the exit of a worker before it is adopted are kept, in order', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   // Says hello, reports its argument, and exits with code 3: all before the primary adopts it.
-  const script = path.join(dir, 'worker.cjs');
-  writeFileSync(script, "process.send({ type: 'hello' }); process.send({ n: 1 }, () => process.exit(3));\n");
+  const { script } = workerScript(t, "process.send({ type: 'hello' }); process.send({ n: 1 }, () => process.exit(3));\n");
   cluster.setupPrimary({ exec: script, silent: true });
   const early = new EarlyWorkers(2);
   assert.equal(early.workers.length, 2);
@@ -30,11 +36,8 @@ test('messages and the exit of a worker before it is adopted are kept, in order'
 });
 
 test('a worker adopted while running gets its later messages through the handler, and kill() stops the rest', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const script = path.join(dir, 'worker.cjs');
   // Answers each message with an echo; never exits on its own.
-  writeFileSync(script, "process.send({ type: 'hello' }); process.on('message', (m) => process.send({ echo: m }));\n");
+  const { script } = workerScript(t, "process.send({ type: 'hello' }); process.on('message', (m) => process.send({ echo: m }));\n");
   cluster.setupPrimary({ exec: script, silent: true });
   const early = new EarlyWorkers(2);
   const [first, second] = early.workers;
@@ -52,15 +55,10 @@ test('a worker adopted while running gets its later messages through the handler
 });
 
 test('a worker whose process could not be started is adopted as ended, with the spawn error; kill() passes over one not started', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
-  const script = path.join(dir, 'worker.cjs');
-  writeFileSync(script, "process.send({ type: 'hello' });\n");
+  const { dir, script } = workerScript(t, "process.send({ type: 'hello' });\n");
   // A working directory that does not exist: Node cannot start the process (spawn ... ENOENT).
   cluster.setupPrimary({ exec: script, silent: true, cwd: path.join(dir, 'missing') });
-  t.after(() => {
-    cluster.setupPrimary({ cwd: undefined });
-    rmSync(dir, { recursive: true, force: true });
-  });
+  t.after(() => cluster.setupPrimary({ cwd: undefined }));
   const early = new EarlyWorkers(2);
   const [first, second] = early.workers;
   // Node reports the failure on the next tick, as an 'error' with no exit after it.
@@ -75,15 +73,10 @@ test('a worker whose process could not be started is adopted as ended, with the 
 });
 
 test('a start Node refuses outright (it throws from cluster.fork) is ERR_WORKER_START with its reason', (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
-  const script = path.join(dir, 'worker.cjs');
-  writeFileSync(script, "process.send({ type: 'hello' });\n");
+  const { script } = workerScript(t, "process.send({ type: 'hello' });\n");
   // A working directory that is a file: Node throws spawn ENOTDIR.
   cluster.setupPrimary({ exec: script, silent: true, cwd: script });
-  t.after(() => {
-    cluster.setupPrimary({ cwd: undefined });
-    rmSync(dir, { recursive: true, force: true });
-  });
+  t.after(() => cluster.setupPrimary({ cwd: undefined }));
   assert.throws(() => new EarlyWorkers(2), { code: 'ERR_WORKER_START', message: /^could not start a worker process: spawn ENOTDIR: the Node binary .* can no longer be run/ });
 });
 
@@ -103,10 +96,7 @@ function forkThrowingAt<T>(at: number, code: string, fn: () => T): T {
 }
 
 test('a start Node refuses outright after others were forked: those are killed before ERR_WORKER_START is thrown', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const script = path.join(dir, 'worker.cjs');
-  writeFileSync(script, "process.send({ type: 'hello' }); setInterval(() => {}, 1000);\n");
+  const { script } = workerScript(t, "process.send({ type: 'hello' }); setInterval(() => {}, 1000);\n");
   cluster.setupPrimary({ exec: script, silent: true });
   const before = new Set(Object.keys(cluster.workers ?? {}));
   assert.throws(() => forkThrowingAt(2, 'ENOMEM', () => new EarlyWorkers(2)), { code: 'ERR_WORKER_START', message: /^could not start a worker process: spawn ENOMEM: the system had no memory for a new process/ });
@@ -120,10 +110,7 @@ test('a start Node refuses outright after others were forked: those are killed b
 });
 
 test('a start Node refused on a later tick is not signalled when a later start throws (Node 20 would signal pid 0, its whole process group)', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-early-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const worker = path.join(dir, 'worker.cjs');
-  writeFileSync(worker, "process.send({ type: 'hello' });\n");
+  const { dir, script: worker } = workerScript(t, "process.send({ type: 'hello' });\n");
   // In a process group of its own, so that a signal to pid 0 ends only it.
   const probe = path.join(dir, 'probe.mjs');
   writeFileSync(
