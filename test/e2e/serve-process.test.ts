@@ -49,18 +49,27 @@ describe('smkit serve as a process', () => {
   test('/ping answers while the only worker is busy in CPU-bound user code', async () => {
     const server = await sharedBlocking();
     await waitForPing(server);
+    const marks = mkdtempSync(path.join(os.tmpdir(), 'smkit-busy-ping-'));
+    cleanups.push(() => removeDir(marks));
+    const gate = path.join(marks, 'gate');
     let invocationDone = false;
-    const busy = invoke(server, '5000').then(async (r) => {
+    const busy = invoke(server, `gate:${gate}`).then(async (r) => {
       invocationDone = true;
       return r;
     });
-    // Pings go out while the handler spins for 5 s; each must come back before the invocation does
-    // (back to back: on a loaded machine, pauses between them could outlast the spin).
-    for (let i = 0; i < 3; i++) {
-      const ping = await fetchWithTimeout(`${server.url}/ping`);
-      assert.equal(ping.status, 200);
-      await ping.arrayBuffer();
-      assert.equal(invocationDone, false, `ping ${i} answered only after the busy invocation finished`);
+    // The handler spins from when it writes gate.started until the gate exists: the pings go out
+    // while it spins, however slow this machine (a fixed 5 s spin cost 5 s of CPU, and a ping
+    // could still come before the spin began), and each must come back before the invocation does.
+    await until('the handler to start spinning', () => existsSync(`${gate}.started`), { timeoutMs: 30_000, intervalMs: 100 });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const ping = await fetchWithTimeout(`${server.url}/ping`);
+        assert.equal(ping.status, 200);
+        await ping.arrayBuffer();
+        assert.equal(invocationDone, false, `ping ${i} answered only after the busy invocation finished`);
+      }
+    } finally {
+      writeFileSync(gate, '');
     }
     const res = await busy;
     assert.equal(res.status, 200);
