@@ -7,11 +7,12 @@
 // started in the background is waited for before the next command, as is the endpoint an AWS CLI
 // waiter waits for, and everything the group started is killed at the end. The `aws` the blocks
 // run is the machine's AWS CLI, through a pre-imported Python when it is a Python script
-// (test/helpers/aws-zygote.ts: a command costs about two thirds of a plain run's CPU).
+// (test/helpers/aws-zygote.ts: a command costs about two thirds of a plain run's CPU), and an
+// `npx <tool>` of a tool the checkout installs runs that tool's node_modules/.bin entry directly.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { accessSync, chmodSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -50,10 +51,23 @@ async function quietPort(taken: ReadonlySet<string>): Promise<string> {
   }
 }
 
-/** A python3 with boto3, Debian's first (as local-sagemaker-clients.test.ts looks for it). */
-function pythonWithBoto3(): string | undefined {
+/**
+ * A python3 with boto3, Debian's first (as local-sagemaker-clients.test.ts looks for it), and which
+ * of `operations` (`<service>.<operation>`) its botocore has: one Python run for both, since each
+ * run costs about half a second of CPU importing boto3 (Debian bookworm's boto3 1.26 predates
+ * inference components).
+ */
+function pythonWithBoto3(operations: readonly string[]): { python: string; has: ReadonlySet<string> } | undefined {
+  const check = `import boto3, json, sys
+found = []
+for name in sys.argv[1:]:
+    service, operation = name.split('.')
+    client = boto3.client(service, region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')
+    if hasattr(client, operation): found.append(name)
+print(json.dumps(found))`;
   for (const candidate of ['/usr/bin/python3', 'python3']) {
-    if (spawnSync(candidate, ['-c', 'import boto3'], { encoding: 'utf8' }).status === 0) return candidate;
+    const run = spawnSync(candidate, ['-c', check, ...operations], { encoding: 'utf8' });
+    if (run.status === 0) return { python: candidate, has: new Set(JSON.parse(run.stdout) as string[]) };
   }
   return undefined;
 }
@@ -139,6 +153,30 @@ function script(blocks: readonly DocBlock[], ports: Map<string, string>, tmp: st
   return parts.join('\n') + '\n';
 }
 
+/** The machine's npx: the first on PATH. */
+const npx = (process.env.PATH ?? '').split(path.delimiter).map((dir) => path.join(dir, 'npx')).find((file) => isExecutable(file));
+
+/** Whether `file` exists and may be run. */
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes an `npx` into `dir` (first on the group's PATH) that runs `npx <tool> ...` of a tool the
+ * scratch folder's node_modules/.bin has (s3rver) as npx runs it, the project's own bin, without
+ * npm's start-up (about 0.6 s of CPU each); anything else goes to the machine's npx.
+ */
+function installNpx(dir: string, real: string): void {
+  const shim = path.join(dir, 'npx');
+  writeFileSync(shim, `#!/bin/sh\ncase $1 in ''|-*|*/*) ;; *) if [ -x "node_modules/.bin/$1" ]; then tool=$1; shift; exec "node_modules/.bin/$tool" "$@"; fi ;; esac\nexec '${real.replaceAll("'", `'\\''`)}' "$@"\n`);
+  chmodSync(shim, 0o755);
+}
+
 /**
  * Whether a process of the group `pgid` leads still runs. An exited background server stays a
  * zombie until init reaps it (here only every second or two), so on Linux the zombies do not count.
@@ -198,6 +236,7 @@ async function runGroupOnce(blocks: readonly DocBlock[], aws: string | undefined
   mkdirSync(shims);
   if (zygote) zygote.install(shims);
   else if (aws) symlinkSync(aws, path.join(shims, 'aws'));
+  if (npx) installNpx(shims, npx);
   const ports = new Map<string, string>();
   const pick = async (documented: string) => {
     if (ports.has(documented)) return;
@@ -255,7 +294,10 @@ const blocks = DOCS.flatMap((f) => readDocBlocks(path.join(REPO_ROOT, f), f));
 const groups = new Map<string, DocBlock[]>();
 for (const b of blocks) groups.set(b.group, [...(groups.get(b.group) ?? []), b]);
 const aws = awsCliV2();
-const python = pythonWithBoto3();
+/** The `boto3:<service>.<operation>` needs of the blocks. */
+const BOTO3_OPERATION = /^boto3:([a-z0-9-]+\.[a-z0-9_]+)$/;
+const boto3 = pythonWithBoto3([...new Set(blocks.flatMap((b) => b.needs.flatMap((n) => BOTO3_OPERATION.exec(n)?.[1] ?? [])))]);
+const python = boto3?.python;
 /** The pre-imported AWS CLI the groups' `aws` runs through, when there is one. */
 let zygote: AwsZygote | undefined;
 const TOOLS: Record<string, string | undefined> = { aws, boto3: python };
@@ -265,11 +307,9 @@ const TOOLS: Record<string, string | undefined> = { aws, boto3: python };
  * boto3 whose botocore has that operation (Debian bookworm's boto3 1.26 predates inference components).
  */
 function has(need: string): boolean {
-  const op = /^boto3:([a-z0-9-]+)\.([a-z0-9_]+)$/.exec(need);
+  const op = BOTO3_OPERATION.exec(need);
   if (!op) return !(need in TOOLS) || TOOLS[need] !== undefined;
-  if (!python) return false;
-  const check = `import boto3; c = boto3.client('${op[1]}', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x'); raise SystemExit(0 if hasattr(c, '${op[2]}') else 1)`;
-  return spawnSync(python, ['-c', check]).status === 0;
+  return boto3?.has.has(op[1]!) ?? false;
 }
 /**
  * Groups that run an AWS CLI waiter (`aws ... wait ...`): the AWS CLI walk-throughs, the longest
