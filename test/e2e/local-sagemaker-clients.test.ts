@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
-import { startAwsZygote, type AwsZygote } from '../helpers/aws-zygote.js';
+import { awsCliVersion, startAwsZygote, type AwsZygote } from '../helpers/aws-zygote.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
@@ -28,7 +28,7 @@ async function available(cmd: string, args: string[]): Promise<boolean> {
 /** Debian's packages (AWS CLI v2, boto3) come first: a `pip` install earlier on PATH may be the CLI v1. */
 const AWS_CLI = existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws';
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-const hasCli = await available(AWS_CLI, ['--version']);
+const hasCli = AWS_CLI.startsWith('/') ? awsCliVersion(AWS_CLI) !== undefined : await available(AWS_CLI, ['--version']);
 const hasBoto3 = await available(PYTHON, ['-c', 'import boto3']);
 let local: LocalSageMakerHandle;
 let zygote: AwsZygote | undefined;

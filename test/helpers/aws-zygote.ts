@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,13 +19,38 @@ export interface AwsZygote {
   stop(): Promise<void>;
 }
 
+/** The Python an AWS CLI that is a Python script runs (`#!/path/to/python3`, as Debian's /usr/bin/aws). */
+function scriptPython(aws: string): string | undefined {
+  try {
+    return /^#!(\/\S*\/python3[\d.]*)[ \t]*\n/.exec(readFileSync(aws, 'utf8').slice(0, 200))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What `aws --version` starts with for the AWS CLI `aws` (an absolute path): `aws-cli/<version>`,
+ * or undefined when there is none. For a CLI that is a Python script, its Python reads the version of
+ * the awscli it would import from the package's metadata: about 0.1 s of CPU, where `aws --version`
+ * costs about 0.9 s importing awscli; any other CLI is run with --version.
+ */
+export function awsCliVersion(aws: string): string | undefined {
+  if (!existsSync(aws)) return undefined;
+  const python = scriptPython(aws);
+  const run =
+    python === undefined
+      ? spawnSync(aws, ['--version'], { encoding: 'utf8', timeout: 30_000 })
+      : spawnSync(python, ['-c', "import importlib.metadata as m; print('aws-cli/' + m.version('awscli'))"], { encoding: 'utf8', timeout: 30_000 });
+  return run.status === 0 ? /^aws-cli\/\S+/.exec(run.stdout)?.[0] : undefined;
+}
+
 /**
  * Starts a zygote for `aws`, an AWS CLI that is a Python script (`#!/path/to/python3`, as Debian's
  * /usr/bin/aws), with `env` (the environment its commands share the Python settings of). Undefined
  * when `aws` is not such a script or the zygote does not start: callers then run `aws` as it is.
  */
 export async function startAwsZygote(aws: string, env: NodeJS.ProcessEnv): Promise<AwsZygote | undefined> {
-  const python = /^#!(\/\S*\/python3[\d.]*)[ \t]*\n/.exec(readFileSync(aws, 'utf8').slice(0, 200))?.[1];
+  const python = scriptPython(aws);
   if (python === undefined) return undefined;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-aws-zygote-'));
   const socket = path.join(dir, 'socket');
