@@ -12,12 +12,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { REPO_ROOT } from '../helpers/serve-process.js';
-import { startAwsZygote, type AwsZygote } from '../helpers/aws-zygote.js';
+import { awsCliVersion, startAwsZygote, type AwsZygote } from '../helpers/aws-zygote.js';
 import { expectedOutputs, readDocBlocks, unmarkedCodeBlocks, unmarkedSmkitBlocks, type DocBlock } from '../helpers/doc-blocks.js';
 
 const DOCS = ['README.md', 'opt-ml-template/README.md', ...readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -75,7 +75,7 @@ print(json.dumps(found))`;
 /** The AWS CLI v2 (the recipes use v2 flags); a v1 `aws` earlier on PATH does not count. */
 function awsCliV2(): string | undefined {
   for (const candidate of ['/usr/bin/aws', '/usr/local/bin/aws']) {
-    if (existsSync(candidate) && /^aws-cli\/2\./.test(spawnSync(candidate, ['--version'], { encoding: 'utf8' }).stdout ?? '')) return candidate;
+    if (awsCliVersion(candidate)?.startsWith('aws-cli/2.')) return candidate;
   }
   return undefined;
 }
