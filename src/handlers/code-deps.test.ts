@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,7 +55,7 @@ test('the installed copy of code/ is used again while code/ is unchanged, and ma
   const modelDir = path.join(tmp, 'model');
   cpSync(FIXTURE, modelDir, { recursive: true });
   const installs: unknown[] = [];
-  const log: Logger = { ...silent, info: (fields: unknown) => void installs.push(fields) };
+  const log: Logger = { ...silent, info: (fields: unknown, message?: string) => void (message?.startsWith('installing') && installs.push(fields)) };
   const first = prepareCodeDir(modelDir, 'auto', log);
   assert.equal(prepareCodeDir(modelDir, 'auto', log), first);
   assert.equal(installs.length, 1, 'the second start installs nothing');
@@ -65,6 +66,57 @@ test('the installed copy of code/ is used again while code/ is unchanged, and ma
   assert.equal(readFileSync(path.join(second, 'inference.mjs'), 'utf8'), edited);
   assert.ok(existsSync(path.join(second, 'node_modules', 'greet', 'index.js')));
   assert.equal(installs.length, 2);
+  assert.ok(!existsSync(first), 'the copy made before the edit, which no running server uses, is removed');
+});
+
+/** A copy of `copy` named `smkit-code-<model key>-<fingerprint>`, with in-use records for `pids`, made at `time`. */
+function fakeCopy(copy: string, modelKey: string, fingerprint: string, pids: number[], time: Date): string {
+  const fake = path.join(path.dirname(copy), `smkit-code-${modelKey}-${fingerprint}`);
+  cpSync(copy, fake, { recursive: true, verbatimSymlinks: true });
+  const records = path.join(fake, '.smkit-in-use');
+  rmSync(records, { recursive: true, force: true });
+  mkdirSync(records);
+  for (const pid of pids) writeFileSync(path.join(records, String(pid)), '');
+  utimesSync(fake, time, time);
+  return fake;
+}
+
+test('a start removes the earlier copies of the same code/ that no live process serves from, and keeps those one may, newer ones, other models\' and anything not clearly its own copy', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const used = prepareCodeDir(modelDir, 'auto', silent);
+  const [, key] = /^smkit-code-([0-9a-f]{16})-[0-9a-f]{16}$/.exec(path.basename(used))!;
+  const otherKey = key === 'f'.repeat(16) ? 'e'.repeat(16) : 'f'.repeat(16);
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited
+  const before = new Date(Date.now() - 3_600_000);
+  const unused = fakeCopy(used, key!, '0'.repeat(16), [dead], before);
+  const ownPidEarlier = fakeCopy(used, key!, '1'.repeat(16), [process.pid], before); // a server before this one, with the same pid (a container)
+  const live = fakeCopy(used, key!, '2'.repeat(16), [dead, process.ppid], before);
+  const newer = fakeCopy(used, key!, '3'.repeat(16), [dead], new Date(Date.now() + 3_600_000));
+  const otherModel = fakeCopy(used, otherKey, '4'.repeat(16), [dead], before);
+  const writable = fakeCopy(used, key!, '5'.repeat(16), [dead], before);
+  chmodSync(writable, 0o777);
+  utimesSync(writable, before, before);
+  const noRecords = fakeCopy(used, key!, '6'.repeat(16), [], before);
+  rmSync(path.join(noRecords, '.smkit-in-use'), { recursive: true });
+  utimesSync(noRecords, before, before);
+  const elsewhere = fakeCopy(used, otherKey, '7'.repeat(16), [dead], before);
+  const link = path.join(tmp, `smkit-code-${key}-${'8'.repeat(16)}`);
+  symlinkSync(elsewhere, link);
+  const file = path.join(tmp, `smkit-code-${key}-${'9'.repeat(16)}`);
+  writeFileSync(file, '');
+  const movedAside = fakeCopy(used, key!, 'a'.repeat(16), [], before);
+  renameSync(movedAside, `${movedAside}.removing-${dead}`); // by a start that died while removing it
+
+  assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
+  const left = readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort();
+  const kept = [used, live, newer, otherModel, noRecords, elsewhere, link, file, ...(process.getuid === undefined ? [] : [writable])].map((f) => path.basename(f)).sort();
+  assert.deepEqual(left, kept);
+  assert.ok(existsSync(path.join(elsewhere, 'node_modules')), 'the link was not followed');
+  assert.ok(existsSync(path.join(used, '.smkit-in-use', String(process.pid))), 'the start is recorded in the copy it serves from');
+  void unused;
+  void ownPidEarlier;
 });
 
 test('an edit that keeps the size and the modification time (an archive extracted again: smkit package gives every file one fixed time) still makes a new copy', (t) => {
