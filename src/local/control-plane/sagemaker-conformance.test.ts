@@ -216,6 +216,17 @@ test('Tags: Create* record them; AddTags adds and overwrites, DeleteTags removes
   await sm.send(new AddTagsCommand({ ResourceArn: ModelArn, Tags: [{ Key: 'stage', Value: 'prod' }, { Key: 'owner', Value: 'a@b' }] }));
   await sm.send(new DeleteTagsCommand({ ResourceArn: ModelArn, TagKeys: ['team', 'not-there'] }));
   assert.deepEqual(await tagsOf(ModelArn!), [{ Key: 'stage', Value: 'prod' }, { Key: 'owner', Value: 'a@b' }]);
+  // One page holds a resource's tags (at most 50; MaxResults at least 50): no NextToken, and one ListTags did not give is refused.
+  const page = await sm.send(new ListTagsCommand({ ResourceArn: ModelArn, MaxResults: 50 }));
+  assert.deepEqual([page.Tags?.length, page.NextToken], [2, undefined]);
+  const { NextToken: modelsToken } = await sm.send(new ListModelsCommand({ MaxResults: 1 }));
+  assert.ok(modelsToken, 'ListModels gives a token to pass');
+  for (const NextToken of [modelsToken, 'not-a-token']) {
+    await assert.rejects(
+      sm.send(new ListTagsCommand({ ResourceArn: ModelArn, NextToken })),
+      (err: Error) => err.name === 'ValidationException' && err.message === 'Invalid pagination token: pass the NextToken of the previous ListTags answer for the same ResourceArn as it came, or no NextToken for the first page.',
+    );
+  }
   await assert.rejects(
     sm.send(new AddTagsCommand({ ResourceArn: ModelArn, Tags: [{ Key: 'aws:cloudformation:stack-name', Value: 's' }] })),
     (err: Error) => err.name === 'ValidationException' && err.message === "System prefix 'aws:' reserved for AWS usage in tag key: aws:cloudformation:stack-name",
