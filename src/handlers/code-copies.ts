@@ -31,24 +31,30 @@ export function isOwnInstall(dir: string): boolean {
 }
 
 /**
- * Records that this process serves from `copy`, and returns whether the record is there afterwards:
- * false when the copy was removed (or moved aside for removal) meanwhile, which a start then takes
- * as the copy being absent. The record's folder is not made again when missing: in a copy moved
- * aside that would make a folder at its old name that is no install.
+ * Records that this process serves from `copy`: `'recorded'`; `'gone'` when the copy was removed (or
+ * moved aside for removal) meanwhile, which a start then takes as the copy being absent; `'unrecorded'`
+ * when the copy is there but the record cannot be written (a read-only or full temp dir, a record
+ * folder that is not writable): the copy is served from as before records existed, as installing
+ * anew would fail the same way or leave one more copy each start. The record's folder is not made
+ * again when missing: in a copy moved aside that would make a folder at its old name that is no install.
  */
-export function markInUse(copy: string): boolean {
+export function markInUse(copy: string): 'recorded' | 'gone' | 'unrecorded' {
   const marker = path.join(copy, IN_USE, String(process.pid));
+  const failed = (err: unknown): 'gone' | 'unrecorded' => {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' || !existsSync(path.join(copy, 'node_modules')) ? 'gone' : 'unrecorded';
+  };
   try {
     mkdirSync(path.join(copy, IN_USE));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return failed(err);
   }
   try {
     writeFileSync(marker, '');
-  } catch {
-    return false;
+  } catch (err) {
+    return failed(err);
   }
-  return existsSync(marker);
+  return existsSync(marker) ? 'recorded' : 'gone';
 }
 
 /**

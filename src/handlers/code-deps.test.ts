@@ -119,6 +119,24 @@ test('a start removes the earlier copies of the same code/ that no live process 
   void ownPidEarlier;
 });
 
+test('a start serves from the installed copy when it cannot record itself there (a full or read-only temp dir), not installing again each start', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const installs: unknown[] = [];
+  const warnings: string[] = [];
+  const log: Logger = { ...silent, info: (fields: unknown, message?: string) => void (message?.startsWith('installing') && installs.push(fields)), warn: (_fields: unknown, message?: string) => void warnings.push(message ?? '') };
+  const copy = prepareCodeDir(modelDir, 'auto', log);
+  // A folder where this process's record goes: writing it fails, as it would in a full temp dir (root is not stopped by modes).
+  const record = path.join(copy, '.smkit-in-use', String(process.pid));
+  rmSync(record);
+  mkdirSync(record);
+  assert.equal(prepareCodeDir(modelDir, 'auto', log), copy);
+  assert.equal(installs.length, 1, 'no second install');
+  assert.ok(warnings.some((w) => w.startsWith('could not record this server in the copy of code/')), warnings.join('\n'));
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [path.basename(copy)], 'no other copy was made');
+});
+
 test('an edit that keeps the size and the modification time (an archive extracted again: smkit package gives every file one fixed time) still makes a new copy', (t) => {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { ToolkitError } from '../errors/catalogue.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import type { Logger } from '../core/context.js';
-import { isOwnInstall, markInUse, removeStaleCopies } from './code-copies.js';
+import { IN_USE, isOwnInstall, markInUse, removeStaleCopies } from './code-copies.js';
 
 /**
  * npm's environment for the install: its cache (and the logs it keeps there) in the temp dir unless
@@ -128,7 +128,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
     }
   }
   const target = codeInstallFolder(codeDir);
-  if (isOwnInstall(target) && markInUse(target)) return withoutStaleCopies(target, log);
+  if (isOwnInstall(target) && servesFrom(target, log)) return withoutStaleCopies(target, log);
   // mkdtemp makes the folder this user's alone (mode 0700).
   const staging = mkdtempSync(`${target}-`);
   log.info({ codeDir, target, dependencies: Object.keys(pkg.dependencies) }, 'installing code/package.json dependencies');
@@ -150,7 +150,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   } catch (renameError) {
     // Another start installed the same code meanwhile (the rename finds the folder taken), or the
     // name is held by a folder not this user's own: this install serves this start.
-    if (isOwnInstall(target) && markInUse(target)) {
+    if (isOwnInstall(target) && servesFrom(target, log)) {
       try {
         rmSync(staging, { recursive: true, force: true });
       } catch (err) {
@@ -166,6 +166,13 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
     log.warn({ codeDir, folder: target, installedIn: staging }, `the folder for the installed code ${why}: this start uses its own copy`);
     return staging;
   }
+}
+
+/** Whether this start can serve from the installed copy `copy` (recorded in it, or there but unrecordable: logged). */
+function servesFrom(copy: string, log: Logger): boolean {
+  const state = markInUse(copy);
+  if (state === 'unrecorded') log.warn({ folder: copy }, `could not record this server in the copy of code/ it serves from (${IN_USE}): another start may remove the copy while this server runs`);
+  return state !== 'gone';
 }
 
 /** `used`, once the earlier copies of the same code/ no running server uses are removed; a failure to remove them is only logged. */
