@@ -1,8 +1,9 @@
-import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../core/context.js';
 
-/** The folder in a copy of code/ holding one empty file per process serving from it, named by its pid. */
+/** The folder in a copy of code/ holding one file per process serving from it, named by its pid and holding its {@link pidScope}. */
 export const IN_USE = '.smkit-in-use';
 
 /** A copy's folder name: `smkit-code-<model key>-<fingerprint>` (code-deps.ts). */
@@ -31,6 +32,21 @@ export function isOwnInstall(dir: string): boolean {
 }
 
 /**
+ * Where this process's pid names it: its PID namespace (Linux; empty elsewhere) and host name, the
+ * lines of its in-use records. A pid tested with signal 0 names a process of this namespace only, and a temp dir can be
+ * shared with servers in other containers (a volume), whose pids mean nothing here.
+ */
+export function pidScope(): { namespace: string; host: string } {
+  let namespace = '';
+  try {
+    namespace = readlinkSync('/proc/self/ns/pid');
+  } catch {
+    // not Linux: one namespace
+  }
+  return { namespace, host: os.hostname() };
+}
+
+/**
  * Records that this process serves from `copy`: `'recorded'`; `'gone'` when the copy was removed (or
  * moved aside for removal) meanwhile, which a start then takes as the copy being absent; `'unrecorded'`
  * when the copy is there but the record cannot be written (a read-only or full temp dir, a record
@@ -50,7 +66,8 @@ export function markInUse(copy: string): 'recorded' | 'gone' | 'unrecorded' {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return failed(err);
   }
   try {
-    writeFileSync(marker, '');
+    const { namespace, host } = pidScope();
+    writeFileSync(marker, `${namespace}\n${host}\n`);
   } catch (err) {
     return failed(err);
   }
@@ -74,6 +91,26 @@ function mayRun(pid: number): boolean {
   }
 }
 
+/**
+ * Whether the process recorded as `name` in `copy` may still serve from it. Recorded in this PID
+ * namespace: as {@link mayRun} says. In another one on this host name: an earlier run of this
+ * container (a restart makes a new namespace; every process of the old one ended with its first),
+ * so gone. Under another host name, or unreadable: another container sharing the temp dir, whose
+ * pid cannot be tested from here, so kept.
+ */
+function recordMayRun(copy: string, name: string): boolean {
+  if (!/^[0-9]+$/.test(name)) return true;
+  let recorded: string[];
+  try {
+    recorded = readFileSync(path.join(copy, IN_USE, name), 'utf8').split('\n');
+  } catch {
+    return true;
+  }
+  const here = pidScope();
+  if (recorded.length < 2 || recorded[1] !== here.host) return true;
+  return recorded[0] === here.namespace && mayRun(Number(name));
+}
+
 /** Whether a process may serve from `copy`; true also when that cannot be read (not clearly an unused copy of ours). */
 function inUse(copy: string): boolean {
   let names: string[];
@@ -82,7 +119,7 @@ function inUse(copy: string): boolean {
   } catch {
     return true;
   }
-  return names.some((name) => !/^[0-9]+$/.test(name) || mayRun(Number(name)));
+  return names.some((name) => recordMayRun(copy, name));
 }
 
 /**
@@ -93,7 +130,7 @@ function inUse(copy: string): boolean {
  * others, one without the in-use records). A copy is first moved aside under a name no start looks
  * for and looked at again there: a start that recorded itself in it meanwhile keeps it (it is moved
  * back), and one that records itself after the move finds it gone and installs anew. Copies moved
- * aside by a process that died before removing them are removed too.
+ * aside by a process that died before removing them are removed too, unless a record in them may be live.
  */
 export function removeStaleCopies(used: string, log: Logger): string[] {
   const match = COPY_NAME.exec(path.basename(used));
@@ -117,7 +154,8 @@ export function removeStaleCopies(used: string, log: Logger): string[] {
     if (!isOwnFolder(st)) continue;
     let doomed = full;
     if (aside) {
-      if (mayRun(Number(aside[1]))) continue;
+      // The remover's pid may be another namespace's: a live record there still keeps the copy.
+      if (mayRun(Number(aside[1])) || inUse(full)) continue;
     } else {
       if (st.mtimeMs >= usedTime || inUse(full)) continue;
       doomed = `${full}.removing-${process.pid}`;

@@ -69,14 +69,25 @@ test('the installed copy of code/ is used again while code/ is unchanged, and ma
   assert.ok(!existsSync(first), 'the copy made before the edit, which no running server uses, is removed');
 });
 
-/** A copy of `copy` named `smkit-code-<model key>-<fingerprint>`, with in-use records for `pids`, made at `time`. */
-function fakeCopy(copy: string, modelKey: string, fingerprint: string, pids: number[], time: Date): string {
+/** Where this process's in-use records say it runs: its PID namespace and host name. */
+function scope(): string {
+  let namespace = '';
+  try {
+    namespace = readlinkSync('/proc/self/ns/pid');
+  } catch {
+    // not Linux
+  }
+  return `${namespace}\n${os.hostname()}\n`;
+}
+
+/** A copy of `copy` named `smkit-code-<model key>-<fingerprint>`, with in-use records for `pids` (written from `where`), made at `time`. */
+function fakeCopy(copy: string, modelKey: string, fingerprint: string, pids: number[], time: Date, where = scope()): string {
   const fake = path.join(path.dirname(copy), `smkit-code-${modelKey}-${fingerprint}`);
   cpSync(copy, fake, { recursive: true, verbatimSymlinks: true });
   const records = path.join(fake, '.smkit-in-use');
   rmSync(records, { recursive: true, force: true });
   mkdirSync(records);
-  for (const pid of pids) writeFileSync(path.join(records, String(pid)), '');
+  for (const pid of pids) writeFileSync(path.join(records, String(pid)), where);
   utimesSync(fake, time, time);
   return fake;
 }
@@ -117,6 +128,25 @@ test('a start removes the earlier copies of the same code/ that no live process 
   assert.ok(existsSync(path.join(used, '.smkit-in-use', String(process.pid))), 'the start is recorded in the copy it serves from');
   void unused;
   void ownPidEarlier;
+});
+
+test('records made in another PID namespace: a server under another host name (another container sharing the temp dir) keeps its copy, one under this host name (an earlier run of this container) does not', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const used = prepareCodeDir(modelDir, 'auto', silent);
+  const [, key] = /^smkit-code-([0-9a-f]{16})-[0-9a-f]{16}$/.exec(path.basename(used))!;
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!; // no process here; in another namespace, maybe a live server
+  const before = new Date(Date.now() - 3_600_000);
+  const otherContainer = fakeCopy(used, key!, '0'.repeat(16), [dead], before, `pid:[1]\nanother-host\n`);
+  const otherContainerAside = `${fakeCopy(used, key!, '1'.repeat(16), [1], before, `pid:[1]\nanother-host\n`)}.removing-${dead}`;
+  renameSync(otherContainerAside.replace(/\.removing-[0-9]+$/, ''), otherContainerAside);
+  const earlierRun = fakeCopy(used, key!, '2'.repeat(16), [process.ppid], before, `pid:[1]\n${os.hostname()}\n`);
+  const unscoped = fakeCopy(used, key!, '3'.repeat(16), [dead], before, '');
+  assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
+  const left = readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort();
+  assert.deepEqual(left, [used, otherContainer, otherContainerAside, unscoped].map((f) => path.basename(f)).sort());
+  void earlierRun;
 });
 
 test('a start serves from the installed copy when it cannot record itself there (a full or read-only temp dir), not installing again each start', (t) => {
