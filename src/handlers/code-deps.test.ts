@@ -92,24 +92,29 @@ function fakeCopy(copy: string, modelKey: string, fingerprint: string, pids: num
   return fake;
 }
 
-test('a start removes the earlier copies of the same code/ that no live process serves from, and keeps those one may, newer ones, other models\' and anything not clearly its own copy', (t) => {
+/** A model whose code/ is installed (`used`, of model key `key`) in a temp dir of its own, for tests of the removal of earlier copies. */
+function installedModel(t: { after(fn: () => void): void }): { tmp: string; modelDir: string; used: string; key: string } {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');
   cpSync(FIXTURE, modelDir, { recursive: true });
   const used = prepareCodeDir(modelDir, 'auto', silent);
-  const [, key] = /^smkit-code-([0-9a-f]{16})-[0-9a-f]{16}$/.exec(path.basename(used))!;
+  return { tmp, modelDir, used, key: /^smkit-code-([0-9a-f]{16})-[0-9a-f]{16}$/.exec(path.basename(used))![1]! };
+}
+
+test('a start removes the earlier copies of the same code/ that no live process serves from, and keeps those one may, newer ones, other models\' and anything not clearly its own copy', (t) => {
+  const { tmp, modelDir, used, key } = installedModel(t);
   const otherKey = key === 'f'.repeat(16) ? 'e'.repeat(16) : 'f'.repeat(16);
   const dead = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited
   const before = new Date(Date.now() - 3_600_000);
-  const unused = fakeCopy(used, key!, '0'.repeat(16), [dead], before);
-  const ownPidEarlier = fakeCopy(used, key!, '1'.repeat(16), [process.pid], before); // a server before this one, with the same pid (a container)
-  const live = fakeCopy(used, key!, '2'.repeat(16), [dead, process.ppid], before);
-  const newer = fakeCopy(used, key!, '3'.repeat(16), [dead], new Date(Date.now() + 3_600_000));
+  const unused = fakeCopy(used, key, '0'.repeat(16), [dead], before);
+  const ownPidEarlier = fakeCopy(used, key, '1'.repeat(16), [process.pid], before); // a server before this one, with the same pid (a container)
+  const live = fakeCopy(used, key, '2'.repeat(16), [dead, process.ppid], before);
+  const newer = fakeCopy(used, key, '3'.repeat(16), [dead], new Date(Date.now() + 3_600_000));
   const otherModel = fakeCopy(used, otherKey, '4'.repeat(16), [dead], before);
-  const writable = fakeCopy(used, key!, '5'.repeat(16), [dead], before);
+  const writable = fakeCopy(used, key, '5'.repeat(16), [dead], before);
   chmodSync(writable, 0o777);
   utimesSync(writable, before, before);
-  const noRecords = fakeCopy(used, key!, '6'.repeat(16), [], before);
+  const noRecords = fakeCopy(used, key, '6'.repeat(16), [], before);
   rmSync(path.join(noRecords, '.smkit-in-use'), { recursive: true });
   utimesSync(noRecords, before, before);
   const elsewhere = fakeCopy(used, otherKey, '7'.repeat(16), [dead], before);
@@ -117,7 +122,7 @@ test('a start removes the earlier copies of the same code/ that no live process 
   symlinkSync(elsewhere, link);
   const file = path.join(tmp, `smkit-code-${key}-${'9'.repeat(16)}`);
   writeFileSync(file, '');
-  const movedAside = fakeCopy(used, key!, 'a'.repeat(16), [], before);
+  const movedAside = fakeCopy(used, key, 'a'.repeat(16), [], before);
   renameSync(movedAside, `${movedAside}.removing-${dead}`); // by a start that died while removing it
 
   assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
@@ -131,18 +136,14 @@ test('a start removes the earlier copies of the same code/ that no live process 
 });
 
 test('records made in another PID namespace: a server under another host name (another container sharing the temp dir) keeps its copy, one under this host name (an earlier run of this container) does not', (t) => {
-  const tmp = isolatedNpm(t);
-  const modelDir = path.join(tmp, 'model');
-  cpSync(FIXTURE, modelDir, { recursive: true });
-  const used = prepareCodeDir(modelDir, 'auto', silent);
-  const [, key] = /^smkit-code-([0-9a-f]{16})-[0-9a-f]{16}$/.exec(path.basename(used))!;
+  const { tmp, modelDir, used, key } = installedModel(t);
   const dead = spawnSync(process.execPath, ['-e', '']).pid!; // no process here; in another namespace, maybe a live server
   const before = new Date(Date.now() - 3_600_000);
-  const otherContainer = fakeCopy(used, key!, '0'.repeat(16), [dead], before, `pid:[1]\nanother-host\n`);
-  const otherContainerAside = `${fakeCopy(used, key!, '1'.repeat(16), [1], before, `pid:[1]\nanother-host\n`)}.removing-${dead}`;
+  const otherContainer = fakeCopy(used, key, '0'.repeat(16), [dead], before, `pid:[1]\nanother-host\n`);
+  const otherContainerAside = `${fakeCopy(used, key, '1'.repeat(16), [1], before, `pid:[1]\nanother-host\n`)}.removing-${dead}`;
   renameSync(otherContainerAside.replace(/\.removing-[0-9]+$/, ''), otherContainerAside);
-  const earlierRun = fakeCopy(used, key!, '2'.repeat(16), [process.ppid], before, `pid:[1]\n${os.hostname()}\n`);
-  const unscoped = fakeCopy(used, key!, '3'.repeat(16), [dead], before, '');
+  const earlierRun = fakeCopy(used, key, '2'.repeat(16), [process.ppid], before, `pid:[1]\n${os.hostname()}\n`);
+  const unscoped = fakeCopy(used, key, '3'.repeat(16), [dead], before, '');
   assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
   const left = readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort();
   assert.deepEqual(left, [used, otherContainer, otherContainerAside, unscoped].map((f) => path.basename(f)).sort());
