@@ -111,13 +111,17 @@ function recordMayRun(copy: string, name: string): boolean {
   return recorded[0] === here.namespace && mayRun(Number(name));
 }
 
-/** Whether a process may serve from `copy`; true also when that cannot be read (not clearly an unused copy of ours). */
-function inUse(copy: string): boolean {
+/**
+ * Whether a process may serve from `copy`; `unread` when its records cannot be read (true for a copy
+ * in place: not clearly an unused copy of ours; false for one moved aside, whose removal, cut short,
+ * may have taken the records first).
+ */
+function inUse(copy: string, unread = true): boolean {
   let names: string[];
   try {
     names = readdirSync(path.join(copy, IN_USE));
   } catch {
-    return true;
+    return unread;
   }
   return names.some((name) => recordMayRun(copy, name));
 }
@@ -155,7 +159,7 @@ export function removeStaleCopies(used: string, log: Logger): string[] {
     let doomed = full;
     if (aside) {
       // The remover's pid may be another namespace's: a live record there still keeps the copy.
-      if (mayRun(Number(aside[1])) || inUse(full)) continue;
+      if (mayRun(Number(aside[1])) || inUse(full, false)) continue;
     } else {
       if (st.mtimeMs >= usedTime || inUse(full)) continue;
       doomed = `${full}.removing-${process.pid}`;

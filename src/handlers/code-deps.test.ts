@@ -135,7 +135,7 @@ test('a start removes the earlier copies of the same code/ that no live process 
   void ownPidEarlier;
 });
 
-test('records made in another PID namespace: a server under another host name (another container sharing the temp dir) keeps its copy, one under this host name (an earlier run of this container) does not', (t) => {
+test('records made in another PID namespace: a server under another host name (another container sharing the temp dir) keeps its copy, one under this host name (an earlier run of this container) does not; a copy moved aside whose removal was cut short is removed', (t) => {
   const { tmp, modelDir, used, key } = installedModel(t);
   const dead = spawnSync(process.execPath, ['-e', '']).pid!; // no process here; in another namespace, maybe a live server
   const before = new Date(Date.now() - 3_600_000);
@@ -144,6 +144,9 @@ test('records made in another PID namespace: a server under another host name (a
   renameSync(otherContainerAside.replace(/\.removing-[0-9]+$/, ''), otherContainerAside);
   const earlierRun = fakeCopy(used, key, '2'.repeat(16), [process.ppid], before, `pid:[1]\n${os.hostname()}\n`);
   const unscoped = fakeCopy(used, key, '3'.repeat(16), [dead], before, '');
+  const halfRemoved = fakeCopy(used, key, '4'.repeat(16), [], before);
+  rmSync(path.join(halfRemoved, '.smkit-in-use'), { recursive: true });
+  renameSync(halfRemoved, `${halfRemoved}.removing-${dead}`); // its removal cut short after the records went
   assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
   const left = readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort();
   assert.deepEqual(left, [used, otherContainer, otherContainerAside, unscoped].map((f) => path.basename(f)).sort());
