@@ -33,10 +33,10 @@ export function isOwnInstall(dir: string): boolean {
 
 /**
  * Where this process's pid names it: its PID namespace (Linux; empty elsewhere) and host name, the
- * lines of its in-use records. A pid tested with signal 0 names a process of this namespace only, and a temp dir can be
- * shared with servers in other containers (a volume), whose pids mean nothing here.
+ * lines of its in-use records. A pid tested with signal 0 names a process of this namespace only,
+ * and a temp dir can be shared with servers in other containers (a volume), whose pids mean nothing here.
  */
-export function pidScope(): { namespace: string; host: string } {
+function pidScope(): { namespace: string; host: string } {
   let namespace = '';
   try {
     namespace = readlinkSync('/proc/self/ns/pid');
