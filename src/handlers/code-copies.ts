@@ -128,7 +128,8 @@ function inUse(copy: string, unread = true): boolean {
 
 /**
  * Removes the copies of the same model directory as `used` (same model key) that were made before
- * it and no live process serves from, and returns their paths. Kept: copies another process may
+ * it and no live process serves from or installs into (a start cut short leaves its copy with its
+ * mkdtemp suffix), and returns their paths. Kept: copies another process may
  * use, newer ones (a concurrent start may have made one of a newer code/), and anything that is not
  * clearly one of this user's copies (a link, a file, another user's folder or one writable by
  * others, one without the in-use records). A copy is first moved aside under a name no start looks
@@ -146,8 +147,9 @@ export function removeStaleCopies(used: string, log: Logger): string[] {
   for (const name of readdirSync(dir)) {
     if (!name.startsWith(prefix) || name === path.basename(used)) continue;
     const rest = name.slice(prefix.length);
-    const aside = /^[0-9a-f]{16}\.removing-([0-9]+)$/.exec(rest);
-    if (!aside && !/^[0-9a-f]{16}$/.test(rest)) continue;
+    // A fingerprint, with mkdtemp's suffix for a copy still being installed (or whose start was cut short).
+    const aside = /^[0-9a-f]{16}(?:-[A-Za-z0-9]{6})?\.removing-([0-9]+)$/.exec(rest);
+    if (!aside && !/^[0-9a-f]{16}(?:-[A-Za-z0-9]{6})?$/.test(rest)) continue;
     const full = path.join(dir, name);
     let st: Stats;
     try {

@@ -153,6 +153,18 @@ test('records made in another PID namespace: a server under another host name (a
   void earlierRun;
 });
 
+test('a copy left by a start cut short while npm installed into it is removed by a later start once its process is gone; one a live start installs into is kept', (t) => {
+  const { tmp, modelDir, used, key } = installedModel(t);
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited
+  const before = new Date(Date.now() - 3_600_000);
+  const cutShort = `${fakeCopy(used, key, '0'.repeat(16), [dead], before)}-Ab12Cd`;
+  renameSync(cutShort.slice(0, -7), cutShort);
+  const installing = `${fakeCopy(used, key, '1'.repeat(16), [process.ppid], before)}-Ef34Gh`;
+  renameSync(installing.slice(0, -7), installing);
+  assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort(), [used, installing].map((f) => path.basename(f)).sort());
+});
+
 test('a start serves from the installed copy when it cannot record itself there (a full or read-only temp dir), not installing again each start', (t) => {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');

@@ -131,6 +131,9 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   if (isOwnInstall(target) && servesFrom(target, log)) return withoutStaleCopies(target, log);
   // mkdtemp makes the folder this user's alone (mode 0700).
   const staging = mkdtempSync(`${target}-`);
+  // Recorded before the install: a copy in place already shows a live user to another start's
+  // cleanup, and one whose start was cut short (killed while npm ran) shows none, for a later start to remove.
+  markInUse(staging);
   log.info({ codeDir, target, dependencies: Object.keys(pkg.dependencies) }, 'installing code/package.json dependencies');
   try {
     installInto(staging, codeDir, pkgFile);
@@ -142,8 +145,6 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
     }
     throw err;
   }
-  // Recorded before the move: a copy in place already shows a live user to another start's cleanup.
-  markInUse(staging);
   try {
     renameSync(staging, target);
     return withoutStaleCopies(target, log);
