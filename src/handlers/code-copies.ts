@@ -1,9 +1,8 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../core/context.js';
 
-/** The folder in a copy of code/ holding one file per process serving from it, named by its pid and holding its {@link pidScope}. */
+/** The folder in a copy of code/ holding one file per process serving from it, named by its pid and holding its {@link pidNamespace}. */
 export const IN_USE = '.smkit-in-use';
 
 /** A copy's folder name: `smkit-code-<model key>-<fingerprint>` (code-deps.ts). */
@@ -32,18 +31,16 @@ export function isOwnInstall(dir: string): boolean {
 }
 
 /**
- * Where this process's pid names it: its PID namespace (Linux; empty elsewhere) and host name, the
- * lines of its in-use records. A pid tested with signal 0 names a process of this namespace only,
- * and a temp dir can be shared with servers in other containers (a volume), whose pids mean nothing here.
+ * This process's PID namespace (Linux; empty elsewhere), the line of its in-use records. A pid
+ * tested with signal 0 names a process of this namespace only, and a temp dir can be shared with
+ * servers in other containers (a volume), whose pids mean nothing here.
  */
-function pidScope(): { namespace: string; host: string } {
-  let namespace = '';
+function pidNamespace(): string {
   try {
-    namespace = readlinkSync('/proc/self/ns/pid');
+    return readlinkSync('/proc/self/ns/pid');
   } catch {
-    // not Linux: one namespace
+    return ''; // not Linux: one namespace
   }
-  return { namespace, host: os.hostname() };
 }
 
 /**
@@ -66,8 +63,7 @@ export function markInUse(copy: string): 'recorded' | 'gone' | 'unrecorded' {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return failed(err);
   }
   try {
-    const { namespace, host } = pidScope();
-    writeFileSync(marker, `${namespace}\n${host}\n`);
+    writeFileSync(marker, `${pidNamespace()}\n`);
   } catch (err) {
     return failed(err);
   }
@@ -93,22 +89,21 @@ function mayRun(pid: number): boolean {
 
 /**
  * Whether the process recorded as `name` in `copy` may still serve from it. Recorded in this PID
- * namespace: as {@link mayRun} says. In another one on this host name: an earlier run of this
- * container (a restart makes a new namespace; every process of the old one ended with its first),
- * so gone. Under another host name, or unreadable: another container sharing the temp dir, whose
- * pid cannot be tested from here, so kept.
+ * namespace: as {@link mayRun} says. Recorded in another one, or unreadable: kept, as its pid cannot
+ * be tested from here. That may be an earlier run of this container (a restart makes a new
+ * namespace), but it may as well be a live server in another container sharing the temp dir, even
+ * one with this host name (containers of one Kubernetes pod), and removing a live server's copy
+ * breaks its next worker or thread, where keeping a dead one's only costs disk.
  */
 function recordMayRun(copy: string, name: string): boolean {
   if (!/^[0-9]+$/.test(name)) return true;
-  let recorded: string[];
+  let recorded: string;
   try {
-    recorded = readFileSync(path.join(copy, IN_USE, name), 'utf8').split('\n');
+    recorded = readFileSync(path.join(copy, IN_USE, name), 'utf8');
   } catch {
     return true;
   }
-  const here = pidScope();
-  if (recorded.length < 2 || recorded[1] !== here.host) return true;
-  return recorded[0] === here.namespace && mayRun(Number(name));
+  return recorded.split('\n')[0] !== pidNamespace() || mayRun(Number(name));
 }
 
 /**
