@@ -224,7 +224,7 @@ test('Tags: Create* record them; AddTags adds and overwrites, DeleteTags removes
   for (const NextToken of [modelsToken, 'not-a-token']) {
     await assert.rejects(
       sm.send(new ListTagsCommand({ ResourceArn: ModelArn, NextToken })),
-      (err: Error) => err.name === 'ValidationException' && err.message === 'Invalid pagination token: pass the NextToken of the previous ListTags answer for the same ResourceArn as it came, or no NextToken for the first page.',
+      (err: Error) => err.name === 'ValidationException' && err.message === 'Invalid pagination token: ListTags answers every tag of a resource in one page and gives no NextToken; call it without one.',
     );
   }
   await assert.rejects(

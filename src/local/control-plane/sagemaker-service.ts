@@ -380,7 +380,7 @@ export class SageMakerService implements AwsService {
     // NextToken, and one passed is another operation's or no token at all: refused as the other
     // List* operations refuse a token they did not give, not answered with the first page again.
     if (input.NextToken !== undefined) {
-      throw new AwsServiceError('ValidationException', 'Invalid pagination token: pass the NextToken of the previous ListTags answer for the same ResourceArn as it came, or no NextToken for the first page.', 400);
+      throw new AwsServiceError('ValidationException', 'Invalid pagination token: ListTags answers every tag of a resource in one page and gives no NextToken; call it without one.', 400);
     }
     return { Tags: [...(this.store.tags.get(arn) ?? new Map<string, string>())].map(([Key, Value]) => ({ Key, Value })) };
   }
