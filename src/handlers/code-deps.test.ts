@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,7 +55,7 @@ test('the installed copy of code/ is used again while code/ is unchanged, and ma
   const modelDir = path.join(tmp, 'model');
   cpSync(FIXTURE, modelDir, { recursive: true });
   const installs: unknown[] = [];
-  const log: Logger = { ...silent, info: (fields: unknown) => void installs.push(fields) };
+  const log: Logger = { ...silent, info: (fields: unknown, message?: string) => void (message?.startsWith('installing') && installs.push(fields)) };
   const first = prepareCodeDir(modelDir, 'auto', log);
   assert.equal(prepareCodeDir(modelDir, 'auto', log), first);
   assert.equal(installs.length, 1, 'the second start installs nothing');
@@ -65,6 +66,120 @@ test('the installed copy of code/ is used again while code/ is unchanged, and ma
   assert.equal(readFileSync(path.join(second, 'inference.mjs'), 'utf8'), edited);
   assert.ok(existsSync(path.join(second, 'node_modules', 'greet', 'index.js')));
   assert.equal(installs.length, 2);
+  assert.ok(!existsSync(first), 'the copy made before the edit, which no running server uses, is removed');
+});
+
+/** Where this process's in-use records say it runs: its PID namespace. */
+function scope(): string {
+  let namespace = '';
+  try {
+    namespace = readlinkSync('/proc/self/ns/pid');
+  } catch {
+    // not Linux
+  }
+  return `${namespace}\n`;
+}
+
+/** A copy of `copy` named `smkit-code-<model key>-<fingerprint>`, with in-use records for `pids` (written from `where`), made at `time`. */
+function fakeCopy(copy: string, modelKey: string, fingerprint: string, pids: number[], time: Date, where = scope()): string {
+  const fake = path.join(path.dirname(copy), `smkit-code-${modelKey}-${fingerprint}`);
+  cpSync(copy, fake, { recursive: true, verbatimSymlinks: true });
+  const records = path.join(fake, '.smkit-in-use');
+  rmSync(records, { recursive: true, force: true });
+  mkdirSync(records);
+  for (const pid of pids) writeFileSync(path.join(records, String(pid)), where);
+  utimesSync(fake, time, time);
+  return fake;
+}
+
+/** A model whose code/ is installed (`used`, of model key `key`) in a temp dir of its own, for tests of the removal of earlier copies. */
+function installedModel(t: { after(fn: () => void): void }): { tmp: string; modelDir: string; used: string; key: string } {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const used = prepareCodeDir(modelDir, 'auto', silent);
+  return { tmp, modelDir, used, key: /^smkit-code-([0-9a-f]{16})-[0-9a-f]{16}$/.exec(path.basename(used))![1]! };
+}
+
+test('a start removes the earlier copies of the same code/ that no live process serves from, and keeps those one may, newer ones, other models\' and anything not clearly its own copy', (t) => {
+  const { tmp, modelDir, used, key } = installedModel(t);
+  const otherKey = key === 'f'.repeat(16) ? 'e'.repeat(16) : 'f'.repeat(16);
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited
+  const before = new Date(Date.now() - 3_600_000);
+  const unused = fakeCopy(used, key, '0'.repeat(16), [dead], before);
+  const ownPidEarlier = fakeCopy(used, key, '1'.repeat(16), [process.pid], before); // a server before this one, with the same pid (a container)
+  const live = fakeCopy(used, key, '2'.repeat(16), [dead, process.ppid], before);
+  const newer = fakeCopy(used, key, '3'.repeat(16), [dead], new Date(Date.now() + 3_600_000));
+  const otherModel = fakeCopy(used, otherKey, '4'.repeat(16), [dead], before);
+  const writable = fakeCopy(used, key, '5'.repeat(16), [dead], before);
+  chmodSync(writable, 0o777);
+  utimesSync(writable, before, before);
+  const noRecords = fakeCopy(used, key, '6'.repeat(16), [], before);
+  rmSync(path.join(noRecords, '.smkit-in-use'), { recursive: true });
+  utimesSync(noRecords, before, before);
+  const elsewhere = fakeCopy(used, otherKey, '7'.repeat(16), [dead], before);
+  const link = path.join(tmp, `smkit-code-${key}-${'8'.repeat(16)}`);
+  symlinkSync(elsewhere, link);
+  const file = path.join(tmp, `smkit-code-${key}-${'9'.repeat(16)}`);
+  writeFileSync(file, '');
+  const movedAside = fakeCopy(used, key, 'a'.repeat(16), [], before);
+  renameSync(movedAside, `${movedAside}.removing-${dead}`); // by a start that died while removing it
+
+  assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
+  const left = readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort();
+  const kept = [used, live, newer, otherModel, noRecords, elsewhere, link, file, ...(process.getuid === undefined ? [] : [writable])].map((f) => path.basename(f)).sort();
+  assert.deepEqual(left, kept);
+  assert.ok(existsSync(path.join(elsewhere, 'node_modules')), 'the link was not followed');
+  assert.ok(existsSync(path.join(used, '.smkit-in-use', String(process.pid))), 'the start is recorded in the copy it serves from');
+  void unused;
+  void ownPidEarlier;
+});
+
+test('records made in another PID namespace are kept, whatever the host name (another container sharing the temp dir, whose pids cannot be tested from here); a copy moved aside whose removal was cut short is removed', (t) => {
+  const { tmp, modelDir, used, key } = installedModel(t);
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!; // no process here; in another namespace, maybe a live server
+  const before = new Date(Date.now() - 3_600_000);
+  const otherContainer = fakeCopy(used, key, '0'.repeat(16), [dead], before, `pid:[1]\nanother-host\n`);
+  const otherContainerAside = `${fakeCopy(used, key, '1'.repeat(16), [1], before, `pid:[1]\nanother-host\n`)}.removing-${dead}`;
+  renameSync(otherContainerAside.replace(/\.removing-[0-9]+$/, ''), otherContainerAside);
+  const samePodContainer = fakeCopy(used, key, '2'.repeat(16), [dead], before, `pid:[1]\n${os.hostname()}\n`);
+  const unscoped = fakeCopy(used, key, '3'.repeat(16), [dead], before, '');
+  const halfRemoved = fakeCopy(used, key, '4'.repeat(16), [], before);
+  rmSync(path.join(halfRemoved, '.smkit-in-use'), { recursive: true });
+  renameSync(halfRemoved, `${halfRemoved}.removing-${dead}`); // its removal cut short after the records went
+  assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
+  const left = readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort();
+  assert.deepEqual(left, [used, otherContainer, otherContainerAside, samePodContainer, unscoped].map((f) => path.basename(f)).sort());
+});
+
+test('a copy left by a start cut short while npm installed into it is removed by a later start once its process is gone; one a live start installs into is kept', (t) => {
+  const { tmp, modelDir, used, key } = installedModel(t);
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited
+  const before = new Date(Date.now() - 3_600_000);
+  const cutShort = `${fakeCopy(used, key, '0'.repeat(16), [dead], before)}-Ab12Cd`;
+  renameSync(cutShort.slice(0, -7), cutShort);
+  const installing = `${fakeCopy(used, key, '1'.repeat(16), [process.ppid], before)}-Ef34Gh`;
+  renameSync(installing.slice(0, -7), installing);
+  assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort(), [used, installing].map((f) => path.basename(f)).sort());
+});
+
+test('a start serves from the installed copy when it cannot record itself there (a full or read-only temp dir), not installing again each start', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const installs: unknown[] = [];
+  const warnings: string[] = [];
+  const log: Logger = { ...silent, info: (fields: unknown, message?: string) => void (message?.startsWith('installing') && installs.push(fields)), warn: (_fields: unknown, message?: string) => void warnings.push(message ?? '') };
+  const copy = prepareCodeDir(modelDir, 'auto', log);
+  // A folder where this process's record goes: writing it fails, as it would in a full temp dir (root is not stopped by modes).
+  const record = path.join(copy, '.smkit-in-use', String(process.pid));
+  rmSync(record);
+  mkdirSync(record);
+  assert.equal(prepareCodeDir(modelDir, 'auto', log), copy);
+  assert.equal(installs.length, 1, 'no second install');
+  assert.ok(warnings.some((w) => w.startsWith('could not record this server in the copy of code/')), warnings.join('\n'));
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [path.basename(copy)], 'no other copy was made');
 });
 
 test('an edit that keeps the size and the modification time (an archive extracted again: smkit package gives every file one fixed time) still makes a new copy', (t) => {

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ToolkitError } from '../errors/catalogue.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import type { Logger } from '../core/context.js';
+import { IN_USE, isOwnInstall, markInUse, removeStaleCopies } from './code-copies.js';
 
 /**
  * npm's environment for the install: its cache (and the logs it keeps there) in the temp dir unless
@@ -51,17 +52,24 @@ function unreachableRegistry(cwd: string, env: NodeJS.ProcessEnv): { registry: s
 }
 
 /**
+ * Which model a copy is of: the code directory and the user serving (two users serving the same
+ * model each have a copy of their own: one could not use the other's, and would install again at
+ * every start). Copies of one model share it, as the start of their folder's name.
+ */
+function modelKey(codeDir: string): string {
+  return createHash('sha256').update(`${codeDir}\0${process.getuid?.() ?? ''}\0`).digest('hex').slice(0, 16);
+}
+
+/**
  * What a copy of `codeDir` depends on: each entry's path, type, size, modification time and change
- * time (`node_modules` aside), the Node ABI, platform and CPU that native packages are built for,
- * and the user serving (two users serving the same model each have a copy of their own: one could
- * not use the other's, and would install again at every start).
+ * time (`node_modules` aside), and the Node ABI, platform and CPU that native packages are built for.
  * Stat only: editing a handler changes its times, so a copy made before the edit is never reused.
  * The change time too because a modification time can be set back, and archives give every file one
  * fixed one (as `smkit package` writes them): a model.tar.gz extracted again with a handler edited
  * to the same size would have looked unchanged.
  */
 function codeFingerprint(codeDir: string): string {
-  const hash = createHash('sha256').update(`${codeDir}\0${process.versions.modules}\0${process.platform}\0${process.arch}\0${process.getuid?.() ?? ''}\0`);
+  const hash = createHash('sha256').update(`${process.versions.modules}\0${process.platform}\0${process.arch}\0`);
   const walk = (dir: string, rel: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       if (rel === '' && entry.name === 'node_modules') continue;
@@ -76,25 +84,6 @@ function codeFingerprint(codeDir: string): string {
 }
 
 /**
- * Whether `dir` is an install this user made: a real folder (not a link), owned by this user and
- * writable by no one else, holding `node_modules`. The temp dir is shared on a multi-user machine:
- * a folder someone else made under the expected name would have its code run as this user.
- */
-function isOwnInstall(dir: string): boolean {
-  let st: Stats;
-  try {
-    st = lstatSync(dir);
-  } catch {
-    return false;
-  }
-  const uid = process.getuid?.();
-  // Without user ids (Windows) modes mean nothing, every folder's reads as writable by all, and the
-  // temp dir is in the user's own profile.
-  const own = uid === undefined || (st.uid === uid && (st.mode & 0o022) === 0);
-  return st.isDirectory() && own && existsSync(path.join(dir, 'node_modules'));
-}
-
-/**
  * Makes `code/package.json` dependencies usable and returns the code directory to load from.
  *
  * `/opt/ml/model` is read-only on SageMaker, so when `code/package.json` declares dependencies and
@@ -103,6 +92,8 @@ function isOwnInstall(dir: string): boolean {
  * vendored in `code/` as `file:` ones, or in npm's cache), then, if the registry can be reached, with
  * the network; if it cannot, `ERR_CODE_DEPENDENCIES` at once.
  * The copy is reused by later starts while nothing in `code/` changed (by {@link codeFingerprint});
+ * each start records itself in the copy it serves from and removes the earlier copies of the same
+ * `code/` that no live process serves from (code-copies.ts), so a dev loop does not fill the temp dir;
  * it is made in a private folder and moved into place only once installed, so a start that failed
  * or was cut short leaves nothing a later one would take for an install.
  * Network-isolated endpoints cannot reach a registry: ship `code/node_modules` in model.tar.gz (or
@@ -137,9 +128,12 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
     }
   }
   const target = codeInstallFolder(codeDir);
-  if (isOwnInstall(target)) return target;
+  if (isOwnInstall(target) && servesFrom(target, log)) return withoutStaleCopies(target, log);
   // mkdtemp makes the folder this user's alone (mode 0700).
   const staging = mkdtempSync(`${target}-`);
+  // Recorded before the install: a copy in place already shows a live user to another start's
+  // cleanup, and one whose start was cut short (killed while npm ran) shows none, for a later start to remove.
+  markInUse(staging);
   log.info({ codeDir, target, dependencies: Object.keys(pkg.dependencies) }, 'installing code/package.json dependencies');
   try {
     installInto(staging, codeDir, pkgFile);
@@ -153,17 +147,17 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   }
   try {
     renameSync(staging, target);
-    return target;
+    return withoutStaleCopies(target, log);
   } catch (renameError) {
     // Another start installed the same code meanwhile (the rename finds the folder taken), or the
     // name is held by a folder not this user's own: this install serves this start.
-    if (isOwnInstall(target)) {
+    if (isOwnInstall(target) && servesFrom(target, log)) {
       try {
         rmSync(staging, { recursive: true, force: true });
       } catch (err) {
         log.warn({ folder: staging, err }, 'could not remove a copy of code/ a concurrent start made needless');
       }
-      return target;
+      return withoutStaleCopies(target, log);
     }
     const code = (renameError as NodeJS.ErrnoException).code;
     const why =
@@ -175,15 +169,32 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   }
 }
 
+/** Whether this start can serve from the installed copy `copy` (recorded in it, or there but unrecordable: logged). */
+function servesFrom(copy: string, log: Logger): boolean {
+  const state = markInUse(copy);
+  if (state === 'unrecorded') log.warn({ folder: copy }, `could not record this server in the copy of code/ it serves from (${IN_USE}): another start may remove the copy while this server runs`);
+  return state !== 'gone';
+}
+
+/** `used`, once the earlier copies of the same code/ no running server uses are removed; a failure to remove them is only logged. */
+function withoutStaleCopies(used: string, log: Logger): string {
+  try {
+    removeStaleCopies(used, log);
+  } catch (err) {
+    log.warn({ folder: used, err }, 'could not look for earlier copies of code/ to remove');
+  }
+  return used;
+}
+
 /** `p` (absolute) relative to `codeDir` when it is `codeDir` or inside it; undefined when it is outside. */
 function pathInCode(codeDir: string, p: string): string | undefined {
   const rel = path.relative(codeDir, p);
   return rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel) ? undefined : rel;
 }
 
-/** Where the installed copy of `codeDir` as it is now lives: `smkit-code-<fingerprint>` in the temp dir. */
+/** Where the installed copy of `codeDir` as it is now lives: `smkit-code-<model key>-<fingerprint>` in the temp dir. */
 export function codeInstallFolder(codeDir: string): string {
-  return path.join(os.tmpdir(), `smkit-code-${codeFingerprint(codeDir)}`);
+  return path.join(os.tmpdir(), `smkit-code-${modelKey(codeDir)}-${codeFingerprint(codeDir)}`);
 }
 
 /**

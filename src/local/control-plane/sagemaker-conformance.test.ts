@@ -216,6 +216,17 @@ test('Tags: Create* record them; AddTags adds and overwrites, DeleteTags removes
   await sm.send(new AddTagsCommand({ ResourceArn: ModelArn, Tags: [{ Key: 'stage', Value: 'prod' }, { Key: 'owner', Value: 'a@b' }] }));
   await sm.send(new DeleteTagsCommand({ ResourceArn: ModelArn, TagKeys: ['team', 'not-there'] }));
   assert.deepEqual(await tagsOf(ModelArn!), [{ Key: 'stage', Value: 'prod' }, { Key: 'owner', Value: 'a@b' }]);
+  // One page holds a resource's tags (at most 50; MaxResults at least 50): no NextToken, and one ListTags did not give is refused.
+  const page = await sm.send(new ListTagsCommand({ ResourceArn: ModelArn, MaxResults: 50 }));
+  assert.deepEqual([page.Tags?.length, page.NextToken], [2, undefined]);
+  const { NextToken: modelsToken } = await sm.send(new ListModelsCommand({ MaxResults: 1 }));
+  assert.ok(modelsToken, 'ListModels gives a token to pass');
+  for (const NextToken of [modelsToken, 'not-a-token']) {
+    await assert.rejects(
+      sm.send(new ListTagsCommand({ ResourceArn: ModelArn, NextToken })),
+      (err: Error) => err.name === 'ValidationException' && err.message === 'Invalid pagination token: ListTags answers every tag of a resource in one page and gives no NextToken; call it without one.',
+    );
+  }
   await assert.rejects(
     sm.send(new AddTagsCommand({ ResourceArn: ModelArn, Tags: [{ Key: 'aws:cloudformation:stack-name', Value: 's' }] })),
     (err: Error) => err.name === 'ValidationException' && err.message === "System prefix 'aws:' reserved for AWS usage in tag key: aws:cloudformation:stack-name",
@@ -448,6 +459,23 @@ test('a multi-model endpoint on an s3:// prefix fetches a TargetModel put there 
     assert.equal(loaded.length, 1);
     assert.equal((await invoke('first.tar.gz')).$metadata.httpStatusCode, 200);
     await assert.rejects(invoke('absent.tar.gz'), (err: Error) => err.name === 'ValidationError' && err.message === 'Failed to download model data for TargetModel absent.tar.gz: there is no s3://models/mme/absent.tar.gz.');
+    // The folder stored for v2/late.tar.gz is not a model v2: S3 has no object mme/v2.
+    await assert.rejects(invoke('v2'), (err: Error) => err.name === 'ValidationError' && err.message === 'Failed to download model data for TargetModel v2: there is no s3://models/mme/v2.');
+    // Objects that cannot both be stored under their keys: each way round, both named.
+    const clash = (TargetModel: string, file: string, folder: string) =>
+      assert.rejects(invoke(TargetModel), (err: Error) => {
+        assert.equal(err.name, 'ValidationError');
+        assert.equal(
+          err.message,
+          `Failed to download model data for TargetModel ${TargetModel}: the objects s3://models/mme/${file} and s3://models/mme/${folder} cannot both be models of this endpoint in the local SageMaker, which stores each TargetModel's object under its key after the prefix: ${file} would be a file where ${folder} needs a folder. Rename one of them.`,
+        );
+        return true;
+      });
+    await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: 'mme/v2', Body: craftTarGz([{ path: 'model.onnx', body: 'v2' }]) }));
+    await clash('v2', 'v2', 'v2/late.tar.gz');
+    await s3.client.send(new PutObjectCommand({ Bucket: 'models', Key: 'mme/first.tar.gz/inner.tar.gz', Body: craftTarGz([{ path: 'model.onnx', body: 'inner' }]) }));
+    await clash('first.tar.gz/inner.tar.gz', 'first.tar.gz', 'first.tar.gz/inner.tar.gz');
+    assert.equal(fake.requests.filter((r) => r.id.startsWith('mme-s3/') && r.call === 'POST /models').length, 2, 'only v2/late.tar.gz and first.tar.gz were loaded');
   } finally {
     runtime.destroy();
     client.destroy();

@@ -376,7 +376,12 @@ export class SageMakerService implements AwsService {
   private listTags(input: Input): Output {
     const arn = String(input.ResourceArn);
     this.requireResource(arn);
-    // At most 50 tags and MaxResults at least 50: one page holds them all.
+    // At most 50 tags and MaxResults at least 50: one page holds them all, so ListTags gives no
+    // NextToken, and one passed is another operation's or no token at all: refused as the other
+    // List* operations refuse a token they did not give, not answered with the first page again.
+    if (input.NextToken !== undefined) {
+      throw new AwsServiceError('ValidationException', 'Invalid pagination token: ListTags answers every tag of a resource in one page and gives no NextToken; call it without one.', 400);
+    }
     return { Tags: [...(this.store.tags.get(arn) ?? new Map<string, string>())].map(([Key, Value]) => ({ Key, Value })) };
   }
 

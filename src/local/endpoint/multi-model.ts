@@ -256,6 +256,9 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
   const source = path.resolve(host.source, targetModel);
   if (!source.startsWith(path.resolve(host.source) + path.sep)) throw new TargetModelError(`TargetModel ${targetModel} must name a model inside the endpoint's model folder`);
   let info = await stat(source).catch(() => undefined);
+  // From S3 a TargetModel is an object's key: a folder at its place was made for keys under it
+  // (v2/x.tar.gz), and is not this model.
+  if (host.fetch && info?.isDirectory()) info = undefined;
   let where = source;
   if (!info && host.fetch) {
     // Not there when the endpoint started: fetched now, as the service fetches each model on first use.
@@ -267,6 +270,7 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
     }
     where = fetched.at;
     if (fetched.found) info = await stat(source).catch(() => undefined);
+    if (info?.isDirectory()) info = undefined;
   }
   if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${where}.`);
   await host.unloading.get(targetModel)?.catch(() => {});

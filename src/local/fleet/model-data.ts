@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { copyFile, link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { isModelArchive } from '../../archive/model-archive.js';
 import type { FetchedModel } from '../endpoint/container.js';
 import type { ModelDataLease } from './model-data-holds.js';
 import { parseS3Location, parseS3Url, type S3Objects } from '../s3/objects.js';
+import { keyFiles, type FileAndFolder, type KeyFile } from '../s3/file-and-folder.js';
 
 /** What model data needs of S3: reading objects and listing a prefix. */
 export type S3Reader = Pick<S3Objects, 'get' | 'list'>;
@@ -77,11 +78,27 @@ async function save(body: NodeJS.ReadableStream, file: string, signal?: AbortSig
   }
 }
 
-/** Downloads `key` to `file` (see {@link save}). */
-async function download(s3: S3Reader, bucket: string, key: string, file: string, signal?: AbortSignal): Promise<void> {
-  signal?.throwIfAborted();
-  await onDisk(() => mkdir(dirname(file), { recursive: true }));
-  await save(await s3.get(bucket, key, signal ? { signal } : {}), file, signal);
+/** The paths, relative to `folder` and split by `/`, of the files in it other than partial downloads ({@link save}). */
+async function savedFiles(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => !e.isDirectory() && !/\.partial-[0-9]+-[0-9a-f]*$/.test(e.name))
+    .map((e) => relative(folder, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).split(sep).join('/'));
+}
+
+/**
+ * A multi-model prefix's object `targetModel` and one already downloaded cannot both be stored under
+ * their keys in one folder: one would be a file where the other needs a folder.
+ */
+export class ModelKeyClashError extends Error {
+  constructor(bucket: string, prefix: string, clash: FileAndFolder<KeyFile>) {
+    const at = (key: string) => `s3://${bucket}/${prefix}${key}`;
+    super(
+      `the objects ${at(clash.file.key)} and ${at(clash.folder.key)} cannot both be models of this endpoint in the local SageMaker, which stores each TargetModel's object under its key after the prefix: ` +
+        `${clash.file.key} would be a file where ${clash.folder.key} needs a folder. Rename one of them.`,
+    );
+    this.name = 'ModelKeyClashError';
+  }
 }
 
 /**
@@ -133,13 +150,29 @@ export function multiModelFetcher(url: string | undefined, folder: string, s3: (
     const at = `s3://${s3Url.bucket}/${prefix}${targetModel}`;
     const file = resolve(folder, targetModel);
     if (!file.startsWith(resolve(folder) + sep)) return { found: false, at };
+    let body: Awaited<ReturnType<S3Reader['get']>>;
     try {
-      await download(s3(), s3Url.bucket, prefix + targetModel, file, signal);
-      return { found: true, at };
+      signal.throwIfAborted();
+      body = await s3().get(s3Url.bucket, prefix + targetModel, { signal });
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return { found: false, at };
+      throw new Error(`${at}: ${(err as Error).message}`, { cause: err });
+    }
+    // Checked once S3 has the object (one it has not is no clash but absent), against what is stored.
+    const { clash } = keyFiles(resolve(folder), [...(await savedFiles(folder)).filter((key) => key !== targetModel), targetModel], (key) => key);
+    if (clash) {
+      body.destroy();
+      throw new ModelKeyClashError(s3Url.bucket, prefix, clash);
+    }
+    try {
+      await onDisk(() => mkdir(dirname(file), { recursive: true }));
+      await save(body, file, signal);
+      return { found: true, at };
+    } catch (err) {
+      body.destroy();
+      if (signal.aborted) throw signal.reason;
       throw new Error(`${at}: ${(err as Error).message}`, { cause: err });
     }
   };

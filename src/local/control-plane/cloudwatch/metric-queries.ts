@@ -1,3 +1,4 @@
+import { timestampMillis } from '../../../aws/shapes/timestamp.js';
 import { STANDARD_UNITS, readDimensions } from './alarm-definition.js';
 import { invalidParameterCombination, invalidParameterValue, Violations } from './errors.js';
 import { epochSeconds, type MetricClock } from './metric-clock.js';
@@ -18,17 +19,16 @@ export function isReadPeriod(period: number): boolean {
   return period === 10 || period === 20 || period === 30 || (period >= 60 && period % 60 === 0);
 }
 
-/** Reads a timestamp member: a Date, epoch seconds (JSON protocols) or an ISO 8601 string (query protocol). */
+/**
+ * Reads a timestamp member: a Date (CBOR), epoch seconds (a JSON number) or, as text (the query
+ * protocol's), an ISO 8601 date or date and time, UTC unless it names an offset, as the SageMaker
+ * List* filters read theirs ({@link timestampMillis}). `Date.parse` took "March 7, 2020" and
+ * "2020-03-07 10:00" in the local time zone, and epoch seconds as text are no timestamp the query
+ * protocol sends; each is now the caller's error for a bad value.
+ */
 export function readTimestamp(value: unknown): number | undefined {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.getTime();
-  if (typeof value === 'number' && Number.isFinite(value)) return value * 1000;
-  if (typeof value === 'string' && value.trim() !== '') {
-    const n = Number(value);
-    if (Number.isFinite(n)) return n * 1000;
-    const t = Date.parse(value);
-    return Number.isNaN(t) ? undefined : t;
-  }
-  return undefined;
+  return timestampMillis(value);
 }
 
 /** GetMetricStatistics over the local metric store. */

@@ -129,6 +129,20 @@ test('Timestamp: within two weeks back and two hours ahead of now', async () => 
   await cw.call('PutMetricData', one({ Value: 1, Timestamp: new Date(NOW + 2 * 3600_000 - 60_000) }));
 });
 
+test('a timestamp as text (the query protocol sends ISO 8601) is read as ISO 8601 only, UTC unless it names an offset: loose forms Date.parse takes (local time, a spelled-out date, epoch seconds as text) are a bad value', async () => {
+  const { cw } = setup();
+  const iso = new Date(NOW - 60_000).toISOString(); // 1971-11-26T10:39:01.000Z
+  const loose = [iso.slice(0, 16).replace('T', ' '), new Date(NOW - 60_000).toDateString(), String((NOW - 60_000) / 1000), '12'];
+  for (const text of loose) await invalid(cw, one({ Value: 1, Timestamp: text }), `The value ${text} for parameter MetricData.member.1.Timestamp is invalid.`);
+  for (const text of [iso, iso.slice(0, 19), iso.replace('Z', '+00:00')]) await cw.call('PutMetricData', one({ Value: 1, Timestamp: text }));
+  const statsOf = (StartTime: unknown) => cw.call('GetMetricStatistics', { Namespace: 'MyApp', MetricName: 'Quality', StartTime, EndTime: (NOW + 3_600_000) / 1000, Period: 60, Statistics: ['SampleCount'] });
+  for (const text of loose) {
+    await rejects(statsOf(text), 'ValidationException', 'ValidationError', new RegExp(`Value '${text}' at 'startTime' failed to satisfy constraint: Member must be a timestamp`));
+  }
+  const out = (await statsOf(iso.slice(0, 10))) as { Datapoints: { SampleCount: number }[] };
+  assert.equal(out.Datapoints.reduce((n, d) => n + d.SampleCount, 0), 3, 'a date alone is midnight UTC');
+});
+
 test('values: NaN, infinities and magnitudes outside 2^-360..2^360 are refused, naming the member', async () => {
   const { cw } = setup();
   await invalid(cw, one({ Value: 'NaN' }), 'The value NaN for parameter MetricData.member.1.Value is invalid.');

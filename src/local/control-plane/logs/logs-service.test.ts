@@ -180,7 +180,15 @@ describe('local CloudWatch Logs', { concurrency: true }, () => {
   });
 
   test('bad parameters are InvalidParameterException: LastEventTime with a prefix, limits, both stream filters, unsupported patterns, foreign tokens', async () => {
+    // A token pages the listing that gave it: another group's (or another order's) is foreign.
+    const streamsToken = (await logs.send(new DescribeLogStreamsCommand({ logGroupName: '/aws/sagemaker/TrainingJobs', limit: 1 }))).nextToken;
+    const eventsToken = (await logs.send(new FilterLogEventsCommand({ logGroupName: '/aws/sagemaker/Endpoints/ep', limit: 1 }))).nextToken;
+    assert.ok(streamsToken && eventsToken);
     const cases: Array<[Promise<unknown>, RegExp]> = [
+      [logs.send(new DescribeLogStreamsCommand({ logGroupName: '/tail', nextToken: streamsToken })), /^The specified nextToken is invalid\.$/],
+      [logs.send(new DescribeLogStreamsCommand({ logGroupName: '/aws/sagemaker/TrainingJobs', descending: true, nextToken: streamsToken })), /^The specified nextToken is invalid\.$/],
+      [logs.send(new DescribeLogStreamsCommand({ logGroupName: '/aws/sagemaker/TrainingJobs', orderBy: 'LastEventTime', nextToken: streamsToken })), /^The specified nextToken is invalid\.$/],
+      [logs.send(new FilterLogEventsCommand({ logGroupName: '/tail', nextToken: eventsToken })), /^The specified nextToken is invalid\.$/],
       [logs.send(new DescribeLogStreamsCommand({ logGroupName: '/tail', orderBy: 'LastEventTime', logStreamNamePrefix: 's' })), /^Cannot order by LastEventTime with a logStreamNamePrefix\.$/],
       [logs.send(new DescribeLogStreamsCommand({ logGroupName: '/tail', limit: 51 })), /^1 validation error detected: Value '51' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 50$/],
       [logs.send(new GetLogEventsCommand({ logGroupName: '/tail', logStreamName: 's', limit: 0 })), /at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1/],

@@ -91,12 +91,20 @@ function decodeToken<T>(token: string, valid: (v: unknown) => v is T): T {
   return parsed;
 }
 
-/** A `[number, string]` stream position: its sort number (0, or its last event time) and name. */
-const isStreamKey = (v: unknown): v is [number, string] => Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'string';
-/** A `{k: [timestamp, order], h: fromHead}` FilterLogEvents position. */
-const isEventKey = (v: unknown): v is { k: [number, number]; h: boolean } => {
-  const o = v as { k?: unknown; h?: unknown } | null;
-  return typeof o === 'object' && o !== null && Array.isArray(o.k) && o.k.length === 2 && o.k.every((n) => typeof n === 'number') && typeof o.h === 'boolean';
+/**
+ * A `{g: group, o: orderBy, d: descending, k: [number, string]}` DescribeLogStreams position: the
+ * group and order it pages, and the last stream's sort number (0, or its last event time) and name.
+ * The group and order are in it because a position in one group's listing, or in another order,
+ * pages another listing wrongly (from an arbitrary stream on).
+ */
+const isStreamKey = (v: unknown): v is { g: string; o: string; d: boolean; k: [number, string] } => {
+  const o = v as { g?: unknown; o?: unknown; d?: unknown; k?: unknown } | null;
+  return typeof o === 'object' && o !== null && typeof o.g === 'string' && typeof o.o === 'string' && typeof o.d === 'boolean' && Array.isArray(o.k) && o.k.length === 2 && typeof o.k[0] === 'number' && typeof o.k[1] === 'string';
+};
+/** A `{g: group, k: [timestamp, order], h: fromHead}` FilterLogEvents position (the group's, for the reason above). */
+const isEventKey = (v: unknown): v is { g: string; k: [number, number]; h: boolean } => {
+  const o = v as { g?: unknown; k?: unknown; h?: unknown } | null;
+  return typeof o === 'object' && o !== null && typeof o.g === 'string' && Array.isArray(o.k) && o.k.length === 2 && o.k.every((n) => typeof n === 'number') && typeof o.h === 'boolean';
 };
 
 /** First index in `events` (in time order) whose timestamp is at least `t`. */
@@ -252,7 +260,10 @@ export class CloudWatchLogsService implements AwsService {
       const c = a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
       return descending ? -c : c;
     };
-    const after = input.nextToken === undefined ? undefined : decodeToken(input.nextToken as string, isStreamKey);
+    const orderBy = byTime ? 'LastEventTime' : 'LogStreamName';
+    const position = input.nextToken === undefined ? undefined : decodeToken(input.nextToken as string, isStreamKey);
+    if (position && (position.g !== group.name || position.o !== orderBy || position.d !== descending)) throw invalidToken();
+    const after = position?.k;
     const matching = [...group.streams.values()]
       .filter((s) => prefix === undefined || s.name.startsWith(prefix))
       .map((s) => ({ s, k: key(s) }))
@@ -272,7 +283,7 @@ export class CloudWatchLogsService implements AwsService {
           storedBytes: 0,
         };
       }),
-      ...(matching.length > limit ? { nextToken: encodeToken(page.at(-1)!.k) } : {}),
+      ...(matching.length > limit ? { nextToken: encodeToken({ g: group.name, o: orderBy, d: descending, k: page.at(-1)!.k }) } : {}),
     };
   }
 
@@ -343,6 +354,7 @@ export class CloudWatchLogsService implements AwsService {
     const matches = compileFilterPattern(input.filterPattern as string | undefined);
     const group = this.group(input);
     const position = input.nextToken === undefined ? undefined : decodeToken(input.nextToken as string, isEventKey);
+    if (position && position.g !== group.name) throw invalidToken();
     const fromHead = position?.h ?? input.startFromHead !== false;
     if (!fromHead && position === undefined && startTime !== undefined && startTime < NEWEST_FIRST_SINCE_MS) {
       throw invalidParameter('startFromHead false (newest events first) needs a startTime on or after Jan 1, 2024 00:00:00 UTC (1704067200000).');
@@ -394,7 +406,7 @@ export class CloudWatchLogsService implements AwsService {
       events: page.map(({ stream, e }) => ({ logStreamName: stream, timestamp: e.timestamp, message: e.message, ingestionTime: e.ingestionTime, eventId: String(e.order) })),
       // No longer supported by the service, which returns an empty list.
       searchedLogStreams: [],
-      ...(last && pending ? { nextToken: encodeToken({ k: [last.e.timestamp, last.e.order], h: fromHead }) } : {}),
+      ...(last && pending ? { nextToken: encodeToken({ g: group.name, k: [last.e.timestamp, last.e.order], h: fromHead }) } : {}),
     };
   }
 }
