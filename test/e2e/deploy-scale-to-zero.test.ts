@@ -83,8 +83,9 @@ test('smkit deploy: an asynchronous endpoint scales in to zero and back up from 
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /no changes/);
 
-    // Idle: target tracking takes the endpoint in to no instance.
-    await until('the idle endpoint scaled in to zero', async () => (await instances()) === 0, { timeoutMs: 90_000 });
+    // Idle: target tracking takes the endpoint in to no instance. Probes every 250 ms here and below:
+    // each is an SDK call, and the waits last seconds (fifteen half-second minutes; an instance's start).
+    await until('the idle endpoint scaled in to zero', async () => (await instances()) === 0, { timeoutMs: 90_000, intervalMs: 250 });
 
     // A request while there is no instance waits; the alarm brings one back and the answer lands in S3.
     const sent = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'nightly', ContentType: 'text/csv', Accept: 'application/json', Body: Buffer.from('5.1,3.5,1.4,0.2') }));
@@ -102,7 +103,7 @@ test('smkit deploy: an asynchronous endpoint scales in to zero and back up from 
           return undefined;
         }
       },
-      { timeoutMs: 120_000 },
+      { timeoutMs: 120_000, intervalMs: 250 },
     );
     assert.equal(answer[0]!.length, 3);
     const activities = ((await autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/nightly/variant/AllTraffic' }))).ScalingActivities ?? []).reverse();

@@ -1,6 +1,7 @@
 // Asynchronous endpoints scaled to zero, end to end: real AWS SDK v3 clients against
 // `startLocalSageMaker` (real `smkit serve` processes as instances), results in a real local S3
-// (s3rver), one CloudWatch minute shortened to one real second.
+// (s3rver), one CloudWatch minute shortened to half a real second (SMKIT_LOCAL_SECONDS_PER_MINUTE
+// 0.5: the idle endpoint's fifteen minutes take 7.5 s, while three instances idle).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -50,7 +51,7 @@ async function counts(endpoint: string): Promise<{ status: string; current: numb
   return { status: out.EndpointStatus!, current: v.CurrentInstanceCount!, desired: v.DesiredInstanceCount! };
 }
 
-/** The largest value of the endpoint's metric over the last five (one-second) minutes. */
+/** The largest value of the endpoint's metric over the last five (real) minutes. */
 async function maximum(endpoint: string, metricName: string): Promise<number> {
   const now = Date.now();
   const out = await c.cloudwatch.send(
@@ -65,7 +66,7 @@ async function setCount(endpoint: string, count: number): Promise<void> {
 
 before(async () => {
   s3 = await startLocalS3(['out']);
-  local = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3.url, region: 'us-east-1', accountId: '111122223333' }, metricsSettings: { secondsPerMinute: 1 }, startupTimeoutMs: 60_000 });
+  local = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3.url, region: 'us-east-1', accountId: '111122223333' }, metricsSettings: { secondsPerMinute: 0.5 }, startupTimeoutMs: 60_000 });
   c = localSdkClients(local.url, { requestTimeoutMs: 30_000 });
   await c.sagemaker.send(new CreateModelCommand({ ModelName: 'iris', PrimaryContainer: { Image: 'smkit', ModelDataUrl: join(REPO_ROOT, 'models', 'iris-onnx'), Environment: { SAGEMAKER_MODEL_SERVER_WORKERS: '1' } } }));
   const variants = [{ VariantName: 'AllTraffic', ModelName: 'iris', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
@@ -82,7 +83,7 @@ after(async () => {
 });
 
 // The two endpoints are scaled independently: the first test runs while the second waits out its
-// fifteen idle (one-second) minutes.
+// fifteen idle (half-second) minutes.
 describe('asynchronous endpoints at 0 instances', { concurrency: true }, () => {
   test('scaled to 0, an asynchronous endpoint queues requests (HasBacklogWithoutCapacity 1, nothing in S3); scaled to 1, every result lands in S3', async () => {
     // What the model answers for each row, from the real-time endpoint of the same model.
@@ -102,7 +103,7 @@ describe('asynchronous endpoints at 0 instances', { concurrency: true }, () => {
       outputs.push(out.OutputLocation!);
     }
     // A sample taken with the three requests queued and no instance: they wait, nothing is written.
-    // Probes every 250 ms, as below: a sample is taken once a (one-second) minute, an instance starts in seconds.
+    // Probes every 250 ms, as below: a sample is taken once a (half-second) minute, an instance starts in seconds.
     await until('a backlog of 3 without capacity in CloudWatch', async () => ((await maximum('zero', 'ApproximateBacklogSize')) === 3 ? true : undefined), { intervalMs: 250 });
     assert.equal(await maximum('zero', 'HasBacklogWithoutCapacity'), 1);
     assert.equal(await maximum('zero', 'ApproximateBacklogSizePerInstance'), 3, 'at 0 instances the per-instance backlog is the whole backlog');
@@ -138,7 +139,7 @@ describe('asynchronous endpoints at 0 instances', { concurrency: true }, () => {
         },
       }),
     );
-    // Fifteen idle (one-second) minutes put the low alarm in ALARM; the scaler then sets 0.
+    // Fifteen idle (half-second) minutes put the low alarm in ALARM; the scaler then sets 0.
     const final = await until('the idle endpoint at 0 instances', async () => {
       const now = await counts('idle');
       return now.status === 'InService' && now.current === 0 ? now : undefined;

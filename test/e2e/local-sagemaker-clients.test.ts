@@ -28,20 +28,23 @@ async function available(cmd: string, args: string[]): Promise<boolean> {
 /** Debian's packages (AWS CLI v2, boto3) come first: a `pip` install earlier on PATH may be the CLI v1. */
 const AWS_CLI = existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws';
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-const hasCli = AWS_CLI.startsWith('/') ? awsCliVersion(AWS_CLI) !== undefined : await available(AWS_CLI, ['--version']);
-const hasBoto3 = await available(PYTHON, ['-c', 'import boto3']);
+// Each `aws` command is still the machine's AWS CLI script in a process of its own (forked from a
+// Python that imported awscli once: about two thirds of a plain run's CPU; test/helpers/aws-zygote.ts).
+// A zygote that starts has imported the CLI, which shows it is installed: `aws --version`, a second
+// of CPU importing it again, only runs where no zygote started (and not for a CLI path, whose version
+// awsCliVersion reads more cheaply).
+const zygoteStarting = AWS_CLI.startsWith('/') ? startAwsZygote(AWS_CLI, env()) : Promise.resolve(undefined);
+const boto3Checked = available(PYTHON, ['-c', 'import boto3']);
+const zygote: AwsZygote | undefined = await zygoteStarting;
+const hasCli = zygote !== undefined || (AWS_CLI.startsWith('/') ? awsCliVersion(AWS_CLI) !== undefined : await available(AWS_CLI, ['--version']));
+const hasBoto3 = await boto3Checked;
 let local: LocalSageMakerHandle;
-let zygote: AwsZygote | undefined;
 /** The `aws` the test runs: the machine's, or its shim into the zygote when one started. */
 let awsBin = AWS_CLI;
 let shims: string | undefined;
 
 before(async () => {
-  const starting = hasCli || hasBoto3 ? startLocalSageMaker({ port: 0, startupTimeoutMs: 60_000, settings: { region: 'us-west-2', accountId: '111122223333' } }) : undefined;
-  // Each `aws` command is still the machine's AWS CLI script in a process of its own (forked from a
-  // Python that imported awscli once: about two thirds of a plain run's CPU; test/helpers/aws-zygote.ts).
-  if (hasCli && AWS_CLI.startsWith('/')) zygote = await startAwsZygote(AWS_CLI, env());
-  if (starting) local = await starting;
+  if (hasCli || hasBoto3) local = await startLocalSageMaker({ port: 0, startupTimeoutMs: 60_000, settings: { region: 'us-west-2', accountId: '111122223333' } });
   if (zygote) {
     shims = mkdtempSync(join(tmpdir(), 'smkit-clients-aws-'));
     zygote.install(shims);

@@ -25,16 +25,18 @@ describe('queue and batching (smkit serve)', () => {
     await waitForPing(server, 200, 60_000);
     return server;
   };
-  // Each test has a server of its own (settings of its own). A test's server starts while the test
-  // before it runs (its waits are mostly idle), one ahead only: start-ups are CPU-bound.
+  // Each test has a server of its own (settings of its own), but the /metrics test, which takes the
+  // first test's (its three requests fit the four slots, and its 5 s the 20 s timeout): a start-up
+  // less. A test's server starts while the test before it runs (its waits are mostly idle), one
+  // ahead only: start-ups are CPU-bound.
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'smkit-queue-'));
   const queueStarted = path.join(scratch, 'queue-started');
   const timeoutCancelStarted = path.join(scratch, 'timeout-cancel-started');
   const leaveCancelStarted = path.join(scratch, 'leave-cancel-started');
   const setups: [string, () => Promise<ServeProcess>][] = [
-    ['queue', () => serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '2', SAGEMAKER_MODEL_SERVER_TIMEOUT: '20' })],
+    ['queue', () => serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '4', SAGEMAKER_MODEL_SERVER_TIMEOUT: '20' })],
     ['queueStuck', () => serveIt('queue', { SMKIT_WORKER_CONCURRENCY: '1', SAGEMAKER_MODEL_SERVER_TIMEOUT: '3', QUEUE_TEST_STARTED: queueStarted })],
-    ['pending', () => serveIt('queue', {})],
+    ['pending', () => serverFor('queue')],
     ['batch', () => serveIt('batch-predict', { SMKIT_BATCH_MAX_SIZE: '8' })],
     ['onnx', () => serveIt(undefined, { SMKIT_BATCH_MAX_SIZE: '16', SMKIT_INFERENCE_MODE: 'thread' }, 'iris-onnx')],
     ['timeoutCancel', () => serveIt('batch-cancel', { SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '1', BATCH_CANCEL_STARTED: timeoutCancelStarted })],
@@ -70,7 +72,7 @@ describe('queue and batching (smkit serve)', () => {
 
   test('more requests than SMKIT_WORKER_CONCURRENCY are all answered, each with its own result', async () => {
     const server = await serverFor('queue');
-    // 24 requests that each hold a slot for 30 ms: 22 of them wait in the queue.
+    // 24 requests that each hold a slot for 30 ms: 20 of them wait in the queue.
     const values = Array.from({ length: 24 }, (_, i) => 30 + i / 100);
     const answers = await Promise.all(values.map(async (v) => {
       const res = await post(server, `${v}\n`);
