@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { checkSignatureName } from '../../handlers/signature.js';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile, cp } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile, cp } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -244,6 +244,39 @@ test('a model directory copied elsewhere loads (weights resolved beside model.js
     const runtime = await tfjsRuntimeFactory.load((await tfjsRuntimeFactory.detect(dir))!, options());
     assert.deepEqual((await runtime.predict({ [UNNAMED]: tensor('float32', [1, 4], new Float32Array(4)) }))['probabilities']!.shape, [1, 3]);
     await runtime.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a weightsManifest that does not match its shards fails the load naming the weight and the fix, before TF.js allocates or loops on it', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    const original = JSON.parse(await readFile(path.join(FIXTURES, 'layers-mlp', 'model.json'), 'utf8')) as { weightsManifest: { paths: string[]; weights: Record<string, unknown>[] }[] };
+    const weights = await readFile(path.join(FIXTURES, 'layers-mlp', 'weights.bin'));
+    type Manifest = typeof original;
+    const cases: [string, (j: Manifest) => void, Buffer, RegExp][] = [
+      // Each of the first three loaded before: random weights, bytes past the weights ignored, NaN weights.
+      ['no manifest', (j) => delete (j as Partial<Manifest>).weightsManifest, weights, /"weightsManifest" is missing/],
+      ['a longer shard', () => {}, Buffer.concat([weights, Buffer.alloc(100)]), /weights\.bin holds 368 bytes but the weights model\.json lists for it need 268/],
+      ['a quantization without a scale', (j) => void (j.weightsManifest[0]!.weights[0]!['quantization'] = { dtype: 'uint8', min: 0 }), weights, /"hidden\/kernel"\) is uint8-quantized but its quantization\.scale/],
+      ['a shorter shard', () => {}, weights.subarray(0, 10), /holds 10 bytes but .* need 268/],
+      ['a huge shape', (j) => void (j.weightsManifest[0]!.weights[0]!['shape'] = [1e9, 1e9]), weights, /need 4000000000000000000/],
+      ['a string weight of 1e12 values', (j) => Object.assign(j.weightsManifest[0]!.weights[0]!, { shape: [1e6, 1e6], dtype: 'string' }), weights, /need at least/],
+      ['a negative dimension', (j) => void (j.weightsManifest[0]!.weights[0]!['shape'] = [-1]), weights, /has shape \[-1\]; a shape is a list of whole numbers/],
+      ['no shape', (j) => delete j.weightsManifest[0]!.weights[0]!['shape'], weights, /has shape undefined/],
+      ['an unknown dtype', (j) => void (j.weightsManifest[0]!.weights[0]!['dtype'] = 'float99'), weights, /dtype "float99"; TF\.js weights are/],
+      ['weights not a list', (j) => void ((j.weightsManifest[0] as unknown as Record<string, unknown>)['weights'] = 'x'), weights, /weightsManifest\[0\]\.weights must be a list/],
+    ];
+    for (const [what, edit, shard, message] of cases) {
+      const json = structuredClone(original);
+      edit(json);
+      await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+      await writeFile(path.join(dir, 'weights.bin'), shard);
+      await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', message).catch((err: Error) => {
+        throw new Error(`${what}: ${err.message}`);
+      });
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
