@@ -40,6 +40,34 @@ export async function loadLayersExecutor(tf: Tf, modelJson: string): Promise<TfE
   };
 }
 
+interface SignatureEntry {
+  name?: unknown;
+}
+
+/**
+ * TF.js drops a signature entry whose tensor names no node of the graph: a signature input that
+ * does not exist leaves a model with fewer (or no) inputs, a missing output fails every request.
+ */
+function checkSignatureNodes(modelJson: string, model: GraphModel, inputNames: readonly string[], outputNames: readonly string[]): void {
+  const signature = model.modelSignature as { inputs?: Record<string, SignatureEntry>; outputs?: Record<string, SignatureEntry> } | undefined;
+  const missing = (entries: Record<string, SignatureEntry> | undefined, found: readonly string[]): string[] =>
+    Object.entries(entries ?? {})
+      .filter(([key]) => !found.includes(key))
+      .map(([key, e]) => `"${key}" (${typeof e?.name === 'string' ? e.name : 'no tensor name'})`);
+  const inputs = missing(signature?.inputs, inputNames);
+  const outputs = missing(signature?.outputs, outputNames);
+  if (inputs.length === 0 && outputs.length === 0) return;
+  const parts = [inputs.length > 0 ? `input${inputs.length > 1 ? 's' : ''} ${inputs.join(', ')}` : '', outputs.length > 0 ? `output${outputs.length > 1 ? 's' : ''} ${outputs.join(', ')}` : '']
+    .filter(Boolean)
+    .join(' and ');
+  model.dispose();
+  throw new ToolkitError(
+    'ERR_MODEL_LOAD',
+    `${modelJson}: the signature's ${parts} name${inputs.length + outputs.length > 1 ? '' : 's'} no node of the graph; ` +
+      'fix the tensor names in model.json\'s "signature" or re-convert the model with tensorflowjs_converter',
+  );
+}
+
 /**
  * Loads a converted graph model (`format: graph-model`). Inputs and outputs are addressed by their
  * signature keys when the model has a signature, else by node name. Models with control flow need
@@ -49,6 +77,7 @@ export async function loadGraphExecutor(tf: Tf, modelJson: string): Promise<TfEx
   const model: GraphModel = await tf.loadGraphModel(fileModelHandler(tf, modelJson));
   const inputNames = model.inputNodes;
   const outputNames = model.outputNodes;
+  checkSignatureNodes(modelJson, model, inputNames, outputNames);
   const inputs: TfInputSpec[] = model.inputs.map((info, i) => ({
     name: inputNames[i] ?? info.name,
     dtype: info.dtype as TfDType,

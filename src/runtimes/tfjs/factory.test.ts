@@ -282,6 +282,29 @@ test('a weightsManifest that does not match its shards fails the load naming the
   }
 });
 
+test('a graph model whose signature names tensors the graph lacks fails the load naming the signature keys', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    const original = await readFile(path.join(dir, 'model.json'), 'utf8');
+    type Sig = { signature: { inputs: Record<string, { name: string }>; outputs: Record<string, { name: string }> } };
+    const edits: [(j: Sig) => void, RegExp][] = [
+      // Loaded before with no inputs at all, so every request bound to nothing.
+      [(j) => void (j.signature.inputs['features']!.name = 'nothere:0'), /signature's input "features" \(nothere:0\) names no node of the graph/],
+      // Loaded before; every request then failed inside TF.js.
+      [(j) => void (j.signature.outputs['probabilities']!.name = 'gone:0'), /signature's output "probabilities" \(gone:0\) names no node/],
+    ];
+    for (const [edit, message] of edits) {
+      const json = JSON.parse(original) as Sig;
+      edit(json);
+      await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+      await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', message);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('SavedModel (through a stand-in for the tfjs-node binding): serving_default, names by signature key, nothing leaked', async () => {
   const { tf } = await loadTfjs('auto', recordingLog());
   let loadedWith: unknown[] = [];
