@@ -12,7 +12,7 @@ import { isToolkitError } from '../../errors/catalogue.js';
 import type { RuntimeOptions } from '../runtime.js';
 import { loadTfjs, type TfjsBackendDeps, systemBackendDeps } from './backend.js';
 import { loadTfjsRuntime, tfjsRuntimeFactory } from './factory.js';
-import { fileModelHandler } from './model-files.js';
+import { fileModelHandler, fileModelSaver } from './model-files.js';
 import { loadSavedModelExecutor } from './executors.js';
 import { TfjsModelRuntime } from './model-runtime.js';
 
@@ -299,6 +299,30 @@ test('a graph model whose signature names tensors the graph lacks fails the load
       edit(json);
       await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
       await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', message);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an index outside an embedding table is the request\'s 400 ERR_INPUT_VALUE naming the valid range, and the model keeps serving', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    const { tf } = await loadTfjs('auto', recordingLog());
+    const ids = tf.input({ shape: [3], dtype: 'int32', name: 'ids' });
+    const out = tf.layers.flatten({ name: 'flat' }).apply(tf.layers.embedding({ inputDim: 10, outputDim: 2, name: 'emb' }).apply(ids)) as ReturnType<typeof tf.input>;
+    const built = tf.model({ inputs: ids, outputs: out });
+    await built.save(fileModelSaver(tf, dir));
+    built.dispose();
+    const runtime = await loadTfjsRuntime(dir, options());
+    try {
+      for (const bad of [10, -1]) {
+        // Was a 500 ERR_PREDICT ("TF.js failed to run the model: GatherV2: ..."), as if the server were at fault.
+        await rejectsWith(runtime.predict({ [UNNAMED]: tensor('int32', [1, 3], Int32Array.from([1, bad, 2])) }), 'ERR_INPUT_VALUE', new RegExp(`value ${bad} indexes a table .* 10 rows; send indices from 0 to 9`));
+      }
+      assert.deepEqual((await runtime.predict({ [UNNAMED]: tensor('int32', [1, 3], Int32Array.from([0, 9, 2])) }))['flat']!.shape, [1, 6]);
+    } finally {
+      await runtime.dispose();
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

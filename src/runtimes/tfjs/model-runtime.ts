@@ -68,6 +68,12 @@ function checkShape(t: Tensor, spec: TfInputSpec): void {
   }
 }
 
+/**
+ * TF.js's bounds check on gather (embeddings, lookups): the index came from the request, so this is
+ * the client's 400, not the server's 500.
+ */
+const GATHER_INDEX = /^GatherV2: the index value (-?\d+) is not in \[0, (-?\d+)\]/;
+
 /** A loaded TF.js model behind smkit's runtime contract: smkit tensors in, smkit tensors out, nothing leaked. */
 export class TfjsModelRuntime implements ModelRuntime {
   readonly name = 'tfjs';
@@ -102,6 +108,14 @@ export class TfjsModelRuntime implements ModelRuntime {
         outs = await this.#executor.run(fed);
       } catch (err) {
         if (isToolkitError(err)) throw err;
+        const index = GATHER_INDEX.exec((err as Error).message);
+        if (index) {
+          throw new ToolkitError(
+            'ERR_INPUT_VALUE',
+            `a request value ${index[1]} indexes a table in the model (an embedding or lookup) that has ${Number(index[2]) + 1} rows; send indices from 0 to ${index[2]}`,
+            { cause: err, details: { index: Number(index[1]) } },
+          );
+        }
         throw new ToolkitError('ERR_PREDICT', `TF.js failed to run the model: ${(err as Error).message}`, { cause: err });
       }
       const result: TensorMap = {};
