@@ -38,3 +38,22 @@ test('smkit init with an empty or blank folder name is a usage error asking for 
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit init that fails part-way leaves nothing behind: not the folders it created, not the files it wrote into an empty folder', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-init-partial-'));
+  try {
+    // A template whose file "model" stands where the project needs the folder model/code: the copy succeeds, the next step fails.
+    const templateDir = path.join(dir, 'template');
+    await fs.mkdir(templateDir);
+    await fs.writeFile(path.join(templateDir, 'model'), 'not a folder');
+    await fs.mkdir(path.join(dir, 'empty'));
+    // Left new/proj/model (and new/, new/proj/) before; left empty/model behind.
+    for (const [target, after] of [[path.join(dir, 'new', 'proj'), ['empty', 'template']], [path.join(dir, 'empty'), ['empty', 'template']]] as const) {
+      await assert.rejects(scaffoldProject(target, { templateDir, exampleModel: path.join(dir, 'none.onnx') }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INIT_TARGET');
+      assert.deepEqual((await fs.readdir(dir)).sort(), after);
+      assert.deepEqual(await fs.readdir(path.join(dir, 'empty')), []);
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -39,7 +39,8 @@ async function listFiles(root: string, rel = ''): Promise<string[]> {
  * Creates a model project in `dir`: smkit's `opt-ml-template/` (an `/opt/ml` skeleton), the iris
  * ONNX example in `model/` with a `pipeline.yaml` and a documented `code/inference.mjs`, sample
  * requests, a `node --test` test that serves and invokes the model, a README and a package.json.
- * Refuses a non-empty `dir` with `ERR_INIT_TARGET` unless `force`, and an empty or blank `dir` with `ERR_CLI_USAGE`.
+ * Refuses a non-empty `dir` with `ERR_INIT_TARGET` unless `force`, and an empty or blank `dir` with `ERR_CLI_USAGE`;
+ * a run that fails part-way (`ERR_INIT_TARGET`) removes what it wrote, except inside a non-empty `dir` written with `force`.
  */
 export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}): Promise<ScaffoldResult> {
   // path.resolve('') is the current folder: an empty name (an unset shell variable) must not mean it.
@@ -54,9 +55,18 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
   if (existing.length > 0 && !options.force) {
     throw new ToolkitError('ERR_INIT_TARGET', `${dir} is not empty (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', ...' : ''}); choose a new folder or pass --force to write into it`);
   }
+  // A failed run leaves nothing half-written: it removes the first folder it created (the target, or
+  // its first missing parent), or empties a target that was empty; with --force, what was there stays.
+  let created: string | undefined;
   try {
+    created = await fs.mkdir(target, { recursive: true });
     return await writeProject(target, options);
   } catch (err) {
+    if (created !== undefined) await fs.rm(created, { recursive: true, force: true }).catch(() => undefined);
+    else if (existing.length === 0) {
+      const written = await fs.readdir(target).catch(() => [] as string[]);
+      await Promise.all(written.map((e) => fs.rm(path.join(target, e), { recursive: true, force: true }).catch(() => undefined)));
+    }
     // With --force, a file may stand where the project puts a folder (or the reverse).
     if (err instanceof ToolkitError) throw err;
     throw new ToolkitError('ERR_INIT_TARGET', `${dir} cannot be used: ${(err as Error).message}; choose a new folder, or remove what stands in the way`, { cause: err });
@@ -64,7 +74,6 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
 }
 
 async function writeProject(target: string, options: ScaffoldOptions): Promise<ScaffoldResult> {
-  await fs.mkdir(target, { recursive: true });
   const templateDir = options.templateDir ?? path.join(REPO_ROOT, 'opt-ml-template');
   if (await fs.stat(templateDir).then((s) => s.isDirectory(), () => false)) {
     await fs.cp(templateDir, target, { recursive: true, force: true });
