@@ -57,3 +57,16 @@ test('smkit init that fails part-way leaves nothing behind: not the folders it c
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit init into a path under a file says which file is in the way (it said the path itself was a file)', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-init-under-'));
+  try {
+    await fs.writeFile(path.join(dir, 'afile'), 'x');
+    for (const [target, problem] of [[path.join(dir, 'afile', 'sub', 'proj'), `is inside ${path.join(dir, 'afile')}, which is a file`], [path.join(dir, 'afile'), 'is a file']]) {
+      await assert.rejects(scaffoldProject(target!), (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message.endsWith(`; ${target} ${problem}.`));
+    }
+    assert.deepEqual(await fs.readdir(dir), ['afile']);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

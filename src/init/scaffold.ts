@@ -1,5 +1,5 @@
 import { invalidPath, pathProblem } from '../config/flag-values.js';
-import { promises as fs } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -35,6 +35,18 @@ async function listFiles(root: string, rel = ''): Promise<string[]> {
   return out;
 }
 
+/** Why `target` (whose lookup failed with ENOTDIR) cannot be a folder: it is a file, or a file stands on its way. */
+function fileInTheWay(target: string): string {
+  for (let p = path.dirname(target); p !== path.dirname(p); p = path.dirname(p)) {
+    try {
+      if (!statSync(p).isDirectory()) return `is inside ${p}, which is a file`;
+    } catch {
+      // Not there, or itself under a file: keep walking up.
+    }
+  }
+  return 'is a file';
+}
+
 /**
  * Creates a model project in `dir`: smkit's `opt-ml-template/` (an `/opt/ml` skeleton), the iris
  * ONNX example in `model/` with a `pipeline.yaml` and a documented `code/inference.mjs`, sample
@@ -50,7 +62,7 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
   const target = path.resolve(dir);
   const existing = await fs.readdir(target).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [] as string[];
-    throw invalidPath('<dir>', dir, 'a folder to create (empty or missing)', err.code === 'ENOTDIR' ? 'is a file' : pathProblem(err));
+    throw invalidPath('<dir>', dir, 'a folder to create (empty or missing)', err.code === 'ENOTDIR' ? fileInTheWay(target) : pathProblem(err));
   });
   if (existing.length > 0 && !options.force) {
     throw new ToolkitError('ERR_INIT_TARGET', `${dir} is not empty (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', ...' : ''}); choose a new folder or pass --force to write into it`);
