@@ -20,6 +20,8 @@ test('smkit init --force into a folder where a file stands in the way of the pro
 });
 
 test('smkit init with an empty or blank folder name is a usage error asking for a name; . still means the current folder', async () => {
+  // A NUL character was '<dir>="a\u0000b" is invalid: ... /abs/a b cannot be read (ERR_INVALID_ARG_VALUE)'.
+  await assert.rejects(scaffoldProject('a\0b'), (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === 'smkit init got a folder name with a NUL character ("a\\u0000b"), which no file system accepts: give a name without it');
   for (const dir of ['', ' ', '\t\n']) {
     await assert.rejects(
       scaffoldProject(dir),

@@ -59,6 +59,9 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
   if (dir.trim() === '') {
     throw new ToolkitError('ERR_CLI_USAGE', `smkit init needs a folder name, got ${JSON.stringify(dir)}: give one (smkit init my-model), or . for the current folder`);
   }
+  if (dir.includes('\0')) {
+    throw new ToolkitError('ERR_CLI_USAGE', `smkit init got a folder name with a NUL character (${JSON.stringify(dir)}), which no file system accepts: give a name without it`);
+  }
   const target = path.resolve(dir);
   const existing = await fs.readdir(target).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [] as string[];
