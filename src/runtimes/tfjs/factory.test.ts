@@ -282,6 +282,19 @@ test('a weightsManifest that does not match its shards fails the load naming the
   }
 });
 
+test('a model.json nested thousands of levels deep fails the load saying so and how to fix it, not "Maximum call stack size exceeded"', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    await cp(path.join(FIXTURES, 'layers-mlp'), dir, { recursive: true });
+    const json = await readFile(path.join(dir, 'model.json'), 'utf8');
+    const deep = json.replace('"modelTopology":{', `"modelTopology":{"x":${'['.repeat(5000)}${']'.repeat(5000)},`);
+    await writeFile(path.join(dir, 'model.json'), deep);
+    await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /model\.json: it nests lists or objects too deeply for TF\.js to read .* re-export the model$/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a graph model whose signature names tensors the graph lacks fails the load naming the signature keys', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
   try {
