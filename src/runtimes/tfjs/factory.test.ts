@@ -342,6 +342,29 @@ test('an index outside an embedding table is the request\'s 400 ERR_INPUT_VALUE 
   }
 });
 
+test('an out-of-table index the model computes itself (not a request value) stays the server\'s 500 ERR_PREDICT', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    const { tf } = await loadTfjs('auto', recordingLog());
+    // The dense layer turns every request value into 20 * (sum of the row): an index the table lacks, made by the model's weights.
+    const x = tf.input({ shape: [3], name: 'x' });
+    const idx = tf.layers.dense({ units: 3, useBias: false, kernelInitializer: tf.initializers.constant({ value: 20 }), name: 'idx' }).apply(x);
+    const out = tf.layers.flatten({ name: 'flat' }).apply(tf.layers.embedding({ inputDim: 10, outputDim: 2, name: 'emb' }).apply(idx)) as ReturnType<typeof tf.input>;
+    const built = tf.model({ inputs: x, outputs: out });
+    await built.save(fileModelSaver(tf, dir));
+    built.dispose();
+    const runtime = await loadTfjsRuntime(dir, options());
+    try {
+      // Was a 400 ERR_INPUT_VALUE 'a request value 20 indexes a table', a value the request never held.
+      await rejectsWith(runtime.predict({ [UNNAMED]: tensor('float32', [1, 3], Float32Array.from([1, 0, 0])) }), 'ERR_PREDICT', /GatherV2: the index value 20 is not in \[0, 9\]/);
+    } finally {
+      await runtime.dispose();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('SavedModel (through a stand-in for the tfjs-node binding): serving_default, names by signature key, nothing leaked', async () => {
   const { tf } = await loadTfjs('auto', recordingLog());
   let loadedWith: unknown[] = [];
