@@ -306,6 +306,8 @@ test('a graph model whose signature names tensors the graph lacks fails the load
       [(j) => void (j.signature.inputs['features']!.name = 'nothere:0'), /signature's input "features" \(nothere:0\) names no node of the graph/],
       // Loaded before; every request then failed inside TF.js.
       [(j) => void (j.signature.outputs['probabilities']!.name = 'gone:0'), /signature's output "probabilities" \(gone:0\) names no node/],
+      // TF.js keeps one entry per node: the message said this one named no node of the graph, though Softmax is there.
+      [(j) => void (j.signature.outputs['again'] = { name: 'Softmax:0' }), /signature's output "probabilities" \(Softmax:0\) reads the same graph node as "again", and TF.js serves one signature entry per node/],
     ];
     for (const [edit, message] of edits) {
       const json = JSON.parse(original) as Sig;
