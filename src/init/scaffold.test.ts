@@ -55,6 +55,14 @@ test('smkit init that fails part-way leaves nothing behind: not the folders it c
       assert.deepEqual((await fs.readdir(dir)).sort(), after);
       assert.deepEqual(await fs.readdir(path.join(dir, 'empty')), []);
     }
+    // --force into a non-empty folder: the clean-up must not touch what the user had there (a file, a folder and its contents).
+    const full = path.join(dir, 'full');
+    await fs.mkdir(path.join(full, 'data'), { recursive: true });
+    await fs.writeFile(path.join(full, 'keep.txt'), 'mine');
+    await fs.writeFile(path.join(full, 'data', 'rows.csv'), 'a,b');
+    await assert.rejects(scaffoldProject(full, { templateDir, exampleModel: path.join(dir, 'none.onnx'), force: true }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INIT_TARGET');
+    assert.equal(await fs.readFile(path.join(full, 'keep.txt'), 'utf8'), 'mine');
+    assert.equal(await fs.readFile(path.join(full, 'data', 'rows.csv'), 'utf8'), 'a,b');
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
