@@ -282,6 +282,70 @@ test('a weightsManifest that does not match its shards fails the load naming the
   }
 });
 
+test('the weightsManifest check passes every layout TF.js decodes: shards splitting weights, two groups, float16/uint8/uint16 quantization, string, scalar, empty, bool, int32 and complex64 weights', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    const { tf } = await loadTfjs('auto', recordingLog());
+    const json = JSON.parse(await readFile(path.join(FIXTURES, 'layers-mlp', 'model.json'), 'utf8')) as { weightsManifest: { paths: string[]; weights: { name: string; shape: number[] }[] }[] };
+    const bin = await readFile(path.join(FIXTURES, 'layers-mlp', 'weights.bin'));
+    const specs = json.weightsManifest[0]!.weights;
+    // Two groups (kernel+bias each), each in 7-byte shards, so weights straddle shard boundaries; the uint16/uint8/float16 copies quantize the first group.
+    const split = (specs[0]!.shape[0]! * specs[0]!.shape[1]! + specs[1]!.shape[0]!) * 4;
+    const groups = [bin.subarray(0, split), bin.subarray(split)].map((buf, g) => ({ paths: [] as string[], weights: g === 0 ? specs.slice(0, 2) : specs.slice(2), buf }));
+    for (const [g, { buf, paths }] of groups.entries()) {
+      for (let o = 0; o < buf.length; o += 7) {
+        paths.push(`g${g}-${o}.bin`);
+        await writeFile(path.join(dir, paths.at(-1)!), buf.subarray(o, o + 7));
+      }
+    }
+    const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + split));
+    await writeFile(path.join(dir, 'u16.bin'), Buffer.from(Uint16Array.from(floats, (v) => Math.round((v + 4) * 8192)).buffer));
+    await writeFile(path.join(dir, 'u8.bin'), Buffer.from(Uint8Array.from(floats, (v) => Math.round((v + 4) * 32))));
+    await writeFile(path.join(dir, 'f16.bin'), Buffer.from(Uint16Array.from(floats, () => 0x3c00).buffer)); // every value 1.0
+    const rest = groups[1]!;
+    const layouts = {
+      sharded: groups.map(({ paths, weights }) => ({ paths, weights })),
+      uint16: [{ paths: ['u16.bin'], weights: specs.slice(0, 2).map((w) => ({ ...w, quantization: { dtype: 'uint16', scale: 1 / 8192, min: -4 } })) }, { paths: rest.paths, weights: rest.weights }],
+      uint8: [{ paths: ['u8.bin'], weights: specs.slice(0, 2).map((w) => ({ ...w, quantization: { dtype: 'uint8', scale: 1 / 32, min: -4 } })) }, { paths: rest.paths, weights: rest.weights }],
+      float16: [{ paths: ['f16.bin'], weights: specs.slice(0, 2).map((w) => ({ ...w, quantization: { dtype: 'float16' } })) }, { paths: rest.paths, weights: rest.weights }],
+    };
+    const original = await tf.loadLayersModel(fileModelHandler(tf, path.join(FIXTURES, 'layers-mlp', 'model.json')));
+    const x = tf.tensor2d(SAMPLE);
+    const expected = (original.predict(x) as ReturnType<typeof tf.tensor2d>).arraySync().flat();
+    for (const [name, manifest] of Object.entries(layouts)) {
+      await writeFile(path.join(dir, 'model.json'), JSON.stringify({ ...json, weightsManifest: manifest }));
+      const model = await tf.loadLayersModel(fileModelHandler(tf, path.join(dir, 'model.json')));
+      const got = (model.predict(x) as ReturnType<typeof tf.tensor2d>).arraySync().flat();
+      const tolerance = { sharded: 0, uint16: 1e-3, uint8: 0.1, float16: 1 }[name]!;
+      assert.ok(got.every((v, i) => Math.abs(v - expected[i]!) <= tolerance), `${name}: ${got.join(',')} vs ${expected.join(',')}`);
+      model.dispose();
+    }
+    // The other dtypes through the handler and TF.js's own decoder; a string weight is each value's 4-byte length, then its bytes.
+    const strings = ['héllo', '', 'x'].map((v) => Buffer.from(v));
+    const data = Buffer.concat([
+      ...strings.flatMap((b) => [Buffer.from(Uint32Array.of(b.length).buffer), b]),
+      Buffer.from(Float32Array.of(3.5).buffer), Buffer.from([1, 0]), Buffer.from(Int32Array.of(7, -8).buffer), Buffer.from([1, 5]), Buffer.from(Float32Array.of(1, 2).buffer),
+    ]);
+    await writeFile(path.join(dir, 'a.bin'), data.subarray(0, 10));
+    await writeFile(path.join(dir, 'b.bin'), data.subarray(10));
+    const weights = [
+      { name: 's', shape: [3], dtype: 'string' }, { name: 'scalar', shape: [], dtype: 'float32' }, { name: 'empty', shape: [0, 5], dtype: 'float32' },
+      { name: 'b', shape: [2], dtype: 'bool' }, { name: 'i', shape: [2], dtype: 'int32' }, { name: 'iq', shape: [2], dtype: 'int32', quantization: { dtype: 'uint8', scale: 1, min: -3 } },
+      { name: 'c', shape: [1], dtype: 'complex64' },
+    ];
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [{ paths: ['a.bin', 'b.bin'], weights }, { paths: [], weights: [] }] }));
+    const artifacts = await fileModelHandler(tf, path.join(dir, 'model.json')).load!();
+    // The handler passes the complex64 weight (last); the wasm backend cannot make complex tensors, so TF.js decodes the rest.
+    const decoded = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!.slice(0, -1));
+    const values = Object.fromEntries(Object.entries(decoded).map(([k, t]) => [k, k === 's' ? (t.arraySync() as unknown as Uint8Array[]).map((b) => Buffer.from(b).toString()) : t.arraySync()]));
+    assert.deepEqual(values, { s: ['héllo', '', 'x'], scalar: 3.5, empty: [], b: [1, 0], i: [7, -8], iq: [-2, 2] });
+    tf.dispose([x, ...Object.values(decoded)]);
+    original.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a model.json nested thousands of levels deep fails the load saying so and how to fix it, not "Maximum call stack size exceeded"', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
   try {
