@@ -354,6 +354,13 @@ test('a model.json nested thousands of levels deep fails the load saying so and 
     const deep = json.replace('"modelTopology":{', `"modelTopology":{"x":${'['.repeat(5000)}${']'.repeat(5000)},`);
     await writeFile(path.join(dir, 'model.json'), deep);
     await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /model\.json: it nests lists or objects too deeply for TF\.js to read .* re-export the model$/);
+    // A SavedModel has no model.json: its stack overflow (here from a stand-in binding) keeps the runtime's message.
+    const saved = path.join(dir, 'saved');
+    await mkdir(saved);
+    await writeFile(path.join(saved, 'saved_model.pb'), '');
+    const node = { getMetaGraphsFromSavedModel: async () => { throw new RangeError('Maximum call stack size exceeded'); }, loadSavedModel: async () => undefined };
+    const deps = fakeDeps({ '@tensorflow/tfjs-node': { ready: async () => undefined, getBackend: () => 'tensorflow', enableProdMode: () => undefined, node } });
+    await rejectsWith(loadTfjsRuntime(saved, options(recordingLog(), { backend: 'tensorflow' }), deps), 'ERR_MODEL_LOAD', /saved: Maximum call stack size exceeded$/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -39,7 +39,8 @@ export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions
     return runtime;
   } catch (err) {
     if (isToolkitError(err)) throw err;
-    if (err instanceof RangeError && /call stack/i.test(err.message)) {
+    // Only model.json goes through TF.js's recursive JSON reader; a SavedModel's RangeError is something else.
+    if (found.kind !== 'saved-model' && err instanceof RangeError && /call stack/i.test(err.message)) {
       throw new ToolkitError(
         'ERR_MODEL_LOAD',
         `cannot load the TF.js ${found.kind} model ${found.path}: it nests lists or objects too deeply for TF.js to read ` +
