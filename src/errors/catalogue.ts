@@ -47,7 +47,7 @@ export const ERROR_CATALOGUE = {
   ERR_RUNTIME_UNAVAILABLE: { status: 500, summary: 'The runtime or backend a model needs is not installed.' },
   ERR_RUNTIME_ALREADY_REGISTERED: { status: 500, summary: 'A runtime name is registered twice.' },
   ERR_INPUT_MISMATCH: { status: 400, summary: 'Inputs do not match the model (names, count, shape or dtype).' },
-  ERR_INPUT_VALUE: { status: 400, summary: 'A request value does not fit the model input\'s dtype (text into a number, a fraction or out-of-range number into an integer, overflow, non-0/1 into bool).' },
+  ERR_INPUT_VALUE: { status: 400, summary: 'A request value does not fit the model input\'s dtype (text into a number, a fraction or out-of-range number into an integer, overflow, non-0/1 into bool, an index past a TF.js embedding or lookup table).' },
   ERR_PREDICT: { status: 500, summary: 'The runtime failed while running the model.' },
   // --- user handler code ---
   ERR_HANDLER_LOAD: { status: 500, summary: 'The handler module (SAGEMAKER_PROGRAM) failed to load.' },

@@ -20,6 +20,8 @@ test('smkit init --force into a folder where a file stands in the way of the pro
 });
 
 test('smkit init with an empty or blank folder name is a usage error asking for a name; . still means the current folder', async () => {
+  // A NUL character was '<dir>="a\u0000b" is invalid: ... /abs/a b cannot be read (ERR_INVALID_ARG_VALUE)'.
+  await assert.rejects(scaffoldProject('a\0b'), (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === 'smkit init got a folder name with a NUL character ("a\\u0000b"), which no file system accepts: give a name without it');
   for (const dir of ['', ' ', '\t\n']) {
     await assert.rejects(
       scaffoldProject(dir),
@@ -35,6 +37,46 @@ test('smkit init with an empty or blank folder name is a usage error asking for 
     assert.ok(result.files.includes('model/pipeline.yaml'));
   } finally {
     process.chdir(cwd);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit init that fails part-way leaves nothing behind: not the folders it created, not the files it wrote into an empty folder', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-init-partial-'));
+  try {
+    // A template whose file "model" stands where the project needs the folder model/code: the copy succeeds, the next step fails.
+    const templateDir = path.join(dir, 'template');
+    await fs.mkdir(templateDir);
+    await fs.writeFile(path.join(templateDir, 'model'), 'not a folder');
+    await fs.mkdir(path.join(dir, 'empty'));
+    // Left new/proj/model (and new/, new/proj/) before; left empty/model behind.
+    for (const [target, after] of [[path.join(dir, 'new', 'proj'), ['empty', 'template']], [path.join(dir, 'empty'), ['empty', 'template']]] as const) {
+      await assert.rejects(scaffoldProject(target, { templateDir, exampleModel: path.join(dir, 'none.onnx') }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INIT_TARGET');
+      assert.deepEqual((await fs.readdir(dir)).sort(), after);
+      assert.deepEqual(await fs.readdir(path.join(dir, 'empty')), []);
+    }
+    // --force into a non-empty folder: the clean-up must not touch what the user had there (a file, a folder and its contents).
+    const full = path.join(dir, 'full');
+    await fs.mkdir(path.join(full, 'data'), { recursive: true });
+    await fs.writeFile(path.join(full, 'keep.txt'), 'mine');
+    await fs.writeFile(path.join(full, 'data', 'rows.csv'), 'a,b');
+    await assert.rejects(scaffoldProject(full, { templateDir, exampleModel: path.join(dir, 'none.onnx'), force: true }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INIT_TARGET');
+    assert.equal(await fs.readFile(path.join(full, 'keep.txt'), 'utf8'), 'mine');
+    assert.equal(await fs.readFile(path.join(full, 'data', 'rows.csv'), 'utf8'), 'a,b');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit init into a path under a file says which file is in the way (it said the path itself was a file)', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-init-under-'));
+  try {
+    await fs.writeFile(path.join(dir, 'afile'), 'x');
+    for (const [target, problem] of [[path.join(dir, 'afile', 'sub', 'proj'), `is inside ${path.join(dir, 'afile')}, which is a file`], [path.join(dir, 'afile'), 'is a file']]) {
+      await assert.rejects(scaffoldProject(target!), (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message.endsWith(`; ${target} ${problem}.`));
+    }
+    assert.deepEqual(await fs.readdir(dir), ['afile']);
+  } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
 });

@@ -1,5 +1,5 @@
 import { invalidPath, pathProblem } from '../config/flag-values.js';
-import { promises as fs } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -35,28 +35,53 @@ async function listFiles(root: string, rel = ''): Promise<string[]> {
   return out;
 }
 
+/** Why `target` (whose lookup failed with ENOTDIR) cannot be a folder: it is a file, or a file stands on its way. */
+function fileInTheWay(target: string): string {
+  for (let p = path.dirname(target); p !== path.dirname(p); p = path.dirname(p)) {
+    try {
+      if (!statSync(p).isDirectory()) return `is inside ${p}, which is a file`;
+    } catch {
+      // Not there, or itself under a file: keep walking up.
+    }
+  }
+  return 'is a file';
+}
+
 /**
  * Creates a model project in `dir`: smkit's `opt-ml-template/` (an `/opt/ml` skeleton), the iris
  * ONNX example in `model/` with a `pipeline.yaml` and a documented `code/inference.mjs`, sample
  * requests, a `node --test` test that serves and invokes the model, a README and a package.json.
- * Refuses a non-empty `dir` with `ERR_INIT_TARGET` unless `force`, and an empty or blank `dir` with `ERR_CLI_USAGE`.
+ * Refuses a non-empty `dir` with `ERR_INIT_TARGET` unless `force`, and an empty or blank `dir` with `ERR_CLI_USAGE`;
+ * a run that fails part-way (`ERR_INIT_TARGET`) removes what it wrote, except inside a non-empty `dir` written with `force`.
  */
 export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}): Promise<ScaffoldResult> {
   // path.resolve('') is the current folder: an empty name (an unset shell variable) must not mean it.
   if (dir.trim() === '') {
     throw new ToolkitError('ERR_CLI_USAGE', `smkit init needs a folder name, got ${JSON.stringify(dir)}: give one (smkit init my-model), or . for the current folder`);
   }
+  if (dir.includes('\0')) {
+    throw new ToolkitError('ERR_CLI_USAGE', `smkit init got a folder name with a NUL character (${JSON.stringify(dir)}), which no file system accepts: give a name without it`);
+  }
   const target = path.resolve(dir);
   const existing = await fs.readdir(target).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [] as string[];
-    throw invalidPath('<dir>', dir, 'a folder to create (empty or missing)', err.code === 'ENOTDIR' ? 'is a file' : pathProblem(err));
+    throw invalidPath('<dir>', dir, 'a folder to create (empty or missing)', err.code === 'ENOTDIR' ? fileInTheWay(target) : pathProblem(err));
   });
   if (existing.length > 0 && !options.force) {
     throw new ToolkitError('ERR_INIT_TARGET', `${dir} is not empty (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', ...' : ''}); choose a new folder or pass --force to write into it`);
   }
+  // A failed run leaves nothing half-written: it removes the first folder it created (the target, or
+  // its first missing parent), or empties a target that was empty; with --force, what was there stays.
+  let created: string | undefined;
   try {
+    created = await fs.mkdir(target, { recursive: true });
     return await writeProject(target, options);
   } catch (err) {
+    if (created !== undefined) await fs.rm(created, { recursive: true, force: true }).catch(() => undefined);
+    else if (existing.length === 0) {
+      const written = await fs.readdir(target).catch(() => [] as string[]);
+      await Promise.all(written.map((e) => fs.rm(path.join(target, e), { recursive: true, force: true }).catch(() => undefined)));
+    }
     // With --force, a file may stand where the project puts a folder (or the reverse).
     if (err instanceof ToolkitError) throw err;
     throw new ToolkitError('ERR_INIT_TARGET', `${dir} cannot be used: ${(err as Error).message}; choose a new folder, or remove what stands in the way`, { cause: err });
@@ -64,7 +89,6 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
 }
 
 async function writeProject(target: string, options: ScaffoldOptions): Promise<ScaffoldResult> {
-  await fs.mkdir(target, { recursive: true });
   const templateDir = options.templateDir ?? path.join(REPO_ROOT, 'opt-ml-template');
   if (await fs.stat(templateDir).then((s) => s.isDirectory(), () => false)) {
     await fs.cp(templateDir, target, { recursive: true, force: true });

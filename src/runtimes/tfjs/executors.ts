@@ -40,6 +40,43 @@ export async function loadLayersExecutor(tf: Tf, modelJson: string): Promise<TfE
   };
 }
 
+interface SignatureEntry {
+  name?: unknown;
+}
+
+/** The graph node a signature tensor name ("x:0") reads, as TF.js's operation mapper takes it. */
+const nodeOf = (e: SignatureEntry | undefined): string | undefined => (typeof e?.name === 'string' ? e.name.split(':')[0] : undefined);
+
+/**
+ * TF.js drops a signature entry whose tensor names no node of the graph: a signature input that
+ * does not exist leaves a model with fewer (or no) inputs, a missing output fails every request.
+ * It also keeps one entry per node, so an entry reading the node of one it kept (the same tensor
+ * twice, or two outputs of one op) is dropped too: that node exists, and the message says so.
+ */
+function checkSignatureNodes(modelJson: string, model: GraphModel, inputNames: readonly string[], outputNames: readonly string[]): void {
+  const signature = model.modelSignature as { inputs?: Record<string, SignatureEntry>; outputs?: Record<string, SignatureEntry> } | undefined;
+  const problems: string[] = [];
+  const check = (side: string, entries: Record<string, SignatureEntry> | undefined, found: readonly string[]): void => {
+    const kept = new Map(found.map((key) => [nodeOf(entries?.[key]), key]));
+    for (const [key, e] of Object.entries(entries ?? {})) {
+      if (found.includes(key)) continue;
+      const tensor = typeof e?.name === 'string' ? e.name : 'no tensor name';
+      const node = nodeOf(e);
+      const twin = node === undefined ? undefined : kept.get(node);
+      problems.push(twin === undefined ? `${side} "${key}" (${tensor}) names no node of the graph` : `${side} "${key}" (${tensor}) reads the same graph node as "${twin}", and TF.js serves one signature entry per node`);
+    }
+  };
+  check('input', signature?.inputs, inputNames);
+  check('output', signature?.outputs, outputNames);
+  if (problems.length === 0) return;
+  model.dispose();
+  throw new ToolkitError(
+    'ERR_MODEL_LOAD',
+    `${modelJson}: the signature's ${problems.join('; ')}; ` +
+      'fix the tensor names in model.json\'s "signature" or re-convert the model with tensorflowjs_converter',
+  );
+}
+
 /**
  * Loads a converted graph model (`format: graph-model`). Inputs and outputs are addressed by their
  * signature keys when the model has a signature, else by node name. Models with control flow need
@@ -49,6 +86,7 @@ export async function loadGraphExecutor(tf: Tf, modelJson: string): Promise<TfEx
   const model: GraphModel = await tf.loadGraphModel(fileModelHandler(tf, modelJson));
   const inputNames = model.inputNodes;
   const outputNames = model.outputNodes;
+  checkSignatureNodes(modelJson, model, inputNames, outputNames);
   const inputs: TfInputSpec[] = model.inputs.map((info, i) => ({
     name: inputNames[i] ?? info.name,
     dtype: info.dtype as TfDType,

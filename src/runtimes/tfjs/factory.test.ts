@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { checkSignatureName } from '../../handlers/signature.js';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile, cp } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile, cp } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import { isToolkitError } from '../../errors/catalogue.js';
 import type { RuntimeOptions } from '../runtime.js';
 import { loadTfjs, type TfjsBackendDeps, systemBackendDeps } from './backend.js';
 import { loadTfjsRuntime, tfjsRuntimeFactory } from './factory.js';
-import { fileModelHandler } from './model-files.js';
+import { fileModelHandler, fileModelSaver } from './model-files.js';
 import { loadSavedModelExecutor } from './executors.js';
 import { TfjsModelRuntime } from './model-runtime.js';
 
@@ -244,6 +244,195 @@ test('a model directory copied elsewhere loads (weights resolved beside model.js
     const runtime = await tfjsRuntimeFactory.load((await tfjsRuntimeFactory.detect(dir))!, options());
     assert.deepEqual((await runtime.predict({ [UNNAMED]: tensor('float32', [1, 4], new Float32Array(4)) }))['probabilities']!.shape, [1, 3]);
     await runtime.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a weightsManifest that does not match its shards fails the load naming the weight and the fix, before TF.js allocates or loops on it', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    const original = JSON.parse(await readFile(path.join(FIXTURES, 'layers-mlp', 'model.json'), 'utf8')) as { weightsManifest: { paths: string[]; weights: Record<string, unknown>[] }[] };
+    const weights = await readFile(path.join(FIXTURES, 'layers-mlp', 'weights.bin'));
+    type Manifest = typeof original;
+    const cases: [string, (j: Manifest) => void, Buffer, RegExp][] = [
+      // Each of the first three loaded before: random weights, bytes past the weights ignored, NaN weights.
+      ['no manifest', (j) => delete (j as Partial<Manifest>).weightsManifest, weights, /"weightsManifest" is missing/],
+      ['a longer shard', () => {}, Buffer.concat([weights, Buffer.alloc(100)]), /weights\.bin holds 368 bytes but the weights model\.json lists for it need 268/],
+      ['a quantization without a scale', (j) => void (j.weightsManifest[0]!.weights[0]!['quantization'] = { dtype: 'uint8', min: 0 }), weights, /"hidden\/kernel"\) is uint8-quantized but its quantization\.scale/],
+      ['a shorter shard', () => {}, weights.subarray(0, 10), /holds 10 bytes but .* need 268/],
+      ['a huge shape', (j) => void (j.weightsManifest[0]!.weights[0]!['shape'] = [1e9, 1e9]), weights, /need 4000000000000000000/],
+      ['a string weight of 1e12 values', (j) => Object.assign(j.weightsManifest[0]!.weights[0]!, { shape: [1e6, 1e6], dtype: 'string' }), weights, /need at least/],
+      ['a negative dimension', (j) => void (j.weightsManifest[0]!.weights[0]!['shape'] = [-1]), weights, /has shape \[-1\]; a shape is a list of whole numbers/],
+      ['no shape', (j) => delete j.weightsManifest[0]!.weights[0]!['shape'], weights, /has shape undefined/],
+      ['an unknown dtype', (j) => void (j.weightsManifest[0]!.weights[0]!['dtype'] = 'float99'), weights, /dtype "float99"; TF\.js weights are/],
+      ['weights not a list', (j) => void ((j.weightsManifest[0] as unknown as Record<string, unknown>)['weights'] = 'x'), weights, /weightsManifest\[0\]\.weights must be a list/],
+    ];
+    for (const [what, edit, shard, message] of cases) {
+      const json = structuredClone(original);
+      edit(json);
+      await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+      await writeFile(path.join(dir, 'weights.bin'), shard);
+      await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', message).catch((err: Error) => {
+        throw new Error(`${what}: ${err.message}`);
+      });
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the weightsManifest check passes every layout TF.js decodes: shards splitting weights, two groups, float16/uint8/uint16 quantization, string, scalar, empty, bool, int32 and complex64 weights', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    const { tf } = await loadTfjs('auto', recordingLog());
+    const json = JSON.parse(await readFile(path.join(FIXTURES, 'layers-mlp', 'model.json'), 'utf8')) as { weightsManifest: { paths: string[]; weights: { name: string; shape: number[] }[] }[] };
+    const bin = await readFile(path.join(FIXTURES, 'layers-mlp', 'weights.bin'));
+    const specs = json.weightsManifest[0]!.weights;
+    // Two groups (kernel+bias each), each in 7-byte shards, so weights straddle shard boundaries; the uint16/uint8/float16 copies quantize the first group.
+    const split = (specs[0]!.shape[0]! * specs[0]!.shape[1]! + specs[1]!.shape[0]!) * 4;
+    const groups = [bin.subarray(0, split), bin.subarray(split)].map((buf, g) => ({ paths: [] as string[], weights: g === 0 ? specs.slice(0, 2) : specs.slice(2), buf }));
+    for (const [g, { buf, paths }] of groups.entries()) {
+      for (let o = 0; o < buf.length; o += 7) {
+        paths.push(`g${g}-${o}.bin`);
+        await writeFile(path.join(dir, paths.at(-1)!), buf.subarray(o, o + 7));
+      }
+    }
+    const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + split));
+    await writeFile(path.join(dir, 'u16.bin'), Buffer.from(Uint16Array.from(floats, (v) => Math.round((v + 4) * 8192)).buffer));
+    await writeFile(path.join(dir, 'u8.bin'), Buffer.from(Uint8Array.from(floats, (v) => Math.round((v + 4) * 32))));
+    await writeFile(path.join(dir, 'f16.bin'), Buffer.from(Uint16Array.from(floats, () => 0x3c00).buffer)); // every value 1.0
+    const rest = groups[1]!;
+    const layouts = {
+      sharded: groups.map(({ paths, weights }) => ({ paths, weights })),
+      uint16: [{ paths: ['u16.bin'], weights: specs.slice(0, 2).map((w) => ({ ...w, quantization: { dtype: 'uint16', scale: 1 / 8192, min: -4 } })) }, { paths: rest.paths, weights: rest.weights }],
+      uint8: [{ paths: ['u8.bin'], weights: specs.slice(0, 2).map((w) => ({ ...w, quantization: { dtype: 'uint8', scale: 1 / 32, min: -4 } })) }, { paths: rest.paths, weights: rest.weights }],
+      float16: [{ paths: ['f16.bin'], weights: specs.slice(0, 2).map((w) => ({ ...w, quantization: { dtype: 'float16' } })) }, { paths: rest.paths, weights: rest.weights }],
+    };
+    const original = await tf.loadLayersModel(fileModelHandler(tf, path.join(FIXTURES, 'layers-mlp', 'model.json')));
+    const x = tf.tensor2d(SAMPLE);
+    const expected = (original.predict(x) as ReturnType<typeof tf.tensor2d>).arraySync().flat();
+    for (const [name, manifest] of Object.entries(layouts)) {
+      await writeFile(path.join(dir, 'model.json'), JSON.stringify({ ...json, weightsManifest: manifest }));
+      const model = await tf.loadLayersModel(fileModelHandler(tf, path.join(dir, 'model.json')));
+      const got = (model.predict(x) as ReturnType<typeof tf.tensor2d>).arraySync().flat();
+      const tolerance = { sharded: 0, uint16: 1e-3, uint8: 0.1, float16: 1 }[name]!;
+      assert.ok(got.every((v, i) => Math.abs(v - expected[i]!) <= tolerance), `${name}: ${got.join(',')} vs ${expected.join(',')}`);
+      model.dispose();
+    }
+    // The other dtypes through the handler and TF.js's own decoder; a string weight is each value's 4-byte length, then its bytes.
+    const strings = ['héllo', '', 'x'].map((v) => Buffer.from(v));
+    const data = Buffer.concat([
+      ...strings.flatMap((b) => [Buffer.from(Uint32Array.of(b.length).buffer), b]),
+      Buffer.from(Float32Array.of(3.5).buffer), Buffer.from([1, 0]), Buffer.from(Int32Array.of(7, -8).buffer), Buffer.from([1, 5]), Buffer.from(Float32Array.of(1, 2).buffer),
+    ]);
+    await writeFile(path.join(dir, 'a.bin'), data.subarray(0, 10));
+    await writeFile(path.join(dir, 'b.bin'), data.subarray(10));
+    const weights = [
+      { name: 's', shape: [3], dtype: 'string' }, { name: 'scalar', shape: [], dtype: 'float32' }, { name: 'empty', shape: [0, 5], dtype: 'float32' },
+      { name: 'b', shape: [2], dtype: 'bool' }, { name: 'i', shape: [2], dtype: 'int32' }, { name: 'iq', shape: [2], dtype: 'int32', quantization: { dtype: 'uint8', scale: 1, min: -3 } },
+      { name: 'c', shape: [1], dtype: 'complex64' },
+    ];
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [{ paths: ['a.bin', 'b.bin'], weights }, { paths: [], weights: [] }] }));
+    const artifacts = await fileModelHandler(tf, path.join(dir, 'model.json')).load!();
+    // The handler passes the complex64 weight (last); the wasm backend cannot make complex tensors, so TF.js decodes the rest.
+    const decoded = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!.slice(0, -1));
+    const values = Object.fromEntries(Object.entries(decoded).map(([k, t]) => [k, k === 's' ? (t.arraySync() as unknown as Uint8Array[]).map((b) => Buffer.from(b).toString()) : t.arraySync()]));
+    assert.deepEqual(values, { s: ['héllo', '', 'x'], scalar: 3.5, empty: [], b: [1, 0], i: [7, -8], iq: [-2, 2] });
+    tf.dispose([x, ...Object.values(decoded)]);
+    original.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a model.json nested thousands of levels deep fails the load saying so and how to fix it, not "Maximum call stack size exceeded"', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    await cp(path.join(FIXTURES, 'layers-mlp'), dir, { recursive: true });
+    const json = await readFile(path.join(dir, 'model.json'), 'utf8');
+    const deep = json.replace('"modelTopology":{', `"modelTopology":{"x":${'['.repeat(5000)}${']'.repeat(5000)},`);
+    await writeFile(path.join(dir, 'model.json'), deep);
+    await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /model\.json: it nests lists or objects too deeply for TF\.js to read .* re-export the model$/);
+    // A SavedModel has no model.json: its stack overflow (here from a stand-in binding) keeps the runtime's message.
+    const saved = path.join(dir, 'saved');
+    await mkdir(saved);
+    await writeFile(path.join(saved, 'saved_model.pb'), '');
+    const node = { getMetaGraphsFromSavedModel: async () => { throw new RangeError('Maximum call stack size exceeded'); }, loadSavedModel: async () => undefined };
+    const deps = fakeDeps({ '@tensorflow/tfjs-node': { ready: async () => undefined, getBackend: () => 'tensorflow', enableProdMode: () => undefined, node } });
+    await rejectsWith(loadTfjsRuntime(saved, options(recordingLog(), { backend: 'tensorflow' }), deps), 'ERR_MODEL_LOAD', /saved: Maximum call stack size exceeded$/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a graph model whose signature names tensors the graph lacks fails the load naming the signature keys', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    const original = await readFile(path.join(dir, 'model.json'), 'utf8');
+    type Sig = { signature: { inputs: Record<string, { name: string }>; outputs: Record<string, { name: string }> } };
+    const edits: [(j: Sig) => void, RegExp][] = [
+      // Loaded before with no inputs at all, so every request bound to nothing.
+      [(j) => void (j.signature.inputs['features']!.name = 'nothere:0'), /signature's input "features" \(nothere:0\) names no node of the graph/],
+      // Loaded before; every request then failed inside TF.js.
+      [(j) => void (j.signature.outputs['probabilities']!.name = 'gone:0'), /signature's output "probabilities" \(gone:0\) names no node/],
+      // TF.js keeps one entry per node: the message said this one named no node of the graph, though Softmax is there.
+      [(j) => void (j.signature.outputs['again'] = { name: 'Softmax:0' }), /signature's output "probabilities" \(Softmax:0\) reads the same graph node as "again", and TF.js serves one signature entry per node/],
+    ];
+    for (const [edit, message] of edits) {
+      const json = JSON.parse(original) as Sig;
+      edit(json);
+      await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+      await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', message);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an index outside an embedding table is the request\'s 400 ERR_INPUT_VALUE naming the valid range, and the model keeps serving', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    const { tf } = await loadTfjs('auto', recordingLog());
+    const ids = tf.input({ shape: [3], dtype: 'int32', name: 'ids' });
+    const out = tf.layers.flatten({ name: 'flat' }).apply(tf.layers.embedding({ inputDim: 10, outputDim: 2, name: 'emb' }).apply(ids)) as ReturnType<typeof tf.input>;
+    const built = tf.model({ inputs: ids, outputs: out });
+    await built.save(fileModelSaver(tf, dir));
+    built.dispose();
+    const runtime = await loadTfjsRuntime(dir, options());
+    try {
+      for (const bad of [10, -1]) {
+        // Was a 500 ERR_PREDICT ("TF.js failed to run the model: GatherV2: ..."), as if the server were at fault.
+        await rejectsWith(runtime.predict({ [UNNAMED]: tensor('int32', [1, 3], Int32Array.from([1, bad, 2])) }), 'ERR_INPUT_VALUE', new RegExp(`value ${bad} indexes a table .* 10 rows; send indices from 0 to 9`));
+      }
+      assert.deepEqual((await runtime.predict({ [UNNAMED]: tensor('int32', [1, 3], Int32Array.from([0, 9, 2])) }))['flat']!.shape, [1, 6]);
+    } finally {
+      await runtime.dispose();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an out-of-table index the model computes itself (not a request value) stays the server\'s 500 ERR_PREDICT', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    const { tf } = await loadTfjs('auto', recordingLog());
+    // The dense layer turns every request value into 20 * (sum of the row): an index the table lacks, made by the model's weights.
+    const x = tf.input({ shape: [3], name: 'x' });
+    const idx = tf.layers.dense({ units: 3, useBias: false, kernelInitializer: tf.initializers.constant({ value: 20 }), name: 'idx' }).apply(x);
+    const out = tf.layers.flatten({ name: 'flat' }).apply(tf.layers.embedding({ inputDim: 10, outputDim: 2, name: 'emb' }).apply(idx)) as ReturnType<typeof tf.input>;
+    const built = tf.model({ inputs: x, outputs: out });
+    await built.save(fileModelSaver(tf, dir));
+    built.dispose();
+    const runtime = await loadTfjsRuntime(dir, options());
+    try {
+      // Was a 400 ERR_INPUT_VALUE 'a request value 20 indexes a table', a value the request never held.
+      await rejectsWith(runtime.predict({ [UNNAMED]: tensor('float32', [1, 3], Float32Array.from([1, 0, 0])) }), 'ERR_PREDICT', /GatherV2: the index value 20 is not in \[0, 9\]/);
+    } finally {
+      await runtime.dispose();
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -39,6 +39,15 @@ export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions
     return runtime;
   } catch (err) {
     if (isToolkitError(err)) throw err;
+    // Only model.json goes through TF.js's recursive JSON reader; a SavedModel's RangeError is something else.
+    if (found.kind !== 'saved-model' && err instanceof RangeError && /call stack/i.test(err.message)) {
+      throw new ToolkitError(
+        'ERR_MODEL_LOAD',
+        `cannot load the TF.js ${found.kind} model ${found.path}: it nests lists or objects too deeply for TF.js to read ` +
+          `(TF.js's reader ran out of stack); model.save() and tensorflowjs_converter write a few dozen levels at most, so re-export the model`,
+        { cause: err },
+      );
+    }
     throw new ToolkitError('ERR_MODEL_LOAD', `cannot load the TF.js ${found.kind} model ${found.path}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -99,6 +99,66 @@ export async function findTfModel(p: string): Promise<TfModelLocation | undefine
   return saved ? { kind: 'saved-model', path: saved } : undefined;
 }
 
+/** Bytes per value of the weight dtypes and quantization dtypes TF.js decodes (a string needs at least its 4-byte length). */
+const WEIGHT_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4, bool: 1, complex64: 8, string: 4 };
+const QUANTIZED_BYTES: Readonly<Record<string, number>> = { uint8: 1, uint16: 2, float16: 2 };
+
+/** One group of `weightsManifest`: its shard paths and what it holds, checked by {@link checkWeightsManifest}. */
+export interface CheckedWeightGroup {
+  readonly paths: readonly string[];
+  readonly weights: io.WeightsManifestEntry[];
+  /** Bytes the group's shards must hold together, or the least they may hold when a weight is a string tensor (whose length only its data says). */
+  readonly bytes: number;
+  readonly exact: boolean;
+}
+
+/**
+ * Checks `weightsManifest` before TF.js decodes it: TF.js trusts it, so a shape of [1e9, 1e9] or a
+ * string weight of 1e18 values loops or allocates without bound, a missing or malformed entry ends
+ * in a TypeError, and a missing manifest loads a layers model with freshly initialised (random)
+ * weights. Returns each group's byte size for the shard check.
+ */
+export function checkWeightsManifest(modelJsonPath: string, manifest: unknown): CheckedWeightGroup[] {
+  const fail = (what: string): never => {
+    throw new ToolkitError('ERR_MODEL_LOAD', `${modelJsonPath}: ${what}; re-export the model (model.save() or tensorflowjs_converter) so model.json matches its weight files`);
+  };
+  if (!Array.isArray(manifest)) fail(`"weightsManifest" ${manifest === undefined ? 'is missing' : 'is not a list'} (it lists the weight files and the weights in them)`);
+  return (manifest as unknown[]).map((group, g) => {
+    const where = `weightsManifest[${g}]`;
+    const { paths, weights } = (typeof group === 'object' && group !== null ? group : {}) as { paths?: unknown; weights?: unknown };
+    if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string' && p.length > 0)) fail(`${where}.paths must be a list of weight file names`);
+    if (!Array.isArray(weights)) fail(`${where}.weights must be a list of weight specs`);
+    let bytes = 0;
+    let exact = true;
+    (weights as unknown[]).forEach((w, i) => {
+      const spec = (typeof w === 'object' && w !== null ? w : {}) as { name?: unknown; shape?: unknown; dtype?: unknown; quantization?: unknown };
+      const at = `${where}.weights[${i}]${typeof spec.name === 'string' ? ` ("${spec.name}")` : ''}`;
+      if (typeof spec.name !== 'string') fail(`${at} has no name`);
+      const shape = spec.shape;
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+        fail(`${at} has shape ${JSON.stringify(shape) ?? 'undefined'}; a shape is a list of whole numbers >= 0`);
+      }
+      const size = (shape as number[]).reduce((a, d) => a * d, 1);
+      let per = WEIGHT_BYTES[spec.dtype as string];
+      if (typeof spec.dtype !== 'string' || per === undefined) fail(`${at} has dtype ${JSON.stringify(spec.dtype) ?? 'undefined'}; TF.js weights are ${Object.keys(WEIGHT_BYTES).join(', ')}`);
+      if (spec.quantization !== undefined) {
+        const q = (typeof spec.quantization === 'object' && spec.quantization !== null ? spec.quantization : {}) as { dtype?: unknown; scale?: unknown; min?: unknown };
+        per = QUANTIZED_BYTES[q.dtype as string];
+        if (typeof q.dtype !== 'string' || per === undefined) fail(`${at} has quantization dtype ${JSON.stringify(q.dtype) ?? 'undefined'}; TF.js reads ${Object.keys(QUANTIZED_BYTES).join(', ')}`);
+        if (q.dtype === 'float16' ? spec.dtype !== 'float32' : spec.dtype !== 'float32' && spec.dtype !== 'int32') {
+          fail(`${at}: ${String(q.dtype)} quantization of a ${String(spec.dtype)} weight is not something TF.js decodes`);
+        }
+        if (q.dtype !== 'float16' && !(Number.isFinite(q.scale) && Number.isFinite(q.min))) {
+          fail(`${at} is ${String(q.dtype)}-quantized but its quantization.scale and quantization.min are not both finite numbers`);
+        }
+      }
+      if (spec.dtype === 'string' && spec.quantization === undefined) exact = false;
+      bytes += size * per!;
+    });
+    return { paths: paths as string[], weights: weights as io.WeightsManifestEntry[], bytes, exact };
+  });
+}
+
 /**
  * An `IOHandler` that reads `model.json` and its weight shards from the local disk, so models load
  * without `@tensorflow/tfjs-node` (whose `file://` handler is the only one TF.js ships for Node) and
@@ -109,22 +169,34 @@ export function fileModelHandler(tf: { io: typeof io }, modelJsonPath: string): 
   return {
     async load() {
       const json = (await readJson(modelJsonPath)) as io.ModelJSON;
-      return tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+      const groups = checkWeightsManifest(modelJsonPath, (json as { weightsManifest?: unknown }).weightsManifest);
+      return tf.io.getModelArtifactsForJSON(json, async () => {
         const specs: io.WeightsManifestEntry[] = [];
         const buffers: Buffer[] = [];
-        for (const group of manifest) {
+        for (const group of groups) {
+          let read = 0;
           for (const rel of group.paths) {
             const file = path.resolve(dir, rel);
             if (file !== dir && !file.startsWith(dir + path.sep)) {
               throw new ToolkitError('ERR_MODEL_LOAD', `${modelJsonPath}: weight path "${rel}" points outside the model directory`);
             }
             try {
-              buffers.push(await fsp().readFile(file));
+              const data = await fsp().readFile(file);
+              read += data.length;
+              buffers.push(data);
             } catch (err) {
               throw new ToolkitError('ERR_MODEL_LOAD', `${modelJsonPath}: weight file ${rel} cannot be read: ${(err as Error).message}`, {
                 cause: err,
               });
             }
+          }
+          if (group.exact ? read !== group.bytes : read < group.bytes) {
+            throw new ToolkitError(
+              'ERR_MODEL_LOAD',
+              `${modelJsonPath}: weight file${group.paths.length === 1 ? '' : 's'} ${group.paths.join(', ')} hold${group.paths.length === 1 ? 's' : ''} ${read} bytes ` +
+                `but the weights model.json lists for ${group.paths.length === 1 ? 'it' : 'them'} need ${group.exact ? '' : 'at least '}${group.bytes}; ` +
+                'a shard is truncated, or model.json and the weight files come from different exports',
+            );
           }
           specs.push(...group.weights);
         }

@@ -68,6 +68,21 @@ function checkShape(t: Tensor, spec: TfInputSpec): void {
   }
 }
 
+/**
+ * TF.js's bounds check on gather (embeddings, lookups), in backend-cpu's and backend-wasm's
+ * GatherV2 kernels: the client's 400 only when the index is a value the request sent (see
+ * {@link requestSent}), else the model's own bug.
+ */
+const GATHER_INDEX = /^GatherV2: the index value (-?\d+) is not in \[0, (-?\d+)\]/;
+
+/**
+ * Whether a request tensor holds `index` (or a fraction TF.js truncates to it): an index the model
+ * computed itself, from its constants or weights, is not the client's to fix.
+ */
+function requestSent(inputs: readonly Tensor[], index: number): boolean {
+  return inputs.some((t) => t.dtype !== 'string' && t.dtype !== 'float16' && Array.prototype.some.call(t.data, (v: number | bigint) => Math.trunc(Number(v)) === index));
+}
+
 /** A loaded TF.js model behind smkit's runtime contract: smkit tensors in, smkit tensors out, nothing leaked. */
 export class TfjsModelRuntime implements ModelRuntime {
   readonly name = 'tfjs';
@@ -102,6 +117,14 @@ export class TfjsModelRuntime implements ModelRuntime {
         outs = await this.#executor.run(fed);
       } catch (err) {
         if (isToolkitError(err)) throw err;
+        const index = GATHER_INDEX.exec((err as Error).message);
+        if (index && requestSent(bound, Number(index[1]))) {
+          throw new ToolkitError(
+            'ERR_INPUT_VALUE',
+            `a request value ${index[1]} indexes a table in the model (an embedding or lookup) that has ${Number(index[2]) + 1} rows; send indices from 0 to ${index[2]}`,
+            { cause: err, details: { index: Number(index[1]) } },
+          );
+        }
         throw new ToolkitError('ERR_PREDICT', `TF.js failed to run the model: ${(err as Error).message}`, { cause: err });
       }
       const result: TensorMap = {};
