@@ -104,7 +104,7 @@ const WEIGHT_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4, b
 const QUANTIZED_BYTES: Readonly<Record<string, number>> = { uint8: 1, uint16: 2, float16: 2 };
 
 /** One group of `weightsManifest`: its shard paths and what it holds, checked by {@link checkWeightsManifest}. */
-export interface CheckedWeightGroup {
+interface CheckedWeightGroup {
   readonly paths: readonly string[];
   readonly weights: io.WeightsManifestEntry[];
   /** Bytes the group's shards must hold together, or the least they may hold when a weight is a string tensor (whose length only its data says). */
@@ -118,7 +118,7 @@ export interface CheckedWeightGroup {
  * in a TypeError, and a missing manifest loads a layers model with freshly initialised (random)
  * weights. Returns each group's byte size for the shard check.
  */
-export function checkWeightsManifest(modelJsonPath: string, manifest: unknown): CheckedWeightGroup[] {
+function checkWeightsManifest(modelJsonPath: string, manifest: unknown): CheckedWeightGroup[] {
   const fail = (what: string): never => {
     throw new ToolkitError('ERR_MODEL_LOAD', `${modelJsonPath}: ${what}; re-export the model (model.save() or tensorflowjs_converter) so model.json matches its weight files`);
   };
