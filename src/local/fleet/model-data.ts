@@ -90,7 +90,7 @@ async function savedFiles(folder: string): Promise<string[]> {
  * A multi-model prefix's object `targetModel` and one already downloaded cannot both be stored under
  * their keys in one folder: one would be a file where the other needs a folder.
  */
-export class ModelKeyClashError extends Error {
+class ModelKeyClashError extends Error {
   constructor(bucket: string, prefix: string, clash: FileAndFolder<KeyFile>) {
     const at = (key: string) => `s3://${bucket}/${prefix}${key}`;
     super(
