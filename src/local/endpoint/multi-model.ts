@@ -270,7 +270,6 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
     }
     where = fetched.at;
     if (fetched.found) info = await stat(source).catch(() => undefined);
-    if (info?.isDirectory()) info = undefined;
   }
   if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${where}.`);
   await host.unloading.get(targetModel)?.catch(() => {});
