@@ -164,6 +164,22 @@ test('a copy left by a start cut short while npm installed into it is removed by
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort(), [used, installing].map((f) => path.basename(f)).sort());
 });
 
+test('a temp dir that cannot hold the install (read-only, missing, under a file) is ERR_CODE_DEPENDENCIES naming it and what to do, before npm runs', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const unusable = path.join(tmp, 'home', 'tmp'); // 'home' is a file: ENOTDIR, as EROFS under a read-only root (root is not stopped by modes)
+  process.env['TMPDIR'] = unusable;
+  assert.throws(
+    () => prepareCodeDir(modelDir, 'auto', silent),
+    (err: unknown) =>
+      err instanceof ToolkitError &&
+      err.code === 'ERR_CODE_DEPENDENCIES' &&
+      err.message.startsWith(`cannot make a folder in the temp dir ${unusable} to install code/package.json's dependencies in (ENOTDIR): set TMPDIR to a writable folder`) &&
+      err.message.endsWith('set SMKIT_INSTALL_CODE_DEPS=never.'),
+  );
+});
+
 test('a start serves from the installed copy when it cannot record itself there (a full or read-only temp dir), not installing again each start', (t) => {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');

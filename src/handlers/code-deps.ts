@@ -129,8 +129,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   }
   const target = codeInstallFolder(codeDir);
   if (isOwnInstall(target) && servesFrom(target, log)) return withoutStaleCopies(target, log);
-  // mkdtemp makes the folder this user's alone (mode 0700).
-  const staging = mkdtempSync(`${target}-`);
+  const staging = stagingFolder(target);
   // Recorded before the install: a copy in place already shows a live user to another start's
   // cleanup, and one whose start was cut short (killed while npm ran) shows none, for a later start to remove.
   markInUse(staging);
@@ -166,6 +165,23 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
         : `could not be made (${thrownMessage(renameError, 200)})`;
     log.warn({ codeDir, folder: target, installedIn: staging }, `the folder for the installed code ${why}: this start uses its own copy`);
     return staging;
+  }
+}
+
+/**
+ * A new folder, this user's alone (mkdtemp: mode 0700), to install `target` in before it is renamed
+ * into place; a temp dir that cannot hold it (read-only, full, missing) is ERR_CODE_DEPENDENCIES
+ * naming it and what to do, not a raw EROFS or ENOENT with its stack.
+ */
+function stagingFolder(target: string): string {
+  try {
+    return mkdtempSync(`${target}-`);
+  } catch (err) {
+    throw new ToolkitError(
+      'ERR_CODE_DEPENDENCIES',
+      `cannot make a folder in the temp dir ${os.tmpdir()} to install code/package.json's dependencies in (${(err as NodeJS.ErrnoException).code ?? thrownMessage(err, 200)}): ` +
+        'set TMPDIR to a writable folder (mount one at /tmp under a read-only root filesystem), or ship code/node_modules inside model.tar.gz and set SMKIT_INSTALL_CODE_DEPS=never.',
+    );
   }
 }
 
