@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isToolkitError } from '../errors/catalogue.js';
-import { scaffoldProject } from './scaffold.js';
+import { packageNameFor, scaffoldProject } from './scaffold.js';
 
 test('smkit init --force into a folder where a file stands in the way of the project\'s folders is ERR_INIT_TARGET naming it, not a raw fs error', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-init-'));
@@ -79,4 +79,14 @@ test('smkit init into a path under a file says which file is in the way (it said
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+test('the package.json name is one npm takes for any folder name: lower case, npm characters only, no leading dot, underscore or dash, 214 characters at most, never a blocked name', () => {
+  assert.equal(packageNameFor('My Model (v2)'), 'my-model-v2-');
+  assert.equal(packageNameFor('._-.hidden'), 'hidden');
+  assert.equal(packageNameFor('模型'), 'smkit-model');
+  // A folder name may be 255 bytes; npm's limit is 214 characters.
+  assert.equal(packageNameFor('m'.repeat(255)), 'm'.repeat(214));
+  assert.equal(packageNameFor('node_modules'), 'smkit-model');
+  assert.equal(packageNameFor('Favicon.ico'), 'smkit-model');
 });

@@ -7,6 +7,25 @@ import { HANDLER_MJS, LABELS_TXT, MODEL_TEST_MJS, PIPELINE_YAML, SAMPLE_CSV, SAM
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
+/** npm's longest package name (validate-npm-package-name); a folder name may be up to 255 bytes. */
+const NPM_NAME_MAX = 214;
+/** Names npm refuses whatever their characters (validate-npm-package-name's blocklist). */
+const NPM_BLOCKED_NAMES = new Set(['node_modules', 'favicon.ico']);
+
+/**
+ * The package.json name for a project in folder `folder`: lower case, runs of characters npm does not
+ * take turned into `-`, no leading `.`, `_` or `-`, at most 214 characters, and `smkit-model` when
+ * nothing is left or npm refuses the name outright, so `npm install` and `npm test` accept it.
+ */
+export function packageNameFor(folder: string): string {
+  const name = folder
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[._-]+/, '')
+    .slice(0, NPM_NAME_MAX);
+  return name === '' || NPM_BLOCKED_NAMES.has(name) ? 'smkit-model' : name;
+}
+
 /** Options for {@link scaffoldProject}. */
 export interface ScaffoldOptions {
   /** Write into a non-empty directory (existing files with the same names are overwritten). */
@@ -96,7 +115,7 @@ async function writeProject(target: string, options: ScaffoldOptions): Promise<S
     await fs.rename(path.join(target, 'README.md'), path.join(target, 'OPT-ML.md')).catch(() => undefined);
   }
   for (const d of ['model/code', 'samples', 'test']) await fs.mkdir(path.join(target, d), { recursive: true });
-  const name = path.basename(target).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '') || 'smkit-model';
+  const name = packageNameFor(path.basename(target));
   const files: Record<string, string> = {
     'model/pipeline.yaml': PIPELINE_YAML,
     'model/labels.txt': LABELS_TXT,
