@@ -137,6 +137,74 @@ async function silentServer(): Promise<{ url: string; connections: () => number;
   };
 }
 
+/**
+ * An S3 endpoint that resets the connection of each of its first `drops` requests once it has their
+ * headers (as a server closing a keep-alive connection the client reuses), then stores bodies.
+ */
+async function droppingServer(drops: number): Promise<{ url: string; requests: () => number; bodies: Buffer[]; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const bodies: Buffer[] = [];
+  let requests = 0;
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let buffered = Buffer.alloc(0);
+    let wanted: number | undefined;
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (wanted === undefined) {
+        const end = buffered.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        requests++;
+        if (requests <= drops) return void socket.resetAndDestroy();
+        wanted = Number(/content-length: *(\d+)/i.exec(buffered.subarray(0, end).toString())?.[1] ?? 0);
+        buffered = buffered.subarray(end + 4);
+      }
+      if (buffered.length < wanted) return;
+      bodies.push(buffered.subarray(0, wanted));
+      buffered = buffered.subarray(wanted);
+      wanted = undefined;
+      socket.write('HTTP/1.1 200 OK\r\nETag: "e"\r\nContent-Length: 0\r\n\r\n');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests: () => requests,
+    bodies,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+test('putFile sends the file again when S3 resets the connection before answering (the SDK never resends a streamed body), three attempts in all; the error says the connection was closed, not that S3 was silent', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-s3-reset-'));
+  const bytes = randomBytes(256 * 1024);
+  const file = join(dir, 'model.tar.gz');
+  await writeFile(file, bytes);
+  const twice = await droppingServer(2);
+  const always = await droppingServer(Infinity);
+  try {
+    // Before: the first reset failed the upload (a training job's output was lost), reported as "went 60 s without sending or taking a byte".
+    await createS3Objects({ s3EndpointUrl: twice.url, region: 'us-east-1' }).putFile('out', 'job/model.tar.gz', file);
+    assert.equal(twice.requests(), 3);
+    assert.equal(twice.bodies.length, 1);
+    assert.ok(twice.bodies[0]!.equals(bytes), 'the third attempt sent the whole file');
+    await assert.rejects(createS3Objects({ s3EndpointUrl: always.url, region: 'us-east-1' }).putFile('out', 'job/model.tar.gz', file), (err: Error) => {
+      assert.match(err.message, new RegExp(`^S3 at ${always.url} closed the connection before it answered \\((ECONNRESET|EPIPE)\\) \\(3 attempts\\): check that S3 is running and reachable there$`));
+      return true;
+    });
+    assert.equal(always.requests(), 3);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await twice.close();
+    await always.close();
+  }
+});
+
 test('an S3 that accepts connections and never answers fails every operation after SMKIT_LOCAL_S3_TIMEOUT_SECONDS of silence (the SDK retries first), naming the endpoint and the setting', { timeout: 60_000 }, async () => {
   const silent = await silentServer();
   const dir = await mkdtemp(join(tmpdir(), 'smkit-s3-silent-'));

@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { DEFAULT_S3_TIMEOUT_SECONDS, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
-import type { S3Objects } from './objects.js';
+import type { PutFileOptions, S3Objects } from './objects.js';
 
 const ignore = (): void => {};
 const SILENT_LOGGER = { trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };
@@ -24,6 +25,26 @@ function fileBody(path: string, length: number): Readable {
   return Readable.from(length === 0 ? [] : bytes());
 }
 
+/** Attempts of a streamed upload, as many as the SDK makes of a request it can send again. */
+const PUT_FILE_ATTEMPTS = 3;
+/** The pause before the second attempt of a streamed upload (twice that before the third), as the SDK's base delay. */
+const RETRY_PAUSE_MS = 100;
+
+/**
+ * Whether `err` is S3 closing or resetting the connection before its answer: a keep-alive
+ * connection the server closed as it was reused (a race Node's HTTP agent leaves open) fails so.
+ */
+function isConnectionDropped(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
+}
+
+/** The error for a connection S3 dropped before answering, `tries` being e.g. ` (3 attempts)` or empty. */
+function connectionDropped(cause: unknown, endpoint: string, code: string, tries: string): Error {
+  const message = `S3 at ${endpoint} closed the connection before it answered (${code})${tries}: check that S3 is running and reachable there`;
+  return Object.assign(new Error(message, { cause }), { name: 'ConnectionClosedError', code });
+}
+
 /** The SDK's `send` options that close the request when `signal` aborts. */
 function abortOptions(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
   return signal ? { abortSignal: signal } : {};
@@ -41,8 +62,11 @@ function sseKms(kmsKeyId: string | undefined): { ServerSideEncryption?: 'aws:kms
 function explained(err: unknown, endpoint: string, seconds: number): unknown {
   if (!(err instanceof Error) || err.name !== 'TimeoutError') return err;
   const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts;
-  const what = /establish a connection/.test(err.message) ? `did not accept a connection within ${seconds} s` : `went ${seconds} s without sending or taking a byte`;
   const tries = attempts !== undefined && attempts > 1 ? ` (${attempts} attempts)` : '';
+  // The SDK names a connection S3 closed or reset a TimeoutError too: it is not a silence.
+  const code = (err as NodeJS.ErrnoException).code;
+  if (isConnectionDropped(err)) return connectionDropped(err, endpoint, code!, tries);
+  const what = /establish a connection/.test(err.message) ? `did not accept a connection within ${seconds} s` : `went ${seconds} s without sending or taking a byte`;
   const message = `S3 at ${endpoint} ${what}${tries}, the limit SMKIT_LOCAL_S3_TIMEOUT_SECONDS sets: check that S3 is running and reachable there, or raise SMKIT_LOCAL_S3_TIMEOUT_SECONDS`;
   return Object.assign(new Error(message, { cause: err }), { name: 'TimeoutError' });
 }
@@ -96,6 +120,33 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
         });
       return { send, mod };
     }));
+  /** One PutObject of the first `length` bytes of the file at `path`, streamed. */
+  async function putFileOnce(bucket: string, key: string, path: string, contentType: string | undefined, length: number, options: PutFileOptions): Promise<void> {
+    const { send, mod } = await get();
+    const body = fileBody(path, length);
+    // The SDK pipes the body into the request, which a failing body leaves open: abort it.
+    const abort = new AbortController();
+    body.once('error', (err) => abort.abort(err));
+    const signal = options.signal ? AbortSignal.any([abort.signal, options.signal]) : abort.signal;
+    try {
+      await send(
+        new mod.PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          ContentLength: length,
+          ...(contentType === undefined ? {} : { ContentType: contentType }),
+          ...sseKms(options.kmsKeyId),
+        }),
+        { abortSignal: signal },
+      );
+    } catch (err) {
+      throw abort.signal.aborted ? (abort.signal.reason as Error) : err;
+    } finally {
+      // A refused upload leaves the body unread: close its file, or each retry keeps one open.
+      body.destroy();
+    }
+  }
   return {
     async get(bucket, key, options = {}) {
       const { send, mod } = await get();
@@ -113,30 +164,17 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
       await send(new mod.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...(contentType === undefined ? {} : { ContentType: contentType }), ...sseKms(options.kmsKeyId) }), abortOptions(options.signal));
     },
     async putFile(bucket, key, path, contentType, options = {}) {
-      const { send, mod } = await get();
       const length = options.length ?? (await stat(path)).size;
-      const body = fileBody(path, length);
-      // The SDK pipes the body into the request, which a failing body leaves open: abort it.
-      const abort = new AbortController();
-      body.once('error', (err) => abort.abort(err));
-      const signal = options.signal ? AbortSignal.any([abort.signal, options.signal]) : abort.signal;
-      try {
-        await send(
-          new mod.PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Body: body,
-            ContentLength: length,
-            ...(contentType === undefined ? {} : { ContentType: contentType }),
-            ...sseKms(options.kmsKeyId),
-          }),
-          { abortSignal: signal },
-        );
-      } catch (err) {
-        throw abort.signal.aborted ? (abort.signal.reason as Error) : err;
-      } finally {
-        // A refused upload leaves the body unread: close its file, or each retry keeps one open.
-        body.destroy();
+      // The SDK sends a streamed body once, whatever the error: a connection S3 dropped before it
+      // answered (a reused keep-alive one it had just closed) is tried again here, from the file.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await putFileOnce(bucket, key, path, contentType, length, options);
+        } catch (err) {
+          if (!isConnectionDropped(err) || options.signal?.aborted) throw err;
+          if (attempt === PUT_FILE_ATTEMPTS) throw connectionDropped((err as Error).cause ?? err, endpoint, (err as NodeJS.ErrnoException).code!, ` (${attempt} attempts)`);
+          await delay(RETRY_PAUSE_MS * attempt, undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
+        }
       }
     },
     async delete(bucket, key) {
