@@ -279,6 +279,37 @@ test('an S3 that fails (500 InternalError) while the input is listed fails the j
   }
 });
 
+test('an S3 that resets each connection while the input is listed fails the job with a ClientError whose advice is said once, as a timeout\'s is', async () => {
+  let lists = 0;
+  const resetting = createServer((req) => {
+    if (req.method === 'GET' && /list-type=2/.test(req.url ?? '')) lists++;
+    req.socket.resetAndDestroy();
+  });
+  await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(resetting.address() as AddressInfo).port}`;
+  const broken = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: url } });
+  const client = new SageMakerClient(localClientConfig(broken.url, { requestTimeoutMs: 30_000 }));
+  try {
+    await client.send(new CreateModelCommand({ ModelName: 'tj-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    await client.send(new CreateTransformJobCommand(job('tj-s3-reset')));
+    const d = await until('tj-s3-reset to end', async () => {
+      const j = await client.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-s3-reset' }));
+      return j.TransformJobStatus === 'InProgress' ? undefined : j;
+    });
+    assert.equal(d.TransformJobStatus, 'Failed');
+    // Before: the client's own advice, then the same advice again ("... reachable there. Check that S3 is running and reachable at AWS_ENDPOINT_URL_S3 ...").
+    assert.equal(
+      d.FailureReason,
+      `ClientError: Could not list the input objects under S3 URL "s3://in/batch/" (TransformInput.DataSource.S3DataSource.S3Uri): S3 at ${url} closed the connection before it answered (ECONNRESET) (3 attempts): check that S3 is running and reachable there.`,
+    );
+    assert.equal(lists, 3, "the SDK's three attempts, once");
+  } finally {
+    client.destroy();
+    await broken.stop();
+    await new Promise((resolve) => resetting.close(resolve));
+  }
+});
+
 test('input objects of which one would be a file where another needs a folder (a.csv and a.csv/b.csv), listed or in a manifest, fail the job with a ClientError naming both, before any is downloaded', async () => {
   const put = (Key: string, Body: string) => s3.client.send(new PutObjectCommand({ Bucket: 'in', Key, Body }));
   await put('collide/a.csv', '1,2\n');
