@@ -57,8 +57,9 @@ const readmeServer = (mode: 'thread' | 'inline') => sharedServe(`readme-${mode}`
 
 /**
  * The bidi fixture in `mode`, with a 60 s grace and a small SMKIT_BODY_MEMORY_MB: the body-memory
- * test (inline: after the client-leaves test), then the SIGTERM test that ends it (the grace is only
- * felt at shutdown; the memory limit only by messages over it). A start-up less per mode.
+ * test (inline: after the client-leaves test and the failing clean-up test), then the SIGTERM test
+ * that ends it (the grace is only felt at shutdown; the memory limit only by messages over it). A
+ * start-up less per test.
  */
 const bidiServer = (mode: 'thread' | 'inline') =>
   sharedServe(`bidi-${mode}`, () =>
@@ -139,10 +140,10 @@ async function pingStatus(server: ServeProcess): Promise<number> {
   return res.status;
 }
 
-/** The highest `produced` count the endless reply loop has logged. */
-function produced(server: ServeProcess): number {
+/** The highest `produced` count the endless reply loop has logged (from `from` on in the server's output). */
+function produced(server: ServeProcess, from = 0): number {
   let max = 0;
-  for (const m of server.output().matchAll(/"produced":(\d+)[^\n]*endless bidi reply/g)) max = Math.max(max, Number(m[1]));
+  for (const m of server.output().slice(from).matchAll(/"produced":(\d+)[^\n]*endless bidi reply/g)) max = Math.max(max, Number(m[1]));
   return max;
 }
 
@@ -489,6 +490,31 @@ test('inline (SMKIT_INFERENCE_MODE=inline), bidiFn runs on the HTTP thread the s
   assert.equal(await pingStatus(server), 200);
 });
 
+test('inline: a bidiFn whose finally throws when its client leaves mid-reply is logged, and the worker keeps serving its other streams', async () => {
+  // The inline server (one worker) of the tests around: the fixture's finally throws for a stream opened with ?cleanup=throw.
+  const server = await bidiServer('inline');
+  const loggedBefore = server.output().length;
+  const since = () => server.output().slice(loggedBefore);
+  const echo = await open(server);
+  await echo.next();
+  echo.ws.send('one');
+  assert.equal((await echo.next()).data.toString(), 'echo: one');
+  const flood = await open(server, '?cleanup=throw');
+  await flood.next();
+  // Not reading: bidiFn comes to wait at its yield (it makes no more replies), then the client leaves.
+  (flood.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  flood.ws.send('endless:64');
+  await until('bidiFn to start producing', () => produced(server, loggedBefore) > 0, { timeoutMs: 30_000 });
+  await whenSteady(() => produced(server, loggedBefore), 500, 10_000);
+  flood.ws.terminate();
+  await until('bidiFn to run its finally', () => /bidi cleanup failing/.test(since()), { timeoutMs: 10_000 });
+  echo.ws.send('two');
+  assert.equal((await echo.next()).data.toString(), 'echo: two', 'the other stream of the same worker is still open');
+  await until('the failure to be logged', () => /bidiFn failed while it was being stopped/.test(since()), { timeoutMs: 10_000 });
+  echo.ws.close();
+  await echo.closed;
+});
+
 for (const mode of ['thread', 'inline'] as const) {
   test(`messages a stream received and its bidiFn has not taken share SMKIT_BODY_MEMORY_MB with request bodies: a stream past it is closed with 4503 (${mode})`, async () => {
     const server = await bidiServer(mode);
@@ -525,11 +551,13 @@ for (const mode of ['thread', 'inline'] as const) {
     const server = await bidiServer(mode);
     const stream = await open(server);
     await stream.next();
+    // The inline server's earlier test ran an endless reply loop too: only this stream's count.
+    const producedFrom = server.output().length;
     stream.ws.send('endless:64');
     await stream.next();
     // The client stops reading: the server's replies (and its close frame) pile up unread.
     (stream.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-    await whenSteady(() => produced(server), 500, 10_000);
+    await whenSteady(() => produced(server, producedFrom), 500, 10_000);
     // Only what is logged from here on: the inline server's earlier test logged a finished bidiFn too.
     const loggedBefore = server.output().length;
     const started = Date.now();
@@ -542,36 +570,3 @@ for (const mode of ['thread', 'inline'] as const) {
     stream.ws.terminate();
   });
 }
-
-test('inline: a bidiFn whose finally throws when its client leaves mid-reply is logged, and the worker keeps serving its other streams', async () => {
-  const handler = `export async function* bidiFn(messages, model, ctx) {
-  if (ctx.query.mode === 'echo') {
-    for await (const m of messages) yield m.text();
-    return;
-  }
-  try {
-    for (;;) {
-      yield Buffer.alloc(64 * 1024, 0x61);
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  } finally {
-    ctx.log.info('bidi cleanup failing');
-    throw new Error('cleanup failed');
-  }
-}
-`;
-  const server = await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: 'inline' }, handler);
-  const echo = await open(server, '?mode=echo');
-  echo.ws.send('one');
-  assert.equal((await echo.next()).data.toString(), 'one');
-  const flood = await open(server);
-  await flood.next();
-  // Not reading: bidiFn waits at its yield, then the client leaves.
-  (flood.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  flood.ws.terminate();
-  await until('bidiFn to run its finally', () => /bidi cleanup failing/.test(server.output()), { timeoutMs: 10_000 });
-  echo.ws.send('two');
-  assert.equal((await echo.next()).data.toString(), 'two', 'the other stream of the same worker is still open');
-  await until('the failure to be logged', () => /bidiFn failed while it was being stopped/.test(server.output()), { timeoutMs: 10_000 });
-});
