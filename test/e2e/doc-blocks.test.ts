@@ -322,10 +322,14 @@ function has(need: string): boolean {
 /**
  * Groups that run an AWS CLI waiter (`aws ... wait ...`): the AWS CLI walk-throughs, the longest
  * groups (a score of CLI calls, each a second or more of Python start-up). These run first, beside
- * (not in) the two slots the other groups share.
+ * (not in) the slots the other groups share.
  */
 const runsCliWaiter = (group: readonly DocBlock[]) => group.some((b) => b.kind === 'sh' && /^\s*aws \S+ wait /m.test(b.code));
-const SLOTS = 2;
+/**
+ * Most of a group's time is waiting (for a server to load its model, an endpoint to come into
+ * service): with two slots the file took about two and a half times its CPU time in wall time.
+ */
+const SLOTS = 3;
 let busy = 0;
 const queued: (() => void)[] = [];
 /** Runs `fn` in one of the {@link SLOTS} slots, once one is free. */
@@ -341,7 +345,9 @@ async function inSlot(fn: () => Promise<void>): Promise<void> {
     else busy--;
   }
 }
-const ordered = [...groups].sort(([, a], [, b]) => Number(runsCliWaiter(b)) - Number(runsCliWaiter(a)));
+// Then the groups of several blocks (the walk-throughs: a local SageMaker, endpoints, SDK scripts),
+// the longest of the rest, so the run does not end on one of them started last.
+const ordered = [...groups].sort(([, a], [, b]) => Number(runsCliWaiter(b)) - Number(runsCliWaiter(a)) || b.length - a.length);
 const cliGroups = ordered.filter(([, g]) => runsCliWaiter(g)).length;
 
 /** Walk-through pages whose every shell, JavaScript and Python block is run or marked skip="why". */

@@ -69,15 +69,17 @@ test('smkit init scaffolds a project whose own test passes; a non-empty folder n
 
   const retrain = await cli(['train'], { SAGEMAKER_BASE_DIR: '.' });
   assert.equal(retrain.code, 0, `${retrain.stdout}\n${retrain.stderr}`);
-  const afterTraining = await run(args, { cwd: project, env: { SMKIT_BIN } });
-  assert.equal(afterTraining.code, 0, `the project's test fails after "train it again":\n${afterTraining.stdout}\n${afterTraining.stderr}`);
 
-  // The commented predictFn example, uncommented as a user would, runs.
+  // The commented predictFn example, uncommented as a user would, runs: in a copy of the retrained
+  // project, so its test runs beside the retrained project's own (each serves on a free port).
   const lines = handler.split('\n');
   const from = lines.findIndex((l) => l.startsWith(' * export async function predictFn'));
   const to = lines.findIndex((l, i) => i > from && l === ' * }');
   assert.ok(from > 0 && to > from, 'the handler documents a predictFn example');
-  await fs.appendFile(path.join(project, 'model/code/inference.mjs'), `\n${lines.slice(from, to + 1).map((l) => l.slice(3)).join('\n')}\n`);
-  const withPredictFn = await run(args, { cwd: project, env: { SMKIT_BIN } });
+  const uncommented = path.join(dir, 'my-model-predict-fn');
+  await fs.cp(project, uncommented, { recursive: true });
+  await fs.appendFile(path.join(uncommented, 'model/code/inference.mjs'), `\n${lines.slice(from, to + 1).map((l) => l.slice(3)).join('\n')}\n`);
+  const [afterTraining, withPredictFn] = await Promise.all([run(args, { cwd: project, env: { SMKIT_BIN } }), run(args, { cwd: uncommented, env: { SMKIT_BIN } })]);
+  assert.equal(afterTraining.code, 0, `the project's test fails after "train it again":\n${afterTraining.stdout}\n${afterTraining.stderr}`);
   assert.equal(withPredictFn.code, 0, `the uncommented predictFn example fails:\n${withPredictFn.stdout}\n${withPredictFn.stderr}`);
 });

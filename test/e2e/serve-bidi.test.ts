@@ -21,6 +21,9 @@ const PATH = '/invocations-bidirectional-stream';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
+  // No server starts after this: the clean-ups below stop every one started.
+  stopping = true;
+  await prestarted;
   for (const c of cleanups.reverse()) await c();
 });
 
@@ -36,14 +39,6 @@ async function serve(model: string, env: Record<string, string> = {}, handler?: 
   return server;
 }
 
-/** Servers two tests share (a start-up less), started by whichever of them runs first. */
-const shared = new Map<string, Promise<ServeProcess>>();
-function sharedServe(key: string, start: () => Promise<ServeProcess>): Promise<ServeProcess> {
-  let server = shared.get(key);
-  if (server === undefined) shared.set(key, (server = start()));
-  return server;
-}
-
 /** The README's bidiFn example, as printed. */
 function readmeBidiExample(): string {
   const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
@@ -52,18 +47,64 @@ function readmeBidiExample(): string {
   return readme.slice(start, readme.indexOf('```', start));
 }
 
-/** The README example served in `mode`: its own test and, in thread mode, `smkit invoke --bidi`'s. */
-const readmeServer = (mode: 'thread' | 'inline') => sharedServe(`readme-${mode}`, () => serve(IRIS, { SMKIT_INFERENCE_MODE: mode }, readmeBidiExample()));
+/**
+ * Every server the tests use, in the order they first use one. Some are shared by tests whose
+ * settings can be the same (a start-up less each):
+ * - `readme-<mode>`: the README example served in `mode`: its own test and, in thread mode, `smkit
+ *   invoke --bidi`'s.
+ * - `bidi-<mode>`: the bidi fixture in `mode`, with a 60 s grace and a small SMKIT_BODY_MEMORY_MB:
+ *   the body-memory test (inline: after the client-leaves test and the failing clean-up test), then
+ *   the SIGTERM test that ends it (the grace is only felt at shutdown; the memory limit only by
+ *   messages over it).
+ */
+const SERVERS = {
+  fixture: () => serve(BIDI_FIXTURE),
+  'iris-small-payload': () => serve(IRIS, { SAGEMAKER_MAX_PAYLOAD_IN_MB: '1' }),
+  // Round-robin hands consecutive connections to alternate workers: a per-worker cap let the second in.
+  'one-stream': () => serve(BIDI_FIXTURE, { SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_BIDI_STREAMS_MAX: '1', SMKIT_CONNECTION_BALANCING: 'primary' }),
+  'multi-model': () => serve(IRIS, { SAGEMAKER_MULTI_MODEL: 'true' }),
+  'readme-thread': () => serve(IRIS, { SMKIT_INFERENCE_MODE: 'thread' }, readmeBidiExample()),
+  'readme-inline': () => serve(IRIS, { SMKIT_INFERENCE_MODE: 'inline' }, readmeBidiExample()),
+  'bidi-inline': () => bidiFixture('inline'),
+  'bidi-thread': () => bidiFixture('thread'),
+} satisfies Record<string, () => Promise<ServeProcess>>;
+type ServerName = keyof typeof SERVERS;
+
+function bidiFixture(mode: 'thread' | 'inline'): Promise<ServeProcess> {
+  return serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: mode, SMKIT_SHUTDOWN_GRACE_SECONDS: '60', SAGEMAKER_MAX_PAYLOAD_IN_MB: '1', SMKIT_BODY_MEMORY_MB: '1.5', SAGEMAKER_MODEL_SERVER_WORKERS: '1' });
+}
+
+const started = new Map<ServerName, Promise<ServeProcess>>();
+/** The server `name`, started now unless it already was (by a test, or ahead of its tests). */
+function serverNamed(name: ServerName): Promise<ServeProcess> {
+  let running = started.get(name);
+  if (running === undefined) {
+    started.set(name, (running = SERVERS[name]()));
+    // A start that fails is reported by the test that awaits it, not as an unhandled rejection.
+    running.catch(() => {});
+  }
+  return running;
+}
 
 /**
- * The bidi fixture in `mode`, with a 60 s grace and a small SMKIT_BODY_MEMORY_MB: the body-memory
- * test (inline: after the client-leaves test), then the SIGTERM test that ends it (the grace is only
- * felt at shutdown; the memory limit only by messages over it). A start-up less per mode.
+ * Most of a start-up is waiting (for the worker to load its model): the servers are started one at
+ * a time, in the order the tests use them, while the tests before run, so most are up by the time
+ * their tests come. One at a time, so the tests running meanwhile share the CPU with one start-up
+ * at most.
  */
-const bidiServer = (mode: 'thread' | 'inline') =>
-  sharedServe(`bidi-${mode}`, () =>
-    serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: mode, SMKIT_SHUTDOWN_GRACE_SECONDS: '60', SAGEMAKER_MAX_PAYLOAD_IN_MB: '1', SMKIT_BODY_MEMORY_MB: '1.5', SAGEMAKER_MODEL_SERVER_WORKERS: '1' }),
-  );
+let stopping = false;
+let prestarted: Promise<void> = Promise.resolve();
+before(() => {
+  prestarted = (async () => {
+    for (const name of Object.keys(SERVERS) as ServerName[]) {
+      if (stopping) return;
+      await serverNamed(name).catch(() => {});
+    }
+  })();
+});
+
+const readmeServer = (mode: 'thread' | 'inline') => serverNamed(`readme-${mode}`);
+const bidiServer = (mode: 'thread' | 'inline') => serverNamed(`bidi-${mode}`);
 
 /** How many times bidiFn has logged taking a "hold" message (a shared server's earlier tests logged some). */
 const holdings = (server: ServeProcess) => server.output().match(/bidi holding/g)?.length ?? 0;
@@ -139,17 +180,17 @@ async function pingStatus(server: ServeProcess): Promise<number> {
   return res.status;
 }
 
-/** The highest `produced` count the endless reply loop has logged. */
-function produced(server: ServeProcess): number {
+/** The highest `produced` count the endless reply loop has logged (from `from` on in the server's output). */
+function produced(server: ServeProcess, from = 0): number {
   let max = 0;
-  for (const m of server.output().matchAll(/"produced":(\d+)[^\n]*endless bidi reply/g)) max = Math.max(max, Number(m[1]));
+  for (const m of server.output().slice(from).matchAll(/"produced":(\d+)[^\n]*endless bidi reply/g)) max = Math.max(max, Number(m[1]));
   return max;
 }
 
 describe('bidirectional streaming with a handler bidiFn', () => {
   let server: ServeProcess;
   before(async () => {
-    server = await serve(BIDI_FIXTURE);
+    server = await serverNamed('fixture');
   });
 
   test('text and binary frames keep their type, replies come in order, ctx has the path, query and headers, and ctx.invoke runs the hooks', async () => {
@@ -292,7 +333,7 @@ describe('bidirectional streaming with a handler bidiFn', () => {
 describe('bidirectional streaming of a model without bidiFn: one invocation per message', () => {
   let server: ServeProcess;
   before(async () => {
-    server = await serve(IRIS, { SAGEMAKER_MAX_PAYLOAD_IN_MB: '1' });
+    server = await serverNamed('iris-small-payload');
   });
 
   test('JSON text messages get JSON text answers in order; the query string picks CSV', async () => {
@@ -409,8 +450,7 @@ describe('bidirectional streaming of a model without bidiFn: one invocation per 
 });
 
 test('SMKIT_BIDI_STREAMS_MAX holds for the whole server, not each worker: with 2 workers and a cap of 1, every other handshake gets 503 ERR_TOO_MANY_STREAMS with Retry-After, and one opens once the stream has closed', async () => {
-  // Round-robin hands consecutive connections to alternate workers: a per-worker cap let the second in.
-  const server = await serve(BIDI_FIXTURE, { SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_BIDI_STREAMS_MAX: '1', SMKIT_CONNECTION_BALANCING: 'primary' });
+  const server = await serverNamed('one-stream');
   // One worker answers /ping as soon as its model is ready; the other may still be loading (503 ERR_NOT_READY).
   await until('both workers ready', () => /ready: listening/.test(server.output()), { timeoutMs: 30_000 });
   const first = await open(server);
@@ -433,7 +473,7 @@ test('SMKIT_BIDI_STREAMS_MAX holds for the whole server, not each worker: with 2
 });
 
 test('a multi-model endpoint serves no bidirectional streams: 404 with what to call instead', async () => {
-  const server = await serve(IRIS, { SAGEMAKER_MULTI_MODEL: 'true' });
+  const server = await serverNamed('multi-model');
   const answer = await handshake(server, PATH, {});
   assert.equal(answer.status, 404);
   assert.match(JSON.parse(answer.body).message, /\/models\/\{name\}\/invoke/);
@@ -489,6 +529,31 @@ test('inline (SMKIT_INFERENCE_MODE=inline), bidiFn runs on the HTTP thread the s
   assert.equal(await pingStatus(server), 200);
 });
 
+test('inline: a bidiFn whose finally throws when its client leaves mid-reply is logged, and the worker keeps serving its other streams', async () => {
+  // The inline server (one worker) of the tests around: the fixture's finally throws for a stream opened with ?cleanup=throw.
+  const server = await bidiServer('inline');
+  const loggedBefore = server.output().length;
+  const since = () => server.output().slice(loggedBefore);
+  const echo = await open(server);
+  await echo.next();
+  echo.ws.send('one');
+  assert.equal((await echo.next()).data.toString(), 'echo: one');
+  const flood = await open(server, '?cleanup=throw');
+  await flood.next();
+  // Not reading: bidiFn comes to wait at its yield (it makes no more replies), then the client leaves.
+  (flood.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  flood.ws.send('endless:64');
+  await until('bidiFn to start producing', () => produced(server, loggedBefore) > 0, { timeoutMs: 30_000 });
+  await whenSteady(() => produced(server, loggedBefore), 500, 10_000);
+  flood.ws.terminate();
+  await until('bidiFn to run its finally', () => /bidi cleanup failing/.test(since()), { timeoutMs: 10_000 });
+  echo.ws.send('two');
+  assert.equal((await echo.next()).data.toString(), 'echo: two', 'the other stream of the same worker is still open');
+  await until('the failure to be logged', () => /bidiFn failed while it was being stopped/.test(since()), { timeoutMs: 10_000 });
+  echo.ws.close();
+  await echo.closed;
+});
+
 for (const mode of ['thread', 'inline'] as const) {
   test(`messages a stream received and its bidiFn has not taken share SMKIT_BODY_MEMORY_MB with request bodies: a stream past it is closed with 4503 (${mode})`, async () => {
     const server = await bidiServer(mode);
@@ -525,11 +590,13 @@ for (const mode of ['thread', 'inline'] as const) {
     const server = await bidiServer(mode);
     const stream = await open(server);
     await stream.next();
+    // The inline server's earlier test ran an endless reply loop too: only this stream's count.
+    const producedFrom = server.output().length;
     stream.ws.send('endless:64');
     await stream.next();
     // The client stops reading: the server's replies (and its close frame) pile up unread.
     (stream.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-    await whenSteady(() => produced(server), 500, 10_000);
+    await whenSteady(() => produced(server, producedFrom), 500, 10_000);
     // Only what is logged from here on: the inline server's earlier test logged a finished bidiFn too.
     const loggedBefore = server.output().length;
     const started = Date.now();
@@ -542,36 +609,3 @@ for (const mode of ['thread', 'inline'] as const) {
     stream.ws.terminate();
   });
 }
-
-test('inline: a bidiFn whose finally throws when its client leaves mid-reply is logged, and the worker keeps serving its other streams', async () => {
-  const handler = `export async function* bidiFn(messages, model, ctx) {
-  if (ctx.query.mode === 'echo') {
-    for await (const m of messages) yield m.text();
-    return;
-  }
-  try {
-    for (;;) {
-      yield Buffer.alloc(64 * 1024, 0x61);
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  } finally {
-    ctx.log.info('bidi cleanup failing');
-    throw new Error('cleanup failed');
-  }
-}
-`;
-  const server = await serve(BIDI_FIXTURE, { SMKIT_INFERENCE_MODE: 'inline' }, handler);
-  const echo = await open(server, '?mode=echo');
-  echo.ws.send('one');
-  assert.equal((await echo.next()).data.toString(), 'one');
-  const flood = await open(server);
-  await flood.next();
-  // Not reading: bidiFn waits at its yield, then the client leaves.
-  (flood.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  flood.ws.terminate();
-  await until('bidiFn to run its finally', () => /bidi cleanup failing/.test(server.output()), { timeoutMs: 10_000 });
-  echo.ws.send('two');
-  assert.equal((await echo.next()).data.toString(), 'two', 'the other stream of the same worker is still open');
-  await until('the failure to be logged', () => /bidiFn failed while it was being stopped/.test(server.output()), { timeoutMs: 10_000 });
-});
