@@ -109,6 +109,10 @@ interface CheckedWeightGroup {
   readonly weights: io.WeightsManifestEntry[];
   /** Bytes the group's shards must hold together, or the least they may hold when a weight is a string tensor (whose length only its data says). */
   readonly bytes: number;
+  /**
+   * Whether the shards must hold exactly {@link CheckedWeightGroup.bytes}: false when the group has
+   * an unquantized string weight, whose values' lengths are in the data, so `bytes` is only the least.
+   */
   readonly exact: boolean;
 }
 
