@@ -77,6 +77,53 @@ function checkSignatureNodes(modelJson: string, model: GraphModel, inputNames: r
   );
 }
 
+/** The part of TF.js's mapped graph (the graph model's executor's, not public API) the op check reads. */
+interface MappedNode {
+  readonly name: string;
+  readonly op: string;
+  /** The op's kind from TF.js's op mapper or `tf.registerOp` (`custom`); undefined for an op TF.js does not implement. */
+  readonly category?: string;
+  readonly inputs: readonly MappedNode[];
+}
+
+/** Where TF.js lists the ops it supports in graph models. */
+const SUPPORTED_OPS_URL = 'https://github.com/tensorflow/tfjs/blob/master/tfjs-converter/docs/supported_ops.md';
+
+/**
+ * TF.js maps each node's op through its op list and the ops registered with `tf.registerOp` when
+ * it loads a graph model, but leaves an op it finds in neither to fail at run time, "since they may
+ * not be used": a node the outputs read would fail every request. So the load fails here for such
+ * nodes the outputs depend on; unknown ops off that path stay accepted, as TF.js accepts them. If a
+ * TF.js release no longer has the mapped graph where this looks, the check is skipped.
+ */
+function checkGraphOps(modelJson: string, model: GraphModel): void {
+  const graph = (model as unknown as { executor?: { graph?: { outputs?: unknown } } }).executor?.graph;
+  if (!Array.isArray(graph?.outputs)) return;
+  const unknown = new Map<string, string[]>();
+  const seen = new Set<MappedNode>();
+  const pending = [...(graph.outputs as MappedNode[])];
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    if (seen.has(node)) continue;
+    seen.add(node);
+    if (node.category === undefined) unknown.set(node.op, [...(unknown.get(node.op) ?? []), node.name]);
+    if (Array.isArray(node.inputs)) pending.push(...node.inputs);
+  }
+  if (unknown.size === 0) return;
+  const MAX_NODES = 5;
+  const listed = [...unknown].map(([op, nodes]) => {
+    const shown = nodes.slice(0, MAX_NODES).map((n) => JSON.stringify(n)).join(', ');
+    return `${JSON.stringify(op)} (node${nodes.length === 1 ? '' : 's'} ${shown}${nodes.length > MAX_NODES ? ` and ${nodes.length - MAX_NODES} more` : ''})`;
+  });
+  model.dispose();
+  throw new ToolkitError(
+    'ERR_MODEL_LOAD',
+    `${modelJson}: the graph's outputs depend on op${unknown.size === 1 ? '' : 's'} TF.js does not implement: ${listed.join('; ')}, so every request would fail; ` +
+      `re-export the model using only ops TF.js supports (${SUPPORTED_OPS_URL}) and convert it with tensorflowjs_converter, ` +
+      'or register the op with tf.registerOp() before the model loads',
+  );
+}
+
 /**
  * Loads a converted graph model (`format: graph-model`). Inputs and outputs are addressed by their
  * signature keys when the model has a signature, else by node name. Models with control flow need
@@ -87,6 +134,7 @@ export async function loadGraphExecutor(tf: Tf, modelJson: string): Promise<TfEx
   const inputNames = model.inputNodes;
   const outputNames = model.outputNodes;
   checkSignatureNodes(modelJson, model, inputNames, outputNames);
+  checkGraphOps(modelJson, model);
   const inputs: TfInputSpec[] = model.inputs.map((info, i) => ({
     name: inputNames[i] ?? info.name,
     dtype: info.dtype as TfDType,

@@ -391,6 +391,39 @@ test('a graph model whose signature names tensors the graph lacks fails the load
   }
 });
 
+test('a graph model whose outputs need an op TF.js does not implement fails the load naming the op, its node and the fix; one registered with tf.registerOp loads and serves', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  const { tf } = await loadTfjs('auto', recordingLog());
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    type Graph = { modelTopology: { node: { name: string; op: string; input?: string[] }[] } };
+    const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Graph;
+    json.modelTopology.node.find((n) => n.name === 'dense/add')!.op = 'SmkitTestAdd';
+    // A node the outputs do not read: TF.js never runs it, so its unknown op is no reason to refuse the model.
+    json.modelTopology.node.push({ name: 'unused', op: 'SmkitTestUnused', input: ['x'] });
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+    // Loaded before, and then every request failed with TF.js's "Unknown op".
+    await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /depend on op TF\.js does not implement: "SmkitTestAdd" \(node "dense\/add"\), so every request would fail; re-export the model using only ops TF\.js supports \(https:\/\/github\.com\/tensorflow\/tfjs\/blob\/master\/tfjs-converter\/docs\/supported_ops\.md\) and convert it with tensorflowjs_converter, or register the op with tf\.registerOp\(\)/);
+    await assert.rejects(loadTfjsRuntime(dir, options()), (err: Error) => !/SmkitTestUnused/.test(err.message));
+
+    tf.registerOp('SmkitTestAdd', (node) => tf.add(node.inputs[0]!, node.inputs[1]!));
+    const runtime = await loadTfjsRuntime(dir, options());
+    const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
+    try {
+      const x = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
+      const [got, want] = [(await runtime.predict({ features: x }))['probabilities']!, (await reference.predict({ features: x }))['probabilities']!];
+      assert.deepEqual(got.shape, [3, 3]);
+      assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
+    } finally {
+      await runtime.dispose();
+      await reference.dispose();
+    }
+  } finally {
+    tf.deregisterOp('SmkitTestAdd');
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('an index outside an embedding table is the request\'s 400 ERR_INPUT_VALUE naming the valid range, and the model keeps serving', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
   try {
