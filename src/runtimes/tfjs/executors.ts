@@ -7,9 +7,12 @@ import { smkitDTypeOf } from './convert.js';
 import { fileModelHandler } from './model-files.js';
 import { type TfExecutor, type TfInputSpec, orderOutputs, specShape } from './model-runtime.js';
 
-/** Loads a Keras-style layers model (`model.json` with `format: layers-model`). Inputs are named after input layers. */
-export async function loadLayersExecutor(tf: Tf, modelJson: string): Promise<TfExecutor> {
-  const model: LayersModel = await tf.loadLayersModel(fileModelHandler(tf, modelJson));
+/**
+ * Loads a Keras-style layers model (`model.json` with `format: layers-model`). Inputs are named after
+ * input layers. `parsed` is the parsed model.json when the caller has read it already.
+ */
+export async function loadLayersExecutor(tf: Tf, modelJson: string, parsed?: unknown): Promise<TfExecutor> {
+  const model: LayersModel = await tf.loadLayersModel(fileModelHandler(tf, modelJson, parsed));
   const inputs: TfInputSpec[] = model.inputs.map((t) => ({ name: t.name, dtype: t.dtype, shape: specShape(t.shape) }));
   const outputs: TensorSpec[] = model.outputs.map((t) => ({
     name: t.sourceLayer.name,
@@ -127,10 +130,11 @@ function checkGraphOps(modelJson: string, model: GraphModel): void {
 /**
  * Loads a converted graph model (`format: graph-model`). Inputs and outputs are addressed by their
  * signature keys when the model has a signature, else by node name. Models with control flow need
- * `executeAsync`; that is detected on the first call and remembered.
+ * `executeAsync`; that is detected on the first call and remembered. `parsed` is the parsed
+ * model.json when the caller has read it already.
  */
-export async function loadGraphExecutor(tf: Tf, modelJson: string): Promise<TfExecutor> {
-  const model: GraphModel = await tf.loadGraphModel(fileModelHandler(tf, modelJson));
+export async function loadGraphExecutor(tf: Tf, modelJson: string, parsed?: unknown): Promise<TfExecutor> {
+  const model: GraphModel = await tf.loadGraphModel(fileModelHandler(tf, modelJson, parsed));
   const inputNames = model.inputNodes;
   const outputNames = model.outputNodes;
   checkSignatureNodes(modelJson, model, inputNames, outputNames);

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import fsPromises from 'node:fs/promises';
 import { checkSignatureName } from '../../handlers/signature.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, readFile, rm, writeFile, cp } from 'node:fs/promises';
@@ -246,6 +247,17 @@ test('a model directory copied elsewhere loads (weights resolved beside model.js
     await runtime.dispose();
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('loading a layers or graph model reads and parses its model.json once (a model.json of hundreds of MB took twice the time and memory)', async (t) => {
+  const readFileSpy = t.mock.method(fsPromises, 'readFile');
+  for (const fixture of ['layers-mlp', 'graph-mlp']) {
+    readFileSpy.mock.resetCalls();
+    const runtime = await loadTfjsRuntime(path.join(FIXTURES, fixture), options());
+    await runtime.dispose();
+    const reads = readFileSpy.mock.calls.filter((c) => String(c.arguments[0]).endsWith('model.json'));
+    assert.equal(reads.length, 1, `${fixture}: model.json read ${reads.length} times`);
   }
 });
 
