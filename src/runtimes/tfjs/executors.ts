@@ -96,12 +96,18 @@ const SUPPORTED_OPS_URL = 'https://github.com/tensorflow/tfjs/blob/master/tfjs-c
  * TF.js maps each node's op through its op list and the ops registered with `tf.registerOp` when
  * it loads a graph model, but leaves an op it finds in neither to fail at run time, "since they may
  * not be used": a node the outputs read would fail every request. So the load fails here for such
- * nodes the outputs depend on; unknown ops off that path stay accepted, as TF.js accepts them. If a
- * TF.js release no longer has the mapped graph where this looks, the check is skipped.
+ * nodes the outputs depend on; unknown ops off that path stay accepted, as TF.js accepts them. The
+ * walk stops where TF.js's own (getExecutionSubgraph) does: at the graph's inputs, which requests
+ * feed, and at weights, whose values it has, so nodes feeding only those (a control input of a
+ * Const, the ops before a signature input) never run and are not checked. If a TF.js release no
+ * longer has the mapped graph where this looks, the check is skipped.
  */
 function checkGraphOps(modelJson: string, model: GraphModel): void {
-  const graph = (model as unknown as { executor?: { graph?: { outputs?: unknown } } }).executor?.graph;
+  const executor = (model as unknown as { executor?: { graph?: { outputs?: unknown; inputs?: unknown }; weightMap?: unknown } }).executor;
+  const graph = executor?.graph;
   if (!Array.isArray(graph?.outputs)) return;
+  const fed = new Set(Array.isArray(graph.inputs) ? (graph.inputs as MappedNode[]) : []);
+  const weights = executor?.weightMap ?? {};
   const unknown = new Map<string, string[]>();
   const seen = new Set<MappedNode>();
   const pending = [...(graph.outputs as MappedNode[])];
@@ -109,8 +115,15 @@ function checkGraphOps(modelJson: string, model: GraphModel): void {
     const node = pending.pop()!;
     if (seen.has(node)) continue;
     seen.add(node);
-    if (node.category === undefined) unknown.set(node.op, [...(unknown.get(node.op) ?? []), node.name]);
-    if (Array.isArray(node.inputs)) pending.push(...node.inputs);
+    // A fed input's or a weight's value is given, not computed: neither it nor what feeds it runs.
+    if (fed.has(node) || Object.hasOwn(weights, node.name)) continue;
+    if (node.category === undefined) {
+      const nodes = unknown.get(node.op);
+      if (nodes) nodes.push(node.name);
+      else unknown.set(node.op, [node.name]);
+    }
+    if (!Array.isArray(node.inputs)) continue;
+    for (const input of node.inputs) if (!seen.has(input)) pending.push(input);
   }
   if (unknown.size === 0) return;
   const MAX_NODES = 5;

@@ -436,6 +436,55 @@ test('a graph model whose outputs need an op TF.js does not implement fails the 
   }
 });
 
+test('an unknown op TF.js never runs for the outputs (a control input of a weight, ops before a signature input) does not fail the load: the model serves', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    type Node = { name: string; op: string; input?: string[]; attr?: Record<string, unknown> };
+    type Graph = { modelTopology: { node: Node[] }; signature: { inputs: Record<string, { name: string }> } };
+    const original = await readFile(path.join(dir, 'model.json'), 'utf8');
+    const byName = (json: Graph, name: string): Node => json.modelTopology.node.find((n) => n.name === name)!;
+    const edits: ((json: Graph) => void)[] = [
+      // TF.js has a weight's value, so it never runs the weight's inputs, control ones included.
+      (json) => {
+        json.modelTopology.node.push({ name: 'before_bias', op: 'SmkitTestUnknown', input: ['x'] });
+        byName(json, 'dense/bias').input = ['^before_bias'];
+      },
+      // Requests feed the signature's input (here a PlaceholderWithDefault): TF.js never runs what computes its default.
+      (json) => {
+        json.modelTopology.node.push(
+          { name: 'decode', op: 'SmkitTestDecode', input: ['x'] },
+          { name: 'x_or_decoded', op: 'PlaceholderWithDefault', input: ['decode'], attr: { dtype: { type: 'DT_FLOAT' } } },
+        );
+        byName(json, 'dense/MatMul').input = ['x_or_decoded', 'dense/kernel'];
+        json.signature.inputs['features']!.name = 'x_or_decoded:0';
+      },
+    ];
+    const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
+    try {
+      const x = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
+      const want = (await reference.predict({ features: x }))['probabilities']!;
+      for (const edit of edits) {
+        const json = JSON.parse(original) as Graph;
+        edit(json);
+        await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+        // Refused before as depending on the unknown op.
+        const runtime = await loadTfjsRuntime(dir, options());
+        try {
+          const got = (await runtime.predict({ features: x }))['probabilities']!;
+          assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
+        } finally {
+          await runtime.dispose();
+        }
+      }
+    } finally {
+      await reference.dispose();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('an index outside an embedding table is the request\'s 400 ERR_INPUT_VALUE naming the valid range, and the model keeps serving', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
   try {
