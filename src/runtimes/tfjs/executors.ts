@@ -87,6 +87,28 @@ interface MappedNode {
   /** The op's kind from TF.js's op mapper or `tf.registerOp` (`custom`); undefined for an op TF.js does not implement. */
   readonly category?: string;
   readonly inputs: readonly MappedNode[];
+  readonly children: readonly MappedNode[];
+}
+
+/**
+ * The nodes a request may skip: TF.js runs a node only once all its inputs have values, and a
+ * Switch (TF1 control flow) gives a value on only one of its two outputs, so everything after a
+ * Switch may not run, up to the Merge that joins the branches or the Exit a while loop leaves by
+ * (those do run). `used` bounds the walk to the nodes the outputs need.
+ */
+function skippableNodes(used: ReadonlySet<MappedNode>): Set<MappedNode> {
+  const skippable = new Set<MappedNode>();
+  const pending: MappedNode[] = [];
+  for (const node of used) if (node.op === 'Switch') pending.push(node);
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    for (const child of Array.isArray(node.children) ? node.children : []) {
+      if (!used.has(child) || skippable.has(child) || child.op === 'Merge' || child.op === 'Exit') continue;
+      skippable.add(child);
+      pending.push(child);
+    }
+  }
+  return skippable;
 }
 
 /** Where TF.js lists the ops it supports in graph models. */
@@ -99,8 +121,9 @@ const SUPPORTED_OPS_URL = 'https://github.com/tensorflow/tfjs/blob/master/tfjs-c
  * nodes the outputs depend on; unknown ops off that path stay accepted, as TF.js accepts them. The
  * walk stops where TF.js's own (getExecutionSubgraph) does: at the graph's inputs, which requests
  * feed, and at weights, whose values it has, so nodes feeding only those (a control input of a
- * Const, the ops before a signature input) never run and are not checked. If a TF.js release no
- * longer has the mapped graph where this looks, the check is skipped.
+ * Const, the ops before a signature input) never run and are not checked. Nor are nodes in a TF1
+ * cond's or while loop's branch ({@link skippableNodes}): a request may not take it. If a TF.js
+ * release no longer has the mapped graph where this looks, the check is skipped.
  */
 function checkGraphOps(modelJson: string, model: GraphModel): void {
   const executor = (model as unknown as { executor?: { graph?: { outputs?: unknown; inputs?: unknown }; weightMap?: unknown } }).executor;
@@ -108,7 +131,7 @@ function checkGraphOps(modelJson: string, model: GraphModel): void {
   if (!Array.isArray(graph?.outputs)) return;
   const fed = new Set(Array.isArray(graph.inputs) ? (graph.inputs as MappedNode[]) : []);
   const weights = executor?.weightMap ?? {};
-  const unknown = new Map<string, string[]>();
+  const missing: MappedNode[] = [];
   const seen = new Set<MappedNode>();
   const pending = [...(graph.outputs as MappedNode[])];
   while (pending.length > 0) {
@@ -117,13 +140,17 @@ function checkGraphOps(modelJson: string, model: GraphModel): void {
     seen.add(node);
     // A fed input's or a weight's value is given, not computed: neither it nor what feeds it runs.
     if (fed.has(node) || Object.hasOwn(weights, node.name)) continue;
-    if (node.category === undefined) {
-      const nodes = unknown.get(node.op);
-      if (nodes) nodes.push(node.name);
-      else unknown.set(node.op, [node.name]);
-    }
+    if (node.category === undefined) missing.push(node);
     if (!Array.isArray(node.inputs)) continue;
     for (const input of node.inputs) if (!seen.has(input)) pending.push(input);
+  }
+  const skippable = missing.length > 0 ? skippableNodes(seen) : new Set<MappedNode>();
+  const unknown = new Map<string, string[]>();
+  for (const node of missing) {
+    if (skippable.has(node)) continue;
+    const nodes = unknown.get(node.op);
+    if (nodes) nodes.push(node.name);
+    else unknown.set(node.op, [node.name]);
   }
   if (unknown.size === 0) return;
   const MAX_NODES = 5;

@@ -485,6 +485,46 @@ test('an unknown op TF.js never runs for the outputs (a control input of a weigh
   }
 });
 
+test('an unknown op in a TF1 cond branch a request may skip does not fail the load (TF.js serves the other branch); one after the branches join still does', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    type Node = { name: string; op: string; input?: string[] };
+    type Graph = { modelTopology: { node: Node[] } };
+    const original = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Graph;
+    // softmax(cond(pred, SmkitTestUnknown(z), z)) with z = x·W + b and pred = all(z == z), true for every row: the unknown op's branch is never taken.
+    const cond = (after: string): Graph => {
+      const json = structuredClone(original);
+      json.modelTopology.node.push(
+        { name: 'pred', op: 'Equal', input: ['dense/add', 'dense/add'] },
+        { name: 'switch', op: 'Switch', input: ['dense/add', 'pred'] },
+        { name: 'untaken', op: 'SmkitTestUnknown', input: ['switch'] },
+        { name: 'taken', op: 'Identity', input: ['switch:1'] },
+        { name: 'merge', op: 'Merge', input: ['untaken', 'taken'] },
+        { name: 'after', op: after, input: ['merge'] },
+      );
+      json.modelTopology.node.find((n) => n.name === 'Softmax')!.input = ['after'];
+      return json;
+    };
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify(cond('Identity')));
+    // Refused before as depending on SmkitTestUnknown.
+    const runtime = await loadTfjsRuntime(dir, options());
+    const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
+    try {
+      const x = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
+      const [got, want] = [(await runtime.predict({ features: x }))['probabilities']!, (await reference.predict({ features: x }))['probabilities']!];
+      assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
+    } finally {
+      await runtime.dispose();
+      await reference.dispose();
+    }
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify(cond('SmkitTestAfter')));
+    await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /depend on op TF\.js does not implement: "SmkitTestAfter" \(node "after"\), so/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('an index outside an embedding table is the request\'s 400 ERR_INPUT_VALUE naming the valid range, and the model keeps serving', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
   try {
