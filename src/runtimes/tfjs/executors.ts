@@ -168,6 +168,18 @@ function checkGraphOps(modelJson: string, model: GraphModel): void {
 }
 
 /**
+ * A GraphModel keeps the artifacts it loaded from for `save()`, which smkit never calls: every
+ * weight's bytes a second time beside its tensors, and model.json's parsed topology, for the
+ * model's life. The graph and weights TF.js built from them are all it runs.
+ */
+function releaseLoadArtifacts(model: GraphModel): void {
+  const artifacts = (model as unknown as { artifacts?: { weightData?: unknown; modelTopology?: unknown } }).artifacts;
+  if (!artifacts) return;
+  delete artifacts.weightData;
+  delete artifacts.modelTopology;
+}
+
+/**
  * Loads a converted graph model (`format: graph-model`). Inputs and outputs are addressed by their
  * signature keys when the model has a signature, else by node name. Models with control flow need
  * `executeAsync`; that is detected on the first call and remembered. `parsed` is the parsed
@@ -179,6 +191,7 @@ export async function loadGraphExecutor(tf: Tf, modelJson: string, parsed?: unkn
   const outputNames = model.outputNodes;
   checkSignatureNodes(modelJson, model, inputNames, outputNames);
   checkGraphOps(modelJson, model);
+  releaseLoadArtifacts(model);
   const inputs: TfInputSpec[] = model.inputs.map((info, i) => ({
     name: inputNames[i] ?? info.name,
     dtype: info.dtype as TfDType,

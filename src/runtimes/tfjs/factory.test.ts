@@ -4,6 +4,8 @@ import { checkSignatureName } from '../../handlers/signature.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, readFile, rm, writeFile, cp } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +16,7 @@ import type { RuntimeOptions } from '../runtime.js';
 import { loadTfjs, type TfjsBackendDeps, systemBackendDeps } from './backend.js';
 import { loadTfjsRuntime, tfjsRuntimeFactory } from './factory.js';
 import { fileModelHandler, fileModelSaver } from './model-files.js';
-import { loadSavedModelExecutor } from './executors.js';
+import { loadGraphExecutor, loadSavedModelExecutor } from './executors.js';
 import { TfjsModelRuntime } from './model-runtime.js';
 
 function repoRoot(): string {
@@ -258,6 +260,54 @@ test('loading a layers or graph model reads and parses its model.json once (a mo
     await runtime.dispose();
     const reads = readFileSpy.mock.calls.filter((c) => String(c.arguments[0]).endsWith('model.json'));
     assert.equal(reads.length, 1, `${fixture}: model.json read ${reads.length} times`);
+  }
+});
+
+test('a loaded graph model keeps neither model.json\'s parse nor a second copy of its weight bytes (TF.js keeps both for save(), for the model\'s life)', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const settle = async (): Promise<void> => {
+    // WeakRefs read in this turn keep their targets until it ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+  };
+  const { tf, backend } = await loadTfjs('auto', recordingLog());
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    type Graph = { modelTopology: { node: object[] }; weightsManifest: { paths: string[]; weights: object[] }[] };
+    const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Graph;
+    // A weight the outputs do not read, 64 MB, appended to the one shard.
+    const n = 16 * 1024 * 1024;
+    const bytes = n * 4;
+    json.modelTopology.node.push({ name: 'ballast', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: String(n) }] } } } } });
+    json.weightsManifest[0]!.weights.push({ name: 'ballast', shape: [n], dtype: 'float32' });
+    const shard = path.join(dir, json.weightsManifest[0]!.paths[0]!);
+    await writeFile(shard, Buffer.concat([await readFile(shard), Buffer.alloc(bytes)]));
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+
+    await settle();
+    const before = process.memoryUsage().arrayBuffers;
+    let parse: WeakRef<object> | undefined;
+    let topology: WeakRef<object> | undefined;
+    const executor = await (async () => {
+      const parsed = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Graph;
+      [parse, topology] = [new WeakRef(parsed), new WeakRef(parsed.modelTopology)];
+      return loadGraphExecutor(tf, path.join(dir, 'model.json'), parsed);
+    })();
+    try {
+      await settle();
+      const grown = process.memoryUsage().arrayBuffers - before;
+      assert.equal(parse!.deref(), undefined, 'the parsed model.json is still referenced');
+      assert.equal(topology!.deref(), undefined, 'the parsed modelTopology is still referenced');
+      // The CPU backend keeps tensors in ArrayBuffers (the weights once); WASM and tfjs-node keep them outside.
+      const tensors = backend === 'cpu' ? bytes : 0;
+      assert.ok(grown < tensors + bytes / 2, `${backend}: ArrayBuffers grew ${grown} bytes for ${bytes} bytes of weights`);
+    } finally {
+      executor.dispose();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

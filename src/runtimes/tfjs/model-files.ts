@@ -176,9 +176,12 @@ function checkWeightsManifest(modelJsonPath: string, manifest: unknown): Checked
  */
 export function fileModelHandler(tf: { io: typeof io }, modelJsonPath: string, parsed?: unknown): io.IOHandler {
   const dir = path.dirname(path.resolve(modelJsonPath));
+  let given = parsed;
   return {
     async load() {
-      const json = (parsed ?? (await readJson(modelJsonPath))) as io.ModelJSON;
+      const json = (given ?? (await readJson(modelJsonPath))) as io.ModelJSON;
+      // A GraphModel keeps its handler for the model's life: the parse must not stay with it.
+      given = undefined;
       const groups = checkWeightsManifest(modelJsonPath, (json as { weightsManifest?: unknown }).weightsManifest);
       return tf.io.getModelArtifactsForJSON(json, async () => {
         const specs: io.WeightsManifestEntry[] = [];
