@@ -7,9 +7,12 @@ import { smkitDTypeOf } from './convert.js';
 import { fileModelHandler } from './model-files.js';
 import { type TfExecutor, type TfInputSpec, orderOutputs, specShape } from './model-runtime.js';
 
-/** Loads a Keras-style layers model (`model.json` with `format: layers-model`). Inputs are named after input layers. */
-export async function loadLayersExecutor(tf: Tf, modelJson: string): Promise<TfExecutor> {
-  const model: LayersModel = await tf.loadLayersModel(fileModelHandler(tf, modelJson));
+/**
+ * Loads a Keras-style layers model (`model.json` with `format: layers-model`). Inputs are named after
+ * input layers. `parsed` is the parsed model.json when the caller has read it already.
+ */
+export async function loadLayersExecutor(tf: Tf, modelJson: string, parsed?: unknown): Promise<TfExecutor> {
+  const model: LayersModel = await tf.loadLayersModel(fileModelHandler(tf, modelJson, parsed));
   const inputs: TfInputSpec[] = model.inputs.map((t) => ({ name: t.name, dtype: t.dtype, shape: specShape(t.shape) }));
   const outputs: TensorSpec[] = model.outputs.map((t) => ({
     name: t.sourceLayer.name,
@@ -77,16 +80,118 @@ function checkSignatureNodes(modelJson: string, model: GraphModel, inputNames: r
   );
 }
 
+/** The part of TF.js's mapped graph (the graph model's executor's, not public API) the op check reads. */
+interface MappedNode {
+  readonly name: string;
+  readonly op: string;
+  /** The op's kind from TF.js's op mapper or `tf.registerOp` (`custom`); undefined for an op TF.js does not implement. */
+  readonly category?: string;
+  readonly inputs: readonly MappedNode[];
+  readonly children: readonly MappedNode[];
+}
+
+/**
+ * The nodes a request may skip: TF.js runs a node only once all its inputs have values, and a
+ * Switch (TF1 control flow) gives a value on only one of its two outputs, so everything after a
+ * Switch may not run, up to the Merge that joins the branches or the Exit a while loop leaves by
+ * (those do run). `used` bounds the walk to the nodes the outputs need.
+ */
+function skippableNodes(used: ReadonlySet<MappedNode>): Set<MappedNode> {
+  const skippable = new Set<MappedNode>();
+  const pending: MappedNode[] = [];
+  for (const node of used) if (node.op === 'Switch') pending.push(node);
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    for (const child of Array.isArray(node.children) ? node.children : []) {
+      if (!used.has(child) || skippable.has(child) || child.op === 'Merge' || child.op === 'Exit') continue;
+      skippable.add(child);
+      pending.push(child);
+    }
+  }
+  return skippable;
+}
+
+/** Where TF.js lists the ops it supports in graph models. */
+const SUPPORTED_OPS_URL = 'https://github.com/tensorflow/tfjs/blob/master/tfjs-converter/docs/supported_ops.md';
+
+/**
+ * TF.js maps each node's op through its op list and the ops registered with `tf.registerOp` when
+ * it loads a graph model, but leaves an op it finds in neither to fail at run time, "since they may
+ * not be used": a node the outputs read would fail every request. So the load fails here for such
+ * nodes the outputs depend on; unknown ops off that path stay accepted, as TF.js accepts them. The
+ * walk stops where TF.js's own (getExecutionSubgraph) does: at the graph's inputs, which requests
+ * feed, and at weights, whose values it has, so nodes feeding only those (a control input of a
+ * Const, the ops before a signature input) never run and are not checked. Nor are nodes in a TF1
+ * cond's or while loop's branch ({@link skippableNodes}): a request may not take it. If a TF.js
+ * release no longer has the mapped graph where this looks, the check is skipped.
+ */
+function checkGraphOps(modelJson: string, model: GraphModel): void {
+  const executor = (model as unknown as { executor?: { graph?: { outputs?: unknown; inputs?: unknown }; weightMap?: unknown } }).executor;
+  const graph = executor?.graph;
+  if (!Array.isArray(graph?.outputs)) return;
+  const fed = new Set(Array.isArray(graph.inputs) ? (graph.inputs as MappedNode[]) : []);
+  const weights = executor?.weightMap ?? {};
+  const missing: MappedNode[] = [];
+  const seen = new Set<MappedNode>();
+  const pending = [...(graph.outputs as MappedNode[])];
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    if (seen.has(node)) continue;
+    seen.add(node);
+    // A fed input's or a weight's value is given, not computed: neither it nor what feeds it runs.
+    if (fed.has(node) || Object.hasOwn(weights, node.name)) continue;
+    if (node.category === undefined) missing.push(node);
+    if (!Array.isArray(node.inputs)) continue;
+    for (const input of node.inputs) if (!seen.has(input)) pending.push(input);
+  }
+  const skippable = missing.length > 0 ? skippableNodes(seen) : new Set<MappedNode>();
+  const unknown = new Map<string, string[]>();
+  for (const node of missing) {
+    if (skippable.has(node)) continue;
+    const nodes = unknown.get(node.op);
+    if (nodes) nodes.push(node.name);
+    else unknown.set(node.op, [node.name]);
+  }
+  if (unknown.size === 0) return;
+  const MAX_NODES = 5;
+  const listed = [...unknown].map(([op, nodes]) => {
+    const shown = nodes.slice(0, MAX_NODES).map((n) => JSON.stringify(n)).join(', ');
+    return `${JSON.stringify(op)} (node${nodes.length === 1 ? '' : 's'} ${shown}${nodes.length > MAX_NODES ? ` and ${nodes.length - MAX_NODES} more` : ''})`;
+  });
+  model.dispose();
+  throw new ToolkitError(
+    'ERR_MODEL_LOAD',
+    `${modelJson}: the graph's outputs depend on op${unknown.size === 1 ? '' : 's'} TF.js does not implement: ${listed.join('; ')}, so every request would fail; ` +
+      `re-export the model using only ops TF.js supports (${SUPPORTED_OPS_URL}) and convert it with tensorflowjs_converter, ` +
+      'or register the op with tf.registerOp() before the model loads',
+  );
+}
+
+/**
+ * A GraphModel keeps the artifacts it loaded from for `save()`, which smkit never calls: every
+ * weight's bytes a second time beside its tensors, and model.json's parsed topology, for the
+ * model's life. The graph and weights TF.js built from them are all it runs.
+ */
+function releaseLoadArtifacts(model: GraphModel): void {
+  const artifacts = (model as unknown as { artifacts?: { weightData?: unknown; modelTopology?: unknown } }).artifacts;
+  if (!artifacts) return;
+  delete artifacts.weightData;
+  delete artifacts.modelTopology;
+}
+
 /**
  * Loads a converted graph model (`format: graph-model`). Inputs and outputs are addressed by their
  * signature keys when the model has a signature, else by node name. Models with control flow need
- * `executeAsync`; that is detected on the first call and remembered.
+ * `executeAsync`; that is detected on the first call and remembered. `parsed` is the parsed
+ * model.json when the caller has read it already.
  */
-export async function loadGraphExecutor(tf: Tf, modelJson: string): Promise<TfExecutor> {
-  const model: GraphModel = await tf.loadGraphModel(fileModelHandler(tf, modelJson));
+export async function loadGraphExecutor(tf: Tf, modelJson: string, parsed?: unknown): Promise<TfExecutor> {
+  const model: GraphModel = await tf.loadGraphModel(fileModelHandler(tf, modelJson, parsed));
   const inputNames = model.inputNodes;
   const outputNames = model.outputNodes;
   checkSignatureNodes(modelJson, model, inputNames, outputNames);
+  checkGraphOps(modelJson, model);
+  releaseLoadArtifacts(model);
   const inputs: TfInputSpec[] = model.inputs.map((info, i) => ({
     name: inputNames[i] ?? info.name,
     dtype: info.dtype as TfDType,

@@ -1,8 +1,11 @@
 import { test } from 'node:test';
+import fsPromises from 'node:fs/promises';
 import { checkSignatureName } from '../../handlers/signature.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, readFile, rm, writeFile, cp } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +16,7 @@ import type { RuntimeOptions } from '../runtime.js';
 import { loadTfjs, type TfjsBackendDeps, systemBackendDeps } from './backend.js';
 import { loadTfjsRuntime, tfjsRuntimeFactory } from './factory.js';
 import { fileModelHandler, fileModelSaver } from './model-files.js';
-import { loadSavedModelExecutor } from './executors.js';
+import { loadGraphExecutor, loadSavedModelExecutor } from './executors.js';
 import { TfjsModelRuntime } from './model-runtime.js';
 
 function repoRoot(): string {
@@ -249,6 +252,65 @@ test('a model directory copied elsewhere loads (weights resolved beside model.js
   }
 });
 
+test('loading a layers or graph model reads and parses its model.json once (a model.json of hundreds of MB took twice the time and memory)', async (t) => {
+  const readFileSpy = t.mock.method(fsPromises, 'readFile');
+  for (const fixture of ['layers-mlp', 'graph-mlp']) {
+    readFileSpy.mock.resetCalls();
+    const runtime = await loadTfjsRuntime(path.join(FIXTURES, fixture), options());
+    await runtime.dispose();
+    const reads = readFileSpy.mock.calls.filter((c) => String(c.arguments[0]).endsWith('model.json'));
+    assert.equal(reads.length, 1, `${fixture}: model.json read ${reads.length} times`);
+  }
+});
+
+test('a loaded graph model keeps neither model.json\'s parse nor a second copy of its weight bytes (TF.js keeps both for save(), for the model\'s life)', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const settle = async (): Promise<void> => {
+    // WeakRefs read in this turn keep their targets until it ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+  };
+  const { tf, backend } = await loadTfjs('auto', recordingLog());
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    type Graph = { modelTopology: { node: object[] }; weightsManifest: { paths: string[]; weights: object[] }[] };
+    const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Graph;
+    // A weight the outputs do not read, 64 MB, appended to the one shard.
+    const n = 16 * 1024 * 1024;
+    const bytes = n * 4;
+    json.modelTopology.node.push({ name: 'ballast', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: String(n) }] } } } } });
+    json.weightsManifest[0]!.weights.push({ name: 'ballast', shape: [n], dtype: 'float32' });
+    const shard = path.join(dir, json.weightsManifest[0]!.paths[0]!);
+    await writeFile(shard, Buffer.concat([await readFile(shard), Buffer.alloc(bytes)]));
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+
+    await settle();
+    const before = process.memoryUsage().arrayBuffers;
+    let parse: WeakRef<object> | undefined;
+    let topology: WeakRef<object> | undefined;
+    const executor = await (async () => {
+      const parsed = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Graph;
+      [parse, topology] = [new WeakRef(parsed), new WeakRef(parsed.modelTopology)];
+      return loadGraphExecutor(tf, path.join(dir, 'model.json'), parsed);
+    })();
+    try {
+      await settle();
+      const grown = process.memoryUsage().arrayBuffers - before;
+      assert.equal(parse!.deref(), undefined, 'the parsed model.json is still referenced');
+      assert.equal(topology!.deref(), undefined, 'the parsed modelTopology is still referenced');
+      // The CPU backend keeps tensors in ArrayBuffers (the weights once); WASM and tfjs-node keep them outside.
+      const tensors = backend === 'cpu' ? bytes : 0;
+      assert.ok(grown < tensors + bytes / 2, `${backend}: ArrayBuffers grew ${grown} bytes for ${bytes} bytes of weights`);
+    } finally {
+      executor.dispose();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a weightsManifest that does not match its shards fails the load naming the weight and the fix, before TF.js allocates or loops on it', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
   try {
@@ -386,6 +448,128 @@ test('a graph model whose signature names tensors the graph lacks fails the load
       await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
       await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', message);
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a graph model whose outputs need an op TF.js does not implement fails the load naming the op, its node and the fix; one registered with tf.registerOp loads and serves', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  const { tf } = await loadTfjs('auto', recordingLog());
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    type Graph = { modelTopology: { node: { name: string; op: string; input?: string[] }[] } };
+    const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Graph;
+    json.modelTopology.node.find((n) => n.name === 'dense/add')!.op = 'SmkitTestAdd';
+    // A node the outputs do not read: TF.js never runs it, so its unknown op is no reason to refuse the model.
+    json.modelTopology.node.push({ name: 'unused', op: 'SmkitTestUnused', input: ['x'] });
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+    // Loaded before, and then every request failed with TF.js's "Unknown op".
+    await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /depend on op TF\.js does not implement: "SmkitTestAdd" \(node "dense\/add"\), so every request would fail; re-export the model using only ops TF\.js supports \(https:\/\/github\.com\/tensorflow\/tfjs\/blob\/master\/tfjs-converter\/docs\/supported_ops\.md\) and convert it with tensorflowjs_converter, or register the op with tf\.registerOp\(\)/);
+    await assert.rejects(loadTfjsRuntime(dir, options()), (err: Error) => !/SmkitTestUnused/.test(err.message));
+
+    tf.registerOp('SmkitTestAdd', (node) => tf.add(node.inputs[0]!, node.inputs[1]!));
+    const runtime = await loadTfjsRuntime(dir, options());
+    const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
+    try {
+      const x = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
+      const [got, want] = [(await runtime.predict({ features: x }))['probabilities']!, (await reference.predict({ features: x }))['probabilities']!];
+      assert.deepEqual(got.shape, [3, 3]);
+      assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
+    } finally {
+      await runtime.dispose();
+      await reference.dispose();
+    }
+  } finally {
+    tf.deregisterOp('SmkitTestAdd');
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unknown op TF.js never runs for the outputs (a control input of a weight, ops before a signature input) does not fail the load: the model serves', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    type Node = { name: string; op: string; input?: string[]; attr?: Record<string, unknown> };
+    type Graph = { modelTopology: { node: Node[] }; signature: { inputs: Record<string, { name: string }> } };
+    const original = await readFile(path.join(dir, 'model.json'), 'utf8');
+    const byName = (json: Graph, name: string): Node => json.modelTopology.node.find((n) => n.name === name)!;
+    const edits: ((json: Graph) => void)[] = [
+      // TF.js has a weight's value, so it never runs the weight's inputs, control ones included.
+      (json) => {
+        json.modelTopology.node.push({ name: 'before_bias', op: 'SmkitTestUnknown', input: ['x'] });
+        byName(json, 'dense/bias').input = ['^before_bias'];
+      },
+      // Requests feed the signature's input (here a PlaceholderWithDefault): TF.js never runs what computes its default.
+      (json) => {
+        json.modelTopology.node.push(
+          { name: 'decode', op: 'SmkitTestDecode', input: ['x'] },
+          { name: 'x_or_decoded', op: 'PlaceholderWithDefault', input: ['decode'], attr: { dtype: { type: 'DT_FLOAT' } } },
+        );
+        byName(json, 'dense/MatMul').input = ['x_or_decoded', 'dense/kernel'];
+        json.signature.inputs['features']!.name = 'x_or_decoded:0';
+      },
+    ];
+    const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
+    try {
+      const x = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
+      const want = (await reference.predict({ features: x }))['probabilities']!;
+      for (const edit of edits) {
+        const json = JSON.parse(original) as Graph;
+        edit(json);
+        await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+        // Refused before as depending on the unknown op.
+        const runtime = await loadTfjsRuntime(dir, options());
+        try {
+          const got = (await runtime.predict({ features: x }))['probabilities']!;
+          assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
+        } finally {
+          await runtime.dispose();
+        }
+      }
+    } finally {
+      await reference.dispose();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unknown op in a TF1 cond branch a request may skip does not fail the load (TF.js serves the other branch); one after the branches join still does', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    type Node = { name: string; op: string; input?: string[] };
+    type Graph = { modelTopology: { node: Node[] } };
+    const original = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Graph;
+    // softmax(cond(pred, SmkitTestUnknown(z), z)) with z = x·W + b and pred = all(z == z), true for every row: the unknown op's branch is never taken.
+    const cond = (after: string): Graph => {
+      const json = structuredClone(original);
+      json.modelTopology.node.push(
+        { name: 'pred', op: 'Equal', input: ['dense/add', 'dense/add'] },
+        { name: 'switch', op: 'Switch', input: ['dense/add', 'pred'] },
+        { name: 'untaken', op: 'SmkitTestUnknown', input: ['switch'] },
+        { name: 'taken', op: 'Identity', input: ['switch:1'] },
+        { name: 'merge', op: 'Merge', input: ['untaken', 'taken'] },
+        { name: 'after', op: after, input: ['merge'] },
+      );
+      json.modelTopology.node.find((n) => n.name === 'Softmax')!.input = ['after'];
+      return json;
+    };
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify(cond('Identity')));
+    // Refused before as depending on SmkitTestUnknown.
+    const runtime = await loadTfjsRuntime(dir, options());
+    const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
+    try {
+      const x = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
+      const [got, want] = [(await runtime.predict({ features: x }))['probabilities']!, (await reference.predict({ features: x }))['probabilities']!];
+      assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
+    } finally {
+      await runtime.dispose();
+      await reference.dispose();
+    }
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify(cond('SmkitTestAfter')));
+    await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /depend on op TF\.js does not implement: "SmkitTestAfter" \(node "after"\), so/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -20,9 +20,9 @@ export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions
   try {
     const executor =
       found.kind === 'layers'
-        ? await loadLayersExecutor(loaded.tf, found.path)
+        ? await loadLayersExecutor(loaded.tf, found.path, found.json)
         : found.kind === 'graph'
-          ? await loadGraphExecutor(loaded.tf, found.path)
+          ? await loadGraphExecutor(loaded.tf, found.path, found.json)
           : await loadSavedModelExecutor(loaded.tf, found.path, typeof signature === 'string' ? signature : undefined);
     const runtime = new TfjsModelRuntime(loaded, executor);
     options.log.info(

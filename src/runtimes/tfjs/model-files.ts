@@ -14,6 +14,8 @@ export type TfModelKind = 'layers' | 'graph' | 'saved-model';
 export interface TfModelLocation {
   readonly kind: TfModelKind;
   readonly path: string;
+  /** The parsed `model.json` of a layers or graph model, so that loading it does not read and parse it again. */
+  readonly json?: unknown;
 }
 
 // Detection runs while a server starts: synchronous stats of a local model directory take
@@ -86,14 +88,16 @@ export async function findTfModel(p: string): Promise<TfModelLocation | undefine
   if (await isFile(p)) {
     if (path.basename(p) === 'saved_model.pb') return { kind: 'saved-model', path: path.dirname(p) };
     if (!p.endsWith('.json')) return undefined;
-    const kind = tfjsJsonKind(await readJson(p).catch(() => undefined));
-    return kind ? { kind, path: p } : undefined;
+    const json = await readJson(p).catch(() => undefined);
+    const kind = tfjsJsonKind(json);
+    return kind ? { kind, path: p, json } : undefined;
   }
   if (!(await isDir(p))) return undefined;
   const modelJson = path.join(p, 'model.json');
   if (await isFile(modelJson)) {
-    const kind = tfjsJsonKind(await readJson(modelJson));
-    if (kind) return { kind, path: modelJson };
+    const json = await readJson(modelJson);
+    const kind = tfjsJsonKind(json);
+    if (kind) return { kind, path: modelJson, json };
   }
   const saved = await savedModelIn(p);
   return saved ? { kind: 'saved-model', path: saved } : undefined;
@@ -109,6 +113,10 @@ interface CheckedWeightGroup {
   readonly weights: io.WeightsManifestEntry[];
   /** Bytes the group's shards must hold together, or the least they may hold when a weight is a string tensor (whose length only its data says). */
   readonly bytes: number;
+  /**
+   * Whether the shards must hold exactly {@link CheckedWeightGroup.bytes}: false when the group has
+   * an unquantized string weight, whose values' lengths are in the data, so `bytes` is only the least.
+   */
   readonly exact: boolean;
 }
 
@@ -162,13 +170,18 @@ function checkWeightsManifest(modelJsonPath: string, manifest: unknown): Checked
 /**
  * An `IOHandler` that reads `model.json` and its weight shards from the local disk, so models load
  * without `@tensorflow/tfjs-node` (whose `file://` handler is the only one TF.js ships for Node) and
- * without any network. Shard paths must stay inside the model's directory.
+ * without any network. Shard paths must stay inside the model's directory. `parsed` is `model.json`
+ * already read and parsed (by {@link findTfModel}): a model.json of hundreds of MB then costs one
+ * read and one parse, not two.
  */
-export function fileModelHandler(tf: { io: typeof io }, modelJsonPath: string): io.IOHandler {
+export function fileModelHandler(tf: { io: typeof io }, modelJsonPath: string, parsed?: unknown): io.IOHandler {
   const dir = path.dirname(path.resolve(modelJsonPath));
+  let given = parsed;
   return {
     async load() {
-      const json = (await readJson(modelJsonPath)) as io.ModelJSON;
+      const json = (given ?? (await readJson(modelJsonPath))) as io.ModelJSON;
+      // A GraphModel keeps its handler for the model's life: the parse must not stay with it.
+      given = undefined;
       const groups = checkWeightsManifest(modelJsonPath, (json as { weightsManifest?: unknown }).weightsManifest);
       return tf.io.getModelArtifactsForJSON(json, async () => {
         const specs: io.WeightsManifestEntry[] = [];
