@@ -303,3 +303,33 @@ test('multi-model TargetModels a and a/b.tar.gz fetched at once: whichever comes
     }
   }
 });
+
+test('multi-model: a fetch of a/b.tar.gz that failed in its download leaves no folder in the way of TargetModel a, which is then fetched, not failed with the file system\'s EISDIR', async () => {
+  await put('mme-left/a', 'model a');
+  await put('mme-left/a/b.tar.gz', 'model b');
+  const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  // a/b.tar.gz's bytes never flow: its fetch waits in its download until aborted.
+  const stalling: S3Reader = {
+    list: (b, p, o) => objects.list(b, p, o),
+    get: async (b, k, o) => {
+      const body = await objects.get(b, k, o);
+      if (k !== 'mme-left/a/b.tar.gz') return body;
+      body.destroy();
+      return new PassThrough();
+    },
+  };
+  const folder = await mkdtemp(join(tmpdir(), 'smkit-mme-left-'));
+  try {
+    const fetch = multiModelFetcher('s3://models/mme-left/', folder, () => stalling)!;
+    const abort = new AbortController();
+    const failed = fetch('a/b.tar.gz', abort.signal);
+    await until('the fetch of a/b.tar.gz downloading', async () => (await readdir(folder, { recursive: true })).some((f) => f.startsWith('a/b.tar.gz.partial-')), { intervalMs: 20 });
+    abort.abort(new Error('invocation closed'));
+    await assert.rejects(failed, /^Error: invocation closed$/);
+    assert.deepEqual(await fetch('a', new AbortController().signal), { found: true, at: 's3://models/mme-left/a' });
+    assert.equal(await readFile(join(folder, 'a'), 'utf8'), 'model a');
+    assert.deepEqual(await readdir(folder, { recursive: true }), ['a']);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+});

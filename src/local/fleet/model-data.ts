@@ -201,8 +201,12 @@ export function multiModelFetcher(url: string | undefined, folder: string, s3: (
         const others = new Set([...(await savedFiles(folder)), ...fetches.keys.keys()]);
         others.delete(targetModel);
         const found = keyFiles(root, [...others, targetModel], (key) => key).clash;
-        if (found === undefined) fetches.keys.set(targetModel, (fetches.keys.get(targetModel) ?? 0) + 1);
-        return found;
+        if (found !== undefined) return found;
+        // A folder where the model goes, with no model under it (that would be a clash), is what a
+        // failed fetch of a key under it (a/b.tar.gz for a) left: gone, so the rename does not fail with EISDIR.
+        if ((await stat(file).catch(() => undefined))?.isDirectory()) await onDisk(() => rm(file, { recursive: true, force: true }));
+        fetches.keys.set(targetModel, (fetches.keys.get(targetModel) ?? 0) + 1);
+        return undefined;
       });
     } catch (err) {
       body.destroy();
