@@ -124,6 +124,14 @@ describe('local CloudWatch Logs', { concurrency: true }, () => {
     assert.equal(tokens.length, 3);
   });
 
+  test('GetLogEvents takes back every token it gives: at the end of a forward token numbered past the stream (the largest one read), the backward token reads the stream from its newest event', async () => {
+    const tag = (await logs.send(new GetLogEventsCommand({ logGroupName: '/tail', logStreamName: 's', limit: 1 }))).nextForwardToken!.split('/')[2];
+    const past = await logs.send(new GetLogEventsCommand({ logGroupName: '/tail', logStreamName: 's', startFromHead: true, nextToken: `f/999999999999999/${tag}` }));
+    assert.deepEqual(past.events, []);
+    const back = await logs.send(new GetLogEventsCommand({ logGroupName: '/tail', logStreamName: 's', limit: 2, nextToken: past.nextBackwardToken }));
+    assert.deepEqual(back.events!.map((e) => e.message), ['line 6', 'line 7']);
+  });
+
   test('GetLogEvents without startFromHead gives the newest events, then older ones with the backward token; a time range limits them', async () => {
     const base: GetLogEventsCommandInput = { logGroupName: '/tail', logStreamName: 's', limit: 3 };
     const newest = await logs.send(new GetLogEventsCommand(base));

@@ -355,7 +355,9 @@ export class CloudWatchLogsService implements AwsService {
       nextBackwardToken = `b/${page[0]!.seq}/${tag}`;
     } else if (token !== undefined) {
       nextForwardToken = forward ? token : `f/${Math.max(0, tokenSeq! - 1)}/${tag}`;
-      nextBackwardToken = forward ? `b/${tokenSeq! + 1}/${tag}` : token;
+      // Past the stream's last event (a forward token beyond it), b/<last + 1> reads what b/<n + 1> would
+      // and stays within the 15 digits a token is read with.
+      nextBackwardToken = forward ? `b/${Math.min(tokenSeq! + 1, stream.lastWrittenSeq + 1)}/${tag}` : token;
     } else {
       nextForwardToken = `f/${stream.lastWrittenSeq}/${tag}`;
       nextBackwardToken = `b/${stream.lastWrittenSeq + 1}/${tag}`;
