@@ -72,7 +72,7 @@ endpoints:
         autoscaling:
           minCapacity: 1
           maxCapacity: 2
-          targetInvocationsPerInstance: 10
+          targetInvocationsPerInstance: 5
           scaleInCooldownSeconds: 60
           scaleOutCooldownSeconds: 60
       - name: B
@@ -232,17 +232,35 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     assert.equal((await s3.send(new ListObjectsV2Command({ Bucket: 'artifacts', Prefix: 'smkit/' }))).KeyCount, 3, 'the dry run uploaded nothing');
 
     // 6. Load: variant A scales out to its maximum, and back in once the load stops.
-    const instancesOfA = async (): Promise<number | undefined> =>
-      (await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }))).ProductionVariants?.find((v) => v.VariantName === 'A')?.CurrentInstanceCount;
+    const variantA = async (): Promise<{ count: number | undefined; status: string | undefined }> => {
+      const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
+      return { count: ep.ProductionVariants?.find((v) => v.VariantName === 'A')?.CurrentInstanceCount, status: ep.EndpointStatus };
+    };
+    // The traffic of steps 3 and 4 may have scaled A out already (it is far above the target), and
+    // a variant at its maximum cannot show this load scaling it out: idle since, it scales in first
+    // (its idle minutes publish InvocationsPerInstance 0), so the load starts on 1 instance at rest.
+    await until('variant A at 1 instance, not scaling, before the load', async () => {
+      const a = await variantA();
+      return a.count === 1 && a.status === 'InService' ? true : undefined;
+    }, { timeoutMs: 120_000, intervalMs: POLL_MS });
     const load = [trafficLoop(runtime, 'iris'), trafficLoop(runtime, 'iris'), trafficLoop(runtime, 'iris')];
-    await until('variant A to scale out to 2 instances', async () => ((await instancesOfA()) === 2 ? true : undefined), { timeoutMs: 120_000, intervalMs: POLL_MS });
+    await until('variant A to scale out to 2 instances', async () => ((await variantA()).count === 2 ? true : undefined), { timeoutMs: 120_000, intervalMs: POLL_MS });
     const loadResults = await Promise.all(load.map((l) => l.stop()));
     assert.deepEqual(loadResults.flatMap((r) => r.failed), [], 'no invocation failed while scaling out');
+    // Target tracking scales out on 3 minutes of over 5 invocations a minute for A's one instance:
+    // it was this load's doing only if the load sent those (A's 18 of them at least). The target is
+    // low as a minute here is half a second: a loaded machine answers this load 40 times a second,
+    // 15 a minute for A (3/4 of the traffic), and at a target of 10 it would scale A out only while
+    // the machine kept two thirds of that pace for three minutes running.
+    const answered = loadResults.reduce((n, r) => n + r.ok, 0);
+    assert.ok(answered > 3 * 5, `the load sent what a scale-out needs before A had 2 instances (answers: ${loadResults.map((r) => r.ok).join(', ')})`);
     // A trickle far below the target scales it in (as a variant without any traffic would: its idle
     // minutes publish InvocationsPerInstance 0).
     const trickle = trafficLoop(runtime, 'iris', 150);
-    await until('variant A to scale back in to 1 instance', async () => ((await instancesOfA()) === 1 ? true : undefined), { timeoutMs: 120_000, intervalMs: POLL_MS });
-    assert.deepEqual((await trickle.stop()).failed, [], 'no invocation failed while scaling in');
+    await until('variant A to scale back in to 1 instance', async () => ((await variantA()).count === 1 ? true : undefined), { timeoutMs: 120_000, intervalMs: POLL_MS });
+    const trickled = await trickle.stop();
+    assert.deepEqual(trickled.failed, [], 'no invocation failed while scaling in');
+    assert.ok(trickled.ok > 0, 'the trickle was answered while A scaled in');
 
     // 7. Delete: endpoint, configs, models go; archives stay.
     const dryDelete = await deploy([...args, '--delete', '--dry-run'], env);

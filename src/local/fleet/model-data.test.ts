@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, type ContainerDefinition, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
@@ -16,7 +18,7 @@ import { until } from '../../../test/helpers/until.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../control-plane/local-sagemaker.js';
 import { createS3Objects } from '../s3/client.js';
-import { linkOrCopy, ModelDataError, resolveModelDataSource, type S3Reader } from './model-data.js';
+import { linkOrCopy, ModelDataError, multiModelFetcher, resolveModelDataSource, type S3Reader } from './model-data.js';
 
 let s3: LocalS3;
 let local: LocalSageMakerHandle;
@@ -257,4 +259,77 @@ test('a ModelDataUrl whose name does not end in .tar.gz or .tgz is extracted as 
   assert.equal(zip.EndpointStatus, 'Failed');
   assert.ok(zip.FailureReason!.startsWith('Endpoint creation failed: Failed to extract model data archive from URL "s3://models/named/weights.zip". Please ensure that the object located at the URL is a valid tar.gz archive: '), zip.FailureReason);
   assert.ok(!zip.FailureReason!.includes('model-data'), `no local cache path: ${zip.FailureReason}`);
+});
+
+test('multi-model TargetModels a and a/b.tar.gz fetched at once: whichever comes second is refused naming both keys, as it is one after the other, not with the file system\'s EISDIR or EEXIST', async () => {
+  await put('mme-race/a', 'model a');
+  await put('mme-race/a/b.tar.gz', 'model b');
+  const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  const clash =
+    'the objects s3://models/mme-race/a and s3://models/mme-race/a/b.tar.gz cannot both be models of this endpoint in the local SageMaker, which stores each TargetModel\'s object under its key after the prefix: ' +
+    'a would be a file where a/b.tar.gz needs a folder. Rename one of them.';
+  for (const [held, second] of [['a', 'a/b.tar.gz'], ['a/b.tar.gz', 'a']] as const) {
+    const folder = await mkdtemp(join(tmpdir(), 'smkit-mme-race-'));
+    let release!: () => void;
+    const released = new Promise<void>((ok) => (release = ok));
+    // The held model's bytes flow only once released: its fetch has passed its clash check and waits in its download.
+    const holding: S3Reader = {
+      list: (b, p, o) => objects.list(b, p, o),
+      get: async (b, k, o) => {
+        const body = await objects.get(b, k, o);
+        if (k !== `mme-race/${held}`) return body;
+        const gate = new PassThrough();
+        void released.then(() => pipeline(body, gate)).catch(() => undefined);
+        return gate;
+      },
+    };
+    const fetch = multiModelFetcher('s3://models/mme-race/', folder, () => holding)!;
+    try {
+      const first = fetch(held, new AbortController().signal);
+      await until(`the fetch of ${held} downloading`, async () => (await readdir(folder, { recursive: true })).some((f) => f.startsWith(`${held}.partial-`)), { intervalMs: 20 });
+      await assert.rejects(fetch(second, new AbortController().signal), (err: Error) => {
+        assert.equal(err.message, clash);
+        return true;
+      });
+      release();
+      assert.deepEqual(await first, { found: true, at: `s3://models/mme-race/${held}` });
+      assert.equal(await readFile(join(folder, held), 'utf8'), held === 'a' ? 'model a' : 'model b');
+      assert.deepEqual((await readdir(folder, { recursive: true })).sort(), held === 'a' ? ['a'] : ['a', 'a/b.tar.gz'], 'nothing of the refused fetch is left');
+      // Once the first is stored, the second is refused from what is on disk, as before.
+      await assert.rejects(fetch(second, new AbortController().signal), (err: Error) => err.message === clash);
+    } finally {
+      release();
+      await rm(folder, { recursive: true, force: true });
+    }
+  }
+});
+
+test('multi-model: a fetch of a/b.tar.gz that failed in its download leaves no folder in the way of TargetModel a, which is then fetched, not failed with the file system\'s EISDIR', async () => {
+  await put('mme-left/a', 'model a');
+  await put('mme-left/a/b.tar.gz', 'model b');
+  const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  // a/b.tar.gz's bytes never flow: its fetch waits in its download until aborted.
+  const stalling: S3Reader = {
+    list: (b, p, o) => objects.list(b, p, o),
+    get: async (b, k, o) => {
+      const body = await objects.get(b, k, o);
+      if (k !== 'mme-left/a/b.tar.gz') return body;
+      body.destroy();
+      return new PassThrough();
+    },
+  };
+  const folder = await mkdtemp(join(tmpdir(), 'smkit-mme-left-'));
+  try {
+    const fetch = multiModelFetcher('s3://models/mme-left/', folder, () => stalling)!;
+    const abort = new AbortController();
+    const failed = fetch('a/b.tar.gz', abort.signal);
+    await until('the fetch of a/b.tar.gz downloading', async () => (await readdir(folder, { recursive: true })).some((f) => f.startsWith('a/b.tar.gz.partial-')), { intervalMs: 20 });
+    abort.abort(new Error('invocation closed'));
+    await assert.rejects(failed, /^Error: invocation closed$/);
+    assert.deepEqual(await fetch('a', new AbortController().signal), { found: true, at: 's3://models/mme-left/a' });
+    assert.equal(await readFile(join(folder, 'a'), 'utf8'), 'model a');
+    assert.deepEqual(await readdir(folder, { recursive: true }), ['a']);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
 });

@@ -102,6 +102,36 @@ class ModelKeyClashError extends Error {
 }
 
 /**
+ * A multi-model folder's fetches in this process: the TargetModels being fetched into it now
+ * (counted, as two invocations can fetch one model at once), and the queue its clash checks and
+ * releases run in, one at a time.
+ */
+interface FolderFetches {
+  readonly keys: Map<string, number>;
+  queue: Promise<unknown>;
+  queued: number;
+}
+
+/** {@link FolderFetches} by resolved folder: endpoints of one `ModelDataUrl` fetch into one folder. */
+const fetchesByFolder = new Map<string, FolderFetches>();
+
+/** Runs `op` on `root`'s fetches once the ops queued for it before have run; the entry goes when nothing holds it. */
+async function inTurn<T>(root: string, op: (fetches: FolderFetches) => T | Promise<T>): Promise<T> {
+  let fetches = fetchesByFolder.get(root);
+  if (fetches === undefined) fetchesByFolder.set(root, (fetches = { keys: new Map(), queue: Promise.resolve(), queued: 0 }));
+  const mine = fetches;
+  mine.queued += 1;
+  const run = mine.queue.then(() => op(mine));
+  mine.queue = run.catch(() => undefined);
+  try {
+    return await run;
+  } finally {
+    mine.queued -= 1;
+    if (mine.queued === 0 && mine.keys.size === 0) fetchesByFolder.delete(root);
+  }
+}
+
+/**
  * The folder under `target` holding `key`'s current version as `name`: downloaded unless that
  * version (by its ETag) already is, so a deployment after the object was replaced in S3 gets the
  * new bytes, as the service downloads the model data for each deployment, while deployments of an
@@ -160,8 +190,28 @@ export function multiModelFetcher(url: string | undefined, folder: string, s3: (
       if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return { found: false, at };
       throw new Error(`${at}: ${(err as Error).message}`, { cause: err });
     }
-    // Checked once S3 has the object (one it has not is no clash but absent), against what is stored.
-    const { clash } = keyFiles(resolve(folder), [...(await savedFiles(folder)).filter((key) => key !== targetModel), targetModel], (key) => key);
+    // Checked once S3 has the object (one it has not is no clash but absent), against what is stored
+    // and what is being fetched: two clashing fetches at once would both find the folder without the
+    // other, and the second to reach the disk would fail with its EISDIR or EEXIST. A fetch holds its
+    // key from its check until it is on disk (or failed), and checks and releases take turns.
+    const root = resolve(folder);
+    let clash: FileAndFolder<KeyFile> | undefined;
+    try {
+      clash = await inTurn(root, async (fetches) => {
+        const others = new Set([...(await savedFiles(folder)), ...fetches.keys.keys()]);
+        others.delete(targetModel);
+        const found = keyFiles(root, [...others, targetModel], (key) => key).clash;
+        if (found !== undefined) return found;
+        // A folder where the model goes, with no model under it (that would be a clash), is what a
+        // failed fetch of a key under it (a/b.tar.gz for a) left: gone, so the rename does not fail with EISDIR.
+        if ((await stat(file).catch(() => undefined))?.isDirectory()) await onDisk(() => rm(file, { recursive: true, force: true }));
+        fetches.keys.set(targetModel, (fetches.keys.get(targetModel) ?? 0) + 1);
+        return undefined;
+      });
+    } catch (err) {
+      body.destroy();
+      throw err;
+    }
     if (clash) {
       body.destroy();
       throw new ModelKeyClashError(s3Url.bucket, prefix, clash);
@@ -174,6 +224,12 @@ export function multiModelFetcher(url: string | undefined, folder: string, s3: (
       body.destroy();
       if (signal.aborted) throw signal.reason;
       throw new Error(`${at}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await inTurn(root, (fetches) => {
+        const left = (fetches.keys.get(targetModel) ?? 1) - 1;
+        if (left === 0) fetches.keys.delete(targetModel);
+        else fetches.keys.set(targetModel, left);
+      });
     }
   };
 }

@@ -124,6 +124,14 @@ describe('local CloudWatch Logs', { concurrency: true }, () => {
     assert.equal(tokens.length, 3);
   });
 
+  test('GetLogEvents takes back every token it gives: at the end of a forward token numbered past the stream (the largest one read), the backward token reads the stream from its newest event', async () => {
+    const tag = (await logs.send(new GetLogEventsCommand({ logGroupName: '/tail', logStreamName: 's', limit: 1 }))).nextForwardToken!.split('/')[2];
+    const past = await logs.send(new GetLogEventsCommand({ logGroupName: '/tail', logStreamName: 's', startFromHead: true, nextToken: `f/999999999999999/${tag}` }));
+    assert.deepEqual(past.events, []);
+    const back = await logs.send(new GetLogEventsCommand({ logGroupName: '/tail', logStreamName: 's', limit: 2, nextToken: past.nextBackwardToken }));
+    assert.deepEqual(back.events!.map((e) => e.message), ['line 6', 'line 7']);
+  });
+
   test('GetLogEvents without startFromHead gives the newest events, then older ones with the backward token; a time range limits them', async () => {
     const base: GetLogEventsCommandInput = { logGroupName: '/tail', logStreamName: 's', limit: 3 };
     const newest = await logs.send(new GetLogEventsCommand(base));
@@ -180,11 +188,19 @@ describe('local CloudWatch Logs', { concurrency: true }, () => {
   });
 
   test('bad parameters are InvalidParameterException: LastEventTime with a prefix, limits, both stream filters, unsupported patterns, foreign tokens', async () => {
-    // A token pages the listing that gave it: another group's (or another order's) is foreign.
+    // A token pages the listing that gave it: another group's, stream's, filter's (or order's) is foreign.
+    const groupsToken = (await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/aws/sagemaker/', limit: 1 }))).nextToken;
     const streamsToken = (await logs.send(new DescribeLogStreamsCommand({ logGroupName: '/aws/sagemaker/TrainingJobs', limit: 1 }))).nextToken;
     const eventsToken = (await logs.send(new FilterLogEventsCommand({ logGroupName: '/aws/sagemaker/Endpoints/ep', limit: 1 }))).nextToken;
-    assert.ok(streamsToken && eventsToken);
+    const tail = await logs.send(new GetLogEventsCommand({ logGroupName: '/tail', logStreamName: 's', startFromHead: true, limit: 1 }));
+    assert.ok(groupsToken && streamsToken && eventsToken && tail.nextForwardToken && tail.nextBackwardToken);
+    const aJob = { logGroupName: '/aws/sagemaker/TrainingJobs', logStreamName: 'a-job/algo-1-1' };
     const cases: Array<[Promise<unknown>, RegExp]> = [
+      [logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/aws/', limit: 1, nextToken: groupsToken })), /^The specified nextToken is invalid\.$/],
+      [logs.send(new DescribeLogGroupsCommand({ logGroupNamePattern: 'sagemaker', limit: 1, nextToken: groupsToken })), /^The specified nextToken is invalid\.$/],
+      [logs.send(new DescribeLogGroupsCommand({ nextToken: groupsToken })), /^The specified nextToken is invalid\.$/],
+      [logs.send(new GetLogEventsCommand({ ...aJob, startFromHead: true, nextToken: tail.nextForwardToken })), /^The specified nextToken is invalid\.$/],
+      [logs.send(new GetLogEventsCommand({ ...aJob, nextToken: tail.nextBackwardToken })), /^The specified nextToken is invalid\.$/],
       [logs.send(new DescribeLogStreamsCommand({ logGroupName: '/tail', nextToken: streamsToken })), /^The specified nextToken is invalid\.$/],
       [logs.send(new DescribeLogStreamsCommand({ logGroupName: '/aws/sagemaker/TrainingJobs', descending: true, nextToken: streamsToken })), /^The specified nextToken is invalid\.$/],
       [logs.send(new DescribeLogStreamsCommand({ logGroupName: '/aws/sagemaker/TrainingJobs', orderBy: 'LastEventTime', nextToken: streamsToken })), /^The specified nextToken is invalid\.$/],

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { partitionOf } from '../../../aws/partition.js';
 import { AwsServiceError, type AwsService } from '../../../aws/service.js';
 import { validateInput, withoutNulls, type ShapeRule } from '../../../aws/shapes/validate.js';
@@ -105,6 +106,23 @@ const isStreamKey = (v: unknown): v is { g: string; o: string; d: boolean; k: [n
 const isEventKey = (v: unknown): v is { g: string; k: [number, number]; h: boolean } => {
   const o = v as { g?: unknown; k?: unknown; h?: unknown } | null;
   return typeof o === 'object' && o !== null && typeof o.g === 'string' && Array.isArray(o.k) && o.k.length === 2 && o.k.every((n) => typeof n === 'number') && typeof o.h === 'boolean';
+};
+
+/**
+ * What a token's listing is, as a short digest: a `DescribeLogGroups` token carries its filters'
+ * (`logGroupNamePrefix`, `logGroupNamePattern`, `logGroupIdentifiers`, `logGroupClass`), a
+ * `GetLogEvents` token its group's and stream's, so one given with other filters or for another
+ * stream is refused rather than paging that listing from an arbitrary place. A digest keeps the
+ * token short where the filters can be 50 identifiers of 2048 characters.
+ */
+function listingTag(listing: unknown): string {
+  return createHash('sha256').update(JSON.stringify(listing)).digest('base64url').slice(0, 22);
+}
+
+/** A `{f: listing tag, k: last group name}` DescribeLogGroups position. */
+const isGroupKey = (v: unknown): v is { f: string; k: string } => {
+  const o = v as { f?: unknown; k?: unknown } | null;
+  return typeof o === 'object' && o !== null && typeof o.f === 'string' && typeof o.k === 'string';
 };
 
 /** First index in `events` (in time order) whose timestamp is at least `t`. */
@@ -231,7 +249,10 @@ export class CloudWatchLogsService implements AwsService {
     const names = identifiers === undefined ? undefined : new Set(identifiers.map((i) => this.nameOf(i)));
     // Every local group is of the STANDARD class.
     const otherClass = input.logGroupClass !== undefined && input.logGroupClass !== 'STANDARD';
-    const after = input.nextToken === undefined ? undefined : decodeToken(input.nextToken as string, (v): v is string => typeof v === 'string');
+    const tag = listingTag([prefix ?? null, pattern ?? null, names === undefined ? null : [...names].sort(), input.logGroupClass ?? null]);
+    const position = input.nextToken === undefined ? undefined : decodeToken(input.nextToken as string, isGroupKey);
+    if (position && position.f !== tag) throw invalidToken();
+    const after = position?.k;
     const matching = [...this.store.groups.values()]
       .filter((g) => !otherClass && (prefix === undefined || g.name.startsWith(prefix)) && (pattern === undefined || g.name.includes(pattern)) && (names === undefined || names.has(g.name)))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
@@ -245,7 +266,7 @@ export class CloudWatchLogsService implements AwsService {
         if (pattern !== undefined) return { logGroupName: g.name, creationTime: g.creationTime, arn };
         return { logGroupName: g.name, creationTime: g.creationTime, metricFilterCount: 0, arn, storedBytes: g.storedBytes, logGroupClass: 'STANDARD', logGroupArn: this.groupArn(g.name) };
       }),
-      ...(matching.length > limit ? { nextToken: encodeToken(page.at(-1)!.name) } : {}),
+      ...(matching.length > limit ? { nextToken: encodeToken({ f: tag, k: page.at(-1)!.name }) } : {}),
     };
   }
 
@@ -288,10 +309,11 @@ export class CloudWatchLogsService implements AwsService {
   }
 
   /**
-   * Events of one stream, a page at a time. A forward token `f/<n>` reads the events written after
-   * event n, a backward token `b/<n>` those before it; at either end of the stream the token passed
-   * in comes back unchanged, which is how tailing clients (the SageMaker Python SDK) know they have
-   * read everything for now.
+   * Events of one stream, a page at a time. A forward token `f/<n>/<tag>` reads the events written
+   * after event n, a backward token `b/<n>/<tag>` those before it; the tag is the stream's (see
+   * {@link listingTag}), as n numbers that stream's events only. At either end of the stream the
+   * token passed in comes back unchanged, which is how tailing clients (the SageMaker Python SDK)
+   * know they have read everything for now.
    */
   private getLogEvents(input: Input): Output {
     const group = this.group(input);
@@ -301,11 +323,12 @@ export class CloudWatchLogsService implements AwsService {
     let lo = input.startTime === undefined ? 0 : firstAtOrAfter(events, input.startTime as number);
     let hi = input.endTime === undefined ? events.length : firstAtOrAfter(events, input.endTime as number);
     const token = input.nextToken as string | undefined;
+    const tag = listingTag([group.name, stream.name]);
     let forward = input.startFromHead === true;
     let tokenSeq: number | undefined;
     if (token !== undefined) {
-      const m = /^([fb])\/(\d{1,15})$/.exec(token);
-      if (!m) throw invalidToken();
+      const m = /^([fb])\/(\d{1,15})\/([\w-]+)$/.exec(token);
+      if (!m || m[3] !== tag) throw invalidToken();
       forward = m[1] === 'f';
       tokenSeq = Number(m[2]);
       if (forward) lo = Math.max(lo, firstAfterSeq(events, tokenSeq));
@@ -328,14 +351,16 @@ export class CloudWatchLogsService implements AwsService {
     let nextForwardToken: string;
     let nextBackwardToken: string;
     if (page.length > 0) {
-      nextForwardToken = `f/${page.at(-1)!.seq}`;
-      nextBackwardToken = `b/${page[0]!.seq}`;
+      nextForwardToken = `f/${page.at(-1)!.seq}/${tag}`;
+      nextBackwardToken = `b/${page[0]!.seq}/${tag}`;
     } else if (token !== undefined) {
-      nextForwardToken = forward ? token : `f/${Math.max(0, tokenSeq! - 1)}`;
-      nextBackwardToken = forward ? `b/${tokenSeq! + 1}` : token;
+      nextForwardToken = forward ? token : `f/${Math.max(0, tokenSeq! - 1)}/${tag}`;
+      // Past the stream's last event (a forward token beyond it), b/<last + 1> reads what b/<n + 1> would
+      // and stays within the 15 digits a token is read with.
+      nextBackwardToken = forward ? `b/${Math.min(tokenSeq! + 1, stream.lastWrittenSeq + 1)}/${tag}` : token;
     } else {
-      nextForwardToken = `f/${stream.lastWrittenSeq}`;
-      nextBackwardToken = `b/${stream.lastWrittenSeq + 1}`;
+      nextForwardToken = `f/${stream.lastWrittenSeq}/${tag}`;
+      nextBackwardToken = `b/${stream.lastWrittenSeq + 1}/${tag}`;
     }
     return {
       events: page.map((e) => ({ timestamp: e.timestamp, message: e.message, ingestionTime: e.ingestionTime })),
