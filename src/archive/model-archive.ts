@@ -246,6 +246,12 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
             stop = 'too large';
             return parser.abort(new Error(stop));
           }
+          // Every entry counts, an unsafe one too: the scan reads it all the same (an archive of
+          // millions of tiny unsafe entries, a few MB, took tens of seconds to find them all).
+          if (count > maxEntries) {
+            stop = 'too many entries';
+            return parser.abort(new Error(stop));
+          }
           const entry: ScannedEntry = { path: e.path, type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}) };
           const why = refusal(entry, symlinkTree);
           if (why) return problems.add(entry.path, why);
@@ -254,8 +260,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           // link's target (node-tar reserves each of them too).
           const isDirectory = DIRECTORY_TYPES.has(entry.type);
           levels += segments(entry.path).length - (isDirectory ? 0 : 1) + (entry.linkpath === undefined ? 0 : Math.max(0, segments(entry.linkpath).length - 1));
-          if (count > maxEntries) stop = 'too many entries';
-          else if (isDirectory && ++directories > maxDirectories) stop = 'too many directories';
+          if (isDirectory && ++directories > maxDirectories) stop = 'too many directories';
           else if (levels > maxFolderLevels) stop = 'too deep in all';
           if (stop) return parser.abort(new Error(stop));
           if (!LINK_TYPES.has(entry.type)) return;
@@ -288,7 +293,12 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
       throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxLinks} symbolic or hard links (entry ${count}, "${lastPath}"), more than smkit checks. Nothing was extracted; store the files the links point to instead (smkit package does).`);
     }
     if (stop === 'too many entries') {
-      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxEntries} entries (entry ${count}, "${lastPath}"), more than smkit extracts (each takes memory while the extraction runs). Nothing was extracted; pack small files together (a zip or npz of them), or leave out what the model does not need.`);
+      const unsafe = problems.count > 0 ? ` Unsafe entries before it: ${problems.toString()}.` : '';
+      throw new ToolkitError(
+        'ERR_ARCHIVE_UNSAFE',
+        `refusing to extract ${tarPath}: it holds more than ${maxEntries} entries (entry ${count}, "${lastPath}"), more than smkit extracts (each takes memory while the extraction runs). Nothing was extracted; pack small files together (a zip or npz of them), or leave out what the model does not need.${unsafe}`,
+        problems.count > 0 ? { details: { entries: problems.shown, unsafeEntries: problems.count } } : undefined,
+      );
     }
     if (stop === 'too many directories') {
       throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxDirectories} directory entries (entry ${count}, "${lastPath}"), more than smkit extracts (each costs several file-system calls). Nothing was extracted; use fewer folders, or leave out what the model does not need.`);
@@ -408,7 +418,7 @@ export interface ExtractArchiveOptions {
   maxBytes?: number;
   /** Most symbolic and hard links the archive may hold. @defaultValue {@link MAX_ARCHIVE_LINKS} */
   maxLinks?: number;
-  /** Most entries of any kind the archive may hold. @defaultValue {@link MAX_ARCHIVE_ENTRIES} */
+  /** Most entries of any kind the archive may hold, unsafe ones included. @defaultValue {@link MAX_ARCHIVE_ENTRIES} */
   maxEntries?: number;
   /** Most directory entries the archive may hold. @defaultValue {@link MAX_ARCHIVE_DIRECTORIES} */
   maxDirectories?: number;
