@@ -689,6 +689,14 @@ export class InferenceEngine {
     if (output && typeof output === 'object' && 'body' in output && Object.keys(output).every((k) => k === 'body' || k === 'contentType')) {
       const o = output as { body: unknown; contentType?: unknown };
       const hook = this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn');
+      // Left out (or undefined), it is the negotiated type; any other non-string is the hook's
+      // mistake, which answering in Accept instead would hide.
+      if (o.contentType !== undefined && typeof o.contentType !== 'string') {
+        throw new ToolkitError(
+          'ERR_USER_CODE',
+          `${hook} in ${this.hooks.file} returned { body, contentType } with a contentType that is ${Array.isArray(o.contentType) ? 'an array' : bodyKind(o.contentType)}: contentType must be a string (a media type such as 'application/json'), or left out to answer in the type the request accepts`,
+        );
+      }
       const contentType = typeof o.contentType === 'string' ? headerValue(o.contentType, 'Content-Type', `the contentType ${hook} returned`) : accept;
       const lost = lostValue(o.body);
       if (lost !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned { body, contentType } with a body that is ${lost}: return the body as a Buffer, a Uint8Array or a string, or plain data for smkit to encode`);

@@ -188,6 +188,32 @@ describe('handler hooks', () => {
     });
   }
 
+  for (const mode of ['inline', 'thread'] as const) {
+    test(`a contentType in { body, contentType } that is not a string (a number, an object, an array, null) is a 500 ERR_USER_CODE naming the hook, for a body and for a stream, not an answer in the Accept type (${mode})`, async () => {
+      const server = await serveIt('content-type-shapes', false, { SMKIT_INFERENCE_MODE: mode, SAGEMAKER_MODEL_SERVER_WORKERS: '1' });
+      await waitForPing(server);
+      const call = (body: string) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } }, 15_000);
+      for (const prefix of ['', 'stream-']) {
+        for (const [kind, what] of [['number', 'a number'], ['object', 'an object'], ['array', 'an array'], ['null', 'null']]) {
+          const res = await call(`${prefix}${kind}`);
+          assert.equal(res.status, 500, `${prefix}${kind}`);
+          const body = (await res.json()) as { code: string; message: string };
+          assert.equal(body.code, 'ERR_USER_CODE', `${prefix}${kind}`);
+          assert.match(body.message, new RegExp(`^transformFn in .*inference\\.mjs returned \\{ body, contentType \\} with a contentType that is ${what}: contentType must be a string \\(a media type such as 'application/json'\\), or left out to answer in the type the request accepts$`), `${prefix}${kind}`);
+        }
+        const named = await call(`${prefix}string`);
+        assert.equal(named.status, 200);
+        assert.equal(named.headers.get('content-type'), 'text/x-tokens');
+        assert.equal(await named.text(), prefix ? 'token-0\ntoken-1\n' : 'plain\n');
+        const leftOut = await call(`${prefix}left-out`);
+        assert.equal(leftOut.status, 200);
+        assert.equal(leftOut.headers.get('content-type'), 'text/plain', 'left out, the answer takes the Accept type');
+        await leftOut.text();
+      }
+      assert.doesNotMatch(server.output(), /inference thread exited|worker process died/);
+    });
+  }
+
   test('a custom step from code/ runs inside the pipeline file', async () => {
     const server = await serveIt('custom-step', true);
     await waitForPing(server);
