@@ -506,6 +506,9 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       // The error answer names no session: headers set for the answer that failed (a stream that failed
       // before its first chunk, a close that failed) would announce one that was not opened or closed.
       if (session && !res.headersSent) for (const name of SESSION_RESPONSE_HEADERS) res.removeHeader(name);
+      // Nor does it carry the handler's custom attributes (a stream's, set with its headers): they
+      // describe the answer that failed, and a whole answer's error has none.
+      if (!res.headersSent) res.removeHeader(SAGEMAKER_HEADERS.customAttributes.header);
       sendError(models ? outOfMemoryAsInsufficient(err) : err, req, res, requestId);
     } finally {
       pending--;

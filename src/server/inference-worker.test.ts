@@ -291,14 +291,16 @@ async function threadWithHandler(t: TestContext, source: string): Promise<Infere
   return worker;
 }
 
-test('a streamed answer whose first chunk does not come within the timeout is a 504 naming the hook, in the thread and inline; ctx.signal aborts with it', { timeout: 30_000 }, async (t) => {
+test('a streamed answer whose first chunk does not come within the timeout is a 504 naming the hook, in the thread and inline; ctx.signal aborts with it; that 504, like an error before the first chunk, carries none of the custom attributes the handler set for the stream', { timeout: 30_000 }, async (t) => {
   // 'signal:<file>': waits for ctx.signal (an upstream call given it, say) and writes why it aborted.
   const handler = `
 import { writeFileSync } from 'node:fs';
 export function transformFn(model, body, contentType, accept, context) {
+  context.setCustomAttributes('trace=7');
   return (async function* () {
     const mode = body.toString();
     if (mode === 'never') await new Promise(() => {});
+    if (mode === 'fail-early') throw Object.assign(new Error('prompt too long'), { status: 422 });
     if (mode.startsWith('signal:')) {
       await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
       writeFileSync(mode.slice('signal:'.length), String(context.signal.reason?.code));
@@ -325,7 +327,14 @@ export function transformFn(model, body, contentType, accept, context) {
     const error = JSON.parse(res.text) as { code: string; message: string };
     assert.equal(error.code, 'ERR_TIMEOUT', mode);
     assert.match(error.message, /took longer than 0\.2 s .* in the handler's transformFn/, mode);
-    assert.equal((await call('soon', patientApp).expect(200)).text, 'chunk', mode);
+    // Before: the 504 carried the attributes set for the stream that never came, as did any error before its first chunk.
+    assert.equal(res.headers['x-amzn-sagemaker-custom-attributes'], undefined, mode);
+    const failed = await call('fail-early', patientApp).expect(422);
+    assert.equal((JSON.parse(failed.text) as { message: string }).message, 'prompt too long', mode);
+    assert.equal(failed.headers['x-amzn-sagemaker-custom-attributes'], undefined, mode);
+    const soon = await call('soon', patientApp).expect(200);
+    assert.equal(soon.text, 'chunk', mode);
+    assert.equal(soon.headers['x-amzn-sagemaker-custom-attributes'], 'trace=7', mode);
     // Before: return() waited behind the generator's pending await, and nothing told it to stop.
     const aborted = path.join(dir, `aborted-${mode}`);
     await call(`signal:${aborted}`).expect(504);
