@@ -56,7 +56,9 @@ export interface BidiContext extends SageMakerHeaders {
   /**
    * Runs one invocation through this model's hooks or pipeline, as `POST /invocations` would with
    * this body, `Content-Type` (default `application/json`) and `Accept`. Rejects with the error that
-   * request would have answered (a `ToolkitError` with `code` and `status`).
+   * request would have answered (a `ToolkitError` with `code` and `status`), or with a 500
+   * `ERR_USER_CODE` when `body` is not bytes or a string, or `contentType` or `accept` is neither a
+   * string nor left out.
    */
   invoke(body: Buffer | Uint8Array | string, options?: { contentType?: string; accept?: string }): Promise<BidiInvocationResult>;
 }

@@ -563,6 +563,52 @@ test("errors name a hook as the handler module exports it (input_fn, predict_fn,
   await assert.rejects(engineWithHandler(t, `export function model_fn() { throw new Error('no weights'); }`), { code: 'ERR_MODEL_LOAD', message: /^model_fn in .*inference\.mjs failed: no weights$/ });
 });
 
+test("context.invoke from bidiFn with a contentType or accept that is not a string, or a body that is not bytes or a string, rejects with a 500 ERR_USER_CODE naming bidiFn and the option, not a TypeError from smkit's insides (req.contentType.trim is not a function)", async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export async function* bidiFn(messages, model, context) {
+       const calls = { contentType: [7, new String('application/json'), ['application/json']], accept: [7, {}], body: [{}, 7, null] };
+       for (const [name, values] of Object.entries(calls)) {
+         for (const value of values) {
+           try {
+             const answer = name === 'body' ? await context.invoke(value) : await context.invoke('[1,2]', { [name]: value });
+             yield 'answered ' + answer.contentType;
+           } catch (err) {
+             yield { name: err.constructor.name, code: err.code ?? null, status: err.status ?? null, message: err.message };
+           }
+         }
+       }
+       for (const options of [{ contentType: null, accept: null }, { contentType: 'application/json', accept: undefined }]) yield JSON.parse((await context.invoke(new TextEncoder().encode('[1,2]'), options)).body.toString());
+     }
+     export const inputFn = (body) => JSON.parse(body.toString('utf8'));
+     export const predictFn = (input) => ({ sum: input.reduce((a, b) => a + b, 0) });
+     export const outputFn = (prediction) => ({ body: JSON.stringify(prediction), contentType: 'application/json' });`,
+  );
+  const replies: unknown[] = [];
+  for await (const frame of engine.openBidi({ requestId: 'b', path: '/invocations-bidirectional-stream', query: {}, headers: {} }, (async function* () {})(), log)) {
+    replies.push(JSON.parse(Buffer.from(frame.data).toString('utf8')));
+  }
+  const refused = (what: string, kind: string, must: string) => ({ name: 'ToolkitError', code: 'ERR_USER_CODE', status: 500, message: `bidiFn in FILE called context.invoke with ${what} ${kind}: ${must}` });
+  const file = (replies[0] as { message?: string }).message?.match(/^bidiFn in (.*?) called/)?.[1] ?? '(no file)';
+  const withFile = (r: ReturnType<typeof refused>) => ({ ...r, message: r.message.replace('FILE', file) });
+  const contentType = "contentType must be a string (a media type such as 'application/json'), or left out";
+  const accept = "accept must be a string (an Accept value such as 'application/json'), or left out";
+  const body = 'give a Buffer, a Uint8Array or a string';
+  assert.match(file, /inference\.mjs$/);
+  assert.deepEqual(replies, [
+    withFile(refused('contentType set to', 'a number', contentType)),
+    withFile(refused('contentType set to', 'an object', contentType)),
+    withFile(refused('contentType set to', 'an array', contentType)),
+    withFile(refused('accept set to', 'a number', accept)),
+    withFile(refused('accept set to', 'an object', accept)),
+    withFile(refused('a body that is', 'an object', body)),
+    withFile(refused('a body that is', 'a number', body)),
+    withFile(refused('a body that is', 'null', body)),
+    { sum: 3 },
+    { sum: 3 },
+  ]);
+});
+
 test("a load hook that meets code not loadable for want of file descriptors (context.loadDefaultModel()'s runtime: 503 ERR_SERVER_BUSY) fails the load with that error, for a later load to retry; another smkit error is still ERR_MODEL_LOAD naming the hook", async (t) => {
   const catalogue = JSON.stringify(new URL('../errors/catalogue.js', import.meta.url).href);
   const handler = (code: string) => `import { ToolkitError } from ${catalogue};

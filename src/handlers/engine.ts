@@ -492,8 +492,10 @@ export class InferenceEngine {
     if (this.#io === undefined) await this.whenCodecsReady();
     const { BidiStreamContext, toFrames, toMessages } = await loadBidiStream();
     const invoke = async (body: Buffer | Uint8Array | string, options: { contentType?: string; accept?: string } = {}) => {
-      const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-      const response = await this.invoke({ requestId: req.requestId, body: bytes, contentType: options.contentType, accept: options.accept, headers: req.headers, cancellation }, log);
+      const bytes = this.#bidiInvokeBody(body);
+      const contentType = this.#bidiInvokeOption(options?.contentType, 'contentType', "a media type such as 'application/json'");
+      const accept = this.#bidiInvokeOption(options?.accept, 'accept', "an Accept value such as 'application/json'");
+      const response = await this.invoke({ requestId: req.requestId, body: bytes, contentType, accept, headers: req.headers, cancellation }, log);
       if (!response.stream) return { body: response.body, contentType: response.contentType };
       const chunks: Uint8Array[] = [];
       for await (const chunk of response.stream) chunks.push(chunk);
@@ -505,6 +507,29 @@ export class InferenceEngine {
     } catch (err) {
       throw this.#io!.toUserError(this.#name('bidiFn'), this.hooks.file, err);
     }
+  }
+
+  /** What bidiFn gave `context.invoke` as the body, as bytes; else the 500 naming it (not a TypeError from Buffer.from). */
+  #bidiInvokeBody(body: unknown): Buffer {
+    if (typeof body === 'string') return Buffer.from(body, 'utf8');
+    if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    throw new ToolkitError(
+      'ERR_USER_CODE',
+      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with a body that is ${Array.isArray(body) ? 'an array' : bodyKind(body)}: give a Buffer, a Uint8Array or a string`,
+    );
+  }
+
+  /**
+   * An option bidiFn gave `context.invoke` (the request's Content-Type or Accept): a string, or left
+   * out (undefined or null); else the 500 naming it, where invoke() would fail on it with a TypeError.
+   */
+  #bidiInvokeOption(value: unknown, name: string, example: string): string | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value === 'string') return value;
+    throw new ToolkitError(
+      'ERR_USER_CODE',
+      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with ${name} set to ${Array.isArray(value) ? 'an array' : bodyKind(value)}: ${name} must be a string (${example}), or left out`,
+    );
   }
 
   readonly #acceptCache = new Map<string | undefined, string | undefined>();
