@@ -219,6 +219,22 @@ test('whatever a hook throws is a 500 ERR_USER_CODE naming the hook, its message
   assert.equal((await invokeText(engine, 'fine')).body.toString('utf8'), 'ok', 'the engine keeps serving');
 });
 
+test("the contentType of { body, contentType } is read once: a getter that gives 'text/plain' and then something else (7, a value whose text has CR LF) is answered in 'text/plain', not checked as one value and sent as another", async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function transformFn(model, body) {
+       let reads = 0;
+       const later = body.toString() === 'number' ? 7 : { toString: () => 'text/plain\\r\\nX-Injected: 1' };
+       return { body: 'answer', get contentType() { return reads++ === 0 ? 'text/plain' : later; } };
+     }`,
+  );
+  for (const mode of ['number', 'object']) {
+    const response = await invokeText(engine, mode);
+    assert.equal(response.contentType, 'text/plain', mode);
+    assert.equal(response.body.toString(), 'answer', mode);
+  }
+});
+
 test('a content type or custom attributes from user code with CR, LF or another control character, or over 1024 characters, is a 500 ERR_USER_CODE saying so, before any header is written', async (t) => {
   const engine = await engineWithHandler(t, MISBEHAVING_HANDLER);
   await assert.rejects(invokeText(engine, 'crlf-content-type'), {
