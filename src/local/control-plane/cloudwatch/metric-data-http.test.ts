@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGzip, gzipSync } from 'node:zlib';
+import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
+import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
 import { createFrontDoor } from '../../front-door/app.js';
 import { CloudWatchService } from './cloudwatch-service.js';
 import { createMetricClock } from './metric-clock.js';
@@ -91,7 +93,10 @@ test('a gzip bomb gets a 413 without being inflated whole, and the server keeps 
       signal: AbortSignal.timeout(60_000),
     });
     assert.equal(res.status, 413, contentType);
-    assert.match(await res.text(), new RegExp(`larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes`));
+    const text = await res.text();
+    assert.match(text, new RegExp(`larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes`));
+    if (contentType.includes('json')) assert.equal(res.headers.get('x-amzn-query-error'), 'RequestEntityTooLarge;Sender');
+    else assert.match(text, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestEntityTooLarge<\/Code>/);
   }
   // Inflating it whole would hold 512 MiB; reading stops at the 5 MiB limit.
   const grown = process.memoryUsage().rss - rssBefore;
@@ -199,4 +204,49 @@ test('a query-protocol body over the 1 MiB CloudWatch takes is a 413 RequestEnti
   assert.equal(res.status, 413, xml);
   assert.equal(res.headers.get('content-type'), 'text/xml');
   assert.match(xml, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestEntityTooLarge<\/Code><Message>The request body is larger than 1048576 bytes\.<\/Message>/);
+});
+
+test('the front door refuses a query-protocol body in XML: over its 5 MiB (declared or streamed) a 413 RequestEntityTooLarge, gzip that is not a 400 MalformedHttpRequestException', async () => {
+  const form = (body: string | Buffer, headers: Record<string, string> = {}) =>
+    fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, body, signal: AbortSignal.timeout(60_000) });
+  const tooLarge = `Action=DescribeAlarms&Version=2010-08-01&AlarmNamePrefix=${'a'.repeat(MAX_AWS_JSON_BODY_BYTES)}`;
+  const streamed = (text: string) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(text));
+        controller.close();
+      },
+    });
+  for (const res of [await form(tooLarge), await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: streamed(tooLarge), duplex: 'half', signal: AbortSignal.timeout(60_000) } as RequestInit)]) {
+    const xml = await res.text();
+    assert.equal(res.status, 413, xml);
+    assert.equal(res.headers.get('content-type'), 'text/xml');
+    const requestId = res.headers.get('x-amzn-requestid');
+    assert.equal(
+      xml,
+      `<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><Error><Type>Sender</Type><Code>RequestEntityTooLarge</Code><Message>The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+    );
+  }
+  const notGzip = await form(Buffer.from('Action=ListMetrics&Version=2010-08-01'), { 'Content-Encoding': 'gzip' });
+  const xml = await notGzip.text();
+  assert.equal(notGzip.status, 400, xml);
+  assert.equal(notGzip.headers.get('content-type'), 'text/xml');
+  assert.match(xml, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>MalformedHttpRequestException<\/Code><Message>The request body could not be read: [^<]+<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
+});
+
+test('the SDK\'s CloudWatch client reads a PutMetricData over the front door\'s 5 MiB as RequestEntityTooLarge (413), as it reads one over CloudWatch\'s 1 MB', async () => {
+  // The SDK gzips PutMetricData bodies over 10 KB: this one is small on the wire and inflates past the limit.
+  const client = new CloudWatchClient({ ...localClientConfig(url), maxAttempts: 1 });
+  try {
+    const err = await client.send(new PutMetricDataCommand({ Namespace: 'SdkTooLarge', MetricData: [{ MetricName: 'm', Value: 1, Dimensions: [{ Name: 'd', Value: 'x'.repeat(MAX_AWS_JSON_BODY_BYTES) }] }] })).then(
+      () => assert.fail('a PutMetricData over 5 MiB was taken'),
+      (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
+    );
+    assert.equal(err.name, 'RequestEntityTooLarge');
+    assert.equal(err.$metadata?.httpStatusCode, 413);
+    assert.equal(err.message, `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`);
+    assert.equal(metrics.list({ namespace: 'SdkTooLarge' }).length, 0);
+  } finally {
+    client.destroy();
+  }
 });
