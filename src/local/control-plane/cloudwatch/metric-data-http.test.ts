@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGzip, gzipSync } from 'node:zlib';
-import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
 import { createFrontDoor } from '../../front-door/app.js';
@@ -179,7 +179,7 @@ test('ListMetrics whose Dimensions is not a list is a 400 ValidationError, not a
   }
 });
 
-test('a NextToken is read only by the operation that gave it: another one, a blank or a forged one is InvalidNextToken', async () => {
+test('a NextToken is read only by the operation that gave it: another one, a blank or a forged one is InvalidNextToken, or for ListMetrics the InvalidParameterValue its model has', async () => {
   for (const AlarmName of ['token-a', 'token-b']) {
     const put = await json('PutMetricAlarm', JSON.stringify({ AlarmName, MetricName: 'm', Namespace: 'Tokens', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanThreshold' }));
     assert.equal(put.status, 200, JSON.stringify(put.body));
@@ -191,8 +191,10 @@ test('a NextToken is read only by the operation that gave it: another one, a bla
   for (const [operation, NextToken] of [['DescribeAlarms', history.body.NextToken], ['DescribeAlarmHistory', alarms.body.NextToken], ['ListMetrics', alarms.body.NextToken], ['ListMetrics', ''], ['ListMetrics', 'IA']] as const) {
     const res = await json(operation, JSON.stringify({ NextToken }));
     assert.equal(res.status, 400, `${operation} ${String(NextToken)}: ${JSON.stringify(res.body)}`);
-    assert.deepEqual(res.body, { __type: 'InvalidNextToken', message: `The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.` });
-    assert.equal(res.headers.get('x-amzn-query-error'), 'InvalidNextToken;Sender');
+    // ListMetrics' errors in the API model are InvalidParameterValue and InternalServiceFault only.
+    const [type, code] = operation === 'ListMetrics' ? ['InvalidParameterValueException', 'InvalidParameterValue'] : ['InvalidNextToken', 'InvalidNextToken'];
+    assert.deepEqual(res.body, { __type: type, message: `The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.` });
+    assert.equal(res.headers.get('x-amzn-query-error'), `${code};Sender`);
   }
   const next = await json('DescribeAlarms', JSON.stringify({ AlarmNamePrefix: 'token-', MaxRecords: 1, NextToken: alarms.body.NextToken }));
   assert.deepEqual((next.body.MetricAlarms as Array<{ AlarmName: string }>).map((a) => a.AlarmName), ['token-b']);
@@ -246,6 +248,21 @@ test('the SDK\'s CloudWatch client reads a PutMetricData over the front door\'s 
     assert.equal(err.$metadata?.httpStatusCode, 413);
     assert.equal(err.message, `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`);
     assert.equal(metrics.list({ namespace: 'SdkTooLarge' }).length, 0);
+  } finally {
+    client.destroy();
+  }
+});
+
+test('the SDK\'s CloudWatch client reads a ListMetrics NextToken it did not get as the InvalidParameterValueException ListMetrics is modelled to throw', async () => {
+  const client = new CloudWatchClient({ ...localClientConfig(url), maxAttempts: 1 });
+  try {
+    const err = await client.send(new ListMetricsCommand({ NextToken: 'IA' })).then(
+      () => assert.fail('a forged NextToken was taken'),
+      (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
+    );
+    assert.ok(err instanceof InvalidParameterValueException, `${err.name}: ${err.message}`);
+    assert.equal(err.$metadata?.httpStatusCode, 400);
+    assert.equal(err.message, 'The NextToken is not one ListMetrics gave: pass the NextToken of the previous ListMetrics answer as it came, or none for the first page.');
   } finally {
     client.destroy();
   }
