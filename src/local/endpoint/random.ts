@@ -14,11 +14,19 @@ export function createRandom(seed?: number): () => number {
   };
 }
 
-/** Picks an index by relative weight; `random` returns [0, 1). Items of weight 0 are never picked. */
+/**
+ * Picks an index by relative weight (finite, as the API's `VariantWeight`, a float of at least 0
+ * with no maximum); `random` returns [0, 1). Items of weight 0 are never picked.
+ */
 export function pickWeighted(weights: readonly number[], random: () => number): number {
-  const total = weights.reduce((a, b) => a + b, 0);
+  // Weights are relative: taken over the largest, two of 1e308 do not sum to Infinity, which
+  // would have every pick fall through to the last one.
+  let largest = 0;
+  for (const w of weights) if (w > largest) largest = w;
+  const shares = weights.map((w) => (w > 0 ? w / largest : 0));
+  const total = shares.reduce((a, b) => a + b, 0);
   let r = random() * total;
-  for (const [i, w] of weights.entries()) {
+  for (const [i, w] of shares.entries()) {
     if (w <= 0) continue;
     if (r < w) return i;
     r -= w;
