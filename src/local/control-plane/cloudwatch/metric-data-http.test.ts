@@ -267,3 +267,30 @@ test('the SDK\'s CloudWatch client reads a ListMetrics NextToken it did not get 
     client.destroy();
   }
 });
+
+test('a query-protocol body that does not fit the front door\'s body memory is a 503 ServiceUnavailable in XML, which the query clients retry; a JSON one stays JSON', async () => {
+  const clock = createMetricClock(60);
+  const cw = new CloudWatchService({ metrics: new MetricStore(clock), clock });
+  const small = createServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw), bodyMemoryBytes: 1024 }));
+  await new Promise<void>((ok) => small.listen(0, '127.0.0.1', ok));
+  try {
+    const smallUrl = `http://127.0.0.1:${(small.address() as AddressInfo).port}/`;
+    const form = await fetch(smallUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `Action=DescribeAlarms&Version=2010-08-01&AlarmNamePrefix=${'a'.repeat(2000)}`, signal: AbortSignal.timeout(60_000) });
+    const xml = await form.text();
+    assert.equal(form.status, 503, xml);
+    assert.equal(form.headers.get('content-type'), 'text/xml');
+    assert.equal(form.headers.get('retry-after'), '1');
+    assert.match(xml, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Receiver<\/Type><Code>ServiceUnavailable<\/Code><Message>The request and response bodies the local front door holds [^<]+<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
+    const jsonAnswer = await fetch(smallUrl, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-amz-json-1.0', 'X-Amz-Target': 'GraniteServiceVersion20100801.DescribeAlarms' },
+      body: JSON.stringify({ AlarmNamePrefix: 'a'.repeat(2000) }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    assert.equal(jsonAnswer.status, 503);
+    assert.equal(jsonAnswer.headers.get('x-amzn-errortype'), 'ServiceUnavailable');
+    assert.match(String((JSON.parse(await jsonAnswer.text()) as { Message?: unknown }).Message), /SMKIT_LOCAL_BODY_MEMORY_MB/);
+  } finally {
+    await new Promise<void>((ok) => small.close(() => ok()));
+  }
+});
