@@ -420,8 +420,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CommonErrors.html).
       tooLarge: (req) => controlPlaneError(req, 413, 'RequestEntityTooLarge', 'SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`),
       unreadable: (message, req) => controlPlaneError(req, 400, speaksQuery(req) ? 'MalformedHttpRequestException' : 'SerializationException', 'SerializationException', message),
-      // The JSON protocols carry the busy answer's type in x-amzn-ErrorType already; the query protocol needs it in XML.
-      busy: (err, req) => (speaksQuery(req) ? controlPlaneError(req, err.status, err.type, err.type, err.message) : { status: err.status, type: err.type, body: err.body() }),
+      // In the control plane's protocols too, not the runtime's {"Message"}: botocore takes a JSON
+      // error's code from __type only (else the status, "503"), and a query-compatible client its code from x-amzn-query-error.
+      busy: (err, req) => controlPlaneError(req, err.status, err.type, err.type, err.message),
     },
   });
   // The runtime passes an invocation's body to the model as the bytes sent ("Amazon SageMaker passes

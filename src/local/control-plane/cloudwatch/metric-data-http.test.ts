@@ -268,7 +268,7 @@ test('the SDK\'s CloudWatch client reads a ListMetrics NextToken it did not get 
   }
 });
 
-test('a query-protocol body that does not fit the front door\'s body memory is a 503 ServiceUnavailable in XML, which the query clients retry; a JSON one stays JSON', async () => {
+test('a query-protocol body that does not fit the front door\'s body memory is a 503 ServiceUnavailable in XML, which the query clients retry; a JSON one is a control-plane JSON error (__type, x-amzn-query-error)', async () => {
   const clock = createMetricClock(60);
   const cw = new CloudWatchService({ metrics: new MetricStore(clock), clock });
   const small = createServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw), bodyMemoryBytes: 1024 }));
@@ -289,7 +289,13 @@ test('a query-protocol body that does not fit the front door\'s body memory is a
     });
     assert.equal(jsonAnswer.status, 503);
     assert.equal(jsonAnswer.headers.get('x-amzn-errortype'), 'ServiceUnavailable');
-    assert.match(String((JSON.parse(await jsonAnswer.text()) as { Message?: unknown }).Message), /SMKIT_LOCAL_BODY_MEMORY_MB/);
+    assert.equal(jsonAnswer.headers.get('retry-after'), '1');
+    // As the control plane's other JSON errors: botocore reads the code from __type (else "503"), a query-compatible client from x-amzn-query-error.
+    assert.equal(jsonAnswer.headers.get('content-type'), 'application/x-amz-json-1.0');
+    assert.equal(jsonAnswer.headers.get('x-amzn-query-error'), 'ServiceUnavailable;Receiver');
+    const busy = JSON.parse(await jsonAnswer.text()) as { __type?: unknown; message?: unknown };
+    assert.equal(busy.__type, 'ServiceUnavailable');
+    assert.match(String(busy.message), /SMKIT_LOCAL_BODY_MEMORY_MB/);
   } finally {
     await new Promise<void>((ok) => small.close(() => ok()));
   }
