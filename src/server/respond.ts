@@ -196,7 +196,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
  * @param drain false when the client is not sending (a stalled body): close right after answering.
  */
 export function sendJsonAndClose(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, drain = true, contentType = 'application/json; charset=utf-8'): void {
-  const text = JSON.stringify(body);
+  sendTextAndClose(req, res, status, JSON.stringify(body), contentType, drain);
+}
+
+/** {@link sendJsonAndClose} for a body already written out in its `contentType` (the query protocol's XML). */
+export function sendTextAndClose(req: IncomingMessage, res: ServerResponse, status: number, text: string, contentType: string, drain = true): void {
   res.statusCode = status;
   res.setHeader('Content-Type', contentType);
   res.setHeader('Content-Length', Buffer.byteLength(text));

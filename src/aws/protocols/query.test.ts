@@ -100,5 +100,7 @@ test('responses and errors are the XML the service documents, escaped', () => {
   const err = parser.parse(writeQueryError('ResourceNotFound', 'Alarm x does not exist.', 'Sender', 'ns', 'rid-3')).ErrorResponse;
   assert.deepEqual(err.Error, { Type: 'Sender', Code: 'ResourceNotFound', Message: 'Alarm x does not exist.' });
   assert.equal(err.RequestId, 'rid-3');
+  // A query handler that names no namespace gets none on the front door's refusals, not xmlns="".
+  assert.equal(writeQueryError('RequestEntityTooLarge', 'a<&>b', 'Sender', '', 'rid-4'), '<ErrorResponse><Error><Type>Sender</Type><Code>RequestEntityTooLarge</Code><Message>a&lt;&amp;&gt;b</Message></Error><RequestId>rid-4</RequestId></ErrorResponse>');
   assert.equal(escapeXml('a\u0001b'), 'a\uFFFDb');
 });

@@ -167,7 +167,7 @@ export function writeQueryResponse(action: string, output: Record<string, unknow
   return `<${action}Response xmlns="${escapeXml(xmlns)}">${result}<ResponseMetadata><RequestId>${escapeXml(requestId)}</RequestId></ResponseMetadata></${action}Response>`;
 }
 
-/** The XML body of a query-protocol error (`<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/>`). */
+/** The XML body of a query-protocol error (`<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/>`); an empty `xmlns` is left out. */
 export function writeQueryError(code: string, message: string, fault: 'Sender' | 'Receiver', xmlns: string, requestId: string): string {
-  return `<ErrorResponse xmlns="${escapeXml(xmlns)}"><Error><Type>${fault}</Type><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error><RequestId>${escapeXml(requestId)}</RequestId></ErrorResponse>`;
+  return `<ErrorResponse${xmlns === '' ? '' : ` xmlns="${escapeXml(xmlns)}"`}><Error><Type>${fault}</Type><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error><RequestId>${escapeXml(requestId)}</RequestId></ErrorResponse>`;
 }

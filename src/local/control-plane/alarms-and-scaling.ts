@@ -30,7 +30,7 @@ export interface AlarmsAndScaling {
   /** Builds the services for the port; Application Auto Scaling scales through `sagemaker`. */
   services(ctx: { sagemaker: AwsService }): AwsService[];
   /** The CloudWatch query-protocol handler (AWS CLI, boto3). */
-  queryHandler(req: QueryHttpRequest, res: ServerResponse): void;
+  readonly queryHandler: ((req: QueryHttpRequest, res: ServerResponse) => void) & { readonly xmlns: string };
   /** Stops alarm evaluation and scaling. */
   stop(): Promise<void>;
 }

@@ -11,7 +11,7 @@ import type { GpuChoice } from '../backends/gpu.js';
 import { ProcessBackend } from '../backends/process-backend.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { createRandom } from '../endpoint/random.js';
-import { createFrontDoor, type EndpointDirectory, type RoutableEndpoint } from '../front-door/app.js';
+import { createFrontDoor, type EndpointDirectory, type QueryHandler, type RoutableEndpoint } from '../front-door/app.js';
 import { createS3Objects } from '../s3/client.js';
 import { BACKLOG_SAMPLE_SECONDS, publishAsyncBacklog } from './async-backlog-metrics.js';
 import type { S3Objects } from '../s3/objects.js';
@@ -56,7 +56,7 @@ export interface LocalSageMakerOptions {
    */
   services?: readonly AwsService[] | ((ctx: LocalSageMakerContext) => readonly AwsService[]);
   /** Answers the AWS query protocol (form-encoded `POST /`), for CloudWatch from the AWS CLI and boto3. */
-  queryHandler?: (req: Request, res: Response) => void;
+  queryHandler?: QueryHandler;
   /** Receives one record per production-variant invocation (CloudWatch's AWS/SageMaker metrics). */
   metrics?: InvocationMetricsSink;
   /**
@@ -149,7 +149,7 @@ export interface LocalSageMakerCore {
   /** The invocation metrics sink of its endpoints (the local CloudWatch's store), when there is one. */
   readonly metrics?: InvocationMetricsSink;
   /** The query-protocol handler for the port (CloudWatch for the AWS CLI and boto3), when there is one. */
-  readonly queryHandler?: (req: Request, res: Response) => void;
+  readonly queryHandler?: QueryHandler;
   /** The local CloudWatch Logs' groups and streams: what jobs and endpoint instances write. */
   readonly logs: LogStore;
   /** The ARN of an endpoint's log group when its instances write to {@link logs} (a `ModelError`'s `LogStreamArn`), else undefined. */

@@ -60,3 +60,25 @@ test('routing by weight skips a variant with 0 instances while another has some;
   assert.equal(empty.route().name, 'Zero');
   assert.equal(endpoint.route('Zero').name, 'Zero', 'a TargetVariant is honoured');
 });
+
+test('routing by weight takes weights relative to each other at any size: two variants of 1e308 (summing past Number.MAX_VALUE) get half the traffic each', () => {
+  const pool: InstancePool = { size: 1, acquire: () => ({ containers: [], release: () => {} }) };
+  for (const weights of [[1e308, 1e308], [Number.MAX_VALUE, Number.MAX_VALUE, Number.MAX_VALUE], [5e-324, 5e-324], [1e308, 0, 1e308]]) {
+    const variants = weights.map((weight, i) => ({ name: `V${i}`, weight, containers: [], instances: pool }));
+    // An even grid of the random source over [0, 1): each variant of weight takes its share of it.
+    const steps = 1200;
+    let i = 0;
+    const endpoint = new LocalEndpoint('ep', variants, { random: () => i++ / steps });
+    const counts = new Map<string, number>();
+    for (let n = 0; n < steps; n++) {
+      const name = endpoint.route().name;
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    }
+    const weighted = weights.filter((w) => w > 0).length;
+    for (const [k, w] of weights.entries()) {
+      const got = counts.get(`V${k}`) ?? 0;
+      if (w === 0) assert.equal(got, 0, `weights ${weights}: V${k} has weight 0`);
+      else assert.ok(Math.abs(got - steps / weighted) <= 1, `weights ${weights}: V${k} got ${got} of ${steps}`);
+    }
+  }
+});

@@ -23,3 +23,25 @@ test('answers compare by numbers for JSON and CSV, by bytes otherwise', () => {
   assert.equal(compareAnswers({ body: Buffer.from('1,2'), contentType: 'text/csv' }, { body: Buffer.from('1, 2\n'), contentType: 'text/csv' }).same, true);
   assert.equal(compareAnswers({ body: Buffer.from('x'), contentType: 'text/plain' }, { body: Buffer.from('y'), contentType: 'text/plain' }).same, false);
 });
+
+test('pickWeighted at the edges: leftovers of the draw go to the last item that had a share; all weights 0 pick index 0; a weight too small next to the largest to have a share is never picked', () => {
+  const top = 1 - 2 ** -53;
+  let calls = 0;
+  const highest = () => {
+    calls++;
+    return top;
+  };
+  // The largest draw subtracts past the last share by rounding; 5e-324 over 4 is 0, so it took no part.
+  assert.equal(pickWeighted([4, 0.8442753620092762, 0.6913373889189909, 0.18510425073396375, 5e-324], highest), 3);
+  assert.equal(calls, 1);
+  for (const weights of [[0, 0, 0], [0], []]) {
+    calls = 0;
+    assert.equal(pickWeighted(weights, highest), 0, `weights ${weights}`);
+    assert.equal(calls, 1, 'random is drawn once whatever the weights, so a seeded sequence does not shift');
+  }
+  for (const draw of [0, 0.5, top]) {
+    assert.equal(pickWeighted([1e308, 5e-324], () => draw), 0);
+    assert.equal(pickWeighted([5e-324, 1e308, 0], () => draw), 1);
+    assert.equal(pickWeighted([5e-324, 5e-324], () => draw), draw < 0.5 ? 0 : 1);
+  }
+});

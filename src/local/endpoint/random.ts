@@ -14,16 +14,30 @@ export function createRandom(seed?: number): () => number {
   };
 }
 
-/** Picks an index by relative weight; `random` returns [0, 1). Items of weight 0 are never picked. */
+/**
+ * Picks an index by relative weight (finite, as the API's `VariantWeight`, a float of at least 0
+ * with no maximum); `random` returns [0, 1) and is called once. Items of weight 0 are never
+ * picked, nor one whose share of the largest is below the smallest double (5e-324 next to 4).
+ * With no weight above 0, index 0.
+ */
 export function pickWeighted(weights: readonly number[], random: () => number): number {
-  const total = weights.reduce((a, b) => a + b, 0);
+  // Weights are relative: taken over the largest, two of 1e308 do not sum to Infinity, which
+  // would have every pick fall through to the last one. Shares are computed again in each pass
+  // rather than kept in an array: this runs once per invocation, and allocates nothing.
+  let largest = 0;
+  for (let i = 0; i < weights.length; i++) if (weights[i]! > largest) largest = weights[i]!;
+  let total = 0;
+  for (let i = 0; i < weights.length; i++) if (weights[i]! > 0) total += weights[i]! / largest;
   let r = random() * total;
-  for (const [i, w] of weights.entries()) {
+  // Floating-point leftovers go to the last item that had a share in the draw, not to one whose
+  // share is 0 because it is that much smaller than the largest.
+  let last = 0;
+  for (let i = 0; i < weights.length; i++) {
+    const w = weights[i]! > 0 ? weights[i]! / largest : 0;
     if (w <= 0) continue;
     if (r < w) return i;
     r -= w;
+    last = i;
   }
-  // Floating-point leftovers: the last variant with weight.
-  for (let i = weights.length - 1; i >= 0; i--) if (weights[i]! > 0) return i;
-  return 0;
+  return last;
 }

@@ -505,6 +505,8 @@ test('the bodies held at once are bounded (bodyMemoryBytes): past it a request, 
   assert.match(refused.body.Message, /already take 2 MB of the 2\.5 MB SMKIT_LOCAL_BODY_MEMORY_MB allows/);
   const controlPlane = await request(app).post('/').set('X-Amz-Target', 'SageMaker.ListEndpoints').set('Content-Type', 'application/x-amz-json-1.1').send(Buffer.alloc(MB));
   assert.equal(controlPlane.status, 503, 'control-plane bodies take from the same memory');
+  assert.equal(controlPlane.headers['content-type'], 'application/x-amz-json-1.1');
+  assert.equal(JSON.parse(controlPlane.text).__type, 'ServiceUnavailable', 'in the control plane\'s JSON: botocore reads a code from __type only');
   release();
   assert.equal((await first).status, 200);
   const retried = await request(app).post('/endpoints/e/invocations').set('Content-Type', 'application/octet-stream').send(Buffer.alloc(MB));

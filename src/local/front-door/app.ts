@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { awsJsonVersionOf, contentTypeFor, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES } from '../../aws/protocols/aws-json.js';
+import { writeQueryError } from '../../aws/protocols/query.js';
 import { endInSlices } from '../../net/end-in-slices.js';
 import type { AwsService } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
@@ -25,9 +26,12 @@ import {
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
 import { InferenceComponentRouteError } from './inference-component-route.js';
 import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_HEADERS_TIMEOUT_MS, FRONT_DOOR_SEND_IDLE_MS } from './http-server.js';
-import { holdUntilDone, invokeBody } from './invoke-body.js';
+import { holdUntilDone, invokeBody, type BodyRefusal } from './invoke-body.js';
 import { BodyBudget } from '../../server/body-budget.js';
 import { endpointNotFound, frontDoorBusy, instancesBusy, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
+
+/** The `Content-Type` of a query-protocol request. */
+const FORM_CONTENT_TYPE = /^application\/x-www-form-urlencoded\b/i;
 
 /** Largest InvokeEndpoint body: 6 MB ({@link INVOKE_ENDPOINT_MAX_BODY_BYTES}). */
 export const MAX_INVOKE_BODY_BYTES = INVOKE_ENDPOINT_MAX_BODY_BYTES;
@@ -62,6 +66,12 @@ export interface RoutableEndpoint {
   inferenceComponent?(name: string | undefined): RoutableEndpoint;
 }
 
+/**
+ * Answers the AWS query protocol (a form-encoded `POST /`); `xmlns`, the service's XML namespace,
+ * goes on the errors the front door answers for it (a body too large or not decodable).
+ */
+export type QueryHandler = ((req: Request, res: Response) => void) & { readonly xmlns?: string };
+
 /** Finds the endpoint that serves a name at this moment (a `Map` of `LocalEndpoint`s is one). */
 export interface EndpointDirectory {
   get(name: string): RoutableEndpoint | undefined;
@@ -80,9 +90,10 @@ export interface FrontDoorOptions {
    * Answers a form-encoded `POST /` (`Content-Type: application/x-www-form-urlencoded`,
    * `Action=...`: the AWS query protocol, which the AWS CLI and boto3 use for CloudWatch).
    * `req.body` is the raw body as a `Buffer`, of at most {@link MAX_AWS_JSON_BODY_BYTES} (the
-   * control plane's limit): a smaller limit of its own the handler answers in its protocol (XML).
+   * control plane's limit): a smaller limit of its own the handler answers in its protocol (XML),
+   * as the front door answers a body over that limit, or one it cannot decode.
    */
-  queryHandler?: (req: Request, res: Response) => void;
+  queryHandler?: QueryHandler;
   /** Account id used in messages. @defaultValue `000000000000` */
   accountId?: string;
   /**
@@ -375,20 +386,43 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   // Bodies over a limit are refused as they arrive, not read to their end first (as express.raw
   // does), within the time the HTTP server gives a request to arrive.
   const bodyTimeoutMs = FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
-  // In the awsJson version the request named, as writeAwsJsonError answers: SDKs read the error by its Content-Type.
-  const controlPlaneError = (req: Request, status: number, type: string, message: string) => ({
-    status,
-    type,
-    body: { __type: type, message },
-    contentType: contentTypeFor(awsJsonVersionOf(header(req, 'content-type'))),
-  });
+  // A body is refused before it is parsed, so in the protocol the request names by its headers, as
+  // the route below tells them apart: the SDKs read an error by its Content-Type, and a query
+  // protocol client (the AWS CLI and boto3 for CloudWatch) reads only XML.
+  const speaksQuery = (req: Request) => header(req, 'x-amz-target') === undefined && opts.queryHandler !== undefined && FORM_CONTENT_TYPE.test(header(req, 'content-type') ?? '');
+  /**
+   * `queryCode` is the query protocol's code, which a service whose JSON protocol keeps those codes
+   * (CloudWatch) answers in both; `jsonType` is what the others answer in awsJson.
+   */
+  const controlPlaneError = (req: Request, status: number, queryCode: string, jsonType: string, message: string): BodyRefusal => {
+    if (speaksQuery(req)) {
+      const requestId = String(req.res?.getHeader('x-amzn-RequestId') ?? randomUUID());
+      return { status, text: writeQueryError(queryCode, message, status >= 500 ? 'Receiver' : 'Sender', opts.queryHandler!.xmlns ?? '', requestId), contentType: 'text/xml' };
+    }
+    const prefix = /^([^.]*)\./.exec(header(req, 'x-amz-target') ?? '')?.[1];
+    const queryCompatible = opts.services?.find((s) => s.targetPrefix === prefix)?.awsQueryCompatible === true;
+    const type = queryCompatible ? queryCode : jsonType;
+    return {
+      status,
+      type,
+      body: { __type: type, message },
+      contentType: contentTypeFor(awsJsonVersionOf(header(req, 'content-type'))),
+      ...(queryCompatible ? { headers: { 'x-amzn-query-error': `${queryCode};${status >= 500 ? 'Receiver' : 'Sender'}` } } : {}),
+    };
+  };
   const controlPlaneBody = invokeBody({
     maxBytes: MAX_AWS_JSON_BODY_BYTES,
     timeoutMs: bodyTimeoutMs,
     ...(budget ? { budget: { bytes: budget, busy } } : {}),
     refusals: {
-      tooLarge: (req) => controlPlaneError(req, 413, 'SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`),
-      unreadable: (message, req) => controlPlaneError(req, 400, 'SerializationException', message),
+      // CloudWatch's code for a request over its size limit (RequestEntityTooLarge, 413), and the
+      // AWS common error for a body that does not decode by its Content-Encoding
+      // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CommonErrors.html).
+      tooLarge: (req) => controlPlaneError(req, 413, 'RequestEntityTooLarge', 'SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`),
+      unreadable: (message, req) => controlPlaneError(req, 400, speaksQuery(req) ? 'MalformedHttpRequestException' : 'SerializationException', 'SerializationException', message),
+      // In the control plane's protocols too, not the runtime's {"Message"}: botocore takes a JSON
+      // error's code from __type only (else the status, "503"), and a query-compatible client its code from x-amzn-query-error.
+      busy: (err, req) => controlPlaneError(req, err.status, err.type, err.type, err.message),
     },
   });
   // The runtime passes an invocation's body to the model as the bytes sent ("Amazon SageMaker passes
@@ -424,7 +458,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       dispatchAwsJson(opts.services ?? [], target, header(req, 'content-type'), body, res).then(dropIfUnread, next);
       return;
     }
-    if (opts.queryHandler && /^application\/x-www-form-urlencoded\b/i.test(header(req, 'content-type') ?? '')) {
+    if (opts.queryHandler && FORM_CONTENT_TYPE.test(header(req, 'content-type') ?? '')) {
       req.body = body;
       // The handler answers when it will: the timeout is set now (a CloudWatch operation takes no time of its own).
       dropIfUnread();

@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { ToolkitError } from '../../errors/catalogue.js';
 import type { BodyBudget } from '../../server/body-budget.js';
 import { readBodyThen } from '../../server/body-reader.js';
-import { sendJsonAndClose } from '../../server/respond.js';
+import { sendJsonAndClose, sendTextAndClose } from '../../server/respond.js';
 import { RuntimeApiError } from './runtime-errors.js';
 
 /**
@@ -37,24 +37,27 @@ export interface InvokeBodyOptions {
   /**
    * The answers of an operation whose errors differ from the real-time ones (`InvokeEndpointAsync`,
    * the control plane's JSON protocol): to a body over `maxBytes`, and to one that cannot be read.
-   * @defaultValue the real-time 413 ({@link bodyTooLargeAnswer}) and a 400 `ValidationError`
+   * and, when set, to a body refused because the bodies held take `budget` already (`err`, a 503).
+   * @defaultValue the real-time 413 ({@link bodyTooLargeAnswer}), a 400 `ValidationError` and `err` as JSON
    */
   refusals?: {
     tooLarge(req: Request): BodyRefusal;
     unreadable(message: string, req: Request): BodyRefusal;
+    busy?(err: RuntimeApiError, req: Request): BodyRefusal;
   };
 }
 
-/** An error answer to a body: its status, error type (the `x-amzn-ErrorType` header), JSON body and its `Content-Type` (plain JSON by default). */
-export interface BodyRefusal {
-  status: number;
-  type?: string;
-  body: unknown;
-  contentType?: string;
-}
+/**
+ * An error answer to a body: its status, error type (the `x-amzn-ErrorType` header), JSON body and
+ * its `Content-Type` (plain JSON by default), or `text`, a body already written out in
+ * `contentType` (the query protocol's XML), and any further headers.
+ */
+export type BodyRefusal = { status: number; type?: string; contentType?: string; headers?: Readonly<Record<string, string>> } & ({ body: unknown } | { text: string; contentType: string });
 
 function answer(req: Request, res: Response, refusal: BodyRefusal, drain = true): void {
   if (refusal.type !== undefined) res.setHeader('x-amzn-ErrorType', refusal.type);
+  for (const [name, value] of Object.entries(refusal.headers ?? {})) res.setHeader(name, value);
+  if ('text' in refusal) return sendTextAndClose(req, res, refusal.status, refusal.text, refusal.contentType, drain);
   sendJsonAndClose(req, res, refusal.status, refusal.body, drain, refusal.contentType);
 }
 
@@ -90,7 +93,7 @@ function refuse(req: Request, res: Response, err: ToolkitError, opts: InvokeBody
     case 'ERR_SERVER_BUSY': {
       const busy = opts.budget!.busy();
       res.setHeader('Retry-After', '1');
-      return answer(req, res, { status: busy.status, type: busy.type, body: busy.body() });
+      return answer(req, res, opts.refusals?.busy?.(busy, req) ?? { status: busy.status, type: busy.type, body: busy.body() });
     }
     case 'ERR_BODY_TIMEOUT':
       // As Node answers a request that does not arrive in time: 408, connection closed.

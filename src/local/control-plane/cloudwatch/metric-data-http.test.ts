@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGzip, gzipSync } from 'node:zlib';
+import { CloudWatchClient, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
+import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
 import { createFrontDoor } from '../../front-door/app.js';
 import { CloudWatchService } from './cloudwatch-service.js';
 import { createMetricClock } from './metric-clock.js';
@@ -91,7 +93,10 @@ test('a gzip bomb gets a 413 without being inflated whole, and the server keeps 
       signal: AbortSignal.timeout(60_000),
     });
     assert.equal(res.status, 413, contentType);
-    assert.match(await res.text(), new RegExp(`larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes`));
+    const text = await res.text();
+    assert.match(text, new RegExp(`larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes`));
+    if (contentType.includes('json')) assert.equal(res.headers.get('x-amzn-query-error'), 'RequestEntityTooLarge;Sender');
+    else assert.match(text, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestEntityTooLarge<\/Code>/);
   }
   // Inflating it whole would hold 512 MiB; reading stops at the 5 MiB limit.
   const grown = process.memoryUsage().rss - rssBefore;
@@ -174,7 +179,7 @@ test('ListMetrics whose Dimensions is not a list is a 400 ValidationError, not a
   }
 });
 
-test('a NextToken is read only by the operation that gave it: another one, a blank or a forged one is InvalidNextToken', async () => {
+test('a NextToken is read only by the operation that gave it: another one, a blank or a forged one is InvalidNextToken, or for ListMetrics the InvalidParameterValue its model has', async () => {
   for (const AlarmName of ['token-a', 'token-b']) {
     const put = await json('PutMetricAlarm', JSON.stringify({ AlarmName, MetricName: 'm', Namespace: 'Tokens', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanThreshold' }));
     assert.equal(put.status, 200, JSON.stringify(put.body));
@@ -186,8 +191,10 @@ test('a NextToken is read only by the operation that gave it: another one, a bla
   for (const [operation, NextToken] of [['DescribeAlarms', history.body.NextToken], ['DescribeAlarmHistory', alarms.body.NextToken], ['ListMetrics', alarms.body.NextToken], ['ListMetrics', ''], ['ListMetrics', 'IA']] as const) {
     const res = await json(operation, JSON.stringify({ NextToken }));
     assert.equal(res.status, 400, `${operation} ${String(NextToken)}: ${JSON.stringify(res.body)}`);
-    assert.deepEqual(res.body, { __type: 'InvalidNextToken', message: `The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.` });
-    assert.equal(res.headers.get('x-amzn-query-error'), 'InvalidNextToken;Sender');
+    // ListMetrics' errors in the API model are InvalidParameterValue and InternalServiceFault only.
+    const [type, code] = operation === 'ListMetrics' ? ['InvalidParameterValueException', 'InvalidParameterValue'] : ['InvalidNextToken', 'InvalidNextToken'];
+    assert.deepEqual(res.body, { __type: type, message: `The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.` });
+    assert.equal(res.headers.get('x-amzn-query-error'), `${code};Sender`);
   }
   const next = await json('DescribeAlarms', JSON.stringify({ AlarmNamePrefix: 'token-', MaxRecords: 1, NextToken: alarms.body.NextToken }));
   assert.deepEqual((next.body.MetricAlarms as Array<{ AlarmName: string }>).map((a) => a.AlarmName), ['token-b']);
@@ -199,4 +206,97 @@ test('a query-protocol body over the 1 MiB CloudWatch takes is a 413 RequestEnti
   assert.equal(res.status, 413, xml);
   assert.equal(res.headers.get('content-type'), 'text/xml');
   assert.match(xml, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestEntityTooLarge<\/Code><Message>The request body is larger than 1048576 bytes\.<\/Message>/);
+});
+
+test('the front door refuses a query-protocol body in XML: over its 5 MiB (declared or streamed) a 413 RequestEntityTooLarge, gzip that is not a 400 MalformedHttpRequestException', async () => {
+  const form = (body: string | Buffer, headers: Record<string, string> = {}) =>
+    fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, body, signal: AbortSignal.timeout(60_000) });
+  const tooLarge = `Action=DescribeAlarms&Version=2010-08-01&AlarmNamePrefix=${'a'.repeat(MAX_AWS_JSON_BODY_BYTES)}`;
+  const streamed = (text: string) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(text));
+        controller.close();
+      },
+    });
+  for (const res of [await form(tooLarge), await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: streamed(tooLarge), duplex: 'half', signal: AbortSignal.timeout(60_000) } as RequestInit)]) {
+    const xml = await res.text();
+    assert.equal(res.status, 413, xml);
+    assert.equal(res.headers.get('content-type'), 'text/xml');
+    const requestId = res.headers.get('x-amzn-requestid');
+    assert.equal(
+      xml,
+      `<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><Error><Type>Sender</Type><Code>RequestEntityTooLarge</Code><Message>The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+    );
+  }
+  const notGzip = await form(Buffer.from('Action=ListMetrics&Version=2010-08-01'), { 'Content-Encoding': 'gzip' });
+  const xml = await notGzip.text();
+  assert.equal(notGzip.status, 400, xml);
+  assert.equal(notGzip.headers.get('content-type'), 'text/xml');
+  assert.match(xml, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>MalformedHttpRequestException<\/Code><Message>The request body could not be read: [^<]+<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
+});
+
+test('the SDK\'s CloudWatch client reads a PutMetricData over the front door\'s 5 MiB as RequestEntityTooLarge (413), as it reads one over CloudWatch\'s 1 MB', async () => {
+  // The SDK gzips PutMetricData bodies over 10 KB: this one is small on the wire and inflates past the limit.
+  const client = new CloudWatchClient({ ...localClientConfig(url), maxAttempts: 1 });
+  try {
+    const err = await client.send(new PutMetricDataCommand({ Namespace: 'SdkTooLarge', MetricData: [{ MetricName: 'm', Value: 1, Dimensions: [{ Name: 'd', Value: 'x'.repeat(MAX_AWS_JSON_BODY_BYTES) }] }] })).then(
+      () => assert.fail('a PutMetricData over 5 MiB was taken'),
+      (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
+    );
+    assert.equal(err.name, 'RequestEntityTooLarge');
+    assert.equal(err.$metadata?.httpStatusCode, 413);
+    assert.equal(err.message, `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`);
+    assert.equal(metrics.list({ namespace: 'SdkTooLarge' }).length, 0);
+  } finally {
+    client.destroy();
+  }
+});
+
+test('the SDK\'s CloudWatch client reads a ListMetrics NextToken it did not get as the InvalidParameterValueException ListMetrics is modelled to throw', async () => {
+  const client = new CloudWatchClient({ ...localClientConfig(url), maxAttempts: 1 });
+  try {
+    const err = await client.send(new ListMetricsCommand({ NextToken: 'IA' })).then(
+      () => assert.fail('a forged NextToken was taken'),
+      (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
+    );
+    assert.ok(err instanceof InvalidParameterValueException, `${err.name}: ${err.message}`);
+    assert.equal(err.$metadata?.httpStatusCode, 400);
+    assert.equal(err.message, 'The NextToken is not one ListMetrics gave: pass the NextToken of the previous ListMetrics answer as it came, or none for the first page.');
+  } finally {
+    client.destroy();
+  }
+});
+
+test('a query-protocol body that does not fit the front door\'s body memory is a 503 ServiceUnavailable in XML, which the query clients retry; a JSON one is a control-plane JSON error (__type, x-amzn-query-error)', async () => {
+  const clock = createMetricClock(60);
+  const cw = new CloudWatchService({ metrics: new MetricStore(clock), clock });
+  const small = createServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw), bodyMemoryBytes: 1024 }));
+  await new Promise<void>((ok) => small.listen(0, '127.0.0.1', ok));
+  try {
+    const smallUrl = `http://127.0.0.1:${(small.address() as AddressInfo).port}/`;
+    const form = await fetch(smallUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `Action=DescribeAlarms&Version=2010-08-01&AlarmNamePrefix=${'a'.repeat(2000)}`, signal: AbortSignal.timeout(60_000) });
+    const xml = await form.text();
+    assert.equal(form.status, 503, xml);
+    assert.equal(form.headers.get('content-type'), 'text/xml');
+    assert.equal(form.headers.get('retry-after'), '1');
+    assert.match(xml, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Receiver<\/Type><Code>ServiceUnavailable<\/Code><Message>The request and response bodies the local front door holds [^<]+<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
+    const jsonAnswer = await fetch(smallUrl, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-amz-json-1.0', 'X-Amz-Target': 'GraniteServiceVersion20100801.DescribeAlarms' },
+      body: JSON.stringify({ AlarmNamePrefix: 'a'.repeat(2000) }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    assert.equal(jsonAnswer.status, 503);
+    assert.equal(jsonAnswer.headers.get('x-amzn-errortype'), 'ServiceUnavailable');
+    assert.equal(jsonAnswer.headers.get('retry-after'), '1');
+    // As the control plane's other JSON errors: botocore reads the code from __type (else "503"), a query-compatible client from x-amzn-query-error.
+    assert.equal(jsonAnswer.headers.get('content-type'), 'application/x-amz-json-1.0');
+    assert.equal(jsonAnswer.headers.get('x-amzn-query-error'), 'ServiceUnavailable;Receiver');
+    const busy = JSON.parse(await jsonAnswer.text()) as { __type?: unknown; message?: unknown };
+    assert.equal(busy.__type, 'ServiceUnavailable');
+    assert.match(String(busy.message), /SMKIT_LOCAL_BODY_MEMORY_MB/);
+  } finally {
+    await new Promise<void>((ok) => small.close(() => ok()));
+  }
 });

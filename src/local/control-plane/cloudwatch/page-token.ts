@@ -1,4 +1,4 @@
-import { invalidNextToken, type CloudWatchError } from './errors.js';
+import { invalidNextToken, invalidParameterValue, type CloudWatchError } from './errors.js';
 import { jsonNestsDeeperThan } from '../../../codecs/json-depth.js';
 
 /** The paged operations; each reads only the tokens it gave. */
@@ -10,8 +10,8 @@ export function encodeToken(operation: PagedOperation, after: string): string {
 }
 
 /**
- * The position a {@link encodeToken} token of `operation` carries; `InvalidNextToken` for anything
- * else, a token of another operation included (its position would page this listing wrongly).
+ * The position a {@link encodeToken} token of `operation` carries; {@link tokenNotGivenBy}'s error
+ * for anything else, a token of another operation included (its position would page this listing wrongly).
  */
 export function decodeToken(operation: PagedOperation, token: unknown): string {
   try {
@@ -25,7 +25,13 @@ export function decodeToken(operation: PagedOperation, token: unknown): string {
   throw tokenNotGivenBy(operation);
 }
 
-/** `InvalidNextToken` for a token `operation` did not give, saying what to pass instead. */
+/**
+ * The error for a token `operation` did not give, saying what to pass instead: `InvalidNextToken`,
+ * or for ListMetrics, whose errors in the API model are only `InvalidParameterValue` and
+ * `InternalServiceFault` (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_ListMetrics.html),
+ * `InvalidParameterValue`: an SDK that checks an error against the operation's own gets one it knows.
+ */
 export function tokenNotGivenBy(operation: PagedOperation): CloudWatchError {
-  return invalidNextToken(`The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.`);
+  const message = `The NextToken is not one ${operation} gave: pass the NextToken of the previous ${operation} answer as it came, or none for the first page.`;
+  return operation === 'ListMetrics' ? invalidParameterValue(message) : invalidNextToken(message);
 }

@@ -44,8 +44,8 @@ function send(res: ServerResponse, status: number, requestId: string, xml: strin
  * form-encoded `POST /`, calls the {@link CloudWatchService}, and answers the service's XML or its
  * `<ErrorResponse>`. Every body gets a 2xx or a 4xx; an unexpected failure is a 500 `InternalFailure`.
  */
-export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService): (req: QueryHttpRequest, res: ServerResponse) => void {
-  return (req, res) => {
+export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService): ((req: QueryHttpRequest, res: ServerResponse) => void) & { readonly xmlns: string } {
+  const handler = (req: QueryHttpRequest, res: ServerResponse): void => {
     const requestId = randomUUID();
     const fail = (status: number, code: string, message: string, fault: 'Sender' | 'Receiver' = 'Sender'): void =>
       send(res, status, requestId, writeQueryError(code, message, fault, CLOUDWATCH_XMLNS, requestId));
@@ -65,4 +65,6 @@ export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService): (re
       return fail(500, 'InternalFailure', `The local CloudWatch failed: ${(err as Error)?.message ?? String(err)}`, 'Receiver');
     });
   };
+  // The front door's own refusals of a query body (too large, not decodable) carry CloudWatch's namespace too.
+  return Object.assign(handler, { xmlns: CLOUDWATCH_XMLNS });
 }
