@@ -714,7 +714,7 @@ export class InferenceEngine {
     if (output && typeof output === 'object' && 'body' in output && Object.keys(output).every((k) => k === 'body' || k === 'contentType')) {
       const o = output as { body: unknown; contentType?: unknown };
       const hook = this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn');
-      // Read once: a getter could give the check one value and the header another.
+      // Each read once: a getter could give the check one value and the answer another.
       const chosen = o.contentType;
       // Left out (or undefined), it is the negotiated type; any other non-string is the hook's
       // mistake, which answering in Accept instead would hide.
@@ -725,16 +725,17 @@ export class InferenceEngine {
         );
       }
       const contentType = chosen === undefined ? accept : headerValue(chosen, 'Content-Type', `the contentType ${hook} returned`);
-      const lost = lostValue(o.body);
+      const body = o.body;
+      const lost = lostValue(body);
       if (lost !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned { body, contentType } with a body that is ${lost}: return the body as a Buffer, a Uint8Array or a string, or plain data for smkit to encode`);
       try {
-        return this.toResponse(o.body, contentType, fromUser);
+        return this.toResponse(body, contentType, fromUser);
       } catch (err) {
         // The handler chose this type itself: no encoder for it is the handler's mistake, not the client's (406).
         if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' && chosen !== undefined)) throw err;
         throw new ToolkitError(
           'ERR_USER_CODE',
-          `${hook} returned { body, contentType: '${excerpt(contentType, 100)}' } with a body that is ${bodyKind(o.body)}: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes (${this.encodable.join(', ')})`,
+          `${hook} returned { body, contentType: '${excerpt(contentType, 100)}' } with a body that is ${bodyKind(body)}: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes (${this.encodable.join(', ')})`,
           { cause: err },
         );
       }

@@ -174,6 +174,8 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
           if (!isConnectionDropped(err) || options.signal?.aborted) throw err;
           if (attempt === PUT_FILE_ATTEMPTS) throw connectionDropped((err as Error).cause ?? err, endpoint, (err as NodeJS.ErrnoException).code!, ` (${attempt} attempts)`);
           await delay(RETRY_PAUSE_MS * attempt, undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
+          // Aborted during the pause: the caller's reason, not another attempt's file open and AbortError.
+          options.signal?.throwIfAborted();
         }
       }
     },
