@@ -2,7 +2,7 @@ import type { ModelRuntime, RuntimeOptions } from '../runtime.js';
 import { ToolkitError, isToolkitError } from '../../errors/catalogue.js';
 import { type TfjsBackendDeps, loadTfjs, parseBackendRequest, systemBackendDeps } from './backend.js';
 import { loadGraphExecutor, loadLayersExecutor, loadSavedModelExecutor } from './executors.js';
-import { findTfModel } from './model-files.js';
+import { findTfModel, readTfjsModelJson } from './model-files.js';
 import { TfjsModelRuntime } from './model-runtime.js';
 
 /**
@@ -11,10 +11,13 @@ import { TfjsModelRuntime } from './model-runtime.js';
  * SavedModels, `signature`.
  */
 export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions, deps: TfjsBackendDeps = systemBackendDeps): Promise<ModelRuntime> {
-  const found = await findTfModel(modelPath);
-  if (!found) {
+  const location = await findTfModel(modelPath);
+  if (!location) {
     throw new ToolkitError('ERR_MODEL_DIR', `${modelPath} holds no TF.js model.json or TensorFlow saved_model.pb`);
   }
+  // Detection read model.json's start only; this is its one full read and parse, before TF.js loads.
+  const found =
+    location.kind === 'saved-model' ? { kind: 'saved-model' as const, path: location.path, json: undefined } : { ...(await readTfjsModelJson(location.path)), path: location.path };
   const loaded = await loadTfjs(parseBackendRequest(options.extra?.['backend']), options.log, deps);
   const signature = options.extra?.['signature'];
   try {

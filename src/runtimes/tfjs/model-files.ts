@@ -1,8 +1,9 @@
-import { readdirSync, statSync, type Stats } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { io } from '@tensorflow/tfjs';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { lazyRequire } from '../../core/lazy-require.js';
+import { scanModelJsonHead } from './model-json-head.js';
 
 /** Only loading a TF.js model reads files asynchronously; detecting one (at every start) does not. */
 const fsp = lazyRequire<typeof import('node:fs/promises')>('node:fs/promises');
@@ -10,13 +11,33 @@ const fsp = lazyRequire<typeof import('node:fs/promises')>('node:fs/promises');
 /** The kinds of TensorFlow model smkit loads. */
 export type TfModelKind = 'layers' | 'graph' | 'saved-model';
 
-/** A model found on disk: `path` is the `model.json` file or the SavedModel directory. */
+/**
+ * A model found on disk: a `model.json` the start of which shows a TF.js model (layers or graph:
+ * only the load, which parses the whole file, tells), or a SavedModel directory.
+ */
 export interface TfModelLocation {
-  readonly kind: TfModelKind;
+  readonly kind: 'model-json' | 'saved-model';
+  /** The `model.json` file or the SavedModel directory. */
   readonly path: string;
-  /** The parsed `model.json` of a layers or graph model, so that loading it does not read and parse it again. */
-  readonly json?: unknown;
 }
+
+/**
+ * How detection reads a `model.json`: its first `bytes` bytes (fewer when the file is shorter), or
+ * all of it parsed. Detection runs at every start and for every thread (the pipeline build, the
+ * predict step, each HTTP worker's choice of inference mode), so it reads the start only, and the
+ * whole file only when the start does not tell (see {@link scanModelJsonHead}).
+ */
+export interface ModelJsonReader {
+  head(file: string, bytes: number): Uint8Array;
+  whole(file: string): Promise<unknown>;
+}
+
+/**
+ * How many bytes of a `model.json` detection reads: enough for the `format` key and the start of
+ * `modelTopology` of what tensorflowjs_converter and model.save() write (a graph model's signature
+ * comes before its topology), a few microseconds to read.
+ */
+export const MODEL_JSON_HEAD_BYTES = 64 * 1024;
 
 // Detection runs while a server starts: synchronous stats of a local model directory take
 // microseconds, each thread-pool round trip a millisecond or more on a busy machine.
@@ -47,18 +68,81 @@ export function tfjsJsonKind(json: unknown): 'layers' | 'graph' | undefined {
   if (j.modelTopology === undefined || j.modelTopology === null) return undefined;
   if (j.format === 'layers-model') return 'layers';
   if (j.format === 'graph-model') return 'graph';
+  // A topology that is a string or a number has no keys to look at (`in` would throw).
+  if (typeof j.modelTopology !== 'object') return undefined;
   const topo = j.modelTopology as Record<string, unknown>;
   if (Array.isArray(topo['node'])) return 'graph';
   if ('class_name' in topo || 'model_config' in topo || 'config' in topo) return 'layers';
   return undefined;
 }
 
-async function readJson(file: string): Promise<unknown> {
+function parseJson(file: string, text: string): unknown {
   try {
-    return JSON.parse(await fsp().readFile(file, 'utf8'));
+    return JSON.parse(text);
   } catch (err) {
     throw new ToolkitError('ERR_MODEL_LOAD', `${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
+}
+
+async function readJson(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await fsp().readFile(file, 'utf8');
+  } catch (err) {
+    throw new ToolkitError('ERR_MODEL_LOAD', `${file} cannot be read: ${(err as Error).message}`, { cause: err });
+  }
+  return parseJson(file, text);
+}
+
+/** Reads and parses files from the disk. */
+const systemReader: ModelJsonReader = {
+  head(file, bytes) {
+    const buf = Buffer.allocUnsafe(bytes);
+    const fd = openSync(file, 'r');
+    try {
+      let got = 0;
+      for (let read = -1; read !== 0 && got < bytes; got += read) read = readSync(fd, buf, got, bytes - got, got);
+      return buf.subarray(0, got);
+    } finally {
+      closeSync(fd);
+    }
+  },
+  whole: readJson,
+};
+
+/**
+ * Whether `file` is a TF.js model.json, as {@link tfjsJsonKind} of its parse would say, reading
+ * its start only when that tells. Throws `ERR_MODEL_LOAD` when the file cannot be read or, read
+ * whole, is not JSON.
+ */
+async function isTfjsModelJson(file: string, reader: ModelJsonReader): Promise<boolean> {
+  let head: Uint8Array;
+  try {
+    head = reader.head(file, MODEL_JSON_HEAD_BYTES);
+  } catch (err) {
+    throw new ToolkitError('ERR_MODEL_LOAD', `${file} cannot be read: ${(err as Error).message}`, { cause: err });
+  }
+  // The whole file is in hand: parse it, as the load will.
+  if (head.length < MODEL_JSON_HEAD_BYTES) return tfjsJsonKind(parseJson(file, Buffer.from(head.buffer, head.byteOffset, head.length).toString('utf8'))) !== undefined;
+  const seen = scanModelJsonHead(head);
+  if (seen !== 'unknown') return seen === 'tfjs';
+  return tfjsJsonKind(await reader.whole(file)) !== undefined;
+}
+
+/**
+ * Reads and parses a `model.json` for the load, and tells a layers model from a graph model.
+ * Throws `ERR_MODEL_LOAD` when it cannot be read, is not JSON, or is not a TF.js model.
+ */
+export async function readTfjsModelJson(file: string): Promise<{ kind: 'layers' | 'graph'; json: unknown }> {
+  const json = await readJson(file);
+  const kind = tfjsJsonKind(json);
+  if (kind === undefined) {
+    throw new ToolkitError(
+      'ERR_MODEL_LOAD',
+      `${file} is not a TF.js model.json: it needs a "modelTopology" and a "format" of "layers-model" or "graph-model" (what model.save() and tensorflowjs_converter write)`,
+    );
+  }
+  return { kind, json };
 }
 
 async function savedModelIn(dir: string): Promise<string | undefined> {
@@ -82,23 +166,19 @@ async function savedModelIn(dir: string): Promise<string | undefined> {
 /**
  * Finds a TensorFlow model at `p`: a `model.json` file, a directory holding `model.json`, a
  * SavedModel directory (`saved_model.pb`, or numbered version folders holding one). JSON files that
- * are not TF.js models are ignored. Returns undefined when there is none.
+ * are not TF.js models are ignored. Returns undefined when there is none. A `model.json` is read
+ * through `reader` (the disk by default), mostly only its start: see {@link ModelJsonReader}.
  */
-export async function findTfModel(p: string): Promise<TfModelLocation | undefined> {
+export async function findTfModel(p: string, reader: ModelJsonReader = systemReader): Promise<TfModelLocation | undefined> {
   if (await isFile(p)) {
     if (path.basename(p) === 'saved_model.pb') return { kind: 'saved-model', path: path.dirname(p) };
     if (!p.endsWith('.json')) return undefined;
-    const json = await readJson(p).catch(() => undefined);
-    const kind = tfjsJsonKind(json);
-    return kind ? { kind, path: p, json } : undefined;
+    const found = await isTfjsModelJson(p, reader).catch(() => false);
+    return found ? { kind: 'model-json', path: p } : undefined;
   }
   if (!(await isDir(p))) return undefined;
   const modelJson = path.join(p, 'model.json');
-  if (await isFile(modelJson)) {
-    const json = await readJson(modelJson);
-    const kind = tfjsJsonKind(json);
-    if (kind) return { kind, path: modelJson, json };
-  }
+  if ((await isFile(modelJson)) && (await isTfjsModelJson(modelJson, reader))) return { kind: 'model-json', path: modelJson };
   const saved = await savedModelIn(p);
   return saved ? { kind: 'saved-model', path: saved } : undefined;
 }
@@ -171,8 +251,8 @@ function checkWeightsManifest(modelJsonPath: string, manifest: unknown): Checked
  * An `IOHandler` that reads `model.json` and its weight shards from the local disk, so models load
  * without `@tensorflow/tfjs-node` (whose `file://` handler is the only one TF.js ships for Node) and
  * without any network. Shard paths must stay inside the model's directory. `parsed` is `model.json`
- * already read and parsed (by {@link findTfModel}): a model.json of hundreds of MB then costs one
- * read and one parse, not two.
+ * already read and parsed (by {@link readTfjsModelJson}): a model.json of hundreds of MB then costs
+ * one read and one parse, not two.
  */
 export function fileModelHandler(tf: { io: typeof io }, modelJsonPath: string, parsed?: unknown): io.IOHandler {
   const dir = path.dirname(path.resolve(modelJsonPath));
