@@ -677,3 +677,27 @@ test('SavedModel (through a stand-in for the tfjs-node binding): serving_default
   checkSignatureName({ tensors: {}, form: 'tfs-instances', signatureName: 'other' }, other.signature);
   assert.throws(() => checkSignatureName({ tensors: {}, form: 'tfs-instances', signatureName: 'serving_default' }, other.signature), /this model serves "other"/);
 });
+
+test('a predict step\'s signature option is a start-up error for a TF.js graph or layers model (only a SavedModel has signatures to pick), and must be a string', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    // Ignored before: the graph model served the signature its model.json holds, whatever the option named.
+    await rejectsWith(
+      loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options(recordingLog(), { signature: 'other' })),
+      'ERR_PIPELINE_INVALID',
+      /the predict step's "signature" option \("other"\) picks a TensorFlow SavedModel's signature, but \S+graph-mlp\/model\.json is a TF\.js graph model: a TF\.js graph model serves the one signature model\.json holds \(tensorflowjs_converter --signature_name picks it when converting\); remove "signature" from the step$/,
+    );
+    await rejectsWith(
+      loadTfjsRuntime(path.join(FIXTURES, 'layers-mlp'), options(recordingLog(), { signature: 'serving_default' })),
+      'ERR_PIPELINE_INVALID',
+      /"signature" option \("serving_default"\) .* is a TF\.js layers model: a TF\.js layers model has no signatures; remove "signature" from the step$/,
+    );
+    // A SavedModel's signature that is not a string was dropped for serving_default.
+    await writeFile(path.join(dir, 'saved_model.pb'), 'x');
+    await rejectsWith(loadTfjsRuntime(dir, options(recordingLog(), { signature: 7 })), 'ERR_PIPELINE_INVALID', /"signature" option must be a string naming a SavedModel signature \(for example serving_default\), found 7$/);
+    // A string still reaches the SavedModel load (which needs tfjs-node, absent here).
+    await rejectsWith(loadTfjsRuntime(dir, options(recordingLog(), { signature: 'other' })), 'ERR_RUNTIME_UNAVAILABLE', /@tensorflow\/tfjs-node/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

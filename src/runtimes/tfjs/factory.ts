@@ -9,8 +9,9 @@ const loadRuntimeCode = retryingLoad('the TF.js runtime', () => import('./load-r
 /**
  * Loads a TensorFlow model found by {@link findTfModel}. `options.extra` may carry `backend`
  * (`auto`, `tensorflow`, `wasm`, `cpu`; the serving core passes `SMKIT_TFJS_BACKEND` here) and, for
- * SavedModels, `signature`. The TF.js runtime's own code is imported here, on the first load, so a
- * server of another runtime's model never loads it.
+ * SavedModels, `signature` (a start-up error for a model.json, which has no signatures to pick).
+ * The TF.js runtime's own code is imported here, on the first load, so a server of another
+ * runtime's model never loads it.
  */
 export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions, deps?: TfjsBackendDeps): Promise<ModelRuntime> {
   const { loadTfjsRuntime: load } = await loadRuntimeCode();

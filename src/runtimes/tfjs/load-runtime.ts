@@ -2,13 +2,37 @@ import type { ModelRuntime, RuntimeOptions } from '../runtime.js';
 import { ToolkitError, isToolkitError } from '../../errors/catalogue.js';
 import { type TfjsBackendDeps, loadTfjs, parseBackendRequest, systemBackendDeps } from './backend.js';
 import { loadGraphExecutor, loadLayersExecutor, loadSavedModelExecutor } from './executors.js';
-import { findTfModel, readTfjsModelJson } from './model-files.js';
+import { type TfModelKind, findTfModel, readTfjsModelJson } from './model-files.js';
+import { jsonExcerpt } from '../../errors/excerpt.js';
 import { TfjsModelRuntime } from './model-runtime.js';
+
+/**
+ * The predict step's `signature` option, which only a SavedModel has a choice of: a TF.js graph
+ * model holds the one signature tensorflowjs_converter wrote into model.json (its
+ * `--signature_name`), a layers model none, so a `signature` given for either would be ignored
+ * while the user believes another signature is served. Refused then, and when it is not a string,
+ * with `ERR_PIPELINE_INVALID` naming the option.
+ */
+function checkSignatureOption(signature: unknown, kind: TfModelKind, file: string): string | undefined {
+  if (signature === undefined) return undefined;
+  if (typeof signature !== 'string') {
+    throw new ToolkitError('ERR_PIPELINE_INVALID', `the predict step's "signature" option must be a string naming a SavedModel signature (for example serving_default), found ${jsonExcerpt(signature, 40)}`);
+  }
+  if (kind === 'saved-model') return signature;
+  const holds =
+    kind === 'graph'
+      ? 'a TF.js graph model serves the one signature model.json holds (tensorflowjs_converter --signature_name picks it when converting)'
+      : 'a TF.js layers model has no signatures';
+  throw new ToolkitError(
+    'ERR_PIPELINE_INVALID',
+    `the predict step's "signature" option (${jsonExcerpt(signature, 60)}) picks a TensorFlow SavedModel's signature, but ${file} is a TF.js ${kind} model: ${holds}; remove "signature" from the step`,
+  );
+}
 
 /**
  * Loads a TensorFlow model found by {@link findTfModel}. `options.extra` may carry `backend`
  * (`auto`, `tensorflow`, `wasm`, `cpu`; the serving core passes `SMKIT_TFJS_BACKEND` here) and, for
- * SavedModels, `signature`.
+ * SavedModels, `signature` (refused for other models: {@link checkSignatureOption}).
  */
 export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions, deps: TfjsBackendDeps = systemBackendDeps): Promise<ModelRuntime> {
   const location = await findTfModel(modelPath);
@@ -18,15 +42,15 @@ export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions
   // Detection read model.json's start only; this is its one full read and parse, before TF.js loads.
   const found =
     location.kind === 'saved-model' ? { kind: 'saved-model' as const, path: location.path, json: undefined } : { ...(await readTfjsModelJson(location.path)), path: location.path };
+  const signature = checkSignatureOption(options.extra?.['signature'], found.kind, found.path);
   const loaded = await loadTfjs(parseBackendRequest(options.extra?.['backend']), options.log, deps);
-  const signature = options.extra?.['signature'];
   try {
     const executor =
       found.kind === 'layers'
         ? await loadLayersExecutor(loaded.tf, found.path, found.json)
         : found.kind === 'graph'
           ? await loadGraphExecutor(loaded.tf, found.path, found.json)
-          : await loadSavedModelExecutor(loaded.tf, found.path, typeof signature === 'string' ? signature : undefined);
+          : await loadSavedModelExecutor(loaded.tf, found.path, signature);
     const runtime = new TfjsModelRuntime(loaded, executor);
     options.log.info(
       {
