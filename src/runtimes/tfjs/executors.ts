@@ -88,6 +88,16 @@ interface MappedNode {
   readonly category?: string;
   readonly inputs: readonly MappedNode[];
   readonly children: readonly MappedNode[];
+  /** Mapped attributes: a TF2 control-flow op's functions (`thenBranch`, `cond`...) are names here. */
+  readonly attrParams?: Readonly<Record<string, { readonly value?: unknown } | undefined>>;
+}
+
+/** A mapped graph: the model's, or one of its functions (`modelTopology.library.function`, TF2 control flow's bodies). */
+interface MappedGraph {
+  readonly outputs?: unknown;
+  readonly inputs?: unknown;
+  /** The model's functions by name (the main graph only). */
+  readonly functions?: unknown;
 }
 
 /**
@@ -115,25 +125,38 @@ function skippableNodes(used: ReadonlySet<MappedNode>): Set<MappedNode> {
 const SUPPORTED_OPS_URL = 'https://github.com/tensorflow/tfjs/blob/master/tfjs-converter/docs/supported_ops.md';
 
 /**
- * TF.js maps each node's op through its op list and the ops registered with `tf.registerOp` when
- * it loads a graph model, but leaves an op it finds in neither to fail at run time, "since they may
- * not be used": a node the outputs read would fail every request. So the load fails here for such
- * nodes the outputs depend on; unknown ops off that path stay accepted, as TF.js accepts them. The
- * walk stops where TF.js's own (getExecutionSubgraph) does: at the graph's inputs, which requests
- * feed, and at weights, whose values it has, so nodes feeding only those (a control input of a
- * Const, the ops before a signature input) never run and are not checked. Nor are nodes in a TF1
- * cond's or while loop's branch ({@link skippableNodes}): a request may not take it. If a TF.js
- * release no longer has the mapped graph where this looks, the check is skipped.
+ * The functions a TF2 control-flow node runs, and whether one of them runs on every request: an If
+ * runs one of its two branches (so it fails every time only when both would), a While its
+ * condition always but its body perhaps never (a loop of no turns).
  */
-function checkGraphOps(modelJson: string, model: GraphModel): void {
-  const executor = (model as unknown as { executor?: { graph?: { outputs?: unknown; inputs?: unknown }; weightMap?: unknown } }).executor;
-  const graph = executor?.graph;
-  if (!Array.isArray(graph?.outputs)) return;
+function calledFunctions(node: MappedNode): { readonly names: string[]; readonly failsWhen: 'all' | 'any' } | undefined {
+  const name = (param: string): string | undefined => {
+    const value = node.attrParams?.[param]?.value;
+    return typeof value === 'string' ? value : undefined;
+  };
+  if (node.op === 'If' || node.op === 'StatelessIf') {
+    const branches = [name('thenBranch'), name('elseBranch')];
+    return branches.every((b) => b !== undefined) ? { names: branches as string[], failsWhen: 'all' } : undefined;
+  }
+  if (node.op === 'While' || node.op === 'StatelessWhile') {
+    const cond = name('cond');
+    return cond === undefined ? undefined : { names: [cond], failsWhen: 'any' };
+  }
+  return undefined;
+}
+
+/**
+ * What every run of `graph` computes for its outputs: the nodes of ops TF.js does not implement,
+ * and the TF2 control-flow nodes, leaving out those a request may skip ({@link skippableNodes}).
+ * The walk stops where TF.js's own (getExecutionSubgraph) does: at the graph's inputs, which
+ * requests (or, in a function, its caller) feed, and at weights, whose values it has.
+ */
+function mustRun(graph: MappedGraph, weights: object): { unknown: MappedNode[]; control: MappedNode[] } {
   const fed = new Set(Array.isArray(graph.inputs) ? (graph.inputs as MappedNode[]) : []);
-  const weights = executor?.weightMap ?? {};
   const missing: MappedNode[] = [];
+  const control: MappedNode[] = [];
   const seen = new Set<MappedNode>();
-  const pending = [...(graph.outputs as MappedNode[])];
+  const pending = Array.isArray(graph.outputs) ? [...(graph.outputs as MappedNode[])] : [];
   while (pending.length > 0) {
     const node = pending.pop()!;
     if (seen.has(node)) continue;
@@ -141,21 +164,97 @@ function checkGraphOps(modelJson: string, model: GraphModel): void {
     // A fed input's or a weight's value is given, not computed: neither it nor what feeds it runs.
     if (fed.has(node) || Object.hasOwn(weights, node.name)) continue;
     if (node.category === undefined) missing.push(node);
+    else if (calledFunctions(node) !== undefined) control.push(node);
     if (!Array.isArray(node.inputs)) continue;
     for (const input of node.inputs) if (!seen.has(input)) pending.push(input);
   }
-  const skippable = missing.length > 0 ? skippableNodes(seen) : new Set<MappedNode>();
-  const unknown = new Map<string, string[]>();
-  for (const node of missing) {
-    if (skippable.has(node)) continue;
-    const nodes = unknown.get(node.op);
-    if (nodes) nodes.push(node.name);
-    else unknown.set(node.op, [node.name]);
+  const skippable = missing.length + control.length > 0 ? skippableNodes(seen) : new Set<MappedNode>();
+  return { unknown: missing.filter((n) => !skippable.has(n)), control: control.filter((n) => !skippable.has(n)) };
+}
+
+/** An unknown-op node that fails every request, and the function it is in (none: the main graph). */
+interface FailingNode {
+  readonly node: MappedNode;
+  readonly fn?: string;
+}
+
+/** How many failing nodes each function keeps to report, so that functions called from many places stay linear to check. */
+const MAX_REPORTED = 20;
+
+/**
+ * The unknown-op nodes that make every run of the main graph fail (none when a run may succeed):
+ * those its outputs need, and those in the functions of TF2 control flow (If, While) it must call,
+ * followed into functions that call functions. Each function is walked once, whichever calls it, an
+ * iterative depth-first walk over the calls: a call that loops back (TF forbids recursion; a crafted
+ * file may not) counts as a run that may succeed, as does a function the library lacks.
+ */
+function failingNodes(main: MappedGraph, weights: object): FailingNode[] {
+  const functions = (typeof main.functions === 'object' && main.functions !== null ? main.functions : {}) as Record<string, MappedGraph | undefined>;
+  const walks = new Map<string | undefined, ReturnType<typeof mustRun>>();
+  const results = new Map<string | undefined, FailingNode[]>();
+  const resultOf = (name: string): FailingNode[] => results.get(name) ?? [];
+  // undefined stands for the main graph.
+  const stack: (string | undefined)[] = [undefined];
+  while (stack.length > 0) {
+    const name = stack[stack.length - 1];
+    if (results.has(name)) {
+      stack.pop();
+      continue;
+    }
+    let walk = walks.get(name);
+    if (walk === undefined) {
+      const graph = name === undefined ? main : Object.hasOwn(functions, name) ? functions[name] : undefined;
+      walk = mustRun(graph ?? {}, weights);
+      walks.set(name, walk);
+      // Callees not walked yet go first; one walked but without a result is being walked below (a loop).
+      const callees = walk.control.flatMap((node) => calledFunctions(node)!.names).filter((f) => !walks.has(f) && Object.hasOwn(functions, f));
+      if (callees.length > 0) {
+        stack.push(...callees);
+        continue;
+      }
+    }
+    const failing: FailingNode[] = walk.unknown.map((node) => ({ node, ...(name === undefined ? {} : { fn: name }) }));
+    for (const node of walk.control) {
+      const { names, failsWhen } = calledFunctions(node)!;
+      const found = names.map(resultOf);
+      if (failsWhen === 'all' ? found.every((f) => f.length > 0) : found.some((f) => f.length > 0)) failing.push(...found.flat());
+    }
+    results.set(name, name === undefined ? failing : failing.slice(0, MAX_REPORTED));
+    stack.pop();
   }
-  if (unknown.size === 0) return;
+  return results.get(undefined) ?? [];
+}
+
+/**
+ * TF.js maps each node's op through its op list and the ops registered with `tf.registerOp` when
+ * it loads a graph model, but leaves an op it finds in neither to fail at run time, "since they may
+ * not be used": a node the outputs read would fail every request. So the load fails here for such
+ * nodes the outputs depend on; unknown ops off that path stay accepted, as TF.js accepts them. The
+ * walk stops where TF.js's own (getExecutionSubgraph) does: at the graph's inputs, which requests
+ * feed, and at weights, whose values it has, so nodes feeding only those (a control input of a
+ * Const, the ops before a signature input) never run and are not checked. Nor are nodes in a TF1
+ * cond's or while loop's branch ({@link skippableNodes}): a request may not take it. TF2 control
+ * flow runs functions of the model's library: a While's condition on every request, one of an If's
+ * branches, a While's body perhaps never; their bodies are checked so (see {@link failingNodes}).
+ * If a TF.js release no longer has the mapped graph where this looks, the check is skipped.
+ */
+function checkGraphOps(modelJson: string, model: GraphModel): void {
+  const executor = (model as unknown as { executor?: { graph?: MappedGraph; weightMap?: unknown } }).executor;
+  const graph = executor?.graph;
+  if (!Array.isArray(graph?.outputs)) return;
+  const weights = typeof executor?.weightMap === 'object' && executor.weightMap !== null ? executor.weightMap : {};
+  const failing = failingNodes(graph, weights);
+  if (failing.length === 0) return;
+  const unknown = new Map<string, string[]>();
+  for (const { node, fn } of failing) {
+    const label = fn === undefined ? JSON.stringify(node.name) : `${JSON.stringify(node.name)} in function ${JSON.stringify(fn)}`;
+    const nodes = unknown.get(node.op);
+    if (nodes) nodes.push(label);
+    else unknown.set(node.op, [label]);
+  }
   const MAX_NODES = 5;
   const listed = [...unknown].map(([op, nodes]) => {
-    const shown = nodes.slice(0, MAX_NODES).map((n) => JSON.stringify(n)).join(', ');
+    const shown = nodes.slice(0, MAX_NODES).join(', ');
     return `${JSON.stringify(op)} (node${nodes.length === 1 ? '' : 's'} ${shown}${nodes.length > MAX_NODES ? ` and ${nodes.length - MAX_NODES} more` : ''})`;
   });
   model.dispose();

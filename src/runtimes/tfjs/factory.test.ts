@@ -701,3 +701,70 @@ test('a predict step\'s signature option is a start-up error for a TF.js graph o
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('TF2 control flow: an unknown op in a While condition or in both branches of an If (a function of model.json\'s library) fails the load naming op, node and function; one only in a branch a request may skip, or in a While body, loads and serves', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    await cp(path.join(FIXTURES, 'graph-mlp'), dir, { recursive: true });
+    type Node = { name: string; op: string; input?: string[]; attr?: Record<string, unknown> };
+    type Fn = { signature: { name: string; inputArg: { name: string; type: string }[]; outputArg: { name: string; type: string }[] }; nodeDef: Node[]; ret: Record<string, string> };
+    type Graph = { modelTopology: { node: Node[]; library?: { function?: Fn[] } } };
+    const original = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Graph;
+    const func = (name: string) => ({ func: { name } });
+    /** A function of one float argument `a` whose output is one node, `op` of `inputs`. */
+    const fn = (name: string, op: string, inputs = ['a'], attr: Record<string, unknown> = {}): Fn => ({
+      signature: { name, inputArg: [{ name: 'a', type: 'DT_FLOAT' }], outputArg: [{ name: 'out', type: 'DT_FLOAT' }] },
+      nodeDef: [{ name: 'result', op, input: inputs, attr }],
+      ret: { out: 'result:0' },
+    });
+    const ifOf = (then: string, otherwise: string) => ({ then_branch: func(then), else_branch: func(otherwise) });
+    // softmax(flow(z)) with z = x·W + b: an If on pred = (z == z), true for every row, or a While.
+    const write = async (flow: Node, functions: Fn[]) => {
+      const json = structuredClone(original);
+      json.modelTopology.node.push({ name: 'pred', op: 'Equal', input: ['dense/add', 'dense/add'] }, flow);
+      json.modelTopology.node.find((n) => n.name === 'Softmax')!.input = ['flow'];
+      json.modelTopology.library = { function: functions };
+      await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+    };
+    const ifNode: Node = { name: 'flow', op: 'StatelessIf', input: ['pred', 'dense/add'], attr: ifOf('then_fn', 'else_fn') };
+    const whileNode: Node = { name: 'flow', op: 'StatelessWhile', input: ['dense/add'], attr: { cond: func('cond_fn'), body: func('body_fn') } };
+    // Each loaded before, and then every request failed with TF.js's "Unknown op".
+    await write(whileNode, [fn('cond_fn', 'SmkitTestCond'), fn('body_fn', 'Identity')]);
+    await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /depend on op TF\.js does not implement: "SmkitTestCond" \(node "result" in function "cond_fn"\), so every request would fail/);
+    await write(ifNode, [fn('then_fn', 'SmkitTestThen'), fn('else_fn', 'SmkitTestElse')]);
+    await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /depend on ops TF\.js does not implement: "SmkitTestThen" \(node "result" in function "then_fn"\); "SmkitTestElse" \(node "result" in function "else_fn"\), so/);
+    // Followed into a function a function calls: the While's condition is an If whose branches both fail.
+    await write(whileNode, [
+      fn('cond_fn', 'StatelessIf', ['a', 'a'], ifOf('bad_then', 'bad_else')),
+      fn('body_fn', 'Identity'),
+      fn('bad_then', 'SmkitTestNested'),
+      fn('bad_else', 'SmkitTestNested'),
+    ]);
+    await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /"SmkitTestNested" \(nodes "result" in function "bad_then", "result" in function "bad_else"\)/);
+
+    // A request takes the If's then branch, and the While (its condition z != z, false) makes no turn: neither unknown op runs.
+    const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
+    try {
+      const x = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
+      const want = (await reference.predict({ features: x }))['probabilities']!;
+      const servable: [Node, Fn[]][] = [
+        [ifNode, [fn('then_fn', 'Identity'), fn('else_fn', 'SmkitTestElse')]],
+        [whileNode, [fn('cond_fn', 'NotEqual', ['a', 'a']), fn('body_fn', 'SmkitTestBody')]],
+      ];
+      for (const [flow, functions] of servable) {
+        await write(flow, functions);
+        const runtime = await loadTfjsRuntime(dir, options());
+        try {
+          const got = (await runtime.predict({ features: x }))['probabilities']!;
+          assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
+        } finally {
+          await runtime.dispose();
+        }
+      }
+    } finally {
+      await reference.dispose();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
