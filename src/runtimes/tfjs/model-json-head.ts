@@ -1,9 +1,8 @@
 /**
  * What the first bytes of a `model.json` say about it: `tfjs` when they show a TF.js model (see
- * {@link scanModelJsonHead}), `not-tfjs` when the file cannot be one, `unknown` when only the whole
- * file can tell.
+ * {@link scanModelJsonHead}), `unknown` when only the whole file can tell.
  */
-export type ModelJsonHead = 'tfjs' | 'not-tfjs' | 'unknown';
+export type ModelJsonHead = 'tfjs' | 'unknown';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -40,9 +39,11 @@ const LAYERS_KEYS = new Set(['class_name', 'model_config', 'config']);
  * key, or a GraphDef `node` list). Only top-level keys count, as `JSON.parse` sees them (escapes
  * decoded): `"format"` inside a nested object or a string is just data. The bytes up to the decision
  * must be valid JSON; bytes that stop being JSON, a key repeated (JSON.parse keeps the last), or an
- * end before a decision give `unknown`. `not-tfjs` only when the file does not start with an
- * object. A key repeated after these bytes cannot be seen here: the load parses the whole file and
- * reports a file that is not a model after all.
+ * end before a decision give `unknown`, as does a start other than an object: the whole file then
+ * tells a list (no model) from bytes JSON.parse refuses, such as a byte order mark, which make a
+ * directory's model.json fail detection with `ERR_MODEL_LOAD` whatever the file's size. A key
+ * repeated after these bytes cannot be seen here: the load parses the whole file and reports a
+ * file that is not a model after all.
  */
 export function scanModelJsonHead(bytes: Uint8Array): ModelJsonHead {
   let i = 0;
@@ -103,7 +104,7 @@ export function scanModelJsonHead(bytes: Uint8Array): ModelJsonHead {
 
   try {
     skipSpace();
-    if (next() !== OPEN_OBJECT) return 'not-tfjs';
+    if (next() !== OPEN_OBJECT) return 'unknown';
     let formats = 0;
     let format: string | undefined;
     let topologies = 0;
