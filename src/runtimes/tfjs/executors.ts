@@ -207,11 +207,11 @@ function failingNodes(main: MappedGraph, weights: object): FailingNode[] {
       walk = mustRun(graph ?? {}, weights);
       walks.set(name, walk);
       // Callees not walked yet go first; one walked but without a result is being walked below (a loop).
-      const callees = walk.control.flatMap((node) => calledFunctions(node)!.names).filter((f) => !walks.has(f) && Object.hasOwn(functions, f));
-      if (callees.length > 0) {
-        stack.push(...callees);
-        continue;
-      }
+      // Each pushed once per caller, one by one: a graph of many If or While nodes calling the same
+      // functions would otherwise overflow push(...)'s arguments (a RangeError, past ~120k).
+      const callees = new Set(walk.control.flatMap((node) => calledFunctions(node)!.names).filter((f) => !walks.has(f) && Object.hasOwn(functions, f)));
+      for (const callee of callees) stack.push(callee);
+      if (callees.size > 0) continue;
     }
     const failing: FailingNode[] = walk.unknown.map((node) => ({ node, ...(name === undefined ? {} : { fn: name }) }));
     for (const node of walk.control) {
@@ -246,7 +246,11 @@ function checkGraphOps(modelJson: string, model: GraphModel): void {
   const failing = failingNodes(graph, weights);
   if (failing.length === 0) return;
   const unknown = new Map<string, string[]>();
+  // A function called from several If or While nodes brings its failing nodes once per call.
+  const listedNodes = new Set<MappedNode>();
   for (const { node, fn } of failing) {
+    if (listedNodes.has(node)) continue;
+    listedNodes.add(node);
     const label = fn === undefined ? JSON.stringify(node.name) : `${JSON.stringify(node.name)} in function ${JSON.stringify(fn)}`;
     const nodes = unknown.get(node.op);
     if (nodes) nodes.push(label);

@@ -741,6 +741,20 @@ test('TF2 control flow: an unknown op in a While condition or in both branches o
       fn('bad_else', 'SmkitTestNested'),
     ]);
     await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /"SmkitTestNested" \(nodes "result" in function "bad_then", "result" in function "bad_else"\)/);
+    // Many If nodes calling the same two functions (an AddN sums them): each function is named once, and the
+    // load fails so, where before the names of the functions they call, one per call, overflowed push(...)'s
+    // arguments (a RangeError out of the load) and each call listed the same node again.
+    {
+      const json = structuredClone(original);
+      const count = 100_000;
+      for (let k = 0; k < count; k++) json.modelTopology.node.push({ name: `if${k}`, op: 'StatelessIf', input: ['pred', 'dense/add'], attr: ifOf('then_fn', 'else_fn') });
+      json.modelTopology.node.push({ name: 'pred', op: 'Equal', input: ['dense/add', 'dense/add'] });
+      json.modelTopology.node.push({ name: 'flow', op: 'AddN', input: Array.from({ length: count }, (_, k) => `if${k}`), attr: { N: { i: String(count) } } });
+      json.modelTopology.node.find((n) => n.name === 'Softmax')!.input = ['flow'];
+      json.modelTopology.library = { function: [fn('then_fn', 'SmkitTestThen'), fn('else_fn', 'SmkitTestElse')] };
+      await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+      await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /depend on ops TF\.js does not implement: "SmkitTestThen" \(node "result" in function "then_fn"\); "SmkitTestElse" \(node "result" in function "else_fn"\), so/);
+    }
 
     // A request takes the If's then branch, and the While (its condition z != z, false) makes no turn: neither unknown op runs.
     const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
