@@ -697,6 +697,10 @@ test('a predict step\'s signature option is a start-up error for a TF.js graph o
     await rejectsWith(loadTfjsRuntime(dir, options(recordingLog(), { signature: 7 })), 'ERR_PIPELINE_INVALID', /"signature" option must be a string naming a SavedModel signature \(for example serving_default\), found 7$/);
     // A string still reaches the SavedModel load (which needs tfjs-node, absent here).
     await rejectsWith(loadTfjsRuntime(dir, options(recordingLog(), { signature: 'other' })), 'ERR_RUNTIME_UNAVAILABLE', /@tensorflow\/tfjs-node/);
+    // null (YAML's `signature:` with nothing after it) is left out, as before for a SavedModel and as a null backend is.
+    await rejectsWith(loadTfjsRuntime(dir, options(recordingLog(), { signature: null })), 'ERR_RUNTIME_UNAVAILABLE', /@tensorflow\/tfjs-node/);
+    const graph = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options(recordingLog(), { signature: null }));
+    await graph.dispose();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

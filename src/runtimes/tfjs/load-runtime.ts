@@ -10,11 +10,12 @@ import { TfjsModelRuntime } from './model-runtime.js';
  * The predict step's `signature` option, which only a SavedModel has a choice of: a TF.js graph
  * model holds the one signature tensorflowjs_converter wrote into model.json (its
  * `--signature_name`), a layers model none, so a `signature` given for either would be ignored
- * while the user believes another signature is served. Refused then, and when it is not a string,
- * with `ERR_PIPELINE_INVALID` naming the option.
+ * while the user believes another signature is served. Refused then, and when it is not a string
+ * (null counts as left out), with `ERR_PIPELINE_INVALID` naming the option.
  */
 function checkSignatureOption(signature: unknown, kind: TfModelKind, file: string): string | undefined {
-  if (signature === undefined) return undefined;
+  // Left out, as YAML's empty `signature:` leaves it (and as a null backend or batching is).
+  if (signature === undefined || signature === null) return undefined;
   if (typeof signature !== 'string') {
     throw new ToolkitError('ERR_PIPELINE_INVALID', `the predict step's "signature" option must be a string naming a SavedModel signature (for example serving_default), found ${jsonExcerpt(signature, 40)}`);
   }
