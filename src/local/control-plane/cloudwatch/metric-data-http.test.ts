@@ -124,6 +124,35 @@ test('a body that says gzip but is not is a 400 SerializationException', async (
   assert.equal(res.body.__type, 'SerializationException');
 });
 
+/** What the SDKs read of an awsJson error, its message aside: botocore and the JS SDK take a query-compatible service's code from x-amzn-query-error, else from __type. */
+const errorShape = (res: { status: number; headers: Headers; body: Record<string, unknown> }) => ({
+  status: res.status,
+  contentType: res.headers.get('content-type'),
+  type: res.body.__type,
+  errorType: res.headers.get('x-amzn-errortype'),
+  queryError: res.headers.get('x-amzn-query-error'),
+  members: Object.keys(res.body),
+});
+
+/** How an awsJson error is laid out, whatever its codes: the front door's refusals and the service's errors must not drift apart. */
+const errorForm = (res: { status: number; headers: Headers; body: Record<string, unknown> }) => {
+  const shape = errorShape(res);
+  return { contentType: shape.contentType, members: shape.members, typeIsErrorType: shape.type === shape.errorType, queryError: /^[A-Za-z]+;(Sender|Receiver)$/.test(shape.queryError ?? '') };
+};
+
+test('a CloudWatch JSON body the front door refuses gets the awsJson error the service writes: __type its JSON type, as x-amzn-ErrorType, its query code and fault in x-amzn-query-error', async () => {
+  // The front door refuses a body that does not inflate, the service one that is not JSON.
+  const refused = await json('PutMetricData', Buffer.from('not gzip at all'), { 'Content-Encoding': 'gzip' });
+  const unparsed = await json('PutMetricData', '{"Namespace":');
+  assert.deepEqual(errorForm(refused), errorForm(unparsed));
+  assert.deepEqual(errorForm(unparsed), { contentType: 'application/x-amz-json-1.0', members: ['__type', 'message'], typeIsErrorType: true, queryError: true });
+  assert.deepEqual(errorShape(refused), { status: 400, contentType: 'application/x-amz-json-1.0', type: 'SerializationException', errorType: 'SerializationException', queryError: 'SerializationException;Sender', members: ['__type', 'message'] });
+  assert.deepEqual(errorShape(unparsed), errorShape(refused));
+  // A code of the query protocol goes in x-amzn-query-error only (botocore and the JS SDK take the code from there), never in __type.
+  const tooLarge = await json('PutMetricData', gzipSync(JSON.stringify({ Namespace: 'Big', MetricData: [{ MetricName: 'm', Value: 1, Dimensions: [{ Name: 'd', Value: 'x'.repeat(MAX_AWS_JSON_BODY_BYTES) }] }] })), { 'Content-Encoding': 'gzip' });
+  assert.deepEqual(errorShape(tooLarge), { status: 413, contentType: 'application/x-amz-json-1.0', type: 'SerializationException', errorType: 'SerializationException', queryError: 'RequestEntityTooLarge;Sender', members: ['__type', 'message'] });
+});
+
 test('the query protocol: PutMetricData as form members, GetMetricData answered in XML with ISO 8601 timestamps', async () => {
   const form = (params: Record<string, string>) =>
     fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ Version: '2010-08-01', ...params }).toString(), signal: AbortSignal.timeout(10_000) });
