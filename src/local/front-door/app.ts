@@ -411,11 +411,12 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     timeoutMs: bodyTimeoutMs,
     ...(budget ? { budget: { bytes: budget, busy } } : {}),
     refusals: {
-      // CloudWatch's code for a request over its size limit (RequestEntityTooLarge, 413), and the
-      // AWS common error for a body that does not decode by its Content-Encoding
-      // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CommonErrors.html).
-      tooLarge: (req) => controlPlaneError(req, refusal('SerializationException', 'RequestEntityTooLarge', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`, 413)),
-      unreadable: (message, req) => controlPlaneError(req, refusal('SerializationException', speaksQuery(req) ? 'MalformedHttpRequestException' : 'SerializationException', message, 400)),
+      // The errors AWS documents as common to all its services' APIs for a request body too large
+      // (RequestEntityTooLargeException, 413) and one that does not decode by its Content-Encoding
+      // (MalformedHttpRequestException, 400): https://docs.aws.amazon.com/awsconsolehelpdocs/latest/gsg/common-errors.html.
+      // CloudWatch's query code for a request over its size limit is RequestEntityTooLarge, as its own 1 MB limit answers.
+      tooLarge: (req) => controlPlaneError(req, refusal('RequestEntityTooLargeException', 'RequestEntityTooLarge', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`, 413)),
+      unreadable: (message, req) => controlPlaneError(req, new AwsServiceError('MalformedHttpRequestException', message, 400)),
       // In the control plane's protocols too, not the runtime's {"Message"}: botocore takes a JSON
       // error's code from __type only (else the status, "503"), and a query-compatible client its code from x-amzn-query-error.
       busy: (err, req) => controlPlaneError(req, new AwsServiceError(err.type, err.message, err.status)),

@@ -118,10 +118,11 @@ test('huge or deeply nested MetricData over HTTP: 4xx answers, nothing stored', 
   assert.equal(metrics.list({ namespace: 'Deep' }).length + metrics.list({ namespace: 'Huge' }).length, 0);
 });
 
-test('a body that says gzip but is not is a 400 SerializationException', async () => {
+test('a body that says gzip but is not is a 400 MalformedHttpRequestException', async () => {
   const res = await json('PutMetricData', Buffer.from('not gzip at all'), { 'Content-Encoding': 'gzip' });
   assert.equal(res.status, 400);
-  assert.equal(res.body.__type, 'SerializationException');
+  assert.equal(res.body.__type, 'MalformedHttpRequestException');
+  assert.equal(res.headers.get('x-amzn-query-error'), 'MalformedHttpRequestException;Sender');
 });
 
 /** What the SDKs read of an awsJson error, its message aside: botocore and the JS SDK take a query-compatible service's code from x-amzn-query-error, else from __type. */
@@ -146,11 +147,14 @@ test('a CloudWatch JSON body the front door refuses gets the awsJson error the s
   const unparsed = await json('PutMetricData', '{"Namespace":');
   assert.deepEqual(errorForm(refused), errorForm(unparsed));
   assert.deepEqual(errorForm(unparsed), { contentType: 'application/x-amz-json-1.0', members: ['__type', 'message'], typeIsErrorType: true, queryError: true });
-  assert.deepEqual(errorShape(refused), { status: 400, contentType: 'application/x-amz-json-1.0', type: 'SerializationException', errorType: 'SerializationException', queryError: 'SerializationException;Sender', members: ['__type', 'message'] });
-  assert.deepEqual(errorShape(unparsed), errorShape(refused));
+  assert.deepEqual(errorShape(refused), { status: 400, contentType: 'application/x-amz-json-1.0', type: 'MalformedHttpRequestException', errorType: 'MalformedHttpRequestException', queryError: 'MalformedHttpRequestException;Sender', members: ['__type', 'message'] });
+  assert.deepEqual(errorShape(unparsed), { ...errorShape(refused), type: 'SerializationException', errorType: 'SerializationException', queryError: 'SerializationException;Sender' });
   // A code of the query protocol goes in x-amzn-query-error only (botocore and the JS SDK take the code from there), never in __type.
   const tooLarge = await json('PutMetricData', gzipSync(JSON.stringify({ Namespace: 'Big', MetricData: [{ MetricName: 'm', Value: 1, Dimensions: [{ Name: 'd', Value: 'x'.repeat(MAX_AWS_JSON_BODY_BYTES) }] }] })), { 'Content-Encoding': 'gzip' });
-  assert.deepEqual(errorShape(tooLarge), { status: 413, contentType: 'application/x-amz-json-1.0', type: 'SerializationException', errorType: 'SerializationException', queryError: 'RequestEntityTooLarge;Sender', members: ['__type', 'message'] });
+  assert.deepEqual(errorShape(tooLarge), { status: 413, contentType: 'application/x-amz-json-1.0', type: 'RequestEntityTooLargeException', errorType: 'RequestEntityTooLargeException', queryError: 'RequestEntityTooLarge;Sender', members: ['__type', 'message'] });
+  // Over the front door's 5 MiB and over PutMetricData's 1 MB: one error.
+  const overPutMetricData = await json('PutMetricData', gzipSync(JSON.stringify({ Namespace: 'Big', MetricData: [{ MetricName: 'm', Value: 1, Dimensions: [{ Name: 'd', Value: 'x'.repeat(2_000_000) }] }] })), { 'Content-Encoding': 'gzip' });
+  assert.deepEqual(errorShape(overPutMetricData), errorShape(tooLarge));
 });
 
 test('the query protocol: PutMetricData as form members, GetMetricData answered in XML with ISO 8601 timestamps', async () => {
@@ -276,6 +280,14 @@ test('the SDK\'s CloudWatch client reads a PutMetricData over the front door\'s 
     assert.equal(err.name, 'RequestEntityTooLarge');
     assert.equal(err.$metadata?.httpStatusCode, 413);
     assert.equal(err.message, `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`);
+    // The service's own 413 reads the same: what the SDK makes of it does not tell who refused it.
+    const own = await client.send(new PutMetricDataCommand({ Namespace: 'SdkTooLarge', MetricData: [{ MetricName: 'm', Value: 1, Dimensions: [{ Name: 'd', Value: 'x'.repeat(2_000_000) }] }] })).then(
+      () => assert.fail('a PutMetricData over 1 MB was taken'),
+      (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
+    );
+    const read = (e: Error & { $metadata?: { httpStatusCode?: number }; $fault?: unknown; Code?: unknown; Type?: unknown }) => ({ name: e.name, status: e.$metadata?.httpStatusCode, fault: e.$fault, code: e.Code, type: e.Type });
+    assert.deepEqual(read(own), read(err));
+    assert.deepEqual(read(err), { name: 'RequestEntityTooLarge', status: 413, fault: 'client', code: 'RequestEntityTooLarge', type: 'Sender' });
     assert.equal(metrics.list({ namespace: 'SdkTooLarge' }).length, 0);
   } finally {
     client.destroy();
