@@ -108,6 +108,12 @@ export interface FrontDoorOptions {
    */
   bodyMemoryBytes?: number;
   /**
+   * How long a request body may take to arrive once its headers are in before it is refused with a
+   * 408 and its connection closed (tests shorten it).
+   * @defaultValue {@link FRONT_DOOR_HEADERS_TIMEOUT_MS} + {@link FRONT_DOOR_BODY_TIMEOUT_MS}, the time the front door's HTTP server gives a whole request
+   */
+  bodyTimeoutMs?: number;
+  /**
    * How long a caller may take nothing of its answer before its connection is closed (tests shorten it).
    * @defaultValue {@link FRONT_DOOR_SEND_IDLE_MS}
    */
@@ -385,7 +391,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   const busy = () => frontDoorBusy(budget!.held, budget!.maxBytes);
   // Bodies over a limit are refused as they arrive, not read to their end first (as express.raw
   // does), within the time the HTTP server gives a request to arrive.
-  const bodyTimeoutMs = FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
   // A body is refused before it is parsed, so in the protocol the request names by its headers, as
   // the route below tells them apart: the SDKs read an error by its Content-Type, and a query
   // protocol client (the AWS CLI and boto3 for CloudWatch) reads only XML.
@@ -420,6 +426,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
       // In the control plane's protocols too, not the runtime's {"Message"}: botocore takes a JSON
       // error's code from __type only (else the status, "503"), and a query-compatible client its code from x-amzn-query-error.
       busy: (err, req) => controlPlaneError(req, new AwsServiceError(err.type, err.message, err.status)),
+      // The common error for a request that could not be read in time (RequestTimeoutException, 408; same page).
+      timedOut: (message, req) => controlPlaneError(req, new AwsServiceError('RequestTimeoutException', message, 408)),
     },
   });
   // The runtime passes an invocation's body to the model as the bytes sent ("Amazon SageMaker passes

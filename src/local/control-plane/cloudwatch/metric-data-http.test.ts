@@ -8,6 +8,7 @@ import { createGzip, gzipSync } from 'node:zlib';
 import { CloudWatchClient, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
+import { answerUntilClose } from '../../../../test/helpers/raw-http.js';
 import { createFrontDoor } from '../../front-door/app.js';
 import { CloudWatchService } from './cloudwatch-service.js';
 import { createMetricClock } from './metric-clock.js';
@@ -339,5 +340,28 @@ test('a query-protocol body that does not fit the front door\'s body memory is a
     assert.match(String(busy.message), /SMKIT_LOCAL_BODY_MEMORY_MB/);
   } finally {
     await new Promise<void>((ok) => small.close(() => ok()));
+  }
+});
+
+test('a control-plane body that stalls gets a 408 RequestTimeoutException in the protocol its request names (query XML, or awsJson with x-amzn-query-error), and its connection closed', async () => {
+  const clock = createMetricClock(60);
+  const cw = new CloudWatchService({ metrics: new MetricStore(clock), clock });
+  const slow = createServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw), bodyTimeoutMs: 200 }));
+  await new Promise<void>((ok) => slow.listen(0, '127.0.0.1', ok));
+  try {
+    const { port } = slow.address() as AddressInfo;
+    // Part of the 100 bytes the headers promise, then nothing: the answer comes once the body is overdue, and the connection closes.
+    const query = await answerUntilClose(port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=ListMet', 60_000);
+    assert.match(query, /^HTTP\/1\.1 408 /);
+    assert.match(query, /\r\nContent-Type: text\/xml\r\n/i);
+    assert.match(query, /\r\n\r\n<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestTimeoutException<\/Code><Message>The request body did not arrive within 0\.2 s\.<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
+    const awsJson = await answerUntilClose(port, 'POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 100\r\n\r\n{"Namesp', 60_000);
+    assert.match(awsJson, /^HTTP\/1\.1 408 /);
+    assert.match(awsJson, /\r\nContent-Type: application\/x-amz-json-1\.0\r\n/i);
+    assert.match(awsJson, /\r\nx-amzn-ErrorType: RequestTimeoutException\r\n/i);
+    assert.match(awsJson, /\r\nx-amzn-query-error: RequestTimeoutException;Sender\r\n/i);
+    assert.match(awsJson, /\r\n\r\n\{"__type":"RequestTimeoutException","message":"The request body did not arrive within 0\.2 s\."\}$/);
+  } finally {
+    await new Promise<void>((ok) => slow.close(() => ok()));
   }
 });
