@@ -34,6 +34,26 @@ export class AwsServiceError extends Error {
   }
 }
 
+/**
+ * What an error of a query-compatible service (CloudWatch) may say besides its JSON type: its
+ * query-protocol code where it has its own (`InvalidParameterValue` for `InvalidParameterValueException`),
+ * and its fault where its status does not tell it.
+ */
+export interface QueryErrorDetails {
+  readonly queryCode?: string;
+  readonly fault?: 'Sender' | 'Receiver';
+}
+
+/** An error's query-protocol code: its own, else its type. */
+export function queryCodeOf(err: AwsServiceError & QueryErrorDetails): string {
+  return err.queryCode ?? err.type;
+}
+
+/** An error's query-protocol fault: its own, else `Sender` for a 4xx and `Receiver` for a 5xx. */
+export function queryFaultOf(err: AwsServiceError & QueryErrorDetails): 'Sender' | 'Receiver' {
+  return err.fault ?? (err.sender ? 'Sender' : 'Receiver');
+}
+
 /** The error every service answers for an operation it does not implement. */
 export function unknownOperation(service: string, operation: string): AwsServiceError {
   return new AwsServiceError('UnknownOperationException', `The local ${service} does not implement the operation ${operation}.`, 400);

@@ -67,7 +67,7 @@ test('awsJson errors: __type, message and x-amzn-ErrorType; query-compatible ser
   assert.equal(JSON.parse(res.text).__type, 'UnknownOperationException');
 });
 
-test('awsJson: malformed or non-object JSON is a SerializationException 400; an oversized body is refused; the server keeps serving', async () => {
+test('awsJson: malformed or non-object JSON is a SerializationException 400; a body that does not decode is a 400 MalformedHttpRequestException, one over 5 MiB a 413 RequestEntityTooLargeException; the server keeps serving', async () => {
   const app = createFrontDoor({ endpoints: new Map(), services: [service('SageMaker')] });
   for (const body of ['{"A":', '[1,2]', '"text"', '\u00ff\u00fe']) {
     const res = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send(body);
@@ -85,10 +85,11 @@ test('awsJson: malformed or non-object JSON is a SerializationException 400; an 
   const undecodable = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').set('Content-Encoding', 'gzip').send('{}');
   assert.equal(undecodable.status, 400);
   assert.equal(undecodable.headers['content-type'], 'application/x-amz-json-1.1');
-  assert.equal(JSON.parse(undecodable.text).__type, 'SerializationException');
+  assert.equal(JSON.parse(undecodable.text).__type, 'MalformedHttpRequestException');
   const big = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send(`{"A":"${'x'.repeat(6 * 1024 * 1024)}"}`);
   assert.equal(big.status, 413);
-  assert.equal(JSON.parse(big.text).__type, 'SerializationException');
+  assert.equal(big.headers['x-amzn-errortype'], 'RequestEntityTooLargeException');
+  assert.equal(JSON.parse(big.text).__type, 'RequestEntityTooLargeException');
   const ok = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Echo').set('Content-Type', 'application/x-amz-json-1.1').send('{}');
   assert.equal(ok.status, 200);
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { AwsServiceError, type AwsService } from '../service.js';
+import { AwsServiceError, queryCodeOf, queryFaultOf, type AwsService, type QueryErrorDetails } from '../service.js';
 import { jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 import { endInSlices } from '../../net/end-in-slices.js';
 
@@ -82,23 +82,44 @@ export function writeAwsJsonOutput(res: ServerResponse, version: AwsJsonVersion,
   endInSlices(res, body);
 }
 
+/** An awsJson error as it goes on the wire, whoever answers it: the service ({@link writeAwsJsonError}) or the front door refusing a body. */
+export interface AwsJsonErrorAnswer {
+  readonly status: number;
+  /** The request's protocol version's (`application/x-amz-json-1.1` or `-1.0`). */
+  readonly contentType: string;
+  /** `x-amzn-ErrorType`, and for a query-compatible service `x-amzn-query-error`. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** `{"__type": <type>, "message": <text>}`. */
+  readonly text: string;
+}
+
 /**
- * Writes a service error the way the JS SDK v3, botocore and the AWS CLI read it: the status,
- * `x-amzn-ErrorType`, a body `{"__type": <type>, "message": <text>}`, and for query-compatible
- * services (CloudWatch) `x-amzn-query-error: <type>;Sender|Receiver`, from which those SDKs take
- * the error code.
+ * A service error the way the JS SDK v3, botocore and the AWS CLI read it: the status,
+ * `x-amzn-ErrorType` and a body `{"__type": <type>, "message": <text>}`, and for query-compatible
+ * services (CloudWatch) `x-amzn-query-error: <query code>;Sender|Receiver`, from which those SDKs
+ * take the error code. `__type` stays the JSON type there, the query code going in the header only,
+ * as Smithy's protocol test for awsQueryCompatible has it (QueryCompatibleAwsJson10CustomCodeError:
+ * `__type` `aws.protocoltests.json10#CustomCodeError` with `x-amzn-query-error: Customized;Sender`);
+ * botocore keeps that `__type` as the error's `QueryErrorCode`.
  */
-export function writeAwsJsonError(res: ServerResponse, version: AwsJsonVersion, err: AwsServiceError, queryCompatible = false): void {
+export function awsJsonErrorAnswer(version: AwsJsonVersion, err: AwsServiceError & QueryErrorDetails, queryCompatible = false): AwsJsonErrorAnswer {
+  return {
+    status: err.status,
+    contentType: contentTypeFor(version),
+    headers: { 'x-amzn-ErrorType': err.type, ...(queryCompatible ? { 'x-amzn-query-error': `${queryCodeOf(err)};${queryFaultOf(err)}` } : {}) },
+    text: JSON.stringify({ __type: err.type, message: err.message }),
+  };
+}
+
+/** Writes a service error as {@link awsJsonErrorAnswer} has it. */
+export function writeAwsJsonError(res: ServerResponse, version: AwsJsonVersion, err: AwsServiceError & QueryErrorDetails, queryCompatible = false): void {
   ensureRequestId(res);
-  const body = JSON.stringify({ __type: err.type, message: err.message });
-  res.statusCode = err.status;
-  res.setHeader('Content-Type', contentTypeFor(version));
-  res.setHeader('x-amzn-ErrorType', err.type);
-  // A query-compatible error may name its query code apart from its shape (InvalidParameterValue vs InvalidParameterValueException).
-  const queryCode = (err as AwsServiceError & { queryCode?: unknown }).queryCode;
-  if (queryCompatible) res.setHeader('x-amzn-query-error', `${typeof queryCode === 'string' ? queryCode : err.type};${err.sender ? 'Sender' : 'Receiver'}`);
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(body);
+  const answer = awsJsonErrorAnswer(version, err, queryCompatible);
+  res.statusCode = answer.status;
+  res.setHeader('Content-Type', answer.contentType);
+  for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+  res.setHeader('Content-Length', Buffer.byteLength(answer.text));
+  res.end(answer.text);
 }
 
 /**
@@ -108,13 +129,16 @@ export function writeAwsJsonError(res: ServerResponse, version: AwsJsonVersion, 
  */
 export async function dispatchAwsJson(services: readonly AwsService[], target: string, contentType: string | undefined, body: Buffer, res: ServerResponse): Promise<void> {
   const version = awsJsonVersionOf(contentType);
+  // Found before the body is read, so that a body it cannot read is answered as its other errors are
+  // (for CloudWatch with x-amzn-query-error), and as the front door answers a body it refuses.
+  const service = serviceForTarget(services, target);
+  const queryCompatible = service?.awsQueryCompatible ?? false;
   let request: AwsJsonRequest;
   try {
     request = parseAwsJsonRequest(target, contentType, body);
   } catch (err) {
-    return writeAwsJsonError(res, version, err as AwsServiceError);
+    return writeAwsJsonError(res, version, err as AwsServiceError, queryCompatible);
   }
-  const service = services.find((s) => s.targetPrefix === request.targetPrefix);
   if (!service) {
     const known = services.map((s) => s.targetPrefix).join(', ');
     return writeAwsJsonError(res, version, new AwsServiceError('UnknownOperationException', `No local service answers X-Amz-Target prefix "${request.targetPrefix}" (this server answers: ${known || 'none'}).`, 400));
@@ -124,6 +148,12 @@ export async function dispatchAwsJson(services: readonly AwsService[], target: s
     writeAwsJsonOutput(res, version, output);
   } catch (err) {
     const serviceError = err instanceof AwsServiceError ? err : new AwsServiceError('InternalFailure', `The local ${service.signingName} service failed: ${(err as Error).message}`, 500);
-    writeAwsJsonError(res, version, serviceError, service.awsQueryCompatible ?? false);
+    writeAwsJsonError(res, version, serviceError, queryCompatible);
   }
+}
+
+/** The service an `X-Amz-Target` names by its part before the last dot, as {@link parseAwsJsonRequest} reads it; undefined when none has that prefix. */
+export function serviceForTarget(services: readonly AwsService[], target: string): AwsService | undefined {
+  const dot = target.lastIndexOf('.');
+  return dot > 0 ? services.find((s) => s.targetPrefix === target.slice(0, dot)) : undefined;
 }

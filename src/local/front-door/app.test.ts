@@ -475,7 +475,7 @@ test('a body declared or sent over 6 MB is refused at once, not read to its end 
   assert.match(asyncDeclared, /\{"Message":"1 validation error detected: Value at 'body' failed to satisfy constraint: Member must have length less than or equal to 128000"\}$/);
   const controlPlane = await answerTo('POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: SageMaker.ListEndpoints\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: 1000000000\r\n\r\n', Buffer.alloc(0));
   assert.match(controlPlane, /^HTTP\/1\.1 413 /);
-  assert.match(controlPlane, /"__type":"SerializationException"/);
+  assert.match(controlPlane, /"__type":"RequestEntityTooLargeException"/);
 });
 
 test('the bodies held at once are bounded (bodyMemoryBytes): past it a request, or an answer, gets a 503 ServiceUnavailable that SDKs retry', async () => {

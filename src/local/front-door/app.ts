@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { awsJsonVersionOf, contentTypeFor, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES } from '../../aws/protocols/aws-json.js';
+import { awsJsonErrorAnswer, awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES, serviceForTarget } from '../../aws/protocols/aws-json.js';
 import { writeQueryError } from '../../aws/protocols/query.js';
 import { endInSlices } from '../../net/end-in-slices.js';
-import type { AwsService } from '../../aws/service.js';
+import { AwsServiceError, queryCodeOf, queryFaultOf, type AwsService, type QueryErrorDetails } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { OversizeBodyError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { MissingTargetModelError, ModelNotReadyError, TargetModelError } from '../endpoint/multi-model.js';
@@ -107,6 +107,12 @@ export interface FrontDoorOptions {
    * sum, which otherwise grows with the callers (a thousand slow 6 MB uploads hold 6 GB). @defaultValue unbounded
    */
   bodyMemoryBytes?: number;
+  /**
+   * How long a request body may take to arrive once its headers are in before it is refused with a
+   * 408 and its connection closed (tests shorten it).
+   * @defaultValue {@link FRONT_DOOR_HEADERS_TIMEOUT_MS} + {@link FRONT_DOOR_BODY_TIMEOUT_MS}, the time the front door's HTTP server gives a whole request
+   */
+  bodyTimeoutMs?: number;
   /**
    * How long a caller may take nothing of its answer before its connection is closed (tests shorten it).
    * @defaultValue {@link FRONT_DOOR_SEND_IDLE_MS}
@@ -385,44 +391,43 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   const busy = () => frontDoorBusy(budget!.held, budget!.maxBytes);
   // Bodies over a limit are refused as they arrive, not read to their end first (as express.raw
   // does), within the time the HTTP server gives a request to arrive.
-  const bodyTimeoutMs = FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
   // A body is refused before it is parsed, so in the protocol the request names by its headers, as
   // the route below tells them apart: the SDKs read an error by its Content-Type, and a query
   // protocol client (the AWS CLI and boto3 for CloudWatch) reads only XML.
   const speaksQuery = (req: Request) => header(req, 'x-amz-target') === undefined && opts.queryHandler !== undefined && FORM_CONTENT_TYPE.test(header(req, 'content-type') ?? '');
   /**
-   * `queryCode` is the query protocol's code, which a service whose JSON protocol keeps those codes
-   * (CloudWatch) answers in both; `jsonType` is what the others answer in awsJson.
+   * A control-plane refusal in the request's protocol: the query protocol's XML, or the awsJson
+   * error the services write ({@link awsJsonErrorAnswer}), with `x-amzn-query-error` for a
+   * query-compatible one (CloudWatch).
    */
-  const controlPlaneError = (req: Request, status: number, queryCode: string, jsonType: string, message: string): BodyRefusal => {
+  const controlPlaneError = (req: Request, err: AwsServiceError & QueryErrorDetails): BodyRefusal => {
     if (speaksQuery(req)) {
       const requestId = String(req.res?.getHeader('x-amzn-RequestId') ?? randomUUID());
-      return { status, text: writeQueryError(queryCode, message, status >= 500 ? 'Receiver' : 'Sender', opts.queryHandler!.xmlns ?? '', requestId), contentType: 'text/xml' };
+      return { status: err.status, text: writeQueryError(queryCodeOf(err), err.message, queryFaultOf(err), opts.queryHandler!.xmlns ?? '', requestId), contentType: 'text/xml' };
     }
-    const prefix = /^([^.]*)\./.exec(header(req, 'x-amz-target') ?? '')?.[1];
-    const queryCompatible = opts.services?.find((s) => s.targetPrefix === prefix)?.awsQueryCompatible === true;
-    const type = queryCompatible ? queryCode : jsonType;
-    return {
-      status,
-      type,
-      body: { __type: type, message },
-      contentType: contentTypeFor(awsJsonVersionOf(header(req, 'content-type'))),
-      ...(queryCompatible ? { headers: { 'x-amzn-query-error': `${queryCode};${status >= 500 ? 'Receiver' : 'Sender'}` } } : {}),
-    };
+    const queryCompatible = serviceForTarget(opts.services ?? [], header(req, 'x-amz-target') ?? '')?.awsQueryCompatible === true;
+    const answer = awsJsonErrorAnswer(awsJsonVersionOf(header(req, 'content-type')), err, queryCompatible);
+    return { status: answer.status, headers: answer.headers, text: answer.text, contentType: answer.contentType };
   };
+  /** An error the front door answers for a service: `type` in awsJson, `queryCode` in the query protocol and `x-amzn-query-error`. */
+  const refusal = (type: string, queryCode: string, message: string, status: number): AwsServiceError & QueryErrorDetails => Object.assign(new AwsServiceError(type, message, status), { queryCode });
   const controlPlaneBody = invokeBody({
     maxBytes: MAX_AWS_JSON_BODY_BYTES,
     timeoutMs: bodyTimeoutMs,
     ...(budget ? { budget: { bytes: budget, busy } } : {}),
     refusals: {
-      // CloudWatch's code for a request over its size limit (RequestEntityTooLarge, 413), and the
-      // AWS common error for a body that does not decode by its Content-Encoding
-      // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CommonErrors.html).
-      tooLarge: (req) => controlPlaneError(req, 413, 'RequestEntityTooLarge', 'SerializationException', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`),
-      unreadable: (message, req) => controlPlaneError(req, 400, speaksQuery(req) ? 'MalformedHttpRequestException' : 'SerializationException', 'SerializationException', message),
+      // The errors AWS documents as common to all its services' APIs for a request body too large
+      // (RequestEntityTooLargeException, 413) and one that does not decode by its Content-Encoding
+      // (MalformedHttpRequestException, 400): https://docs.aws.amazon.com/awsconsolehelpdocs/latest/gsg/common-errors.html.
+      // CloudWatch's query code for a request over its size limit is RequestEntityTooLarge, as its own 1 MB limit answers.
+      tooLarge: (req) => controlPlaneError(req, refusal('RequestEntityTooLargeException', 'RequestEntityTooLarge', `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`, 413)),
+      unreadable: (message, req) => controlPlaneError(req, new AwsServiceError('MalformedHttpRequestException', message, 400)),
       // In the control plane's protocols too, not the runtime's {"Message"}: botocore takes a JSON
       // error's code from __type only (else the status, "503"), and a query-compatible client its code from x-amzn-query-error.
-      busy: (err, req) => controlPlaneError(req, err.status, err.type, err.type, err.message),
+      busy: (err, req) => controlPlaneError(req, new AwsServiceError(err.type, err.message, err.status)),
+      // The common error for a request that could not be read in time (RequestTimeoutException, 408; same page).
+      timedOut: (message, req) => controlPlaneError(req, new AwsServiceError('RequestTimeoutException', message, 408)),
     },
   });
   // The runtime passes an invocation's body to the model as the bytes sent ("Amazon SageMaker passes

@@ -36,14 +36,16 @@ export interface InvokeBodyOptions {
   budget?: { bytes: BodyBudget; busy: () => RuntimeApiError };
   /**
    * The answers of an operation whose errors differ from the real-time ones (`InvokeEndpointAsync`,
-   * the control plane's JSON protocol): to a body over `maxBytes`, and to one that cannot be read.
-   * and, when set, to a body refused because the bodies held take `budget` already (`err`, a 503).
-   * @defaultValue the real-time 413 ({@link bodyTooLargeAnswer}), a 400 `ValidationError` and `err` as JSON
+   * the control plane's protocols): to a body over `maxBytes`, to one that cannot be read and, when
+   * set, to a body refused because the bodies held take `budget` already (`err`, a 503) and to one
+   * that did not arrive within `timeoutMs` (a 408; its connection is closed whatever the answer).
+   * @defaultValue the real-time 413 ({@link bodyTooLargeAnswer}), a 400 `ValidationError`, `err` as JSON and a 408 `{"message"}`
    */
   refusals?: {
     tooLarge(req: Request): BodyRefusal;
     unreadable(message: string, req: Request): BodyRefusal;
     busy?(err: RuntimeApiError, req: Request): BodyRefusal;
+    timedOut?(message: string, req: Request): BodyRefusal;
   };
 }
 
@@ -95,9 +97,11 @@ function refuse(req: Request, res: Response, err: ToolkitError, opts: InvokeBody
       res.setHeader('Retry-After', '1');
       return answer(req, res, opts.refusals?.busy?.(busy, req) ?? { status: busy.status, type: busy.type, body: busy.body() });
     }
-    case 'ERR_BODY_TIMEOUT':
-      // As Node answers a request that does not arrive in time: 408, connection closed.
-      return sendJsonAndClose(req, res, 408, { message: `The request body did not arrive within ${opts.timeoutMs / 1000} s.` }, false);
+    case 'ERR_BODY_TIMEOUT': {
+      // As Node answers a request that does not arrive in time: 408, connection closed (the rest of the body is not waited for).
+      const message = `The request body did not arrive within ${opts.timeoutMs / 1000} s.`;
+      return answer(req, res, opts.refusals?.timedOut?.(message, req) ?? { status: 408, body: { message } }, false);
+    }
     default: {
       // A body that could not be decoded, or a client that left before sending it all.
       const message = `The request body could not be read: ${err.message}.`;

@@ -1,4 +1,4 @@
-import { AwsServiceError } from '../../../aws/service.js';
+import { AwsServiceError, type QueryErrorDetails } from '../../../aws/service.js';
 import { ConstraintViolations } from '../../../aws/violations.js';
 
 /**
@@ -7,7 +7,7 @@ import { ConstraintViolations } from '../../../aws/violations.js';
  * protocol code (`<Code>`, and the `x-amzn-query-error: Code;Sender` header, e.g.
  * `InvalidParameterValue`). Both come from botocore's `cloudwatch` model.
  */
-export class CloudWatchError extends AwsServiceError {
+export class CloudWatchError extends AwsServiceError implements QueryErrorDetails {
   constructor(
     type: string,
     /** The query-protocol error code. */

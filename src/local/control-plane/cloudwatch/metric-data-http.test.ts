@@ -8,6 +8,7 @@ import { createGzip, gzipSync } from 'node:zlib';
 import { CloudWatchClient, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
+import { answerUntilClose } from '../../../../test/helpers/raw-http.js';
 import { createFrontDoor } from '../../front-door/app.js';
 import { CloudWatchService } from './cloudwatch-service.js';
 import { createMetricClock } from './metric-clock.js';
@@ -118,10 +119,43 @@ test('huge or deeply nested MetricData over HTTP: 4xx answers, nothing stored', 
   assert.equal(metrics.list({ namespace: 'Deep' }).length + metrics.list({ namespace: 'Huge' }).length, 0);
 });
 
-test('a body that says gzip but is not is a 400 SerializationException', async () => {
+test('a body that says gzip but is not is a 400 MalformedHttpRequestException', async () => {
   const res = await json('PutMetricData', Buffer.from('not gzip at all'), { 'Content-Encoding': 'gzip' });
   assert.equal(res.status, 400);
-  assert.equal(res.body.__type, 'SerializationException');
+  assert.equal(res.body.__type, 'MalformedHttpRequestException');
+  assert.equal(res.headers.get('x-amzn-query-error'), 'MalformedHttpRequestException;Sender');
+});
+
+/** What the SDKs read of an awsJson error, its message aside: botocore and the JS SDK take a query-compatible service's code from x-amzn-query-error, else from __type. */
+const errorShape = (res: { status: number; headers: Headers; body: Record<string, unknown> }) => ({
+  status: res.status,
+  contentType: res.headers.get('content-type'),
+  type: res.body.__type,
+  errorType: res.headers.get('x-amzn-errortype'),
+  queryError: res.headers.get('x-amzn-query-error'),
+  members: Object.keys(res.body),
+});
+
+/** How an awsJson error is laid out, whatever its codes: the front door's refusals and the service's errors must not drift apart. */
+const errorForm = (res: { status: number; headers: Headers; body: Record<string, unknown> }) => {
+  const shape = errorShape(res);
+  return { contentType: shape.contentType, members: shape.members, typeIsErrorType: shape.type === shape.errorType, queryError: /^[A-Za-z]+;(Sender|Receiver)$/.test(shape.queryError ?? '') };
+};
+
+test('a CloudWatch JSON body the front door refuses gets the awsJson error the service writes: __type its JSON type, as x-amzn-ErrorType, its query code and fault in x-amzn-query-error', async () => {
+  // The front door refuses a body that does not inflate, the service one that is not JSON.
+  const refused = await json('PutMetricData', Buffer.from('not gzip at all'), { 'Content-Encoding': 'gzip' });
+  const unparsed = await json('PutMetricData', '{"Namespace":');
+  assert.deepEqual(errorForm(refused), errorForm(unparsed));
+  assert.deepEqual(errorForm(unparsed), { contentType: 'application/x-amz-json-1.0', members: ['__type', 'message'], typeIsErrorType: true, queryError: true });
+  assert.deepEqual(errorShape(refused), { status: 400, contentType: 'application/x-amz-json-1.0', type: 'MalformedHttpRequestException', errorType: 'MalformedHttpRequestException', queryError: 'MalformedHttpRequestException;Sender', members: ['__type', 'message'] });
+  assert.deepEqual(errorShape(unparsed), { ...errorShape(refused), type: 'SerializationException', errorType: 'SerializationException', queryError: 'SerializationException;Sender' });
+  // A code of the query protocol goes in x-amzn-query-error only (botocore and the JS SDK take the code from there), never in __type.
+  const tooLarge = await json('PutMetricData', gzipSync(JSON.stringify({ Namespace: 'Big', MetricData: [{ MetricName: 'm', Value: 1, Dimensions: [{ Name: 'd', Value: 'x'.repeat(MAX_AWS_JSON_BODY_BYTES) }] }] })), { 'Content-Encoding': 'gzip' });
+  assert.deepEqual(errorShape(tooLarge), { status: 413, contentType: 'application/x-amz-json-1.0', type: 'RequestEntityTooLargeException', errorType: 'RequestEntityTooLargeException', queryError: 'RequestEntityTooLarge;Sender', members: ['__type', 'message'] });
+  // Over the front door's 5 MiB and over PutMetricData's 1 MB: one error.
+  const overPutMetricData = await json('PutMetricData', gzipSync(JSON.stringify({ Namespace: 'Big', MetricData: [{ MetricName: 'm', Value: 1, Dimensions: [{ Name: 'd', Value: 'x'.repeat(2_000_000) }] }] })), { 'Content-Encoding': 'gzip' });
+  assert.deepEqual(errorShape(overPutMetricData), errorShape(tooLarge));
 });
 
 test('the query protocol: PutMetricData as form members, GetMetricData answered in XML with ISO 8601 timestamps', async () => {
@@ -247,6 +281,14 @@ test('the SDK\'s CloudWatch client reads a PutMetricData over the front door\'s 
     assert.equal(err.name, 'RequestEntityTooLarge');
     assert.equal(err.$metadata?.httpStatusCode, 413);
     assert.equal(err.message, `The request body is larger than the ${MAX_AWS_JSON_BODY_BYTES} bytes this server accepts.`);
+    // The service's own 413 reads the same: what the SDK makes of it does not tell who refused it.
+    const own = await client.send(new PutMetricDataCommand({ Namespace: 'SdkTooLarge', MetricData: [{ MetricName: 'm', Value: 1, Dimensions: [{ Name: 'd', Value: 'x'.repeat(2_000_000) }] }] })).then(
+      () => assert.fail('a PutMetricData over 1 MB was taken'),
+      (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
+    );
+    const read = (e: Error & { $metadata?: { httpStatusCode?: number }; $fault?: unknown; Code?: unknown; Type?: unknown }) => ({ name: e.name, status: e.$metadata?.httpStatusCode, fault: e.$fault, code: e.Code, type: e.Type });
+    assert.deepEqual(read(own), read(err));
+    assert.deepEqual(read(err), { name: 'RequestEntityTooLarge', status: 413, fault: 'client', code: 'RequestEntityTooLarge', type: 'Sender' });
     assert.equal(metrics.list({ namespace: 'SdkTooLarge' }).length, 0);
   } finally {
     client.destroy();
@@ -298,5 +340,28 @@ test('a query-protocol body that does not fit the front door\'s body memory is a
     assert.match(String(busy.message), /SMKIT_LOCAL_BODY_MEMORY_MB/);
   } finally {
     await new Promise<void>((ok) => small.close(() => ok()));
+  }
+});
+
+test('a control-plane body that stalls gets a 408 RequestTimeoutException in the protocol its request names (query XML, or awsJson with x-amzn-query-error), and its connection closed', async () => {
+  const clock = createMetricClock(60);
+  const cw = new CloudWatchService({ metrics: new MetricStore(clock), clock });
+  const slow = createServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw), bodyTimeoutMs: 200 }));
+  await new Promise<void>((ok) => slow.listen(0, '127.0.0.1', ok));
+  try {
+    const { port } = slow.address() as AddressInfo;
+    // Part of the 100 bytes the headers promise, then nothing: the answer comes once the body is overdue, and the connection closes.
+    const query = await answerUntilClose(port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=ListMet', 60_000);
+    assert.match(query, /^HTTP\/1\.1 408 /);
+    assert.match(query, /\r\nContent-Type: text\/xml\r\n/i);
+    assert.match(query, /\r\n\r\n<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestTimeoutException<\/Code><Message>The request body did not arrive within 0\.2 s\.<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
+    const awsJson = await answerUntilClose(port, 'POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 100\r\n\r\n{"Namesp', 60_000);
+    assert.match(awsJson, /^HTTP\/1\.1 408 /);
+    assert.match(awsJson, /\r\nContent-Type: application\/x-amz-json-1\.0\r\n/i);
+    assert.match(awsJson, /\r\nx-amzn-ErrorType: RequestTimeoutException\r\n/i);
+    assert.match(awsJson, /\r\nx-amzn-query-error: RequestTimeoutException;Sender\r\n/i);
+    assert.match(awsJson, /\r\n\r\n\{"__type":"RequestTimeoutException","message":"The request body did not arrive within 0\.2 s\."\}$/);
+  } finally {
+    await new Promise<void>((ok) => slow.close(() => ok()));
   }
 });

@@ -195,6 +195,7 @@ test('a request over 1 MB is refused with 413 RequestEntityTooLarge and stores n
   await assert.rejects(cw.call('PutMetricData', { Namespace: 'MyApp', MetricData: big }), (err: unknown) => {
     assert.ok(err instanceof CloudWatchError);
     assert.equal(err.status, 413);
+    assert.equal(err.type, 'RequestEntityTooLargeException');
     assert.equal(err.queryCode, 'RequestEntityTooLarge');
     const size = Buffer.byteLength(JSON.stringify({ Namespace: 'MyApp', MetricData: big }));
     assert.equal(err.message, `Request size ${size} exceeded 1048576 bytes.`);

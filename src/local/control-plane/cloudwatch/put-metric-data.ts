@@ -63,7 +63,7 @@ export function jsonBytesUpTo(value: unknown, limit: number): number {
 
 /** `RequestEntityTooLarge` (413), worded as CloudWatch words it: "Request size 47947 exceeded 40960 bytes". */
 function requestTooLarge(bytes: number): CloudWatchError {
-  return new CloudWatchError('RequestEntityTooLarge', 'RequestEntityTooLarge', `Request size ${bytes} exceeded ${MAX_PUT_METRIC_DATA_BYTES} bytes.`, 413);
+  return new CloudWatchError('RequestEntityTooLargeException', 'RequestEntityTooLarge', `Request size ${bytes} exceeded ${MAX_PUT_METRIC_DATA_BYTES} bytes.`, 413);
 }
 
 /**

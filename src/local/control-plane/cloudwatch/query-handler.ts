@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AwsServiceError } from '../../../aws/service.js';
+import { AwsServiceError, queryCodeOf, queryFaultOf } from '../../../aws/service.js';
 import { endInSlices } from '../../../net/end-in-slices.js';
 import { parseQueryBody, QueryParseError, writeQueryError, writeQueryResponse } from '../../../aws/protocols/query.js';
-import { CloudWatchError } from './errors.js';
 import type { CloudWatchService } from './cloudwatch-service.js';
 import { CLOUDWATCH_API_VERSION, CLOUDWATCH_MAP_MEMBERS, CLOUDWATCH_TIMESTAMP_MEMBERS, CLOUDWATCH_XMLNS, coerceQueryInput, unsupportedVersion } from './query-shapes.js';
 
@@ -60,8 +59,7 @@ export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService): ((r
     })().catch((err: unknown) => {
       if (res.headersSent) return;
       if (err instanceof QueryParseError) return fail(400, err.code, err.message);
-      if (err instanceof CloudWatchError) return fail(err.status, err.queryCode, err.message, err.fault);
-      if (err instanceof AwsServiceError) return fail(err.status, err.type, err.message, err.status >= 500 ? 'Receiver' : 'Sender');
+      if (err instanceof AwsServiceError) return fail(err.status, queryCodeOf(err), err.message, queryFaultOf(err));
       return fail(500, 'InternalFailure', `The local CloudWatch failed: ${(err as Error)?.message ?? String(err)}`, 'Receiver');
     });
   };
