@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { createServer, request, type IncomingHttpHeaders } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { Agent, createServer, request, type ClientRequestArgs, type IncomingHttpHeaders } from 'node:http';
+import { createConnection, createServer as createNetServer, type AddressInfo, type NetConnectOpts, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -280,5 +280,54 @@ test('an object whose bytes stop coming part-way fails the read after SMKIT_LOCA
   } finally {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+/**
+ * An HTTP agent whose connections, to a real server, fail as the operating system fails a connection
+ * it gave up on (ETIMEDOUT, from `syscall`): a connect no SYN-ACK answered, or an open connection
+ * whose packets or keep-alive probes went unacknowledged, which takes minutes to provoke for real.
+ */
+class TimingOutAgent extends Agent {
+  constructor(private readonly syscall: 'connect' | 'read') {
+    super({ keepAlive: true });
+  }
+  override createConnection(options: ClientRequestArgs): Socket {
+    const socket = createConnection(options as NetConnectOpts);
+    const error = Object.assign(new Error(`${this.syscall} ETIMEDOUT`), { errno: -110, code: 'ETIMEDOUT', syscall: this.syscall });
+    // Once the request has its socket's listeners (attached on a later tick).
+    setImmediate(() => socket.destroy(error));
+    return socket;
+  }
+}
+
+test('a connection the operating system gave up on (ETIMEDOUT, which the SDK names a TimeoutError too) fails saying so, not that SMKIT_LOCAL_S3_TIMEOUT_SECONDS ran out', async () => {
+  const silent = await silentServer();
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-s3-etimedout-'));
+  const agents = [new TimingOutAgent('read'), new TimingOutAgent('connect')];
+  try {
+    const file = join(dir, 'capture.jsonl');
+    await writeFile(file, '{}');
+    const open = createS3Objects({ s3EndpointUrl: silent.url, region: 'us-east-1' }, { httpAgent: agents[0]! });
+    const gaveUp = (attempts: string) => (err: unknown): boolean => {
+      assert.equal((err as Error).name, 'TimeoutError');
+      assert.equal((err as NodeJS.ErrnoException).code, 'ETIMEDOUT');
+      // Before: "S3 at ... went 60 s without sending or taking a byte ..., the limit SMKIT_LOCAL_S3_TIMEOUT_SECONDS sets".
+      assert.equal((err as Error).message, `S3 at ${silent.url} stopped acknowledging what was sent on the connection until the operating system gave up on it (ETIMEDOUT)${attempts}: check that S3 is running and reachable there`);
+      return true;
+    };
+    await assert.rejects(open.list('b', 'prefix/'), gaveUp(' (3 attempts)'));
+    // A streamed body is sent once.
+    await assert.rejects(open.putFile('b', 'capture.jsonl', file), gaveUp(''));
+    const connecting = createS3Objects({ s3EndpointUrl: silent.url, region: 'us-east-1' }, { httpAgent: agents[1]! });
+    await assert.rejects(connecting.get('b', 'model.tar.gz'), (err: Error) => {
+      assert.equal(err.message, `S3 at ${silent.url} did not answer the connection attempt before the operating system gave up on it (ETIMEDOUT) (3 attempts): check that S3 is running and reachable there`);
+      assert.equal(((err.cause as NodeJS.ErrnoException).syscall), 'connect');
+      return true;
+    });
+  } finally {
+    for (const agent of agents) agent.destroy();
+    await rm(dir, { recursive: true, force: true });
+    await silent.close();
   }
 });
