@@ -7,7 +7,8 @@ import { Agent, createServer, request, type ClientRequestArgs, type IncomingHttp
 import { createConnection, createServer as createNetServer, type AddressInfo, type NetConnectOpts, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { isToolkitError } from '../../errors/catalogue.js';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
 import { until } from '../../../test/helpers/until.js';
 import { createS3Objects } from './client.js';
@@ -329,5 +330,30 @@ test('a connection the operating system gave up on (ETIMEDOUT, which the SDK nam
     for (const agent of agents) agent.destroy();
     await rm(dir, { recursive: true, force: true });
     await silent.close();
+  }
+});
+
+test('list fails with ERR_S3_TOO_MANY_KEYS, naming the prefix and the limit, once it has listed more than maxKeys (100 000 by default); at the limit it lists every key, and with firstOnly the first maxKeys', async () => {
+  const s3 = await startLocalS3(['in']);
+  try {
+    // One page each: s3rver fails to make a continuation token here (DES, which OpenSSL 3 leaves out).
+    for (const key of ['p/a', 'p/b', 'p/c', 'p/d', 'q/x']) await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: key, Body: key }));
+    const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+    assert.deepEqual(await objects.list('in', 'p/'), ['p/a', 'p/b', 'p/c', 'p/d']);
+    assert.deepEqual(await objects.list('in', 'p/', { maxKeys: 4 }), ['p/a', 'p/b', 'p/c', 'p/d']);
+    // Before, every key of the prefix was listed, however many.
+    await assert.rejects(objects.list('in', 'p/', { maxKeys: 3 }), (err: unknown) => {
+      assert.ok(isToolkitError(err) && err.code === 'ERR_S3_TOO_MANY_KEYS', String(err));
+      assert.equal(err.status, 400);
+      assert.equal(
+        err.message,
+        's3://in/p/ holds more than 3 objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones.',
+      );
+      assert.deepEqual(err.details, { bucket: 'in', prefix: 'p/', maxKeys: 3 });
+      return true;
+    });
+    assert.deepEqual(await objects.list('in', 'p/', { maxKeys: 2, firstOnly: true }), ['p/a', 'p/b']);
+  } finally {
+    await s3.stop();
   }
 });

@@ -4,7 +4,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Agent } from 'node:http';
 import { Readable } from 'node:stream';
 import { DEFAULT_S3_TIMEOUT_SECONDS, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
-import type { PutFileOptions, S3Objects } from './objects.js';
+import { ToolkitError } from '../../errors/catalogue.js';
+import { MAX_LISTED_KEYS, type PutFileOptions, type S3Objects } from './objects.js';
 
 const ignore = (): void => {};
 const SILENT_LOGGER = { trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };
@@ -210,8 +211,11 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
     },
     async list(bucket, prefix, options = {}) {
       const { send, mod } = await get();
+      const { maxKeys = MAX_LISTED_KEYS, firstOnly = false } = options;
       const keys: string[] = [];
       let token: string | undefined;
+      // Pages of S3's default size (1000 keys): the limit is checked after each, so a listing holds
+      // at most one page more than it.
       do {
         const out = (await send(new mod.ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }), abortOptions(options.signal))) as {
           Contents?: Array<{ Key?: string }>;
@@ -219,6 +223,14 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
           IsTruncated?: boolean;
         };
         for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
+        if (keys.length >= maxKeys && firstOnly) return keys.slice(0, maxKeys);
+        if (keys.length > maxKeys) {
+          throw new ToolkitError(
+            'ERR_S3_TOO_MANY_KEYS',
+            `s3://${bucket}/${prefix} holds more than ${maxKeys} objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones.`,
+            { details: { bucket, prefix, maxKeys } },
+          );
+        }
         token = out.IsTruncated ? out.NextContinuationToken : undefined;
       } while (token);
       return keys;
