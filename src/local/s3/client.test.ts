@@ -290,12 +290,16 @@ test('an object whose bytes stop coming part-way fails the read after SMKIT_LOCA
  * whose packets or keep-alive probes went unacknowledged, which takes minutes to provoke for real.
  */
 class TimingOutAgent extends Agent {
-  constructor(private readonly syscall: 'connect' | 'read') {
+  constructor(private readonly syscall: 'connect' | 'read' | 'connect to each address') {
     super({ keepAlive: true });
   }
   override createConnection(options: ClientRequestArgs): Socket {
     const socket = createConnection(options as NetConnectOpts);
-    const error = Object.assign(new Error(`${this.syscall} ETIMEDOUT`), { errno: -110, code: 'ETIMEDOUT', syscall: this.syscall });
+    const timedOut = (syscall: string): Error => Object.assign(new Error(`${syscall} ETIMEDOUT`), { errno: -110, code: 'ETIMEDOUT', syscall });
+    // A host of several addresses (Node's autoSelectFamily tries each): Node fails the connection
+    // with an AggregateError of the attempts' errors (those cut by its own 250 ms attempt timeout
+    // left out), with the first one's code and no syscall.
+    const error = this.syscall === 'connect to each address' ? Object.assign(new AggregateError([timedOut('connect')], ''), { code: 'ETIMEDOUT' }) : timedOut(this.syscall);
     // Once the request has its socket's listeners (attached on a later tick).
     setImmediate(() => socket.destroy(error));
     return socket;
@@ -305,7 +309,7 @@ class TimingOutAgent extends Agent {
 test('a connection the operating system gave up on (ETIMEDOUT, which the SDK names a TimeoutError too) fails saying so, not that SMKIT_LOCAL_S3_TIMEOUT_SECONDS ran out', async () => {
   const silent = await silentServer();
   const dir = await mkdtemp(join(tmpdir(), 'smkit-s3-etimedout-'));
-  const agents = [new TimingOutAgent('read'), new TimingOutAgent('connect')];
+  const agents = [new TimingOutAgent('read'), new TimingOutAgent('connect'), new TimingOutAgent('connect to each address')];
   try {
     const file = join(dir, 'capture.jsonl');
     await writeFile(file, '{}');
@@ -324,6 +328,13 @@ test('a connection the operating system gave up on (ETIMEDOUT, which the SDK nam
     await assert.rejects(connecting.get('b', 'model.tar.gz'), (err: Error) => {
       assert.equal(err.message, `S3 at ${silent.url} did not answer the connection attempt before the operating system gave up on it (ETIMEDOUT) (3 attempts): check that S3 is running and reachable there`);
       assert.equal(((err.cause as NodeJS.ErrnoException).syscall), 'connect');
+      return true;
+    });
+    const connectingToEach = createS3Objects({ s3EndpointUrl: silent.url, region: 'us-east-1' }, { httpAgent: agents[2]! });
+    // Before: "stopped acknowledging what was sent on the connection", the aggregate having no syscall.
+    await assert.rejects(connectingToEach.get('b', 'model.tar.gz'), (err: Error) => {
+      assert.equal(err.message, `S3 at ${silent.url} did not answer the connection attempt before the operating system gave up on it (ETIMEDOUT) (3 attempts): check that S3 is running and reachable there`);
+      assert.ok(err.cause instanceof AggregateError, String(err.cause));
       return true;
     });
   } finally {

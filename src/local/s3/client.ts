@@ -63,7 +63,11 @@ function sseKms(kmsKeyId: string | undefined): { ServerSideEncryption?: 'aws:kms
  * on an open one. No limit of smkit's was reached: the network or S3 went away.
  */
 function osTimedOut(cause: NodeJS.ErrnoException, endpoint: string, tries: string): Error {
-  const what = cause.syscall === 'connect' ? 'did not answer the connection attempt before the operating system gave up on it' : 'stopped acknowledging what was sent on the connection until the operating system gave up on it';
+  // A host of several addresses is tried one after another (Node's autoSelectFamily): their
+  // failures come as one AggregateError, which has the first one's code but no syscall.
+  const attempts: unknown[] = cause instanceof AggregateError ? cause.errors : [cause];
+  const connecting = attempts.some((e) => (e as NodeJS.ErrnoException | undefined)?.syscall === 'connect');
+  const what = connecting ? 'did not answer the connection attempt before the operating system gave up on it' : 'stopped acknowledging what was sent on the connection until the operating system gave up on it';
   const message = `S3 at ${endpoint} ${what} (ETIMEDOUT)${tries}: check that S3 is running and reachable there`;
   return Object.assign(new Error(message, { cause }), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 }
