@@ -333,7 +333,7 @@ test('an input prefix holding more objects than a listing may (ERR_S3_TOO_MANY_K
     // Before: the same, then "Check that S3 is running and reachable at AWS_ENDPOINT_URL_S3 ...", which S3 was.
     assert.equal(
       d.FailureReason,
-      'ClientError: Could not list the input objects under S3 URL "s3://in/batch/" (TransformInput.DataSource.S3DataSource.S3Uri): s3://in/batch/ holds more than 1 objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones.',
+      'ClientError: Could not list the input objects under S3 URL "s3://in/batch/" (TransformInput.DataSource.S3DataSource.S3Uri): s3://in/batch/ holds more than 1 objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones (shards, RecordIO files, a tar archive).',
     );
   } finally {
     client.destroy();

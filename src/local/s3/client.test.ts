@@ -358,7 +358,7 @@ test('list fails with ERR_S3_TOO_MANY_KEYS, naming the prefix and the limit, onc
       assert.equal(err.status, 400);
       assert.equal(
         err.message,
-        's3://in/p/ holds more than 3 objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones.',
+        's3://in/p/ holds more than 3 objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones (shards, RecordIO files, a tar archive).',
       );
       assert.deepEqual(err.details, { bucket: 'in', prefix: 'p/', maxKeys: 3 });
       return true;

@@ -231,7 +231,7 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
         if (keys.length > maxKeys) {
           throw new ToolkitError(
             'ERR_S3_TOO_MANY_KEYS',
-            `s3://${bucket}/${prefix} holds more than ${maxKeys} objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones.`,
+            `s3://${bucket}/${prefix} holds more than ${maxKeys} objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones (shards, RecordIO files, a tar archive).`,
             { details: { bucket, prefix, maxKeys } },
           );
         }
