@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { Agent, createServer, request, type ClientRequestArgs, type IncomingHttpHeaders } from 'node:http';
-import { createConnection, createServer as createNetServer, type AddressInfo, type NetConnectOpts, type Socket } from 'node:net';
+import { createConnection, createServer as createNetServer, type AddressInfo, type NetConnectOpts, type Socket, type TcpNetConnectOpts } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -341,6 +341,29 @@ test('a connection the operating system gave up on (ETIMEDOUT, which the SDK nam
     for (const agent of agents) agent.destroy();
     await rm(dir, { recursive: true, force: true });
     await silent.close();
+  }
+});
+
+test('an S3 endpoint whose host has several addresses, none of which takes the connection (localhost at ::1 and 127.0.0.1 with S3 not running), fails with each attempt\'s error in the message, not an empty one', async () => {
+  const closed = createNetServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve));
+  // The host's addresses as a resolver would give them: Node tries each (autoSelectFamily) and fails with an AggregateError of no message.
+  const lookup = ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
+    options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }]) : callback(null, '127.0.0.1', 4)) as unknown as TcpNetConnectOpts['lookup'];
+  const agent = new Agent({ lookup, autoSelectFamily: true });
+  try {
+    const objects = createS3Objects({ s3EndpointUrl: `http://s3.localhost.test:${port}`, region: 'us-east-1' }, { httpAgent: agent });
+    await assert.rejects(objects.list('b', 'prefix/'), (err: unknown) => {
+      assert.ok(err instanceof AggregateError, String(err));
+      // Before: "".
+      assert.equal(err.message, err.errors.map((e: Error) => e.message).join('; '));
+      assert.ok(err.message.startsWith(`connect ECONNREFUSED 127.0.0.1:${port}; connect `), err.message);
+      return true;
+    });
+  } finally {
+    agent.destroy();
   }
 });
 

@@ -77,6 +77,10 @@ function osTimedOut(cause: NodeJS.ErrnoException, endpoint: string, tries: strin
  * neither S3 nor what to change) becomes one that names S3's endpoint and the setting.
  */
 function explained(err: unknown, endpoint: string, seconds: number): unknown {
+  // Node fails a connection to a host of several addresses (its autoSelectFamily tries each, as for
+  // localhost at ::1 and 127.0.0.1) with an AggregateError whose own message is empty: a refused one
+  // (S3 not running) read "Could not list model data at s3://...: " and nothing more.
+  if (err instanceof AggregateError && err.message === '') err.message = err.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; ');
   if (!(err instanceof Error) || err.name !== 'TimeoutError') return err;
   const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts;
   const tries = attempts !== undefined && attempts > 1 ? ` (${attempts} attempts)` : '';
