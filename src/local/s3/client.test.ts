@@ -391,3 +391,35 @@ test('list fails with ERR_S3_TOO_MANY_KEYS, naming the prefix and the limit, onc
     await s3.stop();
   }
 });
+
+test('list stops at the page of 1000 keys that takes it past maxKeys, not at the end of the prefix (an S3 answering ListObjectsV2 with ten pages), and with firstOnly after the first page', async () => {
+  // s3rver cannot page (its continuation tokens fail under OpenSSL 3): an S3 answering as the service does, 10 000 keys in ten pages.
+  const tokens: string[] = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://s3');
+    if (req.method !== 'GET' || url.searchParams.get('list-type') !== '2') return void res.writeHead(500).end();
+    const page = Number(url.searchParams.get('continuation-token') ?? '0');
+    tokens.push(String(page));
+    const keys = Array.from({ length: 1000 }, (_, i) => `<Contents><Key>p/${String(page * 1000 + i).padStart(9, '0')}</Key><Size>1</Size></Contents>`).join('');
+    res.writeHead(200, { 'content-type': 'application/xml' }).end(
+      '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>in</Name><Prefix>p/</Prefix><KeyCount>1000</KeyCount><MaxKeys>1000</MaxKeys>' +
+        `${page < 9 ? `<IsTruncated>true</IsTruncated><NextContinuationToken>${page + 1}</NextContinuationToken>` : '<IsTruncated>false</IsTruncated>'}${keys}</ListBucketResult>`,
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const objects = createS3Objects({ s3EndpointUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1' });
+    await assert.rejects(objects.list('in', 'p/', { maxKeys: 2500 }), (err: unknown) => isToolkitError(err) && err.code === 'ERR_S3_TOO_MANY_KEYS' && err.message.startsWith('s3://in/p/ holds more than 2500 objects'));
+    assert.deepEqual(tokens, ['0', '1', '2'], 'three pages: the third takes it past 2500');
+    tokens.length = 0;
+    // Exactly at the limit after a page: one more page tells whether there are more.
+    await assert.rejects(objects.list('in', 'p/', { maxKeys: 2000 }), (err: unknown) => isToolkitError(err) && err.code === 'ERR_S3_TOO_MANY_KEYS');
+    assert.deepEqual(tokens, ['0', '1', '2']);
+    tokens.length = 0;
+    const first = await objects.list('in', 'p/', { maxKeys: 1, firstOnly: true });
+    assert.deepEqual(first, ['p/000000000']);
+    assert.deepEqual(tokens, ['0'], 'firstOnly: one page');
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
