@@ -334,7 +334,7 @@ test('multi-model: a fetch of a/b.tar.gz that failed in its download leaves no f
   }
 });
 
-test('a multi-model prefix is checked by listing one key: one holding more models than a listing may (ERR_S3_TOO_MANY_KEYS; 2 here) still deploys, while an S3Prefix as large fails naming the prefix and the limit', async () => {
+test('a multi-model prefix is checked by listing one key: one holding more models than a listing may (ERR_S3_TOO_MANY_KEYS; 2 here) still deploys, while an S3Prefix as large fails naming the prefix and the limit, and a multi-model prefix that cannot be read (NoSuchBucket) still fails', async () => {
   for (const key of ['mme-many/a.tar.gz', 'mme-many/b.tar.gz', 'mme-many/c.tar.gz']) await put(key, 'not read');
   const cache = await mkdtemp(join(tmpdir(), 'smkit-model-data-'));
   const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
@@ -347,6 +347,11 @@ test('a multi-model prefix is checked by listing one key: one holding more model
     await assert.rejects(
       resolveModelDataSource({ S3Uri: 's3://models/mme-many/', S3DataType: 'S3Prefix', CompressionType: 'None' }, cache, () => bounded),
       (err: Error) => err instanceof ModelDataError && /^Could not list model data at s3:\/\/models\/mme-many\/: s3:\/\/models\/mme-many\/ holds more than 2 objects, /.test(err.message) && (err.cause as { code?: string }).code === 'ERR_S3_TOO_MANY_KEYS',
+    );
+    // One key asked for still tells a prefix that cannot be read.
+    await assert.rejects(
+      resolveModelData('s3://no-such-bucket/mme/', 'MultiModel', cache, () => bounded),
+      (err: Error) => err instanceof ModelDataError && err.message.startsWith('Could not list model data at s3://no-such-bucket/mme/: ') && (err.cause as Error).name === 'NoSuchBucket',
     );
   } finally {
     await rm(cache, { recursive: true, force: true });
