@@ -540,6 +540,34 @@ test('unsafe entries count towards maxEntries as well (the scan reads each of th
   });
 });
 
+test('unsafe links count towards maxLinks and unsafe directory entries towards maxDirectories (the limits are on what the archive holds): past either the archive is refused at that entry, quoting the unsafe entries before it', async () => {
+  await withTmp(async (tmp) => {
+    const cases: [string, CraftedEntry[], Parameters<typeof extractModelArchive>[2], RegExp, number][] = [
+      // Two links refused on their own (an absolute target, a path out of the tree), then a safe one: three links.
+      [
+        'links',
+        [good, { path: 'abs', type: 'SymbolicLink', linkpath: '/etc/passwd' }, { path: '../hard', type: 'Link', linkpath: 'model.onnx' }, { path: 'ok', type: 'SymbolicLink', linkpath: 'model.onnx' }],
+        { maxLinks: 2 },
+        /holds more than 2 symbolic or hard links \(entry 4, "ok"\), more than smkit checks\. .* Unsafe entries before it: "abs" \(link to the absolute path \/etc\/passwd\); "\.\.\/hard" \(path contains a '\.\.' segment\)\.$/,
+        2,
+      ],
+      ['directories', [good, { path: '../up/', type: 'Directory' }, { path: '/abs/', type: 'Directory' }, { path: 'x/', type: 'Directory' }], { maxDirectories: 2 }, /holds more than 2 directory entries \(entry 4, "x\/"\), more than smkit extracts .* Unsafe entries before it: "\.\.\/up\/" \(path contains a '\.\.' segment\); "\/abs\/" \(absolute path\)\.$/, 2],
+    ];
+    for (const [name, entries, options, message, unsafeEntries] of cases) {
+      const tarPath = path.join(tmp, `${name}.tar.gz`);
+      await fs.writeFile(tarPath, craftTarGz(entries));
+      // Before, the unsafe ones were left out of the count: the archive got past the limit, to be refused for them alone.
+      await assert.rejects(extractModelArchive(tarPath, path.join(tmp, name), options), (err: unknown) => {
+        assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_UNSAFE', String(err));
+        assert.match(err.message, message);
+        assert.equal(err.details?.['unsafeEntries'], unsafeEntries);
+        return true;
+      });
+      assert.equal(await exists(path.join(tmp, name)), false, `${name}: nothing was extracted`);
+    }
+  });
+});
+
 test('a .tar.gz with 1 GB of zeros after the end of its archive (5 MB gzipped, well under the 1000:1 ratio) extracts its files without reading past the end: node-tar kept what follows the end in one buffer, copied whole for each chunk, and had not finished after ten minutes', { timeout: 60_000 }, async () => {
   await withTmp(async (tmp) => {
     const tarPath = path.join(tmp, 'model.tar.gz');

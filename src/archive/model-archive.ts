@@ -224,6 +224,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
   let lastPath = '';
   let bytes = 0;
   let directories = 0;
+  let linkEntries = 0;
   let levels = 0;
   let stop: ScanStop | undefined;
   const data = await openTar(tarPath);
@@ -253,21 +254,23 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
             return parser.abort(new Error(stop));
           }
           const entry: ScannedEntry = { path: e.path, type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}) };
+          const isDirectory = DIRECTORY_TYPES.has(entry.type);
+          const isLink = LINK_TYPES.has(entry.type);
+          // Unsafe ones count too, as towards maxEntries: the limits are on what the archive holds.
+          if (isDirectory && ++directories > maxDirectories) stop = 'too many directories';
+          else if (isLink && ++linkEntries > maxLinks) stop = 'too many links';
+          if (stop) return parser.abort(new Error(stop));
           const why = refusal(entry, symlinkTree);
           if (why) return problems.add(entry.path, why);
           // What extracting costs: memory per entry, file-system calls per directory entry and per
           // folder of each entry's path (created or checked for every entry under it), and of a
           // link's target (node-tar reserves each of them too).
-          const isDirectory = DIRECTORY_TYPES.has(entry.type);
           levels += segments(entry.path).length - (isDirectory ? 0 : 1) + (entry.linkpath === undefined ? 0 : Math.max(0, segments(entry.linkpath).length - 1));
-          if (isDirectory && ++directories > maxDirectories) stop = 'too many directories';
-          else if (levels > maxFolderLevels) stop = 'too deep in all';
-          if (stop) return parser.abort(new Error(stop));
-          if (!LINK_TYPES.has(entry.type)) return;
-          if (links.length === maxLinks) {
-            stop = 'too many links';
+          if (levels > maxFolderLevels) {
+            stop = 'too deep in all';
             return parser.abort(new Error(stop));
           }
+          if (!isLink) return;
           links.push(entry);
           if (entry.type === 'SymbolicLink') addLink(symlinkTree, segments(entry.path), entry.linkpath!);
         },
@@ -289,19 +292,21 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
     if (stop === 'too large') {
       throw new ToolkitError('ERR_ARCHIVE_TOO_LARGE', `refusing to extract ${tarPath}: its files take more than ${maxBytes} bytes (${bytes} by entry ${count}, "${lastPath}"), ${room}. Nothing was extracted; free disk space or make the model smaller.`);
     }
+    // A count past its limit stops the scan: the unsafe entries before it are named too, so that one rebuild mends both.
+    const unsafe = problems.count > 0 ? ` Unsafe entries before it: ${problems.toString()}.` : '';
+    const unsafeDetails = problems.count > 0 ? { details: { entries: problems.shown, unsafeEntries: problems.count } } : undefined;
     if (stop === 'too many links') {
-      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxLinks} symbolic or hard links (entry ${count}, "${lastPath}"), more than smkit checks. Nothing was extracted; store the files the links point to instead (smkit package does).`);
+      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxLinks} symbolic or hard links (entry ${count}, "${lastPath}"), more than smkit checks. Nothing was extracted; store the files the links point to instead (smkit package does).${unsafe}`, unsafeDetails);
     }
     if (stop === 'too many entries') {
-      const unsafe = problems.count > 0 ? ` Unsafe entries before it: ${problems.toString()}.` : '';
       throw new ToolkitError(
         'ERR_ARCHIVE_UNSAFE',
         `refusing to extract ${tarPath}: it holds more than ${maxEntries} entries (entry ${count}, "${lastPath}"), more than smkit extracts (each takes memory while the extraction runs). Nothing was extracted; pack small files together (a zip or npz of them), or leave out what the model does not need.${unsafe}`,
-        problems.count > 0 ? { details: { entries: problems.shown, unsafeEntries: problems.count } } : undefined,
+        unsafeDetails,
       );
     }
     if (stop === 'too many directories') {
-      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxDirectories} directory entries (entry ${count}, "${lastPath}"), more than smkit extracts (each costs several file-system calls). Nothing was extracted; use fewer folders, or leave out what the model does not need.`);
+      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxDirectories} directory entries (entry ${count}, "${lastPath}"), more than smkit extracts (each costs several file-system calls). Nothing was extracted; use fewer folders, or leave out what the model does not need.${unsafe}`, unsafeDetails);
     }
     if (stop === 'too deep in all') {
       throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: its entries' paths and link targets go through more than ${maxFolderLevels} folders in all (by entry ${count}, "${lastPath}"; a/b/c/file counts 3, each folder being created or checked for every entry under it), more than smkit extracts. Nothing was extracted; use shallower folders, or fewer files in deep ones.`);
@@ -416,11 +421,11 @@ export function isModelArchive(path: string): boolean {
 export interface ExtractArchiveOptions {
   /** Most bytes the archive's files may take once extracted. @defaultValue the space free on the filesystem of `destDir` */
   maxBytes?: number;
-  /** Most symbolic and hard links the archive may hold. @defaultValue {@link MAX_ARCHIVE_LINKS} */
+  /** Most symbolic and hard links the archive may hold, unsafe ones included. @defaultValue {@link MAX_ARCHIVE_LINKS} */
   maxLinks?: number;
   /** Most entries of any kind the archive may hold, unsafe ones included. @defaultValue {@link MAX_ARCHIVE_ENTRIES} */
   maxEntries?: number;
-  /** Most directory entries the archive may hold. @defaultValue {@link MAX_ARCHIVE_DIRECTORIES} */
+  /** Most directory entries the archive may hold, unsafe ones included. @defaultValue {@link MAX_ARCHIVE_DIRECTORIES} */
   maxDirectories?: number;
   /** Most folder levels its entries' paths and link targets may go through in all (a/b/c/file counts 3). @defaultValue {@link MAX_ARCHIVE_FOLDER_LEVELS} */
   maxFolderLevels?: number;

@@ -68,6 +68,7 @@ export const ERROR_CATALOGUE = {
   ERR_BACKEND_UNAVAILABLE: { status: 500, summary: 'The chosen local backend (docker/podman) cannot be used here.' },
   ERR_NO_INSTANCE_IN_SERVICE: { status: 503, summary: 'A local endpoint variant has no healthy instance right now (its instances died and replacements are starting).' },
   ERR_INSTANCES_BUSY: { status: 400, summary: 'Every instance of a local endpoint variant already has SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE invocations in flight; the invocation was throttled.' },
+  ERR_S3_TOO_MANY_KEYS: { status: 400, summary: 'An S3 prefix the local SageMaker lists (a training channel, transform input, checkpoints, uncompressed model data) holds more than 100 000 objects.' },
   // --- CLI ---
   ERR_CLI_USAGE: { status: 400, summary: 'A command-line argument or flag value is missing or invalid (also a flag that overrides an environment variable).' },
   // --- model archives, packaging, batch transform, invoke (issue 4, second half) ---

@@ -24,6 +24,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import * as tar from 'tar';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
+import { createS3Objects } from '../../src/local/s3/client.js';
 import { localSdkClients } from '../helpers/local-sdk-clients.js';
 import { startLocalTraining, TRAIN_FIXTURES as FIXTURES, TRAINING_ROLE as ROLE, type LocalTraining } from '../helpers/local-training.js';
 import { until } from '../helpers/until.js';
@@ -409,6 +410,34 @@ test('jobs in progress are limited by SMKIT_LOCAL_MAX_INSTANCES: one more is Res
   } finally {
     c.destroy();
     await small.stop();
+  }
+});
+
+test('a channel or checkpoint prefix holding more objects than a listing may (ERR_S3_TOO_MANY_KEYS; 1 here) fails the job with a ClientError naming the prefix, the limit and, for the checkpoints, that it is them', async () => {
+  for (const key of ['many/a.csv', 'many/b.csv', 'many-ckpt/a.pt', 'many-ckpt/b.pt']) await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: key, Body: '0,1\n' }));
+  const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  const bounded = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3.url }, trainingGraceSeconds: 5, s3: { ...objects, list: (b, p, o) => objects.list(b, p, { maxKeys: 1, ...o }) } });
+  const c = localSdkClients(bounded.url);
+  const failed = (name: string) =>
+    until(`${name} to end`, async () => {
+      const d = await c.sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: name }));
+      return d.TrainingJobStatus === 'InProgress' || d.TrainingJobStatus === 'Stopping' ? undefined : d;
+    }, { timeoutMs: JOB_DEADLINE_S * 1000, intervalMs: 200 });
+  const tooMany = (uri: string) => `${uri} holds more than 1 objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones (shards, RecordIO files, a tar archive).`;
+  try {
+    const channel = { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://data/many/' } } }] };
+    await c.sagemaker.send(new CreateTrainingJobCommand(job('many-keys', 'copy-channel.mjs', channel)));
+    await c.sagemaker.send(new CreateTrainingJobCommand(job('many-checkpoints', 'copy-channel.mjs', { CheckpointConfig: { S3Uri: 's3://data/many-ckpt' } })));
+    const d = await failed('many-keys');
+    assert.equal(d.TrainingJobStatus, 'Failed');
+    assert.equal(d.FailureReason, `ClientError: ${tooMany('s3://data/many/')}`);
+    const ckpt = await failed('many-checkpoints');
+    assert.equal(ckpt.TrainingJobStatus, 'Failed');
+    // Before: the same without "Could not restore the checkpoints from ...", so nothing said the prefix was CheckpointConfig's.
+    assert.equal(ckpt.FailureReason, `ClientError: Could not restore the checkpoints from s3://data/many-ckpt/: ${tooMany('s3://data/many-ckpt/')}`);
+  } finally {
+    c.destroy();
+    await bounded.stop();
   }
 });
 

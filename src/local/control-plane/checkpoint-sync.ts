@@ -55,11 +55,19 @@ export class CheckpointSync {
    */
   async restore(stopping: () => boolean, signal?: AbortSignal): Promise<void> {
     const dir = resolve(this.o.dir);
+    const at = (key: string): string => `s3://${this.o.bucket}/${key}`;
+    let listed: string[];
+    try {
+      listed = await this.o.s3().list(this.o.bucket, this.o.prefix, { signal });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      // Said as the other checkpoint failures are: the job's FailureReason would not name the checkpoints.
+      throw new Error(`Could not restore the checkpoints from ${at(this.o.prefix)}: ${(err as Error).message}`, { cause: err });
+    }
     // Folder objects (keys ending in /, from the S3 console) hold no file.
-    const keys = (await this.o.s3().list(this.o.bucket, this.o.prefix, { signal })).filter((k) => !k.endsWith('/'));
+    const keys = listed.filter((k) => !k.endsWith('/'));
     const { files, clash } = keyFiles(dir, keys, (key) => key.slice(this.o.prefix.length));
     if (clash !== undefined) {
-      const at = (key: string): string => `s3://${this.o.bucket}/${key}`;
       throw new Error(`Could not restore the checkpoints: ${at(clash.file.key)} would be a file where ${at(clash.folder.key)} needs a folder in the checkpoint folder, where the objects under ${at(this.o.prefix)} are downloaded under their keys after it; rename one of them.`);
     }
     for (const { key, file } of files) {

@@ -26,6 +26,7 @@ import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { until as untilEvery, type NotYet, type UntilOptions } from '../../../test/helpers/until.js';
+import { createS3Objects } from '../s3/client.js';
 import { createLocalSageMaker, startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 let dir: string;
@@ -307,6 +308,36 @@ test('an S3 that resets each connection while the input is listed fails the job 
     client.destroy();
     await broken.stop();
     await new Promise((resolve) => resetting.close(resolve));
+  }
+});
+
+test('an input prefix holding more objects than a listing may (ERR_S3_TOO_MANY_KEYS; 1 here) fails the job with a ClientError naming the prefix and the limit, with no advice to check that S3 is running', async () => {
+  const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  const bounded = await startLocalSageMaker({
+    port: 0,
+    backendImpl: new FakeBackend(),
+    startupTimeoutMs: 5_000,
+    alarmsAndScaling: false,
+    settings: { s3EndpointUrl: s3.url },
+    s3: { ...objects, list: (b, p, o) => objects.list(b, p, { maxKeys: 1, ...o }) },
+  });
+  const client = new SageMakerClient(localClientConfig(bounded.url, { requestTimeoutMs: 30_000 }));
+  try {
+    await client.send(new CreateModelCommand({ ModelName: 'tj-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    await client.send(new CreateTransformJobCommand(job('tj-too-many-keys')));
+    const d = await until('tj-too-many-keys to end', async () => {
+      const j = await client.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-too-many-keys' }));
+      return j.TransformJobStatus === 'InProgress' ? undefined : j;
+    });
+    assert.equal(d.TransformJobStatus, 'Failed');
+    // Before: the same, then "Check that S3 is running and reachable at AWS_ENDPOINT_URL_S3 ...", which S3 was.
+    assert.equal(
+      d.FailureReason,
+      'ClientError: Could not list the input objects under S3 URL "s3://in/batch/" (TransformInput.DataSource.S3DataSource.S3Uri): s3://in/batch/ holds more than 1 objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones (shards, RecordIO files, a tar archive).',
+    );
+  } finally {
+    client.destroy();
+    await bounded.stop();
   }
 });
 

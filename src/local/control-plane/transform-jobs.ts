@@ -7,7 +7,7 @@ import { validateInput, type ShapeRule } from '../../aws/shapes/validate.js';
 import { AwsServiceError, validationException as validation } from '../../aws/service.js';
 import { partitionOf } from '../../aws/partition.js';
 import { s3FolderPrefix as folderPrefix, parseS3Location } from '../../aws/s3-location.js';
-import { ToolkitError } from '../../errors/catalogue.js';
+import { isToolkitError, ToolkitError } from '../../errors/catalogue.js';
 import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { gpusOf } from '../backends/gpu.js';
@@ -619,8 +619,8 @@ export class TransformJobs {
         if (signal.aborted) throw err;
         if (answeredByS3(err)) throw new JobFailure(`ClientError: ${noObjects(source.S3Uri, ` (S3 answered: ${(err as Error).message})`)}`);
         const message = (err as Error).message.replace(/\.$/, '');
-        // A timeout's or a dropped connection's message already says what to check.
-        const check = ['TimeoutError', 'ConnectionClosedError'].includes((err as Error).name) ? '' : ' Check that S3 is running and reachable at AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL), where the local SageMaker reads its input.';
+        // A timeout's, a dropped connection's or too many keys' message already says what to check.
+        const check = ['TimeoutError', 'ConnectionClosedError'].includes((err as Error).name) || isToolkitError(err) ? '' : ' Check that S3 is running and reachable at AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL), where the local SageMaker reads its input.';
         throw new JobFailure(`ClientError: Could not list the input objects under S3 URL "${source.S3Uri}" (TransformInput.DataSource.S3DataSource.S3Uri): ${message}.${check}`);
       }
       if (keys.length === 0) throw new JobFailure(`ClientError: ${noObjects(source.S3Uri, '')}`);

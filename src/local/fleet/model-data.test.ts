@@ -18,7 +18,7 @@ import { until } from '../../../test/helpers/until.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../control-plane/local-sagemaker.js';
 import { createS3Objects } from '../s3/client.js';
-import { linkOrCopy, ModelDataError, multiModelFetcher, resolveModelDataSource, type S3Reader } from './model-data.js';
+import { linkOrCopy, ModelDataError, multiModelFetcher, resolveModelData, resolveModelDataSource, type S3Reader } from './model-data.js';
 
 let s3: LocalS3;
 let local: LocalSageMakerHandle;
@@ -331,5 +331,29 @@ test('multi-model: a fetch of a/b.tar.gz that failed in its download leaves no f
     assert.deepEqual(await readdir(folder, { recursive: true }), ['a']);
   } finally {
     await rm(folder, { recursive: true, force: true });
+  }
+});
+
+test('a multi-model prefix is checked by listing one key: one holding more models than a listing may (ERR_S3_TOO_MANY_KEYS; 2 here) still deploys, while an S3Prefix as large fails naming the prefix and the limit, and a multi-model prefix that cannot be read (NoSuchBucket) still fails', async () => {
+  for (const key of ['mme-many/a.tar.gz', 'mme-many/b.tar.gz', 'mme-many/c.tar.gz']) await put(key, 'not read');
+  const cache = await mkdtemp(join(tmpdir(), 'smkit-model-data-'));
+  const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+  // The local SageMaker's client, with a listing limit of 2 where the caller sets none.
+  const bounded: S3Reader = { get: (b, k, o) => objects.get(b, k, o), list: (b, p, o) => objects.list(b, p, { maxKeys: 2, ...o }) };
+  try {
+    // Before, the check listed every key of the prefix, and so failed here.
+    const folder = await resolveModelData('s3://models/mme-many/', 'MultiModel', cache, () => bounded);
+    assert.deepEqual(await readdir(folder), [], 'no model is fetched before it is invoked');
+    await assert.rejects(
+      resolveModelDataSource({ S3Uri: 's3://models/mme-many/', S3DataType: 'S3Prefix', CompressionType: 'None' }, cache, () => bounded),
+      (err: Error) => err instanceof ModelDataError && /^Could not list model data at s3:\/\/models\/mme-many\/: s3:\/\/models\/mme-many\/ holds more than 2 objects, /.test(err.message) && (err.cause as { code?: string }).code === 'ERR_S3_TOO_MANY_KEYS',
+    );
+    // One key asked for still tells a prefix that cannot be read.
+    await assert.rejects(
+      resolveModelData('s3://no-such-bucket/mme/', 'MultiModel', cache, () => bounded),
+      (err: Error) => err instanceof ModelDataError && err.message.startsWith('Could not list model data at s3://no-such-bucket/mme/: ') && (err.cause as Error).name === 'NoSuchBucket',
+    );
+  } finally {
+    await rm(cache, { recursive: true, force: true });
   }
 });

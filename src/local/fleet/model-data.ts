@@ -260,9 +260,9 @@ export async function resolveModelData(url: string | undefined, mode: 'SingleMod
     const prefix = multiModelPrefix(s3Url.key);
     // Listed only to fail the deployment when the prefix cannot be read: the models themselves are
     // fetched on first use (multiModelFetcher), as the service does "instead of downloading all of
-    // the models ... when you create the endpoint".
+    // the models ... when you create the endpoint". One key tells: the prefix may hold any number.
     try {
-      await s3().list(s3Url.bucket, prefix);
+      await s3().list(s3Url.bucket, prefix, { maxKeys: 1, firstOnly: true });
     } catch (err) {
       throw new ModelDataError(`Could not list model data at ${url}: ${(err as Error).message}`, { cause: err });
     }

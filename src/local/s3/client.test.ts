@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { createServer, request, type IncomingHttpHeaders } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { Agent, createServer, request, type ClientRequestArgs, type IncomingHttpHeaders } from 'node:http';
+import { createConnection, createServer as createNetServer, type AddressInfo, type NetConnectOpts, type Socket, type TcpNetConnectOpts } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { isToolkitError } from '../../errors/catalogue.js';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
 import { until } from '../../../test/helpers/until.js';
 import { createS3Objects } from './client.js';
@@ -279,6 +280,146 @@ test('an object whose bytes stop coming part-way fails the read after SMKIT_LOCA
     assert.ok(Date.now() - started > 1500, 'the object took longer than the limit');
   } finally {
     server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+/**
+ * An HTTP agent whose connections, to a real server, fail as the operating system fails a connection
+ * it gave up on (ETIMEDOUT, from `syscall`): a connect no SYN-ACK answered, or an open connection
+ * whose packets or keep-alive probes went unacknowledged, which takes minutes to provoke for real.
+ */
+class TimingOutAgent extends Agent {
+  constructor(private readonly syscall: 'connect' | 'read' | 'connect to each address') {
+    super({ keepAlive: true });
+  }
+  override createConnection(options: ClientRequestArgs): Socket {
+    const socket = createConnection(options as NetConnectOpts);
+    const timedOut = (syscall: string): Error => Object.assign(new Error(`${syscall} ETIMEDOUT`), { errno: -110, code: 'ETIMEDOUT', syscall });
+    // A host of several addresses (Node's autoSelectFamily tries each): Node fails the connection
+    // with an AggregateError of the attempts' errors (those cut by its own 250 ms attempt timeout
+    // left out), with the first one's code and no syscall.
+    const error = this.syscall === 'connect to each address' ? Object.assign(new AggregateError([timedOut('connect')], ''), { code: 'ETIMEDOUT' }) : timedOut(this.syscall);
+    // Once the request has its socket's listeners (attached on a later tick).
+    setImmediate(() => socket.destroy(error));
+    return socket;
+  }
+}
+
+test('a connection the operating system gave up on (ETIMEDOUT, which the SDK names a TimeoutError too) fails saying so, not that SMKIT_LOCAL_S3_TIMEOUT_SECONDS ran out', async () => {
+  const silent = await silentServer();
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-s3-etimedout-'));
+  const agents = [new TimingOutAgent('read'), new TimingOutAgent('connect'), new TimingOutAgent('connect to each address')];
+  try {
+    const file = join(dir, 'capture.jsonl');
+    await writeFile(file, '{}');
+    const open = createS3Objects({ s3EndpointUrl: silent.url, region: 'us-east-1' }, { httpAgent: agents[0]! });
+    const gaveUp = (attempts: string) => (err: unknown): boolean => {
+      assert.equal((err as Error).name, 'TimeoutError');
+      assert.equal((err as NodeJS.ErrnoException).code, 'ETIMEDOUT');
+      // Before: "S3 at ... went 60 s without sending or taking a byte ..., the limit SMKIT_LOCAL_S3_TIMEOUT_SECONDS sets".
+      assert.equal((err as Error).message, `S3 at ${silent.url} stopped acknowledging what was sent on the connection until the operating system gave up on it (ETIMEDOUT)${attempts}: check that S3 is running and reachable there`);
+      return true;
+    };
+    await assert.rejects(open.list('b', 'prefix/'), gaveUp(' (3 attempts)'));
+    // A streamed body is sent once.
+    await assert.rejects(open.putFile('b', 'capture.jsonl', file), gaveUp(''));
+    const connecting = createS3Objects({ s3EndpointUrl: silent.url, region: 'us-east-1' }, { httpAgent: agents[1]! });
+    await assert.rejects(connecting.get('b', 'model.tar.gz'), (err: Error) => {
+      assert.equal(err.message, `S3 at ${silent.url} did not answer the connection attempt before the operating system gave up on it (ETIMEDOUT) (3 attempts): check that S3 is running and reachable there`);
+      assert.equal(((err.cause as NodeJS.ErrnoException).syscall), 'connect');
+      return true;
+    });
+    const connectingToEach = createS3Objects({ s3EndpointUrl: silent.url, region: 'us-east-1' }, { httpAgent: agents[2]! });
+    // Before: "stopped acknowledging what was sent on the connection", the aggregate having no syscall.
+    await assert.rejects(connectingToEach.get('b', 'model.tar.gz'), (err: Error) => {
+      assert.equal(err.message, `S3 at ${silent.url} did not answer the connection attempt before the operating system gave up on it (ETIMEDOUT) (3 attempts): check that S3 is running and reachable there`);
+      assert.ok(err.cause instanceof AggregateError, String(err.cause));
+      return true;
+    });
+  } finally {
+    for (const agent of agents) agent.destroy();
+    await rm(dir, { recursive: true, force: true });
+    await silent.close();
+  }
+});
+
+test('an S3 endpoint whose host has several addresses, none of which takes the connection (localhost at ::1 and 127.0.0.1 with S3 not running), fails with each attempt\'s error in the message, not an empty one', async () => {
+  const closed = createNetServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve));
+  // The host's addresses as a resolver would give them: Node tries each (autoSelectFamily) and fails with an AggregateError of no message.
+  const lookup = ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
+    options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }]) : callback(null, '127.0.0.1', 4)) as unknown as TcpNetConnectOpts['lookup'];
+  const agent = new Agent({ lookup, autoSelectFamily: true });
+  try {
+    const objects = createS3Objects({ s3EndpointUrl: `http://s3.localhost.test:${port}`, region: 'us-east-1' }, { httpAgent: agent });
+    await assert.rejects(objects.list('b', 'prefix/'), (err: unknown) => {
+      assert.ok(err instanceof AggregateError, String(err));
+      // Before: "".
+      assert.equal(err.message, err.errors.map((e: Error) => e.message).join('; '));
+      assert.ok(err.message.startsWith(`connect ECONNREFUSED 127.0.0.1:${port}; connect `), err.message);
+      return true;
+    });
+  } finally {
+    agent.destroy();
+  }
+});
+
+test('list fails with ERR_S3_TOO_MANY_KEYS, naming the prefix and the limit, once it has listed more than maxKeys (100 000 by default); at the limit it lists every key, and with firstOnly the first maxKeys', async () => {
+  const s3 = await startLocalS3(['in']);
+  try {
+    // One page each: s3rver fails to make a continuation token here (DES, which OpenSSL 3 leaves out).
+    for (const key of ['p/a', 'p/b', 'p/c', 'p/d', 'q/x']) await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: key, Body: key }));
+    const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
+    assert.deepEqual(await objects.list('in', 'p/'), ['p/a', 'p/b', 'p/c', 'p/d']);
+    assert.deepEqual(await objects.list('in', 'p/', { maxKeys: 4 }), ['p/a', 'p/b', 'p/c', 'p/d']);
+    // Before, every key of the prefix was listed, however many.
+    await assert.rejects(objects.list('in', 'p/', { maxKeys: 3 }), (err: unknown) => {
+      assert.ok(isToolkitError(err) && err.code === 'ERR_S3_TOO_MANY_KEYS', String(err));
+      assert.equal(err.status, 400);
+      assert.equal(
+        err.message,
+        's3://in/p/ holds more than 3 objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones (shards, RecordIO files, a tar archive).',
+      );
+      assert.deepEqual(err.details, { bucket: 'in', prefix: 'p/', maxKeys: 3 });
+      return true;
+    });
+    assert.deepEqual(await objects.list('in', 'p/', { maxKeys: 2, firstOnly: true }), ['p/a', 'p/b']);
+  } finally {
+    await s3.stop();
+  }
+});
+
+test('list stops at the page of 1000 keys that takes it past maxKeys, not at the end of the prefix (an S3 answering ListObjectsV2 with ten pages), and with firstOnly after the first page', async () => {
+  // s3rver cannot page (its continuation tokens fail under OpenSSL 3): an S3 answering as the service does, 10 000 keys in ten pages.
+  const tokens: string[] = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://s3');
+    if (req.method !== 'GET' || url.searchParams.get('list-type') !== '2') return void res.writeHead(500).end();
+    const page = Number(url.searchParams.get('continuation-token') ?? '0');
+    tokens.push(String(page));
+    const keys = Array.from({ length: 1000 }, (_, i) => `<Contents><Key>p/${String(page * 1000 + i).padStart(9, '0')}</Key><Size>1</Size></Contents>`).join('');
+    res.writeHead(200, { 'content-type': 'application/xml' }).end(
+      '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>in</Name><Prefix>p/</Prefix><KeyCount>1000</KeyCount><MaxKeys>1000</MaxKeys>' +
+        `${page < 9 ? `<IsTruncated>true</IsTruncated><NextContinuationToken>${page + 1}</NextContinuationToken>` : '<IsTruncated>false</IsTruncated>'}${keys}</ListBucketResult>`,
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const objects = createS3Objects({ s3EndpointUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1' });
+    await assert.rejects(objects.list('in', 'p/', { maxKeys: 2500 }), (err: unknown) => isToolkitError(err) && err.code === 'ERR_S3_TOO_MANY_KEYS' && err.message.startsWith('s3://in/p/ holds more than 2500 objects'));
+    assert.deepEqual(tokens, ['0', '1', '2'], 'three pages: the third takes it past 2500');
+    tokens.length = 0;
+    // Exactly at the limit after a page: one more page tells whether there are more.
+    await assert.rejects(objects.list('in', 'p/', { maxKeys: 2000 }), (err: unknown) => isToolkitError(err) && err.code === 'ERR_S3_TOO_MANY_KEYS');
+    assert.deepEqual(tokens, ['0', '1', '2']);
+    tokens.length = 0;
+    const first = await objects.list('in', 'p/', { maxKeys: 1, firstOnly: true });
+    assert.deepEqual(first, ['p/000000000']);
+    assert.deepEqual(tokens, ['0'], 'firstOnly: one page');
+  } finally {
     await new Promise((resolve) => server.close(resolve));
   }
 });

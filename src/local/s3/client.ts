@@ -1,9 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { Agent } from 'node:http';
 import { Readable } from 'node:stream';
 import { DEFAULT_S3_TIMEOUT_SECONDS, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
-import type { PutFileOptions, S3Objects } from './objects.js';
+import { ToolkitError } from '../../errors/catalogue.js';
+import { MAX_LISTED_KEYS, type PutFileOptions, type S3Objects } from './objects.js';
 
 const ignore = (): void => {};
 const SILENT_LOGGER = { trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };
@@ -56,16 +58,38 @@ function sseKms(kmsKeyId: string | undefined): { ServerSideEncryption?: 'aws:kms
 }
 
 /**
+ * The error for a connection the operating system gave up on (`ETIMEDOUT`): S3 did not answer the
+ * connection attempt (`connect`), or stopped acknowledging what was sent, or the keep-alive probes,
+ * on an open one. No limit of smkit's was reached: the network or S3 went away.
+ */
+function osTimedOut(cause: NodeJS.ErrnoException, endpoint: string, tries: string): Error {
+  // A host of several addresses is tried one after another (Node's autoSelectFamily): their
+  // failures come as one AggregateError, which has the first one's code but no syscall.
+  const attempts: unknown[] = cause instanceof AggregateError ? cause.errors : [cause];
+  const connecting = attempts.some((e) => (e as NodeJS.ErrnoException | undefined)?.syscall === 'connect');
+  const what = connecting ? 'did not answer the connection attempt before the operating system gave up on it' : 'stopped acknowledging what was sent on the connection until the operating system gave up on it';
+  const message = `S3 at ${endpoint} ${what} (ETIMEDOUT)${tries}: check that S3 is running and reachable there`;
+  return Object.assign(new Error(message, { cause }), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+}
+
+/**
  * `err` as the caller should see it: a timeout of the SDK's HTTP handler (its own wording names
  * neither S3 nor what to change) becomes one that names S3's endpoint and the setting.
  */
 function explained(err: unknown, endpoint: string, seconds: number): unknown {
+  // Node fails a connection to a host of several addresses (its autoSelectFamily tries each, as for
+  // localhost at ::1 and 127.0.0.1) with an AggregateError whose own message is empty: a refused one
+  // (S3 not running) read "Could not list model data at s3://...: " and nothing more.
+  if (err instanceof AggregateError && err.message === '') err.message = err.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; ');
   if (!(err instanceof Error) || err.name !== 'TimeoutError') return err;
   const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts;
   const tries = attempts !== undefined && attempts > 1 ? ` (${attempts} attempts)` : '';
-  // The SDK names a connection S3 closed or reset a TimeoutError too: it is not a silence.
+  // The SDK names the socket errors ECONNRESET, EPIPE and ETIMEDOUT a TimeoutError too, keeping
+  // their code: only its own timeouts (connectionTimeout, socketTimeout, which `seconds` sets) have none.
   const code = (err as NodeJS.ErrnoException).code;
   if (isConnectionDropped(err)) return connectionDropped(err, endpoint, code!, tries);
+  if (code === 'ETIMEDOUT') return osTimedOut(err, endpoint, tries);
+  if (code !== undefined) return err;
   const what = /establish a connection/.test(err.message) ? `did not accept a connection within ${seconds} s` : `went ${seconds} s without sending or taking a byte`;
   const message = `S3 at ${endpoint} ${what}${tries}, the limit SMKIT_LOCAL_S3_TIMEOUT_SECONDS sets: check that S3 is running and reachable there, or raise SMKIT_LOCAL_S3_TIMEOUT_SECONDS`;
   return Object.assign(new Error(message, { cause: err }), { name: 'TimeoutError' });
@@ -86,6 +110,12 @@ function explainedBody(body: Readable, endpoint: string, seconds: number): Reada
   return Readable.from(bytes(), { objectMode: false });
 }
 
+/** How {@link createS3Objects} reaches S3 over plain HTTP (a local S3 server). */
+export interface S3Transport {
+  /** The agent that opens its connections (tests inject socket errors with one). @defaultValue the SDK's keep-alive agent */
+  httpAgent?: Agent;
+}
+
 /**
  * {@link S3Objects} on `@aws-sdk/client-s3` (loaded on first use), honouring the standard
  * endpoint settings: with `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` set it uses path-style
@@ -96,21 +126,25 @@ function explainedBody(body: Readable, endpoint: string, seconds: number): Reada
  * `s3TimeoutSeconds` bounds connecting and each silence of a request or of a body being streamed,
  * never a whole transfer (the SDK's `requestTimeout` would cut a large object off part-way).
  */
-export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3EndpointUrl' | 'region' | 'credentials' | 's3TimeoutSeconds'>): S3Objects {
+export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3EndpointUrl' | 'region' | 'credentials' | 's3TimeoutSeconds'>, transport: S3Transport = {}): S3Objects {
   const seconds = settings.s3TimeoutSeconds ?? DEFAULT_S3_TIMEOUT_SECONDS;
   const endpoint = settings.s3EndpointUrl ?? `https://s3.${settings.region}.amazonaws.com`;
   let client: Promise<{ send: (cmd: unknown, opts?: { abortSignal?: AbortSignal }) => Promise<unknown>; mod: typeof import('@aws-sdk/client-s3') }> | undefined;
   const get = () =>
     (client ??= import('@aws-sdk/client-s3').then((mod) => {
       const local = settings.s3EndpointUrl !== undefined;
+      const requestHandler = {
+        // The SDK sets no timeout of its own: a black-holed S3 would hold its caller for ever.
+        ...(seconds > 0 ? { connectionTimeout: seconds * 1000, socketTimeout: seconds * 1000 } : {}),
+        ...(transport.httpAgent ? { httpAgent: transport.httpAgent } : {}),
+      };
       const c = new mod.S3Client({
         region: settings.region,
         requestChecksumCalculation: 'WHEN_REQUIRED',
         // Without a logger the SDK prints a warning of its own to the console for each failed
         // streamed upload; callers report the error itself (a capture upload is tried every 5 s).
         logger: SILENT_LOGGER,
-        // The SDK sets no timeout of its own: a black-holed S3 would hold its caller for ever.
-        ...(seconds > 0 ? { requestHandler: { connectionTimeout: seconds * 1000, socketTimeout: seconds * 1000 } } : {}),
+        ...(seconds > 0 || transport.httpAgent ? { requestHandler } : {}),
         ...(local ? { endpoint: settings.s3EndpointUrl, forcePathStyle: true } : {}),
         ...(settings.credentials ? { credentials: settings.credentials } : local ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),
       });
@@ -185,8 +219,11 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
     },
     async list(bucket, prefix, options = {}) {
       const { send, mod } = await get();
+      const { maxKeys = MAX_LISTED_KEYS, firstOnly = false } = options;
       const keys: string[] = [];
       let token: string | undefined;
+      // Pages of S3's default size (1000 keys): the limit is checked after each, so a listing holds
+      // at most one page more than it.
       do {
         const out = (await send(new mod.ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }), abortOptions(options.signal))) as {
           Contents?: Array<{ Key?: string }>;
@@ -194,6 +231,14 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
           IsTruncated?: boolean;
         };
         for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
+        if (keys.length >= maxKeys && firstOnly) return keys.slice(0, maxKeys);
+        if (keys.length > maxKeys) {
+          throw new ToolkitError(
+            'ERR_S3_TOO_MANY_KEYS',
+            `s3://${bucket}/${prefix} holds more than ${maxKeys} objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones (shards, RecordIO files, a tar archive).`,
+            { details: { bucket, prefix, maxKeys } },
+          );
+        }
         token = out.IsTruncated ? out.NextContinuationToken : undefined;
       } while (token);
       return keys;

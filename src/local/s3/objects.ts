@@ -11,8 +11,10 @@ export interface S3Objects {
   /**
    * Keys under a prefix (all pages), folder objects (keys ending in `/`, which the S3 console makes)
    * included: uncompressed model data fails on them; aborting `options.signal` closes the request out.
+   * A prefix holding more than `options.maxKeys` objects fails with `ERR_S3_TOO_MANY_KEYS`, naming
+   * the prefix and the limit, at the page (1000 keys) that takes it past them (unless `options.firstOnly`).
    */
-  list(bucket: string, prefix: string, options?: AbortOptions): Promise<string[]>;
+  list(bucket: string, prefix: string, options?: ListOptions): Promise<string[]>;
   /**
    * Writes (or replaces) an object, with `contentType` as its `Content-Type` when given, encrypted
    * with `options.kmsKeyId` when given (as {@link PutFileOptions.kmsKeyId}); aborting
@@ -32,6 +34,23 @@ export interface S3Objects {
 /** A signal whose abort closes the S3 request at once (StopTransformJob), rather than leaving it to S3's timeout. */
 export interface AbortOptions {
   signal?: AbortSignal;
+}
+
+/**
+ * Most keys {@link S3Objects.list} collects by default: each is held in memory with the file it is
+ * downloaded to (a few hundred bytes), and every one is downloaded, one after the other.
+ */
+export const MAX_LISTED_KEYS = 100_000;
+
+/** Options of {@link S3Objects.list}. */
+export interface ListOptions extends AbortOptions {
+  /** Most keys to list. @defaultValue {@link MAX_LISTED_KEYS} */
+  maxKeys?: number;
+  /**
+   * Return the first `maxKeys` keys, without listing further, when the prefix holds more, rather
+   * than failing: for a caller that needs only some (whether the prefix can be listed at all).
+   */
+  firstOnly?: boolean;
 }
 
 /** Options of {@link S3Objects.put}. */
