@@ -425,7 +425,7 @@ test('a streamed answer chunk that is no bytes, text or JSON value is an error n
   await assert.rejects(read('circular'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(Converting circular structure/ });
 });
 
-test("a 406 for a value an outputFn left to smkit to encode tells it to encode the body itself, not to export the outputFn it has", async (t) => {
+test("a 406 for a value an outputFn left to smkit to encode (an array, named as one) tells it to encode the body itself, not to export the outputFn it has", async (t) => {
   const engine = await engineWithHandler(
     t,
     `export function inputFn(body) { return body.toString(); }
@@ -437,7 +437,7 @@ test("a 406 for a value an outputFn left to smkit to encode tells it to encode t
       assert.equal(err.code, 'ERR_NOT_ACCEPTABLE', mode);
       assert.equal(err.status, 406, mode);
       assert.match(err.message, /^Cannot answer in 'application\/x-unknown'\. Accept one of: application\/json, /, mode);
-      assert.ok(err.message.endsWith('; outputFn returned an object for smkit to encode: to answer in other types, return the body already encoded from outputFn (a Buffer, a Uint8Array or a string), or { body, contentType }'), err.message);
+      assert.ok(err.message.endsWith('; outputFn returned an array for smkit to encode: to answer in other types, return the body already encoded from outputFn (a Buffer, a Uint8Array or a string), or { body, contentType }'), err.message);
       assert.doesNotMatch(err.message, /export an outputFn/, mode);
       return true;
     });

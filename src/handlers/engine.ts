@@ -1,5 +1,5 @@
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
-import { excerpt, thrownMessage } from '../errors/excerpt.js';
+import { excerpt, thrownMessage, valueKind } from '../errors/excerpt.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
 import { EngineContext } from './invocation-context.js';
 import type { Cancellation } from '../core/cancellation.js';
@@ -150,12 +150,6 @@ function headerValue(value: string, header: string, from: string): string {
 function lostValue(v: unknown): string | undefined {
   if (v === undefined) return 'undefined';
   return typeof v === 'symbol' || typeof v === 'function' ? `a ${typeof v}` : undefined;
-}
-
-/** `undefined`, `null`, `an object`, `a number`...: what a value is, for a message. */
-function bodyKind(v: unknown): string {
-  if (v === undefined || v === null) return String(v);
-  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /**
@@ -515,7 +509,7 @@ export class InferenceEngine {
     if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     throw new ToolkitError(
       'ERR_USER_CODE',
-      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with a body that is ${Array.isArray(body) ? 'an array' : bodyKind(body)}: give a Buffer, a Uint8Array or a string`,
+      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with a body that is ${valueKind(body)}: give a Buffer, a Uint8Array or a string`,
     );
   }
 
@@ -528,7 +522,7 @@ export class InferenceEngine {
     if (typeof value === 'string') return value;
     throw new ToolkitError(
       'ERR_USER_CODE',
-      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with ${name} set to ${Array.isArray(value) ? 'an array' : bodyKind(value)}: ${name} must be a string (${example}), or left out`,
+      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with ${name} set to ${valueKind(value)}: ${name} must be a string (${example}), or left out`,
     );
   }
 
@@ -721,7 +715,7 @@ export class InferenceEngine {
       if (chosen !== undefined && typeof chosen !== 'string') {
         throw new ToolkitError(
           'ERR_USER_CODE',
-          `${hook} in ${this.hooks.file} returned { body, contentType } with a contentType that is ${Array.isArray(chosen) ? 'an array' : bodyKind(chosen)}: contentType must be a string (a media type such as 'application/json'), or left out to answer in the type the request accepts`,
+          `${hook} in ${this.hooks.file} returned { body, contentType } with a contentType that is ${valueKind(chosen)}: contentType must be a string (a media type such as 'application/json'), or left out to answer in the type the request accepts`,
         );
       }
       const contentType = chosen === undefined ? accept : headerValue(chosen, 'Content-Type', `the contentType ${hook} returned`);
@@ -735,7 +729,7 @@ export class InferenceEngine {
         if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' && chosen !== undefined)) throw err;
         throw new ToolkitError(
           'ERR_USER_CODE',
-          `${hook} returned { body, contentType: '${excerpt(contentType, 100)}' } with a body that is ${bodyKind(body)}: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes (${this.encodable.join(', ')})`,
+          `${hook} returned { body, contentType: '${excerpt(contentType, 100)}' } with a body that is ${valueKind(body)}: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes (${this.encodable.join(', ')})`,
           { cause: err },
         );
       }
@@ -755,7 +749,7 @@ export class InferenceEngine {
       throw new ToolkitError(
         'ERR_NOT_ACCEPTABLE',
         `Cannot answer in '${excerpt(accept, 200)}'. Accept one of: ${this.encodable.join(', ')}; ` +
-          `${hook} returned ${bodyKind(output)} for smkit to encode: to answer in other types, return the body already encoded from ${hook} (a Buffer, a Uint8Array or a string), or { body, contentType }`,
+          `${hook} returned ${valueKind(output)} for smkit to encode: to answer in other types, return the body already encoded from ${hook} (a Buffer, a Uint8Array or a string), or { body, contentType }`,
         { cause: err, details: err.details },
       );
     }
