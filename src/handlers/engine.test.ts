@@ -163,6 +163,9 @@ export function transformFn(model, body, contentType, accept, context) {
     case 'plain-value': return { value: 1 };
     case 'object-body': return { body: { a: 1 }, contentType: 'application/json' };
     case 'attributes': context.setCustomAttributes('a=1; b=ü'); return { body: 'x', contentType: 'text/plain; charset=utf-8' };
+    case 'ascii-attributes': context.setCustomAttributes('a=1;\\tb=~'); return { body: 'x', contentType: 'text/plain; charset=utf-8' };
+    case 'emoji-content-type': return { body: 'x', contentType: 'text/plain; charset=utf-8\u{1F600}' };
+    case 'empty-content-type': return { body: 'x', contentType: '' };
   }
   return 'ok';
 }
@@ -235,30 +238,47 @@ test("the contentType of { body, contentType } is read once: a getter that gives
   }
 });
 
-test('a content type or custom attributes from user code with CR, LF or another control character, or over 1024 characters, is a 500 ERR_USER_CODE saying so, before any header is written', async (t) => {
+test('a content type or custom attributes from user code with CR, LF or another control character, a character outside ASCII, or over 1024 characters, is a 500 ERR_USER_CODE naming the hook, before any header is written', async (t) => {
   const engine = await engineWithHandler(t, MISBEHAVING_HANDLER);
+  const file = '.*inference\\.mjs';
   await assert.rejects(invokeText(engine, 'crlf-content-type'), {
     code: 'ERR_USER_CODE',
     status: 500,
-    message: 'the contentType transformFn returned has a character an HTTP header cannot carry (U+000D at index 10) for Content-Type: use printable ASCII, without CR or LF',
+    message: new RegExp(`^the contentType transformFn in ${file} returned has a character an HTTP header cannot carry \\(U\\+000D at index 10\\) for Content-Type: use printable ASCII, without CR or LF$`),
   });
   await assert.rejects(invokeText(engine, 'crlf-attributes'), {
     code: 'ERR_USER_CODE',
     status: 500,
-    message: 'the value given to context.setCustomAttributes has a character an HTTP header cannot carry (U+000D at index 3) for X-Amzn-SageMaker-Custom-Attributes: use printable ASCII, without CR or LF',
+    message: new RegExp(`^the value transformFn in ${file} gave context\\.setCustomAttributes has a character an HTTP header cannot carry \\(U\\+000D at index 3\\) for X-Amzn-SageMaker-Custom-Attributes: use printable ASCII, without CR or LF$`),
   });
   await assert.rejects(invokeText(engine, 'long-attributes'), {
     code: 'ERR_USER_CODE',
     status: 500,
-    message: 'the value given to context.setCustomAttributes is 1025 characters long, more than the 1024 SageMaker carries in X-Amzn-SageMaker-Custom-Attributes: shorten it',
+    message: new RegExp(`^the value transformFn in ${file} gave context\\.setCustomAttributes is 1025 characters long, more than the 1024 SageMaker carries in X-Amzn-SageMaker-Custom-Attributes: shorten it$`),
   });
   assert.equal((await invokeText(engine, 'longest-attributes')).customAttributes?.length, 1024);
   await assert.rejects(invokeText(engine, 'long-content-type'), {
     code: 'ERR_USER_CODE',
-    message: 'the contentType transformFn returned is 20014 characters long, more than the 1024 SageMaker carries in Content-Type: shorten it',
+    message: new RegExp(`^the contentType transformFn in ${file} returned is 20014 characters long, more than the 1024 SageMaker carries in Content-Type: shorten it$`),
   });
-  const fine = await invokeText(engine, 'attributes');
-  assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1; b=ü'], 'Latin-1 text is a valid header value');
+  // Latin-1 is a valid HTTP header value, but SageMaker's InvokeEndpoint output takes ASCII only
+  // (\p{ASCII}*): a character past it (one past Latin-1 too, named by its code point) is refused.
+  await assert.rejects(invokeText(engine, 'attributes'), {
+    code: 'ERR_USER_CODE',
+    status: 500,
+    message: new RegExp(`^the value transformFn in ${file} gave context\\.setCustomAttributes has a character outside ASCII \\(U\\+00FC at index 7\\), which SageMaker does not carry in X-Amzn-SageMaker-Custom-Attributes \\(at most 1024 ASCII characters\\): use printable ASCII, percent-encoding other text$`),
+  });
+  await assert.rejects(invokeText(engine, 'emoji-content-type'), {
+    code: 'ERR_USER_CODE',
+    message: new RegExp(`^the contentType transformFn in ${file} returned has a character outside ASCII \\(U\\+1F600 at index 25\\), which SageMaker does not carry in Content-Type `),
+  });
+  await assert.rejects(invokeText(engine, 'empty-content-type'), {
+    code: 'ERR_USER_CODE',
+    status: 500,
+    message: new RegExp(`^transformFn in ${file} returned \\{ body, contentType \\} with a contentType that is empty: contentType must be a media type \\(such as 'application/json'\\), or left out to answer in the type the request accepts$`),
+  });
+  const fine = await invokeText(engine, 'ascii-attributes');
+  assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1;\tb=~'], 'printable ASCII and a tab are carried');
 });
 
 test("a modelFn that throws a Proxy whose prototype cannot be read fails the load as modelFn's error, which clients are not quoted", async (t) => {

@@ -117,8 +117,13 @@ function jsonChunk(chunk: unknown, hook: string): Buffer {
   }
 }
 
-/** A character an HTTP header value cannot carry (what node:http refuses: CR, LF and other controls). */
-const NOT_IN_HEADER = /[^\t\x20-\x7e\x80-\xff]/;
+/**
+ * A character an answer's Content-Type or X-Amzn-SageMaker-Custom-Attributes cannot carry: one
+ * outside ASCII, which the runtime API's InvokeEndpoint output does not allow (botocore
+ * sagemaker-runtime: `Header` and `CustomAttributesHeader` are `\p{ASCII}*`), or a control
+ * character other than a tab, which no HTTP header carries (node:http refuses CR and LF).
+ */
+const NOT_IN_HEADER = /[^\t\x20-\x7e]/;
 
 /**
  * Most characters of an answer's Content-Type or X-Amzn-SageMaker-Custom-Attributes: the runtime
@@ -130,8 +135,9 @@ const HEADER_VALUE_MAX = 1024;
 /**
  * `value` when it can be sent as the `header` of the answer; else an `ERR_USER_CODE` naming the
  * character and where it came from, thrown before the header is written (a CR/LF would otherwise
- * fail the answer as an internal error), or saying it is too long (over 16 KB of headers, Node's
- * and undici's clients cannot read the answer at all).
+ * fail the answer as an internal error, and SageMaker would not pass on what is not ASCII), or
+ * saying it is too long (over 16 KB of headers, Node's and undici's clients cannot read the answer
+ * at all).
  */
 function headerValue(value: string, header: string, from: string): string {
   if (value.length > HEADER_VALUE_MAX) {
@@ -139,8 +145,12 @@ function headerValue(value: string, header: string, from: string): string {
   }
   const bad = NOT_IN_HEADER.exec(value);
   if (bad === null) return value;
-  const char = `U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
-  throw new ToolkitError('ERR_USER_CODE', `${from} has a character an HTTP header cannot carry (${char} at index ${bad.index}) for ${header}: use printable ASCII, without CR or LF`);
+  const code = value.codePointAt(bad.index)!;
+  const char = `U+${code.toString(16).toUpperCase().padStart(4, '0')} at index ${bad.index}`;
+  if (code > 0x7f) {
+    throw new ToolkitError('ERR_USER_CODE', `${from} has a character outside ASCII (${char}), which SageMaker does not carry in ${header} (at most ${HEADER_VALUE_MAX} ASCII characters): use printable ASCII, percent-encoding other text`);
+  }
+  throw new ToolkitError('ERR_USER_CODE', `${from} has a character an HTTP header cannot carry (${char}) for ${header}: use printable ASCII, without CR or LF`);
 }
 
 /**
@@ -424,9 +434,13 @@ export class InferenceEngine {
       accept = chosen;
     }
     let customAttributes: string | undefined;
+    // The hook that runs (or, once it returned, whose stream does), for setCustomAttributes' errors;
+    // none while smkit's own pipeline runs, whose custom steps get the context too.
+    let running: HookKey | undefined;
     const cancellation = req.cancellation;
     const setCustomAttributes = (value: string): void => {
-      customAttributes = headerValue(String(value), 'X-Amzn-SageMaker-Custom-Attributes', 'the value given to context.setCustomAttributes');
+      const from = running === undefined ? 'the value given to' : `the value ${this.#name(running)} in ${this.hooks.file} gave`;
+      customAttributes = headerValue(String(value), 'X-Amzn-SageMaker-Custom-Attributes', `${from} context.setCustomAttributes`);
     };
     // The session code loads with the first request in a session: it costs a server without sessions nothing at start-up.
     const session = req.session === undefined ? undefined : new (loadStatefulSession.loaded ?? (await loadStatefulSession())).StatefulSession(req.session);
@@ -435,19 +449,24 @@ export class InferenceEngine {
     let output: unknown;
     let prediction: unknown;
     if (h.transformFn) {
+      running = 'transformFn';
       output = await this.user(this.#name('transformFn'), () => h.transformFn!(this.model, req.body, contentType, accept, ctx));
     } else {
       // Without inputFn smkit decoded the body itself: a forgotten Content-Type gets a hint.
       const hinted = (err: unknown): unknown => (h.inputFn ? err : io.withContentTypeHint(err, req.contentType));
       let input: unknown;
       try {
-        input = h.inputFn ? await this.user(this.#name('inputFn'), () => h.inputFn!(req.body, contentType, ctx)) : this.decode(req, contentType);
+        if (h.inputFn) {
+          running = 'inputFn';
+          input = await this.user(this.#name('inputFn'), () => h.inputFn!(req.body, contentType, ctx));
+        } else input = this.decode(req, contentType);
       } catch (err) {
         throw hinted(err);
       }
       // A caller that gave up while the input was decoded (a slow inputFn) costs no model run.
       if (cancellation?.cancelled) throw cancellation.reason;
       try {
+        running = this.batchPredict ? 'predictBatchFn' : h.predictFn ? 'predictFn' : undefined;
         prediction = this.batchPredict
           ? this.#userPrediction(await this.user(this.#name('predictBatchFn'), () => this.batchPredict!.predict(input, ctx)), this.#name('predictBatchFn'))
           : h.predictFn
@@ -455,7 +474,10 @@ export class InferenceEngine {
             : await this.predict(input, ctx);
         // The default encoder would answer 200 "null" (JSON) or blame the client's Accept (406).
         if (!h.outputFn && (this.batchPredict || h.predictFn)) this.#checkAnswerable(prediction, this.batchPredict ? 'predictBatchFn' : 'predictFn', () => 'the prediction (a tensor { dtype, shape, data }, named tensors, or plain data for smkit to encode)');
-        output = h.outputFn ? await this.user(this.#name('outputFn'), () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
+        if (h.outputFn) {
+          running = 'outputFn';
+          output = await this.user(this.#name('outputFn'), () => h.outputFn!(prediction, accept, ctx));
+        } else output = this.encode(prediction, accept);
       } catch (err) {
         throw hinted(io.withProtocolError(err, isDecodedRequest(input) ? input.form : undefined));
       }
@@ -718,7 +740,14 @@ export class InferenceEngine {
           `${hook} in ${this.hooks.file} returned { body, contentType } with a contentType that is ${valueKind(chosen)}: contentType must be a string (a media type such as 'application/json'), or left out to answer in the type the request accepts`,
         );
       }
-      const contentType = chosen === undefined ? accept : headerValue(chosen, 'Content-Type', `the contentType ${hook} returned`);
+      // An empty (or blank) Content-Type names no media type: the client could not tell what it got.
+      if (chosen !== undefined && chosen.trim() === '') {
+        throw new ToolkitError(
+          'ERR_USER_CODE',
+          `${hook} in ${this.hooks.file} returned { body, contentType } with a contentType that is ${chosen === '' ? 'empty' : 'blank'}: contentType must be a media type (such as 'application/json'), or left out to answer in the type the request accepts`,
+        );
+      }
+      const contentType = chosen === undefined ? accept : headerValue(chosen, 'Content-Type', `the contentType ${hook} in ${this.hooks.file} returned`);
       const body = o.body;
       const lost = lostValue(body);
       if (lost !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned { body, contentType } with a body that is ${lost}: return the body as a Buffer, a Uint8Array or a string, or plain data for smkit to encode`);
