@@ -281,6 +281,37 @@ test('a content type or custom attributes from user code with CR, LF or another 
   assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1;\tb=~'], 'printable ASCII and a tab are carried');
 });
 
+test('custom attributes set while a stream runs (inside an async generator) are not sent, which one warning says; set before the stream is returned, they are sent', async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function transformFn(model, body, contentType, accept, context) {
+  if (body.toString() === 'before') context.setCustomAttributes('set=before');
+  return (async function* () {
+    if (body.toString() === 'inside') context.setCustomAttributes('set=inside');
+    yield 'a';
+    if (body.toString() === 'inside') context.setCustomAttributes('set=again');
+    yield 'b';
+  })();
+}`,
+  );
+  const warnings: [object | string, string | undefined][] = [];
+  const capture = { debug() {}, info() {}, error() {}, warn: (obj: object | string, msg?: string) => void warnings.push([obj, msg]) };
+  const run = async (body: string) => {
+    const response = await engine.invoke({ requestId: body, body: Buffer.from(body), contentType: 'text/plain', accept: 'text/plain', headers: {} }, capture);
+    const headers = response.customAttributes;
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of response.stream!) chunks.push(chunk);
+    assert.equal(Buffer.concat(chunks).toString(), 'ab', body);
+    return headers;
+  };
+  assert.equal(await run('before'), 'set=before');
+  assert.deepEqual(warnings, []);
+  assert.equal(await run('inside'), undefined);
+  assert.equal(warnings.length, 1, 'one warning for the two values');
+  assert.deepEqual(warnings[0]![0], { code: 'ERR_USER_CODE' });
+  assert.match(warnings[0]![1]!, /^context\.setCustomAttributes was called while the stream that transformFn in .*inference\.mjs returned was running: the answer's headers are taken when the stream is returned, before its first chunk, so this value is not sent; call it in transformFn before returning the stream, not inside the async generator$/);
+});
+
 test("a modelFn that throws a Proxy whose prototype cannot be read fails the load as modelFn's error, which clients are not quoted", async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-proxy-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -438,9 +438,19 @@ export class InferenceEngine {
     // none while smkit's own pipeline runs, whose custom steps get the context too.
     let running: HookKey | undefined;
     const cancellation = req.cancellation;
+    // Set once a stream is returned: its headers are taken then, before its first chunk is asked for
+    // (an async generator's body has not run yet), so a later value is lost, which a warning says.
+    let streamed: string | undefined;
+    let warned = false;
     const setCustomAttributes = (value: string): void => {
       const from = running === undefined ? 'the value given to' : `the value ${this.#name(running)} in ${this.hooks.file} gave`;
       customAttributes = headerValue(String(value), 'X-Amzn-SageMaker-Custom-Attributes', `${from} context.setCustomAttributes`);
+      if (streamed === undefined || warned) return;
+      warned = true;
+      log.warn(
+        { code: 'ERR_USER_CODE' },
+        `context.setCustomAttributes was called while the stream that ${streamed} in ${this.hooks.file} returned was running: the answer's headers are taken when the stream is returned, before its first chunk, so this value is not sent; call it in ${streamed} before returning the stream, not inside the async generator`,
+      );
     };
     // The session code loads with the first request in a session: it costs a server without sessions nothing at start-up.
     const session = req.session === undefined ? undefined : new (loadStatefulSession.loaded ?? (await loadStatefulSession())).StatefulSession(req.session);
@@ -490,6 +500,7 @@ export class InferenceEngine {
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
     if (session?.closing) response.closeSession = true;
     if (response.stream) {
+      streamed = this.#name(h.transformFn ? 'transformFn' : 'outputFn');
       response.stream = this.userStream(this.#name(h.transformFn ? 'transformFn' : 'outputFn'), response.stream);
       // close() called while the stream runs (an async generator's body) ends the session with the stream.
       if (session && !session.closing) response.stream = (loadStatefulSession.loaded ?? (await loadStatefulSession())).closingWhenStreamEnds(response.stream, session);
