@@ -21,7 +21,7 @@ test('jsonExcerpt: values nested 1 000 000 deep or 10^6 long are written only as
   assert.equal(jsonExcerpt(Number.NaN), 'null');
 });
 
-test('valueKind names what a value is, an array and a typed array apart from other objects, without running a getter or a Proxy trap', () => {
+test('valueKind names what a value is, an array and a typed array (with its article: an Int16Array) apart from other objects, without running a getter or a Proxy trap', () => {
   const cases: [unknown, string][] = [
     [undefined, 'undefined'],
     [null, 'null'],
@@ -34,6 +34,8 @@ test('valueKind names what a value is, an array and a typed array apart from oth
     [['text/plain'], 'an array'],
     [{ type: 'text/plain' }, 'an object'],
     [Float32Array.of(1), 'a Float32Array'],
+    [Int16Array.of(1), 'an Int16Array'],
+    [BigInt64Array.of(1n), 'a BigInt64Array'],
     [Buffer.from('x'), 'a Uint8Array'],
     [new DataView(new ArrayBuffer(1)), 'an object'],
     [new Proxy([], {}), 'an array'],

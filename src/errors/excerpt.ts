@@ -22,6 +22,14 @@ export function quotedNames(names: readonly string[], max = 10): string {
 const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, Symbol.toStringTag)!.get as (this: unknown) => string | undefined;
 
 /**
+ * `name` after its article, for a message: `an Int32Array`, `a Float32Array`, `a Uint8Array`
+ * (said "you-int"): `an` before a vowel other than a U.
+ */
+export function withArticle(name: string): string {
+  return `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}`;
+}
+
+/**
  * What a value is, for a message about one given where another was due: `undefined`, `null`,
  * `an array`, `a Float32Array` (any typed array), `an object`, `a string`, `a number`, `a function`...
  * It runs no code of the value's (a getter, a Proxy trap), so it never throws.
@@ -30,7 +38,7 @@ export function valueKind(v: unknown): string {
   if (v === undefined || v === null) return String(v);
   if (typeof v !== 'object') return `a ${typeof v}`;
   const tag = typedArrayTag.call(v);
-  if (tag !== undefined) return `a ${tag}`;
+  if (tag !== undefined) return withArticle(tag);
   try {
     return Array.isArray(v) ? 'an array' : 'an object';
   } catch {
