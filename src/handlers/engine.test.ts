@@ -378,7 +378,7 @@ test("a { body, contentType } answer whose body smkit cannot write in the handle
   await assert.rejects(invokeText(engine, 'null-body'), {
     code: 'ERR_USER_CODE',
     status: 500,
-    message: /^transformFn returned \{ body, contentType: 'text\/plain' \} with a body that is null: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes \(application\/json, /,
+    message: /^transformFn in .*inference\.mjs returned \{ body, contentType: 'text\/plain' \} with a body that is null: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes \(application\/json, /,
   });
   assert.equal((await invokeText(engine, 'object-body')).body.toString('utf8'), '{"a":1}', 'a value in a type smkit encodes is encoded');
   // With no contentType of its own, the client's Accept is what cannot be answered: still a 406,

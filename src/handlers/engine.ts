@@ -769,7 +769,7 @@ export class InferenceEngine {
         if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' && chosen !== undefined)) throw err;
         throw new ToolkitError(
           'ERR_USER_CODE',
-          `${hook} returned { body, contentType: '${excerpt(contentType, 100)}' } with a body that is ${valueKind(body)}: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes (${this.encodable.join(', ')})`,
+          `${hook} in ${this.hooks.file} returned { body, contentType: '${excerpt(contentType, 100)}' } with a body that is ${valueKind(body)}: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes (${this.encodable.join(', ')})`,
           { cause: err },
         );
       }
