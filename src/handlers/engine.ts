@@ -81,6 +81,12 @@ export interface InvocationResponse {
    */
   stream?: AsyncIterable<Uint8Array>;
   /**
+   * With `stream`: the custom attributes as they are once its first chunk is produced (or it ended
+   * without one), which the server sends instead of `customAttributes`: an async generator's body,
+   * which runs only when that chunk is asked for, may set them before its first `yield`.
+   */
+  takeCustomAttributes?: () => string | undefined;
+  /**
    * `body` is memory smkit did not make for this answer, which its owner may keep and use again: a
    * Buffer or Uint8Array outputFn/transformFn returned, or the raw encoder's view of a prediction's
    * bytes (user code's typed array, a model's output; marked when it spans its whole ArrayBuffer,
@@ -438,8 +444,7 @@ export class InferenceEngine {
     // none while smkit's own pipeline runs, whose custom steps get the context too.
     let running: HookKey | undefined;
     const cancellation = req.cancellation;
-    // Set once a stream is returned: its headers are taken then, before its first chunk is asked for
-    // (an async generator's body has not run yet), so a later value is lost, which a warning says.
+    // Set once a stream's headers were taken, with its first chunk: a later value is lost, which a warning says.
     let streamed: string | undefined;
     let warned = false;
     const setCustomAttributes = (value: string): void => {
@@ -449,7 +454,7 @@ export class InferenceEngine {
       warned = true;
       log.warn(
         { code: 'ERR_USER_CODE' },
-        `context.setCustomAttributes was called while the stream that ${streamed} in ${this.hooks.file} returned was running: the answer's headers are taken when the stream is returned, before its first chunk, so this value is not sent; call it in ${streamed} before returning the stream, not inside the async generator`,
+        `context.setCustomAttributes was called after the first chunk of the stream that ${streamed} in ${this.hooks.file} returned: the answer's headers went out with that chunk, so this value is not sent; call it before the stream's first chunk (before an async generator's first yield)`,
       );
     };
     // The session code loads with the first request in a session: it costs a server without sessions nothing at start-up.
@@ -500,8 +505,12 @@ export class InferenceEngine {
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
     if (session?.closing) response.closeSession = true;
     if (response.stream) {
-      streamed = this.#name(h.transformFn ? 'transformFn' : 'outputFn');
-      response.stream = this.userStream(this.#name(h.transformFn ? 'transformFn' : 'outputFn'), response.stream);
+      const hook = this.#name(h.transformFn ? 'transformFn' : 'outputFn');
+      response.stream = this.userStream(hook, response.stream);
+      response.takeCustomAttributes = () => {
+        streamed = hook;
+        return customAttributes;
+      };
       // close() called while the stream runs (an async generator's body) ends the session with the stream.
       if (session && !session.closing) response.stream = (loadStatefulSession.loaded ?? (await loadStatefulSession())).closingWhenStreamEnds(response.stream, session);
     }

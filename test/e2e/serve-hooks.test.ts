@@ -229,6 +229,24 @@ describe('handler hooks', () => {
     });
   }
 
+  for (const mode of ['inline', 'thread'] as const) {
+    test(`custom attributes an async generator sets before its first chunk (or in a stream with none) go out with the stream's headers; one set after it is not sent and is logged (${mode})`, async () => {
+      const server = await serveIt('content-type-shapes', false, { SMKIT_INFERENCE_MODE: mode, SAGEMAKER_MODEL_SERVER_WORKERS: '1' });
+      await waitForPing(server);
+      const call = (body: string) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } }, 15_000);
+      const res = await call('stream-attributes-in-generator');
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-amzn-sagemaker-custom-attributes'), 'set=before-first-chunk');
+      assert.equal(await res.text(), 'token-0\ntoken-1\n');
+      const empty = await call('stream-attributes-in-empty-generator');
+      assert.equal(empty.status, 200);
+      assert.equal(empty.headers.get('x-amzn-sagemaker-custom-attributes'), 'set=in-empty-stream');
+      assert.equal(await empty.text(), '');
+      await until('the warning for the value set after the first chunk', () => /context\.setCustomAttributes was called after the first chunk of the stream that transformFn in .*inference\.mjs returned/.test(server.output()), { timeoutMs: 15_000 });
+      assert.equal(server.output().match(/context\.setCustomAttributes was called after the first chunk/g)?.length, 1);
+    });
+  }
+
   test('a custom step from code/ runs inside the pipeline file', async () => {
     const server = await serveIt('custom-step', true);
     await waitForPing(server);
