@@ -14,6 +14,39 @@ export function quotedNames(names: readonly string[], max = 10): string {
   return names.length > max ? `${shown.join(', ')} and ${names.length - max} more` : shown.join(', ');
 }
 
+/**
+ * The `Symbol.toStringTag` getter of typed arrays' shared prototype: a typed array's own kind
+ * (`'Float32Array'`; a Buffer's is `'Uint8Array'`), undefined for any other value. It reads the
+ * array's internal slot, so no getter or Proxy trap of user code's runs.
+ */
+const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, Symbol.toStringTag)!.get as (this: unknown) => string | undefined;
+
+/**
+ * `name` after its article, for a message: `an Int32Array`, `a Float32Array`, `a Uint8Array`
+ * (said "you-int"): `an` before a vowel other than a U.
+ */
+export function withArticle(name: string): string {
+  return `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}`;
+}
+
+/**
+ * What a value is, for a message about one given where another was due: `undefined`, `null`,
+ * `an array`, `a Float32Array` (any typed array), `an object`, `a string`, `a number`, `a function`...
+ * It runs no code of the value's (a getter, a Proxy trap), so it never throws.
+ */
+export function valueKind(v: unknown): string {
+  if (v === undefined || v === null) return String(v);
+  if (typeof v !== 'object') return `a ${typeof v}`;
+  const tag = typedArrayTag.call(v);
+  if (tag !== undefined) return withArticle(tag);
+  try {
+    return Array.isArray(v) ? 'an array' : 'an object';
+  } catch {
+    // Array.isArray throws on a revoked Proxy.
+    return 'an object';
+  }
+}
+
 /** Most characters of a message from user code that an error quotes (see {@link thrownMessage}). */
 export const THROWN_MESSAGE_MAX = 4096;
 

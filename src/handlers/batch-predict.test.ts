@@ -170,13 +170,14 @@ test('a predictBatchFn that returns something other than an array is told what i
   const dir = handlerDir(`
 export function predictBatchFn(inputs) {
   const x = inputs[0].tensors[''].data[0];
-  return x === 1 ? Float32Array.from(inputs, () => 0.5) : x === 2 ? null : { scores: [] };
+  return x === 1 ? Float32Array.from(inputs, () => 0.5) : x === 2 ? null : x === 4 ? Int32Array.from(inputs, () => 1) : { scores: [] };
 }`);
   try {
     const engine = await load(dir, 4);
     await assert.rejects(invoke(engine, 1), /predictBatchFn must return an array with one prediction per input \(1\), got a Float32Array of 1: return a plain array \(Array\.from\)/);
     await assert.rejects(invoke(engine, 2), /predictBatchFn must return an array with one prediction per input \(1\), got null$/);
     await assert.rejects(invoke(engine, 3), /predictBatchFn must return an array with one prediction per input \(1\), got an object$/);
+    await assert.rejects(invoke(engine, 4), /predictBatchFn must return an array with one prediction per input \(1\), got an Int32Array of 1: return a plain array \(Array\.from\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { valueKind, withArticle } from '../errors/excerpt.js';
 import { cancellationOf } from '../core/cancellation.js';
 import type { InvocationContext, Logger } from '../core/context.js';
 import { AdaptiveBatcher, type BatchObserver } from '../batching/adaptive-batcher.js';
@@ -24,9 +25,8 @@ interface Call {
 /** What `predictBatchFn` returned instead of an array of predictions, for its error: `null`, `a Float32Array of 3: ...`, `an object`. */
 function returnedKind(out: unknown): string {
   if (Array.isArray(out)) return `${out.length} items`;
-  if (out === null || out === undefined) return String(out);
-  if (ArrayBuffer.isView(out) && 'length' in out) return `a ${out.constructor.name} of ${String(out.length)}: return a plain array (Array.from)`;
-  return typeof out === 'object' ? 'an object' : `a ${typeof out}`;
+  if (ArrayBuffer.isView(out) && 'length' in out) return `${withArticle(out.constructor.name)} of ${String(out.length)}: return a plain array (Array.from)`;
+  return valueKind(out);
 }
 
 async function callUser(fn: PredictBatchFn, name: string, model: unknown, calls: readonly Call[]): Promise<unknown[]> {

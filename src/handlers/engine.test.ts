@@ -163,6 +163,9 @@ export function transformFn(model, body, contentType, accept, context) {
     case 'plain-value': return { value: 1 };
     case 'object-body': return { body: { a: 1 }, contentType: 'application/json' };
     case 'attributes': context.setCustomAttributes('a=1; b=ü'); return { body: 'x', contentType: 'text/plain; charset=utf-8' };
+    case 'ascii-attributes': context.setCustomAttributes('a=1;\\tb=~'); return { body: 'x', contentType: 'text/plain; charset=utf-8' };
+    case 'emoji-content-type': return { body: 'x', contentType: 'text/plain; charset=utf-8\u{1F600}' };
+    case 'empty-content-type': return { body: 'x', contentType: '' };
   }
   return 'ok';
 }
@@ -235,30 +238,82 @@ test("the contentType of { body, contentType } is read once: a getter that gives
   }
 });
 
-test('a content type or custom attributes from user code with CR, LF or another control character, or over 1024 characters, is a 500 ERR_USER_CODE saying so, before any header is written', async (t) => {
+test('a content type or custom attributes from user code with CR, LF or another control character, a character outside ASCII, or over 1024 characters, is a 500 ERR_USER_CODE naming the hook, before any header is written', async (t) => {
   const engine = await engineWithHandler(t, MISBEHAVING_HANDLER);
+  const file = '.*inference\\.mjs';
   await assert.rejects(invokeText(engine, 'crlf-content-type'), {
     code: 'ERR_USER_CODE',
     status: 500,
-    message: 'the contentType transformFn returned has a character an HTTP header cannot carry (U+000D at index 10) for Content-Type: use printable ASCII, without CR or LF',
+    message: new RegExp(`^the contentType transformFn in ${file} returned has a character an HTTP header cannot carry \\(U\\+000D at index 10\\) for Content-Type: use printable ASCII, without CR or LF$`),
   });
   await assert.rejects(invokeText(engine, 'crlf-attributes'), {
     code: 'ERR_USER_CODE',
     status: 500,
-    message: 'the value given to context.setCustomAttributes has a character an HTTP header cannot carry (U+000D at index 3) for X-Amzn-SageMaker-Custom-Attributes: use printable ASCII, without CR or LF',
+    message: new RegExp(`^the value transformFn in ${file} gave context\\.setCustomAttributes has a character an HTTP header cannot carry \\(U\\+000D at index 3\\) for X-Amzn-SageMaker-Custom-Attributes: use printable ASCII, without CR or LF$`),
   });
   await assert.rejects(invokeText(engine, 'long-attributes'), {
     code: 'ERR_USER_CODE',
     status: 500,
-    message: 'the value given to context.setCustomAttributes is 1025 characters long, more than the 1024 SageMaker carries in X-Amzn-SageMaker-Custom-Attributes: shorten it',
+    message: new RegExp(`^the value transformFn in ${file} gave context\\.setCustomAttributes is 1025 characters long, more than the 1024 SageMaker carries in X-Amzn-SageMaker-Custom-Attributes: shorten it$`),
   });
   assert.equal((await invokeText(engine, 'longest-attributes')).customAttributes?.length, 1024);
   await assert.rejects(invokeText(engine, 'long-content-type'), {
     code: 'ERR_USER_CODE',
-    message: 'the contentType transformFn returned is 20014 characters long, more than the 1024 SageMaker carries in Content-Type: shorten it',
+    message: new RegExp(`^the contentType transformFn in ${file} returned is 20014 characters long, more than the 1024 SageMaker carries in Content-Type: shorten it$`),
   });
-  const fine = await invokeText(engine, 'attributes');
-  assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1; b=ü'], 'Latin-1 text is a valid header value');
+  // Latin-1 is a valid HTTP header value, but SageMaker's InvokeEndpoint output takes ASCII only
+  // (\p{ASCII}*): a character past it (one past Latin-1 too, named by its code point) is refused.
+  await assert.rejects(invokeText(engine, 'attributes'), {
+    code: 'ERR_USER_CODE',
+    status: 500,
+    message: new RegExp(`^the value transformFn in ${file} gave context\\.setCustomAttributes has a character outside ASCII \\(U\\+00FC at index 7\\), which SageMaker does not carry in X-Amzn-SageMaker-Custom-Attributes \\(at most 1024 ASCII characters\\): use printable ASCII, percent-encoding other text$`),
+  });
+  await assert.rejects(invokeText(engine, 'emoji-content-type'), {
+    code: 'ERR_USER_CODE',
+    message: new RegExp(`^the contentType transformFn in ${file} returned has a character outside ASCII \\(U\\+1F600 at index 25\\), which SageMaker does not carry in Content-Type `),
+  });
+  await assert.rejects(invokeText(engine, 'empty-content-type'), {
+    code: 'ERR_USER_CODE',
+    status: 500,
+    message: new RegExp(`^transformFn in ${file} returned \\{ body, contentType \\} with a contentType that is empty: contentType must be a media type \\(such as 'application/json'\\), or left out to answer in the type the request accepts$`),
+  });
+  const fine = await invokeText(engine, 'ascii-attributes');
+  assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1;\tb=~'], 'printable ASCII and a tab are carried');
+});
+
+test("custom attributes a stream sets before its first chunk (an async generator before its first yield) are taken with that chunk; one set after it is not sent, which one warning says", async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function transformFn(model, body, contentType, accept, context) {
+  if (body.toString() === 'before') context.setCustomAttributes('set=before');
+  return (async function* () {
+    if (body.toString() === 'inside') context.setCustomAttributes('set=inside');
+    yield 'a';
+    if (body.toString() === 'inside') context.setCustomAttributes('set=after-first');
+    yield 'b';
+    if (body.toString() === 'inside') context.setCustomAttributes('set=after-second');
+  })();
+}`,
+  );
+  const warnings: [object | string, string | undefined][] = [];
+  const capture = { debug() {}, info() {}, error() {}, warn: (obj: object | string, msg?: string) => void warnings.push([obj, msg]) };
+  // As the server does: the custom attributes are taken once the first chunk is in hand.
+  const run = async (body: string) => {
+    const response = await engine.invoke({ requestId: body, body: Buffer.from(body), contentType: 'text/plain', accept: 'text/plain', headers: {} }, capture);
+    const iterator = response.stream![Symbol.asyncIterator]();
+    const chunks: Uint8Array[] = [];
+    let next = await iterator.next();
+    const taken = response.takeCustomAttributes!();
+    for (; !next.done; next = await iterator.next()) chunks.push(next.value);
+    assert.equal(Buffer.concat(chunks).toString(), 'ab', body);
+    return [response.customAttributes, taken];
+  };
+  assert.deepEqual(await run('before'), ['set=before', 'set=before']);
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(await run('inside'), [undefined, 'set=inside'], 'set before the first yield, taken with the first chunk');
+  assert.equal(warnings.length, 1, 'one warning for the two values set after the first chunk');
+  assert.deepEqual(warnings[0]![0], { code: 'ERR_USER_CODE' });
+  assert.match(warnings[0]![1]!, /^context\.setCustomAttributes was called after the first chunk of the stream that transformFn in .*inference\.mjs returned: the answer's headers went out with that chunk, so this value is not sent; call it before the stream's first chunk \(before an async generator's first yield\)$/);
 });
 
 test("a modelFn that throws a Proxy whose prototype cannot be read fails the load as modelFn's error, which clients are not quoted", async (t) => {
@@ -327,7 +382,7 @@ test("a { body, contentType } answer whose body smkit cannot write in the handle
   await assert.rejects(invokeText(engine, 'null-body'), {
     code: 'ERR_USER_CODE',
     status: 500,
-    message: /^transformFn returned \{ body, contentType: 'text\/plain' \} with a body that is null: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes \(application\/json, /,
+    message: /^transformFn in .*inference\.mjs returned \{ body, contentType: 'text\/plain' \} with a body that is null: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes \(application\/json, /,
   });
   assert.equal((await invokeText(engine, 'object-body')).body.toString('utf8'), '{"a":1}', 'a value in a type smkit encodes is encoded');
   // With no contentType of its own, the client's Accept is what cannot be answered: still a 406,
@@ -425,7 +480,7 @@ test('a streamed answer chunk that is no bytes, text or JSON value is an error n
   await assert.rejects(read('circular'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(Converting circular structure/ });
 });
 
-test("a 406 for a value an outputFn left to smkit to encode tells it to encode the body itself, not to export the outputFn it has", async (t) => {
+test("a 406 for a value an outputFn left to smkit to encode (an array, named as one) tells it to encode the body itself, not to export the outputFn it has", async (t) => {
   const engine = await engineWithHandler(
     t,
     `export function inputFn(body) { return body.toString(); }
@@ -437,7 +492,7 @@ test("a 406 for a value an outputFn left to smkit to encode tells it to encode t
       assert.equal(err.code, 'ERR_NOT_ACCEPTABLE', mode);
       assert.equal(err.status, 406, mode);
       assert.match(err.message, /^Cannot answer in 'application\/x-unknown'\. Accept one of: application\/json, /, mode);
-      assert.ok(err.message.endsWith('; outputFn returned an object for smkit to encode: to answer in other types, return the body already encoded from outputFn (a Buffer, a Uint8Array or a string), or { body, contentType }'), err.message);
+      assert.ok(err.message.endsWith('; outputFn returned an array for smkit to encode: to answer in other types, return the body already encoded from outputFn (a Buffer, a Uint8Array or a string), or { body, contentType }'), err.message);
       assert.doesNotMatch(err.message, /export an outputFn/, mode);
       return true;
     });

@@ -1,5 +1,5 @@
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
-import { excerpt, thrownMessage } from '../errors/excerpt.js';
+import { excerpt, thrownMessage, valueKind } from '../errors/excerpt.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
 import { EngineContext } from './invocation-context.js';
 import type { Cancellation } from '../core/cancellation.js';
@@ -81,6 +81,12 @@ export interface InvocationResponse {
    */
   stream?: AsyncIterable<Uint8Array>;
   /**
+   * With `stream`: the custom attributes as they are once its first chunk is produced (or it ended
+   * without one), which the server sends instead of `customAttributes`: an async generator's body,
+   * which runs only when that chunk is asked for, may set them before its first `yield`.
+   */
+  takeCustomAttributes?: () => string | undefined;
+  /**
    * `body` is memory smkit did not make for this answer, which its owner may keep and use again: a
    * Buffer or Uint8Array outputFn/transformFn returned, or the raw encoder's view of a prediction's
    * bytes (user code's typed array, a model's output; marked when it spans its whole ArrayBuffer,
@@ -117,8 +123,13 @@ function jsonChunk(chunk: unknown, hook: string): Buffer {
   }
 }
 
-/** A character an HTTP header value cannot carry (what node:http refuses: CR, LF and other controls). */
-const NOT_IN_HEADER = /[^\t\x20-\x7e\x80-\xff]/;
+/**
+ * A character an answer's Content-Type or X-Amzn-SageMaker-Custom-Attributes cannot carry: one
+ * outside ASCII, which the runtime API's InvokeEndpoint output does not allow (botocore
+ * sagemaker-runtime: `Header` and `CustomAttributesHeader` are `\p{ASCII}*`), or a control
+ * character other than a tab, which no HTTP header carries (node:http refuses CR and LF).
+ */
+const NOT_IN_HEADER = /[^\t\x20-\x7e]/;
 
 /**
  * Most characters of an answer's Content-Type or X-Amzn-SageMaker-Custom-Attributes: the runtime
@@ -130,8 +141,9 @@ const HEADER_VALUE_MAX = 1024;
 /**
  * `value` when it can be sent as the `header` of the answer; else an `ERR_USER_CODE` naming the
  * character and where it came from, thrown before the header is written (a CR/LF would otherwise
- * fail the answer as an internal error), or saying it is too long (over 16 KB of headers, Node's
- * and undici's clients cannot read the answer at all).
+ * fail the answer as an internal error, and SageMaker would not pass on what is not ASCII), or
+ * saying it is too long (over 16 KB of headers, Node's and undici's clients cannot read the answer
+ * at all).
  */
 function headerValue(value: string, header: string, from: string): string {
   if (value.length > HEADER_VALUE_MAX) {
@@ -139,8 +151,12 @@ function headerValue(value: string, header: string, from: string): string {
   }
   const bad = NOT_IN_HEADER.exec(value);
   if (bad === null) return value;
-  const char = `U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
-  throw new ToolkitError('ERR_USER_CODE', `${from} has a character an HTTP header cannot carry (${char} at index ${bad.index}) for ${header}: use printable ASCII, without CR or LF`);
+  const code = value.codePointAt(bad.index)!;
+  const char = `U+${code.toString(16).toUpperCase().padStart(4, '0')} at index ${bad.index}`;
+  if (code > 0x7f) {
+    throw new ToolkitError('ERR_USER_CODE', `${from} has a character outside ASCII (${char}), which SageMaker does not carry in ${header} (at most ${HEADER_VALUE_MAX} ASCII characters): use printable ASCII, percent-encoding other text`);
+  }
+  throw new ToolkitError('ERR_USER_CODE', `${from} has a character an HTTP header cannot carry (${char}) for ${header}: use printable ASCII, without CR or LF`);
 }
 
 /**
@@ -150,12 +166,6 @@ function headerValue(value: string, header: string, from: string): string {
 function lostValue(v: unknown): string | undefined {
   if (v === undefined) return 'undefined';
   return typeof v === 'symbol' || typeof v === 'function' ? `a ${typeof v}` : undefined;
-}
-
-/** `undefined`, `null`, `an object`, `a number`...: what a value is, for a message. */
-function bodyKind(v: unknown): string {
-  if (v === undefined || v === null) return String(v);
-  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /**
@@ -430,9 +440,22 @@ export class InferenceEngine {
       accept = chosen;
     }
     let customAttributes: string | undefined;
+    // The hook that runs (or, once it returned, whose stream does), for setCustomAttributes' errors;
+    // none while smkit's own pipeline runs, whose custom steps get the context too.
+    let running: HookKey | undefined;
     const cancellation = req.cancellation;
+    // Set once a stream's headers were taken, with its first chunk: a later value is lost, which a warning says.
+    let streamed: string | undefined;
+    let warned = false;
     const setCustomAttributes = (value: string): void => {
-      customAttributes = headerValue(String(value), 'X-Amzn-SageMaker-Custom-Attributes', 'the value given to context.setCustomAttributes');
+      const from = running === undefined ? 'the value given to' : `the value ${this.#name(running)} in ${this.hooks.file} gave`;
+      customAttributes = headerValue(String(value), 'X-Amzn-SageMaker-Custom-Attributes', `${from} context.setCustomAttributes`);
+      if (streamed === undefined || warned) return;
+      warned = true;
+      log.warn(
+        { code: 'ERR_USER_CODE' },
+        `context.setCustomAttributes was called after the first chunk of the stream that ${streamed} in ${this.hooks.file} returned: the answer's headers went out with that chunk, so this value is not sent; call it before the stream's first chunk (before an async generator's first yield)`,
+      );
     };
     // The session code loads with the first request in a session: it costs a server without sessions nothing at start-up.
     const session = req.session === undefined ? undefined : new (loadStatefulSession.loaded ?? (await loadStatefulSession())).StatefulSession(req.session);
@@ -441,19 +464,24 @@ export class InferenceEngine {
     let output: unknown;
     let prediction: unknown;
     if (h.transformFn) {
+      running = 'transformFn';
       output = await this.user(this.#name('transformFn'), () => h.transformFn!(this.model, req.body, contentType, accept, ctx));
     } else {
       // Without inputFn smkit decoded the body itself: a forgotten Content-Type gets a hint.
       const hinted = (err: unknown): unknown => (h.inputFn ? err : io.withContentTypeHint(err, req.contentType));
       let input: unknown;
       try {
-        input = h.inputFn ? await this.user(this.#name('inputFn'), () => h.inputFn!(req.body, contentType, ctx)) : this.decode(req, contentType);
+        if (h.inputFn) {
+          running = 'inputFn';
+          input = await this.user(this.#name('inputFn'), () => h.inputFn!(req.body, contentType, ctx));
+        } else input = this.decode(req, contentType);
       } catch (err) {
         throw hinted(err);
       }
       // A caller that gave up while the input was decoded (a slow inputFn) costs no model run.
       if (cancellation?.cancelled) throw cancellation.reason;
       try {
+        running = this.batchPredict ? 'predictBatchFn' : h.predictFn ? 'predictFn' : undefined;
         prediction = this.batchPredict
           ? this.#userPrediction(await this.user(this.#name('predictBatchFn'), () => this.batchPredict!.predict(input, ctx)), this.#name('predictBatchFn'))
           : h.predictFn
@@ -461,7 +489,10 @@ export class InferenceEngine {
             : await this.predict(input, ctx);
         // The default encoder would answer 200 "null" (JSON) or blame the client's Accept (406).
         if (!h.outputFn && (this.batchPredict || h.predictFn)) this.#checkAnswerable(prediction, this.batchPredict ? 'predictBatchFn' : 'predictFn', () => 'the prediction (a tensor { dtype, shape, data }, named tensors, or plain data for smkit to encode)');
-        output = h.outputFn ? await this.user(this.#name('outputFn'), () => h.outputFn!(prediction, accept, ctx)) : this.encode(prediction, accept);
+        if (h.outputFn) {
+          running = 'outputFn';
+          output = await this.user(this.#name('outputFn'), () => h.outputFn!(prediction, accept, ctx));
+        } else output = this.encode(prediction, accept);
       } catch (err) {
         throw hinted(io.withProtocolError(err, isDecodedRequest(input) ? input.form : undefined));
       }
@@ -474,7 +505,12 @@ export class InferenceEngine {
     if (customAttributes !== undefined) response.customAttributes = customAttributes;
     if (session?.closing) response.closeSession = true;
     if (response.stream) {
-      response.stream = this.userStream(this.#name(h.transformFn ? 'transformFn' : 'outputFn'), response.stream);
+      const hook = this.#name(h.transformFn ? 'transformFn' : 'outputFn');
+      response.stream = this.userStream(hook, response.stream);
+      response.takeCustomAttributes = () => {
+        streamed = hook;
+        return customAttributes;
+      };
       // close() called while the stream runs (an async generator's body) ends the session with the stream.
       if (session && !session.closing) response.stream = (loadStatefulSession.loaded ?? (await loadStatefulSession())).closingWhenStreamEnds(response.stream, session);
     }
@@ -515,7 +551,7 @@ export class InferenceEngine {
     if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     throw new ToolkitError(
       'ERR_USER_CODE',
-      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with a body that is ${Array.isArray(body) ? 'an array' : bodyKind(body)}: give a Buffer, a Uint8Array or a string`,
+      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with a body that is ${valueKind(body)}: give a Buffer, a Uint8Array or a string`,
     );
   }
 
@@ -528,7 +564,7 @@ export class InferenceEngine {
     if (typeof value === 'string') return value;
     throw new ToolkitError(
       'ERR_USER_CODE',
-      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with ${name} set to ${Array.isArray(value) ? 'an array' : bodyKind(value)}: ${name} must be a string (${example}), or left out`,
+      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with ${name} set to ${valueKind(value)}: ${name} must be a string (${example}), or left out`,
     );
   }
 
@@ -721,10 +757,17 @@ export class InferenceEngine {
       if (chosen !== undefined && typeof chosen !== 'string') {
         throw new ToolkitError(
           'ERR_USER_CODE',
-          `${hook} in ${this.hooks.file} returned { body, contentType } with a contentType that is ${Array.isArray(chosen) ? 'an array' : bodyKind(chosen)}: contentType must be a string (a media type such as 'application/json'), or left out to answer in the type the request accepts`,
+          `${hook} in ${this.hooks.file} returned { body, contentType } with a contentType that is ${valueKind(chosen)}: contentType must be a string (a media type such as 'application/json'), or left out to answer in the type the request accepts`,
         );
       }
-      const contentType = chosen === undefined ? accept : headerValue(chosen, 'Content-Type', `the contentType ${hook} returned`);
+      // An empty (or blank) Content-Type names no media type: the client could not tell what it got.
+      if (chosen !== undefined && chosen.trim() === '') {
+        throw new ToolkitError(
+          'ERR_USER_CODE',
+          `${hook} in ${this.hooks.file} returned { body, contentType } with a contentType that is ${chosen === '' ? 'empty' : 'blank'}: contentType must be a media type (such as 'application/json'), or left out to answer in the type the request accepts`,
+        );
+      }
+      const contentType = chosen === undefined ? accept : headerValue(chosen, 'Content-Type', `the contentType ${hook} in ${this.hooks.file} returned`);
       const body = o.body;
       const lost = lostValue(body);
       if (lost !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned { body, contentType } with a body that is ${lost}: return the body as a Buffer, a Uint8Array or a string, or plain data for smkit to encode`);
@@ -735,7 +778,7 @@ export class InferenceEngine {
         if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' && chosen !== undefined)) throw err;
         throw new ToolkitError(
           'ERR_USER_CODE',
-          `${hook} returned { body, contentType: '${excerpt(contentType, 100)}' } with a body that is ${bodyKind(body)}: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes (${this.encodable.join(', ')})`,
+          `${hook} in ${this.hooks.file} returned { body, contentType: '${excerpt(contentType, 100)}' } with a body that is ${valueKind(body)}: return the body as a Buffer, a Uint8Array or a string, or use a contentType smkit encodes (${this.encodable.join(', ')})`,
           { cause: err },
         );
       }
@@ -755,7 +798,7 @@ export class InferenceEngine {
       throw new ToolkitError(
         'ERR_NOT_ACCEPTABLE',
         `Cannot answer in '${excerpt(accept, 200)}'. Accept one of: ${this.encodable.join(', ')}; ` +
-          `${hook} returned ${bodyKind(output)} for smkit to encode: to answer in other types, return the body already encoded from ${hook} (a Buffer, a Uint8Array or a string), or { body, contentType }`,
+          `${hook} returned ${valueKind(output)} for smkit to encode: to answer in other types, return the body already encoded from ${hook} (a Buffer, a Uint8Array or a string), or { body, contentType }`,
         { cause: err, details: err.details },
       );
     }

@@ -81,7 +81,7 @@ test('a model step after a step that returned a value instead of tensors (a cust
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-custom-value-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(path.join(dir, 'code'));
-  writeFileSync(path.join(dir, 'code', 'steps.mjs'), `export const text = () => 'hello';\nexport const nothing = () => undefined;\nexport const rows = () => [[1, 2]];\nexport const uncalled = () => text;\nexport const symbol = () => Symbol('x');`);
+  writeFileSync(path.join(dir, 'code', 'steps.mjs'), `export const text = () => 'hello';\nexport const nothing = () => undefined;\nexport const rows = () => [[1, 2]];\nexport const uncalled = () => text;\nexport const symbol = () => Symbol('x');\nexport const nil = () => null;`);
   const env = { modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'preprocess', name: 'preprocess[0]:custom' } as StepBuildEnv;
   const ran: unknown[] = [];
   const model = {
@@ -94,7 +94,7 @@ test('a model step after a step that returned a value instead of tensors (a cust
     },
   } as unknown as Step;
   const input = { tensors: { x: { dtype: 'float32' as const, shape: [1], data: Float32Array.of(1) } } };
-  for (const [exported, kind] of [['text', 'a string'], ['rows', 'an array']]) {
+  for (const [exported, kind] of [['text', 'a string'], ['rows', 'an array'], ['nil', 'null']]) {
     const custom = await customStep({ module: 'steps.mjs', export: exported }, env);
     await assert.rejects(new Pipeline([custom, model]).run(input, ctx), {
       code: 'ERR_STEP_FAILED',

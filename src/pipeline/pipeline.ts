@@ -1,5 +1,5 @@
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
-import { thrownMessage } from '../errors/excerpt.js';
+import { thrownMessage, valueKind } from '../errors/excerpt.js';
 import type { InvocationContext } from '../core/context.js';
 import type { StepRegistry } from './registry.js';
 import type { PipelineSpec } from './pipeline-file.js';
@@ -82,11 +82,10 @@ export class Pipeline {
 
 /** The error for a model step that follows a step whose result is `value`, not tensors (see `Pipeline.run`). */
 function valueBeforeModel(step: string, previous: string, value: unknown): ToolkitError {
-  const kind = Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
   return stepFailure(
     step,
     'ERR_STEP_FAILED',
-    `${previous} before it returned ${kind}, not tensors, so the model has nothing to run on: return named tensors or { tensors } from ${previous}, or move it after the model`,
+    `${previous} before it returned ${valueKind(value)}, not tensors, so the model has nothing to run on: return named tensors or { tensors } from ${previous}, or move it after the model`,
   );
 }
 

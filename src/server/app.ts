@@ -357,6 +357,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     firstChunkMs: number,
     timedOut: () => ToolkitError,
     cancellation: Cancellation,
+    takeCustomAttributes?: () => string | undefined,
   ): Promise<void> => {
     const iterator = stream[Symbol.asyncIterator]();
     let returned = false;
@@ -385,6 +386,10 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     } finally {
       clearTimeout(timer);
     }
+    // The headers go out with the first chunk: custom attributes set until it came (an async
+    // generator's body before its first yield) go with them.
+    const customAttributes = takeCustomAttributes?.();
+    if (customAttributes !== undefined && !res.headersSent) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, customAttributes);
     let gone = false;
     let wake: (() => void) | undefined;
     const onClose = () => {
@@ -479,7 +484,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
         for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i] as string, headers[i + 1]!);
         // A streamed answer is still produced in the session: it is removed once the stream ends.
         try {
-          return await streamResponse(res, result.stream, requestId, Math.max(1, timeoutMs - (performance.now() - started)), () => invocationTimeout(timeoutMs, target.describe()), cancellation);
+          return await streamResponse(res, result.stream, requestId, Math.max(1, timeoutMs - (performance.now() - started)), () => invocationTimeout(timeoutMs, target.describe()), cancellation, result.takeCustomAttributes);
         } finally {
           if (closing) await sessions!.store!.close(closing.id).catch((err: unknown) => log.warn({ requestId, err }, 'could not remove a closed session'));
         }

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import type { ServerLogger } from '../logging/server-logger.js';
-import { InferenceEngine } from '../handlers/engine.js';
+import { InferenceEngine, type InvocationResponse } from '../handlers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { IdTable } from '../core/id-table.js';
 import { Cancellation } from '../core/cancellation.js';
@@ -81,19 +81,28 @@ async function relay<T>(id: number, source: AsyncIterable<T>, sendItem: (item: T
  * Sends a streamed answer chunk by chunk, as user code produces it (see {@link relay}); `cancellation`
  * (the invocation's ctx.signal) is cancelled with the reason the HTTP side gives the stream up for.
  */
-async function relayStream(id: number, stream: AsyncIterable<Uint8Array>, contentType: string, customAttributes: string | undefined, closeSession: boolean | undefined, cancellation: Cancellation): Promise<void> {
+async function relayStream(id: number, response: InvocationResponse, cancellation: Cancellation): Promise<void> {
+  const { contentType, customAttributes, closeSession } = response;
   send({ type: 'stream-start', id, contentType, ...(customAttributes === undefined ? {} : { customAttributes }), ...(closeSession ? { closeSession } : {}) });
+  // The custom attributes as they are at the first chunk (or an end with none), which the HTTP side sends.
+  let taken = false;
+  const late = (): { customAttributes?: string } => {
+    if (taken) return {};
+    taken = true;
+    const value = response.takeCustomAttributes?.();
+    return value === undefined ? {} : { customAttributes: value };
+  };
   try {
     const ended = await relay(
       id,
-      stream,
+      response.stream!,
       (chunk) => {
         const copy = new Uint8Array(chunk);
-        send({ type: 'stream-chunk', id, data: copy }, [copy.buffer]);
+        send({ type: 'stream-chunk', id, data: copy, ...late() }, [copy.buffer]);
       },
       cancellation,
     );
-    if (ended) send({ type: 'stream-end', id });
+    if (ended) send({ type: 'stream-end', id, ...late() });
   } catch (err) {
     log.error({ err }, 'streamed answer failed part way');
     send({ type: 'stream-error', id, error: toWireError(err) });
@@ -202,7 +211,7 @@ function invoke(engine: InferenceEngine, msg: Extract<ToThread, { type: 'invoke'
   engine.invoke(Object.assign(request, { body: asBuffer(request.body), cancellation }, parts ? { parts } : {}), reqLog).then(
     (response) => {
       cancellations.delete(msg.id);
-      if (response.stream) return void relayStream(msg.id, response.stream, response.contentType, response.customAttributes, response.closeSession, cancellation);
+      if (response.stream) return void relayStream(msg.id, response, cancellation);
       let out: Uint8Array;
       try {
         out = new Uint8Array(response.body.buffer, response.body.byteOffset, response.body.byteLength);

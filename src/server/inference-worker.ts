@@ -116,6 +116,8 @@ export class InferenceWorker implements InferenceBackend {
   /** Waiting for the thread to write the log lines it holds. */
   #flushWaiters: (() => void)[] = [];
   #streams = new Map<number, ChunkQueue>();
+  /** Each stream's custom attributes as its first chunk (or its end) brought them, until it does. */
+  #lateAttributes = new Map<number, (value: string) => void>();
   /**
    * Open bidirectional streams: their replies, how the thread's acks of the client's messages reach
    * the sender, and how the sender is stopped once the stream is over.
@@ -346,6 +348,7 @@ export class InferenceWorker implements InferenceBackend {
           consumed: () => this.#post({ type: 'stream-ack', id }),
           cancel: () => {
             this.#streams.delete(id);
+            this.#lateAttributes.delete(id);
             // Why the request gave up (its first chunk timed out, its client left), for ctx.signal in the thread.
             const reason = p.cancellation?.reason;
             this.#post({ type: 'stream-cancel', id, ...(reason === undefined ? {} : { error: toWireError(reason) }) });
@@ -355,18 +358,23 @@ export class InferenceWorker implements InferenceBackend {
           },
         });
         this.#streams.set(id, queue);
-        p.resolve({ body: Buffer.alloc(0), contentType: msg.contentType, customAttributes: msg.customAttributes, ...(msg.closeSession ? { closeSession: true } : {}), stream: queue });
+        let late = msg.customAttributes;
+        this.#lateAttributes.set(id, (value) => (late = value));
+        p.resolve({ body: Buffer.alloc(0), contentType: msg.contentType, customAttributes: msg.customAttributes, ...(msg.closeSession ? { closeSession: true } : {}), stream: queue, takeCustomAttributes: () => late });
         return;
       }
       case 'stream-chunk':
+        this.#takeLateAttributes(msg);
         this.#streams.get(msg.id)?.push(msg.data);
         return;
       case 'stream-end':
+        this.#takeLateAttributes(msg);
         this.#streams.get(msg.id)?.end();
         this.#streams.delete(msg.id);
         this.#checkIdle();
         return;
       case 'stream-error':
+        this.#lateAttributes.delete(msg.id);
         this.#streams.get(msg.id)?.fail(fromWireError(msg.error));
         this.#streams.delete(msg.id);
         this.#checkIdle();
@@ -435,11 +443,20 @@ export class InferenceWorker implements InferenceBackend {
     while (this.#state === 'ready' && this.#active < this.#concurrency && this.#queue.length > 0) this.#queue.shift()!.start();
   }
 
+  /** A stream's first chunk (or end) brings the custom attributes set until then; later ones bring none. */
+  #takeLateAttributes(msg: { id: number; customAttributes?: string }): void {
+    const set = this.#lateAttributes.get(msg.id);
+    if (set === undefined) return;
+    this.#lateAttributes.delete(msg.id);
+    if (msg.customAttributes !== undefined) set(msg.customAttributes);
+  }
+
   #failAll(err: ToolkitError): void {
     // A thread that failed or is replaced runs nothing more (close() has waited for these already).
     for (const id of [...this.#abandoned]) this.#threadDone(id);
     for (const queue of this.#streams.values()) queue.fail(err);
     this.#streams.clear();
+    this.#lateAttributes.clear();
     for (const bidi of this.#bidis.values()) {
       bidi.stop();
       bidi.replies.fail(err);

@@ -72,8 +72,9 @@ export type FromThread =
   | { type: 'result'; id: number; response: Omit<InvocationResponse, 'body'> & { body: Uint8Array } }
   | { type: 'error'; id: number; error: WireError }
   | { type: 'stream-start'; id: number; contentType: string; customAttributes?: string; closeSession?: boolean }
-  | { type: 'stream-chunk'; id: number; data: Uint8Array }
-  | { type: 'stream-end'; id: number }
+  /** `customAttributes`: with the first chunk (or an end with none), those set until then. */
+  | { type: 'stream-chunk'; id: number; data: Uint8Array; customAttributes?: string }
+  | { type: 'stream-end'; id: number; customAttributes?: string }
   | { type: 'stream-error'; id: number; error: WireError }
   | { type: 'bidi-out'; id: number; frame: BidiFrame }
   /** `bidiFn` took one of the client's messages. */

@@ -189,7 +189,7 @@ describe('handler hooks', () => {
   }
 
   for (const mode of ['inline', 'thread'] as const) {
-    test(`a contentType in { body, contentType } that is not a string (a number, an object, an array, null) is a 500 ERR_USER_CODE naming the hook, for a body and for a stream, not an answer in the Accept type (${mode})`, async () => {
+    test(`a contentType in { body, contentType } that is not a string (a number, an object, an array, null), or is empty, blank or not ASCII, or custom attributes not in ASCII, is a 500 ERR_USER_CODE naming the hook, for a body and for a stream, not an answer in the Accept type (${mode})`, async () => {
       const server = await serveIt('content-type-shapes', false, { SMKIT_INFERENCE_MODE: mode, SAGEMAKER_MODEL_SERVER_WORKERS: '1' });
       await waitForPing(server);
       const call = (body: string) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } }, 15_000);
@@ -201,6 +201,21 @@ describe('handler hooks', () => {
           assert.equal(body.code, 'ERR_USER_CODE', `${prefix}${kind}`);
           assert.match(body.message, new RegExp(`^transformFn in .*inference\\.mjs returned \\{ body, contentType \\} with a contentType that is ${what}: contentType must be a string \\(a media type such as 'application/json'\\), or left out to answer in the type the request accepts$`), `${prefix}${kind}`);
         }
+        // A string no answer may carry: empty or blank (no media type), or not ASCII (SageMaker's
+        // InvokeEndpoint output takes ASCII only), in the Content-Type or the custom attributes.
+        for (const [kind, what] of [
+          ['empty', /^transformFn in .*inference\.mjs returned \{ body, contentType \} with a contentType that is empty: contentType must be a media type \(such as 'application\/json'\), or left out to answer in the type the request accepts$/],
+          ['blank', /^transformFn in .*inference\.mjs returned \{ body, contentType \} with a contentType that is blank: contentType must be a media type/],
+          ['not-ascii', /^the contentType transformFn in .*inference\.mjs returned has a character outside ASCII \(U\+00E9 at index 20\), which SageMaker does not carry in Content-Type \(at most 1024 ASCII characters\): use printable ASCII, percent-encoding other text$/],
+          ['attributes-not-ascii', /^the value transformFn in .*inference\.mjs gave context\.setCustomAttributes has a character outside ASCII \(U\+00E9 at index 8\), which SageMaker does not carry in X-Amzn-SageMaker-Custom-Attributes \(at most 1024 ASCII characters\)/],
+        ] as const) {
+          const res = await call(`${prefix}${kind}`);
+          assert.equal(res.status, 500, `${prefix}${kind}`);
+          assert.equal(res.headers.get('x-amzn-sagemaker-custom-attributes'), null, `${prefix}${kind}`);
+          const body = (await res.json()) as { code: string; message: string };
+          assert.equal(body.code, 'ERR_USER_CODE', `${prefix}${kind}`);
+          assert.match(body.message, what, `${prefix}${kind}`);
+        }
         const named = await call(`${prefix}string`);
         assert.equal(named.status, 200);
         assert.equal(named.headers.get('content-type'), 'text/x-tokens');
@@ -211,6 +226,24 @@ describe('handler hooks', () => {
         await leftOut.text();
       }
       assert.doesNotMatch(server.output(), /inference thread exited|worker process died/);
+    });
+  }
+
+  for (const mode of ['inline', 'thread'] as const) {
+    test(`custom attributes an async generator sets before its first chunk (or in a stream with none) go out with the stream's headers; one set after it is not sent and is logged (${mode})`, async () => {
+      const server = await serveIt('content-type-shapes', false, { SMKIT_INFERENCE_MODE: mode, SAGEMAKER_MODEL_SERVER_WORKERS: '1' });
+      await waitForPing(server);
+      const call = (body: string) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } }, 15_000);
+      const res = await call('stream-attributes-in-generator');
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-amzn-sagemaker-custom-attributes'), 'set=before-first-chunk');
+      assert.equal(await res.text(), 'token-0\ntoken-1\n');
+      const empty = await call('stream-attributes-in-empty-generator');
+      assert.equal(empty.status, 200);
+      assert.equal(empty.headers.get('x-amzn-sagemaker-custom-attributes'), 'set=in-empty-stream');
+      assert.equal(await empty.text(), '');
+      await until('the warning for the value set after the first chunk', () => /context\.setCustomAttributes was called after the first chunk of the stream that transformFn in .*inference\.mjs returned/.test(server.output()), { timeoutMs: 15_000 });
+      assert.equal(server.output().match(/context\.setCustomAttributes was called after the first chunk/g)?.length, 1);
     });
   }
 

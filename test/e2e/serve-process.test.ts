@@ -73,7 +73,7 @@ describe('smkit serve as a process', () => {
     }
     const res = await busy;
     assert.equal(res.status, 200);
-    assert.equal(await res.text(), 'spun true');
+    assert.equal(await res.text(), 'spun until the gate opened');
   });
 
   test('a request past SAGEMAKER_MODEL_SERVER_TIMEOUT gets 504; a blocked thread is replaced and serving resumes', async () => {
@@ -106,7 +106,7 @@ describe('smkit serve as a process', () => {
     assert.match(line, new RegExp(`"msg":"worker process 0 \\(pid ${first}\\) sent no heartbeat for over 1 s \\(SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS\\): synchronous code holds its event loop, where handler code runs with SMKIT_INFERENCE_MODE=inline`));
     assert.match(line, /Move long synchronous work off the event loop, or use SMKIT_INFERENCE_MODE=thread/);
     await until('/ping to answer 200 again', async () => (await fetchWithTimeout(`${server.url}/ping`, {}, 10_000)).status === 200, RETRY);
-    assert.equal(await (await invoke(server, '1')).text(), 'spun true');
+    assert.equal(await (await invoke(server, '1')).text(), 'spun 1 ms');
     await until('the new worker process to log its model ready', () => readyPids().some((pid) => pid !== first));
   });
 
