@@ -448,9 +448,13 @@ export class InferenceEngine {
     let streamed: string | undefined;
     let warned = false;
     const setCustomAttributes = (value: string): void => {
-      const from = running === undefined ? 'the value given to' : `the value ${this.#name(running)} in ${this.hooks.file} gave`;
-      customAttributes = headerValue(String(value), 'X-Amzn-SageMaker-Custom-Attributes', `${from} context.setCustomAttributes`);
-      if (streamed === undefined || warned) return;
+      if (streamed === undefined) {
+        const from = running === undefined ? 'the value given to' : `the value ${this.#name(running)} in ${this.hooks.file} gave`;
+        customAttributes = headerValue(String(value), 'X-Amzn-SageMaker-Custom-Attributes', `${from} context.setCustomAttributes`);
+        return;
+      }
+      // Not checked: a value that is not sent cannot be refused, and throwing would break a stream whose headers are out.
+      if (warned) return;
       warned = true;
       log.warn(
         { code: 'ERR_USER_CODE' },

@@ -230,7 +230,7 @@ describe('handler hooks', () => {
   }
 
   for (const mode of ['inline', 'thread'] as const) {
-    test(`custom attributes an async generator sets before its first chunk (or in a stream with none) go out with the stream's headers; one set after it is not sent and is logged (${mode})`, async () => {
+    test(`custom attributes an async generator sets before its first chunk (or in a stream with none) go out with the stream's headers, and a bad one is a 500; one set after it, good or bad, is not sent and is logged (${mode})`, async () => {
       const server = await serveIt('content-type-shapes', false, { SMKIT_INFERENCE_MODE: mode, SAGEMAKER_MODEL_SERVER_WORKERS: '1' });
       await waitForPing(server);
       const call = (body: string) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } }, 15_000);
@@ -242,8 +242,27 @@ describe('handler hooks', () => {
       assert.equal(empty.status, 200);
       assert.equal(empty.headers.get('x-amzn-sagemaker-custom-attributes'), 'set=in-empty-stream');
       assert.equal(await empty.text(), '');
-      await until('the warning for the value set after the first chunk', () => /context\.setCustomAttributes was called after the first chunk of the stream that transformFn in .*inference\.mjs returned/.test(server.output()), { timeoutMs: 15_000 });
-      assert.equal(server.output().match(/context\.setCustomAttributes was called after the first chunk/g)?.length, 1);
+      // Before the first chunk nothing is out: a value SageMaker cannot carry is the 500 naming the hook,
+      // and a stream that fails then answers with its error, without the attributes it set.
+      const bad = await call('stream-attributes-bad-in-generator');
+      assert.equal(bad.status, 500);
+      assert.equal(bad.headers.get('x-amzn-sagemaker-custom-attributes'), null);
+      const badBody = (await bad.json()) as { code: string; message: string };
+      assert.equal(badBody.code, 'ERR_USER_CODE');
+      assert.match(badBody.message, /^the value transformFn in .*inference\.mjs gave context\.setCustomAttributes has a character outside ASCII/);
+      const failed = await call('stream-attributes-then-throw');
+      assert.equal(failed.status, 500);
+      assert.equal(failed.headers.get('x-amzn-sagemaker-custom-attributes'), null);
+      assert.equal(((await failed.json()) as { code: string }).code, 'ERR_USER_CODE');
+      // After it the value is not sent whatever it is: one that would have been refused does not break the stream.
+      const late = await call('stream-attributes-bad-after-first-chunk');
+      assert.equal(late.status, 200);
+      assert.equal(late.headers.get('x-amzn-sagemaker-custom-attributes'), null);
+      assert.equal(await late.text(), 'token-0\ntoken-1\n');
+      const warnings = () => server.output().match(/context\.setCustomAttributes was called after the first chunk of the stream that transformFn in .*inference\.mjs returned/g)?.length ?? 0;
+      await until('the warnings for the values set after the first chunk, one a stream', () => warnings() >= 2, { timeoutMs: 15_000 });
+      assert.equal(warnings(), 2);
+      assert.doesNotMatch(server.output(), /inference thread exited|worker process died/);
     });
   }
 
