@@ -382,6 +382,27 @@ test('createModelArchive refuses, while listing, a tree past the limits the extr
   });
 });
 
+test('createModelArchive writes a limit of 10 000 or more as the docs do (50 000 files and folders): before, 10000', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(path.join(model, 'f'), { recursive: true });
+    await fs.mkdir(path.join(model, 'links'));
+    // 100 files, listed again through each of 100 links to their folder: 10 100 entries, 20 000 folder levels.
+    for (let i = 0; i < 100; i++) {
+      await fs.writeFile(path.join(model, 'f', `x${i}`), 'x');
+      await fs.symlink('../f', path.join(model, 'links', `l${i}`));
+    }
+    const out = path.join(tmp, 'model.tar.gz');
+    for (const [limits, over] of [[{ maxEntries: 10_000 }, 'more than 10 000 files and folders'], [{ maxFolderLevels: 10_000 }, 'paths through more than 10 000 folders in all (a/b/c/file counts 3)']] as const) {
+      await assert.rejects(createModelArchive(model, out, limits), (e: unknown) => {
+        assert.ok(e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID', String(e));
+        assert.ok(e.message.startsWith(`${model} holds ${over}, by `), e.message);
+        return true;
+      });
+    }
+  });
+});
+
 test('createModelArchive: an archive that cannot be written (the output is a folder) leaves no partial file behind', async () => {
   await withTmp(async (tmp) => {
     const model = path.join(tmp, 'model');

@@ -591,9 +591,9 @@ class Tally {
     if (isDirectory) this.directories++;
     this.levels += segments(this.prefix + rel).length - (isDirectory ? 0 : 1);
     const over =
-      this.entries > maxEntries ? `more than ${maxEntries} files and folders`
-      : this.directories > maxDirectories ? `more than ${maxDirectories} folders`
-      : this.levels > maxFolderLevels ? `paths through more than ${maxFolderLevels} folders in all (a/b/c/file counts 3)`
+      this.entries > maxEntries ? `more than ${countText(maxEntries)} files and folders`
+      : this.directories > maxDirectories ? `more than ${countText(maxDirectories)} folders`
+      : this.levels > maxFolderLevels ? `paths through more than ${countText(maxFolderLevels)} folders in all (a/b/c/file counts 3)`
       : undefined;
     if (over === undefined) return;
     throw new ToolkitError(
