@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { countText } from '../errors/count-text.js';
 import { createModelArchive, extractModelArchive, MAX_ARCHIVE_DIRECTORIES, MAX_ARCHIVE_ENTRIES, MAX_ARCHIVE_LINKS } from './model-archive.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { craftTarGz, type CraftedEntry } from '../../test/fixtures/archive/craft.js';
@@ -381,6 +382,27 @@ test('createModelArchive refuses, while listing, a tree past the limits the extr
   });
 });
 
+test('createModelArchive writes a limit of 10 000 or more as the docs do (50 000 files and folders): before, 10000', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(path.join(model, 'f'), { recursive: true });
+    await fs.mkdir(path.join(model, 'links'));
+    // 100 files, listed again through each of 100 links to their folder: 10 100 entries, 20 000 folder levels.
+    for (let i = 0; i < 100; i++) {
+      await fs.writeFile(path.join(model, 'f', `x${i}`), 'x');
+      await fs.symlink('../f', path.join(model, 'links', `l${i}`));
+    }
+    const out = path.join(tmp, 'model.tar.gz');
+    for (const [limits, over] of [[{ maxEntries: 10_000 }, 'more than 10 000 files and folders'], [{ maxFolderLevels: 10_000 }, 'paths through more than 10 000 folders in all (a/b/c/file counts 3)']] as const) {
+      await assert.rejects(createModelArchive(model, out, limits), (e: unknown) => {
+        assert.ok(e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID', String(e));
+        assert.ok(e.message.startsWith(`${model} holds ${over}, by `), e.message);
+        return true;
+      });
+    }
+  });
+});
+
 test('createModelArchive: an archive that cannot be written (the output is a folder) leaves no partial file behind', async () => {
   await withTmp(async (tmp) => {
     const model = path.join(tmp, 'model');
@@ -421,7 +443,7 @@ test('the scan holds no entry it has checked: 512 entries whose pax headers give
     const [answer] = (await Promise.race([once(worker, 'message'), once(worker, 'error').then(([err]) => Promise.reject(err))])) as [{ code?: string; message?: string }];
     await worker.terminate();
     assert.equal(answer.code, 'ERR_ARCHIVE_UNSAFE', JSON.stringify(answer).slice(0, 500));
-    assert.match(answer.message!, /unsafe entry "0\/a{198}…" \(a path of 65538 characters, more than the 4096 a path may have\);.*; and 507 more\./);
+    assert.match(answer.message!, /unsafe entries "0\/a{198}…" \(a path of 65538 characters, more than the 4096 a path may have\);.*; and 507 more\./);
     assert.ok(answer.message!.length < 3000, `the refusal quotes excerpts, not the paths: ${answer.message!.length} characters`);
     assert.equal(await exists(path.join(tmp, 'model')), false, 'nothing was extracted');
   });
@@ -507,7 +529,7 @@ test('an archive with more entries, directory entries or folder levels in all th
     const dirs: CraftedEntry[] = Array.from({ length: MAX_ARCHIVE_DIRECTORIES + 1 }, (_, i) => ({ path: `d${i}/`, type: 'Directory' }));
     const tarPath = path.join(tmp, 'dirs.tar.gz');
     await fs.writeFile(tarPath, craftTarGz([...dirs, good]));
-    await assert.rejects(extractModelArchive(tarPath, path.join(tmp, 'dirs')), new RegExp(`holds more than ${MAX_ARCHIVE_DIRECTORIES} directory entries \\(entry ${MAX_ARCHIVE_DIRECTORIES + 1}, "d${MAX_ARCHIVE_DIRECTORIES}/"\\)`));
+    await assert.rejects(extractModelArchive(tarPath, path.join(tmp, 'dirs')), new RegExp(`holds more than ${countText(MAX_ARCHIVE_DIRECTORIES)} directory entries \\(entry ${MAX_ARCHIVE_DIRECTORIES + 1}, "d${MAX_ARCHIVE_DIRECTORIES}/"\\)`));
     assert.equal(await exists(path.join(tmp, 'dirs')), false);
   });
 });
@@ -531,7 +553,8 @@ test('unsafe entries count towards maxEntries as well (the scan reads each of th
     await fs.writeFile(tarPath, craftTarGz([...many, ...unsafe]));
     await assert.rejects(extractModelArchive(tarPath, path.join(tmp, 'many')), (err: unknown) => {
       assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_UNSAFE', String(err));
-      assert.match(err.message, new RegExp(`holds more than ${MAX_ARCHIVE_ENTRIES} entries \\(entry ${MAX_ARCHIVE_ENTRIES + 1}, "/abs/e${MAX_ARCHIVE_ENTRIES}"\\)`));
+      // The limit as the docs write it ("50 000"); the entry's number as counted.
+      assert.match(err.message, new RegExp(`holds more than ${countText(MAX_ARCHIVE_ENTRIES)} entries \\(entry ${MAX_ARCHIVE_ENTRIES + 1}, "/abs/e${MAX_ARCHIVE_ENTRIES}"\\)`));
       assert.match(err.message, new RegExp(`"/abs/e4" \\(absolute path\\); and ${MAX_ARCHIVE_ENTRIES - 5} more\\.$`));
       assert.equal(err.details?.['unsafeEntries'], MAX_ARCHIVE_ENTRIES);
       return true;
@@ -561,6 +584,42 @@ test('unsafe links count towards maxLinks and unsafe directory entries towards m
         assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_UNSAFE', String(err));
         assert.match(err.message, message);
         assert.equal(err.details?.['unsafeEntries'], unsafeEntries);
+        return true;
+      });
+      assert.equal(await exists(path.join(tmp, name)), false, `${name}: nothing was extracted`);
+    }
+  });
+});
+
+test('the folder-levels and size limits quote the unsafe entries found before them, as the count limits do (before, they named the limit alone); one unsafe entry is said as one, several as several', async () => {
+  await withTmp(async (tmp) => {
+    const cases: [string, CraftedEntry[], Parameters<typeof extractModelArchive>[2], string, RegExp, number][] = [
+      [
+        'levels',
+        [{ path: '../up', body: 'x' }, good, { path: 'a/b/c/f', body: 'f' }],
+        { maxFolderLevels: 2 },
+        'ERR_ARCHIVE_UNSAFE',
+        /go through more than 2 folders in all \(by entry 3, "a\/b\/c\/f";.* Nothing was extracted; use shallower folders, or fewer files in deep ones\. Unsafe entry before it: "\.\.\/up" \(path contains a '\.\.' segment\)\.$/,
+        1,
+      ],
+      [
+        'bytes',
+        [{ path: '/abs', body: 'x' }, { path: '../up', body: 'y' }, { path: 'big', body: 'z'.repeat(100) }],
+        { maxBytes: 50 },
+        'ERR_ARCHIVE_TOO_LARGE',
+        /its files take more than 50 bytes \(102 by entry 3, "big"\).* Nothing was extracted; free disk space or make the model smaller\. Unsafe entries before it: "\/abs" \(absolute path\); "\.\.\/up" \(path contains a '\.\.' segment\)\.$/,
+        2,
+      ],
+      // No limit passed: the refusal is for the unsafe entries alone, two of them ("unsafe entry" before).
+      ['unsafe', [{ path: '/abs', body: 'x' }, good, { path: '../up', body: 'y' }], {}, 'ERR_ARCHIVE_UNSAFE', /: unsafe entries "\/abs" \(absolute path\); "\.\.\/up" \(path contains a '\.\.' segment\)\. Nothing was extracted/, 2],
+    ];
+    for (const [name, entries, options, code, message, unsafeEntries] of cases) {
+      const tarPath = path.join(tmp, `${name}.tar.gz`);
+      await fs.writeFile(tarPath, craftTarGz(entries));
+      await assert.rejects(extractModelArchive(tarPath, path.join(tmp, name), options), (err: unknown) => {
+        assert.ok(err instanceof ToolkitError && err.code === code, `${name}: ${String(err)}`);
+        assert.match(err.message, message, name);
+        assert.equal(err.details?.['unsafeEntries'], unsafeEntries, name);
         return true;
       });
       assert.equal(await exists(path.join(tmp, name)), false, `${name}: nothing was extracted`);

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
+import { countText } from '../errors/count-text.js';
 
 /** One archive entry as the pre-extraction scan sees it. */
 interface ScannedEntry {
@@ -289,27 +290,27 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
     });
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
-    if (stop === 'too large') {
-      throw new ToolkitError('ERR_ARCHIVE_TOO_LARGE', `refusing to extract ${tarPath}: its files take more than ${maxBytes} bytes (${bytes} by entry ${count}, "${lastPath}"), ${room}. Nothing was extracted; free disk space or make the model smaller.`);
-    }
-    // A count past its limit stops the scan: the unsafe entries before it are named too, so that one rebuild mends both.
-    const unsafe = problems.count > 0 ? ` Unsafe entries before it: ${problems.toString()}.` : '';
+    // A stop before the archive's end: the unsafe entries before it are named too, so that one rebuild mends both.
+    const unsafe = problems.count > 0 ? ` ${problems.count === 1 ? 'Unsafe entry' : 'Unsafe entries'} before it: ${problems.toString()}.` : '';
     const unsafeDetails = problems.count > 0 ? { details: { entries: problems.shown, unsafeEntries: problems.count } } : undefined;
+    if (stop === 'too large') {
+      throw new ToolkitError('ERR_ARCHIVE_TOO_LARGE', `refusing to extract ${tarPath}: its files take more than ${maxBytes} bytes (${bytes} by entry ${count}, "${lastPath}"), ${room}. Nothing was extracted; free disk space or make the model smaller.${unsafe}`, unsafeDetails);
+    }
     if (stop === 'too many links') {
-      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxLinks} symbolic or hard links (entry ${count}, "${lastPath}"), more than smkit checks. Nothing was extracted; store the files the links point to instead (smkit package does).${unsafe}`, unsafeDetails);
+      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${countText(maxLinks)} symbolic or hard links (entry ${count}, "${lastPath}"), more than smkit checks. Nothing was extracted; store the files the links point to instead (smkit package does).${unsafe}`, unsafeDetails);
     }
     if (stop === 'too many entries') {
       throw new ToolkitError(
         'ERR_ARCHIVE_UNSAFE',
-        `refusing to extract ${tarPath}: it holds more than ${maxEntries} entries (entry ${count}, "${lastPath}"), more than smkit extracts (each takes memory while the extraction runs). Nothing was extracted; pack small files together (a zip or npz of them), or leave out what the model does not need.${unsafe}`,
+        `refusing to extract ${tarPath}: it holds more than ${countText(maxEntries)} entries (entry ${count}, "${lastPath}"), more than smkit extracts (each takes memory while the extraction runs). Nothing was extracted; pack small files together (a zip or npz of them), or leave out what the model does not need.${unsafe}`,
         unsafeDetails,
       );
     }
     if (stop === 'too many directories') {
-      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${maxDirectories} directory entries (entry ${count}, "${lastPath}"), more than smkit extracts (each costs several file-system calls). Nothing was extracted; use fewer folders, or leave out what the model does not need.${unsafe}`, unsafeDetails);
+      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${countText(maxDirectories)} directory entries (entry ${count}, "${lastPath}"), more than smkit extracts (each costs several file-system calls). Nothing was extracted; use fewer folders, or leave out what the model does not need.${unsafe}`, unsafeDetails);
     }
     if (stop === 'too deep in all') {
-      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: its entries' paths and link targets go through more than ${maxFolderLevels} folders in all (by entry ${count}, "${lastPath}"; a/b/c/file counts 3, each folder being created or checked for every entry under it), more than smkit extracts. Nothing was extracted; use shallower folders, or fewer files in deep ones.`);
+      throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: its entries' paths and link targets go through more than ${countText(maxFolderLevels)} folders in all (by entry ${count}, "${lastPath}"; a/b/c/file counts 3, each folder being created or checked for every entry under it), more than smkit extracts. Nothing was extracted; use shallower folders, or fewer files in deep ones.${unsafe}`, unsafeDetails);
     }
     if (err instanceof RatioExceeded) {
       // Only a file of nearly all zeros compresses this much (gzip's most is about 1030:1): say how to pack one.
@@ -329,7 +330,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
     if (why) problems.add(link.path, why);
   }
   if (problems.count > 0) {
-    throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: unsafe entry ${problems.toString()}. Nothing was extracted; rebuild the archive with relative paths inside the model folder (smkit package does).`, {
+    throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: ${problems.count === 1 ? 'unsafe entry' : 'unsafe entries'} ${problems.toString()}. Nothing was extracted; rebuild the archive with relative paths inside the model folder (smkit package does).`, {
       details: { entries: problems.shown, unsafeEntries: problems.count },
     });
   }
@@ -590,9 +591,9 @@ class Tally {
     if (isDirectory) this.directories++;
     this.levels += segments(this.prefix + rel).length - (isDirectory ? 0 : 1);
     const over =
-      this.entries > maxEntries ? `more than ${maxEntries} files and folders`
-      : this.directories > maxDirectories ? `more than ${maxDirectories} folders`
-      : this.levels > maxFolderLevels ? `paths through more than ${maxFolderLevels} folders in all (a/b/c/file counts 3)`
+      this.entries > maxEntries ? `more than ${countText(maxEntries)} files and folders`
+      : this.directories > maxDirectories ? `more than ${countText(maxDirectories)} folders`
+      : this.levels > maxFolderLevels ? `paths through more than ${countText(maxFolderLevels)} folders in all (a/b/c/file counts 3)`
       : undefined;
     if (over === undefined) return;
     throw new ToolkitError(

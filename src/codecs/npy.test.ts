@@ -199,7 +199,7 @@ const paddedNpy = (major: 1 | 3, chars: number, extra = ''): Buffer => {
 
 test("a header longer than numpy's max_header_size (10 000 characters) is a 400, as np.load refuses it; 10 000 is read", () => {
   assert.deepEqual(Array.from(decodeNpy(paddedNpy(1, 10_000)).data as Float32Array), [1.5, -2]);
-  rejects(paddedNpy(1, 10_001), 'ERR_NPY_PARSE', /header is 10001 characters long, more than the 10000 np\.load reads by default \(numpy's max_header_size\)/);
+  rejects(paddedNpy(1, 10_001), 'ERR_NPY_PARSE', /header is 10001 characters long, more than the 10 000 np\.load reads by default \(numpy's max_header_size\)/);
   // numpy counts a version 3 (UTF-8) header's characters, not its bytes or UTF-16 units: 😀 is one.
   const emoji = '😀'.repeat(100);
   const v3 = paddedNpy(3, 10_000, emoji);

@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { countText } from '../errors/count-text.js';
 import { MAX_RANK, UNNAMED, sizeOf, type DType, type Tensor } from '../core/tensor.js';
 import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { chargedElements, checkDecodedSize } from './decode-limits.js';
@@ -81,7 +82,7 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits)
   const headerChars = major === 3 ? codePoints(header) : header.length;
   if (headerChars > NPY_MAX_HEADER_SIZE) {
     fail(
-      `${what}'s header is ${headerChars} characters long, more than the ${NPY_MAX_HEADER_SIZE} np.load reads by default ` +
+      `${what}'s header is ${headerChars} characters long, more than the ${countText(NPY_MAX_HEADER_SIZE)} np.load reads by default ` +
         "(numpy's max_header_size); numpy.save writes a short one: save the array with numpy.save",
     );
   }

@@ -99,6 +99,27 @@ test("a predict step's key its runtime does not take (a misspelt batching) fails
   }
 });
 
+test("a TF.js predict step's signature for a graph model fails the load before the model (or TF.js) loads, with the check smkit package runs", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-predict-signature-'));
+  try {
+    mkdirSync(path.join(dir, 'graph'));
+    for (const f of ['model.json', 'weights.bin']) writeFileSync(path.join(dir, 'graph', f), readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'tfjs', 'graph-mlp', f)));
+    writeFileSync(path.join(dir, 'pipeline.yaml'), 'predict:\n  - model: graph\n    signature: other\n');
+    const tfjs = createDefaultRuntimes().get('tfjs');
+    let loads = 0;
+    const runtimes = new RuntimeRegistry().register({ ...tfjs, load: (file, options) => (loads++, tfjs.load(file, options)) });
+    await assert.rejects(InferenceEngine.load(engineOptions(dir, { registries: { codecs: createDefaultCodecs(), runtimes, steps: createDefaultSteps() } })), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_PIPELINE_INVALID', String(err));
+      assert.match(err.message, /the predict step's "signature" option \("other"\) picks a TensorFlow SavedModel's signature, but \S+\/graph\/model\.json is a TF\.js graph model: .*; remove "signature" from the step$/);
+      return true;
+    });
+    // Before, the refusal came from inside the load, after TF.js and its backend were loaded.
+    assert.equal(loads, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('describe() reports the largest batch a run takes: the batching maxSize for a model that batches, 1 without batching', async () => {
   const batched = await InferenceEngine.load(engineOptions(IRIS, { batching: { maxSize: 8, maxDelayMs: 0 } }));
   const plain = await InferenceEngine.load(engineOptions(IRIS));

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tar from 'tar';
 import { isToolkitError } from '../errors/catalogue.js';
 import { packageCommand } from './command.js';
@@ -186,6 +187,44 @@ test('smkit package of a model directory named through a symbolic link leaves ou
       (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === `--output ${output} is a file of ${link}, which the archive would replace; give a new file name ending in .tar.gz`,
     );
     assert.equal(await fs.readFile(output, 'utf8'), 'x');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+}
+
+test("smkit package refuses a predict step's signature option for a TF.js graph or layers model, as smkit serve refuses it at start, without loading the model", async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-signature-'));
+  try {
+    const model = path.join(dir, 'model');
+    const fixtures = path.join(repoRoot(), 'test', 'fixtures', 'tfjs');
+    await fs.cp(path.join(fixtures, 'graph-mlp'), path.join(model, 'graph'), { recursive: true });
+    await fs.cp(path.join(fixtures, 'layers-mlp'), path.join(model, 'layers'), { recursive: true });
+    const steps = ['predict:', '  - model: graph', '    signature: other', '  - model: layers/model.json', '    runtime: tfjs', '    signature: serving_default', ''];
+    await fs.writeFile(path.join(model, 'pipeline.yaml'), steps.join('\n'));
+    const output = path.join(dir, 'model.tar.gz');
+    const graphJson = path.join(model, 'graph', 'model.json');
+    const layersJson = path.join(model, 'layers', 'model.json');
+    // The messages smkit serve's start gives (src/runtimes/tfjs/factory.test.ts checks them there).
+    const expected = [
+      `pipeline.yaml: predict[0]:graph: the predict step's "signature" option ("other") picks a TensorFlow SavedModel's signature, but ${graphJson} is a TF.js graph model: a TF.js graph model serves the one signature model.json holds (tensorflowjs_converter --signature_name picks it when converting); remove "signature" from the step`,
+      `pipeline.yaml: predict[1]:layers/model.json: the predict step's "signature" option ("serving_default") picks a TensorFlow SavedModel's signature, but ${layersJson} is a TF.js layers model: a TF.js layers model has no signatures; remove "signature" from the step`,
+    ];
+    await assert.rejects(packageCommand(model, { output, startupTimeout: '120' }), (e: unknown) => {
+      assert.ok(isToolkitError(e) && e.code === 'ERR_PACKAGE_INVALID', String(e));
+      assert.deepEqual((e.details as { errors: string[] }).errors, expected);
+      return true;
+    });
+    assert.deepEqual(await fs.readdir(dir), ['model']);
+    // Without the option both steps package.
+    await fs.writeFile(path.join(model, 'pipeline.yaml'), steps.filter((l) => !l.includes('signature')).join('\n'));
+    await packageCommand(model, { output, startupTimeout: '120' });
+    assert.ok((await fs.stat(output)).size > 0);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -5,8 +5,9 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { findHandlerModule, pickHooks } from '../handlers/user-module.js';
 import { PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
-import { checkPredictOptions } from '../pipeline/steps/predict.js';
+import { checkPredictOptions, checkPredictStep } from '../pipeline/steps/predict.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
+import type { RuntimeFactory } from '../runtimes/runtime.js';
 
 /** Options for {@link validateModelDir}. */
 export interface ValidateOptions {
@@ -86,7 +87,7 @@ function checkPipeline(dir: string, report: ModelDirReport): Promise<void> {
         const target = path.resolve(dir, model);
         if (target !== dir && !target.startsWith(dir + path.sep)) report.errors.push(`${report.pipelineFile}: ${step.name} names ${model}, outside the model directory`);
         else if (!(await fs.stat(target).then(() => true, () => false))) report.errors.push(`${report.pipelineFile}: ${step.name} names ${model}, which does not exist in ${dir}`);
-        else await checkPredictStep(target, step.options, step.name, report);
+        else await checkStep(target, step.options, step.name, report);
       }
     } catch (err) {
       report.errors.push(err instanceof ToolkitError ? err.message : `${present[0]}: ${(err as Error).message}`);
@@ -95,15 +96,26 @@ function checkPipeline(dir: string, report: ModelDirReport): Promise<void> {
 }
 
 /**
- * A predict step's keys, as `smkit serve` checks them before loading its model: its runtime (the
- * step's `runtime`, else the one whose model the file is) takes `model`, `runtime`, `batching` and
- * its own options (`backend`, `signature` for TF.js), so a misspelt one fails here too.
+ * A predict step's options, with the check `smkit serve` runs before loading its model
+ * ({@link checkPredictStep}): its runtime (the step's `runtime`, else the one whose model the file
+ * is) takes `model`, `runtime`, `batching` and its own options (`backend`, `signature` for TF.js),
+ * so a misspelt one fails here too, as does one the model cannot take (`signature` for a TF.js
+ * model.json).
  */
-async function checkPredictStep(target: string, options: Readonly<Record<string, unknown>>, stepName: string, report: ModelDirReport): Promise<void> {
+async function checkStep(target: string, options: Readonly<Record<string, unknown>>, stepName: string, report: ModelDirReport): Promise<void> {
   const runtimes = createDefaultRuntimes();
   try {
-    const factory = options['runtime'] !== undefined ? runtimes.get(String(options['runtime'])) : (await runtimes.detect(target)).factory;
-    checkPredictOptions(options, factory, stepName);
+    let factory: RuntimeFactory;
+    let modelPath: string | undefined;
+    if (options['runtime'] !== undefined) {
+      factory = runtimes.get(String(options['runtime']));
+      modelPath = await factory.detect(target);
+    } else {
+      ({ factory, modelPath } = await runtimes.detect(target));
+    }
+    // No model of the runtime named there: the options alone are checked (serving fails with ERR_MODEL_DIR).
+    if (modelPath === undefined) checkPredictOptions(options, factory, stepName);
+    else await checkPredictStep(options, factory, modelPath, stepName);
   } catch (err) {
     const message = (err as Error).message;
     report.errors.push(`${report.pipelineFile}: ${message.startsWith(stepName) ? message : `${stepName}: ${message}`}`);

@@ -75,6 +75,14 @@ export interface RuntimeFactory {
    * choice is ambiguous.
    */
   detect(path: string): Promise<string | undefined>;
+  /**
+   * Checks a predict step's options against the model {@link RuntimeFactory.detect} found at
+   * `modelPath`, without loading it (a quick look at the model's files at most), throwing
+   * `ERR_PIPELINE_INVALID` for an option that model cannot take. `smkit serve` runs it before the
+   * load and `smkit package` instead of one (both through `checkPredictStep`). Absent means no such
+   * check.
+   */
+  checkStepOptions?(modelPath: string, options: Readonly<Record<string, unknown>>): Promise<void>;
   /** Loads the model found by {@link RuntimeFactory.detect}. */
   load(modelPath: string, options: RuntimeOptions): Promise<ModelRuntime>;
 }

@@ -413,7 +413,7 @@ test('jobs in progress are limited by SMKIT_LOCAL_MAX_INSTANCES: one more is Res
   }
 });
 
-test('a channel or checkpoint prefix holding more objects than a listing may (ERR_S3_TOO_MANY_KEYS; 1 here) fails the job with a ClientError naming the prefix, the limit and, for the checkpoints, that it is them', async () => {
+test('a channel or checkpoint prefix holding more objects than a listing may (ERR_S3_TOO_MANY_KEYS; 1 here) fails the job with a ClientError naming the prefix, the limit and the channel or that it is the checkpoints', async () => {
   for (const key of ['many/a.csv', 'many/b.csv', 'many-ckpt/a.pt', 'many-ckpt/b.pt']) await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: key, Body: '0,1\n' }));
   const objects = createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1' });
   const bounded = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3.url }, trainingGraceSeconds: 5, s3: { ...objects, list: (b, p, o) => objects.list(b, p, { maxKeys: 1, ...o }) } });
@@ -430,7 +430,8 @@ test('a channel or checkpoint prefix holding more objects than a listing may (ER
     await c.sagemaker.send(new CreateTrainingJobCommand(job('many-checkpoints', 'copy-channel.mjs', { CheckpointConfig: { S3Uri: 's3://data/many-ckpt' } })));
     const d = await failed('many-keys');
     assert.equal(d.TrainingJobStatus, 'Failed');
-    assert.equal(d.FailureReason, `ClientError: ${tooMany('s3://data/many/')}`);
+    // Before: S3's message alone, naming neither the channel nor that it was its listing that failed.
+    assert.equal(d.FailureReason, `ClientError: Could not list the objects of channel "training" under s3://data/many/: ${tooMany('s3://data/many/')}`);
     const ckpt = await failed('many-checkpoints');
     assert.equal(ckpt.TrainingJobStatus, 'Failed');
     // Before: the same without "Could not restore the checkpoints from ...", so nothing said the prefix was CheckpointConfig's.

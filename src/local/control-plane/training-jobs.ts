@@ -632,7 +632,15 @@ export class TrainingJobs {
     const dir = resolve(paths.inputData, c.ChannelName);
     await mkdir(dir, { recursive: true });
     const signal = run.downloads.signal;
-    const keys = (await this.ctx.s3().list(bucket, prefix, { signal })).filter((k) => !k.endsWith('/'));
+    let listed: string[];
+    try {
+      listed = await this.ctx.s3().list(bucket, prefix, { signal });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // Said as a checkpoint listing failure is: S3's own message names neither the channel nor its URI.
+      throw new Error(`Could not list the objects of channel "${c.ChannelName}" under ${uri}: ${(err as Error).message}`, { cause: err });
+    }
+    const keys = listed.filter((k) => !k.endsWith('/'));
     if (keys.length === 0) {
       throw new Error(`No S3 objects found under S3 URL "${uri}" given in input data source. Please ensure that the bucket exists in the selected region and that objects exist under that S3 prefix.`);
     }

@@ -392,8 +392,8 @@ test('list fails with ERR_S3_TOO_MANY_KEYS, naming the prefix and the limit, onc
   }
 });
 
-test('list stops at the page of 1000 keys that takes it past maxKeys, not at the end of the prefix (an S3 answering ListObjectsV2 with ten pages), and with firstOnly after the first page', async () => {
-  // s3rver cannot page (its continuation tokens fail under OpenSSL 3): an S3 answering as the service does, 10 000 keys in ten pages.
+test('list stops at the page of 1000 keys that takes it past maxKeys, not at the end of the prefix (an S3 answering ListObjectsV2 with eleven pages), and with firstOnly after the first page', async () => {
+  // s3rver cannot page (its continuation tokens fail under OpenSSL 3): an S3 answering as the service does, 11 000 keys in eleven pages.
   const tokens: string[] = [];
   const server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://s3');
@@ -403,7 +403,7 @@ test('list stops at the page of 1000 keys that takes it past maxKeys, not at the
     const keys = Array.from({ length: 1000 }, (_, i) => `<Contents><Key>p/${String(page * 1000 + i).padStart(9, '0')}</Key><Size>1</Size></Contents>`).join('');
     res.writeHead(200, { 'content-type': 'application/xml' }).end(
       '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>in</Name><Prefix>p/</Prefix><KeyCount>1000</KeyCount><MaxKeys>1000</MaxKeys>' +
-        `${page < 9 ? `<IsTruncated>true</IsTruncated><NextContinuationToken>${page + 1}</NextContinuationToken>` : '<IsTruncated>false</IsTruncated>'}${keys}</ListBucketResult>`,
+        `${page < 10 ? `<IsTruncated>true</IsTruncated><NextContinuationToken>${page + 1}</NextContinuationToken>` : '<IsTruncated>false</IsTruncated>'}${keys}</ListBucketResult>`,
     );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -415,6 +415,10 @@ test('list stops at the page of 1000 keys that takes it past maxKeys, not at the
     // Exactly at the limit after a page: one more page tells whether there are more.
     await assert.rejects(objects.list('in', 'p/', { maxKeys: 2000 }), (err: unknown) => isToolkitError(err) && err.code === 'ERR_S3_TOO_MANY_KEYS');
     assert.deepEqual(tokens, ['0', '1', '2']);
+    tokens.length = 0;
+    // A limit of 10 000 or more is written as the docs write it (100 000 by default); before, 10000.
+    await assert.rejects(objects.list('in', 'p/', { maxKeys: 10_000 }), (err: unknown) => isToolkitError(err) && err.code === 'ERR_S3_TOO_MANY_KEYS' && err.message.startsWith('s3://in/p/ holds more than 10 000 objects, '));
+    assert.equal(tokens.length, 11);
     tokens.length = 0;
     const first = await objects.list('in', 'p/', { maxKeys: 1, firstOnly: true });
     assert.deepEqual(first, ['p/000000000']);

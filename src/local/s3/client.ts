@@ -5,6 +5,7 @@ import type { Agent } from 'node:http';
 import { Readable } from 'node:stream';
 import { DEFAULT_S3_TIMEOUT_SECONDS, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { countText } from '../../errors/count-text.js';
 import { MAX_LISTED_KEYS, type PutFileOptions, type S3Objects } from './objects.js';
 
 const ignore = (): void => {};
@@ -235,7 +236,7 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
         if (keys.length > maxKeys) {
           throw new ToolkitError(
             'ERR_S3_TOO_MANY_KEYS',
-            `s3://${bucket}/${prefix} holds more than ${maxKeys} objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones (shards, RecordIO files, a tar archive).`,
+            `s3://${bucket}/${prefix} holds more than ${countText(maxKeys)} objects, more than the local SageMaker lists under one prefix (it holds every key in memory and downloads each): use a narrower prefix, or pack the objects into fewer, larger ones (shards, RecordIO files, a tar archive).`,
             { details: { bucket, prefix, maxKeys } },
           );
         }

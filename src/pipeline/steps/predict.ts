@@ -98,6 +98,17 @@ export function checkPredictOptions(options: Readonly<Record<string, unknown>>, 
   stepBatching(batching, NO_BATCHING, stepName);
 }
 
+/**
+ * Everything checked of a predict step before its model loads, in one place for `smkit serve` and
+ * `smkit package` (which never loads the model): {@link checkPredictOptions}, then the runtime's
+ * `checkStepOptions` against the model at `modelPath` (what `factory.detect` found), such as TF.js
+ * refusing a `signature` for a model.json. Throws `ERR_PIPELINE_INVALID`.
+ */
+export async function checkPredictStep(options: Readonly<Record<string, unknown>>, factory: RuntimeFactory, modelPath: string, stepName: string): Promise<void> {
+  checkPredictOptions(options, factory, stepName);
+  await factory.checkStepOptions?.(modelPath, options);
+}
+
 /** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */
 export const predictStep: StepBuilder = async (options, env) => {
   const modelPath = resolveInside(env.modelDir, String(options['model']), `${env.name}: model`);
@@ -117,7 +128,7 @@ export const predictStep: StepBuilder = async (options, env) => {
   }
   const { model: _m, runtime: _r, batching, ...extra } = options;
   // Checked before the (slow) load so a typo fails at once.
-  checkPredictOptions(options, factory, env.name);
+  await checkPredictStep(options, factory, found, env.name);
   stepBatching(batching, env.batching ?? NO_BATCHING, env.name);
   const runtime = await factory.load(found, { ...env.runtimeOptions, extra: { ...env.runtimeOptions.extra, ...extra } });
   return runtimeStep(env.name, await batchedRuntime(runtime, env, env.name, batching));

@@ -1,6 +1,7 @@
 import type { ModelRuntime, RuntimeFactory, RuntimeOptions } from '../runtime.js';
 import type { TfjsBackendDeps } from './backend.js';
 import { findTfModel } from './model-files.js';
+import { checkTfjsStepOptions } from './step-options.js';
 import { retryingLoad } from '../../core/retrying-load.js';
 
 /** The TF.js runtime's code, loaded with the first TF.js model (see retrying-load.ts). */
@@ -30,6 +31,7 @@ export const tfjsRuntimeFactory: RuntimeFactory = {
   async detect(path: string) {
     return (await findTfModel(path))?.path;
   },
+  checkStepOptions: checkTfjsStepOptions,
   load(modelPath: string, options: RuntimeOptions) {
     return loadTfjsRuntime(modelPath, options);
   },

@@ -2,33 +2,9 @@ import type { ModelRuntime, RuntimeOptions } from '../runtime.js';
 import { ToolkitError, isToolkitError } from '../../errors/catalogue.js';
 import { type TfjsBackendDeps, loadTfjs, parseBackendRequest, systemBackendDeps } from './backend.js';
 import { loadGraphExecutor, loadLayersExecutor, loadSavedModelExecutor } from './executors.js';
-import { type TfModelKind, findTfModel, readTfjsModelJson } from './model-files.js';
-import { jsonExcerpt } from '../../errors/excerpt.js';
+import { findTfModel, readTfjsModelJson } from './model-files.js';
+import { checkSignatureOption } from './step-options.js';
 import { TfjsModelRuntime } from './model-runtime.js';
-
-/**
- * The predict step's `signature` option, which only a SavedModel has a choice of: a TF.js graph
- * model holds the one signature tensorflowjs_converter wrote into model.json (its
- * `--signature_name`), a layers model none, so a `signature` given for either would be ignored
- * while the user believes another signature is served. Refused then, and when it is not a string
- * (null counts as left out), with `ERR_PIPELINE_INVALID` naming the option.
- */
-function checkSignatureOption(signature: unknown, kind: TfModelKind, file: string): string | undefined {
-  // Left out, as YAML's empty `signature:` leaves it (and as a null backend or batching is).
-  if (signature === undefined || signature === null) return undefined;
-  if (typeof signature !== 'string') {
-    throw new ToolkitError('ERR_PIPELINE_INVALID', `the predict step's "signature" option must be a string naming a SavedModel signature (for example serving_default), found ${jsonExcerpt(signature, 40)}`);
-  }
-  if (kind === 'saved-model') return signature;
-  const holds =
-    kind === 'graph'
-      ? 'a TF.js graph model serves the one signature model.json holds (tensorflowjs_converter --signature_name picks it when converting)'
-      : 'a TF.js layers model has no signatures';
-  throw new ToolkitError(
-    'ERR_PIPELINE_INVALID',
-    `the predict step's "signature" option (${jsonExcerpt(signature, 60)}) picks a TensorFlow SavedModel's signature, but ${file} is a TF.js ${kind} model: ${holds}; remove "signature" from the step`,
-  );
-}
 
 /**
  * Loads a TensorFlow model found by {@link findTfModel}. `options.extra` may carry `backend`
