@@ -365,3 +365,10 @@ test('a control-plane body that stalls gets a 408 RequestTimeoutException in the
     await new Promise<void>((ok) => slow.close(() => ok()));
   }
 });
+
+test('an X-Amz-Target with no operation gets the query code of an unknown operation, InvalidAction, as an operation CloudWatch does not have', async () => {
+  const unknown = await json('PutDashboard', '{}');
+  const empty = await json('', '{}');
+  assert.deepEqual(errorShape(empty), errorShape(unknown));
+  assert.deepEqual(errorShape(unknown), { status: 400, contentType: 'application/x-amz-json-1.0', type: 'UnknownOperationException', errorType: 'UnknownOperationException', queryError: 'InvalidAction;Sender', members: ['__type', 'message'] });
+});
