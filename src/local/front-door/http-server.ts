@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { ErrorCode } from '../../errors/catalogue.js';
 import { portBindError } from '../../net/ports.js';
 import { isRefusedConnection, limitConnections, MAX_LINGERING_REFUSALS, type Refusal } from '../../server/connection-limit.js';
@@ -57,8 +57,15 @@ export interface FrontDoorServerTiming {
   fileLimit?: number;
 }
 
+/**
+ * A front door's request listener. One that answers some refused request heads in their own
+ * protocol (the front door app answers the control plane's as its services answer errors) has
+ * `answerHeadFault`, which returns false for a request it leaves to the server's own answer.
+ */
+export type FrontDoorListener = RequestListener & { answerHeadFault?(req: IncomingMessage, res: ServerResponse, fault: string): boolean };
+
 /** The HTTP server of a local front door (the local SageMaker, `smkit local` endpoints). */
-export function createFrontDoorServer(app: RequestListener, timing: FrontDoorServerTiming = {}): Server {
+export function createFrontDoorServer(app: FrontDoorListener, timing: FrontDoorServerTiming = {}): Server {
   // Two Host lines, an invalid Host or a fragment in the target are refused as smkit serve refuses
   // them, before the routes: express would route the request on the first Host and without the fragment.
   const listener: RequestListener = (req, res) => {
@@ -66,6 +73,7 @@ export function createFrontDoorServer(app: RequestListener, timing: FrontDoorSer
     if (isRefusedConnection(req.socket)) return;
     const fault = requestHeadFault(req, false);
     if (fault === undefined) return app(req, res);
+    if (app.answerHeadFault?.(req, res, fault) === true) return;
     sendJsonAndClose(req, res, 400, { code: 'ERR_BAD_REQUEST' satisfies ErrorCode, message: fault });
   };
   // Without a Host header a request is still routed (Node would answer a bare 400 itself).

@@ -10,6 +10,7 @@ import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
 import { answerUntilClose } from '../../../../test/helpers/raw-http.js';
 import { createFrontDoor } from '../../front-door/app.js';
+import { createFrontDoorServer } from '../../front-door/http-server.js';
 import { CloudWatchService } from './cloudwatch-service.js';
 import { createMetricClock } from './metric-clock.js';
 import { MetricStore } from './metric-store.js';
@@ -23,7 +24,8 @@ before(async () => {
   const clock = createMetricClock(60);
   metrics = new MetricStore(clock);
   const cw = new CloudWatchService({ metrics, clock });
-  server = createServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw) }));
+  // The front door's own server: it refuses some request heads before the app routes them.
+  server = createFrontDoorServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw) }));
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 });
@@ -364,6 +366,52 @@ test('a control-plane body that stalls gets a 408 RequestTimeoutException in the
   } finally {
     await new Promise<void>((ok) => slow.close(() => ok()));
   }
+});
+
+test('a control-plane request whose head the server refuses (two Host lines, an invalid Host, a fragment, two Content-Type lines) is answered in its protocol: query XML for a form body, awsJson with x-amzn-query-error for X-Amz-Target; an invocation keeps the server\'s own answer', async () => {
+  const { port } = server.address() as AddressInfo;
+  const form = 'Action=ListMetrics&Version=2010-08-01';
+  const post = (target: string, head: string, body: string) => `POST ${target} HTTP/1.1\r\n${head}Connection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const queryCases: [string, RegExp][] = [
+    [post('/', 'Host: a\r\nHost: b\r\nContent-Type: application/x-www-form-urlencoded\r\n', form), /The request has more than one Host header line/],
+    [post('/#frag', 'Host: a\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n', form), /holds a fragment/],
+    // Either line may be the form one: neither is taken as the request's type, but a form line says it speaks the query protocol.
+    [post('/', 'Host: a\r\nContent-Type: text/plain\r\nContent-Type: application/x-www-form-urlencoded\r\n', form), /more than one Content-Type header line/],
+    [post('/', 'Host: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Type: text/plain\r\n', form), /more than one Content-Type header line/],
+  ];
+  for (const [bytes, message] of queryCases) {
+    const answer = await answerUntilClose(port, bytes, 60_000);
+    assert.match(answer, /^HTTP\/1\.1 400 /, answer);
+    assert.match(answer, /\r\nContent-Type: text\/xml\r\n/i, answer);
+    const requestId = /\r\nx-amzn-RequestId: ([\w-]+)\r\n/i.exec(answer)?.[1];
+    assert.ok(requestId, answer);
+    const xml = answer.slice(answer.indexOf('\r\n\r\n') + 4);
+    assert.match(xml, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>MalformedHttpRequestException<\/Code><Message>[^<]+<\/Message><\/Error><RequestId>([\w-]+)<\/RequestId><\/ErrorResponse>$/, xml);
+    assert.match(xml, message);
+    assert.equal(/<RequestId>([\w-]+)</.exec(xml)?.[1], requestId);
+  }
+  const jsonHead = 'X-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\n';
+  const jsonCases: [string, RegExp][] = [
+    [post('/', `Host: a/b\r\n${jsonHead}Content-Type: application/x-amz-json-1.0\r\n`, '{}'), /The Host header "a\/b" is not a host name/],
+    [post('/', `Host: a\r\nHost: a\r\n${jsonHead}Content-Type: application/x-amz-json-1.0\r\n`, '{}'), /more than one Host header line/],
+    // X-Amz-Target says awsJson, whatever a form Content-Type line beside the JSON one says.
+    [post('/', `Host: a\r\n${jsonHead}Content-Type: application/x-www-form-urlencoded\r\nContent-Type: application/x-amz-json-1.0\r\n`, '{}'), /more than one Content-Type header line/],
+  ];
+  for (const [bytes, message] of jsonCases) {
+    const answer = await answerUntilClose(port, bytes, 60_000);
+    assert.match(answer, /^HTTP\/1\.1 400 /, answer);
+    assert.match(answer, /\r\nContent-Type: application\/x-amz-json-1\.0\r\n/i, answer);
+    assert.match(answer, /\r\nx-amzn-RequestId: [\w-]+\r\n/i, answer);
+    assert.match(answer, /\r\nx-amzn-ErrorType: MalformedHttpRequestException\r\n/i, answer);
+    assert.match(answer, /\r\nx-amzn-query-error: MalformedHttpRequestException;Sender\r\n/i, answer);
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(body), ['__type', 'message']);
+    assert.equal(body.__type, 'MalformedHttpRequestException');
+    assert.match(String(body.message), message);
+  }
+  // The runtime's routes keep the server's catalogued answer.
+  const invocation = await answerUntilClose(port, post('/endpoints/e/invocations', 'Host: a\r\nHost: b\r\nContent-Type: application/x-www-form-urlencoded\r\n', form), 60_000);
+  assert.match(invocation, /^HTTP\/1\.1 400 [^]*\r\n\r\n\{"code":"ERR_BAD_REQUEST","message":"the request has more than one Host header line/, invocation);
 });
 
 test('an X-Amz-Target with no operation gets the query code of an unknown operation, InvalidAction, as an operation CloudWatch does not have', async () => {
