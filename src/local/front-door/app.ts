@@ -27,7 +27,7 @@ import {
 } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
 import { InferenceComponentRouteError } from './inference-component-route.js';
-import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_HEADERS_TIMEOUT_MS, FRONT_DOOR_SEND_IDLE_MS, type FrontDoorListener } from './http-server.js';
+import { FRONT_DOOR_BODY_READ_TIMEOUT_MS, FRONT_DOOR_SEND_IDLE_MS, type FrontDoorListener } from './http-server.js';
 import { holdUntilDone, invokeBody, type BodyRefusal } from './invoke-body.js';
 import { BodyBudget } from '../../server/body-budget.js';
 import { endpointNotFound, frontDoorBusy, instancesBusy, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
@@ -112,7 +112,7 @@ export interface FrontDoorOptions {
   /**
    * How long a request body may take to arrive once its headers are in before it is refused with a
    * 408 and its connection closed (tests shorten it).
-   * @defaultValue {@link FRONT_DOOR_HEADERS_TIMEOUT_MS} + {@link FRONT_DOOR_BODY_TIMEOUT_MS}, the time the front door's HTTP server gives a whole request
+   * @defaultValue {@link FRONT_DOOR_BODY_READ_TIMEOUT_MS} (give the front door's HTTP server the same, as its `bodyTimeoutMs`, so that Node's own request timeout stays later)
    */
   bodyTimeoutMs?: number;
   /**
@@ -392,8 +392,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
   const budget = opts.bodyMemoryBytes === undefined ? undefined : new BodyBudget(opts.bodyMemoryBytes);
   const busy = () => frontDoorBusy(budget!.held, budget!.maxBytes);
   // Bodies over a limit are refused as they arrive, not read to their end first (as express.raw
-  // does), within the time the HTTP server gives a request to arrive.
-  const bodyTimeoutMs = opts.bodyTimeoutMs ?? FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
+  // does), and a body that stalls is answered in the request's protocol; the HTTP server's own
+  // request timeout comes later (frontDoorRequestTimeoutMs), for bodies nothing reads.
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? FRONT_DOOR_BODY_READ_TIMEOUT_MS;
   // A body is refused before it is parsed, so in the protocol the request names by its headers, as
   // the route below tells them apart: the SDKs read an error by its Content-Type, and a query
   // protocol client (the AWS CLI and boto3 for CloudWatch) reads only XML.

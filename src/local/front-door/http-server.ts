@@ -26,6 +26,29 @@ export const FRONT_DOOR_HEADERS_TIMEOUT_MS = FRONT_DOOR_KEEP_ALIVE_MS + 1000;
 export const FRONT_DOOR_BODY_TIMEOUT_MS = 60_000;
 
 /**
+ * How long the front door's body reader gives a request body once its headers are in, before it
+ * answers a 408 in the request's protocol: the headers' time plus {@link FRONT_DOOR_BODY_TIMEOUT_MS},
+ * as long as Node would give the whole request.
+ */
+export const FRONT_DOOR_BODY_READ_TIMEOUT_MS = FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
+
+/** How often Node checks connections for the headers and request timeouts (its default). */
+export const NODE_CONNECTIONS_CHECKING_INTERVAL_MS = 30_000;
+
+/**
+ * Node's request timeout for a front door whose body reader times a body out after `bodyReadMs`
+ * from its headers: past the latest moment that reader can answer (headers in just before Node's
+ * check that would have cut them, `headersMs` + `intervalMs`, then `bodyReadMs`) by one more check
+ * interval. Node's check only sees a request older than its timeout on its next round, so with the
+ * two timeouts equal it often closed a stalled request first, with its generic `ERR_REQUEST_TIMEOUT`
+ * JSON, which a query-protocol client cannot read; now it is only the backstop for a request no body
+ * reader times (a body nobody reads, a refused request still draining).
+ */
+export function frontDoorRequestTimeoutMs(headersMs: number, bodyReadMs: number, intervalMs: number): number {
+  return headersMs + bodyReadMs + 2 * intervalMs;
+}
+
+/**
  * How long a caller may take nothing of its answer (a non-streamed answer it does not read, a
  * stream it stops reading) before its connection is closed. Node times neither, so such a caller
  * held its connection, the answer's memory and, for a stream, the instance for good.
@@ -49,9 +72,13 @@ function connectionsFull(open: number, fileLimit: number): Refusal {
 
 /** Timing of a front door's HTTP server; tests shorten it. */
 export interface FrontDoorServerTiming {
-  /** Time for the whole request to arrive (headers and body). @defaultValue headers timeout + {@link FRONT_DOOR_BODY_TIMEOUT_MS} */
+  /** Time for a request's headers to arrive. @defaultValue {@link FRONT_DOOR_HEADERS_TIMEOUT_MS} */
+  headersTimeoutMs?: number;
+  /** The body reader's timeout the app was given (`bodyTimeoutMs` of `createFrontDoor`). @defaultValue {@link FRONT_DOOR_BODY_READ_TIMEOUT_MS} */
+  bodyTimeoutMs?: number;
+  /** Time for the whole request to arrive (headers and body). @defaultValue {@link frontDoorRequestTimeoutMs} of the other timings */
   requestTimeoutMs?: number;
-  /** How often Node checks connections for the request timeout. @defaultValue Node's 30 s */
+  /** How often Node checks connections for the request timeout. @defaultValue {@link NODE_CONNECTIONS_CHECKING_INTERVAL_MS} */
   connectionsCheckingIntervalMs?: number;
   /** The open files limit connections are kept within (tests pass a small one). @defaultValue this process's `ulimit -n` */
   fileLimit?: number;
@@ -76,16 +103,18 @@ export function createFrontDoorServer(app: FrontDoorListener, timing: FrontDoorS
     if (app.answerHeadFault?.(req, res, fault) === true) return;
     sendJsonAndClose(req, res, 400, { code: 'ERR_BAD_REQUEST' satisfies ErrorCode, message: fault });
   };
+  const intervalMs = timing.connectionsCheckingIntervalMs ?? NODE_CONNECTIONS_CHECKING_INTERVAL_MS;
   // Without a Host header a request is still routed (Node would answer a bare 400 itself).
-  const server = createServer({ requireHostHeader: false, ...(timing.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingInterval: timing.connectionsCheckingIntervalMs }) }, listener);
+  const server = createServer({ requireHostHeader: false, connectionsCheckingInterval: intervalMs }, listener);
   // Without a limit a flood of connections took every descriptor: the front door could then open
   // no connection to a container, no file, and no log.
   const fileLimit = 'fileLimit' in timing ? timing.fileLimit : openFilesLimit();
   const maxConnections = frontDoorMaxConnections(fileLimit);
   if (maxConnections !== undefined) limitConnections(server, maxConnections, fileLimit!, MAX_LINGERING_REFUSALS, connectionsFull);
   server.keepAliveTimeout = FRONT_DOOR_KEEP_ALIVE_MS;
-  server.headersTimeout = FRONT_DOOR_HEADERS_TIMEOUT_MS;
-  server.requestTimeout = timing.requestTimeoutMs ?? server.headersTimeout + FRONT_DOOR_BODY_TIMEOUT_MS;
+  server.headersTimeout = timing.headersTimeoutMs ?? FRONT_DOOR_HEADERS_TIMEOUT_MS;
+  // The body reader's 408 answers in the request's protocol: Node's own must never come first.
+  server.requestTimeout = timing.requestTimeoutMs ?? frontDoorRequestTimeoutMs(server.headersTimeout, timing.bodyTimeoutMs ?? FRONT_DOOR_BODY_READ_TIMEOUT_MS, intervalMs);
   // Bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalogued JSON answer, as
   // smkit serve gives them, instead of Node's bare status line or a dropped connection.
   server.on('clientError', answerClientError);

@@ -3,7 +3,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { createGzip, gzipSync } from 'node:zlib';
 import { CloudWatchClient, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
@@ -345,24 +346,52 @@ test('a query-protocol body that does not fit the front door\'s body memory is a
   }
 });
 
-test('a control-plane body that stalls gets a 408 RequestTimeoutException in the protocol its request names (query XML, or awsJson with x-amzn-query-error), and its connection closed', async () => {
+/** Sends `first`, then `rest` once `pauseMs` have passed, on one connection, and resolves with all the server sent once it closes the connection. */
+async function sentInTwoThenClosed(port: number, first: string, pauseMs: number, rest: string): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  let got = '';
+  socket.on('data', (d: Buffer) => (got += d.toString()));
+  socket.on('error', () => undefined);
+  try {
+    await once(socket, 'connect');
+    socket.write(first);
+    await new Promise((r) => setTimeout(r, pauseMs));
+    socket.write(rest);
+    await once(socket, 'close', { signal: AbortSignal.timeout(60_000) });
+    return got;
+  } finally {
+    socket.destroy();
+  }
+}
+
+test('a control-plane body that stalls gets a 408 RequestTimeoutException in the protocol its request names (query XML, or awsJson with x-amzn-query-error), and its connection closed, before Node\'s own request timeout', async () => {
   const clock = createMetricClock(60);
   const cw = new CloudWatchService({ metrics: new MetricStore(clock), clock });
-  const slow = createServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw), bodyTimeoutMs: 200 }));
+  // The front door's timings scaled down together: the body reader gives a body 2 s once its
+  // headers are in, and Node checks its timeouts ten times a second.
+  const timing = { headersTimeoutMs: 2000, bodyTimeoutMs: 2000, connectionsCheckingIntervalMs: 100 };
+  const slow = createFrontDoorServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw), bodyTimeoutMs: timing.bodyTimeoutMs }), timing);
   await new Promise<void>((ok) => slow.listen(0, '127.0.0.1', ok));
   try {
     const { port } = slow.address() as AddressInfo;
-    // Part of the 100 bytes the headers promise, then nothing: the answer comes once the body is overdue, and the connection closes.
-    const query = await answerUntilClose(port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=ListMet', 60_000);
-    assert.match(query, /^HTTP\/1\.1 408 /);
+    // The headers take a second of their 2 s to arrive, then part of the 100 bytes they promise,
+    // then nothing: the body reader's answer comes 2 s after the headers, 3 s after the request
+    // began, past the 2 s Node's own timeout would have if it were the body reader's.
+    const [query, awsJson, invocation] = await Promise.all([
+      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: x\r\n', 1000, 'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=ListMet'),
+      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: x\r\n', 1000, 'X-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 100\r\n\r\n{"Namesp'),
+      // An invocation on the same port: the runtime's own 408.
+      sentInTwoThenClosed(port, 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\n', 1000, 'Content-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,2'),
+    ]);
+    assert.match(invocation, /^HTTP\/1\.1 408 [^]*\r\n\r\n\{"message":"The request body did not arrive within 2 s\."\}$/, invocation);
+    assert.match(query, /^HTTP\/1\.1 408 /, query);
     assert.match(query, /\r\nContent-Type: text\/xml\r\n/i);
-    assert.match(query, /\r\n\r\n<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestTimeoutException<\/Code><Message>The request body did not arrive within 0\.2 s\.<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
-    const awsJson = await answerUntilClose(port, 'POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 100\r\n\r\n{"Namesp', 60_000);
-    assert.match(awsJson, /^HTTP\/1\.1 408 /);
+    assert.match(query, /\r\n\r\n<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestTimeoutException<\/Code><Message>The request body did not arrive within 2 s\.<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
+    assert.match(awsJson, /^HTTP\/1\.1 408 /, awsJson);
     assert.match(awsJson, /\r\nContent-Type: application\/x-amz-json-1\.0\r\n/i);
     assert.match(awsJson, /\r\nx-amzn-ErrorType: RequestTimeoutException\r\n/i);
     assert.match(awsJson, /\r\nx-amzn-query-error: RequestTimeoutException;Sender\r\n/i);
-    assert.match(awsJson, /\r\n\r\n\{"__type":"RequestTimeoutException","message":"The request body did not arrive within 0\.2 s\."\}$/);
+    assert.match(awsJson, /\r\n\r\n\{"__type":"RequestTimeoutException","message":"The request body did not arrive within 2 s\."\}$/);
   } finally {
     await new Promise<void>((ok) => slow.close(() => ok()));
   }
