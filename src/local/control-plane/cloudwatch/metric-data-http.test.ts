@@ -352,12 +352,16 @@ async function sentInTwoThenClosed(port: number, first: string, pauseMs: number,
   let got = '';
   socket.on('data', (d: Buffer) => (got += d.toString()));
   socket.on('error', () => undefined);
+  // Listened for from the start: a connection the server answers and closes during the pause (as
+  // Node's own timeout did) is seen then, not waited for until the timeout.
+  const closed = once(socket, 'close', { signal: AbortSignal.timeout(60_000) });
+  closed.catch(() => undefined);
   try {
     await once(socket, 'connect');
     socket.write(first);
     await new Promise((r) => setTimeout(r, pauseMs));
-    socket.write(rest);
-    await once(socket, 'close', { signal: AbortSignal.timeout(60_000) });
+    if (!socket.destroyed) socket.write(rest);
+    await closed;
     return got;
   } finally {
     socket.destroy();
@@ -367,31 +371,34 @@ async function sentInTwoThenClosed(port: number, first: string, pauseMs: number,
 test('a control-plane body that stalls gets a 408 RequestTimeoutException in the protocol its request names (query XML, or awsJson with x-amzn-query-error), and its connection closed, before Node\'s own request timeout', async () => {
   const clock = createMetricClock(60);
   const cw = new CloudWatchService({ metrics: new MetricStore(clock), clock });
-  // The front door's timings scaled down together: the body reader gives a body 2 s once its
-  // headers are in, and Node checks its timeouts ten times a second.
-  const timing = { headersTimeoutMs: 2000, bodyTimeoutMs: 2000, connectionsCheckingIntervalMs: 100 };
+  // The front door's timings scaled down: the body reader gives a body 1 s once its headers are in,
+  // Node checks its timeouts ten times a second, and the headers may take 30 s, so Node's own
+  // request timeout (30 s + 1 s + two checks) is some 27 s after the body reader's answer: load
+  // that delays timers by seconds does not let it come first.
+  const timing = { headersTimeoutMs: 30_000, bodyTimeoutMs: 1000, connectionsCheckingIntervalMs: 100 };
   const slow = createFrontDoorServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw), bodyTimeoutMs: timing.bodyTimeoutMs }), timing);
   await new Promise<void>((ok) => slow.listen(0, '127.0.0.1', ok));
   try {
     const { port } = slow.address() as AddressInfo;
-    // The headers take a second of their 2 s to arrive, then part of the 100 bytes they promise,
-    // then nothing: the body reader's answer comes 2 s after the headers, 3 s after the request
-    // began, past the 2 s Node's own timeout would have if it were the body reader's.
+    // The headers take 3 s to arrive, then part of the 100 bytes they promise, then nothing: the
+    // body reader answers 1 s after the headers, 4 s after the request began, seconds past the 1 s
+    // Node's own timeout would have if it were the body reader's (as it was).
+    const lateMs = 3000;
     const [query, awsJson, invocation] = await Promise.all([
-      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: x\r\n', 1000, 'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=ListMet'),
-      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: x\r\n', 1000, 'X-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 100\r\n\r\n{"Namesp'),
+      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: x\r\n', lateMs, 'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=ListMet'),
+      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: x\r\n', lateMs, 'X-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 100\r\n\r\n{"Namesp'),
       // An invocation on the same port: the runtime's own 408.
-      sentInTwoThenClosed(port, 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\n', 1000, 'Content-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,2'),
+      sentInTwoThenClosed(port, 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\n', lateMs, 'Content-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,2'),
     ]);
-    assert.match(invocation, /^HTTP\/1\.1 408 [^]*\r\n\r\n\{"message":"The request body did not arrive within 2 s\."\}$/, invocation);
+    assert.match(invocation, /^HTTP\/1\.1 408 [^]*\r\n\r\n\{"message":"The request body did not arrive within 1 s\."\}$/, invocation);
     assert.match(query, /^HTTP\/1\.1 408 /, query);
     assert.match(query, /\r\nContent-Type: text\/xml\r\n/i);
-    assert.match(query, /\r\n\r\n<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestTimeoutException<\/Code><Message>The request body did not arrive within 2 s\.<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
+    assert.match(query, /\r\n\r\n<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestTimeoutException<\/Code><Message>The request body did not arrive within 1 s\.<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
     assert.match(awsJson, /^HTTP\/1\.1 408 /, awsJson);
     assert.match(awsJson, /\r\nContent-Type: application\/x-amz-json-1\.0\r\n/i);
     assert.match(awsJson, /\r\nx-amzn-ErrorType: RequestTimeoutException\r\n/i);
     assert.match(awsJson, /\r\nx-amzn-query-error: RequestTimeoutException;Sender\r\n/i);
-    assert.match(awsJson, /\r\n\r\n\{"__type":"RequestTimeoutException","message":"The request body did not arrive within 2 s\."\}$/);
+    assert.match(awsJson, /\r\n\r\n\{"__type":"RequestTimeoutException","message":"The request body did not arrive within 1 s\."\}$/);
   } finally {
     await new Promise<void>((ok) => slow.close(() => ok()));
   }
