@@ -729,8 +729,10 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
 
 /** Whether a request target is the control plane's `/` (origin form, or absolute form with that path), whatever query or fragment follows. */
 function isRootTarget(url: string): boolean {
-  const path = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '');
-  return path === '' || path === '/' || path.startsWith('/?') || path.startsWith('/#');
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url)?.[0];
+  // An absolute form's empty path is `/` (RFC 9110 §4.2.3), as express routes `http://host?Action=…`.
+  const path = authority === undefined ? url : url.slice(authority.length).replace(/^(?!\/)/, '/');
+  return path === '/' || path.startsWith('/?') || path.startsWith('/#');
 }
 
 /** Every `Content-Type` line of a request, as sent (Node keeps only the first in `req.headers`). */

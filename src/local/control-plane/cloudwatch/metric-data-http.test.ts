@@ -411,6 +411,8 @@ test('a control-plane request whose head the server refuses (two Host lines, an 
   const queryCases: [string, RegExp][] = [
     [post('/', 'Host: a\r\nHost: b\r\nContent-Type: application/x-www-form-urlencoded\r\n', form), /The request has more than one Host header line/],
     [post('/#frag', 'Host: a\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n', form), /holds a fragment/],
+    // An absolute-form target with an empty path is routed as `/`.
+    [post('http://a?Action=ListMetrics', 'Host: a\r\nHost: b\r\nContent-Type: application/x-www-form-urlencoded\r\n', form), /more than one Host header line/],
     // Either line may be the form one: neither is taken as the request's type, but a form line says it speaks the query protocol.
     [post('/', 'Host: a\r\nContent-Type: text/plain\r\nContent-Type: application/x-www-form-urlencoded\r\n', form), /more than one Content-Type header line/],
     [post('/', 'Host: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Type: text/plain\r\n', form), /more than one Content-Type header line/],
@@ -430,6 +432,7 @@ test('a control-plane request whose head the server refuses (two Host lines, an 
   const jsonCases: [string, RegExp][] = [
     [post('/', `Host: a/b\r\n${jsonHead}Content-Type: application/x-amz-json-1.0\r\n`, '{}'), /The Host header "a\/b" is not a host name/],
     [post('/', `Host: a\r\nHost: a\r\n${jsonHead}Content-Type: application/x-amz-json-1.0\r\n`, '{}'), /more than one Host header line/],
+    [post('/', `Host: a\r\nX-Amzn-SageMaker-Custom-Attributes: a\r\nX-Amzn-SageMaker-Custom-Attributes: b\r\n${jsonHead}Content-Type: application/x-amz-json-1.0\r\n`, '{}'), /more than one X-Amzn-SageMaker-Custom-Attributes header line/],
     // X-Amz-Target says awsJson, whatever a form Content-Type line beside the JSON one says.
     [post('/', `Host: a\r\n${jsonHead}Content-Type: application/x-www-form-urlencoded\r\nContent-Type: application/x-amz-json-1.0\r\n`, '{}'), /more than one Content-Type header line/],
   ];
@@ -446,8 +449,10 @@ test('a control-plane request whose head the server refuses (two Host lines, an 
     assert.match(String(body.message), message);
   }
   // The runtime's routes keep the server's catalogued answer.
-  const invocation = await answerUntilClose(port, post('/endpoints/e/invocations', 'Host: a\r\nHost: b\r\nContent-Type: application/x-www-form-urlencoded\r\n', form), 60_000);
-  assert.match(invocation, /^HTTP\/1\.1 400 [^]*\r\n\r\n\{"code":"ERR_BAD_REQUEST","message":"the request has more than one Host header line/, invocation);
+  for (const target of ['/endpoints/e/invocations', 'http://a/endpoints/e/invocations']) {
+    const invocation = await answerUntilClose(port, post(target, `Host: a\r\nHost: b\r\n${jsonHead}Content-Type: application/x-www-form-urlencoded\r\n`, form), 60_000);
+    assert.match(invocation, /^HTTP\/1\.1 400 [^]*\r\n\r\n\{"code":"ERR_BAD_REQUEST","message":"the request has more than one Host header line/, invocation);
+  }
 });
 
 test('an X-Amz-Target with no operation gets the query code of an unknown operation, InvalidAction, as an operation CloudWatch does not have', async () => {
