@@ -19,16 +19,17 @@ export const FRONT_DOOR_KEEP_ALIVE_MS = 65_000;
 export const FRONT_DOOR_HEADERS_TIMEOUT_MS = FRONT_DOOR_KEEP_ALIVE_MS + 1000;
 
 /**
- * How long a caller has to send a request body once its headers are in. Node applies the request
- * timeout only while a request is still arriving, so a slow container (the service allows 60 s
- * per container, a pipeline more) is not cut by it; a caller that stalls its body is, with a 408.
+ * The minute a request body has beyond the headers' time: the body reader gives it
+ * {@link FRONT_DOOR_BODY_READ_TIMEOUT_MS} once its headers are in. Only the request's arrival is
+ * timed, so a slow container (the service allows 60 s per container, a pipeline more) is not cut;
+ * a caller that stalls its body is, with a 408.
  */
 export const FRONT_DOOR_BODY_TIMEOUT_MS = 60_000;
 
 /**
  * How long the front door's body reader gives a request body once its headers are in, before it
- * answers a 408 in the request's protocol: the headers' time plus {@link FRONT_DOOR_BODY_TIMEOUT_MS},
- * as long as Node would give the whole request.
+ * answers a 408 in the request's protocol: the headers' time plus {@link FRONT_DOOR_BODY_TIMEOUT_MS}
+ * (126 s). Node's own request timeout is later ({@link frontDoorRequestTimeoutMs}).
  */
 export const FRONT_DOOR_BODY_READ_TIMEOUT_MS = FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
 
