@@ -36,13 +36,15 @@ export function awsJsonVersionOf(contentType: string | undefined): AwsJsonVersio
  * Parses an awsJson request (`X-Amz-Target: <prefix>.<Operation>`, JSON object body). An empty
  * body is `{}`, as the SDKs send for operations without input. Throws `SerializationException`
  * (400) for a body that is not a JSON object or nests deeper than {@link MAX_AWS_JSON_DEPTH}, and
- * `UnknownOperationException` for a malformed target.
+ * `UnknownOperationException` (query code `InvalidAction`) for a malformed target.
  */
 export function parseAwsJsonRequest(target: string, contentType: string | undefined, body: Buffer): AwsJsonRequest {
   const version = awsJsonVersionOf(contentType);
   const dot = target.lastIndexOf('.');
   if (dot <= 0 || dot === target.length - 1) {
-    throw new AwsServiceError('UnknownOperationException', `X-Amz-Target "${target}" is not of the form <Service>.<Operation>.`, 400);
+    // In the query protocol an operation the service does not have is InvalidAction (CloudWatch's
+    // common errors), the code a query-compatible service gives any UnknownOperationException.
+    throw Object.assign(new AwsServiceError('UnknownOperationException', `X-Amz-Target "${target}" is not of the form <Service>.<Operation>.`, 400), { queryCode: 'InvalidAction' });
   }
   let input: unknown = {};
   const text = body.toString('utf8');

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { awsJsonErrorAnswer, awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES, serviceForTarget } from '../../aws/protocols/aws-json.js';
 import { writeQueryError } from '../../aws/protocols/query.js';
 import { endInSlices } from '../../net/end-in-slices.js';
+import { sendTextAndClose } from '../../server/respond.js';
 import { AwsServiceError, queryCodeOf, queryFaultOf, type AwsService, type QueryErrorDetails } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { OversizeBodyError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
@@ -25,7 +27,7 @@ import {
 } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
 import { InferenceComponentRouteError } from './inference-component-route.js';
-import { FRONT_DOOR_BODY_TIMEOUT_MS, FRONT_DOOR_HEADERS_TIMEOUT_MS, FRONT_DOOR_SEND_IDLE_MS } from './http-server.js';
+import { FRONT_DOOR_BODY_READ_TIMEOUT_MS, FRONT_DOOR_SEND_IDLE_MS, type FrontDoorListener } from './http-server.js';
 import { holdUntilDone, invokeBody, type BodyRefusal } from './invoke-body.js';
 import { BodyBudget } from '../../server/body-budget.js';
 import { endpointNotFound, frontDoorBusy, instancesBusy, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
@@ -110,7 +112,7 @@ export interface FrontDoorOptions {
   /**
    * How long a request body may take to arrive once its headers are in before it is refused with a
    * 408 and its connection closed (tests shorten it).
-   * @defaultValue {@link FRONT_DOOR_HEADERS_TIMEOUT_MS} + {@link FRONT_DOOR_BODY_TIMEOUT_MS}, the time the front door's HTTP server gives a whole request
+   * @defaultValue {@link FRONT_DOOR_BODY_READ_TIMEOUT_MS} (give the front door's HTTP server the same, as its `bodyTimeoutMs`, so that Node's own request timeout stays later)
    */
   bodyTimeoutMs?: number;
   /**
@@ -376,7 +378,7 @@ function validationMessage(err: Error, res: Response): string {
  * with the service's headers and error format, so AWS SDK clients work against it with an
  * endpoint override. SigV4 `Authorization` is accepted and ignored.
  */
-export function createFrontDoor(opts: FrontDoorOptions): express.Express {
+export function createFrontDoor(opts: FrontDoorOptions): express.Express & Required<Pick<FrontDoorListener, 'answerHeadFault'>> {
   const accountId = opts.accountId ?? '000000000000';
   const app = express();
   app.disable('x-powered-by');
@@ -390,8 +392,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
   const budget = opts.bodyMemoryBytes === undefined ? undefined : new BodyBudget(opts.bodyMemoryBytes);
   const busy = () => frontDoorBusy(budget!.held, budget!.maxBytes);
   // Bodies over a limit are refused as they arrive, not read to their end first (as express.raw
-  // does), within the time the HTTP server gives a request to arrive.
-  const bodyTimeoutMs = opts.bodyTimeoutMs ?? FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
+  // does), and a body that stalls is answered in the request's protocol; the HTTP server's own
+  // request timeout comes later (frontDoorRequestTimeoutMs), for bodies nothing reads.
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? FRONT_DOOR_BODY_READ_TIMEOUT_MS;
   // A body is refused before it is parsed, so in the protocol the request names by its headers, as
   // the route below tells them apart: the SDKs read an error by its Content-Type, and a query
   // protocol client (the AWS CLI and boto3 for CloudWatch) reads only XML.
@@ -677,6 +680,38 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     sendError(res, new RuntimeApiError('UnknownOperationException', 404, `smkit local answers only POST /endpoints/{EndpointName}/invocations, /invocations-response-stream and /async-invocations, and POST / with X-Amz-Target for the control plane (got ${req.method} ${req.path}).`));
   });
 
+  /**
+   * A control-plane request (`POST /`, with `X-Amz-Target` or, for the query handler, a form body)
+   * whose head the server refuses before routing (two `Host` or differing `Content-Type` lines, an
+   * invalid `Host`, a fragment in the target) is answered as its service answers errors: a query
+   * client (botocore, the AWS CLI) reads only XML, an awsJson one `__type` (CloudWatch's code from
+   * `x-amzn-query-error`). The error is AWS's common one for a request wrong at the HTTP level,
+   * MalformedHttpRequestException (400), as for a body that does not decode. Any other request is
+   * left to the server's own answer.
+   */
+  const answerHeadFault = (req: IncomingMessage, res: ServerResponse, fault: string): boolean => {
+    if (req.method !== 'POST' || !isRootTarget(req.url ?? '')) return false;
+    const raw = req.headers['x-amz-target'];
+    const target = Array.isArray(raw) ? raw.join(', ') : raw;
+    // Two Content-Type lines may differ: each is read for what it can say, none trusted as the one.
+    const contentTypes = contentTypeLines(req);
+    const json = target !== undefined;
+    const query = !json && opts.queryHandler !== undefined && contentTypes.some((t) => FORM_CONTENT_TYPE.test(t));
+    if (!json && !query) return false;
+    const requestId = randomUUID();
+    res.setHeader('x-amzn-RequestId', requestId);
+    const err = new AwsServiceError('MalformedHttpRequestException', fault.charAt(0).toUpperCase() + fault.slice(1), 400);
+    if (query) {
+      sendTextAndClose(req, res, err.status, writeQueryError(queryCodeOf(err), err.message, queryFaultOf(err), opts.queryHandler!.xmlns ?? '', requestId), 'text/xml');
+      return true;
+    }
+    const queryCompatible = serviceForTarget(opts.services ?? [], target!)?.awsQueryCompatible === true;
+    const answer = awsJsonErrorAnswer(awsJsonVersionOf(contentTypes.find((t) => /x-amz-json/i.test(t))), err, queryCompatible);
+    for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+    sendTextAndClose(req, res, answer.status, answer.text, answer.contentType);
+    return true;
+  };
+
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof URIError) {
       // The router could not percent-decode the endpoint name (`%E0%A4%A`): no valid name has a `%`.
@@ -689,5 +724,20 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express {
     }
     sendError(res, new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${e.message ?? String(err)}`));
   });
-  return app;
+  return Object.assign(app, { answerHeadFault });
+}
+
+/** Whether a request target is the control plane's `/` (origin form, or absolute form with that path), whatever query or fragment follows. */
+function isRootTarget(url: string): boolean {
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url)?.[0];
+  // An absolute form's empty path is `/` (RFC 9110 §4.2.3), as express routes `http://host?Action=…`.
+  const path = authority === undefined ? url : url.slice(authority.length).replace(/^(?!\/)/, '/');
+  return path === '/' || path.startsWith('/?') || path.startsWith('/#');
+}
+
+/** Every `Content-Type` line of a request, as sent (Node keeps only the first in `req.headers`). */
+function contentTypeLines(req: IncomingMessage): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'content-type') lines.push(req.rawHeaders[i + 1]!);
+  return lines;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { ErrorCode } from '../../errors/catalogue.js';
 import { portBindError } from '../../net/ports.js';
 import { isRefusedConnection, limitConnections, MAX_LINGERING_REFUSALS, type Refusal } from '../../server/connection-limit.js';
@@ -19,11 +19,35 @@ export const FRONT_DOOR_KEEP_ALIVE_MS = 65_000;
 export const FRONT_DOOR_HEADERS_TIMEOUT_MS = FRONT_DOOR_KEEP_ALIVE_MS + 1000;
 
 /**
- * How long a caller has to send a request body once its headers are in. Node applies the request
- * timeout only while a request is still arriving, so a slow container (the service allows 60 s
- * per container, a pipeline more) is not cut by it; a caller that stalls its body is, with a 408.
+ * The minute a request body has beyond the headers' time: the body reader gives it
+ * {@link FRONT_DOOR_BODY_READ_TIMEOUT_MS} once its headers are in. Only the request's arrival is
+ * timed, so a slow container (the service allows 60 s per container, a pipeline more) is not cut;
+ * a caller that stalls its body is, with a 408.
  */
 export const FRONT_DOOR_BODY_TIMEOUT_MS = 60_000;
+
+/**
+ * How long the front door's body reader gives a request body once its headers are in, before it
+ * answers a 408 in the request's protocol: the headers' time plus {@link FRONT_DOOR_BODY_TIMEOUT_MS}
+ * (126 s). Node's own request timeout is later ({@link frontDoorRequestTimeoutMs}).
+ */
+export const FRONT_DOOR_BODY_READ_TIMEOUT_MS = FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
+
+/** How often Node checks connections for the headers and request timeouts (its default). */
+export const NODE_CONNECTIONS_CHECKING_INTERVAL_MS = 30_000;
+
+/**
+ * Node's request timeout for a front door whose body reader times a body out after `bodyReadMs`
+ * from its headers: past the latest moment that reader can answer (headers in just before Node's
+ * check that would have cut them, `headersMs` + `intervalMs`, then `bodyReadMs`) by one more check
+ * interval. Node's check only sees a request older than its timeout on its next round, so with the
+ * two timeouts equal it often closed a stalled request first, with its generic `ERR_REQUEST_TIMEOUT`
+ * JSON, which a query-protocol client cannot read; now it is only the backstop for a request no body
+ * reader times (a body nobody reads, a refused request still draining).
+ */
+export function frontDoorRequestTimeoutMs(headersMs: number, bodyReadMs: number, intervalMs: number): number {
+  return headersMs + bodyReadMs + 2 * intervalMs;
+}
 
 /**
  * How long a caller may take nothing of its answer (a non-streamed answer it does not read, a
@@ -49,16 +73,27 @@ function connectionsFull(open: number, fileLimit: number): Refusal {
 
 /** Timing of a front door's HTTP server; tests shorten it. */
 export interface FrontDoorServerTiming {
-  /** Time for the whole request to arrive (headers and body). @defaultValue headers timeout + {@link FRONT_DOOR_BODY_TIMEOUT_MS} */
+  /** Time for a request's headers to arrive. @defaultValue {@link FRONT_DOOR_HEADERS_TIMEOUT_MS} */
+  headersTimeoutMs?: number;
+  /** The body reader's timeout the app was given (`bodyTimeoutMs` of `createFrontDoor`). @defaultValue {@link FRONT_DOOR_BODY_READ_TIMEOUT_MS} */
+  bodyTimeoutMs?: number;
+  /** Time for the whole request to arrive (headers and body). @defaultValue {@link frontDoorRequestTimeoutMs} of the other timings */
   requestTimeoutMs?: number;
-  /** How often Node checks connections for the request timeout. @defaultValue Node's 30 s */
+  /** How often Node checks connections for the request timeout. @defaultValue {@link NODE_CONNECTIONS_CHECKING_INTERVAL_MS} */
   connectionsCheckingIntervalMs?: number;
   /** The open files limit connections are kept within (tests pass a small one). @defaultValue this process's `ulimit -n` */
   fileLimit?: number;
 }
 
+/**
+ * A front door's request listener. One that answers some refused request heads in their own
+ * protocol (the front door app answers the control plane's as its services answer errors) has
+ * `answerHeadFault`, which returns false for a request it leaves to the server's own answer.
+ */
+export type FrontDoorListener = RequestListener & { answerHeadFault?(req: IncomingMessage, res: ServerResponse, fault: string): boolean };
+
 /** The HTTP server of a local front door (the local SageMaker, `smkit local` endpoints). */
-export function createFrontDoorServer(app: RequestListener, timing: FrontDoorServerTiming = {}): Server {
+export function createFrontDoorServer(app: FrontDoorListener, timing: FrontDoorServerTiming = {}): Server {
   // Two Host lines, an invalid Host or a fragment in the target are refused as smkit serve refuses
   // them, before the routes: express would route the request on the first Host and without the fragment.
   const listener: RequestListener = (req, res) => {
@@ -66,18 +101,21 @@ export function createFrontDoorServer(app: RequestListener, timing: FrontDoorSer
     if (isRefusedConnection(req.socket)) return;
     const fault = requestHeadFault(req, false);
     if (fault === undefined) return app(req, res);
+    if (app.answerHeadFault?.(req, res, fault) === true) return;
     sendJsonAndClose(req, res, 400, { code: 'ERR_BAD_REQUEST' satisfies ErrorCode, message: fault });
   };
+  const intervalMs = timing.connectionsCheckingIntervalMs ?? NODE_CONNECTIONS_CHECKING_INTERVAL_MS;
   // Without a Host header a request is still routed (Node would answer a bare 400 itself).
-  const server = createServer({ requireHostHeader: false, ...(timing.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingInterval: timing.connectionsCheckingIntervalMs }) }, listener);
+  const server = createServer({ requireHostHeader: false, connectionsCheckingInterval: intervalMs }, listener);
   // Without a limit a flood of connections took every descriptor: the front door could then open
   // no connection to a container, no file, and no log.
   const fileLimit = 'fileLimit' in timing ? timing.fileLimit : openFilesLimit();
   const maxConnections = frontDoorMaxConnections(fileLimit);
   if (maxConnections !== undefined) limitConnections(server, maxConnections, fileLimit!, MAX_LINGERING_REFUSALS, connectionsFull);
   server.keepAliveTimeout = FRONT_DOOR_KEEP_ALIVE_MS;
-  server.headersTimeout = FRONT_DOOR_HEADERS_TIMEOUT_MS;
-  server.requestTimeout = timing.requestTimeoutMs ?? server.headersTimeout + FRONT_DOOR_BODY_TIMEOUT_MS;
+  server.headersTimeout = timing.headersTimeoutMs ?? FRONT_DOOR_HEADERS_TIMEOUT_MS;
+  // The body reader's 408 answers in the request's protocol: Node's own must never come first.
+  server.requestTimeout = timing.requestTimeoutMs ?? frontDoorRequestTimeoutMs(server.headersTimeout, timing.bodyTimeoutMs ?? FRONT_DOOR_BODY_READ_TIMEOUT_MS, intervalMs);
   // Bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalogued JSON answer, as
   // smkit serve gives them, instead of Node's bare status line or a dropped connection.
   server.on('clientError', answerClientError);

@@ -3,13 +3,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { createGzip, gzipSync } from 'node:zlib';
 import { CloudWatchClient, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
 import { answerUntilClose } from '../../../../test/helpers/raw-http.js';
 import { createFrontDoor } from '../../front-door/app.js';
+import { createFrontDoorServer } from '../../front-door/http-server.js';
 import { CloudWatchService } from './cloudwatch-service.js';
 import { createMetricClock } from './metric-clock.js';
 import { MetricStore } from './metric-store.js';
@@ -23,7 +25,8 @@ before(async () => {
   const clock = createMetricClock(60);
   metrics = new MetricStore(clock);
   const cw = new CloudWatchService({ metrics, clock });
-  server = createServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw) }));
+  // The front door's own server: it refuses some request heads before the app routes them.
+  server = createFrontDoorServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw) }));
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 });
@@ -343,25 +346,118 @@ test('a query-protocol body that does not fit the front door\'s body memory is a
   }
 });
 
-test('a control-plane body that stalls gets a 408 RequestTimeoutException in the protocol its request names (query XML, or awsJson with x-amzn-query-error), and its connection closed', async () => {
+/** Sends `first`, then `rest` once `pauseMs` have passed, on one connection, and resolves with all the server sent once it closes the connection. */
+async function sentInTwoThenClosed(port: number, first: string, pauseMs: number, rest: string): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  let got = '';
+  socket.on('data', (d: Buffer) => (got += d.toString()));
+  socket.on('error', () => undefined);
+  // Listened for from the start: a connection the server answers and closes during the pause (as
+  // Node's own timeout did) is seen then, not waited for until the timeout.
+  const closed = once(socket, 'close', { signal: AbortSignal.timeout(60_000) });
+  closed.catch(() => undefined);
+  try {
+    await once(socket, 'connect');
+    socket.write(first);
+    await new Promise((r) => setTimeout(r, pauseMs));
+    if (!socket.destroyed) socket.write(rest);
+    await closed;
+    return got;
+  } finally {
+    socket.destroy();
+  }
+}
+
+test('a control-plane body that stalls gets a 408 RequestTimeoutException in the protocol its request names (query XML, or awsJson with x-amzn-query-error), and its connection closed, before Node\'s own request timeout', async () => {
   const clock = createMetricClock(60);
   const cw = new CloudWatchService({ metrics: new MetricStore(clock), clock });
-  const slow = createServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw), bodyTimeoutMs: 200 }));
+  // The front door's timings scaled down: the body reader gives a body 1 s once its headers are in,
+  // Node checks its timeouts ten times a second, and the headers may take 30 s, so Node's own
+  // request timeout (30 s + 1 s + two checks) is some 27 s after the body reader's answer: load
+  // that delays timers by seconds does not let it come first.
+  const timing = { headersTimeoutMs: 30_000, bodyTimeoutMs: 1000, connectionsCheckingIntervalMs: 100 };
+  const slow = createFrontDoorServer(createFrontDoor({ endpoints: new Map(), services: [cw], queryHandler: createCloudWatchQueryHandler(cw), bodyTimeoutMs: timing.bodyTimeoutMs }), timing);
   await new Promise<void>((ok) => slow.listen(0, '127.0.0.1', ok));
   try {
     const { port } = slow.address() as AddressInfo;
-    // Part of the 100 bytes the headers promise, then nothing: the answer comes once the body is overdue, and the connection closes.
-    const query = await answerUntilClose(port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=ListMet', 60_000);
-    assert.match(query, /^HTTP\/1\.1 408 /);
+    // The headers take 3 s to arrive, then part of the 100 bytes they promise, then nothing: the
+    // body reader answers 1 s after the headers, 4 s after the request began, seconds past the 1 s
+    // Node's own timeout would have if it were the body reader's (as it was).
+    const lateMs = 3000;
+    const [query, awsJson, invocation] = await Promise.all([
+      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: x\r\n', lateMs, 'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=ListMet'),
+      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: x\r\n', lateMs, 'X-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 100\r\n\r\n{"Namesp'),
+      // An invocation on the same port: the runtime's own 408.
+      sentInTwoThenClosed(port, 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\n', lateMs, 'Content-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,2'),
+    ]);
+    assert.match(invocation, /^HTTP\/1\.1 408 [^]*\r\n\r\n\{"message":"The request body did not arrive within 1 s\."\}$/, invocation);
+    assert.match(query, /^HTTP\/1\.1 408 /, query);
     assert.match(query, /\r\nContent-Type: text\/xml\r\n/i);
-    assert.match(query, /\r\n\r\n<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestTimeoutException<\/Code><Message>The request body did not arrive within 0\.2 s\.<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
-    const awsJson = await answerUntilClose(port, 'POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 100\r\n\r\n{"Namesp', 60_000);
-    assert.match(awsJson, /^HTTP\/1\.1 408 /);
+    assert.match(query, /\r\n\r\n<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>RequestTimeoutException<\/Code><Message>The request body did not arrive within 1 s\.<\/Message><\/Error><RequestId>[^<]+<\/RequestId><\/ErrorResponse>$/);
+    assert.match(awsJson, /^HTTP\/1\.1 408 /, awsJson);
     assert.match(awsJson, /\r\nContent-Type: application\/x-amz-json-1\.0\r\n/i);
     assert.match(awsJson, /\r\nx-amzn-ErrorType: RequestTimeoutException\r\n/i);
     assert.match(awsJson, /\r\nx-amzn-query-error: RequestTimeoutException;Sender\r\n/i);
-    assert.match(awsJson, /\r\n\r\n\{"__type":"RequestTimeoutException","message":"The request body did not arrive within 0\.2 s\."\}$/);
+    assert.match(awsJson, /\r\n\r\n\{"__type":"RequestTimeoutException","message":"The request body did not arrive within 1 s\."\}$/);
   } finally {
     await new Promise<void>((ok) => slow.close(() => ok()));
   }
+});
+
+test('a control-plane request whose head the server refuses (two Host lines, an invalid Host, a fragment, two Content-Type lines) is answered in its protocol: query XML for a form body, awsJson with x-amzn-query-error for X-Amz-Target; an invocation keeps the server\'s own answer', async () => {
+  const { port } = server.address() as AddressInfo;
+  const form = 'Action=ListMetrics&Version=2010-08-01';
+  const post = (target: string, head: string, body: string) => `POST ${target} HTTP/1.1\r\n${head}Connection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const queryCases: [string, RegExp][] = [
+    [post('/', 'Host: a\r\nHost: b\r\nContent-Type: application/x-www-form-urlencoded\r\n', form), /The request has more than one Host header line/],
+    [post('/#frag', 'Host: a\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n', form), /holds a fragment/],
+    // An absolute-form target with an empty path is routed as `/`.
+    [post('http://a?Action=ListMetrics', 'Host: a\r\nHost: b\r\nContent-Type: application/x-www-form-urlencoded\r\n', form), /more than one Host header line/],
+    // Either line may be the form one: neither is taken as the request's type, but a form line says it speaks the query protocol.
+    [post('/', 'Host: a\r\nContent-Type: text/plain\r\nContent-Type: application/x-www-form-urlencoded\r\n', form), /more than one Content-Type header line/],
+    [post('/', 'Host: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Type: text/plain\r\n', form), /more than one Content-Type header line/],
+  ];
+  for (const [bytes, message] of queryCases) {
+    const answer = await answerUntilClose(port, bytes, 60_000);
+    assert.match(answer, /^HTTP\/1\.1 400 /, answer);
+    assert.match(answer, /\r\nContent-Type: text\/xml\r\n/i, answer);
+    const requestId = /\r\nx-amzn-RequestId: ([\w-]+)\r\n/i.exec(answer)?.[1];
+    assert.ok(requestId, answer);
+    const xml = answer.slice(answer.indexOf('\r\n\r\n') + 4);
+    assert.match(xml, /^<ErrorResponse xmlns="http:\/\/monitoring\.amazonaws\.com\/doc\/2010-08-01\/"><Error><Type>Sender<\/Type><Code>MalformedHttpRequestException<\/Code><Message>[^<]+<\/Message><\/Error><RequestId>([\w-]+)<\/RequestId><\/ErrorResponse>$/, xml);
+    assert.match(xml, message);
+    assert.equal(/<RequestId>([\w-]+)</.exec(xml)?.[1], requestId);
+  }
+  const jsonHead = 'X-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\n';
+  const jsonCases: [string, RegExp][] = [
+    [post('/', `Host: a/b\r\n${jsonHead}Content-Type: application/x-amz-json-1.0\r\n`, '{}'), /The Host header "a\/b" is not a host name/],
+    [post('/', `Host: a\r\nHost: a\r\n${jsonHead}Content-Type: application/x-amz-json-1.0\r\n`, '{}'), /more than one Host header line/],
+    [post('/', `Host: a\r\nX-Amzn-SageMaker-Custom-Attributes: a\r\nX-Amzn-SageMaker-Custom-Attributes: b\r\n${jsonHead}Content-Type: application/x-amz-json-1.0\r\n`, '{}'), /more than one X-Amzn-SageMaker-Custom-Attributes header line/],
+    // X-Amz-Target says awsJson, whatever a form Content-Type line beside the JSON one says.
+    [post('/', `Host: a\r\n${jsonHead}Content-Type: application/x-www-form-urlencoded\r\nContent-Type: application/x-amz-json-1.0\r\n`, '{}'), /more than one Content-Type header line/],
+  ];
+  for (const [bytes, message] of jsonCases) {
+    const answer = await answerUntilClose(port, bytes, 60_000);
+    assert.match(answer, /^HTTP\/1\.1 400 /, answer);
+    assert.match(answer, /\r\nContent-Type: application\/x-amz-json-1\.0\r\n/i, answer);
+    assert.match(answer, /\r\nx-amzn-RequestId: [\w-]+\r\n/i, answer);
+    assert.match(answer, /\r\nx-amzn-ErrorType: MalformedHttpRequestException\r\n/i, answer);
+    assert.match(answer, /\r\nx-amzn-query-error: MalformedHttpRequestException;Sender\r\n/i, answer);
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(body), ['__type', 'message']);
+    assert.equal(body.__type, 'MalformedHttpRequestException');
+    assert.match(String(body.message), message);
+  }
+  // The runtime's routes keep the server's catalogued answer.
+  for (const target of ['/endpoints/e/invocations', 'http://a/endpoints/e/invocations']) {
+    const invocation = await answerUntilClose(port, post(target, `Host: a\r\nHost: b\r\n${jsonHead}Content-Type: application/x-www-form-urlencoded\r\n`, form), 60_000);
+    assert.match(invocation, /^HTTP\/1\.1 400 [^]*\r\n\r\n\{"code":"ERR_BAD_REQUEST","message":"the request has more than one Host header line/, invocation);
+  }
+});
+
+test('an X-Amz-Target with no operation gets the query code of an unknown operation, InvalidAction, as an operation CloudWatch does not have', async () => {
+  const unknown = await json('PutDashboard', '{}');
+  const empty = await json('', '{}');
+  assert.deepEqual(errorShape(empty), errorShape(unknown));
+  assert.deepEqual(errorShape(unknown), { status: 400, contentType: 'application/x-amz-json-1.0', type: 'UnknownOperationException', errorType: 'UnknownOperationException', queryError: 'InvalidAction;Sender', members: ['__type', 'message'] });
 });
