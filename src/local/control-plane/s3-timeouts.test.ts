@@ -147,7 +147,7 @@ describe('against an S3 that never answers', { concurrency: true }, () => {
       return job.TrainingJobStatus === 'InProgress' ? undefined : job;
     }, { timeoutMs: 30_000 });
     assert.equal(d.TrainingJobStatus, 'Failed');
-    startsTimedOut(d.FailureReason, 'ClientError: ', ' (3 attempts)');
+    startsTimedOut(d.FailureReason, 'ClientError: Could not list the objects of channel "train" under s3://data/train/: ', ' (3 attempts)');
   });
 
   test('transform: CreateTransformJob answers with the ARN, and the job fails with a ClientError naming the prefix S3 does not list', async () => {
