@@ -334,7 +334,7 @@ test("custom attributes a stream sets before its first chunk (an async generator
   assert.deepEqual(await run('inside'), [undefined, 'set=inside'], 'set before the first yield, taken with the first chunk');
   assert.equal(warnings.length, 1, 'one warning for the two values set after the first chunk, the one SageMaker could not carry not refused: the stream goes on');
   assert.deepEqual(warnings[0]![0], { code: 'ERR_USER_CODE' });
-  assert.match(warnings[0]![1]!, /^context\.setCustomAttributes was called after the first chunk of the stream that transformFn in .*inference\.mjs returned: the answer's headers went out with that chunk, so this value is not sent; call it before the stream's first chunk \(before an async generator's first yield\)$/);
+  assert.match(warnings[0]![1]!, /^context\.setCustomAttributes was called after the first chunk of the stream that transformFn in .*inference\.mjs returned: custom attributes are taken with that chunk \(an HTTP answer's headers go out with it; a bidirectional stream's message carries none\), so this value is not sent; call it before the stream's first chunk \(before an async generator's first yield\)$/);
 });
 
 test("a modelFn that throws a Proxy whose prototype cannot be read fails the load as modelFn's error, which clients are not quoted", async (t) => {

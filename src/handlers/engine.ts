@@ -458,7 +458,7 @@ export class InferenceEngine {
       warned = true;
       log.warn(
         { code: 'ERR_USER_CODE' },
-        `context.setCustomAttributes was called after the first chunk of the stream that ${streamed} in ${this.hooks.file} returned: the answer's headers went out with that chunk, so this value is not sent; call it before the stream's first chunk (before an async generator's first yield)`,
+        `context.setCustomAttributes was called after the first chunk of the stream that ${streamed} in ${this.hooks.file} returned: custom attributes are taken with that chunk (an HTTP answer's headers go out with it; a bidirectional stream's message carries none), so this value is not sent; call it before the stream's first chunk (before an async generator's first yield)`,
       );
     };
     // The session code loads with the first request in a session: it costs a server without sessions nothing at start-up.

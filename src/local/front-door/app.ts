@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { awsJsonErrorAnswer, awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES, serviceForTarget } from '../../aws/protocols/aws-json.js';
+import { awsJsonErrorAnswer, awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES, serviceForTarget, type AwsJsonErrorAnswer } from '../../aws/protocols/aws-json.js';
 import { writeQueryError } from '../../aws/protocols/query.js';
 import { endInSlices } from '../../net/end-in-slices.js';
 import { sendTextAndClose } from '../../server/respond.js';
@@ -400,19 +400,21 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
   // protocol client (the AWS CLI and boto3 for CloudWatch) reads only XML.
   const speaksQuery = (req: Request) => header(req, 'x-amz-target') === undefined && opts.queryHandler !== undefined && FORM_CONTENT_TYPE.test(header(req, 'content-type') ?? '');
   /**
-   * A control-plane refusal in the request's protocol: the query protocol's XML, or the awsJson
-   * error the services write ({@link awsJsonErrorAnswer}), with `x-amzn-query-error` for a
-   * query-compatible one (CloudWatch).
+   * `err` as the control plane writes it: in the query protocol, XML naming `requestId`; else the
+   * awsJson error of the version `contentType` names ({@link awsJsonErrorAnswer}), with
+   * `x-amzn-query-error` when `target`'s service is query-compatible (CloudWatch).
    */
-  const controlPlaneError = (req: Request, err: AwsServiceError & QueryErrorDetails): BodyRefusal => {
-    if (speaksQuery(req)) {
-      const requestId = String(req.res?.getHeader('x-amzn-RequestId') ?? randomUUID());
-      return { status: err.status, text: writeQueryError(queryCodeOf(err), err.message, queryFaultOf(err), opts.queryHandler!.xmlns ?? '', requestId), contentType: 'text/xml' };
-    }
-    const queryCompatible = serviceForTarget(opts.services ?? [], header(req, 'x-amz-target') ?? '')?.awsQueryCompatible === true;
-    const answer = awsJsonErrorAnswer(awsJsonVersionOf(header(req, 'content-type')), err, queryCompatible);
-    return { status: answer.status, headers: answer.headers, text: answer.text, contentType: answer.contentType };
+  const controlPlaneAnswer = (err: AwsServiceError & QueryErrorDetails, via: { requestId: string } | { target: string; contentType: string | undefined }): AwsJsonErrorAnswer => {
+    if ('requestId' in via) return { status: err.status, headers: {}, text: writeQueryError(queryCodeOf(err), err.message, queryFaultOf(err), opts.queryHandler!.xmlns ?? '', via.requestId), contentType: 'text/xml' };
+    const queryCompatible = serviceForTarget(opts.services ?? [], via.target)?.awsQueryCompatible === true;
+    return awsJsonErrorAnswer(awsJsonVersionOf(via.contentType), err, queryCompatible);
   };
+  /** A control-plane refusal in the protocol the request's headers name (`controlPlaneAnswer`). */
+  const controlPlaneError = (req: Request, err: AwsServiceError & QueryErrorDetails): BodyRefusal =>
+    controlPlaneAnswer(
+      err,
+      speaksQuery(req) ? { requestId: String(req.res?.getHeader('x-amzn-RequestId') ?? randomUUID()) } : { target: header(req, 'x-amz-target') ?? '', contentType: header(req, 'content-type') },
+    );
   /** An error the front door answers for a service: `type` in awsJson, `queryCode` in the query protocol and `x-amzn-query-error`. */
   const refusal = (type: string, queryCode: string, message: string, status: number): AwsServiceError & QueryErrorDetails => Object.assign(new AwsServiceError(type, message, status), { queryCode });
   const controlPlaneBody = invokeBody({
@@ -701,12 +703,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
     const requestId = randomUUID();
     res.setHeader('x-amzn-RequestId', requestId);
     const err = new AwsServiceError('MalformedHttpRequestException', fault.charAt(0).toUpperCase() + fault.slice(1), 400);
-    if (query) {
-      sendTextAndClose(req, res, err.status, writeQueryError(queryCodeOf(err), err.message, queryFaultOf(err), opts.queryHandler!.xmlns ?? '', requestId), 'text/xml');
-      return true;
-    }
-    const queryCompatible = serviceForTarget(opts.services ?? [], target!)?.awsQueryCompatible === true;
-    const answer = awsJsonErrorAnswer(awsJsonVersionOf(contentTypes.find((t) => /x-amz-json/i.test(t))), err, queryCompatible);
+    const answer = controlPlaneAnswer(err, query ? { requestId } : { target: target!, contentType: contentTypes.find((t) => /x-amz-json/i.test(t)) });
     for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
     sendTextAndClose(req, res, answer.status, answer.text, answer.contentType);
     return true;

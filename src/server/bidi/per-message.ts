@@ -55,7 +55,17 @@ export async function* answerEachMessage(
     if (response.stream) {
       // One answer is one message, its chunks the parts: a chunk may end inside a character, and a
       // text frame of its own must be whole UTF-8 (RFC 6455 §8.1), checked only once a message ends.
-      for await (const chunk of response.stream) yield { data: chunk, binary, partial: true };
+      // A message carries no custom attributes, but they are taken with the first chunk as for an
+      // HTTP answer (and as the thread's relay always takes them): a value set later is only warned
+      // of, not checked, inline as in the thread.
+      let taken = false;
+      for await (const chunk of response.stream) {
+        if (!taken) {
+          taken = true;
+          response.takeCustomAttributes?.();
+        }
+        yield { data: chunk, binary, partial: true };
+      }
       yield { data: new Uint8Array(0), binary };
     } else {
       // A textual answer that is not UTF-8 after all (a model writing Latin-1 without saying so)
