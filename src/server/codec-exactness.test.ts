@@ -73,7 +73,7 @@ test("NPY: a header of 10 000 characters is read; one more is a 400 naming numpy
   const long = await invoke('application/x-npy', npyWithHeader(10_001), 'application/json');
   assert.equal(long.status, 400);
   assert.equal(long.error().code, 'ERR_NPY_PARSE');
-  assert.match(long.error().message, /header is 10001 characters long, more than the 10000 np\.load reads by default \(numpy's max_header_size\)/);
+  assert.match(long.error().message, /header is 10001 characters long, more than the 10 000 np\.load reads by default \(numpy's max_header_size\)/);
 });
 
 test('v2 INT64/UINT64 past ±2^53: integer literals are read and answered exactly, as Triton does (application/json and the binary form)', async () => {
