@@ -110,7 +110,8 @@ test("a TF.js predict step's signature for a graph model fails the load before t
     const runtimes = new RuntimeRegistry().register({ ...tfjs, load: (file, options) => (loads++, tfjs.load(file, options)) });
     await assert.rejects(InferenceEngine.load(engineOptions(dir, { registries: { codecs: createDefaultCodecs(), runtimes, steps: createDefaultSteps() } })), (err: unknown) => {
       assert.ok(err instanceof ToolkitError && err.code === 'ERR_PIPELINE_INVALID', String(err));
-      assert.match(err.message, /the predict step's "signature" option \("other"\) picks a TensorFlow SavedModel's signature, but \S+\/graph\/model\.json is a TF\.js graph model: .*; remove "signature" from the step$/);
+      // The step named once.
+      assert.match(err.message, /^predict\[0\]:graph: the predict step's "signature" option \("other"\) picks a TensorFlow SavedModel's signature, but \S+\/graph\/model\.json is a TF\.js graph model: .*; remove "signature" from the step$/);
       return true;
     });
     // Before, the refusal came from inside the load, after TF.js and its backend were loaded.

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ToolkitError } from '../errors/catalogue.js';
+import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
 import { findHandlerModule, pickHooks } from '../handlers/user-module.js';
 import { PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
@@ -104,6 +104,8 @@ function checkPipeline(dir: string, report: ModelDirReport): Promise<void> {
  */
 async function checkStep(target: string, options: Readonly<Record<string, unknown>>, stepName: string, report: ModelDirReport): Promise<void> {
   const runtimes = createDefaultRuntimes();
+  // Once checking, a ToolkitError names the step already (checkPredictOptions, checkPredictStep), as `smkit serve` shows it.
+  let checking = false;
   try {
     let factory: RuntimeFactory;
     let modelPath: string | undefined;
@@ -113,12 +115,13 @@ async function checkStep(target: string, options: Readonly<Record<string, unknow
     } else {
       ({ factory, modelPath } = await runtimes.detect(target));
     }
+    checking = true;
     // No model of the runtime named there: the options alone are checked (serving fails with ERR_MODEL_DIR).
     if (modelPath === undefined) checkPredictOptions(options, factory, stepName);
     else await checkPredictStep(options, factory, modelPath, stepName);
   } catch (err) {
     const message = (err as Error).message;
-    report.errors.push(`${report.pipelineFile}: ${message.startsWith(stepName) ? message : `${stepName}: ${message}`}`);
+    report.errors.push(`${report.pipelineFile}: ${checking && isToolkitError(err) ? message : `${stepName}: ${message}`}`);
   }
 }
 

@@ -12,6 +12,9 @@ import { createDefaultSteps } from './default-steps.js';
 import { stepFailure, type Step } from './step.js';
 import { customStep } from './steps/custom.js';
 import type { StepBuildEnv } from './step.js';
+import { checkPredictStep } from './steps/predict.js';
+import { createDefaultRuntimes } from '../runtimes/defaults.js';
+import { REPO_ROOT } from '../../test/helpers/serve-process.js';
 
 const ctx = { requestId: 'r', contentType: 'text/csv', accept: 'application/json', modelDir: '/m', log: createLogger('silent'), setCustomAttributes: () => undefined, signal: new AbortController().signal } as InvocationContext;
 
@@ -131,4 +134,17 @@ test("a step option its kind does not take fails the build naming it and the opt
   });
   const registry = createDefaultSteps();
   assert.deepEqual(registry.kinds().filter((k) => k !== 'predict' && registry.traits(k).options === undefined), []);
+});
+
+test("checkPredictStep's refusals name the step, the runtime's own (TF.js's signature for a model.json) as those of checkPredictOptions, for smkit serve and smkit package alike", async () => {
+  const tfjs = createDefaultRuntimes().get('tfjs');
+  const graph = path.join(REPO_ROOT, 'test', 'fixtures', 'tfjs', 'graph-mlp');
+  await assert.rejects(checkPredictStep({ model: 'graph', backnd: 'cpu' }, tfjs, graph, 'predict[0]:graph'), (err: Error) => err.message.startsWith('predict[0]:graph: backnd is not a predict step option for runtime tfjs; '));
+  await assert.rejects(checkPredictStep({ model: 'graph', signature: 'other' }, tfjs, graph, 'predict[0]:graph'), (err: unknown) => {
+    assert.ok(err instanceof ToolkitError && err.code === 'ERR_PIPELINE_INVALID', String(err));
+    // Before: "the predict step's "signature" option ...", no step named.
+    assert.match(err.message, /^predict\[0\]:graph: the predict step's "signature" option \("other"\) picks a TensorFlow SavedModel's signature, but \S+graph-mlp\/model\.json is a TF\.js graph model: /);
+    assert.equal(err.details?.['step'], 'predict[0]:graph');
+    return true;
+  });
 });

@@ -684,8 +684,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
 
   /**
    * A control-plane request (`POST /`, with `X-Amz-Target` or, for the query handler, a form body)
-   * whose head the server refuses before routing (two `Host` or differing `Content-Type` lines, an
-   * invalid `Host`, a fragment in the target) is answered as its service answers errors: a query
+   * whose head the server refuses before routing (two `Host` lines, differing `Content-Type` lines or
+   * lines of one `X-Amzn-SageMaker-*` header, an invalid `Host`, a fragment in the target) is answered as its service answers errors: a query
    * client (botocore, the AWS CLI) reads only XML, an awsJson one `__type` (CloudWatch's code from
    * `x-amzn-query-error`). The error is AWS's common one for a request wrong at the HTTP level,
    * MalformedHttpRequestException (400), as for a body that does not decode. Any other request is

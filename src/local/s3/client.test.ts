@@ -290,16 +290,19 @@ test('an object whose bytes stop coming part-way fails the read after SMKIT_LOCA
  * whose packets or keep-alive probes went unacknowledged, which takes minutes to provoke for real.
  */
 class TimingOutAgent extends Agent {
-  constructor(private readonly syscall: 'connect' | 'read' | 'connect to each address') {
+  constructor(private readonly syscall: 'connect' | 'read' | 'connect to each address' | 'connect to each address, the second refused') {
     super({ keepAlive: true });
   }
   override createConnection(options: ClientRequestArgs): Socket {
     const socket = createConnection(options as NetConnectOpts);
-    const timedOut = (syscall: string): Error => Object.assign(new Error(`${syscall} ETIMEDOUT`), { errno: -110, code: 'ETIMEDOUT', syscall });
+    const timedOut = (syscall: string, address = ''): Error => Object.assign(new Error(`${syscall} ETIMEDOUT${address}`), { errno: -110, code: 'ETIMEDOUT', syscall });
+    const refused = Object.assign(new Error('connect ECONNREFUSED ::1:9'), { errno: -111, code: 'ECONNREFUSED', syscall: 'connect' });
     // A host of several addresses (Node's autoSelectFamily tries each): Node fails the connection
-    // with an AggregateError of the attempts' errors (those cut by its own 250 ms attempt timeout
-    // left out), with the first one's code and no syscall.
-    const error = this.syscall === 'connect to each address' ? Object.assign(new AggregateError([timedOut('connect')], ''), { code: 'ETIMEDOUT' }) : timedOut(this.syscall);
+    // with an AggregateError of the attempts' errors, with the first one's code and no syscall. An
+    // attempt cut by its own 250 ms attempt timeout (autoSelectFamilyAttemptTimeout), as a stalled
+    // event loop can make it, is among them as "connect ETIMEDOUT <address>".
+    const attempts = { 'connect to each address': [timedOut('connect', ' 127.0.0.1:9'), timedOut('connect', ' ::1:9')], 'connect to each address, the second refused': [timedOut('connect', ' 127.0.0.1:9'), refused] }[this.syscall as string];
+    const error = attempts ? Object.assign(new AggregateError(attempts, ''), { code: 'ETIMEDOUT' }) : timedOut(this.syscall);
     // Once the request has its socket's listeners (attached on a later tick).
     setImmediate(() => socket.destroy(error));
     return socket;
@@ -309,7 +312,7 @@ class TimingOutAgent extends Agent {
 test('a connection the operating system gave up on (ETIMEDOUT, which the SDK names a TimeoutError too) fails saying so, not that SMKIT_LOCAL_S3_TIMEOUT_SECONDS ran out', async () => {
   const silent = await silentServer();
   const dir = await mkdtemp(join(tmpdir(), 'smkit-s3-etimedout-'));
-  const agents = [new TimingOutAgent('read'), new TimingOutAgent('connect'), new TimingOutAgent('connect to each address')];
+  const agents = [new TimingOutAgent('read'), new TimingOutAgent('connect'), new TimingOutAgent('connect to each address'), new TimingOutAgent('connect to each address, the second refused')];
   try {
     const file = join(dir, 'capture.jsonl');
     await writeFile(file, '{}');
@@ -331,10 +334,22 @@ test('a connection the operating system gave up on (ETIMEDOUT, which the SDK nam
       return true;
     });
     const connectingToEach = createS3Objects({ s3EndpointUrl: silent.url, region: 'us-east-1' }, { httpAgent: agents[2]! });
-    // Before: "stopped acknowledging what was sent on the connection", the aggregate having no syscall.
+    // Each attempt's error, as Node's own attempt timeout may have cut one. Before: "did not answer
+    // the connection attempt before the operating system gave up on it (ETIMEDOUT)".
     await assert.rejects(connectingToEach.get('b', 'model.tar.gz'), (err: Error) => {
-      assert.equal(err.message, `S3 at ${silent.url} did not answer the connection attempt before the operating system gave up on it (ETIMEDOUT) (3 attempts): check that S3 is running and reachable there`);
+      assert.equal(err.message, `S3 at ${silent.url} did not answer the connection attempts to its addresses (connect ETIMEDOUT 127.0.0.1:9; connect ETIMEDOUT ::1:9) (3 attempts): check that S3 is running and reachable there`);
+      assert.equal(err.name, 'TimeoutError');
       assert.ok(err.cause instanceof AggregateError, String(err.cause));
+      return true;
+    });
+    // One address refusing is S3 not listening there, whichever attempt's code Node gave the whole.
+    const oneRefused = createS3Objects({ s3EndpointUrl: silent.url, region: 'us-east-1' }, { httpAgent: agents[3]! });
+    await assert.rejects(oneRefused.get('b', 'model.tar.gz'), (err: unknown) => {
+      assert.ok(err instanceof AggregateError, String(err));
+      // Before: "S3 at ... did not answer the connection attempt before the operating system gave up on it (ETIMEDOUT)".
+      assert.equal(err.message, 'connect ETIMEDOUT 127.0.0.1:9; connect ECONNREFUSED ::1:9');
+      assert.equal(err.name, 'AggregateError');
+      assert.equal((err as NodeJS.ErrnoException).code, 'ECONNREFUSED');
       return true;
     });
   } finally {
@@ -352,7 +367,8 @@ test('an S3 endpoint whose host has several addresses, none of which takes the c
   // The host's addresses as a resolver would give them: Node tries each (autoSelectFamily) and fails with an AggregateError of no message.
   const lookup = ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
     options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }]) : callback(null, '127.0.0.1', 4)) as unknown as TcpNetConnectOpts['lookup'];
-  const agent = new Agent({ lookup, autoSelectFamily: true });
+  // Attempts of 10 s, not Node's 250 ms: a stalled event loop would record the first refusal as a timeout.
+  const agent = new Agent({ lookup, autoSelectFamily: true, autoSelectFamilyAttemptTimeout: 10_000 });
   try {
     const objects = createS3Objects({ s3EndpointUrl: `http://s3.localhost.test:${port}`, region: 'us-east-1' }, { httpAgent: agent });
     await assert.rejects(objects.list('b', 'prefix/'), (err: unknown) => {

@@ -58,18 +58,27 @@ function sseKms(kmsKeyId: string | undefined): { ServerSideEncryption?: 'aws:kms
   return kmsKeyId === undefined ? {} : { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId };
 }
 
+/** The messages of a combined connection failure's attempts, joined with `; `. */
+function attemptMessages(err: AggregateError): string {
+  return err.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; ');
+}
+
 /**
  * The error for a connection the operating system gave up on (`ETIMEDOUT`): S3 did not answer the
  * connection attempt (`connect`), or stopped acknowledging what was sent, or the keep-alive probes,
- * on an open one. No limit of smkit's was reached: the network or S3 went away.
+ * on an open one. No limit of smkit's was reached: the network or S3 went away. A host of several
+ * addresses is tried one after another (Node's autoSelectFamily), each but the last given 250 ms
+ * (autoSelectFamilyAttemptTimeout) that a stalled event loop can run out: its failure, one
+ * AggregateError with no syscall, lists each attempt's error instead.
  */
 function osTimedOut(cause: NodeJS.ErrnoException, endpoint: string, tries: string): Error {
-  // A host of several addresses is tried one after another (Node's autoSelectFamily): their
-  // failures come as one AggregateError, which has the first one's code but no syscall.
-  const attempts: unknown[] = cause instanceof AggregateError ? cause.errors : [cause];
-  const connecting = attempts.some((e) => (e as NodeJS.ErrnoException | undefined)?.syscall === 'connect');
-  const what = connecting ? 'did not answer the connection attempt before the operating system gave up on it' : 'stopped acknowledging what was sent on the connection until the operating system gave up on it';
-  const message = `S3 at ${endpoint} ${what} (ETIMEDOUT)${tries}: check that S3 is running and reachable there`;
+  const what =
+    cause instanceof AggregateError
+      ? `did not answer the connection attempts to its addresses (${attemptMessages(cause)})`
+      : cause.syscall === 'connect'
+        ? 'did not answer the connection attempt before the operating system gave up on it (ETIMEDOUT)'
+        : 'stopped acknowledging what was sent on the connection until the operating system gave up on it (ETIMEDOUT)';
+  const message = `S3 at ${endpoint} ${what}${tries}: check that S3 is running and reachable there`;
   return Object.assign(new Error(message, { cause }), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 }
 
@@ -78,10 +87,16 @@ function osTimedOut(cause: NodeJS.ErrnoException, endpoint: string, tries: strin
  * neither S3 nor what to change) becomes one that names S3's endpoint and the setting.
  */
 function explained(err: unknown, endpoint: string, seconds: number): unknown {
-  // Node fails a connection to a host of several addresses (its autoSelectFamily tries each, as for
-  // localhost at ::1 and 127.0.0.1) with an AggregateError whose own message is empty: a refused one
-  // (S3 not running) read "Could not list model data at s3://...: " and nothing more.
-  if (err instanceof AggregateError && err.message === '') err.message = err.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; ');
+  if (err instanceof AggregateError) {
+    // Node fails a connection to a host of several addresses (its autoSelectFamily tries each, as for
+    // localhost at ::1 and 127.0.0.1) with an AggregateError whose own message is empty: a refused one
+    // (S3 not running) read "Could not list model data at s3://...: " and nothing more.
+    if (err.message === '') err.message = attemptMessages(err);
+    // It has the first attempt's code: one cut by Node's attempt timeout (ETIMEDOUT, which the SDK
+    // names a TimeoutError) before another was refused would say the network gave up on a port
+    // where S3 is simply not listening.
+    if (err.errors.some((e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED')) return Object.assign(err, { name: 'AggregateError', code: 'ECONNREFUSED' });
+  }
   if (!(err instanceof Error) || err.name !== 'TimeoutError') return err;
   const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts;
   const tries = attempts !== undefined && attempts > 1 ? ` (${attempts} attempts)` : '';

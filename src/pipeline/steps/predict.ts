@@ -1,11 +1,11 @@
 import path from 'node:path';
-import { ToolkitError } from '../../errors/catalogue.js';
+import { ToolkitError, isToolkitError } from '../../errors/catalogue.js';
 import { UNNAMED, type TensorMap } from '../../core/tensor.js';
 import { cancellationOf } from '../../core/cancellation.js';
 import type { InvocationContext } from '../../core/context.js';
 import type { ModelRuntime, RuntimeFactory } from '../../runtimes/runtime.js';
 import { modelRunClock } from '../../runtimes/model-run-clock.js';
-import type { Step, StepBuilder, StepBuildEnv, StepData } from '../step.js';
+import { stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
 import { NO_BATCHING, type BatchingOptions } from '../../batching/batching-options.js';
 import { retryingLoad } from '../../core/retrying-load.js';
 
@@ -102,11 +102,17 @@ export function checkPredictOptions(options: Readonly<Record<string, unknown>>, 
  * Everything checked of a predict step before its model loads, in one place for `smkit serve` and
  * `smkit package` (which never loads the model): {@link checkPredictOptions}, then the runtime's
  * `checkStepOptions` against the model at `modelPath` (what `factory.detect` found), such as TF.js
- * refusing a `signature` for a model.json. Throws `ERR_PIPELINE_INVALID`.
+ * refusing a `signature` for a model.json. Throws `ERR_PIPELINE_INVALID`, its message starting with
+ * `stepName: ` as checkPredictOptions' do (the runtime's with `details.step` too: {@link stepFailure}).
  */
 export async function checkPredictStep(options: Readonly<Record<string, unknown>>, factory: RuntimeFactory, modelPath: string, stepName: string): Promise<void> {
   checkPredictOptions(options, factory, stepName);
-  await factory.checkStepOptions?.(modelPath, options);
+  try {
+    await factory.checkStepOptions?.(modelPath, options);
+  } catch (err) {
+    if (!isToolkitError(err)) throw err;
+    throw stepFailure(stepName, err.code, err.message, { status: err.status, cause: err, details: err.details });
+  }
 }
 
 /** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */

@@ -186,9 +186,10 @@ const MAX_REPORTED = 20;
  * those its outputs need, and those in the functions of TF2 control flow (If, While) it must call,
  * followed into functions that call functions. Each function is walked once, whichever calls it, an
  * iterative depth-first walk over the calls: a call that loops back (TF forbids recursion; a crafted
- * file may not) counts as a run that may succeed, as does a function the library lacks.
+ * file may not) counts as a run that may succeed, as does a function the library lacks. Each node
+ * is listed once, however many If or While nodes call its function. Exported for its tests.
  */
-function failingNodes(main: MappedGraph, weights: object): FailingNode[] {
+export function failingNodes(main: MappedGraph, weights: object): FailingNode[] {
   const functions = (typeof main.functions === 'object' && main.functions !== null ? main.functions : {}) as Record<string, MappedGraph | undefined>;
   const walks = new Map<string | undefined, ReturnType<typeof mustRun>>();
   const results = new Map<string | undefined, FailingNode[]>();
@@ -213,13 +214,18 @@ function failingNodes(main: MappedGraph, weights: object): FailingNode[] {
       for (const callee of callees) stack.push(callee);
       if (callees.size > 0) continue;
     }
-    const failing: FailingNode[] = walk.unknown.map((node) => ({ node, ...(name === undefined ? {} : { fn: name }) }));
+    // By node, as collected: 100 000 If nodes calling the same functions would otherwise bring their
+    // nodes 100 000 times over (millions of entries) to the main graph's list, which has no cap.
+    const failing = new Map<MappedNode, FailingNode>(walk.unknown.map((node) => [node, { node, ...(name === undefined ? {} : { fn: name }) }]));
     for (const node of walk.control) {
       const { names, failsWhen } = calledFunctions(node)!;
       const found = names.map(resultOf);
-      if (failsWhen === 'all' ? found.every((f) => f.length > 0) : found.some((f) => f.length > 0)) failing.push(...found.flat());
+      if (failsWhen === 'all' ? found.every((f) => f.length > 0) : found.some((f) => f.length > 0)) {
+        for (const entry of found.flat()) if (!failing.has(entry.node)) failing.set(entry.node, entry);
+      }
     }
-    results.set(name, name === undefined ? failing : failing.slice(0, MAX_REPORTED));
+    const listed = [...failing.values()];
+    results.set(name, name === undefined ? listed : listed.slice(0, MAX_REPORTED));
     stack.pop();
   }
   return results.get(undefined) ?? [];
@@ -246,11 +252,7 @@ function checkGraphOps(modelJson: string, model: GraphModel): void {
   const failing = failingNodes(graph, weights);
   if (failing.length === 0) return;
   const unknown = new Map<string, string[]>();
-  // A function called from several If or While nodes brings its failing nodes once per call.
-  const listedNodes = new Set<MappedNode>();
   for (const { node, fn } of failing) {
-    if (listedNodes.has(node)) continue;
-    listedNodes.add(node);
     const label = fn === undefined ? JSON.stringify(node.name) : `${JSON.stringify(node.name)} in function ${JSON.stringify(fn)}`;
     const nodes = unknown.get(node.op);
     if (nodes) nodes.push(label);
