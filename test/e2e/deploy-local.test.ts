@@ -56,6 +56,34 @@ function trafficLoop(runtime: SageMakerRuntimeClient, endpoint: string, pauseMs 
   return { stop };
 }
 
+/**
+ * Traffic through an update that keeps variant A under its autoscaling target, so the update is
+ * all that changes its fleet (a scale-out would start another serve process, and step 6 would wait
+ * for the scale-in first): two loops, so a request can be in flight on either side of a switch,
+ * each pausing {@link STEADY_PAUSE_MS} after every answer.
+ */
+function steadyTraffic(runtime: SageMakerRuntimeClient, endpoint: string): { stop(): Promise<{ ok: number; failed: string[] }> } {
+  const both = [trafficLoop(runtime, endpoint, STEADY_PAUSE_MS), trafficLoop(runtime, endpoint, STEADY_PAUSE_MS)];
+  return {
+    async stop() {
+      const results = await Promise.all(both.map((l) => l.stop()));
+      return { ok: results.reduce((n, r) => n + r.ok, 0), failed: results.flatMap((r) => r.failed) };
+    },
+  };
+}
+
+/**
+ * The pause of {@link steadyTraffic}'s loops. A's target is 5 invocations per instance per minute,
+ * a minute lasting 0.5 s here, and target tracking scales out after 3 minutes over it. Any instant
+ * a loop's request is counted at (sent, received or answered) is at least 250 ms after its
+ * previous one's, as the next is sent 250 ms after the previous answer: so at most 2 per loop fall
+ * in one half-second minute, 4 for both, under 5 even if one instance of A took them all. Without
+ * a pause both loops ran some 15 requests a second, three times A's target, through every serve
+ * process, the shadow and the data capture (a quarter of this file's CPU); paced, the updates of
+ * steps 3 and 4 still see a few dozen requests each.
+ */
+const STEADY_PAUSE_MS = 250;
+
 function endpointFile(canaryWait: number): string {
   return `deploy:
   role: arn:aws:iam::123456789012:role/SageMakerRole
@@ -174,7 +202,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
 
     // 3. A changed model: a blue/green canary update under continuous traffic, without a failed invocation.
     await writeFile(path.join(dir, 'model-a', 'VERSION'), '2\n');
-    const traffic = trafficLoop(runtime, 'iris');
+    const traffic = steadyTraffic(runtime, 'iris');
     const update = await deploy(args, env);
     const { ok, failed } = await traffic.stop();
     assert.equal(update.code, 0, update.stderr);
@@ -184,7 +212,6 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     assert.deepEqual(failed, [], 'no invocation failed during the update');
     assert.ok(ok > 0, 'traffic flowed during the update');
     assert.match(update.stderr, /Updating/);
-    // Autoscaling may already be adding an instance under that traffic (the endpoint is then Updating).
     const updated = await until('iris to be InService', async () => {
       const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
       return ep.EndpointStatus === 'InService' ? ep : undefined;
@@ -195,7 +222,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     // 4. A further update whose bake sees the rollback alarm in ALARM: rolled back, reported, exit 1.
     await writeFile(path.join(dir, 'model-a', 'VERSION'), '3\n');
     await writeFile(file, endpointFile(3));
-    const traffic2 = trafficLoop(runtime, 'iris');
+    const traffic2 = steadyTraffic(runtime, 'iris');
     const rollingBack = deploy(args, env);
     await until('the canary to bake', async () => {
       const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
@@ -236,9 +263,8 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
       const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
       return { count: ep.ProductionVariants?.find((v) => v.VariantName === 'A')?.CurrentInstanceCount, status: ep.EndpointStatus };
     };
-    // The traffic of steps 3 and 4 may have scaled A out already (it is far above the target), and
-    // a variant at its maximum cannot show this load scaling it out: idle since, it scales in first
-    // (its idle minutes publish InvocationsPerInstance 0), so the load starts on 1 instance at rest.
+    // A variant at its maximum cannot show this load scaling it out: the load starts on 1 instance
+    // at rest (the traffic of steps 3 and 4 stays under A's target, so this holds at once).
     await until('variant A at 1 instance, not scaling, before the load', async () => {
       const a = await variantA();
       return a.count === 1 && a.status === 'InService' ? true : undefined;
