@@ -42,7 +42,10 @@ endpoints:
 
 test('smkit deploy: long endpoint names keep their models and configs apart (two variants, two endpoints, a --delete)', { timeout: 180_000 }, async () => {
   const s3server = await startLocalS3(['artifacts']);
-  const sm = await startLocalSageMaker({ port: 0, settings: { s3EndpointUrl: s3server.url, region: 'us-east-1', accountId: '000000000000' }, startupTimeoutMs: 60_000 });
+  // Fake containers (real HTTP servers in this process): what is checked is which models, configs
+  // and endpoints the deploys create and delete, which four `smkit serve` processes (one per variant
+  // of each endpoint) did not change but cost a third of this file's CPU to start.
+  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), settings: { s3EndpointUrl: s3server.url, region: 'us-east-1', accountId: '000000000000' }, startupTimeoutMs: 60_000 });
   const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-names-'));
   const { sagemaker, destroy } = localSdkClients(sm.url);
   const env = { AWS_ENDPOINT_URL_S3: s3server.url, AWS_REGION: 'us-east-1' };
