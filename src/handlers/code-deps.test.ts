@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
@@ -92,12 +92,38 @@ function fakeCopy(copy: string, modelKey: string, fingerprint: string, pids: num
   return fake;
 }
 
+/** Where the first {@link installFixture} keeps its install, for the later ones (made in the run's temp dir, before any test sets TMPDIR). */
+const SNAPSHOTS = mkdtempSync(path.join(os.tmpdir(), 'smkit-code-deps-snapshot-'));
+after(() => rmSync(SNAPSHOTS, { recursive: true, force: true }));
+let snapshot: string | undefined;
+
+/**
+ * The installed copy of the fixture's code/ at `modelDir` (a copy of FIXTURE, in the temp dir now
+ * set), as a start that installed it leaves it: the first call runs prepareCodeDir (npm), later ones
+ * put a copy of that install where prepareCodeDir keeps it, recorded as in use by this process. Each
+ * npm run costs about a CPU-second: this is for tests whose subject is what a later start does with
+ * the installed copy (the install itself is checked by the tests that call prepareCodeDir first).
+ */
+function installFixture(modelDir: string): string {
+  if (snapshot === undefined) {
+    const used = prepareCodeDir(modelDir, 'auto', silent);
+    const copy = path.join(SNAPSHOTS, 'install');
+    cpSync(used, copy, { recursive: true, verbatimSymlinks: true });
+    snapshot = copy;
+    return used;
+  }
+  const used = codeInstallFolder(path.join(modelDir, 'code'));
+  cpSync(snapshot, used, { recursive: true, verbatimSymlinks: true });
+  chmodSync(used, lstatSync(snapshot).mode & 0o7777); // the install's mode (mkdtemp: 0700), not the umask's
+  return used;
+}
+
 /** A model whose code/ is installed (`used`, of model key `key`) in a temp dir of its own, for tests of the removal of earlier copies. */
 function installedModel(t: { after(fn: () => void): void }): { tmp: string; modelDir: string; used: string; key: string } {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');
   cpSync(FIXTURE, modelDir, { recursive: true });
-  const used = prepareCodeDir(modelDir, 'auto', silent);
+  const used = installFixture(modelDir);
   return { tmp, modelDir, used, key: /^smkit-code-([0-9a-f]{16})-[0-9a-f]{16}$/.exec(path.basename(used))![1]! };
 }
 
@@ -181,19 +207,16 @@ test('a temp dir that cannot hold the install (read-only, missing, under a file)
 });
 
 test('a start serves from the installed copy when it cannot record itself there (a full or read-only temp dir), not installing again each start', (t) => {
-  const tmp = isolatedNpm(t);
-  const modelDir = path.join(tmp, 'model');
-  cpSync(FIXTURE, modelDir, { recursive: true });
+  const { tmp, modelDir, used: copy } = installedModel(t);
   const installs: unknown[] = [];
   const warnings: string[] = [];
   const log: Logger = { ...silent, info: (fields: unknown, message?: string) => void (message?.startsWith('installing') && installs.push(fields)), warn: (_fields: unknown, message?: string) => void warnings.push(message ?? '') };
-  const copy = prepareCodeDir(modelDir, 'auto', log);
   // A folder where this process's record goes: writing it fails, as it would in a full temp dir (root is not stopped by modes).
   const record = path.join(copy, '.smkit-in-use', String(process.pid));
   rmSync(record);
   mkdirSync(record);
   assert.equal(prepareCodeDir(modelDir, 'auto', log), copy);
-  assert.equal(installs.length, 1, 'no second install');
+  assert.equal(installs.length, 0, 'no second install');
   assert.ok(warnings.some((w) => w.startsWith('could not record this server in the copy of code/')), warnings.join('\n'));
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [path.basename(copy)], 'no other copy was made');
 });
@@ -205,7 +228,8 @@ test('an edit that keeps the size and the modification time (an archive extracte
   const handler = path.join(modelDir, 'code', 'inference.mjs');
   const fixed = new Date('2000-01-01T00:00:00Z');
   utimesSync(handler, fixed, fixed);
-  const first = prepareCodeDir(modelDir, 'auto', silent);
+  const first = installFixture(modelDir);
+  assert.equal(prepareCodeDir(modelDir, 'auto', silent), first, 'the unedited code/ is served from its install');
   const before = readFileSync(handler, 'utf8');
   const edited = before.replace('greet(', 'greeT(').replace('import greet', 'import greeT');
   assert.equal(edited.length, before.length);
@@ -244,17 +268,14 @@ function fakeUid(t: { after(fn: () => void): void }, uid: number | undefined): v
 }
 
 test('without user ids (Windows), where every folder reads as writable by all, the installed copy is used again, not installed anew and left behind at every start', (t) => {
-  const tmp = isolatedNpm(t);
   fakeUid(t, undefined);
-  const modelDir = path.join(tmp, 'model');
-  cpSync(FIXTURE, modelDir, { recursive: true });
+  const { tmp, modelDir, used: first } = installedModel(t);
   const installs: unknown[] = [];
   const warnings: string[] = [];
   const log: Logger = { ...silent, info: (fields: unknown) => void installs.push(fields), warn: (_: unknown, message?: string) => void warnings.push(String(message)) };
-  const first = prepareCodeDir(modelDir, 'auto', log);
   chmodSync(first, 0o777); // as Windows reports a folder's mode
   assert.equal(prepareCodeDir(modelDir, 'auto', log), first);
-  assert.equal(installs.length, 1, 'the second start installs nothing');
+  assert.deepEqual(installs, [], 'the second start installs nothing');
   assert.deepEqual(warnings, []);
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [path.basename(first)]);
 });
