@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { valueKind } from '../errors/excerpt.js';
 import type { Tensor } from '../core/tensor.js';
 import { nestedToTensor } from './json-tensor.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
@@ -48,5 +49,5 @@ function typedArrayToTensor(v: ArrayBufferView): Tensor {
   if (v instanceof Uint32Array) return { dtype: 'uint32', shape, data: v };
   if (v instanceof BigInt64Array) return { dtype: 'int64', shape, data: v };
   if (v instanceof BigUint64Array) return { dtype: 'uint64', shape, data: v };
-  throw new ToolkitError('ERR_ENCODE', `Cannot encode a ${v.constructor.name}`);
+  throw new ToolkitError('ERR_ENCODE', `Cannot encode ${valueKind(v)}`);
 }
