@@ -115,25 +115,38 @@ export async function checkPredictStep(options: Readonly<Record<string, unknown>
   }
 }
 
-/** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */
-export const predictStep: StepBuilder = async (options, env) => {
+/** The runtime of a predict step and the model file it found: the step's `runtime`, else the one whose model `model` holds. */
+async function predictModel(options: Readonly<Record<string, unknown>>, env: StepBuildEnv): Promise<{ factory: RuntimeFactory; found: string }> {
   const modelPath = resolveInside(env.modelDir, String(options['model']), `${env.name}: model`);
   const runtimeName = options['runtime'];
-  let factory;
-  let found: string | undefined;
   if (runtimeName !== undefined) {
-    factory = env.runtimes.get(String(runtimeName));
-    found = await factory.detect(modelPath);
+    const factory = env.runtimes.get(String(runtimeName));
+    const found = await factory.detect(modelPath);
     if (found === undefined) throw new ToolkitError('ERR_MODEL_DIR', `${env.name}: no ${factory.name} model at ${modelPath}`);
-  } else {
-    const detected = await env.runtimes.detect(modelPath).catch((err: unknown) => {
-      throw new ToolkitError('ERR_MODEL_DIR', `${env.name}: ${(err as Error).message}`, { cause: err });
-    });
-    factory = detected.factory;
-    found = detected.modelPath;
+    return { factory, found };
   }
+  const detected = await env.runtimes.detect(modelPath).catch((err: unknown) => {
+    throw new ToolkitError('ERR_MODEL_DIR', `${env.name}: ${(err as Error).message}`, { cause: err });
+  });
+  return { factory: detected.factory, found: detected.modelPath };
+}
+
+/**
+ * Everything a predict step's build refuses before its model loads ({@link checkPredictStep}, the
+ * model's path and runtime): the predict kind's `check`, which `buildPipeline` runs on every step
+ * before it loads the first model.
+ */
+export async function checkPredictStepBeforeLoad(options: Readonly<Record<string, unknown>>, env: StepBuildEnv): Promise<void> {
+  const { factory, found } = await predictModel(options, env);
+  await checkPredictStep(options, factory, found, env.name);
+}
+
+/** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */
+export const predictStep: StepBuilder = async (options, env) => {
+  const { factory, found } = await predictModel(options, env);
   const { model: _m, runtime: _r, batching, ...extra } = options;
-  // Checked before the (slow) load so a typo fails at once.
+  // Checked before the (slow) load so a typo fails at once (again when buildPipeline checked it
+  // already: the builder may be used on its own).
   await checkPredictStep(options, factory, found, env.name);
   stepBatching(batching, env.batching ?? NO_BATCHING, env.name);
   const runtime = await factory.load(found, { ...env.runtimeOptions, extra: { ...env.runtimeOptions.extra, ...extra } });
