@@ -1,3 +1,4 @@
+import { excerpt } from '../errors/excerpt.js';
 /**
  * One AWS service as the local SageMaker serves it; operations take and return the API's JSON
  * shapes (PascalCase members, as the service models name them).
@@ -56,7 +57,7 @@ export function queryFaultOf(err: AwsServiceError & QueryErrorDetails): 'Sender'
 
 /** The error every service answers for an operation it does not implement. */
 export function unknownOperation(service: string, operation: string): AwsServiceError {
-  return new AwsServiceError('UnknownOperationException', `The local ${service} does not implement the operation ${operation}.`, 400);
+  return new AwsServiceError('UnknownOperationException', `The local ${service} does not implement the operation ${excerpt(operation, 100)}.`, 400);
 }
 
 /** The `ValidationException` (400) SageMaker and Application Auto Scaling answer for a request they refuse. */

@@ -67,6 +67,23 @@ test('awsJson errors: __type, message and x-amzn-ErrorType; query-compatible ser
   assert.equal(JSON.parse(res.text).__type, 'UnknownOperationException');
 });
 
+test('an X-Amz-Target no service answers is quoted in its error cut short, however long it is (headers may reach 16 KB)', async () => {
+  const app = createFrontDoor({ endpoints: new Map(), services: [service('SageMaker')] });
+  const long = 'x'.repeat(15_000);
+  for (const [target, quoted] of [
+    [`${long}.Echo`, /^No local service answers X-Amz-Target prefix "x{100}…" /],
+    [`SageMaker.${long}`, /^The local SageMaker does not implement the operation x{100}…\.$/],
+    [long, /^X-Amz-Target "x{100}…" is not of the form <Service>\.<Operation>\.$/],
+  ] as const) {
+    const res = await request(app).post('/').set('X-Amz-Target', target).set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+    assert.equal(res.status, 400);
+    const body = JSON.parse(res.text) as { __type: string; message: string };
+    assert.equal(body.__type, 'UnknownOperationException');
+    assert.match(body.message, quoted);
+    assert.ok(res.text.length < 500, `${res.text.length} characters`);
+  }
+});
+
 test('awsJson: malformed or non-object JSON is a SerializationException 400; a body that does not decode is a 400 MalformedHttpRequestException, one over 5 MiB a 413 RequestEntityTooLargeException; the server keeps serving', async () => {
   const app = createFrontDoor({ endpoints: new Map(), services: [service('SageMaker')] });
   for (const body of ['{"A":', '[1,2]', '"text"', '\u00ff\u00fe']) {

@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { AwsServiceError, queryCodeOf, queryFaultOf, type AwsService, type QueryErrorDetails } from '../service.js';
 import { jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 import { endInSlices } from '../../net/end-in-slices.js';
+import { excerpt } from '../../errors/excerpt.js';
 
 /** The two JSON protocol versions: SageMaker and Application Auto Scaling speak 1.1, CloudWatch 1.0. */
 export type AwsJsonVersion = '1.0' | '1.1';
@@ -44,7 +45,7 @@ export function parseAwsJsonRequest(target: string, contentType: string | undefi
   if (dot <= 0 || dot === target.length - 1) {
     // In the query protocol an operation the service does not have is InvalidAction (CloudWatch's
     // common errors), the code a query-compatible service gives any UnknownOperationException.
-    throw Object.assign(new AwsServiceError('UnknownOperationException', `X-Amz-Target "${target}" is not of the form <Service>.<Operation>.`, 400), { queryCode: 'InvalidAction' });
+    throw Object.assign(new AwsServiceError('UnknownOperationException', `X-Amz-Target "${excerpt(target, 100)}" is not of the form <Service>.<Operation>.`, 400), { queryCode: 'InvalidAction' });
   }
   let input: unknown = {};
   const text = body.toString('utf8');
@@ -143,7 +144,7 @@ export async function dispatchAwsJson(services: readonly AwsService[], target: s
   }
   if (!service) {
     const known = services.map((s) => s.targetPrefix).join(', ');
-    return writeAwsJsonError(res, version, new AwsServiceError('UnknownOperationException', `No local service answers X-Amz-Target prefix "${request.targetPrefix}" (this server answers: ${known || 'none'}).`, 400));
+    return writeAwsJsonError(res, version, new AwsServiceError('UnknownOperationException', `No local service answers X-Amz-Target prefix "${excerpt(request.targetPrefix, 100)}" (this server answers: ${known || 'none'}).`, 400));
   }
   try {
     const output = await service.call(request.operation, request.input);
