@@ -67,6 +67,21 @@ test('awsJson errors: __type, message and x-amzn-ErrorType; query-compatible ser
   assert.equal(JSON.parse(res.text).__type, 'UnknownOperationException');
 });
 
+test("a local service's own failure is a 500 InternalFailure with AWS's generic message (awsJson and CloudWatch's query protocol); its text goes to the log only", async () => {
+  const told: Array<[string, string]> = [];
+  const onInternalFailure = (where: string, err: unknown) => told.push([where, (err as Error).message]);
+  const queryHandler = createCloudWatchQueryHandler({ signingName: 'monitoring', call: async () => Promise.reject(new Error('boom at /home/me/secret/path')) } as unknown as CloudWatchService, onInternalFailure);
+  const app = createFrontDoor({ endpoints: new Map(), services: [service('SageMaker')], queryHandler, onInternalFailure });
+  let res = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Crash').set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+  assert.equal(res.status, 500);
+  assert.deepEqual(JSON.parse(res.text), { __type: 'InternalFailure', message: 'The request processing has failed because of an unknown error, exception or failure.' });
+  res = await request(app).post('/').set('Content-Type', 'application/x-www-form-urlencoded').send('Action=ListMetrics&Version=2010-08-01');
+  assert.equal(res.status, 500);
+  assert.match(res.text, /<Code>InternalFailure<\/Code>\s*<Message>The request processing has failed because of an unknown error, exception or failure\.<\/Message>/);
+  assert.doesNotMatch(res.text, /boom|secret/);
+  assert.deepEqual(told, [['sagemaker', 'boom'], ['monitoring', 'boom at /home/me/secret/path']]);
+});
+
 test('an X-Amz-Target no service answers is quoted in its error cut short, however long it is (headers may reach 16 KB)', async () => {
   const app = createFrontDoor({ endpoints: new Map(), services: [service('SageMaker')] });
   const long = 'x'.repeat(15_000);

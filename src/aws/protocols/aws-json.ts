@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { AwsServiceError, queryCodeOf, queryFaultOf, type AwsService, type QueryErrorDetails } from '../service.js';
+import { AwsServiceError, internalFailure, queryCodeOf, queryFaultOf, type AwsService, type InternalFailureLog, type QueryErrorDetails } from '../service.js';
 import { jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 import { endInSlices } from '../../net/end-in-slices.js';
 import { excerpt } from '../../errors/excerpt.js';
@@ -128,9 +128,10 @@ export function writeAwsJsonError(res: ServerResponse, version: AwsJsonVersion, 
 /**
  * Runs one awsJson request against the service whose `targetPrefix` matches and writes the
  * answer. Anything that is not an {@link AwsServiceError} becomes a 500 `InternalFailure`, so a bug
- * shows as a service error instead of a dropped connection.
+ * shows as a service error instead of a dropped connection; its text goes to `onInternalFailure`
+ * only, as AWS's answer says nothing of the cause.
  */
-export async function dispatchAwsJson(services: readonly AwsService[], target: string, contentType: string | undefined, body: Buffer, res: ServerResponse): Promise<void> {
+export async function dispatchAwsJson(services: readonly AwsService[], target: string, contentType: string | undefined, body: Buffer, res: ServerResponse, onInternalFailure?: InternalFailureLog): Promise<void> {
   const version = awsJsonVersionOf(contentType);
   // Found before the body is read, so that a body it cannot read is answered as its other errors are
   // (for CloudWatch with x-amzn-query-error), and as the front door answers a body it refuses.
@@ -150,7 +151,7 @@ export async function dispatchAwsJson(services: readonly AwsService[], target: s
     const output = await service.call(request.operation, request.input);
     writeAwsJsonOutput(res, version, output);
   } catch (err) {
-    const serviceError = err instanceof AwsServiceError ? err : new AwsServiceError('InternalFailure', `The local ${service.signingName} service failed: ${(err as Error).message}`, 500);
+    const serviceError = err instanceof AwsServiceError ? err : internalFailure(service.signingName, err, onInternalFailure);
     writeAwsJsonError(res, version, serviceError, queryCompatible);
   }
 }
