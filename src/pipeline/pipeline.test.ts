@@ -1,5 +1,5 @@
 import { test } from 'node:test';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
@@ -164,4 +164,26 @@ test('a pipeline whose later predict step gives an option its model refuses (a s
   });
   // Before: the first step's model loaded, then the second step was refused.
   assert.deepEqual(loaded, []);
+});
+
+test("a predict step's model that an earlier step's build puts in place (a custom step's module) still loads: the pre-check leaves a model it cannot find to the builder", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-late-model-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  const source = path.join(REPO_ROOT, 'test', 'fixtures', 'tfjs', 'graph-mlp');
+  writeFileSync(
+    path.join(dir, 'code', 'steps.mjs'),
+    `import { cpSync } from 'node:fs';\ncpSync(${JSON.stringify(source)}, ${JSON.stringify(path.join(dir, 'late'))}, { recursive: true });\nexport default (data) => data;\n`,
+  );
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), runtimes: createDefaultRuntimes(), runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: createLogger('silent') } } as Omit<StepBuildEnv, 'stage' | 'name'>;
+  assert.equal(existsSync(path.join(dir, 'late')), false);
+  const pipeline = await buildPipeline(parsePipelineSpec({ preprocess: [{ custom: { module: 'steps.mjs' } }], predict: [{ model: 'late' }] }), env);
+  try {
+    assert.equal(pipeline.steps.length, 2);
+  } finally {
+    await pipeline.dispose();
+  }
+  // What does not depend on the model is still refused before any step is built.
+  const other = parsePipelineSpec({ preprocess: [{ custom: { module: 'steps.mjs' } }], predict: [{ model: 'later', batching: { maxSize: 0 } }] });
+  await assert.rejects(buildPipeline(other, env), { code: 'ERR_PIPELINE_INVALID', message: /^predict\[0\]:later: batching\.maxSize must be/ });
 });

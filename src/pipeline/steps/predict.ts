@@ -134,11 +134,23 @@ async function predictModel(options: Readonly<Record<string, unknown>>, env: Ste
 /**
  * Everything a predict step's build refuses before its model loads ({@link checkPredictStep}, the
  * model's path and runtime): the predict kind's `check`, which `buildPipeline` runs on every step
- * before it loads the first model.
+ * before it loads the first model. A model not found (yet) is left to the builder, the options
+ * that do not depend on it checked.
  */
 export async function checkPredictStepBeforeLoad(options: Readonly<Record<string, unknown>>, env: StepBuildEnv): Promise<void> {
-  const { factory, found } = await predictModel(options, env);
-  await checkPredictStep(options, factory, found, env.name);
+  let model: Awaited<ReturnType<typeof predictModel>>;
+  try {
+    model = await predictModel(options, env);
+  } catch (err) {
+    if (!isToolkitError(err) || err.code !== 'ERR_MODEL_DIR') throw err;
+    // No model there yet: an earlier step's build (a custom step's module) may put it there, as it
+    // could when each step was checked only as it was built; the builder refuses it at its turn.
+    // What does not depend on the model is checked now.
+    if (options['runtime'] !== undefined) checkPredictOptions(options, env.runtimes.get(String(options['runtime'])), env.name);
+    else stepBatching(options['batching'], NO_BATCHING, env.name);
+    return;
+  }
+  await checkPredictStep(options, model.factory, model.found, env.name);
 }
 
 /** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */
