@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { runInNewContext } from 'node:vm';
 import { castTensor, checkTensorStorage, tensor, toNested, withFloat16Bits, type TensorMap } from './tensor.js';
 import { float16Bits, fromFloat16Bits, toFloat16Bits } from './float16.js';
 
@@ -77,5 +78,14 @@ test('checkTensorStorage names the data it refuses without running its code (a c
   assert.throws(() => checkTensorStorage({ ids: { dtype: 'int64', shape: [1], data } as unknown as TensorMap[string] }, 'predictFn'), {
     code: 'ERR_USER_CODE',
     message: 'predictFn returned tensor "ids" with dtype int64 but its data is a Float64Array: put int64 data in a BigInt64Array, or give the dtype of the data',
+  });
+});
+
+test("checkTensorStorage says when the data is the dtype's own array but of another realm (a vm context), which it would otherwise ask for", () => {
+  const data = runInNewContext('Float64Array.of(7)') as Float64Array;
+  // Before: 'its data is a Float64Array: put float64 data in a Float64Array'.
+  assert.throws(() => checkTensorStorage({ x: { dtype: 'float64', shape: [1], data } }, 'predictFn'), {
+    code: 'ERR_USER_CODE',
+    message: "predictFn returned tensor \"x\" with dtype float64 but its data is a Float64Array made in another realm (a vm context): put float64 data in a Float64Array of this realm's, or give the dtype of the data",
   });
 });
