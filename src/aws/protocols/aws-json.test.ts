@@ -195,3 +195,15 @@ test('a large control-plane answer (awsJson or query) goes to the socket in slic
     await new Promise((r) => server.close(r));
   }
 });
+
+test("the front door's own failure (its catch-all) is a 500 InternalFailure with AWS's generic message; its cause goes to onInternalFailure only", async () => {
+  const told: Array<[string, string]> = [];
+  const endpoints = { get: () => { throw new Error('boom at /home/me/secret/path'); } } as unknown as Parameters<typeof createFrontDoor>[0]['endpoints'];
+  const app = createFrontDoor({ endpoints, onInternalFailure: (where, err) => told.push([where, (err as Error).message]) });
+  const res = await request(app).post('/endpoints/e/invocations').set('Content-Type', 'application/json').send('{}');
+  assert.equal(res.status, 500);
+  assert.equal(res.headers['x-amzn-errortype'], 'InternalFailure');
+  assert.deepEqual(JSON.parse(res.text), { Message: 'The request processing has failed because of an unknown error, exception or failure.' });
+  assert.doesNotMatch(res.text, /boom|secret/);
+  assert.deepEqual(told, [['front door', 'boom at /home/me/secret/path']]);
+});
