@@ -1,3 +1,4 @@
+import { excerpt, thrownMessage } from '../errors/excerpt.js';
 /**
  * One AWS service as the local SageMaker serves it; operations take and return the API's JSON
  * shapes (PascalCase members, as the service models name them).
@@ -54,9 +55,31 @@ export function queryFaultOf(err: AwsServiceError & QueryErrorDetails): 'Sender'
   return err.fault ?? (err.sender ? 'Sender' : 'Receiver');
 }
 
+/**
+ * The message of AWS's common `InternalFailure` (500), which is all a caller is told of an
+ * unexpected failure ([common errors](https://docs.aws.amazon.com/sagemaker/latest/APIReference/CommonErrors.html)):
+ * a local service's own error text (a bug's message, paths and all) goes to the log
+ * ({@link InternalFailureLog}), not into the answer.
+ */
+export const INTERNAL_FAILURE_MESSAGE = 'The request processing has failed because of an unknown error, exception or failure.';
+
+/** Told what a local service (`where`: its signing name, `front door`) threw that its caller was answered an `InternalFailure` for. */
+export type InternalFailureLog = (where: string, err: unknown) => void;
+
+/** The `InternalFailure` a caller gets for what a local service threw; `log` is told the cause. */
+export function internalFailure(where: string, err: unknown, log: InternalFailureLog | undefined): AwsServiceError {
+  log?.(where, err);
+  return new AwsServiceError('InternalFailure', INTERNAL_FAILURE_MESSAGE, 500);
+}
+
+/** Logs what a local service (`where`) threw that its caller was answered a bare `InternalFailure` for: the cause is only here. */
+export function logInternalFailure(log: ((level: 'warn', msg: string, fields: Record<string, unknown>) => void) | undefined, where: string, err: unknown): void {
+  log?.('warn', `the local ${where} failed (the caller was answered InternalFailure)`, { message: thrownMessage(err), ...(err instanceof Error && err.stack !== undefined ? { stack: err.stack } : {}) });
+}
+
 /** The error every service answers for an operation it does not implement. */
 export function unknownOperation(service: string, operation: string): AwsServiceError {
-  return new AwsServiceError('UnknownOperationException', `The local ${service} does not implement the operation ${operation}.`, 400);
+  return new AwsServiceError('UnknownOperationException', `The local ${service} does not implement the operation ${excerpt(operation, 100)}.`, 400);
 }
 
 /** The `ValidationException` (400) SageMaker and Application Auto Scaling answer for a request they refuse. */

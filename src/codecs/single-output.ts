@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { isOtherRealmTypedArray, valueKind } from '../errors/excerpt.js';
 import type { Tensor } from '../core/tensor.js';
 import { nestedToTensor } from './json-tensor.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
@@ -48,5 +49,8 @@ function typedArrayToTensor(v: ArrayBufferView): Tensor {
   if (v instanceof Uint32Array) return { dtype: 'uint32', shape, data: v };
   if (v instanceof BigInt64Array) return { dtype: 'int64', shape, data: v };
   if (v instanceof BigUint64Array) return { dtype: 'uint64', shape, data: v };
-  throw new ToolkitError('ERR_ENCODE', `Cannot encode a ${v.constructor.name}`);
+  // One of another realm is no instance of this realm's arrays, though it may be of a kind carried here.
+  const kind = valueKind(v);
+  const otherRealm = isOtherRealmTypedArray(v) ? ` made in another realm (a vm context): copy it into one of this realm's (new ${kind.replace(/^an? /, '')}(value))` : '';
+  throw new ToolkitError('ERR_ENCODE', `Cannot encode ${kind}${otherRealm}`);
 }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { runInNewContext } from 'node:vm';
 import { tensor } from '../core/tensor.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
 import { plainToTensor } from './single-output.js';
@@ -46,4 +47,14 @@ test('inputs a request names __proto__ stay own entries of an ordinary object (J
     assert.equal(Object.getPrototypeOf(tensors), Object.prototype, 'user hooks get an ordinary object');
     assert.ok(Object.hasOwn(tensors, '__proto__') && isTensor(tensors['__proto__']), body);
   }
+});
+
+test('a typed array single-array formats cannot carry is named with its article, and none of its code runs', () => {
+  // Another realm's Int32Array is no Int32Array of this one; its constructor is not read (a getter could throw).
+  const foreign = runInNewContext('const a = new Int32Array(2); Object.defineProperty(a, "constructor", { get() { throw new Error("ran"); } }); a') as unknown;
+  // Before: 'Cannot encode an Int32Array', which single-array formats do carry.
+  assert.throws(() => plainToTensor(foreign, 'text/csv'), {
+    code: 'ERR_ENCODE',
+    message: "Cannot encode an Int32Array made in another realm (a vm context): copy it into one of this realm's (new Int32Array(value))",
+  });
 });

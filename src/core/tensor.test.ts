@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { castTensor, tensor, toNested, withFloat16Bits, type TensorMap } from './tensor.js';
+import { runInNewContext } from 'node:vm';
+import { castTensor, checkTensorStorage, tensor, toNested, withFloat16Bits, type TensorMap } from './tensor.js';
 import { float16Bits, fromFloat16Bits, toFloat16Bits } from './float16.js';
 
 test('toNested rebuilds nested arrays in row-major order', () => {
@@ -69,4 +70,22 @@ test('withFloat16Bits: float16 data user code built as values becomes bits; othe
   const oddFixed = withFloat16Bits(odd);
   assert.ok(Object.hasOwn(oddFixed, '__proto__'));
   assert.deepEqual(Array.from(oddFixed['__proto__']!.data as Uint16Array), [0x3c00, 0xb800]);
+});
+
+test('checkTensorStorage names the data it refuses without running its code (a constructor getter that throws)', () => {
+  const data = Float64Array.of(7);
+  Object.defineProperty(data, 'constructor', { get() { throw new Error('ran'); } });
+  assert.throws(() => checkTensorStorage({ ids: { dtype: 'int64', shape: [1], data } as unknown as TensorMap[string] }, 'predictFn'), {
+    code: 'ERR_USER_CODE',
+    message: 'predictFn returned tensor "ids" with dtype int64 but its data is a Float64Array: put int64 data in a BigInt64Array, or give the dtype of the data',
+  });
+});
+
+test("checkTensorStorage says when the data is the dtype's own array but of another realm (a vm context), which it would otherwise ask for", () => {
+  const data = runInNewContext('Float64Array.of(7)') as Float64Array;
+  // Before: 'its data is a Float64Array: put float64 data in a Float64Array'.
+  assert.throws(() => checkTensorStorage({ x: { dtype: 'float64', shape: [1], data } }, 'predictFn'), {
+    code: 'ERR_USER_CODE',
+    message: "predictFn returned tensor \"x\" with dtype float64 but its data is a Float64Array made in another realm (a vm context): put float64 data in a Float64Array of this realm's, or give the dtype of the data",
+  });
 });

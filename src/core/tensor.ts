@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { isOtherRealmTypedArray, valueKind, withArticle } from '../errors/excerpt.js';
 import { float16Bits, fromFloat16Bits, toFloat16Bits } from './float16.js';
 import { bigIntToFloat32 } from './float-rounding.js';
 
@@ -136,16 +137,12 @@ export function checkTensorStorage(map: TensorMap, source: string): void {
     if (t.dtype === 'string') continue;
     const Ctor = TYPED_ARRAY_CTORS[t.dtype];
     if (t.data instanceof Ctor) continue;
+    const otherRealm = isOtherRealmTypedArray(t.data);
     throw new ToolkitError(
       'ERR_USER_CODE',
-      `${source} returned tensor "${name.length > 60 ? `${name.slice(0, 60)}…` : name}" with dtype ${t.dtype} but its data is ${aOrAn(t.data.constructor.name)}: put ${t.dtype} data in ${aOrAn(Ctor.name)}${t.dtype === 'bool' ? ' of 0 and 1' : ''}, or give the dtype of the data`,
+      `${source} returned tensor "${name.length > 60 ? `${name.slice(0, 60)}…` : name}" with dtype ${t.dtype} but its data is ${valueKind(t.data)}${otherRealm ? ' made in another realm (a vm context)' : ''}: put ${t.dtype} data in ${withArticle(Ctor.name)}${otherRealm ? " of this realm's" : ''}${t.dtype === 'bool' ? ' of 0 and 1' : ''}, or give the dtype of the data`,
     );
   }
-}
-
-/** `an Int32Array`, `a Float32Array`, `a Uint8Array`. */
-function aOrAn(name: string): string {
-  return `${/^[AEIO]/.test(name) ? 'an' : 'a'} ${name}`;
 }
 
 /** Builds a tensor, checking that the data fits the shape. */

@@ -21,6 +21,17 @@ export function quotedNames(names: readonly string[], max = 10): string {
  */
 const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, Symbol.toStringTag)!.get as (this: unknown) => string | undefined;
 
+/** `%TypedArray%`, the constructor every typed array of this realm inherits from. */
+const TypedArray = Object.getPrototypeOf(Uint8Array) as abstract new () => object;
+
+/**
+ * True for a typed array made in another realm (a `vm` context's), which `instanceof` this realm's
+ * typed arrays does not recognise. It runs no code of the value's.
+ */
+export function isOtherRealmTypedArray(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && typedArrayTag.call(v) !== undefined && !(v instanceof TypedArray);
+}
+
 /**
  * `name` after its article, for a message: `an Int32Array`, `a Float32Array`, `a Uint8Array`
  * (said "you-int"): `an` before a vowel other than a U.

@@ -1,7 +1,7 @@
 import { StepRegistry } from './registry.js';
 import { tensorSteps, tensorStepTraits } from './steps/tensor-ops.js';
 import { visionSteps, visionStepTraits } from './steps/vision.js';
-import { predictStep } from './steps/predict.js';
+import { checkPredictStepBeforeLoad, predictStep } from './steps/predict.js';
 import { customStep } from './steps/custom.js';
 
 /** Every built-in step kind: tensor steps, vision steps, `predict` and `custom`. */
@@ -9,6 +9,6 @@ export function createDefaultSteps(): StepRegistry {
   return new StepRegistry()
     .registerAll(tensorSteps, tensorStepTraits)
     .registerAll(visionSteps, visionStepTraits)
-    .register('predict', predictStep)
+    .register('predict', predictStep, { check: checkPredictStepBeforeLoad })
     .register('custom', customStep, { runsUserCode: true, options: ['module', 'export', 'options'] });
 }

@@ -1,5 +1,5 @@
 import { test } from 'node:test';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
@@ -14,6 +14,8 @@ import { customStep } from './steps/custom.js';
 import type { StepBuildEnv } from './step.js';
 import { checkPredictStep } from './steps/predict.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
+import { RuntimeRegistry } from '../runtimes/registry.js';
+import { tfjsRuntimeFactory } from '../runtimes/tfjs/factory.js';
 import { REPO_ROOT } from '../../test/helpers/serve-process.js';
 
 const ctx = { requestId: 'r', contentType: 'text/csv', accept: 'application/json', modelDir: '/m', log: createLogger('silent'), setCustomAttributes: () => undefined, signal: new AbortController().signal } as InvocationContext;
@@ -147,4 +149,41 @@ test("checkPredictStep's refusals name the step, the runtime's own (TF.js's sign
     assert.equal(err.details?.['step'], 'predict[0]:graph');
     return true;
   });
+});
+
+test('a pipeline whose later predict step gives an option its model refuses (a signature for a TF.js model.json) fails before any model loads', async () => {
+  const loaded: string[] = [];
+  // The real TF.js runtime, its loads recorded (none is expected, so none runs).
+  const runtimes = new RuntimeRegistry().register({ ...tfjsRuntimeFactory, load: (modelPath, options) => (loaded.push(modelPath), tfjsRuntimeFactory.load(modelPath, options)) });
+  const env = { modelDir: path.join(REPO_ROOT, 'test', 'fixtures', 'tfjs'), codeDir: '/nonexistent', runtimes, runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: createLogger('silent') } } as Omit<StepBuildEnv, 'stage' | 'name'>;
+  const spec = parsePipelineSpec({ predict: [{ model: 'graph-mlp' }, { model: 'layers-mlp', signature: 'serving_default' }] });
+  await assert.rejects(buildPipeline(spec, env), (err: unknown) => {
+    assert.ok(err instanceof ToolkitError && err.code === 'ERR_PIPELINE_INVALID', String(err));
+    assert.match(err.message, /^predict\[1\]:\S+: the predict step's "signature" option \("serving_default"\) picks a TensorFlow SavedModel's signature, but \S+layers-mlp\/model\.json is a TF\.js layers model: /);
+    return true;
+  });
+  // Before: the first step's model loaded, then the second step was refused.
+  assert.deepEqual(loaded, []);
+});
+
+test("a predict step's model that an earlier step's build puts in place (a custom step's module) still loads: the pre-check leaves a model it cannot find to the builder", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-late-model-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  const source = path.join(REPO_ROOT, 'test', 'fixtures', 'tfjs', 'graph-mlp');
+  writeFileSync(
+    path.join(dir, 'code', 'steps.mjs'),
+    `import { cpSync } from 'node:fs';\ncpSync(${JSON.stringify(source)}, ${JSON.stringify(path.join(dir, 'late'))}, { recursive: true });\nexport default (data) => data;\n`,
+  );
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), runtimes: createDefaultRuntimes(), runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: createLogger('silent') } } as Omit<StepBuildEnv, 'stage' | 'name'>;
+  assert.equal(existsSync(path.join(dir, 'late')), false);
+  const pipeline = await buildPipeline(parsePipelineSpec({ preprocess: [{ custom: { module: 'steps.mjs' } }], predict: [{ model: 'late' }] }), env);
+  try {
+    assert.equal(pipeline.steps.length, 2);
+  } finally {
+    await pipeline.dispose();
+  }
+  // What does not depend on the model is still refused before any step is built.
+  const other = parsePipelineSpec({ preprocess: [{ custom: { module: 'steps.mjs' } }], predict: [{ model: 'later', batching: { maxSize: 0 } }] });
+  await assert.rejects(buildPipeline(other, env), { code: 'ERR_PIPELINE_INVALID', message: /^predict\[0\]:later: batching\.maxSize must be/ });
 });

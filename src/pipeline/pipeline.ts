@@ -1,7 +1,7 @@
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
 import { thrownMessage, valueKind } from '../errors/excerpt.js';
 import type { InvocationContext } from '../core/context.js';
-import type { StepRegistry } from './registry.js';
+import type { StepRegistry, StepTraits } from './registry.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import { failedStep, stepDataWithFloat16Bits, stepFailure, type Step, type StepBuildEnv, type StepData } from './step.js';
 import { batchedRuntime, runtimeStep } from './steps/predict.js';
@@ -92,6 +92,8 @@ function valueBeforeModel(step: string, previous: string, value: unknown): Toolk
 /** Builds the pipeline a pipeline file describes, with the built-in step kinds unless `registry` is given. */
 export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 'stage' | 'name'>, registry?: StepRegistry): Promise<Pipeline> {
   registry ??= await loadDefaultSteps();
+  // Every step's options first: a bad one on a later step must not wait for (or follow) an earlier model's load.
+  for (const s of spec.steps) await checkStep(registry, s, env);
   const steps: Step[] = [];
   try {
     for (const s of spec.steps) {
@@ -104,18 +106,33 @@ export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 
   return new Pipeline(steps, { withoutUserCode: spec.steps.every((s) => !registry.traits(s.kind).runsUserCode) });
 }
 
+/** Checks one step's options without building it ({@link StepTraits.check}); its errors named as {@link buildStep}'s. */
+async function checkStep(registry: StepRegistry, s: PipelineSpec['steps'][number], env: Omit<StepBuildEnv, 'stage' | 'name'>): Promise<void> {
+  await namingStep(s.name, async () => {
+    registry.checkOptions(s.kind, s.options, s.name);
+    await registry.traits(s.kind).check?.(s.options, { ...env, stage: s.stage, name: s.name });
+  });
+}
+
+/** `run`'s result; a ToolkitError it throws is named after the step `name` unless it is already. */
+async function namingStep<T>(name: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (!(err instanceof ToolkitError) || failedStep(err) !== undefined || err.message.startsWith(name)) throw err;
+    throw stepFailure(name, err.code, err.message, { status: err.status, cause: err, details: err.details });
+  }
+}
+
 /**
  * Builds one step. Its errors name the step's place in the file (`postprocess[0]:sofmax: unknown
  * step "sofmax"; ...`), as most step builders' own errors do, so that each says where to look.
  */
 async function buildStep(registry: StepRegistry, s: PipelineSpec['steps'][number], env: Omit<StepBuildEnv, 'stage' | 'name'>): Promise<Step> {
-  try {
+  return namingStep(s.name, async () => {
     registry.checkOptions(s.kind, s.options, s.name);
-    return await registry.get(s.kind)(s.options, { ...env, stage: s.stage, name: s.name });
-  } catch (err) {
-    if (!(err instanceof ToolkitError) || failedStep(err) !== undefined || err.message.startsWith(s.name)) throw err;
-    throw stepFailure(s.name, err.code, err.message, { status: err.status, cause: err, details: err.details });
-  }
+    return registry.get(s.kind)(s.options, { ...env, stage: s.stage, name: s.name });
+  });
 }
 
 /** The default pipeline without a pipeline file: one predict step on the model the directory holds. */

@@ -1,5 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
-import type { StepBuilder } from './step.js';
+import type { StepBuildEnv, StepBuilder } from './step.js';
 
 /** What the server needs to know about a step kind besides how to build it. */
 export interface StepTraits {
@@ -14,6 +14,12 @@ export interface StepTraits {
    * default. Absent: the options are not checked.
    */
   readonly options?: readonly string[];
+  /**
+   * Checks a step's options without building it (no model loaded), throwing what the builder would
+   * refuse them with: `buildPipeline` runs it for every step before it builds the first, so a bad
+   * option on a later step fails the start-up at once, before an earlier step's model loads.
+   */
+  readonly check?: (options: Readonly<Record<string, unknown>>, env: StepBuildEnv) => Promise<void>;
 }
 
 /** Step builders by kind (`softmax`, `resize`, `predict`, ...). Duplicate kinds are refused. */

@@ -24,6 +24,7 @@ import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD } from './exit-codes.js';
 import { logUnhandledRejections } from './unhandled-rejection.js';
 import { continueWithinLimit } from './body-reader.js';
 import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect, answerOnSocket } from './respond.js';
+import { setServeTimeouts } from './request-timeout.js';
 import { isOutOfDescriptors, retryingLoad } from '../core/retrying-load.js';
 import { trackConnections } from './connection-drain.js';
 import { isRefusedConnection, limitConnectionsToFileLimit } from './connection-limit.js';
@@ -254,11 +255,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     }),
   );
   // SageMaker keeps connections alive; outlive a typical client/load-balancer idle timeout.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  // A backstop for bodies no route reads (GET /ping with a Content-Length that never arrives):
-  // routes that read bodies time them out themselves after SMKIT_BODY_TIMEOUT_SECONDS.
-  server.requestTimeout = server.headersTimeout + settings.bodyTimeoutSeconds * 1000;
+  setServeTimeouts(server, settings.bodyTimeoutSeconds);
   // prom-client and pino are loaded off the cold-start path: after the model is ready (or failed).
   // The heap's growing factor is set then too, so that start-up runs without it (see worker-heap.ts).
   // A flag changed at run time changes V8's flag hash: NODE_COMPILE_CACHE's code for what loads

@@ -67,6 +67,38 @@ test('awsJson errors: __type, message and x-amzn-ErrorType; query-compatible ser
   assert.equal(JSON.parse(res.text).__type, 'UnknownOperationException');
 });
 
+test("a local service's own failure is a 500 InternalFailure with AWS's generic message (awsJson and CloudWatch's query protocol); its text goes to the log only", async () => {
+  const told: Array<[string, string]> = [];
+  const onInternalFailure = (where: string, err: unknown) => told.push([where, (err as Error).message]);
+  const queryHandler = createCloudWatchQueryHandler({ signingName: 'monitoring', call: async () => Promise.reject(new Error('boom at /home/me/secret/path')) } as unknown as CloudWatchService, onInternalFailure);
+  const app = createFrontDoor({ endpoints: new Map(), services: [service('SageMaker')], queryHandler, onInternalFailure });
+  let res = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Crash').set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+  assert.equal(res.status, 500);
+  assert.deepEqual(JSON.parse(res.text), { __type: 'InternalFailure', message: 'The request processing has failed because of an unknown error, exception or failure.' });
+  res = await request(app).post('/').set('Content-Type', 'application/x-www-form-urlencoded').send('Action=ListMetrics&Version=2010-08-01');
+  assert.equal(res.status, 500);
+  assert.match(res.text, /<Code>InternalFailure<\/Code>\s*<Message>The request processing has failed because of an unknown error, exception or failure\.<\/Message>/);
+  assert.doesNotMatch(res.text, /boom|secret/);
+  assert.deepEqual(told, [['sagemaker', 'boom'], ['monitoring', 'boom at /home/me/secret/path']]);
+});
+
+test('an X-Amz-Target no service answers is quoted in its error cut short, however long it is (headers may reach 16 KB)', async () => {
+  const app = createFrontDoor({ endpoints: new Map(), services: [service('SageMaker')] });
+  const long = 'x'.repeat(15_000);
+  for (const [target, quoted] of [
+    [`${long}.Echo`, /^No local service answers X-Amz-Target prefix "x{100}…" /],
+    [`SageMaker.${long}`, /^The local SageMaker does not implement the operation x{100}…\.$/],
+    [long, /^X-Amz-Target "x{100}…" is not of the form <Service>\.<Operation>\.$/],
+  ] as const) {
+    const res = await request(app).post('/').set('X-Amz-Target', target).set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+    assert.equal(res.status, 400);
+    const body = JSON.parse(res.text) as { __type: string; message: string };
+    assert.equal(body.__type, 'UnknownOperationException');
+    assert.match(body.message, quoted);
+    assert.ok(res.text.length < 500, `${res.text.length} characters`);
+  }
+});
+
 test('awsJson: malformed or non-object JSON is a SerializationException 400; a body that does not decode is a 400 MalformedHttpRequestException, one over 5 MiB a 413 RequestEntityTooLargeException; the server keeps serving', async () => {
   const app = createFrontDoor({ endpoints: new Map(), services: [service('SageMaker')] });
   for (const body of ['{"A":', '[1,2]', '"text"', '\u00ff\u00fe']) {
@@ -162,4 +194,16 @@ test('a large control-plane answer (awsJson or query) goes to the socket in slic
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   }
+});
+
+test("the front door's own failure (its catch-all) is a 500 InternalFailure with AWS's generic message; its cause goes to onInternalFailure only", async () => {
+  const told: Array<[string, string]> = [];
+  const endpoints = { get: () => { throw new Error('boom at /home/me/secret/path'); } } as unknown as Parameters<typeof createFrontDoor>[0]['endpoints'];
+  const app = createFrontDoor({ endpoints, onInternalFailure: (where, err) => told.push([where, (err as Error).message]) });
+  const res = await request(app).post('/endpoints/e/invocations').set('Content-Type', 'application/json').send('{}');
+  assert.equal(res.status, 500);
+  assert.equal(res.headers['x-amzn-errortype'], 'InternalFailure');
+  assert.deepEqual(JSON.parse(res.text), { Message: 'The request processing has failed because of an unknown error, exception or failure.' });
+  assert.doesNotMatch(res.text, /boom|secret/);
+  assert.deepEqual(told, [['front door', 'boom at /home/me/secret/path']]);
 });

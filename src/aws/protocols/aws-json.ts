@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { AwsServiceError, queryCodeOf, queryFaultOf, type AwsService, type QueryErrorDetails } from '../service.js';
+import { AwsServiceError, internalFailure, queryCodeOf, queryFaultOf, type AwsService, type InternalFailureLog, type QueryErrorDetails } from '../service.js';
 import { jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 import { endInSlices } from '../../net/end-in-slices.js';
+import { excerpt } from '../../errors/excerpt.js';
 
 /** The two JSON protocol versions: SageMaker and Application Auto Scaling speak 1.1, CloudWatch 1.0. */
 export type AwsJsonVersion = '1.0' | '1.1';
@@ -44,7 +45,7 @@ export function parseAwsJsonRequest(target: string, contentType: string | undefi
   if (dot <= 0 || dot === target.length - 1) {
     // In the query protocol an operation the service does not have is InvalidAction (CloudWatch's
     // common errors), the code a query-compatible service gives any UnknownOperationException.
-    throw Object.assign(new AwsServiceError('UnknownOperationException', `X-Amz-Target "${target}" is not of the form <Service>.<Operation>.`, 400), { queryCode: 'InvalidAction' });
+    throw Object.assign(new AwsServiceError('UnknownOperationException', `X-Amz-Target "${excerpt(target, 100)}" is not of the form <Service>.<Operation>.`, 400), { queryCode: 'InvalidAction' });
   }
   let input: unknown = {};
   const text = body.toString('utf8');
@@ -127,9 +128,10 @@ export function writeAwsJsonError(res: ServerResponse, version: AwsJsonVersion, 
 /**
  * Runs one awsJson request against the service whose `targetPrefix` matches and writes the
  * answer. Anything that is not an {@link AwsServiceError} becomes a 500 `InternalFailure`, so a bug
- * shows as a service error instead of a dropped connection.
+ * shows as a service error instead of a dropped connection; its text goes to `onInternalFailure`
+ * only, as AWS's answer says nothing of the cause.
  */
-export async function dispatchAwsJson(services: readonly AwsService[], target: string, contentType: string | undefined, body: Buffer, res: ServerResponse): Promise<void> {
+export async function dispatchAwsJson(services: readonly AwsService[], target: string, contentType: string | undefined, body: Buffer, res: ServerResponse, onInternalFailure?: InternalFailureLog): Promise<void> {
   const version = awsJsonVersionOf(contentType);
   // Found before the body is read, so that a body it cannot read is answered as its other errors are
   // (for CloudWatch with x-amzn-query-error), and as the front door answers a body it refuses.
@@ -143,13 +145,13 @@ export async function dispatchAwsJson(services: readonly AwsService[], target: s
   }
   if (!service) {
     const known = services.map((s) => s.targetPrefix).join(', ');
-    return writeAwsJsonError(res, version, new AwsServiceError('UnknownOperationException', `No local service answers X-Amz-Target prefix "${request.targetPrefix}" (this server answers: ${known || 'none'}).`, 400));
+    return writeAwsJsonError(res, version, new AwsServiceError('UnknownOperationException', `No local service answers X-Amz-Target prefix "${excerpt(request.targetPrefix, 100)}" (this server answers: ${known || 'none'}).`, 400));
   }
   try {
     const output = await service.call(request.operation, request.input);
     writeAwsJsonOutput(res, version, output);
   } catch (err) {
-    const serviceError = err instanceof AwsServiceError ? err : new AwsServiceError('InternalFailure', `The local ${service.signingName} service failed: ${(err as Error).message}`, 500);
+    const serviceError = err instanceof AwsServiceError ? err : internalFailure(service.signingName, err, onInternalFailure);
     writeAwsJsonError(res, version, serviceError, queryCompatible);
   }
 }

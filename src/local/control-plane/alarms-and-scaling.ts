@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { AwsService } from '../../aws/service.js';
+import type { AwsService, InternalFailureLog } from '../../aws/service.js';
 import type { LocalMetricsSettings } from '../../config/local-metrics.js';
 import { ApplicationAutoScalingService } from './autoscaling/autoscaling-service.js';
 import { VariantScaler } from './autoscaling/variant-scaler.js';
@@ -18,6 +18,8 @@ export interface AlarmsAndScalingOptions {
   readonly now?: () => number;
   /** Called when a scaling action fails (the endpoint stays as it was). */
   readonly onScalingError?: (resourceId: string, err: unknown) => void;
+  /** Told the cause of each `InternalFailure` the CloudWatch query handler answers. */
+  readonly onInternalFailure?: InternalFailureLog;
 }
 
 /** The local SageMaker's CloudWatch and Application Auto Scaling, ready to put on its port. */
@@ -46,7 +48,7 @@ export function createAlarmsAndScaling(opts: AlarmsAndScalingOptions): AlarmsAnd
   const metrics = new MetricStore(clock);
   const cloudwatch = new CloudWatchService({ metrics, clock, region: opts.region, accountId: opts.accountId });
   cloudwatch.start();
-  const handler = createCloudWatchQueryHandler(cloudwatch);
+  const handler = createCloudWatchQueryHandler(cloudwatch, opts.onInternalFailure);
   let scaler: VariantScaler | undefined;
   return {
     metrics,

@@ -1,6 +1,6 @@
 import { createFrontDoorServer, listenFrontDoor } from '../front-door/http-server.js';
 import type { Request, Response } from 'express';
-import type { AwsService } from '../../aws/service.js';
+import { logInternalFailure, type AwsService } from '../../aws/service.js';
 import { partitionOf } from '../../aws/partition.js';
 import type { LocalMetricsSettings } from '../../config/local-metrics.js';
 import { DEFAULT_LOG_STREAM_MB, DEFAULT_LOGS_MB, DEFAULT_MAX_INVOCATIONS_PER_INSTANCE, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
@@ -196,6 +196,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
           region: settings.region,
           accountId: settings.accountId,
           ...(opts.log ? { onScalingError: (resourceId: string, err: unknown) => opts.log!('warn', 'autoscaling failed', { resourceId, message: (err as Error).message }) } : {}),
+          onInternalFailure: (where, err) => logInternalFailure(opts.log, where, err),
         });
   const metrics = opts.metrics ?? guard?.metrics;
   const queryHandler = opts.queryHandler ?? guard?.queryHandler;
@@ -362,6 +363,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
     onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
+    onInternalFailure: (where, err) => logInternalFailure(opts.log, where, err),
   });
   const server = createFrontDoorServer(app);
   let port: number;

@@ -5,7 +5,7 @@ import { awsJsonErrorAnswer, awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BOD
 import { writeQueryError } from '../../aws/protocols/query.js';
 import { endInSlices } from '../../net/end-in-slices.js';
 import { sendTextAndClose } from '../../server/respond.js';
-import { AwsServiceError, queryCodeOf, queryFaultOf, type AwsService, type QueryErrorDetails } from '../../aws/service.js';
+import { AwsServiceError, INTERNAL_FAILURE_MESSAGE, queryCodeOf, queryFaultOf, type AwsService, type InternalFailureLog, type QueryErrorDetails } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { OversizeBodyError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { MissingTargetModelError, ModelNotReadyError, TargetModelError } from '../endpoint/multi-model.js';
@@ -128,6 +128,8 @@ export interface FrontDoorOptions {
   logGroupArn?: (endpointName: string) => string | undefined;
   /** Called for each failed invocation (for the CLI's log). */
   onError?: (endpoint: string, err: RuntimeApiError) => void;
+  /** Told the cause of each `InternalFailure` a control-plane service or the front door itself answered (whose message says nothing of it, as AWS's does not). */
+  onInternalFailure?: InternalFailureLog;
 }
 
 /** A header value pattern of the API model, with the text the service shows for it. */
@@ -465,7 +467,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
     // invocations; set once the operation has answered, so a slow operation is not cut by it.
     const dropIfUnread = () => void res.setTimeout(sendIdleMs, () => res.destroy());
     if (target !== undefined) {
-      dispatchAwsJson(opts.services ?? [], target, header(req, 'content-type'), body, res).then(dropIfUnread, next);
+      dispatchAwsJson(opts.services ?? [], target, header(req, 'content-type'), body, res, opts.onInternalFailure).then(dropIfUnread, next);
       return;
     }
     if (opts.queryHandler && FORM_CONTENT_TYPE.test(header(req, 'content-type') ?? '')) {
@@ -719,7 +721,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendError(res, new RuntimeApiError('ValidationError', 400, e.message ?? 'The request could not be read.'));
     }
-    sendError(res, new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${e.message ?? String(err)}`));
+    opts.onInternalFailure?.('front door', err);
+    sendError(res, new RuntimeApiError('InternalFailure', 500, INTERNAL_FAILURE_MESSAGE));
   });
   return Object.assign(app, { answerHeadFault });
 }

@@ -4,6 +4,7 @@ import type { ErrorCode } from '../../errors/catalogue.js';
 import { portBindError } from '../../net/ports.js';
 import { isRefusedConnection, limitConnections, MAX_LINGERING_REFUSALS, type Refusal } from '../../server/connection-limit.js';
 import { openFilesLimit, RESERVED_FILE_DESCRIPTORS } from '../../server/open-files.js';
+import { NODE_CONNECTIONS_CHECKING_INTERVAL_MS, requestTimeoutAfterBodyMs } from '../../server/request-timeout.js';
 import { answerClientError, answerConnect, requestHeadFault, sendJsonAndClose } from '../../server/respond.js';
 import { frontDoorConnectionsFull } from './runtime-errors.js';
 
@@ -33,20 +34,16 @@ export const FRONT_DOOR_BODY_TIMEOUT_MS = 60_000;
  */
 export const FRONT_DOOR_BODY_READ_TIMEOUT_MS = FRONT_DOOR_HEADERS_TIMEOUT_MS + FRONT_DOOR_BODY_TIMEOUT_MS;
 
-/** How often Node checks connections for the headers and request timeouts (its default). */
-export const NODE_CONNECTIONS_CHECKING_INTERVAL_MS = 30_000;
+export { NODE_CONNECTIONS_CHECKING_INTERVAL_MS };
 
 /**
  * Node's request timeout for a front door whose body reader times a body out after `bodyReadMs`
- * from its headers: past the latest moment that reader can answer (headers in just before Node's
- * check that would have cut them, `headersMs` + `intervalMs`, then `bodyReadMs`) by one more check
- * interval. Node's check only sees a request older than its timeout on its next round, so with the
- * two timeouts equal it often closed a stalled request first, with its generic `ERR_REQUEST_TIMEOUT`
- * JSON, which a query-protocol client cannot read; now it is only the backstop for a request no body
- * reader times (a body nobody reads, a refused request still draining).
+ * from its headers ({@link requestTimeoutAfterBodyMs}): with the two timeouts equal Node often closed
+ * a stalled request first, with its generic `ERR_REQUEST_TIMEOUT` JSON, which a query-protocol client
+ * cannot read.
  */
 export function frontDoorRequestTimeoutMs(headersMs: number, bodyReadMs: number, intervalMs: number): number {
-  return headersMs + bodyReadMs + 2 * intervalMs;
+  return requestTimeoutAfterBodyMs(headersMs, bodyReadMs, intervalMs);
 }
 
 /**

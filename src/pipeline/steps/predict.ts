@@ -115,25 +115,50 @@ export async function checkPredictStep(options: Readonly<Record<string, unknown>
   }
 }
 
-/** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */
-export const predictStep: StepBuilder = async (options, env) => {
+/** The runtime of a predict step and the model file it found: the step's `runtime`, else the one whose model `model` holds. */
+async function predictModel(options: Readonly<Record<string, unknown>>, env: StepBuildEnv): Promise<{ factory: RuntimeFactory; found: string }> {
   const modelPath = resolveInside(env.modelDir, String(options['model']), `${env.name}: model`);
   const runtimeName = options['runtime'];
-  let factory;
-  let found: string | undefined;
   if (runtimeName !== undefined) {
-    factory = env.runtimes.get(String(runtimeName));
-    found = await factory.detect(modelPath);
+    const factory = env.runtimes.get(String(runtimeName));
+    const found = await factory.detect(modelPath);
     if (found === undefined) throw new ToolkitError('ERR_MODEL_DIR', `${env.name}: no ${factory.name} model at ${modelPath}`);
-  } else {
-    const detected = await env.runtimes.detect(modelPath).catch((err: unknown) => {
-      throw new ToolkitError('ERR_MODEL_DIR', `${env.name}: ${(err as Error).message}`, { cause: err });
-    });
-    factory = detected.factory;
-    found = detected.modelPath;
+    return { factory, found };
   }
+  const detected = await env.runtimes.detect(modelPath).catch((err: unknown) => {
+    throw new ToolkitError('ERR_MODEL_DIR', `${env.name}: ${(err as Error).message}`, { cause: err });
+  });
+  return { factory: detected.factory, found: detected.modelPath };
+}
+
+/**
+ * Everything a predict step's build refuses before its model loads ({@link checkPredictStep}, the
+ * model's path and runtime): the predict kind's `check`, which `buildPipeline` runs on every step
+ * before it loads the first model. A model not found (yet) is left to the builder, the options
+ * that do not depend on it checked.
+ */
+export async function checkPredictStepBeforeLoad(options: Readonly<Record<string, unknown>>, env: StepBuildEnv): Promise<void> {
+  let model: Awaited<ReturnType<typeof predictModel>>;
+  try {
+    model = await predictModel(options, env);
+  } catch (err) {
+    if (!isToolkitError(err) || err.code !== 'ERR_MODEL_DIR') throw err;
+    // No model there yet: an earlier step's build (a custom step's module) may put it there, as it
+    // could when each step was checked only as it was built; the builder refuses it at its turn.
+    // What does not depend on the model is checked now.
+    if (options['runtime'] !== undefined) checkPredictOptions(options, env.runtimes.get(String(options['runtime'])), env.name);
+    else stepBatching(options['batching'], NO_BATCHING, env.name);
+    return;
+  }
+  await checkPredictStep(options, model.factory, model.found, env.name);
+}
+
+/** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */
+export const predictStep: StepBuilder = async (options, env) => {
+  const { factory, found } = await predictModel(options, env);
   const { model: _m, runtime: _r, batching, ...extra } = options;
-  // Checked before the (slow) load so a typo fails at once.
+  // Checked before the (slow) load so a typo fails at once (again when buildPipeline checked it
+  // already: the builder may be used on its own).
   await checkPredictStep(options, factory, found, env.name);
   stepBatching(batching, env.batching ?? NO_BATCHING, env.name);
   const runtime = await factory.load(found, { ...env.runtimeOptions, extra: { ...env.runtimeOptions.extra, ...extra } });

@@ -1,3 +1,4 @@
+import { excerpt } from '../../../errors/excerpt.js';
 import { AwsServiceError } from '../../../aws/service.js';
 import { ConstraintViolations } from '../../../aws/violations.js';
 
@@ -30,7 +31,7 @@ export const AUTOSCALING_OPERATIONS = [
 
 /** `UnknownOperationException` for an operation not answered locally. */
 export const unknownOperation = (operation: string): AwsServiceError =>
-  new AwsServiceError('UnknownOperationException', `The local Application Auto Scaling does not answer ${operation}; it answers ${AUTOSCALING_OPERATIONS.join(', ')}.`);
+  new AwsServiceError('UnknownOperationException', `The local Application Auto Scaling does not answer ${excerpt(operation, 100)}; it answers ${AUTOSCALING_OPERATIONS.join(', ')}.`);
 
 /** Constraint violations raised as `ValidationException`. */
 export class Violations extends ConstraintViolations {

@@ -1,3 +1,4 @@
+import { excerpt } from '../../../errors/excerpt.js';
 import { AwsServiceError, type QueryErrorDetails } from '../../../aws/service.js';
 import { ConstraintViolations } from '../../../aws/violations.js';
 
@@ -48,7 +49,7 @@ export const invalidFormat = (message: string): CloudWatchError => new CloudWatc
 
 /** `InvalidAction` / `UnknownOperationException`: the operation is not one this local service answers. */
 export const unknownOperation = (operation: string): CloudWatchError =>
-  new CloudWatchError('UnknownOperationException', 'InvalidAction', `The action ${operation} is not valid for this web service (the local CloudWatch answers ${CLOUDWATCH_OPERATIONS.join(', ')}).`);
+  new CloudWatchError('UnknownOperationException', 'InvalidAction', `The action ${excerpt(operation, 100)} is not valid for this web service (the local CloudWatch answers ${CLOUDWATCH_OPERATIONS.join(', ')}).`);
 
 /** The operations the local CloudWatch answers. */
 export const CLOUDWATCH_OPERATIONS = [

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AwsServiceError, queryCodeOf, queryFaultOf } from '../../../aws/service.js';
+import { AwsServiceError, internalFailure, queryCodeOf, queryFaultOf, type InternalFailureLog } from '../../../aws/service.js';
 import { endInSlices } from '../../../net/end-in-slices.js';
 import { parseQueryBody, QueryParseError, writeQueryError, writeQueryResponse } from '../../../aws/protocols/query.js';
 import type { CloudWatchService } from './cloudwatch-service.js';
@@ -41,9 +41,10 @@ function send(res: ServerResponse, status: number, requestId: string, xml: strin
 /**
  * The CloudWatch query-protocol endpoint (what the AWS CLI and boto3 send): parses a
  * form-encoded `POST /`, calls the {@link CloudWatchService}, and answers the service's XML or its
- * `<ErrorResponse>`. Every body gets a 2xx or a 4xx; an unexpected failure is a 500 `InternalFailure`.
+ * `<ErrorResponse>`. Every body gets a 2xx or a 4xx; an unexpected failure is a 500 `InternalFailure`
+ * whose cause goes to `onInternalFailure` only.
  */
-export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService): ((req: QueryHttpRequest, res: ServerResponse) => void) & { readonly xmlns: string } {
+export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService, onInternalFailure?: InternalFailureLog): ((req: QueryHttpRequest, res: ServerResponse) => void) & { readonly xmlns: string } {
   const handler = (req: QueryHttpRequest, res: ServerResponse): void => {
     const requestId = randomUUID();
     const fail = (status: number, code: string, message: string, fault: 'Sender' | 'Receiver' = 'Sender'): void =>
@@ -60,7 +61,8 @@ export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService): ((r
       if (res.headersSent) return;
       if (err instanceof QueryParseError) return fail(400, err.code, err.message);
       if (err instanceof AwsServiceError) return fail(err.status, queryCodeOf(err), err.message, queryFaultOf(err));
-      return fail(500, 'InternalFailure', `The local CloudWatch failed: ${(err as Error)?.message ?? String(err)}`, 'Receiver');
+      const failure = internalFailure(cloudwatch.signingName, err, onInternalFailure);
+      return fail(failure.status, failure.type, failure.message, 'Receiver');
     });
   };
   // The front door's own refusals of a query body (too large, not decodable) carry CloudWatch's namespace too.

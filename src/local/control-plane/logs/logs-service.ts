@@ -1,3 +1,4 @@
+import { excerpt } from '../../../errors/excerpt.js';
 import { createHash } from 'node:crypto';
 import { partitionOf } from '../../../aws/partition.js';
 import { AwsServiceError, type AwsService } from '../../../aws/service.js';
@@ -195,7 +196,7 @@ export class CloudWatchLogsService implements AwsService {
   call(operation: string, raw: Input): Promise<Output> {
     return Promise.resolve().then(() => {
       if (!(LOGS_OPERATIONS as readonly string[]).includes(operation)) {
-        throw new AwsServiceError('UnknownOperationException', `The local CloudWatch Logs does not implement the operation ${operation} (it answers ${LOGS_OPERATIONS.join(', ')}).`, 400);
+        throw new AwsServiceError('UnknownOperationException', `The local CloudWatch Logs does not implement the operation ${excerpt(operation, 100)} (it answers ${LOGS_OPERATIONS.join(', ')}).`, 400);
       }
       const op = operation as (typeof LOGS_OPERATIONS)[number];
       const input = withoutNulls(raw);
