@@ -1,5 +1,5 @@
 /** Handler hooks (the user's code in model/code/) through a real `smkit serve`. */
-import { after, describe, test } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,20 +18,26 @@ async function serveFixture(fixture: string, withModel: boolean, env: Record<str
 
 describe('handler hooks', () => {
   const started: { server: ServeProcess; base: string }[] = [];
-  const serveIt = async (fixture: string, withModel: boolean, env: Record<string, string> = {}) => {
+  const stop = async (s: { server: ServeProcess; base: string }) => {
+    await s.server.stop();
+    removeDir(s.base);
+  };
+  /**
+   * Serves a fixture and stops it once test `t` ends (stopping twice is harmless): an idle server
+   * costs CPU (about 2 % of a core for its worker), and before, all fifteen ran until the last test.
+   */
+  const serveIt = async (t: TestContext, fixture: string, withModel: boolean, env: Record<string, string> = {}) => {
     const s = await serveFixture(fixture, withModel, env);
     started.push(s);
+    t.after(() => stop(s));
     return s.server;
   };
   after(async () => {
-    for (const s of started) {
-      await s.server.stop();
-      removeDir(s.base);
-    }
+    for (const s of started) await stop(s);
   });
 
-  test('transformFn sees the body as a Buffer, the SageMaker headers, and sets Custom-Attributes', async () => {
-    const server = await serveIt('context-echo', false);
+  test('transformFn sees the body as a Buffer, the SageMaker headers, and sets Custom-Attributes', async (t) => {
+    const server = await serveIt(t, 'context-echo', false);
     await waitForPing(server);
     const res = await fetchWithTimeout(`${server.url}/invocations`, {
       method: 'POST',
@@ -61,8 +67,8 @@ describe('handler hooks', () => {
     assert.equal(((await star.json()) as Record<string, unknown>)['accept'], 'application/json', '*/* becomes SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT');
   });
 
-  test("the Python toolkit's snake_case hooks work, and outputFn chooses the content type", async () => {
-    const server = await serveIt('hooks-snake', false);
+  test("the Python toolkit's snake_case hooks work, and outputFn chooses the content type", async (t) => {
+    const server = await serveIt(t, 'hooks-snake', false);
     await waitForPing(server);
     const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '1 2 3.5', headers: { 'Content-Type': 'text/x-numbers' } });
     assert.equal(res.status, 200);
@@ -73,8 +79,8 @@ describe('handler hooks', () => {
     assert.match(((await wrong.json()) as { message: string }).message, /send text\/x-numbers/);
   });
 
-  test('user errors: a 4xx status is kept, anything else is a 500 naming the hook, without a stack', async () => {
-    const server = await serveIt('errors', true);
+  test('user errors: a 4xx status is kept, anything else is a 500 naming the hook, without a stack', async (t) => {
+    const server = await serveIt(t, 'errors', true);
     await waitForPing(server);
     const call = (mode: string) =>
       fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv', 'X-Amzn-SageMaker-Custom-Attributes': mode } });
@@ -93,8 +99,8 @@ describe('handler hooks', () => {
   });
 
   for (const mode of ['inline', 'thread']) {
-    test(`an error whose stack or name throws when read is a 500 naming the hook, at once; a rejection of a Proxy nothing catches is logged and the model keeps serving (${mode})`, async () => {
-      const server = await serveIt('unreadable-errors', false, { SMKIT_INFERENCE_MODE: mode, SAGEMAKER_MODEL_SERVER_WORKERS: '1' });
+    test(`an error whose stack or name throws when read is a 500 naming the hook, at once; a rejection of a Proxy nothing catches is logged and the model keeps serving (${mode})`, async (t) => {
+      const server = await serveIt(t, 'unreadable-errors', false, { SMKIT_INFERENCE_MODE: mode, SAGEMAKER_MODEL_SERVER_WORKERS: '1' });
       await waitForPing(server);
       const call = (body: string) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } }, 15_000);
       for (const field of ['stack', 'name']) {
@@ -113,8 +119,8 @@ describe('handler hooks', () => {
     });
   }
 
-  test('SMKIT_DEBUG=true sends stack traces to clients', async () => {
-    const server = await serveIt('errors', true, { SMKIT_DEBUG: 'true' });
+  test('SMKIT_DEBUG=true sends stack traces to clients', async (t) => {
+    const server = await serveIt(t, 'errors', true, { SMKIT_DEBUG: 'true' });
     await waitForPing(server);
     const res = await fetchWithTimeout(`${server.url}/invocations`, {
       method: 'POST',
@@ -125,8 +131,8 @@ describe('handler hooks', () => {
     assert.match(((await res.json()) as { stack: string }).stack, /ToolkitError|TypeError/);
   });
 
-  test('transformFn together with inputFn fails the load: /ping 503 and invocations 503 with the reason', async () => {
-    const server = await serveIt('conflict', false);
+  test('transformFn together with inputFn fails the load: /ping 503 and invocations 503 with the reason', async (t) => {
+    const server = await serveIt(t, 'conflict', false);
     const ping = await waitForPing(server, 503);
     assert.equal(((await ping.json()) as { status: string }).status, 'Unhealthy');
     const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/plain' } });
@@ -136,7 +142,7 @@ describe('handler hooks', () => {
     assert.match(body.message, /transformFn together with inputFn/);
   });
 
-  test("the README's handler example works as printed", async () => {
+  test("the README's handler example works as printed", async (t) => {
     const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
     const start = readme.indexOf('// code/inference.mjs');
     const code = readme.slice(start, readme.indexOf('```', start));
@@ -145,6 +151,7 @@ describe('handler hooks', () => {
     writeFileSync(path.join(base, 'model', 'code', 'inference.mjs'), code);
     const server = await startServe({ SAGEMAKER_BASE_DIR: base });
     started.push({ server, base });
+    t.after(() => stop({ server, base }));
     await waitForPing(server);
     const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: JSON.stringify({ rows: [[5.1, 3.5, 1.4, 0.2]] }), headers: { 'Content-Type': 'application/json' } });
     assert.equal(res.status, 200);
@@ -155,8 +162,8 @@ describe('handler hooks', () => {
   });
 
   for (const mode of ['thread', 'inline'] as const) {
-    test(`an async generator streams its chunks with chunked transfer encoding (${mode})`, async () => {
-      const server = await serveIt('streaming', false, { SMKIT_INFERENCE_MODE: mode });
+    test(`an async generator streams its chunks with chunked transfer encoding (${mode})`, async (t) => {
+      const server = await serveIt(t, 'streaming', false, { SMKIT_INFERENCE_MODE: mode });
       await waitForPing(server);
       const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '3', headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } });
       assert.equal(res.status, 200);
@@ -188,9 +195,21 @@ describe('handler hooks', () => {
     });
   }
 
+  /**
+   * One 'content-type-shapes' server per mode for the two tests below that use it (two start-ups
+   * less): neither leaves state the other sees, and the second counts only the lines written in it.
+   * The second stops it.
+   */
+  const shapes: Partial<Record<'inline' | 'thread', Promise<{ server: ServeProcess; base: string }>>> = {};
+  const shapesServer = (mode: 'inline' | 'thread') =>
+    (shapes[mode] ??= serveFixture('content-type-shapes', false, { SMKIT_INFERENCE_MODE: mode, SAGEMAKER_MODEL_SERVER_WORKERS: '1' }).then((s) => {
+      started.push(s);
+      return s;
+    }));
+
   for (const mode of ['inline', 'thread'] as const) {
     test(`a contentType in { body, contentType } that is not a string (a number, an object, an array, null), or is empty, blank or not ASCII, or custom attributes not in ASCII, is a 500 ERR_USER_CODE naming the hook, for a body and for a stream, not an answer in the Accept type (${mode})`, async () => {
-      const server = await serveIt('content-type-shapes', false, { SMKIT_INFERENCE_MODE: mode, SAGEMAKER_MODEL_SERVER_WORKERS: '1' });
+      const { server } = await shapesServer(mode);
       await waitForPing(server);
       const call = (body: string) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } }, 15_000);
       for (const prefix of ['', 'stream-']) {
@@ -230,9 +249,13 @@ describe('handler hooks', () => {
   }
 
   for (const mode of ['inline', 'thread'] as const) {
-    test(`custom attributes an async generator sets before its first chunk (or in a stream with none) go out with the stream's headers, and a bad one is a 500; one set after it, good or bad, is not sent and is logged (${mode})`, async () => {
-      const server = await serveIt('content-type-shapes', false, { SMKIT_INFERENCE_MODE: mode, SAGEMAKER_MODEL_SERVER_WORKERS: '1' });
+    test(`custom attributes an async generator sets before its first chunk (or in a stream with none) go out with the stream's headers, and a bad one is a 500; one set after it, good or bad, is not sent and is logged (${mode})`, async (t) => {
+      const shared = await shapesServer(mode);
+      t.after(() => stop(shared));
+      const { server } = shared;
       await waitForPing(server);
+      // The lines written before this test (the one above used the server first) are not counted.
+      const from = server.output().length;
       const call = (body: string) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } }, 15_000);
       const res = await call('stream-attributes-in-generator');
       assert.equal(res.status, 200);
@@ -259,15 +282,15 @@ describe('handler hooks', () => {
       assert.equal(late.status, 200);
       assert.equal(late.headers.get('x-amzn-sagemaker-custom-attributes'), null);
       assert.equal(await late.text(), 'token-0\ntoken-1\n');
-      const warnings = () => server.output().match(/context\.setCustomAttributes was called after the first chunk of the stream that transformFn in .*inference\.mjs returned/g)?.length ?? 0;
+      const warnings = () => server.output().slice(from).match(/context\.setCustomAttributes was called after the first chunk of the stream that transformFn in .*inference\.mjs returned/g)?.length ?? 0;
       await until('the warnings for the values set after the first chunk, one a stream', () => warnings() >= 2, { timeoutMs: 15_000 });
       assert.equal(warnings(), 2);
       assert.doesNotMatch(server.output(), /inference thread exited|worker process died/);
     });
   }
 
-  test('a custom step from code/ runs inside the pipeline file', async () => {
-    const server = await serveIt('custom-step', true);
+  test('a custom step from code/ runs inside the pipeline file', async (t) => {
+    const server = await serveIt(t, 'custom-step', true);
     await waitForPing(server);
     const res = await fetchWithTimeout(`${server.url}/invocations`, {
       method: 'POST',

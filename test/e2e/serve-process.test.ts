@@ -1,5 +1,5 @@
 /** Process-level behaviour: health under load, timeouts, crashes, SIGTERM, bad settings, bad models. */
-import { after, describe, test } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
@@ -14,27 +14,48 @@ import { countListeners, KERNEL_SOCKETS_PER_WORKER, supportsReusePort } from '..
 const RETRY = { retryErrors: true, intervalMs: 100 };
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/handlers');
-const cleanups: (() => Promise<void> | void)[] = [];
-after(async () => {
-  // Every clean-up runs, even past one that failed (the first failure is reported after).
-  const failures: unknown[] = [];
-  for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch((err: unknown) => failures.push(err));
-  if (failures.length > 0) throw failures[0];
-});
+type Cleanup = () => Promise<void> | void;
 
-async function serveFixture(fixture: string, env: Record<string, string> = {}, fileLimit?: number): Promise<ServeProcess> {
+/** Runs `list` in reverse, every clean-up even past one that failed (the first failure is reported after). */
+async function runCleanups(list: Cleanup[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const c of list.splice(0).reverse()) await Promise.resolve().then(c).catch((err: unknown) => failures.push(err));
+  if (failures.length > 0) throw failures[0];
+}
+
+/** The shared servers' clean-ups: they run once every test is done. */
+const cleanups: Cleanup[] = [];
+after(() => runCleanups(cleanups));
+
+const perTest = new WeakMap<TestContext, Cleanup[]>();
+/**
+ * Test `t`'s clean-ups: they run when it ends, so no server it started idles on through the tests
+ * after it (an idle server still costs CPU: about 2 % of a core for its worker).
+ */
+function cleanupsOf(t: TestContext): Cleanup[] {
+  let list = perTest.get(t);
+  if (!list) {
+    const own: Cleanup[] = [];
+    perTest.set(t, own);
+    t.after(() => runCleanups(own));
+    list = own;
+  }
+  return list;
+}
+
+async function serveFixture(fixture: string, env: Record<string, string> = {}, fileLimit?: number, into: Cleanup[] = cleanups): Promise<ServeProcess> {
   const base = makeOptMl();
   // Run in reverse: the server stops before its folder goes, which goes even if the start failed.
-  cleanups.push(() => removeDir(base));
+  into.push(() => removeDir(base));
   cpSync(path.join(FIXTURES, fixture), path.join(base, 'model'), { recursive: true });
   const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env }, [], fileLimit);
-  cleanups.push(() => server.stop());
+  into.push(() => server.stop());
   return server;
 }
 
 /**
  * One server of the 'blocking' fixture with default settings: the busy-/ping test uses it, and the
- * SIGTERM test, which ends it, later (a start-up less; neither leaves state the other sees).
+ * SIGTERM test, which ends it, next (a start-up less; neither leaves state the other sees).
  */
 let blockingServer: Promise<ServeProcess> | undefined;
 const sharedBlocking = () => (blockingServer ??= serveFixture('blocking'));
@@ -46,11 +67,11 @@ const invoke = (server: ServeProcess, body: string, timeoutMs?: number) =>
   fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' } }, timeoutMs);
 
 describe('smkit serve as a process', () => {
-  test('/ping answers while the only worker is busy in CPU-bound user code', async () => {
+  test('/ping answers while the only worker is busy in CPU-bound user code', async (t) => {
     const server = await sharedBlocking();
     await waitForPing(server);
     const marks = mkdtempSync(path.join(os.tmpdir(), 'smkit-busy-ping-'));
-    cleanups.push(() => removeDir(marks));
+    cleanupsOf(t).push(() => removeDir(marks));
     const gate = path.join(marks, 'gate');
     let invocationDone = false;
     const busy = invoke(server, `gate:${gate}`).then(async (r) => {
@@ -76,8 +97,23 @@ describe('smkit serve as a process', () => {
     assert.equal(await res.text(), 'spun until the gate opened');
   });
 
-  test('a request past SAGEMAKER_MODEL_SERVER_TIMEOUT gets 504; a blocked thread is replaced and serving resumes', async () => {
-    const server = await serveFixture('blocking', { SAGEMAKER_MODEL_SERVER_TIMEOUT: '0.5' });
+  test('SIGTERM finishes the in-flight request, then the process exits 0', async () => {
+    const server = await sharedBlocking();
+    await waitForPing(server);
+    const inFlight = invoke(server, 'async:1500');
+    // Signal only once the request is inside the handler (it logs when it starts waiting).
+    await until('the request to be inside the handler', () => server.output().includes('async wait started'), { timeoutMs: 30_000, intervalMs: 100 });
+    server.child.kill('SIGTERM');
+    const res = await inFlight;
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'waited');
+    const exit = await server.exited;
+    assert.equal(exit.code, 0);
+    assert.match(server.output(), /draining/);
+  });
+
+  test('a request past SAGEMAKER_MODEL_SERVER_TIMEOUT gets 504; a blocked thread is replaced and serving resumes', async (t) => {
+    const server = await serveFixture('blocking', { SAGEMAKER_MODEL_SERVER_TIMEOUT: '0.5' }, undefined, cleanupsOf(t));
     await waitForPing(server);
     const slow = await invoke(server, '4000');
     assert.equal(slow.status, 504);
@@ -89,8 +125,8 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /blocked past the timeout; replacing it/);
   });
 
-  test('inline mode: a worker held by a handler in a synchronous loop is killed once its heartbeats stop (SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS) and replaced; the request it held gets no answer', async () => {
-    const server = await serveFixture('blocking', { SMKIT_INFERENCE_MODE: 'inline', SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS: '1' });
+  test('inline mode: a worker held by a handler in a synchronous loop is killed once its heartbeats stop (SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS) and replaced; the request it held gets no answer', async (t) => {
+    const server = await serveFixture('blocking', { SMKIT_INFERENCE_MODE: 'inline', SMKIT_WORKER_BLOCKED_TIMEOUT_SECONDS: '1' }, undefined, cleanupsOf(t));
     await waitForPing(server);
     const readyPids = () => [...server.output().matchAll(/"pid":(\d+),"worker":0,"mode":"inline".*"msg":"model ready"/g)].map((m) => Number(m[1]));
     const first = await until('the worker to log its model ready', () => readyPids()[0]);
@@ -126,8 +162,10 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /worker process died; replacing it/);
   });
 
-  test('an error user code throws from a timer after the load ends the inference thread: every request on it gets 500 ERR_WORKER_CRASHED saying why, and the new thread serves', async () => {
+  test('an error user code throws from a timer after the load ends the inference thread: every request on it gets 500 ERR_WORKER_CRASHED saying why, and the new thread serves', async (t) => {
     const server = await sharedCrash();
+    // The last test of the shared crash server.
+    cleanupsOf(t).push(() => server.stop());
     await waitForPing(server);
     const held = invoke(server, 'hold');
     await until('the held request to reach the thread', () => /"msg":"holding"/.test(server.output()), { timeoutMs: 10_000 });
@@ -144,11 +182,11 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /"code":"ERR_USER_CODE".*token=s3cr3t refresh failed/, 'the error and its stack are logged');
   });
 
-  test('SMKIT_CONNECTION_BALANCING=kernel: each worker listens itself (KERNEL_SOCKETS_PER_WORKER sockets) where Node supports SO_REUSEPORT; elsewhere a warning and the primary hands connections over', async () => {
+  test('SMKIT_CONNECTION_BALANCING=kernel: each worker listens itself (KERNEL_SOCKETS_PER_WORKER sockets) where Node supports SO_REUSEPORT; elsewhere a warning and the primary hands connections over', async (t) => {
     const base = makeOptMl(path.join(REPO_ROOT, 'models', 'iris-onnx'));
-    cleanups.push(() => removeDir(base));
+    cleanupsOf(t).push(() => removeDir(base));
     const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_CONNECTION_BALANCING: 'kernel' });
-    cleanups.push(() => server.stop());
+    cleanupsOf(t).push(() => server.stop());
     // One worker's /ping 200 does not mean the other has loaded its model: an invocation that
     // reaches a worker still loading waits for it, so all 24 are answered 200.
     await waitForPing(server);
@@ -173,13 +211,13 @@ describe('smkit serve as a process', () => {
     }
   });
 
-  test('kept-alive connections spread over the workers again: a replacement worker gets its share of the connections that moved to the other (SMKIT_CONNECTION_REBALANCING)', async () => {
-    const server = await serveFixture('crash', { SAGEMAKER_MODEL_SERVER_WORKERS: '2' });
+  test('kept-alive connections spread over the workers again: a replacement worker gets its share of the connections that moved to the other (SMKIT_CONNECTION_REBALANCING)', async (t) => {
+    const server = await serveFixture('crash', { SAGEMAKER_MODEL_SERVER_WORKERS: '2' }, undefined, cleanupsOf(t));
     await waitForPing(server);
     // Eight kept-alive connections, each sending its next request once answered (as SageMaker's
     // front end and the SDKs do); /metrics goes over them too, so they are all the connections there are.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-    cleanups.push(() => agent.destroy());
+    cleanupsOf(t).push(() => agent.destroy());
     const get = (pathname: string, method = 'GET', body = '') =>
       new Promise<string>((resolve, reject) => {
         const req = http.request(`${server.url}${pathname}`, { agent, method, headers: { 'Content-Type': 'text/plain' }, timeout: 10_000 }, (res) => {
@@ -225,23 +263,8 @@ describe('smkit serve as a process', () => {
     }
   });
 
-  test('SIGTERM finishes the in-flight request, then the process exits 0', async () => {
-    const server = await sharedBlocking();
-    await waitForPing(server);
-    const inFlight = invoke(server, 'async:1500');
-    // Signal only once the request is inside the handler (it logs when it starts waiting).
-    await until('the request to be inside the handler', () => server.output().includes('async wait started'), { timeoutMs: 30_000, intervalMs: 100 });
-    server.child.kill('SIGTERM');
-    const res = await inFlight;
-    assert.equal(res.status, 200);
-    assert.equal(await res.text(), 'waited');
-    const exit = await server.exited;
-    assert.equal(exit.code, 0);
-    assert.match(server.output(), /draining/);
-  });
-
-  test('inline mode: a modelFn that calls process.exit ends start-up with exit 1 naming the cause, not a restart loop until SAGEMAKER_STARTUP_TIMEOUT', async () => {
-    const server = await serveFixture('exit-on-load', { SMKIT_INFERENCE_MODE: 'inline', SAGEMAKER_STARTUP_TIMEOUT: '60' });
+  test('inline mode: a modelFn that calls process.exit ends start-up with exit 1 naming the cause, not a restart loop until SAGEMAKER_STARTUP_TIMEOUT', async (t) => {
+    const server = await serveFixture('exit-on-load', { SMKIT_INFERENCE_MODE: 'inline', SAGEMAKER_STARTUP_TIMEOUT: '60' }, undefined, cleanupsOf(t));
     // Before, the primary replaced the worker (with backoff) until the start-up timeout, /ping saying only "loading".
     let timer: NodeJS.Timeout | undefined;
     const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 20_000)))]);
@@ -250,10 +273,10 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /ended while loading the model, 3 times in a row \(exit code 7: process\.exit was called/);
   });
 
-  test('a worker process left with no file descriptors while its model loads is replaced (a new process may load it), and start-up ends naming the open files limit once three in a row could not', async () => {
+  test('a worker process left with no file descriptors while its model loads is replaced (a new process may load it), and start-up ends naming the open files limit once three in a row could not', async (t) => {
     // The fixture's modelFn leaks every descriptor, then throws the EMFILE from a timer, ending its
     // inference thread: a failure of the process, not of the model, which a new process may not meet.
-    const server = await serveFixture('leaks-descriptors-on-load', { SAGEMAKER_STARTUP_TIMEOUT: '60' }, 256);
+    const server = await serveFixture('leaks-descriptors-on-load', { SAGEMAKER_STARTUP_TIMEOUT: '60' }, 256, cleanupsOf(t));
     const exit = await server.exited;
     const output = server.output();
     assert.deepEqual(exit, { code: 1, signal: null }, output);
@@ -262,10 +285,10 @@ describe('smkit serve as a process', () => {
     assert.doesNotMatch(output, /SAGEMAKER_STARTUP_TIMEOUT/, 'ended by the load deaths, not the start-up timeout');
   });
 
-  test('a model whose reload (its inference thread ended while serving) meets its worker process short of file descriptors: that process is replaced, and the new one serves', async () => {
+  test('a model whose reload (its inference thread ended while serving) meets its worker process short of file descriptors: that process is replaced, and the new one serves', async (t) => {
     const marks = mkdtempSync(path.join(os.tmpdir(), 'smkit-reload-fd-'));
-    cleanups.push(() => removeDir(marks));
-    const server = await serveFixture('leaks-descriptors-on-reload', { MARK_DIR: marks }, 256);
+    cleanupsOf(t).push(() => removeDir(marks));
+    const server = await serveFixture('leaks-descriptors-on-reload', { MARK_DIR: marks }, 256, cleanupsOf(t));
     await waitForPing(server);
     const first = await invoke(server, 'x');
     assert.equal(first.status, 200);
@@ -287,8 +310,8 @@ describe('smkit serve as a process', () => {
 
   // Each starts a server of its own and waits on its start-up or load: they run side by side.
   describe('start-up and model loading', { concurrency: 4 }, () => {
-    test('a model that does not load within SAGEMAKER_STARTUP_TIMEOUT ends start-up with exit 1', async () => {
-      const server = await serveFixture('hang', { SAGEMAKER_STARTUP_TIMEOUT: '1' });
+    test('a model that does not load within SAGEMAKER_STARTUP_TIMEOUT ends start-up with exit 1', async (t) => {
+      const server = await serveFixture('hang', { SAGEMAKER_STARTUP_TIMEOUT: '1' }, undefined, cleanupsOf(t));
       const exit = await server.exited;
       assert.equal(exit.code, 1);
       assert.match(server.output(), /within 1 s \(SAGEMAKER_STARTUP_TIMEOUT\)/);
@@ -296,14 +319,14 @@ describe('smkit serve as a process', () => {
       assert.doesNotMatch(server.output(), /grace period over/);
     });
 
-    test('an empty model directory falls back to the baked model (SMKIT_BAKED_MODEL_DIR); a mounted model wins', async () => {
+    test('an empty model directory falls back to the baked model (SMKIT_BAKED_MODEL_DIR); a mounted model wins', async (t) => {
       const baked = path.join(REPO_ROOT, 'models/iris-onnx');
       const empty = makeOptMl();
       const mounted = makeOptMl(path.join(REPO_ROOT, 'models/iris-pipeline'));
-      cleanups.push(() => removeDir(empty), () => removeDir(mounted));
+      cleanupsOf(t).push(() => removeDir(empty), () => removeDir(mounted));
       // Two independent servers: they start side by side, and each that started is stopped after, even if the other failed.
       const starts = [startServe({ SAGEMAKER_BASE_DIR: empty, SMKIT_BAKED_MODEL_DIR: baked }), startServe({ SAGEMAKER_BASE_DIR: mounted, SMKIT_BAKED_MODEL_DIR: baked })];
-      for (const s of await Promise.allSettled(starts)) if (s.status === 'fulfilled') cleanups.push(() => s.value.stop());
+      for (const s of await Promise.allSettled(starts)) if (s.status === 'fulfilled') cleanupsOf(t).push(() => s.value.stop());
       const [fromBaked, fromMounted] = (await Promise.all(starts)) as [ServeProcess, ServeProcess];
       await Promise.all([waitForPing(fromBaked), waitForPing(fromMounted)]);
       const a = await fetchWithTimeout(`${fromBaked.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
@@ -312,11 +335,11 @@ describe('smkit serve as a process', () => {
       assert.equal(((await b.json()) as { label: string }[][])[0]![0]!.label, 'setosa', 'top-k labels from the mounted pipeline');
     });
 
-    test('code/package.json dependencies are installed into a writable copy in the temporary folder, never into the model dir', async () => {
+    test('code/package.json dependencies are installed into a writable copy in the temporary folder, never into the model dir', async (t) => {
       // TMPDIR of its own: the copy lands there (and goes with it), not in this machine's /tmp.
       const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-tmpdir-'));
-      cleanups.push(() => removeDir(tmp));
-      const server = await serveFixture('code-deps', { TMPDIR: tmp });
+      cleanupsOf(t).push(() => removeDir(tmp));
+      const server = await serveFixture('code-deps', { TMPDIR: tmp }, undefined, cleanupsOf(t));
       await waitForPing(server, 200, 120_000);
       const res = await invoke(server, 'smkit');
       assert.equal(await res.text(), 'hello, smkit');
@@ -328,15 +351,15 @@ describe('smkit serve as a process', () => {
       assert.ok(existsSync(path.join(target, 'node_modules')));
     });
 
-    test('SMKIT_INSTALL_CODE_DEPS=never skips the install; the failed import is the load error', async () => {
-      const server = await serveFixture('code-deps', { SMKIT_INSTALL_CODE_DEPS: 'never' });
+    test('SMKIT_INSTALL_CODE_DEPS=never skips the install; the failed import is the load error', async (t) => {
+      const server = await serveFixture('code-deps', { SMKIT_INSTALL_CODE_DEPS: 'never' }, undefined, cleanupsOf(t));
       const ping = await waitForPing(server, 503);
       assert.match(((await ping.json()) as { message: string }).message, /greet/);
     });
 
-    test('a start-up failure after the workers were forked stops them too (invalid code/package.json)', async () => {
+    test('a start-up failure after the workers were forked stops them too (invalid code/package.json)', async (t) => {
       const base = makeOptMl();
-      cleanups.push(() => removeDir(base));
+      cleanupsOf(t).push(() => removeDir(base));
       cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(base, 'model'), { recursive: true });
       mkdirSync(path.join(base, 'model/code'));
       writeFileSync(path.join(base, 'model/code/package.json'), '{ "dependencies": ');
@@ -348,12 +371,12 @@ describe('smkit serve as a process', () => {
       assert.match(r.stderr, /ERR_CODE_DEPENDENCIES: .*code\/package\.json is not valid JSON/);
     });
 
-    test('a SAGEMAKER_PROGRAM that names no module in code/ beside other scripts is a start-up warning, and the default hooks serve', async () => {
+    test('a SAGEMAKER_PROGRAM that names no module in code/ beside other scripts is a start-up warning, and the default hooks serve', async (t) => {
       const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
       mkdirSync(path.join(base, 'model', 'code'));
       writeFileSync(path.join(base, 'model', 'code', 'handler.mjs'), 'export const outputFn = () => ({ body: "custom", contentType: "text/plain" });\n');
       const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_PROGRAM: 'handlr.py' });
-      cleanups.push(() => removeDir(base), () => server.stop());
+      cleanupsOf(t).push(() => removeDir(base), () => server.stop());
       await waitForPing(server);
       const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
       assert.equal(((await res.json()) as number[][])[0]!.length, 3, 'the default hooks answered');
@@ -361,11 +384,11 @@ describe('smkit serve as a process', () => {
       assert.match(server.output(), /code\/ has handler\.mjs but no handlr\.\{mjs,js,cjs\}: serving with the default hooks; set SAGEMAKER_PROGRAM/);
     });
 
-    test('a broken model file: /ping 503 with the reason logged, invocations 503', async () => {
+    test('a broken model file: /ping 503 with the reason logged, invocations 503', async (t) => {
       const base = makeOptMl();
       writeFileSync(path.join(base, 'model', 'model.onnx'), 'this is not a protobuf');
       const server = await startServe({ SAGEMAKER_BASE_DIR: base });
-      cleanups.push(() => removeDir(base), () => server.stop());
+      cleanupsOf(t).push(() => removeDir(base), () => server.stop());
       const ping = await waitForPing(server, 503);
       assert.match(((await ping.json()) as { message: string }).message, /cannot load ONNX model/);
       const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '1,2,3,4', headers: { 'Content-Type': 'text/csv' } });
@@ -373,11 +396,11 @@ describe('smkit serve as a process', () => {
       assert.match(server.output(), /model failed to load/);
     });
 
-    test('two .onnx files without model.onnx or a pipeline file is a clear load error', async () => {
+    test('two .onnx files without model.onnx or a pipeline file is a clear load error', async (t) => {
       const base = makeOptMl();
       for (const n of ['a.onnx', 'b.onnx']) cpSync(path.join(REPO_ROOT, 'models/iris-onnx/model.onnx'), path.join(base, 'model', n));
       const server = await startServe({ SAGEMAKER_BASE_DIR: base });
-      cleanups.push(() => removeDir(base), () => server.stop());
+      cleanupsOf(t).push(() => removeDir(base), () => server.stop());
       const ping = await waitForPing(server, 503);
       assert.match(((await ping.json()) as { message: string }).message, /several ONNX models \(a\.onnx, b\.onnx\)/);
     });
