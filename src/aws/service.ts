@@ -63,18 +63,65 @@ export function queryFaultOf(err: AwsServiceError & QueryErrorDetails): 'Sender'
  */
 export const INTERNAL_FAILURE_MESSAGE = 'The request processing has failed because of an unknown error, exception or failure.';
 
-/** Told what a local service (`where`: its signing name, `front door`) threw that its caller was answered an `InternalFailure` for. */
+/**
+ * Told what a local service threw that its caller was answered an `InternalFailure` for. `where`
+ * names it: the service's name (`SageMaker`, `CloudWatch`, `CloudWatch Logs`, `Application Auto
+ * Scaling`, see {@link serviceNameOf}) or `front door`.
+ */
 export type InternalFailureLog = (where: string, err: unknown) => void;
 
-/** The `InternalFailure` a caller gets for what a local service threw; `log` is told the cause. */
+const SERVICE_NAMES: Readonly<Record<string, string>> = {
+  sagemaker: 'SageMaker',
+  monitoring: 'CloudWatch',
+  logs: 'CloudWatch Logs',
+  'application-autoscaling': 'Application Auto Scaling',
+};
+
+/** A local service's name, as its messages say it, from its signing name (an unknown one is itself). */
+export function serviceNameOf(signingName: string): string {
+  return SERVICE_NAMES[signingName] ?? signingName;
+}
+
+/** The warning code of {@link reportInternalFailure}'s fallback. */
+export const INTERNAL_FAILURE_WARNING = 'SMKIT_INTERNAL_FAILURE';
+
+/**
+ * Hands the cause of an `InternalFailure` (which the answer does not carry) to `log`. With no
+ * `log`, or when `log` itself throws, the cause is a process warning instead (code
+ * {@link INTERNAL_FAILURE_WARNING}, its message naming `where` and the cause's message, its stack
+ * as the detail), which Node prints to stderr, so that it is never lost; what `log` threw is a
+ * warning too. It never throws, so a hook's bug cannot fail the answer or the process.
+ */
+export function reportInternalFailure(where: string, err: unknown, log: InternalFailureLog | undefined): void {
+  if (log) {
+    try {
+      log(where, err);
+      return;
+    } catch (logErr) {
+      warnInternalFailure(`the onInternalFailure hook threw, told of a failure of the local ${where}`, logErr);
+    }
+  }
+  warnInternalFailure(`the local ${where} failed (the caller was answered InternalFailure)`, err);
+}
+
+function warnInternalFailure(what: string, err: unknown): void {
+  try {
+    const stack = err instanceof Error && typeof err.stack === 'string' ? err.stack : undefined;
+    process.emitWarning(`${what}: ${thrownMessage(err)}`, { code: INTERNAL_FAILURE_WARNING, ...(stack === undefined ? {} : { detail: stack }) });
+  } catch {
+    // A warning that cannot be made (an err whose stack getter throws) has nowhere else to go.
+  }
+}
+
+/** The `InternalFailure` a caller gets for what a local service threw; `log` is told the cause ({@link reportInternalFailure}). */
 export function internalFailure(where: string, err: unknown, log: InternalFailureLog | undefined): AwsServiceError {
-  log?.(where, err);
+  reportInternalFailure(where, err, log);
   return new AwsServiceError('InternalFailure', INTERNAL_FAILURE_MESSAGE, 500);
 }
 
 /** Logs what a local service (`where`) threw that its caller was answered a bare `InternalFailure` for: the cause is only here. */
-export function logInternalFailure(log: ((level: 'warn', msg: string, fields: Record<string, unknown>) => void) | undefined, where: string, err: unknown): void {
-  log?.('warn', `the local ${where} failed (the caller was answered InternalFailure)`, { message: thrownMessage(err), ...(err instanceof Error && err.stack !== undefined ? { stack: err.stack } : {}) });
+export function logInternalFailure(log: (level: 'warn', msg: string, fields: Record<string, unknown>) => void, where: string, err: unknown): void {
+  log('warn', `the local ${where} failed (the caller was answered InternalFailure)`, { message: thrownMessage(err), ...(err instanceof Error && err.stack !== undefined ? { stack: err.stack } : {}) });
 }
 
 /** The error every service answers for an operation it does not implement. */

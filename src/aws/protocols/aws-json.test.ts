@@ -10,7 +10,7 @@ import { MAX_AWS_JSON_DEPTH } from './aws-json.js';
 import { ANSWER_SLICE_BYTES } from '../../net/end-in-slices.js';
 import { createCloudWatchQueryHandler } from '../../local/control-plane/cloudwatch/query-handler.js';
 import type { CloudWatchService } from '../../local/control-plane/cloudwatch/cloudwatch-service.js';
-import { AwsServiceError, unknownOperation, type AwsService } from '../service.js';
+import { AwsServiceError, INTERNAL_FAILURE_WARNING, unknownOperation, type AwsService } from '../service.js';
 import { recordSocketWrites } from '../../../test/helpers/socket-writes.js';
 
 function service(prefix: string, queryCompatible = false): AwsService & { calls: Array<[string, Record<string, unknown>]> } {
@@ -79,7 +79,7 @@ test("a local service's own failure is a 500 InternalFailure with AWS's generic 
   assert.equal(res.status, 500);
   assert.match(res.text, /<Code>InternalFailure<\/Code>\s*<Message>The request processing has failed because of an unknown error, exception or failure\.<\/Message>/);
   assert.doesNotMatch(res.text, /boom|secret/);
-  assert.deepEqual(told, [['sagemaker', 'boom'], ['monitoring', 'boom at /home/me/secret/path']]);
+  assert.deepEqual(told, [['SageMaker', 'boom'], ['CloudWatch', 'boom at /home/me/secret/path']]);
 });
 
 test('an X-Amz-Target no service answers is quoted in its error cut short, however long it is (headers may reach 16 KB)', async () => {
@@ -206,4 +206,79 @@ test("the front door's own failure (its catch-all) is a 500 InternalFailure with
   assert.deepEqual(JSON.parse(res.text), { Message: 'The request processing has failed because of an unknown error, exception or failure.' });
   assert.doesNotMatch(res.text, /boom|secret/);
   assert.deepEqual(told, [['front door', 'boom at /home/me/secret/path']]);
+});
+
+/** The SMKIT_INTERNAL_FAILURE process warnings emitted while `run` runs (a warning is emitted on the next tick, before any answer is read). */
+async function internalFailureWarnings(run: () => Promise<void>): Promise<Array<{ message: string; detail: string | undefined }>> {
+  const seen: Array<{ message: string; detail: string | undefined }> = [];
+  const listen = (w: Error & { code?: string; detail?: string }) => {
+    if (w.code === INTERNAL_FAILURE_WARNING) seen.push({ message: w.message, detail: w.detail });
+  };
+  process.on('warning', listen);
+  try {
+    await run();
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    process.off('warning', listen);
+  }
+  return seen;
+}
+
+const throwingEndpoints = { get: () => { throw new Error('boom at /home/me/secret/path'); } } as unknown as Parameters<typeof createFrontDoor>[0]['endpoints'];
+const failingCloudWatch = { signingName: 'monitoring', call: async () => Promise.reject(new Error('boom at /home/me/secret/path')) } as unknown as CloudWatchService;
+const GENERIC = 'The request processing has failed because of an unknown error, exception or failure.';
+
+test('with no onInternalFailure the cause of an InternalFailure is a process warning naming the service, with its stack (it was in the answer before)', async () => {
+  const app = createFrontDoor({ endpoints: throwingEndpoints, services: [service('SageMaker')], queryHandler: createCloudWatchQueryHandler(failingCloudWatch) });
+  const warnings = await internalFailureWarnings(async () => {
+    for (const res of [
+      await request(app).post('/').set('X-Amz-Target', 'SageMaker.Crash').set('Content-Type', 'application/x-amz-json-1.1').send('{}'),
+      await request(app).post('/').set('Content-Type', 'application/x-www-form-urlencoded').send('Action=ListMetrics&Version=2010-08-01'),
+      await request(app).post('/endpoints/e/invocations').set('Content-Type', 'application/json').send('{}'),
+    ]) {
+      assert.equal(res.status, 500);
+      assert.doesNotMatch(res.text, /boom|secret/);
+    }
+  });
+  assert.deepEqual(warnings.map((w) => w.message), [
+    'the local SageMaker failed (the caller was answered InternalFailure): boom',
+    'the local CloudWatch failed (the caller was answered InternalFailure): boom at /home/me/secret/path',
+    'the local front door failed (the caller was answered InternalFailure): boom at /home/me/secret/path',
+  ]);
+  for (const w of warnings) assert.match(w.detail ?? '', /^Error: boom[^]*\n\s+at /);
+});
+
+test('an onInternalFailure hook that throws changes no answer (no stack in it, no crash): its throw and the cause become process warnings', async () => {
+  const onInternalFailure = () => {
+    throw new Error('hook bug');
+  };
+  const app = createFrontDoor({ endpoints: throwingEndpoints, services: [service('SageMaker')], queryHandler: createCloudWatchQueryHandler(failingCloudWatch, onInternalFailure), onInternalFailure });
+  const warnings = await internalFailureWarnings(async () => {
+    let res = await request(app).post('/').set('X-Amz-Target', 'SageMaker.Crash').set('Content-Type', 'application/x-amz-json-1.1').send('{}');
+    assert.equal(res.status, 500);
+    assert.deepEqual(JSON.parse(res.text), { __type: 'InternalFailure', message: GENERIC });
+    res = await request(app).post('/').set('Content-Type', 'application/x-www-form-urlencoded').send('Action=ListMetrics&Version=2010-08-01');
+    assert.equal(res.status, 500);
+    assert.match(res.text, /<Code>InternalFailure<\/Code>/);
+    res = await request(app).post('/endpoints/e/invocations').set('Content-Type', 'application/json').send('{}');
+    assert.equal(res.status, 500);
+    assert.deepEqual(JSON.parse(res.text), { Message: GENERIC });
+  });
+  assert.deepEqual(warnings.map((w) => w.message), [
+    'the onInternalFailure hook threw, told of a failure of the local SageMaker: hook bug',
+    'the local SageMaker failed (the caller was answered InternalFailure): boom',
+    'the onInternalFailure hook threw, told of a failure of the local CloudWatch: hook bug',
+    'the local CloudWatch failed (the caller was answered InternalFailure): boom at /home/me/secret/path',
+    'the onInternalFailure hook threw, told of a failure of the local front door: hook bug',
+    'the local front door failed (the caller was answered InternalFailure): boom at /home/me/secret/path',
+  ]);
+});
+
+test("a CloudWatch query failure after the answer's headers were sent, which cannot be answered, still goes to onInternalFailure", async () => {
+  const told = await new Promise<Array<[string, string]>>((resolve) => {
+    const handler = createCloudWatchQueryHandler(failingCloudWatch, (where, err) => resolve([[where, (err as Error).message]]));
+    const req = { body: Buffer.from('Action=ListMetrics&Version=2010-08-01') } as unknown as Parameters<typeof handler>[0];
+    handler(req, { headersSent: true } as unknown as Parameters<typeof handler>[1]);
+  });
+  assert.deepEqual(told, [['CloudWatch', 'boom at /home/me/secret/path']]);
 });

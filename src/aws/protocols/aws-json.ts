@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { AwsServiceError, internalFailure, queryCodeOf, queryFaultOf, type AwsService, type InternalFailureLog, type QueryErrorDetails } from '../service.js';
+import { AwsServiceError, internalFailure, queryCodeOf, queryFaultOf, serviceNameOf, type AwsService, type InternalFailureLog, type QueryErrorDetails } from '../service.js';
 import { jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 import { endInSlices } from '../../net/end-in-slices.js';
 import { excerpt } from '../../errors/excerpt.js';
@@ -129,7 +129,8 @@ export function writeAwsJsonError(res: ServerResponse, version: AwsJsonVersion, 
  * Runs one awsJson request against the service whose `targetPrefix` matches and writes the
  * answer. Anything that is not an {@link AwsServiceError} becomes a 500 `InternalFailure`, so a bug
  * shows as a service error instead of a dropped connection; its text goes to `onInternalFailure`
- * only, as AWS's answer says nothing of the cause.
+ * only, as AWS's answer says nothing of the cause (without it, or when it throws, to a process
+ * warning: `reportInternalFailure`).
  */
 export async function dispatchAwsJson(services: readonly AwsService[], target: string, contentType: string | undefined, body: Buffer, res: ServerResponse, onInternalFailure?: InternalFailureLog): Promise<void> {
   const version = awsJsonVersionOf(contentType);
@@ -151,7 +152,7 @@ export async function dispatchAwsJson(services: readonly AwsService[], target: s
     const output = await service.call(request.operation, request.input);
     writeAwsJsonOutput(res, version, output);
   } catch (err) {
-    const serviceError = err instanceof AwsServiceError ? err : internalFailure(service.signingName, err, onInternalFailure);
+    const serviceError = err instanceof AwsServiceError ? err : internalFailure(serviceNameOf(service.signingName), err, onInternalFailure);
     writeAwsJsonError(res, version, serviceError, queryCompatible);
   }
 }

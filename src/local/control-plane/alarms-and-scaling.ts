@@ -18,7 +18,7 @@ export interface AlarmsAndScalingOptions {
   readonly now?: () => number;
   /** Called when a scaling action fails (the endpoint stays as it was). */
   readonly onScalingError?: (resourceId: string, err: unknown) => void;
-  /** Told the cause of each `InternalFailure` the CloudWatch query handler answers. */
+  /** Told the cause of each `InternalFailure` the CloudWatch query handler answers (without it, a process warning: `reportInternalFailure`). */
   readonly onInternalFailure?: InternalFailureLog;
 }
 

@@ -101,6 +101,12 @@ export interface LocalSageMakerOptions {
   /** Where `s3://` model data is read from and `s3://` data capture written to. @defaultValue an S3 client from `settings` */
   s3?: S3Objects;
   progress?: (line: string) => void;
+  /**
+   * What goes wrong in the background (failed invocations, scaling, containers), and the cause of
+   * each `InternalFailure` a local service or the front door answers (whose message does not carry
+   * it). Without it that cause is a process warning (code `SMKIT_INTERNAL_FAILURE`), which Node
+   * prints to stderr.
+   */
   log?: EndpointLog;
   /** How long a training job's metric regex may run on one line before it is disabled for the job (tests). @defaultValue 1000 */
   metricRegexBudgetMs?: number;
@@ -196,7 +202,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
           region: settings.region,
           accountId: settings.accountId,
           ...(opts.log ? { onScalingError: (resourceId: string, err: unknown) => opts.log!('warn', 'autoscaling failed', { resourceId, message: (err as Error).message }) } : {}),
-          onInternalFailure: (where, err) => logInternalFailure(opts.log, where, err),
+          ...(opts.log ? { onInternalFailure: (where: string, err: unknown) => logInternalFailure(opts.log!, where, err) } : {}),
         });
   const metrics = opts.metrics ?? guard?.metrics;
   const queryHandler = opts.queryHandler ?? guard?.queryHandler;
@@ -363,7 +369,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
     onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
-    onInternalFailure: (where, err) => logInternalFailure(opts.log, where, err),
+    ...(opts.log ? { onInternalFailure: (where: string, err: unknown) => logInternalFailure(opts.log!, where, err) } : {}),
   });
   const server = createFrontDoorServer(app);
   let port: number;

@@ -49,7 +49,11 @@ export interface StartOptions {
   seed?: number;
   /** Progress lines (the CLI writes them to stderr). */
   progress?: (line: string) => void;
-  /** Shadow comparisons and capture problems. */
+  /**
+   * Shadow comparisons and capture problems, and the cause of each `InternalFailure` the front door
+   * answers (whose message does not carry it). Without it that cause is a process warning (code
+   * `SMKIT_INTERNAL_FAILURE`), which Node prints to stderr.
+   */
   log?: EndpointLog;
   /** Keep the temporary `/opt/ml` trees and logs after stopping. @defaultValue false */
   keepWorkDir?: boolean;
@@ -326,7 +330,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       ...(opts.frontDoor?.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: opts.frontDoor.bodyMemoryBytes }),
       ...(opts.frontDoor?.logGroupArn ? { logGroupArn: opts.frontDoor.logGroupArn } : {}),
       onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
-      onInternalFailure: (where, err) => logInternalFailure(opts.log, where, err),
+      ...(opts.log ? { onInternalFailure: (where: string, err: unknown) => logInternalFailure(opts.log!, where, err) } : {}),
     });
     const { createFrontDoorServer, listenFrontDoor } = await import('../front-door/http-server.js');
     server = createFrontDoorServer(app);

@@ -5,7 +5,7 @@ import { awsJsonErrorAnswer, awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BOD
 import { writeQueryError } from '../../aws/protocols/query.js';
 import { endInSlices } from '../../net/end-in-slices.js';
 import { sendTextAndClose } from '../../server/respond.js';
-import { AwsServiceError, INTERNAL_FAILURE_MESSAGE, queryCodeOf, queryFaultOf, type AwsService, type InternalFailureLog, type QueryErrorDetails } from '../../aws/service.js';
+import { AwsServiceError, INTERNAL_FAILURE_MESSAGE, queryCodeOf, queryFaultOf, reportInternalFailure, type AwsService, type InternalFailureLog, type QueryErrorDetails } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
 import { OversizeBodyError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { MissingTargetModelError, ModelNotReadyError, TargetModelError } from '../endpoint/multi-model.js';
@@ -128,7 +128,12 @@ export interface FrontDoorOptions {
   logGroupArn?: (endpointName: string) => string | undefined;
   /** Called for each failed invocation (for the CLI's log). */
   onError?: (endpoint: string, err: RuntimeApiError) => void;
-  /** Told the cause of each `InternalFailure` a control-plane service or the front door itself answered (whose message says nothing of it, as AWS's does not). */
+  /**
+   * Told the cause of each `InternalFailure` (whose message says nothing of it, as AWS's does not)
+   * that the front door itself or an awsJson control-plane service (`services`) answered. The
+   * `queryHandler` reports its own: give `createCloudWatchQueryHandler` the same hook. Without
+   * it, or when it throws, the cause is a process warning (code `SMKIT_INTERNAL_FAILURE`) instead.
+   */
   onInternalFailure?: InternalFailureLog;
 }
 
@@ -721,7 +726,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendError(res, new RuntimeApiError('ValidationError', 400, e.message ?? 'The request could not be read.'));
     }
-    opts.onInternalFailure?.('front door', err);
+    reportInternalFailure('front door', err, opts.onInternalFailure);
     sendError(res, new RuntimeApiError('InternalFailure', 500, INTERNAL_FAILURE_MESSAGE));
   });
   return Object.assign(app, { answerHeadFault });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AwsServiceError, internalFailure, queryCodeOf, queryFaultOf, type InternalFailureLog } from '../../../aws/service.js';
+import { AwsServiceError, INTERNAL_FAILURE_MESSAGE, queryCodeOf, queryFaultOf, reportInternalFailure, serviceNameOf, type InternalFailureLog } from '../../../aws/service.js';
 import { endInSlices } from '../../../net/end-in-slices.js';
 import { parseQueryBody, QueryParseError, writeQueryError, writeQueryResponse } from '../../../aws/protocols/query.js';
 import type { CloudWatchService } from './cloudwatch-service.js';
@@ -42,7 +42,8 @@ function send(res: ServerResponse, status: number, requestId: string, xml: strin
  * The CloudWatch query-protocol endpoint (what the AWS CLI and boto3 send): parses a
  * form-encoded `POST /`, calls the {@link CloudWatchService}, and answers the service's XML or its
  * `<ErrorResponse>`. Every body gets a 2xx or a 4xx; an unexpected failure is a 500 `InternalFailure`
- * whose cause goes to `onInternalFailure` only.
+ * whose cause goes to `onInternalFailure` only (without it, or when it throws, to a process warning:
+ * {@link reportInternalFailure}), as does a failure after the answer's headers were sent.
  */
 export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService, onInternalFailure?: InternalFailureLog): ((req: QueryHttpRequest, res: ServerResponse) => void) & { readonly xmlns: string } {
   const handler = (req: QueryHttpRequest, res: ServerResponse): void => {
@@ -58,11 +59,12 @@ export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService, onIn
       const output = await cloudwatch.call(request.action, input);
       send(res, 200, requestId, writeQueryResponse(request.action, output, CLOUDWATCH_XMLNS, requestId, { mapMembers: CLOUDWATCH_MAP_MEMBERS, timestampMembers: CLOUDWATCH_TIMESTAMP_MEMBERS }));
     })().catch((err: unknown) => {
-      if (res.headersSent) return;
-      if (err instanceof QueryParseError) return fail(400, err.code, err.message);
-      if (err instanceof AwsServiceError) return fail(err.status, queryCodeOf(err), err.message, queryFaultOf(err));
-      const failure = internalFailure(cloudwatch.signingName, err, onInternalFailure);
-      return fail(failure.status, failure.type, failure.message, 'Receiver');
+      // Once its headers are out the caller cannot be answered the error, whatever it is: it is reported.
+      const answerable = !res.headersSent;
+      if (answerable && err instanceof QueryParseError) return fail(400, err.code, err.message);
+      if (answerable && err instanceof AwsServiceError) return fail(err.status, queryCodeOf(err), err.message, queryFaultOf(err));
+      reportInternalFailure(serviceNameOf(cloudwatch.signingName), err, onInternalFailure);
+      if (answerable) fail(500, 'InternalFailure', INTERNAL_FAILURE_MESSAGE, 'Receiver');
     });
   };
   // The front door's own refusals of a query body (too large, not decodable) carry CloudWatch's namespace too.
