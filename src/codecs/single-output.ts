@@ -37,6 +37,9 @@ export function plainToTensor(value: unknown, mediaType: string): Tensor {
   return { dtype: 'int64', shape: t.shape, data: BigInt64Array.from(d, (x) => BigInt(x)) };
 }
 
+/** The typed arrays {@link typedArrayToTensor} carries, by name. */
+const CARRIED: ReadonlySet<string> = new Set(['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array', 'BigUint64Array']);
+
 function typedArrayToTensor(v: ArrayBufferView): Tensor {
   const shape = [(v as unknown as ArrayLike<unknown>).length];
   if (v instanceof Float32Array) return { dtype: 'float32', shape, data: v };
@@ -49,8 +52,12 @@ function typedArrayToTensor(v: ArrayBufferView): Tensor {
   if (v instanceof Uint32Array) return { dtype: 'uint32', shape, data: v };
   if (v instanceof BigInt64Array) return { dtype: 'int64', shape, data: v };
   if (v instanceof BigUint64Array) return { dtype: 'uint64', shape, data: v };
-  // One of another realm is no instance of this realm's arrays, though it may be of a kind carried here.
+  // Not a typed array of any realm: a DataView of another realm (this realm's does not come here).
+  if (valueKind(v) === 'an object') throw new ToolkitError('ERR_ENCODE', 'Cannot encode a DataView');
+  // One of another realm is no instance of this realm's arrays, though it may be of a kind carried
+  // here: only then is copying it the cure (a Float16Array would be refused in this realm too).
   const kind = valueKind(v);
-  const otherRealm = isOtherRealmTypedArray(v) ? ` made in another realm (a vm context): copy it into one of this realm's (new ${kind.replace(/^an? /, '')}(value))` : '';
+  const name = kind.replace(/^an? /, '');
+  const otherRealm = CARRIED.has(name) && isOtherRealmTypedArray(v) ? ` made in another realm (a vm context): copy it into one of this realm's (new ${name}(value))` : '';
   throw new ToolkitError('ERR_ENCODE', `Cannot encode ${kind}${otherRealm}`);
 }

@@ -52,9 +52,20 @@ test('inputs a request names __proto__ stay own entries of an ordinary object (J
 test('a typed array single-array formats cannot carry is named with its article, and none of its code runs', () => {
   // Another realm's Int32Array is no Int32Array of this one; its constructor is not read (a getter could throw).
   const foreign = runInNewContext('const a = new Int32Array(2); Object.defineProperty(a, "constructor", { get() { throw new Error("ran"); } }); a') as unknown;
-  // Before: 'Cannot encode an Int32Array', which single-array formats do carry.
+  // Before, its constructor's name was read: this getter threw 'ran', and a plain one gave 'Cannot encode a Int32Array', a kind single-array formats do carry.
   assert.throws(() => plainToTensor(foreign, 'text/csv'), {
     code: 'ERR_ENCODE',
     message: "Cannot encode an Int32Array made in another realm (a vm context): copy it into one of this realm's (new Int32Array(value))",
   });
+});
+
+test("another realm's DataView is named as one", () => {
+  // Before: 'Cannot encode an object' (a DataView has no typed-array tag).
+  assert.throws(() => plainToTensor(runInNewContext('new DataView(new ArrayBuffer(4))'), 'text/csv'), { code: 'ERR_ENCODE', message: 'Cannot encode a DataView' });
+  assert.throws(() => plainToTensor(new DataView(new ArrayBuffer(4)), 'text/csv'), { code: 'ERR_ENCODE' });
+});
+
+test("another realm's Float16Array, which no realm's single-array formats carry, is refused without the hint to copy it", { skip: runInNewContext('typeof Float16Array') === 'undefined' && 'no Float16Array in this Node' }, () => {
+  // Before: '... made in another realm (a vm context): copy it into one of this realm's (new Float16Array(value))', which is refused too.
+  assert.throws(() => plainToTensor(runInNewContext('new Float16Array(2)'), 'text/csv'), { code: 'ERR_ENCODE', message: 'Cannot encode a Float16Array' });
 });
