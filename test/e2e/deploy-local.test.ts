@@ -100,7 +100,7 @@ endpoints:
         weight: 3
         model: ./model-a
         instanceType: ml.m5.large
-        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }
+        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1, SMKIT_INFERENCE_MODE: inline }
         autoscaling:
           minCapacity: 1
           maxCapacity: 2
@@ -110,11 +110,11 @@ endpoints:
       - name: B
         weight: 1
         model: ./model-b
-        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }
+        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1, SMKIT_INFERENCE_MODE: inline }
     shadow:
       name: Shadow
       model: ./model-b
-      env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }
+      env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1, SMKIT_INFERENCE_MODE: inline }
     dataCapture:
       destination: s3://artifacts/capture
       samplingPercentage: 100
@@ -163,6 +163,9 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'model-a'), { recursive: true });
     await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'model-b'), { recursive: true });
     // The handler that holds steadyTraffic's requests, in both models (the shadow serves model-b).
+    // Its hold is a timer, so the variants keep the ONNX model's inline inference
+    // (SMKIT_INFERENCE_MODE: inline): a handler module would otherwise give every serve process an
+    // inference thread to load the model in, and a hop to it on every request.
     for (const model of ['model-a', 'model-b']) await cp(path.join(repo, 'test/fixtures/handlers/held/code'), path.join(dir, model, 'code'), { recursive: true });
     await writeFile(file, endpointFile(1));
 
