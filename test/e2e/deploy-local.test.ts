@@ -27,18 +27,22 @@ const POLL_MS = 200;
  */
 const loops = new Set<() => Promise<unknown>>();
 
-/** Invokes the endpoint in a loop until stopped; counts answers and failures. */
-function trafficLoop(runtime: SageMakerRuntimeClient, endpoint: string, pauseMs = 0): { stop(): Promise<{ ok: number; failed: string[] }> } {
+/**
+ * Invokes the endpoint in a loop until stopped; counts answers and failures. `hold` asks the test's
+ * handler (test/fixtures/handlers/held) to hold each request before answering, and checks it did.
+ */
+function trafficLoop(runtime: SageMakerRuntimeClient, endpoint: string, { pauseMs = 0, hold = false } = {}): { stop(): Promise<{ ok: number; failed: string[] }> } {
   let running = true;
   let ok = 0;
   const failed: string[] = [];
   const loop = (async () => {
     while (running) {
       try {
-        const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: endpoint, ContentType: 'text/csv', Accept: 'application/json', Body: Buffer.from('5.1,3.5,1.4,0.2') }), {
+        const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: endpoint, ContentType: 'text/csv', Accept: 'application/json', Body: Buffer.from('5.1,3.5,1.4,0.2'), ...(hold ? { CustomAttributes: 'hold' } : {}) }), {
           abortSignal: AbortSignal.timeout(30_000),
         });
-        if (out.Body && JSON.parse(Buffer.from(out.Body).toString()).length === 1) ok++;
+        if (hold && out.CustomAttributes !== 'held') failed.push(`not held (custom attributes ${String(out.CustomAttributes)})`);
+        else if (out.Body && JSON.parse(Buffer.from(out.Body).toString()).length === 1) ok++;
         else failed.push('empty answer');
       } catch (err) {
         failed.push(`${(err as Error).name}: ${(err as Error).message}`);
@@ -57,13 +61,25 @@ function trafficLoop(runtime: SageMakerRuntimeClient, endpoint: string, pauseMs 
 }
 
 /**
- * Traffic through an update that keeps variant A under its autoscaling target, so the update is
- * all that changes its fleet (a scale-out would start another serve process, and step 6 would wait
- * for the scale-in first): two loops, so a request can be in flight on either side of a switch,
- * each pausing {@link STEADY_PAUSE_MS} after every answer.
+ * Traffic through an update that keeps a request in flight nearly all the time (with
+ * `terminationWaitInSeconds: 0`, one in flight as the old fleet goes is what must not fail) while
+ * keeping variant A under its autoscaling target, so the update is all that changes its fleet (a
+ * scale-out would start another serve process, and step 6 would wait for the scale-in first).
+ *
+ * Two loops back to back, each request held by the handler (test/fixtures/handlers/held, in every
+ * variant and the shadow) 260 ms before its answer: each loop has one in flight but for the moments
+ * between an answer and the next send, and the two together nearly always. A's target is 5
+ * invocations per instance per minute, a minute lasting 0.5 s here, and target tracking scales out
+ * after 3 minutes over it. Whatever instant a request is counted at (sent, received or answered),
+ * a loop's next one is counted at least 260 ms later, as it is sent only after the previous answer,
+ * which came 260 ms after that request arrived: so at most 2 per loop fall in one half-second
+ * minute, 4 for both, under 5 even if they all went to A (weights 3:1 send B a quarter) and to one
+ * instance of it (in an update, the old and the new fleet share them). Without the hold both loops
+ * ran some 15 requests a second through every serve process, the shadow and the data capture (a
+ * quarter of this file's CPU); held, some 5.
  */
 function steadyTraffic(runtime: SageMakerRuntimeClient, endpoint: string): { stop(): Promise<{ ok: number; failed: string[] }> } {
-  const both = [trafficLoop(runtime, endpoint, STEADY_PAUSE_MS), trafficLoop(runtime, endpoint, STEADY_PAUSE_MS)];
+  const both = [trafficLoop(runtime, endpoint, { hold: true }), trafficLoop(runtime, endpoint, { hold: true })];
   return {
     async stop() {
       const results = await Promise.all(both.map((l) => l.stop()));
@@ -71,18 +87,6 @@ function steadyTraffic(runtime: SageMakerRuntimeClient, endpoint: string): { sto
     },
   };
 }
-
-/**
- * The pause of {@link steadyTraffic}'s loops. A's target is 5 invocations per instance per minute,
- * a minute lasting 0.5 s here, and target tracking scales out after 3 minutes over it. Any instant
- * a loop's request is counted at (sent, received or answered) is at least 250 ms after its
- * previous one's, as the next is sent 250 ms after the previous answer: so at most 2 per loop fall
- * in one half-second minute, 4 for both, under 5 even if one instance of A took them all. Without
- * a pause both loops ran some 15 requests a second, three times A's target, through every serve
- * process, the shadow and the data capture (a quarter of this file's CPU); paced, the updates of
- * steps 3 and 4 still see a few dozen requests each.
- */
-const STEADY_PAUSE_MS = 250;
 
 function endpointFile(canaryWait: number): string {
   return `deploy:
@@ -96,7 +100,7 @@ endpoints:
         weight: 3
         model: ./model-a
         instanceType: ml.m5.large
-        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }
+        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1, SMKIT_INFERENCE_MODE: inline }
         autoscaling:
           minCapacity: 1
           maxCapacity: 2
@@ -106,11 +110,11 @@ endpoints:
       - name: B
         weight: 1
         model: ./model-b
-        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }
+        env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1, SMKIT_INFERENCE_MODE: inline }
     shadow:
       name: Shadow
       model: ./model-b
-      env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }
+      env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1, SMKIT_INFERENCE_MODE: inline }
     dataCapture:
       destination: s3://artifacts/capture
       samplingPercentage: 100
@@ -158,6 +162,11 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
   try {
     await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'model-a'), { recursive: true });
     await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'model-b'), { recursive: true });
+    // The handler that holds steadyTraffic's requests, in both models (the shadow serves model-b).
+    // Its hold is a timer, so the variants keep the ONNX model's inline inference
+    // (SMKIT_INFERENCE_MODE: inline): a handler module would otherwise give every serve process an
+    // inference thread to load the model in, and a hop to it on every request.
+    for (const model of ['model-a', 'model-b']) await cp(path.join(repo, 'test/fixtures/handlers/held/code'), path.join(dir, model, 'code'), { recursive: true });
     await writeFile(file, endpointFile(1));
 
     // 1. Create.
@@ -282,7 +291,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     assert.ok(answered > 3 * 5, `the load sent what a scale-out needs before A had 2 instances (answers: ${loadResults.map((r) => r.ok).join(', ')})`);
     // A trickle far below the target scales it in (as a variant without any traffic would: its idle
     // minutes publish InvocationsPerInstance 0).
-    const trickle = trafficLoop(runtime, 'iris', 150);
+    const trickle = trafficLoop(runtime, 'iris', { pauseMs: 150 });
     await until('variant A to scale back in to 1 instance', async () => ((await variantA()).count === 1 ? true : undefined), { timeoutMs: 120_000, intervalMs: POLL_MS });
     const trickled = await trickle.stop();
     assert.deepEqual(trickled.failed, [], 'no invocation failed while scaling in');

@@ -91,12 +91,20 @@ function awsCliV2(): string | undefined {
  * Its polls go through /dev/tcp too (HTTP/1.0, so the answer ends when the server closes), and
  * both pause with `read -t` on a pipe nothing writes to: a `sleep` is a fork and an exec (about
  * 8 ms of CPU here) and a curl about 40 ms, at five polls a second through a model's load.
+ * That pause needs bash 4.1 (`{fd}` redirections, a fractional `-t`) and Linux's /dev/fd (on
+ * macOS, `read -t` on that pipe returns at once): elsewhere it is a `sleep`. /dev/tcp speaks
+ * neither TLS nor a bracketed IPv6 host: an https:// or [::1] endpoint URL is asked with curl.
  */
 const PREAMBLE = `set -eo pipefail
-exec {__doc_pause_fd}<> <(:)
-__doc_pause() {
-  read -r -t "$1" -u "$__doc_pause_fd" _ || true
-}
+if [[ $OSTYPE == linux* ]] && ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 401)) && exec {__doc_pause_fd}<> <(:); then
+  __doc_pause() {
+    read -r -t "$1" -u "$__doc_pause_fd" _ || true
+  }
+else
+  __doc_pause() {
+    sleep "$1"
+  }
+fi
 __doc_wait() {
   local status i
   for ((i = 0; i < 1500; i++)); do
@@ -119,6 +127,10 @@ __doc_describe_endpoint() {
   host=\${hostport%:*} port=80
   if [[ $hostport == *:* ]]; then port=\${hostport##*:}; fi
   answer=
+  if [[ $url == https://* || $hostport == \\[* ]]; then
+    answer=$(curl -sg -m 5 -X POST "$url/" -H 'X-Amz-Target: SageMaker.DescribeEndpoint' -H 'Content-Type: application/x-amz-json-1.1' -d "$body" || true)
+    return 0
+  fi
   if exec 9<>"/dev/tcp/$host/$port"; then
     printf 'POST / HTTP/1.0\\r\\nHost: %s\\r\\nX-Amz-Target: SageMaker.DescribeEndpoint\\r\\nContent-Type: application/x-amz-json-1.1\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "$hostport" "\${#body}" "$body" >&9
     read -r -d '' -t 5 answer <&9 || true

@@ -240,6 +240,12 @@ const pythons = [...new Set(['/usr/bin/python3', ...(process.env.PATH ?? '').spl
  * and imported boto3 once more (some 0.8 CPU-s, and 1.1 through a pyenv shim, per python).
  */
 const NO_BOTO3 = 3;
+/**
+ * The script's first line of output, before it imports boto3. Without it no Python ran the script
+ * (a pyenv shim with no python3 behind it exits 127, a broken interpreter fails to start): the test
+ * skips then too, as the probe before it did.
+ */
+const PYTHON_STARTED = 'python started';
 
 // Only the target tracking test invokes the endpoint. It waits out the fifteen (one-second) minutes
 // of its scale-in while the other tests, one at a time, run the AWS CLI, boto3, smkit and a second
@@ -356,9 +362,10 @@ describe('target tracking beside the other clients', { concurrency: true }, () =
     test(`boto3 (${python}) puts, describes, sets and deletes alarms and raises its exception classes`, async (t) => {
       const script = `
 import json, os, sys
+print('${PYTHON_STARTED}', flush=True)
 try:
     import boto3
-except ImportError:
+except Exception:
     sys.exit(${NO_BOTO3})
 cw = boto3.client('cloudwatch', endpoint_url=os.environ['AWS_ENDPOINT_URL'])
 cw.put_metric_alarm(AlarmName='boto-alarm', Namespace='AWS/SageMaker', MetricName='Invocations', Statistic='Sum', Period=60,
@@ -376,12 +383,17 @@ left = cw.describe_alarms(AlarmNames=['boto-alarm'])['MetricAlarms']
 print(json.dumps({'state': a['StateValue'], 'reason': a['StateReason'], 'updated': a['StateUpdatedTimestamp'].isoformat(), 'caught': caught, 'left': len(left)}))
       `;
       const out = await run(python, ['-c', script]);
-      if (out.code === NO_BOTO3 || !existsSync(python)) {
+      const [started, ...printed] = out.stdout.split('\n');
+      if (started !== PYTHON_STARTED || !existsSync(python)) {
+        t.skip(`${python} does not start (exit code ${out.code}: ${out.stderr.trim().split('\n').at(-1) ?? ''})`);
+        return;
+      }
+      if (out.code === NO_BOTO3) {
         t.skip(`boto3 is not installed for ${python}`);
         return;
       }
       assert.equal(out.code, 0, out.stderr);
-      const result = JSON.parse(out.stdout);
+      const result = JSON.parse(printed.join('\n'));
       assert.deepEqual({ ...result, updated: undefined }, { state: 'ALARM', reason: 'from boto3', updated: undefined, caught: 'ResourceNotFound', left: 0 });
       assert.match(result.updated, /^\d{4}-\d\d-\d\dT/);
     });
