@@ -124,6 +124,15 @@ export function logInternalFailure(log: (level: 'warn', msg: string, fields: Rec
   log('warn', `the local ${where} failed (the caller was answered InternalFailure)`, { message: thrownMessage(err), ...(err instanceof Error && err.stack !== undefined ? { stack: err.stack } : {}) });
 }
 
+/**
+ * The `onInternalFailure` hook that logs each cause through `log` ({@link logInternalFailure}), or
+ * `undefined` without a `log`, so that the causes become process warnings instead
+ * ({@link reportInternalFailure}).
+ */
+export function internalFailureLogger(log: ((level: 'warn', msg: string, fields: Record<string, unknown>) => void) | undefined): InternalFailureLog | undefined {
+  return log ? (where, err) => logInternalFailure(log, where, err) : undefined;
+}
+
 /** The error every service answers for an operation it does not implement. */
 export function unknownOperation(service: string, operation: string): AwsServiceError {
   return new AwsServiceError('UnknownOperationException', `The local ${service} does not implement the operation ${excerpt(operation, 100)}.`, 400);

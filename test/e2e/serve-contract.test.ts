@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { zipSync } from 'fflate';
+import { SERVE_KEEP_ALIVE_MS } from '../../src/server/request-timeout.js';
 import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 
 const ROWS = [
@@ -66,6 +67,20 @@ describe('smkit serve: the SageMaker container contract', () => {
     const body = (await res.json()) as { status: string; runtimes: { name: string; backend: string }[] };
     assert.equal(body.status, 'Healthy');
     assert.deepEqual(body.runtimes, [{ name: 'onnx', backend: 'cpu' }]);
+  });
+
+  test("the workers' HTTP server has smkit serve's timeouts: an answer that keeps its connection announces Keep-Alive: timeout=65", async () => {
+    // Node announces its server's keepAliveTimeout (setServeTimeouts sets it with the headers and
+    // request timeouts; Node's own is 5 s), but not on an answer that closes its connection, as the
+    // two workers' rebalancing answers a few of them: the next answers keep theirs.
+    let kept: Response | undefined;
+    for (let i = 0; i < 10 && kept === undefined; i++) {
+      const res = await fetchWithTimeout(`${server.url}/ping`);
+      await res.arrayBuffer();
+      if (res.headers.get('connection') !== 'close') kept = res;
+    }
+    assert.ok(kept, 'an answer that keeps its connection');
+    assert.equal(kept.headers.get('keep-alive'), `timeout=${SERVE_KEEP_ALIVE_MS / 1000}`);
   });
 
   test('CSV in, JSON out by default: the same numbers ONNX Runtime gives', async () => {

@@ -1,6 +1,6 @@
 import { createFrontDoorServer, listenFrontDoor } from '../front-door/http-server.js';
 import type { Request, Response } from 'express';
-import { logInternalFailure, type AwsService } from '../../aws/service.js';
+import { internalFailureLogger, type AwsService } from '../../aws/service.js';
 import { partitionOf } from '../../aws/partition.js';
 import type { LocalMetricsSettings } from '../../config/local-metrics.js';
 import { DEFAULT_LOG_STREAM_MB, DEFAULT_LOGS_MB, DEFAULT_MAX_INVOCATIONS_PER_INSTANCE, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
@@ -202,7 +202,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
           region: settings.region,
           accountId: settings.accountId,
           ...(opts.log ? { onScalingError: (resourceId: string, err: unknown) => opts.log!('warn', 'autoscaling failed', { resourceId, message: (err as Error).message }) } : {}),
-          ...(opts.log ? { onInternalFailure: (where: string, err: unknown) => logInternalFailure(opts.log!, where, err) } : {}),
+          onInternalFailure: internalFailureLogger(opts.log),
         });
   const metrics = opts.metrics ?? guard?.metrics;
   const queryHandler = opts.queryHandler ?? guard?.queryHandler;
@@ -369,7 +369,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Pro
     ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
     ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
     onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
-    ...(opts.log ? { onInternalFailure: (where: string, err: unknown) => logInternalFailure(opts.log!, where, err) } : {}),
+    onInternalFailure: internalFailureLogger(opts.log),
   });
   const server = createFrontDoorServer(app);
   let port: number;

@@ -555,3 +555,19 @@ test('ImageConfig: RepositoryAccessMode is Platform or Vpc; DescribeModel echoes
       err.message === 'Variant "AllTraffic" is serverless: model "conf-registry" pulls its image from a private Docker registry (ImageConfig RepositoryAccessMode Vpc), which serverless endpoints do not support; push the image to Amazon ECR.',
   );
 });
+
+test("the cause of an InternalFailure the front door answers goes to the local SageMaker's log, not into the answer", async () => {
+  const logged: Array<[string, string, Record<string, unknown>]> = [];
+  const extraEndpoints = { get: () => { throw new Error('boom at /home/me/secret/path'); } } as unknown as ReadonlyMap<string, never>;
+  const failing = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), alarmsAndScaling: false, settings: {}, extraEndpoints, log: (level, msg, fields) => logged.push([level, msg, fields]) });
+  try {
+    const res = await fetch(`${failing.url}/endpoints/nowhere/invocations`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}', signal: AbortSignal.timeout(30_000) });
+    const text = await res.text();
+    assert.equal(res.status, 500);
+    assert.doesNotMatch(text, /boom|secret/);
+    const told = logged.filter(([, msg]) => msg.includes('InternalFailure'));
+    assert.deepEqual(told.map(([level, msg, fields]) => [level, msg, fields.message]), [['warn', 'the local front door failed (the caller was answered InternalFailure)', 'boom at /home/me/secret/path']]);
+  } finally {
+    await failing.stop();
+  }
+});

@@ -19,7 +19,7 @@ import { createFrontDoor, type EndpointDirectory, type FrontDoorOptions } from '
 import { ContainerFailure, invokeChain, type ChainContainer } from './chain.js';
 import { multiModelHost, type MultiModelHost } from './container.js';
 import { LocalEndpoint, type EndpointLog, type InstancePool, type VariantRuntime } from './local-endpoint.js';
-import { logInternalFailure } from '../../aws/service.js';
+import { internalFailureLogger } from '../../aws/service.js';
 import { instancesBusyError } from '../fleet/fleet.js';
 import { readMaxInvocationsPerInstance } from '../../config/local-sagemaker.js';
 import { createRandom } from './random.js';
@@ -330,7 +330,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       ...(opts.frontDoor?.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: opts.frontDoor.bodyMemoryBytes }),
       ...(opts.frontDoor?.logGroupArn ? { logGroupArn: opts.frontDoor.logGroupArn } : {}),
       onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
-      ...(opts.log ? { onInternalFailure: (where: string, err: unknown) => logInternalFailure(opts.log!, where, err) } : {}),
+      onInternalFailure: internalFailureLogger(opts.log),
     });
     const { createFrontDoorServer, listenFrontDoor } = await import('../front-door/http-server.js');
     server = createFrontDoorServer(app);

@@ -7,6 +7,7 @@ import { CloudWatchService } from './cloudwatch-service.js';
 import { createMetricClock } from './metric-clock.js';
 import { MetricStore } from './metric-store.js';
 import { createCloudWatchQueryHandler } from './query-handler.js';
+import { AwsServiceError } from '../../../aws/service.js';
 
 let server: Server;
 let url: string;
@@ -57,4 +58,48 @@ test('a body over the size limit is refused with 413', async () => {
   const { status, text } = await post(`Action=DescribeAlarms&AlarmNamePrefix=${'a'.repeat(1_100_000)}`);
   assert.equal(status, 413);
   assert.match(text, /<Code>RequestEntityTooLarge<\/Code>/);
+});
+
+test('an error answer that cannot be written (the response throws) is reported to onInternalFailure and the response destroyed, not left as an unhandled rejection', async () => {
+  const rejections: unknown[] = [];
+  let settled = (): void => {};
+  const onRejection = (reason: unknown) => {
+    rejections.push(reason);
+    settled();
+  };
+  process.on('unhandledRejection', onRejection);
+  try {
+    for (const [thrown, expected] of [
+      [new AwsServiceError('ResourceNotFound', 'No alarm.', 400), [['CloudWatch', 'socket gone']]],
+      [new Error('boom'), [['CloudWatch', 'boom'], ['CloudWatch', 'socket gone']]],
+    ] as const) {
+      const told: Array<[string, string]> = [];
+      const failing = { signingName: 'monitoring', call: async () => Promise.reject(thrown) } as unknown as CloudWatchService;
+      const handler = createCloudWatchQueryHandler(failing, (where, err) => told.push([where, (err as Error).message]));
+      const req = { body: Buffer.from('Action=ListMetrics&Version=2010-08-01') } as unknown as Parameters<typeof handler>[0];
+      let destroyed = false;
+      // Ends when the response is destroyed or, without that, when the failure escapes as an unhandled rejection.
+      await new Promise<void>((done) => {
+        settled = done;
+        const res = {
+          headersSent: false,
+          setHeader: () => {
+            throw new Error('socket gone');
+          },
+          destroy: () => {
+            destroyed = true;
+            done();
+          },
+        };
+        handler(req, res as unknown as Parameters<typeof handler>[1]);
+      });
+      // A rejection is reported once the microtasks run out: past a turn of the event loop it would have been seen.
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(rejections, [], thrown.message);
+      assert.ok(destroyed, thrown.message);
+      assert.deepEqual(told, expected, thrown.message);
+    }
+  } finally {
+    process.off('unhandledRejection', onRejection);
+  }
 });

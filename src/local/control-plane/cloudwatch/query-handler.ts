@@ -43,7 +43,8 @@ function send(res: ServerResponse, status: number, requestId: string, xml: strin
  * form-encoded `POST /`, calls the {@link CloudWatchService}, and answers the service's XML or its
  * `<ErrorResponse>`. Every body gets a 2xx or a 4xx; an unexpected failure is a 500 `InternalFailure`
  * whose cause goes to `onInternalFailure` only (without it, or when it throws, to a process warning:
- * {@link reportInternalFailure}), as does a failure after the answer's headers were sent.
+ * {@link reportInternalFailure}), as does a failure after the answer's headers were sent, and a
+ * failure to write an error answer, after which the response is destroyed.
  */
 export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService, onInternalFailure?: InternalFailureLog): ((req: QueryHttpRequest, res: ServerResponse) => void) & { readonly xmlns: string } {
   const handler = (req: QueryHttpRequest, res: ServerResponse): void => {
@@ -59,12 +60,25 @@ export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService, onIn
       const output = await cloudwatch.call(request.action, input);
       send(res, 200, requestId, writeQueryResponse(request.action, output, CLOUDWATCH_XMLNS, requestId, { mapMembers: CLOUDWATCH_MAP_MEMBERS, timestampMembers: CLOUDWATCH_TIMESTAMP_MEMBERS }));
     })().catch((err: unknown) => {
-      // Once its headers are out the caller cannot be answered the error, whatever it is: it is reported.
-      const answerable = !res.headersSent;
-      if (answerable && err instanceof QueryParseError) return fail(400, err.code, err.message);
-      if (answerable && err instanceof AwsServiceError) return fail(err.status, queryCodeOf(err), err.message, queryFaultOf(err));
-      reportInternalFailure(serviceNameOf(cloudwatch.signingName), err, onInternalFailure);
-      if (answerable) fail(500, 'InternalFailure', INTERNAL_FAILURE_MESSAGE, 'Receiver');
+      const where = serviceNameOf(cloudwatch.signingName);
+      try {
+        // Once its headers are out the caller cannot be answered the error, whatever it is: it is reported.
+        const answerable = !res.headersSent;
+        if (answerable && err instanceof QueryParseError) return fail(400, err.code, err.message);
+        if (answerable && err instanceof AwsServiceError) return fail(err.status, queryCodeOf(err), err.message, queryFaultOf(err));
+        reportInternalFailure(where, err, onInternalFailure);
+        if (answerable) fail(500, 'InternalFailure', INTERNAL_FAILURE_MESSAGE, 'Receiver');
+      } catch (sendErr) {
+        // Nothing awaits this promise: a throw here would be an unhandled rejection, which ends the
+        // process. The answer could not be written, so the caller's connection is dropped rather
+        // than left waiting for one.
+        reportInternalFailure(where, sendErr, onInternalFailure);
+        try {
+          res.destroy();
+        } catch {
+          // A response that cannot even be destroyed has nothing left to tell its caller.
+        }
+      }
     });
   };
   // The front door's own refusals of a query body (too large, not decodable) carry CloudWatch's namespace too.
