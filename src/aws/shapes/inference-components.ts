@@ -1,4 +1,4 @@
-import { LIST_COMMON, MODEL_NAME, NAME, TAGS } from './sagemaker.js';
+import { listByStatusMembers, MODEL_NAME, NAME, TAGS } from './sagemaker.js';
 import type { ShapeRule } from './validate.js';
 
 /*
@@ -127,12 +127,7 @@ export const INFERENCE_COMPONENT_INPUTS: Readonly<Record<string, ShapeRule & { k
   ListInferenceComponents: {
     kind: 'structure',
     members: {
-      ...LIST_COMMON,
-      SortBy: { kind: 'string', enum: ['Name', 'CreationTime', 'Status'] },
-      NameContains: { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9-]+' },
-      LastModifiedTimeBefore: { kind: 'timestamp' },
-      LastModifiedTimeAfter: { kind: 'timestamp' },
-      StatusEquals: { kind: 'string', enum: INFERENCE_COMPONENT_STATUSES },
+      ...listByStatusMembers('[a-zA-Z0-9-]+', INFERENCE_COMPONENT_STATUSES),
       EndpointNameEquals: NAME,
       VariantNameEquals: NAME,
     },

@@ -355,6 +355,26 @@ export const LIST_COMMON = {
   CreationTimeAfter: { kind: 'timestamp' },
 } as const;
 
+/**
+ * The members of the `List*` operations that also sort by status and filter by name, last
+ * modification and status (`ListEndpoints`, `ListTrainingJobs`, `ListInferenceComponents`), in the
+ * service model's order (violations are reported in member order).
+ *
+ * @param nameContainsPattern `NameContains`'s pattern as botocore spells it for the operation
+ *   (the spellings differ, and a violation quotes it).
+ * @param statuses The values `StatusEquals` accepts.
+ */
+export function listByStatusMembers<S extends readonly string[]>(nameContainsPattern: string, statuses: S) {
+  return {
+    ...LIST_COMMON,
+    SortBy: { kind: 'string', enum: ['Name', 'CreationTime', 'Status'] },
+    NameContains: { kind: 'string', min: 0, max: 63, pattern: nameContainsPattern },
+    LastModifiedTimeBefore: { kind: 'timestamp' },
+    LastModifiedTimeAfter: { kind: 'timestamp' },
+    StatusEquals: { kind: 'string', enum: statuses },
+  } as const;
+}
+
 /** Input shapes of the operations the local SageMaker serves. */
 export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'structure' }>> = {
   CreateModel: {
@@ -409,12 +429,7 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
   ListEndpoints: {
     kind: 'structure',
     members: {
-      ...LIST_COMMON,
-      SortBy: { kind: 'string', enum: ['Name', 'CreationTime', 'Status'] },
-      NameContains: { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9-]+' },
-      LastModifiedTimeBefore: { kind: 'timestamp' },
-      LastModifiedTimeAfter: { kind: 'timestamp' },
-      StatusEquals: { kind: 'string', enum: ['OutOfService', 'Creating', 'Updating', 'SystemUpdating', 'RollingBack', 'InService', 'Deleting', 'Failed', 'UpdateRollbackFailed'] },
+      ...listByStatusMembers('[a-zA-Z0-9-]+', ['OutOfService', 'Creating', 'Updating', 'SystemUpdating', 'RollingBack', 'InService', 'Deleting', 'Failed', 'UpdateRollbackFailed']),
     },
   },
   UpdateEndpoint: {
@@ -526,12 +541,7 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
   ListTrainingJobs: {
     kind: 'structure',
     members: {
-      ...LIST_COMMON,
-      SortBy: { kind: 'string', enum: ['Name', 'CreationTime', 'Status'] },
-      NameContains: { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9\\-]+' },
-      LastModifiedTimeBefore: { kind: 'timestamp' },
-      LastModifiedTimeAfter: { kind: 'timestamp' },
-      StatusEquals: { kind: 'string', enum: TRAINING_JOB_STATUSES },
+      ...listByStatusMembers('[a-zA-Z0-9\\-]+', TRAINING_JOB_STATUSES),
       WarmPoolStatusEquals: { kind: 'string', enum: ['Available', 'Terminated', 'Reused', 'InUse'] },
       TrainingPlanArnEquals: { kind: 'string', min: 50, max: 2048, pattern: 'arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]*:[0-9]{12}:training-plan/.*' },
     },

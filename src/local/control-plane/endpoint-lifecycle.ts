@@ -5,6 +5,7 @@ import { configInstances, DeploymentError, failureReason, initialInstances, star
 import { isServerless } from './serverless/serverless-config.js';
 import { planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
+import { checkLocalLimit } from './local-limit.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
 import { ASYNC_SHUTDOWN_WAIT_MS, AsyncFailureWrites } from './async-inference.js';
 import type { ControlPlaneStore, EndpointConfigRecord } from './store.js';
@@ -228,16 +229,7 @@ export class EndpointLifecycle {
 
   /** Throws `ResourceLimitExceeded` when `delta` more instances would pass the local limit. */
   private checkLimit(delta: number): void {
-    const max = this.ctx.maxInstances;
-    if (max === undefined || delta <= 0) return;
-    const used = this.utilisation();
-    if (used + delta > max) {
-      throw new AwsServiceError(
-        'ResourceLimitExceeded',
-        `The account-level service limit 'local instances for endpoint usage' is ${max} Instances, with current utilization of ${used} Instances and a request delta of ${delta} Instances. Raise SMKIT_LOCAL_MAX_INSTANCES to allow more.`,
-        400,
-      );
-    }
+    checkLocalLimit({ name: 'local instances for endpoint usage', unit: 'Instances', max: this.ctx.maxInstances }, delta, () => this.utilisation());
   }
 
   /** `ServiceUnavailable` once the local SageMaker is stopping: instances started then would outlive it. */

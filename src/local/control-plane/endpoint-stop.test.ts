@@ -42,17 +42,53 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A local SageMaker on `backend` with model `m`, endpoint `ep` (InService, one instance) and config `ep-2` to update it to. */
-async function withEndpoint(backend: FakeBackend, services: AwsService[] = []): Promise<LocalSageMakerCore> {
-  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 5_000, services, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+/**
+ * A local SageMaker on `backend` (given `services` in place of alarms and scaling) with model `m`,
+ * endpoint `ep` (InService, one instance) and config `ep-2` to update it to. A set-up that fails
+ * stops the local SageMaker.
+ */
+async function withEndpoint(backend: FakeBackend, { services = [], startupTimeoutMs = 5_000 }: { services?: AwsService[]; startupTimeoutMs?: number } = {}): Promise<LocalSageMakerCore> {
+  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs, services, settings: { region: 'eu-west-1', accountId: '123456789012' } });
   const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
-  await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
-  for (const name of ['ep', 'ep-2']) {
-    await call('CreateEndpointConfig', { EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] });
+  try {
+    await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+    for (const name of ['ep', 'ep-2']) {
+      await call('CreateEndpointConfig', { EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] });
+    }
+    await call('CreateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'ep' });
+    await until('ep InService', async () => (await call('DescribeEndpoint', { EndpointName: 'ep' })).EndpointStatus === 'InService', POLL);
+    return local;
+  } catch (err) {
+    await local.stop();
+    throw err;
   }
-  await call('CreateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'ep' });
-  await until('ep InService', async () => (await call('DescribeEndpoint', { EndpointName: 'ep' })).EndpointStatus === 'InService', POLL);
-  return local;
+}
+
+/** Inference component `name` on endpoint `host`: one copy of model `m`. */
+const component = (name: string) => ({ InferenceComponentName: name, EndpointName: 'host', VariantName: 'AllTraffic', Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } });
+
+/**
+ * A local SageMaker on `backend` (no alarms and scaling) with model `m`, endpoint `host` (InService,
+ * one ml.g5.2xlarge instance, no model of its own) and inference component `ic` on it (InService,
+ * one copy); `hostContainers` is what the backend ran before `ic`'s copy started. A set-up that
+ * fails stops the local SageMaker.
+ */
+async function withComponent(backend: FakeBackend, startupTimeoutMs: number): Promise<{ local: LocalSageMakerCore; call: (op: string, input: Record<string, unknown>) => Promise<Record<string, unknown>>; hostContainers: number }> {
+  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+  try {
+    await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+    await call('CreateEndpointConfig', { EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] });
+    await call('CreateEndpoint', { EndpointName: 'host', EndpointConfigName: 'host' });
+    await until('host InService', async () => (await call('DescribeEndpoint', { EndpointName: 'host' })).EndpointStatus === 'InService', POLL);
+    const hostContainers = backend.running;
+    await call('CreateInferenceComponent', component('ic'));
+    await until('ic InService', async () => (await call('DescribeInferenceComponent', { InferenceComponentName: 'ic' })).InferenceComponentStatus === 'InService', POLL);
+    return { local, call, hostContainers };
+  } catch (err) {
+    await local.stop();
+    throw err;
+  }
 }
 
 const stopping = (op: string) => (err: Error) => err.name === 'ServiceUnavailable' && err.message.includes(`stopping and starts no more`) && err.message.includes(`send ${op} again`);
@@ -78,7 +114,7 @@ test('CreateEndpoint, UpdateEndpoint and UpdateEndpointWeightsAndCapacities sent
 test('an UpdateEndpoint still waiting on Application Auto Scaling when the local SageMaker stops is ServiceUnavailable and starts no fleet', async () => {
   const backend = new FakeBackend();
   const autoscaling = new HeldAutoscaling();
-  const local = await withEndpoint(backend, [autoscaling]);
+  const local = await withEndpoint(backend, { services: [autoscaling] });
   try {
     const updating = local.sagemaker.call('UpdateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'ep-2' });
     updating.catch(() => {});
@@ -98,15 +134,7 @@ test('an UpdateEndpoint still waiting on Application Auto Scaling when the local
 
 test('CreateInferenceComponent, UpdateInferenceComponent and UpdateInferenceComponentRuntimeConfig sent once the local SageMaker has stopped are ServiceUnavailable and start no copy', async () => {
   const backend = new FakeBackend();
-  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
-  const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
-  await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
-  await call('CreateEndpointConfig', { EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] });
-  await call('CreateEndpoint', { EndpointName: 'host', EndpointConfigName: 'host' });
-  await until('host InService', async () => (await call('DescribeEndpoint', { EndpointName: 'host' })).EndpointStatus === 'InService', POLL);
-  const component = (name: string) => ({ InferenceComponentName: name, EndpointName: 'host', VariantName: 'AllTraffic', Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } });
-  await call('CreateInferenceComponent', component('ic'));
-  await until('ic InService', async () => (await call('DescribeInferenceComponent', { InferenceComponentName: 'ic' })).InferenceComponentStatus === 'InService', POLL);
+  const { local, call } = await withComponent(backend, 5_000);
   await local.stop();
   assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
   const started = backend.started.length;
@@ -139,14 +167,7 @@ test('a serverless cold start still under way when the local SageMaker stops is 
 test('a copy-count change still starting copies when the local SageMaker stops is cut short: no container is left once stop() resolves, and stop() does not wait for their /ping', { timeout: 60_000 }, async () => {
   const backend = new FakeBackend();
   // Far beyond the test's timeout: a stop that waited for the start to fail would not finish in it.
-  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 600_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
-  const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
-  await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
-  await call('CreateEndpointConfig', { EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] });
-  await call('CreateEndpoint', { EndpointName: 'host', EndpointConfigName: 'host' });
-  await until('host InService', async () => (await call('DescribeEndpoint', { EndpointName: 'host' })).EndpointStatus === 'InService', POLL);
-  await call('CreateInferenceComponent', { InferenceComponentName: 'ic', EndpointName: 'host', VariantName: 'AllTraffic', Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } });
-  await until('ic InService', async () => (await call('DescribeInferenceComponent', { InferenceComponentName: 'ic' })).InferenceComponentStatus === 'InService', POLL);
+  const { local, call } = await withComponent(backend, 600_000);
   // The new copy's container never passes /ping, so its start is still under way when the stop begins.
   backend.readyAfterMs = 600_000;
   const running = backend.running;
@@ -158,22 +179,14 @@ test('a copy-count change still starting copies when the local SageMaker stops i
 
 test('DeleteInferenceComponent while its copy-count change is still starting copies stops them at once: the component is gone without waiting for their /ping', { timeout: 60_000 }, async () => {
   const backend = new FakeBackend();
-  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 600_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  const { local, call, hostContainers } = await withComponent(backend, 600_000);
   try {
-    const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
-    await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
-    await call('CreateEndpointConfig', { EndpointConfigName: 'host', ExecutionRoleArn: ROLE, ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: 'ml.g5.2xlarge', InitialInstanceCount: 1 }] });
-    await call('CreateEndpoint', { EndpointName: 'host', EndpointConfigName: 'host' });
-    await until('host InService', async () => (await call('DescribeEndpoint', { EndpointName: 'host' })).EndpointStatus === 'InService', POLL);
-    const running = backend.running;
-    await call('CreateInferenceComponent', { InferenceComponentName: 'ic', EndpointName: 'host', VariantName: 'AllTraffic', Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } });
-    await until('ic InService', async () => (await call('DescribeInferenceComponent', { InferenceComponentName: 'ic' })).InferenceComponentStatus === 'InService', POLL);
     backend.readyAfterMs = 600_000;
     await call('UpdateInferenceComponentRuntimeConfig', { InferenceComponentName: 'ic', DesiredRuntimeConfig: { CopyCount: 2 } });
-    await until('the new copy started its container', () => backend.running === running + 2, POLL);
+    await until('the new copy started its container', () => backend.running === hostContainers + 2, POLL);
     await call('DeleteInferenceComponent', { InferenceComponentName: 'ic' });
     await until('ic deleted', () => call('DescribeInferenceComponent', { InferenceComponentName: 'ic' }).then(() => false, () => true), POLL);
-    assert.equal(backend.running, running, `copies left running: ${backend.runningIds.join(', ')}`);
+    assert.equal(backend.running, hostContainers, `copies left running: ${backend.runningIds.join(', ')}`);
   } finally {
     await local.stop();
   }
@@ -182,12 +195,8 @@ test('DeleteInferenceComponent while its copy-count change is still starting cop
 test('an UpdateEndpointWeightsAndCapacities scale-out still starting instances when the local SageMaker stops is cut short: no container is left once stop() resolves, and stop() does not wait for their /ping', { timeout: 60_000 }, async () => {
   const backend = new FakeBackend();
   // Far beyond the test's timeout: a stop that waited for the start to fail would not finish in it.
-  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 600_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  const local = await withEndpoint(backend, { startupTimeoutMs: 600_000 });
   const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
-  await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
-  await call('CreateEndpointConfig', { EndpointConfigName: 'ep', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] });
-  await call('CreateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'ep' });
-  await until('ep InService', async () => (await call('DescribeEndpoint', { EndpointName: 'ep' })).EndpointStatus === 'InService', POLL);
   // The new instance's container never passes /ping, so its start is still under way when the stop begins.
   backend.readyAfterMs = 600_000;
   await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] });
@@ -198,13 +207,9 @@ test('an UpdateEndpointWeightsAndCapacities scale-out still starting instances w
 
 test('DeleteEndpoint while an UpdateEndpointWeightsAndCapacities scale-out is still starting instances stops them at once: the endpoint is gone without waiting for their /ping', { timeout: 60_000 }, async () => {
   const backend = new FakeBackend();
-  const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 600_000, alarmsAndScaling: false, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+  const local = await withEndpoint(backend, { startupTimeoutMs: 600_000 });
   try {
     const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
-    await call('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
-    await call('CreateEndpointConfig', { EndpointConfigName: 'ep', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] });
-    await call('CreateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'ep' });
-    await until('ep InService', async () => (await call('DescribeEndpoint', { EndpointName: 'ep' })).EndpointStatus === 'InService', POLL);
     backend.readyAfterMs = 600_000;
     await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] });
     await until('the new instance started its container', () => backend.running === 2, POLL);

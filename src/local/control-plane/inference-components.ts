@@ -11,6 +11,7 @@ import { describeCapacity, instanceCapacity, placeBeside, placeFirstFit, type Co
 import { componentMetricsSink } from './invocation-metrics.js';
 import { firstAlarmFiring } from './rollback-alarms.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
+import { checkLocalLimit } from './local-limit.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
 import type { VariantState } from './deployment.js';
@@ -287,16 +288,7 @@ export class InferenceComponents {
 
   /** Copies all components ask for, against the local instance limit: each copy is a container of its own here. */
   private checkCopies(delta: number): void {
-    const max = this.ctx.maxInstances;
-    if (max === undefined || delta <= 0) return;
-    const used = this.copiesHeldByAll();
-    if (used + delta > max) {
-      throw new AwsServiceError(
-        'ResourceLimitExceeded',
-        `The account-level service limit 'local inference component copies' is ${max} copies, with current utilization of ${used} copies and a request delta of ${delta} copies. Raise SMKIT_LOCAL_MAX_INSTANCES to allow more.`,
-        400,
-      );
-    }
+    checkLocalLimit({ name: 'local inference component copies', unit: 'copies', max: this.ctx.maxInstances }, delta, () => this.copiesHeldByAll());
   }
 
   private copiesHeldByAll(): number {

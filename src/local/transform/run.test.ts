@@ -45,9 +45,8 @@ async function fakeContainer(
       }, delay);
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, bodies, accepts, framings, maxInFlight: () => peak, close: () => new Promise((r) => server.close(() => r())) };
+  const url = await listenLoopback(server);
+  return { url, bodies, accepts, framings, maxInFlight: () => peak, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 async function tmpTree(files: Record<string, string>): Promise<{ root: string; input: string; output: string }> {
@@ -58,6 +57,38 @@ async function tmpTree(files: Record<string, string>): Promise<{ root: string; i
     await fs.writeFile(path.join(input, rel), text);
   }
   return { root, input, output: path.join(root, 'out') };
+}
+
+/** Listens with `server` on a free loopback port and answers its URL. */
+async function listenLoopback(server: http.Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Cuts the connections `server` still holds (an answer held or never ended) and waits until it is closed. */
+async function closeServer(server: http.Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+}
+
+/** The files below `dir` this process holds open (Linux: /proc/self/fd). */
+function openFilesUnder(dir: string): string[] {
+  return fsModule.readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = fsModule.readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(dir) ? [target] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Runs `script` as an ES module in a child Node started with `flags`: its exit code, its output and the end of its errors. */
+async function runChildScript(flags: string[], script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [...flags, '--input-type=module', '-e', script], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => resolve({ code: err ? (child.exitCode ?? 1) : 0, stdout, stderr: stderr.slice(-2000) }));
+  });
 }
 
 test('an input file whose name leaves no room for its .out and the files written beside it (more than 236 bytes) is ERR_CLI_USAGE naming it, before anything is sent or written (one of 250 bytes failed part-way with a raw ENAMETOOLONG); one of 236 bytes is transformed', async () => {
@@ -168,8 +199,7 @@ test('RecordIO over HTTP: frames as they are with MULTI_RECORD, bare data with S
       res.writeHead(200, { 'content-type': 'text/plain' }).end(`${body.length}`);
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = await listenLoopback(server);
   const frame = (data: string): Buffer => {
     const head = Buffer.alloc(8);
     head.writeUInt32LE(0xced7230a, 0);
@@ -223,8 +253,8 @@ async function tailRewritingContainer(file: string): Promise<{ url: string; fram
     });
     req.on('end', () => res.end(`${length} ${JSON.stringify(tail.toString('latin1'))}`));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, framings, close: () => new Promise((r) => server.close(() => r())) };
+  const url = await listenLoopback(server);
+  return { url, framings, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 // 64 MiB: more than the loopback socket buffers (a few MB each way here, 36 MB at most) and the
@@ -330,20 +360,19 @@ test('an error (or 3xx) answer is read only as far as its first 64 KB: one that 
     res.writeHead(status, { 'content-type': 'text/plain' });
     res.write(`model crashed: ${'x'.repeat(70 * 1024)}`);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = await listenLoopback(server);
   const t = await tmpTree({ 'a.csv': '1\n' });
   try {
     for (const s of [500, 302]) {
       status = s;
       // Without the limit the record would fail only at this timeout, with no status.
-      const summary = await runTransform({ input: t.input, output: t.output, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, splitType: 'Line', timeoutMs: 2_000 });
+      const summary = await runTransform({ input: t.input, output: t.output, url, splitType: 'Line', timeoutMs: 2_000 });
       assert.equal(summary.failed.length, 1);
       assert.equal(summary.failed[0]!.status, s);
       assert.ok(summary.failed[0]!.error.startsWith('model crashed: xxx'), summary.failed[0]!.error);
     }
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -439,18 +468,16 @@ test('a stopped run (its signal aborted) finishes the files it started before it
       res.end(body.toUpperCase());
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = await listenLoopback(server);
   const t = await tmpTree({ 'a.csv': 'a\n', 'b.csv': 'b1\nhang\nb3\n' });
   try {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const run = runTransform({ input: t.input, output: t.output, url, splitType: 'Line', assembleWith: 'None', signal: stop.signal, parameters: { batchStrategy: 'SINGLE_RECORD', maxConcurrentTransforms: 1 } });
     await assert.rejects(run, /stopped by the test/);
     assert.deepEqual((await fs.readdir(t.output)).sort(), ['a.csv.out']);
     assert.equal(await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8'), 'A\n');
     assert.ok(held, 'the record was out when the run was stopped');
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -460,18 +487,8 @@ test('a run stopped while a file\'s .out.partial is being opened leaves that fil
   await fs.mkdir(path.join(t.input, 'gz'));
   await fs.writeFile(path.join(t.input, 'gz', 'b.csv.gz'), gzipSync('b\n'));
   const server = http.createServer((req, res) => void res.writeHead(req.url === '/execution-parameters' ? 404 : 200).end());
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const openInputs = (): string[] =>
-    fsModule.readdirSync('/proc/self/fd').flatMap((fd) => {
-      try {
-        const target = fsModule.readlinkSync(`/proc/self/fd/${fd}`);
-        return target.startsWith(t.input) ? [target] : [];
-      } catch {
-        return [];
-      }
-    });
+  const url = await listenLoopback(server);
   try {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     for (const [folder, file, compressionType] of [['plain', 'a.csv', undefined], ['gz', 'b.csv.gz', 'Gzip']] as const) {
       await fs.rm(t.output, { recursive: true, force: true });
       // Stopped once the file's .out.partial exists: after the run's check at the top of the file, before its first record is read.
@@ -485,12 +502,11 @@ test('a run stopped while a file\'s .out.partial is being opened leaves that fil
       });
       const run = runTransform({ input: path.join(t.input, folder), output: t.output, url, splitType: 'Line', assembleWith: 'None', signal: stop.signal, ...(compressionType ? { compressionType } : {}), parameters: { batchStrategy: 'SINGLE_RECORD', maxConcurrentTransforms: 1 } });
       await assert.rejects(run, /stopped by the test/);
-      assert.deepEqual(openInputs(), [], `${file}: no input file left open`);
+      assert.deepEqual(openFilesUnder(t.input), [], `${file}: no input file left open`);
       assert.deepEqual(await fs.readdir(t.output), []);
     }
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -590,10 +606,9 @@ test('MaxPayloadInMB=0 with MULTI_RECORD and MaxConcurrentTransforms 2: a run st
       res.end(body.toUpperCase());
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = await listenLoopback(server);
   const t = await tmpTree({ 'first/a.csv': 'hang\n', 'fallback/a.csv': 'x\ny\n' });
   try {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     for (const folder of ['first', 'fallback']) {
       stop = new AbortController();
       await fs.rm(t.output, { recursive: true, force: true });
@@ -607,8 +622,7 @@ test('MaxPayloadInMB=0 with MULTI_RECORD and MaxConcurrentTransforms 2: a run st
       assert.equal(await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8'), 'OLD\n', folder);
     }
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -624,14 +638,13 @@ test('MaxPayloadInMB=0: a container that answers before a streamed body ends (a 
   });
   // Its connections are closed by the client alone (not 5 s after the answer).
   server.keepAliveTimeout = 0;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = await listenLoopback(server);
   const t = await tmpTree({});
   await fs.mkdir(t.input, { recursive: true });
   // Sparse: no disk space.
   await fs.writeFile(path.join(t.input, 'big.bin'), '');
   await fs.truncate(path.join(t.input, 'big.bin'), STREAMED_BYTES);
   try {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     // Left to go on, the upload (and the file it is read from) outlived the run, up to this timeout.
     const summary = await runTransform({ input: t.input, output: t.output, url, splitType: 'None', timeoutMs: 20_000, parameters: { maxPayloadInMB: 0 } });
     assert.deepEqual(summary.failed.map((f) => [f.file, f.record, f.status, f.error]), [['big.bin', 0, 413, 'payload too large']]);
@@ -639,8 +652,7 @@ test('MaxPayloadInMB=0: a container that answers before a streamed body ends (a 
     assert.equal(complete, false);
     assert.ok(received < STREAMED_BYTES, `${received} bytes sent`);
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -763,8 +775,7 @@ test('MaxConcurrentTransforms counts across files: one-record files are sent sid
       held = [];
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = await listenLoopback(server);
   const t = await tmpTree(Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`f${i}.csv`, `${i}\n`])));
   try {
     const summary = await runTransform({ input: t.input, output: t.output, url, parameters: { maxConcurrentTransforms: 3 } });
@@ -772,8 +783,7 @@ test('MaxConcurrentTransforms counts across files: one-record files are sent sid
     assert.equal(summary.requests, 6);
     for (let i = 0; i < 6; i++) assert.equal(await fs.readFile(path.join(t.output, `f${i}.csv.out`), 'utf8'), 'ok');
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -798,10 +808,7 @@ test('a file of 1.2 million lines runs in a 96 MB heap: records are split and ba
     process.stdout.write(JSON.stringify({ records: s.records, requests: s.requests, failed: s.failed.length }));
   `;
   try {
-    const { execFile } = await import('node:child_process');
-    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, ['--max-old-space-size=96', '--input-type=module', '-e', script], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => resolve({ code: err ? (child.exitCode ?? 1) : 0, stdout, stderr: stderr.slice(-2000) }));
-    });
+    const out = await runChildScript(['--max-old-space-size=96'], script);
     assert.equal(out.code, 0, out.stderr);
     assert.deepEqual(JSON.parse(out.stdout), { records: 1_200_000, requests: 12, failed: 0 });
     const answers = (await fs.readFile(path.join(t.output, 'many.csv.out'), 'utf8')).split('\n').filter(Boolean).map(Number);
@@ -831,8 +838,7 @@ test("a container's /execution-parameters asking for more than a transform job a
       held = [];
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = await listenLoopback(server);
   const t = await tmpTree({ 'a.csv': Array.from({ length: records }, (_, i) => `${i}\n`).join('') });
   try {
     const warnings: string[] = [];
@@ -854,8 +860,7 @@ test("a container's /execution-parameters asking for more than a transform job a
     assert.match(warnings[0]!, /^MaxPayloadInMB=1000 \(the container's GET \/execution-parameters\) is over the 100 MB a transform job allows; using MaxPayloadInMB=100$/);
     assert.match(warnings[1]!, /^MaxConcurrentTransforms=4 .* using MaxConcurrentTransforms=1$/);
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -895,10 +900,7 @@ test('Line and RecordIO files are split as they are read, and answers written as
     process.stdout.write(JSON.stringify(results));
   `;
   try {
-    const { execFile } = await import('node:child_process');
-    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => resolve({ code: err ? (child.exitCode ?? 1) : 0, stdout, stderr: stderr.slice(-2000) }));
-    });
+    const out = await runChildScript(['--expose-gc'], script);
     assert.equal(out.code, 0, out.stderr);
     for (const result of JSON.parse(out.stdout) as { splitType: string; records: number; requests: number; failed: number; peakMB: number }[]) {
       assert.deepEqual({ ...result, peakMB: undefined }, { splitType: result.splitType, records: 32 * 1024, requests: 32, failed: 0, peakMB: undefined });
@@ -950,10 +952,7 @@ test('a container answering 96 MB is not held: past 8 MB the answer goes to a sp
     process.stdout.write(JSON.stringify({ wholeFailed: whole.failed, peakMB: wholePeak / 2 ** 20, joinFailed: join.failed, joinPosts: posts }));
   `;
   try {
-    const { execFile } = await import('node:child_process');
-    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => resolve({ code: err ? (child.exitCode ?? 1) : 0, stdout, stderr: stderr.slice(-2000) }));
-    });
+    const out = await runChildScript(['--expose-gc'], script);
     assert.equal(out.code, 0, out.stderr);
     const result = JSON.parse(out.stdout) as { wholeFailed: unknown[]; peakMB: number; joinFailed: { record: number; status: number; error: string }[]; joinPosts: number };
     assert.deepEqual(result.wholeFailed, []);
@@ -1006,18 +1005,8 @@ test('CompressionType Gzip with SplitType None, stopped while the object is bein
     });
     req.socket.once('close', () => closed.resolve());
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const openInputs = (): string[] =>
-    fsModule.readdirSync('/proc/self/fd').flatMap((fd) => {
-      try {
-        const target = fsModule.readlinkSync(`/proc/self/fd/${fd}`);
-        return target.startsWith(t.input) ? [target] : [];
-      } catch {
-        return [];
-      }
-    });
+  const url = await listenLoopback(server);
   try {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     for (const maxPayloadInMB of [0, 6]) {
       stop = new AbortController();
       got.length = 0;
@@ -1029,11 +1018,10 @@ test('CompressionType Gzip with SplitType None, stopped while the object is bein
       // Streamed, the object is gunzipped as it is sent: the stop cuts it part-way.
       if (maxPayloadInMB === 0) assert.ok(!got[0]!.complete && got[0]!.bytes < text.length, `${got[0]!.bytes} of ${text.length} bytes sent`);
       assert.deepEqual(await fs.readdir(t.output), [], `MaxPayloadInMB ${maxPayloadInMB}: nothing written`);
-      assert.deepEqual(openInputs(), [], `MaxPayloadInMB ${maxPayloadInMB}: the input file is closed`);
+      assert.deepEqual(openFilesUnder(t.input), [], `MaxPayloadInMB ${maxPayloadInMB}: the input file is closed`);
     }
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -1066,9 +1054,8 @@ test('retries: a streamed request (MaxPayloadInMB 0) whose connection is reset i
       res.end('ok');
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = await listenLoopback(server);
   try {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const reset = await runTransform({ input: path.join(t.input, 'reset'), output: t.output, url, retries: 2, parameters: { maxPayloadInMB: 0 } });
     assert.deepEqual(reset.failed, []);
     assert.equal(seen.get('row'), 3);
@@ -1082,8 +1069,7 @@ test('retries: a streamed request (MaxPayloadInMB 0) whose connection is reset i
     assert.deepEqual(error.failed, [{ file: 'c.csv', record: 0, status: 500, error: 'broken' }]);
     assert.equal(seen.get('c\n'), 1);
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -1129,9 +1115,8 @@ test('a spool file that cannot be written (a full disk: /dev/full) breaks the ru
       res.end();
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = await listenLoopback(server);
   try {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     for (const s of ['one piece', 'in blocks'] as const) {
       shape = s;
       posts = 0;
@@ -1146,8 +1131,7 @@ test('a spool file that cannot be written (a full disk: /dev/full) breaks the ru
       assert.deepEqual(await fs.readdir(t.output), [], `${s}: no .out, .partial, .failed nor spool left`);
     }
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -1170,9 +1154,8 @@ test('spooled answers that come out of order (MaxConcurrentTransforms 4, each ju
       if (held.length === 4) for (const h of held.reverse()) answer(h.letter, h.res);
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = await listenLoopback(server);
   try {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const s = await runTransform({ input: t.input, output: t.output, url, contentType: 'text/plain', splitType: 'Line', assembleWith: 'Line', parameters: { batchStrategy: 'SINGLE_RECORD', maxConcurrentTransforms: 4 } });
     assert.deepEqual(s.failed, []);
     assert.equal(s.requests, 5);
@@ -1180,8 +1163,7 @@ test('spooled answers that come out of order (MaxConcurrentTransforms 4, each ju
     assert.ok((await fs.readFile(path.join(t.output, 'r.txt.out'))).equals(expected), 'the answers in record order, each with its newline');
     assert.deepEqual(await fs.readdir(t.output), ['r.txt.out'], 'no spool or .partial left');
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -1198,9 +1180,8 @@ test('stopped while an answer is being spooled (9 MB come, the rest held): the r
       res.writeHead(200).write(Buffer.alloc(9 << 20, 0x61));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = await listenLoopback(server);
   try {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const stop = new AbortController();
     const run = runTransform({ input: t.input, output: t.output, url, contentType: 'application/octet-stream', signal: stop.signal });
     const spool = path.join(t.output, 'a.bin.out.partial.0');
@@ -1210,8 +1191,7 @@ test('stopped while an answer is being spooled (9 MB come, the rest held): the r
     assert.equal(posts, 1);
     assert.deepEqual(await fs.readdir(t.output), []);
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
@@ -1222,13 +1202,12 @@ test('a container whose /execution-parameters answers a redirect is not followed
     hits.push(`${req.method} ${req.url}`);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ MaxConcurrentTransforms: 7, BatchStrategy: 'SINGLE_RECORD', MaxPayloadInMB: 2 }));
   });
-  await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.1', r));
-  const target = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}`;
+  const target = await listenLoopback(elsewhere);
   const container = http.createServer((req, res) => void res.writeHead(302, { location: `${target}/execution-parameters` }).end());
-  await new Promise<void>((r) => container.listen(0, '127.0.0.1', r));
+  const containerUrl = await listenLoopback(container);
   try {
     const { fetchExecutionParameters } = await import('./parameters.js');
-    assert.deepEqual(await fetchExecutionParameters(`http://127.0.0.1:${(container.address() as AddressInfo).port}`, 10_000), {});
+    assert.deepEqual(await fetchExecutionParameters(containerUrl, 10_000), {});
     assert.deepEqual(hits, [], 'nothing was sent where the container pointed');
   } finally {
     await Promise.all([elsewhere, container].map((s) => new Promise((r) => s.close(r))));

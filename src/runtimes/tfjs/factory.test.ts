@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../core/context.js';
-import { tensor, UNNAMED } from '../../core/tensor.js';
+import { tensor, UNNAMED, type Tensor } from '../../core/tensor.js';
 import { isToolkitError } from '../../errors/catalogue.js';
 import type { RuntimeOptions } from '../runtime.js';
 import { loadTfjs, type TfjsBackendDeps, systemBackendDeps } from './backend.js';
@@ -50,6 +50,19 @@ const SAMPLE = [
   [6.7, 3.1, 4.4, 1.4],
   [-1, 0, 2, 9],
 ];
+
+/** The graph-mlp fixture, which the tests that edit a copy of it compare the copy's answers with. */
+const GRAPH_MLP = path.join(FIXTURES, 'graph-mlp');
+
+/** The `probabilities` the graph model in `dir` answers for SAMPLE as `features`, loaded for that one request. */
+async function sampleProbabilities(dir: string): Promise<Tensor> {
+  const runtime = await loadTfjsRuntime(dir, options());
+  try {
+    return (await runtime.predict({ features: tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat())) }))['probabilities']!;
+  } finally {
+    await runtime.dispose();
+  }
+}
 
 test('detect finds model.json (layers and graph), SavedModels, and ignores other JSON', async () => {
   assert.equal(await tfjsRuntimeFactory.detect(path.join(FIXTURES, 'layers-mlp')), path.join(FIXTURES, 'layers-mlp', 'model.json'));
@@ -484,17 +497,9 @@ test('a graph model whose outputs need an op TF.js does not implement fails the 
     await assert.rejects(loadTfjsRuntime(dir, options()), (err: Error) => !/SmkitTestUnused/.test(err.message));
 
     tf.registerOp('SmkitTestAdd', (node) => tf.add(node.inputs[0]!, node.inputs[1]!));
-    const runtime = await loadTfjsRuntime(dir, options());
-    const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
-    try {
-      const x = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
-      const [got, want] = [(await runtime.predict({ features: x }))['probabilities']!, (await reference.predict({ features: x }))['probabilities']!];
-      assert.deepEqual(got.shape, [3, 3]);
-      assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
-    } finally {
-      await runtime.dispose();
-      await reference.dispose();
-    }
+    const [got, want] = [await sampleProbabilities(dir), await sampleProbabilities(GRAPH_MLP)];
+    assert.deepEqual(got.shape, [3, 3]);
+    assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
   } finally {
     tf.deregisterOp('SmkitTestAdd');
     await rm(dir, { recursive: true, force: true });
@@ -525,25 +530,14 @@ test('an unknown op TF.js never runs for the outputs (a control input of a weigh
         json.signature.inputs['features']!.name = 'x_or_decoded:0';
       },
     ];
-    const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
-    try {
-      const x = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
-      const want = (await reference.predict({ features: x }))['probabilities']!;
-      for (const edit of edits) {
-        const json = JSON.parse(original) as Graph;
-        edit(json);
-        await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
-        // Refused before as depending on the unknown op.
-        const runtime = await loadTfjsRuntime(dir, options());
-        try {
-          const got = (await runtime.predict({ features: x }))['probabilities']!;
-          assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
-        } finally {
-          await runtime.dispose();
-        }
-      }
-    } finally {
-      await reference.dispose();
+    const want = await sampleProbabilities(GRAPH_MLP);
+    for (const edit of edits) {
+      const json = JSON.parse(original) as Graph;
+      edit(json);
+      await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+      // Refused before as depending on the unknown op.
+      const got = await sampleProbabilities(dir);
+      assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -573,16 +567,8 @@ test('an unknown op in a TF1 cond branch a request may skip does not fail the lo
     };
     await writeFile(path.join(dir, 'model.json'), JSON.stringify(cond('Identity')));
     // Refused before as depending on SmkitTestUnknown.
-    const runtime = await loadTfjsRuntime(dir, options());
-    const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
-    try {
-      const x = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
-      const [got, want] = [(await runtime.predict({ features: x }))['probabilities']!, (await reference.predict({ features: x }))['probabilities']!];
-      assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
-    } finally {
-      await runtime.dispose();
-      await reference.dispose();
-    }
+    const [got, want] = [await sampleProbabilities(dir), await sampleProbabilities(GRAPH_MLP)];
+    assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
     await writeFile(path.join(dir, 'model.json'), JSON.stringify(cond('SmkitTestAfter')));
     await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /depend on op TF\.js does not implement: "SmkitTestAfter" \(node "after"\), so/);
   } finally {
@@ -761,26 +747,15 @@ test('TF2 control flow: an unknown op in a While condition or in both branches o
     }
 
     // A request takes the If's then branch, and the While (its condition z != z, false) makes no turn: neither unknown op runs.
-    const reference = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
-    try {
-      const x = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
-      const want = (await reference.predict({ features: x }))['probabilities']!;
-      const servable: [Node, Fn[]][] = [
-        [ifNode, [fn('then_fn', 'Identity'), fn('else_fn', 'SmkitTestElse')]],
-        [whileNode, [fn('cond_fn', 'NotEqual', ['a', 'a']), fn('body_fn', 'SmkitTestBody')]],
-      ];
-      for (const [flow, functions] of servable) {
-        await write(flow, functions);
-        const runtime = await loadTfjsRuntime(dir, options());
-        try {
-          const got = (await runtime.predict({ features: x }))['probabilities']!;
-          assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
-        } finally {
-          await runtime.dispose();
-        }
-      }
-    } finally {
-      await reference.dispose();
+    const want = await sampleProbabilities(GRAPH_MLP);
+    const servable: [Node, Fn[]][] = [
+      [ifNode, [fn('then_fn', 'Identity'), fn('else_fn', 'SmkitTestElse')]],
+      [whileNode, [fn('cond_fn', 'NotEqual', ['a', 'a']), fn('body_fn', 'SmkitTestBody')]],
+    ];
+    for (const [flow, functions] of servable) {
+      await write(flow, functions);
+      const got = await sampleProbabilities(dir);
+      assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
