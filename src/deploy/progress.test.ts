@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,77 +19,79 @@ let sagemaker: SageMakerClient;
 let script: Answer[] = [];
 let calls = 0;
 
-before(async () => {
-  server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      calls += 1;
-      assert.equal(req.headers['x-amz-target'], 'SageMaker.DescribeEndpoint');
-      const answer = script.length > 1 ? script.shift()! : script[0]!;
-      const [status, body] = Array.isArray(answer) ? [answer[0], { __type: answer[1], message: answer[2] }] : [200, answer];
-      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(body));
+describe('progress', () => {
+  before(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        calls += 1;
+        assert.equal(req.headers['x-amz-target'], 'SageMaker.DescribeEndpoint');
+        const answer = script.length > 1 ? script.shift()! : script[0]!;
+        const [status, body] = Array.isArray(answer) ? [answer[0], { __type: answer[1], message: answer[2] }] : [200, answer];
+        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(body));
+      });
     });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    sagemaker = new SageMakerClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  sagemaker = new SageMakerClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
-});
 
-after(async () => {
-  sagemaker?.destroy();
-  await new Promise((resolve) => server?.close(resolve));
-});
-
-const clients = (): DeployClients => ({ sagemaker }) as unknown as DeployClients;
-const endpoint = (status: string): Record<string, unknown> => ({ EndpointName: 'iris', EndpointArn: 'arn:aws:sagemaker:us-east-1:0:endpoint/iris', EndpointConfigName: 'iris-1', EndpointStatus: status, CreationTime: 0, LastModifiedTime: 0 });
-const THROTTLED: Answer = [400, 'ThrottlingException', 'Rate exceeded'];
-const UNAVAILABLE: Answer = [503, 'ServiceUnavailable', 'Service is unavailable'];
-
-test('a DescribeEndpoint throttled or answered 503 while deploy waits is polled again, backing off, and the wait goes on', async () => {
-  script = [THROTTLED, UNAVAILABLE, endpoint('Creating'), THROTTLED, endpoint('InService')];
-  calls = 0;
-  const lines: string[] = [];
-  const outcome = await waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: (l) => lines.push(l) });
-  assert.deepEqual(outcome, { kind: 'in-service' });
-  assert.equal(calls, 5);
-  assert.match(lines[0]!, /^SageMaker DescribeEndpoint iris: ThrottlingException: Rate exceeded; polling again in 0\.002 s$/);
-  assert.match(lines[1]!, /^SageMaker DescribeEndpoint iris: ServiceUnavailable: Service is unavailable; polling again in 0\.004 s$/);
-  // A successful poll resets the backoff.
-  assert.match(lines[3]!, /ThrottlingException: Rate exceeded; polling again in 0\.002 s$/);
-});
-
-test('a DescribeEndpoint throttled poll after poll ends the wait with the service error, saying the change goes on and how to follow it', async () => {
-  script = [THROTTLED];
-  calls = 0;
-  await assert.rejects(waitForEndpointDeleted(clients(), 'iris', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), (err: unknown) => {
-    assert.ok(err instanceof ToolkitError);
-    assert.equal(err.code, 'ERR_DEPLOY_FAILED');
-    assert.match(err.message, /^SageMaker DescribeEndpoint iris failed: ThrottlingException: Rate exceeded\. 8 poll\(s\) in a row failed so; .*goes on in SageMaker: follow it with aws sagemaker describe-endpoint --endpoint-name iris and run smkit deploy again/);
-    assert.deepEqual(err.details, { serviceError: 'ThrottlingException', httpStatus: 400 });
-    return true;
+  after(async () => {
+    sagemaker?.destroy();
+    await new Promise((resolve) => server?.close(resolve));
   });
-  assert.equal(calls, MAX_MISSED_POLLS);
-});
 
-test('a DescribeEndpoint refused for good (AccessDeniedException) ends the wait at once', async () => {
-  script = [[400, 'AccessDeniedException', 'User is not authorized to perform: sagemaker:DescribeEndpoint']];
-  calls = 0;
-  await assert.rejects(waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), /DescribeEndpoint iris failed: AccessDeniedException: User is not authorized/);
-  assert.equal(calls, 1);
-});
+  const clients = (): DeployClients => ({ sagemaker }) as unknown as DeployClients;
+  const endpoint = (status: string): Record<string, unknown> => ({ EndpointName: 'iris', EndpointArn: 'arn:aws:sagemaker:us-east-1:0:endpoint/iris', EndpointConfigName: 'iris-1', EndpointStatus: status, CreationTime: 0, LastModifiedTime: 0 });
+  const THROTTLED: Answer = [400, 'ThrottlingException', 'Rate exceeded'];
+  const UNAVAILABLE: Answer = [503, 'ServiceUnavailable', 'Service is unavailable'];
 
-test('DescribeEndpoint answering "Could not find endpoint" right after CreateEndpoint (eventual consistency) is polled again until the endpoint shows', async () => {
-  const notFound: Answer = [400, 'ValidationException', 'Could not find endpoint "iris".'];
-  script = [notFound, notFound, endpoint('Creating'), endpoint('InService')];
-  calls = 0;
-  const outcome = await waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} });
-  assert.deepEqual(outcome, { kind: 'in-service' });
-  assert.equal(calls, 4);
-  // One that never shows ends the wait after a few polls, naming the endpoint; one seen and then gone at once.
-  script = [notFound];
-  calls = 0;
-  await assert.rejects(waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), /^ToolkitError: endpoint iris was not found by DescribeEndpoint in 8 polls after it was created or updated/);
-  assert.equal(calls, MAX_MISSED_POLLS);
-  script = [endpoint('Creating'), notFound];
-  await assert.rejects(waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), /endpoint iris disappeared while waiting for it/);
+  test('a DescribeEndpoint throttled or answered 503 while deploy waits is polled again, backing off, and the wait goes on', async () => {
+    script = [THROTTLED, UNAVAILABLE, endpoint('Creating'), THROTTLED, endpoint('InService')];
+    calls = 0;
+    const lines: string[] = [];
+    const outcome = await waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: (l) => lines.push(l) });
+    assert.deepEqual(outcome, { kind: 'in-service' });
+    assert.equal(calls, 5);
+    assert.match(lines[0]!, /^SageMaker DescribeEndpoint iris: ThrottlingException: Rate exceeded; polling again in 0\.002 s$/);
+    assert.match(lines[1]!, /^SageMaker DescribeEndpoint iris: ServiceUnavailable: Service is unavailable; polling again in 0\.004 s$/);
+    // A successful poll resets the backoff.
+    assert.match(lines[3]!, /ThrottlingException: Rate exceeded; polling again in 0\.002 s$/);
+  });
+
+  test('a DescribeEndpoint throttled poll after poll ends the wait with the service error, saying the change goes on and how to follow it', async () => {
+    script = [THROTTLED];
+    calls = 0;
+    await assert.rejects(waitForEndpointDeleted(clients(), 'iris', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_DEPLOY_FAILED');
+      assert.match(err.message, /^SageMaker DescribeEndpoint iris failed: ThrottlingException: Rate exceeded\. 8 poll\(s\) in a row failed so; .*goes on in SageMaker: follow it with aws sagemaker describe-endpoint --endpoint-name iris and run smkit deploy again/);
+      assert.deepEqual(err.details, { serviceError: 'ThrottlingException', httpStatus: 400 });
+      return true;
+    });
+    assert.equal(calls, MAX_MISSED_POLLS);
+  });
+
+  test('a DescribeEndpoint refused for good (AccessDeniedException) ends the wait at once', async () => {
+    script = [[400, 'AccessDeniedException', 'User is not authorized to perform: sagemaker:DescribeEndpoint']];
+    calls = 0;
+    await assert.rejects(waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), /DescribeEndpoint iris failed: AccessDeniedException: User is not authorized/);
+    assert.equal(calls, 1);
+  });
+
+  test('DescribeEndpoint answering "Could not find endpoint" right after CreateEndpoint (eventual consistency) is polled again until the endpoint shows', async () => {
+    const notFound: Answer = [400, 'ValidationException', 'Could not find endpoint "iris".'];
+    script = [notFound, notFound, endpoint('Creating'), endpoint('InService')];
+    calls = 0;
+    const outcome = await waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} });
+    assert.deepEqual(outcome, { kind: 'in-service' });
+    assert.equal(calls, 4);
+    // One that never shows ends the wait after a few polls, naming the endpoint; one seen and then gone at once.
+    script = [notFound];
+    calls = 0;
+    await assert.rejects(waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), /^ToolkitError: endpoint iris was not found by DescribeEndpoint in 8 polls after it was created or updated/);
+    assert.equal(calls, MAX_MISSED_POLLS);
+    script = [endpoint('Creating'), notFound];
+    await assert.rejects(waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), /endpoint iris disappeared while waiting for it/);
+  });
 });

@@ -3,7 +3,7 @@
  * handler takes them (never more than a window ahead), a stream whose reader gives up ends the
  * handler's `bidiFn`, and a thread that dies fails its open streams and is replaced.
  */
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -34,95 +34,97 @@ export async function* bidiFn(messages, model, ctx) {
 let dir: string;
 let worker: InferenceWorker;
 
-before(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bidi-thread-'));
-  mkdirSync(path.join(dir, 'code'));
-  writeFileSync(path.join(dir, 'code', 'inference.mjs'), HANDLER);
-  worker = new InferenceWorker(
-    new URL('./inference-thread.js', import.meta.url),
-    { engine: { modelDir: dir, codeDir: path.join(dir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } }, logLevel: 'silent', workerIndex: 0 },
-    1,
-    createLogger('silent'),
-  );
-  await worker.whenSettled();
-  assert.equal(worker.state(), 'ready');
-  assert.ok(worker.describe()?.hooks.includes('bidiFn'));
-});
-after(async () => {
-  await worker.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+describe('bidi thread', () => {
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bidi-thread-'));
+    mkdirSync(path.join(dir, 'code'));
+    writeFileSync(path.join(dir, 'code', 'inference.mjs'), HANDLER);
+    worker = new InferenceWorker(
+      new URL('./inference-thread.js', import.meta.url),
+      { engine: { modelDir: dir, codeDir: path.join(dir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } }, logLevel: 'silent', workerIndex: 0 },
+      1,
+      createLogger('silent'),
+    );
+    await worker.whenSettled();
+    assert.equal(worker.state(), 'ready');
+    assert.ok(worker.describe()?.hooks.includes('bidiFn'));
+  });
+  after(async () => {
+    await worker.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
-const request = (query: Record<string, string> = {}): BidiRequest => ({ requestId: 'r-1', path: '/invocations-bidirectional-stream', query, headers: {} });
-const text = (data: string): BidiFrame => ({ data: Buffer.from(data), binary: false });
+  const request = (query: Record<string, string> = {}): BidiRequest => ({ requestId: 'r-1', path: '/invocations-bidirectional-stream', query, headers: {} });
+  const text = (data: string): BidiFrame => ({ data: Buffer.from(data), binary: false });
 
-/** Frames from a list, then (if `endless`) "hold" followed by frames for as long as they are pulled; counts the pulls. */
-function source(first: string[], endless = false): { frames: AsyncIterable<BidiFrame>; pulled: () => number; released: () => boolean } {
-  let pulled = 0;
-  let released = false;
-  async function* frames(): AsyncIterable<BidiFrame> {
-    try {
-      for (const f of first) {
-        pulled++;
-        yield text(f);
+  /** Frames from a list, then (if `endless`) "hold" followed by frames for as long as they are pulled; counts the pulls. */
+  function source(first: string[], endless = false): { frames: AsyncIterable<BidiFrame>; pulled: () => number; released: () => boolean } {
+    let pulled = 0;
+    let released = false;
+    async function* frames(): AsyncIterable<BidiFrame> {
+      try {
+        for (const f of first) {
+          pulled++;
+          yield text(f);
+        }
+        for (let i = 0; endless; i++) {
+          pulled++;
+          yield text(`more-${i}`);
+          // A client's messages arrive over time: without this an unbounded reader would never let timers run.
+          await new Promise((r) => setImmediate(r));
+        }
+      } finally {
+        released = true;
       }
-      for (let i = 0; endless; i++) {
-        pulled++;
-        yield text(`more-${i}`);
-        // A client's messages arrive over time: without this an unbounded reader would never let timers run.
-        await new Promise((r) => setImmediate(r));
-      }
-    } finally {
-      released = true;
     }
+    return { frames: frames(), pulled: () => pulled, released: () => released };
   }
-  return { frames: frames(), pulled: () => pulled, released: () => released };
-}
 
-test('messages go to bidiFn and its replies come back, in order', async () => {
-  const { frames } = source(['a', 'b', 'c']);
-  const replies: string[] = [];
-  for await (const f of worker.openBidi(request(), frames, new Cancellation())) replies.push(Buffer.from(f.data).toString());
-  assert.deepEqual(replies, ['got a', 'got b', 'got c']);
-});
+  test('messages go to bidiFn and its replies come back, in order', async () => {
+    const { frames } = source(['a', 'b', 'c']);
+    const replies: string[] = [];
+    for await (const f of worker.openBidi(request(), frames, new Cancellation())) replies.push(Buffer.from(f.data).toString());
+    assert.deepEqual(replies, ['got a', 'got b', 'got c']);
+  });
 
-test('messages cross only as bidiFn takes them: a window ahead at most, however fast the client sends', async () => {
-  const done = path.join(dir, 'held-done');
-  const { frames, pulled } = source(['first', 'hold'], true);
-  const replies = worker.openBidi(request({ done }), frames, new Cancellation())[Symbol.asyncIterator]();
-  assert.equal(Buffer.from((await replies.next()).value!.data).toString(), 'got first');
-  // bidiFn now waits on "hold": whatever it does not take must stay with the sender.
-  let last = -1;
-  const steadyBy = Date.now() + 10_000;
-  while (pulled() !== last && Date.now() < steadyBy) {
-    last = pulled();
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  assert.ok(pulled() <= 2 + BIDI_INPUT_WINDOW + 1, `${pulled()} messages were pulled from a client whose handler took 2`);
-  // The reader gives up (the client left): bidiFn's signal aborts and its finally block runs.
-  await replies.return!();
-  const deadline = Date.now() + 10_000;
-  while (!existsSync(done) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(readFileSync(done, 'utf8'), 'true');
-});
+  test('messages cross only as bidiFn takes them: a window ahead at most, however fast the client sends', async () => {
+    const done = path.join(dir, 'held-done');
+    const { frames, pulled } = source(['first', 'hold'], true);
+    const replies = worker.openBidi(request({ done }), frames, new Cancellation())[Symbol.asyncIterator]();
+    assert.equal(Buffer.from((await replies.next()).value!.data).toString(), 'got first');
+    // bidiFn now waits on "hold": whatever it does not take must stay with the sender.
+    let last = -1;
+    const steadyBy = Date.now() + 10_000;
+    while (pulled() !== last && Date.now() < steadyBy) {
+      last = pulled();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(pulled() <= 2 + BIDI_INPUT_WINDOW + 1, `${pulled()} messages were pulled from a client whose handler took 2`);
+    // The reader gives up (the client left): bidiFn's signal aborts and its finally block runs.
+    await replies.return!();
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(done) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(readFileSync(done, 'utf8'), 'true');
+  });
 
-test('a thread that dies fails its open streams with ERR_WORKER_CRASHED and lets go of their clients; the replacement serves new ones', async () => {
-  // The client keeps sending, faster than the window: its sender must not wait forever for acks
-  // from the dead thread.
-  const { frames, released } = source(['exit', ...Array.from({ length: 8 * BIDI_INPUT_WINDOW }, (_, i) => `queued-${i}`)], true);
-  await assert.rejects(
-    (async () => {
-      for await (const f of worker.openBidi(request(), frames, new Cancellation())) void f;
-    })(),
-    (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_WORKER_CRASHED',
-  );
-  const releasedBy = Date.now() + 10_000;
-  while (!released() && Date.now() < releasedBy) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(released(), "the stream's sender stopped reading the client's messages");
-  await worker.whenSettled();
-  const deadline = Date.now() + 30_000;
-  while (worker.state() !== 'ready' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  const replies: string[] = [];
-  for await (const f of worker.openBidi(request(), source(['after']).frames, new Cancellation())) replies.push(Buffer.from(f.data).toString());
-  assert.deepEqual(replies, ['got after']);
+  test('a thread that dies fails its open streams with ERR_WORKER_CRASHED and lets go of their clients; the replacement serves new ones', async () => {
+    // The client keeps sending, faster than the window: its sender must not wait forever for acks
+    // from the dead thread.
+    const { frames, released } = source(['exit', ...Array.from({ length: 8 * BIDI_INPUT_WINDOW }, (_, i) => `queued-${i}`)], true);
+    await assert.rejects(
+      (async () => {
+        for await (const f of worker.openBidi(request(), frames, new Cancellation())) void f;
+      })(),
+      (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_WORKER_CRASHED',
+    );
+    const releasedBy = Date.now() + 10_000;
+    while (!released() && Date.now() < releasedBy) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(released(), "the stream's sender stopped reading the client's messages");
+    await worker.whenSettled();
+    const deadline = Date.now() + 30_000;
+    while (worker.state() !== 'ready' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const replies: string[] = [];
+    for await (const f of worker.openBidi(request(), source(['after']).frames, new Cancellation())) replies.push(Buffer.from(f.data).toString());
+    assert.deepEqual(replies, ['got after']);
+  });
 });

@@ -3,7 +3,7 @@
  * Accept q-values outside RFC 9110's grammar, numpy's NPY header limit, v2 int64 values past 2^53
  * and v2 NaN/Infinity.
  */
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { RequestListener } from 'node:http';
@@ -15,93 +15,95 @@ const modelDir = path.join(REPO_ROOT, 'test/fixtures/handlers/tensor-echo');
 let served: InProcessApp;
 let app: RequestListener;
 
-before(async () => {
-  served = await serveModelInProcess(modelDir, { maxPayloadMb: 6, timeoutSeconds: 60, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' });
-  app = served.app;
-});
+describe('codec exactness', () => {
+  before(async () => {
+    served = await serveModelInProcess(modelDir, { maxPayloadMb: 6, timeoutSeconds: 60, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' });
+    app = served.app;
+  });
 
-after(async () => {
-  await served?.close();
-});
+  after(async () => {
+    await served?.close();
+  });
 
-/** POSTs to /invocations and reads the answer as text, whatever its type (supertest's JSON parser refuses `NaN`). */
-const invoke = async (contentType: string, body: string | Buffer, accept?: string): Promise<{ status: number; text: string; headers: Record<string, string>; error: () => { code: string; message: string } }> => {
-  const req = request(app).post('/invocations').set('Content-Type', contentType);
-  if (accept !== undefined) req.set('Accept', accept);
-  const res = await req
-    .buffer(true)
-    .parse((r, done) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => done(null, Buffer.concat(chunks).toString()));
-    })
-    .send(body);
-  const text = res.body as string;
-  return { status: res.status, text, headers: res.headers as Record<string, string>, error: () => JSON.parse(text) as { code: string; message: string } };
-};
+  /** POSTs to /invocations and reads the answer as text, whatever its type (supertest's JSON parser refuses `NaN`). */
+  const invoke = async (contentType: string, body: string | Buffer, accept?: string): Promise<{ status: number; text: string; headers: Record<string, string>; error: () => { code: string; message: string } }> => {
+    const req = request(app).post('/invocations').set('Content-Type', contentType);
+    if (accept !== undefined) req.set('Accept', accept);
+    const res = await req
+      .buffer(true)
+      .parse((r, done) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => done(null, Buffer.concat(chunks).toString()));
+      })
+      .send(body);
+    const text = res.body as string;
+    return { status: res.status, text, headers: res.headers as Record<string, string>, error: () => JSON.parse(text) as { code: string; message: string } };
+  };
 
-test('Accept: a q outside the qvalue grammar is ignored (q=1), whether not a number, negative or past 1; more decimals are read', async () => {
-  for (const bad of ['abc', '-1', '2']) {
-    const res = await invoke('application/json', '[[1.5, 2]]', `application/json;q=0.9, text/csv;q=${bad}`);
-    assert.equal(res.status, 200, `q=${bad}: ${res.text}`);
-    assert.match(res.headers['content-type'] ?? '', /^text\/csv/, `q=${bad}`);
-    assert.equal(res.text.trim(), '1.5,2');
-  }
-  // A valid q=0 still excludes the lone type it names.
-  const none = await invoke('application/json', '[1]', 'text/csv;q=0');
-  assert.equal(none.status, 406);
-  // More than three decimals are read: q=0.0001 ranks CSV below q=0.9, and q=0.0000 excludes it.
-  const low = await invoke('application/json', '[[1.5, 2]]', 'application/json;q=0.9, text/csv;q=0.0001');
-  assert.equal(low.status, 200, low.text);
-  assert.match(low.headers['content-type'] ?? '', /^application\/json/);
-  assert.equal((await invoke('application/json', '[1]', 'text/csv;q=0.0000')).status, 406);
-});
+  test('Accept: a q outside the qvalue grammar is ignored (q=1), whether not a number, negative or past 1; more decimals are read', async () => {
+    for (const bad of ['abc', '-1', '2']) {
+      const res = await invoke('application/json', '[[1.5, 2]]', `application/json;q=0.9, text/csv;q=${bad}`);
+      assert.equal(res.status, 200, `q=${bad}: ${res.text}`);
+      assert.match(res.headers['content-type'] ?? '', /^text\/csv/, `q=${bad}`);
+      assert.equal(res.text.trim(), '1.5,2');
+    }
+    // A valid q=0 still excludes the lone type it names.
+    const none = await invoke('application/json', '[1]', 'text/csv;q=0');
+    assert.equal(none.status, 406);
+    // More than three decimals are read: q=0.0001 ranks CSV below q=0.9, and q=0.0000 excludes it.
+    const low = await invoke('application/json', '[[1.5, 2]]', 'application/json;q=0.9, text/csv;q=0.0001');
+    assert.equal(low.status, 200, low.text);
+    assert.match(low.headers['content-type'] ?? '', /^application\/json/);
+    assert.equal((await invoke('application/json', '[1]', 'text/csv;q=0.0000')).status, 406);
+  });
 
-/** An NPY 1.0 float32 [2] file whose header is `chars` characters long. */
-const npyWithHeader = (chars: number): Buffer => {
-  const dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
-  const header = Buffer.from(`${dict}${' '.repeat(chars - dict.length - 1)}\n`, 'latin1');
-  const preamble = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
-  preamble.writeUInt16LE(header.length, 8);
-  return Buffer.concat([preamble, header, Buffer.from(new Float32Array([1.5, -2]).buffer)]);
-};
+  /** An NPY 1.0 float32 [2] file whose header is `chars` characters long. */
+  const npyWithHeader = (chars: number): Buffer => {
+    const dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+    const header = Buffer.from(`${dict}${' '.repeat(chars - dict.length - 1)}\n`, 'latin1');
+    const preamble = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+    preamble.writeUInt16LE(header.length, 8);
+    return Buffer.concat([preamble, header, Buffer.from(new Float32Array([1.5, -2]).buffer)]);
+  };
 
-test("NPY: a header of 10 000 characters is read; one more is a 400 naming numpy's max_header_size", async () => {
-  const ok = await invoke('application/x-npy', npyWithHeader(10_000), 'application/json');
-  assert.equal(ok.status, 200, ok.text);
-  assert.deepEqual(JSON.parse(ok.text), [1.5, -2]);
-  const long = await invoke('application/x-npy', npyWithHeader(10_001), 'application/json');
-  assert.equal(long.status, 400);
-  assert.equal(long.error().code, 'ERR_NPY_PARSE');
-  assert.match(long.error().message, /header is 10001 characters long, more than the 10 000 np\.load reads by default \(numpy's max_header_size\)/);
-});
+  test("NPY: a header of 10 000 characters is read; one more is a 400 naming numpy's max_header_size", async () => {
+    const ok = await invoke('application/x-npy', npyWithHeader(10_000), 'application/json');
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual(JSON.parse(ok.text), [1.5, -2]);
+    const long = await invoke('application/x-npy', npyWithHeader(10_001), 'application/json');
+    assert.equal(long.status, 400);
+    assert.equal(long.error().code, 'ERR_NPY_PARSE');
+    assert.match(long.error().message, /header is 10001 characters long, more than the 10 000 np\.load reads by default \(numpy's max_header_size\)/);
+  });
 
-test('v2 INT64/UINT64 past ±2^53: integer literals are read and answered exactly, as Triton does (application/json and the binary form)', async () => {
-  const json = '{"id":"big","inputs":[{"name":"i","shape":[3],"datatype":"INT64","data":[9007199254740993,-9223372036854775808,7]},{"name":"u","shape":[1],"datatype":"UINT64","data":[18446744073709551615]}]}';
-  for (const contentType of ['application/json', `application/vnd.sagemaker-triton.binary+json;json-header-size=${Buffer.byteLength(json)}`]) {
-    const res = await invoke(contentType, json);
+  test('v2 INT64/UINT64 past ±2^53: integer literals are read and answered exactly, as Triton does (application/json and the binary form)', async () => {
+    const json = '{"id":"big","inputs":[{"name":"i","shape":[3],"datatype":"INT64","data":[9007199254740993,-9223372036854775808,7]},{"name":"u","shape":[1],"datatype":"UINT64","data":[18446744073709551615]}]}';
+    for (const contentType of ['application/json', `application/vnd.sagemaker-triton.binary+json;json-header-size=${Buffer.byteLength(json)}`]) {
+      const res = await invoke(contentType, json);
+      assert.equal(res.status, 200, res.text);
+      const text = res.text;
+      assert.match(text, /"name":"i","shape":\[3\],"datatype":"INT64","data":\[9007199254740993,-9223372036854775808,7\]/, contentType);
+      assert.match(text, /"name":"u","shape":\[1\],"datatype":"UINT64","data":\[18446744073709551615\]/, contentType);
+    }
+    const inexact = await invoke('application/json', '{"inputs":[{"name":"i","shape":[1],"datatype":"INT64","data":[9e18]}]}');
+    assert.equal(inexact.status, 400);
+    assert.equal(inexact.error().code, 'ERR_JSON_PARSE');
+    assert.match(inexact.error().message, /exact: past ±2\^53 written as plain digits/);
+  });
+
+  test('v2 NaN and ±Infinity: answered as the tokens NaN, Infinity, -Infinity (as Triton writes them) and read back; null is a 400', async () => {
+    const json = '{"inputs":[{"name":"f","shape":[4],"datatype":"FP32","data":[NaN,Infinity,-Infinity,1.5]},{"name":"h","shape":[2],"datatype":"FP16","data":[-Infinity,NaN]}]}';
+    const res = await invoke('application/json', json);
     assert.equal(res.status, 200, res.text);
-    const text = res.text;
-    assert.match(text, /"name":"i","shape":\[3\],"datatype":"INT64","data":\[9007199254740993,-9223372036854775808,7\]/, contentType);
-    assert.match(text, /"name":"u","shape":\[1\],"datatype":"UINT64","data":\[18446744073709551615\]/, contentType);
-  }
-  const inexact = await invoke('application/json', '{"inputs":[{"name":"i","shape":[1],"datatype":"INT64","data":[9e18]}]}');
-  assert.equal(inexact.status, 400);
-  assert.equal(inexact.error().code, 'ERR_JSON_PARSE');
-  assert.match(inexact.error().message, /exact: past ±2\^53 written as plain digits/);
-});
-
-test('v2 NaN and ±Infinity: answered as the tokens NaN, Infinity, -Infinity (as Triton writes them) and read back; null is a 400', async () => {
-  const json = '{"inputs":[{"name":"f","shape":[4],"datatype":"FP32","data":[NaN,Infinity,-Infinity,1.5]},{"name":"h","shape":[2],"datatype":"FP16","data":[-Infinity,NaN]}]}';
-  const res = await invoke('application/json', json);
-  assert.equal(res.status, 200, res.text);
-  assert.match(res.text, /"name":"f","shape":\[4\],"datatype":"FP32","data":\[NaN,Infinity,-Infinity,1\.5\]/);
-  assert.match(res.text, /"name":"h","shape":\[2\],"datatype":"FP16","data":\[-Infinity,NaN\]/);
-  // The answer is a request again.
-  const again = await invoke('application/json', `{"inputs":${res.text.slice(res.text.indexOf('"outputs":') + 10, -1)}}`);
-  assert.equal(again.status, 200, again.text);
-  assert.equal(again.text, res.text);
-  const nulls = await invoke('application/json', '{"inputs":[{"name":"f","shape":[1],"datatype":"FP64","data":[null]}]}');
-  assert.equal(nulls.status, 400);
-  assert.match(nulls.error().message, /data\[0\] is null but datatype FP64 needs numbers \(NaN and ±Infinity as the bare tokens NaN, Infinity and -Infinity/);
+    assert.match(res.text, /"name":"f","shape":\[4\],"datatype":"FP32","data":\[NaN,Infinity,-Infinity,1\.5\]/);
+    assert.match(res.text, /"name":"h","shape":\[2\],"datatype":"FP16","data":\[-Infinity,NaN\]/);
+    // The answer is a request again.
+    const again = await invoke('application/json', `{"inputs":${res.text.slice(res.text.indexOf('"outputs":') + 10, -1)}}`);
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.text, res.text);
+    const nulls = await invoke('application/json', '{"inputs":[{"name":"f","shape":[1],"datatype":"FP64","data":[null]}]}');
+    assert.equal(nulls.status, 400);
+    assert.match(nulls.error().message, /data\[0\] is null but datatype FP64 needs numbers \(NaN and ±Infinity as the bare tokens NaN, Infinity and -Infinity/);
+  });
 });

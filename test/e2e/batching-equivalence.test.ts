@@ -6,7 +6,7 @@
  * real HTTP. The requests of a set reach the server in one turn of its event loop (sent at once on
  * connections it already serves), so they are batched together whenever they can be.
  */
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
@@ -118,34 +118,36 @@ let batched: Served;
 let single: Served;
 const runs: number[] = [];
 
-before(async () => {
-  modelDir = identityModelDir([
-    { name: 'a', dtype: 'float32', rank: 2 },
-    { name: 's', dtype: 'string', rank: 1 },
-    { name: 'n', dtype: 'int64', rank: 1 },
-  ]);
-  batched = await serve(modelDir, { maxSize: 4, maxDelayMs: 0 }, runs);
-  single = await serve(modelDir, undefined, []);
-});
+describe('batching equivalence', () => {
+  before(async () => {
+    modelDir = identityModelDir([
+      { name: 'a', dtype: 'float32', rank: 2 },
+      { name: 's', dtype: 'string', rank: 1 },
+      { name: 'n', dtype: 'int64', rank: 1 },
+    ]);
+    batched = await serve(modelDir, { maxSize: 4, maxDelayMs: 0 }, runs);
+    single = await serve(modelDir, undefined, []);
+  });
 
-after(async () => {
-  await batched?.close();
-  await single?.close();
-  rmSync(modelDir, { recursive: true, force: true });
-});
+  after(async () => {
+    await batched?.close();
+    await single?.close();
+    rmSync(modelDir, { recursive: true, force: true });
+  });
 
-test('concurrent requests answered with batching on equal, byte for byte, their answers with batching off', async () => {
-  // Every connection open and served once: the sets below are then written in one turn of the loop.
-  const warm: Sent = { contentType: 'application/json', accept: 'application/json', body: JSON.stringify({ inputs: { a: [[1, 2]], s: ['x'], n: [1] } }) };
-  for (const served of [batched, single]) await Promise.all(Array.from({ length: MAX_REQUESTS }, () => post(served, warm)));
-  runs.length = 0;
-  await fc.assert(
-    fc.asyncProperty(fc.array(request, { minLength: 2, maxLength: MAX_REQUESTS }), async (set) => {
-      const want = await Promise.all(set.map((r) => post(single, r)));
-      const got = await Promise.all(set.map((r) => post(batched, r)));
-      got.forEach((g, i) => assert.equal(g, want[i], `request ${i} of ${set.length}: ${set[i]!.body}`));
-    }),
-    { numRuns: 30 },
-  );
-  assert.ok(runs.some((size) => size > 1), `no requests were ever batched together: ${JSON.stringify(runs)}`);
+  test('concurrent requests answered with batching on equal, byte for byte, their answers with batching off', async () => {
+    // Every connection open and served once: the sets below are then written in one turn of the loop.
+    const warm: Sent = { contentType: 'application/json', accept: 'application/json', body: JSON.stringify({ inputs: { a: [[1, 2]], s: ['x'], n: [1] } }) };
+    for (const served of [batched, single]) await Promise.all(Array.from({ length: MAX_REQUESTS }, () => post(served, warm)));
+    runs.length = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(request, { minLength: 2, maxLength: MAX_REQUESTS }), async (set) => {
+        const want = await Promise.all(set.map((r) => post(single, r)));
+        const got = await Promise.all(set.map((r) => post(batched, r)));
+        got.forEach((g, i) => assert.equal(g, want[i], `request ${i} of ${set.length}: ${set[i]!.body}`));
+      }),
+      { numRuns: 30 },
+    );
+    assert.ok(runs.some((size) => size > 1), `no requests were ever batched together: ${JSON.stringify(runs)}`);
+  });
 });

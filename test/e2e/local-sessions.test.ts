@@ -2,7 +2,7 @@
 // instances (real `smkit serve` children), a handler that counts its session's requests. The
 // session opened with SessionId NEW_SESSION sticks to the instance that opened it; its id and
 // expiry come back as NewSessionId, its close as ClosedSessionId.
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -62,90 +62,92 @@ let work: string;
 let local: LocalSageMakerHandle;
 let clients: LocalSdkClients;
 
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'smkit-sessions-e2e-'));
-  local = await startLocalSageMaker({ port: 0, settings: { region: 'us-east-1', accountId: '111122223333' }, startupTimeoutMs: 60_000 });
-  clients = localSdkClients(local.url, { runtimeMaxAttempts: 1 });
-  await clients.sagemaker.send(
-    new CreateModelCommand({
-      ModelName: 'chat',
-      ExecutionRoleArn: 'arn:aws:iam::111122223333:role/SageMakerRole',
-      PrimaryContainer: { ModelDataUrl: join(REPO_ROOT, 'test/fixtures/handlers/session-counter'), Environment: { SAGEMAKER_ENABLE_STATEFUL_SESSIONS: 'true' } },
-    }),
-  );
-  await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'chat', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'chat', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
-  await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'chat', EndpointConfigName: 'chat' }));
-  await waitUntilEndpointInService({ client: clients.sagemaker, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: 'chat' });
-});
+describe('local sessions', () => {
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'smkit-sessions-e2e-'));
+    local = await startLocalSageMaker({ port: 0, settings: { region: 'us-east-1', accountId: '111122223333' }, startupTimeoutMs: 60_000 });
+    clients = localSdkClients(local.url, { runtimeMaxAttempts: 1 });
+    await clients.sagemaker.send(
+      new CreateModelCommand({
+        ModelName: 'chat',
+        ExecutionRoleArn: 'arn:aws:iam::111122223333:role/SageMakerRole',
+        PrimaryContainer: { ModelDataUrl: join(REPO_ROOT, 'test/fixtures/handlers/session-counter'), Environment: { SAGEMAKER_ENABLE_STATEFUL_SESSIONS: 'true' } },
+      }),
+    );
+    await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'chat', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'chat', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
+    await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'chat', EndpointConfigName: 'chat' }));
+    await waitUntilEndpointInService({ client: clients.sagemaker, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: 'chat' });
+  });
 
-after(async () => {
-  clients?.destroy();
-  await local?.stop();
-  await rm(work, { recursive: true, force: true });
-});
+  after(async () => {
+    clients?.destroy();
+    await local?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
 
-async function invoke(body: string, sessionId?: string) {
-  const out = await clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'chat', ContentType: 'text/plain', Body: Buffer.from(body), ...(sessionId === undefined ? {} : { SessionId: sessionId }) }));
-  return { out, answer: JSON.parse(Buffer.from(out.Body!).toString()) as { session: string | null; count?: number; pid: number } };
-}
-
-test('a session sticks to the instance that opened it; NewSessionId and ClosedSessionId come back', async () => {
-  const first = await invoke('hello', 'NEW_SESSION');
-  assert.match(first.out.NewSessionId ?? '', NEW_SESSION_ID);
-  const id = first.out.NewSessionId!.split(';')[0]!;
-  assert.deepEqual([first.answer.session, first.answer.count], [id, 1]);
-
-  // Without a session the two instances share the traffic; with it, every request reaches the one that holds it.
-  const plain = new Set<number>();
-  for (let i = 0; i < 6; i++) plain.add((await invoke('hello')).answer.pid);
-  assert.equal(plain.size, 2, 'requests without a session go to both instances');
-  for (let n = 2; n <= 7; n++) {
-    const next = await invoke('hello', id);
-    assert.deepEqual([next.answer.session, next.answer.count, next.answer.pid], [id, n, first.answer.pid]);
-    assert.equal(next.out.NewSessionId, undefined);
+  async function invoke(body: string, sessionId?: string) {
+    const out = await clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'chat', ContentType: 'text/plain', Body: Buffer.from(body), ...(sessionId === undefined ? {} : { SessionId: sessionId }) }));
+    return { out, answer: JSON.parse(Buffer.from(out.Body!).toString()) as { session: string | null; count?: number; pid: number } };
   }
-  const bye = await invoke('bye', id);
-  assert.equal(bye.out.ClosedSessionId, id);
-  assert.equal(bye.answer.count, 8);
 
-  // A closed session is the container's to refuse: the client sees a ModelError with its message.
-  await assert.rejects(invoke('hello', id), (err: Error & { name: string }) => err.name === 'ModelError' && /ERR_SESSION_NOT_FOUND/.test(err.message));
-});
+  test('a session sticks to the instance that opened it; NewSessionId and ClosedSessionId come back', async () => {
+    const first = await invoke('hello', 'NEW_SESSION');
+    assert.match(first.out.NewSessionId ?? '', NEW_SESSION_ID);
+    const id = first.out.NewSessionId!.split(';')[0]!;
+    assert.deepEqual([first.answer.session, first.answer.count], [id, 1]);
 
-test('SessionId is validated as the API model says, and the streaming operation cannot open a session', async () => {
-  await assert.rejects(invoke('hello', 'not/a/session'), (err: Error & { name: string }) => err.name === 'ValidationError' && /sessionId.*\^\(NEW_SESSION\)\$/.test(err.message));
-  await assert.rejects(invoke('hello', 'x'.repeat(257)), (err: Error & { name: string }) => err.name === 'ValidationError' && /less than or equal to 256/.test(err.message));
-  await assert.rejects(
-    clients.runtime.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'chat', ContentType: 'text/plain', Body: Buffer.from('hi'), SessionId: 'NEW_SESSION' })),
-    // The streaming operation's SessionId is the API model's SessionIdHeader: NEW_SESSION fails its pattern.
-    (err: Error & { name: string }) => err.name === 'ValidationError' && /'NEW_SESSION' at 'sessionId'.*pattern: \^\[a-zA-Z0-9\]\(-\*\[a-zA-Z0-9\]\)\*\$$/.test(err.message),
-  );
-});
+    // Without a session the two instances share the traffic; with it, every request reaches the one that holds it.
+    const plain = new Set<number>();
+    for (let i = 0; i < 6; i++) plain.add((await invoke('hello')).answer.pid);
+    assert.equal(plain.size, 2, 'requests without a session go to both instances');
+    for (let n = 2; n <= 7; n++) {
+      const next = await invoke('hello', id);
+      assert.deepEqual([next.answer.session, next.answer.count, next.answer.pid], [id, n, first.answer.pid]);
+      assert.equal(next.out.NewSessionId, undefined);
+    }
+    const bye = await invoke('bye', id);
+    assert.equal(bye.out.ClosedSessionId, id);
+    assert.equal(bye.answer.count, 8);
 
-test('boto3 invoke_endpoint(SessionId=...) opens, continues and closes a session on one instance', { skip: BOTO3_PYTHON ? false : 'no python3 with a boto3 that knows SessionId' }, async () => {
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: 'AKIDLOCAL', AWS_SECRET_ACCESS_KEY: 'local', AWS_EC2_METADATA_DISABLED: 'true' };
-  const { stdout } = await run(BOTO3_PYTHON!, ['-c', BOTO3_SESSIONS_SCRIPT, local.url], { env, timeout: 120_000 });
-  const seen = JSON.parse(stdout) as {
-    new: string;
-    first: { session: string; count: number; pid: number };
-    turns: { session: string; count: number; pid: number }[];
-    closed?: string;
-    bye: { count: number; pid: number };
-    later_new: string[];
-    errors: Record<string, string>;
-  };
-  assert.match(seen.new, NEW_SESSION_ID, 'boto3 reads NewSessionId from X-Amzn-SageMaker-New-Session-Id');
-  const id = seen.new.split(';')[0]!;
-  assert.deepEqual([seen.first.session, seen.first.count], [id, 1]);
-  assert.deepEqual(
-    seen.turns.map((t) => [t.session, t.count, t.pid]),
-    [2, 3, 4].map((n) => [id, n, seen.first.pid]),
-    'every turn reached the instance that opened the session',
-  );
-  assert.equal(seen.closed, id, 'boto3 reads ClosedSessionId');
-  assert.deepEqual([seen.bye.count, seen.bye.pid], [5, seen.first.pid]);
-  assert.deepEqual(seen.later_new, [], 'an answer outside a session carries neither header');
-  assert.match(seen.errors['closed']!, /^ModelError: .*ERR_SESSION_NOT_FOUND/);
-  assert.match(seen.errors['long']!, /^ValidationError: .*less than or equal to 256/);
-  assert.match(seen.errors['slash']!, /^ValidationError: .*\^\(NEW_SESSION\)\$/);
+    // A closed session is the container's to refuse: the client sees a ModelError with its message.
+    await assert.rejects(invoke('hello', id), (err: Error & { name: string }) => err.name === 'ModelError' && /ERR_SESSION_NOT_FOUND/.test(err.message));
+  });
+
+  test('SessionId is validated as the API model says, and the streaming operation cannot open a session', async () => {
+    await assert.rejects(invoke('hello', 'not/a/session'), (err: Error & { name: string }) => err.name === 'ValidationError' && /sessionId.*\^\(NEW_SESSION\)\$/.test(err.message));
+    await assert.rejects(invoke('hello', 'x'.repeat(257)), (err: Error & { name: string }) => err.name === 'ValidationError' && /less than or equal to 256/.test(err.message));
+    await assert.rejects(
+      clients.runtime.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'chat', ContentType: 'text/plain', Body: Buffer.from('hi'), SessionId: 'NEW_SESSION' })),
+      // The streaming operation's SessionId is the API model's SessionIdHeader: NEW_SESSION fails its pattern.
+      (err: Error & { name: string }) => err.name === 'ValidationError' && /'NEW_SESSION' at 'sessionId'.*pattern: \^\[a-zA-Z0-9\]\(-\*\[a-zA-Z0-9\]\)\*\$$/.test(err.message),
+    );
+  });
+
+  test('boto3 invoke_endpoint(SessionId=...) opens, continues and closes a session on one instance', { skip: BOTO3_PYTHON ? false : 'no python3 with a boto3 that knows SessionId' }, async () => {
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: 'AKIDLOCAL', AWS_SECRET_ACCESS_KEY: 'local', AWS_EC2_METADATA_DISABLED: 'true' };
+    const { stdout } = await run(BOTO3_PYTHON!, ['-c', BOTO3_SESSIONS_SCRIPT, local.url], { env, timeout: 120_000 });
+    const seen = JSON.parse(stdout) as {
+      new: string;
+      first: { session: string; count: number; pid: number };
+      turns: { session: string; count: number; pid: number }[];
+      closed?: string;
+      bye: { count: number; pid: number };
+      later_new: string[];
+      errors: Record<string, string>;
+    };
+    assert.match(seen.new, NEW_SESSION_ID, 'boto3 reads NewSessionId from X-Amzn-SageMaker-New-Session-Id');
+    const id = seen.new.split(';')[0]!;
+    assert.deepEqual([seen.first.session, seen.first.count], [id, 1]);
+    assert.deepEqual(
+      seen.turns.map((t) => [t.session, t.count, t.pid]),
+      [2, 3, 4].map((n) => [id, n, seen.first.pid]),
+      'every turn reached the instance that opened the session',
+    );
+    assert.equal(seen.closed, id, 'boto3 reads ClosedSessionId');
+    assert.deepEqual([seen.bye.count, seen.bye.pid], [5, seen.first.pid]);
+    assert.deepEqual(seen.later_new, [], 'an answer outside a session carries neither header');
+    assert.match(seen.errors['closed']!, /^ModelError: .*ERR_SESSION_NOT_FOUND/);
+    assert.match(seen.errors['long']!, /^ValidationError: .*less than or equal to 256/);
+    assert.match(seen.errors['slash']!, /^ValidationError: .*\^\(NEW_SESSION\)\$/);
+  });
 });

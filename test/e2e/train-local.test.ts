@@ -1,4 +1,4 @@
-import { test, after } from 'node:test';
+import { test, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -7,97 +7,99 @@ import { REPO, TRAIN_FIXTURES, cleanEnv, runSmkit } from './train-helpers.js';
 import { startServe, waitForPing } from '../helpers/serve-process.js';
 
 const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), 'smkit-local-train-test-'));
-  dirs.push(d);
-  return d;
-}
-
-const TEMPLATE = path.join(REPO, 'opt-ml-template');
-
-test('smkit local train writes the local-mode config files and JSON-encodes non-string hyperparameters', async () => {
-  const work = tmp();
-  const hpFile = path.join(work, 'hps.json');
-  writeFileSync(hpFile, JSON.stringify({ epochs: 3, 'learning-rate': 0.5, name: 'x', sagemaker_program: '"dump-env.mjs"' }));
-  const single = path.join(work, 'one.csv');
-  writeFileSync(single, '0,1,2,3,4\n');
-  const out = path.join(work, 'model');
-  const r = await runSmkit(
-    ['local', 'train', '--code', TRAIN_FIXTURES, '--channel', `training=${path.join(TEMPLATE, 'input/data/training')}`, '--channel', `extra=${single}`, '--hyperparameters', hpFile, '--hp', 'name=override', '--output', out],
-    cleanEnv(),
-  );
-  assert.equal(r.code, 0, r.stderr + r.stdout);
-  const dump = JSON.parse(readFileSync(path.join(out, 'env.json'), 'utf8')) as { env: Record<string, string>; argv: string[] };
-  assert.equal(dump.env['SM_RESOURCE_CONFIG'], '{"current_host":"algo-1","current_instance_type":"local","hosts":["algo-1"],"network_interface_name":"eth0"}');
-  assert.equal(dump.env['SM_INPUT_DATA_CONFIG'], '{"extra":{"TrainingInputMode":"File"},"training":{"TrainingInputMode":"File"}}');
-  assert.equal(dump.env['SM_CHANNELS'], '["extra","training"]');
-  assert.equal(dump.env['SM_HPS'], '{"epochs":3,"learning-rate":0.5,"name":"override"}');
-  assert.deepEqual(dump.argv, ['--epochs', '3', '--learning-rate', '0.5', '--name', 'override']);
-  assert.equal(dump.env['SM_CURRENT_HOST'], 'algo-1');
-  assert.match(dump.env['TRAINING_JOB_NAME']!, /^smkit-local-/);
-  // The temporary tree is gone after success; only the model was copied out.
-  const base = dump.env['SAGEMAKER_BASE_DIR']!;
-  assert.equal(existsSync(base), false);
-  assert.deepEqual(readdirSync(out).sort(), ['env.json', 'model.txt']);
-});
-
-test('smkit local train: a failing script exits with its code and keeps the tree; bad flags are usage errors', async () => {
-  const work = tmp();
-  const r = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'fail.mjs', '--output', path.join(work, 'model')], cleanEnv());
-  assert.equal(r.code, 1);
-  const kept = /"failureFile":"([^"]+)"/.exec(r.stdout)?.[1];
-  assert.ok(kept && existsSync(kept), r.stdout);
-  assert.match(readFileSync(kept, 'utf8'), /bad training data/);
-  rmSync(path.dirname(path.dirname(path.dirname(path.dirname(kept)))), { recursive: true, force: true });
-  assert.equal(existsSync(path.join(work, 'model')), false);
-
-  const bad = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--channel', 'no-equals-sign'], cleanEnv());
-  assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /ERR_CLI_USAGE: --channel="no-equals-sign" is invalid: expected NAME=PATH/);
-  const missing = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--channel', `t=${path.join(work, 'nope')}`], cleanEnv());
-  assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /ERR_CLI_USAGE: --channel="t=.*" is invalid: expected NAME=PATH, a channel name and a local folder or file; .*nope does not exist\./);
-});
-
-test('train → serve → invoke: the example trains on the iris-like CSV and the served model predicts', { timeout: 120_000 }, async () => {
-  const work = tmp();
-  const modelDir = path.join(work, 'model');
-  const r = await runSmkit(
-    [
-      'local', 'train',
-      '--channel', `training=${path.join(TEMPLATE, 'input/data/training')}`,
-      '--hyperparameters', path.join(TEMPLATE, 'input/config/hyperparameters.json'),
-      '--code', path.join(TEMPLATE, 'code'),
-      '--output', modelDir,
-    ],
-    cleanEnv(),
-  );
-  assert.equal(r.code, 0, r.stderr + r.stdout);
-  assert.match(r.stdout, /training accuracy (9\d|100)\.\d% on 120 rows/);
-  assert.deepEqual(readdirSync(modelDir).sort(), ['labels.txt', 'model.onnx', 'pipeline.yaml']);
-
-  // The shared helper starts it again on a new port if another test file took the one it probed.
-  const server = await startServe(cleanEnv(), ['--model-dir', modelDir]);
-  try {
-    await waitForPing(server, 200, 90_000);
-    const res = await fetch(`${server.url}/invocations`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'text/csv', Accept: 'application/json' },
-      body: '5.1,3.5,1.4,0.2\n6.0,2.8,4.4,1.3\n6.9,3.1,5.8,2.3\n',
-    });
-    const text = await res.text();
-    assert.equal(res.status, 200, text);
-    const rows = JSON.parse(text) as { label: string; score: number }[][];
-    assert.deepEqual(rows.map((row) => row[0]!.label), ['setosa', 'versicolor', 'virginica']);
-    for (const row of rows) {
-      assert.equal(row.length, 3);
-      assert.ok(Math.abs(row.reduce((s, x) => s + x.score, 0) - 1) < 1e-4);
-      assert.ok(row[0]!.score > 0.5);
-    }
-  } finally {
-    await server.stop();
+describe('train local', () => {
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  function tmp(): string {
+    const d = mkdtempSync(path.join(os.tmpdir(), 'smkit-local-train-test-'));
+    dirs.push(d);
+    return d;
   }
+
+  const TEMPLATE = path.join(REPO, 'opt-ml-template');
+
+  test('smkit local train writes the local-mode config files and JSON-encodes non-string hyperparameters', async () => {
+    const work = tmp();
+    const hpFile = path.join(work, 'hps.json');
+    writeFileSync(hpFile, JSON.stringify({ epochs: 3, 'learning-rate': 0.5, name: 'x', sagemaker_program: '"dump-env.mjs"' }));
+    const single = path.join(work, 'one.csv');
+    writeFileSync(single, '0,1,2,3,4\n');
+    const out = path.join(work, 'model');
+    const r = await runSmkit(
+      ['local', 'train', '--code', TRAIN_FIXTURES, '--channel', `training=${path.join(TEMPLATE, 'input/data/training')}`, '--channel', `extra=${single}`, '--hyperparameters', hpFile, '--hp', 'name=override', '--output', out],
+      cleanEnv(),
+    );
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const dump = JSON.parse(readFileSync(path.join(out, 'env.json'), 'utf8')) as { env: Record<string, string>; argv: string[] };
+    assert.equal(dump.env['SM_RESOURCE_CONFIG'], '{"current_host":"algo-1","current_instance_type":"local","hosts":["algo-1"],"network_interface_name":"eth0"}');
+    assert.equal(dump.env['SM_INPUT_DATA_CONFIG'], '{"extra":{"TrainingInputMode":"File"},"training":{"TrainingInputMode":"File"}}');
+    assert.equal(dump.env['SM_CHANNELS'], '["extra","training"]');
+    assert.equal(dump.env['SM_HPS'], '{"epochs":3,"learning-rate":0.5,"name":"override"}');
+    assert.deepEqual(dump.argv, ['--epochs', '3', '--learning-rate', '0.5', '--name', 'override']);
+    assert.equal(dump.env['SM_CURRENT_HOST'], 'algo-1');
+    assert.match(dump.env['TRAINING_JOB_NAME']!, /^smkit-local-/);
+    // The temporary tree is gone after success; only the model was copied out.
+    const base = dump.env['SAGEMAKER_BASE_DIR']!;
+    assert.equal(existsSync(base), false);
+    assert.deepEqual(readdirSync(out).sort(), ['env.json', 'model.txt']);
+  });
+
+  test('smkit local train: a failing script exits with its code and keeps the tree; bad flags are usage errors', async () => {
+    const work = tmp();
+    const r = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'fail.mjs', '--output', path.join(work, 'model')], cleanEnv());
+    assert.equal(r.code, 1);
+    const kept = /"failureFile":"([^"]+)"/.exec(r.stdout)?.[1];
+    assert.ok(kept && existsSync(kept), r.stdout);
+    assert.match(readFileSync(kept, 'utf8'), /bad training data/);
+    rmSync(path.dirname(path.dirname(path.dirname(path.dirname(kept)))), { recursive: true, force: true });
+    assert.equal(existsSync(path.join(work, 'model')), false);
+
+    const bad = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--channel', 'no-equals-sign'], cleanEnv());
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /ERR_CLI_USAGE: --channel="no-equals-sign" is invalid: expected NAME=PATH/);
+    const missing = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--channel', `t=${path.join(work, 'nope')}`], cleanEnv());
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /ERR_CLI_USAGE: --channel="t=.*" is invalid: expected NAME=PATH, a channel name and a local folder or file; .*nope does not exist\./);
+  });
+
+  test('train → serve → invoke: the example trains on the iris-like CSV and the served model predicts', { timeout: 120_000 }, async () => {
+    const work = tmp();
+    const modelDir = path.join(work, 'model');
+    const r = await runSmkit(
+      [
+        'local', 'train',
+        '--channel', `training=${path.join(TEMPLATE, 'input/data/training')}`,
+        '--hyperparameters', path.join(TEMPLATE, 'input/config/hyperparameters.json'),
+        '--code', path.join(TEMPLATE, 'code'),
+        '--output', modelDir,
+      ],
+      cleanEnv(),
+    );
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /training accuracy (9\d|100)\.\d% on 120 rows/);
+    assert.deepEqual(readdirSync(modelDir).sort(), ['labels.txt', 'model.onnx', 'pipeline.yaml']);
+
+    // The shared helper starts it again on a new port if another test file took the one it probed.
+    const server = await startServe(cleanEnv(), ['--model-dir', modelDir]);
+    try {
+      await waitForPing(server, 200, 90_000);
+      const res = await fetch(`${server.url}/invocations`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'text/csv', Accept: 'application/json' },
+        body: '5.1,3.5,1.4,0.2\n6.0,2.8,4.4,1.3\n6.9,3.1,5.8,2.3\n',
+      });
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      const rows = JSON.parse(text) as { label: string; score: number }[][];
+      assert.deepEqual(rows.map((row) => row[0]!.label), ['setosa', 'versicolor', 'virginica']);
+      for (const row of rows) {
+        assert.equal(row.length, 3);
+        assert.ok(Math.abs(row.reduce((s, x) => s + x.score, 0) - 1) < 1e-4);
+        assert.ok(row[0]!.score > 0.5);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
 });

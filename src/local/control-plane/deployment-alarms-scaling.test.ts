@@ -3,7 +3,7 @@
 // Invocation5XXErrors and the update rolls back; a scaling policy an alarm invokes while an update
 // runs waits for it to end. A CloudWatch minute lasts half a second here (secondsPerMinute), so
 // alarms are evaluated and the scaler runs often; bakes count on a clock the tests move.
-import { test, before, after } from 'node:test';
+import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,127 +26,129 @@ let clockAheadMs = 0;
 
 const POLL = { timeoutMs: 30_000, intervalMs: 25 };
 
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smkit-alarm-rollback-'));
-  await writeFile(join(dir, 'weights.bin'), 'w');
-  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, metricsSettings: { secondsPerMinute: 0.5 }, settings: {}, deploymentNow: () => Date.now() + clockAheadMs });
-  aws = localSdkClients(local.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
-});
+describe('deployment alarms scaling', () => {
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'smkit-alarm-rollback-'));
+    await writeFile(join(dir, 'weights.bin'), 'w');
+    local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmPollMs: 25, healthCheckMs: 0, metricsSettings: { secondsPerMinute: 0.5 }, settings: {}, deploymentNow: () => Date.now() + clockAheadMs });
+    aws = localSdkClients(local.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
+  });
 
-after(async () => {
-  aws?.destroy();
-  await local?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+  after(async () => {
+    aws?.destroy();
+    await local?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
 
-const describe = (name: string): Promise<DescribeEndpointCommandOutput> => aws.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }));
+  const describe = (name: string): Promise<DescribeEndpointCommandOutput> => aws.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }));
 
-test('an alarm on Invocation5XXErrors that the new fleet trips while baking rolls the update back; the old fleet answers every request after', async () => {
-  for (const [name, env] of [['ar-good', { FAKE_TAG: 'good' }], ['ar-bad', { FAKE_TAG: 'bad', FAKE_STATUS: '500' }]] as const) {
-    await aws.sagemaker.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: `repo/img:${name}`, ModelDataUrl: dir, Environment: env } }));
-    await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
-  }
-  await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'ar', EndpointConfigName: 'ar-good' }));
-  await until('InService', async () => ((await describe('ar')).EndpointStatus === 'InService' ? true : undefined), POLL);
-  await aws.cloudwatch.send(new PutMetricAlarmCommand(invocation5xxAlarm('ar-5xx', 'ar', 'AllTraffic', 'notBreaching')));
-
-  // One request at a time; each answer or error is kept with whether the update was over when it was sent.
-  const answers: Array<{ tag?: string; error?: string; status?: number; afterRollback: boolean }> = [];
-  let rolledBack = false;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const afterRollback = rolledBack;
-      try {
-        const out = await aws.runtime.send(new InvokeEndpointCommand({ EndpointName: 'ar', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
-        answers.push({ tag: (JSON.parse(Buffer.from(out.Body!).toString()) as { tag: string }).tag, afterRollback });
-      } catch (err) {
-        answers.push({ error: (err as Error).name, status: (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, afterRollback });
-      }
+  test('an alarm on Invocation5XXErrors that the new fleet trips while baking rolls the update back; the old fleet answers every request after', async () => {
+    for (const [name, env] of [['ar-good', { FAKE_TAG: 'good' }], ['ar-bad', { FAKE_TAG: 'bad', FAKE_STATUS: '500' }]] as const) {
+      await aws.sagemaker.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: `repo/img:${name}`, ModelDataUrl: dir, Environment: env } }));
+      await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
     }
-  })();
-  let done: DescribeEndpointCommandOutput;
-  try {
-    await aws.sagemaker.send(
-      new UpdateEndpointCommand({
-        EndpointName: 'ar',
-        EndpointConfigName: 'ar-bad',
-        DeploymentConfig: {
-          BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 3600 } },
-          AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'ar-5xx' }] },
-        },
+    await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'ar', EndpointConfigName: 'ar-good' }));
+    await until('InService', async () => ((await describe('ar')).EndpointStatus === 'InService' ? true : undefined), POLL);
+    await aws.cloudwatch.send(new PutMetricAlarmCommand(invocation5xxAlarm('ar-5xx', 'ar', 'AllTraffic', 'notBreaching')));
+
+    // One request at a time; each answer or error is kept with whether the update was over when it was sent.
+    const answers: Array<{ tag?: string; error?: string; status?: number; afterRollback: boolean }> = [];
+    let rolledBack = false;
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        const afterRollback = rolledBack;
+        try {
+          const out = await aws.runtime.send(new InvokeEndpointCommand({ EndpointName: 'ar', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+          answers.push({ tag: (JSON.parse(Buffer.from(out.Body!).toString()) as { tag: string }).tag, afterRollback });
+        } catch (err) {
+          answers.push({ error: (err as Error).name, status: (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, afterRollback });
+        }
+      }
+    })();
+    let done: DescribeEndpointCommandOutput;
+    try {
+      await aws.sagemaker.send(
+        new UpdateEndpointCommand({
+          EndpointName: 'ar',
+          EndpointConfigName: 'ar-bad',
+          DeploymentConfig: {
+            BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 3600 } },
+            AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'ar-5xx' }] },
+          },
+        }),
+      );
+      done = await until('rolled back', async () => {
+        const d = await describe('ar');
+        return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? d : undefined;
+      }, POLL);
+      rolledBack = true;
+      const seen = answers.length;
+      await until('requests answered after the rollback', () => (answers.filter((a) => a.afterRollback).length >= 10 && answers.length > seen ? true : undefined), POLL);
+    } finally {
+      running = false;
+      await loop;
+    }
+    assert.equal(done.EndpointConfigName, 'ar-good');
+    assert.equal(done.FailureReason, 'CloudWatch alarm "ar-5xx" was in ALARM state while the new endpoint configuration "ar-bad" was baking; the update was rolled back.');
+    const history = (await aws.cloudwatch.send(new DescribeAlarmHistoryCommand({ AlarmName: 'ar-5xx', HistoryItemType: 'StateUpdate' }))).AlarmHistoryItems!;
+    assert.ok(history.some((h) => / to ALARM$/.test(h.HistorySummary ?? '')), `the alarm went to ALARM: ${history.map((h) => h.HistorySummary).join('; ')}`);
+    const failures = answers.filter((a) => a.error !== undefined);
+    assert.ok(failures.length > 0, 'the canary answered some requests with its 500');
+    assert.deepEqual(new Set(failures.map((a) => `${a.error} ${a.status}`)), new Set(['ModelError 424']), "only the new model's own errors, never a 5xx of the endpoint");
+    assert.deepEqual(
+      answers.filter((a) => a.afterRollback && a.tag !== 'good'),
+      [],
+      'after the rollback every request is answered by the old fleet',
+    );
+  });
+
+  test('a step policy an alarm invokes while UpdateEndpoint runs is applied once the update is over, to the new fleet (scaling is blocked meanwhile)', async () => {
+    for (const name of ['as-old', 'as-new']) {
+      await aws.sagemaker.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: `repo/img:${name}`, ModelDataUrl: dir, Environment: { FAKE_TAG: name } } }));
+      await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
+    }
+    await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'as', EndpointConfigName: 'as-old' }));
+    await until('InService', async () => ((await describe('as')).EndpointStatus === 'InService' ? true : undefined), POLL);
+    const target = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/as/variant/AllTraffic', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+    await aws.autoscaling.send(new RegisterScalableTargetCommand({ ...target, MinCapacity: 1, MaxCapacity: 4 }));
+    const { PolicyARN } = await aws.autoscaling.send(
+      new PutScalingPolicyCommand({
+        ...target,
+        PolicyName: 'as-out',
+        PolicyType: 'StepScaling',
+        StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', Cooldown: 0, MetricAggregationType: 'Maximum', StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] },
       }),
     );
-    done = await until('rolled back', async () => {
-      const d = await describe('ar');
-      return d.EndpointStatus === 'InService' && d.FailureReason !== undefined ? d : undefined;
+    await aws.cloudwatch.send(
+      new PutMetricAlarmCommand({ AlarmName: 'as-busy', Namespace: 'Test', MetricName: 'Busy', Statistic: 'Maximum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', AlarmActions: [PolicyARN!] }),
+    );
+    await aws.sagemaker.send(
+      new UpdateEndpointCommand({
+        EndpointName: 'as',
+        EndpointConfigName: 'as-new',
+        DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 600 } } },
+      }),
+    );
+    await until('baking', async () => ((await describe('as')).PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0]?.Status === 'Baking' ? true : undefined), POLL);
+    await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'as-busy', StateValue: 'ALARM', StateReason: 'load', StateReasonData: JSON.stringify({ version: '1.0', recentDatapoints: [5] }) }));
+    await until('the alarm invoked the policy', async () => {
+      const history = (await aws.cloudwatch.send(new DescribeAlarmHistoryCommand({ AlarmName: 'as-busy', HistoryItemType: 'Action' }))).AlarmHistoryItems!;
+      return history.some((h) => /^Successfully executed action/.test(h.HistorySummary ?? '')) ? true : undefined;
     }, POLL);
-    rolledBack = true;
-    const seen = answers.length;
-    await until('requests answered after the rollback', () => (answers.filter((a) => a.afterRollback).length >= 10 && answers.length > seen ? true : undefined), POLL);
-  } finally {
-    running = false;
-    await loop;
-  }
-  assert.equal(done.EndpointConfigName, 'ar-good');
-  assert.equal(done.FailureReason, 'CloudWatch alarm "ar-5xx" was in ALARM state while the new endpoint configuration "ar-bad" was baking; the update was rolled back.');
-  const history = (await aws.cloudwatch.send(new DescribeAlarmHistoryCommand({ AlarmName: 'ar-5xx', HistoryItemType: 'StateUpdate' }))).AlarmHistoryItems!;
-  assert.ok(history.some((h) => / to ALARM$/.test(h.HistorySummary ?? '')), `the alarm went to ALARM: ${history.map((h) => h.HistorySummary).join('; ')}`);
-  const failures = answers.filter((a) => a.error !== undefined);
-  assert.ok(failures.length > 0, 'the canary answered some requests with its 500');
-  assert.deepEqual(new Set(failures.map((a) => `${a.error} ${a.status}`)), new Set(['ModelError 424']), "only the new model's own errors, never a 5xx of the endpoint");
-  assert.deepEqual(
-    answers.filter((a) => a.afterRollback && a.tag !== 'good'),
-    [],
-    'after the rollback every request is answered by the old fleet',
-  );
-});
-
-test('a step policy an alarm invokes while UpdateEndpoint runs is applied once the update is over, to the new fleet (scaling is blocked meanwhile)', async () => {
-  for (const name of ['as-old', 'as-new']) {
-    await aws.sagemaker.send(new CreateModelCommand({ ModelName: name, PrimaryContainer: { Image: `repo/img:${name}`, ModelDataUrl: dir, Environment: { FAKE_TAG: name } } }));
-    await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: name, InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
-  }
-  await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'as', EndpointConfigName: 'as-old' }));
-  await until('InService', async () => ((await describe('as')).EndpointStatus === 'InService' ? true : undefined), POLL);
-  const target = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/as/variant/AllTraffic', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
-  await aws.autoscaling.send(new RegisterScalableTargetCommand({ ...target, MinCapacity: 1, MaxCapacity: 4 }));
-  const { PolicyARN } = await aws.autoscaling.send(
-    new PutScalingPolicyCommand({
-      ...target,
-      PolicyName: 'as-out',
-      PolicyType: 'StepScaling',
-      StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', Cooldown: 0, MetricAggregationType: 'Maximum', StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] },
-    }),
-  );
-  await aws.cloudwatch.send(
-    new PutMetricAlarmCommand({ AlarmName: 'as-busy', Namespace: 'Test', MetricName: 'Busy', Statistic: 'Maximum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', AlarmActions: [PolicyARN!] }),
-  );
-  await aws.sagemaker.send(
-    new UpdateEndpointCommand({
-      EndpointName: 'as',
-      EndpointConfigName: 'as-new',
-      DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 600 } } },
-    }),
-  );
-  await until('baking', async () => ((await describe('as')).PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0]?.Status === 'Baking' ? true : undefined), POLL);
-  await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'as-busy', StateValue: 'ALARM', StateReason: 'load', StateReasonData: JSON.stringify({ version: '1.0', recentDatapoints: [5] }) }));
-  await until('the alarm invoked the policy', async () => {
-    const history = (await aws.cloudwatch.send(new DescribeAlarmHistoryCommand({ AlarmName: 'as-busy', HistoryItemType: 'Action' }))).AlarmHistoryItems!;
-    return history.some((h) => /^Successfully executed action/.test(h.HistorySummary ?? '')) ? true : undefined;
-  }, POLL);
-  const baking = await describe('as');
-  assert.deepEqual([baking.EndpointStatus, baking.ProductionVariants?.[0]?.DesiredInstanceCount, baking.PendingDeploymentSummary?.ProductionVariants?.[0]?.DesiredInstanceCount], ['Updating', 2, 2]);
-  clockAheadMs += 601_000;
-  const scaled = await until('the new fleet scaled out', async () => {
-    const d = await describe('as');
-    return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'as-new' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 3 ? d : undefined;
-  }, POLL);
-  assert.equal(scaled.FailureReason, undefined);
-  const activities = (await aws.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: target.ResourceId, IncludeNotScaledActivities: true }))).ScalingActivities!;
-  // Had the scaler acted during the update, SageMaker would have refused it and the invocation would be spent.
-  assert.deepEqual(
-    activities.map((a) => [a.StatusCode, a.Description]),
-    [['Successful', 'Setting desired instance count to 3.']],
-  );
+    const baking = await describe('as');
+    assert.deepEqual([baking.EndpointStatus, baking.ProductionVariants?.[0]?.DesiredInstanceCount, baking.PendingDeploymentSummary?.ProductionVariants?.[0]?.DesiredInstanceCount], ['Updating', 2, 2]);
+    clockAheadMs += 601_000;
+    const scaled = await until('the new fleet scaled out', async () => {
+      const d = await describe('as');
+      return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'as-new' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 3 ? d : undefined;
+    }, POLL);
+    assert.equal(scaled.FailureReason, undefined);
+    const activities = (await aws.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: target.ResourceId, IncludeNotScaledActivities: true }))).ScalingActivities!;
+    // Had the scaler acted during the update, SageMaker would have refused it and the invocation would be spent.
+    assert.deepEqual(
+      activities.map((a) => [a.StatusCode, a.Description]),
+      [['Successful', 'Setting desired instance count to 3.']],
+    );
+  });
 });

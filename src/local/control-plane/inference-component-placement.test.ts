@@ -1,6 +1,6 @@
 // Inference component copies placed on their endpoint's instances by ComputeResourceRequirements,
 // and ManagedInstanceScaling adding and releasing instances, through the real AWS SDK v3 clients.
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CreateInferenceComponentCommand,
@@ -27,106 +27,108 @@ let sm: SageMakerClient;
 let runtime: SageMakerRuntimeClient;
 let warnings: ComponentHost['warnings'];
 
-before(async () => {
-  // Six local instances (and six copies) in all.
-  host = await startComponentHost({ backend: new FakeBackend(), maxInstances: 6, tmpPrefix: 'smkit-ic-place-', poll: POLL });
-  ({ dir, sm, runtime, warnings } = host);
-  await sm.send(new CreateModelCommand({ ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
-});
+describe('inference component placement', () => {
+  before(async () => {
+    // Six local instances (and six copies) in all.
+    host = await startComponentHost({ backend: new FakeBackend(), maxInstances: 6, tmpPrefix: 'smkit-ic-place-', poll: POLL });
+    ({ dir, sm, runtime, warnings } = host);
+    await sm.send(new CreateModelCommand({ ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+  });
 
-after(async () => {
-  await host?.stop();
-});
+  after(async () => {
+    await host?.stop();
+  });
 
-function hostEndpoint(name: string, variant: Partial<ProductionVariant>): Promise<void> {
-  return host.hostEndpoint(name, variant);
-}
-
-/** Creates a component, waits until it is InService and describes it. */
-async function component(name: string, endpoint: string, copies: number, req: { NumberOfCpuCoresRequired?: number; NumberOfAcceleratorDevicesRequired?: number; MinMemoryRequiredInMb: number }): Promise<DescribeInferenceComponentCommandOutput> {
-  await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: name, EndpointName: endpoint, Specification: { ModelName: 'm', ComputeResourceRequirements: req }, RuntimeConfig: { CopyCount: copies } }));
-  return settled(name);
-}
-
-async function settled(name: string): Promise<DescribeInferenceComponentCommandOutput> {
-  let d: DescribeInferenceComponentCommandOutput | undefined;
-  await until(`${name} InService`, async () => (d = await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }))).InferenceComponentStatus === 'InService', POLL);
-  return d!;
-}
-
-async function gone(name: string): Promise<void> {
-  await until(`${name} deleted`, async () => !(await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name })).then(() => true, () => false)), POLL);
-}
-
-async function instances(endpoint: string, count: number): Promise<void> {
-  await until(`${endpoint} at ${count} instances`, async () => {
-    const v = (await sm.send(new DescribeEndpointCommand({ EndpointName: endpoint }))).ProductionVariants?.[0];
-    return v?.CurrentInstanceCount === count && v.DesiredInstanceCount === count;
-  }, POLL);
-}
-
-test('copies are placed first-fit on the variant\'s instances by vCPUs, memory and accelerators; those that do not fit are not started until there is room', async () => {
-  // ml.g5.2xlarge: 8 vCPUs, 32 GiB, 1 GPU.
-  await hostEndpoint('pack', {});
-  const cpu = await component('cpu', 'pack', 2, { NumberOfCpuCoresRequired: 5, MinMemoryRequiredInMb: 1024 });
-  assert.deepEqual(cpu.RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 1 });
-  assert.match(cpu.FailureReason ?? '', /^smkit local: 1 of 2 copies cannot be placed and are not started: each copy needs 5 vCPUs, 1024 MB and 0 accelerators; variant AllTraffic runs 1 ml\.g5\.2xlarge instance of 8 vCPUs, 32768 MB and 1 accelerator each/);
-  assert.match(cpu.FailureReason ?? '', /or ManagedInstanceScaling with Status ENABLED/);
-
-  const gpu = await component('gpu', 'pack', 1, { NumberOfAcceleratorDevicesRequired: 1, MinMemoryRequiredInMb: 1024 });
-  assert.deepEqual([gpu.RuntimeConfig, gpu.FailureReason], [{ DesiredCopyCount: 1, CurrentCopyCount: 1 }, undefined]);
-  // The only accelerator is taken: the copy waits, and the component has no capacity.
-  const waiting = await component('gpu2', 'pack', 1, { NumberOfAcceleratorDevicesRequired: 1, MinMemoryRequiredInMb: 1024 });
-  assert.deepEqual(waiting.RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 0 });
-  await assert.rejects(
-    runtime.send(new InvokeEndpointCommand({ EndpointName: 'pack', InferenceComponentName: 'gpu2', Body: Buffer.from('1'), ContentType: 'text/csv' })),
-    (err: Error) => err.name === 'ValidationError' && err.message === NO_CAPACITY,
-  );
-  const big = await component('big', 'pack', 1, { MinMemoryRequiredInMb: 40_000 });
-  assert.deepEqual(big.RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 0 });
-  assert.match(big.FailureReason ?? '', /One copy needs more than one ml\.g5\.2xlarge instance has: lower the ComputeResourceRequirements or use a larger InstanceType\.$/);
-
-  // Room made: the waiting copy is placed and started.
-  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'gpu' }));
-  await gone('gpu');
-  let placed: DescribeInferenceComponentCommandOutput | undefined;
-  await until('gpu2 placed', async () => (placed = await settled('gpu2')).RuntimeConfig?.CurrentCopyCount === 1, POLL);
-  assert.deepEqual([placed!.RuntimeConfig, placed!.FailureReason], [{ DesiredCopyCount: 1, CurrentCopyCount: 1 }, undefined]);
-  await runtime.send(new InvokeEndpointCommand({ EndpointName: 'pack', InferenceComponentName: 'gpu2', Body: Buffer.from('1'), ContentType: 'text/csv' }));
-  for (const name of ['cpu', 'gpu2', 'big']) {
-    await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
-    await gone(name);
+  function hostEndpoint(name: string, variant: Partial<ProductionVariant>): Promise<void> {
+    return host.hostEndpoint(name, variant);
   }
-});
 
-test('an instance type not in the table places every copy, with one warning in the log', async () => {
-  await hostEndpoint('odd', { InstanceType: 'ml.c7i.large' });
-  await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'odd-a', EndpointName: 'odd', Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 1_000_000 } }, RuntimeConfig: { CopyCount: 1 } }));
-  const d = await settled('odd-a');
-  assert.deepEqual([d.RuntimeConfig, d.FailureReason], [{ DesiredCopyCount: 1, CurrentCopyCount: 1 }, undefined]);
-  await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'odd-a', DesiredRuntimeConfig: { CopyCount: 0 } }));
-  await settled('odd-a');
-  assert.deepEqual(warnings.filter((w) => w.fields.instanceType === 'ml.c7i.large').length, 1);
-});
+  /** Creates a component, waits until it is InService and describes it. */
+  async function component(name: string, endpoint: string, copies: number, req: { NumberOfCpuCoresRequired?: number; NumberOfAcceleratorDevicesRequired?: number; MinMemoryRequiredInMb: number }): Promise<DescribeInferenceComponentCommandOutput> {
+    await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: name, EndpointName: endpoint, Specification: { ModelName: 'm', ComputeResourceRequirements: req }, RuntimeConfig: { CopyCount: copies } }));
+    return settled(name);
+  }
 
-test('ManagedInstanceScaling ENABLED adds instances up to MaxInstanceCount and the local instance limit to place copies, and releases them down to MinInstanceCount', async () => {
-  await hostEndpoint('mis', { ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 0, MaxInstanceCount: 2 } });
-  // Two copies of 4 vCPUs per instance: 4 copies take 2 instances.
-  const d = await component('scaled', 'mis', 4, { NumberOfCpuCoresRequired: 4, MinMemoryRequiredInMb: 1024 });
-  assert.deepEqual([d.RuntimeConfig, d.FailureReason], [{ DesiredCopyCount: 4, CurrentCopyCount: 4 }, undefined]);
-  await instances('mis', 2);
-  await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'scaled', DesiredRuntimeConfig: { CopyCount: 1 } }));
-  await settled('scaled');
-  await instances('mis', 1);
-  await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'scaled', DesiredRuntimeConfig: { CopyCount: 0 } }));
-  await settled('scaled');
-  await instances('mis', 0);
+  async function settled(name: string): Promise<DescribeInferenceComponentCommandOutput> {
+    let d: DescribeInferenceComponentCommandOutput | undefined;
+    await until(`${name} InService`, async () => (d = await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }))).InferenceComponentStatus === 'InService', POLL);
+    return d!;
+  }
 
-  // Five of the six local instances taken (pack, odd and these three): one instance is added, for two copies.
-  await hostEndpoint('other', { InitialInstanceCount: 3, InstanceType: 'ml.m5.large' });
-  await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'scaled', DesiredRuntimeConfig: { CopyCount: 4 } }));
-  const limited = await settled('scaled');
-  assert.deepEqual(limited.RuntimeConfig, { DesiredCopyCount: 4, CurrentCopyCount: 2 });
-  assert.match(limited.FailureReason ?? '', /^smkit local: 2 of 4 copies cannot be placed .*variant AllTraffic runs 1 ml\.g5\.2xlarge instance .*a higher ManagedInstanceScaling MaxInstanceCount, within SMKIT_LOCAL_MAX_INSTANCES/);
-  await instances('mis', 1);
+  async function gone(name: string): Promise<void> {
+    await until(`${name} deleted`, async () => !(await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name })).then(() => true, () => false)), POLL);
+  }
+
+  async function instances(endpoint: string, count: number): Promise<void> {
+    await until(`${endpoint} at ${count} instances`, async () => {
+      const v = (await sm.send(new DescribeEndpointCommand({ EndpointName: endpoint }))).ProductionVariants?.[0];
+      return v?.CurrentInstanceCount === count && v.DesiredInstanceCount === count;
+    }, POLL);
+  }
+
+  test('copies are placed first-fit on the variant\'s instances by vCPUs, memory and accelerators; those that do not fit are not started until there is room', async () => {
+    // ml.g5.2xlarge: 8 vCPUs, 32 GiB, 1 GPU.
+    await hostEndpoint('pack', {});
+    const cpu = await component('cpu', 'pack', 2, { NumberOfCpuCoresRequired: 5, MinMemoryRequiredInMb: 1024 });
+    assert.deepEqual(cpu.RuntimeConfig, { DesiredCopyCount: 2, CurrentCopyCount: 1 });
+    assert.match(cpu.FailureReason ?? '', /^smkit local: 1 of 2 copies cannot be placed and are not started: each copy needs 5 vCPUs, 1024 MB and 0 accelerators; variant AllTraffic runs 1 ml\.g5\.2xlarge instance of 8 vCPUs, 32768 MB and 1 accelerator each/);
+    assert.match(cpu.FailureReason ?? '', /or ManagedInstanceScaling with Status ENABLED/);
+
+    const gpu = await component('gpu', 'pack', 1, { NumberOfAcceleratorDevicesRequired: 1, MinMemoryRequiredInMb: 1024 });
+    assert.deepEqual([gpu.RuntimeConfig, gpu.FailureReason], [{ DesiredCopyCount: 1, CurrentCopyCount: 1 }, undefined]);
+    // The only accelerator is taken: the copy waits, and the component has no capacity.
+    const waiting = await component('gpu2', 'pack', 1, { NumberOfAcceleratorDevicesRequired: 1, MinMemoryRequiredInMb: 1024 });
+    assert.deepEqual(waiting.RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 0 });
+    await assert.rejects(
+      runtime.send(new InvokeEndpointCommand({ EndpointName: 'pack', InferenceComponentName: 'gpu2', Body: Buffer.from('1'), ContentType: 'text/csv' })),
+      (err: Error) => err.name === 'ValidationError' && err.message === NO_CAPACITY,
+    );
+    const big = await component('big', 'pack', 1, { MinMemoryRequiredInMb: 40_000 });
+    assert.deepEqual(big.RuntimeConfig, { DesiredCopyCount: 1, CurrentCopyCount: 0 });
+    assert.match(big.FailureReason ?? '', /One copy needs more than one ml\.g5\.2xlarge instance has: lower the ComputeResourceRequirements or use a larger InstanceType\.$/);
+
+    // Room made: the waiting copy is placed and started.
+    await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'gpu' }));
+    await gone('gpu');
+    let placed: DescribeInferenceComponentCommandOutput | undefined;
+    await until('gpu2 placed', async () => (placed = await settled('gpu2')).RuntimeConfig?.CurrentCopyCount === 1, POLL);
+    assert.deepEqual([placed!.RuntimeConfig, placed!.FailureReason], [{ DesiredCopyCount: 1, CurrentCopyCount: 1 }, undefined]);
+    await runtime.send(new InvokeEndpointCommand({ EndpointName: 'pack', InferenceComponentName: 'gpu2', Body: Buffer.from('1'), ContentType: 'text/csv' }));
+    for (const name of ['cpu', 'gpu2', 'big']) {
+      await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
+      await gone(name);
+    }
+  });
+
+  test('an instance type not in the table places every copy, with one warning in the log', async () => {
+    await hostEndpoint('odd', { InstanceType: 'ml.c7i.large' });
+    await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'odd-a', EndpointName: 'odd', Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 1_000_000 } }, RuntimeConfig: { CopyCount: 1 } }));
+    const d = await settled('odd-a');
+    assert.deepEqual([d.RuntimeConfig, d.FailureReason], [{ DesiredCopyCount: 1, CurrentCopyCount: 1 }, undefined]);
+    await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'odd-a', DesiredRuntimeConfig: { CopyCount: 0 } }));
+    await settled('odd-a');
+    assert.deepEqual(warnings.filter((w) => w.fields.instanceType === 'ml.c7i.large').length, 1);
+  });
+
+  test('ManagedInstanceScaling ENABLED adds instances up to MaxInstanceCount and the local instance limit to place copies, and releases them down to MinInstanceCount', async () => {
+    await hostEndpoint('mis', { ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 0, MaxInstanceCount: 2 } });
+    // Two copies of 4 vCPUs per instance: 4 copies take 2 instances.
+    const d = await component('scaled', 'mis', 4, { NumberOfCpuCoresRequired: 4, MinMemoryRequiredInMb: 1024 });
+    assert.deepEqual([d.RuntimeConfig, d.FailureReason], [{ DesiredCopyCount: 4, CurrentCopyCount: 4 }, undefined]);
+    await instances('mis', 2);
+    await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'scaled', DesiredRuntimeConfig: { CopyCount: 1 } }));
+    await settled('scaled');
+    await instances('mis', 1);
+    await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'scaled', DesiredRuntimeConfig: { CopyCount: 0 } }));
+    await settled('scaled');
+    await instances('mis', 0);
+
+    // Five of the six local instances taken (pack, odd and these three): one instance is added, for two copies.
+    await hostEndpoint('other', { InitialInstanceCount: 3, InstanceType: 'ml.m5.large' });
+    await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'scaled', DesiredRuntimeConfig: { CopyCount: 4 } }));
+    const limited = await settled('scaled');
+    assert.deepEqual(limited.RuntimeConfig, { DesiredCopyCount: 4, CurrentCopyCount: 2 });
+    assert.match(limited.FailureReason ?? '', /^smkit local: 2 of 4 copies cannot be placed .*variant AllTraffic runs 1 ml\.g5\.2xlarge instance .*a higher ManagedInstanceScaling MaxInstanceCount, within SMKIT_LOCAL_MAX_INSTANCES/);
+    await instances('mis', 1);
+  });
 });

@@ -3,7 +3,7 @@
 // through the model archive: once stop() or DeleteEndpoint has finished, the stalled S3 connection is
 // closed and the work folder holds nothing new. A load stopped for one endpoint leaves the download
 // cache it shares with another endpoint (same ModelDataUrl) whole.
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -48,125 +48,127 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
   res.write(ARCHIVE.subarray(0, half), () => stalled.push({ key, socket: req.socket, finish: () => res.end(ARCHIVE.subarray(half)) }));
 }
 
-before(async () => {
-  s3 = createServer(serveS3);
-  await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
-  s3Url = `http://127.0.0.1:${(s3.address() as AddressInfo).port}`;
-});
+describe('multi model stop', () => {
+  before(async () => {
+    s3 = createServer(serveS3);
+    await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
+    s3Url = `http://127.0.0.1:${(s3.address() as AddressInfo).port}`;
+  });
 
-after(async () => {
-  s3.closeAllConnections();
-  await new Promise((resolve) => s3.close(resolve));
-});
+  after(async () => {
+    s3.closeAllConnections();
+    await new Promise((resolve) => s3.close(resolve));
+  });
 
-/** A local SageMaker on the stand-in S3 whose invocations wait 500 ms for a model, then get ModelNotReadyException. */
-async function start(): Promise<{ local: LocalSageMakerHandle; sm: SageMakerClient; runtime: SageMakerRuntimeClient; close(): Promise<void> }> {
-  const local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, invokeTimeoutMs: 500, alarmsAndScaling: false, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
-  const sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
-  const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
-  await sm.send(new CreateModelCommand({ ModelName: 'mme', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/mme/', Mode: 'MultiModel' } }));
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'mme', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'mme', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
-  return {
-    local,
-    sm,
-    runtime,
-    close: async () => {
-      sm.destroy();
-      runtime.destroy();
-      await local.stop();
-    },
-  };
-}
+  /** A local SageMaker on the stand-in S3 whose invocations wait 500 ms for a model, then get ModelNotReadyException. */
+  async function start(): Promise<{ local: LocalSageMakerHandle; sm: SageMakerClient; runtime: SageMakerRuntimeClient; close(): Promise<void> }> {
+    const local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, invokeTimeoutMs: 500, alarmsAndScaling: false, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
+    const sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
+    const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
+    await sm.send(new CreateModelCommand({ ModelName: 'mme', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/mme/', Mode: 'MultiModel' } }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'mme', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'mme', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    return {
+      local,
+      sm,
+      runtime,
+      close: async () => {
+        sm.destroy();
+        runtime.destroy();
+        await local.stop();
+      },
+    };
+  }
 
-async function inService(sm: SageMakerClient, name: string): Promise<void> {
-  await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: 'mme' }));
-  await until(`${name} in service`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', { intervalMs: 20 });
-}
+  async function inService(sm: SageMakerClient, name: string): Promise<void> {
+    await sm.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: 'mme' }));
+    await until(`${name} in service`, async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: name }))).EndpointStatus === 'InService', { intervalMs: 20 });
+  }
 
-const invoke = (runtime: SageMakerRuntimeClient, EndpointName: string, TargetModel: string) => runtime.send(new InvokeEndpointCommand({ EndpointName, TargetModel, Body: Buffer.from('{}') }));
+  const invoke = (runtime: SageMakerRuntimeClient, EndpointName: string, TargetModel: string) => runtime.send(new InvokeEndpointCommand({ EndpointName, TargetModel, Body: Buffer.from('{}') }));
 
-/** Every path under `dir`, sorted. */
-async function tree(dir: string): Promise<string[]> {
-  return (await readdir(dir, { recursive: true })).sort();
-}
+  /** Every path under `dir`, sorted. */
+  async function tree(dir: string): Promise<string[]> {
+    return (await readdir(dir, { recursive: true })).sort();
+  }
 
-const seen = new Set<StalledGet>();
+  const seen = new Set<StalledGet>();
 
-/** The next stalled GET of `key`, once S3 holds it. */
-async function nextStall(key: string): Promise<StalledGet> {
-  const held = await until(`S3 to hold the GET of ${key}`, () => stalled.find((s) => s.key === key && !seen.has(s)), { timeoutMs: 20_000 });
-  seen.add(held);
-  return held;
-}
+  /** The next stalled GET of `key`, once S3 holds it. */
+  async function nextStall(key: string): Promise<StalledGet> {
+    const held = await until(`S3 to hold the GET of ${key}`, () => stalled.find((s) => s.key === key && !seen.has(s)), { timeoutMs: 20_000 });
+    seen.add(held);
+    return held;
+  }
 
-const notReady = (invocation: Promise<unknown>) => assert.rejects(invocation, (err: Error) => err.name === 'ModelNotReadyException');
+  const notReady = (invocation: Promise<unknown>) => assert.rejects(invocation, (err: Error) => err.name === 'ModelNotReadyException');
 
-/** The stalled GET of `key` that `invocation` started, once that invocation has given up with ModelNotReadyException. */
-async function stallOf(key: string, invocation: Promise<unknown>): Promise<StalledGet> {
-  const held = await nextStall(key);
-  await notReady(invocation);
-  return held;
-}
+  /** The stalled GET of `key` that `invocation` started, once that invocation has given up with ModelNotReadyException. */
+  async function stallOf(key: string, invocation: Promise<unknown>): Promise<StalledGet> {
+    const held = await nextStall(key);
+    await notReady(invocation);
+    return held;
+  }
 
-const closed = (s: StalledGet) => until(`the stalled S3 GET of ${s.key} to be closed`, () => s.socket.destroyed || s.socket.closed, { timeoutMs: 10_000 });
+  const closed = (s: StalledGet) => until(`the stalled S3 GET of ${s.key} to be closed`, () => s.socket.destroyed || s.socket.closed, { timeoutMs: 10_000 });
 
-test('stopping the local SageMaker cuts short a multi-model load still downloading after its invocation gave up: the S3 connection is closed and the work folder is gone once stop() resolves', { timeout: 30_000 }, async () => {
-  const { local, runtime, sm, close } = await start();
-  await inService(sm, 'stop-mme');
-  const held = await stallOf('mme/stop.tar.gz', invoke(runtime, 'stop-mme', 'stop.tar.gz'));
-  await close();
-  await closed(held);
-  assert.equal(existsSync(local.workDir), false, 'nothing recreated under the work folder');
-});
-
-test('DeleteEndpoint cuts short a multi-model load still downloading: the S3 connection is closed and the work folder holds nothing new', { timeout: 30_000 }, async () => {
-  const { local, runtime, sm, close } = await start();
-  try {
-    await inService(sm, 'del-mme');
-    const before = await tree(local.workDir);
-    const held = await stallOf('mme/v2/del.tar.gz', invoke(runtime, 'del-mme', 'v2/del.tar.gz'));
-    await sm.send(new DeleteEndpointCommand({ EndpointName: 'del-mme' }));
-    await until('del-mme to be gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'del-mme' })).then(() => false, () => true), { intervalMs: 20 });
+  test('stopping the local SageMaker cuts short a multi-model load still downloading after its invocation gave up: the S3 connection is closed and the work folder is gone once stop() resolves', { timeout: 30_000 }, async () => {
+    const { local, runtime, sm, close } = await start();
+    await inService(sm, 'stop-mme');
+    const held = await stallOf('mme/stop.tar.gz', invoke(runtime, 'stop-mme', 'stop.tar.gz'));
+    await close();
     await closed(held);
-    await local.modelData.settled();
-    // The load's partial download is removed (the v2 folder of the shared cache may stay: another load may be using it),
-    // and so are the deleted endpoint's instance tree and its models folder, which nothing else uses.
-    const after = (await tree(local.workDir)).filter((f) => !f.endsWith('/v2'));
-    assert.deepEqual(after.filter((f) => !before.includes(f)), [], 'nothing new');
-    assert.deepEqual(before.filter((f) => !after.includes(f)).filter((f) => !f.startsWith('instances/del-mme.mme.AllTraffic/') && !f.startsWith('model-data/s3/')), [], 'only what the endpoint used is gone');
-    assert.ok(before.some((f) => f.startsWith('model-data/s3/')) && !after.some((f) => f.startsWith('model-data/s3/')), 'its models folder is gone');
-  } finally {
-    await close();
-  }
-});
+    assert.equal(existsSync(local.workDir), false, 'nothing recreated under the work folder');
+  });
 
-test('a load stopped for one endpoint leaves the download cache it shares with another endpoint whole: that one loads the same model, and a third reuses it without downloading', { timeout: 30_000 }, async () => {
-  const { local, runtime, sm, close } = await start();
-  try {
-    await inService(sm, 'shared-a');
-    await inService(sm, 'shared-b');
-    const first = invoke(runtime, 'shared-a', 'shared.tar.gz');
-    const a = await nextStall('mme/shared.tar.gz');
-    const second = invoke(runtime, 'shared-b', 'shared.tar.gz');
-    const b = await nextStall('mme/shared.tar.gz');
-    await Promise.all([notReady(first), notReady(second)]);
-    assert.notEqual(a.socket, b.socket);
-    await sm.send(new DeleteEndpointCommand({ EndpointName: 'shared-a' }));
-    await until('shared-a to be gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'shared-a' })).then(() => false, () => true), { intervalMs: 20 });
-    await closed(a);
-    assert.equal(b.socket.destroyed, false, "shared-b's download goes on");
-    b.finish();
-    const answer = await until('shared-b to answer with the model loaded', () => invoke(runtime, 'shared-b', 'shared.tar.gz').catch(() => undefined), { timeoutMs: 20_000 });
-    assert.equal(answer.$metadata.httpStatusCode, 200);
-    const cache = join(local.workDir, 'model-data', 's3');
-    const cached = (await tree(cache)).filter((f) => f.includes('shared.tar.gz'));
-    assert.equal(cached.length, 1, `one complete copy, no partial one: ${cached.join(', ')}`);
-    assert.deepEqual(await readFile(join(cache, cached[0]!)), ARCHIVE);
-    const downloads = gets.length;
-    await inService(sm, 'shared-c');
-    assert.equal((await invoke(runtime, 'shared-c', 'shared.tar.gz')).$metadata.httpStatusCode, 200);
-    assert.equal(gets.length, downloads, 'shared-c loads the cached copy');
-  } finally {
-    await close();
-  }
+  test('DeleteEndpoint cuts short a multi-model load still downloading: the S3 connection is closed and the work folder holds nothing new', { timeout: 30_000 }, async () => {
+    const { local, runtime, sm, close } = await start();
+    try {
+      await inService(sm, 'del-mme');
+      const before = await tree(local.workDir);
+      const held = await stallOf('mme/v2/del.tar.gz', invoke(runtime, 'del-mme', 'v2/del.tar.gz'));
+      await sm.send(new DeleteEndpointCommand({ EndpointName: 'del-mme' }));
+      await until('del-mme to be gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'del-mme' })).then(() => false, () => true), { intervalMs: 20 });
+      await closed(held);
+      await local.modelData.settled();
+      // The load's partial download is removed (the v2 folder of the shared cache may stay: another load may be using it),
+      // and so are the deleted endpoint's instance tree and its models folder, which nothing else uses.
+      const after = (await tree(local.workDir)).filter((f) => !f.endsWith('/v2'));
+      assert.deepEqual(after.filter((f) => !before.includes(f)), [], 'nothing new');
+      assert.deepEqual(before.filter((f) => !after.includes(f)).filter((f) => !f.startsWith('instances/del-mme.mme.AllTraffic/') && !f.startsWith('model-data/s3/')), [], 'only what the endpoint used is gone');
+      assert.ok(before.some((f) => f.startsWith('model-data/s3/')) && !after.some((f) => f.startsWith('model-data/s3/')), 'its models folder is gone');
+    } finally {
+      await close();
+    }
+  });
+
+  test('a load stopped for one endpoint leaves the download cache it shares with another endpoint whole: that one loads the same model, and a third reuses it without downloading', { timeout: 30_000 }, async () => {
+    const { local, runtime, sm, close } = await start();
+    try {
+      await inService(sm, 'shared-a');
+      await inService(sm, 'shared-b');
+      const first = invoke(runtime, 'shared-a', 'shared.tar.gz');
+      const a = await nextStall('mme/shared.tar.gz');
+      const second = invoke(runtime, 'shared-b', 'shared.tar.gz');
+      const b = await nextStall('mme/shared.tar.gz');
+      await Promise.all([notReady(first), notReady(second)]);
+      assert.notEqual(a.socket, b.socket);
+      await sm.send(new DeleteEndpointCommand({ EndpointName: 'shared-a' }));
+      await until('shared-a to be gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'shared-a' })).then(() => false, () => true), { intervalMs: 20 });
+      await closed(a);
+      assert.equal(b.socket.destroyed, false, "shared-b's download goes on");
+      b.finish();
+      const answer = await until('shared-b to answer with the model loaded', () => invoke(runtime, 'shared-b', 'shared.tar.gz').catch(() => undefined), { timeoutMs: 20_000 });
+      assert.equal(answer.$metadata.httpStatusCode, 200);
+      const cache = join(local.workDir, 'model-data', 's3');
+      const cached = (await tree(cache)).filter((f) => f.includes('shared.tar.gz'));
+      assert.equal(cached.length, 1, `one complete copy, no partial one: ${cached.join(', ')}`);
+      assert.deepEqual(await readFile(join(cache, cached[0]!)), ARCHIVE);
+      const downloads = gets.length;
+      await inService(sm, 'shared-c');
+      assert.equal((await invoke(runtime, 'shared-c', 'shared.tar.gz')).$metadata.httpStatusCode, 200);
+      assert.equal(gets.length, downloads, 'shared-c loads the cached copy');
+    } finally {
+      await close();
+    }
+  });
 });

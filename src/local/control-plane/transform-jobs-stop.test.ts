@@ -2,7 +2,7 @@
 // that stalls: the job ends Stopped and the stalled S3 connection is closed at once, not left open
 // until SMKIT_LOCAL_S3_TIMEOUT_SECONDS (60 s here) runs out. The same stand-in shows that an object
 // the job would refuse from its length is not downloaded.
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
@@ -108,144 +108,146 @@ function answeringLate(objects: S3Objects): S3Objects {
   return { ...objects, get: (bucket, key, options) => objects.get(bucket, key, key.startsWith('get-late/') ? {} : options) };
 }
 
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smkit-tj-stop-'));
-  await writeFile(join(dir, 'weights.bin'), 'w');
-  s3 = createServer(serveS3);
-  await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
-  const s3Url = `http://127.0.0.1:${(s3.address() as AddressInfo).port}`;
-  const s3Objects = answeringLate(createS3Objects({ s3EndpointUrl: s3Url, region: 'us-east-1', s3TimeoutSeconds: 60 }));
-  local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, s3: s3Objects, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
-  sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
-  await sm.send(new CreateModelCommand({ ModelName: 'stop-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
-});
+describe('transform jobs stop', () => {
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'smkit-tj-stop-'));
+    await writeFile(join(dir, 'weights.bin'), 'w');
+    s3 = createServer(serveS3);
+    await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
+    const s3Url = `http://127.0.0.1:${(s3.address() as AddressInfo).port}`;
+    const s3Objects = answeringLate(createS3Objects({ s3EndpointUrl: s3Url, region: 'us-east-1', s3TimeoutSeconds: 60 }));
+    local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, s3: s3Objects, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
+    sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
+    await sm.send(new CreateModelCommand({ ModelName: 'stop-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+  });
 
-after(async () => {
-  sm?.destroy();
-  await local?.stop();
-  s3?.closeAllConnections();
-  await new Promise((resolve) => s3?.close(resolve));
-  await rm(dir, { recursive: true, force: true });
-});
+  after(async () => {
+    sm?.destroy();
+    await local?.stop();
+    s3?.closeAllConnections();
+    await new Promise((resolve) => s3?.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
 
-for (const kind of ['get-headers', 'get-body', 'put'] as const) {
-  test(`StopTransformJob while S3 stalls (${kind}): the job is Stopped and the S3 connection is closed`, { timeout: 30_000 }, async () => {
-    const name = `stop-${kind}`;
+  for (const kind of ['get-headers', 'get-body', 'put'] as const) {
+    test(`StopTransformJob while S3 stalls (${kind}): the job is Stopped and the S3 connection is closed`, { timeout: 30_000 }, async () => {
+      const name = `stop-${kind}`;
+      await sm.send(
+        new CreateTransformJobCommand({
+          TransformJobName: name,
+          ModelName: 'stop-model',
+          TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${kind}/` } }, ContentType: 'text/csv', SplitType: 'Line' },
+          TransformOutput: { S3OutputPath: `s3://out/${name}` },
+          TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+        }),
+      );
+      const socket = await until(`S3 to hold the ${kind} request`, () => stalled.get(kind), { timeoutMs: 20_000 });
+      await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
+      // Far below the 60 s S3 timeout, which is what ended the job and the connection before.
+      const status = await statusOnceEnded(name);
+      assert.equal(status, 'Stopped');
+      await until('the stalled S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
+    });
+  }
+
+
+  test('a GetObject that answers after StopTransformJob: the job is Stopped, and the body it no longer wants is destroyed, closing its S3 connection', { timeout: 30_000 }, async () => {
+    const name = 'stop-get-late';
     await sm.send(
       new CreateTransformJobCommand({
         TransformJobName: name,
         ModelName: 'stop-model',
-        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${kind}/` } }, ContentType: 'text/csv', SplitType: 'Line' },
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/get-late/' } }, ContentType: 'text/csv', SplitType: 'Line' },
         TransformOutput: { S3OutputPath: `s3://out/${name}` },
         TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
       }),
     );
-    const socket = await until(`S3 to hold the ${kind} request`, () => stalled.get(kind), { timeoutMs: 20_000 });
+    const res = await until('S3 to hold the GET', () => late, { timeoutMs: 20_000 });
     await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
-    // Far below the 60 s S3 timeout, which is what ended the job and the connection before.
     const status = await statusOnceEnded(name);
     assert.equal(status, 'Stopped');
-    await until('the stalled S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
+    // Headers and the start of a body that never ends: left unread, the connection would stay open until the 60 s S3 timeout.
+    res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '1000' }).write('1,2\n');
+    await until('the S3 connection to be closed', () => res.socket === null || res.socket.destroyed, { timeoutMs: 20_000 });
   });
-}
 
-
-test('a GetObject that answers after StopTransformJob: the job is Stopped, and the body it no longer wants is destroyed, closing its S3 connection', { timeout: 30_000 }, async () => {
-  const name = 'stop-get-late';
-  await sm.send(
-    new CreateTransformJobCommand({
-      TransformJobName: name,
-      ModelName: 'stop-model',
-      TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/get-late/' } }, ContentType: 'text/csv', SplitType: 'Line' },
-      TransformOutput: { S3OutputPath: `s3://out/${name}` },
-      TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
-    }),
-  );
-  const res = await until('S3 to hold the GET', () => late, { timeoutMs: 20_000 });
-  await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
-  const status = await statusOnceEnded(name);
-  assert.equal(status, 'Stopped');
-  // Headers and the start of a body that never ends: left unread, the connection would stay open until the 60 s S3 timeout.
-  res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '1000' }).write('1,2\n');
-  await until('the S3 connection to be closed', () => res.socket === null || res.socket.destroyed, { timeoutMs: 20_000 });
-});
-
-test('SplitType None: an object over MaxPayloadInMB is refused from the length S3 gives, without its body being downloaded: the job fails naming its size, and the S3 connection is closed', { timeout: 30_000 }, async () => {
-  await sm.send(
-    new CreateTransformJobCommand({
-      TransformJobName: 'over-payload',
-      ModelName: 'stop-model',
-      MaxPayloadInMB: 1,
-      TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/get-large/' } }, SplitType: 'None' },
-      TransformOutput: { S3OutputPath: 's3://out/over-payload' },
-      TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
-    }),
-  );
-  // The body never comes: a download would wait for it until the 60 s S3 timeout.
-  const job = await until('the job to end', async () => {
-    const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'over-payload' }));
-    return d.TransformJobStatus === 'InProgress' ? undefined : d;
-  }, { timeoutMs: 20_000 });
-  assert.equal(job.TransformJobStatus, 'Failed');
-  assert.equal(
-    job.FailureReason,
-    "AlgorithmError: 1 of 1 records failed in 1 input file(s), which got no .out object; the other files' output was written. First: a.csv record 0: record is 8388608 bytes, over MaxPayloadInMB=1 (1048576 bytes); not sent",
-  );
-  const socket = stalled.get('get-large')!;
-  await until('the S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
-});
-
-test('an input object whose body breaks off part-way is downloaded again, up to 3 times: twice broken, the job completes with the whole object; always broken, it fails saying so', { timeout: 30_000 }, async () => {
-  for (const kind of ['get-broken-twice', 'get-broken'] as const) {
+  test('SplitType None: an object over MaxPayloadInMB is refused from the length S3 gives, without its body being downloaded: the job fails naming its size, and the S3 connection is closed', { timeout: 30_000 }, async () => {
     await sm.send(
       new CreateTransformJobCommand({
-        TransformJobName: kind,
+        TransformJobName: 'over-payload',
         ModelName: 'stop-model',
-        MaxPayloadInMB: 0,
-        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${kind}/` } }, ContentType: 'text/csv', SplitType: 'None' },
-        TransformOutput: { S3OutputPath: `s3://out/${kind}` },
+        MaxPayloadInMB: 1,
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/get-large/' } }, SplitType: 'None' },
+        TransformOutput: { S3OutputPath: 's3://out/over-payload' },
         TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
       }),
     );
-  }
-  const ended = (name: string) =>
-    until(`${name} to end`, async () => {
+    // The body never comes: a download would wait for it until the 60 s S3 timeout.
+    const job = await until('the job to end', async () => {
+      const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'over-payload' }));
+      return d.TransformJobStatus === 'InProgress' ? undefined : d;
+    }, { timeoutMs: 20_000 });
+    assert.equal(job.TransformJobStatus, 'Failed');
+    assert.equal(
+      job.FailureReason,
+      "AlgorithmError: 1 of 1 records failed in 1 input file(s), which got no .out object; the other files' output was written. First: a.csv record 0: record is 8388608 bytes, over MaxPayloadInMB=1 (1048576 bytes); not sent",
+    );
+    const socket = stalled.get('get-large')!;
+    await until('the S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
+  });
+
+  test('an input object whose body breaks off part-way is downloaded again, up to 3 times: twice broken, the job completes with the whole object; always broken, it fails saying so', { timeout: 30_000 }, async () => {
+    for (const kind of ['get-broken-twice', 'get-broken'] as const) {
+      await sm.send(
+        new CreateTransformJobCommand({
+          TransformJobName: kind,
+          ModelName: 'stop-model',
+          MaxPayloadInMB: 0,
+          TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${kind}/` } }, ContentType: 'text/csv', SplitType: 'None' },
+          TransformOutput: { S3OutputPath: `s3://out/${kind}` },
+          TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+        }),
+      );
+    }
+    const ended = (name: string) =>
+      until(`${name} to end`, async () => {
+        const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+        return d.TransformJobStatus === 'InProgress' ? undefined : d;
+      }, { timeoutMs: 20_000 });
+    const twice = await ended('get-broken-twice');
+    assert.equal(twice.TransformJobStatus, 'Completed', twice.FailureReason);
+    assert.equal(gets.get('get-broken-twice'), 3);
+    // The fake container echoes the body it got: all 8 bytes, not the 4 of a broken download.
+    assert.match(uploads.get('/out/get-broken-twice/a.csv.out') ?? '', /"got":"1,2\\n3,4\\n"/);
+
+    const always = await ended('get-broken');
+    assert.equal(always.TransformJobStatus, 'Failed');
+    assert.equal(gets.get('get-broken'), 3);
+    assert.match(always.FailureReason ?? '', /^ClientError: Could not download the input object s3:\/\/in\/get-broken\/a\.csv \(it broke off part-way 3 times\): /);
+    assert.equal([...uploads.keys()].some((k) => k.startsWith('/out/get-broken/')), false, 'no output object');
+  });
+
+  test('an input object whose local file cannot be written (a full disk: /dev/full) is not downloaded again, and the FailureReason does not say it broke off', { timeout: 30_000, skip: (process.platform !== 'linux' || !existsSync('/dev/full')) && 'needs /dev/full' }, async () => {
+    const name = 'full-disk';
+    // The job's input folder, where the object is downloaded: its file is the full device.
+    const input = join(local.workDir, 'transform-jobs', name, 'input');
+    await mkdir(input, { recursive: true });
+    await symlink('/dev/full', join(input, 'a.csv'));
+    await sm.send(
+      new CreateTransformJobCommand({
+        TransformJobName: name,
+        ModelName: 'stop-model',
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${name}/` } }, ContentType: 'text/csv', SplitType: 'Line' },
+        TransformOutput: { S3OutputPath: `s3://out/${name}` },
+        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+      }),
+    );
+    const job = await until('the job to end', async () => {
       const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
       return d.TransformJobStatus === 'InProgress' ? undefined : d;
     }, { timeoutMs: 20_000 });
-  const twice = await ended('get-broken-twice');
-  assert.equal(twice.TransformJobStatus, 'Completed', twice.FailureReason);
-  assert.equal(gets.get('get-broken-twice'), 3);
-  // The fake container echoes the body it got: all 8 bytes, not the 4 of a broken download.
-  assert.match(uploads.get('/out/get-broken-twice/a.csv.out') ?? '', /"got":"1,2\\n3,4\\n"/);
-
-  const always = await ended('get-broken');
-  assert.equal(always.TransformJobStatus, 'Failed');
-  assert.equal(gets.get('get-broken'), 3);
-  assert.match(always.FailureReason ?? '', /^ClientError: Could not download the input object s3:\/\/in\/get-broken\/a\.csv \(it broke off part-way 3 times\): /);
-  assert.equal([...uploads.keys()].some((k) => k.startsWith('/out/get-broken/')), false, 'no output object');
-});
-
-test('an input object whose local file cannot be written (a full disk: /dev/full) is not downloaded again, and the FailureReason does not say it broke off', { timeout: 30_000, skip: (process.platform !== 'linux' || !existsSync('/dev/full')) && 'needs /dev/full' }, async () => {
-  const name = 'full-disk';
-  // The job's input folder, where the object is downloaded: its file is the full device.
-  const input = join(local.workDir, 'transform-jobs', name, 'input');
-  await mkdir(input, { recursive: true });
-  await symlink('/dev/full', join(input, 'a.csv'));
-  await sm.send(
-    new CreateTransformJobCommand({
-      TransformJobName: name,
-      ModelName: 'stop-model',
-      TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${name}/` } }, ContentType: 'text/csv', SplitType: 'Line' },
-      TransformOutput: { S3OutputPath: `s3://out/${name}` },
-      TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
-    }),
-  );
-  const job = await until('the job to end', async () => {
-    const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
-    return d.TransformJobStatus === 'InProgress' ? undefined : d;
-  }, { timeoutMs: 20_000 });
-  assert.equal(job.TransformJobStatus, 'Failed');
-  assert.match(job.FailureReason ?? '', /^ClientError: Could not download the input object s3:\/\/in\/full-disk\/a\.csv: ENOSPC/);
-  assert.equal(gets.get(name as Stall), 1, 'downloaded once');
+    assert.equal(job.TransformJobStatus, 'Failed');
+    assert.match(job.FailureReason ?? '', /^ClientError: Could not download the input object s3:\/\/in\/full-disk\/a\.csv: ENOSPC/);
+    assert.equal(gets.get(name as Stall), 1, 'downloaded once');
+  });
 });

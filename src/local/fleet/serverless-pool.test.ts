@@ -1,6 +1,6 @@
 // A serverless variant's pool over a real Fleet of FakeBackend instances (real sockets; only the
 // model server is replaced). Leases are held and released by the test, so concurrency is exact.
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,103 +13,105 @@ import { instanceLauncher } from './instance-launcher.js';
 import { ServerlessPool, ServerlessThrottlingError, type ServerlessPoolOptions } from './serverless-pool.js';
 
 let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smkit-serverless-pool-'));
-  await mkdir(join(dir, 'model'));
-  await writeFile(join(dir, 'model', 'weights.bin'), 'w');
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+describe('serverless pool', () => {
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'smkit-serverless-pool-'));
+    await mkdir(join(dir, 'model'));
+    await writeFile(join(dir, 'model', 'weights.bin'), 'w');
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
-let pools = 0;
-/**
- * A pool whose every lease is also released by `stop()`: a failing test leaves nothing in flight,
- * so stopping the pool (which waits for in-flight requests) cannot hang.
- */
-function makePool(opts: Partial<ServerlessPoolOptions> = {}): { pool: ServerlessPool; backend: FakeBackend; coldStarts: number[]; stop(): Promise<void> } {
-  const backend = new FakeBackend();
-  const coldStarts: number[] = [];
-  const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 30_000 }, `sl${++pools}/cfg/AllTraffic`, [
-    { hostname: 'primary', env: {}, modelSource: join(dir, 'model'), mode: 'SingleModel' },
-  ]);
-  const pool = new ServerlessPool(new Fleet('AllTraffic', launch), { maxConcurrency: 2, provisioned: 0, idleMs: 60_000, onColdStart: (ms) => coldStarts.push(ms), ...opts });
-  const leases: InstanceLease[] = [];
-  const acquire = pool.acquire.bind(pool);
-  pool.acquire = async (preferred?: string) => {
-    const lease = await acquire(preferred);
-    leases.push(lease);
-    return lease;
-  };
-  return {
-    pool,
-    backend,
-    coldStarts,
-    async stop() {
-      for (const l of leases) l.release();
-      await pool.stop();
-    },
-  };
-}
-
-const POLL = { timeoutMs: 30_000, intervalMs: 20 };
-
-test('a cold start per concurrent request, warm reuse after, throttled beyond MaxConcurrency', async () => {
-  const { pool, backend, coldStarts, stop } = makePool();
-  try {
-    assert.equal(pool.size, 0);
-    // Two at once with nothing running: each starts its own instance, neither shares.
-    const [a, b] = await Promise.all([pool.acquire(), pool.acquire()]);
-    assert.equal(backend.started.length, 2);
-    assert.equal(coldStarts.length, 2);
-    assert.notEqual(a.instance, b.instance, 'one instance per concurrent invocation');
-    assert.equal(pool.concurrency, 2);
-    await assert.rejects(pool.acquire(), (err: unknown) => err instanceof ServerlessThrottlingError && /MaxConcurrency of 2/.test(err.message));
-    assert.equal(pool.concurrency, 2, 'the throttled request holds no slot');
-    a.release();
-    a.release();
-    assert.equal(pool.concurrency, 1, 'a second release changes nothing');
-    const c = await pool.acquire();
-    assert.equal(c.instance, a.instance, 'the idle warm instance serves the next request');
-    assert.equal(backend.started.length, 2, 'no new instance');
-    b.release();
-    c.release();
-  } finally {
-    await stop();
+  let pools = 0;
+  /**
+   * A pool whose every lease is also released by `stop()`: a failing test leaves nothing in flight,
+   * so stopping the pool (which waits for in-flight requests) cannot hang.
+   */
+  function makePool(opts: Partial<ServerlessPoolOptions> = {}): { pool: ServerlessPool; backend: FakeBackend; coldStarts: number[]; stop(): Promise<void> } {
+    const backend = new FakeBackend();
+    const coldStarts: number[] = [];
+    const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 30_000 }, `sl${++pools}/cfg/AllTraffic`, [
+      { hostname: 'primary', env: {}, modelSource: join(dir, 'model'), mode: 'SingleModel' },
+    ]);
+    const pool = new ServerlessPool(new Fleet('AllTraffic', launch), { maxConcurrency: 2, provisioned: 0, idleMs: 60_000, onColdStart: (ms) => coldStarts.push(ms), ...opts });
+    const leases: InstanceLease[] = [];
+    const acquire = pool.acquire.bind(pool);
+    pool.acquire = async (preferred?: string) => {
+      const lease = await acquire(preferred);
+      leases.push(lease);
+      return lease;
+    };
+    return {
+      pool,
+      backend,
+      coldStarts,
+      async stop() {
+        for (const l of leases) l.release();
+        await pool.stop();
+      },
+    };
   }
-  assert.equal(backend.running, 0);
-});
 
-test('at the local instance limit requests share the running instances; with none they are throttled', async () => {
-  let room = true;
-  const { pool, backend, stop } = makePool({ canStart: () => room, maxConcurrency: 3 });
-  try {
-    room = false;
-    await assert.rejects(pool.acquire(), (err: unknown) => err instanceof ServerlessThrottlingError && /SMKIT_LOCAL_MAX_INSTANCES/.test(err.message));
-    assert.equal(pool.concurrency, 0);
-    room = true;
-    const a = await pool.acquire();
-    room = false;
-    const b = await pool.acquire();
-    assert.equal(b.instance, a.instance, 'shared the one running instance');
-    assert.equal(backend.started.length, 1);
-    a.release();
-    b.release();
-  } finally {
-    await stop();
-  }
-});
+  const POLL = { timeoutMs: 30_000, intervalMs: 20 };
 
-test('idle instances above ProvisionedConcurrency stop; the provisioned ones stay', async () => {
-  const { pool, backend, stop } = makePool({ provisioned: 1, idleMs: 50 });
-  try {
-    const [a, b] = await Promise.all([pool.acquire(), pool.acquire()]);
-    assert.equal(pool.size, 2);
-    a.release();
-    b.release();
-    await until('the instance above provisioned concurrency to stop', () => pool.size === 1 && backend.running === 1, POLL);
-  } finally {
-    await stop();
-  }
-  assert.equal(backend.running, 0);
+  test('a cold start per concurrent request, warm reuse after, throttled beyond MaxConcurrency', async () => {
+    const { pool, backend, coldStarts, stop } = makePool();
+    try {
+      assert.equal(pool.size, 0);
+      // Two at once with nothing running: each starts its own instance, neither shares.
+      const [a, b] = await Promise.all([pool.acquire(), pool.acquire()]);
+      assert.equal(backend.started.length, 2);
+      assert.equal(coldStarts.length, 2);
+      assert.notEqual(a.instance, b.instance, 'one instance per concurrent invocation');
+      assert.equal(pool.concurrency, 2);
+      await assert.rejects(pool.acquire(), (err: unknown) => err instanceof ServerlessThrottlingError && /MaxConcurrency of 2/.test(err.message));
+      assert.equal(pool.concurrency, 2, 'the throttled request holds no slot');
+      a.release();
+      a.release();
+      assert.equal(pool.concurrency, 1, 'a second release changes nothing');
+      const c = await pool.acquire();
+      assert.equal(c.instance, a.instance, 'the idle warm instance serves the next request');
+      assert.equal(backend.started.length, 2, 'no new instance');
+      b.release();
+      c.release();
+    } finally {
+      await stop();
+    }
+    assert.equal(backend.running, 0);
+  });
+
+  test('at the local instance limit requests share the running instances; with none they are throttled', async () => {
+    let room = true;
+    const { pool, backend, stop } = makePool({ canStart: () => room, maxConcurrency: 3 });
+    try {
+      room = false;
+      await assert.rejects(pool.acquire(), (err: unknown) => err instanceof ServerlessThrottlingError && /SMKIT_LOCAL_MAX_INSTANCES/.test(err.message));
+      assert.equal(pool.concurrency, 0);
+      room = true;
+      const a = await pool.acquire();
+      room = false;
+      const b = await pool.acquire();
+      assert.equal(b.instance, a.instance, 'shared the one running instance');
+      assert.equal(backend.started.length, 1);
+      a.release();
+      b.release();
+    } finally {
+      await stop();
+    }
+  });
+
+  test('idle instances above ProvisionedConcurrency stop; the provisioned ones stay', async () => {
+    const { pool, backend, stop } = makePool({ provisioned: 1, idleMs: 50 });
+    try {
+      const [a, b] = await Promise.all([pool.acquire(), pool.acquire()]);
+      assert.equal(pool.size, 2);
+      a.release();
+      b.release();
+      await until('the instance above provisioned concurrency to stop', () => pool.size === 1 && backend.running === 1, POLL);
+    } finally {
+      await stop();
+    }
+    assert.equal(backend.running, 0);
+  });
 });

@@ -1,4 +1,4 @@
-import { after, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -11,74 +11,76 @@ import { createDefaultRuntimes } from '../../runtimes/defaults.js';
 
 const noopLog = { debug() {}, info() {}, warn() {}, error() {} };
 const modelDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-steps-'));
-after(() => rmSync(modelDir, { recursive: true, force: true }));
-const env = (name: string): StepBuildEnv => ({
-  modelDir,
-  codeDir: path.join(modelDir, 'code'),
-  stage: 'postprocess',
-  name,
-  runtimes: createDefaultRuntimes(),
-  runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: noopLog },
-});
-const ctx = { log: noopLog, requestId: 't' } as unknown as InvocationContext;
+describe('tensor ops', () => {
+  after(() => rmSync(modelDir, { recursive: true, force: true }));
+  const env = (name: string): StepBuildEnv => ({
+    modelDir,
+    codeDir: path.join(modelDir, 'code'),
+    stage: 'postprocess',
+    name,
+    runtimes: createDefaultRuntimes(),
+    runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: noopLog },
+  });
+  const ctx = { log: noopLog, requestId: 't' } as unknown as InvocationContext;
 
-async function run(kind: string, options: Record<string, unknown>, tensors: TensorMap): Promise<StepData> {
-  const step = await tensorSteps[kind]!(options, env(kind));
-  return step.run({ tensors }, ctx);
-}
+  async function run(kind: string, options: Record<string, unknown>, tensors: TensorMap): Promise<StepData> {
+    const step = await tensorSteps[kind]!(options, env(kind));
+    return step.run({ tensors }, ctx);
+  }
 
-test('softmax normalises each row and keeps the shape', async () => {
-  const out = await run('softmax', {}, { x: tensor('float32', [2, 3], Float32Array.from([1, 2, 3, 0, 0, 0])) });
-  const rows = toNested(out.tensors['x']!) as number[][];
-  assert.deepEqual(out.tensors['x']!.shape, [2, 3]);
-  for (const row of rows) assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-6);
-  assert.ok(rows[0]![2]! > rows[0]![1]! && rows[0]![1]! > rows[0]![0]!);
-  assert.ok(Math.abs(rows[1]![0]! - 1 / 3) < 1e-6);
-});
+  test('softmax normalises each row and keeps the shape', async () => {
+    const out = await run('softmax', {}, { x: tensor('float32', [2, 3], Float32Array.from([1, 2, 3, 0, 0, 0])) });
+    const rows = toNested(out.tensors['x']!) as number[][];
+    assert.deepEqual(out.tensors['x']!.shape, [2, 3]);
+    for (const row of rows) assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-6);
+    assert.ok(rows[0]![2]! > rows[0]![1]! && rows[0]![1]! > rows[0]![0]!);
+    assert.ok(Math.abs(rows[1]![0]! - 1 / 3) < 1e-6);
+  });
 
-test('normalize applies per-channel mean and std on the last axis', async () => {
-  const out = await run('normalize', { mean: [1, 10], std: [2, 5] }, { x: tensor('float64', [2, 2], Float64Array.from([3, 20, 1, 10])) });
-  assert.deepEqual(toNested(out.tensors['x']!), [[1, 2], [0, 0]]);
-});
+  test('normalize applies per-channel mean and std on the last axis', async () => {
+    const out = await run('normalize', { mean: [1, 10], std: [2, 5] }, { x: tensor('float64', [2, 2], Float64Array.from([3, 20, 1, 10])) });
+    assert.deepEqual(toNested(out.tensors['x']!), [[1, 2], [0, 0]]);
+  });
 
-test('scale multiplies then adds, only on the named tensor', async () => {
-  const out = await run('scale', { factor: 2, offset: 1, tensor: 'a' }, { a: tensor('int32', [2], Int32Array.from([1, 2])), b: tensor('int32', [1], Int32Array.from([5])) });
-  assert.deepEqual(toNested(out.tensors['a']!), [3, 5]);
-  assert.deepEqual(toNested(out.tensors['b']!), [5]);
-});
+  test('scale multiplies then adds, only on the named tensor', async () => {
+    const out = await run('scale', { factor: 2, offset: 1, tensor: 'a' }, { a: tensor('int32', [2], Int32Array.from([1, 2])), b: tensor('int32', [1], Int32Array.from([5])) });
+    assert.deepEqual(toNested(out.tensors['a']!), [3, 5]);
+    assert.deepEqual(toNested(out.tensors['b']!), [5]);
+  });
 
-test('reshape resolves -1 and refuses sizes that do not fit', async () => {
-  const out = await run('reshape', { shape: [-1, 2] }, { x: tensor('float32', [4], new Float32Array(4)) });
-  assert.deepEqual(out.tensors['x']!.shape, [2, 2]);
-  await assert.rejects(run('reshape', { shape: [3, -1] }, { x: tensor('float32', [4], new Float32Array(4)) }), /cannot be reshaped/);
-});
+  test('reshape resolves -1 and refuses sizes that do not fit', async () => {
+    const out = await run('reshape', { shape: [-1, 2] }, { x: tensor('float32', [4], new Float32Array(4)) });
+    assert.deepEqual(out.tensors['x']!.shape, [2, 2]);
+    await assert.rejects(run('reshape', { shape: [3, -1] }, { x: tensor('float32', [4], new Float32Array(4)) }), /cannot be reshaped/);
+  });
 
-test('argmax gives indices, or labels when given', async () => {
-  const x = tensor('float32', [2, 3], Float32Array.from([0.1, 0.7, 0.2, 0.5, 0.2, 0.3]));
-  assert.deepEqual(toNested((await run('argmax', {}, { x })).tensors['x']!), [1, 0]);
-  assert.deepEqual(toNested((await run('argmax', { labels: ['a', 'b', 'c'] }, { x })).tensors['x']!), ['b', 'a']);
-});
+  test('argmax gives indices, or labels when given', async () => {
+    const x = tensor('float32', [2, 3], Float32Array.from([0.1, 0.7, 0.2, 0.5, 0.2, 0.3]));
+    assert.deepEqual(toNested((await run('argmax', {}, { x })).tensors['x']!), [1, 0]);
+    assert.deepEqual(toNested((await run('argmax', { labels: ['a', 'b', 'c'] }, { x })).tensors['x']!), ['b', 'a']);
+  });
 
-test('topk returns labelled scores per row, labels read from a file in the model dir', async () => {
-  writeFileSync(path.join(modelDir, 'labels.txt'), 'cat\ndog\nbird\n');
-  const x = tensor('float32', [1, 3], Float32Array.from([0.2, 0.5, 0.3]));
-  const out = await run('topk', { k: 2, labels: 'labels.txt' }, { probs: x });
-  assert.deepEqual(
-    (out.value as { label: string; score: number }[][]).map((r) => r.map((e) => [e.label, Math.round(e.score * 10) / 10])),
-    [[['dog', 0.5], ['bird', 0.3]]],
-  );
-  await assert.rejects(async () => run('topk', { k: 1, labels: '../outside.txt' }, { probs: x }), /must be inside the model directory/);
-});
+  test('topk returns labelled scores per row, labels read from a file in the model dir', async () => {
+    writeFileSync(path.join(modelDir, 'labels.txt'), 'cat\ndog\nbird\n');
+    const x = tensor('float32', [1, 3], Float32Array.from([0.2, 0.5, 0.3]));
+    const out = await run('topk', { k: 2, labels: 'labels.txt' }, { probs: x });
+    assert.deepEqual(
+      (out.value as { label: string; score: number }[][]).map((r) => r.map((e) => [e.label, Math.round(e.score * 10) / 10])),
+      [[['dog', 0.5], ['bird', 0.3]]],
+    );
+    await assert.rejects(async () => run('topk', { k: 1, labels: '../outside.txt' }, { probs: x }), /must be inside the model directory/);
+  });
 
-test('cast and select', async () => {
-  const out = await run('cast', { dtype: 'int64' }, { x: tensor('float32', [2], Float32Array.from([1.7, -2.2])) });
-  assert.deepEqual([...(out.tensors['x']!.data as BigInt64Array)], [1n, -2n]);
-  const sel = await run('select', { output: 'b', as: 'y' }, { a: tensor('int32', [1], Int32Array.of(1)), b: tensor('int32', [1], Int32Array.of(2)) });
-  assert.deepEqual(Object.keys(sel.tensors), ['y']);
-  await assert.rejects(async () => run('select', { output: 'zzz' }, { a: tensor('int32', [1], Int32Array.of(1)) }), /no tensor "zzz"/);
-});
+  test('cast and select', async () => {
+    const out = await run('cast', { dtype: 'int64' }, { x: tensor('float32', [2], Float32Array.from([1.7, -2.2])) });
+    assert.deepEqual([...(out.tensors['x']!.data as BigInt64Array)], [1n, -2n]);
+    const sel = await run('select', { output: 'b', as: 'y' }, { a: tensor('int32', [1], Int32Array.of(1)), b: tensor('int32', [1], Int32Array.of(2)) });
+    assert.deepEqual(Object.keys(sel.tensors), ['y']);
+    await assert.rejects(async () => run('select', { output: 'zzz' }, { a: tensor('int32', [1], Int32Array.of(1)) }), /no tensor "zzz"/);
+  });
 
-test('bad options are refused at build time', async () => {
-  await assert.rejects(async () => tensorSteps['cast']!({ dtype: 'complex' }, env('cast')), /"dtype" must be one of/);
-  await assert.rejects(async () => tensorSteps['normalize']!({ std: [0] }, env('normalize')), /must not be 0/);
+  test('bad options are refused at build time', async () => {
+    await assert.rejects(async () => tensorSteps['cast']!({ dtype: 'complex' }, env('cast')), /"dtype" must be one of/);
+    await assert.rejects(async () => tensorSteps['normalize']!({ std: [0] }, env('normalize')), /must not be 0/);
+  });
 });

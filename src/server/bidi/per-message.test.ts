@@ -3,7 +3,7 @@
  * handler inline and in the inference thread: a streamed answer's custom attributes are taken with
  * its first chunk in both, so a value set after it is warned of, not refused.
  */
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -45,57 +45,59 @@ let dir: string;
 let inline: InProcessBackend;
 let thread: InferenceWorker;
 
-before(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-per-message-'));
-  mkdirSync(path.join(dir, 'code'));
-  writeFileSync(path.join(dir, 'code', 'inference.mjs'), HANDLER);
-  const engine = { modelDir: dir, codeDir: path.join(dir, 'code'), program: 'inference', defaultAccept: 'text/plain', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } } as const;
-  inline = new InProcessBackend({ ...engine, log: capturing() }, capturing());
-  thread = new InferenceWorker(new URL('../inference-thread.js', import.meta.url), { engine, logLevel: 'silent', workerIndex: 0 }, 1, createLogger('silent'));
-  await Promise.all([inline.whenSettled(), thread.whenSettled()]);
-  assert.equal(inline.state(), 'ready', inline.failure()?.message);
-  assert.equal(thread.state(), 'ready', thread.failure()?.message);
-});
-after(async () => {
-  await Promise.all([inline.close(), thread.close()]);
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const request: BidiRequest = { requestId: 'r-1', path: '/invocations-bidirectional-stream', query: {}, headers: {} };
-
-/** Each message's answer as `text` (its parts joined), then how the stream ended: `end` or the error's code. */
-async function exchange(backend: InferenceBackend, messages: string[]): Promise<string[]> {
-  async function* frames(): AsyncIterable<BidiFrame> {
-    for (const m of messages) yield { data: Buffer.from(m), binary: false };
-  }
-  const out: string[] = [];
-  let parts = '';
-  try {
-    for await (const frame of answerEachMessage(backend, request, frames(), { contentType: 'text/plain', accept: 'text/plain', timeoutMs: 60_000 }, new Cancellation())) {
-      parts += Buffer.from(frame.data).toString();
-      if (!frame.partial) {
-        out.push(parts);
-        parts = '';
-      }
-    }
-    out.push('end');
-  } catch (err) {
-    out.push((err as { code?: string }).code ?? String(err));
-  }
-  return out;
-}
-
-for (const mode of ['inline', 'thread'] as const) {
-  test(`a streamed answer's custom attributes set after its first chunk are not refused, the stream goes on (${mode})`, async () => {
-    const backend = mode === 'inline' ? inline : thread;
-    assert.deepEqual(await exchange(backend, ['late', 'next']), ['ab', 'ab', 'end']);
-    // One set before it is checked as for an HTTP answer: the message fails.
-    assert.deepEqual(await exchange(backend, ['early', 'next']), ['ERR_USER_CODE']);
+describe('bidi per message', () => {
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-per-message-'));
+    mkdirSync(path.join(dir, 'code'));
+    writeFileSync(path.join(dir, 'code', 'inference.mjs'), HANDLER);
+    const engine = { modelDir: dir, codeDir: path.join(dir, 'code'), program: 'inference', defaultAccept: 'text/plain', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } } as const;
+    inline = new InProcessBackend({ ...engine, log: capturing() }, capturing());
+    thread = new InferenceWorker(new URL('../inference-thread.js', import.meta.url), { engine, logLevel: 'silent', workerIndex: 0 }, 1, createLogger('silent'));
+    await Promise.all([inline.whenSettled(), thread.whenSettled()]);
+    assert.equal(inline.state(), 'ready', inline.failure()?.message);
+    assert.equal(thread.state(), 'ready', thread.failure()?.message);
   });
-}
+  after(async () => {
+    await Promise.all([inline.close(), thread.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
 
-test('inline, the value set after the first chunk gets the one warning that says it is not sent', () => {
-  const late = warnings.filter((w) => /setCustomAttributes was called after the first chunk/.test(w));
-  assert.equal(late.length, 1, warnings.join('\n'));
-  assert.match(late[0]!, /"code":"ERR_USER_CODE".*a bidirectional stream's message carries none/);
+  const request: BidiRequest = { requestId: 'r-1', path: '/invocations-bidirectional-stream', query: {}, headers: {} };
+
+  /** Each message's answer as `text` (its parts joined), then how the stream ended: `end` or the error's code. */
+  async function exchange(backend: InferenceBackend, messages: string[]): Promise<string[]> {
+    async function* frames(): AsyncIterable<BidiFrame> {
+      for (const m of messages) yield { data: Buffer.from(m), binary: false };
+    }
+    const out: string[] = [];
+    let parts = '';
+    try {
+      for await (const frame of answerEachMessage(backend, request, frames(), { contentType: 'text/plain', accept: 'text/plain', timeoutMs: 60_000 }, new Cancellation())) {
+        parts += Buffer.from(frame.data).toString();
+        if (!frame.partial) {
+          out.push(parts);
+          parts = '';
+        }
+      }
+      out.push('end');
+    } catch (err) {
+      out.push((err as { code?: string }).code ?? String(err));
+    }
+    return out;
+  }
+
+  for (const mode of ['inline', 'thread'] as const) {
+    test(`a streamed answer's custom attributes set after its first chunk are not refused, the stream goes on (${mode})`, async () => {
+      const backend = mode === 'inline' ? inline : thread;
+      assert.deepEqual(await exchange(backend, ['late', 'next']), ['ab', 'ab', 'end']);
+      // One set before it is checked as for an HTTP answer: the message fails.
+      assert.deepEqual(await exchange(backend, ['early', 'next']), ['ERR_USER_CODE']);
+    });
+  }
+
+  test('inline, the value set after the first chunk gets the one warning that says it is not sent', () => {
+    const late = warnings.filter((w) => /setCustomAttributes was called after the first chunk/.test(w));
+    assert.equal(late.length, 1, warnings.join('\n'));
+    assert.match(late[0]!, /"code":"ERR_USER_CODE".*a bidirectional stream's message carries none/);
+  });
 });

@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,51 +13,53 @@ let server: Server;
 let url: string;
 let cloudwatch: CloudWatchService;
 
-before(async () => {
-  const clock = createMetricClock(60);
-  const metrics = new MetricStore(clock);
-  metrics.record({ endpoint: 'ep', variant: 'v', at: Date.now(), outcome: 'ok', modelLatencyMicros: 10, instanceCount: 1 });
-  cloudwatch = new CloudWatchService({ metrics, clock });
-  server = createServer(createCloudWatchQueryHandler(cloudwatch));
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-});
+describe('query handler', () => {
+  before(async () => {
+    const clock = createMetricClock(60);
+    const metrics = new MetricStore(clock);
+    metrics.record({ endpoint: 'ep', variant: 'v', at: Date.now(), outcome: 'ok', modelLatencyMicros: 10, instanceCount: 1 });
+    cloudwatch = new CloudWatchService({ metrics, clock });
+    server = createServer(createCloudWatchQueryHandler(cloudwatch));
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
 
-after(() => new Promise<void>((ok) => server.close(() => ok())));
+  after(() => new Promise<void>((ok) => server.close(() => ok())));
 
-async function post(body: string): Promise<{ status: number; text: string }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body, signal: AbortSignal.timeout(10_000) });
-  return { status: res.status, text: await res.text() };
-}
+  async function post(body: string): Promise<{ status: number; text: string }> {
+    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body, signal: AbortSignal.timeout(10_000) });
+    return { status: res.status, text: await res.text() };
+  }
 
-const ACTIONS = ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'DeleteAlarms', 'GetMetricStatistics', 'ListMetrics', 'DescribeAlarmHistory', 'DescribeAlarmsForMetric', 'EnableAlarmActions', 'PutMetricData', 'GetMetricData', 'Nope', 'constructor'];
-const MEMBERS = ['AlarmName', 'AlarmNames', 'Namespace', 'MetricName', 'Dimensions', 'Period', 'EvaluationPeriods', 'DatapointsToAlarm', 'Threshold', 'Statistic', 'ExtendedStatistic',
-  'ComparisonOperator', 'TreatMissingData', 'StateValue', 'StateReason', 'StateReasonData', 'StartTime', 'EndTime', 'Statistics', 'MaxRecords', 'NextToken', 'ActionsEnabled', 'Metrics', 'Unit', 'StartDate', 'EndDate', 'HistoryItemType', 'ScanBy', 'AlarmTypes',
-  'MetricData', 'Values', 'Counts', 'StatisticValues', 'EntityMetricData', 'MetricDataQueries', 'MetricStat', 'MaxDatapoints', 'StorageResolution', 'Timestamp'];
+  const ACTIONS = ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'DeleteAlarms', 'GetMetricStatistics', 'ListMetrics', 'DescribeAlarmHistory', 'DescribeAlarmsForMetric', 'EnableAlarmActions', 'PutMetricData', 'GetMetricData', 'Nope', 'constructor'];
+  const MEMBERS = ['AlarmName', 'AlarmNames', 'Namespace', 'MetricName', 'Dimensions', 'Period', 'EvaluationPeriods', 'DatapointsToAlarm', 'Threshold', 'Statistic', 'ExtendedStatistic',
+    'ComparisonOperator', 'TreatMissingData', 'StateValue', 'StateReason', 'StateReasonData', 'StartTime', 'EndTime', 'Statistics', 'MaxRecords', 'NextToken', 'ActionsEnabled', 'Metrics', 'Unit', 'StartDate', 'EndDate', 'HistoryItemType', 'ScanBy', 'AlarmTypes',
+    'MetricData', 'Values', 'Counts', 'StatisticValues', 'EntityMetricData', 'MetricDataQueries', 'MetricStat', 'MaxDatapoints', 'StorageResolution', 'Timestamp'];
 
-test('property: any form body over HTTP gets XML with 200 or a 4xx, never a 500, and the server keeps serving', async () => {
-  const key = fc
-    .tuple(fc.constantFrom(...MEMBERS), fc.array(fc.oneof(fc.constantFrom('member', 'Name', 'Value', 'Id', 'MetricName', 'Values', 'Counts', 'SampleCount', 'MetricStat', 'Metric', 'Stat', 'Period'), fc.integer({ min: 0, max: 3 }).map(String)), { maxLength: 3 }))
-    .map(([head, rest]) => [head, ...rest].join('.'));
-  const value = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('60', '1', '-1', '1e400', 'true', 'Sum', 'p99', 'ALARM', 'AWS/SageMaker', 'GreaterThanThreshold', '2026-11-30T00:00:00Z', '{}'));
-  const structured = fc
-    .tuple(fc.constantFrom(...ACTIONS), fc.array(fc.tuple(key, value), { maxLength: 10 }))
-    .map(([action, pairs]) => new URLSearchParams([['Action', action], ['Version', '2010-08-01'], ...pairs]).toString());
-  await fc.assert(
-    fc.asyncProperty(fc.oneof(structured, fc.string({ maxLength: 200 })), async (body) => {
-      const { status, text } = await post(body);
-      assert.ok(status === 200 || (status >= 400 && status < 500), `status ${status} for ${JSON.stringify(body)}: ${text}`);
-      assert.match(text, status === 200 ? /^<\w+Response xmlns=/ : /^<ErrorResponse xmlns=.*<Code>\w+<\/Code><Message>[^<]{10,}/);
-    }),
-    { numRuns: 300 },
-  );
-  assert.equal((await post('Action=DescribeAlarms')).status, 200);
-});
+  test('property: any form body over HTTP gets XML with 200 or a 4xx, never a 500, and the server keeps serving', async () => {
+    const key = fc
+      .tuple(fc.constantFrom(...MEMBERS), fc.array(fc.oneof(fc.constantFrom('member', 'Name', 'Value', 'Id', 'MetricName', 'Values', 'Counts', 'SampleCount', 'MetricStat', 'Metric', 'Stat', 'Period'), fc.integer({ min: 0, max: 3 }).map(String)), { maxLength: 3 }))
+      .map(([head, rest]) => [head, ...rest].join('.'));
+    const value = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('60', '1', '-1', '1e400', 'true', 'Sum', 'p99', 'ALARM', 'AWS/SageMaker', 'GreaterThanThreshold', '2026-11-30T00:00:00Z', '{}'));
+    const structured = fc
+      .tuple(fc.constantFrom(...ACTIONS), fc.array(fc.tuple(key, value), { maxLength: 10 }))
+      .map(([action, pairs]) => new URLSearchParams([['Action', action], ['Version', '2010-08-01'], ...pairs]).toString());
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(structured, fc.string({ maxLength: 200 })), async (body) => {
+        const { status, text } = await post(body);
+        assert.ok(status === 200 || (status >= 400 && status < 500), `status ${status} for ${JSON.stringify(body)}: ${text}`);
+        assert.match(text, status === 200 ? /^<\w+Response xmlns=/ : /^<ErrorResponse xmlns=.*<Code>\w+<\/Code><Message>[^<]{10,}/);
+      }),
+      { numRuns: 300 },
+    );
+    assert.equal((await post('Action=DescribeAlarms')).status, 200);
+  });
 
-test('a body over the size limit is refused with 413', async () => {
-  const { status, text } = await post(`Action=DescribeAlarms&AlarmNamePrefix=${'a'.repeat(1_100_000)}`);
-  assert.equal(status, 413);
-  assert.match(text, /<Code>RequestEntityTooLarge<\/Code>/);
+  test('a body over the size limit is refused with 413', async () => {
+    const { status, text } = await post(`Action=DescribeAlarms&AlarmNamePrefix=${'a'.repeat(1_100_000)}`);
+    assert.equal(status, 413);
+    assert.match(text, /<Code>RequestEntityTooLarge<\/Code>/);
+  });
 });
 
 test('an error answer that cannot be written (the response throws) is reported to onInternalFailure and the response destroyed, not left as an unhandled rejection', async () => {
