@@ -11,7 +11,7 @@ test('internalFailureLogger: without a log there is no hook (the cause becomes a
   hook('CloudWatch', err);
   hook('front door', 'not an Error');
   assert.deepEqual(logged, [
-    ['warn', 'the local CloudWatch failed (the caller was answered InternalFailure)', { message: 'boom', stack: err.stack }],
-    ['warn', 'the local front door failed (the caller was answered InternalFailure)', { message: 'not an Error' }],
+    ['warn', 'the local CloudWatch failed (its caller was not told the cause)', { message: 'boom', stack: err.stack }],
+    ['warn', 'the local front door failed (its caller was not told the cause)', { message: 'not an Error' }],
   ]);
 });

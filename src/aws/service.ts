@@ -64,9 +64,12 @@ export function queryFaultOf(err: AwsServiceError & QueryErrorDetails): 'Sender'
 export const INTERNAL_FAILURE_MESSAGE = 'The request processing has failed because of an unknown error, exception or failure.';
 
 /**
- * Told what a local service threw that its caller was answered an `InternalFailure` for. `where`
- * names it: the service's name (`SageMaker`, `CloudWatch`, `CloudWatch Logs`, `Application Auto
- * Scaling`, see {@link serviceNameOf}) or `front door`.
+ * Told what a local service threw whose cause its caller was not told: the caller was answered a
+ * bare `InternalFailure`, or, when the failure came after the answer's headers were sent or the
+ * error answer could not be written, got no error answer at all (so the log's text says only that
+ * the caller was not told the cause). `where` names it: the service's name (`SageMaker`,
+ * `CloudWatch`, `CloudWatch Logs`, `Application Auto Scaling`, see {@link serviceNameOf}) or
+ * `front door`.
  */
 export type InternalFailureLog = (where: string, err: unknown) => void;
 
@@ -101,7 +104,7 @@ export function reportInternalFailure(where: string, err: unknown, log: Internal
       warnInternalFailure(`the onInternalFailure hook threw, told of a failure of the local ${where}`, logErr);
     }
   }
-  warnInternalFailure(`the local ${where} failed (the caller was answered InternalFailure)`, err);
+  warnInternalFailure(`the local ${where} failed (its caller was not told the cause)`, err);
 }
 
 function warnInternalFailure(what: string, err: unknown): void {
@@ -119,9 +122,9 @@ export function internalFailure(where: string, err: unknown, log: InternalFailur
   return new AwsServiceError('InternalFailure', INTERNAL_FAILURE_MESSAGE, 500);
 }
 
-/** Logs what a local service (`where`) threw that its caller was answered a bare `InternalFailure` for: the cause is only here. */
+/** Logs what a local service (`where`) threw whose cause its caller was not told ({@link InternalFailureLog}): the cause is only here. */
 export function logInternalFailure(log: (level: 'warn', msg: string, fields: Record<string, unknown>) => void, where: string, err: unknown): void {
-  log('warn', `the local ${where} failed (the caller was answered InternalFailure)`, { message: thrownMessage(err), ...(err instanceof Error && err.stack !== undefined ? { stack: err.stack } : {}) });
+  log('warn', `the local ${where} failed (its caller was not told the cause)`, { message: thrownMessage(err), ...(err instanceof Error && err.stack !== undefined ? { stack: err.stack } : {}) });
 }
 
 /**

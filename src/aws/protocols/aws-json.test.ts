@@ -249,9 +249,9 @@ test('with no onInternalFailure the cause of an InternalFailure is a process war
     }
   });
   assert.deepEqual(warnings.map((w) => w.message), [
-    'the local SageMaker failed (the caller was answered InternalFailure): boom',
-    'the local CloudWatch failed (the caller was answered InternalFailure): boom at /home/me/secret/path',
-    'the local front door failed (the caller was answered InternalFailure): boom at /home/me/secret/path',
+    'the local SageMaker failed (its caller was not told the cause): boom',
+    'the local CloudWatch failed (its caller was not told the cause): boom at /home/me/secret/path',
+    'the local front door failed (its caller was not told the cause): boom at /home/me/secret/path',
   ]);
   for (const w of warnings) assert.match(w.detail ?? '', /^Error: boom[^]*\n\s+at /);
 });
@@ -274,11 +274,11 @@ test('an onInternalFailure hook that throws changes no answer (no stack in it, n
   });
   assert.deepEqual(warnings.map((w) => w.message), [
     'the onInternalFailure hook threw, told of a failure of the local SageMaker: hook bug',
-    'the local SageMaker failed (the caller was answered InternalFailure): boom',
+    'the local SageMaker failed (its caller was not told the cause): boom',
     'the onInternalFailure hook threw, told of a failure of the local CloudWatch: hook bug',
-    'the local CloudWatch failed (the caller was answered InternalFailure): boom at /home/me/secret/path',
+    'the local CloudWatch failed (its caller was not told the cause): boom at /home/me/secret/path',
     'the onInternalFailure hook threw, told of a failure of the local front door: hook bug',
-    'the local front door failed (the caller was answered InternalFailure): boom at /home/me/secret/path',
+    'the local front door failed (its caller was not told the cause): boom at /home/me/secret/path',
   ]);
 });
 
