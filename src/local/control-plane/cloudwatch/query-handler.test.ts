@@ -62,7 +62,7 @@ describe('query handler', () => {
   });
 });
 
-test('an error answer that cannot be written (the response throws) is reported to onInternalFailure and the response destroyed, not left as an unhandled rejection', async () => {
+test('an error answer that cannot be written (the response throws) is reported to onInternalFailure and the response destroyed, not left as an unhandled rejection', { timeout: 10_000 }, async () => {
   const rejections: unknown[] = [];
   let settled = (): void => {};
   const onRejection = (reason: unknown) => {
