@@ -60,8 +60,11 @@ export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService, onIn
       const output = await cloudwatch.call(request.action, input);
       send(res, 200, requestId, writeQueryResponse(request.action, output, CLOUDWATCH_XMLNS, requestId, { mapMembers: CLOUDWATCH_MAP_MEMBERS, timestampMembers: CLOUDWATCH_TIMESTAMP_MEMBERS }));
     })().catch((err: unknown) => {
-      const where = serviceNameOf(cloudwatch.signingName);
+      // Named inside the try, so that nothing on this path can throw outside one (a signing name that
+      // cannot be read leaves the service's usual name).
+      let where = 'CloudWatch';
       try {
+        where = serviceNameOf(cloudwatch.signingName);
         // Once its headers are out the caller cannot be answered the error, whatever it is: it is reported.
         const answerable = !res.headersSent;
         if (answerable && err instanceof QueryParseError) return fail(400, err.code, err.message);
