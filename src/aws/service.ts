@@ -122,17 +122,23 @@ export function internalFailure(where: string, err: unknown, log: InternalFailur
   return new AwsServiceError('InternalFailure', INTERNAL_FAILURE_MESSAGE, 500);
 }
 
+/**
+ * A log that {@link internalFailureLogger} writes each cause to, as a warning with its message and
+ * fields (the `log` option of `startLocalEndpoint` and `startLocalSageMaker`, an `EndpointLog`, is one).
+ */
+export type WarnLog = (level: 'warn', msg: string, fields: Record<string, unknown>) => void;
+
 /** Logs what a local service (`where`) threw whose cause its caller was not told ({@link InternalFailureLog}): the cause is only here. */
-export function logInternalFailure(log: (level: 'warn', msg: string, fields: Record<string, unknown>) => void, where: string, err: unknown): void {
+function logInternalFailure(log: WarnLog, where: string, err: unknown): void {
   log('warn', `the local ${where} failed (its caller was not told the cause)`, { message: thrownMessage(err), ...(err instanceof Error && err.stack !== undefined ? { stack: err.stack } : {}) });
 }
 
 /**
- * The `onInternalFailure` hook that logs each cause through `log` ({@link logInternalFailure}), or
- * `undefined` without a `log`, so that the causes become process warnings instead
- * ({@link reportInternalFailure}).
+ * The `onInternalFailure` hook that logs each cause through `log` (a warning naming `where`, with
+ * the cause's message and stack), or `undefined` without a `log`, so that the causes become process
+ * warnings instead ({@link reportInternalFailure}).
  */
-export function internalFailureLogger(log: ((level: 'warn', msg: string, fields: Record<string, unknown>) => void) | undefined): InternalFailureLog | undefined {
+export function internalFailureLogger(log: WarnLog | undefined): InternalFailureLog | undefined {
   return log ? (where, err) => logInternalFailure(log, where, err) : undefined;
 }
 
