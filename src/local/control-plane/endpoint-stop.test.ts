@@ -60,7 +60,8 @@ describe('endpoint stop', () => {
       await until('ep InService', async () => (await call('DescribeEndpoint', { EndpointName: 'ep' })).EndpointStatus === 'InService', POLL);
       return local;
     } catch (err) {
-      await local.stop();
+      // A stop that fails too must not hide why the set-up failed.
+      await local.stop().catch(() => {});
       throw err;
     }
   }
@@ -87,7 +88,8 @@ describe('endpoint stop', () => {
       await until('ic InService', async () => (await call('DescribeInferenceComponent', { InferenceComponentName: 'ic' })).InferenceComponentStatus === 'InService', POLL);
       return { local, call, hostContainers };
     } catch (err) {
-      await local.stop();
+      // A stop that fails too must not hide why the set-up failed.
+      await local.stop().catch(() => {});
       throw err;
     }
   }
@@ -169,13 +171,17 @@ describe('endpoint stop', () => {
     const backend = new FakeBackend();
     // Far beyond the test's timeout: a stop that waited for the start to fail would not finish in it.
     const { local, call } = await withComponent(backend, 600_000);
-    // The new copy's container never passes /ping, so its start is still under way when the stop begins.
-    backend.readyAfterMs = 600_000;
-    const running = backend.running;
-    await call('UpdateInferenceComponentRuntimeConfig', { InferenceComponentName: 'ic', DesiredRuntimeConfig: { CopyCount: 2 } });
-    await until('the new copy started its container', () => backend.running === running + 1, POLL);
-    await local.stop();
-    assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+    try {
+      // The new copy's container never passes /ping, so its start is still under way when the stop begins.
+      backend.readyAfterMs = 600_000;
+      const running = backend.running;
+      await call('UpdateInferenceComponentRuntimeConfig', { InferenceComponentName: 'ic', DesiredRuntimeConfig: { CopyCount: 2 } });
+      await until('the new copy started its container', () => backend.running === running + 1, POLL);
+      await local.stop();
+      assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+    } finally {
+      await local.stop();
+    }
   });
 
   test('DeleteInferenceComponent while its copy-count change is still starting copies stops them at once: the component is gone without waiting for their /ping', { timeout: 60_000 }, async () => {
@@ -197,13 +203,17 @@ describe('endpoint stop', () => {
     const backend = new FakeBackend();
     // Far beyond the test's timeout: a stop that waited for the start to fail would not finish in it.
     const local = await withEndpoint(backend, { startupTimeoutMs: 600_000 });
-    const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
-    // The new instance's container never passes /ping, so its start is still under way when the stop begins.
-    backend.readyAfterMs = 600_000;
-    await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] });
-    await until('the new instance started its container', () => backend.running === 2, POLL);
-    await local.stop();
-    assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+    try {
+      const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+      // The new instance's container never passes /ping, so its start is still under way when the stop begins.
+      backend.readyAfterMs = 600_000;
+      await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] });
+      await until('the new instance started its container', () => backend.running === 2, POLL);
+      await local.stop();
+      assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
+    } finally {
+      await local.stop();
+    }
   });
 
   test('DeleteEndpoint while an UpdateEndpointWeightsAndCapacities scale-out is still starting instances stops them at once: the endpoint is gone without waiting for their /ping', { timeout: 60_000 }, async () => {
