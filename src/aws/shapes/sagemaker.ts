@@ -347,13 +347,13 @@ const TRAINING_CHANNEL: ShapeRule = {
 };
 
 /** The members the `List*` operations share. */
-export const LIST_COMMON = {
+const LIST_COMMON = {
   SortOrder: { kind: 'string', enum: ['Ascending', 'Descending'] },
   NextToken: { kind: 'string', min: 0, max: 8192 },
   MaxResults: { kind: 'integer', min: 1, max: 100 },
   CreationTimeBefore: { kind: 'timestamp' },
   CreationTimeAfter: { kind: 'timestamp' },
-} as const;
+} as const satisfies Record<string, ShapeRule>;
 
 /**
  * The members of the `List*` operations that also sort by status and filter by name, last
@@ -372,7 +372,7 @@ export function listByStatusMembers<S extends readonly string[]>(nameContainsPat
     LastModifiedTimeBefore: { kind: 'timestamp' },
     LastModifiedTimeAfter: { kind: 'timestamp' },
     StatusEquals: { kind: 'string', enum: statuses },
-  } as const;
+  } as const satisfies Record<string, ShapeRule>;
 }
 
 /** Input shapes of the operations the local SageMaker serves. */
