@@ -49,12 +49,18 @@ async function fakeContainer(
   return { url, bodies, accepts, framings, maxInFlight: () => peak, close: () => new Promise((r) => server.close(() => r())) };
 }
 
+/** A temporary folder with `files` under its `in`; one that cannot be filled is removed again. */
 async function tmpTree(files: Record<string, string>): Promise<{ root: string; input: string; output: string }> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-transform-unit-'));
   const input = path.join(root, 'in');
-  for (const [rel, text] of Object.entries(files)) {
-    await fs.mkdir(path.dirname(path.join(input, rel)), { recursive: true });
-    await fs.writeFile(path.join(input, rel), text);
+  try {
+    for (const [rel, text] of Object.entries(files)) {
+      await fs.mkdir(path.dirname(path.join(input, rel)), { recursive: true });
+      await fs.writeFile(path.join(input, rel), text);
+    }
+  } catch (err) {
+    await fs.rm(root, { recursive: true, force: true });
+    throw err;
   }
   return { root, input, output: path.join(root, 'out') };
 }
@@ -73,10 +79,12 @@ async function closeServer(server: http.Server): Promise<void> {
 
 /** The files below `dir` this process holds open (Linux: /proc/self/fd). */
 function openFilesUnder(dir: string): string[] {
+  // With the separator, so that a sibling folder whose name starts with dir's (`in-2`) is not below it.
+  const below = dir.endsWith(path.sep) ? dir : dir + path.sep;
   return fsModule.readdirSync('/proc/self/fd').flatMap((fd) => {
     try {
       const target = fsModule.readlinkSync(`/proc/self/fd/${fd}`);
-      return target.startsWith(dir) ? [target] : [];
+      return target.startsWith(below) ? [target] : [];
     } catch {
       return [];
     }
@@ -361,8 +369,10 @@ test('an error (or 3xx) answer is read only as far as its first 64 KB: one that 
     res.write(`model crashed: ${'x'.repeat(70 * 1024)}`);
   });
   const url = await listenLoopback(server);
-  const t = await tmpTree({ 'a.csv': '1\n' });
+  let root: string | undefined;
   try {
+    const t = await tmpTree({ 'a.csv': '1\n' });
+    root = t.root;
     for (const s of [500, 302]) {
       status = s;
       // Without the limit the record would fail only at this timeout, with no status.
@@ -373,7 +383,7 @@ test('an error (or 3xx) answer is read only as far as its first 64 KB: one that 
     }
   } finally {
     await closeServer(server);
-    await fs.rm(t.root, { recursive: true, force: true });
+    if (root !== undefined) await fs.rm(root, { recursive: true, force: true });
   }
 });
 
@@ -469,8 +479,10 @@ test('a stopped run (its signal aborted) finishes the files it started before it
     });
   });
   const url = await listenLoopback(server);
-  const t = await tmpTree({ 'a.csv': 'a\n', 'b.csv': 'b1\nhang\nb3\n' });
+  let root: string | undefined;
   try {
+    const t = await tmpTree({ 'a.csv': 'a\n', 'b.csv': 'b1\nhang\nb3\n' });
+    root = t.root;
     const run = runTransform({ input: t.input, output: t.output, url, splitType: 'Line', assembleWith: 'None', signal: stop.signal, parameters: { batchStrategy: 'SINGLE_RECORD', maxConcurrentTransforms: 1 } });
     await assert.rejects(run, /stopped by the test/);
     assert.deepEqual((await fs.readdir(t.output)).sort(), ['a.csv.out']);
@@ -478,7 +490,7 @@ test('a stopped run (its signal aborted) finishes the files it started before it
     assert.ok(held, 'the record was out when the run was stopped');
   } finally {
     await closeServer(server);
-    await fs.rm(t.root, { recursive: true, force: true });
+    if (root !== undefined) await fs.rm(root, { recursive: true, force: true });
   }
 });
 
@@ -607,8 +619,10 @@ test('MaxPayloadInMB=0 with MULTI_RECORD and MaxConcurrentTransforms 2: a run st
     });
   });
   const url = await listenLoopback(server);
-  const t = await tmpTree({ 'first/a.csv': 'hang\n', 'fallback/a.csv': 'x\ny\n' });
+  let root: string | undefined;
   try {
+    const t = await tmpTree({ 'first/a.csv': 'hang\n', 'fallback/a.csv': 'x\ny\n' });
+    root = t.root;
     for (const folder of ['first', 'fallback']) {
       stop = new AbortController();
       await fs.rm(t.output, { recursive: true, force: true });
@@ -623,7 +637,7 @@ test('MaxPayloadInMB=0 with MULTI_RECORD and MaxConcurrentTransforms 2: a run st
     }
   } finally {
     await closeServer(server);
-    await fs.rm(t.root, { recursive: true, force: true });
+    if (root !== undefined) await fs.rm(root, { recursive: true, force: true });
   }
 });
 
@@ -639,12 +653,14 @@ test('MaxPayloadInMB=0: a container that answers before a streamed body ends (a 
   // Its connections are closed by the client alone (not 5 s after the answer).
   server.keepAliveTimeout = 0;
   const url = await listenLoopback(server);
-  const t = await tmpTree({});
-  await fs.mkdir(t.input, { recursive: true });
-  // Sparse: no disk space.
-  await fs.writeFile(path.join(t.input, 'big.bin'), '');
-  await fs.truncate(path.join(t.input, 'big.bin'), STREAMED_BYTES);
+  let root: string | undefined;
   try {
+    const t = await tmpTree({});
+    root = t.root;
+    await fs.mkdir(t.input, { recursive: true });
+    // Sparse: no disk space.
+    await fs.writeFile(path.join(t.input, 'big.bin'), '');
+    await fs.truncate(path.join(t.input, 'big.bin'), STREAMED_BYTES);
     // Left to go on, the upload (and the file it is read from) outlived the run, up to this timeout.
     const summary = await runTransform({ input: t.input, output: t.output, url, splitType: 'None', timeoutMs: 20_000, parameters: { maxPayloadInMB: 0 } });
     assert.deepEqual(summary.failed.map((f) => [f.file, f.record, f.status, f.error]), [['big.bin', 0, 413, 'payload too large']]);
@@ -653,7 +669,7 @@ test('MaxPayloadInMB=0: a container that answers before a streamed body ends (a 
     assert.ok(received < STREAMED_BYTES, `${received} bytes sent`);
   } finally {
     await closeServer(server);
-    await fs.rm(t.root, { recursive: true, force: true });
+    if (root !== undefined) await fs.rm(root, { recursive: true, force: true });
   }
 });
 
@@ -776,15 +792,17 @@ test('MaxConcurrentTransforms counts across files: one-record files are sent sid
     });
   });
   const url = await listenLoopback(server);
-  const t = await tmpTree(Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`f${i}.csv`, `${i}\n`])));
+  let root: string | undefined;
   try {
+    const t = await tmpTree(Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`f${i}.csv`, `${i}\n`])));
+    root = t.root;
     const summary = await runTransform({ input: t.input, output: t.output, url, parameters: { maxConcurrentTransforms: 3 } });
     assert.equal(summary.failed.length, 0);
     assert.equal(summary.requests, 6);
     for (let i = 0; i < 6; i++) assert.equal(await fs.readFile(path.join(t.output, `f${i}.csv.out`), 'utf8'), 'ok');
   } finally {
     await closeServer(server);
-    await fs.rm(t.root, { recursive: true, force: true });
+    if (root !== undefined) await fs.rm(root, { recursive: true, force: true });
   }
 });
 
@@ -839,8 +857,10 @@ test("a container's /execution-parameters asking for more than a transform job a
     });
   });
   const url = await listenLoopback(server);
-  const t = await tmpTree({ 'a.csv': Array.from({ length: records }, (_, i) => `${i}\n`).join('') });
+  let root: string | undefined;
   try {
+    const t = await tmpTree({ 'a.csv': Array.from({ length: records }, (_, i) => `${i}\n`).join('') });
+    root = t.root;
     const warnings: string[] = [];
     const summary = await runTransform({ input: t.input, output: t.output, url, splitType: 'Line', parameters: { batchStrategy: 'SINGLE_RECORD' }, warn: (m) => warnings.push(m) });
     assert.equal(summary.failed.length, 0);
@@ -861,7 +881,7 @@ test("a container's /execution-parameters asking for more than a transform job a
     assert.match(warnings[1]!, /^MaxConcurrentTransforms=4 .* using MaxConcurrentTransforms=1$/);
   } finally {
     await closeServer(server);
-    await fs.rm(t.root, { recursive: true, force: true });
+    if (root !== undefined) await fs.rm(root, { recursive: true, force: true });
   }
 });
 
