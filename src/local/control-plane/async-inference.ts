@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -295,6 +296,17 @@ export class AsyncInvocationQueue {
     return unfinished;
   }
 
+  /**
+   * Each request running or ending waits on at most one S3 request at a time, whose listener on
+   * {@link signal} goes once that request closes. A long queue deleted at once has dozens for a
+   * moment, which Node would print as a possible leak (MaxListenersExceededWarning) past its
+   * default of 10: the limit follows what the queue holds, so a listener that stays still shows.
+   */
+  #fitSignalListeners(): void {
+    const held = this.#running + this.#leaving;
+    if (held > getMaxListeners(this.#abandoned.signal)) setMaxListeners(held, this.#abandoned.signal);
+  }
+
   #isIdle(): boolean {
     return this.#running === 0 && this.#leaving === 0;
   }
@@ -335,6 +347,7 @@ export class AsyncInvocationQueue {
   /** Runs `end` (a request's expiry or drop) once a slot of `failureWrites` is free. */
   #leave(end: () => void | Promise<void>): void {
     this.#leaving++;
+    this.#fitSignalListeners();
     void this.failureWrites.run(end).then(() => {
       this.#leaving--;
       this.#checkIdle();
@@ -348,6 +361,7 @@ export class AsyncInvocationQueue {
 
   #start(job: QueuedInvocation & { queuedAt: number }): void {
     this.#running++;
+    this.#fitSignalListeners();
     const task: Promise<void | typeof NOT_YET> = this.now() > job.expiresAt ? job.expire() : job.run();
     void task
       .catch(() => undefined)

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { getEventListeners } from 'node:events';
 import assert from 'node:assert/strict';
 import { until } from '../../../test/helpers/until.js';
 import { AsyncInvocationQueue, AsyncQueueFullError, MAX_CONCURRENT_ASYNC_FAILURE_WRITES, MAX_QUEUED_ASYNC_INVOCATIONS, NOT_YET, type QueuedInvocation } from './async-inference.js';
@@ -300,4 +301,42 @@ test('requests whose RequestTTLSeconds pass at the same wake leave the queue at 
   }
   assert.equal(peak, MAX_CONCURRENT_ASYNC_FAILURE_WRITES);
   queue.close();
+});
+
+test('a queue with more requests running and ending than Node\'s default of 10 listeners per signal, each waiting on its signal, is not reported as a listener leak, and their listeners go with them', async () => {
+  const queue = new AsyncInvocationQueue('ep', () => 12, Date.now, 3_600_000);
+  const releases: Array<() => void> = [];
+  /** What each request's S3 call does with the queue's signal: listens to it until the call ends. */
+  const waitOnSignal = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const onAbort = (): void => undefined;
+      queue.signal.addEventListener('abort', onAbort, { once: true });
+      releases.push(() => {
+        queue.signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error): void => {
+    if ((warning as Error & { target?: unknown }).target === queue.signal) warnings.push(warning);
+  };
+  process.on('warning', onWarning);
+  try {
+    for (let i = 0; i < 40; i++) queue.add({ expiresAt: Number.POSITIVE_INFINITY, run: waitOnSignal, expire: async () => {}, drop: waitOnSignal });
+    assert.equal(queue.running, 12);
+    // DeleteEndpoint: the 28 still waiting leave and write their failures, MAX_CONCURRENT_ASYNC_FAILURE_WRITES at a time.
+    queue.close('deleted');
+    assert.equal(getEventListeners(queue.signal, 'abort').length, 12 + MAX_CONCURRENT_ASYNC_FAILURE_WRITES);
+    while (releases.length > 0) {
+      for (const release of releases.splice(0)) release();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await queue.idle();
+    assert.equal(getEventListeners(queue.signal, 'abort').length, 0);
+    // Node emits the warning on the next tick after the listener that passed the limit.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings.map((w) => w.name), []);
+  } finally {
+    process.off('warning', onWarning);
+  }
 });
