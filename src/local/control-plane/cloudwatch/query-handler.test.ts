@@ -62,6 +62,29 @@ describe('query handler', () => {
   });
 });
 
+test('a failure after the answer\'s headers went out is reported to onInternalFailure and the response destroyed, not ended as if whole', { timeout: 10_000 }, async () => {
+  const told: Array<[string, string]> = [];
+  const failing = { signingName: 'monitoring', call: async () => Promise.reject(new Error('late boom')) } as unknown as CloudWatchService;
+  const handler = createCloudWatchQueryHandler(failing, (where, err) => told.push([where, (err as Error).message]));
+  const req = { body: Buffer.from('Action=ListMetrics&Version=2010-08-01') } as unknown as Parameters<typeof handler>[0];
+  const calls: string[] = [];
+  await new Promise<void>((done) => {
+    const res = {
+      headersSent: true,
+      setHeader: () => void calls.push('setHeader'),
+      writeHead: () => void calls.push('writeHead'),
+      end: () => void calls.push('end'),
+      destroy: () => {
+        calls.push('destroy');
+        done();
+      },
+    };
+    handler(req, res as unknown as Parameters<typeof handler>[1]);
+  });
+  assert.deepEqual(calls, ['destroy']);
+  assert.deepEqual(told, [['CloudWatch', 'late boom']]);
+});
+
 test('an error answer that cannot be written (the response throws) is reported to onInternalFailure and the response destroyed, not left as an unhandled rejection', { timeout: 10_000 }, async () => {
   const rejections: unknown[] = [];
   let settled = (): void => {};

@@ -71,6 +71,8 @@ export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService, onIn
         if (answerable && err instanceof AwsServiceError) return fail(err.status, queryCodeOf(err), err.message, queryFaultOf(err));
         reportInternalFailure(where, err, onInternalFailure);
         if (answerable) fail(500, 'InternalFailure', INTERNAL_FAILURE_MESSAGE, 'Receiver');
+        // An answer cut short after its headers: ending it would pass it off as whole.
+        else res.destroy();
       } catch (sendErr) {
         // Nothing awaits this promise: a throw here would be an unhandled rejection, which ends the
         // process. The answer could not be written, so the caller's connection is dropped rather
