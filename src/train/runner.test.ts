@@ -176,3 +176,22 @@ test('a process the entry point left running in its group is ended when the entr
     }
   }, { timeoutMs: 20_000 });
 });
+
+test('a hyperparameter that parses to NaN or Infinity (STT writes them into SM_TRAINING_ENV as Python does) runs the entry point, with the values as STT passes them', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-nan-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  writeFileSync(path.join(base, 'input', 'config', 'hyperparameters.json'), JSON.stringify({ nan: 'NaN', big: '1E400', low: '-Infinity' }));
+  const seen = path.join(base, 'seen.json');
+  writeFileSync(
+    path.join(base, 'code', 'train.mjs'),
+    `import { writeFileSync } from 'node:fs';\nconst e = process.env;\nwriteFileSync(${JSON.stringify(seen)}, JSON.stringify([e.SM_HPS, e.SM_HP_NAN, e.SM_HP_BIG, e.SM_HP_LOW, process.argv.slice(2)]));\n`,
+  );
+  const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
+  const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
+  assert.equal(result.exitCode, 0, result.failureReason);
+  // Python: json.dumps(v, sort_keys=True, separators=(",", ":")) for the variables, str(v) for the arguments.
+  assert.deepEqual(JSON.parse(readFileSync(seen, 'utf8')), ['{"big":Infinity,"low":-Infinity,"nan":NaN}', 'NaN', 'Infinity', '-Infinity', ['--big', 'inf', '--low', '-inf', '--nan', 'nan']]);
+  assert.match(result.environment!.vars['SM_TRAINING_ENV']!, /"hyperparameters":\{"big":Infinity,"low":-Infinity,"nan":NaN\}/);
+});

@@ -92,6 +92,19 @@ function ensureWritable(dirs: readonly string[]): void {
   }
 }
 
+/**
+ * `SM_TRAINING_ENV` for the log line: the object, or the text as it is when it holds `NaN` or
+ * `Infinity` (a hyperparameter such as `"NaN"` or `"1e400"`), which Python's `json.dumps` writes
+ * and JSON has no words for; the run must not fail over its log line.
+ */
+function trainingEnvForLog(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 function signalExitCode(signal: NodeJS.Signals | null): number {
   const n = signal ? os.constants.signals[signal] : undefined;
   return n ? 128 + n : 1;
@@ -204,7 +217,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
       SMKIT_CHECKPOINT_DIR: paths.checkpoints,
     };
     if (Object.keys(pipes).length > 0) env['SMKIT_PIPE_CHANNELS'] = JSON.stringify(pipes);
-    log.info({ trainingEnv: JSON.parse(environment.vars['SM_TRAINING_ENV']!) as unknown }, 'training environment');
+    log.info({ trainingEnv: trainingEnvForLog(environment.vars['SM_TRAINING_ENV']!) }, 'training environment');
   } catch (err) {
     stopHandlingSignals();
     if (stopSignal) return fail(signalExitCode(stopSignal), `Training stopped: ${stopSignal} received during start-up; the entry point was not started`);
