@@ -137,7 +137,7 @@ describe('local training jobs', () => {
       assert.equal(done.InputDataConfig?.[0]?.DataSource?.S3DataSource?.S3DataDistributionType, 'FullyReplicated');
 
       const model = await archive('out/iris-train/output/model.tar.gz');
-      assert.equal(model.get('model.txt'), 'a.csv: 0,5.1\n\nmore/b.csv: 1,6.2\n\nepochs=3 flavour=vanilla job=iris-train\n');
+      assert.equal(model.get('model.txt'), 'a.csv: 0,5.1\n\nmore/b.csv: 1,6.2\n\nepochs=3 flavour=vanilla job=iris-train region=us-east-1\n');
       assert.deepEqual([...(await archive('out/iris-train/output/output.tar.gz'))], [['metrics.json', '{"loss":0.25}']]);
       assert.deepEqual((await sm.send(new ListTagsCommand({ ResourceArn: created.TrainingJobArn }))).Tags, [{ Key: 'team', Value: 'ml' }]);
     });

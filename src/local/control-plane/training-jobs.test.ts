@@ -4,6 +4,7 @@ import request from 'supertest';
 import type { ContainerBackend } from '../backends/backend.js';
 import { createFrontDoor } from '../front-door/app.js';
 import { createLocalSageMaker } from './local-sagemaker.js';
+import { trainingJobEnv } from './training-jobs.js';
 
 test('with the docker backend CreateTrainingJob is refused, naming the process backend, and nothing is created', async () => {
   const docker: ContainerBackend = { name: 'docker', start: () => Promise.reject(new Error('not used')) };
@@ -69,4 +70,19 @@ test('a CreateTrainingJob whose MetricDefinitions are compiling when the local S
   await assert.rejects(sm.sagemaker.call('CreateTrainingJob', job('late')), { name: 'ServiceUnavailable' });
   await stopping;
   assert.equal(sm.store.trainingJobs.size, 0);
+});
+
+test("a job's process gets AWS_REGION, the local SageMaker's region (the one in its ARN), over an inherited one; the job's Environment sets it otherwise", () => {
+  const job = { name: 'j', arn: 'arn:aws:sagemaker:eu-west-3:111122223333:training-job/j' };
+  assert.deepEqual(trainingJobEnv({ PATH: '/bin' }, { FLAVOUR: 'x' }, job, 'eu-west-3'), {
+    PATH: '/bin',
+    AWS_REGION: 'eu-west-3',
+    FLAVOUR: 'x',
+    TRAINING_JOB_NAME: 'j',
+    TRAINING_JOB_ARN: job.arn,
+  });
+  assert.equal(trainingJobEnv({ AWS_REGION: 'us-west-2' }, {}, job, 'eu-west-3')['AWS_REGION'], 'eu-west-3');
+  assert.equal(trainingJobEnv({}, { AWS_REGION: 'ap-south-1' }, job, 'eu-west-3')['AWS_REGION'], 'ap-south-1');
+  // The job's name and ARN are SageMaker's, whatever Environment says.
+  assert.equal(trainingJobEnv({}, { TRAINING_JOB_NAME: 'other' }, job, 'eu-west-3')['TRAINING_JOB_NAME'], 'j');
 });

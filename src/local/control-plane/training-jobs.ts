@@ -48,6 +48,23 @@ const EMPTY_TAR = Buffer.alloc(1024);
 /** How long the output of an entry point that has exited is still read for metrics, at most. */
 const OUTPUT_DRAIN_MS = 2000;
 
+/**
+ * The environment a job's `smkit train` starts with: this process's (minus container settings),
+ * `AWS_REGION` set to the local SageMaker's region (the one in the job's ARN), then the job's
+ * `Environment`, which may set it otherwise, and `TRAINING_JOB_NAME` and `TRAINING_JOB_ARN`. The
+ * SageMaker Python SDK's local mode gives a training container `AWS_REGION` and `TRAINING_JOB_NAME`
+ * in the same order (https://github.com/aws/sagemaker-python-sdk, `sagemaker/local/image.py`), and
+ * the training toolkit reads `AWS_REGION` (https://github.com/aws/sagemaker-training-toolkit, `trainer.py`).
+ */
+export function trainingJobEnv(
+  inherited: Readonly<Record<string, string>>,
+  environment: Readonly<Record<string, string>>,
+  job: { readonly name: string; readonly arn: string },
+  region: string,
+): Record<string, string> {
+  return { ...inherited, AWS_REGION: region, ...environment, TRAINING_JOB_NAME: job.name, TRAINING_JOB_ARN: job.arn };
+}
+
 /** `FailureReason` holds at most 1024 characters (botocore `FailureReason`). */
 const MAX_FAILURE_REASON = 1024;
 
@@ -694,7 +711,7 @@ export class TrainingJobs {
     const log = await openChildLog(logFile);
     const child = spawn(process.execPath, [this.ctx.bin ?? SMKIT_BIN, 'train', '--base-dir', paths.base, ...(this.ctx.graceSeconds === undefined ? [] : ['--grace-seconds', String(this.ctx.graceSeconds)])], {
       cwd: paths.base,
-      env: { ...inheritedChildEnv(), ...environment, TRAINING_JOB_NAME: j.name, TRAINING_JOB_ARN: j.arn },
+      env: trainingJobEnv(inheritedChildEnv(), environment, j, this.ctx.store.region),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const closed = new Promise<void>((resolveClosed) => child.once('close', () => resolveClosed()));
