@@ -93,6 +93,8 @@ COPY bin ./bin
 COPY docker/entrypoint.sh /usr/local/bin/smkit-entrypoint
 RUN chmod 755 /usr/local/bin/smkit-entrypoint /app/bin/smkit.js \
  && ln -s /app/bin/smkit.js /usr/local/bin/smkit \
+ && ln -s smkit-entrypoint /usr/local/bin/serve \
+ && ln -s smkit-entrypoint /usr/local/bin/train \
  && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
  && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
  && mkdir -p /opt/smkit/model \
@@ -132,6 +134,8 @@ COPY bin ./bin
 COPY docker/entrypoint.sh /usr/local/bin/smkit-entrypoint
 RUN chmod 755 /usr/local/bin/smkit-entrypoint /app/bin/smkit.js \
  && ln -s /app/bin/smkit.js /usr/local/bin/smkit \
+ && ln -s smkit-entrypoint /usr/local/bin/serve \
+ && ln -s smkit-entrypoint /usr/local/bin/train \
  && mkdir -p /opt/smkit/model
 # Node 22.1+ reuses V8's compiled code from this directory (NODE_COMPILE_CACHE): a warm cache,
 # made by serving the example model once here, takes much of the CPU out of each cold start.

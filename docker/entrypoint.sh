@@ -4,7 +4,16 @@
 #   train [flags]  -> smkit train   (SageMaker training runs `docker run <image> train`)
 #   anything else  -> executed as given (for example `bash`, `node -v`, `smkit invoke ...`)
 # `exec` replaces this shell, so Node is PID 1 and receives SIGTERM itself.
+# The image also links this script as /usr/local/bin/serve and /usr/local/bin/train, the commands
+# AWS's training toolkit (`train`) and its BYOC examples (`serve`, `train`) put on PATH: a job whose
+# ContainerEntrypoint is ["train"], or an image built FROM this one with an ENTRYPOINT of its own
+# that runs `train`, finds it; called by those names it runs that command with all its arguments.
 set -e
+case "${0##*/}" in
+  serve | train)
+    exec node /app/bin/smkit.js "${0##*/}" "$@"
+    ;;
+esac
 case "${1:-serve}" in
   serve | train)
     cmd="${1:-serve}"

@@ -274,6 +274,11 @@ function checkLabels() {
   if (!env.includes('SMKIT_BAKED_MODEL_DIR=/opt/smkit/model')) fail(`SMKIT_BAKED_MODEL_DIR is not set in the image: ${JSON.stringify(env)}`);
   const nodeMajor = sh('podman', ['run', '--rm', IMAGE, 'node', '-p', 'process.versions.node.split(".")[0]']).stdout.trim();
   if (nodeMajor !== '22') fail(`anything other than serve/train should be executed as given: node -p printed ${JSON.stringify(nodeMajor)}, expected 22`);
+  // `serve` and `train` on PATH, as AWS's training toolkit and BYOC examples install them: a training job's ContainerEntrypoint ["train"] runs them.
+  for (const command of ['serve', 'train']) {
+    const usage = sh('podman', ['run', '--rm', '--entrypoint', command, IMAGE, '--help'], { allowFail: true });
+    if (usage.status !== 0 || !usage.stdout.startsWith(`Usage: smkit ${command} `)) fail(`--entrypoint ${command} should run smkit ${command}: exit ${usage.status}, output ${JSON.stringify(`${usage.stdout}${usage.stderr}`.slice(0, 300))}`);
+  }
 }
 
 /**
