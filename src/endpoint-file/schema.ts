@@ -3,6 +3,7 @@ import { INVOKE_ENDPOINT_MAX_BODY_BYTES, isSageMakerName } from '../core/sagemak
 import { closestNames, orList } from '../core/closest-name.js';
 import { parseS3Location } from '../aws/s3-location.js';
 import { isRegionName } from '../aws/partition.js';
+import { environmentBytes, MAX_MODEL_ENVIRONMENT_BYTES } from '../aws/container-environment.js';
 
 /** One container: a model directory or `model.tar.gz`, plus its environment. */
 export interface ContainerConfig {
@@ -361,6 +362,11 @@ function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: str
     containers = [parseContainer({ model: v.model, env: v.env, hostname: v.hostname, image: v.image, mode: v.mode }, where, resolve, 'primary')];
   } else {
     fail(where, 'needs "model" (a model directory or model.tar.gz) or "containers" (a serial pipeline)');
+  }
+  const envBytes = environmentBytes(containers.map((c) => c.env));
+  if (envBytes > MAX_MODEL_ENVIRONMENT_BYTES) {
+    const maps = containers.length > 1 ? `the env maps of its ${containers.length} containers hold` : 'holds';
+    fail(v.containers === undefined ? `${where}.env` : `${where}.containers`, `${maps} ${envBytes} bytes of names and values; SageMaker allows at most ${MAX_MODEL_ENVIRONMENT_BYTES} (32 KB) for one model, all its containers together`);
   }
   const variant: VariantConfig = { name, weight, instanceCount, containers };
   if (v.instanceType !== undefined) {
