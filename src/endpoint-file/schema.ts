@@ -151,7 +151,7 @@ export interface DeploySettings {
   region?: string;
 }
 
-/** Data capture, as `DataCaptureConfig` (sagemaker-contract.md §9), written to a local folder. */
+/** Data capture, as `DataCaptureConfig` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DataCaptureConfig.html), written to a local folder. */
 export interface DataCaptureConfig {
   /** Absolute path of the destination folder (stands in for `DestinationS3Uri`), or an `s3://` URI (an Amazon S3 `https://` URL becomes the `s3://` URI it names). */
   destination: string;
@@ -225,7 +225,7 @@ const ARTIFACT_URI_MAX = 1024;
 const ARCHIVE_KEY_SUFFIX_LENGTH = 64 + '/model.tar.gz'.length;
 
 export const S3_URI_PATTERN = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/;
-/** Most containers in one serial inference pipeline (sagemaker-contract.md §4). */
+/** Most containers in one serial inference pipeline: 15 (`Containers` of https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModel.html). */
 export const MAX_PIPELINE_CONTAINERS = 15;
 
 type Json = unknown;
@@ -295,7 +295,7 @@ function checkStringList(v: Json, where: string, max: number): string[] {
   return v.map((item, i) => checkString(item, `${where}[${i}]`));
 }
 
-/** Validates `ContainerDefinition.Environment` limits (sagemaker-contract.md §1.1). */
+/** Validates one container's `Environment` limits (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html). */
 function checkEnv(v: Json, where: string): Record<string, string> {
   if (v === undefined) return {};
   if (!isObject(v)) fail(where, 'must be a map of NAME: value');
