@@ -211,3 +211,30 @@ test('packedRevision: the commit npm pack recorded, or undefined when there is n
     await fs.rm(root, { recursive: true, force: true });
   }
 });
+
+test('each image SageMaker runs (cpu, gpu) is started as SageMaker starts it: an exec-form ENTRYPOINT that dispatches `serve`, as root, with the capability labels', () => {
+  const dockerfile = readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
+  const stages = new Map<string, string>();
+  for (const stage of dockerfile.split(/^(?=FROM\s)/m)) {
+    const name = /^FROM\s+\S+\s+AS\s+(\S+)/i.exec(stage)?.[1];
+    if (name) stages.set(name, stage);
+  }
+  // https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html: `docker run <image> serve`,
+  // exec form so the process gets SIGTERM, no tini, root; the labels from the pipeline, multi-model
+  // and bidirectional streaming pages.
+  for (const target of ['cpu', 'gpu']) {
+    const stage = stages.get(target);
+    assert.ok(stage, `a ${target} stage`);
+    assert.match(stage, /^ENTRYPOINT \["\/usr\/local\/bin\/smkit-entrypoint"\]$/m, `${target}: exec-form ENTRYPOINT`);
+    assert.doesNotMatch(stage, /tini|^USER\s/im, `${target}: no tini, no other user`);
+    assert.match(stage, /com\.amazonaws\.sagemaker\.capabilities\.accept-bind-to-port="true"/, `${target}: accept-bind-to-port`);
+    assert.match(stage, /com\.amazonaws\.sagemaker\.capabilities\.bidirectional-streaming="true"/, `${target}: bidirectional-streaming`);
+    assert.match(stage, /^COPY docker\/entrypoint\.sh \/usr\/local\/bin\/smkit-entrypoint$/m, `${target}: the entrypoint script`);
+  }
+  // GPU multi-model endpoints are for Triton-based containers only (mms-container-apis.html).
+  assert.match(stages.get('cpu')!, /com\.amazonaws\.sagemaker\.capabilities\.multi-models="true"/);
+  assert.doesNotMatch(stages.get('gpu')!, /capabilities\.multi-models/);
+  const entrypoint = readFileSync(path.join(repoRoot, 'docker', 'entrypoint.sh'), 'utf8');
+  assert.match(entrypoint, /exec node \/app\/bin\/smkit\.js "\$cmd" "\$@"/, 'serve and train replace the shell, so node gets SIGTERM');
+  assert.match(entrypoint, /serve \| train\)/);
+});

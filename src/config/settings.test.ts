@@ -244,6 +244,13 @@ test('log format: json, pretty, or auto (pretty on a terminal); a bad value name
   assert.equal(loadSettings({}, { terminal: false }).logFormat, 'json');
 });
 
+test('SAGEMAKER_MAX_CONCURRENT_TRANSFORMS=0 (a transform job with MaxConcurrentTransforms=0, which the API takes as unset) starts with the default, the workers', () => {
+  const s = loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '0', SAGEMAKER_BATCH: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '3' }, {}, 2);
+  assert.equal(s.maxConcurrentTransforms, 3);
+  assert.equal(loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '1' }, {}, 2).maxConcurrentTransforms, 1);
+  assert.throws(() => loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '-1' }), /SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="-1" is invalid: expected a whole number from 0 to 1024/);
+});
+
 test('SAGEMAKER_MAX_PAYLOAD_IN_MB=0 (a transform job with MaxPayloadInMB=0, payloads of any size) starts with the largest fixed limit', () => {
   const s = loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '0', SAGEMAKER_BATCH: 'true' }, {}, 2);
   assert.equal(s.maxPayloadMb, 100);

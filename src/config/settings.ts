@@ -68,7 +68,12 @@ export interface Settings {
   readonly startupTimeoutSeconds: number;
   /** `SAGEMAKER_BATCH_STRATEGY`. @defaultValue `MULTI_RECORD` */
   readonly batchStrategy: BatchStrategy;
-  /** `SAGEMAKER_MAX_CONCURRENT_TRANSFORMS`. @defaultValue workers */
+  /**
+   * `SAGEMAKER_MAX_CONCURRENT_TRANSFORMS`. `0`, which `CreateTransformJob` takes as "unset" (then the
+   * container's `/execution-parameters` decides,
+   * https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html), is the default too.
+   * @defaultValue workers
+   */
   readonly maxConcurrentTransforms: number;
   /** `SMKIT_DEBUG`: send stack traces to clients. Always logged regardless. @defaultValue false */
   readonly debug: boolean;
@@ -535,7 +540,8 @@ export function loadSettings(
     instanceId: readInstanceId(env),
     startupTimeoutSeconds: readNumber(env, 'SAGEMAKER_STARTUP_TIMEOUT', 600, 1, 86400),
     batchStrategy: readEnum(env, 'SAGEMAKER_BATCH_STRATEGY', 'MULTI_RECORD', ['SINGLE_RECORD', 'MULTI_RECORD'] as const),
-    maxConcurrentTransforms: readInt(env, 'SAGEMAKER_MAX_CONCURRENT_TRANSFORMS', workers, 1, 1024),
+    // 0 is what a transform job with MaxConcurrentTransforms=0 ("0 or left unset": the container's answer decides) may set.
+    maxConcurrentTransforms: readInt(env, 'SAGEMAKER_MAX_CONCURRENT_TRANSFORMS', workers, 0, 1024) || workers,
     debug: readBool(env, 'SMKIT_DEBUG', false),
     devices,
     intraOpThreads: readInt(env, 'SMKIT_INTRA_OP_THREADS', Math.max(1, Math.floor(cpuCount / workers)), 0, 1024),

@@ -3,6 +3,7 @@ import { INVOKE_ENDPOINT_MAX_BODY_BYTES, isSageMakerName } from '../core/sagemak
 import { closestNames, orList } from '../core/closest-name.js';
 import { parseS3Location } from '../aws/s3-location.js';
 import { isRegionName } from '../aws/partition.js';
+import { environmentBytes, MAX_MODEL_ENVIRONMENT_BYTES } from '../aws/container-environment.js';
 
 /** One container: a model directory or `model.tar.gz`, plus its environment. */
 export interface ContainerConfig {
@@ -150,7 +151,7 @@ export interface DeploySettings {
   region?: string;
 }
 
-/** Data capture, as `DataCaptureConfig` (sagemaker-contract.md §9), written to a local folder. */
+/** Data capture, as `DataCaptureConfig` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DataCaptureConfig.html), written to a local folder. */
 export interface DataCaptureConfig {
   /** Absolute path of the destination folder (stands in for `DestinationS3Uri`), or an `s3://` URI (an Amazon S3 `https://` URL becomes the `s3://` URI it names). */
   destination: string;
@@ -224,7 +225,7 @@ const ARTIFACT_URI_MAX = 1024;
 const ARCHIVE_KEY_SUFFIX_LENGTH = 64 + '/model.tar.gz'.length;
 
 export const S3_URI_PATTERN = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/;
-/** Most containers in one serial inference pipeline (sagemaker-contract.md §4). */
+/** Most containers in one serial inference pipeline: 15 (`Containers` of https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModel.html). */
 export const MAX_PIPELINE_CONTAINERS = 15;
 
 type Json = unknown;
@@ -294,7 +295,7 @@ function checkStringList(v: Json, where: string, max: number): string[] {
   return v.map((item, i) => checkString(item, `${where}[${i}]`));
 }
 
-/** Validates `ContainerDefinition.Environment` limits (sagemaker-contract.md §1.1). */
+/** Validates one container's `Environment` limits (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html). */
 function checkEnv(v: Json, where: string): Record<string, string> {
   if (v === undefined) return {};
   if (!isObject(v)) fail(where, 'must be a map of NAME: value');
@@ -361,6 +362,11 @@ function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: str
     containers = [parseContainer({ model: v.model, env: v.env, hostname: v.hostname, image: v.image, mode: v.mode }, where, resolve, 'primary')];
   } else {
     fail(where, 'needs "model" (a model directory or model.tar.gz) or "containers" (a serial pipeline)');
+  }
+  const envBytes = environmentBytes(containers.map((c) => c.env));
+  if (envBytes > MAX_MODEL_ENVIRONMENT_BYTES) {
+    const maps = containers.length > 1 ? `the env maps of its ${containers.length} containers hold` : 'holds';
+    fail(v.containers === undefined ? `${where}.env` : `${where}.containers`, `${maps} ${envBytes} bytes of names and values; SageMaker allows at most ${MAX_MODEL_ENVIRONMENT_BYTES} (32 KB) for one model, all its containers together`);
   }
   const variant: VariantConfig = { name, weight, instanceCount, containers };
   if (v.instanceType !== undefined) {

@@ -700,7 +700,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
 }
 
 /**
- * The multi-model management API (contract §5): load, list, describe and unload. Without a
+ * The multi-model management API (https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html): load, list, describe and unload. Without a
  * {@link ModelManager} every route answers 404 `ERR_MULTI_MODEL_DISABLED`. A load while the server
  * drains is refused with 503 `ERR_SHUTTING_DOWN`, as invocations are: it would start a model that
  * shutdown is about to stop.

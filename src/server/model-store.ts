@@ -16,7 +16,7 @@ export interface ModelEntry {
 }
 
 /**
- * The multi-model endpoint operations the HTTP front needs (contract §5). In `smkit serve` loads
+ * The multi-model endpoint operations the HTTP front needs (https://docs.aws.amazon.com/sagemaker/latest/dg/mms-container-apis.html). In `smkit serve` loads
  * and unloads are coordinated by the primary so every worker process holds the same models.
  */
 export interface ModelManager {

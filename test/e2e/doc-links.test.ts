@@ -80,3 +80,25 @@ test('the anchors follow GitHub: code spans, punctuation and repeats', () => {
   assert.equal(slug('`smkit invoke`: one request'), 'smkit-invoke-one-request');
   assert.equal(slug('The /opt/ml tree'), 'the-optml-tree');
 });
+
+/** Every file under `dir` (relative to the checkout) whose name ends with `ext`. */
+function filesUnder(dir: string, ext: string): string[] {
+  return readdirSync(path.join(REPO_ROOT, dir), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith(ext))
+    .map((f) => path.posix.join(dir, f.split(path.sep).join('/')));
+}
+
+test("SageMaker's behaviour is cited from AWS's own pages, not from the project's contract notes (sagemaker-contract.md, which is not in the checkout)", () => {
+  const notes = /sagemaker-contract\.md|\bcontract §\s*\d/;
+  const files = [...PAGES, ...filesUnder('src', '.ts')];
+  assert.ok(files.length > 300, `only ${files.length} files found: is the listing still right?`);
+  const cited: string[] = [];
+  for (const file of files) {
+    readFileSync(path.join(REPO_ROOT, file), 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (notes.test(line)) cited.push(`${file}:${i + 1}: ${line.trim()}`);
+      });
+  }
+  assert.deepEqual(cited, []);
+});

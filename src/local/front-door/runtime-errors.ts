@@ -2,7 +2,7 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerFailure } from '../endpoint/container.js';
 import { ServerlessThrottlingError } from '../fleet/serverless-pool.js';
 
-/** Error types of the SageMaker Runtime API (sagemaker-contract.md §1.6, §8). */
+/** Error types of the SageMaker Runtime API (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html#API_runtime_InvokeEndpoint_Errors). */
 export type RuntimeErrorType = 'ValidationError' | 'ModelError' | 'ModelNotReadyException' | 'InternalFailure' | 'ServiceUnavailable' | 'UnknownOperationException' | 'ThrottlingException';
 
 /**

@@ -1,0 +1,62 @@
+// CreateModel's limit on the Environment maps together (ContainerDefinition.Environment in the
+// SageMaker API reference): 32 KB of keys and values, across all the containers of one request.
+import { test, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import request from 'supertest';
+import { FakeBackend } from '../../../test/helpers/fake-backend.js';
+import { createFrontDoor } from '../front-door/app.js';
+import { createLocalSageMaker } from './local-sagemaker.js';
+
+const sm = await createLocalSageMaker({ backendImpl: new FakeBackend(), startupTimeoutMs: 2_000, alarmsAndScaling: false, settings: {} });
+
+describe('CreateModel: Environment size', () => {
+  after(() => sm.stop());
+  const app = createFrontDoor({ endpoints: sm.directory(), services: sm.services });
+  const createModel = (input: Record<string, unknown>) =>
+    request(app).post('/').set('X-Amz-Target', 'SageMaker.CreateModel').set('Content-Type', 'application/x-amz-json-1.1').send(JSON.stringify(input));
+
+  /** `count` variables `<prefix>00`, `<prefix>01`, ... whose keys and values take `bytesEach` bytes each. */
+  const environment = (prefix: string, count: number, bytesEach: number): Record<string, string> =>
+    Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${String(i).padStart(2, '0')}`, 'x'.repeat(bytesEach - prefix.length - 2)]));
+
+  test('one container: 32768 bytes of keys and values are taken, one byte more is a ValidationException', async () => {
+    const full = environment('V', 32, 1024);
+    const ok = await createModel({ ModelName: 'env-full', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: '/models/m', Environment: full } });
+    assert.equal(ok.status, 200, ok.text);
+
+    const over = { ...full, V00: `${full['V00']}x` };
+    const refused = await createModel({ ModelName: 'env-over', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: '/models/m', Environment: over } });
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal((JSON.parse(refused.text) as { __type?: string }).__type, 'ValidationException');
+    assert.match(refused.text, /32769 bytes/);
+    assert.match(refused.text, /at most 32768 \(32 KB\)/);
+    const described = await request(app).post('/').set('X-Amz-Target', 'SageMaker.DescribeModel').set('Content-Type', 'application/x-amz-json-1.1').send('{"ModelName":"env-over"}');
+    assert.equal(described.status, 400, 'the refused model was not created');
+  });
+
+  test('the limit is on all the containers of the request together: two maps of 16 KB and one byte each are refused', async () => {
+    const half = environment('A', 16, 1024);
+    const other = { ...environment('B', 16, 1024), B00: `${environment('B', 1, 1024)['B00']}x` };
+    const containers = [
+      { ContainerHostname: 'first', Image: 'repo/img:1', ModelDataUrl: '/models/a', Environment: half },
+      { ContainerHostname: 'second', Image: 'repo/img:1', ModelDataUrl: '/models/b', Environment: other },
+    ];
+    const refused = await createModel({ ModelName: 'env-pipeline', Containers: containers });
+    assert.equal(refused.status, 400, refused.text);
+    assert.match(refused.text, /2 containers hold 32769 bytes/);
+
+    const fits = await createModel({ ModelName: 'env-pipeline', Containers: [containers[0], { ...containers[1], Environment: environment('B', 16, 1024) }] });
+    assert.equal(fits.status, 200, fits.text);
+  });
+
+  test('a key or value past ASCII counts its UTF-8 bytes', async () => {
+    // 31 full entries (31744 bytes), then Z with 300 two-byte characters (601 bytes more) fits; with
+    // 600 of them (1201 bytes more) it is within the 1024 characters a value may have, but not 32 KB.
+    const base = environment('C', 31, 1024);
+    const ok = await createModel({ ModelName: 'env-utf8-ok', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: '/models/m', Environment: { ...base, Z: 'é'.repeat(300) } } });
+    assert.equal(ok.status, 200, ok.text);
+    const refused = await createModel({ ModelName: 'env-utf8-over', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: '/models/m', Environment: { ...base, Z: 'é'.repeat(600) } } });
+    assert.equal(refused.status, 400, refused.text);
+    assert.match(refused.text, /32945 bytes/);
+  });
+});
