@@ -7,11 +7,15 @@
 # The image also links this script as /usr/local/bin/serve and /usr/local/bin/train, the commands
 # AWS's training toolkit (`train`) and its BYOC examples (`serve`, `train`) put on PATH: a job whose
 # ContainerEntrypoint is ["train"], or an image built FROM this one with an ENTRYPOINT of its own
-# that runs `train`, finds it; called by those names it runs that command with all its arguments.
+# that runs `train`, finds it; called by those names it runs that command with its arguments. SageMaker
+# still adds `serve` or `train` (`docker run <image> serve` with ENTRYPOINT ["serve"] runs `serve serve`),
+# and the toolkit's `train` ignores its arguments, so a first argument that repeats the command is dropped.
 set -e
-case "${0##*/}" in
+name="${0##*/}"
+case "$name" in
   serve | train)
-    exec node /app/bin/smkit.js "${0##*/}" "$@"
+    if [ "${1-}" = "$name" ]; then shift; fi
+    exec node /app/bin/smkit.js "$name" "$@"
     ;;
 esac
 case "${1:-serve}" in

@@ -8,6 +8,7 @@ import { detectBuildEngine, type CommandRunner } from '../containers/engine.js';
 import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
 import { layOutPackageContext, packedRevision, prebuiltDockerfile, PACKED_REVISION_FILE } from './package-context.js';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
 
@@ -226,7 +227,8 @@ test('each image SageMaker runs (cpu, gpu) is started as SageMaker starts it: an
     const stage = stages.get(target);
     assert.ok(stage, `a ${target} stage`);
     assert.match(stage, /^ENTRYPOINT \["\/usr\/local\/bin\/smkit-entrypoint"\]$/m, `${target}: exec-form ENTRYPOINT`);
-    assert.doesNotMatch(stage, /tini|^USER\s/im, `${target}: no tini, no other user`);
+    assert.doesNotMatch(stage, /\btini\b|^USER\s/im, `${target}: no tini, no other user`);
+    for (const command of ['serve', 'train']) assert.match(stage, new RegExp(`ln -s smkit-entrypoint /usr/local/bin/${command} `), `${target}: ${command} on PATH`);
     assert.match(stage, /com\.amazonaws\.sagemaker\.capabilities\.accept-bind-to-port="true"/, `${target}: accept-bind-to-port`);
     assert.match(stage, /com\.amazonaws\.sagemaker\.capabilities\.bidirectional-streaming="true"/, `${target}: bidirectional-streaming`);
     assert.match(stage, /^COPY docker\/entrypoint\.sh \/usr\/local\/bin\/smkit-entrypoint$/m, `${target}: the entrypoint script`);
@@ -237,4 +239,29 @@ test('each image SageMaker runs (cpu, gpu) is started as SageMaker starts it: an
   const entrypoint = readFileSync(path.join(repoRoot, 'docker', 'entrypoint.sh'), 'utf8');
   assert.match(entrypoint, /exec node \/app\/bin\/smkit\.js "\$cmd" "\$@"/, 'serve and train replace the shell, so node gets SIGTERM');
   assert.match(entrypoint, /serve \| train\)/);
+});
+
+test('the entrypoint script dispatches serve and train given as its first argument, runs anything else as given, and called as serve or train (the links on PATH) runs that command, dropping the serve or train SageMaker adds after it', { skip: process.platform === 'win32' ? 'needs /bin/sh' : false }, async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-entrypoint-'));
+  try {
+    await fs.copyFile(path.join(repoRoot, 'docker', 'entrypoint.sh'), path.join(dir, 'smkit-entrypoint'));
+    // A node that prints what it was asked to run, in place of the image's.
+    await fs.writeFile(path.join(dir, 'node'), '#!/bin/sh\nprintf "%s|" node "$@"\n');
+    for (const file of ['smkit-entrypoint', 'node']) await fs.chmod(path.join(dir, file), 0o755);
+    for (const command of ['serve', 'train']) await fs.symlink('smkit-entrypoint', path.join(dir, command));
+    const run = (file: string, ...args: string[]): string => {
+      const res = spawnSync(path.join(dir, file), args, { encoding: 'utf8', env: { ...process.env, PATH: `${dir}${path.delimiter}${process.env['PATH'] ?? ''}` } });
+      assert.equal(res.status, 0, `${file} ${args.join(' ')}: ${res.stderr}`);
+      return res.stdout;
+    };
+    assert.equal(run('smkit-entrypoint'), 'node|/app/bin/smkit.js|serve|');
+    assert.equal(run('smkit-entrypoint', 'train', '--grace-seconds', '5'), 'node|/app/bin/smkit.js|train|--grace-seconds|5|');
+    assert.equal(run('smkit-entrypoint', 'echo', 'as given'), 'as given\n');
+    assert.equal(run('serve', 'serve', '--workers', '2'), 'node|/app/bin/smkit.js|serve|--workers|2|');
+    assert.equal(run('serve', '--workers', '2'), 'node|/app/bin/smkit.js|serve|--workers|2|');
+    assert.equal(run('train', 'train'), 'node|/app/bin/smkit.js|train|');
+    assert.equal(run('train', 'a b', 'serve'), 'node|/app/bin/smkit.js|train|a b|serve|');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 });
