@@ -62,7 +62,7 @@ test('errors name the offending key', () => {
   const env = (prefix: string, count: number): Record<string, string> => Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${String(i).padStart(2, '0')}`, 'x'.repeat(1021)]));
   const full = env('V', 32);
   assert.equal(parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a', env: full }] }] }, resolve, read).endpoints[0]!.variants[0]!.containers[0]!.env['V31']!.length, 1021, '32768 bytes are taken');
-  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', env: { ...full, V00: 'x'.repeat(1022) } }] }] }, /^endpoints\[0\]\.variants\[0\]\.env: holds 32769 bytes of names and values; SageMaker allows at most 32768 \(32 KB\)/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', env: { ...full, V00: 'x'.repeat(1022) } }] }] }, /^endpoints\[0\]\.variants\[0\]\.env: holds 32769 bytes of names and values; SageMaker allows at most 32 KB \(32768 bytes\) for one model, all its containers together: move large values into the model data$/);
   bad({ endpoints: [{ name: 'e', variants: [{ containers: [{ model: 'a', env: env('A', 16) }, { model: 'b', env: { ...env('B', 16), Z: 'é' } }] }] }] }, /^endpoints\[0\]\.variants\[0\]\.containers: the env maps of its 2 containers hold 32771 bytes/);
   // Node's fs throws a TypeError on a path holding NUL: smkit deploy stopped with it, unnamed.
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a\0b' }] }] }, /^endpoints\[0\]\.variants\[0\]\.model: must be a path without a NUL character \(got "a\\u0000b"\)$/);

@@ -366,7 +366,7 @@ function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: str
   const envBytes = environmentBytes(containers.map((c) => c.env));
   if (envBytes > MAX_MODEL_ENVIRONMENT_BYTES) {
     const maps = containers.length > 1 ? `the env maps of its ${containers.length} containers hold` : 'holds';
-    fail(v.containers === undefined ? `${where}.env` : `${where}.containers`, `${maps} ${envBytes} bytes of names and values; SageMaker allows at most ${MAX_MODEL_ENVIRONMENT_BYTES} (32 KB) for one model, all its containers together`);
+    fail(v.containers === undefined ? `${where}.env` : `${where}.containers`, `${maps} ${envBytes} bytes of names and values; SageMaker allows at most 32 KB (${MAX_MODEL_ENVIRONMENT_BYTES} bytes) for one model, all its containers together: move large values into the model data`);
   }
   const variant: VariantConfig = { name, weight, instanceCount, containers };
   if (v.instanceType !== undefined) {

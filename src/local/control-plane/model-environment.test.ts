@@ -29,7 +29,7 @@ describe('CreateModel: Environment size', () => {
     assert.equal(refused.status, 400, refused.text);
     assert.equal((JSON.parse(refused.text) as { __type?: string }).__type, 'ValidationException');
     assert.match(refused.text, /32769 bytes/);
-    assert.match(refused.text, /at most 32768 \(32 KB\)/);
+    assert.match(refused.text, /at most 32 KB \(32768 bytes\) in all the Environment maps of one CreateModel request, combined: move large values into the model data/);
     const described = await request(app).post('/').set('X-Amz-Target', 'SageMaker.DescribeModel').set('Content-Type', 'application/x-amz-json-1.1').send('{"ModelName":"env-over"}');
     assert.equal(described.status, 400, 'the refused model was not created');
   });
@@ -50,13 +50,13 @@ describe('CreateModel: Environment size', () => {
   });
 
   test('a key or value past ASCII counts its UTF-8 bytes', async () => {
-    // 31 full entries (31744 bytes), then Z with 300 two-byte characters (601 bytes more) fits; with
-    // 600 of them (1201 bytes more) it is within the 1024 characters a value may have, but not 32 KB.
+    // 31 full entries (31744 bytes), then Z with 511 two-byte characters (1023 bytes more: 32767)
+    // fits; with 512 of them (1025 bytes more: 32769), each value still within its 1024 bytes, not.
     const base = environment('C', 31, 1024);
-    const ok = await createModel({ ModelName: 'env-utf8-ok', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: '/models/m', Environment: { ...base, Z: 'é'.repeat(300) } } });
+    const ok = await createModel({ ModelName: 'env-utf8-ok', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: '/models/m', Environment: { ...base, Z: 'é'.repeat(511) } } });
     assert.equal(ok.status, 200, ok.text);
-    const refused = await createModel({ ModelName: 'env-utf8-over', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: '/models/m', Environment: { ...base, Z: 'é'.repeat(600) } } });
+    const refused = await createModel({ ModelName: 'env-utf8-over', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: '/models/m', Environment: { ...base, Z: 'é'.repeat(512) } } });
     assert.equal(refused.status, 400, refused.text);
-    assert.match(refused.text, /32945 bytes/);
+    assert.match(refused.text, /32769 bytes/);
   });
 });

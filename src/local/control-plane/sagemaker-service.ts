@@ -184,7 +184,7 @@ export class SageMakerService implements AwsService {
     const environment = environmentBytes(containers.map((c) => c.Environment));
     if (environment > MAX_MODEL_ENVIRONMENT_BYTES) {
       throw validation(
-        `The Environment maps of the model's ${containers.length === 1 ? 'container hold' : `${containers.length} containers hold`} ${environment} bytes of keys and values; SageMaker allows at most ${MAX_MODEL_ENVIRONMENT_BYTES} (32 KB) in all the Environment maps of one CreateModel request, combined.`,
+        `The Environment maps of the model's ${containers.length === 1 ? 'container hold' : `${containers.length} containers hold`} ${environment} bytes of keys and values; SageMaker allows at most 32 KB (${MAX_MODEL_ENVIRONMENT_BYTES} bytes) in all the Environment maps of one CreateModel request, combined: move large values into the model data.`,
       );
     }
     const record: ModelRecord = {

@@ -51,10 +51,11 @@ const OUTPUT_DRAIN_MS = 2000;
 /**
  * The environment a job's `smkit train` starts with: this process's (minus container settings),
  * `AWS_REGION` set to the local SageMaker's region (the one in the job's ARN), then the job's
- * `Environment`, which may set it otherwise, and `TRAINING_JOB_NAME` and `TRAINING_JOB_ARN`. The
- * SageMaker Python SDK's local mode gives a training container `AWS_REGION` and `TRAINING_JOB_NAME`
- * in the same order (https://github.com/aws/sagemaker-python-sdk, `sagemaker/local/image.py`), and
- * the training toolkit reads `AWS_REGION` (https://github.com/aws/sagemaker-training-toolkit, `trainer.py`).
+ * `Environment`, which may set it otherwise, and `TRAINING_JOB_NAME` and `TRAINING_JOB_ARN`, which
+ * it may not (they are SageMaker's). The SageMaker Python SDK's local mode likewise sets `AWS_REGION`
+ * before the job's environment (https://github.com/aws/sagemaker-python-sdk, `sagemaker/local/image.py`;
+ * it lets that environment override `TRAINING_JOB_NAME` too), and the training toolkit reads
+ * `AWS_REGION` (https://github.com/aws/sagemaker-training-toolkit, `trainer.py`).
  */
 export function trainingJobEnv(
   inherited: Readonly<Record<string, string>>,

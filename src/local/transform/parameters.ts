@@ -9,7 +9,11 @@ export interface ExecutionParameters {
   maxPayloadInMB: number;
 }
 
-/** SageMaker's defaults when neither the job nor the container says otherwise (§3). */
+/**
+ * SageMaker's defaults when neither the job nor the container says otherwise
+ * (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html,
+ * https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-batch-code.html).
+ */
 export const DEFAULT_EXECUTION_PARAMETERS: Readonly<ExecutionParameters> = Object.freeze({
   maxConcurrentTransforms: 1,
   batchStrategy: 'MULTI_RECORD',
@@ -52,7 +56,10 @@ export async function fetchExecutionParameters(baseUrl: string, timeoutMs = 5000
   return out;
 }
 
-/** Precedence per §3: the job's values (flags), then the container's answer, then the defaults. */
+/**
+ * Precedence as batch transform applies it (your-algorithms-batch-code.html): the job's values
+ * (flags), then the container's `/execution-parameters` answer, then the defaults.
+ */
 export function resolveExecutionParameters(flags: Partial<ExecutionParameters>, container: Partial<ExecutionParameters>): ExecutionParameters {
   return {
     maxConcurrentTransforms: flags.maxConcurrentTransforms ?? container.maxConcurrentTransforms ?? DEFAULT_EXECUTION_PARAMETERS.maxConcurrentTransforms,
