@@ -113,9 +113,11 @@ test('a docker stop that hangs after its container stopped is killed once the ru
   const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
   const calls = join(dir, 'calls.log');
   // `stop` ends the container (its run client exits 0), then hangs, as an engine whose daemon stopped answering would.
+  // It waits for the run client to have written its pid (and so set its trap): on a loaded machine
+  // the stop can come first, and its kill then found no pid, so the client ran until the grace ended.
   await writeFile(
     join(dir, 'docker'),
-    `#!/bin/sh\necho "$@" >> "${calls}"\ncase "$1" in\n  run) sleep 60 & trap 'kill $! 2>/dev/null; exit 0' TERM; echo $$ > "${dir}/run.pid"; wait $! ;;\n  stop) echo $$ > "${dir}/stop.pid"; kill "$(cat "${dir}/run.pid")"; exec sleep 3600 ;;\nesac\n`,
+    `#!/bin/sh\necho "$@" >> "${calls}"\ncase "$1" in\n  run) sleep 60 & trap 'kill $! 2>/dev/null; exit 0' TERM; echo $$ > "${dir}/run.pid"; wait $! ;;\n  stop) echo $$ > "${dir}/stop.pid"; until [ -s "${dir}/run.pid" ]; do sleep 0.05; done; kill "$(cat "${dir}/run.pid")"; exec sleep 3600 ;;\nesac\n`,
   );
   await chmod(join(dir, 'docker'), 0o755);
   try {
@@ -144,7 +146,7 @@ test('stop() calls at once share the docker stop under way, unless one asks for 
   // As in the test above: `stop` ends the container (its run client exits 0), then hangs.
   await writeFile(
     join(dir, 'docker'),
-    `#!/bin/sh\necho "$@" >> "${calls}"\ncase "$1" in\n  run) sleep 60 & trap 'kill $! 2>/dev/null; exit 0' TERM; echo $$ > "${dir}/run.pid"; wait $! ;;\n  stop) echo $$ >> "${stopPids}"; kill "$(cat "${dir}/run.pid")"; exec sleep 3600 ;;\nesac\n`,
+    `#!/bin/sh\necho "$@" >> "${calls}"\ncase "$1" in\n  run) sleep 60 & trap 'kill $! 2>/dev/null; exit 0' TERM; echo $$ > "${dir}/run.pid"; wait $! ;;\n  stop) echo $$ >> "${stopPids}"; until [ -s "${dir}/run.pid" ]; do sleep 0.05; done; kill "$(cat "${dir}/run.pid")"; exec sleep 3600 ;;\nesac\n`,
   );
   await chmod(join(dir, 'docker'), 0o755);
   const path = process.env.PATH;
