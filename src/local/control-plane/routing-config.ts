@@ -1,5 +1,6 @@
 import type { ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import { validationException as validation } from '../../aws/service.js';
+import type { PrefixAwareRouting } from '../endpoint/prefix-routing.js';
 
 /**
  * The rules of a variant's `RoutingConfig` beyond its members' constraints
@@ -28,4 +29,15 @@ export function checkRoutingConfig(variants: readonly ProductionVariant[]): void
     if (missing.length === 0) continue;
     throw validation(`${at}: RoutingStrategy PREFIX_AWARE needs RoutingConfig.PrefixAwareRoutingConfig with ${missing.join(' and ')}${prefix === undefined ? '' : '; add what is missing'}.`);
   }
+}
+
+/**
+ * The runtime routing of a variant whose `RoutingStrategy` is `PREFIX_AWARE` (`{ prefixAware }`),
+ * else nothing: the other strategies leave the local fleet's least-busy choice as it is.
+ */
+export function prefixAwareRouting(v: ProductionVariant): { prefixAware?: PrefixAwareRouting } {
+  const p = v.RoutingConfig?.RoutingStrategy === 'PREFIX_AWARE' ? v.RoutingConfig.PrefixAwareRoutingConfig : undefined;
+  // CreateEndpointConfig refuses PREFIX_AWARE without both members (checkRoutingConfig).
+  if (p?.PrefixLength === undefined || p.ConcurrencyThreshold === undefined) return {};
+  return { prefixAware: { prefixLength: p.PrefixLength, concurrencyThreshold: p.ConcurrencyThreshold } };
 }
