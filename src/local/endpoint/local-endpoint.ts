@@ -96,7 +96,7 @@ function lease(variant: VariantRuntime, req: InvokeEndpointRequest, preferred?: 
   const target = req.targetModel;
   const holds = target === undefined ? undefined : (chain: readonly ChainContainer[]) => chain.some((c) => c.multiModel?.loads.has(target));
   const routing = variant.prefixAware;
-  const prefix = routing && variant.instances ? { key: prefixKey(req.body, routing.prefixLength, req.prefixAwareId), threshold: routing.concurrencyThreshold } : undefined;
+  const prefix = routing && variant.instances ? { key: () => prefixKey(req.body, routing.prefixLength, req.prefixAwareId), threshold: routing.concurrencyThreshold } : undefined;
   return variant.instances?.acquire(preferred, holds, prefix) ?? { containers: variant.containers, release: () => {} };
 }
 

@@ -9,7 +9,7 @@ const standIns = (name: string) => new Fleet('AllTraffic', async (index) => ({ i
 const keys = Array.from({ length: 60 }, (_, i) => prefixKey(Buffer.from(`prompt ${i}`), 1024));
 /** The instance one request with `key` and `threshold` is lent (released at once). */
 function ownerIn(fleet: Fleet, key: Buffer, threshold = 1024): string {
-  const lease = fleet.acquire(undefined, undefined, { key, threshold });
+  const lease = fleet.acquire(undefined, undefined, { key: () => key, threshold });
   lease.release();
   return lease.instance!;
 }
@@ -31,9 +31,9 @@ test('a Fleet lends each key to one owner, spreads keys over every instance, and
     assert.deepEqual(keys.map((k) => ownerIn(fleet, k)), owners, 'the same owners a second time');
     assert.equal(new Set(owners).size, 4);
 
-    const held = [fleet.acquire(undefined, undefined, { key: keys[0]!, threshold: 2 }), fleet.acquire(undefined, undefined, { key: keys[0]!, threshold: 2 })];
+    const held = [fleet.acquire(undefined, undefined, { key: () => keys[0]!, threshold: 2 }), fleet.acquire(undefined, undefined, { key: () => keys[0]!, threshold: 2 })];
     assert.deepEqual(held.map((l) => l.instance), [owners[0], owners[0]]);
-    const spilled = fleet.acquire(undefined, undefined, { key: keys[0]!, threshold: 2 });
+    const spilled = fleet.acquire(undefined, undefined, { key: () => keys[0]!, threshold: 2 });
     assert.notEqual(spilled.instance, owners[0]);
     for (const l of [...held, spilled]) l.release();
     assert.equal(ownerIn(fleet, keys[0]!, 2), owners[0]);
@@ -56,6 +56,20 @@ test('when the fleet grows, a key stays with its owner or moves to the new insta
     const shrunk = keys.map((k) => ownerIn(fleet, k));
     const left = after.find((o) => !shrunk.includes(o))!;
     shrunk.forEach((o, i) => assert.ok(o === after[i] || after[i] === left, `key ${i} moved from ${after[i]} to ${o}`));
+  } finally {
+    await fleet.stop();
+  }
+});
+
+test("an owner at this machine's per-instance cap (SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE) below the threshold lends past it, instead of throttling while other instances have room", async () => {
+  const fleet = new Fleet('AllTraffic', async (index) => ({ id: `capped/i${index}`, containers: [], chain: [] }), { maxInFlightPerInstance: 1 });
+  await fleet.scaleTo(3);
+  try {
+    const first = fleet.acquire(undefined, undefined, { key: () => keys[0]!, threshold: 4 });
+    const second = fleet.acquire(undefined, undefined, { key: () => keys[0]!, threshold: 4 });
+    assert.notEqual(second.instance, first.instance);
+    first.release();
+    second.release();
   } finally {
     await fleet.stop();
   }

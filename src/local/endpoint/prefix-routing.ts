@@ -13,8 +13,9 @@ export interface PrefixAwareRouting {
 
 /** What one request brings to a prefix-aware choice of instance: its prefix's key and the variant's threshold. */
 export interface PrefixChoice {
-  /** {@link prefixKey} of the request. */
-  key: Buffer;
+  /** {@link prefixKey} of the request, computed only when asked (a request of a live session never is). */
+  key: () => Buffer;
+  /** The variant's `ConcurrencyThreshold`: requests in flight on the owner at which another instance takes the request. */
   threshold: number;
 }
 

@@ -199,8 +199,9 @@ export class Fleet implements InstancePool {
   /**
    * Lends the least busy instance in rotation (of those equally busy, one whose chain `holds`);
    * with a `prefix` (a `PREFIX_AWARE` variant), the instance that owns the request's prefix key
-   * unless it already has the variant's `ConcurrencyThreshold` requests in flight, in which case
-   * the least busy one. With none (every instance died and replacements
+   * unless it already has the variant's `ConcurrencyThreshold` requests in flight (or
+   * `maxInFlightPerInstance`), in which case the least busy one (the owner is taken whatever
+   * `holds` says of it). With none (every instance died and replacements
    * are starting, or the fleet is stopped) it throws `ERR_NO_INSTANCE_IN_SERVICE`, which the
    * front door answers as the service does when it has no capacity: 503 `ServiceUnavailable`.
    * When the instance it would lend already has `maxInFlightPerInstance` requests in flight (so
@@ -216,8 +217,10 @@ export class Fleet implements InstancePool {
     // A stateful session goes back to the instance that holds it, while that instance serves.
     let best: Member | undefined = preferred === undefined ? undefined : this.serving.find((m) => m.instance.id === preferred);
     if (!best && prefix) {
-      const owner = ownerOf(prefix.key, this.serving, (m) => m.slot);
-      if (owner.inFlight < prefix.threshold) best = owner;
+      const owner = ownerOf(prefix.key(), this.serving, (m) => m.slot);
+      // Below this machine's per-instance cap too: an owner at the cap would throttle the request
+      // while other instances have room.
+      if (owner.inFlight < Math.min(prefix.threshold, this.maxInFlight)) best = owner;
     }
     if (!best) {
       for (let i = 0; i < this.serving.length; i++) {
