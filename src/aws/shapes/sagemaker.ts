@@ -35,6 +35,23 @@ export interface ProductionVariant {
   ServerlessConfig?: ProductionVariantServerlessConfig;
   /** `ProductionVariantManagedInstanceScaling`: on an endpoint for inference components, instances added or released to place their copies. */
   ManagedInstanceScaling?: { Status?: 'ENABLED' | 'DISABLED'; MinInstanceCount?: number; MaxInstanceCount?: number };
+  /** `ProductionVariantRoutingConfig`: how requests are spread over the variant's instances. */
+  RoutingConfig?: ProductionVariantRoutingConfig;
+}
+
+/** `ProductionVariantRoutingConfig`. */
+export interface ProductionVariantRoutingConfig {
+  RoutingStrategy: 'LEAST_OUTSTANDING_REQUESTS' | 'RANDOM' | 'PREFIX_AWARE';
+  /** Only with `PREFIX_AWARE`, which needs both of its members. */
+  PrefixAwareRoutingConfig?: PrefixAwareRoutingConfig;
+}
+
+/** `PrefixAwareRoutingConfig`. */
+export interface PrefixAwareRoutingConfig {
+  /** Bytes from the start of the request body that choose the instance (1024 to 65536). */
+  PrefixLength?: number;
+  /** Requests in flight on the chosen instance at which another, less busy, takes the request (1 to 1024). */
+  ConcurrencyThreshold?: number;
 }
 
 /** `ProductionVariantServerlessConfig`. */
@@ -198,7 +215,19 @@ const VARIANT: ShapeRule = {
     ContainerStartupHealthCheckTimeoutInSeconds: { kind: 'integer', min: 60, max: 3600 },
     VariantInstanceProvisionTimeoutInSeconds: { kind: 'integer', min: 300, max: 3600 },
     EnableSSMAccess: { kind: 'boolean' },
-    RoutingConfig: { kind: 'structure', required: ['RoutingStrategy'], members: { RoutingStrategy: { kind: 'string', enum: ['LEAST_OUTSTANDING_REQUESTS', 'RANDOM'] } } },
+    // ProductionVariantRoutingConfig and PrefixAwareRoutingConfig (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_PrefixAwareRoutingConfig.html);
+    // which members PREFIX_AWARE needs is checked by checkRoutingConfig.
+    RoutingConfig: {
+      kind: 'structure',
+      required: ['RoutingStrategy'],
+      members: {
+        RoutingStrategy: { kind: 'string', enum: ['LEAST_OUTSTANDING_REQUESTS', 'RANDOM', 'PREFIX_AWARE'] },
+        PrefixAwareRoutingConfig: {
+          kind: 'structure',
+          members: { PrefixLength: { kind: 'integer', min: 1024, max: 65536 }, ConcurrencyThreshold: { kind: 'integer', min: 1, max: 1024 } },
+        },
+      },
+    },
     ManagedInstanceScaling: {
       kind: 'structure',
       members: {

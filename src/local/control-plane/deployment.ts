@@ -10,6 +10,7 @@ import { LocalEndpoint, type EndpointLog, type VariantRuntime } from '../endpoin
 import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import { Fleet, type FleetOptions } from '../fleet/fleet.js';
 import { ServerlessPool } from '../fleet/serverless-pool.js';
+import { prefixAwareRouting } from './routing-config.js';
 import { MAX_SERVERLESS_PAYLOAD_BYTES, SERVERLESS_STARTUP_TIMEOUT_MS } from './serverless/serverless-config.js';
 import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTemplate } from '../fleet/instance-launcher.js';
 import { ModelDataError, multiModelFetcher, resolveModelData, resolveModelDataSource } from '../fleet/model-data.js';
@@ -290,6 +291,7 @@ export async function startDeployment(
         instances: serverless ?? fleet,
         ...(model.inferenceExecutionMode === 'Direct' ? { direct: true } : {}),
         ...(serverless ? { maxPayloadBytes: MAX_SERVERLESS_PAYLOAD_BYTES } : {}),
+        ...(serverless ? {} : prefixAwareRouting(spec)),
       },
       desiredWeight: weight,
       desiredInstanceCount: count,

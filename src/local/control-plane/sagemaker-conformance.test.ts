@@ -408,13 +408,70 @@ describe('sagemaker conformance', () => {
         err.message ===
           "4 validation errors detected: Value '0' at 'productionVariants.1.member.volumeSizeInGB' failed to satisfy constraint: Member must have value greater than or equal to 1; " +
             "Value '30' at 'productionVariants.1.member.containerStartupHealthCheckTimeoutInSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60; " +
-            "Value 'ROUND_ROBIN' at 'productionVariants.1.member.routingConfig.routingStrategy' failed to satisfy constraint: Member must satisfy enum value set: [LEAST_OUTSTANDING_REQUESTS, RANDOM]; " +
+            "Value 'ROUND_ROBIN' at 'productionVariants.1.member.routingConfig.routingStrategy' failed to satisfy constraint: Member must satisfy enum value set: [LEAST_OUTSTANDING_REQUESTS, RANDOM, PREFIX_AWARE]; " +
             "Value '1' at 'productionVariants.1.member.managedInstanceScaling.scaleInPolicy.cooldownInMinutes' failed to satisfy constraint: Member must have value greater than or equal to 5",
     );
     const good = { ...variant, VolumeSizeInGB: 30, ModelDataDownloadTimeoutInSeconds: 600, ContainerStartupHealthCheckTimeoutInSeconds: 600, RoutingConfig: { RoutingStrategy: 'LEAST_OUTSTANDING_REQUESTS' as const } };
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-good', ProductionVariants: [good] }));
     const { ProductionVariants } = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-variant-good' }));
     assert.deepEqual(ProductionVariants, [{ ...good, InitialVariantWeight: 1 }]);
+  });
+
+  test('CreateEndpointConfig: RoutingStrategy PREFIX_AWARE takes PrefixAwareRoutingConfig (PrefixLength 1024-65536, ConcurrencyThreshold 1-1024, both needed), which no other strategy takes; DescribeEndpointConfig echoes it', async () => {
+    const variant = { VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' as const };
+    const create = (name: string, RoutingConfig: object, shadow?: object) =>
+      sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ ...variant, RoutingConfig } as typeof variant], ...(shadow ? { ShadowProductionVariants: [shadow as typeof variant] } : {}) }));
+    const refused = async (name: string, RoutingConfig: object, message: string, shadow?: object) =>
+      assert.rejects(create(name, RoutingConfig, shadow), (err: Error) => {
+        assert.equal(err.name, 'ValidationException');
+        assert.equal(err.message, message);
+        return true;
+      });
+    await refused(
+      'conf-prefix-range',
+      { RoutingStrategy: 'PREFIX_AWARE', PrefixAwareRoutingConfig: { PrefixLength: 1023, ConcurrencyThreshold: 1025 } },
+      "2 validation errors detected: Value '1023' at 'productionVariants.1.member.routingConfig.prefixAwareRoutingConfig.prefixLength' failed to satisfy constraint: Member must have value greater than or equal to 1024; " +
+        "Value '1025' at 'productionVariants.1.member.routingConfig.prefixAwareRoutingConfig.concurrencyThreshold' failed to satisfy constraint: Member must have value less than or equal to 1024",
+    );
+    await refused(
+      'conf-prefix-range-2',
+      { RoutingStrategy: 'PREFIX_AWARE', PrefixAwareRoutingConfig: { PrefixLength: 65537, ConcurrencyThreshold: 0 } },
+      "2 validation errors detected: Value '65537' at 'productionVariants.1.member.routingConfig.prefixAwareRoutingConfig.prefixLength' failed to satisfy constraint: Member must have value less than or equal to 65536; " +
+        "Value '0' at 'productionVariants.1.member.routingConfig.prefixAwareRoutingConfig.concurrencyThreshold' failed to satisfy constraint: Member must have value greater than or equal to 1",
+    );
+    await refused(
+      'conf-prefix-none',
+      { RoutingStrategy: 'PREFIX_AWARE' },
+      'Variant "AllTraffic": RoutingStrategy PREFIX_AWARE needs RoutingConfig.PrefixAwareRoutingConfig with PrefixLength (1024 to 65536: the bytes from the start of the request body that choose the instance) and ConcurrencyThreshold (1 to 1024: the requests in flight on that instance at which another takes the request).',
+    );
+    await refused(
+      'conf-prefix-no-threshold',
+      { RoutingStrategy: 'PREFIX_AWARE', PrefixAwareRoutingConfig: { PrefixLength: 4096 } },
+      'Variant "AllTraffic": RoutingStrategy PREFIX_AWARE needs RoutingConfig.PrefixAwareRoutingConfig with ConcurrencyThreshold (1 to 1024: the requests in flight on that instance at which another takes the request); add what is missing.',
+    );
+    await refused(
+      'conf-prefix-no-length',
+      { RoutingStrategy: 'PREFIX_AWARE', PrefixAwareRoutingConfig: { ConcurrencyThreshold: 4 } },
+      'Variant "AllTraffic": RoutingStrategy PREFIX_AWARE needs RoutingConfig.PrefixAwareRoutingConfig with PrefixLength (1024 to 65536: the bytes from the start of the request body that choose the instance); add what is missing.',
+    );
+    await refused(
+      'conf-prefix-random',
+      { RoutingStrategy: 'RANDOM', PrefixAwareRoutingConfig: { PrefixLength: 4096, ConcurrencyThreshold: 4 } },
+      'Variant "AllTraffic": RoutingConfig.PrefixAwareRoutingConfig applies only to RoutingStrategy PREFIX_AWARE, and the RoutingStrategy is RANDOM. Remove PrefixAwareRoutingConfig, or set RoutingStrategy to PREFIX_AWARE.',
+    );
+    // The shadow variant's RoutingConfig is checked as a production variant's is.
+    await refused(
+      'conf-prefix-shadow',
+      { RoutingStrategy: 'RANDOM' },
+      'Variant "Shadow": RoutingConfig.PrefixAwareRoutingConfig applies only to RoutingStrategy PREFIX_AWARE, and the RoutingStrategy is LEAST_OUTSTANDING_REQUESTS. Remove PrefixAwareRoutingConfig, or set RoutingStrategy to PREFIX_AWARE.',
+      { ...variant, VariantName: 'Shadow', RoutingConfig: { RoutingStrategy: 'LEAST_OUTSTANDING_REQUESTS', PrefixAwareRoutingConfig: { PrefixLength: 1024, ConcurrencyThreshold: 1 } } },
+    );
+    for (const [name, PrefixAwareRoutingConfig] of [['conf-prefix-low', { PrefixLength: 1024, ConcurrencyThreshold: 1 }], ['conf-prefix-high', { PrefixLength: 65536, ConcurrencyThreshold: 1024 }]] as const) {
+      const RoutingConfig = { RoutingStrategy: 'PREFIX_AWARE' as const, PrefixAwareRoutingConfig };
+      await create(name, RoutingConfig);
+      const { ProductionVariants } = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: name }));
+      assert.deepEqual(ProductionVariants, [{ ...variant, RoutingConfig, InitialVariantWeight: 1 }]);
+    }
   });
 
   test('ContainerStartupHealthCheckTimeoutInSeconds is the variant\'s /ping deadline, in place of the local startup timeout', async () => {

@@ -65,7 +65,7 @@ describe('sagemaker service (properties)', () => {
               InitialVariantWeight: member,
               ServerlessConfig: fc.oneof(member, fc.record({ MemorySizeInMB: member, MaxConcurrency: member, ProvisionedConcurrency: member })),
               ContainerStartupHealthCheckTimeoutInSeconds: member,
-              RoutingConfig: fc.oneof(member, fc.record({ RoutingStrategy: member })),
+              RoutingConfig: fc.oneof(member, fc.record({ RoutingStrategy: fc.oneof(member, fc.constant('PREFIX_AWARE')), PrefixAwareRoutingConfig: fc.oneof(member, fc.record({ PrefixLength: member, ConcurrencyThreshold: member })) })),
             }),
           ),
           { maxLength: 11 },

@@ -6,6 +6,7 @@ import { AwsServiceError, unknownOperation, type AwsService, validationException
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { checkServerlessVariants } from './serverless/serverless-config.js';
+import { checkRoutingConfig } from './routing-config.js';
 import { writableAsyncOutputPath } from './async-inference.js';
 import { captureDestination, DESTINATION_S3_URI_PATTERN } from '../capture/destination.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
@@ -256,6 +257,7 @@ export class SageMakerService implements AwsService {
       dataCapture: input.DataCaptureConfig !== undefined,
     });
     if (shadow && shadow.length > 1) throw validation('Only one shadow production variant is supported.');
+    checkRoutingConfig([...production, ...(shadow ?? [])]);
     const asyncOutput = (input.AsyncInferenceConfig as { OutputConfig?: { S3OutputPath?: string; S3FailurePath?: string } } | undefined)?.OutputConfig;
     if (asyncOutput && asyncOutput.S3OutputPath === undefined) throw validation('AsyncInferenceConfig.OutputConfig.S3OutputPath is required: it is where InvokeEndpointAsync writes each result.');
     for (const member of ['S3OutputPath', 'S3FailurePath'] as const) {

@@ -18,6 +18,8 @@ export interface InvokeEndpointRequest extends SageMakerHeaders {
   targetContainerHostname?: string;
   /** `SessionId`: `NEW_SESSION`, or the stateful session the request belongs to. */
   sessionId?: string;
+  /** `PrefixAwareId`: with the body's prefix, chooses the instance of a `PREFIX_AWARE` variant; never sent to a container. */
+  prefixAwareId?: string;
 }
 
 /** What an endpoint answers an `InvokeEndpoint` call with: the (last) container's successful answer. */

@@ -6,6 +6,7 @@ import { ContainerFailure, invokeChain, type ChainContainer, type InvokeEndpoint
 import { compareAnswers } from './compare.js';
 import { ModelNotReadyError, TargetModelError } from './multi-model.js';
 import { pickWeighted } from './random.js';
+import { prefixKey, type PrefixAwareRouting, type PrefixChoice } from './prefix-routing.js';
 import { AnswerOverBudgetError, MAX_REALTIME_ANSWER_BYTES } from './read-answer.js';
 import { openStream, PipelineStreamingError, type StreamedAnswer, type StreamOptions } from './stream.js';
 
@@ -24,11 +25,12 @@ export interface InstancePool {
   /** Requests in flight on its instances, when it counts them (a fleet does). */
   readonly inFlight?: number;
   /**
-   * Lends an instance: `preferred` (an instance id) when it still serves, else the least busy, of
-   * those equally busy one whose chain `holds` (the invocation's multi-model `TargetModel` is loaded
-   * there); a serverless variant's may first start one.
+   * Lends an instance: `preferred` (an instance id) when it still serves, else, with a `prefix`,
+   * the instance that owns its key while it has fewer than `prefix.threshold` requests in flight,
+   * else the least busy, of those equally busy one whose chain `holds` (the invocation's
+   * multi-model `TargetModel` is loaded there); a serverless variant's may first start one.
    */
-  acquire(preferred?: string, holds?: (chain: readonly ChainContainer[]) => boolean): InstanceLease | Promise<InstanceLease>;
+  acquire(preferred?: string, holds?: (chain: readonly ChainContainer[]) => boolean, prefix?: PrefixChoice): InstanceLease | Promise<InstanceLease>;
 }
 
 /** Where a stateful session lives: its variant and instance. */
@@ -58,6 +60,8 @@ export interface VariantRuntime {
    * an instance is taken, a larger answer fails as any answer over its limit does. @defaultValue the real-time limits
    */
   maxPayloadBytes?: number;
+  /** `RoutingStrategy` `PREFIX_AWARE`: requests sharing a body prefix (and `PrefixAwareId`) go to one instance while it has room. */
+  prefixAware?: PrefixAwareRouting;
 }
 
 /**
@@ -91,7 +95,9 @@ function containersFor(endpoint: string, variant: VariantRuntime, chain: ChainCo
 function lease(variant: VariantRuntime, req: InvokeEndpointRequest, preferred?: string): InstanceLease | Promise<InstanceLease> {
   const target = req.targetModel;
   const holds = target === undefined ? undefined : (chain: readonly ChainContainer[]) => chain.some((c) => c.multiModel?.loads.has(target));
-  return variant.instances?.acquire(preferred, holds) ?? { containers: variant.containers, release: () => {} };
+  const routing = variant.prefixAware;
+  const prefix = routing && variant.instances ? { key: () => prefixKey(req.body, routing.prefixLength, req.prefixAwareId), threshold: routing.concurrencyThreshold } : undefined;
+  return variant.instances?.acquire(preferred, holds, prefix) ?? { containers: variant.containers, release: () => {} };
 }
 
 /** The session id and expiry in a `NewSessionId` (`<id>; Expires=2026-12-02T03:01:00Z`). */

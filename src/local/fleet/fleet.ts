@@ -4,6 +4,7 @@ import type { RunningContainer } from '../backends/backend.js';
 import type { ChainContainer } from '../endpoint/chain.js';
 import { stopModelLoads } from '../endpoint/multi-model.js';
 import type { EndpointLog, InstanceLease, InstancePool } from '../endpoint/local-endpoint.js';
+import { ownerOf, type PrefixChoice } from '../endpoint/prefix-routing.js';
 
 /** One started instance of a variant: its containers (one, or a serial pipeline) and their chain. */
 export interface FleetInstance {
@@ -196,7 +197,11 @@ export class Fleet implements InstancePool {
   }
 
   /**
-   * Lends the least busy instance in rotation (of those equally busy, one whose chain `holds`). With none (every instance died and replacements
+   * Lends the least busy instance in rotation (of those equally busy, one whose chain `holds`);
+   * with a `prefix` (a `PREFIX_AWARE` variant), the instance that owns the request's prefix key
+   * unless it already has the variant's `ConcurrencyThreshold` requests in flight (or
+   * `maxInFlightPerInstance`), in which case the least busy one (the owner is taken whatever
+   * `holds` says of it). With none (every instance died and replacements
    * are starting, or the fleet is stopped) it throws `ERR_NO_INSTANCE_IN_SERVICE`, which the
    * front door answers as the service does when it has no capacity: 503 `ServiceUnavailable`.
    * When the instance it would lend already has `maxInFlightPerInstance` requests in flight (so
@@ -204,13 +209,19 @@ export class Fleet implements InstancePool {
    * the front door answers as the service throttles: 400 `ThrottlingException`. Nothing is queued:
    * as on SageMaker, a request goes to its container at once or is refused at once.
    */
-  acquire(preferred?: string, holds?: (chain: readonly ChainContainer[]) => boolean): InstanceLease {
+  acquire(preferred?: string, holds?: (chain: readonly ChainContainer[]) => boolean, prefix?: PrefixChoice): InstanceLease {
     if (this.serving.length === 0) {
       const starting = this.replacing.size > 0 ? `; ${this.replacing.size} replacement instance${this.replacing.size === 1 ? ' is' : 's are'} starting` : '';
       throw new ToolkitError('ERR_NO_INSTANCE_IN_SERVICE', `Variant ${this.variantName} has no healthy instance in service${starting}. Try your call again.`);
     }
     // A stateful session goes back to the instance that holds it, while that instance serves.
     let best: Member | undefined = preferred === undefined ? undefined : this.serving.find((m) => m.instance.id === preferred);
+    if (!best && prefix) {
+      const owner = ownerOf(prefix.key(), this.serving, (m) => m.slot);
+      // Below this machine's per-instance cap too: an owner at the cap would throttle the request
+      // while other instances have room.
+      if (owner.inFlight < Math.min(prefix.threshold, this.maxInFlight)) best = owner;
+    }
     if (!best) {
       for (let i = 0; i < this.serving.length; i++) {
         const m = this.serving[(this.next + i) % this.serving.length]!;

@@ -668,7 +668,7 @@ describe('front door app', () => {
     assert.deepEqual(seen.map((s) => s.headers['accept-encoding']), ['identity', 'identity']);
   });
 
-  test('InvokeEndpointAsync ignores the headers its API does not name (TargetVariant, TargetModel, TargetContainerHostname, SessionId, InferenceComponentName, EnableExplanations), as the service strips them', async () => {
+  test('InvokeEndpointAsync ignores the headers its API does not name (TargetVariant, TargetModel, TargetContainerHostname, SessionId, InferenceComponentName, EnableExplanations, PrefixAwareId), as the service strips them', async () => {
     const { endpoint: ep, queued } = queuingAsyncEndpoint();
     const door = createFrontDoor({ endpoints: new Map([['a', ep]]) });
     const res = await request(door)
@@ -684,6 +684,7 @@ describe('front door app', () => {
       .set('X-Amzn-SageMaker-Session-Id', '-not-a-session')
       .set('X-Amzn-SageMaker-Inference-Component', 'ic-1')
       .set('X-Amzn-SageMaker-Enable-Explanations', 'x'.repeat(65))
+      .set('X-Amzn-SageMaker-Prefix-Aware-Id', 'x'.repeat(65))
       .set('Accept', 'x'.repeat(1025))
       .send();
     assert.equal(res.status, 202, res.text);

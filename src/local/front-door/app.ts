@@ -172,7 +172,14 @@ const SAGEMAKER_HEADER_PATTERNS: Readonly<Record<string, ValuePattern>> = {
 /** `TargetContainerHostname` of `InvokeEndpoint` (Direct-mode pipelines); the front door reads it, containers never see it. */
 const TARGET_CONTAINER_HOSTNAME_HEADER = 'x-amzn-sagemaker-target-container-hostname';
 
-/** InvokeEndpoint header constraints: Content-Type and Accept, the SageMaker headers' table, then TargetContainerHostname. */
+/**
+ * `PrefixAwareId` of `InvokeEndpoint` and `InvokeEndpointWithResponseStream`: a routing hint for a
+ * variant whose `RoutingStrategy` is `PREFIX_AWARE`; the front door reads it, containers never see it.
+ * 1 to 64 characters of `\A\S[\p{Print}]*\z` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html).
+ */
+const PREFIX_AWARE_ID_HEADER = 'x-amzn-sagemaker-prefix-aware-id';
+
+/** InvokeEndpoint header constraints: Content-Type and Accept, the SageMaker headers' table, then TargetContainerHostname and PrefixAwareId. */
 const HEADER_RULES: readonly HeaderRule[] = [
   { header: 'content-type', member: 'contentType', min: 0, max: 1024, pattern: ASCII },
   { header: 'accept', member: 'accept', min: 0, max: 1024, pattern: ASCII },
@@ -183,6 +190,7 @@ const HEADER_RULES: readonly HeaderRule[] = [
     ...(member === 'customAttributes' ? { sensitive: true } : {}),
   })),
   { header: TARGET_CONTAINER_HOSTNAME_HEADER, member: 'targetContainerHostname', min: 0, max: SAGEMAKER_NAME_MAX_LENGTH, pattern: NAME },
+  { header: PREFIX_AWARE_ID_HEADER, member: 'prefixAwareId', min: 1, max: 64, pattern: PRINTABLE_ID },
 ];
 
 function header(req: Request, name: string): string | undefined {
@@ -271,6 +279,7 @@ const NOT_ASYNC_HEADERS: readonly string[] = [
   SESSION_ID_HEADER,
   INFERENCE_COMPONENT_HEADER,
   ENABLE_EXPLANATIONS_HEADER,
+  PREFIX_AWARE_ID_HEADER,
 ];
 
 /**
@@ -339,6 +348,8 @@ function readInvocation(req: Request, acceptHeader: string): InvokeEndpointReque
   if (targetContainer !== undefined) invocation.targetContainerHostname = targetContainer;
   const session = header(req, SESSION_ID_HEADER);
   if (session !== undefined) invocation.sessionId = session;
+  const prefixAwareId = header(req, PREFIX_AWARE_ID_HEADER);
+  if (prefixAwareId !== undefined) invocation.prefixAwareId = prefixAwareId;
   return invocation;
 }
 

@@ -119,6 +119,30 @@ describe('header constraints', () => {
     assert.match(await validationMessage({ InferenceComponentName: 'a'.repeat(64) }), /at 'inferenceComponentName' failed to satisfy constraint: Member must have length less than or equal to 63$/);
   });
 
+  test('PrefixAwareId is 1 to 64 characters of \\A\\S[\\p{Print}]*\\z on InvokeEndpoint and InvokeEndpointWithResponseStream; a routing hint, it never reaches the container', async () => {
+    const ok = await invoke({ PrefixAwareId: `tenant ${'a'.repeat(57)}` });
+    assert.equal(ok.$metadata.httpStatusCode, 200);
+    assert.equal(seen.at(-1)!['x-amzn-sagemaker-prefix-aware-id'], undefined, 'not forwarded');
+    assert.equal(
+      await validationMessage({ PrefixAwareId: 'tenant\t1' }),
+      "1 validation error detected: Value 'tenant\t1' at 'prefixAwareId' failed to satisfy constraint: Member must satisfy regular expression pattern: \\A\\S[\\p{Print}]*\\z",
+    );
+    assert.match(await validationMessage({ PrefixAwareId: 'a'.repeat(65) }), /^1 validation error detected: Value 'a+' at 'prefixAwareId' failed to satisfy constraint: Member must have length less than or equal to 64$/);
+    const empty = await fetch(`http://127.0.0.1:${(frontDoor.address() as AddressInfo).port}/endpoints/ep/invocations`, { method: 'POST', headers: { 'x-amzn-sagemaker-prefix-aware-id': '', 'content-type': 'text/plain' }, body: 'x' });
+    assert.equal(empty.status, 400);
+    assert.match(await empty.text(), /at 'prefixAwareId' failed to satisfy constraint: Member must have length greater than or equal to 1/);
+
+    const stream = (PrefixAwareId: string) => client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'ep', Body: Buffer.from('x'), PrefixAwareId }));
+    const streamed = await stream('tenant-b');
+    for await (const _ of streamed.Body!) void _;
+    assert.equal(seen.at(-1)!['x-amzn-sagemaker-prefix-aware-id'], undefined, 'not forwarded on a stream either');
+    const refused = await stream('a'.repeat(65)).then(
+      () => assert.fail('the call should fail'),
+      (e: { name: string; message: string }) => (assert.equal(e.name, 'ValidationError'), e.message),
+    );
+    assert.match(refused, /at 'prefixAwareId' failed to satisfy constraint: Member must have length less than or equal to 64$/);
+  });
+
   test("SessionId is checked against each operation's own pattern: InvokeEndpoint's takes NEW_SESSION, InvokeEndpointWithResponseStream's (SessionIdHeader) does not, and its ValidationError quotes that pattern", async () => {
     const invalid = "Value 'a_b' at 'sessionId' failed to satisfy constraint: Member must satisfy regular expression pattern:";
     assert.equal(await validationMessage({ SessionId: 'a_b' }), `1 validation error detected: ${invalid} ^(NEW_SESSION)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`);
