@@ -165,6 +165,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * `UpdateEndpointWeightsAndCapacities` (weights at
  * once, instances started or drained and stopped) and `DeleteEndpoint` (Deleting → gone).
  */
+/**
+ * What a variant's summary in `DescribeEndpoint` repeats from its endpoint config: its
+ * `ManagedInstanceScaling` and `RoutingConfig`, as given (`ProductionVariantSummary` and
+ * `PendingProductionVariantSummary`,
+ * https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantSummary.html).
+ */
+function configuredBehaviour(v: ProductionVariant): Output {
+  return {
+    ...(v.ManagedInstanceScaling === undefined ? {} : { ManagedInstanceScaling: v.ManagedInstanceScaling }),
+    ...(v.RoutingConfig === undefined ? {} : { RoutingConfig: v.RoutingConfig }),
+  };
+}
+
 export class EndpointLifecycle {
   private readonly alarmPollMs: number;
   private readonly random: () => number;
@@ -290,6 +303,7 @@ export class EndpointLifecycle {
       ...capacity(v.spec, v.fleet.size, v.desiredInstanceCount, v.serverlessConfig),
       ...(pending && v.spec.InstanceType ? { InstanceType: v.spec.InstanceType } : {}),
       ...(status ? { VariantStatus: [{ Status: status.Status, StatusMessage: status.StatusMessage, StartTime: epochSeconds(status.StartTime) }] } : {}),
+      ...configuredBehaviour(v.spec),
     };
   }
 
@@ -300,6 +314,7 @@ export class EndpointLifecycle {
       DesiredWeight: v.InitialVariantWeight ?? 1,
       ...capacity(v, 0, initialInstances(v)),
       ...(status ? { VariantStatus: [{ Status: status, StartTime: epochSeconds(since) }] } : {}),
+      ...configuredBehaviour(v),
     };
   }
 

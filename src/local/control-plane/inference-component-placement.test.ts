@@ -112,6 +112,9 @@ describe('inference component placement', () => {
 
   test('ManagedInstanceScaling ENABLED adds instances up to MaxInstanceCount and the local instance limit to place copies, and releases them down to MinInstanceCount', async () => {
     await hostEndpoint('mis', { ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 0, MaxInstanceCount: 2 } });
+    // DescribeEndpoint's ProductionVariantSummary repeats the variant's ManagedInstanceScaling.
+    const summary = (await sm.send(new DescribeEndpointCommand({ EndpointName: 'mis' }))).ProductionVariants?.[0];
+    assert.deepEqual(summary?.ManagedInstanceScaling, { Status: 'ENABLED', MinInstanceCount: 0, MaxInstanceCount: 2 });
     // Two copies of 4 vCPUs per instance: 4 copies take 2 instances.
     const d = await component('scaled', 'mis', 4, { NumberOfCpuCoresRequired: 4, MinMemoryRequiredInMb: 1024 });
     assert.deepEqual([d.RuntimeConfig, d.FailureReason], [{ DesiredCopyCount: 4, CurrentCopyCount: 4 }, undefined]);

@@ -117,3 +117,11 @@ test('InvokeEndpointWithResponseStream routes by prefix as InvokeEndpoint does',
   backend.release();
   for await (const _ of (await streaming).Body!) void _;
 });
+
+test("DescribeEndpoint's variant summary repeats the variant's RoutingConfig, as ProductionVariantSummary carries it", async () => {
+  const described = await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'llm' }));
+  assert.deepEqual(
+    described.ProductionVariants?.map((v) => [v.VariantName, v.RoutingConfig, v.ManagedInstanceScaling]),
+    [['AllTraffic', { RoutingStrategy: 'PREFIX_AWARE', PrefixAwareRoutingConfig: { PrefixLength: PREFIX_LENGTH, ConcurrencyThreshold: 2 } }, undefined]],
+  );
+});
