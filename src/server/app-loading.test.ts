@@ -57,9 +57,9 @@ class LoadingBackend implements InferenceBackend {
   }
 }
 
-async function serve(backend: InferenceBackend, timeoutSeconds = 30): Promise<{ base: string; close: () => Promise<void> }> {
+async function serve(backend: InferenceBackend, timeoutSeconds = 30, serverReady?: () => boolean): Promise<{ base: string; close: () => Promise<void> }> {
   const settings: AppSettings = { maxPayloadMb: 1, timeoutSeconds, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' };
-  const server = http.createServer(createApp({ settings, backend, log: createLogger('silent') }));
+  const server = http.createServer(createApp({ settings, backend, log: createLogger('silent'), serverReady }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -95,6 +95,29 @@ test('an invocation that arrives while the model loads is held, then answered on
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { got: '1,2' });
     assert.equal(backend.invocations, 1);
+  } finally {
+    await close();
+  }
+});
+
+test("a worker whose model is ready answers /ping 503 until every worker's is (serverReady), and serves invocations meanwhile", async () => {
+  const backend = new LoadingBackend();
+  let everyWorkerReady = false;
+  const { base, close } = await serve(backend, 30, () => everyWorkerReady);
+  try {
+    backend.finish();
+    const ping = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(ping.status, 503);
+    const body = (await ping.json()) as { status: string; code: string; message: string };
+    assert.deepEqual([body.status, body.code], ['Loading', 'ERR_NOT_READY']);
+    assert.match(body.message, /this worker process has loaded the model, but not every worker process has yet/);
+    const res = await post(base, '3');
+    assert.equal(res.status, 200, 'an invocation is not refused for another worker still loading');
+    assert.deepEqual(await res.json(), { got: '3' });
+    everyWorkerReady = true;
+    const ready = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(ready.status, 200);
+    assert.equal(((await ready.json()) as { status: string }).status, 'Healthy');
   } finally {
     await close();
   }

@@ -51,6 +51,12 @@ export interface AppOptions {
    * else one of `settings.bodyMemoryMb` is made (none without it).
    */
   bodyBudget?: BodyBudget;
+  /**
+   * Whether every worker process of the server has loaded the model (true when omitted). Until
+   * then `/ping` says 503 even once `backend` is ready, so that a health checker that saw one
+   * worker's 200 never sees another's "loading" after it.
+   */
+  serverReady?: () => boolean;
 }
 
 /**
@@ -201,7 +207,7 @@ function toToolkitError(err: unknown): ToolkitError {
  *
  * @returns a request listener for `http.createServer` (supertest accepts it too).
  */
-export function createApp({ settings, backend: single, log, isDraining = () => false, models, metrics, bodyBudget }: AppOptions): RequestListener {
+export function createApp({ settings, backend: single, log, isDraining = () => false, models, metrics, bodyBudget, serverReady = () => true }: AppOptions): RequestListener {
   if (!single && !models) throw new TypeError('createApp needs a backend, or models for a multi-model endpoint');
   const backend = single as InferenceBackend;
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
@@ -265,6 +271,13 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     if (models) return sendJson(res, 200, { status: 'Healthy', models: models.list().length });
     const state = backend.state();
     if (state === 'ready') {
+      if (!serverReady()) {
+        return sendJson(res, 503, {
+          status: 'Loading',
+          code: 'ERR_NOT_READY',
+          message: 'this worker process has loaded the model, but not every worker process has yet (each loads its own copy; /ping says 200 once all have, and one whose load failed has logged why)',
+        });
+      }
       const d = backend.describe();
       sendJson(res, 200, { status: 'Healthy', runtimes: d?.runtimes.map((r) => ({ name: r.name, backend: r.backend })) ?? [] });
       return;

@@ -23,7 +23,14 @@ export type ToWorker =
       thread: InferenceThreadData;
       /** Multi-model endpoints: the models every worker holds now (name, directory). */
       models: [string, string][];
+      /**
+       * Every worker has loaded the model (the primary logged `ready`): this worker replaces one that
+       * ended, and takes connections only once its own model has loaded.
+       */
+      serverReady: boolean;
     }
+  /** Every worker has loaded the model: a worker's `/ping` may say 200 from now on. */
+  | { type: 'server-ready' }
   /** SIGTERM reached the primary: drain and exit within `graceMs`. */
   | { type: 'shutdown'; graceMs: number }
   /** The whole cluster's metrics, answering `metrics-request` `id`. */
@@ -66,8 +73,13 @@ export type ToPrimary =
 /** The worker's configuration message. */
 export type WorkerConfig = Extract<ToWorker, { type: 'config' }>;
 
-const TO_WORKER: ReadonlySet<string> = new Set<ToWorker['type']>(['config', 'shutdown', 'metrics-response', 'mme-apply', 'mme-response', 'close-connections', 'bidi-slot-answer']);
-const TO_PRIMARY: ReadonlySet<string> = new Set<ToPrimary['type']>(['hello', 'listening', 'model', 'metrics-request', 'mme-request', 'mme-applied', 'connections', 'alive', 'bidi-slot', 'bidi-slot-free']);
+// Records rather than lists: a message type added to ToWorker or ToPrimary and not here is a type error, not a message dropped.
+const TO_WORKER: ReadonlySet<string> = new Set(
+  Object.keys({ config: 1, shutdown: 1, 'server-ready': 1, 'metrics-response': 1, 'mme-apply': 1, 'mme-response': 1, 'close-connections': 1, 'bidi-slot-answer': 1 } satisfies Record<ToWorker['type'], 1>),
+);
+const TO_PRIMARY: ReadonlySet<string> = new Set(
+  Object.keys({ hello: 1, listening: 1, model: 1, 'metrics-request': 1, 'mme-request': 1, 'mme-applied': 1, connections: 1, alive: 1, 'bidi-slot': 1, 'bidi-slot-free': 1 } satisfies Record<ToPrimary['type'], 1>),
+);
 
 function typeOf(msg: unknown): string | undefined {
   return msg !== null && typeof msg === 'object' && typeof (msg as { type?: unknown }).type === 'string' ? (msg as { type: string }).type : undefined;

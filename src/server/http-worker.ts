@@ -148,7 +148,11 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   let draining = false;
   // Request bodies and bidirectional streams' messages share one memory budget (SMKIT_BODY_MEMORY_MB).
   const bodyBudget = new BodyBudget(Math.floor(settings.bodyMemoryMb * 1024 * 1024));
-  const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining, bodyBudget });
+  // Each worker process loads its own copy of the model: /ping says 200 only once all have (the
+  // primary tells when), so that it never says 503 "loading" after another worker's 200. With one
+  // worker its own model is all there is.
+  let serverReady = config.serverReady || settings.workers === 1;
+  const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining, bodyBudget, serverReady: () => serverReady });
   // Every request is counted until its response closes, so a shutdown can wait for those being
   // answered (streamed answers included) without polling.
   const listener: RequestListener = (req, res) => {
@@ -238,7 +242,10 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   };
   // A worker that joins a multi-model endpoint (a replacement, or one slower to start than the first
   // POST /models) takes connections only once it holds every model the others do: otherwise it would
-  // answer 503 or leave models out of GET /models.
+  // answer 503 or leave models out of GET /models. Likewise a worker that replaces one of a
+  // single-model server already ready takes connections once its model has loaded (or failed to):
+  // while it loads, the others answer /ping 200 and serve.
+  if (backend && config.serverReady && settings.workers > 1) reloads = [backend.whenSettled()];
   void Promise.all(reloads).then(() =>
     server.listen(listenOptions, () => {
       void (kernelBalancing ? listenAcceptors() : Promise.resolve()).then(
@@ -342,6 +349,9 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
         return models?.onResponse(msg);
       case 'close-connections':
         return shedder?.close(msg.count);
+      case 'server-ready':
+        serverReady = true;
+        return;
       case 'bidi-slot-answer':
         return streamSlots.onAnswer(msg);
       default:

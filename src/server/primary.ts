@@ -119,6 +119,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     announced = true;
     const port = listening.get(ready[0]!) ?? settings.port;
     log.info({ port, workers: settings.workers }, `ready: listening on ${settings.host}:${port}`);
+    // Until now each worker's /ping said 503, its own model loaded or not: once one said 200, none may say "loading".
+    for (const worker of Object.values(cluster.workers ?? {})) if (worker && configured.has(worker.id)) sendToWorker(worker, { type: 'server-ready' });
   };
   // Workers report their connection counts; those over their share are told to close some (connection-rebalancing.ts).
   const census = new ConnectionCensus((id, count) => {
@@ -221,7 +223,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
             sendToWorker(worker, { type: 'shutdown', graceMs: 0 });
             return;
           }
-          sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [] });
+          sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [], serverReady: announced });
           configured.add(worker.id);
           return watchdog.heard(worker.id);
         case 'alive':

@@ -3,7 +3,7 @@ import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
@@ -261,6 +261,70 @@ describe('smkit serve as a process', () => {
       running = false;
       await Promise.all(clients);
     }
+  });
+
+  test('two workers: /ping says 503 until both have loaded the model, then 200; a replacement takes no connections while it loads, so no /ping says 503 after the first 200', async (t) => {
+    const gate = mkdtempSync(path.join(os.tmpdir(), 'smkit-load-gate-'));
+    cleanupsOf(t).push(() => removeDir(gate));
+    const server = await serveFixture('load-gate', { SAGEMAKER_MODEL_SERVER_WORKERS: '2', LOAD_GATE_DIR: gate }, undefined, cleanupsOf(t));
+    /** A request on a connection of its own, so that each may reach either worker. */
+    const request = (pathname: string, body?: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = http.request(`${server.url}${pathname}`, { agent: false, method: body === undefined ? 'GET' : 'POST', headers: { 'Content-Type': 'text/plain' }, timeout: 10_000 }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          res.on('error', reject);
+        });
+        req.on('timeout', () => req.destroy(new Error('timed out')));
+        req.on('error', reject);
+        req.end(body);
+      });
+    const pings = async (n: number) => Promise.all(Array.from({ length: n }, () => request('/ping')));
+    const waiting = () => readdirSync(gate).filter((n) => n.startsWith('waiting-'));
+    // One worker loads; the other waits at the gate. Until it loads, every /ping is 503, the loaded one's too.
+    const seen: number[] = [];
+    await until(
+      'the loaded worker to answer /ping',
+      async () => {
+        const answer = await request('/ping');
+        seen.push(answer.status);
+        return waiting().length === 1 && answer.text.includes('this worker process has loaded the model, but not every worker process has yet');
+      },
+      { ...RETRY, timeoutMs: 60_000, detail: () => server.output().slice(-2000) },
+    );
+    assert.deepEqual(
+      (await pings(20)).map((a) => a.status),
+      Array(20).fill(503),
+    );
+    assert.ok(!seen.includes(200), `no /ping said 200 while a worker loaded: ${seen.join(' ')}`);
+    writeFileSync(path.join(gate, 'open'), '');
+    await waitForPing(server);
+    assert.deepEqual(
+      (await pings(20)).map((a) => a.status),
+      Array(20).fill(200),
+    );
+    // A worker dies; its replacement waits at the gate (closed again) while the other serves alone.
+    rmSync(path.join(gate, 'open'));
+    const [firstWaiter] = waiting();
+    const killed = await request('/invocations', 'process').catch(() => undefined);
+    assert.ok(!killed || killed.status >= 500);
+    await until('the replacement to wait at the gate', () => waiting().length === 2, { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+    const replacement = Number(waiting().find((n) => n !== firstWaiter)!.slice('waiting-'.length));
+    assert.deepEqual(
+      (await pings(20)).map((a) => a.status),
+      Array(20).fill(200),
+    );
+    const served = await Promise.all(Array.from({ length: 10 }, () => request('/invocations', 'x')));
+    assert.deepEqual(
+      served.map((a) => a.status),
+      Array(10).fill(200),
+    );
+    assert.ok(served.every((a) => (JSON.parse(a.text) as { pid: number }).pid !== replacement), 'the loading replacement took no invocation');
+    // Once loaded, the replacement takes connections.
+    writeFileSync(path.join(gate, 'open'), '');
+    await until('the replacement to serve', async () => (await request('/invocations', 'x')).text === JSON.stringify({ pid: replacement }), { ...RETRY, timeoutMs: 30_000 });
   });
 
   test('inline mode: a modelFn that calls process.exit ends start-up with exit 1 naming the cause, not a restart loop until SAGEMAKER_STARTUP_TIMEOUT', async (t) => {
