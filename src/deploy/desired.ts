@@ -10,7 +10,7 @@ import type {
   ProductionVariantInstanceType,
 } from '@aws-sdk/client-sagemaker';
 import { ToolkitError } from '../errors/catalogue.js';
-import { asyncInferenceConfigOf, type CapacitySizeConfig, type EndpointConfig, type EndpointDeploymentConfig, type VariantConfig } from '../endpoint-file/schema.js';
+import { asyncInferenceConfigOf, routingConfigOf, type CapacitySizeConfig, type EndpointConfig, type EndpointDeploymentConfig, type VariantConfig } from '../endpoint-file/schema.js';
 import type { ContainerArtifact } from './artifacts.js';
 
 /** Instance type used when a variant gives none. */
@@ -245,6 +245,8 @@ function productionVariant(v: VariantConfig, modelName: string): ProductionVaria
     InitialInstanceCount: v.instanceCount,
     InstanceType: (v.instanceType ?? DEFAULT_INSTANCE_TYPE) as ProductionVariantInstanceType,
     InitialVariantWeight: v.weight,
+    // Part of the config's hash: a changed routing is a new endpoint config and an UpdateEndpoint.
+    ...(v.routing ? { RoutingConfig: routingConfigOf(v.routing) } : {}),
   };
 }
 

@@ -283,3 +283,34 @@ test('an endpoint left UpdateRollbackFailed is not "waited for": the plan says i
       err.code === 'ERR_DEPLOY_FAILED' && /UpdateRollbackFailed \(a rolling update and its rollback both failed: Rollback failed: instance capacity\).*will not settle by itself.*--delete/.test(err.message) && !/wait until/.test(err.message),
   );
 });
+
+test('a variant\'s routing becomes its RoutingConfig in CreateEndpointConfig; a routing change is a new config and an UpdateEndpoint, the models kept', () => {
+  const routing = { strategy: 'PREFIX_AWARE', prefixLength: 4096, concurrencyThreshold: 8 };
+  const before = desired().d;
+  const { d, artifacts } = desired({ routing }, { shadow: { name: 'S', model: 'a', routing: { strategy: 'RANDOM' } } });
+  assert.deepEqual(d.config.input.ProductionVariants, [
+    { VariantName: 'A', ModelName: d.models[0]!.name, InitialInstanceCount: 1, InstanceType: 'ml.m5.large', InitialVariantWeight: 1, RoutingConfig: { RoutingStrategy: 'PREFIX_AWARE', PrefixAwareRoutingConfig: { PrefixLength: 4096, ConcurrencyThreshold: 8 } } },
+  ]);
+  assert.deepEqual(d.config.input.ShadowProductionVariants![0]!.RoutingConfig, { RoutingStrategy: 'RANDOM' });
+  assert.equal(before.config.input.ProductionVariants![0]!.RoutingConfig, undefined, 'no routing key, no RoutingConfig');
+  assert.equal(d.models[0]!.name, before.models[0]!.name, 'routing is the config\'s, not the model\'s');
+
+  const changed = desired({ routing: { ...routing, concurrencyThreshold: 16 } }).d;
+  const unrouted = desired({ routing }).d;
+  assert.notEqual(changed.config.name, unrouted.config.name, 'a changed threshold is a new config');
+  assert.notEqual(unrouted.config.name, before.config.name, 'adding routing is a new config');
+  assert.equal(desired({ routing }).d.config.name, unrouted.config.name, 'the same routing, the same config');
+
+  const state: CurrentState = {
+    ...deployedState(before),
+    configExists: false,
+    currentConfig: { name: before.config.name, variants: [{ name: 'A', modelName: before.models[0]!.name, instanceType: 'ml.m5.large' }] },
+  };
+  const plan = planEndpoint(unrouted, artifacts, state);
+  assert.equal(plan.endpoint, 'update');
+  assert.equal(plan.createConfig, true);
+  assert.deepEqual(plan.createModels, []);
+  assert.deepEqual(plan.deregister, [], 'the instance type is unchanged: autoscaling stays registered');
+  assert.deepEqual(plan.cleanup, { configs: [before.config.name], models: [] });
+  assert.match(formatPlan(plan), new RegExp(`update\\s+endpoint\\s+iris\\s+\\(config ${before.config.name} → ${unrouted.config.name};`));
+});

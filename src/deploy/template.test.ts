@@ -139,7 +139,7 @@ const FILE = {
       name: 'iris',
       variants: [
         { name: 'A', weight: 3, model: 'a', instanceType: 'ml.m5.large', instanceCount: 2, env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1 }, autoscaling: { minCapacity: 1, maxCapacity: 4, targetInvocationsPerInstance: 70, scaleInCooldownSeconds: 300, scaleOutCooldownSeconds: 60 } },
-        { name: 'B', weight: 1, containers: [{ model: 'pre' }, { model: 'b', image: 'other/image:2' }] },
+        { name: 'B', weight: 1, containers: [{ model: 'pre' }, { model: 'b', image: 'other/image:2' }], routing: { strategy: 'PREFIX_AWARE', prefixLength: 4096, concurrencyThreshold: 8 } },
       ],
       shadow: { name: 'Shadow', model: 'c' },
       dataCapture: { destination: 's3://my-bucket/capture', samplingPercentage: 50, csvContentTypes: ['text/csv'] },
@@ -206,6 +206,9 @@ test('every resource of the template is valid for its CloudFormation type (resou
     Dimensions: [{ Name: 'EndpointName', Value: { 'Fn::GetAtt': ['LinearEndpoint', 'EndpointName'] } }],
   });
   assert.equal(t.Resources.LinearScalableTargetAllTraffic!.Properties.MinCapacity, 0);
+  const irisVariants = (t.Resources.IrisEndpointConfig!.Properties as { ProductionVariants: Record<string, unknown>[] }).ProductionVariants;
+  assert.deepEqual(irisVariants[1]!.RoutingConfig, { RoutingStrategy: 'PREFIX_AWARE', PrefixAwareRoutingConfig: { PrefixLength: 4096, ConcurrencyThreshold: 8 } });
+  assert.equal('RoutingConfig' in irisVariants[0]!, false, 'a variant without routing gets no RoutingConfig');
   const pocket = (t.Resources.PocketEndpointConfig!.Properties as { ProductionVariants: Record<string, unknown>[] }).ProductionVariants[0]!;
   assert.deepEqual(pocket.ServerlessConfig, { MemorySizeInMB: 2048, MaxConcurrency: 4, ProvisionedConcurrency: 1 });
   assert.equal('InstanceType' in pocket || 'InitialInstanceCount' in pocket, false, 'a serverless variant names no instances');

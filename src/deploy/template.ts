@@ -120,6 +120,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
         ? { ServerlessConfig: { ...v.ServerlessConfig } }
         : { InitialInstanceCount: v.InitialInstanceCount, InstanceType: v.InstanceType }),
       InitialVariantWeight: v.InitialVariantWeight,
+      ...(v.RoutingConfig ? { RoutingConfig: JSON.parse(JSON.stringify(v.RoutingConfig)) as unknown } : {}),
     });
     const c = e.config.input;
     const configId = claim(logicalId(e.name, 'EndpointConfig'), `the endpoint config of ${e.name}`);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asyncInferenceConfigOf, parseEndpointFile } from './schema.js';
+import { asyncInferenceConfigOf, parseEndpointFile, routingConfigOf } from './schema.js';
+import { checkRoutingConfig } from '../local/control-plane/routing-config.js';
 import { endpointNameFor, loadEndpointTarget, readEndpointFile } from './load.js';
 
 const resolve = (p: string): string => `/base/${p}`;
@@ -343,4 +344,54 @@ test('S3 destinations take Amazon S3 https:// URLs, as CreateEndpointConfig does
   // Neither S3 nor the local SageMaker reads S3:// as an s3:// URI (both match the scheme case-sensitively).
   bad({ dataCapture: { destination: 'S3://b/capture' } }, 'dataCapture.destination');
   bad({ dataCapture: { destination: 'file:///tmp/capture' } }, 'dataCapture.destination');
+});
+
+test('routing: each strategy parses, and stands for the RoutingConfig the local SageMaker\'s CreateEndpointConfig takes; shadow variants take it too', () => {
+  const parse = (routing: unknown, shadow?: unknown) => parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a', routing }], ...(shadow ? { shadow: { model: 's', routing: shadow } } : {}) }] }, resolve, read).endpoints[0]!;
+  const prefix = parse({ strategy: 'PREFIX_AWARE', prefixLength: 4096, concurrencyThreshold: 8 }).variants[0]!.routing!;
+  assert.deepEqual(prefix, { strategy: 'PREFIX_AWARE', prefixLength: 4096, concurrencyThreshold: 8 });
+  assert.deepEqual(routingConfigOf(prefix), { RoutingStrategy: 'PREFIX_AWARE', PrefixAwareRoutingConfig: { PrefixLength: 4096, ConcurrencyThreshold: 8 } });
+  const edges = parse({ strategy: 'PREFIX_AWARE', prefixLength: 65536, concurrencyThreshold: 1 }, { strategy: 'PREFIX_AWARE', prefixLength: 1024, concurrencyThreshold: 1024 });
+  assert.deepEqual(routingConfigOf(edges.shadow!.routing!), { RoutingStrategy: 'PREFIX_AWARE', PrefixAwareRoutingConfig: { PrefixLength: 1024, ConcurrencyThreshold: 1024 } });
+  for (const strategy of ['LEAST_OUTSTANDING_REQUESTS', 'RANDOM'] as const) {
+    const r = parse({ strategy }).variants[0]!.routing!;
+    assert.deepEqual(r, { strategy });
+    assert.deepEqual(routingConfigOf(r), { RoutingStrategy: strategy }, 'no PrefixAwareRoutingConfig beside another strategy');
+  }
+  assert.equal(parse(undefined).variants[0]!.routing, undefined, 'no routing key: no RoutingConfig (the service default)');
+  // What the file takes, CreateEndpointConfig takes: the same rules (routingConfigProblem) behind both.
+  for (const r of [prefix, edges.variants[0]!.routing!, edges.shadow!.routing!, { strategy: 'RANDOM' as const }]) {
+    assert.doesNotThrow(() => checkRoutingConfig([{ VariantName: 'A', RoutingConfig: routingConfigOf(r) }]));
+  }
+});
+
+test('routing: refusals name the key and say what to change', () => {
+  const refused = (variant: Record<string, unknown>, message: string): void => {
+    assert.throws(
+      () => parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a', ...variant }] }] }, resolve, read),
+      (err: Error & { code?: string }) => err.code === 'ERR_ENDPOINT_FILE_INVALID' && err.message === message,
+      message,
+    );
+  };
+  const at = 'endpoints[0].variants[0].routing';
+  refused({ routing: 'PREFIX_AWARE' }, `${at}: must be a map with "strategy" (LEAST_OUTSTANDING_REQUESTS, RANDOM, PREFIX_AWARE) and, for PREFIX_AWARE, "prefixLength" and "concurrencyThreshold"`);
+  refused({ routing: { prefixLength: 4096 } }, `${at}.strategy: is required: one of LEAST_OUTSTANDING_REQUESTS, RANDOM, PREFIX_AWARE`);
+  refused({ routing: { strategy: 'prefix_aware' } }, `${at}.strategy: must be one of LEAST_OUTSTANDING_REQUESTS, RANDOM, PREFIX_AWARE (got "prefix_aware")`);
+  refused({ routing: { strategy: 'RANDOM', prefixLenght: 4096 } }, `${at}: unknown key "prefixLenght": did you mean "prefixLength"? (allowed: strategy, prefixLength, concurrencyThreshold)`);
+  refused({ routing: { strategy: 'PREFIX_AWARE', prefixLength: 1023, concurrencyThreshold: 8 } }, `${at}.prefixLength: must be an integer from 1024 to 65536 (got 1023)`);
+  refused({ routing: { strategy: 'PREFIX_AWARE', prefixLength: 65537, concurrencyThreshold: 8 } }, `${at}.prefixLength: must be an integer from 1024 to 65536 (got 65537)`);
+  refused({ routing: { strategy: 'PREFIX_AWARE', prefixLength: 4096.5, concurrencyThreshold: 8 } }, `${at}.prefixLength: must be an integer from 1024 to 65536 (got 4096.5)`);
+  refused({ routing: { strategy: 'PREFIX_AWARE', prefixLength: 4096, concurrencyThreshold: 0 } }, `${at}.concurrencyThreshold: must be an integer from 1 to 1024 (got 0)`);
+  refused({ routing: { strategy: 'PREFIX_AWARE', prefixLength: 4096, concurrencyThreshold: 1025 } }, `${at}.concurrencyThreshold: must be an integer from 1 to 1024 (got 1025)`);
+  refused({ routing: { strategy: 'PREFIX_AWARE', prefixLength: '4096', concurrencyThreshold: 8 } }, `${at}.prefixLength: must be an integer from 1024 to 65536 (got "4096")`);
+  refused({ routing: { strategy: 'PREFIX_AWARE' } }, `${at}: strategy PREFIX_AWARE needs prefixLength (1024 to 65536: the bytes from the start of the request body that choose the instance) and concurrencyThreshold (1 to 1024: the requests in flight on that instance at which another takes the request)`);
+  refused({ routing: { strategy: 'PREFIX_AWARE', prefixLength: 4096 } }, `${at}.concurrencyThreshold: is required with strategy PREFIX_AWARE (1 to 1024: the requests in flight on that instance at which another takes the request)`);
+  refused({ routing: { strategy: 'PREFIX_AWARE', concurrencyThreshold: 8 } }, `${at}.prefixLength: is required with strategy PREFIX_AWARE (1024 to 65536: the bytes from the start of the request body that choose the instance)`);
+  refused({ routing: { strategy: 'RANDOM', prefixLength: 4096 } }, `${at}.prefixLength: applies only to strategy PREFIX_AWARE, and the strategy is RANDOM: remove prefixLength, or set strategy to PREFIX_AWARE`);
+  refused({ routing: { strategy: 'RANDOM', prefixLength: 4096, concurrencyThreshold: 8 } }, `${at}: prefixLength and concurrencyThreshold apply only to strategy PREFIX_AWARE, and the strategy is RANDOM: remove prefixLength and concurrencyThreshold, or set strategy to PREFIX_AWARE`);
+  refused({ routing: { strategy: 'LEAST_OUTSTANDING_REQUESTS', concurrencyThreshold: 8 } }, `${at}.concurrencyThreshold: applies only to strategy PREFIX_AWARE, and the strategy is LEAST_OUTSTANDING_REQUESTS: remove concurrencyThreshold, or set strategy to PREFIX_AWARE`);
+  refused(
+    { serverless: { memorySizeInMB: 2048, maxConcurrency: 5 }, routing: { strategy: 'RANDOM' } },
+    `${at}: does not go with "serverless": routing spreads requests over a variant's instances, and a serverless variant has none to choose; remove routing, or give the variant instances (instanceType, instanceCount) instead of serverless`,
+  );
 });

@@ -4,6 +4,8 @@ import { closestNames, orList } from '../core/closest-name.js';
 import { parseS3Location } from '../aws/s3-location.js';
 import { isRegionName } from '../aws/partition.js';
 import { environmentBytes, MAX_MODEL_ENVIRONMENT_BYTES } from '../aws/container-environment.js';
+import { CONCURRENCY_THRESHOLD_RANGE, PREFIX_AWARE_MEMBERS, PREFIX_LENGTH_RANGE, ROUTING_STRATEGIES, routingConfigProblem } from '../aws/routing-config.js';
+import type { ProductionVariantRoutingConfig } from '../aws/shapes/sagemaker.js';
 
 /** One container: a model directory or `model.tar.gz`, plus its environment. */
 export interface ContainerConfig {
@@ -59,6 +61,21 @@ export interface ServerlessSettings {
   provisionedConcurrency?: number;
 }
 
+/**
+ * How requests are spread over a variant's instances (`ProductionVariant.RoutingConfig`,
+ * https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantRoutingConfig.html),
+ * with `PrefixAwareRoutingConfig`'s members beside the strategy, as `asyncInference` flattens its
+ * `OutputConfig` and `ClientConfig`.
+ */
+export interface RoutingSettings {
+  /** `RoutingStrategy`. */
+  strategy: (typeof ROUTING_STRATEGIES)[number];
+  /** `PrefixAwareRoutingConfig.PrefixLength` (1024 to 65536): set exactly when `strategy` is `PREFIX_AWARE`. */
+  prefixLength?: number;
+  /** `PrefixAwareRoutingConfig.ConcurrencyThreshold` (1 to 1024): set exactly when `strategy` is `PREFIX_AWARE`. */
+  concurrencyThreshold?: number;
+}
+
 /** A production or shadow variant: one container, or a serial pipeline of 2 to 15. */
 export interface VariantConfig {
   name: string;
@@ -70,8 +87,10 @@ export interface VariantConfig {
   instanceType?: string;
   /** Autoscaling that `smkit deploy` registers after the endpoint is in service. */
   autoscaling?: AutoscalingConfig;
-  /** Set for a serverless variant (then `instanceType`, `instanceCount` and `autoscaling` are not). */
+  /** Set for a serverless variant (then `instanceType`, `instanceCount`, `autoscaling` and `routing` are not). */
   serverless?: ServerlessSettings;
+  /** `ProductionVariant.RoutingConfig`; none is sent when absent (SageMaker's default routing). */
+  routing?: RoutingSettings;
   containers: ContainerConfig[];
 }
 
@@ -333,7 +352,7 @@ function parseContainer(v: Json, where: string, resolve: Resolve, defaultHostnam
 
 function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: string): VariantConfig {
   if (!isObject(v)) fail(where, 'must be a map');
-  onlyKeys(v, where, ['name', 'weight', 'instanceCount', 'instanceType', 'autoscaling', 'serverless', 'model', 'env', 'hostname', 'image', 'mode', 'containers']);
+  onlyKeys(v, where, ['name', 'weight', 'instanceCount', 'instanceType', 'autoscaling', 'routing', 'serverless', 'model', 'env', 'hostname', 'image', 'mode', 'containers']);
   const name = v.name === undefined ? defaultName : checkName(v.name, `${where}.name`);
   const weight = v.weight === undefined ? 1 : checkNumber(v.weight, `${where}.weight`, 0, 1e6);
   const instanceCount = v.instanceCount === undefined ? 1 : checkNumber(v.instanceCount, `${where}.instanceCount`, 1, 1000, true);
@@ -378,11 +397,49 @@ function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: str
     for (const key of ['instanceType', 'instanceCount', 'autoscaling'] as const) {
       if (v[key] !== undefined) fail(`${where}.${key}`, 'does not go with "serverless": a serverless variant has no instances to choose (ServerlessConfig replaces InstanceType and InitialInstanceCount)');
     }
+    // RoutingConfig spreads requests over "the instances that the endpoint hosts" (its API
+    // reference); a serverless variant has none of its own, and AWS documents no routing for one.
+    if (v.routing !== undefined) fail(`${where}.routing`, 'does not go with "serverless": routing spreads requests over a variant\'s instances, and a serverless variant has none to choose; remove routing, or give the variant instances (instanceType, instanceCount) instead of serverless');
     if (containers.length > 1) fail(`${where}.serverless`, 'needs one container: serverless endpoints do not run inference pipelines');
     if (containers[0]!.mode === 'MultiModel') fail(`${where}.serverless`, 'does not go with mode MultiModel: serverless endpoints do not host multi-model containers');
     variant.serverless = parseServerless(v.serverless, `${where}.serverless`);
   }
+  if (v.routing !== undefined) variant.routing = parseRouting(v.routing, `${where}.routing`);
   return variant;
+}
+
+/** The API's `RoutingConfig` for a variant's `routing` (the local SageMaker and `smkit deploy` send the same). */
+export function routingConfigOf(r: RoutingSettings): ProductionVariantRoutingConfig {
+  const prefix = {
+    ...(r.prefixLength === undefined ? {} : { PrefixLength: r.prefixLength }),
+    ...(r.concurrencyThreshold === undefined ? {} : { ConcurrencyThreshold: r.concurrencyThreshold }),
+  };
+  return { RoutingStrategy: r.strategy, ...(Object.keys(prefix).length === 0 ? {} : { PrefixAwareRoutingConfig: prefix }) };
+}
+
+/** The file's key for each `PrefixAwareRoutingConfig` member. */
+const PREFIX_AWARE_KEYS = { PrefixLength: 'prefixLength', ConcurrencyThreshold: 'concurrencyThreshold' } as const;
+
+function parseRouting(v: Json, where: string): RoutingSettings {
+  if (!isObject(v)) fail(where, `must be a map with "strategy" (${ROUTING_STRATEGIES.join(', ')}) and, for PREFIX_AWARE, "prefixLength" and "concurrencyThreshold"`);
+  onlyKeys(v, where, ['strategy', 'prefixLength', 'concurrencyThreshold']);
+  if (v.strategy === undefined) fail(`${where}.strategy`, `is required: one of ${ROUTING_STRATEGIES.join(', ')}`);
+  const routing: RoutingSettings = { strategy: oneOfValues(v.strategy, `${where}.strategy`, ROUTING_STRATEGIES) };
+  if (v.prefixLength !== undefined) routing.prefixLength = checkNumber(v.prefixLength, `${where}.prefixLength`, PREFIX_LENGTH_RANGE.min, PREFIX_LENGTH_RANGE.max, true);
+  if (v.concurrencyThreshold !== undefined) routing.concurrencyThreshold = checkNumber(v.concurrencyThreshold, `${where}.concurrencyThreshold`, CONCURRENCY_THRESHOLD_RANGE.min, CONCURRENCY_THRESHOLD_RANGE.max, true);
+  // The rules CreateEndpointConfig holds the API's RoutingConfig to (the local SageMaker's checkRoutingConfig), worded in the file's keys.
+  const problem = routingConfigProblem(routingConfigOf(routing));
+  if (problem && 'misplaced' in problem) {
+    const given = (['prefixLength', 'concurrencyThreshold'] as const).filter((k) => routing[k] !== undefined);
+    const them = given.join(' and ');
+    fail(given.length === 1 ? `${where}.${them}` : where, `${given.length === 1 ? 'applies' : `${them} apply`} only to strategy PREFIX_AWARE, and the strategy is ${routing.strategy}: remove ${them}, or set strategy to PREFIX_AWARE`);
+  }
+  if (problem && 'missing' in problem) {
+    const [first, second] = problem.missing;
+    if (second === undefined) fail(`${where}.${PREFIX_AWARE_KEYS[first!]}`, `is required with strategy PREFIX_AWARE (${PREFIX_AWARE_MEMBERS[first!]})`);
+    fail(where, `strategy PREFIX_AWARE needs ${PREFIX_AWARE_KEYS[first!]} (${PREFIX_AWARE_MEMBERS[first!]}) and ${PREFIX_AWARE_KEYS[second]} (${PREFIX_AWARE_MEMBERS[second]})`);
+  }
+  return routing;
 }
 
 function parseServerless(v: Json, where: string): ServerlessSettings {

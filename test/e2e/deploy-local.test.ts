@@ -101,6 +101,7 @@ endpoints:
         model: ./model-a
         instanceType: ml.m5.large
         env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1, SMKIT_INFERENCE_MODE: inline }
+        routing: { strategy: LEAST_OUTSTANDING_REQUESTS }
         autoscaling:
           minCapacity: 1
           maxCapacity: 2
@@ -111,6 +112,7 @@ endpoints:
         weight: 1
         model: ./model-b
         env: { SAGEMAKER_MODEL_SERVER_WORKERS: 1, SMKIT_INFERENCE_MODE: inline }
+        routing: { strategy: PREFIX_AWARE, prefixLength: 4096, concurrencyThreshold: 8 }
     shadow:
       name: Shadow
       model: ./model-b
@@ -183,6 +185,12 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
     const config = await sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: created.EndpointConfigName }));
     assert.match(config.ProductionVariants![0]!.ModelName!, /^iris-A-[0-9a-f]{10}$/);
     assert.equal(config.ProductionVariants![0]!.InstanceType, 'ml.m5.large');
+    // Each variant's routing reached CreateEndpointConfig, as the real SDK reads it back.
+    const routingOf = (variants: { VariantName?: string | undefined; RoutingConfig?: unknown }[] | undefined): unknown[] => (variants ?? []).map((v) => [v.VariantName, v.RoutingConfig]);
+    const routing = [['A', { RoutingStrategy: 'LEAST_OUTSTANDING_REQUESTS' }], ['B', { RoutingStrategy: 'PREFIX_AWARE', PrefixAwareRoutingConfig: { PrefixLength: 4096, ConcurrencyThreshold: 8 } }]];
+    assert.deepEqual(routingOf(config.ProductionVariants), routing);
+    assert.deepEqual(routingOf(config.ShadowProductionVariants), [['Shadow', undefined]], 'no routing key, no RoutingConfig');
+    assert.deepEqual(routingOf(created.ProductionVariants), routing, "DescribeEndpoint's variant summaries repeat it");
     const answer = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'iris', ContentType: 'text/csv', Accept: 'application/json', Body: Buffer.from('5.1,3.5,1.4,0.2') }), { abortSignal: AbortSignal.timeout(30_000) });
     assert.equal(JSON.parse(Buffer.from(answer.Body!).toString()).length, 1);
     const targets = await autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: ['endpoint/iris/variant/A'] }));
@@ -226,6 +234,7 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
       return ep.EndpointStatus === 'InService' ? ep : undefined;
     }, { timeoutMs: 60_000, intervalMs: POLL_MS });
     assert.notEqual(updated.EndpointConfigName, created.EndpointConfigName);
+    assert.deepEqual(routingOf((await sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: updated.EndpointConfigName }))).ProductionVariants), routing, 'the new config keeps the routing');
     await assert.rejects(sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: created.EndpointConfigName })), /Could not find/, 'the superseded config is removed');
 
     // 4. A further update whose bake sees the rollback alarm in ALARM: rolled back, reported, exit 1.

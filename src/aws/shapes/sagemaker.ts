@@ -1,4 +1,5 @@
 import type { ShapeRule } from './validate.js';
+import { CONCURRENCY_THRESHOLD_RANGE, PREFIX_LENGTH_RANGE, ROUTING_STRATEGIES } from '../routing-config.js';
 
 /*
  * The SageMaker control-plane shapes smkit's local SageMaker serves, named and constrained as the
@@ -41,7 +42,7 @@ export interface ProductionVariant {
 
 /** `ProductionVariantRoutingConfig`. */
 export interface ProductionVariantRoutingConfig {
-  RoutingStrategy: 'LEAST_OUTSTANDING_REQUESTS' | 'RANDOM' | 'PREFIX_AWARE';
+  RoutingStrategy: (typeof ROUTING_STRATEGIES)[number];
   /** Only with `PREFIX_AWARE`, which needs both of its members. */
   PrefixAwareRoutingConfig?: PrefixAwareRoutingConfig;
 }
@@ -221,10 +222,10 @@ const VARIANT: ShapeRule = {
       kind: 'structure',
       required: ['RoutingStrategy'],
       members: {
-        RoutingStrategy: { kind: 'string', enum: ['LEAST_OUTSTANDING_REQUESTS', 'RANDOM', 'PREFIX_AWARE'] },
+        RoutingStrategy: { kind: 'string', enum: ROUTING_STRATEGIES },
         PrefixAwareRoutingConfig: {
           kind: 'structure',
-          members: { PrefixLength: { kind: 'integer', min: 1024, max: 65536 }, ConcurrencyThreshold: { kind: 'integer', min: 1, max: 1024 } },
+          members: { PrefixLength: { kind: 'integer', ...PREFIX_LENGTH_RANGE }, ConcurrencyThreshold: { kind: 'integer', ...CONCURRENCY_THRESHOLD_RANGE } },
         },
       },
     },

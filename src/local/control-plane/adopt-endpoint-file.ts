@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { ContainerDefinition, ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { gpusOf } from '../backends/gpu.js';
-import { asyncInferenceConfigOf, type EndpointFileConfig, type VariantConfig } from '../../endpoint-file/schema.js';
+import { asyncInferenceConfigOf, routingConfigOf, type EndpointFileConfig, type VariantConfig } from '../../endpoint-file/schema.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import type { LocalEndpointsHandle } from '../endpoint/start.js';
 import { Fleet } from '../fleet/fleet.js';
@@ -68,7 +68,7 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
       }));
       const model: ModelRecord = { name: modelName, arn: store.arn('model', modelName), createdAt: now, containers, primary: containers.length === 1, ...(containers.length > 1 ? { inferenceExecutionMode: 'Serial' as const } : {}) };
       store.models.set(modelName, model);
-      return { VariantName: v.name, ModelName: modelName, InitialInstanceCount: v.instanceCount, InitialVariantWeight: v.weight };
+      return { VariantName: v.name, ModelName: modelName, InitialInstanceCount: v.instanceCount, InitialVariantWeight: v.weight, ...(v.routing ? { RoutingConfig: routingConfigOf(v.routing) } : {}) };
     };
     const adopt = (v: VariantConfig, runtime: VariantState['runtime']): VariantState => {
       const running = v.containers.map((c) => handle.containers.find((r) => r.spec.id === `${file.name}/${v.name}/${c.hostname}`)!);

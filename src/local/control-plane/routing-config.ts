@@ -1,6 +1,7 @@
 import type { ProductionVariant } from '../../aws/shapes/sagemaker.js';
 import { validationException as validation } from '../../aws/service.js';
 import type { PrefixAwareRouting } from '../endpoint/prefix-routing.js';
+import { PREFIX_AWARE_MEMBERS, routingConfigProblem } from '../../aws/routing-config.js';
 
 /**
  * The rules of a variant's `RoutingConfig` beyond its members' constraints
@@ -14,20 +15,14 @@ export function checkRoutingConfig(variants: readonly ProductionVariant[]): void
   for (const v of variants) {
     const routing = v.RoutingConfig;
     if (!routing) continue;
-    const prefix = routing.PrefixAwareRoutingConfig;
+    const problem = routingConfigProblem(routing);
+    if (!problem) continue;
     const at = `Variant "${v.VariantName}"`;
-    if (routing.RoutingStrategy !== 'PREFIX_AWARE') {
-      if (prefix !== undefined) {
-        throw validation(`${at}: RoutingConfig.PrefixAwareRoutingConfig applies only to RoutingStrategy PREFIX_AWARE, and the RoutingStrategy is ${routing.RoutingStrategy}. Remove PrefixAwareRoutingConfig, or set RoutingStrategy to PREFIX_AWARE.`);
-      }
-      continue;
+    if ('misplaced' in problem) {
+      throw validation(`${at}: RoutingConfig.PrefixAwareRoutingConfig applies only to RoutingStrategy PREFIX_AWARE, and the RoutingStrategy is ${routing.RoutingStrategy}. Remove PrefixAwareRoutingConfig, or set RoutingStrategy to PREFIX_AWARE.`);
     }
-    const missing = [
-      ...(prefix?.PrefixLength === undefined ? ['PrefixLength (1024 to 65536: the bytes from the start of the request body that choose the instance)'] : []),
-      ...(prefix?.ConcurrencyThreshold === undefined ? ['ConcurrencyThreshold (1 to 1024: the requests in flight on that instance at which another takes the request)'] : []),
-    ];
-    if (missing.length === 0) continue;
-    throw validation(`${at}: RoutingStrategy PREFIX_AWARE needs RoutingConfig.PrefixAwareRoutingConfig with ${missing.join(' and ')}${prefix === undefined ? '' : '; add what is missing'}.`);
+    const missing = problem.missing.map((m) => `${m} (${PREFIX_AWARE_MEMBERS[m]})`);
+    throw validation(`${at}: RoutingStrategy PREFIX_AWARE needs RoutingConfig.PrefixAwareRoutingConfig with ${missing.join(' and ')}${routing.PrefixAwareRoutingConfig === undefined ? '' : '; add what is missing'}.`);
   }
 }
 

@@ -42,7 +42,7 @@ test('endpoint-file endpoints run instanceCount instances, are listed, described
           name: 'shop',
           variants: [
             { name: 'A', weight: 3, instanceCount: 2, model: '.', env: { FAKE_TAG: 'file-a' } },
-            { name: 'B', weight: 1, model: '.', env: { FAKE_TAG: 'file-b' } },
+            { name: 'B', weight: 1, model: '.', env: { FAKE_TAG: 'file-b' }, routing: { strategy: 'PREFIX_AWARE', prefixLength: 1024, concurrencyThreshold: 4 } },
           ],
           shadow: { name: 'S', model: '.', env: { FAKE_TAG: 'file-s' } },
         },
@@ -69,6 +69,7 @@ test('endpoint-file endpoints run instanceCount instances, are listed, described
       ['A', 'shop-A', 3, 2],
       ['B', 'shop-B', 1, 1],
     ]);
+    assert.deepEqual(c.ProductionVariants?.map((v) => v.RoutingConfig), [undefined, { RoutingStrategy: 'PREFIX_AWARE', PrefixAwareRoutingConfig: { PrefixLength: 1024, ConcurrencyThreshold: 4 } }]);
     const m = await sm.send(new DescribeModelCommand({ ModelName: 'shop-A' }));
     assert.equal(m.PrimaryContainer?.Environment?.FAKE_TAG, 'file-a');
     const answer = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'shop', TargetVariant: 'B', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
@@ -86,6 +87,14 @@ test('endpoint-file endpoints run instanceCount instances, are listed, described
     const scaled = await sm.send(new DescribeEndpointCommand({ EndpointName: 'shop' }));
     assert.equal(scaled.FailureReason, undefined);
     assert.equal(scaled.ProductionVariants?.[1]?.CurrentInstanceCount, 2);
+    // B routes by prefix (its file routing): one body goes to one of its two instances, where A's
+    // requests above went to both.
+    const owners = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'shop', TargetVariant: 'B', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+      owners.add(JSON.parse(Buffer.from(out.Body!).toString()).id as string);
+    }
+    assert.equal(owners.size, 1, [...owners].join(', '));
 
     await sm.send(new CreateModelCommand({ ModelName: 'shop-v2', PrimaryContainer: { ModelDataUrl: dir, Environment: { FAKE_TAG: 'api' } } }));
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'shop-v2', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'shop-v2', InitialInstanceCount: 2 }] }));

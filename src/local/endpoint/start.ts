@@ -14,7 +14,8 @@ import { ProcessBackend } from '../backends/process-backend.js';
 import { withLogTail } from '../backends/wait-ready.js';
 import { CaptureS3Sync } from '../capture/s3-sync.js';
 import { CaptureWriter } from '../capture/writer.js';
-import type { EndpointConfig, EndpointFileConfig, VariantConfig } from '../../endpoint-file/schema.js';
+import { routingConfigOf, type EndpointConfig, type EndpointFileConfig, type VariantConfig } from '../../endpoint-file/schema.js';
+import { prefixAwareRouting } from '../control-plane/routing-config.js';
 import { createFrontDoor, type EndpointDirectory, type FrontDoorOptions } from '../front-door/app.js';
 import { ContainerFailure, invokeChain, type ChainContainer } from './chain.js';
 import { multiModelHost, type MultiModelHost } from './container.js';
@@ -298,7 +299,8 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       if (endpoint.deepPing) say(opts, `smkit local: deep ping of ${endpoint.name} passed`);
       const runtime = (p: PlannedVariant): VariantRuntime => {
         const containers = p.containers.map(chainContainer);
-        return { name: p.variant.name, weight: p.variant.weight, containers, ...(endpoint.asyncInference ? {} : { instances: oneInstance(p.variant.name, containers, maxInFlight) }) };
+        const routing = p.variant.routing ? prefixAwareRouting({ VariantName: p.variant.name, RoutingConfig: routingConfigOf(p.variant.routing) }) : {};
+        return { name: p.variant.name, weight: p.variant.weight, containers, ...(endpoint.asyncInference ? {} : { instances: oneInstance(p.variant.name, containers, maxInFlight) }), ...routing };
       };
       const production = mine.filter((p) => p.variant !== endpoint.shadow).map(runtime);
       const shadowPlan = mine.find((p) => p.variant === endpoint.shadow);
