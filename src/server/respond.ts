@@ -233,10 +233,10 @@ export function sendTextAndClose(req: IncomingMessage, res: ServerResponse, stat
 /**
  * The `connect` listener for `http.Server`: a `CONNECT` request (a proxy tunnel, which this server
  * is not) gets a catalogued 405 instead of having its connection dropped without an answer, which
- * is what Node does when nothing listens for `connect`.
+ * is what Node does when nothing listens for `connect`. `headers` are added to the answer.
  */
-export function answerConnect(req: IncomingMessage, socket: Duplex): void {
-  answerOnSocket(socket, 405, { code: 'ERR_METHOD_NOT_ALLOWED' satisfies ErrorCode, message: `CONNECT is not allowed on ${excerpt(req.url ?? '')}; this server is not a proxy` });
+export function answerConnect(req: IncomingMessage, socket: Duplex, headers: Readonly<Record<string, string>> = {}): void {
+  answerOnSocket(socket, 405, { code: 'ERR_METHOD_NOT_ALLOWED' satisfies ErrorCode, message: `CONNECT is not allowed on ${excerpt(req.url ?? '')}; this server is not a proxy` }, headers);
 }
 
 /**

@@ -282,7 +282,7 @@ describe('the front door HTTP server', { concurrency: true }, () => {
     }
   });
 
-  test('a request head Node refuses (clientError) is answered with an x-amzn-RequestId, as every other answer of the front door', async () => {
+  test('a request head Node refuses (clientError), a CONNECT and a head refused before the app are answered with an x-amzn-RequestId, as every other answer of the front door', async () => {
     const endpoint: RoutableEndpoint = {
       invoke: async (req) => ({ variant: 'AllTraffic', response: { body: req.body, contentType: 'text/plain' } }),
       stream: () => Promise.reject(new Error('not streamed here')),
@@ -306,6 +306,9 @@ describe('the front door HTTP server', { concurrency: true }, () => {
         ['FOO /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\n\r\n', 400],
         [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
         ['\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03', 400],
+        // Refused by the server before the app: a CONNECT, and a head the app has no protocol for.
+        ['CONNECT e:443 HTTP/1.1\r\nHost: e:443\r\n\r\n', 405],
+        ['POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 1\r\n\r\nx', 400],
       ] as const) {
         const answer = await answerUntilClose(port, bytes);
         assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), answer.slice(0, 200));
@@ -315,7 +318,7 @@ describe('the front door HTTP server', { concurrency: true }, () => {
         assert.match(ids[0]!, UUID);
         seen.add(ids[0]!);
       }
-      assert.equal(seen.size, 4, 'each answer has its own id');
+      assert.equal(seen.size, 6, 'each answer has its own id');
     } finally {
       server.close();
     }

@@ -100,6 +100,7 @@ export function createFrontDoorServer(app: FrontDoorListener, timing: FrontDoorS
     const fault = requestHeadFault(req, false);
     if (fault === undefined) return app(req, res);
     if (app.answerHeadFault?.(req, res, fault) === true) return;
+    res.setHeader('x-amzn-RequestId', randomUUID());
     sendJsonAndClose(req, res, 400, { code: 'ERR_BAD_REQUEST' satisfies ErrorCode, message: fault });
   };
   const intervalMs = timing.connectionsCheckingIntervalMs ?? NODE_CONNECTIONS_CHECKING_INTERVAL_MS;
@@ -118,7 +119,7 @@ export function createFrontDoorServer(app: FrontDoorListener, timing: FrontDoorS
   // smkit serve gives them, instead of Node's bare status line or a dropped connection; with a
   // request id, as every answer of the front door (an SDK client's error $metadata.requestId).
   server.on('clientError', (err: ParseError, socket: Duplex) => answerClientError(err, socket, { 'x-amzn-RequestId': randomUUID() }));
-  server.on('connect', answerConnect);
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => answerConnect(req, socket, { 'x-amzn-RequestId': randomUUID() }));
   // An expectation other than 100-continue is ignored (RFC 9110 §10.1.1 allows it), not a bare 417.
   server.on('checkExpectation', listener);
   // Expect: 100-continue: a body the route refuses on its headers (a declared length over the
