@@ -208,12 +208,18 @@ export function helpForUnknownCommand(argv: readonly string[]): readonly string[
  * line, or the parser's message and the help) and gives the exit code; undefined when none was thrown.
  */
 export async function run(argv: readonly string[]): Promise<number | undefined> {
+  const args = helpForUnknownCommand(argv);
+  let recordUsageError: ((err: unknown) => Promise<void>) | undefined;
   try {
-    const args = helpForUnknownCommand(argv);
-    await (await createProgram(args)).parseAsync([...args]);
+    const program = await createProgram(args);
+    // A training job shows only output/failure (its FailureReason): a flag `train` does not take goes there too.
+    if (args[2] === 'train') recordUsageError = (await import('./commands/train.js')).recordUsageErrors(program, args.slice(3));
+    await program.parseAsync([...args]);
     return undefined;
   } catch (err) {
-    return exitCodeFor(err);
+    const code = exitCodeFor(err);
+    await recordUsageError?.(err);
+    return code;
   }
 }
 

@@ -233,10 +233,10 @@ export function sendTextAndClose(req: IncomingMessage, res: ServerResponse, stat
 /**
  * The `connect` listener for `http.Server`: a `CONNECT` request (a proxy tunnel, which this server
  * is not) gets a catalogued 405 instead of having its connection dropped without an answer, which
- * is what Node does when nothing listens for `connect`.
+ * is what Node does when nothing listens for `connect`. `headers` are added to the answer.
  */
-export function answerConnect(req: IncomingMessage, socket: Duplex): void {
-  answerOnSocket(socket, 405, { code: 'ERR_METHOD_NOT_ALLOWED' satisfies ErrorCode, message: `CONNECT is not allowed on ${excerpt(req.url ?? '')}; this server is not a proxy` });
+export function answerConnect(req: IncomingMessage, socket: Duplex, headers: Readonly<Record<string, string>> = {}): void {
+  answerOnSocket(socket, 405, { code: 'ERR_METHOD_NOT_ALLOWED' satisfies ErrorCode, message: `CONNECT is not allowed on ${excerpt(req.url ?? '')}; this server is not a proxy` }, headers);
 }
 
 /**
@@ -292,9 +292,10 @@ function parseErrorMessage(err: ParseError): string {
 /**
  * The `clientError` listener for `http.Server`: bytes that are not HTTP/1.1 (a malformed request
  * line, an invalid header, headers over 16 KB or too slow) get a JSON answer with a catalogued code
- * instead of Node's bare `400 Bad Request`, then the connection is closed.
+ * instead of Node's bare `400 Bad Request`, then the connection is closed. `headers` are added to
+ * the answer (the local front door's `x-amzn-RequestId`, which all its answers carry).
  */
-export function answerClientError(err: ParseError, socket: Duplex): void {
+export function answerClientError(err: ParseError, socket: Duplex, headers: Readonly<Record<string, string>> = {}): void {
   const inResponse = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
@@ -317,7 +318,8 @@ export function answerClientError(err: ParseError, socket: Duplex): void {
             [400, 'ERR_BAD_REQUEST', 'bytes arrived after a request that ended at its headers: a request body needs a Content-Length header (in HTTP/1.0 always; in HTTP/1.1 Content-Length or Transfer-Encoding: chunked)']
           : [400, 'ERR_BAD_REQUEST', parseErrorMessage(err)];
   const body = JSON.stringify({ code, message });
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
   );
 }

@@ -29,6 +29,18 @@ export function headlineCommand(display: string, max = MAX_HEADLINE_COMMAND): st
   return chars.length <= max ? display : `${chars.slice(0, max - 1).join('')}…`;
 }
 
+/**
+ * `text` with every argument of `args` longer than {@link MAX_HEADLINE_COMMAND} characters cut as
+ * {@link headlineCommand} cuts a command, where the text shows it whole, its value after `=` alone,
+ * or either as JSON writes it inside quotes (a flag's value in a usage error): a long argument must
+ * not push the reason out of `FailureReason` either.
+ */
+export function shortenArguments(text: string, args: readonly string[]): string {
+  const long = args.flatMap((a) => [a, a.slice(a.indexOf('=') + 1)]).filter((a) => [...a].length > MAX_HEADLINE_COMMAND);
+  const forms = long.flatMap((a) => [a, JSON.stringify(a).slice(1, -1)]).sort((a, b) => b.length - a.length);
+  return forms.reduce((shown, form) => shown.split(form).join(headlineCommand(form)), text);
+}
+
 const ERROR_LINE = /^\s*([\w.]*(Error|Exception)\b|error:|fatal:|Traceback)/i;
 
 /**

@@ -1,7 +1,7 @@
 import { test, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -234,6 +234,54 @@ describe('smkit train', () => {
     const r6 = await runSmkit(['train', '--base-dir', base6], cleanEnv({ SMKIT_TRAIN_GRACE_SECONDS: 'soon' }));
     assert.equal(r6.code, 1);
     assert.match(readFileSync(path.join(base6, 'output/failure'), 'utf8'), /^ERR_CONFIG_INVALID: .*SMKIT_TRAIN_GRACE_SECONDS/);
+  });
+
+  test("flags smkit train does not take (the job's ContainerArguments, the image's CMD): the usage error is in output/failure too", async () => {
+    const spec = { hyperparameters: { sagemaker_program: '"dump-env.mjs"' }, code: ['dump-env.mjs'] };
+    const base = tree(spec);
+    // An earlier run's outcome must not stand for this one.
+    mkdirSync(path.join(base, 'output'));
+    writeFileSync(path.join(base, 'output/success'), '');
+    const r = await runSmkit(['train', '--epochs', '3'], cleanEnv({ SAGEMAKER_BASE_DIR: base }));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error: unknown option '--epochs'\n[^]*\nUsage: smkit train \[options\]\n[^]*--grace-seconds/);
+    assert.equal(readFileSync(path.join(base, 'output/failure'), 'utf8'), "error: unknown option '--epochs'\nUsage: smkit train [options]");
+    assert.equal(existsSync(path.join(base, 'output/success')), false);
+
+    // Into the tree --base-dir names; commander's own suggestion is kept.
+    const base2 = tree(spec);
+    const r2 = await runSmkit(['train', '--base-dir', base2, '--grace-second', '5'], cleanEnv());
+    assert.equal(r2.code, 1);
+    assert.match(readFileSync(path.join(base2, 'output/failure'), 'utf8'), /^error: unknown option '--grace-second'\n\(Did you mean --grace-seconds\?\)\nUsage: smkit train/);
+
+    // smkit's own usage errors, as the other failures are written (code: message).
+    const base3 = tree(spec);
+    const r3 = await runSmkit(['train', '--grace-seconds', '200'], cleanEnv({ SAGEMAKER_BASE_DIR: base3 }));
+    assert.equal(r3.code, 1);
+    assert.equal(r3.stderr, 'smkit: ERR_CLI_USAGE: --grace-seconds="200" is invalid: expected a number of seconds from 0 to 110.\n');
+    assert.equal(readFileSync(path.join(base3, 'output/failure'), 'utf8'), 'ERR_CLI_USAGE: --grace-seconds="200" is invalid: expected a number of seconds from 0 to 110.');
+
+    // A long argument is cut as a failure headline's command is, so the reason stays in FailureReason's 1024 characters.
+    const base4 = tree(spec);
+    const long = `--config=${'x'.repeat(5000)}`;
+    const r4 = await runSmkit(['train', long], cleanEnv({ SAGEMAKER_BASE_DIR: base4 }));
+    assert.equal(r4.code, 1);
+    assert.ok(r4.stderr.includes(long), 'stderr shows the argument whole');
+    const failure4 = readFileSync(path.join(base4, 'output/failure'), 'utf8');
+    assert.equal(failure4, `error: unknown option '--config=${'x'.repeat(190)}…'\nUsage: smkit train [options]`);
+    const r5 = await runSmkit(['train', '--grace-seconds', '9'.repeat(500)], cleanEnv({ SAGEMAKER_BASE_DIR: base4 }));
+    assert.equal(r5.code, 1);
+    assert.equal(readFileSync(path.join(base4, 'output/failure'), 'utf8'), `ERR_CLI_USAGE: --grace-seconds="${'9'.repeat(199)}…" is invalid: expected a number of seconds from 0 to 110.`);
+
+    // Not a training tree (no input/config), --help, and other commands: nothing written.
+    const bare = mkdtempSync(path.join(os.tmpdir(), 'smkit-train-bare-'));
+    trees.push(bare);
+    assert.equal((await runSmkit(['train', '--epochs', '3'], cleanEnv({ SAGEMAKER_BASE_DIR: bare }))).code, 1);
+    assert.deepEqual(readdirSync(bare), []);
+    const base6 = tree(spec);
+    assert.equal((await runSmkit(['train', '--help'], cleanEnv({ SAGEMAKER_BASE_DIR: base6 }))).code, 0);
+    assert.equal((await runSmkit(['local', '--bogus'], cleanEnv({ SAGEMAKER_BASE_DIR: base6 }))).code, 1);
+    assert.equal(existsSync(path.join(base6, 'output')), false);
   });
 
   test('Pipe-mode channels: existing <channel>_<epoch> FIFOs are listed in SMKIT_PIPE_CHANNELS and readable as streams', { timeout: 60_000 }, async (t) => {

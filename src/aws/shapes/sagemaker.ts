@@ -197,7 +197,14 @@ const CONTAINER: ShapeRule = {
         },
       },
     },
-    Environment: { kind: 'map', min: 0, max: 100, key: { kind: 'string', min: 0, max: 1024, pattern: '[a-zA-Z_][a-zA-Z0-9_]*' }, value: { kind: 'string', min: 0, max: 1024, pattern: '[\\S\\s]*' } },
+    // "The maximum length of each key and value in the Environment map is 1024 bytes" (ContainerDefinition in the API reference).
+    Environment: {
+      kind: 'map',
+      min: 0,
+      max: 100,
+      key: { kind: 'string', min: 0, max: 1024, bytes: true, pattern: '[a-zA-Z_][a-zA-Z0-9_]*' },
+      value: { kind: 'string', min: 0, max: 1024, bytes: true, pattern: '[\\S\\s]*' },
+    },
   },
 };
 const VARIANT: ShapeRule = {

@@ -1,9 +1,13 @@
 import { AwsServiceError } from '../service.js';
 import { timestampMillis } from './timestamp.js';
 
-/** A constraint on one member, as the service model states it (min/max, pattern, enum, required). */
+/**
+ * A constraint on one member, as the service model states it (min/max, pattern, enum, required).
+ * A string's min/max count its JavaScript length, or its UTF-8 bytes with `bytes` (where the API
+ * reference states the limit in bytes).
+ */
 export type ShapeRule =
-  | { kind: 'string'; min?: number; max?: number; pattern?: string; enum?: readonly string[] }
+  | { kind: 'string'; min?: number; max?: number; bytes?: true; pattern?: string; enum?: readonly string[] }
   | { kind: 'integer'; min?: number; max?: number }
   | { kind: 'float'; min?: number; max?: number }
   | { kind: 'boolean' }
@@ -59,13 +63,15 @@ function matches(pattern: string, value: string): boolean {
 function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]): void {
   const fail = (constraint: string): void => void out.push({ value: show(value), path, constraint });
   switch (rule.kind) {
-    case 'string':
+    case 'string': {
       if (typeof value !== 'string') throw typeError(path, 'a string', value);
-      if (rule.min !== undefined && value.length < rule.min) fail(`Member must have length greater than or equal to ${rule.min}`);
-      if (rule.max !== undefined && value.length > rule.max) fail(`Member must have length less than or equal to ${rule.max}`);
+      const [length, unit] = rule.bytes ? [Buffer.byteLength(value), ' bytes (UTF-8)'] : [value.length, ''];
+      if (rule.min !== undefined && length < rule.min) fail(`Member must have length greater than or equal to ${rule.min}${unit}`);
+      if (rule.max !== undefined && length > rule.max) fail(`Member must have length less than or equal to ${rule.max}${unit}`);
       if (rule.pattern !== undefined && !matches(rule.pattern, value)) fail(`Member must satisfy regular expression pattern: ${rule.pattern}`);
       if (rule.enum !== undefined && !rule.enum.includes(value)) fail(`Member must satisfy enum value set: [${rule.enum.join(', ')}]`);
       return;
+    }
     case 'integer':
     case 'float':
       if (typeof value !== 'number' || !Number.isFinite(value) || (rule.kind === 'integer' && !Number.isInteger(value))) {

@@ -27,7 +27,7 @@ export async function train(opts: TrainCommandOptions): Promise<void> {
   try {
     settings = loadTrainingSettings(process.env, { baseDir: opts.baseDir, graceSeconds: opts.graceSeconds });
   } catch (err) {
-    await recordSettingsFailure(opts.baseDir, err);
+    if (isToolkitError(err)) await recordFailure(opts.baseDir, `${err.code}: ${err.message}`);
     throw err;
   }
   // SageMaker always writes <base>/input/config; without it and without a chosen tree this is not a
@@ -44,12 +44,12 @@ export async function train(opts: TrainCommandOptions): Promise<void> {
 }
 
 /**
- * Writes why the settings could not be read to `<base>/output/failure`, where SageMaker takes
- * `FailureReason` from (the job's `Environment` reaches smkit's own settings too), when `<base>` is
- * a training tree: one without `input/config` is left alone, as {@link train} leaves it.
+ * Writes `reason` to `<base>/output/failure`, where SageMaker takes `FailureReason` from, when
+ * `<base>` is a training tree: one without `input/config` is left alone, as {@link train} leaves it.
+ * For failures before the entry point's run can write one: settings that cannot be read (the job's
+ * `Environment` reaches smkit's own settings too), flags smkit train does not take.
  */
-async function recordSettingsFailure(baseDirFlag: string | undefined, err: unknown): Promise<void> {
-  if (!isToolkitError(err)) return;
+async function recordFailure(baseDirFlag: string | undefined, reason: string): Promise<void> {
   const { trainingBaseDir } = await import('../../config/training.js');
   const base = trainingBaseDir(process.env, baseDirFlag);
   if (!existsSync(path.join(base, 'input', 'config'))) return;
@@ -62,7 +62,39 @@ async function recordSettingsFailure(baseDirFlag: string | undefined, err: unkno
   } catch {
     // writeFailure says whether it could write; the error is reported either way.
   }
-  writeFailure(paths.failureFile, `${err.code}: ${err.message}`);
+  writeFailure(paths.failureFile, reason);
+}
+
+/**
+ * Makes a usage error of `smkit train` (a flag or argument it does not take, from the job's
+ * `ContainerArguments` or the image's CMD) reach `<base>/output/failure` too: the parser stops
+ * before {@link train} runs, so the job failed with no `FailureReason`. Watches what the parser
+ * prints for `program`'s train command; the function returned is called with what the run threw,
+ * after it was printed, and writes the message as printed (the parser's, with the usage line of
+ * the help after it, or `CODE: message` for smkit's own) with long arguments cut as in a failure headline.
+ */
+export function recordUsageErrors(program: Command, args: readonly string[]): (err: unknown) => Promise<void> {
+  const command = program.commands.find((c) => c.name() === 'train');
+  if (command === undefined) return async () => {};
+  let printed = '';
+  const { outputError = (text: string, write: (text: string) => void) => write(text) } = command.configureOutput();
+  command.configureOutput({
+    outputError: (text, write) =>
+      outputError(text, (shown) => {
+        printed += shown;
+        write(shown);
+      }),
+  });
+  return async (err) => {
+    let reason: string;
+    if (isToolkitError(err) && err.code === 'ERR_CLI_USAGE') reason = `${err.code}: ${err.message}`;
+    else if (err instanceof Error && /^commander\./.test(String((err as { code?: unknown }).code)) && (err as { exitCode?: unknown }).exitCode !== 0) {
+      reason = `${(printed || err.message).trimEnd()}\n${command.helpInformation().split('\n')[0]}`;
+    } else return;
+    const baseDir = command.getOptionValue('baseDir') as string | undefined;
+    const { shortenArguments } = await import('../../train/outcome.js');
+    await recordFailure(baseDir || undefined, shortenArguments(reason, args));
+  };
 }
 
 /** Registers `smkit train`. */

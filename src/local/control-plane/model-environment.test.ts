@@ -59,4 +59,20 @@ describe('CreateModel: Environment size', () => {
     assert.equal(refused.status, 400, refused.text);
     assert.match(refused.text, /32769 bytes/);
   });
+
+  test('each value may take 1024 bytes, counted in UTF-8 as AWS states, not in JavaScript string length', async () => {
+    const model = (name: string, value: string) => createModel({ ModelName: name, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: '/models/m', Environment: { V: value } } });
+    // Two, three and four bytes a character: 1024 bytes or fewer are taken, whatever their JavaScript length.
+    for (const [i, value] of ['é'.repeat(512), '€'.repeat(341), '😀'.repeat(256)].entries()) {
+      const ok = await model(`value-fits-${i}`, value);
+      assert.equal(ok.status, 200, ok.text);
+    }
+    // 513, 342 and 514 long in JavaScript (within 1024), but 1026, 1026 and 1028 bytes.
+    for (const [i, value] of ['é'.repeat(513), '€'.repeat(342), '😀'.repeat(257)].entries()) {
+      const refused = await model(`value-over-${i}`, value);
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal((JSON.parse(refused.text) as { __type?: string }).__type, 'ValidationException');
+      assert.match(refused.text, /^\{"__type":"ValidationException","message":"1 validation error detected: Value '.*' at 'primaryContainer\.environment\.V\.value' failed to satisfy constraint: Member must have length less than or equal to 1024 bytes \(UTF-8\)"\}$/);
+    }
+  });
 });

@@ -282,6 +282,48 @@ describe('the front door HTTP server', { concurrency: true }, () => {
     }
   });
 
+  test('a request head Node refuses (clientError), a CONNECT and a head refused before the app are answered with an x-amzn-RequestId, as every other answer of the front door', async () => {
+    const endpoint: RoutableEndpoint = {
+      invoke: async (req) => ({ variant: 'AllTraffic', response: { body: req.body, contentType: 'text/plain' } }),
+      stream: () => Promise.reject(new Error('not streamed here')),
+    };
+    const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['e', endpoint]]) }));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    /** The x-amzn-RequestId header lines of an answer's head, as written. */
+    const requestIds = (answer: string): string[] => answer.slice(0, answer.indexOf('\r\n\r\n')).split('\r\n').filter((line) => /^x-amzn-requestid:/i.test(line));
+    const UUID = /^x-amzn-RequestId: [0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    try {
+      // An answer of the app, for the header's name, casing and form.
+      const routed = await answerUntilClose(port, 'POST /endpoints/nope/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx');
+      assert.match(routed, /^HTTP\/1\.1 400 /);
+      assert.equal(requestIds(routed).length, 1, routed);
+      assert.match(requestIds(routed)[0]!, UUID);
+      const seen = new Set<string>();
+      for (const [bytes, status] of [
+        ['POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx', 400],
+        ['FOO /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+        [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+        ['\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03', 400],
+        // Refused by the server before the app: a CONNECT, and a head the app has no protocol for.
+        ['CONNECT e:443 HTTP/1.1\r\nHost: e:443\r\n\r\n', 405],
+        ['POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 1\r\n\r\nx', 400],
+      ] as const) {
+        const answer = await answerUntilClose(port, bytes);
+        assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), answer.slice(0, 200));
+        assert.match(answer, /\r\n\r\n\{"code":"ERR_[A-Z_]+","message":"[^"]+"\}$/);
+        const ids = requestIds(answer);
+        assert.equal(ids.length, 1, answer.slice(0, 300));
+        assert.match(ids[0]!, UUID);
+        seen.add(ids[0]!);
+      }
+      assert.equal(seen.size, 6, 'each answer has its own id');
+    } finally {
+      server.close();
+    }
+  });
+
   test('what an attacker picks against the front door: malformed SigV4 headers are ignored, a %-encoded endpoint name is checked as decoded, huge or invalid X-Amzn-SageMaker-* headers and broken framing get a 4xx, never a 5xx or no answer', async () => {
     const endpoint: RoutableEndpoint = {
       invoke: async (req) => ({ variant: 'AllTraffic', response: { body: Buffer.concat([Buffer.from('got '), req.body]), contentType: 'text/plain' } }),

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../../errors/catalogue.js';
 import { portBindError } from '../../net/ports.js';
 import { isRefusedConnection, limitConnections, MAX_LINGERING_REFUSALS, type Refusal } from '../../server/connection-limit.js';
 import { openFilesLimit, RESERVED_FILE_DESCRIPTORS } from '../../server/open-files.js';
 import { NODE_CONNECTIONS_CHECKING_INTERVAL_MS, requestTimeoutAfterBodyMs } from '../../server/request-timeout.js';
-import { answerClientError, answerConnect, requestHeadFault, sendJsonAndClose } from '../../server/respond.js';
+import { answerClientError, answerConnect, requestHeadFault, sendJsonAndClose, type ParseError } from '../../server/respond.js';
 import { frontDoorConnectionsFull } from './runtime-errors.js';
 
 /**
@@ -99,6 +100,7 @@ export function createFrontDoorServer(app: FrontDoorListener, timing: FrontDoorS
     const fault = requestHeadFault(req, false);
     if (fault === undefined) return app(req, res);
     if (app.answerHeadFault?.(req, res, fault) === true) return;
+    res.setHeader('x-amzn-RequestId', randomUUID());
     sendJsonAndClose(req, res, 400, { code: 'ERR_BAD_REQUEST' satisfies ErrorCode, message: fault });
   };
   const intervalMs = timing.connectionsCheckingIntervalMs ?? NODE_CONNECTIONS_CHECKING_INTERVAL_MS;
@@ -114,9 +116,10 @@ export function createFrontDoorServer(app: FrontDoorListener, timing: FrontDoorS
   // The body reader's 408 answers in the request's protocol: Node's own must never come first.
   server.requestTimeout = timing.requestTimeoutMs ?? frontDoorRequestTimeoutMs(server.headersTimeout, timing.bodyTimeoutMs ?? FRONT_DOOR_BODY_READ_TIMEOUT_MS, intervalMs);
   // Bytes that are not HTTP/1.1, headers over 16 KB and a CONNECT get a catalogued JSON answer, as
-  // smkit serve gives them, instead of Node's bare status line or a dropped connection.
-  server.on('clientError', answerClientError);
-  server.on('connect', answerConnect);
+  // smkit serve gives them, instead of Node's bare status line or a dropped connection; with a
+  // request id, as every answer of the front door (an SDK client's error $metadata.requestId).
+  server.on('clientError', (err: ParseError, socket: Duplex) => answerClientError(err, socket, { 'x-amzn-RequestId': randomUUID() }));
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => answerConnect(req, socket, { 'x-amzn-RequestId': randomUUID() }));
   // An expectation other than 100-continue is ignored (RFC 9110 §10.1.1 allows it), not a bare 417.
   server.on('checkExpectation', listener);
   // Expect: 100-continue: a body the route refuses on its headers (a declared length over the
