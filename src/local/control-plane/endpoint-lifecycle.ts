@@ -19,7 +19,7 @@ export interface LifecycleOptions {
   alarms?: () => AwsService | undefined;
   /** Application Auto Scaling: deleting an endpoint deregisters the scalable targets on its variants. */
   autoscaling?: () => AwsService | undefined;
-  /** Called once an `UpdateEndpoint` swapped endpoint `name` onto its new fleet (its inference components' copies are placed again). */
+  /** Called once an `UpdateEndpoint` swapped endpoint `name` onto its new fleet (its inference components' copies take its routing and are placed again). */
   onUpdated?: (name: string) => void;
   /** How often alarms are read while baking. @defaultValue 1000 ms */
   alarmPollMs?: number;

@@ -13,6 +13,7 @@ import { firstAlarmFiring } from './rollback-alarms.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import { checkLocalLimit } from './local-limit.js';
 import type { ManagedEndpoint } from './managed-endpoint.js';
+import { prefixAwareRouting } from './routing-config.js';
 import type { ControlPlaneStore, EndpointConfigRecord, ModelRecord } from './store.js';
 import type { VariantState } from './deployment.js';
 
@@ -475,6 +476,20 @@ export class InferenceComponents {
     }
   }
 
+  /**
+   * After `UpdateEndpoint` moved endpoint `endpointName` onto a new configuration: the copies of its
+   * components route as the new configuration's variants say, and copies waiting for room are
+   * placed on the instances it now has.
+   */
+  endpointUpdated(endpointName: string): void {
+    for (const r of this.records.values()) {
+      if (r.endpointName !== endpointName) continue;
+      this.routeAsHost(r, r.serving);
+      this.routeAsHost(r, r.rollingTo);
+    }
+    this.capacityChanged(endpointName);
+  }
+
   /** After `UpdateEndpointWeightsAndCapacities` or `UpdateEndpoint` on endpoint `endpointName`: copies waiting for room are placed on the instances it now has. */
   capacityChanged(endpointName: string): void {
     const serving = this.store.endpoints.get(endpointName)?.serving;
@@ -628,7 +643,23 @@ export class InferenceComponents {
       await deployment.stop();
       throw signal.reason;
     }
+    // Read once the copies have started, not before: an UpdateEndpoint may have changed the host's RoutingConfig meanwhile.
+    this.routeAsHost(record, deployment);
     return deployment;
+  }
+
+  /**
+   * Gives the copies of `deployment` (one of `record`'s) the routing of their host variant: with
+   * `RoutingStrategy` `PREFIX_AWARE`, an invocation goes to the copy that owns its prefix as an
+   * instance of such a variant does; with any other strategy, to the least busy copy.
+   */
+  private routeAsHost(record: InferenceComponentRecord, deployment: Deployment | undefined): void {
+    const runtime = deployment?.variants[0]?.runtime;
+    if (!runtime) return;
+    const host = this.host(record.endpointName, record.variantName);
+    const { prefixAware } = host ? prefixAwareRouting(host.spec) : {};
+    if (prefixAware) runtime.prefixAware = prefixAware;
+    else delete runtime.prefixAware;
   }
 
   private describe(name: string): Output {

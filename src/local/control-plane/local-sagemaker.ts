@@ -253,8 +253,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       ...(opts.asyncShutdownWaitMs === undefined ? {} : { asyncShutdownWaitMs: opts.asyncShutdownWaitMs }),
       random,
       ...(opts.deploymentNow ? { now: opts.deploymentNow } : {}),
-      // Copies waiting for room are placed on the instances of the new configuration.
-      onUpdated: (name) => components.capacityChanged(name),
+      // Copies route as the new configuration says, and those waiting for room are placed on its instances.
+      onUpdated: (name) => components.endpointUpdated(name),
     },
   );
   const trainingJobs = new TrainingJobs({
