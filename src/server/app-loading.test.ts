@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApp, type AppSettings } from './app.js';
+import { createApp, type AppSettings, type ServerReadiness } from './app.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import type { InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -57,9 +57,9 @@ class LoadingBackend implements InferenceBackend {
   }
 }
 
-async function serve(backend: InferenceBackend, timeoutSeconds = 30, serverReady?: () => boolean): Promise<{ base: string; close: () => Promise<void> }> {
+async function serve(backend: InferenceBackend, timeoutSeconds = 30, serverReadiness?: () => ServerReadiness): Promise<{ base: string; close: () => Promise<void> }> {
   const settings: AppSettings = { maxPayloadMb: 1, timeoutSeconds, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' };
-  const server = http.createServer(createApp({ settings, backend, log: createLogger('silent'), serverReady }));
+  const server = http.createServer(createApp({ settings, backend, log: createLogger('silent'), serverReadiness }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -100,11 +100,16 @@ test('an invocation that arrives while the model loads is held, then answered on
   }
 });
 
-test("a worker whose model is ready answers /ping 503 until every worker's is (serverReady), and serves invocations meanwhile", async () => {
+test("a worker whose model is ready answers /ping 503 until every worker's is (serverReadiness), and serves invocations meanwhile; another worker's failure makes it Unhealthy", async () => {
   const backend = new LoadingBackend();
-  let everyWorkerReady = false;
-  const { base, close } = await serve(backend, 30, () => everyWorkerReady);
+  let server: ServerReadiness = { ready: false, failure: 'worker process 1 could not load the model: out of memory' };
+  const { base, close } = await serve(backend, 30, () => server);
   try {
+    // Still loading itself: another's failure is what /ping says.
+    const failed = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(failed.status, 503);
+    assert.deepEqual(await failed.json(), { status: 'Unhealthy', code: 'ERR_NOT_READY', message: 'worker process 1 could not load the model: out of memory' });
+    server = { ready: false };
     backend.finish();
     const ping = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(5000) });
     assert.equal(ping.status, 503);
@@ -114,7 +119,7 @@ test("a worker whose model is ready answers /ping 503 until every worker's is (s
     const res = await post(base, '3');
     assert.equal(res.status, 200, 'an invocation is not refused for another worker still loading');
     assert.deepEqual(await res.json(), { got: '3' });
-    everyWorkerReady = true;
+    server = { ready: true };
     const ready = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(5000) });
     assert.equal(ready.status, 200);
     assert.equal(((await ready.json()) as { status: string }).status, 'Healthy');

@@ -52,12 +52,18 @@ export interface AppOptions {
    */
   bodyBudget?: BodyBudget;
   /**
-   * Whether every worker process of the server has loaded the model (true when omitted). Until
+   * Whether every worker process of the server has loaded the model (ready when omitted). Until
    * then `/ping` says 503 even once `backend` is ready, so that a health checker that saw one
-   * worker's 200 never sees another's "loading" after it.
+   * worker's 200 does not see another's "loading" after it; `Unhealthy` with the failure when one
+   * could not load it.
    */
-  serverReady?: () => boolean;
+  serverReadiness?: () => ServerReadiness;
 }
+
+/** Whether every worker process of the server has loaded the model, or why one could not. */
+export type ServerReadiness = { ready: true } | { ready: false; failure?: string };
+
+const SERVER_READY: ServerReadiness = { ready: true };
 
 /**
  * 5xx answers that are the server refusing work as designed (overload, loading, draining), not a
@@ -207,7 +213,7 @@ function toToolkitError(err: unknown): ToolkitError {
  *
  * @returns a request listener for `http.createServer` (supertest accepts it too).
  */
-export function createApp({ settings, backend: single, log, isDraining = () => false, models, metrics, bodyBudget, serverReady = () => true }: AppOptions): RequestListener {
+export function createApp({ settings, backend: single, log, isDraining = () => false, models, metrics, bodyBudget, serverReadiness = () => SERVER_READY }: AppOptions): RequestListener {
   if (!single && !models) throw new TypeError('createApp needs a backend, or models for a multi-model endpoint');
   const backend = single as InferenceBackend;
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
@@ -270,12 +276,15 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     }
     if (models) return sendJson(res, 200, { status: 'Healthy', models: models.list().length });
     const state = backend.state();
+    const server = serverReadiness();
+    // Another worker's failure outranks this one's load still under way: the server will not be ready.
+    if (!server.ready && server.failure !== undefined && state !== 'failed') return sendJson(res, 503, { status: 'Unhealthy', code: 'ERR_NOT_READY', message: server.failure });
     if (state === 'ready') {
-      if (!serverReady()) {
+      if (!server.ready) {
         return sendJson(res, 503, {
           status: 'Loading',
           code: 'ERR_NOT_READY',
-          message: 'this worker process has loaded the model, but not every worker process has yet (each loads its own copy; /ping says 200 once all have, and one whose load failed has logged why)',
+          message: 'this worker process has loaded the model, but not every worker process has yet (each loads its own copy; /ping says 200 once all have)',
         });
       }
       const d = backend.describe();

@@ -11,3 +11,10 @@ export const EXIT_LISTEN_FAILED = 78;
  * code Node keeps failed once its import failed): a new worker process may load it.
  */
 export const EXIT_PROCESS_CANNOT_LOAD = 79;
+
+/**
+ * A worker that replaced one of a server already ready could not load the model (its load failed,
+ * or did not end within `SAGEMAKER_STARTUP_TIMEOUT`): it took no connections, and a new one is
+ * started after the usual back-off while the others serve.
+ */
+export const EXIT_REPLACEMENT_NOT_LOADED = 80;

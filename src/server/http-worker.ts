@@ -13,14 +13,15 @@ import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import type { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
 import type { ClusterModelManager } from './mme-cluster.js';
-import { createApp, PRELOAD_AFTER_MS } from './app.js';
+import { createApp, PRELOAD_AFTER_MS, type ServerReadiness } from './app.js';
 import { BodyBudget } from './body-budget.js';
 import type { InferenceBackend } from './inference-backend.js';
 import { InProcessBackend } from './in-process-backend.js';
 import { SizeRoutedBackend } from './size-routed-backend.js';
 import { chooseInferenceMode, type InferenceModeChoice } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
-import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD } from './exit-codes.js';
+import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD, EXIT_REPLACEMENT_NOT_LOADED } from './exit-codes.js';
+import { loadFailureReason } from './load-failure.js';
 import { logUnhandledRejections } from './unhandled-rejection.js';
 import { continueWithinLimit } from './body-reader.js';
 import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect, answerOnSocket } from './respond.js';
@@ -148,11 +149,12 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   let draining = false;
   // Request bodies and bidirectional streams' messages share one memory budget (SMKIT_BODY_MEMORY_MB).
   const bodyBudget = new BodyBudget(Math.floor(settings.bodyMemoryMb * 1024 * 1024));
+  const manyWorkers = settings.workers > 1;
   // Each worker process loads its own copy of the model: /ping says 200 only once all have (the
   // primary tells when), so that it never says 503 "loading" after another worker's 200. With one
   // worker its own model is all there is.
-  let serverReady = config.serverReady || settings.workers === 1;
-  const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining, bodyBudget, serverReady: () => serverReady });
+  let readiness: ServerReadiness = config.peerFailure !== undefined ? { ready: false, failure: config.peerFailure } : { ready: config.serverReady || !manyWorkers };
+  const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining, bodyBudget, serverReadiness: () => readiness });
   // Every request is counted until its response closes, so a shutdown can wait for those being
   // answered (streamed answers included) without polling.
   const listener: RequestListener = (req, res) => {
@@ -168,7 +170,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // An answer the client takes none of for as long as a body may take to arrive frees its connection.
   const connections = trackConnections(server, { stalledAnswerMs: settings.bodyTimeoutSeconds * 1000 });
   // With two or more workers, this one closes kept-alive connections over its share (see connection-rebalancing.ts).
-  const shedder = settings.connectionRebalancing && settings.workers > 1 ? new ConnectionShedder((open) => sendToPrimary({ type: 'connections', open }), connections) : undefined;
+  const shedder = settings.connectionRebalancing && manyWorkers ? new ConnectionShedder((open) => sendToPrimary({ type: 'connections', open }), connections) : undefined;
   shedder?.watch(server);
   metrics?.trackConnections(config.thread.workerIndex, () => ({ open: connections.connectionCount, closed: shedder?.closed ?? 0 }));
   server.on('checkContinue', continueWithinLimit(listener, Math.floor(settings.maxPayloadMb * 1024 * 1024)));
@@ -243,9 +245,10 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // A worker that joins a multi-model endpoint (a replacement, or one slower to start than the first
   // POST /models) takes connections only once it holds every model the others do: otherwise it would
   // answer 503 or leave models out of GET /models. Likewise a worker that replaces one of a
-  // single-model server already ready takes connections once its model has loaded (or failed to):
-  // while it loads, the others answer /ping 200 and serve.
-  if (backend && config.serverReady && settings.workers > 1) reloads = [backend.whenSettled()];
+  // single-model server already ready takes connections once its model has loaded: while it loads,
+  // the others answer /ping 200 and serve.
+  const replacing = backend !== undefined && config.serverReady && manyWorkers;
+  if (replacing && backend) reloads = [joinOnceLoaded(backend)];
   void Promise.all(reloads).then(() =>
     server.listen(listenOptions, () => {
       void (kernelBalancing ? listenAcceptors() : Promise.resolve()).then(
@@ -289,6 +292,23 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
    * fresh module cache, may load it, where this one would answer `/ping` 503 for good. (Log lines
    * are written synchronously: this one is out before the exit.)
    */
+  /**
+   * Resolves once a replacement's model is ready. One whose load fails, or does not end within
+   * `SAGEMAKER_STARTUP_TIMEOUT` (a hung modelFn), ends its process instead, never having taken a
+   * connection: the primary starts another after its back-off while the others serve, where
+   * listening would have answered some of the health checker's pings 503 after their 200s.
+   */
+  async function joinOnceLoaded(single: InferenceBackend): Promise<void> {
+    const limitMs = settings.startupTimeoutSeconds * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = await Promise.race([single.whenSettled().then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), limitMs)))]);
+    clearTimeout(timer);
+    if (draining || single.state() === 'ready') return;
+    leaveIfShortOfDescriptors();
+    const why = inTime ? `could not load the model: ${loadFailureReason(single.failure())}` : `did not finish loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT)`;
+    log.error({ code: 'ERR_MODEL_LOAD' }, `this worker process, which replaces one that ended, ${why}; it took no connections and ends, and a new one is started while the other workers serve`);
+    process.exit(EXIT_REPLACEMENT_NOT_LOADED);
+  }
   function leaveIfShortOfDescriptors(): void {
     const failure = backend?.state() === 'failed' ? backend.failure() : undefined;
     if (draining || !failure || !isOutOfDescriptors(failure)) return;
@@ -303,7 +323,9 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     void single.whenSettled().then(() => {
       if (draining) return;
       leaveIfShortOfDescriptors();
-      sendToPrimary({ type: 'model', state: single.state() === 'ready' ? 'ready' : 'failed' });
+      // A replacement that could not load ends in joinOnceLoaded: the server's health is not its to change.
+      if (replacing && single.state() !== 'ready') return;
+      sendToPrimary(single.state() === 'ready' ? { type: 'model', state: 'ready' } : { type: 'model', state: 'failed', reason: loadFailureReason(single.failure()) });
       if (single.state() === 'ready') keepServingOnRejections();
       loadMetrics();
     });
@@ -350,7 +372,10 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
       case 'close-connections':
         return shedder?.close(msg.count);
       case 'server-ready':
-        serverReady = true;
+        readiness = { ready: true };
+        return;
+      case 'peer-failed':
+        if (!readiness.ready) readiness = { ready: false, failure: msg.reason };
         return;
       case 'bidi-slot-answer':
         return streamSlots.onAnswer(msg);

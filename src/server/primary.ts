@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Settings } from '../config/settings.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
-import { isToPrimary, sendToWorker, unreachable, type ToPrimary } from './cluster-protocol.js';
+import { isToPrimary, sendToWorker, unreachable, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { ConnectionCensus } from './connection-rebalancing.js';
 import { StreamSlotCounter } from './bidi/stream-slots.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
@@ -112,6 +112,11 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   const loaded = new Set<number>();
   let announced = false;
   let failed = 0;
+  /** Why a worker could not load the model before the server was ready: every worker's /ping says so. */
+  let peerFailure: string | undefined;
+  const tellWorkers = (msg: ToWorker) => {
+    for (const worker of Object.values(cluster.workers ?? {})) if (worker && configured.has(worker.id)) sendToWorker(worker, msg);
+  };
   const announceWhenReady = () => {
     if (announced) return;
     const ready = [...loaded].filter((id) => listening.has(id));
@@ -120,7 +125,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     const port = listening.get(ready[0]!) ?? settings.port;
     log.info({ port, workers: settings.workers }, `ready: listening on ${settings.host}:${port}`);
     // Until now each worker's /ping said 503, its own model loaded or not: once one said 200, none may say "loading".
-    for (const worker of Object.values(cluster.workers ?? {})) if (worker && configured.has(worker.id)) sendToWorker(worker, { type: 'server-ready' });
+    peerFailure = undefined;
+    tellWorkers({ type: 'server-ready' });
   };
   // Workers report their connection counts; those over their share are told to close some (connection-rebalancing.ts).
   const census = new ConnectionCensus((id, count) => {
@@ -223,7 +229,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
             sendToWorker(worker, { type: 'shutdown', graceMs: 0 });
             return;
           }
-          sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [], serverReady: announced });
+          sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [], serverReady: announced, peerFailure });
           configured.add(worker.id);
           return watchdog.heard(worker.id);
         case 'alive':
@@ -241,6 +247,11 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
             return announceWhenReady();
           }
           if (++failed === 1) log.error({ modelDir: settings.modelDir }, 'the model failed to load; /ping answers 503 (see the error above)');
+          // One worker that cannot load makes the server unhealthy: the others' /ping says why, not "loading".
+          if (!announced && peerFailure === undefined) {
+            peerFailure = `worker process ${index} could not load the model: ${msg.reason ?? 'see the server log'}`;
+            tellWorkers({ type: 'peer-failed', reason: peerFailure });
+          }
           return;
         case 'metrics-request': {
           const answer = (text: string) => sendToWorker(worker, { type: 'metrics-response', id: msg.id, text });
@@ -379,11 +390,15 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     });
     // A load that neither finishes nor fails in time (a hung modelFn, a stuck download) ends the
     // container with a clear error instead of answering 503 until SageMaker's health-check window closes.
+    // So does one that some workers finished and others did not: /ping says 200 only once all have.
     const startupTimer = setTimeout(() => {
-      if (loaded.size > 0 || failed > 0 || stopping) return;
+      if (announced || failed > 0 || stopping) return;
+      const notReady = settings.workers - [...loaded].filter((id) => listening.has(id)).length;
       startupError = new ToolkitError(
         'ERR_MODEL_LOAD',
-        `no worker finished loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT); see the log above for where loading stopped`,
+        loaded.size === 0
+          ? `no worker finished loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT); see the log above for where loading stopped`
+          : `${notReady} of ${settings.workers} worker processes were not ready (the model loaded, the port bound) within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT), so /ping could not say 200 (it does once every worker has loaded the model); see the log above for where loading stopped or which worker processes ended while loading`,
       );
       log.error({ code: startupError.code }, startupError.message);
       onSignal('SIGTERM');

@@ -317,9 +317,5 @@ export function answerClientError(err: ParseError, socket: Duplex, headers: Read
             // when it announces no body (RFC 9112 §6.3); what follows is not a request.
             [400, 'ERR_BAD_REQUEST', 'bytes arrived after a request that ended at its headers: a request body needs a Content-Length header (in HTTP/1.0 always; in HTTP/1.1 Content-Length or Transfer-Encoding: chunked)']
           : [400, 'ERR_BAD_REQUEST', parseErrorMessage(err)];
-  const body = JSON.stringify({ code, message });
-  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
-  );
+  answerOnSocket(socket, status, { code, message }, headers);
 }

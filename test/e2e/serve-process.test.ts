@@ -63,6 +63,25 @@ const sharedBlocking = () => (blockingServer ??= serveFixture('blocking'));
 let crashServer: Promise<ServeProcess> | undefined;
 const sharedCrash = () => (crashServer ??= serveFixture('crash'));
 
+/** A request on a connection of its own, so that each may reach either worker: its status and body. */
+function requestAlone(server: ServeProcess, pathname: string, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${server.url}${pathname}`, { agent: false, method: body === undefined ? 'GET' : 'POST', headers: { 'Content-Type': 'text/plain' }, timeout: 10_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** `n` pings at once, each on a connection of its own. */
+const pingsAlone = (server: ServeProcess, n: number) => Promise.all(Array.from({ length: n }, () => requestAlone(server, '/ping')));
+
 const invoke = (server: ServeProcess, body: string, timeoutMs?: number) =>
   fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' } }, timeoutMs);
 
@@ -267,21 +286,8 @@ describe('smkit serve as a process', () => {
     const gate = mkdtempSync(path.join(os.tmpdir(), 'smkit-load-gate-'));
     cleanupsOf(t).push(() => removeDir(gate));
     const server = await serveFixture('load-gate', { SAGEMAKER_MODEL_SERVER_WORKERS: '2', LOAD_GATE_DIR: gate }, undefined, cleanupsOf(t));
-    /** A request on a connection of its own, so that each may reach either worker. */
-    const request = (pathname: string, body?: string) =>
-      new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = http.request(`${server.url}${pathname}`, { agent: false, method: body === undefined ? 'GET' : 'POST', headers: { 'Content-Type': 'text/plain' }, timeout: 10_000 }, (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (text += d));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-          res.on('error', reject);
-        });
-        req.on('timeout', () => req.destroy(new Error('timed out')));
-        req.on('error', reject);
-        req.end(body);
-      });
-    const pings = async (n: number) => Promise.all(Array.from({ length: n }, () => request('/ping')));
+    const request = (pathname: string, body?: string) => requestAlone(server, pathname, body);
+    const pings = (n: number) => pingsAlone(server, n);
     const waiting = () => readdirSync(gate).filter((n) => n.startsWith('waiting-'));
     // One worker loads; the other waits at the gate. Until it loads, every /ping is 503, the loaded one's too.
     const seen: number[] = [];
@@ -321,10 +327,49 @@ describe('smkit serve as a process', () => {
       served.map((a) => a.status),
       Array(10).fill(200),
     );
-    assert.ok(served.every((a) => (JSON.parse(a.text) as { pid: number }).pid !== replacement), 'the loading replacement took no invocation');
-    // Once loaded, the replacement takes connections.
+    const pids = new Set(served.map((a) => (JSON.parse(a.text) as { pid: number }).pid));
+    assert.ok(!pids.has(replacement), 'the loading replacement took no invocation');
+    // A replacement whose load fails ends without taking a connection, and another is started.
+    writeFileSync(path.join(gate, 'fail'), '');
+    await until('a replacement to fail its load and end', () => /"code":"ERR_MODEL_LOAD".*which replaces one that ended, could not load the model: .*it took no connections/.test(server.output()), { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+    assert.deepEqual(
+      (await pings(20)).map((a) => a.status),
+      Array(20).fill(200),
+    );
+    // Once loaded, a replacement takes connections.
+    rmSync(path.join(gate, 'fail'));
     writeFileSync(path.join(gate, 'open'), '');
-    await until('the replacement to serve', async () => (await request('/invocations', 'x')).text === JSON.stringify({ pid: replacement }), { ...RETRY, timeoutMs: 30_000 });
+    await until('a replacement to serve', async () => !pids.has((JSON.parse((await request('/invocations', 'x')).text) as { pid: number }).pid), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+  });
+
+  test('two workers, one of which cannot load the model at start-up: every /ping says 503 Unhealthy naming that worker and why, the loaded one included', async (t) => {
+    const gate = mkdtempSync(path.join(os.tmpdir(), 'smkit-load-gate-'));
+    cleanupsOf(t).push(() => removeDir(gate));
+    writeFileSync(path.join(gate, 'fail'), '');
+    const server = await serveFixture('load-gate', { SAGEMAKER_MODEL_SERVER_WORKERS: '2', LOAD_GATE_DIR: gate }, undefined, cleanupsOf(t));
+    await waitForPing(server, 503);
+    await until('the loaded worker to say so too', async () => (await requestAlone(server, '/ping')).text.includes('"status":"Unhealthy","code":"ERR_NOT_READY","message":"worker process'), { ...RETRY, timeoutMs: 30_000 });
+    const answers = await pingsAlone(server, 20);
+    for (const a of answers) {
+      assert.equal(a.status, 503);
+      const body = JSON.parse(a.text) as { status: string; message: string };
+      assert.equal(body.status, 'Unhealthy');
+      assert.match(body.message, /ERR_USER_CODE|could not load the model|failed/);
+    }
+    assert.ok(answers.some((a) => /^worker process \d could not load the model: /.test((JSON.parse(a.text) as { message: string }).message)), 'the loaded worker names the one that failed');
+  });
+
+  test('two workers, one of which never finishes loading: start-up ends at SAGEMAKER_STARTUP_TIMEOUT naming how many were not ready', async (t) => {
+    const gate = mkdtempSync(path.join(os.tmpdir(), 'smkit-load-gate-'));
+    cleanupsOf(t).push(() => removeDir(gate));
+    const server = await serveFixture('load-gate', { SAGEMAKER_MODEL_SERVER_WORKERS: '2', LOAD_GATE_DIR: gate, SAGEMAKER_STARTUP_TIMEOUT: '10' }, undefined, cleanupsOf(t));
+    // Before, the loaded worker's /ping said 200 and the other's 503 for good.
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 60_000)))]);
+    clearTimeout(timer);
+    assert.deepEqual(exit, { code: 1, signal: null }, server.output());
+    assert.match(server.output(), /1 of 2 worker processes were not ready \(the model loaded, the port bound\) within 10 s \(SAGEMAKER_STARTUP_TIMEOUT\)/);
+    assert.equal(readdirSync(gate).filter((n) => n.startsWith('waiting-')).length, 1, 'one worker loaded, the other waited');
   });
 
   test('inline mode: a modelFn that calls process.exit ends start-up with exit 1 naming the cause, not a restart loop until SAGEMAKER_STARTUP_TIMEOUT', async (t) => {
