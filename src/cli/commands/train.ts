@@ -76,6 +76,11 @@ async function recordFailure(baseDirFlag: string | undefined, reason: string): P
 export function recordUsageErrors(program: Command, args: readonly string[]): (err: unknown) => Promise<void> {
   const command = program.commands.find((c) => c.name() === 'train');
   if (command === undefined) return async () => {};
+  // Once the action runs, its own failures are train()'s to record (it writes them itself).
+  let acting = false;
+  command.hook('preAction', () => {
+    acting = true;
+  });
   let printed = '';
   const { outputError = (text: string, write: (text: string) => void) => write(text) } = command.configureOutput();
   command.configureOutput({
@@ -86,6 +91,7 @@ export function recordUsageErrors(program: Command, args: readonly string[]): (e
       }),
   });
   return async (err) => {
+    if (acting) return;
     let reason: string;
     if (isToolkitError(err) && err.code === 'ERR_CLI_USAGE') reason = `${err.code}: ${err.message}`;
     else if (err instanceof Error && /^commander\./.test(String((err as { code?: unknown }).code)) && (err as { exitCode?: unknown }).exitCode !== 0) {
