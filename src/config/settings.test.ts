@@ -248,6 +248,16 @@ test('SAGEMAKER_MAX_CONCURRENT_TRANSFORMS=0 (a transform job with MaxConcurrentT
   const s = loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '0', SAGEMAKER_BATCH: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '3' }, {}, 2);
   assert.equal(s.maxConcurrentTransforms, 3);
   assert.equal(loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '1' }, {}, 2).maxConcurrentTransforms, 1);
+});
+
+test('the default SAGEMAKER_MAX_CONCURRENT_TRANSFORMS keeps MaxConcurrentTransforms × MaxPayloadInMB within the 100 MB a transform job allows; a set value is reported as given', () => {
+  assert.equal(loadSettings({}, {}, 64).maxConcurrentTransforms, 16, '64 workers, 6 MB: 16 × 6 = 96');
+  assert.equal(loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '30' }, {}, 8).maxConcurrentTransforms, 3);
+  assert.equal(loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '100' }, {}, 8).maxConcurrentTransforms, 1);
+  assert.equal(loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '200' }, {}, 8).maxConcurrentTransforms, 1, 'never below 1');
+  assert.equal(loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '0' }, {}, 8).maxConcurrentTransforms, 8, 'a streamed payload (0) sets no bound');
+  assert.equal(loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '40' }, {}, 64).maxConcurrentTransforms, 40);
+  assert.equal(loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '0' }, {}, 64).maxConcurrentTransforms, 16);
   assert.throws(() => loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '-1' }), /SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="-1" is invalid: expected a whole number from 0 to 1024/);
 });
 

@@ -72,7 +72,7 @@ export interface Settings {
    * `SAGEMAKER_MAX_CONCURRENT_TRANSFORMS`. `0`, which `CreateTransformJob` takes as "unset" (then the
    * container's `/execution-parameters` decides,
    * https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html), is the default too.
-   * @defaultValue workers
+   * @defaultValue workers, at most 100 ÷ `SAGEMAKER_MAX_PAYLOAD_IN_MB`
    */
   readonly maxConcurrentTransforms: number;
   /** `SMKIT_DEBUG`: send stack traces to clients. Always logged regardless. @defaultValue false */
@@ -410,6 +410,16 @@ function readLogLevel(env: Env): LogLevel {
   return 'info';
 }
 
+/**
+ * The workers, but no more than a transform job may run with the payload limit reported beside it:
+ * CreateTransformJob holds `MaxConcurrentTransforms` × `MaxPayloadInMB` to 100 MB
+ * (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html), and
+ * `/execution-parameters` answers in place of those members. A payload of 0 (streamed) sets no bound.
+ */
+function defaultConcurrentTransforms(workers: number, payloadMb: number): number {
+  return payloadMb === 0 ? workers : Math.max(1, Math.min(workers, Math.floor(100 / payloadMb)));
+}
+
 function readPortRange(env: Env): readonly [number, number] | undefined {
   const name = 'SAGEMAKER_SAFE_PORT_RANGE';
   const raw = str(env, name);
@@ -541,7 +551,7 @@ export function loadSettings(
     startupTimeoutSeconds: readNumber(env, 'SAGEMAKER_STARTUP_TIMEOUT', 600, 1, 86400),
     batchStrategy: readEnum(env, 'SAGEMAKER_BATCH_STRATEGY', 'MULTI_RECORD', ['SINGLE_RECORD', 'MULTI_RECORD'] as const),
     // 0 is what a transform job with MaxConcurrentTransforms=0 ("0 or left unset": the container's answer decides) may set.
-    maxConcurrentTransforms: readInt(env, 'SAGEMAKER_MAX_CONCURRENT_TRANSFORMS', workers, 0, 1024) || workers,
+    maxConcurrentTransforms: readInt(env, 'SAGEMAKER_MAX_CONCURRENT_TRANSFORMS', 0, 0, 1024) || defaultConcurrentTransforms(workers, payloadSetting),
     debug: readBool(env, 'SMKIT_DEBUG', false),
     devices,
     intraOpThreads: readInt(env, 'SMKIT_INTRA_OP_THREADS', Math.max(1, Math.floor(cpuCount / workers)), 0, 1024),
