@@ -247,7 +247,8 @@ describe('the front door HTTP server', { concurrency: true }, () => {
     }
   }
 
-  test('Expect: 100-continue with a declared body over the limit gets the refusal instead of 100 Continue; within it, 100 then the answer', async () => {
+  /** A front door on a free port whose one endpoint, `e`, answers each body with itself. */
+  async function echoFrontDoor(): Promise<{ server: ReturnType<typeof createFrontDoorServer>; port: number }> {
     const endpoint: RoutableEndpoint = {
       invoke: async (req) => ({ variant: 'AllTraffic', response: { body: req.body, contentType: 'text/plain' } }),
       stream: () => Promise.reject(new Error('not streamed here')),
@@ -255,7 +256,11 @@ describe('the front door HTTP server', { concurrency: true }, () => {
     const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['e', endpoint]]) }));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    const { port } = server.address() as { port: number };
+    return { server, port: (server.address() as { port: number }).port };
+  }
+
+  test('Expect: 100-continue with a declared body over the limit gets the refusal instead of 100 Continue; within it, 100 then the answer', async () => {
+    const { server, port } = await echoFrontDoor();
     try {
       // The client sends nothing after the head: it waits for the 100 the server must not send.
       const refused = await refusalThenClose(port, 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n');
@@ -283,14 +288,7 @@ describe('the front door HTTP server', { concurrency: true }, () => {
   });
 
   test('a request head Node refuses (clientError), a CONNECT and a head refused before the app are answered with an x-amzn-RequestId, as every other answer of the front door', async () => {
-    const endpoint: RoutableEndpoint = {
-      invoke: async (req) => ({ variant: 'AllTraffic', response: { body: req.body, contentType: 'text/plain' } }),
-      stream: () => Promise.reject(new Error('not streamed here')),
-    };
-    const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['e', endpoint]]) }));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as { port: number };
+    const { server, port } = await echoFrontDoor();
     /** The x-amzn-RequestId header lines of an answer's head, as written. */
     const requestIds = (answer: string): string[] => answer.slice(0, answer.indexOf('\r\n\r\n')).split('\r\n').filter((line) => /^x-amzn-requestid:/i.test(line));
     const UUID = /^x-amzn-RequestId: [0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
