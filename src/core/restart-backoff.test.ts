@@ -40,3 +40,20 @@ test('each worker slot has its own count', () => {
   assert.equal(backoff.delayAfterCrash(0), 200);
   assert.equal(backoff.delayAfterCrash(1), 100);
 });
+
+test('a worker that never served (it could not load) had no healthy spell, however long it ran: the delays keep growing', () => {
+  let now = 0;
+  const backoff = new RestartBackoff(WORKER_BACKOFF, () => now);
+  const delays: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    backoff.started(0);
+    now += WORKER_BACKOFF.healthyMs + 1; // each load fails only after a long try
+    const delay = backoff.delayAfterCrash(0, { served: false });
+    delays.push(delay);
+    now += delay;
+  }
+  assert.deepEqual(delays, [100, 200, 400, 800]);
+  backoff.started(0);
+  now += WORKER_BACKOFF.healthyMs;
+  assert.equal(backoff.delayAfterCrash(0), 100, 'one that served that long starts again from the base');
+});

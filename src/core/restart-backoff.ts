@@ -31,10 +31,13 @@ export class RestartBackoff {
     else this.#slots.set(index, { startedAt: this.now(), crashes: 0 });
   }
 
-  /** Slot `index`'s worker died: how long to wait before starting its replacement. */
-  delayAfterCrash(index: number): number {
+  /**
+   * Slot `index`'s worker died: how long to wait before starting its replacement. One that never
+   * `served` (it ended because it could not load the model) had no healthy spell, however long it ran.
+   */
+  delayAfterCrash(index: number, { served = true }: { served?: boolean } = {}): number {
     const slot = this.#slots.get(index) ?? { startedAt: this.now(), crashes: 0 };
-    slot.crashes = this.now() - slot.startedAt >= this.policy.healthyMs ? 1 : slot.crashes + 1;
+    slot.crashes = served && this.now() - slot.startedAt >= this.policy.healthyMs ? 1 : slot.crashes + 1;
     this.#slots.set(index, slot);
     return Math.min(this.policy.maxMs, this.policy.baseMs * 2 ** (slot.crashes - 1));
   }

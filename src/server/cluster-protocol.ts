@@ -28,13 +28,21 @@ export type ToWorker =
        * ended, and takes connections only once its own model has loaded.
        */
       serverReady: boolean;
-      /** Why another worker could not load the model at start-up, if one could not (see `peer-failed`). */
+      /**
+       * Another worker serves: this one, which replaces one that ended, takes connections only once
+       * its model has loaded (else at once, as at start-up, so that something answers).
+       */
+      listenOnceLoaded: boolean;
+      /** Why another worker could not load the model at start-up, if one could not (see `peer-failure`). */
       peerFailure?: string;
     }
   /** Every worker has loaded the model: a worker's `/ping` may say 200 from now on. */
   | { type: 'server-ready' }
-  /** A worker could not load the model at start-up: every worker's `/ping` says 503 `Unhealthy` with `reason`. */
-  | { type: 'peer-failed'; reason: string }
+  /**
+   * A worker could not load the model at start-up: every worker's `/ping` says 503 `Unhealthy` with
+   * `reason`; without one, no worker that failed is left (it ended), and `/ping` says "loading" again.
+   */
+  | { type: 'peer-failure'; reason?: string }
   /** SIGTERM reached the primary: drain and exit within `graceMs`. */
   | { type: 'shutdown'; graceMs: number }
   /** The whole cluster's metrics, answering `metrics-request` `id`. */
@@ -79,7 +87,7 @@ export type WorkerConfig = Extract<ToWorker, { type: 'config' }>;
 
 // Records rather than lists: a message type added to ToWorker or ToPrimary and not here is a type error, not a message dropped.
 const TO_WORKER: ReadonlySet<string> = new Set(
-  Object.keys({ config: 1, shutdown: 1, 'server-ready': 1, 'peer-failed': 1, 'metrics-response': 1, 'mme-apply': 1, 'mme-response': 1, 'close-connections': 1, 'bidi-slot-answer': 1 } satisfies Record<ToWorker['type'], 1>),
+  Object.keys({ config: 1, shutdown: 1, 'server-ready': 1, 'peer-failure': 1, 'metrics-response': 1, 'mme-apply': 1, 'mme-response': 1, 'close-connections': 1, 'bidi-slot-answer': 1 } satisfies Record<ToWorker['type'], 1>),
 );
 const TO_PRIMARY: ReadonlySet<string> = new Set(
   Object.keys({ hello: 1, listening: 1, model: 1, 'metrics-request': 1, 'mme-request': 1, 'mme-applied': 1, connections: 1, alive: 1, 'bidi-slot': 1, 'bidi-slot-free': 1 } satisfies Record<ToPrimary['type'], 1>),

@@ -247,7 +247,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // answer 503 or leave models out of GET /models. Likewise a worker that replaces one of a
   // single-model server already ready takes connections once its model has loaded: while it loads,
   // the others answer /ping 200 and serve.
-  const replacing = backend !== undefined && config.serverReady && manyWorkers;
+  const replacing = backend !== undefined && config.listenOnceLoaded;
   if (replacing && backend) reloads = [joinOnceLoaded(backend)];
   void Promise.all(reloads).then(() =>
     server.listen(listenOptions, () => {
@@ -285,14 +285,6 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // Node's default (the process ends, and the primary stops after three such deaths in a row); a
   // multi-model endpoint loads models while it serves others, so there it is logged from the start.
   /**
-   * Ends this worker process when the single model's load (or reload) failed for want of file
-   * descriptors (503 `ERR_SERVER_BUSY`: a flood of connections while it loaded, or descriptors the
-   * model's code leaked; or code Node keeps failed once an import of it failed for that reason):
-   * a failure of the process, not of the model. A new process, with descriptors of its own and a
-   * fresh module cache, may load it, where this one would answer `/ping` 503 for good. (Log lines
-   * are written synchronously: this one is out before the exit.)
-   */
-  /**
    * Resolves once a replacement's model is ready. One whose load fails, or does not end within
    * `SAGEMAKER_STARTUP_TIMEOUT` (a hung modelFn), ends its process instead, never having taken a
    * connection: the primary starts another after its back-off while the others serve, where
@@ -309,6 +301,14 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     log.error({ code: 'ERR_MODEL_LOAD' }, `this worker process, which replaces one that ended, ${why}; it took no connections and ends, and a new one is started while the other workers serve`);
     process.exit(EXIT_REPLACEMENT_NOT_LOADED);
   }
+  /**
+   * Ends this worker process when the single model's load (or reload) failed for want of file
+   * descriptors (503 `ERR_SERVER_BUSY`: a flood of connections while it loaded, or descriptors the
+   * model's code leaked; or code Node keeps failed once an import of it failed for that reason):
+   * a failure of the process, not of the model. A new process, with descriptors of its own and a
+   * fresh module cache, may load it, where this one would answer `/ping` 503 for good. (Log lines
+   * are written synchronously: this one is out before the exit.)
+   */
   function leaveIfShortOfDescriptors(): void {
     const failure = backend?.state() === 'failed' ? backend.failure() : undefined;
     if (draining || !failure || !isOutOfDescriptors(failure)) return;
@@ -374,7 +374,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
       case 'server-ready':
         readiness = { ready: true };
         return;
-      case 'peer-failed':
+      case 'peer-failure':
         if (!readiness.ready) readiness = { ready: false, failure: msg.reason };
         return;
       case 'bidi-slot-answer':

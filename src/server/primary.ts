@@ -10,7 +10,7 @@ import { StreamSlotCounter } from './bidi/stream-slots.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import type { MmeCoordinator } from './mme-cluster.js';
-import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD } from './exit-codes.js';
+import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD, EXIT_REPLACEMENT_NOT_LOADED } from './exit-codes.js';
 import type { EarlyWorkers } from './early-workers.js';
 import { isSpawnFailure, spawnFailureReason } from './worker-spawn.js';
 import { chooseConnectionBalancing } from './connection-balancing.js';
@@ -112,8 +112,10 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   const loaded = new Set<number>();
   let announced = false;
   let failed = 0;
-  /** Why a worker could not load the model before the server was ready: every worker's /ping says so. */
-  let peerFailure: string | undefined;
+  /** Workers whose load failed before the server was ready, and why: every worker's /ping says so while one is left. */
+  const failures = new Map<number, string>();
+  /** Whether a worker is serving (model loaded, port bound): a replacement then takes connections only once it has loaded. */
+  const serving = () => [...loaded].some((id) => listening.has(id));
   const tellWorkers = (msg: ToWorker) => {
     for (const worker of Object.values(cluster.workers ?? {})) if (worker && configured.has(worker.id)) sendToWorker(worker, msg);
   };
@@ -125,7 +127,6 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     const port = listening.get(ready[0]!) ?? settings.port;
     log.info({ port, workers: settings.workers }, `ready: listening on ${settings.host}:${port}`);
     // Until now each worker's /ping said 503, its own model loaded or not: once one said 200, none may say "loading".
-    peerFailure = undefined;
     tellWorkers({ type: 'server-ready' });
   };
   // Workers report their connection counts; those over their share are told to close some (connection-rebalancing.ts).
@@ -229,7 +230,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
             sendToWorker(worker, { type: 'shutdown', graceMs: 0 });
             return;
           }
-          sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [], serverReady: announced, peerFailure });
+          sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [], serverReady: announced, listenOnceLoaded: announced && serving(), peerFailure: announced ? undefined : failures.values().next().value });
           configured.add(worker.id);
           return watchdog.heard(worker.id);
         case 'alive':
@@ -248,9 +249,9 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           }
           if (++failed === 1) log.error({ modelDir: settings.modelDir }, 'the model failed to load; /ping answers 503 (see the error above)');
           // One worker that cannot load makes the server unhealthy: the others' /ping says why, not "loading".
-          if (!announced && peerFailure === undefined) {
-            peerFailure = `worker process ${index} could not load the model: ${msg.reason ?? 'see the server log'}`;
-            tellWorkers({ type: 'peer-failed', reason: peerFailure });
+          if (!announced) {
+            failures.set(worker.id, `worker process ${index} could not load the model: ${msg.reason ?? 'see the server log'}`);
+            if (failures.size === 1) tellWorkers({ type: 'peer-failure', reason: failures.get(worker.id) });
           }
           return;
         case 'metrics-request': {
@@ -308,6 +309,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       configured.delete(worker.id);
       listening.delete(worker.id);
       loaded.delete(worker.id);
+      // The failure /ping reports left with the worker that had it: the next one left, or none.
+      if (failures.delete(worker.id) && !announced) tellWorkers({ type: 'peer-failure', reason: failures.values().next().value });
       const diedLoading = !reported.delete(worker.id);
       mme?.forget(worker.id, { pid: worker.process.pid, code, signal, stopping });
       census.forget(worker.id);
@@ -346,7 +349,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           return;
         }
       }
-      const delay = restarts.delayAfterCrash(index);
+      // A replacement that could not load never served: the time it spent loading is no healthy spell.
+      const delay = restarts.delayAfterCrash(index, { served: code !== EXIT_REPLACEMENT_NOT_LOADED });
       log.error({ worker: index, exitCode: code, signal, restartInMs: delay }, 'worker process died; replacing it');
       setTimeout(() => !stopping && fork(index), delay);
     };
@@ -392,7 +396,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     // container with a clear error instead of answering 503 until SageMaker's health-check window closes.
     // So does one that some workers finished and others did not: /ping says 200 only once all have.
     const startupTimer = setTimeout(() => {
-      if (announced || failed > 0 || stopping) return;
+      if (announced || failures.size > 0 || stopping) return;
       const notReady = settings.workers - [...loaded].filter((id) => listening.has(id)).length;
       startupError = new ToolkitError(
         'ERR_MODEL_LOAD',

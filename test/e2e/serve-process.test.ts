@@ -339,7 +339,22 @@ describe('smkit serve as a process', () => {
     // Once loaded, a replacement takes connections.
     rmSync(path.join(gate, 'fail'));
     writeFileSync(path.join(gate, 'open'), '');
-    await until('a replacement to serve', async () => !pids.has((JSON.parse((await request('/invocations', 'x')).text) as { pid: number }).pid), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+    let joined = 0;
+    await until(
+      'a replacement to serve',
+      async () => {
+        joined = (JSON.parse((await request('/invocations', 'x')).text) as { pid: number }).pid;
+        return !pids.has(joined);
+      },
+      { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) },
+    );
+    // Both workers end at once and their replacements cannot load: with no worker serving, they take
+    // connections at once, and /ping says why rather than the port refusing every connection.
+    rmSync(path.join(gate, 'open'));
+    writeFileSync(path.join(gate, 'fail'), '');
+    for (const pid of [...pids, joined]) process.kill(pid, 'SIGKILL');
+    await until('the replacements to answer /ping', async () => (await request('/ping')).text.includes('"status":"Unhealthy"'), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+    await until('both replacements to answer /ping', async () => (await pings(20)).every((a) => a.status === 503 && a.text.includes('"status":"Unhealthy"')), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
   });
 
   test('two workers, one of which cannot load the model at start-up: every /ping says 503 Unhealthy naming that worker and why, the loaded one included', async (t) => {
@@ -357,12 +372,19 @@ describe('smkit serve as a process', () => {
       assert.match(body.message, /ERR_USER_CODE|could not load the model|failed/);
     }
     assert.ok(answers.some((a) => /^worker process \d could not load the model: /.test((JSON.parse(a.text) as { message: string }).message)), 'the loaded worker names the one that failed');
+    // The failed worker ends; its replacement waits at the gate: /ping says "loading" again, not the old failure.
+    rmSync(path.join(gate, 'fail'));
+    const [failedWorker] = readdirSync(gate).filter((n) => n.startsWith('waiting-'));
+    process.kill(Number(failedWorker!.slice('waiting-'.length)), 'SIGKILL');
+    await until('the failure to be cleared', async () => (await pingsAlone(server, 20)).every((a) => a.status === 503 && a.text.includes('"status":"Loading"')), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+    writeFileSync(path.join(gate, 'open'), '');
+    await waitForPing(server);
   });
 
   test('two workers, one of which never finishes loading: start-up ends at SAGEMAKER_STARTUP_TIMEOUT naming how many were not ready', async (t) => {
     const gate = mkdtempSync(path.join(os.tmpdir(), 'smkit-load-gate-'));
     cleanupsOf(t).push(() => removeDir(gate));
-    const server = await serveFixture('load-gate', { SAGEMAKER_MODEL_SERVER_WORKERS: '2', LOAD_GATE_DIR: gate, SAGEMAKER_STARTUP_TIMEOUT: '10' }, undefined, cleanupsOf(t));
+    const server = await serveFixture('load-gate', { SAGEMAKER_MODEL_SERVER_WORKERS: '2', LOAD_GATE_DIR: gate, SAGEMAKER_STARTUP_TIMEOUT: '10', SMKIT_SHUTDOWN_GRACE_SECONDS: '1' }, undefined, cleanupsOf(t));
     // Before, the loaded worker's /ping said 200 and the other's 503 for good.
     let timer: NodeJS.Timeout | undefined;
     const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 60_000)))]);
