@@ -38,6 +38,32 @@ export async function findFreePort(host = '127.0.0.1'): Promise<number> {
 }
 
 /**
+ * Finds `size` consecutive TCP ports on `host` that are free now and were not handed out by
+ * {@link findFreePort} or this function in the last few minutes (so ranges and ports given to
+ * the children of this process never overlap): a free port from the OS is the start, and every
+ * port of the range is bound once to check it. As with {@link findFreePort}, another process may
+ * still take one before the child binds it. Fails with `ERR_PORT_IN_USE` when 50 tries found none.
+ */
+export async function findFreePortRange(size: number, host = '127.0.0.1'): Promise<readonly [number, number]> {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`a port range holds at least one port, not ${size}`);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const low = await probe(host);
+    const high = low + size - 1;
+    if (high > 65535) continue;
+    const ports = Array.from({ length: size }, (_, i) => low + i);
+    const now = Date.now();
+    for (const [port, until] of reserved) if (until <= now) reserved.delete(port);
+    if (ports.some((p) => reserved.has(p))) continue;
+    // Reserved before the checks below yield, so a start running at the same time cannot take any of them.
+    for (const p of ports) reserved.set(p, now + RESERVATION_MS);
+    const bindable = await Promise.all(ports.map((p) => assertPortFree(host, p).then(() => true, () => false)));
+    if (bindable.every(Boolean)) return [low, high];
+    for (const p of ports) reserved.delete(p);
+  }
+  throw new ToolkitError('ERR_PORT_IN_USE', `found no ${size} consecutive free ports on ${host} in 50 tries; free some ports, or stop other servers on this machine`);
+}
+
+/**
  * Fails with `ERR_PORT_IN_USE` when `host:port` cannot be bound (another process holds it, or the
  * port needs privileges), so a server can refuse to start with one clear line instead of failing
  * later in a worker. `what` names the setting to change, for example `--port (SAGEMAKER_BIND_TO_PORT)`.

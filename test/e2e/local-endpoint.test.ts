@@ -3,7 +3,7 @@
 // with the real AWS SDK v3 client.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,31 @@ after(async () => {
 
 const text = (body: Uint8Array | undefined): string => Buffer.from(body ?? []).toString('utf8');
 
+/** The environment a container's process (the `smkit serve` child) was started with. */
+function containerEnv(id: string): Record<string, string> {
+  const c = handle.containers.find((x) => x.spec.id === id);
+  assert.ok(c?.pid !== undefined, `${id} runs, as a child process`);
+  const entries = readFileSync(`/proc/${c.pid}/environ`, 'utf8').split('\0').filter(Boolean);
+  return Object.fromEntries(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}
+
+test('each pipeline container sees a SAGEMAKER_SAFE_PORT_RANGE of its own, apart from every bound port; a single-container variant none', { skip: !existsSync('/proc/self/environ') && 'needs /proc' }, () => {
+  const taken = new Set(handle.containers.map((c) => c.spec.port));
+  const seen = new Set<number>();
+  for (const n of [1, 2, 3]) {
+    const value = containerEnv(`iris-pipeline/AllTraffic/container-${n}`).SAGEMAKER_SAFE_PORT_RANGE ?? '';
+    const m = /^(\d+)-(\d+)$/.exec(value);
+    assert.ok(m, `container-${n}: SAGEMAKER_SAFE_PORT_RANGE="${value}"`);
+    const [low, high] = [Number(m[1]), Number(m[2])];
+    assert.ok(low >= 1 && low <= high && high <= 65535, value);
+    for (let p = low; p <= high; p++) {
+      assert.ok(!taken.has(p) && !seen.has(p), `container-${n}'s range ${value} holds port ${p}, already a bound port or another container's`);
+      seen.add(p);
+    }
+  }
+  for (const id of ['iris-ab/A/primary', 'iris-ab/B/primary', 'iris-ab/Shadow/primary']) assert.equal(containerEnv(id).SAGEMAKER_SAFE_PORT_RANGE, undefined, id);
+});
+
 test('start-up reported progress and every container passed /ping; the deep ping ran', () => {
   assert.equal(handle.containers.length, 6);
   assert.ok(progress.some((l) => l.includes('iris-pipeline/AllTraffic/container-3 is healthy')), progress.join('\n'));
@@ -84,8 +109,11 @@ test('three-container serial pipeline through the SDK: CSV in, labels out in the
   assert.equal(csv.ContentType, 'text/csv');
   assert.equal(text(csv.Body), 'setosa\nvirginica\n');
   assert.equal(csv.InvokedProductionVariant, 'AllTraffic');
-  // Container 3 saw container 2's JSON answer (its default accept), not the caller's text/csv.
-  assert.equal(csv.CustomAttributes, 'stage3-input=application/json');
+  // Container 3 saw container 2's JSON answer (its default accept), not the caller's text/csv,
+  // and its model code sees the pipeline container's SAGEMAKER_SAFE_PORT_RANGE.
+  const [stage3Input, stage3Range] = (csv.CustomAttributes ?? '').split(',');
+  assert.equal(stage3Input, 'stage3-input=application/json');
+  assert.match(stage3Range ?? '', /^safe-port-range=\d+-\d+$/);
 
   const json = await client.send(new InvokeEndpointCommand({ EndpointName: 'iris-pipeline', ContentType: 'text/csv', Accept: 'application/json', Body: Buffer.from('5.9,3.0,4.2,1.5\n') }));
   assert.equal(json.ContentType, 'application/json');

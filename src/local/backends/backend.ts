@@ -14,10 +14,15 @@ export interface ContainerSpec {
    * as `SM_MODEL_DIR`; the docker backend mounts it read-only at `/opt/ml/model`.
    */
   modelDir?: string;
-  /** Environment from the endpoint file (the backend adds `SAGEMAKER_BIND_TO_PORT`). */
+  /** Environment from the endpoint file (the backend adds `SAGEMAKER_BIND_TO_PORT`, and `SAGEMAKER_SAFE_PORT_RANGE` when given). */
   env: Record<string, string>;
   /** Port the container must listen on (`SAGEMAKER_BIND_TO_PORT`), reachable on 127.0.0.1. */
   port: number;
+  /**
+   * `SAGEMAKER_SAFE_PORT_RANGE` as `[low, high]`, inclusive: where a container of a multi-container
+   * model may listen on a second port. Like `SAGEMAKER_BIND_TO_PORT`, it wins over {@link ContainerSpec.env}.
+   */
+  safePortRange?: readonly [number, number];
   /** File that receives the container's stdout and stderr. */
   logFile: string;
   /** Also receives each line of the container's stdout and stderr (the local CloudWatch Logs). */

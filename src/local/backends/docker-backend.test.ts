@@ -40,6 +40,19 @@ test('process children get the tree, the port, loopback binding; container env w
   assert.equal(processChildEnv(spec, {}).SAGEMAKER_MODEL_SERVER_WORKERS, '1');
 });
 
+test('SAGEMAKER_SAFE_PORT_RANGE: a pipeline container gets its range, which wins over its env as SAGEMAKER_BIND_TO_PORT does; docker does not publish it', () => {
+  const own = { ...spec, env: { SAGEMAKER_SAFE_PORT_RANGE: '1000-1001', SAGEMAKER_BIND_TO_PORT: '1' } };
+  const piped = { ...own, safePortRange: [41001, 41010] as const };
+  assert.equal(processChildEnv(piped, {}).SAGEMAKER_SAFE_PORT_RANGE, '41001-41010');
+  const args = buildDockerRunArgs({ spec: piped, image: 'my/image:1', containerName: 'smkit-x' });
+  assert.ok(args.includes('SAGEMAKER_SAFE_PORT_RANGE=41001-41010') && !args.includes('SAGEMAKER_SAFE_PORT_RANGE=1000-1001'), args.join(' '));
+  assert.deepEqual(args.filter((a, i) => args[i - 1] === '-p'), ['127.0.0.1:41000:41000'], 'only the bound port is published');
+  // A single container gets none from smkit (AWS sets it only in pipelines): the variable is its env's own, if any.
+  assert.equal(processChildEnv(spec, {}).SAGEMAKER_SAFE_PORT_RANGE, undefined);
+  assert.equal(buildDockerRunArgs({ spec, image: 'i', containerName: 'x' }).some((a) => a.startsWith('SAGEMAKER_SAFE_PORT_RANGE=')), false);
+  assert.equal(processChildEnv(own, {}).SAGEMAKER_SAFE_PORT_RANGE, '1000-1001');
+});
+
 test('a container whose docker run client died is removed with docker rm -f when stopped', async () => {
   // A stand-in engine CLI on PATH that records its arguments; `run` stays up like an attached client.
   const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));

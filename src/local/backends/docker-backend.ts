@@ -11,6 +11,7 @@ import { probeEngines, type EngineProbe } from '../../containers/engine.js';
 import { trackUntilReleased } from './orphan-reaper.js';
 import { gpuFailureHint, gpuRunArgs, nvidiaDriverPresent, type GpuChoice } from './gpu.js';
 import { removeContainers } from './container-removal.js';
+import { formatPortRange } from './safe-port-range.js';
 
 /** A container engine CLI that speaks `docker run`. */
 export type ContainerEngine = 'docker' | 'podman';
@@ -42,7 +43,13 @@ export function buildDockerRunArgs({ spec, image, containerName, gpuArgs = [] }:
     ...gpuArgs,
     ...(spec.multiModel ? ['-v', `${join(spec.optMlDir, 'models')}:/opt/ml/models:ro`] : ['-v', `${spec.modelDir ?? join(spec.optMlDir, 'model')}:/opt/ml/model:ro`]),
   ];
-  const env: Record<string, string> = { ...spec.env, ...(spec.multiModel ? { SAGEMAKER_MULTI_MODEL: 'true' } : {}), SAGEMAKER_BIND_TO_PORT: String(spec.port) };
+  const env: Record<string, string> = {
+    ...spec.env,
+    ...(spec.multiModel ? { SAGEMAKER_MULTI_MODEL: 'true' } : {}),
+    SAGEMAKER_BIND_TO_PORT: String(spec.port),
+    // Not published: a second port is the container's own (see safePortRangeFor).
+    ...(spec.safePortRange ? { SAGEMAKER_SAFE_PORT_RANGE: formatPortRange(spec.safePortRange) } : {}),
+  };
   for (const [key, value] of Object.entries(env)) args.push('-e', `${key}=${value}`);
   args.push(image, 'serve');
   return args;

@@ -6,6 +6,7 @@ import type { ContainerBackend, RunningContainer } from './backend.js';
 import type { LineSink } from './line-tap.js';
 import { tailLog } from './log-tail.js';
 import { prepareOptMl } from './opt-ml.js';
+import { safePortRangeFor } from './safe-port-range.js';
 import { waitForPing, type WaitOptions } from './wait-ready.js';
 
 /** One container to start: where its `/opt/ml` tree goes, its model, and how it is named. */
@@ -34,6 +35,11 @@ export interface LaunchSpec {
   memoryMb?: number;
   /** The instance type has NVIDIA GPUs (see {@link ContainerSpec.gpus}). */
   gpus?: boolean;
+  /**
+   * One of the containers of a model with several (a serial pipeline or Direct mode): it also
+   * gets a `SAGEMAKER_SAFE_PORT_RANGE` of its own ({@link safePortRangeFor}). @defaultValue false
+   */
+  multiContainer?: boolean;
 }
 
 /** A started container and where its parts are. */
@@ -50,7 +56,8 @@ export interface LaunchedContainer {
 /**
  * The one way smkit starts a serving container on this machine (local endpoints, fleets, batch
  * transform, `package --verify`): a fresh `/opt/ml` tree (the shared layout) with the model copied
- * or safely extracted into `model/` (or served in place), a free loopback port, then the backend,
+ * or safely extracted into `model/` (or served in place), a free loopback port (and, for a
+ * container of a multi-container model, its safe port range), then the backend,
  * which applies the environment policy. Waiting for `/ping` is the caller's (`waitForPing`), so
  * several containers can start before any is waited for; {@link launchReady} does both and also
  * survives another process taking the port first.
@@ -75,6 +82,7 @@ async function prepareTree(spec: LaunchSpec): Promise<PreparedTree> {
 
 async function startOnFreePort(backend: ContainerBackend, spec: LaunchSpec, { optMlDir, inPlace, mode }: PreparedTree): Promise<LaunchedContainer> {
   const port = await findFreePort();
+  const safePortRange = spec.multiContainer ? await safePortRangeFor(backend, port) : undefined;
   const multiModel = mode === 'MultiModel';
   const container = await backend.start({
     id: spec.id,
@@ -83,6 +91,7 @@ async function startOnFreePort(backend: ContainerBackend, spec: LaunchSpec, { op
     ...(inPlace ? { modelDir: resolve(spec.model) } : {}),
     env: spec.env,
     port,
+    ...(safePortRange ? { safePortRange } : {}),
     logFile: spec.logFile,
     ...(spec.logLines ? { logLines: spec.logLines } : {}),
     ...(spec.image ? { image: spec.image } : {}),

@@ -8,13 +8,15 @@ import { tapLines } from './line-tap.js';
 import { openChildLog, pipeChildOutput } from './child-log.js';
 import { runningContainer, trackExit } from './child-exit.js';
 import { trackChildProcess } from './orphan-reaper.js';
+import { formatPortRange } from './safe-port-range.js';
 
 /** Path of `bin/smkit.js` in this checkout or installed package (dist/src/local/backends → root). */
 export const SMKIT_BIN = fileURLToPath(new URL('../../../../bin/smkit.js', import.meta.url));
 
 /**
  * Builds the environment of a `smkit serve` child: the inherited environment (minus container
- * variables), the container's own variables, then the tree and port the local endpoint assigns.
+ * variables), the container's own variables, then the tree and port (and safe port range) the
+ * local endpoint assigns.
  * One worker by default: a pipeline of several containers shares this machine's cores. Stateful
  * sessions live in the instance's own tree.
  * `instanceId` becomes `SMKIT_INSTANCE_ID`, which the child echoes in its `/ping` answers.
@@ -31,6 +33,7 @@ export function processChildEnv(spec: ContainerSpec, inherited: Record<string, s
     SAGEMAKER_SESSIONS_PATH: path.join(spec.optMlDir, 'sagemaker_sessions'),
     ...(spec.modelDir === undefined ? {} : { SM_MODEL_DIR: spec.modelDir }),
     SAGEMAKER_BIND_TO_PORT: String(spec.port),
+    ...(spec.safePortRange ? { SAGEMAKER_SAFE_PORT_RANGE: formatPortRange(spec.safePortRange) } : {}),
     SMKIT_BIND_HOST: '127.0.0.1',
     ...(instanceId === undefined ? {} : { SMKIT_INSTANCE_ID: instanceId }),
   };

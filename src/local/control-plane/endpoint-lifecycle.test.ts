@@ -445,6 +445,16 @@ describe('endpoint lifecycle', () => {
     await until('InService', async () => ((await status('ep-pipe')) === 'InService' ? true : undefined), POLL);
     const d = await call('DescribeEndpoint', { EndpointName: 'ep-pipe' });
     assert.deepEqual((d.ShadowProductionVariants as Array<{ VariantName: string; CurrentInstanceCount: number }>).map((v) => [v.VariantName, v.CurrentInstanceCount]), [['Shadow', 1]]);
+    // Each container of the pipeline's two instances has a SAGEMAKER_SAFE_PORT_RANGE of its own, holding no bound port; single containers none.
+    const mine = backend.started.filter((c) => c.id.startsWith('ep-pipe/'));
+    const piped = mine.filter((c) => c.id.startsWith('ep-pipe/cfg-pipe/Pipe/'));
+    assert.equal(piped.length, 4);
+    const claimed = new Set(mine.map((c) => c.port));
+    for (const c of piped) {
+      const [low, high] = c.safePortRange!;
+      for (let p = low; p <= high; p++) assert.ok(!claimed.has(p), `${c.id}: port ${p} of its range is a bound port or another range's`), claimed.add(p);
+    }
+    assert.deepEqual(mine.filter((c) => c.safePortRange).map((c) => c.id).sort(), piped.map((c) => c.id).sort());
     records.length = 0;
     const ep = sm.directory().get('ep-pipe')!;
     const { variant, response } = await ep.invoke({ body: Buffer.from('in'), contentType: 'text/plain' });

@@ -264,6 +264,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
               ...(logs?.has(container.hostname) ? { logLines: logs.get(container.hostname)! } : {}),
               ...(container.image ? { image: container.image } : {}),
               ...gpusOf(variant.instanceType),
+              ...(variant.containers.length > 1 ? { multiContainer: true } : {}),
             },
             {
               timeoutMs: startupTimeoutMs,

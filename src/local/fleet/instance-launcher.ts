@@ -137,6 +137,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
                 ...(t.image ? { image: t.image } : {}),
                 ...(t.memoryMb === undefined ? {} : { memoryMb: t.memoryMb }),
                 ...(t.gpus ? { gpus: true } : {}),
+                ...(templates.length > 1 ? { multiContainer: true } : {}),
               },
               {
                 timeoutMs: ctx.startupTimeoutMs,
