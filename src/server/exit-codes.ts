@@ -18,3 +18,10 @@ export const EXIT_PROCESS_CANNOT_LOAD = 79;
  * started after the usual back-off while the others serve.
  */
 export const EXIT_REPLACEMENT_NOT_LOADED = 80;
+
+/**
+ * The single model served, its inference thread ended, and the reload failed, in a server of more
+ * than one worker: a new process loads it while the others serve, where this one would answer its
+ * share of `/ping` and invocations 503 for good.
+ */
+export const EXIT_RELOAD_FAILED = 81;

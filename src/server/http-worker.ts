@@ -20,7 +20,7 @@ import { InProcessBackend } from './in-process-backend.js';
 import { SizeRoutedBackend } from './size-routed-backend.js';
 import { chooseInferenceMode, type InferenceModeChoice } from './inference-mode.js';
 import type { InferenceThreadData } from './thread-protocol.js';
-import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD, EXIT_REPLACEMENT_NOT_LOADED } from './exit-codes.js';
+import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD, EXIT_RELOAD_FAILED, EXIT_REPLACEMENT_NOT_LOADED } from './exit-codes.js';
 import { loadFailureReason } from './load-failure.js';
 import { logUnhandledRejections } from './unhandled-rejection.js';
 import { continueWithinLimit } from './body-reader.js';
@@ -144,7 +144,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     );
   } else {
     // A reload (after the model's thread ended while serving) that fails so ends the process too.
-    backend = createBackend(settings, config.thread, log, undefined, undefined, () => queueMicrotask(leaveIfShortOfDescriptors));
+    backend = createBackend(settings, config.thread, log, undefined, undefined, () => queueMicrotask(afterLoadFailed));
   }
   let draining = false;
   // Request bodies and bidirectional streams' messages share one memory budget (SMKIT_BODY_MEMORY_MB).
@@ -248,6 +248,8 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // single-model server already ready takes connections once its model has loaded: while it loads,
   // the others answer /ping 200 and serve.
   const replacing = backend !== undefined && config.listenOnceLoaded;
+  /** The single model has loaded once: a failed load after that is a reload's. */
+  let servedOnce = false;
   if (replacing && backend) reloads = [joinOnceLoaded(backend)];
   void Promise.all(reloads).then(() =>
     server.listen(listenOptions, () => {
@@ -280,10 +282,6 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     setTimeout(() => void deferredLog.loadGradually().catch(() => undefined), 50).unref();
     setTimeout(() => void metrics?.ready().catch(() => undefined), PRELOAD_AFTER_MS).unref();
   };
-  // With SMKIT_INFERENCE_MODE=inline handler code runs in this process: a promise it rejects with
-  // nothing handling it is logged, as the inference thread does. A single model's load is left to
-  // Node's default (the process ends, and the primary stops after three such deaths in a row); a
-  // multi-model endpoint loads models while it serves others, so there it is logged from the start.
   /**
    * Resolves once a replacement's model is ready. One whose load fails, or does not end within
    * `SAGEMAKER_STARTUP_TIMEOUT` (a hung modelFn), ends its process instead, never having taken a
@@ -297,9 +295,10 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     clearTimeout(timer);
     if (draining || single.state() === 'ready') return;
     leaveIfShortOfDescriptors();
+    if (draining) return;
     const why = inTime ? `could not load the model: ${loadFailureReason(single.failure())}` : `did not finish loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT)`;
     log.error({ code: 'ERR_MODEL_LOAD' }, `this worker process, which replaces one that ended, ${why}; it took no connections and ends, and a new one is started while the other workers serve`);
-    process.exit(EXIT_REPLACEMENT_NOT_LOADED);
+    leaveProcess(EXIT_REPLACEMENT_NOT_LOADED);
   }
   /**
    * Ends this worker process when the single model's load (or reload) failed for want of file
@@ -309,12 +308,40 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
    * fresh module cache, may load it, where this one would answer `/ping` 503 for good. (Log lines
    * are written synchronously: this one is out before the exit.)
    */
+  /**
+   * The single model's load failed (see {@link leaveIfShortOfDescriptors}). A reload that failed
+   * (its inference thread ended after the model served) in a server of several workers ends the
+   * process too: a new one loads the model while the others serve (or at once, if none does),
+   * where this one would answer its share of `/ping` and invocations 503 for good.
+   */
+  function afterLoadFailed(): void {
+    leaveIfShortOfDescriptors();
+    if (draining || !servedOnce || !manyWorkers) return;
+    log.error({ code: backend?.failure()?.code }, 'the model could not be loaded again after its inference thread ended (see the error above); this worker process ends, and a new one loads it while the other workers serve');
+    leaveProcess(EXIT_RELOAD_FAILED);
+  }
+  /**
+   * Ends this worker process with `code` for the primary to read, once it takes no new connection:
+   * one the primary hands to a process that then exits waits, unanswered, until its client gives up
+   * (seen: a /ping held 10 s). Requests on connections it holds get 503 meanwhile, as in a drain.
+   */
+  function leaveProcess(code: number): void {
+    draining = true;
+    for (const acceptor of acceptors) acceptor.close();
+    if (!server.listening) process.exit(code);
+    const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+    void Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]).then(() => process.exit(code));
+  }
   function leaveIfShortOfDescriptors(): void {
     const failure = backend?.state() === 'failed' ? backend.failure() : undefined;
     if (draining || !failure || !isOutOfDescriptors(failure)) return;
     log.error({ code: failure.code }, 'this worker process could not load the model for want of file descriptors (see the error above); a new one takes its place');
-    process.exit(EXIT_PROCESS_CANNOT_LOAD);
+    leaveProcess(EXIT_PROCESS_CANNOT_LOAD);
   }
+  // With SMKIT_INFERENCE_MODE=inline handler code runs in this process: a promise it rejects with
+  // nothing handling it is logged, as the inference thread does. A single model's load is left to
+  // Node's default (the process ends, and the primary stops after three such deaths in a row); a
+  // multi-model endpoint loads models while it serves others, so there it is logged from the start.
   const keepServingOnRejections = () => {
     if (settings.inferenceMode === 'inline') logUnhandledRejections(log, 'the worker process');
   };
@@ -323,10 +350,14 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     void single.whenSettled().then(() => {
       if (draining) return;
       leaveIfShortOfDescriptors();
+      if (draining) return;
       // A replacement that could not load ends in joinOnceLoaded: the server's health is not its to change.
       if (replacing && single.state() !== 'ready') return;
       sendToPrimary(single.state() === 'ready' ? { type: 'model', state: 'ready' } : { type: 'model', state: 'failed', reason: loadFailureReason(single.failure()) });
-      if (single.state() === 'ready') keepServingOnRejections();
+      if (single.state() === 'ready') {
+        servedOnce = true;
+        keepServingOnRejections();
+      }
       loadMetrics();
     });
   } else {

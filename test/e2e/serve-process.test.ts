@@ -73,7 +73,7 @@ function requestAlone(server: ServeProcess, pathname: string, body?: string): Pr
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('timeout', () => req.destroy(new Error(`${body === undefined ? 'GET' : 'POST'} ${pathname} (body ${JSON.stringify(body)}) timed out after 10 s`)));
     req.on('error', reject);
     req.end(body);
   });
@@ -348,11 +348,24 @@ describe('smkit serve as a process', () => {
       },
       { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) },
     );
+    // A worker's inference thread ends and its reload fails: the worker process ends too, and a new
+    // one loads the model while the other serves (before, it answered its share of pings 503 for good).
+    writeFileSync(path.join(gate, 'fail'), '');
+    const crashed = await request('/invocations', 'thread');
+    assert.equal(crashed.status, 500);
+    await until('the worker whose reload failed to end', () => /could not be loaded again after its inference thread ended.*this worker process ends/.test(server.output()), { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+    assert.deepEqual(
+      (await pings(20)).map((a) => a.status),
+      Array(20).fill(200),
+    );
+    rmSync(path.join(gate, 'fail'));
+    const serving = new Set<number>();
+    await until('two worker processes to serve again', async () => serving.add((JSON.parse((await request('/invocations', 'x')).text) as { pid: number }).pid).size === 2, { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
     // Both workers end at once and their replacements cannot load: with no worker serving, they take
     // connections at once, and /ping says why rather than the port refusing every connection.
     rmSync(path.join(gate, 'open'));
     writeFileSync(path.join(gate, 'fail'), '');
-    for (const pid of [...pids, joined]) process.kill(pid, 'SIGKILL');
+    for (const pid of serving) process.kill(pid, 'SIGKILL');
     await until('the replacements to answer /ping', async () => (await request('/ping')).text.includes('"status":"Unhealthy"'), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
     await until('every /ping to say Unhealthy', async () => (await pings(20)).every((a) => a.status === 503 && a.text.includes('"status":"Unhealthy"')), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
   });
