@@ -43,6 +43,8 @@ export type ToWorker =
    * `reason`; without one, no worker that failed is left (it ended), and `/ping` says "loading" again.
    */
   | { type: 'peer-failure'; reason?: string }
+  /** Answering `reload-failed`: another worker serves, so end (a new process loads the model). */
+  | { type: 'leave' }
   /** SIGTERM reached the primary: drain and exit within `graceMs`. */
   | { type: 'shutdown'; graceMs: number }
   /** The whole cluster's metrics, answering `metrics-request` `id`. */
@@ -75,6 +77,8 @@ export type ToPrimary =
   | { type: 'mme-applied'; applyId: number; error?: WireError }
   /** The connections this worker holds now (sent once listening, then when the count changes). */
   | { type: 'connections'; open: number }
+  /** The single model served, its inference thread ended and the reload failed: may this worker leave? */
+  | { type: 'reload-failed' }
   /** The worker's heartbeat: its event loop turns (`worker-watchdog.ts`). */
   | { type: 'alive' }
   /** A bidirectional stream's handshake arrived: may it take one of the server's slots? */
@@ -87,10 +91,10 @@ export type WorkerConfig = Extract<ToWorker, { type: 'config' }>;
 
 // Records rather than lists: a message type added to ToWorker or ToPrimary and not here is a type error, not a message dropped.
 const TO_WORKER: ReadonlySet<string> = new Set(
-  Object.keys({ config: 1, shutdown: 1, 'server-ready': 1, 'peer-failure': 1, 'metrics-response': 1, 'mme-apply': 1, 'mme-response': 1, 'close-connections': 1, 'bidi-slot-answer': 1 } satisfies Record<ToWorker['type'], 1>),
+  Object.keys({ config: 1, shutdown: 1, 'server-ready': 1, 'peer-failure': 1, leave: 1, 'metrics-response': 1, 'mme-apply': 1, 'mme-response': 1, 'close-connections': 1, 'bidi-slot-answer': 1 } satisfies Record<ToWorker['type'], 1>),
 );
 const TO_PRIMARY: ReadonlySet<string> = new Set(
-  Object.keys({ hello: 1, listening: 1, model: 1, 'metrics-request': 1, 'mme-request': 1, 'mme-applied': 1, connections: 1, alive: 1, 'bidi-slot': 1, 'bidi-slot-free': 1 } satisfies Record<ToPrimary['type'], 1>),
+  Object.keys({ hello: 1, listening: 1, model: 1, 'metrics-request': 1, 'mme-request': 1, 'mme-applied': 1, connections: 1, 'reload-failed': 1, alive: 1, 'bidi-slot': 1, 'bidi-slot-free': 1 } satisfies Record<ToPrimary['type'], 1>),
 );
 
 function typeOf(msg: unknown): string | undefined {

@@ -311,14 +311,14 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   /**
    * The single model's load failed (see {@link leaveIfShortOfDescriptors}). A reload that failed
    * (its inference thread ended after the model served) in a server of several workers ends the
-   * process too: a new one loads the model while the others serve (or at once, if none does),
-   * where this one would answer its share of `/ping` and invocations 503 for good.
+   * process too, when the primary says another worker serves: a new one loads the model meanwhile,
+   * where this one would answer its share of `/ping` and invocations 503 for good. (A model served
+   * on the HTTP thread whose inference thread's first load failed is still served: it stays.)
    */
   function afterLoadFailed(): void {
     leaveIfShortOfDescriptors();
-    if (draining || !servedOnce || !manyWorkers) return;
-    log.error({ code: backend?.failure()?.code }, 'the model could not be loaded again after its inference thread ended (see the error above); this worker process ends, and a new one loads it while the other workers serve');
-    leaveProcess(EXIT_RELOAD_FAILED);
+    if (draining || !servedOnce || !manyWorkers || backend?.state() !== 'failed') return;
+    sendToPrimary({ type: 'reload-failed' });
   }
   /**
    * Ends this worker process with `code` for the primary to read, once it takes no new connection:
@@ -327,6 +327,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
    */
   function leaveProcess(code: number): void {
     draining = true;
+    connections.closeIdle();
     for (const acceptor of acceptors) acceptor.close();
     if (!server.listening) process.exit(code);
     const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
@@ -405,6 +406,9 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
       case 'server-ready':
         readiness = { ready: true };
         return;
+      case 'leave':
+        log.error({ code: backend?.failure()?.code }, 'the model could not be loaded again after its inference thread ended (see the error above); this worker process ends, and a new one loads it while the other workers serve');
+        return leaveProcess(EXIT_RELOAD_FAILED);
       case 'peer-failure':
         if (!readiness.ready) readiness = { ready: false, failure: msg.reason };
         return;

@@ -114,8 +114,25 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   let failed = 0;
   /** Workers whose load failed before the server was ready, and why: every worker's /ping says so while one is left. */
   const failures = new Map<number, string>();
-  /** Whether a worker is serving (model loaded, port bound): a replacement then takes connections only once it has loaded. */
-  const serving = () => [...loaded].some((id) => listening.has(id));
+  /** Set when SAGEMAKER_STARTUP_TIMEOUT passed with a failed worker left: the count starts again once none is. */
+  let startupTimedOutOnFailure = false;
+  /**
+   * Whether a worker other than `except` is serving (model loaded, port bound): a replacement then
+   * takes connections only once it has loaded, and a worker whose reload failed may leave.
+   */
+  const serving = (except?: number) => [...loaded].some((id) => id !== except && listening.has(id));
+  /** Workers whose reload failed while no other served: each is told to leave once another does. */
+  const stranded = new Set<number>();
+  /** Tells worker `id`, whose reload failed, to leave; it counts as serving no more, so two such do not both go. */
+  const tellToLeave = (id: number) => {
+    stranded.delete(id);
+    listening.delete(id);
+    const worker = cluster.workers?.[id];
+    if (worker) sendToWorker(worker, { type: 'leave' });
+  };
+  const releaseStranded = () => {
+    for (const id of stranded) if (serving(id)) tellToLeave(id);
+  };
   const tellWorkers = (msg: ToWorker) => {
     for (const worker of Object.values(cluster.workers ?? {})) if (worker && configured.has(worker.id)) sendToWorker(worker, msg);
   };
@@ -237,6 +254,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           return watchdog.heard(worker.id);
         case 'listening':
           listening.set(worker.id, msg.port);
+          releaseStranded();
           return announceWhenReady();
         case 'model':
           // The first worker has its model: the primary's log lines can be written (pino loaded) now.
@@ -245,6 +263,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           if (msg.state === 'ready') {
             everLoaded = true;
             loaded.add(worker.id);
+            releaseStranded();
             return announceWhenReady();
           }
           if (++failed === 1) log.error({ modelDir: settings.modelDir }, 'the model failed to load; /ping answers 503 (see the error above)');
@@ -266,6 +285,11 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           return mme?.onApplied(worker, msg);
         case 'connections':
           return census.report(worker.id, msg.open);
+        case 'reload-failed':
+          // It leaves only while another serves, else nothing would listen until its replacement does.
+          if (serving(worker.id)) return tellToLeave(worker.id);
+          stranded.add(worker.id);
+          return;
         case 'bidi-slot':
           return void sendToWorker(worker, { type: 'bidi-slot-answer', id: msg.id, granted: streamSlots.take(worker.id) });
         case 'bidi-slot-free':
@@ -309,8 +333,15 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       configured.delete(worker.id);
       listening.delete(worker.id);
       loaded.delete(worker.id);
+      stranded.delete(worker.id);
       // The failure /ping reports left with the worker that had it: the next one left, or none.
-      if (failures.delete(worker.id) && !announced) tellWorkers({ type: 'peer-failure', reason: failures.values().next().value });
+      if (failures.delete(worker.id) && !announced) {
+        tellWorkers({ type: 'peer-failure', reason: failures.values().next().value });
+        if (failures.size === 0 && startupTimedOutOnFailure) {
+          startupTimedOutOnFailure = false;
+          armStartupTimer();
+        }
+      }
       const diedLoading = !reported.delete(worker.id);
       mme?.forget(worker.id, { pid: worker.process.pid, code, signal, stopping });
       census.forget(worker.id);
@@ -395,18 +426,25 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     // A load that neither finishes nor fails in time (a hung modelFn, a stuck download) ends the
     // container with a clear error instead of answering 503 until SageMaker's health-check window closes.
     // So does one that some workers finished and others did not: /ping says 200 only once all have.
-    const startupTimer = setTimeout(() => {
-      if (announced || failures.size > 0 || stopping) return;
-      const notReady = settings.workers - [...loaded].filter((id) => listening.has(id)).length;
-      startupError = new ToolkitError(
-        'ERR_MODEL_LOAD',
-        loaded.size === 0
-          ? `no worker finished loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT); see the log above for where loading stopped`
-          : `${notReady} of ${settings.workers} worker processes were not ready (the model loaded, the port bound) within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT), so /ping could not say 200 (it does once every worker has loaded the model); see the log above for where loading stopped or which worker processes ended while loading`,
-      );
-      log.error({ code: startupError.code }, startupError.message);
-      onSignal('SIGTERM');
-    }, settings.startupTimeoutSeconds * 1000);
-    startupTimer.unref();
+    // A failed worker keeps the server up, unhealthy, as when all fail; once none is left the count starts again.
+    function armStartupTimer(): void {
+      setTimeout(() => {
+        if (announced || stopping) return;
+        if (failures.size > 0) {
+          startupTimedOutOnFailure = true;
+          return;
+        }
+        const notReady = settings.workers - [...loaded].filter((id) => listening.has(id)).length;
+        startupError = new ToolkitError(
+          'ERR_MODEL_LOAD',
+          loaded.size === 0
+            ? `no worker finished loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT); see the log above for where loading stopped`
+            : `${notReady} of ${settings.workers} worker processes were not ready (the model loaded, the port bound) within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT), so /ping could not say 200 (it does once every worker has loaded the model); see the log above for where loading stopped or which worker processes ended while loading`,
+        );
+        log.error({ code: startupError.code }, startupError.message);
+        onSignal('SIGTERM');
+      }, settings.startupTimeoutSeconds * 1000).unref();
+    }
+    armStartupTimer();
   });
 }

@@ -63,14 +63,22 @@ const sharedBlocking = () => (blockingServer ??= serveFixture('blocking'));
 let crashServer: Promise<ServeProcess> | undefined;
 const sharedCrash = () => (crashServer ??= serveFixture('crash'));
 
-/** A request on a connection of its own, so that each may reach either worker: its status and body. */
-function requestAlone(server: ServeProcess, pathname: string, body?: string): Promise<{ status: number; text: string }> {
+/**
+ * A request on a connection of its own (unless `agent` is given), so that each may reach either
+ * worker: its status, its body, and whether it went over a connection kept alive from before.
+ */
+function requestAlone(
+  server: ServeProcess,
+  pathname: string,
+  body?: string,
+  { agent = false, contentType = 'text/plain' }: { agent?: http.Agent | false; contentType?: string } = {},
+): Promise<{ status: number; text: string; reused: boolean }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${server.url}${pathname}`, { agent: false, method: body === undefined ? 'GET' : 'POST', headers: { 'Content-Type': 'text/plain' }, timeout: 10_000 }, (res) => {
+    const req = http.request(`${server.url}${pathname}`, { agent, method: body === undefined ? 'GET' : 'POST', headers: { 'Content-Type': contentType }, timeout: 10_000 }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text, reused: req.reusedSocket }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`${body === undefined ? 'GET' : 'POST'} ${pathname} (body ${JSON.stringify(body)}) timed out after 10 s`)));
@@ -230,6 +238,27 @@ describe('smkit serve as a process', () => {
     }
   });
 
+  test("auto mode, several workers: a model served on the HTTP thread whose inference thread cannot load keeps its worker process (the large requests run inline); only a reload that fails after a thread served ends one", async (t) => {
+    const base = makeOptMl(path.join(REPO_ROOT, 'models', 'iris-onnx'));
+    cleanupsOf(t).push(() => removeDir(base));
+    // A 2 MB JavaScript heap: the inference thread cannot load the model.
+    const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_INFERENCE_THREAD_HEAP_MB: '2' });
+    cleanupsOf(t).push(() => server.stop());
+    await waitForPing(server);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanupsOf(t).push(() => agent.destroy());
+    const csv = { agent, contentType: 'text/csv' };
+    // Over 256 KB: a request for the inference thread, which starts now and fails its first load.
+    const large = await requestAlone(server, '/invocations', '5.1,3.5,1.4,0.2\n'.repeat(20_000), csv);
+    assert.equal(large.status, 200, large.text);
+    await until('the thread\'s failure to be logged', () => /the inference thread could not load the model/.test(server.output()), { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+    // Through the primary and back, on the same connection: the worker that served it is still there.
+    const metrics = await requestAlone(server, '/metrics', undefined, csv);
+    const small = await requestAlone(server, '/invocations', '5.1,3.5,1.4,0.2', csv);
+    assert.deepEqual([metrics.status, metrics.reused, small.status, small.reused], [200, true, 200, true]);
+    assert.doesNotMatch(server.output(), /"exitCode":8\d|this worker process ends/);
+  });
+
   test('kept-alive connections spread over the workers again: a replacement worker gets its share of the connections that moved to the other (SMKIT_CONNECTION_REBALANCING)', async (t) => {
     const server = await serveFixture('crash', { SAGEMAKER_MODEL_SERVER_WORKERS: '2' }, undefined, cleanupsOf(t));
     await waitForPing(server);
@@ -361,11 +390,37 @@ describe('smkit serve as a process', () => {
     rmSync(path.join(gate, 'fail'));
     const serving = new Set<number>();
     await until('two worker processes to serve again', async () => serving.add((JSON.parse((await request('/invocations', 'x')).text) as { pid: number }).pid).size === 2, { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+    // The same while no other worker serves (the other's replacement is still loading): the worker
+    // stays, so something answers /ping, and leaves once that replacement serves.
+    const [stays, killed2] = [...serving] as [number, number];
+    rmSync(path.join(gate, 'open'));
+    const waitingBefore = waiting().length;
+    process.kill(killed2, 'SIGKILL');
+    await until('its replacement to wait at the gate', () => waiting().length > waitingBefore, { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+    writeFileSync(path.join(gate, 'fail'), '');
+    assert.equal((await request('/invocations', 'thread')).status, 500);
+    await until('its reload to fail', async () => (await request('/ping')).text.includes('"status":"Unhealthy"'), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+    assert.deepEqual(
+      (await pings(20)).map((a) => a.status),
+      Array(20).fill(503),
+    );
+    rmSync(path.join(gate, 'fail'));
+    writeFileSync(path.join(gate, 'open'), '');
+    const again = new Set<number>();
+    await until(
+      'two worker processes, not the one whose reload failed, to serve',
+      async () => {
+        const { pid } = JSON.parse((await request('/invocations', 'x')).text) as { pid?: number };
+        if (pid !== undefined && pid !== stays) again.add(pid);
+        return again.size === 2;
+      },
+      { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) },
+    );
     // Both workers end at once and their replacements cannot load: with no worker serving, they take
     // connections at once, and /ping says why rather than the port refusing every connection.
     rmSync(path.join(gate, 'open'));
     writeFileSync(path.join(gate, 'fail'), '');
-    for (const pid of serving) process.kill(pid, 'SIGKILL');
+    for (const pid of again) process.kill(pid, 'SIGKILL');
     await until('the replacements to answer /ping', async () => (await request('/ping')).text.includes('"status":"Unhealthy"'), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
     await until('every /ping to say Unhealthy', async () => (await pings(20)).every((a) => a.status === 503 && a.text.includes('"status":"Unhealthy"')), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
   });
