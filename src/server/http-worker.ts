@@ -323,11 +323,13 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   /**
    * Ends this worker process with `code` for the primary to read, once it takes no new connection:
    * one the primary hands to a process that then exits waits, unanswered, until its client gives up
-   * (seen: a /ping held 10 s). Requests on connections it holds get 503 meanwhile, as in a drain.
+   * (seen: a /ping held 10 s). Requests on connections it holds get 503 meanwhile, as in a drain,
+   * for at most a second.
    */
   function leaveProcess(code: number): void {
     draining = true;
-    connections.closeIdle();
+    // Kept-alive connections are not closed here: one whose next request is on its way would be
+    // reset. Each next request gets its 503 with Connection: close, which closes that connection.
     for (const acceptor of acceptors) acceptor.close();
     if (!server.listening) process.exit(code);
     const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
@@ -407,6 +409,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
         readiness = { ready: true };
         return;
       case 'leave':
+        if (draining) return;
         log.error({ code: backend?.failure()?.code }, 'the model could not be loaded again after its inference thread ended (see the error above); this worker process ends, and a new one loads it while the other workers serve');
         return leaveProcess(EXIT_RELOAD_FAILED);
       case 'peer-failure':

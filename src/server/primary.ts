@@ -125,6 +125,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   const stranded = new Set<number>();
   /** Tells worker `id`, whose reload failed, to leave; it counts as serving no more, so two such do not both go. */
   const tellToLeave = (id: number) => {
+    // A server stopping drains every worker already: this one must not exit early as replaced.
+    if (stopping) return;
     stranded.delete(id);
     listening.delete(id);
     const worker = cluster.workers?.[id];
