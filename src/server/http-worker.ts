@@ -301,14 +301,6 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     leaveProcess(EXIT_REPLACEMENT_NOT_LOADED);
   }
   /**
-   * Ends this worker process when the single model's load (or reload) failed for want of file
-   * descriptors (503 `ERR_SERVER_BUSY`: a flood of connections while it loaded, or descriptors the
-   * model's code leaked; or code Node keeps failed once an import of it failed for that reason):
-   * a failure of the process, not of the model. A new process, with descriptors of its own and a
-   * fresh module cache, may load it, where this one would answer `/ping` 503 for good. (Log lines
-   * are written synchronously: this one is out before the exit.)
-   */
-  /**
    * The single model's load failed (see {@link leaveIfShortOfDescriptors}). A reload that failed
    * (its inference thread ended after the model served) in a server of several workers ends the
    * process too, when the primary says another worker serves: a new one loads the model meanwhile,
@@ -335,6 +327,14 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
     void Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]).then(() => process.exit(code));
   }
+  /**
+   * Ends this worker process when the single model's load (or reload) failed for want of file
+   * descriptors (503 `ERR_SERVER_BUSY`: a flood of connections while it loaded, or descriptors the
+   * model's code leaked; or code Node keeps failed once an import of it failed for that reason):
+   * a failure of the process, not of the model. A new process, with descriptors of its own and a
+   * fresh module cache, may load it, where this one would answer `/ping` 503 for good. (Log lines
+   * are written synchronously: this one is out before the exit.)
+   */
   function leaveIfShortOfDescriptors(): void {
     const failure = backend?.state() === 'failed' ? backend.failure() : undefined;
     if (draining || !failure || !isOutOfDescriptors(failure)) return;
