@@ -241,11 +241,13 @@ describe('smkit serve as a process', () => {
   test("auto mode, several workers: a model served on the HTTP thread whose inference thread cannot load keeps its worker process (the large requests run inline); only a reload that fails after a thread served ends one", async (t) => {
     const base = makeOptMl(path.join(REPO_ROOT, 'models', 'iris-onnx'));
     cleanupsOf(t).push(() => removeDir(base));
-    // A 2 MB JavaScript heap: the inference thread cannot load the model. No rebalancing: it could
-    // close the one kept-alive connection below (one worker holding it is over its share).
-    const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_INFERENCE_THREAD_HEAP_MB: '2', SMKIT_CONNECTION_REBALANCING: 'false' });
+    // No rebalancing: it could close the one kept-alive connection below (one worker holding it is over its share).
+    const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_CONNECTION_REBALANCING: 'false' });
     cleanupsOf(t).push(() => server.stop());
     await waitForPing(server);
+    // The model file is broken once the workers hold it: an inference thread started now cannot load it.
+    // (A tiny SMKIT_INFERENCE_THREAD_HEAP_MB would fail it too, but on Node 22 V8 then ends the whole process.)
+    writeFileSync(path.join(base, 'model', 'model.onnx'), 'not an ONNX model');
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     cleanupsOf(t).push(() => agent.destroy());
     const csv = { agent, contentType: 'text/csv' };
