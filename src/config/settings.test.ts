@@ -181,6 +181,19 @@ test('an invalid log level is refused with every form the log-level variables ta
   for (const level of ['0', 'NOTSET', 'trace', 'fatal', 'silent', 'warn']) assert.doesNotThrow(() => loadSettings({ SMKIT_LOG_LEVEL: level }, {}, 2), level);
 });
 
+test('SMKIT_INFERENCE_THREAD_HEAP_MB is 0 (Node\'s own limit) or 16 MB and up: a smaller heap is refused, as Node 22 and 24 end the whole process for one', () => {
+  assert.equal(loadSettings({}, {}, 2).inferenceThreadHeapMb, 0);
+  assert.equal(loadSettings({ SMKIT_INFERENCE_THREAD_HEAP_MB: '0' }, {}, 2).inferenceThreadHeapMb, 0);
+  assert.equal(loadSettings({ SMKIT_INFERENCE_THREAD_HEAP_MB: '16' }, {}, 2).inferenceThreadHeapMb, 16);
+  for (const value of ['2', '15']) {
+    assert.throws(
+      () => loadSettings({ SMKIT_INFERENCE_THREAD_HEAP_MB: value }, {}, 2),
+      (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID'
+        && err.message === `SMKIT_INFERENCE_THREAD_HEAP_MB="${value}" is invalid: expected 0 (Node's own limit) or a whole number from 16 to 1048576.`,
+    );
+  }
+});
+
 test('SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS sets the invocation timeout and wins over SAGEMAKER_MODEL_SERVER_TIMEOUT', () => {
   assert.equal(loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '240' }, {}, 2).timeoutSeconds, 240);
   assert.equal(loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT: '20', SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '30' }, {}, 2).timeoutSeconds, 30);

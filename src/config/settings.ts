@@ -151,7 +151,8 @@ export interface Settings {
   /**
    * `SMKIT_INFERENCE_THREAD_HEAP_MB`: the most JavaScript heap (V8's old generation) each inference
    * thread may hold, in MB; a thread that needs more is ended by Node (`ERR_WORKER_OUT_OF_MEMORY`).
-   * 0 leaves Node's own limit, which it derives from the memory of the machine or cgroup.
+   * 0 leaves Node's own limit, which it derives from the memory of the machine or cgroup; else at
+   * least {@link MIN_INFERENCE_THREAD_HEAP_MB}.
    * @defaultValue 0
    */
   readonly inferenceThreadHeapMb: number;
@@ -478,6 +479,23 @@ export function memoryLimitBytes(): number {
   return constrained > 0 && constrained < total ? constrained : total;
 }
 
+/** The smallest `SMKIT_INFERENCE_THREAD_HEAP_MB` taken, besides 0. */
+export const MIN_INFERENCE_THREAD_HEAP_MB = 16;
+
+/**
+ * `SMKIT_INFERENCE_THREAD_HEAP_MB`: 0 (Node's own limit), or from {@link MIN_INFERENCE_THREAD_HEAP_MB}.
+ */
+function readInferenceThreadHeapMb(env: Env): number {
+  const name = 'SMKIT_INFERENCE_THREAD_HEAP_MB';
+  const mb = readInt(env, name, 0, 0, 1_048_576);
+  // Below about 3 MB, Node 22 and 24 end the whole process (V8: "GC during deserialization") as the
+  // thread starts, where Node 20 ends only the thread; no heap that small could hold a model's code anyway.
+  if (mb > 0 && mb < MIN_INFERENCE_THREAD_HEAP_MB) {
+    throw invalid(name, String(mb), `0 (Node's own limit) or a whole number from ${MIN_INFERENCE_THREAD_HEAP_MB} to 1048576`);
+  }
+  return mb;
+}
+
 /**
  * `SMKIT_BODY_MEMORY_MB`, by default a quarter of the memory shared by the workers (the rest is the
  * models', their runs' and the decoded inputs'), and never less than two bodies of the largest size.
@@ -573,7 +591,7 @@ export function loadSettings(
     multiModel: readBool(env, 'SAGEMAKER_MULTI_MODEL', false),
     metrics: readBool(env, 'SMKIT_METRICS', true),
     mmeMinFreeMb: readNumber(env, 'SMKIT_MME_MIN_FREE_MB', 256, 0, 1_048_576),
-    inferenceThreadHeapMb: readInt(env, 'SMKIT_INFERENCE_THREAD_HEAP_MB', 0, 0, 1_048_576),
+    inferenceThreadHeapMb: readInferenceThreadHeapMb(env),
     maxDecodedMb: readNumber(env, 'SMKIT_MAX_DECODED_MB', 16 * maxPayloadMb, 0.000001, 1_048_576),
     bodyTimeoutSeconds: readNumber(env, 'SMKIT_BODY_TIMEOUT_SECONDS', 60, 0.001, 86400),
     bodyMemoryMb: readBodyMemoryMb(env, memoryBytes, workers, maxPayloadMb),
