@@ -17,6 +17,7 @@ const settings = { maxPayloadMb: 0.01, timeoutSeconds: 5, debug: false, maxConcu
 describe('the HTTP front (supertest, in-process engine on the iris model)', () => {
   let backend: InProcessBackend;
   let draining = false;
+  let leaving: string | undefined;
   let app: ReturnType<typeof createApp>;
 
   before(async () => {
@@ -24,7 +25,7 @@ describe('the HTTP front (supertest, in-process engine on the iris model)', () =
       { modelDir, codeDir: path.join(modelDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 }, log },
       log,
     );
-    app = createApp({ settings, backend, log, isDraining: () => draining });
+    app = createApp({ settings, backend, log, isDraining: () => draining, leavingReason: () => leaving });
   });
   after(() => backend.close());
 
@@ -125,13 +126,39 @@ describe('the HTTP front (supertest, in-process engine on the iris model)', () =
     draining = true;
     try {
       const ping = await request(app).get('/ping').expect(503);
-      assert.equal(ping.body.code, 'ERR_SHUTTING_DOWN');
+      assert.deepEqual(ping.body, { status: 'ShuttingDown', code: 'ERR_SHUTTING_DOWN', message: 'the server is shutting down (SIGTERM)' });
       assert.equal(ping.headers['connection'], 'close');
       const res = await request(app).post('/invocations').set('Content-Type', 'text/csv').send('5.1,3.5,1.4,0.2').expect(503);
       assert.equal(res.body.code, 'ERR_SHUTTING_DOWN');
+      assert.equal(res.body.message, 'the server is shutting down (SIGTERM); retry on another instance');
       assert.equal(res.headers['connection'], 'close');
     } finally {
       draining = false;
+    }
+  });
+
+  test('a worker process leaving on its own (no SIGTERM) answers the same 503s, saying why it leaves and that a retry is served', async () => {
+    draining = true;
+    leaving = 'its model could not be loaded again after its inference thread ended';
+    try {
+      const ping = await request(app).get('/ping').expect(503);
+      assert.equal(ping.headers['connection'], 'close');
+      assert.deepEqual(Object.keys(ping.body), ['status', 'code', 'message']);
+      assert.equal(ping.body.status, 'ShuttingDown');
+      assert.equal(ping.body.code, 'ERR_SHUTTING_DOWN');
+      assert.doesNotMatch(ping.body.message, /SIGTERM/);
+      assert.match(ping.body.message, /^this worker process is leaving \(its model could not be loaded again after its inference thread ended\); retry: another worker process serves/);
+      // The native path and express's (another spelling of the route) refuse alike.
+      for (const route of ['/invocations', '/Invocations/']) {
+        const res = await request(app).post(route).set('Content-Type', 'text/csv').send('5.1,3.5,1.4,0.2').expect(503);
+        assert.equal(res.body.code, 'ERR_SHUTTING_DOWN', route);
+        assert.equal(res.headers['connection'], 'close', route);
+        assert.doesNotMatch(res.body.message, /SIGTERM/, route);
+        assert.match(res.body.message, /^this worker process is leaving \(its model could not be loaded again/, route);
+      }
+    } finally {
+      draining = false;
+      leaving = undefined;
     }
   });
 });

@@ -20,6 +20,7 @@ import { requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
 import { nextRequestId } from './request-id.js';
 import { invocationTimeout } from './timeout-error.js';
+import { drainingError, type LeavingReason } from './draining.js';
 import { Cancellation } from '../core/cancellation.js';
 import { excerpt, thrownMessage } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
@@ -37,8 +38,13 @@ export interface AppOptions {
   /** The single model's backend (required unless `models` is given). */
   backend?: InferenceBackend;
   log: ServerLogger;
-  /** True once SIGTERM arrived: new invocations get 503 and connections close after their response. */
+  /**
+   * True once SIGTERM arrived, or once this worker process leaves on its own: new invocations get
+   * 503 and connections close after their response.
+   */
   isDraining?: () => boolean;
+  /** Why this worker process is leaving on its own, if it is: its 503s say so instead of naming a SIGTERM. */
+  leavingReason?: LeavingReason;
   /**
    * Multi-model mode (`SAGEMAKER_MULTI_MODEL=true`): the `/models` API and
    * `POST /models/{name}/invoke` serve these models, and `backend` is not used.
@@ -213,7 +219,17 @@ function toToolkitError(err: unknown): ToolkitError {
  *
  * @returns a request listener for `http.createServer` (supertest accepts it too).
  */
-export function createApp({ settings, backend: single, log, isDraining = () => false, models, metrics, bodyBudget, serverReadiness = () => SERVER_READY }: AppOptions): RequestListener {
+export function createApp({
+  settings,
+  backend: single,
+  log,
+  isDraining = () => false,
+  leavingReason = () => undefined,
+  models,
+  metrics,
+  bodyBudget,
+  serverReadiness = () => SERVER_READY,
+}: AppOptions): RequestListener {
   if (!single && !models) throw new TypeError('createApp needs a backend, or models for a multi-model endpoint');
   const backend = single as InferenceBackend;
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
@@ -272,7 +288,8 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
     if (isDraining()) {
       // As for invocations: the health checker's kept-alive connection is closed cleanly after the answer.
       res.setHeader('Connection', 'close');
-      return sendJson(res, 503, { status: 'ShuttingDown', code: 'ERR_SHUTTING_DOWN', message: 'the server is shutting down (SIGTERM)' });
+      const { code, message } = drainingError(leavingReason(), 'the server is shutting down (SIGTERM)');
+      return sendJson(res, 503, { status: 'ShuttingDown', code, message });
     }
     if (models) return sendJson(res, 200, { status: 'Healthy', models: models.list().length });
     const state = backend.state();
@@ -310,7 +327,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
 
   /** Refuses invocations the backend cannot take; undefined when it can. */
   const refusal = (target: InferenceBackend): ToolkitError | undefined => {
-    if (isDraining()) return new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down (SIGTERM); retry on another instance');
+    if (isDraining()) return drainingError(leavingReason(), 'the server is shutting down (SIGTERM); retry on another instance');
     if (target.state() !== 'failed') return undefined;
     // A multi-model invocation that waited for its model's load: the model is not loaded (its
     // POST /models got why), and 404 is the contract's answer, on which SageMaker loads it again.
@@ -631,7 +648,7 @@ export function createApp({ settings, backend: single, log, isDraining = () => f
       pending++;
       readAndInvoke(req, res, target);
     });
-    mountModelRoutes(app, models, bodyLimits, validateLoadRequest, isDraining);
+    mountModelRoutes(app, models, bodyLimits, validateLoadRequest, isDraining, leavingReason);
     for (const route of ['/ping', '/invocations', '/execution-parameters'] as const) app.all(route, (req, res, next) => next(methodNotAllowed(req, res, req.path, route)));
     // Without a metrics sink there is no /metrics: every method is a 404.
     if (metrics) app.all('/metrics', (req, res, next) => next(methodNotAllowed(req, res, req.path, '/metrics')));
@@ -733,6 +750,7 @@ function mountModelRoutes(
   bodyLimits: BodyLimits,
   validateLoadRequest: typeof import('./model-store.js').validateLoadRequest,
   isDraining: () => boolean,
+  leavingReason: LeavingReason,
 ): void {
   const disabled = (_req: Request, _res: Response, next: NextFunction) =>
     next(new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'the /models API needs SAGEMAKER_MULTI_MODEL=true; this container serves one model at POST /invocations'));
@@ -742,7 +760,7 @@ function mountModelRoutes(
   }
   const limits: BodyLimits = { maxBytes: 1024 * 1024, timeoutMs: bodyLimits.timeoutMs };
   app.post('/models', (req: Request, res: Response, next: NextFunction) => {
-    if (isDraining()) return next(new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down (SIGTERM); load the model on another instance'));
+    if (isDraining()) return next(drainingError(leavingReason(), 'the server is shutting down (SIGTERM); load the model on another instance'));
     readBody(req, limits, true)
       .catch((err: unknown) => {
         // Its own limit: SAGEMAKER_MAX_PAYLOAD_IN_MB, which the 413 of readBody names, is for invocations.

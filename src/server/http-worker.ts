@@ -147,6 +147,9 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     backend = createBackend(settings, config.thread, log, undefined, undefined, () => queueMicrotask(afterLoadFailed));
   }
   let draining = false;
+  /** Why this process drains when it leaves on its own (see {@link leaveProcess}); undefined for a shutdown. */
+  let leaving: string | undefined;
+  const leavingReason = () => leaving;
   // Request bodies and bidirectional streams' messages share one memory budget (SMKIT_BODY_MEMORY_MB).
   const bodyBudget = new BodyBudget(Math.floor(settings.bodyMemoryMb * 1024 * 1024));
   const manyWorkers = settings.workers > 1;
@@ -154,7 +157,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // primary tells when), so that it never says 503 "loading" after another worker's 200. With one
   // worker its own model is all there is.
   let readiness: ServerReadiness = config.peerFailure !== undefined ? { ready: false, failure: config.peerFailure } : { ready: config.serverReady || !manyWorkers };
-  const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining, bodyBudget, serverReadiness: () => readiness });
+  const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining, leavingReason, bodyBudget, serverReadiness: () => readiness });
   // Every request is counted until its response closes, so a shutdown can wait for those being
   // answered (streamed answers included) without polling.
   const listener: RequestListener = (req, res) => {
@@ -192,6 +195,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
           maxMessageBytes: Math.floor(settings.maxPayloadMb * 1024 * 1024),
           timeoutMs: settings.timeoutSeconds * 1000,
           isDraining: () => draining,
+          leavingReason,
           budget: bodyBudget,
           maxStreams: settings.bidiStreamsMax,
           slots: streamSlots,
@@ -298,7 +302,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     if (draining) return;
     const why = inTime ? `could not load the model: ${loadFailureReason(single.failure())}` : `did not finish loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT)`;
     log.error({ code: 'ERR_MODEL_LOAD' }, `this worker process, which replaces one that ended, ${why}; it took no connections and ends, and a new one is started while the other workers serve`);
-    leaveProcess(EXIT_REPLACEMENT_NOT_LOADED);
+    leaveProcess(EXIT_REPLACEMENT_NOT_LOADED, `it replaces one that ended, and ${why}`);
   }
   /**
    * The single model's load failed (see {@link leaveIfShortOfDescriptors}). A reload that failed
@@ -316,10 +320,11 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
    * Ends this worker process with `code` for the primary to read, once it takes no new connection:
    * one the primary hands to a process that then exits waits, unanswered, until its client gives up
    * (seen: a /ping held 10 s). Requests on connections it holds get 503 meanwhile, as in a drain,
-   * for at most a second.
+   * for at most a second, saying `reason` (why it leaves) rather than naming a SIGTERM.
    */
-  function leaveProcess(code: number): void {
+  function leaveProcess(code: number, reason: string): void {
     draining = true;
+    leaving = reason;
     // Kept-alive connections are not closed here: one whose next request is on its way would be
     // reset. Each next request gets its 503 with Connection: close, which closes that connection.
     for (const acceptor of acceptors) acceptor.close();
@@ -339,7 +344,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     const failure = backend?.state() === 'failed' ? backend.failure() : undefined;
     if (draining || !failure || !isOutOfDescriptors(failure)) return;
     log.error({ code: failure.code }, 'this worker process could not load the model for want of file descriptors (see the error above); a new one takes its place');
-    leaveProcess(EXIT_PROCESS_CANNOT_LOAD);
+    leaveProcess(EXIT_PROCESS_CANNOT_LOAD, 'it could not load the model for want of file descriptors');
   }
   // With SMKIT_INFERENCE_MODE=inline handler code runs in this process: a promise it rejects with
   // nothing handling it is logged, as the inference thread does. A single model's load is left to
@@ -411,7 +416,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
       case 'leave':
         if (draining) return;
         log.error({ code: backend?.failure()?.code }, 'the model could not be loaded again after its inference thread ended (see the error above); this worker process ends, and a new one loads it while the other workers serve');
-        return leaveProcess(EXIT_RELOAD_FAILED);
+        return leaveProcess(EXIT_RELOAD_FAILED, 'its model could not be loaded again after its inference thread ended');
       case 'peer-failure':
         if (!readiness.ready) readiness = { ready: false, failure: msg.reason };
         return;

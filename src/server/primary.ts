@@ -114,13 +114,17 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   let failed = 0;
   /** Workers whose load failed before the server was ready, and why: every worker's /ping says so while one is left. */
   const failures = new Map<number, string>();
+  /** The failure every worker's /ping reports: the first worker's left that could not load; undefined when none is. */
+  const firstFailure = (): string | undefined => failures.values().next().value;
   /** Set when SAGEMAKER_STARTUP_TIMEOUT passed with a failed worker left: the count starts again once none is. */
   let startupTimedOutOnFailure = false;
+  /** Workers serving: their model loaded and their port bound (not one told to leave). */
+  const servingWorkers = () => [...loaded].filter((id) => listening.has(id));
   /**
-   * Whether a worker other than `except` is serving (model loaded, port bound): a replacement then
-   * takes connections only once it has loaded, and a worker whose reload failed may leave.
+   * Whether a worker other than `except` is serving: a replacement then takes connections only once
+   * it has loaded, and a worker whose reload failed may leave.
    */
-  const serving = (except?: number) => [...loaded].some((id) => id !== except && listening.has(id));
+  const serving = (except?: number) => servingWorkers().some((id) => id !== except);
   /** Workers whose reload failed while no other served: each is told to leave once another does. */
   const stranded = new Set<number>();
   /** Tells worker `id`, whose reload failed, to leave; it counts as serving no more, so two such do not both go. */
@@ -140,7 +144,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   };
   const announceWhenReady = () => {
     if (announced) return;
-    const ready = [...loaded].filter((id) => listening.has(id));
+    const ready = servingWorkers();
     if (ready.length < settings.workers) return;
     announced = true;
     const port = listening.get(ready[0]!) ?? settings.port;
@@ -249,7 +253,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
             sendToWorker(worker, { type: 'shutdown', graceMs: 0 });
             return;
           }
-          sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [], serverReady: announced, listenOnceLoaded: announced && serving(), peerFailure: announced ? undefined : failures.values().next().value });
+          sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [], serverReady: announced, listenOnceLoaded: announced && serving(), peerFailure: announced ? undefined : firstFailure() });
           configured.add(worker.id);
           return watchdog.heard(worker.id);
         case 'alive':
@@ -338,7 +342,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       stranded.delete(worker.id);
       // The failure /ping reports left with the worker that had it: the next one left, or none.
       if (failures.delete(worker.id) && !announced) {
-        tellWorkers({ type: 'peer-failure', reason: failures.values().next().value });
+        tellWorkers({ type: 'peer-failure', reason: firstFailure() });
         if (failures.size === 0 && startupTimedOutOnFailure) {
           startupTimedOutOnFailure = false;
           armStartupTimer();
@@ -436,7 +440,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           startupTimedOutOnFailure = true;
           return;
         }
-        const notReady = settings.workers - [...loaded].filter((id) => listening.has(id)).length;
+        const notReady = settings.workers - servingWorkers().length;
         startupError = new ToolkitError(
           'ERR_MODEL_LOAD',
           loaded.size === 0

@@ -403,6 +403,28 @@ test('a handshake that arrives as the shutdown begins (ws still loading) is refu
   assert.match(outcome, /^(refused 503|closed 1001)$/);
 });
 
+test('a handshake reaching a worker process that leaves on its own is refused with 503 saying why, not naming a shutdown', async () => {
+  const front = new BidiFront({ backend: new EchoBackend(), log: createLogger('silent'), maxMessageBytes: 1024, timeoutMs: 10_000, isDraining: () => true, leavingReason: () => 'it could not load the model for want of file descriptors', maxStreams: 1000 });
+  const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    void front.onUpgrade(req, socket, head);
+  });
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const ws = new WebSocket(`ws://127.0.0.1:${(server.address() as { port: number }).port}/invocations-bidirectional-stream`);
+  ws.on('error', () => undefined);
+  const [, res] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
+  let text = '';
+  for await (const chunk of res) text += String(chunk);
+  ws.terminate();
+  assert.equal(res.statusCode, 503);
+  const body = JSON.parse(text) as { code: string; message: string };
+  assert.equal(body.code, 'ERR_SHUTTING_DOWN');
+  assert.match(body.message, /^this worker process is leaving \(it could not load the model for want of file descriptors\); retry: /);
+});
+
 test('a message sent in fragments (a PayloadPart per frame) reaches the model whole, and each answer goes out as one unfragmented frame (one PayloadPart)', async () => {
   const { url } = await start();
   const stream = await rawStream(url);

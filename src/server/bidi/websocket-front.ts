@@ -9,6 +9,7 @@ import { readSageMakerHeaders } from '../../core/sagemaker-headers.js';
 import type { ServerLogger } from '../../logging/server-logger.js';
 import type { InferenceBackend } from '../inference-backend.js';
 import { answerOnSocket, isWebSocketUpgrade, requestHeadFault } from '../respond.js';
+import { drainingError, type LeavingReason } from '../draining.js';
 import type { MetricsSink } from '../metrics.js';
 import { LogThrottle } from '../../logging/log-throttle.js';
 import { pathOf } from '../app.js';
@@ -47,6 +48,8 @@ export interface BidiFrontOptions {
   /** `SAGEMAKER_MODEL_SERVER_TIMEOUT` in ms, per message of a model without `bidiFn`. */
   readonly timeoutMs: number;
   readonly isDraining: () => boolean;
+  /** Why this worker process is leaving on its own, if it is: its refusals say so instead of naming a shutdown. */
+  readonly leavingReason?: LeavingReason;
   /** @defaultValue {@link HEARTBEAT_MS} */
   readonly heartbeatMs?: number;
   /** Where streams and messages are counted (`/metrics`); none when SMKIT_METRICS=false. */
@@ -80,7 +83,7 @@ function validSubprotocols(header: string): boolean {
 }
 
 /** A reason to refuse the handshake, as a catalogued error; undefined when the stream may open. */
-function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, isDraining: () => boolean): { error: ToolkitError; headers?: Record<string, string> } | undefined {
+function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, isDraining: () => boolean, leavingReason?: LeavingReason): { error: ToolkitError; headers?: Record<string, string> } | undefined {
   const refuse = (code: ErrorCode, message: string, status?: number) => ({ error: new ToolkitError(code, message, status === undefined ? {} : { status }) });
   const fault = requestHeadFault(req, true);
   if (fault !== undefined) return refuse('ERR_BAD_REQUEST', fault);
@@ -102,7 +105,7 @@ function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, is
     return refuse('ERR_BAD_REQUEST', `Sec-WebSocket-Protocol must be a comma-separated list of distinct tokens (RFC 6455), not "${excerpt(subprotocols, 60)}"; send it without the header`);
   }
   if (!backend) return refuse('ERR_NOT_FOUND', 'a multi-model endpoint serves no bidirectional streams: invoke its models with POST /models/{name}/invoke');
-  if (isDraining()) return refuse('ERR_SHUTTING_DOWN', 'the server is shutting down');
+  if (isDraining()) return { error: drainingError(leavingReason?.(), 'the server is shutting down') };
   if (backend.state() !== 'ready') {
     return refuse('ERR_NOT_READY', backend.state() === 'failed' ? `the model failed to load: ${loadFailureReason(backend.failure())}` : 'the model is still loading; retry when GET /ping answers 200');
   }
@@ -170,7 +173,7 @@ export class BidiFront {
    * listener): opens the stream, or answers a catalogued error and closes the connection.
    */
   async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const refused = refusal(req, this.options.backend, this.options.isDraining);
+    const refused = refusal(req, this.options.backend, this.options.isDraining, this.options.leavingReason);
     if (refused) return answerOnSocket(socket, refused.error.status, refused.error.toJSON(), refused.headers);
     const { maxStreams, slots } = this.options;
     if (this.#open.size + this.#opening.size >= maxStreams) return this.#tooMany(socket);
@@ -208,7 +211,7 @@ export class BidiFront {
     // A shutdown that began while ws loaded has closed every stream already: this one would stay open.
     if (this.options.isDraining()) {
       release();
-      const error = new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down');
+      const error = drainingError(this.options.leavingReason?.(), 'the server is shutting down');
       return answerOnSocket(socket, error.status, error.toJSON());
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -1,0 +1,18 @@
+import { ToolkitError } from '../errors/catalogue.js';
+
+/**
+ * Why a draining worker process was not given a SIGTERM: it is leaving on its own (exit codes 79 to
+ * 81, see exit-codes.ts), for `reason`; undefined when it is not leaving.
+ */
+export type LeavingReason = () => string | undefined;
+
+/**
+ * The 503 `ERR_SHUTTING_DOWN` a draining worker process refuses work with. After a SIGTERM it says
+ * `onSigterm`; a worker process leaving on its own says so, and why, instead: no SIGTERM came, and
+ * the server goes on serving, so the client is told to retry (another worker process, or the one
+ * started in this one's place, takes it).
+ */
+export function drainingError(leaving: string | undefined, onSigterm: string): ToolkitError {
+  if (leaving === undefined) return new ToolkitError('ERR_SHUTTING_DOWN', onSigterm);
+  return new ToolkitError('ERR_SHUTTING_DOWN', `this worker process is leaving (${leaving}); retry: another worker process serves (or the one started in its place will)`);
+}
