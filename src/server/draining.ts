@@ -13,6 +13,10 @@ export type LeavingReason = () => string | undefined;
  * started in this one's place, takes it).
  */
 export function drainingError(leaving: string | undefined, onSigterm: string): ToolkitError {
-  if (leaving === undefined) return new ToolkitError('ERR_SHUTTING_DOWN', onSigterm);
-  return new ToolkitError('ERR_SHUTTING_DOWN', `this worker process is leaving (${leaving}); retry: another worker process serves (or the one started in its place will)`);
+  return leaving === undefined ? new ToolkitError('ERR_SHUTTING_DOWN', onSigterm) : leavingError(leaving);
+}
+
+/** The 503 `ERR_SHUTTING_DOWN` of a worker process leaving on its own, for `reason`. */
+export function leavingError(reason: string): ToolkitError {
+  return new ToolkitError('ERR_SHUTTING_DOWN', `this worker process is leaving (${reason}); retry: another worker process serves (or the one started in its place will)`);
 }

@@ -32,6 +32,7 @@ import { isRefusedConnection, limitConnectionsToFileLimit } from './connection-l
 import { ConnectionShedder } from './connection-rebalancing.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import { ClusterStreamSlots } from './bidi/stream-slots.js';
+import { leavingError } from './draining.js';
 import { holdMessagesUntil, isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER } from './connection-balancing.js';
 import { heartbeatMs } from './worker-watchdog.js';
@@ -325,6 +326,8 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   function leaveProcess(code: number, reason: string): void {
     draining = true;
     leaving = reason;
+    // Its streams would be cut by the exit (1006, no reason): they are closed as a shutdown closes them.
+    void bidi?.then((front) => front.closeAll(leavingError(reason))).catch(() => undefined);
     // Kept-alive connections are not closed here: one whose next request is on its way would be
     // reset. Each next request gets its 503 with Connection: close, which closes that connection.
     for (const acceptor of acceptors) acceptor.close();

@@ -19,6 +19,7 @@ import { HTTP_SERVER_OPTIONS } from '../respond.js';
 import type { MetricsSink } from '../metrics.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { BodyBudget } from '../body-budget.js';
+import { leavingError } from '../draining.js';
 import { until } from '../../../test/helpers/until.js';
 import { answerUntilClose } from '../../../test/helpers/raw-http.js';
 import { toFrames } from '../../handlers/bidi-stream.js';
@@ -401,6 +402,31 @@ test('a handshake that arrives as the shutdown begins (ws still loading) is refu
   ]);
   ws.terminate();
   assert.match(outcome, /^(refused 503|closed 1001)$/);
+});
+
+test('closeAll ends open streams with 1001 (going away): a shutdown says so, and a worker process leaving on its own says why', async () => {
+  const front = new BidiFront({ backend: new EchoBackend(), log: createLogger('silent'), maxMessageBytes: 1024, timeoutMs: 10_000, isDraining: () => false, maxStreams: 1000 });
+  const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    void front.onUpgrade(req, socket, head);
+  });
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `ws://127.0.0.1:${(server.address() as { port: number }).port}/invocations-bidirectional-stream`;
+  const closeOne = async (close: () => void): Promise<[number, string]> => {
+    const ws = new WebSocket(url);
+    await once(ws, 'open');
+    const closed = once(ws, 'close');
+    close();
+    const [code, reason] = (await closed) as [number, Buffer];
+    return [code, String(reason)];
+  };
+  assert.deepEqual(await closeOne(() => front.closeAll()), [1001, 'ERR_SHUTTING_DOWN: the server is shutting down']);
+  const [code, reason] = await closeOne(() => front.closeAll(leavingError('its model could not be loaded again')));
+  assert.equal(code, 1001);
+  assert.match(reason, /^ERR_SHUTTING_DOWN: this worker process is leaving \(its model could not be loaded again\); retry/);
 });
 
 test('a handshake reaching a worker process that leaves on its own is refused with 503 saying why, not naming a shutdown', async () => {

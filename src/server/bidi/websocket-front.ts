@@ -157,9 +157,11 @@ export class BidiFront {
     );
   }
 
-  /** Closes every open stream with 1001 (going away), for a shutdown. */
-  closeAll(): void {
-    const reason = new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down');
+  /**
+   * Closes every open stream with 1001 (going away): for a shutdown, or, with `reason`, for a worker
+   * process that leaves on its own (its close reason then says why).
+   */
+  closeAll(reason: ToolkitError = new ToolkitError('ERR_SHUTTING_DOWN', 'the server is shutting down')): void {
     for (const ws of this.#open) {
       this.#close(ws, CLOSE_GOING_AWAY, closeReason(reason));
       // bidiFn ends now, not once the client answers the close frame: a client that does not read
