@@ -185,7 +185,8 @@ test('SMKIT_INFERENCE_THREAD_HEAP_MB is 0 (Node\'s own limit) or 16 MB and up: a
   assert.equal(loadSettings({}, {}, 2).inferenceThreadHeapMb, 0);
   assert.equal(loadSettings({ SMKIT_INFERENCE_THREAD_HEAP_MB: '0' }, {}, 2).inferenceThreadHeapMb, 0);
   assert.equal(loadSettings({ SMKIT_INFERENCE_THREAD_HEAP_MB: '16' }, {}, 2).inferenceThreadHeapMb, 16);
-  for (const value of ['2', '15']) {
+  assert.equal(loadSettings({ SMKIT_INFERENCE_THREAD_HEAP_MB: '1048576' }, {}, 2).inferenceThreadHeapMb, 1_048_576);
+  for (const value of ['2', '15', '015', '-1', '16.5', '1048577', 'lots']) {
     assert.throws(
       () => loadSettings({ SMKIT_INFERENCE_THREAD_HEAP_MB: value }, {}, 2),
       (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID'

@@ -487,11 +487,13 @@ export const MIN_INFERENCE_THREAD_HEAP_MB = 16;
  */
 function readInferenceThreadHeapMb(env: Env): number {
   const name = 'SMKIT_INFERENCE_THREAD_HEAP_MB';
-  const mb = readInt(env, name, 0, 0, 1_048_576);
+  const raw = str(env, name);
+  if (raw === undefined) return 0;
+  const mb = /^\d+$/.test(raw) ? Number(raw) : NaN;
   // Below about 3 MB, Node 22 and 24 end the whole process (V8: "GC during deserialization") as the
   // thread starts, where Node 20 ends only the thread; no heap that small could hold a model's code anyway.
-  if (mb > 0 && mb < MIN_INFERENCE_THREAD_HEAP_MB) {
-    throw invalid(name, String(mb), `0 (Node's own limit) or a whole number from ${MIN_INFERENCE_THREAD_HEAP_MB} to 1048576`);
+  if (!(mb === 0 || (mb >= MIN_INFERENCE_THREAD_HEAP_MB && mb <= 1_048_576))) {
+    throw invalid(name, raw, `0 (Node's own limit) or a whole number from ${MIN_INFERENCE_THREAD_HEAP_MB} to 1048576`);
   }
   return mb;
 }

@@ -1,8 +1,8 @@
 import { ToolkitError } from '../errors/catalogue.js';
 
 /**
- * Why a draining worker process was not given a SIGTERM: it is leaving on its own (exit codes 79 to
- * 81, see exit-codes.ts), for `reason`; undefined when it is not leaving.
+ * Gives why this worker process is leaving on its own (exit codes 79 to 81, see exit-codes.ts), or
+ * undefined when it is not (a SIGTERM drain, or no drain).
  */
 export type LeavingReason = () => string | undefined;
 

@@ -114,11 +114,11 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   let failed = 0;
   /** Workers whose load failed before the server was ready, and why: every worker's /ping says so while one is left. */
   const failures = new Map<number, string>();
-  /** The failure every worker's /ping reports: the first worker's left that could not load; undefined when none is. */
+  /** The failure every worker's /ping reports: that of the first worker still running whose load failed; undefined when none is. */
   const firstFailure = (): string | undefined => failures.values().next().value;
   /** Set when SAGEMAKER_STARTUP_TIMEOUT passed with a failed worker left: the count starts again once none is. */
   let startupTimedOutOnFailure = false;
-  /** Workers serving: their model loaded and their port bound (not one told to leave). */
+  /** Workers serving: their model loaded and their port bound (one told to leave is no longer listening; one leaving on its own counts till it exits). */
   const servingWorkers = () => [...loaded].filter((id) => listening.has(id));
   /**
    * Whether a worker other than `except` is serving: a replacement then takes connections only once

@@ -81,6 +81,19 @@ after(() => {
   return Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
 });
 
+/** Serves `front`'s handshakes from a new local server; gives the stream URL. */
+async function serveFront(front: BidiFront): Promise<string> {
+  const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    void front.onUpgrade(req, socket, head);
+  });
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `ws://127.0.0.1:${(server.address() as { port: number }).port}/invocations-bidirectional-stream`;
+}
+
 async function start(heartbeatMs?: number, metrics?: MetricsSink, budget?: BodyBudget, maxMessageBytes = 1024 * 1024, maxStreams = 1000): Promise<{ url: string; backend: EchoBackend; server: Server }> {
   const backend = new EchoBackend();
   const front = new BidiFront({ backend, log: createLogger('silent'), maxMessageBytes, timeoutMs: 10_000, isDraining: () => false, heartbeatMs, metrics, budget, maxStreams });
@@ -406,15 +419,7 @@ test('a handshake that arrives as the shutdown begins (ws still loading) is refu
 
 test('closeAll ends open streams with 1001 (going away): a shutdown says so, and a worker process leaving on its own says why', async () => {
   const front = new BidiFront({ backend: new EchoBackend(), log: createLogger('silent'), maxMessageBytes: 1024, timeoutMs: 10_000, isDraining: () => false, maxStreams: 1000 });
-  const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
-    void front.onUpgrade(req, socket, head);
-  });
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const url = `ws://127.0.0.1:${(server.address() as { port: number }).port}/invocations-bidirectional-stream`;
+  const url = await serveFront(front);
   const closeOne = async (close: () => void): Promise<[number, string]> => {
     const ws = new WebSocket(url);
     await once(ws, 'open');
@@ -431,15 +436,7 @@ test('closeAll ends open streams with 1001 (going away): a shutdown says so, and
 
 test('a handshake reaching a worker process that leaves on its own is refused with 503 saying why, not naming a shutdown', async () => {
   const front = new BidiFront({ backend: new EchoBackend(), log: createLogger('silent'), maxMessageBytes: 1024, timeoutMs: 10_000, isDraining: () => true, leavingReason: () => 'it could not load the model for want of file descriptors', maxStreams: 1000 });
-  const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
-    void front.onUpgrade(req, socket, head);
-  });
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const ws = new WebSocket(`ws://127.0.0.1:${(server.address() as { port: number }).port}/invocations-bidirectional-stream`);
+  const ws = new WebSocket(await serveFront(front));
   ws.on('error', () => undefined);
   const [, res] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
   let text = '';
@@ -543,12 +540,7 @@ class PartsBackend extends EchoBackend {
 
 test('a bidiFn reply in parts goes out as one fragmented message: a text frame without FIN, continuations, an empty one with FIN (PARTIAL parts, then COMPLETE)', async () => {
   const front = new BidiFront({ backend: new PartsBackend(), log: createLogger('silent'), maxMessageBytes: 1024, timeoutMs: 10_000, isDraining: () => false, maxStreams: 10 });
-  const server = createServer(HTTP_SERVER_OPTIONS, (_req, res) => res.end('plain'));
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void front.onUpgrade(req, socket, head));
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const stream = await rawStream(`ws://127.0.0.1:${(server.address() as { port: number }).port}`);
+  const stream = await rawStream(await serveFront(front));
   stream.socket.write(frame({ fin: true, rsv: 0, opcode: 1, masked: true, key: new Uint8Array([1, 2, 3, 4]), payload: Buffer.from('go') }));
   const expected = Buffer.concat([Buffer.from([0x01, 2]), Buffer.from('to'), Buffer.from([0x00, 3]), Buffer.from('ken'), Buffer.from([0x80, 0]), Buffer.from([0x82, 1, 7])]);
   await until('the reply in parts and the next', () => stream.received().length >= expected.length, { timeoutMs: 5000 });
