@@ -90,6 +90,18 @@ function requestAlone(
 /** `n` pings at once, each on a connection of its own. */
 const pingsAlone = (server: ServeProcess, n: number) => Promise.all(Array.from({ length: n }, () => requestAlone(server, '/ping')));
 
+/** How many times the primary has logged a worker process's end (and that it replaces it). */
+const deathsLogged = (server: ServeProcess) => server.output().match(/"msg":"worker process died; replacing it"/g)?.length ?? 0;
+
+/**
+ * Waits until the primary has logged `n` worker deaths in all. A connection the primary accepts
+ * after a worker died, but before it handled that worker's end, can be handed to the dead process
+ * (Node's cluster round-robin): it is never answered, and its request waits out its time-out (10 s,
+ * once per test that killed a worker). Requests sent once the primary logged the death go to a worker alive.
+ */
+const untilDeathsLogged = (server: ServeProcess, n: number) =>
+  until(`the primary to log ${n} worker deaths`, () => deathsLogged(server) >= n, { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+
 const invoke = (server: ServeProcess, body: string, timeoutMs?: number) =>
   fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' } }, timeoutMs);
 
@@ -181,8 +193,10 @@ describe('smkit serve as a process', () => {
     const crashed = (await threadCrash.json()) as { code: string; message: string };
     assert.equal(crashed.code, 'ERR_WORKER_CRASHED');
     assert.match(crashed.message, /^the inference thread ended while this request ran: user code called process\.exit\(3\);/);
+    const deaths = deathsLogged(server);
     const processCrash = await invoke(server, 'process').catch(() => undefined);
     assert.ok(!processCrash || processCrash.status >= 500);
+    await untilDeathsLogged(server, deaths + 1);
     // Each attempt has its own short timeout: a request to a half-started worker fails and is retried.
     await until('the replaced worker to serve again', async () => (await (await invoke(server, 'again', 10_000)).text()) === 'ok:again', RETRY);
     assert.match(server.output(), /inference thread exited \(user code called process\.exit\(3\)\); starting a new one/);
@@ -304,6 +318,10 @@ describe('smkit serve as a process', () => {
       const killed = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'process', headers: { Connection: 'close' } }).catch(() => undefined);
       assert.ok(!killed || killed.status >= 500);
       await until('the worker to be replaced', () => /worker process died; replacing it/.test(server.output()), { timeoutMs: 30_000 });
+      // The primary sums /metrics over every worker process (prom-client's cluster protocol), waiting
+      // 5 s for each: one just forked answers only once it has started. Polled before, a /metrics
+      // waited out those 5 s (and said "metrics unavailable"), the clients' traffic going on meanwhile.
+      await until('the replacement to load the model', () => (server.output().match(/"msg":"model ready"/g)?.length ?? 0) >= 3, { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
       // Without rebalancing the survivor would keep all eight for as long as the clients keep them.
       await until('the replacement to hold its share of the connections', async () => even(await split()), { timeoutMs: 30_000, intervalMs: 100, retryErrors: true, detail: () => server.output().slice(-2000) });
       const rebalanced = [...(await get('/metrics')).matchAll(/^smkit_connections_rebalanced_total\{worker="\d+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
@@ -423,7 +441,9 @@ describe('smkit serve as a process', () => {
     // connections at once, and /ping says why rather than the port refusing every connection.
     rmSync(path.join(gate, 'open'));
     writeFileSync(path.join(gate, 'fail'), '');
+    const deathsBefore = deathsLogged(server);
     for (const pid of again) process.kill(pid, 'SIGKILL');
+    await untilDeathsLogged(server, deathsBefore + again.size);
     await until('the replacements to answer /ping', async () => (await request('/ping')).text.includes('"status":"Unhealthy"'), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
     await until('every /ping to say Unhealthy', async () => (await pings(20)).every((a) => a.status === 503 && a.text.includes('"status":"Unhealthy"')), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
   });
@@ -446,7 +466,9 @@ describe('smkit serve as a process', () => {
     // The failed worker ends; its replacement waits at the gate: /ping says "loading" again, not the old failure.
     rmSync(path.join(gate, 'fail'));
     const [failedWorker] = readdirSync(gate).filter((n) => n.startsWith('waiting-'));
+    const deaths = deathsLogged(server);
     process.kill(Number(failedWorker!.slice('waiting-'.length)), 'SIGKILL');
+    await untilDeathsLogged(server, deaths + 1);
     await until('the failure to be cleared', async () => (await pingsAlone(server, 20)).every((a) => a.status === 503 && a.text.includes('"status":"Loading"')), { ...RETRY, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
     writeFileSync(path.join(gate, 'open'), '');
     await waitForPing(server);
