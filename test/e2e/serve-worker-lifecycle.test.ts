@@ -69,7 +69,6 @@ describe('smkit serve with several worker processes', { concurrency: 2 }, () => 
       cleanupsOf(t).push(() => server.stop());
       await waitForPing(server);
       // The model file is broken once the workers hold it: an inference thread started now cannot load it.
-      // (A tiny SMKIT_INFERENCE_THREAD_HEAP_MB would fail it too, but on Node 22 V8 then ends the whole process.)
       writeFileSync(path.join(base, 'model', 'model.onnx'), 'not an ONNX model');
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       cleanupsOf(t).push(() => agent.destroy());
