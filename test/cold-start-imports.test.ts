@@ -64,7 +64,7 @@ test('the primary loads no metrics aggregation or multi-model code while its wor
   // serve.js forks the workers, then imports primary.js: both run during the workers' start.
   const reached = new Set([...staticallyReached('server/serve.js'), ...staticallyReached('server/primary.js')]);
   assert.ok(reached.has('server/early-workers.js') && reached.has('server/cluster-protocol.js'), 'the graph is followed');
-  assert.deepEqual(loadedOfThese(reached, ['server/metrics.js', 'server/labelled-metrics.js', 'server/mme-cluster.js', 'core/gradual-require.js']), []);
+  assert.deepEqual(loadedOfThese(reached, ['server/metrics.js', 'server/cluster-metrics.js', 'server/labelled-metrics.js', 'server/mme-cluster.js', 'core/gradual-require.js']), []);
 });
 
 /** Whether a compiled module (relative to dist/src) imports an AWS SDK package statically. */

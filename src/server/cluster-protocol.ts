@@ -3,13 +3,26 @@
  * as two unions. Every handler switches over one of them exhaustively, so a new message cannot be
  * sent without being handled (the inference threads' messages are in `thread-protocol.ts`).
  *
- * The same channel also carries prom-client's own cluster-metrics messages; the guards below let
- * each side ignore what is not in its union.
+ * The guards below let each side ignore anything else on the channel. The workers' metrics go over
+ * this protocol too (`metrics-collect`, `metrics-report`), not prom-client's cluster messages: its
+ * listener in the primary throws at an answer to a request it did not send.
  */
 import type { SendHandle } from 'node:child_process';
 import type { Settings } from '../config/settings.js';
 import type { InferenceThreadData, WireError } from './thread-protocol.js';
 import type { SlotAnswer, SlotRequest, SlotReturn } from './bidi/stream-slots.js';
+
+/**
+ * One metric of a worker's registry, as prom-client's `registry.getMetricsAsJSON()` gives it and its
+ * `AggregatorRegistry.aggregate` reads it (`aggregator` says how the workers' values merge).
+ */
+export interface MetricJson {
+  name: string;
+  help: string;
+  type: string;
+  aggregator: string;
+  values: { labels: Record<string, string | number | undefined>; value: number; metricName?: string }[];
+}
 
 /** A multi-model load or unload. */
 export type ModelOp = 'load' | 'unload';
@@ -49,6 +62,8 @@ export type ToWorker =
   | { type: 'shutdown'; graceMs: number }
   /** The whole cluster's metrics, answering `metrics-request` `id`. */
   | { type: 'metrics-response'; id: number; text: string }
+  /** A scrape: answer `metrics-report` `id` with this worker's own metrics, at once (see cluster-metrics.ts). */
+  | { type: 'metrics-collect'; id: number }
   /** Multi-model: apply this load or unload to your own models, then answer `mme-applied`. */
   | { type: 'mme-apply'; applyId: number; op: ModelOp; name: string; url?: string }
   /** Multi-model: the outcome of the worker's `mme-request` `id`. */
@@ -68,6 +83,8 @@ export type ToPrimary =
   | { type: 'model'; state: 'ready' | 'failed'; reason?: string }
   /** `GET /metrics` arrived: aggregate every worker's metrics. */
   | { type: 'metrics-request'; id: number }
+  /** This worker's own metrics, answering `metrics-collect` `id`. */
+  | { type: 'metrics-report'; id: number; metrics: MetricJson[] }
   /**
    * Multi-model: `POST /models` or `DELETE /models/{name}` arrived here; apply it on every worker.
    * A load pipelined behind other loads on its connection names the one answered just before it (`after`).
@@ -91,22 +108,22 @@ export type WorkerConfig = Extract<ToWorker, { type: 'config' }>;
 
 // Records rather than lists: a message type added to ToWorker or ToPrimary and not here is a type error, not a message dropped.
 const TO_WORKER: ReadonlySet<string> = new Set(
-  Object.keys({ config: 1, shutdown: 1, 'server-ready': 1, 'peer-failure': 1, leave: 1, 'metrics-response': 1, 'mme-apply': 1, 'mme-response': 1, 'close-connections': 1, 'bidi-slot-answer': 1 } satisfies Record<ToWorker['type'], 1>),
+  Object.keys({ config: 1, shutdown: 1, 'server-ready': 1, 'peer-failure': 1, leave: 1, 'metrics-response': 1, 'metrics-collect': 1, 'mme-apply': 1, 'mme-response': 1, 'close-connections': 1, 'bidi-slot-answer': 1 } satisfies Record<ToWorker['type'], 1>),
 );
 const TO_PRIMARY: ReadonlySet<string> = new Set(
-  Object.keys({ hello: 1, listening: 1, model: 1, 'metrics-request': 1, 'mme-request': 1, 'mme-applied': 1, connections: 1, 'reload-failed': 1, alive: 1, 'bidi-slot': 1, 'bidi-slot-free': 1 } satisfies Record<ToPrimary['type'], 1>),
+  Object.keys({ hello: 1, listening: 1, model: 1, 'metrics-request': 1, 'metrics-report': 1, 'mme-request': 1, 'mme-applied': 1, connections: 1, 'reload-failed': 1, alive: 1, 'bidi-slot': 1, 'bidi-slot-free': 1 } satisfies Record<ToPrimary['type'], 1>),
 );
 
 function typeOf(msg: unknown): string | undefined {
   return msg !== null && typeof msg === 'object' && typeof (msg as { type?: unknown }).type === 'string' ? (msg as { type: string }).type : undefined;
 }
 
-/** True for the primary's messages (false for prom-client's and anything else on the channel). */
+/** True for the primary's messages (false for anything else on the channel). */
 export function isToWorker(msg: unknown): msg is ToWorker {
   return TO_WORKER.has(typeOf(msg) ?? '');
 }
 
-/** True for a worker's messages (false for prom-client's and anything else on the channel). */
+/** True for a worker's messages (false for anything else on the channel). */
 export function isToPrimary(msg: unknown): msg is ToPrimary {
   return TO_PRIMARY.has(typeOf(msg) ?? '');
 }

@@ -40,7 +40,7 @@ import { heartbeatMs } from './worker-watchdog.js';
 const metricsWaiters = new Map<number, (text: string) => void>();
 let nextMetricsRequest = 1;
 
-/** Every worker's metrics, aggregated by the primary (prom-client's cluster protocol). */
+/** Every worker's metrics, aggregated by the primary (see cluster-metrics.ts). */
 function askPrimaryForMetrics(): Promise<string> {
   const id = nextMetricsRequest++;
   return new Promise((resolve) => {
@@ -407,6 +407,9 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
         return void shutdown(msg.graceMs);
       case 'metrics-response':
         return onMetricsResponse(msg);
+      case 'metrics-collect':
+        // With SMKIT_METRICS=false the primary asks no one; an empty answer all the same, never silence.
+        return void (metrics?.collect() ?? Promise.resolve([])).then((list) => process.connected && sendToPrimary({ type: 'metrics-report', id: msg.id, metrics: list }));
       case 'mme-apply':
         return models?.onApply(msg);
       case 'mme-response':

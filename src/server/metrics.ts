@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { retryingLoad } from '../core/retrying-load.js';
 import { LabelledCounter, LabelledHistogram } from './labelled-metrics.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
+import type { MetricJson } from './cluster-protocol.js';
 
 /** What the HTTP front records about invocations and serves at `GET /metrics`. */
 export interface MetricsSink {
@@ -26,6 +27,12 @@ export interface MetricsSink {
   trackBidiStreams(read: () => number): void;
   /** The Prometheus text exposition, for `GET /metrics`. */
   render(): Promise<{ contentType: string; body: string }>;
+  /**
+   * This process's metrics as prom-client's `getMetricsAsJSON()` gives them, for the cluster
+   * primary to merge: loads prom-client first if need be; without it (no file descriptor to load
+   * it), smkit's own instruments only. Never rejects.
+   */
+  collect(): Promise<MetricJson[]>;
   /** Loads the metrics library now (it is loaded lazily to keep it off the cold-start path). */
   ready(): Promise<void>;
 }
@@ -83,10 +90,8 @@ let connectionSource: { worker: string; read: () => ConnectionCounts } | undefin
 interface Exposition {
   contentType: string;
   local(): Promise<string>;
+  json(): Promise<MetricJson[]>;
 }
-
-/** prom-client's message asking a cluster worker for its metrics (lib/cluster.js). */
-const PROM_WORKER_REQUEST = 'prom-client:getMetricsReq';
 
 let loading: Promise<Exposition> | undefined;
 
@@ -117,9 +122,7 @@ function forgetOnFailure<T>(promise: Promise<T>, forget: () => void): Promise<T>
 
 /** Loads prom-client once per process and registers smkit's instruments in its default registry. */
 function load(): Promise<Exposition> {
-  return (loading ??= forgetOnFailure(loadPromClientGradually(), () => (loading = undefined)).then(({ AggregatorRegistry, Counter, Gauge, collectDefaultMetrics, register }) => {
-    // In a cluster worker this installs prom-client's responder to the primary's aggregation requests.
-    new AggregatorRegistry();
+  return (loading ??= forgetOnFailure(loadPromClientGradually(), () => (loading = undefined)).then(({ Counter, Gauge, collectDefaultMetrics, register }) => {
     collectDefaultMetrics({ prefix: 'smkit_' });
     // prom-client's types name its own metric classes; its registry only reads the shape ours have.
     type PromMetric = Parameters<typeof register.registerMetric>[0];
@@ -165,14 +168,16 @@ function load(): Promise<Exposition> {
         if (connectionSource) this.inc({ worker: connectionSource.worker }, connectionSource.read().closed);
       },
     });
-    return { contentType: register.contentType, local: () => register.metrics() };
+    // prom-client's types give `type` as a numeric enum; it is the metric type's name at run time.
+    const json = () => register.getMetricsAsJSON() as Promise<unknown> as Promise<MetricJson[]>;
+    return { contentType: register.contentType, local: () => register.metrics(), json };
   }));
 }
 
 /**
- * Prometheus metrics of this process (prom-client's default registry, so the cluster primary can
- * aggregate every worker's). `render` defaults to this process alone; `smkit serve` passes one that
- * asks the primary for the whole cluster.
+ * Prometheus metrics of this process (prom-client's default registry; `collect()` gives them to the
+ * cluster primary, which merges every worker's). `render` defaults to this process alone; `smkit
+ * serve` passes one that asks the primary for the whole cluster.
  *
  * Observations are recorded from the start, in smkit's own instruments; prom-client, which writes
  * them out, is imported on first use (or `ready()`), not at start-up. A cluster worker asked for
@@ -180,25 +185,10 @@ function load(): Promise<Exposition> {
  */
 export function createMetrics(render?: () => Promise<string>): MetricsSink {
   let exposition: Exposition | undefined;
-  let early: ((msg: { type?: string }) => void) | undefined;
   const ready = () =>
     load().then((e) => {
-      if (early) process.off('message', early);
-      early = undefined;
       exposition = e;
     });
-  if (process.send && !loading) {
-    early = (msg: { type?: string }) => {
-      if (msg?.type !== PROM_WORKER_REQUEST) return;
-      // prom-client's own listener did not exist when this request arrived: replay it once loaded.
-      // Not loaded (no file descriptor left): the primary's request times out, as for a busy worker.
-      ready().then(
-        () => process.emit('message', msg as never, undefined as never),
-        () => undefined,
-      );
-    };
-    process.on('message', early);
-  }
   return {
     observe(model, status, duration) {
       instruments.invocations.inc([model, String(status)]);
@@ -232,14 +222,33 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
       await ready();
       return { contentType: exposition!.contentType, body: render ? await render() : await exposition!.local() };
     },
+    async collect() {
+      try {
+        await ready();
+        return await exposition!.json();
+      } catch {
+        // Not loaded (no file descriptor left): what this process recorded itself, rather than no answer.
+        return Promise.all(Object.values(instruments).map((metric) => metric.get()));
+      }
+    },
     ready,
   };
 }
 
-/** The primary's side: collects every worker's metrics (prom-client's cluster protocol), loading prom-client on first use. */
-export function createClusterMetricsAggregator(): () => Promise<string> {
-  let aggregator: Promise<{ clusterMetrics(): Promise<string> }> | undefined;
+/** Loads prom-client in the cluster primary (once; tried again after a failure), for {@link aggregateMetrics}. */
+export function loadMetricsLibrary(): Promise<unknown> {
   // Gradually, as in the workers: on Node 20 this primary hands every new connection to a worker.
-  const load = () => loadPromClientGradually().then(({ AggregatorRegistry }) => new AggregatorRegistry());
-  return async () => (await (aggregator ??= forgetOnFailure(load(), () => (aggregator = undefined)))).clusterMetrics();
+  return loadPromClientGradually();
+}
+
+/**
+ * The cluster primary's side: the Prometheus text of the workers' registries (one
+ * `getMetricsAsJSON()` list each), merged by each metric's `aggregator` (summed, mostly). Through
+ * prom-client's static `AggregatorRegistry.aggregate`: constructing an `AggregatorRegistry` would
+ * install prom-client's own cluster listener in the primary, which throws at a message of its type
+ * that answers no request of its own.
+ */
+export async function aggregateMetrics(lists: readonly MetricJson[][]): Promise<string> {
+  const { AggregatorRegistry } = await loadPromClientGradually();
+  return AggregatorRegistry.aggregate([...lists]).metrics();
 }

@@ -10,6 +10,7 @@ import { StreamSlotCounter } from './bidi/stream-slots.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
 import type { MmeCoordinator } from './mme-cluster.js';
+import type { MetricsWorker } from './cluster-metrics.js';
 import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD, EXIT_REPLACEMENT_NOT_LOADED } from './exit-codes.js';
 import type { EarlyWorkers } from './early-workers.js';
 import { isSpawnFailure, spawnFailureReason } from './worker-spawn.js';
@@ -186,10 +187,19 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     worker.process.kill('SIGKILL');
   });
   // The aggregator's code (and prom-client) loads at the first scrape, off the workers' start.
-  const aggregator = retryingLoad('the metrics library', () => import('./metrics.js').then((m) => m.createClusterMetricsAggregator()));
+  const aggregator = retryingLoad('the metrics library', () => import('./cluster-metrics.js').then((m) => m.createClusterMetrics()));
+  /** The workers a scrape asks: those with their configuration (earlier, nothing in them answers). */
+  const metricsWorkers = (): MetricsWorker[] =>
+    Object.values(cluster.workers ?? {})
+      .filter((w): w is Worker => !!w && configured.has(w.id))
+      .map((w) => ({
+        id: w.id,
+        // send() says false for a long backlog too, when the message still goes: only a closed channel is no answer.
+        ask: (id: number) => (sendToWorker(w, { type: 'metrics-collect', id }), w.isConnected()),
+      }));
   const clusterMetrics = settings.metrics
     ? async () => {
-        const workers = await (await aggregator())();
+        const workers = await (await aggregator()).scrape(metricsWorkers());
         return mme ? `${workers === '' || workers.endsWith('\n') ? workers : `${workers}\n`}${mme.metricsText()}` : workers;
       }
     : undefined;
@@ -285,6 +295,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           clusterMetrics().then(answer, (err: unknown) => answer(`# metrics unavailable: ${(err as Error).message}\n`));
           return;
         }
+        case 'metrics-report':
+          return aggregator.loaded?.report(worker.id, msg.id, msg.metrics);
         case 'mme-request':
           return mme?.onRequest(worker, msg, isNativeHandle(handle) ? handle : undefined);
         case 'mme-applied':
@@ -352,6 +364,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       mme?.forget(worker.id, { pid: worker.process.pid, code, signal, stopping });
       census.forget(worker.id);
       streamSlots.forget(worker.id);
+      aggregator.loaded?.forget(worker.id);
       watchdog.forget(worker.id);
       if (stopping) {
         if (running().length === 0) finish();
