@@ -126,9 +126,9 @@ describe('smkit serve with several worker processes', { concurrency: 2 }, () => 
         const killed = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'process', headers: { Connection: 'close' } }).catch(() => undefined);
         assert.ok(!killed || killed.status >= 500);
         await until('the worker to be replaced', () => /worker process died; replacing it/.test(server.output()), { timeoutMs: 30_000 });
-        // The primary sums /metrics over every worker process (prom-client's cluster protocol), waiting
-        // 5 s for each: one just forked answers only once it has started. Polled before, a /metrics
-        // waited out those 5 s (and said "metrics unavailable"), the clients' traffic going on meanwhile.
+        // The primary sums /metrics over every worker process, waiting a second at most for each: one
+        // just forked answers only once it has started (with prom-client's cluster protocol, polled
+        // before, a /metrics waited out 5 s and said "metrics unavailable").
         await until('the replacement to load the model', () => (server.output().match(/"msg":"model ready"/g)?.length ?? 0) >= 3, { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
         // Without rebalancing the survivor would keep all eight for as long as the clients keep them.
         await until('the replacement to hold its share of the connections', async () => even(await split()), { timeoutMs: 30_000, intervalMs: 100, retryErrors: true, detail: () => server.output().slice(-2000) });
@@ -138,6 +138,70 @@ describe('smkit serve with several worker processes', { concurrency: 2 }, () => 
         running = false;
         await Promise.all(clients);
       }
+    });
+
+    test('GET /metrics with a worker held by a synchronous run, then with one killed: the other workers\' counts (and the held one\'s last), never "metrics unavailable"', async (t) => {
+      const gate = mkdtempSync(path.join(os.tmpdir(), 'smkit-metrics-gate-'));
+      cleanupsOf(t).push(() => removeDir(gate));
+      const server = await serveFixture(
+        'blocking',
+        // Inline, the busy spell holds the worker's event loop; no rebalancing, so each client's connection stays with its worker.
+        { SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_INFERENCE_MODE: 'inline', SMKIT_CONNECTION_REBALANCING: 'false' },
+        undefined,
+        cleanupsOf(t),
+      );
+      await waitForPing(server);
+      // A kept-alive connection to each worker process, told apart by the pid that answers on it.
+      const byPid = new Map<number, http.Agent>();
+      /** Invocations answered 200, by the pid that answered. */
+      const answeredBy = new Map<number, number>();
+      const count = (pid: number) => answeredBy.set(pid, (answeredBy.get(pid) ?? 0) + 1);
+      const answered = () => [...answeredBy.values()].reduce((a, b) => a + b, 0);
+      await until(
+        'a connection to each worker',
+        async () => {
+          const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+          cleanupsOf(t).push(() => agent.destroy());
+          const answer = await requestAlone(server, '/invocations', 'pid', { agent });
+          assert.equal(answer.status, 200, answer.text);
+          count(Number(answer.text));
+          if (!byPid.has(Number(answer.text))) byPid.set(Number(answer.text), agent);
+          return byPid.size === 2;
+        },
+        { timeoutMs: 30_000, intervalMs: 0 },
+      );
+      const [[heldPid, heldAgent], [otherPid, otherAgent]] = [...byPid] as [number, http.Agent][];
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await requestAlone(server, '/invocations', 'pid', { agent: otherAgent })).text, String(otherPid));
+        count(otherPid);
+      }
+      const scrape = async () => {
+        const answer = await requestAlone(server, '/metrics', undefined, { agent: otherAgent });
+        assert.equal(answer.status, 200, answer.text);
+        assert.doesNotMatch(answer.text, /metrics unavailable/);
+        return { text: answer.text, ok: Number(/^smkit_invocations_total\{model="model",status="200"\} (\d+)$/m.exec(answer.text)?.[1]) };
+      };
+      // Both answer (the first scrape may find a worker still loading its metrics library): the primary keeps each worker's answer.
+      await until('a scrape to count both workers', async () => (await scrape()).ok === answered(), { timeoutMs: 30_000 });
+      const spell = requestAlone(server, '/invocations', `gate:${path.join(gate, 'open')}`, { agent: heldAgent });
+      await until('the busy spell to start', () => readdirSync(gate).includes('open.started'), { timeoutMs: 30_000 });
+      try {
+        // prom-client's aggregation waited 5 s for the held worker and answered "# metrics unavailable: Operation timed out."
+        const held = await scrape();
+        assert.equal(held.ok, answered(), 'the held worker counts with its last answer');
+        assert.equal(new Set([...held.text.matchAll(/^smkit_http_connections\{worker="(\d+)"\} \d+$/gm)].map((m) => m[1])).size, 2, held.text);
+        assert.match(held.text, /^# TYPE smkit_invocations_total counter$/m);
+      } finally {
+        writeFileSync(path.join(gate, 'open'), '');
+      }
+      assert.equal((await spell).text, 'spun until the gate opened');
+      count(heldPid);
+      await until('a scrape to count the busy spell', async () => (await scrape()).ok === answered(), { timeoutMs: 30_000 });
+      // Killed, the held worker is forgotten once the primary has seen it exit; until then it counts with its last answer.
+      process.kill(heldPid, 'SIGKILL');
+      const afterKill = await scrape();
+      assert.match(afterKill.text, /^# TYPE smkit_invocations_total counter$/m);
+      assert.ok([answeredBy.get(otherPid), answered()].includes(afterKill.ok), `${afterKill.ok} invocations counted: the survivor's own (${answeredBy.get(otherPid)}) or all (${answered()})`);
     });
 
     test('two workers: /ping says 503 until both have loaded the model, then 200; a replacement takes no connections while it loads, so no /ping says 503 after the first 200', async (t) => {
