@@ -36,10 +36,9 @@ const realBound: StartBound = (expire) => {
 
 /** One scrape in progress: the workers it still waits for, and the answers it has. */
 interface Scrape {
-  readonly asked: readonly number[];
+  readonly asked: number[];
   readonly waiting: Set<number>;
   readonly answers: Map<number, MetricJson[]>;
-  bounded: boolean;
   finish(): void;
 }
 
@@ -68,12 +67,11 @@ export class WorkerMetricsGatherer {
   gather(workers: readonly MetricsWorker[], ready: Promise<unknown> = Promise.resolve()): Promise<MetricJson[][]> {
     const requestId = this.#nextId++;
     return new Promise((resolve) => {
-      let cancel = () => undefined as void;
+      let cancel: () => void = () => undefined;
       const scrape: Scrape = {
         asked: [],
         waiting: new Set(),
         answers: new Map(),
-        bounded: false,
         finish: () => {
           if (!this.#scrapes.delete(requestId)) return;
           cancel();
@@ -84,7 +82,7 @@ export class WorkerMetricsGatherer {
         // A closed channel: the worker is exiting, and is forgotten when it has.
         if (!worker.ask(requestId)) continue;
         this.#known.add(worker.id);
-        (scrape.asked as number[]).push(worker.id);
+        scrape.asked.push(worker.id);
         scrape.waiting.add(worker.id);
       }
       this.#scrapes.set(requestId, scrape);
