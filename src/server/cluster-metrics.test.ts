@@ -175,6 +175,6 @@ test("aggregateMetrics sums the workers' series by label set, without installing
   ]);
   assert.match(text, /^# TYPE smkit_invocations_total counter\nsmkit_invocations_total\{model="m"\} 7$/m);
   assert.match(text, /^smkit_http_connections\{worker="0"\} 2\nsmkit_http_connections\{worker="1"\} 5$/m);
-  assert.equal(await aggregateMetrics([]), '\n');
+  assert.equal(await aggregateMetrics([]), '', 'no worker: no text, as prom-client gave');
   assert.equal(cluster.listenerCount('message'), before);
 });

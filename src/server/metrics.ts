@@ -30,7 +30,7 @@ export interface MetricsSink {
   /**
    * This process's metrics as prom-client's `getMetricsAsJSON()` gives them, for the cluster
    * primary to merge: loads prom-client first if need be; without it (no file descriptor to load
-   * it), smkit's own instruments only. Never rejects.
+   * it), or when a metric's collection throws, smkit's own instruments only. Never rejects.
    */
   collect(): Promise<MetricJson[]>;
   /** Loads the metrics library now (it is loaded lazily to keep it off the cold-start path). */
@@ -223,13 +223,17 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
       return { contentType: exposition!.contentType, body: render ? await render() : await exposition!.local() };
     },
     async collect() {
+      const own = () => Promise.all(Object.values(instruments).map((metric) => metric.get()));
       try {
         await ready();
-        return await exposition!.json();
       } catch {
-        // Not loaded (no file descriptor left): what this process recorded itself, rather than no answer.
-        return Promise.all(Object.values(instruments).map((metric) => metric.get()));
+        // prom-client could not be loaded (no file descriptor left): what this process recorded itself, rather than no answer.
+        return own();
       }
+      // A metric whose collection throws (a reader of a gauge, a default metric reading /proc) rejects
+      // the whole list: then too smkit's own instruments, this answer without prom-client's gauges and
+      // default metrics, rather than leave the primary's request unanswered.
+      return exposition!.json().catch(own);
     },
     ready,
   };
@@ -250,5 +254,6 @@ export function loadMetricsLibrary(): Promise<unknown> {
  */
 export async function aggregateMetrics(lists: readonly MetricJson[][]): Promise<string> {
   const { AggregatorRegistry } = await loadPromClientGradually();
-  return AggregatorRegistry.aggregate([...lists]).metrics();
+  // prom-client's clusterMetrics() answered '' with no worker (a registry without metrics writes '\n').
+  return lists.length === 0 ? '' : AggregatorRegistry.aggregate([...lists]).metrics();
 }
