@@ -63,76 +63,92 @@ test('a worker that never answers does not fail the scrape: once the bound passe
   assert.equal(gatherer.pending, 0);
 });
 
-test('concurrent scrapes each get their own answers, whatever order they come in', async () => {
-  const { startBound } = manualBounds();
-  const gatherer = new WorkerMetricsGatherer(startBound);
-  const { workers, asked } = fakeWorkers(1, 2);
-  const a = gatherer.gather(workers);
-  const b = gatherer.gather(workers);
-  const [idA, idB] = asked.get(1)!;
-  assert.notEqual(idA, idB);
-  assert.deepEqual(asked.get(2), [idA, idB], 'one id per scrape, the same for every worker');
-  gatherer.report(1, idB!, counter(20));
-  gatherer.report(2, idB!, counter(21));
-  assert.deepEqual(await b, [counter(20), counter(21)]);
-  assert.equal(await settled(a), false, "b's answers did not answer a");
-  gatherer.report(2, idA!, counter(11));
-  gatherer.report(1, idA!, counter(10));
-  assert.deepEqual(await a, [counter(10), counter(11)], 'in the order the workers were asked');
-});
-
-test('a worker that exits mid-scrape is no longer waited for nor counted, not even with its last answer', async () => {
+test('a worker has at most one request outstanding: a scrape that finds one asks no other, and its next answer completes every scrape waiting for it', async () => {
   const { started, startBound, expire } = manualBounds();
   const gatherer = new WorkerMetricsGatherer(startBound);
-  const { workers, lastId } = fakeWorkers(1, 2);
+  const { workers, asked, lastId } = fakeWorkers(1, 2);
+  const a = gatherer.gather(workers);
+  gatherer.report(1, lastId(1), counter(10));
+  const b = gatherer.gather(workers);
+  assert.equal(asked.get(1)!.length, 2, 'worker 1 answered: asked again');
+  assert.equal(asked.get(2)!.length, 1, 'worker 2 silent: not asked again');
+  gatherer.report(1, lastId(1), counter(11));
+  assert.equal(await settled(b), false, 'b waits for worker 2 as a does');
+  gatherer.report(2, asked.get(2)![0]!, counter(20));
+  assert.deepEqual(await a, [counter(11), counter(20)], "a: each worker's newest answer");
+  assert.deepEqual(await b, [counter(11), counter(20)], "b: worker 2's answer to a's request");
+  assert.deepEqual(started.map((bound) => bound.cancelled), [true, true], 'both ended by the answer, their bounds not passed');
+  // Once answered, worker 2 is asked again, and a late answer to nothing outstanding is not taken.
+  gatherer.report(2, lastId(2), counter(99));
+  const c = gatherer.gather(workers);
+  assert.equal(asked.get(2)!.length, 2);
+  gatherer.report(1, lastId(1), counter(12));
+  await expire();
+  assert.deepEqual(await c, [counter(12), counter(20)]);
+  assert.equal(gatherer.pending, 0);
+});
+
+test('a worker that exits mid-scrape is no longer waited for (the scrape ends before its bound) nor counted, not even with its last answer, and nothing of it is kept', async () => {
+  const { started, startBound } = manualBounds();
+  const gatherer = new WorkerMetricsGatherer(startBound);
+  const { workers, lastId } = fakeWorkers(1, 2, 3);
   const warm = gatherer.gather(workers);
-  gatherer.report(1, lastId(1), counter(1));
-  gatherer.report(2, lastId(2), counter(2));
+  for (const id of [1, 2, 3]) gatherer.report(id, lastId(id), counter(id));
   await warm;
+  assert.equal(gatherer.workersHeld, 3);
 
   const scrape = gatherer.gather(workers);
-  gatherer.report(1, lastId(1), counter(3));
+  gatherer.report(3, lastId(3), counter(30));
+  gatherer.report(1, lastId(1), counter(10));
   await new Promise(setImmediate);
   assert.equal(started.length, 1, 'the bound runs');
+  // Worker 3 answered this scrape, worker 2 did not: neither counts once it has exited.
+  gatherer.forget(3);
   gatherer.forget(2);
-  assert.deepEqual(await scrape, [counter(3)], 'resolved when the last worker it waited for exited, before the bound');
+  assert.equal(await settled(scrape), true, 'ended when the last worker it waited for exited');
+  assert.deepEqual(await scrape, [counter(10)]);
   assert.equal(started[0]!.cancelled, true);
-  // An answer it sent before it exited, read after: ignored.
+  assert.equal(gatherer.workersHeld, 1, 'no last answer nor request outstanding kept for a worker gone');
+  // An answer it sent before it exited, read after: not taken.
   gatherer.report(2, lastId(2), counter(99));
+  assert.equal(gatherer.workersHeld, 1);
   const next = gatherer.gather(workers.slice(0, 1));
   gatherer.report(1, lastId(1), counter(4));
   assert.deepEqual(await next, [counter(4)]);
+  gatherer.forget(1);
+  assert.equal(gatherer.workersHeld, 0);
 });
 
-test('an answer that comes after its scrape\'s bound answers no other scrape: it only becomes the worker\'s last answer, unless a newer one is', async () => {
-  const { started, startBound, expire } = manualBounds();
+test('a malformed answer is not taken: an id never given, or no list', async () => {
+  const { startBound, expire } = manualBounds();
   const gatherer = new WorkerMetricsGatherer(startBound);
-  const { workers, lastId } = fakeWorkers(1, 2);
-
-  const first = gatherer.gather(workers);
-  const firstId = lastId(2);
+  const { workers, lastId } = fakeWorkers(1);
+  const warm = gatherer.gather(workers);
   gatherer.report(1, lastId(1), counter(1));
-  await expire();
-  assert.deepEqual(await first, [counter(1)]);
+  assert.deepEqual(await warm, [counter(1)]);
 
-  const second = gatherer.gather(workers);
-  gatherer.report(1, lastId(1), counter(2));
-  gatherer.report(2, firstId, counter(7));
-  assert.equal(await settled(second), false, 'the late answer to the first scrape does not count as worker 2 answering the second');
+  const scrape = gatherer.gather(workers);
+  const id = lastId(1);
+  for (const [requestId, metrics] of [
+    [id + 1, counter(2)],
+    [0, counter(2)],
+    [-1, counter(2)],
+    [1.5, counter(2)],
+    ['2', counter(2)],
+    [Number.MAX_SAFE_INTEGER + 2, counter(2)],
+    [id, { name: 'x' }],
+    [id, null],
+    [undefined, undefined],
+  ] as [unknown, unknown][]) {
+    gatherer.report(1, requestId, metrics);
+  }
+  assert.equal(await settled(scrape), false, 'none answered the scrape');
   await expire();
-  assert.deepEqual(await second, [counter(2), counter(7)], 'but it is worker 2\'s last answer');
-
-  const third = gatherer.gather(workers);
-  const thirdId = lastId(2);
-  gatherer.report(1, lastId(1), counter(3));
-  gatherer.report(2, thirdId, counter(9));
-  assert.deepEqual(await third, [counter(3), counter(9)]);
-  // The answer to the second scrape, later still: older than the last one kept.
-  gatherer.report(2, thirdId - 1, counter(8));
-  const fourth = gatherer.gather(workers);
-  gatherer.report(1, lastId(1), counter(4));
-  await expire();
-  assert.deepEqual(await fourth, [counter(4), counter(9)]);
+  assert.deepEqual(await scrape, [counter(1)], 'the last good answer stays');
+  // The worker still has its request outstanding: its good answer is taken.
+  const next = gatherer.gather(workers);
+  gatherer.report(1, id, counter(3));
+  assert.deepEqual(await next, [counter(3)]);
 });
 
 test('no worker to ask, or none whose channel is open: the scrape resolves at once, without a bound', async () => {

@@ -34,27 +34,28 @@ const realBound: StartBound = (expire) => {
   return () => clearTimeout(timer);
 };
 
-/** One scrape in progress: the workers it still waits for, and the answers it has. */
+/** One scrape in progress: the workers it counts, and those it still waits for. */
 interface Scrape {
-  readonly asked: number[];
+  readonly counted: number[];
   readonly waiting: Set<number>;
-  readonly answers: Map<number, MetricJson[]>;
   finish(): void;
 }
 
 /**
- * Asks workers for their metrics and collects the answers, scrape by scrape (each under its own
- * request id, so concurrent scrapes and answers that come late do not mix). It keeps each worker's
- * newest answer: a worker that does not answer within the bound counts with it, so a counter does
- * not dip because one worker was slow; one that never answered is left out. A worker that exits is
- * forgotten, as prom-client's aggregation counted the live workers only.
+ * Asks workers for their metrics and collects the answers, scrape by scrape. It keeps each
+ * worker's newest answer: a worker that does not answer within the bound counts with it, so a
+ * counter does not dip because one worker was slow (and a gauge shows its last value); one that
+ * never answered is left out. A worker has at most one request outstanding: a scrape that finds one
+ * sends no other (a worker whose event loop is held would otherwise answer a backlog of them once
+ * free) and takes that worker's next answer, as does every scrape waiting for it. A worker that
+ * exits is forgotten, as prom-client's aggregation counted the live workers only.
  */
 export class WorkerMetricsGatherer {
   #nextId = 1;
-  /** Each worker's newest answer, and the request it answered. */
-  readonly #last = new Map<number, { requestId: number; metrics: MetricJson[] }>();
-  /** Workers asked and not forgotten: only their reports are taken. */
-  readonly #known = new Set<number>();
+  /** Each worker's newest answer. */
+  readonly #last = new Map<number, MetricJson[]>();
+  /** The workers with a request not answered yet: only their reports are taken. */
+  readonly #outstanding = new Set<number>();
   readonly #scrapes = new Map<number, Scrape>();
 
   constructor(private readonly startBound: StartBound = realBound) {}
@@ -69,9 +70,8 @@ export class WorkerMetricsGatherer {
     return new Promise((resolve) => {
       let cancel: () => void = () => undefined;
       const scrape: Scrape = {
-        asked: [],
+        counted: [],
         waiting: new Set(),
-        answers: new Map(),
         finish: () => {
           if (!this.#scrapes.delete(requestId)) return;
           cancel();
@@ -79,10 +79,12 @@ export class WorkerMetricsGatherer {
         },
       };
       for (const worker of workers) {
-        // A closed channel: the worker is exiting, and is forgotten when it has.
-        if (!worker.ask(requestId)) continue;
-        this.#known.add(worker.id);
-        scrape.asked.push(worker.id);
+        if (!this.#outstanding.has(worker.id)) {
+          // A closed channel: the worker is exiting, and is forgotten when it has.
+          if (!worker.ask(requestId)) continue;
+          this.#outstanding.add(worker.id);
+        }
+        scrape.counted.push(worker.id);
         scrape.waiting.add(worker.id);
       }
       this.#scrapes.set(requestId, scrape);
@@ -95,24 +97,30 @@ export class WorkerMetricsGatherer {
     });
   }
 
-  /** Worker `workerId` answered request `requestId` with `metrics`. */
-  report(workerId: number, requestId: number, metrics: MetricJson[]): void {
-    if (!this.#known.has(workerId)) return;
-    const last = this.#last.get(workerId);
-    // Answers of one worker come in order; an older one must still not replace a newer.
-    if (!last || last.requestId < requestId) this.#last.set(workerId, { requestId, metrics });
-    const scrape = this.#scrapes.get(requestId);
-    if (!scrape?.waiting.delete(workerId)) return;
-    scrape.answers.set(workerId, metrics);
-    if (scrape.waiting.size === 0) scrape.finish();
+  /**
+   * Worker `workerId` answered request `requestId` with `metrics`: taken only from a worker with a
+   * request outstanding, and only when well formed (an id this gatherer gave, a list), since a bad
+   * answer kept as the worker's last would fail or freeze every later scrape.
+   */
+  report(workerId: number, requestId: unknown, metrics: unknown): void {
+    if (!(Number.isSafeInteger(requestId) && (requestId as number) > 0 && (requestId as number) < this.#nextId && Array.isArray(metrics))) return;
+    if (!this.#outstanding.delete(workerId)) return;
+    this.#last.set(workerId, metrics as MetricJson[]);
+    // Whichever request it answers: a scrape that found one outstanding asked none of its own.
+    for (const scrape of [...this.#scrapes.values()]) {
+      if (scrape.waiting.delete(workerId) && scrape.waiting.size === 0) scrape.finish();
+    }
   }
 
-  /** Worker `workerId` exited: no scrape waits for it or counts it any more. */
+  /**
+   * Worker `workerId` exited: no scrape waits for it any more, and none counts it, since a scrape
+   * counts each worker with its last answer, dropped here (an answer read later is not taken: no
+   * request of it is outstanding any more).
+   */
   forget(workerId: number): void {
-    this.#known.delete(workerId);
+    this.#outstanding.delete(workerId);
     this.#last.delete(workerId);
     for (const scrape of [...this.#scrapes.values()]) {
-      scrape.answers.delete(workerId);
       if (scrape.waiting.delete(workerId) && scrape.waiting.size === 0) scrape.finish();
     }
   }
@@ -122,11 +130,15 @@ export class WorkerMetricsGatherer {
     return this.#scrapes.size;
   }
 
+  /** Workers it holds anything for, a last answer or a request outstanding (for tests: none is kept for a worker gone). */
+  get workersHeld(): number {
+    return new Set([...this.#last.keys(), ...this.#outstanding]).size;
+  }
+
   #result(scrape: Scrape): MetricJson[][] {
     const lists: MetricJson[][] = [];
-    for (const id of scrape.asked) {
-      if (!this.#known.has(id)) continue;
-      const metrics = scrape.answers.get(id) ?? this.#last.get(id)?.metrics;
+    for (const id of scrape.counted) {
+      const metrics = this.#last.get(id);
       if (metrics) lists.push(metrics);
     }
     return lists;
@@ -137,8 +149,8 @@ export class WorkerMetricsGatherer {
 export interface ClusterMetrics {
   /** The Prometheus text of every worker in `workers`, merged (prom-client's aggregation). */
   scrape(workers: readonly MetricsWorker[]): Promise<string>;
-  /** A worker's `metrics-report`. */
-  report(workerId: number, requestId: number, metrics: MetricJson[]): void;
+  /** A worker's `metrics-report` (its fields as received: they are checked). */
+  report(workerId: number, requestId: unknown, metrics: unknown): void;
   /** A worker exited. */
   forget(workerId: number): void;
 }
