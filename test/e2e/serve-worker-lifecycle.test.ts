@@ -198,10 +198,14 @@ describe('smkit serve with several worker processes', { concurrency: 2 }, () => 
       count(heldPid);
       await until('a scrape to count the busy spell', async () => (await scrape()).ok === answered(), { timeoutMs: 30_000 });
       // Killed, the held worker is forgotten once the primary has seen it exit; until then it counts with its last answer.
+      const deaths = deathsLogged(server);
       process.kill(heldPid, 'SIGKILL');
       const afterKill = await scrape();
       assert.match(afterKill.text, /^# TYPE smkit_invocations_total counter$/m);
       assert.ok([answeredBy.get(otherPid), answered()].includes(afterKill.ok), `${afterKill.ok} invocations counted: the survivor's own (${answeredBy.get(otherPid)}) or all (${answered()})`);
+      // The primary forgets a worker before it logs its death: from then on only the survivor's count (its replacement has none).
+      await untilDeathsLogged(server, deaths + 1);
+      assert.equal((await scrape()).ok, answeredBy.get(otherPid), "the dead worker's invocations are no longer counted");
     });
 
     test('two workers: /ping says 503 until both have loaded the model, then 200; a replacement takes no connections while it loads, so no /ping says 503 after the first 200', async (t) => {
