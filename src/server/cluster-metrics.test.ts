@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import cluster from 'node:cluster';
-import { WorkerMetricsGatherer, type MetricsWorker, type StartBound } from './cluster-metrics.js';
+import { WORKER_METRICS_WAIT_MS, WorkerMetricsGatherer, realBound, type MetricsWorker, type StartBound } from './cluster-metrics.js';
 import { aggregateMetrics } from './metrics.js';
 import type { MetricJson } from './cluster-protocol.js';
 
@@ -163,6 +163,40 @@ test('no worker to ask, or none whose channel is open: the scrape resolves at on
   const scrape = gatherer.gather(workers);
   await expire();
   assert.deepEqual(await scrape, []);
+});
+
+test('a worker with a kept answer whose channel has closed is not counted, and the lists come in the order of the workers given', async () => {
+  const { startBound } = manualBounds();
+  const gatherer = new WorkerMetricsGatherer(startBound);
+  const { workers, lastId } = fakeWorkers(1, 2);
+  const first = gatherer.gather(workers);
+  gatherer.report(1, lastId(1), counter(1));
+  gatherer.report(2, lastId(2), counter(2));
+  assert.deepEqual(await first, [counter(1), counter(2)]);
+  const reversed = gatherer.gather([...workers].reverse());
+  gatherer.report(2, lastId(2), counter(20));
+  gatherer.report(1, lastId(1), counter(10));
+  assert.deepEqual(await reversed, [counter(20), counter(10)]);
+  // Worker 1's channel has closed (it is exiting; its exit not yet seen): its kept answer is left out.
+  const closing = gatherer.gather([{ id: 1, ask: () => false }, workers[1]!]);
+  gatherer.report(2, lastId(2), counter(21));
+  assert.deepEqual(await closing, [counter(21)]);
+});
+
+test('a real scrape waits WORKER_METRICS_WAIT_MS (1 s) for its workers, no less', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  assert.equal(WORKER_METRICS_WAIT_MS, 1000);
+  let expired = false;
+  const cancel = realBound(() => (expired = true));
+  t.mock.timers.tick(999);
+  assert.equal(expired, false);
+  t.mock.timers.tick(1);
+  assert.equal(expired, true);
+  cancel();
+  let cancelledExpired = false;
+  realBound(() => (cancelledExpired = true))();
+  t.mock.timers.tick(1000);
+  assert.equal(cancelledExpired, false);
 });
 
 test("the bound starts once the primary's metrics library has loaded (or failed to)", async () => {

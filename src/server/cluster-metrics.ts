@@ -28,7 +28,8 @@ export interface MetricsWorker {
 /** Starts the bound of one scrape: calls `expire` when it is over; returns what cancels it. */
 export type StartBound = (expire: () => void) => () => void;
 
-const realBound: StartBound = (expire) => {
+/** The bound of a real scrape: {@link WORKER_METRICS_WAIT_MS}, on a timer that keeps no process alive. */
+export const realBound: StartBound = (expire) => {
   const timer = setTimeout(expire, WORKER_METRICS_WAIT_MS);
   timer.unref();
   return () => clearTimeout(timer);

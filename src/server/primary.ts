@@ -188,10 +188,10 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   });
   // The aggregator's code (and prom-client) loads at the first scrape, off the workers' start.
   const aggregator = retryingLoad('the metrics library', () => import('./cluster-metrics.js').then((m) => m.createClusterMetrics()));
-  /** The workers a scrape asks: those with their configuration (earlier, nothing in them answers). */
+  /** The workers a scrape asks: those connected, with their configuration (earlier, nothing in them answers). */
   const metricsWorkers = (): MetricsWorker[] =>
     Object.values(cluster.workers ?? {})
-      .filter((w): w is Worker => !!w && configured.has(w.id))
+      .filter((w): w is Worker => !!w && w.isConnected() && configured.has(w.id))
       .map((w) => ({
         id: w.id,
         // send() says false for a long backlog too, when the message still goes: only a closed channel is no answer.
