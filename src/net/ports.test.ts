@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { portBindError } from './ports.js';
+import { readFileSync } from 'node:fs';
+import { PORT_RANGE_POOL_LOW, assertPortFree, findFreePortRange, portBindError, portRangePool } from './ports.js';
 
 const failure = (code: string) => Object.assign(new Error(`listen ${code}`), { code });
 
@@ -14,4 +15,31 @@ test('a port that cannot be bound is ERR_PORT_IN_USE, saying why and what to cha
   const other = portBindError(failure('EADDRNOTAVAIL'), '10.9.9.9', 8080);
   assert.match(other.message, /cannot be bound \(EADDRNOTAVAIL\)/);
   assert.equal((other.cause as NodeJS.ErrnoException).code, 'EADDRNOTAVAIL');
+});
+
+test("port ranges are drawn below the OS's ephemeral ports (Linux's ip_local_port_range, else 32768), from 20000; none when that leaves too little room", () => {
+  assert.deepEqual(portRangePool(10, '32768\t60999\n'), [PORT_RANGE_POOL_LOW, 32_767]);
+  assert.deepEqual(portRangePool(10, undefined), [20_000, 32_767]);
+  assert.deepEqual(portRangePool(10, 'not a range'), [20_000, 32_767]);
+  assert.deepEqual(portRangePool(10, '49152 65535'), [20_000, 49_151]);
+  assert.equal(portRangePool(10, '1024 65535'), undefined);
+  assert.equal(portRangePool(10, '20500 60999'), undefined);
+});
+
+test('findFreePortRange gives consecutive ports that can be bound, below the ephemeral ones, and never the same twice', async () => {
+  let ephemeral: string | undefined;
+  try {
+    ephemeral = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+  } catch {
+    ephemeral = undefined;
+  }
+  const pool = portRangePool(10, ephemeral);
+  const ranges = [await findFreePortRange(10), await findFreePortRange(10)];
+  for (const [low, high] of ranges) {
+    assert.equal(high - low, 9);
+    if (pool) assert.ok(low >= pool[0] && high <= pool[1], `${low}-${high} within ${pool[0]}-${pool[1]}`);
+    for (let port = low; port <= high; port++) await assertPortFree('127.0.0.1', port);
+  }
+  const [[a, b], [c, d]] = ranges as [readonly [number, number], readonly [number, number]];
+  assert.ok(b < c || d < a, `${a}-${b} and ${c}-${d} overlap`);
 });

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
 import { createServer } from 'node:net';
 import { ToolkitError } from '../errors/catalogue.js';
 
@@ -37,17 +39,47 @@ export async function findFreePort(host = '127.0.0.1'): Promise<number> {
   }
 }
 
+/** The lowest port {@link findFreePortRange} draws from: below it are the ports servers are commonly set to (3000, 5000, 8080, 9000…). */
+export const PORT_RANGE_POOL_LOW = 20_000;
+
+/**
+ * The ports {@link findFreePortRange} draws ranges of `size` from, `[low, high]`: those from
+ * {@link PORT_RANGE_POOL_LOW} up to the OS's ephemeral range, whose ports outgoing connections take
+ * (and, on Linux, even ones first: a range in it collides with them on a busy machine). `ephemeral`
+ * is Linux's `ip_local_port_range` ("32768\t60999"); without it, 32768, the lowest start of any
+ * common OS's range (Linux's default; macOS and Windows start at 49152). Undefined when that leaves
+ * too little room (an ephemeral range set to start low): ranges are then drawn from the OS's own.
+ */
+export function portRangePool(size: number, ephemeral?: string): readonly [number, number] | undefined {
+  const start = Number(ephemeral?.trim().split(/\s+/)[0]);
+  const ephemeralLow = Number.isInteger(start) && start > 0 ? start : 32_768;
+  const high = ephemeralLow - 1;
+  return high - PORT_RANGE_POOL_LOW + 1 >= 100 * size ? [PORT_RANGE_POOL_LOW, high] : undefined;
+}
+
+/** Linux's ephemeral port range, as its /proc file gives it; undefined elsewhere. */
+function ephemeralPortRange(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Finds `size` consecutive TCP ports on `host` that are free now and were not handed out by
  * {@link findFreePort} or this function in the last few minutes (so ranges and ports given to
- * the children of this process never overlap): a free port from the OS is the start, and every
- * port of the range is bound once to check it. As with {@link findFreePort}, another process may
- * still take one before the child binds it. Fails with `ERR_PORT_IN_USE` when 50 tries found none.
+ * the children of this process never overlap): the start is drawn at random below the OS's
+ * ephemeral ports ({@link portRangePool}; from a free port the OS gives when there is no room
+ * there), and every port of the range is bound once to check it. As with {@link findFreePort},
+ * another process may still take one before the child binds it. Fails with `ERR_PORT_IN_USE` when
+ * 50 tries found none.
  */
 export async function findFreePortRange(size: number, host = '127.0.0.1'): Promise<readonly [number, number]> {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`a port range holds at least one port, not ${size}`);
+  const pool = portRangePool(size, ephemeralPortRange());
   for (let attempt = 0; attempt < 50; attempt++) {
-    const low = await probe(host);
+    const low = pool ? randomInt(pool[0], pool[1] - size + 2) : await probe(host);
     const high = low + size - 1;
     if (high > 65535) continue;
     const ports = Array.from({ length: size }, (_, i) => low + i);
