@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { PORT_RANGE_POOL_LOW, assertPortFree, findFreePortRange, portBindError, portRangePool } from './ports.js';
+import { PORT_RANGE_POOL_LOW, assertPortFree, findFreePortRange, portBindError, portRangePool, rangeStartIn } from './ports.js';
 
 const failure = (code: string) => Object.assign(new Error(`listen ${code}`), { code });
 
@@ -42,4 +42,16 @@ test('findFreePortRange gives consecutive ports that can be bound, below the eph
   }
   const [[a, b], [c, d]] = ranges as [readonly [number, number], readonly [number, number]];
   assert.ok(b < c || d < a, `${a}-${b} and ${c}-${d} overlap`);
+});
+
+test('a range drawn from the pool lies within it at either end', () => {
+  const pool = [20_000, 32_767] as const;
+  const lowest = rangeStartIn(pool, 10, (min) => min);
+  const highest = rangeStartIn(pool, 10, (_min, max) => max - 1);
+  assert.equal(lowest, 20_000);
+  assert.equal(highest + 9, 32_767);
+  for (let i = 0; i < 1000; i++) {
+    const low = rangeStartIn(pool, 10);
+    assert.ok(low >= 20_000 && low + 9 <= 32_767, `${low}`);
+  }
 });

@@ -46,15 +46,24 @@ export const PORT_RANGE_POOL_LOW = 20_000;
  * The ports {@link findFreePortRange} draws ranges of `size` from, `[low, high]`: those from
  * {@link PORT_RANGE_POOL_LOW} up to the OS's ephemeral range, whose ports outgoing connections take
  * (and, on Linux, even ones first: a range in it collides with them on a busy machine). `ephemeral`
- * is Linux's `ip_local_port_range` ("32768\t60999"); without it, 32768, the lowest start of any
- * common OS's range (Linux's default; macOS and Windows start at 49152). Undefined when that leaves
- * too little room (an ephemeral range set to start low): ranges are then drawn from the OS's own.
+ * is Linux's `ip_local_port_range` ("32768\t60999"); without it, 32768, the lowest start of the
+ * default ranges of Linux, macOS and Windows (Linux's; macOS and Windows start at 49152).
+ * Undefined when that leaves room for fewer than 100 ranges (an ephemeral range set to start low):
+ * ranges are then drawn from the OS's own.
  */
 export function portRangePool(size: number, ephemeral?: string): readonly [number, number] | undefined {
   const start = Number(ephemeral?.trim().split(/\s+/)[0]);
   const ephemeralLow = Number.isInteger(start) && start > 0 ? start : 32_768;
   const high = ephemeralLow - 1;
   return high - PORT_RANGE_POOL_LOW + 1 >= 100 * size ? [PORT_RANGE_POOL_LOW, high] : undefined;
+}
+
+/**
+ * The first port of a range of `size` drawn from `pool` (see {@link portRangePool}), so that the
+ * whole range lies within it; `random(min, max)` gives a whole number from min to max − 1.
+ */
+export function rangeStartIn(pool: readonly [number, number], size: number, random: (min: number, max: number) => number = randomInt): number {
+  return random(pool[0], pool[1] - size + 2);
 }
 
 /** Linux's ephemeral port range, as its /proc file gives it; undefined elsewhere. */
@@ -79,7 +88,7 @@ export async function findFreePortRange(size: number, host = '127.0.0.1'): Promi
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`a port range holds at least one port, not ${size}`);
   const pool = portRangePool(size, ephemeralPortRange());
   for (let attempt = 0; attempt < 50; attempt++) {
-    const low = pool ? randomInt(pool[0], pool[1] - size + 2) : await probe(host);
+    const low = pool ? rangeStartIn(pool, size) : await probe(host);
     const high = low + size - 1;
     if (high > 65535) continue;
     const ports = Array.from({ length: size }, (_, i) => low + i);
