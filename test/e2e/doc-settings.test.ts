@@ -1,11 +1,14 @@
 // Every variable src/config reads (the only place settings are read) is documented: the serving
 // settings each in a row of the README's settings table, the others (local SageMaker, training,
-// deploy) on a page of docs/ or in the README, so a new setting cannot ship unexplained.
+// deploy) on a page of docs/ or in the README, so a new setting cannot ship unexplained; and each
+// row's default and range are the ones the code applies, so a changed default cannot leave the
+// table behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadSettings } from '../../src/config/settings.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const CONFIG = path.join(REPO_ROOT, 'src', 'config');
@@ -29,4 +32,54 @@ test('every other variable src/config reads is named in the README or a page of 
   const files = readdirSync(CONFIG).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && f !== 'settings.ts');
   const missing = files.flatMap((f) => variablesIn(f).filter((v) => ![readme, ...docs].some((page) => page.includes(`\`${v}\``))).map((v) => `${v} (src/config/${f})`));
   assert.deepEqual(missing, []);
+});
+
+/** The README's settings table: each variable's default cell and meaning cell. */
+const ROWS = new Map([...readme.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \| ([^|]*) \| (.*) \|$/gm)].map((m) => [m[1]!, { default: m[2]!.trim(), meaning: m[3]! }]));
+
+/** The serving settings read from `env`, on a fixed machine (4 CPUs, Node 20, 8 GB), stateful sessions on so their variables are read. */
+const settingsWith = (env: Record<string, string>): unknown => loadSettings({ SAGEMAKER_ENABLE_STATEFUL_SESSIONS: 'true', ...env }, {}, 4, 20, 8 * 2 ** 30);
+
+test("each settings row whose default is a literal value (`8080`, `auto`, `true`) is the default the code applies", () => {
+  const baseline = settingsWith({});
+  const wrong: string[] = [];
+  let checked = 0;
+  for (const variable of variablesIn('settings.ts')) {
+    const literal = /^`([^`<]+)`/.exec(ROWS.get(variable)?.default ?? '')?.[1];
+    if (literal === undefined || variable === 'SAGEMAKER_ENABLE_STATEFUL_SESSIONS') continue;
+    // Without /dev/shm the sessions folder is the temporary folder's, as the row says.
+    if (variable === 'SAGEMAKER_SESSIONS_PATH' && !existsSync('/dev/shm')) continue;
+    try {
+      assert.deepEqual(settingsWith({ [variable]: literal }), baseline);
+    } catch {
+      wrong.push(`${variable}: the README's default is \`${literal}\`, but setting it to that changes the settings`);
+    }
+    checked++;
+  }
+  assert.deepEqual(wrong, []);
+  assert.ok(checked >= 30, `only ${checked} literal defaults found in the README's settings table`);
+});
+
+test("each numeric setting's row names the range its error gives", () => {
+  const wrong: string[] = [];
+  let checked = 0;
+  for (const variable of variablesIn('settings.ts')) {
+    let message = '';
+    try {
+      settingsWith({ [variable]: 'x' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    const range = /from (\S+) to (\d+)/.exec(message);
+    if (!range) continue;
+    // "1 000 000" in prose is 1000000.
+    const meaning = ROWS.get(variable)!.meaning.replace(/(\d)[\s\u202f](?=\d{3}\b)/g, '$1');
+    const [, min, max] = range;
+    // A bound just over 0 (0.000001) the row words as "over 0", or as another setting's value.
+    const wanted = Number(min) > 0 && Number(min) < 0.001 ? [`to ${max}`, `at most ${max}`] : [`${min} to ${max}`];
+    if (!wanted.some((w) => meaning.includes(w))) wrong.push(`${variable}: the README's row does not say "${wanted.join('" or "')}" (its error: ${message})`);
+    checked++;
+  }
+  assert.deepEqual(wrong, []);
+  assert.ok(checked >= 20, `only ${checked} numeric settings found`);
 });
