@@ -106,7 +106,7 @@ export interface Settings {
   /**
    * `SMKIT_CONNECTION_BALANCING`: how new connections reach the HTTP workers: `primary` (Node's
    * cluster round-robin), `kernel` (`SO_REUSEPORT`, Node 22.12+ on Linux) or `auto` (`kernel`
-   * where supported, with a fixed port and two or more workers). See
+   * where supported, with a fixed port). See
    * `src/server/connection-balancing.ts`. @defaultValue `auto`
    */
   readonly connectionBalancing: 'auto' | 'primary' | 'kernel';

@@ -4,7 +4,7 @@ import net, { type AddressInfo } from 'node:net';
 import { chooseConnectionBalancing, countListeners, supportsReusePort, type BalancingProbe } from './connection-balancing.js';
 
 const linux = (nodeVersion: string): BalancingProbe => ({ nodeVersion, platform: 'linux' });
-const fixedPort = { port: 8080, workers: 2 };
+const fixedPort = { port: 8080 };
 /** The first line of /proc/net/tcp and tcp6. */
 const PROC_NET_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 
@@ -15,13 +15,14 @@ test('SO_REUSEPORT balancing is supported from Node 22.12 and 23.1, on Linux onl
   assert.equal(supportsReusePort({ nodeVersion: '24.0.0', platform: 'win32' }), false);
 });
 
-test('auto is kernel where supported, with a fixed port and two or more workers; otherwise primary, without a warning', () => {
+test('auto is kernel where supported with a fixed port, with one worker as with several; otherwise primary, without a warning', () => {
   assert.equal(chooseConnectionBalancing('auto', fixedPort, linux('22.23.5')).mode, 'kernel');
+  // One worker too: round-robin would only make a /ping wait behind a burst of new connections.
+  assert.equal(chooseConnectionBalancing('auto', { port: 8080 }, linux('24.0.0')).mode, 'kernel');
   for (const [server, probe] of [
     [fixedPort, linux('20.20.2')],
     [fixedPort, { nodeVersion: '24.0.0', platform: 'darwin' }],
-    [{ port: 0, workers: 2 }, linux('24.0.0')],
-    [{ port: 8080, workers: 1 }, linux('24.0.0')],
+    [{ port: 0 }, linux('24.0.0')],
   ] as const) {
     const choice = chooseConnectionBalancing('auto', server, probe);
     assert.equal(choice.mode, 'primary', JSON.stringify({ server, probe }));
@@ -34,12 +35,12 @@ test('primary is always honoured', () => {
   assert.deepEqual(chooseConnectionBalancing('primary', fixedPort, linux('24.0.0')), { mode: 'primary', reason: 'SMKIT_CONNECTION_BALANCING=primary' });
 });
 
-test('an explicit kernel is honoured with one worker, and falls back to primary with a warning naming the reason when it cannot be used', () => {
-  assert.equal(chooseConnectionBalancing('kernel', { port: 8080, workers: 1 }, linux('22.12.0')).mode, 'kernel');
+test('an explicit kernel is honoured, and falls back to primary with a warning naming the reason when it cannot be used', () => {
+  assert.equal(chooseConnectionBalancing('kernel', fixedPort, linux('22.12.0')).mode, 'kernel');
   const oldNode = chooseConnectionBalancing('kernel', fixedPort, linux('20.20.2'));
   assert.equal(oldNode.mode, 'primary');
   assert.match(oldNode.warning ?? '', /SMKIT_CONNECTION_BALANCING=kernel cannot be used: .*Node 22\.12\+ on Linux \(this is Node 20\.20\.2 on linux\)/);
-  const portZero = chooseConnectionBalancing('kernel', { port: 0, workers: 2 }, linux('24.0.0'));
+  const portZero = chooseConnectionBalancing('kernel', { port: 0 }, linux('24.0.0'));
   assert.equal(portZero.mode, 'primary');
   assert.match(portZero.warning ?? '', /port 0/);
 });

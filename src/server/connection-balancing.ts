@@ -57,14 +57,15 @@ export function supportsReusePort(probe: BalancingProbe = CURRENT): boolean {
 
 /**
  * Chooses how connections reach the workers. `auto` is `kernel` where it is supported and fits:
- * a fixed port (with port 0 every socket would get a port of its own) and at least two workers
- * (with one, the primary's socket holds new connections while a crashed worker restarts, where
- * `kernel` would refuse them). An explicit `kernel` that cannot be honoured falls back to
- * `primary` with a warning.
+ * a fixed port (with port 0 every socket would get a port of its own), whatever the number of
+ * workers. With one worker round-robin gains nothing: Node's cluster closes the primary's socket
+ * once its last worker has gone, so new connections are refused while a crashed worker's
+ * replacement starts either way, and a `/ping` would wait behind a burst of new connections.
+ * An explicit `kernel` that cannot be honoured falls back to `primary` with a warning.
  */
 export function chooseConnectionBalancing(
   setting: ConnectionBalancingSetting,
-  server: { port: number; workers: number },
+  server: { port: number },
   probe: BalancingProbe = CURRENT,
 ): BalancingChoice {
   if (setting === 'primary') return { mode: 'primary', reason: 'SMKIT_CONNECTION_BALANCING=primary' };
@@ -72,7 +73,6 @@ export function chooseConnectionBalancing(
     setting === 'kernel' ? { mode: 'primary', reason, warning: `SMKIT_CONNECTION_BALANCING=kernel cannot be used: ${reason}; the primary hands connections to the workers instead` } : { mode: 'primary', reason };
   if (!supportsReusePort(probe)) return cannot(`SO_REUSEPORT balancing needs Node 22.12+ on Linux (this is Node ${probe.nodeVersion} on ${probe.platform})`);
   if (server.port === 0) return cannot('port 0 would give each worker a port of its own');
-  if (setting === 'auto' && server.workers < 2) return { mode: 'primary', reason: 'one worker: the primary holds new connections while it restarts' };
   return { mode: 'kernel', reason: setting === 'kernel' ? 'SMKIT_CONNECTION_BALANCING=kernel' : 'SO_REUSEPORT is available' };
 }
 
