@@ -11,6 +11,7 @@ import { isToolkitError } from '../errors/catalogue.js';
 import { bidiCommand } from './bidi.js';
 import { invokeCommand } from './command.js';
 import { until } from '../../test/helpers/until.js';
+import { answeredStrayPing } from '../../test/helpers/stray-ping.js';
 
 const usage = (pattern: RegExp) => (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && pattern.test(e.message);
 
@@ -377,6 +378,7 @@ test('smkit invoke sends stdin to a container as it reads it (chunked); to a fro
   const seen: { url?: string; headers: http.IncomingHttpHeaders; bytes: number }[] = [];
   let firstChunk: () => void = () => undefined;
   const server = http.createServer((req, res) => {
+    if (answeredStrayPing(req, res)) return;
     let bytes = 0;
     req.on('data', (d: Buffer) => {
       if (bytes === 0) firstChunk();

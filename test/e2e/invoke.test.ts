@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { REPO_ROOT, SMKIT_BIN, startServe, waitForPing } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
+import { answeredStrayPing } from '../helpers/stray-ping.js';
 
 interface CliResult {
   code: number | null;
@@ -66,6 +67,7 @@ test('smkit invoke against a served model: file, stdin, --output, --verbose, HTT
 test('smkit invoke --endpoint goes through a front door with SageMaker headers and shows its errors', async (t) => {
   const seen: { url?: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
   const frontDoor = http.createServer((req, res) => {
+    if (answeredStrayPing(req, res)) return;
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {

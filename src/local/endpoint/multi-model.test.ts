@@ -19,6 +19,7 @@ import { createFrontDoor } from '../front-door/app.js';
 import { createFrontDoorServer, listenFrontDoor } from '../front-door/http-server.js';
 import { multiModelHost, type MultiModelHost } from './container.js';
 import { LocalEndpoint } from './local-endpoint.js';
+import { answeredStrayPing } from '../../../test/helpers/stray-ping.js';
 
 const servers: Server[] = [];
 const dirs: string[] = [];
@@ -64,6 +65,7 @@ describe('local multi-model endpoint', () => {
     const filesAtLoad: Record<string, string>[] = [];
     let invokes = 0;
     const server = createServer((req, res) => {
+      if (answeredStrayPing(req, res)) return;
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', async () => {

@@ -19,6 +19,7 @@ import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../control-plane/local-sagemaker.js';
 import { createS3Objects } from '../s3/client.js';
 import { linkOrCopy, ModelDataError, multiModelFetcher, resolveModelData, resolveModelDataSource, type S3Reader } from './model-data.js';
+import { answeredStrayPing } from '../../../test/helpers/stray-ping.js';
 
 let s3: LocalS3;
 let local: LocalSageMakerHandle;
@@ -92,6 +93,7 @@ describe('model data', () => {
     const listing = '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>models</Name><Prefix>llm/</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>' +
       '<Contents><Key>llm/weights/</Key><Size>0</Size></Contents><Contents><Key>llm/weights/part1</Key><Size>2</Size></Contents></ListBucketResult>';
     const server = createServer((req, res) => {
+      if (answeredStrayPing(req, res)) return;
       requests.push(`${req.method} ${req.url}`);
       if (req.method === 'GET' && req.url?.startsWith('/models/?') && req.url.includes('list-type=2')) res.writeHead(200, { 'content-type': 'application/xml' }).end(listing);
       else res.writeHead(500).end();

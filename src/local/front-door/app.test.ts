@@ -10,6 +10,7 @@ import { LocalEndpoint, type VariantRuntime } from '../endpoint/local-endpoint.j
 import { createRandom } from '../endpoint/random.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { tempDirFor } from '../../../test/helpers/temp-dir.js';
+import { answeredStrayPing } from '../../../test/helpers/stray-ping.js';
 import { createFrontDoor } from './app.js';
 import { multiModelHost } from '../endpoint/container.js';
 
@@ -51,6 +52,7 @@ describe('front door app', () => {
   async function fakeContainer(hostname: string, reply: (seen: Seen) => Reply): Promise<{ container: VariantRuntime['containers'][0]; seen: Seen[] }> {
     const seen: Seen[] = [];
     const server = createServer((req, res) => {
+      if (answeredStrayPing(req, res)) return;
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {

@@ -16,6 +16,7 @@ import { multiModelHost, type ChainContainer } from '../endpoint/container.js';
 import { LocalEndpoint } from '../endpoint/local-endpoint.js';
 import { createFrontDoor } from './app.js';
 import { createFrontDoorServer, listenFrontDoor } from './http-server.js';
+import { answeredStrayPing } from '../../../test/helpers/stray-ping.js';
 
 const servers: Server[] = [];
 const dirs: string[] = [];
@@ -36,6 +37,7 @@ describe('container redirect', () => {
     const hits: string[] = [];
     const url = await listen(
       createServer((req, res) => {
+        if (answeredStrayPing(req, res)) return;
         hits.push(`${req.method} ${req.url}`);
         req.resume();
         res.writeHead(200, { 'content-type': 'text/plain' }).end('answered by another host');

@@ -12,6 +12,7 @@ import { maskedCrc32c } from './records.js';
 import { runTransform } from './run.js';
 import { MAX_MANIFEST_BYTES, readManifest } from './manifest.js';
 import { until } from '../../../test/helpers/until.js';
+import { answeredStrayPing } from '../../../test/helpers/stray-ping.js';
 
 /** A stand-in container: echoes the body upper-cased, 400s on lines containing BAD, counts in-flight requests. */
 async function fakeContainer(
@@ -23,6 +24,7 @@ async function fakeContainer(
   let inFlight = 0;
   let peak = 0;
   const server = http.createServer((req, res) => {
+    if (answeredStrayPing(req, res)) return;
     if (req.url === '/execution-parameters') {
       if (!execParams) return void res.writeHead(404).end();
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(execParams));
@@ -245,6 +247,7 @@ test('RecordIO over HTTP: frames as they are with MULTI_RECORD, bare data with S
 async function tailRewritingContainer(file: string): Promise<{ url: string; framings: string[]; close: () => Promise<void> }> {
   const framings: string[] = [];
   const server = http.createServer((req, res) => {
+    if (answeredStrayPing(req, res)) return;
     if (req.url === '/execution-parameters') return void res.writeHead(404).end();
     framings.push(req.headers['transfer-encoding'] ?? `length ${req.headers['content-length']}`);
     let length = 0;
