@@ -185,8 +185,8 @@ async function checkIris(c) {
 }
 
 /**
- * How the container's workers share the port: on Node 22.12+ with two or more workers each listens
- * itself (SO_REUSEPORT), elsewhere the primary hands connections over (src/server/connection-balancing.ts).
+ * How the container's workers share the port: on Node 22.12+ each listens itself (SO_REUSEPORT),
+ * whatever their number, elsewhere the primary hands connections over (src/server/connection-balancing.ts).
  */
 async function checkConnectionBalancing(c) {
   let start;
@@ -198,7 +198,7 @@ async function checkConnectionBalancing(c) {
   const nodeVersion = sh('podman', ['exec', c.name, 'node', '-p', 'process.versions.node']).stdout.trim();
   const [major, minor] = nodeVersion.split('.').map(Number);
   const reusePort = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
-  const expected = reusePort && start.workers >= 2 ? 'kernel' : 'primary';
+  const expected = reusePort ? 'kernel' : 'primary';
   if (start.connectionBalancing !== expected) fail(`${c.name}: connection balancing is ${start.connectionBalancing}, expected ${expected} (Node ${nodeVersion}, ${start.workers} workers)`);
   log(`connection balancing in the image: ${start.connectionBalancing} (Node ${nodeVersion}, ${start.workers} workers)`);
 }

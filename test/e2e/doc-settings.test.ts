@@ -70,14 +70,16 @@ test("each numeric setting's row names the range its error gives", () => {
     } catch (err) {
       message = (err as Error).message;
     }
-    const range = /from (\S+) to (\d+)/.exec(message);
+    const range = /from (\S+) to (\d+(?:\.\d+)?)/.exec(message);
     if (!range) continue;
     // "1 000 000" in prose is 1000000.
     const meaning = ROWS.get(variable)!.meaning.replace(/(\d)[\s\u202f](?=\d{3}\b)/g, '$1');
     const [, min, max] = range;
     // A bound just over 0 (0.000001) the row words as "over 0", or as another setting's value.
     const wanted = Number(min) > 0 && Number(min) < 0.001 ? [`to ${max}`, `at most ${max}`] : [`${min} to ${max}`];
-    if (!wanted.some((w) => meaning.includes(w))) wrong.push(`${variable}: the README's row does not say "${wanted.join('" or "')}" (its error: ${message})`);
+    // Each bound a whole number of the row: "0 to 256" must not pass for a row that says "10 to 2560".
+    const says = (w: string) => new RegExp(`(?<![\\d.])${w.replace(/\./g, '\\.')}(?!\\.?\\d)`).test(meaning);
+    if (!wanted.some(says)) wrong.push(`${variable}: the README's row does not say "${wanted.join('" or "')}" (its error: ${message})`);
     checked++;
   }
   assert.deepEqual(wrong, []);
