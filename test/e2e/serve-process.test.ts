@@ -226,7 +226,9 @@ describe('smkit serve as a process', () => {
       assert.equal(await res.text(), 'hello, smkit');
       const modelDir = /"modelDir":"([^"]+)"/.exec(server.output())![1]!;
       assert.equal(existsSync(path.join(modelDir, 'code', 'node_modules')), false, 'nothing is written to the (read-only) model directory');
-      assert.match(server.output(), /installing code\/package.json dependencies/);
+      // The primary holds its log lines until a worker has its model (at most a second), so under load
+      // the install line can come after the first answer.
+      await until('the install line to be written', () => /installing code\/package.json dependencies/.test(server.output()), RETRY);
       const target = /"target":"([^"]+)"/.exec(server.output())![1]!;
       assert.equal(path.dirname(target), tmp);
       assert.ok(existsSync(path.join(target, 'node_modules')));
