@@ -121,3 +121,16 @@ console.log(JSON.stringify([value('smkit_nodejs_eventloop_lag_min_seconds'), val
   // prom-client's own monitor would read no sample yet (min 2^63 ns) or some, never exactly these.
   assert.deepEqual(JSON.parse(child.stdout.trim()), [0.01, 0.01, 0]);
 });
+
+test('a reset between two samples loses none: the window after it holds the next block whole', () => {
+  const timers = fakeTimers();
+  const delay = new WorkGatedLoopDelay({ resolutionMs: 100, busy: () => true, every: timers.every, now: timers.now });
+  delay.markBusy();
+  for (let block = 0; block < 3; block++) {
+    // Model runs of 1.2 s back to back: one sample a window, read and reset at each.
+    timers.fire(1, 1200);
+    assert.equal(delay.count, 1);
+    near(delay.max, 1200e6, `block ${block}`);
+    delay.reset();
+  }
+});
