@@ -134,3 +134,26 @@ test('a reset between two samples loses none: the window after it holds the next
     delay.reset();
   }
 });
+
+test('the gate is checked by the clock, not by timer runs: blocks of 1.2 s back to back turn the window at each', () => {
+  const timers = fakeTimers();
+  const windows: number[] = [];
+  const delay: WorkGatedLoopDelay = new WorkGatedLoopDelay({
+    resolutionMs: 100,
+    busy: () => true,
+    onCheck: () => {
+      windows.push(delay.count);
+      delay.reset();
+    },
+    every: timers.every,
+    now: timers.now,
+  });
+  delay.markBusy();
+  timers.fire(3, 1200);
+  // Ten timer runs a check would have made the first window wait for ten blocks (12 s).
+  assert.deepEqual(windows, [1, 1, 1]);
+  timers.fire(9, 100);
+  assert.equal(windows.length, 3, 'no check within a second of the last');
+  timers.fire(1, 100);
+  assert.deepEqual(windows, [1, 1, 1, 10]);
+});

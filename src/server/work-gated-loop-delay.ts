@@ -53,14 +53,13 @@ export class WorkGatedLoopDelay {
   readonly #busy: () => boolean;
   readonly #every: RepeatTimer;
   readonly #now: () => number;
-  /** Timer runs between two checks of the gate. */
-  readonly #ticksPerCheck: number;
   readonly #onCheck: (() => void) | undefined;
   readonly #quietChecks: number;
   #quiet = 0;
   #stop: (() => void) | undefined;
   #last = 0;
-  #ticks = 0;
+  /** When the gate was last checked (or sampling started). */
+  #checkedAt = 0;
   /** Work arrived since the gate was last checked. */
   #marked = false;
 
@@ -71,15 +70,13 @@ export class WorkGatedLoopDelay {
     this.#now = options.now ?? (() => performance.now());
     this.#onCheck = options.onCheck;
     this.#quietChecks = options.quietChecks ?? 1;
-    this.#ticksPerCheck = Math.max(1, Math.round(IDLE_CHECK_MS / options.resolutionMs));
   }
 
   /** Work arrived: samples from now on, until a check finds the process idle. Cheap enough for every request. */
   markBusy(): void {
     this.#marked = true;
     if (this.#stop) return;
-    this.#last = this.#now();
-    this.#ticks = 0;
+    this.#last = this.#checkedAt = this.#now();
     this.#quiet = 0;
     this.#stop = this.#every(this.#tick, this.#resolutionMs);
   }
@@ -93,7 +90,10 @@ export class WorkGatedLoopDelay {
     const now = this.#now();
     this.#samples.record(Math.max(1, Math.round((now - this.#last) * 1e6)));
     this.#last = now;
-    if (++this.#ticks % this.#ticksPerCheck !== 0) return;
+    // By the clock, not by a count of timer runs: while runs block the loop for a second or more
+    // each, ten timer runs would span ten blocks, and the window onCheck turns with them.
+    if (now - this.#checkedAt < IDLE_CHECK_MS) return;
+    this.#checkedAt = now;
     this.#onCheck?.();
     if (this.#marked || this.#busy()) {
       this.#marked = false;
