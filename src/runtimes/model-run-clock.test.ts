@@ -105,3 +105,35 @@ test("a predict step's runtime is timed by this process's clock, batched or not 
     assert.ok(modelRunClock.takeLongest() >= 30, `the 30 ms run was timed (batching ${batching ? 'on' : 'off'})`);
   }
 });
+
+test('onRun is told of each run called while runs are watched, before it starts; running counts those not settled, failed ones included', async () => {
+  const clock = new ModelRunClock(() => 0);
+  const order: string[] = [];
+  clock.onRun(() => order.push('told'));
+  let fail = false;
+  const runtime = clock.timed<ModelRuntime>({
+    ...immediateRuntime(() => undefined),
+    predict: () => (order.push('run'), fail ? Promise.reject(new Error('bad')) : new Promise<TensorMap>((resolve) => setImmediate(() => resolve({})))),
+  });
+  await runtime.predict({});
+  assert.deepEqual(order, ['run'], 'not before watching starts');
+  clock.takeLongest();
+  const runs = [runtime.predict({}), runtime.predict({})];
+  assert.deepEqual(order, ['run', 'told', 'run', 'told', 'run']);
+  assert.equal(clock.running, 2);
+  await Promise.all(runs);
+  assert.equal(clock.running, 0);
+  fail = true;
+  await assert.rejects(runtime.predict({}), /bad/);
+  assert.equal(clock.running, 0);
+  assert.equal(clock.blind, false);
+});
+
+test('a runtime that cannot be timed makes the clock blind and tells the listener, which must watch for good', () => {
+  const clock = new ModelRunClock(() => 0);
+  let told = 0;
+  clock.onRun(() => told++);
+  clock.timed(Object.freeze(immediateRuntime(() => undefined)));
+  assert.equal(clock.blind, true);
+  assert.equal(told, 1);
+});

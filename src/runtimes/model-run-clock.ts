@@ -11,6 +11,10 @@ export class ModelRunClock {
   /** Set when a runtime could not be timed: the watchdog then goes by the loop delay alone. */
   #blind = false;
   #longestMs = 0;
+  /** Runs called while watched and not settled yet. */
+  #running = 0;
+  /** Told of every run called while watched (see {@link onRun}). */
+  #onRun: (() => void) | undefined;
   /** When the check phase of the event loop last began with a run pending (see {@link #marked}). */
   #turnStart = 0;
   #markPending = false;
@@ -38,12 +42,14 @@ export class ModelRunClock {
     try {
       runtime.predict = (inputs, cancellation) => {
         if (!this.#watching) return predict(inputs, cancellation);
+        this.#onRun?.();
         const called = this.now();
         if (!this.#markPending) {
           this.#markPending = true;
           setImmediate(this.#marked);
         }
         const run = predict(inputs, cancellation);
+        this.#running++;
         const settled = () => this.#settled(called);
         // A branch off the run (its rejection is the caller's to handle): the caller awaits the run itself.
         run.then(settled, settled);
@@ -51,13 +57,35 @@ export class ModelRunClock {
       };
     } catch {
       this.#blind = true;
+      // The loop-delay monitor cannot tell this model's runs: it watches for good from now on.
+      this.#onRun?.();
     }
     return runtime;
   }
 
   #settled(called: number): void {
+    this.#running--;
     const ms = this.now() - Math.max(called, this.#turnStart);
     if (ms > this.#longestMs) this.#longestMs = ms;
+  }
+
+  /** True once a runtime could not be timed (then {@link takeLongest} answers `Infinity`). */
+  get blind(): boolean {
+    return this.#blind;
+  }
+
+  /** Runs called while watched that have not settled yet. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /**
+   * Calls `listener` as each run is called, while runs are watched, before the run starts: the
+   * event-loop delay monitor (size-routed-backend.ts) samples only while models run. Also called
+   * when a runtime cannot be timed. One listener; a later call replaces it.
+   */
+  onRun(listener: () => void): void {
+    this.#onRun = listener;
   }
 
   /** Starts watching runs (once asked, runs are timed for good); returns the longest run since the last call, in ms, and starts over. */

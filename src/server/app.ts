@@ -577,6 +577,7 @@ export function createApp({
    * `Content-Encoding`. The caller has counted it in `pending`.
    */
   const readAndInvoke = (req: IncomingMessage, res: ServerResponse, target: InferenceBackend): void => {
+    metrics?.markBusy();
     const contentType = req.headers['content-type'];
     let multipart: boolean;
     try {

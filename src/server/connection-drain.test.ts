@@ -189,3 +189,31 @@ describe('a connection closed with pipelined answers still queued', () => {
     });
   }
 });
+
+test('the stalled-answer sweep runs only while there are connections: started by the first, stopped once none is left', async () => {
+  const server = createServer((req, res) => {
+    drain.onRequest(req, res);
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  const drain = trackConnections(server, { stalledAnswerMs: 20 });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    assert.equal(drain.sweeping, false, 'no timer before the first connection');
+    const port = (server.address() as net.AddressInfo).port;
+    for (let round = 0; round < 2; round++) {
+      const client = net.connect(port, '127.0.0.1');
+      await once(client, 'connect');
+      await until('the server to take the connection', () => drain.connectionCount === 1);
+      assert.equal(drain.sweeping, true);
+      client.destroy();
+      await until('the sweep to stop with no connection left', () => !drain.sweeping, { timeoutMs: 10_000, intervalMs: 5 });
+      assert.equal(drain.connectionCount, 0);
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+  assert.equal(drain.sweeping, false, 'a closed server sweeps no more');
+});

@@ -61,6 +61,8 @@ export interface ConnectionDrain {
   readonly open: number;
   /** Connections open now. */
   readonly connectionCount: number;
+  /** True while the stalled-answer sweep runs (with `stalledAnswerMs`, while there are connections). */
+  readonly sweeping: boolean;
   /** Requests started and not yet answered on `socket`'s connection (0 for one not tracked). */
   inFlightOn(socket: Socket): number;
   /** Resolves once no request is open (at once if none is). */
@@ -127,24 +129,43 @@ export function trackConnections(server: Server, { stalledAnswerMs }: TrackOptio
       for (const settle of [...state.unanswered]) settle();
     });
   });
+  /**
+   * A client that sends requests and never reads the answers holds them, and its connection, for
+   * good: Node's keep-alive timeout starts only once an answer is sent, and its request timeouts
+   * end once a request has arrived. One sweep for all connections costs nothing per request; it
+   * runs while there are connections (started by the first, stopped by the sweep that finds none),
+   * so that it does not wake an idle worker every second.
+   */
+  let sweep: NodeJS.Timeout | undefined;
+  let serverClosed = false;
+  const sweepStalled = (limitMs: number): void => {
+    if (connections.size === 0) {
+      clearInterval(sweep);
+      sweep = undefined;
+      return;
+    }
+    const now = Date.now();
+    for (const [socket, state] of connections) {
+      // An upgraded connection (a bidirectional stream) has left HTTP: its pings find dead peers.
+      if (!(socket as HttpServerSocket).parser) continue;
+      const flushed = flushedBytes(socket);
+      if (flushed !== state.flushed || socket.writableLength === 0) {
+        state.flushed = flushed;
+        state.flushedSince = now;
+      } else if (now - state.flushedSince >= limitMs) socket.destroy();
+    }
+  };
   if (stalledAnswerMs !== undefined) {
-    // A client that sends requests and never reads the answers holds them, and its connection, for
-    // good: Node's keep-alive timeout starts only once an answer is sent, and its request timeouts
-    // end once a request has arrived. One sweep for all connections costs nothing per request.
-    const sweep = setInterval(() => {
-      const now = Date.now();
-      for (const [socket, state] of connections) {
-        // An upgraded connection (a bidirectional stream) has left HTTP: its pings find dead peers.
-        if (!(socket as HttpServerSocket).parser) continue;
-        const flushed = flushedBytes(socket);
-        if (flushed !== state.flushed || socket.writableLength === 0) {
-          state.flushed = flushed;
-          state.flushedSince = now;
-        } else if (now - state.flushedSince >= stalledAnswerMs) socket.destroy();
-      }
-    }, Math.min(1000, stalledAnswerMs));
-    sweep.unref();
-    server.once('close', () => clearInterval(sweep));
+    server.on('connection', () => {
+      if (sweep || serverClosed) return;
+      sweep = setInterval(sweepStalled, Math.min(1000, stalledAnswerMs), stalledAnswerMs);
+      sweep.unref();
+    });
+    server.once('close', () => {
+      serverClosed = true;
+      clearInterval(sweep);
+      sweep = undefined;
+    });
   }
   return {
     onRequest(req, res) {
@@ -182,6 +203,9 @@ export function trackConnections(server: Server, { stalledAnswerMs }: TrackOptio
     },
     get connectionCount() {
       return connections.size;
+    },
+    get sweeping() {
+      return sweep !== undefined;
     },
     inFlightOn(socket) {
       return connections.get(socket)?.inFlight ?? 0;

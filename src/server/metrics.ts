@@ -3,6 +3,7 @@ import { retryingLoad } from '../core/retrying-load.js';
 import { LabelledCounter, LabelledHistogram } from './labelled-metrics.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
 import type { MetricJson } from './cluster-protocol.js';
+import { WorkGatedLoopDelay } from './work-gated-loop-delay.js';
 
 /** What the HTTP front records about invocations and serves at `GET /metrics`. */
 export interface MetricsSink {
@@ -35,6 +36,8 @@ export interface MetricsSink {
   collect(): Promise<MetricJson[]>;
   /** Loads the metrics library now (it is loaded lazily to keep it off the cold-start path). */
   ready(): Promise<void>;
+  /** An invocation arrived: the event-loop delay gauges sample while there is work (see work-gated-loop-delay.ts). */
+  markBusy(): void;
 }
 
 /** A worker's connections, for {@link MetricsSink.trackConnections}. */
@@ -95,6 +98,29 @@ interface Exposition {
 
 let loading: Promise<Exposition> | undefined;
 
+/** prom-client's precision for its event-loop delay monitor (its default). */
+const LOOP_DELAY_RESOLUTION_MS = 10;
+
+/** What `nodejs_eventloop_lag_*` read, once prom-client is loaded; sampled while this process has work. */
+let loopDelay: WorkGatedLoopDelay | undefined;
+
+/**
+ * Runs prom-client's `collectDefaultMetrics` with `histogram` as the event-loop delay monitor it
+ * makes: it has no option to take one, nor to leave its event-loop collector out, and a monitor of
+ * its own runs for good (see work-gated-loop-delay.ts). A prom-client that stopped asking
+ * `perf_hooks` for one would make its own monitor again, which costs idle CPU and nothing else.
+ */
+function withLoopDelayMonitor(histogram: WorkGatedLoopDelay, collectDefaultMetrics: () => void): void {
+  const perfHooks = createRequire(import.meta.url)('node:perf_hooks') as { monitorEventLoopDelay: unknown };
+  const own = perfHooks.monitorEventLoopDelay;
+  perfHooks.monitorEventLoopDelay = () => histogram;
+  try {
+    collectDefaultMetrics();
+  } finally {
+    perfHooks.monitorEventLoopDelay = own;
+  }
+}
+
 /**
  * prom-client and what it loads at once, one package per turn of the event loop (see
  * gradual-require.ts): in one go, some 90 files held a busy worker's requests for 60 ms on a 2-vCPU
@@ -123,7 +149,8 @@ function forgetOnFailure<T>(promise: Promise<T>, forget: () => void): Promise<T>
 /** Loads prom-client once per process and registers smkit's instruments in its default registry. */
 function load(): Promise<Exposition> {
   return (loading ??= forgetOnFailure(loadPromClientGradually(), () => (loading = undefined)).then(({ Counter, Gauge, collectDefaultMetrics, register }) => {
-    collectDefaultMetrics({ prefix: 'smkit_' });
+    loopDelay = new WorkGatedLoopDelay({ resolutionMs: LOOP_DELAY_RESOLUTION_MS, busy: () => (readPending?.() ?? 0) > 0 || (readBidiStreams?.() ?? 0) > 0 });
+    withLoopDelayMonitor(loopDelay, () => collectDefaultMetrics({ prefix: 'smkit_', eventLoopMonitoringPrecision: LOOP_DELAY_RESOLUTION_MS }));
     // prom-client's types name its own metric classes; its registry only reads the shape ours have.
     type PromMetric = Parameters<typeof register.registerMetric>[0];
     for (const metric of Object.values(instruments)) register.registerMetric(metric as unknown as PromMetric);
@@ -211,6 +238,7 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
     },
     countBidiMessage(direction) {
       instruments.bidiMessages.inc([direction]);
+      if (direction === 'in') loopDelay?.markBusy();
     },
     observeBidiClose(code) {
       instruments.bidiClosed.inc([String(code)]);
@@ -236,6 +264,9 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
       return exposition!.json().catch(own);
     },
     ready,
+    markBusy() {
+      loopDelay?.markBusy();
+    },
   };
 }
 

@@ -1,8 +1,8 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { modelRunClock } from '../runtimes/model-run-clock.js';
+import { WorkGatedLoopDelay } from './work-gated-loop-delay.js';
 import type { BackendState, InferenceBackend } from './inference-backend.js';
 import { loadFailureReason } from './load-failure.js';
 import type { InferenceModeChoice } from './inference-mode.js';
@@ -45,9 +45,9 @@ export type LoopDelayProbe = () => number;
 export type ModelRunProbe = () => number;
 
 /**
- * How often the loop-delay monitor samples, ms. Each sample wakes an idle worker (at 20 ms, 50 wake-ups
- * a second, about 0.25 % of a core per idle process), and a block is read up to this much long: against the 1000 ms
- * of {@link INLINE_MAX_BLOCK_MS}, and capped by the model's own runs, 100 ms is precise enough.
+ * How often the loop-delay monitor samples while models run, ms. A block is read up to this much
+ * long: against the 1000 ms of {@link INLINE_MAX_BLOCK_MS}, and capped by the model's own runs,
+ * 100 ms is precise enough.
  */
 const LOOP_DELAY_RESOLUTION_MS = 100;
 
@@ -55,17 +55,30 @@ let sharedProbe: LoopDelayProbe | undefined;
 
 /**
  * One event-loop delay monitor for the whole process (a multi-model endpoint has a backend per
- * model): the probe answers the longest delay seen in the last full second.
+ * model): the probe answers the longest delay seen in the last full window of about a second.
+ *
+ * It samples only while models run (see work-gated-loop-delay.ts): from a run's call (the clock
+ * calls it before the run starts, so the run's block is measured) until two checks in a row have
+ * found no run called and none running; the second of them has read a window without runs, so the
+ * probe answers an undelayed loop while it waits for the next. An idle worker's monitor woke it 11
+ * times a second for nothing (each sample, and the window's turn): the watch blames the model for
+ * no more of a block than its runs in the check's window or the one before, none when it is idle.
+ * A runtime the clock cannot time (it then blames the model for any block) keeps it sampling for good.
  */
 function processLoopDelay(): LoopDelayProbe {
   if (sharedProbe) return sharedProbe;
-  const histogram = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
-  histogram.enable();
   let lastMax = 0;
-  setInterval(() => {
-    lastMax = histogram.max / 1e6;
-    histogram.reset();
-  }, 1000).unref();
+  const sampler: WorkGatedLoopDelay = new WorkGatedLoopDelay({
+    resolutionMs: LOOP_DELAY_RESOLUTION_MS,
+    busy: () => modelRunClock.blind || modelRunClock.running > 0,
+    quietChecks: 2,
+    onCheck: () => {
+      lastMax = sampler.max / 1e6;
+      sampler.reset();
+    },
+  });
+  modelRunClock.onRun(() => sampler.markBusy());
+  if (modelRunClock.blind) sampler.markBusy();
   sharedProbe = () => lastMax;
   return sharedProbe;
 }
