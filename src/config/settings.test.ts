@@ -175,7 +175,7 @@ test('an invalid log level is refused with every form the log-level variables ta
   for (const name of ['SAGEMAKER_CONTAINER_LOG_LEVEL', 'SMKIT_LOG_LEVEL']) {
     assert.throws(
       () => loadSettings({ [name]: '15' }, {}, 2),
-      new RegExp(`\\b${name}="15" is invalid: expected a Python level number \\(0, 10, 20, 30, 40, 50\\) or name \\(NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL\\), or trace, fatal or silent\\.$`),
+      new RegExp(`\\b${name}="15" is invalid: expected a Python level number \\(0, 10, 20, 30, 40, 50\\) or name \\(NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL\\), or trace, warn, fatal or silent\\.$`),
     );
   }
   for (const level of ['0', 'NOTSET', 'trace', 'fatal', 'silent', 'warn']) assert.doesNotThrow(() => loadSettings({ SMKIT_LOG_LEVEL: level }, {}, 2), level);

@@ -398,7 +398,7 @@ export function parseLogLevel(raw: string): LogLevel | undefined {
 }
 
 /** Every form {@link parseLogLevel} takes, for the error: the README's list, 0 and the pino-only names included. */
-const LOG_LEVEL_FORMS = 'a Python level number (0, 10, 20, 30, 40, 50) or name (NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL), or trace, fatal or silent';
+const LOG_LEVEL_FORMS = 'a Python level number (0, 10, 20, 30, 40, 50) or name (NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL), or trace, warn, fatal or silent';
 
 function readLogLevel(env: Env): LogLevel {
   for (const name of ['SMKIT_LOG_LEVEL', 'SAGEMAKER_CONTAINER_LOG_LEVEL']) {
