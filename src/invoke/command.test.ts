@@ -520,3 +520,52 @@ test('smkit invoke (and --stream): stdout whose reader has gone (| head, EPIPE) 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke --stream --endpoint: an event stream that is not valid (a wrong CRC, a length too short or too long, a message cut off at its end) is ERR_INVOKE_FAILED saying so, not a stack trace or a success; what arrived is kept', { timeout: 60_000 }, async () => {
+  const { EventStreamCodec } = await import('@smithy/eventstream-codec');
+  const codec = new EventStreamCodec((b) => Buffer.from(b).toString('utf8'), (t) => new Uint8Array(Buffer.from(t, 'utf8')));
+  const part = (text: string) =>
+    Buffer.from(codec.encode({ headers: { ':message-type': { type: 'string', value: 'event' }, ':event-type': { type: 'string', value: 'PayloadPart' } }, body: new Uint8Array(Buffer.from(text)) }));
+  const badCrc = part('x');
+  badCrc[badCrc.length - 1] ^= 1;
+  const tooLong = Buffer.alloc(4);
+  tooLong.writeUInt32BE(0xfffffff0);
+  // Each answer is one good PayloadPart, then the fault; /too-long then stays open, as a stalled stream would.
+  const faults: Record<string, Buffer> = { '/crc': badCrc, '/cut': part('world').subarray(0, 10), '/zero': Buffer.alloc(8), '/too-long': Buffer.concat([tooLong, Buffer.alloc(64)]) };
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const name = req.url!.split('/')[2]!;
+      res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-sagemaker-content-type': 'text/plain' });
+      res.write(Buffer.concat([part('hello '), faults[`/${name}`]!]));
+      if (name !== 'too-long') res.end();
+    });
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-eventstream-'));
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const frontDoor = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'body.txt');
+    writeFileSync(file, 'x');
+    const output = path.join(dir, 'answer.txt');
+    for (const [name, why] of [
+      ['crc', /: The message checksum \(\d+\) did not match the expected value of \d+$/],
+      ['cut', /: it ended inside a message, 10 bytes of which arrived$/],
+      ['zero', /: a message says it is 0 bytes long, where 16 to \d+ bytes are$/],
+      ['too-long', /: a message says it is 4294967280 bytes long, where 16 to \d+ bytes are$/],
+    ] as const) {
+      rmSync(output, { force: true });
+      const url = `${frontDoor}/endpoints/${name}/invocations-response-stream`;
+      await assert.rejects(
+        invokeCommand(undefined, { file, timeout: '30', stream: true, endpoint: name, frontDoor, output }),
+        (e: unknown) => isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED' && e.message.startsWith(`${url} answered 200 but its event stream is not valid: `) && why.test(e.message),
+        name,
+      );
+      assert.equal(readFileSync(output, 'utf8'), 'hello ', name);
+    }
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

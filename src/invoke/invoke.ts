@@ -175,21 +175,52 @@ export interface StreamedInvocation {
   chunks: AsyncIterable<Uint8Array>;
 }
 
-/** `PayloadPart` bytes from an AWS event stream body; a `ModelStreamError` event throws. */
-async function* eventStreamPayloads(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+/** The shortest event stream message: its prelude (total length, headers length, their CRC) and its own CRC. */
+const MIN_EVENT_MESSAGE_BYTES = 16;
+/**
+ * The longest event stream message read: boto3's parser refuses a payload over 24 MiB or headers
+ * over 128 KiB (botocore/eventstream.py). A longer length is a malformed stream, which would
+ * otherwise be held in memory until it ended.
+ */
+const MAX_EVENT_MESSAGE_BYTES = MIN_EVENT_MESSAGE_BYTES + 128 * 1024 + 24 * 1024 * 1024;
+
+/**
+ * `PayloadPart` bytes from an AWS event stream body; a `ModelStreamError` event throws, and so does
+ * a stream that is not valid (a message whose CRC or length is wrong, one cut off at the end), as
+ * `ERR_INVOKE_FAILED` naming `url`.
+ */
+async function* eventStreamPayloads(url: string, body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
   const { EventStreamCodec } = await import('@smithy/eventstream-codec');
   const codec = new EventStreamCodec(
     (bytes) => Buffer.from(bytes).toString('utf8'),
     (text) => new Uint8Array(Buffer.from(text, 'utf8')),
   );
-  let pending = Buffer.alloc(0);
+  const malformed = (why: string, cause?: unknown) =>
+    new ToolkitError('ERR_INVOKE_FAILED', `${url} answered 200 but its event stream is not valid: ${why}`, cause === undefined ? undefined : { cause });
+  // The bytes of messages not yet whole, joined only once one is: a long message is not copied again with each piece.
+  let parts: Buffer[] = [];
+  let held = 0;
   for await (const piece of body) {
-    pending = Buffer.concat([pending, piece]);
-    // Each message starts with its total length (4 bytes, big-endian).
-    while (pending.length >= 4 && pending.length >= pending.readUInt32BE(0)) {
-      const size = pending.readUInt32BE(0);
-      const message = codec.decode(new Uint8Array(pending.subarray(0, size)));
-      pending = pending.subarray(size);
+    parts.push(Buffer.from(piece));
+    held += piece.length;
+    while (held >= 4) {
+      if (parts[0]!.length < 4) parts = [Buffer.concat(parts)];
+      // Each message starts with its total length (4 bytes, big-endian).
+      const size = parts[0]!.readUInt32BE(0);
+      if (size < MIN_EVENT_MESSAGE_BYTES || size > MAX_EVENT_MESSAGE_BYTES) {
+        throw malformed(`a message says it is ${size} bytes long, where ${MIN_EVENT_MESSAGE_BYTES} to ${MAX_EVENT_MESSAGE_BYTES} bytes are`);
+      }
+      if (held < size) break;
+      const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      let message: ReturnType<typeof codec.decode>;
+      try {
+        message = codec.decode(new Uint8Array(all.subarray(0, size)));
+      } catch (err) {
+        throw malformed((err as Error).message, err);
+      }
+      const rest = all.subarray(size);
+      parts = rest.length > 0 ? [rest] : [];
+      held = rest.length;
       const type = message.headers[':message-type']?.value;
       if (type === 'event' && message.headers[':event-type']?.value === 'PayloadPart') yield message.body;
       else if (type === 'exception' || type === 'error') {
@@ -198,6 +229,7 @@ async function* eventStreamPayloads(body: AsyncIterable<Uint8Array>): AsyncItera
       }
     }
   }
+  if (held > 0) throw malformed(`it ended inside a message, ${held} bytes of which arrived`);
 }
 
 /** The most of an error answer's body kept for {@link describeError}, which shows 2000 characters of it. */
@@ -252,5 +284,5 @@ export async function invokeStream(target: InvocationTarget, body: InvocationBod
     return { ...base, errorBody, chunks: (async function* () {})() };
   }
   const raw = guardedChunks(url, res.status, (res.body ?? (async function* () {})()) as AsyncIterable<Uint8Array>, timeoutMs);
-  return { ...base, chunks: eventStream ? eventStreamPayloads(raw) : raw };
+  return { ...base, chunks: eventStream ? eventStreamPayloads(url, raw) : raw };
 }
