@@ -569,3 +569,53 @@ test('smkit invoke --stream --endpoint: an event stream that is not valid (a wro
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke --session-id reports the session an answer opened or closed on stderr, with --stream too, and a container that names it in X-Amzn-SageMaker-Session-Id (AWS\'s form)', async () => {
+  const expires = '2026-12-06T18:00:00Z';
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const session = req.headers['x-amzn-sagemaker-session-id'];
+      if (session === 'NEW_SESSION') {
+        // /aws-form names the new session only as AWS's stateful-sessions page has the container do.
+        if (req.url !== '/aws-form') res.setHeader('x-amzn-sagemaker-new-session-id', `s-1; Expires=${expires}`);
+        res.setHeader('x-amzn-sagemaker-session-id', `s-1; Expires=${expires}`);
+      } else res.setHeader('x-amzn-sagemaker-closed-session-id', String(session));
+      res.setHeader('content-type', 'text/plain');
+      // Chunked: the headers go before the body, as a streamed answer's do.
+      res.write('ok');
+      res.end();
+    });
+  });
+  const said: string[] = [];
+  const stderr = Object.getOwnPropertyDescriptor(process, 'stderr')!;
+  const captured = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      said.push(chunk.toString());
+      done();
+    },
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-session-'));
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'body.txt');
+    writeFileSync(file, 'x');
+    const output = path.join(dir, 'answer.txt');
+    Object.defineProperty(process, 'stderr', { configurable: true, get: () => captured });
+    for (const stream of [false, true]) {
+      for (const url of ['/', '/aws-form']) {
+        said.length = 0;
+        await invokeCommand(`${base}${url}`, { file, timeout: '30', output, stream, sessionId: 'NEW_SESSION' });
+        assert.match(said.join(''), new RegExp(`^smkit: session opened: s-1; Expires=${expires} \\(send --session-id s-1 from now on\\)$`, 'm'), `${url} stream=${stream}`);
+      }
+      said.length = 0;
+      await invokeCommand(base, { file, timeout: '30', output, stream, sessionId: 's-1' });
+      assert.match(said.join(''), /^smkit: session closed: s-1$/m, `stream=${stream}`);
+    }
+  } finally {
+    Object.defineProperty(process, 'stderr', stderr);
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

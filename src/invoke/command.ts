@@ -5,7 +5,8 @@ import { TextDecoder } from 'node:util';
 import { isUtf8 } from 'node:buffer';
 import { ToolkitError } from '../errors/catalogue.js';
 import { invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
-import { CLOSED_SESSION_ID_HEADER, INVOKE_ENDPOINT_MAX_BODY_BYTES, NEW_SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
+import { CLOSED_SESSION_ID_HEADER, INVOKE_ENDPOINT_MAX_BODY_BYTES } from '../core/sagemaker-headers.js';
+import { openedSessionOf } from '../local/endpoint/chain.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream, lstatSync, rmSync } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -163,10 +164,7 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
   if (result.errorBody) {
     throw new ToolkitError('ERR_INVOKE_FAILED', describeError({ ...result, body: result.errorBody }), { details: { status: result.status } });
   }
-  const opened = result.headers.get(NEW_SESSION_ID_HEADER);
-  if (opened !== null) process.stderr.write(`smkit: session opened: ${opened} (send --session-id ${opened.split(';')[0]} from now on)\n`);
-  const closed = result.headers.get(CLOSED_SESSION_ID_HEADER);
-  if (closed !== null) process.stderr.write(`smkit: session closed: ${closed}\n`);
+  reportSession(result.headers);
   const type = result.headers.get('content-type');
   if (opts.output !== undefined) {
     let bytes = 0;
@@ -211,6 +209,18 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
     process.stdout.write(answer);
     if (answer.length > 0 && answer[answer.length - 1] !== 0x0a) process.stdout.write('\n');
   }
+}
+
+/**
+ * Says on stderr which stateful session the answer opened (its id, to send from now on) or closed.
+ * A container may name the session it opened in `X-Amzn-SageMaker-Session-Id` (AWS's stateful
+ * sessions page) rather than `X-Amzn-SageMaker-New-Session-Id`: either is taken, as the front door takes them.
+ */
+function reportSession(headers: Headers): void {
+  const opened = openedSessionOf(headers);
+  if (opened !== undefined) process.stderr.write(`smkit: session opened: ${opened} (send --session-id ${opened.split(';')[0]!.trim()} from now on)\n`);
+  const closed = headers.get(CLOSED_SESSION_ID_HEADER);
+  if (closed !== null) process.stderr.write(`smkit: session closed: ${closed}\n`);
 }
 
 /**
@@ -297,6 +307,8 @@ async function streamCommand(target: InvocationTarget, body: InvocationBody, hea
   if (result.errorBody) {
     throw new ToolkitError('ERR_INVOKE_FAILED', describeError({ ...result, body: result.errorBody }), { details: { status: result.status } });
   }
+  // A container's streamed answer opens and closes sessions as a whole one does.
+  reportSession(result.headers);
   const file = opts.output !== undefined ? createWriteStream(opts.output) : undefined;
   const out: NodeJS.WritableStream = file ?? process.stdout;
   // As without --stream: a terminal gets text only. The decoder carries a character split across chunks.
