@@ -16,6 +16,8 @@ export interface BidiInvokeOptions {
   readonly customAttributes?: string;
   /** Seconds to wait for replies once every line is sent, before closing. */
   readonly idle: string;
+  /** Seconds the stream may take to open (`--timeout`). @defaultValue 60 */
+  readonly timeout?: string;
   readonly verbose?: boolean;
   /** Refused: the local SageMaker's front door has no bidirectional streams. */
   readonly endpoint?: string;
@@ -84,6 +86,7 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
     );
   }
   const idleMs = positiveSecondsOption('--idle', opts.idle, MAX_INVOKE_SECONDS) * 1000;
+  const timeoutS = positiveSecondsOption('--timeout', opts.timeout ?? '60', MAX_INVOKE_SECONDS);
   checkHeaderFlag('--custom-attributes', opts.customAttributes);
   // Before the stream opens: a pipe (<(cmd)) is fine, a folder or nothing is not.
   const expected = 'the messages to send, a file of lines';
@@ -94,7 +97,8 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   }
   const target = bidiUrl(url, opts.contentType, opts.accept);
   const { default: WebSocket } = await import('ws');
-  const ws = new WebSocket(target, { headers: opts.customAttributes !== undefined ? { 'X-Amzn-SageMaker-Custom-Attributes': opts.customAttributes } : {} });
+  // A server that takes the connection but never answers the handshake held the command for ever.
+  const ws = new WebSocket(target, { handshakeTimeout: timeoutS * 1000, headers: opts.customAttributes !== undefined ? { 'X-Amzn-SageMaker-Custom-Attributes': opts.customAttributes } : {} });
   let idleTimer: NodeJS.Timeout | undefined;
   let inputDone = false;
   const armIdle = () => {
@@ -103,7 +107,10 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   };
   const closed = new Promise<{ code: number; reason: string }>((resolve, reject) => {
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') }));
-    ws.on('error', (err) => reject(new ToolkitError('ERR_INVOKE_FAILED', `${target.href}: ${err.message}`, { cause: err })));
+    ws.on('error', (err) => {
+      const why = /handshake has timed out/.test(err.message) ? `the stream did not open within ${timeoutS} s (--timeout)` : err.message;
+      reject(new ToolkitError('ERR_INVOKE_FAILED', `${target.href}: ${why}`, { cause: err }));
+    });
     // A refused handshake: the container's JSON error says why.
     ws.on('unexpected-response', (_req, res) => {
       let body = '';

@@ -619,3 +619,28 @@ test('smkit invoke --session-id reports the session an answer opened or closed o
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke --bidi gives up on a server that takes the connection but never answers the handshake after --timeout, instead of waiting for ever', { timeout: 20_000 }, async () => {
+  const net = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.resume();
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-bidi-stall-'));
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const file = path.join(dir, 'lines.txt');
+    writeFileSync(file, '1\n');
+    await assert.rejects(bidiCommand(`http://127.0.0.1:${port}`, { file, idle: '2', timeout: '0.3' }), {
+      code: 'ERR_INVOKE_FAILED',
+      message: `ws://127.0.0.1:${port}/invocations-bidirectional-stream: the stream did not open within 0.3 s (--timeout)`,
+    });
+    await assert.rejects(bidiCommand(`http://127.0.0.1:${port}`, { file, idle: '2', timeout: '0' }), usage(/^--timeout="0" is invalid: /));
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
