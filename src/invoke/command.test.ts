@@ -644,3 +644,33 @@ test('smkit invoke --bidi gives up on a server that takes the connection but nev
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke --stream --endpoint to a terminal names the model\'s type (X-Amzn-SageMaker-Content-Type) in the not-text error, not the event stream\'s', async () => {
+  const { EventStreamCodec } = await import('@smithy/eventstream-codec');
+  const codec = new EventStreamCodec((b) => Buffer.from(b).toString('utf8'), (t) => new Uint8Array(Buffer.from(t, 'utf8')));
+  const part = (bytes: Buffer) => Buffer.from(codec.encode({ headers: { ':message-type': { type: 'string', value: 'event' }, ':event-type': { type: 'string', value: 'PayloadPart' } }, body: new Uint8Array(bytes) }));
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-sagemaker-content-type': 'application/x-npy' });
+      res.end(part(Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0])));
+    });
+  });
+  const terminal = Object.assign(new Writable({ write: (_chunk, _encoding, done) => done() }), { isTTY: true });
+  const stdout = Object.getOwnPropertyDescriptor(process, 'stdout')!;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-stream-type-'));
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const file = path.join(dir, 'body.bin');
+    writeFileSync(file, 'x');
+    Object.defineProperty(process, 'stdout', { configurable: true, get: () => terminal });
+    await assert.rejects(
+      invokeCommand(undefined, { file, timeout: '30', stream: true, endpoint: 'npy', frontDoor: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+      usage(/^the answer \(application\/x-npy\) is not text from byte 0 on/),
+    );
+  } finally {
+    Object.defineProperty(process, 'stdout', stdout);
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

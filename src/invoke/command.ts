@@ -5,7 +5,7 @@ import { TextDecoder } from 'node:util';
 import { isUtf8 } from 'node:buffer';
 import { ToolkitError } from '../errors/catalogue.js';
 import { invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
-import { CLOSED_SESSION_ID_HEADER, INVOKE_ENDPOINT_MAX_BODY_BYTES } from '../core/sagemaker-headers.js';
+import { CLOSED_SESSION_ID_HEADER, INVOKE_ENDPOINT_MAX_BODY_BYTES, STREAM_CONTENT_TYPE_HEADER } from '../core/sagemaker-headers.js';
 import { openedSessionOf } from '../local/endpoint/chain.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream, lstatSync, rmSync } from 'node:fs';
@@ -313,10 +313,12 @@ async function streamCommand(target: InvocationTarget, body: InvocationBody, hea
   const out: NodeJS.WritableStream = file ?? process.stdout;
   // As without --stream: a terminal gets text only. The decoder carries a character split across chunks.
   const text = !file && process.stdout.isTTY ? new TextDecoder('utf-8', { fatal: true }) : undefined;
+  // InvokeEndpointWithResponseStream's Content-Type is the event stream's; the model's is X-Amzn-SageMaker-Content-Type.
+  const type = result.headers.get(target.endpoint !== undefined ? STREAM_CONTENT_TYPE_HEADER : 'content-type');
   const notText = () =>
     new ToolkitError(
       'ERR_CLI_USAGE',
-      `the answer (${result.headers.get('content-type') ?? 'no content-type'}) is not text from byte ${bytes} on, so the rest is not printed to the terminal: save it with -o FILE, or pipe stdout`,
+      `the answer (${type ?? 'no content-type'}) is not text from byte ${bytes} on, so the rest is not printed to the terminal: save it with -o FILE, or pipe stdout`,
     );
   let bytes = 0;
   try {
