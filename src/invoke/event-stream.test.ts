@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { EventStreamCodec } from '@smithy/eventstream-codec';
+import { isToolkitError } from '../errors/catalogue.js';
+import { eventStreamPayloads } from './event-stream.js';
+
+const URL = 'http://127.0.0.1:1/endpoints/e/invocations-response-stream';
+const codec = new EventStreamCodec(
+  (b) => Buffer.from(b).toString('utf8'),
+  (t) => new Uint8Array(Buffer.from(t, 'utf8')),
+);
+const str = (value: string) => ({ type: 'string' as const, value });
+const part = (payload: Uint8Array) => Buffer.from(codec.encode({ headers: { ':message-type': str('event'), ':event-type': str('PayloadPart') }, body: payload }));
+/** A message that carries no payload for the caller: no headers at all, or another event. */
+const other = (kind: 'bare' | 'event') =>
+  Buffer.from(codec.encode({ headers: kind === 'bare' ? {} : { ':message-type': str('event'), ':event-type': str('InitialResponse') }, body: new Uint8Array(kind === 'bare' ? 0 : 3) }));
+
+/** `bytes` as the pieces a body arrives in, cut at `cuts` (offsets, in any order, repeats allowed). */
+async function* pieces(bytes: Buffer, cuts: readonly number[] = []): AsyncIterable<Uint8Array> {
+  let from = 0;
+  for (const at of [...new Set(cuts)].sort((a, b) => a - b)) {
+    if (at <= from || at >= bytes.length) continue;
+    yield bytes.subarray(from, at);
+    from = at;
+  }
+  if (from < bytes.length) yield bytes.subarray(from);
+}
+
+/** What the parser yields of `body`, and what it threw (undefined when it ended cleanly). */
+async function read(body: AsyncIterable<Uint8Array>): Promise<{ payloads: Buffer[]; error?: unknown }> {
+  const payloads: Buffer[] = [];
+  try {
+    for await (const payload of eventStreamPayloads(URL, body)) payloads.push(Buffer.from(payload));
+    return { payloads };
+  } catch (error) {
+    return { payloads, error };
+  }
+}
+
+/** A stream of messages: PayloadParts (some empty) among messages that carry nothing for the caller. */
+const messagesArb = fc.array(
+  fc.oneof(
+    { weight: 4, arbitrary: fc.uint8Array({ maxLength: 40 }).map((p) => ({ payload: Buffer.from(p) as Buffer | undefined, bytes: part(p) })) },
+    { weight: 1, arbitrary: fc.constantFrom('bare' as const, 'event' as const).map((k) => ({ payload: undefined as Buffer | undefined, bytes: other(k) })) },
+  ),
+  { maxLength: 6 },
+);
+
+test('event stream: a valid stream cut into pieces anywhere (a prelude split, several messages in a piece, empty payloads) yields the same payloads as whole', async () => {
+  await fc.assert(
+    fc.asyncProperty(messagesArb, fc.array(fc.nat(), { maxLength: 12 }), async (messages, cuts) => {
+      const stream = Buffer.concat(messages.map((m) => m.bytes));
+      const { payloads, error } = await read(pieces(stream, cuts.map((c) => c % (stream.length + 1))));
+      assert.equal(error, undefined);
+      assert.deepEqual(payloads, messages.flatMap((m) => (m.payload ? [m.payload] : [])));
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('event stream: three messages split at every byte boundary, and sent a byte at a time, yield their payloads', async () => {
+  const payloads = [Buffer.from('hello '), Buffer.alloc(0), Buffer.from('world')];
+  const stream = Buffer.concat(payloads.map(part));
+  for (let at = 0; at <= stream.length; at++) assert.deepEqual(await read(pieces(stream, [at])), { payloads }, `cut at ${at}`);
+  assert.deepEqual(await read(pieces(stream, [...stream.keys()])), { payloads });
+});
+
+test('event stream: a stream cut short anywhere inside a message (its prelude too) fails after the whole messages before it, naming how much arrived', async () => {
+  await fc.assert(
+    fc.asyncProperty(messagesArb.filter((m) => m.length > 0), fc.nat(), fc.array(fc.nat(), { maxLength: 4 }), async (messages, end, cuts) => {
+      const stream = Buffer.concat(messages.map((m) => m.bytes));
+      const starts = messages.map((_, i) => messages.slice(0, i).reduce((n, m) => n + m.bytes.length, 0));
+      const at = end % stream.length;
+      if (starts.includes(at)) return;
+      const cutIn = starts.findLastIndex((s) => s < at);
+      const { payloads, error } = await read(pieces(stream.subarray(0, at), cuts.map((c) => c % (at + 1))));
+      assert.deepEqual(payloads, messages.slice(0, cutIn).flatMap((m) => (m.payload ? [m.payload] : [])));
+      assert.ok(isToolkitError(error) && error.code === 'ERR_INVOKE_FAILED', String(error));
+      assert.equal(error.message, `${URL} answered 200 but its event stream is not valid: it ended inside a message, ${at - starts[cutIn]!} bytes of which arrived`);
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('event stream: a bit flipped anywhere in a message is refused (ERR_INVOKE_FAILED) after the messages before it, whatever the pieces', async () => {
+  await fc.assert(
+    fc.asyncProperty(messagesArb.filter((m) => m.length > 0), fc.nat(), fc.nat(7), fc.array(fc.nat(), { maxLength: 4 }), async (messages, which, bit, cuts) => {
+      const stream = Buffer.concat(messages.map((m) => m.bytes));
+      const at = which % stream.length;
+      stream[at]! ^= 1 << bit;
+      const starts = messages.map((_, i) => messages.slice(0, i).reduce((n, m) => n + m.bytes.length, 0));
+      const flippedIn = starts.findLastIndex((s) => s <= at);
+      const { payloads, error } = await read(pieces(stream, cuts.map((c) => c % (stream.length + 1))));
+      assert.deepEqual(payloads, messages.slice(0, flippedIn).flatMap((m) => (m.payload ? [m.payload] : [])));
+      assert.ok(isToolkitError(error) && error.code === 'ERR_INVOKE_FAILED' && error.message.startsWith(`${URL} answered 200 but its event stream is not valid: `), String(error));
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('event stream: a ModelStreamError exception event fails with its type and payload, after the parts before it', async () => {
+  const exception = Buffer.from(
+    codec.encode({
+      headers: { ':message-type': str('exception'), ':exception-type': str('ModelStreamError'), ':content-type': str('application/json') },
+      body: new Uint8Array(Buffer.from('{"Message":"boom","ErrorCode":"StreamBroken"}')),
+    }),
+  );
+  const { payloads, error } = await read(pieces(Buffer.concat([part(Buffer.from('a')), exception, part(Buffer.from('never'))])));
+  assert.deepEqual(payloads, [Buffer.from('a')]);
+  assert.ok(isToolkitError(error) && error.code === 'ERR_INVOKE_FAILED');
+  assert.equal(error.message, 'the stream broke: ModelStreamError: {"Message":"boom","ErrorCode":"StreamBroken"}');
+});
