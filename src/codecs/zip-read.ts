@@ -1,6 +1,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { lazyRequire } from '../core/lazy-require.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { crc32 } from './crc32.js';
 
 /** `node:zlib`, loaded with the first deflated npz entry rather than with the codecs (every worker loads those soon after its model). */
 const zlib = lazyRequire<typeof import('node:zlib')>('node:zlib');
@@ -130,23 +131,4 @@ function checked(member: ZipMember, bytes: Buffer): Buffer {
 
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
-}
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (ISO-HDLC, as zip uses): node:zlib's from Node 20.15 and 22.2, else a table. */
-function crc32(bytes: Uint8Array): number {
-  const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
-  if (native) return native(bytes) >>> 0;
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) crc = crcTable[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
 }
