@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
+import { crc32 } from '../codecs/crc32.js';
 import { isToolkitError } from '../errors/catalogue.js';
 import { eventStreamPayloads } from './event-stream.js';
 
@@ -110,4 +111,41 @@ test('event stream: a ModelStreamError exception event fails with its type and p
   assert.deepEqual(payloads, [Buffer.from('a')]);
   assert.ok(isToolkitError(error) && error.code === 'ERR_INVOKE_FAILED');
   assert.equal(error.message, 'the stream broke: ModelStreamError: {"Message":"boom","ErrorCode":"StreamBroken"}');
+});
+
+/** A message's prelude: `size` bytes in all, `headers` of them headers, its CRC right. */
+function prelude(size: number, headers: number): Buffer {
+  const bytes = Buffer.alloc(12);
+  bytes.writeUInt32BE(size, 0);
+  bytes.writeUInt32BE(headers, 4);
+  bytes.writeUInt32BE(crc32(bytes.subarray(0, 8)), 8);
+  return bytes;
+}
+
+/** `bytes`, then a failure if more is asked for: the parser has to decide on what it has. */
+async function* thenStalled(bytes: Buffer): AsyncIterable<Uint8Array> {
+  yield bytes;
+  throw new Error('asked for more');
+}
+
+test('event stream: a prelude is checked as boto3 checks it once its 12 bytes are in (its CRC, then headers up to 128 KiB and payload up to 24 MiB), not once its message would be whole', async () => {
+  const damaged = part(Buffer.from('world'));
+  damaged.writeUInt32BE(damaged.readUInt32BE(0) + 1000, 0);
+  const bad = async (bytes: Buffer, why: string | RegExp) => {
+    const { error } = await read(thenStalled(bytes));
+    assert.ok(isToolkitError(error) && error.code === 'ERR_INVOKE_FAILED', String(error));
+    const prefix = `${URL} answered 200 but its event stream is not valid: `;
+    assert.ok(error.message.startsWith(prefix), error.message);
+    if (typeof why === 'string') assert.equal(error.message.slice(prefix.length), why);
+    else assert.match(error.message.slice(prefix.length), why);
+  };
+  // A length damaged on the way (its CRC then wrong) is not waited for: what came after it is already here.
+  await bad(Buffer.concat([part(Buffer.from('hello')), damaged]), /^a message's prelude checksum \(\d+\) did not match the expected value of \d+$/);
+  await bad(prelude(16 + 200_000 + 5, 200_000), "a message's headers are 200000 bytes long, over the 131072 boto3 reads");
+  await bad(prelude(16 + 24 * 1024 * 1024 + 1, 0), "a message's payload is 25165825 bytes long, over the 25165824 boto3 reads");
+  await bad(prelude(20, 5), 'a message of 20 bytes says its headers are 5 bytes long');
+  await bad(Buffer.alloc(8), 'a message says it is 0 bytes long, where 16 to 25296912 bytes are');
+  // At boto3's limits exactly, the rest of the message is waited for.
+  assert.equal((await read(thenStalled(prelude(16 + 128 * 1024 + 24 * 1024 * 1024, 128 * 1024)))).error?.toString(), 'Error: asked for more');
+  assert.equal((await read(thenStalled(prelude(16, 0).subarray(0, 11)))).error?.toString(), 'Error: asked for more');
 });

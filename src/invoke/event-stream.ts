@@ -1,18 +1,41 @@
+import { crc32 } from '../codecs/crc32.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
-/** The shortest event stream message: its prelude (total length, headers length, their CRC) and its own CRC. */
-const MIN_EVENT_MESSAGE_BYTES = 16;
+/** An event stream message's prelude: its total length, its headers' length, and their CRC (4 bytes each). */
+const PRELUDE_BYTES = 12;
+/** The shortest event stream message: its prelude and its own CRC. */
+const MIN_EVENT_MESSAGE_BYTES = PRELUDE_BYTES + 4;
+/** The most headers boto3 reads in a message (botocore/eventstream.py, `_MAX_HEADERS_LENGTH`). */
+const MAX_EVENT_HEADERS_BYTES = 128 * 1024;
+/** The most payload boto3 reads in a message (botocore/eventstream.py, `_MAX_PAYLOAD_LENGTH`). */
+const MAX_EVENT_PAYLOAD_BYTES = 24 * 1024 * 1024;
 /**
- * The longest event stream message read: boto3's parser refuses a payload over 24 MiB or headers
- * over 128 KiB (botocore/eventstream.py). A longer length is a malformed stream, which would
+ * The longest event stream message read. A longer length is a malformed stream, which would
  * otherwise be held in memory until it ended.
  */
-const MAX_EVENT_MESSAGE_BYTES = MIN_EVENT_MESSAGE_BYTES + 128 * 1024 + 24 * 1024 * 1024;
+const MAX_EVENT_MESSAGE_BYTES = MIN_EVENT_MESSAGE_BYTES + MAX_EVENT_HEADERS_BYTES + MAX_EVENT_PAYLOAD_BYTES;
+
+/**
+ * What is wrong with the prelude at the start of `bytes` (at least {@link PRELUDE_BYTES} long) of a
+ * message `size` bytes long, checked as boto3 checks it once its 12 bytes are in: its CRC first, so
+ * that a length damaged on the way is not waited for, then the lengths of the headers and payload.
+ */
+function preludeProblem(bytes: Buffer, size: number): string | undefined {
+  const expected = bytes.readUInt32BE(8);
+  const actual = crc32(bytes.subarray(0, 8));
+  if (actual !== expected) return `a message's prelude checksum (${actual}) did not match the expected value of ${expected}`;
+  const headers = bytes.readUInt32BE(4);
+  if (headers > size - MIN_EVENT_MESSAGE_BYTES) return `a message of ${size} bytes says its headers are ${headers} bytes long`;
+  if (headers > MAX_EVENT_HEADERS_BYTES) return `a message's headers are ${headers} bytes long, over the ${MAX_EVENT_HEADERS_BYTES} boto3 reads`;
+  const payload = size - headers - MIN_EVENT_MESSAGE_BYTES;
+  if (payload > MAX_EVENT_PAYLOAD_BYTES) return `a message's payload is ${payload} bytes long, over the ${MAX_EVENT_PAYLOAD_BYTES} boto3 reads`;
+  return undefined;
+}
 
 /**
  * `PayloadPart` bytes from an AWS event stream body; a `ModelStreamError` event throws, and so does
- * a stream that is not valid (a message whose CRC or length is wrong, one cut off at the end), as
- * `ERR_INVOKE_FAILED` naming `url`.
+ * a stream that is not valid (a message whose CRC or lengths are wrong, one cut off at the end), as
+ * `ERR_INVOKE_FAILED` naming `url`: as soon as the bad prelude is in, not once its message would be.
  */
 export async function* eventStreamPayloads(url: string, body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
   const { EventStreamCodec } = await import('@smithy/eventstream-codec');
@@ -29,12 +52,16 @@ export async function* eventStreamPayloads(url: string, body: AsyncIterable<Uint
     parts.push(Buffer.from(piece));
     held += piece.length;
     while (held >= 4) {
-      if (parts[0]!.length < 4) parts = [Buffer.concat(parts)];
+      // The prelude is read from the first piece: join the pieces it is spread over.
+      if (parts[0]!.length < Math.min(held, PRELUDE_BYTES)) parts = [Buffer.concat(parts)];
       // Each message starts with its total length (4 bytes, big-endian).
       const size = parts[0]!.readUInt32BE(0);
       if (size < MIN_EVENT_MESSAGE_BYTES || size > MAX_EVENT_MESSAGE_BYTES) {
         throw malformed(`a message says it is ${size} bytes long, where ${MIN_EVENT_MESSAGE_BYTES} to ${MAX_EVENT_MESSAGE_BYTES} bytes are`);
       }
+      if (held < PRELUDE_BYTES) break;
+      const problem = preludeProblem(parts[0]!, size);
+      if (problem !== undefined) throw malformed(problem);
       if (held < size) break;
       const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
       let message: ReturnType<typeof codec.decode>;
