@@ -113,6 +113,16 @@ test('event stream: a ModelStreamError exception event fails with its type and p
   assert.equal(error.message, 'the stream broke: ModelStreamError: {"Message":"boom","ErrorCode":"StreamBroken"}');
 });
 
+test('event stream: an error message fails with its :error-code and :error-message headers, where it says what went wrong', async () => {
+  const failure = Buffer.from(
+    codec.encode({ headers: { ':message-type': str('error'), ':error-code': str('InternalFailure'), ':error-message': str('the service broke') }, body: new Uint8Array(0) }),
+  );
+  const { payloads, error } = await read(pieces(Buffer.concat([part(Buffer.from('a')), failure]), [20]));
+  assert.deepEqual(payloads, [Buffer.from('a')]);
+  assert.ok(isToolkitError(error) && error.code === 'ERR_INVOKE_FAILED');
+  assert.equal(error.message, 'the stream broke: InternalFailure: the service broke');
+});
+
 /** A message's prelude: `size` bytes in all, `headers` of them headers, its CRC right. */
 function prelude(size: number, headers: number): Buffer {
   const bytes = Buffer.alloc(12);

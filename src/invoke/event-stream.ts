@@ -77,7 +77,9 @@ export async function* eventStreamPayloads(url: string, body: AsyncIterable<Uint
       if (type === 'event' && message.headers[':event-type']?.value === 'PayloadPart') yield message.body;
       else if (type === 'exception' || type === 'error') {
         const name = String(message.headers[':exception-type']?.value ?? message.headers[':error-code']?.value ?? 'StreamError');
-        throw new ToolkitError('ERR_INVOKE_FAILED', `the stream broke: ${name}: ${Buffer.from(message.body).toString('utf8')}`);
+        // An error message says what went wrong in its :error-message header (botocore/parsers.py), an exception in its payload.
+        const said = type === 'error' ? message.headers[':error-message']?.value : undefined;
+        throw new ToolkitError('ERR_INVOKE_FAILED', `the stream broke: ${name}: ${said !== undefined ? String(said) : Buffer.from(message.body).toString('utf8')}`);
       }
     }
   }
