@@ -97,8 +97,7 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   }
   const target = bidiUrl(url, opts.contentType, opts.accept);
   const { default: WebSocket } = await import('ws');
-  // A server that takes the connection but never answers the handshake held the command for ever.
-  const ws = new WebSocket(target, { handshakeTimeout: timeoutS * 1000, headers: opts.customAttributes !== undefined ? { 'X-Amzn-SageMaker-Custom-Attributes': opts.customAttributes } : {} });
+  const ws = new WebSocket(target, { headers: opts.customAttributes !== undefined ? { 'X-Amzn-SageMaker-Custom-Attributes': opts.customAttributes } : {} });
   let idleTimer: NodeJS.Timeout | undefined;
   let inputDone = false;
   const armIdle = () => {
@@ -107,10 +106,7 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   };
   const closed = new Promise<{ code: number; reason: string }>((resolve, reject) => {
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') }));
-    ws.on('error', (err) => {
-      const why = /handshake has timed out/.test(err.message) ? `the stream did not open within ${timeoutS} s (--timeout)` : err.message;
-      reject(new ToolkitError('ERR_INVOKE_FAILED', `${target.href}: ${why}`, { cause: err }));
-    });
+    ws.on('error', (err) => reject(new ToolkitError('ERR_INVOKE_FAILED', `${target.href}: ${err.message}`, { cause: err })));
     // A refused handshake: the container's JSON error says why.
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
@@ -123,9 +119,21 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
     process.stdout.write(`${binary ? data.toString('base64') : data.toString('utf8')}\n`);
     armIdle();
   });
+  // A server that takes the connection but never answers the handshake held the command for ever. --timeout is a
+  // deadline: ws's handshakeTimeout is the socket's idle time, which a server sending its answer a byte at a time renews.
   await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    closed.catch(reject);
+    const deadline = setTimeout(() => {
+      reject(new ToolkitError('ERR_INVOKE_FAILED', `${target.href}: the stream did not open within ${timeoutS} s (--timeout)`));
+      ws.terminate();
+    }, timeoutS * 1000);
+    ws.once('open', () => {
+      clearTimeout(deadline);
+      resolve();
+    });
+    closed.catch((err: unknown) => {
+      clearTimeout(deadline);
+      reject(err);
+    });
   });
   if (opts.verbose) process.stderr.write(`smkit: stream open at ${target.href}\n`);
   const input = opts.file !== undefined && opts.file !== '-' ? createReadStream(opts.file) : process.stdin;

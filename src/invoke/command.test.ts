@@ -620,12 +620,22 @@ test('smkit invoke --session-id reports the session an answer opened or closed o
   }
 });
 
-test('smkit invoke --bidi gives up on a server that takes the connection but never answers the handshake after --timeout, instead of waiting for ever', { timeout: 20_000 }, async () => {
+test('smkit invoke --bidi gives up on a server that takes the connection but never answers the handshake (or answers it a line at a time) after --timeout, instead of waiting for ever', { timeout: 20_000 }, async () => {
   const net = await import('node:net');
   const sockets = new Set<import('node:net').Socket>();
+  const drips = new Set<NodeJS.Timeout>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.resume();
+    socket.on('error', () => undefined);
+    // /drip: a header line every 50 ms, which keeps the socket from ever being idle for --timeout.
+    socket.once('data', (request: Buffer) => {
+      if (!request.toString('latin1').startsWith('GET /drip')) return;
+      socket.write('HTTP/1.1 101 Switching Protocols\r\n');
+      const drip = setInterval(() => socket.write('X-Pad: 1\r\n'), 50);
+      drips.add(drip);
+      socket.once('close', () => clearInterval(drip));
+    });
   });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-bidi-stall-'));
   try {
@@ -637,8 +647,13 @@ test('smkit invoke --bidi gives up on a server that takes the connection but nev
       code: 'ERR_INVOKE_FAILED',
       message: `ws://127.0.0.1:${port}/invocations-bidirectional-stream: the stream did not open within 0.3 s (--timeout)`,
     });
+    await assert.rejects(bidiCommand(`http://127.0.0.1:${port}/drip`, { file, idle: '2', timeout: '0.3' }), {
+      code: 'ERR_INVOKE_FAILED',
+      message: `ws://127.0.0.1:${port}/drip: the stream did not open within 0.3 s (--timeout)`,
+    });
     await assert.rejects(bidiCommand(`http://127.0.0.1:${port}`, { file, idle: '2', timeout: '0' }), usage(/^--timeout="0" is invalid: /));
   } finally {
+    for (const drip of drips) clearInterval(drip);
     for (const socket of sockets) socket.destroy();
     server.close();
     rmSync(dir, { recursive: true, force: true });
