@@ -65,6 +65,11 @@ test('event stream: three messages split at every byte boundary, and sent a byte
   const stream = Buffer.concat(payloads.map(part));
   for (let at = 0; at <= stream.length; at++) assert.deepEqual(await read(pieces(stream, [at])), { payloads }, `cut at ${at}`);
   assert.deepEqual(await read(pieces(stream, [...stream.keys()])), { payloads });
+  // Longer than the pieces kept apart before they are joined (1024), and followed by another message.
+  const long = [Buffer.alloc(2500, 'a'), Buffer.from('b')];
+  const longStream = Buffer.concat(long.map(part));
+  assert.deepEqual(await read(pieces(longStream, [...longStream.keys()])), { payloads: long });
+  assert.deepEqual(await read(pieces(longStream, [...longStream.keys()].filter((i) => i % 3 === 0 || i > 2520))), { payloads: long });
 });
 
 test('event stream: a stream cut short anywhere inside a message (its prelude too) fails after the whole messages before it, naming how much arrived', async () => {

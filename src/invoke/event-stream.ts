@@ -14,6 +14,8 @@ const MAX_EVENT_PAYLOAD_BYTES = 24 * 1024 * 1024;
  * otherwise be held in memory until it ended.
  */
 const MAX_EVENT_MESSAGE_BYTES = MIN_EVENT_MESSAGE_BYTES + MAX_EVENT_HEADERS_BYTES + MAX_EVENT_PAYLOAD_BYTES;
+/** Pieces of a message not yet whole kept apart before they are joined into one. */
+const PIECES_JOINED = 1024;
 
 /**
  * What is wrong with the prelude at the start of `bytes` (at least {@link PRELUDE_BYTES} long) of a
@@ -47,13 +49,18 @@ export async function* eventStreamPayloads(url: string, body: AsyncIterable<Uint
     new ToolkitError('ERR_INVOKE_FAILED', `${url} answered 200 but its event stream is not valid: ${why}`, cause === undefined ? undefined : { cause });
   // The bytes of messages not yet whole, joined only once one is: a long message is not copied again with each piece.
   let parts: Buffer[] = [];
+  // How many of `parts` are joined pieces already, not joined again.
+  let joinedParts = 0;
   let held = 0;
   for await (const piece of body) {
     parts.push(Buffer.from(piece));
     held += piece.length;
     while (held >= 4) {
       // The prelude is read from the first piece: join the pieces it is spread over.
-      if (parts[0]!.length < Math.min(held, PRELUDE_BYTES)) parts = [Buffer.concat(parts)];
+      if (parts[0]!.length < Math.min(held, PRELUDE_BYTES)) {
+        parts = [Buffer.concat(parts)];
+        joinedParts = 0;
+      }
       // Each message starts with its total length (4 bytes, big-endian).
       const size = parts[0]!.readUInt32BE(0);
       if (size < MIN_EVENT_MESSAGE_BYTES || size > MAX_EVENT_MESSAGE_BYTES) {
@@ -72,6 +79,7 @@ export async function* eventStreamPayloads(url: string, body: AsyncIterable<Uint
       }
       const rest = all.subarray(size);
       parts = rest.length > 0 ? [rest] : [];
+      joinedParts = 0;
       held = rest.length;
       const type = message.headers[':message-type']?.value;
       if (type === 'event' && message.headers[':event-type']?.value === 'PayloadPart') yield message.body;
@@ -81,6 +89,12 @@ export async function* eventStreamPayloads(url: string, body: AsyncIterable<Uint
         const said = type === 'error' ? message.headers[':error-message']?.value : undefined;
         throw new ToolkitError('ERR_INVOKE_FAILED', `the stream broke: ${name}: ${said !== undefined ? String(said) : Buffer.from(message.body).toString('utf8')}`);
       }
+    }
+    // A message sent a few bytes at a time is not held as that many Buffers, some 130 bytes each (24 MiB in
+    // 1-byte pieces would be over 3 GB): its pieces are joined a thousand at a time, and not joined again.
+    if (parts.length - joinedParts > PIECES_JOINED) {
+      parts.push(Buffer.concat(parts.splice(joinedParts)));
+      joinedParts = parts.length;
     }
   }
   if (held > 0) throw malformed(`it ended inside a message, ${held} bytes of which arrived`);
