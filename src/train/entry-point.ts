@@ -92,6 +92,27 @@ function hasShebang(file: string): boolean {
 }
 
 /**
+ * The interpreter a `#!` first line names (what the kernel looks for: the text after `#!` up to a
+ * space, tab or line feed, so a carriage return of a Windows line end is part of it), or undefined
+ * when the file does not start with `#!`.
+ */
+export function shebangInterpreter(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const head = Buffer.alloc(256);
+    const line = head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString('latin1');
+    return line.startsWith('#!') ? /^[ \t]*([^ \t\n]*)/.exec(line.slice(2))![1] : undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Makes `file` executable unless it is already, so an executable entry point in a code directory
  * smkit cannot write (mounted read-only, another user's) runs as it is, and its mode is left alone.
  */

@@ -94,6 +94,35 @@ test('a .sh entry point with #!/bin/bash runs under bash, as STT runs it (./trai
   assert.equal(readFileSync(path.join(base, 'model', 'shell.txt'), 'utf8'), 'bash 3\n');
 });
 
+test('an entry point that cannot start for a missing program (its #! interpreter, a CRLF #! line, python3) says which, not only spawn ENOENT of a file that is there', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-enoent-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  writeFileSync(path.join(base, 'code', 'crlf.sh'), '#!/bin/sh\r\necho hi\r\n');
+  writeFileSync(path.join(base, 'code', 'train'), '#! /nonexistent/python9 -u\nprint(1)\n');
+  writeFileSync(path.join(base, 'code', 'train.py'), 'print(1)\n');
+  const run = async (program: string, env: Record<string, string> = { PATH: process.env['PATH'] ?? '' }) => {
+    rmSync(path.join(base, 'output', 'failure'), { force: true });
+    const settings = loadTrainingSettings(env, { baseDir: base, program });
+    const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
+    return [result.exitCode, readFileSync(path.join(base, 'output', 'failure'), 'utf8')];
+  };
+  const code = path.join(base, 'code');
+  assert.deepEqual(await run('crlf.sh'), [
+    1,
+    `ExecuteUserScriptError: could not start "${code}/crlf.sh": spawn ${code}/crlf.sh ENOENT: the interpreter of the entry point's #! line, "/bin/sh\\r", ends with a carriage return: the file has Windows (CRLF) line ends; convert them to LF (dos2unix, or git's core.autocrlf=false).`,
+  ]);
+  assert.deepEqual(await run('train'), [
+    1,
+    `ExecuteUserScriptError: could not start "${code}/train": spawn ${code}/train ENOENT: the interpreter of the entry point's #! line, "/nonexistent/python9", does not exist; install it in the image or change the #! line.`,
+  ]);
+  assert.deepEqual(await run('train.py', { PATH: path.join(base, 'no-such-dir') }), [
+    1,
+    'ExecuteUserScriptError: could not start "python3 train.py": spawn python3 ENOENT: python3 was not found on PATH; install it in the image to run a .py entry point.',
+  ]);
+});
+
 test('a link to nowhere at output/failure or output/success: removed when a run starts, and written over (not through) when the entry point leaves one', async (t) => {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-dangling-'));
   t.after(() => rmSync(base, { recursive: true, force: true }));

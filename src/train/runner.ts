@@ -8,7 +8,7 @@ import type { TrainingSettings } from '../config/training.js';
 import { detectGpus } from '../devices/gpus.js';
 import { isToolkitError, ToolkitError } from '../errors/catalogue.js';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
-import { entryPointCommand, resolveCodeDir, type EntryPointCommand } from './entry-point.js';
+import { entryPointCommand, resolveCodeDir, shebangInterpreter, type EntryPointCommand } from './entry-point.js';
 import { buildTrainingEnvironment, readTrainingConfig, type TrainingEnvironment } from './environment.js';
 import { TailBuffer, clearOutcome, describeScriptFailure, headlineCommand, writeFailure, writeSuccess } from './outcome.js';
 import { trainingPaths, type TrainingPaths } from './paths.js';
@@ -50,6 +50,25 @@ function nodePath(inherited: string | undefined): string {
 const MAX_ARG_STRLEN = 131_072;
 
 /**
+ * What `ENOENT` from starting the entry point means. The entry point was found before, so for one
+ * run directly it is the interpreter its `#!` line names that is missing (`spawn ./train ENOENT`
+ * names the file that is there); most often a Windows line end, whose CR the kernel takes as part
+ * of the interpreter's name. Otherwise the program that runs it (`python3`) is not on PATH.
+ */
+function missingProgram(command: EntryPointCommand): string | undefined {
+  if (command.command !== command.file) {
+    return path.isAbsolute(command.command) ? undefined : `${command.command} was not found on PATH; install it in the image to run a ${path.extname(command.file)} entry point.`;
+  }
+  const interpreter = shebangInterpreter(command.file);
+  if (interpreter === undefined) return undefined;
+  const shown = JSON.stringify(interpreter);
+  if (interpreter.endsWith('\r')) {
+    return `the interpreter of the entry point's #! line, ${shown}, ends with a carriage return: the file has Windows (CRLF) line ends; convert them to LF (dos2unix, or git's core.autocrlf=false).`;
+  }
+  return `the interpreter of the entry point's #! line, ${shown}, does not exist; install it in the image or change the #! line.`;
+}
+
+/**
  * Why the entry point could not be started: the spawn error's message, and for `E2BIG` (the
  * arguments and environment are over what `execve` takes) which string is too long, or how long
  * all of them are, and what to change. Every hyperparameter is in `SM_HPS`, `SM_TRAINING_ENV` and
@@ -57,6 +76,8 @@ const MAX_ARG_STRLEN = 131_072;
  * limit; STT fails such a job too ("Argument list too long").
  */
 function startError(err: Error, command: EntryPointCommand, env: Readonly<Record<string, string>>): string {
+  const missing = (err as NodeJS.ErrnoException).code === 'ENOENT' ? missingProgram(command) : undefined;
+  if (missing !== undefined) return `${err.message}: ${missing}`;
   if ((err as NodeJS.ErrnoException).code !== 'E2BIG') return err.message;
   const strings: [string, number][] = [
     ...Object.entries(env).map(([k, v]) => [`the environment variable ${k}`, Buffer.byteLength(`${k}=${v}`) + 1] as [string, number]),
