@@ -206,6 +206,31 @@ test('a process the entry point left running in its group is ended when the entr
   }, { timeoutMs: 20_000 });
 });
 
+test('a process outside the group (setsid) that holds stderr open does not keep smkit running once the entry point ended and its stderr was waited for', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-setsid-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  const pidFile = path.join(base, 'daemon.pid');
+  // detached: its own session, as `setsid cmd &` or a daemon that keeps its stderr.
+  writeFileSync(
+    path.join(base, 'code', 'train.mjs'),
+    `import { spawn } from 'node:child_process';\nimport { writeFileSync } from 'node:fs';\n` +
+      `const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });\nc.unref();\n` +
+      `writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));\n`,
+  );
+  const pipes = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length;
+  const before = pipes();
+  const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
+  const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  t.after(() => process.kill(pid, 'SIGKILL'));
+  assert.equal(result.exitCode, 0);
+  process.kill(pid, 0); // still running, out of the group's reach
+  // The pipe it holds is no longer this process's: open, it kept the event loop (the container's PID 1) alive until the daemon ended.
+  await until('smkit to let go of the stderr pipe the daemon holds', () => pipes() === before, { timeoutMs: 10_000 });
+});
+
 test('a hyperparameter that parses to NaN or Infinity (STT writes them into SM_TRAINING_ENV as Python does) runs the entry point, with the values as STT passes them', async (t) => {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-nan-'));
   t.after(() => rmSync(base, { recursive: true, force: true }));
