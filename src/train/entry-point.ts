@@ -43,7 +43,13 @@ export async function resolveCodeDir(paths: TrainingPaths, submitDirectories: re
   if (!existsSync(local)) throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory ${local} does not exist.`);
   if (statSync(local).isDirectory()) return path.resolve(local);
   if (/\.(tar\.gz|tgz|tar)$/.test(local)) {
-    await extractSubmitArchive(local, paths.code, signal);
+    try {
+      await extractSubmitArchive(local, paths.code, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      // tar's own errors (TAR_BAD_ARCHIVE, zlib's) name neither the file nor what it should be.
+      throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory archive ${local} could not be extracted (${(err as Error).message}); it must be a .tar.gz (or .tar) of the code directory.`, { cause: err });
+    }
     return paths.code;
   }
   throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory ${local} is neither a directory nor a .tar.gz archive.`);
