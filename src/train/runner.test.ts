@@ -231,6 +231,30 @@ test('a process outside the group (setsid) that holds stderr open does not keep 
   await until('smkit to let go of the stderr pipe the daemon holds', () => pipes() === before, { timeoutMs: 10_000 });
 });
 
+test('on SIGTERM the grace period is the group\'s: a shell script that dies of it at once does not take the checkpointing program it started with it', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-wrapper-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  const ready = path.join(base, 'ready');
+  writeFileSync(path.join(base, 'code', 'train.sh'), '#!/bin/sh\nnode save.mjs "$@"\n');
+  writeFileSync(
+    path.join(base, 'code', 'save.mjs'),
+    `import { writeFileSync } from 'node:fs';\n` +
+      // Saving a checkpoint takes a while; the shell that started it is gone by then.
+      `process.on('SIGTERM', () => setTimeout(() => { writeFileSync(process.env.SMKIT_CHECKPOINT_DIR + '/saved', 'epoch 3'); process.exit(0); }, 500));\n` +
+      `writeFileSync(${JSON.stringify(ready)}, '');\nsetInterval(() => {}, 1000);\n`,
+  );
+  const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.sh', graceSeconds: 30 });
+  const run = runTraining({ settings, logger: createLogger('silent'), numCpus: 1, numGpus: 0, numNeurons: 0 });
+  await until('the program to run', () => existsSync(ready));
+  process.emit('SIGTERM', 'SIGTERM');
+  const result = await run;
+  assert.equal(readFileSync(path.join(base, 'checkpoints', 'saved'), 'utf8'), 'epoch 3');
+  assert.equal(result.exitCode, 143);
+  assert.equal(result.failureReason?.split('\n')[0], 'Training stopped: SIGTERM received; the entry point ended with signal SIGTERM');
+});
+
 test('a hyperparameter that parses to NaN or Infinity (STT writes them into SM_TRAINING_ENV as Python does) runs the entry point, with the values as STT passes them', async (t) => {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-nan-'));
   t.after(() => rmSync(base, { recursive: true, force: true }));

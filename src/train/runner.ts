@@ -171,6 +171,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   const startup = new AbortController();
   let killed = false;
   let killTimer: NodeJS.Timeout | undefined;
+  let graceOver = () => {};
+  const graceEnded = new Promise<void>((resolve) => (graceOver = resolve));
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopSignal) return;
     stopSignal = signal;
@@ -186,6 +188,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
       killed = true;
       log.error({ graceSeconds: settings.graceSeconds }, 'the entry point did not exit in the grace period; killing it');
       signalGroup('SIGKILL');
+      graceOver();
     }, settings.graceSeconds * 1000);
   };
   const handleSignals = options.handleSignals ?? true;
@@ -271,6 +274,11 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     started.once('error', (error) => resolve({ code: null, signal: null, error }));
     started.once('exit', (code, signal) => resolve({ code, signal }));
   });
+  // Stopping, the grace period is the group's, not only the entry point's: a shell script dies of
+  // the SIGTERM at once while the program it started saves a checkpoint. Its processes share the
+  // stderr pipe, which closes when the last of them ends; until then, or the end of the grace period.
+  const entryPointKilled = killed;
+  if (stopSignal && !killed) await Promise.race([stderrDone, graceEnded]);
   clearTimeout(killTimer);
   if (handleSignals) stopHandlingSignals();
   // A container ends with its entry point, and every process in it: what the entry point left
@@ -296,7 +304,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   const oom = exitCode === 137 ? ' (OutOfMemory: Process killed by SIGKILL (signal 9))' : '';
   const how = ended.code !== null ? `exit code ${ended.code}` : `signal ${ended.signal}`;
   const headline = stopSignal
-    ? `Training stopped: ${stopSignal} received; the entry point ${killed ? `did not exit within ${settings.graceSeconds} s and was killed` : `ended with ${how}`}`
+    ? `Training stopped: ${stopSignal} received; the entry point ${entryPointKilled ? `did not exit within ${settings.graceSeconds} s and was killed` : `ended with ${how}${killed ? `; processes it started did not exit within ${settings.graceSeconds} s and were killed` : ''}`}`
     : `ExecuteUserScriptError: "${headlineCommand(command.display)}" ended with ${how}${oom}`;
   return fail(exitCode, describeScriptFailure(headline, stderrTail.text(), { summarize: !stopSignal }), environment);
 }
