@@ -98,11 +98,10 @@ function hasShebang(file: string): boolean {
 }
 
 /**
- * The interpreter a `#!` first line names (what the kernel looks for: the text after `#!` up to a
- * space, tab or line feed, so a carriage return of a Windows line end is part of it), or undefined
- * when the file does not start with `#!`.
+ * The text of a `#!` first line after the `#!`, up to the line feed, a carriage return of a Windows
+ * line end kept (the kernel keeps it too), or undefined when the file does not start with `#!`.
  */
-export function shebangInterpreter(file: string): string | undefined {
+export function shebangLine(file: string): string | undefined {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -112,7 +111,7 @@ export function shebangInterpreter(file: string): string | undefined {
   try {
     const head = Buffer.alloc(256);
     const line = head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString('latin1');
-    return line.startsWith('#!') ? /^[ \t]*([^ \t\n]*)/.exec(line.slice(2))![1] : undefined;
+    return line.startsWith('#!') ? line.slice(2).split('\n')[0] : undefined;
   } finally {
     closeSync(fd);
   }

@@ -94,25 +94,33 @@ test('a .sh entry point with #!/bin/bash runs under bash, as STT runs it (./trai
   assert.equal(readFileSync(path.join(base, 'model', 'shell.txt'), 'utf8'), 'bash 3\n');
 });
 
-test('an entry point that cannot start for a missing program (its #! interpreter, a CRLF #! line, python3) says which, not only spawn ENOENT of a file that is there', async (t) => {
+test('an entry point that cannot start for a missing program (its #! interpreter, a CRLF #! line, python3) says which, not only spawn ENOENT of a file that is there', { skip: !existsSync('/usr/bin/env') && 'no /usr/bin/env' }, async (t) => {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-enoent-'));
   t.after(() => rmSync(base, { recursive: true, force: true }));
   mkdirSync(path.join(base, 'code'));
   mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
   writeFileSync(path.join(base, 'code', 'crlf.sh'), '#!/bin/sh\r\necho hi\r\n');
+  writeFileSync(path.join(base, 'code', 'crlf-env.sh'), '#!/usr/bin/env sh\r\necho hi\r\n');
   writeFileSync(path.join(base, 'code', 'train'), '#! /nonexistent/python9 -u\nprint(1)\n');
   writeFileSync(path.join(base, 'code', 'train.py'), 'print(1)\n');
   const run = async (program: string, env: Record<string, string> = { PATH: process.env['PATH'] ?? '' }) => {
     rmSync(path.join(base, 'output', 'failure'), { force: true });
     const settings = loadTrainingSettings(env, { baseDir: base, program });
     const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
-    return [result.exitCode, readFileSync(path.join(base, 'output', 'failure'), 'utf8')];
+    return [result.exitCode, readFileSync(path.join(base, 'output', 'failure'), 'utf8')] as const;
   };
   const code = path.join(base, 'code');
   assert.deepEqual(await run('crlf.sh'), [
     1,
     `ExecuteUserScriptError: could not start "${code}/crlf.sh": spawn ${code}/crlf.sh ENOENT: the interpreter of the entry point's #! line, "/bin/sh\\r", ends with a carriage return: the file has Windows (CRLF) line ends; convert them to LF (dos2unix, or git's core.autocrlf=false).`,
   ]);
+  // env is there and fails to find `sh\r` (exit 127); its message, as a terminal shows it, is cut by the CR.
+  const [exitCode, reason] = await run('crlf-env.sh');
+  assert.equal(exitCode, 127);
+  assert.ok(
+    reason.startsWith(`ExecuteUserScriptError: "${code}/crlf-env.sh" ended with exit code 127 (the entry point's #! line ends with a carriage return: the file has Windows (CRLF) line ends; convert them to LF (dos2unix, or git's core.autocrlf=false)): `),
+    reason,
+  );
   assert.deepEqual(await run('train'), [
     1,
     `ExecuteUserScriptError: could not start "${code}/train": spawn ${code}/train ENOENT: the interpreter of the entry point's #! line, "/nonexistent/python9", does not exist; install it in the image or change the #! line.`,

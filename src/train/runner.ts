@@ -8,7 +8,7 @@ import type { TrainingSettings } from '../config/training.js';
 import { detectGpus } from '../devices/gpus.js';
 import { isToolkitError, ToolkitError } from '../errors/catalogue.js';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
-import { entryPointCommand, resolveCodeDir, shebangInterpreter, type EntryPointCommand } from './entry-point.js';
+import { entryPointCommand, resolveCodeDir, shebangLine, type EntryPointCommand } from './entry-point.js';
 import { buildTrainingEnvironment, readTrainingConfig, type TrainingEnvironment } from './environment.js';
 import { TailBuffer, clearOutcome, describeScriptFailure, headlineCommand, writeFailure, writeSuccess } from './outcome.js';
 import { trainingPaths, type TrainingPaths } from './paths.js';
@@ -49,6 +49,8 @@ function nodePath(inherited: string | undefined): string {
 /** Linux's limit on one argument or environment string, its NUL included (MAX_ARG_STRLEN, 32 pages of 4 KiB). */
 const MAX_ARG_STRLEN = 131_072;
 
+const CRLF_FIX = "the file has Windows (CRLF) line ends; convert them to LF (dos2unix, or git's core.autocrlf=false).";
+
 /**
  * What `ENOENT` from starting the entry point means. The entry point was found before, so for one
  * run directly it is the interpreter its `#!` line names that is missing (`spawn ./train ENOENT`
@@ -59,12 +61,12 @@ function missingProgram(command: EntryPointCommand): string | undefined {
   if (command.command !== command.file) {
     return path.isAbsolute(command.command) ? undefined : `${command.command} was not found on PATH; install it in the image to run a ${path.extname(command.file)} entry point.`;
   }
-  const interpreter = shebangInterpreter(command.file);
-  if (interpreter === undefined) return undefined;
+  const line = shebangLine(command.file);
+  if (line === undefined) return undefined;
+  // What the kernel looks for: the text up to a space or tab, a CR included.
+  const interpreter = /^[ \t]*([^ \t]*)/.exec(line)![1]!;
   const shown = JSON.stringify(interpreter);
-  if (interpreter.endsWith('\r')) {
-    return `the interpreter of the entry point's #! line, ${shown}, ends with a carriage return: the file has Windows (CRLF) line ends; convert them to LF (dos2unix, or git's core.autocrlf=false).`;
-  }
+  if (interpreter.endsWith('\r')) return `the interpreter of the entry point's #! line, ${shown}, ends with a carriage return: ${CRLF_FIX}`;
   return `the interpreter of the entry point's #! line, ${shown}, does not exist; install it in the image or change the #! line.`;
 }
 
@@ -302,9 +304,12 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   }
   // STT's extra_info for return code 137: most often the kernel's OOM killer.
   const oom = exitCode === 137 ? ' (OutOfMemory: Process killed by SIGKILL (signal 9))' : '';
+  // `#!/usr/bin/env bash` with a Windows line end: env is found, `bash\r` is not, and env's
+  // message (`/usr/bin/env: 'bash\r': No such file ...`) reads, as a terminal shows it, `': No such file or directory`.
+  const crlf = exitCode === 127 && command.command === command.file && shebangLine(command.file)?.endsWith('\r') ? ` (the entry point's #! line ends with a carriage return: ${CRLF_FIX.slice(0, -1)})` : '';
   const how = ended.code !== null ? `exit code ${ended.code}` : `signal ${ended.signal}`;
   const headline = stopSignal
     ? `Training stopped: ${stopSignal} received; the entry point ${entryPointKilled ? `did not exit within ${settings.graceSeconds} s and was killed` : `ended with ${how}${killed ? `; processes it started did not exit within ${settings.graceSeconds} s and were killed` : ''}`}`
-    : `ExecuteUserScriptError: "${headlineCommand(command.display)}" ended with ${how}${oom}`;
+    : `ExecuteUserScriptError: "${headlineCommand(command.display)}" ended with ${how}${oom}${crlf}`;
   return fail(exitCode, describeScriptFailure(headline, stderrTail.text(), { summarize: !stopSignal }), environment);
 }
