@@ -263,6 +263,59 @@ test('on SIGTERM the grace period is the group\'s: a shell script that dies of i
   assert.equal(result.failureReason?.split('\n')[0], 'Training stopped: SIGTERM received; the entry point ended with signal SIGTERM');
 });
 
+test('on SIGTERM the group is waited for, not the entry point\'s stderr: a program that redirected its stderr still saves, and a process outside the group holding stderr neither holds the run nor is reported killed', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-group-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  const ready = path.join(base, 'ready');
+  const saved = path.join(base, 'checkpoints', 'saved');
+  const pidFile = path.join(base, 'daemon.pid');
+  writeFileSync(path.join(base, 'code', 'redirected.sh'), '#!/bin/sh\nnode save.mjs "$@" 2>/dev/null\n');
+  writeFileSync(path.join(base, 'code', 'daemon.sh'), '#!/bin/sh\nnode daemon.mjs\nnode save.mjs "$@"\n');
+  writeFileSync(
+    path.join(base, 'code', 'daemon.mjs'),
+    `import { spawn } from 'node:child_process';\nimport { writeFileSync } from 'node:fs';\n` +
+      `const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });\nc.unref();\n` +
+      `writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));\n`,
+  );
+  writeFileSync(
+    path.join(base, 'code', 'save.mjs'),
+    `import { writeFileSync } from 'node:fs';\n` +
+      `process.on('SIGTERM', () => setTimeout(() => { writeFileSync(process.env.SMKIT_CHECKPOINT_DIR + '/saved', 'epoch 3'); process.exit(0); }, 500));\n` +
+      `writeFileSync(${JSON.stringify(ready)}, '');\nsetInterval(() => {}, 1000);\n`,
+  );
+  let daemon: number | undefined;
+  // Its pid read now: the hooks run in order, and the one before removes the tree with the pid file.
+  t.after(() => {
+    try {
+      if (daemon !== undefined) process.kill(daemon, 'SIGKILL');
+    } catch {
+      // ended already
+    }
+  });
+  const stop = async (program: string) => {
+    rmSync(ready, { force: true });
+    rmSync(saved, { force: true });
+    const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program, graceSeconds: 20 });
+    const run = runTraining({ settings, logger: createLogger('silent'), numCpus: 1, numGpus: 0, numNeurons: 0 });
+    await until('the program to run', () => existsSync(ready));
+    if (existsSync(pidFile)) daemon = Number(readFileSync(pidFile, 'utf8'));
+    process.emit('SIGTERM', 'SIGTERM');
+    const result = await run;
+    assert.equal(existsSync(saved) && readFileSync(saved, 'utf8'), 'epoch 3', `${program}: the checkpoint`);
+    assert.equal(result.exitCode, 143);
+    return result.failureReason?.split('\n')[0];
+  };
+  const headline = 'Training stopped: SIGTERM received; the entry point ended with signal SIGTERM';
+  // Waiting for stderr to close, the run SIGKILLed the program at once: nothing held stderr.
+  assert.equal(await stop('redirected.sh'), headline);
+  // Waiting for stderr to close, the run waited out the grace period for the daemon, SIGKILLed an empty group and said it killed processes.
+  assert.equal(await stop('daemon.sh'), headline);
+  assert.ok(daemon !== undefined);
+  process.kill(daemon, 0); // the daemon runs on, out of the group's reach
+});
+
 test('a hyperparameter that parses to NaN or Infinity (STT writes them into SM_TRAINING_ENV as Python does) runs the entry point, with the values as STT passes them', async (t) => {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-nan-'));
   t.after(() => rmSync(base, { recursive: true, force: true }));

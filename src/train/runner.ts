@@ -14,6 +14,7 @@ import { TailBuffer, clearOutcome, describeScriptFailure, headlineCommand, write
 import { trainingPaths, type TrainingPaths } from './paths.js';
 import { detectNeuronCores } from './neurons.js';
 import { findPipeChannels } from './pipe-channels.js';
+import { groupEnded } from './process-group.js';
 
 /** Inputs to {@link runTraining}. */
 export interface RunTrainingOptions {
@@ -277,10 +278,16 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     started.once('exit', (code, signal) => resolve({ code, signal }));
   });
   // Stopping, the grace period is the group's, not only the entry point's: a shell script dies of
-  // the SIGTERM at once while the program it started saves a checkpoint. Its processes share the
-  // stderr pipe, which closes when the last of them ends; until then, or the end of the grace period.
+  // the SIGTERM at once while the program it started saves a checkpoint. Until the last of the
+  // group's processes has ended, or the end of the grace period. Not until stderr closes: a program
+  // that redirected its stderr would be killed mid-save, and a process outside the group (setsid)
+  // holding it open would hold the run for the whole grace period, to be reported killed.
   const entryPointKilled = killed;
-  if (stopSignal && !killed) await Promise.race([stderrDone, graceEnded]);
+  if (stopSignal && !killed && !ended.error && started.pid !== undefined) {
+    const waited = new AbortController();
+    await Promise.race([groupEnded(started.pid, waited.signal), graceEnded]);
+    waited.abort();
+  }
   clearTimeout(killTimer);
   if (handleSignals) stopHandlingSignals();
   // A container ends with its entry point, and every process in it: what the entry point left

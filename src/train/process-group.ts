@@ -1,0 +1,56 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * Whether a process of the process group `pgid` is still running. On Linux, one listed in /proc
+ * in that group that is not a zombie: smkit, PID 1 of a container, does not reap the orphans of a
+ * shell entry point that end, and those stay in the group as zombies, so that the group merely
+ * existing (`kill(-pgid, 0)`) does not mean anything in it runs. Without /proc, whether the group exists.
+ */
+export function groupRunning(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (err) {
+    // EPERM: a process in it we may not signal runs all the same.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const pid of pids) {
+    if (!/^\d+$/.test(pid)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    } catch {
+      continue; // ended meanwhile
+    }
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so read after the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
+}
+
+/**
+ * Resolves once no process of the group `pgid` runs ({@link groupRunning}, checked every
+ * `intervalMs`), or never when `signal` aborts first; the polling timer is unref'd and cleared
+ * either way, so it keeps nothing alive.
+ */
+export function groupEnded(pgid: number, signal: AbortSignal, intervalMs = 100): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) return;
+    const timer = setInterval(() => {
+      if (groupRunning(pgid)) return;
+      stop();
+      resolve();
+    }, intervalMs).unref();
+    const stop = () => {
+      clearInterval(timer);
+      signal.removeEventListener('abort', stop);
+    };
+    signal.addEventListener('abort', stop, { once: true });
+  });
+}
