@@ -103,6 +103,9 @@ test('an entry point that cannot start for a missing program (its #! interpreter
   writeFileSync(path.join(base, 'code', 'crlf-env.sh'), '#!/usr/bin/env sh\r\necho hi\r\n');
   writeFileSync(path.join(base, 'code', 'train'), '#! /nonexistent/python9 -u\nprint(1)\n');
   writeFileSync(path.join(base, 'code', 'train.py'), 'print(1)\n');
+  // An interpreter that is there, itself a script whose interpreter is not: execve says ENOENT all the same.
+  writeFileSync(path.join(base, 'code', 'interpreter'), '#!/nonexistent/python9\n', { mode: 0o755 });
+  writeFileSync(path.join(base, 'code', 'nested'), `#!${path.join(base, 'code', 'interpreter')}\nprint(1)\n`);
   const run = async (program: string, env: Record<string, string> = { PATH: process.env['PATH'] ?? '' }) => {
     rmSync(path.join(base, 'output', 'failure'), { force: true });
     const settings = loadTrainingSettings(env, { baseDir: base, program });
@@ -124,6 +127,10 @@ test('an entry point that cannot start for a missing program (its #! interpreter
   assert.deepEqual(await run('train'), [
     1,
     `ExecuteUserScriptError: could not start "${code}/train": spawn ${code}/train ENOENT: the interpreter of the entry point's #! line, "/nonexistent/python9", does not exist; install it in the image or change the #! line.`,
+  ]);
+  assert.deepEqual(await run('nested'), [
+    1,
+    `ExecuteUserScriptError: could not start "${code}/nested": spawn ${code}/nested ENOENT: the interpreter of the entry point's #! line, "${code}/interpreter", is there but could not be run: a program it needs is missing (its own #! interpreter, or the loader of a binary built for another system).`,
   ]);
   assert.deepEqual(await run('train.py', { PATH: path.join(base, 'no-such-dir') }), [
     1,

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,6 +68,11 @@ function missingProgram(command: EntryPointCommand): string | undefined {
   const interpreter = /^[ \t]*([^ \t]*)/.exec(line)![1]!;
   const shown = JSON.stringify(interpreter);
   if (interpreter.endsWith('\r')) return `the interpreter of the entry point's #! line, ${shown}, ends with a carriage return: ${CRLF_FIX}`;
+  // The kernel says ENOENT too for an interpreter that is there when what it needs is not: a
+  // script's own #! interpreter, or the loader of a binary built for another system (musl, glibc).
+  if (interpreter !== '' && existsSync(path.resolve(command.cwd, interpreter))) {
+    return `the interpreter of the entry point's #! line, ${shown}, is there but could not be run: a program it needs is missing (its own #! interpreter, or the loader of a binary built for another system).`;
+  }
   return `the interpreter of the entry point's #! line, ${shown}, does not exist; install it in the image or change the #! line.`;
 }
 
