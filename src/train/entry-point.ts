@@ -47,8 +47,10 @@ export async function resolveCodeDir(paths: TrainingPaths, submitDirectories: re
       await extractSubmitArchive(local, paths.code, signal);
     } catch (err) {
       if (signal?.aborted) throw err;
-      // tar's own errors (TAR_BAD_ARCHIVE, zlib's) name neither the file nor what it should be.
-      throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory archive ${local} could not be extracted (${(err as Error).message}); it must be a .tar.gz (or .tar) of the code directory.`, { cause: err });
+      // tar's own errors (TAR_BAD_ARCHIVE, zlib's) name neither the file nor what it should be. The
+      // file's format is in question only for those (tarCode), not for one smkit cannot write out.
+      const format = (err as { tarCode?: unknown }).tarCode !== undefined ? '; it must be a .tar.gz (or .tar) of the code directory' : '';
+      throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory archive ${local} could not be extracted (${(err as Error).message})${format}.`, { cause: err });
     }
     return paths.code;
   }

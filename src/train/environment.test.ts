@@ -117,6 +117,15 @@ test('a submit directory archive that is not a .tar.gz (or is cut short) fails w
       return true;
     });
   }
+  // Where it cannot be written out (a file where the code directory goes, found before the archive is read): named, but not said to be of the wrong format.
+  const blocked = trainingPaths(path.join(dir, 'blocked'));
+  mkdirSync(blocked.base);
+  writeFileSync(blocked.code, 'not a directory');
+  await assert.rejects(resolveCodeDir(blocked, [zip]), (e: unknown) => {
+    assert.ok(isToolkitError(e) && e.code === 'ERR_TRAIN_ENTRY_POINT', String(e));
+    assert.equal(e.message, `the submit directory archive ${zip} could not be extracted (EEXIST: file already exists, mkdir '${blocked.code}').`);
+    return true;
+  });
 });
 
 test('topology: absent is [] in SM_TRAINING_ENV, and SM_TOPOLOGY is set only for a non-empty value, as in STT', () => {
