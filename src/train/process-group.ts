@@ -10,17 +10,18 @@ export function groupRunning(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
   } catch (err) {
-    // EPERM: a process in it we may not signal runs all the same.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    // EPERM: there is a process in it, one we may not signal.
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  let pids: string[];
+  let pids: number[];
   try {
-    pids = readdirSync('/proc');
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
   } catch {
     return true;
   }
-  for (const pid of pids) {
-    if (!/^\d+$/.test(pid)) continue;
+  // Newest first: the group's processes are among the last started, so a running group is found
+  // after a few reads, not after every process of a busy host.
+  for (const pid of pids.sort((a, b) => b - a)) {
     let stat: string;
     try {
       stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -36,17 +37,17 @@ export function groupRunning(pgid: number): boolean {
 
 /**
  * Resolves once no process of the group `pgid` runs ({@link groupRunning}, checked every
- * `intervalMs`), or never when `signal` aborts first; the polling timer is unref'd and cleared
- * either way, so it keeps nothing alive.
+ * `intervalMs`), or never when `signal` aborts first. The polling timer keeps the process up
+ * while it waits and is cleared either way: abort `signal` when the wait is given up.
  */
-export function groupEnded(pgid: number, signal: AbortSignal, intervalMs = 100): Promise<void> {
+export function groupEnded(pgid: number, signal: AbortSignal, intervalMs = 200): Promise<void> {
   return new Promise<void>((resolve) => {
     if (signal.aborted) return;
     const timer = setInterval(() => {
       if (groupRunning(pgid)) return;
       stop();
       resolve();
-    }, intervalMs).unref();
+    }, intervalMs);
     const stop = () => {
       clearInterval(timer);
       signal.removeEventListener('abort', stop);
