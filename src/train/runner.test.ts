@@ -270,6 +270,50 @@ test('on SIGTERM the grace period is the group\'s: a shell script that dies of i
   assert.equal(result.failureReason?.split('\n')[0], 'Training stopped: SIGTERM received; the entry point ended with signal SIGTERM');
 });
 
+test('on SIGTERM a program the shell script started that outlives the grace period is killed, and the headline and log say it was that program, not the entry point', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-stubborn-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  const ready = path.join(base, 'ready');
+  const pidFile = path.join(base, 'stubborn.pid');
+  writeFileSync(path.join(base, 'code', 'train.sh'), '#!/bin/sh\nnode stubborn.mjs\n');
+  writeFileSync(
+    path.join(base, 'code', 'stubborn.mjs'),
+    `import { writeFileSync } from 'node:fs';\nprocess.on('SIGTERM', () => {});\n` +
+      `writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));\nwriteFileSync(${JSON.stringify(ready)}, '');\nsetInterval(() => {}, 1000);\n`,
+  );
+  const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.sh', graceSeconds: 1 });
+  const lines: Array<{ msg?: string }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg?: string }) });
+  const run = runTraining({ settings, logger, numCpus: 1, numGpus: 0, numNeurons: 0 });
+  await until('the program to run', () => existsSync(ready));
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  t.after(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Ended, as it should be.
+    }
+  });
+  process.emit('SIGTERM', 'SIGTERM');
+  const result = await run;
+  assert.equal(result.exitCode, 143);
+  assert.equal(
+    result.failureReason?.split('\n')[0],
+    'Training stopped: SIGTERM received; the entry point ended with signal SIGTERM; processes it started did not exit within 1 s and were killed',
+  );
+  assert.ok(lines.some((l) => l.msg === 'processes the entry point started did not exit in the grace period; killing them'), JSON.stringify(lines.map((l) => l.msg)));
+  await until(`the stubborn program ${pid} to end`, () => {
+    try {
+      process.kill(pid, 0);
+      return readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.startsWith('Z') ?? false;
+    } catch {
+      return true;
+    }
+  });
+});
+
 test('on SIGTERM the group is waited for, not the entry point\'s stderr: a program that redirected its stderr still saves, and a process outside the group holding stderr neither holds the run nor is reported killed', async (t) => {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-group-'));
   t.after(() => rmSync(base, { recursive: true, force: true }));

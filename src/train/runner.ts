@@ -194,7 +194,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     signalGroup(signal);
     killTimer = setTimeout(() => {
       killed = true;
-      log.error({ graceSeconds: settings.graceSeconds }, 'the entry point did not exit in the grace period; killing it');
+      const entryPointRuns = child?.exitCode === null && child.signalCode === null;
+      log.error({ graceSeconds: settings.graceSeconds }, entryPointRuns ? 'the entry point did not exit in the grace period; killing it' : 'processes the entry point started did not exit in the grace period; killing them');
       signalGroup('SIGKILL');
       graceOver();
     }, settings.graceSeconds * 1000);
