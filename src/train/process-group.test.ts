@@ -47,4 +47,7 @@ test('groupEnded resolves once the group has ended, and never when aborted first
   leader.kill('SIGKILL');
   await ended;
   assert.equal(settled, false, 'an aborted wait does not resolve');
+  // An ended group: at once, not at the first poll.
+  const first = await Promise.race([groupEnded(leader.pid!, new AbortController().signal, 10).then(() => 'ended'), new Promise((r) => setImmediate(() => r('polled')))]);
+  assert.equal(first, 'ended');
 });

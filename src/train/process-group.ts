@@ -43,6 +43,8 @@ export function groupRunning(pgid: number): boolean {
 export function groupEnded(pgid: number, signal: AbortSignal, intervalMs = 200): Promise<void> {
   return new Promise<void>((resolve) => {
     if (signal.aborted) return;
+    // Most often (an entry point that ran nothing else) it has ended already: no wait of a poll.
+    if (!groupRunning(pgid)) return resolve();
     const timer = setInterval(() => {
       if (groupRunning(pgid)) return;
       stop();
