@@ -43,7 +43,15 @@ export async function resolveCodeDir(paths: TrainingPaths, submitDirectories: re
   if (!existsSync(local)) throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory ${local} does not exist.`);
   if (statSync(local).isDirectory()) return path.resolve(local);
   if (/\.(tar\.gz|tgz|tar)$/.test(local)) {
-    await extractSubmitArchive(local, paths.code, signal);
+    try {
+      await extractSubmitArchive(local, paths.code, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      // tar's own errors (TAR_BAD_ARCHIVE, zlib's) name neither the file nor what it should be. The
+      // file's format is in question only for those (tarCode), not for one smkit cannot write out.
+      const format = (err as { tarCode?: unknown }).tarCode !== undefined ? '; it must be a .tar.gz (or .tar) of the code directory' : '';
+      throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory archive ${local} could not be extracted (${(err as Error).message})${format}.`, { cause: err });
+    }
     return paths.code;
   }
   throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory ${local} is neither a directory nor a .tar.gz archive.`);
@@ -86,6 +94,26 @@ function hasShebang(file: string): boolean {
   try {
     const head = Buffer.alloc(2);
     return readSync(fd, head, 0, 2, 0) === 2 && head.toString('latin1') === '#!';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The text of a `#!` first line after the `#!`, up to the line feed, a carriage return of a Windows
+ * line end kept (the kernel keeps it too), or undefined when the file does not start with `#!`.
+ */
+export function shebangLine(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const head = Buffer.alloc(256);
+    const line = head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString('latin1');
+    return line.startsWith('#!') ? line.slice(2).split('\n')[0] : undefined;
   } finally {
     closeSync(fd);
   }

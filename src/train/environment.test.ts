@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildTrainingEnvironment, readTrainingConfig, toCmdArgs, type TrainingConfig } from './environment.js';
 import { isToolkitError } from '../errors/catalogue.js';
-import { entryPointCommand } from './entry-point.js';
+import { entryPointCommand, resolveCodeDir } from './entry-point.js';
 import { detectNeuronCores } from './neurons.js';
 import { trainingPaths } from './paths.js';
 import { PyDict, pyJsonLoads } from './py-json.js';
@@ -95,6 +95,37 @@ test('entry points run by type and must stay inside the code directory', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a submit directory archive that is not a .tar.gz (or is cut short) fails with ERR_TRAIN_ENTRY_POINT naming it, not ERR_INTERNAL and a stack', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-archive-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const paths = trainingPaths(path.join(dir, 'ml'));
+  const zip = path.join(dir, 'sourcedir.tar.gz');
+  writeFileSync(zip, Buffer.from('PK\x03\x04 a zip file, named .tar.gz'));
+  const cut = path.join(dir, 'cut.tgz');
+  writeFileSync(cut, Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0x03]));
+  for (const [archive, why] of [
+    [zip, /TAR_BAD_ARCHIVE/],
+    [cut, /unexpected end of file/],
+  ] as const) {
+    await assert.rejects(resolveCodeDir(paths, [archive]), (e: unknown) => {
+      assert.ok(isToolkitError(e) && e.code === 'ERR_TRAIN_ENTRY_POINT', String(e));
+      assert.ok(e.message.startsWith(`the submit directory archive ${archive} could not be extracted (`), e.message);
+      assert.match(e.message, why);
+      assert.match(e.message, /; it must be a \.tar\.gz \(or \.tar\) of the code directory\.$/);
+      return true;
+    });
+  }
+  // Where it cannot be written out (a file where the code directory goes, found before the archive is read): named, but not said to be of the wrong format.
+  const blocked = trainingPaths(path.join(dir, 'blocked'));
+  mkdirSync(blocked.base);
+  writeFileSync(blocked.code, 'not a directory');
+  await assert.rejects(resolveCodeDir(blocked, [zip]), (e: unknown) => {
+    assert.ok(isToolkitError(e) && e.code === 'ERR_TRAIN_ENTRY_POINT', String(e));
+    assert.equal(e.message, `the submit directory archive ${zip} could not be extracted (EEXIST: file already exists, mkdir '${blocked.code}').`);
+    return true;
+  });
 });
 
 test('topology: absent is [] in SM_TRAINING_ENV, and SM_TOPOLOGY is set only for a non-empty value, as in STT', () => {

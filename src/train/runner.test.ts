@@ -94,6 +94,50 @@ test('a .sh entry point with #!/bin/bash runs under bash, as STT runs it (./trai
   assert.equal(readFileSync(path.join(base, 'model', 'shell.txt'), 'utf8'), 'bash 3\n');
 });
 
+test('an entry point that cannot start for a missing program (its #! interpreter, a CRLF #! line, python3) says which, not only spawn ENOENT of a file that is there', { skip: !existsSync('/usr/bin/env') && 'no /usr/bin/env' }, async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-enoent-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  writeFileSync(path.join(base, 'code', 'crlf.sh'), '#!/bin/sh\r\necho hi\r\n');
+  writeFileSync(path.join(base, 'code', 'crlf-env.sh'), '#!/usr/bin/env sh\r\necho hi\r\n');
+  writeFileSync(path.join(base, 'code', 'train'), '#! /nonexistent/python9 -u\nprint(1)\n');
+  writeFileSync(path.join(base, 'code', 'train.py'), 'print(1)\n');
+  // An interpreter that is there, itself a script whose interpreter is not: execve says ENOENT all the same.
+  writeFileSync(path.join(base, 'code', 'interpreter'), '#!/nonexistent/python9\n', { mode: 0o755 });
+  writeFileSync(path.join(base, 'code', 'nested'), `#!${path.join(base, 'code', 'interpreter')}\nprint(1)\n`);
+  const run = async (program: string, env: Record<string, string> = { PATH: process.env['PATH'] ?? '' }) => {
+    rmSync(path.join(base, 'output', 'failure'), { force: true });
+    const settings = loadTrainingSettings(env, { baseDir: base, program });
+    const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
+    return [result.exitCode, readFileSync(path.join(base, 'output', 'failure'), 'utf8')] as const;
+  };
+  const code = path.join(base, 'code');
+  assert.deepEqual(await run('crlf.sh'), [
+    1,
+    `ExecuteUserScriptError: could not start "${code}/crlf.sh": spawn ${code}/crlf.sh ENOENT: the interpreter of the entry point's #! line, "/bin/sh\\r", ends with a carriage return: the file has Windows (CRLF) line ends; convert them to LF (dos2unix, or git's core.autocrlf=false).`,
+  ]);
+  // env is there and fails to find `sh\r` (exit 127); its message, as a terminal shows it, is cut by the CR.
+  const [exitCode, reason] = await run('crlf-env.sh');
+  assert.equal(exitCode, 127);
+  assert.ok(
+    reason.startsWith(`ExecuteUserScriptError: "${code}/crlf-env.sh" ended with exit code 127 (the entry point's #! line ends with a carriage return: the file has Windows (CRLF) line ends; convert them to LF (dos2unix, or git's core.autocrlf=false)): `),
+    reason,
+  );
+  assert.deepEqual(await run('train'), [
+    1,
+    `ExecuteUserScriptError: could not start "${code}/train": spawn ${code}/train ENOENT: the interpreter of the entry point's #! line, "/nonexistent/python9", does not exist; install it in the image or change the #! line.`,
+  ]);
+  assert.deepEqual(await run('nested'), [
+    1,
+    `ExecuteUserScriptError: could not start "${code}/nested": spawn ${code}/nested ENOENT: the interpreter of the entry point's #! line, "${code}/interpreter", is there but could not be run: a program it needs is missing (its own #! interpreter, or the loader of a binary built for another system).`,
+  ]);
+  assert.deepEqual(await run('train.py', { PATH: path.join(base, 'no-such-dir') }), [
+    1,
+    'ExecuteUserScriptError: could not start "python3 train.py": spawn python3 ENOENT: python3 was not found on PATH; install it in the image to run a .py entry point.',
+  ]);
+});
+
 test('a link to nowhere at output/failure or output/success: removed when a run starts, and written over (not through) when the entry point leaves one', async (t) => {
   const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-dangling-'));
   t.after(() => rmSync(base, { recursive: true, force: true }));
@@ -175,6 +219,152 @@ test('a process the entry point left running in its group is ended when the entr
       return true;
     }
   }, { timeoutMs: 20_000 });
+});
+
+test('a process outside the group (setsid) that holds stderr open does not keep smkit running once the entry point ended and its stderr was waited for', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-setsid-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  const pidFile = path.join(base, 'daemon.pid');
+  // detached: its own session, as `setsid cmd &` or a daemon that keeps its stderr.
+  writeFileSync(
+    path.join(base, 'code', 'train.mjs'),
+    `import { spawn } from 'node:child_process';\nimport { writeFileSync } from 'node:fs';\n` +
+      `const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });\nc.unref();\n` +
+      `writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));\n`,
+  );
+  const pipes = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length;
+  const before = pipes();
+  const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
+  const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  t.after(() => process.kill(pid, 'SIGKILL'));
+  assert.equal(result.exitCode, 0);
+  process.kill(pid, 0); // still running, out of the group's reach
+  // The pipe it holds is no longer this process's: open, it kept the event loop (the container's PID 1) alive until the daemon ended.
+  await until('smkit to let go of the stderr pipe the daemon holds', () => pipes() === before, { timeoutMs: 10_000 });
+});
+
+test('on SIGTERM the grace period is the group\'s: a shell script that dies of it at once does not take the checkpointing program it started with it', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-wrapper-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  const ready = path.join(base, 'ready');
+  writeFileSync(path.join(base, 'code', 'train.sh'), '#!/bin/sh\nnode save.mjs "$@"\n');
+  writeFileSync(
+    path.join(base, 'code', 'save.mjs'),
+    `import { writeFileSync } from 'node:fs';\n` +
+      // Saving a checkpoint takes a while; the shell that started it is gone by then.
+      `process.on('SIGTERM', () => setTimeout(() => { writeFileSync(process.env.SMKIT_CHECKPOINT_DIR + '/saved', 'epoch 3'); process.exit(0); }, 500));\n` +
+      `writeFileSync(${JSON.stringify(ready)}, '');\nsetInterval(() => {}, 1000);\n`,
+  );
+  const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.sh', graceSeconds: 30 });
+  const run = runTraining({ settings, logger: createLogger('silent'), numCpus: 1, numGpus: 0, numNeurons: 0 });
+  await until('the program to run', () => existsSync(ready));
+  process.emit('SIGTERM', 'SIGTERM');
+  const result = await run;
+  assert.equal(readFileSync(path.join(base, 'checkpoints', 'saved'), 'utf8'), 'epoch 3');
+  assert.equal(result.exitCode, 143);
+  assert.equal(result.failureReason?.split('\n')[0], 'Training stopped: SIGTERM received; the entry point ended with signal SIGTERM');
+});
+
+test('on SIGTERM a program the shell script started that outlives the grace period is killed, and the headline and log say it was that program, not the entry point', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-stubborn-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  const ready = path.join(base, 'ready');
+  const pidFile = path.join(base, 'stubborn.pid');
+  writeFileSync(path.join(base, 'code', 'train.sh'), '#!/bin/sh\nnode stubborn.mjs\n');
+  writeFileSync(
+    path.join(base, 'code', 'stubborn.mjs'),
+    `import { writeFileSync } from 'node:fs';\nprocess.on('SIGTERM', () => {});\n` +
+      `writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));\nwriteFileSync(${JSON.stringify(ready)}, '');\nsetInterval(() => {}, 1000);\n`,
+  );
+  const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.sh', graceSeconds: 1 });
+  const lines: Array<{ msg?: string }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg?: string }) });
+  const run = runTraining({ settings, logger, numCpus: 1, numGpus: 0, numNeurons: 0 });
+  await until('the program to run', () => existsSync(ready));
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  t.after(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Ended, as it should be.
+    }
+  });
+  process.emit('SIGTERM', 'SIGTERM');
+  const result = await run;
+  assert.equal(result.exitCode, 143);
+  assert.equal(
+    result.failureReason?.split('\n')[0],
+    'Training stopped: SIGTERM received; the entry point ended with signal SIGTERM; processes it started did not exit within 1 s and were killed',
+  );
+  assert.ok(lines.some((l) => l.msg === 'processes the entry point started did not exit in the grace period; killing them'), JSON.stringify(lines.map((l) => l.msg)));
+  await until(`the stubborn program ${pid} to end`, () => {
+    try {
+      process.kill(pid, 0);
+      return readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.startsWith('Z') ?? false;
+    } catch {
+      return true;
+    }
+  });
+});
+
+test('on SIGTERM the group is waited for, not the entry point\'s stderr: a program that redirected its stderr still saves, and a process outside the group holding stderr neither holds the run nor is reported killed', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-group-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  const ready = path.join(base, 'ready');
+  const saved = path.join(base, 'checkpoints', 'saved');
+  const pidFile = path.join(base, 'daemon.pid');
+  writeFileSync(path.join(base, 'code', 'redirected.sh'), '#!/bin/sh\nnode save.mjs "$@" 2>/dev/null\n');
+  writeFileSync(path.join(base, 'code', 'daemon.sh'), '#!/bin/sh\nnode daemon.mjs\nnode save.mjs "$@"\n');
+  writeFileSync(
+    path.join(base, 'code', 'daemon.mjs'),
+    `import { spawn } from 'node:child_process';\nimport { writeFileSync } from 'node:fs';\n` +
+      `const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });\nc.unref();\n` +
+      `writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));\n`,
+  );
+  writeFileSync(
+    path.join(base, 'code', 'save.mjs'),
+    `import { writeFileSync } from 'node:fs';\n` +
+      `process.on('SIGTERM', () => setTimeout(() => { writeFileSync(process.env.SMKIT_CHECKPOINT_DIR + '/saved', 'epoch 3'); process.exit(0); }, 500));\n` +
+      `writeFileSync(${JSON.stringify(ready)}, '');\nsetInterval(() => {}, 1000);\n`,
+  );
+  let daemon: number | undefined;
+  // Its pid read now: the hooks run in order, and the one before removes the tree with the pid file.
+  t.after(() => {
+    try {
+      if (daemon !== undefined) process.kill(daemon, 'SIGKILL');
+    } catch {
+      // ended already
+    }
+  });
+  const stop = async (program: string) => {
+    rmSync(ready, { force: true });
+    rmSync(saved, { force: true });
+    const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program, graceSeconds: 20 });
+    const run = runTraining({ settings, logger: createLogger('silent'), numCpus: 1, numGpus: 0, numNeurons: 0 });
+    await until('the program to run', () => existsSync(ready));
+    if (existsSync(pidFile)) daemon = Number(readFileSync(pidFile, 'utf8'));
+    process.emit('SIGTERM', 'SIGTERM');
+    const result = await run;
+    assert.equal(existsSync(saved) && readFileSync(saved, 'utf8'), 'epoch 3', `${program}: the checkpoint`);
+    assert.equal(result.exitCode, 143);
+    return result.failureReason?.split('\n')[0];
+  };
+  const headline = 'Training stopped: SIGTERM received; the entry point ended with signal SIGTERM';
+  // Waiting for stderr to close, the run SIGKILLed the program at once: nothing held stderr.
+  assert.equal(await stop('redirected.sh'), headline);
+  // Waiting for stderr to close, the run waited out the grace period for the daemon, SIGKILLed an empty group and said it killed processes.
+  assert.equal(await stop('daemon.sh'), headline);
+  assert.ok(daemon !== undefined);
+  process.kill(daemon, 0); // the daemon runs on, out of the group's reach
 });
 
 test('a hyperparameter that parses to NaN or Infinity (STT writes them into SM_TRAINING_ENV as Python does) runs the entry point, with the values as STT passes them', async (t) => {

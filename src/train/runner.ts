@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,12 +8,13 @@ import type { TrainingSettings } from '../config/training.js';
 import { detectGpus } from '../devices/gpus.js';
 import { isToolkitError, ToolkitError } from '../errors/catalogue.js';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
-import { entryPointCommand, resolveCodeDir, type EntryPointCommand } from './entry-point.js';
+import { entryPointCommand, resolveCodeDir, shebangLine, type EntryPointCommand } from './entry-point.js';
 import { buildTrainingEnvironment, readTrainingConfig, type TrainingEnvironment } from './environment.js';
 import { TailBuffer, clearOutcome, describeScriptFailure, headlineCommand, writeFailure, writeSuccess } from './outcome.js';
 import { trainingPaths, type TrainingPaths } from './paths.js';
 import { detectNeuronCores } from './neurons.js';
 import { findPipeChannels } from './pipe-channels.js';
+import { groupEnded } from './process-group.js';
 
 /** Inputs to {@link runTraining}. */
 export interface RunTrainingOptions {
@@ -49,6 +50,32 @@ function nodePath(inherited: string | undefined): string {
 /** Linux's limit on one argument or environment string, its NUL included (MAX_ARG_STRLEN, 32 pages of 4 KiB). */
 const MAX_ARG_STRLEN = 131_072;
 
+const CRLF_FIX = "the file has Windows (CRLF) line ends; convert them to LF (dos2unix, or git's core.autocrlf=false).";
+
+/**
+ * What `ENOENT` from starting the entry point means. The entry point was found before, so for one
+ * run directly it is the interpreter its `#!` line names that is missing (`spawn ./train ENOENT`
+ * names the file that is there); most often a Windows line end, whose CR the kernel takes as part
+ * of the interpreter's name. Otherwise the program that runs it (`python3`) is not on PATH.
+ */
+function missingProgram(command: EntryPointCommand): string | undefined {
+  if (command.command !== command.file) {
+    return path.isAbsolute(command.command) ? undefined : `${command.command} was not found on PATH; install it in the image to run a ${path.extname(command.file)} entry point.`;
+  }
+  const line = shebangLine(command.file);
+  if (line === undefined) return undefined;
+  // What the kernel looks for: the text up to a space or tab, a CR included.
+  const interpreter = /^[ \t]*([^ \t]*)/.exec(line)![1]!;
+  const shown = JSON.stringify(interpreter);
+  if (interpreter.endsWith('\r')) return `the interpreter of the entry point's #! line, ${shown}, ends with a carriage return: ${CRLF_FIX}`;
+  // The kernel says ENOENT too for an interpreter that is there when what it needs is not: a
+  // script's own #! interpreter, or the loader of a binary built for another system (musl, glibc).
+  if (interpreter !== '' && existsSync(path.resolve(command.cwd, interpreter))) {
+    return `the interpreter of the entry point's #! line, ${shown}, is there but could not be run: a program it needs is missing (its own #! interpreter, or the loader of a binary built for another system).`;
+  }
+  return `the interpreter of the entry point's #! line, ${shown}, does not exist; install it in the image or change the #! line.`;
+}
+
 /**
  * Why the entry point could not be started: the spawn error's message, and for `E2BIG` (the
  * arguments and environment are over what `execve` takes) which string is too long, or how long
@@ -57,6 +84,8 @@ const MAX_ARG_STRLEN = 131_072;
  * limit; STT fails such a job too ("Argument list too long").
  */
 function startError(err: Error, command: EntryPointCommand, env: Readonly<Record<string, string>>): string {
+  const missing = (err as NodeJS.ErrnoException).code === 'ENOENT' ? missingProgram(command) : undefined;
+  if (missing !== undefined) return `${err.message}: ${missing}`;
   if ((err as NodeJS.ErrnoException).code !== 'E2BIG') return err.message;
   const strings: [string, number][] = [
     ...Object.entries(env).map(([k, v]) => [`the environment variable ${k}`, Buffer.byteLength(`${k}=${v}`) + 1] as [string, number]),
@@ -150,6 +179,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   const startup = new AbortController();
   let killed = false;
   let killTimer: NodeJS.Timeout | undefined;
+  let graceOver = () => {};
+  const graceEnded = new Promise<void>((resolve) => (graceOver = resolve));
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopSignal) return;
     stopSignal = signal;
@@ -163,8 +194,10 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     signalGroup(signal);
     killTimer = setTimeout(() => {
       killed = true;
-      log.error({ graceSeconds: settings.graceSeconds }, 'the entry point did not exit in the grace period; killing it');
+      const entryPointRuns = child?.exitCode === null && child.signalCode === null;
+      log.error({ graceSeconds: settings.graceSeconds }, entryPointRuns ? 'the entry point did not exit in the grace period; killing it' : 'processes the entry point started did not exit in the grace period; killing them');
       signalGroup('SIGKILL');
+      graceOver();
     }, settings.graceSeconds * 1000);
   };
   const handleSignals = options.handleSignals ?? true;
@@ -250,6 +283,17 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
     started.once('error', (error) => resolve({ code: null, signal: null, error }));
     started.once('exit', (code, signal) => resolve({ code, signal }));
   });
+  // Stopping, the grace period is the group's, not only the entry point's: a shell script dies of
+  // the SIGTERM at once while the program it started saves a checkpoint. Until the last of the
+  // group's processes has ended, or the end of the grace period. Not until stderr closes: a program
+  // that redirected its stderr would be killed mid-save, and a process outside the group (setsid)
+  // holding it open would hold the run for the whole grace period, to be reported killed.
+  const entryPointKilled = killed;
+  if (stopSignal && !killed && !ended.error && started.pid !== undefined) {
+    const waited = new AbortController();
+    await Promise.race([groupEnded(started.pid, waited.signal), graceEnded]);
+    waited.abort();
+  }
   clearTimeout(killTimer);
   if (handleSignals) stopHandlingSignals();
   // A container ends with its entry point, and every process in it: what the entry point left
@@ -258,6 +302,9 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   signalGroup('SIGKILL');
   // Bounded: a grandchild holding stderr open must not keep the run alive.
   await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 2000).unref())]);
+  // And let go of it: a process outside the group (setsid) holding it open would otherwise keep
+  // smkit, PID 1 of the container, running after the outcome is written, until the job's time runs out.
+  started.stderr.destroy();
 
   if (ended.error) {
     return fail(1, `ExecuteUserScriptError: could not start "${headlineCommand(command.display)}": ${startError(ended.error, command, env)}`, environment);
@@ -270,9 +317,12 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   }
   // STT's extra_info for return code 137: most often the kernel's OOM killer.
   const oom = exitCode === 137 ? ' (OutOfMemory: Process killed by SIGKILL (signal 9))' : '';
+  // `#!/usr/bin/env bash` with a Windows line end: env is found, `bash\r` is not, and env's
+  // message (`/usr/bin/env: 'bash\r': No such file ...`) reads, as a terminal shows it, `': No such file or directory`.
+  const crlf = exitCode === 127 && command.command === command.file && shebangLine(command.file)?.endsWith('\r') ? ` (the entry point's #! line ends with a carriage return: ${CRLF_FIX.slice(0, -1)})` : '';
   const how = ended.code !== null ? `exit code ${ended.code}` : `signal ${ended.signal}`;
   const headline = stopSignal
-    ? `Training stopped: ${stopSignal} received; the entry point ${killed ? `did not exit within ${settings.graceSeconds} s and was killed` : `ended with ${how}`}`
-    : `ExecuteUserScriptError: "${headlineCommand(command.display)}" ended with ${how}${oom}`;
+    ? `Training stopped: ${stopSignal} received; the entry point ${entryPointKilled ? `did not exit within ${settings.graceSeconds} s and was killed` : `ended with ${how}${killed ? `; processes it started did not exit within ${settings.graceSeconds} s and were killed` : ''}`}`
+    : `ExecuteUserScriptError: "${headlineCommand(command.display)}" ended with ${how}${oom}${crlf}`;
   return fail(exitCode, describeScriptFailure(headline, stderrTail.text(), { summarize: !stopSignal }), environment);
 }
