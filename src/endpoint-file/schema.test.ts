@@ -324,6 +324,23 @@ test('asyncInference: s3:// paths are kept, local ones resolved; it stands for t
   bad({ outputPath: 's3://b/out', notificationConfig: {} }, /unknown key "notificationConfig"/);
 });
 
+test('an S3 destination longer than the 512 characters CreateEndpointConfig takes (DestinationS3Uri) is refused naming its key, counted as the s3:// URI deploy sends; a local folder has no such bound', () => {
+  const parse = (endpoint: Record<string, unknown>) => parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], ...endpoint }] }, resolve, read).endpoints[0]!;
+  const uri = (length: number): string => `s3://b/${'k'.repeat(length - 's3://b/'.length)}`;
+  assert.equal(parse({ dataCapture: { destination: uri(512) } }).dataCapture!.destination, uri(512));
+  const refused = (endpoint: Record<string, unknown>, pattern: RegExp): void => {
+    assert.throws(() => parse(endpoint), (err: Error & { code?: string }) => err.code === 'ERR_ENDPOINT_FILE_INVALID' && pattern.test(err.message), JSON.stringify(endpoint).slice(0, 80));
+  };
+  refused({ dataCapture: { destination: uri(513) } }, /^endpoints\[0\]\.dataCapture\.destination: is 513 characters long; SageMaker takes an S3 location of at most 512 here \(DestinationS3Uri\)/);
+  refused({ asyncInference: { outputPath: uri(600) } }, /^endpoints\[0\]\.asyncInference\.outputPath: is 600 characters long/);
+  refused({ asyncInference: { outputPath: 's3://b/o/', failurePath: uri(513) } }, /^endpoints\[0\]\.asyncInference\.failurePath: is 513 characters long/);
+  // 'https://b.s3.amazonaws.com/' is 27 characters, 's3://b/' 7: the URL's 530 are the URI's 510.
+  const url = `https://b.s3.amazonaws.com/${'k'.repeat(503)}`;
+  assert.equal(parse({ asyncInference: { outputPath: url } }).asyncInference!.outputPath, uri(510));
+  refused({ asyncInference: { outputPath: `${url}kkk` } }, /outputPath: is 513 characters long as the s3:\/\/ URI it names/);
+  assert.equal(parse({ dataCapture: { destination: 'd'.repeat(600) } }).dataCapture!.destination, `/base/${'d'.repeat(600)}`);
+});
+
 test('S3 destinations take Amazon S3 https:// URLs, as CreateEndpointConfig does, as the s3:// URI they name; any other URL is refused naming its key, not taken for a folder', () => {
   const parse = (endpoint: Record<string, unknown>) => parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], ...endpoint }] }, resolve, read).endpoints[0]!;
   const e = parse({
