@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs, rmSync } from 'node:fs';
+import { constants, promises as fs, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { countText } from '../errors/count-text.js';
@@ -213,6 +214,33 @@ test('a file that is not a tarball is ERR_ARCHIVE_INVALID', async () => {
     const p = path.join(tmp, 'bad.tar.gz');
     await fs.writeFile(p, 'not a tarball at all'.repeat(50));
     await assert.rejects(extractModelArchive(p, path.join(tmp, 'd')), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_ARCHIVE_INVALID');
+  });
+});
+
+test('an archive path that is a FIFO, a folder or missing is ERR_ARCHIVE_INVALID saying what it is, and nothing is extracted: opening a FIFO waited for a writer for good (a multi-model TargetModel naming one held its invocation forever)', { timeout: 20_000 }, async () => {
+  await withTmp(async (tmp) => {
+    const fifo = path.join(tmp, 'fifo.tar.gz');
+    execFileSync('mkfifo', [fifo]);
+    await fs.mkdir(path.join(tmp, 'folder.tar.gz'));
+    try {
+      for (const [name, message] of [
+        ['fifo.tar.gz', /fifo\.tar\.gz is not a tar or tar\.gz archive: it is a FIFO \(named pipe\), not a file$/],
+        ['folder.tar.gz', /folder\.tar\.gz is not a tar or tar\.gz archive: it is a folder, not a file$/],
+        ['missing.tar.gz', /missing\.tar\.gz cannot be read: ENOENT/],
+      ] as const) {
+        const dest = path.join(tmp, `${name}.d`);
+        await assert.rejects(extractModelArchive(path.join(tmp, name), dest), (err: unknown) => {
+          assert.ok(err instanceof ToolkitError, String(err));
+          assert.equal(err.code, 'ERR_ARCHIVE_INVALID');
+          assert.match(err.message, message);
+          return true;
+        });
+        assert.equal(await exists(dest), false, name);
+      }
+    } finally {
+      // Releases a reader still waiting on the FIFO (before the fix), so the process can end.
+      await fs.open(fifo, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => undefined);
+    }
   });
 });
 

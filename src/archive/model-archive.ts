@@ -1,4 +1,4 @@
-import { constants, createReadStream, existsSync, promises as fs, type Stats } from 'node:fs';
+import { constants, existsSync, promises as fs, type ReadStream, type Stats } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
 import os from 'node:os';
@@ -393,13 +393,21 @@ interface TarData {
  */
 async function openTar(tarPath: string, limit = Number.POSITIVE_INFINITY): Promise<TarData> {
   const head = Buffer.alloc(2);
-  const file = await fs.open(tarPath);
+  // Non-blocking, and read from the file checked: opening a FIFO waited for a writer for good (a
+  // multi-model TargetModel naming one held its invocation, and a thread of libuv's pool, forever).
+  const file = await fs.open(tarPath, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0)).catch((err: Error) => {
+    throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} cannot be read: ${err.message}`, { cause: err });
+  });
+  let source: ReadStream;
   try {
+    const st = await file.stat();
+    if (!st.isFile()) throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} is not a tar or tar.gz archive: it is ${notAFile(st)}, not a file`);
     await file.read(head, 0, 2, 0);
-  } finally {
+    source = file.createReadStream({ start: 0 });
+  } catch (err) {
     await file.close();
+    throw err;
   }
-  const source = createReadStream(tarPath);
   const gunzip = head[0] === 0x1f && head[1] === 0x8b ? createGunzip() : undefined;
   let taken = 0;
   // The first bytes of the tar data, until there are enough to tell a compressed stream by them.
@@ -430,6 +438,14 @@ async function openTar(tarPath: string, limit = Number.POSITIVE_INFINITY): Promi
   gunzip?.on('error', (err) => stream.destroy(err));
   (gunzip ? source.pipe(gunzip) : source).pipe(stream);
   return { stream, taken: () => taken, close };
+}
+
+/** What a path that is not a regular file is, for a message. */
+function notAFile(st: Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  return 'a device';
 }
 
 /** The bytes free to an unprivileged writer on the filesystem that holds (or will hold) `dir`. */
@@ -484,7 +500,7 @@ export interface ExtractArchiveOptions {
  * streams, keeping only the links; an archive whose files would take more
  * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
  * more than 1000 times (the limit node-tar sets, a gzip bomb's ratio), or that is gzipped twice or
- * zstd-compressed, with `ERR_ARCHIVE_INVALID`;
+ * zstd-compressed, or that is not a file (a folder, a FIFO: never opened blocking), with `ERR_ARCHIVE_INVALID`;
  * nothing after the end-of-archive blocks is read. When
  * refused, nothing is written, not even `destDir`. An entry that cannot be written (`x`, then
  * `x/y`) fails the extraction with `ERR_ARCHIVE_INVALID` once the entries being written are closed:
