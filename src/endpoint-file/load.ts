@@ -5,6 +5,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { isModelArchive } from '../archive/model-archive.js';
 import { describeDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
+import { MAX_YAML_DEPTH, yamlNestsDeeperThan } from '../codecs/yaml-depth.js';
 import { isSageMakerName, SAGEMAKER_NAME_MAX_LENGTH } from '../core/sagemaker-headers.js';
 import { parseEndpointFile, type EndpointFileConfig } from './schema.js';
 
@@ -15,13 +16,14 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
   // (RFC 8259 lets a parser ignore it), the YAML package skips it.
   const text = readBoundedFile(abs, MAX_ENDPOINT_FILE_BYTES, (problem) => `cannot read endpoint file ${abs}: ${problem}`).toString('utf8').replace(/^\uFEFF/, '');
   const json = extname(abs).toLowerCase() === '.json';
+  const yaml = json ? undefined : await import('yaml');
+  if (yaml !== undefined && yamlNestsDeeperThan(yaml, text)) {
+    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs} nests its mappings and lists more than ${MAX_YAML_DEPTH} levels deep, far more than an endpoint file has (the YAML parser's memory grows with each level): remove the extra nesting`);
+  }
   let doc: unknown;
   try {
-    if (json) doc = JSON.parse(text);
-    else {
-      const { parse } = await import('yaml');
-      doc = parse(text);
-    }
+    if (yaml === undefined) doc = JSON.parse(text);
+    else doc = yaml.parse(text);
   } catch (err) {
     // The YAML package refuses a repeated key ('Map keys must be unique') without naming it.
     const duplicate = (err as { code?: string }).code === 'DUPLICATE_KEY' ? describeDuplicateKey(text) : undefined;

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { asyncInferenceConfigOf, parseEndpointFile, routingConfigOf } from './schema.js';
 import { checkRoutingConfig } from '../local/control-plane/routing-config.js';
 import { endpointNameFor, loadEndpointTarget, readEndpointFile } from './load.js';
@@ -411,4 +413,32 @@ test('routing: refusals name the key and say what to change', () => {
     { serverless: { memorySizeInMB: 2048, maxConcurrency: 5 }, routing: { strategy: 'RANDOM' } },
     `${at}: does not go with "serverless": routing spreads requests over a variant's instances, and a serverless variant has none to choose; remove routing, or give the variant instances (instanceType, instanceCount) instead of serverless`,
   );
+});
+
+test('a YAML endpoint file nested more than 512 levels deep is refused before the YAML package parses it, in a thread whose heap is 64 MB: 2 MB of [[[[...]]]] (a million levels) or of - - - x took the package past that heap (a 16 MB one past 4 GB, ending the process)', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-ep-deep-'));
+  try {
+    const levels = 1_000_000;
+    const files = { 'flow.yaml': `endpoints: ${'['.repeat(levels)}${']'.repeat(levels)}\n`, 'compact.yaml': `endpoints:\n  ${'- '.repeat(levels)}x\n` };
+    for (const [name, text] of Object.entries(files)) {
+      await writeFile(join(dir, name), text);
+      const worker = new Worker(
+        `const { parentPort, workerData } = require('node:worker_threads');
+         import(workerData.moduleUrl).then((m) => m.readEndpointFile(workerData.file)).then(
+           () => parentPort.postMessage({ read: true }),
+           (err) => parentPort.postMessage({ code: err.code, message: err.message }),
+         );`,
+        { eval: true, workerData: { moduleUrl: new URL('./load.js', import.meta.url).href, file: join(dir, name) }, resourceLimits: { maxOldGenerationSizeMb: 64 } },
+      );
+      const [answer] = (await Promise.race([once(worker, 'message'), once(worker, 'error').then(([err]) => Promise.reject(err))])) as [{ code?: string; message?: string }];
+      await worker.terminate();
+      assert.equal(answer.code, 'ERR_ENDPOINT_FILE_INVALID', `${name}: ${JSON.stringify(answer).slice(0, 300)}`);
+      assert.match(answer.message!, /nests its mappings and lists more than 512 levels deep, far more than an endpoint file has/, name);
+    }
+    // A file as deep as real ones parses as before.
+    await writeFile(join(dir, 'ok.yaml'), `endpoints:\n  - name: e\n    variants:\n      - model: ./m\n        env: {A: "${'['.repeat(600)}"}\n`);
+    assert.equal((await readEndpointFile(join(dir, 'ok.yaml'))).endpoints[0]!.variants[0]!.containers[0]!.env.A, '['.repeat(600));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
