@@ -70,6 +70,28 @@ export function firstDuplicateKey(yaml: typeof import('yaml'), doc: import('yaml
 }
 
 /**
+ * Where the first mapping or list written as a key of a parsed document is (`line 2, column 3: a
+ * mapping or list is used as a key`), read as {@link firstDuplicateKey} reads it; undefined when
+ * every key is a scalar (or an alias). The package turns such a key into text to make a JavaScript
+ * object, at a cost that grows steeply with how deep keys nest within keys: 1 KB of `? ? ? … x`
+ * (512 levels) took 40 s, of `[? [? … x]]` (256 levels) 19 s. No configuration file's keys are
+ * anything but names.
+ */
+export function firstCollectionKey(yaml: typeof import('yaml'), doc: import('yaml').Document, lines: import('yaml').LineCounter): string | undefined {
+  let at: number | undefined;
+  yaml.visit(doc, {
+    Pair(_, pair) {
+      if (!yaml.isCollection(pair.key)) return undefined;
+      at = pair.key.range?.[0] ?? 0;
+      return yaml.visit.BREAK;
+    },
+  });
+  if (at === undefined) return undefined;
+  const { line, col } = lines.linePos(at);
+  return `line ${line}, column ${col}: a mapping or list is used as a key, where a key is a name`;
+}
+
+/**
  * Throws when valid JSON `text`, which `JSON.parse` made `content`, writes a key twice in one
  * object: `JSON.parse` keeps the last silently, so the file would mean something else than it shows.
  * The YAML package reads the text again only when the member counts say a key repeats (so a JSON

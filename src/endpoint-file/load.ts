@@ -3,7 +3,7 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { checkPath, invalidFlag, invalidPath } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { isModelArchive } from '../archive/model-archive.js';
-import { firstDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
+import { firstCollectionKey, firstDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
 import { MAX_YAML_DEPTH, yamlNestsDeeperThan } from '../codecs/yaml-depth.js';
 import { isSageMakerName, SAGEMAKER_NAME_MAX_LENGTH } from '../core/sagemaker-headers.js';
@@ -31,6 +31,8 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
       const parsed = yaml.parseDocument(text, { uniqueKeys: false, lineCounter: lines });
       if (parsed.errors.length > 0) throw parsed.errors[0];
       duplicate = firstDuplicateKey(yaml, parsed, lines);
+      const collectionKey = duplicate === undefined ? firstCollectionKey(yaml, parsed, lines) : undefined;
+      if (collectionKey !== undefined) throw new Error(collectionKey);
       if (duplicate === undefined) doc = parsed.toJS();
     }
   } catch (err) {

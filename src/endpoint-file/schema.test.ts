@@ -467,3 +467,23 @@ test('a key written twice among 2 000 in one mapping is found in one pass and na
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a mapping or list written as a key is refused naming its place: the YAML package turns such a key into text, at a cost that grows steeply with its depth (1 KB of ? ? ? ... x, 512 levels, took 40 s)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-ep-ckey-'));
+  try {
+    const file = join(dir, 'e.yaml');
+    for (const [text, at] of [
+      [`endpoints:\n  - name: e\n    ${'? '.repeat(64)}x\n`, 'line 3, column 7'],
+      ['endpoints:\n  - name: e\n    variants: [{model: ./m, env: {[A, B]: 1}}]\n', 'line 3, column 35'],
+    ] as const) {
+      await writeFile(file, text);
+      await assert.rejects(readEndpointFile(file), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ERR_ENDPOINT_FILE_INVALID');
+        assert.equal(err.message, `${file} is not valid YAML: ${at}: a mapping or list is used as a key, where a key is a name`);
+        return true;
+      });
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

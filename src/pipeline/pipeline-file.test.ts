@@ -130,3 +130,10 @@ test('a YAML pipeline file nested more than 512 levels deep stops start-up with 
     await worker.terminate();
   }
 });
+
+test('a mapping or list written as a key in a YAML pipeline file is refused naming its place: the YAML package turns it into text, at a cost that grows steeply with its depth', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-pf-ckey-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'pipeline.yaml'), `predict:\n  - model: a.onnx\npostprocess:\n  - topk: {${'[? '.repeat(64)}x${']'.repeat(64)}: 1}\n`);
+  invalid(() => readPipelineFile(dir), /^pipeline\.yaml: cannot be parsed: line 4, column 12: a mapping or list is used as a key, where a key is a name$/);
+});

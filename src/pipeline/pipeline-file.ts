@@ -4,7 +4,7 @@ import { lazyRequire } from '../core/lazy-require.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { StepStage } from './step.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
-import { firstDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
+import { firstCollectionKey, firstDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 import { MAX_YAML_DEPTH, yamlNestsDeeperThan } from '../codecs/yaml-depth.js';
 
 /**
@@ -29,6 +29,8 @@ function parseYaml(text: string): unknown {
   if (doc.errors.length > 0) throw doc.errors[0];
   const duplicate = firstDuplicateKey(yaml, doc, lines);
   if (duplicate !== undefined) throw new Error(`${duplicate}; a key may appear once in a mapping`);
+  const collectionKey = firstCollectionKey(yaml, doc, lines);
+  if (collectionKey !== undefined) throw new Error(collectionKey);
   return doc.toJS();
 }
 
