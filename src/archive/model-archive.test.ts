@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs, rmSync } from 'node:fs';
+import { constants, promises as fs, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { countText } from '../errors/count-text.js';
@@ -9,7 +10,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { craftTarGz, type CraftedEntry } from '../../test/fixtures/archive/craft.js';
 import { Header } from 'tar';
 import * as tar from 'tar';
-import { gzipSync } from 'node:zlib';
+import zlib, { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -192,8 +193,9 @@ test('an extraction after which node-tar never closes (its folder removed before
     };
     for (const [name, then, message] of [
       ['CwdError', () => fs.rmdir(dest), /ENOENT: Cannot cd into/],
-      // A gzip inside the gzip that breaks off: node-tar decompresses it, and aborts.
-      ['TAR_ABORT', () => fs.writeFile(tarPath, gzipSync(craftTarGz([{ path: 'a.txt', body: randomBytes(4096) }]).subarray(0, 100))), /unexpected end of file/],
+      // A gzip inside the gzip that breaks off: node-tar decompressed it, and aborted (TAR_ABORT);
+      // such data is now refused as it streams, before node-tar sees it, and the call rejects all the same.
+      ['TAR_ABORT', () => fs.writeFile(tarPath, gzipSync(craftTarGz([{ path: 'a.txt', body: randomBytes(4096) }]).subarray(0, 100))), /gzip data again/],
     ] as const) {
       await fs.writeFile(tarPath, craftTarGz([good, { path: 'b.txt', body: 'b' }]));
       afterMkdir(then);
@@ -212,6 +214,59 @@ test('a file that is not a tarball is ERR_ARCHIVE_INVALID', async () => {
     const p = path.join(tmp, 'bad.tar.gz');
     await fs.writeFile(p, 'not a tarball at all'.repeat(50));
     await assert.rejects(extractModelArchive(p, path.join(tmp, 'd')), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_ARCHIVE_INVALID');
+  });
+});
+
+test('an archive path that is a FIFO, a folder or missing is ERR_ARCHIVE_INVALID saying what it is, and nothing is extracted: opening a FIFO waited for a writer for good (a multi-model TargetModel naming one held its invocation forever)', { timeout: 20_000 }, async () => {
+  await withTmp(async (tmp) => {
+    const fifo = path.join(tmp, 'fifo.tar.gz');
+    execFileSync('mkfifo', [fifo]);
+    await fs.mkdir(path.join(tmp, 'folder.tar.gz'));
+    try {
+      for (const [name, message] of [
+        ['fifo.tar.gz', /fifo\.tar\.gz is not a tar or tar\.gz archive: it is a FIFO \(named pipe\), not a file$/],
+        ['folder.tar.gz', /folder\.tar\.gz is not a tar or tar\.gz archive: it is a folder, not a file$/],
+        ['missing.tar.gz', /missing\.tar\.gz cannot be read: ENOENT/],
+      ] as const) {
+        const dest = path.join(tmp, `${name}.d`);
+        await assert.rejects(extractModelArchive(path.join(tmp, name), dest), (err: unknown) => {
+          assert.ok(err instanceof ToolkitError, String(err));
+          assert.equal(err.code, 'ERR_ARCHIVE_INVALID');
+          assert.match(err.message, message);
+          return true;
+        });
+        assert.equal(await exists(dest), false, name);
+      }
+    } finally {
+      // Releases a reader still waiting on the FIFO (before the fix), so the process can end.
+      await fs.open(fifo, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => undefined);
+    }
+  });
+});
+
+test('a .tar.gz gzipped twice, or a zstd-compressed tar (bare or gzipped), is ERR_ARCHIVE_INVALID saying so: node-tar decompressed the inner gzip itself, past the 1000:1 bound, and on Node 20 a zstd one ended the process (an uncaught TypeError)', async () => {
+  await withTmp(async (tmp) => {
+    const inner = craftTarGz([good, { path: 'weights.bin', body: Buffer.alloc(1024 * 1024) }]);
+    const zstdCompress = (zlib as { zstdCompressSync?: (b: Buffer) => Buffer }).zstdCompressSync;
+    // Node 20 has no zstd compressor; its magic number is what node-tar looks at.
+    const zstd = zstdCompress ? zstdCompress(zlib.gunzipSync(inner)) : Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(64)]);
+    const cases: [string, Buffer, RegExp][] = [
+      ['twice.tar.gz', gzipSync(inner), /what it decompresses to is gzip data again, not a tar archive\. Nothing was extracted\. .*gunzip it once/],
+      ['zstd.tar.gz', zstd, /it is zstd-compressed, not a tar or tar\.gz archive\. Nothing was extracted\. .*zstd -dc/],
+      ['zstd-gz.tar.gz', gzipSync(zstd), /what it decompresses to is zstd data again/],
+    ];
+    for (const [name, bytes, message] of cases) {
+      const tarPath = path.join(tmp, name);
+      await fs.writeFile(tarPath, bytes);
+      const dest = path.join(tmp, `${name}.d`);
+      await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+        assert.ok(err instanceof ToolkitError);
+        assert.equal(err.code, 'ERR_ARCHIVE_INVALID');
+        assert.match(err.message, message);
+        return true;
+      });
+      assert.equal(await exists(dest), false, name);
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import { constants, createReadStream, existsSync, promises as fs, type Stats } from 'node:fs';
+import { constants, existsSync, promises as fs, type ReadStream, type Stats } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
 import os from 'node:os';
@@ -320,6 +320,11 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
         { cause: err },
       );
     }
+    if (err instanceof CompressedTar) {
+      // Undecompressed bytes that start as gzip are gunzipped above: only zstd is left.
+      const fix = err.gzipped ? 'gunzip it once, or pack it again with smkit package' : 'gzip the tar instead (zstd -dc <file> | gzip > model.tar.gz), or pack it again with smkit package';
+      throw new ToolkitError('ERR_ARCHIVE_INVALID', `refusing to extract ${tarPath}: ${err.message}. Nothing was extracted. A model archive is a tar archive gzipped once (what SageMaker's ModelDataUrl takes): ${fix}`, { cause: err });
+    }
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} is not a readable tar or tar.gz archive: ${(err as Error).message}`, { cause: err });
   } finally {
     signal?.removeEventListener('abort', onAbort);
@@ -350,6 +355,27 @@ class RatioExceeded extends Error {
   }
 }
 
+/**
+ * What node-tar's parser decompresses itself when the bytes it is given start with it: after
+ * smkit's gunzip, gzip again (a .tar.gz gzipped twice, decompressed without smkit's ratio bound:
+ * 209 bytes gave 1 MB) or zstd (on Node 20, which has no zstd, an uncaught TypeError that ended the
+ * process). Neither is the tar or tar.gz SageMaker's `ModelDataUrl` takes.
+ */
+const NESTED_COMPRESSION: readonly { readonly name: string; readonly magic: Buffer }[] = [
+  { name: 'gzip', magic: Buffer.from([0x1f, 0x8b]) },
+  { name: 'zstd', magic: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]) },
+];
+
+/** Tar bytes that start as a compressed stream does (see {@link NESTED_COMPRESSION}). */
+class CompressedTar extends Error {
+  constructor(
+    readonly format: string,
+    readonly gzipped: boolean,
+  ) {
+    super(gzipped ? `what it decompresses to is ${format} data again, not a tar archive` : `it is ${format}-compressed, not a tar or tar.gz archive`);
+  }
+}
+
 /** An archive's tar bytes as they stream, and how many have gone by. */
 interface TarData {
   readonly stream: Readable;
@@ -367,15 +393,25 @@ interface TarData {
  */
 async function openTar(tarPath: string, limit = Number.POSITIVE_INFINITY): Promise<TarData> {
   const head = Buffer.alloc(2);
-  const file = await fs.open(tarPath);
+  // Non-blocking, and read from the file checked: opening a FIFO waited for a writer for good (a
+  // multi-model TargetModel naming one held its invocation, and a thread of libuv's pool, forever).
+  const file = await fs.open(tarPath, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0)).catch((err: Error) => {
+    throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} cannot be read: ${err.message}`, { cause: err });
+  });
+  let source: ReadStream;
   try {
+    const st = await file.stat();
+    if (!st.isFile()) throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} is not a tar or tar.gz archive: it is ${notAFile(st)}, not a file`);
     await file.read(head, 0, 2, 0);
-  } finally {
+    source = file.createReadStream({ start: 0 });
+  } catch (err) {
     await file.close();
+    throw err;
   }
-  const source = createReadStream(tarPath);
   const gunzip = head[0] === 0x1f && head[1] === 0x8b ? createGunzip() : undefined;
   let taken = 0;
+  // The first bytes of the tar data, until there are enough to tell a compressed stream by them.
+  let lead = Buffer.alloc(0);
   const close = () => {
     source.destroy();
     gunzip?.destroy();
@@ -384,6 +420,11 @@ async function openTar(tarPath: string, limit = Number.POSITIVE_INFINITY): Promi
     transform(chunk: Buffer, _encoding, done) {
       if (taken >= limit) return done();
       const piece = chunk.length > limit - taken ? chunk.subarray(0, limit - taken) : chunk;
+      if (lead.length < 4) {
+        lead = Buffer.concat([lead, piece.subarray(0, 4 - lead.length)]);
+        const nested = NESTED_COMPRESSION.find((c) => lead.length >= c.magic.length && lead.subarray(0, c.magic.length).equals(c.magic));
+        if (nested) return done(new CompressedTar(nested.name, gunzip !== undefined));
+      }
       taken += piece.length;
       if (gunzip && taken > MAX_DECOMPRESSION_RATIO * Math.max(source.bytesRead, 1)) return done(new RatioExceeded(taken, source.bytesRead));
       done(null, piece);
@@ -397,6 +438,14 @@ async function openTar(tarPath: string, limit = Number.POSITIVE_INFINITY): Promi
   gunzip?.on('error', (err) => stream.destroy(err));
   (gunzip ? source.pipe(gunzip) : source).pipe(stream);
   return { stream, taken: () => taken, close };
+}
+
+/** What a path that is not a regular file is, for a message. */
+function notAFile(st: Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  return 'a device';
 }
 
 /** The bytes free to an unprivileged writer on the filesystem that holds (or will hold) `dir`. */
@@ -450,7 +499,8 @@ export interface ExtractArchiveOptions {
  * would cost: memory per entry, file-system calls per folder); the check
  * streams, keeping only the links; an archive whose files would take more
  * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
- * more than 1000 times (the limit node-tar sets, a gzip bomb's ratio) with `ERR_ARCHIVE_INVALID`;
+ * more than 1000 times (the limit node-tar sets, a gzip bomb's ratio), or that is gzipped twice or
+ * zstd-compressed, or that is not a file (a folder, a FIFO: never opened blocking), with `ERR_ARCHIVE_INVALID`;
  * nothing after the end-of-archive blocks is read. When
  * refused, nothing is written, not even `destDir`. An entry that cannot be written (`x`, then
  * `x/y`) fails the extraction with `ERR_ARCHIVE_INVALID` once the entries being written are closed:

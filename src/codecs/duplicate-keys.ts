@@ -36,26 +36,59 @@ function parsedMembers(content: unknown): number {
 export function describeDuplicateKey(text: string): string | undefined {
   const yaml = yamlPackage();
   const lines = new yaml.LineCounter();
-  const doc = yaml.parseDocument(text, { uniqueKeys: true, lineCounter: lines });
-  const duplicate = doc.errors.find((e) => e.code === 'DUPLICATE_KEY');
-  if (duplicate === undefined) return undefined;
-  const at = duplicate.pos[0];
-  const where = (offset: number): string => {
-    const { line, col } = lines.linePos(offset);
-    return `line ${line}, column ${col}`;
-  };
-  let message = `${where(at)}: duplicate key`;
+  return firstDuplicateKey(yaml, yaml.parseDocument(text, { uniqueKeys: false, lineCounter: lines }), lines);
+}
+
+/**
+ * The first key written twice in one mapping of a parsed document (read with `uniqueKeys: false`
+ * and `lines` as its `lineCounter`), said as {@link describeDuplicateKey} says it; undefined when
+ * no key repeats. Keys are equal as the package's `uniqueKeys` takes them (scalars of one value),
+ * found with a set per mapping: the package compares each key with every one before it, so a
+ * file of 40 000 keys took 12 s to read, 400 000 about 20 minutes.
+ */
+export function firstDuplicateKey(yaml: typeof import('yaml'), doc: import('yaml').Document, lines: import('yaml').LineCounter): string | undefined {
+  let found: { key: Scalar; first: Scalar } | undefined;
   yaml.visit(doc, {
     Map(_, map) {
-      const i = map.items.findIndex((p) => yaml.isScalar(p.key) && p.key.range?.[0] === at);
-      if (i < 0) return undefined;
-      const key = (map.items[i]!.key as Scalar).value;
-      const first = map.items.slice(0, i).find((p) => yaml.isScalar(p.key) && p.key.value === key)?.key as Scalar | undefined;
-      message = `${where(at)}: duplicate key ${JSON.stringify(key)}${first?.range ? ` (first at ${where(first.range[0])})` : ''}`;
+      const seen = new Map<unknown, Scalar>();
+      for (const { key } of map.items) {
+        // NaN is no key's equal (===), as the package compares them.
+        if (!yaml.isScalar(key) || Number.isNaN(key.value)) continue;
+        const first = seen.get(key.value);
+        if (first === undefined) seen.set(key.value, key);
+        else if (found === undefined || (key.range?.[0] ?? Infinity) < (found.key.range?.[0] ?? Infinity)) found = { key, first };
+      }
+      return undefined;
+    },
+  });
+  if (found === undefined) return undefined;
+  const where = (offset: number | undefined): string => {
+    const { line, col } = lines.linePos(offset ?? 0);
+    return `line ${line}, column ${col}`;
+  };
+  return `${where(found.key.range?.[0])}: duplicate key ${JSON.stringify(found.key.value)}${found.first.range ? ` (first at ${where(found.first.range[0])})` : ''}`;
+}
+
+/**
+ * Where the first mapping or list written as a key of a parsed document is (`line 2, column 3: a
+ * mapping or list is used as a key`), read as {@link firstDuplicateKey} reads it; undefined when
+ * every key is a scalar (or an alias). The package turns such a key into text to make a JavaScript
+ * object, at a cost that grows steeply with how deep keys nest within keys: 1 KB of `? ? ? … x`
+ * (512 levels) took 40 s, of `[? [? … x]]` (256 levels) 19 s. No configuration file's keys are
+ * anything but names.
+ */
+export function firstCollectionKey(yaml: typeof import('yaml'), doc: import('yaml').Document, lines: import('yaml').LineCounter): string | undefined {
+  let at: number | undefined;
+  yaml.visit(doc, {
+    Pair(_, pair) {
+      if (!yaml.isCollection(pair.key)) return undefined;
+      at = pair.key.range?.[0] ?? 0;
       return yaml.visit.BREAK;
     },
   });
-  return message;
+  if (at === undefined) return undefined;
+  const { line, col } = lines.linePos(at);
+  return `line ${line}, column ${col}: a mapping or list is used as a key, where a key is a name`;
 }
 
 /**

@@ -3,8 +3,9 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { checkPath, invalidFlag, invalidPath } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { isModelArchive } from '../archive/model-archive.js';
-import { describeDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
+import { firstCollectionKey, firstDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
+import { MAX_YAML_DEPTH, yamlNestsDeeperThan } from '../codecs/yaml-depth.js';
 import { isSageMakerName, SAGEMAKER_NAME_MAX_LENGTH } from '../core/sagemaker-headers.js';
 import { parseEndpointFile, type EndpointFileConfig } from './schema.js';
 
@@ -15,19 +16,29 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
   // (RFC 8259 lets a parser ignore it), the YAML package skips it.
   const text = readBoundedFile(abs, MAX_ENDPOINT_FILE_BYTES, (problem) => `cannot read endpoint file ${abs}: ${problem}`).toString('utf8').replace(/^\uFEFF/, '');
   const json = extname(abs).toLowerCase() === '.json';
+  const yaml = json ? undefined : await import('yaml');
+  if (yaml !== undefined && yamlNestsDeeperThan(yaml, text)) {
+    throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs} nests its mappings and lists more than ${MAX_YAML_DEPTH} levels deep, far more than an endpoint file has (the YAML parser's memory grows with each level): remove the extra nesting`);
+  }
   let doc: unknown;
+  let duplicate: string | undefined;
   try {
-    if (json) doc = JSON.parse(text);
+    if (yaml === undefined) doc = JSON.parse(text);
     else {
-      const { parse } = await import('yaml');
-      doc = parse(text);
+      // Repeated keys are found here, a set per mapping: the package's own check (uniqueKeys)
+      // compares each key with every one before it (40 000 keys took 12 s) and does not name the key.
+      const lines = new yaml.LineCounter();
+      const parsed = yaml.parseDocument(text, { uniqueKeys: false, lineCounter: lines });
+      if (parsed.errors.length > 0) throw parsed.errors[0];
+      duplicate = firstDuplicateKey(yaml, parsed, lines);
+      const collectionKey = duplicate === undefined ? firstCollectionKey(yaml, parsed, lines) : undefined;
+      if (collectionKey !== undefined) throw new Error(collectionKey);
+      if (duplicate === undefined) doc = parsed.toJS();
     }
   } catch (err) {
-    // The YAML package refuses a repeated key ('Map keys must be unique') without naming it.
-    const duplicate = (err as { code?: string }).code === 'DUPLICATE_KEY' ? describeDuplicateKey(text) : undefined;
-    if (duplicate !== undefined) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs}, ${duplicate}; a key may appear once in a mapping`, { cause: err });
     throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs} is not valid ${json ? 'JSON' : 'YAML'}: ${json ? jsonErrorAt(text) : ''}${(err as Error).message}`, { cause: err });
   }
+  if (duplicate !== undefined) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs}, ${duplicate}; a key may appear once in a mapping`);
   if (json) {
     try {
       refuseDuplicateJsonKeys(text, doc);

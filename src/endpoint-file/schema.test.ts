@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { countScalarValueReads } from '../../test/helpers/yaml-key-reads.js';
 import { asyncInferenceConfigOf, parseEndpointFile, routingConfigOf } from './schema.js';
 import { checkRoutingConfig } from '../local/control-plane/routing-config.js';
 import { endpointNameFor, loadEndpointTarget, readEndpointFile } from './load.js';
@@ -324,6 +327,23 @@ test('asyncInference: s3:// paths are kept, local ones resolved; it stands for t
   bad({ outputPath: 's3://b/out', notificationConfig: {} }, /unknown key "notificationConfig"/);
 });
 
+test('an S3 destination longer than the 512 characters CreateEndpointConfig takes (DestinationS3Uri) is refused naming its key, counted as the s3:// URI deploy sends; a local folder has no such bound', () => {
+  const parse = (endpoint: Record<string, unknown>) => parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], ...endpoint }] }, resolve, read).endpoints[0]!;
+  const uri = (length: number): string => `s3://b/${'k'.repeat(length - 's3://b/'.length)}`;
+  assert.equal(parse({ dataCapture: { destination: uri(512) } }).dataCapture!.destination, uri(512));
+  const refused = (endpoint: Record<string, unknown>, pattern: RegExp): void => {
+    assert.throws(() => parse(endpoint), (err: Error & { code?: string }) => err.code === 'ERR_ENDPOINT_FILE_INVALID' && pattern.test(err.message), JSON.stringify(endpoint).slice(0, 80));
+  };
+  refused({ dataCapture: { destination: uri(513) } }, /^endpoints\[0\]\.dataCapture\.destination: is 513 characters long; SageMaker takes an S3 location of at most 512 here \(DestinationS3Uri\)/);
+  refused({ asyncInference: { outputPath: uri(600) } }, /^endpoints\[0\]\.asyncInference\.outputPath: is 600 characters long/);
+  refused({ asyncInference: { outputPath: 's3://b/o/', failurePath: uri(513) } }, /^endpoints\[0\]\.asyncInference\.failurePath: is 513 characters long/);
+  // 'https://b.s3.amazonaws.com/' is 27 characters, 's3://b/' 7: the URL's 530 are the URI's 510.
+  const url = `https://b.s3.amazonaws.com/${'k'.repeat(503)}`;
+  assert.equal(parse({ asyncInference: { outputPath: url } }).asyncInference!.outputPath, uri(510));
+  refused({ asyncInference: { outputPath: `${url}kkk` } }, /outputPath: is 513 characters long as the s3:\/\/ URI it names/);
+  assert.equal(parse({ dataCapture: { destination: 'd'.repeat(600) } }).dataCapture!.destination, `/base/${'d'.repeat(600)}`);
+});
+
 test('S3 destinations take Amazon S3 https:// URLs, as CreateEndpointConfig does, as the s3:// URI they name; any other URL is refused naming its key, not taken for a folder', () => {
   const parse = (endpoint: Record<string, unknown>) => parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], ...endpoint }] }, resolve, read).endpoints[0]!;
   const e = parse({
@@ -394,4 +414,76 @@ test('routing: refusals name the key and say what to change', () => {
     { serverless: { memorySizeInMB: 2048, maxConcurrency: 5 }, routing: { strategy: 'RANDOM' } },
     `${at}: does not go with "serverless": routing spreads requests over a variant's instances, and a serverless variant has none to choose; remove routing, or give the variant instances (instanceType, instanceCount) instead of serverless`,
   );
+});
+
+test('a YAML endpoint file nested more than 512 levels deep is refused before the YAML package parses it, in a thread whose heap is 64 MB: 2 MB of [[[[...]]]] (a million levels) or of - - - x took the package past that heap (a 16 MB one past 4 GB, ending the process)', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-ep-deep-'));
+  try {
+    const levels = 1_000_000;
+    const files = { 'flow.yaml': `endpoints: ${'['.repeat(levels)}${']'.repeat(levels)}\n`, 'compact.yaml': `endpoints:\n  ${'- '.repeat(levels)}x\n` };
+    for (const [name, text] of Object.entries(files)) {
+      await writeFile(join(dir, name), text);
+      const worker = new Worker(
+        `const { parentPort, workerData } = require('node:worker_threads');
+         import(workerData.moduleUrl).then((m) => m.readEndpointFile(workerData.file)).then(
+           () => parentPort.postMessage({ read: true }),
+           (err) => parentPort.postMessage({ code: err.code, message: err.message }),
+         );`,
+        { eval: true, workerData: { moduleUrl: new URL('./load.js', import.meta.url).href, file: join(dir, name) }, resourceLimits: { maxOldGenerationSizeMb: 64 } },
+      );
+      const [answer] = (await Promise.race([once(worker, 'message'), once(worker, 'error').then(([err]) => Promise.reject(err))])) as [{ code?: string; message?: string }];
+      await worker.terminate();
+      assert.equal(answer.code, 'ERR_ENDPOINT_FILE_INVALID', `${name}: ${JSON.stringify(answer).slice(0, 300)}`);
+      assert.match(answer.message!, /nests its mappings and lists more than 512 levels deep, far more than an endpoint file has/, name);
+    }
+    // A file as deep as real ones parses as before.
+    await writeFile(join(dir, 'ok.yaml'), `endpoints:\n  - name: e\n    variants:\n      - model: ./m\n        env: {A: "${'['.repeat(600)}"}\n`);
+    assert.equal((await readEndpointFile(join(dir, 'ok.yaml'))).endpoints[0]!.variants[0]!.containers[0]!.env.A, '['.repeat(600));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a key written twice among 2 000 in one mapping is found in one pass and named with both places, in a YAML file and a JSON one: the YAML package compares each key with every one before it (40 000 keys took 12 s, 400 000 about 20 minutes), where a set per mapping reads each key a few times', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-ep-keys-'));
+  try {
+    const keys = 2_000;
+    // Counted, not timed: the package's check read about keys² values (4 million), a set per mapping 3 per key.
+    for (const [name, text, end] of [
+      ['keys.yaml', `${Array.from({ length: keys }, (_, i) => `k${i}: 1`).join('\n')}\nk5: 2\n`, 'a key may appear once in a mapping'],
+      ['keys.json', `{${Array.from({ length: keys }, (_, i) => `"k${i}": 1`).join(',\n')},\n"k5": 2}\n`, 'a key may appear once in an object (JSON would keep only the last)'],
+    ] as const) {
+      const file = join(dir, name);
+      await writeFile(file, text);
+      const { reads, outcome } = await countScalarValueReads(() => readEndpointFile(file));
+      assert.equal(outcome.status, 'rejected', name);
+      const err = (outcome as PromiseRejectedResult).reason as Error & { code?: string };
+      assert.equal(err.code, 'ERR_ENDPOINT_FILE_INVALID', String(err));
+      assert.equal(err.message, `${file}, line ${keys + 1}, column 1: duplicate key "k5" (first at line 6, column 1); ${end}`);
+      assert.ok(reads >= keys, `${name}: the count sees the keys being read (${reads} reads)`);
+      assert.ok(reads <= 10 * keys, `${name}: ${reads} reads of ${keys + 1} keys' values, a comparison of each key with every one before it`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a mapping or list written as a key is refused naming its place: the YAML package turns such a key into text, at a cost that grows steeply with its depth (1 KB of ? ? ? ... x, 512 levels, took 40 s)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-ep-ckey-'));
+  try {
+    const file = join(dir, 'e.yaml');
+    for (const [text, at] of [
+      [`endpoints:\n  - name: e\n    ${'? '.repeat(64)}x\n`, 'line 3, column 7'],
+      ['endpoints:\n  - name: e\n    variants: [{model: ./m, env: {[A, B]: 1}}]\n', 'line 3, column 35'],
+    ] as const) {
+      await writeFile(file, text);
+      await assert.rejects(readEndpointFile(file), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ERR_ENDPOINT_FILE_INVALID');
+        assert.equal(err.message, `${file} is not valid YAML: ${at}: a mapping or list is used as a key, where a key is a name`);
+        return true;
+      });
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

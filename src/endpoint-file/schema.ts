@@ -240,6 +240,8 @@ const ROLE_ARN_PATTERN = /^arn:aws[a-z\-]*:iam::\d{12}:role\/?[a-zA-Z_0-9+=,.@\-
 /** `s3://bucket` with an optional key prefix. */
 /** Longest `ModelDataUrl` (botocore `Url`). */
 const ARTIFACT_URI_MAX = 1024;
+/** Longest `DataCaptureConfig.DestinationS3Uri`, `S3OutputPath` and `S3FailurePath` (botocore `DestinationS3Uri`). */
+const DESTINATION_S3_URI_MAX = 512;
 /** `<64 hex digits of SHA-256>/model.tar.gz`, the key deploy puts under `deploy.artifacts`. */
 const ARCHIVE_KEY_SUFFIX_LENGTH = 64 + '/model.tar.gz'.length;
 
@@ -700,7 +702,12 @@ function parseDeploySettings(v: Json, where: string): DeploySettings {
  */
 function keepS3OrResolve(p: string, where: string, resolve: Resolve): string {
   const s3 = parseS3Location(p);
-  if (s3) return p.startsWith('s3://') ? p : `s3://${s3.bucket}/${s3.key}`;
+  if (s3) {
+    const uri = p.startsWith('s3://') ? p : `s3://${s3.bucket}/${s3.key}`;
+    // The API refuses a longer one (botocore `DestinationS3Uri`: max 512), after deploy has uploaded the models.
+    if (uri.length > DESTINATION_S3_URI_MAX) fail(where, `is ${uri.length} characters long${uri === p ? '' : ` as the s3:// URI it names (${shown(uri)})`}; SageMaker takes an S3 location of at most ${DESTINATION_S3_URI_MAX} here (DestinationS3Uri): use a shorter prefix`);
+    return uri;
+  }
   if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(p)) fail(where, `must be an s3://bucket/prefix URI, an Amazon S3 https:// URL, or a local folder (got ${shown(p)})`);
   return resolve(p);
 }

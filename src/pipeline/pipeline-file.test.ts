@@ -5,6 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parsePipelineSpec, readPipelineFile } from './pipeline-file.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { countScalarValueReads } from '../../test/helpers/yaml-key-reads.js';
 
 const invalid = (fn: () => unknown, pattern: RegExp) =>
   assert.throws(fn, (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_PIPELINE_INVALID' && pattern.test(err.message));
@@ -82,4 +85,55 @@ test('the examples in the messages about a JSON pipeline file are written in JSO
   invalid(() => parsePipelineSpec({ predict: ['softmax'] }, 'pipeline.json'), /^pipeline\.json: predict\[0\] must be a mapping such as \{ "softmax": \{\} \}$/);
   invalid(() => parsePipelineSpec({ preprocess: [] }), /^pipeline\.yaml: predict needs at least one step \(for example "- model: model\.onnx"\)$/);
   invalid(() => parsePipelineSpec({ predict: ['softmax'] }), /^pipeline\.yaml: predict\[0\] must be a mapping such as \{ softmax: \{\} \}$/);
+});
+
+test('a YAML pipeline file with a key written twice is refused naming the key and both places, found in one pass: the YAML package compares each key with every one before it', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-pf-ydup-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'pipeline.yaml');
+  writeFileSync(file, 'predict:\n  - model: a.onnx\npredict:\n  - model: b.onnx\n');
+  invalid(() => readPipelineFile(dir), /^pipeline\.yaml: cannot be parsed: line 3, column 1: duplicate key "predict" \(first at line 1, column 1\); a key may appear once in a mapping$/);
+  writeFileSync(file, 'predict:\n  - {model: a.onnx, "model": b.onnx}\n');
+  invalid(() => readPipelineFile(dir), /^pipeline\.yaml: cannot be parsed: line 2, column 21: duplicate key "model" \(first at line 2, column 6\)/);
+  // Counted, not timed: 2 000 keys in one step's options, the package's check read about 4 million values.
+  const keys = 2_000;
+  writeFileSync(file, `predict:\n  - model: a.onnx\npostprocess:\n  - topk:\n${Array.from({ length: keys }, (_, i) => `      k${i}: 1`).join('\n')}\n      k5: 2\n`);
+  const { reads, outcome } = await countScalarValueReads(() => readPipelineFile(dir));
+  assert.equal(outcome.status, 'rejected');
+  const err = (outcome as PromiseRejectedResult).reason as Error;
+  assert.ok(err instanceof ToolkitError && err.code === 'ERR_PIPELINE_INVALID', String(err));
+  assert.match(err.message, new RegExp(`^pipeline\\.yaml: cannot be parsed: line ${keys + 5}, column 7: duplicate key "k5" \\(first at line 10, column 7\\)`));
+  assert.ok(reads >= keys && reads <= 10 * keys, `${reads} reads of ${keys + 1} keys' values`);
+  // Legal files read as before: the same key in two mappings, merge-free anchors, a BOM.
+  writeFileSync(file, '\uFEFFpreprocess:\n  - scale: &s {factor: 2}\npredict:\n  - model: a.onnx\npostprocess:\n  - scale: *s\n');
+  assert.deepEqual(readPipelineFile(dir)!.steps.map((s) => [s.name, s.options]), [['preprocess[0]:scale', { factor: 2 }], ['predict[0]:a.onnx', { model: 'a.onnx' }], ['postprocess[0]:scale', { factor: 2 }]]);
+});
+
+test('a YAML pipeline file nested more than 512 levels deep stops start-up with ERR_PIPELINE_INVALID saying so, before the YAML package parses it: in a thread with a 64 MB heap, 2 MB of [[[[...]]]] ran the package out of memory', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-pf-deep-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const levels = 1_000_000;
+  writeFileSync(path.join(dir, 'pipeline.yaml'), `predict: ${'['.repeat(levels)}${']'.repeat(levels)}\n`);
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     import(workerData.moduleUrl).then((m) => m.readPipelineFile(workerData.dir)).then(
+       () => parentPort.postMessage({ read: true }),
+       (err) => parentPort.postMessage({ code: err.code, message: err.message }),
+     );`,
+    { eval: true, workerData: { moduleUrl: new URL('./pipeline-file.js', import.meta.url).href, dir }, resourceLimits: { maxOldGenerationSizeMb: 64 } },
+  );
+  try {
+    const [answer] = (await Promise.race([once(worker, 'message'), once(worker, 'error').then(([err]) => Promise.reject(err))])) as [{ code?: string; message?: string }];
+    assert.equal(answer.code, 'ERR_PIPELINE_INVALID', JSON.stringify(answer).slice(0, 300));
+    assert.equal(answer.message, 'pipeline.yaml: cannot be parsed: it nests its mappings and lists more than 512 levels deep, far more than a pipeline file has: remove the extra nesting');
+  } finally {
+    await worker.terminate();
+  }
+});
+
+test('a mapping or list written as a key in a YAML pipeline file is refused naming its place: the YAML package turns it into text, at a cost that grows steeply with its depth', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-pf-ckey-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'pipeline.yaml'), `predict:\n  - model: a.onnx\npostprocess:\n  - topk: {${'[? '.repeat(64)}x${']'.repeat(64)}: 1}\n`);
+  invalid(() => readPipelineFile(dir), /^pipeline\.yaml: cannot be parsed: line 4, column 12: a mapping or list is used as a key, where a key is a name$/);
 });

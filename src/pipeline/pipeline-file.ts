@@ -4,7 +4,8 @@ import { lazyRequire } from '../core/lazy-require.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { StepStage } from './step.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
-import { refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
+import { firstCollectionKey, firstDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
+import { MAX_YAML_DEPTH, yamlNestsDeeperThan } from '../codecs/yaml-depth.js';
 
 /**
  * The YAML package, loaded only when a model has a YAML pipeline file (it adds to every cold start
@@ -13,9 +14,24 @@ import { refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
  */
 const yamlPackage = lazyRequire<typeof import('yaml')>('yaml');
 
-/** Parses a YAML pipeline file; a key repeated in a mapping is an error (the package's `uniqueKeys`). */
+/**
+ * Parses a YAML pipeline file; a key repeated in a mapping is an error, named with both places. As
+ * an endpoint file is read: a file nested past {@link MAX_YAML_DEPTH} is refused before the package
+ * parses it (its memory grows with each level: 2 MB of `[[[[` took more than 64 MB), and repeated
+ * keys are found with a set per mapping (the package's `uniqueKeys` compares each key with every
+ * one before it).
+ */
 function parseYaml(text: string): unknown {
-  return yamlPackage().parse(text);
+  const yaml = yamlPackage();
+  if (yamlNestsDeeperThan(yaml, text)) throw new Error(`it nests its mappings and lists more than ${MAX_YAML_DEPTH} levels deep, far more than a pipeline file has: remove the extra nesting`);
+  const lines = new yaml.LineCounter();
+  const doc = yaml.parseDocument(text, { uniqueKeys: false, lineCounter: lines });
+  if (doc.errors.length > 0) throw doc.errors[0];
+  const duplicate = firstDuplicateKey(yaml, doc, lines);
+  if (duplicate !== undefined) throw new Error(`${duplicate}; a key may appear once in a mapping`);
+  const collectionKey = firstCollectionKey(yaml, doc, lines);
+  if (collectionKey !== undefined) throw new Error(collectionKey);
+  return doc.toJS();
 }
 
 /**
