@@ -42,14 +42,27 @@ describe('serve worker spawn', () => {
   interface Server {
     child: ChildProcess;
     url: string;
+    instanceId: string;
     output: () => string;
     exited: Promise<number | null>;
   }
 
+  /**
+   * Starts `smkit serve` from `node` on a free port and returns once it holds the port (its `/ping`
+   * answers with its own instance id) or has exited. Another test file's process can take the port
+   * between the probe and the bind: the child then exits with ERR_PORT_IN_USE and is started again
+   * on a new port, as `startServe` does.
+   */
   async function serveWith(node: string, modelDir: string, env: Record<string, string>): Promise<Server> {
-    const port = await freePort();
+    for (let attempt = 1; ; attempt++) {
+      const server = spawnWith(node, modelDir, await freePort(), `spawn-test-${process.pid}-${attempt}`, env);
+      if (attempt >= 3 || (await holdsItsPort(server)) !== 'lost') return server;
+    }
+  }
+
+  function spawnWith(node: string, modelDir: string, port: number, instanceId: string, env: Record<string, string>): Server {
     const child = spawn(node, [SMKIT_BIN, 'serve', '--model-dir', modelDir, '--port', String(port), '--log-format', 'json'], {
-      env: { ...process.env, SMKIT_BIND_HOST: '127.0.0.1', ...env },
+      env: { ...process.env, SMKIT_BIND_HOST: '127.0.0.1', SMKIT_INSTANCE_ID: instanceId, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     servers.push(child);
@@ -57,7 +70,28 @@ describe('serve worker spawn', () => {
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-    return { child, url: `http://127.0.0.1:${port}`, output: () => out, exited };
+    return { child, url: `http://127.0.0.1:${port}`, instanceId, output: () => out, exited };
+  }
+
+  /** 'held' once the child answers `/ping` with its own instance id; 'lost' if it exited with ERR_PORT_IN_USE. */
+  async function holdsItsPort(server: Server): Promise<'held' | 'lost' | 'exited'> {
+    let outcome: 'held' | 'lost' | 'exited' = 'exited';
+    await until('the server to hold its port, or exit', async () => {
+      if (server.child.exitCode !== null || server.child.signalCode !== null) {
+        await server.exited;
+        outcome = /ERR_PORT_IN_USE/.test(server.output()) ? 'lost' : 'exited';
+        return true;
+      }
+      try {
+        const res = await fetchWithTimeout(`${server.url}/ping`, {}, 5_000);
+        await res.arrayBuffer();
+        outcome = 'held';
+        return res.headers.get('x-smkit-instance-id') === server.instanceId;
+      } catch {
+        return false;
+      }
+    }, POLL);
+    return outcome;
   }
 
   /** The pids of a process's children (its worker processes), from /proc. */
