@@ -1,7 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { checkPath, invalidFlag, invalidPath } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { readBoundedFile } from '../fs/read-bounded-file.js';
 import { isModelArchive } from '../archive/model-archive.js';
 import { firstCollectionKey, firstDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
@@ -14,7 +14,7 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
   const abs = resolve(file);
   // A byte order mark (Windows editors write one) is not part of the text; JSON.parse refuses it
   // (RFC 8259 lets a parser ignore it), the YAML package skips it.
-  const text = readBoundedFile(abs, MAX_ENDPOINT_FILE_BYTES, (problem) => `cannot read endpoint file ${abs}: ${problem}`).toString('utf8').replace(/^\uFEFF/, '');
+  const text = readBoundedFile(abs, MAX_ENDPOINT_FILE_BYTES, endpointFileError((problem) => `cannot read endpoint file ${abs}: ${problem}`)).toString('utf8').replace(/^\uFEFF/, '');
   const json = extname(abs).toLowerCase() === '.json';
   const yaml = json ? undefined : await import('yaml');
   if (yaml !== undefined && yamlNestsDeeperThan(yaml, text)) {
@@ -57,60 +57,14 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
 /** The largest endpoint file read: far above any real one, far below what would hold the process. */
 export const MAX_ENDPOINT_FILE_BYTES = 16 * 1024 * 1024;
 
-/** What a path that is not a regular file is, for a message. */
-function kindOf(stats: Stats): string {
-  if (stats.isDirectory()) return 'a directory';
-  if (stats.isFIFO()) return 'a FIFO (named pipe)';
-  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
-  if (stats.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
-/**
- * A regular file's bytes, at most `maxBytes`; anything else is refused before a byte is read
- * (`ERR_ENDPOINT_FILE_INVALID`, worded by `say`): a FIFO would hold the read until a writer came,
- * and a device such as /dev/zero, or a huge file, would be read into memory without end. The file
- * opened is checked again (the path may name another since), and read no further than the limit:
- * a file that grew, or one whose size says 0 and is not (/proc/self/pagemap holds gigabytes).
- */
-function readBoundedFile(file: string, maxBytes: number, say: (problem: string) => string): Buffer {
-  const refuse = (problem: string, cause?: unknown) => new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say(problem), cause === undefined ? undefined : { cause });
-  const check = (stats: Stats): void => {
-    if (!stats.isFile()) throw refuse(`it is ${kindOf(stats)}, expected a regular file`);
-    if (stats.size > maxBytes) throw refuse(`it is ${stats.size} bytes, over the ${maxBytes} bytes read`);
-  };
-  let fd: number;
-  try {
-    // Looked at before it is opened: opening a FIFO waits for a writer, and a device may act on it.
-    check(statSync(file));
-    // Non-blocking: a FIFO put in its place meanwhile does not hold the open (fstat refuses it).
-    fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
-  } catch (err) {
-    throw err instanceof ToolkitError ? err : refuse((err as Error).message, err);
-  }
-  try {
-    check(fstatSync(fd));
-    const parts: Buffer[] = [];
-    let size = 0;
-    for (;;) {
-      // Whole 64 KiB reads: some /proc files (pagemap) refuse a read of an odd length.
-      const part = Buffer.allocUnsafe(64 * 1024);
-      const read = readSync(fd, part, 0, part.length, null);
-      if (read === 0) return Buffer.concat(parts, size);
-      parts.push(part.subarray(0, read));
-      size += read;
-      if (size > maxBytes) throw refuse(`it holds more than the ${maxBytes} bytes read`);
-    }
-  } catch (err) {
-    throw err instanceof ToolkitError ? err : refuse((err as Error).message, err);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Reads a deep-ping `bodyFile` (`where` names its key). */
 function readSample(file: string, where: string, maxBytes: number): Buffer {
-  return readBoundedFile(file, maxBytes, (problem) => `${where}: cannot read ${file}: ${problem}`);
+  return readBoundedFile(file, maxBytes, endpointFileError((problem) => `${where}: cannot read ${file}: ${problem}`));
+}
+
+/** A refusal of {@link readBoundedFile} as ERR_ENDPOINT_FILE_INVALID, worded by `say`. */
+function endpointFileError(say: (problem: string) => string): (problem: string, cause?: unknown) => ToolkitError {
+  return (problem, cause) => new ToolkitError('ERR_ENDPOINT_FILE_INVALID', say(problem), cause === undefined ? undefined : { cause });
 }
 
 /** Where JSON.parse stopped (`line 3, column 49: `): V8's message does not always say (Node 20). */

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { parsePipelineSpec, readPipelineFile } from './pipeline-file.js';
+import { MAX_PIPELINE_FILE_BYTES, parsePipelineSpec, readPipelineFile } from './pipeline-file.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -50,6 +51,23 @@ test('readPipelineFile finds YAML in a model directory and reports parse errors'
   assert.equal(readPipelineFile(dir)!.steps[0]!.kind, 'predict');
   writeFileSync(path.join(dir, 'pipeline.yaml'), 'predict: [\n');
   invalid(() => readPipelineFile(dir), /pipeline\.yaml: cannot be parsed/);
+});
+
+test('a pipeline file that is not a regular file, or is over the size read, stops start-up saying so, before a byte is read: a FIFO held the start for good', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-pf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'pipeline.yaml');
+  mkdirSync(file);
+  invalid(() => readPipelineFile(dir), /^pipeline\.yaml: cannot be read: it is a directory, expected a regular file$/);
+  rmSync(file, { recursive: true });
+  // Sparse: its size is over the limit without writing it.
+  writeFileSync(file, '');
+  truncateSync(file, MAX_PIPELINE_FILE_BYTES + 1);
+  invalid(() => readPipelineFile(dir), new RegExp(`^pipeline\\.yaml: cannot be read: it is ${MAX_PIPELINE_FILE_BYTES + 1} bytes, over the ${MAX_PIPELINE_FILE_BYTES} bytes read$`));
+  rmSync(file);
+  if (process.platform === 'win32') return;
+  execFileSync('mkfifo', [file]);
+  invalid(() => readPipelineFile(dir), /^pipeline\.yaml: cannot be read: it is a FIFO \(named pipe\), expected a regular file$/);
 });
 
 test('a JSON pipeline file that does not parse is refused with the line and column of the mistake', (t) => {

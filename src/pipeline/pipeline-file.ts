@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { lazyRequire } from '../core/lazy-require.js';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -6,6 +6,7 @@ import type { StepStage } from './step.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
 import { firstCollectionKey, firstDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 import { MAX_YAML_DEPTH, yamlNestsDeeperThan } from '../codecs/yaml-depth.js';
+import { readBoundedFile } from '../fs/read-bounded-file.js';
 
 /**
  * The YAML package, loaded only when a model has a YAML pipeline file (it adds to every cold start
@@ -126,15 +127,21 @@ export function parsePipelineSpec(content: unknown, file = 'pipeline.yaml'): Pip
   return { file, steps };
 }
 
+/** The largest pipeline file read, as for endpoint files: far above any real one, far below what would hold the process. */
+export const MAX_PIPELINE_FILE_BYTES = 16 * 1024 * 1024;
+
 /** Finds and reads the pipeline file in `modelDir`; undefined when there is none. */
 export function readPipelineFile(modelDir: string): PipelineSpec | undefined {
   const file = PIPELINE_FILE_NAMES.map((n) => path.join(modelDir, n)).find((p) => existsSync(p));
   if (!file) return undefined;
+  // As an endpoint file is read: a FIFO in its place would hold the start for good, and a huge
+  // file or a device would be read into memory without end.
+  const bytes = readBoundedFile(file, MAX_PIPELINE_FILE_BYTES, (problem, cause) => new ToolkitError('ERR_PIPELINE_INVALID', `${path.basename(file)}: cannot be read: ${problem}`, cause === undefined ? undefined : { cause }));
   let content: unknown;
   try {
     // A byte order mark (Windows editors write one) is not part of the text; JSON.parse refuses it
     // (RFC 8259 lets a parser ignore it), the YAML package skips it. Endpoint files skip it too.
-    const text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
+    const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
     content = file.endsWith('.json') ? parseJson(text) : parseYaml(text);
   } catch (err) {
     // The YAML package could not be loaded for want of file descriptors: nothing is wrong with the file.
