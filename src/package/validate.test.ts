@@ -138,3 +138,24 @@ test('a handler module that is a FIFO or a folder is an error naming it, and is 
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a pipeline file that is a FIFO or a folder is an error naming it, as smkit serve's load refuses it: the check passed it over, as if there were none", { timeout: 10_000 }, async (t) => {
+  if (process.platform === 'win32') return t.skip('no mkfifo');
+  const dir = await modelDir({ 'model.onnx': 'x' });
+  const file = path.join(dir, 'pipeline.yaml');
+  try {
+    execFileSync('mkfifo', [file]);
+    const fifo = await validateModelDir(dir);
+    assert.deepEqual(fifo.errors, ['pipeline.yaml: cannot be read: it is a FIFO (named pipe), expected a regular file']);
+    assert.equal(fifo.ok, false);
+    await fs.rm(file);
+    await fs.mkdir(file);
+    // serve finds pipeline.yaml first, whatever it is, so a valid pipeline.json after it is not used.
+    await fs.writeFile(path.join(dir, 'pipeline.json'), '{"predict":[{"model":"model.onnx"}]}');
+    const folder = await validateModelDir(dir);
+    assert.deepEqual(folder.errors, ['pipeline.yaml: cannot be read: it is a directory, expected a regular file']);
+  } finally {
+    await fs.open(file, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => undefined);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -65,7 +65,9 @@ async function findRuntimeModel(dir: string, report: ModelDirReport): Promise<st
 function checkPipeline(dir: string, report: ModelDirReport): Promise<void> {
   return (async () => {
     const present = [];
-    for (const n of PIPELINE_FILE_NAMES) if (await isFile(path.join(dir, n))) present.push(n);
+    // Present as readPipelineFile (and so smkit serve) finds it, whatever it is: a folder or a FIFO
+    // under that name is refused by the read below, as serve's load refuses it, not passed over.
+    for (const n of PIPELINE_FILE_NAMES) if (await fs.stat(path.join(dir, n)).then(() => true, () => false)) present.push(n);
     if (present.length === 0) return;
     if (present.length > 1) report.warnings.push(`several pipeline files (${present.join(', ')}): ${present[0]} is used`);
     try {
