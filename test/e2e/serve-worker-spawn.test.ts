@@ -18,6 +18,8 @@ const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'handlers');
 const POLL = { timeoutMs: 60_000, intervalMs: 50 };
 const folders: string[] = [];
 const servers: ChildProcess[] = [];
+/** Children started so far: each gets its own SMKIT_INSTANCE_ID. */
+let spawned = 0;
 describe('serve worker spawn', () => {
   after(() => {
     for (const s of servers) if (s.exitCode === null && s.signalCode === null) s.kill('SIGKILL');
@@ -55,7 +57,9 @@ describe('serve worker spawn', () => {
    */
   async function serveWith(node: string, modelDir: string, env: Record<string, string>): Promise<Server> {
     for (let attempt = 1; ; attempt++) {
-      const server = spawnWith(node, modelDir, await freePort(), `spawn-test-${process.pid}-${attempt}`, env);
+      // One id per child, not per attempt: the two tests run at once, and a child must not take the
+      // other test's server (same id, on the same probed port) for its own.
+      const server = spawnWith(node, modelDir, await freePort(), `spawn-test-${process.pid}-${++spawned}`, env);
       if (attempt >= 3 || (await holdsItsPort(server)) !== 'lost') return server;
     }
   }
@@ -85,8 +89,10 @@ describe('serve worker spawn', () => {
       try {
         const res = await fetchWithTimeout(`${server.url}/ping`, {}, 5_000);
         await res.arrayBuffer();
+        // Any status: a worker still loading answers 503 with the id. Another id is a foreign server.
+        if (res.headers.get('x-smkit-instance-id') !== server.instanceId) return false;
         outcome = 'held';
-        return res.headers.get('x-smkit-instance-id') === server.instanceId;
+        return true;
       } catch {
         return false;
       }
