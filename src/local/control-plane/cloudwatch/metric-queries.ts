@@ -55,10 +55,10 @@ export function getMetricStatistics(store: MetricStore, input: Record<string, un
   const unit = input.Unit;
   if (unit !== undefined && !(STANDARD_UNITS as readonly unknown[]).includes(unit)) v.add(unit, 'unit', `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);
   v.throwIfAny();
-  // A value outside the enum is the service's InvalidParameterValue, not a model ValidationError
-  // ("The parameter Statistics.member.1 must be a value in the set [...]", as the CLI and SDKs report it).
+  // A value outside the enum is the service's InvalidParameterValue, not a model ValidationError,
+  // worded (spaces inside the brackets, this order) as CloudWatch's answers quoted by SDK users.
   const unknown = ((stats as unknown[] | undefined) ?? []).findIndex((s) => !STATISTICS.includes(s as Statistic));
-  if (unknown >= 0) throw invalidParameterValue(`The parameter Statistics.member.${unknown + 1} must be a value in the set [${STATISTICS.join(', ')}].`);
+  if (unknown >= 0) throw invalidParameterValue(`The parameter Statistics.member.${unknown + 1} must be a value in the set [ Minimum, Maximum, Average, SampleCount, Sum ].`);
   if (stats === undefined && extended === undefined) throw invalidParameterCombination('Must specify either Statistics or ExtendedStatistics.');
   const percentiles = ((extended as string[] | undefined) ?? []).map((e) => {
     const p = parsePercentile(e);
