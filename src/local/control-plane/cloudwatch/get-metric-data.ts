@@ -48,7 +48,7 @@ function readStat(stat: string, path: string): StatQuery['stat'] {
   if ((STATISTICS as readonly string[]).includes(stat)) return { plain: stat as Statistic };
   const p = parsePercentile(stat);
   if (p !== undefined) return { percentile: p };
-  if (!EXTENDED_STATISTIC.test(stat)) throw validationError(`The value ${stat.slice(0, 64)} for parameter ${path}.MetricStat.Stat is not a valid statistic.`);
+  if (!EXTENDED_STATISTIC.test(stat)) throw validationError(`The value ${stat === '' ? '' : `${stat.slice(0, 64)} `}for parameter ${path}.MetricStat.Stat is not a valid statistic.`);
   throw invalidParameterValue(
     `The value ${stat.slice(0, 64)} for parameter ${path}.Stat is not supported by the local CloudWatch: use ${STATISTICS.join(', ')} or a percentile such as p90 or p99.9 (trimmed means, winsorized means and the other extended statistics are not computed locally).`,
   );
@@ -88,7 +88,8 @@ function readQuery(raw: unknown, i: number): StatQuery {
   const dimensions = readDimensions(sv, metric?.Dimensions, `${member}.metricStat.metric.dimensions`);
   const period = typeof stat.Period === 'string' && /^\d{1,15}$/.test(stat.Period) ? Number(stat.Period) : stat.Period;
   if (typeof period !== 'number' || !Number.isInteger(period) || period < 1) sv.add(stat.Period, `${member}.metricStat.period`, stat.Period === undefined ? 'not be null' : 'be an integer of at least 1');
-  if (typeof stat.Stat !== 'string' || stat.Stat.length === 0) sv.add(stat.Stat, `${member}.metricStat.stat`, 'not be null');
+  // The model's Stat has no minimum length: an empty one is refused below as no statistic, as AWS does.
+  if (typeof stat.Stat !== 'string') sv.add(stat.Stat, `${member}.metricStat.stat`, 'not be null');
   if (stat.Unit !== undefined && !(STANDARD_UNITS as readonly unknown[]).includes(stat.Unit)) sv.add(stat.Unit, `${member}.metricStat.unit`, `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);
   sv.throwIfAny();
   const p = period as number;
