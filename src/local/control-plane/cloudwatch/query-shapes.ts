@@ -42,6 +42,7 @@ const INPUT_KINDS: Readonly<Record<string, Readonly<Record<string, MemberKind>>>
 const NESTED_LISTS: Readonly<Record<string, readonly string[]>> = {
   PutMetricData: ['MetricData.*.Dimensions', 'MetricData.*.Values', 'MetricData.*.Counts', 'EntityMetricData.*.MetricData', 'EntityMetricData.*.MetricData.*.Dimensions', 'EntityMetricData.*.MetricData.*.Values', 'EntityMetricData.*.MetricData.*.Counts'],
   GetMetricData: ['MetricDataQueries.*.MetricStat.Metric.Dimensions'],
+  PutMetricAlarm: ['Metrics.*.MetricStat.Metric.Dimensions'],
 };
 
 /** Replaces "" with [] at `path` under `node` (in place: the parsed request is this call's own). */
