@@ -155,7 +155,7 @@ function describePage<T extends { readonly resourceId: string; readonly name: st
   namesMember: 'PolicyNames' | 'ScheduledActionNames',
   maxLimit: number,
 ): { page: T[]; next?: string } {
-  const { resourceId } = readTargetKey(input, { resourceRequired: false });
+  const { resourceId, dimension } = readTargetKey(input, { resourceRequired: false });
   const names = input[namesMember];
   const v = new Violations();
   checkIdList(v, names, namesMember[0]!.toLowerCase() + namesMember.slice(1));
@@ -164,6 +164,7 @@ function describePage<T extends { readonly resourceId: string; readonly name: st
   v.throwIfAny();
   const all = [...records]
     .filter((r) => resourceId === undefined || r.resourceId === resourceId)
+    .filter((r) => dimension === undefined || scalableDimension(r.resourceId) === dimension)
     .filter((r) => names === undefined || (names as string[]).includes(r.name));
   return paginate(operation, all, input.NextToken, max as number, (r) => [r.createdAt, `${r.name}\u0000${r.resourceId}`]);
 }
@@ -331,14 +332,16 @@ export class ApplicationAutoScalingService implements AwsService {
   }
 
   private describeScalableTargets(input: Record<string, unknown>): Record<string, unknown> {
-    readTargetKey(input, { resourceRequired: false });
+    const { dimension } = readTargetKey(input, { resourceRequired: false });
     const ids = input.ResourceIds;
     const v = new Violations();
     checkIdList(v, ids, 'resourceIds');
     const max = input.MaxResults ?? 50;
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
     v.throwIfAny();
-    const all = [...this.targets.values()].filter((t) => ids === undefined || (ids as string[]).includes(t.resourceId));
+    const all = [...this.targets.values()]
+      .filter((t) => ids === undefined || (ids as string[]).includes(t.resourceId))
+      .filter((t) => dimension === undefined || scalableDimension(t.resourceId) === dimension);
     const { page, next } = paginate('DescribeScalableTargets', all, input.NextToken, max as number, (t) => [t.createdAt, t.resourceId]);
     return {
       ScalableTargets: page.map((t) => ({
@@ -673,7 +676,7 @@ export class ApplicationAutoScalingService implements AwsService {
   }
 
   private describeScalingActivities(input: Record<string, unknown>): Record<string, unknown> {
-    const { resourceId } = readTargetKey(input, { resourceRequired: false });
+    const { resourceId, dimension } = readTargetKey(input, { resourceRequired: false });
     const max = input.MaxResults ?? 50;
     const v = new Violations();
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
@@ -682,6 +685,7 @@ export class ApplicationAutoScalingService implements AwsService {
     const withNotScaled = input.IncludeNotScaledActivities === true;
     const all = [...this.activities.entries()]
       .filter(([rid]) => resourceId === undefined || rid === resourceId)
+      .filter(([rid]) => dimension === undefined || scalableDimension(rid) === dimension)
       .flatMap(([, list]) => list)
       .filter((a) => withNotScaled || a.NotScaledReasons === undefined);
     const { page, next } = paginate('DescribeScalingActivities', all, input.NextToken, max as number, (a) => [-a.seq, a.ActivityId]);

@@ -314,3 +314,31 @@ test('MinCapacity 0: an idle asynchronous variant scales in to 0, and out of 0 o
   assert.deepEqual(sagemaker.updates, [0, 1], 'a backlog above the target for three minutes starts one');
   assert.deepEqual(errors, []);
 });
+
+test('ScalableDimension filters the Describe operations: a variant and an inference component, each listed only under its own dimension', async () => {
+  const { sagemaker, cloudwatch } = setup();
+  // The fake knows the variant ep/v1; the inference component ic answers DescribeInferenceComponent.
+  const withComponent = {
+    targetPrefix: 'SageMaker',
+    signingName: 'sagemaker',
+    call: async (operation: string, input: Record<string, unknown>) =>
+      operation === 'DescribeInferenceComponent' && input.InferenceComponentName === 'ic' ? { InferenceComponentName: 'ic' } : sagemaker.call(operation, input),
+  };
+  const autoscaling = new ApplicationAutoScalingService({ sagemaker: withComponent, cloudwatch });
+  const component = { ServiceNamespace: 'sagemaker', ResourceId: 'inference-component/ic', ScalableDimension: 'sagemaker:inference-component:DesiredCopyCount' };
+  const steps = { AdjustmentType: 'ChangeInCapacity', StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] };
+  for (const k of [key, component]) {
+    await autoscaling.call('RegisterScalableTarget', { ...k, MinCapacity: 1, MaxCapacity: 2 });
+    await autoscaling.call('PutScalingPolicy', { ...k, PolicyName: 'up', StepScalingPolicyConfiguration: steps });
+    await autoscaling.call('PutScheduledAction', { ...k, ScheduledActionName: 'night', Schedule: 'cron(0 0 * * ? *)', ScalableTargetAction: { MaxCapacity: 1 } });
+    autoscaling.startActivity(k.ResourceId, 'Setting desired count to 2.', 'test');
+  }
+  for (const k of [key, component]) {
+    const only = { ServiceNamespace: 'sagemaker', ScalableDimension: k.ScalableDimension };
+    const ids = (list: unknown) => (list as Array<{ ResourceId: string }>).map((x) => x.ResourceId);
+    assert.deepEqual(ids((await autoscaling.call('DescribeScalableTargets', only)).ScalableTargets), [k.ResourceId]);
+    assert.deepEqual(ids((await autoscaling.call('DescribeScalingPolicies', only)).ScalingPolicies), [k.ResourceId]);
+    assert.deepEqual(ids((await autoscaling.call('DescribeScheduledActions', only)).ScheduledActions), [k.ResourceId]);
+    assert.deepEqual(ids((await autoscaling.call('DescribeScalingActivities', only)).ScalingActivities), [k.ResourceId]);
+  }
+});

@@ -137,6 +137,10 @@ test('GetMetricStatistics and ListMetrics read the same store', async () => {
   const listed = (await cw.call('ListMetrics', { Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: 'ep' }] })).Metrics as Array<Record<string, unknown>>;
   assert.deepEqual(listed.map((m) => m.MetricName).sort(), ['Invocation4XXErrors', 'Invocation5XXErrors', 'Invocations', 'InvocationsPerInstance', 'ModelLatency']);
   await rejects(cw.call('GetMetricStatistics', { Namespace: 'n', MetricName: 'm', StartTime: new Date(0), EndTime: new Date(t.now), Period: 60, Statistics: ['Sum'] }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /1,440/);
+  // A statistic outside the enum is InvalidParameterValue, as CloudWatch answers it; too many is the model's ValidationError.
+  const range = { Namespace: 'n', MetricName: 'm', StartTime: new Date(t.now - 120_000), EndTime: new Date(t.now), Period: 60 };
+  await rejects(cw.call('GetMetricStatistics', { ...range, Statistics: ['Sum', 'p99'] }), 'InvalidParameterValueException', 'InvalidParameterValue', /^The parameter Statistics\.member\.2 must be a value in the set \[ Minimum, Maximum, Average, SampleCount, Sum \]\.$/);
+  await rejects(cw.call('GetMetricStatistics', { ...range, Statistics: ['Sum', 'Sum', 'Sum', 'Sum', 'Sum', 'Sum'] }), 'ValidationException', 'ValidationError', /statistics/);
 });
 
 test('DescribeAlarmHistory records creation, updates and every state change, newest first; DescribeAlarmsForMetric; Enable/DisableAlarmActions', async () => {

@@ -118,6 +118,11 @@ test('validation: ids, Expression and MetricStat, statistics, periods, limits', 
   await v({ MetricDataQueries: [{ Id: 'e' }] }, 'The parameter MetricDataQueries.member.1 must specify either Expression or MetricStat.');
   await v({ MetricDataQueries: [stat('a', 'm', 'Sum', { Period: 60 })] }, 'The parameters MetricDataQueries.member.1.Period and MetricDataQueries.member.1.MetricStat are mutually exclusive and you have specified both.');
   await ipv({ MetricDataQueries: [stat('a', 'm', 'tm99')] }, /^The value tm99 for parameter MetricDataQueries\.member\.1\.Stat is not supported by the local CloudWatch/);
+  await ipv({ MetricDataQueries: [stat('a', 'm', 'TM(10%:90%)')] }, /^The value TM\(10%:90%\) for parameter MetricDataQueries\.member\.1\.Stat is not supported by the local CloudWatch/);
+  // No statistic at all (a typo) is CloudWatch's ValidationError, not one "not supported locally".
+  await v({ MetricDataQueries: [stat('a', 'm', 'Sum'), stat('b', 'm', 'Avg')] }, 'The value Avg for parameter MetricDataQueries.member.2.MetricStat.Stat is not a valid statistic.');
+  // An empty Stat too (the model sets no minimum length), as yet-another-cloudwatch-exporter users report it.
+  await v({ MetricDataQueries: [stat('a', 'm', '')] }, 'The value for parameter MetricDataQueries.member.1.MetricStat.Stat is not a valid statistic.');
   await ipv({ MetricDataQueries: [{ Id: 'a', MetricStat: { ...stat('a', 'm', 'Sum').MetricStat, Period: 5 } }] }, /^The parameter MetricDataQueries\.member\.1\.MetricStat\.Period must be 10, 20, 30 or a multiple of 60 locally/);
   await v({ MetricDataQueries: [{ Id: 'a', MetricStat: { Metric: { Namespace: 'n' }, Period: 0, Stat: 'Sum', Unit: 'Parsecs' } }] }, /^3 validation errors detected: .*metricStat\.metric\.metricName.*metricStat\.period.*metricStat\.unit/);
   await v({ MetricDataQueries: [stat('a', 'm', 'Sum')], ScanBy: 'Sideways' }, /at 'scanBy' failed to satisfy constraint: Member must satisfy enum value set: \[TimestampDescending, TimestampAscending\]/);

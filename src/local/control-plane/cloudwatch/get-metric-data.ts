@@ -33,11 +33,22 @@ function validationError(message: string): CloudWatchError {
 
 const isObject = (v: unknown): v is Input => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The statistic a `Stat` names: one of the five, or a `pNN` percentile; anything else is refused. */
+/**
+ * The forms of CloudWatch's extended statistics (percentile `p99`, trimmed mean `tm99` or
+ * `TM(10%:90%)`, winsorized mean, trimmed count and sum, percentile rank `PR(:300)`, `IQM`): a
+ * `Stat` of one of them is valid on AWS, if not computed locally.
+ */
+const EXTENDED_STATISTIC = /^(?:(?:p|tm|wm|tc|ts)\d{1,3}(?:\.\d+)?|(?:tm|wm|tc|ts|pr)\(.*\)|iqm)$/is;
+
+/**
+ * The statistic a `Stat` names: one of the five, or a `pNN` percentile. Another extended statistic
+ * is refused as not computed locally; anything else is CloudWatch's `ValidationError`.
+ */
 function readStat(stat: string, path: string): StatQuery['stat'] {
   if ((STATISTICS as readonly string[]).includes(stat)) return { plain: stat as Statistic };
   const p = parsePercentile(stat);
   if (p !== undefined) return { percentile: p };
+  if (!EXTENDED_STATISTIC.test(stat)) throw validationError(`The value ${stat === '' ? '' : `${stat.slice(0, 64)} `}for parameter ${path}.MetricStat.Stat is not a valid statistic.`);
   throw invalidParameterValue(
     `The value ${stat.slice(0, 64)} for parameter ${path}.Stat is not supported by the local CloudWatch: use ${STATISTICS.join(', ')} or a percentile such as p90 or p99.9 (trimmed means, winsorized means and the other extended statistics are not computed locally).`,
   );
@@ -77,7 +88,8 @@ function readQuery(raw: unknown, i: number): StatQuery {
   const dimensions = readDimensions(sv, metric?.Dimensions, `${member}.metricStat.metric.dimensions`);
   const period = typeof stat.Period === 'string' && /^\d{1,15}$/.test(stat.Period) ? Number(stat.Period) : stat.Period;
   if (typeof period !== 'number' || !Number.isInteger(period) || period < 1) sv.add(stat.Period, `${member}.metricStat.period`, stat.Period === undefined ? 'not be null' : 'be an integer of at least 1');
-  if (typeof stat.Stat !== 'string' || stat.Stat.length === 0) sv.add(stat.Stat, `${member}.metricStat.stat`, 'not be null');
+  // The model's Stat has no minimum length: an empty one is refused below as no statistic, as AWS does.
+  if (typeof stat.Stat !== 'string') sv.add(stat.Stat, `${member}.metricStat.stat`, 'not be null');
   if (stat.Unit !== undefined && !(STANDARD_UNITS as readonly unknown[]).includes(stat.Unit)) sv.add(stat.Unit, `${member}.metricStat.unit`, `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);
   sv.throwIfAny();
   const p = period as number;

@@ -204,6 +204,28 @@ test('the query protocol: PutMetricData as form members, GetMetricData answered 
   assert.match(await bad.text(), /<Code>InvalidParameterValue<\/Code><Message>The value AWS\/Mine for parameter Namespace is invalid\.<\/Message>/);
 });
 
+test('the query protocol: an empty list inside an item, "MetricData.member.1.Dimensions=" as botocore sends Dimensions: [], is an empty list', async () => {
+  const form = (params: Record<string, string>) =>
+    fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ Version: '2010-08-01', ...params }).toString(), signal: AbortSignal.timeout(10_000) });
+  const now = Date.now();
+  const put = await form({ Action: 'PutMetricData', Namespace: 'FormEmpty', 'MetricData.member.1.MetricName': 'm', 'MetricData.member.1.Dimensions': '', 'MetricData.member.1.Values': '', 'MetricData.member.1.Counts': '', 'MetricData.member.1.Value': '7' });
+  assert.equal(put.status, 200, await put.clone().text());
+  const get = await form({
+    Action: 'GetMetricData',
+    StartTime: new Date(now - 600_000).toISOString(),
+    EndTime: new Date(now + 60_000).toISOString(),
+    'MetricDataQueries.member.1.Id': 'q',
+    'MetricDataQueries.member.1.MetricStat.Metric.Namespace': 'FormEmpty',
+    'MetricDataQueries.member.1.MetricStat.Metric.MetricName': 'm',
+    'MetricDataQueries.member.1.MetricStat.Metric.Dimensions': '',
+    'MetricDataQueries.member.1.MetricStat.Period': '60',
+    'MetricDataQueries.member.1.MetricStat.Stat': 'Sum',
+  });
+  const xml = await get.text();
+  assert.equal(get.status, 200, xml);
+  assert.match(xml, /<Values><member>7<\/member><\/Values>/);
+});
+
 test('ListMetrics whose Dimensions is not a list is a 400 ValidationError, not a 500', async () => {
   for (const Dimensions of [{ Name: 'Shard' }, 'Shard', 5]) {
     const res = await json('ListMetrics', JSON.stringify({ Namespace: 'Gzipped', Dimensions }));

@@ -47,9 +47,7 @@ export function getMetricStatistics(store: MetricStore, input: Record<string, un
   if (typeof period !== 'number' || !Number.isInteger(period) || period < 1) v.add(period, 'period', period === undefined ? 'not be null' : 'be an integer of at least 1');
   const dimensions = readDimensions(v, input.Dimensions);
   const stats = input.Statistics;
-  if (stats !== undefined && (!Array.isArray(stats) || stats.length < 1 || stats.length > 5 || stats.some((s) => !STATISTICS.includes(s as Statistic)))) {
-    v.add(stats, 'statistics', `be a list of 1 to 5 values from [${STATISTICS.join(', ')}]`);
-  }
+  if (stats !== undefined && (!Array.isArray(stats) || stats.length < 1 || stats.length > 5)) v.add(stats, 'statistics', `be a list of 1 to 5 values from [${STATISTICS.join(', ')}]`);
   const extended = input.ExtendedStatistics;
   if (extended !== undefined && (!Array.isArray(extended) || extended.length < 1 || extended.length > 10 || extended.some((s) => typeof s !== 'string'))) {
     v.add(extended, 'extendedStatistics', 'be a list of 1 to 10 strings');
@@ -57,6 +55,10 @@ export function getMetricStatistics(store: MetricStore, input: Record<string, un
   const unit = input.Unit;
   if (unit !== undefined && !(STANDARD_UNITS as readonly unknown[]).includes(unit)) v.add(unit, 'unit', `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);
   v.throwIfAny();
+  // A value outside the enum is the service's InvalidParameterValue, not a model ValidationError,
+  // worded (spaces inside the brackets, this order) as CloudWatch's answers quoted by SDK users.
+  const unknown = ((stats as unknown[] | undefined) ?? []).findIndex((s) => !STATISTICS.includes(s as Statistic));
+  if (unknown >= 0) throw invalidParameterValue(`The parameter Statistics.member.${unknown + 1} must be a value in the set [ Minimum, Maximum, Average, SampleCount, Sum ].`);
   if (stats === undefined && extended === undefined) throw invalidParameterCombination('Must specify either Statistics or ExtendedStatistics.');
   const percentiles = ((extended as string[] | undefined) ?? []).map((e) => {
     const p = parsePercentile(e);

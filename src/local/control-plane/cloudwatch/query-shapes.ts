@@ -35,6 +35,29 @@ const INPUT_KINDS: Readonly<Record<string, Readonly<Record<string, MemberKind>>>
   GetMetricData: { MetricDataQueries: 'list', MaxDatapoints: 'integer' },
 };
 
+/**
+ * Lists inside list items or structures, as paths (`*` for every item): an empty one travels as
+ * "Path=" too (`MetricData.member.1.Dimensions=`, what boto3 sends for `Dimensions: []`).
+ */
+const NESTED_LISTS: Readonly<Record<string, readonly string[]>> = {
+  PutMetricData: ['MetricData.*.Dimensions', 'MetricData.*.Values', 'MetricData.*.Counts', 'EntityMetricData.*.MetricData', 'EntityMetricData.*.MetricData.*.Dimensions', 'EntityMetricData.*.MetricData.*.Values', 'EntityMetricData.*.MetricData.*.Counts'],
+  GetMetricData: ['MetricDataQueries.*.MetricStat.Metric.Dimensions'],
+  PutMetricAlarm: ['Metrics.*.MetricStat.Metric.Dimensions'],
+};
+
+/** Replaces "" with [] at `path` under `node` (in place: the parsed request is this call's own). */
+function emptyListsAt(node: unknown, path: readonly string[]): void {
+  const [head, ...rest] = path;
+  if (head === undefined || typeof node !== 'object' || node === null) return;
+  const children = head === '*' ? (Array.isArray(node) ? node.map((_, i) => i) : []) : Array.isArray(node) ? [] : [head];
+  for (const key of children) {
+    const container = node as Record<string | number, unknown>;
+    if (rest.length === 0) {
+      if (container[key] === '') container[key] = [];
+    } else emptyListsAt(container[key], rest);
+  }
+}
+
 const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
 
 /**
@@ -72,6 +95,7 @@ export function coerceQueryInput(action: string, params: Record<string, unknown>
     }
   }
   v.throwIfAny();
+  for (const path of Object.hasOwn(NESTED_LISTS, action) ? NESTED_LISTS[action]! : []) emptyListsAt(out, path.split('.'));
   return out;
 }
 
