@@ -85,18 +85,7 @@ async function extractSubmitArchive(file: string, cwd: string, signal?: AbortSig
 
 /** Whether `file` starts with `#!`, so the kernel runs it with the interpreter it names. */
 function hasShebang(file: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    return false;
-  }
-  try {
-    const head = Buffer.alloc(2);
-    return readSync(fd, head, 0, 2, 0) === 2 && head.toString('latin1') === '#!';
-  } finally {
-    closeSync(fd);
-  }
+  return shebangLine(file) !== undefined;
 }
 
 /**

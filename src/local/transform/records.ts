@@ -1,4 +1,5 @@
 import type { BatchStrategy } from '../../config/settings.js';
+import { reflectedCrc } from '../../codecs/crc32.js';
 
 /** `SplitType` values (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformInput.html). */
 export type SplitType = 'None' | 'Line' | 'RecordIO' | 'TFRecord';
@@ -86,23 +87,8 @@ function* splitRecordIO(data: Buffer, unwrap: boolean, origin: Origin = { index:
   }
 }
 
-let crc32cTable: Uint32Array | undefined;
-
 /** CRC-32C (Castagnoli), as TFRecord frames use. */
-export function crc32c(buf: Uint8Array): number {
-  if (!crc32cTable) {
-    crc32cTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-      crc32cTable[n] = c >>> 0;
-    }
-  }
-  const table = crc32cTable;
-  let crc = 0xffffffff;
-  for (let i = 0; i < buf.length; i++) crc = table[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
+export const crc32c = reflectedCrc(0x82f63b78);
 
 /** TFRecord's masked CRC: rotated right by 15 bits plus a constant. */
 export function maskedCrc32c(buf: Uint8Array): number {
