@@ -94,6 +94,10 @@ function awsCliV2(): string | undefined {
  * That pause needs bash 4.1 (`{fd}` redirections, a fractional `-t`) and Linux's /dev/fd (on
  * macOS, `read -t` on that pipe returns at once): elsewhere it is a `sleep`. /dev/tcp speaks
  * neither TLS nor a bracketed IPv6 host: an https:// or [::1] endpoint URL is asked with curl.
+ * A write to a connection reset at once is not fatal (it is made in a subshell): it failed with
+ * ECONNRESET, which under `set -e` ended the group silently (its message went to /dev/null), or
+ * SIGPIPE killed the shell. Another test file's smkit checks a port range free by binding each port
+ * in it (20000 up), and such a check on the waited port takes the connection and resets it.
  */
 const PREAMBLE = `set -eo pipefail
 if [[ $OSTYPE == linux* ]] && ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 401)) && exec {__doc_pause_fd}<> <(:); then
@@ -110,7 +114,7 @@ __doc_wait() {
   for ((i = 0; i < 1500; i++)); do
     status=
     if exec 9<>"/dev/tcp/127.0.0.1/$1"; then
-      printf 'GET /ping HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n' >&9
+      (printf 'GET /ping HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n' >&9) || true
       read -r -t 5 _ status _ <&9 || true
       exec 9<&-
     fi 2>/dev/null
@@ -132,7 +136,7 @@ __doc_describe_endpoint() {
     return 0
   fi
   if exec 9<>"/dev/tcp/$host/$port"; then
-    printf 'POST / HTTP/1.0\\r\\nHost: %s\\r\\nX-Amz-Target: SageMaker.DescribeEndpoint\\r\\nContent-Type: application/x-amz-json-1.1\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "$hostport" "\${#body}" "$body" >&9
+    (printf 'POST / HTTP/1.0\\r\\nHost: %s\\r\\nX-Amz-Target: SageMaker.DescribeEndpoint\\r\\nContent-Type: application/x-amz-json-1.1\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "$hostport" "\${#body}" "$body" >&9) || true
     read -r -d '' -t 5 answer <&9 || true
     exec 9<&-
   fi 2>/dev/null
