@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { REPO_ROOT } from '../helpers/serve-process.js';
+import { PORT_RANGE_POOL_LOW } from '../../src/net/ports.js';
 import { awsCliVersion, startAwsZygote, type AwsZygote } from '../helpers/aws-zygote.js';
 import { expectedOutputs, readDocBlocks, unmarkedCodeBlocks, unmarkedSmkitBlocks, type DocBlock } from '../helpers/doc-blocks.js';
 
@@ -29,9 +30,11 @@ const PORT = /\b(80[89]\d|4569)\b/g;
 
 // A documented port is probed free and then bound later by the block's server, so another process
 // can take it in between. Ports below the kernel's ephemeral range (32768-60999 by default) are never
-// handed out for port 0 or outgoing connections, which is how every other test gets its ports; a
+// handed out for port 0 or outgoing connections, which is how every other test gets its ports; and
+// below smkit's port-range pool (PORT_RANGE_POOL_LOW, 20000), since smkit draws SAGEMAKER_SAFE_PORT_RANGE ranges from 20000 up
+// and checks each port of one free by binding it, which resets a connection queued on it meanwhile. A
 // group whose server still finds its port taken is run again on fresh ports.
-const PORT_RANGE = { from: 20_000, to: 32_000 };
+const PORT_RANGE = { from: 10_000, to: PORT_RANGE_POOL_LOW - 100 };
 const PORT_TAKEN = /ERR_PORT_IN_USE|EADDRINUSE|already in use/;
 const ATTEMPTS = 3;
 /** Ports handed to groups still running (groups run side by side). */
@@ -96,8 +99,9 @@ function awsCliV2(): string | undefined {
  * neither TLS nor a bracketed IPv6 host: an https:// or [::1] endpoint URL is asked with curl.
  * A write to a connection reset at once is not fatal (it is made in a subshell): it failed with
  * ECONNRESET, which under `set -e` ended the group silently (its message went to /dev/null), or
- * SIGPIPE killed the shell. Another test file's smkit checks a port range free by binding each port
- * in it (20000 up), and such a check on the waited port takes the connection and resets it.
+ * SIGPIPE killed the shell: another test file's smkit checked a port range free by binding each port
+ * in it (20000 up, where the groups' ports were drawn then), which took the waiting connection and
+ * reset it. The groups' ports are now drawn below that pool, but a reset stays harmless.
  */
 const PREAMBLE = `set -eo pipefail
 if [[ $OSTYPE == linux* ]] && ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 401)) && exec {__doc_pause_fd}<> <(:); then
