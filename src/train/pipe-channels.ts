@@ -24,7 +24,7 @@ function isFifo(file: string): boolean {
  */
 export function findPipeChannels(inputDataDir: string, inputDataConfig: PyDict): Record<string, string[]> {
   const entries = existsSync(inputDataDir) ? readdirSync(inputDataDir) : [];
-  const out: Record<string, string[]> = {};
+  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>; // a channel may be named __proto__
   for (const channel of inputDataConfig.keys()) {
     const re = new RegExp(`^${escapeRegExp(channel)}_(\\d+)$`);
     const fifos = entries

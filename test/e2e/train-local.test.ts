@@ -27,16 +27,18 @@ describe('train local', () => {
     writeFileSync(single, '0,1,2,3,4\n');
     const out = path.join(work, 'model');
     const r = await runSmkit(
-      ['local', 'train', '--code', TRAIN_FIXTURES, '--channel', `training=${path.join(TEMPLATE, 'input/data/training')}`, '--channel', `extra=${single}`, '--hyperparameters', hpFile, '--hp', 'name=override', '--output', out],
+      ['local', 'train', '--code', TRAIN_FIXTURES, '--channel', `training=${path.join(TEMPLATE, 'input/data/training')}`, '--channel', `extra=${single}`, '--channel', `__proto__=${single}`, '--hyperparameters', hpFile, '--hp', 'name=override', '--hp', '__proto__=p', '--output', out],
       cleanEnv(),
     );
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const dump = JSON.parse(readFileSync(path.join(out, 'env.json'), 'utf8')) as { env: Record<string, string>; argv: string[] };
     assert.equal(dump.env['SM_RESOURCE_CONFIG'], '{"current_host":"algo-1","current_instance_type":"local","hosts":["algo-1"],"network_interface_name":"eth0"}');
-    assert.equal(dump.env['SM_INPUT_DATA_CONFIG'], '{"extra":{"TrainingInputMode":"File"},"training":{"TrainingInputMode":"File"}}');
-    assert.equal(dump.env['SM_CHANNELS'], '["extra","training"]');
-    assert.equal(dump.env['SM_HPS'], '{"epochs":3,"learning-rate":0.5,"name":"override"}');
-    assert.deepEqual(dump.argv, ['--epochs', '3', '--learning-rate', '0.5', '--name', 'override']);
+    // `__proto__` is a legal channel and hyperparameter name (a plain object's setter swallowed both).
+    assert.equal(dump.env['SM_INPUT_DATA_CONFIG'], '{"__proto__":{"TrainingInputMode":"File"},"extra":{"TrainingInputMode":"File"},"training":{"TrainingInputMode":"File"}}');
+    assert.equal(dump.env['SM_CHANNELS'], '["__proto__","extra","training"]');
+    assert.equal(dump.env['SM_CHANNEL___PROTO__'], path.join(dump.env['SAGEMAKER_BASE_DIR']!, 'input/data/__proto__'));
+    assert.equal(dump.env['SM_HPS'], '{"__proto__":"p","epochs":3,"learning-rate":0.5,"name":"override"}');
+    assert.deepEqual(dump.argv, ['--__proto__', 'p', '--epochs', '3', '--learning-rate', '0.5', '--name', 'override']);
     assert.equal(dump.env['SM_CURRENT_HOST'], 'algo-1');
     assert.match(dump.env['TRAINING_JOB_NAME']!, /^smkit-local-/);
     // The temporary tree is gone after success; only the model was copied out.

@@ -20,7 +20,9 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 function pairs(flag: string, values: readonly string[], expected: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: a channel or hyperparameter may be named `__proto__` (legal in SageMaker), which a
+  // plain object's setter would swallow.
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const v of values) {
     const [name, value] = pairValue(flag, v, expected);
     out[name] = value;
