@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyCudaVisibleDevices, countGpus, detectGpus, inspectGpus, parseNvidiaSmiList, type GpuProbes } from './gpus.js';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { applyCudaVisibleDevices, countGpus, detectGpus, inspectGpus, listNvidiaSmi, parseNvidiaSmiList, type GpuProbes } from './gpus.js';
 
 const SMI_4 = [
   'GPU 0: Tesla T4 (UUID: GPU-aaaa1111-0000-0000-0000-000000000000)',
@@ -82,4 +85,21 @@ test('UUIDs cannot be checked from device files alone: assumed distinct, with a 
   const inv = inspectGpus(probes({ dev: ['nvidia0', 'nvidia1'], cvd: 'GPU-x,GPU-y,GPU-z' }));
   assert.deepEqual(inv.visible.map((g) => g.physical.index), [0, 1]);
   assert.ok(inv.notes.some((n) => /could not be checked/.test(n)));
+});
+
+test('an nvidia-smi that hangs ignoring SIGTERM is given up at the timeout (no GPU found), not waited for', { skip: process.platform === 'win32' && 'needs a POSIX shell' }, () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-fake-smi-'));
+  const oldPath = process.env['PATH'];
+  try {
+    // Ignores SIGTERM, then sleeps (exec: no child of its own holds the pipe); SIGTERM alone left execFileSync waiting for it.
+    writeFileSync(path.join(dir, 'nvidia-smi'), '#!/bin/sh\ntrap "" TERM\nexec sleep 600\n');
+    chmodSync(path.join(dir, 'nvidia-smi'), 0o755);
+    process.env['PATH'] = `${dir}${path.delimiter}${oldPath ?? ''}`;
+    assert.equal(listNvidiaSmi(200), undefined);
+    writeFileSync(path.join(dir, 'nvidia-smi'), `#!/bin/sh\nprintf '%s' '${SMI_4.split('\n')[0]}'\n`);
+    assert.equal(parseNvidiaSmiList(listNvidiaSmi(5000) ?? '').length, 1, 'one that answers is read');
+  } finally {
+    process.env['PATH'] = oldPath;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
