@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyCudaVisibleDevices, countGpus, detectGpus, inspectGpus, parseNvidiaSmiList, type GpuProbes } from './gpus.js';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { applyCudaVisibleDevices, countGpus, detectGpus, inspectGpus, listNvidiaSmi, parseNvidiaSmiList, type GpuProbes } from './gpus.js';
 
 const SMI_4 = [
   'GPU 0: Tesla T4 (UUID: GPU-aaaa1111-0000-0000-0000-000000000000)',
@@ -82,4 +85,36 @@ test('UUIDs cannot be checked from device files alone: assumed distinct, with a 
   const inv = inspectGpus(probes({ dev: ['nvidia0', 'nvidia1'], cvd: 'GPU-x,GPU-y,GPU-z' }));
   assert.deepEqual(inv.visible.map((g) => g.physical.index), [0, 1]);
   assert.ok(inv.notes.some((n) => /could not be checked/.test(n)));
+});
+
+test('an nvidia-smi that hangs ignoring SIGTERM is given up at the timeout (no GPU found), not waited for', { skip: process.platform === 'win32' && 'needs a POSIX shell' }, () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-fake-smi-'));
+  const oldPath = process.env['PATH'];
+  const finished = path.join(dir, 'finished');
+  const sleeper = path.join(dir, 'sleep.pid');
+  try {
+    // Ignores SIGTERM and waits 30 s (its sleep off the pipe, which closes with the shell), then
+    // leaves a file: SIGTERM alone left execFileSync waiting for it to finish, so the file was there.
+    writeFileSync(
+      path.join(dir, 'nvidia-smi'),
+      `#!/bin/sh\ntrap "" TERM\nsleep 30 </dev/null >/dev/null 2>&1 &\necho $! > '${sleeper}'\nwait $!\n: > '${finished}'\n`,
+    );
+    chmodSync(path.join(dir, 'nvidia-smi'), 0o755);
+    process.env['PATH'] = `${dir}${path.delimiter}${oldPath ?? ''}`;
+    assert.equal(listNvidiaSmi(200), undefined);
+    assert.equal(existsSync(finished), false, 'nvidia-smi was waited for until it finished by itself');
+    writeFileSync(path.join(dir, 'nvidia-smi'), `#!/bin/sh\nprintf '%s' '${SMI_4.split('\n')[0]}'\n`);
+    assert.equal(parseNvidiaSmiList(listNvidiaSmi(5000) ?? '').length, 1, 'one that answers is read');
+  } finally {
+    process.env['PATH'] = oldPath;
+    // The stand-in's sleep outlives the shell SIGKILL ended; not once it has finished (its pid may be another's by then).
+    if (!existsSync(finished) && existsSync(sleeper)) {
+      try {
+        process.kill(Number(readFileSync(sleeper, 'utf8')), 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

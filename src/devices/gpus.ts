@@ -51,6 +51,20 @@ export interface GpuInventory {
   readonly notes: readonly string[];
 }
 
+/**
+ * `nvidia-smi -L`'s output, or undefined when it does not run or does not finish within
+ * `timeoutMs`. Killed with SIGKILL at the timeout: `execFileSync` waits for its child to exit, so one
+ * that ignores the default SIGTERM (a tool stuck on a wedged driver) would hold the model's load,
+ * and `/ping`'s first 200, for as long as it hangs.
+ */
+export function listNvidiaSmi(timeoutMs = 5000): string | undefined {
+  try {
+    return childProcess().execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return undefined;
+  }
+}
+
 /** Probes that look at the real machine. */
 export const systemGpuProbes: GpuProbes = {
   listDevFiles() {
@@ -60,13 +74,7 @@ export const systemGpuProbes: GpuProbes = {
       return [];
     }
   },
-  nvidiaSmiList() {
-    try {
-      return childProcess().execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
-    } catch {
-      return undefined;
-    }
-  },
+  nvidiaSmiList: () => listNvidiaSmi(),
   cudaVisibleDevices() {
     return readDeviceEnv().cudaVisibleDevices;
   },

@@ -182,3 +182,38 @@ export function predictBatchFn(inputs) {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('custom attributes a failed batched call set do not reach the answers of its one-by-one retries; a call that succeeds keeps its own, and each context is the one inputFn got', async () => {
+  // Sets attributes only in calls of several requests: retried alone, a request sets none.
+  const dir = handlerDir(`
+const seen = new WeakMap();
+export function inputFn(body, contentType, context) {
+  const x = Number(body.toString());
+  seen.set(context, x);
+  return x;
+}
+export async function predictBatchFn(inputs, model, contexts) {
+  if (inputs.length > 1) contexts.forEach((c, i) => c.setCustomAttributes('run-of-' + inputs.length + '-for-' + inputs[i]));
+  if (inputs.length > 1 && inputs.includes(-3)) throw new Error('a negative value in the batch');
+  return inputs.map((x, i) => (seen.get(contexts[i]) === x ? { x } : new Error('not the context inputFn got')));
+}
+export function outputFn(prediction) {
+  return JSON.stringify(prediction.x);
+}
+`);
+  try {
+    const engine = await load(dir, 8);
+    const failedBatch = await Promise.allSettled([1, 2, -3, 4].map((x) => invoke(engine, x)));
+    assert.deepEqual(
+      failedBatch.map((o) => (o.status === 'fulfilled' ? [o.value.body.toString(), o.value.customAttributes] : 'failed')),
+      [['1', undefined], ['2', undefined], ['-3', undefined], ['4', undefined]],
+    );
+    const okBatch = await Promise.all([5, 6].map((x) => invoke(engine, x)));
+    assert.deepEqual(
+      okBatch.map((a) => [a.body.toString(), a.customAttributes]),
+      [['5', 'run-of-2-for-5'], ['6', 'run-of-2-for-6']],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

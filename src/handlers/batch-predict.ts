@@ -60,6 +60,43 @@ function forBatch(input: unknown): unknown {
 }
 
 /**
+ * Runs a batched call of several requests with each context's `setCustomAttributes` held until the
+ * call succeeds: a call that fails is retried one by one, and the attributes it set must not reach
+ * the answers of those retries (they described a run that failed). The contexts stay the objects
+ * the request's other hooks get (user code may key a map by them): their setter is swapped for the
+ * call, then put back. A value the context refuses fails its own request alone, as its retry alone would.
+ */
+async function callBatched(fn: PredictBatchFn, name: string, model: unknown, calls: readonly Call[]): Promise<unknown[]> {
+  type Settable = { setCustomAttributes: (value: string) => void };
+  const held: { value: string }[] = new Array(calls.length);
+  const setters = calls.map(({ ctx }, i) => {
+    const own = ctx.setCustomAttributes;
+    (ctx as Settable).setCustomAttributes = (value: string) => void (held[i] = { value });
+    return own;
+  });
+  let predictions: unknown[];
+  try {
+    predictions = await callUser(
+      fn,
+      name,
+      model,
+      calls.map((c) => ({ input: forBatch(c.input), ctx: c.ctx })),
+    );
+  } finally {
+    calls.forEach(({ ctx }, i) => ((ctx as Settable).setCustomAttributes = setters[i]!));
+  }
+  for (let i = 0; i < calls.length; i++) {
+    if (held[i] === undefined) continue;
+    try {
+      calls[i]!.ctx.setCustomAttributes(held[i]!.value);
+    } catch (err) {
+      predictions[i] = err instanceof Error ? err : new ToolkitError('ERR_USER_CODE', String(err));
+    }
+  }
+  return predictions;
+}
+
+/**
  * Batches a handler's `predictBatchFn`: every request may join (the handler decides what to do
  * with mixed inputs). With batching off (`maxSize` 1) each call gets one-element arrays. An `Error`
  * returned in a request's place fails that request alone; a throw fails the batch, whose requests
@@ -69,7 +106,7 @@ export function createBatchPredictor(fn: PredictBatchFn, model: unknown, options
   const batcher = new AdaptiveBatcher<Call, unknown>(
     {
       keyOf: () => 'all',
-      runBatch: (calls) => callUser(fn, name, model, calls.map((c) => ({ input: forBatch(c.input), ctx: c.ctx }))),
+      runBatch: (calls) => callBatched(fn, name, model, calls),
       runOne: async (call) => (await callUser(fn, name, model, [call]))[0],
       ...(log ? { batchFailed: batchFailureLogger(log, name, 'ERR_USER_CODE') } : {}),
     },

@@ -134,6 +134,30 @@ test('describe() reports the largest batch a run takes: the batching maxSize for
   }
 });
 
+test('describe() counts the batch size of a context.loadDefaultModel() pipeline that modelFn returns inside a value of its own', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-wrapped-pipeline-'));
+  try {
+    mkdirSync(path.join(dir, 'code'));
+    writeFileSync(path.join(dir, 'model.onnx'), readFileSync(path.join(IRIS, 'model.onnx')));
+    writeFileSync(
+      path.join(dir, 'code', 'inference.mjs'),
+      `export async function modelFn(dir, context) { return { pipeline: await context.loadDefaultModel() }; }
+export function predictFn(input, model, context) { return model.pipeline.run({ tensors: input.tensors }, context); }
+`,
+    );
+    const engine = await InferenceEngine.load(engineOptions(dir, { batching: { maxSize: 8, maxDelayMs: 0 } }));
+    try {
+      // The inference thread takes twice this many requests at once; 1 kept it at SMKIT_WORKER_CONCURRENCY (4).
+      assert.equal(engine.describe().maxBatchSize, 8);
+      assert.equal(JSON.parse((await invokeCsv(engine, 'one')).body.toString('utf8')).length, 1);
+    } finally {
+      await engine.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a predict step's batching overrides the settings: on with SMKIT_BATCH_MAX_SIZE 1, off with it 8, and a missing key falls back to the setting", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-step-batching-'));
   const withPipeline = (name: string, batching: string) => {

@@ -303,6 +303,7 @@ export class InferenceEngine {
     private readonly givenCodecs: CodecRegistry | undefined,
     private readonly pipelineFile: string | undefined,
     private readonly batchPredict: BatchPredictor | undefined,
+    private readonly defaultPipelines: readonly Pipeline[] = [],
   ) {
     this.#decodeHints = decodeHintsFor(hooks, model);
   }
@@ -350,7 +351,14 @@ export class InferenceEngine {
       batching,
       observeBatch: options.observeBatch,
     };
-    const loadDefault = async (): Promise<Pipeline> => (pipelineSpec ? buildPipeline(pipelineSpec, stepEnv, registries?.steps) : buildDefaultPipeline(stepEnv));
+    // Every pipeline made for context.loadDefaultModel(), which a modelFn may return inside a value of
+    // its own ({ pipeline, labels }): its predict steps' batch sizes count for describe() all the same.
+    const defaultPipelines: Pipeline[] = [];
+    const loadDefault = async (): Promise<Pipeline> => {
+      const pipeline = await (pipelineSpec ? buildPipeline(pipelineSpec, stepEnv, registries?.steps) : buildDefaultPipeline(stepEnv));
+      defaultPipelines.push(pipeline);
+      return pipeline;
+    };
     let model: unknown;
     const ctx: LoadContext = { modelDir: options.modelDir, log: options.log, loadDefaultModel: loadDefault };
     const loadHook = async (key: HookKey, fn: () => unknown): Promise<unknown> => {
@@ -386,7 +394,7 @@ export class InferenceEngine {
     const batchPredict = hooks.predictBatchFn
       ? (await loadBatchPredict()).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (run) => observe('predictBatchFn', run) : undefined, hookName(hooks, 'predictBatchFn'), options.log)
       : undefined;
-    const engine = new InferenceEngine(options, hooks, model, registries?.codecs, pipelineSpec?.file, batchPredict);
+    const engine = new InferenceEngine(options, hooks, model, registries?.codecs, pipelineSpec?.file, batchPredict, defaultPipelines);
     // Off the path to the first healthy /ping, which answers as soon as this returns.
     setTimeout(() => engine.whenCodecsReady().catch(() => undefined), CODECS_PRELOAD_DELAY_MS).unref();
     return engine;
@@ -416,7 +424,11 @@ export class InferenceEngine {
 
   private maxBatchSize(): number {
     const sizes = [this.batchPredict?.maxSize ?? 1];
-    if (this.model instanceof Pipeline) for (const r of this.model.runtimes) sizes.push(maxBatchSizeOf(r));
+    // The thread takes twice this many requests at once: a pipeline the handler holds some other way
+    // than as its model would otherwise batch at most SMKIT_WORKER_CONCURRENCY requests a run.
+    for (const pipeline of this.model instanceof Pipeline ? [this.model, ...this.defaultPipelines] : this.defaultPipelines) {
+      for (const r of pipeline.runtimes) sizes.push(maxBatchSizeOf(r));
+    }
     return Math.max(...sizes);
   }
 

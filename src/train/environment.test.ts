@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildTrainingEnvironment, readTrainingConfig, toCmdArgs, type TrainingConfig } from './environment.js';
@@ -198,4 +198,22 @@ test('detectNeuronCores sums the nc_count of what neuron-ls -j lists; 0 without 
   assert.equal(detect(), 0);
   fake('echo not json');
   assert.equal(detect(), 0);
+  // Ignores SIGTERM and waits 30 s (its sleep off the pipe, which closes with the shell), then leaves
+  // a file: SIGTERM alone left spawnSync waiting for it to finish, holding the job's start.
+  const finished = path.join(bin, 'finished');
+  const sleeper = path.join(bin, 'sleep.pid');
+  fake(`trap "" TERM\nsleep 30 </dev/null >/dev/null 2>&1 &\necho $! > '${sleeper}'\nwait $!\n: > '${finished}'`);
+  try {
+    assert.equal(detectNeuronCores({ PATH: `${bin}${path.delimiter}${process.env['PATH'] ?? ''}` }, 200), 0);
+    assert.equal(existsSync(finished), false, 'neuron-ls was waited for until it finished by itself');
+  } finally {
+    // The stand-in's sleep outlives the shell SIGKILL ended; not once it has finished (its pid may be another's by then).
+    if (!existsSync(finished) && existsSync(sleeper)) {
+      try {
+        process.kill(Number(readFileSync(sleeper, 'utf8')), 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
 });

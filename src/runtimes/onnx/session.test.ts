@@ -6,7 +6,11 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { loadOnnxModel } from './session.js';
+import { createRequire } from 'node:module';
+import type * as ort from 'onnxruntime-node';
+import { createSessionFallingBack, loadOnnxModel } from './session.js';
+import { onnxProviderLibraryPresent } from '../../devices/onnx-providers.js';
+import { REPO_ROOT } from '../../../test/helpers/serve-process.js';
 
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -44,5 +48,43 @@ test('a model file that is a loop of links, a link to nothing, a directory, empt
   } finally {
     for (const writer of writers) writer.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a GPU execution provider that ONNX Runtime cannot start falls back to the next one, then CPU, each failure a warning; a CPU failure is the error, alone', async () => {
+  const warnings: string[] = [];
+  const tried: string[] = [];
+  const create = (providers: readonly (string | { name: string; deviceId: number })[]) => {
+    tried.push(providers.map((p) => (typeof p === 'string' ? p : `${p.name}:${p.deviceId}`)).join(','));
+    return typeof providers[0] === 'string' ? Promise.resolve('session') : Promise.reject(new Error(`no ${providers[0]!.name} library`));
+  };
+  const got = await createSessionFallingBack(create, [{ name: 'tensorrt', deviceId: 1 }, { name: 'cuda', deviceId: 1 }, 'cpu'], (w) => warnings.push(w));
+  assert.deepEqual(got, { session: 'session', label: 'cpu' });
+  assert.deepEqual(tried, ['tensorrt:1,cuda:1,cpu', 'cuda:1,cpu', 'cpu']);
+  assert.equal(warnings.length, 2);
+  assert.match(warnings[0]!, /could not start the tensorrt:1 execution provider \(no tensorrt library\); trying cuda:1/);
+  assert.match(warnings[1]!, /could not start the cuda:1 execution provider \(no cuda library\); trying cpu/);
+  // A model that fails everywhere (a broken file) is the CPU attempt's error alone, no GPU warnings.
+  await assert.rejects(createSessionFallingBack((p) => Promise.reject(new Error(`bad model on ${p.length}`)), [{ name: 'cuda', deviceId: 0 }, 'cpu'], (w) => warnings.push(w)), /^Error: bad model on 1$/);
+  assert.equal(warnings.length, 2);
+});
+
+test('ONNX Runtime itself, asked for CUDA where its provider library cannot load, runs the model on CPU with a warning instead of failing the load', { skip: onnxProviderLibraryPresent('cuda') && 'the CUDA provider library is installed here' }, async () => {
+  const onnx = createRequire(import.meta.url)('onnxruntime-node') as typeof ort;
+  const model = path.join(REPO_ROOT, 'models', 'iris-onnx', 'model.onnx');
+  const create = (providers: readonly (string | { name: string; deviceId: number })[]) =>
+    onnx.InferenceSession.create(model, { executionProviders: providers as ort.InferenceSession.ExecutionProviderConfig[] });
+  // The binding refuses the session outright: it does not fall back by itself.
+  await assert.rejects(create([{ name: 'cuda', deviceId: 0 }, 'cpu']));
+  const warnings: string[] = [];
+  const { session, label } = await createSessionFallingBack(create, [{ name: 'cuda', deviceId: 0 }, 'cpu'], (w) => warnings.push(w));
+  try {
+    assert.equal(label, 'cpu');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /could not start the cuda:0 execution provider \(.+\); trying cpu/);
+    const out = await session.run({ [session.inputNames[0]!]: new onnx.Tensor('float32', Float32Array.from([5.1, 3.5, 1.4, 0.2]), [1, 4]) });
+    assert.equal(Object.keys(out).length > 0, true);
+  } finally {
+    await session.release();
   }
 });

@@ -8,7 +8,7 @@ import { convertExact } from '../../core/dtype-convert.js';
 import { excerpt, quotedNames } from '../../errors/excerpt.js';
 import type { ModelRuntime, RuntimeOptions, TensorSpec } from '../runtime.js';
 import { inspectGpus, type GpuInventory } from '../../devices/gpus.js';
-import { selectOnnxProviders } from '../../devices/select.js';
+import { selectOnnxProviders, type OnnxProvider } from '../../devices/select.js';
 import { onnxProviderLibraryPresent, usableOnnxProviders } from '../../devices/onnx-providers.js';
 import { float16Feed } from './float16-bits.js';
 import { float16Bits } from '../../core/float16.js';
@@ -206,17 +206,49 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
   // the process for good (no /ping answered) and a device such as /dev/zero would fill its memory.
   const problem = await modelFileProblem(modelPath);
   if (problem) throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${problem}`);
-  let session: ort.InferenceSession;
-  try {
-    session = await onnx.InferenceSession.create(modelPath, {
-      executionProviders: choice.providers as ort.InferenceSession.ExecutionProviderConfig[],
-      intraOpNumThreads: options.intraOpThreads > 0 ? options.intraOpThreads : undefined,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-    });
-  } catch (err) {
+  const { session, label } = await createSessionFallingBack(
+    (providers) =>
+      onnx.InferenceSession.create(modelPath, {
+        executionProviders: providers as ort.InferenceSession.ExecutionProviderConfig[],
+        intraOpNumThreads: options.intraOpThreads > 0 ? options.intraOpThreads : undefined,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+      }),
+    choice.providers,
+    (warning) => options.log.warn({ runtime: 'onnx', model: modelPath }, warning),
+  ).catch((err: unknown) => {
     throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${(err as Error).message}`, { cause: err });
+  });
+  options.log.info({ runtime: 'onnx', model: modelPath, backend: label, inputs: session.inputNames, outputs: session.outputNames }, 'ONNX model loaded');
+  return new OnnxModel(session, label);
+}
+
+const providerLabel = (p: OnnxProvider): string => (p === 'cpu' ? 'cpu' : `${p.name}:${p.deviceId}`);
+
+/**
+ * Creates a session with `providers`, best first; while that fails with a GPU provider first, tries
+ * again without it. ONNX Runtime's Node binding does not fall back by itself (Python's
+ * `InferenceSession` does): a CUDA provider library that cannot load (a cuDNN or driver the host
+ * lacks) fails the session, "OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared
+ * library", where smkit promises CPU with a warning. Each failure is told to `warn` once a later
+ * attempt succeeds; when none does, the last attempt's error (CPU's) is thrown alone: it says what
+ * is wrong with the model itself, which the GPU attempts failed on too.
+ */
+export async function createSessionFallingBack<S>(
+  create: (providers: readonly OnnxProvider[]) => Promise<S>,
+  providers: readonly OnnxProvider[],
+  warn: (message: string) => void,
+): Promise<{ session: S; label: string }> {
+  const failures: string[] = [];
+  for (let first = 0; ; first++) {
+    const tried = providers.slice(first);
+    try {
+      const session = await create(tried);
+      for (const failure of failures) warn(failure);
+      return { session, label: providerLabel(tried[0] ?? 'cpu') };
+    } catch (err) {
+      if (tried.length <= 1) throw err;
+      failures.push(`ONNX Runtime could not start the ${providerLabel(tried[0]!)} execution provider (${excerpt((err as Error)?.message ?? String(err), 300)}); trying ${providerLabel(tried[1]!)}`);
+    }
   }
-  options.log.info({ runtime: 'onnx', model: modelPath, backend: choice.label, inputs: session.inputNames, outputs: session.outputNames }, 'ONNX model loaded');
-  return new OnnxModel(session, choice.label);
 }

@@ -18,7 +18,16 @@ export type TfjsBackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export interface LoadedTfjs {
   readonly tf: Tf;
   readonly backend: TfjsBackendName;
+  /**
+   * Why TF.js is not on `tfjs-node-gpu`, when it is not: `failed` when the GPU build was installed
+   * and a GPU visible but it did not load (a GPU to CPU fall back), else the reason it was passed
+   * over (not installed, no GPU visible, a backend request that leaves it out).
+   */
+  readonly notOnGpu?: { readonly reason: string; readonly failed: boolean };
 }
+
+/** The GPU build passed over without trying it (not installed, no GPU): no fall back to warn of on its own. */
+class PassedOver extends Error {}
 
 /** What backend selection needs from the outside world; replaced in tests. */
 export interface TfjsBackendDeps {
@@ -92,8 +101,8 @@ async function tryBackend(name: TfjsBackendName, deps: TfjsBackendDeps): Promise
     const pkg = name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
     if (name === 'tensorflow-gpu') {
       // Loading the CUDA build without a GPU only fails slowly; check cheaply first.
-      if (!deps.isInstalled(pkg)) throw new Error(`${pkg} is not installed`);
-      if ((await deps.gpuCount()) === 0) throw new Error('no GPU is visible');
+      if (!deps.isInstalled(pkg)) throw new PassedOver(`${pkg} is not installed`);
+      if ((await deps.gpuCount()) === 0) throw new PassedOver('no GPU is visible');
     }
     const tf = (await deps.importModule(pkg)) as Tf;
     await tf.ready();
@@ -173,6 +182,7 @@ async function selectBackend(request: TfjsBackendRequest, log: Logger, deps: Tfj
   if (deps === systemBackendDeps && !hasFreeDescriptors()) throw descriptorsBusy('TF.js');
   const candidates = backendCandidates(request);
   const failures: string[] = [];
+  let notOnGpu: LoadedTfjs['notOnGpu'] = candidates.includes('tensorflow-gpu') ? undefined : { reason: `SMKIT_TFJS_BACKEND (or the predict step's backend option) asks for ${request}`, failed: false };
   for (const name of candidates) {
     try {
       const tf = await tryBackend(name, deps);
@@ -181,7 +191,7 @@ async function selectBackend(request: TfjsBackendRequest, log: Logger, deps: Tfj
       // Only the pure-JS CPU backend is slow enough to warn about; WASM is the expected fallback without tfjs-node.
       const level = name === 'cpu' && request === 'auto' ? 'warn' : 'info';
       log[level]({ runtime: 'tfjs', backend: name, requested: request, skipped: failures }, `TF.js backend: ${name}`);
-      return { tf, backend: name };
+      return { tf, backend: name, ...(name === 'tensorflow-gpu' || !notOnGpu ? {} : { notOnGpu }) };
     } catch (err) {
       if (isOutOfDescriptors(err)) {
         // An error that says EMFILE is an object (see isOutOfDescriptors).
@@ -189,7 +199,9 @@ async function selectBackend(request: TfjsBackendRequest, log: Logger, deps: Tfj
         descriptorFailures.add(err as object);
         throw descriptorsBusy(`TF.js (its ${name} backend)`, err);
       }
-      failures.push(`${name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+      const reason = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+      failures.push(`${name}: ${reason}`);
+      if (name === 'tensorflow-gpu') notOnGpu = err instanceof PassedOver ? { reason, failed: false } : { reason: `@tensorflow/tfjs-node-gpu failed to load (${reason})`, failed: true };
     }
   }
   const hint =

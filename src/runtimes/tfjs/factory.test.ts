@@ -224,6 +224,35 @@ test('backend choice: best available first, forced choices honoured, failures ex
   await tf.setBackend((await loadTfjs('auto', log)).backend);
 });
 
+test('TF.js off the GPU is a warning when SMKIT_DEVICE asks for a GPU, or when tfjs-node-gpu is there with a GPU but fails to load; otherwise an info line', async () => {
+  const tf = await import('@tensorflow/tfjs');
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const model = path.join(FIXTURES, 'layers-mlp');
+  const warningsOf = async (devices: string[], deps: TfjsBackendDeps, backend?: string) => {
+    const log = recordingLog();
+    const runtime = await loadTfjsRuntime(model, { ...options(log, backend ? { backend } : undefined), devices }, deps);
+    await runtime.dispose();
+    return log.lines.filter((l) => l.level === 'warn').map((l) => l.msg ?? '');
+  };
+  const noGpuBuild = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm }, 1);
+  // smkit's GPU image: no tfjs-node-gpu. The docs promise a warning when a GPU is asked for explicitly.
+  const asked = await warningsOf(['cuda'], noGpuBuild);
+  assert.equal(asked.length, 1, JSON.stringify(asked));
+  assert.match(asked[0]!, /^TF\.js runs on wasm, not on a GPU: @tensorflow\/tfjs-node-gpu is not installed \(/);
+  assert.match((await warningsOf(['gpu', 'cpu'], noGpuBuild, 'wasm'))[0]!, /not on a GPU: SMKIT_TFJS_BACKEND \(or the predict step's backend option\) asks for wasm/);
+  for (const devices of [['cpu'], ['auto'], ['cpu', 'cuda']]) assert.deepEqual(await warningsOf(devices, noGpuBuild), [], devices.join(','));
+  // The GPU build installed, a GPU visible, and its load fails: a fall back to CPU, whatever SMKIT_DEVICE says.
+  const broken = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm, '@tensorflow/tfjs-node-gpu': {} }, 1);
+  broken.importModule = async (name) => {
+    if (name === '@tensorflow/tfjs-node-gpu') throw new Error('libcudart.so.11.0: cannot open shared object file');
+    return fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm }).importModule(name);
+  };
+  const failed = await warningsOf(['cpu'], broken);
+  assert.equal(failed.length, 1, JSON.stringify(failed));
+  assert.match(failed[0]!, /^TF\.js runs on wasm, not on a GPU: @tensorflow\/tfjs-node-gpu failed to load \(libcudart\.so\.11\.0: cannot open shared object file\)/);
+  await tf.setBackend((await loadTfjs('auto', recordingLog())).backend);
+});
+
 test('a backend whose package could not be loaded for want of file descriptors: 503 ERR_SERVER_BUSY (not a fall back to a slower backend), and 500 ERR_INTERNAL once Node gives the same failure back', async () => {
   const log = recordingLog();
   const emfile = (): Error => Object.assign(new Error("EMFILE: too many open files, open '/x/tf.node.js'"), { code: 'EMFILE' });

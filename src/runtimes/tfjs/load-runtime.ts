@@ -6,6 +6,15 @@ import { findTfModel, readTfjsModelJson } from './model-files.js';
 import { checkSignatureOption } from './step-options.js';
 import { TfjsModelRuntime } from './model-runtime.js';
 
+/** Whether `SMKIT_DEVICE` asks for a GPU before it allows the CPU (`cuda`, `cuda,cpu`; not `auto` nor `cpu,cuda`). */
+function asksForGpu(devices: readonly string[]): boolean {
+  for (const d of devices) {
+    if (d === 'cpu') return false;
+    if (d !== 'auto') return true;
+  }
+  return false;
+}
+
 /**
  * Loads a TensorFlow model found by {@link findTfModel}. `options.extra` may carry `backend`
  * (`auto`, `tensorflow`, `wasm`, `cpu`; the serving core passes `SMKIT_TFJS_BACKEND` here) and, for
@@ -21,6 +30,14 @@ export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions
     location.kind === 'saved-model' ? { kind: 'saved-model' as const, path: location.path, json: undefined } : { ...(await readTfjsModelJson(location.path)), path: location.path };
   const signature = checkSignatureOption(options.extra?.['signature'], found.kind, found.path);
   const loaded = await loadTfjs(parseBackendRequest(options.extra?.['backend']), options.log, deps);
+  // A GPU asked for (SMKIT_DEVICE) or a GPU build that failed to load must not pass as an info line.
+  const notOnGpu = loaded.notOnGpu;
+  if (notOnGpu && (notOnGpu.failed || asksForGpu(options.devices))) {
+    options.log.warn(
+      { runtime: 'tfjs', backend: loaded.backend, devices: options.devices },
+      `TF.js runs on ${loaded.backend}, not on a GPU: ${notOnGpu.reason} (TF.js on a GPU needs @tensorflow/tfjs-node-gpu, CUDA 11.2 and cuDNN 8, which smkit's GPU image does not ship: see docs/images.md)`,
+    );
+  }
   try {
     const executor =
       found.kind === 'layers'
