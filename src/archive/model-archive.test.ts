@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants, promises as fs, rmSync } from 'node:fs';
+import { constants, existsSync, promises as fs, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -776,6 +776,22 @@ test('a training upload (onVanished) leaves out a file removed after it was list
       assert.ok(err instanceof ToolkitError);
       assert.equal(err.code, 'ERR_PACKAGE_INVALID');
       assert.equal(err.message, `${path.join(model, 'b.bin')} was removed while the folder was being packed: something is still writing it; pack it again once nothing does`);
+      return true;
+    });
+    assert.deepEqual((await fs.readdir(tmp)).sort(), ['model']);
+  });
+});
+
+test('createModelArchive: a file whose size changes between its stat and its read (written meanwhile; a sysfs file, 4096 bytes by stat, a few read) is ERR_PACKAGE_INVALID naming it, and nothing is written: node-tar\'s raw "encountered unexpected EOF" with the staging path came out with its stack', { skip: !existsSync('/sys/devices/system/cpu/online') && 'needs Linux sysfs' }, async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(model);
+    await fs.writeFile(path.join(model, 'model.onnx'), 'model');
+    await fs.symlink('/sys/devices/system/cpu/online', path.join(model, 'online'));
+    await assert.rejects(createModelArchive(model, path.join(tmp, 'model.tar.gz')), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_PACKAGE_INVALID');
+      assert.ok(err.message.startsWith(`${path.join(model, 'online')} changed size while the folder was being packed (encountered unexpected EOF)`), err.message);
       return true;
     });
     assert.deepEqual((await fs.readdir(tmp)).sort(), ['model']);

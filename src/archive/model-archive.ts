@@ -689,6 +689,11 @@ function vanished(p: string): ToolkitError {
   return new ToolkitError('ERR_PACKAGE_INVALID', `${p} was removed while the folder was being packed: something is still writing it; pack it again once nothing does`);
 }
 
+/** `ERR_PACKAGE_INVALID` for a file whose size changed between its stat and node-tar's read of it. */
+function resized(p: string, err: Error): ToolkitError {
+  return new ToolkitError('ERR_PACKAGE_INVALID', `${p} changed size while the folder was being packed (${err.message}): something is still writing it, or it is not a regular file on disk (a /proc or /sys file, whose size stat does not tell); pack it again once nothing writes it, or copy such a file's contents into the folder`, { cause: err });
+}
+
 /** Whether `err` (or what it wraps) is ENOENT and `p` is indeed gone: removed after it was listed. */
 async function isGone(p: string, err: unknown): Promise<boolean> {
   const code = (err as NodeJS.ErrnoException).code === 'ENOENT' || ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
@@ -960,7 +965,11 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
       await fs.rm(tmpOut, { force: true });
       // Removed between the check above and node-tar's open of it.
       const p = (err as NodeJS.ErrnoException).path;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && p !== undefined && p.startsWith(staging + path.sep)) throw vanished(source(path.relative(staging, p)));
+      const inStaging = p !== undefined && p.startsWith(staging + path.sep);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && inStaging) throw vanished(source(path.relative(staging, p)));
+      // node-tar stores the size stat gave and fails when reading finds another: a file written
+      // meanwhile, or one whose size stat does not tell (sysfs). Its raw error named the staging path.
+      if ((err as NodeJS.ErrnoException).code === 'EOF' && inStaging) throw resized(source(path.relative(staging, p)), err as Error);
       throw err;
     }
   } finally {
