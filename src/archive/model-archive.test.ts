@@ -356,7 +356,7 @@ test('createModelArchive: files are stored 0644, or 0755 when their owner may ru
   });
 });
 
-test('createModelArchive: a dangling symbolic link, or one to a folder above it, is ERR_PACKAGE_INVALID naming the link, and nothing is written', async () => {
+test('createModelArchive: a dangling symbolic link, or one to a folder above it (in the tree or above the tree, up to /), is ERR_PACKAGE_INVALID naming the link, and nothing is written', async () => {
   await withTmp(async (tmp) => {
     const model = path.join(tmp, 'model');
     await fs.mkdir(path.join(model, 'code'), { recursive: true });
@@ -370,6 +370,14 @@ test('createModelArchive: a dangling symbolic link, or one to a folder above it,
     await fs.symlink('..', path.join(model, 'code', 'up'));
     await assert.rejects(createModelArchive(model, out), refused('code/up', /^\S+ is a symbolic link to \.\., a folder that contains it: /));
     await fs.rm(path.join(model, 'code', 'up'));
+    // A link to the folder above the model directory: refused at the link, not one level down,
+    // where the model directory was met again and a readlink of it gave a raw EINVAL.
+    await fs.symlink('..', path.join(model, 'up'));
+    await assert.rejects(createModelArchive(model, out), refused('up', /^\S+ is a symbolic link to \.\., a folder that contains it: /));
+    await fs.rm(path.join(model, 'up'));
+    await fs.symlink('/', path.join(model, 'root'));
+    await assert.rejects(createModelArchive(model, out), refused('root', /^\S+ is a symbolic link to \/, a folder that contains it: /));
+    await fs.rm(path.join(model, 'root'));
     await fs.symlink('loop', path.join(model, 'loop'));
     await assert.rejects(createModelArchive(model, out), refused('loop', /which cannot be followed \(ELOOP\)/));
     assert.deepEqual(await fs.readdir(tmp), ['model']);

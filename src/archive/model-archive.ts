@@ -746,6 +746,12 @@ async function linkEscape(full: string, root: string, ancestors: readonly string
   return undefined;
 }
 
+/** Whether the folder `outer` is `inner` or holds it (both real paths). */
+function contains(outer: string, inner: string): boolean {
+  const rel = path.relative(outer, inner);
+  return rel === '' || (rel.split(path.sep)[0] !== '..' && !path.isAbsolute(rel));
+}
+
 async function listTree(
   root: string,
   rel: string,
@@ -787,7 +793,10 @@ async function listTree(
       const st = await statFollowing(full);
       if (st.isDirectory()) {
         const real = await fs.realpath(full);
-        if (here.includes(real)) {
+        // A folder that holds one being listed: the tree's root too, so a link to the folder above
+        // the model directory (`up -> ..`) is refused here, not one level down, where the model
+        // directory itself was met again and readlink of it (no link) failed with a raw EINVAL.
+        if (here.some((folder) => contains(real, folder))) {
           throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} is a symbolic link to ${await fs.readlink(full)}, a folder that contains it: it would be packed endlessly; remove the link`);
         }
         if (confine !== undefined && real !== path.join(here[here.length - 1]!, name)) {
