@@ -8,7 +8,7 @@ import { detectBuildEngine, type CommandRunner } from '../containers/engine.js';
 import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
 import { layOutPackageContext, packedRevision, prebuiltDockerfile, PACKED_REVISION_FILE } from './package-context.js';
 import { readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
 
@@ -97,6 +97,56 @@ test('a folder with no model is refused before any build runs', async () => {
   try {
     await fs.writeFile(path.join(dir, 'README.txt'), 'nothing here');
     await assert.rejects(fakeBuild(dir), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a model folder is staged as smkit package packs it: .git, .DS_Store and a FIFO left out, modes as the archive has them, a link to the folder above refused before any build (fs.cp baked .git, failed with a raw ERR_FS_CP_FIFO_PIPE, and copied the folder above 40 times before a raw ELOOP)', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-test-'));
+  try {
+    const model = path.join(dir, 'my-model');
+    await fs.mkdir(path.join(model, '.git'), { recursive: true });
+    await fs.mkdir(path.join(model, 'code'), { mode: 0o700 });
+    await fs.copyFile(path.join(process.cwd(), 'models/iris-onnx/model.onnx'), path.join(model, 'model.onnx'));
+    await fs.writeFile(path.join(model, '.git', 'config'), '[credential]');
+    await fs.writeFile(path.join(model, '.DS_Store'), '');
+    await fs.writeFile(path.join(model, 'code', 'helper.js'), 'export {};', { mode: 0o600 });
+    await fs.symlink('../model.onnx', path.join(model, 'code', 'linked.onnx'));
+    execFileSync('mkfifo', [path.join(model, 'requests.fifo')]);
+    let staged: string[] = [];
+    const deps: BuildDeps = {
+      run: noDocker,
+      source: () => ({ root: '/src/smkit', dockerfile: '/src/smkit/Dockerfile', version: '9.9.9', kind: 'checkout' }),
+      build: async (_engine, args) => {
+        const ctx = args[args.length - 1]!;
+        if (ctx === '/src/smkit') return 0;
+        const found: string[] = [];
+        const walk = async (rel: string): Promise<void> => {
+          for (const e of (await fs.readdir(path.join(ctx, 'model', rel), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+            const r = rel ? `${rel}/${e.name}` : e.name;
+            const st = await fs.lstat(path.join(ctx, 'model', r));
+            found.push(`${r} ${e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other'} ${(st.mode & 0o777).toString(8)}`);
+            if (e.isDirectory()) await walk(r);
+          }
+        };
+        await walk('');
+        staged = found;
+        return 0;
+      },
+    };
+    const built = await buildImage({ model, log: () => {} }, deps);
+    assert.equal(built.model?.file, 'model.onnx');
+    assert.deepEqual(staged, ['code dir 755', 'code/helper.js file 644', 'code/linked.onnx file 644', 'model.onnx file 644']);
+    await fs.rm(path.join(model, 'requests.fifo'));
+    await fs.symlink('..', path.join(model, 'up'));
+    let builds = 0;
+    await assert.rejects(buildImage({ model, log: () => {} }, { ...deps, build: async () => ++builds }), (e: unknown) => {
+      assert.ok(e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID', String(e));
+      assert.match(e.message, /my-model\/up is a symbolic link to \.\., a folder that contains it/);
+      return true;
+    });
+    assert.equal(builds, 0);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
