@@ -12,25 +12,52 @@ export type BuildEngine = 'docker' | 'podman';
 /** Runs a command and collects its output; used to probe engines and read image facts. */
 export type CommandRunner = (cmd: string, args: readonly string[], timeoutMs?: number) => Promise<{ code: number; stdout: string; stderr: string }>;
 
-/** Runs a command without a shell, capturing output (never rejects; a missing binary gives code 127). */
+/** How long a command past its timeout has to end on SIGTERM before it gets SIGKILL (at most its timeout). */
+const KILL_GRACE_MS = 2000;
+
+/**
+ * Runs a command without a shell, capturing output (never rejects; a missing binary gives code 127).
+ * Past `timeoutMs` it is sent SIGTERM, then SIGKILL, and the call settles once it has ended, with a
+ * last stderr line saying it did not finish, whatever still holds its output open: waiting for its
+ * pipes to close held the call for good when the engine was a wrapper script whose own child
+ * (`sudo docker ...` asking for a password, a hung `docker` it started) outlived it, or ignored SIGTERM.
+ */
 export const runCommand: CommandRunner = (cmd, args, timeoutMs = 30_000) =>
   new Promise((resolve) => {
     const child = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const closePipes = (): void => {
+      child.stdout.destroy();
+      child.stderr.destroy();
+    };
     // Not spawn's own `timeout` option: when the binary is missing, Node leaves that timer running,
     // and it held every `smkit local` on a machine without podman for 20 s after Ctrl-C.
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.exitCode !== null || child.signalCode !== null) return closePipes();
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), Math.min(KILL_GRACE_MS, timeoutMs));
+    }, timeoutMs);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const settle = (code: number): void => {
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      const late = timedOut ? `${stderr && !stderr.endsWith('\n') ? '\n' : ''}${cmd} ${args[0] ?? ''} did not finish within ${timeoutMs / 1000} s` : '';
+      resolve({ code, stdout, stderr: stderr + late });
+    };
     child.once('error', (err) => {
       clearTimeout(timer);
       resolve({ code: 127, stdout, stderr: stderr + err.message });
     });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
+    child.once('exit', () => {
+      clearTimeout(killTimer);
+      if (timedOut) closePipes();
     });
+    child.once('close', (code) => settle(code ?? 1));
   });
 
 /** What {@link probeEngines} found: a working engine, or what each engine tried said (`docker: not installed`). */
