@@ -55,12 +55,23 @@ export function findSmkitSource(from: string = path.dirname(fileURLToPath(import
   }
 }
 
+/** Longest image name the engines take (distribution/reference's NameTotalLengthMax). */
+const IMAGE_NAME_MAX = 255;
+
 /**
  * An image repository name from a model path: `models/iris-onnx` → `smkit-iris-onnx`,
- * `out/model.tar.gz` → `smkit-model`. Lowercase letters, digits, `.`, `_`, `-` only.
+ * `out/model.tar.gz` → `smkit-model`. What docker and podman take (distribution/reference's
+ * grammar): lowercase letters and digits, separated by one `.`, one or two `_`, or dashes (any
+ * other run, `..` or `_-_`, becomes one `-`), at most 255 characters: `my..model` or
+ * `resnet50_-_v2` gave a name the engine refused ("invalid reference format"), after the base
+ * image had been built.
  */
 export function imageNameForModel(modelPath: string): string {
   const base = path.basename(path.resolve(modelPath)).replace(/\.(tar\.gz|tgz)$/i, '');
-  const clean = base.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
-  return `smkit-${clean || 'model'}`;
+  const clean = base
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/[._-]{2,}/g, (run) => (run === '__' || /^-+$/.test(run) ? run : '-'))
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+  return `smkit-${clean || 'model'}`.slice(0, IMAGE_NAME_MAX).replace(/[^a-z0-9]+$/, '');
 }
