@@ -805,3 +805,16 @@ test('createModelArchive: a file whose size changes between its stat and its rea
     assert.deepEqual((await fs.readdir(tmp)).sort(), ['model']);
   });
 });
+
+test('createModelArchive packs a model with a zero-filled file into an archive extractModelArchive takes: at gzip\'s default level 16 MB of zeros compressed more than 1000 times, the ratio the extraction refuses as a gzip bomb, so smkit package wrote archives its own --verify refused', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(model);
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    await fs.writeFile(path.join(model, 'embeddings.bin'), Buffer.alloc(16 * 1024 * 1024));
+    const out = path.join(tmp, 'model.tar.gz');
+    await createModelArchive(model, out);
+    await extractModelArchive(out, path.join(tmp, 'x'));
+    assert.equal((await fs.stat(path.join(tmp, 'x', 'embeddings.bin'))).size, 16 * 1024 * 1024);
+  });
+});
