@@ -104,7 +104,13 @@ test('a folder with no model is refused before any build runs', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-test-'));
   try {
     await fs.writeFile(path.join(dir, 'README.txt'), 'nothing here');
-    await assert.rejects(fakeBuild(dir), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID');
+    // Named as given, not as the temporary copy the check ran on, which is gone once the message is read.
+    await assert.rejects(fakeBuild(dir), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID' && e.message.startsWith(`${dir} is not ready to bake into an image:\n  - no model found in ${dir}: `));
+    const archive = path.join(dir, 'nested.tar.gz');
+    await fs.mkdir(path.join(dir, 'model'));
+    await fs.copyFile(path.join(process.cwd(), 'models/iris-onnx/model.onnx'), path.join(dir, 'model', 'model.onnx'));
+    execFileSync('tar', ['czf', archive, '-C', dir, 'model']);
+    await assert.rejects(fakeBuild(archive), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID' && e.message.includes(`no model found in ${archive}: `) && !/smkit-build-\w{6}\//.test(e.message));
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

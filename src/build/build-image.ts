@@ -154,8 +154,13 @@ async function stageModel(model: string, stageDir: string): Promise<{ dir: strin
   } else {
     throw invalidPath('--model', model, 'a model directory or a model.tar.gz', 'is neither a file nor a directory (a FIFO, socket or device)');
   }
-  const { assertValidModelDir } = await import('../package/validate.js');
-  const report = await assertValidModelDir(dest);
+  const { validateModelDir } = await import('../package/validate.js');
+  const report = await validateModelDir(dest);
+  if (!report.ok) {
+    // Said of --model: the staging folder the problems were found in is removed before the user reads them.
+    const errors = report.errors.map((e) => e.split(dest).join(model));
+    throw new ToolkitError('ERR_PACKAGE_INVALID', `${model} is not ready to bake into an image:\n  - ${errors.join('\n  - ')}`, { details: { errors } });
+  }
   return { dir: dest, ...(report.model ? { file: report.model.file } : {}) };
 }
 
