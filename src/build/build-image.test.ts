@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bakedDockerfile, buildImage, qualifyImageName, type BuildDeps } from './build-image.js';
 import { detectBuildEngine, type CommandRunner } from '../containers/engine.js';
-import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
+import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel, imageNameProblem, type SmkitSource } from './context.js';
 import { layOutPackageContext, packedRevision, prebuiltDockerfile, PACKED_REVISION_FILE } from './package-context.js';
 import { readFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -164,6 +164,16 @@ test('a model folder is staged as smkit package packs it: .git, .DS_Store and a 
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a --tag the engines refuse (upper case, a separator run, a tag over 128 characters) is ERR_CLI_USAGE before anything is staged or built: with --model the engine met it only at the bake, after building the base image', async () => {
+  for (const tag of ['MyModel:1', 'my..model', `x:${'t'.repeat(129)}`, 'a b', 'registry.example.com/Team/x']) {
+    let calls = 0;
+    const deps: BuildDeps = { run: async () => (calls++, { code: 0, stdout: '1', stderr: '' }), source: () => (calls++, findSmkitSource()), build: async () => ++calls };
+    await assert.rejects(buildImage({ tag, model: 'models/iris-onnx', log: () => {} }, deps), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_CLI_USAGE' && e.message.startsWith(`--tag=${JSON.stringify(tag)} is invalid: expected `), tag);
+    assert.equal(calls, 0, tag);
+  }
+  for (const tag of ['my-model:1.0', 'localhost:5000/team/my_model', '123.dkr.ecr.us-east-1.amazonaws.com/smkit:1', 'Registry.Example.com/team/x__y:v1']) assert.equal(imageNameProblem(tag), undefined, tag);
 });
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { invalidFlag, invalidPath } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
+import { findSmkitSource, imageNameForModel, imageNameProblem, type SmkitSource } from './context.js';
 import { layOutPackageContext, packedRevision } from './package-context.js';
 import { detectBuildEngine, imageSize, runCommand, type BuildEngine, type CommandRunner } from '../containers/engine.js';
 
@@ -181,6 +181,9 @@ async function gitRevision(root: string, run: CommandRunner): Promise<string> {
  */
 export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps = defaultDeps): Promise<BuiltImage> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`smkit build: ${line}\n`));
+  // Before anything is built: with --model the engine met the name only at the bake, after the base image's build.
+  const tagProblem = opts.tag !== undefined ? imageNameProblem(opts.tag) : undefined;
+  if (tagProblem !== undefined) throw invalidFlag('--tag', opts.tag!, tagProblem);
   const variant = opts.variant ?? 'cpu';
   const src = deps.source();
   const stageDir = opts.model ? await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-')) : undefined;

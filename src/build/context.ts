@@ -75,3 +75,23 @@ export function imageNameForModel(modelPath: string): string {
     .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
   return `smkit-${clean || 'model'}`.slice(0, IMAGE_NAME_MAX).replace(/[^a-z0-9]+$/, '');
 }
+
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+/** distribution/reference's grammar for a name and an optional tag: what `docker build -t` and `podman build -t` take. */
+const IMAGE_REFERENCE = new RegExp(
+  `^(?:(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*(?::[\\w][\\w.-]{0,127})?$`,
+);
+
+/**
+ * Why `name` is not an image name the engines take (`[registry/]repo[:tag]`, the repository in
+ * lower case, at most 255 characters before the tag), or undefined when it is one.
+ */
+export function imageNameProblem(name: string): string | undefined {
+  if (!IMAGE_REFERENCE.test(name)) {
+    return 'an image name: [registry/]repository[:tag], the repository of lowercase letters and digits separated by ., _, __ or dashes, the tag of at most 128 letters, digits, _, . and -';
+  }
+  const repository = name.replace(/:[\w][\w.-]*$/, '');
+  if (repository.length > IMAGE_NAME_MAX) return `an image name of at most ${IMAGE_NAME_MAX} characters before its tag`;
+  return undefined;
+}
