@@ -818,3 +818,19 @@ test('createModelArchive packs a model with a zero-filled file into an archive e
     assert.equal((await fs.stat(path.join(tmp, 'x', 'embeddings.bin'))).size, 16 * 1024 * 1024);
   });
 });
+
+test('createModelArchive packs a top-level file or folder whose name starts with @ as itself: node-tar\'s create reads such a name as an archive to take entries from, so @notes.txt failed the packing as removed meanwhile (it looked for notes.txt)', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(path.join(model, '@scope'), { recursive: true });
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    await fs.writeFile(path.join(model, '@notes.txt'), 'notes');
+    await fs.writeFile(path.join(model, '@scope', 'pkg.js'), 'pkg');
+    const out = path.join(tmp, 'model.tar.gz');
+    assert.deepEqual(await createModelArchive(model, out), ['@notes.txt', '@scope/', '@scope/pkg.js', 'model.onnx']);
+    const dest = path.join(tmp, 'x');
+    await extractModelArchive(out, dest);
+    assert.equal(await fs.readFile(path.join(dest, '@notes.txt'), 'utf8'), 'notes');
+    assert.equal(await fs.readFile(path.join(dest, '@scope', 'pkg.js'), 'utf8'), 'pkg');
+  });
+});

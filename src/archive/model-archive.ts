@@ -1,4 +1,4 @@
-import { constants, existsSync, promises as fs, type ReadStream, type Stats } from 'node:fs';
+import { constants, createWriteStream, existsSync, promises as fs, type ReadStream, type Stats } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
 import os from 'node:os';
@@ -836,6 +836,28 @@ async function listTree(
   }
 }
 
+/**
+ * Packs `names` (paths relative to the pack's folder) into `file`. Not node-tar's `create`, which
+ * reads a name that starts with `@` as an archive whose entries it adds: a model's top-level
+ * `@notes.txt` was looked for as `notes.txt` and failed the packing, as removed meanwhile.
+ */
+function writeTar(pack: import('tar').Pack, names: readonly string[], file: string): Promise<void> {
+  const out = createWriteStream(file);
+  const written = new Promise<void>((resolve, reject) => {
+    const fail = (err: unknown): void => {
+      out.destroy();
+      reject(err as Error);
+    };
+    out.on('error', fail);
+    out.on('close', () => resolve());
+    pack.on('error', fail);
+  });
+  pack.pipe(out);
+  for (const name of names) pack.add(name);
+  pack.end();
+  return written;
+}
+
 /** Rejects with `signal`'s reason once it is aborted. */
 function aborted(signal: AbortSignal): Promise<never> {
   return new Promise((_, reject) => {
@@ -967,9 +989,10 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
     try {
       options.signal?.throwIfAborted();
       // node-tar refuses a list of no paths (a folder of only links left out): an archive of no entries is its two end blocks.
-      const packing = entries.length === 0 ? fs.writeFile(tmpOut, gzipSync(Buffer.alloc(1024))) : tar.c(
-        { file: tmpOut, cwd: staging, gzip: { level: GZIP_LEVEL }, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME, statCache, preservePaths: true, filter },
+      const packing = entries.length === 0 ? fs.writeFile(tmpOut, gzipSync(Buffer.alloc(1024))) : writeTar(
+        new tar.Pack({ cwd: staging, gzip: { level: GZIP_LEVEL }, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME, statCache, preservePaths: true, filter }),
         entries.map((e) => (e.endsWith('/') ? e.slice(0, -1) : e)),
+        tmpOut,
       );
       if (options.signal === undefined) await packing;
       else {
