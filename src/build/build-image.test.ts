@@ -8,7 +8,9 @@ import { detectBuildEngine, type CommandRunner } from '../containers/engine.js';
 import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel, imageNameProblem, type SmkitSource } from './context.js';
 import { layOutPackageContext, packedRevision, prebuiltDockerfile, PACKED_REVISION_FILE } from './package-context.js';
 import { readFileSync } from 'node:fs';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
 
@@ -177,6 +179,48 @@ test('a --tag the engines refuse (upper case, a separator run, a tag over 128 ch
 });
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+test('smkit build stopped by SIGTERM while the engine builds stops the engine, removes the staged model, then ends by that signal: it died at once, leaving the copy of the model in the temporary folder and the engine building', { skip: process.platform === 'win32' && 'needs /bin/sh' }, async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-test-'));
+  const tmp = path.join(dir, 'tmp');
+  const bin = path.join(dir, 'bin');
+  const marker = path.join(dir, 'building');
+  let engine = 0;
+  try {
+    await fs.mkdir(tmp);
+    await fs.mkdir(bin);
+    // A podman that answers info and, asked to build, says so and builds for a long time.
+    await fs.writeFile(path.join(bin, 'podman'), `#!/bin/sh\ncase "$1" in\n  info) echo '{}' ;;\n  build) echo $$ > "${marker}.tmp" && mv "${marker}.tmp" "${marker}" && exec sleep 60 ;;\nesac\n`, { mode: 0o755 });
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/smkit.js'), 'build', '--engine', 'podman', '--model', path.join(repoRoot, 'models/iris-onnx')], {
+      env: { ...process.env, PATH: `${bin}${path.delimiter}${process.env['PATH'] ?? ''}`, TMPDIR: tmp },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = once(child, 'exit');
+    while (!(await fs.stat(marker).then(() => true, () => false))) {
+      assert.equal(child.exitCode, null, stderr);
+      await delay(20);
+    }
+    engine = Number((await fs.readFile(marker, 'utf8')).trim());
+    assert.ok((await fs.readdir(tmp)).some((n) => n.startsWith('smkit-build-')), 'the model is staged while the engine builds');
+    child.kill('SIGTERM');
+    const [code, signal] = await exited;
+    assert.deepEqual([code, signal], [null, 'SIGTERM'], stderr);
+    // (Node 22 and later keep their compile cache there too.)
+    assert.deepEqual((await fs.readdir(tmp)).filter((n) => n.startsWith('smkit-')), [], 'the staged model is removed');
+    assert.throws(() => process.kill(engine, 0), /ESRCH/, 'the engine build was stopped');
+  } finally {
+    if (engine > 0) {
+      try {
+        process.kill(engine, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
 
 test('the build context smkit checks for is what .dockerignore lets through to the Dockerfile', () => {
   const allowed = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8')

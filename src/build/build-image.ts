@@ -31,6 +31,11 @@ export interface BuildImageOptions {
   readonly buildArgs?: readonly string[];
   /** Progress lines (the engine's own output goes to stderr). @defaultValue writes to stderr */
   readonly log?: (line: string) => void;
+  /**
+   * Stops the build when aborted (Ctrl-C in `smkit build`): the engine's build is sent SIGTERM, the
+   * staged model and build context are removed, and the call rejects with the signal's reason.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What {@link buildImage} built. */
@@ -50,17 +55,20 @@ export interface BuiltImage {
 /** Injected in tests: how builds run. */
 export interface BuildDeps {
   readonly run: CommandRunner;
-  /** Runs `<engine> build ...` with its output on stderr; resolves with the exit code. */
-  readonly build: (engine: BuildEngine, args: readonly string[]) => Promise<number>;
+  /** Runs `<engine> build ...` with its output on stderr; resolves with the exit code (once it has ended, when `signal` stops it). */
+  readonly build: (engine: BuildEngine, args: readonly string[], signal?: AbortSignal) => Promise<number>;
   readonly source: () => SmkitSource;
 }
 
 const defaultDeps: BuildDeps = {
   run: runCommand,
-  build: (engine, args) =>
+  build: (engine, args, signal) =>
     new Promise((resolve) => {
-      const child = spawn(engine, [...args], { stdio: ['ignore', 2, 2] });
-      child.once('error', () => resolve(127));
+      const child = spawn(engine, [...args], { stdio: ['ignore', 2, 2], ...(signal ? { signal } : {}) });
+      // An abort kills the child (SIGTERM) and is reported as an error: the call settles once it has ended.
+      child.once('error', () => {
+        if (!signal?.aborted) resolve(127);
+      });
       child.once('close', (code) => resolve(code ?? 1));
     }),
   source: () => findSmkitSource(),
@@ -119,12 +127,13 @@ export function bakedDockerfile(baseImage: string, modelName: string): string {
  * image, failed with Node's raw ERR_FS_CP_FIFO_PIPE on a FIFO, and followed a link to `..` 40
  * times, copying the folder above it each time, before failing with a raw ELOOP.
  */
-async function copyModelDir(model: string, dest: string): Promise<void> {
+async function copyModelDir(model: string, dest: string, signal?: AbortSignal): Promise<void> {
   const { listModelArchiveEntries } = await import('../archive/model-archive.js');
   const root = path.resolve(model);
   const entries = await listModelArchiveEntries(root);
   await fs.mkdir(dest, { recursive: true, mode: 0o755 });
   for (const entry of entries) {
+    signal?.throwIfAborted();
     const target = path.join(dest, entry);
     if (entry.endsWith('/')) {
       await fs.mkdir(target, { recursive: true });
@@ -141,16 +150,16 @@ async function copyModelDir(model: string, dest: string): Promise<void> {
   }
 }
 
-async function stageModel(model: string, stageDir: string): Promise<{ dir: string; file?: string }> {
+async function stageModel(model: string, stageDir: string, signal?: AbortSignal): Promise<{ dir: string; file?: string }> {
   const dest = path.join(stageDir, 'model');
   const st = await fs.stat(model).catch(() => undefined);
   if (!st) throw invalidPath('--model', model, 'a model directory or a model.tar.gz', 'does not exist');
   if (st.isFile()) {
     if (!/\.(tar\.gz|tgz)$/i.test(model)) throw invalidFlag('--model', model, 'a model directory or a model.tar.gz');
     const { extractModelArchive } = await import('../archive/model-archive.js');
-    await extractModelArchive(model, dest);
+    await extractModelArchive(model, dest, signal ? { signal } : {});
   } else if (st.isDirectory()) {
-    await copyModelDir(model, dest);
+    await copyModelDir(model, dest, signal);
   } else {
     throw invalidPath('--model', model, 'a model directory or a model.tar.gz', 'is neither a file nor a directory (a FIFO, socket or device)');
   }
@@ -191,7 +200,9 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
   let engine: BuildEngine | undefined;
   let pinnedBase: string | undefined;
   try {
-    const staged = opts.model && stageDir ? await stageModel(opts.model, stageDir) : undefined;
+    const { signal } = opts;
+    const staged = opts.model && stageDir ? await stageModel(opts.model, stageDir, signal) : undefined;
+    signal?.throwIfAborted();
     if (staged) log(`model ${opts.model} checked${staged.file ? ` (${staged.file})` : ''}`);
     engine = await detectBuildEngine(opts.engine, deps.run);
     const defaultTag = `${src.version}-${variant}`;
@@ -205,7 +216,8 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
     // `FROM <image ID>` is not portable (BuildKit looks `sha256:…` up as a registry name).
     if (staged) pinnedBase = qualifyImageName(engine, `smkit-build-base:${process.pid}-${randomBytes(4).toString('hex')}`);
     const args = baseBuildArgs(src, context, variant, baseTag, opts, revision, pinnedBase ? [pinnedBase] : []);
-    const code = await deps.build(engine, args);
+    const code = await deps.build(engine, args, signal);
+    signal?.throwIfAborted();
     if (code !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${baseTag} failed (exit ${code}); its output is above`);
     let image = baseTag;
     if (staged && stageDir && opts.model && pinnedBase) {
@@ -213,7 +225,8 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
       await fs.writeFile(path.join(stageDir, 'Dockerfile'), bakedDockerfile(pinnedBase, path.basename(path.resolve(opts.model))));
       log(`baking the model into ${image} at ${BAKED_MODEL_DIR}`);
       const bakeArgs = ['build', '-t', image, ...(opts.platform ? ['--platform', opts.platform] : []), stageDir];
-      const bakeCode = await deps.build(engine, bakeArgs);
+      const bakeCode = await deps.build(engine, bakeArgs, signal);
+      signal?.throwIfAborted();
       if (bakeCode !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${image} failed (exit ${bakeCode}); its output is above`);
     }
     const sizeBytes = await imageSize(engine, image, deps.run);
