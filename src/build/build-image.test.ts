@@ -25,6 +25,15 @@ test('a docker client without a daemon does not count; podman is used', async ()
   assert.equal(await detectBuildEngine(undefined, noDocker), 'podman');
 });
 
+test('a docker client before 28.1, which exits 0 from info --format when its daemon cannot be reached and says so in ServerErrors (docker/cli#5900), does not count either; podman is used', async () => {
+  const oldDocker: CommandRunner = async (cmd, args) =>
+    cmd === 'docker'
+      ? { code: 0, stdout: `${JSON.stringify({ ID: '', Containers: 0, ServerErrors: ['Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?'] })}\n`, stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n' }
+      : noDocker(cmd, args);
+  assert.equal(await detectBuildEngine(undefined, oldDocker), 'podman');
+  await assert.rejects(detectBuildEngine('docker', oldDocker), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_BUILD_ENGINE' && e.message.includes('docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock'));
+});
+
 test('no engine at all: ERR_BUILD_ENGINE saying what was tried', async () => {
   const none: CommandRunner = async () => ({ code: 127, stdout: '', stderr: 'spawn ENOENT' });
   await assert.rejects(detectBuildEngine(undefined, none), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_BUILD_ENGINE' && /docker: not installed; podman: not installed/.test(e.message));

@@ -64,6 +64,23 @@ export const runCommand: CommandRunner = (cmd, args, timeoutMs = 30_000) =>
 export type EngineProbe = { readonly engine: BuildEngine } | { readonly engine?: undefined; readonly failures: readonly string[] };
 
 /**
+ * The first of `ServerErrors` in `docker info --format '{{json .}}'` output, or undefined when it
+ * has none (or is not JSON: the engine answered as it does). Docker clients before 28.1 exit 0 when
+ * the daemon cannot be reached and a format is given (docker/cli#5900), saying so only there.
+ */
+function serverErrorOf(stdout: string): string | undefined {
+  let info: unknown;
+  try {
+    info = JSON.parse(stdout);
+  } catch {
+    return undefined;
+  }
+  const errors = (info as { ServerErrors?: unknown } | null)?.ServerErrors;
+  if (!Array.isArray(errors) || errors.length === 0) return undefined;
+  return String(errors[0]).trim().split('\n').pop() || 'its daemon did not answer';
+}
+
+/**
  * Finds an engine that works: `docker` only when its daemon answers (`docker info`; a bare docker
  * client with no engine, as on podman-only machines, does not count), else `podman`. With
  * `preferred`, only that engine is tried. Never throws: with none, says why for each engine tried.
@@ -73,7 +90,12 @@ export async function probeEngines(preferred?: BuildEngine, run: CommandRunner =
   const failures: string[] = [];
   for (const engine of order) {
     const res = await run(engine, ['info', '--format', '{{json .}}'], 20_000);
-    if (res.code === 0) return { engine };
+    const serverError = res.code === 0 ? serverErrorOf(res.stdout) : undefined;
+    if (res.code === 0 && serverError === undefined) return { engine };
+    if (serverError !== undefined) {
+      failures.push(`${engine}: ${serverError}`);
+      continue;
+    }
     const why = res.code === 127 ? 'not installed' : (res.stderr.trim().split('\n').pop() || `exit ${res.code}`);
     failures.push(`${engine}: ${why}`);
   }
