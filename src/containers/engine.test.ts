@@ -49,3 +49,13 @@ test('detectBuildEngine: with no engine, the error names what each engine said a
     return true;
   });
 });
+
+test('imageSize: the size is the line of the answer that is a number; an answer without one is ERR_BUILD_FAILED, where an empty one read as 0 bytes', async () => {
+  const { imageSize } = await import('./engine.js');
+  const answering = (stdout: string) => async () => ({ code: 0, stdout, stderr: '' });
+  assert.equal(await imageSize('podman', 'smkit:1', answering('417211904\n')), 417211904);
+  assert.equal(await imageSize('docker', 'smkit:1', answering('WARNING: the engine said something first\n417211904\n')), 417211904);
+  for (const stdout of ['', '\n', '<no value>\n']) {
+    await assert.rejects(imageSize('podman', 'smkit:1', answering(stdout)), (err: Error & { code?: string }) => err.code === 'ERR_BUILD_FAILED' && /podman image inspect smkit:1 failed/.test(err.message), JSON.stringify(stdout));
+  }
+});

@@ -117,9 +117,12 @@ export async function detectBuildEngine(preferred?: BuildEngine, run: CommandRun
 /** Size in bytes of a local image, from `<engine> image inspect`. */
 export async function imageSize(engine: BuildEngine, image: string, run: CommandRunner = runCommand): Promise<number> {
   const res = await run(engine, ['image', 'inspect', '--format', '{{.Size}}', image]);
-  const size = Number(res.stdout.trim().split('\n')[0]);
+  // The line that is a number: an empty answer read as 0 bytes (Number('')), and a warning the
+  // engine printed before the number made it NaN.
+  const line = res.stdout.split('\n').map((l) => l.trim()).filter((l) => /^\d+$/.test(l)).pop();
+  const size = line === undefined ? Number.NaN : Number(line);
   if (res.code !== 0 || !Number.isFinite(size)) {
-    throw new ToolkitError('ERR_BUILD_FAILED', `${engine} image inspect ${image} failed: ${res.stderr.trim() || res.stdout.trim()}`);
+    throw new ToolkitError('ERR_BUILD_FAILED', `${engine} image inspect ${image} failed: ${res.stderr.trim() || res.stdout.trim() || 'it answered no size'}`);
   }
   return size;
 }
