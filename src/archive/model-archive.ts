@@ -661,7 +661,8 @@ const SKIPPED_NAMES = new Set(['.git', '.DS_Store']);
  * one byte about 230 times, under the 1000:1 ratio the extraction refuses as a gzip bomb
  * ({@link MAX_DECOMPRESSION_RATIO}); the default level, 6, compresses one 1030 times, so a model
  * with a zero-filled file (64 MB of zeros) packed into an archive its own --verify, smkit local and
- * smkit build refused. Weights compress as well (float32: 1.126 at 3 and at 6), text 6% less.
+ * smkit build refused. Weights compress as well (float32: 1.126 at 3 and at 6), text about 12% less
+ * (smkit's own src/, 6.9 MB: 1.49 MB at 6, 1.67 MB at 3), in the same time.
  */
 const GZIP_LEVEL = 3;
 
