@@ -10,7 +10,6 @@ import { layOutPackageContext, packedRevision, prebuiltDockerfile, PACKED_REVISI
 import { readFileSync } from 'node:fs';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
 
@@ -193,25 +192,29 @@ test('smkit build stopped by SIGTERM while the engine builds stops the engine, r
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-test-'));
   const tmp = path.join(dir, 'tmp');
   const bin = path.join(dir, 'bin');
-  const marker = path.join(dir, 'building');
   let engine = 0;
   try {
     await fs.mkdir(tmp);
     await fs.mkdir(bin);
-    // A podman that answers info and, asked to build, says so and builds for a long time.
-    await fs.writeFile(path.join(bin, 'podman'), `#!/bin/sh\ncase "$1" in\n  info) echo '{}' ;;\n  build) echo $$ > "${marker}.tmp" && mv "${marker}.tmp" "${marker}" && exec sleep 60 ;;\nesac\n`, { mode: 0o755 });
+    // A podman that answers info and, asked to build, says so with its pid (on smkit's stderr, where
+    // the engine's output goes) and builds for a long time.
+    await fs.writeFile(path.join(bin, 'podman'), `#!/bin/sh\ncase "$1" in\n  info) echo '{}' ;;\n  build) echo "fake build pid $$" && exec sleep 60 ;;\nesac\n`, { mode: 0o755 });
     const child = spawn(process.execPath, [path.join(repoRoot, 'bin/smkit.js'), 'build', '--engine', 'podman', '--model', path.join(repoRoot, 'models/iris-onnx')], {
       env: { ...process.env, PATH: `${bin}${path.delimiter}${process.env['PATH'] ?? ''}`, TMPDIR: tmp },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const exited = once(child, 'exit');
-    while (!(await fs.stat(marker).then(() => true, () => false))) {
-      assert.equal(child.exitCode, null, stderr);
-      await delay(20);
-    }
-    engine = Number((await fs.readFile(marker, 'utf8')).trim());
+    // Waits for the engine's line, not a polled file: smkit exiting first fails the test with its output.
+    const building = new Promise<number>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        const pid = /fake build pid (\d+)/.exec(stderr)?.[1];
+        if (pid !== undefined) resolve(Number(pid));
+      });
+      void exited.then(() => reject(new Error(`smkit build ended before the engine built:\n${stderr}`)));
+    });
+    engine = await building;
     assert.ok((await fs.readdir(tmp)).some((n) => n.startsWith('smkit-build-')), 'the model is staged while the engine builds');
     child.kill('SIGTERM');
     const [code, signal] = await exited;
