@@ -920,6 +920,39 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
 }
 
 /**
+ * Copies a model directory as `smkit package` would pack it ({@link listModelArchiveEntries}), for
+ * `smkit build --model` and `smkit local`: `.git`, `.DS_Store` and what is neither a file nor a
+ * folder left out, links copied as what they point to (one pointing nowhere or to a folder above
+ * it refused), unreadable files and trees past the safe extraction's limits refused, all
+ * `ERR_PACKAGE_INVALID` before anything is copied; modes as the archive stores them (0644, 0755
+ * for folders and for files their owner may run), so the copy reads as an extracted archive for
+ * any user a container runs as. `fs.cp` copied `.git`, failed with Node's raw ERR_FS_CP_FIFO_PIPE
+ * on a FIFO, and followed a link to `..` 40 times, copying the folder above it each time, before
+ * failing with a raw ELOOP. Stops, rejecting with its reason, once `signal` is aborted.
+ */
+export async function copyModelDirectory(modelDir: string, dest: string, signal?: AbortSignal): Promise<void> {
+  const root = path.resolve(modelDir);
+  const entries = await listModelArchiveEntries(root);
+  await fs.mkdir(dest, { recursive: true, mode: 0o755 });
+  for (const entry of entries) {
+    signal?.throwIfAborted();
+    const target = path.join(dest, entry);
+    if (entry.endsWith('/')) {
+      await fs.mkdir(target, { recursive: true });
+      await fs.chmod(target, 0o755);
+      continue;
+    }
+    const from = path.join(root, entry);
+    await fs.copyFile(from, target).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new ToolkitError('ERR_PACKAGE_INVALID', `${from} was removed while the folder was being copied: something is still writing it; copy it again once nothing does`, { cause: err });
+      throw err;
+    });
+    const { mode } = await fs.stat(target);
+    await fs.chmod(target, mode & 0o100 ? 0o755 : 0o644);
+  }
+}
+
+/**
  * Builds a `model.tar.gz` in SageMaker's layout (https://sagemaker.readthedocs.io/en/stable/frameworks/pytorch/using_pytorch.html#model-directory-structure): the model files at
  * the top level and the handler code under `code/`. Entries are sorted, timestamps fixed and owner
  * data left out, so the same inputs give the same archive. Symbolic links are stored as the files

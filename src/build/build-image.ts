@@ -117,39 +117,6 @@ export function bakedDockerfile(baseImage: string, modelName: string): string {
   ].join('\n');
 }
 
-/**
- * Copies a model directory as `smkit package` would pack it ({@link listModelArchiveEntries}): `.git`,
- * `.DS_Store` and what is neither a file nor a folder left out, links copied as what they point to
- * (one pointing nowhere or to a folder above it refused), unreadable files and trees past the safe
- * extraction's limits refused, all `ERR_PACKAGE_INVALID` before anything is copied; modes as the
- * archive stores them (0644, 0755 for folders and for files their owner may run), so a baked model
- * reads as an extracted one for any user the container runs as. `fs.cp` baked `.git` into the
- * image, failed with Node's raw ERR_FS_CP_FIFO_PIPE on a FIFO, and followed a link to `..` 40
- * times, copying the folder above it each time, before failing with a raw ELOOP.
- */
-async function copyModelDir(model: string, dest: string, signal?: AbortSignal): Promise<void> {
-  const { listModelArchiveEntries } = await import('../archive/model-archive.js');
-  const root = path.resolve(model);
-  const entries = await listModelArchiveEntries(root);
-  await fs.mkdir(dest, { recursive: true, mode: 0o755 });
-  for (const entry of entries) {
-    signal?.throwIfAborted();
-    const target = path.join(dest, entry);
-    if (entry.endsWith('/')) {
-      await fs.mkdir(target, { recursive: true });
-      await fs.chmod(target, 0o755);
-      continue;
-    }
-    const from = path.join(root, entry);
-    await fs.copyFile(from, target).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new ToolkitError('ERR_PACKAGE_INVALID', `${from} was removed while the folder was being copied: something is still writing it; build again once nothing does`, { cause: err });
-      throw err;
-    });
-    const { mode } = await fs.stat(target);
-    await fs.chmod(target, mode & 0o100 ? 0o755 : 0o644);
-  }
-}
-
 async function stageModel(model: string, stageDir: string, signal?: AbortSignal): Promise<{ dir: string; file?: string }> {
   const dest = path.join(stageDir, 'model');
   const st = await fs.stat(model).catch(() => undefined);
@@ -159,7 +126,8 @@ async function stageModel(model: string, stageDir: string, signal?: AbortSignal)
     const { extractModelArchive } = await import('../archive/model-archive.js');
     await extractModelArchive(model, dest, signal ? { signal } : {});
   } else if (st.isDirectory()) {
-    await copyModelDir(model, dest, signal);
+    const { copyModelDirectory } = await import('../archive/model-archive.js');
+    await copyModelDirectory(model, dest, signal);
   } else {
     throw invalidPath('--model', model, 'a model directory or a model.tar.gz', 'is neither a file nor a directory (a FIFO, socket or device)');
   }
