@@ -44,14 +44,16 @@ test('image names: podman qualifies short names with localhost/, registries are 
   assert.equal(qualifyImageName('docker', 'smkit:1'), 'smkit:1');
   assert.equal(imageNameForModel('out/Model.tar.gz'), 'smkit-model');
   assert.equal(imageNameForModel('models/iris-onnx/'), 'smkit-iris-onnx');
-  // Separators as the engines' reference grammar takes them: one . or _, __, or dashes; at most 255 characters.
+  // Separators as the engines' reference grammar takes them: one . or _, __, or dashes; at most 255
+  // characters as older engines count them, with docker.io/library/ (18) in front.
   const reference = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$/;
   for (const [folder, name] of [['my..model', 'smkit-my-model'], ['resnet50_-_v2', 'smkit-resnet50-v2'], ['a._b', 'smkit-a-b'], ['x___y', 'smkit-x-y'], ['x__y--z', 'smkit-x__y--z'], ['Model (copy).tgz', 'smkit-model-copy']]) {
     assert.equal(imageNameForModel(folder), name, folder);
     assert.match(name, reference);
   }
   const long = imageNameForModel(`${'a'.repeat(249)}-${'b'.repeat(5)}`);
-  assert.ok(long.length <= 255 && reference.test(long), long);
+  assert.ok(`docker.io/library/${long}`.length <= 255 && reference.test(long), long);
+  assert.equal(imageNameForModel('a'.repeat(250)), `smkit-${'a'.repeat(231)}`);
   assert.match(bakedDockerfile('localhost/smkit:1', 'iris'), /^FROM localhost\/smkit:1\nCOPY model\/ \/opt\/smkit\/model\//);
 });
 

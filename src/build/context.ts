@@ -59,10 +59,17 @@ export function findSmkitSource(from: string = path.dirname(fileURLToPath(import
 const IMAGE_NAME_MAX = 255;
 
 /**
+ * Longest default name: distribution/reference before v0.6 (docker's older clients, and the fork
+ * containers/image keeps for podman) counts the 255 on the name as normalized, so a short name
+ * takes `docker.io/library/` (or podman's `localhost/`) into the count.
+ */
+const DEFAULT_NAME_MAX = IMAGE_NAME_MAX - 'docker.io/library/'.length;
+
+/**
  * An image repository name from a model path: `models/iris-onnx` → `smkit-iris-onnx`,
  * `out/model.tar.gz` → `smkit-model`. What docker and podman take (distribution/reference's
  * grammar): lowercase letters and digits, separated by one `.`, one or two `_`, or dashes (any
- * other run, `..` or `_-_`, becomes one `-`), at most 255 characters: `my..model` or
+ * other run, `..` or `_-_`, becomes one `-`), at most 237 characters (255 with `docker.io/library/`): `my..model` or
  * `resnet50_-_v2` gave a name the engine refused ("invalid reference format"), after the base
  * image had been built.
  */
@@ -73,7 +80,7 @@ export function imageNameForModel(modelPath: string): string {
     .replace(/[^a-z0-9._-]+/g, '-')
     .replace(/[._-]{2,}/g, (run) => (run === '__' || /^-+$/.test(run) ? run : '-'))
     .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
-  return `smkit-${clean || 'model'}`.slice(0, IMAGE_NAME_MAX).replace(/[^a-z0-9]+$/, '');
+  return `smkit-${clean || 'model'}`.slice(0, DEFAULT_NAME_MAX).replace(/[^a-z0-9]+$/, '');
 }
 
 const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
