@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants, promises as fs, rmSync } from 'node:fs';
+import { constants, existsSync, promises as fs, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -356,7 +356,7 @@ test('createModelArchive: files are stored 0644, or 0755 when their owner may ru
   });
 });
 
-test('createModelArchive: a dangling symbolic link, or one to a folder above it, is ERR_PACKAGE_INVALID naming the link, and nothing is written', async () => {
+test('createModelArchive: a dangling symbolic link, or one to a folder above it (in the tree or above the tree, up to /), is ERR_PACKAGE_INVALID naming the link, and nothing is written', async () => {
   await withTmp(async (tmp) => {
     const model = path.join(tmp, 'model');
     await fs.mkdir(path.join(model, 'code'), { recursive: true });
@@ -370,6 +370,14 @@ test('createModelArchive: a dangling symbolic link, or one to a folder above it,
     await fs.symlink('..', path.join(model, 'code', 'up'));
     await assert.rejects(createModelArchive(model, out), refused('code/up', /^\S+ is a symbolic link to \.\., a folder that contains it: /));
     await fs.rm(path.join(model, 'code', 'up'));
+    // A link to the folder above the model directory: refused at the link, not one level down,
+    // where the model directory was met again and a readlink of it gave a raw EINVAL.
+    await fs.symlink('..', path.join(model, 'up'));
+    await assert.rejects(createModelArchive(model, out), refused('up', /^\S+ is a symbolic link to \.\., a folder that contains it: /));
+    await fs.rm(path.join(model, 'up'));
+    await fs.symlink('/', path.join(model, 'root'));
+    await assert.rejects(createModelArchive(model, out), refused('root', /^\S+ is a symbolic link to \/, a folder that contains it: /));
+    await fs.rm(path.join(model, 'root'));
     await fs.symlink('loop', path.join(model, 'loop'));
     await assert.rejects(createModelArchive(model, out), refused('loop', /which cannot be followed \(ELOOP\)/));
     assert.deepEqual(await fs.readdir(tmp), ['model']);
@@ -779,5 +787,50 @@ test('a training upload (onVanished) leaves out a file removed after it was list
       return true;
     });
     assert.deepEqual((await fs.readdir(tmp)).sort(), ['model']);
+  });
+});
+
+test('createModelArchive: a file whose size changes between its stat and its read (written meanwhile; a sysfs file, 4096 bytes by stat, a few read) is ERR_PACKAGE_INVALID naming it, and nothing is written: node-tar\'s raw "encountered unexpected EOF" with the staging path came out with its stack', { skip: !existsSync('/sys/devices/system/cpu/online') && 'needs Linux sysfs' }, async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(model);
+    await fs.writeFile(path.join(model, 'model.onnx'), 'model');
+    await fs.symlink('/sys/devices/system/cpu/online', path.join(model, 'online'));
+    await assert.rejects(createModelArchive(model, path.join(tmp, 'model.tar.gz')), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_PACKAGE_INVALID');
+      assert.ok(err.message.startsWith(`${path.join(model, 'online')} changed size while the folder was being packed (encountered unexpected EOF)`), err.message);
+      return true;
+    });
+    assert.deepEqual((await fs.readdir(tmp)).sort(), ['model']);
+  });
+});
+
+test('createModelArchive packs a model with a zero-filled file into an archive extractModelArchive takes: at gzip\'s default level 16 MB of zeros compressed more than 1000 times, the ratio the extraction refuses as a gzip bomb, so smkit package wrote archives its own --verify refused', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(model);
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    await fs.writeFile(path.join(model, 'embeddings.bin'), Buffer.alloc(16 * 1024 * 1024));
+    const out = path.join(tmp, 'model.tar.gz');
+    await createModelArchive(model, out);
+    await extractModelArchive(out, path.join(tmp, 'x'));
+    assert.equal((await fs.stat(path.join(tmp, 'x', 'embeddings.bin'))).size, 16 * 1024 * 1024);
+  });
+});
+
+test('createModelArchive packs a top-level file or folder whose name starts with @ as itself: node-tar\'s create reads such a name as an archive to take entries from, so @notes.txt failed the packing as removed meanwhile (it looked for notes.txt)', async () => {
+  await withTmp(async (tmp) => {
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(path.join(model, '@scope'), { recursive: true });
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    await fs.writeFile(path.join(model, '@notes.txt'), 'notes');
+    await fs.writeFile(path.join(model, '@scope', 'pkg.js'), 'pkg');
+    const out = path.join(tmp, 'model.tar.gz');
+    assert.deepEqual(await createModelArchive(model, out), ['@notes.txt', '@scope/', '@scope/pkg.js', 'model.onnx']);
+    const dest = path.join(tmp, 'x');
+    await extractModelArchive(out, dest);
+    assert.equal(await fs.readFile(path.join(dest, '@notes.txt'), 'utf8'), 'notes');
+    assert.equal(await fs.readFile(path.join(dest, '@scope', 'pkg.js'), 'utf8'), 'pkg');
   });
 });

@@ -1,4 +1,4 @@
-import { constants, existsSync, promises as fs, type ReadStream, type Stats } from 'node:fs';
+import { constants, createWriteStream, existsSync, promises as fs, type ReadStream, type Stats } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
 import os from 'node:os';
@@ -656,6 +656,16 @@ class Tally {
 /** Folders and files never packed. */
 const SKIPPED_NAMES = new Set(['.git', '.DS_Store']);
 
+/**
+ * The gzip level archives are packed at: one of zlib's fast levels (1-3), which compress a run of
+ * one byte about 230 times, under the 1000:1 ratio the extraction refuses as a gzip bomb
+ * ({@link MAX_DECOMPRESSION_RATIO}); the default level, 6, compresses one 1030 times, so a model
+ * with a zero-filled file (64 MB of zeros) packed into an archive its own --verify, smkit local and
+ * smkit build refused. Weights compress as well (float32: 1.126 at 3 and at 6), text about 12% less
+ * (smkit's own src/, 6.9 MB: 1.49 MB at 6, 1.67 MB at 3), in the same time.
+ */
+const GZIP_LEVEL = 3;
+
 /** A fixed timestamp so the same inputs always give the same bytes. */
 const ARCHIVE_MTIME = new Date('2000-01-01T00:00:00Z');
 
@@ -687,6 +697,11 @@ function unreadable(p: string, err: unknown): ToolkitError {
 /** `ERR_PACKAGE_INVALID` for a file or folder removed after it was listed, when no `onVanished` takes it. */
 function vanished(p: string): ToolkitError {
   return new ToolkitError('ERR_PACKAGE_INVALID', `${p} was removed while the folder was being packed: something is still writing it; pack it again once nothing does`);
+}
+
+/** `ERR_PACKAGE_INVALID` for a file whose size changed between its stat and node-tar's read of it. */
+function resized(p: string, err: Error): ToolkitError {
+  return new ToolkitError('ERR_PACKAGE_INVALID', `${p} changed size while the folder was being packed (${err.message}): something is still writing it, or it is not a regular file on disk (a /proc or /sys file, whose size stat does not tell); pack it again once nothing writes it, or copy such a file's contents into the folder`, { cause: err });
 }
 
 /** Whether `err` (or what it wraps) is ENOENT and `p` is indeed gone: removed after it was listed. */
@@ -741,6 +756,12 @@ async function linkEscape(full: string, root: string, ancestors: readonly string
   return undefined;
 }
 
+/** Whether the folder `outer` is `inner` or holds it (both real paths). */
+function contains(outer: string, inner: string): boolean {
+  const rel = path.relative(outer, inner);
+  return rel === '' || (rel.split(path.sep)[0] !== '..' && !path.isAbsolute(rel));
+}
+
 async function listTree(
   root: string,
   rel: string,
@@ -782,7 +803,10 @@ async function listTree(
       const st = await statFollowing(full);
       if (st.isDirectory()) {
         const real = await fs.realpath(full);
-        if (here.includes(real)) {
+        // A folder that holds one being listed: the tree's root too, so a link to the folder above
+        // the model directory (`up -> ..`) is refused here, not one level down, where the model
+        // directory itself was met again and readlink of it (no link) failed with a raw EINVAL.
+        if (here.some((folder) => contains(real, folder))) {
           throw new ToolkitError('ERR_PACKAGE_INVALID', `${full} is a symbolic link to ${await fs.readlink(full)}, a folder that contains it: it would be packed endlessly; remove the link`);
         }
         if (confine !== undefined && real !== path.join(here[here.length - 1]!, name)) {
@@ -811,6 +835,28 @@ async function listTree(
       onVanished(full);
     }
   }
+}
+
+/**
+ * Packs `names` (paths relative to the pack's folder) into `file`. Not node-tar's `create`, which
+ * reads a name that starts with `@` as an archive whose entries it adds: a model's top-level
+ * `@notes.txt` was looked for as `notes.txt` and failed the packing, as removed meanwhile.
+ */
+function writeTar(pack: import('tar').Pack, names: readonly string[], file: string): Promise<void> {
+  const out = createWriteStream(file);
+  const written = new Promise<void>((resolve, reject) => {
+    const fail = (err: unknown): void => {
+      out.destroy();
+      reject(err as Error);
+    };
+    out.on('error', fail);
+    out.on('close', () => resolve());
+    pack.on('error', fail);
+  });
+  pack.pipe(out);
+  for (const name of names) pack.add(name);
+  pack.end();
+  return written;
 }
 
 /** Rejects with `signal`'s reason once it is aborted. */
@@ -871,6 +917,39 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
     entries.push('code/', ...codeEntries.map((e) => `code/${e}`));
   }
   return entries.sort();
+}
+
+/**
+ * Copies a model directory as `smkit package` would pack it ({@link listModelArchiveEntries}), for
+ * `smkit build --model` and `smkit local`: `.git`, `.DS_Store` and what is neither a file nor a
+ * folder left out, links copied as what they point to (one pointing nowhere or to a folder above
+ * it refused), unreadable files and trees past the safe extraction's limits refused, all
+ * `ERR_PACKAGE_INVALID` before anything is copied; modes as the archive stores them (0644, 0755
+ * for folders and for files their owner may run), so the copy reads as an extracted archive for
+ * any user a container runs as. `fs.cp` copied `.git`, failed with Node's raw ERR_FS_CP_FIFO_PIPE
+ * on a FIFO, and followed a link to `..` 40 times, copying the folder above it each time, before
+ * failing with a raw ELOOP. Stops, rejecting with its reason, once `signal` is aborted.
+ */
+export async function copyModelDirectory(modelDir: string, dest: string, signal?: AbortSignal): Promise<void> {
+  const root = path.resolve(modelDir);
+  const entries = await listModelArchiveEntries(root);
+  await fs.mkdir(dest, { recursive: true, mode: 0o755 });
+  for (const entry of entries) {
+    signal?.throwIfAborted();
+    const target = path.join(dest, entry);
+    if (entry.endsWith('/')) {
+      await fs.mkdir(target, { recursive: true });
+      await fs.chmod(target, 0o755);
+      continue;
+    }
+    const from = path.join(root, entry);
+    await fs.copyFile(from, target).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new ToolkitError('ERR_PACKAGE_INVALID', `${from} was removed while the folder was being copied: something is still writing it; copy it again once nothing does`, { cause: err });
+      throw err;
+    });
+    const { mode } = await fs.stat(target);
+    await fs.chmod(target, mode & 0o100 ? 0o755 : 0o644);
+  }
 }
 
 /**
@@ -944,9 +1023,10 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
     try {
       options.signal?.throwIfAborted();
       // node-tar refuses a list of no paths (a folder of only links left out): an archive of no entries is its two end blocks.
-      const packing = entries.length === 0 ? fs.writeFile(tmpOut, gzipSync(Buffer.alloc(1024))) : tar.c(
-        { file: tmpOut, cwd: staging, gzip: true, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME, statCache, preservePaths: true, filter },
+      const packing = entries.length === 0 ? fs.writeFile(tmpOut, gzipSync(Buffer.alloc(1024))) : writeTar(
+        new tar.Pack({ cwd: staging, gzip: { level: GZIP_LEVEL }, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME, statCache, preservePaths: true, filter }),
         entries.map((e) => (e.endsWith('/') ? e.slice(0, -1) : e)),
+        tmpOut,
       );
       if (options.signal === undefined) await packing;
       else {
@@ -960,7 +1040,11 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
       await fs.rm(tmpOut, { force: true });
       // Removed between the check above and node-tar's open of it.
       const p = (err as NodeJS.ErrnoException).path;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && p !== undefined && p.startsWith(staging + path.sep)) throw vanished(source(path.relative(staging, p)));
+      const inStaging = p !== undefined && p.startsWith(staging + path.sep);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && inStaging) throw vanished(source(path.relative(staging, p)));
+      // node-tar stores the size stat gave and fails when reading finds another: a file written
+      // meanwhile, or one whose size stat does not tell (sysfs). Its raw error named the staging path.
+      if ((err as NodeJS.ErrnoException).code === 'EOF' && inStaging) throw resized(source(path.relative(staging, p)), err as Error);
       throw err;
     }
   } finally {

@@ -5,10 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { bakedDockerfile, buildImage, qualifyImageName, type BuildDeps } from './build-image.js';
 import { detectBuildEngine, type CommandRunner } from '../containers/engine.js';
-import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
+import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel, imageNameProblem, type SmkitSource } from './context.js';
 import { layOutPackageContext, packedRevision, prebuiltDockerfile, PACKED_REVISION_FILE } from './package-context.js';
 import { readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
 
@@ -23,6 +24,15 @@ test('a docker client without a daemon does not count; podman is used', async ()
   assert.equal(await detectBuildEngine(undefined, noDocker), 'podman');
 });
 
+test('a docker client before 28.1, which exits 0 from info --format when its daemon cannot be reached and says so in ServerErrors (docker/cli#5900), does not count either; podman is used', async () => {
+  const oldDocker: CommandRunner = async (cmd, args) =>
+    cmd === 'docker'
+      ? { code: 0, stdout: `${JSON.stringify({ ID: '', Containers: 0, ServerErrors: ['Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?'] })}\n`, stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n' }
+      : noDocker(cmd, args);
+  assert.equal(await detectBuildEngine(undefined, oldDocker), 'podman');
+  await assert.rejects(detectBuildEngine('docker', oldDocker), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_BUILD_ENGINE' && e.message.includes('docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock'));
+});
+
 test('no engine at all: ERR_BUILD_ENGINE saying what was tried', async () => {
   const none: CommandRunner = async () => ({ code: 127, stdout: '', stderr: 'spawn ENOENT' });
   await assert.rejects(detectBuildEngine(undefined, none), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_BUILD_ENGINE' && /docker: not installed; podman: not installed/.test(e.message));
@@ -34,6 +44,16 @@ test('image names: podman qualifies short names with localhost/, registries are 
   assert.equal(qualifyImageName('docker', 'smkit:1'), 'smkit:1');
   assert.equal(imageNameForModel('out/Model.tar.gz'), 'smkit-model');
   assert.equal(imageNameForModel('models/iris-onnx/'), 'smkit-iris-onnx');
+  // Separators as the engines' reference grammar takes them: one . or _, __, or dashes; at most 255
+  // characters as older engines count them, with docker.io/library/ (18) in front.
+  const reference = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$/;
+  for (const [folder, name] of [['my..model', 'smkit-my-model'], ['resnet50_-_v2', 'smkit-resnet50-v2'], ['a._b', 'smkit-a-b'], ['x___y', 'smkit-x-y'], ['x__y--z', 'smkit-x__y--z'], ['Model (copy).tgz', 'smkit-model-copy']]) {
+    assert.equal(imageNameForModel(folder), name, folder);
+    assert.match(name, reference);
+  }
+  const long = imageNameForModel(`${'a'.repeat(249)}-${'b'.repeat(5)}`);
+  assert.ok(`docker.io/library/${long}`.length <= 255 && reference.test(long), long);
+  assert.equal(imageNameForModel('a'.repeat(250)), `smkit-${'a'.repeat(231)}`);
   assert.match(bakedDockerfile('localhost/smkit:1', 'iris'), /^FROM localhost\/smkit:1\nCOPY model\/ \/opt\/smkit\/model\//);
 });
 
@@ -96,13 +116,125 @@ test('a folder with no model is refused before any build runs', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-test-'));
   try {
     await fs.writeFile(path.join(dir, 'README.txt'), 'nothing here');
-    await assert.rejects(fakeBuild(dir), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID');
+    // Named as given, not as the temporary copy the check ran on, which is gone once the message is read.
+    await assert.rejects(fakeBuild(dir), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID' && e.message.startsWith(`${dir} is not ready to bake into an image:\n  - no model found in ${dir}: `));
+    const archive = path.join(dir, 'nested.tar.gz');
+    await fs.mkdir(path.join(dir, 'model'));
+    await fs.copyFile(path.join(process.cwd(), 'models/iris-onnx/model.onnx'), path.join(dir, 'model', 'model.onnx'));
+    execFileSync('tar', ['czf', archive, '-C', dir, 'model']);
+    await assert.rejects(fakeBuild(archive), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID' && e.message.includes(`no model found in ${archive}: `) && !/smkit-build-\w{6}\//.test(e.message));
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
 
+test('a model folder is staged as smkit package packs it: .git, .DS_Store and a FIFO left out, modes as the archive has them, a link to the folder above refused before any build (fs.cp baked .git, failed with a raw ERR_FS_CP_FIFO_PIPE, and copied the folder above 40 times before a raw ELOOP)', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-test-'));
+  try {
+    const model = path.join(dir, 'my-model');
+    await fs.mkdir(path.join(model, '.git'), { recursive: true });
+    await fs.mkdir(path.join(model, 'code'), { mode: 0o700 });
+    await fs.copyFile(path.join(process.cwd(), 'models/iris-onnx/model.onnx'), path.join(model, 'model.onnx'));
+    await fs.writeFile(path.join(model, '.git', 'config'), '[credential]');
+    await fs.writeFile(path.join(model, '.DS_Store'), '');
+    await fs.writeFile(path.join(model, 'code', 'helper.js'), 'export {};', { mode: 0o600 });
+    await fs.symlink('../model.onnx', path.join(model, 'code', 'linked.onnx'));
+    execFileSync('mkfifo', [path.join(model, 'requests.fifo')]);
+    let staged: string[] = [];
+    const deps: BuildDeps = {
+      run: noDocker,
+      source: () => ({ root: '/src/smkit', dockerfile: '/src/smkit/Dockerfile', version: '9.9.9', kind: 'checkout' }),
+      build: async (_engine, args) => {
+        const ctx = args[args.length - 1]!;
+        if (ctx === '/src/smkit') return 0;
+        const found: string[] = [];
+        const walk = async (rel: string): Promise<void> => {
+          for (const e of (await fs.readdir(path.join(ctx, 'model', rel), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+            const r = rel ? `${rel}/${e.name}` : e.name;
+            const st = await fs.lstat(path.join(ctx, 'model', r));
+            found.push(`${r} ${e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other'} ${(st.mode & 0o777).toString(8)}`);
+            if (e.isDirectory()) await walk(r);
+          }
+        };
+        await walk('');
+        staged = found;
+        return 0;
+      },
+    };
+    const built = await buildImage({ model, log: () => {} }, deps);
+    assert.equal(built.model?.file, 'model.onnx');
+    assert.deepEqual(staged, ['code dir 755', 'code/helper.js file 644', 'code/linked.onnx file 644', 'model.onnx file 644']);
+    await fs.rm(path.join(model, 'requests.fifo'));
+    await fs.symlink('..', path.join(model, 'up'));
+    let builds = 0;
+    await assert.rejects(buildImage({ model, log: () => {} }, { ...deps, build: async () => ++builds }), (e: unknown) => {
+      assert.ok(e instanceof ToolkitError && e.code === 'ERR_PACKAGE_INVALID', String(e));
+      assert.match(e.message, /my-model\/up is a symbolic link to \.\., a folder that contains it/);
+      return true;
+    });
+    assert.equal(builds, 0);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a --tag the engines refuse (upper case, a separator run, a tag over 128 characters) is ERR_CLI_USAGE before anything is staged or built: with --model the engine met it only at the bake, after building the base image', async () => {
+  for (const tag of ['MyModel:1', 'my..model', `x:${'t'.repeat(129)}`, 'a b', 'registry.example.com/Team/x']) {
+    let calls = 0;
+    const deps: BuildDeps = { run: async () => (calls++, { code: 0, stdout: '1', stderr: '' }), source: () => (calls++, findSmkitSource()), build: async () => ++calls };
+    await assert.rejects(buildImage({ tag, model: 'models/iris-onnx', log: () => {} }, deps), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_CLI_USAGE' && e.message.startsWith(`--tag=${JSON.stringify(tag)} is invalid: expected `), tag);
+    assert.equal(calls, 0, tag);
+  }
+  for (const tag of ['my-model:1.0', 'localhost:5000/team/my_model', '123.dkr.ecr.us-east-1.amazonaws.com/smkit:1', 'Registry.Example.com/team/x__y:v1']) assert.equal(imageNameProblem(tag), undefined, tag);
+});
+
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+test('smkit build stopped by SIGTERM while the engine builds stops the engine, removes the staged model, then ends by that signal: it died at once, leaving the copy of the model in the temporary folder and the engine building', { skip: process.platform === 'win32' && 'needs /bin/sh' }, async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-test-'));
+  const tmp = path.join(dir, 'tmp');
+  const bin = path.join(dir, 'bin');
+  let engine = 0;
+  try {
+    await fs.mkdir(tmp);
+    await fs.mkdir(bin);
+    // A podman that answers info and, asked to build, says so with its pid (on smkit's stderr, where
+    // the engine's output goes) and builds for a long time.
+    await fs.writeFile(path.join(bin, 'podman'), `#!/bin/sh\ncase "$1" in\n  info) echo '{}' ;;\n  build) echo "fake build pid $$" && exec sleep 60 ;;\nesac\n`, { mode: 0o755 });
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/smkit.js'), 'build', '--engine', 'podman', '--model', path.join(repoRoot, 'models/iris-onnx')], {
+      env: { ...process.env, PATH: `${bin}${path.delimiter}${process.env['PATH'] ?? ''}`, TMPDIR: tmp },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    const exited = once(child, 'exit');
+    // Waits for the engine's line, not a polled file: smkit exiting first fails the test with its output.
+    const building = new Promise<number>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        const pid = /fake build pid (\d+)/.exec(stderr)?.[1];
+        if (pid !== undefined) resolve(Number(pid));
+      });
+      void exited.then(() => reject(new Error(`smkit build ended before the engine built:\n${stderr}`)));
+    });
+    engine = await building;
+    assert.ok((await fs.readdir(tmp)).some((n) => n.startsWith('smkit-build-')), 'the model is staged while the engine builds');
+    child.kill('SIGTERM');
+    const [code, signal] = await exited;
+    assert.deepEqual([code, signal], [null, 'SIGTERM'], stderr);
+    // (Node 22 and later keep their compile cache there too.)
+    assert.deepEqual((await fs.readdir(tmp)).filter((n) => n.startsWith('smkit-')), [], 'the staged model is removed');
+    assert.throws(() => process.kill(engine, 0), /ESRCH/, 'the engine build was stopped');
+  } finally {
+    if (engine > 0) {
+      try {
+        process.kill(engine, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
 
 test('the build context smkit checks for is what .dockerignore lets through to the Dockerfile', () => {
   const allowed = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8')

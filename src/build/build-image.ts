@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { invalidFlag, invalidPath } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { findSmkitSource, imageNameForModel, type SmkitSource } from './context.js';
+import { findSmkitSource, imageNameForModel, imageNameProblem, type SmkitSource } from './context.js';
 import { layOutPackageContext, packedRevision } from './package-context.js';
 import { detectBuildEngine, imageSize, runCommand, type BuildEngine, type CommandRunner } from '../containers/engine.js';
 
@@ -31,6 +31,11 @@ export interface BuildImageOptions {
   readonly buildArgs?: readonly string[];
   /** Progress lines (the engine's own output goes to stderr). @defaultValue writes to stderr */
   readonly log?: (line: string) => void;
+  /**
+   * Stops the build when aborted (Ctrl-C in `smkit build`): the engine's build is sent SIGTERM, the
+   * staged model and build context are removed, and the call rejects with the signal's reason.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What {@link buildImage} built. */
@@ -50,17 +55,20 @@ export interface BuiltImage {
 /** Injected in tests: how builds run. */
 export interface BuildDeps {
   readonly run: CommandRunner;
-  /** Runs `<engine> build ...` with its output on stderr; resolves with the exit code. */
-  readonly build: (engine: BuildEngine, args: readonly string[]) => Promise<number>;
+  /** Runs `<engine> build ...` with its output on stderr; resolves with the exit code (once it has ended, when `signal` stops it). */
+  readonly build: (engine: BuildEngine, args: readonly string[], signal?: AbortSignal) => Promise<number>;
   readonly source: () => SmkitSource;
 }
 
 const defaultDeps: BuildDeps = {
   run: runCommand,
-  build: (engine, args) =>
+  build: (engine, args, signal) =>
     new Promise((resolve) => {
-      const child = spawn(engine, [...args], { stdio: ['ignore', 2, 2] });
-      child.once('error', () => resolve(127));
+      const child = spawn(engine, [...args], { stdio: ['ignore', 2, 2], ...(signal ? { signal } : {}) });
+      // An abort kills the child (SIGTERM) and is reported as an error: the call settles once it has ended.
+      child.once('error', () => {
+        if (!signal?.aborted) resolve(127);
+      });
       child.once('close', (code) => resolve(code ?? 1));
     }),
   source: () => findSmkitSource(),
@@ -109,19 +117,27 @@ export function bakedDockerfile(baseImage: string, modelName: string): string {
   ].join('\n');
 }
 
-async function stageModel(model: string, stageDir: string): Promise<{ dir: string; file?: string }> {
+async function stageModel(model: string, stageDir: string, signal?: AbortSignal): Promise<{ dir: string; file?: string }> {
   const dest = path.join(stageDir, 'model');
   const st = await fs.stat(model).catch(() => undefined);
   if (!st) throw invalidPath('--model', model, 'a model directory or a model.tar.gz', 'does not exist');
   if (st.isFile()) {
     if (!/\.(tar\.gz|tgz)$/i.test(model)) throw invalidFlag('--model', model, 'a model directory or a model.tar.gz');
     const { extractModelArchive } = await import('../archive/model-archive.js');
-    await extractModelArchive(model, dest);
+    await extractModelArchive(model, dest, signal ? { signal } : {});
+  } else if (st.isDirectory()) {
+    const { copyModelDirectory } = await import('../archive/model-archive.js');
+    await copyModelDirectory(model, dest, signal);
   } else {
-    await fs.cp(model, dest, { recursive: true, dereference: true });
+    throw invalidPath('--model', model, 'a model directory or a model.tar.gz', 'is neither a file nor a directory (a FIFO, socket or device)');
   }
-  const { assertValidModelDir } = await import('../package/validate.js');
-  const report = await assertValidModelDir(dest);
+  const { validateModelDir } = await import('../package/validate.js');
+  const report = await validateModelDir(dest);
+  if (!report.ok) {
+    // Said of --model: the staging folder the problems were found in is removed before the user reads them.
+    const errors = report.errors.map((e) => e.split(dest).join(model));
+    throw new ToolkitError('ERR_PACKAGE_INVALID', `${model} is not ready to bake into an image:\n  - ${errors.join('\n  - ')}`, { details: { errors } });
+  }
   return { dir: dest, ...(report.model ? { file: report.model.file } : {}) };
 }
 
@@ -142,6 +158,9 @@ async function gitRevision(root: string, run: CommandRunner): Promise<string> {
  */
 export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps = defaultDeps): Promise<BuiltImage> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`smkit build: ${line}\n`));
+  // Before anything is built: with --model the engine met the name only at the bake, after the base image's build.
+  const tagProblem = opts.tag !== undefined ? imageNameProblem(opts.tag) : undefined;
+  if (tagProblem !== undefined) throw invalidFlag('--tag', opts.tag!, tagProblem);
   const variant = opts.variant ?? 'cpu';
   const src = deps.source();
   const stageDir = opts.model ? await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-')) : undefined;
@@ -149,7 +168,9 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
   let engine: BuildEngine | undefined;
   let pinnedBase: string | undefined;
   try {
-    const staged = opts.model && stageDir ? await stageModel(opts.model, stageDir) : undefined;
+    const { signal } = opts;
+    const staged = opts.model && stageDir ? await stageModel(opts.model, stageDir, signal) : undefined;
+    signal?.throwIfAborted();
     if (staged) log(`model ${opts.model} checked${staged.file ? ` (${staged.file})` : ''}`);
     engine = await detectBuildEngine(opts.engine, deps.run);
     const defaultTag = `${src.version}-${variant}`;
@@ -163,7 +184,8 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
     // `FROM <image ID>` is not portable (BuildKit looks `sha256:…` up as a registry name).
     if (staged) pinnedBase = qualifyImageName(engine, `smkit-build-base:${process.pid}-${randomBytes(4).toString('hex')}`);
     const args = baseBuildArgs(src, context, variant, baseTag, opts, revision, pinnedBase ? [pinnedBase] : []);
-    const code = await deps.build(engine, args);
+    const code = await deps.build(engine, args, signal);
+    signal?.throwIfAborted();
     if (code !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${baseTag} failed (exit ${code}); its output is above`);
     let image = baseTag;
     if (staged && stageDir && opts.model && pinnedBase) {
@@ -171,7 +193,8 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
       await fs.writeFile(path.join(stageDir, 'Dockerfile'), bakedDockerfile(pinnedBase, path.basename(path.resolve(opts.model))));
       log(`baking the model into ${image} at ${BAKED_MODEL_DIR}`);
       const bakeArgs = ['build', '-t', image, ...(opts.platform ? ['--platform', opts.platform] : []), stageDir];
-      const bakeCode = await deps.build(engine, bakeArgs);
+      const bakeCode = await deps.build(engine, bakeArgs, signal);
+      signal?.throwIfAborted();
       if (bakeCode !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${image} failed (exit ${bakeCode}); its output is above`);
     }
     const sizeBytes = await imageSize(engine, image, deps.run);

@@ -55,12 +55,50 @@ export function findSmkitSource(from: string = path.dirname(fileURLToPath(import
   }
 }
 
+/** Longest image name the engines take (distribution/reference's NameTotalLengthMax). */
+const IMAGE_NAME_MAX = 255;
+
+/**
+ * Longest default name: distribution/reference before v0.6 (docker's older clients, and the fork
+ * containers/image keeps for podman) counts the 255 on the name as normalized, so a short name
+ * takes `docker.io/library/` (or podman's `localhost/`) into the count.
+ */
+const DEFAULT_NAME_MAX = IMAGE_NAME_MAX - 'docker.io/library/'.length;
+
 /**
  * An image repository name from a model path: `models/iris-onnx` → `smkit-iris-onnx`,
- * `out/model.tar.gz` → `smkit-model`. Lowercase letters, digits, `.`, `_`, `-` only.
+ * `out/model.tar.gz` → `smkit-model`. What docker and podman take (distribution/reference's
+ * grammar): lowercase letters and digits, separated by one `.`, one or two `_`, or dashes (any
+ * other run, `..` or `_-_`, becomes one `-`), at most 237 characters (255 with `docker.io/library/`): `my..model` or
+ * `resnet50_-_v2` gave a name the engine refused ("invalid reference format"), after the base
+ * image had been built.
  */
 export function imageNameForModel(modelPath: string): string {
   const base = path.basename(path.resolve(modelPath)).replace(/\.(tar\.gz|tgz)$/i, '');
-  const clean = base.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
-  return `smkit-${clean || 'model'}`;
+  const clean = base
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/[._-]{2,}/g, (run) => (run === '__' || /^-+$/.test(run) ? run : '-'))
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+  return `smkit-${clean || 'model'}`.slice(0, DEFAULT_NAME_MAX).replace(/[^a-z0-9]+$/, '');
+}
+
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+/** distribution/reference's grammar for a name and an optional tag: what `docker build -t` and `podman build -t` take. */
+const IMAGE_REFERENCE = new RegExp(
+  `^(?:(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*(?::[\\w][\\w.-]{0,127})?$`,
+);
+
+/**
+ * Why `name` is not an image name the engines take (`[registry/]repo[:tag]`, the repository in
+ * lower case, at most 255 characters before the tag), or undefined when it is one.
+ */
+export function imageNameProblem(name: string): string | undefined {
+  if (!IMAGE_REFERENCE.test(name)) {
+    return 'an image name: [registry/]repository[:tag], the repository of lowercase letters and digits separated by ., _, __ or dashes, the tag of at most 128 letters, digits, _, . and -';
+  }
+  const repository = name.replace(/:[\w][\w.-]*$/, '');
+  if (repository.length > IMAGE_NAME_MAX) return `an image name of at most ${IMAGE_NAME_MAX} characters before its tag`;
+  return undefined;
 }

@@ -19,6 +19,17 @@ test('runCommand: a command past its timeout is stopped', async () => {
   assert.equal(timers(), before);
 });
 
+test('runCommand: a command past its timeout that ignores SIGTERM and leaves a child holding its output (a wrapper script around a hung engine) is killed, and the call settles saying it did not finish: it waited for the pipes to close, for as long as that child lived', { skip: process.platform === 'win32' && 'needs /bin/sh' }, async () => {
+  const before = timers();
+  const res = await runCommand('/bin/sh', ['-c', 'trap "" TERM; sleep 60 & echo $!; wait'], 300);
+  const orphan = Number(res.stdout.trim());
+  if (orphan > 0) process.kill(orphan, 'SIGKILL');
+  assert.notEqual(res.code, 0);
+  assert.ok(orphan > 0, res.stdout);
+  assert.match(res.stderr, /\/bin\/sh -c did not finish within 0\.3 s$/);
+  assert.equal(timers(), before);
+});
+
 test('runCommand: exit code and both streams of a finished command', async () => {
   const res = await runCommand(process.execPath, ['-e', 'process.stdout.write("out"); process.stderr.write("err"); process.exit(3)']);
   assert.deepEqual(res, { code: 3, stdout: 'out', stderr: 'err' });
@@ -37,4 +48,14 @@ test('detectBuildEngine: with no engine, the error names what each engine said a
     assert.match(err.message, /apt-get install podman/);
     return true;
   });
+});
+
+test('imageSize: the size is the line of the answer that is a number; an answer without one is ERR_BUILD_FAILED, where an empty one read as 0 bytes', async () => {
+  const { imageSize } = await import('./engine.js');
+  const answering = (stdout: string) => async () => ({ code: 0, stdout, stderr: '' });
+  assert.equal(await imageSize('podman', 'smkit:1', answering('417211904\n')), 417211904);
+  assert.equal(await imageSize('docker', 'smkit:1', answering('WARNING: the engine said something first\n417211904\n')), 417211904);
+  for (const stdout of ['', '\n', '<no value>\n']) {
+    await assert.rejects(imageSize('podman', 'smkit:1', answering(stdout)), (err: Error & { code?: string }) => err.code === 'ERR_BUILD_FAILED' && /podman image inspect smkit:1 failed/.test(err.message), JSON.stringify(stdout));
+  }
 });

@@ -1,12 +1,12 @@
-import { cp, mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { createOptMlTree } from '../../opt-ml/layout.js';
-import { extractModelArchive, isModelArchive } from '../../archive/model-archive.js';
+import { copyModelDirectory, extractModelArchive, isModelArchive } from '../../archive/model-archive.js';
 
 /**
  * Makes a fresh `/opt/ml` tree under `root` and fills `model/` from `modelSource`: a directory is
- * copied, a `model.tar.gz` is extracted (safely, by `extractModelArchive`), as SageMaker extracts
+ * copied as `smkit package` packs it ({@link copyModelDirectory}), a `model.tar.gz` is extracted (safely, by `extractModelArchive`), as SageMaker extracts
  * `ModelDataUrl` into `/opt/ml/model` before the container starts (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html#your-algorithms-inference-code-load-artifacts).
  */
 export async function prepareOptMl(root: string, modelSource: string, mode: 'SingleModel' | 'MultiModel' = 'SingleModel'): Promise<string> {
@@ -25,7 +25,8 @@ export async function prepareOptMl(root: string, modelSource: string, mode: 'Sin
     return root;
   }
   if (info.isDirectory()) {
-    await cp(modelSource, modelDir, { recursive: true, dereference: true });
+    // As `smkit package` would pack it, so a local endpoint serves what the archive would hold.
+    await copyModelDirectory(modelSource, modelDir);
   } else if (isModelArchive(modelSource)) {
     await extractModelArchive(modelSource, modelDir);
   } else {
