@@ -5,8 +5,9 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -217,6 +218,26 @@ describe('local multi-model endpoint', () => {
     const fixed = await invoke('a.tar.gz');
     assert.equal(fixed.status, 200, fixed.text);
     assert.deepEqual(container.filesAtLoad, [{ 'labels.txt': 'l', 'model.onnx': 'whole' }]);
+  });
+
+  test('a TargetModel that is a folder is copied as smkit package packs it: a link to a folder above it is a ValidationError naming it (not a 500 after copying the parent 40 levels deep); a FIFO and .git are left out', async () => {
+    const { dir, container, invoke } = await mmeEndpoint(10, {});
+    const folder = join(dir, 'source', 'folder-model');
+    await mkdir(folder);
+    await writeFile(join(folder, 'model.onnx'), 'weights');
+    await writeFile(join(folder, '.git'), 'gitdir: ../.git/worktrees/x');
+    execFileSync('mkfifo', [join(folder, 'feed')]);
+    await symlink('..', join(folder, 'up'));
+    const refused = await invoke('folder-model');
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal(refused.headers['x-amzn-errortype'], 'ValidationError');
+    assert.match(refused.body.Message, /^Failed to copy the model folder for TargetModel folder-model from .*folder-model: .*\bup\b/);
+    assert.deepEqual(container.calls, []);
+    assert.deepEqual(existsSync(join(dir, 'models')) ? readdirSync(join(dir, 'models'), { recursive: true }) : [], [], 'nothing is left half copied');
+    await rm(join(folder, 'up'));
+    const res = await invoke('folder-model');
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
   });
 
   test('an archive whose files would not fit in the disk space free (a 4 PiB file) is a ValidationError saying so, refused at its header: nothing is written and the container is not asked to load it', async () => {

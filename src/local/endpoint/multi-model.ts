@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { extractModelArchive } from '../../archive/model-archive.js';
+import { copyModelDirectory, extractModelArchive } from '../../archive/model-archive.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { answerReadFailure, ContainerFailure, unreachableFailure, type ChainContainer, type FetchedModel, type MultiModelHost } from './container.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
@@ -330,8 +330,14 @@ async function answerText(res: Response, container: ChainContainer, index: numbe
 async function placeModel(source: string, isDirectory: boolean, hostModel: string, targetModel: string, signal: AbortSignal): Promise<void> {
   const partial = `${hostModel}.partial-${randomBytes(4).toString('hex')}`;
   try {
-    if (isDirectory) await cp(source, partial, { recursive: true, dereference: true });
-    else await extractModelArchive(source, partial, { signal }).catch((err: unknown) => {
+    if (isDirectory) {
+      // Copied as `smkit package` would pack it (links followed inside it, .git left out, FIFOs and
+      // links above it refused): a raw fs.cp stopped at a FIFO with a 500, and copied `up -> ..` ~40 levels deep.
+      await copyModelDirectory(source, partial, signal).catch((err: unknown) => {
+        if (!(err instanceof ToolkitError) || err.code !== 'ERR_PACKAGE_INVALID') throw err;
+        throw new TargetModelError(`Failed to copy the model folder for TargetModel ${targetModel} from ${source}: ${err.message}`);
+      });
+    } else await extractModelArchive(source, partial, { signal }).catch((err: unknown) => {
       // The caller's TargetModel names an archive that cannot be used: a 400, as a model that
       // cannot be downloaded is, not a 500 that SDKs retry; in the words SageMaker uses for an
       // archive it cannot extract ("Failed to extract model data archive … valid tar.gz archive").
