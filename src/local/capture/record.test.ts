@@ -319,3 +319,32 @@ test('measureCaptureRecord gives the length of the JSON line the filled record m
     { numRuns: 500 },
   );
 });
+
+test('a capture folder removed while the endpoint runs is made again: the records of the same hour are written, not lost', async () => {
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-removed-'));
+  try {
+    const errors: string[] = [];
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, ...types }, Math.random, (err) => errors.push(err.message));
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    const capture = (i: number): void => writer.capture('AllTraffic', { at, input: { body: Buffer.from(String(i)), contentType: 'text/csv' } });
+    capture(0);
+    await writer.flush();
+    // Someone clears the capture output between two test runs.
+    await rm(join(dest, 'ep'), { recursive: true });
+    for (let i = 1; i <= 3; i++) {
+      capture(i);
+      await writer.flush();
+    }
+    const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
+    const data = [];
+    for (const f of await readdir(dir)) {
+      for (const line of (await readFile(join(dir, f), 'utf8')).trimEnd().split('\n')) data.push((JSON.parse(line) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data);
+    }
+    assert.deepEqual(data.sort(), ['1', '2', '3']);
+    assert.equal(writer.written, 4);
+    assert.equal(writer.failed, 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});

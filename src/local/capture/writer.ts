@@ -177,7 +177,13 @@ export class CaptureWriter {
             this.madeDirs.add(dir);
           }
           const data = lines.join('');
-          await this.append(file, data);
+          await this.append(file, data).catch(async (err: NodeJS.ErrnoException) => {
+            // The folder was removed while the endpoint runs (capture output cleared between two
+            // test runs): make it again, or every later record of this hour would fail with ENOENT.
+            if (err.code !== 'ENOENT') throw err;
+            await mkdir(dir, { recursive: true });
+            await this.append(file, data);
+          });
           this.sizes.set(file, (this.sizes.get(file) ?? 0) + Buffer.byteLength(data));
           this.written += lines.length;
           this.failing = undefined;
