@@ -348,3 +348,35 @@ test('a capture folder removed while the endpoint runs is made again: the record
     await rm(dest, { recursive: true, force: true });
   }
 });
+
+test('a CSV or JSON payload far past the record limit is measured only until it is known to pass it, not byte by byte to its end', async () => {
+  const at = new Date('2024-03-05T07:08:09.010Z');
+  // Counting is a step per byte: for a 1 GB asynchronous payload, seconds the whole process waits.
+  // 3 MB of UTF-8 take at least 1 M characters, past a 1 000-character limit without a byte counted.
+  const body = Buffer.alloc(3 * 1024 * 1024, 0x31);
+  const far = measureCaptureRecord({ at, eventId: 'e', input: { body, contentType: 'text/csv' } }, types, 1_000);
+  assert.equal(far.exact, false);
+  assert.ok(far.lineLength > 1_000 && far.lineLength < body.length, `${far.lineLength}`);
+  // Counted part-way: 100 KB of quotes (2 characters each) pass 140 000 after the first 64 KB (131 072, and a third of the 34 464 bytes left).
+  const quotes = measureCaptureRecord({ at, eventId: 'e', input: { body: Buffer.alloc(100_000, 0x22), contentType: 'application/json' } }, types, 140_000);
+  assert.equal(quotes.exact, false);
+  assert.ok(quotes.lineLength > 140_000 && quotes.lineLength < 200_000, `${quotes.lineLength}`);
+  // Within the limit, or without one, the length is exact.
+  const event = { at, eventId: 'e', input: { body: Buffer.from('"é\u0001'.repeat(1000)), contentType: 'application/json' } };
+  const length = JSON.stringify(buildCaptureRecord(event, types)).length + 1;
+  assert.deepEqual([measureCaptureRecord(event, types, length).lineLength, measureCaptureRecord(event, types, length).exact], [length, true]);
+  assert.equal(measureCaptureRecord(event, types).lineLength, length);
+  // The writer says the length it reports is a lower bound.
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-far-'));
+  try {
+    const errors: string[] = [];
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: true, ...types }, Math.random, (err) => errors.push(err.message), { maxRecordChars: 1_000 });
+    writer.capture('AllTraffic', { at, input: { body: untouchable(body), contentType: 'text/csv' } });
+    await writer.flush();
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /^data capture skipped an invocation of AllTraffic: its record would take at least \d+ characters, more than the 1000 one record may take$/);
+    assert.equal(writer.failed, 1);
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});

@@ -110,11 +110,13 @@ export class CaptureWriter {
   capture(variant: string, event: CaptureEvent): void {
     const captured: CaptureEvent = { ...event, input: this.config.captureInput ? event.input : undefined, output: this.config.captureOutput ? event.output : undefined };
     let lineLength: number;
+    let exact: boolean;
     let line: string | undefined;
     try {
       // Measured before the text is made: a payload of hundreds of MB would cost several times that in strings.
-      const measured = measureCaptureRecord(captured, this.config);
+      const measured = measureCaptureRecord(captured, this.config, this.maxRecordChars);
       lineLength = measured.lineLength;
+      exact = measured.exact;
       if (lineLength <= this.maxRecordChars) {
         fillCaptureData(measured.record, captured);
         line = `${JSON.stringify(measured.record)}\n`;
@@ -128,7 +130,7 @@ export class CaptureWriter {
     if (line === undefined) {
       this.failed += 1;
       const id = event.inferenceId === undefined ? '' : ` (inference id ${event.inferenceId})`;
-      this.onError(new Error(`data capture skipped an invocation of ${variant}${id}: its record would take ${lineLength} characters, more than the ${this.maxRecordChars} one record may take`));
+      this.onError(new Error(`data capture skipped an invocation of ${variant}${id}: its record would take ${exact ? '' : 'at least '}${lineLength} characters, more than the ${this.maxRecordChars} one record may take`));
       return;
     }
     // Held without bound, records behind a slow disk would exhaust memory (and join past the longest string).
