@@ -83,6 +83,11 @@ export class CaptureWriter {
   private readonly maxBacklogChars: number;
   private readonly maxFileChars: number;
   private readonly maxRecordChars: number;
+  /**
+   * Where the records end up when `config.destination` only stages them (an `s3://` URI whose
+   * files are uploaded from a work folder); shown by {@link shownDestination}.
+   */
+  uploadsTo: string | undefined;
   /** Records written so far (for tests and the shutdown summary). */
   written = 0;
   /** Records not written: dropped (behind, too large) or lost to a failed write (for tests and the shutdown summary). */
@@ -99,6 +104,11 @@ export class CaptureWriter {
     this.maxBacklogChars = limits.maxBacklogChars ?? MAX_CAPTURE_BACKLOG_CHARS;
     this.maxFileChars = limits.maxFileChars ?? MAX_CAPTURE_FILE_CHARS;
     this.maxRecordChars = limits.maxRecordChars ?? MAX_CAPTURE_RECORD_CHARS;
+  }
+
+  /** Where the records end up, for the start-up banner and the shutdown summary: `uploadsTo`, else the folder written to. */
+  get shownDestination(): string {
+    return this.uploadsTo ?? this.config.destination;
   }
 
   /** Decides by the sampling percentage whether to capture the next invocation. */
