@@ -329,15 +329,19 @@ test('a capture folder removed while the endpoint runs is made again: the record
     const capture = (i: number): void => writer.capture('AllTraffic', { at, input: { body: Buffer.from(String(i)), contentType: 'text/csv' } });
     capture(0);
     await writer.flush();
+    const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
+    const [first] = await readdir(dir);
     // Someone clears the capture output between two test runs.
     await rm(join(dest, 'ep'), { recursive: true });
     for (let i = 1; i <= 3; i++) {
       capture(i);
       await writer.flush();
     }
-    const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
+    const files = await readdir(dir);
+    // Not the first file's name again: uploaded to S3, it would replace the object holding record 0.
+    assert.ok(!files.includes(first!), `${first} was written again`);
     const data = [];
-    for (const f of await readdir(dir)) {
+    for (const f of files) {
       for (const line of (await readFile(join(dir, f), 'utf8')).trimEnd().split('\n')) data.push((JSON.parse(line) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data);
     }
     assert.deepEqual(data.sort(), ['1', '2', '3']);

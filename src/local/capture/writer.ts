@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, truncate } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
 import { fillCaptureData, measureCaptureRecord, type CaptureEvent } from './record.js';
 
@@ -181,7 +181,8 @@ export class CaptureWriter {
       this.buffered.clear();
       this.bufferedChars = 0;
       this.behind = false;
-      for (const [file, lines] of batch) {
+      for (const [queued, lines] of batch) {
+        let file = queued;
         try {
           const dir = dirname(file);
           if (!this.madeDirs.has(dir)) {
@@ -189,13 +190,18 @@ export class CaptureWriter {
             this.madeDirs.add(dir);
           }
           const data = lines.join('');
-          await this.append(file, data).catch(async (err: NodeJS.ErrnoException) => {
+          try {
+            await this.append(file, data);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
             // The folder was removed while the endpoint runs (capture output cleared between two
             // test runs): make it again, or every later record of this hour would fail with ENOENT.
-            if (err.code !== 'ENOENT') throw err;
+            // Into a new file: the old name, now holding only the later records, would be uploaded
+            // over the S3 object that holds the earlier ones.
             await mkdir(dir, { recursive: true });
+            file = this.replaceFile(file);
             await this.append(file, data);
-          });
+          }
           this.sizes.set(file, (this.sizes.get(file) ?? 0) + Buffer.byteLength(data));
           this.written += lines.length;
           this.failing = undefined;
@@ -213,6 +219,22 @@ export class CaptureWriter {
         }
       }
     }
+  }
+
+  /**
+   * A file in `file`'s folder, named as `file` with another UUID, that takes its place: the records
+   * that would go to `file`, those waiting for a write included, go to it instead.
+   */
+  private replaceFile(file: string): string {
+    const next = join(dirname(file), basename(file).replace(/[0-9a-f-]{36}\.jsonl$/, `${randomUUID()}.jsonl`));
+    for (const [key, f] of this.files) if (f === file) this.files.set(key, next);
+    const assigned = this.assigned.get(file);
+    this.assigned.delete(file);
+    if (assigned !== undefined) this.assigned.set(next, assigned);
+    const waiting = this.buffered.get(file);
+    this.buffered.delete(file);
+    if (waiting) this.buffered.set(next, waiting);
+    return next;
   }
 
   /** Sends the records that would go to `file` to a new file from now on. */
