@@ -502,7 +502,8 @@ describe('endpoint lifecycle', () => {
     await model('m-cap', 'cap');
     const capture = (uri: string, kms?: string): Record<string, unknown> => ({ DataCaptureConfig: { InitialSamplingPercentage: 100, DestinationS3Uri: uri, CaptureOptions: [{ CaptureMode: 'Input' }], ...(kms ? { KmsKeyId: kms } : {}) } });
     // Outside botocore's pattern (https|s3)://([^/])/?(.*): the service's own words.
-    for (const uri of ['ftp://capture/x', 's3://', 'http://capture.s3.amazonaws.com/x', '']) {
+    // And a URL one slash short, which is no folder named "s3:" either.
+    for (const uri of ['ftp://capture/x', 's3://', 'http://capture.s3.amazonaws.com/x', '', 's3:/capture/x', 'file:capture']) {
       await assert.rejects(config('cfg-cap-bad', 'm-cap', 1, capture(uri)), {
         name: 'ValidationException',
         message: `1 validation error detected: Value '${uri}' at 'dataCaptureConfig.destinationS3Uri' failed to satisfy constraint: Member must satisfy regular expression pattern: (https|s3)://([^/])/?(.*)`,
