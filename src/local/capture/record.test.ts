@@ -4,7 +4,7 @@ import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { buildCaptureRecord, captureEncoding, fillCaptureData, measureCaptureRecord } from './record.js';
+import { buildCaptureRecord, captureEncoding, fillCaptureData, measureCaptureRecord, type CaptureEvent } from './record.js';
 import { CaptureWriter, capturePartition } from './writer.js';
 
 const types = { csvContentTypes: ['text/csv'], jsonContentTypes: ['application/json'] };
@@ -380,6 +380,33 @@ test('a CSV or JSON payload far past the record limit is measured only until it 
     assert.equal(errors.length, 1);
     assert.match(errors[0]!, /^data capture skipped an invocation of AllTraffic: its record would take at least \d+ characters, more than the 1000 one record may take$/);
     assert.equal(writer.failed, 1);
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});
+
+test('a file made again after its folder was removed counts only its own records toward the file limit', async () => {
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-removed-limit-'));
+  try {
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    const event = (i: number): CaptureEvent => ({ at, eventId: `e${i}`, input: { body: Buffer.from(String(i)), contentType: 'text/csv' } });
+    const settings = { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, ...types };
+    // Every record here takes the same number of characters: a file holds three, the fourth starts another.
+    const line = measureCaptureRecord(event(0), settings).lineLength;
+    const writer = new CaptureWriter('ep', settings, Math.random, () => {}, { maxFileChars: Math.floor(3.5 * line) });
+    for (let i = 0; i < 2; i++) writer.capture('AllTraffic', event(i));
+    await writer.flush();
+    await rm(join(dest, 'ep'), { recursive: true });
+    for (let i = 2; i < 5; i++) {
+      writer.capture('AllTraffic', event(i));
+      await writer.flush();
+    }
+    const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
+    const files = await readdir(dir);
+    // Records 2 to 4 fit one file; counting records 0 and 1 too would have split them.
+    assert.equal(files.length, 1, files.join(', '));
+    assert.equal((await readFile(join(dir, files[0]!), 'utf8')).trimEnd().split('\n').length, 3);
+    assert.equal(writer.written, 5);
   } finally {
     await rm(dest, { recursive: true, force: true });
   }

@@ -199,7 +199,7 @@ export class CaptureWriter {
             // Into a new file: the old name, now holding only the later records, would be uploaded
             // over the S3 object that holds the earlier ones.
             await mkdir(dir, { recursive: true });
-            file = this.replaceFile(file);
+            file = this.replaceFile(file, data.length);
             await this.append(file, data);
           }
           this.sizes.set(file, (this.sizes.get(file) ?? 0) + Buffer.byteLength(data));
@@ -223,17 +223,17 @@ export class CaptureWriter {
 
   /**
    * A file in `file`'s folder, named as `file` with another UUID, that takes its place: the records
-   * that would go to `file`, those waiting for a write included, go to it instead.
+   * that would go to `file`, those waiting for a write included, go to it instead. `writing` is the
+   * characters of the records being written to it now.
    */
-  private replaceFile(file: string): string {
+  private replaceFile(file: string, writing: number): string {
     const next = join(dirname(file), basename(file).replace(/[0-9a-f-]{36}\.jsonl$/, `${randomUUID()}.jsonl`));
     for (const [key, f] of this.files) if (f === file) this.files.set(key, next);
-    const assigned = this.assigned.get(file);
-    this.assigned.delete(file);
-    if (assigned !== undefined) this.assigned.set(next, assigned);
     const waiting = this.buffered.get(file);
     this.buffered.delete(file);
     if (waiting) this.buffered.set(next, waiting);
+    // Counted from what the new file will hold: the removed file's records would start another file too soon.
+    if (this.assigned.delete(file)) this.assigned.set(next, writing + (waiting ?? []).reduce((n, line) => n + line.length, 0));
     return next;
   }
 
