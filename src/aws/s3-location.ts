@@ -34,3 +34,13 @@ export function parseS3Location(url: string): { bucket: string; key: string } | 
 export function s3FolderPrefix(key: string): string {
   return key === '' || key.endsWith('/') ? key : `${key}/`;
 }
+
+/**
+ * Whether `p` reads as a URL rather than a local path: a scheme followed by `://`, or a scheme an S3
+ * location or a folder's URL has (`s3`, `http`, `https`, `file`, any case) followed by a colon, as in
+ * `s3:/bucket/key` (one slash short), which would otherwise be taken for a folder named `s3:`. The
+ * service refuses such a value (it does not match the `(https|s3)://` pattern of its S3 URIs).
+ */
+export function looksLikeUrl(p: string): boolean {
+  return /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(p) || /^(?:s3|https?|file):/i.test(p);
+}

@@ -364,6 +364,12 @@ test('S3 destinations take Amazon S3 https:// URLs, as CreateEndpointConfig does
   // Neither S3 nor the local SageMaker reads S3:// as an s3:// URI (both match the scheme case-sensitively).
   bad({ dataCapture: { destination: 'S3://b/capture' } }, 'dataCapture.destination');
   bad({ dataCapture: { destination: 'file:///tmp/capture' } }, 'dataCapture.destination');
+  // One slash short, or none: a mistyped URL, not a folder named "s3:" next to the file.
+  bad({ dataCapture: { destination: 's3:/b/capture' } }, 'dataCapture.destination');
+  bad({ asyncInference: { outputPath: 's3:b/out/' } }, 'asyncInference.outputPath');
+  bad({ asyncInference: { outputPath: 's3://b/o', failurePath: 'HTTPS:/b.s3.amazonaws.com/f' } }, 'asyncInference.failurePath');
+  // A Windows drive letter is a path.
+  assert.equal(parse({ dataCapture: { destination: 'C:capture' } }).dataCapture!.destination, resolve('C:capture'));
 });
 
 test('routing: each strategy parses, and stands for the RoutingConfig the local SageMaker\'s CreateEndpointConfig takes; shadow variants take it too', () => {

@@ -1,7 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { INVOKE_ENDPOINT_MAX_BODY_BYTES, isSageMakerName } from '../core/sagemaker-headers.js';
 import { closestNames, orList } from '../core/closest-name.js';
-import { parseS3Location } from '../aws/s3-location.js';
+import { looksLikeUrl, parseS3Location } from '../aws/s3-location.js';
 import { isRegionName } from '../aws/partition.js';
 import { environmentBytes, MAX_MODEL_ENVIRONMENT_BYTES } from '../aws/container-environment.js';
 import { CONCURRENCY_THRESHOLD_RANGE, PREFIX_AWARE_MEMBERS, PREFIX_LENGTH_RANGE, ROUTING_STRATEGIES, routingConfigProblem } from '../aws/routing-config.js';
@@ -708,7 +708,7 @@ function keepS3OrResolve(p: string, where: string, resolve: Resolve): string {
     if (uri.length > DESTINATION_S3_URI_MAX) fail(where, `is ${uri.length} characters long${uri === p ? '' : ` as the s3:// URI it names (${shown(uri)})`}; SageMaker takes an S3 location of at most ${DESTINATION_S3_URI_MAX} here (DestinationS3Uri): use a shorter prefix`);
     return uri;
   }
-  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(p)) fail(where, `must be an s3://bucket/prefix URI, an Amazon S3 https:// URL, or a local folder (got ${shown(p)})`);
+  if (looksLikeUrl(p)) fail(where, `must be an s3://bucket/prefix URI, an Amazon S3 https:// URL, or a local folder (got ${shown(p)})`);
   return resolve(p);
 }
 

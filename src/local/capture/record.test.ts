@@ -4,7 +4,7 @@ import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { buildCaptureRecord, captureEncoding, fillCaptureData, measureCaptureRecord } from './record.js';
+import { buildCaptureRecord, captureEncoding, fillCaptureData, measureCaptureRecord, type CaptureEvent } from './record.js';
 import { CaptureWriter, capturePartition } from './writer.js';
 
 const types = { csvContentTypes: ['text/csv'], jsonContentTypes: ['application/json'] };
@@ -318,4 +318,96 @@ test('measureCaptureRecord gives the length of the JSON line the filled record m
     }),
     { numRuns: 500 },
   );
+});
+
+test('a capture folder removed while the endpoint runs is made again: the records of the same hour are written, not lost', async () => {
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-removed-'));
+  try {
+    const errors: string[] = [];
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, ...types }, Math.random, (err) => errors.push(err.message));
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    const capture = (i: number): void => writer.capture('AllTraffic', { at, input: { body: Buffer.from(String(i)), contentType: 'text/csv' } });
+    capture(0);
+    await writer.flush();
+    const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
+    const [first] = await readdir(dir);
+    // Someone clears the capture output between two test runs.
+    await rm(join(dest, 'ep'), { recursive: true });
+    for (let i = 1; i <= 3; i++) {
+      capture(i);
+      await writer.flush();
+    }
+    const files = await readdir(dir);
+    // Not the first file's name again: uploaded to S3, it would replace the object holding record 0.
+    assert.ok(!files.includes(first!), `${first} was written again`);
+    const data = [];
+    for (const f of files) {
+      for (const line of (await readFile(join(dir, f), 'utf8')).trimEnd().split('\n')) data.push((JSON.parse(line) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data);
+    }
+    assert.deepEqual(data.sort(), ['1', '2', '3']);
+    assert.equal(writer.written, 4);
+    assert.equal(writer.failed, 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});
+
+test('a CSV or JSON payload far past the record limit is measured only until it is known to pass it, not byte by byte to its end', async () => {
+  const at = new Date('2024-03-05T07:08:09.010Z');
+  // Counting is a step per byte: for a 1 GB asynchronous payload, seconds the whole process waits.
+  // 3 MB of UTF-8 take at least 1 M characters, past a 1 000-character limit without a byte counted.
+  const body = Buffer.alloc(3 * 1024 * 1024, 0x31);
+  const far = measureCaptureRecord({ at, eventId: 'e', input: { body, contentType: 'text/csv' } }, types, 1_000);
+  assert.equal(far.exact, false);
+  assert.ok(far.lineLength > 1_000 && far.lineLength < body.length, `${far.lineLength}`);
+  // Counted part-way: 100 KB of quotes (2 characters each) pass 140 000 after the first 64 KB (131 072, and a third of the 34 464 bytes left).
+  const quotes = measureCaptureRecord({ at, eventId: 'e', input: { body: Buffer.alloc(100_000, 0x22), contentType: 'application/json' } }, types, 140_000);
+  assert.equal(quotes.exact, false);
+  assert.ok(quotes.lineLength > 140_000 && quotes.lineLength < 200_000, `${quotes.lineLength}`);
+  // Within the limit, or without one, the length is exact.
+  const event = { at, eventId: 'e', input: { body: Buffer.from('"é\u0001'.repeat(1000)), contentType: 'application/json' } };
+  const length = JSON.stringify(buildCaptureRecord(event, types)).length + 1;
+  assert.deepEqual([measureCaptureRecord(event, types, length).lineLength, measureCaptureRecord(event, types, length).exact], [length, true]);
+  assert.equal(measureCaptureRecord(event, types).lineLength, length);
+  // The writer says the length it reports is a lower bound.
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-far-'));
+  try {
+    const errors: string[] = [];
+    const writer = new CaptureWriter('ep', { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: true, ...types }, Math.random, (err) => errors.push(err.message), { maxRecordChars: 1_000 });
+    writer.capture('AllTraffic', { at, input: { body: untouchable(body), contentType: 'text/csv' } });
+    await writer.flush();
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /^data capture skipped an invocation of AllTraffic: its record would take at least \d+ characters, more than the 1000 one record may take$/);
+    assert.equal(writer.failed, 1);
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+});
+
+test('a file made again after its folder was removed counts only its own records toward the file limit', async () => {
+  const dest = await mkdtemp(join(tmpdir(), 'smkit-capture-removed-limit-'));
+  try {
+    const at = new Date('2024-03-05T07:08:09.010Z');
+    const event = (i: number): CaptureEvent => ({ at, eventId: `e${i}`, input: { body: Buffer.from(String(i)), contentType: 'text/csv' } });
+    const settings = { destination: dest, samplingPercentage: 100, captureInput: true, captureOutput: false, ...types };
+    // Every record here takes the same number of characters: a file holds three, the fourth starts another.
+    const line = measureCaptureRecord(event(0), settings).lineLength;
+    const writer = new CaptureWriter('ep', settings, Math.random, () => {}, { maxFileChars: Math.floor(3.5 * line) });
+    for (let i = 0; i < 2; i++) writer.capture('AllTraffic', event(i));
+    await writer.flush();
+    await rm(join(dest, 'ep'), { recursive: true });
+    for (let i = 2; i < 5; i++) {
+      writer.capture('AllTraffic', event(i));
+      await writer.flush();
+    }
+    const dir = capturePartition(dest, 'ep', 'AllTraffic', at);
+    const files = await readdir(dir);
+    // Records 2 to 4 fit one file; counting records 0 and 1 too would have split them.
+    assert.equal(files.length, 1, files.join(', '));
+    assert.equal((await readFile(join(dir, files[0]!), 'utf8')).trimEnd().split('\n').length, 3);
+    assert.equal(writer.written, 5);
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
 });

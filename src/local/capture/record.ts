@@ -71,37 +71,61 @@ const JSON_CHARS = Uint8Array.from({ length: 256 }, (_, b) =>
   b === 0x08 || b === 0x09 || b === 0x0a || b === 0x0c || b === 0x0d || b === 0x22 || b === 0x5c ? 2 : b < 0x20 ? 6 : b < 0x80 ? 1 : b < 0xc0 ? 0 : b < 0xf0 ? 1 : 2,
 );
 
+/** Bytes counted between two looks at whether the count has passed its limit. */
+const COUNT_STEP_BYTES = 64 * 1024;
+
 /**
  * The length of `JSON.stringify(payloadText(body, encoding))` less its two quotes, found from the
  * bytes without making the text: exact for base64 and for valid UTF-8 (which a text `encoding`
- * implies).
+ * implies). Past `atMost` it stops counting and gives a number over `atMost` that the length is at
+ * least: counting is a step per byte, seconds for a 1 GB asynchronous payload, during which the
+ * event loop (every endpoint of the process) would wait, for a record too long to write anyway.
  */
-function jsonTextLength(body: Buffer, encoding: CaptureEncoding): number {
-  if (encoding === 'BASE64') return 4 * Math.ceil(body.length / 3);
+function jsonTextLength(body: Buffer, encoding: CaptureEncoding, atMost: number): { chars: number; exact: boolean } {
+  if (encoding === 'BASE64') return { chars: 4 * Math.ceil(body.length / 3), exact: true };
   let chars = 0;
-  for (let i = 0; i < body.length; i++) chars += JSON_CHARS[body[i]!]!;
-  return chars;
+  for (let start = 0; start < body.length; start += COUNT_STEP_BYTES) {
+    // No character of UTF-8 takes fewer than one for each three of its bytes.
+    const least = chars + Math.ceil((body.length - start) / 3);
+    if (least > atMost) return { chars: least, exact: false };
+    const end = Math.min(body.length, start + COUNT_STEP_BYTES);
+    for (let i = start; i < end; i++) chars += JSON_CHARS[body[i]!]!;
+  }
+  return { chars, exact: true };
 }
 
 /** A capture record whose payloads' `data` is not made yet, and the length its JSON line will have. */
 export interface MeasuredCaptureRecord {
   /** The record, each payload's `data` empty until {@link fillCaptureData} makes it. */
   record: CaptureRecord;
-  /** Characters of `JSON.stringify(record)` once filled, with its newline. */
+  /**
+   * Characters of `JSON.stringify(record)` once filled, with its newline; when that is more than
+   * the `maxLineChars` measured against, a number over it that the line takes at least.
+   */
   lineLength: number;
+  /** Whether `lineLength` is the line's length, not a number it takes at least (measured past the limit). */
+  exact: boolean;
 }
 
 /**
  * Builds the record of `event` without its payloads' text and measures the JSON line it will make:
  * a payload of hundreds of MB would cost several times that in strings, so its size is known first.
+ * A line longer than `maxLineChars` is measured only as far as needed to know that.
  */
-export function measureCaptureRecord(event: CaptureEvent, types: CaptureContentTypes): MeasuredCaptureRecord {
-  let dataChars = 0;
+export function measureCaptureRecord(event: CaptureEvent, types: CaptureContentTypes, maxLineChars = Infinity): MeasuredCaptureRecord {
+  const sized: Array<{ body: Buffer; encoding: CaptureEncoding }> = [];
   const record = buildCaptureRecord(event, types, (body, encoding) => {
-    dataChars += jsonTextLength(body, encoding);
+    sized.push({ body, encoding });
     return '';
   });
-  return { record, lineLength: JSON.stringify(record).length + dataChars + 1 };
+  let lineLength = JSON.stringify(record).length + 1;
+  let exact = true;
+  for (const { body, encoding } of sized) {
+    const text = jsonTextLength(body, encoding, maxLineChars - lineLength);
+    lineLength += text.chars;
+    exact &&= text.exact;
+  }
+  return { record, lineLength, exact };
 }
 
 /** Makes the `data` of a record from {@link measureCaptureRecord} (for the same `event`). */

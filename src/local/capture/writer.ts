@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, truncate } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
 import { fillCaptureData, measureCaptureRecord, type CaptureEvent } from './record.js';
 
@@ -83,6 +83,11 @@ export class CaptureWriter {
   private readonly maxBacklogChars: number;
   private readonly maxFileChars: number;
   private readonly maxRecordChars: number;
+  /**
+   * Where the records end up when `config.destination` only stages them (an `s3://` URI whose
+   * files are uploaded from a work folder); shown by {@link shownDestination}.
+   */
+  uploadsTo: string | undefined;
   /** Records written so far (for tests and the shutdown summary). */
   written = 0;
   /** Records not written: dropped (behind, too large) or lost to a failed write (for tests and the shutdown summary). */
@@ -101,6 +106,11 @@ export class CaptureWriter {
     this.maxRecordChars = limits.maxRecordChars ?? MAX_CAPTURE_RECORD_CHARS;
   }
 
+  /** Where the records end up, for the start-up banner and the shutdown summary: `uploadsTo`, else the folder written to. */
+  get shownDestination(): string {
+    return this.uploadsTo ?? this.config.destination;
+  }
+
   /** Decides by the sampling percentage whether to capture the next invocation. */
   sample(): boolean {
     return this.random() * 100 < this.config.samplingPercentage;
@@ -110,11 +120,13 @@ export class CaptureWriter {
   capture(variant: string, event: CaptureEvent): void {
     const captured: CaptureEvent = { ...event, input: this.config.captureInput ? event.input : undefined, output: this.config.captureOutput ? event.output : undefined };
     let lineLength: number;
+    let exact: boolean;
     let line: string | undefined;
     try {
       // Measured before the text is made: a payload of hundreds of MB would cost several times that in strings.
-      const measured = measureCaptureRecord(captured, this.config);
+      const measured = measureCaptureRecord(captured, this.config, this.maxRecordChars);
       lineLength = measured.lineLength;
+      exact = measured.exact;
       if (lineLength <= this.maxRecordChars) {
         fillCaptureData(measured.record, captured);
         line = `${JSON.stringify(measured.record)}\n`;
@@ -128,7 +140,7 @@ export class CaptureWriter {
     if (line === undefined) {
       this.failed += 1;
       const id = event.inferenceId === undefined ? '' : ` (inference id ${event.inferenceId})`;
-      this.onError(new Error(`data capture skipped an invocation of ${variant}${id}: its record would take ${lineLength} characters, more than the ${this.maxRecordChars} one record may take`));
+      this.onError(new Error(`data capture skipped an invocation of ${variant}${id}: its record would take ${exact ? '' : 'at least '}${lineLength} characters, more than the ${this.maxRecordChars} one record may take`));
       return;
     }
     // Held without bound, records behind a slow disk would exhaust memory (and join past the longest string).
@@ -169,7 +181,8 @@ export class CaptureWriter {
       this.buffered.clear();
       this.bufferedChars = 0;
       this.behind = false;
-      for (const [file, lines] of batch) {
+      for (const [queued, lines] of batch) {
+        let file = queued;
         try {
           const dir = dirname(file);
           if (!this.madeDirs.has(dir)) {
@@ -177,7 +190,18 @@ export class CaptureWriter {
             this.madeDirs.add(dir);
           }
           const data = lines.join('');
-          await this.append(file, data);
+          try {
+            await this.append(file, data);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+            // The folder was removed while the endpoint runs (capture output cleared between two
+            // test runs): make it again, or every later record of this hour would fail with ENOENT.
+            // Into a new file: the old name, now holding only the later records, would be uploaded
+            // over the S3 object that holds the earlier ones.
+            await mkdir(dir, { recursive: true });
+            file = this.replaceFile(file, data.length);
+            await this.append(file, data);
+          }
           this.sizes.set(file, (this.sizes.get(file) ?? 0) + Buffer.byteLength(data));
           this.written += lines.length;
           this.failing = undefined;
@@ -195,6 +219,22 @@ export class CaptureWriter {
         }
       }
     }
+  }
+
+  /**
+   * A file in `file`'s folder, named as `file` with another UUID, that takes its place: the records
+   * that would go to `file`, those waiting for a write included, go to it instead. `writing` is the
+   * characters of the records being written to it now.
+   */
+  private replaceFile(file: string, writing: number): string {
+    const next = join(dirname(file), basename(file).replace(/[0-9a-f-]{36}\.jsonl$/, `${randomUUID()}.jsonl`));
+    for (const [key, f] of this.files) if (f === file) this.files.set(key, next);
+    const waiting = this.buffered.get(file);
+    this.buffered.delete(file);
+    if (waiting) this.buffered.set(next, waiting);
+    // Counted from what the new file will hold: the removed file's records would start another file too soon.
+    if (this.assigned.delete(file)) this.assigned.set(next, writing + (waiting ?? []).reduce((n, line) => n + line.length, 0));
+    return next;
   }
 
   /** Sends the records that would go to `file` to a new file from now on. */

@@ -181,6 +181,9 @@ test('AsyncInferenceConfig is recorded: DescribeEndpointConfig and DescribeEndpo
   for (const [OutputConfig, member, value] of [
     [{ S3OutputPath: '' }, 's3OutputPath', ''],
     [{ S3OutputPath: 's3://out/r/', S3FailurePath: 's3://' }, 's3FailurePath', 's3://'],
+    // A slash short: a mistyped URL, not a local folder named 's3:' that nothing is uploaded from.
+    [{ S3OutputPath: 's3:/out/r/' }, 's3OutputPath', 's3:/out/r/'],
+    [{ S3OutputPath: 's3://out/r/', S3FailurePath: 'HTTPS:/out.s3.amazonaws.com/f' }, 's3FailurePath', 'HTTPS:/out.s3.amazonaws.com/f'],
   ] as const) {
     await assert.rejects(
       sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'async-url', ProductionVariants: [{ VariantName: 'A', ModelName: 'async-model' }], AsyncInferenceConfig: { OutputConfig } })),

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeWhole } from '../../fs/write-whole.js';
+import { captureDestination } from '../capture/destination.js';
 import type { AsyncInferenceConfig } from '../../aws/shapes/sagemaker.js';
 import type { InvokeEndpointRequest, InvokeEndpointResponse } from '../endpoint/chain.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
@@ -416,23 +417,14 @@ export class AsyncInvocationQueue {
 
 /**
  * True when the local SageMaker can write results to `path` (an `S3OutputPath` or `S3FailurePath`):
- * an `s3://bucket[/prefix]` URI or Amazon S3 `https://` URL, a `file://` URL of a local path or a local folder. Any
- * other URL (`s3://` without a bucket, an `https://` URL of another host) would be taken for a
- * folder named after it, relative to the working directory, and '' for the working directory itself.
+ * the same places as a data capture destination ({@link captureDestination}), an `s3://bucket[/prefix]`
+ * URI or Amazon S3 `https://` URL, a `file://` URL of a local path or a local folder. Any other URL
+ * (`s3://` without a bucket, an `https://` URL of another host, one a slash short such as
+ * `s3:/bucket/key`) would be taken for a folder named after it, relative to the working directory,
+ * and '' for the working directory itself.
  */
 export function writableAsyncOutputPath(path: string): boolean {
-  // An empty one would be the working directory.
-  return parseS3Location(path) !== undefined || (path.startsWith('file://') ? namesLocalPath(path) : path !== '' && !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(path));
-}
-
-/** Whether a `file://` URL names a local path: each write would fail on one with another host or an encoded '/'. */
-function namesLocalPath(url: string): boolean {
-  try {
-    fileURLToPath(url);
-    return true;
-  } catch {
-    return false;
-  }
+  return captureDestination(path) !== undefined;
 }
 
 /** `base/extension/name`, for an `s3://` URI or a local folder alike. */

@@ -502,13 +502,21 @@ describe('endpoint lifecycle', () => {
     await model('m-cap', 'cap');
     const capture = (uri: string, kms?: string): Record<string, unknown> => ({ DataCaptureConfig: { InitialSamplingPercentage: 100, DestinationS3Uri: uri, CaptureOptions: [{ CaptureMode: 'Input' }], ...(kms ? { KmsKeyId: kms } : {}) } });
     // Outside botocore's pattern (https|s3)://([^/])/?(.*): the service's own words.
-    for (const uri of ['ftp://capture/x', 's3://', 'http://capture.s3.amazonaws.com/x', '']) {
+    // And a URL one slash short, which is no folder named "s3:" either.
+    for (const uri of ['ftp://capture/x', 's3://', 'http://capture.s3.amazonaws.com/x', '', 's3:/capture/x', 'file:capture']) {
       await assert.rejects(config('cfg-cap-bad', 'm-cap', 1, capture(uri)), {
         name: 'ValidationException',
         message: `1 validation error detected: Value '${uri}' at 'dataCaptureConfig.destinationS3Uri' failed to satisfy constraint: Member must satisfy regular expression pattern: (https|s3)://([^/])/?(.*)`,
       });
     }
     await assert.rejects(config('cfg-cap-bad', 'm-cap', 1, capture('https://example.com/capture')), /^ValidationException: DataCaptureConfig\.DestinationS3Uri https:\/\/example\.com\/capture is not a place the local SageMaker writes data capture to/);
+    // A file:// URL of another host, or with an encoded '/', names no local folder: refused, not an InternalFailure.
+    for (const uri of ['file://remote/capture', 'file:///tmp/a%2Fb']) {
+      await assert.rejects(config('cfg-cap-bad', 'm-cap', 1, capture(uri)), {
+        name: 'ValidationException',
+        message: `DataCaptureConfig.DestinationS3Uri ${uri} is a file:// URL that names no local folder (its host is not localhost, or its path holds an encoded '/'): use file:///absolute/path/to/folder or the folder's path.`,
+      });
+    }
     await config('cfg-cap', 'm-cap', 1, capture('https://capture.s3.eu-west-1.amazonaws.com/cap/run%201', 'alias/capture-key'));
     await call('CreateEndpoint', { EndpointName: 'ep-cap', EndpointConfigName: 'cfg-cap' });
     await until('ep-cap InService', async () => ((await status('ep-cap')) === 'InService' ? true : undefined), POLL);

@@ -275,6 +275,9 @@ export class SageMakerService implements AwsService {
     }
     const captureUri = (input.DataCaptureConfig as { DestinationS3Uri?: string } | undefined)?.DestinationS3Uri;
     if (captureUri !== undefined && !captureDestination(captureUri)) {
+      if (captureUri.startsWith('file://')) {
+        throw validation(`DataCaptureConfig.DestinationS3Uri ${captureUri} is a file:// URL that names no local folder (its host is not localhost, or its path holds an encoded '/'): use file:///absolute/path/to/folder or the folder's path.`);
+      }
       // A URL outside the API's pattern is refused in the service's words; one inside it that names no S3 location cannot be written locally.
       if (!new RegExp(`^(?:${DESTINATION_S3_URI_PATTERN})$`).test(captureUri)) {
         throw new AwsServiceError('ValidationException', describeViolations([{ value: captureUri, path: 'dataCaptureConfig.destinationS3Uri', constraint: `Member must satisfy regular expression pattern: ${DESTINATION_S3_URI_PATTERN}` }]), 400);

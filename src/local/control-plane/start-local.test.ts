@@ -25,6 +25,7 @@ import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { heldS3Writes, startLocalS3 } from '../../../test/helpers/local-s3.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
+import { readyBanner } from '../endpoint/run.js';
 import { startLocalEndpoints } from '../endpoint/start.js';
 import { createS3Objects } from '../s3/client.js';
 import { MAX_CONCURRENT_ASYNC_FAILURE_WRITES } from './async-inference.js';
@@ -137,6 +138,8 @@ test('an endpoint file capturing to s3:// writes through S3 (never to a local fo
   const sm = new SageMakerClient(localClientConfig(run.url, { requestTimeoutMs: 30_000 }));
   let described;
   try {
+    // The banner names where the records end up, not the work folder they are staged in (removed on stop).
+    assert.match(readyBanner(run.file!), /; capture → s3:\/\/capture\/runs\/$/m);
     const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'cap', ContentType: 'application/json', Body: Buffer.from('[1]') }));
     assert.equal(out.$metadata.httpStatusCode, 200);
     // Not UTF-8 although sent as JSON: captured as BASE64, byte for byte.

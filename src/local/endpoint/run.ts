@@ -62,7 +62,7 @@ export function readyBanner(handle: LocalEndpointsHandle): string {
   const lines = [`smkit local: ready on ${handle.url} (${handle.backend} backend; Ctrl-C stops everything)`];
   for (const e of handle.endpoints.values()) {
     const variants = e.variants.map((v) => `${v.name}${v.containers.length > 1 ? ` [pipeline of ${v.containers.length}]` : ''}`).join(', ');
-    lines.push(`  ${e.name}: POST ${handle.url}/endpoints/${e.name}/invocations  variants: ${variants}${e.shadow ? `; shadow: ${e.shadow.name}` : ''}${e.capture ? `; capture → ${e.capture.config.destination}` : ''}`);
+    lines.push(`  ${e.name}: POST ${handle.url}/endpoints/${e.name}/invocations  variants: ${variants}${e.shadow ? `; shadow: ${e.shadow.name}` : ''}${e.capture ? `; capture → ${e.capture.shownDestination}` : ''}`);
   }
   return lines.join('\n');
 }
@@ -149,7 +149,7 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
   }
   for (const e of handle?.endpoints.values() ?? []) {
     if (e.shadow) logger.info({ endpoint: e.name, shadow: e.shadow.name, ...e.shadowStats }, 'shadow comparison totals');
-    if (e.capture) logger.info({ endpoint: e.name, records: e.capture.written, failed: e.capture.failed, destination: e.capture.config.destination }, 'data capture totals');
+    if (e.capture) logger.info({ endpoint: e.name, records: e.capture.written, failed: e.capture.failed, destination: e.capture.shownDestination }, 'data capture totals');
   }
   logger.flush();
 }

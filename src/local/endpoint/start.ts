@@ -236,7 +236,10 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
     const sync = new CaptureS3Sync({ localDir, bucket: s3Destination.bucket, prefix: s3Destination.key, s3: opts.captureS3!, ...(opts.captureSyncMs === undefined ? {} : { intervalMs: opts.captureSyncMs }), onError });
     sync.start();
     captureSyncs.push(sync);
-    return new CaptureWriter(endpoint.name, { ...dc, destination: localDir }, random, onError);
+    const writer = new CaptureWriter(endpoint.name, { ...dc, destination: localDir }, random, onError);
+    // The banner and the shutdown summary name the s3:// URI, not the work folder (removed on stop).
+    writer.uploadsTo = dc.destination;
+    return writer;
   };
 
   try {
