@@ -75,7 +75,7 @@ export const ERROR_CATALOGUE = {
   ERR_ARCHIVE_UNSAFE: { status: 400, summary: 'A model.tar.gz entry would write outside the target tree (absolute path, .., escaping link, device file); nothing was extracted.' },
   ERR_ARCHIVE_INVALID: { status: 400, summary: 'A model.tar.gz could not be read as a (gzipped) tar archive.' },
   ERR_ARCHIVE_TOO_LARGE: { status: 507, summary: 'A model.tar.gz would take more disk than is free where it would be extracted; nothing was extracted.' },
-  ERR_PACKAGE_INVALID: { status: 400, summary: 'A model directory failed the smkit package checks (no runtime model or pipeline file, bad handler module).' },
+  ERR_PACKAGE_INVALID: { status: 400, summary: 'A model directory failed the smkit package checks (no runtime model or pipeline file, bad handler module), or cannot be packed or copied as its archive would hold it (a link pointing nowhere or above it, an unreadable file; smkit package, smkit build --model, smkit local).' },
   ERR_PACKAGE_VERIFY: { status: 500, summary: 'smkit package --verify: the packaged model did not start or the sample invocation failed.' },
   ERR_TRANSFORM_FAILED: { status: 500, summary: 'smkit local transform finished with failed records (see <output>/<file>.out.failed).' },
   ERR_INVOKE_FAILED: { status: 502, summary: 'smkit invoke: the endpoint answered with an HTTP error or could not be reached.' },
