@@ -362,6 +362,19 @@ test('input objects of which one would be a file where another needs a folder (a
   }
 });
 
+test('a manifest listing a key twice transforms that object once, on one instance, as the manifest names a set of objects (two instances wrote the same .out at once, and one run failed with a raw ENOENT)', async () => {
+  const name = 'tj-dup';
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'dup.json', Body: JSON.stringify([{ prefix: 's3://in/listed/' }, 'x.csv', 'x.csv']) }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'ManifestFile' as const, S3Uri: 's3://in/dup.json' } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input, TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 2 } })));
+  await wait(name);
+  const done = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(done.TransformJobStatus, 'Completed', done.FailureReason);
+  assert.equal(backend.started.filter((s) => s.id.startsWith(`transform-job/${name}/`)).length, 1);
+  assert.equal(backend.requests.filter((r) => r.id.startsWith(`transform-job/${name}/`) && r.call === 'POST /invocations').length, 1);
+  assert.equal((JSON.parse((await object('out', `${name}/x.csv.out`)).trim()) as { got: string }).got, '7,8\n');
+});
+
 test('a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log', async () => {
   await sm.send(new CreateTransformJobCommand(job('tj-wide', { MaxConcurrentTransforms: 1000 })));
   await wait('tj-wide');

@@ -604,9 +604,14 @@ export class TransformJobs {
       const prefixAt = typeof prefix === 'string' ? parseS3Location(prefix) : undefined;
       if (!prefixAt) throw new JobFailure(`ClientError: The manifest file at ${source.S3Uri} must be a JSON array starting with {"prefix": "s3://bucket/prefix/"} followed by keys relative to it.`);
       base = `s3://${prefixAt.bucket}/${prefixAt.key}`;
-      objects = entries.map((e, i) => {
+      // The manifest's keys are a set ("the complete set of S3Uris in this manifest"): a key listed
+      // twice is transformed once, as two runs of it would write the same .out at once.
+      const listed = new Set<string>();
+      objects = entries.flatMap((e, i) => {
         if (typeof e !== 'string' || !safeRelative(e)) throw new JobFailure(`ClientError: Element ${i + 1} of the manifest file at ${source.S3Uri} (${JSON.stringify(e)}) is not a key relative to its prefix.`);
-        return { bucket: prefixAt.bucket, key: prefixAt.key + e, rel: e };
+        if (listed.has(e)) return [];
+        listed.add(e);
+        return [{ bucket: prefixAt.bucket, key: prefixAt.key + e, rel: e }];
       });
     } else {
       // Output keys keep the input key's part after the prefix's last '/'.

@@ -738,6 +738,25 @@ test('S3DataType ManifestFile: the files the manifest lists, in its order, relat
   }
 });
 
+test('S3DataType ManifestFile: a file listed twice (b.csv, ./b.csv) is transformed once, as the manifest names a set of objects; two runs of it wrote the same .out at once and the run failed with a raw ENOENT', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'data/b.csv': 'b1\nb2\nb3\n', 'data/sub/a.csv': 'a\n' });
+  const manifest = path.join(t.input, 'manifest.json');
+  try {
+    await fs.writeFile(manifest, JSON.stringify([{ prefix: 'data/' }, 'b.csv', './b.csv', 'sub/a.csv', 'sub/../b.csv']));
+    assert.deepEqual((await readManifest(manifest)).files, ['b.csv', path.join('sub', 'a.csv')]);
+    const summary = await runTransform({ input: manifest, output: t.output, url: c.url, s3DataType: 'ManifestFile', splitType: 'Line', parameters: { maxConcurrentTransforms: 4, maxPayloadInMB: 3 / (1024 * 1024) } });
+    assert.equal(summary.files, 2);
+    assert.equal(summary.records, 4);
+    assert.deepEqual(summary.failed, []);
+    assert.equal(await fs.readFile(path.join(t.output, 'b.csv.out'), 'utf8'), 'B1\nB2\nB3\n');
+    assert.equal(await fs.readFile(path.join(t.output, 'sub/a.csv.out'), 'utf8'), 'A\n');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('S3DataType ManifestFile: a manifest over 64 MiB is ERR_CLI_USAGE before anything is sent, refused from its size; the cap holds to the byte', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'data/a.csv': 'a\n' });
