@@ -1255,3 +1255,35 @@ test('a container whose /execution-parameters answers a redirect is not followed
     await Promise.all([elsewhere, container].map((s) => new Promise((r) => s.close(r))));
   }
 });
+
+test("a container's /execution-parameters answer is read up to 64 KB: a longer one gives no parameters and is not read further, so one that never ends is not held until the timeout; one of 64 KB is read", { timeout: 30_000 }, async () => {
+  const { fetchExecutionParameters, MAX_EXECUTION_PARAMETERS_BYTES } = await import('./parameters.js');
+  assert.equal(MAX_EXECUTION_PARAMETERS_BYTES, 64 * 1024);
+  const json = JSON.stringify({ MaxConcurrentTransforms: 3 });
+  /** Valid JSON of `size` bytes: the parameters after leading spaces. */
+  const padded = (size: number): string => ' '.repeat(size - json.length) + json;
+  let closed = 0;
+  const container = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    if (req.url === '/at-cap/execution-parameters') return void res.end(padded(MAX_EXECUTION_PARAMETERS_BYTES));
+    if (req.url === '/over-cap/execution-parameters') return void res.end(padded(MAX_EXECUTION_PARAMETERS_BYTES + 1));
+    // Spaces for ever (valid JSON so far), until the reader goes.
+    const spaces = Buffer.alloc(64 * 1024, 0x20);
+    const pump = (): void => {
+      while (!res.destroyed && res.write(spaces));
+    };
+    res.on('drain', pump);
+    res.on('close', () => closed++);
+    pump();
+  });
+  const url = await listenLoopback(container);
+  try {
+    assert.deepEqual(await fetchExecutionParameters(`${url}/at-cap`), { maxConcurrentTransforms: 3 });
+    assert.deepEqual(await fetchExecutionParameters(`${url}/over-cap`), {});
+    // A timeout far past the test's: the answer is given up once 64 KB have come, not at the timeout.
+    assert.deepEqual(await fetchExecutionParameters(`${url}/endless`, 10 * 60_000), {});
+    await until('the endless answer to be cut', () => closed === 1);
+  } finally {
+    await closeServer(container);
+  }
+});
