@@ -592,6 +592,23 @@ test('DataProcessing over HTTP: the InputFilter drops the ID column before sendi
   }
 });
 
+test('DataProcessing is checked against each file\'s guessed content type before anything is sent: a file it cannot read (b.bin) is ERR_CLI_USAGE naming it, with nothing sent or written for the files before it (they were left out, their .out written after the run had rejected)', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': '1,2\n3,4\n', 'b.bin': 'x' });
+  try {
+    await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'Line', dataProcessing: { inputFilter: '$[1]' } }), (err: unknown) => {
+      assert.ok(isToolkitError(err) && err.code === 'ERR_CLI_USAGE', String(err));
+      assert.match(err.message, /got --content-type application\/octet-stream\).*\(input file b\.bin has no --content-type, and its type was guessed from its name\)$/);
+      return true;
+    });
+    assert.equal(await fs.stat(t.output).catch(() => undefined), undefined, 'nothing was written');
+    assert.deepEqual(c.bodies, [], 'nothing was sent');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('MaxPayloadInMB=0 with MULTI_RECORD: when the one streamed request of a file fails, its records are read again and sent one by one, so only the bad one is lost', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'a.csv': 'x\nBAD\ny\n' });

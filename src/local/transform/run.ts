@@ -7,12 +7,12 @@ import { promisify } from 'node:util';
 import { pipeline, Readable, Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGunzip, gunzip } from 'node:zlib';
-import { ToolkitError } from '../../errors/catalogue.js';
+import { isToolkitError, ToolkitError } from '../../errors/catalogue.js';
 import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
 import { AnswerSpoolError, AnswerTooLargeError, discardAnswers, MAX_PROCESSED_ANSWER_BYTES, SPOOL_AFTER_BYTES, writeAnswers, type Answer } from './answers.js';
 import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
-import { answersPerRecord, compileDataProcessing, recordFormat, RecordProcessingError, withInferenceId, type DataProcessing } from './data-processing.js';
+import { answersPerRecord, compileDataProcessing, recordFormat, RecordProcessingError, withInferenceId, type CompiledDataProcessing, type DataProcessing } from './data-processing.js';
 import { randomUUID } from 'node:crypto';
 import { eachFrameOf, eachFrameOfStream, eachLineOf, eachMiniBatchOf, eachRecord, groupMiniBatches, MalformedInputError, RecordTooLargeError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
 
@@ -344,6 +344,23 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   }
   const files = listed?.files ?? (single ? [path.basename(inputRoot)] : await listInputs(inputRoot));
   refuseLongNames(files);
+  /** A file's content type: the job's, else guessed from its name (without `.gz` when gunzipped). */
+  const contentTypeOf = (rel: string): string => options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
+  // DataProcessing is checked against every file's content type before anything is sent: found at
+  // its file's turn, a type it cannot read rejected the run with the files before it still out.
+  const compiled = new Map<string, CompiledDataProcessing | undefined>();
+  if (options.dataProcessing) {
+    for (const rel of files) {
+      const contentType = contentTypeOf(rel);
+      if (compiled.has(contentType)) continue;
+      try {
+        compiled.set(contentType, compileDataProcessing(options.dataProcessing, { contentType, ...(options.accept ? { accept: options.accept } : {}), splitType, assembleWith }));
+      } catch (err) {
+        if (options.contentType !== undefined || !isToolkitError(err)) throw err;
+        throw new ToolkitError(err.code, `${err.message} (input file ${rel} has no --content-type, and its type was guessed from its name)`);
+      }
+    }
+  }
   const outputStat = await fs.stat(outputRoot).catch(() => undefined);
   if (outputStat && !outputStat.isDirectory()) throw invalidPath('--output', options.output, 'an output folder (created when missing)', 'is a file');
 
@@ -573,8 +590,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     for (const rel of files) {
       // Stopped: the files started are finished (below) before the run rejects, so none is left half written.
       if (options.signal?.aborted) break;
-      const contentType = options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
-      const dp = options.dataProcessing && compileDataProcessing(options.dataProcessing, { contentType, ...(options.accept ? { accept: options.accept } : {}), splitType, assembleWith });
+      const contentType = contentTypeOf(rel);
+      const dp = compiled.get(contentType);
       // MaxPayloadInMB 0 puts no bound on a request: the file (SplitType None) or all its records
       // (MULTI_RECORD) go in one, sent as they are read. DataProcessing works on whole records
       // and their answers, so with it the records are gathered as with a limit.
