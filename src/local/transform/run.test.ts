@@ -609,6 +609,22 @@ test('DataProcessing is checked against each file\'s guessed content type before
   }
 });
 
+test('a run broken part-way (an output sub-folder that cannot be made: a file is in its place) rejects only once the files it started are settled: the earlier file keeps its .out, no .out.partial is left behind to be written after the run ended', async () => {
+  const c = await fakeContainer(undefined);
+  // r0 is answered late (30 ms), so a.csv's request is still out when sub/ cannot be made.
+  const t = await tmpTree({ 'a.csv': 'r0\n', 'sub/b.csv': 'r1\n' });
+  try {
+    await fs.mkdir(t.output);
+    await fs.writeFile(path.join(t.output, 'sub'), 'a file where a folder is needed');
+    await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', parameters: { maxConcurrentTransforms: 2 } }), (err: unknown) => ['ENOTDIR', 'EEXIST'].includes((err as { code?: string }).code ?? ''));
+    assert.deepEqual((await fs.readdir(t.output)).sort(), ['a.csv.out', 'sub']);
+    assert.equal(await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8'), 'R0\n');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('MaxPayloadInMB=0 with MULTI_RECORD: when the one streamed request of a file fails, its records are read again and sent one by one, so only the bad one is lost', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'a.csv': 'x\nBAD\ny\n' });
