@@ -375,6 +375,18 @@ test('a manifest listing a key twice transforms that object once, on one instanc
   assert.equal((JSON.parse((await object('out', `${name}/x.csv.out`)).trim()) as { got: string }).got, '7,8\n');
 });
 
+test('an input key holding a backslash (bs/a\\b.csv) is written as <key>.out, its backslash kept: it is part of the name, not a folder (it was uploaded as a/b.csv.out)', { skip: process.platform === 'win32' && 'a backslash separates folders on Windows' }, async () => {
+  const name = 'tj-backslash';
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'bs/a\\b.csv', Body: '1,2\n' }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://in/bs/' } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input })));
+  await wait(name);
+  const done = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(done.TransformJobStatus, 'Completed', done.FailureReason);
+  assert.equal((JSON.parse((await object('out', `${name}/a\\b.csv.out`)).trim()) as { got: string }).got, '1,2\n');
+  assert.equal(await exists('out', `${name}/a/b.csv.out`), false);
+});
+
 test('a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log', async () => {
   await sm.send(new CreateTransformJobCommand(job('tj-wide', { MaxConcurrentTransforms: 1000 })));
   await wait('tj-wide');

@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerDefinition, Tag } from '../../aws/shapes/sagemaker.js';
 import { validateInput, type ShapeRule } from '../../aws/shapes/validate.js';
@@ -715,7 +715,8 @@ export class TransformJobs {
       if (!e.isFile() || !e.name.endsWith('.out')) continue;
       signal.throwIfAborted();
       const file = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
-      const rel = relative(dir, file).split(/[\\/]/).join('/');
+      // Split at the platform's separator only: a key may hold a backslash (a\b.csv), which on POSIX is part of a file's name, not a folder.
+      const rel = relative(dir, file).split(sep).join('/');
       try {
         await this.ctx.s3().putFile(at.bucket, prefix + rel, file, undefined, { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
       } catch (err) {
