@@ -164,6 +164,9 @@ test('CreateTransformJob refuses what the service refuses, before a job exists',
   await refused(job('tj-filter', { DataProcessing: { InputFilter: 'features' } }), /DataProcessing.InputFilter/);
   await refused(job('tj-count', { TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 0 } }), /at 'transformResources.instanceCount' failed to satisfy constraint: Member must have value greater than or equal to 1/);
   await refused(job('tj-type', { TransformResources: { InstanceType: 'ml.m5' as 'ml.m5.large', InstanceCount: 1 } }), /at 'transformResources.instanceType' failed to satisfy constraint/);
+  await refused(job('tj-ami', { TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1, TransformAmiVersion: 'al2 gpu' } }), /Value 'al2 gpu' at 'transformResources.transformAmiVersion' failed to satisfy constraint: Member must satisfy regular expression pattern/);
+  await refused(job('tj-experiment', { ExperimentConfig: { ExperimentName: 'my experiment' } }), /Value 'my experiment' at 'experimentConfig.experimentName' failed to satisfy constraint: Member must satisfy regular expression pattern/);
+  await refused(job('tj-run', { ExperimentConfig: { RunName: '' } }), /at 'experimentConfig.runName' failed to satisfy constraint: Member must have length greater than or equal to 1/);
   await refused(job('tj-tags', { Tags: [{ Key: 'aws:team', Value: 'x' }] }), /System prefix 'aws:' reserved for AWS usage in tag key: aws:team/);
   await refused(job('tj-tags', { Tags: [{ Key: 'team', Value: 'x' }, { Key: 'team', Value: 'y' }] }), /^Duplicate tag key: team is given more than once; give each key once\.$/);
   await assert.rejects(sm.send(new StopTransformJobCommand({ TransformJobName: 'tj-none' })), { name: 'ValidationException', message: /Could not find requested job with name tj-none/ });

@@ -40,6 +40,8 @@ const S3_URI: ShapeRule = { kind: 'string', min: 0, max: 1024, pattern: '(https|
 const KMS_KEY: ShapeRule = { kind: 'string', min: 0, max: 2048, pattern: '[a-zA-Z0-9:/_-]*' };
 const JSON_PATH: ShapeRule = { kind: 'string', min: 0, max: 63 };
 const STATUS: ShapeRule = { kind: 'string', enum: ['InProgress', 'Completed', 'Failed', 'Stopping', 'Stopped'] };
+/** `ExperimentEntityName`: the names of `ExperimentConfig`, which Describe echoes. */
+const EXPERIMENT_ENTITY: ShapeRule = { kind: 'string', min: 1, max: 120, pattern: '[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}' };
 const TAG_TEXT = '([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)';
 
 /** Input shapes of the transform-job operations (botocore `sagemaker/2017-07-24/service-2.json`). */
@@ -94,9 +96,15 @@ export const TRANSFORM_JOB_INPUTS: Readonly<Record<string, ShapeRule & { kind: '
         kind: 'structure',
         required: ['InstanceType', 'InstanceCount'],
         // InstanceType's long enum (instance families) is not repeated here: locally every type runs the same; the shape is the one CreateEndpointConfig checks.
-        members: { InstanceType: { kind: 'string', pattern: 'ml\\.[a-z0-9-]+\\.[a-z0-9]+' }, InstanceCount: { kind: 'integer', min: 1 }, VolumeKmsKeyId: KMS_KEY },
+        members: {
+          InstanceType: { kind: 'string', pattern: 'ml\\.[a-z0-9-]+\\.[a-z0-9]+' },
+          InstanceCount: { kind: 'integer', min: 1 },
+          VolumeKmsKeyId: KMS_KEY,
+          TransformAmiVersion: { kind: 'string', min: 1, max: 63, pattern: '[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*' },
+        },
       },
       DataProcessing: { kind: 'structure', members: { InputFilter: JSON_PATH, OutputFilter: JSON_PATH, JoinSource: { kind: 'string', enum: ['Input', 'None'] } } },
+      ExperimentConfig: { kind: 'structure', members: { ExperimentName: EXPERIMENT_ENTITY, TrialName: EXPERIMENT_ENTITY, TrialComponentDisplayName: EXPERIMENT_ENTITY, RunName: EXPERIMENT_ENTITY } },
       Tags: {
         kind: 'list',
         min: 0,
