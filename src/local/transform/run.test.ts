@@ -625,6 +625,44 @@ test('a run broken part-way (an output sub-folder that cannot be made: a file is
   }
 });
 
+test('MULTI_RECORD RecordIO whose mini-batch fails: its records are sent one by one as frames, as the job splits them, with MaxPayloadInMB 0 (one streamed request) as with 1 (the streamed one sent bare data instead)', async () => {
+  const bodies: number[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      bodies.push(body.length);
+      // One frame of up to 8 bytes at most: two frames are refused.
+      if (body.length > 16) return void res.writeHead(400).end('one frame at a time');
+      res.writeHead(200).end(`${body.length}\n`);
+    });
+  });
+  const url = await listenLoopback(server);
+  const frame = (data: string): Buffer => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(0xced7230a, 0);
+    head.writeUInt32LE(data.length, 4);
+    return Buffer.concat([head, Buffer.from(data), Buffer.alloc((4 - (data.length % 4)) % 4)]);
+  };
+  const t = await tmpTree({});
+  try {
+    await fs.mkdir(t.input);
+    await fs.writeFile(path.join(t.input, 'a.rec'), Buffer.concat([frame('abc'), frame('defg')]));
+    for (const maxPayloadInMB of [0, 1]) {
+      bodies.length = 0;
+      const summary = await runTransform({ input: t.input, output: t.output, url, splitType: 'RecordIO', parameters: { batchStrategy: 'MULTI_RECORD', maxPayloadInMB } });
+      assert.deepEqual(summary.failed, [], `MaxPayloadInMB ${maxPayloadInMB}`);
+      assert.deepEqual(bodies, [24, 12, 12], `MaxPayloadInMB ${maxPayloadInMB}: both frames, then each frame with its header and padding`);
+      assert.equal(await fs.readFile(path.join(t.output, 'a.rec.out'), 'utf8'), '12\n12\n');
+    }
+  } finally {
+    await closeServer(server);
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('MaxPayloadInMB=0 with MULTI_RECORD: when the one streamed request of a file fails, its records are read again and sent one by one, so only the bad one is lost', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'a.csv': 'x\nBAD\ny\n' });
