@@ -663,6 +663,24 @@ test('MULTI_RECORD RecordIO whose mini-batch fails: its records are sent one by 
   }
 });
 
+test('a MaxPayloadInMB fraction under one byte is a limit of one byte, not "no limit": the records are not sent', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': 'x\ny\n', 'b.csv': 'zz' });
+  try {
+    for (const splitType of ['Line', 'None'] as const) {
+      await fs.rm(t.output, { recursive: true, force: true });
+      const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType, parameters: { maxPayloadInMB: 1e-7 } });
+      assert.equal(summary.parameters.maxPayloadInMB, 1e-7);
+      assert.ok(summary.failed.length > 0 && summary.failed.every((f) => /over MaxPayloadInMB=1e-7 \(1 bytes\); not sent$/.test(f.error)), JSON.stringify(summary.failed));
+    }
+    assert.deepEqual(c.bodies, [], 'nothing was sent');
+    assert.deepEqual(c.framings, []);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('MaxPayloadInMB=0 with MULTI_RECORD: when the one streamed request of a file fails, its records are read again and sent one by one, so only the bad one is lost', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'a.csv': 'x\nBAD\ny\n' });

@@ -372,7 +372,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const bounded = boundExecutionParameters(resolveExecutionParameters(flags, container), { maxConcurrentTransforms: source('maxConcurrentTransforms'), maxPayloadInMB: source('maxPayloadInMB') });
   const parameters = bounded.parameters;
   for (const note of bounded.notes) options.warn?.(note);
-  const maxBytes = Math.floor(parameters.maxPayloadInMB * 1024 * 1024);
+  // A fraction under one byte (--max-payload 0.0000001) is still a limit: rounded down to 0 it was "no limit".
+  const maxBytes = parameters.maxPayloadInMB > 0 ? Math.max(1, Math.floor(parameters.maxPayloadInMB * 1024 * 1024)) : 0;
   const overPayload = (what: string): string => `record ${what}, over MaxPayloadInMB=${parameters.maxPayloadInMB} (${maxBytes} bytes); not sent`;
   // With SplitType None a file is one record, never sent past MaxPayloadInMB: it is not read, or
   // decompressed (a gzip bomb), beyond that.
