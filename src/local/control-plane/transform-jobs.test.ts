@@ -390,6 +390,22 @@ test('an input key holding a backslash (bs/a\\b.csv) is written as <key>.out, it
   assert.equal(await exists('out', `${name}/a/b.csv.out`), false);
 });
 
+test('an input key with a part over 255 bytes after the prefix, which no local file or folder name can hold, fails the job with a ClientError naming the key, before any object is downloaded (it was an InternalServerError: ENAMETOOLONG naming the local folder)', async () => {
+  const name = 'tj-long-part';
+  const key = `${'d'.repeat(300)}/a.csv`;
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'long-part.json', Body: JSON.stringify([{ prefix: 's3://in/listed/' }, 'x.csv', key]) }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'ManifestFile' as const, S3Uri: 's3://in/long-part.json' } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input })));
+  await wait(name).catch(() => {});
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.equal(
+    d.FailureReason,
+    `ClientError: The input object s3://in/listed/${key} has a part of 300 bytes after the prefix: the local SageMaker downloads each object into a folder under its key after the prefix, and a file or folder name may have at most 255 bytes; rename it.`,
+  );
+  assert.equal(backend.started.filter((s) => s.id.startsWith(`transform-job/${name}/`)).length, 0);
+});
+
 test('a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log', async () => {
   await sm.send(new CreateTransformJobCommand(job('tj-wide', { MaxConcurrentTransforms: 1000 })));
   await wait('tj-wide');

@@ -237,6 +237,9 @@ function safeRelative(rel: string): boolean {
   return rel !== '' && rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
 }
 
+/** Most bytes a file or folder name may have (Linux's NAME_MAX): each part of a key after the prefix is one where it is downloaded. */
+const NAME_MAX = 255;
+
 /** An input object to download: where it is, and its path under the job's input folder. */
 type InputObject = { bucket: string; key: string; rel: string };
 
@@ -644,6 +647,12 @@ export class TransformJobs {
       });
     }
     refuseFileAndFolder(objects);
+    // S3 keys have no such limit; the file system would refuse it part-way, with its own error and the local path.
+    const long = objects.find((o) => o.rel.split('/').some((part) => Buffer.byteLength(part) > NAME_MAX));
+    if (long) {
+      const part = long.rel.split('/').find((p) => Buffer.byteLength(p) > NAME_MAX)!;
+      throw new JobFailure(`ClientError: The input object s3://${long.bucket}/${long.key} has a part of ${Buffer.byteLength(part)} bytes after the prefix: the local SageMaker downloads each object into a folder under its key after the prefix, and a file or folder name may have at most ${NAME_MAX} bytes; rename it.`);
+    }
     for (const o of objects) {
       signal.throwIfAborted();
       const file = join(dir, o.rel);
