@@ -681,6 +681,26 @@ test('a MaxPayloadInMB fraction under one byte is a limit of one byte, not "no l
   }
 });
 
+test('an input folder\'s links to files are transformed as the files (they were skipped without a word); a link to a folder, or a broken one, is not followed', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': 'a\n', 'sub/b.csv': 'b\n' });
+  try {
+    const elsewhere = path.join(t.root, 'elsewhere.csv');
+    await fs.writeFile(elsewhere, 'x\n');
+    await fs.symlink(elsewhere, path.join(t.input, 'linked.csv'));
+    await fs.symlink(t.input, path.join(t.input, 'loop'));
+    await fs.symlink(path.join(t.root, 'missing.csv'), path.join(t.input, 'broken.csv'));
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line' });
+    assert.equal(summary.files, 3);
+    assert.deepEqual(summary.failed, []);
+    assert.equal(await fs.readFile(path.join(t.output, 'linked.csv.out'), 'utf8'), 'X\n');
+    assert.deepEqual((await fs.readdir(t.output)).sort(), ['a.csv.out', 'linked.csv.out', 'sub']);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('MaxPayloadInMB=0 with MULTI_RECORD: when the one streamed request of a file fails, its records are read again and sent one by one, so only the bad one is lost', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'a.csv': 'x\nBAD\ny\n' });

@@ -172,7 +172,7 @@ async function* eachFrameOfFile(file: string, splitType: 'RecordIO' | 'TFRecord'
   }
 }
 
-/** Lists input files relative to `root`, sorted, skipping dot-files and dot-folders. */
+/** Lists input files relative to `root`, sorted, skipping dot-files and dot-folders; links to files count as files, links to folders are not followed. */
 async function listInputs(root: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (rel: string): Promise<void> => {
@@ -182,6 +182,9 @@ async function listInputs(root: string): Promise<string[]> {
       const childRel = rel === '' ? e.name : path.join(rel, e.name);
       if (e.isDirectory()) await walk(childRel);
       else if (e.isFile()) out.push(childRel);
+      // A link to a file is read as the file, as SageMaker local mode's os.path.isfile takes it; one
+      // to a folder is not walked (a link to a folder above it would loop for ever).
+      else if (e.isSymbolicLink() && (await fs.stat(path.join(root, childRel)).catch(() => undefined))?.isFile()) out.push(childRel);
     }
   };
   await walk('');
