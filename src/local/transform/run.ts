@@ -760,8 +760,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
           let next = 0;
           try {
             // Split as the job splits (a RecordIO or TFRecord record keeps its framing with MULTI_RECORD),
-          // so each record goes as it would in a failed mini-batch's one-by-one requests.
-          for await (const group of streamRecords(rel)) {
+            // so each record goes as it would in a failed mini-batch's one-by-one requests.
+            for await (const group of streamRecords(rel)) {
               for (const r of group) {
                 if (options.signal?.aborted) {
                   cutShort = true;
