@@ -19,7 +19,7 @@ import type { S3Objects } from '../s3/objects.js';
 import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../transform/data-processing.js';
 import { parseBatchStrategy, type ExecutionParameters } from '../transform/parameters.js';
-import { MAX_FILE_BYTES, runTransform, type TransformSummary } from '../transform/run.js';
+import { LONGEST_OUTPUT_SUFFIX, MAX_FILE_BYTES, NAME_MAX, runTransform, type TransformSummary } from '../transform/run.js';
 import { MAX_MANIFEST_BYTES } from '../transform/manifest.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
@@ -237,11 +237,32 @@ function safeRelative(rel: string): boolean {
   return rel !== '' && rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
 }
 
-/** Most bytes a file or folder name may have (Linux's NAME_MAX): each part of a key after the prefix is one where it is downloaded. */
-const NAME_MAX = 255;
-
 /** An input object to download: where it is, and its path under the job's input folder. */
 type InputObject = { bucket: string; key: string; rel: string };
+
+/**
+ * `JobFailure` for an input object whose key after the prefix has a part no local name can hold:
+ * a folder part over {@link NAME_MAX} bytes, or an object name with no room for the `.out` (and
+ * `.out.partial.<n>`) the runner names after it. S3 keys have no such limit; the file system would
+ * refuse it part-way, after the objects before it were downloaded (or the model started), with its
+ * own error and the local path.
+ */
+function refuseLongNames(objects: readonly InputObject[]): void {
+  const most = NAME_MAX - LONGEST_OUTPUT_SUFFIX.length;
+  for (const o of objects) {
+    const parts = o.rel.split('/');
+    const name = parts.pop()!;
+    const folder = parts.find((p) => Buffer.byteLength(p) > NAME_MAX);
+    if (folder !== undefined) {
+      throw new JobFailure(`ClientError: The input object s3://${o.bucket}/${o.key} has a part of ${Buffer.byteLength(folder)} bytes after the prefix: the local SageMaker downloads each object into a folder under its key after the prefix, and a file or folder name may have at most ${NAME_MAX} bytes; rename it.`);
+    }
+    if (Buffer.byteLength(name) > most) {
+      throw new JobFailure(
+        `ClientError: The input object s3://${o.bucket}/${o.key} has a name of ${Buffer.byteLength(name)} bytes after its last '/': the local SageMaker writes its output under that name with ${LONGEST_OUTPUT_SUFFIX.length} bytes more (<name>.out, and <name>.out.partial.<n> while it is written), and a file name may have at most ${NAME_MAX} bytes; rename it to at most ${most} bytes.`,
+      );
+    }
+  }
+}
 
 /**
  * `JobFailure` for input objects of which one would be written as a file where another's path needs
@@ -647,12 +668,7 @@ export class TransformJobs {
       });
     }
     refuseFileAndFolder(objects);
-    // S3 keys have no such limit; the file system would refuse it part-way, with its own error and the local path.
-    const long = objects.find((o) => o.rel.split('/').some((part) => Buffer.byteLength(part) > NAME_MAX));
-    if (long) {
-      const part = long.rel.split('/').find((p) => Buffer.byteLength(p) > NAME_MAX)!;
-      throw new JobFailure(`ClientError: The input object s3://${long.bucket}/${long.key} has a part of ${Buffer.byteLength(part)} bytes after the prefix: the local SageMaker downloads each object into a folder under its key after the prefix, and a file or folder name may have at most ${NAME_MAX} bytes; rename it.`);
-    }
+    refuseLongNames(objects);
     for (const o of objects) {
       signal.throwIfAborted();
       const file = join(dir, o.rel);

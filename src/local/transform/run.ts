@@ -303,10 +303,10 @@ function postBody(
   });
 }
 
-/** Most bytes a file name may have (Linux's NAME_MAX). */
-const NAME_MAX = 255;
+/** Most bytes a file or folder name may have (Linux's NAME_MAX). */
+export const NAME_MAX = 255;
 /** The longest a name is made beside a file's `.out` while it is written: `<name>.out.partial.<n>`, an answer spooled (n of at most 6 digits). */
-const LONGEST_OUTPUT_SUFFIX = '.out.partial.999999';
+export const LONGEST_OUTPUT_SUFFIX = '.out.partial.999999';
 
 /**
  * `ERR_CLI_USAGE` for an input file whose name leaves no room for its `.out` (and the files written
