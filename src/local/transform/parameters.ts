@@ -55,7 +55,8 @@ export async function fetchExecutionParameters(baseUrl: string, timeoutMs = 5000
     }
     const answer = await readAtMost(res, MAX_EXECUTION_PARAMETERS_BYTES);
     if (answer.cut) return {};
-    body = JSON.parse(answer.body.toString('utf8'));
+    // A leading byte-order mark is dropped, as res.json() (which read this answer before) drops it.
+    body = JSON.parse(answer.body.toString('utf8').replace(/^\uFEFF/, ''));
   } catch {
     return {};
   }

@@ -1376,6 +1376,7 @@ test("a container's /execution-parameters answer is read up to 64 KB: a longer o
     res.writeHead(200, { 'content-type': 'application/json' });
     if (req.url === '/at-cap/execution-parameters') return void res.end(padded(MAX_EXECUTION_PARAMETERS_BYTES));
     if (req.url === '/over-cap/execution-parameters') return void res.end(padded(MAX_EXECUTION_PARAMETERS_BYTES + 1));
+    if (req.url === '/bom/execution-parameters') return void res.end(`\uFEFF${json}`);
     // Spaces for ever (valid JSON so far), until the reader goes.
     const spaces = Buffer.alloc(64 * 1024, 0x20);
     const pump = (): void => {
@@ -1389,6 +1390,8 @@ test("a container's /execution-parameters answer is read up to 64 KB: a longer o
   try {
     assert.deepEqual(await fetchExecutionParameters(`${url}/at-cap`), { maxConcurrentTransforms: 3 });
     assert.deepEqual(await fetchExecutionParameters(`${url}/over-cap`), {});
+    // A leading byte-order mark is read past, as res.json() read past it.
+    assert.deepEqual(await fetchExecutionParameters(`${url}/bom`), { maxConcurrentTransforms: 3 });
     // A timeout far past the test's: the answer is given up once 64 KB have come, not at the timeout.
     assert.deepEqual(await fetchExecutionParameters(`${url}/endless`, 10 * 60_000), {});
     await until('the endless answer to be cut', () => closed === 1);
