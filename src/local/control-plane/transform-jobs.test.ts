@@ -164,6 +164,9 @@ test('CreateTransformJob refuses what the service refuses, before a job exists',
   await refused(job('tj-filter', { DataProcessing: { InputFilter: 'features' } }), /DataProcessing.InputFilter/);
   await refused(job('tj-count', { TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 0 } }), /at 'transformResources.instanceCount' failed to satisfy constraint: Member must have value greater than or equal to 1/);
   await refused(job('tj-type', { TransformResources: { InstanceType: 'ml.m5' as 'ml.m5.large', InstanceCount: 1 } }), /at 'transformResources.instanceType' failed to satisfy constraint/);
+  await refused(job('tj-ami', { TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1, TransformAmiVersion: 'al2 gpu' } }), /Value 'al2 gpu' at 'transformResources.transformAmiVersion' failed to satisfy constraint: Member must satisfy regular expression pattern/);
+  await refused(job('tj-experiment', { ExperimentConfig: { ExperimentName: 'my experiment' } }), /Value 'my experiment' at 'experimentConfig.experimentName' failed to satisfy constraint: Member must satisfy regular expression pattern/);
+  await refused(job('tj-run', { ExperimentConfig: { RunName: '' } }), /at 'experimentConfig.runName' failed to satisfy constraint: Member must have length greater than or equal to 1/);
   await refused(job('tj-tags', { Tags: [{ Key: 'aws:team', Value: 'x' }] }), /System prefix 'aws:' reserved for AWS usage in tag key: aws:team/);
   await refused(job('tj-tags', { Tags: [{ Key: 'team', Value: 'x' }, { Key: 'team', Value: 'y' }] }), /^Duplicate tag key: team is given more than once; give each key once\.$/);
   await assert.rejects(sm.send(new StopTransformJobCommand({ TransformJobName: 'tj-none' })), { name: 'ValidationException', message: /Could not find requested job with name tj-none/ });
@@ -360,6 +363,64 @@ test('input objects of which one would be a file where another needs a folder (a
       'ClientError: The input object s3://in/collide/a.csv would be a file where the input object s3://in/collide/a.csv/b.csv needs a folder: the local SageMaker downloads the input objects into a folder, under their keys after the prefix; rename one of them.',
     );
   }
+});
+
+test('a manifest listing a key twice transforms that object once, on one instance, as the manifest names a set of objects (two instances wrote the same .out at once, and one run failed with a raw ENOENT)', async () => {
+  const name = 'tj-dup';
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'dup.json', Body: JSON.stringify([{ prefix: 's3://in/listed/' }, 'x.csv', 'x.csv']) }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'ManifestFile' as const, S3Uri: 's3://in/dup.json' } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input, TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 2 } })));
+  await wait(name);
+  const done = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(done.TransformJobStatus, 'Completed', done.FailureReason);
+  assert.equal(backend.started.filter((s) => s.id.startsWith(`transform-job/${name}/`)).length, 1);
+  assert.equal(backend.requests.filter((r) => r.id.startsWith(`transform-job/${name}/`) && r.call === 'POST /invocations').length, 1);
+  assert.equal((JSON.parse((await object('out', `${name}/x.csv.out`)).trim()) as { got: string }).got, '7,8\n');
+});
+
+test('an input key holding a backslash (bs/a\\b.csv) is written as <key>.out, its backslash kept: it is part of the name, not a folder (it was uploaded as a/b.csv.out)', { skip: process.platform === 'win32' && 'a backslash separates folders on Windows' }, async () => {
+  const name = 'tj-backslash';
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'bs/a\\b.csv', Body: '1,2\n' }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://in/bs/' } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input })));
+  await wait(name);
+  const done = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(done.TransformJobStatus, 'Completed', done.FailureReason);
+  assert.equal((JSON.parse((await object('out', `${name}/a\\b.csv.out`)).trim()) as { got: string }).got, '1,2\n');
+  assert.equal(await exists('out', `${name}/a/b.csv.out`), false);
+});
+
+test('an input key with a part over 255 bytes after the prefix, which no local file or folder name can hold, fails the job with a ClientError naming the key, before any object is downloaded (it was an InternalServerError: ENAMETOOLONG naming the local folder)', async () => {
+  const name = 'tj-long-part';
+  const key = `${'d'.repeat(300)}/a.csv`;
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'long-part.json', Body: JSON.stringify([{ prefix: 's3://in/listed/' }, 'x.csv', key]) }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'ManifestFile' as const, S3Uri: 's3://in/long-part.json' } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input })));
+  await wait(name).catch(() => {});
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.equal(
+    d.FailureReason,
+    `ClientError: The input object s3://in/listed/${key} has a part of 300 bytes after the prefix: the local SageMaker downloads each object into a folder under its key after the prefix, and a file or folder name may have at most 255 bytes; rename it.`,
+  );
+  assert.equal(backend.started.filter((s) => s.id.startsWith(`transform-job/${name}/`)).length, 0);
+});
+
+test('an input object whose name after its last / leaves no room for its .out.partial.<n> (237 bytes) fails the job with a ClientError naming it, before any object is downloaded or the model started (the runner refused it only after both)', async () => {
+  const name = 'tj-long-name';
+  const key = `${'n'.repeat(233)}.csv`;
+  // Not put: the test's S3 (s3rver) keeps each object in a file named after its key with a suffix, past 255 bytes; the job refuses it before it would download it.
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'long-name.json', Body: JSON.stringify([{ prefix: 's3://in/listed/' }, 'x.csv', key]) }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'ManifestFile' as const, S3Uri: 's3://in/long-name.json' } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input })));
+  await wait(name).catch(() => {});
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.equal(
+    d.FailureReason,
+    `ClientError: The input object s3://in/listed/${key} has a name of 237 bytes after its last '/': the local SageMaker writes its output under that name with 19 bytes more (<name>.out, and <name>.out.partial.<n> while it is written), and a file name may have at most 255 bytes; rename it to at most 236 bytes.`,
+  );
+  assert.equal(backend.started.filter((s) => s.id.startsWith(`transform-job/${name}/`)).length, 0);
 });
 
 test('a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log', async () => {

@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ContainerDefinition, Tag } from '../../aws/shapes/sagemaker.js';
 import { validateInput, type ShapeRule } from '../../aws/shapes/validate.js';
@@ -19,7 +19,7 @@ import type { S3Objects } from '../s3/objects.js';
 import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../transform/data-processing.js';
 import { parseBatchStrategy, type ExecutionParameters } from '../transform/parameters.js';
-import { MAX_FILE_BYTES, runTransform, type TransformSummary } from '../transform/run.js';
+import { LONGEST_OUTPUT_SUFFIX, MAX_FILE_BYTES, NAME_MAX, runTransform, type TransformSummary } from '../transform/run.js';
 import { MAX_MANIFEST_BYTES } from '../transform/manifest.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
@@ -40,6 +40,8 @@ const S3_URI: ShapeRule = { kind: 'string', min: 0, max: 1024, pattern: '(https|
 const KMS_KEY: ShapeRule = { kind: 'string', min: 0, max: 2048, pattern: '[a-zA-Z0-9:/_-]*' };
 const JSON_PATH: ShapeRule = { kind: 'string', min: 0, max: 63 };
 const STATUS: ShapeRule = { kind: 'string', enum: ['InProgress', 'Completed', 'Failed', 'Stopping', 'Stopped'] };
+/** `ExperimentEntityName`: the names of `ExperimentConfig`, which Describe echoes. */
+const EXPERIMENT_ENTITY: ShapeRule = { kind: 'string', min: 1, max: 120, pattern: '[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}' };
 const TAG_TEXT = '([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)';
 
 /** Input shapes of the transform-job operations (botocore `sagemaker/2017-07-24/service-2.json`). */
@@ -94,9 +96,15 @@ export const TRANSFORM_JOB_INPUTS: Readonly<Record<string, ShapeRule & { kind: '
         kind: 'structure',
         required: ['InstanceType', 'InstanceCount'],
         // InstanceType's long enum (instance families) is not repeated here: locally every type runs the same; the shape is the one CreateEndpointConfig checks.
-        members: { InstanceType: { kind: 'string', pattern: 'ml\\.[a-z0-9-]+\\.[a-z0-9]+' }, InstanceCount: { kind: 'integer', min: 1 }, VolumeKmsKeyId: KMS_KEY },
+        members: {
+          InstanceType: { kind: 'string', pattern: 'ml\\.[a-z0-9-]+\\.[a-z0-9]+' },
+          InstanceCount: { kind: 'integer', min: 1 },
+          VolumeKmsKeyId: KMS_KEY,
+          TransformAmiVersion: { kind: 'string', min: 1, max: 63, pattern: '[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*' },
+        },
       },
       DataProcessing: { kind: 'structure', members: { InputFilter: JSON_PATH, OutputFilter: JSON_PATH, JoinSource: { kind: 'string', enum: ['Input', 'None'] } } },
+      ExperimentConfig: { kind: 'structure', members: { ExperimentName: EXPERIMENT_ENTITY, TrialName: EXPERIMENT_ENTITY, TrialComponentDisplayName: EXPERIMENT_ENTITY, RunName: EXPERIMENT_ENTITY } },
       Tags: {
         kind: 'list',
         min: 0,
@@ -231,6 +239,30 @@ function safeRelative(rel: string): boolean {
 
 /** An input object to download: where it is, and its path under the job's input folder. */
 type InputObject = { bucket: string; key: string; rel: string };
+
+/**
+ * `JobFailure` for an input object whose key after the prefix has a part no local name can hold:
+ * a folder part over {@link NAME_MAX} bytes, or an object name with no room for the `.out` (and
+ * `.out.partial.<n>`) the runner names after it. S3 keys have no such limit; the file system would
+ * refuse it part-way, after the objects before it were downloaded (or the model started), with its
+ * own error and the local path.
+ */
+function refuseLongNames(objects: readonly InputObject[]): void {
+  const most = NAME_MAX - LONGEST_OUTPUT_SUFFIX.length;
+  for (const o of objects) {
+    const parts = o.rel.split('/');
+    const name = parts.pop()!;
+    const folder = parts.find((p) => Buffer.byteLength(p) > NAME_MAX);
+    if (folder !== undefined) {
+      throw new JobFailure(`ClientError: The input object s3://${o.bucket}/${o.key} has a part of ${Buffer.byteLength(folder)} bytes after the prefix: the local SageMaker downloads each object into a folder under its key after the prefix, and a file or folder name may have at most ${NAME_MAX} bytes; rename it.`);
+    }
+    if (Buffer.byteLength(name) > most) {
+      throw new JobFailure(
+        `ClientError: The input object s3://${o.bucket}/${o.key} has a name of ${Buffer.byteLength(name)} bytes after its last '/': the local SageMaker writes its output under that name with ${LONGEST_OUTPUT_SUFFIX.length} bytes more (<name>.out, and <name>.out.partial.<n> while it is written), and a file name may have at most ${NAME_MAX} bytes; rename it to at most ${most} bytes.`,
+      );
+    }
+  }
+}
 
 /**
  * `JobFailure` for input objects of which one would be written as a file where another's path needs
@@ -604,9 +636,14 @@ export class TransformJobs {
       const prefixAt = typeof prefix === 'string' ? parseS3Location(prefix) : undefined;
       if (!prefixAt) throw new JobFailure(`ClientError: The manifest file at ${source.S3Uri} must be a JSON array starting with {"prefix": "s3://bucket/prefix/"} followed by keys relative to it.`);
       base = `s3://${prefixAt.bucket}/${prefixAt.key}`;
-      objects = entries.map((e, i) => {
+      // The manifest's keys are a set ("the complete set of S3Uris in this manifest"): a key listed
+      // twice is transformed once, as two runs of it would write the same .out at once.
+      const listed = new Set<string>();
+      objects = entries.flatMap((e, i) => {
         if (typeof e !== 'string' || !safeRelative(e)) throw new JobFailure(`ClientError: Element ${i + 1} of the manifest file at ${source.S3Uri} (${JSON.stringify(e)}) is not a key relative to its prefix.`);
-        return { bucket: prefixAt.bucket, key: prefixAt.key + e, rel: e };
+        if (listed.has(e)) return [];
+        listed.add(e);
+        return [{ bucket: prefixAt.bucket, key: prefixAt.key + e, rel: e }];
       });
     } else {
       // Output keys keep the input key's part after the prefix's last '/'.
@@ -631,6 +668,7 @@ export class TransformJobs {
       });
     }
     refuseFileAndFolder(objects);
+    refuseLongNames(objects);
     for (const o of objects) {
       signal.throwIfAborted();
       const file = join(dir, o.rel);
@@ -710,7 +748,8 @@ export class TransformJobs {
       if (!e.isFile() || !e.name.endsWith('.out')) continue;
       signal.throwIfAborted();
       const file = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
-      const rel = relative(dir, file).split(/[\\/]/).join('/');
+      // Split at the platform's separator only: a key may hold a backslash (a\b.csv), which on POSIX is part of a file's name, not a folder.
+      const rel = relative(dir, file).split(sep).join('/');
       try {
         await this.ctx.s3().putFile(at.bucket, prefix + rel, file, undefined, { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
       } catch (err) {

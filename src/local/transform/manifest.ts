@@ -51,7 +51,8 @@ async function readCapped(file: string, maxBytes: number): Promise<string | unde
  * array whose first element is `{"prefix": ...}` and whose other elements are paths relative to
  * it. Locally the prefix is a folder (relative to the manifest's folder, or `file://`). Throws
  * `ERR_CLI_USAGE` for anything else, a manifest over `maxBytes`, a path that leaves the prefix, or
- * a file that is missing.
+ * a file that is missing. A file listed more than once (`a.csv`, `./a.csv`) is taken once, where it
+ * is first listed.
  */
 export async function readManifest(manifestPath: string, maxBytes = MAX_MANIFEST_BYTES): Promise<ManifestInputs> {
   const bad = (why: string): ToolkitError => new ToolkitError('ERR_CLI_USAGE', `manifest ${manifestPath}: ${why}; a manifest looks like ${EXAMPLE}`);
@@ -77,6 +78,9 @@ export async function readManifest(manifestPath: string, maxBytes = MAX_MANIFEST
   if (/^s3:\/\//i.test(prefix)) throw bad(`the prefix ${prefix} is in S3; smkit local transform reads local files: give the folder the objects are copied to`);
   const dir = path.resolve(path.dirname(manifestPath), prefix.replace(/^file:\/\//i, ''));
   const files: string[] = [];
+  // The manifest's paths are a set ("the complete set of S3Uris in this manifest"): a file listed
+  // twice is transformed once, as two runs of it would write the same .out at once.
+  const listed = new Set<string>();
   for (const [i, entry] of entries.entries()) {
     if (typeof entry !== 'string' || entry === '') throw bad(`element ${i + 1} must be a non-empty path relative to the prefix (got ${JSON.stringify(entry)})`);
     const full = path.resolve(dir, entry);
@@ -84,7 +88,10 @@ export async function readManifest(manifestPath: string, maxBytes = MAX_MANIFEST
     if (!full.startsWith(dir + path.sep)) throw bad(`element ${i + 1} (${entry}) leads outside the prefix folder ${dir}`);
     const stat = await fs.stat(full).catch(() => undefined);
     if (!stat?.isFile()) throw bad(`element ${i + 1} (${entry}) is not a file under ${dir}`);
-    files.push(path.relative(dir, full));
+    const rel = path.relative(dir, full);
+    if (listed.has(rel)) continue;
+    listed.add(rel);
+    files.push(rel);
   }
   return { dir, files };
 }

@@ -1,5 +1,6 @@
 import type { BatchStrategy } from '../../config/settings.js';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { readAtMost } from '../endpoint/read-answer.js';
 
 /** The three values `/execution-parameters` may set (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-batch-code.html). */
 export interface ExecutionParameters {
@@ -29,9 +30,17 @@ export function parseBatchStrategy(raw: string): BatchStrategy | undefined {
 }
 
 /**
+ * Most of an `/execution-parameters` answer that is read: it is an object of three values, and
+ * read whole an answer that never ends held all the container sent until the timeout (hundreds of
+ * MB a second over loopback).
+ */
+export const MAX_EXECUTION_PARAMETERS_BYTES = 64 * 1024;
+
+/**
  * Reads the container's `GET /execution-parameters` answer, keeping only well-formed values.
  * Returns an empty object when the route is missing, answers anything but a 2xx (a redirect is not
- * followed) or the answer is not JSON (the route is optional), or when `stop` aborts the call.
+ * followed), the answer is not JSON or is over {@link MAX_EXECUTION_PARAMETERS_BYTES} (not read
+ * further; the route is optional), or when `stop` aborts the call.
  */
 export async function fetchExecutionParameters(baseUrl: string, timeoutMs = 5000, stop?: AbortSignal): Promise<Partial<ExecutionParameters>> {
   let body: unknown;
@@ -39,8 +48,15 @@ export async function fetchExecutionParameters(baseUrl: string, timeoutMs = 5000
     const timeout = AbortSignal.timeout(timeoutMs);
     // A redirect is not followed (to whatever host the container names): a 3xx is an answer without parameters, as any non-2xx.
     const res = await fetch(`${baseUrl}/execution-parameters`, { redirect: 'manual', signal: stop ? AbortSignal.any([timeout, stop]) : timeout });
-    if (!res.ok) return {};
-    body = await res.json();
+    if (!res.ok) {
+      // Not read: its connection is closed, not left to send an answer no one reads.
+      await res.body?.cancel().catch(() => {});
+      return {};
+    }
+    const answer = await readAtMost(res, MAX_EXECUTION_PARAMETERS_BYTES);
+    if (answer.cut) return {};
+    // A leading byte-order mark is dropped, as res.json() (which read this answer before) drops it.
+    body = JSON.parse(answer.body.toString('utf8').replace(/^\uFEFF/, ''));
   } catch {
     return {};
   }

@@ -592,6 +592,115 @@ test('DataProcessing over HTTP: the InputFilter drops the ID column before sendi
   }
 });
 
+test('DataProcessing is checked against each file\'s guessed content type before anything is sent: a file it cannot read (b.bin) is ERR_CLI_USAGE naming it, with nothing sent or written for the files before it (they were left out, their .out written after the run had rejected)', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': '1,2\n3,4\n', 'b.bin': 'x' });
+  try {
+    await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', assembleWith: 'Line', dataProcessing: { inputFilter: '$[1]' } }), (err: unknown) => {
+      assert.ok(isToolkitError(err) && err.code === 'ERR_CLI_USAGE', String(err));
+      assert.match(err.message, /got --content-type application\/octet-stream\).*\(input file b\.bin has no --content-type, and its type was guessed from its name\)$/);
+      return true;
+    });
+    assert.equal(await fs.stat(t.output).catch(() => undefined), undefined, 'nothing was written');
+    assert.deepEqual(c.bodies, [], 'nothing was sent');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('a run broken part-way (an output sub-folder that cannot be made: a file is in its place) rejects only once the files it started are settled: the earlier file keeps its .out, no .out.partial is left behind to be written after the run ended', async () => {
+  const c = await fakeContainer(undefined);
+  // r0 is answered late (30 ms), so a.csv's request is still out when sub/ cannot be made.
+  const t = await tmpTree({ 'a.csv': 'r0\n', 'sub/b.csv': 'r1\n' });
+  try {
+    await fs.mkdir(t.output);
+    await fs.writeFile(path.join(t.output, 'sub'), 'a file where a folder is needed');
+    await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', parameters: { maxConcurrentTransforms: 2 } }), (err: unknown) => ['ENOTDIR', 'EEXIST'].includes((err as { code?: string }).code ?? ''));
+    assert.deepEqual((await fs.readdir(t.output)).sort(), ['a.csv.out', 'sub']);
+    assert.equal(await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8'), 'R0\n');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('MULTI_RECORD RecordIO whose mini-batch fails: its records are sent one by one as frames, as the job splits them, with MaxPayloadInMB 0 (one streamed request) as with 1 (the streamed one sent bare data instead)', async () => {
+  const bodies: number[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      bodies.push(body.length);
+      // One frame of up to 8 bytes at most: two frames are refused.
+      if (body.length > 16) return void res.writeHead(400).end('one frame at a time');
+      res.writeHead(200).end(`${body.length}\n`);
+    });
+  });
+  const url = await listenLoopback(server);
+  const frame = (data: string): Buffer => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(0xced7230a, 0);
+    head.writeUInt32LE(data.length, 4);
+    return Buffer.concat([head, Buffer.from(data), Buffer.alloc((4 - (data.length % 4)) % 4)]);
+  };
+  const t = await tmpTree({});
+  try {
+    await fs.mkdir(t.input);
+    await fs.writeFile(path.join(t.input, 'a.rec'), Buffer.concat([frame('abc'), frame('defg')]));
+    for (const maxPayloadInMB of [0, 1]) {
+      bodies.length = 0;
+      const summary = await runTransform({ input: t.input, output: t.output, url, splitType: 'RecordIO', parameters: { batchStrategy: 'MULTI_RECORD', maxPayloadInMB } });
+      assert.deepEqual(summary.failed, [], `MaxPayloadInMB ${maxPayloadInMB}`);
+      assert.deepEqual(bodies, [24, 12, 12], `MaxPayloadInMB ${maxPayloadInMB}: both frames, then each frame with its header and padding`);
+      assert.equal(await fs.readFile(path.join(t.output, 'a.rec.out'), 'utf8'), '12\n12\n');
+    }
+  } finally {
+    await closeServer(server);
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('a MaxPayloadInMB fraction under one byte is a limit of one byte, not "no limit": the records are not sent', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': 'x\ny\n', 'b.csv': 'zz' });
+  try {
+    for (const splitType of ['Line', 'None'] as const) {
+      await fs.rm(t.output, { recursive: true, force: true });
+      const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType, parameters: { maxPayloadInMB: 1e-7 } });
+      assert.equal(summary.parameters.maxPayloadInMB, 1e-7);
+      assert.ok(summary.failed.length > 0 && summary.failed.every((f) => /over MaxPayloadInMB=1e-7 \(1 bytes\); not sent$/.test(f.error)), JSON.stringify(summary.failed));
+    }
+    assert.deepEqual(c.bodies, [], 'nothing was sent');
+    assert.deepEqual(c.framings, []);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('an input folder\'s links to files are transformed as the files (they were skipped without a word); a link to a folder, or a broken one, is not followed', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': 'a\n', 'sub/b.csv': 'b\n' });
+  try {
+    const elsewhere = path.join(t.root, 'elsewhere.csv');
+    await fs.writeFile(elsewhere, 'x\n');
+    await fs.symlink(elsewhere, path.join(t.input, 'linked.csv'));
+    await fs.symlink(t.input, path.join(t.input, 'loop'));
+    await fs.symlink(path.join(t.root, 'missing.csv'), path.join(t.input, 'broken.csv'));
+    const summary = await runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line' });
+    assert.equal(summary.files, 3);
+    assert.deepEqual(summary.failed, []);
+    assert.equal(await fs.readFile(path.join(t.output, 'linked.csv.out'), 'utf8'), 'X\n');
+    assert.deepEqual((await fs.readdir(t.output)).sort(), ['a.csv.out', 'linked.csv.out', 'sub']);
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
 test('MaxPayloadInMB=0 with MULTI_RECORD: when the one streamed request of a file fails, its records are read again and sent one by one, so only the bad one is lost', async () => {
   const c = await fakeContainer(undefined);
   const t = await tmpTree({ 'a.csv': 'x\nBAD\ny\n' });
@@ -732,6 +841,25 @@ test('S3DataType ManifestFile: the files the manifest lists, in its order, relat
     await assert.rejects(run(`[{"prefix": "data/"}, ${'['.repeat(100_000)}${']'.repeat(100_000)}]`), usage(/nests arrays and objects more than 512 levels deep/));
     await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, s3DataType: 'ManifestFile' }), usage(/needs --input to be a manifest file/));
     assert.equal(c.bodies.length, 2, 'nothing more was sent');
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('S3DataType ManifestFile: a file listed twice (b.csv, ./b.csv) is transformed once, as the manifest names a set of objects; two runs of it wrote the same .out at once and the run failed with a raw ENOENT', async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'data/b.csv': 'b1\nb2\nb3\n', 'data/sub/a.csv': 'a\n' });
+  const manifest = path.join(t.input, 'manifest.json');
+  try {
+    await fs.writeFile(manifest, JSON.stringify([{ prefix: 'data/' }, 'b.csv', './b.csv', 'sub/a.csv', 'sub/../b.csv']));
+    assert.deepEqual((await readManifest(manifest)).files, ['b.csv', path.join('sub', 'a.csv')]);
+    const summary = await runTransform({ input: manifest, output: t.output, url: c.url, s3DataType: 'ManifestFile', splitType: 'Line', parameters: { maxConcurrentTransforms: 4, maxPayloadInMB: 3 / (1024 * 1024) } });
+    assert.equal(summary.files, 2);
+    assert.equal(summary.records, 4);
+    assert.deepEqual(summary.failed, []);
+    assert.equal(await fs.readFile(path.join(t.output, 'b.csv.out'), 'utf8'), 'B1\nB2\nB3\n');
+    assert.equal(await fs.readFile(path.join(t.output, 'sub/a.csv.out'), 'utf8'), 'A\n');
   } finally {
     await c.close();
     await fs.rm(t.root, { recursive: true, force: true });
@@ -1234,5 +1362,40 @@ test('a container whose /execution-parameters answers a redirect is not followed
     assert.deepEqual(hits, [], 'nothing was sent where the container pointed');
   } finally {
     await Promise.all([elsewhere, container].map((s) => new Promise((r) => s.close(r))));
+  }
+});
+
+test("a container's /execution-parameters answer is read up to 64 KB: a longer one gives no parameters and is not read further, so one that never ends is not held until the timeout; one of 64 KB is read", { timeout: 30_000 }, async () => {
+  const { fetchExecutionParameters, MAX_EXECUTION_PARAMETERS_BYTES } = await import('./parameters.js');
+  assert.equal(MAX_EXECUTION_PARAMETERS_BYTES, 64 * 1024);
+  const json = JSON.stringify({ MaxConcurrentTransforms: 3 });
+  /** Valid JSON of `size` bytes: the parameters after leading spaces. */
+  const padded = (size: number): string => ' '.repeat(size - json.length) + json;
+  let closed = 0;
+  const container = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    if (req.url === '/at-cap/execution-parameters') return void res.end(padded(MAX_EXECUTION_PARAMETERS_BYTES));
+    if (req.url === '/over-cap/execution-parameters') return void res.end(padded(MAX_EXECUTION_PARAMETERS_BYTES + 1));
+    if (req.url === '/bom/execution-parameters') return void res.end(`\uFEFF${json}`);
+    // Spaces for ever (valid JSON so far), until the reader goes.
+    const spaces = Buffer.alloc(64 * 1024, 0x20);
+    const pump = (): void => {
+      while (!res.destroyed && res.write(spaces));
+    };
+    res.on('drain', pump);
+    res.on('close', () => closed++);
+    pump();
+  });
+  const url = await listenLoopback(container);
+  try {
+    assert.deepEqual(await fetchExecutionParameters(`${url}/at-cap`), { maxConcurrentTransforms: 3 });
+    assert.deepEqual(await fetchExecutionParameters(`${url}/over-cap`), {});
+    // A leading byte-order mark is read past, as res.json() read past it.
+    assert.deepEqual(await fetchExecutionParameters(`${url}/bom`), { maxConcurrentTransforms: 3 });
+    // A timeout far past the test's: the answer is given up once 64 KB have come, not at the timeout.
+    assert.deepEqual(await fetchExecutionParameters(`${url}/endless`, 10 * 60_000), {});
+    await until('the endless answer to be cut', () => closed === 1);
+  } finally {
+    await closeServer(container);
   }
 });

@@ -7,12 +7,12 @@ import { promisify } from 'node:util';
 import { pipeline, Readable, Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGunzip, gunzip } from 'node:zlib';
-import { ToolkitError } from '../../errors/catalogue.js';
+import { isToolkitError, ToolkitError } from '../../errors/catalogue.js';
 import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
 import { AnswerSpoolError, AnswerTooLargeError, discardAnswers, MAX_PROCESSED_ANSWER_BYTES, SPOOL_AFTER_BYTES, writeAnswers, type Answer } from './answers.js';
 import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
 import { readManifest } from './manifest.js';
-import { answersPerRecord, compileDataProcessing, recordFormat, RecordProcessingError, withInferenceId, type DataProcessing } from './data-processing.js';
+import { answersPerRecord, compileDataProcessing, recordFormat, RecordProcessingError, withInferenceId, type CompiledDataProcessing, type DataProcessing } from './data-processing.js';
 import { randomUUID } from 'node:crypto';
 import { eachFrameOf, eachFrameOfStream, eachLineOf, eachMiniBatchOf, eachRecord, groupMiniBatches, MalformedInputError, RecordTooLargeError, type AssembleWith, type InputRecord, type MiniBatch, type SplitType } from './records.js';
 
@@ -172,7 +172,7 @@ async function* eachFrameOfFile(file: string, splitType: 'RecordIO' | 'TFRecord'
   }
 }
 
-/** Lists input files relative to `root`, sorted, skipping dot-files and dot-folders. */
+/** Lists input files relative to `root`, sorted, skipping dot-files and dot-folders; links to files count as files, links to folders are not followed. */
 async function listInputs(root: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (rel: string): Promise<void> => {
@@ -182,6 +182,9 @@ async function listInputs(root: string): Promise<string[]> {
       const childRel = rel === '' ? e.name : path.join(rel, e.name);
       if (e.isDirectory()) await walk(childRel);
       else if (e.isFile()) out.push(childRel);
+      // A link to a file is read as the file, as SageMaker local mode's os.path.isfile takes it; one
+      // to a folder is not walked (a link to a folder above it would loop for ever).
+      else if (e.isSymbolicLink() && (await fs.stat(path.join(root, childRel)).catch(() => undefined))?.isFile()) out.push(childRel);
     }
   };
   await walk('');
@@ -300,10 +303,10 @@ function postBody(
   });
 }
 
-/** Most bytes a file name may have (Linux's NAME_MAX). */
-const NAME_MAX = 255;
+/** Most bytes a file or folder name may have (Linux's NAME_MAX). */
+export const NAME_MAX = 255;
 /** The longest a name is made beside a file's `.out` while it is written: `<name>.out.partial.<n>`, an answer spooled (n of at most 6 digits). */
-const LONGEST_OUTPUT_SUFFIX = '.out.partial.999999';
+export const LONGEST_OUTPUT_SUFFIX = '.out.partial.999999';
 
 /**
  * `ERR_CLI_USAGE` for an input file whose name leaves no room for its `.out` (and the files written
@@ -344,6 +347,23 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   }
   const files = listed?.files ?? (single ? [path.basename(inputRoot)] : await listInputs(inputRoot));
   refuseLongNames(files);
+  /** A file's content type: the job's, else guessed from its name (without `.gz` when gunzipped). */
+  const contentTypeOf = (rel: string): string => options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
+  // DataProcessing is checked against every file's content type before anything is sent: found at
+  // its file's turn, a type it cannot read rejected the run with the files before it still out.
+  const compiled = new Map<string, CompiledDataProcessing | undefined>();
+  if (options.dataProcessing) {
+    for (const rel of files) {
+      const contentType = contentTypeOf(rel);
+      if (compiled.has(contentType)) continue;
+      try {
+        compiled.set(contentType, compileDataProcessing(options.dataProcessing, { contentType, ...(options.accept ? { accept: options.accept } : {}), splitType, assembleWith }));
+      } catch (err) {
+        if (options.contentType !== undefined || !isToolkitError(err)) throw err;
+        throw new ToolkitError(err.code, `${err.message} (input file ${rel} has no --content-type, and its type was guessed from its name)`);
+      }
+    }
+  }
   const outputStat = await fs.stat(outputRoot).catch(() => undefined);
   if (outputStat && !outputStat.isDirectory()) throw invalidPath('--output', options.output, 'an output folder (created when missing)', 'is a file');
 
@@ -355,7 +375,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const bounded = boundExecutionParameters(resolveExecutionParameters(flags, container), { maxConcurrentTransforms: source('maxConcurrentTransforms'), maxPayloadInMB: source('maxPayloadInMB') });
   const parameters = bounded.parameters;
   for (const note of bounded.notes) options.warn?.(note);
-  const maxBytes = Math.floor(parameters.maxPayloadInMB * 1024 * 1024);
+  // A fraction under one byte (--max-payload 0.0000001) is still a limit: rounded down to 0 it was "no limit".
+  const maxBytes = parameters.maxPayloadInMB > 0 ? Math.max(1, Math.floor(parameters.maxPayloadInMB * 1024 * 1024)) : 0;
   const overPayload = (what: string): string => `record ${what}, over MaxPayloadInMB=${parameters.maxPayloadInMB} (${maxBytes} bytes); not sent`;
   // With SplitType None a file is one record, never sent past MaxPayloadInMB: it is not read, or
   // decompressed (a gzip bomb), beyond that.
@@ -570,313 +591,330 @@ export async function runTransform(options: TransformOptions): Promise<Transform
     await oldest.done;
   };
   try {
-    for (const rel of files) {
-      // Stopped: the files started are finished (below) before the run rejects, so none is left half written.
-      if (options.signal?.aborted) break;
-      const contentType = options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
-      const dp = options.dataProcessing && compileDataProcessing(options.dataProcessing, { contentType, ...(options.accept ? { accept: options.accept } : {}), splitType, assembleWith });
-      // MaxPayloadInMB 0 puts no bound on a request: the file (SplitType None) or all its records
-      // (MULTI_RECORD) go in one, sent as they are read. DataProcessing works on whole records
-      // and their answers, so with it the records are gathered as with a limit.
-      const stampFormat = options.inferenceIds ? recordFormat(options.accept ?? contentType) : undefined;
-      const whole = maxBytes === 0 && !dp && !stampFormat && (splitType === 'None' || parameters.batchStrategy === 'MULTI_RECORD');
-      const fileFailures: FailedRecord[] = [];
-      // JoinSource=Input joins each answer with the record as read, before the InputFilter (kept while its batch is out).
-      const originals = new Map<number, Buffer>();
-      // Memory stays bounded: past HELD_BYTES of earlier whole-read files in flight, the oldest is finished first.
-      if (!streamed) while (pending.length > 0 && held > HELD_BYTES) await settleOldest();
-      const outFile = path.join(outputRoot, `${rel}.out`);
-      const failedFile = `${outFile}.failed`;
-      // Answers are written as they come, in record order, to a file that becomes the .out only once every record succeeded.
-      const partialFile = `${outFile}.partial`;
-      // An answer too large to hold goes to `<file>.out.partial.<n>` as it comes, until its turn to be written.
-      let spools = 0;
-      const spoolTo = (): string => `${partialFile}.${spools++}`;
-      /** An answer cut per record (DataProcessing's output side, inference ids) is held whole, never spooled. */
-      const spoolable = !dp?.touchesOutput && !stampFormat;
-      await fs.mkdir(path.dirname(outFile), { recursive: true });
-      const out = await fs.open(partialFile, 'w');
-      let source: AsyncIterable<Iterable<InputRecord>> = (async function* () {})();
-      let bytes = 0;
-      let streamedBatch: StreamedBatch | undefined;
-      /** Records of a file sent whole in one streamed request, counted as they are read. */
-      let streamedRecords = 0;
-      const read = streamed ? unsendable.get(rel) : whole ? await openWhole(rel) : await readInput(rel);
-      const present = whole && streamed && !read ? await hasRecord(rel) : undefined;
-      if (typeof present === 'object') {
-        fileFailures.push({ file: rel, record: present.record, status: 0, error: present.error });
-        records += present.record + 1;
-        options.progress?.advance?.(present.record + 1, 1, rel);
-      } else if (present === true) {
-        streamedBatch = {
-          records: [],
-          body: Buffer.alloc(0),
-          stream: () =>
-            (async function* () {
-              streamedRecords = 0;
-              for await (const group of streamRecords(rel)) {
-                for (const r of group) {
-                  // Over the 2 GiB a record is read up to: the request fails, and the records are sent one by one, this one reported.
-                  if (r.size !== undefined) throw new Error(tooLarge(r.size, true));
-                  streamedRecords++;
-                  yield r.data;
+    /** What broke the run (a file that could not be opened or finished): thrown once every file started has settled. */
+    let broke: { error: unknown } | undefined;
+    try {
+      for (const rel of files) {
+        // Stopped: the files started are finished (below) before the run rejects, so none is left half written.
+        if (options.signal?.aborted) break;
+        const contentType = contentTypeOf(rel);
+        const dp = compiled.get(contentType);
+        // MaxPayloadInMB 0 puts no bound on a request: the file (SplitType None) or all its records
+        // (MULTI_RECORD) go in one, sent as they are read. DataProcessing works on whole records
+        // and their answers, so with it the records are gathered as with a limit.
+        const stampFormat = options.inferenceIds ? recordFormat(options.accept ?? contentType) : undefined;
+        const whole = maxBytes === 0 && !dp && !stampFormat && (splitType === 'None' || parameters.batchStrategy === 'MULTI_RECORD');
+        const fileFailures: FailedRecord[] = [];
+        // JoinSource=Input joins each answer with the record as read, before the InputFilter (kept while its batch is out).
+        const originals = new Map<number, Buffer>();
+        // Memory stays bounded: past HELD_BYTES of earlier whole-read files in flight, the oldest is finished first.
+        if (!streamed) while (pending.length > 0 && held > HELD_BYTES) await settleOldest();
+        const outFile = path.join(outputRoot, `${rel}.out`);
+        const failedFile = `${outFile}.failed`;
+        // Answers are written as they come, in record order, to a file that becomes the .out only once every record succeeded.
+        const partialFile = `${outFile}.partial`;
+        // An answer too large to hold goes to `<file>.out.partial.<n>` as it comes, until its turn to be written.
+        let spools = 0;
+        const spoolTo = (): string => `${partialFile}.${spools++}`;
+        /** An answer cut per record (DataProcessing's output side, inference ids) is held whole, never spooled. */
+        const spoolable = !dp?.touchesOutput && !stampFormat;
+        await fs.mkdir(path.dirname(outFile), { recursive: true });
+        const out = await fs.open(partialFile, 'w');
+        let source: AsyncIterable<Iterable<InputRecord>> = (async function* () {})();
+        let bytes = 0;
+        let streamedBatch: StreamedBatch | undefined;
+        /** Records of a file sent whole in one streamed request, counted as they are read. */
+        let streamedRecords = 0;
+        const read = streamed ? unsendable.get(rel) : whole ? await openWhole(rel) : await readInput(rel);
+        const present = whole && streamed && !read ? await hasRecord(rel) : undefined;
+        if (typeof present === 'object') {
+          fileFailures.push({ file: rel, record: present.record, status: 0, error: present.error });
+          records += present.record + 1;
+          options.progress?.advance?.(present.record + 1, 1, rel);
+        } else if (present === true) {
+          streamedBatch = {
+            records: [],
+            body: Buffer.alloc(0),
+            stream: () =>
+              (async function* () {
+                streamedRecords = 0;
+                for await (const group of streamRecords(rel)) {
+                  for (const r of group) {
+                    // Over the 2 GiB a record is read up to: the request fails, and the records are sent one by one, this one reported.
+                    if (r.size !== undefined) throw new Error(tooLarge(r.size, true));
+                    streamedRecords++;
+                    yield r.data;
+                  }
                 }
-              }
-            })(),
-        };
-      } else if (read && 'stream' in read) {
-        if (read.count > 0) streamedBatch = { records: [{ index: 0, data: Buffer.alloc(0) }], body: Buffer.alloc(0), stream: read.stream };
-      } else if (read && isUnreadable(read)) {
-        fileFailures.push({ file: rel, record: read.record, status: 0, error: read.error });
-        records += read.record + 1;
-        options.progress?.advance?.(read.record + 1, 1, rel);
-      } else if (read) {
-        bytes = read.data.length;
-        source = (async function* () {
-          yield eachRecord(read.data, splitType, parameters.batchStrategy);
-        })();
-      } else source = streamRecords(rel);
-      // Records are split, filtered and batched only as batches are sent, so what is held is the
-      // batches out (and a whole-read file's bytes), not an object per record.
-      /** Records of the file read so far. */
-      let seen = 0;
-      function* filtered(group: Iterable<InputRecord>): Generator<InputRecord> {
-        for (const r of group) {
-          seen++;
-          if (!dp) {
-            yield r;
-            continue;
-          }
-          let data: Buffer;
-          try {
-            data = dp.filterInput(r.data);
-          } catch (err) {
-            if (!(err instanceof RecordProcessingError)) throw err;
-            fileFailures.push({ file: rel, record: r.index, status: 0, error: `InputFilter: ${err.message}` });
-            options.progress?.advance?.(1, 1, rel);
-            continue;
-          }
-          originals.set(r.index, r.data);
-          yield { index: r.index, data };
-        }
-      }
-      let nextRecord = 0;
-      async function* groups(): AsyncGenerator<Iterable<InputRecord>> {
-        try {
-          for await (const group of source) {
-            yield (function* () {
-              for (const r of filtered(group)) {
-                nextRecord = r.index + 1;
-                yield r;
-              }
-            })();
-          }
-        } catch (err) {
-          // A streamed file that cannot be read on (removed, changed, its gzip stream broken, since it was counted) fails from there.
-          const failure = streamFailure(err, nextRecord);
-          // The records up to the broken one count, as when a file is counted before it is sent.
-          seen = Math.max(seen, failure.record + 1);
-          fileFailures.push({ file: rel, record: failure.record, status: 0, error: failure.error });
-          options.progress?.advance?.(1, 1, rel);
-        }
-      }
-      const batches: AsyncGenerator<MiniBatch> = streamedBatch
-        ? (async function* () {
-            yield streamedBatch;
-          })()
-        : eachMiniBatchOf(groups(), parameters.batchStrategy, maxBytes);
-      if (streamedBatch?.records.length === 1) seen = 1;
-      /** What is written for a mini-batch's answer: the answer itself, or one joined/filtered part per record (throws when the answer cannot be cut per record). */
-      const outputParts = (batch: MiniBatch, body: Answer): Answer[] => {
-        if (spoolable) return [body];
-        const answers = answersPerRecord(body as Buffer, batch.records.length, dp?.touchesOutput ? undefined : 'GenerateInferenceId needs');
-        const parts: Buffer[] = [];
-        batch.records.forEach((r, k) => {
-          let part = answers[k]!;
-          try {
-            if (dp?.touchesOutput) part = dp.finish(originals.get(r.index)!, part);
-          } catch (err) {
-            if (!(err instanceof RecordProcessingError)) throw err;
-            fileFailures.push({ file: rel, record: r.index, status: 0, error: `${dp!.join ? 'JoinSource=Input/' : ''}OutputFilter: ${err.message}` });
-            return;
-          }
-          if (stampFormat) {
+              })(),
+          };
+        } else if (read && 'stream' in read) {
+          if (read.count > 0) streamedBatch = { records: [{ index: 0, data: Buffer.alloc(0) }], body: Buffer.alloc(0), stream: read.stream };
+        } else if (read && isUnreadable(read)) {
+          fileFailures.push({ file: rel, record: read.record, status: 0, error: read.error });
+          records += read.record + 1;
+          options.progress?.advance?.(read.record + 1, 1, rel);
+        } else if (read) {
+          bytes = read.data.length;
+          source = (async function* () {
+            yield eachRecord(read.data, splitType, parameters.batchStrategy);
+          })();
+        } else source = streamRecords(rel);
+        // Records are split, filtered and batched only as batches are sent, so what is held is the
+        // batches out (and a whole-read file's bytes), not an object per record.
+        /** Records of the file read so far. */
+        let seen = 0;
+        function* filtered(group: Iterable<InputRecord>): Generator<InputRecord> {
+          for (const r of group) {
+            seen++;
+            if (!dp) {
+              yield r;
+              continue;
+            }
+            let data: Buffer;
             try {
-              part = withInferenceId(part, stampFormat, randomUUID(), options.inferenceIds!.time);
+              data = dp.filterInput(r.data);
             } catch (err) {
               if (!(err instanceof RecordProcessingError)) throw err;
-              fileFailures.push({ file: rel, record: r.index, status: 0, error: `GenerateInferenceId: ${err.message.replace(/^the record/, 'the output')}` });
+              fileFailures.push({ file: rel, record: r.index, status: 0, error: `InputFilter: ${err.message}` });
+              options.progress?.advance?.(1, 1, rel);
+              continue;
+            }
+            originals.set(r.index, r.data);
+            yield { index: r.index, data };
+          }
+        }
+        let nextRecord = 0;
+        async function* groups(): AsyncGenerator<Iterable<InputRecord>> {
+          try {
+            for await (const group of source) {
+              yield (function* () {
+                for (const r of filtered(group)) {
+                  nextRecord = r.index + 1;
+                  yield r;
+                }
+              })();
+            }
+          } catch (err) {
+            // A streamed file that cannot be read on (removed, changed, its gzip stream broken, since it was counted) fails from there.
+            const failure = streamFailure(err, nextRecord);
+            // The records up to the broken one count, as when a file is counted before it is sent.
+            seen = Math.max(seen, failure.record + 1);
+            fileFailures.push({ file: rel, record: failure.record, status: 0, error: failure.error });
+            options.progress?.advance?.(1, 1, rel);
+          }
+        }
+        const batches: AsyncGenerator<MiniBatch> = streamedBatch
+          ? (async function* () {
+              yield streamedBatch;
+            })()
+          : eachMiniBatchOf(groups(), parameters.batchStrategy, maxBytes);
+        if (streamedBatch?.records.length === 1) seen = 1;
+        /** What is written for a mini-batch's answer: the answer itself, or one joined/filtered part per record (throws when the answer cannot be cut per record). */
+        const outputParts = (batch: MiniBatch, body: Answer): Answer[] => {
+          if (spoolable) return [body];
+          const answers = answersPerRecord(body as Buffer, batch.records.length, dp?.touchesOutput ? undefined : 'GenerateInferenceId needs');
+          const parts: Buffer[] = [];
+          batch.records.forEach((r, k) => {
+            let part = answers[k]!;
+            try {
+              if (dp?.touchesOutput) part = dp.finish(originals.get(r.index)!, part);
+            } catch (err) {
+              if (!(err instanceof RecordProcessingError)) throw err;
+              fileFailures.push({ file: rel, record: r.index, status: 0, error: `${dp!.join ? 'JoinSource=Input/' : ''}OutputFilter: ${err.message}` });
               return;
             }
-            // One record per line, as the guide shows it, whatever AssembleWith.
-            if (assembleWith === 'None') part = Buffer.concat([part, NEWLINE]);
-          }
-          parts.push(part);
-        });
-        return parts;
-      };
-      /** Whether the run was stopped before every mini-batch of the file was sent. */
-      let cutShort = false;
-      /** Sends a split file's records in one streamed request (read again and sent one by one when it fails) and returns what is written for it. */
-      const runStreamedFile = async (batch: StreamedBatch): Promise<Answer[]> => {
-        requests++;
-        const outcome = await send(batch, contentType, spoolTo);
-        if (outcome.ok) {
-          seen = Math.max(seen, streamedRecords);
-          options.progress?.advance?.(streamedRecords, 0, rel);
-          return [outcome.body];
-        }
-        // Stopped: the file is cut short, neither read again nor finished with the answers it got
-        // (which, with no failed record, made an .out of them, empty when the stop cut this request).
-        if (options.signal?.aborted) {
-          cutShort = true;
-          return [];
-        }
-        const parts: Answer[] = [];
-        let next = 0;
-        try {
-          for await (const group of streamRecords(rel, 'SINGLE_RECORD')) {
-            for (const r of group) {
-              if (options.signal?.aborted) {
-                cutShort = true;
-                return parts;
+            if (stampFormat) {
+              try {
+                part = withInferenceId(part, stampFormat, randomUUID(), options.inferenceIds!.time);
+              } catch (err) {
+                if (!(err instanceof RecordProcessingError)) throw err;
+                fileFailures.push({ file: rel, record: r.index, status: 0, error: `GenerateInferenceId: ${err.message.replace(/^the record/, 'the output')}` });
+                return;
               }
-              next = r.index + 1;
-              seen = Math.max(seen, next);
-              requests++;
-              const o = await send(groupMiniBatches([r], 'SINGLE_RECORD', maxBytes)[0]!, contentType, spoolTo);
-              if (o.ok) parts.push(o.body);
-              else fileFailures.push({ file: rel, record: r.index, status: o.status, error: o.error });
-              options.progress?.advance?.(1, o.ok ? 0 : 1, rel);
+              // One record per line, as the guide shows it, whatever AssembleWith.
+              if (assembleWith === 'None') part = Buffer.concat([part, NEWLINE]);
+            }
+            parts.push(part);
+          });
+          return parts;
+        };
+        /** Whether the run was stopped before every mini-batch of the file was sent. */
+        let cutShort = false;
+        /** Sends a split file's records in one streamed request (read again and sent one by one when it fails) and returns what is written for it. */
+        const runStreamedFile = async (batch: StreamedBatch): Promise<Answer[]> => {
+          requests++;
+          const outcome = await send(batch, contentType, spoolTo);
+          if (outcome.ok) {
+            seen = Math.max(seen, streamedRecords);
+            options.progress?.advance?.(streamedRecords, 0, rel);
+            return [outcome.body];
+          }
+          // Stopped: the file is cut short, neither read again nor finished with the answers it got
+          // (which, with no failed record, made an .out of them, empty when the stop cut this request).
+          if (options.signal?.aborted) {
+            cutShort = true;
+            return [];
+          }
+          const parts: Answer[] = [];
+          let next = 0;
+          try {
+            // Split as the job splits (a RecordIO or TFRecord record keeps its framing with MULTI_RECORD),
+            // so each record goes as it would in a failed mini-batch's one-by-one requests.
+            for await (const group of streamRecords(rel)) {
+              for (const r of group) {
+                if (options.signal?.aborted) {
+                  cutShort = true;
+                  return parts;
+                }
+                next = r.index + 1;
+                seen = Math.max(seen, next);
+                requests++;
+                const o = await send(groupMiniBatches([r], 'SINGLE_RECORD', maxBytes)[0]!, contentType, spoolTo);
+                if (o.ok) parts.push(o.body);
+                else fileFailures.push({ file: rel, record: r.index, status: o.status, error: o.error });
+                options.progress?.advance?.(1, o.ok ? 0 : 1, rel);
+              }
+            }
+          } catch (err) {
+            const failure = streamFailure(err, next);
+            seen = Math.max(seen, failure.record + 1);
+            fileFailures.push({ file: rel, record: failure.record, status: 0, error: failure.error });
+            options.progress?.advance?.(1, 1, rel);
+          }
+          return parts;
+        };
+        /** Sends a mini-batch (record by record again when it fails as a whole) and returns what is written for it. */
+        const runBatch = async (batch: MiniBatch): Promise<Answer[]> => {
+          if (isStreamed(batch) && batch.records.length === 0) return runStreamedFile(batch);
+          requests++;
+          let outcome = await send(batch, contentType, spoolable ? spoolTo : undefined);
+          if (outcome.ok) {
+            try {
+              const parts = outputParts(batch, outcome.body);
+              options.progress?.advance?.(batch.records.length, 0, rel);
+              return parts;
+            } catch (err) {
+              if (!(err instanceof RecordProcessingError)) throw err;
+              // An answer that cannot be cut per record is asked again record by record, as a failed mini-batch is.
+              outcome = { ok: false, status: 0, error: err.message };
             }
           }
-        } catch (err) {
-          const failure = streamFailure(err, next);
-          seen = Math.max(seen, failure.record + 1);
-          fileFailures.push({ file: rel, record: failure.record, status: 0, error: failure.error });
-          options.progress?.advance?.(1, 1, rel);
+          if (batch.records.length === 1 || batch.tooLarge) {
+            fileFailures.push({ file: rel, record: batch.records[0]!.index, status: outcome.status, error: outcome.error });
+            options.progress?.advance?.(1, 1, rel);
+            return [];
+          }
+          // A failed mini-batch is retried record by record so one bad record does not sink its neighbours.
+          const parts: Answer[] = [];
+          for (const single of groupMiniBatches(batch.records, 'SINGLE_RECORD', maxBytes)) {
+            requests++;
+            const o = await send(single, contentType, spoolable ? spoolTo : undefined);
+            if (o.ok) parts.push(...outputParts(single, o.body));
+            else fileFailures.push({ file: rel, record: single.records[0]!.index, status: o.status, error: o.error });
+            options.progress?.advance?.(1, o.ok ? 0 : 1, rel);
+          }
+          return parts;
+        };
+        // Only the batches out are held; the first error of one fails the file's finish.
+        const inFlight = new Set<Promise<void>>();
+        let broken: { error: unknown } | undefined;
+        // A mini-batch keeps its place among the MaxConcurrentTransforms until its answer is written,
+        // after those of the mini-batches before it: answers that come early wait, but never more of
+        // them than there are places.
+        const ready = new Map<number, Answer[]>();
+        let nextWrite = 0;
+        let written = Promise.resolve();
+        const answered = (i: number, parts: Answer[]): void => {
+          ready.set(i, parts);
+          for (let p = ready.get(nextWrite); p !== undefined; p = ready.get(nextWrite)) {
+            ready.delete(nextWrite++);
+            const chunk = p;
+            written = written
+              .then(async () => {
+                try {
+                  // A file with a failed record gets no .out: its answers need not be written.
+                  if (fileFailures.length === 0 && !broken && chunk.length > 0) await writeAnswers(out, chunk, assembleWith === 'Line' ? NEWLINE : undefined);
+                } finally {
+                  await discardAnswers(chunk);
+                }
+              })
+              .catch((error: unknown) => void (broken ??= { error }))
+              .finally(release);
+          }
+        };
+        for (let i = 0; ; i++) {
+          await acquire();
+          const next = options.signal?.aborted ? undefined : await batches.next();
+          if (!next || next.done) {
+            release();
+            // Stopped: the file being read is closed.
+            if (!next) {
+              cutShort = true;
+              await batches.return(undefined);
+            }
+            break;
+          }
+          const batch = next.value;
+          const run: Promise<void> = runBatch(batch)
+            .then(
+              (parts) => answered(i, parts),
+              (error: unknown) => {
+                broken ??= { error };
+                answered(i, []);
+              },
+            )
+            .finally(() => {
+              for (const r of batch.records) originals.delete(r.index);
+              inFlight.delete(run);
+            });
+          inFlight.add(run);
         }
-        return parts;
-      };
-      /** Sends a mini-batch (record by record again when it fails as a whole) and returns what is written for it. */
-      const runBatch = async (batch: MiniBatch): Promise<Answer[]> => {
-        if (isStreamed(batch) && batch.records.length === 0) return runStreamedFile(batch);
-        requests++;
-        let outcome = await send(batch, contentType, spoolable ? spoolTo : undefined);
-        if (outcome.ok) {
+        records += seen;
+        const finish = async (): Promise<void> => {
           try {
-            const parts = outputParts(batch, outcome.body);
-            options.progress?.advance?.(batch.records.length, 0, rel);
-            return parts;
-          } catch (err) {
-            if (!(err instanceof RecordProcessingError)) throw err;
-            // An answer that cannot be cut per record is asked again record by record, as a failed mini-batch is.
-            outcome = { ok: false, status: 0, error: err.message };
+            await Promise.all(inFlight);
+            await written;
+          } finally {
+            await out.close();
+            // Spools are removed once written; one a failure kept from its turn goes too.
+            await Promise.all(Array.from({ length: spools }, (_, k) => fs.rm(`${partialFile}.${k}`, { force: true })));
           }
-        }
-        if (batch.records.length === 1 || batch.tooLarge) {
-          fileFailures.push({ file: rel, record: batch.records[0]!.index, status: outcome.status, error: outcome.error });
-          options.progress?.advance?.(1, 1, rel);
-          return [];
-        }
-        // A failed mini-batch is retried record by record so one bad record does not sink its neighbours.
-        const parts: Answer[] = [];
-        for (const single of groupMiniBatches(batch.records, 'SINGLE_RECORD', maxBytes)) {
-          requests++;
-          const o = await send(single, contentType, spoolable ? spoolTo : undefined);
-          if (o.ok) parts.push(...outputParts(single, o.body));
-          else fileFailures.push({ file: rel, record: single.records[0]!.index, status: o.status, error: o.error });
-          options.progress?.advance?.(1, o.ok ? 0 : 1, rel);
-        }
-        return parts;
-      };
-      // Only the batches out are held; the first error of one fails the file's finish.
-      const inFlight = new Set<Promise<void>>();
-      let broken: { error: unknown } | undefined;
-      // A mini-batch keeps its place among the MaxConcurrentTransforms until its answer is written,
-      // after those of the mini-batches before it: answers that come early wait, but never more of
-      // them than there are places.
-      const ready = new Map<number, Answer[]>();
-      let nextWrite = 0;
-      let written = Promise.resolve();
-      const answered = (i: number, parts: Answer[]): void => {
-        ready.set(i, parts);
-        for (let p = ready.get(nextWrite); p !== undefined; p = ready.get(nextWrite)) {
-          ready.delete(nextWrite++);
-          const chunk = p;
-          written = written
-            .then(async () => {
-              try {
-                // A file with a failed record gets no .out: its answers need not be written.
-                if (fileFailures.length === 0 && !broken && chunk.length > 0) await writeAnswers(out, chunk, assembleWith === 'Line' ? NEWLINE : undefined);
-              } finally {
-                await discardAnswers(chunk);
-              }
-            })
-            .catch((error: unknown) => void (broken ??= { error }))
-            .finally(release);
-        }
-      };
-      for (let i = 0; ; i++) {
-        await acquire();
-        const next = options.signal?.aborted ? undefined : await batches.next();
-        if (!next || next.done) {
-          release();
-          // Stopped: the file being read is closed.
-          if (!next) {
-            cutShort = true;
-            await batches.return(undefined);
+          const complete = !broken && !cutShort && fileFailures.length === 0;
+          if (!complete) await fs.rm(partialFile, { force: true });
+          // A file the stop cut short gets neither .out nor .out.failed: its requests were cut, not failed (an earlier run's files stay as they were).
+          if (!complete && options.signal?.aborted) return;
+          if (broken) throw broken.error;
+          if (fileFailures.length > 0) {
+            // As in the service, a file with a failed record gets no .out (a stale one from an earlier run goes too).
+            fileFailures.sort((a, b) => a.record - b.record);
+            await fs.rm(outFile, { force: true });
+            await fs.writeFile(failedFile, fileFailures.map((f) => JSON.stringify({ record: f.record, status: f.status, error: f.error })).join('\n') + '\n');
+            failed.push(...fileFailures);
+          } else {
+            await fs.rename(partialFile, outFile);
+            await fs.rm(failedFile, { force: true });
           }
-          break;
-        }
-        const batch = next.value;
-        const run: Promise<void> = runBatch(batch)
-          .then(
-            (parts) => answered(i, parts),
-            (error: unknown) => {
-              broken ??= { error };
-              answered(i, []);
-            },
-          )
-          .finally(() => {
-            for (const r of batch.records) originals.delete(r.index);
-            inFlight.delete(run);
-          });
-        inFlight.add(run);
+        };
+        const done = finish();
+        // Awaited in settleOldest; until then a failure must not count as unhandled.
+        done.catch(() => {});
+        pending.push({ done, bytes });
+        held += bytes;
       }
-      records += seen;
-      const finish = async (): Promise<void> => {
-        try {
-          await Promise.all(inFlight);
-          await written;
-        } finally {
-          await out.close();
-          // Spools are removed once written; one a failure kept from its turn goes too.
-          await Promise.all(Array.from({ length: spools }, (_, k) => fs.rm(`${partialFile}.${k}`, { force: true })));
-        }
-        const complete = !broken && !cutShort && fileFailures.length === 0;
-        if (!complete) await fs.rm(partialFile, { force: true });
-        // A file the stop cut short gets neither .out nor .out.failed: its requests were cut, not failed (an earlier run's files stay as they were).
-        if (!complete && options.signal?.aborted) return;
-        if (broken) throw broken.error;
-        if (fileFailures.length > 0) {
-          // As in the service, a file with a failed record gets no .out (a stale one from an earlier run goes too).
-          fileFailures.sort((a, b) => a.record - b.record);
-          await fs.rm(outFile, { force: true });
-          await fs.writeFile(failedFile, fileFailures.map((f) => JSON.stringify({ record: f.record, status: f.status, error: f.error })).join('\n') + '\n');
-          failed.push(...fileFailures);
-        } else {
-          await fs.rename(partialFile, outFile);
-          await fs.rm(failedFile, { force: true });
-        }
-      };
-      const done = finish();
-      // Awaited in settleOldest; until then a failure must not count as unhandled.
-      done.catch(() => {});
-      pending.push({ done, bytes });
-      held += bytes;
+    } catch (error) {
+      broke = { error };
     }
-    while (pending.length > 0) await settleOldest();
+    // Every file started is settled before the run ends, even when one broke it: left out, their
+    // requests went on and their .out (or .out.partial) was written after the run had rejected.
+    while (pending.length > 0) {
+      try {
+        await settleOldest();
+      } catch (error) {
+        broke ??= { error };
+      }
+    }
+    if (broke) throw broke.error;
     options.signal?.throwIfAborted();
   } finally {
     options.progress?.stop?.();
