@@ -1,6 +1,7 @@
 import { choiceValue, pairValue } from '../config/flag-values.js';
 import { buildImage, type ImageVariant } from './build-image.js';
 import type { BuildEngine } from '../containers/engine.js';
+import { runInterruptibly } from '../core/interruptible.js';
 
 /** Raw `smkit build` flags as commander gives them. */
 export interface BuildCommandOptions {
@@ -24,30 +25,17 @@ export async function buildCommand(opts: BuildCommandOptions): Promise<void> {
   // Ctrl-C or SIGTERM: the engine's build is stopped and the staged model (a copy of it, however
   // large) and build context are removed before the signal ends the process; left to the default,
   // both stayed in the temporary folder, and a SIGTERM left the engine building.
-  const interrupt = new AbortController();
-  let received: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    received = signal;
-    interrupt.abort(new Error(`interrupted by ${signal}`));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  let built: Awaited<ReturnType<typeof buildImage>>;
-  try {
-    built = await buildImage({
+  const built = await runInterruptibly((signal) =>
+    buildImage({
       ...(variant ? { variant } : {}),
       ...(opts.model ? { model: opts.model } : {}),
       ...(opts.tag ? { tag: opts.tag } : {}),
       ...(opts.platform ? { platform: opts.platform } : {}),
       ...(engine ? { engine } : {}),
       ...(opts.buildArg ? { buildArgs: opts.buildArg } : {}),
-      signal: interrupt.signal,
-    });
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    if (received !== undefined) process.kill(process.pid, received);
-  }
+      signal,
+    }),
+  );
   const mb = (built.sizeBytes / 1e6).toFixed(1);
   process.stdout.write(`image: ${built.image}\nsize: ${mb} MB (${built.sizeBytes} bytes)\n`);
 }

@@ -6,6 +6,7 @@ import { checkPath, invalidPath, pathProblem, positiveSecondsOption } from '../c
 import { isModelArchive, realLocation } from '../archive/model-archive.js';
 import { packageModel } from './package.js';
 import { sampleTooLarge, verifyArchive } from './verify.js';
+import { runInterruptibly } from '../core/interruptible.js';
 
 /** Flags of `smkit package`. */
 export interface PackageCommandOptions {
@@ -86,22 +87,7 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   const out = (line: string): void => void process.stderr.write(`smkit: ${line}\n`);
   // Ctrl-C or SIGTERM while a large model packs: the partial archive and the staging folder are
   // removed before the signal ends the process; left to the default, both stayed behind.
-  const interrupt = new AbortController();
-  let received: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    received = signal;
-    interrupt.abort(new Error(`interrupted by ${signal}`));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  let result: Awaited<ReturnType<typeof packageModel>>;
-  try {
-    result = await packageModel(modelDir, { ...(opts.code !== undefined ? { codeDir: opts.code } : {}), outFile: opts.output, program, signal: interrupt.signal });
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    if (received !== undefined) process.kill(process.pid, received);
-  }
+  const result = await runInterruptibly((signal) => packageModel(modelDir, { ...(opts.code !== undefined ? { codeDir: opts.code } : {}), outFile: opts.output, program, signal }));
   const r = result.report;
   out(`checked ${modelDir}: ${r.model ? `${r.model.runtime} model ${r.model.file}` : 'no runtime model file'}${r.pipelineFile ? `, pipeline ${r.pipelineFile}` : ''}${r.handlerFile ? `, handler ${r.handlerFile} (${r.hooks.join(', ') || 'no hooks'})` : ', no handler (default handling)'}`);
   for (const w of r.warnings) out(`warning: ${w}`);

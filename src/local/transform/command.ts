@@ -5,6 +5,7 @@ import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './
 import type { AssembleWith, SplitType } from './records.js';
 import { runTransform, type TransformProgress, type TransformSummary } from './run.js';
 import { startLocalServer, type LocalServer } from '../backends/local-server.js';
+import { runInterruptibly } from '../../core/interruptible.js';
 
 /** Flags of `smkit local transform`, as commander hands them over. */
 export interface LocalTransformOptions {
@@ -140,63 +141,55 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   // the process; left to the default, the partial files stayed behind. Listened to from before the
   // model starts: a signal while it loads stops the wait, and startLocalServer stops the child it
   // started; left to the default there, the child outlived the command.
-  const interrupt = new AbortController();
-  let received: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    received = signal;
-    interrupt.abort(new Error(`interrupted by ${signal}`));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    if (opts.model !== undefined) {
-      process.stderr.write(`smkit: starting ${opts.model} for batch transform...\n`);
-      server = await startLocalServer({
-        model: opts.model,
-        env: { ...env, ...batchEnv(parameters) },
-        startupTimeoutMs: startupS * 1000,
-        onWait: (s) => process.stderr.write(`smkit: waiting for /ping ... ${s} s\n`),
-        signal: interrupt.signal,
+  return runInterruptibly(
+    async (signal) => {
+      if (opts.model !== undefined) {
+        process.stderr.write(`smkit: starting ${opts.model} for batch transform...\n`);
+        server = await startLocalServer({
+          model: opts.model,
+          env: { ...env, ...batchEnv(parameters) },
+          startupTimeoutMs: startupS * 1000,
+          onWait: (s) => process.stderr.write(`smkit: waiting for /ping ... ${s} s\n`),
+          signal,
+        });
+      }
+      const summary = await runTransform({
+        input: opts.input,
+        output: opts.output,
+        url: server?.url ?? opts.url!,
+        ...(opts.contentType ? { contentType: opts.contentType } : {}),
+        ...(opts.accept ? { accept: opts.accept } : {}),
+        splitType: opts.splitType,
+        assembleWith: opts.assembleWith,
+        ...(opts.compressionType ? { compressionType: opts.compressionType } : {}),
+        ...(opts.s3DataType ? { s3DataType: opts.s3DataType } : {}),
+        dataProcessing,
+        parameters,
+        timeoutMs: timeoutS * 1000,
+        retries,
+        warn: (message) => process.stderr.write(`smkit: warning: ${message}\n`),
+        signal,
+        ...(await progressBar(opts.progress).then((p) => (p ? { progress: p } : {}))),
       });
-    }
-    const summary = await runTransform({
-      input: opts.input,
-      output: opts.output,
-      url: server?.url ?? opts.url!,
-      ...(opts.contentType ? { contentType: opts.contentType } : {}),
-      ...(opts.accept ? { accept: opts.accept } : {}),
-      splitType: opts.splitType,
-      assembleWith: opts.assembleWith,
-      ...(opts.compressionType ? { compressionType: opts.compressionType } : {}),
-      ...(opts.s3DataType ? { s3DataType: opts.s3DataType } : {}),
-      dataProcessing,
-      parameters,
-      timeoutMs: timeoutS * 1000,
-      retries,
-      warn: (message) => process.stderr.write(`smkit: warning: ${message}\n`),
-      signal: interrupt.signal,
-      ...(await progressBar(opts.progress).then((p) => (p ? { progress: p } : {}))),
-    });
-    const p = summary.parameters;
-    process.stderr.write(
-      `smkit: ${summary.records} records from ${summary.files} file(s) in ${summary.requests} request(s) ` +
-        `(BatchStrategy=${p.batchStrategy}, MaxPayloadInMB=${p.maxPayloadInMB}, MaxConcurrentTransforms=${p.maxConcurrentTransforms}); output in ${opts.output}\n`,
-    );
-    if (summary.failed.length > 0) {
-      const byFile = new Map<string, number>();
-      for (const f of summary.failed) byFile.set(f.file, (byFile.get(f.file) ?? 0) + 1);
-      for (const f of summary.failed.slice(0, 10)) process.stderr.write(`  failed: ${f.file} record ${f.record}: ${f.status ? `HTTP ${f.status}: ` : ''}${f.error}\n`);
-      if (summary.failed.length > 10) process.stderr.write(`  ... and ${summary.failed.length - 10} more\n`);
-      throw new ToolkitError(
-        'ERR_TRANSFORM_FAILED',
-        `${summary.failed.length} of ${summary.records} records failed; the others were written. Details: ${[...byFile.keys()].map((f) => `${f}.out.failed`).join(', ')} under ${opts.output}`,
+      const p = summary.parameters;
+      process.stderr.write(
+        `smkit: ${summary.records} records from ${summary.files} file(s) in ${summary.requests} request(s) ` +
+          `(BatchStrategy=${p.batchStrategy}, MaxPayloadInMB=${p.maxPayloadInMB}, MaxConcurrentTransforms=${p.maxConcurrentTransforms}); output in ${opts.output}\n`,
       );
-    }
-    return summary;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await server?.stop();
-    if (received !== undefined) process.kill(process.pid, received);
-  }
+      if (summary.failed.length > 0) {
+        const byFile = new Map<string, number>();
+        for (const f of summary.failed) byFile.set(f.file, (byFile.get(f.file) ?? 0) + 1);
+        for (const f of summary.failed.slice(0, 10)) process.stderr.write(`  failed: ${f.file} record ${f.record}: ${f.status ? `HTTP ${f.status}: ` : ''}${f.error}\n`);
+        if (summary.failed.length > 10) process.stderr.write(`  ... and ${summary.failed.length - 10} more\n`);
+        throw new ToolkitError(
+          'ERR_TRANSFORM_FAILED',
+          `${summary.failed.length} of ${summary.records} records failed; the others were written. Details: ${[...byFile.keys()].map((f) => `${f}.out.failed`).join(', ')} under ${opts.output}`,
+        );
+      }
+      return summary;
+    },
+    async () => {
+      await server?.stop();
+    },
+  );
 }
