@@ -225,6 +225,7 @@ test('deploy settings: errors name the offending key', () => {
   bad(ep({}, { autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 5, targetBacklogPerInstance: 5 } }), /variants\[0\]\.autoscaling: needs exactly one of targetInvocationsPerInstance/);
   bad(ep({}, { autoscaling: { minCapacity: 0, maxCapacity: 2, targetInvocationsPerInstance: 5 } }), /variants\[0\]\.autoscaling\.minCapacity: can be 0 only for an asynchronous endpoint/);
   bad(ep({}, { autoscaling: { minCapacity: 1, maxCapacity: 2, targetBacklogPerInstance: 5 } }), /variants\[0\]\.autoscaling\.targetBacklogPerInstance: needs an asynchronous endpoint/);
+  bad(ep({ asyncInference: { outputPath: 's3://b/o/' } }, { autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 5 } }), /variants\[0\]\.autoscaling\.targetInvocationsPerInstance: needs a real-time endpoint: SageMaker publishes no InvocationsPerInstance/);
   bad(ep({ asyncInference: { outputPath: 's3://b/o/' } }, { autoscaling: { minCapacity: -1, maxCapacity: 2, targetBacklogPerInstance: 5 } }), /autoscaling\.minCapacity/);
   const serverless = { serverless: { memorySizeInMB: 2048, maxConcurrency: 5 } };
   bad(ep({}, { ...serverless, instanceType: 'ml.m5.large' }), /variants\[0\]\.instanceType: does not go with "serverless"/);

@@ -491,11 +491,23 @@ function parseAutoscaling(v: Json, where: string): AutoscalingConfig {
   return scaling;
 }
 
-/** Backlog targets and a minimum of zero instances are for asynchronous endpoints only (only their requests can wait for an instance). */
+/**
+ * Backlog targets and a minimum of zero instances are for asynchronous endpoints only (only their
+ * requests can wait for an instance), and invocation targets for real-time ones: SageMaker publishes
+ * no `InvocationsPerInstance` for an asynchronous endpoint (async-inference-monitor.html), so such a
+ * policy would never see a datapoint.
+ */
 function checkAsyncOnlyScaling(endpoint: EndpointConfig, where: string): void {
-  if (endpoint.asyncInference) return;
   const all: [VariantConfig, string][] = endpoint.variants.map((pv, i) => [pv, `${where}.variants[${i}]`]);
   if (endpoint.shadow) all.push([endpoint.shadow, `${where}.shadow`]);
+  if (endpoint.asyncInference) {
+    for (const [pv, at] of all) {
+      if (pv.autoscaling?.targetInvocationsPerInstance !== undefined) {
+        fail(`${at}.autoscaling.targetInvocationsPerInstance`, 'needs a real-time endpoint: SageMaker publishes no InvocationsPerInstance for an asynchronous endpoint (asyncInference), so the policy would never see a datapoint; use targetBacklogPerInstance');
+      }
+    }
+    return;
+  }
   for (const [pv, at] of all) {
     const s = pv.autoscaling;
     if (s?.targetBacklogPerInstance !== undefined) fail(`${at}.autoscaling.targetBacklogPerInstance`, 'needs an asynchronous endpoint (asyncInference): only its requests queue up');
