@@ -106,6 +106,9 @@ test('errors name the offending key', () => {
   const alarm = { metric: 'Invocations', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1 };
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], alarms: [{ ...alarm, name: 'five\nxx' }] }] }, /alarms\[0\]\.name: must have a character other than spaces, and no control characters such as a line break \(got "five\\nxx"\)$/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], deploymentConfig: { autoRollbackConfiguration: { alarms: [{ alarmName: '   ' }] } } }] }, /autoRollbackConfiguration\.alarms\[0\]\.alarmName: must have a character other than spaces/);
+  // An asynchronous endpoint publishes no Invocations, InvocationsPerInstance or OverheadLatency: an alarm on one would never fire.
+  bad({ endpoints: [{ name: 'e', asyncInference: { outputPath: 's3://b/o/' }, variants: [{ model: 'a' }], alarms: [{ ...alarm, name: 'calls' }] }] }, /alarms\[0\]\.metric: Invocations is not published for an asynchronous endpoint/);
+  parseEndpointFile({ endpoints: [{ name: 'e', asyncInference: { outputPath: 's3://b/o/' }, variants: [{ model: 'a' }], alarms: [{ ...alarm, metric: 'Invocation5XXErrors', name: 'errors' }] }] }, resolve, read);
   // ContainerDefinition.Image takes no whitespace and at most 255 characters (botocore ContainerImage).
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', image: 'my image:1' }] }] }, /variants\[0\]\.image: must be an image reference .* \(got "my image:1"\)$/);
   bad({ deploy: { image: `r/${'i'.repeat(254)}` }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.image: must be an image reference of at most 255 characters/);
