@@ -224,6 +224,12 @@ test('an asynchronous variant that scales from zero: a backlog target, the step 
   assert.deepEqual(plan.deleteAlarms, ['iris-A-backlog-without-capacity']);
   assert.deepEqual(plan.putScalingAlarms, []);
   assert.match(formatPlan(plan), /delete\s+alarm\s+iris-A-backlog-without-capacity/);
+
+  // A real-time endpoint in its place scales on invocations: the backlog and step policies and the alarm go.
+  const realTime = planEndpoint(desired({ autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 70 } }).d, artifacts, deployed);
+  assert.deepEqual(realTime.putPolicies.map((p) => p.PolicyName), ['iris-A-invocations-per-instance']);
+  assert.deepEqual(realTime.deletePolicies.map((p) => p.policyName).sort(), ['iris-A-backlog-per-instance', 'iris-A-scale-from-zero']);
+  assert.deepEqual(realTime.deleteAlarms, ['iris-A-backlog-without-capacity']);
 });
 
 test('look-alike endpoints (fraud-v2/canary, fraud/v2-canary) that scale from zero get two alarms; the old shared name is deleted only when it watches this endpoint', () => {
