@@ -170,12 +170,13 @@ test('progress lines show each pending variant stage, bake time left and weights
 
 test('asyncInference becomes the config\'s AsyncInferenceConfig (a change gives a new config); deploy refuses local folders for it', () => {
   const plain = desired().d;
-  const asynchronous = desired({}, { asyncInference: { outputPath: 's3://b/out/', maxConcurrentInvocationsPerInstance: 2 } }).d;
+  const backlog = { autoscaling: { minCapacity: 1, maxCapacity: 3, targetBacklogPerInstance: 5 } };
+  const asynchronous = desired(backlog, { asyncInference: { outputPath: 's3://b/out/', maxConcurrentInvocationsPerInstance: 2 } }).d;
   assert.deepEqual(asynchronous.config.input.AsyncInferenceConfig, { OutputConfig: { S3OutputPath: 's3://b/out/' }, ClientConfig: { MaxConcurrentInvocationsPerInstance: 2 } });
   assert.equal(plain.config.input.AsyncInferenceConfig, undefined);
   assert.notEqual(asynchronous.config.name, plain.config.name);
   assert.throws(
-    () => desired({}, { asyncInference: { outputPath: 's3://b/out/', failurePath: 'failed' } }),
+    () => desired(backlog, { asyncInference: { outputPath: 's3://b/out/', failurePath: 'failed' } }),
     (err: Error & { code?: string }) => err.code === 'ERR_DEPLOY_CONFIG' && /asyncInference\.failurePath must be an s3:\/\/ URI to deploy \(got \/m\/failed\)/.test(err.message),
   );
 });
@@ -214,14 +215,21 @@ test('an asynchronous variant that scales from zero: a backlog target, the step 
   const stale = planEndpoint(d, artifacts, { ...deployed, alarms: staleAlarm });
   assert.deepEqual(stale.items.filter((i) => i.action !== 'unchanged').map((i) => `${i.action} ${i.kind}`), ['update alarm']);
 
-  // Back to invocations and a minimum of one: the backlog and step policies and the alarm go.
-  const back = desired({ autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 70 } }, asyncEndpoint).d;
+  // Back to a minimum of one: the step policy and the alarm go (an asynchronous endpoint publishes
+  // no InvocationsPerInstance, so it keeps scaling on its backlog).
+  const back = desired({ autoscaling: { minCapacity: 1, maxCapacity: 2, targetBacklogPerInstance: 5 } }, asyncEndpoint).d;
   const plan = planEndpoint(back, artifacts, deployed);
-  assert.deepEqual(plan.putPolicies.map((p) => p.PolicyName), ['iris-A-invocations-per-instance']);
-  assert.deepEqual(plan.deletePolicies.map((p) => p.policyName).sort(), ['iris-A-backlog-per-instance', 'iris-A-scale-from-zero']);
+  assert.deepEqual(plan.putPolicies.map((p) => p.PolicyName), []);
+  assert.deepEqual(plan.deletePolicies.map((p) => p.policyName).sort(), ['iris-A-scale-from-zero']);
   assert.deepEqual(plan.deleteAlarms, ['iris-A-backlog-without-capacity']);
   assert.deepEqual(plan.putScalingAlarms, []);
   assert.match(formatPlan(plan), /delete\s+alarm\s+iris-A-backlog-without-capacity/);
+
+  // A real-time endpoint in its place scales on invocations: the backlog and step policies and the alarm go.
+  const realTime = planEndpoint(desired({ autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 70 } }).d, artifacts, deployed);
+  assert.deepEqual(realTime.putPolicies.map((p) => p.PolicyName), ['iris-A-invocations-per-instance']);
+  assert.deepEqual(realTime.deletePolicies.map((p) => p.policyName).sort(), ['iris-A-backlog-per-instance', 'iris-A-scale-from-zero']);
+  assert.deepEqual(realTime.deleteAlarms, ['iris-A-backlog-without-capacity']);
 });
 
 test('look-alike endpoints (fraud-v2/canary, fraud/v2-canary) that scale from zero get two alarms; the old shared name is deleted only when it watches this endpoint', () => {

@@ -106,6 +106,9 @@ test('errors name the offending key', () => {
   const alarm = { metric: 'Invocations', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1 };
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], alarms: [{ ...alarm, name: 'five\nxx' }] }] }, /alarms\[0\]\.name: must have a character other than spaces, and no control characters such as a line break \(got "five\\nxx"\)$/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], deploymentConfig: { autoRollbackConfiguration: { alarms: [{ alarmName: '   ' }] } } }] }, /autoRollbackConfiguration\.alarms\[0\]\.alarmName: must have a character other than spaces/);
+  // An asynchronous endpoint publishes no Invocations, InvocationsPerInstance or OverheadLatency: an alarm on one would never fire.
+  bad({ endpoints: [{ name: 'e', asyncInference: { outputPath: 's3://b/o/' }, variants: [{ model: 'a' }], alarms: [{ ...alarm, name: 'calls' }] }] }, /alarms\[0\]\.metric: Invocations is not published for an asynchronous endpoint/);
+  parseEndpointFile({ endpoints: [{ name: 'e', asyncInference: { outputPath: 's3://b/o/' }, variants: [{ model: 'a' }], alarms: [{ ...alarm, metric: 'Invocation5XXErrors', name: 'errors' }] }] }, resolve, read);
   // ContainerDefinition.Image takes no whitespace and at most 255 characters (botocore ContainerImage).
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', image: 'my image:1' }] }] }, /variants\[0\]\.image: must be an image reference .* \(got "my image:1"\)$/);
   bad({ deploy: { image: `r/${'i'.repeat(254)}` }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.image: must be an image reference of at most 255 characters/);
@@ -225,6 +228,7 @@ test('deploy settings: errors name the offending key', () => {
   bad(ep({}, { autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 5, targetBacklogPerInstance: 5 } }), /variants\[0\]\.autoscaling: needs exactly one of targetInvocationsPerInstance/);
   bad(ep({}, { autoscaling: { minCapacity: 0, maxCapacity: 2, targetInvocationsPerInstance: 5 } }), /variants\[0\]\.autoscaling\.minCapacity: can be 0 only for an asynchronous endpoint/);
   bad(ep({}, { autoscaling: { minCapacity: 1, maxCapacity: 2, targetBacklogPerInstance: 5 } }), /variants\[0\]\.autoscaling\.targetBacklogPerInstance: needs an asynchronous endpoint/);
+  bad(ep({ asyncInference: { outputPath: 's3://b/o/' } }, { autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 5 } }), /variants\[0\]\.autoscaling\.targetInvocationsPerInstance: needs a real-time endpoint: SageMaker publishes no InvocationsPerInstance/);
   bad(ep({ asyncInference: { outputPath: 's3://b/o/' } }, { autoscaling: { minCapacity: -1, maxCapacity: 2, targetBacklogPerInstance: 5 } }), /autoscaling\.minCapacity/);
   const serverless = { serverless: { memorySizeInMB: 2048, maxConcurrency: 5 } };
   bad(ep({}, { ...serverless, instanceType: 'ml.m5.large' }), /variants\[0\]\.instanceType: does not go with "serverless"/);

@@ -138,6 +138,11 @@ export interface EndpointDeploymentConfig {
 
 /** The `AWS/SageMaker` endpoint metrics an alarm may watch (dimensions `EndpointName`, `VariantName`). */
 export const ALARM_METRICS = ['Invocations', 'Invocation4XXErrors', 'Invocation5XXErrors', 'InvocationModelErrors', 'InvocationsPerInstance', 'ModelLatency', 'OverheadLatency'] as const;
+/**
+ * Of {@link ALARM_METRICS}, those SageMaker does not publish for an asynchronous endpoint: its list of
+ * metrics is "exhaustive" (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html).
+ */
+const NOT_ASYNC_METRICS = ['Invocations', 'InvocationModelErrors', 'InvocationsPerInstance', 'OverheadLatency'] as const;
 /** CloudWatch `Statistic` values. */
 export const ALARM_STATISTICS = ['SampleCount', 'Average', 'Sum', 'Minimum', 'Maximum'] as const;
 /** CloudWatch `ComparisonOperator` values for static thresholds. */
@@ -491,11 +496,23 @@ function parseAutoscaling(v: Json, where: string): AutoscalingConfig {
   return scaling;
 }
 
-/** Backlog targets and a minimum of zero instances are for asynchronous endpoints only (only their requests can wait for an instance). */
+/**
+ * Backlog targets and a minimum of zero instances are for asynchronous endpoints only (only their
+ * requests can wait for an instance), and invocation targets for real-time ones: SageMaker publishes
+ * no `InvocationsPerInstance` for an asynchronous endpoint (async-inference-monitor.html), so such a
+ * policy would never see a datapoint.
+ */
 function checkAsyncOnlyScaling(endpoint: EndpointConfig, where: string): void {
-  if (endpoint.asyncInference) return;
   const all: [VariantConfig, string][] = endpoint.variants.map((pv, i) => [pv, `${where}.variants[${i}]`]);
   if (endpoint.shadow) all.push([endpoint.shadow, `${where}.shadow`]);
+  if (endpoint.asyncInference) {
+    for (const [pv, at] of all) {
+      if (pv.autoscaling?.targetInvocationsPerInstance !== undefined) {
+        fail(`${at}.autoscaling.targetInvocationsPerInstance`, 'needs a real-time endpoint: SageMaker publishes no InvocationsPerInstance for an asynchronous endpoint (asyncInference), so the policy would never see a datapoint; use targetBacklogPerInstance');
+      }
+    }
+    return;
+  }
   for (const [pv, at] of all) {
     const s = pv.autoscaling;
     if (s?.targetBacklogPerInstance !== undefined) fail(`${at}.autoscaling.targetBacklogPerInstance`, 'needs an asynchronous endpoint (asyncInference): only its requests queue up');
@@ -831,10 +848,13 @@ function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: Rea
     const productionNames = variants.map((pv) => pv.name);
     endpoint.alarms = v.alarms.map((a, i) => parseAlarm(a, `${where}.alarms[${i}]`, isObject(a) && a.variant === undefined ? productionNames : variantNames));
     const alarmNames = new Set<string>();
-    for (const a of endpoint.alarms) {
+    endpoint.alarms.forEach((a, i) => {
       if (alarmNames.has(a.name)) fail(`${where}.alarms`, `alarm name "${a.name}" is used twice`);
       alarmNames.add(a.name);
-    }
+      if (endpoint.asyncInference && (NOT_ASYNC_METRICS as readonly string[]).includes(a.metric)) {
+        fail(`${where}.alarms[${i}].metric`, `${a.metric} is not published for an asynchronous endpoint (asyncInference): the alarm would never see a datapoint; watch Invocation4XXErrors, Invocation5XXErrors or ModelLatency`);
+      }
+    });
   }
   checkServerlessEndpoint(endpoint, where);
   return endpoint;

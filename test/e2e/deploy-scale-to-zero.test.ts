@@ -111,12 +111,12 @@ test('smkit deploy: an asynchronous endpoint scales in to zero and back up from 
     const toZero = descriptions.indexOf('Setting desired instance count to 0. Successful');
     assert.ok(toZero >= 0 && descriptions.indexOf('Setting desired instance count to 1. Successful', toZero) > toZero, `in to zero, then out to one: ${descriptions.join('; ')}`);
 
-    // Back to a floor of one on invocations: the backlog and step policies and the alarm go.
-    await writeFile(file, endpointFile('          minCapacity: 1\n          maxCapacity: 2\n          targetInvocationsPerInstance: 70'));
+    // Back to a floor of one, still on the backlog (an asynchronous endpoint publishes no InvocationsPerInstance): the step policy and the alarm go.
+    await writeFile(file, endpointFile('          minCapacity: 1\n          maxCapacity: 2\n          targetBacklogPerInstance: 5'));
     const back = await deploy(args, env);
     assert.equal(back.code, 0, back.stderr);
     const after = (await autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/nightly/variant/AllTraffic' }))).ScalingPolicies ?? [];
-    assert.deepEqual(after.map((p) => p.PolicyName), ['nightly-AllTraffic-invocations-per-instance']);
+    assert.deepEqual(after.map((p) => p.PolicyName), ['nightly-AllTraffic-backlog-per-instance']);
     assert.deepEqual((await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: ['nightly-AllTraffic-backlog-without-capacity'] }))).MetricAlarms, []);
   } finally {
     clients.destroy();

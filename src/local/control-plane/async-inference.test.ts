@@ -627,6 +627,28 @@ test('the queue shows in CloudWatch: ApproximateBacklogSize and its share per in
   }
 });
 
+test('an asynchronous endpoint publishes ModelLatency and the error metrics but neither Invocations, InvocationsPerInstance, OverheadLatency nor ConcurrentRequestsPerModel, not even as idle zeros, as AWS lists its metrics', async () => {
+  const cw = new CloudWatchClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
+  try {
+    const since = Date.now() - 300_000;
+    const datapoints = async (endpoint: string, metricName: string): Promise<number> => {
+      const out = await cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metricName, Dimensions: [{ Name: 'EndpointName', Value: endpoint }, { Name: 'VariantName', Value: 'AllTraffic' }], StartTime: new Date(since), EndTime: new Date(Date.now() + 60_000), Period: 60, Statistics: ['SampleCount'] }));
+      return (out.Datapoints ?? []).length;
+    };
+    const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', Body: Buffer.from('[1]'), ContentType: 'application/json' }));
+    await written(out.OutputLocation!);
+    // Idle minutes (one real second each here) publish zeros for every variant at once: two more of
+    // the real-time endpoint's have passed since the result was written, so the asynchronous one had its chance.
+    const idleBefore = await datapoints('realtime-ep', 'Invocations');
+    await until('two idle minutes published after the result', async () => ((await datapoints('realtime-ep', 'Invocations')) >= idleBefore + 2 ? true : undefined), { timeoutMs: 30_000 });
+    assert.ok((await datapoints('async-ep', 'ModelLatency')) > 0);
+    assert.ok((await datapoints('async-ep', 'Invocation5XXErrors')) > 0);
+    for (const metricName of ['Invocations', 'InvocationsPerInstance', 'OverheadLatency', 'ConcurrentRequestsPerModel']) assert.equal(await datapoints('async-ep', metricName), 0, metricName);
+  } finally {
+    cw.destroy();
+  }
+});
+
 test('target tracking on ApproximateBacklogSizePerInstance (the AWS recipe for asynchronous endpoints) adds an instance while the queue is long', async () => {
   const aas = new ApplicationAutoScalingClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
   try {

@@ -22,6 +22,12 @@ export interface InvocationRecord {
    * `InvocationsPerCopy` (1 ÷ `copies`).
    */
   inferenceComponent?: { name: string; copies: number };
+  /**
+   * An `InvokeEndpointAsync` invocation: SageMaker publishes no `Invocations`,
+   * `InvocationsPerInstance` or `OverheadLatency` for an asynchronous endpoint, only the errors and
+   * `ModelLatency` (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html).
+   */
+  asynchronous?: boolean;
 }
 
 /** Receives one {@link InvocationRecord} per production-variant or inference-component invocation. */

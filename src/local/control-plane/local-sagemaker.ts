@@ -306,7 +306,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   backlogTimer?.unref();
   const publishIdleMinute = (now = Date.now()): void => {
     const variants = [...store.endpoints.values()]
-      .filter((e) => e.status === 'InService')
+      // An asynchronous endpoint publishes neither Invocations nor InvocationsPerInstance nor ConcurrentRequestsPerModel (async-inference-monitor.html): no zeros either.
+      .filter((e) => e.status === 'InService' && e.asyncBacklog === undefined)
       .flatMap((e) => {
         // The instances of an endpoint for inference components run no model: its copies' concurrency is the components'.
         const models = e.serving !== undefined && !hostsInferenceComponents(e.serving.config);

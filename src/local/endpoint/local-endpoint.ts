@@ -246,7 +246,8 @@ export class LocalEndpoint {
     const started = performance.now();
     // A serverless cold start counts in OverheadLatency, as CloudWatch reports it for serverless endpoints.
     const instance = await lease(variant, req, place?.instance);
-    this.measureConcurrency(variant);
+    // Not among an asynchronous endpoint's metrics (async-inference-monitor.html), whose queue, not its instances, holds the load.
+    if (!asyncInvocation) this.measureConcurrency(variant);
     const sampled = this.capture?.sample() ?? false;
     const shadowRun = this.shadow ? this.startShadow(this.shadow, req, at, sampled, budget) : undefined;
     let response: InvokeEndpointResponse;
@@ -258,14 +259,14 @@ export class LocalEndpoint {
     } catch (err) {
       instance.release();
       shadowRun?.resolveProduction(undefined);
-      this.measure(variant, at, outcomeOf(err), performance.now() - started);
+      this.measure(variant, at, outcomeOf(err), performance.now() - started, undefined, asyncInvocation !== undefined);
       throw err;
     }
     instance.release();
     this.noteSessions(response, variant.name, instance.instance);
     shadowRun?.resolveProduction(response);
     if (sampled && !(asyncInvocation && response.unsizedBy !== undefined)) this.record(variant.name, req, response, at, asyncInvocation?.inferenceId ?? req.inferenceId);
-    this.measure(variant, at, 'ok', performance.now() - started, modelMs);
+    this.measure(variant, at, 'ok', performance.now() - started, modelMs, asyncInvocation !== undefined);
     return { variant: variant.name, response };
   }
 
@@ -337,9 +338,10 @@ export class LocalEndpoint {
     this.metrics.recordConcurrency({ endpoint: this.name, variant: variant.name }, pool.inFlight / pool.size, Date.now());
   }
 
-  private measure(variant: VariantRuntime, at: Date, outcome: 'ok' | '4xx' | '5xx', totalMs: number, modelMs?: number): void {
+  private measure(variant: VariantRuntime, at: Date, outcome: 'ok' | '4xx' | '5xx', totalMs: number, modelMs?: number, asynchronous = false): void {
     if (!this.metrics) return;
     this.metrics.record({
+      ...(asynchronous ? { asynchronous } : {}),
       endpoint: this.name,
       variant: variant.name,
       at: at.getTime(),

@@ -128,13 +128,15 @@ export class MetricStore implements InvocationMetricsSink {
     ];
     const put = (metricName: string, value: number, unit: string): void =>
       this.put({ namespace: SAGEMAKER_NAMESPACE, metricName, dimensions }, value, unit, r.at);
-    put('Invocations', 1, 'None');
+    // AWS's list of an asynchronous endpoint's metrics, "exhaustive", has only these three of them.
+    const realTime = r.asynchronous !== true;
+    if (realTime) put('Invocations', 1, 'None');
     // The error metrics are 0 or 1 per request so that Average is the error rate, as on AWS.
     put('Invocation4XXErrors', r.outcome === '4xx' ? 1 : 0, 'None');
     put('Invocation5XXErrors', r.outcome === '5xx' ? 1 : 0, 'None');
-    put('InvocationsPerInstance', 1 / Math.max(1, r.instanceCount), 'None');
+    if (realTime) put('InvocationsPerInstance', 1 / Math.max(1, r.instanceCount), 'None');
     if (r.modelLatencyMicros !== undefined) put('ModelLatency', r.modelLatencyMicros, 'Microseconds');
-    if (r.overheadLatencyMicros !== undefined) put('OverheadLatency', r.overheadLatencyMicros, 'Microseconds');
+    if (realTime && r.overheadLatencyMicros !== undefined) put('OverheadLatency', r.overheadLatencyMicros, 'Microseconds');
     if (r.inferenceComponent !== undefined) {
       const byComponent: Dimension[] = [{ Name: 'InferenceComponentName', Value: r.inferenceComponent.name }];
       const putComponent = (metricName: string, value: number, unit: string): void =>
