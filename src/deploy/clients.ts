@@ -22,7 +22,18 @@ export interface ClientTarget {
   readonly endpointUrl?: string;
   /** Region; else the environment's, else the SDK's own resolution (profile). */
   readonly region?: string;
+  /** Overrides {@link SERVICE_TIMEOUT_MS} (tests). */
+  readonly timeoutMs?: number;
 }
+
+/**
+ * How long a connection may take to open, and a request's socket may stay silent, before the call
+ * fails (and the SDK retries it): 60 s, the AWS CLI's `connect_timeout` and `read_timeout`. The
+ * SDK's own default is no limit, so a service, local SageMaker or S3 that accepted the connection
+ * and never answered hung deploy for good, before `--timeout` could apply. An idle limit, not a
+ * total one: an upload that keeps sending is not cut.
+ */
+export const SERVICE_TIMEOUT_MS = 60_000;
 
 function isLoopback(url: string): boolean {
   const host = new URL(url).hostname;
@@ -38,8 +49,10 @@ function isLoopback(url: string): boolean {
 export function createDeployClients(target: ClientTarget, env: DeployEnvironment): DeployClients {
   const local = target.endpointUrl !== undefined && isLoopback(target.endpointUrl);
   const region = target.region ?? env.region ?? (local ? 'us-east-1' : undefined);
+  const timeout = target.timeoutMs ?? SERVICE_TIMEOUT_MS;
   const common = {
     ...(region !== undefined ? { region } : {}),
+    requestHandler: { connectionTimeout: timeout, socketTimeout: timeout },
     ...(local && !env.hasCredentials ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
   };
   const api = { ...common, ...(target.endpointUrl !== undefined ? { endpoint: target.endpointUrl } : {}) };
