@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, SageMakerClient, type CreateEndpointConfigCommandInput, type CreateModelCommandInput } from '@aws-sdk/client-sagemaker';
+import { PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
 import { withDeployTarget } from '../../test/helpers/deploy-target.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { applyPlan } from './apply.js';
 import { applyDelete } from './delete.js';
+import { describeAlarms } from './inspect.js';
 import type { DeployClients } from './clients.js';
 import type { EndpointPlan } from './plan.js';
 
@@ -182,4 +184,17 @@ test('Ctrl-C while --delete waits for the endpoint to go says the deletion goes 
     described = { EndpointStatus: 'Creating' };
   }
   assert.deepEqual(calls, ['DeleteEndpoint', 'DescribeEndpoint'], 'nothing else is deleted under it');
+});
+
+test('an endpoint with more alarms than one DescribeAlarms page (50) or one DeleteAlarms call (100): the inspection a deploy plans from finds them all, --delete removes them all', { timeout: 60_000 }, async () => {
+  await withDeployTarget(async ({ clients }) => {
+    const names = Array.from({ length: 120 }, (_, i) => `ep-alarm-${String(i).padStart(3, '0')}`);
+    for (const AlarmName of names) {
+      await clients.cloudwatch.send(new PutMetricAlarmCommand({ AlarmName, Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }));
+    }
+    assert.deepEqual([...(await describeAlarms(clients, names)).keys()].sort(), names);
+    const log: string[] = [];
+    await applyDelete(clients, { endpoint: 'ep', endpointExists: false, scalableTargets: [], configs: [], models: [], alarms: names, items: [] }, { log: (l) => log.push(l), pollSeconds: 1, timeoutSeconds: 10 });
+    assert.equal((await describeAlarms(clients, names)).size, 0, log.join('\n'));
+  });
 });

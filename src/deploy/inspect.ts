@@ -70,12 +70,25 @@ export async function describeScaling(clients: DeployClients, resourceIds: reado
   return { targets, policies };
 }
 
-/** The alarms of these names that exist (DescribeAlarms takes at most 100 names a call). */
+/** Most names (and alarms) one DescribeAlarms or DeleteAlarms call takes. */
+export const ALARMS_PER_CALL = 100;
+
+/**
+ * The alarms of these names that exist: 100 names a call, each answer followed to its last page
+ * (a page holds 50 alarms unless `MaxRecords` says more, so one call for 51 or more found only 50:
+ * a second deploy planned the rest anew and `--delete` left them behind).
+ */
 export async function describeAlarms(clients: Pick<DeployClients, 'cloudwatch'>, names: readonly string[]): Promise<Map<string, MetricAlarm>> {
   const alarms = new Map<string, MetricAlarm>();
-  for (let i = 0; i < names.length; i += 100) {
-    const res = await call('CloudWatch DescribeAlarms', () => clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: names.slice(i, i + 100) })));
-    for (const a of res.MetricAlarms ?? []) if (a.AlarmName) alarms.set(a.AlarmName, a);
+  for (let i = 0; i < names.length; i += ALARMS_PER_CALL) {
+    let token: string | undefined;
+    do {
+      const res = await call('CloudWatch DescribeAlarms', () =>
+        clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: names.slice(i, i + ALARMS_PER_CALL), MaxRecords: ALARMS_PER_CALL, ...(token !== undefined ? { NextToken: token } : {}) })),
+      );
+      for (const a of res.MetricAlarms ?? []) if (a.AlarmName) alarms.set(a.AlarmName, a);
+      token = res.NextToken;
+    } while (token);
   }
   return alarms;
 }
