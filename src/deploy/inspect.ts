@@ -61,11 +61,19 @@ export async function describeScaling(clients: DeployClients, resourceIds: reado
     clients.autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [...resourceIds], ScalableDimension: SCALABLE_DIMENSION })),
   );
   for (const target of t.ScalableTargets ?? []) if (target.ResourceId) targets.set(target.ResourceId, target);
+  // A page holds 10 policies and a target can have 50 (the user's own beside smkit's): every page
+  // is read, or smkit's on a later one were planned as new and, once out of the file, never deleted.
   for (const id of targets.keys()) {
-    const p = await call('Application Auto Scaling DescribeScalingPolicies', () =>
-      clients.autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: id, ScalableDimension: SCALABLE_DIMENSION })),
-    );
-    policies.set(id, p.ScalingPolicies ?? []);
+    const found: ScalingPolicy[] = [];
+    let token: string | undefined;
+    do {
+      const p = await call('Application Auto Scaling DescribeScalingPolicies', () =>
+        clients.autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: id, ScalableDimension: SCALABLE_DIMENSION, ...(token !== undefined ? { NextToken: token } : {}) })),
+      );
+      found.push(...(p.ScalingPolicies ?? []));
+      token = p.NextToken;
+    } while (token);
+    policies.set(id, found);
   }
   return { targets, policies };
 }
