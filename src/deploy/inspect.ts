@@ -11,7 +11,7 @@ import { objectExists, type ContainerArtifact } from './artifacts.js';
 import type { DeployClients } from './clients.js';
 import { SCALABLE_DIMENSION, scaleFromZeroAlarmNames, variantResourceId, type DesiredEndpoint } from './desired.js';
 import { keepNeighbourModels, listOwned, modelPatterns, type OwnedNames } from './owned.js';
-import { call, describeOrUndefined } from './service-error.js';
+import { allPages, call, describeOrUndefined } from './service-error.js';
 
 /** A variant of the endpoint's current config. */
 export interface CurrentVariant {
@@ -64,16 +64,10 @@ export async function describeScaling(clients: DeployClients, resourceIds: reado
   // A page holds 10 policies and a target can have 50 (the user's own beside smkit's): every page
   // is read, or smkit's on a later one were planned as new and, once out of the file, never deleted.
   for (const id of targets.keys()) {
-    const found: ScalingPolicy[] = [];
-    let token: string | undefined;
-    do {
-      const p = await call('Application Auto Scaling DescribeScalingPolicies', () =>
-        clients.autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: id, ScalableDimension: SCALABLE_DIMENSION, ...(token !== undefined ? { NextToken: token } : {}) })),
-      );
-      found.push(...(p.ScalingPolicies ?? []));
-      token = p.NextToken;
-    } while (token);
-    policies.set(id, found);
+    const pages = await allPages('Application Auto Scaling DescribeScalingPolicies', (token) =>
+      clients.autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: id, ScalableDimension: SCALABLE_DIMENSION, ...(token !== undefined ? { NextToken: token } : {}) })),
+    );
+    policies.set(id, pages.flatMap((p) => p.ScalingPolicies ?? []));
   }
   return { targets, policies };
 }
@@ -89,14 +83,10 @@ export const ALARMS_PER_CALL = 100;
 export async function describeAlarms(clients: Pick<DeployClients, 'cloudwatch'>, names: readonly string[]): Promise<Map<string, MetricAlarm>> {
   const alarms = new Map<string, MetricAlarm>();
   for (let i = 0; i < names.length; i += ALARMS_PER_CALL) {
-    let token: string | undefined;
-    do {
-      const res = await call('CloudWatch DescribeAlarms', () =>
-        clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: names.slice(i, i + ALARMS_PER_CALL), MaxRecords: ALARMS_PER_CALL, ...(token !== undefined ? { NextToken: token } : {}) })),
-      );
-      for (const a of res.MetricAlarms ?? []) if (a.AlarmName) alarms.set(a.AlarmName, a);
-      token = res.NextToken;
-    } while (token);
+    const pages = await allPages('CloudWatch DescribeAlarms', (token) =>
+      clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: names.slice(i, i + ALARMS_PER_CALL), MaxRecords: ALARMS_PER_CALL, ...(token !== undefined ? { NextToken: token } : {}) })),
+    );
+    for (const res of pages) for (const a of res.MetricAlarms ?? []) if (a.AlarmName) alarms.set(a.AlarmName, a);
   }
   return alarms;
 }
