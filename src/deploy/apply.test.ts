@@ -2,11 +2,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, SageMakerClient, type CreateEndpointConfigCommandInput, type CreateModelCommandInput } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, type CreateEndpointConfigCommandInput, type CreateModelCommandInput } from '@aws-sdk/client-sagemaker';
+import { PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
+import { PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
 import { withDeployTarget } from '../../test/helpers/deploy-target.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { applyPlan } from './apply.js';
 import { applyDelete } from './delete.js';
+import { describeAlarms, describeScaling } from './inspect.js';
+import { SCALABLE_DIMENSION, variantResourceId } from './desired.js';
+import { until } from '../../test/helpers/until.js';
 import type { DeployClients } from './clients.js';
 import type { EndpointPlan } from './plan.js';
 
@@ -182,4 +187,38 @@ test('Ctrl-C while --delete waits for the endpoint to go says the deletion goes 
     described = { EndpointStatus: 'Creating' };
   }
   assert.deepEqual(calls, ['DeleteEndpoint', 'DescribeEndpoint'], 'nothing else is deleted under it');
+});
+
+test('an endpoint with more alarms than one DescribeAlarms page (50) or one DeleteAlarms call (100): the inspection a deploy plans from finds them all, --delete removes them all', { timeout: 60_000 }, async () => {
+  await withDeployTarget(async ({ clients }) => {
+    const names = Array.from({ length: 120 }, (_, i) => `ep-alarm-${String(i).padStart(3, '0')}`);
+    for (const AlarmName of names) {
+      await clients.cloudwatch.send(new PutMetricAlarmCommand({ AlarmName, Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }));
+    }
+    assert.deepEqual([...(await describeAlarms(clients, names)).keys()].sort(), names);
+    const log: string[] = [];
+    await applyDelete(clients, { endpoint: 'ep', endpointExists: false, scalableTargets: [], configs: [], models: [], alarms: names, items: [] }, { log: (l) => log.push(l), pollSeconds: 1, timeoutSeconds: 10 });
+    assert.equal((await describeAlarms(clients, names)).size, 0, log.join('\n'));
+  });
+});
+
+test('a variant with more scaling policies than one DescribeScalingPolicies page (10): the inspection a deploy plans from finds them all', { timeout: 60_000 }, async () => {
+  await withDeployTarget(async ({ clients, modelDir }) => {
+    const send = clients.sagemaker;
+    await send.send(new CreateModelCommand({ ModelName: 'm', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: modelDir } }));
+    await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'cfg', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'cfg' }));
+    await until('ep InService', async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointStatus === 'InService' ? true : undefined));
+    const ResourceId = variantResourceId('ep', 'AllTraffic');
+    await clients.autoscaling.send(new RegisterScalableTargetCommand({ ServiceNamespace: 'sagemaker', ResourceId, ScalableDimension: SCALABLE_DIMENSION, MinCapacity: 1, MaxCapacity: 4 }));
+    const names = Array.from({ length: 12 }, (_, i) => `step-${String(i).padStart(2, '0')}`);
+    for (const PolicyName of names) {
+      await clients.autoscaling.send(new PutScalingPolicyCommand({
+        PolicyName, ServiceNamespace: 'sagemaker', ResourceId, ScalableDimension: SCALABLE_DIMENSION, PolicyType: 'StepScaling',
+        StepScalingPolicyConfiguration: { AdjustmentType: 'ChangeInCapacity', StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] },
+      }));
+    }
+    const { policies } = await describeScaling(clients, [ResourceId]);
+    assert.deepEqual((policies.get(ResourceId) ?? []).map((p) => p.PolicyName).sort(), names);
+  });
 });

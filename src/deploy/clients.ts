@@ -22,7 +22,20 @@ export interface ClientTarget {
   readonly endpointUrl?: string;
   /** Region; else the environment's, else the SDK's own resolution (profile). */
   readonly region?: string;
+  /** Overrides {@link SERVICE_TIMEOUT_MS} (tests). */
+  readonly timeoutMs?: number;
 }
+
+/**
+ * How long a connection may take to open, and a request's socket may stay silent, before the call
+ * fails (and the SDK retries it): 60 s, the AWS CLI's `connect_timeout` and `read_timeout`. The
+ * SDK's own default is no limit, so a service or local SageMaker that accepted the connection and
+ * never answered hung deploy for good, before `--timeout` could apply. S3 gets the connection limit
+ * only: the SDK writes a Buffer body in one socket write and counts the socket idle until that write
+ * is done, so a 16 MB part or a 63 MB PutObject on a link slower than it sends in 60 s was cut
+ * while it kept sending, and failed 3 times over.
+ */
+export const SERVICE_TIMEOUT_MS = 60_000;
 
 function isLoopback(url: string): boolean {
   const host = new URL(url).hostname;
@@ -38,14 +51,17 @@ function isLoopback(url: string): boolean {
 export function createDeployClients(target: ClientTarget, env: DeployEnvironment): DeployClients {
   const local = target.endpointUrl !== undefined && isLoopback(target.endpointUrl);
   const region = target.region ?? env.region ?? (local ? 'us-east-1' : undefined);
+  const timeout = target.timeoutMs ?? SERVICE_TIMEOUT_MS;
   const common = {
     ...(region !== undefined ? { region } : {}),
     ...(local && !env.hasCredentials ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
   };
-  const api = { ...common, ...(target.endpointUrl !== undefined ? { endpoint: target.endpointUrl } : {}) };
+  const timeouts = { requestHandler: { connectionTimeout: timeout, socketTimeout: timeout } };
+  const api = { ...common, ...timeouts, ...(target.endpointUrl !== undefined ? { endpoint: target.endpointUrl } : {}) };
   const s3Local = env.s3EndpointUrl !== undefined && isLoopback(env.s3EndpointUrl);
   const s3 = new S3Client({
     ...common,
+    requestHandler: { connectionTimeout: timeout },
     // s3rver, the usual local S3, checks signatures against these default keys.
     ...(s3Local && !env.hasCredentials ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),
     ...(env.s3EndpointUrl !== undefined ? { endpoint: env.s3EndpointUrl, forcePathStyle: true } : {}),
@@ -60,7 +76,7 @@ export function createDeployClients(target: ClientTarget, env: DeployEnvironment
       const key = ecrRegion ?? '';
       let client = ecrClients.get(key);
       if (!client) {
-        client = new ECRClient({ ...common, ...(ecrRegion !== undefined ? { region: ecrRegion } : {}) });
+        client = new ECRClient({ ...common, ...timeouts, ...(ecrRegion !== undefined ? { region: ecrRegion } : {}) });
         ecrClients.set(key, client);
       }
       return client;

@@ -10,7 +10,7 @@ import type { EndpointConfig } from '../endpoint-file/schema.js';
 import { deregisterTarget } from './apply.js';
 import type { DeployClients } from './clients.js';
 import { alarmWatches, legacyScaleFromZeroAlarmName, scaleFromZeroAlarmNames, scalingPolicyName, variantResourceId } from './desired.js';
-import { configVariants, describeAlarms, describeScaling } from './inspect.js';
+import { ALARMS_PER_CALL, configVariants, describeAlarms, describeScaling } from './inspect.js';
 import { keepNeighbourModels, listOwned } from './owned.js';
 import type { PlanItem } from './plan.js';
 import { followDeletion } from './progress.js';
@@ -100,8 +100,10 @@ export async function applyDelete(clients: DeployClients, plan: DeletePlan, opts
       if (!isSageMakerNotFound(err)) throw serviceError(`SageMaker DeleteModel ${m}`, err);
     }
   }
-  if (plan.alarms.length > 0) {
-    await call('CloudWatch DeleteAlarms', () => clients.cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: [...plan.alarms] })));
-    log(`deleted alarms ${plan.alarms.join(', ')}`);
+  // DeleteAlarms takes at most 100 names: more in one call were refused, and none deleted.
+  for (let i = 0; i < plan.alarms.length; i += ALARMS_PER_CALL) {
+    const names = plan.alarms.slice(i, i + ALARMS_PER_CALL);
+    await call('CloudWatch DeleteAlarms', () => clients.cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: names })));
+    log(`deleted alarms ${names.join(', ')}`);
   }
 }

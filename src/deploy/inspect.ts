@@ -11,7 +11,7 @@ import { objectExists, type ContainerArtifact } from './artifacts.js';
 import type { DeployClients } from './clients.js';
 import { SCALABLE_DIMENSION, scaleFromZeroAlarmNames, variantResourceId, type DesiredEndpoint } from './desired.js';
 import { keepNeighbourModels, listOwned, modelPatterns, type OwnedNames } from './owned.js';
-import { call, describeOrUndefined } from './service-error.js';
+import { allPages, call, describeOrUndefined } from './service-error.js';
 
 /** A variant of the endpoint's current config. */
 export interface CurrentVariant {
@@ -61,21 +61,32 @@ export async function describeScaling(clients: DeployClients, resourceIds: reado
     clients.autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [...resourceIds], ScalableDimension: SCALABLE_DIMENSION })),
   );
   for (const target of t.ScalableTargets ?? []) if (target.ResourceId) targets.set(target.ResourceId, target);
+  // A page holds 10 policies and a target can have 50 (the user's own beside smkit's): every page
+  // is read, or smkit's on a later one were planned as new and, once out of the file, never deleted.
   for (const id of targets.keys()) {
-    const p = await call('Application Auto Scaling DescribeScalingPolicies', () =>
-      clients.autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: id, ScalableDimension: SCALABLE_DIMENSION })),
+    const pages = await allPages('Application Auto Scaling DescribeScalingPolicies', (token) =>
+      clients.autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: id, ScalableDimension: SCALABLE_DIMENSION, ...(token !== undefined ? { NextToken: token } : {}) })),
     );
-    policies.set(id, p.ScalingPolicies ?? []);
+    policies.set(id, pages.flatMap((p) => p.ScalingPolicies ?? []));
   }
   return { targets, policies };
 }
 
-/** The alarms of these names that exist (DescribeAlarms takes at most 100 names a call). */
+/** Most names (and alarms) one DescribeAlarms or DeleteAlarms call takes. */
+export const ALARMS_PER_CALL = 100;
+
+/**
+ * The alarms of these names that exist: 100 names a call, each answer followed to its last page
+ * (a page holds 50 alarms unless `MaxRecords` says more, so one call for 51 or more found only 50:
+ * a second deploy planned the rest anew and `--delete` left them behind).
+ */
 export async function describeAlarms(clients: Pick<DeployClients, 'cloudwatch'>, names: readonly string[]): Promise<Map<string, MetricAlarm>> {
   const alarms = new Map<string, MetricAlarm>();
-  for (let i = 0; i < names.length; i += 100) {
-    const res = await call('CloudWatch DescribeAlarms', () => clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: names.slice(i, i + 100) })));
-    for (const a of res.MetricAlarms ?? []) if (a.AlarmName) alarms.set(a.AlarmName, a);
+  for (let i = 0; i < names.length; i += ALARMS_PER_CALL) {
+    const pages = await allPages('CloudWatch DescribeAlarms', (token) =>
+      clients.cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: names.slice(i, i + ALARMS_PER_CALL), MaxRecords: ALARMS_PER_CALL, ...(token !== undefined ? { NextToken: token } : {}) })),
+    );
+    for (const res of pages) for (const a of res.MetricAlarms ?? []) if (a.AlarmName) alarms.set(a.AlarmName, a);
   }
   return alarms;
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CreateEndpointCommand, CreateModelCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
-import { call } from './service-error.js';
+import { allPages, call } from './service-error.js';
 
 // The AWS SDK's own errors when it finds no region or no credentials, in a process whose
 // environment and home hold neither (no profile files, no instance metadata): deploy's message
@@ -107,4 +107,24 @@ test('CreateModel refused because SageMaker cannot assume deploy.role: the messa
     client.destroy();
     await new Promise((resolve) => server.close(resolve));
   }
+});
+
+test('allPages follows NextToken to the last page, and fails a service that answers a token it answered before rather than loop for good', async () => {
+  const asked: (string | undefined)[] = [];
+  const next: Record<string, string | undefined> = { start: 'a', a: 'b', b: undefined };
+  const pages = await allPages('CloudWatch DescribeAlarms', async (token) => {
+    asked.push(token);
+    return { NextToken: next[token ?? 'start'], page: token ?? 'start' };
+  });
+  assert.deepEqual([asked, pages.map((p) => p.page)], [[undefined, 'a', 'b'], ['start', 'a', 'b']]);
+  let calls = 0;
+  await assert.rejects(allPages('Application Auto Scaling DescribeScalingPolicies', async (token) => {
+    calls += 1;
+    return { NextToken: token === undefined ? 'a' : token === 'a' ? 'b' : 'a' };
+  }), {
+    code: 'ERR_DEPLOY_FAILED',
+    message: 'Application Auto Scaling DescribeScalingPolicies failed: page 3 answered a NextToken it had answered before, so its pages never end.',
+  });
+  assert.equal(calls, 3);
+  await assert.rejects(allPages('CloudWatch DescribeAlarms', async () => { throw Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }); }), { code: 'ERR_DEPLOY_FAILED', message: /^CloudWatch DescribeAlarms failed: Throttling: Rate exceeded/ });
 });

@@ -108,3 +108,24 @@ export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
     throw serviceError(step, err);
   }
 }
+
+/**
+ * Runs a paged SDK call from its first page to its last (the one with no `NextToken`), turning a
+ * failure into {@link serviceError}. A token that comes back a second time fails the step: a
+ * service that kept answering the same page would otherwise hold deploy in the loop for good.
+ */
+export async function allPages<T extends { NextToken?: string | undefined }>(step: string, page: (token: string | undefined) => Promise<T>): Promise<T[]> {
+  const pages: T[] = [];
+  const seen = new Set<string>();
+  let token: string | undefined;
+  do {
+    const res = await call(step, () => page(token));
+    pages.push(res);
+    token = res.NextToken;
+    if (token !== undefined && seen.has(token)) {
+      throw new ToolkitError('ERR_DEPLOY_FAILED', `${step} failed: page ${pages.length} answered a NextToken it had answered before, so its pages never end.`);
+    }
+    if (token) seen.add(token);
+  } while (token);
+  return pages;
+}
