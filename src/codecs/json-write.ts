@@ -106,7 +106,8 @@ function stringifyValue(value: unknown): string | undefined {
   let signed: Tensor[] | undefined;
   let mark: string | undefined;
   const text = JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v === 'bigint') return bigintToJsonValue(v);
+    if (typeof v !== 'object' || v === null) return typeof v === 'bigint' ? bigintToJsonValue(v) : v;
+    if (Array.isArray(v)) return v;
     if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
       return Array.from(v as unknown as ArrayLike<number | bigint>, (x) => (typeof x === 'bigint' ? bigintToJsonValue(x) : x));
     }
@@ -115,10 +116,27 @@ function stringifyValue(value: unknown): string | undefined {
       mark ??= randomUUID();
       return `${mark}:${(signed ??= []).push(v) - 1}`;
     }
+    if (Object.getPrototypeOf(v) !== Object.prototype) refuseOpaque(v);
     return v;
   });
   if (signed === undefined || text === undefined) return text;
   return text.replace(new RegExp(`"${mark}:(\\d+)"`, 'g'), (_match, k: string) => tensorToJson(signed![Number(k)]!));
+}
+
+/**
+ * Throws for an object whose content JSON.stringify does not see, so that it would write `{}` (or a
+ * stream's internal state) in its place: a Map, a Set, a Promise, an Error, a generator, an async
+ * iterable (a Node stream). Python's json refuses such values too ("is not JSON serializable").
+ */
+function refuseOpaque(v: object): void {
+  let what: string | undefined;
+  if (v instanceof Map || v instanceof WeakMap) what = 'a Map';
+  else if (v instanceof Set || v instanceof WeakSet) what = 'a Set';
+  else if (v instanceof Promise) what = 'a Promise (a value not awaited)';
+  else if (v instanceof Error) what = `an Error (${thrownMessage(v, 200)})`;
+  else if (typeof (v as Record<symbol, unknown>)[Symbol.asyncIterator] === 'function') what = 'an async iterable (a stream: only outputFn and transformFn stream their answer)';
+  else if (Object.prototype.toString.call(v) === '[object Generator]') what = 'a generator';
+  if (what !== undefined) throw new TypeError(`it holds ${what}, whose content JSON cannot hold`);
 }
 
 /** Whether a float tensor holds a -0 (float16: its bits 0x8000). */
