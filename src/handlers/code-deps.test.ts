@@ -347,6 +347,23 @@ test('a folder dependency outside code/ (file:../shared) is ERR_CODE_DEPENDENCIE
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), []);
 });
 
+test('a code/package.json that is no object (null, an array), or whose dependencies are no object of names and versions, is ERR_CODE_DEPENDENCIES naming it, before npm runs (null was a TypeError with its stack)', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  mkdirSync(path.join(modelDir, 'code'), { recursive: true });
+  for (const [json, says] of [
+    ['null', /holds null, not an object/],
+    ['["left-pad"]', /holds an array, not an object/],
+    ['{"dependencies": "left-pad"}', /"dependencies" set to the string "left-pad": it must be an object of package names and versions/],
+    ['{"dependencies": ["left-pad"]}', /"dependencies" set to an array/],
+    ['{"dependencies": {"a": "1.0.0"}, "optionalDependencies": 3}', /"optionalDependencies" set to a number/],
+  ] as const) {
+    writeFileSync(path.join(modelDir, 'code', 'package.json'), json);
+    assert.throws(() => prepareCodeDir(modelDir, 'auto', silent), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CODE_DEPENDENCIES' && says.test(err.message), json);
+  }
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), []);
+});
+
 test('code/package.json dependencies vendored in code/ (file:) install when the registry cannot be reached', async (t) => {
   const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
   cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });

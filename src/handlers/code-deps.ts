@@ -109,6 +109,18 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   } catch (err) {
     throw new ToolkitError('ERR_CODE_DEPENDENCIES', `${pkgFile} is not valid JSON: ${(err as Error).message}`);
   }
+  // JSON that is no object (null, an array) has no dependencies for npm to read, and `dependencies`
+  // that is no object of names and versions ("left-pad", ["left-pad"]) npm reads character by
+  // character ("No matching version found for 0@l"): both are named here, not as a TypeError or npm's riddle.
+  if (!isPlainObject(pkg)) {
+    throw new ToolkitError('ERR_CODE_DEPENDENCIES', `${pkgFile} holds ${describeJson(pkg)}, not an object: write a package.json object such as {"dependencies": {"left-pad": "^1.3.0"}}`);
+  }
+  for (const field of ['dependencies', 'optionalDependencies'] as const) {
+    const value: unknown = pkg[field];
+    if (value !== undefined && value !== null && !isPlainObject(value)) {
+      throw new ToolkitError('ERR_CODE_DEPENDENCIES', `${pkgFile} has "${field}" set to ${describeJson(value)}: it must be an object of package names and versions, such as {"left-pad": "^1.3.0"}`);
+    }
+  }
   if (!pkg.dependencies || Object.keys(pkg.dependencies).length === 0) return codeDir;
   if (mode === 'never') {
     log.warn({ codeDir }, 'code/package.json declares dependencies but code/node_modules is absent and SMKIT_INSTALL_CODE_DEPS=never: imports of them will fail');
@@ -200,6 +212,18 @@ function withoutStaleCopies(used: string, log: Logger): string {
     log.warn({ folder: used, err }, 'could not look for earlier copies of code/ to remove');
   }
   return used;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** What a JSON value is, for messages: `null`, `an array`, `the string "x"` (cut short). */
+function describeJson(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  return `${typeof v === 'object' ? 'an' : 'a'} ${typeof v}`;
 }
 
 /** `p` (absolute) relative to `codeDir` when it is `codeDir` or inside it; undefined when it is outside. */
