@@ -125,14 +125,15 @@ function stringifyValue(value: unknown): string | undefined {
 
 /**
  * Throws for an object whose content JSON.stringify does not see, so that it would write `{}` (or a
- * stream's internal state) in its place: a Map, a Set, a Promise, an Error, a generator, an async
- * iterable (a Node stream). Python's json refuses such values too ("is not JSON serializable").
+ * stream's internal state) in its place: a Map, a Set, a Promise, an ArrayBuffer or DataView, an
+ * Error, a generator, an async iterable (a Node stream). Python's json refuses such values too ("is not JSON serializable").
  */
 function refuseOpaque(v: object): void {
   let what: string | undefined;
   if (v instanceof Map || v instanceof WeakMap) what = 'a Map';
   else if (v instanceof Set || v instanceof WeakSet) what = 'a Set';
   else if (v instanceof Promise) what = 'a Promise (a value not awaited)';
+  else if (v instanceof ArrayBuffer || v instanceof DataView || (typeof SharedArrayBuffer === 'function' && v instanceof SharedArrayBuffer)) what = `${v instanceof DataView ? 'a DataView' : 'an ArrayBuffer'} (bytes: answer them as application/octet-stream, or put them in a typed array)`;
   else if (v instanceof Error) what = `an Error (${thrownMessage(v, 200)})`;
   else if (typeof (v as Record<symbol, unknown>)[Symbol.asyncIterator] === 'function') what = 'an async iterable (a stream: only outputFn and transformFn stream their answer)';
   else if (Object.prototype.toString.call(v) === '[object Generator]') what = 'a generator';

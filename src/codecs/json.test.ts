@@ -364,13 +364,15 @@ test('a value from user code that JSON cannot hold (it refers to itself, its toJ
   }
 });
 
-test('a value from user code whose content JSON.stringify does not see (a Map, a Set, a Promise, an Error, a generator, a stream) is ERR_ENCODE naming it, not a silent {}', async () => {
+test('a value from user code whose content JSON.stringify does not see (a Map, a Set, a Promise, an ArrayBuffer, an Error, a generator, a stream) is ERR_ENCODE naming it, not a silent {}', async () => {
   const { Readable } = await import('node:stream');
   for (const [value, what] of [
     [new Map([['a', 1]]), /a Map/],
     [{ labels: new Set(['a']) }, /a Set/],
     [{ p: Promise.resolve(1) }, /a Promise/],
     [[new Error('lost')], /an Error \(lost\)/],
+    [new ArrayBuffer(4), /an ArrayBuffer \(bytes/],
+    [{ view: new DataView(new ArrayBuffer(4)) }, /a DataView/],
     [(function* () { yield 1; })(), /a generator/],
     [(async function* () { yield 1; })(), /an async iterable/],
     [Readable.from(['a']), /an async iterable/],
