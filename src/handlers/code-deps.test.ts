@@ -371,6 +371,17 @@ test('code/package.json dependencies vendored in code/ (file:) install when the 
   assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')));
 });
 
+test('code/package.json with only optionalDependencies installs them, as npm install does (they were left out: imports of them failed)', async (t) => {
+  const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const pkgFile = path.join(modelDir, 'code', 'package.json');
+  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+  writeFileSync(pkgFile, JSON.stringify({ ...pkg, dependencies: undefined, optionalDependencies: pkg.dependencies }));
+  const codeDir = prepareCodeDir(modelDir, 'auto', silent);
+  assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')), codeDir);
+});
+
 test('code/package.json dependencies from the registry, with the registry unreachable: ERR_CODE_DEPENDENCIES at once (not after npm\'s minute of retries), saying to ship code/node_modules', async (t) => {
   const registry = `http://127.0.0.1:${await closedPort()}/`;
   const tmp = isolatedNpm(t, registry);

@@ -121,7 +121,9 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
       throw new ToolkitError('ERR_CODE_DEPENDENCIES', `${pkgFile} has "${field}" set to ${describeJson(value)}: it must be an object of package names and versions, such as {"left-pad": "^1.3.0"}`);
     }
   }
-  if (!pkg.dependencies || Object.keys(pkg.dependencies).length === 0) return codeDir;
+  // npm installs optionalDependencies as it installs dependencies: a package.json with only those needs the install too.
+  const declared = Object.keys({ ...pkg.optionalDependencies, ...pkg.dependencies });
+  if (declared.length === 0) return codeDir;
   if (mode === 'never') {
     log.warn({ codeDir }, 'code/package.json declares dependencies but code/node_modules is absent and SMKIT_INSTALL_CODE_DEPS=never: imports of them will fail');
     return codeDir;
@@ -145,7 +147,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   // Recorded before the install: a copy in place already shows a live user to another start's
   // cleanup, and one whose start was cut short (killed while npm ran) shows none, for a later start to remove.
   markInUse(staging);
-  log.info({ codeDir, target, dependencies: Object.keys(pkg.dependencies) }, 'installing code/package.json dependencies');
+  log.info({ codeDir, target, dependencies: declared }, 'installing code/package.json dependencies');
   try {
     installInto(staging, codeDir, pkgFile);
   } catch (err) {
