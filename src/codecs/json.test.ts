@@ -366,6 +366,7 @@ test('a value from user code that JSON cannot hold (it refers to itself, its toJ
 
 test('a value from user code whose content JSON.stringify does not see (a Map, a Set, a Promise, an ArrayBuffer, an Error, a generator, a stream) is ERR_ENCODE naming it, not a silent {}', async () => {
   const { Readable } = await import('node:stream');
+  const { runInNewContext } = await import('node:vm');
   for (const [value, what] of [
     [new Map([['a', 1]]), /a Map/],
     [{ labels: new Set(['a']) }, /a Set/],
@@ -376,6 +377,9 @@ test('a value from user code whose content JSON.stringify does not see (a Map, a
     [(function* () { yield 1; })(), /a generator/],
     [(async function* () { yield 1; })(), /an async iterable/],
     [Readable.from(['a']), /an async iterable/],
+    // From another realm (a vm context), where instanceof Map is false.
+    [{ m: runInNewContext('new Map([[1, 2]])') as unknown }, /a Map/],
+    [[runInNewContext("new TypeError('elsewhere')") as unknown], /an Error \(elsewhere\)/],
   ] as const) {
     assert.throws(() => jsonCodec.encode!(value, {}), (err: ToolkitError) => err.code === 'ERR_ENCODE' && what.test(err.message), String(what));
     assert.throws(() => jsonLinesCodec.encode!(value, {}), { code: 'ERR_ENCODE' });
