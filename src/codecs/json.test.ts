@@ -364,6 +364,31 @@ test('a value from user code that JSON cannot hold (it refers to itself, its toJ
   }
 });
 
+test('a value from user code whose content JSON.stringify does not see (a Map, a Set, a Promise, an ArrayBuffer, an Error, a generator, a stream) is ERR_ENCODE naming it, not a silent {}', async () => {
+  const { Readable } = await import('node:stream');
+  const { runInNewContext } = await import('node:vm');
+  for (const [value, what] of [
+    [new Map([['a', 1]]), /a Map/],
+    [{ labels: new Set(['a']) }, /a Set/],
+    [{ p: Promise.resolve(1) }, /a Promise/],
+    [[new Error('lost')], /an Error \(lost\)/],
+    [new ArrayBuffer(4), /an ArrayBuffer \(bytes/],
+    [{ view: new DataView(new ArrayBuffer(4)) }, /a DataView/],
+    [(function* () { yield 1; })(), /a generator/],
+    [(async function* () { yield 1; })(), /an async iterable/],
+    [Readable.from(['a']), /an async iterable/],
+    // From another realm (a vm context), where instanceof Map is false.
+    [{ m: runInNewContext('new Map([[1, 2]])') as unknown }, /a Map/],
+    [[runInNewContext("new TypeError('elsewhere')") as unknown], /an Error \(elsewhere\)/],
+  ] as const) {
+    assert.throws(() => jsonCodec.encode!(value, {}), (err: ToolkitError) => err.code === 'ERR_ENCODE' && what.test(err.message), String(what));
+    assert.throws(() => jsonLinesCodec.encode!(value, {}), { code: 'ERR_ENCODE' });
+  }
+  // Class instances, null-prototype objects, Dates and bigints are written as before.
+  class Point { constructor(readonly x: number) {} }
+  assert.equal(jsonCodec.encode!({ p: new Point(1), n: Object.assign(Object.create(null), { a: 1 }), d: new Date(0), b: 2n }, {}).toString(), '{"p":{"x":1},"n":{"a":1},"d":"1970-01-01T00:00:00.000Z","b":2}');
+});
+
 test('a tensor inside another value keeps a -0 as -0.0, as a tensor answered alone does', () => {
   const scores: Tensor = { dtype: 'float32', shape: [2, 2], data: Float32Array.from([-0, 0, 0.5, -0]) };
   const half: Tensor = { dtype: 'float16', shape: [], data: Uint16Array.from([0x8000]) };

@@ -347,11 +347,39 @@ test('a folder dependency outside code/ (file:../shared) is ERR_CODE_DEPENDENCIE
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), []);
 });
 
+test('a code/package.json that is no object (null, an array), or whose dependencies are no object of names and versions, is ERR_CODE_DEPENDENCIES naming it, before npm runs (null was a TypeError with its stack)', (t) => {
+  const tmp = isolatedNpm(t);
+  const modelDir = path.join(tmp, 'model');
+  mkdirSync(path.join(modelDir, 'code'), { recursive: true });
+  for (const [json, says] of [
+    ['null', /holds null, not an object/],
+    ['["left-pad"]', /holds an array, not an object/],
+    ['{"dependencies": "left-pad"}', /"dependencies" set to the string "left-pad": it must be an object of package names and versions/],
+    ['{"dependencies": ["left-pad"]}', /"dependencies" set to an array/],
+    ['{"dependencies": {"a": "1.0.0"}, "optionalDependencies": 3}', /"optionalDependencies" set to a number/],
+  ] as const) {
+    writeFileSync(path.join(modelDir, 'code', 'package.json'), json);
+    assert.throws(() => prepareCodeDir(modelDir, 'auto', silent), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CODE_DEPENDENCIES' && says.test(err.message), json);
+  }
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), []);
+});
+
 test('code/package.json dependencies vendored in code/ (file:) install when the registry cannot be reached', async (t) => {
   const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
   cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });
   const codeDir = prepareCodeDir(path.join(tmp, 'model'), 'auto', silent);
   assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')));
+});
+
+test('code/package.json with only optionalDependencies installs them, as npm install does (they were left out: imports of them failed)', async (t) => {
+  const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const pkgFile = path.join(modelDir, 'code', 'package.json');
+  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+  writeFileSync(pkgFile, JSON.stringify({ ...pkg, dependencies: undefined, optionalDependencies: pkg.dependencies }));
+  const codeDir = prepareCodeDir(modelDir, 'auto', silent);
+  assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')), codeDir);
 });
 
 test('code/package.json dependencies from the registry, with the registry unreachable: ERR_CODE_DEPENDENCIES at once (not after npm\'s minute of retries), saying to ship code/node_modules', async (t) => {

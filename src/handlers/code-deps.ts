@@ -109,7 +109,21 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   } catch (err) {
     throw new ToolkitError('ERR_CODE_DEPENDENCIES', `${pkgFile} is not valid JSON: ${(err as Error).message}`);
   }
-  if (!pkg.dependencies || Object.keys(pkg.dependencies).length === 0) return codeDir;
+  // JSON that is no object (null, an array) has no dependencies for npm to read, and `dependencies`
+  // that is no object of names and versions ("left-pad", ["left-pad"]) npm reads character by
+  // character ("No matching version found for 0@l"): both are named here, not as a TypeError or npm's riddle.
+  if (!isPlainObject(pkg)) {
+    throw new ToolkitError('ERR_CODE_DEPENDENCIES', `${pkgFile} holds ${describeJson(pkg)}, not an object: write a package.json object such as {"dependencies": {"left-pad": "^1.3.0"}}`);
+  }
+  for (const field of ['dependencies', 'optionalDependencies'] as const) {
+    const value: unknown = pkg[field];
+    if (value !== undefined && value !== null && !isPlainObject(value)) {
+      throw new ToolkitError('ERR_CODE_DEPENDENCIES', `${pkgFile} has "${field}" set to ${describeJson(value)}: it must be an object of package names and versions, such as {"left-pad": "^1.3.0"}`);
+    }
+  }
+  // npm installs optionalDependencies as it installs dependencies: a package.json with only those needs the install too.
+  const declared = Object.keys({ ...pkg.optionalDependencies, ...pkg.dependencies });
+  if (declared.length === 0) return codeDir;
   if (mode === 'never') {
     log.warn({ codeDir }, 'code/package.json declares dependencies but code/node_modules is absent and SMKIT_INSTALL_CODE_DEPS=never: imports of them will fail');
     return codeDir;
@@ -133,7 +147,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   // Recorded before the install: a copy in place already shows a live user to another start's
   // cleanup, and one whose start was cut short (killed while npm ran) shows none, for a later start to remove.
   markInUse(staging);
-  log.info({ codeDir, target, dependencies: Object.keys(pkg.dependencies) }, 'installing code/package.json dependencies');
+  log.info({ codeDir, target, dependencies: declared }, 'installing code/package.json dependencies');
   try {
     installInto(staging, codeDir, pkgFile);
   } catch (err) {
@@ -200,6 +214,18 @@ function withoutStaleCopies(used: string, log: Logger): string {
     log.warn({ folder: used, err }, 'could not look for earlier copies of code/ to remove');
   }
   return used;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** What a JSON value is, for messages: `null`, `an array`, `the string "x"` (cut short). */
+function describeJson(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  return `${typeof v === 'object' ? 'an' : 'a'} ${typeof v}`;
 }
 
 /** `p` (absolute) relative to `codeDir` when it is `codeDir` or inside it; undefined when it is outside. */

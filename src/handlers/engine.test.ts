@@ -483,12 +483,19 @@ test('a value a hook returns that JSON cannot hold (a circular object) is a 500 
   }
 });
 
-test('a value a hook returns that throws when smkit reads it (a getter, a Proxy) is a 500 ERR_USER_CODE naming the hook, not an ERR_INTERNAL quoting the getter', async (t) => {
+test('a value a hook returns that throws when smkit reads it (a getter, a Proxy; also what inputFn returns for the model) is a 500 ERR_USER_CODE naming the hook, not an ERR_INTERNAL quoting the getter', async (t) => {
   const getter = "{ get a() { throw new Error('not this getter'); } }";
   const proxy = "new Proxy({}, { ownKeys() { throw new Error('not this proxy'); } })";
   const predict = await engineWithHandler(t, `export function inputFn(body) { return body.toString(); }\nexport function predict_fn(mode) { return mode === 'proxy' ? { tensors: ${proxy} } : ${getter}; }`);
   const transform = await engineWithHandler(t, `export function transformFn(model, body) { return body.toString() === 'proxy' ? ${proxy} : ${getter}; }`);
+  // No predictFn: smkit reads what input_fn returned for the model (a getter on `instances`, say).
+  const input = await engineWithHandler(
+    t,
+    `export function modelFn() { return { predict: (t) => t }; }\nexport function input_fn(body) { return body.toString() === 'proxy' ? ${proxy} : { get instances() { throw new Error('not this getter'); } }; }`,
+  );
   for (const [engine, body, hook, thrown] of [
+    [input, 'getter', 'input_fn', 'not this getter'],
+    [input, 'proxy', 'input_fn', 'not this proxy'],
     [predict, 'getter', 'predict_fn', 'not this getter'],
     [predict, 'proxy', 'predict_fn', 'not this proxy'],
     [transform, 'getter', 'transformFn', 'not this getter'],

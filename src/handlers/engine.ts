@@ -645,7 +645,13 @@ export class InferenceEngine {
 
   /** The default predictFn: runs the pipeline (or a runtime-like model) on decoded input. */
   private async predict(input: unknown, ctx: InvocationContext): Promise<StepData> {
-    const data = this.toStepData(input);
+    let data: StepData;
+    try {
+      data = this.toStepData(input);
+    } catch (err) {
+      // A getter or Proxy in what inputFn returned that throws when read is inputFn's fault, not smkit's (ERR_INTERNAL).
+      throw this.hooks.inputFn ? this.#unreadable(err, this.#name('inputFn')) : err;
+    }
     this.#io!.checkSignatureName(data.request, this.model instanceof Pipeline ? this.model.runtimes[0]?.signature : undefined);
     if (this.model instanceof Pipeline) return this.model.run(data, ctx);
     const runtime = this.model as Partial<ModelRuntime> | undefined;
