@@ -14,9 +14,10 @@ function invalidPattern(pattern: string, why: string): AwsServiceError {
 /**
  * Compiles the term form of CloudWatch Logs' filter pattern syntax (case-sensitive, as CloudWatch
  * matches): an empty pattern matches every event; `ERROR Exception` events with both terms;
- * `"a phrase"` the phrase as written; `-ERROR` events without the term; `?ERROR ?WARN` events with
- * either. JSON (`{ ... }`), space-delimited (`[ ... ]`) and regular-expression (`%...%`) patterns
- * are refused with `InvalidParameterException`, as is mixing `?` terms with others.
+ * `"a phrase"` the phrase as written (`\"` in it is a quote, `\\` a backslash); `-ERROR` events
+ * without the term; `?ERROR ?WARN` events with either. JSON (`{ ... }`), space-delimited
+ * (`[ ... ]`) and regular-expression (`%...%`) patterns are refused with
+ * `InvalidParameterException`, as is mixing `?` terms with others.
  */
 export function compileFilterPattern(pattern: string | undefined): MessageMatcher {
   const text = (pattern ?? '').trim();
@@ -36,10 +37,15 @@ export function compileFilterPattern(pattern: string | undefined): MessageMatche
     if (text[i] === '-' || text[i] === '?') sign = text[i++]!;
     let term: string;
     if (text[i] === '"') {
-      const close = text.indexOf('"', i + 1);
-      if (close === -1) throw invalidPattern(text, 'a quoted phrase has no closing "');
-      term = text.slice(i + 1, close);
-      i = close + 1;
+      // Inside quotes \" is a quote and \\ a backslash, as the AWS CDK's FilterPattern writes them.
+      term = '';
+      let j = i + 1;
+      for (; j < text.length && text[j] !== '"'; j++) {
+        if (text[j] === '\\' && (text[j + 1] === '"' || text[j + 1] === '\\')) j++;
+        term += text[j];
+      }
+      if (j === text.length) throw invalidPattern(text, 'a quoted phrase has no closing "');
+      i = j + 1;
     } else {
       let end = i;
       while (end < text.length && text[end] !== ' ' && text[end] !== '\t') end++;

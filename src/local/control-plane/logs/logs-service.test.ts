@@ -159,6 +159,8 @@ describe('logs service', () => {
       assert.deepEqual(await messages({ filterPattern: 'ERROR' }), ['AllTraffic/i-0: ERROR model failed: bad input', 'AllTraffic/i-1: ERROR "quoted" failure', 'Shadow/i-2: ERROR shadow']);
       assert.deepEqual(await messages({ filterPattern: 'ERROR -shadow -quoted', logStreamNamePrefix: 'AllTraffic/' }), ['AllTraffic/i-0: ERROR model failed: bad input']);
       assert.deepEqual(await messages({ filterPattern: '"model failed: bad"' }), ['AllTraffic/i-0: ERROR model failed: bad input']);
+      // A quote in a phrase is written \" (as the AWS CDK's FilterPattern.allTerms writes one).
+      assert.deepEqual(await messages({ filterPattern: '"ERROR \\"quoted\\" fail"' }), ['AllTraffic/i-1: ERROR "quoted" failure']);
       assert.deepEqual(await messages({ filterPattern: '?WARN ?500', logStreamNames: ['AllTraffic/i-0', 'AllTraffic/i-1'] }), ['AllTraffic/i-0: POST /invocations 500', 'AllTraffic/i-1: WARN slow request']);
       assert.deepEqual(await messages({ filterPattern: 'error' }), [], 'terms are case-sensitive');
 
