@@ -228,6 +228,32 @@ describe('logs service', () => {
     });
   });
 
+  test('FilterLogEvents merges many streams reading each event a few times, not once per stream, and in time order both ways', async () => {
+    // 300 streams of 3 events: merged by scanning every stream for each event, a search reads some
+    // 300 events per event (a group of a thousand training jobs took seconds per request).
+    let now = 1_800_000_000_000;
+    const many = new LogStore({ maxStreamBytes: 1024 * 1024, now: () => now });
+    const sinks = Array.from({ length: 300 }, (_, i) => many.sink('/aws/sagemaker/TrainingJobs', `job-${String(i).padStart(3, '0')}/algo-1-1`));
+    for (let round = 0; round < 3; round++) {
+      for (const [i, sink] of sinks.entries()) {
+        if (i % 7 === 0) now++;
+        sink(`round ${round} stream ${i}`);
+      }
+    }
+    let reads = 0;
+    for (const s of many.groups.get('/aws/sagemaker/TrainingJobs')!.streams.values()) {
+      const counted = new Proxy(s.events, { get: (target, key, receiver) => (typeof key === 'string' && /^\d+$/.test(key) && reads++, Reflect.get(target, key, receiver)) });
+      Object.defineProperty(s, 'events', { get: () => counted });
+    }
+    const service = new CloudWatchLogsService({ store: many });
+    const expected = Array.from({ length: 3 }, (_, round) => sinks.map((_, i) => `round ${round} stream ${i}`)).flat();
+    const forward = await service.call('FilterLogEvents', { logGroupName: '/aws/sagemaker/TrainingJobs', filterPattern: 'round' });
+    assert.deepEqual((forward.events as Array<{ message: string }>).map((e) => e.message), expected);
+    assert.ok(reads < 900 * 40, `${reads} reads of 900 events`);
+    const backward = await service.call('FilterLogEvents', { logGroupName: '/aws/sagemaker/TrainingJobs', startTime: 1_800_000_000_000, startFromHead: false });
+    assert.deepEqual((backward.events as Array<{ message: string }>).map((e) => e.message), expected.reverse());
+  });
+
   test('a stream keeps at most its cap: the oldest events are dropped, and tokens still read on from where they were', async () => {
     const small = new LogStore({ maxStreamBytes: 10 * (26 + 6), now: () => 1_800_000_000_000 });
     const sink = small.sink('/g', 's');
