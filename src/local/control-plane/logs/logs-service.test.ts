@@ -17,7 +17,7 @@ import {
   type GetLogEventsCommandInput,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { createFrontDoor } from '../../front-door/app.js';
-import { LogStore } from './log-store.js';
+import { LogStore, type StoredLogEvent, type StoredLogStream } from './log-store.js';
 import { CloudWatchLogsService } from './logs-service.js';
 
 let server: Server;
@@ -32,6 +32,13 @@ function write(group: string, stream: string, lines: readonly string[]): void {
     clock += 1;
     sink(line);
   }
+}
+
+/** Calls `read` for each element of `stream`'s events that is read (its private array, replaced by a counting proxy). */
+function countReads(stream: StoredLogStream, read: () => void): void {
+  const kept = (stream as unknown as { kept: StoredLogEvent[] }).kept;
+  const counted = new Proxy(kept, { get: (target, key, receiver) => (typeof key === 'string' && /^\d+$/.test(key) && read(), Reflect.get(target, key, receiver)) });
+  Object.defineProperty(stream, 'kept', { value: counted });
 }
 
 describe('logs service', () => {
@@ -241,10 +248,7 @@ describe('logs service', () => {
       }
     }
     let reads = 0;
-    for (const s of many.groups.get('/aws/sagemaker/TrainingJobs')!.streams.values()) {
-      const counted = new Proxy(s.events, { get: (target, key, receiver) => (typeof key === 'string' && /^\d+$/.test(key) && reads++, Reflect.get(target, key, receiver)) });
-      Object.defineProperty(s, 'events', { get: () => counted });
-    }
+    for (const s of many.groups.get('/aws/sagemaker/TrainingJobs')!.streams.values()) countReads(s, () => reads++);
     const service = new CloudWatchLogsService({ store: many });
     const expected = Array.from({ length: 3 }, (_, round) => sinks.map((_, i) => `round ${round} stream ${i}`)).flat();
     const forward = await service.call('FilterLogEvents', { logGroupName: '/aws/sagemaker/TrainingJobs', filterPattern: 'round' });
@@ -267,6 +271,25 @@ describe('logs service', () => {
     // 9 events of 32 or 33 bytes (message and 26) fit in 320; a forward token past dropped events goes on with the oldest kept.
     const next = await service.call('GetLogEvents', { logGroupName: '/g', logStreamName: 's', startFromHead: true, limit: 1, nextToken: head.nextForwardToken });
     assert.deepEqual((next.events as Array<{ message: string }>).map((e) => e.message), ['line-6']);
+  });
+
+  test('a read of a stream that dropped its oldest events reads the events of its page, not every event the stream keeps', async () => {
+    // Events of 35 bytes in a cap of 64 KB: 1,872 kept, and some dropped since the last compaction.
+    let now = 1_800_000_000_000;
+    const capped = new LogStore({ maxStreamBytes: 64 * 1024, now: () => ++now });
+    const sink = capped.sink('/aws/sagemaker/Endpoints/full', 'AllTraffic/i-0');
+    for (let i = 0; i < 3000; i++) sink(`line-${String(i).padStart(4, '0')}`);
+    const stream = capped.stream('/aws/sagemaker/Endpoints/full', 'AllTraffic/i-0');
+    assert.ok(stream.eventCount > 1800 && stream.eventCount < 3000, 'the stream has dropped its oldest events');
+    const oldestKept = stream.events[0]!.message;
+    let reads = 0;
+    countReads(stream, () => reads++);
+    const service = new CloudWatchLogsService({ store: capped });
+    const newest = await service.call('GetLogEvents', { logGroupName: '/aws/sagemaker/Endpoints/full', logStreamName: 'AllTraffic/i-0', limit: 1 });
+    assert.deepEqual((newest.events as Array<{ message: string }>).map((e) => e.message), ['line-2999']);
+    const oldest = await service.call('FilterLogEvents', { logGroupName: '/aws/sagemaker/Endpoints/full', limit: 1 });
+    assert.deepEqual((oldest.events as Array<{ message: string }>).map((e) => e.message), [oldestKept]);
+    assert.ok(reads < 100, `${reads} events read for two events`);
   });
 
   test('all streams keep at most the total cap together: the oldest events of the largest stream are dropped, as GetLogEvents shows', async () => {

@@ -126,9 +126,9 @@ const isGroupKey = (v: unknown): v is { f: string; k: string } => {
   return typeof o === 'object' && o !== null && typeof o.f === 'string' && typeof o.k === 'string';
 };
 
-/** First index in `events` (in time order) whose timestamp is at least `t`. */
-function firstAtOrAfter(events: readonly StoredLogEvent[], t: number): number {
-  let lo = 0;
+/** First index in `events` (in time order) from `from` on whose timestamp is at least `t`. */
+function firstAtOrAfter(events: readonly StoredLogEvent[], t: number, from: number): number {
+  let lo = from;
   let hi = events.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
@@ -138,9 +138,9 @@ function firstAtOrAfter(events: readonly StoredLogEvent[], t: number): number {
   return lo;
 }
 
-/** First index in `events` (in write order) whose number is above `seq`. */
-function firstAfterSeq(events: readonly StoredLogEvent[], seq: number): number {
-  let lo = 0;
+/** First index in `events` (in write order) from `from` on whose number is above `seq`. */
+function firstAfterSeq(events: readonly StoredLogEvent[], seq: number, from: number): number {
+  let lo = from;
   let hi = events.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
@@ -150,9 +150,9 @@ function firstAfterSeq(events: readonly StoredLogEvent[], seq: number): number {
   return lo;
 }
 
-/** First index in `events` (in time order) whose (timestamp, order) comes after `key`. */
-function firstAfterKey(events: readonly StoredLogEvent[], key: readonly [number, number]): number {
-  let lo = 0;
+/** First index in `events` (in time order) from `from` on whose (timestamp, order) comes after `key`. */
+function firstAfterKey(events: readonly StoredLogEvent[], key: readonly [number, number], from: number): number {
+  let lo = from;
   let hi = events.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
@@ -320,9 +320,10 @@ export class CloudWatchLogsService implements AwsService {
     const group = this.group(input);
     const stream = group.streams.get(input.logStreamName as string);
     if (!stream) throw new AwsServiceError('ResourceNotFoundException', 'The specified log stream does not exist.', 400);
-    const events = stream.events;
-    let lo = input.startTime === undefined ? 0 : firstAtOrAfter(events, input.startTime as number);
-    let hi = input.endTime === undefined ? events.length : firstAtOrAfter(events, input.endTime as number);
+    const events = stream.keptArray;
+    const base = stream.firstKept;
+    let lo = input.startTime === undefined ? base : firstAtOrAfter(events, input.startTime as number, base);
+    let hi = input.endTime === undefined ? events.length : firstAtOrAfter(events, input.endTime as number, base);
     const token = input.nextToken as string | undefined;
     const tag = listingTag([group.name, stream.name]);
     let forward = input.startFromHead === true;
@@ -332,8 +333,8 @@ export class CloudWatchLogsService implements AwsService {
       if (!m || m[3] !== tag) throw invalidToken();
       forward = m[1] === 'f';
       tokenSeq = Number(m[2]);
-      if (forward) lo = Math.max(lo, firstAfterSeq(events, tokenSeq));
-      else hi = Math.min(hi, firstAfterSeq(events, tokenSeq - 1));
+      if (forward) lo = Math.max(lo, firstAfterSeq(events, tokenSeq, base));
+      else hi = Math.min(hi, firstAfterSeq(events, tokenSeq - 1, base));
     }
     const limit = (input.limit as number | undefined) ?? 10_000;
     let from = lo;
@@ -393,13 +394,14 @@ export class CloudWatchLogsService implements AwsService {
     const sources: Source[] = [];
     for (const s of group.streams.values()) {
       if ((wanted !== undefined && !wanted.has(s.name)) || (prefix !== undefined && !s.name.startsWith(prefix))) continue;
-      const events = s.events;
-      let lo = startTime === undefined ? 0 : firstAtOrAfter(events, startTime);
-      let hi = endTime === undefined ? events.length : firstAtOrAfter(events, endTime + 1);
+      const events = s.keptArray;
+      const base = s.firstKept;
+      let lo = startTime === undefined ? base : firstAtOrAfter(events, startTime, base);
+      let hi = endTime === undefined ? events.length : firstAtOrAfter(events, endTime + 1, base);
       if (position !== undefined) {
-        const after = firstAfterKey(events, position.k);
+        const after = firstAfterKey(events, position.k, base);
         if (fromHead) lo = Math.max(lo, after);
-        else hi = Math.min(hi, firstAfterKey(events, [position.k[0], position.k[1] - 1]));
+        else hi = Math.min(hi, firstAfterKey(events, [position.k[0], position.k[1] - 1], base));
       }
       if (lo < hi) sources.push({ stream: s.name, events, next: fromHead ? lo : hi - 1, stop: fromHead ? hi : lo - 1 });
     }
