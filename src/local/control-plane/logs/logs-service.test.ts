@@ -292,6 +292,28 @@ describe('logs service', () => {
     assert.ok(reads < 100, `${reads} events read for two events`);
   });
 
+  test('FilterLogEvents looks at a bounded number of events per request: past it the page ends, empty or not, with a nextToken to go on from', async () => {
+    let now = 1_800_000_000_000;
+    const sparse = new LogStore({ maxStreamBytes: 1024 * 1024, now: () => ++now });
+    const a = sparse.sink('/g', 'a');
+    const b = sparse.sink('/g', 'b');
+    for (let i = 1; i <= 25; i++) (i % 2 ? a : b)(i === 3 || i === 24 ? `hit ${i}` : `miss ${i}`);
+    const service = new CloudWatchLogsService({ store: sparse, maxEventsScanned: 10 });
+    for (const [startFromHead, expected] of [
+      [true, [['hit 3'], [], ['hit 24']]],
+      [false, [['hit 24'], [], ['hit 3']]],
+    ] as const) {
+      const pages: string[][] = [];
+      let nextToken: string | undefined;
+      do {
+        const page = await service.call('FilterLogEvents', { logGroupName: '/g', filterPattern: 'hit', startTime: 1_800_000_000_000, startFromHead, nextToken });
+        pages.push((page.events as Array<{ message: string }>).map((e) => e.message));
+        nextToken = page.nextToken as string | undefined;
+      } while (nextToken !== undefined && pages.length < 10);
+      assert.deepEqual(pages, expected);
+    }
+  });
+
   test('all streams keep at most the total cap together: the oldest events of the largest stream are dropped, as GetLogEvents shows', async () => {
     // Messages of 4 bytes: 30 bytes each as CloudWatch counts them; the total cap holds 10.
     let now = 1_800_000_000_000;

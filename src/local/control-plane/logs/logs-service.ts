@@ -16,6 +16,14 @@ export const LOGS_OPERATIONS = ['DescribeLogGroups', 'DescribeLogStreams', 'GetL
 /** Most bytes of events in one GetLogEvents or FilterLogEvents page (1 MB), counted as CloudWatch counts them. */
 export const MAX_PAGE_BYTES = 1_048_576;
 
+/**
+ * Most events one FilterLogEvents request looks at: past them its page ends, with a nextToken to go
+ * on from, as the service's pages may be partly full or empty while more events are left. A pattern
+ * that matches little would otherwise scan the whole group (millions of events at the store's cap)
+ * while the control plane answers nothing else.
+ */
+export const MAX_EVENTS_SCANNED = 250_000;
+
 /** FilterLogEvents with startFromHead false needs a startTime on or after 2024-01-01 00:00:00 UTC (the service model says so). */
 const NEWEST_FIRST_SINCE_MS = Date.UTC(2024, 0, 1);
 
@@ -170,6 +178,8 @@ export interface CloudWatchLogsServiceOptions {
   readonly region?: string;
   /** @defaultValue `000000000000` */
   readonly accountId?: string;
+  /** @defaultValue {@link MAX_EVENTS_SCANNED} (tests) */
+  readonly maxEventsScanned?: number;
 }
 
 /**
@@ -186,11 +196,13 @@ export class CloudWatchLogsService implements AwsService {
   private readonly store: LogStore;
   private readonly region: string;
   private readonly accountId: string;
+  private readonly maxEventsScanned: number;
 
   constructor(opts: CloudWatchLogsServiceOptions) {
     this.store = opts.store;
     this.region = opts.region ?? 'us-east-1';
     this.accountId = opts.accountId ?? '000000000000';
+    this.maxEventsScanned = opts.maxEventsScanned ?? MAX_EVENTS_SCANNED;
   }
 
   call(operation: string, raw: Input): Promise<Output> {
@@ -428,10 +440,14 @@ export class CloudWatchLogsService implements AwsService {
     };
     for (let i = (sources.length >>> 1) - 1; i >= 0; i--) siftDown(i);
     /** The next matching event in page order, or undefined when none is left. */
+    let scanned = 0;
+    let lastScanned: StoredLogEvent | undefined;
     const nextMatch = (): { stream: string; e: StoredLogEvent } | undefined => {
-      while (sources.length > 0) {
+      while (sources.length > 0 && scanned < this.maxEventsScanned) {
         const top = sources[0]!;
         const e = top.events[top.next]!;
+        scanned++;
+        lastScanned = e;
         top.next += ahead;
         if (top.next === top.stop) {
           const last = sources.pop()!;
@@ -451,12 +467,14 @@ export class CloudWatchLogsService implements AwsService {
       bytes += pending.e.bytes;
       pending = nextMatch();
     }
-    const last = page.at(-1);
+    // Where the next page starts: after the last event of this one while more match, or after the
+    // last event looked at when the scan stopped at its budget with events left.
+    const last = pending ? page.at(-1)!.e : sources.length > 0 ? lastScanned : undefined;
     return {
       events: page.map(({ stream, e }) => ({ logStreamName: stream, timestamp: e.timestamp, message: e.message, ingestionTime: e.ingestionTime, eventId: String(e.order) })),
       // No longer supported by the service, which returns an empty list.
       searchedLogStreams: [],
-      ...(last && pending ? { nextToken: encodeToken({ g: group.name, k: [last.e.timestamp, last.e.order], h: fromHead }) } : {}),
+      ...(last ? { nextToken: encodeToken({ g: group.name, k: [last.timestamp, last.order], h: fromHead }) } : {}),
     };
   }
 }
