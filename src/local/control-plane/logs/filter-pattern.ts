@@ -1,7 +1,11 @@
 import { AwsServiceError } from '../../../aws/service.js';
 
-/** Whether a message matches a filter pattern. */
-export type MessageMatcher = (message: string) => boolean;
+/** Whether a message matches a filter pattern; `terms` is how many terms it may look for in one. */
+export type MessageMatcher = ((message: string) => boolean) & { readonly terms: number };
+
+function matcher(terms: number, match: (message: string) => boolean): MessageMatcher {
+  return Object.assign(match, { terms });
+}
 
 function invalidPattern(pattern: string, why: string): AwsServiceError {
   return new AwsServiceError(
@@ -21,7 +25,7 @@ function invalidPattern(pattern: string, why: string): AwsServiceError {
  */
 export function compileFilterPattern(pattern: string | undefined): MessageMatcher {
   const text = (pattern ?? '').trim();
-  if (text === '') return () => true;
+  if (text === '') return matcher(0, () => true);
   if (text.startsWith('{') || text.startsWith('[') || text.startsWith('%')) {
     throw invalidPattern(text, `${text.startsWith('{') ? 'JSON' : text.startsWith('[') ? 'space-delimited' : 'regular-expression'} patterns are not supported by the local CloudWatch Logs`);
   }
@@ -56,6 +60,6 @@ export function compileFilterPattern(pattern: string | undefined): MessageMatche
     (sign === '-' ? none : sign === '?' ? any : all).push(term);
   }
   if (any.length > 0 && all.length + none.length > 0) throw invalidPattern(text, '?terms cannot be combined with other terms here');
-  if (any.length > 0) return (message) => any.some((t) => message.includes(t));
-  return (message) => all.every((t) => message.includes(t)) && !none.some((t) => message.includes(t));
+  if (any.length > 0) return matcher(any.length, (message) => any.some((t) => message.includes(t)));
+  return matcher(all.length + none.length, (message) => all.every((t) => message.includes(t)) && !none.some((t) => message.includes(t)));
 }

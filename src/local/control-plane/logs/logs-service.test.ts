@@ -312,6 +312,17 @@ describe('logs service', () => {
       } while (nextToken !== undefined && pages.length < 10);
       assert.deepEqual(pages, expected);
     }
+    // So are the characters times terms it searches: 25 messages of 5 to 7 characters, 2 terms, 100 at most a page (9 events).
+    const bounded = new CloudWatchLogsService({ store: sparse, maxSearchWork: 100 });
+    const pages: string[][] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await bounded.call('FilterLogEvents', { logGroupName: '/g', filterPattern: '?hit ?none', nextToken });
+      pages.push((page.events as Array<{ message: string }>).map((e) => e.message));
+      nextToken = page.nextToken as string | undefined;
+    } while (nextToken !== undefined && pages.length < 20);
+    assert.deepEqual(pages.flat(), ['hit 3', 'hit 24']);
+    assert.ok(pages.length >= 3 && pages.length < 20, `${pages.length} pages`);
   });
 
   test('all streams keep at most the total cap together: the oldest events of the largest stream are dropped, as GetLogEvents shows', async () => {

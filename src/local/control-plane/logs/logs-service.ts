@@ -24,6 +24,13 @@ export const MAX_PAGE_BYTES = 1_048_576;
  */
 export const MAX_EVENTS_SCANNED = 250_000;
 
+/**
+ * Most characters times terms one FilterLogEvents request searches (a term is looked for in every
+ * character of a message at worst): past it the page ends as past {@link MAX_EVENTS_SCANNED}. A
+ * pattern of hundreds of terms over megabyte messages otherwise took minutes in one request.
+ */
+export const MAX_SEARCH_WORK = 64 * 1024 * 1024;
+
 /** FilterLogEvents with startFromHead false needs a startTime on or after 2024-01-01 00:00:00 UTC (the service model says so). */
 const NEWEST_FIRST_SINCE_MS = Date.UTC(2024, 0, 1);
 
@@ -180,6 +187,8 @@ export interface CloudWatchLogsServiceOptions {
   readonly accountId?: string;
   /** @defaultValue {@link MAX_EVENTS_SCANNED} (tests) */
   readonly maxEventsScanned?: number;
+  /** @defaultValue {@link MAX_SEARCH_WORK} (tests) */
+  readonly maxSearchWork?: number;
 }
 
 /**
@@ -197,12 +206,14 @@ export class CloudWatchLogsService implements AwsService {
   private readonly region: string;
   private readonly accountId: string;
   private readonly maxEventsScanned: number;
+  private readonly maxSearchWork: number;
 
   constructor(opts: CloudWatchLogsServiceOptions) {
     this.store = opts.store;
     this.region = opts.region ?? 'us-east-1';
     this.accountId = opts.accountId ?? '000000000000';
     this.maxEventsScanned = opts.maxEventsScanned ?? MAX_EVENTS_SCANNED;
+    this.maxSearchWork = opts.maxSearchWork ?? MAX_SEARCH_WORK;
   }
 
   call(operation: string, raw: Input): Promise<Output> {
@@ -441,12 +452,14 @@ export class CloudWatchLogsService implements AwsService {
     for (let i = (sources.length >>> 1) - 1; i >= 0; i--) siftDown(i);
     /** The next matching event in page order, or undefined when none is left. */
     let scanned = 0;
+    let work = 0;
     let lastScanned: StoredLogEvent | undefined;
     const nextMatch = (): { stream: string; e: StoredLogEvent } | undefined => {
-      while (sources.length > 0 && scanned < this.maxEventsScanned) {
+      while (sources.length > 0 && scanned < this.maxEventsScanned && work < this.maxSearchWork) {
         const top = sources[0]!;
         const e = top.events[top.next]!;
         scanned++;
+        work += e.message.length * matches.terms;
         lastScanned = e;
         top.next += ahead;
         if (top.next === top.stop) {
