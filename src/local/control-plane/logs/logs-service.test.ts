@@ -325,6 +325,41 @@ describe('logs service', () => {
     assert.ok(pages.length >= 3 && pages.length < 20, `${pages.length} pages`);
   });
 
+  test('FilterLogEvents pages that stop at the scan budget, mid-stream among equal timestamps, read on to exactly the events of one unbounded request', async () => {
+    // 4 streams written round-robin out of step, 5 events a millisecond: a page stops inside a
+    // stream and between events of one timestamp, at its limit or at the budget, either way round.
+    let now = 1_800_000_000_000;
+    const store = new LogStore({ maxStreamBytes: 1024 * 1024, now: () => now });
+    const sinks = ['a', 'b', 'c', 'd'].map((name) => store.sink('/g', name));
+    for (let i = 0; i < 60; i++) {
+      if (i % 5 === 0) now++;
+      sinks[(i * 7) % 4]!(`${i % 3 === 0 ? 'hit' : 'miss'} ${i}`);
+    }
+    const read = (e: { logStreamName?: string; message?: string }): string => `${e.logStreamName}: ${e.message}`;
+    const unbounded = new CloudWatchLogsService({ store });
+    for (const startFromHead of [true, false]) {
+      for (const filterPattern of ['hit', '']) {
+        const request = { logGroupName: '/g', filterPattern, startTime: 1_800_000_000_000, startFromHead };
+        const expected = ((await unbounded.call('FilterLogEvents', request)).events as Array<{ logStreamName: string; message: string }>).map(read);
+        assert.equal(expected.length, filterPattern === '' ? 60 : 20);
+        for (const maxEventsScanned of [1, 3, 7]) {
+          const bounded = new CloudWatchLogsService({ store, maxEventsScanned });
+          for (const limit of [1, 2, 10_000]) {
+            const got: string[] = [];
+            let nextToken: string | undefined;
+            let pages = 0;
+            do {
+              const page = await bounded.call('FilterLogEvents', { ...request, limit, nextToken });
+              got.push(...(page.events as Array<{ logStreamName: string; message: string }>).map(read));
+              nextToken = page.nextToken as string | undefined;
+            } while (nextToken !== undefined && ++pages < 100);
+            assert.deepEqual(got, expected, `startFromHead ${startFromHead}, pattern '${filterPattern}', budget ${maxEventsScanned}, limit ${limit}`);
+          }
+        }
+      }
+    }
+  });
+
   test('all streams keep at most the total cap together: the oldest events of the largest stream are dropped, as GetLogEvents shows', async () => {
     // Messages of 4 bytes: 30 bytes each as CloudWatch counts them; the total cap holds 10.
     let now = 1_800_000_000_000;
