@@ -35,6 +35,20 @@ export class StoredLogStream {
     return this.head === 0 ? this.kept : this.kept.slice(this.head);
   }
 
+  /**
+   * The array the kept events are in, oldest first from {@link firstKept} on (a live view: do not
+   * hold it across an append). Unlike {@link events} it copies nothing: a stream at its cap has
+   * dropped events since almost every read, and a search reads every stream of a group.
+   */
+  get keptArray(): readonly StoredLogEvent[] {
+    return this.kept;
+  }
+
+  /** The index in {@link keptArray} of the oldest event kept. */
+  get firstKept(): number {
+    return this.head;
+  }
+
   /** How many events it keeps. */
   get eventCount(): number {
     return this.kept.length - this.head;

@@ -17,7 +17,7 @@ import {
   type GetLogEventsCommandInput,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { createFrontDoor } from '../../front-door/app.js';
-import { LogStore } from './log-store.js';
+import { LogStore, type StoredLogEvent, type StoredLogStream } from './log-store.js';
 import { CloudWatchLogsService } from './logs-service.js';
 
 let server: Server;
@@ -32,6 +32,13 @@ function write(group: string, stream: string, lines: readonly string[]): void {
     clock += 1;
     sink(line);
   }
+}
+
+/** Calls `read` for each element of `stream`'s events that is read (its private array, replaced by a counting proxy). */
+function countReads(stream: StoredLogStream, read: () => void): void {
+  const kept = (stream as unknown as { kept: StoredLogEvent[] }).kept;
+  const counted = new Proxy(kept, { get: (target, key, receiver) => (typeof key === 'string' && /^\d+$/.test(key) && read(), Reflect.get(target, key, receiver)) });
+  Object.defineProperty(stream, 'kept', { value: counted });
 }
 
 describe('logs service', () => {
@@ -159,6 +166,8 @@ describe('logs service', () => {
       assert.deepEqual(await messages({ filterPattern: 'ERROR' }), ['AllTraffic/i-0: ERROR model failed: bad input', 'AllTraffic/i-1: ERROR "quoted" failure', 'Shadow/i-2: ERROR shadow']);
       assert.deepEqual(await messages({ filterPattern: 'ERROR -shadow -quoted', logStreamNamePrefix: 'AllTraffic/' }), ['AllTraffic/i-0: ERROR model failed: bad input']);
       assert.deepEqual(await messages({ filterPattern: '"model failed: bad"' }), ['AllTraffic/i-0: ERROR model failed: bad input']);
+      // A quote in a phrase is written \" (as the AWS CDK's FilterPattern.allTerms writes one).
+      assert.deepEqual(await messages({ filterPattern: '"ERROR \\"quoted\\" fail"' }), ['AllTraffic/i-1: ERROR "quoted" failure']);
       assert.deepEqual(await messages({ filterPattern: '?WARN ?500', logStreamNames: ['AllTraffic/i-0', 'AllTraffic/i-1'] }), ['AllTraffic/i-0: POST /invocations 500', 'AllTraffic/i-1: WARN slow request']);
       assert.deepEqual(await messages({ filterPattern: 'error' }), [], 'terms are case-sensitive');
 
@@ -226,6 +235,29 @@ describe('logs service', () => {
     });
   });
 
+  test('FilterLogEvents merges many streams reading each event a few times, not once per stream, and in time order both ways', async () => {
+    // 300 streams of 3 events: merged by scanning every stream for each event, a search reads some
+    // 300 events per event (a group of a thousand training jobs took seconds per request).
+    let now = 1_800_000_000_000;
+    const many = new LogStore({ maxStreamBytes: 1024 * 1024, now: () => now });
+    const sinks = Array.from({ length: 300 }, (_, i) => many.sink('/aws/sagemaker/TrainingJobs', `job-${String(i).padStart(3, '0')}/algo-1-1`));
+    for (let round = 0; round < 3; round++) {
+      for (const [i, sink] of sinks.entries()) {
+        if (i % 7 === 0) now++;
+        sink(`round ${round} stream ${i}`);
+      }
+    }
+    let reads = 0;
+    for (const s of many.groups.get('/aws/sagemaker/TrainingJobs')!.streams.values()) countReads(s, () => reads++);
+    const service = new CloudWatchLogsService({ store: many });
+    const expected = Array.from({ length: 3 }, (_, round) => sinks.map((_, i) => `round ${round} stream ${i}`)).flat();
+    const forward = await service.call('FilterLogEvents', { logGroupName: '/aws/sagemaker/TrainingJobs', filterPattern: 'round' });
+    assert.deepEqual((forward.events as Array<{ message: string }>).map((e) => e.message), expected);
+    assert.ok(reads < 900 * 40, `${reads} reads of 900 events`);
+    const backward = await service.call('FilterLogEvents', { logGroupName: '/aws/sagemaker/TrainingJobs', startTime: 1_800_000_000_000, startFromHead: false });
+    assert.deepEqual((backward.events as Array<{ message: string }>).map((e) => e.message), expected.reverse());
+  });
+
   test('a stream keeps at most its cap: the oldest events are dropped, and tokens still read on from where they were', async () => {
     const small = new LogStore({ maxStreamBytes: 10 * (26 + 6), now: () => 1_800_000_000_000 });
     const sink = small.sink('/g', 's');
@@ -239,6 +271,93 @@ describe('logs service', () => {
     // 9 events of 32 or 33 bytes (message and 26) fit in 320; a forward token past dropped events goes on with the oldest kept.
     const next = await service.call('GetLogEvents', { logGroupName: '/g', logStreamName: 's', startFromHead: true, limit: 1, nextToken: head.nextForwardToken });
     assert.deepEqual((next.events as Array<{ message: string }>).map((e) => e.message), ['line-6']);
+  });
+
+  test('a read of a stream that dropped its oldest events reads the events of its page, not every event the stream keeps', async () => {
+    // Events of 35 bytes in a cap of 64 KB: 1,872 kept, and some dropped since the last compaction.
+    let now = 1_800_000_000_000;
+    const capped = new LogStore({ maxStreamBytes: 64 * 1024, now: () => ++now });
+    const sink = capped.sink('/aws/sagemaker/Endpoints/full', 'AllTraffic/i-0');
+    for (let i = 0; i < 3000; i++) sink(`line-${String(i).padStart(4, '0')}`);
+    const stream = capped.stream('/aws/sagemaker/Endpoints/full', 'AllTraffic/i-0');
+    assert.ok(stream.eventCount > 1800 && stream.eventCount < 3000, 'the stream has dropped its oldest events');
+    const oldestKept = stream.events[0]!.message;
+    let reads = 0;
+    countReads(stream, () => reads++);
+    const service = new CloudWatchLogsService({ store: capped });
+    const newest = await service.call('GetLogEvents', { logGroupName: '/aws/sagemaker/Endpoints/full', logStreamName: 'AllTraffic/i-0', limit: 1 });
+    assert.deepEqual((newest.events as Array<{ message: string }>).map((e) => e.message), ['line-2999']);
+    const oldest = await service.call('FilterLogEvents', { logGroupName: '/aws/sagemaker/Endpoints/full', limit: 1 });
+    assert.deepEqual((oldest.events as Array<{ message: string }>).map((e) => e.message), [oldestKept]);
+    assert.ok(reads < 100, `${reads} events read for two events`);
+  });
+
+  test('FilterLogEvents looks at a bounded number of events per request: past it the page ends, empty or not, with a nextToken to go on from', async () => {
+    let now = 1_800_000_000_000;
+    const sparse = new LogStore({ maxStreamBytes: 1024 * 1024, now: () => ++now });
+    const a = sparse.sink('/g', 'a');
+    const b = sparse.sink('/g', 'b');
+    for (let i = 1; i <= 25; i++) (i % 2 ? a : b)(i === 3 || i === 24 ? `hit ${i}` : `miss ${i}`);
+    const service = new CloudWatchLogsService({ store: sparse, maxEventsScanned: 10 });
+    for (const [startFromHead, expected] of [
+      [true, [['hit 3'], [], ['hit 24']]],
+      [false, [['hit 24'], [], ['hit 3']]],
+    ] as const) {
+      const pages: string[][] = [];
+      let nextToken: string | undefined;
+      do {
+        const page = await service.call('FilterLogEvents', { logGroupName: '/g', filterPattern: 'hit', startTime: 1_800_000_000_000, startFromHead, nextToken });
+        pages.push((page.events as Array<{ message: string }>).map((e) => e.message));
+        nextToken = page.nextToken as string | undefined;
+      } while (nextToken !== undefined && pages.length < 10);
+      assert.deepEqual(pages, expected);
+    }
+    // So are the characters times terms it searches: 25 messages of 5 to 7 characters, 2 terms, 100 at most a page (9 events).
+    const bounded = new CloudWatchLogsService({ store: sparse, maxSearchWork: 100 });
+    const pages: string[][] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await bounded.call('FilterLogEvents', { logGroupName: '/g', filterPattern: '?hit ?none', nextToken });
+      pages.push((page.events as Array<{ message: string }>).map((e) => e.message));
+      nextToken = page.nextToken as string | undefined;
+    } while (nextToken !== undefined && pages.length < 20);
+    assert.deepEqual(pages.flat(), ['hit 3', 'hit 24']);
+    assert.ok(pages.length >= 3 && pages.length < 20, `${pages.length} pages`);
+  });
+
+  test('FilterLogEvents pages that stop at the scan budget, mid-stream among equal timestamps, read on to exactly the events of one unbounded request', async () => {
+    // 4 streams written round-robin out of step, 5 events a millisecond: a page stops inside a
+    // stream and between events of one timestamp, at its limit or at the budget, either way round.
+    let now = 1_800_000_000_000;
+    const store = new LogStore({ maxStreamBytes: 1024 * 1024, now: () => now });
+    const sinks = ['a', 'b', 'c', 'd'].map((name) => store.sink('/g', name));
+    for (let i = 0; i < 60; i++) {
+      if (i % 5 === 0) now++;
+      sinks[(i * 7) % 4]!(`${i % 3 === 0 ? 'hit' : 'miss'} ${i}`);
+    }
+    const read = (e: { logStreamName?: string; message?: string }): string => `${e.logStreamName}: ${e.message}`;
+    const unbounded = new CloudWatchLogsService({ store });
+    for (const startFromHead of [true, false]) {
+      for (const filterPattern of ['hit', '']) {
+        const request = { logGroupName: '/g', filterPattern, startTime: 1_800_000_000_000, startFromHead };
+        const expected = ((await unbounded.call('FilterLogEvents', request)).events as Array<{ logStreamName: string; message: string }>).map(read);
+        assert.equal(expected.length, filterPattern === '' ? 60 : 20);
+        for (const maxEventsScanned of [1, 3, 7]) {
+          const bounded = new CloudWatchLogsService({ store, maxEventsScanned });
+          for (const limit of [1, 2, 10_000]) {
+            const got: string[] = [];
+            let nextToken: string | undefined;
+            let pages = 0;
+            do {
+              const page = await bounded.call('FilterLogEvents', { ...request, limit, nextToken });
+              got.push(...(page.events as Array<{ logStreamName: string; message: string }>).map(read));
+              nextToken = page.nextToken as string | undefined;
+            } while (nextToken !== undefined && ++pages < 100);
+            assert.deepEqual(got, expected, `startFromHead ${startFromHead}, pattern '${filterPattern}', budget ${maxEventsScanned}, limit ${limit}`);
+          }
+        }
+      }
+    }
   });
 
   test('all streams keep at most the total cap together: the oldest events of the largest stream are dropped, as GetLogEvents shows', async () => {

@@ -16,6 +16,21 @@ export const LOGS_OPERATIONS = ['DescribeLogGroups', 'DescribeLogStreams', 'GetL
 /** Most bytes of events in one GetLogEvents or FilterLogEvents page (1 MB), counted as CloudWatch counts them. */
 export const MAX_PAGE_BYTES = 1_048_576;
 
+/**
+ * Most events one FilterLogEvents request looks at: past them its page ends, with a nextToken to go
+ * on from, as the service's pages may be partly full or empty while more events are left. A pattern
+ * that matches little would otherwise scan the whole group (millions of events at the store's cap)
+ * while the control plane answers nothing else.
+ */
+export const MAX_EVENTS_SCANNED = 250_000;
+
+/**
+ * Most characters times terms one FilterLogEvents request searches (a term is looked for in every
+ * character of a message at worst): past it the page ends as past {@link MAX_EVENTS_SCANNED}. A
+ * pattern of hundreds of terms over megabyte messages otherwise took minutes in one request.
+ */
+export const MAX_SEARCH_WORK = 64 * 1024 * 1024;
+
 /** FilterLogEvents with startFromHead false needs a startTime on or after 2024-01-01 00:00:00 UTC (the service model says so). */
 const NEWEST_FIRST_SINCE_MS = Date.UTC(2024, 0, 1);
 
@@ -126,9 +141,9 @@ const isGroupKey = (v: unknown): v is { f: string; k: string } => {
   return typeof o === 'object' && o !== null && typeof o.f === 'string' && typeof o.k === 'string';
 };
 
-/** First index in `events` (in time order) whose timestamp is at least `t`. */
-function firstAtOrAfter(events: readonly StoredLogEvent[], t: number): number {
-  let lo = 0;
+/** First index in `events` (in time order) from `from` on whose timestamp is at least `t`. */
+function firstAtOrAfter(events: readonly StoredLogEvent[], t: number, from: number): number {
+  let lo = from;
   let hi = events.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
@@ -138,9 +153,9 @@ function firstAtOrAfter(events: readonly StoredLogEvent[], t: number): number {
   return lo;
 }
 
-/** First index in `events` (in write order) whose number is above `seq`. */
-function firstAfterSeq(events: readonly StoredLogEvent[], seq: number): number {
-  let lo = 0;
+/** First index in `events` (in write order) from `from` on whose number is above `seq`. */
+function firstAfterSeq(events: readonly StoredLogEvent[], seq: number, from: number): number {
+  let lo = from;
   let hi = events.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
@@ -150,9 +165,9 @@ function firstAfterSeq(events: readonly StoredLogEvent[], seq: number): number {
   return lo;
 }
 
-/** First index in `events` (in time order) whose (timestamp, order) comes after `key`. */
-function firstAfterKey(events: readonly StoredLogEvent[], key: readonly [number, number]): number {
-  let lo = 0;
+/** First index in `events` (in time order) from `from` on whose (timestamp, order) comes after `key`. */
+function firstAfterKey(events: readonly StoredLogEvent[], key: readonly [number, number], from: number): number {
+  let lo = from;
   let hi = events.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
@@ -170,6 +185,10 @@ export interface CloudWatchLogsServiceOptions {
   readonly region?: string;
   /** @defaultValue `000000000000` */
   readonly accountId?: string;
+  /** @defaultValue {@link MAX_EVENTS_SCANNED} (tests) */
+  readonly maxEventsScanned?: number;
+  /** @defaultValue {@link MAX_SEARCH_WORK} (tests) */
+  readonly maxSearchWork?: number;
 }
 
 /**
@@ -186,11 +205,15 @@ export class CloudWatchLogsService implements AwsService {
   private readonly store: LogStore;
   private readonly region: string;
   private readonly accountId: string;
+  private readonly maxEventsScanned: number;
+  private readonly maxSearchWork: number;
 
   constructor(opts: CloudWatchLogsServiceOptions) {
     this.store = opts.store;
     this.region = opts.region ?? 'us-east-1';
     this.accountId = opts.accountId ?? '000000000000';
+    this.maxEventsScanned = opts.maxEventsScanned ?? MAX_EVENTS_SCANNED;
+    this.maxSearchWork = opts.maxSearchWork ?? MAX_SEARCH_WORK;
   }
 
   call(operation: string, raw: Input): Promise<Output> {
@@ -320,9 +343,10 @@ export class CloudWatchLogsService implements AwsService {
     const group = this.group(input);
     const stream = group.streams.get(input.logStreamName as string);
     if (!stream) throw new AwsServiceError('ResourceNotFoundException', 'The specified log stream does not exist.', 400);
-    const events = stream.events;
-    let lo = input.startTime === undefined ? 0 : firstAtOrAfter(events, input.startTime as number);
-    let hi = input.endTime === undefined ? events.length : firstAtOrAfter(events, input.endTime as number);
+    const events = stream.keptArray;
+    const base = stream.firstKept;
+    let lo = input.startTime === undefined ? base : firstAtOrAfter(events, input.startTime as number, base);
+    let hi = input.endTime === undefined ? events.length : firstAtOrAfter(events, input.endTime as number, base);
     const token = input.nextToken as string | undefined;
     const tag = listingTag([group.name, stream.name]);
     let forward = input.startFromHead === true;
@@ -332,8 +356,8 @@ export class CloudWatchLogsService implements AwsService {
       if (!m || m[3] !== tag) throw invalidToken();
       forward = m[1] === 'f';
       tokenSeq = Number(m[2]);
-      if (forward) lo = Math.max(lo, firstAfterSeq(events, tokenSeq));
-      else hi = Math.min(hi, firstAfterSeq(events, tokenSeq - 1));
+      if (forward) lo = Math.max(lo, firstAfterSeq(events, tokenSeq, base));
+      else hi = Math.min(hi, firstAfterSeq(events, tokenSeq - 1, base));
     }
     const limit = (input.limit as number | undefined) ?? 10_000;
     let from = lo;
@@ -389,34 +413,63 @@ export class CloudWatchLogsService implements AwsService {
     const ahead = fromHead ? 1 : -1;
     // Each stream is in (timestamp, order) order already: the page is merged from them, so a request
     // looks at the events up to its page (and the next match), never sorting or copying the group.
-    const sources: Array<{ stream: string; events: readonly StoredLogEvent[]; next: number; stop: number }> = [];
+    type Source = { stream: string; events: readonly StoredLogEvent[]; next: number; stop: number };
+    const sources: Source[] = [];
     for (const s of group.streams.values()) {
       if ((wanted !== undefined && !wanted.has(s.name)) || (prefix !== undefined && !s.name.startsWith(prefix))) continue;
-      const events = s.events;
-      let lo = startTime === undefined ? 0 : firstAtOrAfter(events, startTime);
-      let hi = endTime === undefined ? events.length : firstAtOrAfter(events, endTime + 1);
+      const events = s.keptArray;
+      const base = s.firstKept;
+      let lo = startTime === undefined ? base : firstAtOrAfter(events, startTime, base);
+      let hi = endTime === undefined ? events.length : firstAtOrAfter(events, endTime + 1, base);
       if (position !== undefined) {
-        const after = firstAfterKey(events, position.k);
+        const after = firstAfterKey(events, position.k, base);
         if (fromHead) lo = Math.max(lo, after);
-        else hi = Math.min(hi, firstAfterKey(events, [position.k[0], position.k[1] - 1]));
+        else hi = Math.min(hi, firstAfterKey(events, [position.k[0], position.k[1] - 1], base));
       }
       if (lo < hi) sources.push({ stream: s.name, events, next: fromHead ? lo : hi - 1, stop: fromHead ? hi : lo - 1 });
     }
-    /** The next matching event in page order, or undefined when none is left. */
-    const nextMatch = (): { stream: string; e: StoredLogEvent } | undefined => {
+    // The sources in a heap by their next event, so that each event costs log(streams), not streams:
+    // a group of a thousand training jobs' streams is scanned as fast as one of a few.
+    const precedes = (a: Source, b: Source): boolean => {
+      const x = a.events[a.next]!;
+      const y = b.events[b.next]!;
+      return ahead * (x.timestamp - y.timestamp || x.order - y.order) < 0;
+    };
+    const siftDown = (i: number): void => {
       for (;;) {
-        let best: (typeof sources)[number] | undefined;
-        for (const src of sources) {
-          if (src.next === src.stop) continue;
-          const e = src.events[src.next]!;
-          const b = best?.events[best.next];
-          if (b === undefined || ahead * (e.timestamp - b.timestamp || e.order - b.order) < 0) best = src;
-        }
-        if (!best) return undefined;
-        const e = best.events[best.next]!;
-        best.next += ahead;
-        if (matches(e.message)) return { stream: best.stream, e };
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let first = i;
+        if (l < sources.length && precedes(sources[l]!, sources[first]!)) first = l;
+        if (r < sources.length && precedes(sources[r]!, sources[first]!)) first = r;
+        if (first === i) return;
+        const moved = sources[i]!;
+        sources[i] = sources[first]!;
+        sources[first] = moved;
+        i = first;
       }
+    };
+    for (let i = (sources.length >>> 1) - 1; i >= 0; i--) siftDown(i);
+    /** The next matching event in page order, or undefined when none is left. */
+    let scanned = 0;
+    let work = 0;
+    let lastScanned: StoredLogEvent | undefined;
+    const nextMatch = (): { stream: string; e: StoredLogEvent } | undefined => {
+      while (sources.length > 0 && scanned < this.maxEventsScanned && work < this.maxSearchWork) {
+        const top = sources[0]!;
+        const e = top.events[top.next]!;
+        scanned++;
+        work += e.message.length * matches.terms;
+        lastScanned = e;
+        top.next += ahead;
+        if (top.next === top.stop) {
+          const last = sources.pop()!;
+          if (sources.length > 0) sources[0] = last;
+        }
+        siftDown(0);
+        if (matches(e.message)) return { stream: top.stream, e };
+      }
+      return undefined;
     };
     const limit = (input.limit as number | undefined) ?? 10_000;
     const page: Array<{ stream: string; e: StoredLogEvent }> = [];
@@ -427,12 +480,14 @@ export class CloudWatchLogsService implements AwsService {
       bytes += pending.e.bytes;
       pending = nextMatch();
     }
-    const last = page.at(-1);
+    // Where the next page starts: after the last event of this one while more match, or after the
+    // last event looked at when the scan stopped at its budget with events left.
+    const last = pending ? page.at(-1)!.e : sources.length > 0 ? lastScanned : undefined;
     return {
       events: page.map(({ stream, e }) => ({ logStreamName: stream, timestamp: e.timestamp, message: e.message, ingestionTime: e.ingestionTime, eventId: String(e.order) })),
       // No longer supported by the service, which returns an empty list.
       searchedLogStreams: [],
-      ...(last && pending ? { nextToken: encodeToken({ g: group.name, k: [last.e.timestamp, last.e.order], h: fromHead }) } : {}),
+      ...(last ? { nextToken: encodeToken({ g: group.name, k: [last.timestamp, last.order], h: fromHead }) } : {}),
     };
   }
 }
