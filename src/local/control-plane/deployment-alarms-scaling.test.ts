@@ -139,10 +139,18 @@ describe('deployment alarms scaling', () => {
     const baking = await describe('as');
     assert.deepEqual([baking.EndpointStatus, baking.ProductionVariants?.[0]?.DesiredInstanceCount, baking.PendingDeploymentSummary?.ProductionVariants?.[0]?.DesiredInstanceCount], ['Updating', 2, 2]);
     clockAheadMs += 601_000;
-    const scaled = await until('the new fleet scaled out', async () => {
-      const d = await describe('as');
-      return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'as-new' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 3 ? d : undefined;
-    }, POLL);
+    // What the wait last saw, for its failure message: it timed out once in a loaded full suite run.
+    let lastSeen = 'nothing yet';
+    const scaled = await until(
+      'the new fleet scaled out',
+      async () => {
+        const d = await describe('as');
+        const activities = (await aws.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: target.ResourceId, IncludeNotScaledActivities: true }))).ScalingActivities!;
+        lastSeen = JSON.stringify({ status: d.EndpointStatus, config: d.EndpointConfigName, variant: d.ProductionVariants?.[0], failure: d.FailureReason, activities: activities.map((a) => [a.StatusCode, a.Description, a.StatusMessage]) });
+        return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'as-new' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 3 ? d : undefined;
+      },
+      { ...POLL, timeoutMs: 60_000, detail: () => `last seen: ${lastSeen}` },
+    );
     assert.equal(scaled.FailureReason, undefined);
     const activities = (await aws.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: target.ResourceId, IncludeNotScaledActivities: true }))).ScalingActivities!;
     // Had the scaler acted during the update, SageMaker would have refused it and the invocation would be spent.
