@@ -390,37 +390,37 @@ test('an input key holding a backslash (bs/a\\b.csv) is written as <key>.out, it
   assert.equal(await exists('out', `${name}/a/b.csv.out`), false);
 });
 
-test('an input key with a part over 255 bytes after the prefix, which no local file or folder name can hold, fails the job with a ClientError naming the key, before any object is downloaded (it was an InternalServerError: ENAMETOOLONG naming the local folder)', async () => {
-  const name = 'tj-long-part';
-  const key = `${'d'.repeat(300)}/a.csv`;
-  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'long-part.json', Body: JSON.stringify([{ prefix: 's3://in/listed/' }, 'x.csv', key]) }));
-  const input = { DataSource: { S3DataSource: { S3DataType: 'ManifestFile' as const, S3Uri: 's3://in/long-part.json' } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+/**
+ * Runs job `name` over a manifest listing `x.csv` and `key` under s3://in/listed/ (`key` is never
+ * put: the job must refuse it before any download), and returns its FailureReason once it has
+ * failed without starting an instance.
+ */
+async function failureBeforeDownload(name: string, key: string): Promise<string | undefined> {
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: `${name}.json`, Body: JSON.stringify([{ prefix: 's3://in/listed/' }, 'x.csv', key]) }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'ManifestFile' as const, S3Uri: `s3://in/${name}.json` } }, ContentType: 'text/csv', SplitType: 'Line' as const };
   await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input })));
   await wait(name).catch(() => {});
   const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
   assert.equal(d.TransformJobStatus, 'Failed');
+  assert.equal(backend.started.filter((s) => s.id.startsWith(`transform-job/${name}/`)).length, 0);
+  return d.FailureReason;
+}
+
+test('an input key with a part over 255 bytes after the prefix, which no local file or folder name can hold, fails the job with a ClientError naming the key, before any object is downloaded (it was an InternalServerError: ENAMETOOLONG naming the local folder)', async () => {
+  const key = `${'d'.repeat(300)}/a.csv`;
   assert.equal(
-    d.FailureReason,
+    await failureBeforeDownload('tj-long-part', key),
     `ClientError: The input object s3://in/listed/${key} has a part of 300 bytes after the prefix: the local SageMaker downloads each object into a folder under its key after the prefix, and a file or folder name may have at most 255 bytes; rename it.`,
   );
-  assert.equal(backend.started.filter((s) => s.id.startsWith(`transform-job/${name}/`)).length, 0);
 });
 
 test('an input object whose name after its last / leaves no room for its .out.partial.<n> (237 bytes) fails the job with a ClientError naming it, before any object is downloaded or the model started (the runner refused it only after both)', async () => {
-  const name = 'tj-long-name';
+  // Never put: the test's S3 (s3rver) keeps each object in a file named after its key with a suffix, past 255 bytes.
   const key = `${'n'.repeat(233)}.csv`;
-  // Not put: the test's S3 (s3rver) keeps each object in a file named after its key with a suffix, past 255 bytes; the job refuses it before it would download it.
-  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'long-name.json', Body: JSON.stringify([{ prefix: 's3://in/listed/' }, 'x.csv', key]) }));
-  const input = { DataSource: { S3DataSource: { S3DataType: 'ManifestFile' as const, S3Uri: 's3://in/long-name.json' } }, ContentType: 'text/csv', SplitType: 'Line' as const };
-  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input })));
-  await wait(name).catch(() => {});
-  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
-  assert.equal(d.TransformJobStatus, 'Failed');
   assert.equal(
-    d.FailureReason,
+    await failureBeforeDownload('tj-long-name', key),
     `ClientError: The input object s3://in/listed/${key} has a name of 237 bytes after its last '/': the local SageMaker writes its output under that name with 19 bytes more (<name>.out, and <name>.out.partial.<n> while it is written), and a file name may have at most 255 bytes; rename it to at most 236 bytes.`,
   );
-  assert.equal(backend.started.filter((s) => s.id.startsWith(`transform-job/${name}/`)).length, 0);
 });
 
 test('a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log', async () => {
