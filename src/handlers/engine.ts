@@ -353,10 +353,13 @@ export class InferenceEngine {
     };
     // Every pipeline made for context.loadDefaultModel(), which a modelFn may return inside a value of
     // its own ({ pipeline, labels }): its predict steps' batch sizes count for describe() all the same.
+    // Only those made while the model loads: one a handler makes later (per request, say) is not held
+    // here for good.
     const defaultPipelines: Pipeline[] = [];
+    let loading = true;
     const loadDefault = async (): Promise<Pipeline> => {
       const pipeline = await (pipelineSpec ? buildPipeline(pipelineSpec, stepEnv, registries?.steps) : buildDefaultPipeline(stepEnv));
-      defaultPipelines.push(pipeline);
+      if (loading) defaultPipelines.push(pipeline);
       return pipeline;
     };
     let model: unknown;
@@ -394,6 +397,7 @@ export class InferenceEngine {
     const batchPredict = hooks.predictBatchFn
       ? (await loadBatchPredict()).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (run) => observe('predictBatchFn', run) : undefined, hookName(hooks, 'predictBatchFn'), options.log)
       : undefined;
+    loading = false;
     const engine = new InferenceEngine(options, hooks, model, registries?.codecs, pipelineSpec?.file, batchPredict, defaultPipelines);
     // Off the path to the first healthy /ping, which answers as soon as this returns.
     setTimeout(() => engine.whenCodecsReady().catch(() => undefined), CODECS_PRELOAD_DELAY_MS).unref();
