@@ -6,6 +6,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import * as tar from 'tar';
 import { codeInstallFolder, prepareCodeDir } from './code-deps.js';
 import type { Logger } from '../core/context.js';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -380,6 +382,84 @@ test('code/package.json with only optionalDependencies installs them, as npm ins
   writeFileSync(pkgFile, JSON.stringify({ ...pkg, dependencies: undefined, optionalDependencies: pkg.dependencies }));
   const codeDir = prepareCodeDir(modelDir, 'auto', silent);
   assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')), codeDir);
+});
+
+/**
+ * An npm registry serving one package, `name@1.0.0` (its index.js exports its name), from a worker
+ * thread: prepareCodeDir runs npm with spawnSync, which blocks this thread's event loop. Resolves to
+ * the registry's URL and the paths it was asked for.
+ */
+async function oneRegistryPackage(t: { after(fn: () => Promise<void>): void }, tmp: string, name: string): Promise<{ url: string; requested: () => Promise<string[]> }> {
+  const src = path.join(tmp, 'registry-package');
+  mkdirSync(path.join(src, 'package'), { recursive: true });
+  writeFileSync(path.join(src, 'package', 'package.json'), JSON.stringify({ name, version: '1.0.0', main: 'index.js' }));
+  writeFileSync(path.join(src, 'package', 'index.js'), `module.exports = ${JSON.stringify(name)};\n`);
+  const tgz = path.join(tmp, 'registry-package.tgz');
+  tar.c({ gzip: true, sync: true, file: tgz, cwd: src, portable: true }, ['package']);
+  const worker = new Worker(
+    `const http = require('node:http');
+     const { createHash } = require('node:crypto');
+     const { parentPort, workerData: { name, tgz } } = require('node:worker_threads');
+     const body = require('node:fs').readFileSync(tgz);
+     const requested = [];
+     parentPort.on('message', () => parentPort.postMessage(requested));
+     const server = http.createServer((req, res) => {
+       requested.push(req.url);
+       const base = 'http://127.0.0.1:' + server.address().port;
+       if (req.url === '/' + name) {
+         res.setHeader('content-type', 'application/json');
+         res.end(JSON.stringify({ name, 'dist-tags': { latest: '1.0.0' }, versions: { '1.0.0': { name, version: '1.0.0', dist: { tarball: base + '/' + name + '/-/' + name + '-1.0.0.tgz', shasum: createHash('sha1').update(body).digest('hex') } } } }));
+       } else if (req.url === '/' + name + '/-/' + name + '-1.0.0.tgz') res.end(body);
+       else { res.statusCode = 404; res.end('{}'); }
+     });
+     server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));`,
+    { eval: true, workerData: { name, tgz } },
+  );
+  t.after(async () => {
+    await worker.terminate();
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  const requested = () =>
+    new Promise<string[]>((resolve) => {
+      worker.once('message', resolve);
+      worker.postMessage('requested');
+    });
+  return { url: `http://127.0.0.1:${port}/`, requested };
+}
+
+test('optionalDependencies from the registry are installed: the offline install skips one it cannot fetch and exits 0, so the registry is asked next (the import of it failed)', async (t) => {
+  const tmp = isolatedNpm(t);
+  const registry = await oneRegistryPackage(t, tmp, 'smkit-optional-dep');
+  process.env['npm_config_registry'] = registry.url;
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const pkgFile = path.join(modelDir, 'code', 'package.json');
+  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { dependencies?: Record<string, string> };
+  writeFileSync(pkgFile, JSON.stringify({ ...pkg, optionalDependencies: { 'smkit-optional-dep': '^1.0.0' } }));
+  const warnings: string[] = [];
+  const codeDir = prepareCodeDir(modelDir, 'auto', { ...silent, warn: (_: unknown, msg?: string) => void warnings.push(String(msg)) } as Logger);
+  assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')), 'the vendored dependency');
+  assert.equal(readFileSync(path.join(codeDir, 'node_modules', 'smkit-optional-dep', 'index.js'), 'utf8'), 'module.exports = "smkit-optional-dep";\n');
+  assert.deepEqual(warnings, []);
+  assert.ok((await registry.requested()).includes('/smkit-optional-dep/-/smkit-optional-dep-1.0.0.tgz'));
+});
+
+test('optionalDependencies that cannot be fetched, with the registry unreachable, leave the rest installed and a warning naming them (npm skips optional ones; the model still starts)', async (t) => {
+  const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
+  const modelDir = path.join(tmp, 'model');
+  cpSync(FIXTURE, modelDir, { recursive: true });
+  const pkgFile = path.join(modelDir, 'code', 'package.json');
+  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { dependencies?: Record<string, string> };
+  writeFileSync(pkgFile, JSON.stringify({ ...pkg, optionalDependencies: { 'smkit-optional-dep': '^1.0.0' } }));
+  const warnings: { fields: unknown; msg: string }[] = [];
+  const codeDir = prepareCodeDir(modelDir, 'auto', { ...silent, warn: (fields: unknown, msg?: string) => void warnings.push({ fields, msg: String(msg) }) } as Logger);
+  assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')));
+  assert.equal(warnings.length, 1, JSON.stringify(warnings));
+  assert.match(warnings[0]!.msg, /optionalDependencies not installed: .*registry cannot be reached/);
+  assert.deepEqual((warnings[0]!.fields as { optionalDependencies: string[] }).optionalDependencies, ['smkit-optional-dep']);
 });
 
 test('code/package.json dependencies from the registry, with the registry unreachable: ERR_CODE_DEPENDENCIES at once (not after npm\'s minute of retries), saying to ship code/node_modules', async (t) => {

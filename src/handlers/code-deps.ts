@@ -149,7 +149,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   markInUse(staging);
   log.info({ codeDir, target, dependencies: declared }, 'installing code/package.json dependencies');
   try {
-    installInto(staging, codeDir, pkgFile);
+    installInto(staging, codeDir, pkgFile, Object.keys(pkg.optionalDependencies ?? {}), log);
   } catch (err) {
     try {
       rmSync(staging, { recursive: true, force: true });
@@ -276,8 +276,17 @@ function copyCode(codeDir: string, folder: string): void {
   relink(folder, codeDir);
 }
 
-/** Copies `codeDir` into `folder` and installs its dependencies there, offline first; throws `ERR_CODE_DEPENDENCIES`. */
-function installInto(folder: string, codeDir: string, pkgFile: string): void {
+/** The names in `optional` that have no package in `folder`'s node_modules. */
+function notInstalled(folder: string, optional: readonly string[]): string[] {
+  return optional.filter((name) => !existsSync(path.join(folder, 'node_modules', name, 'package.json')));
+}
+
+/**
+ * Copies `codeDir` into `folder` and installs its dependencies there, offline first; throws
+ * `ERR_CODE_DEPENDENCIES`. `optional` names the optionalDependencies, which npm skips when it cannot
+ * fetch them, offline too, and still exits 0.
+ */
+function installInto(folder: string, codeDir: string, pkgFile: string, optional: readonly string[], log: Logger): void {
   copyCode(codeDir, folder);
   const lock = existsSync(path.join(folder, 'package-lock.json'));
   const env = npmEnv(process.env);
@@ -287,15 +296,19 @@ function installInto(folder: string, codeDir: string, pkgFile: string): void {
   // Offline first: dependencies vendored in code/ (file:) or in npm's cache need no network, and
   // only when something must be downloaded is the registry asked whether it can be reached.
   const offline = npm(true);
-  if (offline.status === 0) return;
-  const unreachable = unreachableRegistry(folder, env);
-  if (unreachable) {
-    throw new ToolkitError(
-      'ERR_CODE_DEPENDENCIES',
-      `${pkgFile} declares dependencies that npm must download, and ${unreachable.registry} cannot be reached (${unreachable.reason}: no network, as on a network-isolated endpoint, or a VPC without a route to it). ` +
-        `npm ${verb} --offline: ${(offline.stderr ?? '').trim().split('\n').slice(0, 2).join(' | ').replace(/\.$/, '')}. ` +
-        'Ship code/node_modules inside model.tar.gz (run npm install --omit=dev in code/ before packaging) or install the dependencies in the image, and set SMKIT_INSTALL_CODE_DEPS=never.',
-    );
+  if (offline.status === 0) {
+    // An offline install that skipped optional dependencies it could not fetch left out packages the
+    // registry has: the handler's imports of them failed although the registry could be reached.
+    const skipped = notInstalled(folder, optional);
+    if (skipped.length === 0) return;
+    const unreachable = unreachableRegistry(folder, env);
+    if (unreachable) {
+      log.warn({ optionalDependencies: skipped, registry: unreachable.registry, reason: unreachable.reason }, 'code/package.json optionalDependencies not installed: they are not in npm\'s cache and the registry cannot be reached');
+      return;
+    }
+  } else {
+    const unreachable = unreachableRegistry(folder, env);
+    if (unreachable) throw unreachableError(pkgFile, verb, unreachable, offline.stderr);
   }
   const result = npm(false);
   if (result.status !== 0) {
@@ -305,4 +318,16 @@ function installInto(folder: string, codeDir: string, pkgFile: string): void {
         'Ship code/node_modules inside model.tar.gz or install the dependencies in the image, and set SMKIT_INSTALL_CODE_DEPS=never.',
     );
   }
+  const skipped = notInstalled(folder, optional);
+  if (skipped.length > 0) log.warn({ optionalDependencies: skipped }, 'code/package.json optionalDependencies not installed: npm skipped them (their install failed, or they do not support this platform or Node version)');
+}
+
+/** The error for dependencies that must be downloaded from a registry that cannot be reached. */
+function unreachableError(pkgFile: string, verb: string, unreachable: { registry: string; reason: string }, offlineStderr: string | undefined): ToolkitError {
+  return new ToolkitError(
+    'ERR_CODE_DEPENDENCIES',
+    `${pkgFile} declares dependencies that npm must download, and ${unreachable.registry} cannot be reached (${unreachable.reason}: no network, as on a network-isolated endpoint, or a VPC without a route to it). ` +
+      `npm ${verb} --offline: ${(offlineStderr ?? '').trim().split('\n').slice(0, 2).join(' | ').replace(/\.$/, '')}. ` +
+      'Ship code/node_modules inside model.tar.gz (run npm install --omit=dev in code/ before packaging) or install the dependencies in the image, and set SMKIT_INSTALL_CODE_DEPS=never.',
+  );
 }
