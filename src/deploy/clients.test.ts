@@ -8,7 +8,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createDeployClients, SERVICE_TIMEOUT_MS } from './clients.js';
 import { call } from './service-error.js';
 
-test('a service that takes the connection and never answers fails the call with the step named, not a hang', { timeout: 60_000 }, async () => {
+test('a service (SageMaker, or S3 for an upload) that takes the connection and never answers fails the call with the step named, not a hang', { timeout: 60_000 }, async () => {
   assert.equal(SERVICE_TIMEOUT_MS, 60_000, "the AWS CLI's read_timeout");
   const sockets = new Set<Socket>();
   let connections = 0;
@@ -26,6 +26,12 @@ test('a service that takes the connection and never answers fails the call with 
       message: /^SageMaker DescribeEndpoint iris failed: .*timed out after 200 ms/,
     });
     assert.ok(connections >= 2, `the SDK retried the silent call (${connections} connections)`);
+    const before = connections;
+    await assert.rejects(call('S3 PutObject s3://artifacts/k', () => clients.s3.send(new PutObjectCommand({ Bucket: 'artifacts', Key: 'k', Body: Buffer.alloc(1024) }))), {
+      code: 'ERR_DEPLOY_FAILED',
+      message: /^S3 PutObject s3:\/\/artifacts\/k failed: .*timed out after 200 ms/,
+    });
+    assert.ok(connections - before >= 2, `S3 too: the silent upload was retried, then failed (${connections - before} connections)`);
   } finally {
     clients.destroy();
     for (const s of sockets) s.destroy();
@@ -34,8 +40,8 @@ test('a service that takes the connection and never answers fails the call with 
 });
 
 test('an S3 upload that keeps sending to a slow reader is not cut by the idle timeout', { timeout: 60_000 }, async () => {
-  // The server reads 64 kB every 5 ms (~13 MB/s): the 8 MB body takes ~0.6 s to go, in one socket
-  // write of the SDK's, far over the 200 ms idle limit the API clients get here.
+  // The server reads 64 kB every 4 ms at most: the 24 MB body takes ~2 s, longer than the 1 s idle limit
+  // to go, in one socket write of the SDK's, which Node counts as activity while it progresses.
   let connections = 0;
   let received = 0;
   const server = createHttpServer((req, res) => {
@@ -43,15 +49,15 @@ test('an S3 upload that keeps sending to a slow reader is not cut by the idle ti
     req.on('data', (chunk: Buffer) => {
       received += chunk.length;
       req.pause();
-      setTimeout(() => req.resume(), 5);
+      setTimeout(() => req.resume(), 4);
     });
     req.on('end', () => res.writeHead(200, { ETag: '"e"' }).end());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const clients = createDeployClients({ endpointUrl: url, timeoutMs: 200 }, { hasCredentials: false, s3EndpointUrl: url });
+  const clients = createDeployClients({ endpointUrl: url, timeoutMs: 1000 }, { hasCredentials: false, s3EndpointUrl: url });
   try {
-    const body = Buffer.alloc(8 * 1024 * 1024);
+    const body = Buffer.alloc(24 * 1024 * 1024);
     await clients.s3.send(new PutObjectCommand({ Bucket: 'artifacts', Key: 'k', Body: body }));
     assert.deepEqual({ connections, received }, { connections: 1, received: body.length }, 'one attempt, sent whole');
   } finally {

@@ -29,11 +29,11 @@ export interface ClientTarget {
 /**
  * How long a connection may take to open, and a request's socket may stay silent, before the call
  * fails (and the SDK retries it): 60 s, the AWS CLI's `connect_timeout` and `read_timeout`. The
- * SDK's own default is no limit, so a service or local SageMaker that accepted the connection and
- * never answered hung deploy for good, before `--timeout` could apply. S3 gets the connection limit
- * only: the SDK writes a Buffer body in one socket write and counts the socket idle until that write
- * is done, so a 16 MB part or a 63 MB PutObject on a link slower than it sends in 60 s was cut
- * while it kept sending, and failed 3 times over.
+ * SDK's own default is no limit, so a service, a local SageMaker or a local S3 that accepted the
+ * connection and never answered hung deploy for good, before `--timeout` could apply. An upload that
+ * keeps moving is not cut: Node counts a socket busy while a write of it is in progress (a large
+ * Buffer body is one write), so only a wait with nothing moving counts, as the kernel's buffers drain
+ * after the last write or S3 works on its answer.
  */
 export const SERVICE_TIMEOUT_MS = 60_000;
 
@@ -61,7 +61,7 @@ export function createDeployClients(target: ClientTarget, env: DeployEnvironment
   const s3Local = env.s3EndpointUrl !== undefined && isLoopback(env.s3EndpointUrl);
   const s3 = new S3Client({
     ...common,
-    requestHandler: { connectionTimeout: timeout },
+    ...timeouts,
     // s3rver, the usual local S3, checks signatures against these default keys.
     ...(s3Local && !env.hasCredentials ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),
     ...(env.s3EndpointUrl !== undefined ? { endpoint: env.s3EndpointUrl, forcePathStyle: true } : {}),
