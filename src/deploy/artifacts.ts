@@ -139,6 +139,25 @@ function formatBytes(n: number): string {
 }
 
 /**
+ * Throws `ERR_DEPLOY_FAILED` when what was read of `file` for its upload is not what was hashed for
+ * its key: the object would hold other bytes than its content-hash key says, for good, since a later
+ * deploy finds the key in S3 and uploads nothing. `sha256` undefined: the size alone is known wrong.
+ */
+function checkUnchanged(file: ArchiveFile, bytes: number, sha256: string | undefined): void {
+  if (bytes === file.bytes && sha256 === file.sha256) return;
+  const what =
+    bytes > file.bytes
+      ? `it is now longer than the ${file.bytes} bytes it had`
+      : bytes < file.bytes
+        ? `it is now ${bytes} bytes where it had ${file.bytes}`
+        : `its sha256 is now ${sha256?.slice(0, 12)}…, not ${file.sha256.slice(0, 12)}…`;
+  throw new ToolkitError(
+    'ERR_DEPLOY_FAILED',
+    `${file.file} changed after deploy hashed it for its key ${file.key} (${what}): it was not stored in S3. Let whatever writes it finish, then run deploy again.`,
+  );
+}
+
+/**
  * Uploads one file to `s3://bucket/key`, with a progress line per part (multipart above
  * `threshold` bytes) or once done. Throws `ERR_DEPLOY_FAILED` with the S3 error. A multipart upload
  * that fails or is stopped by `signal` is aborted (S3 bills its parts until it is completed or
@@ -155,8 +174,10 @@ export async function uploadFile(
 ): Promise<void> {
   const where = `s3://${bucket}/${file.key}`;
   if (file.bytes < threshold) {
+    const body = await fs.readFile(file.file);
+    checkUnchanged(file, body.length, createHash('sha256').update(body).digest('hex'));
     try {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: file.key, Body: await fs.readFile(file.file), ContentType: 'application/gzip' }));
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: file.key, Body: body, ContentType: 'application/gzip' }));
     } catch (err) {
       throw serviceError(`S3 PutObject ${where}`, err);
     }
@@ -167,20 +188,28 @@ export async function uploadFile(
   try {
     uploadId = (await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: file.key, ContentType: 'application/gzip' }))).UploadId;
     const parts: { ETag: string; PartNumber: number }[] = [];
+    const hash = createHash('sha256');
+    let read = 0;
     const handle = await fs.open(file.file, 'r');
     try {
       for (let offset = 0, part = 1; offset < file.bytes; offset += PART_BYTES, part++) {
         signal?.throwIfAborted();
         const length = Math.min(PART_BYTES, file.bytes - offset);
         const buf = Buffer.alloc(length);
-        await handle.read(buf, 0, length, offset);
+        const { bytesRead } = await handle.read(buf, 0, length, offset);
+        read += bytesRead;
+        // A file cut short since it was hashed: the rest of this part would go up as zeros.
+        if (bytesRead < length) checkUnchanged(file, read, undefined);
+        hash.update(buf);
         const res = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: file.key, UploadId: uploadId, PartNumber: part, Body: buf }), { abortSignal: signal });
         parts.push({ ETag: res.ETag ?? '', PartNumber: part });
         log(`uploading ${where}: ${formatBytes(offset + length)} of ${formatBytes(file.bytes)} (${Math.round(((offset + length) / file.bytes) * 100)}%)`);
       }
+      read += (await handle.read(Buffer.alloc(1), 0, 1, file.bytes)).bytesRead;
     } finally {
       await handle.close();
     }
+    checkUnchanged(file, read, hash.digest('hex'));
     signal?.throwIfAborted();
     await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: file.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
   } catch (err) {

@@ -104,3 +104,36 @@ test('Ctrl-C during a multipart upload aborts it (AbortMultipartUpload with its 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a file that changes after deploy hashed it (rewritten, cut short, grown) is not stored under its content-hash key: a later deploy would find the key and never upload the right bytes', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-artifacts-'));
+  const s3 = new S3Client({ endpoint: s3server.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  try {
+    const file = path.join(dir, 'model.tar.gz');
+    const original = Buffer.alloc(300_000, 7);
+    const sha256 = createHash('sha256').update(original).digest('hex');
+    const cases = [
+      { name: 'rewritten, same size, one PutObject', now: Buffer.alloc(300_000, 8), threshold: undefined, says: /its sha256 is now [0-9a-f]{12}…, not / },
+      { name: 'cut short, multipart', now: original.subarray(0, 150_000), threshold: 100_000, says: /it is now 150000 bytes where it had 300000/ },
+      { name: 'grown, multipart', now: Buffer.concat([original, Buffer.from('x')]), threshold: 100_000, says: /it is now longer than the 300000 bytes it had/ },
+    ];
+    for (const c of cases) {
+      const archive = { file, bytes: original.length, sha256, key: `deploy/${sha256}/${c.threshold ?? 'put'}-${c.now.length}/model.tar.gz` };
+      await writeFile(file, c.now);
+      await assert.rejects(uploadFile(s3, 'artifacts', archive, () => undefined, c.threshold), (err: unknown) => {
+        assert.ok(isToolkitError(err) && err.code === 'ERR_DEPLOY_FAILED', String(err));
+        assert.ok(err.message.startsWith(`${file} changed after deploy hashed it for its key ${archive.key} (`), `${c.name}: ${err.message}`);
+        assert.match(err.message, c.says, c.name);
+        return true;
+      });
+      assert.equal(await objectExists(s3, 'artifacts', archive.key), false, c.name);
+    }
+    await writeFile(file, original);
+    const archive = { file, bytes: original.length, sha256, key: `deploy/${sha256}/model.tar.gz` };
+    await uploadFile(s3, 'artifacts', archive, () => undefined, 100_000);
+    assert.equal(await objectExists(s3, 'artifacts', archive.key), true, 'the file as hashed goes up');
+  } finally {
+    s3.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
