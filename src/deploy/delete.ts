@@ -30,7 +30,8 @@ export interface DeletePlan {
 /**
  * Finds what smkit deployed for an endpoint of the file: its scalable targets, the endpoint, every
  * endpoint config and model with smkit's content-hash names for it (current, superseded or left
- * by a rolled-back update), and the file's alarms. Archives in S3 are left alone. Writes nothing.
+ * by a rolled-back update), and the file's alarms. Configs and models under other names (the
+ * endpoint's current ones, when it was made by hand) and archives in S3 are left alone. Writes nothing.
  */
 export async function planDelete(clients: DeployClients, endpoint: EndpointConfig): Promise<DeletePlan> {
   const name = endpoint.name;
@@ -38,15 +39,14 @@ export async function planDelete(clients: DeployClients, endpoint: EndpointConfi
   const variants = new Set([...endpoint.variants, ...(endpoint.shadow ? [endpoint.shadow] : [])].map((v) => v.name));
   const configs = new Set<string>();
   const models = new Set<string>();
+  // The current config's variants may be ones the file no longer names (their models, scaling and
+  // alarms go too); its config and models themselves only when smkit named them, which listOwned
+  // finds: an endpoint first made by hand or by other tools keeps its own (perhaps shared) ones.
   if (ep?.EndpointConfigName) {
-    configs.add(ep.EndpointConfigName);
     const cur = await describeOrUndefined(`SageMaker DescribeEndpointConfig ${ep.EndpointConfigName}`, () =>
       clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: ep.EndpointConfigName })),
     );
-    for (const v of cur ? configVariants(cur) : []) {
-      variants.add(v.name);
-      models.add(v.modelName);
-    }
+    for (const v of cur ? configVariants(cur) : []) variants.add(v.name);
   }
   const owned = await listOwned(clients, name, variants);
   for (const c of owned.configs) configs.add(c);

@@ -119,3 +119,30 @@ test('smkit deploy --delete keeps the models and the scale-from-zero alarm of an
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit deploy --delete of an endpoint first made by hand removes the endpoint and what smkit named for it, never its hand-named config and model (another endpoint may share the model)', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-names-'));
+  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
+  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
+  try {
+    await writeFile(path.join(dir, 'weights.bin'), 'w');
+    const send = clients.sagemaker;
+    const model = (ModelName: string) => send.send(new CreateModelCommand({ ModelName, ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    await model('shared-model');
+    await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'legacy-config', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'shared-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    await send.send(new CreateEndpointCommand({ EndpointName: 'legacy', EndpointConfigName: 'legacy-config' }));
+    // What an earlier smkit deploy of the file left, under its names: a superseded config and a model.
+    await model('legacy-AllTraffic-cccccccccc');
+    await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'legacy-3333333333', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'legacy-AllTraffic-cccccccccc', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    await until('legacy InService', async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: 'legacy' }))).EndpointStatus === 'InService' ? true : undefined));
+    const file = parseEndpointFile({ endpoints: [{ name: 'legacy', variants: [{ name: 'A', model: 'm' }] }] }, (p) => p, () => Buffer.alloc(0));
+    const plan = await planDelete(clients, file.endpoints[0]!);
+    assert.equal(plan.endpointExists, true, 'the endpoint the file names goes');
+    assert.deepEqual(plan.configs, ['legacy-3333333333']);
+    assert.deepEqual(plan.models, ['legacy-AllTraffic-cccccccccc'], "the current config's variant names count for smkit's model names; its hand-named model stays");
+  } finally {
+    clients.destroy();
+    await sm.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
