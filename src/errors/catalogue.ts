@@ -51,7 +51,7 @@ export const ERROR_CATALOGUE = {
   ERR_PREDICT: { status: 500, summary: 'The runtime failed while running the model.' },
   // --- user handler code ---
   ERR_HANDLER_LOAD: { status: 500, summary: 'The handler module (SAGEMAKER_PROGRAM) failed to load.' },
-  ERR_HANDLER_CONFLICT: { status: 500, summary: 'transformFn is exported together with inputFn/predictFn/predictBatchFn/outputFn.' },
+  ERR_HANDLER_CONFLICT: { status: 500, summary: 'The handler module exports hooks that cannot go together: transformFn with inputFn/predictFn/predictBatchFn/outputFn, or a hook under both its names (inputFn and input_fn) as two functions.' },
   ERR_USER_CODE: { status: 500, summary: 'User handler code threw an error.' },
   ERR_CODE_DEPENDENCIES: { status: 500, summary: 'Installing code/package.json dependencies failed.' },
   // --- pipeline file ---

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InferenceEngine } from './engine.js';
@@ -620,6 +620,24 @@ test("a handler module's load errors name its hooks as it exports them (the Pyth
     code: 'ERR_HANDLER_CONFLICT',
     message: 'inference.mjs exports transform_fn together with predict_fn, outputFn: export either transform_fn alone, or any of inputFn/predictFn/predictBatchFn/outputFn',
   });
+  // Both spellings as two functions: the snake_case one never ran, and nothing said so.
+  assert.throws(() => pickHooks({ inputFn: fn, input_fn: () => 1 }, 'inference.mjs'), {
+    code: 'ERR_HANDLER_CONFLICT',
+    message: 'inference.mjs exports both inputFn and input_fn, as different functions: only one would run; export one of them',
+  });
+  assert.equal(pickHooks({ inputFn: fn, input_fn: fn }, 'inference.mjs').inputFn, fn, 'one function under both names (an alias) is fine');
+});
+
+test('a folder named like a handler module (code/inference.mjs/) is no module: the file beside it (inference.js) is the handler, or none (importing the folder failed at start-up)', async (t) => {
+  const { findHandlerModule } = await import('./user-module.js');
+  const codeDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-find-'));
+  t.after(() => rmSync(codeDir, { recursive: true, force: true }));
+  mkdirSync(path.join(codeDir, 'inference.mjs'));
+  assert.equal(findHandlerModule(codeDir, 'inference'), undefined);
+  writeFileSync(path.join(codeDir, 'inference.js'), 'export {};');
+  assert.equal(findHandlerModule(codeDir, 'inference'), path.join(codeDir, 'inference.js'));
+  symlinkSync(path.join(codeDir, 'inference.js'), path.join(codeDir, 'linked.mjs'));
+  assert.equal(findHandlerModule(codeDir, 'linked'), path.join(codeDir, 'linked.mjs'), 'a link to a file is one');
 });
 
 test('a modelFn that returns undefined (a forgotten return) is a 500 naming modelFn, not one asking for the model file it replaces', async (t) => {

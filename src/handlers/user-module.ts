@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
@@ -74,11 +74,14 @@ const HOOK_NAMES = {
   bidiFn: ['bidiFn', 'bidi_fn'],
 } as const;
 
-/** Finds `<codeDir>/<program>.{js,mjs,cjs}`; undefined when the model has no handler module. */
+/**
+ * Finds `<codeDir>/<program>.{js,mjs,cjs}`, a file (or a link to one); undefined when the model has
+ * no handler module. A folder under such a name is no module: importing it failed at start-up.
+ */
 export function findHandlerModule(codeDir: string, program: string): string | undefined {
   for (const ext of ['.mjs', '.js', '.cjs']) {
     const file = path.join(codeDir, program + ext);
-    if (existsSync(file)) return file;
+    if (statSync(file, { throwIfNoEntry: false })?.isFile()) return file;
   }
   return undefined;
 }
@@ -94,6 +97,11 @@ export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerH
       const name = names.find((n: string) => source[n] !== undefined);
       if (name === undefined) continue;
       const fn = source[name];
+      const other = names.find((n: string) => n !== name && source[n] !== undefined);
+      // Both spellings as one function (an alias) are fine; two functions would leave one unused, silently.
+      if (other !== undefined && source[other] !== fn) {
+        throw new ToolkitError('ERR_HANDLER_CONFLICT', `${file ?? 'handler'} exports both ${name} and ${other}, as different functions: only one would run; export one of them`);
+      }
       if (typeof fn !== 'function') throw new ToolkitError('ERR_HANDLER_LOAD', `${file ?? 'handler'}: ${name} is exported but is not a function`);
       (hooks as Record<string, unknown>)[key] = fn;
       exportedAs[key] = name;
