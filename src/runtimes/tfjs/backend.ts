@@ -155,18 +155,19 @@ const descriptorFailures = new WeakSet<object>();
 /**
  * Loads TensorFlow.js on the best backend the request allows (tfjs-node-gpu when a GPU is present,
  * tfjs-node, WASM, then the pure-JS CPU backend) and logs the choice and every fallback. TF.js keeps
- * one engine per process, so the first call decides; later calls share it.
+ * one engine per process, so the first call decides; later calls share it. `gpuAllowed` false
+ * (`SMKIT_DEVICE` puts `cpu` first) leaves tfjs-node-gpu out even when it is installed and a GPU is visible.
  *
  * @throws ToolkitError `ERR_RUNTIME_UNAVAILABLE` when no allowed backend loads.
  */
-export function loadTfjs(request: TfjsBackendRequest, log: Logger, deps: TfjsBackendDeps = systemBackendDeps): Promise<LoadedTfjs> {
+export function loadTfjs(request: TfjsBackendRequest, log: Logger, deps: TfjsBackendDeps = systemBackendDeps, gpuAllowed = true): Promise<LoadedTfjs> {
   if (shared && deps === systemBackendDeps) {
     if (shared.request !== request) {
       log.warn({ requested: request, inUse: shared.request }, 'TF.js is already loaded in this process; keeping its backend');
     }
     return shared.promise;
   }
-  const promise = selectBackend(request, log, deps);
+  const promise = selectBackend(request, log, deps, gpuAllowed);
   if (deps === systemBackendDeps) {
     shared = { request, promise };
     promise.catch(() => {
@@ -176,13 +177,18 @@ export function loadTfjs(request: TfjsBackendRequest, log: Logger, deps: TfjsBac
   return promise;
 }
 
-async function selectBackend(request: TfjsBackendRequest, log: Logger, deps: TfjsBackendDeps): Promise<LoadedTfjs> {
+async function selectBackend(request: TfjsBackendRequest, log: Logger, deps: TfjsBackendDeps, gpuAllowed: boolean): Promise<LoadedTfjs> {
   // A backend that fails to load for want of file descriptors would be skipped for a slower one,
   // and TF.js keeps the first choice for the process: not tried then (see retrying-load.ts).
   if (deps === systemBackendDeps && !hasFreeDescriptors()) throw descriptorsBusy('TF.js');
-  const candidates = backendCandidates(request);
+  const asked = backendCandidates(request);
+  const candidates = gpuAllowed ? asked : asked.filter((name) => name !== 'tensorflow-gpu');
   const failures: string[] = [];
-  let notOnGpu: LoadedTfjs['notOnGpu'] = candidates.includes('tensorflow-gpu') ? undefined : { reason: `SMKIT_TFJS_BACKEND (or the predict step's backend option) asks for ${request}`, failed: false };
+  let notOnGpu: LoadedTfjs['notOnGpu'] = !asked.includes('tensorflow-gpu')
+    ? { reason: `SMKIT_TFJS_BACKEND (or the predict step's backend option) asks for ${request}`, failed: false }
+    : !gpuAllowed
+      ? { reason: 'SMKIT_DEVICE puts cpu first', failed: false }
+      : undefined;
   for (const name of candidates) {
     try {
       const tf = await tryBackend(name, deps);

@@ -241,15 +241,25 @@ test('TF.js off the GPU is a warning when SMKIT_DEVICE asks for a GPU, or when t
   assert.match(asked[0]!, /^TF\.js runs on wasm, not on a GPU: @tensorflow\/tfjs-node-gpu is not installed \(/);
   assert.match((await warningsOf(['gpu', 'cpu'], noGpuBuild, 'wasm'))[0]!, /not on a GPU: SMKIT_TFJS_BACKEND \(or the predict step's backend option\) asks for wasm/);
   for (const devices of [['cpu'], ['auto'], ['cpu', 'cuda']]) assert.deepEqual(await warningsOf(devices, noGpuBuild), [], devices.join(','));
-  // The GPU build installed, a GPU visible, and its load fails: a fall back to CPU, whatever SMKIT_DEVICE says.
+  // The GPU build installed, a GPU visible, and its load fails: a fall back to CPU, a warning even with SMKIT_DEVICE=auto.
   const broken = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm, '@tensorflow/tfjs-node-gpu': {} }, 1);
   broken.importModule = async (name) => {
     if (name === '@tensorflow/tfjs-node-gpu') throw new Error('libcudart.so.11.0: cannot open shared object file');
     return fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm }).importModule(name);
   };
-  const failed = await warningsOf(['cpu'], broken);
+  const failed = await warningsOf(['auto'], broken);
   assert.equal(failed.length, 1, JSON.stringify(failed));
   assert.match(failed[0]!, /^TF\.js runs on wasm, not on a GPU: @tensorflow\/tfjs-node-gpu failed to load \(libcudart\.so\.11\.0: cannot open shared object file\)/);
+  // SMKIT_DEVICE=cpu (or cpu first) keeps TF.js off the GPU build: not even imported, so no warning.
+  let gpuImported = false;
+  const working = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm, '@tensorflow/tfjs-node-gpu': {} }, 1);
+  const importWorking = working.importModule;
+  working.importModule = async (name) => {
+    if (name === '@tensorflow/tfjs-node-gpu') gpuImported = true;
+    return importWorking(name);
+  };
+  for (const devices of [['cpu'], ['cpu', 'cuda']]) assert.deepEqual(await warningsOf(devices, working), [], devices.join(','));
+  assert.equal(gpuImported, false, 'tfjs-node-gpu is left alone with SMKIT_DEVICE=cpu');
   await tf.setBackend((await loadTfjs('auto', recordingLog())).backend);
 });
 

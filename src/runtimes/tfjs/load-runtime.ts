@@ -29,7 +29,8 @@ export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions
   const found =
     location.kind === 'saved-model' ? { kind: 'saved-model' as const, path: location.path, json: undefined } : { ...(await readTfjsModelJson(location.path)), path: location.path };
   const signature = checkSignatureOption(options.extra?.['signature'], found.kind, found.path);
-  const loaded = await loadTfjs(parseBackendRequest(options.extra?.['backend']), options.log, deps);
+  // SMKIT_DEVICE=cpu (or cpu,cuda) keeps TF.js off an installed tfjs-node-gpu, as it keeps ONNX off CUDA.
+  const loaded = await loadTfjs(parseBackendRequest(options.extra?.['backend']), options.log, deps, options.devices[0] !== 'cpu');
   // A GPU asked for (SMKIT_DEVICE) or a GPU build that failed to load must not pass as an info line.
   const notOnGpu = loaded.notOnGpu;
   if (notOnGpu && (notOnGpu.failed || asksForGpu(options.devices))) {
