@@ -157,7 +157,8 @@ test('maxSize caps a batch; the rest form the one after', async () => {
 
 test('incompatible calls do not share a run; calls without a key run alone at once', async () => {
   const { runner, runs, release } = gatedRunner((x) => (x === 99 ? undefined : x % 2 === 0 ? 'even' : 'odd'));
-  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 });
+  const reported: number[] = [];
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, (r) => reported.push(r.size));
   const all = [b.submit(1)];
   await turns(1);
   all.push(...[2, 3, 4, 5].map((x) => b.submit(x)));
@@ -171,6 +172,7 @@ test('incompatible calls do not share a run; calls without a key run alone at on
   assert.deepEqual(runs.slice(3), [[3, 5]]);
   await release();
   assert.deepEqual(await Promise.all([...all, loner]), [2, 4, 6, 8, 10, 198]);
+  assert.deepEqual(reported.sort(), [1, 1, 2, 2], 'the lone run of 99 is reported as a run of one, as the others are');
 });
 
 test('a failed batch is retried one by one, so only the bad call fails', async () => {

@@ -138,7 +138,9 @@ export class AdaptiveBatcher<I, O> {
   submit(input: I, cancellation?: Cancellation): Promise<O> {
     if (cancellation?.cancelled) return Promise.reject(cancellation.reason);
     const key = this.runner.keyOf(input);
-    if (key === undefined) return this.runner.runOne(input);
+    // A call that cannot join a batch is a run of one all the same: smkit_batch_size shows it, so a
+    // model whose requests never batch reads as runs of 1, not as no runs at all.
+    if (key === undefined) return this.#timed(settle(() => this.runner.runOne(input)), [0], performance.now());
     if (this.options.maxSize === 1) return this.#timed(settle(() => this.runner.runOne(input)), [0], performance.now());
     return new Promise<O>((resolve, reject) => {
       const idle = !this.#running && !this.#starting && this.#queue.length === 0;
