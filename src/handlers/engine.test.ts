@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -628,16 +629,22 @@ test("a handler module's load errors name its hooks as it exports them (the Pyth
   assert.equal(pickHooks({ inputFn: fn, input_fn: fn }, 'inference.mjs').inputFn, fn, 'one function under both names (an alias) is fine');
 });
 
-test('a folder named like a handler module (code/inference.mjs/) is no module: the file beside it (inference.js) is the handler, or none (importing the folder failed at start-up)', async (t) => {
-  const { findHandlerModule } = await import('./user-module.js');
+test('a handler module that is a folder or a FIFO (code/inference.mjs/) fails the load naming it, as smkit package does: not imported (a FIFO held start-up for good) nor passed over for the next name', async (t) => {
+  const { loadHandlerHooks } = await import('./user-module.js');
   const codeDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-find-'));
   t.after(() => rmSync(codeDir, { recursive: true, force: true }));
   mkdirSync(path.join(codeDir, 'inference.mjs'));
-  assert.equal(findHandlerModule(codeDir, 'inference'), undefined);
-  writeFileSync(path.join(codeDir, 'inference.js'), 'export {};');
-  assert.equal(findHandlerModule(codeDir, 'inference'), path.join(codeDir, 'inference.js'));
+  writeFileSync(path.join(codeDir, 'inference.js'), 'export function inputFn() {}');
+  await assert.rejects(loadHandlerHooks(codeDir, 'inference'), {
+    code: 'ERR_HANDLER_LOAD',
+    message: `handler ${path.join(codeDir, 'inference.mjs')} is a directory: make it the handler module's file`,
+  });
+  if (process.platform !== 'win32') {
+    execFileSync('mkfifo', [path.join(codeDir, 'piped.mjs')]);
+    await assert.rejects(loadHandlerHooks(codeDir, 'piped'), { code: 'ERR_HANDLER_LOAD', message: /piped\.mjs is neither a file nor a directory \(a FIFO, socket or device\)/ });
+  }
   symlinkSync(path.join(codeDir, 'inference.js'), path.join(codeDir, 'linked.mjs'));
-  assert.equal(findHandlerModule(codeDir, 'linked'), path.join(codeDir, 'linked.mjs'), 'a link to a file is one');
+  assert.equal(typeof (await loadHandlerHooks(codeDir, 'linked')).inputFn, 'function', 'a link to a file is one');
 });
 
 test('a modelFn that returns undefined (a forgotten return) is a 500 naming modelFn, not one asking for the model file it replaces', async (t) => {

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
@@ -75,15 +75,27 @@ const HOOK_NAMES = {
 } as const;
 
 /**
- * Finds `<codeDir>/<program>.{js,mjs,cjs}`, a file (or a link to one); undefined when the model has
- * no handler module. A folder under such a name is no module: importing it failed at start-up.
+ * Finds `<codeDir>/<program>.{js,mjs,cjs}`, whatever it is (a folder or a FIFO under that name is
+ * reported by {@link handlerFileProblem}, as a pipeline file is: not passed over for the next name);
+ * undefined when the model has no handler module.
  */
 export function findHandlerModule(codeDir: string, program: string): string | undefined {
   for (const ext of ['.mjs', '.js', '.cjs']) {
     const file = path.join(codeDir, program + ext);
-    if (statSync(file, { throwIfNoEntry: false })?.isFile()) return file;
+    if (existsSync(file)) return file;
   }
   return undefined;
+}
+
+/**
+ * Why `file` cannot be the handler module, or undefined for a regular file (or a link to one):
+ * import() of a FIFO would wait for a writer for good, and one of a folder fails with Node's
+ * "Directory import is not supported".
+ */
+export function handlerFileProblem(file: string): string | undefined {
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (st === undefined || st.isFile()) return undefined;
+  return st.isDirectory() ? 'is a directory' : 'is neither a file nor a directory (a FIFO, socket or device)';
 }
 
 /** Picks hooks from a module namespace (camelCase or the Python toolkit's snake_case names). */
@@ -125,6 +137,8 @@ export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerH
 export async function loadHandlerHooks(codeDir: string, program: string): Promise<HandlerHooks> {
   const file = findHandlerModule(codeDir, program);
   if (!file) return {};
+  const problem = handlerFileProblem(file);
+  if (problem !== undefined) throw new ToolkitError('ERR_HANDLER_LOAD', `handler ${file} ${problem}: make it the handler module's file`);
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
-import { findHandlerModule, pickHooks } from '../handlers/user-module.js';
+import { findHandlerModule, handlerFileProblem, pickHooks } from '../handlers/user-module.js';
 import { PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
 import { checkPredictOptions, checkPredictStep } from '../pipeline/steps/predict.js';
@@ -138,7 +138,7 @@ async function checkHandler(codeDir: string, program: string, importIt: boolean,
   // Named as it will sit in the archive, wherever --code points.
   report.handlerFile = path.join('code', path.basename(file));
   // Imported only when a regular file: a FIFO there would hold import() (and the command) forever.
-  const kind = await fs.stat(file).then((st) => (st.isFile() ? undefined : st.isDirectory() ? 'is a directory' : 'is neither a file nor a directory (a FIFO, socket or device)'), () => undefined);
+  const kind = handlerFileProblem(file);
   if (kind !== undefined) {
     report.errors.push(`handler ${report.handlerFile} ${kind}: make it the handler module's file`);
     return;
