@@ -102,6 +102,12 @@ test('transformFn with predictFn is refused; a handler that throws on import is 
   assert.match(broken.errors.join(), /does not load: boom at import/);
 });
 
+test('a handler whose top-level code never finishes (a top-level await on a connection that never comes) fails the check after the time limit, naming what to do, not holding smkit package for good', async () => {
+  const r = await check({ 'model.onnx': 'x', 'code/inference.mjs': 'await new Promise(() => {});\nexport function inputFn() {}' }, { handlerImportTimeoutMs: 200 });
+  assert.equal(r.ok, false);
+  assert.deepEqual(r.errors, ['handler code/inference.mjs does not load: its top-level code did not finish within 0.2 s (a top-level await still waits): move slow start-up work into modelFn, which runs when the model loads']);
+});
+
 test('SAGEMAKER_PROGRAM picks the module; a modelFn handler may stand in for the model', async () => {
   const r = await check({ 'code/serve.cjs': 'exports.modelFn = () => ({});' }, { program: 'serve' });
   assert.equal(r.ok, true);

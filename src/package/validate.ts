@@ -17,6 +17,27 @@ export interface ValidateOptions {
   codeDir?: string;
   /** Import the handler module to check that it loads (runs its top-level code). @defaultValue true */
   importHandler?: boolean;
+  /** How long the handler's top-level code may take to finish before the check fails. @defaultValue 30 000 */
+  handlerImportTimeoutMs?: number;
+}
+
+/** How long a handler module's top-level code may run in the check by default (see {@link ValidateOptions}). */
+export const HANDLER_IMPORT_TIMEOUT_MS = 30_000;
+
+/**
+ * Imports `href`, or fails once `timeoutMs` has passed: a top-level await that never settles held
+ * smkit package for good (or, with nothing else pending, let the process end mid-command).
+ */
+async function importWithin(href: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`its top-level code did not finish within ${timeoutMs / 1000} s (a top-level await still waits): move slow start-up work into modelFn, which runs when the model loads`)), timeoutMs);
+  });
+  try {
+    return (await Promise.race([import(href), late])) as Record<string, unknown>;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** What {@link validateModelDir} found. `ok` is true when `errors` is empty. */
@@ -127,7 +148,7 @@ async function checkStep(target: string, options: Readonly<Record<string, unknow
   }
 }
 
-async function checkHandler(codeDir: string, program: string, importIt: boolean, report: ModelDirReport): Promise<void> {
+async function checkHandler(codeDir: string, program: string, importIt: boolean, timeoutMs: number, report: ModelDirReport): Promise<void> {
   const file = findHandlerModule(codeDir, program);
   if (!file) {
     const others = await fs.readdir(codeDir).catch(() => [] as string[]);
@@ -147,7 +168,7 @@ async function checkHandler(codeDir: string, program: string, importIt: boolean,
   let mod: Record<string, unknown>;
   try {
     // The query string defeats the ESM cache so a re-check sees edits.
-    mod = (await import(`${pathToFileURL(file).href}?smkit-validate=${Date.now()}`)) as Record<string, unknown>;
+    mod = await importWithin(`${pathToFileURL(file).href}?smkit-validate=${Date.now()}`, timeoutMs);
   } catch (err) {
     report.errors.push(`handler ${report.handlerFile} does not load: ${(err as Error).message}`);
     return;
@@ -186,7 +207,7 @@ export async function validateModelDir(dir: string, options: ValidateOptions = {
   }
   const onnxFiles = await findRuntimeModel(root, report);
   await checkPipeline(root, report);
-  await checkHandler(codeDir, options.program ?? 'inference', options.importHandler ?? true, report);
+  await checkHandler(codeDir, options.program ?? 'inference', options.importHandler ?? true, options.handlerImportTimeoutMs ?? HANDLER_IMPORT_TIMEOUT_MS, report);
   if (!report.model && !report.pipelineFile && !report.errors.some((e) => /pipeline|\.ya?ml|\.json/.test(e))) {
     if (onnxFiles.length > 1) {
       report.errors.push(`several .onnx files (${onnxFiles.join(', ')}) and no model.onnx: add a pipeline file naming which to run, or rename one to model.onnx`);
