@@ -55,6 +55,8 @@ test('image names: podman qualifies short names with localhost/, registries are 
   assert.ok(`docker.io/library/${long}`.length <= 255 && reference.test(long), long);
   assert.equal(imageNameForModel('a'.repeat(250)), `smkit-${'a'.repeat(231)}`);
   assert.match(bakedDockerfile('localhost/smkit:1', 'iris'), /^FROM localhost\/smkit:1\nCOPY model\/ \/opt\/smkit\/model\//);
+  // The Dockerfile's own escapes inside double quotes: \$ for $ (else $HOME expands), \\ and \".
+  assert.equal(bakedDockerfile('i', 'a$HOME "b" c\\d').split('\n')[2], 'LABEL dev.smkit.model="a\\$HOME \\"b\\" c\\\\d"');
 });
 
 async function fakeBuild(model?: string, source: SmkitSource = { root: '/src/smkit', dockerfile: '/src/smkit/Dockerfile', version: '9.9.9', kind: 'checkout' }) {

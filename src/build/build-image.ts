@@ -112,7 +112,8 @@ export function bakedDockerfile(baseImage: string, modelName: string): string {
   return [
     `FROM ${baseImage}`,
     `COPY model/ ${BAKED_MODEL_DIR}/`,
-    `LABEL dev.smkit.model=${JSON.stringify(modelName)}`,
+    // A Dockerfile expands $VAR inside double quotes: a folder named "m$HOME" was labelled "m/root".
+    `LABEL dev.smkit.model=${JSON.stringify(modelName).replace(/\$/g, '\\$')}`,
     '',
   ].join('\n');
 }
