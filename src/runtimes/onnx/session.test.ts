@@ -11,6 +11,7 @@ import type * as ort from 'onnxruntime-node';
 import { createSessionFallingBack, loadOnnxModel } from './session.js';
 import { onnxProviderLibraryPresent } from '../../devices/onnx-providers.js';
 import { REPO_ROOT } from '../../../test/helpers/serve-process.js';
+import onnxProto from 'onnx-proto';
 
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -86,5 +87,89 @@ test('ONNX Runtime itself, asked for CUDA where its provider library cannot load
     assert.equal(Object.keys(out).length > 0, true);
   } finally {
     await session.release();
+  }
+});
+
+/**
+ * A scikit-learn classifier as skl2onnx exports it by default: `output_label` (int64 tensor) and
+ * `output_probability`, a sequence of maps (ZipMap) from each class to its probability.
+ */
+function zipMapClassifier(withLabel: boolean): Uint8Array {
+  const { onnx } = onnxProto;
+  const tensorInfo = (name: string, elemType: number, dims: (number | string)[]) =>
+    onnx.ValueInfoProto.create({
+      name,
+      type: onnx.TypeProto.create({
+        tensorType: onnx.TypeProto.Tensor.create({
+          elemType,
+          shape: onnx.TensorShapeProto.create({ dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) }),
+        }),
+      }),
+    });
+  const mapsInfo = onnx.ValueInfoProto.create({
+    name: 'output_probability',
+    type: onnx.TypeProto.create({
+      sequenceType: onnx.TypeProto.Sequence.create({
+        elemType: onnx.TypeProto.create({ mapType: onnx.TypeProto.Map.create({ keyType: 7, valueType: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: 1 }) }) }) }),
+      }),
+    }),
+  });
+  const zipMap = onnx.NodeProto.create({
+    opType: 'ZipMap',
+    domain: 'ai.onnx.ml',
+    input: ['probabilities'],
+    output: ['output_probability'],
+    name: 'zipmap',
+    attribute: [onnx.AttributeProto.create({ name: 'classlabels_int64s', type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 1, 2] })],
+  });
+  const argMax = onnx.NodeProto.create({
+    opType: 'ArgMax',
+    input: ['probabilities'],
+    output: ['output_label'],
+    name: 'argmax',
+    attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }), onnx.AttributeProto.create({ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 })],
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'smkit-test',
+    opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 13 }), onnx.OperatorSetIdProto.create({ domain: 'ai.onnx.ml', version: 1 })],
+    graph: onnx.GraphProto.create({
+      name: 'classifier',
+      node: withLabel ? [argMax, zipMap] : [zipMap],
+      input: [tensorInfo('probabilities', 1, ['n', 3])],
+      output: withLabel ? [tensorInfo('output_label', 7, ['n']), mapsInfo] : [mapsInfo],
+    }),
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+test('an ONNX model with an output that is not a tensor (skl2onnx\'s ZipMap probabilities) answers its tensor outputs with a warning at load, instead of failing every request with "Non tensor type is temporarily not supported"; one with no tensor output is refused at load', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-onnx-zipmap-'));
+  try {
+    const file = path.join(dir, 'model.onnx');
+    writeFileSync(file, zipMapClassifier(true));
+    const warnings: string[] = [];
+    const model = await loadOnnxModel(file, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: { ...quiet, warn: (_: unknown, m?: string) => void warnings.push(String(m)) } });
+    try {
+      assert.deepEqual(
+        model.outputs.map((s) => s.name),
+        ['output_label'],
+      );
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /outputs that are sequences or maps \("output_probability"\): they are left out of every answer \(for skl2onnx, export with options=\{'zipmap': False\}/);
+      const out = await model.predict({ probabilities: { dtype: 'float32', shape: [2, 3], data: Float32Array.of(0.1, 0.7, 0.2, 0.6, 0.3, 0.1) } });
+      assert.deepEqual(Object.keys(out), ['output_label']);
+      assert.deepEqual(out['output_label']!.shape, [2]);
+      assert.deepEqual(Array.from(out['output_label']!.data as BigInt64Array), [1n, 0n]);
+    } finally {
+      await model.dispose();
+    }
+    writeFileSync(file, zipMapClassifier(false));
+    await assert.rejects(loadOnnxModel(file, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: quiet }), {
+      code: 'ERR_MODEL_LOAD',
+      message: `cannot load ONNX model ${file}: none of its outputs is a tensor (it has sequences or maps: "output_probability"), and onnxruntime-node cannot return those; export the model with tensor outputs (for skl2onnx, options={'zipmap': False})`,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

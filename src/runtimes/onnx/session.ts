@@ -47,6 +47,11 @@ function specsOf(metadata: readonly ort.InferenceSession.ValueMetadata[], names:
   });
 }
 
+/** The names of a model's outputs that are not tensors (sequences, maps, optionals). */
+export function nonTensorOutputs(session: Pick<ort.InferenceSession, 'outputNames' | 'outputMetadata'>): string[] {
+  return session.outputNames.filter((_, i) => session.outputMetadata[i]?.isTensor === false);
+}
+
 /** Checks rank and fixed dimensions up front so clients get a 400 naming the input, not an ORT trace. */
 function checkShape(spec: TensorSpec, t: Tensor): void {
   if (spec.shape.length === 0) return;
@@ -64,14 +69,24 @@ function checkShape(spec: TensorSpec, t: Tensor): void {
 class OnnxModel implements ModelRuntime {
   readonly name = 'onnx';
   readonly inputs: readonly TensorSpec[];
+  /** The model's tensor outputs, the ones {@link OnnxModel.predict} answers. */
   readonly outputs: readonly TensorSpec[];
+  /**
+   * The outputs to ask ONNX Runtime for when some are not tensors, else undefined (all of them).
+   * Its Node binding fails a run that would return a sequence or a map ("Non tensor type is
+   * temporarily not supported"), as a scikit-learn classifier converted by skl2onnx returns
+   * (ZipMap's `output_probability`, beside the `output_label` tensor).
+   */
+  readonly #fetches: readonly string[] | undefined;
 
   constructor(
     private readonly session: ort.InferenceSession,
     readonly backend: string,
   ) {
     this.inputs = specsOf(session.inputMetadata, session.inputNames);
-    this.outputs = specsOf(session.outputMetadata, session.outputNames);
+    const skipped = nonTensorOutputs(session);
+    this.outputs = specsOf(session.outputMetadata, session.outputNames).filter((s) => !skipped.includes(s.name));
+    this.#fetches = skipped.length > 0 ? this.outputs.map((s) => s.name) : undefined;
   }
 
   /** Binds request tensors to model inputs: by name, or a lone unnamed tensor to a lone input. */
@@ -112,7 +127,7 @@ class OnnxModel implements ModelRuntime {
     }
     let results: ort.InferenceSession.OnnxValueMapType;
     try {
-      results = await this.session.run(feeds);
+      results = await (this.#fetches ? this.session.run(feeds, this.#fetches) : this.session.run(feeds));
     } catch (err) {
       throw new ToolkitError('ERR_PREDICT', `ONNX Runtime failed: ${(err as Error).message}`, { cause: err });
     }
@@ -219,6 +234,20 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
   ).catch((err: unknown) => {
     throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${(err as Error).message}`, { cause: err });
   });
+  const skipped = nonTensorOutputs(session);
+  if (skipped.length === session.outputNames.length) {
+    await session.release();
+    throw new ToolkitError(
+      'ERR_MODEL_LOAD',
+      `cannot load ONNX model ${modelPath}: none of its outputs is a tensor (it has sequences or maps: ${quotedNames(skipped)}), and onnxruntime-node cannot return those; export the model with tensor outputs (for skl2onnx, options={'zipmap': False})`,
+    );
+  }
+  if (skipped.length > 0) {
+    options.log.warn(
+      { runtime: 'onnx', model: modelPath, outputs: skipped },
+      `onnxruntime-node cannot return the model's outputs that are sequences or maps (${quotedNames(skipped)}): they are left out of every answer (for skl2onnx, export with options={'zipmap': False} to have them as a tensor)`,
+    );
+  }
   options.log.info({ runtime: 'onnx', model: modelPath, backend: label, inputs: session.inputNames, outputs: session.outputNames }, 'ONNX model loaded');
   return new OnnxModel(session, label);
 }
