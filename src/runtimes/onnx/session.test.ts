@@ -173,3 +173,38 @@ test('an ONNX model with an output that is not a tensor (skl2onnx\'s ZipMap prob
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an ONNX model with an input that is not a tensor (a sequence) is refused at load saying so, instead of loading and failing every request with "expected to be of type: 3 but received a tensor"', async () => {
+  const { onnx } = onnxProto;
+  const sequenceOfFloats = onnx.TypeProto.create({ sequenceType: onnx.TypeProto.Sequence.create({ elemType: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: 1 }) }) }) });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'smkit-test',
+    opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 13 })],
+    graph: onnx.GraphProto.create({
+      name: 'concat',
+      node: [
+        onnx.NodeProto.create({
+          opType: 'ConcatFromSequence',
+          input: ['parts'],
+          output: ['joined'],
+          name: 'concat',
+          attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 })],
+        }),
+      ],
+      input: [onnx.ValueInfoProto.create({ name: 'parts', type: sequenceOfFloats })],
+      output: [onnx.ValueInfoProto.create({ name: 'joined', type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: 1 }) }) })],
+    }),
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-onnx-sequence-input-'));
+  try {
+    const file = path.join(dir, 'model.onnx');
+    writeFileSync(file, onnx.ModelProto.encode(model).finish());
+    await assert.rejects(loadOnnxModel(file, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: quiet }), {
+      code: 'ERR_MODEL_LOAD',
+      message: `cannot load ONNX model ${file}: onnxruntime-node cannot feed inputs that are sequences or maps, and the model takes such inputs ("parts"); export the model with tensor inputs (for a scikit-learn DictVectorizer, vectorize before the model)`,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -52,6 +52,11 @@ export function nonTensorOutputs(session: Pick<ort.InferenceSession, 'outputName
   return session.outputNames.filter((_, i) => session.outputMetadata[i]?.isTensor === false);
 }
 
+/** The names of a model's inputs that are not tensors (sequences, maps, optionals). */
+function nonTensorInputs(session: Pick<ort.InferenceSession, 'inputNames' | 'inputMetadata'>): string[] {
+  return session.inputNames.filter((_, i) => session.inputMetadata[i]?.isTensor === false);
+}
+
 /** Checks rank and fixed dimensions up front so clients get a 400 naming the input, not an ORT trace. */
 function checkShape(spec: TensorSpec, t: Tensor): void {
   if (spec.shape.length === 0) return;
@@ -234,6 +239,16 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
   ).catch((err: unknown) => {
     throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${(err as Error).message}`, { cause: err });
   });
+  // onnxruntime-node feeds tensors only: such a model would load, then fail every request with
+  // ONNX Runtime's "input with name: 'x' expected to be of type: 3 but received a tensor".
+  const unfeedable = nonTensorInputs(session);
+  if (unfeedable.length > 0) {
+    await session.release();
+    throw new ToolkitError(
+      'ERR_MODEL_LOAD',
+      `cannot load ONNX model ${modelPath}: onnxruntime-node cannot feed inputs that are sequences or maps, and the model takes such inputs (${quotedNames(unfeedable)}); export the model with tensor inputs (for a scikit-learn DictVectorizer, vectorize before the model)`,
+    );
+  }
   const skipped = nonTensorOutputs(session);
   if (skipped.length === session.outputNames.length) {
     await session.release();
