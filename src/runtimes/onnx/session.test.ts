@@ -156,7 +156,7 @@ test('an ONNX model with an output that is not a tensor (skl2onnx\'s ZipMap prob
         ['output_label'],
       );
       assert.equal(warnings.length, 1);
-      assert.match(warnings[0]!, /outputs that are sequences or maps \("output_probability"\): they are left out of every answer \(for skl2onnx, export with options=\{'zipmap': False\}/);
+      assert.match(warnings[0]!, /cannot return the model's outputs "output_probability" \(sequence or map\): they are left out of every answer \(for skl2onnx's ZipMap probabilities, export with options=\{'zipmap': False\}/);
       const out = await model.predict({ probabilities: { dtype: 'float32', shape: [2, 3], data: Float32Array.of(0.1, 0.7, 0.2, 0.6, 0.3, 0.1) } });
       assert.deepEqual(Object.keys(out), ['output_label']);
       assert.deepEqual(out['output_label']!.shape, [2]);
@@ -167,7 +167,7 @@ test('an ONNX model with an output that is not a tensor (skl2onnx\'s ZipMap prob
     writeFileSync(file, zipMapClassifier(false));
     await assert.rejects(loadOnnxModel(file, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: quiet }), {
       code: 'ERR_MODEL_LOAD',
-      message: `cannot load ONNX model ${file}: none of its outputs is a tensor (it has sequences or maps: "output_probability"), and onnxruntime-node cannot return those; export the model with tensor outputs (for skl2onnx, options={'zipmap': False})`,
+      message: `cannot load ONNX model ${file}: onnxruntime-node cannot return any of its outputs, "output_probability" (sequence or map); export it with tensor outputs of the types smkit takes (for skl2onnx, options={'zipmap': False})`,
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -202,7 +202,55 @@ test('an ONNX model with an input that is not a tensor (a sequence) is refused a
     writeFileSync(file, onnx.ModelProto.encode(model).finish());
     await assert.rejects(loadOnnxModel(file, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: quiet }), {
       code: 'ERR_MODEL_LOAD',
-      message: `cannot load ONNX model ${file}: onnxruntime-node cannot feed inputs that are sequences or maps, and the model takes such inputs ("parts"); export the model with tensor inputs (for a scikit-learn DictVectorizer, vectorize before the model)`,
+      message: /^cannot load ONNX model .*: onnxruntime-node cannot feed the model's inputs "parts" \(sequence or map\); export it with tensor inputs of the types smkit feeds \(bool, int8 to int64, .*for a scikit-learn DictVectorizer, vectorize before the model\)$/,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an ONNX model with an int4 or uint4 output answers its other outputs, that one left out with a warning, instead of every run ending the process with a fatal "process out of memory" in onnxruntime-node; an int4 input is refused at load', async () => {
+  const { onnx } = onnxProto;
+  const info = (name: string, elemType: number) =>
+    onnx.ValueInfoProto.create({ name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType, shape: onnx.TensorShapeProto.create({ dim: [{ dimParam: 'n' }] }) }) }) });
+  const cast = (from: string, to: string, type: number) =>
+    onnx.NodeProto.create({ opType: 'Cast', input: [from], output: [to], name: to, attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: type })] });
+  const model = (nodes: ReturnType<typeof cast>[], inputs: ReturnType<typeof info>[], outputs: ReturnType<typeof info>[]) =>
+    onnx.ModelProto.encode(
+      onnx.ModelProto.create({
+        irVersion: 10,
+        producerName: 'smkit-test',
+        opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 21 })],
+        graph: onnx.GraphProto.create({ name: 'packed', node: nodes, input: inputs, output: outputs }),
+      }),
+    ).finish();
+  const INT4 = 22;
+  const UINT4 = 21;
+  const FLOAT = 1;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-onnx-int4-'));
+  try {
+    const file = path.join(dir, 'model.onnx');
+    // x → packed (int4) → back (float32) and x → unsigned (uint4): both packed tensors are outputs.
+    writeFileSync(file, model([cast('x', 'packed', INT4), cast('packed', 'back', FLOAT), cast('x', 'unsigned', UINT4)], [info('x', FLOAT)], [info('packed', INT4), info('back', FLOAT), info('unsigned', UINT4)]));
+    const warnings: string[] = [];
+    const loaded = await loadOnnxModel(file, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: { ...quiet, warn: (_: unknown, m?: string) => void warnings.push(String(m)) } });
+    try {
+      assert.deepEqual(
+        loaded.outputs.map((s) => s.name),
+        ['back'],
+      );
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /cannot return the model's outputs "packed" \(int4 tensor\), "unsigned" \(uint4 tensor\): they are left out of every answer/);
+      const out = await loaded.predict({ x: { dtype: 'float32', shape: [3], data: Float32Array.of(1, 2, -3) } });
+      assert.deepEqual(Object.keys(out), ['back']);
+      assert.deepEqual(Array.from(out['back']!.data as Float32Array), [1, 2, -3]);
+    } finally {
+      await loaded.dispose();
+    }
+    writeFileSync(file, model([cast('x', 'y', FLOAT)], [info('x', INT4)], [info('y', FLOAT)]));
+    await assert.rejects(loadOnnxModel(file, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: quiet }), {
+      code: 'ERR_MODEL_LOAD',
+      message: /^cannot load ONNX model .*: onnxruntime-node cannot feed the model's inputs "x" \(int4 tensor\); export it with tensor inputs of the types smkit feeds/,
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

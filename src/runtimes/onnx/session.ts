@@ -47,14 +47,32 @@ function specsOf(metadata: readonly ort.InferenceSession.ValueMetadata[], names:
   });
 }
 
-/** The names of a model's outputs that are not tensors (sequences, maps, optionals). */
-export function nonTensorOutputs(session: Pick<ort.InferenceSession, 'outputNames' | 'outputMetadata'>): string[] {
-  return session.outputNames.filter((_, i) => session.outputMetadata[i]?.isTensor === false);
+/**
+ * What a model input or output is when smkit cannot exchange it with onnxruntime-node, else
+ * undefined: a sequence or a map (the binding takes and returns tensors only), or a tensor of an
+ * element type smkit has no dtype for. Of those, the binding fails a run that would return an int4
+ * or uint4 tensor with a fatal "process out of memory" (its OrtValueToNapiValue), ending the process.
+ */
+function unsupportedKind(m: ort.InferenceSession.ValueMetadata | undefined): string | undefined {
+  if (!m) return undefined;
+  if (!m.isTensor) return 'sequence or map';
+  return Object.hasOwn(ORT_TO_DTYPE, m.type) ? undefined : `${m.type} tensor`;
 }
 
-/** The names of a model's inputs that are not tensors (sequences, maps, optionals). */
-function nonTensorInputs(session: Pick<ort.InferenceSession, 'inputNames' | 'inputMetadata'>): string[] {
-  return session.inputNames.filter((_, i) => session.inputMetadata[i]?.isTensor === false);
+/** The model's inputs or outputs smkit cannot exchange with onnxruntime-node, each with why (see {@link unsupportedKind}). */
+function unsupported(metadata: readonly ort.InferenceSession.ValueMetadata[], names: readonly string[]): { name: string; kind: string }[] {
+  return names.flatMap((name, i) => {
+    const kind = unsupportedKind(metadata[i]);
+    return kind === undefined ? [] : [{ name, kind }];
+  });
+}
+
+/** `"a" (sequence or map), "b" (int4 tensor)`. */
+function listed(values: readonly { name: string; kind: string }[]): string {
+  return values
+    .slice(0, 10)
+    .map((v) => `${quotedNames([v.name])} (${v.kind})`)
+    .join(', ') + (values.length > 10 ? ` and ${values.length - 10} more` : '');
 }
 
 /** Checks rank and fixed dimensions up front so clients get a 400 naming the input, not an ORT trace. */
@@ -89,9 +107,9 @@ class OnnxModel implements ModelRuntime {
     readonly backend: string,
   ) {
     this.inputs = specsOf(session.inputMetadata, session.inputNames);
-    const skipped = nonTensorOutputs(session);
-    this.outputs = specsOf(session.outputMetadata, session.outputNames).filter((s) => !skipped.includes(s.name));
-    this.#fetches = skipped.length > 0 ? this.outputs.map((s) => s.name) : undefined;
+    const skipped = new Set(unsupported(session.outputMetadata, session.outputNames).map((o) => o.name));
+    this.outputs = specsOf(session.outputMetadata, session.outputNames).filter((s) => !skipped.has(s.name));
+    this.#fetches = skipped.size > 0 ? this.outputs.map((s) => s.name) : undefined;
   }
 
   /** Binds request tensors to model inputs: by name, or a lone unnamed tensor to a lone input. */
@@ -239,28 +257,27 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
   ).catch((err: unknown) => {
     throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${(err as Error).message}`, { cause: err });
   });
-  // onnxruntime-node feeds tensors only: such a model would load, then fail every request with
-  // ONNX Runtime's "input with name: 'x' expected to be of type: 3 but received a tensor".
-  const unfeedable = nonTensorInputs(session);
+  // Such an input would fail every request ("expected to be of type: 3 but received a tensor").
+  const unfeedable = unsupported(session.inputMetadata, session.inputNames);
   if (unfeedable.length > 0) {
     await session.release();
     throw new ToolkitError(
       'ERR_MODEL_LOAD',
-      `cannot load ONNX model ${modelPath}: onnxruntime-node cannot feed inputs that are sequences or maps, and the model takes such inputs (${quotedNames(unfeedable)}); export the model with tensor inputs (for a scikit-learn DictVectorizer, vectorize before the model)`,
+      `cannot load ONNX model ${modelPath}: onnxruntime-node cannot feed the model's inputs ${listed(unfeedable)}; export it with tensor inputs of the types smkit feeds (bool, int8 to int64, uint8 to uint64, float16, float32, float64, string; for a scikit-learn DictVectorizer, vectorize before the model)`,
     );
   }
-  const skipped = nonTensorOutputs(session);
+  const skipped = unsupported(session.outputMetadata, session.outputNames);
   if (skipped.length === session.outputNames.length) {
     await session.release();
     throw new ToolkitError(
       'ERR_MODEL_LOAD',
-      `cannot load ONNX model ${modelPath}: none of its outputs is a tensor (it has sequences or maps: ${quotedNames(skipped)}), and onnxruntime-node cannot return those; export the model with tensor outputs (for skl2onnx, options={'zipmap': False})`,
+      `cannot load ONNX model ${modelPath}: onnxruntime-node cannot return any of its outputs, ${listed(skipped)}; export it with tensor outputs of the types smkit takes (for skl2onnx, options={'zipmap': False})`,
     );
   }
   if (skipped.length > 0) {
     options.log.warn(
-      { runtime: 'onnx', model: modelPath, outputs: skipped },
-      `onnxruntime-node cannot return the model's outputs that are sequences or maps (${quotedNames(skipped)}): they are left out of every answer (for skl2onnx, export with options={'zipmap': False} to have them as a tensor)`,
+      { runtime: 'onnx', model: modelPath, outputs: skipped.map((o) => o.name) },
+      `onnxruntime-node cannot return the model's outputs ${listed(skipped)}: they are left out of every answer (for skl2onnx's ZipMap probabilities, export with options={'zipmap': False} to have them as a tensor)`,
     );
   }
   options.log.info({ runtime: 'onnx', model: modelPath, backend: label, inputs: session.inputNames, outputs: session.outputNames }, 'ONNX model loaded');
