@@ -95,10 +95,10 @@ class OnnxModel implements ModelRuntime {
   /** The model's tensor outputs, the ones {@link OnnxModel.predict} answers. */
   readonly outputs: readonly TensorSpec[];
   /**
-   * The outputs to ask ONNX Runtime for when some are not tensors, else undefined (all of them).
-   * Its Node binding fails a run that would return a sequence or a map ("Non tensor type is
-   * temporarily not supported"), as a scikit-learn classifier converted by skl2onnx returns
-   * (ZipMap's `output_probability`, beside the `output_label` tensor).
+   * The outputs to ask ONNX Runtime for when it cannot return some (see {@link unsupportedKind}),
+   * else undefined (all of them). Its Node binding fails a run that would return a sequence or a
+   * map ("Non tensor type is temporarily not supported"), as a scikit-learn classifier converted by
+   * skl2onnx returns (ZipMap's `output_probability`, beside the `output_label` tensor).
    */
   readonly #fetches: readonly string[] | undefined;
 
@@ -267,7 +267,7 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
     );
   }
   const skipped = unsupported(session.outputMetadata, session.outputNames);
-  if (skipped.length === session.outputNames.length) {
+  if (skipped.length > 0 && skipped.length === session.outputNames.length) {
     await session.release();
     throw new ToolkitError(
       'ERR_MODEL_LOAD',
