@@ -158,7 +158,7 @@ export function predictFn(input, model, context) { return model.pipeline.run({ t
   }
 });
 
-test('the pipelines context.loadDefaultModel() made are released when the engine is disposed (a modelFn holding one in a value of its own) and when the load fails after them (modelWarmupFn throws)', async () => {
+test('the pipelines context.loadDefaultModel() made are released when the engine is disposed (a modelFn holding one in a value of its own) and when the load fails after them (modelWarmupFn throws), and only those made while the model loaded, not one a handler makes per request', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-release-pipelines-'));
   const disposed: string[] = [];
   let loads = 0;
@@ -202,6 +202,14 @@ test('the pipelines context.loadDefaultModel() made are released when the engine
       message: /modelWarmupFn in .* failed: warm-up failed/,
     });
     assert.deepEqual(disposed, ['model 4']);
+    disposed.length = 0;
+    // One made per request, by a handler that kept the function, is the handler's, not the engine's (fb6f56a6).
+    const perRequest = await load(
+      'let load;\nexport async function modelFn(dir, context) { load = context.loadDefaultModel; return load(); }\nexport async function predictFn(input, model, context) { const own = await load(); return own.run({ tensors: input.tensors }, context); }',
+    );
+    assert.equal(JSON.parse((await invokeCsv(perRequest, 'per-request')).body.toString('utf8')).length, 1);
+    await perRequest.dispose();
+    assert.deepEqual(disposed, ['model 5']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
