@@ -149,12 +149,16 @@ test('an ONNX model with an output that is not a tensor (skl2onnx\'s ZipMap prob
     const file = path.join(dir, 'model.onnx');
     writeFileSync(file, zipMapClassifier(true));
     const warnings: string[] = [];
-    const model = await loadOnnxModel(file, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: { ...quiet, warn: (_: unknown, m?: string) => void warnings.push(String(m)) } });
+    const logged: unknown[] = [];
+    const log = { ...quiet, info: (o: unknown) => void logged.push(o), warn: (_: unknown, m?: string) => void warnings.push(String(m)) };
+    const model = await loadOnnxModel(file, { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log });
     try {
       assert.deepEqual(
         model.outputs.map((s) => s.name),
         ['output_label'],
       );
+      // The load's log line names the outputs answered, not the one left out.
+      assert.deepEqual((logged.at(-1) as { outputs: string[] }).outputs, ['output_label']);
       assert.equal(warnings.length, 1);
       assert.match(warnings[0]!, /cannot return the model's outputs "output_probability" \(sequence or map\): they are left out of every answer \(for skl2onnx's ZipMap probabilities, export with options=\{'zipmap': False\}/);
       const out = await model.predict({ probabilities: { dtype: 'float32', shape: [2, 3], data: Float32Array.of(0.1, 0.7, 0.2, 0.6, 0.3, 0.1) } });

@@ -280,8 +280,10 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
       `onnxruntime-node cannot return the model's outputs ${listed(skipped)}: they are left out of every answer (for skl2onnx's ZipMap probabilities, export with options={'zipmap': False} to have them as a tensor)`,
     );
   }
-  options.log.info({ runtime: 'onnx', model: modelPath, backend: label, inputs: session.inputNames, outputs: session.outputNames }, 'ONNX model loaded');
-  return new OnnxModel(session, label);
+  const model = new OnnxModel(session, label);
+  // The outputs it answers: those left out were named in the warning above.
+  options.log.info({ runtime: 'onnx', model: modelPath, backend: label, inputs: session.inputNames, outputs: model.outputs.map((s) => s.name) }, 'ONNX model loaded');
+  return model;
 }
 
 const providerLabel = (p: OnnxProvider): string => (p === 'cpu' ? 'cpu' : `${p.name}:${p.deviceId}`);
