@@ -159,6 +159,63 @@ export function predictFn(input, model, context) { return model.pipeline.run({ t
   }
 });
 
+test('the pipelines context.loadDefaultModel() made are released when the engine is disposed (a modelFn holding one in a value of its own) and when the load fails after them (modelWarmupFn throws), and only those made while the model loaded, not one a handler makes per request', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-release-pipelines-'));
+  const disposed: string[] = [];
+  let loads = 0;
+  const runtimes = new RuntimeRegistry().register({
+    name: 'probe',
+    detect: async (where) => path.join(where, 'model.probe'),
+    load: async () => {
+      const id = `model ${++loads}`;
+      return {
+        name: 'probe',
+        backend: 'cpu',
+        inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 4] }],
+        outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 4] }],
+        predict: async (inputs) => ({ y: Object.values(inputs)[0]! }),
+        dispose: async () => void disposed.push(id),
+      };
+    },
+  });
+  let handlers = 0;
+  // A module of its own each time: a module imported once is not read again.
+  const load = (handler: string) => {
+    const program = `handler${++handlers}`;
+    writeFileSync(path.join(dir, 'code', `${program}.mjs`), handler);
+    return InferenceEngine.load(engineOptions(dir, { program, registries: { codecs: createDefaultCodecs(), runtimes, steps: createDefaultSteps() } }));
+  };
+  try {
+    mkdirSync(path.join(dir, 'code'));
+    writeFileSync(path.join(dir, 'model.probe'), '');
+    // Wrapped in a value of the handler's own, and one made twice (both are released, the model once).
+    const wrapped = await load('export async function modelFn(dir, context) { await context.loadDefaultModel(); return { pipeline: await context.loadDefaultModel() }; }\nexport function predictFn(input, model, context) { return model.pipeline.run({ tensors: input.tensors }, context); }');
+    assert.equal(JSON.parse((await invokeCsv(wrapped, 'wrapped')).body.toString('utf8')).length, 1);
+    await wrapped.dispose();
+    assert.deepEqual(disposed.sort(), ['model 1', 'model 2']);
+    disposed.length = 0;
+    const returned = await load('export function modelFn(dir, context) { return context.loadDefaultModel(); }');
+    await returned.dispose();
+    assert.deepEqual(disposed, ['model 3']);
+    disposed.length = 0;
+    await assert.rejects(load('export function modelFn(dir, context) { return context.loadDefaultModel(); }\nexport function modelWarmupFn() { throw new Error("warm-up failed"); }'), {
+      code: 'ERR_MODEL_LOAD',
+      message: /modelWarmupFn in .* failed: warm-up failed/,
+    });
+    assert.deepEqual(disposed, ['model 4']);
+    disposed.length = 0;
+    // One made per request, by a handler that kept the function, is the handler's, not the engine's (fb6f56a6).
+    const perRequest = await load(
+      'let load;\nexport async function modelFn(dir, context) { load = context.loadDefaultModel; return load(); }\nexport async function predictFn(input, model, context) { const own = await load(); return own.run({ tensors: input.tensors }, context); }',
+    );
+    assert.equal(JSON.parse((await invokeCsv(perRequest, 'per-request')).body.toString('utf8')).length, 1);
+    await perRequest.dispose();
+    assert.deepEqual(disposed, ['model 5']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a predict step's batching overrides the settings: on with SMKIT_BATCH_MAX_SIZE 1, off with it 8, and a missing key falls back to the setting", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-step-batching-'));
   const withPipeline = (name: string, batching: string) => {

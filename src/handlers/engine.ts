@@ -291,6 +291,13 @@ function withFloat64AsFloat32(decoded: DecodedRequest): DecodedRequest {
   return tensors === undefined ? decoded : { ...decoded, tensors };
 }
 
+/** Disposes `model` when it is a pipeline, and each of `made` (pipelines context.loadDefaultModel() made), each once. */
+async function disposePipelines(model: unknown, made: readonly Pipeline[]): Promise<void> {
+  const pipelines = new Set(made);
+  if (model instanceof Pipeline) pipelines.add(model);
+  await Promise.all([...pipelines].map((p) => p.dispose()));
+}
+
 /**
  * Runs invocations: decode → predict → encode by default, with the user's handler hooks replacing
  * any stage. Knows nothing of HTTP; the server and tests call {@link InferenceEngine.invoke}.
@@ -378,25 +385,34 @@ export class InferenceEngine {
         throw new ToolkitError('ERR_MODEL_LOAD', `${name} in ${hooks.file} failed: ${thrownMessage(err)}`, { cause: err, ...details });
       }
     };
-    // The Python toolkit's load order: pre_model_fn, model_fn, model_warmup_fn.
-    if (hooks.preModelFn) await loadHook('preModelFn', () => hooks.preModelFn!(options.modelDir, ctx));
-    if (hooks.modelFn) {
-      model = await loadHook('modelFn', () => hooks.modelFn!(options.modelDir, ctx));
-    } else {
-      try {
-        model = await loadDefault();
-      } catch (err) {
-        // A handler that does all the work itself may not need a model file at all.
-        const selfSufficient = hooks.transformFn || hooks.predictFn || hooks.predictBatchFn || hooks.bidiFn;
-        if (!(selfSufficient && err instanceof ToolkitError && err.code === 'ERR_MODEL_NOT_FOUND')) throw err;
-        options.log.info({ handler: hooks.file }, 'no model file found; the handler module provides prediction');
+    let batchPredict: BatchPredictor | undefined;
+    try {
+      // The Python toolkit's load order: pre_model_fn, model_fn, model_warmup_fn.
+      if (hooks.preModelFn) await loadHook('preModelFn', () => hooks.preModelFn!(options.modelDir, ctx));
+      if (hooks.modelFn) {
+        model = await loadHook('modelFn', () => hooks.modelFn!(options.modelDir, ctx));
+      } else {
+        try {
+          model = await loadDefault();
+        } catch (err) {
+          // A handler that does all the work itself may not need a model file at all.
+          const selfSufficient = hooks.transformFn || hooks.predictFn || hooks.predictBatchFn || hooks.bidiFn;
+          if (!(selfSufficient && err instanceof ToolkitError && err.code === 'ERR_MODEL_NOT_FOUND')) throw err;
+          options.log.info({ handler: hooks.file }, 'no model file found; the handler module provides prediction');
+        }
       }
+      if (hooks.modelWarmupFn) await loadHook('modelWarmupFn', () => hooks.modelWarmupFn!(options.modelDir, model, ctx));
+      const observe = options.observeBatch;
+      batchPredict = hooks.predictBatchFn
+        ? (await loadBatchPredict()).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (run) => observe('predictBatchFn', run) : undefined, hookName(hooks, 'predictBatchFn'), options.log)
+        : undefined;
+    } catch (err) {
+      // A load that failed after a model was made (modelWarmupFn threw) releases it: a multi-model
+      // load that fails so leaves no ONNX session behind in the worker process for each attempt.
+      loading = false;
+      await disposePipelines(model, defaultPipelines).catch(() => undefined);
+      throw err;
     }
-    if (hooks.modelWarmupFn) await loadHook('modelWarmupFn', () => hooks.modelWarmupFn!(options.modelDir, model, ctx));
-    const observe = options.observeBatch;
-    const batchPredict = hooks.predictBatchFn
-      ? (await loadBatchPredict()).createBatchPredictor(hooks.predictBatchFn, model, batching, observe ? (run) => observe('predictBatchFn', run) : undefined, hookName(hooks, 'predictBatchFn'), options.log)
-      : undefined;
     loading = false;
     const engine = new InferenceEngine(options, hooks, model, registries?.codecs, pipelineSpec?.file, batchPredict, defaultPipelines);
     // Off the path to the first healthy /ping, which answers as soon as this returns.
@@ -598,9 +614,12 @@ export class InferenceEngine {
     return chosen;
   }
 
-  /** Releases the model. */
+  /**
+   * Releases the model: the pipeline smkit loaded, and every one context.loadDefaultModel() made
+   * while the model loaded, which a modelFn may hold inside a value of its own ({ pipeline, labels }).
+   */
   async dispose(): Promise<void> {
-    if (this.model instanceof Pipeline) await this.model.dispose();
+    await disposePipelines(this.model, this.defaultPipelines);
   }
 
   /** Errors thrown while user code produces a stream get the same treatment as a hook's errors. */

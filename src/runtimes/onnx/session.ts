@@ -47,6 +47,34 @@ function specsOf(metadata: readonly ort.InferenceSession.ValueMetadata[], names:
   });
 }
 
+/**
+ * What a model input or output is when smkit cannot exchange it with onnxruntime-node, else
+ * undefined: a sequence or a map (the binding takes and returns tensors only), or a tensor of an
+ * element type smkit has no dtype for. Of those, the binding fails a run that would return an int4
+ * or uint4 tensor with a fatal "process out of memory" (its OrtValueToNapiValue), ending the process.
+ */
+function unsupportedKind(m: ort.InferenceSession.ValueMetadata | undefined): string | undefined {
+  if (!m) return undefined;
+  if (!m.isTensor) return 'sequence or map';
+  return Object.hasOwn(ORT_TO_DTYPE, m.type) ? undefined : `${m.type} tensor`;
+}
+
+/** The model's inputs or outputs smkit cannot exchange with onnxruntime-node, each with why (see {@link unsupportedKind}). */
+function unsupported(metadata: readonly ort.InferenceSession.ValueMetadata[], names: readonly string[]): { name: string; kind: string }[] {
+  return names.flatMap((name, i) => {
+    const kind = unsupportedKind(metadata[i]);
+    return kind === undefined ? [] : [{ name, kind }];
+  });
+}
+
+/** `"a" (sequence or map), "b" (int4 tensor)`. */
+function listed(values: readonly { name: string; kind: string }[]): string {
+  return values
+    .slice(0, 10)
+    .map((v) => `${quotedNames([v.name])} (${v.kind})`)
+    .join(', ') + (values.length > 10 ? ` and ${values.length - 10} more` : '');
+}
+
 /** Checks rank and fixed dimensions up front so clients get a 400 naming the input, not an ORT trace. */
 function checkShape(spec: TensorSpec, t: Tensor): void {
   if (spec.shape.length === 0) return;
@@ -64,14 +92,24 @@ function checkShape(spec: TensorSpec, t: Tensor): void {
 class OnnxModel implements ModelRuntime {
   readonly name = 'onnx';
   readonly inputs: readonly TensorSpec[];
+  /** The model's tensor outputs, the ones {@link OnnxModel.predict} answers. */
   readonly outputs: readonly TensorSpec[];
+  /**
+   * The outputs to ask ONNX Runtime for when it cannot return some (see {@link unsupportedKind}),
+   * else undefined (all of them). Its Node binding fails a run that would return a sequence or a
+   * map ("Non tensor type is temporarily not supported"), as a scikit-learn classifier converted by
+   * skl2onnx returns (ZipMap's `output_probability`, beside the `output_label` tensor).
+   */
+  readonly #fetches: readonly string[] | undefined;
 
   constructor(
     private readonly session: ort.InferenceSession,
     readonly backend: string,
   ) {
     this.inputs = specsOf(session.inputMetadata, session.inputNames);
-    this.outputs = specsOf(session.outputMetadata, session.outputNames);
+    const skipped = new Set(unsupported(session.outputMetadata, session.outputNames).map((o) => o.name));
+    this.outputs = specsOf(session.outputMetadata, session.outputNames).filter((s) => !skipped.has(s.name));
+    this.#fetches = skipped.size > 0 ? this.outputs.map((s) => s.name) : undefined;
   }
 
   /** Binds request tensors to model inputs: by name, or a lone unnamed tensor to a lone input. */
@@ -112,7 +150,7 @@ class OnnxModel implements ModelRuntime {
     }
     let results: ort.InferenceSession.OnnxValueMapType;
     try {
-      results = await this.session.run(feeds);
+      results = await (this.#fetches ? this.session.run(feeds, this.#fetches) : this.session.run(feeds));
     } catch (err) {
       throw new ToolkitError('ERR_PREDICT', `ONNX Runtime failed: ${(err as Error).message}`, { cause: err });
     }
@@ -219,8 +257,33 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
   ).catch((err: unknown) => {
     throw new ToolkitError('ERR_MODEL_LOAD', `cannot load ONNX model ${modelPath}: ${(err as Error).message}`, { cause: err });
   });
-  options.log.info({ runtime: 'onnx', model: modelPath, backend: label, inputs: session.inputNames, outputs: session.outputNames }, 'ONNX model loaded');
-  return new OnnxModel(session, label);
+  // Such an input would fail every request ("expected to be of type: 3 but received a tensor").
+  const unfeedable = unsupported(session.inputMetadata, session.inputNames);
+  if (unfeedable.length > 0) {
+    await session.release();
+    throw new ToolkitError(
+      'ERR_MODEL_LOAD',
+      `cannot load ONNX model ${modelPath}: onnxruntime-node cannot feed the model's inputs ${listed(unfeedable)}; export it with tensor inputs of the types smkit feeds (bool, int8 to int64, uint8 to uint64, float16, float32, float64, string; for a scikit-learn DictVectorizer, vectorize before the model)`,
+    );
+  }
+  const skipped = unsupported(session.outputMetadata, session.outputNames);
+  if (skipped.length > 0 && skipped.length === session.outputNames.length) {
+    await session.release();
+    throw new ToolkitError(
+      'ERR_MODEL_LOAD',
+      `cannot load ONNX model ${modelPath}: onnxruntime-node cannot return any of its outputs, ${listed(skipped)}; export it with tensor outputs of the types smkit takes (for skl2onnx, options={'zipmap': False})`,
+    );
+  }
+  if (skipped.length > 0) {
+    options.log.warn(
+      { runtime: 'onnx', model: modelPath, outputs: skipped.map((o) => o.name) },
+      `onnxruntime-node cannot return the model's outputs ${listed(skipped)}: they are left out of every answer (for skl2onnx's ZipMap probabilities, export with options={'zipmap': False} to have them as a tensor)`,
+    );
+  }
+  const model = new OnnxModel(session, label);
+  // The outputs it answers: those left out were named in the warning above.
+  options.log.info({ runtime: 'onnx', model: modelPath, backend: label, inputs: session.inputNames, outputs: model.outputs.map((s) => s.name) }, 'ONNX model loaded');
+  return model;
 }
 
 const providerLabel = (p: OnnxProvider): string => (p === 'cpu' ? 'cpu' : `${p.name}:${p.deviceId}`);
