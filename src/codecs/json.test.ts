@@ -95,6 +95,10 @@ test('TFS {"b64": ...} values are byte strings of any length (the REST API doc e
   const mixed = decode(JSON.stringify({ inputs: { blob: [{ b64: b64(Buffer.from('a')) }, { b64: b64(Buffer.from([0xff, 0x00, 0xd8])) }] } }));
   assert.deepEqual(plain(mixed.tensors['blob']!), { dtype: 'string', shape: [2], data: ['a', '\u00ff\u0000\u00d8'] });
   rejects(JSON.stringify({ instances: [{ b64: 'not base64!' }] }), /not valid base64/);
+  // Unpadded base64 is read; a last character that completes no byte ('aGkha': 'hi!' and 6 bits) is not dropped silently.
+  assert.deepEqual(plain(decode('{"instances": [{"b64": "aGk"}]}').tensors[UNNAMED]!).data, ['hi']);
+  rejects('{"instances": [{"b64": "aGkha"}]}', /not valid base64/);
+  rejects('{"instances": [{"b64": "a"}]}', /not valid base64/);
 });
 
 test('TFS: NaN, Infinity and -Infinity tokens are numbers in requests and are written back as TF Serving writes them', () => {
