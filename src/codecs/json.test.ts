@@ -399,3 +399,19 @@ test('a tensor inside another value keeps a -0 as -0.0, as a tensor answered alo
   const body = jsonCodec.encode!({ scores, half, zeros: [scores], model: 'v1', n: -0 }, {}).toString();
   assert.equal(body, '{"scores":[[-0.0,0],[0.5,-0.0]],"half":-0.0,"zeros":[[[-0.0,0],[0.5,-0.0]]],"model":"v1","n":0}');
 });
+
+test('a small body whose first elements claim a huge shape is a 400 naming the misfit, not a RangeError or a huge allocation', () => {
+  // [[[[0 × 6000], 0 × 5999], ...]]: 48 kB whose first elements claim 6000^4 (1.3 × 10^15) elements.
+  const level = (inner: string): string => `[${inner}${',0'.repeat(5999)}]`;
+  const body = level(level(level(`[0${',0'.repeat(5999)}]`)));
+  for (const text of [body, `{"instances": ${body}}`, `{"inputs": {"x": ${body}}}`, `{"inputs": ${body}}`]) {
+    rejects(text, /\[0\]\[0\]\[1\]: expected an array of 6000 elements/);
+  }
+  assert.throws(() => jsonLinesCodec.decode!(Buffer.from(body), {}), (e: unknown) => e instanceof ToolkitError && e.status === 400);
+  const strings = body.replaceAll('0', '"s"');
+  rejects(strings, /expected an array of 6000 elements/);
+  // Rectangular tensors past the size checked first decode as before.
+  const rows = JSON.stringify(Array.from({ length: 1025 }, (_, r) => Array.from({ length: 1024 }, (_, c) => (r + c) % 7)));
+  const t = decode(`{"inputs": {"big": ${rows}, "small": 1}}`).tensors['big']!;
+  assert.deepEqual([t.shape, t.data[1024 * 1024 + 3]], [[1025, 1024], (1024 + 3) % 7]);
+});
