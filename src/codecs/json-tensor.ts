@@ -61,6 +61,10 @@ export function nestedToTensor(value: unknown, options: NestedOptions): Tensor {
   const kind: LeafKind = empty ? 'number' : leafKind(probe, options, []);
   let size = 1;
   for (const d of shape) size *= d;
+  // The shape comes from the first element at each depth alone: `[[[0 × 1000], 0 × 999], 0 × 999]`
+  // (6 kB) claims 10^9 elements. A large claim is allocated only once the arrays are seen to hold it;
+  // else the walk below writes into nothing and stops at the first misfit with its message.
+  const alloc = size <= PRECHECK_ELEMENTS || isRectangular(value, shape) ? size : 0;
 
   const path: number[] = [];
   const fail = (message: string): never => {
@@ -71,7 +75,7 @@ export function nestedToTensor(value: unknown, options: NestedOptions): Tensor {
 
   switch (kind) {
     case 'number': {
-      const out = new Float64Array(size);
+      const out = new Float64Array(alloc);
       let k = 0;
       const walk = (v: unknown, d: number): void => {
         if (d === depth) {
@@ -102,7 +106,7 @@ export function nestedToTensor(value: unknown, options: NestedOptions): Tensor {
       return { dtype: 'float64', shape, data: out };
     }
     case 'bool': {
-      const out = new Uint8Array(size);
+      const out = new Uint8Array(alloc);
       let k = 0;
       walkLeaves(value, 0, (v) => {
         if (typeof v !== 'boolean') fail(mixedMessage(v, 'boolean'));
@@ -111,7 +115,7 @@ export function nestedToTensor(value: unknown, options: NestedOptions): Tensor {
       return { dtype: 'bool', shape, data: out };
     }
     case 'string': {
-      const out = new Array<string>(size);
+      const out = new Array<string>(alloc);
       let k = 0;
       walkLeaves(value, 0, (v) => {
         if (typeof v !== 'string') fail(mixedMessage(v, 'string'));
@@ -122,7 +126,7 @@ export function nestedToTensor(value: unknown, options: NestedOptions): Tensor {
     }
     case 'b64': {
       // TF Serving decodes {"b64"} values to byte strings (DT_STRING elements), whatever their lengths.
-      const out = new Array<string>(size);
+      const out = new Array<string>(alloc);
       let k = 0;
       walkLeaves(value, 0, (v) => {
         if (leafKind(v, options, path) !== 'b64') fail(mixedMessage(v, '{"b64": ...}'));
@@ -156,6 +160,24 @@ export function nestedToTensor(value: unknown, options: NestedOptions): Tensor {
     }
     path.pop();
   }
+}
+
+/**
+ * Tensors up to this many elements (8 MB of float64) are allocated at once, the walk refusing a
+ * misfit after; a larger claim is checked first (see {@link isRectangular}), which costs a visit of
+ * each array but not of its leaves.
+ */
+const PRECHECK_ELEMENTS = 1 << 20;
+
+/**
+ * True when `value` is nested arrays of exactly `shape` down to its last axis (leaves unchecked),
+ * so that it holds the elements the shape claims. It visits each array once, not the leaves;
+ * recursion is bounded by the rank (at most `MAX_RANK`).
+ */
+function isRectangular(value: unknown, shape: readonly number[], d = 0): boolean {
+  if (!Array.isArray(value) || value.length !== shape[d]) return false;
+  if (d + 1 < shape.length) for (const child of value) if (!isRectangular(child, shape, d + 1)) return false;
+  return true;
 }
 
 /**
@@ -233,7 +255,9 @@ export function bytesToString(bytes: Uint8Array): string {
 
 function decodeB64(v: unknown, options: NestedOptions, path: number[]): Buffer {
   const s = (v as { b64: string }).b64;
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(s.replace(/\s+/g, ''))) {
+  const text = s.replace(/\s+/g, '');
+  // Base64 of n bytes never leaves one character over a multiple of four: Node would drop that character's bits silently.
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text) || text.replace(/=+$/, '').length % 4 === 1) {
     throw new ToolkitError(options.code ?? 'ERR_JSON_PARSE', `${options.label}${formatPath(path)}: "b64" is not valid base64`);
   }
   return Buffer.from(s, 'base64');

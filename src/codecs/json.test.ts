@@ -95,6 +95,10 @@ test('TFS {"b64": ...} values are byte strings of any length (the REST API doc e
   const mixed = decode(JSON.stringify({ inputs: { blob: [{ b64: b64(Buffer.from('a')) }, { b64: b64(Buffer.from([0xff, 0x00, 0xd8])) }] } }));
   assert.deepEqual(plain(mixed.tensors['blob']!), { dtype: 'string', shape: [2], data: ['a', '\u00ff\u0000\u00d8'] });
   rejects(JSON.stringify({ instances: [{ b64: 'not base64!' }] }), /not valid base64/);
+  // Unpadded base64 is read; a last character that completes no byte ('aGkha': 'hi!' and 6 bits) is not dropped silently.
+  assert.deepEqual(plain(decode('{"instances": [{"b64": "aGk"}]}').tensors[UNNAMED]!).data, ['hi']);
+  rejects('{"instances": [{"b64": "aGkha"}]}', /not valid base64/);
+  rejects('{"instances": [{"b64": "a"}]}', /not valid base64/);
 });
 
 test('TFS: NaN, Infinity and -Infinity tokens are numbers in requests and are written back as TF Serving writes them', () => {
@@ -394,4 +398,20 @@ test('a tensor inside another value keeps a -0 as -0.0, as a tensor answered alo
   const half: Tensor = { dtype: 'float16', shape: [], data: Uint16Array.from([0x8000]) };
   const body = jsonCodec.encode!({ scores, half, zeros: [scores], model: 'v1', n: -0 }, {}).toString();
   assert.equal(body, '{"scores":[[-0.0,0],[0.5,-0.0]],"half":-0.0,"zeros":[[[-0.0,0],[0.5,-0.0]]],"model":"v1","n":0}');
+});
+
+test('a small body whose first elements claim a huge shape is a 400 naming the misfit, not a RangeError or a huge allocation', () => {
+  // [[[[0 × 6000], 0 × 5999], ...]]: 48 kB whose first elements claim 6000^4 (1.3 × 10^15) elements.
+  const level = (inner: string): string => `[${inner}${',0'.repeat(5999)}]`;
+  const body = level(level(level(`[0${',0'.repeat(5999)}]`)));
+  for (const text of [body, `{"instances": ${body}}`, `{"inputs": {"x": ${body}}}`, `{"inputs": ${body}}`]) {
+    rejects(text, /\[0\]\[0\]\[1\]: expected an array of 6000 elements/);
+  }
+  assert.throws(() => jsonLinesCodec.decode!(Buffer.from(body), {}), (e: unknown) => e instanceof ToolkitError && e.status === 400);
+  const strings = body.replaceAll('0', '"s"');
+  rejects(strings, /expected an array of 6000 elements/);
+  // Rectangular tensors past the size checked first decode as before.
+  const rows = JSON.stringify(Array.from({ length: 1025 }, (_, r) => Array.from({ length: 1024 }, (_, c) => (r + c) % 7)));
+  const t = decode(`{"inputs": {"big": ${rows}, "small": 1}}`).tensors['big']!;
+  assert.deepEqual([t.shape, t.data[1024 * 1024 + 3]], [[1025, 1024], (1024 + 3) % 7]);
 });

@@ -27,6 +27,11 @@ test('one image stays H×W×C; two images stack into a batch; text fields become
   assert.ok(Number(batch.data[1]) > 150 && Number(batch.data[72]) > 150, 'first image green, second red');
   assert.deepEqual(two.parameters, { top: 3, note: 'hi' });
   assert.equal(two.form, 'tensor');
+  // Any field name is a parameter of its own, __proto__ too (assigned, it would set the prototype and vanish).
+  const proto = decodeFormParts([file('image', await jpeg(2, 2)), text('__proto__', '{"top": 1}')], codecs, []);
+  assert.deepEqual(Object.keys(proto.parameters ?? {}), ['__proto__']);
+  assert.equal((proto.parameters as Record<string, unknown>)['top'], undefined);
+  assert.deepEqual(Object.getOwnPropertyDescriptor(proto.parameters, '__proto__')?.value, { top: 1 });
 });
 
 test('fields named after model inputs become named inputs (files and JSON text)', async () => {

@@ -153,7 +153,8 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
     const isText = part.filename === undefined && TEXT_TYPES.has(parseMediaType(part.contentType).mediaType);
     const named = inputNames.includes(part.field);
     if (isText && !named) {
-      parameters[part.field] = parameterValue(part);
+      // Defined, not assigned: a field named __proto__ would set the object's prototype and be lost.
+      Object.defineProperty(parameters, part.field, { value: parameterValue(part), enumerable: true, writable: true, configurable: true });
       continue;
     }
     const decoded = isText ? { tensors: decodeTextInput(part, codecs, left()), image: false } : decodeFile(part, codecs, left());

@@ -23,6 +23,8 @@ const NPY: Record<string, string> = {
   snan_f4_fortran: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBUcnVlLCAnc2hhcGUnOiAoMiwgMiksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoBAIB/AABAQAAAAEAAAIBA',
   // Only the header (192 bytes) of np.zeros((1,)*12 + (10, 10), np.float32): 592 bytes in all.
   pad64_header: 'k05VTVBZAQC2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEsIDEwLCAxMCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAK',
+  // np.array([b'\xff\x00a', b'hi', 'é'.encode()]): '|S3', bytes that are not UTF-8 first.
+  S_bytes: 'k05VTVBZAQB2AHsnZGVzY3InOiAnfFMzJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAr/AGFoaQDDqQA=',
   big_first: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDEyMzQ1NiwgMCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAo=',
 };
 const bytes = (name: string): Buffer => Buffer.from(NPY[name]!, 'base64');
@@ -63,6 +65,12 @@ test('big-endian data is byte-swapped and Fortran order is reordered to C order'
 
 test('unicode strings keep a NUL inside them; numpy strips trailing ones only', () => {
   assert.deepEqual(plain(decodeNpy(bytes('nul_U'))), { dtype: 'string', shape: [2], data: ['a\u0000b', '\u0000x'] });
+});
+
+test("'|S' byte strings keep their bytes: UTF-8 ones as text, others as binary strings (one character per byte), not U+FFFD", () => {
+  const t = decodeNpy(bytes('S_bytes'));
+  assert.deepEqual(plain(t), { dtype: 'string', shape: [3], data: ['\u00ff\u0000a', 'hi', 'é'] });
+  assert.deepEqual([...Buffer.from((t.data as string[])[0]!, 'latin1')], [0xff, 0x00, 0x61]);
 });
 
 test('aligned data is a zero-copy view of the body; unaligned data is copied', () => {

@@ -4,6 +4,7 @@ import { MAX_RANK, UNNAMED, sizeOf, type DType, type Tensor } from '../core/tens
 import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { chargedElements, checkDecodedSize } from './decode-limits.js';
 import { toSingleTensor } from './single-output.js';
+import { bytesToString } from './json-tensor.js';
 
 /** `application/x-npy` media type. */
 export const NPY_MEDIA_TYPE = 'application/x-npy';
@@ -56,7 +57,8 @@ const DESCR: Record<NumericDType, string> = {
  * Reads an NPY file (format versions 1, 2 and 3). Little-endian numeric and bool arrays are
  * returned as a view of `buf` when the data is aligned for its element size (no copy), else copied;
  * big-endian data is byte-swapped; Fortran-order data is reordered to C order; `<U` and `|S`
- * string arrays become string tensors. Object arrays (`|O`, which need pickle) are refused.
+ * string arrays become string tensors (`|S` bytes that are not UTF-8 as binary strings, see
+ * `bytesToString`). Object arrays (`|O`, which need pickle) are refused.
  *
  * @throws ToolkitError 400 `ERR_NPY_PICKLE` for object arrays, `ERR_NPY_PARSE` for anything malformed or unsupported.
  */
@@ -231,7 +233,9 @@ function readStrings(buf: Buffer, start: number, size: number, width: number, ut
       const from = start + i * width;
       let end = from + width;
       while (end > from && buf[end - 1] === 0) end--;
-      out[i] = buf.toString('utf8', from, end);
+      // '|S' elements are bytes: text when they are UTF-8, else a binary string (one character per
+      // byte) that keeps them, as the JSON and v2 decoders keep bytes; UTF-8 decoding would put U+FFFD in their place.
+      out[i] = bytesToString(buf.subarray(from, end));
     }
   }
   return out;
