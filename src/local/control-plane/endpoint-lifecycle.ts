@@ -517,6 +517,12 @@ export class EndpointLifecycle {
     }
     const deploymentConfig = (input.DeploymentConfig as DeploymentConfig | undefined) ?? (input.RetainDeploymentConfig === true ? e.lastDeploymentConfig : undefined);
     const blue = e.serving!;
+    if (blue.config.asyncInferenceConfig !== undefined && config.asyncInferenceConfig === undefined) {
+      // The service's words up to "To change the e…" (the traceback in aws/sagemaker-python-sdk#3124); the rest is smkit's.
+      throw validation(
+        `The AsyncInferenceConfig parameter cannot be removed from this endpoint ${e.name}. To change the endpoint to a real-time one, create a new endpoint with endpoint configuration "${config.name}", or update this one to an endpoint configuration with an AsyncInferenceConfig.`,
+      );
+    }
     checkServerlessUpdate(e.arn, blue.config.productionVariants, config.productionVariants, config.name, deploymentConfig);
     checkRollingVariants(e.arn, blue.config.productionVariants, config, deploymentConfig);
     // Keep the serving variants' weights and instance counts when asked to (RetainAllVariantProperties).
@@ -529,12 +535,6 @@ export class EndpointLifecycle {
         // A serverless variant has no instance count to keep.
         if (!excluded.has('DesiredInstanceCount') && !v.serverless) counts.set(v.spec.VariantName, v.desiredInstanceCount);
       }
-    }
-    const zero = config.productionVariants.filter((v) => counts.get(v.VariantName) === 0).map((v) => v.VariantName);
-    if (zero.length > 0 && !config.asyncInferenceConfig) {
-      throw validation(
-        `The variant(s) "[${zero.join(', ')}]" run 0 instances and RetainAllVariantProperties keeps that count, but endpoint configuration "${config.name}" is not asynchronous: only an asynchronous endpoint can run 0 instances. Exclude DesiredInstanceCount from the retained properties, or scale the variant out first.`,
-      );
     }
     const greenInstances = config.productionVariants.reduce((n, v) => n + initialInstances(v, counts.get(v.VariantName)), 0);
     const plan = planTraffic(deploymentConfig, greenInstances);
