@@ -3,7 +3,7 @@ import { AwsServiceError, type AwsService, validationException as validation } f
 import { firstAlarmFiring } from './rollback-alarms.js';
 import { configInstances, DeploymentError, failureReason, initialInstances, startDeployment, type Deployment, type DeploymentContext, type VariantState } from './deployment.js';
 import { isServerless } from './serverless/serverless-config.js';
-import { planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
+import { checkDeploymentConfig, planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import { checkLocalLimit } from './local-limit.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
@@ -537,7 +537,13 @@ export class EndpointLifecycle {
       }
     }
     const greenInstances = config.productionVariants.reduce((n, v) => n + initialInstances(v, counts.get(v.VariantName)), 0);
-    const plan = planTraffic(deploymentConfig, greenInstances);
+    checkDeploymentConfig(deploymentConfig, greenInstances);
+    // An endpoint on Inf1 instances "cannot use deployment guardrails" and "will fall back to using a
+    // blue/green deployment with all at once traffic shifting and no final baking period"
+    // (deployment-guardrails-exclusions.html): no steps, bakes, alarms or time limit.
+    const inf1 = [...blue.config.productionVariants, ...config.productionVariants].some((v) => v.InstanceType?.startsWith('ml.inf1.') === true);
+    const guardrails = inf1 ? undefined : deploymentConfig;
+    const plan = planTraffic(guardrails, greenInstances);
     const instances = configInstances(config, counts);
     // A rolling update holds the old fleet and one batch, as SageMaker provisions one batch beside
     // the old fleet at a time; every other update starts the whole new fleet beside it. Its most,
@@ -558,7 +564,7 @@ export class EndpointLifecycle {
     const previous = e.running;
     e.running = (async () => {
       await previous.catch(() => {});
-      await this.runUpdate(e, config, plan, deploymentConfig, { weights, counts }, holds ?? [], task.signal);
+      await this.runUpdate(e, config, plan, guardrails, { weights, counts }, holds ?? [], task.signal);
       if (e.task === task) e.task = undefined;
     })();
     return { EndpointArn: e.arn };
