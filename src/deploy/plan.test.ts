@@ -181,6 +181,27 @@ test('asyncInference becomes the config\'s AsyncInferenceConfig (a change gives 
   );
 });
 
+test('a file that drops asyncInference from an asynchronous endpoint is refused when planned (SageMaker refuses the UpdateEndpoint): delete and re-create', () => {
+  const backlog = { autoscaling: { minCapacity: 1, maxCapacity: 3, targetBacklogPerInstance: 5 } };
+  const before = desired(backlog, { asyncInference: { outputPath: 's3://b/out/' } }).d;
+  const { d, artifacts } = desired();
+  const state = (asynchronous: boolean): CurrentState => ({
+    ...deployedState(d),
+    configExists: false,
+    endpoint: { status: 'InService', configName: before.config.name },
+    currentConfig: { name: before.config.name, variants: [{ name: 'A', modelName: before.models[0]!.name, instanceType: 'ml.m5.large' }], asynchronous },
+  });
+  assert.throws(
+    () => planEndpoint(d, artifacts, state(true)),
+    (err: Error & { code?: string }) =>
+      err.code === 'ERR_DEPLOY_CONFIG' && err.message.startsWith(`iris: the endpoint file has no asyncInference, but endpoint iris is asynchronous (config ${before.config.name})`) && /Delete the endpoint \(smkit deploy --delete\) and run smkit deploy again/.test(err.message),
+  );
+  assert.equal(planEndpoint(d, artifacts, state(false)).endpoint, 'update', 'a real-time endpoint updates');
+  assert.equal(planEndpoint(d, artifacts, { ...state(true), endpoint: { status: 'Failed', configName: before.config.name } }).endpoint, 'recreate', 'a Failed one is re-created, not updated');
+  const stillAsync = desired(backlog, { asyncInference: { outputPath: 's3://b/out2/' } });
+  assert.equal(planEndpoint(stillAsync.d, stillAsync.artifacts, state(true)).endpoint, 'update', 'another asynchronous config updates');
+});
+
 test('an asynchronous variant that scales from zero: a backlog target, the step policy and the alarm that invokes it; dropping it deletes both', () => {
   const asyncEndpoint = { asyncInference: { outputPath: 's3://b/out/' } };
   const { d, artifacts } = desired({ autoscaling: { minCapacity: 0, maxCapacity: 2, targetBacklogPerInstance: 5 } }, asyncEndpoint);
