@@ -75,6 +75,24 @@ function checkRollingVariants(arn: string, from: readonly ProductionVariant[], t
   );
 }
 
+/**
+ * Throws when an update with a blue/green or rolling update policy changes the production variants'
+ * names: "When doing a blue/green or rolling deployment, your new endpoint configuration must have
+ * the same variant name as the old endpoint configuration" (deployment-guardrails-exclusions.html).
+ * A multi-variant endpoint keeps the same set of names, in any order. An update without an update
+ * policy (all at once) may rename them. The service's message is not published: this one is smkit's.
+ */
+function checkVariantNamesKept(arn: string, from: readonly ProductionVariant[], to: EndpointConfigRecord, deploymentConfig: DeploymentConfig | undefined): void {
+  const policy = deploymentConfig?.RollingUpdatePolicy !== undefined ? 'RollingUpdatePolicy' : deploymentConfig?.BlueGreenUpdatePolicy !== undefined ? 'BlueGreenUpdatePolicy' : undefined;
+  if (policy === undefined) return;
+  const names = (variants: readonly ProductionVariant[]) => variants.map((v) => v.VariantName).sort();
+  const [before, after] = [names(from), names(to.productionVariants)];
+  if (before.length === after.length && before.every((n, i) => n === after[i])) return;
+  throw validation(
+    `A blue/green or rolling deployment (DeploymentConfig with a ${policy}) needs the new endpoint configuration to have the same variant names as the old one: endpoint configuration "${to.name}" has [${after.join(', ')}], endpoint "${arn}" has [${before.join(', ')}]. Keep the variant names, or update without an update policy (all at once).`,
+  );
+}
+
 /** `VariantStatus` message of a variant whose weight or capacity is changing. */
 function capacityChangeMessage(v: VariantState): string {
   const desired = v.serverlessConfig?.desired;
@@ -525,6 +543,7 @@ export class EndpointLifecycle {
     }
     checkServerlessUpdate(e.arn, blue.config.productionVariants, config.productionVariants, config.name, deploymentConfig);
     checkRollingVariants(e.arn, blue.config.productionVariants, config, deploymentConfig);
+    checkVariantNamesKept(e.arn, blue.config.productionVariants, config, deploymentConfig);
     // Keep the serving variants' weights and instance counts when asked to (RetainAllVariantProperties).
     const weights = new Map<string, number>();
     const counts = new Map<string, number>();
