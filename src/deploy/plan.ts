@@ -141,10 +141,23 @@ function variantsOf(desired: DesiredEndpoint, current: CurrentState): Set<string
 
 /**
  * Throws `ERR_DEPLOY_CONFIG` for an UpdateEndpoint SageMaker refuses, before anything is written:
- * an asynchronous endpoint cannot be updated to a config without `AsyncInferenceConfig`.
+ * an asynchronous endpoint cannot be updated to a config without `AsyncInferenceConfig`, and a
+ * blue/green or rolling update must keep the production variants' names
+ * (deployment-guardrails-exclusions.html).
  */
 function checkUpdate(desired: DesiredEndpoint, current: CurrentState): void {
   const before = current.currentConfig;
+  const policy = desired.deploymentConfig?.RollingUpdatePolicy ? 'rollingUpdatePolicy' : desired.deploymentConfig?.BlueGreenUpdatePolicy ? 'blueGreenUpdatePolicy' : undefined;
+  if (before && policy) {
+    const had = before.variants.filter((v) => !v.shadow).map((v) => v.name).sort();
+    const wants = (desired.config.input.ProductionVariants ?? []).map((v) => v.VariantName!).sort();
+    if (had.length !== wants.length || had.some((n, i) => n !== wants[i])) {
+      throw new ToolkitError(
+        'ERR_DEPLOY_CONFIG',
+        `${desired.name}: the endpoint file's variants [${wants.join(', ')}] are not the endpoint's [${had.join(', ')}] (config ${before.name}), and its deploymentConfig has a ${policy}: a blue/green or rolling deployment keeps the variant names (SageMaker's deployment guardrails exclusions). Keep the variant names, or drop the ${policy} for this deploy (the update then goes all at once), or delete the endpoint (smkit deploy --delete) and deploy again`,
+      );
+    }
+  }
   if (before?.asynchronous === true && desired.config.input.AsyncInferenceConfig === undefined) {
     throw new ToolkitError(
       'ERR_DEPLOY_CONFIG',
