@@ -18,6 +18,8 @@ export interface CurrentVariant {
   readonly name: string;
   readonly modelName: string;
   readonly instanceType?: string;
+  /** A shadow variant (`ShadowProductionVariants`), not a production one. */
+  readonly shadow?: true;
 }
 
 /** What the services say about one endpoint's resources now (read-only calls only). */
@@ -29,7 +31,7 @@ export interface CurrentState {
   readonly configExists: boolean;
   readonly endpoint?: { readonly status: string; readonly configName: string; readonly failureReason?: string };
   /** The config the endpoint runs now, when it is not the desired one. */
-  readonly currentConfig?: { readonly name: string; readonly variants: readonly CurrentVariant[] };
+  readonly currentConfig?: { readonly name: string; readonly variants: readonly CurrentVariant[]; readonly asynchronous?: boolean };
   readonly alarms: ReadonlyMap<string, MetricAlarm>;
   /** Scalable targets by resource id, for the desired variants and the current config's variants. */
   readonly targets: ReadonlyMap<string, ScalableTarget>;
@@ -45,11 +47,13 @@ export interface CurrentState {
 
 /** The variants (production and shadow) of a described endpoint config. */
 export function configVariants(config: DescribeEndpointConfigCommandOutput): CurrentVariant[] {
-  return [...(config.ProductionVariants ?? []), ...(config.ShadowProductionVariants ?? [])].map((v) => ({
+  const variant = (v: { VariantName?: string | undefined; ModelName?: string | undefined; InstanceType?: string | undefined }, shadow: boolean): CurrentVariant => ({
     name: v.VariantName ?? '',
     modelName: v.ModelName ?? '',
     ...(v.InstanceType !== undefined ? { instanceType: v.InstanceType } : {}),
-  }));
+    ...(shadow ? { shadow: true as const } : {}),
+  });
+  return [...(config.ProductionVariants ?? []).map((v) => variant(v, false)), ...(config.ShadowProductionVariants ?? []).map((v) => variant(v, true))];
 }
 
 /** Reads the scalable targets and their policies for these variants' resource ids. */
@@ -146,7 +150,7 @@ export async function inspectEndpoint(clients: DeployClients, desired: DesiredEn
     const cur = await describeOrUndefined(`SageMaker DescribeEndpointConfig ${ep.EndpointConfigName}`, () =>
       clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: ep.EndpointConfigName })),
     );
-    if (cur) currentConfig = { name: ep.EndpointConfigName, variants: configVariants(cur) };
+    if (cur) currentConfig = { name: ep.EndpointConfigName, variants: configVariants(cur), asynchronous: cur.AsyncInferenceConfig !== undefined };
   }
   const variantNames = new Set<string>([
     ...(desired.config.input.ProductionVariants ?? []).map((v) => v.VariantName!),

@@ -181,6 +181,55 @@ test('asyncInference becomes the config\'s AsyncInferenceConfig (a change gives 
   );
 });
 
+test('a file that drops asyncInference from an asynchronous endpoint is refused when planned (SageMaker refuses the UpdateEndpoint): delete and re-create', () => {
+  const backlog = { autoscaling: { minCapacity: 1, maxCapacity: 3, targetBacklogPerInstance: 5 } };
+  const before = desired(backlog, { asyncInference: { outputPath: 's3://b/out/' } }).d;
+  const { d, artifacts } = desired();
+  const state = (asynchronous: boolean): CurrentState => ({
+    ...deployedState(d),
+    configExists: false,
+    endpoint: { status: 'InService', configName: before.config.name },
+    currentConfig: { name: before.config.name, variants: [{ name: 'A', modelName: before.models[0]!.name, instanceType: 'ml.m5.large' }], asynchronous },
+  });
+  assert.throws(
+    () => planEndpoint(d, artifacts, state(true)),
+    (err: Error & { code?: string }) =>
+      err.code === 'ERR_DEPLOY_CONFIG' && err.message.startsWith(`iris: the endpoint file has no asyncInference, but endpoint iris is asynchronous (config ${before.config.name})`) && /Delete the endpoint \(smkit deploy --delete\) and run smkit deploy again/.test(err.message),
+  );
+  assert.equal(planEndpoint(d, artifacts, state(false)).endpoint, 'update', 'a real-time endpoint updates');
+  assert.equal(planEndpoint(d, artifacts, { ...state(true), endpoint: { status: 'Failed', configName: before.config.name } }).endpoint, 'recreate', 'a Failed one is re-created, not updated');
+  const stillAsync = desired(backlog, { asyncInference: { outputPath: 's3://b/out2/' } });
+  assert.equal(planEndpoint(stillAsync.d, stillAsync.artifacts, state(true)).endpoint, 'update', 'another asynchronous config updates');
+});
+
+test('a variant renamed in the file with a blue/green or rolling deploymentConfig is refused when planned (the update must keep the variant names); without one it updates', () => {
+  const before = desired().d;
+  const routing = { trafficRoutingConfiguration: { type: 'ALL_AT_ONCE', waitIntervalInSeconds: 0 } };
+  const state = (variants: readonly string[], shadow?: string): CurrentState => ({
+    ...deployedState(before),
+    configExists: false,
+    currentConfig: { name: before.config.name, variants: [...variants.map((name) => ({ name, modelName: 'm', instanceType: 'ml.m5.large' })), ...(shadow ? [{ name: shadow, modelName: 'm', shadow: true as const }] : [])] },
+  });
+  const plan = (variant: Record<string, unknown>, deploymentConfig?: Record<string, unknown>, current = state(['A'])) => {
+    const { d, artifacts } = desired({ instanceCount: 2, ...variant }, deploymentConfig ? { deploymentConfig } : {});
+    return planEndpoint(d, artifacts, current);
+  };
+  for (const [deploymentConfig, policy] of [[{ blueGreenUpdatePolicy: routing }, 'blueGreenUpdatePolicy'], [{ rollingUpdatePolicy: { maximumBatchSize: { type: 'INSTANCE_COUNT', value: 1 }, waitIntervalInSeconds: 0 } }, 'rollingUpdatePolicy']] as const) {
+    assert.throws(
+      () => plan({ name: 'B' }, deploymentConfig),
+      (err: Error & { code?: string }) =>
+        err.code === 'ERR_DEPLOY_CONFIG' &&
+        err.message.startsWith(`iris: the endpoint file's variants [B] are not the endpoint's [A] (config ${before.config.name}), and its deploymentConfig has a ${policy}: a blue/green or rolling deployment keeps the variant names`) &&
+        /delete the endpoint \(smkit deploy --delete\)/.test(err.message),
+      policy,
+    );
+    assert.equal(plan({}, deploymentConfig).endpoint, 'update', `${policy}: the same name updates`);
+    assert.equal(plan({}, deploymentConfig, state(['A'], 'S')).endpoint, 'update', `${policy}: a shadow variant of the old config is not a production variant`);
+  }
+  assert.equal(plan({ name: 'B' }).endpoint, 'update', 'no update policy: all at once, a rename allowed');
+  assert.equal(plan({ name: 'B' }, { autoRollbackConfiguration: { alarms: [{ alarmName: 'iris-5xx' }] } }).endpoint, 'update', 'alarms alone are no update policy');
+});
+
 test('an asynchronous variant that scales from zero: a backlog target, the step policy and the alarm that invokes it; dropping it deletes both', () => {
   const asyncEndpoint = { asyncInference: { outputPath: 's3://b/out/' } };
   const { d, artifacts } = desired({ autoscaling: { minCapacity: 0, maxCapacity: 2, targetBacklogPerInstance: 5 } }, asyncEndpoint);

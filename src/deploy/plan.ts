@@ -140,9 +140,37 @@ function variantsOf(desired: DesiredEndpoint, current: CurrentState): Set<string
 }
 
 /**
+ * Throws `ERR_DEPLOY_CONFIG` for an UpdateEndpoint SageMaker refuses, before anything is written:
+ * an asynchronous endpoint cannot be updated to a config without `AsyncInferenceConfig`, and a
+ * blue/green or rolling update must keep the production variants' names
+ * (deployment-guardrails-exclusions.html).
+ */
+function checkUpdate(desired: DesiredEndpoint, current: CurrentState): void {
+  const before = current.currentConfig;
+  const policy = desired.deploymentConfig?.RollingUpdatePolicy ? 'rollingUpdatePolicy' : desired.deploymentConfig?.BlueGreenUpdatePolicy ? 'blueGreenUpdatePolicy' : undefined;
+  if (before && policy) {
+    const had = before.variants.filter((v) => !v.shadow).map((v) => v.name).sort();
+    const wants = (desired.config.input.ProductionVariants ?? []).map((v) => v.VariantName!).sort();
+    if (had.length !== wants.length || had.some((n, i) => n !== wants[i])) {
+      throw new ToolkitError(
+        'ERR_DEPLOY_CONFIG',
+        `${desired.name}: the endpoint file's variants [${wants.join(', ')}] are not the endpoint's [${had.join(', ')}] (config ${before.name}), and its deploymentConfig has a ${policy}: a blue/green or rolling deployment keeps the variant names (SageMaker's deployment guardrails exclusions). Keep the variant names, or drop the ${policy} for this deploy (the update then goes all at once), or delete the endpoint (smkit deploy --delete) and deploy again`,
+      );
+    }
+  }
+  if (before?.asynchronous === true && desired.config.input.AsyncInferenceConfig === undefined) {
+    throw new ToolkitError(
+      'ERR_DEPLOY_CONFIG',
+      `${desired.name}: the endpoint file has no asyncInference, but endpoint ${desired.name} is asynchronous (config ${before.name}), and SageMaker does not update an asynchronous endpoint to a real-time config (UpdateEndpoint: "The AsyncInferenceConfig parameter cannot be removed from this endpoint"). Delete the endpoint (smkit deploy --delete) and run smkit deploy again to create it real-time, or keep asyncInference in the file`,
+    );
+  }
+}
+
+/**
  * Compares the desired endpoint with what the services hold and says, per resource, create /
  * update / unchanged (content-hash names make models and configs a lookup). Pure: writes nothing.
- * Throws `ERR_DEPLOY_FAILED` when the endpoint is busy (Creating, Updating, …): run again later.
+ * Throws `ERR_DEPLOY_FAILED` when the endpoint is busy (Creating, Updating, …): run again later;
+ * `ERR_DEPLOY_CONFIG` when the file asks for an update SageMaker refuses ({@link checkUpdate}).
  */
 export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly ContainerArtifact[], current: CurrentState): EndpointPlan {
   const items: PlanItem[] = [];
@@ -181,6 +209,7 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
   } else if (ep.status !== 'InService' && ep.status !== 'OutOfService') {
     throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${desired.name} is ${ep.status}; wait until it is InService (or Failed) and run smkit deploy again`);
   } else endpoint = ep.configName === desired.config.name ? 'unchanged' : 'update';
+  if (endpoint === 'update') checkUpdate(desired, current);
   const endpointDetail =
     endpoint === 'create' ? `config ${desired.config.name}` :
     endpoint === 'recreate' ? `was Failed (${ep?.failureReason ?? 'no reason given'}): delete, then create with ${desired.config.name}` :

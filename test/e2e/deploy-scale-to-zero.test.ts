@@ -118,6 +118,15 @@ test('smkit deploy: an asynchronous endpoint scales in to zero and back up from 
     const after = (await autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/nightly/variant/AllTraffic' }))).ScalingPolicies ?? [];
     assert.deepEqual(after.map((p) => p.PolicyName), ['nightly-AllTraffic-backlog-per-instance']);
     assert.deepEqual((await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: ['nightly-AllTraffic-backlog-without-capacity'] }))).MetricAlarms, []);
+
+    // Real-time now: SageMaker refuses that UpdateEndpoint, so the plan does, before writing anything.
+    const servedBefore = (await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'nightly' }))).EndpointConfigName;
+    await writeFile(file, endpointFile('').replace(/ {4}asyncInference:\n.*\n/, '').replace(/ {8}autoscaling:\n/, ''));
+    const realtime = await deploy(args, env);
+    assert.notEqual(realtime.code, 0, realtime.stdout);
+    assert.match(realtime.stderr, /ERR_DEPLOY_CONFIG: nightly: the endpoint file has no asyncInference, but endpoint nightly is asynchronous .*smkit deploy --delete/);
+    // (Its status may be Updating: autoscaling can be changing its instance count.)
+    assert.equal((await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'nightly' }))).EndpointConfigName, servedBefore, 'no UpdateEndpoint');
   } finally {
     clients.destroy();
     await sm.stop();

@@ -78,9 +78,19 @@ const waitFast = { minDelay: 1, maxDelay: 1, maxWaitTime: 90 };
 const poll = { intervalMs: 200 };
 const IRIS = Buffer.from('5.1,3.5,1.4,0.2');
 
-async function invoke(): Promise<{ variant: string; scores: number[][] }> {
-  const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'iris', ContentType: 'text/csv', Accept: 'application/json', Body: IRIS }));
-  return { variant: out.InvokedProductionVariant!, scores: JSON.parse(Buffer.from(out.Body!).toString()) as number[][] };
+/**
+ * A blue/green update keeps the variant's name (deployment-guardrails-exclusions.html), so the two
+ * fleets are told apart by their models' answers: with no `Accept`, iris-v1 answers JSON and iris-v2
+ * CSV (its `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`). Both serve the same archive at the same cost.
+ */
+type Fleet = 'blue' | 'green';
+
+async function invoke(): Promise<{ variant: string; fleet: Fleet; scores: number[][] }> {
+  const out = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'iris', ContentType: 'text/csv', Body: IRIS }));
+  const text = Buffer.from(out.Body!).toString();
+  if (out.ContentType === 'application/json') return { variant: out.InvokedProductionVariant!, fleet: 'blue', scores: JSON.parse(text) as number[][] };
+  assert.equal(out.ContentType, 'text/csv');
+  return { variant: out.InvokedProductionVariant!, fleet: 'green', scores: text.trim().split('\n').map((row) => row.split(',').map(Number)) };
 }
 
 /**
@@ -90,16 +100,17 @@ async function invoke(): Promise<{ variant: string; scores: number[][] }> {
  */
 const TRAFFIC_GAP_MS = 5;
 
-/** Invokes the endpoint in two loops (each paced by {@link TRAFFIC_GAP_MS}) until stopped, counting answers per variant and every failure. */
-function traffic(): { variants: Map<string, number>; failures: string[]; stop(): Promise<void> } {
-  const variants = new Map<string, number>();
+/** Invokes the endpoint in two loops (each paced by {@link TRAFFIC_GAP_MS}) until stopped, counting answers per fleet and every failure. */
+function traffic(): { fleets: Map<Fleet, number>; failures: string[]; stop(): Promise<void> } {
+  const fleets = new Map<Fleet, number>();
   const failures: string[] = [];
   let running = true;
   const loops = [0, 1].map(async () => {
     while (running) {
       try {
-        const { variant } = await invoke();
-        variants.set(variant, (variants.get(variant) ?? 0) + 1);
+        const { variant, fleet } = await invoke();
+        if (variant !== 'AllTraffic') throw new Error(`answered by variant ${variant}`);
+        fleets.set(fleet, (fleets.get(fleet) ?? 0) + 1);
       } catch (err) {
         failures.push(`${(err as Error).name}: ${(err as Error).message}`);
       }
@@ -112,14 +123,15 @@ function traffic(): { variants: Map<string, number>; failures: string[]; stop():
     await Promise.all(loops);
   };
   loads.add(stop);
-  return { variants, failures, stop };
+  return { fleets, failures, stop };
 }
 
 const describe = (): Promise<DescribeEndpointCommandOutput> => sm.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
 
 test('models from s3:// archives, an endpoint created and awaited with the SDK waiter, invoked', async () => {
   for (const v of ['v1', 'v2']) {
-    await sm.send(new CreateModelCommand({ ModelName: `iris-${v}`, ExecutionRoleArn: 'arn:aws:iam::111122223333:role/SageMakerRole', PrimaryContainer: { Image: `111122223333.dkr.ecr.us-east-1.amazonaws.com/iris:${v}`, ModelDataUrl: `s3://models/iris/${v}/model.tar.gz` } }));
+    const Environment = v === 'v2' ? { SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: 'text/csv' } : undefined;
+    await sm.send(new CreateModelCommand({ ModelName: `iris-${v}`, ExecutionRoleArn: 'arn:aws:iam::111122223333:role/SageMakerRole', PrimaryContainer: { Image: `111122223333.dkr.ecr.us-east-1.amazonaws.com/iris:${v}`, ModelDataUrl: `s3://models/iris/${v}/model.tar.gz`, Environment } }));
   }
   const m = await sm.send(new DescribeModelCommand({ ModelName: 'iris-v1' }));
   assert.equal(m.ModelArn, 'arn:aws:sagemaker:us-east-1:111122223333:model/iris-v1');
@@ -129,11 +141,11 @@ test('models from s3:// archives, an endpoint created and awaited with the SDK w
   await sm.send(
     new CreateEndpointConfigCommand({
       EndpointConfigName: 'blue',
-      ProductionVariants: [{ VariantName: 'Blue', ModelName: 'iris-v1', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris-v1', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
       DataCaptureConfig: { InitialSamplingPercentage: 100, DestinationS3Uri: 's3://models/capture', CaptureOptions: [{ CaptureMode: 'Input' }, { CaptureMode: 'Output' }] },
     }),
   );
-  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'green', ProductionVariants: [{ VariantName: 'Green', ModelName: 'iris-v2', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
+  await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'green', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris-v2', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'blue' }));
   assert.equal((await describe()).EndpointStatus, 'Creating');
   await assert.rejects(sm.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'blue' })), /Cannot create already existing endpoint "arn:aws:sagemaker:us-east-1:111122223333:endpoint\/iris"\./);
@@ -144,14 +156,14 @@ test('models from s3:// archives, an endpoint created and awaited with the SDK w
   assert.equal(d.ProductionVariants?.[0]?.CurrentInstanceCount, 1);
   assert.equal(d.ProductionVariants?.[0]?.DeployedImages?.[0]?.SpecifiedImage, '111122223333.dkr.ecr.us-east-1.amazonaws.com/iris:v1');
   assert.deepEqual(d.DataCaptureConfig, { EnableCapture: true, CaptureStatus: 'Started', CurrentSamplingPercentage: 100, DestinationS3Uri: 's3://models/capture' });
-  const { variant, scores } = await invoke();
-  assert.equal(variant, 'Blue');
+  const { variant, fleet, scores } = await invoke();
+  assert.deepEqual([variant, fleet], ['AllTraffic', 'blue']);
   assert.equal(scores[0]!.indexOf(Math.max(...scores[0]!)), 0, 'setosa');
   assert.deepEqual((await sm.send(new ListEndpointsCommand({}))).Endpoints?.map((e) => [e.EndpointName, e.EndpointStatus]), [['iris', 'InService']]);
 });
 
 test('a canary update under continuous traffic rolls back when its alarm is forced into ALARM; no invocation fails', async () => {
-  await cloudwatch.send(new PutMetricAlarmCommand(invocation5xxAlarm('iris-5xx', 'iris', 'Green', 'notBreaching')));
+  await cloudwatch.send(new PutMetricAlarmCommand(invocation5xxAlarm('iris-5xx', 'iris', 'AllTraffic', 'notBreaching')));
   const load = traffic();
   await sm.send(
     new UpdateEndpointCommand({
@@ -164,7 +176,7 @@ test('a canary update under continuous traffic rolls back when its alarm is forc
     }),
   );
   assert.equal((await describe()).EndpointStatus, 'Updating');
-  await until('canary traffic on Green', async () => ((load.variants.get('Green') ?? 0) >= 3 ? true : undefined));
+  await until('canary traffic on the green fleet', async () => ((load.fleets.get('green') ?? 0) >= 3 ? true : undefined));
   const baking = await describe();
   assert.equal(baking.PendingDeploymentSummary?.EndpointConfigName, 'green');
   assert.equal(baking.PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0]?.Status, 'Baking');
@@ -174,15 +186,15 @@ test('a canary update under continuous traffic rolls back when its alarm is forc
     const d = await describe();
     return d.EndpointStatus === 'InService' && d.PendingDeploymentSummary === undefined ? d : undefined;
   }, poll);
-  const greenAfter = load.variants.get('Green') ?? 0;
-  const blueAfter = load.variants.get('Blue') ?? 0;
-  await until('more traffic on Blue', async () => ((load.variants.get('Blue') ?? 0) > blueAfter + 3 ? true : undefined));
+  const greenAfter = load.fleets.get('green') ?? 0;
+  const blueAfter = load.fleets.get('blue') ?? 0;
+  await until('more traffic on the blue fleet', async () => ((load.fleets.get('blue') ?? 0) > blueAfter + 3 ? true : undefined));
   await load.stop();
   assert.deepEqual(load.failures, []);
-  assert.equal(load.variants.get('Green') ?? 0, greenAfter, 'no traffic reaches the new fleet after the rollback');
+  assert.equal(load.fleets.get('green') ?? 0, greenAfter, 'no traffic reaches the new fleet after the rollback');
   assert.equal(rolledBack.EndpointConfigName, 'blue');
   assert.match(rolledBack.FailureReason ?? '', /CloudWatch alarm "iris-5xx" was in ALARM state/);
-  assert.deepEqual(rolledBack.ProductionVariants?.map((v) => v.VariantName), ['Blue']);
+  assert.deepEqual(rolledBack.ProductionVariants?.map((v) => [v.VariantName, v.DeployedImages?.[0]?.SpecifiedImage]), [['AllTraffic', '111122223333.dkr.ecr.us-east-1.amazonaws.com/iris:v1']]);
   await cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: ['iris-5xx'] }));
 });
 
@@ -202,20 +214,20 @@ test('a linear update under continuous traffic completes with no failed invocati
     const d = await describe();
     return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'green' ? d : undefined;
   }, poll);
-  const greenBefore = load.variants.get('Green') ?? 0;
-  await until('traffic on green', async () => ((load.variants.get('Green') ?? 0) > greenBefore + 3 ? true : undefined));
+  const greenBefore = load.fleets.get('green') ?? 0;
+  await until('traffic on the green fleet', async () => ((load.fleets.get('green') ?? 0) > greenBefore + 3 ? true : undefined));
   await load.stop();
   assert.deepEqual(load.failures, []);
   const d = await describe();
   assert.equal(d.FailureReason, undefined);
-  assert.deepEqual(d.ProductionVariants?.map((v) => [v.VariantName, v.CurrentInstanceCount, v.DesiredInstanceCount]), [['Green', 2, 2]]);
+  assert.deepEqual(d.ProductionVariants?.map((v) => [v.VariantName, v.CurrentInstanceCount, v.DesiredInstanceCount, v.DeployedImages?.[0]?.SpecifiedImage]), [['AllTraffic', 2, 2, '111122223333.dkr.ecr.us-east-1.amazonaws.com/iris:v2']]);
   assert.equal(d.LastDeploymentConfig?.BlueGreenUpdatePolicy?.TrafficRoutingConfiguration?.Type, 'LINEAR');
   // The blue fleet captured to s3:// and uploaded what it captured when it stopped.
   const keys = await until('capture files in S3', async () => {
-    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'models', Prefix: 'capture/iris/Blue/' }));
+    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'models', Prefix: 'capture/iris/AllTraffic/' }));
     return listed.Contents && listed.Contents.length > 0 ? listed.Contents.map((o) => o.Key!) : undefined;
   }, { ...poll, retryErrors: true });
-  assert.match(keys[0]!, /^capture\/iris\/Blue\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl$/);
+  assert.match(keys[0]!, /^capture\/iris\/AllTraffic\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl$/);
   // s3rver overwrites an object in place (truncate, then write), so a GET racing the upload of a
   // grown capture file can read it half written, or have its body cut off ('aborted'; a CI run
   // failed on that): read until a complete record is there.
@@ -236,7 +248,7 @@ test('a linear update under continuous traffic completes with no failed invocati
 
 test('weights and capacities: instances stop without failing in-flight requests', async () => {
   const load = traffic();
-  await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'iris', DesiredWeightsAndCapacities: [{ VariantName: 'Green', DesiredWeight: 3, DesiredInstanceCount: 1 }] }));
+  await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'iris', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredWeight: 3, DesiredInstanceCount: 1 }] }));
   const v = await until('one instance', async () => {
     const d = await describe();
     const pv = d.ProductionVariants?.[0];

@@ -136,6 +136,10 @@ describe('deployment alarms scaling', () => {
       const history = (await aws.cloudwatch.send(new DescribeAlarmHistoryCommand({ AlarmName: 'as-busy', HistoryItemType: 'Action' }))).AlarmHistoryItems!;
       return history.some((h) => /^Successfully executed action/.test(h.HistorySummary ?? '')) ? true : undefined;
     }, POLL);
+    // Back to OK before the update ends: an alarm that stays in ALARM invokes its policy again each
+    // CloudWatch minute (half a second here), and with Cooldown 0 each later invocation applied
+    // after the update would scale out once more (to 4, past the 3 awaited below).
+    await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'as-busy', StateValue: 'OK', StateReason: 'quiet' }));
     const baking = await describe('as');
     assert.deepEqual([baking.EndpointStatus, baking.ProductionVariants?.[0]?.DesiredInstanceCount, baking.PendingDeploymentSummary?.ProductionVariants?.[0]?.DesiredInstanceCount], ['Updating', 2, 2]);
     clockAheadMs += 601_000;

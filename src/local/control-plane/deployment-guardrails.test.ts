@@ -488,6 +488,27 @@ describe('deployment guardrails', () => {
     }
   });
 
+  test('an endpoint on Inf1 instances falls back to all at once with no bake: its DeploymentConfig steps, bakes and alarms are not used', async () => {
+    for (const [config, model] of [['gr-inf1-a', 'gr-blue'], ['gr-inf1-b', 'gr-green']] as const) {
+      await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: config, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: model, InitialInstanceCount: 2, InstanceType: 'ml.inf1.xlarge' }] }));
+    }
+    await createInService('gr-inf1', 'gr-inf1-a');
+    await aws.cloudwatch.send(
+      new PutMetricAlarmCommand({ AlarmName: 'gr-inf1-alarm', Namespace: 'Test', MetricName: 'Errors', Statistic: 'Sum', Period: 3600, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }),
+    );
+    await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'gr-inf1-alarm', StateValue: 'ALARM', StateReason: 'forced by the test' }));
+    const canary: DeploymentConfig = {
+      ...blueGreen({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 }),
+      AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'gr-inf1-alarm' }] },
+    };
+    await sendUpdate('gr-inf1', 'gr-inf1-b', canary);
+    const run = await drive('gr-inf1');
+    assert.deepEqual(run.bakes, [], 'no bake (deployment-guardrails-exclusions.html)');
+    assert.deepEqual([run.done.EndpointStatus, run.done.EndpointConfigName, run.done.FailureReason], ['InService', 'gr-inf1-b', undefined], 'the alarm in ALARM is not watched');
+    assert.deepEqual(run.done.LastDeploymentConfig, canary);
+    await deleteAndWait('gr-inf1');
+  });
+
   test('RetainAllVariantProperties keeps the scaled instance count and weight (the steps follow it) minus ExcludeRetainedVariantProperties; RetainDeploymentConfig reuses the last DeploymentConfig', async () => {
     await createInService('gr-retain', 'gr-c3');
     await aws.sagemaker.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'gr-retain', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 4, DesiredWeight: 2 }] }));
@@ -520,5 +541,49 @@ describe('deployment guardrails', () => {
     assert.deepEqual(run.bakes, [], 'no DeploymentConfig: all at once, no bake');
     assert.deepEqual(variant(run.done), ['gr-d3', 3, 3, 1, 1]);
     await deleteAndWait('gr-retain');
+  });
+
+  test('a blue/green or rolling update must keep the variant names (the same set, in any order); one without an update policy may rename them', async () => {
+    const config = (name: string, variants: readonly string[]) =>
+      aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: variants.map((v, i) => ({ VariantName: v, ModelName: i === 0 ? 'gr-blue' : 'gr-green', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const })) }));
+    await config('gr-names-renamed', ['Renamed']);
+    await config('gr-names-ab', ['A', 'B']);
+    await config('gr-names-ba', ['B', 'A']);
+    await config('gr-names-ac', ['A', 'C']);
+    const allAtOnce = blueGreen({ Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 0 });
+    const rolling: DeploymentConfig = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 0 } };
+    const refused = (endpoint: string, input: { EndpointConfigName: string; DeploymentConfig?: DeploymentConfig; RetainDeploymentConfig?: boolean }, policy: string, names: string, before: string) =>
+      assert.rejects(aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: endpoint, ...input })), (err: Error) => {
+        assert.equal(err.name, 'ValidationException');
+        assert.equal(
+          err.message.replace(/"arn:[^"]*:endpoint\//, '"…/'),
+          `A blue/green or rolling deployment (DeploymentConfig with a ${policy}) needs the new endpoint configuration to have the same variant names as the old one: endpoint configuration "${input.EndpointConfigName}" has [${names}], endpoint "…/${endpoint}" has [${before}]. Keep the variant names, or update without an update policy (all at once).`,
+        );
+        return true;
+      });
+    const serving = async (endpoint: string) => {
+      const d = await describe(endpoint);
+      return [d.EndpointStatus, d.EndpointConfigName, d.PendingDeploymentSummary, d.ProductionVariants?.map((v) => v.VariantName)];
+    };
+
+    await createInService('gr-names', 'gr-blue');
+    await refused('gr-names', { EndpointConfigName: 'gr-names-renamed', DeploymentConfig: blueGreen({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 }) }, 'BlueGreenUpdatePolicy', 'Renamed', 'AllTraffic');
+    await refused('gr-names', { EndpointConfigName: 'gr-names-renamed', DeploymentConfig: rolling }, 'RollingUpdatePolicy', 'Renamed', 'AllTraffic');
+    // The same name: a blue/green update runs, and becomes the deployment config RetainDeploymentConfig reuses.
+    await sendUpdate('gr-names', 'gr-green', allAtOnce);
+    assert.deepEqual((await drive('gr-names')).done.EndpointConfigName, 'gr-green');
+    await refused('gr-names', { EndpointConfigName: 'gr-names-renamed', RetainDeploymentConfig: true }, 'BlueGreenUpdatePolicy', 'Renamed', 'AllTraffic');
+    assert.deepEqual(await serving('gr-names'), ['InService', 'gr-green', undefined, ['AllTraffic']], 'a refused update leaves the endpoint as it was');
+    await aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'gr-names', EndpointConfigName: 'gr-names-renamed' }));
+    await drive('gr-names');
+    assert.deepEqual(await serving('gr-names'), ['InService', 'gr-names-renamed', undefined, ['Renamed']], 'all at once, without an update policy');
+    await deleteAndWait('gr-names');
+
+    await createInService('gr-names-two', 'gr-names-ab');
+    await refused('gr-names-two', { EndpointConfigName: 'gr-names-ac', DeploymentConfig: allAtOnce }, 'BlueGreenUpdatePolicy', 'A, C', 'A, B');
+    await sendUpdate('gr-names-two', 'gr-names-ba', allAtOnce);
+    await drive('gr-names-two');
+    assert.deepEqual(await serving('gr-names-two'), ['InService', 'gr-names-ba', undefined, ['B', 'A']], 'the same names in another order');
+    await deleteAndWait('gr-names-two');
   });
 });

@@ -3,7 +3,7 @@ import { AwsServiceError, type AwsService, validationException as validation } f
 import { firstAlarmFiring } from './rollback-alarms.js';
 import { configInstances, DeploymentError, failureReason, initialInstances, startDeployment, type Deployment, type DeploymentContext, type VariantState } from './deployment.js';
 import { isServerless } from './serverless/serverless-config.js';
-import { planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
+import { checkDeploymentConfig, planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import { checkLocalLimit } from './local-limit.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
@@ -72,6 +72,24 @@ function checkRollingVariants(arn: string, from: readonly ProductionVariant[], t
   if (variants.length <= 1) return;
   throw validation(
     `A rolling deployment (RollingUpdatePolicy) is not supported for endpoints with more than one production variant, and ${where} has ${variants.length} (${variants.map((v) => v.VariantName).join(', ')}). Use a BlueGreenUpdatePolicy or no DeploymentConfig.`,
+  );
+}
+
+/**
+ * Throws when an update with a blue/green or rolling update policy changes the production variants'
+ * names: "When doing a blue/green or rolling deployment, your new endpoint configuration must have
+ * the same variant name as the old endpoint configuration" (deployment-guardrails-exclusions.html).
+ * A multi-variant endpoint keeps the same set of names, in any order. An update without an update
+ * policy (all at once) may rename them. The service's message is not published: this one is smkit's.
+ */
+function checkVariantNamesKept(arn: string, from: readonly ProductionVariant[], to: EndpointConfigRecord, deploymentConfig: DeploymentConfig | undefined): void {
+  const policy = deploymentConfig?.RollingUpdatePolicy !== undefined ? 'RollingUpdatePolicy' : deploymentConfig?.BlueGreenUpdatePolicy !== undefined ? 'BlueGreenUpdatePolicy' : undefined;
+  if (policy === undefined) return;
+  const names = (variants: readonly ProductionVariant[]) => variants.map((v) => v.VariantName).sort();
+  const [before, after] = [names(from), names(to.productionVariants)];
+  if (before.length === after.length && before.every((n, i) => n === after[i])) return;
+  throw validation(
+    `A blue/green or rolling deployment (DeploymentConfig with a ${policy}) needs the new endpoint configuration to have the same variant names as the old one: endpoint configuration "${to.name}" has [${after.join(', ')}], endpoint "${arn}" has [${before.join(', ')}]. Keep the variant names, or update without an update policy (all at once).`,
   );
 }
 
@@ -517,8 +535,15 @@ export class EndpointLifecycle {
     }
     const deploymentConfig = (input.DeploymentConfig as DeploymentConfig | undefined) ?? (input.RetainDeploymentConfig === true ? e.lastDeploymentConfig : undefined);
     const blue = e.serving!;
+    if (blue.config.asyncInferenceConfig !== undefined && config.asyncInferenceConfig === undefined) {
+      // The service's words up to "To change the e…" (the traceback in aws/sagemaker-python-sdk#3124); the rest is smkit's.
+      throw validation(
+        `The AsyncInferenceConfig parameter cannot be removed from this endpoint ${e.name}. To change the endpoint to a real-time one, create a new endpoint with endpoint configuration "${config.name}", or update this one to an endpoint configuration with an AsyncInferenceConfig.`,
+      );
+    }
     checkServerlessUpdate(e.arn, blue.config.productionVariants, config.productionVariants, config.name, deploymentConfig);
     checkRollingVariants(e.arn, blue.config.productionVariants, config, deploymentConfig);
+    checkVariantNamesKept(e.arn, blue.config.productionVariants, config, deploymentConfig);
     // Keep the serving variants' weights and instance counts when asked to (RetainAllVariantProperties).
     const weights = new Map<string, number>();
     const counts = new Map<string, number>();
@@ -530,14 +555,14 @@ export class EndpointLifecycle {
         if (!excluded.has('DesiredInstanceCount') && !v.serverless) counts.set(v.spec.VariantName, v.desiredInstanceCount);
       }
     }
-    const zero = config.productionVariants.filter((v) => counts.get(v.VariantName) === 0).map((v) => v.VariantName);
-    if (zero.length > 0 && !config.asyncInferenceConfig) {
-      throw validation(
-        `The variant(s) "[${zero.join(', ')}]" run 0 instances and RetainAllVariantProperties keeps that count, but endpoint configuration "${config.name}" is not asynchronous: only an asynchronous endpoint can run 0 instances. Exclude DesiredInstanceCount from the retained properties, or scale the variant out first.`,
-      );
-    }
     const greenInstances = config.productionVariants.reduce((n, v) => n + initialInstances(v, counts.get(v.VariantName)), 0);
-    const plan = planTraffic(deploymentConfig, greenInstances);
+    checkDeploymentConfig(deploymentConfig, greenInstances);
+    // An endpoint on Inf1 instances "cannot use deployment guardrails" and "will fall back to using a
+    // blue/green deployment with all at once traffic shifting and no final baking period"
+    // (deployment-guardrails-exclusions.html): no steps, bakes, alarms or time limit.
+    const inf1 = [...blue.config.productionVariants, ...config.productionVariants].some((v) => v.InstanceType?.startsWith('ml.inf1.') === true);
+    const guardrails = inf1 ? undefined : deploymentConfig;
+    const plan = planTraffic(guardrails, greenInstances);
     const instances = configInstances(config, counts);
     // A rolling update holds the old fleet and one batch, as SageMaker provisions one batch beside
     // the old fleet at a time; every other update starts the whole new fleet beside it. Its most,
@@ -558,7 +583,7 @@ export class EndpointLifecycle {
     const previous = e.running;
     e.running = (async () => {
       await previous.catch(() => {});
-      await this.runUpdate(e, config, plan, deploymentConfig, { weights, counts }, holds ?? [], task.signal);
+      await this.runUpdate(e, config, plan, guardrails, { weights, counts }, holds ?? [], task.signal);
       if (e.task === task) e.task = undefined;
     })();
     return { EndpointArn: e.arn };

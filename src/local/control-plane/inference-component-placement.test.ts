@@ -3,12 +3,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CreateEndpointConfigCommand,
   CreateInferenceComponentCommand,
   CreateModelCommand,
   DeleteInferenceComponentCommand,
   DescribeEndpointCommand,
+  DescribeEndpointConfigCommand,
   DescribeInferenceComponentCommand,
   SageMakerClient,
+  UpdateEndpointCommand,
   UpdateInferenceComponentRuntimeConfigCommand,
   type DescribeInferenceComponentCommandOutput,
   type ProductionVariant,
@@ -110,7 +113,7 @@ describe('inference component placement', () => {
     assert.deepEqual(warnings.filter((w) => w.fields.instanceType === 'ml.c7i.large').length, 1);
   });
 
-  test('ManagedInstanceScaling ENABLED adds instances up to MaxInstanceCount and the local instance limit to place copies, and releases them down to MinInstanceCount', async () => {
+  test('ManagedInstanceScaling ENABLED adds instances up to MaxInstanceCount and the local instance limit to place copies, and releases them down to MinInstanceCount (which UpdateEndpoint with RetainAllVariantProperties keeps)', async () => {
     await hostEndpoint('mis', { ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 0, MaxInstanceCount: 2 } });
     // DescribeEndpoint's ProductionVariantSummary repeats the variant's ManagedInstanceScaling.
     const summary = (await sm.send(new DescribeEndpointCommand({ EndpointName: 'mis' }))).ProductionVariants?.[0];
@@ -125,6 +128,16 @@ describe('inference component placement', () => {
     await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'scaled', DesiredRuntimeConfig: { CopyCount: 0 } }));
     await settled('scaled');
     await instances('mis', 0);
+    // A real-time endpoint at 0 instances (not only an asynchronous one): UpdateEndpoint keeps 0 when the count is retained.
+    const serving = (await sm.send(new DescribeEndpointCommand({ EndpointName: 'mis' }))).EndpointConfigName!;
+    const { ProductionVariants, ExecutionRoleArn } = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: serving }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'mis-again', ProductionVariants, ExecutionRoleArn }));
+    await sm.send(new UpdateEndpointCommand({ EndpointName: 'mis', EndpointConfigName: 'mis-again', RetainAllVariantProperties: true }));
+    const updated = await until('mis updated', async () => {
+      const e = await sm.send(new DescribeEndpointCommand({ EndpointName: 'mis' }));
+      return e.EndpointStatus === 'InService' && e.EndpointConfigName === 'mis-again' ? e : undefined;
+    }, POLL);
+    assert.deepEqual([updated.FailureReason, updated.ProductionVariants?.map((v) => [v.CurrentInstanceCount, v.DesiredInstanceCount])], [undefined, [[0, 0]]]);
 
     // Five of the six local instances taken (pack, odd and these three): one instance is added, for two copies.
     await hostEndpoint('other', { InitialInstanceCount: 3, InstanceType: 'ml.m5.large' });

@@ -108,14 +108,18 @@ describe('scale to zero', () => {
     await until('an empty backlog', () => endpoint.asyncBacklog!.backlog === 0, POLL);
   });
 
-  test('UpdateEndpoint of an asynchronous endpoint at 0: the new config starts at its InitialInstanceCount, or stays at 0 when the count is retained', async () => {
+  test('UpdateEndpoint of an asynchronous endpoint at 0: the new config starts at its InitialInstanceCount, or stays at 0 when the count is retained; a real-time config is refused', async () => {
     await call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'az-update', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 0 }] });
     await inService('az-update');
-    await rejects(
-      call('UpdateEndpoint', { EndpointName: 'az-update', EndpointConfigName: 'realtime', RetainAllVariantProperties: true }),
-      'ValidationException',
-      /^The variant\(s\) "\[AllTraffic\]" run 0 instances and RetainAllVariantProperties keeps that count, but endpoint configuration "realtime" is not asynchronous/,
-    );
+    // An asynchronous endpoint stays one (the service refuses the update, aws/sagemaker-python-sdk#3124), at 0 instances or not.
+    for (const retain of [true, false]) {
+      await rejects(
+        call('UpdateEndpoint', { EndpointName: 'az-update', EndpointConfigName: 'realtime', RetainAllVariantProperties: retain }),
+        'ValidationException',
+        /^The AsyncInferenceConfig parameter cannot be removed from this endpoint az-update\. To change the endpoint to a real-time one, create a new endpoint with endpoint configuration "realtime"/,
+      );
+    }
+    assert.deepEqual([await variant('az-update'), (await call('DescribeEndpoint', { EndpointName: 'az-update' })).EndpointConfigName], [{ status: 'InService', current: 0, desired: 0 }, 'async-1']);
     await call('UpdateEndpoint', { EndpointName: 'az-update', EndpointConfigName: 'async-2', RetainAllVariantProperties: true });
     assert.deepEqual(await inService('az-update'), { current: 0, desired: 0 });
     assert.equal((await call('DescribeEndpoint', { EndpointName: 'az-update' })).EndpointConfigName, 'async-2');
