@@ -22,6 +22,18 @@ test('answers compare by numbers for JSON and CSV, by bytes otherwise', () => {
   assert.equal(cmp.maxAbsDiff, 0.25);
   assert.equal(compareAnswers({ body: Buffer.from('1,2'), contentType: 'text/csv' }, { body: Buffer.from('1, 2\n'), contentType: 'text/csv' }).same, true);
   assert.equal(compareAnswers({ body: Buffer.from('x'), contentType: 'text/plain' }, { body: Buffer.from('y'), contentType: 'text/plain' }).same, false);
+  // The same numbers in another shape are another answer: nested otherwise, under other keys, in other CSV rows.
+  const json = (text: string) => ({ body: Buffer.from(text), contentType: 'application/json' });
+  const csv = (text: string) => ({ body: Buffer.from(text), contentType: 'text/csv' });
+  for (const [production, shadow] of [
+    [json('[[1,2]]'), json('[1,2]')],
+    [json('{"a":1}'), json('{"b":1}')],
+    [json('[[1,2],[3]]'), json('[[1],[2,3]]')],
+    [csv('1,2\n3\n'), csv('1\n2,3\n')],
+  ] as const) {
+    assert.deepEqual(compareAnswers(production, shadow), { same: false }, `${production.body} vs ${shadow.body}`);
+  }
+  assert.deepEqual(compareAnswers(json('{"b":2,"a":[1]}'), json('{ "a": [1], "b": 2 }')), { same: true, maxAbsDiff: 0 });
 });
 
 test('pickWeighted at the edges: leftovers of the draw go to the last item that had a share; all weights 0 pick index 0; a weight too small next to the largest to have a share is never picked', () => {
