@@ -16,6 +16,8 @@ export interface AnswerComparison {
  */
 function numbersFromJson(value: unknown, out: number[]): string | undefined {
   if (typeof value === 'number') {
+    // 1e400 parses as Infinity, whose difference from itself is NaN: such an answer is compared by bytes, as a CSV one is.
+    if (!Number.isFinite(value)) return undefined;
     out.push(value);
     return '#';
   }

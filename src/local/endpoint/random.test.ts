@@ -34,6 +34,9 @@ test('answers compare by numbers for JSON and CSV, by bytes otherwise', () => {
     assert.deepEqual(compareAnswers(production, shadow), { same: false }, `${production.body} vs ${shadow.body}`);
   }
   assert.deepEqual(compareAnswers(json('{"b":2,"a":[1]}'), json('{ "a": [1], "b": 2 }')), { same: true, maxAbsDiff: 0 });
+  // A number too large for a double is no number to subtract (Infinity - Infinity is NaN): such answers compare by bytes.
+  assert.deepEqual(compareAnswers(json('[1e400]'), json('[1e400]')), { same: true });
+  assert.deepEqual(compareAnswers(json('[1e400, 1]'), json('[1e400, 2]')), { same: false });
 });
 
 test('pickWeighted at the edges: leftovers of the draw go to the last item that had a share; all weights 0 pick index 0; a weight too small next to the largest to have a share is never picked', () => {
