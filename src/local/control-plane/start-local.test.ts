@@ -367,14 +367,20 @@ test("endpoint-file instances write to the local CloudWatch Logs: a stream <vari
   }
 });
 
-test("an endpoint-file endpoint's ModelError carries its log group's ARN in LogStreamArn, which the local CloudWatch Logs reads", async () => {
+test("an endpoint-file endpoint's ModelError carries its log group's ARN in LogStreamArn, which the local CloudWatch Logs reads; the runtime's errors name the local SageMaker's account (SMKIT_LOCAL_ACCOUNT_ID)", async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-start-local-arn-'));
   await writeFile(join(dir, 'weights.bin'), 'w');
   const config = parseEndpointFile({ endpoints: [{ name: 'bad', variants: [{ name: 'A', model: '.', env: { FAKE_STATUS: '400' } }] }] }, (p) => join(dir, p), () => Buffer.alloc(0));
-  const run = await startLocal(config, { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 }, { alarmsAndScaling: false });
+  const run = await startLocal(config, { port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000 }, { alarmsAndScaling: false, settings: { accountId: '123456789012' } });
   const runtime = new SageMakerRuntimeClient(localClientConfig(run.url, { requestTimeoutMs: 30_000 }));
   const logs = new CloudWatchLogsClient(localClientConfig(run.url, { requestTimeoutMs: 30_000 }));
   try {
+    // The front door of an endpoint file names the account its ARNs carry, not the default 000000000000.
+    await assert.rejects(runtime.send(new InvokeEndpointCommand({ EndpointName: 'nope', Body: Buffer.from('[1]') })), (err: Error) => {
+      assert.equal(err.name, 'ValidationError');
+      assert.equal(err.message, 'Endpoint nope of account 123456789012 not found.');
+      return true;
+    });
     let arn: string | undefined;
     await assert.rejects(runtime.send(new InvokeEndpointCommand({ EndpointName: 'bad', Body: Buffer.from('[1]'), ContentType: 'application/json' })), (err: Error & { LogStreamArn?: string }) => {
       assert.equal(err.name, 'ModelError');
@@ -382,7 +388,7 @@ test("an endpoint-file endpoint's ModelError carries its log group's ARN in LogS
       assert.match(err.message, /See \/.+\.log for more information\.$/, 'the message names the log file');
       return true;
     });
-    assert.match(arn!, /^arn:aws:logs:[a-z0-9-]+:\d{12}:log-group:\/aws\/sagemaker\/Endpoints\/bad$/);
+    assert.match(arn!, /^arn:aws:logs:[a-z0-9-]+:123456789012:log-group:\/aws\/sagemaker\/Endpoints\/bad$/);
     const { logStreams } = await logs.send(new DescribeLogStreamsCommand({ logGroupIdentifier: arn }));
     assert.equal(logStreams?.length, 1);
   } finally {

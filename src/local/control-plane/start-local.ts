@@ -73,6 +73,7 @@ export async function startLocal(config: EndpointFileConfig | undefined, opts: S
         ...(core.queryHandler ? { queryHandler: core.queryHandler } : {}),
         ...(core.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: core.bodyMemoryBytes }),
         logGroupArn: core.logGroupArn,
+        accountId: core.store.accountId,
         endpoints: (own) => core.directory(own),
       },
     });

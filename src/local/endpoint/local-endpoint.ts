@@ -292,7 +292,9 @@ export class LocalEndpoint {
       answer = await openStream(containersFor(this.name, variant, instance.containers, req)[0]!, req, timeoutMs, opts.signal);
     } catch (err) {
       instance.release();
-      this.measure(variant, at, outcomeOf(err), performance.now() - started);
+      // A caller that went away before the model answered got no error from it: Invocation5XXErrors
+      // counts the requests "where the model returned a 5xx", and alarms (auto-rollback, scaling) watch it.
+      this.measure(variant, at, opts.signal?.aborted && err === opts.signal.reason ? 'ok' : outcomeOf(err), performance.now() - started);
       throw err;
     }
     this.measure(variant, at, 'ok', performance.now() - started, performance.now() - started);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRandom, pickWeighted } from './random.js';
 import { compareAnswers, extractNumbers } from './compare.js';
+import { MAX_REALTIME_ANSWER_BYTES } from './read-answer.js';
 
 test('seeded randomness repeats; weights steer picks; weight 0 is never picked', () => {
   const a = createRandom(7);
@@ -22,6 +23,24 @@ test('answers compare by numbers for JSON and CSV, by bytes otherwise', () => {
   assert.equal(cmp.maxAbsDiff, 0.25);
   assert.equal(compareAnswers({ body: Buffer.from('1,2'), contentType: 'text/csv' }, { body: Buffer.from('1, 2\n'), contentType: 'text/csv' }).same, true);
   assert.equal(compareAnswers({ body: Buffer.from('x'), contentType: 'text/plain' }, { body: Buffer.from('y'), contentType: 'text/plain' }).same, false);
+  // The same numbers in another shape are another answer: nested otherwise, under other keys, in other CSV rows.
+  const json = (text: string) => ({ body: Buffer.from(text), contentType: 'application/json' });
+  const csv = (text: string) => ({ body: Buffer.from(text), contentType: 'text/csv' });
+  for (const [production, shadow] of [
+    [json('[[1,2]]'), json('[1,2]')],
+    [json('{"a":1}'), json('{"b":1}')],
+    [json('[[1,2],[3]]'), json('[[1],[2,3]]')],
+    [csv('1,2\n3\n'), csv('1\n2,3\n')],
+  ] as const) {
+    assert.deepEqual(compareAnswers(production, shadow), { same: false }, `${production.body} vs ${shadow.body}`);
+  }
+  assert.deepEqual(compareAnswers(json('{"b":2,"a":[1]}'), json('{ "a": [1], "b": 2 }')), { same: true, maxAbsDiff: 0 });
+  // A number too large for a double is no number to subtract (Infinity - Infinity is NaN): such answers compare by bytes.
+  assert.deepEqual(compareAnswers(json('[1e400]'), json('[1e400]')), { same: true });
+  assert.deepEqual(compareAnswers(json('[1e400, 1]'), json('[1e400, 2]')), { same: false });
+  // Past the real-time 6 MB (an asynchronous answer, up to 1 GB) answers are compared by bytes, not decoded.
+  const big = json(`[${'1,'.repeat(MAX_REALTIME_ANSWER_BYTES / 2)}1]`);
+  assert.deepEqual(compareAnswers(big, big), { same: true });
 });
 
 test('pickWeighted at the edges: leftovers of the draw go to the last item that had a share; all weights 0 pick index 0; a weight too small next to the largest to have a share is never picked', () => {

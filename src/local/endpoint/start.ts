@@ -78,9 +78,10 @@ export interface StartOptions {
   maxInvocationsPerInstance?: number;
   /**
    * More for the front door: control-plane services on the same port, the query-protocol hook,
-   * and a directory that decides which endpoint serves a name (given the file's endpoints).
+   * the account its errors name (the local SageMaker's), and a directory that decides which
+   * endpoint serves a name (given the file's endpoints).
    */
-  frontDoor?: Pick<FrontDoorOptions, 'services' | 'queryHandler' | 'bodyMemoryBytes' | 'logGroupArn'> & { endpoints?: (own: ReadonlyMap<string, LocalEndpoint>) => EndpointDirectory };
+  frontDoor?: Pick<FrontDoorOptions, 'services' | 'queryHandler' | 'bodyMemoryBytes' | 'logGroupArn' | 'accountId'> & { endpoints?: (own: ReadonlyMap<string, LocalEndpoint>) => EndpointDirectory };
   /**
    * S3 for data capture to an `s3://` destination (the local SageMaker's client). Without it such
    * a destination stops start-up, rather than being written to a local folder named `s3:`.
@@ -335,6 +336,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       ...(opts.frontDoor?.queryHandler ? { queryHandler: opts.frontDoor.queryHandler } : {}),
       ...(opts.frontDoor?.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: opts.frontDoor.bodyMemoryBytes }),
       ...(opts.frontDoor?.logGroupArn ? { logGroupArn: opts.frontDoor.logGroupArn } : {}),
+      ...(opts.frontDoor?.accountId === undefined ? {} : { accountId: opts.frontDoor.accountId }),
       onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
       onInternalFailure: internalFailureLogger(opts.log),
     });

@@ -108,7 +108,9 @@ async function errorAnswer(res: Response, container: ChainContainer, timeout: Ab
   try {
     return (await readAtMost(res, MAX_ERROR_ANSWER_BYTES)).body.toString('utf8');
   } catch (err) {
-    if (signal?.aborted) throw err;
+    // The model has answered its error status; a caller leaving while its text is read does not
+    // undo that (the status is what Invocation4XX/5XXErrors count).
+    if (signal?.aborted) return '(not read: the caller went away)';
     throw answerReadFailure(err, container, 0, timeout.aborted, timeoutMs);
   }
 }

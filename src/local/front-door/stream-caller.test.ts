@@ -5,9 +5,11 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect, type AddressInfo } from 'node:net';
 import { InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { LocalEndpoint } from '../endpoint/local-endpoint.js';
+import type { InvocationRecord } from '../control-plane/invocation-metrics.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { until } from '../../../test/helpers/until.js';
 import { createFrontDoor } from './app.js';
@@ -195,6 +197,66 @@ test('a stream whose caller has gone yields no more chunks, even ones the contai
   callerGone.abort();
   await assert.rejects(chunks.next(), (err: Error) => err.name === 'AbortError', 'no chunk comes after the caller went');
   await until('the container connection to be closed', () => hose.hungUp(), { timeoutMs: 10_000 });
+});
+
+test('a caller that goes away before the container answers is counted as an invocation, not as an Invocation5XXErrors the model never returned', async () => {
+  let received!: () => void;
+  const arrived = new Promise<void>((r) => (received = r));
+  // A container that takes the request and has not answered yet.
+  const silent = createServer((req) => {
+    req.resume();
+    req.on('end', received);
+  });
+  servers.push(silent);
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const records: InvocationRecord[] = [];
+  const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  const ep = new LocalEndpoint('slow', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url, logFile: '/tmp/primary.log' }] }], { metrics: { record: (r) => records.push(r) } });
+  const callerGone = new AbortController();
+  const opened = ep.stream({ body: Buffer.from('go'), contentType: 'application/octet-stream' }, { signal: callerGone.signal });
+  await arrived;
+  callerGone.abort();
+  await assert.rejects(opened, (err: Error) => err.name === 'AbortError');
+  assert.deepEqual(
+    records.map((r) => r.outcome),
+    ['ok'],
+  );
+  silent.closeAllConnections();
+});
+
+test('a caller that goes away while the error text of a 5xx the container answered is read still counts an Invocation5XXErrors', async () => {
+  // A container that answers 500 and sends only part of its error text.
+  const failing = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(500, { 'content-type': 'text/plain', 'content-length': '100' });
+      res.write('partial');
+    });
+  });
+  servers.push(failing);
+  await new Promise<void>((r) => failing.listen(0, '127.0.0.1', r));
+  const port = (failing.address() as AddressInfo).port;
+  const records: InvocationRecord[] = [];
+  const ep = new LocalEndpoint('failing', [{ name: 'AllTraffic', weight: 1, containers: [{ hostname: 'primary', url: `http://127.0.0.1:${port}`, logFile: '/tmp/primary.log' }] }], { metrics: { record: (r) => records.push(r) } });
+  const callerGone = new AbortController();
+  // fetch's status line has arrived (undici tells this channel first); the caller leaves once the
+  // front door is reading the error text that follows.
+  const onHeaders = (message: unknown): void => {
+    const { request } = message as { request: { origin?: string } };
+    if (String(request.origin).endsWith(`:${port}`)) setImmediate(() => callerGone.abort());
+  };
+  subscribe('undici:request:headers', onHeaders);
+  try {
+    await assert.rejects(ep.stream({ body: Buffer.from('go'), contentType: 'application/octet-stream' }, { signal: callerGone.signal }));
+  } finally {
+    unsubscribe('undici:request:headers', onHeaders);
+  }
+  assert.ok(callerGone.signal.aborted, 'the caller left');
+  assert.deepEqual(
+    records.map((r) => r.outcome),
+    ['5xx'],
+  );
+  failing.closeAllConnections();
 });
 
 test('an InvokeEndpoint answer goes to the caller in slices, with its Content-Length, so a caller reading a large one slowly, but reading, is not dropped as idle', async () => {
