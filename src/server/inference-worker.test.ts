@@ -292,9 +292,11 @@ async function threadWithHandler(t: TestContext, source: string): Promise<Infere
 }
 
 test('a streamed answer whose first chunk does not come within the timeout is a 504 naming the hook, in the thread and inline; ctx.signal aborts with it; that 504, like an error before the first chunk, carries none of the custom attributes the handler set for the stream', { timeout: 30_000 }, async (t) => {
-  // 'signal:<file>': waits for ctx.signal (an upstream call given it, say) and writes why it aborted.
+  // 'signal:<file>': waits for ctx.signal (an upstream call given it, say) and writes why it aborted,
+  // renamed into place whole: the test, on another thread than the handler's, could otherwise see
+  // the file between its creation and its write and read '' (a Node 22 run under load did).
   const handler = `
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 export function transformFn(model, body, contentType, accept, context) {
   context.setCustomAttributes('trace=7');
   return (async function* () {
@@ -303,7 +305,9 @@ export function transformFn(model, body, contentType, accept, context) {
     if (mode === 'fail-early') throw Object.assign(new Error('prompt too long'), { status: 422 });
     if (mode.startsWith('signal:')) {
       await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
-      writeFileSync(mode.slice('signal:'.length), String(context.signal.reason?.code));
+      const file = mode.slice('signal:'.length);
+      writeFileSync(file + '.part', String(context.signal.reason?.code));
+      renameSync(file + '.part', file);
       return;
     }
     yield 'chunk';
