@@ -1,6 +1,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -304,8 +306,9 @@ export function transformFn(model, body, contentType, accept, context) {
     if (mode === 'never') await new Promise(() => {});
     if (mode === 'fail-early') throw Object.assign(new Error('prompt too long'), { status: 422 });
     if (mode.startsWith('signal:')) {
-      await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
       const file = mode.slice('signal:'.length);
+      writeFileSync(file + '.waiting', '');
+      await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
       writeFileSync(file + '.part', String(context.signal.reason?.code));
       renameSync(file + '.part', file);
       return;
@@ -345,6 +348,23 @@ export function transformFn(model, body, contentType, accept, context) {
     await call(`signal:${aborted}`).expect(504);
     await until(`ctx.signal to abort (${mode})`, () => existsSync(aborted), { timeoutMs: 10_000 });
     assert.equal(readFileSync(aborted, 'utf8'), 'ERR_TIMEOUT', mode);
+    // Before: a client that left before the first chunk stopped the producer only once the timeout
+    // (60 s here) ran out, in the thread with ERR_TIMEOUT, and its 504 went to nobody.
+    const left = path.join(dir, `left-${mode}`);
+    const server = http.createServer(patientApp);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const req = http.request({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, method: 'POST', path: '/invocations', headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } });
+    req.on('error', () => undefined);
+    req.end(`signal:${left}`);
+    // In the thread, until the HTTP side holds the stream (waiting for its first chunk), not the invocation.
+    await until(`the stream to wait for its first chunk (${mode})`, () => existsSync(`${left}.waiting`) && (mode === 'inline' || thread.held === 0), { timeoutMs: 10_000 });
+    req.destroy();
+    await until(`ctx.signal to abort once the client left (${mode})`, () => existsSync(left), { timeoutMs: 10_000 });
+    assert.equal(readFileSync(left, 'utf8'), 'ERR_CLIENT_GONE', mode);
   }
 });
 
