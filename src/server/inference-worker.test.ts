@@ -15,6 +15,7 @@ import { createApp } from './app.js';
 import { loadModelInProcess } from '../../test/helpers/in-process-app.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { until } from '../../test/helpers/until.js';
+import { Cancellation, clientGoneError } from '../core/cancellation.js';
 
 /**
  * A stand-in inference thread whose model load is 400 ms of synchronous work, as ONNX Runtime's
@@ -366,6 +367,41 @@ export function transformFn(model, body, contentType, accept, context) {
     await until(`ctx.signal to abort once the client left (${mode})`, () => existsSync(left), { timeoutMs: 10_000 });
     assert.equal(readFileSync(left, 'utf8'), 'ERR_CLIENT_GONE', mode);
   }
+});
+
+test('a stream given up while the thread set it up (its cancel crossing the stream-start) still has its ctx.signal abort, with the reason', { timeout: 30_000 }, async (t) => {
+  // transformFn holds the thread until the test says: the invocation's cancel waits behind it.
+  const thread = await threadWithHandler(
+    t,
+    `
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
+export function transformFn(model, body, contentType, accept, context) {
+  const file = body.toString();
+  writeFileSync(file + '.running', '');
+  while (!existsSync(file + '.go'));
+  return (async function* () {
+    await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
+    writeFileSync(file + '.part', String(context.signal.reason?.code));
+    renameSync(file + '.part', file);
+  })();
+}`,
+  );
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-stream-crossing-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'reason');
+  const cancellation = new Cancellation();
+  const answer = thread.invoke({ requestId: 'r', body: Buffer.from(file), contentType: 'text/plain', accept: 'text/plain', headers: {}, cancellation }, 60_000);
+  await until('transformFn to run', () => existsSync(`${file}.running`), { timeoutMs: 10_000 });
+  cancellation.cancel(clientGoneError());
+  // Rejected by the gone-client check, which has posted the cancel by then.
+  await assert.rejects(answer, { code: 'ERR_CLIENT_GONE' });
+  writeFileSync(`${file}.go`, '');
+  // Before: the thread had let go of the invocation's cancellation once transformFn answered with a
+  // stream, so the cancel found nothing, and the stream's cancel carries no reason: the producer waited for good.
+  await until('ctx.signal to abort', () => existsSync(file), { timeoutMs: 10_000 });
+  assert.equal(readFileSync(file, 'utf8'), 'ERR_CLIENT_GONE');
+  // Nothing of the stream stays held, on either side.
+  await until('the thread to let the stream go', async () => (await thread.threadHeld()) === 0 && thread.held === 0, { timeoutMs: 10_000 });
 });
 
 test('a streamed answer whose producer blocks the thread before its first chunk is a 504, and the blocked thread is replaced then, as for a whole answer', { timeout: 30_000 }, async (t) => {
