@@ -135,9 +135,32 @@ export class ToolkitError extends Error {
     if (options.details) this.details = options.details;
   }
 
-  /** The JSON body sent to clients. */
+  /**
+   * The JSON body sent to clients: the code and message, then the details that JSON can carry
+   * (see {@link jsonDetails}). A detail named `code` or `message` (user code may throw a
+   * ToolkitError with any details) does not stand in for the catalogue's code or the message.
+   */
   toJSON(): { code: ErrorCode; message: string } & Record<string, unknown> {
-    return { code: this.code, message: this.message, ...(this.details ?? {}) };
+    if (this.details === undefined) return { code: this.code, message: this.message };
+    const body: { code: ErrorCode; message: string } & Record<string, unknown> = { code: this.code, message: this.message, ...jsonDetails(this.details) };
+    body.code = this.code;
+    body.message = this.message;
+    return body;
+  }
+}
+
+/**
+ * `details` as JSON carries them (functions and symbols left out, as JSON.stringify leaves them
+ * out), or undefined when JSON cannot carry them (a BigInt, a cycle, a getter that throws): they go
+ * into a JSON answer, which otherwise could not be written at all.
+ */
+export function jsonDetails(details: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (details === undefined) return undefined;
+  try {
+    const copy: unknown = JSON.parse(JSON.stringify(details) ?? 'null');
+    return typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? (copy as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
