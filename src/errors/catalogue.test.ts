@@ -50,6 +50,18 @@ test("a ToolkitError's JSON body keeps its code and message whatever its details
   assert.deepEqual(new ToolkitError('ERR_BAD_REQUEST', 'x', { details: { f: () => 1, s: Symbol('s'), row: 1 } }).toJSON(), { code: 'ERR_BAD_REQUEST', message: 'x', row: 1 });
 });
 
+test('a ToolkitError given a status that is not an HTTP error status takes its code\'s', () => {
+  // User code may throw a ToolkitError with any status. Before: 99, 1000 or NaN made writing the
+  // answer throw (in thread mode the worker process died, inline the request hung), and 200
+  // answered the error as a success.
+  for (const status of [99, 200, 302, 1000, 404.5, Number.NaN]) {
+    assert.equal(new ToolkitError('ERR_BAD_REQUEST', 'x', { status }).status, 400, String(status));
+    assert.equal(new ToolkitError('ERR_USER_CODE', 'x', { status }).status, 500, String(status));
+  }
+  assert.equal(new ToolkitError('ERR_BAD_REQUEST', 'x', { status: 422 }).status, 422);
+  assert.equal(new ToolkitError('ERR_USER_CODE', 'x', { status: 503 }).status, 503);
+});
+
 test('ToolkitError carries code, status and JSON body; ModelError keeps a 4xx status', () => {
   const e = new ToolkitError('ERR_CSV_PARSE', 'line 2 has 3 values, expected 4', { details: { line: 2 } });
   assert.equal(e.status, 400);

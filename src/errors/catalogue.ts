@@ -112,7 +112,7 @@ export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
 /** Options for {@link ToolkitError}. */
 export interface ToolkitErrorOptions extends ErrorOptions {
-  /** Overrides the catalogue's HTTP status (for example a user error carrying its own 4xx). */
+  /** Overrides the catalogue's HTTP status (for example a user error carrying its own 4xx); one outside 400–599 is ignored. */
   status?: number;
   /** Extra, JSON-safe facts for logs and clients (for example `{ line: 3 }`). */
   details?: Record<string, unknown>;
@@ -131,7 +131,10 @@ export class ToolkitError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ToolkitError';
     this.code = code;
-    this.status = options.status ?? ERROR_CATALOGUE[code].status;
+    // Only an HTTP error status overrides the catalogue's: user code's ToolkitError may carry any,
+    // and one written as an answer's status threw (99, NaN) or answered an error as a success (200).
+    const status = options.status;
+    this.status = status !== undefined && Number.isInteger(status) && status >= 400 && status <= 599 ? status : ERROR_CATALOGUE[code].status;
     if (options.details) this.details = options.details;
   }
 
