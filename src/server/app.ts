@@ -1,6 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
-import { ToolkitError } from '../errors/catalogue.js';
+import { ERROR_CATALOGUE, ToolkitError } from '../errors/catalogue.js';
 import { loadFailureReason } from './load-failure.js';
 import { isMemoryFailure } from './memory-failure.js';
 import type { Settings } from '../config/settings.js';
@@ -199,7 +199,15 @@ function outOfMemoryAsInsufficient(err: unknown): unknown {
 
 /** Maps any failure onto a catalogue error (express's own 4xx errors, such as a bad URL, keep their status). */
 function toToolkitError(err: unknown): ToolkitError {
-  if (err instanceof ToolkitError) return err;
+  if (err instanceof ToolkitError) {
+    // Its constructor keeps only an HTTP error status, but user code can set `status` after it ran
+    // (as on any Error), and one written as the answer's status threw (99) or redirected (302): it
+    // takes its code's (500 for a code not in the catalogue, which user code can set as well).
+    const status = err.status;
+    if (Number.isInteger(status) && status >= 400 && status <= 599) return err;
+    const own = (ERROR_CATALOGUE as Partial<Record<string, { status: number }>>)[err.code]?.status ?? 500;
+    return new ToolkitError(err.code, err.message, { status: own, cause: err, ...(err.details ? { details: err.details } : {}) });
+  }
   const e = err as { status?: number; message?: string };
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return new ToolkitError('ERR_BAD_REQUEST', e.message ?? 'bad request', { status: e.status });
   return new ToolkitError('ERR_INTERNAL', thrownMessage(err), { cause: err });
