@@ -33,6 +33,35 @@ test('codes follow the ERR_ naming rule and statuses are HTTP error statuses', (
   }
 });
 
+test("a ToolkitError's JSON body keeps its code and message whatever its details hold, and can always be written: details JSON cannot carry are left out", () => {
+  // User code may throw a ToolkitError with any details. Before: a detail named code or message
+  // replaced the catalogue's code or the message, and details with a BigInt or a cycle made the
+  // answer impossible to write (in thread mode the worker process died, inline the request hung).
+  const e = new ToolkitError('ERR_BAD_REQUEST', 'bad row', { details: { code: 'ROW_TOO_LONG', message: 'other', row: 3 } });
+  assert.deepEqual(e.toJSON(), { code: 'ERR_BAD_REQUEST', message: 'bad row', row: 3 });
+  assert.deepEqual(Object.keys(e.toJSON()), ['code', 'message', 'row']);
+  const cyclic: Record<string, unknown> = {};
+  cyclic['self'] = cyclic;
+  const throwing = Object.defineProperty({}, 'bad', { enumerable: true, get: () => { throw new Error('no'); } });
+  for (const details of [{ n: 10n }, cyclic, throwing]) {
+    const body = new ToolkitError('ERR_BAD_REQUEST', 'bad row', { details }).toJSON();
+    assert.deepEqual(JSON.parse(JSON.stringify(body)), { code: 'ERR_BAD_REQUEST', message: 'bad row' });
+  }
+  assert.deepEqual(new ToolkitError('ERR_BAD_REQUEST', 'x', { details: { f: () => 1, s: Symbol('s'), row: 1 } }).toJSON(), { code: 'ERR_BAD_REQUEST', message: 'x', row: 1 });
+});
+
+test('a ToolkitError given a status that is not an HTTP error status takes its code\'s', () => {
+  // User code may throw a ToolkitError with any status. Before: 99, 1000 or NaN made writing the
+  // answer throw (in thread mode the worker process died, inline the request hung), and 200
+  // answered the error as a success.
+  for (const status of [99, 200, 302, 1000, 404.5, Number.NaN]) {
+    assert.equal(new ToolkitError('ERR_BAD_REQUEST', 'x', { status }).status, 400, String(status));
+    assert.equal(new ToolkitError('ERR_USER_CODE', 'x', { status }).status, 500, String(status));
+  }
+  assert.equal(new ToolkitError('ERR_BAD_REQUEST', 'x', { status: 422 }).status, 422);
+  assert.equal(new ToolkitError('ERR_USER_CODE', 'x', { status: 503 }).status, 503);
+});
+
 test('ToolkitError carries code, status and JSON body; ModelError keeps a 4xx status', () => {
   const e = new ToolkitError('ERR_CSV_PARSE', 'line 2 has 3 values, expected 4', { details: { line: 2 } });
   assert.equal(e.status, 400);

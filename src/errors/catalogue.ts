@@ -112,7 +112,7 @@ export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
 /** Options for {@link ToolkitError}. */
 export interface ToolkitErrorOptions extends ErrorOptions {
-  /** Overrides the catalogue's HTTP status (for example a user error carrying its own 4xx). */
+  /** Overrides the catalogue's HTTP status (for example a user error carrying its own 4xx); one outside 400–599 is ignored. */
   status?: number;
   /** Extra, JSON-safe facts for logs and clients (for example `{ line: 3 }`). */
   details?: Record<string, unknown>;
@@ -131,13 +131,39 @@ export class ToolkitError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ToolkitError';
     this.code = code;
-    this.status = options.status ?? ERROR_CATALOGUE[code].status;
+    // Only an HTTP error status overrides the catalogue's: user code's ToolkitError may carry any,
+    // and one written as an answer's status threw (99, NaN) or answered an error as a success (200).
+    const status = options.status;
+    this.status = status !== undefined && Number.isInteger(status) && status >= 400 && status <= 599 ? status : ERROR_CATALOGUE[code].status;
     if (options.details) this.details = options.details;
   }
 
-  /** The JSON body sent to clients. */
+  /**
+   * The JSON body sent to clients: the code and message, then the details that JSON can carry
+   * (see {@link jsonDetails}). A detail named `code` or `message` (user code may throw a
+   * ToolkitError with any details) does not stand in for the catalogue's code or the message.
+   */
   toJSON(): { code: ErrorCode; message: string } & Record<string, unknown> {
-    return { code: this.code, message: this.message, ...(this.details ?? {}) };
+    if (this.details === undefined) return { code: this.code, message: this.message };
+    const body: { code: ErrorCode; message: string } & Record<string, unknown> = { code: this.code, message: this.message, ...jsonDetails(this.details) };
+    body.code = this.code;
+    body.message = this.message;
+    return body;
+  }
+}
+
+/**
+ * `details` as JSON carries them (functions and symbols left out, as JSON.stringify leaves them
+ * out), or undefined when JSON cannot carry them (a BigInt, a cycle, a getter that throws): they go
+ * into a JSON answer, which otherwise could not be written at all.
+ */
+export function jsonDetails(details: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (details === undefined) return undefined;
+  try {
+    const copy: unknown = JSON.parse(JSON.stringify(details) ?? 'null');
+    return typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? (copy as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -6,8 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import request from 'supertest';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { identityModelDir } from '../../test/helpers/identity-model.js';
@@ -97,4 +99,32 @@ test('user code that throws is logged at error level with its stack', async () =
     await close();
     rmSync(modelDir, { recursive: true, force: true });
   }
+});
+
+test('a ToolkitError whose status user code set after it was made, outside 400-599, is answered with its code\'s status (inline)', async (t) => {
+  // Before: 99 made writing the answer throw (the worker process ended on it) and 302 answered a
+  // redirect; the constructor keeps only an HTTP error status, but the field can be set later.
+  const modelDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-mutated-status-'));
+  t.after(() => rmSync(modelDir, { recursive: true, force: true }));
+  mkdirSync(path.join(modelDir, 'code'));
+  const modelError = pathToFileURL(path.join(REPO_ROOT, 'dist/src/errors/model-error.js')).href;
+  writeFileSync(
+    path.join(modelDir, 'code', 'inference.mjs'),
+    `import { ModelError } from ${JSON.stringify(modelError)};
+export function transformFn(model, body) {
+  const err = new ModelError(502, 'upstream failed');
+  err.status = Number(body.toString());
+  throw err;
+}`,
+  );
+  const { app, close } = await serveModelInProcess(modelDir);
+  t.after(close);
+  for (const status of ['99', '302', '200']) {
+    const res = await request(app).post('/invocations').set('Content-Type', 'text/plain').send(status);
+    assert.equal(res.status, 500, status);
+    assert.equal(res.body.code, 'ERR_USER_CODE', status);
+    assert.equal(res.body.message, 'upstream failed', status);
+  }
+  const kept = await request(app).post('/invocations').set('Content-Type', 'text/plain').send('422');
+  assert.equal(kept.status, 422);
 });

@@ -1,6 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
-import { ToolkitError } from '../errors/catalogue.js';
+import { ERROR_CATALOGUE, ToolkitError } from '../errors/catalogue.js';
 import { loadFailureReason } from './load-failure.js';
 import { isMemoryFailure } from './memory-failure.js';
 import type { Settings } from '../config/settings.js';
@@ -21,7 +21,7 @@ import { BIDI_PATH } from '../core/bidi-frame.js';
 import { nextRequestId } from './request-id.js';
 import { invocationTimeout } from './timeout-error.js';
 import { drainingError, type LeavingReason } from './draining.js';
-import { Cancellation } from '../core/cancellation.js';
+import { Cancellation, clientGoneError } from '../core/cancellation.js';
 import { excerpt, thrownMessage } from '../errors/excerpt.js';
 import { LogThrottle } from '../logging/log-throttle.js';
 import { retryingLoad } from '../core/retrying-load.js';
@@ -199,7 +199,15 @@ function outOfMemoryAsInsufficient(err: unknown): unknown {
 
 /** Maps any failure onto a catalogue error (express's own 4xx errors, such as a bad URL, keep their status). */
 function toToolkitError(err: unknown): ToolkitError {
-  if (err instanceof ToolkitError) return err;
+  if (err instanceof ToolkitError) {
+    // Its constructor keeps only an HTTP error status, but user code can set `status` after it ran
+    // (as on any Error), and one written as the answer's status threw (99) or redirected (302): it
+    // takes its code's (500 for a code not in the catalogue, which user code can set as well).
+    const status = err.status;
+    if (Number.isInteger(status) && status >= 400 && status <= 599) return err;
+    const own = (ERROR_CATALOGUE as Partial<Record<string, { status: number }>>)[err.code]?.status ?? 500;
+    return new ToolkitError(err.code, err.message, { status: own, cause: err, ...(err.details ? { details: err.details } : {}) });
+  }
   const e = err as { status?: number; message?: string };
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return new ToolkitError('ERR_BAD_REQUEST', e.message ?? 'bad request', { status: e.status });
   return new ToolkitError('ERR_INTERNAL', thrownMessage(err), { cause: err });
@@ -405,69 +413,81 @@ export function createApp({
       returned = true;
       void Promise.resolve(iterator.return?.()).catch(() => undefined);
     };
-    // The first chunk is the answer: one not produced within the request's timeout is a 504, as a
-    // whole answer would be (before, the request was held without an answer for good).
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        // Rejected first: stopping the producer ends a thread's stream at once, which would win the race.
-        const reason = timedOut();
-        reject(reason);
-        // As for a whole answer, ctx.signal aborts: return() waits for a generator's pending await
-        // (an upstream call), which only the signal can end.
-        cancellation.cancel(reason);
-        stopProducer();
-      }, firstChunkMs);
-    });
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await Promise.race([iterator.next(), late]);
-    } finally {
-      clearTimeout(timer);
-    }
-    // The headers go out with the first chunk: custom attributes set until it came (an async
-    // generator's body before its first yield) go with them.
-    const customAttributes = takeCustomAttributes?.();
-    if (customAttributes !== undefined && !res.headersSent) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, customAttributes);
     let gone = false;
     let wake: (() => void) | undefined;
+    // Listened to before the first chunk: a client that left while it was being produced stopped the
+    // producer only once the request's timeout ran out (in the thread, whose ctx.signal then aborted
+    // with ERR_TIMEOUT), and its 504 went to nobody.
     const onClose = () => {
       if (res.writableFinished) return;
       gone = true;
+      // ctx.signal says why (the thread's producer learns it with the stream's cancel).
+      cancellation.cancel(clientGoneError());
       wake?.();
       stopProducer();
     };
     res.once('close', onClose);
-    // The client may have left while the first chunk was being produced.
-    if (res.destroyed) onClose();
     // A write that fails means the connection broke: on Node 22 a pending write fails (ECANCELED)
     // before the response's 'close' event, on Node 20 after it.
     let writeFailed = false;
     const clientLeft = () => log.info({ requestId }, 'the client left during a streamed answer; its producer was stopped');
+    let next: IteratorResult<Uint8Array> | undefined;
     try {
-      while (!next.done && !gone) {
-        const chunk = next.value;
-        await new Promise<void>((resolve, reject) => {
-          wake = resolve;
-          res.write(chunk, (err) => {
-            if (!err) return resolve();
-            writeFailed = true;
-            reject(err);
-          });
-        });
-        if (gone) break;
-        next = await iterator.next();
+      // The client may have left while the answer was being set up.
+      if (res.destroyed) onClose();
+      // The first chunk is the answer: one not produced within the request's timeout is a 504, as a
+      // whole answer would be (before, the request was held without an answer for good).
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          // Rejected first: stopping the producer ends a thread's stream at once, which would win the race.
+          const reason = timedOut();
+          reject(reason);
+          // As for a whole answer, ctx.signal aborts: return() waits for a generator's pending await
+          // (an upstream call), which only the signal can end.
+          cancellation.cancel(reason);
+          stopProducer();
+        }, firstChunkMs);
+      });
+      // The client leaving ends the wait too: an inline generator's return() waits behind its pending await.
+      const left = new Promise<undefined>((resolve) => (wake = () => resolve(undefined)));
+      try {
+        if (!gone) next = await Promise.race([iterator.next(), late, left]);
+      } finally {
+        clearTimeout(timer);
+        wake = undefined;
       }
-      if (gone) return clientLeft();
-      res.end();
-    } catch (err) {
-      if (gone || writeFailed) return clientLeft();
-      log.error({ requestId, err }, 'streamed answer failed part way; closing the connection');
-      res.destroy(err as Error);
+      // Nothing was sent: answered as a whole answer whose client left is (ERR_CLIENT_GONE, counted as 499).
+      if (gone || next === undefined) throw clientGoneError();
+      // The headers go out with the first chunk: custom attributes set until it came (an async
+      // generator's body before its first yield) go with them.
+      const customAttributes = takeCustomAttributes?.();
+      if (customAttributes !== undefined && !res.headersSent) res.setHeader(SAGEMAKER_HEADERS.customAttributes.header, customAttributes);
+      try {
+        while (!next.done && !gone) {
+          const chunk = next.value;
+          await new Promise<void>((resolve, reject) => {
+            wake = resolve;
+            res.write(chunk, (err) => {
+              if (!err) return resolve();
+              writeFailed = true;
+              reject(err);
+            });
+          });
+          if (gone) break;
+          next = await iterator.next();
+        }
+        if (gone) return clientLeft();
+        res.end();
+      } catch (err) {
+        if (gone || writeFailed) return clientLeft();
+        log.error({ requestId, err }, 'streamed answer failed part way; closing the connection');
+        res.destroy(err as Error);
+      }
     } finally {
       res.off('close', onClose);
       // Whatever ended the loop early (a failed write, the client leaving), the producer stops too.
-      if (!next.done) stopProducer();
+      if (next?.done !== true) stopProducer();
     }
   };
 

@@ -150,6 +150,7 @@ async function start(): Promise<void> {
       case 'stream-ack':
         return steer(msg.id, (flow) => flow.credit++);
       case 'stream-cancel':
+        cancellations.delete(msg.id);
         return steer(msg.id, (flow) => {
           flow.cancelled = true;
           if (msg.error) flow.cancellation?.cancel(fromWireError(msg.error));
@@ -210,8 +211,10 @@ function invoke(engine: InferenceEngine, msg: Extract<ToThread, { type: 'invoke'
   // map of its own per object in V8's optimised code, and every read of its fields missed.
   engine.invoke(Object.assign(request, { body: asBuffer(request.body), cancellation }, parts ? { parts } : {}), reqLog).then(
     (response) => {
+      // A stream keeps it until it ends or is given up: the HTTP side's cancel (a timeout, a client
+      // that left) may have crossed the stream's start, and its producer's ctx.signal must still abort.
+      if (response.stream) return void relayStream(msg.id, response, cancellation).finally(() => cancellations.delete(msg.id));
       cancellations.delete(msg.id);
-      if (response.stream) return void relayStream(msg.id, response, cancellation);
       let out: Uint8Array;
       try {
         out = new Uint8Array(response.body.buffer, response.body.byteOffset, response.body.byteLength);

@@ -1,6 +1,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,6 +15,7 @@ import { createApp } from './app.js';
 import { loadModelInProcess } from '../../test/helpers/in-process-app.js';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { until } from '../../test/helpers/until.js';
+import { Cancellation, clientGoneError } from '../core/cancellation.js';
 
 /**
  * A stand-in inference thread whose model load is 400 ms of synchronous work, as ONNX Runtime's
@@ -292,9 +295,11 @@ async function threadWithHandler(t: TestContext, source: string): Promise<Infere
 }
 
 test('a streamed answer whose first chunk does not come within the timeout is a 504 naming the hook, in the thread and inline; ctx.signal aborts with it; that 504, like an error before the first chunk, carries none of the custom attributes the handler set for the stream', { timeout: 30_000 }, async (t) => {
-  // 'signal:<file>': waits for ctx.signal (an upstream call given it, say) and writes why it aborted.
+  // 'signal:<file>': waits for ctx.signal (an upstream call given it, say) and writes why it aborted,
+  // renamed into place whole: the test, on another thread than the handler's, could otherwise see
+  // the file between its creation and its write and read '' (a Node 22 run under load did).
   const handler = `
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 export function transformFn(model, body, contentType, accept, context) {
   context.setCustomAttributes('trace=7');
   return (async function* () {
@@ -302,8 +307,11 @@ export function transformFn(model, body, contentType, accept, context) {
     if (mode === 'never') await new Promise(() => {});
     if (mode === 'fail-early') throw Object.assign(new Error('prompt too long'), { status: 422 });
     if (mode.startsWith('signal:')) {
+      const file = mode.slice('signal:'.length);
+      writeFileSync(file + '.waiting', '');
       await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
-      writeFileSync(mode.slice('signal:'.length), String(context.signal.reason?.code));
+      writeFileSync(file + '.part', String(context.signal.reason?.code));
+      renameSync(file + '.part', file);
       return;
     }
     yield 'chunk';
@@ -341,7 +349,59 @@ export function transformFn(model, body, contentType, accept, context) {
     await call(`signal:${aborted}`).expect(504);
     await until(`ctx.signal to abort (${mode})`, () => existsSync(aborted), { timeoutMs: 10_000 });
     assert.equal(readFileSync(aborted, 'utf8'), 'ERR_TIMEOUT', mode);
+    // Before: a client that left before the first chunk stopped the producer only once the timeout
+    // (60 s here) ran out, in the thread with ERR_TIMEOUT, and its 504 went to nobody.
+    const left = path.join(dir, `left-${mode}`);
+    const server = http.createServer(patientApp);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const req = http.request({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, method: 'POST', path: '/invocations', headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' } });
+    req.on('error', () => undefined);
+    req.end(`signal:${left}`);
+    // In the thread, until the HTTP side holds the stream (waiting for its first chunk), not the invocation.
+    await until(`the stream to wait for its first chunk (${mode})`, () => existsSync(`${left}.waiting`) && (mode === 'inline' || thread.held === 0), { timeoutMs: 10_000 });
+    req.destroy();
+    await until(`ctx.signal to abort once the client left (${mode})`, () => existsSync(left), { timeoutMs: 10_000 });
+    assert.equal(readFileSync(left, 'utf8'), 'ERR_CLIENT_GONE', mode);
   }
+});
+
+test('a stream given up while the thread set it up (its cancel crossing the stream-start) still has its ctx.signal abort, with the reason', { timeout: 30_000 }, async (t) => {
+  // transformFn holds the thread until the test says: the invocation's cancel waits behind it.
+  const thread = await threadWithHandler(
+    t,
+    `
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
+export function transformFn(model, body, contentType, accept, context) {
+  const file = body.toString();
+  writeFileSync(file + '.running', '');
+  while (!existsSync(file + '.go'));
+  return (async function* () {
+    await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
+    writeFileSync(file + '.part', String(context.signal.reason?.code));
+    renameSync(file + '.part', file);
+  })();
+}`,
+  );
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-stream-crossing-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'reason');
+  const cancellation = new Cancellation();
+  const answer = thread.invoke({ requestId: 'r', body: Buffer.from(file), contentType: 'text/plain', accept: 'text/plain', headers: {}, cancellation }, 60_000);
+  await until('transformFn to run', () => existsSync(`${file}.running`), { timeoutMs: 10_000 });
+  cancellation.cancel(clientGoneError());
+  // Rejected by the gone-client check, which has posted the cancel by then.
+  await assert.rejects(answer, { code: 'ERR_CLIENT_GONE' });
+  writeFileSync(`${file}.go`, '');
+  // Before: the thread had let go of the invocation's cancellation once transformFn answered with a
+  // stream, so the cancel found nothing, and the stream's cancel carries no reason: the producer waited for good.
+  await until('ctx.signal to abort', () => existsSync(file), { timeoutMs: 10_000 });
+  assert.equal(readFileSync(file, 'utf8'), 'ERR_CLIENT_GONE');
+  // Nothing of the stream stays held, on either side.
+  await until('the thread to let the stream go', async () => (await thread.threadHeld()) === 0 && thread.held === 0, { timeoutMs: 10_000 });
 });
 
 test('a streamed answer whose producer blocks the thread before its first chunk is a 504, and the blocked thread is replaced then, as for a whole answer', { timeout: 30_000 }, async (t) => {

@@ -25,3 +25,13 @@ test('a lack of file descriptors is told apart on either side of the thread: fou
     assert.equal('outOfDescriptors' in toWireError(err), false, 'nothing more crosses for other errors');
   }
 });
+
+test('an error whose details hold what cannot cross the thread (a function, a symbol) still crosses, with the details JSON carries', () => {
+  const wire = toWireError(new ToolkitError('ERR_BAD_REQUEST', 'bad row', { details: { check: () => 1, s: Symbol('s'), row: 2 } }));
+  // postMessage clones as structuredClone does. Before, it threw DataCloneError in the thread, and
+  // the request went unanswered until its timeout.
+  const crossed = fromWireError(structuredClone(wire));
+  assert.equal(crossed.code, 'ERR_BAD_REQUEST');
+  assert.equal(crossed.message, 'bad row');
+  assert.deepEqual(crossed.details, { row: 2 });
+});

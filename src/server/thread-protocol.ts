@@ -1,7 +1,7 @@
 import type { EngineData, EngineDescription, InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
-import { ToolkitError, type ErrorCode } from '../errors/catalogue.js';
+import { ToolkitError, jsonDetails, type ErrorCode } from '../errors/catalogue.js';
 import { isOutOfDescriptors, markOutOfDescriptors } from '../core/retrying-load.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
@@ -94,7 +94,10 @@ export type FromThread =
 export function toWireError(err: unknown): WireError {
   try {
     if (err instanceof ToolkitError) {
-      return { code: err.code, status: err.status, message: err.message, stack: stackWithCauses(err), details: err.details, ...(outOfDescriptors(err) ? { outOfDescriptors: true } : {}) };
+      // Details as JSON carries them, as the client gets them: a function or a symbol in user code's
+      // details made postMessage throw, and the request went unanswered until it timed out.
+      const details = jsonDetails(err.details);
+      return { code: err.code, status: err.status, message: err.message, stack: stackWithCauses(err), ...(details ? { details } : {}), ...(outOfDescriptors(err) ? { outOfDescriptors: true } : {}) };
     }
     return { code: 'ERR_INTERNAL', status: 500, message: thrownMessage(err), stack: err instanceof Error ? bounded(err.stack) : undefined };
   } catch {
