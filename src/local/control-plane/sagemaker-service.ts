@@ -249,6 +249,11 @@ export class SageMakerService implements AwsService {
       seen.add(v.VariantName);
       if (v.ModelName !== undefined) this.model(v.ModelName);
     }
+    // The service's answer to a variant that names a model and gives ManagedInstanceScaling (seen in 2026,
+    // terraform-provider-aws#45926's acceptance run): only an endpoint for inference components scales its instances by it.
+    if ([...production, ...(shadow ?? [])].some((v) => v.ModelName !== undefined && v.ManagedInstanceScaling !== undefined)) {
+      throw validation('ManagedInstanceScaling is only supported for inference component endpoints.');
+    }
     checkComponentHosting({
       production,
       ...(shadow ? { shadow } : {}),
