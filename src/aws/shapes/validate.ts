@@ -38,10 +38,16 @@ function jsonText(value: unknown): string {
   }
 }
 
+/** The most characters of a value, or of a map key in a member path, that a violation quotes. */
+const MAX_QUOTED_CHARS = 200;
+
+function cut(text: string): string {
+  return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}...` : text;
+}
+
 function show(value: unknown): string {
   if (value === null || value === undefined) return 'null';
-  const text = typeof value === 'string' ? value : jsonText(value);
-  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+  return cut(typeof value === 'string' ? value : jsonText(value));
 }
 
 function typeError(path: string, expected: string, value: unknown): AwsServiceError {
@@ -100,8 +106,9 @@ function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]):
       if (rule.min !== undefined && entries.length < rule.min) fail(`Member must have length greater than or equal to ${rule.min}`);
       if (rule.max !== undefined && entries.length > rule.max) return fail(`Member must have length less than or equal to ${rule.max}`);
       for (const [k, v] of entries) {
-        if (rule.key) check(k, rule.key, `${path}.${k}.key`, out);
-        if (rule.value) check(v, rule.value, `${path}.${k}.value`, out);
+        // The key is quoted in the path as a value is: a key of megabytes would be written out twice.
+        if (rule.key) check(k, rule.key, `${path}.${cut(k)}.key`, out);
+        if (rule.value) check(v, rule.value, `${path}.${cut(k)}.value`, out);
       }
       return;
     }
@@ -134,10 +141,20 @@ export function validateInput(input: Record<string, unknown>, rule: ShapeRule & 
   throw new AwsServiceError('ValidationException', describeViolations(out), 400);
 }
 
-/** "N validation error(s) detected: Value 'x' at 'member' failed to satisfy constraint: ...", as AWS words them. */
+/**
+ * The most violations one message spells out. A list with no maximum (`DesiredWeightsAndCapacities`)
+ * of bad entries fills a 5 MiB body with 240 000 of them, which spelt out made a 43 MB answer.
+ */
+export const MAX_LISTED_VIOLATIONS = 100;
+
+/**
+ * "N validation error(s) detected: Value 'x' at 'member' failed to satisfy constraint: ...", as AWS
+ * words them; past {@link MAX_LISTED_VIOLATIONS}, the count is of them all and the rest are not listed.
+ */
 export function describeViolations(out: readonly Violation[]): string {
-  const parts = out.map((v) => `Value ${v.value === 'null' ? 'null' : `'${v.value}'`} at '${v.path}' failed to satisfy constraint: ${v.constraint}`);
-  return `${out.length} validation error${out.length === 1 ? '' : 's'} detected: ${parts.join('; ')}`;
+  const parts = out.slice(0, MAX_LISTED_VIOLATIONS).map((v) => `Value ${v.value === 'null' ? 'null' : `'${v.value}'`} at '${v.path}' failed to satisfy constraint: ${v.constraint}`);
+  const unlisted = out.length - parts.length;
+  return `${out.length} validation error${out.length === 1 ? '' : 's'} detected: ${parts.join('; ')}${unlisted > 0 ? `; and ${unlisted} more, not listed` : ''}`;
 }
 
 /**
