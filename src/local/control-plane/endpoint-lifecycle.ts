@@ -507,6 +507,10 @@ export class EndpointLifecycle {
     const e = this.endpoint(String(input.EndpointName));
     this.requireInService(e);
     const config = this.config(String(input.EndpointConfigName));
+    // The service needs the configuration the endpoint runs as well as the new one: once it has been
+    // deleted (DeleteEndpointConfig allows it), UpdateEndpoint is refused naming it
+    // (terraform-provider-aws #40048, #42843, #49020).
+    this.config(e.configName);
     await this.checkAutoscaledInstanceTypes(e, config);
     // The endpoint may have changed, or the local SageMaker begun to stop, while Application Auto Scaling answered.
     this.checkStopping('UpdateEndpoint');

@@ -11,6 +11,7 @@ import {
   CreateEndpointConfigCommand,
   CreateModelCommand,
   DeleteEndpointCommand,
+  DeleteEndpointConfigCommand,
   DeleteModelCommand,
   DeleteTagsCommand,
   DescribeEndpointCommand,
@@ -299,6 +300,21 @@ describe('sagemaker conformance', () => {
     await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-rolling' });
     assert.equal((await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-rolling' }))).EndpointConfigName, 'conf-config-two');
     await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-rolling' }));
+  });
+
+  test('UpdateEndpoint needs the endpoint configuration the endpoint runs: once it is deleted (which DeleteEndpointConfig allows), the update is refused naming it, and the endpoint serves on', async () => {
+    const variants = [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+    for (const name of ['conf-running', 'conf-next']) await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: variants }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-orphan', EndpointConfigName: 'conf-running' }));
+    await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-orphan' });
+    await sm.send(new DeleteEndpointConfigCommand({ EndpointConfigName: 'conf-running' }));
+    await assert.rejects(
+      sm.send(new UpdateEndpointCommand({ EndpointName: 'conf-orphan', EndpointConfigName: 'conf-next' })),
+      (err: Error) => err.name === 'ValidationException' && err.message === `Could not find endpoint configuration "arn:aws:sagemaker:us-east-1:000000000000:endpoint-config/conf-running".`,
+    );
+    const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-orphan' }));
+    assert.deepEqual([d.EndpointStatus, d.EndpointConfigName, d.ProductionVariants?.[0]?.CurrentInstanceCount], ['InService', 'conf-running', 1]);
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-orphan' }));
   });
 
   test('UpdateEndpointWeightsAndCapacities: ServerlessUpdateConfig changes a serverless variant\'s MaxConcurrency and ProvisionedConcurrency in place', async () => {
