@@ -38,16 +38,10 @@ function jsonText(value: unknown): string {
   }
 }
 
-/** The most characters of a value, or of a map key in a member path, that a violation quotes. */
-const MAX_QUOTED_CHARS = 200;
-
-function cut(text: string): string {
-  return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}...` : text;
-}
-
 function show(value: unknown): string {
   if (value === null || value === undefined) return 'null';
-  return cut(typeof value === 'string' ? value : jsonText(value));
+  const text = typeof value === 'string' ? value : jsonText(value);
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
 }
 
 function typeError(path: string, expected: string, value: unknown): AwsServiceError {
@@ -64,6 +58,18 @@ function matches(pattern: string, value: string): boolean {
     compiled.set(pattern, re);
   }
   return re.test(value);
+}
+
+/** Every constraint of a map's key or value shape, in the services' order (maximum, minimum, pattern), as a map violation lists them. */
+function constraintsOf(rule: ShapeRule): string[] {
+  if (rule.kind !== 'string') return [];
+  const unit = rule.bytes ? ' bytes (UTF-8)' : '';
+  return [
+    ...(rule.max === undefined ? [] : [`Member must have length less than or equal to ${rule.max}${unit}`]),
+    ...(rule.min === undefined ? [] : [`Member must have length greater than or equal to ${rule.min}${unit}`]),
+    ...(rule.pattern === undefined ? [] : [`Member must satisfy regular expression pattern: ${rule.pattern}`]),
+    ...(rule.enum === undefined ? [] : [`Member must satisfy enum value set: [${rule.enum.join(', ')}]`]),
+  ];
 }
 
 function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]): void {
@@ -105,11 +111,17 @@ function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]):
       const entries = Object.entries(value);
       if (rule.min !== undefined && entries.length < rule.min) fail(`Member must have length greater than or equal to ${rule.min}`);
       if (rule.max !== undefined && entries.length > rule.max) return fail(`Member must have length less than or equal to ${rule.max}`);
+      // The services report a map's keys and values as a whole, at the map, listing every constraint of
+      // the key or value shape ("Value '{...}' at 'hyperParameters' failed to satisfy constraint: Map
+      // value must satisfy constraint: [Member must have length less than or equal to 2500, ...]").
+      const keys: Violation[] = [];
+      const values: Violation[] = [];
       for (const [k, v] of entries) {
-        // The key is quoted in the path as a value is: a key of megabytes would be written out twice.
-        if (rule.key) check(k, rule.key, `${path}.${cut(k)}.key`, out);
-        if (rule.value) check(v, rule.value, `${path}.${cut(k)}.value`, out);
+        if (rule.key) check(k, rule.key, path, keys);
+        if (rule.value) check(v, rule.value, path, values);
       }
+      if (keys.length > 0 && rule.key) fail(`Map keys must satisfy constraint: [${constraintsOf(rule.key).join(', ')}]`);
+      if (values.length > 0 && rule.value) fail(`Map value must satisfy constraint: [${constraintsOf(rule.value).join(', ')}]`);
       return;
     }
     case 'structure': {
