@@ -148,7 +148,7 @@ describe('inference component waiting', () => {
     await capacity(1);
   });
 
-  test('an endpoint whose variants name models takes no ManagedInstanceScaling; UpdateEndpointWeightsAndCapacities on it leaves its instance count alone, and warns of no instance type', async () => {
+  test('an endpoint whose variants name models takes no ManagedInstanceScaling ENABLED; UpdateEndpointWeightsAndCapacities on it leaves its instance count alone, and warns of no instance type', async () => {
     const modelVariant = { VariantName: 'AllTraffic', ModelName: 'm', InstanceType: 'ml.c5.large' as const, InitialInstanceCount: 2 };
     await assert.rejects(
       sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'models', ProductionVariants: [{ ...modelVariant, ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 1, MaxInstanceCount: 2 } }] })),

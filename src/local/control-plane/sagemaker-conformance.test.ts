@@ -410,7 +410,7 @@ describe('sagemaker conformance', () => {
     );
   });
 
-  test('CreateEndpointConfig: a production variant\'s timeouts, volume size, RoutingConfig and ManagedInstanceScaling are checked as the service model states them, and a variant that names a model takes no ManagedInstanceScaling; DescribeEndpointConfig echoes them', async () => {
+  test('CreateEndpointConfig: a production variant\'s timeouts, volume size, RoutingConfig and ManagedInstanceScaling are checked as the service model states them, and a variant that names a model takes no ManagedInstanceScaling ENABLED; DescribeEndpointConfig echoes them', async () => {
     const variant = { VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const };
     await assert.rejects(
       sm.send(
@@ -427,18 +427,19 @@ describe('sagemaker conformance', () => {
             "Value 'ROUND_ROBIN' at 'productionVariants.1.member.routingConfig.routingStrategy' failed to satisfy constraint: Member must satisfy enum value set: [LEAST_OUTSTANDING_REQUESTS, RANDOM, PREFIX_AWARE]; " +
             "Value '1' at 'productionVariants.1.member.managedInstanceScaling.scaleInPolicy.cooldownInMinutes' failed to satisfy constraint: Member must have value greater than or equal to 5",
     );
-    // Valid in shape, but a variant that names a model takes no ManagedInstanceScaling: the service's answer
-    // (terraform-provider-aws#45926, 2026), with Status ENABLED as with DISABLED, for a shadow variant too.
-    for (const Status of ['ENABLED', 'DISABLED'] as const) {
-      const scaling = { Status, MinInstanceCount: 1, MaxInstanceCount: 2 };
-      for (const config of [{ ProductionVariants: [{ ...variant, ManagedInstanceScaling: scaling }] }, { ProductionVariants: [variant], ShadowProductionVariants: [{ ...variant, VariantName: 'Shadow', ManagedInstanceScaling: scaling }] }]) {
-        await assert.rejects(
-          sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling', ...config })),
-          (err: Error) => err.name === 'ValidationException' && err.message === 'ManagedInstanceScaling is only supported for inference component endpoints.',
-        );
-      }
+    // Valid in shape, but a variant that names a model does not scale by ManagedInstanceScaling: Status ENABLED is
+    // the service's refusal (terraform-provider-aws#45926, 2026), for a shadow variant too; DISABLED is taken.
+    const enabled = { Status: 'ENABLED' as const, MinInstanceCount: 1, MaxInstanceCount: 2 };
+    for (const config of [{ ProductionVariants: [{ ...variant, ManagedInstanceScaling: enabled }] }, { ProductionVariants: [variant], ShadowProductionVariants: [{ ...variant, VariantName: 'Shadow', ManagedInstanceScaling: enabled }] }]) {
+      await assert.rejects(
+        sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling', ...config })),
+        (err: Error) => err.name === 'ValidationException' && err.message === 'ManagedInstanceScaling is only supported for inference component endpoints.',
+      );
     }
     await assert.rejects(sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling' })), /Could not find endpoint configuration/);
+    const disabled = { ...variant, ManagedInstanceScaling: { Status: 'DISABLED' as const, MinInstanceCount: 1, MaxInstanceCount: 2 } };
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling', ProductionVariants: [disabled] }));
+    assert.deepEqual((await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling' }))).ProductionVariants, [{ ...disabled, InitialVariantWeight: 1 }]);
     const good = { ...variant, VolumeSizeInGB: 30, ModelDataDownloadTimeoutInSeconds: 600, ContainerStartupHealthCheckTimeoutInSeconds: 600, RoutingConfig: { RoutingStrategy: 'LEAST_OUTSTANDING_REQUESTS' as const } };
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-good', ProductionVariants: [good] }));
     const { ProductionVariants } = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-variant-good' }));

@@ -249,9 +249,10 @@ export class SageMakerService implements AwsService {
       seen.add(v.VariantName);
       if (v.ModelName !== undefined) this.model(v.ModelName);
     }
-    // The service's answer to a variant that names a model and gives ManagedInstanceScaling (seen in 2026,
+    // The service's answer to a variant that names a model and enables ManagedInstanceScaling (seen in 2026,
     // terraform-provider-aws#45926's acceptance run): only an endpoint for inference components scales its instances by it.
-    if ([...production, ...(shadow ?? [])].some((v) => v.ModelName !== undefined && v.ManagedInstanceScaling !== undefined)) {
+    // Every refusal reported was of Status ENABLED; a DISABLED one, which scales nothing, is taken as before.
+    if ([...production, ...(shadow ?? [])].some((v) => v.ModelName !== undefined && v.ManagedInstanceScaling?.Status === 'ENABLED')) {
       throw validation('ManagedInstanceScaling is only supported for inference component endpoints.');
     }
     checkComponentHosting({
