@@ -436,6 +436,11 @@ describe('sagemaker conformance', () => {
         (err: Error) => err.name === 'ValidationException' && err.message === 'ManagedInstanceScaling is only supported for inference component endpoints.',
       );
     }
+    // An asynchronous endpoint's is worded otherwise (DIAGNijmegen/rse-grand-challenge#4659, 2026).
+    await assert.rejects(
+      sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling', ProductionVariants: [{ ...variant, ManagedInstanceScaling: enabled }], AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://bucket/out' } } })),
+      (err: Error) => err.name === 'ValidationException' && err.message === 'ManagedInstanceScaling is not supported with the given EndpointConfig setup.',
+    );
     await assert.rejects(sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling' })), /Could not find endpoint configuration/);
     const disabled = { ...variant, ManagedInstanceScaling: { Status: 'DISABLED' as const, MinInstanceCount: 1, MaxInstanceCount: 2 } };
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling', ProductionVariants: [disabled] }));
