@@ -44,6 +44,19 @@ function show(value: unknown): string {
   return text.length > 200 ? `${text.slice(0, 200)}...` : text;
 }
 
+/**
+ * A map as the services quote it, Java's `{key=value, key=value}` ("Value '{batch_size=32, epochs=10, ...}'
+ * at 'hyperParameters'", sagemaker-python-sdk#314), cut as {@link show} cuts: built only that far.
+ */
+function showMap(entries: ReadonlyArray<readonly [string, unknown]>): string {
+  let text = '{';
+  for (const [i, [k, v]] of entries.entries()) {
+    text += `${i === 0 ? '' : ', '}${k}=${typeof v === 'string' ? v : jsonText(v)}`;
+    if (text.length > 200) return `${text.slice(0, 200)}...`;
+  }
+  return `${text}}`;
+}
+
 function typeError(path: string, expected: string, value: unknown): AwsServiceError {
   // A number past the double range (1e400) parses as Infinity, which JSON writes as null: the caller sent no null.
   const got = typeof value === 'number' && !Number.isFinite(value) ? String(value) : jsonText(value);
@@ -109,8 +122,9 @@ function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]):
     case 'map': {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError(path, 'a map', value);
       const entries = Object.entries(value);
-      if (rule.min !== undefined && entries.length < rule.min) fail(`Member must have length greater than or equal to ${rule.min}`);
-      if (rule.max !== undefined && entries.length > rule.max) return fail(`Member must have length less than or equal to ${rule.max}`);
+      const failMap = (constraint: string): void => void out.push({ value: showMap(entries), path, constraint });
+      if (rule.min !== undefined && entries.length < rule.min) failMap(`Member must have length greater than or equal to ${rule.min}`);
+      if (rule.max !== undefined && entries.length > rule.max) return failMap(`Member must have length less than or equal to ${rule.max}`);
       // The services report a map's keys and values as a whole, at the map, listing every constraint of
       // the key or value shape ("Value '{...}' at 'hyperParameters' failed to satisfy constraint: Map
       // value must satisfy constraint: [Member must have length less than or equal to 2500, ...]").
@@ -120,8 +134,8 @@ function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]):
         if (rule.key) check(k, rule.key, path, keys);
         if (rule.value) check(v, rule.value, path, values);
       }
-      if (keys.length > 0 && rule.key) fail(`Map keys must satisfy constraint: [${constraintsOf(rule.key).join(', ')}]`);
-      if (values.length > 0 && rule.value) fail(`Map value must satisfy constraint: [${constraintsOf(rule.value).join(', ')}]`);
+      if (keys.length > 0 && rule.key) failMap(`Map keys must satisfy constraint: [${constraintsOf(rule.key).join(', ')}]`);
+      if (values.length > 0 && rule.value) failMap(`Map value must satisfy constraint: [${constraintsOf(rule.value).join(', ')}]`);
       return;
     }
     case 'structure': {
