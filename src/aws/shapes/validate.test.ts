@@ -63,3 +63,25 @@ test('data capture CsvContentTypes/JsonContentTypes must be type/subtype MIME ty
   assert.match(msg, /Value 'csv' at 'dataCaptureConfig\.captureContentTypeHeader\.csvContentTypes\.1\.member' failed to satisfy constraint: Member must satisfy regular expression pattern/);
   assert.match(msg, /Value 'application\/json; charset=utf-8' at 'dataCaptureConfig\.captureContentTypeHeader\.jsonContentTypes\.1\.member'/);
 });
+
+test('a message stays short whatever the input: the first 100 violations are spelt out and the rest counted', () => {
+  // DesiredWeightsAndCapacities has no maximum: a 5 MiB body holds 240 000 bad entries, a 43 MB message spelt out.
+  const many = messageOf('UpdateEndpointWeightsAndCapacities', { EndpointName: 'e', DesiredWeightsAndCapacities: Array.from({ length: 250 }, () => ({ VariantName: '-' })) });
+  assert.match(many, /^ValidationException: 250 validation errors detected: Value '-' at 'desiredWeightsAndCapacities\.1\.member\.variantName' /);
+  assert.equal(many.match(/Value '-' at /g)?.length, 100);
+  assert.match(many, /at 'desiredWeightsAndCapacities\.100\.member\.variantName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^;]*; and 150 more, not listed$/);
+});
+
+test("a map's keys and values are reported at the map, once each, with every constraint of their shape, as the service words it (\"Map value must satisfy constraint: [...]\")", () => {
+  const env = { GOOD: 'v', 'BAD-KEY': 'v', ['K'.repeat(100_000)]: 'v', LONG: 'v'.repeat(2_000), LONGER: 'v'.repeat(3_000) };
+  const msg = messageOf('CreateModel', { ModelName: 'm', PrimaryContainer: { Environment: env } });
+  // Quoted as Java writes a map, {key=value, ...}, as the service quotes it; cut at 200 characters.
+  const shown = `{GOOD=v, BAD-KEY=v, ${'K'.repeat(180)}...`;
+  assert.equal(
+    msg,
+    'ValidationException: 2 validation errors detected: ' +
+      `Value '${shown}' at 'primaryContainer.environment' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 1024 bytes (UTF-8), Member must have length greater than or equal to 0 bytes (UTF-8), Member must satisfy regular expression pattern: [a-zA-Z_][a-zA-Z0-9_]*]; ` +
+      `Value '${shown}' at 'primaryContainer.environment' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 1024 bytes (UTF-8), Member must have length greater than or equal to 0 bytes (UTF-8), Member must satisfy regular expression pattern: [\\S\\s]*]`,
+  );
+  assert.match(messageOf('CreateTrainingJob', { TrainingJobName: 'j', RoleArn: 'arn:aws:iam::123456789012:role/r', OutputDataConfig: { S3OutputPath: 's3://b/o' }, HyperParameters: { lr: 'x'.repeat(2_501) } }), /Value '\{lr=x{196}\.\.\.' at 'hyperParameters' failed to satisfy constraint: Map value must satisfy constraint: \[Member must have length less than or equal to 2500, Member must have length greater than or equal to 0, Member must satisfy regular expression pattern: \.\*\]$/);
+});

@@ -44,6 +44,19 @@ function show(value: unknown): string {
   return text.length > 200 ? `${text.slice(0, 200)}...` : text;
 }
 
+/**
+ * A map as the services quote it, Java's `{key=value, key=value}` ("Value '{batch_size=32, epochs=10, ...}'
+ * at 'hyperParameters'", sagemaker-python-sdk#314), cut as {@link show} cuts: built only that far.
+ */
+function showMap(entries: ReadonlyArray<readonly [string, unknown]>): string {
+  let text = '{';
+  for (const [i, [k, v]] of entries.entries()) {
+    text += `${i === 0 ? '' : ', '}${k}=${typeof v === 'string' ? v : jsonText(v)}`;
+    if (text.length > 200) return `${text.slice(0, 200)}...`;
+  }
+  return `${text}}`;
+}
+
 function typeError(path: string, expected: string, value: unknown): AwsServiceError {
   // A number past the double range (1e400) parses as Infinity, which JSON writes as null: the caller sent no null.
   const got = typeof value === 'number' && !Number.isFinite(value) ? String(value) : jsonText(value);
@@ -58,6 +71,18 @@ function matches(pattern: string, value: string): boolean {
     compiled.set(pattern, re);
   }
   return re.test(value);
+}
+
+/** Every constraint of a map's key or value shape, in the services' order (maximum, minimum, pattern), as a map violation lists them. */
+function constraintsOf(rule: ShapeRule): string[] {
+  if (rule.kind !== 'string') return [];
+  const unit = rule.bytes ? ' bytes (UTF-8)' : '';
+  return [
+    ...(rule.max === undefined ? [] : [`Member must have length less than or equal to ${rule.max}${unit}`]),
+    ...(rule.min === undefined ? [] : [`Member must have length greater than or equal to ${rule.min}${unit}`]),
+    ...(rule.pattern === undefined ? [] : [`Member must satisfy regular expression pattern: ${rule.pattern}`]),
+    ...(rule.enum === undefined ? [] : [`Member must satisfy enum value set: [${rule.enum.join(', ')}]`]),
+  ];
 }
 
 function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]): void {
@@ -97,12 +122,20 @@ function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]):
     case 'map': {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError(path, 'a map', value);
       const entries = Object.entries(value);
-      if (rule.min !== undefined && entries.length < rule.min) fail(`Member must have length greater than or equal to ${rule.min}`);
-      if (rule.max !== undefined && entries.length > rule.max) return fail(`Member must have length less than or equal to ${rule.max}`);
+      const failMap = (constraint: string): void => void out.push({ value: showMap(entries), path, constraint });
+      if (rule.min !== undefined && entries.length < rule.min) failMap(`Member must have length greater than or equal to ${rule.min}`);
+      if (rule.max !== undefined && entries.length > rule.max) return failMap(`Member must have length less than or equal to ${rule.max}`);
+      // The services report a map's keys and values as a whole, at the map, listing every constraint of
+      // the key or value shape ("Value '{...}' at 'hyperParameters' failed to satisfy constraint: Map
+      // value must satisfy constraint: [Member must have length less than or equal to 2500, ...]").
+      const keys: Violation[] = [];
+      const values: Violation[] = [];
       for (const [k, v] of entries) {
-        if (rule.key) check(k, rule.key, `${path}.${k}.key`, out);
-        if (rule.value) check(v, rule.value, `${path}.${k}.value`, out);
+        if (rule.key) check(k, rule.key, path, keys);
+        if (rule.value) check(v, rule.value, path, values);
       }
+      if (keys.length > 0 && rule.key) failMap(`Map keys must satisfy constraint: [${constraintsOf(rule.key).join(', ')}]`);
+      if (values.length > 0 && rule.value) failMap(`Map value must satisfy constraint: [${constraintsOf(rule.value).join(', ')}]`);
       return;
     }
     case 'structure': {
@@ -134,10 +167,20 @@ export function validateInput(input: Record<string, unknown>, rule: ShapeRule & 
   throw new AwsServiceError('ValidationException', describeViolations(out), 400);
 }
 
-/** "N validation error(s) detected: Value 'x' at 'member' failed to satisfy constraint: ...", as AWS words them. */
+/**
+ * The most violations one message spells out. A list with no maximum (`DesiredWeightsAndCapacities`)
+ * of bad entries fills a 5 MiB body with 240 000 of them, which spelt out made a 43 MB answer.
+ */
+export const MAX_LISTED_VIOLATIONS = 100;
+
+/**
+ * "N validation error(s) detected: Value 'x' at 'member' failed to satisfy constraint: ...", as AWS
+ * words them; past {@link MAX_LISTED_VIOLATIONS}, the count is of them all and the rest are not listed.
+ */
 export function describeViolations(out: readonly Violation[]): string {
-  const parts = out.map((v) => `Value ${v.value === 'null' ? 'null' : `'${v.value}'`} at '${v.path}' failed to satisfy constraint: ${v.constraint}`);
-  return `${out.length} validation error${out.length === 1 ? '' : 's'} detected: ${parts.join('; ')}`;
+  const parts = out.slice(0, MAX_LISTED_VIOLATIONS).map((v) => `Value ${v.value === 'null' ? 'null' : `'${v.value}'`} at '${v.path}' failed to satisfy constraint: ${v.constraint}`);
+  const unlisted = out.length - parts.length;
+  return `${out.length} validation error${out.length === 1 ? '' : 's'} detected: ${parts.join('; ')}${unlisted > 0 ? `; and ${unlisted} more, not listed` : ''}`;
 }
 
 /**

@@ -375,6 +375,27 @@ describe('endpoint lifecycle', () => {
     assert.equal((unchanged.ProductionVariants as Array<Record<string, number>>)[0]!.DesiredInstanceCount, 1);
   });
 
+  test('UpdateEndpointWeightsAndCapacities: DesiredWeightsAndCapacities has no maximum, so its repeated variants are found in one pass, not by searching the list once per entry', () => {
+    // 150 000 distinct names fit the 5 MiB body and took 20 s of one thread to refuse, searched per entry.
+    // The check is synchronous: every array search made while it runs is its own.
+    const names = Array.from({ length: 2_000 }, (_, i) => ({ VariantName: `v${i}` }));
+    const indexOf = Array.prototype.indexOf;
+    let scanned = 0;
+    Array.prototype.indexOf = function (this: unknown[], ...args: Parameters<typeof indexOf>) {
+      scanned += this.length;
+      return indexOf.apply(this, args);
+    };
+    try {
+      assert.throws(
+        () => sm.lifecycle.updateWeightsAndCapacities({ EndpointName: 'ep1', DesiredWeightsAndCapacities: [...names, { VariantName: 'v7' }] }),
+        (err: AwsServiceError) => err.type === 'ValidationException' && /^The variant\(s\) "\[v7\]" appear more than once/.test(err.message),
+      );
+    } finally {
+      Array.prototype.indexOf = indexOf;
+    }
+    assert.ok(scanned <= 10 * names.length, `the check searched ${scanned} list items for ${names.length} entries`);
+  });
+
   test('more instances than the local limit is ResourceLimitExceeded, as an account quota is', async () => {
     await config('cfg-huge', 'm-a', 16);
     await assert.rejects(call('CreateEndpoint', { EndpointName: 'ep-huge', EndpointConfigName: 'cfg-huge' }), (err: AwsServiceError) => {

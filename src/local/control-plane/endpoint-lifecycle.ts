@@ -525,6 +525,10 @@ export class EndpointLifecycle {
     const e = this.endpoint(String(input.EndpointName));
     this.requireInService(e);
     const config = this.config(String(input.EndpointConfigName));
+    // The service needs the configuration the endpoint runs as well as the new one: once it has been
+    // deleted (DeleteEndpointConfig allows it), UpdateEndpoint is refused naming it
+    // (terraform-provider-aws #40048, #42843, #49020).
+    this.config(e.configName);
     await this.checkAutoscaledInstanceTypes(e, config);
     // The endpoint may have changed, or the local SageMaker begun to stop, while Application Auto Scaling answered.
     this.checkStopping('UpdateEndpoint');
@@ -788,8 +792,11 @@ export class EndpointLifecycle {
     this.requireInService(e);
     const blue = e.serving!;
     const desired = input.DesiredWeightsAndCapacities as Array<{ VariantName: string; DesiredWeight?: number; DesiredInstanceCount?: number; ServerlessUpdateConfig?: ServerlessUpdate }>;
-    const repeated = desired.map((d) => d.VariantName).filter((n, i, all) => all.indexOf(n) !== i);
-    if (repeated.length > 0) throw validation(`The variant(s) "[${[...new Set(repeated)].join(', ')}]" appear more than once in DesiredWeightsAndCapacities; name each variant once.`);
+    // One pass with a set: the list has no maximum, and a search of it per entry held the event loop for seconds.
+    const named = new Set<string>();
+    const repeated = new Set<string>();
+    for (const d of desired) (named.has(d.VariantName) ? repeated : named).add(d.VariantName);
+    if (repeated.size > 0) throw validation(`The variant(s) "[${[...repeated].join(', ')}]" appear more than once in DesiredWeightsAndCapacities; name each variant once.`);
     const missing = desired.filter((d) => !blue.variants.some((v) => v.spec.VariantName === d.VariantName)).map((d) => d.VariantName);
     if (missing.length > 0) throw validation(`The variant(s) "[${missing.join(', ')}]" is/are not present in the endpoint "${e.arn}".`);
     const serverlessNext = new Map<string, ProductionVariantServerlessConfig>();

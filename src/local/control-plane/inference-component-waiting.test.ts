@@ -148,8 +148,13 @@ describe('inference component waiting', () => {
     await capacity(1);
   });
 
-  test('UpdateEndpointWeightsAndCapacities on an endpoint whose variants name models leaves its instance count alone whatever its ManagedInstanceScaling, and warns of no instance type', async () => {
-    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'models', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InstanceType: 'ml.c5.large', InitialInstanceCount: 2, ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 1, MaxInstanceCount: 2 } }] }));
+  test('an endpoint whose variants name models takes no ManagedInstanceScaling ENABLED; UpdateEndpointWeightsAndCapacities on it leaves its instance count alone, and warns of no instance type', async () => {
+    const modelVariant = { VariantName: 'AllTraffic', ModelName: 'm', InstanceType: 'ml.c5.large' as const, InitialInstanceCount: 2 };
+    await assert.rejects(
+      sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'models', ProductionVariants: [{ ...modelVariant, ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 1, MaxInstanceCount: 2 } }] })),
+      /^ValidationException: ManagedInstanceScaling is only supported for inference component endpoints\.$/,
+    );
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'models', ProductionVariants: [modelVariant] }));
     await sm.send(new CreateEndpointCommand({ EndpointName: 'models', EndpointConfigName: 'models' }));
     const variant = async (): Promise<unknown> => {
       const e = await sm.send(new DescribeEndpointCommand({ EndpointName: 'models' }));

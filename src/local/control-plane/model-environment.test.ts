@@ -72,7 +72,7 @@ describe('CreateModel: Environment size', () => {
       const refused = await model(`value-over-${i}`, value);
       assert.equal(refused.status, 400, refused.text);
       assert.equal((JSON.parse(refused.text) as { __type?: string }).__type, 'ValidationException');
-      assert.match(refused.text, /^\{"__type":"ValidationException","message":"1 validation error detected: Value '.*' at 'primaryContainer\.environment\.V\.value' failed to satisfy constraint: Member must have length less than or equal to 1024 bytes \(UTF-8\)"\}$/);
+      assert.match(refused.text, /^\{"__type":"ValidationException","message":"1 validation error detected: Value '.*' at 'primaryContainer\.environment' failed to satisfy constraint: Map value must satisfy constraint: \[Member must have length less than or equal to 1024 bytes \(UTF-8\), Member must have length greater than or equal to 0 bytes \(UTF-8\), Member must satisfy regular expression pattern: \[\\\\S\\\\s\]\*\]"\}$/);
     }
   });
 });

@@ -11,6 +11,7 @@ import {
   CreateEndpointConfigCommand,
   CreateModelCommand,
   DeleteEndpointCommand,
+  DeleteEndpointConfigCommand,
   DeleteModelCommand,
   DeleteTagsCommand,
   DescribeEndpointCommand,
@@ -301,6 +302,21 @@ describe('sagemaker conformance', () => {
     await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-rolling' }));
   });
 
+  test('UpdateEndpoint needs the endpoint configuration the endpoint runs: once it is deleted (which DeleteEndpointConfig allows), the update is refused naming it, and the endpoint serves on', async () => {
+    const variants = [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+    for (const name of ['conf-running', 'conf-next']) await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: variants }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-orphan', EndpointConfigName: 'conf-running' }));
+    await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-orphan' });
+    await sm.send(new DeleteEndpointConfigCommand({ EndpointConfigName: 'conf-running' }));
+    await assert.rejects(
+      sm.send(new UpdateEndpointCommand({ EndpointName: 'conf-orphan', EndpointConfigName: 'conf-next' })),
+      (err: Error) => err.name === 'ValidationException' && err.message === `Could not find endpoint configuration "arn:aws:sagemaker:us-east-1:000000000000:endpoint-config/conf-running".`,
+    );
+    const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-orphan' }));
+    assert.deepEqual([d.EndpointStatus, d.EndpointConfigName, d.ProductionVariants?.[0]?.CurrentInstanceCount], ['InService', 'conf-running', 1]);
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-orphan' }));
+  });
+
   test('UpdateEndpointWeightsAndCapacities: ServerlessUpdateConfig changes a serverless variant\'s MaxConcurrency and ProvisionedConcurrency in place', async () => {
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-model', ServerlessConfig: { MemorySizeInMB: 2048, MaxConcurrency: 1 } }] }));
     await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-sl', EndpointConfigName: 'conf-sl' }));
@@ -394,7 +410,7 @@ describe('sagemaker conformance', () => {
     );
   });
 
-  test('CreateEndpointConfig: a production variant\'s timeouts, volume size, RoutingConfig and ManagedInstanceScaling are checked as the service model states them; DescribeEndpointConfig echoes them', async () => {
+  test('CreateEndpointConfig: a production variant\'s timeouts, volume size, RoutingConfig and ManagedInstanceScaling are checked as the service model states them, and a variant that names a model takes no ManagedInstanceScaling ENABLED; DescribeEndpointConfig echoes them', async () => {
     const variant = { VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const };
     await assert.rejects(
       sm.send(
@@ -411,6 +427,24 @@ describe('sagemaker conformance', () => {
             "Value 'ROUND_ROBIN' at 'productionVariants.1.member.routingConfig.routingStrategy' failed to satisfy constraint: Member must satisfy enum value set: [LEAST_OUTSTANDING_REQUESTS, RANDOM, PREFIX_AWARE]; " +
             "Value '1' at 'productionVariants.1.member.managedInstanceScaling.scaleInPolicy.cooldownInMinutes' failed to satisfy constraint: Member must have value greater than or equal to 5",
     );
+    // Valid in shape, but a variant that names a model does not scale by ManagedInstanceScaling: Status ENABLED is
+    // the service's refusal (terraform-provider-aws#45926, 2026), for a shadow variant too; DISABLED is taken.
+    const enabled = { Status: 'ENABLED' as const, MinInstanceCount: 1, MaxInstanceCount: 2 };
+    for (const config of [{ ProductionVariants: [{ ...variant, ManagedInstanceScaling: enabled }] }, { ProductionVariants: [variant], ShadowProductionVariants: [{ ...variant, VariantName: 'Shadow', ManagedInstanceScaling: enabled }] }]) {
+      await assert.rejects(
+        sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling', ...config })),
+        (err: Error) => err.name === 'ValidationException' && err.message === 'ManagedInstanceScaling is only supported for inference component endpoints.',
+      );
+    }
+    // An asynchronous endpoint's is worded otherwise (DIAGNijmegen/rse-grand-challenge#4659, 2026).
+    await assert.rejects(
+      sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling', ProductionVariants: [{ ...variant, ManagedInstanceScaling: enabled }], AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://bucket/out' } } })),
+      (err: Error) => err.name === 'ValidationException' && err.message === 'ManagedInstanceScaling is not supported with the given EndpointConfig setup.',
+    );
+    await assert.rejects(sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling' })), /Could not find endpoint configuration/);
+    const disabled = { ...variant, ManagedInstanceScaling: { Status: 'DISABLED' as const, MinInstanceCount: 1, MaxInstanceCount: 2 } };
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling', ProductionVariants: [disabled] }));
+    assert.deepEqual((await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-variant-scaling' }))).ProductionVariants, [{ ...disabled, InitialVariantWeight: 1 }]);
     const good = { ...variant, VolumeSizeInGB: 30, ModelDataDownloadTimeoutInSeconds: 600, ContainerStartupHealthCheckTimeoutInSeconds: 600, RoutingConfig: { RoutingStrategy: 'LEAST_OUTSTANDING_REQUESTS' as const } };
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-variant-good', ProductionVariants: [good] }));
     const { ProductionVariants } = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-variant-good' }));

@@ -249,6 +249,13 @@ export class SageMakerService implements AwsService {
       seen.add(v.VariantName);
       if (v.ModelName !== undefined) this.model(v.ModelName);
     }
+    // The service's answer to a variant that names a model and enables ManagedInstanceScaling (seen in 2026,
+    // terraform-provider-aws#45926's acceptance run): only an endpoint for inference components scales its instances by it.
+    // Every refusal reported was of Status ENABLED; a DISABLED one, which scales nothing, is taken as before.
+    // With AsyncInferenceConfig the service words it otherwise (DIAGNijmegen/rse-grand-challenge#4659, 2026).
+    if ([...production, ...(shadow ?? [])].some((v) => v.ModelName !== undefined && v.ManagedInstanceScaling?.Status === 'ENABLED')) {
+      throw validation(input.AsyncInferenceConfig === undefined ? 'ManagedInstanceScaling is only supported for inference component endpoints.' : 'ManagedInstanceScaling is not supported with the given EndpointConfig setup.');
+    }
     checkComponentHosting({
       production,
       ...(shadow ? { shadow } : {}),
