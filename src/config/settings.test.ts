@@ -171,6 +171,19 @@ for (const [name, value] of [
   });
 }
 
+test('SAGEMAKER_PROGRAM that is only an extension (.py, .js) or a path is refused quoting the value as set, as smkit package refuses it', () => {
+  for (const value of ['.py', '.js', ' .mjs ', 'code/inference.py', '..py']) {
+    assert.throws(
+      () => loadSettings({ SAGEMAKER_PROGRAM: value }, {}, 2),
+      (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && (err.details as { variable?: string }).variable === 'SAGEMAKER_PROGRAM'
+        && err.message === `SAGEMAKER_PROGRAM=${JSON.stringify(value.trim())} is invalid: expected a module file name inside code/, without directories.`,
+      value,
+    );
+  }
+  assert.equal(loadSettings({ SAGEMAKER_PROGRAM: 'serve.py' }, {}, 2).program, 'serve');
+  assert.equal(loadSettings({ SAGEMAKER_PROGRAM: '  ' }, {}, 2).program, 'inference');
+});
+
 test('an invalid log level is refused with every form the log-level variables take', () => {
   for (const name of ['SAGEMAKER_CONTAINER_LOG_LEVEL', 'SMKIT_LOG_LEVEL']) {
     assert.throws(

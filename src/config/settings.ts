@@ -4,6 +4,7 @@ import path from 'node:path';
 import { closestNames, orList } from '../core/closest-name.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { decimalNumber, invalidFlag, invalidPath } from './flag-values.js';
+import { defaultProgram } from './program.js';
 
 /** Log levels, pino names. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -541,10 +542,7 @@ export function loadSettings(
   if (!MEDIA_TYPE.test(defaultAccept) || defaultAccept.includes('*')) {
     throw invalid('SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT', defaultAccept, 'a concrete media type such as application/json');
   }
-  const program = (str(env, 'SAGEMAKER_PROGRAM') ?? 'inference').replace(/\.(py|js|mjs|cjs)$/, '');
-  if (program.includes('/') || program.includes('\\') || program.startsWith('.')) {
-    throw invalid('SAGEMAKER_PROGRAM', program, 'a module file name inside code/, without directories');
-  }
+  const program = defaultProgram(env);
   const devices = (str(env, 'SMKIT_DEVICE') ?? 'cpu').split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
   for (const d of devices) {
     if (!(DEVICES as readonly string[]).includes(d)) throw invalid('SMKIT_DEVICE', d, `a comma-separated list of ${DEVICES.join(', ')}`);
