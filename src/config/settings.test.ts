@@ -285,7 +285,12 @@ test('the default SAGEMAKER_MAX_CONCURRENT_TRANSFORMS keeps MaxConcurrentTransfo
   assert.equal(loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '0' }, {}, 8).maxConcurrentTransforms, 8, 'a streamed payload (0) sets no bound');
   assert.equal(loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '40' }, {}, 64).maxConcurrentTransforms, 40);
   assert.equal(loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '0' }, {}, 64).maxConcurrentTransforms, 16);
-  assert.throws(() => loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '-1' }), /SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="-1" is invalid: expected a whole number from 0 to 1024/);
+  assert.throws(() => loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '-1' }), /SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="-1" is invalid: expected a whole number from 0 to 2147483647/);
+  // CreateTransformJob sets no maximum, and with MaxPayloadInMB=0 the 100 MB product bounds nothing: a
+  // job with MaxConcurrentTransforms=2000 gets a container started with these, which must not refuse them.
+  assert.equal(loadSettings({ SAGEMAKER_BATCH: 'true', SAGEMAKER_MAX_PAYLOAD_IN_MB: '0', SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '2000' }, {}, 2).maxConcurrentTransforms, 2000);
+  assert.equal(loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '2147483647' }, {}, 2).maxConcurrentTransforms, 2_147_483_647);
+  assert.throws(() => loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '2147483648' }), /SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="2147483648" is invalid/);
 });
 
 test('SAGEMAKER_MAX_PAYLOAD_IN_MB=0 (a transform job with MaxPayloadInMB=0, payloads of any size) starts with the largest fixed limit', () => {

@@ -512,6 +512,9 @@ function readBodyMemoryMb(env: Env, memoryBytes: number, workers: number, maxPay
   return mb;
 }
 
+/** The largest integer a SageMaker API member takes (a 32-bit signed integer), where the API sets no maximum of its own. */
+const MAX_API_INTEGER = 2_147_483_647;
+
 /**
  * The body limit used for `SAGEMAKER_MAX_PAYLOAD_IN_MB=0`: `CreateTransformJob` takes `MaxPayloadInMB=0`
  * for payloads of any size (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html)
@@ -569,7 +572,8 @@ export function loadSettings(
     startupTimeoutSeconds: readNumber(env, 'SAGEMAKER_STARTUP_TIMEOUT', 600, 1, 86400),
     batchStrategy: readEnum(env, 'SAGEMAKER_BATCH_STRATEGY', 'MULTI_RECORD', ['SINGLE_RECORD', 'MULTI_RECORD'] as const),
     // 0 is what a transform job with MaxConcurrentTransforms=0 ("0 or left unset": the container's answer decides) may set.
-    maxConcurrentTransforms: readInt(env, 'SAGEMAKER_MAX_CONCURRENT_TRANSFORMS', 0, 0, 1024) || defaultConcurrentTransforms(workers, payloadSetting),
+    // The API sets no maximum (with MaxPayloadInMB=0 the 100 MB product bounds nothing), and the value is only reported.
+    maxConcurrentTransforms: readInt(env, 'SAGEMAKER_MAX_CONCURRENT_TRANSFORMS', 0, 0, MAX_API_INTEGER) || defaultConcurrentTransforms(workers, payloadSetting),
     debug: readBool(env, 'SMKIT_DEBUG', false),
     devices,
     intraOpThreads: readInt(env, 'SMKIT_INTRA_OP_THREADS', Math.max(1, Math.floor(cpuCount / workers)), 0, 1024),
