@@ -184,6 +184,15 @@ test('SAGEMAKER_PROGRAM that is only an extension (.py, .js) or a path is refuse
   assert.equal(loadSettings({ SAGEMAKER_PROGRAM: '  ' }, {}, 2).program, 'inference');
 });
 
+test('SMKIT_DEVICE names at least one device: commas alone are refused, not read as an empty list; an unknown one is named in the value quoted whole', () => {
+  for (const value of [',', ' , ,', ',,']) {
+    assert.throws(() => loadSettings({ SMKIT_DEVICE: value }, {}, 2), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && err.message.startsWith(`SMKIT_DEVICE=${JSON.stringify(value.trim())} is invalid`), value);
+  }
+  assert.throws(() => loadSettings({ SMKIT_DEVICE: 'cuda,cpi' }, {}, 2), /^ToolkitError: SMKIT_DEVICE="cuda,cpi" is invalid: expected a comma-separated list of auto, cpu, cuda, tensorrt, gpu \("cpi" is none of them\)\. Did you mean "cpu"\?$/);
+  assert.deepEqual(loadSettings({ SMKIT_DEVICE: 'CUDA,,cpu' }, {}, 2).devices, ['cuda', 'cpu']);
+  assert.deepEqual(loadSettings({ SMKIT_DEVICE: ' ' }, {}, 2).devices, ['cpu']);
+});
+
 test('an invalid log level is refused with every form the log-level variables take', () => {
   for (const name of ['SAGEMAKER_CONTAINER_LOG_LEVEL', 'SMKIT_LOG_LEVEL']) {
     assert.throws(

@@ -445,6 +445,22 @@ function readTimeoutSeconds(env: Env): number {
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9*][a-z0-9!#$&^_.+*-]*$/i;
 const DEVICES = ['auto', 'cpu', 'cuda', 'tensorrt', 'gpu'] as const;
 
+/**
+ * `SMKIT_DEVICE`: devices by preference, at least one (a value of commas alone names none, and the
+ * runtimes read an empty list differently: ONNX Runtime as `cpu`, TF.js as GPU first). A value
+ * with an unknown device is refused quoted whole, naming that device.
+ */
+function readDevices(env: Env): string[] {
+  const raw = str(env, 'SMKIT_DEVICE');
+  if (raw === undefined) return ['cpu'];
+  const devices = raw.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
+  const expected = `a comma-separated list of ${DEVICES.join(', ')}`;
+  if (devices.length === 0) throw invalid('SMKIT_DEVICE', raw, expected);
+  const unknown = devices.find((d) => !(DEVICES as readonly string[]).includes(d));
+  if (unknown !== undefined) throw invalid('SMKIT_DEVICE', raw, `${expected} (${JSON.stringify(unknown)} is none of them)`, closestNames(unknown, DEVICES));
+  return devices;
+}
+
 /** Overrides from CLI flags, which win over the environment. */
 export interface SettingsOverrides {
   modelDir?: string;
@@ -546,10 +562,7 @@ export function loadSettings(
     throw invalid('SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT', defaultAccept, 'a concrete media type such as application/json');
   }
   const program = defaultProgram(env);
-  const devices = (str(env, 'SMKIT_DEVICE') ?? 'cpu').split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
-  for (const d of devices) {
-    if (!(DEVICES as readonly string[]).includes(d)) throw invalid('SMKIT_DEVICE', d, `a comma-separated list of ${DEVICES.join(', ')}`);
-  }
+  const devices = readDevices(env);
   // 0 is what a transform job with MaxPayloadInMB=0 ("arbitrarily large", chunked) sets: a limit still applies.
   const payloadSetting = readNumber(env, 'SAGEMAKER_MAX_PAYLOAD_IN_MB', 6, 0, 100_000);
   const maxPayloadMb = payloadSetting === 0 ? UNBOUNDED_PAYLOAD_MB : payloadSetting;
