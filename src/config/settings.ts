@@ -529,7 +529,7 @@ function readBodyMemoryMb(env: Env, memoryBytes: number, workers: number, maxPay
 }
 
 /** The largest integer a SageMaker API member takes (a 32-bit signed integer), where the API sets no maximum of its own. */
-const MAX_API_INTEGER = 2_147_483_647;
+export const MAX_API_INTEGER = 2_147_483_647;
 
 /**
  * The body limit used for `SAGEMAKER_MAX_PAYLOAD_IN_MB=0`: `CreateTransformJob` takes `MaxPayloadInMB=0`
