@@ -2,8 +2,8 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { invalidFlag } from './flag-values.js';
 
 /**
- * The handler module name `smkit package` checks by default: `SAGEMAKER_PROGRAM` without its
- * extension, else `inference` (the same rule `smkit serve` applies).
+ * The handler module name `SAGEMAKER_PROGRAM` names without its extension, else `inference`: what
+ * `smkit serve` loads and `smkit package` checks by default.
  */
 export function defaultProgram(env: Readonly<Record<string, string | undefined>> = process.env): string {
   const raw = env.SAGEMAKER_PROGRAM?.trim();
@@ -20,7 +20,7 @@ export function checkProgram(raw: string, source: string): string {
   if (program === '' || program.includes('/') || program.includes('\\') || program.startsWith('.')) {
     const expected = 'a module file name inside code/, without directories';
     if (source.startsWith('--')) throw invalidFlag(source, raw, expected);
-    throw new ToolkitError('ERR_CONFIG_INVALID', `${source}=${JSON.stringify(raw)} is invalid: expected ${expected}.`);
+    throw new ToolkitError('ERR_CONFIG_INVALID', `${source}=${JSON.stringify(raw)} is invalid: expected ${expected}.`, { details: { variable: source } });
   }
   return program;
 }

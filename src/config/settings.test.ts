@@ -171,6 +171,28 @@ for (const [name, value] of [
   });
 }
 
+test('SAGEMAKER_PROGRAM that is only an extension (.py, .js) or a path is refused quoting the value as set, as smkit package refuses it', () => {
+  for (const value of ['.py', '.js', ' .mjs ', 'code/inference.py', '..py']) {
+    assert.throws(
+      () => loadSettings({ SAGEMAKER_PROGRAM: value }, {}, 2),
+      (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && (err.details as { variable?: string }).variable === 'SAGEMAKER_PROGRAM'
+        && err.message === `SAGEMAKER_PROGRAM=${JSON.stringify(value.trim())} is invalid: expected a module file name inside code/, without directories.`,
+      value,
+    );
+  }
+  assert.equal(loadSettings({ SAGEMAKER_PROGRAM: 'serve.py' }, {}, 2).program, 'serve');
+  assert.equal(loadSettings({ SAGEMAKER_PROGRAM: '  ' }, {}, 2).program, 'inference');
+});
+
+test('SMKIT_DEVICE names at least one device: commas alone are refused, not read as an empty list; an unknown one is named in the value quoted whole', () => {
+  for (const value of [',', ' , ,', ',,']) {
+    assert.throws(() => loadSettings({ SMKIT_DEVICE: value }, {}, 2), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && err.message.startsWith(`SMKIT_DEVICE=${JSON.stringify(value.trim())} is invalid`), value);
+  }
+  assert.throws(() => loadSettings({ SMKIT_DEVICE: 'cuda,cpi' }, {}, 2), /^ToolkitError: SMKIT_DEVICE="cuda,cpi" is invalid: expected a comma-separated list of auto, cpu, cuda, tensorrt, gpu \("cpi" is none of them\)\. Did you mean "cpu"\?$/);
+  assert.deepEqual(loadSettings({ SMKIT_DEVICE: 'CUDA,,cpu' }, {}, 2).devices, ['cuda', 'cpu']);
+  assert.deepEqual(loadSettings({ SMKIT_DEVICE: ' ' }, {}, 2).devices, ['cpu']);
+});
+
 test('an invalid log level is refused with every form the log-level variables take', () => {
   for (const name of ['SAGEMAKER_CONTAINER_LOG_LEVEL', 'SMKIT_LOG_LEVEL']) {
     assert.throws(
@@ -272,7 +294,12 @@ test('the default SAGEMAKER_MAX_CONCURRENT_TRANSFORMS keeps MaxConcurrentTransfo
   assert.equal(loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '0' }, {}, 8).maxConcurrentTransforms, 8, 'a streamed payload (0) sets no bound');
   assert.equal(loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '40' }, {}, 64).maxConcurrentTransforms, 40);
   assert.equal(loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '0' }, {}, 64).maxConcurrentTransforms, 16);
-  assert.throws(() => loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '-1' }), /SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="-1" is invalid: expected a whole number from 0 to 1024/);
+  assert.throws(() => loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '-1' }), /SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="-1" is invalid: expected a whole number from 0 to 2147483647/);
+  // CreateTransformJob sets no maximum, and with MaxPayloadInMB=0 the 100 MB product bounds nothing: a
+  // job with MaxConcurrentTransforms=2000 gets a container started with these, which must not refuse them.
+  assert.equal(loadSettings({ SAGEMAKER_BATCH: 'true', SAGEMAKER_MAX_PAYLOAD_IN_MB: '0', SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '2000' }, {}, 2).maxConcurrentTransforms, 2000);
+  assert.equal(loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '2147483647' }, {}, 2).maxConcurrentTransforms, 2_147_483_647);
+  assert.throws(() => loadSettings({ SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '2147483648' }), /SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="2147483648" is invalid/);
 });
 
 test('SAGEMAKER_MAX_PAYLOAD_IN_MB=0 (a transform job with MaxPayloadInMB=0, payloads of any size) starts with the largest fixed limit', () => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { closestNames, orList } from '../core/closest-name.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { decimalNumber, invalidFlag, invalidPath } from './flag-values.js';
+import { defaultProgram } from './program.js';
 
 /** Log levels, pino names. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -444,6 +445,22 @@ function readTimeoutSeconds(env: Env): number {
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9*][a-z0-9!#$&^_.+*-]*$/i;
 const DEVICES = ['auto', 'cpu', 'cuda', 'tensorrt', 'gpu'] as const;
 
+/**
+ * `SMKIT_DEVICE`: devices by preference, at least one (a value of commas alone names none, and the
+ * runtimes read an empty list differently: ONNX Runtime as `cpu`, TF.js as GPU first). A value
+ * with an unknown device is refused quoted whole, naming that device.
+ */
+function readDevices(env: Env): string[] {
+  const raw = str(env, 'SMKIT_DEVICE');
+  if (raw === undefined) return ['cpu'];
+  const devices = raw.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
+  const expected = `a comma-separated list of ${DEVICES.join(', ')}`;
+  if (devices.length === 0) throw invalid('SMKIT_DEVICE', raw, expected);
+  const unknown = devices.find((d) => !(DEVICES as readonly string[]).includes(d));
+  if (unknown !== undefined) throw invalid('SMKIT_DEVICE', raw, `${expected} (${JSON.stringify(unknown)} is none of them)`, closestNames(unknown, DEVICES));
+  return devices;
+}
+
 /** Overrides from CLI flags, which win over the environment. */
 export interface SettingsOverrides {
   modelDir?: string;
@@ -511,6 +528,9 @@ function readBodyMemoryMb(env: Env, memoryBytes: number, workers: number, maxPay
   return mb;
 }
 
+/** The largest integer a SageMaker API member takes (a 32-bit signed integer), where the API sets no maximum of its own. */
+export const MAX_API_INTEGER = 2_147_483_647;
+
 /**
  * The body limit used for `SAGEMAKER_MAX_PAYLOAD_IN_MB=0`: `CreateTransformJob` takes `MaxPayloadInMB=0`
  * for payloads of any size (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html)
@@ -541,14 +561,8 @@ export function loadSettings(
   if (!MEDIA_TYPE.test(defaultAccept) || defaultAccept.includes('*')) {
     throw invalid('SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT', defaultAccept, 'a concrete media type such as application/json');
   }
-  const program = (str(env, 'SAGEMAKER_PROGRAM') ?? 'inference').replace(/\.(py|js|mjs|cjs)$/, '');
-  if (program.includes('/') || program.includes('\\') || program.startsWith('.')) {
-    throw invalid('SAGEMAKER_PROGRAM', program, 'a module file name inside code/, without directories');
-  }
-  const devices = (str(env, 'SMKIT_DEVICE') ?? 'cpu').split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
-  for (const d of devices) {
-    if (!(DEVICES as readonly string[]).includes(d)) throw invalid('SMKIT_DEVICE', d, `a comma-separated list of ${DEVICES.join(', ')}`);
-  }
+  const program = defaultProgram(env);
+  const devices = readDevices(env);
   // 0 is what a transform job with MaxPayloadInMB=0 ("arbitrarily large", chunked) sets: a limit still applies.
   const payloadSetting = readNumber(env, 'SAGEMAKER_MAX_PAYLOAD_IN_MB', 6, 0, 100_000);
   const maxPayloadMb = payloadSetting === 0 ? UNBOUNDED_PAYLOAD_MB : payloadSetting;
@@ -571,7 +585,8 @@ export function loadSettings(
     startupTimeoutSeconds: readNumber(env, 'SAGEMAKER_STARTUP_TIMEOUT', 600, 1, 86400),
     batchStrategy: readEnum(env, 'SAGEMAKER_BATCH_STRATEGY', 'MULTI_RECORD', ['SINGLE_RECORD', 'MULTI_RECORD'] as const),
     // 0 is what a transform job with MaxConcurrentTransforms=0 ("0 or left unset": the container's answer decides) may set.
-    maxConcurrentTransforms: readInt(env, 'SAGEMAKER_MAX_CONCURRENT_TRANSFORMS', 0, 0, 1024) || defaultConcurrentTransforms(workers, payloadSetting),
+    // The API sets no maximum (with MaxPayloadInMB=0 the 100 MB product bounds nothing), and the value is only reported.
+    maxConcurrentTransforms: readInt(env, 'SAGEMAKER_MAX_CONCURRENT_TRANSFORMS', 0, 0, MAX_API_INTEGER) || defaultConcurrentTransforms(workers, payloadSetting),
     debug: readBool(env, 'SMKIT_DEBUG', false),
     devices,
     intraOpThreads: readInt(env, 'SMKIT_INTRA_OP_THREADS', Math.max(1, Math.floor(cpuCount / workers)), 0, 1024),

@@ -41,7 +41,7 @@ const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: stri
   [[...TRANSFORM, '--split-type', 'line'], '--split-type="line" is invalid: expected one of None, Line, RecordIO, TFRecord. Did you mean "Line"?'],
   [[...TRANSFORM, '--compression-type', 'gzip'], '--compression-type="gzip" is invalid: expected one of None, Gzip. Did you mean "Gzip"?'],
   [[...TRANSFORM, '--max-payload', 'six', ...URL_FLAG], '--max-payload="six" is invalid: expected a number of MB from 0 to 100.'],
-  [[...TRANSFORM, '--max-concurrent', '-1', ...URL_FLAG], '--max-concurrent="-1" is invalid: expected a whole number of requests, 0 for not set.'],
+  [[...TRANSFORM, '--max-concurrent', '-1', ...URL_FLAG], '--max-concurrent="-1" is invalid: expected a whole number of requests up to 2147483647, 0 for not set.'],
   [[...TRANSFORM, '--retries', '9', ...URL_FLAG], '--retries="9" is invalid: expected a whole number from 0 to 3.'],
   // Before "starting <model>" is printed.
   [[...TRANSFORM, '--env', 'FOO', '--model', '/nonexistent-model'], '--env="FOO" is invalid: expected KEY=VALUE, a KEY of letters, digits and _ not starting with a digit.'],

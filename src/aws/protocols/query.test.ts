@@ -23,6 +23,27 @@ test('a CLI-style PutMetricAlarm body parses into nested members, lists ordered 
   });
 });
 
+test('maps travel as X.entry.N.key and X.entry.N.value (PutMetricData\'s Entity, as botocore serializes it) and parse into objects', () => {
+  const prefix = 'EntityMetricData.member.1.Entity';
+  const body = new URLSearchParams([
+    ['Action', 'PutMetricData'],
+    [`${prefix}.KeyAttributes.entry.2.key`, 'Name'],
+    [`${prefix}.KeyAttributes.entry.2.value`, 'svc'],
+    [`${prefix}.KeyAttributes.entry.1.key`, 'Type'],
+    [`${prefix}.KeyAttributes.entry.1.value`, 'Service'],
+    [`${prefix}.Attributes.entry.1.key`, '__proto__'],
+    [`${prefix}.Attributes.entry.1.value`, 'x'],
+    ['EntityMetricData.member.1.MetricData.member.1.MetricName', 'm'],
+  ]).toString();
+  const entity = (parseQueryBody(body).params as { EntityMetricData: Array<{ Entity: { KeyAttributes: object; Attributes: object } }> }).EntityMetricData[0]!.Entity;
+  assert.deepEqual(Object.entries(entity.KeyAttributes), [['Type', 'Service'], ['Name', 'svc']]);
+  assert.deepEqual(Object.getOwnPropertyNames(entity.Attributes), ['__proto__'], 'a key is an own property, never a prototype');
+  assert.equal(Object.getPrototypeOf(entity.Attributes), Object.prototype);
+  for (const bad of ['M.entry.1.key=a', 'M.entry.1.value=a', 'M.entry.1=a', 'M.entry.1.key=a&M.entry.1.value=b&M.entry.1.other=c', 'M.entry.1.key=a&M.entry.1.value=b&M.entry.2.key=a&M.entry.2.value=c', 'M.entry.0.key=a', 'M.entry.x.key=a', 'M.entry.1.key=a&M.entry.1.value=b&M.member.2=c', 'M.entry.1.key.x=a&M.entry.1.value=b']) {
+    assert.throws(() => parseQueryBody(`Action=X&${bad}`), (err: unknown) => err instanceof QueryParseError && err.code === 'MalformedQueryString' && /\bM\b/.test(err.message), bad);
+  }
+});
+
 test('bad bodies are QueryParseErrors with the protocol codes', () => {
   const cases: Array<[string, string]> = [
     ['', 'MissingAction'],

@@ -9,7 +9,10 @@
 export interface QueryRequest {
   readonly action: string;
   readonly version?: string;
-  /** Members with string leaves; `X.member.N` keys become arrays (1-based, ordered by N). */
+  /**
+   * Members with string leaves; `X.member.N` keys become arrays (1-based, ordered by N), and
+   * `X.entry.N.key` / `X.entry.N.value` pairs objects (maps, as botocore and the JS SDK send them).
+   */
   readonly params: Record<string, unknown>;
 }
 
@@ -34,7 +37,14 @@ export const MAX_KEY_SEGMENTS = 32;
 const SEGMENT = /^[A-Za-z][A-Za-z0-9_]{0,127}$/;
 const INDEX = /^[1-9][0-9]{0,5}$/;
 
-type Node = { kind: 'leaf'; value: string } | { kind: 'struct'; members: Map<string, Node> } | { kind: 'list'; items: Map<number, Node> };
+type Node =
+  | { kind: 'leaf'; value: string }
+  | { kind: 'struct'; members: Map<string, Node> }
+  | { kind: 'list'; items: Map<number, Node> }
+  | { kind: 'map'; items: Map<number, Node>; name: string };
+
+/** The segment before an item's index: `member` in a list, `entry` in a map (the query protocol's non-flattened forms). */
+const ITEM_WORD = { list: 'member', map: 'entry' } as const;
 
 function malformed(message: string): QueryParseError {
   return new QueryParseError('MalformedQueryString', message);
@@ -72,34 +82,42 @@ function insert(root: Node, key: string, value: string): void {
   while (i < segments.length) {
     const seg = segments[i]!;
     if (node.kind === 'leaf') throw malformed(`The parameter ${key} nests inside ${segments.slice(0, i).join('.')}, which has a value of its own.`);
-    if (node.kind === 'list') {
+    if (node.kind === 'list' || node.kind === 'map') {
+      const word = ITEM_WORD[node.kind];
       const index = segments[i + 1];
-      if (seg !== 'member' || index === undefined || !INDEX.test(index) || Number(index) > MAX_LIST_INDEX) {
-        throw malformed(`The parameter ${key} names a list item as "${segments.slice(i, i + 2).join('.')}": expected member.N with N from 1 to ${MAX_LIST_INDEX}.`);
+      if (seg !== word || index === undefined || !INDEX.test(index) || Number(index) > MAX_LIST_INDEX) {
+        const what = node.kind === 'list' ? 'a list item' : 'a map entry';
+        throw malformed(`The parameter ${key} names ${what} as "${segments.slice(i, i + 2).join('.')}": expected ${word}.N with N from 1 to ${MAX_LIST_INDEX}.`);
       }
       const last = i + 1 === segments.length - 1;
-      node = child(node.items, Number(index), last ? value : undefined, segments[i + 2], key);
+      node = child(node.items, Number(index), last ? value : undefined, segments[i + 2], key, segments.slice(0, i + 2).join('.'));
       i += 2;
       continue;
     }
     if (!SEGMENT.test(seg)) throw malformed(`The parameter name ${key} is not valid: each dotted part must be a member name.`);
     const last = i === segments.length - 1;
-    node = child(node.members, seg, last ? value : undefined, segments[i + 1], key);
+    node = child(node.members, seg, last ? value : undefined, segments[i + 1], key, segments.slice(0, i + 1).join('.'));
     i += 1;
   }
 }
 
-/** Gets or creates the child `k` of a container; its kind follows the next key segment. */
-function child<K>(container: Map<K, Node>, k: K, leafValue: string | undefined, next: string | undefined, key: string): Node {
+/** Gets or creates the child `k` (named `name` in the request) of a container; its kind follows the next key segment. */
+function child<K>(container: Map<K, Node>, k: K, leafValue: string | undefined, next: string | undefined, key: string, name: string): Node {
   const existing = container.get(k);
-  const wanted: Node['kind'] = leafValue !== undefined ? 'leaf' : next === 'member' ? 'list' : 'struct';
+  const wanted: Node['kind'] = leafValue !== undefined ? 'leaf' : next === 'member' ? 'list' : next === 'entry' ? 'map' : 'struct';
   if (existing) {
     if (existing.kind !== wanted) throw malformed(`The parameter ${key} conflicts with another parameter of the same prefix.`);
     if (wanted === 'leaf') throw malformed(`The parameter ${key} is given more than once.`);
     return existing;
   }
   const created: Node =
-    wanted === 'leaf' ? { kind: 'leaf', value: leafValue! } : wanted === 'list' ? { kind: 'list', items: new Map() } : { kind: 'struct', members: new Map() };
+    wanted === 'leaf'
+      ? { kind: 'leaf', value: leafValue! }
+      : wanted === 'list'
+        ? { kind: 'list', items: new Map() }
+        : wanted === 'map'
+          ? { kind: 'map', items: new Map(), name }
+          : { kind: 'struct', members: new Map() };
   container.set(k, created);
   return created;
 }
@@ -115,6 +133,21 @@ function toPlain(node: Node): unknown {
     }
     case 'list':
       return [...node.items.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => toPlain(v));
+    case 'map': {
+      const entries = new Map<string, unknown>();
+      for (const [n, entry] of [...node.items.entries()].sort((a, b) => a[0] - b[0])) {
+        const at = `${node.name}.entry.${n}`;
+        const k = entry.kind === 'struct' ? entry.members.get('key') : undefined;
+        const v = entry.kind === 'struct' ? entry.members.get('value') : undefined;
+        if (entry.kind !== 'struct' || k?.kind !== 'leaf' || v === undefined || entry.members.size !== 2) {
+          throw malformed(`The map entry ${at} must be given as ${at}.key and ${at}.value, and nothing else.`);
+        }
+        if (entries.has(k.value)) throw malformed(`The map ${node.name} has the key ${k.value.slice(0, 100)} more than once.`);
+        entries.set(k.value, toPlain(v));
+      }
+      // Object.fromEntries defines each key as an own property, so a key such as __proto__ sets no prototype.
+      return Object.fromEntries(entries);
+    }
   }
 }
 

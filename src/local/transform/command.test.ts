@@ -42,6 +42,9 @@ test('values CreateTransformJob refuses are refused before anything starts', asy
   // MaxConcurrentTransforms × MaxPayloadInMB may not exceed 100 MB (CreateTransformJob's MaxPayloadInMB).
   await assert.rejects(localTransform({ ...base, maxPayload: '30', maxConcurrent: '4' }), usage(/--max-concurrent × --max-payload must be at most 100 MB.*4 × 30 = 120/));
   await assert.rejects(localTransform({ ...base, maxPayload: '25', maxConcurrent: '4' }), usage(/^--input=.* does not exist\.$/));
+  // Past the API's integer a started container (SAGEMAKER_MAX_CONCURRENT_TRANSFORMS) refuses the value, even with --max-payload 0.
+  await assert.rejects(localTransform({ ...base, maxPayload: '0', maxConcurrent: '2147483648' }), usage(/^--max-concurrent="2147483648" is invalid: expected a whole number of requests up to 2147483647, 0 for not set\.$/));
+  await assert.rejects(localTransform({ ...base, maxPayload: '0', maxConcurrent: '2147483647' }), usage(/^--input=.* does not exist\.$/));
   // 0 is the API's "not set" (then /execution-parameters decides), not an error.
   await assert.rejects(localTransform({ ...base, maxPayload: '100', maxConcurrent: '0' }), usage(/^--input=.* does not exist\.$/));
   // DataProcessing filters outside SageMaker's JSONPath subset are refused before a model is started.

@@ -1,5 +1,6 @@
 import { ToolkitError } from '../../errors/catalogue.js';
 import { checkPath, decimalNumber, invalidFlag, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
+import { MAX_API_INTEGER } from '../../config/settings.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
 import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
@@ -66,8 +67,11 @@ function flagParameters(opts: LocalTransformOptions): Partial<ExecutionParameter
   }
   // CreateTransformJob takes MaxConcurrentTransforms=0 as "not set": /execution-parameters, then 1, decide.
   if (opts.maxConcurrent !== undefined) {
-    if (!/^\d+$/.test(opts.maxConcurrent.trim())) throw invalidFlag('--max-concurrent', opts.maxConcurrent, 'a whole number of requests, 0 for not set');
     const n = Number(opts.maxConcurrent.trim());
+    // A started container (SAGEMAKER_MAX_CONCURRENT_TRANSFORMS) refuses more than the API's integer.
+    if (!/^\d+$/.test(opts.maxConcurrent.trim()) || n > MAX_API_INTEGER) {
+      throw invalidFlag('--max-concurrent', opts.maxConcurrent, `a whole number of requests up to ${MAX_API_INTEGER}, 0 for not set`);
+    }
     if (n !== 0) out.maxConcurrentTransforms = n;
   }
   if (out.maxConcurrentTransforms !== undefined && out.maxPayloadInMB !== undefined && out.maxConcurrentTransforms * out.maxPayloadInMB > MAX_PAYLOAD_MB) {

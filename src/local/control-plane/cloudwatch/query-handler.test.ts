@@ -55,6 +55,27 @@ describe('query handler', () => {
     assert.equal((await post('Action=DescribeAlarms')).status, 200);
   });
 
+  test('PutMetricData with EntityMetricData, its Entity maps sent as entry.N.key/value (the query serializer of botocore releases from November 2024 to December 2025), stores the data', async () => {
+    // The body botocore's QuerySerializer writes for EntityMetricData: [{Entity: {KeyAttributes: {Type: 'Service'}, Attributes: {a: 'b'}}, MetricData: [{MetricName: 'm', Value: 1, Dimensions: []}]}].
+    const e = 'EntityMetricData.member.1';
+    const body = new URLSearchParams([
+      ['Action', 'PutMetricData'],
+      ['Version', '2010-08-01'],
+      ['Namespace', 'EntityQuery'],
+      [`${e}.Entity.KeyAttributes.entry.1.key`, 'Type'],
+      [`${e}.Entity.KeyAttributes.entry.1.value`, 'Service'],
+      [`${e}.Entity.Attributes.entry.1.key`, 'a'],
+      [`${e}.Entity.Attributes.entry.1.value`, 'b'],
+      [`${e}.MetricData.member.1.MetricName`, 'm'],
+      [`${e}.MetricData.member.1.Value`, '1.0'],
+      [`${e}.MetricData.member.1.Dimensions`, ''],
+    ]).toString();
+    const put = await post(body);
+    assert.equal(put.status, 200, put.text);
+    const listed = await post('Action=ListMetrics&Version=2010-08-01&Namespace=EntityQuery');
+    assert.match(listed.text, /<MetricName>m<\/MetricName>/);
+  });
+
   test('a body over the size limit is refused with 413', async () => {
     const { status, text } = await post(`Action=DescribeAlarms&AlarmNamePrefix=${'a'.repeat(1_100_000)}`);
     assert.equal(status, 413);
