@@ -2,7 +2,8 @@
 // by the stop of its instance, through the real SDK clients, against a stand-in S3 that stalls part-way
 // through the model archive: once stop() or DeleteEndpoint has finished, the stalled S3 connection is
 // closed and the work folder holds nothing new. A load stopped for one endpoint leaves the download
-// cache it shares with another endpoint (same ModelDataUrl) whole.
+// cache it shares with another endpoint (same ModelDataUrl) whole. The download of a single model's
+// ModelDataUrl at CreateEndpoint is cut short the same way by DeleteEndpoint.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -136,6 +137,26 @@ describe('multi model stop', () => {
       assert.deepEqual(after.filter((f) => !before.includes(f)), [], 'nothing new');
       assert.deepEqual(before.filter((f) => !after.includes(f)).filter((f) => !f.startsWith('instances/del-mme.mme.AllTraffic/') && !f.startsWith('model-data/s3/')), [], 'only what the endpoint used is gone');
       assert.ok(before.some((f) => f.startsWith('model-data/s3/')) && !after.some((f) => f.startsWith('model-data/s3/')), 'its models folder is gone');
+    } finally {
+      await close();
+    }
+  });
+
+  test('DeleteEndpoint while Creating cuts short the download of its ModelDataUrl: the endpoint goes away without waiting for the stalled S3 transfer, which is closed, and no partial download is left', { timeout: 30_000 }, async () => {
+    const { local, sm, close } = await start();
+    try {
+      await sm.send(new CreateModelCommand({ ModelName: 'single', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/single/model.tar.gz' } }));
+      await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'single', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'single', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+      await sm.send(new CreateEndpointCommand({ EndpointName: 'del-creating', EndpointConfigName: 'single' }));
+      const held = await nextStall('single/model.tar.gz');
+      await sm.send(new DeleteEndpointCommand({ EndpointName: 'del-creating' }));
+      // Before the fix the endpoint stayed Deleting for as long as the download took (here, for ever).
+      await until('del-creating to be gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'del-creating' })).then(() => false, () => true), { intervalMs: 20, timeoutMs: 10_000 });
+      await closed(held);
+      await local.modelData.settled();
+      const cache = join(local.workDir, 'model-data');
+      const left = existsSync(cache) ? (await tree(cache)).filter((f) => f.includes('.partial-') || f.endsWith('model.tar.gz')) : [];
+      assert.deepEqual(left, [], 'no download left');
     } finally {
       await close();
     }
