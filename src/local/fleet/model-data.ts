@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { copyFile, link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -337,16 +338,23 @@ function prefixFiles(url: string, bucket: string, prefix: string, keys: readonly
   return files;
 }
 
+/** The `link` failures that say a hard link cannot be made here, where a copy can. */
+const NO_LINK_HERE: ReadonlySet<string> = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
 /**
  * Makes `file` a hard link to `blob`, or a copy of it where a link cannot be made (another
- * filesystem, `EXDEV`; one without hard links, `EPERM`; too many links, `EMLINK`). `linkFile` is
- * the link call (tests give one that fails).
+ * filesystem, `EXDEV`; one without hard links, `EPERM`; too many links, `EMLINK`). Any other
+ * failure is thrown, and the copy never replaces a file already there: a file system that does
+ * not tell upper from lower case (macOS, Windows) has `Model.bin` where `model.bin` goes
+ * (`EEXIST`), which a copy would have overwritten with the other object's bytes.
+ * `linkFile` is the link call (tests give one that fails).
  */
 export async function linkOrCopy(blob: string, file: string, linkFile: (from: string, to: string) => Promise<void> = link): Promise<void> {
   try {
     await linkFile(blob, file);
-  } catch {
-    await copyFile(blob, file);
+  } catch (err) {
+    if (!NO_LINK_HERE.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    await copyFile(blob, file, constants.COPYFILE_EXCL);
   }
 }
 
@@ -383,7 +391,18 @@ async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<st
     for (const { rel, blob } of placed) {
       const file = join(partial, ...rel.split('/'));
       await mkdir(dirname(file), { recursive: true });
-      await linkOrCopy(blob, file);
+      try {
+        await linkOrCopy(blob, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        // Two keys whose names differ only in case, on a file system that does not tell them apart.
+        const other = placed.find((p) => p.rel !== rel && p.rel.toLowerCase() === rel.toLowerCase());
+        const at = (r: string) => `s3://${bucket}/${files.get(r)}`;
+        throw new ModelDataError(
+          `Could not place model data in /opt/ml/model: the object ${at(rel)} would be the same file as ${other ? at(other.rel) : 'another object'} on this machine, whose file system does not tell upper from lower case in names (on SageMaker they are two files). Rename one of them, or run smkit local on a case-sensitive file system.`,
+          { cause: err },
+        );
+      }
     }
     // Another deployment of the same prefix may have made the folder meanwhile: its files are the same.
     await rename(partial, folder).catch(async (err: unknown) => {
