@@ -162,6 +162,37 @@ describe('multi model stop', () => {
     }
   });
 
+  test('DeleteEndpoint while Creating cuts short only its own download of a ModelDataUrl another Creating endpoint downloads too: that one goes InService on the whole model, kept in the cache while it runs', { timeout: 30_000 }, async () => {
+    const { local, sm, close } = await start();
+    try {
+      await sm.send(new CreateModelCommand({ ModelName: 'shared', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/shared/model.tar.gz' } }));
+      await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'shared', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'shared', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+      await sm.send(new CreateEndpointCommand({ EndpointName: 'shared-deleted', EndpointConfigName: 'shared' }));
+      const deleted = await nextStall('shared/model.tar.gz');
+      await sm.send(new CreateEndpointCommand({ EndpointName: 'shared-kept', EndpointConfigName: 'shared' }));
+      const kept = await nextStall('shared/model.tar.gz');
+      await sm.send(new DeleteEndpointCommand({ EndpointName: 'shared-deleted' }));
+      await until('shared-deleted to be gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'shared-deleted' })).then(() => false, () => true), { intervalMs: 20, timeoutMs: 10_000 });
+      await closed(deleted);
+      await local.modelData.settled();
+      assert.equal(kept.socket.destroyed, false, 'the other endpoint\'s download goes on');
+      kept.finish();
+      const ended = await until('shared-kept to leave Creating', async () => {
+        const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'shared-kept' }));
+        return d.EndpointStatus === 'Creating' ? undefined : d;
+      }, { intervalMs: 20 });
+      assert.equal(ended.EndpointStatus, 'InService', ended.FailureReason);
+      await local.modelData.settled();
+      const cache = join(local.workDir, 'model-data');
+      const files = (await tree(cache)).filter((f) => f.includes('.partial-') || f.endsWith('model.tar.gz'));
+      assert.equal(files.length, 1, `one whole download, no partial one: ${files.join(', ')}`);
+      assert.ok(files[0]!.endsWith('/model.tar.gz'));
+      assert.deepEqual(await readFile(join(cache, files[0]!)), ARCHIVE);
+    } finally {
+      await close();
+    }
+  });
+
   test('a load stopped for one endpoint leaves the download cache it shares with another endpoint whole: that one loads the same model, and a third reuses it without downloading', { timeout: 30_000 }, async () => {
     const { local, runtime, sm, close } = await start();
     try {
