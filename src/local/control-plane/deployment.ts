@@ -226,7 +226,8 @@ export async function startDeployment(
       let modelSource: string;
       try {
         const source = c.ModelDataSource?.S3DataSource;
-        modelSource = source ? await resolveModelDataSource(source, cacheDir, ctx.s3, lease) : await resolveModelData(c.ModelDataUrl, mode, cacheDir, ctx.s3, lease);
+        // The deployment's signal: an endpoint deleted while Creating does not wait for its model data to download.
+        modelSource = source ? await resolveModelDataSource(source, cacheDir, ctx.s3, lease, opts.signal) : await resolveModelData(c.ModelDataUrl, mode, cacheDir, ctx.s3, lease, opts.signal);
       } catch (err) {
         if (err instanceof ModelDataError) throw new DeploymentError(`${err.message} (model ${model.name}, variant ${spec.VariantName}).`, { cause: err });
         throw err;

@@ -2,7 +2,8 @@
 // by the stop of its instance, through the real SDK clients, against a stand-in S3 that stalls part-way
 // through the model archive: once stop() or DeleteEndpoint has finished, the stalled S3 connection is
 // closed and the work folder holds nothing new. A load stopped for one endpoint leaves the download
-// cache it shares with another endpoint (same ModelDataUrl) whole.
+// cache it shares with another endpoint (same ModelDataUrl) whole. The download of a single model's
+// ModelDataUrl at CreateEndpoint is cut short the same way by DeleteEndpoint.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -136,6 +137,57 @@ describe('multi model stop', () => {
       assert.deepEqual(after.filter((f) => !before.includes(f)), [], 'nothing new');
       assert.deepEqual(before.filter((f) => !after.includes(f)).filter((f) => !f.startsWith('instances/del-mme.mme.AllTraffic/') && !f.startsWith('model-data/s3/')), [], 'only what the endpoint used is gone');
       assert.ok(before.some((f) => f.startsWith('model-data/s3/')) && !after.some((f) => f.startsWith('model-data/s3/')), 'its models folder is gone');
+    } finally {
+      await close();
+    }
+  });
+
+  test('DeleteEndpoint while Creating cuts short the download of its ModelDataUrl: the endpoint goes away without waiting for the stalled S3 transfer, which is closed, and no partial download is left', { timeout: 30_000 }, async () => {
+    const { local, sm, close } = await start();
+    try {
+      await sm.send(new CreateModelCommand({ ModelName: 'single', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/single/model.tar.gz' } }));
+      await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'single', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'single', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+      await sm.send(new CreateEndpointCommand({ EndpointName: 'del-creating', EndpointConfigName: 'single' }));
+      const held = await nextStall('single/model.tar.gz');
+      await sm.send(new DeleteEndpointCommand({ EndpointName: 'del-creating' }));
+      // Before the fix the endpoint stayed Deleting for as long as the download took (here, for ever).
+      await until('del-creating to be gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'del-creating' })).then(() => false, () => true), { intervalMs: 20, timeoutMs: 10_000 });
+      await closed(held);
+      await local.modelData.settled();
+      const cache = join(local.workDir, 'model-data');
+      const left = existsSync(cache) ? (await tree(cache)).filter((f) => f.includes('.partial-') || f.endsWith('model.tar.gz')) : [];
+      assert.deepEqual(left, [], 'no download left');
+    } finally {
+      await close();
+    }
+  });
+
+  test('DeleteEndpoint while Creating cuts short only its own download of a ModelDataUrl another Creating endpoint downloads too: that one goes InService on the whole model, kept in the cache while it runs', { timeout: 30_000 }, async () => {
+    const { local, sm, close } = await start();
+    try {
+      await sm.send(new CreateModelCommand({ ModelName: 'shared', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/shared/model.tar.gz' } }));
+      await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'shared', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'shared', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+      await sm.send(new CreateEndpointCommand({ EndpointName: 'shared-deleted', EndpointConfigName: 'shared' }));
+      const deleted = await nextStall('shared/model.tar.gz');
+      await sm.send(new CreateEndpointCommand({ EndpointName: 'shared-kept', EndpointConfigName: 'shared' }));
+      const kept = await nextStall('shared/model.tar.gz');
+      await sm.send(new DeleteEndpointCommand({ EndpointName: 'shared-deleted' }));
+      await until('shared-deleted to be gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'shared-deleted' })).then(() => false, () => true), { intervalMs: 20, timeoutMs: 10_000 });
+      await closed(deleted);
+      await local.modelData.settled();
+      assert.equal(kept.socket.destroyed, false, 'the other endpoint\'s download goes on');
+      kept.finish();
+      const ended = await until('shared-kept to leave Creating', async () => {
+        const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'shared-kept' }));
+        return d.EndpointStatus === 'Creating' ? undefined : d;
+      }, { intervalMs: 20 });
+      assert.equal(ended.EndpointStatus, 'InService', ended.FailureReason);
+      await local.modelData.settled();
+      const cache = join(local.workDir, 'model-data');
+      const files = (await tree(cache)).filter((f) => f.includes('.partial-') || f.endsWith('model.tar.gz'));
+      assert.equal(files.length, 1, `one whole download, no partial one: ${files.join(', ')}`);
+      assert.ok(files[0]!.endsWith('/model.tar.gz'));
+      assert.deepEqual(await readFile(join(cache, files[0]!)), ARCHIVE);
     } finally {
       await close();
     }

@@ -22,9 +22,10 @@ import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemake
  * What the stand-in S3 does with a prefix's one object: stall before the answer's headers, part-way
  * through its body, on the output's upload, or after the headers of an 8 MiB object; or break the
  * connection part-way through its body on the first two GETs (`get-broken-twice`) or on every one
- * (`get-broken`); or answer the GET once the test says so (`get-late`).
+ * (`get-broken`); or answer the GET once the test says so (`get-late`). `get-model` stalls part-way
+ * through a body as `get-body` does, for a model's `ModelDataUrl`.
  */
-type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large' | 'get-broken-twice' | 'get-broken' | 'get-late';
+type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large' | 'get-broken-twice' | 'get-broken' | 'get-late' | 'get-model';
 
 let dir: string;
 let s3: Server;
@@ -79,7 +80,7 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
       res.flushHeaders();
       return void stalled.set(kind, req.socket);
     }
-    if (kind === 'get-body') {
+    if (kind === 'get-body' || kind === 'get-model') {
       res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '1000' });
       return void res.write('1,2\n', () => stalled.set(kind, req.socket));
     }
@@ -150,6 +151,24 @@ describe('transform jobs stop', () => {
     });
   }
 
+
+  test('StopTransformJob while the model data (ModelDataUrl) is being downloaded: the job is Stopped without waiting for the stalled download, whose S3 connection is closed', { timeout: 30_000 }, async () => {
+    await sm.send(new CreateModelCommand({ ModelName: 'stop-model-s3', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://in/get-model/model.tar.gz' } }));
+    const name = 'stop-model-download';
+    await sm.send(
+      new CreateTransformJobCommand({
+        TransformJobName: name,
+        ModelName: 'stop-model-s3',
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/model-input/' } }, ContentType: 'text/csv', SplitType: 'Line' },
+        TransformOutput: { S3OutputPath: `s3://out/${name}` },
+        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+      }),
+    );
+    const socket = await until('S3 to hold the model download', () => stalled.get('get-model'), { timeoutMs: 20_000 });
+    await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
+    assert.equal(await statusOnceEnded(name), 'Stopped');
+    await until('the stalled S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
+  });
 
   test('a GetObject that answers after StopTransformJob: the job is Stopped, and the body it no longer wants is destroyed, closing its S3 connection', { timeout: 30_000 }, async () => {
     const name = 'stop-get-late';

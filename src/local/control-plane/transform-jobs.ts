@@ -471,7 +471,8 @@ export class TransformJobs {
       if (req.MaxConcurrentTransforms) parameters.maxConcurrentTransforms = req.MaxConcurrentTransforms as number;
       let modelSource: string;
       try {
-        modelSource = await resolveModelData(container.ModelDataUrl, 'SingleModel', join(this.ctx.workDir, 'model-data'), this.ctx.s3, modelData);
+        // With the job's signal: StopTransformJob does not wait for the model data to download.
+        modelSource = await resolveModelData(container.ModelDataUrl, 'SingleModel', join(this.ctx.workDir, 'model-data'), this.ctx.s3, modelData, signal);
       } catch (err) {
         if (err instanceof ModelDataError) throw new JobFailure(`ClientError: ${err.message}`);
         throw err;

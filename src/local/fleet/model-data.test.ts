@@ -199,6 +199,24 @@ describe('model data', () => {
     }
   });
 
+  test('a model folder file that is already there (Model.bin where model.bin goes, on a file system that does not tell case apart: EEXIST) is never overwritten by a copy of another object: the link failure is thrown', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'smkit-model-link-'));
+    try {
+      const blob = join(dir, 'blob');
+      await writeFile(blob, 'second object');
+      await writeFile(join(dir, 'model.bin'), 'first object');
+      const fail = (code: string) => async (): Promise<void> => {
+        throw Object.assign(new Error(`${code}: link failed`), { code });
+      };
+      await assert.rejects(linkOrCopy(blob, join(dir, 'model.bin'), fail('EEXIST')), (err: NodeJS.ErrnoException) => err.code === 'EEXIST');
+      // Where a link cannot be made, the copy does not replace what is there either.
+      await assert.rejects(linkOrCopy(blob, join(dir, 'model.bin'), fail('EXDEV')), (err: NodeJS.ErrnoException) => err.code === 'EEXIST');
+      assert.equal(await readFile(join(dir, 'model.bin'), 'utf8'), 'first object');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('an S3 object whose cache folder cannot be made fails the deployment saying the disk failed, not that the model data is missing, and closes the S3 body it had opened', async () => {
     await put('unplaceable/model.bin', 'm');
     const cache = await mkdtemp(join(tmpdir(), 'smkit-model-data-'));

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { copyFile, link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -137,8 +138,8 @@ async function inTurn<T>(root: string, op: (fetches: FolderFetches) => T | Promi
  * new bytes, as the service downloads the model data for each deployment, while deployments of an
  * unchanged object share one copy. Rejects with what S3 answered.
  */
-async function currentVersion(s3: S3Reader, bucket: string, key: string, target: string, name: string, lease?: ModelDataLease): Promise<string> {
-  const body = await s3.get(bucket, key);
+async function currentVersion(s3: S3Reader, bucket: string, key: string, target: string, name: string, lease?: ModelDataLease, signal?: AbortSignal): Promise<string> {
+  const body = await s3.get(bucket, key, signal ? { signal } : {});
   const folder = join(target, body.etag === undefined ? 'unversioned' : createHash('sha256').update(body.etag).digest('hex').slice(0, 16));
   const file = join(folder, name);
   await lease?.hold(folder);
@@ -153,7 +154,7 @@ async function currentVersion(s3: S3Reader, bucket: string, key: string, target:
     body.destroy();
     throw new ModelCacheWriteError(err as Error);
   }
-  await save(body, file);
+  await save(body, file, signal);
   return folder;
 }
 
@@ -240,8 +241,10 @@ export function multiModelFetcher(url: string | undefined, folder: string, s3: (
  * for a `MultiModel` container the URL is a prefix, checked to be readable, whose models
  * {@link multiModelFetcher} fetches into the folder returned on first use. A `file://` URL or a path is used in place. No URL: an empty folder (the image brings its model).
  * With a `lease`, what is downloaded is held by it (and removed from disk once no lease holds it).
+ * Aborting `signal` (the endpoint deleted while Creating, the local SageMaker stopping) closes the
+ * S3 transfer under way and rejects with the signal's reason, nothing of the transfer left on disk.
  */
-export async function resolveModelData(url: string | undefined, mode: 'SingleModel' | 'MultiModel', cacheDir: string, s3: () => S3Reader, lease?: ModelDataLease): Promise<string> {
+export async function resolveModelData(url: string | undefined, mode: 'SingleModel' | 'MultiModel', cacheDir: string, s3: () => S3Reader, lease?: ModelDataLease, signal?: AbortSignal): Promise<string> {
   if (url === undefined) {
     const empty = join(cacheDir, 'empty-model');
     await mkdir(empty, { recursive: true });
@@ -262,8 +265,9 @@ export async function resolveModelData(url: string | undefined, mode: 'SingleMod
     // fetched on first use (multiModelFetcher), as the service does "instead of downloading all of
     // the models ... when you create the endpoint". One key tells: the prefix may hold any number.
     try {
-      await s3().list(s3Url.bucket, prefix, { maxKeys: 1, firstOnly: true });
+      await s3().list(s3Url.bucket, prefix, { maxKeys: 1, firstOnly: true, ...(signal ? { signal } : {}) });
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       throw new ModelDataError(`Could not list model data at ${url}: ${(err as Error).message}`, { cause: err });
     }
     await lease?.hold(target);
@@ -278,8 +282,9 @@ export async function resolveModelData(url: string | undefined, mode: 'SingleMod
   const last = s3Url.key.split('/').pop() ?? '';
   const name = isModelArchive(last) ? last : 'model.tar.gz';
   try {
-    return join(await currentVersion(s3(), s3Url.bucket, s3Url.key, target, name, lease), name);
+    return join(await currentVersion(s3(), s3Url.bucket, s3Url.key, target, name, lease, signal), name);
   } catch (err) {
+    if (signal?.aborted) throw signal.reason;
     throw notFetched(url, err);
   }
 }
@@ -333,16 +338,23 @@ function prefixFiles(url: string, bucket: string, prefix: string, keys: readonly
   return files;
 }
 
+/** The `link` failures that say a hard link cannot be made here, where a copy can. */
+const NO_LINK_HERE: ReadonlySet<string> = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
 /**
  * Makes `file` a hard link to `blob`, or a copy of it where a link cannot be made (another
- * filesystem, `EXDEV`; one without hard links, `EPERM`; too many links, `EMLINK`). `linkFile` is
- * the link call (tests give one that fails).
+ * filesystem, `EXDEV`; one without hard links, `EPERM`; too many links, `EMLINK`). Any other
+ * failure is thrown, and the copy never replaces a file already there: a file system that does
+ * not tell upper from lower case (macOS, Windows) has `Model.bin` where `model.bin` goes
+ * (`EEXIST`), which a copy would have overwritten with the other object's bytes.
+ * `linkFile` is the link call (tests give one that fails).
  */
 export async function linkOrCopy(blob: string, file: string, linkFile: (from: string, to: string) => Promise<void> = link): Promise<void> {
   try {
     await linkFile(blob, file);
-  } catch {
-    await copyFile(blob, file);
+  } catch (err) {
+    if (!NO_LINK_HERE.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    await copyFile(blob, file, constants.COPYFILE_EXCL);
   }
 }
 
@@ -354,19 +366,20 @@ export async function linkOrCopy(blob: string, file: string, linkFile: (from: st
  * it now is, while deployments of an unchanged prefix share one copy. `ModelDataError` names an
  * object that cannot be downloaded.
  */
-async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<string, string>, target: string, lease?: ModelDataLease): Promise<string> {
+async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<string, string>, target: string, lease?: ModelDataLease, signal?: AbortSignal): Promise<string> {
   const objects = join(target, 'objects');
   await mkdir(objects, { recursive: true });
   const placed: Array<{ rel: string; blob: string }> = [];
   for (const [rel, key] of files) {
     try {
-      const body = await s3.get(bucket, key);
+      const body = await s3.get(bucket, key, signal ? { signal } : {});
       const blob = join(objects, createHash('sha256').update(`${key}\0${body.etag ?? ''}`).digest('hex').slice(0, 32));
       await lease?.hold(blob);
       if (await stat(blob).catch(() => undefined)) body.destroy();
-      else await save(body, blob);
+      else await save(body, blob, signal);
       placed.push({ rel, blob });
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       throw notFetched(`s3://${bucket}/${key}`, err);
     }
   }
@@ -378,7 +391,18 @@ async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<st
     for (const { rel, blob } of placed) {
       const file = join(partial, ...rel.split('/'));
       await mkdir(dirname(file), { recursive: true });
-      await linkOrCopy(blob, file);
+      try {
+        await linkOrCopy(blob, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        // Two keys whose names differ only in case, on a file system that does not tell them apart.
+        const other = placed.find((p) => p.rel !== rel && p.rel.toLowerCase() === rel.toLowerCase());
+        const at = (r: string) => `s3://${bucket}/${files.get(r)}`;
+        throw new ModelDataError(
+          `Could not place model data in /opt/ml/model: the object ${at(rel)} would be the same file as ${other ? at(other.rel) : 'another object'} on this machine, whose file system does not tell upper from lower case in names (on SageMaker they are two files). Rename one of them, or run smkit local on a case-sensitive file system.`,
+          { cause: err },
+        );
+      }
     }
     // Another deployment of the same prefix may have made the folder meanwhile: its files are the same.
     await rename(partial, folder).catch(async (err: unknown) => {
@@ -398,30 +422,32 @@ async function prefixVersion(s3: S3Reader, bucket: string, files: ReadonlyMap<st
  * prefix. A name those rules forbid (empty, as a folder object's key ending in `/` makes, `.`,
  * `..`, a null byte, more than 255 bytes) or a file where a folder is needed fails the deployment
  * (`ModelDataError`) before anything is downloaded, as on the service. With a `lease`, what is
- * downloaded is held by it (see {@link resolveModelData}).
+ * downloaded is held by it, and aborting `signal` cuts the download short (see {@link resolveModelData}).
  */
-export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir: string, s3: () => S3Reader, lease?: ModelDataLease): Promise<string> {
+export async function resolveModelDataSource(source: S3ModelDataSource, cacheDir: string, s3: () => S3Reader, lease?: ModelDataLease, signal?: AbortSignal): Promise<string> {
   const url = source.S3Uri;
   const location = parseS3Location(url);
   if (!location) throw new ModelDataError(`Could not find model data at ${url}: the local SageMaker reads ModelDataSource from s3:// URIs and Amazon S3 https:// URLs.`);
-  if (source.S3DataType === 'S3Object' && source.CompressionType === 'Gzip') return resolveModelData(`s3://${location.bucket}/${location.key}`, 'SingleModel', cacheDir, s3, lease);
+  if (source.S3DataType === 'S3Object' && source.CompressionType === 'Gzip') return resolveModelData(`s3://${location.bucket}/${location.key}`, 'SingleModel', cacheDir, s3, lease, signal);
   const target = join(cacheDir, 's3', createHash('sha256').update(`${source.S3DataType}\0${url}`).digest('hex').slice(0, 24));
   if (source.S3DataType === 'S3Object') {
     const name = location.key.split('/').pop()!;
     const why = badModelName(name);
     if (why !== undefined) throw new ModelDataError(`Could not place model data at ${url} in /opt/ml/model: an uncompressed S3Object is stored under the last part of its key, and that would make ${why}.`);
     try {
-      return await currentVersion(s3(), location.bucket, location.key, target, name, lease);
+      return await currentVersion(s3(), location.bucket, location.key, target, name, lease, signal);
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       throw notFetched(url, err);
     }
   }
   let keys: string[];
   try {
-    keys = await s3().list(location.bucket, location.key);
+    keys = await s3().list(location.bucket, location.key, signal ? { signal } : {});
   } catch (err) {
+    if (signal?.aborted) throw signal.reason;
     throw new ModelDataError(`Could not list model data at ${url}: ${(err as Error).message}`, { cause: err });
   }
   if (keys.length === 0) throw new ModelDataError(`Could not find model data at ${url}: no object has that key prefix.`);
-  return prefixVersion(s3(), location.bucket, prefixFiles(url, location.bucket, location.key, keys), target, lease);
+  return prefixVersion(s3(), location.bucket, prefixFiles(url, location.bucket, location.key, keys), target, lease, signal);
 }
