@@ -81,68 +81,70 @@ test('smkit deploy: long endpoint names keep their models and configs apart (two
   }
 });
 
-test('smkit deploy --delete keeps the models and the scale-from-zero alarm of an endpoint whose <endpoint>-<variant> reads the same (fraud-v2/canary beside fraud/v2-canary)', { timeout: 60_000 }, async () => {
+/**
+ * A local SageMaker on fake containers, deploy's clients for it and a model folder (`dir`, holding
+ * one file) to create models from; all stopped and removed once `body` is done.
+ */
+async function withPlanDeleteSetup(body: (s: { dir: string; clients: ReturnType<typeof createDeployClients> }) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-names-'));
   const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
   const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
   try {
     await writeFile(path.join(dir, 'weights.bin'), 'w');
-    const send = clients.sagemaker;
-    // Both models match fraud's pattern fraud-v2-canary-<10 hex>; only the second is fraud's.
-    const deployed = [
-      { endpoint: 'fraud-v2', variant: 'canary', model: 'fraud-v2-canary-aaaaaaaaaa', config: 'fraud-v2-1111111111' },
-      { endpoint: 'fraud', variant: 'v2-canary', model: 'fraud-v2-canary-bbbbbbbbbb', config: 'fraud-2222222222' },
-    ];
-    for (const d of deployed) {
-      await send.send(new CreateModelCommand({ ModelName: d.model, ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
-      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: d.config, ProductionVariants: [{ VariantName: d.variant, ModelName: d.model, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
-      await send.send(new CreateEndpointCommand({ EndpointName: d.endpoint, EndpointConfigName: d.config }));
-    }
-    for (const d of deployed) {
-      await until(`${d.endpoint} InService`, async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: d.endpoint }))).EndpointStatus === 'InService' ? true : undefined));
-    }
-    const file = parseEndpointFile({ endpoints: [{ name: 'fraud', variants: [{ name: 'v2-canary', model: 'm' }] }] }, (p) => p, () => Buffer.alloc(0));
-    // fraud-v2's scale-from-zero alarm has the name fraud's had before its name got a hash.
-    const alarm = (AlarmName: string, endpoint: string) =>
-      clients.cloudwatch.send(
-        new PutMetricAlarmCommand({ AlarmName, Namespace: 'AWS/SageMaker', MetricName: 'HasBacklogWithoutCapacity', Dimensions: [{ Name: 'EndpointName', Value: endpoint }], Statistic: 'Average', Period: 60, EvaluationPeriods: 2, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }),
-      );
-    await alarm('fraud-v2-canary-backlog-without-capacity', 'fraud-v2');
-    await alarm(scaleFromZeroAlarmName('fraud', 'v2-canary'), 'fraud');
-    const plan = await planDelete(clients, file.endpoints[0]!);
-    assert.deepEqual(plan.configs, ['fraud-2222222222']);
-    assert.deepEqual(plan.models, ['fraud-v2-canary-bbbbbbbbbb']);
-    assert.deepEqual(plan.alarms, [scaleFromZeroAlarmName('fraud', 'v2-canary')]);
+    await body({ dir, clients });
   } finally {
     clients.destroy();
     await sm.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+test('smkit deploy --delete keeps the models and the scale-from-zero alarm of an endpoint whose <endpoint>-<variant> reads the same (fraud-v2/canary beside fraud/v2-canary)', { timeout: 60_000 }, async () => {
+  await withPlanDeleteSetup(async ({ dir, clients }) => {
+    const send = clients.sagemaker;
+      // Both models match fraud's pattern fraud-v2-canary-<10 hex>; only the second is fraud's.
+      const deployed = [
+        { endpoint: 'fraud-v2', variant: 'canary', model: 'fraud-v2-canary-aaaaaaaaaa', config: 'fraud-v2-1111111111' },
+        { endpoint: 'fraud', variant: 'v2-canary', model: 'fraud-v2-canary-bbbbbbbbbb', config: 'fraud-2222222222' },
+      ];
+      for (const d of deployed) {
+        await send.send(new CreateModelCommand({ ModelName: d.model, ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+        await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: d.config, ProductionVariants: [{ VariantName: d.variant, ModelName: d.model, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+        await send.send(new CreateEndpointCommand({ EndpointName: d.endpoint, EndpointConfigName: d.config }));
+      }
+      for (const d of deployed) {
+        await until(`${d.endpoint} InService`, async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: d.endpoint }))).EndpointStatus === 'InService' ? true : undefined));
+      }
+      const file = parseEndpointFile({ endpoints: [{ name: 'fraud', variants: [{ name: 'v2-canary', model: 'm' }] }] }, (p) => p, () => Buffer.alloc(0));
+      // fraud-v2's scale-from-zero alarm has the name fraud's had before its name got a hash.
+      const alarm = (AlarmName: string, endpoint: string) =>
+        clients.cloudwatch.send(
+          new PutMetricAlarmCommand({ AlarmName, Namespace: 'AWS/SageMaker', MetricName: 'HasBacklogWithoutCapacity', Dimensions: [{ Name: 'EndpointName', Value: endpoint }], Statistic: 'Average', Period: 60, EvaluationPeriods: 2, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }),
+        );
+      await alarm('fraud-v2-canary-backlog-without-capacity', 'fraud-v2');
+      await alarm(scaleFromZeroAlarmName('fraud', 'v2-canary'), 'fraud');
+      const plan = await planDelete(clients, file.endpoints[0]!);
+      assert.deepEqual(plan.configs, ['fraud-2222222222']);
+      assert.deepEqual(plan.models, ['fraud-v2-canary-bbbbbbbbbb']);
+      assert.deepEqual(plan.alarms, [scaleFromZeroAlarmName('fraud', 'v2-canary')]);
+  });
 });
 
 test('smkit deploy --delete of an endpoint first made by hand removes the endpoint and what smkit named for it, never its hand-named config and model (another endpoint may share the model)', { timeout: 60_000 }, async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-names-'));
-  const sm = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 10_000, settings: { region: 'us-east-1', accountId: '000000000000' } });
-  const clients = createDeployClients({ endpointUrl: sm.url, region: 'us-east-1' }, { hasCredentials: false });
-  try {
-    await writeFile(path.join(dir, 'weights.bin'), 'w');
+  await withPlanDeleteSetup(async ({ dir, clients }) => {
     const send = clients.sagemaker;
-    const model = (ModelName: string) => send.send(new CreateModelCommand({ ModelName, ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
-    await model('shared-model');
-    await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'legacy-config', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'shared-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
-    await send.send(new CreateEndpointCommand({ EndpointName: 'legacy', EndpointConfigName: 'legacy-config' }));
-    // What an earlier smkit deploy of the file left, under its names: a superseded config and a model.
-    await model('legacy-AllTraffic-cccccccccc');
-    await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'legacy-3333333333', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'legacy-AllTraffic-cccccccccc', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
-    await until('legacy InService', async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: 'legacy' }))).EndpointStatus === 'InService' ? true : undefined));
-    const file = parseEndpointFile({ endpoints: [{ name: 'legacy', variants: [{ name: 'A', model: 'm' }] }] }, (p) => p, () => Buffer.alloc(0));
-    const plan = await planDelete(clients, file.endpoints[0]!);
-    assert.equal(plan.endpointExists, true, 'the endpoint the file names goes');
-    assert.deepEqual(plan.configs, ['legacy-3333333333']);
-    assert.deepEqual(plan.models, ['legacy-AllTraffic-cccccccccc'], "the current config's variant names count for smkit's model names; its hand-named model stays");
-  } finally {
-    clients.destroy();
-    await sm.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+      const model = (ModelName: string) => send.send(new CreateModelCommand({ ModelName, ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+      await model('shared-model');
+      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'legacy-config', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'shared-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+      await send.send(new CreateEndpointCommand({ EndpointName: 'legacy', EndpointConfigName: 'legacy-config' }));
+      // What an earlier smkit deploy of the file left, under its names: a superseded config and a model.
+      await model('legacy-AllTraffic-cccccccccc');
+      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'legacy-3333333333', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'legacy-AllTraffic-cccccccccc', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+      await until('legacy InService', async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: 'legacy' }))).EndpointStatus === 'InService' ? true : undefined));
+      const file = parseEndpointFile({ endpoints: [{ name: 'legacy', variants: [{ name: 'A', model: 'm' }] }] }, (p) => p, () => Buffer.alloc(0));
+      const plan = await planDelete(clients, file.endpoints[0]!);
+      assert.equal(plan.endpointExists, true, 'the endpoint the file names goes');
+      assert.deepEqual(plan.configs, ['legacy-3333333333']);
+      assert.deepEqual(plan.models, ['legacy-AllTraffic-cccccccccc'], "the current config's variant names count for smkit's model names; its hand-named model stays");
+  });
 });

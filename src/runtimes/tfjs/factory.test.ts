@@ -195,20 +195,26 @@ function fakeDeps(available: Record<string, unknown>, gpus = 0): TfjsBackendDeps
   };
 }
 
+/** {@link fakeDeps} with tfjs-node-gpu installed, and whether anything imported it. */
+function gpuBuildDeps(available: Record<string, unknown>, gpus: number): { deps: TfjsBackendDeps; gpuImported: () => boolean } {
+  let imported = false;
+  const deps = fakeDeps({ ...available, '@tensorflow/tfjs-node-gpu': {} }, gpus);
+  const importModule = deps.importModule;
+  deps.importModule = async (name) => {
+    if (name === '@tensorflow/tfjs-node-gpu') imported = true;
+    return importModule(name);
+  };
+  return { deps, gpuImported: () => imported };
+}
+
 test('backend choice: best available first, forced choices honoured, failures explained', async () => {
   const tf = await import('@tensorflow/tfjs');
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const log = recordingLog();
   // A GPU build that is installed but sees no GPU is skipped before it is imported.
-  let gpuImported = false;
-  const gpuDeps = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm, '@tensorflow/tfjs-node-gpu': {} }, 0);
-  const importModule = gpuDeps.importModule;
-  gpuDeps.importModule = async (name) => {
-    if (name === '@tensorflow/tfjs-node-gpu') gpuImported = true;
-    return importModule(name);
-  };
-  assert.equal((await loadTfjs('auto', log, gpuDeps)).backend, 'wasm');
-  assert.equal(gpuImported, false);
+  const noGpu = gpuBuildDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm }, 0);
+  assert.equal((await loadTfjs('auto', log, noGpu.deps)).backend, 'wasm');
+  assert.equal(noGpu.gpuImported(), false);
   assert.match(JSON.stringify(log.lines.at(-1)?.obj), /no GPU is visible/);
   const auto = await loadTfjs('auto', log, fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm }, 1));
   assert.equal(auto.backend, 'wasm');
@@ -251,15 +257,9 @@ test('TF.js off the GPU is a warning when SMKIT_DEVICE asks for a GPU, or when t
   assert.equal(failed.length, 1, JSON.stringify(failed));
   assert.match(failed[0]!, /^TF\.js runs on wasm, not on a GPU: @tensorflow\/tfjs-node-gpu failed to load \(libcudart\.so\.11\.0: cannot open shared object file\)/);
   // SMKIT_DEVICE=cpu (or cpu first) keeps TF.js off the GPU build: not even imported, so no warning.
-  let gpuImported = false;
-  const working = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm, '@tensorflow/tfjs-node-gpu': {} }, 1);
-  const importWorking = working.importModule;
-  working.importModule = async (name) => {
-    if (name === '@tensorflow/tfjs-node-gpu') gpuImported = true;
-    return importWorking(name);
-  };
-  for (const devices of [['cpu'], ['cpu', 'cuda']]) assert.deepEqual(await warningsOf(devices, working), [], devices.join(','));
-  assert.equal(gpuImported, false, 'tfjs-node-gpu is left alone with SMKIT_DEVICE=cpu');
+  const working = gpuBuildDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm }, 1);
+  for (const devices of [['cpu'], ['cpu', 'cuda']]) assert.deepEqual(await warningsOf(devices, working.deps), [], devices.join(','));
+  assert.equal(working.gpuImported(), false, 'tfjs-node-gpu is left alone with SMKIT_DEVICE=cpu');
   await tf.setBackend((await loadTfjs('auto', recordingLog())).backend);
 });
 
