@@ -102,12 +102,13 @@ class OnnxModel implements ModelRuntime {
    */
   readonly #fetches: readonly string[] | undefined;
 
+  /** `skipped`: the outputs ONNX Runtime cannot return, as {@link unsupported} found them at load. */
   constructor(
     private readonly session: ort.InferenceSession,
     readonly backend: string,
+    skipped: ReadonlySet<string>,
   ) {
     this.inputs = specsOf(session.inputMetadata, session.inputNames);
-    const skipped = new Set(unsupported(session.outputMetadata, session.outputNames).map((o) => o.name));
     this.outputs = specsOf(session.outputMetadata, session.outputNames).filter((s) => !skipped.has(s.name));
     this.#fetches = skipped.size > 0 ? this.outputs.map((s) => s.name) : undefined;
   }
@@ -280,7 +281,7 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
       `onnxruntime-node cannot return the model's outputs ${listed(skipped)}: they are left out of every answer (for skl2onnx's ZipMap probabilities, export with options={'zipmap': False} to have them as a tensor)`,
     );
   }
-  const model = new OnnxModel(session, label);
+  const model = new OnnxModel(session, label, new Set(skipped.map((o) => o.name)));
   // The outputs it answers: those left out were named in the warning above.
   options.log.info({ runtime: 'onnx', model: modelPath, backend: label, inputs: session.inputNames, outputs: model.outputs.map((s) => s.name) }, 'ONNX model loaded');
   return model;
