@@ -32,6 +32,8 @@ export interface ProductionVariant {
   InitialVariantWeight?: number;
   /** How long each instance's containers have to pass `/ping` (instead of the local `--startup-timeout`). */
   ContainerStartupHealthCheckTimeoutInSeconds?: number;
+  /** How long the variant's model data has to download (each container's, in turn). */
+  ModelDataDownloadTimeoutInSeconds?: number;
   /** A serverless variant: no instances of its own; instances start on demand, up to `MaxConcurrency` requests at once. */
   ServerlessConfig?: ProductionVariantServerlessConfig;
   /** `ProductionVariantManagedInstanceScaling`: on an endpoint for inference components, instances added or released to place their copies. */

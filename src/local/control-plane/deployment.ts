@@ -57,6 +57,27 @@ export interface DeploymentContext {
   modelData?: ModelDataHolds;
   /** Keep each stopped instance's `/opt/ml` tree (`--keep`). @defaultValue false: removed once its containers have stopped */
   keepInstanceTrees?: boolean;
+  /** Length in ms of one second of `ModelDataDownloadTimeoutInSeconds` (tests shorten it). @defaultValue 1 000 */
+  modelDataSecondMs?: number;
+}
+
+/**
+ * A variant's model data download window when its `ModelDataDownloadTimeoutInSeconds` is unset: the
+ * API's most (3600 s), the "about 1 hour" the service's own staff give for its downloads
+ * (aws/amazon-sagemaker-examples#650).
+ */
+export const DEFAULT_MODEL_DATA_DOWNLOAD_SECONDS = 3600;
+
+/** A download window: `signal` aborts when `parent` does or when `seconds` have passed (then `expired`). */
+function downloadWindow(seconds: number, secondMs: number, parent: AbortSignal | undefined): { signal: AbortSignal; expired(): boolean; dispose(): void } {
+  const clock = new AbortController();
+  const timer = setTimeout(() => clock.abort(new Error(`model data download took more than ${seconds} s`)), seconds * secondMs);
+  timer.unref();
+  return {
+    signal: parent ? AbortSignal.any([parent, clock.signal]) : clock.signal,
+    expired: () => clock.signal.aborted && !parent?.aborted,
+    dispose: () => clearTimeout(timer),
+  };
 }
 
 /** Default of {@link DeploymentContext.serverlessIdleMs}. */
@@ -221,20 +242,31 @@ export async function startDeployment(
     const model = opts.model ?? ctx.store.models.get(spec.ModelName ?? '');
     if (!model) throw new DeploymentError(`Could not find model "${ctx.store.arn('model', spec.ModelName ?? '')}".`);
     const templates: ContainerTemplate[] = [];
+    // Every container's model data of the variant within its window, as the service holds each
+    // instance's download to it; an endpoint deleted while Creating does not wait for it either.
+    const windowSeconds = spec.ModelDataDownloadTimeoutInSeconds ?? DEFAULT_MODEL_DATA_DOWNLOAD_SECONDS;
+    const window = downloadWindow(windowSeconds, ctx.modelDataSecondMs ?? 1000, opts.signal);
     for (const [i, c] of model.containers.entries()) {
       const mode = c.Mode ?? 'SingleModel';
+      const hostname = c.ContainerHostname ?? (model.containers.length === 1 ? 'primary' : `container-${i + 1}`);
+      const source = c.ModelDataSource?.S3DataSource;
       let modelSource: string;
       try {
-        const source = c.ModelDataSource?.S3DataSource;
-        // The deployment's signal: an endpoint deleted while Creating does not wait for its model data to download.
-        modelSource = source ? await resolveModelDataSource(source, cacheDir, ctx.s3, lease, opts.signal) : await resolveModelData(c.ModelDataUrl, mode, cacheDir, ctx.s3, lease, opts.signal);
+        modelSource = source ? await resolveModelDataSource(source, cacheDir, ctx.s3, lease, window.signal) : await resolveModelData(c.ModelDataUrl, mode, cacheDir, ctx.s3, lease, window.signal);
       } catch (err) {
+        window.dispose();
+        if (window.expired()) {
+          throw new DeploymentError(
+            `Failed to download model data for container "${hostname}" from URL: "${source?.S3Uri ?? c.ModelDataUrl}" within ModelDataDownloadTimeoutInSeconds (${windowSeconds} seconds) (model ${model.name}, variant ${spec.VariantName}). Give the variant a longer ModelDataDownloadTimeoutInSeconds (at most 3600) or make the model data smaller.`,
+            { cause: err },
+          );
+        }
         if (err instanceof ModelDataError) throw new DeploymentError(`${err.message} (model ${model.name}, variant ${spec.VariantName}).`, { cause: err });
         throw err;
       }
       const fetchModel = mode === 'MultiModel' ? multiModelFetcher(c.ModelDataUrl, modelSource, ctx.s3) : undefined;
       templates.push({
-        hostname: c.ContainerHostname ?? (model.containers.length === 1 ? 'primary' : `container-${i + 1}`),
+        hostname,
         ...(c.Image === undefined ? {} : { image: c.Image }),
         env: c.Environment ?? {},
         modelSource,
@@ -246,6 +278,7 @@ export async function startDeployment(
         ...gpusOf(spec.InstanceType),
       });
     }
+    window.dispose();
     const healthCheckSeconds = spec.ContainerStartupHealthCheckTimeoutInSeconds;
     const startupTimeoutMs = spec.ServerlessConfig ? SERVERLESS_STARTUP_TIMEOUT_MS : healthCheckSeconds === undefined ? ctx.startupTimeoutMs : healthCheckSeconds * 1000;
     const launch = instanceLauncher(

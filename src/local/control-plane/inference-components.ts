@@ -616,6 +616,7 @@ export class InferenceComponents {
   /** Starts `copies` copies of `model` for `record`, as one variant's instances; stops them again if the start is cancelled. */
   private async start(record: InferenceComponentRecord, model: ModelRecord, spec: InferenceComponentSpecification, copies: number, signal: AbortSignal): Promise<Deployment> {
     const health = spec.StartupParameters?.ContainerStartupHealthCheckTimeoutInSeconds;
+    const download = spec.StartupParameters?.ModelDataDownloadTimeoutInSeconds;
     // The copies run on the host variant's instances: a GPU InstanceType gives their containers the GPUs.
     const instanceType = this.host(record.endpointName, record.variantName)?.spec.InstanceType;
     const config: EndpointConfigRecord = {
@@ -629,6 +630,7 @@ export class InferenceComponents {
           InitialInstanceCount: copies,
           ...(instanceType === undefined ? {} : { InstanceType: instanceType }),
           ...(health === undefined ? {} : { ContainerStartupHealthCheckTimeoutInSeconds: health }),
+          ...(download === undefined ? {} : { ModelDataDownloadTimeoutInSeconds: download }),
         },
       ],
     };

@@ -94,6 +94,8 @@ export interface LocalSageMakerOptions {
   replacementBackoff?: BackoffPolicy;
   /** Time between `/ping` health checks of each instance; 0 turns them off. @defaultValue `settings.healthCheckSeconds` (`SMKIT_LOCAL_HEALTH_CHECK_SECONDS`, 5 s) */
   healthCheckMs?: number;
+  /** Length in ms of one second of a variant's `ModelDataDownloadTimeoutInSeconds` (tests shorten it). @defaultValue 1 000 */
+  modelDataSecondMs?: number;
   /** Seeds variant routing, blue/green shifting and capture sampling. */
   seed?: number;
   /** Settings (tests): unset members take their defaults, not the environment. @defaultValue loadLocalSageMakerSettings() */
@@ -242,6 +244,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     logs,
     modelData,
     ...(opts.keepWorkDir ? { keepInstanceTrees: true } : {}),
+    ...(opts.modelDataSecondMs === undefined ? {} : { modelDataSecondMs: opts.modelDataSecondMs }),
   };
   const lifecycle = new EndpointLifecycle(
     store,

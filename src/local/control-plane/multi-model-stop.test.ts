@@ -62,8 +62,8 @@ describe('multi model stop', () => {
   });
 
   /** A local SageMaker on the stand-in S3 whose invocations wait 500 ms for a model, then get ModelNotReadyException. */
-  async function start(): Promise<{ local: LocalSageMakerHandle; sm: SageMakerClient; runtime: SageMakerRuntimeClient; close(): Promise<void> }> {
-    const local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, invokeTimeoutMs: 500, alarmsAndScaling: false, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
+  async function start(extra: { modelDataSecondMs?: number } = {}): Promise<{ local: LocalSageMakerHandle; sm: SageMakerClient; runtime: SageMakerRuntimeClient; close(): Promise<void> }> {
+    const local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, invokeTimeoutMs: 500, alarmsAndScaling: false, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 }, ...extra });
     const sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
     const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
     await sm.send(new CreateModelCommand({ ModelName: 'mme', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/mme/', Mode: 'MultiModel' } }));
@@ -152,6 +152,30 @@ describe('multi model stop', () => {
       await sm.send(new DeleteEndpointCommand({ EndpointName: 'del-creating' }));
       // Before the fix the endpoint stayed Deleting for as long as the download took (here, for ever).
       await until('del-creating to be gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'del-creating' })).then(() => false, () => true), { intervalMs: 20, timeoutMs: 10_000 });
+      await closed(held);
+      await local.modelData.settled();
+      const cache = join(local.workDir, 'model-data');
+      const left = existsSync(cache) ? (await tree(cache)).filter((f) => f.includes('.partial-') || f.endsWith('model.tar.gz')) : [];
+      assert.deepEqual(left, [], 'no download left');
+    } finally {
+      await close();
+    }
+  });
+
+  test('a ModelDataUrl not downloaded within the variant\'s ModelDataDownloadTimeoutInSeconds fails the endpoint, naming the container, the URL and the setting; the stalled S3 transfer is closed and no partial download is left', { timeout: 30_000 }, async () => {
+    // One second of the window lasts 5 ms here: 60 s is the API's least.
+    const { local, sm, close } = await start({ modelDataSecondMs: 5 });
+    try {
+      await sm.send(new CreateModelCommand({ ModelName: 'slow', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/slow/model.tar.gz' } }));
+      await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'slow', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'slow', InitialInstanceCount: 1, InstanceType: 'ml.m5.large', ModelDataDownloadTimeoutInSeconds: 60 }] }));
+      await sm.send(new CreateEndpointCommand({ EndpointName: 'slow', EndpointConfigName: 'slow' }));
+      const held = await nextStall('slow/model.tar.gz');
+      const ended = await until('slow to leave Creating', async () => {
+        const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'slow' }));
+        return d.EndpointStatus === 'Creating' ? undefined : d;
+      }, { intervalMs: 20 });
+      assert.equal(ended.EndpointStatus, 'Failed');
+      assert.match(ended.FailureReason ?? '', /^Failed to download model data for container "primary" from URL: "s3:\/\/models\/slow\/model\.tar\.gz" within ModelDataDownloadTimeoutInSeconds \(60 seconds\)/);
       await closed(held);
       await local.modelData.settled();
       const cache = join(local.workDir, 'model-data');
