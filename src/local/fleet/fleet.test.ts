@@ -11,7 +11,7 @@ import { until } from '../../../test/helpers/until.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { BackoffPolicy } from '../../core/restart-backoff.js';
 import { Fleet } from './fleet.js';
-import { instanceHealthy, instanceLauncher, type ContainerTemplate } from './instance-launcher.js';
+import { instanceHealthy, instanceLauncher, InstanceStartError, type ContainerTemplate } from './instance-launcher.js';
 
 let dir: string;
 describe('fleet', () => {
@@ -213,6 +213,19 @@ describe('fleet', () => {
     } finally {
       await fleet.stop();
     }
+    assert.equal(backend.running, 0);
+  });
+
+  test('an instance whose container does not answer /ping in time fails to start with a reason that says so once, for the FailureReason around it', async () => {
+    const backend = new FakeBackend();
+    const template = { hostname: 'primary', env: { FAKE_READY_AFTER_MS: '600000' }, modelSource: join(dir, 'model'), mode: 'SingleModel' as const };
+    const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 1_000 }, `ep${++fleets}/cfg/AllTraffic`, [template]);
+    await assert.rejects(launch(0, new AbortController().signal), (err: InstanceStartError) => {
+      assert.equal(err.name, 'InstanceStartError');
+      // The deployment words it "did not pass the ping health check: it <reason>".
+      assert.equal(err.reason, 'did not answer /ping with 200 within 1 s');
+      return true;
+    });
     assert.equal(backend.running, 0);
   });
 

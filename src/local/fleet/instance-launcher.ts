@@ -164,7 +164,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
             }
             if (signal?.aborted || !(err instanceof ToolkitError && err.code === 'ERR_CONTAINER_START')) throw err;
             const detail = (key: string): string | undefined => (typeof err.details?.[key] === 'string' ? (err.details[key] as string) : undefined);
-            const reason = detail('reason') ?? detail('exit') ?? `did not pass the ping health check within ${Math.round(ctx.startupTimeoutMs / 1000)} s`;
+            const reason = detail('reason') ?? detail('exit') ?? `did not answer /ping with 200 within ${Math.round(ctx.startupTimeoutMs / 1000)} s`;
             throw new InstanceStartError(t.hostname, reason, await tailLog(logFile, 20), { cause: err });
           }
         }),
