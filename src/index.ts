@@ -10,6 +10,8 @@ export type { StartOptions as LocalEndpointStartOptions, LocalEndpointsHandle } 
 export { loadEndpointTarget, readEndpointFile } from './endpoint-file/load.js';
 export type { EndpointFileConfig, EndpointConfig, VariantConfig, ContainerConfig, DataCaptureConfig, DeepPingConfig } from './endpoint-file/schema.js';
 export { createFrontDoor } from './local/front-door/app.js';
+export { startLocalSageMaker } from './local/control-plane/local-sagemaker.js';
+export type { LocalSageMakerOptions, LocalSageMakerHandle } from './local/control-plane/local-sagemaker.js';
 export { CodecRegistry, createDefaultCodecs, negotiateAccept, parseMediaType, isTensor, isTensorMap } from './codecs/index.js';
 export { jsonCodec, csvCodec, npyCodec, npzCodec, jsonLinesCodec, rawCodec, decodeNpy, encodeNpy } from './codecs/index.js';
 export { tfjsRuntimeFactory } from './runtimes/tfjs/factory.js';
