@@ -237,6 +237,16 @@ export async function startDeployment(
   const cacheDir = join(ctx.workDir, 'model-data');
   const lease = ctx.modelData?.lease();
   const states: VariantState[] = [];
+  // The first variant to fail fails the deployment: the others' downloads and starts are cut short, not waited for.
+  const siblingFailed = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, siblingFailed.signal]) : siblingFailed.signal;
+  let firstFailure: { reason: unknown } | undefined;
+  const failFast = (building: Promise<VariantState>): Promise<VariantState> =>
+    building.catch((err: unknown) => {
+      firstFailure ??= { reason: err };
+      siblingFailed.abort(err);
+      throw err;
+    });
   const build = async (spec: ProductionVariant, shadow: boolean): Promise<VariantState> => {
     if (spec.ModelName === undefined && !opts.model) return hostOnly(spec, endpointName, config.name, states, opts.weights, opts.counts);
     const model = opts.model ?? ctx.store.models.get(spec.ModelName ?? '');
@@ -245,7 +255,7 @@ export async function startDeployment(
     // Every container's model data of the variant within its window, as the service holds each
     // instance's download to it; an endpoint deleted while Creating does not wait for it either.
     const windowSeconds = spec.ModelDataDownloadTimeoutInSeconds ?? DEFAULT_MODEL_DATA_DOWNLOAD_SECONDS;
-    const window = downloadWindow(windowSeconds, ctx.modelDataSecondMs ?? 1000, opts.signal);
+    const window = downloadWindow(windowSeconds, ctx.modelDataSecondMs ?? 1000, signal);
     for (const [i, c] of model.containers.entries()) {
       const mode = c.Mode ?? 'SingleModel';
       const hostname = c.ContainerHostname ?? (model.containers.length === 1 ? 'primary' : `container-${i + 1}`);
@@ -287,7 +297,7 @@ export async function startDeployment(
         workDir: join(ctx.workDir, 'instances'),
         logsDir: join(ctx.workDir, 'logs'),
         startupTimeoutMs,
-        ...(opts.signal ? { signal: opts.signal } : {}),
+        signal,
         ...(ctx.progress ? { progress: ctx.progress } : {}),
         ...(ctx.logs ? { instanceLogs: endpointInstanceLogs(ctx.logs, endpointName, spec.VariantName) } : {}),
         ...(ctx.log ? { warn: (msg: string, fields: Record<string, unknown>) => ctx.log!('warn', msg, { endpoint: endpointName, ...fields }) } : {}),
@@ -348,12 +358,11 @@ export async function startDeployment(
     return state;
   };
   try {
-    const production = config.productionVariants.map((v) => build(v, false));
+    const production = config.productionVariants.map((v) => failFast(build(v, false)));
     const shadowSpec = config.shadowProductionVariants?.[0];
-    const shadowBuild = shadowSpec ? build(shadowSpec, true) : undefined;
+    const shadowBuild = shadowSpec ? failFast(build(shadowSpec, true)) : undefined;
     const settled = await Promise.allSettled([...production, ...(shadowBuild ? [shadowBuild] : [])]);
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    if (firstFailure) throw firstFailure.reason;
     opts.signal?.throwIfAborted();
     const values = settled.map((s) => (s as PromiseFulfilledResult<VariantState>).value);
     const variants = values.slice(0, production.length);

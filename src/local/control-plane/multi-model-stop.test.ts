@@ -44,6 +44,13 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
   if (req.method !== 'GET') return void res.writeHead(405).end();
   const key = decodeURIComponent(url.pathname.slice(1).split('/').slice(1).join('/'));
   gets.push(key);
+  if (key.startsWith('missing/')) {
+    const notFound = (): void => {
+      if (!stalled.some((s) => s.key === 'big/model.tar.gz')) return void setTimeout(notFound, 10);
+      res.writeHead(404, { 'content-type': 'application/xml' }).end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>');
+    };
+    return notFound();
+  }
   const half = ARCHIVE.length >> 1;
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(ARCHIVE.length) });
   res.write(ARCHIVE.subarray(0, half), () => stalled.push({ key, socket: req.socket, finish: () => res.end(ARCHIVE.subarray(half)) }));
@@ -176,6 +183,32 @@ describe('multi model stop', () => {
       }, { intervalMs: 20 });
       assert.equal(ended.EndpointStatus, 'Failed');
       assert.match(ended.FailureReason ?? '', /^Failed to download model data for container "primary" from URL: "s3:\/\/models\/slow\/model\.tar\.gz" within ModelDataDownloadTimeoutInSeconds \(60 seconds\)/);
+      await closed(held);
+      await local.modelData.settled();
+      const cache = join(local.workDir, 'model-data');
+      const left = existsSync(cache) ? (await tree(cache)).filter((f) => f.includes('.partial-') || f.endsWith('model.tar.gz')) : [];
+      assert.deepEqual(left, [], 'no download left');
+    } finally {
+      await close();
+    }
+  });
+
+  test('a variant whose model data cannot be found fails the endpoint at once: another variant\'s download under way is cut short, not waited for, and nothing of it is kept', { timeout: 30_000 }, async () => {
+    const { local, sm, close } = await start();
+    try {
+      await sm.send(new CreateModelCommand({ ModelName: 'big', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/big/model.tar.gz' } }));
+      // The stand-in S3 answers NoSuchKey for it only once the big model's download has stalled.
+      await sm.send(new CreateModelCommand({ ModelName: 'gone', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/missing/model.tar.gz' } }));
+      const variant = (VariantName: string, ModelName: string) => ({ VariantName, ModelName, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const });
+      await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'two', ProductionVariants: [variant('Big', 'big'), variant('Gone', 'gone')] }));
+      await sm.send(new CreateEndpointCommand({ EndpointName: 'two', EndpointConfigName: 'two' }));
+      const held = await nextStall('big/model.tar.gz');
+      const ended = await until('two to leave Creating', async () => {
+        const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'two' }));
+        return d.EndpointStatus === 'Creating' ? undefined : d;
+      }, { intervalMs: 20, timeoutMs: 10_000 });
+      assert.equal(ended.EndpointStatus, 'Failed');
+      assert.match(ended.FailureReason ?? '', /s3:\/\/models\/missing\/model\.tar\.gz.*\(model gone, variant Gone\)\.$/s);
       await closed(held);
       await local.modelData.settled();
       const cache = join(local.workDir, 'model-data');
