@@ -229,6 +229,20 @@ describe('fleet', () => {
     assert.equal(backend.running, 0);
   });
 
+  test('a pipeline instance fails as soon as one of its containers does: the others\' /ping waits are cut short, not waited for to their deadline, and every container is stopped', { timeout: 30_000 }, async () => {
+    const backend = new FakeBackend();
+    const slow = { hostname: 'slow', env: { FAKE_READY_AFTER_MS: '600000' }, modelSource: join(dir, 'model'), mode: 'SingleModel' as const };
+    const broken = { hostname: 'broken', env: { FAKE_PING: 'fail' }, modelSource: join(dir, 'model'), mode: 'SingleModel' as const };
+    // A deadline no test waits for: before, the instance failed only once the slow container's ran out.
+    const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 600_000 }, `ep${++fleets}/cfg/AllTraffic`, [slow, broken]);
+    await assert.rejects(launch(0, new AbortController().signal), (err: InstanceStartError) => {
+      assert.equal(err.name, 'InstanceStartError');
+      assert.equal(err.hostname, 'broken');
+      return true;
+    });
+    assert.equal(backend.running, 0);
+  });
+
   test('health checks: failures that do not come 3 in a row replace nothing', async () => {
     const backend = new FakeBackend();
     const lines: Line[] = [];

@@ -117,9 +117,20 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
       await mkdir(ctx.logsDir, { recursive: true });
       signal?.throwIfAborted();
       const logs = ctx.instanceLogs?.(templates.map((t) => t.hostname));
+      // The first container of a pipeline to fail fails the instance: the others' starts and /ping
+      // waits are cut short (with its error as the reason), not waited for up to their deadline.
+      const firstFailed = new AbortController();
+      const { signal: startSignal, dispose: disposeStartSignal } = eitherSignal(signal, firstFailed.signal);
+      let firstFailure: { reason: unknown } | undefined;
+      const failFast = <T>(starting: Promise<T>): Promise<T> =>
+        starting.catch((err: unknown) => {
+          firstFailure ??= { reason: err };
+          firstFailed.abort(err);
+          throw err;
+        });
       // Every container of the instance starts at once; each is handed over once its own /ping passes.
       const ready = await Promise.allSettled(
-        templates.map(async (t): Promise<{ running: RunningContainer; link: ChainContainer }> => {
+        templates.map((t) => failFast((async (): Promise<{ running: RunningContainer; link: ChainContainer }> => {
           const logFile = join(ctx.logsDir, `${fileSafe}.i${index}.${t.hostname}.log`);
           let current: RunningContainer | undefined;
           try {
@@ -141,7 +152,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
               },
               {
                 timeoutMs: ctx.startupTimeoutMs,
-                ...(signal ? { signal } : {}),
+                ...(startSignal ? { signal: startSignal } : {}),
                 onStarted: ({ container, port }) => {
                   if (current) started.delete(current);
                   current = container;
@@ -167,10 +178,10 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
             const reason = detail('reason') ?? detail('exit') ?? `did not answer /ping with 200 within ${Math.round(ctx.startupTimeoutMs / 1000)} s`;
             throw new InstanceStartError(t.hostname, reason, await tailLog(logFile, 20), { cause: err });
           }
-        }),
+        })())),
       );
-      const failed = ready.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      disposeStartSignal();
+      if (firstFailure) throw firstFailure.reason;
       const ok = ready as Array<PromiseFulfilledResult<{ running: RunningContainer; link: ChainContainer }>>;
       ctx.progress?.(`smkit local: ${id} is healthy`);
       const instance: FleetInstance = { id, containers: ok.map((r) => r.value.running), chain: ok.map((r) => r.value.link), dispose };
