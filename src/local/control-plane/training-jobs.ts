@@ -325,6 +325,15 @@ export class TrainingJobs {
     if (parseS3Location(String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)) === undefined) {
       throw validation(`OutputDataConfig.S3OutputPath ${String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)} is not an S3 location: use s3://bucket/prefix.`);
     }
+    const stopping = input.StoppingCondition as { MaxRuntimeInSeconds?: number; MaxWaitTimeInSeconds?: number } | undefined;
+    const maxWait = stopping?.MaxWaitTimeInSeconds;
+    if (maxWait !== undefined) {
+      // The service's own words (seen from CreateTrainingJob, Kenza-AI/sagify#111, aws/sagemaker-python-sdk#4140).
+      if (input.EnableManagedSpotTraining !== true) throw validation('Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true');
+      // The service model: it "must be equal to or greater than MaxRuntimeInSeconds" (spot capacity waited for plus the run).
+      const maxRuntime = stopping?.MaxRuntimeInSeconds ?? DEFAULT_MAX_RUNTIME_SECONDS;
+      if (maxWait < maxRuntime) throw validation(`Invalid MaxWaitTimeInSeconds. It must be equal to or greater than MaxRuntimeInSeconds: ${maxWait} is less than ${maxRuntime}${stopping?.MaxRuntimeInSeconds === undefined ? ' (the default MaxRuntimeInSeconds, one day)' : ''}.`);
+    }
     if ((input.OutputDataConfig as { CompressionType?: string }).CompressionType === 'NONE') {
       throw validation('OutputDataConfig.CompressionType NONE (uncompressed model output) is not supported by the local SageMaker, which uploads model.tar.gz and output.tar.gz: leave it unset or GZIP.');
     }
