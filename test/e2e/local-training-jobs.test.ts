@@ -373,6 +373,10 @@ describe('local training jobs', () => {
       await rejects(job('elsewhere', 'fail.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt/x', LocalPath: '/tmp/ckpt' } }), { name: 'ValidationException', message: /CheckpointConfig.LocalPath \/tmp\/ckpt is not supported/ });
       await rejects(job('uncompressed', 'fail.mjs', { OutputDataConfig: { S3OutputPath: 's3://data/out', CompressionType: 'NONE' } }), { name: 'ValidationException', message: /CompressionType NONE \(uncompressed model output\) is not supported/ });
       await rejects(job('two', 'fail.mjs', { ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 2, VolumeSizeInGB: 1 } }), { name: 'ValidationException', message: /InstanceCount 2/ });
+      await rejects(job('groups', 'fail.mjs', { ResourceConfig: { VolumeSizeInGB: 1, InstanceGroups: [{ InstanceGroupName: 'cpu', InstanceType: 'ml.c5.xlarge', InstanceCount: 2 }, { InstanceGroupName: 'gpu', InstanceType: 'ml.p3.2xlarge', InstanceCount: 1 }] } }), {
+        name: 'ValidationException',
+        message: /^ResourceConfig.InstanceGroups \(a heterogeneous cluster\) is not supported by the local SageMaker, which runs a training job on one instance/,
+      });
       await rejects(job('manifest', 'fail.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://data/m.json' } } }] }), { name: 'ValidationException', message: /S3DataType ManifestFile/ });
       // Managed Spot Training's MaxWaitTimeInSeconds: only with it, and no shorter than MaxRuntimeInSeconds (one day unless given).
       await rejects(job('wait-on-demand', 'fail.mjs', { StoppingCondition: { MaxRuntimeInSeconds: 60, MaxWaitTimeInSeconds: 120 } }), {
@@ -406,7 +410,7 @@ describe('local training jobs', () => {
       await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
       // Refused requests created nothing.
       const names = (await sm.send(new ListTrainingJobsCommand({ MaxResults: 100 }))).TrainingJobSummaries!.map((s) => s.TrainingJobName);
-      for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'manifest', 'wait-on-demand', 'wait-short', 'wait-default', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);
+      for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'groups', 'manifest', 'wait-on-demand', 'wait-short', 'wait-default', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);
     });
   });
 

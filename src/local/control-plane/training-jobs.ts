@@ -320,8 +320,13 @@ export class TrainingJobs {
     if (spec.ContainerEntrypoint !== undefined || spec.ContainerArguments !== undefined) {
       throw validation('AlgorithmSpecification.ContainerEntrypoint and ContainerArguments are not supported by the local SageMaker, which runs smkit train as the image\'s train command: leave them unset.');
     }
-    const count = (input.ResourceConfig as { InstanceCount?: number } | undefined)?.InstanceCount;
+    const resources = input.ResourceConfig as { InstanceCount?: number; InstanceGroups?: unknown[] } | undefined;
+    const count = resources?.InstanceCount;
     if (count !== undefined && count !== 1) throw validation(`ResourceConfig.InstanceCount ${count} is not supported by the local SageMaker, which runs a training job on one instance: use 1.`);
+    // A heterogeneous cluster: run as one instance of the default group, its groups' code would find neither its group nor its hosts.
+    if (resources?.InstanceGroups !== undefined) {
+      throw validation('ResourceConfig.InstanceGroups (a heterogeneous cluster) is not supported by the local SageMaker, which runs a training job on one instance: give InstanceType and InstanceCount 1 instead.');
+    }
     if (parseS3Location(String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)) === undefined) {
       throw validation(`OutputDataConfig.S3OutputPath ${String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)} is not an S3 location: use s3://bucket/prefix.`);
     }
