@@ -534,6 +534,11 @@ export class TrainingJobs {
     j.lastModified = now;
   }
 
+  /** Ends a job its stop ended, at whatever step: the last transition names the limit when `MaxRuntimeInSeconds` stopped it. */
+  private stopped(j: TrainingJobRecord, why: 'Stopped' | 'MaxRuntimeExceeded'): void {
+    this.finish(j, 'Stopped', why, why === 'MaxRuntimeExceeded' ? 'Training job stopped: it exceeded MaxRuntimeInSeconds' : 'Training job stopped');
+  }
+
   private finish(j: TrainingJobRecord, status: 'Completed' | 'Failed' | 'Stopped', secondary: string, message: string, failureReason?: string): void {
     const now = new Date();
     this.transition(j, secondary, message);
@@ -561,7 +566,7 @@ export class TrainingJobs {
     const checkpoints = this.checkpointSync(j, root, paths);
     try {
       await this.layOut(j, paths);
-      if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
+      if (run.stop) return this.stopped(j, run.stop);
       j.trainingStartedAt = new Date();
       const maxRuntimeMs = req.StoppingCondition.MaxRuntimeInSeconds * 1000;
       // Past 2^31 - 1 ms (24.8 days; the API allows 28) setTimeout fires at once: such a limit is not armed.
@@ -575,10 +580,10 @@ export class TrainingJobs {
       await checkpoints?.restore(() => run.stop !== undefined, run.downloads.signal);
     } catch (err) {
       // A download the stop closed part-way is the stop, not a failure.
-      if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
+      if (run.stop) return this.stopped(j, run.stop);
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: ${(err as Error).message}`);
     }
-    if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
+    if (run.stop) return this.stopped(j, run.stop);
 
     this.transition(j, 'Training', 'Training image download completed. Training in progress.');
     checkpoints?.start();
@@ -620,7 +625,7 @@ export class TrainingJobs {
       const sse = kmsKeyId === undefined ? '' : ` with SSE-KMS key ${kmsKeyId} (OutputDataConfig.KmsKeyId; an S3 server without KMS refuses such uploads: leave KmsKeyId out of the job there)`;
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the training output to ${req.OutputDataConfig.S3OutputPath}${sse}: ${(err as Error).message}`);
     }
-    if (run.stop) return this.finish(j, 'Stopped', run.stop, run.stop === 'MaxRuntimeExceeded' ? 'Training job stopped: it exceeded MaxRuntimeInSeconds' : 'Training job stopped');
+    if (run.stop) return this.stopped(j, run.stop);
     this.finish(j, 'Completed', 'Completed', 'Training job completed');
   }
 
