@@ -378,6 +378,7 @@ describe('local training jobs', () => {
         message: /^ResourceConfig.InstanceGroups \(a heterogeneous cluster\) is not supported by the local SageMaker, which runs a training job on one instance/,
       });
       await rejects(job('manifest', 'fail.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://data/m.json' } } }] }), { name: 'ValidationException', message: /S3DataType ManifestFile/ });
+      await rejects(job('nul-env', 'fail.mjs', { Environment: { FINE: 'x', BAD: 'a\u0000b' } }), { name: 'ValidationException', message: /^Environment value of BAD holds a NUL character/ });
       // Managed Spot Training's MaxWaitTimeInSeconds: only with it, and no shorter than MaxRuntimeInSeconds (one day unless given).
       await rejects(job('wait-on-demand', 'fail.mjs', { StoppingCondition: { MaxRuntimeInSeconds: 60, MaxWaitTimeInSeconds: 120 } }), {
         name: 'ValidationException',
@@ -410,7 +411,7 @@ describe('local training jobs', () => {
       await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
       // Refused requests created nothing.
       const names = (await sm.send(new ListTrainingJobsCommand({ MaxResults: 100 }))).TrainingJobSummaries!.map((s) => s.TrainingJobName);
-      for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'groups', 'manifest', 'wait-on-demand', 'wait-short', 'wait-default', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);
+      for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'groups', 'manifest', 'nul-env', 'wait-on-demand', 'wait-short', 'wait-default', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);
     });
   });
 

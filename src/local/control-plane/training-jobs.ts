@@ -330,6 +330,10 @@ export class TrainingJobs {
     if (parseS3Location(String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)) === undefined) {
       throw validation(`OutputDataConfig.S3OutputPath ${String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)} is not an S3 location: use s3://bucket/prefix.`);
     }
+    for (const [key, value] of Object.entries((input.Environment as Record<string, string> | undefined) ?? {})) {
+      // The API's pattern takes it, but no process environment can carry one: the job's process could not be started.
+      if (value.includes('\0')) throw validation(`Environment value of ${key} holds a NUL character (\\u0000), which no process environment can carry: remove it.`);
+    }
     const stopping = input.StoppingCondition as { MaxRuntimeInSeconds?: number; MaxWaitTimeInSeconds?: number } | undefined;
     const maxWait = stopping?.MaxWaitTimeInSeconds;
     if (maxWait !== undefined) {
