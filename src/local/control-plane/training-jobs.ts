@@ -340,8 +340,9 @@ export class TrainingJobs {
       // The service's own words (seen from CreateTrainingJob, Kenza-AI/sagify#111, aws/sagemaker-python-sdk#4140).
       if (input.EnableManagedSpotTraining !== true) throw validation('Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true');
       // The service model: it "must be equal to or greater than MaxRuntimeInSeconds" (spot capacity waited for plus the run).
-      const maxRuntime = stopping?.MaxRuntimeInSeconds ?? DEFAULT_MAX_RUNTIME_SECONDS;
-      if (maxWait < maxRuntime) throw validation(`Invalid MaxWaitTimeInSeconds. It must be equal to or greater than MaxRuntimeInSeconds: ${maxWait} is less than ${maxRuntime}${stopping?.MaxRuntimeInSeconds === undefined ? ' (the default MaxRuntimeInSeconds, one day)' : ''}.`);
+      // Compared only when both are given: nothing public shows the service holding a MaxWaitTimeInSeconds to the default one day.
+      const maxRuntime = stopping?.MaxRuntimeInSeconds;
+      if (maxRuntime !== undefined && maxWait < maxRuntime) throw validation(`Invalid MaxWaitTimeInSeconds. It must be equal to or greater than MaxRuntimeInSeconds: ${maxWait} is less than ${maxRuntime}.`);
     }
     if ((input.OutputDataConfig as { CompressionType?: string }).CompressionType === 'NONE') {
       throw validation('OutputDataConfig.CompressionType NONE (uncompressed model output) is not supported by the local SageMaker, which uploads model.tar.gz and output.tar.gz: leave it unset or GZIP.');
