@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { createModelArchive, extractModelArchive } from '../../archive/model-archive.js';
+import { nulEnvironmentValue } from '../../aws/container-environment.js';
 import { isToolkitError } from '../../errors/catalogue.js';
 import { AwsServiceError, validationException as validation } from '../../aws/service.js';
 import { s3FolderPrefix as folderPrefix } from '../../aws/s3-location.js';
@@ -330,10 +331,8 @@ export class TrainingJobs {
     if (parseS3Location(String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)) === undefined) {
       throw validation(`OutputDataConfig.S3OutputPath ${String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)} is not an S3 location: use s3://bucket/prefix.`);
     }
-    for (const [key, value] of Object.entries((input.Environment as Record<string, string> | undefined) ?? {})) {
-      // The API's pattern takes it, but no process environment can carry one: the job's process could not be started.
-      if (value.includes('\0')) throw validation(`Environment value of ${key} holds a NUL character (\\u0000), which no process environment can carry: remove it.`);
-    }
+    const nul = nulEnvironmentValue(input.Environment as Record<string, string> | undefined, 'Environment');
+    if (nul !== undefined) throw validation(nul);
     const stopping = input.StoppingCondition as { MaxRuntimeInSeconds?: number; MaxWaitTimeInSeconds?: number } | undefined;
     const maxWait = stopping?.MaxWaitTimeInSeconds;
     if (maxWait !== undefined) {
