@@ -15,3 +15,15 @@ export function environmentBytes(maps: readonly (Readonly<Record<string, string>
   }
   return bytes;
 }
+
+/**
+ * The refusal for the first variable of `map` whose value holds a NUL character, or `undefined` when
+ * none does. The API's value pattern (`[\S\s]*`) takes one, but no process environment can carry it
+ * (the container could not be started), so it is refused where the request names it.
+ */
+export function nulEnvironmentValue(map: Readonly<Record<string, string>> | undefined, member: string): string | undefined {
+  for (const [key, value] of Object.entries(map ?? {})) {
+    if (String(value).includes('\0')) return `${member} value of ${key} holds a NUL character (\\u0000), which no process environment can carry: remove it.`;
+  }
+  return undefined;
+}

@@ -164,5 +164,7 @@ describe('local training held s3', () => {
     // The held object is never let go before the job ends.
     const d = await ended('too-long-download');
     assert.deepEqual([d.TrainingJobStatus, d.SecondaryStatus, d.FailureReason], ['Stopped', 'MaxRuntimeExceeded', undefined]);
+    // Each step says the limit stopped it, as when it passes while the entry point runs.
+    assert.deepEqual(d.SecondaryStatusTransitions?.slice(-2).map((t) => t.StatusMessage), ['Stopping the training job: it reached MaxRuntimeInSeconds', 'Training job stopped: it exceeded MaxRuntimeInSeconds']);
   });
 });

@@ -373,7 +373,26 @@ describe('local training jobs', () => {
       await rejects(job('elsewhere', 'fail.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt/x', LocalPath: '/tmp/ckpt' } }), { name: 'ValidationException', message: /CheckpointConfig.LocalPath \/tmp\/ckpt is not supported/ });
       await rejects(job('uncompressed', 'fail.mjs', { OutputDataConfig: { S3OutputPath: 's3://data/out', CompressionType: 'NONE' } }), { name: 'ValidationException', message: /CompressionType NONE \(uncompressed model output\) is not supported/ });
       await rejects(job('two', 'fail.mjs', { ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 2, VolumeSizeInGB: 1 } }), { name: 'ValidationException', message: /InstanceCount 2/ });
+      await rejects(job('groups', 'fail.mjs', { ResourceConfig: { VolumeSizeInGB: 1, InstanceGroups: [{ InstanceGroupName: 'cpu', InstanceType: 'ml.c5.xlarge', InstanceCount: 2 }, { InstanceGroupName: 'gpu', InstanceType: 'ml.p3.2xlarge', InstanceCount: 1 }] } }), {
+        name: 'ValidationException',
+        message: /^ResourceConfig.InstanceGroups \(a heterogeneous cluster\) is not supported by the local SageMaker, which runs a training job on one instance/,
+      });
       await rejects(job('manifest', 'fail.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://data/m.json' } } }] }), { name: 'ValidationException', message: /S3DataType ManifestFile/ });
+      await rejects(job('nul-env', 'fail.mjs', { Environment: { FINE: 'x', BAD: 'a\u0000b' } }), { name: 'ValidationException', message: /^Environment value of BAD holds a NUL character/ });
+      // Managed Spot Training's MaxWaitTimeInSeconds: only with it, and no shorter than a MaxRuntimeInSeconds given beside it.
+      await rejects(job('wait-on-demand', 'fail.mjs', { StoppingCondition: { MaxRuntimeInSeconds: 60, MaxWaitTimeInSeconds: 120 } }), {
+        name: 'ValidationException',
+        message: 'Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true',
+      });
+      await rejects(job('wait-short', 'fail.mjs', { EnableManagedSpotTraining: true, StoppingCondition: { MaxRuntimeInSeconds: 600, MaxWaitTimeInSeconds: 300 } }), {
+        name: 'ValidationException',
+        message: 'Invalid MaxWaitTimeInSeconds. It must be equal to or greater than MaxRuntimeInSeconds: 300 is less than 600.',
+      });
+      // Without MaxRuntimeInSeconds nothing is compared: the service is not known to hold it to the default day.
+      await sm.send(new CreateTrainingJobCommand(job('wait-default', 'fail.mjs', { ...NO_DATA, EnableManagedSpotTraining: true, StoppingCondition: { MaxWaitTimeInSeconds: 3600 } })));
+      assert.equal((await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'wait-default' }))).StoppingCondition?.MaxWaitTimeInSeconds, 3600);
+      await sm.send(new CreateTrainingJobCommand(job('wait-spot', 'fail.mjs', { ...NO_DATA, EnableManagedSpotTraining: true, StoppingCondition: { MaxRuntimeInSeconds: 600, MaxWaitTimeInSeconds: 600 } })));
+      assert.deepEqual((await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'wait-spot' }))).StoppingCondition, { MaxRuntimeInSeconds: 600, MaxWaitTimeInSeconds: 600 });
       const metrics = (n: number, regex = 'loss: ([0-9.]+)') => ({ AlgorithmSpecification: { TrainingImage: 'x', TrainingInputMode: 'File' as const, MetricDefinitions: Array.from({ length: n }, (_, i) => ({ Name: `m${i}`, Regex: regex })) } });
       await rejects(job('many-metrics', 'fail.mjs', metrics(41)), { name: 'ValidationException', message: /^1 validation error detected: Value '\[\{"Name":"m0",.*' at 'algorithmSpecification.metricDefinitions' failed to satisfy constraint: Member must have length less than or equal to 40$/ });
       await rejects(job('long-regex', 'fail.mjs', metrics(1, 'x'.repeat(501))), {
@@ -394,7 +413,7 @@ describe('local training jobs', () => {
       await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
       // Refused requests created nothing.
       const names = (await sm.send(new ListTrainingJobsCommand({ MaxResults: 100 }))).TrainingJobSummaries!.map((s) => s.TrainingJobName);
-      for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'manifest', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);
+      for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'groups', 'manifest', 'nul-env', 'wait-on-demand', 'wait-short', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);
     });
   });
 

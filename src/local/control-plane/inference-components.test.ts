@@ -186,6 +186,13 @@ describe('inference components', () => {
     await sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-up-a', EndpointName: 'ic-up', Specification: { Container: { Image: 'repo/img:1', ArtifactUrl: dir, Environment: { FAKE_TAG: 'v1' } }, ComputeResourceRequirements: MEMORY }, RuntimeConfig: { CopyCount: 1 } }));
     await until('ic-up-a InService', async () => (await componentStatus('ic-up-a')) === 'InService', POLL);
     assert.equal((await invoke('ic-up', 'ic-up-a')).tag, 'v1');
+    // A value no process environment can carry is refused before any copy starts, on create as on update.
+    const nul = { Container: { Image: 'repo/img:1', ArtifactUrl: dir, Environment: { BAD: 'a\u0000b' } }, ComputeResourceRequirements: MEMORY };
+    const nulMessage = /^Specification\.Container\.Environment value of BAD holds a NUL character/;
+    await assert.rejects(sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: 'ic-up-nul', EndpointName: 'ic-up', Specification: nul, RuntimeConfig: { CopyCount: 1 } })), { name: 'ValidationException', message: nulMessage });
+    await assert.rejects(sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic-up-nul' })), { name: 'ValidationException' });
+    await assert.rejects(sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-up-a', Specification: nul })), { name: 'ValidationException', message: nulMessage });
+    assert.equal(await componentStatus('ic-up-a'), 'InService');
     const rolling = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT' as const, Value: 1 }, WaitIntervalInSeconds: 0 } };
     await sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'ic-up-a', Specification: { Container: { Image: 'repo/img:2', ArtifactUrl: dir, Environment: { FAKE_TAG: 'v2' } }, ComputeResourceRequirements: MEMORY }, DeploymentConfig: rolling }));
     await until('ic-up-a updated', async () => (await componentStatus('ic-up-a')) === 'InService', POLL);

@@ -1,3 +1,4 @@
+import { nulEnvironmentValue } from '../../aws/container-environment.js';
 import { partitionOf } from '../../aws/partition.js';
 import { INFERENCE_COMPONENT_INPUTS, type InferenceComponentSpecification, type InferenceComponentStatus } from '../../aws/shapes/inference-components.js';
 import type { ProductionVariant } from '../../aws/shapes/sagemaker.js';
@@ -530,6 +531,8 @@ export class InferenceComponents {
       return model;
     }
     const c = spec.Container!;
+    const nul = nulEnvironmentValue(c.Environment, 'Specification.Container.Environment');
+    if (nul !== undefined) throw validation(nul);
     if (c.ArtifactUrl !== undefined && !ARTIFACT_URL.test(c.ArtifactUrl)) {
       throw validation(`Container.ArtifactUrl "${c.ArtifactUrl}" must be an s3:// URL of a model.tar.gz (or, locally, a file:// URL or an absolute path).`);
     }

@@ -75,4 +75,23 @@ describe('CreateModel: Environment size', () => {
       assert.match(refused.text, /^\{"__type":"ValidationException","message":"1 validation error detected: Value '.*' at 'primaryContainer\.environment' failed to satisfy constraint: Map value must satisfy constraint: \[Member must have length less than or equal to 1024 bytes \(UTF-8\), Member must have length greater than or equal to 0 bytes \(UTF-8\), Member must satisfy regular expression pattern: \[\\\\S\\\\s\]\*\]"\}$/);
     }
   });
+
+  test('a value holding a NUL character, which no process environment can carry, is refused naming the container and the variable', async () => {
+    const primary = await createModel({ ModelName: 'env-nul', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: '/models/m', Environment: { FINE: 'x', BAD: 'a\u0000b' } } });
+    assert.equal(primary.status, 400, primary.text);
+    assert.equal((JSON.parse(primary.text) as { message?: string }).message, 'PrimaryContainer.Environment value of BAD holds a NUL character (\\u0000), which no process environment can carry: remove it.');
+    const second = await createModel({
+      ModelName: 'env-nul-pipeline',
+      Containers: [
+        { Image: 'repo/img:1', ModelDataUrl: '/models/a', Environment: { FINE: 'x' } },
+        { Image: 'repo/img:1', ModelDataUrl: '/models/b', Environment: { LAST: '\u0000' } },
+      ],
+    });
+    assert.equal(second.status, 400, second.text);
+    assert.match(second.text, /^\{"__type":"ValidationException","message":"Containers\.2\.Environment value of LAST holds a NUL character/);
+    for (const name of ['env-nul', 'env-nul-pipeline']) {
+      const described = await request(app).post('/').set('X-Amz-Target', 'SageMaker.DescribeModel').set('Content-Type', 'application/x-amz-json-1.1').send(JSON.stringify({ ModelName: name }));
+      assert.equal(described.status, 400, `${name} was not created`);
+    }
+  });
 });

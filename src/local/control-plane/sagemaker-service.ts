@@ -1,5 +1,5 @@
 import { INFERENCE_COMPONENT_INPUTS } from '../../aws/shapes/inference-components.js';
-import { environmentBytes, MAX_MODEL_ENVIRONMENT_BYTES } from '../../aws/container-environment.js';
+import { environmentBytes, MAX_MODEL_ENVIRONMENT_BYTES, nulEnvironmentValue } from '../../aws/container-environment.js';
 import { SAGEMAKER_INPUTS, type ContainerDefinition, type ProductionVariant, type Tag, type VpcConfig } from '../../aws/shapes/sagemaker.js';
 import { describeViolations, validateInput, withoutNulls } from '../../aws/shapes/validate.js';
 import { AwsServiceError, unknownOperation, type AwsService, validationException as validation } from '../../aws/service.js';
@@ -181,6 +181,10 @@ export class SageMakerService implements AwsService {
       if (source?.S3DataType === 'S3Prefix' && source.CompressionType === 'Gzip') throw validation('ModelDataSource.S3DataSource: CompressionType Gzip needs S3DataType S3Object (one model.tar.gz); an S3Prefix holds uncompressed files (CompressionType None).');
       if (source?.S3DataType === 'S3Prefix' && !source.S3Uri.endsWith('/')) throw validation(`ModelDataSource.S3DataSource.S3Uri ${source.S3Uri} is an S3Prefix, which must end with a forward slash (/).`);
       if (c.Mode === 'MultiModel' && c.ModelDataUrl === undefined) throw validation('A MultiModel container needs ModelDataUrl: the S3 prefix (or local folder) holding its model archives.');
+    }
+    for (const [i, c] of containers.entries()) {
+      const nul = nulEnvironmentValue(c.Environment, primary ? 'PrimaryContainer.Environment' : `Containers.${i + 1}.Environment`);
+      if (nul !== undefined) throw validation(nul);
     }
     const environment = environmentBytes(containers.map((c) => c.Environment));
     if (environment > MAX_MODEL_ENVIRONMENT_BYTES) {

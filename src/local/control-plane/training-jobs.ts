@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { createModelArchive, extractModelArchive } from '../../archive/model-archive.js';
+import { nulEnvironmentValue } from '../../aws/container-environment.js';
 import { isToolkitError } from '../../errors/catalogue.js';
 import { AwsServiceError, validationException as validation } from '../../aws/service.js';
 import { s3FolderPrefix as folderPrefix } from '../../aws/s3-location.js';
@@ -320,10 +321,27 @@ export class TrainingJobs {
     if (spec.ContainerEntrypoint !== undefined || spec.ContainerArguments !== undefined) {
       throw validation('AlgorithmSpecification.ContainerEntrypoint and ContainerArguments are not supported by the local SageMaker, which runs smkit train as the image\'s train command: leave them unset.');
     }
-    const count = (input.ResourceConfig as { InstanceCount?: number } | undefined)?.InstanceCount;
+    const resources = input.ResourceConfig as { InstanceCount?: number; InstanceGroups?: unknown[] } | undefined;
+    const count = resources?.InstanceCount;
     if (count !== undefined && count !== 1) throw validation(`ResourceConfig.InstanceCount ${count} is not supported by the local SageMaker, which runs a training job on one instance: use 1.`);
+    // A heterogeneous cluster: run as one instance of the default group, its groups' code would find neither its group nor its hosts.
+    if (resources?.InstanceGroups !== undefined) {
+      throw validation('ResourceConfig.InstanceGroups (a heterogeneous cluster) is not supported by the local SageMaker, which runs a training job on one instance: give InstanceType and InstanceCount 1 instead.');
+    }
     if (parseS3Location(String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)) === undefined) {
       throw validation(`OutputDataConfig.S3OutputPath ${String((input.OutputDataConfig as { S3OutputPath: string }).S3OutputPath)} is not an S3 location: use s3://bucket/prefix.`);
+    }
+    const nul = nulEnvironmentValue(input.Environment as Record<string, string> | undefined, 'Environment');
+    if (nul !== undefined) throw validation(nul);
+    const stopping = input.StoppingCondition as { MaxRuntimeInSeconds?: number; MaxWaitTimeInSeconds?: number } | undefined;
+    const maxWait = stopping?.MaxWaitTimeInSeconds;
+    if (maxWait !== undefined) {
+      // The service's own words (seen from CreateTrainingJob, Kenza-AI/sagify#111, aws/sagemaker-python-sdk#4140).
+      if (input.EnableManagedSpotTraining !== true) throw validation('Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true');
+      // The service model: it "must be equal to or greater than MaxRuntimeInSeconds" (spot capacity waited for plus the run).
+      // Compared only when both are given: nothing public shows the service holding a MaxWaitTimeInSeconds to the default one day.
+      const maxRuntime = stopping?.MaxRuntimeInSeconds;
+      if (maxRuntime !== undefined && maxWait < maxRuntime) throw validation(`Invalid MaxWaitTimeInSeconds. It must be equal to or greater than MaxRuntimeInSeconds: ${maxWait} is less than ${maxRuntime}.`);
     }
     if ((input.OutputDataConfig as { CompressionType?: string }).CompressionType === 'NONE') {
       throw validation('OutputDataConfig.CompressionType NONE (uncompressed model output) is not supported by the local SageMaker, which uploads model.tar.gz and output.tar.gz: leave it unset or GZIP.');
@@ -520,6 +538,11 @@ export class TrainingJobs {
     j.lastModified = now;
   }
 
+  /** Ends a job its stop ended, at whatever step: the last transition names the limit when `MaxRuntimeInSeconds` stopped it. */
+  private stopped(j: TrainingJobRecord, why: 'Stopped' | 'MaxRuntimeExceeded'): void {
+    this.finish(j, 'Stopped', why, why === 'MaxRuntimeExceeded' ? 'Training job stopped: it exceeded MaxRuntimeInSeconds' : 'Training job stopped');
+  }
+
   private finish(j: TrainingJobRecord, status: 'Completed' | 'Failed' | 'Stopped', secondary: string, message: string, failureReason?: string): void {
     const now = new Date();
     this.transition(j, secondary, message);
@@ -547,7 +570,7 @@ export class TrainingJobs {
     const checkpoints = this.checkpointSync(j, root, paths);
     try {
       await this.layOut(j, paths);
-      if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
+      if (run.stop) return this.stopped(j, run.stop);
       j.trainingStartedAt = new Date();
       const maxRuntimeMs = req.StoppingCondition.MaxRuntimeInSeconds * 1000;
       // Past 2^31 - 1 ms (24.8 days; the API allows 28) setTimeout fires at once: such a limit is not armed.
@@ -561,10 +584,10 @@ export class TrainingJobs {
       await checkpoints?.restore(() => run.stop !== undefined, run.downloads.signal);
     } catch (err) {
       // A download the stop closed part-way is the stop, not a failure.
-      if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
+      if (run.stop) return this.stopped(j, run.stop);
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: ${(err as Error).message}`);
     }
-    if (run.stop) return this.finish(j, 'Stopped', run.stop, 'Training job stopped');
+    if (run.stop) return this.stopped(j, run.stop);
 
     this.transition(j, 'Training', 'Training image download completed. Training in progress.');
     checkpoints?.start();
@@ -606,7 +629,7 @@ export class TrainingJobs {
       const sse = kmsKeyId === undefined ? '' : ` with SSE-KMS key ${kmsKeyId} (OutputDataConfig.KmsKeyId; an S3 server without KMS refuses such uploads: leave KmsKeyId out of the job there)`;
       return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the training output to ${req.OutputDataConfig.S3OutputPath}${sse}: ${(err as Error).message}`);
     }
-    if (run.stop) return this.finish(j, 'Stopped', run.stop, run.stop === 'MaxRuntimeExceeded' ? 'Training job stopped: it exceeded MaxRuntimeInSeconds' : 'Training job stopped');
+    if (run.stop) return this.stopped(j, run.stop);
     this.finish(j, 'Completed', 'Completed', 'Training job completed');
   }
 

@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { nulEnvironmentValue } from '../../aws/container-environment.js';
 import type { ContainerDefinition, Tag } from '../../aws/shapes/sagemaker.js';
 import { validateInput, type ShapeRule } from '../../aws/shapes/validate.js';
 import { AwsServiceError, validationException as validation } from '../../aws/service.js';
@@ -351,6 +352,8 @@ export class TransformJobs {
     if (!parseS3Location(tout.S3OutputPath)) throw validation(`S3OutputPath ${tout.S3OutputPath} is not an S3 location: use s3://bucket/prefix or an Amazon S3 https:// URL.`);
     const capture = input.DataCaptureConfig as { DestinationS3Uri: string } | undefined;
     if (capture && !parseS3Location(capture.DestinationS3Uri)) throw validation(`DataCaptureConfig.DestinationS3Uri ${capture.DestinationS3Uri} is not an S3 location: use s3://bucket/prefix or an Amazon S3 https:// URL.`);
+    const nul = nulEnvironmentValue(input.Environment as Record<string, string> | undefined, 'Environment');
+    if (nul !== undefined) throw validation(nul);
     const payload = input.MaxPayloadInMB as number | undefined;
     const concurrent = (input.MaxConcurrentTransforms as number | undefined) || undefined;
     if (payload !== undefined && payload > MAX_PAYLOAD_MB) throw validation(`MaxPayloadInMB must be at most ${MAX_PAYLOAD_MB} (got ${payload}).`);
