@@ -302,10 +302,13 @@ export class AsyncInvocationQueue {
    * {@link signal} goes once that request closes. A long queue deleted at once has dozens for a
    * moment, which Node would print as a possible leak (MaxListenersExceededWarning) past its
    * default of 10: the limit follows what the queue holds, so a listener that stays still shows.
+   * From Node 22 an AbortSignal has no limit (0), which is kept: a limit of what the queue holds
+   * would be passed at once, the AWS SDK's S3 call listening twice (its handler and its retry).
    */
   #fitSignalListeners(): void {
     const held = this.#running + this.#leaving;
-    if (held > getMaxListeners(this.#abandoned.signal)) setMaxListeners(held, this.#abandoned.signal);
+    const max = getMaxListeners(this.#abandoned.signal);
+    if (max !== 0 && held > max) setMaxListeners(held, this.#abandoned.signal);
   }
 
   #isIdle(): boolean {
