@@ -109,6 +109,10 @@ test('errors name the offending key', () => {
   // An asynchronous endpoint publishes no Invocations, InvocationsPerInstance or OverheadLatency: an alarm on one would never fire.
   bad({ endpoints: [{ name: 'e', asyncInference: { outputPath: 's3://b/o/' }, variants: [{ model: 'a' }], alarms: [{ ...alarm, name: 'calls' }] }] }, /alarms\[0\]\.metric: Invocations is not published for an asynchronous endpoint/);
   parseEndpointFile({ endpoints: [{ name: 'e', asyncInference: { outputPath: 's3://b/o/' }, variants: [{ model: 'a' }], alarms: [{ ...alarm, metric: 'Invocation5XXErrors', name: 'errors' }] }] }, resolve, read);
+  // Nor does a serverless endpoint publish InvocationsPerInstance or InvocationModelErrors.
+  const serverless = { memorySizeInMB: 2048, maxConcurrency: 2 };
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', serverless }], alarms: [{ ...alarm, metric: 'InvocationsPerInstance', name: 'load' }] }] }, /alarms\[0\]\.metric: InvocationsPerInstance is not published for a serverless endpoint/);
+  parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a', serverless }], alarms: [{ ...alarm, name: 'calls' }] }] }, resolve, read);
   // ContainerDefinition.Image takes no whitespace and at most 255 characters (botocore ContainerImage).
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', image: 'my image:1' }] }] }, /variants\[0\]\.image: must be an image reference .* \(got "my image:1"\)$/);
   bad({ deploy: { image: `r/${'i'.repeat(254)}` }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.image: must be an image reference of at most 255 characters/);

@@ -143,6 +143,11 @@ export const ALARM_METRICS = ['Invocations', 'Invocation4XXErrors', 'Invocation5
  * metrics is "exhaustive" (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html).
  */
 const NOT_ASYNC_METRICS = ['Invocations', 'InvocationModelErrors', 'InvocationsPerInstance', 'OverheadLatency'] as const;
+/**
+ * Of {@link ALARM_METRICS}, those SageMaker does not publish for a serverless endpoint: its list of
+ * metrics is "exhaustive" (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-monitoring.html).
+ */
+const NOT_SERVERLESS_METRICS = ['InvocationModelErrors', 'InvocationsPerInstance'] as const;
 /** CloudWatch `Statistic` values. */
 export const ALARM_STATISTICS = ['SampleCount', 'Average', 'Sum', 'Minimum', 'Maximum'] as const;
 /** CloudWatch `ComparisonOperator` values for static thresholds. */
@@ -853,6 +858,9 @@ function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: Rea
       alarmNames.add(a.name);
       if (endpoint.asyncInference && (NOT_ASYNC_METRICS as readonly string[]).includes(a.metric)) {
         fail(`${where}.alarms[${i}].metric`, `${a.metric} is not published for an asynchronous endpoint (asyncInference): the alarm would never see a datapoint; watch Invocation4XXErrors, Invocation5XXErrors or ModelLatency`);
+      }
+      if (variants.some((pv) => pv.serverless !== undefined) && (NOT_SERVERLESS_METRICS as readonly string[]).includes(a.metric)) {
+        fail(`${where}.alarms[${i}].metric`, `${a.metric} is not published for a serverless endpoint: the alarm would never see a datapoint; watch Invocations, Invocation4XXErrors, Invocation5XXErrors, ModelLatency or OverheadLatency`);
       }
     });
   }

@@ -233,6 +233,13 @@ export interface QueuedInvocation {
 export const ASYNC_QUEUE_WAKE_MS = 250;
 
 /**
+ * Abort listeners one S3 call of the AWS SDK holds on its signal at once, at most: its HTTP
+ * request's until that closes, and its retry's while it waits for the next attempt, which starts
+ * before a dropped connection's request has closed.
+ */
+const LISTENERS_PER_S3_CALL = 2;
+
+/**
  * An asynchronous endpoint's queue: requests run in arrival order, at most `slots()` at once
  * (`MaxConcurrentInvocationsPerInstance` × the instances in service). While requests wait, every
  * `wakeMs` the queue expires those past their TTL (they leave the queue and the backlog then, even
@@ -298,14 +305,17 @@ export class AsyncInvocationQueue {
   }
 
   /**
-   * Each request running or ending waits on at most one S3 request at a time, whose listener on
-   * {@link signal} goes once that request closes. A long queue deleted at once has dozens for a
-   * moment, which Node would print as a possible leak (MaxListenersExceededWarning) past its
-   * default of 10: the limit follows what the queue holds, so a listener that stays still shows.
+   * Each request running or ending waits on at most one S3 request at a time, which listens on
+   * {@link signal} until it closes, and for a moment twice ({@link LISTENERS_PER_S3_CALL}). A long
+   * queue deleted at once has dozens for a moment, which Node would print as a possible leak
+   * (MaxListenersExceededWarning) past its default of 10: the limit follows what the queue holds,
+   * so a listener that stays still shows. From Node 22 an AbortSignal has no limit (0), which is
+   * kept: a limit of what the queue holds would be passed at once.
    */
   #fitSignalListeners(): void {
-    const held = this.#running + this.#leaving;
-    if (held > getMaxListeners(this.#abandoned.signal)) setMaxListeners(held, this.#abandoned.signal);
+    const needed = (this.#running + this.#leaving) * LISTENERS_PER_S3_CALL;
+    const max = getMaxListeners(this.#abandoned.signal);
+    if (max !== 0 && needed > max) setMaxListeners(needed, this.#abandoned.signal);
   }
 
   #isIdle(): boolean {

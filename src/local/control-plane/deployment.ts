@@ -334,7 +334,7 @@ export async function startDeployment(
         containers: [],
         instances: serverless ?? fleet,
         ...(model.inferenceExecutionMode === 'Direct' ? { direct: true } : {}),
-        ...(serverless ? { maxPayloadBytes: MAX_SERVERLESS_PAYLOAD_BYTES } : {}),
+        ...(serverless ? { maxPayloadBytes: MAX_SERVERLESS_PAYLOAD_BYTES, serverless: true } : {}),
         ...(serverless ? {} : prefixAwareRouting(spec)),
       },
       desiredWeight: weight,

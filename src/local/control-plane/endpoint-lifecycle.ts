@@ -834,7 +834,11 @@ export class EndpointLifecycle {
       if (d.DesiredWeight !== undefined) v.desiredWeight = d.DesiredWeight;
       if (d.DesiredInstanceCount !== undefined) v.desiredInstanceCount = d.DesiredInstanceCount;
       const serverless = serverlessNext.get(d.VariantName);
-      if (serverless && v.serverlessConfig) v.serverlessConfig.desired = serverless;
+      if (serverless && v.serverlessConfig) {
+        v.serverlessConfig.desired = serverless;
+        // A serverless variant holds its provisioned instances (and those serving on demand) against the local limit.
+        v.desiredInstanceCount = serverless.ProvisionedConcurrency ?? 0;
+      }
       return { d, v, before, serverless };
     });
     const previous = e.running;
@@ -852,6 +856,7 @@ export class EndpointLifecycle {
             } catch (err) {
               v.serverless.reconfigure({ maxConcurrency: v.serverlessConfig.current.MaxConcurrency, provisioned: v.serverlessConfig.current.ProvisionedConcurrency ?? 0 }).catch(() => {});
               v.serverlessConfig.desired = v.serverlessConfig.current;
+              v.desiredInstanceCount = before;
               failures.push(`variant ${v.spec.VariantName} could not warm ${serverless.ProvisionedConcurrency} provisioned instance(s): ${(err as Error).message}`);
             }
           }

@@ -28,6 +28,12 @@ export interface InvocationRecord {
    * `ModelLatency` (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html).
    */
   asynchronous?: boolean;
+  /**
+   * An invocation of a serverless variant: AWS's list of a serverless endpoint's metrics, which it
+   * calls exhaustive, has no `InvocationsPerInstance`
+   * (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-monitoring.html).
+   */
+  serverless?: boolean;
 }
 
 /** Receives one {@link InvocationRecord} per production-variant or inference-component invocation. */
@@ -49,7 +55,7 @@ export interface InvocationMetricsSink {
    * (`InvocationsPerCopy`) 0 there, as SageMaker emits zeros when traffic stops, and one without
    * `ConcurrentRequestsPerModel` (`…PerCopy`) in it gets `inFlight`, its requests in flight per instance (copy) now.
    */
-  recordIdleMinute?(variants: Iterable<{ endpoint: string; variant: string; inFlight?: number }>, components: Iterable<{ name: string; inFlight: number }>, now: number): void;
+  recordIdleMinute?(variants: Iterable<{ endpoint: string; variant: string; inFlight?: number; serverless?: boolean }>, components: Iterable<{ name: string; inFlight: number }>, now: number): void;
 }
 
 /**

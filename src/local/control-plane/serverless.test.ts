@@ -157,6 +157,31 @@ describe('serverless', () => {
     await until('pc-ep gone', async () => !sm.store.endpoints.has('pc-ep'), POLL);
   });
 
+  test('lowering ProvisionedConcurrency with ServerlessUpdateConfig gives back the local instance limit once the instances above it stop', async () => {
+    // A local SageMaker of its own: a limit of 4 instances and idle instances stopping after 0.1 s.
+    const small = new FakeBackend();
+    const local = await createLocalSageMaker({ backendImpl: small, startupTimeoutMs: 5_000, services: [], settings: { region: 'eu-west-1', accountId: '123456789012', maxInstances: 4, serverlessIdleSeconds: 0.1 } });
+    try {
+      const at = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+      const inService = async (name: string) => (await at('DescribeEndpoint', { EndpointName: name })).EndpointStatus === 'InService';
+      await at('CreateModel', { ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } });
+      await at('CreateEndpointConfig', { EndpointConfigName: 'pc3', ProductionVariants: [serverlessVariant({ MemorySizeInMB: 1024, MaxConcurrency: 4, ProvisionedConcurrency: 3 })] });
+      await at('CreateEndpoint', { EndpointName: 'pc', EndpointConfigName: 'pc3' });
+      await until('pc InService', () => inService('pc'), POLL);
+      assert.equal(small.running, 3);
+      await at('UpdateEndpointWeightsAndCapacities', { EndpointName: 'pc', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', ServerlessUpdateConfig: { ProvisionedConcurrency: 1 } }] });
+      await until('pc InService again', () => inService('pc'), POLL);
+      await until('the instances above ProvisionedConcurrency 1 to stop', () => small.running === 1, POLL);
+      // One instance runs: three more fit the limit of 4.
+      await at('CreateEndpointConfig', { EndpointConfigName: 'three', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InstanceType: 'ml.m5.large', InitialInstanceCount: 3 }] });
+      await at('CreateEndpoint', { EndpointName: 'three', EndpointConfigName: 'three' });
+      await until('three InService', () => inService('three'), POLL);
+      assert.equal(small.running, 4);
+    } finally {
+      await local.stop();
+    }
+  });
+
   test('UpdateEndpoint: instance-based to serverless is refused, serverless to instance-based works, rolling is refused', async () => {
     await call('CreateEndpointConfig', { EndpointConfigName: 'inst', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }] });
     await call('CreateEndpoint', { EndpointName: 'inst-ep', EndpointConfigName: 'inst' });

@@ -62,6 +62,8 @@ export interface VariantRuntime {
   maxPayloadBytes?: number;
   /** `RoutingStrategy` `PREFIX_AWARE`: requests sharing a body prefix (and `PrefixAwareId`) go to one instance while it has room. */
   prefixAware?: PrefixAwareRouting;
+  /** A serverless variant (`ServerlessConfig`): its invocations are measured without `InvocationsPerInstance`. */
+  serverless?: boolean;
 }
 
 /**
@@ -350,6 +352,7 @@ export class LocalEndpoint {
       outcome,
       ...(modelMs === undefined ? {} : { modelLatencyMicros: Math.round(modelMs * 1000), overheadLatencyMicros: Math.max(0, Math.round((totalMs - modelMs) * 1000)) }),
       instanceCount: variant.instances?.size ?? 1,
+      ...(variant.serverless ? { serverless: true } : {}),
     });
   }
 

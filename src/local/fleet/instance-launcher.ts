@@ -1,3 +1,4 @@
+import { getEventListeners, getMaxListeners, setMaxListeners } from 'node:events';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
@@ -74,14 +75,31 @@ export class InstanceStartError extends Error {
   }
 }
 
-/** A signal that aborts when either `a` or `b` does; `dispose` drops the listeners once the start is over. */
+/**
+ * Adds `onAbort` to `signal`, first raising the signal's listener limit to the listeners it will
+ * then have when that passes the limit (Node's default is 10 on Node 20; 0, no limit, from Node 22).
+ */
+function listen(signal: AbortSignal, onAbort: () => void): void {
+  const max = getMaxListeners(signal);
+  const needed = getEventListeners(signal, 'abort').length + 1;
+  if (max !== 0 && needed > max) setMaxListeners(needed, signal);
+  signal.addEventListener('abort', onAbort, { once: true });
+}
+
+/**
+ * A signal that aborts when either `a` or `b` does; `dispose` drops the listeners once the start is over.
+ * `a` and `b` are shared by every start of a deployment and of a fleet, and a serverless variant's
+ * concurrent cold starts or a scale-out of more than ten instances listen to them at once, which
+ * Node 20 would print as a possible leak (MaxListenersExceededWarning) past its default of 10: a
+ * start raises the limit of each to the listeners it then has.
+ */
 function eitherSignal(a: AbortSignal | undefined, b: AbortSignal | undefined): { signal: AbortSignal | undefined; dispose(): void } {
   if (!a || !b) return { signal: a ?? b, dispose: () => {} };
   const both = new AbortController();
   const onAbort = (): void => both.abort();
   for (const s of [a, b]) {
     if (s.aborted) both.abort();
-    else s.addEventListener('abort', onAbort, { once: true });
+    else listen(s, onAbort);
   }
   return { signal: both.signal, dispose: () => [a, b].forEach((s) => s.removeEventListener('abort', onAbort)) };
 }

@@ -2,6 +2,7 @@
 // model server is replaced). Leases are held and released by the test, so concurrency is exact.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,10 +29,10 @@ describe('serverless pool', () => {
    * A pool whose every lease is also released by `stop()`: a failing test leaves nothing in flight,
    * so stopping the pool (which waits for in-flight requests) cannot hang.
    */
-  function makePool(opts: Partial<ServerlessPoolOptions> = {}): { pool: ServerlessPool; backend: FakeBackend; coldStarts: number[]; stop(): Promise<void> } {
+  function makePool(opts: Partial<ServerlessPoolOptions> = {}, signal?: AbortSignal): { pool: ServerlessPool; backend: FakeBackend; coldStarts: number[]; stop(): Promise<void> } {
     const backend = new FakeBackend();
     const coldStarts: number[] = [];
-    const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 30_000 }, `sl${++pools}/cfg/AllTraffic`, [
+    const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 30_000, ...(signal ? { signal } : {}) }, `sl${++pools}/cfg/AllTraffic`, [
       { hostname: 'primary', env: {}, modelSource: join(dir, 'model'), mode: 'SingleModel' },
     ]);
     const pool = new ServerlessPool(new Fleet('AllTraffic', launch), { maxConcurrency: 2, provisioned: 0, idleMs: 60_000, onColdStart: (ms) => coldStarts.push(ms), ...opts });
@@ -113,5 +114,28 @@ describe('serverless pool', () => {
       await stop();
     }
     assert.equal(backend.running, 0);
+  });
+
+  test('more than ten concurrent cold starts are not reported as a listener leak on the signals every start shares, and leave no listener behind', async () => {
+    // The deployment's signal, which every start of its instances listens to, as the fleet's own does.
+    const deployment = new AbortController();
+    const { pool, backend, stop } = makePool({ maxConcurrency: 12 }, deployment.signal);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const leases = await Promise.all(Array.from({ length: 12 }, () => pool.acquire()));
+      assert.equal(backend.started.length, 12, 'a cold start per concurrent request');
+      assert.equal(getEventListeners(deployment.signal, 'abort').length, 0, 'each start stopped listening once its instance joined');
+      for (const lease of leases) lease.release();
+      // Node emits the warning on the next tick after the listener that passed the limit.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.map((w) => w.message), []);
+    } finally {
+      process.off('warning', onWarning);
+      await stop();
+    }
   });
 });

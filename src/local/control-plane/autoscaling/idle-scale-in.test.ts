@@ -163,7 +163,7 @@ describe('idle scale in', () => {
     }
   });
 
-  test('a serverless variant publishes no ConcurrentRequestsPerModel in its idle minutes, as in its busy ones: AWS lists none among the metrics of serverless endpoints', async () => {
+  test('a serverless variant publishes neither ConcurrentRequestsPerModel nor InvocationsPerInstance, in its idle minutes as in its busy ones: AWS lists neither among the metrics of serverless endpoints', async () => {
     await sm.send(new CreateModelCommand({ ModelName: 'sl', ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:a', ModelDataUrl: dir } }));
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'sl', ServerlessConfig: { MemorySizeInMB: 2048, MaxConcurrency: 2 } }] }));
     await sm.send(new CreateEndpointCommand({ EndpointName: 'sl', EndpointConfigName: 'sl' }));
@@ -178,5 +178,6 @@ describe('idle scale in', () => {
       cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metricName, Dimensions: variant, Statistics: ['SampleCount'], Period: 60, StartTime: new Date(before - 60_000), EndTime: new Date(before + 240_000) }));
     assert.equal((await get('Invocations')).Datapoints?.length, 3, 'its minute and two idle ones');
     assert.deepEqual((await get('ConcurrentRequestsPerModel')).Datapoints, []);
+    assert.deepEqual((await get('InvocationsPerInstance')).Datapoints, []);
   });
 });

@@ -134,7 +134,7 @@ export class MetricStore implements InvocationMetricsSink {
     // The error metrics are 0 or 1 per request so that Average is the error rate, as on AWS.
     put('Invocation4XXErrors', r.outcome === '4xx' ? 1 : 0, 'None');
     put('Invocation5XXErrors', r.outcome === '5xx' ? 1 : 0, 'None');
-    if (realTime) put('InvocationsPerInstance', 1 / Math.max(1, r.instanceCount), 'None');
+    if (realTime && r.serverless !== true) put('InvocationsPerInstance', 1 / Math.max(1, r.instanceCount), 'None');
     if (r.modelLatencyMicros !== undefined) put('ModelLatency', r.modelLatencyMicros, 'Microseconds');
     if (realTime && r.overheadLatencyMicros !== undefined) put('OverheadLatency', r.overheadLatencyMicros, 'Microseconds');
     if (r.inferenceComponent !== undefined) {
@@ -207,7 +207,7 @@ export class MetricStore implements InvocationMetricsSink {
    * once it ends, so one still running as its minute is published would otherwise leave a 0 beside
    * its 1 (SampleCount 2, Minimum 0, Average halved).
    */
-  recordIdleMinute(variants: Iterable<{ endpoint: string; variant: string; inFlight?: number }>, components: Iterable<{ name: string; inFlight: number }>, now: number): void {
+  recordIdleMinute(variants: Iterable<{ endpoint: string; variant: string; inFlight?: number; serverless?: boolean }>, components: Iterable<{ name: string; inFlight: number }>, now: number): void {
     const minute = this.periodIndex(now, 60) - 1;
     const at = this.periodStart(minute, 60);
     let published = false;
@@ -220,12 +220,13 @@ export class MetricStore implements InvocationMetricsSink {
       if (s?.buckets.has(bucket)) s.fills.add(bucket);
       published = true;
     };
-    const idle = (dimensions: Dimension[], perCapacity: string, concurrency: string, inFlight: number | undefined): void => {
+    const idle = (dimensions: Dimension[], perCapacity: string | undefined, concurrency: string, inFlight: number | undefined): void => {
       const invoked = this.periods({ namespace: SAGEMAKER_NAMESPACE, metricName: 'Invocations', dimensions }, minute, minute + 1, 60).length > 0;
-      if (!invoked) for (const metricName of ['Invocations', perCapacity]) fill(dimensions, metricName, 0);
+      if (!invoked) for (const metricName of ['Invocations', ...(perCapacity === undefined ? [] : [perCapacity])]) fill(dimensions, metricName, 0);
       fill(dimensions, concurrency, inFlight);
     };
-    for (const v of variants) idle([{ Name: 'EndpointName', Value: v.endpoint }, { Name: 'VariantName', Value: v.variant }], 'InvocationsPerInstance', 'ConcurrentRequestsPerModel', v.inFlight);
+    // A serverless variant publishes no InvocationsPerInstance (InvocationRecord.serverless).
+    for (const v of variants) idle([{ Name: 'EndpointName', Value: v.endpoint }, { Name: 'VariantName', Value: v.variant }], v.serverless === true ? undefined : 'InvocationsPerInstance', 'ConcurrentRequestsPerModel', v.inFlight);
     for (const c of components) idle([{ Name: 'InferenceComponentName', Value: c.name }], 'InvocationsPerCopy', 'ConcurrentRequestsPerCopy', c.inFlight);
     if (published) for (const listener of this.listeners) listener();
   }
