@@ -94,6 +94,21 @@ test('smkit local start --help gives --startup-timeout its range and default and
   assert.match(start, /--engine <engine> docker \| podman, for the docker backend \(default: docker if its daemon answers, else podman\)/);
 });
 
+test('smkit local --help lists the target and every flag of smkit local [target] (its default command start), with their defaults', async () => {
+  const program = await createProgram(['node', 'smkit', 'local', '--help']);
+  const local = program.commands.find((c) => c.name() === 'local')!;
+  const start = local.commands.find((c) => c.name() === 'start')!;
+  const help = local.helpInformation();
+  assert.match(help, /^Usage: smkit local \[options\] \[target\]/);
+  assert.match(help, /\nArguments:\n {2}target {2,}a model directory/);
+  assert.ok(start.options.length >= 10);
+  for (const option of start.options) assert.ok(help.includes(`  ${option.flags}  `), `smkit local --help lists ${option.flags}`);
+  assert.match(help.replace(/\s+/g, ' '), /--startup-timeout <seconds> seconds to wait for each container's \/ping, 1-3600 \(default: the file's "startupTimeoutSeconds", else 120\)/);
+  assert.match(help, /\nCommands:\n {2}start \[options\] \[target\] .*\n(?:.*\n)* {2}transform \[options\] /);
+  // Its subcommands' help is their own.
+  assert.doesNotMatch(local.commands.find((c) => c.name() === 'transform')!.helpInformation(), /--backend/);
+});
+
 test('smkit local with a mistyped command (read as a target that does not exist) names the command meant', async () => {
   const run = async (...args: string[]) => (await createProgram(['node', 'smkit', 'local', ...args])).parseAsync(['node', 'smkit', 'local', ...args]);
   await assert.rejects(run('tranform', '--input', 'x'), { code: 'ERR_CLI_USAGE', message: 'tranform is not a command of smkit local, nor a model or endpoint file here: did you mean smkit local transform?' });

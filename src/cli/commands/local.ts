@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Command } from 'commander';
+import type { Command, Help } from 'commander';
 import { closestNames } from '../../core/closest-name.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { registerLocalEndpoint } from './local-endpoint.js';
@@ -15,6 +15,20 @@ export function registerLocal(program: Command): void {
   registerLocalEndpoint(local);
   registerLocalTransform(local);
   registerLocalTrain(local);
+  const start = local.commands.find((c) => c.name() === 'start')!;
+  // `smkit local --help` (and `smkit local <target> --help`, which the parser answers with local's
+  // help) shows what `smkit local [target]` takes, the default command's argument and flags: it
+  // listed only -h, so --port, --name, --backend and the rest were in `smkit local start --help` alone.
+  local.usage('[options] [target]   (or: smkit local <command> [options])');
+  local.configureHelp({
+    ...local.configureHelp(),
+    visibleArguments(this: Help, cmd: Command) {
+      return Object.getPrototypeOf(this).visibleArguments.call(this, cmd === local ? start : cmd);
+    },
+    visibleOptions(this: Help, cmd: Command) {
+      return Object.getPrototypeOf(this).visibleOptions.call(this, cmd === local ? start : cmd);
+    },
+  });
   // A mistyped command (`smkit local tranform --input ...`) goes to the default command as its
   // target: name the command meant before start refuses the flags or says a path is missing.
   local.hook('preSubcommand', (_local, sub) => {
