@@ -117,6 +117,33 @@ test('smkit local with a mistyped command (read as a target that does not exist)
   await assert.rejects(run('models/nope'), { code: 'ERR_CLI_USAGE', message: /^<target>="models\/nope" is invalid: expected a model directory, .*models\/nope does not exist\.$/ });
 });
 
+test('help asked for a mistyped command of smkit local (smkit help local tranform, smkit local help tranform, smkit local tranform --help) names the command meant and exits 1, not local\'s help', async () => {
+  const mistyped = { code: 'ERR_CLI_USAGE', message: 'tranform is not a command of smkit local, nor a model or endpoint file here: did you mean smkit local transform?' };
+  const help = async (...words: string[]) => {
+    const args = helpForUnknownCommand(['node', 'smkit', ...words]);
+    const program = await createProgram(args);
+    let out = '';
+    for (const command of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) command.configureOutput({ writeOut: (text) => (out += text), writeErr: (text) => (out += text) });
+    const parsed = program.parseAsync([...args]).then(() => undefined, (err: unknown) => err);
+    return { err: await parsed, out };
+  };
+  for (const words of [['help', 'local', 'tranform'], ['local', 'help', 'tranform'], ['local', 'tranform', '--help']]) {
+    const { err, out } = await help(...words);
+    assert.deepEqual({ code: (err as { code?: unknown }).code, message: (err as Error).message, out }, { ...mistyped, out: '' }, `smkit ${words.join(' ')}`);
+  }
+  // A target (there or not) or a name near no command gets local's help, a command its own.
+  for (const [words, usage] of [
+    [['local', 'models/iris-onnx', '--help'], 'Usage: smkit local [options] [target]'],
+    [['local', 'models/nope', '--help'], 'Usage: smkit local [options] [target]'],
+    [['local', 'help'], 'Usage: smkit local [options] [target]'],
+    [['help', 'local', 'transform'], 'Usage: smkit local transform [options]'],
+    [['local', 'help', 'train'], 'Usage: smkit local train [options]'],
+  ] as const) {
+    const { err, out } = await help(...words);
+    assert.deepEqual({ exitCode: (err as { exitCode?: unknown }).exitCode, usage: out.slice(0, usage.length) }, { exitCode: 0, usage }, `smkit ${words.join(' ')}`);
+  }
+});
+
 test('smkit help <a name that is no command> says it is unknown and suggests the command meant, as smkit <name> does', async () => {
   assert.deepEqual(helpForUnknownCommand(['node', 'smkit', 'help', 'serve']), ['node', 'smkit', 'help', 'serve']);
   assert.deepEqual(helpForUnknownCommand(['node', 'smkit', 'help']), ['node', 'smkit', 'help']);
