@@ -1,10 +1,10 @@
 import { ToolkitError } from '../../errors/catalogue.js';
-import { checkPath, decimalNumber, invalidFlag, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
+import { checkFolderToCreate, checkPath, decimalNumber, invalidFlag, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
 import { MAX_API_INTEGER } from '../../config/settings.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
 import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
-import { runTransform, type TransformProgress, type TransformSummary } from './run.js';
+import { OUTPUT_EXPECTED, runTransform, type TransformProgress, type TransformSummary } from './run.js';
 import { startLocalServer, type LocalServer } from '../backends/local-server.js';
 import { runInterruptibly } from '../../core/interruptible.js';
 
@@ -137,6 +137,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   const startupS = positiveSecondsOption('--startup-timeout', opts.startupTimeout, 3600);
   const env = parseEnvFlags(opts.env ?? []);
   checkPath('--input', opts.input, 'any', 'an input folder or file');
+  checkFolderToCreate('--output', opts.output, OUTPUT_EXPECTED);
   if (opts.model !== undefined) checkPath('--model', opts.model, 'any', 'a model directory or a model.tar.gz');
 
   let server: LocalServer | undefined;
