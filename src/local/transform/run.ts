@@ -340,6 +340,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const outputRoot = path.resolve(options.output);
   const inputStat = await fs.stat(inputRoot).catch(() => undefined);
   if (!inputStat) throw invalidPath('--input', options.input, 'an input folder or file', 'does not exist');
+  // A FIFO or device (/dev/null) was read as a folder: a stack trace from readdir's ENOTDIR.
+  if (!inputStat.isFile() && !inputStat.isDirectory()) throw invalidPath('--input', options.input, 'an input folder or file', 'is neither a file nor a directory');
   const single = inputStat.isFile();
   const manifest = options.s3DataType === 'ManifestFile';
   if (manifest && !single) throw new ToolkitError('ERR_CLI_USAGE', `--s3-data-type ManifestFile needs --input to be a manifest file (${options.input} is a folder)`);
