@@ -161,7 +161,8 @@ test('a path given on the command line that is missing, of the other kind or unr
     const fifo = path.join(dir, 'stack.fifo');
     if (spawnSync('mkfifo', [fifo]).status === 0) {
       rows.push([['deploy', missing, '--template', fifo], at('--template', fifo, 'a file to write the CloudFormation template to', 'is neither a file nor a directory')]);
-      rows.push([['local', 'transform', '--input', fifo, '--output', path.join(dir, 'out'), ...URL_FLAG], at('--input', fifo, 'an input folder or file', 'is neither a file nor a directory')]);
+      // Before the model starts: it was refused only once the model had started.
+      rows.push([['local', 'transform', '--input', fifo, '--output', path.join(dir, 'out'), '--model', IRIS], at('--input', fifo, 'an input folder or file', 'is neither a file nor a directory')]);
     }
     for (const [args, stderr] of rows) assert.deepEqual(await smkit(args), { code: 1, stderr }, `smkit ${args.join(' ')}`);
     assert.equal(existsSync(missing), false, 'nothing is created where a path was missing');
