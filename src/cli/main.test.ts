@@ -94,12 +94,54 @@ test('smkit local start --help gives --startup-timeout its range and default and
   assert.match(start, /--engine <engine> docker \| podman, for the docker backend \(default: docker if its daemon answers, else podman\)/);
 });
 
+test('smkit local --help lists the target and every flag of smkit local [target] (its default command start), with their defaults', async () => {
+  const program = await createProgram(['node', 'smkit', 'local', '--help']);
+  const local = program.commands.find((c) => c.name() === 'local')!;
+  const start = local.commands.find((c) => c.name() === 'start')!;
+  const help = local.helpInformation();
+  assert.match(help, /^Usage: smkit local \[options\] \[target\]/);
+  assert.match(help, /\nArguments:\n {2}target {2,}a model directory/);
+  assert.ok(start.options.length >= 10);
+  for (const option of start.options) assert.ok(help.includes(`  ${option.flags}  `), `smkit local --help lists ${option.flags}`);
+  assert.match(help.replace(/\s+/g, ' '), /--startup-timeout <seconds> seconds to wait for each container's \/ping, 1-3600 \(default: the file's "startupTimeoutSeconds", else 120\)/);
+  assert.match(help, /\nCommands:\n {2}start \[options\] \[target\] .*\n(?:.*\n)* {2}transform \[options\] /);
+  // Its subcommands' help is their own.
+  assert.doesNotMatch(local.commands.find((c) => c.name() === 'transform')!.helpInformation(), /--backend/);
+});
+
 test('smkit local with a mistyped command (read as a target that does not exist) names the command meant', async () => {
   const run = async (...args: string[]) => (await createProgram(['node', 'smkit', 'local', ...args])).parseAsync(['node', 'smkit', 'local', ...args]);
   await assert.rejects(run('tranform', '--input', 'x'), { code: 'ERR_CLI_USAGE', message: 'tranform is not a command of smkit local, nor a model or endpoint file here: did you mean smkit local transform?' });
   await assert.rejects(run('trian'), { code: 'ERR_CLI_USAGE', message: /did you mean smkit local train\?$/ });
   // Anything else is still a path that does not exist.
   await assert.rejects(run('models/nope'), { code: 'ERR_CLI_USAGE', message: /^<target>="models\/nope" is invalid: expected a model directory, .*models\/nope does not exist\.$/ });
+});
+
+test('help asked for a mistyped command of smkit local (smkit help local tranform, smkit local help tranform, smkit local tranform --help) names the command meant and exits 1, not local\'s help', async () => {
+  const mistyped = { code: 'ERR_CLI_USAGE', message: 'tranform is not a command of smkit local, nor a model or endpoint file here: did you mean smkit local transform?' };
+  const help = async (...words: string[]) => {
+    const args = helpForUnknownCommand(['node', 'smkit', ...words]);
+    const program = await createProgram(args);
+    let out = '';
+    for (const command of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) command.configureOutput({ writeOut: (text) => (out += text), writeErr: (text) => (out += text) });
+    const parsed = program.parseAsync([...args]).then(() => undefined, (err: unknown) => err);
+    return { err: await parsed, out };
+  };
+  for (const words of [['help', 'local', 'tranform'], ['local', 'help', 'tranform'], ['local', 'tranform', '--help']]) {
+    const { err, out } = await help(...words);
+    assert.deepEqual({ code: (err as { code?: unknown }).code, message: (err as Error).message, out }, { ...mistyped, out: '' }, `smkit ${words.join(' ')}`);
+  }
+  // A target (there or not) or a name near no command gets local's help, a command its own.
+  for (const [words, usage] of [
+    [['local', 'models/iris-onnx', '--help'], 'Usage: smkit local [options] [target]'],
+    [['local', 'models/nope', '--help'], 'Usage: smkit local [options] [target]'],
+    [['local', 'help'], 'Usage: smkit local [options] [target]'],
+    [['help', 'local', 'transform'], 'Usage: smkit local transform [options]'],
+    [['local', 'help', 'train'], 'Usage: smkit local train [options]'],
+  ] as const) {
+    const { err, out } = await help(...words);
+    assert.deepEqual({ exitCode: (err as { exitCode?: unknown }).exitCode, usage: out.slice(0, usage.length) }, { exitCode: 0, usage }, `smkit ${words.join(' ')}`);
+  }
 });
 
 test('smkit help <a name that is no command> says it is unknown and suggests the command meant, as smkit <name> does', async () => {

@@ -118,3 +118,35 @@ export function checkPath(name: string, value: string, kind: 'file' | 'directory
   if ((kind === 'file' && !stats.isFile()) || (kind === 'directory' && !stats.isDirectory())) throw invalidPath(name, value, expected, wrongKind(stats));
   return stats;
 }
+
+/**
+ * Checks a folder that a command writes into and creates when it is missing (an output folder):
+ * it is a folder that can be written, or the nearest of its parents that exists is; else
+ * {@link invalidPath} saying what is in the way (`cannot be created: /data/rows.csv is a file`).
+ */
+export function checkFolderToCreate(name: string, value: string, expected: string): void {
+  const statOf = (p: string): Stats | undefined => {
+    try {
+      return statSync(p);
+    } catch (err) {
+      // Not there, or under a file (ENOTDIR): looked for further up.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw invalidPath(name, value, expected, pathProblem(err));
+    }
+  };
+  const stats = statOf(value);
+  if (stats !== undefined && !stats.isDirectory()) throw invalidPath(name, value, expected, wrongKind(stats));
+  let folder = path.resolve(value);
+  let found = stats;
+  while (found === undefined && path.dirname(folder) !== folder) {
+    folder = path.dirname(folder);
+    found = statOf(folder);
+  }
+  if (found !== undefined && !found.isDirectory()) throw invalidPath(name, value, expected, `cannot be created: ${folder} is ${wrongKind(found).replace(/^is /, '')}`);
+  try {
+    accessSync(folder, constants.W_OK);
+  } catch (err) {
+    throw invalidPath(name, value, expected, stats !== undefined ? pathProblem(err, 'written') : `cannot be created: ${folder} ${pathProblem(err, 'written')}`);
+  }
+}

@@ -1,4 +1,4 @@
-import { checkPath, invalidFlag, invalidPath, pathProblem } from '../config/flag-values.js';
+import { checkFolderToCreate, checkPath, invalidFlag, invalidPath, pathProblem } from '../config/flag-values.js';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,8 +96,7 @@ export function buildLocalTree(options: LocalTrainOptions, root: string): Traini
   const codeDir = path.resolve(options.codeDir);
   checkPath('--code', options.codeDir, 'directory', 'a directory with the training code');
   // Before training: found only after it, the trained model would not be copied there.
-  const output = options.outputDir === undefined ? undefined : statSync(options.outputDir, { throwIfNoEntry: false });
-  if (output !== undefined && !output.isDirectory()) throw invalidPath('--output', options.outputDir!, 'a folder to copy the trained model/ into (created when missing)', 'is a file');
+  if (options.outputDir !== undefined) checkFolderToCreate('--output', options.outputDir, 'a folder to copy the trained model/ into (created when missing)');
   symlinkSync(codeDir, paths.code, 'dir');
 
   const hps = options.hyperparametersFile ? readHyperparameterFile(options.hyperparametersFile) : new PyDict();

@@ -110,6 +110,10 @@ test('a path given on the command line that is missing, of the other kind or unr
     const file = path.join(dir, 'a-file');
     writeFileSync(file, 'x');
     const missing = path.join(dir, 'missing');
+    mkdirSync(path.join(dir, 'in', 'sub'), { recursive: true });
+    writeFileSync(path.join(dir, 'in', 'sub', 'rows.csv'), '1,2,3,4\n');
+    mkdirSync(path.join(dir, 'out'));
+    writeFileSync(path.join(dir, 'out', 'sub'), 'x');
     const at = (name: string, value: string, expected: string, problem: string) => usage(`${name}=${JSON.stringify(value)} is invalid: expected ${expected}; ${path.resolve(value)} ${problem}.`);
     const rows: Array<readonly [args: readonly string[], stderr: string]> = [
       [['invoke', '--file', missing, 'http://127.0.0.1:9'], at('--file', missing, 'the request body, a file', 'does not exist')],
@@ -125,12 +129,17 @@ test('a path given on the command line that is missing, of the other kind or unr
       [['local', missing], at('<target>', missing, 'a model directory, a model.tar.gz, or an endpoint file (.json/.yaml)', 'does not exist')],
       [['local', 'transform', '--input', missing, '--output', path.join(dir, 'out'), ...URL_FLAG], at('--input', missing, 'an input folder or file', 'does not exist')],
       [['local', 'transform', '--input', file, '--output', file, ...URL_FLAG], at('--output', file, 'an output folder (created when missing)', 'is a file')],
+      // Under a file: the parser's ENOTDIR, with a stack trace, once the model had started.
+      [['local', 'transform', '--input', file, '--output', path.join(file, 'out'), '--model', IRIS], at('--output', path.join(file, 'out'), 'an output folder (created when missing)', `cannot be created: ${file} is a file`)],
+      // A file where an input folder's .out files go, found at its turn.
+      [['local', 'transform', '--input', path.join(dir, 'in'), '--output', path.join(dir, 'out'), ...URL_FLAG], at('--output', path.join(dir, 'out'), 'an output folder (created when missing)', `cannot be written (EEXIST: file already exists, mkdir '${path.join(dir, 'out', 'sub')}')`)],
       // Before "starting <model>" is printed.
       [['local', 'transform', '--input', file, '--output', path.join(dir, 'out'), '--model', missing], at('--model', missing, 'a model directory or a model.tar.gz', 'does not exist')],
       [['local', 'train', '--code', missing], at('--code', missing, 'a directory with the training code', 'does not exist')],
       [['local', 'train', '--code', dir, '--entry-point', 'x', '--hyperparameters', dir], at('--hyperparameters', dir, 'a JSON file of hyperparameters', 'is a directory')],
       [['local', 'train', '--code', dir, '--entry-point', 'x', '--channel', `train=${missing}`], usage(`--channel=${JSON.stringify(`train=${missing}`)} is invalid: expected NAME=PATH, a channel name and a local folder or file; ${missing} does not exist.`)],
       [['local', 'train', '--code', dir, '--entry-point', 'x', '--output', file], at('--output', file, 'a folder to copy the trained model/ into (created when missing)', 'is a file')],
+      [['local', 'train', '--code', dir, '--entry-point', 'x', '--output', path.join(file, 'model')], at('--output', path.join(file, 'model'), 'a folder to copy the trained model/ into (created when missing)', `cannot be created: ${file} is a file`)],
       [['build', '--model', missing], at('--model', missing, 'a model directory or a model.tar.gz', 'does not exist')],
       [['deploy', missing], at('<endpoint-file>', missing, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'does not exist')],
       [['deploy', dir], at('<endpoint-file>', dir, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'is a directory')],
@@ -150,7 +159,11 @@ test('a path given on the command line that is missing, of the other kind or unr
       rows.push([['deploy', locked], at('<endpoint-file>', locked, 'the endpoint file (.yaml, .yml or .json) with a deploy: section', 'cannot be read (permission denied)')]);
     }
     const fifo = path.join(dir, 'stack.fifo');
-    if (spawnSync('mkfifo', [fifo]).status === 0) rows.push([['deploy', missing, '--template', fifo], at('--template', fifo, 'a file to write the CloudFormation template to', 'is neither a file nor a directory')]);
+    if (spawnSync('mkfifo', [fifo]).status === 0) {
+      rows.push([['deploy', missing, '--template', fifo], at('--template', fifo, 'a file to write the CloudFormation template to', 'is neither a file nor a directory')]);
+      // Before the model starts: it was refused only once the model had started.
+      rows.push([['local', 'transform', '--input', fifo, '--output', path.join(dir, 'out'), '--model', IRIS], at('--input', fifo, 'an input folder or file', 'is neither a file nor a directory')]);
+    }
     for (const [args, stderr] of rows) assert.deepEqual(await smkit(args), { code: 1, stderr }, `smkit ${args.join(' ')}`);
     assert.equal(existsSync(missing), false, 'nothing is created where a path was missing');
   } finally {

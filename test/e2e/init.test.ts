@@ -30,16 +30,18 @@ function run(cmd: string[], opts: { cwd?: string; env?: Record<string, string> }
 test('smkit init scaffolds a project whose own test passes; a non-empty folder needs --force', async (t) => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-e2e-init-'));
   t.after(() => fs.rm(dir, { recursive: true, force: true }));
-  const project = path.join(dir, 'my-model');
+  // A name with a space: every step below runs in it, and the command printed to run next quotes it.
+  const project = path.join(dir, "my model's");
 
   const r = await run([SMKIT_BIN, 'init', project]);
   assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.endsWith(`next: cd '${dir}/my model'\\''s' && npm install && npm test   (see README.md)\n`), r.stdout);
   for (const f of ['OPT-ML.md', 'model/model.onnx', 'model/pipeline.yaml', 'model/code/inference.mjs', 'samples/request.csv', 'test/model.test.mjs', 'package.json', 'README.md']) {
     assert.ok((await fs.stat(path.join(project, f))).isFile(), f);
   }
   const handler = await fs.readFile(path.join(project, 'model/code/inference.mjs'), 'utf8');
   for (const hook of ['modelFn', 'inputFn', 'predictFn', 'outputFn', 'transformFn']) assert.match(handler, new RegExp(hook));
-  assert.equal(JSON.parse(await fs.readFile(path.join(project, 'package.json'), 'utf8')).name, 'my-model');
+  assert.equal(JSON.parse(await fs.readFile(path.join(project, 'package.json'), 'utf8')).name, 'my-model-s');
 
   const again = await run([SMKIT_BIN, 'init', project]);
   assert.equal(again.code, 1);

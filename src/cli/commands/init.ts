@@ -14,6 +14,14 @@ export function registerInit(program: Command): void {
       if (result.missingModel) {
         process.stderr.write(`smkit: warning: the example model ${result.missingModel} was not found; put your model in ${dir}/model/ (npm run build in smkit generates it)\n`);
       }
-      process.stdout.write(`next: cd ${dir} && npm install && npm test   (see README.md)\n`);
+      process.stdout.write(`next: cd ${shellWord(dir)} && npm install && npm test   (see README.md)\n`);
     });
+}
+
+/**
+ * `text` as one word of a POSIX shell command, to be copied and run: as it is when the shell reads
+ * none of its characters, else in single quotes (`cd my model` was printed for `smkit init "my model"`).
+ */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }

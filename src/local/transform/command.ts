@@ -1,10 +1,10 @@
 import { ToolkitError } from '../../errors/catalogue.js';
-import { checkPath, decimalNumber, invalidFlag, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
+import { checkFolderToCreate, checkPath, decimalNumber, invalidFlag, invalidPath, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
 import { MAX_API_INTEGER } from '../../config/settings.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
 import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
-import { runTransform, type TransformProgress, type TransformSummary } from './run.js';
+import { OUTPUT_EXPECTED, runTransform, type TransformProgress, type TransformSummary } from './run.js';
 import { startLocalServer, type LocalServer } from '../backends/local-server.js';
 import { runInterruptibly } from '../../core/interruptible.js';
 
@@ -136,7 +136,10 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   // At most an hour, as smkit local --startup-timeout.
   const startupS = positiveSecondsOption('--startup-timeout', opts.startupTimeout, 3600);
   const env = parseEnvFlags(opts.env ?? []);
-  checkPath('--input', opts.input, 'any', 'an input folder or file');
+  // A FIFO or device (/dev/null) is refused by runTransform too, but only once the model had started.
+  const input = checkPath('--input', opts.input, 'any', 'an input folder or file');
+  if (!input.isFile() && !input.isDirectory()) throw invalidPath('--input', opts.input, 'an input folder or file', 'is neither a file nor a directory');
+  checkFolderToCreate('--output', opts.output, OUTPUT_EXPECTED);
   if (opts.model !== undefined) checkPath('--model', opts.model, 'any', 'a model directory or a model.tar.gz');
 
   let server: LocalServer | undefined;

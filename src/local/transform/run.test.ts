@@ -616,7 +616,10 @@ test('a run broken part-way (an output sub-folder that cannot be made: a file is
   try {
     await fs.mkdir(t.output);
     await fs.writeFile(path.join(t.output, 'sub'), 'a file where a folder is needed');
-    await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', parameters: { maxConcurrentTransforms: 2 } }), (err: unknown) => ['ENOTDIR', 'EEXIST'].includes((err as { code?: string }).code ?? ''));
+    await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line', parameters: { maxConcurrentTransforms: 2 } }), {
+      code: 'ERR_CLI_USAGE',
+      message: /^--output=".*" is invalid: expected an output folder \(created when missing\); .* cannot be written \((?:ENOTDIR|EEXIST): .*\)\.$/,
+    });
     assert.deepEqual((await fs.readdir(t.output)).sort(), ['a.csv.out', 'sub']);
     assert.equal(await fs.readFile(path.join(t.output, 'a.csv.out'), 'utf8'), 'R0\n');
   } finally {

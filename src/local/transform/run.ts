@@ -1,4 +1,4 @@
-import { invalidPath } from '../../config/flag-values.js';
+import { checkFolderToCreate, invalidPath } from '../../config/flag-values.js';
 import { createReadStream, createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -323,6 +323,9 @@ function refuseLongNames(files: readonly string[]): void {
   );
 }
 
+/** What `--output` must be: the folder the `.out` files are written to. */
+export const OUTPUT_EXPECTED = 'an output folder (created when missing)';
+
 /** Splits an input folder's files into records, sends them to a container in mini-batches and writes `.out` files. */
 export async function runTransform(options: TransformOptions): Promise<TransformSummary> {
   const base = options.url.replace(/\/+$/, '').replace(/\/invocations$/, '');
@@ -337,6 +340,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   const outputRoot = path.resolve(options.output);
   const inputStat = await fs.stat(inputRoot).catch(() => undefined);
   if (!inputStat) throw invalidPath('--input', options.input, 'an input folder or file', 'does not exist');
+  // A FIFO or device (/dev/null) was read as a folder: a stack trace from readdir's ENOTDIR.
+  if (!inputStat.isFile() && !inputStat.isDirectory()) throw invalidPath('--input', options.input, 'an input folder or file', 'is neither a file nor a directory');
   const single = inputStat.isFile();
   const manifest = options.s3DataType === 'ManifestFile';
   if (manifest && !single) throw new ToolkitError('ERR_CLI_USAGE', `--s3-data-type ManifestFile needs --input to be a manifest file (${options.input} is a folder)`);
@@ -364,8 +369,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
       }
     }
   }
-  const outputStat = await fs.stat(outputRoot).catch(() => undefined);
-  if (outputStat && !outputStat.isDirectory()) throw invalidPath('--output', options.output, 'an output folder (created when missing)', 'is a file');
+  checkFolderToCreate('--output', options.output, OUTPUT_EXPECTED);
 
   const flags = options.parameters ?? {};
   const container = await fetchExecutionParameters(base, undefined, options.signal);
@@ -618,8 +622,13 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         const spoolTo = (): string => `${partialFile}.${spools++}`;
         /** An answer cut per record (DataProcessing's output side, inference ids) is held whole, never spooled. */
         const spoolable = !dp?.touchesOutput && !stampFormat;
-        await fs.mkdir(path.dirname(outFile), { recursive: true });
-        const out = await fs.open(partialFile, 'w');
+        // Checked before the run, but a folder can refuse files only when asked (EPERM, EROFS, ENOSPC).
+        const out = await fs
+          .mkdir(path.dirname(outFile), { recursive: true })
+          .then(() => fs.open(partialFile, 'w'))
+          .catch((err: unknown) => {
+            throw invalidPath('--output', options.output, OUTPUT_EXPECTED, `cannot be written (${(err as Error).message})`);
+          });
         let source: AsyncIterable<Iterable<InputRecord>> = (async function* () {})();
         let bytes = 0;
         let streamedBatch: StreamedBatch | undefined;
