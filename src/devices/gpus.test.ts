@@ -109,8 +109,11 @@ test('an nvidia-smi that hangs ignoring SIGTERM is given up at the timeout (no G
     process.env['PATH'] = oldPath;
     // The stand-in's sleep outlives the shell SIGKILL ended; not once it has finished (its pid may be another's by then).
     if (!existsSync(finished) && existsSync(sleeper)) {
+      // Empty if the shell was killed between the echo's open and its write: kill(0) would be this
+      // process's whole group (the test runner's).
+      const pid = Number(readFileSync(sleeper, 'utf8'));
       try {
-        process.kill(Number(readFileSync(sleeper, 'utf8')), 'SIGKILL');
+        if (pid > 0) process.kill(pid, 'SIGKILL');
       } catch {
         // Already gone.
       }

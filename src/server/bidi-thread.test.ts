@@ -15,8 +15,10 @@ import { Cancellation } from '../core/cancellation.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 
+// The done file is written to a .part file and renamed into place: the test reads it on the main
+// thread once it exists, and could otherwise see it between its creation and its write ('').
 const HANDLER = `
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 export async function* bidiFn(messages, model, ctx) {
   try {
     for await (const m of messages) {
@@ -26,7 +28,10 @@ export async function* bidiFn(messages, model, ctx) {
       yield 'got ' + text;
     }
   } finally {
-    if (ctx.query.done) writeFileSync(ctx.query.done, String(ctx.signal.aborted));
+    if (ctx.query.done) {
+      writeFileSync(ctx.query.done + '.part', String(ctx.signal.aborted));
+      renameSync(ctx.query.done + '.part', ctx.query.done);
+    }
   }
 }
 `;

@@ -18,26 +18,38 @@ import { until } from '../../test/helpers/until.js';
 import { Cancellation, clientGoneError } from '../core/cancellation.js';
 
 /**
- * A stand-in inference thread whose model load is 400 ms of synchronous work, as ONNX Runtime's
- * native session set-up is: it cannot answer a message until the load is over.
+ * A stand-in inference thread whose model load is synchronous work, as ONNX Runtime's native
+ * session set-up is: it cannot answer a message until the load is over. The load writes
+ * `<workerData.gate>.loading` and goes on until the file `workerData.gate` exists (a minute at most).
  */
 const SLOW_LOADING_THREAD = `
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { existsSync, writeFileSync } from 'node:fs';
 parentPort.on('message', (msg) => { if (msg.type === 'flush') parentPort.postMessage({ type: 'flushed' }); });
-const until = Date.now() + 400;
-while (Date.now() < until);
+writeFileSync(workerData.gate + '.loading', '');
+const until = Date.now() + 60_000;
+while (!existsSync(workerData.gate) && Date.now() < until);
 parentPort.postMessage({ type: 'ready', loadMs: 400, description: { hooks: [], runtimes: [], rawBodies: false, maxBatchSize: 1 } });
 `;
 
 test('stopping a thread that is loading its model lets the load end first (terminating mid-load can abort the process)', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-slow-thread-'));
+  const gate = path.join(dir, 'gate');
+  // Opened before the folder goes (after hooks run in order), should the test fail before it does.
+  t.after(() => writeFileSync(gate, ''));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'thread.mjs');
   writeFileSync(file, SLOW_LOADING_THREAD);
-  const worker = new InferenceWorker(pathToFileURL(file), {} as InferenceThreadData, 1, createLogger('silent'));
-  await new Promise((r) => setTimeout(r, 50));
+  const worker = new InferenceWorker(pathToFileURL(file), { gate } as unknown as InferenceThreadData, 1, createLogger('silent'));
+  // The load ends when the test says: a fixed 400 ms load, checked 50 ms in, could be over before a
+  // loaded machine woke this thread for the check.
+  await until('the thread to start its load', () => existsSync(`${gate}.loading`), { timeoutMs: 30_000 });
   assert.equal(worker.state(), 'loading');
-  await worker.close();
+  const closing = worker.close();
+  // The load goes on past the 200 ms after which close() used to give up on the flush (any delay here only lengthens it).
+  await new Promise((r) => setTimeout(r, 400));
+  writeFileSync(gate, '');
+  await closing;
   // Without the wait, close() gave up on the flush after 200 ms and terminated the thread mid-load.
   assert.equal(worker.state(), 'ready', 'the load finished before the thread was stopped');
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { REPO_ROOT, SMKIT_BIN, freePort, runSmkit, startServe, waitForPing, type CliRun, type ServeProcess } from '../helpers/serve-process.js';
+import { REPO_ROOT, SMKIT_BIN, runSmkit, startServe, startServeWithPortFlag, waitForPing, type CliRun, type ServeProcess } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
 
 const IRIS = path.join(REPO_ROOT, 'models', 'iris-onnx');
@@ -62,10 +62,11 @@ describe('the first hour', { concurrency: 4 }, () => {
   });
 
   test('serve --host binds the address given and says "ready" with the bound address; JSON lines when piped; workers get the heap flags', async () => {
-    const port = await freePort();
-    const server = await startServe({ SMKIT_BIND_HOST: '0.0.0.0', SMKIT_WORKER_SEMI_SPACE_MB: '16', SMKIT_WORKER_OLD_SPACE_MB: '96' }, ['--model-dir', IRIS, '--host', '127.0.0.1', '--port', String(port)]);
+    // Started again on another port if another test file's process took the probed one first.
+    const server = await startServeWithPortFlag({ SMKIT_BIND_HOST: '0.0.0.0', SMKIT_WORKER_SEMI_SPACE_MB: '16', SMKIT_WORKER_OLD_SPACE_MB: '96' }, ['--model-dir', IRIS, '--host', '127.0.0.1']);
+    const port = server.port;
     try {
-      await waitForPing({ ...server, url: `http://127.0.0.1:${port}` });
+      await waitForPing(server);
       await until('the ready line', () => /ready: listening/.test(server.output()), { timeoutMs: 20_000, detail: () => server.output() });
       const lines = server.output().trim().split('\n');
       const ready = lines.map((l) => JSON.parse(l) as { level: string; msg: string }).find((l) => l.msg.startsWith('ready'));

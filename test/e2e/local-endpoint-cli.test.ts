@@ -119,7 +119,10 @@ test('smkit local killed with SIGKILL: its reaper stops the smkit serve children
     await r.exited;
     await until('the smkit serve process groups to be gone', () => !serves.some(groupAlive), { timeoutMs: 30_000, intervalMs: 100 });
     await until('the work folder to be removed', () => !existsSync(workDir), { timeoutMs: 30_000, intervalMs: 100 });
-    assert.match(r.stderr(), new RegExp(`smkit: process ${r.pid} ended without stopping what it started; stopping ${serves.length} process\\(es\\)`));
+    // The reaper wrote its line before it stopped anything, but to a pipe this process reads in its
+    // own time: a wake-up that saw the folder gone can come before the read of that line.
+    const reaped = new RegExp(`smkit: process ${r.pid} ended without stopping what it started; stopping ${serves.length} process\\(es\\)`);
+    await until("the reaper's line", () => reaped.test(r.stderr()), { timeoutMs: 30_000, intervalMs: 100, detail: () => r.stderr() });
   } finally {
     r.kill('SIGKILL');
   }

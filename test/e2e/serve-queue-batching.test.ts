@@ -70,6 +70,29 @@ describe('queue and batching (smkit serve)', () => {
   const post = (server: ServeProcess, body: string, headers: Record<string, string> = {}) =>
     fetch(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/csv', ...headers }, signal: AbortSignal.timeout(60_000) });
 
+  /**
+   * Sends `body` until a run of it starts (the fixture creates `startedFile` for the run) and gives
+   * that request's answer. Under a short SAGEMAKER_MODEL_SERVER_TIMEOUT a loaded machine can keep a
+   * request waiting past it before its run starts: it is then answered 504 without being run, and
+   * `startedFile` never comes (the 1 s test's holding request, in 4 of 4 runs of this file at once).
+   */
+  const sendUntilStarted = async (server: ServeProcess, body: string, startedFile: string): Promise<{ answer: Promise<Response> }> => {
+    let sent = 0;
+    let answered = true;
+    let answer!: Promise<Response>;
+    await until(`the run of ${body.trim()} to start`, () => {
+      if (existsSync(startedFile)) return true;
+      if (answered) {
+        answered = false;
+        sent++;
+        answer = post(server, body);
+        void answer.then(() => (answered = true), () => (answered = true));
+      }
+      return false;
+    }, { timeoutMs: 60_000, intervalMs: 10, detail: () => `${sent} request(s) sent` });
+    return { answer };
+  };
+
   test('more requests than SMKIT_WORKER_CONCURRENCY are all answered, each with its own result', async () => {
     const server = await serverFor('queue');
     // 24 requests that each hold a slot for 30 ms: 20 of them wait in the queue.
@@ -87,9 +110,8 @@ describe('queue and batching (smkit serve)', () => {
   test('SAGEMAKER_MODEL_SERVER_TIMEOUT counts from arrival: a request queued behind a stuck one times out', async () => {
     const started = queueStarted;
     const server = await serverFor('queueStuck');
-    const stuck = post(server, '0\n');
     // The stuck request holds the only slot (it is answered 504 after 3 s whatever happens).
-    await until('the stuck request to start', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
+    const stuck = (await sendUntilStarted(server, '0\n', started)).answer;
     // This one needs 2.5 s of its own; it can only start once the stuck one times out, by when
     // most of its 3 s are gone. Counted from the start of its run it would pass (200).
     const queued = await post(server, '2500\n');
@@ -189,8 +211,7 @@ describe('queue and batching (smkit serve)', () => {
     // 6000: holds the model for 6 s, past the 1 s timeout (the fixture creates `started` for the hold).
     // The queued request must reach the worker within 5 s of the hold's start to time out while it
     // waits (2.5 s left 1.5 s, thin while the next test's server starts beside this one).
-    const holding = post(server, '6000\n');
-    await until('the holding run to start', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 10 });
+    const holding = (await sendUntilStarted(server, '6000\n', started)).answer;
     const queued = await post(server, '-7001\n');
     assert.equal(queued.status, 504, await queued.text());
     assert.equal((await holding).status, 504);

@@ -97,6 +97,22 @@ export async function startServe(env: Record<string, string>, args: string[] = [
   }
 }
 
+/**
+ * Starts `smkit serve` with `args` and `--port <a free port>` (for a test of the flag itself) and,
+ * as {@link startServe} does for its own ports, starts it again on another port when another test
+ * file's process bound that port between the probe and the child's bind (ERR_PORT_IN_USE). The
+ * handle's `url` and `port` are that port's.
+ */
+export async function startServeWithPortFlag(env: Record<string, string>, args: string[]): Promise<ServeProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const server = await startServe(env, [...args, '--port', String(port)]);
+    const own: ServeProcess = { ...server, url: `http://127.0.0.1:${port}`, port, output: () => server.output(), stop: () => server.stop() };
+    if (attempt >= 3 || (await holdsItsPort(own)) !== 'lost') return own;
+    await server.stop();
+  }
+}
+
 /** Waits until the child answers `/ping` with its own instance id ('held'), exits, or a minute passes. */
 async function holdsItsPort(server: ServeProcess): Promise<'held' | 'lost' | 'exited' | 'unknown'> {
   const deadline = Date.now() + 60_000;

@@ -118,7 +118,8 @@ child.once('exit', endLog);`,
     t.after(() => {
       owner.kill('SIGKILL');
       left ??= leftover();
-      if (left !== undefined && processAlive(left)) process.kill(left, 'SIGKILL');
+      // Above 0: a pid file read while the child wrote it is empty, and kill(0) is this process's whole group.
+      if (left !== undefined && left > 0 && processAlive(left)) process.kill(left, 'SIGKILL');
     });
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     let stderr = '';

@@ -120,7 +120,9 @@ test('inference components on a GPU variant: their copies\' containers are marke
 /**
  * A stand-in engine CLI that records each call's arguments and keeps `run` up, like an attached
  * client, until `stop` or `rm -f` names its container: then `run` exits 0, as a client whose
- * container was stopped does, so the backend releases the container from the reaper.
+ * container was stopped does, so the backend releases the container from the reaper. `stop` waits
+ * for the pid file `run` writes once its TERM trap is set: the test stops a container as soon as
+ * its run is logged, and a stop that came first found no pid (the client was SIGKILLed at the end of the grace).
  */
 function fakeEngine(dir: string, engine: 'docker' | 'podman'): string {
   const bin = join(dir, 'bin');
@@ -135,7 +137,7 @@ case "$1" in
     echo $$ > "${dir}/$name.pid"
     wait $!
     ;;
-  stop) kill "$(cat "${dir}/$4.pid")" ;;
+  stop) until [ -s "${dir}/$4.pid" ]; do sleep 0.05; done; kill "$(cat "${dir}/$4.pid")" ;;
   rm) shift 2; for n; do [ -f "${dir}/$n.pid" ] && kill "$(cat "${dir}/$n.pid")"; done; true ;;
 esac
 `;
