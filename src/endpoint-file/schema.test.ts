@@ -72,6 +72,9 @@ test('errors name the offending key', () => {
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a\0b' }] }] }, /^endpoints\[0\]\.variants\[0\]\.model: must be a path without a NUL character \(got "a\\u0000b"\)$/);
   bad({ endpoints: [{ name: 'e', variants: [{ containers: [{ model: 'a' }, { model: '\0' }] }] }] }, /^endpoints\[0\]\.variants\[0\]\.containers\[1\]\.model: must be a path without a NUL/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], deepPing: { bodyFile: 'x\0' } }] }, /^endpoints\[0\]\.deepPing\.bodyFile: must be a path without a NUL/);
+  // A deep ping names no TargetModel, which every invocation of a multi-model container needs: smkit local stopped with a stack trace.
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', mode: 'MultiModel' }], deepPing: { body: 'x' } }] }, /^endpoints\[0\]\.deepPing: cannot be sent to variant AllTraffic, whose container is MultiModel: each invocation of it names a TargetModel/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], shadow: { model: 'b', mode: 'MultiModel' }, deepPing: { body: 'x' } }] }, /^endpoints\[0\]\.deepPing: cannot be sent to variant Shadow, whose container is MultiModel/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd\0' } }] }, /^endpoints\[0\]\.dataCapture\.destination: must be a path without a NUL/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], asyncInference: { outputPath: 'o', failurePath: 'f\0' } }] }, /^endpoints\[0\]\.asyncInference\.failurePath: must be a path without a NUL/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', modle: 'x' }] }] }, /unknown key "modle"/);

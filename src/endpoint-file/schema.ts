@@ -837,7 +837,13 @@ function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: Rea
   }
   if (v.asyncInference !== undefined) endpoint.asyncInference = parseAsyncInference(v.asyncInference, `${where}.asyncInference`, resolve);
   checkAsyncOnlyScaling(endpoint, where);
-  if (v.deepPing !== undefined) endpoint.deepPing = parseDeepPing(v.deepPing, `${where}.deepPing`, resolve, readSample);
+  if (v.deepPing !== undefined) {
+    endpoint.deepPing = parseDeepPing(v.deepPing, `${where}.deepPing`, resolve, readSample);
+    // Every invocation of a multi-model container names its TargetModel, and a deep ping has none:
+    // the start-up stopped with a MissingTargetModelError's stack trace once the containers were up.
+    const multiModel = [...variants, ...(endpoint.shadow ? [endpoint.shadow] : [])].find((pv) => pv.containers.some((c) => c.mode === 'MultiModel'));
+    if (multiModel) fail(`${where}.deepPing`, `cannot be sent to variant ${multiModel.name}, whose container is MultiModel: each invocation of it names a TargetModel, and a deep ping has none; leave deepPing out`);
+  }
   if (v.deploymentConfig !== undefined) endpoint.deploymentConfig = parseDeploymentConfig(v.deploymentConfig, `${where}.deploymentConfig`);
   if (endpoint.deploymentConfig?.rollingUpdatePolicy && variants.length > 1) {
     fail(`${where}.deploymentConfig.rollingUpdatePolicy`, `rolling updates do not work with more than one production variant (an AWS deployment guardrails exclusion; this endpoint has ${variants.length}); use blueGreenUpdatePolicy`);
