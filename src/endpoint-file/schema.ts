@@ -335,6 +335,8 @@ function checkEnv(v: Json, where: string): Record<string, string> {
     }
     const text = String(value);
     if (Buffer.byteLength(text) > 1024) fail(`${where}.${key}`, 'is longer than 1024 bytes');
+    // A process's environment cannot hold one (Node's spawn throws): smkit local stopped with a stack trace.
+    if (text.includes('\0')) fail(`${where}.${key}`, `must be a value without a NUL character, which no process environment can hold (got ${shown(text)})`);
     // Defined, not assigned: assigning `__proto__` (a valid variable name) would drop it silently.
     Object.defineProperty(out, key, { value: text, enumerable: true, writable: true, configurable: true });
   }
@@ -620,7 +622,8 @@ function parseDeploymentConfig(v: Json, where: string): EndpointDeploymentConfig
 /** An image reference as `ContainerDefinition.Image` takes it (botocore `ContainerImage`: up to 255 characters, no whitespace). */
 function checkImage(v: Json, where: string): string {
   const image = checkString(v, where);
-  if (image.length > 255 || !/^\S+$/.test(image)) fail(where, `must be an image reference of at most 255 characters without spaces, such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1 (got ${shown(image)})`);
+  // No NUL either (\S takes it): a command-line argument cannot hold one, and docker run's spawn threw a stack trace.
+  if (image.length > 255 || !/^\S+$/.test(image) || image.includes('\0')) fail(where, `must be an image reference of at most 255 characters without spaces, such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1 (got ${shown(image)})`);
   return image;
 }
 
