@@ -624,6 +624,9 @@ function checkImage(v: Json, where: string): string {
   const image = checkString(v, where);
   // No NUL either (\S takes it): a command-line argument cannot hold one, and docker run's spawn threw a stack trace.
   if (image.length > 255 || !/^\S+$/.test(image) || image.includes('\0')) fail(where, `must be an image reference of at most 255 characters without spaces, such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1 (got ${shown(image)})`);
+  // No reference starts with one (its first part is a letter or digit): docker and podman, given it after `--`, refused
+  // it only once the containers started, as an invalid reference format in a container's log.
+  if (image.startsWith('-')) fail(where, `must be an image reference, which does not start with "-", such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1 (got ${shown(image)})`);
   return image;
 }
 
