@@ -72,6 +72,16 @@ test('errors name the offending key', () => {
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a\0b' }] }] }, /^endpoints\[0\]\.variants\[0\]\.model: must be a path without a NUL character \(got "a\\u0000b"\)$/);
   bad({ endpoints: [{ name: 'e', variants: [{ containers: [{ model: 'a' }, { model: '\0' }] }] }] }, /^endpoints\[0\]\.variants\[0\]\.containers\[1\]\.model: must be a path without a NUL/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], deepPing: { bodyFile: 'x\0' } }] }, /^endpoints\[0\]\.deepPing\.bodyFile: must be a path without a NUL/);
+  // Neither a process environment nor a command-line argument holds a NUL: smkit local stopped with spawn's stack trace.
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', env: { X: 'a\0b' } }] }] }, /^endpoints\[0\]\.variants\[0\]\.env\.X: must be a value without a NUL character, which no process environment can hold \(got "a\\u0000b"\)$/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', image: 'repo/img\0:1' }] }] }, /^endpoints\[0\]\.variants\[0\]\.image: must be an image reference of at most 255 characters without spaces/);
+  bad({ image: 'img\0', endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^image: must be an image reference/);
+  // After `docker run`'s `--` the engine refuses it, but only once the containers start, in a container's log.
+  bad({ image: '--privileged', endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^image: must be an image reference, which does not start with "-", .* \(got "--privileged"\)$/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', image: '-v=/:/host' }] }] }, /^endpoints\[0\]\.variants\[0\]\.image: must be an image reference, which does not start with "-"/);
+  // A deep ping names no TargetModel, which every invocation of a multi-model container needs: smkit local stopped with a stack trace.
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', mode: 'MultiModel' }], deepPing: { body: 'x' } }] }, /^endpoints\[0\]\.deepPing: cannot be sent to variant AllTraffic, whose container is MultiModel: each invocation of it names a TargetModel/);
+  bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], shadow: { model: 'b', mode: 'MultiModel' }, deepPing: { body: 'x' } }] }, /^endpoints\[0\]\.deepPing: cannot be sent to variant Shadow, whose container is MultiModel/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd\0' } }] }, /^endpoints\[0\]\.dataCapture\.destination: must be a path without a NUL/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], asyncInference: { outputPath: 'o', failurePath: 'f\0' } }] }, /^endpoints\[0\]\.asyncInference\.failurePath: must be a path without a NUL/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', modle: 'x' }] }] }, /unknown key "modle"/);

@@ -340,6 +340,8 @@ function checkEnv(v: Json, where: string): Record<string, string> {
     }
     const text = String(value);
     if (Buffer.byteLength(text) > 1024) fail(`${where}.${key}`, 'is longer than 1024 bytes');
+    // A process's environment cannot hold one (Node's spawn throws): smkit local stopped with a stack trace.
+    if (text.includes('\0')) fail(`${where}.${key}`, `must be a value without a NUL character, which no process environment can hold (got ${shown(text)})`);
     // Defined, not assigned: assigning `__proto__` (a valid variable name) would drop it silently.
     Object.defineProperty(out, key, { value: text, enumerable: true, writable: true, configurable: true });
   }
@@ -625,7 +627,11 @@ function parseDeploymentConfig(v: Json, where: string): EndpointDeploymentConfig
 /** An image reference as `ContainerDefinition.Image` takes it (botocore `ContainerImage`: up to 255 characters, no whitespace). */
 function checkImage(v: Json, where: string): string {
   const image = checkString(v, where);
-  if (image.length > 255 || !/^\S+$/.test(image)) fail(where, `must be an image reference of at most 255 characters without spaces, such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1 (got ${shown(image)})`);
+  // No NUL either (\S takes it): a command-line argument cannot hold one, and docker run's spawn threw a stack trace.
+  if (image.length > 255 || !/^\S+$/.test(image) || image.includes('\0')) fail(where, `must be an image reference of at most 255 characters without spaces, such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1 (got ${shown(image)})`);
+  // No reference starts with one (its first part is a letter or digit): docker and podman, given it after `--`, refused
+  // it only once the containers started, as an invalid reference format in a container's log.
+  if (image.startsWith('-')) fail(where, `must be an image reference, which does not start with "-", such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1 (got ${shown(image)})`);
   return image;
 }
 
@@ -842,7 +848,13 @@ function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: Rea
   }
   if (v.asyncInference !== undefined) endpoint.asyncInference = parseAsyncInference(v.asyncInference, `${where}.asyncInference`, resolve);
   checkAsyncOnlyScaling(endpoint, where);
-  if (v.deepPing !== undefined) endpoint.deepPing = parseDeepPing(v.deepPing, `${where}.deepPing`, resolve, readSample);
+  if (v.deepPing !== undefined) {
+    endpoint.deepPing = parseDeepPing(v.deepPing, `${where}.deepPing`, resolve, readSample);
+    // Every invocation of a multi-model container names its TargetModel, and a deep ping has none:
+    // the start-up stopped with a MissingTargetModelError's stack trace once the containers were up.
+    const multiModel = [...variants, ...(endpoint.shadow ? [endpoint.shadow] : [])].find((pv) => pv.containers.some((c) => c.mode === 'MultiModel'));
+    if (multiModel) fail(`${where}.deepPing`, `cannot be sent to variant ${multiModel.name}, whose container is MultiModel: each invocation of it names a TargetModel, and a deep ping has none; leave deepPing out`);
+  }
   if (v.deploymentConfig !== undefined) endpoint.deploymentConfig = parseDeploymentConfig(v.deploymentConfig, `${where}.deploymentConfig`);
   if (endpoint.deploymentConfig?.rollingUpdatePolicy && variants.length > 1) {
     fail(`${where}.deploymentConfig.rollingUpdatePolicy`, `rolling updates do not work with more than one production variant (an AWS deployment guardrails exclusion; this endpoint has ${variants.length}); use blueGreenUpdatePolicy`);

@@ -17,9 +17,19 @@ test('docker run argv: image serve, model read-only, env, port on loopback', () 
     '-p', '127.0.0.1:41000:41000',
     '-v', '/tmp/t/opt/ml/model:/opt/ml/model:ro',
     '-e', 'A=1', '-e', 'SAGEMAKER_BIND_TO_PORT=41000',
-    'my/image:1', 'serve',
+    '--', 'my/image:1', 'serve',
   ]);
   assert.match(dockerContainerName(spec), /^smkit-iris-AllTraffic-primary-[0-9a-f]{6}$/);
+});
+
+test('docker run argv: an image that looks like an option is not read as one (docker and podman then refuse the reference)', () => {
+  // CreateModel's Image takes any non-blank string: without `--`, run took `--privileged` as its
+  // option and `serve` as the image, and an image such as `--volume=/:/host` mounted this machine's root.
+  for (const image of ['--privileged', '--volume=/:/host', '-v=/:/host']) {
+    const args = buildDockerRunArgs({ spec, image, containerName: 'smkit-x' });
+    assert.deepEqual(args.slice(-3), ['--', image, 'serve'], image);
+    assert.equal(args.indexOf('--'), args.length - 3, 'every option of run comes before --');
+  }
 });
 
 test("docker run argv: a memory limit (a serverless variant's MemorySizeInMB) becomes --memory", () => {

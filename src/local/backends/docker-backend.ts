@@ -30,7 +30,7 @@ export interface DockerRunInput {
  * The `docker run` / `podman run` arguments for one container, as SageMaker starts it
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html): `run <image> serve`, the model read-only at
  * `/opt/ml/model`, the container's environment, and `SAGEMAKER_BIND_TO_PORT` published on
- * 127.0.0.1 only.
+ * 127.0.0.1 only. The image comes after `--`, so no image name is read as an option of `run`.
  */
 export function buildDockerRunArgs({ spec, image, containerName, gpuArgs = [] }: DockerRunInput): string[] {
   const args = [
@@ -51,7 +51,9 @@ export function buildDockerRunArgs({ spec, image, containerName, gpuArgs = [] }:
     ...(spec.safePortRange ? { SAGEMAKER_SAFE_PORT_RANGE: formatPortRange(spec.safePortRange) } : {}),
   };
   for (const [key, value] of Object.entries(env)) args.push('-e', `${key}=${value}`);
-  args.push(image, 'serve');
+  // `--` ends run's options: an image such as `--privileged` (CreateModel's Image takes any
+  // non-blank string) is then refused as a reference, not taken as an option with `serve` as the image.
+  args.push('--', image, 'serve');
   return args;
 }
 

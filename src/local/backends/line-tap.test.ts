@@ -36,3 +36,18 @@ test('a line longer than the limit comes in pieces of at most the limit, never s
   await once(stream, 'end');
   assert.deepEqual(got, ['abcd', 'efgh', 'ij']);
 });
+
+test('a line written a byte at a time is held in one buffer, not a Buffer object per byte: 600 000 one-byte chunks take a few MB of heap, not the ~70 MB they took', () => {
+  // A training script's `print('.', end='', flush=True)` per step: each write reaches the pipe as a
+  // chunk of its own when this process keeps up. Emitted synchronously, as the pipe would.
+  const stream = new PassThrough();
+  const lines: string[] = [];
+  tapLines(stream, (l) => lines.push(l));
+  const dot = Buffer.from('.');
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < 600_000; i++) stream.emit('data', dot);
+  const grown = process.memoryUsage().heapUsed - before;
+  assert.ok(grown < 24 * 1024 * 1024, `heap grew ${(grown / 1024 / 1024).toFixed(1)} MB holding 600 000 bytes of one line`);
+  stream.emit('data', Buffer.from('\n'));
+  assert.deepEqual(lines, ['.'.repeat(600_000)]);
+});

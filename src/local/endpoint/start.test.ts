@@ -10,7 +10,7 @@ import { parseEndpointFile } from '../../endpoint-file/schema.js';
 import { resolveBackend, startLocalEndpoints } from './start.js';
 
 /** Runs each "container" as an in-process HTTP server; `behaviour` decides by hostname. */
-function fakeBackend(behaviour: (spec: ContainerSpec) => { pingStatus: number; invoke?: (body: string) => [number, string] }): ContainerBackend & { stopped: string[] } {
+function fakeBackend(behaviour: (spec: ContainerSpec) => { pingStatus: number; pingBody?: string; invoke?: (body: string) => [number, string] }): ContainerBackend & { stopped: string[] } {
   const stopped: string[] = [];
   return {
     name: 'process',
@@ -22,7 +22,7 @@ function fakeBackend(behaviour: (spec: ContainerSpec) => { pingStatus: number; i
         let body = '';
         req.on('data', (c: Buffer) => (body += c.toString()));
         req.on('end', () => {
-          if (req.url === '/ping') return void res.writeHead(b.pingStatus).end();
+          if (req.url === '/ping') return void res.writeHead(b.pingStatus).end(b.pingBody);
           const [status, out] = b.invoke ? b.invoke(body) : [200, body];
           res.writeHead(status, { 'content-type': 'text/plain' }).end(out);
         });
@@ -95,6 +95,24 @@ test('a container that never passes /ping fails start-up with its log tail; othe
       assert.equal(err.code, 'ERR_CONTAINER_START');
       assert.match(err.message, /e\/B\/primary did not pass \/ping within 1 s \(last status 503\)/);
       assert.match(err.message, /log of e\/B\/primary/);
+      return true;
+    });
+    assert.deepEqual(backend.stopped.sort(), ['e/A/primary', 'e/B/primary']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a container whose model failed to load fails start-up at once, with its reason, while another is still loading: that wait is stopped, not waited out', { timeout: 20_000 }, async () => {
+  const dir = await modelDir();
+  try {
+    const config = parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ name: 'A', model: 'm' }, { name: 'B', model: 'm' }] }] }, (p) => join(dir, p), () => Buffer.alloc(0));
+    // B is a model still loading (503, not smkit's Unhealthy): its wait, waited out, held A's reason
+    // back for B's whole deadline (up to an hour); this test's timeout, a third of it, fails it first.
+    const backend = fakeBackend((spec) => (spec.id.includes('/A/') ? { pingStatus: 503, pingBody: '{"status":"Unhealthy","message":"model.onnx is not an ONNX model"}' } : { pingStatus: 503 }));
+    await assert.rejects(startLocalEndpoints(config, { port: 0, backendImpl: backend, startupTimeoutMs: 60_000 }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_CONTAINER_START');
+      assert.match(err.message, /^e\/A\/primary: model\.onnx is not an ONNX model\n--- last lines of /);
       return true;
     });
     assert.deepEqual(backend.stopped.sort(), ['e/A/primary', 'e/B/primary']);

@@ -246,6 +246,10 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
   try {
     const planned: PlannedVariant[] = [];
     const startTasks: Promise<void>[] = [];
+    // The first container that fails stops the waits of the others: its reason is given at once,
+    // not once the slowest model has loaded (or its start-up deadline, up to an hour, has passed).
+    const firstFailure = new AbortController();
+    const startSignal = opts.signal ? AbortSignal.any([opts.signal, firstFailure.signal]) : firstFailure.signal;
     for (const endpoint of config.endpoints) {
       for (const variant of [...endpoint.variants, ...(endpoint.shadow ? [endpoint.shadow] : [])]) {
         const p: PlannedVariant = { endpoint, variant, containers: [] };
@@ -272,7 +276,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
             },
             {
               timeoutMs: startupTimeoutMs,
-              ...(opts.signal ? { signal: opts.signal } : {}),
+              signal: startSignal,
               onProgress: (s) => say(opts, `smkit local: waiting for ${id} /ping ... ${s} s`),
               // A restart on a new port (another process took the first one) replaces the container.
               onStarted: (launched) => {
@@ -287,11 +291,22 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
               },
             },
           );
-          startTasks.push(ready.then(() => say(opts, `smkit local: ${id} is healthy`)));
+          startTasks.push(
+            ready.then(
+              () => say(opts, `smkit local: ${id} is healthy`),
+              (err: unknown) => {
+                firstFailure.abort(err);
+                throw err;
+              },
+            ),
+          );
         }
       }
     }
     const waits = await Promise.allSettled(startTasks);
+    // Ctrl-C's reason, else the first failure (the others' waits were stopped with it).
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    if (firstFailure.signal.aborted) throw firstFailure.signal.reason;
     const failed = waits.find((w): w is PromiseRejectedResult => w.status === 'rejected');
     if (failed) throw failed.reason;
 
