@@ -101,8 +101,9 @@ async function prepareCode(settings: Settings, log: DeferredLogger): Promise<str
  * Worker processes that may exit while loading the model, one after the other with the same exit
  * code and before any worker loaded it, before no more are started and `smkit serve` exits 1
  * naming the cause (inline mode: user code runs in the worker process, so its `process.exit` or
- * an uncaught error ends it). Deaths by a signal, and deaths after a model loaded, are replaced as
- * before.
+ * an uncaught error ends it). So may worker processes ended by `SIGABRT` (a JavaScript heap the
+ * model fills in inline mode, or a native library that aborts). Deaths by another signal, and
+ * deaths after a model loaded, are replaced as before.
  */
 export const LOAD_DEATHS_MAX = 3;
 
@@ -382,17 +383,20 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         delete cluster.workers?.[worker.id];
         return onSpawnFailed(index, spawnError);
       }
-      // A signal (the kernel's OOM killer while several workers load) may not repeat: only exits count.
-      if (diedLoading && !everLoaded && !mme && code !== null && !signal) {
-        const how = `exit code ${code}`;
+      // A signal from outside (the kernel's OOM killer while several workers load) may not repeat:
+      // only exits count, and SIGABRT, which a process raises itself (V8 when its heap is full).
+      if (diedLoading && !everLoaded && !mme && ((code !== null && !signal) || signal === 'SIGABRT')) {
+        const how = signal ? `signal ${signal}` : `exit code ${code}`;
         loadDeaths = loadDeaths.how === how ? { how, count: loadDeaths.count + 1 } : { how, count: 1 };
         if (loadDeaths.count >= LOAD_DEATHS_MAX) {
           // Each replacement would die the same way until SAGEMAKER_STARTUP_TIMEOUT, /ping saying only "loading".
           startupError = new ToolkitError(
             'ERR_MODEL_LOAD',
-            code === EXIT_PROCESS_CANNOT_LOAD
-              ? `the worker process could not load the model for want of file descriptors, ${loadDeaths.count} times in a row (see the errors above); raise the open files limit (ulimit -n), and look for code in the model that opens files and never closes them`
-              : `the worker process ended while loading the model, ${loadDeaths.count} times in a row (${how}: process.exit was called, or an error was thrown where nothing awaits it); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown from a timer or event handler`,
+            signal
+              ? `the worker process was ended by ${signal} while loading the model, ${loadDeaths.count} times in a row: Node ends a process whose JavaScript heap is full so (its last words on stderr then say "JavaScript heap out of memory"), as does a native library that aborts; give the workers more heap (NODE_OPTIONS=--max-old-space-size=<MB>) or the container more memory, or load the model in an inference thread (SMKIT_INFERENCE_MODE=auto or thread), where running out of heap fails the load instead of ending the process`
+              : code === EXIT_PROCESS_CANNOT_LOAD
+                ? `the worker process could not load the model for want of file descriptors, ${loadDeaths.count} times in a row (see the errors above); raise the open files limit (ulimit -n), and look for code in the model that opens files and never closes them`
+                : `the worker process ended while loading the model, ${loadDeaths.count} times in a row (${how}: process.exit was called, or an error was thrown where nothing awaits it); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown from a timer or event handler`,
           );
           log.error({ code: startupError.code }, startupError.message);
           onSignal('SIGTERM');

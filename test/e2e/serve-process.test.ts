@@ -154,6 +154,16 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /ended while loading the model, 3 times in a row \(exit code 7: process\.exit was called/);
   });
 
+  test('inline mode: a modelFn that fills the JavaScript heap (V8 ends the process, SIGABRT) ends start-up with exit 1 naming the heap and what to do, not a restart loop until SAGEMAKER_STARTUP_TIMEOUT', async (t) => {
+    const server = await serveFixture('heap-on-load', { SMKIT_INFERENCE_MODE: 'inline', SAGEMAKER_STARTUP_TIMEOUT: '60', NODE_OPTIONS: '--max-old-space-size=64' }, undefined, cleanupsOf(t));
+    // Before, a signal never counted: the primary replaced the worker (backing off to 10 s) until the start-up timeout.
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 30_000)))]);
+    clearTimeout(timer);
+    assert.deepEqual(exit, { code: 1, signal: null }, server.output().slice(-3000));
+    assert.match(server.output(), /ended by SIGABRT while loading the model, 3 times in a row: Node ends a process whose JavaScript heap is full so .*NODE_OPTIONS=--max-old-space-size=<MB>.*SMKIT_INFERENCE_MODE=auto or thread/);
+  });
+
   test('a worker process left with no file descriptors while its model loads is replaced (a new process may load it), and start-up ends naming the open files limit once three in a row could not', async (t) => {
     // The fixture's modelFn leaks every descriptor, then throws the EMFILE from a timer, ending its
     // inference thread: a failure of the process, not of the model, which a new process may not meet.
