@@ -18,6 +18,7 @@ import { chooseConnectionBalancing } from './connection-balancing.js';
 import { findHandlerModule } from '../handlers/user-module.js';
 import { heartbeatMs, WorkerWatchdog } from './worker-watchdog.js';
 import { isNativeHandle } from './orphaned-connection.js';
+import { signalledDeathCause } from './memory-failure.js';
 import { retryingLoad } from '../core/retrying-load.js';
 
 /**
@@ -173,6 +174,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   // multi-model endpoint's workers load models while they serve.
   const loading = (id: number) => !!Mme || !reported.has(id);
   const blockedMs = settings.workerBlockedTimeoutSeconds * 1000;
+  /** Workers the watchdog killed. */
+  const blocked = new WeakSet<Worker>();
   const boundMs = (id: number) => (loading(id) ? Math.max(blockedMs, settings.startupTimeoutSeconds * 1000) : blockedMs);
   const watchdog = new WorkerWatchdog(heartbeatMs(settings.workerBlockedTimeoutSeconds), boundMs, (id, silentMs) => {
     const worker = cluster.workers?.[id];
@@ -185,6 +188,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       `worker process ${index} (pid ${worker.process.pid}) sent no heartbeat for over ${limit}: synchronous code holds its event loop${where} (a loop that never ends, a catastrophic regular expression, a long computation that never awaits). It is killed, its connections closing without an answer, and replaced. Move long synchronous work off the event loop, or use SMKIT_INFERENCE_MODE=thread (the default for handler code), where an invocation past the timeout gets 504 and only its inference thread is replaced`,
     );
     log.error({ code: err.code, worker: index, workerPid: worker.process.pid, silentMs }, err.message);
+    blocked.add(worker);
     worker.process.kill('SIGKILL');
   });
   // The aggregator's code (and prom-client) loads at the first scrape, off the workers' start.
@@ -393,7 +397,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           startupError = new ToolkitError(
             'ERR_MODEL_LOAD',
             signal
-              ? `the worker process was ended by ${signal} while loading the model, ${loadDeaths.count} times in a row: Node ends a process whose JavaScript heap is full so (its last words on stderr then say "JavaScript heap out of memory"), as does a native library that aborts; give the workers more heap (NODE_OPTIONS=--max-old-space-size=<MB>) or the container more memory, or load the model in an inference thread (SMKIT_INFERENCE_MODE=auto or thread), where running out of heap fails the load instead of ending the process`
+              ? `the worker process was ended by ${signal} while loading the model, ${loadDeaths.count} times in a row: ${signalledDeathCause(signal)}`
               : code === EXIT_PROCESS_CANNOT_LOAD
                 ? `the worker process could not load the model for want of file descriptors, ${loadDeaths.count} times in a row (see the errors above); raise the open files limit (ulimit -n), and look for code in the model that opens files and never closes them`
                 : `the worker process ended while loading the model, ${loadDeaths.count} times in a row (${how}: process.exit was called, or an error was thrown where nothing awaits it); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown from a timer or event handler`,
@@ -405,7 +409,9 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       }
       // A replacement that could not load never served: the time it spent loading is no healthy spell.
       const delay = restarts.delayAfterCrash(index, { served: code !== EXIT_REPLACEMENT_NOT_LOADED });
-      log.error({ worker: index, exitCode: code, signal, restartInMs: delay }, 'worker process died; replacing it');
+      // A worker the watchdog killed was logged as ERR_WORKER_BLOCKED: its SIGKILL is no one else's.
+      const cause = blocked.has(worker) ? undefined : signalledDeathCause(signal);
+      log.error({ worker: index, exitCode: code, signal, restartInMs: delay, ...(cause ? { cause } : {}) }, 'worker process died; replacing it');
       setTimeout(() => !stopping && fork(index), delay);
     };
     cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => onWorkerExit(worker, code, signal));

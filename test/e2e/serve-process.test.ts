@@ -104,6 +104,8 @@ describe('smkit serve as a process', () => {
     await until('/ping to answer 200 again', async () => (await fetchWithTimeout(`${server.url}/ping`, {}, 10_000)).status === 200, RETRY);
     assert.equal(await (await invoke(server, '1')).text(), 'spun 1 ms');
     await until('the new worker process to log its model ready', () => readyPids().some((pid) => pid !== first));
+    // smkit's own kill, explained by the line above: not blamed on the out-of-memory killer.
+    assert.match(server.output(), /"signal":"SIGKILL","restartInMs":\d+,"msg":"worker process died; replacing it"/);
   });
 
   test('a crashed inference thread or worker process is replaced and logged', async () => {
@@ -121,7 +123,8 @@ describe('smkit serve as a process', () => {
     // Each attempt has its own short timeout: a request to a half-started worker fails and is retried.
     await until('the replaced worker to serve again', async () => (await (await invoke(server, 'again', 10_000)).text()) === 'ok:again', RETRY);
     assert.match(server.output(), /inference thread exited \(user code called process\.exit\(3\)\); starting a new one/);
-    assert.match(server.output(), /worker process died; replacing it/);
+    // Killed by SIGKILL from outside smkit: the line says what most often does that, and what to do.
+    assert.match(server.output(), /"signal":"SIGKILL".*"cause":"killed from outside smkit, most often by the kernel's out-of-memory killer.*lower SAGEMAKER_MODEL_SERVER_WORKERS","msg":"worker process died; replacing it"/);
   });
 
   test('an error user code throws from a timer after the load ends the inference thread: every request on it gets 500 ERR_WORKER_CRASHED saying why, and the new thread serves', async (t) => {
@@ -162,6 +165,7 @@ describe('smkit serve as a process', () => {
     clearTimeout(timer);
     assert.deepEqual(exit, { code: 1, signal: null }, server.output().slice(-3000));
     assert.match(server.output(), /ended by SIGABRT while loading the model, 3 times in a row: Node ends a process whose JavaScript heap is full so .*NODE_OPTIONS=--max-old-space-size=<MB>.*SMKIT_INFERENCE_MODE=auto or thread/);
+    assert.match(server.output(), /"signal":"SIGABRT".*"cause":"Node ends a process whose JavaScript heap is full so.*","msg":"worker process died; replacing it"/, 'each death says why as it happens');
   });
 
   test('a worker process left with no file descriptors while its model loads is replaced (a new process may load it), and start-up ends naming the open files limit once three in a row could not', async (t) => {
