@@ -464,11 +464,14 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           return;
         }
         const notReady = settings.workers - servingWorkers().length;
+        // Nothing logs a load as it goes: the likely causes, and what to do, are the message.
+        const why =
+          'the handler module\'s top-level code, a load hook (modelFn, preModelFn, modelWarmupFn) or the runtime never settled, or worker processes kept ending while they loaded (each end is logged above). Make the load finish (look for a promise that is never resolved, or an await on a download or a service that never answers), or raise SAGEMAKER_STARTUP_TIMEOUT for a model that takes this long';
         startupError = new ToolkitError(
           'ERR_MODEL_LOAD',
           loaded.size === 0
-            ? `no worker finished loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT); see the log above for where loading stopped`
-            : `${notReady} of ${settings.workers} worker processes were not ready (the model loaded, the port bound) within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT), so /ping could not say 200 (it does once every worker has loaded the model); see the log above for where loading stopped or which worker processes ended while loading`,
+            ? `no worker finished loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT): ${why}`
+            : `${notReady} of ${settings.workers} worker processes were not ready (the model loaded, the port bound) within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT), so /ping could not say 200 (it does once every worker has loaded the model): ${why}`,
         );
         log.error({ code: startupError.code }, startupError.message);
         onSignal('SIGTERM');
