@@ -337,7 +337,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       if (!everLoaded && loadDeaths.count >= LOAD_DEATHS_MAX) {
         startupError = new ToolkitError('ERR_WORKER_START', `could not start a worker process, ${loadDeaths.count} times in a row: ${reason}`);
         log.error({ code: startupError.code }, startupError.message);
-        onSignal('SIGTERM');
+        onSignal('error');
         return;
       }
       const delay = restarts.delayAfterCrash(index);
@@ -379,7 +379,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         // Another process took the port after the start-up check: replacing the worker cannot help.
         startupError = new ToolkitError('ERR_PORT_IN_USE', `could not listen on ${settings.host}:${settings.port} (another process holds it, or it needs privileges); pass --port (SAGEMAKER_BIND_TO_PORT) with another port`);
         log.error({ code: startupError.code }, startupError.message);
-        onSignal('SIGTERM');
+        onSignal('error');
         return;
       }
       if (spawnError) {
@@ -403,7 +403,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
                 : `the worker process ended while loading the model, ${loadDeaths.count} times in a row (${how}: process.exit was called, or an error was thrown where nothing awaits it); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown from a timer or event handler`,
           );
           log.error({ code: startupError.code }, startupError.message);
-          onSignal('SIGTERM');
+          onSignal('error');
           return;
         }
       }
@@ -429,13 +429,15 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       if (startupError) reject(startupError);
       else resolve();
     };
-    const onSignal = (signal: NodeJS.Signals) => {
+    /** Stops the server: on `SIGTERM` or `SIGINT`, or on a start-up `error` (logged before), which no signal sent. */
+    const onSignal = (signal: NodeJS.Signals | 'error') => {
       if (stopping) return;
       stopping = true;
       census.stop();
       watchdog.stop();
       const graceMs = settings.shutdownGraceSeconds * 1000;
-      log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
+      if (signal === 'error') log.info({ graceMs }, 'stopping after the error above: no new requests, finishing in-flight ones');
+      else log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
       const workers = running();
       if (workers.length === 0) return finish();
       for (const w of workers) sendToWorker(w, { type: 'shutdown', graceMs });
@@ -474,7 +476,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
             : `${notReady} of ${settings.workers} worker processes were not ready (the model loaded, the port bound) within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT), so /ping could not say 200 (it does once every worker has loaded the model): ${why}`,
         );
         log.error({ code: startupError.code }, startupError.message);
-        onSignal('SIGTERM');
+        onSignal('error');
       }, settings.startupTimeoutSeconds * 1000).unref();
     }
     armStartupTimer();

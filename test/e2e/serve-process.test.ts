@@ -212,6 +212,9 @@ describe('smkit serve as a process', () => {
       // Nothing in the log says where a load stopped: the error names what may hang, and what to do.
       assert.match(server.output(), /smkit: ERR_MODEL_LOAD: no worker finished loading the model within 1 s \(SAGEMAKER_STARTUP_TIMEOUT\): the handler module's top-level code, a load hook \(modelFn, preModelFn, modelWarmupFn\) or the runtime never settled.*raise SAGEMAKER_STARTUP_TIMEOUT/);
       assert.doesNotMatch(server.output(), /see the log above for where loading stopped/);
+      // No signal came: the stop is logged as the error's, not as a SIGTERM an operator would look for the sender of.
+      assert.match(server.output(), /"msg":"stopping after the error above: no new requests, finishing in-flight ones"/);
+      assert.doesNotMatch(server.output(), /"signal":"SIGTERM"/);
       // A worker still starting when the timeout fired stops at once, not when the 25 s grace is over.
       assert.doesNotMatch(server.output(), /grace period over/);
     });
