@@ -13,6 +13,7 @@ import type { MmeCoordinator } from './mme-cluster.js';
 import type { MetricsWorker } from './cluster-metrics.js';
 import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD, EXIT_REPLACEMENT_NOT_LOADED } from './exit-codes.js';
 import type { EarlyWorkers } from './early-workers.js';
+import type { HeldSignals } from './held-signals.js';
 import { isSpawnFailure, spawnFailureReason } from './worker-spawn.js';
 import { chooseConnectionBalancing } from './connection-balancing.js';
 import { findHandlerModule } from '../handlers/user-module.js';
@@ -24,14 +25,14 @@ import { retryingLoad } from '../core/retrying-load.js';
 /**
  * The rest of `smkit serve`'s primary, once its workers are forked: logs, prepares the model's
  * code directory, configures each worker when it says hello, replaces crashed workers, and on
- * SIGTERM drains them. Resolves when the server has shut down. If preparing fails, the early
- * workers are stopped and the error is thrown.
+ * SIGTERM drains them (at once for one `held` while the server started). Resolves when the server
+ * has shut down. If preparing fails, the early workers are stopped and the error is thrown.
  *
  * While the workers start, the primary keeps off the CPU they need: its log lines are held (with
  * their times) until the first worker has loaded its model, a second has passed, or an error is
  * logged, and the code only a multi-model endpoint or a code/package.json needs is loaded then.
  */
-export async function runPrimary(settings: Settings, mountedModelDir: string, early: EarlyWorkers): Promise<void> {
+export async function runPrimary(settings: Settings, mountedModelDir: string, early: EarlyWorkers, held: HeldSignals): Promise<void> {
   let log: DeferredLogger;
   let codeDir: string;
   let mme: typeof import('./mme-cluster.js') | undefined;
@@ -48,6 +49,7 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
     codeDir = settings.multiModel ? path.join(settings.modelDir, 'code') : await prepareCode(settings, log);
     mme = settings.multiModel ? await import('./mme-cluster.js') : undefined;
   } catch (err) {
+    held.release();
     early.kill();
     throw err;
   }
@@ -68,7 +70,7 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
     },
     'smkit serve starting',
   );
-  return supervise(settings, codeDir, log, early, mme?.MmeCoordinator);
+  return supervise(settings, codeDir, log, early, held, mme?.MmeCoordinator);
 }
 
 /**
@@ -108,7 +110,7 @@ async function prepareCode(settings: Settings, log: DeferredLogger): Promise<str
  */
 export const LOAD_DEATHS_MAX = 3;
 
-function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, Mme: typeof MmeCoordinator | undefined): Promise<void> {
+function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, held: HeldSignals, Mme: typeof MmeCoordinator | undefined): Promise<void> {
   let stopping = false;
   // A worker is ready once its port is bound and its model loaded; "ready" is logged once, when all are.
   const listening = new Map<number, number>();
@@ -480,5 +482,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       }, settings.startupTimeoutSeconds * 1000).unref();
     }
     armStartupTimer();
+    // A signal that came while the server started is acted on now (its own listeners are on).
+    const signal = held.release();
+    if (signal) onSignal(signal);
   });
 }

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, SMKIT_BIN, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
+import { REPO_ROOT, SMKIT_BIN, freePort, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 import { RETRY, cleanupsOf, deathsLogged, runCleanups, serveFixture, untilDeathsLogged, type Cleanup } from '../helpers/serve-fixtures.js';
 import { until } from '../helpers/until.js';
 
@@ -251,6 +251,27 @@ describe('smkit serve as a process', () => {
       const target = /"target":"([^"]+)"/.exec(server.output())![1]!;
       assert.equal(path.dirname(target), tmp);
       assert.ok(existsSync(path.join(target, 'node_modules')));
+    });
+
+    test('a SIGTERM while code/package.json dependencies install, before the primary supervises its workers, stops the server once the install ends: it is not lost, as it was for PID 1 of a container', async (t) => {
+      // An npm that installs the fixture's one dependency once the test opens its gate.
+      const bin = mkdtempSync(path.join(os.tmpdir(), 'smkit-npm-stub-'));
+      cleanupsOf(t).push(() => removeDir(bin));
+      const gate = path.join(bin, 'gate');
+      writeFileSync(
+        path.join(bin, 'npm'),
+        `#!/bin/sh\ntouch "${gate}.started"\nwhile [ ! -e "${gate}" ]; do sleep 0.05; done\nmkdir -p node_modules && cp -R vendor/greet node_modules/greet\n`,
+        { mode: 0o755 },
+      );
+      const server = await serveFixture('code-deps', { PATH: `${bin}:${process.env.PATH ?? ''}`, TMPDIR: bin, SAGEMAKER_BIND_TO_PORT: String(await freePort()) }, undefined, cleanupsOf(t));
+      await until('the install to start', () => existsSync(`${gate}.started`), { timeoutMs: 30_000, intervalMs: 50, detail: () => server.output() });
+      // Held while npm runs (the primary waits for it): before, Node's default action ended the
+      // primary here (and, as PID 1, which has none, the signal was lost and the server went on to serve).
+      server.child.kill('SIGTERM');
+      writeFileSync(gate, '');
+      assert.deepEqual(await server.exited, { code: 0, signal: null }, server.output());
+      assert.match(server.output(), /"signal":"SIGTERM".*"msg":"draining: no new requests, finishing in-flight ones"/);
+      assert.doesNotMatch(server.output(), /"msg":"ready: listening/);
     });
 
     test('SMKIT_INSTALL_CODE_DEPS=never skips the install; the failed import is the load error', async (t) => {
