@@ -46,11 +46,17 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
     }
     if (!settings.multiModel) warnOfUnnamedHandler(settings, log);
     // A multi-model endpoint loads models later, through POST /models, each with its own code/.
-    codeDir = settings.multiModel ? path.join(settings.modelDir, 'code') : await prepareCode(settings, log);
+    codeDir = settings.multiModel ? path.join(settings.modelDir, 'code') : await prepareCode(settings, log, held.stopping);
     mme = settings.multiModel ? await import('./mme-cluster.js') : undefined;
   } catch (err) {
-    held.release();
+    const signal = held.release();
     early.kill();
+    // A SIGTERM or Ctrl-C ended the code/package.json install: stop now, as asked, no worker having served.
+    if (signal && held.stopping.aborted && (err as Error).name === 'InstallStopped') {
+      log!.info({ signal }, 'stopping: the code/package.json install was ended, and the worker processes, which had not started serving');
+      log!.info('stopped');
+      return;
+    }
     throw err;
   }
   const balancing = chooseConnectionBalancing(settings.connectionBalancing, settings);
@@ -91,13 +97,14 @@ function warnOfUnnamedHandler(settings: Settings, log: DeferredLogger): void {
 /**
  * The code directory the workers load from. Only a `code/package.json` can need an install (npm
  * runs, maybe for minutes): then the install code is loaded, and the log is written as it goes.
+ * `stop` (a SIGTERM or Ctrl-C) ends the install, which then rejects with `InstallStopped`.
  */
-async function prepareCode(settings: Settings, log: DeferredLogger): Promise<string> {
+async function prepareCode(settings: Settings, log: DeferredLogger, stop: AbortSignal): Promise<string> {
   const codeDir = path.join(settings.modelDir, 'code');
   if (!existsSync(path.join(codeDir, 'package.json'))) return codeDir;
   log.load();
   const { prepareCodeDir } = await import('../handlers/code-deps.js');
-  return prepareCodeDir(settings.modelDir, settings.installCodeDeps, log);
+  return prepareCodeDir(settings.modelDir, settings.installCodeDeps, log, stop);
 }
 
 /**

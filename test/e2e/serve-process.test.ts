@@ -2,7 +2,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, SMKIT_BIN, freePort, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
@@ -22,6 +22,16 @@ const sharedBlocking = () => (blockingServer ??= serveFixture('blocking', {}, un
 /** One server of the 'crash' fixture with default settings for the two crash tests: each waits until it serves again. */
 let crashServer: Promise<ServeProcess> | undefined;
 const sharedCrash = () => (crashServer ??= serveFixture('crash', {}, undefined, cleanups));
+
+/** Whether a process `pid` exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 const invoke = (server: ServeProcess, body: string, timeoutMs?: number) =>
   fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' } }, timeoutMs);
@@ -253,25 +263,26 @@ describe('smkit serve as a process', () => {
       assert.ok(existsSync(path.join(target, 'node_modules')));
     });
 
-    test('a SIGTERM while code/package.json dependencies install, before the primary supervises its workers, stops the server once the install ends: it is not lost, as it was for PID 1 of a container', async (t) => {
-      // An npm that installs the fixture's one dependency once the test opens its gate.
+    test('a SIGTERM while code/package.json dependencies install, before the primary supervises its workers, ends the install and stops the server: it is neither lost (as for PID 1 of a container) nor left waiting for npm', async (t) => {
+      // An npm that never ends on its own: it only says it started, with its pid.
       const bin = mkdtempSync(path.join(os.tmpdir(), 'smkit-npm-stub-'));
       cleanupsOf(t).push(() => removeDir(bin));
-      const gate = path.join(bin, 'gate');
-      writeFileSync(
-        path.join(bin, 'npm'),
-        `#!/bin/sh\ntouch "${gate}.started"\nwhile [ ! -e "${gate}" ]; do sleep 0.05; done\nmkdir -p node_modules && cp -R vendor/greet node_modules/greet\n`,
-        { mode: 0o755 },
-      );
+      const started = path.join(bin, 'started');
+      writeFileSync(path.join(bin, 'npm'), `#!/bin/sh\necho $$ > "${started}.tmp" && mv "${started}.tmp" "${started}"\nwhile :; do sleep 0.05; done\n`, { mode: 0o755 });
       const server = await serveFixture('code-deps', { PATH: `${bin}:${process.env.PATH ?? ''}`, TMPDIR: bin, SAGEMAKER_BIND_TO_PORT: String(await freePort()) }, undefined, cleanupsOf(t));
-      await until('the install to start', () => existsSync(`${gate}.started`), { timeoutMs: 30_000, intervalMs: 50, detail: () => server.output() });
-      // Held while npm runs (the primary waits for it): before, Node's default action ended the
-      // primary here (and, as PID 1, which has none, the signal was lost and the server went on to serve).
+      await until('the install to start', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 50, detail: () => server.output() });
+      const npmPid = Number(readFileSync(started, 'utf8'));
+      // Before: Node's default action ended the primary here, npm left running (and, as PID 1, which
+      // has none, the signal was lost); then, held, it waited for an install that never ends.
       server.child.kill('SIGTERM');
-      writeFileSync(gate, '');
-      assert.deepEqual(await server.exited, { code: 0, signal: null }, server.output());
-      assert.match(server.output(), /"signal":"SIGTERM".*"msg":"draining: no new requests, finishing in-flight ones"/);
+      let timer: NodeJS.Timeout | undefined;
+      const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 60_000)))]);
+      clearTimeout(timer);
+      assert.deepEqual(exit, { code: 0, signal: null }, server.output());
+      assert.match(server.output(), /"signal":"SIGTERM".*"msg":"stopping: the code\/package.json install was ended/);
       assert.doesNotMatch(server.output(), /"msg":"ready: listening/);
+      await until('npm to be ended', () => !alive(npmPid), { timeoutMs: 30_000, intervalMs: 50 });
+      assert.deepEqual(readdirSync(bin).filter((f) => f.startsWith('smkit-code-')), [], 'the unfinished copy of code/ is removed');
     });
 
     test('SMKIT_INSTALL_CODE_DEPS=never skips the install; the failed import is the load error', async (t) => {
