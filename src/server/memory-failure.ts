@@ -20,7 +20,7 @@ export function signalledDeathCause(signal: string | null): string | undefined {
     case 'SIGKILL':
       return "killed from outside smkit, most often by the kernel's out-of-memory killer, when the container's memory cannot hold every worker process's copy of the model and its requests (the kernel log, dmesg, says so); give the container more memory, or lower SAGEMAKER_MODEL_SERVER_WORKERS";
     case 'SIGABRT':
-      return 'Node ends a process whose JavaScript heap is full so (its last words on stderr then say "JavaScript heap out of memory"), as does a native library that aborts; give the workers more heap (NODE_OPTIONS=--max-old-space-size=<MB>) or the container more memory, or run handler code in an inference thread (SMKIT_INFERENCE_MODE=auto or thread), where running out of heap ends only the thread';
+      return 'the process aborted. If its last lines on stderr say "JavaScript heap out of memory", its JavaScript heap was full: give the workers more heap (NODE_OPTIONS=--max-old-space-size=<MB>) or the container more memory, or run handler code in an inference thread (SMKIT_INFERENCE_MODE=auto or thread), where running out of heap ends only the thread. Otherwise native code aborted (an addon such as onnxruntime-node failing a check of its own, or Node itself), and the lines it wrote to stderr before the end say why';
     default:
       return undefined;
   }

@@ -174,8 +174,9 @@ describe('smkit serve as a process', () => {
     const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 30_000)))]);
     clearTimeout(timer);
     assert.deepEqual(exit, { code: 1, signal: null }, server.output().slice(-3000));
-    assert.match(server.output(), /ended by SIGABRT while loading the model, 3 times in a row: Node ends a process whose JavaScript heap is full so .*NODE_OPTIONS=--max-old-space-size=<MB>.*SMKIT_INFERENCE_MODE=auto or thread/);
-    assert.match(server.output(), /"signal":"SIGABRT".*"cause":"Node ends a process whose JavaScript heap is full so.*","msg":"worker process died; replacing it"/, 'each death says why as it happens');
+    assert.match(server.output(), /ended by SIGABRT while loading the model, 3 times in a row: the process aborted\. If its last lines on stderr say \\?"JavaScript heap out of memory\\?", its JavaScript heap was full: .*NODE_OPTIONS=--max-old-space-size=<MB>.*SMKIT_INFERENCE_MODE=auto or thread.*Otherwise native code aborted/);
+    assert.match(server.output(), /JavaScript heap out of memory/, 'V8 says so on stderr, as the message tells to look for');
+    assert.match(server.output(), /"signal":"SIGABRT".*"cause":"the process aborted\. If its last lines.*","msg":"worker process died; replacing it"/, 'each death says why as it happens');
   });
 
   test('a worker process left with no file descriptors while its model loads is replaced (a new process may load it), and start-up ends naming the open files limit once three in a row could not', async (t) => {
