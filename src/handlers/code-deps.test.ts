@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tar from 'tar';
-import { codeInstallFolder, prepareCodeDir } from './code-deps.js';
+import { codeInstallFolder, InstallStopped, prepareCodeDir } from './code-deps.js';
 import type { Logger } from '../core/context.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
@@ -43,27 +43,27 @@ function isolatedNpm(t: { after(fn: () => void): void }, registry?: string): str
   return tmp;
 }
 
-test('code/package.json dependencies install when the home folder cannot be written (a read-only root filesystem): npm keeps its cache in the temp dir', (t) => {
+test('code/package.json dependencies install when the home folder cannot be written (a read-only root filesystem): npm keeps its cache in the temp dir', async (t) => {
   const tmp = isolatedNpm(t);
   cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });
-  const codeDir = prepareCodeDir(path.join(tmp, 'model'), 'auto', silent);
+  const codeDir = await prepareCodeDir(path.join(tmp, 'model'), 'auto', silent);
   assert.equal(path.dirname(codeDir), tmp);
   assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')));
   assert.ok(existsSync(path.join(tmp, 'smkit-npm-cache')), 'npm\'s cache is in the temp dir');
 });
 
-test('the installed copy of code/ is used again while code/ is unchanged, and made again once a file in it is edited (a copy made before the edit would serve the old handler)', (t) => {
+test('the installed copy of code/ is used again while code/ is unchanged, and made again once a file in it is edited (a copy made before the edit would serve the old handler)', async (t) => {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');
   cpSync(FIXTURE, modelDir, { recursive: true });
   const installs: unknown[] = [];
   const log: Logger = { ...silent, info: (fields: unknown, message?: string) => void (message?.startsWith('installing') && installs.push(fields)) };
-  const first = prepareCodeDir(modelDir, 'auto', log);
-  assert.equal(prepareCodeDir(modelDir, 'auto', log), first);
+  const first = await prepareCodeDir(modelDir, 'auto', log);
+  assert.equal(await prepareCodeDir(modelDir, 'auto', log), first);
   assert.equal(installs.length, 1, 'the second start installs nothing');
   const edited = "export const predictFn = () => 'edited';\n";
   writeFileSync(path.join(modelDir, 'code', 'inference.mjs'), edited);
-  const second = prepareCodeDir(modelDir, 'auto', log);
+  const second = await prepareCodeDir(modelDir, 'auto', log);
   assert.notEqual(second, first);
   assert.equal(readFileSync(path.join(second, 'inference.mjs'), 'utf8'), edited);
   assert.ok(existsSync(path.join(second, 'node_modules', 'greet', 'index.js')));
@@ -106,9 +106,9 @@ let snapshot: string | undefined;
  * npm run costs about a CPU-second: this is for tests whose subject is what a later start does with
  * the installed copy (the install itself is checked by the tests that call prepareCodeDir first).
  */
-function installFixture(modelDir: string): string {
+async function installFixture(modelDir: string): Promise<string> {
   if (snapshot === undefined) {
-    const used = prepareCodeDir(modelDir, 'auto', silent);
+    const used = await prepareCodeDir(modelDir, 'auto', silent);
     const copy = path.join(SNAPSHOTS, 'install');
     cpSync(used, copy, { recursive: true, verbatimSymlinks: true });
     snapshot = copy;
@@ -121,16 +121,16 @@ function installFixture(modelDir: string): string {
 }
 
 /** A model whose code/ is installed (`used`, of model key `key`) in a temp dir of its own, for tests of the removal of earlier copies. */
-function installedModel(t: { after(fn: () => void): void }): { tmp: string; modelDir: string; used: string; key: string } {
+async function installedModel(t: { after(fn: () => void): void }): Promise<{ tmp: string; modelDir: string; used: string; key: string }> {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');
   cpSync(FIXTURE, modelDir, { recursive: true });
-  const used = installFixture(modelDir);
+  const used = await installFixture(modelDir);
   return { tmp, modelDir, used, key: /^smkit-code-([0-9a-f]{16})-[0-9a-f]{16}$/.exec(path.basename(used))![1]! };
 }
 
-test('a start removes the earlier copies of the same code/ that no live process serves from, and keeps those one may, newer ones, other models\' and anything not clearly its own copy', (t) => {
-  const { tmp, modelDir, used, key } = installedModel(t);
+test('a start removes the earlier copies of the same code/ that no live process serves from, and keeps those one may, newer ones, other models\' and anything not clearly its own copy', async (t) => {
+  const { tmp, modelDir, used, key } = await installedModel(t);
   const otherKey = key === 'f'.repeat(16) ? 'e'.repeat(16) : 'f'.repeat(16);
   const dead = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited
   const before = new Date(Date.now() - 3_600_000);
@@ -153,7 +153,7 @@ test('a start removes the earlier copies of the same code/ that no live process 
   const movedAside = fakeCopy(used, key, 'a'.repeat(16), [], before);
   renameSync(movedAside, `${movedAside}.removing-${dead}`); // by a start that died while removing it
 
-  assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
+  assert.equal(await prepareCodeDir(modelDir, 'auto', silent), used);
   const left = readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort();
   const kept = [used, live, newer, otherModel, noRecords, elsewhere, link, file, ...(process.getuid === undefined ? [] : [writable])].map((f) => path.basename(f)).sort();
   assert.deepEqual(left, kept);
@@ -163,8 +163,8 @@ test('a start removes the earlier copies of the same code/ that no live process 
   void ownPidEarlier;
 });
 
-test('records made in another PID namespace are kept, whatever the host name (another container sharing the temp dir, whose pids cannot be tested from here); a copy moved aside whose removal was cut short is removed', (t) => {
-  const { tmp, modelDir, used, key } = installedModel(t);
+test('records made in another PID namespace are kept, whatever the host name (another container sharing the temp dir, whose pids cannot be tested from here); a copy moved aside whose removal was cut short is removed', async (t) => {
+  const { tmp, modelDir, used, key } = await installedModel(t);
   const dead = spawnSync(process.execPath, ['-e', '']).pid!; // no process here; in another namespace, maybe a live server
   const before = new Date(Date.now() - 3_600_000);
   const otherContainer = fakeCopy(used, key, '0'.repeat(16), [dead], before, `pid:[1]\nanother-host\n`);
@@ -175,30 +175,30 @@ test('records made in another PID namespace are kept, whatever the host name (an
   const halfRemoved = fakeCopy(used, key, '4'.repeat(16), [], before);
   rmSync(path.join(halfRemoved, '.smkit-in-use'), { recursive: true });
   renameSync(halfRemoved, `${halfRemoved}.removing-${dead}`); // its removal cut short after the records went
-  assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
+  assert.equal(await prepareCodeDir(modelDir, 'auto', silent), used);
   const left = readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort();
   assert.deepEqual(left, [used, otherContainer, otherContainerAside, samePodContainer, unscoped].map((f) => path.basename(f)).sort());
 });
 
-test('a copy left by a start cut short while npm installed into it is removed by a later start once its process is gone; one a live start installs into is kept', (t) => {
-  const { tmp, modelDir, used, key } = installedModel(t);
+test('a copy left by a start cut short while npm installed into it is removed by a later start once its process is gone; one a live start installs into is kept', async (t) => {
+  const { tmp, modelDir, used, key } = await installedModel(t);
   const dead = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited
   const before = new Date(Date.now() - 3_600_000);
   const cutShort = `${fakeCopy(used, key, '0'.repeat(16), [dead], before)}-Ab12Cd`;
   renameSync(cutShort.slice(0, -7), cutShort);
   const installing = `${fakeCopy(used, key, '1'.repeat(16), [process.ppid], before)}-Ef34Gh`;
   renameSync(installing.slice(0, -7), installing);
-  assert.equal(prepareCodeDir(modelDir, 'auto', silent), used);
+  assert.equal(await prepareCodeDir(modelDir, 'auto', silent), used);
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')).sort(), [used, installing].map((f) => path.basename(f)).sort());
 });
 
-test('a temp dir that cannot hold the install (read-only, missing, under a file) is ERR_CODE_DEPENDENCIES naming it and what to do, before npm runs', (t) => {
+test('a temp dir that cannot hold the install (read-only, missing, under a file) is ERR_CODE_DEPENDENCIES naming it and what to do, before npm runs', async (t) => {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');
   cpSync(FIXTURE, modelDir, { recursive: true });
   const unusable = path.join(tmp, 'home', 'tmp'); // 'home' is a file: ENOTDIR, as EROFS under a read-only root (root is not stopped by modes)
   process.env['TMPDIR'] = unusable;
-  assert.throws(
+  await assert.rejects(
     () => prepareCodeDir(modelDir, 'auto', silent),
     (err: unknown) =>
       err instanceof ToolkitError &&
@@ -208,8 +208,8 @@ test('a temp dir that cannot hold the install (read-only, missing, under a file)
   );
 });
 
-test('a start serves from the installed copy when it cannot record itself there (a full or read-only temp dir), not installing again each start', (t) => {
-  const { tmp, modelDir, used: copy } = installedModel(t);
+test('a start serves from the installed copy when it cannot record itself there (a full or read-only temp dir), not installing again each start', async (t) => {
+  const { tmp, modelDir, used: copy } = await installedModel(t);
   const installs: unknown[] = [];
   const warnings: string[] = [];
   const log: Logger = { ...silent, info: (fields: unknown, message?: string) => void (message?.startsWith('installing') && installs.push(fields)), warn: (_fields: unknown, message?: string) => void warnings.push(message ?? '') };
@@ -217,33 +217,33 @@ test('a start serves from the installed copy when it cannot record itself there 
   const record = path.join(copy, '.smkit-in-use', String(process.pid));
   rmSync(record);
   mkdirSync(record);
-  assert.equal(prepareCodeDir(modelDir, 'auto', log), copy);
+  assert.equal(await prepareCodeDir(modelDir, 'auto', log), copy);
   assert.equal(installs.length, 0, 'no second install');
   assert.ok(warnings.some((w) => w.startsWith('could not record this server in the copy of code/')), warnings.join('\n'));
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [path.basename(copy)], 'no other copy was made');
 });
 
-test('an edit that keeps the size and the modification time (an archive extracted again: smkit package gives every file one fixed time) still makes a new copy', (t) => {
+test('an edit that keeps the size and the modification time (an archive extracted again: smkit package gives every file one fixed time) still makes a new copy', async (t) => {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');
   cpSync(FIXTURE, modelDir, { recursive: true });
   const handler = path.join(modelDir, 'code', 'inference.mjs');
   const fixed = new Date('2000-01-01T00:00:00Z');
   utimesSync(handler, fixed, fixed);
-  const first = installFixture(modelDir);
-  assert.equal(prepareCodeDir(modelDir, 'auto', silent), first, 'the unedited code/ is served from its install');
+  const first = await installFixture(modelDir);
+  assert.equal(await prepareCodeDir(modelDir, 'auto', silent), first, 'the unedited code/ is served from its install');
   const before = readFileSync(handler, 'utf8');
   const edited = before.replace('greet(', 'greeT(').replace('import greet', 'import greeT');
   assert.equal(edited.length, before.length);
   writeFileSync(handler, edited);
   utimesSync(handler, fixed, fixed);
   assert.equal(statSync(handler).mtimeMs, fixed.getTime());
-  const second = prepareCodeDir(modelDir, 'auto', silent);
+  const second = await prepareCodeDir(modelDir, 'auto', silent);
   assert.notEqual(second, first);
   assert.equal(readFileSync(path.join(second, 'inference.mjs'), 'utf8'), edited);
 });
 
-test("a folder under the install's name that is not this user's own finished install (writable by others; another user's) is not used: its code would run as this user", (t) => {
+test("a folder under the install's name that is not this user's own finished install (writable by others; another user's) is not used: its code would run as this user", async (t) => {
   const variants: { name: string; spoil(dir: string): void }[] = [{ name: 'writable by others', spoil: (dir) => chmodSync(dir, 0o777) }];
   if (process.getuid?.() === 0) variants.push({ name: "another user's", spoil: (dir) => chownSync(dir, 65534, 65534) });
   const tmp = isolatedNpm(t);
@@ -255,7 +255,7 @@ test("a folder under the install's name that is not this user's own finished ins
     writeFileSync(path.join(planted, 'node_modules', 'greet', 'index.js'), 'planted');
     variant.spoil(planted);
     const warnings: string[] = [];
-    const codeDir = prepareCodeDir(modelDir, 'auto', { ...silent, warn: (_: unknown, message?: string) => void warnings.push(String(message)) });
+    const codeDir = await prepareCodeDir(modelDir, 'auto', { ...silent, warn: (_: unknown, message?: string) => void warnings.push(String(message)) });
     assert.notEqual(codeDir, planted, variant.name);
     assert.notEqual(readFileSync(path.join(codeDir, 'node_modules', 'greet', 'index.js'), 'utf8'), 'planted', variant.name);
     assert.match(warnings.join('\n'), /not this user's own finished install/, variant.name);
@@ -269,20 +269,20 @@ function fakeUid(t: { after(fn: () => void): void }, uid: number | undefined): v
   Object.defineProperty(process, 'getuid', { ...saved, value: uid === undefined ? undefined : () => uid });
 }
 
-test('without user ids (Windows), where every folder reads as writable by all, the installed copy is used again, not installed anew and left behind at every start', (t) => {
+test('without user ids (Windows), where every folder reads as writable by all, the installed copy is used again, not installed anew and left behind at every start', async (t) => {
   fakeUid(t, undefined);
-  const { tmp, modelDir, used: first } = installedModel(t);
+  const { tmp, modelDir, used: first } = await installedModel(t);
   const installs: unknown[] = [];
   const warnings: string[] = [];
   const log: Logger = { ...silent, info: (fields: unknown) => void installs.push(fields), warn: (_: unknown, message?: string) => void warnings.push(String(message)) };
   chmodSync(first, 0o777); // as Windows reports a folder's mode
-  assert.equal(prepareCodeDir(modelDir, 'auto', log), first);
+  assert.equal(await prepareCodeDir(modelDir, 'auto', log), first);
   assert.deepEqual(installs, [], 'the second start installs nothing');
   assert.deepEqual(warnings, []);
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [path.basename(first)]);
 });
 
-test("two users serving the same model each have a copy of their own: one cannot use the other's, and would install again and leave a copy behind at every start", (t) => {
+test("two users serving the same model each have a copy of their own: one cannot use the other's, and would install again and leave a copy behind at every start", async (t) => {
   const tmp = isolatedNpm(t);
   const codeDir = path.join(tmp, 'model', 'code');
   cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });
@@ -292,7 +292,7 @@ test("two users serving the same model each have a copy of their own: one cannot
   assert.notEqual(codeInstallFolder(codeDir), first);
 });
 
-test('links in code/ stay links in the copy: one to a file in code/ points into the copy (a linked handler finds the installed dependencies), one out of code/ to where it points; a loop or a link to / is not followed', (t) => {
+test('links in code/ stay links in the copy: one to a file in code/ points into the copy (a linked handler finds the installed dependencies), one out of code/ to where it points; a loop or a link to / is not followed', async (t) => {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');
   const code = path.join(modelDir, 'code');
@@ -304,7 +304,7 @@ test('links in code/ stay links in the copy: one to a file in code/ points into 
   symlinkSync('../shared.txt', path.join(code, 'shared.txt'));
   symlinkSync('..', path.join(code, 'lib', 'sub', 'up'));
   symlinkSync('/', path.join(code, 'root'));
-  const copy = prepareCodeDir(modelDir, 'auto', silent);
+  const copy = await prepareCodeDir(modelDir, 'auto', silent);
   assert.equal(readlinkSync(path.join(copy, 'inference.mjs')), 'lib/handler.mjs');
   assert.equal(realpathSync(path.join(copy, 'inference.mjs')), path.join(realpathSync(copy), 'lib', 'handler.mjs'), 'the handler loads from the copy, beside its node_modules');
   assert.equal(readFileSync(path.join(copy, 'shared.txt'), 'utf8'), 'shared');
@@ -312,7 +312,7 @@ test('links in code/ stay links in the copy: one to a file in code/ points into 
   assert.equal(readlinkSync(path.join(copy, 'root')), '/');
 });
 
-test('a folder read-only in code/ (modes kept from model.tar.gz) is writable by its owner in the copy: a user other than root could not remove a copy holding it (a failed install, a concurrent start that installed too)', (t) => {
+test('a folder read-only in code/ (modes kept from model.tar.gz) is writable by its owner in the copy: a user other than root could not remove a copy holding it (a failed install, a concurrent start that installed too)', async (t) => {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');
   cpSync(FIXTURE, modelDir, { recursive: true });
@@ -320,7 +320,7 @@ test('a folder read-only in code/ (modes kept from model.tar.gz) is writable by 
   chmodSync(path.join(vendor, 'greet'), 0o555);
   chmodSync(vendor, 0o555);
   try {
-    const copy = prepareCodeDir(modelDir, 'auto', silent);
+    const copy = await prepareCodeDir(modelDir, 'auto', silent);
     for (const dir of [path.join(copy, 'vendor'), path.join(copy, 'vendor', 'greet')]) assert.equal(statSync(dir).mode & 0o777, 0o755, dir);
   } finally {
     chmodSync(vendor, 0o755); // for the temp dir's removal, as a user other than root
@@ -328,7 +328,7 @@ test('a folder read-only in code/ (modes kept from model.tar.gz) is writable by 
   }
 });
 
-test('a folder dependency outside code/ (file:../shared) is ERR_CODE_DEPENDENCIES: installed from the copy in the temp dir, it would be whatever is at <temp dir>/shared, which anyone can put there', (t) => {
+test('a folder dependency outside code/ (file:../shared) is ERR_CODE_DEPENDENCIES: installed from the copy in the temp dir, it would be whatever is at <temp dir>/shared, which anyone can put there', async (t) => {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');
   for (const [dir, says] of [[path.join(modelDir, 'shared'), 'the model\'s'], [path.join(tmp, 'shared'), 'planted']] as const) {
@@ -339,7 +339,7 @@ test('a folder dependency outside code/ (file:../shared) is ERR_CODE_DEPENDENCIE
   for (const spec of ['file:../shared', '../shared']) {
     mkdirSync(path.join(modelDir, 'code'), { recursive: true });
     writeFileSync(path.join(modelDir, 'code', 'package.json'), JSON.stringify({ name: 'm', version: '1.0.0', dependencies: { shared: spec } }));
-    assert.throws(() => prepareCodeDir(modelDir, 'auto', silent), (err: unknown) => {
+    await assert.rejects(() => prepareCodeDir(modelDir, 'auto', silent), (err: unknown) => {
       assert.ok(err instanceof ToolkitError, String(err));
       assert.equal(err.code, 'ERR_CODE_DEPENDENCIES');
       assert.match(err.message, new RegExp(`"shared": "${spec.replace(/\./g, '\\.')}", a folder outside code/`));
@@ -349,7 +349,7 @@ test('a folder dependency outside code/ (file:../shared) is ERR_CODE_DEPENDENCIE
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), []);
 });
 
-test('a code/package.json that is no object (null, an array), or whose dependencies are no object of names and versions, is ERR_CODE_DEPENDENCIES naming it, before npm runs (null was a TypeError with its stack)', (t) => {
+test('a code/package.json that is no object (null, an array), or whose dependencies are no object of names and versions, is ERR_CODE_DEPENDENCIES naming it, before npm runs (null was a TypeError with its stack)', async (t) => {
   const tmp = isolatedNpm(t);
   const modelDir = path.join(tmp, 'model');
   mkdirSync(path.join(modelDir, 'code'), { recursive: true });
@@ -361,7 +361,7 @@ test('a code/package.json that is no object (null, an array), or whose dependenc
     ['{"dependencies": {"a": "1.0.0"}, "optionalDependencies": 3}', /"optionalDependencies" set to a number/],
   ] as const) {
     writeFileSync(path.join(modelDir, 'code', 'package.json'), json);
-    assert.throws(() => prepareCodeDir(modelDir, 'auto', silent), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CODE_DEPENDENCIES' && says.test(err.message), json);
+    await assert.rejects(() => prepareCodeDir(modelDir, 'auto', silent), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CODE_DEPENDENCIES' && says.test(err.message), json);
   }
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), []);
 });
@@ -369,7 +369,7 @@ test('a code/package.json that is no object (null, an array), or whose dependenc
 test('code/package.json dependencies vendored in code/ (file:) install when the registry cannot be reached', async (t) => {
   const tmp = isolatedNpm(t, `http://127.0.0.1:${await closedPort()}/`);
   cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });
-  const codeDir = prepareCodeDir(path.join(tmp, 'model'), 'auto', silent);
+  const codeDir = await prepareCodeDir(path.join(tmp, 'model'), 'auto', silent);
   assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')));
 });
 
@@ -380,13 +380,13 @@ test('code/package.json with only optionalDependencies installs them, as npm ins
   const pkgFile = path.join(modelDir, 'code', 'package.json');
   const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
   writeFileSync(pkgFile, JSON.stringify({ ...pkg, dependencies: undefined, optionalDependencies: pkg.dependencies }));
-  const codeDir = prepareCodeDir(modelDir, 'auto', silent);
+  const codeDir = await prepareCodeDir(modelDir, 'auto', silent);
   assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')), codeDir);
 });
 
 /**
  * An npm registry serving one package, `name@1.0.0` (its index.js exports its name), from a worker
- * thread: prepareCodeDir runs npm with spawnSync, which blocks this thread's event loop. Resolves to
+ * thread: it keeps answering while a test awaits prepareCodeDir. Resolves to
  * the registry's URL and the paths it was asked for.
  */
 async function oneRegistryPackage(t: { after(fn: () => Promise<void>): void }, tmp: string, name: string): Promise<{ url: string; requested: () => Promise<string[]> }> {
@@ -440,7 +440,7 @@ test('optionalDependencies from the registry are installed: the offline install 
   const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { dependencies?: Record<string, string> };
   writeFileSync(pkgFile, JSON.stringify({ ...pkg, optionalDependencies: { 'smkit-optional-dep': '^1.0.0' } }));
   const warnings: string[] = [];
-  const codeDir = prepareCodeDir(modelDir, 'auto', { ...silent, warn: (_: unknown, msg?: string) => void warnings.push(String(msg)) } as Logger);
+  const codeDir = await prepareCodeDir(modelDir, 'auto', { ...silent, warn: (_: unknown, msg?: string) => void warnings.push(String(msg)) } as Logger);
   assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')), 'the vendored dependency');
   assert.equal(readFileSync(path.join(codeDir, 'node_modules', 'smkit-optional-dep', 'index.js'), 'utf8'), 'module.exports = "smkit-optional-dep";\n');
   assert.deepEqual(warnings, []);
@@ -455,7 +455,7 @@ test('optionalDependencies that cannot be fetched, with the registry unreachable
   const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { dependencies?: Record<string, string> };
   writeFileSync(pkgFile, JSON.stringify({ ...pkg, optionalDependencies: { 'smkit-optional-dep': '^1.0.0' } }));
   const warnings: { fields: unknown; msg: string }[] = [];
-  const codeDir = prepareCodeDir(modelDir, 'auto', { ...silent, warn: (fields: unknown, msg?: string) => void warnings.push({ fields, msg: String(msg) }) } as Logger);
+  const codeDir = await prepareCodeDir(modelDir, 'auto', { ...silent, warn: (fields: unknown, msg?: string) => void warnings.push({ fields, msg: String(msg) }) } as Logger);
   assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')));
   assert.equal(warnings.length, 1, JSON.stringify(warnings));
   assert.match(warnings[0]!.msg, /optionalDependencies not installed: .*registry cannot be reached/);
@@ -467,7 +467,7 @@ test('code/package.json dependencies from the registry, with the registry unreac
   const tmp = isolatedNpm(t, registry);
   mkdirSync(path.join(tmp, 'model', 'code'), { recursive: true });
   writeFileSync(path.join(tmp, 'model', 'code', 'package.json'), JSON.stringify({ name: 'm', version: '1.0.0', dependencies: { 'left-pad': '^1.3.0' } }));
-  assert.throws(
+  await assert.rejects(
     () => prepareCodeDir(path.join(tmp, 'model'), 'auto', silent),
     (err: unknown) => {
       assert.ok(err instanceof ToolkitError);
@@ -480,4 +480,39 @@ test('code/package.json dependencies from the registry, with the registry unreac
   );
   assert.ok(!existsSync(path.join(tmp, 'model', 'code', 'node_modules')), 'nothing is written into the model');
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [], 'the failed install leaves no copy behind');
+});
+
+test('a stop while npm installs (a SIGTERM or Ctrl-C to smkit serve) ends npm and the processes it started, removes the unfinished copy and rejects with InstallStopped: the server is not left waiting for npm', async (t) => {
+  const tmp = isolatedNpm(t);
+  cpSync(FIXTURE, path.join(tmp, 'model'), { recursive: true });
+  // An npm that never ends on its own, with a child of its own (as install scripts are): each says its pid.
+  const bin = path.join(tmp, 'bin');
+  mkdirSync(bin);
+  writeFileSync(path.join(bin, 'npm'), `#!/bin/sh\nsleep 1000 &\necho "$$ $!" > "${tmp}/pids.tmp" && mv "${tmp}/pids.tmp" "${tmp}/pids"\nwait\n`, { mode: 0o755 });
+  const savedPath = process.env['PATH'];
+  t.after(() => void (process.env['PATH'] = savedPath));
+  process.env['PATH'] = `${bin}:${savedPath ?? ''}`;
+  const stop = new AbortController();
+  const install = prepareCodeDir(path.join(tmp, 'model'), 'auto', silent, stop.signal);
+  while (!existsSync(path.join(tmp, 'pids'))) await new Promise((resolve) => setTimeout(resolve, 20));
+  const pids = readFileSync(path.join(tmp, 'pids'), 'utf8').trim().split(' ').map(Number);
+  stop.abort('SIGTERM');
+  await assert.rejects(install, (err: unknown) => err instanceof InstallStopped);
+  // A process ended but not yet reaped (its parent gone, for whatever adopts it to reap) counts as ended.
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return false;
+    }
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return true;
+    }
+  };
+  // npm itself was waited for; its child, signalled with it, may take a moment to go.
+  assert.equal(alive(pids[0]!), false, 'npm is ended');
+  while (alive(pids[1]!)) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('smkit-code-')), [], 'the unfinished copy of code/ is removed');
 });

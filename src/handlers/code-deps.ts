@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { ToolkitError } from '../errors/catalogue.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import type { Logger } from '../core/context.js';
@@ -23,6 +23,65 @@ export function npmEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   };
 }
 
+/** How an npm run ended: its exit code (null when killed), what it wrote to stderr, or the error that kept it from running or finishing. */
+interface NpmRun {
+  status: number | null;
+  stderr: string;
+  error?: Error;
+}
+
+/** How long npm has to end on SIGTERM before its process group gets SIGKILL. */
+const NPM_KILL_GRACE_MS = 2000;
+
+/**
+ * Runs npm in `cwd` as the leader of its own process group, and ends that group (npm, and the
+ * install scripts and node-gyp it starts) past `timeoutMs` or when `stop` aborts: SIGTERM, then
+ * SIGKILL once npm has ended or 2 s later. Async, not spawnSync, so that the server's primary, which waits on it, still
+ * hears a SIGTERM or Ctrl-C: blocked in spawnSync it acted on one only once npm ended, minutes later
+ * maybe, and past SageMaker's SIGKILL 30 s after its SIGTERM.
+ */
+function runNpm(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number, stop: AbortSignal | undefined): Promise<NpmRun> {
+  return new Promise((resolve) => {
+    if (stop?.aborted) return resolve({ status: null, stderr: '', error: new Error('stopped') });
+    const child = spawn('npm', [...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let stderr = '';
+    let error: Error | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
+    const group = (signal: NodeJS.Signals): void => {
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        // the group is gone already
+      }
+    };
+    const end = (why: Error): void => {
+      if (error || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      error = why;
+      group('SIGTERM');
+      killTimer = setTimeout(() => group('SIGKILL'), NPM_KILL_GRACE_MS);
+    };
+    const timer = setTimeout(() => end(new Error(`npm ${args[0] ?? ''} did not finish within ${timeoutMs / 1000} s`)), timeoutMs);
+    const onStop = (): void => end(new Error('stopped'));
+    stop?.addEventListener('abort', onStop, { once: true });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const settle = (status: number | null, err?: Error): void => {
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      stop?.removeEventListener('abort', onStop);
+      resolve({ status: err || error ? null : status, stderr, ...((err ?? error) ? { error: err ?? error } : {}) });
+    };
+    child.once('error', (err) => settle(null, err));
+    // Once npm, ended by us, is gone, so is what it started and left (an install script that ignored
+    // the SIGTERM), and its stderr is closed, which such a process would hold open.
+    child.once('exit', () => {
+      if (!error) return;
+      group('SIGKILL');
+      child.stderr.destroy();
+    });
+    child.once('close', (code) => settle(code));
+  });
+}
+
 /** npm's error codes for a registry it could not talk to at all (no answer, as opposed to an HTTP error). */
 const NETWORK_ERROR_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'ETIMEDOUT',
@@ -37,13 +96,8 @@ const NETWORK_ERROR_CODES = new Set([
  * own defaults (two retries 10 s and 60 s apart, 5 min per request) made an install with no network
  * take more than a minute to fail, and one in a VPC that drops packets several minutes.
  */
-function unreachableRegistry(cwd: string, env: NodeJS.ProcessEnv): { registry: string; reason: string } | undefined {
-  const ping = spawnSync('npm', ['ping', '--fetch-retries=1', '--fetch-retry-mintimeout=1000', '--fetch-retry-maxtimeout=1000', '--fetch-timeout=10000'], {
-    cwd,
-    env,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+async function unreachableRegistry(cwd: string, env: NodeJS.ProcessEnv, stop: AbortSignal | undefined): Promise<{ registry: string; reason: string } | undefined> {
+  const ping = await runNpm(['ping', '--fetch-retries=1', '--fetch-retry-mintimeout=1000', '--fetch-retry-maxtimeout=1000', '--fetch-timeout=10000'], cwd, env, 60_000, stop);
   if (ping.status === 0 || ping.error) return undefined;
   const code = /^npm (?:error|ERR!) code (\S+)/m.exec(ping.stderr ?? '')?.[1];
   if (!code || !NETWORK_ERROR_CODES.has(code)) return undefined;
@@ -98,8 +152,10 @@ function codeFingerprint(codeDir: string): string {
  * or was cut short leaves nothing a later one would take for an install.
  * Network-isolated endpoints cannot reach a registry: ship `code/node_modules` in model.tar.gz (or
  * bake the deps into the image) and set `SMKIT_INSTALL_CODE_DEPS=never`.
+ * When `stop` aborts (a SIGTERM or Ctrl-C while the server starts), npm is ended and the copy removed,
+ * and the call rejects with {@link InstallStopped}.
  */
-export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Logger): string {
+export async function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Logger, stop?: AbortSignal): Promise<string> {
   const codeDir = path.join(modelDir, 'code');
   const pkgFile = path.join(codeDir, 'package.json');
   if (!existsSync(pkgFile) || existsSync(path.join(codeDir, 'node_modules'))) return codeDir;
@@ -149,7 +205,7 @@ export function prepareCodeDir(modelDir: string, mode: 'auto' | 'never', log: Lo
   markInUse(staging);
   log.info({ codeDir, target, dependencies: declared }, 'installing code/package.json dependencies');
   try {
-    installInto(staging, codeDir, pkgFile, Object.keys(pkg.optionalDependencies ?? {}), log);
+    await installInto(staging, codeDir, pkgFile, Object.keys(pkg.optionalDependencies ?? {}), log, stop);
   } catch (err) {
     try {
       rmSync(staging, { recursive: true, force: true });
@@ -286,31 +342,35 @@ function notInstalled(folder: string, optional: readonly string[]): string[] {
  * `ERR_CODE_DEPENDENCIES`. `optional` names the optionalDependencies, which npm skips when it cannot
  * fetch them, offline too, and still exits 0.
  */
-function installInto(folder: string, codeDir: string, pkgFile: string, optional: readonly string[], log: Logger): void {
+async function installInto(folder: string, codeDir: string, pkgFile: string, optional: readonly string[], log: Logger, stop: AbortSignal | undefined): Promise<void> {
   copyCode(codeDir, folder);
   const lock = existsSync(path.join(folder, 'package-lock.json'));
   const env = npmEnv(process.env);
   const verb = lock ? 'ci' : 'install';
-  const npm = (offline: boolean) =>
-    spawnSync('npm', [verb, '--omit=dev', '--no-audit', '--no-fund', ...(offline ? ['--offline'] : [])], { cwd: folder, env, encoding: 'utf8', timeout: 300_000 });
+  const npm = async (offline: boolean): Promise<NpmRun> => {
+    const run = await runNpm([verb, '--omit=dev', '--no-audit', '--no-fund', ...(offline ? ['--offline'] : [])], folder, env, 300_000, stop);
+    if (stop?.aborted) throw new InstallStopped();
+    return run;
+  };
   // Offline first: dependencies vendored in code/ (file:) or in npm's cache need no network, and
   // only when something must be downloaded is the registry asked whether it can be reached.
-  const offline = npm(true);
+  const offline = await npm(true);
   if (offline.status === 0) {
     // An offline install that skipped optional dependencies it could not fetch left out packages the
     // registry has: the handler's imports of them failed although the registry could be reached.
     const skipped = notInstalled(folder, optional);
     if (skipped.length === 0) return;
-    const unreachable = unreachableRegistry(folder, env);
+    const unreachable = await unreachableRegistry(folder, env, stop);
     if (unreachable) {
       log.warn({ optionalDependencies: skipped, registry: unreachable.registry, reason: unreachable.reason }, 'code/package.json optionalDependencies not installed: they are not in npm\'s cache and the registry cannot be reached');
       return;
     }
   } else {
-    const unreachable = unreachableRegistry(folder, env);
+    const unreachable = await unreachableRegistry(folder, env, stop);
     if (unreachable) throw unreachableError(pkgFile, verb, unreachable, offline.stderr);
   }
-  const result = npm(false);
+  if (stop?.aborted) throw new InstallStopped();
+  const result = await npm(false);
   if (result.status !== 0) {
     throw new ToolkitError(
       'ERR_CODE_DEPENDENCIES',
@@ -320,6 +380,14 @@ function installInto(folder: string, codeDir: string, pkgFile: string, optional:
   }
   const skipped = notInstalled(folder, optional);
   if (skipped.length > 0) log.warn({ optionalDependencies: skipped }, 'code/package.json optionalDependencies not installed: npm skipped them (their install failed, or they do not support this platform or Node version)');
+}
+
+/** A code/package.json install ended because the server was asked to stop while it ran. */
+export class InstallStopped extends Error {
+  override readonly name = 'InstallStopped';
+  constructor() {
+    super('the code/package.json install was stopped');
+  }
 }
 
 /** The error for dependencies that must be downloaded from a registry that cannot be reached. */

@@ -9,3 +9,19 @@ const MEMORY_FAILURE = /out of memory|ENOMEM|bad_alloc|allocation failed|Cannot 
 export function isMemoryFailure(message: string): boolean {
   return MEMORY_FAILURE.test(message);
 }
+
+/**
+ * What a worker process ended by `signal` most likely met, and what to do, for the line that logs
+ * its end; undefined for a signal that says nothing of it. Not for a process smkit killed itself
+ * (a blocked worker, the end of the grace period), which is logged as such.
+ */
+export function signalledDeathCause(signal: string | null): string | undefined {
+  switch (signal) {
+    case 'SIGKILL':
+      return "killed from outside smkit, most often by the kernel's out-of-memory killer, when the container's memory cannot hold every worker process's copy of the model and its requests (the kernel log, dmesg, says so); give the container more memory, or lower SAGEMAKER_MODEL_SERVER_WORKERS";
+    case 'SIGABRT':
+      return 'the process aborted. If its last lines on stderr say "JavaScript heap out of memory", its JavaScript heap was full: give the workers more heap (NODE_OPTIONS=--max-old-space-size=<MB>) or the container more memory, or run handler code in an inference thread (SMKIT_INFERENCE_MODE=auto or thread), where running out of heap ends only the thread. Otherwise native code aborted (an addon such as onnxruntime-node failing a check of its own, or Node itself), and the lines it wrote to stderr before the end say why';
+    default:
+      return undefined;
+  }
+}

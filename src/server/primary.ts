@@ -13,24 +13,26 @@ import type { MmeCoordinator } from './mme-cluster.js';
 import type { MetricsWorker } from './cluster-metrics.js';
 import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD, EXIT_REPLACEMENT_NOT_LOADED } from './exit-codes.js';
 import type { EarlyWorkers } from './early-workers.js';
+import type { HeldSignals } from './held-signals.js';
 import { isSpawnFailure, spawnFailureReason } from './worker-spawn.js';
 import { chooseConnectionBalancing } from './connection-balancing.js';
 import { findHandlerModule } from '../handlers/user-module.js';
 import { heartbeatMs, WorkerWatchdog } from './worker-watchdog.js';
 import { isNativeHandle } from './orphaned-connection.js';
+import { signalledDeathCause } from './memory-failure.js';
 import { retryingLoad } from '../core/retrying-load.js';
 
 /**
  * The rest of `smkit serve`'s primary, once its workers are forked: logs, prepares the model's
  * code directory, configures each worker when it says hello, replaces crashed workers, and on
- * SIGTERM drains them. Resolves when the server has shut down. If preparing fails, the early
- * workers are stopped and the error is thrown.
+ * SIGTERM drains them (at once for one `held` while the server started). Resolves when the server
+ * has shut down. If preparing fails, the early workers are stopped and the error is thrown.
  *
  * While the workers start, the primary keeps off the CPU they need: its log lines are held (with
  * their times) until the first worker has loaded its model, a second has passed, or an error is
  * logged, and the code only a multi-model endpoint or a code/package.json needs is loaded then.
  */
-export async function runPrimary(settings: Settings, mountedModelDir: string, early: EarlyWorkers): Promise<void> {
+export async function runPrimary(settings: Settings, mountedModelDir: string, early: EarlyWorkers, held: HeldSignals): Promise<void> {
   let log: DeferredLogger;
   let codeDir: string;
   let mme: typeof import('./mme-cluster.js') | undefined;
@@ -44,10 +46,17 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
     }
     if (!settings.multiModel) warnOfUnnamedHandler(settings, log);
     // A multi-model endpoint loads models later, through POST /models, each with its own code/.
-    codeDir = settings.multiModel ? path.join(settings.modelDir, 'code') : await prepareCode(settings, log);
+    codeDir = settings.multiModel ? path.join(settings.modelDir, 'code') : await prepareCode(settings, log, held.stopping);
     mme = settings.multiModel ? await import('./mme-cluster.js') : undefined;
   } catch (err) {
+    const signal = held.release();
     early.kill();
+    // A SIGTERM or Ctrl-C ended the code/package.json install: stop now, as asked, no worker having served.
+    if (signal && held.stopping.aborted && (err as Error).name === 'InstallStopped') {
+      log!.info({ signal }, 'stopping: the code/package.json install was ended, and the worker processes, which had not started serving');
+      log!.info('stopped');
+      return;
+    }
     throw err;
   }
   const balancing = chooseConnectionBalancing(settings.connectionBalancing, settings);
@@ -67,7 +76,7 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
     },
     'smkit serve starting',
   );
-  return supervise(settings, codeDir, log, early, mme?.MmeCoordinator);
+  return supervise(settings, codeDir, log, early, held, mme?.MmeCoordinator);
 }
 
 /**
@@ -88,25 +97,27 @@ function warnOfUnnamedHandler(settings: Settings, log: DeferredLogger): void {
 /**
  * The code directory the workers load from. Only a `code/package.json` can need an install (npm
  * runs, maybe for minutes): then the install code is loaded, and the log is written as it goes.
+ * `stop` (a SIGTERM or Ctrl-C) ends the install, which then rejects with `InstallStopped`.
  */
-async function prepareCode(settings: Settings, log: DeferredLogger): Promise<string> {
+async function prepareCode(settings: Settings, log: DeferredLogger, stop: AbortSignal): Promise<string> {
   const codeDir = path.join(settings.modelDir, 'code');
   if (!existsSync(path.join(codeDir, 'package.json'))) return codeDir;
   log.load();
   const { prepareCodeDir } = await import('../handlers/code-deps.js');
-  return prepareCodeDir(settings.modelDir, settings.installCodeDeps, log);
+  return prepareCodeDir(settings.modelDir, settings.installCodeDeps, log, stop);
 }
 
 /**
  * Worker processes that may exit while loading the model, one after the other with the same exit
  * code and before any worker loaded it, before no more are started and `smkit serve` exits 1
  * naming the cause (inline mode: user code runs in the worker process, so its `process.exit` or
- * an uncaught error ends it). Deaths by a signal, and deaths after a model loaded, are replaced as
- * before.
+ * an uncaught error ends it). So may worker processes ended by `SIGABRT` (a JavaScript heap the
+ * model fills in inline mode, or a native library that aborts). Deaths by another signal, and
+ * deaths after a model loaded, are replaced as before.
  */
 export const LOAD_DEATHS_MAX = 3;
 
-function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, Mme: typeof MmeCoordinator | undefined): Promise<void> {
+function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, held: HeldSignals, Mme: typeof MmeCoordinator | undefined): Promise<void> {
   let stopping = false;
   // A worker is ready once its port is bound and its model loaded; "ready" is logged once, when all are.
   const listening = new Map<number, number>();
@@ -172,6 +183,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   // multi-model endpoint's workers load models while they serve.
   const loading = (id: number) => !!Mme || !reported.has(id);
   const blockedMs = settings.workerBlockedTimeoutSeconds * 1000;
+  /** Workers the watchdog killed. */
+  const blocked = new WeakSet<Worker>();
   const boundMs = (id: number) => (loading(id) ? Math.max(blockedMs, settings.startupTimeoutSeconds * 1000) : blockedMs);
   const watchdog = new WorkerWatchdog(heartbeatMs(settings.workerBlockedTimeoutSeconds), boundMs, (id, silentMs) => {
     const worker = cluster.workers?.[id];
@@ -184,6 +197,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       `worker process ${index} (pid ${worker.process.pid}) sent no heartbeat for over ${limit}: synchronous code holds its event loop${where} (a loop that never ends, a catastrophic regular expression, a long computation that never awaits). It is killed, its connections closing without an answer, and replaced. Move long synchronous work off the event loop, or use SMKIT_INFERENCE_MODE=thread (the default for handler code), where an invocation past the timeout gets 504 and only its inference thread is replaced`,
     );
     log.error({ code: err.code, worker: index, workerPid: worker.process.pid, silentMs }, err.message);
+    blocked.add(worker);
     worker.process.kill('SIGKILL');
   });
   // The aggregator's code (and prom-client) loads at the first scrape, off the workers' start.
@@ -332,7 +346,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       if (!everLoaded && loadDeaths.count >= LOAD_DEATHS_MAX) {
         startupError = new ToolkitError('ERR_WORKER_START', `could not start a worker process, ${loadDeaths.count} times in a row: ${reason}`);
         log.error({ code: startupError.code }, startupError.message);
-        onSignal('SIGTERM');
+        onSignal('error');
         return;
       }
       const delay = restarts.delayAfterCrash(index);
@@ -374,7 +388,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         // Another process took the port after the start-up check: replacing the worker cannot help.
         startupError = new ToolkitError('ERR_PORT_IN_USE', `could not listen on ${settings.host}:${settings.port} (another process holds it, or it needs privileges); pass --port (SAGEMAKER_BIND_TO_PORT) with another port`);
         log.error({ code: startupError.code }, startupError.message);
-        onSignal('SIGTERM');
+        onSignal('error');
         return;
       }
       if (spawnError) {
@@ -382,26 +396,31 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         delete cluster.workers?.[worker.id];
         return onSpawnFailed(index, spawnError);
       }
-      // A signal (the kernel's OOM killer while several workers load) may not repeat: only exits count.
-      if (diedLoading && !everLoaded && !mme && code !== null && !signal) {
-        const how = `exit code ${code}`;
+      // A signal from outside (the kernel's OOM killer while several workers load) may not repeat:
+      // only exits count, and SIGABRT, which a process raises itself (V8 when its heap is full).
+      if (diedLoading && !everLoaded && !mme && ((code !== null && !signal) || signal === 'SIGABRT')) {
+        const how = signal ? `signal ${signal}` : `exit code ${code}`;
         loadDeaths = loadDeaths.how === how ? { how, count: loadDeaths.count + 1 } : { how, count: 1 };
         if (loadDeaths.count >= LOAD_DEATHS_MAX) {
           // Each replacement would die the same way until SAGEMAKER_STARTUP_TIMEOUT, /ping saying only "loading".
           startupError = new ToolkitError(
             'ERR_MODEL_LOAD',
-            code === EXIT_PROCESS_CANNOT_LOAD
-              ? `the worker process could not load the model for want of file descriptors, ${loadDeaths.count} times in a row (see the errors above); raise the open files limit (ulimit -n), and look for code in the model that opens files and never closes them`
-              : `the worker process ended while loading the model, ${loadDeaths.count} times in a row (${how}: process.exit was called, or an error was thrown where nothing awaits it); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown from a timer or event handler`,
+            signal
+              ? `the worker process was ended by ${signal} while loading the model, ${loadDeaths.count} times in a row: ${signalledDeathCause(signal)}`
+              : code === EXIT_PROCESS_CANNOT_LOAD
+                ? `the worker process could not load the model for want of file descriptors, ${loadDeaths.count} times in a row (see the errors above); raise the open files limit (ulimit -n), and look for code in the model that opens files and never closes them`
+                : `the worker process ended while loading the model, ${loadDeaths.count} times in a row (${how}: process.exit was called, or an error was thrown where nothing awaits it); look in the handler module and its modelFn/preModelFn/modelWarmupFn for process.exit or an error thrown from a timer or event handler`,
           );
           log.error({ code: startupError.code }, startupError.message);
-          onSignal('SIGTERM');
+          onSignal('error');
           return;
         }
       }
       // A replacement that could not load never served: the time it spent loading is no healthy spell.
       const delay = restarts.delayAfterCrash(index, { served: code !== EXIT_REPLACEMENT_NOT_LOADED });
-      log.error({ worker: index, exitCode: code, signal, restartInMs: delay }, 'worker process died; replacing it');
+      // A worker the watchdog killed was logged as ERR_WORKER_BLOCKED: its SIGKILL is no one else's.
+      const cause = blocked.has(worker) ? undefined : signalledDeathCause(signal);
+      log.error({ worker: index, exitCode: code, signal, restartInMs: delay, ...(cause ? { cause } : {}) }, 'worker process died; replacing it');
       setTimeout(() => !stopping && fork(index), delay);
     };
     cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => onWorkerExit(worker, code, signal));
@@ -419,13 +438,15 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       if (startupError) reject(startupError);
       else resolve();
     };
-    const onSignal = (signal: NodeJS.Signals) => {
+    /** Stops the server: on `SIGTERM` or `SIGINT`, or on a start-up `error` (logged before), which no signal sent. */
+    const onSignal = (signal: NodeJS.Signals | 'error') => {
       if (stopping) return;
       stopping = true;
       census.stop();
       watchdog.stop();
       const graceMs = settings.shutdownGraceSeconds * 1000;
-      log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
+      if (signal === 'error') log.info({ graceMs }, 'stopping after the error above: no new requests, finishing in-flight ones');
+      else log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
       const workers = running();
       if (workers.length === 0) return finish();
       for (const w of workers) sendToWorker(w, { type: 'shutdown', graceMs });
@@ -454,16 +475,22 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
           return;
         }
         const notReady = settings.workers - servingWorkers().length;
+        // Nothing logs a load as it goes: the likely causes, and what to do, are the message.
+        const why =
+          'the handler module\'s top-level code, a load hook (modelFn, preModelFn, modelWarmupFn) or the runtime never settled, or worker processes kept ending while they loaded (each end is logged above). Make the load finish (look for a promise that is never resolved, or an await on a download or a service that never answers), or raise SAGEMAKER_STARTUP_TIMEOUT for a model that takes this long';
         startupError = new ToolkitError(
           'ERR_MODEL_LOAD',
           loaded.size === 0
-            ? `no worker finished loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT); see the log above for where loading stopped`
-            : `${notReady} of ${settings.workers} worker processes were not ready (the model loaded, the port bound) within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT), so /ping could not say 200 (it does once every worker has loaded the model); see the log above for where loading stopped or which worker processes ended while loading`,
+            ? `no worker finished loading the model within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT): ${why}`
+            : `${notReady} of ${settings.workers} worker processes were not ready (the model loaded, the port bound) within ${settings.startupTimeoutSeconds} s (SAGEMAKER_STARTUP_TIMEOUT), so /ping could not say 200 (it does once every worker has loaded the model): ${why}`,
         );
         log.error({ code: startupError.code }, startupError.message);
-        onSignal('SIGTERM');
+        onSignal('error');
       }, settings.startupTimeoutSeconds * 1000).unref();
     }
     armStartupTimer();
+    // A signal that came while the server started is acted on now (its own listeners are on).
+    const signal = held.release();
+    if (signal) onSignal(signal);
   });
 }

@@ -7,6 +7,7 @@ import type { ToolkitError } from '../errors/catalogue.js';
 import { assertPortFree } from '../net/ports.js';
 import { openFilesLimit, tooFewOpenFiles } from './open-files.js';
 import { EarlyWorkers } from './early-workers.js';
+import { HeldSignals } from './held-signals.js';
 import { workerExecArgv, workerHeapGrowingPercent } from './worker-heap.js';
 
 /** Options for {@link serve}; CLI flags that override the environment. */
@@ -31,7 +32,9 @@ export interface ServeOptions {
  * its code (logger, code directory, multi-model coordinator): starting Node and loading a worker's
  * modules is most of a cold start, and it now overlaps the primary's own start (see
  * `EarlyWorkers`). A taken port stops the workers and the server with one clear error; a worker
- * binds the port only once the primary has configured it, which is after the check.
+ * binds the port only once the primary has configured it, which is after the check. A SIGTERM or
+ * SIGINT from then until the primary supervises its workers is held, and acted on once it does
+ * (see `HeldSignals`).
  */
 export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const loaded = loadSettings(env, opts);
@@ -48,15 +51,23 @@ export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = pr
     execArgv: workerExecArgv({ semiSpaceMb: settings.workerSemiSpaceMb, oldSpaceMb: settings.workerOldSpaceMb }, process.execArgv, env['NODE_OPTIONS']),
     silent: false,
   });
-  const early = new EarlyWorkers(settings.workers);
+  const held = new HeldSignals();
+  let early: EarlyWorkers;
   let primary: typeof import('./primary.js');
+  try {
+    early = new EarlyWorkers(settings.workers);
+  } catch (err) {
+    held.release();
+    throw err;
+  }
   try {
     [primary] = await Promise.all([import('./primary.js'), assertPortFree(loaded.host, loaded.port, '--port (SAGEMAKER_BIND_TO_PORT)')]);
   } catch (err) {
+    held.release();
     early.kill();
     throw hostError(err, loaded.host, opts.host !== undefined) ?? err;
   }
-  return primary.runPrimary(settings, loaded.modelDir, early);
+  return primary.runPrimary(settings, loaded.modelDir, early, held);
 }
 
 /** Why an address cannot be listened on when the host is at fault, not the port. */

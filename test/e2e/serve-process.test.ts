@@ -2,10 +2,10 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, SMKIT_BIN, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
+import { REPO_ROOT, SMKIT_BIN, freePort, makeOptMl, removeDir, runSmkit, startServe, waitForPing, fetchWithTimeout, type ServeProcess } from '../helpers/serve-process.js';
 import { RETRY, cleanupsOf, deathsLogged, runCleanups, serveFixture, untilDeathsLogged, type Cleanup } from '../helpers/serve-fixtures.js';
 import { until } from '../helpers/until.js';
 
@@ -22,6 +22,16 @@ const sharedBlocking = () => (blockingServer ??= serveFixture('blocking', {}, un
 /** One server of the 'crash' fixture with default settings for the two crash tests: each waits until it serves again. */
 let crashServer: Promise<ServeProcess> | undefined;
 const sharedCrash = () => (crashServer ??= serveFixture('crash', {}, undefined, cleanups));
+
+/** Whether a process `pid` exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 const invoke = (server: ServeProcess, body: string, timeoutMs?: number) =>
   fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' } }, timeoutMs);
@@ -104,6 +114,8 @@ describe('smkit serve as a process', () => {
     await until('/ping to answer 200 again', async () => (await fetchWithTimeout(`${server.url}/ping`, {}, 10_000)).status === 200, RETRY);
     assert.equal(await (await invoke(server, '1')).text(), 'spun 1 ms');
     await until('the new worker process to log its model ready', () => readyPids().some((pid) => pid !== first));
+    // smkit's own kill, explained by the line above: not blamed on the out-of-memory killer.
+    assert.match(server.output(), /"signal":"SIGKILL","restartInMs":\d+,"msg":"worker process died; replacing it"/);
   });
 
   test('a crashed inference thread or worker process is replaced and logged', async () => {
@@ -121,7 +133,8 @@ describe('smkit serve as a process', () => {
     // Each attempt has its own short timeout: a request to a half-started worker fails and is retried.
     await until('the replaced worker to serve again', async () => (await (await invoke(server, 'again', 10_000)).text()) === 'ok:again', RETRY);
     assert.match(server.output(), /inference thread exited \(user code called process\.exit\(3\)\); starting a new one/);
-    assert.match(server.output(), /worker process died; replacing it/);
+    // Killed by SIGKILL from outside smkit: the line says what most often does that, and what to do.
+    assert.match(server.output(), /"signal":"SIGKILL".*"cause":"killed from outside smkit, most often by the kernel's out-of-memory killer.*lower SAGEMAKER_MODEL_SERVER_WORKERS","msg":"worker process died; replacing it"/);
   });
 
   test('an error user code throws from a timer after the load ends the inference thread: every request on it gets 500 ERR_WORKER_CRASHED saying why, and the new thread serves', async (t) => {
@@ -152,6 +165,18 @@ describe('smkit serve as a process', () => {
     clearTimeout(timer);
     assert.deepEqual(exit, { code: 1, signal: null }, server.output());
     assert.match(server.output(), /ended while loading the model, 3 times in a row \(exit code 7: process\.exit was called/);
+  });
+
+  test('inline mode: a modelFn that fills the JavaScript heap (V8 ends the process, SIGABRT) ends start-up with exit 1 naming the heap and what to do, not a restart loop until SAGEMAKER_STARTUP_TIMEOUT', async (t) => {
+    const server = await serveFixture('heap-on-load', { SMKIT_INFERENCE_MODE: 'inline', SAGEMAKER_STARTUP_TIMEOUT: '60', NODE_OPTIONS: '--max-old-space-size=64' }, undefined, cleanupsOf(t));
+    // Before, a signal never counted: the primary replaced the worker (backing off to 10 s) until the start-up timeout.
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 30_000)))]);
+    clearTimeout(timer);
+    assert.deepEqual(exit, { code: 1, signal: null }, server.output().slice(-3000));
+    assert.match(server.output(), /ended by SIGABRT while loading the model, 3 times in a row: the process aborted\. If its last lines on stderr say \\?"JavaScript heap out of memory\\?", its JavaScript heap was full: .*NODE_OPTIONS=--max-old-space-size=<MB>.*SMKIT_INFERENCE_MODE=auto or thread.*Otherwise native code aborted/);
+    assert.match(server.output(), /JavaScript heap out of memory/, 'V8 says so on stderr, as the message tells to look for');
+    assert.match(server.output(), /"signal":"SIGABRT".*"cause":"the process aborted\. If its last lines.*","msg":"worker process died; replacing it"/, 'each death says why as it happens');
   });
 
   test('a worker process left with no file descriptors while its model loads is replaced (a new process may load it), and start-up ends naming the open files limit once three in a row could not', async (t) => {
@@ -195,7 +220,12 @@ describe('smkit serve as a process', () => {
       const server = await serveFixture('hang', { SAGEMAKER_STARTUP_TIMEOUT: '1' }, undefined, cleanupsOf(t));
       const exit = await server.exited;
       assert.equal(exit.code, 1);
-      assert.match(server.output(), /within 1 s \(SAGEMAKER_STARTUP_TIMEOUT\)/);
+      // Nothing in the log says where a load stopped: the error names what may hang, and what to do.
+      assert.match(server.output(), /smkit: ERR_MODEL_LOAD: no worker finished loading the model within 1 s \(SAGEMAKER_STARTUP_TIMEOUT\): the handler module's top-level code, a load hook \(modelFn, preModelFn, modelWarmupFn\) or the runtime never settled.*raise SAGEMAKER_STARTUP_TIMEOUT/);
+      assert.doesNotMatch(server.output(), /see the log above for where loading stopped/);
+      // No signal came: the stop is logged as the error's, not as a SIGTERM an operator would look for the sender of.
+      assert.match(server.output(), /"msg":"stopping after the error above: no new requests, finishing in-flight ones"/);
+      assert.doesNotMatch(server.output(), /"signal":"SIGTERM"/);
       // A worker still starting when the timeout fired stops at once, not when the 25 s grace is over.
       assert.doesNotMatch(server.output(), /grace period over/);
     });
@@ -232,6 +262,28 @@ describe('smkit serve as a process', () => {
       const target = /"target":"([^"]+)"/.exec(server.output())![1]!;
       assert.equal(path.dirname(target), tmp);
       assert.ok(existsSync(path.join(target, 'node_modules')));
+    });
+
+    test('a SIGTERM while code/package.json dependencies install, before the primary supervises its workers, ends the install and stops the server: it is neither lost (as for PID 1 of a container) nor left waiting for npm', async (t) => {
+      // An npm that never ends on its own: it only says it started, with its pid.
+      const bin = mkdtempSync(path.join(os.tmpdir(), 'smkit-npm-stub-'));
+      cleanupsOf(t).push(() => removeDir(bin));
+      const started = path.join(bin, 'started');
+      writeFileSync(path.join(bin, 'npm'), `#!/bin/sh\necho $$ > "${started}.tmp" && mv "${started}.tmp" "${started}"\nwhile :; do sleep 0.05; done\n`, { mode: 0o755 });
+      const server = await serveFixture('code-deps', { PATH: `${bin}:${process.env.PATH ?? ''}`, TMPDIR: bin, SAGEMAKER_BIND_TO_PORT: String(await freePort()) }, undefined, cleanupsOf(t));
+      await until('the install to start', () => existsSync(started), { timeoutMs: 30_000, intervalMs: 50, detail: () => server.output() });
+      const npmPid = Number(readFileSync(started, 'utf8'));
+      // Before: Node's default action ended the primary here, npm left running (and, as PID 1, which
+      // has none, the signal was lost); then, held, it waited for an install that never ends.
+      server.child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 60_000)))]);
+      clearTimeout(timer);
+      assert.deepEqual(exit, { code: 0, signal: null }, server.output());
+      assert.match(server.output(), /"signal":"SIGTERM".*"msg":"stopping: the code\/package.json install was ended/);
+      assert.doesNotMatch(server.output(), /"msg":"ready: listening/);
+      await until('npm to be ended', () => !alive(npmPid), { timeoutMs: 30_000, intervalMs: 50 });
+      assert.deepEqual(readdirSync(bin).filter((f) => f.startsWith('smkit-code-')), [], 'the unfinished copy of code/ is removed');
     });
 
     test('SMKIT_INSTALL_CODE_DEPS=never skips the install; the failed import is the load error', async (t) => {
