@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { answerEachMessage } from './per-message.js';
@@ -16,12 +16,20 @@ import { Cancellation } from '../../core/cancellation.js';
 import type { ServerLogger } from '../../logging/server-logger.js';
 import type { InferenceBackend } from '../inference-backend.js';
 import type { BidiFrame, BidiRequest } from '../../core/bidi-frame.js';
+import { until } from '../../../test/helpers/until.js';
 
 // 'late': a value SageMaker could not carry (not ASCII), set after the first chunk; 'early': the same before it.
+// 'stall:<name>': no first chunk until context.signal aborts; then writes its reason's code to <name>.
 const HANDLER = `
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 export function transformFn(model, body, contentType, accept, context) {
   const text = Buffer.from(body).toString();
   return (async function* () {
+    if (text.startsWith('stall:')) {
+      await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
+      writeFileSync(path.join(context.modelDir, text.slice(6)), String(context.signal.reason?.code));
+    }
     if (text === 'early') context.setCustomAttributes('josé');
     yield 'a';
     if (text === 'late') context.setCustomAttributes('josé');
@@ -65,14 +73,14 @@ describe('bidi per message', () => {
   const request: BidiRequest = { requestId: 'r-1', path: '/invocations-bidirectional-stream', query: {}, headers: {} };
 
   /** Each message's answer as `text` (its parts joined), then how the stream ended: `end` or the error's code. */
-  async function exchange(backend: InferenceBackend, messages: string[]): Promise<string[]> {
+  async function exchange(backend: InferenceBackend, messages: string[], timeoutMs = 60_000): Promise<string[]> {
     async function* frames(): AsyncIterable<BidiFrame> {
       for (const m of messages) yield { data: Buffer.from(m), binary: false };
     }
     const out: string[] = [];
     let parts = '';
     try {
-      for await (const frame of answerEachMessage(backend, request, frames(), { contentType: 'text/plain', accept: 'text/plain', timeoutMs: 60_000 }, new Cancellation())) {
+      for await (const frame of answerEachMessage(backend, request, frames(), { contentType: 'text/plain', accept: 'text/plain', timeoutMs }, new Cancellation())) {
         parts += Buffer.from(frame.data).toString();
         if (!frame.partial) {
           out.push(parts);
@@ -92,6 +100,17 @@ describe('bidi per message', () => {
       assert.deepEqual(await exchange(backend, ['late', 'next']), ['ab', 'ab', 'end']);
       // One set before it is checked as for an HTTP answer: the message fails.
       assert.deepEqual(await exchange(backend, ['early', 'next']), ['ERR_USER_CODE']);
+    });
+  }
+
+  for (const mode of ['inline', 'thread'] as const) {
+    test(`a streamed answer whose first chunk does not come within the timeout fails its message with ERR_TIMEOUT, as POST /invocations answers 504, and the producer's signal says so (${mode})`, { timeout: 30_000 }, async () => {
+      const backend = mode === 'inline' ? inline : thread;
+      const name = `stalled-${mode}`;
+      // Before, the stream waited for that chunk for good: the client saw neither an answer nor a close.
+      assert.deepEqual(await exchange(backend, [`stall:${name}`, 'next'], 200), ['ERR_TIMEOUT']);
+      await until(`the producer of (${mode}) ends`, () => existsSync(path.join(dir, name)));
+      assert.equal(readFileSync(path.join(dir, name), 'utf8'), 'ERR_TIMEOUT');
     });
   }
 

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { InferenceBackend } from '../inference-backend.js';
 import type { Cancellation } from '../../core/cancellation.js';
 import type { BidiFrame, BidiRequest } from '../../core/bidi-frame.js';
+import { invocationTimeout } from '../timeout-error.js';
 
 /** Answers in these media types go out as text frames; every other type as binary frames. */
 const TEXTUAL = /^\s*(text\/|application\/(json|jsonlines|x-jsonlines|x-ndjson|csv)\b|application\/[^;\s]*\+json\b)/i;
@@ -48,6 +49,7 @@ export async function* answerEachMessage(
   cancellation: Cancellation,
 ): AsyncIterable<BidiFrame> {
   for await (const frame of frames) {
+    const arrived = performance.now();
     const body = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
     const contentType = options.contentType ?? (frame.binary ? 'application/octet-stream' : 'application/json');
     const response = await backend.invoke({ requestId: request.requestId, body, contentType, accept: options.accept, headers: request.headers, cancellation }, options.timeoutMs);
@@ -58,8 +60,10 @@ export async function* answerEachMessage(
       // A message carries no custom attributes, but they are taken with the first chunk as for an
       // HTTP answer (and as the thread's relay always takes them): a value set later is only warned
       // of, not checked, inline as in the thread.
+      const remainingMs = Math.max(1, options.timeoutMs - (performance.now() - arrived));
+      const chunks = withFirstChunkTimed(response.stream, remainingMs, () => invocationTimeout(options.timeoutMs, backend.describe()), cancellation);
       let taken = false;
-      for await (const chunk of response.stream) {
+      for await (const chunk of chunks) {
         if (!taken) {
           taken = true;
           response.takeCustomAttributes?.();
@@ -72,5 +76,48 @@ export async function* answerEachMessage(
       // would fail the client's stream as a text frame; as a binary one its bytes arrive intact.
       yield { data: response.body, binary: binary || !isUtf8(response.body) };
     }
+  }
+}
+
+/**
+ * `stream` with its first chunk timed: that chunk is the answer, so, as for `POST /invocations`, one
+ * that does not come within the message's timeout fails it with 504 `ERR_TIMEOUT` (the stream closes
+ * with 4504) and `context.signal` aborts with that error. The stream being cancelled (the client
+ * left) ends the wait too. Either way the producer is stopped. Later chunks may take their time.
+ */
+function withFirstChunkTimed(stream: AsyncIterable<Uint8Array>, timeoutMs: number, timedOut: () => Error, cancellation: Cancellation): AsyncIterable<Uint8Array> {
+  const chunks = stream[Symbol.asyncIterator]();
+  let first = true;
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => {
+        if (!first) return chunks.next();
+        first = false;
+        return firstChunk(chunks, timeoutMs, timedOut, cancellation);
+      },
+      return: () => chunks.return?.() ?? Promise.resolve({ value: undefined, done: true }),
+    }),
+  };
+}
+
+async function firstChunk(chunks: AsyncIterator<Uint8Array>, timeoutMs: number, timedOut: () => Error, cancellation: Cancellation): Promise<IteratorResult<Uint8Array>> {
+  const signal = cancellation.signal;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    timer = setTimeout(() => cancellation.cancel(timedOut()), timeoutMs);
+  });
+  try {
+    return await Promise.race([chunks.next(), stopped]);
+  } catch (err) {
+    // A generator awaiting something takes return() once that settles: the signal has aborted by now.
+    void Promise.resolve(chunks.return?.()).catch(() => undefined);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort!);
   }
 }
