@@ -12,7 +12,7 @@ import { answerEachMessage } from './per-message.js';
 import { InProcessBackend } from '../in-process-backend.js';
 import { InferenceWorker } from '../inference-worker.js';
 import { createLogger } from '../../logging/logger.js';
-import { Cancellation } from '../../core/cancellation.js';
+import { Cancellation, clientGoneError } from '../../core/cancellation.js';
 import type { ServerLogger } from '../../logging/server-logger.js';
 import type { InferenceBackend } from '../inference-backend.js';
 import type { BidiFrame, BidiRequest } from '../../core/bidi-frame.js';
@@ -20,6 +20,7 @@ import { until } from '../../../test/helpers/until.js';
 
 // 'late': a value SageMaker could not carry (not ASCII), set after the first chunk; 'early': the same before it.
 // 'stall:<name>': no first chunk until context.signal aborts; then writes its reason's code to <name>.
+// 'linger:<name>': a first chunk, then the same.
 const HANDLER = `
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -29,6 +30,11 @@ export function transformFn(model, body, contentType, accept, context) {
     if (text.startsWith('stall:')) {
       await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
       writeFileSync(path.join(context.modelDir, text.slice(6)), String(context.signal.reason?.code));
+    }
+    if (text.startsWith('linger:')) {
+      yield 'a';
+      await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
+      writeFileSync(path.join(context.modelDir, text.slice(7)), String(context.signal.reason?.code));
     }
     if (text === 'early') context.setCustomAttributes('josé');
     yield 'a';
@@ -111,6 +117,27 @@ describe('bidi per message', () => {
       assert.deepEqual(await exchange(backend, [`stall:${name}`, 'next'], 200), ['ERR_TIMEOUT']);
       await until(`the producer of (${mode}) ends`, () => existsSync(path.join(dir, name)));
       assert.equal(readFileSync(path.join(dir, name), 'utf8'), 'ERR_TIMEOUT');
+    });
+  }
+
+  for (const mode of ['inline', 'thread'] as const) {
+    test(`a client that leaves while a streamed answer waits for its next chunk stops the producer, whose signal says why (${mode})`, { timeout: 30_000 }, async () => {
+      const backend = mode === 'inline' ? inline : thread;
+      const name = `lingered-${mode}`;
+      async function* frames(): AsyncIterable<BidiFrame> {
+        yield { data: Buffer.from(`linger:${name}`), binary: false };
+      }
+      const cancellation = new Cancellation();
+      const replies = answerEachMessage(backend, request, frames(), { timeoutMs: 60_000 }, cancellation)[Symbol.asyncIterator]();
+      assert.equal(Buffer.from((await replies.next()).value!.data).toString(), 'a');
+      // What the WebSocket front does when the client leaves: cancel, then end the replies.
+      const asked = replies.next();
+      cancellation.cancel(clientGoneError());
+      await replies.return!(undefined);
+      await asked.catch(() => undefined);
+      // Before, the thread's producer was never told: it ran on, and held a SIGTERM for its whole grace.
+      await until(`the producer of (${mode}) ends`, () => existsSync(path.join(dir, name)));
+      assert.equal(readFileSync(path.join(dir, name), 'utf8'), 'ERR_CLIENT_GONE');
     });
   }
 

@@ -61,7 +61,7 @@ export async function* answerEachMessage(
       // HTTP answer (and as the thread's relay always takes them): a value set later is only warned
       // of, not checked, inline as in the thread.
       const remainingMs = Math.max(1, options.timeoutMs - (performance.now() - arrived));
-      const chunks = withFirstChunkTimed(response.stream, remainingMs, () => invocationTimeout(options.timeoutMs, backend.describe()), cancellation);
+      const chunks = stoppable(response.stream, remainingMs, () => invocationTimeout(options.timeoutMs, backend.describe()), cancellation);
       let taken = false;
       for await (const chunk of chunks) {
         if (!taken) {
@@ -80,27 +80,31 @@ export async function* answerEachMessage(
 }
 
 /**
- * `stream` with its first chunk timed: that chunk is the answer, so, as for `POST /invocations`, one
- * that does not come within the message's timeout fails it with 504 `ERR_TIMEOUT` (the stream closes
- * with 4504) and `context.signal` aborts with that error. The stream being cancelled (the client
- * left) ends the wait too. Either way the producer is stopped. Later chunks may take their time.
+ * `stream` as one message's parts. Its first chunk is the answer, so, as for `POST /invocations`,
+ * one that does not come within the message's timeout fails it with 504 `ERR_TIMEOUT` (the stream
+ * closes with 4504) and `context.signal` aborts with that error; later chunks may take their time.
+ * The stream being cancelled (the client left, the server stops) ends the wait for any chunk: the
+ * stream's reader waits at that chunk, not at a `yield`, so its `return()` would not reach the
+ * producer, and a producer in the inference thread would run on (holding a shutdown) until it ended
+ * by itself. Either way the producer is stopped and learns why.
  */
-function withFirstChunkTimed(stream: AsyncIterable<Uint8Array>, timeoutMs: number, timedOut: () => Error, cancellation: Cancellation): AsyncIterable<Uint8Array> {
+function stoppable(stream: AsyncIterable<Uint8Array>, timeoutMs: number, timedOut: () => Error, cancellation: Cancellation): AsyncIterable<Uint8Array> {
   const chunks = stream[Symbol.asyncIterator]();
   let first = true;
   return {
     [Symbol.asyncIterator]: () => ({
       next: () => {
-        if (!first) return chunks.next();
+        const limitMs = first ? timeoutMs : undefined;
         first = false;
-        return firstChunk(chunks, timeoutMs, timedOut, cancellation);
+        return nextChunk(chunks, limitMs, timedOut, cancellation);
       },
       return: () => chunks.return?.() ?? Promise.resolve({ value: undefined, done: true }),
     }),
   };
 }
 
-async function firstChunk(chunks: AsyncIterator<Uint8Array>, timeoutMs: number, timedOut: () => Error, cancellation: Cancellation): Promise<IteratorResult<Uint8Array>> {
+/** The next chunk, unless `cancellation` is cancelled first (then by `timedOut()` once `limitMs` pass, if given). */
+async function nextChunk(chunks: AsyncIterator<Uint8Array>, limitMs: number | undefined, timedOut: () => Error, cancellation: Cancellation): Promise<IteratorResult<Uint8Array>> {
   const signal = cancellation.signal;
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
@@ -108,13 +112,13 @@ async function firstChunk(chunks: AsyncIterator<Uint8Array>, timeoutMs: number, 
     onAbort = () => reject(signal.reason);
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
-    timer = setTimeout(() => cancellation.cancel(timedOut()), timeoutMs);
+    if (limitMs !== undefined) timer = setTimeout(() => cancellation.cancel(timedOut()), limitMs);
   });
   try {
     return await Promise.race([chunks.next(), stopped]);
   } catch (err) {
-    // A generator awaiting something takes return() once that settles: the signal has aborted by now.
-    void Promise.resolve(chunks.return?.()).catch(() => undefined);
+    // A generator awaiting something takes return() once that settles: its signal has aborted by now.
+    if (signal.aborted) void Promise.resolve(chunks.return?.()).catch(() => undefined);
     throw err;
   } finally {
     clearTimeout(timer);
