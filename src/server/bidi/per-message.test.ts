@@ -109,14 +109,22 @@ describe('bidi per message', () => {
     });
   }
 
+  /**
+   * The code the producer of `name` wrote once its signal aborted. Its content is awaited, not the
+   * file: the inference thread writes it while this thread reads, so the file may be there still empty.
+   */
+  function producerSaid(name: string, mode: string): Promise<string> {
+    const file = path.join(dir, name);
+    return until(`the producer of (${mode}) ends`, () => (existsSync(file) && readFileSync(file, 'utf8')) || undefined);
+  }
+
   for (const mode of ['inline', 'thread'] as const) {
     test(`a streamed answer whose first chunk does not come within the timeout fails its message with ERR_TIMEOUT, as POST /invocations answers 504, and the producer's signal says so (${mode})`, { timeout: 30_000 }, async () => {
       const backend = mode === 'inline' ? inline : thread;
       const name = `stalled-${mode}`;
       // Before, the stream waited for that chunk for good: the client saw neither an answer nor a close.
       assert.deepEqual(await exchange(backend, [`stall:${name}`, 'next'], 200), ['ERR_TIMEOUT']);
-      await until(`the producer of (${mode}) ends`, () => existsSync(path.join(dir, name)));
-      assert.equal(readFileSync(path.join(dir, name), 'utf8'), 'ERR_TIMEOUT');
+      assert.equal(await producerSaid(name, mode), 'ERR_TIMEOUT');
     });
   }
 
@@ -136,8 +144,7 @@ describe('bidi per message', () => {
       await replies.return!(undefined);
       await asked.catch(() => undefined);
       // Before, the thread's producer was never told: it ran on, and held a SIGTERM for its whole grace.
-      await until(`the producer of (${mode}) ends`, () => existsSync(path.join(dir, name)));
-      assert.equal(readFileSync(path.join(dir, name), 'utf8'), 'ERR_CLIENT_GONE');
+      assert.equal(await producerSaid(name, mode), 'ERR_CLIENT_GONE');
     });
   }
 
