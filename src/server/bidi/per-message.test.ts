@@ -123,7 +123,8 @@ describe('bidi per message', () => {
       const backend = mode === 'inline' ? inline : thread;
       const name = `stalled-${mode}`;
       // Before, the stream waited for that chunk for good: the client saw neither an answer nor a close.
-      assert.deepEqual(await exchange(backend, [`stall:${name}`, 'next'], 200), ['ERR_TIMEOUT']);
+      // The timeout is the invocation's too: one that ran out before the stream began would start no producer.
+      assert.deepEqual(await exchange(backend, [`stall:${name}`, 'next'], 2_000), ['ERR_TIMEOUT']);
       assert.equal(await producerSaid(name, mode), 'ERR_TIMEOUT');
     });
   }
