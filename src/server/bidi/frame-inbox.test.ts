@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { FrameInbox, INBOX_HIGH_WATER } from './frame-inbox.js';
+import { transferable } from '../thread-protocol.js';
 
 /** A WebSocket's message events, and whether it reads its connection. */
 class FakeSocket extends EventEmitter {
@@ -64,4 +65,21 @@ test('the client closing ends the messages after those already received; nothing
   const waiting = pending.next();
   await pending.return!();
   assert.equal((await waiting).done, true, 'return() releases a waiting reader');
+});
+
+test('each empty message gets a buffer of its own: moving one to the inference thread leaves the next readable', async () => {
+  const socket = new FakeSocket();
+  const it = new FrameInbox(socket)[Symbol.asyncIterator]();
+  // ws hands every empty message the one Buffer it keeps for them.
+  const shared = Buffer.alloc(0);
+  socket.emit('message', shared, false);
+  socket.emit('message', shared, true);
+  const first = (await it.next()).value!.data;
+  // What the inference worker does with a message that owns its whole buffer: it moves the buffer.
+  structuredClone(first, { transfer: transferable(first) });
+  const second = (await it.next()).value!.data;
+  // What an invocation per message reads it as. Before, the shared buffer was detached: every later
+  // empty message of every stream of the process failed here (4500 ERR_INTERNAL).
+  assert.doesNotThrow(() => Buffer.from(second.buffer, second.byteOffset, second.byteLength));
+  assert.doesNotThrow(() => new Uint8Array(shared.buffer), "ws's own buffer stays whole");
 });

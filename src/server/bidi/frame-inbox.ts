@@ -14,8 +14,14 @@ export interface MessageSource {
  */
 export const INBOX_HIGH_WATER = 2;
 
+/**
+ * A message's bytes in a buffer of their own. `ws` hands every empty message the same Buffer (its
+ * `EMPTY_BUFFER`): an inference thread moving that one would detach it for every stream of the
+ * process, and the next empty message on any of them could no longer be read (4500).
+ */
 function asBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
+  if (data.byteLength === 0) return new Uint8Array(0);
   return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
 }
 

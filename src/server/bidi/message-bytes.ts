@@ -49,8 +49,14 @@ export class MessageBytes {
     });
   }
 
-  /** A whole message arrived: the bytes received since the last one are its. */
+  /**
+   * A whole message arrived: the bytes received since the last one are its. Once the stream is
+   * closed there is nothing to count: what a client sends while the close completes (ws may wait
+   * 30 s for its answer) is read and dropped, and an entry for each of its messages would grow
+   * without bound (tiny frames at the connection's speed).
+   */
   messageArrived(): void {
+    if (this.#closed) return;
     this.#waiting.push(this.#arriving);
     this.#arriving = 0;
   }

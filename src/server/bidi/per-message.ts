@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { InferenceBackend } from '../inference-backend.js';
 import type { Cancellation } from '../../core/cancellation.js';
 import type { BidiFrame, BidiRequest } from '../../core/bidi-frame.js';
+import { invocationTimeout } from '../timeout-error.js';
 
 /** Answers in these media types go out as text frames; every other type as binary frames. */
 const TEXTUAL = /^\s*(text\/|application\/(json|jsonlines|x-jsonlines|x-ndjson|csv)\b|application\/[^;\s]*\+json\b)/i;
@@ -48,6 +49,7 @@ export async function* answerEachMessage(
   cancellation: Cancellation,
 ): AsyncIterable<BidiFrame> {
   for await (const frame of frames) {
+    const arrived = performance.now();
     const body = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
     const contentType = options.contentType ?? (frame.binary ? 'application/octet-stream' : 'application/json');
     const response = await backend.invoke({ requestId: request.requestId, body, contentType, accept: options.accept, headers: request.headers, cancellation }, options.timeoutMs);
@@ -58,8 +60,10 @@ export async function* answerEachMessage(
       // A message carries no custom attributes, but they are taken with the first chunk as for an
       // HTTP answer (and as the thread's relay always takes them): a value set later is only warned
       // of, not checked, inline as in the thread.
+      const remainingMs = Math.max(1, options.timeoutMs - (performance.now() - arrived));
+      const chunks = stoppable(response.stream, remainingMs, () => invocationTimeout(options.timeoutMs, backend.describe()), cancellation);
       let taken = false;
-      for await (const chunk of response.stream) {
+      for await (const chunk of chunks) {
         if (!taken) {
           taken = true;
           response.takeCustomAttributes?.();
@@ -72,5 +76,52 @@ export async function* answerEachMessage(
       // would fail the client's stream as a text frame; as a binary one its bytes arrive intact.
       yield { data: response.body, binary: binary || !isUtf8(response.body) };
     }
+  }
+}
+
+/**
+ * `stream` as one message's parts. Its first chunk is the answer, so, as for `POST /invocations`,
+ * one that does not come within the message's timeout fails it with 504 `ERR_TIMEOUT` (the stream
+ * closes with 4504) and `context.signal` aborts with that error; later chunks may take their time.
+ * The stream being cancelled (the client left, the server stops) ends the wait for any chunk: the
+ * stream's reader waits at that chunk, not at a `yield`, so its `return()` would not reach the
+ * producer, and a producer in the inference thread would run on (holding a shutdown) until it ended
+ * by itself. Either way the producer is stopped and learns why.
+ */
+function stoppable(stream: AsyncIterable<Uint8Array>, timeoutMs: number, timedOut: () => Error, cancellation: Cancellation): AsyncIterable<Uint8Array> {
+  const chunks = stream[Symbol.asyncIterator]();
+  let first = true;
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => {
+        const limitMs = first ? timeoutMs : undefined;
+        first = false;
+        return nextChunk(chunks, limitMs, timedOut, cancellation);
+      },
+      return: () => chunks.return?.() ?? Promise.resolve({ value: undefined, done: true }),
+    }),
+  };
+}
+
+/** The next chunk, unless `cancellation` is cancelled first (then by `timedOut()` once `limitMs` pass, if given). */
+async function nextChunk(chunks: AsyncIterator<Uint8Array>, limitMs: number | undefined, timedOut: () => Error, cancellation: Cancellation): Promise<IteratorResult<Uint8Array>> {
+  const signal = cancellation.signal;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (limitMs !== undefined) timer = setTimeout(() => cancellation.cancel(timedOut()), limitMs);
+  });
+  try {
+    return await Promise.race([chunks.next(), stopped]);
+  } catch (err) {
+    // A generator awaiting something takes return() once that settles: its signal has aborted by now.
+    if (signal.aborted) void Promise.resolve(chunks.return?.()).catch(() => undefined);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort!);
   }
 }
