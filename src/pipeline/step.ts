@@ -57,6 +57,11 @@ export interface StepBuildEnv {
   readonly batching?: BatchingOptions;
   /** Told of every batched model run, by step name (for `/metrics`). */
   readonly observeBatch?: (step: string, run: BatchRun) => void;
+  /**
+   * `SMKIT_MAX_DECODED_MB` in bytes: what one request's inputs may take once decoded, so also the
+   * most a step that makes its tensors larger (`resize`) may make of them. Unbounded when absent.
+   */
+  readonly maxDecodedBytes?: number;
 }
 
 /**

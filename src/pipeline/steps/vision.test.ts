@@ -10,8 +10,8 @@ import type { Step, StepBuildEnv, StepData } from '../step.js';
 import { centerCrop, resizeImage, transposeLayout } from './image-ops.js';
 import { visionSteps } from './vision.js';
 
-const env = (name: string, modelDir = os.tmpdir()): StepBuildEnv =>
-  ({ modelDir, stage: 'preprocess', name, runtimeOptions: {} as never, codeDir: modelDir, runtimes: {} as never }) as StepBuildEnv;
+const env = (name: string, modelDir = os.tmpdir(), maxDecodedBytes?: number): StepBuildEnv =>
+  ({ modelDir, stage: 'preprocess', name, runtimeOptions: {} as never, codeDir: modelDir, runtimes: {} as never, maxDecodedBytes }) as StepBuildEnv;
 const ctx = {} as InvocationContext;
 
 async function build(kind: string, options: Record<string, unknown>, modelDir?: string): Promise<Step> {
@@ -92,6 +92,19 @@ test('channel-order: HWC ↔ CHW round trip, RGB ↔ BGR swap', async () => {
   const bgr = (await run(await build('channel-order', { colors: 'bgr' }), { [UNNAMED]: img })).tensors[UNNAMED]!;
   assert.deepEqual([...bgr.data.slice(0, 3)], [200, 100, 0]);
   assert.throws(() => visionSteps['channel-order']!({}, env('c')), /layout/);
+});
+
+test('resize refuses, before allocating, images it would make larger than a request may decode to or than an image may be', async () => {
+  const tooLarge = (step: string, what: RegExp) => (e: unknown) =>
+    isToolkitError(e) && e.code === 'ERR_DECODED_TOO_LARGE' && e.status === 413 && e.details?.['step'] === step && what.test(e.message);
+  // A 1×4000 strip (12 KB) to 256 on its shorter side: 256×1 024 000 pixels, 786 MB as uint8.
+  const strip = tensor('uint8', [1, 4000, 3], new Uint8Array(12_000));
+  const limited = await visionSteps['resize']!({ size: 256 }, env('preprocess[0]:resize', os.tmpdir(), 96 * 1024 * 1024));
+  await assert.rejects(async () => limited.run({ tensors: { [UNNAMED]: strip } }, ctx), tooLarge('preprocess[0]:resize', /^preprocess\[0\]:resize: the 1×4000 image would be resized to 256×1024000 \(750 MB\), more than the 96 MB a request's inputs may take \(SMKIT_MAX_DECODED_MB\)/));
+  // Without a budget, the decoder's pixel limit: 256×51 200 000 pixels was a RangeError (500).
+  const unlimited = await build('resize', { size: 256 });
+  await assert.rejects(async () => run(unlimited, { [UNNAMED]: tensor('uint8', [1, 200_000, 1], new Uint8Array(200_000)) }), tooLarge('preprocess[0]:resize', /more than the 50000000 pixels an image may have/));
+  assert.deepEqual((await run(limited, { [UNNAMED]: tensor('uint8', [2, 4, 1], new Uint8Array(8)) })).tensors[UNNAMED]!.shape, [256, 512, 1]);
 });
 
 test('add-batch-dim adds a leading 1 to single images only', async () => {

@@ -1,8 +1,9 @@
-import type { TensorMap, Tensor } from '../../core/tensor.js';
+import { allocate, type TensorMap, type Tensor } from '../../core/tensor.js';
+import { MAX_IMAGE_PIXELS } from '../../codecs/image-decode.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { failedStep, stepFailure, type Step, type StepBuildEnv, type StepBuilder, type StepData } from '../step.js';
 import { centerCrop, NORMALIZE_PRESETS, normalizeImage, resizeImage, swapRedBlue, transposeLayout } from './image-ops.js';
-import { type ImageLayout, imageGeometry, numericData } from './image-tensor.js';
+import { type ImageLayout, imageGeometry, numericData, outputDType } from './image-tensor.js';
 import { loadLabels } from './labels.js';
 import type { StepTraits } from '../registry.js';
 
@@ -111,9 +112,33 @@ const resize: StepBuilder = (options, env) => {
       h = Math.max(1, Math.round(g.h * s));
       w = Math.max(1, Math.round(g.w * s));
     }
+    checkResizedSize(env, t, layout, h!, w!);
     return resizeImage(t, layout, h!, w!, method, env.name);
   });
 };
+
+/**
+ * Refuses (413 `ERR_DECODED_TOO_LARGE`) a resize whose images would have more pixels than an image
+ * is decoded with, or take more memory than a request's inputs may (`SMKIT_MAX_DECODED_MB`), before
+ * anything is allocated. With `size` the result grows with the image's aspect ratio: a 1×4000 PNG
+ * of a few hundred bytes resized to 256 on its shorter side is 256×1 024 000 pixels, which took
+ * 786 MB and 27 s of the inference thread.
+ */
+function checkResizedSize(env: StepBuildEnv, t: Tensor, layout: ImageLayout, h: number, w: number): void {
+  const g = imageGeometry(t, layout, env.name);
+  if (g.h === h && g.w === w) return;
+  const bytes = g.n * h * w * g.c * (allocate(outputDType(t), 0) as Uint8Array).BYTES_PER_ELEMENT;
+  const limit = env.maxDecodedBytes ?? Number.POSITIVE_INFINITY;
+  if (h * w <= MAX_IMAGE_PIXELS && !(bytes > limit)) return;
+  const mb = (n: number) => `${+(n / (1024 * 1024)).toFixed(2)} MB`;
+  const over = bytes > limit ? `more than the ${mb(limit)} a request's inputs may take (SMKIT_MAX_DECODED_MB)` : `more than the ${MAX_IMAGE_PIXELS} pixels an image may have`;
+  throw stepFailure(
+    env.name,
+    'ERR_DECODED_TOO_LARGE',
+    `the ${g.h}×${g.w} image would be resized to ${h}×${w} (${mb(bytes)}${g.n === 1 ? '' : ` for ${g.n} images`}), ${over}; send images of a more usual aspect ratio or size`,
+    { details: { decodedBytes: bytes, ...(Number.isFinite(limit) ? { maxDecodedBytes: limit } : {}) } },
+  );
+}
 
 /** `center-crop`: `{ height, width }` or `{ size }` (square). Images smaller than the crop are a 400. */
 const centerCropStep: StepBuilder = (options, env) => {
