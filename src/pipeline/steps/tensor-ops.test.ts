@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tensorSteps } from './tensor-ops.js';
+import { setTensor } from '../../codecs/tensor-map.js';
 import { tensor, toNested, type TensorMap } from '../../core/tensor.js';
 import type { StepBuildEnv, StepData } from '../step.js';
 import type { InvocationContext } from '../../core/context.js';
@@ -77,6 +78,21 @@ describe('tensor ops', () => {
     const sel = await run('select', { output: 'b', as: 'y' }, { a: tensor('int32', [1], Int32Array.of(1)), b: tensor('int32', [1], Int32Array.of(2)) });
     assert.deepEqual(Object.keys(sel.tensors), ['y']);
     await assert.rejects(async () => run('select', { output: 'zzz' }, { a: tensor('int32', [1], Int32Array.of(1)) }), /no tensor "zzz"/);
+  });
+
+  test('a tensor the request names __proto__ stays a tensor of that name through each step, and select takes only own tensors', async () => {
+    const request = (): TensorMap => {
+      const map: TensorMap = {};
+      setTensor(map, '__proto__', tensor('float32', [2], Float32Array.from([1, 2])));
+      setTensor(map, 'b', tensor('float32', [1], Float32Array.of(3)));
+      return map;
+    };
+    for (const [kind, options] of [['cast', { dtype: 'float64' }], ['scale', { factor: 2 }], ['softmax', {}], ['select', { outputs: ['__proto__', 'b'] }]] as const) {
+      const out = await run(kind, options, request());
+      assert.deepEqual(Object.keys(out.tensors), ['__proto__', 'b'], kind);
+      assert.equal(Object.getPrototypeOf(out.tensors), Object.prototype, kind);
+    }
+    await assert.rejects(async () => run('select', { output: 'toString' }, request()), /no tensor "toString"/);
   });
 
   test('bad options are refused at build time', async () => {

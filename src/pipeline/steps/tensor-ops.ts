@@ -2,6 +2,7 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { allocate, castTensor, sizeOf, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
 import { stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
 import { loadLabels } from './labels.js';
+import { setTensor } from '../../codecs/tensor-map.js';
 import type { StepTraits } from '../registry.js';
 
 const DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'];
@@ -42,7 +43,7 @@ function mapStep(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, 
     stage: env.stage,
     run(data: StepData): StepData {
       const tensors: TensorMap = {};
-      for (const [name, t] of Object.entries(data.tensors)) tensors[name] = selected(name) ? fn(t, name) : t;
+      for (const [name, t] of Object.entries(data.tensors)) setTensor(tensors, name, selected(name) ? fn(t, name) : t);
       return { ...data, tensors };
     },
   };
@@ -216,9 +217,10 @@ const select: StepBuilder = (options, env) => {
     run(data: StepData): StepData {
       const tensors: TensorMap = {};
       for (const n of names) {
-        const t = data.tensors[n];
+        // Own tensors only: "toString" is no output, and a tensor named __proto__ is kept as one.
+        const t = Object.hasOwn(data.tensors, n) ? data.tensors[n] : undefined;
         if (!t) throw stepFailure(env.name, 'ERR_STEP_FAILED', `no tensor "${n}"; available: ${Object.keys(data.tensors).join(', ')}`);
-        tensors[typeof rename === 'string' ? rename : n] = t;
+        setTensor(tensors, typeof rename === 'string' ? rename : n, t);
       }
       return { ...data, tensors };
     },

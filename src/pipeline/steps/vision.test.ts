@@ -9,6 +9,7 @@ import { isToolkitError } from '../../errors/catalogue.js';
 import type { Step, StepBuildEnv, StepData } from '../step.js';
 import { centerCrop, resizeImage, transposeLayout } from './image-ops.js';
 import { visionSteps } from './vision.js';
+import { setTensor } from '../../codecs/tensor-map.js';
 
 const env = (name: string, modelDir = os.tmpdir(), maxDecodedBytes?: number): StepBuildEnv =>
   ({ modelDir, stage: 'preprocess', name, runtimeOptions: {} as never, codeDir: modelDir, runtimes: {} as never, maxDecodedBytes }) as StepBuildEnv;
@@ -112,6 +113,19 @@ test('add-batch-dim adds a leading 1 to single images only', async () => {
   const out = await run(step, { [UNNAMED]: image(), batch: tensor('uint8', [2, 1, 1, 1], Uint8Array.from([1, 2])) });
   assert.deepEqual(out.tensors[UNNAMED]!.shape, [1, 2, 3, 3]);
   assert.deepEqual(out.tensors['batch']!.shape, [2, 1, 1, 1]);
+});
+
+test('image steps keep a tensor the request names __proto__ as a tensor of that name', async () => {
+  const request = (): TensorMap => {
+    const map: TensorMap = {};
+    setTensor(map, '__proto__', image());
+    return map;
+  };
+  for (const [kind, options] of [['resize', { height: 1, width: 1 }], ['add-batch-dim', {}], ['threshold', { value: 50 }]] as const) {
+    const out = await run(await build(kind, options), request());
+    assert.deepEqual(Object.keys(out.tensors), ['__proto__'], kind);
+    assert.equal(Object.getPrototypeOf(out.tensors), Object.prototype, kind);
+  }
 });
 
 test('image steps skip non-image tensors and explain when there is no image', async () => {

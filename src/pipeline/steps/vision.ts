@@ -5,6 +5,7 @@ import { failedStep, stepFailure, type Step, type StepBuildEnv, type StepBuilder
 import { centerCrop, NORMALIZE_PRESETS, normalizeImage, resizeImage, swapRedBlue, transposeLayout } from './image-ops.js';
 import { type ImageLayout, imageGeometry, numericData, outputDType } from './image-tensor.js';
 import { loadLabels } from './labels.js';
+import { setTensor } from '../../codecs/tensor-map.js';
 import type { StepTraits } from '../registry.js';
 
 type Options = Readonly<Record<string, unknown>>;
@@ -58,7 +59,7 @@ function imageStep(env: StepBuildEnv, options: Options, fn: (t: Tensor, name: st
       for (const [name, t] of Object.entries(data.tensors)) {
         const hit = named ? names.has(name) : t.shape.length === 3 || t.shape.length === 4;
         try {
-          tensors[name] = hit ? fn(t, name) : t;
+          setTensor(tensors, name, hit ? fn(t, name) : t);
         } catch (err) {
           // The image helpers name the step themselves (they are given env.name); record it as data.
           if (err instanceof ToolkitError && failedStep(err) === undefined) {
@@ -200,7 +201,7 @@ const addBatchDim: StepBuilder = (options, env) => {
       const tensors: TensorMap = {};
       for (const [name, t] of Object.entries(data.tensors)) {
         const hit = (one === undefined || one === name) && t.shape.length === rank;
-        tensors[name] = hit ? { dtype: t.dtype, shape: [1, ...t.shape], data: t.data } : t;
+        setTensor(tensors, name, hit ? { dtype: t.dtype, shape: [1, ...t.shape], data: t.data } : t);
       }
       return { ...data, tensors };
     },
@@ -246,7 +247,7 @@ const threshold: StepBuilder = (options, env) => {
         const src = numericData(t, `${env.name} (${name || 'unnamed'})`);
         const mask = new Uint8Array(src.length);
         for (let i = 0; i < src.length; i++) mask[i] = Number(src[i]) >= value ? 1 : 0;
-        tensors[name] = { dtype: 'bool', shape: [...t.shape], data: mask };
+        setTensor(tensors, name, { dtype: 'bool', shape: [...t.shape], data: mask });
       }
       return { ...data, tensors };
     },
