@@ -72,6 +72,15 @@ describe('tensor ops', () => {
     await assert.rejects(async () => run('topk', { k: 1, labels: '../outside.txt' }, { probs: x }), /must be inside the model directory/);
   });
 
+  test('topk and argmax rank NaN below every number, and keep ties of infinities in index order', async () => {
+    const x = tensor('float32', [2, 5], Float32Array.from([0.3, NaN, 0.9, 0.5, 0.7, -Infinity, -Infinity, 0.2, NaN, -Infinity]));
+    const top = (await run('topk', { k: 5 }, { x })).value as { label: number; score: number }[][];
+    assert.deepEqual(top.map((row) => row.map((e) => e.label)), [[2, 4, 3, 0, 1], [2, 0, 1, 4, 3]]);
+    assert.deepEqual(toNested((await run('argmax', {}, { x })).tensors['x']!), [2, 2]);
+    assert.deepEqual(toNested((await run('argmax', {}, { x: tensor('float32', [3], Float32Array.from([NaN, 1, 3])) })).tensors['x']!), 2);
+    assert.deepEqual(toNested((await run('argmax', {}, { x: tensor('float32', [2], Float32Array.from([NaN, NaN])) })).tensors['x']!), 0);
+  });
+
   test('cast and select', async () => {
     const out = await run('cast', { dtype: 'int64' }, { x: tensor('float32', [2], Float32Array.from([1.7, -2.2])) });
     assert.deepEqual([...(out.tensors['x']!.data as BigInt64Array)], [1n, -2n]);

@@ -152,6 +152,19 @@ const softmax: StepBuilder = (options, env) => {
   });
 };
 
+/**
+ * Orders scores from highest to lowest, NaN after every number. Subtracting (`y - x`) made NaN and
+ * ties of infinities NaN comparisons, which leave the sort's order undefined: one NaN among top-k's
+ * scores dropped the best class from the answer ([0.3, NaN, 0.9, 0.5] gave labels 0 and 1), and
+ * argmax took a NaN only when it came first.
+ */
+function descending(x: number, y: number): number {
+  if (x > y) return -1;
+  if (x < y) return 1;
+  if (x === y) return 0;
+  return Number.isNaN(x) ? (Number.isNaN(y) ? 0 : 1) : -1;
+}
+
 const argmax: StepBuilder = (options, env) => {
   const axisOpt = numberOption(env, options, 'axis', -1);
   const labels = loadLabels(env, options['labels']);
@@ -163,7 +176,7 @@ const argmax: StepBuilder = (options, env) => {
     const idx = new BigInt64Array(sizeOf(outShape));
     forEachLane(shape, axis, (offset, stride, length, lane) => {
       let best = 0;
-      for (let c = 1; c < length; c++) if (src[offset + c * stride]! > src[offset + best * stride]!) best = c;
+      for (let c = 1; c < length; c++) if (descending(src[offset + c * stride]!, src[offset + best * stride]!) < 0) best = c;
       idx[lane] = BigInt(best);
     });
     if (!labels) return { dtype: 'int64', shape: outShape, data: idx };
@@ -197,7 +210,7 @@ const topk: StepBuilder = (options, env) => {
       const rows = width === 0 ? 0 : src.length / width;
       const value: { label: string | number; score: number }[][] = [];
       for (let r = 0; r < rows; r++) {
-        const order = Array.from({ length: width }, (_, i) => i).sort((a, b) => src[r * width + b]! - src[r * width + a]!);
+        const order = Array.from({ length: width }, (_, i) => i).sort((a, b) => descending(src[r * width + a]!, src[r * width + b]!));
         value.push(order.slice(0, k).map((i) => ({ label: labels ? (labels[i] ?? String(i)) : i, score: src[r * width + i]! })));
       }
       return { ...data, value };
