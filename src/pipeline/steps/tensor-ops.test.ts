@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { tensorSteps } from './tensor-ops.js';
 import { setTensor } from '../../codecs/tensor-map.js';
+import { isToolkitError } from '../../errors/catalogue.js';
 import { tensor, toNested, type TensorMap } from '../../core/tensor.js';
 import type { StepBuildEnv, StepData } from '../step.js';
 import type { InvocationContext } from '../../core/context.js';
@@ -79,6 +80,13 @@ describe('tensor ops', () => {
     assert.deepEqual(toNested((await run('argmax', {}, { x })).tensors['x']!), [2, 2]);
     assert.deepEqual(toNested((await run('argmax', {}, { x: tensor('float32', [3], Float32Array.from([NaN, 1, 3])) })).tensors['x']!), 2);
     assert.deepEqual(toNested((await run('argmax', {}, { x: tensor('float32', [2], Float32Array.from([NaN, NaN])) })).tensors['x']!), 0);
+  });
+
+  test("a request's tensor that does not fit a step (strings, too few channels, too low a rank) is a 400 naming the step, not a 500", async () => {
+    const mismatch = (message: RegExp) => (e: unknown) => isToolkitError(e) && e.code === 'ERR_INPUT_MISMATCH' && e.status === 400 && message.test(e.message);
+    await assert.rejects(async () => run('scale', { factor: 2 }, { x: tensor('string', [1], ['a']) }), mismatch(/^scale: tensor "x" holds strings; cast it first$/));
+    await assert.rejects(async () => run('normalize', { mean: [1, 2, 3] }, { x: tensor('float32', [2, 2], new Float32Array(4)) }), mismatch(/^normalize: mean\/std have 3 values but axis -1 of "x" has 2$/));
+    await assert.rejects(async () => run('softmax', { axis: 2 }, { x: tensor('float32', [2, 3], new Float32Array(6)) }), mismatch(/^softmax: axis 2 is out of range for a rank-2 tensor$/));
   });
 
   test('cast and select', async () => {

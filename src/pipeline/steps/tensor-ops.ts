@@ -51,13 +51,14 @@ function mapStep(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, 
 
 function numeric(env: StepBuildEnv, t: Tensor, name: string): Float32Array | Float64Array {
   if (t.dtype === 'float32' || t.dtype === 'float64') return t.data as Float32Array | Float64Array;
-  if (t.dtype === 'string') throw stepFailure(env.name, 'ERR_STEP_FAILED', `tensor "${name || '(unnamed)'}" holds strings; cast it first`);
+  // The request's tensors, in a preprocess step: a client's mistake (400), as reshape's and the image steps' are.
+  if (t.dtype === 'string') throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `tensor "${name || '(unnamed)'}" holds strings; cast it first`);
   return castTensor(t, 'float32').data as Float32Array;
 }
 
 function normAxis(env: StepBuildEnv, axis: number, rank: number): number {
   const a = axis < 0 ? rank + axis : axis;
-  if (a < 0 || a >= rank) throw stepFailure(env.name, 'ERR_STEP_FAILED', `axis ${axis} is out of range for a rank-${rank} tensor`);
+  if (a < 0 || a >= rank) throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `axis ${axis} is out of range for a rank-${rank} tensor`);
   return a;
 }
 
@@ -118,7 +119,7 @@ const normalize: StepBuilder = (options, env) => {
     const channels = shape[axis]!;
     for (const list of [mean, std]) {
       if (list.length !== 1 && list.length !== channels) {
-        throw stepFailure(env.name, 'ERR_STEP_FAILED', `mean/std have ${list.length} values but axis ${axisOpt} of "${name || '(unnamed)'}" has ${channels}`);
+        throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `mean/std have ${list.length} values but axis ${axisOpt} of "${name || '(unnamed)'}" has ${channels}`);
       }
     }
     forEachLane(shape, axis, (offset, stride, length) => {
