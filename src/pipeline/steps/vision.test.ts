@@ -9,6 +9,7 @@ import { isToolkitError } from '../../errors/catalogue.js';
 import type { Step, StepBuildEnv, StepData } from '../step.js';
 import { centerCrop, resizeImage, transposeLayout } from './image-ops.js';
 import { visionSteps } from './vision.js';
+import { Pipeline } from '../pipeline.js';
 import { setTensor } from '../../codecs/tensor-map.js';
 
 const env = (name: string, modelDir = os.tmpdir(), maxDecodedBytes?: number): StepBuildEnv =>
@@ -126,6 +127,14 @@ test('image steps keep a tensor the request names __proto__ as a tensor of that 
     assert.deepEqual(Object.keys(out.tensors), ['__proto__'], kind);
     assert.equal(Object.getPrototypeOf(out.tensors), Object.prototype, kind);
   }
+});
+
+test("threshold names itself once when the pipeline runs it on strings", async () => {
+  const step = await visionSteps['threshold']!({}, env('postprocess[0]:threshold'));
+  await assert.rejects(new Pipeline([step]).run({ tensors: { x: tensor('string', [1], ['a']) } }, { log: { isLevelEnabled: () => false } } as unknown as InvocationContext), {
+    code: 'ERR_INPUT_MISMATCH',
+    message: 'postprocess[0]:threshold: tensor "x" holds strings, not scores',
+  });
 });
 
 test('image steps skip non-image tensors and explain when there is no image', async () => {

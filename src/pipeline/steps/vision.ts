@@ -210,6 +210,15 @@ const addBatchDim: StepBuilder = (options, env) => {
 
 
 /**
+ * A threshold's tensor as numbers; strings are a 400 named after the step once (numericData's own
+ * message, given the step's name, had the pipeline name it a second time).
+ */
+function scores(env: StepBuildEnv, t: Tensor, name: string): ReturnType<typeof numericData> {
+  if (t.dtype === 'string') throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `tensor "${name || '(unnamed)'}" holds strings, not scores`);
+  return numericData(t, env.name);
+}
+
+/**
  * `threshold`: scores ≥ `value` (default 0.5). Without `labels`, each selected tensor becomes a
  * bool mask of the same shape. With `labels` (a file or list) the answer is, per row of the last
  * axis, the `{ label, score }` pairs over the threshold, highest first (multi-label classification,
@@ -229,7 +238,7 @@ const threshold: StepBuilder = (options, env) => {
       if (labels) {
         if (entries.length !== 1) throw stepFailure(env.name, 'ERR_STEP_FAILED', `with labels, threshold needs exactly one tensor; add "tensor: <name>"`);
         const [name, t] = entries[0]!;
-        const src = numericData(t, `${env.name} (${name || 'unnamed'})`);
+        const src = scores(env, t, name);
         const width = t.shape.length ? t.shape[t.shape.length - 1]! : src.length;
         const rows: { label: string; score: number }[][] = [];
         for (let r = 0; width > 0 && r < src.length / width; r++) {
@@ -244,7 +253,7 @@ const threshold: StepBuilder = (options, env) => {
       }
       const tensors: TensorMap = { ...data.tensors };
       for (const [name, t] of entries) {
-        const src = numericData(t, `${env.name} (${name || 'unnamed'})`);
+        const src = scores(env, t, name);
         const mask = new Uint8Array(src.length);
         for (let i = 0; i < src.length; i++) mask[i] = Number(src[i]) >= value ? 1 : 0;
         setTensor(tensors, name, { dtype: 'bool', shape: [...t.shape], data: mask });
