@@ -10,6 +10,7 @@ import { buildPipeline, Pipeline } from './pipeline.js';
 import { parsePipelineSpec } from './pipeline-file.js';
 import { createDefaultSteps } from './default-steps.js';
 import { stepFailure, type Step } from './step.js';
+import { CANCELLATION, Cancellation } from '../core/cancellation.js';
 import { customStep } from './steps/custom.js';
 import type { StepBuildEnv } from './step.js';
 import { checkPredictStep } from './steps/predict.js';
@@ -121,6 +122,24 @@ test('a model step after a step that returned a value instead of tensors (a cust
       message: `postprocess[0]:custom: the custom step returned ${kind}: return named tensors, { tensors }, or a value for smkit to encode (undefined passes the tensors on)`,
     });
   }
+});
+
+test('a pipeline stops before its next step once nobody waits for the answer (a timeout during an earlier step)', async () => {
+  const cancellation = new Cancellation();
+  const timedOut = new ToolkitError('ERR_TIMEOUT', 'the invocation ran past SAGEMAKER_MODEL_SERVER_TIMEOUT');
+  const ran: string[] = [];
+  const step = (name: string, during?: () => void): Step => ({
+    name,
+    stage: 'preprocess',
+    run: (data) => {
+      ran.push(name);
+      during?.();
+      return data;
+    },
+  });
+  const pipeline = new Pipeline([step('preprocess[0]:slow', () => cancellation.cancel(timedOut)), step('predict[0]:model.onnx')]);
+  await assert.rejects(pipeline.run({ tensors: {} }, { ...ctx, [CANCELLATION]: cancellation } as InvocationContext), (err: unknown) => err === timedOut);
+  assert.deepEqual(ran, ['preprocess[0]:slow']);
 });
 
 test("a step option its kind does not take fails the build naming it and the options the kind has; every built-in kind lists them", async () => {

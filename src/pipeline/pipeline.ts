@@ -6,6 +6,7 @@ import type { PipelineSpec } from './pipeline-file.js';
 import { failedStep, stepDataWithFloat16Bits, stepFailure, type Step, type StepBuildEnv, type StepData } from './step.js';
 import { batchedRuntime, runtimeStep } from './steps/predict.js';
 import { retryingLoad } from '../core/retrying-load.js';
+import { cancellationOf } from '../core/cancellation.js';
 import type { ModelRuntime, TensorSpec } from '../runtimes/runtime.js';
 
 /** The built-in step kinds' code (see retrying-load.ts: a multi-model endpoint loads it while it serves). */
@@ -52,7 +53,11 @@ export class Pipeline {
     const timings: Record<string, number> | undefined = ctx.log.isLevelEnabled?.('debug') === false ? undefined : {};
     let current = stepDataWithFloat16Bits(data);
     let previous: Step | undefined;
+    const cancellation = cancellationOf(ctx);
     for (const step of this.steps) {
+      // Nobody waits for the answer any more (a timeout, a client gone): the steps left would run
+      // for nothing, a model's among them, ahead of requests that are still awaited.
+      if (cancellation?.cancelled) throw cancellation.reason;
       // A model after a step that answered a value instead of tensors (a custom step's string) would
       // run on the tensors from before that step and drop the value: a wrong answer, not an error.
       if (previous !== undefined && current.value !== undefined && 'runtime' in step) throw valueBeforeModel(step.name, previous.name, current.value);
