@@ -89,6 +89,13 @@ describe('tensor ops', () => {
     await assert.rejects(async () => run('softmax', { axis: 2 }, { x: tensor('float32', [2, 3], new Float32Array(6)) }), mismatch(/^softmax: axis 2 is out of range for a rank-2 tensor$/));
   });
 
+  test('rows of no scores: topk answers an empty list for each, argmax refuses an empty axis instead of answering index 0', async () => {
+    const empty = tensor('float32', [2, 0], new Float32Array(0));
+    assert.deepEqual((await run('topk', {}, { x: empty })).value, [[], []]);
+    await assert.rejects(async () => run('argmax', { labels: ['a'] }, { x: empty }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INPUT_MISMATCH' && /^argmax: axis -1 of "x" \(shape \[2, 0\]\) is empty/.test(e.message));
+    assert.deepEqual((await run('argmax', {}, { x: tensor('float32', [0, 3], new Float32Array(0)) })).tensors['x']!.shape, [0]);
+  });
+
   test('cast and select', async () => {
     const out = await run('cast', { dtype: 'int64' }, { x: tensor('float32', [2], Float32Array.from([1.7, -2.2])) });
     assert.deepEqual([...(out.tensors['x']!.data as BigInt64Array)], [1n, -2n]);

@@ -174,6 +174,10 @@ const argmax: StepBuilder = (options, env) => {
     const shape = t.shape.length ? t.shape : [src.length];
     const axis = normAxis(env, axisOpt, shape.length);
     const outShape = shape.filter((_, i) => i !== axis);
+    // An empty axis has no largest value: index 0 (or the first label) would be an answer made up.
+    if (shape[axis] === 0 && sizeOf(outShape) > 0) {
+      throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `axis ${axisOpt} of "${name || '(unnamed)'}" (shape [${t.shape.join(', ')}]) is empty: there is no largest value`);
+    }
     const idx = new BigInt64Array(sizeOf(outShape));
     forEachLane(shape, axis, (offset, stride, length, lane) => {
       let best = 0;
@@ -208,7 +212,8 @@ const topk: StepBuilder = (options, env) => {
       const [name, t] = entries[0]!;
       const src = numeric(env, t, name);
       const width = t.shape.length ? t.shape[t.shape.length - 1]! : src.length;
-      const rows = width === 0 ? 0 : src.length / width;
+      // Rows of no scores are rows all the same: each answers an empty list, as threshold's do.
+      const rows = width === 0 ? sizeOf(t.shape.slice(0, -1)) : src.length / width;
       const value: { label: string | number; score: number }[][] = [];
       for (let r = 0; r < rows; r++) {
         const order = Array.from({ length: width }, (_, i) => i).sort((a, b) => descending(src[r * width + a]!, src[r * width + b]!));

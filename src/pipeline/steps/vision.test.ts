@@ -161,6 +161,8 @@ test('threshold: a bool mask, or labels over the threshold per row with a labels
       ],
       [],
     ]);
+    // Rows of no scores answer an empty list each, not no rows.
+    assert.deepEqual((await run(await build('threshold', { labels: ['a'] }), { p: tensor('float32', [2, 0], new Float32Array(0)) })).value, [[], []]);
     assert.throws(() => visionSteps['threshold']!({ labels: '../outside.txt' }, env('t', dir)), /inside the model directory/);
   } finally {
     await rm(dir, { recursive: true, force: true });

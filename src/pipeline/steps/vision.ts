@@ -1,4 +1,4 @@
-import { allocate, type TensorMap, type Tensor } from '../../core/tensor.js';
+import { allocate, sizeOf, type TensorMap, type Tensor } from '../../core/tensor.js';
 import { MAX_IMAGE_PIXELS } from '../../codecs/image-decode.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { failedStep, stepFailure, type Step, type StepBuildEnv, type StepBuilder, type StepData } from '../step.js';
@@ -241,7 +241,8 @@ const threshold: StepBuilder = (options, env) => {
         const src = scores(env, t, name);
         const width = t.shape.length ? t.shape[t.shape.length - 1]! : src.length;
         const rows: { label: string; score: number }[][] = [];
-        for (let r = 0; width > 0 && r < src.length / width; r++) {
+        const count = width === 0 ? sizeOf(t.shape.slice(0, -1)) : src.length / width;
+        for (let r = 0; r < count; r++) {
           const row: { label: string; score: number }[] = [];
           for (let i = 0; i < width; i++) {
             const s = Number(src[r * width + i]);
