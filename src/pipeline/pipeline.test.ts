@@ -142,6 +142,23 @@ test('a pipeline stops before its next step once nobody waits for the answer (a 
   assert.deepEqual(ran, ['preprocess[0]:slow']);
 });
 
+test('a built-in step after a step that answered a value (softmax after topk) fails naming both; a custom step there gets the value', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-step-value-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'steps.mjs'), 'export const count = (data) => data.value.length;');
+  const env = (name: string) => ({ modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'postprocess', name }) as StepBuildEnv;
+  const steps = createDefaultSteps();
+  const topk = await steps.get('topk')({ k: 1 }, env('postprocess[0]:topk'));
+  const input = { tensors: { x: { dtype: 'float32' as const, shape: [1, 3], data: Float32Array.of(1, 3, 2) } } };
+  await assert.rejects(new Pipeline([topk, await steps.get('softmax')({}, env('postprocess[1]:softmax'))]).run(input, ctx), {
+    code: 'ERR_STEP_FAILED',
+    message: 'postprocess[1]:softmax: postprocess[0]:topk before it returned an array, not tensors, so it has nothing to run on: return named tensors or { tensors } from postprocess[0]:topk, or move it after postprocess[1]:softmax',
+  });
+  const custom = await customStep({ module: 'steps.mjs', export: 'count' }, env('postprocess[1]:custom'));
+  assert.equal((await new Pipeline([topk, custom]).run(input, ctx)).value, 1);
+});
+
 test("a step option its kind does not take fails the build naming it and the options the kind has; every built-in kind lists them", async () => {
   const env = {} as Omit<StepBuildEnv, 'stage' | 'name'>;
   const build = (preprocess: unknown[]) => buildPipeline(parsePipelineSpec({ preprocess, predict: [{ model: 'model.onnx' }] }), env);

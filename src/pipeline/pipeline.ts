@@ -60,7 +60,9 @@ export class Pipeline {
       if (cancellation?.cancelled) throw cancellation.reason;
       // A model after a step that answered a value instead of tensors (a custom step's string) would
       // run on the tensors from before that step and drop the value: a wrong answer, not an error.
-      if (previous !== undefined && current.value !== undefined && 'runtime' in step) throw valueBeforeModel(step.name, previous.name, current.value);
+      // A built-in step there would run on them too, and its result be dropped for the value
+      // (softmax after topk answered topk's scores unnormalised).
+      if (previous !== undefined && current.value !== undefined && step.takesValue !== true) throw valueBeforeStep(step, previous.name, current.value);
       previous = step;
       const started = timings ? performance.now() : 0;
       try {
@@ -85,12 +87,13 @@ export class Pipeline {
   }
 }
 
-/** The error for a model step that follows a step whose result is `value`, not tensors (see `Pipeline.run`). */
-function valueBeforeModel(step: string, previous: string, value: unknown): ToolkitError {
+/** The error for a step that works on tensors following a step whose result is `value`, not tensors (see `Pipeline.run`). */
+function valueBeforeStep(step: Step, previous: string, value: unknown): ToolkitError {
+  const what = 'runtime' in step ? 'the model' : 'it';
   return stepFailure(
-    step,
+    step.name,
     'ERR_STEP_FAILED',
-    `${previous} before it returned ${valueKind(value)}, not tensors, so the model has nothing to run on: return named tensors or { tensors } from ${previous}, or move it after the model`,
+    `${previous} before it returned ${valueKind(value)}, not tensors, so ${what} has nothing to run on: return named tensors or { tensors } from ${previous}, or move it after ${'runtime' in step ? 'the model' : step.name}`,
   );
 }
 

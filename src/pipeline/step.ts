@@ -32,6 +32,11 @@ export interface Step {
   readonly name: string;
   readonly stage: StepStage;
   run(data: StepData, ctx: InvocationContext): Promise<StepData> | StepData;
+  /**
+   * The step reads an earlier step's `value` (custom steps may); every other step works on tensors
+   * alone, so the pipeline refuses to run it after a step that answered a value.
+   */
+  readonly takesValue?: boolean;
   /** Releases what the step holds (models). */
   dispose?(): Promise<void>;
 }
