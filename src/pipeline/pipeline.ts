@@ -53,11 +53,14 @@ export class Pipeline {
     const timings: Record<string, number> | undefined = ctx.log.isLevelEnabled?.('debug') === false ? undefined : {};
     let current = stepDataWithFloat16Bits(data);
     let previous: Step | undefined;
-    const cancellation = cancellationOf(ctx);
     for (const step of this.steps) {
       // Nobody waits for the answer any more (a timeout, a client gone): the steps left would run
-      // for nothing, a model's among them, ahead of requests that are still awaited.
-      if (cancellation?.cancelled) throw cancellation.reason;
+      // for nothing, a model's among them, ahead of requests that are still awaited. Not before the
+      // first step: the engine has just checked, so a one-step pipeline (a bare model) pays nothing.
+      if (previous !== undefined) {
+        const cancellation = cancellationOf(ctx);
+        if (cancellation?.cancelled) throw cancellation.reason;
+      }
       // A model after a step that answered a value instead of tensors (a custom step's string) would
       // run on the tensors from before that step and drop the value: a wrong answer, not an error.
       // A built-in step there would run on them too, and its result be dropped for the value
