@@ -159,6 +159,23 @@ test('a built-in step after a step that answered a value (softmax after topk) fa
   assert.equal((await new Pipeline([topk, custom]).run(input, ctx)).value, 1);
 });
 
+test('a pipeline file with a step that works on tensors after topk or threshold with labels is refused at start-up, naming both; a custom step may follow them', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-after-value-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // No model in dir: a pipeline that passes the check fails later, loading it (ERR_MODEL_DIR).
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), runtimes: createDefaultRuntimes(), runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: createLogger('silent') } } as Omit<StepBuildEnv, 'stage' | 'name'>;
+  const build = (spec: Record<string, unknown>) => buildPipeline(parsePipelineSpec({ predict: [{ model: 'model.onnx' }], ...spec }), env);
+  await assert.rejects(build({ postprocess: [{ topk: { k: 1 } }, { softmax: {} }] }), {
+    code: 'ERR_PIPELINE_INVALID',
+    message: 'postprocess[1]:softmax: postprocess[0]:topk before it answers a list of { label, score } per row, not tensors, so postprocess[1]:softmax would have nothing to run on: move postprocess[1]:softmax before postprocess[0]:topk, or format the answer with a custom step',
+  });
+  await assert.rejects(build({ postprocess: [{ threshold: { labels: ['a', 'b'] } }, { argmax: {} }] }), { code: 'ERR_PIPELINE_INVALID', message: /^postprocess\[1\]:argmax: postprocess\[0\]:threshold before it answers/ });
+  await assert.rejects(build({ preprocess: [{ topk: {} }] }), { code: 'ERR_PIPELINE_INVALID', message: /^predict\[0\]:model\.onnx: preprocess\[0\]:topk before it answers .* so the model would have nothing/ });
+  // A threshold without labels answers tensors (masks); a custom step takes a value.
+  await assert.rejects(build({ postprocess: [{ threshold: {} }, { softmax: {} }] }), { code: 'ERR_MODEL_DIR' });
+  await assert.rejects(build({ postprocess: [{ topk: {} }, { custom: { module: 'steps.mjs' } }] }), { code: 'ERR_MODEL_DIR' });
+});
+
 test("a step option its kind does not take fails the build naming it and the options the kind has; every built-in kind lists them", async () => {
   const env = {} as Omit<StepBuildEnv, 'stage' | 'name'>;
   const build = (preprocess: unknown[]) => buildPipeline(parsePipelineSpec({ preprocess, predict: [{ model: 'model.onnx' }] }), env);

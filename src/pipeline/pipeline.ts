@@ -64,7 +64,8 @@ export class Pipeline {
       // A model after a step that answered a value instead of tensors (a custom step's string) would
       // run on the tensors from before that step and drop the value: a wrong answer, not an error.
       // A built-in step there would run on them too, and its result be dropped for the value
-      // (softmax after topk answered topk's scores unnormalised).
+      // (softmax after topk answered topk's scores unnormalised). After a built-in step that always
+      // answers a value (topk) buildPipeline refuses such a step; a custom step's value is found here.
       if (previous !== undefined && current.value !== undefined && step.takesValue !== true) throw valueBeforeStep(step, previous.name, current.value);
       previous = step;
       const started = timings ? performance.now() : 0;
@@ -105,6 +106,7 @@ export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 
   registry ??= await loadDefaultSteps();
   // Every step's options first: a bad one on a later step must not wait for (or follow) an earlier model's load.
   for (const s of spec.steps) await checkStep(registry, s, env);
+  refuseStepAfterValue(registry, spec);
   const steps: Step[] = [];
   try {
     for (const s of spec.steps) {
@@ -115,6 +117,23 @@ export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 
     throw err;
   }
   return new Pipeline(steps, { withoutUserCode: spec.steps.every((s) => !registry.traits(s.kind).runsUserCode) });
+}
+
+/**
+ * Refuses (`ERR_PIPELINE_INVALID`, at start-up) a step that works on tensors after a step that always
+ * answers a value (topk, threshold with labels): it would fail every request (see `Pipeline.run`),
+ * a mistake in the file that no request can avoid. Only a custom step may follow such a step.
+ */
+function refuseStepAfterValue(registry: StepRegistry, spec: PipelineSpec): void {
+  for (let i = 1; i < spec.steps.length; i++) {
+    const before = spec.steps[i - 1]!;
+    const step = spec.steps[i]!;
+    if (registry.traits(before.kind).answersValue?.(before.options) !== true || registry.traits(step.kind).takesValue === true) continue;
+    throw new ToolkitError(
+      'ERR_PIPELINE_INVALID',
+      `${step.name}: ${before.name} before it answers a list of { label, score } per row, not tensors, so ${step.kind === 'predict' ? 'the model' : step.name} would have nothing to run on: move ${step.name} before ${before.name}, or format the answer with a custom step`,
+    );
+  }
 }
 
 /** Checks one step's options without building it ({@link StepTraits.check}); its errors named as {@link buildStep}'s. */

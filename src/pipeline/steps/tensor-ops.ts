@@ -259,6 +259,6 @@ export const tensorStepTraits: Readonly<Record<string, StepTraits>> = {
   normalize: { options: ['mean', 'std', 'axis', ...TARGETS] },
   softmax: { options: ['axis', ...TARGETS] },
   argmax: { options: ['axis', 'labels', ...TARGETS] },
-  topk: { options: ['k', 'labels', ...TARGETS] },
+  topk: { options: ['k', 'labels', ...TARGETS], answersValue: () => true },
   select: { options: ['output', 'outputs', 'as'] },
 };

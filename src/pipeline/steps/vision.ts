@@ -287,5 +287,5 @@ export const visionStepTraits: Readonly<Record<string, StepTraits>> = {
   'image-normalize': { options: ['preset', 'scale', 'mean', 'std', 'layout', ...TARGETS] },
   'channel-order': { options: ['layout', 'colors', 'from', ...TARGETS] },
   'add-batch-dim': { options: ['rank', 'tensor'] },
-  threshold: { options: ['value', 'threshold', 'labels', 'tensor'] },
+  threshold: { options: ['value', 'threshold', 'labels', 'tensor'], answersValue: (options) => options['labels'] !== undefined },
 };
