@@ -77,6 +77,16 @@ export function stepFailure(step: string, code: ErrorCode, message: string, opti
   return new ToolkitError(code, `${step}: ${message}`, { ...options, details: { ...options.details, step } });
 }
 
+/**
+ * The code for a tensor that does not fit a step (strings to softmax, an axis past its rank): in a
+ * preprocess step the tensors are the request's, so the client's mistake (400 `ERR_INPUT_MISMATCH`);
+ * after a model they are its outputs, which the client does not choose, so a mistake in the pipeline
+ * file for that model (500 `ERR_STEP_FAILED`).
+ */
+export function misfitCode(stage: StepStage): ErrorCode {
+  return stage === 'preprocess' ? 'ERR_INPUT_MISMATCH' : 'ERR_STEP_FAILED';
+}
+
 /** The step an error is attributed to, when it is (see {@link stepFailure}). */
 export function failedStep(err: unknown): string | undefined {
   const step = err instanceof ToolkitError ? err.details?.['step'] : undefined;

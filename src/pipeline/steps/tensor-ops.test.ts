@@ -7,7 +7,7 @@ import { tensorSteps } from './tensor-ops.js';
 import { setTensor } from '../../codecs/tensor-map.js';
 import { isToolkitError } from '../../errors/catalogue.js';
 import { tensor, toNested, type TensorMap } from '../../core/tensor.js';
-import type { StepBuildEnv, StepData } from '../step.js';
+import type { StepBuildEnv, StepData, StepStage } from '../step.js';
 import type { InvocationContext } from '../../core/context.js';
 import { createDefaultRuntimes } from '../../runtimes/defaults.js';
 
@@ -15,18 +15,18 @@ const noopLog = { debug() {}, info() {}, warn() {}, error() {} };
 const modelDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-steps-'));
 describe('tensor ops', () => {
   after(() => rmSync(modelDir, { recursive: true, force: true }));
-  const env = (name: string): StepBuildEnv => ({
+  const env = (name: string, stage: StepStage = 'postprocess'): StepBuildEnv => ({
     modelDir,
     codeDir: path.join(modelDir, 'code'),
-    stage: 'postprocess',
+    stage,
     name,
     runtimes: createDefaultRuntimes(),
     runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: noopLog },
   });
   const ctx = { log: noopLog, requestId: 't' } as unknown as InvocationContext;
 
-  async function run(kind: string, options: Record<string, unknown>, tensors: TensorMap): Promise<StepData> {
-    const step = await tensorSteps[kind]!(options, env(kind));
+  async function run(kind: string, options: Record<string, unknown>, tensors: TensorMap, stage?: StepStage): Promise<StepData> {
+    const step = await tensorSteps[kind]!(options, env(kind, stage));
     return step.run({ tensors }, ctx);
   }
 
@@ -82,17 +82,24 @@ describe('tensor ops', () => {
     assert.deepEqual(toNested((await run('argmax', {}, { x: tensor('float32', [2], Float32Array.from([NaN, NaN])) })).tensors['x']!), 0);
   });
 
-  test("a request's tensor that does not fit a step (strings, too few channels, too low a rank) is a 400 naming the step, not a 500", async () => {
-    const mismatch = (message: RegExp) => (e: unknown) => isToolkitError(e) && e.code === 'ERR_INPUT_MISMATCH' && e.status === 400 && message.test(e.message);
-    await assert.rejects(async () => run('scale', { factor: 2 }, { x: tensor('string', [1], ['a']) }), mismatch(/^scale: tensor "x" holds strings; cast it first$/));
-    await assert.rejects(async () => run('normalize', { mean: [1, 2, 3] }, { x: tensor('float32', [2, 2], new Float32Array(4)) }), mismatch(/^normalize: mean\/std have 3 values but axis -1 of "x" has 2$/));
-    await assert.rejects(async () => run('softmax', { axis: 2 }, { x: tensor('float32', [2, 3], new Float32Array(6)) }), mismatch(/^softmax: axis 2 is out of range for a rank-2 tensor$/));
+  test("a request's tensor that does not fit a preprocess step (strings, too few channels, too low a rank) is a 400 naming the step; a model's output that does not fit a postprocess step is a 500", async () => {
+    const misfits = [
+      ['scale', { factor: 2 }, { x: tensor('string', [1], ['a']) }, /^scale: tensor "x" holds strings; cast it first$/],
+      ['normalize', { mean: [1, 2, 3] }, { x: tensor('float32', [2, 2], new Float32Array(4)) }, /^normalize: mean\/std have 3 values but axis -1 of "x" has 2$/],
+      ['softmax', { axis: 2 }, { x: tensor('float32', [2, 3], new Float32Array(6)) }, /^softmax: axis 2 is out of range for a rank-2 tensor$/],
+      ['reshape', { shape: [4] }, { x: tensor('float32', [3], new Float32Array(3)) }, /^reshape: tensor "x" with 3 values cannot be reshaped to \[4\]$/],
+    ] as const;
+    for (const [kind, options, tensors, message] of misfits) {
+      await assert.rejects(async () => run(kind, options, tensors, 'preprocess'), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INPUT_MISMATCH' && e.status === 400 && message.test(e.message));
+      await assert.rejects(async () => run(kind, options, tensors, 'postprocess'), (e: unknown) => isToolkitError(e) && e.code === 'ERR_STEP_FAILED' && e.status === 500 && message.test(e.message));
+    }
   });
 
   test('rows of no scores: topk answers an empty list for each, argmax refuses an empty axis instead of answering index 0', async () => {
     const empty = tensor('float32', [2, 0], new Float32Array(0));
     assert.deepEqual((await run('topk', {}, { x: empty })).value, [[], []]);
-    await assert.rejects(async () => run('argmax', { labels: ['a'] }, { x: empty }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INPUT_MISMATCH' && /^argmax: axis -1 of "x" \(shape \[2, 0\]\) is empty/.test(e.message));
+    await assert.rejects(async () => run('argmax', { labels: ['a'] }, { x: empty }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_STEP_FAILED' && /^argmax: axis -1 of "x" \(shape \[2, 0\]\) is empty/.test(e.message));
+    await assert.rejects(async () => run('argmax', {}, { x: empty }, 'preprocess'), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INPUT_MISMATCH');
     assert.deepEqual((await run('argmax', {}, { x: tensor('float32', [0, 3], new Float32Array(0)) })).tensors['x']!.shape, [0]);
   });
 

@@ -1,6 +1,6 @@
 import { ToolkitError } from '../../errors/catalogue.js';
 import { allocate, castTensor, sizeOf, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
-import { stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
+import { misfitCode, stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
 import { loadLabels } from './labels.js';
 import { setTensor } from '../../codecs/tensor-map.js';
 import type { StepTraits } from '../registry.js';
@@ -51,14 +51,13 @@ function mapStep(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, 
 
 function numeric(env: StepBuildEnv, t: Tensor, name: string): Float32Array | Float64Array {
   if (t.dtype === 'float32' || t.dtype === 'float64') return t.data as Float32Array | Float64Array;
-  // The request's tensors, in a preprocess step: a client's mistake (400), as reshape's and the image steps' are.
-  if (t.dtype === 'string') throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `tensor "${name || '(unnamed)'}" holds strings; cast it first`);
+  if (t.dtype === 'string') throw stepFailure(env.name, misfitCode(env.stage), `tensor "${name || '(unnamed)'}" holds strings; cast it first`);
   return castTensor(t, 'float32').data as Float32Array;
 }
 
 function normAxis(env: StepBuildEnv, axis: number, rank: number): number {
   const a = axis < 0 ? rank + axis : axis;
-  if (a < 0 || a >= rank) throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `axis ${axis} is out of range for a rank-${rank} tensor`);
+  if (a < 0 || a >= rank) throw stepFailure(env.name, misfitCode(env.stage), `axis ${axis} is out of range for a rank-${rank} tensor`);
   return a;
 }
 
@@ -89,7 +88,7 @@ const reshape: StepBuilder = (options, env) => {
     const n = t.data.length;
     const resolved = (shape as number[]).map((d) => (d === -1 ? (known === 0 ? 0 : n / known) : d));
     if (sizeOf(resolved) !== n || resolved.some((d) => !Number.isInteger(d))) {
-      throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `tensor "${name || '(unnamed)'}" with ${n} values cannot be reshaped to [${(shape as number[]).join(', ')}]`);
+      throw stepFailure(env.name, misfitCode(env.stage), `tensor "${name || '(unnamed)'}" with ${n} values cannot be reshaped to [${(shape as number[]).join(', ')}]`);
     }
     return { dtype: t.dtype, shape: resolved, data: t.data };
   });
@@ -119,7 +118,7 @@ const normalize: StepBuilder = (options, env) => {
     const channels = shape[axis]!;
     for (const list of [mean, std]) {
       if (list.length !== 1 && list.length !== channels) {
-        throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `mean/std have ${list.length} values but axis ${axisOpt} of "${name || '(unnamed)'}" has ${channels}`);
+        throw stepFailure(env.name, misfitCode(env.stage), `mean/std have ${list.length} values but axis ${axisOpt} of "${name || '(unnamed)'}" has ${channels}`);
       }
     }
     forEachLane(shape, axis, (offset, stride, length) => {
@@ -176,7 +175,7 @@ const argmax: StepBuilder = (options, env) => {
     const outShape = shape.filter((_, i) => i !== axis);
     // An empty axis has no largest value: index 0 (or the first label) would be an answer made up.
     if (shape[axis] === 0 && sizeOf(outShape) > 0) {
-      throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `axis ${axisOpt} of "${name || '(unnamed)'}" (shape [${t.shape.join(', ')}]) is empty: there is no largest value`);
+      throw stepFailure(env.name, misfitCode(env.stage), `axis ${axisOpt} of "${name || '(unnamed)'}" (shape [${t.shape.join(', ')}]) is empty: there is no largest value`);
     }
     const idx = new BigInt64Array(sizeOf(outShape));
     forEachLane(shape, axis, (offset, stride, length, lane) => {

@@ -129,10 +129,10 @@ test('image steps keep a tensor the request names __proto__ as a tensor of that 
   }
 });
 
-test("threshold names itself once when the pipeline runs it on strings", async () => {
-  const step = await visionSteps['threshold']!({}, env('postprocess[0]:threshold'));
+test("threshold names itself once when the pipeline runs it on strings (a model's output: a 500)", async () => {
+  const step = await visionSteps['threshold']!({}, { ...env('postprocess[0]:threshold'), stage: 'postprocess' });
   await assert.rejects(new Pipeline([step]).run({ tensors: { x: tensor('string', [1], ['a']) } }, { log: { isLevelEnabled: () => false } } as unknown as InvocationContext), {
-    code: 'ERR_INPUT_MISMATCH',
+    code: 'ERR_STEP_FAILED',
     message: 'postprocess[0]:threshold: tensor "x" holds strings, not scores',
   });
 });

@@ -1,7 +1,7 @@
 import { allocate, sizeOf, type TensorMap, type Tensor } from '../../core/tensor.js';
 import { MAX_IMAGE_PIXELS } from '../../codecs/image-decode.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { failedStep, stepFailure, type Step, type StepBuildEnv, type StepBuilder, type StepData } from '../step.js';
+import { failedStep, misfitCode, stepFailure, type Step, type StepBuildEnv, type StepBuilder, type StepData } from '../step.js';
 import { centerCrop, NORMALIZE_PRESETS, normalizeImage, resizeImage, swapRedBlue, transposeLayout } from './image-ops.js';
 import { type ImageLayout, imageGeometry, numericData, outputDType } from './image-tensor.js';
 import { loadLabels } from './labels.js';
@@ -210,11 +210,11 @@ const addBatchDim: StepBuilder = (options, env) => {
 
 
 /**
- * A threshold's tensor as numbers; strings are a 400 named after the step once (numericData's own
- * message, given the step's name, had the pipeline name it a second time).
+ * A threshold's tensor as numbers; strings are refused naming the step once (numericData's own
+ * message, given the step's name, had the pipeline name it a second time), as {@link misfitCode} says.
  */
 function scores(env: StepBuildEnv, t: Tensor, name: string): ReturnType<typeof numericData> {
-  if (t.dtype === 'string') throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `tensor "${name || '(unnamed)'}" holds strings, not scores`);
+  if (t.dtype === 'string') throw stepFailure(env.name, misfitCode(env.stage), `tensor "${name || '(unnamed)'}" holds strings, not scores`);
   return numericData(t, env.name);
 }
 
