@@ -95,6 +95,12 @@ describe('tensor ops', () => {
     }
   });
 
+  test('a normalize whose mean and std have different counts of values (neither one) is refused when built: no tensor fits both', async () => {
+    await assert.rejects(async () => run('normalize', { mean: [1, 2, 3], std: [1, 2] }, {}), (e: unknown) => isToolkitError(e) && e.code === 'ERR_PIPELINE_INVALID' && e.message === 'normalize: "mean" has 3 values and "std" 2: give each one value or one per channel');
+    const out = await run('normalize', { mean: [1, 2, 3], std: [2] }, { x: tensor('float32', [1, 3], Float32Array.of(3, 4, 5)) });
+    assert.deepEqual([...(out.tensors['x']!.data as Float32Array)], [1, 1, 1]);
+  });
+
   test('rows of no scores: topk answers an empty list for each, argmax refuses an empty axis instead of answering index 0', async () => {
     const empty = tensor('float32', [2, 0], new Float32Array(0));
     assert.deepEqual((await run('topk', {}, { x: empty })).value, [[], []]);

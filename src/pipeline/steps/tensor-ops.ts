@@ -109,6 +109,8 @@ const normalize: StepBuilder = (options, env) => {
   const mean = numberList(env, options, 'mean') ?? [0];
   const std = numberList(env, options, 'std') ?? [1];
   if (std.some((s) => s === 0)) throw bad(env, '"std" values must not be 0');
+  // No tensor has both counts of channels: every request would fail, so the file is refused now.
+  if (mean.length !== 1 && std.length !== 1 && mean.length !== std.length) throw bad(env, `"mean" has ${mean.length} values and "std" ${std.length}: give each one value or one per channel`);
   const axisOpt = numberOption(env, options, 'axis', -1);
   return mapStep(env, options, (t, name) => {
     const src = numeric(env, t, name);

@@ -137,6 +137,12 @@ test("threshold names itself once when the pipeline runs it on strings (a model'
   });
 });
 
+test('an image-normalize whose mean and std have different counts of values is refused when built, a preset\'s included', async () => {
+  await assert.rejects(async () => build('image-normalize', { mean: [0.5, 0.5, 0.5], std: [1, 1] }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_PIPELINE_INVALID' && e.message === 'preprocess[0]:image-normalize: "mean" has 3 values and "std" 2: give each one value or one per channel');
+  await assert.rejects(async () => build('image-normalize', { preset: 'imagenet', std: [1, 1] }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_PIPELINE_INVALID');
+  await build('image-normalize', { preset: 'imagenet', std: [2] });
+});
+
 test('image steps skip non-image tensors and explain when there is no image', async () => {
   const step = await build('resize', { height: 1, width: 1 });
   const out = await run(step, { [UNNAMED]: image(), scale: tensor('float32', [1], Float32Array.from([2])) });

@@ -164,6 +164,8 @@ const imageNormalize: StepBuilder = (options, env) => {
   const mean = options['mean'] === undefined && preset ? preset.mean : perChannel(env, options, 'mean', 0);
   const std = options['std'] === undefined && preset ? preset.std : perChannel(env, options, 'std', 1);
   if (std.some((s) => s === 0)) throw bad(env, '"std" values must not be 0');
+  // No image has both counts of channels: every request would fail, so the file is refused now.
+  if (mean.length !== 1 && std.length !== 1 && mean.length !== std.length) throw bad(env, `"mean" has ${mean.length} values and "std" ${std.length}: give each one value or one per channel`);
   const layout = layoutOption(env, options);
   return imageStep(env, options, (t) => normalizeImage(t, layout, scaleRaw, mean, std, env.name));
 };
