@@ -182,7 +182,15 @@ const argmax: StepBuilder = (options, env) => {
     const idx = new BigInt64Array(sizeOf(outShape));
     forEachLane(shape, axis, (offset, stride, length, lane) => {
       let best = 0;
-      for (let c = 1; c < length; c++) if (descending(src[offset + c * stride]!, src[offset + best * stride]!) < 0) best = c;
+      let top = src[offset]!;
+      for (let c = 1; c < length; c++) {
+        const v = src[offset + c * stride]!;
+        // As descending() orders them (NaN below every number, the first of equals), inline: argmax reads every score.
+        if (v > top || (top !== top && v === v)) {
+          best = c;
+          top = v;
+        }
+      }
       idx[lane] = BigInt(best);
     });
     if (!labels) return { dtype: 'int64', shape: outShape, data: idx };
