@@ -12,6 +12,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { withBatching } from './batched-runtime.js';
 import { batchedRuntime } from '../pipeline/steps/predict.js';
 import { batchKey, concatInputs, splitOutputs } from './tensor-batch.js';
+import { setTensor } from '../codecs/tensor-map.js';
 import { transferable } from '../server/thread-protocol.js';
 import { buildGraphModel, ELEM, graphNode, valueInfo } from '../../test/helpers/onnx-graph.js';
 
@@ -41,6 +42,23 @@ test('concat then split gives each request its own rows back (numbers and string
   assert.deepEqual(b!['y']!.shape, [2, 2]);
   assert.deepEqual(b!['s']!.data, ['q', 'r']);
   assert.throws(() => splitOutputs({ total: { dtype: 'float32', shape: [1], data: new Float32Array(1) } }, [1, 2]), /not 3 rows first/);
+});
+
+test('a tensor a request names __proto__ is joined and split as one of that name, not taken as the map\'s prototype', () => {
+  const request = (): TensorMap => {
+    const map: TensorMap = {};
+    setTensor(map, '__proto__', { dtype: 'float32', shape: [1, 1], data: Float32Array.of(1) });
+    setTensor(map, 'x', { dtype: 'float32', shape: [1, 1], data: Float32Array.of(2) });
+    return map;
+  };
+  const joined = concatInputs([request(), request()]);
+  assert.deepEqual(Object.keys(joined), ['__proto__', 'x']);
+  assert.equal(Object.getPrototypeOf(joined), Object.prototype);
+  const parts = splitOutputs(joined, [1, 1]);
+  for (const part of parts) {
+    assert.deepEqual(Object.keys(part), ['__proto__', 'x']);
+    assert.equal(Object.getPrototypeOf(part), Object.prototype);
+  }
 });
 
 /** Counts the runs that reach the model. */

@@ -3,6 +3,7 @@
  * back, for {@link AdaptiveBatcher} runs of a model.
  */
 import { allocate, type Tensor, type TensorData, type TensorMap } from '../core/tensor.js';
+import { setTensor } from '../codecs/tensor-map.js';
 
 /**
  * The batch key of a request's inputs: names, dtypes and every dimension but the first. Requests
@@ -54,7 +55,7 @@ export function concatInputs(requests: readonly TensorMap[]): TensorMap {
       rows += p.shape[0]!;
       total += p.data.length;
     }
-    out[name] = { dtype: parts[0]!.dtype, shape: [rows, ...parts[0]!.shape.slice(1)], data: concatData(parts, total) };
+    setTensor(out, name, { dtype: parts[0]!.dtype, shape: [rows, ...parts[0]!.shape.slice(1)], data: concatData(parts, total) });
   }
   return out;
 }
@@ -84,7 +85,7 @@ export function splitOutputs(outputs: TensorMap, rows: readonly number[]): Tenso
       const data = (
         Array.isArray(t.data) ? t.data.slice(start, end) : rowSize === 0 ? allocate(t.dtype, 0) : (t.data as Float32Array).subarray(start, end)
       ) as TensorData;
-      result[i]![name] = { dtype: t.dtype, shape: [r, ...t.shape.slice(1)], data };
+      setTensor(result[i]!, name, { dtype: t.dtype, shape: [r, ...t.shape.slice(1)], data });
       start = end;
     });
   }

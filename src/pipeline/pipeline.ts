@@ -6,6 +6,7 @@ import type { PipelineSpec } from './pipeline-file.js';
 import { failedStep, stepDataWithFloat16Bits, stepFailure, type Step, type StepBuildEnv, type StepData } from './step.js';
 import { batchedRuntime, runtimeStep } from './steps/predict.js';
 import { retryingLoad } from '../core/retrying-load.js';
+import { cancellationOf } from '../core/cancellation.js';
 import type { ModelRuntime, TensorSpec } from '../runtimes/runtime.js';
 
 /** The built-in step kinds' code (see retrying-load.ts: a multi-model endpoint loads it while it serves). */
@@ -53,9 +54,19 @@ export class Pipeline {
     let current = stepDataWithFloat16Bits(data);
     let previous: Step | undefined;
     for (const step of this.steps) {
+      // Nobody waits for the answer any more (a timeout, a client gone): the steps left would run
+      // for nothing, a model's among them, ahead of requests that are still awaited. Not before the
+      // first step: the engine has just checked, so a one-step pipeline (a bare model) pays nothing.
+      if (previous !== undefined) {
+        const cancellation = cancellationOf(ctx);
+        if (cancellation?.cancelled) throw cancellation.reason;
+      }
       // A model after a step that answered a value instead of tensors (a custom step's string) would
       // run on the tensors from before that step and drop the value: a wrong answer, not an error.
-      if (previous !== undefined && current.value !== undefined && 'runtime' in step) throw valueBeforeModel(step.name, previous.name, current.value);
+      // A built-in step there would run on them too, and its result be dropped for the value
+      // (softmax after topk answered topk's scores unnormalised). After a built-in step that always
+      // answers a value (topk) buildPipeline refuses such a step; a custom step's value is found here.
+      if (previous !== undefined && current.value !== undefined && step.takesValue !== true) throw valueBeforeStep(step, previous.name, current.value);
       previous = step;
       const started = timings ? performance.now() : 0;
       try {
@@ -80,12 +91,13 @@ export class Pipeline {
   }
 }
 
-/** The error for a model step that follows a step whose result is `value`, not tensors (see `Pipeline.run`). */
-function valueBeforeModel(step: string, previous: string, value: unknown): ToolkitError {
+/** The error for a step that works on tensors following a step whose result is `value`, not tensors (see `Pipeline.run`). */
+function valueBeforeStep(step: Step, previous: string, value: unknown): ToolkitError {
+  const what = 'runtime' in step ? 'the model' : 'it';
   return stepFailure(
-    step,
+    step.name,
     'ERR_STEP_FAILED',
-    `${previous} before it returned ${valueKind(value)}, not tensors, so the model has nothing to run on: return named tensors or { tensors } from ${previous}, or move it after the model`,
+    `${previous} before it returned ${valueKind(value)}, not tensors, so ${what} has nothing to run on: return named tensors or { tensors } from ${previous}, or move it after ${'runtime' in step ? 'the model' : step.name}`,
   );
 }
 
@@ -94,6 +106,7 @@ export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 
   registry ??= await loadDefaultSteps();
   // Every step's options first: a bad one on a later step must not wait for (or follow) an earlier model's load.
   for (const s of spec.steps) await checkStep(registry, s, env);
+  refuseStepAfterValue(registry, spec);
   const steps: Step[] = [];
   try {
     for (const s of spec.steps) {
@@ -104,6 +117,23 @@ export async function buildPipeline(spec: PipelineSpec, env: Omit<StepBuildEnv, 
     throw err;
   }
   return new Pipeline(steps, { withoutUserCode: spec.steps.every((s) => !registry.traits(s.kind).runsUserCode) });
+}
+
+/**
+ * Refuses (`ERR_PIPELINE_INVALID`, at start-up) a step that works on tensors after a step that always
+ * answers a value (topk, threshold with labels): it would fail every request (see `Pipeline.run`),
+ * a mistake in the file that no request can avoid. Only a custom step may follow such a step.
+ */
+function refuseStepAfterValue(registry: StepRegistry, spec: PipelineSpec): void {
+  for (let i = 1; i < spec.steps.length; i++) {
+    const before = spec.steps[i - 1]!;
+    const step = spec.steps[i]!;
+    if (registry.traits(before.kind).answersValue?.(before.options) !== true || registry.traits(step.kind).takesValue === true) continue;
+    throw new ToolkitError(
+      'ERR_PIPELINE_INVALID',
+      `${step.name}: ${before.name} before it answers a list of { label, score } per row, not tensors, so ${step.kind === 'predict' ? 'the model' : step.name} would have nothing to run on: move ${step.name} before ${before.name}, or format the answer with a custom step`,
+    );
+  }
 }
 
 /** Checks one step's options without building it ({@link StepTraits.check}); its errors named as {@link buildStep}'s. */

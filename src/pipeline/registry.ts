@@ -20,6 +20,14 @@ export interface StepTraits {
    * option on a later step fails the start-up at once, before an earlier step's model loads.
    */
   readonly check?: (options: Readonly<Record<string, unknown>>, env: StepBuildEnv) => Promise<void>;
+  /**
+   * True when a step of this kind with these options always answers a value (`data.value`), not
+   * tensors (`topk`; `threshold` with labels): `buildPipeline` refuses a step after it that does not
+   * take a value ({@link takesValue}), which would run on the tensors from before it and be dropped.
+   */
+  readonly answersValue?: (options: Readonly<Record<string, unknown>>) => boolean;
+  /** Steps of this kind read an earlier step's value (custom steps may); see {@link answersValue}. */
+  readonly takesValue?: boolean;
 }
 
 /** Step builders by kind (`softmax`, `resize`, `predict`, ...). Duplicate kinds are refused. */

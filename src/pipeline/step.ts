@@ -32,6 +32,11 @@ export interface Step {
   readonly name: string;
   readonly stage: StepStage;
   run(data: StepData, ctx: InvocationContext): Promise<StepData> | StepData;
+  /**
+   * The step reads an earlier step's `value` (custom steps may); every other step works on tensors
+   * alone, so the pipeline refuses to run it after a step that answered a value.
+   */
+  readonly takesValue?: boolean;
   /** Releases what the step holds (models). */
   dispose?(): Promise<void>;
 }
@@ -57,6 +62,11 @@ export interface StepBuildEnv {
   readonly batching?: BatchingOptions;
   /** Told of every batched model run, by step name (for `/metrics`). */
   readonly observeBatch?: (step: string, run: BatchRun) => void;
+  /**
+   * `SMKIT_MAX_DECODED_MB` in bytes: what one request's inputs may take once decoded, so also the
+   * most a step that makes its tensors larger (`resize`) may make of them. Unbounded when absent.
+   */
+  readonly maxDecodedBytes?: number;
 }
 
 /**
@@ -65,6 +75,16 @@ export interface StepBuildEnv {
  */
 export function stepFailure(step: string, code: ErrorCode, message: string, options: ToolkitErrorOptions = {}): ToolkitError {
   return new ToolkitError(code, `${step}: ${message}`, { ...options, details: { ...options.details, step } });
+}
+
+/**
+ * The code for a tensor that does not fit a step (strings to softmax, an axis past its rank): in a
+ * preprocess step the tensors are the request's, so the client's mistake (400 `ERR_INPUT_MISMATCH`);
+ * after a model they are its outputs, which the client does not choose, so a mistake in the pipeline
+ * file for that model (500 `ERR_STEP_FAILED`).
+ */
+export function misfitCode(stage: StepStage): ErrorCode {
+  return stage === 'preprocess' ? 'ERR_INPUT_MISMATCH' : 'ERR_STEP_FAILED';
 }
 
 /** The step an error is attributed to, when it is (see {@link stepFailure}). */

@@ -34,6 +34,7 @@ export const customStep: StepBuilder = async (options, env) => {
   return {
     name: env.name,
     stage: env.stage,
+    takesValue: true,
     async run(data, ctx): Promise<StepData> {
       const out: unknown = await (fn as (d: StepData, c: unknown, o: unknown) => unknown)(data, ctx, stepOptions);
       // No codec writes these (JSON would answer 200 "null"): a function not called, most likely.

@@ -4,8 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tensorSteps } from './tensor-ops.js';
+import { setTensor } from '../../codecs/tensor-map.js';
+import { isToolkitError } from '../../errors/catalogue.js';
 import { tensor, toNested, type TensorMap } from '../../core/tensor.js';
-import type { StepBuildEnv, StepData } from '../step.js';
+import type { StepBuildEnv, StepData, StepStage } from '../step.js';
 import type { InvocationContext } from '../../core/context.js';
 import { createDefaultRuntimes } from '../../runtimes/defaults.js';
 
@@ -13,18 +15,18 @@ const noopLog = { debug() {}, info() {}, warn() {}, error() {} };
 const modelDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-steps-'));
 describe('tensor ops', () => {
   after(() => rmSync(modelDir, { recursive: true, force: true }));
-  const env = (name: string): StepBuildEnv => ({
+  const env = (name: string, stage: StepStage = 'postprocess'): StepBuildEnv => ({
     modelDir,
     codeDir: path.join(modelDir, 'code'),
-    stage: 'postprocess',
+    stage,
     name,
     runtimes: createDefaultRuntimes(),
     runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: noopLog },
   });
   const ctx = { log: noopLog, requestId: 't' } as unknown as InvocationContext;
 
-  async function run(kind: string, options: Record<string, unknown>, tensors: TensorMap): Promise<StepData> {
-    const step = await tensorSteps[kind]!(options, env(kind));
+  async function run(kind: string, options: Record<string, unknown>, tensors: TensorMap, stage?: StepStage): Promise<StepData> {
+    const step = await tensorSteps[kind]!(options, env(kind, stage));
     return step.run({ tensors }, ctx);
   }
 
@@ -71,12 +73,63 @@ describe('tensor ops', () => {
     await assert.rejects(async () => run('topk', { k: 1, labels: '../outside.txt' }, { probs: x }), /must be inside the model directory/);
   });
 
+  test('topk and argmax rank NaN below every number, and keep ties of infinities in index order', async () => {
+    const x = tensor('float32', [2, 5], Float32Array.from([0.3, NaN, 0.9, 0.5, 0.7, -Infinity, -Infinity, 0.2, NaN, -Infinity]));
+    const top = (await run('topk', { k: 5 }, { x })).value as { label: number; score: number }[][];
+    assert.deepEqual(top.map((row) => row.map((e) => e.label)), [[2, 4, 3, 0, 1], [2, 0, 1, 4, 3]]);
+    assert.deepEqual(toNested((await run('argmax', {}, { x })).tensors['x']!), [2, 2]);
+    assert.deepEqual(toNested((await run('argmax', {}, { x: tensor('float32', [3], Float32Array.from([NaN, 1, 3])) })).tensors['x']!), 2);
+    assert.deepEqual(toNested((await run('argmax', {}, { x: tensor('float32', [2], Float32Array.from([NaN, NaN])) })).tensors['x']!), 0);
+  });
+
+  test("a request's tensor that does not fit a preprocess step (strings, too few channels, too low a rank) is a 400 naming the step; a model's output that does not fit a postprocess step is a 500", async () => {
+    const misfits = [
+      ['scale', { factor: 2 }, { x: tensor('string', [1], ['a']) }, /^scale: tensor "x" holds strings; cast it first$/],
+      ['normalize', { mean: [1, 2, 3] }, { x: tensor('float32', [2, 2], new Float32Array(4)) }, /^normalize: mean\/std have 3 values but axis -1 of "x" has 2$/],
+      ['softmax', { axis: 2 }, { x: tensor('float32', [2, 3], new Float32Array(6)) }, /^softmax: axis 2 is out of range for a rank-2 tensor$/],
+      ['reshape', { shape: [4] }, { x: tensor('float32', [3], new Float32Array(3)) }, /^reshape: tensor "x" with 3 values cannot be reshaped to \[4\]$/],
+    ] as const;
+    for (const [kind, options, tensors, message] of misfits) {
+      await assert.rejects(async () => run(kind, options, tensors, 'preprocess'), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INPUT_MISMATCH' && e.status === 400 && message.test(e.message));
+      await assert.rejects(async () => run(kind, options, tensors, 'postprocess'), (e: unknown) => isToolkitError(e) && e.code === 'ERR_STEP_FAILED' && e.status === 500 && message.test(e.message));
+    }
+  });
+
+  test('a normalize whose mean and std have different counts of values (neither one) is refused when built: no tensor fits both', async () => {
+    await assert.rejects(async () => run('normalize', { mean: [1, 2, 3], std: [1, 2] }, {}), (e: unknown) => isToolkitError(e) && e.code === 'ERR_PIPELINE_INVALID' && e.message === 'normalize: "mean" has 3 values and "std" 2: give each one value or one per channel');
+    const out = await run('normalize', { mean: [1, 2, 3], std: [2] }, { x: tensor('float32', [1, 3], Float32Array.of(3, 4, 5)) });
+    assert.deepEqual([...(out.tensors['x']!.data as Float32Array)], [1, 1, 1]);
+  });
+
+  test('rows of no scores: topk answers an empty list for each, argmax refuses an empty axis instead of answering index 0', async () => {
+    const empty = tensor('float32', [2, 0], new Float32Array(0));
+    assert.deepEqual((await run('topk', {}, { x: empty })).value, [[], []]);
+    await assert.rejects(async () => run('argmax', { labels: ['a'] }, { x: empty }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_STEP_FAILED' && /^argmax: axis -1 of "x" \(shape \[2, 0\]\) is empty/.test(e.message));
+    await assert.rejects(async () => run('argmax', {}, { x: empty }, 'preprocess'), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INPUT_MISMATCH');
+    assert.deepEqual((await run('argmax', {}, { x: tensor('float32', [0, 3], new Float32Array(0)) })).tensors['x']!.shape, [0]);
+  });
+
   test('cast and select', async () => {
     const out = await run('cast', { dtype: 'int64' }, { x: tensor('float32', [2], Float32Array.from([1.7, -2.2])) });
     assert.deepEqual([...(out.tensors['x']!.data as BigInt64Array)], [1n, -2n]);
     const sel = await run('select', { output: 'b', as: 'y' }, { a: tensor('int32', [1], Int32Array.of(1)), b: tensor('int32', [1], Int32Array.of(2)) });
     assert.deepEqual(Object.keys(sel.tensors), ['y']);
     await assert.rejects(async () => run('select', { output: 'zzz' }, { a: tensor('int32', [1], Int32Array.of(1)) }), /no tensor "zzz"/);
+  });
+
+  test('a tensor the request names __proto__ stays a tensor of that name through each step, and select takes only own tensors', async () => {
+    const request = (): TensorMap => {
+      const map: TensorMap = {};
+      setTensor(map, '__proto__', tensor('float32', [2], Float32Array.from([1, 2])));
+      setTensor(map, 'b', tensor('float32', [1], Float32Array.of(3)));
+      return map;
+    };
+    for (const [kind, options] of [['cast', { dtype: 'float64' }], ['scale', { factor: 2 }], ['softmax', {}], ['select', { outputs: ['__proto__', 'b'] }]] as const) {
+      const out = await run(kind, options, request());
+      assert.deepEqual(Object.keys(out.tensors), ['__proto__', 'b'], kind);
+      assert.equal(Object.getPrototypeOf(out.tensors), Object.prototype, kind);
+    }
+    await assert.rejects(async () => run('select', { output: 'toString' }, request()), /no tensor "toString"/);
   });
 
   test('bad options are refused at build time', async () => {

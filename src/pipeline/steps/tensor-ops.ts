@@ -1,7 +1,8 @@
 import { ToolkitError } from '../../errors/catalogue.js';
 import { allocate, castTensor, sizeOf, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
-import { stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
+import { misfitCode, stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
 import { loadLabels } from './labels.js';
+import { setTensor } from '../../codecs/tensor-map.js';
 import type { StepTraits } from '../registry.js';
 
 const DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'];
@@ -42,7 +43,7 @@ function mapStep(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, 
     stage: env.stage,
     run(data: StepData): StepData {
       const tensors: TensorMap = {};
-      for (const [name, t] of Object.entries(data.tensors)) tensors[name] = selected(name) ? fn(t, name) : t;
+      for (const [name, t] of Object.entries(data.tensors)) setTensor(tensors, name, selected(name) ? fn(t, name) : t);
       return { ...data, tensors };
     },
   };
@@ -50,13 +51,13 @@ function mapStep(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, 
 
 function numeric(env: StepBuildEnv, t: Tensor, name: string): Float32Array | Float64Array {
   if (t.dtype === 'float32' || t.dtype === 'float64') return t.data as Float32Array | Float64Array;
-  if (t.dtype === 'string') throw stepFailure(env.name, 'ERR_STEP_FAILED', `tensor "${name || '(unnamed)'}" holds strings; cast it first`);
+  if (t.dtype === 'string') throw stepFailure(env.name, misfitCode(env.stage), `tensor "${name || '(unnamed)'}" holds strings; cast it first`);
   return castTensor(t, 'float32').data as Float32Array;
 }
 
 function normAxis(env: StepBuildEnv, axis: number, rank: number): number {
   const a = axis < 0 ? rank + axis : axis;
-  if (a < 0 || a >= rank) throw stepFailure(env.name, 'ERR_STEP_FAILED', `axis ${axis} is out of range for a rank-${rank} tensor`);
+  if (a < 0 || a >= rank) throw stepFailure(env.name, misfitCode(env.stage), `axis ${axis} is out of range for a rank-${rank} tensor`);
   return a;
 }
 
@@ -87,7 +88,7 @@ const reshape: StepBuilder = (options, env) => {
     const n = t.data.length;
     const resolved = (shape as number[]).map((d) => (d === -1 ? (known === 0 ? 0 : n / known) : d));
     if (sizeOf(resolved) !== n || resolved.some((d) => !Number.isInteger(d))) {
-      throw stepFailure(env.name, 'ERR_INPUT_MISMATCH', `tensor "${name || '(unnamed)'}" with ${n} values cannot be reshaped to [${(shape as number[]).join(', ')}]`);
+      throw stepFailure(env.name, misfitCode(env.stage), `tensor "${name || '(unnamed)'}" with ${n} values cannot be reshaped to [${(shape as number[]).join(', ')}]`);
     }
     return { dtype: t.dtype, shape: resolved, data: t.data };
   });
@@ -108,6 +109,8 @@ const normalize: StepBuilder = (options, env) => {
   const mean = numberList(env, options, 'mean') ?? [0];
   const std = numberList(env, options, 'std') ?? [1];
   if (std.some((s) => s === 0)) throw bad(env, '"std" values must not be 0');
+  // No tensor has both counts of channels: every request would fail, so the file is refused now.
+  if (mean.length !== 1 && std.length !== 1 && mean.length !== std.length) throw bad(env, `"mean" has ${mean.length} values and "std" ${std.length}: give each one value or one per channel`);
   const axisOpt = numberOption(env, options, 'axis', -1);
   return mapStep(env, options, (t, name) => {
     const src = numeric(env, t, name);
@@ -117,7 +120,7 @@ const normalize: StepBuilder = (options, env) => {
     const channels = shape[axis]!;
     for (const list of [mean, std]) {
       if (list.length !== 1 && list.length !== channels) {
-        throw stepFailure(env.name, 'ERR_STEP_FAILED', `mean/std have ${list.length} values but axis ${axisOpt} of "${name || '(unnamed)'}" has ${channels}`);
+        throw stepFailure(env.name, misfitCode(env.stage), `mean/std have ${list.length} values but axis ${axisOpt} of "${name || '(unnamed)'}" has ${channels}`);
       }
     }
     forEachLane(shape, axis, (offset, stride, length) => {
@@ -151,6 +154,19 @@ const softmax: StepBuilder = (options, env) => {
   });
 };
 
+/**
+ * Orders scores from highest to lowest, NaN after every number. Subtracting (`y - x`) made NaN and
+ * ties of infinities NaN comparisons, which leave the sort's order undefined: one NaN among top-k's
+ * scores dropped the best class from the answer ([0.3, NaN, 0.9, 0.5] gave labels 0 and 1), and
+ * argmax took a NaN only when it came first.
+ */
+function descending(x: number, y: number): number {
+  if (x > y) return -1;
+  if (x < y) return 1;
+  if (x === y) return 0;
+  return Number.isNaN(x) ? (Number.isNaN(y) ? 0 : 1) : -1;
+}
+
 const argmax: StepBuilder = (options, env) => {
   const axisOpt = numberOption(env, options, 'axis', -1);
   const labels = loadLabels(env, options['labels']);
@@ -159,10 +175,22 @@ const argmax: StepBuilder = (options, env) => {
     const shape = t.shape.length ? t.shape : [src.length];
     const axis = normAxis(env, axisOpt, shape.length);
     const outShape = shape.filter((_, i) => i !== axis);
+    // An empty axis has no largest value: index 0 (or the first label) would be an answer made up.
+    if (shape[axis] === 0 && sizeOf(outShape) > 0) {
+      throw stepFailure(env.name, misfitCode(env.stage), `axis ${axisOpt} of "${name || '(unnamed)'}" (shape [${t.shape.join(', ')}]) is empty: there is no largest value`);
+    }
     const idx = new BigInt64Array(sizeOf(outShape));
     forEachLane(shape, axis, (offset, stride, length, lane) => {
       let best = 0;
-      for (let c = 1; c < length; c++) if (src[offset + c * stride]! > src[offset + best * stride]!) best = c;
+      let top = src[offset]!;
+      for (let c = 1; c < length; c++) {
+        const v = src[offset + c * stride]!;
+        // As descending() orders them (NaN below every number, the first of equals), inline: argmax reads every score.
+        if (v > top || (top !== top && v === v)) {
+          best = c;
+          top = v;
+        }
+      }
       idx[lane] = BigInt(best);
     });
     if (!labels) return { dtype: 'int64', shape: outShape, data: idx };
@@ -193,10 +221,11 @@ const topk: StepBuilder = (options, env) => {
       const [name, t] = entries[0]!;
       const src = numeric(env, t, name);
       const width = t.shape.length ? t.shape[t.shape.length - 1]! : src.length;
-      const rows = width === 0 ? 0 : src.length / width;
+      // Rows of no scores are rows all the same: each answers an empty list, as threshold's do.
+      const rows = width === 0 ? sizeOf(t.shape.slice(0, -1)) : src.length / width;
       const value: { label: string | number; score: number }[][] = [];
       for (let r = 0; r < rows; r++) {
-        const order = Array.from({ length: width }, (_, i) => i).sort((a, b) => src[r * width + b]! - src[r * width + a]!);
+        const order = Array.from({ length: width }, (_, i) => i).sort((a, b) => descending(src[r * width + a]!, src[r * width + b]!));
         value.push(order.slice(0, k).map((i) => ({ label: labels ? (labels[i] ?? String(i)) : i, score: src[r * width + i]! })));
       }
       return { ...data, value };
@@ -216,9 +245,10 @@ const select: StepBuilder = (options, env) => {
     run(data: StepData): StepData {
       const tensors: TensorMap = {};
       for (const n of names) {
-        const t = data.tensors[n];
+        // Own tensors only: "toString" is no output, and a tensor named __proto__ is kept as one.
+        const t = Object.hasOwn(data.tensors, n) ? data.tensors[n] : undefined;
         if (!t) throw stepFailure(env.name, 'ERR_STEP_FAILED', `no tensor "${n}"; available: ${Object.keys(data.tensors).join(', ')}`);
-        tensors[typeof rename === 'string' ? rename : n] = t;
+        setTensor(tensors, typeof rename === 'string' ? rename : n, t);
       }
       return { ...data, tensors };
     },
@@ -238,6 +268,6 @@ export const tensorStepTraits: Readonly<Record<string, StepTraits>> = {
   normalize: { options: ['mean', 'std', 'axis', ...TARGETS] },
   softmax: { options: ['axis', ...TARGETS] },
   argmax: { options: ['axis', 'labels', ...TARGETS] },
-  topk: { options: ['k', 'labels', ...TARGETS] },
+  topk: { options: ['k', 'labels', ...TARGETS], answersValue: () => true },
   select: { options: ['output', 'outputs', 'as'] },
 };

@@ -9,9 +9,11 @@ import { isToolkitError } from '../../errors/catalogue.js';
 import type { Step, StepBuildEnv, StepData } from '../step.js';
 import { centerCrop, resizeImage, transposeLayout } from './image-ops.js';
 import { visionSteps } from './vision.js';
+import { Pipeline } from '../pipeline.js';
+import { setTensor } from '../../codecs/tensor-map.js';
 
-const env = (name: string, modelDir = os.tmpdir()): StepBuildEnv =>
-  ({ modelDir, stage: 'preprocess', name, runtimeOptions: {} as never, codeDir: modelDir, runtimes: {} as never }) as StepBuildEnv;
+const env = (name: string, modelDir = os.tmpdir(), maxDecodedBytes?: number): StepBuildEnv =>
+  ({ modelDir, stage: 'preprocess', name, runtimeOptions: {} as never, codeDir: modelDir, runtimes: {} as never, maxDecodedBytes }) as StepBuildEnv;
 const ctx = {} as InvocationContext;
 
 async function build(kind: string, options: Record<string, unknown>, modelDir?: string): Promise<Step> {
@@ -94,11 +96,51 @@ test('channel-order: HWC ↔ CHW round trip, RGB ↔ BGR swap', async () => {
   assert.throws(() => visionSteps['channel-order']!({}, env('c')), /layout/);
 });
 
+test('resize refuses, before allocating, images it would make larger than a request may decode to or than an image may be', async () => {
+  const tooLarge = (step: string, what: RegExp) => (e: unknown) =>
+    isToolkitError(e) && e.code === 'ERR_DECODED_TOO_LARGE' && e.status === 413 && e.details?.['step'] === step && what.test(e.message);
+  // A 1×4000 strip (12 KB) to 256 on its shorter side: 256×1 024 000 pixels, 786 MB as uint8.
+  const strip = tensor('uint8', [1, 4000, 3], new Uint8Array(12_000));
+  const limited = await visionSteps['resize']!({ size: 256 }, env('preprocess[0]:resize', os.tmpdir(), 96 * 1024 * 1024));
+  await assert.rejects(async () => limited.run({ tensors: { [UNNAMED]: strip } }, ctx), tooLarge('preprocess[0]:resize', /^preprocess\[0\]:resize: the 1×4000 image would be resized to 256×1024000 \(750 MB\), more than the 96 MB a request's inputs may take \(SMKIT_MAX_DECODED_MB\)/));
+  // Without a budget, the decoder's pixel limit: 256×51 200 000 pixels was a RangeError (500).
+  const unlimited = await build('resize', { size: 256 });
+  await assert.rejects(async () => run(unlimited, { [UNNAMED]: tensor('uint8', [1, 200_000, 1], new Uint8Array(200_000)) }), tooLarge('preprocess[0]:resize', /more than the 50000000 pixels an image may have/));
+  assert.deepEqual((await run(limited, { [UNNAMED]: tensor('uint8', [2, 4, 1], new Uint8Array(8)) })).tensors[UNNAMED]!.shape, [256, 512, 1]);
+});
+
 test('add-batch-dim adds a leading 1 to single images only', async () => {
   const step = await build('add-batch-dim', {});
   const out = await run(step, { [UNNAMED]: image(), batch: tensor('uint8', [2, 1, 1, 1], Uint8Array.from([1, 2])) });
   assert.deepEqual(out.tensors[UNNAMED]!.shape, [1, 2, 3, 3]);
   assert.deepEqual(out.tensors['batch']!.shape, [2, 1, 1, 1]);
+});
+
+test('image steps keep a tensor the request names __proto__ as a tensor of that name', async () => {
+  const request = (): TensorMap => {
+    const map: TensorMap = {};
+    setTensor(map, '__proto__', image());
+    return map;
+  };
+  for (const [kind, options] of [['resize', { height: 1, width: 1 }], ['add-batch-dim', {}], ['threshold', { value: 50 }]] as const) {
+    const out = await run(await build(kind, options), request());
+    assert.deepEqual(Object.keys(out.tensors), ['__proto__'], kind);
+    assert.equal(Object.getPrototypeOf(out.tensors), Object.prototype, kind);
+  }
+});
+
+test("threshold names itself once when the pipeline runs it on strings (a model's output: a 500)", async () => {
+  const step = await visionSteps['threshold']!({}, { ...env('postprocess[0]:threshold'), stage: 'postprocess' });
+  await assert.rejects(new Pipeline([step]).run({ tensors: { x: tensor('string', [1], ['a']) } }, { log: { isLevelEnabled: () => false } } as unknown as InvocationContext), {
+    code: 'ERR_STEP_FAILED',
+    message: 'postprocess[0]:threshold: tensor "x" holds strings, not scores',
+  });
+});
+
+test('an image-normalize whose mean and std have different counts of values is refused when built, a preset\'s included', async () => {
+  await assert.rejects(async () => build('image-normalize', { mean: [0.5, 0.5, 0.5], std: [1, 1] }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_PIPELINE_INVALID' && e.message === 'preprocess[0]:image-normalize: "mean" has 3 values and "std" 2: give each one value or one per channel');
+  await assert.rejects(async () => build('image-normalize', { preset: 'imagenet', std: [1, 1] }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_PIPELINE_INVALID');
+  await build('image-normalize', { preset: 'imagenet', std: [2] });
 });
 
 test('image steps skip non-image tensors and explain when there is no image', async () => {
@@ -125,6 +167,8 @@ test('threshold: a bool mask, or labels over the threshold per row with a labels
       ],
       [],
     ]);
+    // Rows of no scores answer an empty list each, not no rows.
+    assert.deepEqual((await run(await build('threshold', { labels: ['a'] }), { p: tensor('float32', [2, 0], new Float32Array(0)) })).value, [[], []]);
     assert.throws(() => visionSteps['threshold']!({ labels: '../outside.txt' }, env('t', dir)), /inside the model directory/);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,9 +1,11 @@
-import type { TensorMap, Tensor } from '../../core/tensor.js';
+import { allocate, sizeOf, type TensorMap, type Tensor } from '../../core/tensor.js';
+import { MAX_IMAGE_PIXELS } from '../../codecs/image-decode.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { failedStep, stepFailure, type Step, type StepBuildEnv, type StepBuilder, type StepData } from '../step.js';
+import { failedStep, misfitCode, stepFailure, type Step, type StepBuildEnv, type StepBuilder, type StepData } from '../step.js';
 import { centerCrop, NORMALIZE_PRESETS, normalizeImage, resizeImage, swapRedBlue, transposeLayout } from './image-ops.js';
-import { type ImageLayout, imageGeometry, numericData } from './image-tensor.js';
+import { type ImageLayout, imageGeometry, numericData, outputDType } from './image-tensor.js';
 import { loadLabels } from './labels.js';
+import { setTensor } from '../../codecs/tensor-map.js';
 import type { StepTraits } from '../registry.js';
 
 type Options = Readonly<Record<string, unknown>>;
@@ -57,7 +59,7 @@ function imageStep(env: StepBuildEnv, options: Options, fn: (t: Tensor, name: st
       for (const [name, t] of Object.entries(data.tensors)) {
         const hit = named ? names.has(name) : t.shape.length === 3 || t.shape.length === 4;
         try {
-          tensors[name] = hit ? fn(t, name) : t;
+          setTensor(tensors, name, hit ? fn(t, name) : t);
         } catch (err) {
           // The image helpers name the step themselves (they are given env.name); record it as data.
           if (err instanceof ToolkitError && failedStep(err) === undefined) {
@@ -111,9 +113,33 @@ const resize: StepBuilder = (options, env) => {
       h = Math.max(1, Math.round(g.h * s));
       w = Math.max(1, Math.round(g.w * s));
     }
+    checkResizedSize(env, t, layout, h!, w!);
     return resizeImage(t, layout, h!, w!, method, env.name);
   });
 };
+
+/**
+ * Refuses (413 `ERR_DECODED_TOO_LARGE`) a resize whose images would have more pixels than an image
+ * is decoded with, or take more memory than a request's inputs may (`SMKIT_MAX_DECODED_MB`), before
+ * anything is allocated. With `size` the result grows with the image's aspect ratio: a 1×4000 PNG
+ * of a few hundred bytes resized to 256 on its shorter side is 256×1 024 000 pixels, which took
+ * 786 MB and 27 s of the inference thread.
+ */
+function checkResizedSize(env: StepBuildEnv, t: Tensor, layout: ImageLayout, h: number, w: number): void {
+  const g = imageGeometry(t, layout, env.name);
+  if (g.h === h && g.w === w) return;
+  const bytes = g.n * h * w * g.c * (allocate(outputDType(t), 0) as Uint8Array).BYTES_PER_ELEMENT;
+  const limit = env.maxDecodedBytes ?? Number.POSITIVE_INFINITY;
+  if (h * w <= MAX_IMAGE_PIXELS && !(bytes > limit)) return;
+  const mb = (n: number) => `${+(n / (1024 * 1024)).toFixed(2)} MB`;
+  const over = bytes > limit ? `more than the ${mb(limit)} a request's inputs may take (SMKIT_MAX_DECODED_MB)` : `more than the ${MAX_IMAGE_PIXELS} pixels an image may have`;
+  throw stepFailure(
+    env.name,
+    'ERR_DECODED_TOO_LARGE',
+    `the ${g.h}×${g.w} image would be resized to ${h}×${w} (${mb(bytes)}${g.n === 1 ? '' : ` for ${g.n} images`}), ${over}; send images of a more usual aspect ratio or size`,
+    { details: { decodedBytes: bytes, ...(Number.isFinite(limit) ? { maxDecodedBytes: limit } : {}) } },
+  );
+}
 
 /** `center-crop`: `{ height, width }` or `{ size }` (square). Images smaller than the crop are a 400. */
 const centerCropStep: StepBuilder = (options, env) => {
@@ -138,6 +164,8 @@ const imageNormalize: StepBuilder = (options, env) => {
   const mean = options['mean'] === undefined && preset ? preset.mean : perChannel(env, options, 'mean', 0);
   const std = options['std'] === undefined && preset ? preset.std : perChannel(env, options, 'std', 1);
   if (std.some((s) => s === 0)) throw bad(env, '"std" values must not be 0');
+  // No image has both counts of channels: every request would fail, so the file is refused now.
+  if (mean.length !== 1 && std.length !== 1 && mean.length !== std.length) throw bad(env, `"mean" has ${mean.length} values and "std" ${std.length}: give each one value or one per channel`);
   const layout = layoutOption(env, options);
   return imageStep(env, options, (t) => normalizeImage(t, layout, scaleRaw, mean, std, env.name));
 };
@@ -175,13 +203,22 @@ const addBatchDim: StepBuilder = (options, env) => {
       const tensors: TensorMap = {};
       for (const [name, t] of Object.entries(data.tensors)) {
         const hit = (one === undefined || one === name) && t.shape.length === rank;
-        tensors[name] = hit ? { dtype: t.dtype, shape: [1, ...t.shape], data: t.data } : t;
+        setTensor(tensors, name, hit ? { dtype: t.dtype, shape: [1, ...t.shape], data: t.data } : t);
       }
       return { ...data, tensors };
     },
   };
 };
 
+
+/**
+ * A threshold's tensor as numbers; strings are refused naming the step once (numericData's own
+ * message, given the step's name, had the pipeline name it a second time), as {@link misfitCode} says.
+ */
+function scores(env: StepBuildEnv, t: Tensor, name: string): ReturnType<typeof numericData> {
+  if (t.dtype === 'string') throw stepFailure(env.name, misfitCode(env.stage), `tensor "${name || '(unnamed)'}" holds strings, not scores`);
+  return numericData(t, env.name);
+}
 
 /**
  * `threshold`: scores ≥ `value` (default 0.5). Without `labels`, each selected tensor becomes a
@@ -203,10 +240,11 @@ const threshold: StepBuilder = (options, env) => {
       if (labels) {
         if (entries.length !== 1) throw stepFailure(env.name, 'ERR_STEP_FAILED', `with labels, threshold needs exactly one tensor; add "tensor: <name>"`);
         const [name, t] = entries[0]!;
-        const src = numericData(t, `${env.name} (${name || 'unnamed'})`);
+        const src = scores(env, t, name);
         const width = t.shape.length ? t.shape[t.shape.length - 1]! : src.length;
         const rows: { label: string; score: number }[][] = [];
-        for (let r = 0; width > 0 && r < src.length / width; r++) {
+        const count = width === 0 ? sizeOf(t.shape.slice(0, -1)) : src.length / width;
+        for (let r = 0; r < count; r++) {
           const row: { label: string; score: number }[] = [];
           for (let i = 0; i < width; i++) {
             const s = Number(src[r * width + i]);
@@ -218,10 +256,10 @@ const threshold: StepBuilder = (options, env) => {
       }
       const tensors: TensorMap = { ...data.tensors };
       for (const [name, t] of entries) {
-        const src = numericData(t, `${env.name} (${name || 'unnamed'})`);
+        const src = scores(env, t, name);
         const mask = new Uint8Array(src.length);
         for (let i = 0; i < src.length; i++) mask[i] = Number(src[i]) >= value ? 1 : 0;
-        tensors[name] = { dtype: 'bool', shape: [...t.shape], data: mask };
+        setTensor(tensors, name, { dtype: 'bool', shape: [...t.shape], data: mask });
       }
       return { ...data, tensors };
     },
@@ -251,5 +289,5 @@ export const visionStepTraits: Readonly<Record<string, StepTraits>> = {
   'image-normalize': { options: ['preset', 'scale', 'mean', 'std', 'layout', ...TARGETS] },
   'channel-order': { options: ['layout', 'colors', 'from', ...TARGETS] },
   'add-batch-dim': { options: ['rank', 'tensor'] },
-  threshold: { options: ['value', 'threshold', 'labels', 'tensor'] },
+  threshold: { options: ['value', 'threshold', 'labels', 'tensor'], answersValue: (options) => options['labels'] !== undefined },
 };
