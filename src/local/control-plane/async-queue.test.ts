@@ -341,48 +341,14 @@ test('a queue with more requests running and ending than Node\'s default of 10 l
   }
 });
 
-test('a request whose S3 call listens twice on the queue\'s signal, as the AWS SDK\'s does (its handler and its retry), is not reported as a listener leak on any Node version', async () => {
-  const queue = new AsyncInvocationQueue('ep', () => 1, Date.now, 3_600_000);
-  const before = getMaxListeners(queue.signal);
-  let release!: () => void;
-  const listenTwice = (): Promise<void> =>
+/**
+ * A request's run that listens twice on `queue`'s signal, as the AWS SDK's S3 call does (its HTTP
+ * request's listener, and its retry's wait for the next attempt); `releases` gets the function that
+ * removes both listeners and ends the run.
+ */
+function listeningTwice(queue: AsyncInvocationQueue, releases: Array<() => void>): () => Promise<void> {
+  return () =>
     new Promise<void>((resolve) => {
-      const handler = (): void => undefined;
-      const retry = (): void => undefined;
-      queue.signal.addEventListener('abort', handler, { once: true });
-      queue.signal.addEventListener('abort', retry, { once: true });
-      release = () => {
-        queue.signal.removeEventListener('abort', handler);
-        queue.signal.removeEventListener('abort', retry);
-        resolve();
-      };
-    });
-  const warnings: Error[] = [];
-  const onWarning = (warning: Error): void => {
-    if ((warning as Error & { target?: unknown }).target === queue.signal) warnings.push(warning);
-  };
-  process.on('warning', onWarning);
-  try {
-    queue.add({ expiresAt: Number.POSITIVE_INFINITY, run: listenTwice, expire: async () => {}, drop: async () => {} });
-    assert.equal(queue.running, 1);
-    // Node 22 and later: no limit (0) stays no limit; Node 20: its default of 10 is kept.
-    assert.equal(getMaxListeners(queue.signal), before);
-    release();
-    await queue.idle();
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(warnings.map((w) => w.message), []);
-  } finally {
-    process.off('warning', onWarning);
-    queue.close();
-  }
-});
-
-test('more than ten requests running whose S3 calls each listen twice on the queue\'s signal, as the AWS SDK\'s does retrying a dropped connection, are not reported as a listener leak on any Node version', async () => {
-  const queue = new AsyncInvocationQueue('ep', () => 12, Date.now, 3_600_000);
-  const releases: Array<() => void> = [];
-  const listenTwice = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      // The SDK's HTTP request, whose listener goes once it closes, and its retry's wait for the next attempt.
       const request = (): void => undefined;
       const retry = (): void => undefined;
       queue.signal.addEventListener('abort', request, { once: true });
@@ -393,13 +359,44 @@ test('more than ten requests running whose S3 calls each listen twice on the que
         resolve();
       });
     });
-  const warnings: Error[] = [];
+}
+
+/** The messages of the process warnings about `queue`'s signal from now until `stop()`. */
+function signalWarnings(queue: AsyncInvocationQueue): { messages: string[]; stop(): void } {
+  const messages: string[] = [];
   const onWarning = (warning: Error): void => {
-    if ((warning as Error & { target?: unknown }).target === queue.signal) warnings.push(warning);
+    if ((warning as Error & { target?: unknown }).target === queue.signal) messages.push(warning.message);
   };
   process.on('warning', onWarning);
+  return { messages, stop: () => process.off('warning', onWarning) };
+}
+
+test('a request whose S3 call listens twice on the queue\'s signal, as the AWS SDK\'s does (its handler and its retry), is not reported as a listener leak on any Node version', async () => {
+  const queue = new AsyncInvocationQueue('ep', () => 1, Date.now, 3_600_000);
+  const before = getMaxListeners(queue.signal);
+  const releases: Array<() => void> = [];
+  const warnings = signalWarnings(queue);
   try {
-    for (let i = 0; i < 12; i++) queue.add({ expiresAt: Number.POSITIVE_INFINITY, run: listenTwice, expire: async () => {}, drop: async () => {} });
+    queue.add({ expiresAt: Number.POSITIVE_INFINITY, run: listeningTwice(queue, releases), expire: async () => {}, drop: async () => {} });
+    assert.equal(queue.running, 1);
+    // Node 22 and later: no limit (0) stays no limit; Node 20: its default of 10 is kept.
+    assert.equal(getMaxListeners(queue.signal), before);
+    for (const release of releases.splice(0)) release();
+    await queue.idle();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings.messages, []);
+  } finally {
+    warnings.stop();
+    queue.close();
+  }
+});
+
+test('more than ten requests running whose S3 calls each listen twice on the queue\'s signal, as the AWS SDK\'s does retrying a dropped connection, are not reported as a listener leak on any Node version', async () => {
+  const queue = new AsyncInvocationQueue('ep', () => 12, Date.now, 3_600_000);
+  const releases: Array<() => void> = [];
+  const warnings = signalWarnings(queue);
+  try {
+    for (let i = 0; i < 12; i++) queue.add({ expiresAt: Number.POSITIVE_INFINITY, run: listeningTwice(queue, releases), expire: async () => {}, drop: async () => {} });
     assert.equal(queue.running, 12);
     assert.equal(getEventListeners(queue.signal, 'abort').length, 24);
     for (const release of releases.splice(0)) release();
@@ -407,9 +404,9 @@ test('more than ten requests running whose S3 calls each listen twice on the que
     assert.equal(getEventListeners(queue.signal, 'abort').length, 0);
     // Node emits the warning on the next tick after the listener that passed the limit.
     await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(warnings.map((w) => w.message), []);
+    assert.deepEqual(warnings.messages, []);
   } finally {
-    process.off('warning', onWarning);
+    warnings.stop();
     queue.close();
   }
 });

@@ -119,6 +119,21 @@ describe('multi model stop', () => {
 
   const closed = (s: StalledGet) => until(`the stalled S3 GET of ${s.key} to be closed`, () => s.socket.destroyed || s.socket.closed, { timeoutMs: 10_000 });
 
+  /** `name`'s description once it has left Creating. */
+  const leftCreating = (sm: SageMakerClient, name: string, timeoutMs?: number) =>
+    until(`${name} to leave Creating`, async () => {
+      const d = await sm.send(new DescribeEndpointCommand({ EndpointName: name }));
+      return d.EndpointStatus === 'Creating' ? undefined : d;
+    }, { intervalMs: 20, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+
+  /** Fails if the model data cache holds a download, whole or partial, once every lease has settled. */
+  async function assertNoDownloadLeft(local: LocalSageMakerHandle): Promise<void> {
+    await local.modelData.settled();
+    const cache = join(local.workDir, 'model-data');
+    const left = existsSync(cache) ? (await tree(cache)).filter((f) => f.includes('.partial-') || f.endsWith('model.tar.gz')) : [];
+    assert.deepEqual(left, [], 'no download left');
+  }
+
   test('stopping the local SageMaker cuts short a multi-model load still downloading after its invocation gave up: the S3 connection is closed and the work folder is gone once stop() resolves', { timeout: 30_000 }, async () => {
     const { local, runtime, sm, close } = await start();
     await inService(sm, 'stop-mme');
@@ -160,10 +175,7 @@ describe('multi model stop', () => {
       // Before the fix the endpoint stayed Deleting for as long as the download took (here, for ever).
       await until('del-creating to be gone', () => sm.send(new DescribeEndpointCommand({ EndpointName: 'del-creating' })).then(() => false, () => true), { intervalMs: 20, timeoutMs: 10_000 });
       await closed(held);
-      await local.modelData.settled();
-      const cache = join(local.workDir, 'model-data');
-      const left = existsSync(cache) ? (await tree(cache)).filter((f) => f.includes('.partial-') || f.endsWith('model.tar.gz')) : [];
-      assert.deepEqual(left, [], 'no download left');
+      await assertNoDownloadLeft(local);
     } finally {
       await close();
     }
@@ -177,17 +189,11 @@ describe('multi model stop', () => {
       await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'slow', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'slow', InitialInstanceCount: 1, InstanceType: 'ml.m5.large', ModelDataDownloadTimeoutInSeconds: 60 }] }));
       await sm.send(new CreateEndpointCommand({ EndpointName: 'slow', EndpointConfigName: 'slow' }));
       const held = await nextStall('slow/model.tar.gz');
-      const ended = await until('slow to leave Creating', async () => {
-        const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'slow' }));
-        return d.EndpointStatus === 'Creating' ? undefined : d;
-      }, { intervalMs: 20 });
+      const ended = await leftCreating(sm, 'slow');
       assert.equal(ended.EndpointStatus, 'Failed');
       assert.match(ended.FailureReason ?? '', /^Failed to download model data for container "primary" from URL: "s3:\/\/models\/slow\/model\.tar\.gz" within ModelDataDownloadTimeoutInSeconds \(60 seconds\)/);
       await closed(held);
-      await local.modelData.settled();
-      const cache = join(local.workDir, 'model-data');
-      const left = existsSync(cache) ? (await tree(cache)).filter((f) => f.includes('.partial-') || f.endsWith('model.tar.gz')) : [];
-      assert.deepEqual(left, [], 'no download left');
+      await assertNoDownloadLeft(local);
     } finally {
       await close();
     }
@@ -203,17 +209,11 @@ describe('multi model stop', () => {
       await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'two', ProductionVariants: [variant('Big', 'big'), variant('Gone', 'gone')] }));
       await sm.send(new CreateEndpointCommand({ EndpointName: 'two', EndpointConfigName: 'two' }));
       const held = await nextStall('big/model.tar.gz');
-      const ended = await until('two to leave Creating', async () => {
-        const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'two' }));
-        return d.EndpointStatus === 'Creating' ? undefined : d;
-      }, { intervalMs: 20, timeoutMs: 10_000 });
+      const ended = await leftCreating(sm, 'two', 10_000);
       assert.equal(ended.EndpointStatus, 'Failed');
       assert.match(ended.FailureReason ?? '', /s3:\/\/models\/missing\/model\.tar\.gz.*\(model gone, variant Gone\)\.$/s);
       await closed(held);
-      await local.modelData.settled();
-      const cache = join(local.workDir, 'model-data');
-      const left = existsSync(cache) ? (await tree(cache)).filter((f) => f.includes('.partial-') || f.endsWith('model.tar.gz')) : [];
-      assert.deepEqual(left, [], 'no download left');
+      await assertNoDownloadLeft(local);
     } finally {
       await close();
     }
@@ -234,10 +234,7 @@ describe('multi model stop', () => {
       await local.modelData.settled();
       assert.equal(kept.socket.destroyed, false, 'the other endpoint\'s download goes on');
       kept.finish();
-      const ended = await until('shared-kept to leave Creating', async () => {
-        const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'shared-kept' }));
-        return d.EndpointStatus === 'Creating' ? undefined : d;
-      }, { intervalMs: 20 });
+      const ended = await leftCreating(sm, 'shared-kept');
       assert.equal(ended.EndpointStatus, 'InService', ended.FailureReason);
       await local.modelData.settled();
       const cache = join(local.workDir, 'model-data');
