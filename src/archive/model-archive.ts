@@ -841,30 +841,31 @@ async function listTree(
  * Packs `names` (paths relative to the pack's folder) into `file`. Not node-tar's `create`, which
  * reads a name that starts with `@` as an archive whose entries it adds: a model's top-level
  * `@notes.txt` was looked for as `notes.txt` and failed the packing, as removed meanwhile.
+ * Settles once `file` is closed; `signal`'s abort ends the writing (node-tar itself cannot be
+ * stopped: it is left with no one reading it) and rejects with its reason.
  */
-function writeTar(pack: import('tar').Pack, names: readonly string[], file: string): Promise<void> {
+function writeTar(pack: import('tar').Pack, names: readonly string[], file: string, signal?: AbortSignal): Promise<void> {
   const out = createWriteStream(file);
   const written = new Promise<void>((resolve, reject) => {
+    let failure: { reason: unknown } | undefined;
+    // Settled on the file's close, not on the error: a failure before the file was opened would
+    // otherwise let the caller remove it before the pending open created it (a partial left behind).
     const fail = (err: unknown): void => {
+      failure ??= { reason: err };
       out.destroy();
-      reject(err as Error);
     };
     out.on('error', fail);
-    out.on('close', () => resolve());
+    out.on('close', () => (failure === undefined ? resolve() : reject(failure.reason as Error)));
     pack.on('error', fail);
+    if (signal !== undefined) {
+      if (signal.aborted) fail(signal.reason);
+      else signal.addEventListener('abort', () => fail(signal.reason), { once: true });
+    }
   });
   pack.pipe(out);
   for (const name of names) pack.add(name);
   pack.end();
   return written;
-}
-
-/** Rejects with `signal`'s reason once it is aborted. */
-function aborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
 }
 
 /**
@@ -1027,13 +1028,9 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
         new tar.Pack({ cwd: staging, gzip: { level: GZIP_LEVEL }, portable: true, follow: true, noDirRecurse: true, mtime: ARCHIVE_MTIME, statCache, preservePaths: true, filter }),
         entries.map((e) => (e.endsWith('/') ? e.slice(0, -1) : e)),
         tmpOut,
+        options.signal,
       );
-      if (options.signal === undefined) await packing;
-      else {
-        // tar cannot be stopped: it is left writing to the removed file, and its ending ignored.
-        packing.catch(() => undefined);
-        await Promise.race([packing, aborted(options.signal)]);
-      }
+      await packing;
       if (removed !== undefined) throw vanished(source(removed));
       await fs.rename(tmpOut, out);
     } catch (err) {
