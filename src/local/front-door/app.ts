@@ -26,6 +26,7 @@ import {
   STREAM_CONTENT_TYPE_HEADER,
 } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
+import { foreignOriginFault } from './foreign-origin.js';
 import { InferenceComponentRouteError } from './inference-component-route.js';
 import { FRONT_DOOR_BODY_READ_TIMEOUT_MS, FRONT_DOOR_SEND_IDLE_MS, type FrontDoorListener } from './http-server.js';
 import { holdUntilDone, invokeBody, type BodyRefusal } from './invoke-body.js';
@@ -474,6 +475,23 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
   });
 
   const realTimeBody = invokeBody({ maxBytes: MAX_INVOKE_BODY_BYTES, timeoutMs: bodyTimeoutMs, inflate: false, ...(budget ? { budget: { bytes: budget, busy } } : {}) });
+
+  // A request a web page of another site sent is refused before anything reads its body or acts on
+  // it (foreignOriginFault), in the protocol its headers name, and its connection closed.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const fault = foreignOriginFault(req);
+    if (fault === undefined) return next();
+    const controlPlane = req.method === 'POST' && isRootTarget(req.url) && (header(req, 'x-amz-target') !== undefined || speaksQuery(req));
+    if (controlPlane) {
+      const err = new AwsServiceError('AccessDeniedException', fault, 403);
+      const answer = controlPlaneAnswer(err, speaksQuery(req) ? { requestId: String(res.getHeader('x-amzn-RequestId')) } : { target: header(req, 'x-amz-target') ?? '', contentType: header(req, 'content-type') });
+      for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+      return sendTextAndClose(req, res, answer.status, answer.text, answer.contentType);
+    }
+    const err = new RuntimeApiError('AccessDeniedException', 403, fault);
+    res.setHeader('x-amzn-ErrorType', err.type);
+    sendTextAndClose(req, res, err.status, JSON.stringify(err.body()), 'application/json');
+  });
 
   // Control-plane APIs share the port with the runtime, told apart as the services tell them apart.
   app.post('/', controlPlaneBody, (req: Request, res: Response, next: NextFunction) => {

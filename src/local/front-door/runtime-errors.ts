@@ -3,7 +3,7 @@ import type { ContainerFailure } from '../endpoint/container.js';
 import { ServerlessThrottlingError } from '../fleet/serverless-pool.js';
 
 /** Error types of the SageMaker Runtime API (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html#API_runtime_InvokeEndpoint_Errors). */
-export type RuntimeErrorType = 'ValidationError' | 'ModelError' | 'ModelNotReadyException' | 'InternalFailure' | 'ServiceUnavailable' | 'UnknownOperationException' | 'ThrottlingException';
+export type RuntimeErrorType = 'ValidationError' | 'ModelError' | 'ModelNotReadyException' | 'InternalFailure' | 'ServiceUnavailable' | 'UnknownOperationException' | 'ThrottlingException' | 'AccessDeniedException';
 
 /**
  * An error answered the way the SageMaker Runtime service answers (restJson1): HTTP status, the
