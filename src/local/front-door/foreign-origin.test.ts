@@ -51,7 +51,7 @@ describe('the front door refuses requests from web pages of other sites', () => 
     assert.equal(JSON.parse(rebound.text).__type, 'AccessDeniedException');
     assert.equal(rebound.headers.connection, 'close');
     // A sandboxed frame or a file:// page says Origin: null; an older browser only a Referer.
-    for (const [name, value] of [['Origin', 'null'], ['Referer', 'https://evil.example/page.html'], ['Origin', 'http://127.0.0.1.evil.example'], ['Origin', 'http://localhost, https://evil.example'], ['Origin', 'http://evil.localhost']] as const) {
+    for (const [name, value] of [['Origin', 'null'], ['Referer', 'https://evil.example/page.html'], ['Origin', 'http://127.0.0.1.evil.example'], ['Origin', 'http://localhost, https://evil.example'], ['Origin', 'http://evil.localhost'], ['Origin', 'http://[::ffff:10.0.0.1]']] as const) {
       const invoked = await request(app).post('/endpoints/e/invocations').set(name, value).set('Content-Type', 'text/plain').send('x');
       assert.equal(invoked.status, 403, `${name}: ${value}`);
       assert.equal(invoked.headers['x-amzn-errortype'], 'AccessDeniedException');
@@ -63,7 +63,7 @@ describe('the front door refuses requests from web pages of other sites', () => 
   test('requests with no Origin (SDKs, the AWS CLI, curl) or from a page on this machine are served', async () => {
     calls.length = 0;
     assert.equal((await request(app).post('/').set('X-Amz-Target', 'SageMaker.CreateModel').set('Content-Type', 'application/x-amz-json-1.1').send(createModel)).status, 200);
-    const local = ['http://localhost:3000', 'http://127.0.0.1:8080', 'http://[::1]:9000', 'https://LOCALHOST.', 'http://127.1:80'];
+    const local = ['http://localhost:3000', 'http://127.0.0.1:8080', 'http://[::1]:9000', 'https://LOCALHOST.', 'http://127.1:80', 'http://[::ffff:127.0.0.1]:8080'];
     for (const origin of local) {
       const res = await request(app).post('/endpoints/e/invocations').set('Origin', origin).set('Content-Type', 'text/plain').send('x');
       assert.equal(res.status, 200, origin);

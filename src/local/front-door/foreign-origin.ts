@@ -3,12 +3,13 @@ import { excerpt } from '../../errors/excerpt.js';
 
 /**
  * Whether `hostname` (as `URL.hostname` gives it, lower case, IPv4 numbers normalised) names this
- * machine: `localhost`, an IPv4 loopback address (127.0.0.0/8) or `[::1]`. Not `*.localhost`:
- * a browser that asks DNS for such a name gets whatever answers it.
+ * machine: `localhost`, an IPv4 loopback address (127.0.0.0/8), `[::1]`, or an IPv4 loopback
+ * address mapped to IPv6 (`[::ffff:127.0.0.1]`, which `URL` writes `[::ffff:7f00:1]`). Not
+ * `*.localhost`: a browser that asks DNS for such a name gets whatever answers it.
  */
 function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/\.$/, '');
-  return host === 'localhost' || /^127(\.\d{1,3}){3}$/.test(host) || host === '[::1]';
+  return host === 'localhost' || /^127(\.\d{1,3}){3}$/.test(host) || host === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host);
 }
 
 /** Whether a serialized origin (or a URL, for a `Referer`) is an http(s) origin on this machine. */
