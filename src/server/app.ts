@@ -17,6 +17,7 @@ import type { MetricsSink } from './metrics.js';
 import { BODY_CODINGS, contentCodingOf, readBody, readBodyThen, declaredLength, type BodyLimits } from './body-reader.js';
 import { BodyBudget } from './body-budget.js';
 import { requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
+import { foreignOrigin, foreignOriginError } from './foreign-origin.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
 import { nextRequestId } from './request-id.js';
 import { invocationTimeout } from './timeout-error.js';
@@ -715,6 +716,10 @@ export function createApp({
     const path = pathOf(req.url);
     const read = req.method === 'GET' || req.method === 'HEAD';
     if (path === '/ping' && read) return ping(res);
+    // A web page of another site could drive the container through a browser: a form POST to
+    // /invocations or /models needs no CORS preflight. SageMaker passes on no Origin.
+    const from = foreignOrigin(req);
+    if (from !== undefined) return sendError(foreignOriginError(from), req, res);
     // The routes a deployment calls often besides these (a metrics scrape, a batch transform's
     // first call) and the commonest mistakes are answered here, without express: express swaps
     // the prototypes of the request and response it serves, and Node's own HTTP code, optimised

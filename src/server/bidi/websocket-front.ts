@@ -10,6 +10,7 @@ import type { ServerLogger } from '../../logging/server-logger.js';
 import type { InferenceBackend } from '../inference-backend.js';
 import { answerOnSocket, isWebSocketUpgrade, requestHeadFault } from '../respond.js';
 import { drainingError, type LeavingReason } from '../draining.js';
+import { foreignOrigin, foreignOriginError } from '../foreign-origin.js';
 import type { MetricsSink } from '../metrics.js';
 import { LogThrottle } from '../../logging/log-throttle.js';
 import { pathOf } from '../app.js';
@@ -87,6 +88,9 @@ function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, is
   const refuse = (code: ErrorCode, message: string, status?: number) => ({ error: new ToolkitError(code, message, status === undefined ? {} : { status }) });
   const fault = requestHeadFault(req, true);
   if (fault !== undefined) return refuse('ERR_BAD_REQUEST', fault);
+  // Any page may open a WebSocket to any host (no CORS applies): one of another site is refused before the switch.
+  const from = foreignOrigin(req);
+  if (from !== undefined) return { error: foreignOriginError(from) };
   if (!isWebSocketUpgrade(req)) {
     return refuse('ERR_BAD_REQUEST', `this server switches only to WebSocket, at ${BIDI_PATH}; send the request without "Upgrade: ${excerpt(String(req.headers.upgrade ?? ''), 40)}"`);
   }

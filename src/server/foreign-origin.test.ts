@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { foreignOrigin, foreignOriginError } from './foreign-origin.js';
+
+const request = (headers: IncomingMessage['headers']) => ({ headers }) as IncomingMessage;
+
+test('an Origin on this machine is not foreign, in every spelling a browser or a client sends', () => {
+  for (const origin of [
+    'http://localhost:3000',
+    'https://LOCALHOST',
+    'http://localhost.:8080',
+    'http://127.0.0.1:8080',
+    'http://127.0.0.5',
+    'http://127.1',
+    'http://[::1]:8080',
+    'http://[0:0:0:0:0:0:0:1]',
+    'http://[::ffff:127.0.0.1]:8080',
+  ]) {
+    assert.equal(foreignOrigin(request({ origin, host: '127.0.0.1:8080' })), undefined, origin);
+  }
+});
+
+test('an Origin of another site, a name that only looks local, null and a malformed one are foreign', () => {
+  for (const origin of [
+    'https://evil.example',
+    'http://localhost.evil.com',
+    'http://127.0.0.1.nip.io',
+    'http://evil.localhost',
+    'http://[::ffff:10.0.0.1]',
+    'http://10.0.0.5:8080',
+    'null',
+    '',
+    'localhost',
+    'ws://localhost',
+    'file://',
+    'http://localhost, https://evil.example',
+    'http://127.0.0.1:99999',
+  ]) {
+    assert.deepEqual(foreignOrigin(request({ origin, host: '127.0.0.1:8080' })), { header: 'Origin', value: origin }, origin);
+  }
+});
+
+test('an Origin that is the address the request was sent to is not foreign; a name is, even when Host names it too (DNS rebinding)', () => {
+  // What Netty's WebSocket client sends for ws://10.0.0.5:8080/…: its own URL as Origin.
+  assert.equal(foreignOrigin(request({ origin: 'http://10.0.0.5:8080', host: '10.0.0.5:8080' })), undefined);
+  assert.equal(foreignOrigin(request({ origin: 'http://[fd00::5]:8080', host: '[fd00::5]:8080' })), undefined);
+  assert.equal(foreignOrigin(request({ origin: 'http://10.0.0.5:3000', host: '10.0.0.5:8080' })), undefined, 'another port of this address is this machine');
+  assert.deepEqual(foreignOrigin(request({ origin: 'http://10.0.0.6:8080', host: '10.0.0.5:8080' })), { header: 'Origin', value: 'http://10.0.0.6:8080' });
+  assert.deepEqual(foreignOrigin(request({ origin: 'http://evil.example:8080', host: 'evil.example:8080' })), { header: 'Origin', value: 'http://evil.example:8080' });
+  assert.deepEqual(foreignOrigin(request({ origin: 'http://10.0.0.5' })), { header: 'Origin', value: 'http://10.0.0.5' }, 'no Host: no address to match');
+});
+
+test('without an Origin the Referer is read; with neither nothing is foreign', () => {
+  assert.equal(foreignOrigin(request({})), undefined);
+  assert.equal(foreignOrigin(request({ referer: 'http://localhost:3000/app?x=1' })), undefined);
+  assert.deepEqual(foreignOrigin(request({ referer: 'https://evil.example/page.html' })), { header: 'Referer', value: 'https://evil.example/page.html' });
+  // Origin decides when both are sent.
+  assert.equal(foreignOrigin(request({ origin: 'http://localhost:3000', referer: 'https://evil.example/' })), undefined);
+});
+
+test("serve's refusal is a catalogued 403 that names the header and says what to do", () => {
+  const err = foreignOriginError({ header: 'Origin', value: 'https://evil.example' });
+  assert.equal(err.code, 'ERR_FOREIGN_ORIGIN');
+  assert.equal(err.status, 403);
+  assert.match(err.message, /\(Origin: https:\/\/evil\.example\)/);
+  assert.match(err.message, /serve the page from localhost or a loopback address, or have the proxy in front of this server remove the Origin/);
+});
