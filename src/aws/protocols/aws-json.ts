@@ -4,6 +4,7 @@ import { AwsServiceError, internalFailure, queryCodeOf, queryFaultOf, serviceNam
 import { jsonNestsDeeperThan } from '../../codecs/json-depth.js';
 import { endInSlices } from '../../net/end-in-slices.js';
 import { excerpt } from '../../errors/excerpt.js';
+import { OTHER_SERVICE_HINT } from '../other-service-hint.js';
 
 /** The two JSON protocol versions: SageMaker and Application Auto Scaling speak 1.1, CloudWatch 1.0. */
 export type AwsJsonVersion = '1.0' | '1.1';
@@ -146,7 +147,7 @@ export async function dispatchAwsJson(services: readonly AwsService[], target: s
   }
   if (!service) {
     const known = services.map((s) => s.targetPrefix).join(', ');
-    return writeAwsJsonError(res, version, new AwsServiceError('UnknownOperationException', `No local service answers X-Amz-Target prefix "${excerpt(request.targetPrefix, 100)}" (this server answers: ${known || 'none'}).`, 400));
+    return writeAwsJsonError(res, version, new AwsServiceError('UnknownOperationException', `No local service answers X-Amz-Target prefix "${excerpt(request.targetPrefix, 100)}" (this server answers: ${known || 'none'}); if ${OTHER_SERVICE_HINT}.`, 400));
   }
   try {
     const output = await service.call(request.operation, request.input);

@@ -198,6 +198,11 @@ test('the query protocol: PutMetricData as form members, GetMetricData answered 
   }
   const fullPut = await form(full);
   assert.equal(fullPut.status, 200, await fullPut.text());
+  // Another query-protocol service's call (STS's, when AWS_ENDPOINT_URL sends every service here) says so and what to set instead.
+  const sts = await form({ Action: 'GetCallerIdentity', Version: '2011-06-15' });
+  const stsXml = await sts.text();
+  assert.equal(sts.status, 400, stsXml);
+  assert.match(stsXml, /<Code>InvalidParameterValue<\/Code><Message>Version 2011-06-15 \(Action GetCallerIdentity\) is not supported: the local CloudWatch speaks API version 2010-08-01, the only query-protocol service smkit local answers; if a client of another AWS service was pointed at this server: set the service-specific variables .* rather than AWS_ENDPOINT_URL, /);
   assert.equal(metrics.list({ namespace: 'FormFull' }).length, 1000);
   const bad = await form({ Action: 'PutMetricData', Namespace: 'AWS/Mine', 'MetricData.member.1.MetricName': 'm', 'MetricData.member.1.Value': '1' });
   assert.equal(bad.status, 400);

@@ -55,7 +55,7 @@ export function createCloudWatchQueryHandler(cloudwatch: CloudWatchService, onIn
       const body = await readBody(req);
       if (body === undefined) return fail(413, 'RequestEntityTooLarge', `The request body is larger than ${MAX_QUERY_BODY_BYTES} bytes.`);
       const request = parseQueryBody(body);
-      if (request.version !== undefined && request.version !== CLOUDWATCH_API_VERSION) throw unsupportedVersion(request.version);
+      if (request.version !== undefined && request.version !== CLOUDWATCH_API_VERSION) throw unsupportedVersion(request.version, request.action);
       const input = coerceQueryInput(request.action, request.params);
       const output = await cloudwatch.call(request.action, input);
       send(res, 200, requestId, writeQueryResponse(request.action, output, CLOUDWATCH_XMLNS, requestId, { mapMembers: CLOUDWATCH_MAP_MEMBERS, timestampMembers: CLOUDWATCH_TIMESTAMP_MEMBERS }));

@@ -1,4 +1,6 @@
 import { CloudWatchError, Violations } from './errors.js';
+import { OTHER_SERVICE_HINT } from '../../../aws/other-service-hint.js';
+import { excerpt } from '../../../errors/excerpt.js';
 
 /** How a query-protocol string is read for one member (everything else stays a string). */
 type MemberKind = 'integer' | 'double' | 'boolean' | 'list';
@@ -111,7 +113,11 @@ export const CLOUDWATCH_XMLNS = 'http://monitoring.amazonaws.com/doc/2010-08-01/
 /** The query-protocol API version of CloudWatch. */
 export const CLOUDWATCH_API_VERSION = '2010-08-01';
 
-/** An `InvalidParameterValue` for a query `Version` this service does not speak. */
-export function unsupportedVersion(version: string): CloudWatchError {
-  return new CloudWatchError('InvalidParameterValueException', 'InvalidParameterValue', `Version ${version.slice(0, 64)} is not supported: the local CloudWatch speaks API version ${CLOUDWATCH_API_VERSION}.`);
+/** An `InvalidParameterValue` for a query `Version` this service does not speak: most often another service's call. */
+export function unsupportedVersion(version: string, action: string): CloudWatchError {
+  return new CloudWatchError(
+    'InvalidParameterValueException',
+    'InvalidParameterValue',
+    `Version ${excerpt(version, 64)} (Action ${excerpt(action, 64)}) is not supported: the local CloudWatch speaks API version ${CLOUDWATCH_API_VERSION}, the only query-protocol service smkit local answers; if ${OTHER_SERVICE_HINT}.`,
+  );
 }
