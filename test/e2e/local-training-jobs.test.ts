@@ -404,7 +404,19 @@ describe('local training jobs', () => {
       await sm.send(new CreateTrainingJobCommand(job('metrics-on', 'fail.mjs', { ...NO_DATA, AlgorithmSpecification: spec })));
       assert.deepEqual((await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'metrics-on' }))).AlgorithmSpecification, spec);
       await sm.send(new CreateTrainingJobCommand(job('dup', 'fail.mjs', NO_DATA)));
-      assert.equal((await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'dup' }))).AlgorithmSpecification?.EnableSageMakerMetricsTimeSeries, false);
+      const dup = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'dup' }));
+      assert.equal(dup.AlgorithmSpecification?.EnableSageMakerMetricsTimeSeries, false);
+      assert.equal(dup.VpcConfig, undefined);
+      // Settings accepted and not acted on are described as sent (the SageMaker Python SDK's Estimator.attach reads VpcConfig and RetryStrategy).
+      const unused = {
+        VpcConfig: { SecurityGroupIds: ['sg-0123abcd'], Subnets: ['subnet-0a1b'] },
+        RetryStrategy: { MaximumRetryAttempts: 3 },
+        ExperimentConfig: { ExperimentName: 'e', TrialName: 't' },
+        TensorBoardOutputConfig: { S3OutputPath: 's3://data/tb' },
+      };
+      await sm.send(new CreateTrainingJobCommand(job('described-as-sent', 'fail.mjs', { ...NO_DATA, ...unused })));
+      const described = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'described-as-sent' }));
+      assert.deepEqual({ VpcConfig: described.VpcConfig, RetryStrategy: described.RetryStrategy, ExperimentConfig: described.ExperimentConfig, TensorBoardOutputConfig: described.TensorBoardOutputConfig }, unused);
       await rejects(job('DUP', 'fail.mjs'), {
         name: 'ResourceInUse',
         message: 'Training job names must be unique within an AWS account and region, and a training job with this name already exists (arn:aws:sagemaker:us-east-1:111122223333:training-job/dup)',

@@ -36,6 +36,17 @@ type Output = Record<string, unknown>;
 /** `StoppingCondition.MaxRuntimeInSeconds` when the request gives none: one day (API_StoppingCondition). */
 export const DEFAULT_MAX_RUNTIME_SECONDS = 86_400;
 
+/**
+ * Members of CreateTrainingJob that the local SageMaker accepts without acting on them (a VPC, retries,
+ * debugger and profiler settings, experiments) and that DescribeTrainingJob gives back as sent, as
+ * the service's does: the SageMaker Python SDK's `Estimator.attach` reads `VpcConfig` and
+ * `RetryStrategy` from it.
+ */
+const DESCRIBED_AS_SENT = [
+  'VpcConfig', 'RetryStrategy', 'DebugHookConfig', 'DebugRuleConfigurations', 'TensorBoardOutputConfig', 'ExperimentConfig',
+  'ProfilerConfig', 'ProfilerRuleConfigurations', 'RemoteDebugConfig', 'InfraCheckConfig',
+] as const;
+
 /** The longest delay `setTimeout` keeps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -264,6 +275,7 @@ export class TrainingJobs {
       EnableNetworkIsolation: input.EnableNetworkIsolation === true,
       EnableInterContainerTrafficEncryption: input.EnableInterContainerTrafficEncryption === true,
       EnableManagedSpotTraining: input.EnableManagedSpotTraining === true,
+      ...Object.fromEntries(DESCRIBED_AS_SENT.filter((member) => input[member] !== undefined).map((member) => [member, input[member]])),
     };
     const job: TrainingJobRecord = {
       name,
