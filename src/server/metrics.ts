@@ -7,8 +7,11 @@ import { WorkGatedLoopDelay } from './work-gated-loop-delay.js';
 
 /** What the HTTP front records about invocations and serves at `GET /metrics`. */
 export interface MetricsSink {
-  /** Records one invocation: the model it went to, the HTTP status answered, and its duration. */
-  observe(model: string, status: number, seconds: number): void;
+  /**
+   * Records one invocation: the model it went to, the HTTP status answered, and its duration (none
+   * for one answered before its body was complete: counted, not timed).
+   */
+  observe(model: string, status: number, seconds?: number): void;
   /** Where `smkit_pending_invocations` reads the invocations this process holds, at each scrape. */
   trackPending(read: () => number): void;
   /** Where `smkit_request_body_bytes` reads the bytes of request bodies this process holds, at each scrape. */
@@ -219,7 +222,7 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
   return {
     observe(model, status, duration) {
       instruments.invocations.inc([model, String(status)]);
-      instruments.seconds.observe([model], duration);
+      if (duration !== undefined) instruments.seconds.observe([model], duration);
     },
     trackPending(read) {
       readPending = read;

@@ -95,10 +95,13 @@ describe('multi-model endpoint', () => {
     }
   });
 
-  test('/metrics counts invocations per model', async () => {
+  test('/metrics counts invocations per model; those of a model not loaded under model="", not under the name the client sent', async () => {
+    for (let i = 0; i < 2; i++) assert.equal((await invoke('never-loaded')).status, 404);
     const text = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
     assert.match(text, /smkit_invocations_total\{model="iris",status="200"\} 8/);
     assert.match(text, /smkit_invocations_total\{model="iris-top2",status="200"\} 8/);
+    assert.match(text, /smkit_invocations_total\{model="",status="404"\} 2/);
+    assert.doesNotMatch(text, /never-loaded/);
   });
 
   test('list, describe, 409 on a second load', async () => {
