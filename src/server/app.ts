@@ -251,6 +251,7 @@ export function createApp({
    */
   let pending = 0;
   metrics?.trackPending(() => pending);
+  if (models) metrics?.trackModels((name) => models.backend(name) !== undefined);
   if (budget) metrics?.trackBodyBytes(() => budget.held);
   /** The session code, loaded with the first request that names a session: a server without sessions never loads it. */
   const loadSessionSupport = retryingLoad('the session support', () =>
