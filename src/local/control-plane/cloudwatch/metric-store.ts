@@ -134,9 +134,10 @@ export class MetricStore implements InvocationMetricsSink {
     // The error metrics are 0 or 1 per request so that Average is the error rate, as on AWS.
     put('Invocation4XXErrors', r.outcome === '4xx' ? 1 : 0, 'None');
     put('Invocation5XXErrors', r.outcome === '5xx' ? 1 : 0, 'None');
-    // Every request that did not end in a 2xx from the model, 1 or 0 as the others; not in the
-    // exhaustive lists of an asynchronous or a serverless endpoint's metrics.
-    const modelError = r.outcome === 'ok' ? 0 : 1;
+    // The requests the model container did not answer with a 2xx, 1 or 0 as the others (not those
+    // the front door refused before any container answered); not in the exhaustive lists of an
+    // asynchronous or a serverless endpoint's metrics.
+    const modelError = r.modelError === true ? 1 : 0;
     if (realTime && r.serverless !== true) {
       put('InvocationModelErrors', modelError, 'None');
       put('InvocationsPerInstance', 1 / Math.max(1, r.instanceCount), 'None');
