@@ -83,3 +83,13 @@ test('pretty: a line pino-pretty cannot parse comes out as it is, on one line of
   assert.match(lines[1]!, /INFO: next$/);
   assert.equal(lines[2], '');
 });
+
+test('pretty: a message that quotes a line break (a model name a client sent, %0A in its path) stays on its line: it cannot forge a line of its own', () => {
+  const code = `const { createLogger } = await import(${JSON.stringify(LOGGER)}); const log = createLogger('info', {}, { format: 'pretty', fd: 1 }); log.warn({ code: 'ERR_MODEL_NOT_LOADED' }, 'model "a\\n[00:00:00.000] ERROR: forged\\r\\u001b[2J" is not loaded'); log.info('next');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.equal(lines.length, 3, r.stdout);
+  assert.ok(lines[0]!.includes('WARN: model "a\\n[00:00:00.000] ERROR: forged\\r\\u001b[2J" is not loaded'), lines[0]);
+  assert.match(lines[1]!, /INFO: next$/);
+});

@@ -39,7 +39,46 @@ function prettyLines(stream: DestinationStream, fd: 1 | 2): DestinationStream {
   const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as { prettyFactory(opts: Record<string, unknown>): (line: string) => string };
   const pretty = prettyFactory({ colorize: (fd === 1 ? process.stdout : process.stderr).isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
   // A line pino-pretty cannot parse is given back with its own line end added: pino's is taken off first.
-  return { write: (line) => stream.write(pretty(line.endsWith('\n') ? line.slice(0, -1) : line)) };
+  return { write: (line) => stream.write(pretty(withMessageOnOneLine(line.endsWith('\n') ? line.slice(0, -1) : line))) };
+}
+
+/** Control characters but the tab: C0, DEL and C1. */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
+
+/** A JSON line that may hold a control character: escaped (`\n`, `\r`, `\u001b`...; not a tab), or DEL and C1, which JSON writes as they are. */
+// eslint-disable-next-line no-control-regex
+const ESCAPED_CONTROL = /\\[nrbfu]|[\u007f-\u009f]/;
+
+/**
+ * pino's JSON `line` with its message's control characters written as escapes (`\n`, `\u001b`),
+ * for pino-pretty: a message quotes what a client sent (the model name of a path, with `%0A` in
+ * it), and pino-pretty writes a message's line breaks as they are, so a request could forge a
+ * readable line of its own. JSON lines escape them already. Still a JSON line, for pino-pretty's
+ * own parser to take or refuse; one that is not a JSON object is left as it is.
+ */
+function withMessageOnOneLine(line: string): string {
+  if (!ESCAPED_CONTROL.test(line)) return line;
+  let record: unknown;
+  try {
+    record = JSON.parse(line);
+  } catch {
+    return line;
+  }
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) return line;
+  const fields = record as Record<string, unknown>;
+  const msg = fields['msg'];
+  if (typeof msg !== 'string') return line;
+  const escaped = msg.replace(CONTROL_CHARACTERS, escapeControl);
+  if (escaped === msg) return line;
+  fields['msg'] = escaped;
+  return JSON.stringify(fields);
+}
+
+function escapeControl(c: string): string {
+  if (c === '\n') return '\\n';
+  if (c === '\r') return '\\r';
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
 /**

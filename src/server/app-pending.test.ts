@@ -2,7 +2,8 @@
  * `smkit_pending_invocations` over real HTTP: the invocations a worker holds, as its `/metrics`
  * shows them, go up as requests arrive and back down however each one ends (answered, failed,
  * body too large, client gone). The backend is a gate the test opens, so which invocations are
- * held is exact; the app and the metrics are the real ones.
+ * held is exact; the app and the metrics are the real ones. `smkit_invocations_total` beside it:
+ * every invocation answered is counted, those refused before reaching the backend included.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -97,6 +98,23 @@ describe('smkit_pending_invocations (in-process app, real HTTP)', () => {
       assert.deepEqual(await answer.json(), { got: `held-${i}` });
     }
     assert.equal(await pending(), 0);
+  });
+
+  /** `smkit_invocations_total{model="model",status}` as `GET /metrics` writes it (0 before the first). */
+  const answered = async (status: number): Promise<number> => {
+    const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(20_000) })).text();
+    return Number(new RegExp(`^smkit_invocations_total\\{model="model",status="${status}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  };
+
+  test('smkit_invocations_total counts the invocations answered before a model run (a body too large, a coding not taken) as it counts the others', async () => {
+    // Before, only invocations that reached the model were counted: a flood of 413s, or of 503s for
+    // want of body memory, showed in the throttled logs only, whose line says this metric counts them.
+    const [before413, before415] = [await answered(413), await answered(415)];
+    assert.equal((await post('9'.repeat(2000))).status, 413);
+    const coded = await fetch(`${base}/invocations`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/csv', 'Content-Encoding': 'zstd-x' }, signal: AbortSignal.timeout(20_000) });
+    assert.equal(coded.status, 415);
+    assert.equal(await answered(413), before413 + 1);
+    assert.equal(await answered(415), before415 + 1);
   });
 
   test('invocations that fail, whose body is too large, or whose client left are no longer counted', async () => {

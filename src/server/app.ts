@@ -252,6 +252,7 @@ export function createApp({
    */
   let pending = 0;
   metrics?.trackPending(() => pending);
+  if (models) metrics?.trackModels((name) => models.backend(name) !== undefined);
   if (budget) metrics?.trackBodyBytes(() => budget.held);
   /** The session code, loaded with the first request that names a session: a server without sessions never loads it. */
   const loadSessionSupport = retryingLoad('the session support', () =>
@@ -361,6 +362,20 @@ export function createApp({
     if (refused) throw refused;
   };
 
+  /** The `model` label of an invocation of a model this server holds: the one its path names, or `model` for the single model. */
+  const modelLabel = (req: IncomingMessage): string => (models ? (invokedModel(req.url) ?? '') : 'model');
+
+  /**
+   * Answers an invocation with `err` before any model run (refused, its model not loaded, its body
+   * not read) and counts it in `smkit_invocations_total` (not in `smkit_invocation_seconds`, which
+   * times complete bodies): a flood of them (413s, 503s for want of memory) showed only in the
+   * logs, throttled. `label` is the model's: a name the client made up is not one (`""`).
+   */
+  const refuseInvocation = (err: unknown, req: IncomingMessage, res: ServerResponse, label: string): void => {
+    sendError(err, req, res);
+    metrics?.observe(label, res.statusCode);
+  };
+
   /** An accepted invocation whose body could not be read: it is no longer held. */
   const readFailed = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
     pending--;
@@ -368,7 +383,7 @@ export function createApp({
     if (code === 'ERR_SERVER_BUSY') res.setHeader('Retry-After', '1');
     // A 415 here is the body's coding: the answer names the codings taken (RFC 9110 §15.5.16).
     else if (code === 'ERR_UNSUPPORTED_MEDIA_TYPE' && !res.hasHeader('Accept-Encoding')) res.setHeader('Accept-Encoding', BODY_CODINGS);
-    sendError(err, req, res);
+    refuseInvocation(err, req, res, modelLabel(req));
   };
 
   /**
@@ -581,7 +596,7 @@ export function createApp({
       // Recorded here, once the answer is out (streamed ones included), rather than on the response's
       // 'finish' event: one listener less per request, which shows on one-row requests.
       // targetOf has already validated the model name.
-      metrics?.observe(models ? (invokedModel(req.url) ?? '') : 'model', res.statusCode, (performance.now() - started) / 1000);
+      metrics?.observe(modelLabel(req), res.statusCode, (performance.now() - started) / 1000);
     }
   };
 
@@ -663,10 +678,10 @@ export function createApp({
         const name = req.params['name'];
         target = targetOf(typeof name === 'string' ? name : undefined);
       } catch (err) {
-        return next(err);
+        return refuseInvocation(err, req, res, models ? '' : 'model');
       }
       const refused = refusal(target);
-      if (refused) return next(refused);
+      if (refused) return refuseInvocation(refused, req, res, modelLabel(req));
       pending++;
       readAndInvoke(req, res, target);
     });
@@ -733,10 +748,10 @@ export function createApp({
       try {
         target = targetOf(path === '/invocations' ? undefined : invokedModel(req.url));
       } catch (err) {
-        return sendError(err, req, res);
+        return refuseInvocation(err, req, res, models ? '' : 'model');
       }
       const refused = refusal(target);
-      if (refused) return sendError(refused, req, res);
+      if (refused) return refuseInvocation(refused, req, res, modelLabel(req));
       pending++;
       readAndInvoke(req, res, target);
       return;

@@ -78,3 +78,19 @@ test('reset forgets every label set', async () => {
   counter.inc(['a']);
   assert.equal((await counter.get()).values[0]?.value, 1);
 });
+
+test('forget(value) drops the series whose first label is value, and only those; one recorded again starts anew', async () => {
+  const counter = new LabelledCounter('c_total', 'h', ['model', 'status']);
+  const histogram = new LabelledHistogram('h_seconds', 'h', ['model'], BOUNDS);
+  for (const model of ['a', 'b', 'a']) {
+    counter.inc([model, '200']);
+    histogram.observe([model], 0.05);
+  }
+  counter.inc(['a', '500']);
+  counter.forget('a');
+  histogram.forget('a');
+  assert.deepEqual((await counter.get()).values, [{ labels: { model: 'b', status: '200' }, value: 1 }]);
+  assert.deepEqual(new Set((await histogram.get()).values.map((v) => v.labels['model'])), new Set(['b']));
+  counter.inc(['a', '200']);
+  assert.deepEqual((await counter.get()).values.map((v) => [v.labels['model'], v.value]), [['b', 1], ['a', 1]]);
+});

@@ -60,6 +60,14 @@ class LabelTree<T> {
     delete this.#root.entry;
     this.#entries.length = 0;
   }
+
+  /** Drops every entry whose first label value is `value`. */
+  deleteFirst(value: string): void {
+    if (!this.#root.children.delete(value)) return;
+    let kept = 0;
+    for (const e of this.#entries) if (e.labels[0] !== value) this.#entries[kept++] = e;
+    this.#entries.length = kept;
+  }
 }
 
 abstract class LabelledMetric<T> {
@@ -84,6 +92,11 @@ abstract class LabelledMetric<T> {
   /** Forgets every observation (prom-client's `registry.resetMetrics()`). */
   reset(): void {
     this.tree.clear();
+  }
+
+  /** Forgets the series whose first label has value `value` (prom-client's `remove()`, by its first label). */
+  forget(value: string): void {
+    this.tree.deleteFirst(value);
   }
 }
 

@@ -7,8 +7,11 @@ import { WorkGatedLoopDelay } from './work-gated-loop-delay.js';
 
 /** What the HTTP front records about invocations and serves at `GET /metrics`. */
 export interface MetricsSink {
-  /** Records one invocation: the model it went to, the HTTP status answered, and its duration. */
-  observe(model: string, status: number, seconds: number): void;
+  /**
+   * Records one invocation: the model it went to, the HTTP status answered, and its duration (none
+   * for one answered before its body was complete: counted, not timed).
+   */
+  observe(model: string, status: number, seconds?: number): void;
   /** Where `smkit_pending_invocations` reads the invocations this process holds, at each scrape. */
   trackPending(read: () => number): void;
   /** Where `smkit_request_body_bytes` reads the bytes of request bodies this process holds, at each scrape. */
@@ -26,6 +29,12 @@ export interface MetricsSink {
   observeBidiClose(code: number | 'other'): void;
   /** Where `smkit_bidi_streams_open` reads the streams this process holds, at each scrape. */
   trackBidiStreams(read: () => number): void;
+  /**
+   * A multi-model endpoint's test of whether this process holds model `name` now: the series
+   * labelled with a model it no longer holds are dropped, when another model is first recorded and
+   * at each scrape, so that they do not grow with every model ever loaded.
+   */
+  trackModels(holds: (name: string) => boolean): void;
   /** The Prometheus text exposition, for `GET /metrics`. */
   render(): Promise<{ contentType: string; body: string }>;
   /**
@@ -76,6 +85,38 @@ const instruments = {
   bidiClosed: new LabelledCounter('smkit_bidi_streams_closed_total', 'Bidirectional streams ended, by WebSocket close code (1000 normal, 4000 + HTTP status for a failure, 1001 shutdown, 1006 dropped).', ['code']),
   batchRuns: new LabelledHistogram('smkit_batch_run_seconds', 'Duration of each model run under dynamic batching, by model and pipeline step.', ['model', 'step'], BATCH_SECONDS_BUCKETS),
 };
+
+/** smkit's instruments whose first label is `model`. */
+const byModel = [instruments.invocations, instruments.seconds, instruments.batches, instruments.batchWaits, instruments.batchRuns];
+
+/** The `model` label values recorded in {@link byModel}, when a multi-model endpoint tracks its models. */
+const modelLabels = new Set<string>();
+
+/** Whether this process holds a model now (set by a multi-model endpoint's HTTP front). */
+let holdsModel: ((name: string) => boolean) | undefined;
+
+/**
+ * Drops the series of the models this process no longer holds: SageMaker loads and unloads models
+ * as invocations name them (TargetModel), so series kept for every model ever loaded grew without
+ * bound, in memory and in every scrape (some 1.3 KB of text per model). `""` (invocations of no
+ * model held) stays.
+ */
+function dropUnloadedModels(): void {
+  if (!holdsModel) return;
+  for (const name of modelLabels) {
+    if (name === '' || holdsModel(name)) continue;
+    for (const metric of byModel) metric.forget(name);
+    modelLabels.delete(name);
+  }
+}
+
+/** Notes `model` as recorded in {@link byModel}: a model not seen before drops those of models no longer held. */
+function noteModel(model: string): void {
+  if (holdsModel === undefined || modelLabels.has(model)) return;
+  modelLabels.add(model);
+  // After its observation is recorded: a model unloaded while its request ran is dropped with it.
+  dropUnloadedModels();
+}
 
 /** Reads the invocations this process holds now (set by the HTTP front). */
 let readPending: (() => number) | undefined;
@@ -219,7 +260,8 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
   return {
     observe(model, status, duration) {
       instruments.invocations.inc([model, String(status)]);
-      instruments.seconds.observe([model], duration);
+      if (duration !== undefined) instruments.seconds.observe([model], duration);
+      if (holdsModel) noteModel(model);
     },
     trackPending(read) {
       readPending = read;
@@ -235,6 +277,7 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
       instruments.batches.observe(labels, run.size);
       instruments.batchRuns.observe(labels, run.runSeconds);
       instruments.batchWaits.observeEach(labels, run.waitSeconds);
+      if (holdsModel) noteModel(model);
     },
     countBidiMessage(direction) {
       instruments.bidiMessages.inc([direction]);
@@ -246,11 +289,16 @@ export function createMetrics(render?: () => Promise<string>): MetricsSink {
     trackBidiStreams(read) {
       readBidiStreams = read;
     },
+    trackModels(holds) {
+      holdsModel = holds;
+    },
     async render() {
       await ready();
+      dropUnloadedModels();
       return { contentType: exposition!.contentType, body: render ? await render() : await exposition!.local() };
     },
     async collect() {
+      dropUnloadedModels();
       const own = () => Promise.all(Object.values(instruments).map((metric) => metric.get()));
       try {
         await ready();

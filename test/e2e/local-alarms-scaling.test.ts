@@ -145,7 +145,7 @@ test('an alarm on Invocation5XXErrors goes to ALARM while the container fails an
   const latency = await cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: 'ModelLatency', Dimensions: DIMENSIONS, StartTime: new Date(now - 300_000), EndTime: new Date(now + 1000), Period: 60, Statistics: ['Average'], ExtendedStatistics: ['p99'] }));
   assert.ok(latency.Datapoints!.length > 0 && latency.Datapoints!.every((d) => d.Unit === 'Microseconds' && d.Average! > 0 && d.ExtendedStatistics!.p99! > 0));
   const listed = await cw.send(new ListMetricsCommand({ Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: ENDPOINT }] }));
-  for (const name of ['Invocations', 'Invocation4XXErrors', 'Invocation5XXErrors', 'InvocationsPerInstance', 'ModelLatency', 'OverheadLatency']) {
+  for (const name of ['Invocations', 'Invocation4XXErrors', 'Invocation5XXErrors', 'InvocationModelErrors', 'InvocationsPerInstance', 'ModelLatency', 'OverheadLatency']) {
     assert.ok(listed.Metrics!.some((m) => m.MetricName === name), `ListMetrics has ${name}`);
   }
 });

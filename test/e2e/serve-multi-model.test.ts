@@ -95,10 +95,13 @@ describe('multi-model endpoint', () => {
     }
   });
 
-  test('/metrics counts invocations per model', async () => {
+  test('/metrics counts invocations per model; those of a model not loaded under model="", not under the name the client sent', async () => {
+    for (let i = 0; i < 2; i++) assert.equal((await invoke('never-loaded')).status, 404);
     const text = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
     assert.match(text, /smkit_invocations_total\{model="iris",status="200"\} 8/);
     assert.match(text, /smkit_invocations_total\{model="iris-top2",status="200"\} 8/);
+    assert.match(text, /smkit_invocations_total\{model="",status="404"\} 2/);
+    assert.doesNotMatch(text, /never-loaded/);
   });
 
   test('list, describe, 409 on a second load', async () => {
@@ -154,6 +157,10 @@ describe('multi-model endpoint', () => {
     }
     assert.equal((await fetchWithTimeout(`${server.url}/models/iris`, { method: 'DELETE' })).status, 404);
     assert.equal((await invoke('iris-top2')).status, 200, 'the other model is still served');
+    // The unloaded model's series go with it (kept, they grew with every model SageMaker ever loaded); the other's stay.
+    const text = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
+    assert.doesNotMatch(text, /model="iris"/);
+    assert.match(text, /smkit_invocations_total\{model="iris-top2",status="200"\} 9/);
   });
 
   test('unloading a model while it serves: the request in flight finishes, or fails at once after the grace period', async () => {

@@ -10,6 +10,14 @@ export interface InvocationRecord {
    * timed out or could not be reached).
    */
   outcome: 'ok' | '4xx' | '5xx';
+  /**
+   * The model container's answer was not a 2xx: its 4xx or 5xx, no answer (a refused or reset
+   * connection, a timeout) or one that was not HTTP, as `InvocationModelErrors` counts them. A
+   * request the front door refused before any container answered (a `TargetModel` or
+   * `TargetContainerHostname` it cannot serve, a model still loading) is an error for
+   * `outcome`, not the model's.
+   */
+  modelError?: boolean;
   /** Time the container(s) took, in microseconds (`ModelLatency`). */
   modelLatencyMicros?: number;
   /** Time the front door added around the containers, in microseconds (`OverheadLatency`). */

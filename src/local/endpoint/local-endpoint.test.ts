@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { LocalEndpoint, type InstancePool } from './local-endpoint.js';
+import type { InvocationRecord } from '../control-plane/invocation-metrics.js';
 
 test('a shadow variant with no instance in service skips its copy; production answers and its instance is released', async () => {
   const server = createServer((req, res) => {
@@ -80,5 +81,46 @@ test('routing by weight takes weights relative to each other at any size: two va
       if (w === 0) assert.equal(got, 0, `weights ${weights}: V${k} has weight 0`);
       else assert.ok(Math.abs(got - steps / weighted) <= 1, `weights ${weights}: V${k} got ${got} of ${steps}`);
     }
+  }
+});
+
+test("InvocationModelErrors counts what a container answered (a 4xx, no answer), not a request refused before any container answered (a TargetModel on a single-model endpoint)", async () => {
+  // Before, every 4xx or 5xx outcome counted: a TargetModel or TargetContainerHostname the variant
+  // cannot serve, or a model still loading, raised an alarm on the model's errors.
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(400, { 'content-type': 'text/plain' }).end('bad input'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const closedUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+  await new Promise<void>((r) => closed.close(() => r()));
+  const records: InvocationRecord[] = [];
+  const pool = (containerUrl: string): InstancePool => ({ size: 1, acquire: () => ({ containers: [{ hostname: 'primary', url: containerUrl, logFile: '/dev/null' }], release: () => {} }) });
+  const endpoint = new LocalEndpoint(
+    'ep',
+    [
+      { name: 'Answers400', weight: 1, containers: [], instances: pool(url) },
+      { name: 'Gone', weight: 0, containers: [], instances: pool(closedUrl) },
+    ],
+    { metrics: { record: (r) => records.push(r) } },
+  );
+  try {
+    const body = Buffer.from('[1]');
+    await assert.rejects(endpoint.invoke({ body, contentType: 'application/json', targetVariant: 'Answers400' }));
+    await assert.rejects(endpoint.invoke({ body, contentType: 'application/json', targetVariant: 'Gone' }));
+    await assert.rejects(endpoint.invoke({ body, contentType: 'application/json', targetVariant: 'Answers400', targetModel: 'a.tar.gz' }), /not a multi-model endpoint/);
+    assert.deepEqual(
+      records.map((r) => [r.variant, r.outcome, r.modelError === true]),
+      [
+        ['Answers400', '4xx', true],
+        ['Gone', '5xx', true],
+        ['Answers400', '4xx', false],
+      ],
+    );
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
   }
 });

@@ -261,7 +261,7 @@ export class LocalEndpoint {
     } catch (err) {
       instance.release();
       shadowRun?.resolveProduction(undefined);
-      this.measure(variant, at, outcomeOf(err), performance.now() - started, undefined, asyncInvocation !== undefined);
+      this.measure(variant, at, outcomeOf(err), performance.now() - started, undefined, asyncInvocation !== undefined, err instanceof ContainerFailure);
       throw err;
     }
     instance.release();
@@ -296,7 +296,7 @@ export class LocalEndpoint {
       instance.release();
       // A caller that went away before the model answered got no error from it: Invocation5XXErrors
       // counts the requests "where the model returned a 5xx", and alarms (auto-rollback, scaling) watch it.
-      this.measure(variant, at, opts.signal?.aborted && err === opts.signal.reason ? 'ok' : outcomeOf(err), performance.now() - started);
+      this.measure(variant, at, opts.signal?.aborted && err === opts.signal.reason ? 'ok' : outcomeOf(err), performance.now() - started, undefined, false, err instanceof ContainerFailure);
       throw err;
     }
     this.measure(variant, at, 'ok', performance.now() - started, performance.now() - started);
@@ -342,7 +342,8 @@ export class LocalEndpoint {
     this.metrics.recordConcurrency({ endpoint: this.name, variant: variant.name }, pool.inFlight / pool.size, Date.now());
   }
 
-  private measure(variant: VariantRuntime, at: Date, outcome: 'ok' | '4xx' | '5xx', totalMs: number, modelMs?: number, asynchronous = false): void {
+  /** `modelError`: the failure was a container's (its answer, or none), for `InvocationModelErrors`. */
+  private measure(variant: VariantRuntime, at: Date, outcome: 'ok' | '4xx' | '5xx', totalMs: number, modelMs?: number, asynchronous = false, modelError = false): void {
     if (!this.metrics) return;
     this.metrics.record({
       ...(asynchronous ? { asynchronous } : {}),
@@ -350,6 +351,7 @@ export class LocalEndpoint {
       variant: variant.name,
       at: at.getTime(),
       outcome,
+      ...(modelError ? { modelError } : {}),
       ...(modelMs === undefined ? {} : { modelLatencyMicros: Math.round(modelMs * 1000), overheadLatencyMicros: Math.max(0, Math.round((totalMs - modelMs) * 1000)) }),
       instanceCount: variant.instances?.size ?? 1,
       ...(variant.serverless ? { serverless: true } : {}),

@@ -49,6 +49,22 @@ test("an inference component's invocations are also its own series by InferenceC
   assert.equal(store.periods({ namespace: 'AWS/SageMaker', metricName: 'Invocations', dimensions: dims }, 10, 11, 60)[0]?.aggregate.sum, 4);
 });
 
+test('InvocationModelErrors is 1 for each invocation the model container did not answer with a 2xx (4xx, 5xx, timeout), else 0, by variant and by component; a request the front door refused is 0; an asynchronous or a serverless endpoint publishes none', () => {
+  // Before, it was never published: an alarm on it (an endpoint file's, an auto-rollback's) stayed INSUFFICIENT_DATA for good.
+  const store = new MetricStore(createMetricClock(60, () => 600_000));
+  const records = [{ outcome: 'ok' }, { outcome: '4xx', modelError: true }, { outcome: '5xx', modelError: true }, { outcome: 'ok' }, { outcome: '4xx' }] as const;
+  for (const r of records) store.record({ endpoint: 'ep', variant: 'v1', at: 600_500, ...r, instanceCount: 1, inferenceComponent: { name: 'ic', copies: 1 } });
+  store.record({ endpoint: 'async', variant: 'v1', at: 600_500, outcome: '5xx', modelError: true, instanceCount: 1, asynchronous: true });
+  store.record({ endpoint: 'sls', variant: 'v1', at: 600_500, outcome: '5xx', modelError: true, instanceCount: 1, serverless: true });
+  const errors = (dimensions: { Name: string; Value: string }[], metricName = 'InvocationModelErrors') => store.periods({ namespace: 'AWS/SageMaker', metricName, dimensions }, 10, 11, 60)[0];
+  const byVariant = errors(dims);
+  assert.deepEqual([byVariant?.aggregate.sum, byVariant?.aggregate.count, byVariant?.unit], [2, 5, 'None']);
+  assert.equal(errors(dims, 'Invocation4XXErrors')?.aggregate.sum, 2, 'the refused request is a 4xx all the same');
+  const byComponent = errors([{ Name: 'InferenceComponentName', Value: 'ic' }]);
+  assert.deepEqual([byComponent?.aggregate.sum, byComponent?.aggregate.count], [2, 5]);
+  for (const endpoint of ['async', 'sls']) assert.equal(errors([{ Name: 'EndpointName', Value: endpoint }, { Name: 'VariantName', Value: 'v1' }]), undefined, endpoint);
+});
+
 test('a scaled clock shortens periods: 1 real second per minute', () => {
   const store = new MetricStore(createMetricClock(1, () => 0));
   store.record({ endpoint: 'ep', variant: 'v1', at: 1_500, outcome: 'ok', instanceCount: 1 });

@@ -83,7 +83,7 @@ export function seriesKey(id: MetricId): string {
 /**
  * The local CloudWatch metric store. It receives every invocation the runtime measures and keeps
  * the `AWS/SageMaker` endpoint metrics CloudWatch publishes for it (`Invocations`,
- * `Invocation4XXErrors`, `Invocation5XXErrors`, `InvocationsPerInstance`, `ModelLatency`,
+ * `Invocation4XXErrors`, `Invocation5XXErrors`, `InvocationModelErrors`, `InvocationsPerInstance`, `ModelLatency`,
  * `OverheadLatency`, dimensions `EndpointName` and `VariantName`; an inference component's also by
  * `InferenceComponentName`, with `InvocationsPerCopy`) in {@link BUCKET_SECONDS}-second
  * buckets for a day; older data is rolled into hourly buckets kept two weeks, so that alarms of
@@ -134,7 +134,14 @@ export class MetricStore implements InvocationMetricsSink {
     // The error metrics are 0 or 1 per request so that Average is the error rate, as on AWS.
     put('Invocation4XXErrors', r.outcome === '4xx' ? 1 : 0, 'None');
     put('Invocation5XXErrors', r.outcome === '5xx' ? 1 : 0, 'None');
-    if (realTime && r.serverless !== true) put('InvocationsPerInstance', 1 / Math.max(1, r.instanceCount), 'None');
+    // The requests the model container did not answer with a 2xx, 1 or 0 as the others (not those
+    // the front door refused before any container answered); not in the exhaustive lists of an
+    // asynchronous or a serverless endpoint's metrics.
+    const modelError = r.modelError === true ? 1 : 0;
+    if (realTime && r.serverless !== true) {
+      put('InvocationModelErrors', modelError, 'None');
+      put('InvocationsPerInstance', 1 / Math.max(1, r.instanceCount), 'None');
+    }
     if (r.modelLatencyMicros !== undefined) put('ModelLatency', r.modelLatencyMicros, 'Microseconds');
     if (realTime && r.overheadLatencyMicros !== undefined) put('OverheadLatency', r.overheadLatencyMicros, 'Microseconds');
     if (r.inferenceComponent !== undefined) {
@@ -144,6 +151,7 @@ export class MetricStore implements InvocationMetricsSink {
       putComponent('Invocations', 1, 'None');
       putComponent('Invocation4XXErrors', r.outcome === '4xx' ? 1 : 0, 'None');
       putComponent('Invocation5XXErrors', r.outcome === '5xx' ? 1 : 0, 'None');
+      putComponent('InvocationModelErrors', modelError, 'None');
       putComponent('InvocationsPerCopy', 1 / Math.max(1, r.inferenceComponent.copies), 'None');
       if (r.modelLatencyMicros !== undefined) putComponent('ModelLatency', r.modelLatencyMicros, 'Microseconds');
       if (r.overheadLatencyMicros !== undefined) putComponent('OverheadLatency', r.overheadLatencyMicros, 'Microseconds');
