@@ -130,6 +130,17 @@ test('bool takes only true/false or 0/1; text never becomes a number; numbers ne
   refused(() => convertExact(tensor('float64', [1], Float64Array.of(1)), 'string', 'input "s"'), /input "s" takes strings/);
 });
 
+test('a tensor of no elements converts to any dtype, text and numbers alike: JSON [] (float64) to a string input, NPY <U of shape (0,) to a number one', () => {
+  for (const dtype of ['string', 'float32', 'int64', 'bool', 'float16'] as const) {
+    const empty = convertExact(tensor('float64', [3, 0], new Float64Array(0)), dtype, 'x');
+    assert.equal(empty.dtype, dtype);
+    assert.deepEqual(empty.shape, [3, 0]);
+    assert.equal(empty.data.length, 0);
+  }
+  const text = convertExact(tensor('string', [0], []), 'int64', 'x');
+  assert.ok(text.data instanceof BigInt64Array && text.data.length === 0);
+});
+
 test('castTensor (the pipeline cast step) wraps like numpy astype and never throws on NaN or infinities', () => {
   const t = tensor('float64', [4], Float64Array.of(NaN, Infinity, -1.9, 300));
   assert.deepEqual([...(castTensor(t, 'int64').data as BigInt64Array)], [0n, 0n, -1n, 300n]);

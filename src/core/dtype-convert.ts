@@ -9,6 +9,7 @@ import { allocate, type DType, type Tensor } from './tensor.js';
  * model's dtype cannot hold is a client error: text into a numeric input, a fraction or an
  * out-of-range number into an integer input, a finite number that overflows float32/float16, and
  * anything but 0/1 into a bool input are a 400 `ERR_INPUT_VALUE` naming the input and the element.
+ * A tensor of no elements converts to any dtype, text and numbers alike.
  */
 
 const INT_RANGES: Readonly<Record<string, readonly [number, number]>> = {
@@ -44,6 +45,8 @@ function show(v: unknown): string {
 export function convertExact<T extends DType>(t: Tensor, dtype: T, what: string): Tensor<T> {
   if (t.dtype === dtype) return t as Tensor<T>;
   const n = t.data.length;
+  // No value to misread: JSON's [] and [[]] (float64 by default) must reach a string input as its empty tensor.
+  if (n === 0) return { dtype, shape: [...t.shape], data: allocate(dtype, 0) } as Tensor<T>;
   const fail = (i: number, why: string): never => {
     throw new ToolkitError('ERR_INPUT_VALUE', `${what} takes ${dtype} values: element ${i} ${why}`, {
       details: { input: what, dtype, element: i },

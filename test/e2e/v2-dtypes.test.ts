@@ -78,6 +78,14 @@ describe('v2 datatypes end to end (identity ONNX model of one input per dtype)',
     assert.equal(againText.slice(againText.indexOf('"outputs":')), text.slice(text.indexOf('"outputs":')));
   });
 
+  test('a batch of no rows in TF Serving JSON ([] has no element type, so it decodes as float64) reaches every input, the BYTES one included', async () => {
+    const inputs = Object.fromEntries(CASES.map((c) => [inputName(c.datatype), []]));
+    const res = await post(Buffer.from(JSON.stringify({ inputs })), 'application/json');
+    assert.equal(res.status, 200, (res.body as Buffer).toString());
+    const outputs = JSON.parse((res.body as Buffer).toString()).outputs as Record<string, unknown>;
+    assert.deepEqual(outputs, Object.fromEntries(CASES.map((c) => [`${inputName(c.datatype)}_out`, []])));
+  });
+
   test('binary tensor data: every datatype comes back byte for byte (NaN payloads, -0, infinities, 64-bit extremes); BOOL bytes as 0 or 1', async () => {
     const sent: Record<string, Buffer> = {
       BOOL: Buffer.from([1, 0, 2, 255]),
