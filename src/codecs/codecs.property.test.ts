@@ -395,6 +395,62 @@ test('CSV: float and integer outputs round-trip exactly (NaN, infinities and -0 
   }
 });
 
+/**
+ * Reads CSV as Python's `csv.reader` does with its defaults (smkit's own CSV decoder reads numbers
+ * only): RFC 4180 quoting with `""` for a quote, and an empty line as a row of no fields.
+ */
+function readCsvAsPython(text: string): string[][] {
+  const rows: string[][] = [];
+  let i = 0;
+  while (i < text.length) {
+    const row: string[] = [];
+    if (text[i] === '\n') {
+      rows.push(row);
+      i++;
+      continue;
+    }
+    for (;;) {
+      let field = '';
+      if (text[i] === '"') {
+        i++;
+        for (;;) {
+          const q = text.indexOf('"', i);
+          if (q < 0) throw new Error(`unclosed quote in ${JSON.stringify(text)}`);
+          field += text.slice(i, q);
+          i = q + 1;
+          if (text[i] !== '"') break;
+          field += '"';
+          i++;
+        }
+      } else {
+        while (i < text.length && text[i] !== ',' && text[i] !== '\n') field += text[i++];
+      }
+      row.push(field);
+      if (text[i++] !== ',') break;
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+test('CSV: string outputs read back row for row as Python csv reads them (empty strings, commas, quotes, CR and LF), a row of one empty string included', () => {
+  const field = fc.stringMatching(/^[a ,"\r\n]{0,4}$/);
+  const shapes = fc.oneof(fc.tuple(fc.integer({ min: 0, max: 5 })), fc.tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 3 })), fc.constant([] as number[]));
+  fc.assert(
+    fc.property(
+      shapes.chain((shape) => fc.array(field, { minLength: shape.reduce((a, d) => a * d, 1), maxLength: shape.reduce((a, d) => a * d, 1) }).map((data) => tensor('string', shape, data))),
+      (t) => {
+        const data = t.data as string[];
+        const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
+        const cols = t.shape.length === 2 ? t.shape[1]! : 1;
+        const want = Array.from({ length: rows }, (_, r) => data.slice(r * cols, (r + 1) * cols));
+        assert.deepEqual(readCsvAsPython(tensorToCsv(t)), want);
+      },
+    ),
+    RUNS,
+  );
+});
+
 test('TF Serving: non-finite floats are written as NaN/Infinity tokens and read back as the same values, -0 included', () => {
   fc.assert(
     fc.property(tensorOf('float64').filter((t) => t.shape.length >= 1 && t.data.length > 0), fc.constantFrom('tfs-inputs' as const, 'tfs-instances' as const), (t, form) => {

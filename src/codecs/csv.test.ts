@@ -115,6 +115,11 @@ test('C-2.4 decision: strings are quoted per RFC 4180', () => {
   assert.equal(encode(['aaa', 'b"bb', 'ccc']), 'aaa\n"b""bb"\nccc\n');
   assert.equal(encode(['a\nb', 'c']), '"a\nb"\nc\n');
   assert.equal(encode([['x', 'y,z']]), 'x,"y,z"\n');
+  // A row of one empty string is "" (as Python's csv writes it), not an empty line: that is a row of no values, which pandas skips.
+  assert.equal(encode(['x', '', 'y']), 'x\n""\ny\n');
+  assert.equal(encode({ y: tensor('string', [2, 1], ['', 'z']) }), '""\nz\n');
+  assert.equal(encode({ y: tensor('string', [], ['']) }), '""\n');
+  assert.equal(encode([['', '']]), ',\n');
 });
 
 test('CSV output: scalars, >2-D, int64, float16, NaN and an empty batch', () => {

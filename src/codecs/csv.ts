@@ -14,7 +14,7 @@ export const CSV_MEDIA_TYPE = 'text/csv';
  * Writes a tensor as CSV (float32 and float64 tensors are written by WebAssembly instead, the same
  * bytes: `number-json-wasm.ts`): one line per row (first axis), trailing axes flattened into the row;
  * a 1-D tensor gives one value per line, a scalar one line, a row of no values an empty line. Lines end in `\n`. Strings are quoted
- * per RFC 4180 when they hold a comma, quote, CR or LF; booleans are `true`/`false`; NaN and
+ * per RFC 4180 when they hold a comma, quote, CR or LF, and a row of one empty string is `""`; booleans are `true`/`false`; NaN and
  * infinities are `NaN`, `Infinity`, `-Infinity` (Python's `float()` reads them), -0 is `-0.0`.
  */
 export function tensorToCsv(t: Tensor): string {
@@ -25,7 +25,7 @@ export function tensorToCsv(t: Tensor): string {
   if (total === 0) return '\n'.repeat(rows);
   const rowSize = total / rows;
   if (isFinitePlain(t)) return fastNumericCsv(t.data as Exclude<Tensor['data'], string[] | BigInt64Array | BigUint64Array>, rowSize);
-  const fmt = csvFormatter(t);
+  const fmt = csvFormatter(t, rowSize);
   if (rowSize === 1) return `${fmt.join(0, total, '\n')}\n`;
   const lines = new Array<string>(rows);
   for (let r = 0; r < rows; r++) lines[r] = fmt.join(r * rowSize, (r + 1) * rowSize, ',');
@@ -37,10 +37,13 @@ interface CsvFormatter {
   join(start: number, end: number, sep: string): string;
 }
 
-function csvFormatter(t: Tensor): CsvFormatter {
+function csvFormatter(t: Tensor, rowSize: number): CsvFormatter {
   if (t.dtype === 'string') {
     const d = t.data as string[];
-    return { join: (s, e, sep) => d.slice(s, e).map(quoteCsv).join(sep) };
+    // A row of one empty string is `""`, as Python's csv writes it: an empty line is a row of no
+    // values, which Python's csv reads as [] and pandas skips, so later rows would move up a line.
+    const quote = rowSize === 1 ? (f: string) => (f === '' ? '""' : quoteCsv(f)) : quoteCsv;
+    return { join: (s, e, sep) => d.slice(s, e).map(quote).join(sep) };
   }
   if (t.dtype === 'bool') {
     const d = t.data as Uint8Array;

@@ -43,7 +43,7 @@ export function jsonNestsDeeperThan(text: string, max = MAX_JSON_DEPTH): boolean
 }
 
 /** Where the string opened at `open` closes: the next quote after an even run of backslashes, or -1. */
-function closingQuote(text: string, open: number): number {
+export function closingQuote(text: string, open: number): number {
   let end = open;
   for (;;) {
     end = text.indexOf('"', end + 1);

@@ -10,6 +10,7 @@ import { excerpt, jsonExcerpt, quotedNames } from '../errors/excerpt.js';
 import { setTensor } from './tensor-map.js';
 import { roundToBfloat16 } from '../core/float-rounding.js';
 import { bytesToString } from './json-tensor.js';
+import { statedDType } from '../core/dtype-convert.js';
 
 /** Triton's binary tensor data form on SageMaker (the `json-header-size` parameter follows). */
 export const TRITON_BINARY_TYPE = 'application/vnd.sagemaker-triton.binary+json';
@@ -148,7 +149,7 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
         checkDecodedSize(decoded, limits, `the binary data of ${label}`);
       }, binaryStrings, textStrings);
       offset += t.bytes;
-      setTensor(tensors, name as string, t.tensor);
+      setTensor(tensors, name as string, statedDType(t.tensor));
       return;
     }
     if (!('data' in input)) fail(`${label}: "data" is missing${binary === undefined ? '' : ' (and no "binary_data_size" in "parameters")'}`);
@@ -161,7 +162,7 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
     const bf16 = (datatype as string).toUpperCase() === 'BF16';
     const data = convert(flat, dtype!, label, bf16);
     if (dtype === 'string') jsonStrings.push(data as string[]);
-    setTensor(tensors, name as string, { dtype: dtype!, shape: shape as number[], data } as Tensor);
+    setTensor(tensors, name as string, statedDType({ dtype: dtype!, shape: shape as number[], data } as Tensor));
   });
 
   if (binary !== undefined && offset !== binary.length) {

@@ -33,6 +33,9 @@ test('bad lines are a 400 naming the line', () => {
   rejects('[1,2]\n[3,\n', /line 2 is not valid JSON/);
   rejects('[1,2]\n\n[3,4],[5,6]\n', /line 3 holds more than one JSON value/);
   rejects('[1,2]\n[3]\n', /ragged/);
+  // Lines that are not JSON on their own, though joined by commas they would read as two records.
+  rejects('[1\n2],[3,4]\n', /line 1 is not valid JSON/);
+  rejects('"a\nb","c"\n', /line 1 is not valid JSON/);
   rejects('\n\n', /empty/);
 });
 

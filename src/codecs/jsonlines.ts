@@ -4,7 +4,7 @@ import { scanNumericArray } from './json-fast-array.js';
 import { parsePlainJsonLines } from './numeric-text-wasm.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { withinBudget } from './decoded-size.js';
-import { jsonNestsDeeperThan } from './json-depth.js';
+import { MAX_JSON_DEPTH, closingQuote } from './json-depth.js';
 import { parseJsonBody, perRowObjectList, withoutBom } from './json.js';
 import { stackRecords } from './json-tensor.js';
 import { tensorRowsToJson, valueToJson } from './json-write.js';
@@ -25,10 +25,7 @@ export function decodeJsonLines(raw: Buffer, hints?: DecodeHints): DecodedReques
   if (fast !== undefined) return { tensors: { [UNNAMED]: fast }, form: 'tensor' };
   refuseNonUtf8(body, 'JSON lines body', 'ERR_JSON_PARSE', 'in user code (export an inputFn) or as application/octet-stream');
   const text = body.toString('utf8');
-  // Valid records close every bracket and string they open, so the whole text nests as deep as its
-  // deepest record. When it nests deeper, a record is too deep or (truncated records, each leaving a
-  // bracket open) invalid: the per-line parse below checks each line on its own and names it.
-  const deep = jsonNestsDeeperThan(text);
+  const joinable = recordsKeepToTheirLines(text);
   const lines = text.split('\n');
   const kept: string[] = [];
   const lineNumbers: number[] = [];
@@ -40,7 +37,7 @@ export function decodeJsonLines(raw: Buffer, hints?: DecodeHints): DecodedReques
   });
   if (kept.length === 0) throw new ToolkitError('ERR_JSON_PARSE', 'JSON lines body is empty; send one JSON record per line');
   let records: unknown[] | undefined;
-  if (!deep) {
+  if (joinable) {
     try {
       // One parse of the whole batch is much faster than one per line; the slow path below only runs to locate an error.
       records = JSON.parse(`[${kept.join(',')}]`) as unknown[];
@@ -56,6 +53,39 @@ export function decodeJsonLines(raw: Buffer, hints?: DecodeHints): DecodedReques
     throw new ToolkitError('ERR_JSON_PARSE', `JSON lines: line ${lineNumbers[bad]} holds more than one JSON value; put one record per line`);
   }
   return { tensors: stackRecords(records, { label: 'JSON lines record', ...(hints?.maxInputs === undefined ? {} : { maxInputs: hints.maxInputs }) }), form: 'tensor' };
+}
+
+/**
+ * True when the lines may be parsed joined by commas, as one array: no string or bracket stays open
+ * across a line break, and nothing nests deeper than {@link MAX_JSON_DEPTH}. Lines that fail it are
+ * parsed one by one, which names the bad one. Joined, the two invalid lines `[1` and `2],[3,4]`
+ * parse as the records [1, 2] and [3, 4], as many as there are lines: a value broken across lines
+ * would be read as another one, where each line on its own is not JSON. Valid records close every
+ * bracket and string they open, so a line break inside one is a line that is not a record.
+ */
+function recordsKeepToTheirLines(text: string): boolean {
+  let depth = 0;
+  // The first line break at or after the string being read; found again only once passed, so a line of many strings is not read once per string.
+  let lineBreak = -1;
+  const structural = /[[\]{}"\n]/g;
+  while (structural.test(text)) {
+    const at = structural.lastIndex - 1;
+    const c = text.charCodeAt(at);
+    if (c === 0x0a /* \n */) {
+      if (depth > 0) return false;
+    } else if (c === 0x22 /* " */) {
+      const end = closingQuote(text, at);
+      if (end < 0) return false;
+      if (lineBreak < at) lineBreak = text.indexOf('\n', at) >>> 0; // none: 2^32 - 1, past any string
+      if (lineBreak < end) return false;
+      structural.lastIndex = end + 1;
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > MAX_JSON_DEPTH) return false;
+    } else if (depth > 0) {
+      depth--;
+    }
+  }
+  return true;
 }
 
 /**

@@ -4,6 +4,7 @@ import { UNNAMED, tensor, type Tensor } from '../core/tensor.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { fromFloat16Bits } from '../core/float16.js';
 import { decodeNpy, encodeNpy, npyCodec } from './npy.js';
+import { convertExact } from '../core/dtype-convert.js';
 
 // Written by numpy 2.4.6 `np.save` (base64), see the test names for the arrays.
 const NPY: Record<string, string> = {
@@ -214,4 +215,11 @@ test("a header longer than numpy's max_header_size (10 000 characters) is a 400,
   assert.ok(v3.readUInt32LE(8) > 10_000);
   assert.deepEqual(Array.from(decodeNpy(v3).data as Float32Array), [1.5, -2]);
   rejects(paddedNpy(3, 10_001, emoji), 'ERR_NPY_PARSE', /header is 10001 characters long/);
+});
+
+test('an empty array keeps the dtype its header states: <U of shape (0,) is not numbers for an int64 input, nor <f4 of shape (2, 0) text', () => {
+  assert.throws(() => convertExact(decodeNpy(encodeNpy(tensor('string', [0], []))), 'int64', 'input "n"'), (e: unknown) => e instanceof ToolkitError && e.status === 400 && /sent text/.test(e.message));
+  assert.throws(() => convertExact(decodeNpy(encodeNpy(tensor('float32', [2, 0], new Float32Array(0)))), 'string', 'input "s"'), (e: unknown) => e instanceof ToolkitError && /sent float32 values/.test(e.message));
+  // Numbers to numbers convert, as with values.
+  assert.deepEqual(convertExact(decodeNpy(encodeNpy(tensor('float32', [2, 0], new Float32Array(0)))), 'int64', 'x').shape, [2, 0]);
 });

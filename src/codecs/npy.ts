@@ -1,6 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { countText } from '../errors/count-text.js';
 import { MAX_RANK, UNNAMED, sizeOf, type DType, type Tensor } from '../core/tensor.js';
+import { statedDType } from '../core/dtype-convert.js';
 import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { chargedElements, checkDecodedSize } from './decode-limits.js';
 import { toSingleTensor } from './single-output.js';
@@ -154,7 +155,7 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits)
     if (spec.dtype === 'bool' && (data as Uint8Array).some((b) => b > 1)) data = Uint8Array.from(data as Uint8Array, (b) => (b === 0 ? 0 : 1));
     t = { dtype: spec.dtype, shape, data } as Tensor;
   }
-  return fortran && shape.length > 1 ? fortranToC(t) : t;
+  return statedDType(fortran && shape.length > 1 ? fortranToC(t) : t);
 }
 
 /**

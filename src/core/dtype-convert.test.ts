@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { convertExact } from './dtype-convert.js';
+import { convertExact, statedDType } from './dtype-convert.js';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 import { castTensor, tensor, toNested, type DType } from './tensor.js';
 import { isToolkitError } from '../errors/catalogue.js';
@@ -128,6 +128,26 @@ test('bool takes only true/false or 0/1; text never becomes a number; numbers ne
   refused(() => convertExact(tensor('float64', [1], Float64Array.of(2)), 'bool', 'input "m"'), /input "m".*true\/false/);
   refused(() => convertExact(tensor('string', [1], ['1.5']), 'float32', 'input "x"'), /input "x" takes float32 numbers but the request sent text/);
   refused(() => convertExact(tensor('float64', [1], Float64Array.of(1)), 'string', 'input "s"'), /input "s" takes strings/);
+});
+
+test('a tensor of no elements converts to any dtype, text and numbers alike: JSON [] (float64) to a string input', () => {
+  for (const dtype of ['string', 'float32', 'int64', 'bool', 'float16'] as const) {
+    const empty = convertExact(tensor('float64', [3, 0], new Float64Array(0)), dtype, 'x');
+    assert.equal(empty.dtype, dtype);
+    assert.deepEqual(empty.shape, [3, 0]);
+    assert.equal(empty.data.length, 0);
+  }
+  const text = convertExact(tensor('string', [0], []), 'int64', 'x');
+  assert.ok(text.data instanceof BigInt64Array && text.data.length === 0);
+});
+
+test('an empty tensor of a dtype the request stated (v2 datatype, NPY descr) is held to it across text and numbers, as Triton holds a datatype', () => {
+  refused(() => convertExact(statedDType(tensor('float32', [0], new Float32Array(0))), 'string', 'input "s"'), /input "s" takes strings but the request sent float32 values/);
+  refused(() => convertExact(statedDType(tensor('string', [2, 0], [])), 'int64', 'input "n"'), /input "n" takes int64 numbers but the request sent text/);
+  // Numbers to numbers convert as they do with values.
+  const n = convertExact(statedDType(tensor('float32', [0, 3], new Float32Array(0))), 'int64', 'x');
+  assert.ok(n.data instanceof BigInt64Array && n.data.length === 0);
+  assert.deepEqual(n.shape, [0, 3]);
 });
 
 test('castTensor (the pipeline cast step) wraps like numpy astype and never throws on NaN or infinities', () => {

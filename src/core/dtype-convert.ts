@@ -9,6 +9,8 @@ import { allocate, type DType, type Tensor } from './tensor.js';
  * model's dtype cannot hold is a client error: text into a numeric input, a fraction or an
  * out-of-range number into an integer input, a finite number that overflows float32/float16, and
  * anything but 0/1 into a bool input are a 400 `ERR_INPUT_VALUE` naming the input and the element.
+ * A tensor of no elements converts to any dtype, text and numbers alike, unless the request stated
+ * its dtype (see {@link statedDType}).
  */
 
 const INT_RANGES: Readonly<Record<string, readonly [number, number]>> = {
@@ -32,6 +34,19 @@ function elementValue(t: Tensor, i: number): number | bigint {
   return t.dtype === 'float16' ? fromFloat16Bits(v as number) : v;
 }
 
+/** The data of empty request tensors whose dtype the request stated; data, not tensors, as steps that reshape keep it. */
+const STATED = new WeakSet<object>();
+
+/**
+ * Marks `t`, when it has no elements, as of a dtype the request stated (a v2 `datatype`, an NPY
+ * `descr`), and returns it: {@link convertExact} then refuses it across text and numbers as it would
+ * a tensor with values, as Triton refuses a datatype other than the model's. JSON's `[]` states none.
+ */
+export function statedDType<T extends Tensor>(t: T): T {
+  if (t.data.length === 0) STATED.add(t.data);
+  return t;
+}
+
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 24 ? `${v.slice(0, 24)}…` : v);
   return String(v);
@@ -44,6 +59,9 @@ function show(v: unknown): string {
 export function convertExact<T extends DType>(t: Tensor, dtype: T, what: string): Tensor<T> {
   if (t.dtype === dtype) return t as Tensor<T>;
   const n = t.data.length;
+  // No value to misread: JSON's [] and [[]] (float64 by default) must reach a string input as its
+  // empty tensor. A dtype the request stated is held to, as with values: v2 FP32 [] is not text.
+  if (n === 0 && !STATED.has(t.data)) return { dtype, shape: [...t.shape], data: allocate(dtype, 0) } as Tensor<T>;
   const fail = (i: number, why: string): never => {
     throw new ToolkitError('ERR_INPUT_VALUE', `${what} takes ${dtype} values: element ${i} ${why}`, {
       details: { input: what, dtype, element: i },

@@ -78,6 +78,28 @@ describe('v2 datatypes end to end (identity ONNX model of one input per dtype)',
     assert.equal(againText.slice(againText.indexOf('"outputs":')), text.slice(text.indexOf('"outputs":')));
   });
 
+  test('a batch of no rows in TF Serving JSON ([] has no element type, so it decodes as float64) reaches every input, the BYTES one included', async () => {
+    const inputs = Object.fromEntries(CASES.map((c) => [inputName(c.datatype), []]));
+    const res = await post(Buffer.from(JSON.stringify({ inputs })), 'application/json');
+    assert.equal(res.status, 200, (res.body as Buffer).toString());
+    const outputs = JSON.parse((res.body as Buffer).toString()).outputs as Record<string, unknown>;
+    assert.deepEqual(outputs, Object.fromEntries(CASES.map((c) => [`${inputName(c.datatype)}_out`, []])));
+  });
+
+  test('an empty input keeps its stated datatype, as Triton keeps it: v2 FP32 with data [] to the BYTES input, or BYTES [] to the FP32 one, is a 400', async () => {
+    for (const [to, stated] of [['BYTES', 'FP32'], ['FP32', 'BYTES']] as const) {
+      const inputs = CASES.map((c) => ({ name: inputName(c.datatype), shape: [0], datatype: c.datatype === to ? stated : c.datatype, data: [] }));
+      const res = await post(Buffer.from(JSON.stringify({ inputs })), 'application/json');
+      const body = JSON.parse((res.body as Buffer).toString()) as { code: string; message: string };
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(body.code, 'ERR_INPUT_VALUE');
+      assert.match(body.message, new RegExp(`input "${inputName(to)}" takes`));
+    }
+    // Each stated as itself, the empty inputs are answered.
+    const inputs = CASES.map((c) => ({ name: inputName(c.datatype), shape: [0], datatype: c.datatype, data: [] }));
+    await post(Buffer.from(JSON.stringify({ inputs })), 'application/json').expect(200);
+  });
+
   test('binary tensor data: every datatype comes back byte for byte (NaN payloads, -0, infinities, 64-bit extremes); BOOL bytes as 0 or 1', async () => {
     const sent: Record<string, Buffer> = {
       BOOL: Buffer.from([1, 0, 2, 255]),
