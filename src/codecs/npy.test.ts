@@ -215,3 +215,14 @@ test("a header longer than numpy's max_header_size (10 000 characters) is a 400,
   assert.deepEqual(Array.from(decodeNpy(v3).data as Float32Array), [1.5, -2]);
   rejects(paddedNpy(3, 10_001, emoji), 'ERR_NPY_PARSE', /header is 10001 characters long/);
 });
+
+test("a version 3 (UTF-8) header's text is quoted in part between characters: half an emoji would reach the 400's JSON as a lone surrogate, which Python cannot print", () => {
+  const header = `{'descr': '<f4', 'fortran_order': ${'x'.repeat(59)}😀y, 'shape': (2,), }\n`;
+  const text = Buffer.from(header, 'utf8');
+  const preamble = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 3, 0, 0, 0, 0, 0]);
+  preamble.writeUInt32LE(text.length, 8);
+  assert.throws(
+    () => decodeNpy(Buffer.concat([preamble, text, Buffer.alloc(8)])),
+    (e: unknown) => e instanceof ToolkitError && e.message === `NPY body has 'fortran_order': ${'x'.repeat(59)}…; it must be True or False`,
+  );
+});
