@@ -1,4 +1,5 @@
 import { describeViolations, type Violation } from './shapes/validate.js';
+import { firstChars } from '../core/text-cut.js';
 
 /**
  * Collects the model-constraint violations of one request, for services that check members in
@@ -10,7 +11,7 @@ export class ConstraintViolations {
 
   /** Records that `member` (lower camel case path, as AWS names it) must `constraint` ("be an integer"). */
   add(value: unknown, member: string, constraint: string): void {
-    const shown = value === undefined || value === null ? 'null' : typeof value === 'string' ? value.slice(0, 256) : (JSON.stringify(value)?.slice(0, 256) ?? String(value));
+    const shown = value === undefined || value === null ? 'null' : typeof value === 'string' ? firstChars(value, 256) : firstChars(JSON.stringify(value) ?? String(value), 256);
     this.items.push({ value: shown, path: member, constraint: `Member must ${constraint}` });
   }
 

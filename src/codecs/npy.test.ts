@@ -223,3 +223,14 @@ test('an empty array keeps the dtype its header states: <U of shape (0,) is not 
   // Numbers to numbers convert, as with values.
   assert.deepEqual(convertExact(decodeNpy(encodeNpy(tensor('float32', [2, 0], new Float32Array(0)))), 'int64', 'x').shape, [2, 0]);
 });
+
+test("a version 3 (UTF-8) header's text is quoted in part between characters: half an emoji would reach the 400's JSON as a lone surrogate, which Python cannot print", () => {
+  const header = `{'descr': '<f4', 'fortran_order': ${'x'.repeat(59)}😀y, 'shape': (2,), }\n`;
+  const text = Buffer.from(header, 'utf8');
+  const preamble = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 3, 0, 0, 0, 0, 0]);
+  preamble.writeUInt32LE(text.length, 8);
+  assert.throws(
+    () => decodeNpy(Buffer.concat([preamble, text, Buffer.alloc(8)])),
+    (e: unknown) => e instanceof ToolkitError && e.message === `NPY body has 'fortran_order': ${'x'.repeat(59)}…; it must be True or False`,
+  );
+});

@@ -1,5 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { countText } from '../errors/count-text.js';
+import { excerpt } from '../errors/excerpt.js';
 import { MAX_RANK, UNNAMED, sizeOf, type DType, type Tensor } from '../core/tensor.js';
 import { statedDType } from '../core/dtype-convert.js';
 import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
@@ -243,7 +244,7 @@ function readStrings(buf: Buffer, start: number, size: number, width: number, ut
 }
 
 function shortText(s: string): string {
-  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
+  return excerpt(s, 60);
 }
 
 /** Reorders column-major (Fortran) data to row-major for the same shape. */

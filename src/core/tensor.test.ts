@@ -89,3 +89,11 @@ test("checkTensorStorage says when the data is the dtype's own array but of anot
     message: "predictFn returned tensor \"x\" with dtype float64 but its data is a Float64Array made in another realm (a vm context): put float64 data in a Float64Array of this realm's, or give the dtype of the data",
   });
 });
+
+test('checkTensorStorage quotes a long tensor name in part between characters (an echo of a request\'s input name can hold emoji)', () => {
+  const name = `${'n'.repeat(59)}😀😀`;
+  assert.throws(() => checkTensorStorage({ [name]: { dtype: 'float32', shape: [1], data: Float64Array.of(1) } as unknown as TensorMap[string] }, 'predictFn'), {
+    code: 'ERR_USER_CODE',
+    message: `predictFn returned tensor "${'n'.repeat(59)}…" with dtype float32 but its data is a Float64Array: put float32 data in a Float32Array, or give the dtype of the data`,
+  });
+});

@@ -1,5 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
-import { isOtherRealmTypedArray, valueKind, withArticle } from '../errors/excerpt.js';
+import { excerpt, isOtherRealmTypedArray, valueKind, withArticle } from '../errors/excerpt.js';
 import { float16Bits, fromFloat16Bits, toFloat16Bits } from './float16.js';
 import { bigIntToFloat32 } from './float-rounding.js';
 
@@ -140,7 +140,7 @@ export function checkTensorStorage(map: TensorMap, source: string): void {
     const otherRealm = isOtherRealmTypedArray(t.data);
     throw new ToolkitError(
       'ERR_USER_CODE',
-      `${source} returned tensor "${name.length > 60 ? `${name.slice(0, 60)}…` : name}" with dtype ${t.dtype} but its data is ${valueKind(t.data)}${otherRealm ? ' made in another realm (a vm context)' : ''}: put ${t.dtype} data in ${withArticle(Ctor.name)}${otherRealm ? " of this realm's" : ''}${t.dtype === 'bool' ? ' of 0 and 1' : ''}, or give the dtype of the data`,
+      `${source} returned tensor "${excerpt(name, 60)}" with dtype ${t.dtype} but its data is ${valueKind(t.data)}${otherRealm ? ' made in another realm (a vm context)' : ''}: put ${t.dtype} data in ${withArticle(Ctor.name)}${otherRealm ? " of this realm's" : ''}${t.dtype === 'bool' ? ' of 0 and 1' : ''}, or give the dtype of the data`,
     );
   }
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { excerpt, jsonExcerpt, valueKind } from './excerpt.js';
+import { excerpt, jsonExcerpt, THROWN_MESSAGE_MAX, thrownMessage, valueKind } from './excerpt.js';
 
 test('jsonExcerpt: the first max characters of JSON.stringify, for any JSON value', () => {
   fc.assert(
@@ -49,4 +49,15 @@ test('valueKind names what a value is, an array and a typed array (with its arti
   revoke();
   assert.equal(valueKind(proxy), 'an object', 'Array.isArray throws on a revoked Proxy');
   assert.equal(valueKind(Object.defineProperty(Float32Array.of(1), Symbol.toStringTag, { get: trap })), 'a Float32Array');
+});
+
+test('excerpt and thrownMessage cut between characters: no half of a surrogate pair reaches the JSON error answer (boto3 and Python cannot print one)', () => {
+  const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+  // An input name of 59 letters and an emoji (a V2 request's "name", a Content-Type): the cut at 60 falls inside the pair.
+  assert.equal(excerpt(`${'a'.repeat(59)}😀b`), `${'a'.repeat(59)}…`);
+  assert.equal(excerpt(`${'a'.repeat(58)}😀b`), `${'a'.repeat(58)}😀…`);
+  assert.doesNotMatch(thrownMessage(new Error(`x${'🚀'.repeat(THROWN_MESSAGE_MAX)}`)), lone);
+  assert.doesNotMatch(jsonExcerpt({ [`${'a'.repeat(40)}`]: '😀'.repeat(40) }), lone);
+  // The answer's JSON carries no \ud83d escape, which Python's json reads into an unprintable string.
+  assert.doesNotMatch(JSON.stringify({ message: `input '${excerpt(`${'a'.repeat(59)}😀`)}' is bad` }), /\\ud[89ab]/i);
 });

@@ -2,10 +2,11 @@
  * Request-supplied text quoted in error messages is kept short, so a hostile request cannot make
  * an error answer (or a log line) megabytes long.
  */
+import { firstChars } from '../core/text-cut.js';
 
-/** `text` cut to `max` characters, with `…` when cut. */
+/** `text` cut to `max` characters, with `…` when cut, never between the two halves of a surrogate pair. */
 export function excerpt(text: string, max = 60): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
+  return text.length > max ? `${firstChars(text, max)}…` : text;
 }
 
 /** `"a", "b", "c"` for at most `max` names (each excerpted), then `and N more`. */

@@ -1,4 +1,5 @@
 import { ToolkitError } from '../errors/catalogue.js';
+import { excerpt } from '../errors/excerpt.js';
 import { CLOSED_SESSION_ID_HEADER, NEW_SESSION, NEW_SESSION_ID_HEADER, SESSION_ID_HEADER, isSessionId, newSessionHeaderValue, type SessionRef, type SessionStore } from './session-store.js';
 
 /** A body this large or smaller may be a session request (`{"requestType": "NEW_SESSION"}`); larger ones are inferences. */
@@ -55,7 +56,7 @@ export async function decideSession(store: SessionStore | undefined, header: str
   const id = header.trim();
   const requestType = requestTypeOf(body);
   if (requestType !== undefined && requestType !== NEW_SESSION && requestType !== 'CLOSE') {
-    throw new ToolkitError('ERR_BAD_REQUEST', `requestType ${JSON.stringify(requestType).slice(0, 80)} is not a session request: use "NEW_SESSION" or "CLOSE" (or leave requestType out of an inference)`);
+    throw new ToolkitError('ERR_BAD_REQUEST', `requestType ${excerpt(JSON.stringify(requestType), 80)} is not a session request: use "NEW_SESSION" or "CLOSE" (or leave requestType out of an inference)`);
   }
   if (requestType === NEW_SESSION) {
     // As AWS's container standards do: a session id in the header must name an open session, even here.

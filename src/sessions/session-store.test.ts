@@ -116,6 +116,11 @@ test(
     assert.equal((await decideSession(store, id, big)).kind, 'invoke', 'a large body is an inference, whatever it holds');
     await assert.rejects(decideSession(store, id, Buffer.from('{"requestType": "OPEN"}')), (err: Error & { code?: string; status?: number }) => err.code === 'ERR_BAD_REQUEST' && err.status === 400 && /NEW_SESSION" or "CLOSE/.test(err.message));
     await assert.rejects(decideSession(store, NEW_SESSION, Buffer.from('{"requestType": "CLOSE"}')), code('ERR_SESSION_NOT_FOUND'));
+    // The refused requestType is quoted in part, between characters: half an emoji would reach the JSON answer as a lone \ud83d, which Python cannot print.
+    await assert.rejects(decideSession(store, id, Buffer.from(JSON.stringify({ requestType: `${'a'.repeat(78)}😀😀` }))), (err: Error) => {
+      assert.equal(err.message, `requestType "${'a'.repeat(78)}… is not a session request: use "NEW_SESSION" or "CLOSE" (or leave requestType out of an inference)`);
+      return true;
+    });
 
     // A NEW_SESSION body is checked against the header's session first, as AWS's container standards do.
     const before = readdirSync(root).length;

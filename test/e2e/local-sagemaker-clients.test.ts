@@ -85,9 +85,21 @@ try:
     dup = 'no error'
 except sm.exceptions.ClientError as e:
     dup = e.response['Error']['Code'] + ': ' + e.response['Error']['Message']
+# A refused value is quoted in part: cut inside a surrogate pair, the message would hold a lone
+# surrogate, which Python cannot print or encode as UTF-8.
+try:
+    sm.add_tags(ResourceArn=d['EndpointArn'], Tags=[{'Key': 'note', 'Value': 'a' + chr(0x1F600) * 128}])
+    tag = 'no error'
+except sm.exceptions.ClientError as e:
+    tag = e.response['Error']['Message']
+try:
+    tag.encode('utf-8')
+    tag_printable = True
+except UnicodeEncodeError:
+    tag_printable = False
 sm.delete_endpoint(EndpointName='py-ep')
 sm.get_waiter('endpoint_deleted').wait(EndpointName='py-ep', WaiterConfig={'Delay': 1, 'MaxAttempts': 90})
-print(json.dumps({'status': d['EndpointStatus'], 'instances': d['ProductionVariants'][0]['CurrentInstanceCount'], 'created': d['CreationTime'].isoformat(), 'variant': out['InvokedProductionVariant'], 'body': json.loads(out['Body'].read()), 'dup': dup}))
+print(json.dumps({'status': d['EndpointStatus'], 'instances': d['ProductionVariants'][0]['CurrentInstanceCount'], 'created': d['CreationTime'].isoformat(), 'variant': out['InvokedProductionVariant'], 'body': json.loads(out['Body'].read()), 'dup': dup, 'tag': tag, 'tagPrintable': tag_printable}))
 `;
 
 // The two clients use their own resource names, so they run side by side (each spends most of its
@@ -112,14 +124,16 @@ describe('the local SageMaker from Python clients', { concurrency: 2 }, () => {
   });
 
 
-  test('boto3: create, waiters, invoke, duplicate-create error, delete', { skip: hasBoto3 ? false : 'python3 with boto3 not installed' }, async () => {
+  test('boto3: create, waiters, invoke, duplicate-create error, a refused value quoted whole-character, delete', { skip: hasBoto3 ? false : 'python3 with boto3 not installed' }, async () => {
     const { stdout } = await run(PYTHON, ['-c', BOTO3_SCRIPT, local.url, IRIS_DIR], { env: { ...env(), AWS_ENDPOINT_URL: local.url }, timeout: 180_000 });
-    const out = JSON.parse(stdout) as { status: string; instances: number; created: string; variant: string; body: number[][]; dup: string };
+    const out = JSON.parse(stdout) as { status: string; instances: number; created: string; variant: string; body: number[][]; dup: string; tag: string; tagPrintable: boolean };
     assert.equal(out.status, 'InService');
     assert.equal(out.instances, 2);
     assert.ok(!Number.isNaN(Date.parse(out.created)));
     assert.equal(out.variant, 'AllTraffic');
     assert.equal(out.body[0]!.length, 3);
     assert.equal(out.dup, 'ValidationException: Cannot create already existing endpoint "arn:aws:sagemaker:us-west-2:111122223333:endpoint/py-ep".');
+    assert.match(out.tag, /^2 validation errors detected: Value 'a(?:😀){99}\.\.\.' at 'tags\.1\.member\.value'/);
+    assert.equal(out.tagPrintable, true);
   });
 });

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { AwsServiceError } from '../service.js';
 import { SAGEMAKER_INPUTS } from './sagemaker.js';
 import { validateInput } from './validate.js';
+import { ConstraintViolations } from '../violations.js';
+import { firstChars, lastChars } from '../../core/text-cut.js';
 
 function messageOf(op: string, input: Record<string, unknown>): string {
   try {
@@ -84,4 +86,26 @@ test("a map's keys and values are reported at the map, once each, with every con
       `Value '${shown}' at 'primaryContainer.environment' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 1024 bytes (UTF-8), Member must have length greater than or equal to 0 bytes (UTF-8), Member must satisfy regular expression pattern: [\\S\\s]*]`,
   );
   assert.match(messageOf('CreateTrainingJob', { TrainingJobName: 'j', RoleArn: 'arn:aws:iam::123456789012:role/r', OutputDataConfig: { S3OutputPath: 's3://b/o' }, HyperParameters: { lr: 'x'.repeat(2_501) } }), /Value '\{lr=x{196}\.\.\.' at 'hyperParameters' failed to satisfy constraint: Map value must satisfy constraint: \[Member must have length less than or equal to 2500, Member must have length greater than or equal to 0, Member must satisfy regular expression pattern: \.\*\]$/);
+});
+
+test('a quoted value cut to length keeps whole characters: no lone surrogate reaches the message (boto3 cannot print one)', () => {
+  // 'a' then emoji (two UTF-16 units each): the cuts at 200 (validator), 100 (SerializationException) and 256 fall inside a pair.
+  const emoji = 'a' + '😀'.repeat(300);
+  const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+  const value = messageOf('CreateModel', { ModelName: 'm', Tags: [{ Key: 'k', Value: emoji }] });
+  assert.match(value, /^ValidationException: 2 validation errors detected: Value 'a(?:😀){99}\.\.\.' at 'tags\.1\.member\.value'/);
+  assert.doesNotMatch(value, lone);
+  const map = messageOf('CreateModel', { ModelName: 'm', PrimaryContainer: { Environment: { K: emoji } } });
+  assert.doesNotMatch(map, lone);
+  const typed = messageOf('CreateEndpoint', { EndpointName: ['a' + '😀'.repeat(60)], EndpointConfigName: 'c' });
+  assert.match(typed, /^SerializationException: endpointName must be a string/);
+  assert.doesNotMatch(typed, lone);
+  const violations = new ConstraintViolations();
+  violations.add('a' + '😀'.repeat(200), 'value', 'be short');
+  assert.doesNotMatch(violations.message()!, lone);
+  assert.equal(firstChars('ab😀', 3), 'ab');
+  assert.equal(firstChars('ab😀', 4), 'ab😀');
+  assert.equal(lastChars('😀ab', 3), 'ab');
+  assert.equal(lastChars('😀ab', 4), '😀ab');
+  assert.equal(lastChars('ab', 0), '');
 });

@@ -1,5 +1,6 @@
 import { AwsServiceError } from '../service.js';
 import { timestampMillis } from './timestamp.js';
+import { firstChars } from '../../core/text-cut.js';
 
 /**
  * A constraint on one member, as the service model states it (min/max, pattern, enum, required).
@@ -41,7 +42,7 @@ function jsonText(value: unknown): string {
 function show(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   const text = typeof value === 'string' ? value : jsonText(value);
-  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+  return text.length > 200 ? `${firstChars(text, 200)}...` : text;
 }
 
 /**
@@ -52,7 +53,7 @@ function showMap(entries: ReadonlyArray<readonly [string, unknown]>): string {
   let text = '{';
   for (const [i, [k, v]] of entries.entries()) {
     text += `${i === 0 ? '' : ', '}${k}=${typeof v === 'string' ? v : jsonText(v)}`;
-    if (text.length > 200) return `${text.slice(0, 200)}...`;
+    if (text.length > 200) return `${firstChars(text, 200)}...`;
   }
   return `${text}}`;
 }
@@ -60,7 +61,7 @@ function showMap(entries: ReadonlyArray<readonly [string, unknown]>): string {
 function typeError(path: string, expected: string, value: unknown): AwsServiceError {
   // A number past the double range (1e400) parses as Infinity, which JSON writes as null: the caller sent no null.
   const got = typeof value === 'number' && !Number.isFinite(value) ? String(value) : jsonText(value);
-  return new AwsServiceError('SerializationException', `${path || 'the input'} must be ${expected} (got ${got.slice(0, 100)}).`, 400);
+  return new AwsServiceError('SerializationException', `${path || 'the input'} must be ${expected} (got ${firstChars(got, 100)}).`, 400);
 }
 
 const compiled = new Map<string, RegExp>();

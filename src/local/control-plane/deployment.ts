@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { gpusOf } from '../backends/gpu.js';
 import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant, ProductionVariantServerlessConfig } from '../../aws/shapes/sagemaker.js';
+import { firstChars, lastChars } from '../../core/text-cut.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { captureDestination } from '../capture/destination.js';
 import { CaptureS3Sync } from '../capture/s3-sync.js';
@@ -127,9 +128,9 @@ export const MAX_FAILURE_REASON = 1024;
 export function failureReason(head: string, logTail = ''): string {
   const full = logTail === '' ? head : `${head} Last log lines:\n${logTail}`;
   if (full.length <= MAX_FAILURE_REASON) return full;
-  if (head.length >= MAX_FAILURE_REASON - 20) return `${head.slice(0, MAX_FAILURE_REASON - 3)}...`;
+  if (head.length >= MAX_FAILURE_REASON - 20) return `${firstChars(head, MAX_FAILURE_REASON - 3)}...`;
   const room = MAX_FAILURE_REASON - head.length - ' Last log lines:\n...'.length;
-  return `${head} Last log lines:\n...${logTail.slice(-room)}`;
+  return `${head} Last log lines:\n...${lastChars(logTail, room)}`;
 }
 
 function captureSettings(c: ApiCaptureConfig, localDir: string): DataCaptureConfig {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { constants, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { firstChars } from '../../core/text-cut.js';
 import os from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -189,16 +190,6 @@ async function readFailureStart(file: string, maxChars: number): Promise<string>
   } finally {
     await handle.close();
   }
-}
-
-/**
- * The first `max` characters (UTF-16 units, as the API counts them) of `text`, without a high
- * surrogate the cut parted from its pair: JSON would carry it as a lone `\ud83d`, which Python
- * cannot print or encode as UTF-8.
- */
-function firstChars(text: string, max: number): string {
-  const cut = text.slice(0, max);
-  return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
 /** `s3://bucket/prefix` + `<job>/output/<file>`. */

@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
+import { firstChars } from '../../core/text-cut.js';
 import { pipeline } from 'node:stream/promises';
 import { nulEnvironmentValue } from '../../aws/container-environment.js';
 import type { ContainerDefinition, Tag } from '../../aws/shapes/sagemaker.js';
@@ -173,9 +174,9 @@ export interface TransformJobsContext {
 /** A job that ends as `Failed`, with the `FailureReason` it gets. */
 class JobFailure extends Error {}
 
-/** FailureReason is at most 1024 characters (`FailureReason` in the service model). */
-function reason(text: string): string {
-  return text.length > 1024 ? `${text.slice(0, 1021)}...` : text;
+/** A job's `FailureReason`: at most 1024 characters (`FailureReason` in the service model), cut between characters. */
+export function transformFailureReason(text: string): string {
+  return text.length > 1024 ? `${firstChars(text, 1021)}...` : text;
 }
 
 
@@ -435,7 +436,7 @@ export class TransformJobs {
   private setStatus(job: TransformJob, status: TransformJobStatus, failureReason?: string): void {
     job.status = status;
     job.lastModified = new Date();
-    if (failureReason !== undefined) job.failureReason = reason(failureReason);
+    if (failureReason !== undefined) job.failureReason = transformFailureReason(failureReason);
   }
 
   /** Runs a job to its end; never rejects. */

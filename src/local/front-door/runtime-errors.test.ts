@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ContainerFailure, unreachableFailure } from '../endpoint/container.js';
-import { MAX_MESSAGE_LENGTH, modelErrorFor, truncateMessage } from './runtime-errors.js';
+import { MAX_MESSAGE_LENGTH, modelErrorFor, truncateMessage, validationError } from './runtime-errors.js';
 
 const container = { hostname: 'primary', url: 'http://127.0.0.1:1', logFile: '/tmp/smkit/primary.log' };
 
@@ -60,4 +60,9 @@ test('a container fetch could not reach: the 503 names the cause of fetch\'s bar
   // A cause without a message, or none at all.
   assert.match(modelErrorFor(unreachableFailure(new TypeError('fetch failed', { cause: { code: 'UND_ERR_CLOSED' } }), container, 0)).message, /not reachable \(UND_ERR_CLOSED\); the container closed the connection/);
   assert.match(modelErrorFor(unreachableFailure(new Error('boom'), container, 0)).message, /not reachable \(boom\); it may have exited\. See /);
+});
+
+test('ValidationError: a value cut to 100 characters keeps whole characters (an endpoint name in the path may hold any)', () => {
+  const message = validationError([{ value: 'a' + '😀'.repeat(60), member: 'endpointName', constraint: 'Member must have length less than or equal to 63' }]).message;
+  assert.equal(message, `1 validation error detected: Value 'a${'😀'.repeat(49)}...' at 'endpointName' failed to satisfy constraint: Member must have length less than or equal to 63`);
 });

@@ -1,4 +1,5 @@
 import { ToolkitError } from '../../errors/catalogue.js';
+import { firstChars } from '../../core/text-cut.js';
 import type { ContainerFailure } from '../endpoint/container.js';
 import { ServerlessThrottlingError } from '../fleet/serverless-pool.js';
 
@@ -46,7 +47,7 @@ export interface ConstraintViolation {
  */
 export function validationError(violations: readonly ConstraintViolation[]): RuntimeApiError {
   const n = violations.length;
-  const shown = (v: ConstraintViolation) => (v.sensitive ? 'Value' : `Value '${v.value.length > 100 ? `${v.value.slice(0, 100)}...` : v.value}'`);
+  const shown = (v: ConstraintViolation) => (v.sensitive ? 'Value' : `Value '${v.value.length > 100 ? `${firstChars(v.value, 100)}...` : v.value}'`);
   const parts = violations.map((v) => `${shown(v)} at '${v.member}' failed to satisfy constraint: ${v.constraint}`);
   return new RuntimeApiError('ValidationError', 400, `${n} validation error${n === 1 ? '' : 's'} detected: ${parts.join('; ')}`);
 }
@@ -64,10 +65,7 @@ export const MAX_MESSAGE_LENGTH = 2048;
 
 /** Cuts `text` to at most `max` UTF-16 units without splitting a surrogate pair. */
 export function truncateMessage(text: string, max = MAX_MESSAGE_LENGTH): string {
-  if (text.length <= max) return text;
-  const cut = text.slice(0, max);
-  const last = cut.charCodeAt(cut.length - 1);
-  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
+  return firstChars(text, max);
 }
 
 /**

@@ -1402,3 +1402,20 @@ test("a container's /execution-parameters answer is read up to 64 KB: a longer o
     await closeServer(container);
   }
 });
+
+test("a record's error quotes the container's answer cut to 500 characters between characters: half an emoji would reach the job's FailureReason as a lone surrogate, which boto3 cannot print", async () => {
+  const t = await tmpTree({ 'a.csv': 'a\n' });
+  const answer = `${'e'.repeat(499)}😀 and more`;
+  const server = http.createServer((req, res) => {
+    if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+    req.resume().on('end', () => void res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(answer));
+  });
+  const url = await listenLoopback(server);
+  try {
+    const run = await runTransform({ input: t.input, output: t.output, url, retries: 0 });
+    assert.deepEqual(run.failed, [{ file: 'a.csv', record: 0, status: 500, error: 'e'.repeat(499) }]);
+  } finally {
+    await closeServer(server);
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});

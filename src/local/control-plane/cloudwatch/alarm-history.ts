@@ -1,3 +1,4 @@
+import { firstChars } from '../../../core/text-cut.js';
 import { epochSeconds } from './metric-clock.js';
 import { readTimestamp } from './metric-queries.js';
 import { Violations } from './errors.js';
@@ -37,7 +38,7 @@ export class AlarmHistory {
 
   /** Records one item at real time `at`; `data` becomes the item's `HistoryData` JSON. */
   record(alarmName: string, type: HistoryItem['type'], summary: string, at: number, data: Record<string, unknown>): void {
-    this.items.push({ seq: this.nextSeq++, alarmName, type, summary, at, data: JSON.stringify(data).slice(0, 4095) });
+    this.items.push({ seq: this.nextSeq++, alarmName, type, summary, at, data: firstChars(JSON.stringify(data), 4095) });
     if (this.items.length > MAX_HISTORY_ITEMS) this.items.splice(0, this.items.length - MAX_HISTORY_ITEMS);
   }
 

@@ -219,3 +219,22 @@ test('an alarm of an hour or more may look back seven days, and reads data older
   cw.evaluateDue(t.now + 61_000);
   assert.equal(cw.alarmState('ep-5xx'), 'ALARM');
 });
+
+test('DescribeAlarmHistory: HistoryData cut to its 4095 characters keeps whole characters (a lone surrogate in the JSON answer is a string boto3 cannot print)', async () => {
+  const { t, cw } = setup();
+  await cw.call('PutMetricAlarm', alarm);
+  const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+  const StateReasonData = JSON.stringify({ r: '😀'.repeat(1990) });
+  // Reasons of either parity, so that one of the two items is cut inside a pair.
+  for (const [StateValue, StateReason] of [['ALARM', '😀'.repeat(511)], ['OK', `x${'😀'.repeat(511)}`], ['ALARM', `xy${'😀'.repeat(510)}`]] as const) {
+    t.now += 1000;
+    await cw.call('SetAlarmState', { AlarmName: 'ep-5xx', StateValue, StateReason, StateReasonData });
+  }
+  const items = (await cw.call('DescribeAlarmHistory', { AlarmName: 'ep-5xx', HistoryItemType: 'StateUpdate' })).AlarmHistoryItems as Array<Record<string, unknown>>;
+  assert.equal(items.length, 3);
+  for (const item of items) {
+    const data = item.HistoryData as string;
+    assert.ok(data.length <= 4095 && data.length >= 4094, String(data.length));
+    assert.doesNotMatch(data, lone);
+  }
+});

@@ -123,6 +123,8 @@ test('validation: ids, Expression and MetricStat, statistics, periods, limits', 
   await v({ MetricDataQueries: [stat('a', 'm', 'Sum'), stat('b', 'm', 'Avg')] }, 'The value Avg for parameter MetricDataQueries.member.2.MetricStat.Stat is not a valid statistic.');
   // An empty Stat too (the model sets no minimum length), as yet-another-cloudwatch-exporter users report it.
   await v({ MetricDataQueries: [stat('a', 'm', '')] }, 'The value for parameter MetricDataQueries.member.1.MetricStat.Stat is not a valid statistic.');
+  // Quoted in part, with whole characters only (a lone surrogate in the JSON answer is a string boto3 cannot print).
+  await v({ MetricDataQueries: [stat('a', 'm', `a${'😀'.repeat(40)}`)] }, `The value a${'😀'.repeat(31)} for parameter MetricDataQueries.member.1.MetricStat.Stat is not a valid statistic.`);
   await ipv({ MetricDataQueries: [{ Id: 'a', MetricStat: { ...stat('a', 'm', 'Sum').MetricStat, Period: 5 } }] }, /^The parameter MetricDataQueries\.member\.1\.MetricStat\.Period must be 10, 20, 30 or a multiple of 60 locally/);
   await v({ MetricDataQueries: [{ Id: 'a', MetricStat: { Metric: { Namespace: 'n' }, Period: 0, Stat: 'Sum', Unit: 'Parsecs' } }] }, /^3 validation errors detected: .*metricStat\.metric\.metricName.*metricStat\.period.*metricStat\.unit/);
   await v({ MetricDataQueries: [stat('a', 'm', 'Sum')], ScanBy: 'Sideways' }, /at 'scanBy' failed to satisfy constraint: Member must satisfy enum value set: \[TimestampDescending, TimestampAscending\]/);

@@ -1,3 +1,4 @@
+import { firstChars } from '../../../core/text-cut.js';
 import { readDimensions, STANDARD_UNITS } from './alarm-definition.js';
 import { CloudWatchError, invalidParameterValue, Violations } from './errors.js';
 import { epochSeconds } from './metric-clock.js';
@@ -48,9 +49,9 @@ function readStat(stat: string, path: string): StatQuery['stat'] {
   if ((STATISTICS as readonly string[]).includes(stat)) return { plain: stat as Statistic };
   const p = parsePercentile(stat);
   if (p !== undefined) return { percentile: p };
-  if (!EXTENDED_STATISTIC.test(stat)) throw validationError(`The value ${stat === '' ? '' : `${stat.slice(0, 64)} `}for parameter ${path}.MetricStat.Stat is not a valid statistic.`);
+  if (!EXTENDED_STATISTIC.test(stat)) throw validationError(`The value ${stat === '' ? '' : `${firstChars(stat, 64)} `}for parameter ${path}.MetricStat.Stat is not a valid statistic.`);
   throw invalidParameterValue(
-    `The value ${stat.slice(0, 64)} for parameter ${path}.Stat is not supported by the local CloudWatch: use ${STATISTICS.join(', ')} or a percentile such as p90 or p99.9 (trimmed means, winsorized means and the other extended statistics are not computed locally).`,
+    `The value ${firstChars(stat, 64)} for parameter ${path}.Stat is not supported by the local CloudWatch: use ${STATISTICS.join(', ')} or a percentile such as p90 or p99.9 (trimmed means, winsorized means and the other extended statistics are not computed locally).`,
   );
 }
 

@@ -125,6 +125,9 @@ test('Timestamp: within two weeks back and two hours ahead of now', async () => 
   await invalid(cw, one({ Value: 1, Timestamp: (NOW - week2 - 1000) / 1000 }), 'The parameter MetricData.member.1.Timestamp must specify a time within the past two weeks.');
   await invalid(cw, one({ Value: 1, Timestamp: (NOW + 2 * 3600_000 + 1000) / 1000 }), 'The parameter MetricData.member.1.Timestamp must specify a time no more than two hours in the future.');
   await invalid(cw, one({ Value: 1, Timestamp: 'yesterday' }), 'The value yesterday for parameter MetricData.member.1.Timestamp is invalid.');
+  // A value quoted in part keeps whole characters: cut inside a surrogate pair, JSON would carry a lone \ud83d that boto3 cannot print.
+  await invalid(cw, one({ Value: 1, Timestamp: `a${'😀'.repeat(40)}` }), `The value a${'😀'.repeat(31)} for parameter MetricData.member.1.Timestamp is invalid.`);
+  await invalid(cw, one({ Value: `a${'😀'.repeat(40)}` }), new RegExp(`^The value a(?:😀){31} for parameter MetricData\\.member\\.1\\.Value is invalid`));
   await cw.call('PutMetricData', one({ Value: 1, Timestamp: (NOW - week2 + 60_000) / 1000 }));
   await cw.call('PutMetricData', one({ Value: 1, Timestamp: new Date(NOW + 2 * 3600_000 - 60_000) }));
 });

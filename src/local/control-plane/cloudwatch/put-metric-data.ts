@@ -1,3 +1,4 @@
+import { firstChars } from '../../../core/text-cut.js';
 import { STANDARD_UNITS } from './alarm-definition.js';
 import { CloudWatchError, invalidParameterCombination, invalidParameterValue, missingParameter, Violations } from './errors.js';
 import type { Dimension, MetricId, MetricStore } from './metric-store.js';
@@ -75,7 +76,7 @@ function readDatapointValue(raw: unknown): { ok: number } | { bad: string } {
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
   const magnitude = Math.abs(n);
   if (!Number.isFinite(n) || magnitude > MAX_MAGNITUDE || (magnitude !== 0 && magnitude < MIN_MAGNITUDE)) {
-    return { bad: typeof raw === 'string' ? raw.slice(0, 64) : typeof raw === 'number' ? String(raw) : (JSON.stringify(raw)?.slice(0, 64) ?? String(raw)) };
+    return { bad: typeof raw === 'string' ? firstChars(raw, 64) : typeof raw === 'number' ? String(raw) : firstChars(JSON.stringify(raw) ?? String(raw), 64) };
   }
   return { ok: n };
 }
@@ -177,7 +178,7 @@ function readDatum(raw: unknown, path: string, member: string, namespace: string
   let at = now;
   if (entry.Timestamp !== undefined && entry.Timestamp !== null) {
     const t = readTimestamp(entry.Timestamp);
-    if (t === undefined) throw invalidParameterValue(`The value ${String(entry.Timestamp).slice(0, 64)} for parameter ${path}.Timestamp is invalid.`);
+    if (t === undefined) throw invalidParameterValue(`The value ${firstChars(String(entry.Timestamp), 64)} for parameter ${path}.Timestamp is invalid.`);
     if (t < now - MAX_PAST_MS) throw invalidParameterValue(`The parameter ${path}.Timestamp must specify a time within the past two weeks.`);
     if (t > now + MAX_FUTURE_MS) throw invalidParameterValue(`The parameter ${path}.Timestamp must specify a time no more than two hours in the future.`);
     at = t;
