@@ -218,12 +218,13 @@ describe('transform jobs stop', () => {
 
   test('an input object whose body breaks off part-way is downloaded again, up to 3 times: twice broken, the job completes with the whole object (even when the first attempt\'s file open was slow, as on a busy disk); always broken, it fails saying so', { timeout: 30_000 }, async (t) => {
     // The first attempt's open of get-broken-twice's file is held until the third attempt has
-    // written it (or 500 ms pass, for code that waits for that open): Node 20's pipeline rejected
-    // before it, so the retries went on and the late open (flags 'w') truncated the whole download.
+    // written it (or 500 ms after that first stream was made, for code that waits for its open;
+    // the jobs take about 1 s to get there): Node 20's pipeline rejected before that open, so the
+    // retries went on and the late open (flags 'w') truncated the whole download.
     const realCreateWriteStream = fsCallbacks.createWriteStream;
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    const timer = setTimeout(release, 500);
+    let timer: NodeJS.Timeout | undefined;
     let attempts = 0;
     fsCallbacks.createWriteStream = ((file: string, options?: object) => {
       if (!String(file).includes(`${sep}get-broken-twice${sep}`)) return realCreateWriteStream(file, options as never);
@@ -233,6 +234,7 @@ describe('transform jobs stop', () => {
         if (attempts === 3) stream.once('finish', release);
         return stream;
       }
+      timer = setTimeout(release, 500);
       const open = (...args: unknown[]) => void released.then(() => (fsCallbacks.open as (...a: unknown[]) => void)(...args));
       return realCreateWriteStream(file, { ...options, fs: { open, write: fsCallbacks.write, writev: fsCallbacks.writev, close: fsCallbacks.close } });
     }) as typeof fsCallbacks.createWriteStream;
