@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fsCallbacks, { constants, existsSync, promises as fs, rmSync } from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
+import { constants, existsSync, promises as fs, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +8,7 @@ import { countText } from '../errors/count-text.js';
 import { createModelArchive, extractModelArchive, MAX_ARCHIVE_DIRECTORIES, MAX_ARCHIVE_ENTRIES, MAX_ARCHIVE_LINKS } from './model-archive.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { craftTarGz, type CraftedEntry } from '../../test/fixtures/archive/craft.js';
+import { withHeldFileOpen } from '../../test/helpers/held-file-open.js';
 import { Header } from 'tar';
 import * as tar from 'tar';
 import zlib, { gzipSync } from 'node:zlib';
@@ -807,47 +807,6 @@ test('createModelArchive: a file whose size changes between its stat and its rea
   });
 });
 
-/**
- * Runs `pack` with every output file's open held until `pack` settles (or 500 ms pass, for code
- * that waits for the open), as on a busy disk; `onOutput` is called when the output is created.
- * Resolves once the held open is done.
- */
-async function withHeldOutputOpen(pack: () => Promise<unknown>, onOutput: () => void = () => undefined): Promise<PromiseSettledResult<unknown>> {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let opened!: () => void;
-  const openDone = new Promise<void>((resolve) => (opened = resolve));
-  const realCreateWriteStream = fsCallbacks.createWriteStream;
-  fsCallbacks.createWriteStream = ((file: string, options?: object) => {
-    onOutput();
-    return realCreateWriteStream(file, {
-      ...options,
-      fs: {
-        open: (...args: unknown[]) => void released.then(() => {
-          const callback = args.pop() as (err: Error | null, fd: number) => void;
-          (fsCallbacks.open as (...a: unknown[]) => void)(...args, (err: Error | null, fd: number) => { callback(err, fd); opened(); });
-        }),
-        write: fsCallbacks.write,
-        writev: fsCallbacks.writev,
-        close: fsCallbacks.close,
-      },
-    });
-  }) as typeof fsCallbacks.createWriteStream;
-  syncBuiltinESMExports();
-  try {
-    const packing = pack();
-    const timer = setTimeout(release, 500);
-    const [outcome] = await Promise.allSettled([packing]);
-    release();
-    clearTimeout(timer);
-    await openDone;
-    return outcome;
-  } finally {
-    fsCallbacks.createWriteStream = realCreateWriteStream;
-    syncBuiltinESMExports();
-  }
-}
-
 test('createModelArchive: a packing that fails or is stopped (Ctrl-C) before its output file is open (the open slow, as on a busy disk) leaves no partial file: it was removed before the pending open created it (1 CI run in ~60)', { skip: !existsSync('/sys/devices/system/cpu/online') && 'needs Linux sysfs' }, async () => {
   await withTmp(async (tmp) => {
     const model = path.join(tmp, 'model');
@@ -855,12 +814,12 @@ test('createModelArchive: a packing that fails or is stopped (Ctrl-C) before its
     await fs.writeFile(path.join(model, 'model.onnx'), 'model');
     const stop = new AbortController();
     const reason = new Error('stopped');
-    const stopped = await withHeldOutputOpen(() => createModelArchive(model, path.join(tmp, 'model.tar.gz'), { signal: stop.signal }), () => stop.abort(reason));
+    const stopped = await withHeldFileOpen(() => createModelArchive(model, path.join(tmp, 'model.tar.gz'), { signal: stop.signal }), () => stop.abort(reason));
     assert.deepEqual(stopped, { status: 'rejected', reason });
     assert.deepEqual((await fs.readdir(tmp)).sort(), ['model']);
 
     await fs.symlink('/sys/devices/system/cpu/online', path.join(model, 'online'));
-    const failed = await withHeldOutputOpen(() => createModelArchive(model, path.join(tmp, 'model.tar.gz')));
+    const failed = await withHeldFileOpen(() => createModelArchive(model, path.join(tmp, 'model.tar.gz')));
     assert.ok(failed.status === 'rejected' && failed.reason instanceof ToolkitError && failed.reason.code === 'ERR_PACKAGE_INVALID', String(failed.status === 'rejected' ? failed.reason : 'packed'));
     assert.deepEqual((await fs.readdir(tmp)).sort(), ['model']);
   });

@@ -11,6 +11,7 @@ import { isToolkitError } from '../errors/catalogue.js';
 import { bidiCommand } from './bidi.js';
 import { invokeCommand } from './command.js';
 import { until } from '../../test/helpers/until.js';
+import { withHeldFileOpen } from '../../test/helpers/held-file-open.js';
 import { answeredStrayPing } from '../../test/helpers/stray-ping.js';
 
 const usage = (pattern: RegExp) => (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && pattern.test(e.message);
@@ -33,7 +34,7 @@ test('smkit invoke --timeout and --bidi --idle past a day are usage errors, not 
   }
 });
 
-test('smkit invoke (and --stream): an answer whose body breaks off, or does not finish within --timeout, is ERR_INVOKE_FAILED saying so; what a stream got is kept in --output', async () => {
+test('smkit invoke (and --stream): an answer whose body breaks off, or does not finish within --timeout, is ERR_INVOKE_FAILED saying so; what a stream got is kept in --output, and without --stream no -o file is left, even when its open was slow', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-cut-'));
   // The status line and 3 of the 100 bytes announced, then the connection closes (/cut) or stays silent (/stall).
   const server = http.createServer((req, res) => {
@@ -56,6 +57,13 @@ test('smkit invoke (and --stream): an answer whose body breaks off, or does not 
     await assert.rejects(invokeCommand(`${base}/cut`, { file, timeout: '60' }), brokeOff(`${base}/cut`, /: terminated/));
     await assert.rejects(invokeCommand(`${base}/cut`, { file, timeout: '60', stream: true, output }), brokeOff(`${base}/cut`, /: terminated/));
     assert.equal(readFileSync(output, 'utf8'), 'abc');
+    // Without --stream none is left, even when the answer broke off before the file was open (its
+    // open slow, as on a busy disk): Node 20's pipeline rejected before that open, which then
+    // created the file after its removal.
+    rmSync(output);
+    const cut = await withHeldFileOpen(() => invokeCommand(`${base}/cut`, { file, timeout: '60', output }));
+    assert.ok(cut.status === 'rejected' && brokeOff(`${base}/cut`, /: terminated/)(cut.reason), String(cut.status === 'rejected' ? cut.reason : 'answered'));
+    assert.equal(existsSync(output), false, 'a broken answer leaves no -o file');
     await assert.rejects(invokeCommand(`${base}/stall`, { file, timeout: '0.2' }), brokeOff(`${base}/stall`, /: it did not finish within 0\.2 s$/));
   } finally {
     server.closeAllConnections();

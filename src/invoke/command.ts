@@ -10,7 +10,7 @@ import { openedSessionOf } from '../local/endpoint/chain.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream, lstatSync, rmSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { pipeToFile } from '../fs/pipe-to-file.js';
 import { checkHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationBody, type InvocationHeaders, type InvocationTarget } from './invoke.js';
 
 /** Flags of `smkit invoke`. */
@@ -185,7 +185,7 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      await pipeline(counted, createWriteStream(output));
+      await pipeToFile(counted, createWriteStream(output));
     } catch (err) {
       removePartial(output);
       // The answer's own failures are ToolkitErrors; the file's (ENOSPC) are named as --output's.

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { constants, copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { pipeToFile } from '../../fs/pipe-to-file.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { keyFiles } from '../s3/file-and-folder.js';
 import type { S3Objects } from '../s3/objects.js';
@@ -73,7 +73,7 @@ export class CheckpointSync {
     for (const { key, file } of files) {
       if (stopping()) return;
       await mkdir(dirname(file), { recursive: true });
-      await pipeline(await this.o.s3().get(this.o.bucket, key, { signal }), createWriteStream(file), { signal });
+      await pipeToFile(await this.o.s3().get(this.o.bucket, key, { signal }), createWriteStream(file), { signal });
       this.synced.set(this.relative(file), await signature(file));
     }
   }

@@ -4,10 +4,10 @@ import { constants, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises
 import { firstChars } from '../../core/text-cut.js';
 import os from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { createModelArchive, extractModelArchive } from '../../archive/model-archive.js';
 import { nulEnvironmentValue } from '../../aws/container-environment.js';
+import { pipeToFile } from '../../fs/pipe-to-file.js';
 import { isToolkitError } from '../../errors/catalogue.js';
 import { AwsServiceError, validationException as validation } from '../../aws/service.js';
 import { s3FolderPrefix as folderPrefix } from '../../aws/s3-location.js';
@@ -695,7 +695,7 @@ export class TrainingJobs {
     for (const { key, file } of files) {
       if (run.stop) return;
       await mkdir(dirname(file), { recursive: true });
-      await pipeline(await this.ctx.s3().get(bucket, key, { signal }), createWriteStream(file), { signal });
+      await pipeToFile(await this.ctx.s3().get(bucket, key, { signal }), createWriteStream(file), { signal });
     }
   }
 
@@ -713,7 +713,7 @@ export class TrainingJobs {
     if (!location) return;
     const archive = join(root, 'sourcedir.tar.gz');
     try {
-      await pipeline(await this.ctx.s3().get(location.bucket, location.key, { signal }), createWriteStream(archive), { signal });
+      await pipeToFile(await this.ctx.s3().get(location.bucket, location.key, { signal }), createWriteStream(archive), { signal });
     } catch (err) {
       throw new Error(`Could not download the training code from ${submit}: ${(err as Error).message}`, { cause: err });
     }

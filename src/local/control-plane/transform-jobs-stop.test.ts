@@ -4,12 +4,13 @@
 // the job would refuse from its length is not downloaded.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import fsCallbacks, { existsSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { CreateModelCommand, CreateTransformJobCommand, DescribeTransformJobCommand, SageMakerClient, StopTransformJobCommand } from '@aws-sdk/client-sagemaker';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -215,7 +216,34 @@ describe('transform jobs stop', () => {
     await until('the S3 connection to be closed', () => socket.destroyed || socket.closed, { timeoutMs: 20_000 });
   });
 
-  test('an input object whose body breaks off part-way is downloaded again, up to 3 times: twice broken, the job completes with the whole object; always broken, it fails saying so', { timeout: 30_000 }, async () => {
+  test('an input object whose body breaks off part-way is downloaded again, up to 3 times: twice broken, the job completes with the whole object (even when the first attempt\'s file open was slow, as on a busy disk); always broken, it fails saying so', { timeout: 30_000 }, async (t) => {
+    // The first attempt's open of get-broken-twice's file is held until the third attempt has
+    // written it (or 500 ms after that first stream was made, for code that waits for its open;
+    // the jobs take about 1 s to get there): Node 20's pipeline rejected before that open, so the
+    // retries went on and the late open (flags 'w') truncated the whole download.
+    const realCreateWriteStream = fsCallbacks.createWriteStream;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    let attempts = 0;
+    fsCallbacks.createWriteStream = ((file: string, options?: object) => {
+      if (!String(file).includes(`${sep}get-broken-twice${sep}`)) return realCreateWriteStream(file, options as never);
+      attempts++;
+      if (attempts > 1) {
+        const stream = realCreateWriteStream(file, options as never);
+        if (attempts === 3) stream.once('finish', release);
+        return stream;
+      }
+      timer = setTimeout(release, 500);
+      const open = (...args: unknown[]) => void released.then(() => (fsCallbacks.open as (...a: unknown[]) => void)(...args));
+      return realCreateWriteStream(file, { ...options, fs: { open, write: fsCallbacks.write, writev: fsCallbacks.writev, close: fsCallbacks.close } });
+    }) as typeof fsCallbacks.createWriteStream;
+    syncBuiltinESMExports();
+    t.after(() => {
+      clearTimeout(timer);
+      fsCallbacks.createWriteStream = realCreateWriteStream;
+      syncBuiltinESMExports();
+    });
     for (const kind of ['get-broken-twice', 'get-broken'] as const) {
       await sm.send(
         new CreateTransformJobCommand({

@@ -2,8 +2,8 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { firstChars } from '../../core/text-cut.js';
-import { pipeline } from 'node:stream/promises';
 import { nulEnvironmentValue } from '../../aws/container-environment.js';
+import { pipeToFile } from '../../fs/pipe-to-file.js';
 import type { ContainerDefinition, Tag } from '../../aws/shapes/sagemaker.js';
 import { validateInput, type ShapeRule } from '../../aws/shapes/validate.js';
 import { AwsServiceError, validationException as validation } from '../../aws/service.js';
@@ -697,7 +697,8 @@ export class TransformJobs {
           // destroys the sink with the body's error when the body breaks off, and Node 22 emits
           // that on the sink before pipeline's promise settles.
           sink.once('error', (e: NodeJS.ErrnoException) => void (FILE_SYSCALLS.has(e.syscall ?? '') && (unwritable = true)));
-          await pipeline(body, sink, { signal });
+          // The next attempt writes the file once this one's is closed: an open still pending would truncate what it wrote.
+          await pipeToFile(body, sink, { signal });
           break;
         } catch (err) {
           if (signal.aborted) throw err;

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient, type ContainerDefinition, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -15,6 +15,7 @@ import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { startLocalS3, type LocalS3 } from '../../../test/helpers/local-s3.js';
 import { until } from '../../../test/helpers/until.js';
+import { withHeldFileOpen } from '../../../test/helpers/held-file-open.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../control-plane/local-sagemaker.js';
 import { createS3Objects } from '../s3/client.js';
@@ -350,6 +351,22 @@ describe('model data', () => {
       assert.deepEqual(await fetch('a', new AbortController().signal), { found: true, at: 's3://models/mme-left/a' });
       assert.equal(await readFile(join(folder, 'a'), 'utf8'), 'model a');
       assert.deepEqual(await readdir(folder, { recursive: true }), ['a']);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('a download whose S3 body breaks off before its partial file is open (the open slow, as on a busy disk) leaves no partial file: Node 20\'s pipeline rejected before that open, which created the file after its removal', async () => {
+    const broken: S3Reader = {
+      list: async () => [],
+      get: async () => new Readable({ read() { this.destroy(new Error('socket hang up')); } }),
+    };
+    const folder = await mkdtemp(join(tmpdir(), 'smkit-mme-broken-'));
+    try {
+      const fetch = multiModelFetcher('s3://models/mme-broken/', folder, () => broken)!;
+      const outcome = await withHeldFileOpen(() => fetch('m.tar.gz', new AbortController().signal));
+      assert.ok(outcome.status === 'rejected' && /^s3:\/\/models\/mme-broken\/m\.tar\.gz: socket hang up$/.test((outcome.reason as Error).message), String(outcome.status === 'rejected' ? outcome.reason : 'fetched'));
+      assert.deepEqual(await readdir(folder, { recursive: true }), []);
     } finally {
       await rm(folder, { recursive: true, force: true });
     }

@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { constants } from 'node:fs';
 import { copyFile, link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { pipeToFile } from '../../fs/pipe-to-file.js';
 import { fileURLToPath } from 'node:url';
 import { isModelArchive } from '../../archive/model-archive.js';
 import type { FetchedModel } from '../endpoint/container.js';
@@ -67,7 +67,7 @@ async function save(body: NodeJS.ReadableStream, file: string, signal?: AbortSig
   body.on('error', (err: Error) => (readError = err));
   try {
     try {
-      await pipeline(body, out, signal ? { signal } : {});
+      await pipeToFile(body, out, signal ? { signal } : {});
     } catch (err) {
       // The write side's failure is the disk's; the read side's is S3's (or the abort).
       if (diskError !== undefined && err === diskError && err !== readError && !signal?.aborted) throw new ModelCacheWriteError(diskError);

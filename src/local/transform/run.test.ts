@@ -12,6 +12,7 @@ import { maskedCrc32c } from './records.js';
 import { runTransform } from './run.js';
 import { MAX_MANIFEST_BYTES, readManifest } from './manifest.js';
 import { until } from '../../../test/helpers/until.js';
+import { withHeldFileOpen } from '../../../test/helpers/held-file-open.js';
 import { answeredStrayPing } from '../../../test/helpers/stray-ping.js';
 
 /** A stand-in container: echoes the body upper-cased, 400s on lines containing BAD, counts in-flight requests. */
@@ -1344,6 +1345,29 @@ test('stopped while an answer is being spooled (9 MB come, the rest held): the r
     await assert.rejects(run, /stopped by the test/);
     assert.equal(posts, 1);
     assert.deepEqual(await fs.readdir(t.output), []);
+  } finally {
+    await closeServer(server);
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});
+
+test('a run stopped while an answer\'s spool file is still being opened (the open slow, as on a busy disk) leaves no spool once it has rejected: it rejected before that open, which then created the file in the output after the run', async () => {
+  const t = await tmpTree({ 'a.bin': 'x' });
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/execution-parameters') return void res.writeHead(404).end();
+      // Past the 8 MB held in memory (so spooled), then never ended.
+      res.writeHead(200).write(Buffer.alloc(9 << 20, 0x61));
+    });
+  });
+  const url = await listenLoopback(server);
+  try {
+    const stop = new AbortController();
+    const reason = new Error('stopped by the test');
+    const outcome = await withHeldFileOpen(() => runTransform({ input: t.input, output: t.output, url, contentType: 'application/octet-stream', signal: stop.signal }), () => stop.abort(reason));
+    assert.deepEqual(outcome, { status: 'rejected', reason });
+    assert.deepEqual(await fs.readdir(t.output), [], 'no spool left');
   } finally {
     await closeServer(server);
     await fs.rm(t.root, { recursive: true, force: true });

@@ -234,15 +234,14 @@ function postBody(
       if (settled) return;
       settled = true;
       req.destroy();
-      if (spool) {
-        const { file, stream } = spool;
-        // Removed once closed: a stream still opening would create the file after an earlier rm.
-        const remove = (): void => void fs.rm(file, { force: true }).catch(() => {});
-        if (stream.closed) remove();
-        else stream.once('close', remove);
-        stream.destroy();
-      }
-      reject(err);
+      if (!spool) return reject(err);
+      const { file, stream } = spool;
+      // Removed once closed, and only then rejected: a stream still opening would create the file
+      // after an earlier rm, and a run that ended meanwhile left it in the output after its end.
+      const remove = (): void => void fs.rm(file, { force: true }).catch(() => {}).then(() => reject(err));
+      if (stream.closed) remove();
+      else stream.once('close', remove);
+      stream.destroy();
     };
     const req = send(target, { method: 'POST', headers: { ...headers, ...framing }, signal: stop ? AbortSignal.any([timeout, stop]) : timeout }, (res) => {
       const status = res.statusCode ?? 0;
