@@ -2,7 +2,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as pace } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
@@ -553,6 +553,8 @@ describe('endpoint lifecycle', () => {
     assert.equal(s3Kms.get(keys[0]!), 'alias/capture-key');
     // Its local copy, uploaded, went with it: each endpoint deleted or updated left its captured data in the work folder until smkit local stopped.
     assert.equal(existsSync(join(sm.workDir, 'capture', 'ep-cap')), false);
+    // And so did the folder of its instances' folders (each endpoint deleted left one, empty).
+    assert.deepEqual((await readdir(join(sm.workDir, 'instances'))).filter((f) => f.startsWith('ep-cap.')), []);
   });
 
   test('DeleteEndpoint while Creating stops the start-up: the endpoint goes away and no container is left', async () => {
