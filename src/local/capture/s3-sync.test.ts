@@ -91,7 +91,11 @@ test('capture upload: a file whose upload fails is reported and tried again each
     await sync.flush();
     assert.deepEqual(errors, [refused('AccessDenied'), refused('SlowDown'), refused('AccessDenied')], 'after a success, a failure is news again');
     assert.equal(puts.length, 2);
-    // Once its deployment stopped: what is in S3 goes from the disk, with its folder; what is not stays.
+    // A write cut short (a full disk) leaves its new file truncated back to nothing, never uploaded.
+    await mkdir(join(dir, 'ep', 'C'));
+    await writeFile(join(dir, 'ep', 'C', 'f.jsonl'), '');
+    // Once its deployment stopped: what is in S3 goes from the disk, with its folder, and so does an
+    // empty file; what is not in S3 stays.
     await sync.removeUploaded();
     assert.deepEqual(await readdir(dir, { recursive: true }), [join('ep'), join('ep', 'A'), join('ep', 'A', 'f.jsonl')]);
   } finally {

@@ -118,14 +118,16 @@ export class CaptureS3Sync {
    * run: each file whose whole content is in S3, then the folders left empty, `localDir` included.
    * Kept, a deleted or updated endpoint's captured data stayed in the work folder until `smkit
    * local` stopped, and every endpoint deleted or updated added its own. A file whose upload
-   * failed stays, as it holds data S3 does not have.
+   * failed stays, as it holds data S3 does not have; an empty one goes.
    */
   async removeUploaded(): Promise<void> {
     if (this.opts.keepLocal) return;
     const dirs = new Set<string>();
     for (const file of await walk(this.opts.localDir, [])) {
       const size = await stat(file).then((s) => s.size, () => undefined);
-      if (size === undefined || this.uploaded.get(file) !== size) continue;
+      // An empty file (the writer's first append to it cut short, then truncated back) holds
+      // nothing S3 lacks: kept, it and its folders stayed until smkit local stopped.
+      if (size === undefined || (size > 0 && this.uploaded.get(file) !== size)) continue;
       await rm(file, { force: true }).catch(() => {});
       for (let dir = dirname(file); dir.startsWith(this.opts.localDir) && !dirs.has(dir); dir = dirname(dir)) dirs.add(dir);
     }
