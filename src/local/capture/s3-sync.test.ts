@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -91,6 +91,13 @@ test('capture upload: a file whose upload fails is reported and tried again each
     await sync.flush();
     assert.deepEqual(errors, [refused('AccessDenied'), refused('SlowDown'), refused('AccessDenied')], 'after a success, a failure is news again');
     assert.equal(puts.length, 2);
+    // A write cut short (a full disk) leaves its new file truncated back to nothing, never uploaded.
+    await mkdir(join(dir, 'ep', 'C'));
+    await writeFile(join(dir, 'ep', 'C', 'f.jsonl'), '');
+    // Once its deployment stopped: what is in S3 goes from the disk, with its folder, and so does an
+    // empty file; what is not in S3 stays.
+    await sync.removeUploaded();
+    assert.deepEqual(await readdir(dir, { recursive: true }), [join('ep'), join('ep', 'A'), join('ep', 'A', 'f.jsonl')]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

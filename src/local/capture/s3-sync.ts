@@ -1,5 +1,5 @@
-import { open, readdir, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { open, readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import type { S3Objects } from '../s3/objects.js';
 
 /** Bytes read at a time when looking for a file's last line end. */
@@ -40,6 +40,8 @@ export interface CaptureS3SyncOptions {
   onError?: (err: Error) => void;
   /** `DataCaptureConfig.KmsKeyId`: the KMS key S3 encrypts the uploads with (SSE-KMS). */
   kmsKeyId?: string;
+  /** Keep the local copy ({@link CaptureS3Sync.removeUploaded} removes nothing): `smkit local --keep`. */
+  keepLocal?: boolean;
 }
 
 async function walk(dir: string, out: string[]): Promise<string[]> {
@@ -76,6 +78,11 @@ export class CaptureS3Sync {
 
   constructor(private readonly opts: CaptureS3SyncOptions) {}
 
+  /** The local folder uploaded from. */
+  get localDir(): string {
+    return this.opts.localDir;
+  }
+
   /** Starts the periodic upload (the timer never keeps the process alive). */
   start(): void {
     this.timer ??= setInterval(() => void this.flush(), this.opts.intervalMs ?? 5_000);
@@ -104,6 +111,29 @@ export class CaptureS3Sync {
       .catch((err: Error) => this.opts.onError?.(err));
     this.running = this.queued;
     return this.queued;
+  }
+
+  /**
+   * Removes the local copy once its writer is done (its deployment stopped) and {@link flush} has
+   * run: each file whose whole content is in S3, then the folders left empty, `localDir` included.
+   * Kept, a deleted or updated endpoint's captured data stayed in the work folder until `smkit
+   * local` stopped, and every endpoint deleted or updated added its own. A file whose upload
+   * failed stays, as it holds data S3 does not have; an empty one goes.
+   */
+  async removeUploaded(): Promise<void> {
+    if (this.opts.keepLocal) return;
+    const dirs = new Set<string>();
+    for (const file of await walk(this.opts.localDir, [])) {
+      const size = await stat(file).then((s) => s.size, () => undefined);
+      // An empty file (the writer's first append to it cut short, then truncated back) holds
+      // nothing S3 lacks: kept, it and its folders stayed until smkit local stopped.
+      if (size === undefined || (size > 0 && this.uploaded.get(file) !== size)) continue;
+      await rm(file, { force: true }).catch(() => {});
+      for (let dir = dirname(file); dir.startsWith(this.opts.localDir) && !dirs.has(dir); dir = dirname(dir)) dirs.add(dir);
+    }
+    dirs.add(this.opts.localDir);
+    // Deepest first; a folder still holding something (a file kept, another deployment's) stays.
+    for (const dir of [...dirs].sort((a, b) => b.length - a.length)) await rmdir(dir).catch(() => {});
   }
 
   private async uploadChanged(): Promise<void> {

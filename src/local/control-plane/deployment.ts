@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { gpusOf } from '../backends/gpu.js';
 import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant, ProductionVariantServerlessConfig } from '../../aws/shapes/sagemaker.js';
 import { firstChars, lastChars } from '../../core/text-cut.js';
@@ -187,6 +188,11 @@ export class Deployment {
       await this.endpoint.idle();
       this.captureSync?.stop();
       await this.captureSync?.flush();
+      if (this.captureSync) {
+        await this.captureSync.removeUploaded();
+        // The endpoint's folder of such copies (`capture/<endpoint>`), once no other deployment's is in it.
+        await rmdir(dirname(this.captureSync.localDir)).catch(() => {});
+      }
     })();
     return this.stopped;
   }
@@ -389,6 +395,7 @@ export async function startDeployment(
           onError: onCaptureError,
           // An empty key is no key, as DescribeEndpoint shows it.
           ...(dc.KmsKeyId ? { kmsKeyId: dc.KmsKeyId } : {}),
+          ...(ctx.keepInstanceTrees ? { keepLocal: true } : {}),
         });
         captureSync.start();
       }

@@ -1,7 +1,8 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as pace } from 'node:timers/promises';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
@@ -550,6 +551,10 @@ describe('endpoint lifecycle', () => {
     assert.equal(Buffer.from((JSON.parse(s3Puts.get(keys[0]!)!) as { captureData: { endpointInput: { data: string } } }).captureData.endpointInput.data, 'base64').toString(), '[7]');
     // "a Key Management Service key that SageMaker AI uses to encrypt the captured data at rest using Amazon S3 server-side encryption" (DataCaptureConfig).
     assert.equal(s3Kms.get(keys[0]!), 'alias/capture-key');
+    // Its local copy, uploaded, went with it: each endpoint deleted or updated left its captured data in the work folder until smkit local stopped.
+    assert.equal(existsSync(join(sm.workDir, 'capture', 'ep-cap')), false);
+    // And so did the folder of its instances' folders (each endpoint deleted left one, empty).
+    assert.deepEqual((await readdir(join(sm.workDir, 'instances'))).filter((f) => f.startsWith('ep-cap.')), []);
   });
 
   test('DeleteEndpoint while Creating stops the start-up: the endpoint goes away and no container is left', async () => {

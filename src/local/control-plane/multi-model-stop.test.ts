@@ -154,10 +154,10 @@ describe('multi model stop', () => {
       await closed(held);
       await local.modelData.settled();
       // The load's partial download is removed (the v2 folder of the shared cache may stay: another load may be using it),
-      // and so are the deleted endpoint's instance tree and its models folder, which nothing else uses.
+      // and so are the deleted endpoint's instance tree (with its variant's folder) and its models folder, which nothing else uses.
       const after = (await tree(local.workDir)).filter((f) => !f.endsWith('/v2'));
       assert.deepEqual(after.filter((f) => !before.includes(f)), [], 'nothing new');
-      assert.deepEqual(before.filter((f) => !after.includes(f)).filter((f) => !f.startsWith('instances/del-mme.mme.AllTraffic/') && !f.startsWith('model-data/s3/')), [], 'only what the endpoint used is gone');
+      assert.deepEqual(before.filter((f) => !after.includes(f)).filter((f) => !f.startsWith('instances/del-mme.mme.AllTraffic') && !f.startsWith('model-data/s3/')), [], 'only what the endpoint used is gone');
       assert.ok(before.some((f) => f.startsWith('model-data/s3/')) && !after.some((f) => f.startsWith('model-data/s3/')), 'its models folder is gone');
     } finally {
       await close();

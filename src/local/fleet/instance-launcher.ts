@@ -1,6 +1,6 @@
 import { getEventListeners, getMaxListeners, setMaxListeners } from 'node:events';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { ContainerBackend, RunningContainer } from '../backends/backend.js';
 import type { LineSink } from '../backends/line-tap.js';
 import { ToolkitError } from '../../errors/catalogue.js';
@@ -128,6 +128,10 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
     const dispose = async (): Promise<void> => {
       if (ctx.keepTrees) return;
       await rm(root, { recursive: true, force: true }).catch((err: Error) => ctx.warn?.('could not remove the folder of a stopped instance', { instance: id, folder: root, error: err.message }));
+      // The variant's folder of instance folders goes with its last one: kept, each endpoint (or
+      // config, or inference component) deleted left an empty folder until smkit local stopped.
+      // An instance starting meanwhile makes it again (its folders are made with `recursive`).
+      await rmdir(dirname(root)).catch(() => {});
     };
     const started = new Set<RunningContainer>();
     const { signal, dispose: disposeSignal } = eitherSignal(ctx.signal, stopSignal);
