@@ -135,7 +135,7 @@ test('GetMetricStatistics and ListMetrics read the same store', async () => {
   assert.equal(points.length, 1);
   assert.deepEqual({ ...points[0], Timestamp: undefined }, { Timestamp: undefined, Average: 250, Maximum: 400, SampleCount: 4, Unit: 'Microseconds', ExtendedStatistics: { p50: 200 } });
   const listed = (await cw.call('ListMetrics', { Namespace: 'AWS/SageMaker', Dimensions: [{ Name: 'EndpointName', Value: 'ep' }] })).Metrics as Array<Record<string, unknown>>;
-  assert.deepEqual(listed.map((m) => m.MetricName).sort(), ['Invocation4XXErrors', 'Invocation5XXErrors', 'Invocations', 'InvocationsPerInstance', 'ModelLatency']);
+  assert.deepEqual(listed.map((m) => m.MetricName).sort(), ['Invocation4XXErrors', 'Invocation5XXErrors', 'InvocationModelErrors', 'Invocations', 'InvocationsPerInstance', 'ModelLatency']);
   await rejects(cw.call('GetMetricStatistics', { Namespace: 'n', MetricName: 'm', StartTime: new Date(0), EndTime: new Date(t.now), Period: 60, Statistics: ['Sum'] }), 'InvalidParameterCombinationException', 'InvalidParameterCombination', /1,440/);
   // A statistic outside the enum is InvalidParameterValue, as CloudWatch answers it; too many is the model's ValidationError.
   const range = { Namespace: 'n', MetricName: 'm', StartTime: new Date(t.now - 120_000), EndTime: new Date(t.now), Period: 60 };
