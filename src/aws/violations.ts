@@ -1,5 +1,5 @@
 import { describeViolations, type Violation } from './shapes/validate.js';
-import { firstChars } from '../core/text-cut.js';
+import { firstChars } from '../errors/text-cut.js';
 
 /**
  * Collects the model-constraint violations of one request, for services that check members in

@@ -2,7 +2,7 @@
  * Request-supplied text quoted in error messages is kept short, so a hostile request cannot make
  * an error answer (or a log line) megabytes long.
  */
-import { firstChars } from '../core/text-cut.js';
+import { firstChars } from './text-cut.js';
 
 /** `text` cut to `max` characters, with `…` when cut, never between the two halves of a surrogate pair. */
 export function excerpt(text: string, max = 60): string {

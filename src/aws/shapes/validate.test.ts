@@ -4,7 +4,7 @@ import { AwsServiceError } from '../service.js';
 import { SAGEMAKER_INPUTS } from './sagemaker.js';
 import { validateInput } from './validate.js';
 import { ConstraintViolations } from '../violations.js';
-import { firstChars, lastChars } from '../../core/text-cut.js';
+import { firstChars, lastChars } from '../../errors/text-cut.js';
 
 function messageOf(op: string, input: Record<string, unknown>): string {
   try {

@@ -1,6 +1,6 @@
 import { AwsServiceError } from '../service.js';
 import { timestampMillis } from './timestamp.js';
-import { firstChars } from '../../core/text-cut.js';
+import { firstChars } from '../../errors/text-cut.js';
 
 /**
  * A constraint on one member, as the service model states it (min/max, pattern, enum, required).

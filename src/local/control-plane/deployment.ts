@@ -2,7 +2,7 @@ import { rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gpusOf } from '../backends/gpu.js';
 import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant, ProductionVariantServerlessConfig } from '../../aws/shapes/sagemaker.js';
-import { firstChars, lastChars } from '../../core/text-cut.js';
+import { firstChars, lastChars } from '../../errors/text-cut.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { captureDestination } from '../capture/destination.js';
 import { CaptureS3Sync } from '../capture/s3-sync.js';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { constants, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
-import { firstChars } from '../../core/text-cut.js';
+import { firstChars } from '../../errors/text-cut.js';
 import os from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';

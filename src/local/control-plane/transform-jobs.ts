@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { firstChars } from '../../core/text-cut.js';
+import { firstChars } from '../../errors/text-cut.js';
 import { nulEnvironmentValue } from '../../aws/container-environment.js';
 import { pipeToFile } from '../../fs/pipe-to-file.js';
 import type { ContainerDefinition, Tag } from '../../aws/shapes/sagemaker.js';

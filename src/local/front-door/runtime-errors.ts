@@ -1,5 +1,5 @@
 import { ToolkitError } from '../../errors/catalogue.js';
-import { firstChars } from '../../core/text-cut.js';
+import { firstChars } from '../../errors/text-cut.js';
 import type { ContainerFailure } from '../endpoint/container.js';
 import { ServerlessThrottlingError } from '../fleet/serverless-pool.js';
 

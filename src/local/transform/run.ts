@@ -8,7 +8,7 @@ import { pipeline, Readable, Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGunzip, gunzip } from 'node:zlib';
 import { isToolkitError, ToolkitError } from '../../errors/catalogue.js';
-import { firstChars } from '../../core/text-cut.js';
+import { firstChars } from '../../errors/text-cut.js';
 import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
 import { AnswerSpoolError, AnswerTooLargeError, discardAnswers, MAX_PROCESSED_ANSWER_BYTES, SPOOL_AFTER_BYTES, writeAnswers, type Answer } from './answers.js';
 import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';

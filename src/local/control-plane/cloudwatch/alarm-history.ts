@@ -1,4 +1,4 @@
-import { firstChars } from '../../../core/text-cut.js';
+import { firstChars } from '../../../errors/text-cut.js';
 import { epochSeconds } from './metric-clock.js';
 import { readTimestamp } from './metric-queries.js';
 import { Violations } from './errors.js';

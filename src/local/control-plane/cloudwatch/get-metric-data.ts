@@ -1,4 +1,4 @@
-import { firstChars } from '../../../core/text-cut.js';
+import { firstChars } from '../../../errors/text-cut.js';
 import { readDimensions, STANDARD_UNITS } from './alarm-definition.js';
 import { CloudWatchError, invalidParameterValue, Violations } from './errors.js';
 import { epochSeconds } from './metric-clock.js';

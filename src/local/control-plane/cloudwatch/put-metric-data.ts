@@ -1,4 +1,4 @@
-import { firstChars } from '../../../core/text-cut.js';
+import { firstChars } from '../../../errors/text-cut.js';
 import { STANDARD_UNITS } from './alarm-definition.js';
 import { CloudWatchError, invalidParameterCombination, invalidParameterValue, missingParameter, Violations } from './errors.js';
 import type { Dimension, MetricId, MetricStore } from './metric-store.js';
