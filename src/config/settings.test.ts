@@ -162,6 +162,13 @@ for (const [name, value] of [
   ['SMKIT_BIDI_STREAMS_MAX', '0'],
   ['SMKIT_BIDI_STREAMS_MAX', '1.5'],
   ['SMKIT_BIDI_STREAMS_MAX', 'many'],
+  ['SMKIT_CORS_ALLOW_ORIGINS', 'app.example.com'],
+  ['SMKIT_CORS_ALLOW_ORIGINS', 'https://app.example.com/page'],
+  ['SMKIT_CORS_ALLOW_ORIGINS', 'https://app.example.com?x=1'],
+  ['SMKIT_CORS_ALLOW_ORIGINS', 'https://user@app.example.com'],
+  ['SMKIT_CORS_ALLOW_ORIGINS', 'file:///home/page.html'],
+  ['SMKIT_CORS_ALLOW_ORIGINS', 'https://a.example,*'],
+  ['SMKIT_CORS_ALLOW_ORIGINS', 'https://a.example,'],
 ] as const) {
   test(`invalid ${name}=${value} is refused naming the variable`, () => {
     assert.throws(
@@ -243,6 +250,17 @@ test('a server holds at most 1000 bidirectional streams unless SMKIT_BIDI_STREAM
   assert.equal(loadSettings({}, {}, 2).bidiStreamsMax, 1000);
   assert.equal(loadSettings({ SMKIT_BIDI_STREAMS_MAX: '8' }, {}, 2).bidiStreamsMax, 8);
   assert.throws(() => loadSettings({ SMKIT_BIDI_STREAMS_MAX: '1000001' }, {}, 2), /SMKIT_BIDI_STREAMS_MAX="1000001" is invalid: expected a whole number from 1 to 1000000/);
+});
+
+test('SMKIT_CORS_ALLOW_ORIGINS is unset by default, * for any page, else origins in the form a browser sends them', () => {
+  assert.equal(loadSettings({}, {}, 2).corsAllowOrigins, undefined);
+  assert.equal(loadSettings({ SMKIT_CORS_ALLOW_ORIGINS: ' * ' }, {}, 2).corsAllowOrigins, 'any');
+  const origins = loadSettings({ SMKIT_CORS_ALLOW_ORIGINS: 'HTTPS://App.Example.com:443/, http://localhost:3000,http://[::1]:8000' }, {}, 2).corsAllowOrigins;
+  assert.deepEqual(origins, ['https://app.example.com', 'http://localhost:3000', 'http://[::1]:8000']);
+  assert.throws(
+    () => loadSettings({ SMKIT_CORS_ALLOW_ORIGINS: 'https://ok.example,https://app.example.com/page' }, {}, 2),
+    /SMKIT_CORS_ALLOW_ORIGINS=.* is invalid: expected a comma-separated list of web page origins .*"https:\/\/app\.example\.com\/page" is not one/,
+  );
 });
 
 test('Python log levels map to pino levels', () => {

@@ -12,6 +12,12 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 /** How log lines are written: `json` (one object per line, what CloudWatch reads) or `pretty` (for people). */
 export type LogFormat = 'json' | 'pretty';
 
+/**
+ * The web page origins `SMKIT_CORS_ALLOW_ORIGINS` lets call the server from a browser: serialized
+ * origins such as `https://app.example.com`, or `'any'` for `*`.
+ */
+export type AllowedOrigins = readonly string[] | 'any';
+
 /** Batch transform strategy (`SAGEMAKER_BATCH_STRATEGY`). */
 export type BatchStrategy = 'SINGLE_RECORD' | 'MULTI_RECORD';
 
@@ -208,6 +214,13 @@ export interface Settings {
    * (default 10 000) open at once.
    */
   readonly sessions?: { readonly path: string; readonly ttlSeconds: number; readonly max: number };
+  /**
+   * `SMKIT_CORS_ALLOW_ORIGINS`: the web page origins (comma-separated, as in
+   * `https://app.example.com`) that may call the server from a browser, past the 403
+   * `ERR_FOREIGN_ORIGIN` check, with CORS headers on the answers and preflights answered; `*` for
+   * any page. @defaultValue none
+   */
+  readonly corsAllowOrigins?: AllowedOrigins;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -222,6 +235,33 @@ function readSessions(env: Env): Settings['sessions'] {
     ttlSeconds: readInt(env, 'SAGEMAKER_SESSIONS_EXPIRATION', 1200, 1, 7 * 86400),
     max: readInt(env, 'SMKIT_SESSIONS_MAX', 10_000, 1, 1_000_000),
   };
+}
+
+/**
+ * `SMKIT_CORS_ALLOW_ORIGINS` as serialized origins, the form a browser's `Origin` header takes
+ * (host in lower case, no default port): `HTTPS://App.Example.com:443/` is read as
+ * `https://app.example.com`. A path, query, user or any other scheme is refused: an origin has none.
+ */
+function readCorsAllowOrigins(env: Env): AllowedOrigins | undefined {
+  const raw = str(env, 'SMKIT_CORS_ALLOW_ORIGINS');
+  if (raw === undefined) return undefined;
+  const entries = raw.split(',').map((entry) => entry.trim());
+  if (entries.length === 1 && entries[0] === '*') return 'any';
+  const expected = 'a comma-separated list of web page origins such as https://app.example.com,http://localhost:3000 (scheme, host and port only), or * for any page';
+  const origins: string[] = [];
+  for (const entry of entries) {
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      url = undefined;
+    }
+    const bare = url !== undefined && (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password && !entry.endsWith('#') && !entry.endsWith('?');
+    if (!bare) throw invalid('SMKIT_CORS_ALLOW_ORIGINS', raw, `${expected}; ${JSON.stringify(entry)} is not one`);
+    if (!origins.includes(url!.origin)) origins.push(url!.origin);
+  }
+  // A list, not a Set: the settings reach the HTTP workers as JSON.
+  return origins;
 }
 
 function readInstanceId(env: Env): string | undefined {
@@ -614,6 +654,7 @@ export function loadSettings(
     bodyMemoryMb: readBodyMemoryMb(env, memoryBytes, workers, maxPayloadMb),
     bidiStreamsMax: readInt(env, 'SMKIT_BIDI_STREAMS_MAX', 1000, 1, 1_000_000),
     sessions: readSessions(env),
+    corsAllowOrigins: readCorsAllowOrigins(env),
   };
   return Object.freeze(settings);
 }

@@ -17,6 +17,7 @@ import type { MetricsSink } from './metrics.js';
 import { BODY_CODINGS, contentCodingOf, readBody, readBodyThen, declaredLength, type BodyLimits } from './body-reader.js';
 import { BodyBudget } from './body-budget.js';
 import { requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
+import { answerPreflight, corsOrigin, setCorsHeaders } from './cors.js';
 import { foreignOrigin, foreignOriginError } from './foreign-origin.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
 import { nextRequestId } from './request-id.js';
@@ -31,7 +32,7 @@ import type { SessionRef, SessionStore } from '../sessions/session-store.js';
 
 /** The HTTP front's view of the settings. */
 export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'> &
-  Partial<Pick<Settings, 'bodyTimeoutSeconds' | 'bodyMemoryMb' | 'instanceId' | 'sessions'>>;
+  Partial<Pick<Settings, 'bodyTimeoutSeconds' | 'bodyMemoryMb' | 'instanceId' | 'sessions' | 'corsAllowOrigins'>>;
 
 /** Options for {@link createApp}. */
 export interface AppOptions {
@@ -241,6 +242,10 @@ export function createApp({
 }: AppOptions): RequestListener {
   if (!single && !models) throw new TypeError('createApp needs a backend, or models for a multi-model endpoint');
   const backend = single as InferenceBackend;
+  /** Web pages allowed to call the server (`SMKIT_CORS_ALLOW_ORIGINS`); undefined, the default, costs one check per request. */
+  const corsOrigins = settings.corsAllowOrigins;
+  /** The methods the server takes on some path (`OPTIONS *`'s `Allow`, a CORS preflight's). */
+  const serverMethods = models ? 'GET, HEAD, POST, DELETE' : 'GET, HEAD, POST';
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
   const timeoutMs = settings.timeoutSeconds * 1000;
   /** Without `bodyMemoryMb` (tests that build the app alone) bodies are bounded one by one only. */
@@ -730,10 +735,17 @@ export function createApp({
     }
     const path = pathOf(req.url);
     const read = req.method === 'GET' || req.method === 'HEAD';
+    if (corsOrigins !== undefined) {
+      const origin = corsOrigin(req, corsOrigins);
+      if (origin !== undefined) {
+        if (answerPreflight(req, res, origin, serverMethods)) return;
+        setCorsHeaders(res, origin);
+      }
+    }
     if (path === '/ping' && read) return ping(res);
     // A web page of another site could drive the container through a browser: a form POST to
     // /invocations or /models needs no CORS preflight. SageMaker passes on no Origin.
-    const from = foreignOrigin(req);
+    const from = foreignOrigin(req, corsOrigins);
     if (from !== undefined) return sendError(foreignOriginError(from), req, res);
     // The routes a deployment calls often besides these (a metrics scrape, a batch transform's
     // first call) and the commonest mistakes are answered here, without express: express swaps
@@ -765,7 +777,7 @@ export function createApp({
     // client may send to check the server (RFC 9110 §9.3.7, RFC 9112 §3.2.4). It is not a path to look up.
     if (path === '*') {
       if (req.method !== 'OPTIONS') return sendError(new ToolkitError('ERR_BAD_REQUEST', `${req.method} * is not a request: the * target is for OPTIONS only; name a path, as in GET /ping`), req, res);
-      res.writeHead(200, { Allow: models ? 'GET, HEAD, POST, DELETE' : 'GET, HEAD, POST', 'Content-Length': 0 });
+      res.writeHead(200, { Allow: serverMethods, 'Content-Length': 0 });
       return void res.end();
     }
     if (path === BIDI_PATH && !models) return sendError(upgradeRequired(req, res), req, res);

@@ -59,10 +59,27 @@ test('without an Origin the Referer is read; with neither nothing is foreign', (
   assert.equal(foreignOrigin(request({ origin: 'http://localhost:3000', referer: 'https://evil.example/' })), undefined);
 });
 
+test('origins SMKIT_CORS_ALLOW_ORIGINS names are not foreign, in Origin or as the origin of a Referer; others still are; * lets any page in', () => {
+  const allowed = ['https://app.example.com', 'http://10.0.0.9:3000'];
+  assert.equal(foreignOrigin(request({ origin: 'https://app.example.com', host: '127.0.0.1:8080' }), allowed), undefined);
+  assert.equal(foreignOrigin(request({ origin: 'http://10.0.0.9:3000', host: '127.0.0.1:8080' }), allowed), undefined);
+  assert.equal(foreignOrigin(request({ referer: 'https://app.example.com/demo?x=1', host: '127.0.0.1:8080' }), allowed), undefined);
+  assert.equal(foreignOrigin(request({ origin: 'http://localhost:3000', host: '127.0.0.1:8080' }), allowed), undefined, 'this machine stays allowed');
+  for (const origin of ['https://evil.example', 'http://app.example.com', 'https://app.example.com:8443', 'https://sub.app.example.com', 'null']) {
+    assert.deepEqual(foreignOrigin(request({ origin, host: '127.0.0.1:8080' }), allowed), { header: 'Origin', value: origin }, origin);
+  }
+  assert.deepEqual(foreignOrigin(request({ referer: 'https://app.example.com.evil.example/', host: '127.0.0.1:8080' }), allowed), {
+    header: 'Referer',
+    value: 'https://app.example.com.evil.example/',
+  });
+  assert.equal(foreignOrigin(request({ origin: 'null', host: '127.0.0.1:8080' }), 'any'), undefined);
+  assert.equal(foreignOrigin(request({ origin: 'https://evil.example', host: '127.0.0.1:8080' }), 'any'), undefined);
+});
+
 test("serve's refusal is a catalogued 403 that names the header and says what to do", () => {
   const err = foreignOriginError({ header: 'Origin', value: 'https://evil.example' });
   assert.equal(err.code, 'ERR_FOREIGN_ORIGIN');
   assert.equal(err.status, 403);
   assert.match(err.message, /\(Origin: https:\/\/evil\.example\)/);
-  assert.match(err.message, /serve the page from localhost or a loopback address, or have the proxy in front of this server remove the Origin/);
+  assert.match(err.message, /name its origin in SMKIT_CORS_ALLOW_ORIGINS \(as in https:\/\/app\.example\.com\), or serve the page from localhost/);
 });

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { AllowedOrigins } from '../config/settings.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
 
@@ -29,8 +30,12 @@ function isAddressSentTo(hostname: string, host: string | undefined): boolean {
   }
 }
 
-/** Whether a serialized origin (or a URL, for a `Referer`) is an http(s) origin on this machine. */
-function isLocalOrigin(text: string, host: string | undefined): boolean {
+/**
+ * Whether a serialized origin (or a URL, for a `Referer`) is an http(s) origin on this machine, or
+ * one of the `allowed`.
+ */
+function isAcceptedOrigin(text: string, host: string | undefined, allowed: AllowedOrigins | undefined): boolean {
+  if (allowed === 'any' || allowed?.includes(text)) return true;
   let url: URL;
   try {
     url = new URL(text);
@@ -38,7 +43,9 @@ function isLocalOrigin(text: string, host: string | undefined): boolean {
     // `null` (a sandboxed frame, a file:// page, a redirect across sites) and anything unreadable.
     return false;
   }
-  return (url.protocol === 'http:' || url.protocol === 'https:') && (isLoopbackHost(url.hostname) || isAddressSentTo(url.hostname, host));
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+  // A Referer is a whole URL: its origin is what the setting names.
+  return isLoopbackHost(url.hostname) || isAddressSentTo(url.hostname, host) || allowed?.includes(url.origin) === true;
 }
 
 /** The header of a request that names a web page of another site, and what it says. */
@@ -57,14 +64,14 @@ export interface ForeignOrigin {
  * is not foreign. Without `Origin`, `Referer` is read (older browsers left `Origin` off a
  * same-origin POST). SDKs, the AWS CLI and curl send neither, and SageMaker passes on neither to a
  * container (InvokeEndpoint strips the headers its API does not name), so the common case costs
- * two property reads.
+ * two property reads. Origins in `allowed` (`SMKIT_CORS_ALLOW_ORIGINS`) are not foreign either.
  */
-export function foreignOrigin(req: IncomingMessage): ForeignOrigin | undefined {
+export function foreignOrigin(req: IncomingMessage, allowed?: AllowedOrigins): ForeignOrigin | undefined {
   const origin = req.headers.origin;
-  if (origin !== undefined) return isLocalOrigin(origin, req.headers.host) ? undefined : { header: 'Origin', value: origin };
+  if (origin !== undefined) return isAcceptedOrigin(origin, req.headers.host, allowed) ? undefined : { header: 'Origin', value: origin };
   const referer = req.headers.referer;
   if (referer === undefined) return undefined;
-  return isLocalOrigin(referer, req.headers.host) ? undefined : { header: 'Referer', value: referer };
+  return isAcceptedOrigin(referer, req.headers.host, allowed) ? undefined : { header: 'Referer', value: referer };
 }
 
 /**
@@ -77,6 +84,6 @@ export function foreignOriginError(from: ForeignOrigin): ToolkitError {
   return new ToolkitError(
     'ERR_FOREIGN_ORIGIN',
     `smkit serve takes no request from a web page of another site (${from.header}: ${excerpt(from.value, 100)}): a page could otherwise invoke this container's models, or load others, through a visitor's browser. ` +
-      'SageMaker, the AWS SDKs and curl send no Origin; serve the page from localhost or a loopback address, or have the proxy in front of this server remove the Origin and Referer headers.',
+      'SageMaker, the AWS SDKs and curl send no Origin; to let a page of your own call it, name its origin in SMKIT_CORS_ALLOW_ORIGINS (as in https://app.example.com), or serve the page from localhost.',
   );
 }

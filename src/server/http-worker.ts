@@ -200,6 +200,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
           budget: bodyBudget,
           maxStreams: settings.bidiStreamsMax,
           slots: streamSlots,
+          allowedOrigins: settings.corsAllowOrigins,
         }),
     ),
   );

@@ -15,9 +15,13 @@ import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, type ServePro
 
 const IRIS = path.join(REPO_ROOT, 'models/iris-onnx');
 const EVIL = 'https://evil.example';
+/** The page origin the single-model server's SMKIT_CORS_ALLOW_ORIGINS names. */
+const APP = 'https://app.example.com';
 
 interface Answer {
   status: number;
+  /** Access-Control-Allow-Origin. */
+  allowOrigin?: string;
   code?: string;
   message?: string;
 }
@@ -35,7 +39,8 @@ function send(server: ServeProcess, method: string, route: string, headers: Reco
         } catch {
           // An inference's answer need not be an object.
         }
-        resolve({ status: res.statusCode ?? 0, ...(parsed.code === undefined ? {} : { code: parsed.code, message: parsed.message }) });
+        const allowOrigin = res.headers['access-control-allow-origin'];
+        resolve({ status: res.statusCode ?? 0, ...(allowOrigin === undefined ? {} : { allowOrigin }), ...(parsed.code === undefined ? {} : { code: parsed.code, message: parsed.message }) });
       });
     });
     req.on('timeout', () => req.destroy(new Error(`${method} ${route} timed out`)));
@@ -80,7 +85,7 @@ describe('smkit serve refuses requests a web page of another site sent', () => {
     mkdirSync(path.join(model, 'code'));
     writeFileSync(path.join(model, 'code', 'inference.mjs'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(ran)}, 'ran');\n`);
     [single, multi] = await Promise.all([
-      startServe({ SAGEMAKER_BASE_DIR: singleBase, SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_LOG_LEVEL: 'error' }),
+      startServe({ SAGEMAKER_BASE_DIR: singleBase, SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_LOG_LEVEL: 'error', SMKIT_CORS_ALLOW_ORIGINS: `${APP}/` }),
       startServe({ SAGEMAKER_BASE_DIR: multiBase, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_LOG_LEVEL: 'error' }),
     ]);
     await Promise.all([waitForPing(single), waitForPing(multi)]);
@@ -135,5 +140,17 @@ describe('smkit serve refuses requests a web page of another site sent', () => {
     assert.equal((await openStream(single, { origin: 'http://10.0.0.6:8080', headers: { Host: '10.0.0.5:8080' } })).status, 403);
     // On a multi-model endpoint (no streams) the Origin is refused first too.
     assert.equal((await openStream(multi, { origin: EVIL })).code, 'ERR_FOREIGN_ORIGIN');
+  });
+
+  test('a page of an origin SMKIT_CORS_ALLOW_ORIGINS names invokes, reads the answer (CORS) and opens a WebSocket; the multi-model server without the setting refuses it', async () => {
+    const preflight = await send(single, 'OPTIONS', '/invocations', { Origin: APP, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' });
+    assert.deepEqual([preflight.status, preflight.allowOrigin], [204, APP]);
+    const answer = await send(single, 'POST', '/invocations', { 'Content-Type': 'text/csv', Origin: APP }, '5.1,3.5,1.4,0.2');
+    assert.deepEqual([answer.status, answer.allowOrigin], [200, APP]);
+    assert.equal((await send(single, 'POST', '/invocations', { 'Content-Type': 'text/csv', Referer: `${APP}/demo.html` }, '5.1,3.5,1.4,0.2')).status, 200);
+    assert.equal((await openStream(single, { origin: APP })).status, 101);
+    const other = await send(single, 'POST', '/invocations', { 'Content-Type': 'text/csv', Origin: EVIL }, '5.1,3.5,1.4,0.2');
+    assert.deepEqual([other.status, other.allowOrigin], [403, undefined]);
+    assert.equal((await send(multi, 'GET', '/models', { Origin: APP })).status, 403);
   });
 });

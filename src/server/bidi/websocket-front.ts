@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { AllowedOrigins } from '../../config/settings.js';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { loadFailureReason } from '../load-failure.js';
@@ -71,6 +72,8 @@ export interface BidiFrontOptions {
    * stream takes one as well. Without them, `maxStreams` counts this front's streams alone.
    */
   readonly slots?: StreamSlots;
+  /** `SMKIT_CORS_ALLOW_ORIGINS`: web pages of other sites whose handshakes are not refused as foreign. */
+  readonly allowedOrigins?: AllowedOrigins;
 }
 
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -84,12 +87,18 @@ function validSubprotocols(header: string): boolean {
 }
 
 /** A reason to refuse the handshake, as a catalogued error; undefined when the stream may open. */
-function refusal(req: IncomingMessage, backend: InferenceBackend | undefined, isDraining: () => boolean, leavingReason?: LeavingReason): { error: ToolkitError; headers?: Record<string, string> } | undefined {
+function refusal(
+  req: IncomingMessage,
+  backend: InferenceBackend | undefined,
+  isDraining: () => boolean,
+  leavingReason?: LeavingReason,
+  allowedOrigins?: AllowedOrigins,
+): { error: ToolkitError; headers?: Record<string, string> } | undefined {
   const refuse = (code: ErrorCode, message: string, status?: number) => ({ error: new ToolkitError(code, message, status === undefined ? {} : { status }) });
   const fault = requestHeadFault(req, true);
   if (fault !== undefined) return refuse('ERR_BAD_REQUEST', fault);
   // Any page may open a WebSocket to any host (no CORS applies): one of another site is refused before the switch.
-  const from = foreignOrigin(req);
+  const from = foreignOrigin(req, allowedOrigins);
   if (from !== undefined) return { error: foreignOriginError(from) };
   if (!isWebSocketUpgrade(req)) {
     return refuse('ERR_BAD_REQUEST', `this server switches only to WebSocket, at ${BIDI_PATH}; send the request without "Upgrade: ${excerpt(String(req.headers.upgrade ?? ''), 40)}"`);
@@ -179,7 +188,7 @@ export class BidiFront {
    * listener): opens the stream, or answers a catalogued error and closes the connection.
    */
   async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const refused = refusal(req, this.options.backend, this.options.isDraining, this.options.leavingReason);
+    const refused = refusal(req, this.options.backend, this.options.isDraining, this.options.leavingReason, this.options.allowedOrigins);
     if (refused) return answerOnSocket(socket, refused.error.status, refused.error.toJSON(), refused.headers);
     const { maxStreams, slots } = this.options;
     if (this.#open.size + this.#opening.size >= maxStreams) return this.#tooMany(socket);
