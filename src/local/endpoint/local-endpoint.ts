@@ -311,6 +311,11 @@ export class LocalEndpoint {
     return { variant: variant.name, answer: { ...answer, chunks: released } };
   }
 
+  /** Whether a container of this endpoint opened stateful session `id`, and it has neither expired nor been closed. */
+  holdsSession(id: string | undefined): boolean {
+    return this.sessionPlace(id) !== undefined;
+  }
+
   /** Where the session `id` lives, when this endpoint saw a container open it (and it has not expired). */
   private sessionPlace(id: string | undefined): SessionPlace | undefined {
     if (id === undefined || id === NEW_SESSION) return undefined;
