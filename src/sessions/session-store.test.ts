@@ -267,3 +267,24 @@ test(
     assert.equal((await store.create()).root, root, 'a folder that comes back serves again');
   }),
 );
+
+test(
+  "a session whose expiry cannot be read (out of descriptors, an I/O error) is kept by a sweep, and asking for it answers ERR_SESSION_STORAGE, not that it is gone",
+  withStore(async (store, root, clock) => {
+    const s = await store.create();
+    const other = await store.create();
+    // Reading `.expires` fails with EISDIR here, as it would with EMFILE or EIO: an error that says nothing of the session.
+    const expiry = path.join(sessionDir(s), '.expires');
+    rmSync(expiry);
+    mkdirSync(expiry);
+    clock.now += 1000;
+    assert.equal(await store.sweep(), 2, 'a session it cannot read is counted as open');
+    assert.equal(existsSync(sessionDir(s)), true, 'and not removed with its state');
+    await assert.rejects(store.open(s.id), (err: Error & { code?: string; status?: number }) => err.code === 'ERR_SESSION_STORAGE' && err.status === 424 && /could not read/.test(err.message));
+    assert.equal((await store.open(other.id)).id, other.id);
+    // Past every expiry, the readable session goes; the other is tried again by the next sweep.
+    clock.now += 61_000;
+    assert.equal(await store.sweep(), 1);
+    assert.deepEqual(readdirSync(root), [s.id]);
+  }),
+);

@@ -64,8 +64,8 @@ export async function removeSession(ref: Pick<SessionRef, 'id' | 'root'>): Promi
   await rm(closed, { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
 }
 
-/** A session that could not be opened or closed because the sessions folder could not be written. */
-function storageError(action: 'open' | 'close', err: unknown): ToolkitError {
+/** A session that could not be opened, read or closed because the sessions folder could not be used. */
+function storageError(action: 'open' | 'read' | 'close', err: unknown): ToolkitError {
   return new ToolkitError('ERR_SESSION_STORAGE', `could not ${action} a stateful session in SAGEMAKER_SESSIONS_PATH: ${(err as Error).message}`, { cause: err });
 }
 
@@ -137,7 +137,10 @@ export class SessionStore {
     return ref;
   }
 
-  /** The open session `id`. Throws `ERR_SESSION_NOT_FOUND` for one that is closed, expired or unknown. */
+  /**
+   * The open session `id`. Throws `ERR_SESSION_NOT_FOUND` for one that is closed, expired or
+   * unknown, `ERR_SESSION_STORAGE` when its expiry cannot be read (it may well be open).
+   */
   async open(id: string): Promise<SessionRef> {
     if (!isSessionId(id)) {
       throw new ToolkitError('ERR_SESSION_NOT_FOUND', `"${id.slice(0, 80)}" is not a session id: X-Amzn-SageMaker-Session-Id takes NEW_SESSION or an id this container returned (letters, digits and hyphens, at most 256)`);
@@ -183,7 +186,16 @@ export class SessionStore {
       // A closed session whose removal failed (a write kept refilling it) goes now.
       if (name.startsWith(CLOSED_PREFIX)) await rm(path.join(this.opts.root, name), { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
       if (!isSessionId(name)) continue;
-      const expiresAt = await this.expiryOf(name);
+      let expiresAt: number | undefined;
+      try {
+        expiresAt = await this.expiryOf(name);
+      } catch {
+        // Unreadable for now (no descriptors left, an I/O error): open as far as anyone knows, and
+        // looked at again by the next sweep, not removed with its state.
+        open++;
+        earliest = now;
+        continue;
+      }
       if (expiresAt !== undefined && expiresAt > now) {
         open++;
         earliest = Math.min(earliest, expiresAt);
@@ -193,12 +205,21 @@ export class SessionStore {
     return open;
   }
 
+  /**
+   * When session `id` expires; undefined when it has no folder (closed, never opened). Throws
+   * `ERR_SESSION_STORAGE` when its expiry is there but cannot be read (EMFILE, EIO): that says
+   * nothing of the session, which must not be taken for gone.
+   */
   private async expiryOf(id: string): Promise<number | undefined> {
+    let text: string;
     try {
-      const value = Number(await readFile(path.join(this.opts.root, id, EXPIRY_FILE), 'utf8'));
-      return Number.isFinite(value) ? value : 0;
-    } catch {
-      return undefined;
+      text = await readFile(path.join(this.opts.root, id, EXPIRY_FILE), 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw storageError('read', err);
     }
+    const value = Number(text);
+    return Number.isFinite(value) ? value : 0;
   }
 }
