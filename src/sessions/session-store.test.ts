@@ -282,6 +282,8 @@ test(
     assert.equal(existsSync(sessionDir(s)), true, 'and not removed with its state');
     await assert.rejects(store.open(s.id), (err: Error & { code?: string; status?: number }) => err.code === 'ERR_SESSION_STORAGE' && err.status === 424 && /could not read/.test(err.message));
     assert.equal((await store.open(other.id)).id, other.id);
+    // An id the API allows (256 characters) but no file name can be is simply not open.
+    await assert.rejects(store.open('a'.repeat(256)), code('ERR_SESSION_NOT_FOUND'));
     // Past every expiry, the readable session goes; the other is tried again by the next sweep.
     clock.now += 61_000;
     assert.equal(await store.sweep(), 1);

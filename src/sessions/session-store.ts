@@ -216,7 +216,8 @@ export class SessionStore {
       text = await readFile(path.join(this.opts.root, id, EXPIRY_FILE), 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      // No such folder; or an id longer than a file name may be (255 bytes), which no session has.
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return undefined;
       throw storageError('read', err);
     }
     const value = Number(text);
