@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NEW_SESSION, SessionStore, newSessionHeaderValue, sessionDir } from './session-store.js';
@@ -288,5 +288,23 @@ test(
     clock.now += 61_000;
     assert.equal(await store.sweep(), 1);
     assert.deepEqual(readdirSync(root), [s.id]);
+  }),
+);
+
+test(
+  'a session a crashed process left half made (its staging folder) is removed by a sweep once it is old; one being made is not',
+  withStore(async (store, root) => {
+    await store.create();
+    const abandoned = path.join(root, '.new-11111111-1111-4111-8111-111111111111');
+    const making = path.join(root, '.new-22222222-2222-4222-8222-222222222222');
+    for (const dir of [abandoned, making]) {
+      mkdirSync(dir);
+      writeFileSync(path.join(dir, '.expires'), '0');
+    }
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(abandoned, hourAgo, hourAgo);
+    assert.equal(await store.sweep(), 1);
+    assert.equal(existsSync(abandoned), false, 'an hour-old staging folder is removed');
+    assert.equal(existsSync(making), true, 'a fresh one may be renamed into place any moment');
   }),
 );

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { NEW_SESSION, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN } from '../core/sagemaker-headers.js';
@@ -14,6 +14,12 @@ const SWEEP_INTERVAL_MS = 60_000;
 
 /** A session folder is built under this prefix and renamed into place: a sweep never sees it half made. */
 const STAGING_PREFIX = '.new-';
+
+/**
+ * A staging folder this old was left by a process that stopped while it made the session (it
+ * exists for a mkdir, a write and a rename): a sweep removes it.
+ */
+const STAGING_ABANDONED_MS = 10 * 60_000;
 
 /** A closed session's folder is renamed under this prefix, then removed: requests racing the close find no folder. */
 const CLOSED_PREFIX = '.closed-';
@@ -185,6 +191,8 @@ export class SessionStore {
     for (const name of names) {
       // A closed session whose removal failed (a write kept refilling it) goes now.
       if (name.startsWith(CLOSED_PREFIX)) await rm(path.join(this.opts.root, name), { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
+      // A session a process that stopped (killed, out of memory) left half made would stay for good.
+      if (name.startsWith(STAGING_PREFIX)) await this.removeIfAbandoned(path.join(this.opts.root, name));
       if (!isSessionId(name)) continue;
       let expiresAt: number | undefined;
       try {
@@ -210,6 +218,16 @@ export class SessionStore {
    * `ERR_SESSION_STORAGE` when its expiry is there but cannot be read (EMFILE, EIO): that says
    * nothing of the session, which must not be taken for gone.
    */
+  /** Removes staging folder `dir` when it is older than {@link STAGING_ABANDONED_MS} (by the file system's clock, as its time is). */
+  private async removeIfAbandoned(dir: string): Promise<void> {
+    try {
+      if (Date.now() - (await stat(dir)).mtimeMs < STAGING_ABANDONED_MS) return;
+    } catch {
+      return;
+    }
+    await rm(dir, { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
+  }
+
   private async expiryOf(id: string): Promise<number | undefined> {
     let text: string;
     try {
