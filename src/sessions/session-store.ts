@@ -213,11 +213,6 @@ export class SessionStore {
     return open;
   }
 
-  /**
-   * When session `id` expires; undefined when it has no folder (closed, never opened). Throws
-   * `ERR_SESSION_STORAGE` when its expiry is there but cannot be read (EMFILE, EIO): that says
-   * nothing of the session, which must not be taken for gone.
-   */
   /** Removes staging folder `dir` when it is older than {@link STAGING_ABANDONED_MS} (by the file system's clock, as its time is). */
   private async removeIfAbandoned(dir: string): Promise<void> {
     try {
@@ -228,6 +223,11 @@ export class SessionStore {
     await rm(dir, { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
   }
 
+  /**
+   * When session `id` expires; undefined when it has no folder (closed, never opened). Throws
+   * `ERR_SESSION_STORAGE` when its expiry is there but cannot be read (EMFILE, EIO): that says
+   * nothing of the session, which must not be taken for gone.
+   */
   private async expiryOf(id: string): Promise<number | undefined> {
     let text: string;
     try {
