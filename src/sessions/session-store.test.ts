@@ -89,7 +89,11 @@ test(
     await assert.rejects(session.put(7 as unknown as string, 1), code('ERR_SESSION_KEY'));
     // A put that fails part way (here the rename: its file's name is taken by a folder) leaves no temporary file behind.
     mkdirSync(path.join(sessionDir(ref), 'blocked.json', 'inside'), { recursive: true });
-    await assert.rejects(session.put('blocked', 1));
+    // A value that cannot be written or read (EISDIR here, as ENOSPC or EMFILE would) is the sessions
+    // folder's failure, 424 ERR_SESSION_STORAGE, not the handler's (it was a 500 ERR_USER_CODE).
+    const storage = (action: string) => (err: Error & { code?: string; status?: number }) => err.code === 'ERR_SESSION_STORAGE' && err.status === 424 && err.message.startsWith(`could not ${action} session value "blocked"`);
+    await assert.rejects(session.put('blocked', 1), storage('write'));
+    await assert.rejects(session.get('blocked', 0), storage('read'));
     assert.deepEqual(readdirSync(sessionDir(ref)).sort(), ['.expires', 'blocked.json', 'turns.json']);
     assert.equal(session.closing, false);
     session.close();
