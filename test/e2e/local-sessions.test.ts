@@ -159,6 +159,37 @@ describe('local sessions', () => {
     }
   });
 
+  test('once a blue/green update has stopped the old fleet, a session it held is refused by the container (ModelError), and NEW_SESSION opens one on the new fleet', async () => {
+    const variant = [{ VariantName: 'AllTraffic', ModelName: 'chat', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+    await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'td-blue', ProductionVariants: variant }));
+    await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'td-green', ProductionVariants: variant }));
+    await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'td', EndpointConfigName: 'td-blue' }));
+    await waitUntilEndpointInService({ client: clients.sagemaker, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: 'td' });
+    const send = async (sessionId: string) => {
+      const out = await clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'td', ContentType: 'text/plain', Body: Buffer.from('hello'), SessionId: sessionId }));
+      return { out, answer: JSON.parse(Buffer.from(out.Body!).toString()) as { session: string; count: number; pid: number } };
+    };
+    const onBlue = await send('NEW_SESSION');
+    const id = onBlue.out.NewSessionId!.split(';')[0]!;
+    await clients.sagemaker.send(
+      new UpdateEndpointCommand({
+        EndpointName: 'td',
+        EndpointConfigName: 'td-green',
+        DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 0 }, TerminationWaitInSeconds: 0 } },
+      }),
+    );
+    await until('the new fleet to serve alone', async () => {
+      const d = await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'td' }));
+      return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'td-green' ? true : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 200 });
+    // The instance that held the session is gone: the request goes to the new fleet, whose container
+    // answers that the session is not open there, and the client gets that answer as a ModelError.
+    await assert.rejects(send(id), (err: Error & { name: string; OriginalStatusCode?: number }) => err.name === 'ModelError' && err.OriginalStatusCode === 400 && /ERR_SESSION_NOT_FOUND/.test(err.message));
+    const onGreen = await send('NEW_SESSION');
+    assert.notEqual(onGreen.answer.pid, onBlue.answer.pid);
+    assert.equal((await send(onGreen.out.NewSessionId!.split(';')[0]!)).answer.count, 2);
+  });
+
   test('boto3 invoke_endpoint(SessionId=...) opens, continues and closes a session on one instance', { skip: BOTO3_PYTHON ? false : 'no python3 with a boto3 that knows SessionId' }, async () => {
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: 'AKIDLOCAL', AWS_SECRET_ACCESS_KEY: 'local', AWS_EC2_METADATA_DISABLED: 'true' };
     const { stdout } = await run(BOTO3_PYTHON!, ['-c', BOTO3_SESSIONS_SCRIPT, local.url], { env, timeout: 120_000 });
