@@ -32,7 +32,7 @@ export const ERROR_CATALOGUE = {
   ERR_SESSIONS_DISABLED: { status: 400, summary: 'The request carries X-Amzn-SageMaker-Session-Id but SAGEMAKER_ENABLE_STATEFUL_SESSIONS is not true.' },
   ERR_SESSION_NOT_FOUND: { status: 400, summary: 'The session the request names is not open in this container (closed, expired, never opened here, or not a session id).' },
   ERR_TOO_MANY_SESSIONS: { status: 503, summary: 'SMKIT_SESSIONS_MAX sessions are open; close some or let them expire.' },
-  ERR_SESSION_STORAGE: { status: 424, summary: 'The sessions folder (SAGEMAKER_SESSIONS_PATH) could not be written: a session could not be opened or closed.' },
+  ERR_SESSION_STORAGE: { status: 424, summary: 'The sessions folder (SAGEMAKER_SESSIONS_PATH) could not be written or read: a session could not be opened, found or closed, or a value stored in it could not be read or written.' },
   ERR_SESSION_KEY: { status: 500, summary: 'User code stored a session value under an invalid key, or a value that is not JSON.' },
   // --- codecs ---
   ERR_CODEC_ALREADY_REGISTERED: { status: 500, summary: 'A codec for this media type is registered twice.' },

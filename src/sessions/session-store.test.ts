@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NEW_SESSION, SessionStore, newSessionHeaderValue, sessionDir } from './session-store.js';
@@ -89,7 +89,11 @@ test(
     await assert.rejects(session.put(7 as unknown as string, 1), code('ERR_SESSION_KEY'));
     // A put that fails part way (here the rename: its file's name is taken by a folder) leaves no temporary file behind.
     mkdirSync(path.join(sessionDir(ref), 'blocked.json', 'inside'), { recursive: true });
-    await assert.rejects(session.put('blocked', 1));
+    // A value that cannot be written or read (EISDIR here, as ENOSPC or EMFILE would) is the sessions
+    // folder's failure, 424 ERR_SESSION_STORAGE, not the handler's (it was a 500 ERR_USER_CODE).
+    const storage = (action: string) => (err: Error & { code?: string; status?: number }) => err.code === 'ERR_SESSION_STORAGE' && err.status === 424 && err.message.startsWith(`could not ${action} session value "blocked"`);
+    await assert.rejects(session.put('blocked', 1), storage('write'));
+    await assert.rejects(session.get('blocked', 0), storage('read'));
     assert.deepEqual(readdirSync(sessionDir(ref)).sort(), ['.expires', 'blocked.json', 'turns.json']);
     assert.equal(session.closing, false);
     session.close();
@@ -265,5 +269,46 @@ test(
     await assert.rejects(store.open(kept.id), code('ERR_SESSION_NOT_FOUND'));
     rmSync(root);
     assert.equal((await store.create()).root, root, 'a folder that comes back serves again');
+  }),
+);
+
+test(
+  "a session whose expiry cannot be read (out of descriptors, an I/O error) is kept by a sweep, and asking for it answers ERR_SESSION_STORAGE, not that it is gone",
+  withStore(async (store, root, clock) => {
+    const s = await store.create();
+    const other = await store.create();
+    // Reading `.expires` fails with EISDIR here, as it would with EMFILE or EIO: an error that says nothing of the session.
+    const expiry = path.join(sessionDir(s), '.expires');
+    rmSync(expiry);
+    mkdirSync(expiry);
+    clock.now += 1000;
+    assert.equal(await store.sweep(), 2, 'a session it cannot read is counted as open');
+    assert.equal(existsSync(sessionDir(s)), true, 'and not removed with its state');
+    await assert.rejects(store.open(s.id), (err: Error & { code?: string; status?: number }) => err.code === 'ERR_SESSION_STORAGE' && err.status === 424 && /could not read/.test(err.message));
+    assert.equal((await store.open(other.id)).id, other.id);
+    // An id the API allows (256 characters) but no file name can be is simply not open.
+    await assert.rejects(store.open('a'.repeat(256)), code('ERR_SESSION_NOT_FOUND'));
+    // Past every expiry, the readable session goes; the other is tried again by the next sweep.
+    clock.now += 61_000;
+    assert.equal(await store.sweep(), 1);
+    assert.deepEqual(readdirSync(root), [s.id]);
+  }),
+);
+
+test(
+  'a session a crashed process left half made (its staging folder) is removed by a sweep once it is old; one being made is not',
+  withStore(async (store, root) => {
+    await store.create();
+    const abandoned = path.join(root, '.new-11111111-1111-4111-8111-111111111111');
+    const making = path.join(root, '.new-22222222-2222-4222-8222-222222222222');
+    for (const dir of [abandoned, making]) {
+      mkdirSync(dir);
+      writeFileSync(path.join(dir, '.expires'), '0');
+    }
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(abandoned, hourAgo, hourAgo);
+    assert.equal(await store.sweep(), 1);
+    assert.equal(existsSync(abandoned), false, 'an hour-old staging folder is removed');
+    assert.equal(existsSync(making), true, 'a fresh one may be renamed into place any moment');
   }),
 );

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { NEW_SESSION, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN } from '../core/sagemaker-headers.js';
@@ -14,6 +14,12 @@ const SWEEP_INTERVAL_MS = 60_000;
 
 /** A session folder is built under this prefix and renamed into place: a sweep never sees it half made. */
 const STAGING_PREFIX = '.new-';
+
+/**
+ * A staging folder this old was left by a process that stopped while it made the session (it
+ * exists for a mkdir, a write and a rename): a sweep removes it.
+ */
+const STAGING_ABANDONED_MS = 10 * 60_000;
 
 /** A closed session's folder is renamed under this prefix, then removed: requests racing the close find no folder. */
 const CLOSED_PREFIX = '.closed-';
@@ -64,8 +70,8 @@ export async function removeSession(ref: Pick<SessionRef, 'id' | 'root'>): Promi
   await rm(closed, { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
 }
 
-/** A session that could not be opened or closed because the sessions folder could not be written. */
-function storageError(action: 'open' | 'close', err: unknown): ToolkitError {
+/** A session that could not be opened, read or closed because the sessions folder could not be used. */
+function storageError(action: 'open' | 'read' | 'close', err: unknown): ToolkitError {
   return new ToolkitError('ERR_SESSION_STORAGE', `could not ${action} a stateful session in SAGEMAKER_SESSIONS_PATH: ${(err as Error).message}`, { cause: err });
 }
 
@@ -137,7 +143,10 @@ export class SessionStore {
     return ref;
   }
 
-  /** The open session `id`. Throws `ERR_SESSION_NOT_FOUND` for one that is closed, expired or unknown. */
+  /**
+   * The open session `id`. Throws `ERR_SESSION_NOT_FOUND` for one that is closed, expired or
+   * unknown, `ERR_SESSION_STORAGE` when its expiry cannot be read (it may well be open).
+   */
   async open(id: string): Promise<SessionRef> {
     if (!isSessionId(id)) {
       throw new ToolkitError('ERR_SESSION_NOT_FOUND', `"${id.slice(0, 80)}" is not a session id: X-Amzn-SageMaker-Session-Id takes NEW_SESSION or an id this container returned (letters, digits and hyphens, at most 256)`);
@@ -182,8 +191,19 @@ export class SessionStore {
     for (const name of names) {
       // A closed session whose removal failed (a write kept refilling it) goes now.
       if (name.startsWith(CLOSED_PREFIX)) await rm(path.join(this.opts.root, name), { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
+      // A session a process that stopped (killed, out of memory) left half made would stay for good.
+      if (name.startsWith(STAGING_PREFIX)) await this.removeIfAbandoned(path.join(this.opts.root, name));
       if (!isSessionId(name)) continue;
-      const expiresAt = await this.expiryOf(name);
+      let expiresAt: number | undefined;
+      try {
+        expiresAt = await this.expiryOf(name);
+      } catch {
+        // Unreadable for now (no descriptors left, an I/O error): open as far as anyone knows, and
+        // looked at again by the next sweep, not removed with its state.
+        open++;
+        earliest = now;
+        continue;
+      }
       if (expiresAt !== undefined && expiresAt > now) {
         open++;
         earliest = Math.min(earliest, expiresAt);
@@ -193,12 +213,32 @@ export class SessionStore {
     return open;
   }
 
-  private async expiryOf(id: string): Promise<number | undefined> {
+  /** Removes staging folder `dir` when it is older than {@link STAGING_ABANDONED_MS} (by the file system's clock, as its time is). */
+  private async removeIfAbandoned(dir: string): Promise<void> {
     try {
-      const value = Number(await readFile(path.join(this.opts.root, id, EXPIRY_FILE), 'utf8'));
-      return Number.isFinite(value) ? value : 0;
+      if (Date.now() - (await stat(dir)).mtimeMs < STAGING_ABANDONED_MS) return;
     } catch {
-      return undefined;
+      return;
     }
+    await rm(dir, { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
+  }
+
+  /**
+   * When session `id` expires; undefined when it has no folder (closed, never opened). Throws
+   * `ERR_SESSION_STORAGE` when its expiry is there but cannot be read (EMFILE, EIO): that says
+   * nothing of the session, which must not be taken for gone.
+   */
+  private async expiryOf(id: string): Promise<number | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.opts.root, id, EXPIRY_FILE), 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // No such folder; or an id longer than a file name may be (255 bytes), which no session has.
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return undefined;
+      throw storageError('read', err);
+    }
+    const value = Number(text);
+    return Number.isFinite(value) ? value : 0;
   }
 }

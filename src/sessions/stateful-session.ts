@@ -15,6 +15,15 @@ function fileOf(dir: string, key: string): string {
 }
 
 /**
+ * A value that could not be read or written because the sessions folder could not be used (full,
+ * out of file descriptors, an I/O error): ERR_SESSION_STORAGE (424), as for opening or closing a
+ * session, not a failure of the handler code that asked for it.
+ */
+function valueStorageError(action: 'read' | 'write', key: string, err: unknown): ToolkitError {
+  return new ToolkitError('ERR_SESSION_STORAGE', `could not ${action} session value "${key}" in SAGEMAKER_SESSIONS_PATH: ${(err as Error).message}`, { cause: err });
+}
+
+/**
  * The stateful session of an invocation, as user code sees it on `context.session`: its id, when
  * it expires, and a small key-value store kept in the session's own folder (JSON files), which
  * every worker of the server shares. `close()` ends the session once this answer is sent.
@@ -34,7 +43,7 @@ export class StatefulSession {
     this.dir = sessionDir(ref);
   }
 
-  /** The value stored under `key`, or `fallback` when there is none. */
+  /** The value stored under `key`, or `fallback` when there is none. Throws `ERR_SESSION_STORAGE` when it cannot be read. */
   async get<T = unknown>(key: string, fallback?: T): Promise<T | undefined> {
     const file = fileOf(this.dir, key);
     let text: string;
@@ -42,12 +51,16 @@ export class StatefulSession {
       text = await readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return fallback;
-      throw err;
+      throw valueStorageError('read', key, err);
     }
     return JSON.parse(text) as T;
   }
 
-  /** Stores a JSON value under `key` (written whole, then renamed: a concurrent `get` never reads half of it). */
+  /**
+   * Stores a JSON value under `key` (written whole, then renamed: a concurrent `get` never reads half
+   * of it). Throws `ERR_SESSION_NOT_FOUND` once the session is gone, `ERR_SESSION_STORAGE` when the
+   * value cannot be written (the sessions folder full, no file descriptors left).
+   */
   async put(key: string, value: unknown): Promise<void> {
     const file = fileOf(this.dir, key);
     const text = JSON.stringify(value);
@@ -60,7 +73,7 @@ export class StatefulSession {
       // A write cut short (a full disk) would otherwise leave its part behind until the session ends.
       await rm(temporary, { force: true }).catch(() => undefined);
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ToolkitError('ERR_SESSION_NOT_FOUND', `session ${this.id} was closed or expired while this request used it`);
-      throw err;
+      throw valueStorageError('write', key, err);
     }
   }
 

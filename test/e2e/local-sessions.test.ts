@@ -9,11 +9,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, UpdateEndpointCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
 import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
+import { until } from '../helpers/until.js';
 
 /** `NewSessionId`'s pattern in the SageMaker Runtime API model. */
 const NEW_SESSION_ID = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*;\sExpires=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/;
@@ -121,6 +122,72 @@ describe('local sessions', () => {
       // The streaming operation's SessionId is the API model's SessionIdHeader: NEW_SESSION fails its pattern.
       (err: Error & { name: string }) => err.name === 'ValidationError' && /'NEW_SESSION' at 'sessionId'.*pattern: \^\[a-zA-Z0-9\]\(-\*\[a-zA-Z0-9\]\)\*\$$/.test(err.message),
     );
+  });
+
+  test('during a blue/green update a session stays on the instance that opened it, on the old fleet or the new', async () => {
+    const variant = (count: number) => [{ VariantName: 'AllTraffic', ModelName: 'chat', InitialInstanceCount: count, InstanceType: 'ml.m5.large' as const }];
+    await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'bg-blue', ProductionVariants: variant(1) }));
+    await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'bg-green', ProductionVariants: variant(2) }));
+    await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'bg', EndpointConfigName: 'bg-blue' }));
+    await waitUntilEndpointInService({ client: clients.sagemaker, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: 'bg' });
+    const send = async (body: string, sessionId: string) => {
+      const out = await clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'bg', ContentType: 'text/plain', Body: Buffer.from(body), SessionId: sessionId }));
+      return { out, answer: JSON.parse(Buffer.from(out.Body!).toString()) as { session: string; count: number; pid: number } };
+    };
+    const onBlue = await send('hello', 'NEW_SESSION');
+    // A canary of one instance of the new fleet's two: half the traffic goes to the new fleet while it bakes.
+    await clients.sagemaker.send(
+      new UpdateEndpointCommand({
+        EndpointName: 'bg',
+        EndpointConfigName: 'bg-green',
+        DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 3600 }, TerminationWaitInSeconds: 0 } },
+      }),
+    );
+    await until('the canary to bake', async () => {
+      const d = await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'bg' }));
+      return d.PendingDeploymentSummary?.ProductionVariants?.[0]?.VariantStatus?.[0]?.Status === 'Baking' ? true : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 200 });
+    // Sessions opened now land on either fleet.
+    const opened = [onBlue];
+    for (let i = 0; i < 4; i++) opened.push(await send('hello', 'NEW_SESSION'));
+    for (const first of opened) {
+      const id = first.out.NewSessionId!.split(';')[0]!;
+      for (let n = 2; n <= 7; n++) {
+        const next = await send('hello', id);
+        assert.deepEqual([next.answer.session, next.answer.count, next.answer.pid], [id, n, first.answer.pid]);
+      }
+    }
+  });
+
+  test('once a blue/green update has stopped the old fleet, a session it held is refused by the container (ModelError), and NEW_SESSION opens one on the new fleet', async () => {
+    const variant = [{ VariantName: 'AllTraffic', ModelName: 'chat', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+    await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'td-blue', ProductionVariants: variant }));
+    await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'td-green', ProductionVariants: variant }));
+    await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'td', EndpointConfigName: 'td-blue' }));
+    await waitUntilEndpointInService({ client: clients.sagemaker, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: 'td' });
+    const send = async (sessionId: string) => {
+      const out = await clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'td', ContentType: 'text/plain', Body: Buffer.from('hello'), SessionId: sessionId }));
+      return { out, answer: JSON.parse(Buffer.from(out.Body!).toString()) as { session: string; count: number; pid: number } };
+    };
+    const onBlue = await send('NEW_SESSION');
+    const id = onBlue.out.NewSessionId!.split(';')[0]!;
+    await clients.sagemaker.send(
+      new UpdateEndpointCommand({
+        EndpointName: 'td',
+        EndpointConfigName: 'td-green',
+        DeploymentConfig: { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 0 }, TerminationWaitInSeconds: 0 } },
+      }),
+    );
+    await until('the new fleet to serve alone', async () => {
+      const d = await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'td' }));
+      return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'td-green' ? true : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 200 });
+    // The instance that held the session is gone: the request goes to the new fleet, whose container
+    // answers that the session is not open there, and the client gets that answer as a ModelError.
+    await assert.rejects(send(id), (err: Error & { name: string; OriginalStatusCode?: number }) => err.name === 'ModelError' && err.OriginalStatusCode === 400 && /ERR_SESSION_NOT_FOUND/.test(err.message));
+    const onGreen = await send('NEW_SESSION');
+    assert.notEqual(onGreen.answer.pid, onBlue.answer.pid);
+    assert.equal((await send(onGreen.out.NewSessionId!.split(';')[0]!)).answer.count, 2);
   });
 
   test('boto3 invoke_endpoint(SessionId=...) opens, continues and closes a session on one instance', { skip: BOTO3_PYTHON ? false : 'no python3 with a boto3 that knows SessionId' }, async () => {

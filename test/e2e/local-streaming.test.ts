@@ -50,6 +50,8 @@ describe('local streaming', () => {
       (err: Error & { ErrorCode?: string }) => {
         assert.equal(err.name, 'ModelStreamError');
         assert.equal(err.ErrorCode, 'StreamBroken');
+        // What broke, in words (not undici's bare "terminated").
+        assert.match(err.message, /^The model's response stream broke: the connection to container primary closed before its answer ended \(other side closed\)\. See the container log/);
         return true;
       },
     );

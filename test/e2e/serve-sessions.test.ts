@@ -1,7 +1,7 @@
 /** Stateful sessions through a real `smkit serve` of two workers, and in-process for a model without user code. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -100,6 +100,36 @@ describe('stateful sessions, smkit serve with two workers', () => {
     assert.equal((JSON.parse(bye.body) as { count: number }).count, 2);
     assert.equal(bye.headers['x-amzn-sagemaker-closed-session-id'], seen.session);
     assert.equal(existsSync(path.join(sessions, seen.session)), false);
+  });
+
+  test("a session whose files cannot be read is the sessions folder's 424 ERR_SESSION_STORAGE, not the handler's 500, and the session is kept", async () => {
+    const first = await post(server.url, 'hi', { 'X-Amzn-SageMaker-Session-Id': 'NEW_SESSION' });
+    assert.equal(first.status, 200, first.body);
+    const id = String(first.headers['x-amzn-sagemaker-new-session-id']).split(';')[0]!;
+    // The handler's stored count cannot be read (EISDIR here, as EMFILE or EIO would fail it).
+    const value = path.join(sessions, id, 'count.json');
+    rmSync(value);
+    mkdirSync(value);
+    const failed = await post(server.url, 'hello', { 'X-Amzn-SageMaker-Session-Id': id });
+    assert.equal(failed.status, 424, failed.body);
+    const error = JSON.parse(failed.body) as { code: string; message: string };
+    assert.equal(error.code, 'ERR_SESSION_STORAGE');
+    assert.match(error.message, /could not read session value "count"/);
+    // Nor can its expiry: the same answer, and the session stays (a CLOSE cannot find out it is open either).
+    const expiry = path.join(sessions, id, '.expires');
+    const expiresAt = readFileSync(expiry, 'utf8');
+    rmSync(expiry);
+    mkdirSync(expiry);
+    const unreadable = await post(server.url, 'hello', { 'X-Amzn-SageMaker-Session-Id': id });
+    assert.equal(unreadable.status, 424, unreadable.body);
+    assert.equal((JSON.parse(unreadable.body) as { code: string }).code, 'ERR_SESSION_STORAGE');
+    assert.equal(existsSync(path.join(sessions, id)), true);
+    // Readable again, it closes as any session.
+    rmSync(expiry, { recursive: true });
+    writeFileSync(expiry, expiresAt);
+    const closed = await post(server.url, '{"requestType":"CLOSE"}', { 'Content-Type': 'application/json', 'X-Amzn-SageMaker-Session-Id': id });
+    assert.equal(closed.status, 200, closed.body);
+    assert.equal(existsSync(path.join(sessions, id)), false);
   });
 
   test('smkit invoke --session-id opens a session, continues it, and reports its close on stderr', async () => {

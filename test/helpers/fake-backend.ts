@@ -8,8 +8,9 @@ import type { ContainerBackend, ContainerSpec, RunningContainer } from '../../sr
  * `FAKE_PING=fail` the container writes a log line and exits at once); `/invocations` answers `{"tag": FAKE_TAG, "id": spec.id,
  * "got": <request body>}` after `FAKE_DELAY_MS`, with status `FAKE_STATUS` (200), chunked (no
  * Content-Length) with `FAKE_CHUNKED=true`; with `FAKE_HOLD=true` it answers only once the test
- * calls {@link FakeBackend.release} (a request kept in flight without a timer); `GET /execution-parameters`
- * answers 404 at once. Real sockets,
+ * calls {@link FakeBackend.release} (a request kept in flight without a timer); a request with
+ * `X-Amzn-SageMaker-Session-Id: NEW_SESSION` is answered with a new session's
+ * `X-Amzn-SageMaker-New-Session-Id`; `GET /execution-parameters` answers 404 at once. Real sockets,
  * real ports: only the model server is replaced.
  */
 export class FakeBackend implements ContainerBackend {
@@ -31,6 +32,8 @@ export class FakeBackend implements ContainerBackend {
   /** Ids of running containers whose `/ping` answers 500 from now on (up, but unhealthy). */
   readonly unhealthy = new Set<string>();
   readonly #crash = new Map<string, () => void>();
+  /** Stateful sessions the containers opened (for `SessionId` NEW_SESSION), for their ids. */
+  #sessions = 0;
   /** Answers of `FAKE_HOLD=true` containers waiting for {@link release}, by container id. */
   readonly #held = new Map<string, Array<() => void>>();
 
@@ -84,7 +87,9 @@ export class FakeBackend implements ContainerBackend {
           const answer = JSON.stringify({ tag: spec.env.FAKE_TAG ?? '', id: spec.id, got: Buffer.concat(chunks).toString() });
           // Without Content-Length, writeHead makes node:http send the answer chunked.
           const length = spec.env.FAKE_CHUNKED === 'true' ? {} : { 'content-length': Buffer.byteLength(answer) };
-          res.writeHead(status, { 'content-type': 'application/json', ...length }).end(answer);
+          // A request with SessionId NEW_SESSION opens a stateful session, as a container that keeps them answers.
+          const opened = req.headers['x-amzn-sagemaker-session-id'] === 'NEW_SESSION' ? { 'x-amzn-sagemaker-new-session-id': `fake${++this.#sessions}; Expires=${new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z')}` } : {};
+          res.writeHead(status, { 'content-type': 'application/json', ...length, ...opened }).end(answer);
         };
         if (spec.env.FAKE_HOLD === 'true' && req.url === '/invocations') {
           const held = this.#held.get(spec.id) ?? [];

@@ -60,6 +60,8 @@ describe('inference component rollout', () => {
 
   const spec = (tag: string) => ({ Container: { ArtifactUrl: dir, Environment: { FAKE_TAG: tag } }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } });
   const rolling = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT' as const, Value: 1 }, WaitIntervalInSeconds: 0 } };
+  /** Waits an hour after its first batch: the old and the new copies serve side by side meanwhile. */
+  const rollingSlowly = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'COPY_COUNT' as const, Value: 1 }, WaitIntervalInSeconds: 3600 } };
 
   async function describe(name: string) {
     return aws.sagemaker.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }));
@@ -374,6 +376,29 @@ describe('inference component rollout', () => {
     assert.equal(newCopies, 1);
     for (let i = 0; i < 4; i++) assert.equal(await tagOf('alarm-ep', 'alarm-ic'), 'v1');
     await remove('alarm-ep', 'alarm-ic');
+  });
+
+  test('during a rolling update a stateful session stays on the copy that opened it, old or new', async () => {
+    await createTwoCopies('sess-roll-ep', 'sess-roll-ic');
+    const stoppedBefore = backend.stopped.length;
+    let newCopies = 0;
+    backend.onStart = (s) => {
+      if (s.env.FAKE_TAG === 'v2') newCopies++;
+    };
+    await aws.sagemaker.send(new UpdateInferenceComponentCommand({ InferenceComponentName: 'sess-roll-ic', Specification: spec('v2'), DeploymentConfig: rollingSlowly }));
+    await until('the first batch in service', () => newCopies === 1 && backend.stopped.length - stoppedBefore === 1, POLL);
+    backend.onStart = undefined;
+    const invoke = async (sessionId: string) => {
+      const out = await aws.runtime.send(new InvokeEndpointCommand({ EndpointName: 'sess-roll-ep', InferenceComponentName: 'sess-roll-ic', Body: Buffer.from('1'), ContentType: 'text/csv', SessionId: sessionId }));
+      return { session: out.NewSessionId?.split(';')[0], tag: (JSON.parse(Buffer.from(out.Body!).toString()) as { tag: string }).tag };
+    };
+    // The old copy and the new one take turns: two sessions open, one on each (the copies are told apart by their tags).
+    const opened = [await invoke('NEW_SESSION'), await invoke('NEW_SESSION')];
+    assert.deepEqual(opened.map((o) => o.tag).sort(), ['v1', 'v2']);
+    for (const { session, tag } of opened) {
+      for (let i = 0; i < 4; i++) assert.equal((await invoke(session!)).tag, tag, `session ${session} goes to the copy that opened it`);
+    }
+    await remove('sess-roll-ep', 'sess-roll-ic');
   });
 
   test('DeleteInferenceComponent during a rolling update stops the old and the new copies alike', async () => {

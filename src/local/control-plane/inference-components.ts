@@ -1,3 +1,4 @@
+import type { InvokeEndpointRequest } from '../endpoint/chain.js';
 import { nulEnvironmentValue } from '../../aws/container-environment.js';
 import { partitionOf } from '../../aws/partition.js';
 import { INFERENCE_COMPONENT_INPUTS, type InferenceComponentSpecification, type InferenceComponentStatus } from '../../aws/shapes/inference-components.js';
@@ -272,12 +273,21 @@ export class InferenceComponents {
     if (!r.serving || r.status === 'Deleting') {
       throw new InferenceComponentRouteError(`Inference component ${component} is ${r.status} and cannot take invocations${r.status === 'Failed' && r.failureReason ? `: ${r.failureReason}` : '.'}`);
     }
-    // A rolling update: the old and new copies share the invocations by their number.
+    // A rolling update: the old and new copies share the invocations by their number, but a
+    // stateful session's requests go to the copy that opened it, old or new (the share would
+    // send them to copies that do not hold it).
     const green = r.rollingTo?.variants[0]!.fleet.size ?? 0;
     if (green > 0) {
-      const blue = r.serving.variants[0]!.fleet.size;
-      r.rollTurn = ((r.rollTurn ?? 0) + 1) % (green + blue);
-      if (r.rollTurn < green) return r.rollingTo!.endpoint;
+      const rolling = r.rollingTo!.endpoint;
+      const serving = r.serving.endpoint;
+      const pick = (req: InvokeEndpointRequest) => {
+        if (rolling.holdsSession(req.sessionId)) return rolling;
+        if (serving.holdsSession(req.sessionId)) return serving;
+        const blue = r.serving!.variants[0]!.fleet.size;
+        r.rollTurn = ((r.rollTurn ?? 0) + 1) % (green + blue);
+        return r.rollTurn < green ? rolling : serving;
+      };
+      return { invoke: (req, ...rest) => pick(req).invoke(req, ...rest), stream: (req, opts) => pick(req).stream(req, opts) };
     }
     // Scaled to zero copies, or on its way back from zero: not copies that died and are being
     // replaced, even while a copy-count change is under way.

@@ -83,13 +83,20 @@ export class ManagedEndpoint implements RoutableEndpoint {
     return this.serving !== undefined && this.status !== 'Deleting';
   }
 
-  private pick(targetVariant?: string): Deployment {
+  private pick(targetVariant?: string, sessionId?: string): Deployment {
     const blue = this.serving;
     // Only an asynchronous request, which reads its input before it invokes, can get here after
     // DeleteEndpoint has stopped the fleet: its failure must say so.
     if (!blue) throw new Error(`Endpoint ${this.name} was deleted before this request could be sent to it.`);
     const green = this.pending?.deployment;
     if (!green || this.pending!.greenShare <= 0) return blue;
+    // A stateful session's requests go to the instance that opened it (API_runtime_InvokeEndpoint,
+    // SessionId), whichever fleet it belongs to: drawn by the traffic share, they reached the other
+    // fleet's instances, which answered that the session was not open there.
+    if (sessionId !== undefined) {
+      if (green.endpoint.holdsSession(sessionId)) return green;
+      if (blue.endpoint.holdsSession(sessionId)) return blue;
+    }
     if (targetVariant !== undefined) {
       const inBlue = blue.variants.some((v) => v.spec.VariantName === targetVariant);
       const inGreen = green.variants.some((v) => v.spec.VariantName === targetVariant);
@@ -100,11 +107,11 @@ export class ManagedEndpoint implements RoutableEndpoint {
   }
 
   invoke(req: InvokeEndpointRequest, timeoutMs?: number, maxAnswerBytes?: number, budget?: BodyBudget, asyncInvocation?: AsyncInvocationInfo): Promise<{ variant: string; response: InvokeEndpointResponse }> {
-    return this.pick(req.targetVariant).endpoint.invoke(req, timeoutMs, maxAnswerBytes, budget, asyncInvocation);
+    return this.pick(req.targetVariant, req.sessionId).endpoint.invoke(req, timeoutMs, maxAnswerBytes, budget, asyncInvocation);
   }
 
   stream(req: InvokeEndpointRequest, opts?: StreamOptions): Promise<{ variant: string; answer: StreamedAnswer }> {
-    return this.pick(req.targetVariant).endpoint.stream(req, opts);
+    return this.pick(req.targetVariant, req.sessionId).endpoint.stream(req, opts);
   }
 
   /** True while the serving endpoint config is asynchronous (has an `AsyncInferenceConfig`). */

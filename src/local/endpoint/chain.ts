@@ -41,10 +41,14 @@ export interface InvokeEndpointResponse {
 /**
  * The session a container says it opened: AWS's stateful-sessions page has the container answer
  * `X-Amzn-SageMaker-Session-Id: <id>; Expires=<time>`, AWS's model hosting container standards
- * answer `X-Amzn-SageMaker-New-Session-Id`; either is taken.
+ * answer `X-Amzn-SageMaker-New-Session-Id`, with `; Expires=<time>` for their own sessions and as
+ * the id alone for an engine's (its create-session transform); either is taken. Only the first
+ * names a session already open too, in a container that echoes it: without `Expires` it is not taken.
  */
 export function openedSessionOf(headers: Headers): string | undefined {
-  const value = headers.get(NEW_SESSION_ID_HEADER) ?? headers.get(SESSION_ID_HEADER) ?? undefined;
+  const announced = headers.get(NEW_SESSION_ID_HEADER)?.trim();
+  if (announced) return announced;
+  const value = headers.get(SESSION_ID_HEADER) ?? undefined;
   return value !== undefined && /;\s*Expires=/i.test(value) ? value : undefined;
 }
 

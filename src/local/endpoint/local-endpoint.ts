@@ -102,8 +102,14 @@ function lease(variant: VariantRuntime, req: InvokeEndpointRequest, preferred?: 
   return variant.instances?.acquire(preferred, holds, prefix) ?? { containers: variant.containers, release: () => {} };
 }
 
-/** The session id and expiry in a `NewSessionId` (`<id>; Expires=2026-12-02T03:01:00Z`). */
+/**
+ * The session id and expiry in a `NewSessionId` (`<id>; Expires=2026-12-02T03:01:00Z`); an id alone
+ * (an engine's session, as AWS's model hosting container standards announce it) has no known
+ * expiry: it is routed until it is closed or forgotten for newer ones.
+ */
 function parseNewSession(value: string): { id: string; expiresAt: number } | undefined {
+  const alone = /^\s*([^;\s]+)\s*$/.exec(value);
+  if (alone) return { id: alone[1]!, expiresAt: Infinity };
   const m = /^\s*([^;\s]+)\s*;\s*Expires=(\S+)\s*$/i.exec(value);
   if (!m) return undefined;
   const expiresAt = Date.parse(m[2]!);
@@ -309,6 +315,11 @@ export class LocalEndpoint {
       }
     })();
     return { variant: variant.name, answer: { ...answer, chunks: released } };
+  }
+
+  /** Whether a container of this endpoint opened stateful session `id`, and it has neither expired nor been closed. */
+  holdsSession(id: string | undefined): boolean {
+    return this.sessionPlace(id) !== undefined;
   }
 
   /** Where the session `id` lives, when this endpoint saw a container open it (and it has not expired). */

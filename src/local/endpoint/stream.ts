@@ -115,12 +115,21 @@ async function errorAnswer(res: Response, container: ChainContainer, timeout: Ab
   }
 }
 
-/** The chunks of `body`; a read cut by the timeout throws {@link StreamTimeoutError}. */
+/**
+ * The chunks of `body`; a read cut by the timeout throws {@link StreamTimeoutError}, any other
+ * failure an error that says what broke: undici's own message is a bare "terminated", its `cause`
+ * says why (the container closed the connection, or sent what is not HTTP/1.1).
+ */
 async function* timed(body: AsyncIterable<Uint8Array>, container: ChainContainer, timeout: AbortSignal, timeoutMs: number): AsyncGenerator<Uint8Array> {
   try {
     yield* body;
   } catch (err) {
     if (timeout.aborted) throw new StreamTimeoutError(container.hostname, timeoutMs);
-    throw err;
+    // The caller went away (its signal aborted the read): nothing broke.
+    if ((err as Error | undefined)?.name === 'AbortError') throw err;
+    const malformed = malformedAnswer(err);
+    if (malformed !== undefined) throw new Error(`container ${container.hostname} sent an answer that is not HTTP/1.1 (${malformed})`, { cause: err });
+    const why = (err as { cause?: { message?: unknown } }).cause?.message;
+    throw new Error(`the connection to container ${container.hostname} closed before its answer ended${typeof why === 'string' && why !== '' ? ` (${why})` : ''}`, { cause: err });
   }
 }

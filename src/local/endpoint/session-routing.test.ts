@@ -1,0 +1,67 @@
+// Stateful sessions on a variant of two stand-in instances (small HTTP servers): the session a
+// container opens comes back as NewSessionId and its later requests stick to that instance, in
+// either of the forms containers announce one.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Fleet } from '../fleet/fleet.js';
+import { LocalEndpoint } from './local-endpoint.js';
+
+const servers: Server[] = [];
+let fleet: Fleet;
+let endpoint: LocalEndpoint;
+let opened = 0;
+
+/**
+ * An instance that answers its own name. `NEW_SESSION` opens a session, announced by the request
+ * body's form: `engine` as AWS's model hosting container standards announce an engine's session
+ * (`X-Amzn-SageMaker-New-Session-Id: <id>`, no expiry), `expires` with `; Expires=<time>`.
+ */
+async function instance(name: string): Promise<string> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      if (req.url === '/ping') return void res.end();
+      const headers: Record<string, string> = { 'content-type': 'text/plain' };
+      if (req.headers['x-amzn-sagemaker-session-id'] === 'NEW_SESSION') {
+        const id = `s${++opened}`;
+        headers['x-amzn-sagemaker-new-session-id'] = body === 'engine' ? id : `${id}; Expires=${new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
+      }
+      res.writeHead(200, headers).end(name);
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+before(async () => {
+  fleet = new Fleet('AllTraffic', async (index) => {
+    const url = await instance(`i${index}`);
+    return { id: `i${index}`, containers: [], chain: [{ hostname: 'primary', url, logFile: '/dev/null' }] };
+  });
+  await fleet.scaleTo(2);
+  endpoint = new LocalEndpoint('chat', [{ name: 'AllTraffic', weight: 1, containers: [], instances: fleet }]);
+});
+
+after(async () => {
+  await fleet?.stop();
+  for (const s of servers) s.close();
+});
+
+const invoke = async (body: string, sessionId: string) => {
+  const { response } = await endpoint.invoke({ body: Buffer.from(body), contentType: 'text/plain', sessionId });
+  return { answeredBy: response.body.toString(), newSessionId: response.newSessionId };
+};
+
+for (const form of ['engine', 'expires'] as const) {
+  test(`a session announced in X-Amzn-SageMaker-New-Session-Id (${form === 'engine' ? 'an id alone' : 'with Expires'}) comes back as NewSessionId, and its requests stay on its instance`, async () => {
+    const first = await invoke(form, 'NEW_SESSION');
+    assert.ok(first.newSessionId !== undefined, 'NewSessionId comes back');
+    const id = first.newSessionId.split(';')[0]!;
+    // Without the session, the two instances take turns: with it, each request goes to the one that opened it.
+    for (let i = 0; i < 6; i++) assert.equal((await invoke('hello', id)).answeredBy, first.answeredBy);
+  });
+}
