@@ -108,3 +108,16 @@ test('a JSON record or answer nesting deeper than a request body may (512 levels
   // GenerateInferenceId says "the output" (run.ts rewrites the record's message so).
   assert.throws(() => withInferenceId(deep(600), 'json', 'ID', 'T'), tooDeep('the record'));
 });
+
+test('JSON numbers pass the filters and the join as the record and the answer wrote them: a 64-bit id, 1.0 and 1e400 are not rounded, shortened or nulled', () => {
+  const jsonLines = { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' };
+  const joined = compileDataProcessing({ inputFilter: '$.features', joinSource: 'Input', outputFilter: "$['id','f','SageMakerOutput']" }, jsonLines)!;
+  const record = b('{"id":12345678901234567890,"f":1.0,"features":[0.10000000000000000555,-0,2E+3]}\n');
+  assert.equal(joined.filterInput(record).toString(), '[0.10000000000000000555,-0,2E+3]\n');
+  assert.equal(joined.finish(record, b('{"score":1e400,"n":[9007199254740993]}')).toString(), '{"id":12345678901234567890,"f":1.0,"SageMakerOutput":{"score":1e400,"n":[9007199254740993]}}');
+  // Not an object: SageMakerInput and SageMakerOutput, numbers kept; strings, true, false and null as they were.
+  const plain = compileDataProcessing({ joinSource: 'Input' }, jsonLines)!;
+  assert.equal(plain.finish(b('[1.50, "a\\"b\\u00e9", true, false, null, {}]\n'), b('0.250')).toString(), '{"SageMakerInput":[1.50,"a\\"b\u00e9",true,false,null,{}],"SageMakerOutput":0.250}');
+  // A "__proto__" attribute is an attribute, as JSON.parse reads it.
+  assert.equal(compileDataProcessing({ outputFilter: '$.__proto__' }, jsonLines)!.finish(b('{}'), b('{"__proto__":{"x":10.0}}')).toString(), '{"x":10.0}');
+});

@@ -89,7 +89,101 @@ export function parseJsonPath(expr: string, flag: string): Segment[] {
   return segments;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/**
+ * A JSON number as the record wrote it: parsed into a JavaScript number, `12345678901234567890`
+ * (a 64-bit id) would be written back as `12345678901234567000`, `1.0` as `1`, and `1e400` as
+ * `null`. The filters and the join select and move values; they never do arithmetic.
+ */
+class JsonNumber {
+  constructor(readonly text: string) {}
+  toString(): string {
+    return this.text;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof JsonNumber);
+
+const JSON_NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const JSON_WHITESPACE = /[ \t\n\r]*/y;
+
+/**
+ * Parses JSON text that JSON.parse has accepted (and whose nesting is bounded), keeping each number's
+ * text ({@link JsonNumber}); strings, objects and the rest are as JSON.parse gives them.
+ */
+function parseKeepingNumbers(text: string): unknown {
+  let i = 0;
+  const space = (): void => {
+    JSON_WHITESPACE.lastIndex = i;
+    JSON_WHITESPACE.exec(text);
+    i = JSON_WHITESPACE.lastIndex;
+  };
+  const string = (): string => {
+    const start = i;
+    i++;
+    for (;;) {
+      const c = text.charCodeAt(i);
+      if (c === 0x5c) i += 2;
+      else if (c === 0x22) break;
+      else i++;
+    }
+    i++;
+    return JSON.parse(text.slice(start, i)) as string;
+  };
+  const value = (): unknown => {
+    space();
+    const c = text[i];
+    if (c === '"') return string();
+    if (c === '[') {
+      i++;
+      const arr: unknown[] = [];
+      space();
+      if (text[i] === ']') {
+        i++;
+        return arr;
+      }
+      for (;;) {
+        arr.push(value());
+        space();
+        if (text[i++] === ']') return arr;
+      }
+    }
+    if (c === '{') {
+      i++;
+      const obj: Record<string, unknown> = {};
+      space();
+      if (text[i] === '}') {
+        i++;
+        return obj;
+      }
+      for (;;) {
+        space();
+        const key = string();
+        space();
+        i++; // ':'
+        // Defined, not assigned: a "__proto__" key is an attribute, as JSON.parse makes it.
+        Object.defineProperty(obj, key, { value: value(), enumerable: true, writable: true, configurable: true });
+        space();
+        if (text[i++] === '}') return obj;
+      }
+    }
+    if (text.startsWith('true', i)) return (i += 4), true;
+    if (text.startsWith('false', i)) return (i += 5), false;
+    if (text.startsWith('null', i)) return (i += 4), null;
+    JSON_NUMBER.lastIndex = i;
+    const m = JSON_NUMBER.exec(text)!;
+    i = JSON_NUMBER.lastIndex;
+    return new JsonNumber(m[0]);
+  };
+  return value();
+}
+
+/** JSON.stringify for values of {@link parseKeepingNumbers}: each number written as it was read. */
+function stringifyJson(v: unknown): string {
+  if (v instanceof JsonNumber) return v.text;
+  if (Array.isArray(v)) return `[${v.map(stringifyJson).join(',')}]`;
+  if (isObject(v)) return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${stringifyJson(x)}`).join(',')}}`;
+  return JSON.stringify(v);
+}
 
 /** Applies a parsed path: one name or one index selects a value; several names an object of them; a wildcard, a slice or a list an array. */
 export function applyJsonPath(value: unknown, segments: readonly Segment[], expr: string): unknown {
@@ -151,7 +245,7 @@ export function parseCsvRow(line: string): string[] {
 }
 
 function csvField(v: unknown): string {
-  const s = typeof v === 'string' ? v : v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  const s = typeof v === 'string' ? v : v === null || v === undefined ? '' : v instanceof JsonNumber ? v.text : typeof v === 'object' ? stringifyJson(v) : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -174,14 +268,15 @@ function parseRecord(data: Buffer, format: RecordFormat, what = 'the record'): u
   // As a request body: JSON.parse takes seconds over millions of brackets, and the value is written back (JSON.stringify recurses).
   if (jsonNestsDeeperThan(text)) throw new RecordProcessingError(`${what} nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep, the limit for JSON records`);
   try {
-    return JSON.parse(text);
+    JSON.parse(text);
   } catch {
     throw new RecordProcessingError('the record is not valid JSON');
   }
+  return parseKeepingNumbers(text);
 }
 
 function serialize(value: unknown, format: RecordFormat): string {
-  return format === 'csv' ? (Array.isArray(value) ? value.map(csvField).join(',') : csvField(value)) : JSON.stringify(value);
+  return format === 'csv' ? (Array.isArray(value) ? value.map(csvField).join(',') : csvField(value)) : stringifyJson(value);
 }
 
 /** DataProcessing compiled for one job: the paths parsed once. */
