@@ -121,3 +121,14 @@ test('JSON numbers pass the filters and the join as the record and the answer wr
   // A "__proto__" attribute is an attribute, as JSON.parse reads it.
   assert.equal(compileDataProcessing({ outputFilter: '$.__proto__' }, jsonLines)!.finish(b('{}'), b('{"__proto__":{"x":10.0}}')).toString(), '{"x":10.0}');
 });
+
+test('an answer the join or the output filter cannot read is named as the answer, not the record, whose text was fine', () => {
+  const jsonLines = { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' };
+  const fails = (pattern: RegExp) => (e: unknown) => e instanceof RecordProcessingError && pattern.test(e.message);
+  const json = compileDataProcessing({ inputFilter: '$.v', joinSource: 'Input' }, jsonLines)!;
+  assert.throws(() => json.finish(b('{"v":1}\n'), b('label=cat\n')), fails(/^the answer is not valid JSON$/));
+  assert.throws(() => json.filterInput(b('{"v":\n')), fails(/^the record is not valid JSON$/));
+  const csv = compileDataProcessing({ joinSource: 'Input' }, csvLines)!;
+  assert.throws(() => csv.finish(b('1,2\n'), b('"0.5\n')), fails(/^the answer is not a CSV row: a quoted CSV field is not closed/));
+  assert.throws(() => csv.finish(b('1,"2\n'), b('0.5\n')), fails(/^the record is not a CSV row: a quoted CSV field is not closed/));
+});

@@ -264,13 +264,19 @@ function parseRecord(data: Buffer, format: RecordFormat, what = 'the record'): u
   // Decoded leniently, bytes that are not UTF-8 would be sent (or written) as U+FFFD: changed, not refused.
   if (!isUtf8(data)) throw new RecordProcessingError(`${what} is not valid UTF-8; DataProcessing reads ${format === 'csv' ? 'CSV' : 'JSON'} records as UTF-8 text`);
   const text = data.toString('utf8').replace(/\r?\n$/, '');
-  if (format === 'csv') return parseCsvRow(text);
+  if (format === 'csv') {
+    try {
+      return parseCsvRow(text);
+    } catch (err) {
+      throw new RecordProcessingError(`${what} is not a CSV row: ${(err as Error).message}`);
+    }
+  }
   // As a request body: JSON.parse takes seconds over millions of brackets, and the value is written back (JSON.stringify recurses).
   if (jsonNestsDeeperThan(text)) throw new RecordProcessingError(`${what} nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep, the limit for JSON records`);
   try {
     JSON.parse(text);
   } catch {
-    throw new RecordProcessingError('the record is not valid JSON');
+    throw new RecordProcessingError(`${what} is not valid JSON`);
   }
   return parseKeepingNumbers(text);
 }
