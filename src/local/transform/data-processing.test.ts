@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { isToolkitError } from '../../errors/catalogue.js';
 import { answersPerRecord, applyJsonPath, compileDataProcessing, parseCsvRow, parseJsonPath, RecordProcessingError, withInferenceId } from './data-processing.js';
 
@@ -131,4 +132,65 @@ test('an answer the join or the output filter cannot read is named as the answer
   const csv = compileDataProcessing({ joinSource: 'Input' }, csvLines)!;
   assert.throws(() => csv.finish(b('1,2\n'), b('"0.5\n')), fails(/^the answer is not a CSV row: a quoted CSV field is not closed/));
   assert.throws(() => csv.finish(b('1,"2\n'), b('0.5\n')), fails(/^the record is not a CSV row: a quoted CSV field is not closed/));
+});
+
+test('property: JSON records and answers of any form come out as JSON.stringify writes them, each number as it was written', () => {
+  // A value as text: numbers written in every JSON form, strings with random escapes, random whitespace.
+  type Tree = { t: 'n'; v: string } | { t: 'l'; v: string } | { t: 's'; v: string } | { t: 'a'; v: Tree[] } | { t: 'o'; v: [string, Tree][] };
+  const digits = (min: number, max: number) => fc.stringMatching(new RegExp(`^[0-9]{${min},${max}}$`));
+  const number = fc.oneof(
+    fc
+      .tuple(fc.boolean(), fc.oneof(fc.constant('0'), fc.tuple(fc.integer({ min: 1, max: 9 }), digits(0, 22)).map(([a, r]) => `${a}${r}`)), fc.option(digits(1, 22)), fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), digits(1, 4))))
+      .map(([neg, int, frac, exp]) => `${neg ? '-' : ''}${int}${frac === null ? '' : `.${frac}`}${exp === null ? '' : exp.join('')}`),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+    fc.constantFrom('1e21', '1e+21', '1E+21', '-0', '-0.0', '5e-324', '1e-7', '0.000001', '0.0000001', '1e400', '9007199254740993', '123456789012345', '1234567890123456', '0.30000000000000004', '1.0', '1e-05'),
+  );
+  const key = fc.oneof(fc.string({ unit: 'binary', maxLength: 4 }), fc.constantFrom('__proto__', 'constructor', 'toJSON', '0', '10', '4294967295', '01', '-1', 'a1.0'));
+  const { tree } = fc.letrec<{ tree: Tree; leaf: Tree; arr: Tree; obj: Tree }>((tie) => ({
+    tree: fc.oneof({ depthSize: 'small' }, tie('leaf'), tie('arr'), tie('obj')),
+    leaf: fc.oneof(number.map((v): Tree => ({ t: 'n', v })), fc.string({ unit: 'binary' }).map((v): Tree => ({ t: 's', v })), fc.constantFrom<Tree>({ t: 'l', v: 'true' }, { t: 'l', v: 'false' }, { t: 'l', v: 'null' })),
+    arr: fc.array(tie('tree'), { maxLength: 5 }).map((v): Tree => ({ t: 'a', v })),
+    obj: fc.array(fc.tuple(key, tie('tree')), { maxLength: 5 }).map((v): Tree => ({ t: 'o', v })),
+  }));
+  const quote = (s: string, seed: number): string => {
+    let out = '"';
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (s[i] === '"' || s[i] === '\\') out += `\\${s[i]}`;
+      else if (c < 0x20 || (c >= 0xd800 && c < 0xe000) || (seed + i) % 3 === 0) out += `\\u${c.toString(16)[(seed + i) % 2 ? 'toUpperCase' : 'toLowerCase']().padStart(4, '0')}`;
+      else if (s[i] === '/' && seed % 2) out += '\\/';
+      else out += s[i];
+    }
+    return `${out}"`;
+  };
+  const render = (n: Tree, ws: string[], seed: number): string => {
+    const w = () => ws[seed++ % ws.length];
+    if (n.t === 'n' || n.t === 'l') return n.v;
+    if (n.t === 's') return quote(n.v, seed);
+    if (n.t === 'a') return `[${w()}${n.v.map((x) => render(x, ws, seed++)).join(`${w()},${w()}`)}${w()}]`;
+    return `{${w()}${n.v.map(([k, x]) => `${quote(k, seed++)}${w()}:${w()}${render(x, ws, seed++)}`).join(`${w()},${w()}`)}${w()}}`;
+  };
+  // What is expected: each number's text, and everything else as JSON.parse and JSON.stringify make it
+  // (the last of duplicate keys, in the first one's place; integer-like keys first, ascending).
+  const expected = (n: Tree): string => {
+    if (n.t === 'n' || n.t === 'l') return n.v;
+    if (n.t === 's') return JSON.stringify(n.v);
+    if (n.t === 'a') return `[${n.v.map(expected).join(',')}]`;
+    const o: Record<string, string> = {};
+    for (const [k, x] of n.v) Object.defineProperty(o, k, { value: expected(x), enumerable: true, writable: true, configurable: true });
+    return `{${Object.entries(o).map(([k, x]) => `${JSON.stringify(k)}:${x}`).join(',')}}`;
+  };
+  const jsonLines = { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' };
+  const filter = compileDataProcessing({ inputFilter: '$.v', outputFilter: '$.v' }, jsonLines)!;
+  const join = compileDataProcessing({ joinSource: 'Input' }, jsonLines)!;
+  fc.assert(
+    fc.property(tree, fc.array(fc.stringMatching(/^[ \t\n\r]{0,3}$/), { minLength: 1, maxLength: 4 }), fc.nat(), (t, ws, seed) => {
+      const text = render(t, ws, seed);
+      const want = expected(t);
+      assert.equal(filter.filterInput(b(`{"v":${ws[0]}${text}}\n`)).toString(), `${want}\n`);
+      assert.equal(filter.finish(b('{}'), b(`{${ws[0]}"v":${text}${ws[0]}}`)).toString(), want);
+      assert.equal(join.finish(b(`[${text}]\r\n`), b(text)).toString(), `{"SageMakerInput":[${want}],"SageMakerOutput":${want}}`);
+    }),
+    { numRuns: 1000 },
+  );
 });

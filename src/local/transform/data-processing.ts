@@ -103,34 +103,76 @@ class JsonNumber {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof JsonNumber);
 
-const JSON_NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-const JSON_WHITESPACE = /[ \t\n\r]*/y;
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 
-const PLAIN_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d*[1-9])?$/;
-
-/**
- * Whether a JavaScript number writes `text` back as it is, known from its form alone (String() of
- * each number of a large answer would take seconds): at most 15 digits (a double keeps 15), no
- * exponent, no trailing zero after the point, not `-0`, and not under 10^-6 (written with an
- * exponent). Most numbers are (`1`, `0.25`, `-3.5`): they are held as numbers, lighter than a
- * {@link JsonNumber} each.
- */
-function plainNumber(text: string): boolean {
-  const digits = text.length - (text.startsWith('-') ? 1 : 0) - (text.includes('.') ? 1 : 0);
-  return digits <= 15 && PLAIN_NUMBER.test(text) && text !== '-0' && !/^-?0\.000000/.test(text);
+/** Where the JSON number that starts at `i` ends (`-?\d+(\.\d+)?([eE][+-]?\d+)?`). */
+function numberEnd(text: string, i: number): number {
+  if (text.charCodeAt(i) === 0x2d) i++;
+  while (isDigit(text.charCodeAt(i))) i++;
+  if (text.charCodeAt(i) === 0x2e && isDigit(text.charCodeAt(i + 1))) {
+    i += 2;
+    while (isDigit(text.charCodeAt(i))) i++;
+  }
+  const e = text.charCodeAt(i);
+  if (e === 0x65 || e === 0x45) {
+    const sign = text.charCodeAt(i + 1) === 0x2b || text.charCodeAt(i + 1) === 0x2d ? 1 : 0;
+    if (isDigit(text.charCodeAt(i + 1 + sign))) {
+      i += 2 + sign;
+      while (isDigit(text.charCodeAt(i))) i++;
+    }
+  }
+  return i;
 }
 
-const NUMBER_TOKEN = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+/**
+ * Whether a JavaScript number writes the number text `text.slice(start, end)` back as it is, known
+ * from its form alone (String() of each number of a large answer would take seconds): at most 15
+ * digits (a double keeps 15), no exponent, no leading zero, no trailing zero after the point, not
+ * `-0`, and not under 10^-6 (written with an exponent). Most numbers are (`1`, `0.25`, `-3.5`).
+ */
+function plainNumber(text: string, start: number, end: number): boolean {
+  const negative = text.charCodeAt(start) === 0x2d;
+  const intStart = negative ? start + 1 : start;
+  let i = intStart;
+  while (i < end && isDigit(text.charCodeAt(i))) i++;
+  const intDigits = i - intStart;
+  const zero = text.charCodeAt(intStart) === 0x30;
+  if (intDigits === 0 || (zero && intDigits > 1)) return false;
+  if (i === end) return intDigits <= 15 && !(negative && zero);
+  if (text.charCodeAt(i) !== 0x2e) return false;
+  const fracStart = ++i;
+  while (i < end && isDigit(text.charCodeAt(i))) i++;
+  return i === end && i > fracStart && intDigits + (end - fracStart) <= 15 && text.charCodeAt(end - 1) !== 0x30 && !(zero && text.startsWith('000000', fracStart));
+}
+
+/** Where the JSON string whose opening quote is at `i` ends (after its closing quote). */
+function stringEnd(text: string, i: number): number {
+  for (i++; ; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5c) i++;
+    else if (c === 0x22 || Number.isNaN(c)) return i + 1;
+  }
+}
 
 /**
- * Whether every number of `text` is one a JavaScript number writes back as it is (digits inside
- * strings count too, which only costs the slower parse): then JSON.parse's value loses nothing, and
- * the far slower {@link parseKeepingNumbers} is not needed.
+ * Whether every number of `text` (JSON that JSON.parse has accepted) is one a JavaScript number
+ * writes back as it is: then JSON.parse's value loses nothing, and the slower
+ * {@link parseKeepingNumbers} is not needed. Strings are skipped (their digits are no numbers), and
+ * nothing is allocated for a plain number: an answer of millions of numbers costs one pass.
  */
 function numbersReadBack(text: string): boolean {
-  NUMBER_TOKEN.lastIndex = 0;
-  for (let m = NUMBER_TOKEN.exec(text); m !== null; m = NUMBER_TOKEN.exec(text)) {
-    if (!plainNumber(m[0]) && String(Number(m[0])) !== m[0]) return false;
+  const n = text.length;
+  for (let i = 0; i < n; ) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) i = stringEnd(text, i);
+    else if (c === 0x2d || isDigit(c)) {
+      const end = numberEnd(text, i);
+      if (!plainNumber(text, i, end)) {
+        const t = text.slice(i, end);
+        if (String(Number(t)) !== t) return false;
+      }
+      i = end;
+    } else i++;
   }
   return true;
 }
@@ -142,46 +184,39 @@ function numbersReadBack(text: string): boolean {
  */
 function parseKeepingNumbers(text: string): unknown {
   let i = 0;
+  const seen = new Map<string, JsonNumber>();
   const space = (): void => {
-    JSON_WHITESPACE.lastIndex = i;
-    JSON_WHITESPACE.exec(text);
-    i = JSON_WHITESPACE.lastIndex;
+    for (let c = text.charCodeAt(i); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = text.charCodeAt(++i));
   };
   const string = (): string => {
     const start = i;
-    i++;
-    for (;;) {
-      const c = text.charCodeAt(i);
-      if (c === 0x5c) i += 2;
-      else if (c === 0x22) break;
-      else i++;
-    }
-    i++;
-    return JSON.parse(text.slice(start, i)) as string;
+    i = stringEnd(text, i);
+    const raw = text.slice(start + 1, i - 1);
+    return raw.includes('\\') ? (JSON.parse(text.slice(start, i)) as string) : raw;
   };
   const value = (): unknown => {
     space();
-    const c = text[i];
-    if (c === '"') return string();
-    if (c === '[') {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) return string();
+    if (c === 0x5b) {
       i++;
       const arr: unknown[] = [];
       space();
-      if (text[i] === ']') {
+      if (text.charCodeAt(i) === 0x5d) {
         i++;
         return arr;
       }
       for (;;) {
         arr.push(value());
         space();
-        if (text[i++] === ']') return arr;
+        if (text.charCodeAt(i++) === 0x5d) return arr;
       }
     }
-    if (c === '{') {
+    if (c === 0x7b) {
       i++;
       const obj: Record<string, unknown> = {};
       space();
-      if (text[i] === '}') {
+      if (text.charCodeAt(i) === 0x7d) {
         i++;
         return obj;
       }
@@ -193,25 +228,44 @@ function parseKeepingNumbers(text: string): unknown {
         // Defined, not assigned: a "__proto__" key is an attribute, as JSON.parse makes it.
         Object.defineProperty(obj, key, { value: value(), enumerable: true, writable: true, configurable: true });
         space();
-        if (text[i++] === '}') return obj;
+        if (text.charCodeAt(i++) === 0x7d) return obj;
       }
     }
-    if (text.startsWith('true', i)) return (i += 4), true;
-    if (text.startsWith('false', i)) return (i += 5), false;
-    if (text.startsWith('null', i)) return (i += 4), null;
-    JSON_NUMBER.lastIndex = i;
-    const m = JSON_NUMBER.exec(text)!;
-    i = JSON_NUMBER.lastIndex;
-    return plainNumber(m[0]) ? Number(m[0]) : new JsonNumber(m[0]);
+    if (c === 0x74) return (i += 4), true;
+    if (c === 0x66) return (i += 5), false;
+    if (c === 0x6e) return (i += 4), null;
+    const start = i;
+    i = numberEnd(text, i);
+    const t = text.slice(start, i);
+    if (plainNumber(text, start, i)) return Number(t);
+    // One object for each text met again (Python writes whole floats as 1.0 and 0.0): an answer of
+    // millions of them holds a reference each, not an object and a string each.
+    let kept = seen.get(t);
+    if (kept === undefined) {
+      kept = new JsonNumber(t);
+      if (seen.size < 4096) seen.set(t, kept);
+    }
+    return kept;
   };
   return value();
 }
 
+/** Whether `v` holds a {@link JsonNumber} (then JSON.stringify would not write it as it was read). */
+function holdsKeptNumber(v: unknown): boolean {
+  if (v instanceof JsonNumber) return true;
+  if (Array.isArray(v)) return v.some(holdsKeptNumber);
+  return isObject(v) && Object.values(v).some(holdsKeptNumber);
+}
+
 /** JSON.stringify for values of {@link parseKeepingNumbers}: each number written as it was read. */
 function stringifyJson(v: unknown): string {
+  return holdsKeptNumber(v) ? stringifyKeeping(v) : JSON.stringify(v);
+}
+
+function stringifyKeeping(v: unknown): string {
   if (v instanceof JsonNumber) return v.text;
-  if (Array.isArray(v)) return `[${v.map(stringifyJson).join(',')}]`;
-  if (isObject(v)) return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${stringifyJson(x)}`).join(',')}}`;
+  if (Array.isArray(v)) return `[${v.map(stringifyKeeping).join(',')}]`;
+  if (isObject(v)) return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${stringifyKeeping(x)}`).join(',')}}`;
   return JSON.stringify(v);
 }
 
