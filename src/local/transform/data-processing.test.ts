@@ -194,3 +194,14 @@ test('property: JSON records and answers of any form come out as JSON.stringify 
     { numRuns: 1000 },
   );
 });
+
+test('a JSON record or answer after a UTF-8 byte order mark (the first line of a file a Windows tool wrote) is read without it, as JSON parsers may; not failed as invalid JSON', () => {
+  const jsonLines = { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' };
+  const dp = compileDataProcessing({ inputFilter: '$.f', joinSource: 'Input', outputFilter: "$['id','SageMakerOutput']" }, jsonLines)!;
+  assert.equal(dp.filterInput(b('\ufeff{"id":1,"f":[1.0,2]}\r\n')).toString(), '[1.0,2]\r\n');
+  assert.equal(dp.finish(b('\ufeff{"id":1,"f":[1.0,2]}\n'), b('\ufeff{"p":0.5}')).toString(), '{"id":1,"SageMakerOutput":{"p":0.5}}');
+  assert.equal(withInferenceId(b('\ufeff{"p":0.5}'), 'json', 'ID', 'T').toString(), '{"p":0.5,"SageMakerInferenceId":"ID","SageMakerInferenceTime":"T"}');
+  // Only before the value: inside a string it is text, and a second one is no JSON.
+  assert.equal(dp.finish(b('{"id":"\ufeff"}'), b('1')).toString(), '{"id":"\ufeff","SageMakerOutput":1}');
+  assert.throws(() => dp.filterInput(b('\ufeff\ufeff{"f":1}')), (e: unknown) => e instanceof RecordProcessingError && e.message === 'the record is not valid JSON');
+});

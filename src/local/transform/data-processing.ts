@@ -347,7 +347,7 @@ export function recordFormat(contentType: string): RecordFormat | undefined {
 function parseRecord(data: Buffer, format: RecordFormat, what = 'the record'): unknown {
   // Decoded leniently, bytes that are not UTF-8 would be sent (or written) as U+FFFD: changed, not refused.
   if (!isUtf8(data)) throw new RecordProcessingError(`${what} is not valid UTF-8; DataProcessing reads ${format === 'csv' ? 'CSV' : 'JSON'} records as UTF-8 text`);
-  const text = data.toString('utf8').replace(/\r?\n$/, '');
+  let text = data.toString('utf8').replace(/\r?\n$/, '');
   if (format === 'csv') {
     try {
       return parseCsvRow(text);
@@ -355,6 +355,9 @@ function parseRecord(data: Buffer, format: RecordFormat, what = 'the record'): u
       throw new RecordProcessingError(`${what} is not a CSV row: ${(err as Error).message}`);
     }
   }
+  // A byte order mark before the first record of a file a Windows tool wrote: JSON parsers may
+  // ignore it (RFC 8259 §8.1), as the container's own JSON codecs do; JSON.parse refuses it.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   // As a request body: JSON.parse takes seconds over millions of brackets, and the value is written back (JSON.stringify recurses).
   if (jsonNestsDeeperThan(text)) throw new RecordProcessingError(`${what} nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep, the limit for JSON records`);
   let parsed: unknown;
