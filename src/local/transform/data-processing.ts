@@ -225,8 +225,9 @@ function parseKeepingNumbers(text: string): unknown {
         const key = string();
         space();
         i++; // ':'
-        // Defined, not assigned: a "__proto__" key is an attribute, as JSON.parse makes it.
-        Object.defineProperty(obj, key, { value: value(), enumerable: true, writable: true, configurable: true });
+        // "__proto__" defined, not assigned: it is an attribute, as JSON.parse makes it.
+        if (key === '__proto__') Object.defineProperty(obj, key, { value: value(), enumerable: true, writable: true, configurable: true });
+        else obj[key] = value();
         space();
         if (text.charCodeAt(i++) === 0x7d) return obj;
       }
