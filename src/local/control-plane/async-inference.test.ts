@@ -257,6 +257,21 @@ test('an InputLocation key with spaces, \'+\', \'%\' and Latin-1 letters names t
   }
 });
 
+test("an InputLocation key past Latin-1 sent as botocore sends a header, in UTF-8 bytes, names that key (boto3's é is bytes C3 A9, not Ã©)", async () => {
+  const key = 'odd/été 日本.json';
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: key, Body: '[6]' }));
+  // The JavaScript SDK cannot send a character past U+00FF in a header; botocore (boto3, the AWS CLI) sends UTF-8.
+  for (const InputLocation of [`s3://in/${key}`, 's3://in/odd/\u00e9t\u00e9 \u65e5\u672c.json']) {
+    const res = await fetch(`${local.url}/endpoints/async-ep/async-invocations`, {
+      method: 'POST',
+      headers: { 'X-Amzn-SageMaker-InputLocation': Buffer.from(InputLocation, 'utf8').toString('latin1'), 'X-Amzn-SageMaker-Content-Type': 'application/json' },
+    });
+    assert.equal(res.status, 202, await res.clone().text());
+    const { InferenceId } = (await res.json()) as { InferenceId: string };
+    assert.equal((JSON.parse((await written(`s3://out/results/${InferenceId}.out`)).toString()) as { got: string }).got, '[6]', InputLocation);
+  }
+});
+
 test('InvokeEndpointAsync with an inline Body, S3OutputPathExtension and Filename; a generated InferenceId', async () => {
   const out = await runtime.send(new InvokeEndpointAsyncCommand({ EndpointName: 'async-ep', Body: Buffer.from('"inline"'), ContentType: 'application/json', S3OutputPathExtension: 'batch/7', Filename: 'r7.json' }));
   assert.match(out.InferenceId!, /^[0-9a-f-]{36}$/);

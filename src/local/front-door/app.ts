@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -292,6 +293,19 @@ function locationHeader(location: string): string {
   return Buffer.from(location, 'utf8')
     .toString('latin1')
     .replace(/[^\t\x20-\x7e\x80-\xff]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+/**
+ * A header value as its sender meant it: node:http hands over each byte past ASCII as one Latin-1
+ * character, but botocore (boto3, the AWS CLI) sends a header's text as UTF-8, while the JavaScript
+ * SDK (node:http) sends a character up to U+00FF as that one byte. Bytes that form UTF-8 are read
+ * as UTF-8 (an S3 key is UTF-8: `é` from boto3 is bytes C3 A9, which Latin-1 would make `Ã©`, a
+ * key that does not exist), others as Latin-1 (the JavaScript SDK's lone byte E9 stays `é`).
+ */
+function headerText(value: string | undefined): string | undefined {
+  if (value === undefined || !/[\x80-\xff]/.test(value) || /[^\x00-\xff]/.test(value)) return value;
+  const bytes = Buffer.from(value, 'latin1');
+  return isUtf8(bytes) ? bytes.toString('utf8') : value;
 }
 
 /** Largest inline `Body` of `InvokeEndpointAsync` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointAsync.html). */
@@ -653,6 +667,9 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
     asyncBody,
     (req: Request<{ endpointName: string }>, res: Response) => {
       for (const name of NOT_ASYNC_HEADERS) delete req.headers[name];
+      // An S3 key may hold any UTF-8: checked (1024 characters) and read as the client meant it.
+      const sentLocation = header(req, ASYNC_HEADERS.inputLocation);
+      if (sentLocation !== undefined) req.headers[ASYNC_HEADERS.inputLocation] = headerText(sentLocation);
       const violations = checkAsyncHeaders(req);
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       // An endpoint for inference components is never asynchronous (its config cannot have AsyncInferenceConfig): it refuses as any real-time endpoint does.

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { isToolkitError } from '../../errors/catalogue.js';
 import { answersPerRecord, applyJsonPath, compileDataProcessing, parseCsvRow, parseJsonPath, RecordProcessingError, withInferenceId } from './data-processing.js';
 
@@ -107,4 +108,100 @@ test('a JSON record or answer nesting deeper than a request body may (512 levels
   assert.throws(() => join.finish(b('{"a":1}'), deep(600)), tooDeep('the answer'));
   // GenerateInferenceId says "the output" (run.ts rewrites the record's message so).
   assert.throws(() => withInferenceId(deep(600), 'json', 'ID', 'T'), tooDeep('the record'));
+});
+
+test('JSON numbers pass the filters and the join as the record and the answer wrote them: a 64-bit id, 1.0 and 1e400 are not rounded, shortened or nulled', () => {
+  const jsonLines = { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' };
+  const joined = compileDataProcessing({ inputFilter: '$.features', joinSource: 'Input', outputFilter: "$['id','f','SageMakerOutput']" }, jsonLines)!;
+  const record = b('{"id":12345678901234567890,"f":1.0,"features":[0.10000000000000000555,-0,2E+3]}\n');
+  assert.equal(joined.filterInput(record).toString(), '[0.10000000000000000555,-0,2E+3]\n');
+  assert.equal(joined.finish(record, b('{"score":1e400,"n":[9007199254740993]}')).toString(), '{"id":12345678901234567890,"f":1.0,"SageMakerOutput":{"score":1e400,"n":[9007199254740993]}}');
+  // Not an object: SageMakerInput and SageMakerOutput, numbers kept; strings, true, false and null as they were.
+  const plain = compileDataProcessing({ joinSource: 'Input' }, jsonLines)!;
+  assert.equal(plain.finish(b('[1.50, "a\\"b\\u00e9", true, false, null, {}]\n'), b('0.250')).toString(), '{"SageMakerInput":[1.50,"a\\"b\u00e9",true,false,null,{}],"SageMakerOutput":0.250}');
+  // A "__proto__" attribute is an attribute, as JSON.parse reads it.
+  assert.equal(compileDataProcessing({ outputFilter: '$.__proto__' }, jsonLines)!.finish(b('{}'), b('{"__proto__":{"x":10.0}}')).toString(), '{"x":10.0}');
+});
+
+test('an answer the join or the output filter cannot read is named as the answer, not the record, whose text was fine', () => {
+  const jsonLines = { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' };
+  const fails = (pattern: RegExp) => (e: unknown) => e instanceof RecordProcessingError && pattern.test(e.message);
+  const json = compileDataProcessing({ inputFilter: '$.v', joinSource: 'Input' }, jsonLines)!;
+  assert.throws(() => json.finish(b('{"v":1}\n'), b('label=cat\n')), fails(/^the answer is not valid JSON$/));
+  assert.throws(() => json.filterInput(b('{"v":\n')), fails(/^the record is not valid JSON$/));
+  const csv = compileDataProcessing({ joinSource: 'Input' }, csvLines)!;
+  assert.throws(() => csv.finish(b('1,2\n'), b('"0.5\n')), fails(/^the answer is not a CSV row: a quoted CSV field is not closed/));
+  assert.throws(() => csv.finish(b('1,"2\n'), b('0.5\n')), fails(/^the record is not a CSV row: a quoted CSV field is not closed/));
+});
+
+test('property: JSON records and answers of any form come out as JSON.stringify writes them, each number as it was written', () => {
+  // A value as text: numbers written in every JSON form, strings with random escapes, random whitespace.
+  type Tree = { t: 'n'; v: string } | { t: 'l'; v: string } | { t: 's'; v: string } | { t: 'a'; v: Tree[] } | { t: 'o'; v: [string, Tree][] };
+  const digits = (min: number, max: number) => fc.stringMatching(new RegExp(`^[0-9]{${min},${max}}$`));
+  const number = fc.oneof(
+    fc
+      .tuple(fc.boolean(), fc.oneof(fc.constant('0'), fc.tuple(fc.integer({ min: 1, max: 9 }), digits(0, 22)).map(([a, r]) => `${a}${r}`)), fc.option(digits(1, 22)), fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), digits(1, 4))))
+      .map(([neg, int, frac, exp]) => `${neg ? '-' : ''}${int}${frac === null ? '' : `.${frac}`}${exp === null ? '' : exp.join('')}`),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+    fc.constantFrom('1e21', '1e+21', '1E+21', '-0', '-0.0', '5e-324', '1e-7', '0.000001', '0.0000001', '1e400', '9007199254740993', '123456789012345', '1234567890123456', '0.30000000000000004', '1.0', '1e-05'),
+  );
+  const key = fc.oneof(fc.string({ unit: 'binary', maxLength: 4 }), fc.constantFrom('__proto__', 'constructor', 'toJSON', '0', '10', '4294967295', '01', '-1', 'a1.0'));
+  const { tree } = fc.letrec<{ tree: Tree; leaf: Tree; arr: Tree; obj: Tree }>((tie) => ({
+    tree: fc.oneof({ depthSize: 'small' }, tie('leaf'), tie('arr'), tie('obj')),
+    leaf: fc.oneof(number.map((v): Tree => ({ t: 'n', v })), fc.string({ unit: 'binary' }).map((v): Tree => ({ t: 's', v })), fc.constantFrom<Tree>({ t: 'l', v: 'true' }, { t: 'l', v: 'false' }, { t: 'l', v: 'null' })),
+    arr: fc.array(tie('tree'), { maxLength: 5 }).map((v): Tree => ({ t: 'a', v })),
+    obj: fc.array(fc.tuple(key, tie('tree')), { maxLength: 5 }).map((v): Tree => ({ t: 'o', v })),
+  }));
+  const quote = (s: string, seed: number): string => {
+    let out = '"';
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (s[i] === '"' || s[i] === '\\') out += `\\${s[i]}`;
+      else if (c < 0x20 || (c >= 0xd800 && c < 0xe000) || (seed + i) % 3 === 0) out += `\\u${c.toString(16)[(seed + i) % 2 ? 'toUpperCase' : 'toLowerCase']().padStart(4, '0')}`;
+      else if (s[i] === '/' && seed % 2) out += '\\/';
+      else out += s[i];
+    }
+    return `${out}"`;
+  };
+  const render = (n: Tree, ws: string[], seed: number): string => {
+    const w = () => ws[seed++ % ws.length];
+    if (n.t === 'n' || n.t === 'l') return n.v;
+    if (n.t === 's') return quote(n.v, seed);
+    if (n.t === 'a') return `[${w()}${n.v.map((x) => render(x, ws, seed++)).join(`${w()},${w()}`)}${w()}]`;
+    return `{${w()}${n.v.map(([k, x]) => `${quote(k, seed++)}${w()}:${w()}${render(x, ws, seed++)}`).join(`${w()},${w()}`)}${w()}}`;
+  };
+  // What is expected: each number's text, and everything else as JSON.parse and JSON.stringify make it
+  // (the last of duplicate keys, in the first one's place; integer-like keys first, ascending).
+  const expected = (n: Tree): string => {
+    if (n.t === 'n' || n.t === 'l') return n.v;
+    if (n.t === 's') return JSON.stringify(n.v);
+    if (n.t === 'a') return `[${n.v.map(expected).join(',')}]`;
+    const o: Record<string, string> = {};
+    for (const [k, x] of n.v) Object.defineProperty(o, k, { value: expected(x), enumerable: true, writable: true, configurable: true });
+    return `{${Object.entries(o).map(([k, x]) => `${JSON.stringify(k)}:${x}`).join(',')}}`;
+  };
+  const jsonLines = { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' };
+  const filter = compileDataProcessing({ inputFilter: '$.v', outputFilter: '$.v' }, jsonLines)!;
+  const join = compileDataProcessing({ joinSource: 'Input' }, jsonLines)!;
+  fc.assert(
+    fc.property(tree, fc.array(fc.stringMatching(/^[ \t\n\r]{0,3}$/), { minLength: 1, maxLength: 4 }), fc.nat(), (t, ws, seed) => {
+      const text = render(t, ws, seed);
+      const want = expected(t);
+      assert.equal(filter.filterInput(b(`{"v":${ws[0]}${text}}\n`)).toString(), `${want}\n`);
+      assert.equal(filter.finish(b('{}'), b(`{${ws[0]}"v":${text}${ws[0]}}`)).toString(), want);
+      assert.equal(join.finish(b(`[${text}]\r\n`), b(text)).toString(), `{"SageMakerInput":[${want}],"SageMakerOutput":${want}}`);
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('a JSON record or answer after a UTF-8 byte order mark (the first line of a file a Windows tool wrote) is read without it, as JSON parsers may; not failed as invalid JSON', () => {
+  const jsonLines = { contentType: 'application/jsonlines', splitType: 'Line', assembleWith: 'Line' };
+  const dp = compileDataProcessing({ inputFilter: '$.f', joinSource: 'Input', outputFilter: "$['id','SageMakerOutput']" }, jsonLines)!;
+  assert.equal(dp.filterInput(b('\ufeff{"id":1,"f":[1.0,2]}\r\n')).toString(), '[1.0,2]\r\n');
+  assert.equal(dp.finish(b('\ufeff{"id":1,"f":[1.0,2]}\n'), b('\ufeff{"p":0.5}')).toString(), '{"id":1,"SageMakerOutput":{"p":0.5}}');
+  assert.equal(withInferenceId(b('\ufeff{"p":0.5}'), 'json', 'ID', 'T').toString(), '{"p":0.5,"SageMakerInferenceId":"ID","SageMakerInferenceTime":"T"}');
+  // Only before the value: inside a string it is text, and a second one is no JSON.
+  assert.equal(dp.finish(b('{"id":"\ufeff"}'), b('1')).toString(), '{"id":"\ufeff","SageMakerOutput":1}');
+  assert.throws(() => dp.filterInput(b('\ufeff\ufeff{"f":1}')), (e: unknown) => e instanceof RecordProcessingError && e.message === 'the record is not valid JSON');
 });

@@ -89,7 +89,186 @@ export function parseJsonPath(expr: string, flag: string): Segment[] {
   return segments;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/**
+ * A JSON number as the record wrote it: parsed into a JavaScript number, `12345678901234567890`
+ * (a 64-bit id) would be written back as `12345678901234567000`, `1.0` as `1`, and `1e400` as
+ * `null`. The filters and the join select and move values; they never do arithmetic.
+ */
+class JsonNumber {
+  constructor(readonly text: string) {}
+  toString(): string {
+    return this.text;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof JsonNumber);
+
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+
+/** Where the JSON number that starts at `i` ends (`-?\d+(\.\d+)?([eE][+-]?\d+)?`). */
+function numberEnd(text: string, i: number): number {
+  if (text.charCodeAt(i) === 0x2d) i++;
+  while (isDigit(text.charCodeAt(i))) i++;
+  if (text.charCodeAt(i) === 0x2e && isDigit(text.charCodeAt(i + 1))) {
+    i += 2;
+    while (isDigit(text.charCodeAt(i))) i++;
+  }
+  const e = text.charCodeAt(i);
+  if (e === 0x65 || e === 0x45) {
+    const sign = text.charCodeAt(i + 1) === 0x2b || text.charCodeAt(i + 1) === 0x2d ? 1 : 0;
+    if (isDigit(text.charCodeAt(i + 1 + sign))) {
+      i += 2 + sign;
+      while (isDigit(text.charCodeAt(i))) i++;
+    }
+  }
+  return i;
+}
+
+/**
+ * Whether a JavaScript number writes the number text `text.slice(start, end)` back as it is, known
+ * from its form alone (String() of each number of a large answer would take seconds): at most 15
+ * digits (a double keeps 15), no exponent, no leading zero, no trailing zero after the point, not
+ * `-0`, and not under 10^-6 (written with an exponent). Most numbers are (`1`, `0.25`, `-3.5`).
+ */
+function plainNumber(text: string, start: number, end: number): boolean {
+  const negative = text.charCodeAt(start) === 0x2d;
+  const intStart = negative ? start + 1 : start;
+  let i = intStart;
+  while (i < end && isDigit(text.charCodeAt(i))) i++;
+  const intDigits = i - intStart;
+  const zero = text.charCodeAt(intStart) === 0x30;
+  if (intDigits === 0 || (zero && intDigits > 1)) return false;
+  if (i === end) return intDigits <= 15 && !(negative && zero);
+  if (text.charCodeAt(i) !== 0x2e) return false;
+  const fracStart = ++i;
+  while (i < end && isDigit(text.charCodeAt(i))) i++;
+  return i === end && i > fracStart && intDigits + (end - fracStart) <= 15 && text.charCodeAt(end - 1) !== 0x30 && !(zero && text.startsWith('000000', fracStart));
+}
+
+/** Where the JSON string whose opening quote is at `i` ends (after its closing quote). */
+function stringEnd(text: string, i: number): number {
+  for (i++; ; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5c) i++;
+    else if (c === 0x22 || Number.isNaN(c)) return i + 1;
+  }
+}
+
+/**
+ * Whether every number of `text` (JSON that JSON.parse has accepted) is one a JavaScript number
+ * writes back as it is: then JSON.parse's value loses nothing, and the slower
+ * {@link parseKeepingNumbers} is not needed. Strings are skipped (their digits are no numbers), and
+ * nothing is allocated for a plain number: an answer of millions of numbers costs one pass.
+ */
+function numbersReadBack(text: string): boolean {
+  const n = text.length;
+  for (let i = 0; i < n; ) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) i = stringEnd(text, i);
+    else if (c === 0x2d || isDigit(c)) {
+      const end = numberEnd(text, i);
+      if (!plainNumber(text, i, end)) {
+        const t = text.slice(i, end);
+        if (String(Number(t)) !== t) return false;
+      }
+      i = end;
+    } else i++;
+  }
+  return true;
+}
+
+/**
+ * Parses JSON text that JSON.parse has accepted (and whose nesting is bounded), keeping the text of
+ * each number that a JavaScript number would write differently ({@link JsonNumber}); strings,
+ * objects and the rest are as JSON.parse gives them.
+ */
+function parseKeepingNumbers(text: string): unknown {
+  let i = 0;
+  const seen = new Map<string, JsonNumber>();
+  const space = (): void => {
+    for (let c = text.charCodeAt(i); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = text.charCodeAt(++i));
+  };
+  const string = (): string => {
+    const start = i;
+    i = stringEnd(text, i);
+    const raw = text.slice(start + 1, i - 1);
+    return raw.includes('\\') ? (JSON.parse(text.slice(start, i)) as string) : raw;
+  };
+  const value = (): unknown => {
+    space();
+    const c = text.charCodeAt(i);
+    if (c === 0x22) return string();
+    if (c === 0x5b) {
+      i++;
+      const arr: unknown[] = [];
+      space();
+      if (text.charCodeAt(i) === 0x5d) {
+        i++;
+        return arr;
+      }
+      for (;;) {
+        arr.push(value());
+        space();
+        if (text.charCodeAt(i++) === 0x5d) return arr;
+      }
+    }
+    if (c === 0x7b) {
+      i++;
+      const obj: Record<string, unknown> = {};
+      space();
+      if (text.charCodeAt(i) === 0x7d) {
+        i++;
+        return obj;
+      }
+      for (;;) {
+        space();
+        const key = string();
+        space();
+        i++; // ':'
+        // "__proto__" defined, not assigned: it is an attribute, as JSON.parse makes it.
+        if (key === '__proto__') Object.defineProperty(obj, key, { value: value(), enumerable: true, writable: true, configurable: true });
+        else obj[key] = value();
+        space();
+        if (text.charCodeAt(i++) === 0x7d) return obj;
+      }
+    }
+    if (c === 0x74) return (i += 4), true;
+    if (c === 0x66) return (i += 5), false;
+    if (c === 0x6e) return (i += 4), null;
+    const start = i;
+    i = numberEnd(text, i);
+    const t = text.slice(start, i);
+    if (plainNumber(text, start, i)) return Number(t);
+    // One object for each text met again (Python writes whole floats as 1.0 and 0.0): an answer of
+    // millions of them holds a reference each, not an object and a string each.
+    let kept = seen.get(t);
+    if (kept === undefined) {
+      kept = new JsonNumber(t);
+      if (seen.size < 4096) seen.set(t, kept);
+    }
+    return kept;
+  };
+  return value();
+}
+
+/** Whether `v` holds a {@link JsonNumber} (then JSON.stringify would not write it as it was read). */
+function holdsKeptNumber(v: unknown): boolean {
+  if (v instanceof JsonNumber) return true;
+  if (Array.isArray(v)) return v.some(holdsKeptNumber);
+  return isObject(v) && Object.values(v).some(holdsKeptNumber);
+}
+
+/** JSON.stringify for values of {@link parseKeepingNumbers}: each number written as it was read. */
+function stringifyJson(v: unknown): string {
+  return holdsKeptNumber(v) ? stringifyKeeping(v) : JSON.stringify(v);
+}
+
+function stringifyKeeping(v: unknown): string {
+  if (v instanceof JsonNumber) return v.text;
+  if (Array.isArray(v)) return `[${v.map(stringifyKeeping).join(',')}]`;
+  if (isObject(v)) return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${stringifyKeeping(x)}`).join(',')}}`;
+  return JSON.stringify(v);
+}
 
 /** Applies a parsed path: one name or one index selects a value; several names an object of them; a wildcard, a slice or a list an array. */
 export function applyJsonPath(value: unknown, segments: readonly Segment[], expr: string): unknown {
@@ -151,7 +330,7 @@ export function parseCsvRow(line: string): string[] {
 }
 
 function csvField(v: unknown): string {
-  const s = typeof v === 'string' ? v : v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  const s = typeof v === 'string' ? v : v === null || v === undefined ? '' : v instanceof JsonNumber ? v.text : typeof v === 'object' ? stringifyJson(v) : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -169,19 +348,30 @@ export function recordFormat(contentType: string): RecordFormat | undefined {
 function parseRecord(data: Buffer, format: RecordFormat, what = 'the record'): unknown {
   // Decoded leniently, bytes that are not UTF-8 would be sent (or written) as U+FFFD: changed, not refused.
   if (!isUtf8(data)) throw new RecordProcessingError(`${what} is not valid UTF-8; DataProcessing reads ${format === 'csv' ? 'CSV' : 'JSON'} records as UTF-8 text`);
-  const text = data.toString('utf8').replace(/\r?\n$/, '');
-  if (format === 'csv') return parseCsvRow(text);
+  let text = data.toString('utf8').replace(/\r?\n$/, '');
+  if (format === 'csv') {
+    try {
+      return parseCsvRow(text);
+    } catch (err) {
+      throw new RecordProcessingError(`${what} is not a CSV row: ${(err as Error).message}`);
+    }
+  }
+  // A byte order mark before the first record of a file a Windows tool wrote: JSON parsers may
+  // ignore it (RFC 8259 §8.1), as the container's own JSON codecs do; JSON.parse refuses it.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   // As a request body: JSON.parse takes seconds over millions of brackets, and the value is written back (JSON.stringify recurses).
   if (jsonNestsDeeperThan(text)) throw new RecordProcessingError(`${what} nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep, the limit for JSON records`);
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
-    throw new RecordProcessingError('the record is not valid JSON');
+    throw new RecordProcessingError(`${what} is not valid JSON`);
   }
+  return numbersReadBack(text) ? parsed : parseKeepingNumbers(text);
 }
 
 function serialize(value: unknown, format: RecordFormat): string {
-  return format === 'csv' ? (Array.isArray(value) ? value.map(csvField).join(',') : csvField(value)) : JSON.stringify(value);
+  return format === 'csv' ? (Array.isArray(value) ? value.map(csvField).join(',') : csvField(value)) : stringifyJson(value);
 }
 
 /** DataProcessing compiled for one job: the paths parsed once. */
