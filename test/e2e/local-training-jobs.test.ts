@@ -152,6 +152,26 @@ describe('local training jobs', () => {
       assert.ok(d.FailureReason!.length <= 1024);
     });
 
+    test('a network-isolated job (the SDK\'s enable_network_isolation, JumpStart) reads its code from its code channel, at the /opt/ml path sagemaker_submit_directory names', async () => {
+      // The SageMaker Python SDK uploads sourcedir.tar.gz as a channel named code and points the hyperparameter at where SageMaker puts it.
+      await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'isolated/code/sourcedir.tar.gz', Body: await readFile(join(work, 'sourcedir.tar.gz')) }));
+      await sm.send(
+        new CreateTrainingJobCommand(
+          job('isolated', 'copy-channel.mjs', {
+            HyperParameters: { epochs: '2', sagemaker_program: '"copy-channel.mjs"', sagemaker_submit_directory: '"/opt/ml/input/data/code/sourcedir.tar.gz"' },
+            InputDataConfig: [
+              { ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://data/iris/train/a.csv' } } },
+              { ChannelName: 'code', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://data/isolated/code' } } },
+            ],
+            EnableNetworkIsolation: true,
+          }),
+        ),
+      );
+      const d = await ended('isolated');
+      assert.equal(d.TrainingJobStatus, 'Completed', d.FailureReason);
+      assert.match((await archive('out/isolated/output/model.tar.gz')).get('model.txt')!, /^a\.csv: 0,5\.1\n\nepochs=2 /);
+    });
+
     test('a sourcedir.tar.gz that is not a tar.gz, a gzip bomb or holds a link out of code/ fails the job with a ClientError naming where the code is and what is wrong with it (checked as a model.tar.gz is)', async () => {
       await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'code/garbage.tar.gz', Body: 'this is not an archive' }));
       await sm.send(new CreateTrainingJobCommand(job('bad-code', 'fail.mjs', { HyperParameters: { sagemaker_program: '"fail.mjs"', sagemaker_submit_directory: '"s3://data/code/garbage.tar.gz"' } })));
