@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   CreateTrainingJobCommand,
   DeleteTrainingJobCommand,
@@ -325,6 +325,20 @@ describe('local training jobs', () => {
       // (GNU tar and Python's tarfile read it as empty; node-tar calls it unrecognized).
       const output = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: 'out/outside-links/output/output.tar.gz' }));
       assert.deepEqual(gunzipSync(await output.Body!.transformToByteArray()), Buffer.alloc(1024));
+    });
+
+    test('model/, output/data/ or checkpoints/ replaced by a link out of the job\'s tree (to the host\'s files) is neither uploaded nor synced; a link within the tree is followed', async () => {
+      await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'ckpt/linked/old.txt', Body: 'saved before' }));
+      await sm.send(new CreateTrainingJobCommand(job('linked-folders', 'linked-folders.mjs', { HyperParameters: { sagemaker_program: '"linked-folders.mjs"', sagemaker_submit_directory: JSON.stringify(FIXTURES), epochs: '1' }, CheckpointConfig: { S3Uri: 's3://data/ckpt/linked' } })));
+      const d = await ended('linked-folders');
+      assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Completed', undefined]);
+      // model/ led to the fixtures folder: an archive of no entries, not the host's files.
+      const model = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: 'out/linked-folders/output/model.tar.gz' }));
+      assert.deepEqual(gunzipSync(await model.Body!.transformToByteArray()), Buffer.alloc(1024));
+      assert.deepEqual([...(await archive('out/linked-folders/output/output.tar.gz')).keys()].sort(), ['checkpointconfig.json', 'hyperparameters.json', 'inputdataconfig.json', 'resourceconfig.json']);
+      // checkpoints/ led out too: nothing of the fixtures folder uploaded, and what was in S3 kept.
+      const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'data', Prefix: 'ckpt/linked/' }));
+      assert.deepEqual(listed.Contents?.map((o) => o.Key), ['ckpt/linked/old.txt']);
     });
 
     test('symbolic links fanning out to the same folders in model/ (two to the next folder, twelve deep) pack each folder through a link once, not 2^12 times', async () => {

@@ -23,6 +23,7 @@ import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { keyFiles } from '../s3/file-and-folder.js';
 import { parseS3Location, type S3Objects } from '../s3/objects.js';
 import { CheckpointSync } from './checkpoint-sync.js';
+import { jobFolder } from './job-folder.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { MetricStore } from './cloudwatch/metric-store.js';
 import type { LogStore } from './logs/log-store.js';
@@ -609,8 +610,8 @@ export class TrainingJobs {
     // The service encrypts the model artifacts "at rest using Amazon S3 server-side encryption" with it. An empty key is no key.
     const kmsKeyId = req.OutputDataConfig.KmsKeyId || undefined;
     const uploadOutputs = async (): Promise<void> => {
-      await this.upload(paths.model, out.bucket, outputKey(out.key, j.name, 'model.tar.gz'), root, kmsKeyId);
-      await this.upload(paths.outputData, out.bucket, outputKey(out.key, j.name, 'output.tar.gz'), root, kmsKeyId);
+      await this.upload(paths.model, out.bucket, outputKey(out.key, j.name, 'model.tar.gz'), root, paths.base, kmsKeyId);
+      await this.upload(paths.outputData, out.bucket, outputKey(out.key, j.name, 'output.tar.gz'), root, paths.base, kmsKeyId);
     };
     if (exit.code !== 0 && !run.stop) {
       const written = (await readFailureStart(paths.failureFile, MAX_FAILURE_REASON)).trimEnd();
@@ -704,7 +705,7 @@ export class TrainingJobs {
     const config = j.request.CheckpointConfig as { S3Uri: string } | undefined;
     if (config === undefined) return undefined;
     const { bucket, key } = parseS3Location(config.S3Uri)!;
-    return new CheckpointSync({ s3: this.ctx.s3, bucket, prefix: folderPrefix(key), dir: paths.checkpoints, scratch: join(root, 'checkpoint.upload'), job: j.name, ...(this.ctx.log ? { log: this.ctx.log } : {}) });
+    return new CheckpointSync({ s3: this.ctx.s3, bucket, prefix: folderPrefix(key), dir: paths.checkpoints, scratch: join(root, 'checkpoint.upload'), base: paths.base, job: j.name, ...(this.ctx.log ? { log: this.ctx.log } : {}) });
   }
 
   /** An `s3://` submit directory (the SDK's `sourcedir.tar.gz`), extracted into `code/`; local ones are read by `smkit train` itself. */
@@ -790,10 +791,14 @@ export class TrainingJobs {
   }
 
   /** `dir` as a `.tar.gz` at `s3://bucket/key`, encrypted with `kmsKeyId` when given; an empty folder is an empty archive. */
-  private async upload(dir: string, bucket: string, key: string, root: string, kmsKeyId: string | undefined): Promise<void> {
+  private async upload(given: string, bucket: string, key: string, root: string, base: string, kmsKeyId: string | undefined): Promise<void> {
     const sse = kmsKeyId === undefined ? {} : { kmsKeyId };
-    await mkdir(dir, { recursive: true });
-    if ((await readdir(dir)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar', sse);
+    // The job may have put a link in the folder's place: one out of its tree is left out, as a link inside the folder is.
+    const dir = await jobFolder(given, base);
+    if (dir === undefined) {
+      this.ctx.log?.('warn', "a training output folder leads out of the job's tree or nowhere (the job replaced it, or a folder above it, with a symbolic link); it is uploaded as an empty archive", { archive: key, folder: given });
+    }
+    if (dir === undefined || (await readdir(dir)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar', sse);
     const archive = join(root, `${basename(key)}.upload`);
     // A training job's output is uploaded whatever its size and names, as SageMaker does; what hosts it is checked there.
     // Links are followed only inside the folder: one to a host file or folder (the job runs as this
