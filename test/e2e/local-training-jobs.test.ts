@@ -133,6 +133,8 @@ describe('local training jobs', () => {
       assert.equal(done.ModelArtifacts?.S3ModelArtifacts, 's3://data/out/iris-train/output/model.tar.gz');
       assert.ok(done.TrainingStartTime! >= done.CreationTime! && done.TrainingEndTime! >= done.TrainingStartTime!);
       assert.deepEqual(done.StoppingCondition, { MaxRuntimeInSeconds: 86400 });
+      // KmsKeyId '' as the service gives it when none was sent: the SageMaker Python SDK's Estimator.attach reads it unconditionally.
+      assert.deepEqual(done.OutputDataConfig, { KmsKeyId: '', S3OutputPath: 's3://data/out' });
       assert.equal(done.HyperParameters?.epochs, '3');
       assert.equal(done.InputDataConfig?.[0]?.DataSource?.S3DataSource?.S3DataDistributionType, 'FullyReplicated');
 

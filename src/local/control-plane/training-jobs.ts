@@ -259,7 +259,9 @@ export class TrainingJobs {
               RecordWrapperType: c.RecordWrapperType ?? 'None',
             })),
           }),
-      OutputDataConfig: input.OutputDataConfig,
+      // The service gives KmsKeyId back as '' when none was sent, and the SageMaker Python SDK's
+      // Estimator.attach reads it unconditionally (job_details["OutputDataConfig"]["KmsKeyId"]).
+      OutputDataConfig: { KmsKeyId: '', ...(input.OutputDataConfig as object) },
       ResourceConfig: { InstanceCount: 1, ...(input.ResourceConfig as object | undefined) },
       StoppingCondition: { MaxRuntimeInSeconds: DEFAULT_MAX_RUNTIME_SECONDS, ...(input.StoppingCondition as object | undefined) },
       ...(input.Environment === undefined ? {} : { Environment: input.Environment }),
