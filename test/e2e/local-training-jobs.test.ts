@@ -413,6 +413,10 @@ describe('local training jobs', () => {
         name: 'ValidationException',
         message: /^ResourceConfig.InstanceGroups \(a heterogeneous cluster\) is not supported by the local SageMaker, which runs a training job on one instance/,
       });
+      await rejects(job('planned', 'fail.mjs', { ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 1, VolumeSizeInGB: 1, TrainingPlanArn: 'arn:aws:sagemaker:us-east-1:111122223333:training-plan/reserved' } }), {
+        name: 'ValidationException',
+        message: /^ResourceConfig\.TrainingPlanArn arn:aws:sagemaker:us-east-1:111122223333:training-plan\/reserved names a training plan, which the local SageMaker does not have/,
+      });
       await rejects(job('manifest', 'fail.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://data/m.json' } } }] }), { name: 'ValidationException', message: /S3DataType ManifestFile/ });
       await rejects(job('nul-env', 'fail.mjs', { Environment: { FINE: 'x', BAD: 'a\u0000b' } }), { name: 'ValidationException', message: /^Environment value of BAD holds a NUL character/ });
       // Managed Spot Training's MaxWaitTimeInSeconds: only with it, and no shorter than a MaxRuntimeInSeconds given beside it.

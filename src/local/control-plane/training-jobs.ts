@@ -327,7 +327,11 @@ export class TrainingJobs {
     if (spec.ContainerEntrypoint !== undefined || spec.ContainerArguments !== undefined) {
       throw validation('AlgorithmSpecification.ContainerEntrypoint and ContainerArguments are not supported by the local SageMaker, which runs smkit train as the image\'s train command: leave them unset.');
     }
-    const resources = input.ResourceConfig as { InstanceCount?: number; InstanceGroups?: unknown[] } | undefined;
+    const resources = input.ResourceConfig as { InstanceCount?: number; InstanceGroups?: unknown[]; TrainingPlanArn?: string } | undefined;
+    // The plan must exist in the account, and the local SageMaker has none (ListTrainingJobs' TrainingPlanArnEquals matches no job).
+    if (resources?.TrainingPlanArn !== undefined) {
+      throw validation(`ResourceConfig.TrainingPlanArn ${resources.TrainingPlanArn} names a training plan, which the local SageMaker does not have (it reserves no capacity): leave it unset.`);
+    }
     const count = resources?.InstanceCount;
     if (count !== undefined && count !== 1) throw validation(`ResourceConfig.InstanceCount ${count} is not supported by the local SageMaker, which runs a training job on one instance: use 1.`);
     // A heterogeneous cluster: run as one instance of the default group, its groups' code would find neither its group nor its hosts.
