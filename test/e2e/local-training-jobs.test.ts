@@ -269,6 +269,8 @@ describe('local training jobs', () => {
       const d = await ended('no-data');
       assert.equal(d.TrainingJobStatus, 'Failed');
       assert.match(d.FailureReason!, /^ClientError: No S3 objects found under S3 URL "s3:\/\/data\/nothing\/here"/);
+      // Failed within moments of its start, yet 1 s, the service model's minimum (the SDK's logs_for_job divides by it for spot jobs).
+      assert.ok(d.TrainingTimeInSeconds! >= 1 && d.BillableTimeInSeconds! >= 1, `${d.TrainingTimeInSeconds} ${d.BillableTimeInSeconds}`);
     });
 
     test('objects of which one would be a file where another needs a folder (x.csv and x.csv/y.csv), in a channel or the checkpoints, fail the job with a ClientError naming both, before any is downloaded', async () => {

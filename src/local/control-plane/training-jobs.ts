@@ -388,7 +388,10 @@ export class TrainingJobs {
   /** `DescribeTrainingJob`. */
   describe(name: string): Output {
     const j = this.job(name);
-    const seconds = (from?: Date, to?: Date): number | undefined => (from && to ? Math.max(0, Math.round((to.getTime() - from.getTime()) / 1000)) : undefined);
+    // At least 1, the service model's minimum: a job that failed or was stopped within half a second
+    // of its start would otherwise say 0, and the SageMaker Python SDK's logs_for_job (fit(logs=True),
+    // attach) divides BillableTimeInSeconds by it for a spot job (ZeroDivisionError).
+    const seconds = (from?: Date, to?: Date): number | undefined => (from && to ? Math.max(1, Math.round((to.getTime() - from.getTime()) / 1000)) : undefined);
     const trainingSeconds = seconds(j.trainingStartedAt, j.trainingEndedAt);
     return {
       TrainingJobName: j.name,
