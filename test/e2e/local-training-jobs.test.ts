@@ -257,6 +257,12 @@ describe('local training jobs', () => {
       assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Failed', 'AlgorithmError: , exit code: 1']);
     });
 
+    test('a failure file that is a link out of the job\'s tree (to a host file) is not read: FailureReason is the exit code alone', async () => {
+      await sm.send(new CreateTrainingJobCommand(job('linked-failure', 'linked-failure.mjs')));
+      const d = await ended('linked-failure');
+      assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Failed', 'AlgorithmError: , exit code: 1']);
+    });
+
     test('FailureReason is cut to 1024 characters without parting a surrogate pair (no lone surrogate for the SDKs to decode)', async () => {
       await sm.send(new CreateTrainingJobCommand(job('emoji-failure', 'emoji-failure.mjs')));
       const d = await ended('emoji-failure');

@@ -623,7 +623,10 @@ export class TrainingJobs {
       await this.upload(paths.outputData, out.bucket, outputKey(out.key, j.name, 'output.tar.gz'), root, paths.base, kmsKeyId);
     };
     if (exit.code !== 0 && !run.stop) {
-      const written = (await readFailureStart(paths.failureFile, MAX_FAILURE_REASON)).trimEnd();
+      // A failure file the job made a link out of its tree (to a host file) is not read, as such folders are not uploaded.
+      const failureFile = await jobFolder(paths.failureFile, paths.base, { create: false });
+      if (failureFile === undefined) this.ctx.log?.('warn', "the failure file leads out of the job's tree or nowhere (a symbolic link); it is not read", { trainingJob: j.name, file: paths.failureFile });
+      const written = failureFile === undefined ? '' : (await readFailureStart(failureFile, MAX_FAILURE_REASON)).trimEnd();
       const code = exit.code ?? 128 + (os.constants.signals[exit.signal as NodeJS.Signals] ?? 0);
       // SageMaker uploads what a failed job saved too (the SageMaker Python SDK's local mode copies it, aws/sagemaker-python-sdk#746);
       // the algorithm's error stays the reason when that upload fails.
