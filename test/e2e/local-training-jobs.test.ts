@@ -346,9 +346,11 @@ describe('local training jobs', () => {
       const model = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: 'out/linked-folders/output/model.tar.gz' }));
       assert.deepEqual(gunzipSync(await model.Body!.transformToByteArray()), Buffer.alloc(1024));
       assert.deepEqual([...(await archive('out/linked-folders/output/output.tar.gz')).keys()].sort(), ['checkpointconfig.json', 'hyperparameters.json', 'inputdataconfig.json', 'resourceconfig.json']);
-      // checkpoints/ led out too: nothing of the fixtures folder uploaded, and what was in S3 kept.
+      // checkpoints/ led out too: nothing of the fixtures folder uploaded. What was in S3 is kept
+      // unless a scan fell between the script's removal of the folder and its link (then the job
+      // had deleted the restored file, which is deleted from S3), so it is not required here.
       const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'data', Prefix: 'ckpt/linked/' }));
-      assert.deepEqual(listed.Contents?.map((o) => o.Key), ['ckpt/linked/old.txt']);
+      assert.deepEqual((listed.Contents ?? []).map((o) => o.Key).filter((k) => k !== 'ckpt/linked/old.txt'), []);
     });
 
     test('symbolic links fanning out to the same folders in model/ (two to the next folder, twelve deep) pack each folder through a link once, not 2^12 times', async () => {
