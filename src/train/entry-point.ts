@@ -36,7 +36,8 @@ function inTree(paths: TrainingPaths, file: string): string {
   const base = path.resolve(paths.base);
   if (base === CONTAINER_BASE || !path.isAbsolute(file)) return file;
   const rel = path.posix.relative(CONTAINER_BASE, path.posix.normalize(file));
-  return rel === '' || rel.startsWith('..') ? file : path.join(base, rel);
+  // `..` or `../…` leaves /opt/ml; a folder whose name starts with `..` (`..data`) is in it.
+  return rel === '' || rel === '..' || rel.startsWith('../') ? file : path.join(base, rel);
 }
 
 /**

@@ -150,6 +150,9 @@ test('a submit directory under /opt/ml (the code channel of a network-isolated o
     return true;
   });
   await assert.rejects(resolveCodeDir(other, ['/opt/mlcode/x.tar.gz']), /the submit directory \/opt\/mlcode\/x\.tar\.gz does not exist\.$/);
+  // A folder named `..code` is in /opt/ml, not above it.
+  mkdirSync(path.join(other.base, '..code'));
+  assert.equal(await resolveCodeDir(other, ['/opt/ml/..code']), path.join(other.base, '..code'));
 });
 
 test('topology: absent is [] in SM_TRAINING_ENV, and SM_TOPOLOGY is set only for a non-empty value, as in STT', () => {
