@@ -427,6 +427,14 @@ describe('local training jobs', () => {
         name: 'ValidationException',
         message: /^ResourceConfig\.TrainingPlanArn arn:aws:sagemaker:us-east-1:111122223333:training-plan\/reserved names a training plan, which the local SageMaker does not have/,
       });
+      await rejects({ ...job('serverless', 'fail.mjs'), AlgorithmSpecification: undefined, ServerlessJobConfig: { BaseModelArn: 'arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/m/1.0.0', JobType: 'FineTuning' } }, {
+        name: 'ValidationException',
+        message: /^ServerlessJobConfig \(a serverless customization of a base model\) is not supported by the local SageMaker/,
+      });
+      await rejects(job('registered', 'fail.mjs', { ModelPackageConfig: { ModelPackageGroupArn: 'arn:aws:sagemaker:us-east-1:111122223333:model-package-group/g' } }), {
+        name: 'ValidationException',
+        message: /^ModelPackageConfig \(group arn:aws:sagemaker:us-east-1:111122223333:model-package-group\/g\) is not supported by the local SageMaker, which has no model registry/,
+      });
       await rejects(job('manifest', 'fail.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://data/m.json' } } }] }), { name: 'ValidationException', message: /S3DataType ManifestFile/ });
       await rejects(job('nul-env', 'fail.mjs', { Environment: { FINE: 'x', BAD: 'a\u0000b' } }), { name: 'ValidationException', message: /^Environment value of BAD holds a NUL character/ });
       // Managed Spot Training's MaxWaitTimeInSeconds: only with it, and no shorter than a MaxRuntimeInSeconds given beside it.
@@ -463,10 +471,12 @@ describe('local training jobs', () => {
         RetryStrategy: { MaximumRetryAttempts: 3 },
         ExperimentConfig: { ExperimentName: 'e', TrialName: 't' },
         TensorBoardOutputConfig: { S3OutputPath: 's3://data/tb' },
+        MlflowConfig: { MlflowResourceArn: 'arn:aws:sagemaker:us-east-1:111122223333:mlflow-tracking-server/t', MlflowExperimentName: 'e' },
       };
       await sm.send(new CreateTrainingJobCommand(job('described-as-sent', 'fail.mjs', { ...NO_DATA, ...unused })));
       const described = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'described-as-sent' }));
-      assert.deepEqual({ VpcConfig: described.VpcConfig, RetryStrategy: described.RetryStrategy, ExperimentConfig: described.ExperimentConfig, TensorBoardOutputConfig: described.TensorBoardOutputConfig }, unused);
+      const { VpcConfig, RetryStrategy, ExperimentConfig, TensorBoardOutputConfig, MlflowConfig } = described;
+      assert.deepEqual({ VpcConfig, RetryStrategy, ExperimentConfig, TensorBoardOutputConfig, MlflowConfig }, unused);
       await rejects(job('DUP', 'fail.mjs'), {
         name: 'ResourceInUse',
         message: 'Training job names must be unique within an AWS account and region, and a training job with this name already exists (arn:aws:sagemaker:us-east-1:111122223333:training-job/dup)',
@@ -475,7 +485,7 @@ describe('local training jobs', () => {
       await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
       // Refused requests created nothing.
       const names = (await sm.send(new ListTrainingJobsCommand({ MaxResults: 100 }))).TrainingJobSummaries!.map((s) => s.TrainingJobName);
-      for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'groups', 'manifest', 'nul-env', 'wait-on-demand', 'wait-short', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);
+      for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'groups', 'serverless', 'registered', 'manifest', 'nul-env', 'wait-on-demand', 'wait-short', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);
     });
   });
 

@@ -40,13 +40,13 @@ export const DEFAULT_MAX_RUNTIME_SECONDS = 86_400;
 
 /**
  * Members of CreateTrainingJob that the local SageMaker accepts without acting on them (a VPC, retries,
- * debugger and profiler settings, experiments) and that DescribeTrainingJob gives back as sent, as
+ * debugger and profiler settings, experiments, SageMaker managed MLflow) and that DescribeTrainingJob gives back as sent, as
  * the service's does: the SageMaker Python SDK's `Estimator.attach` reads `VpcConfig` and
  * `RetryStrategy` from it.
  */
 const DESCRIBED_AS_SENT = [
   'VpcConfig', 'RetryStrategy', 'DebugHookConfig', 'DebugRuleConfigurations', 'TensorBoardOutputConfig', 'ExperimentConfig',
-  'ProfilerConfig', 'ProfilerRuleConfigurations', 'RemoteDebugConfig', 'InfraCheckConfig',
+  'ProfilerConfig', 'ProfilerRuleConfigurations', 'RemoteDebugConfig', 'InfraCheckConfig', 'MlflowConfig',
 ] as const;
 
 /** The longest delay `setTimeout` keeps. */
@@ -317,6 +317,15 @@ export class TrainingJobs {
   private check(input: Input): void {
     if (this.ctx.backend !== 'process') {
       throw validation('The local SageMaker runs training jobs on its process backend only (as smkit train processes); start smkit local without --backend docker to run them.');
+    }
+    // Before AlgorithmSpecification, which a serverless job need not give: its refusal says why.
+    if (input.ServerlessJobConfig !== undefined) {
+      throw validation('ServerlessJobConfig (a serverless customization of a base model) is not supported by the local SageMaker, which runs training code from a submit directory: give AlgorithmSpecification.TrainingImage and the code instead.');
+    }
+    // The service registers the trained model in the group (OutputModelPackageArn); the local SageMaker has no model registry.
+    const packageGroup = (input.ModelPackageConfig as { ModelPackageGroupArn?: unknown } | undefined)?.ModelPackageGroupArn;
+    if (input.ModelPackageConfig !== undefined) {
+      throw validation(`ModelPackageConfig${packageGroup === undefined ? '' : ` (group ${String(packageGroup)})`} is not supported by the local SageMaker, which has no model registry to put the trained model in: leave it unset and use ModelArtifacts.S3ModelArtifacts.`);
     }
     const spec = input.AlgorithmSpecification as AlgorithmSpecification | undefined;
     if (spec === undefined) throw validation('AlgorithmSpecification is required: give TrainingImage and TrainingInputMode.');
