@@ -32,7 +32,7 @@ const CONTAINER_BASE = '/opt/ml';
  * send `sagemaker_submit_directory` as `/opt/ml/input/data/code/sourcedir.tar.gz`, the archive of
  * their `code` channel, a path that exists only in the container's tree.
  */
-function inTree(paths: TrainingPaths, file: string): string {
+export function inTree(paths: TrainingPaths, file: string): string {
   const base = path.resolve(paths.base);
   if (base === CONTAINER_BASE || !path.isAbsolute(file)) return file;
   const rel = path.posix.relative(CONTAINER_BASE, path.posix.normalize(file));

@@ -202,6 +202,17 @@ describe('local training jobs', () => {
       const d3 = await ended('code-escaping');
       assert.equal(d3.TrainingJobStatus, 'Failed');
       assert.match(d3.FailureReason!, /^ClientError: Could not extract the training code from s3:\/\/data\/code\/escaping\.tar\.gz \(sagemaker_submit_directory\): ERR_ARCHIVE_UNSAFE: .*"peek"/);
+      // The same archive as a network-isolated job's code channel, in the tree at the /opt/ml path the hyperparameter names: checked alike.
+      await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'code-channel/escaping/sourcedir.tar.gz', Body: gzipSync(Buffer.concat([link.block!, Buffer.alloc(1024)])) }));
+      const channelCode = {
+        HyperParameters: { sagemaker_program: '"fail.mjs"', sagemaker_submit_directory: '"/opt/ml/input/data/code/sourcedir.tar.gz"' },
+        InputDataConfig: [{ ChannelName: 'code', DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://data/code-channel/escaping' } } }],
+        EnableNetworkIsolation: true,
+      };
+      await sm.send(new CreateTrainingJobCommand(job('channel-code-escaping', 'fail.mjs', channelCode)));
+      const d4 = await ended('channel-code-escaping');
+      assert.equal(d4.TrainingJobStatus, 'Failed');
+      assert.match(d4.FailureReason!, /^ClientError: Could not extract the training code from \/opt\/ml\/input\/data\/code\/sourcedir\.tar\.gz \(sagemaker_submit_directory\): ERR_ARCHIVE_UNSAFE: .*"peek"/);
     });
 
     test('CheckpointConfig: the checkpoints in S3 are restored before the entry point runs and its new ones uploaded after', async () => {

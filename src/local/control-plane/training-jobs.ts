@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { constants, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { constants, mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { firstChars } from '../../errors/text-cut.js';
 import os from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -13,6 +13,7 @@ import { AwsServiceError, validationException as validation } from '../../aws/se
 import { s3FolderPrefix as folderPrefix } from '../../aws/s3-location.js';
 import { inheritedChildEnv } from '../../config/local-endpoint.js';
 import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
+import { inTree } from '../../train/entry-point.js';
 import { trainingPaths, type TrainingPaths } from '../../train/paths.js';
 import { trackExit, type TrackedChild } from '../backends/child-exit.js';
 import { tapLines } from '../backends/line-tap.js';
@@ -729,16 +730,36 @@ export class TrainingJobs {
     return new CheckpointSync({ s3: this.ctx.s3, bucket, prefix: folderPrefix(key), dir: paths.checkpoints, scratch: join(root, 'checkpoint.upload'), base: paths.base, job: j.name, ...(this.ctx.log ? { log: this.ctx.log } : {}) });
   }
 
-  /** An `s3://` submit directory (the SDK's `sourcedir.tar.gz`), extracted into `code/`; local ones are read by `smkit train` itself. */
+  /**
+   * An `s3://` submit directory (the SDK's `sourcedir.tar.gz`), extracted into `code/`, and so is an
+   * archive under `/opt/ml` that a channel put in the tree (a network-isolated job's `code` channel,
+   * `/opt/ml/input/data/code/sourcedir.tar.gz`): both come from S3 and are checked alike. Other
+   * local ones are read by `smkit train` itself.
+   */
   private async downloadCode(submit: string | undefined, source: string, root: string, paths: TrainingPaths, signal: AbortSignal): Promise<void> {
-    const location = submit === undefined ? undefined : parseS3Location(submit);
-    if (!location) return;
+    if (submit === undefined) return;
+    const location = parseS3Location(submit);
+    if (!location) {
+      const given = submit.replace(/^file:\/\//, '');
+      const local = inTree(paths, given);
+      if (local === given || !/\.(tar\.gz|tgz|tar)$/.test(local) || !(await stat(local).then((st) => st.isFile(), () => false))) return;
+      return this.extractCode(local, submit, source, paths, signal);
+    }
     const archive = join(root, 'sourcedir.tar.gz');
     try {
       await pipeToFile(await this.ctx.s3().get(location.bucket, location.key, { signal }), createWriteStream(archive), { signal });
     } catch (err) {
       throw new Error(`Could not download the training code from ${submit}: ${(err as Error).message}`, { cause: err });
     }
+    try {
+      await this.extractCode(archive, submit, source, paths, signal);
+    } finally {
+      await rm(archive, { force: true });
+    }
+  }
+
+  /** The code archive `archive` (given as `submit` by `source`) into `code/`. */
+  private async extractCode(archive: string, submit: string, source: string, paths: TrainingPaths, signal: AbortSignal): Promise<void> {
     try {
       // Checked and bounded as a model.tar.gz is: a gzip bomb or an archive bigger than the free
       // space fills no disk, and no entry is written outside code/.
@@ -748,8 +769,6 @@ export class TrainingJobs {
       const cause = (err as Error).cause as { code?: string; message?: string } | undefined;
       const what = cause?.code === 'TAR_BAD_ARCHIVE' ? `it is not a tar or tar.gz archive (${cause.message})` : isToolkitError(err) ? `${err.code}: ${err.message}` : (err as Error).message;
       throw new Error(`Could not extract the training code from ${submit} (${source}): ${what}. Upload the code folder as a tar.gz, as the SageMaker Python SDK's sourcedir.tar.gz is.`, { cause: err });
-    } finally {
-      await rm(archive, { force: true });
     }
   }
 
