@@ -22,12 +22,30 @@ function isNonEmptyDir(dir: string): boolean {
   }
 }
 
+/** Where SageMaker's training container has its tree: paths the job gives (hyperparameters, its environment) name it. */
+const CONTAINER_BASE = '/opt/ml';
+
+/**
+ * `file` as it is in this tree: a path under `/opt/ml` names the same path under the base dir when
+ * that is elsewhere (`smkit local train`, the local SageMaker, a `--base-dir`). The SageMaker Python
+ * SDK's framework estimators with `enable_network_isolation=True`, and JumpStart's training jobs,
+ * send `sagemaker_submit_directory` as `/opt/ml/input/data/code/sourcedir.tar.gz`, the archive of
+ * their `code` channel, a path that exists only in the container's tree.
+ */
+export function inTree(paths: TrainingPaths, file: string): string {
+  const base = path.resolve(paths.base);
+  if (base === CONTAINER_BASE || !path.isAbsolute(file)) return file;
+  const rel = path.posix.relative(CONTAINER_BASE, path.posix.normalize(file));
+  // `..` or `../…` leaves /opt/ml; a folder whose name starts with `..` (`..data`) is in it.
+  return rel === '' || rel === '..' || rel.startsWith('../') ? file : path.join(base, rel);
+}
+
 /**
  * Finds the directory to run the entry point from: `<base>/code` when it has files (SageMaker puts
  * the code there), else the submit directory (the `sagemaker_submit_directory` hyperparameter, then
  * `SAGEMAKER_SUBMIT_DIRECTORY`): a local directory is used in place, a local `.tar.gz` is extracted
- * into `<base>/code` (STT does the same, https://github.com/aws/sagemaker-training-toolkit).
- * Aborting `signal` stops an extraction (rejecting with the signal's reason).
+ * into `<base>/code` (STT does the same, https://github.com/aws/sagemaker-training-toolkit); one
+ * under `/opt/ml` is read under the base dir ({@link inTree}). Aborting `signal` stops an extraction (rejecting with the signal's reason).
  */
 export async function resolveCodeDir(paths: TrainingPaths, submitDirectories: readonly (string | undefined)[], signal?: AbortSignal): Promise<string> {
   if (isNonEmptyDir(paths.code)) return paths.code;
@@ -39,8 +57,9 @@ export async function resolveCodeDir(paths: TrainingPaths, submitDirectories: re
       `the code is at ${submit}, but smkit does not download from S3; put the code in ${paths.code} (or point SAGEMAKER_SUBMIT_DIRECTORY at a local directory).`,
     );
   }
-  const local = submit.replace(/^file:\/\//, '');
-  if (!existsSync(local)) throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory ${local} does not exist.`);
+  const given = submit.replace(/^file:\/\//, '');
+  const local = inTree(paths, given);
+  if (!existsSync(local)) throw new ToolkitError('ERR_TRAIN_ENTRY_POINT', `the submit directory ${given}${local === given ? '' : ` (${local} in this tree)`} does not exist.`);
   if (statSync(local).isDirectory()) return path.resolve(local);
   if (/\.(tar\.gz|tgz|tar)$/.test(local)) {
     try {

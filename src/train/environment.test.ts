@@ -128,6 +128,33 @@ test('a submit directory archive that is not a .tar.gz (or is cut short) fails w
   });
 });
 
+test('a submit directory under /opt/ml (the code channel of a network-isolated or JumpStart job) is read under the base dir when the tree is elsewhere', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-intree-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const paths = trainingPaths(path.join(dir, 'ml'));
+  const tar = await import('tar');
+  const src = path.join(dir, 'src');
+  mkdirSync(src);
+  writeFileSync(path.join(src, 'train.mjs'), 'console.log(1)\n');
+  mkdirSync(path.join(paths.inputData, 'code'), { recursive: true });
+  await tar.c({ gzip: true, cwd: src, file: path.join(paths.inputData, 'code', 'sourcedir.tar.gz') }, ['train.mjs']);
+  assert.equal(await resolveCodeDir(paths, ['/opt/ml/input/data/code/sourcedir.tar.gz']), paths.code);
+  assert.equal(readFileSync(path.join(paths.code, 'train.mjs'), 'utf8'), 'console.log(1)\n');
+  // A folder there is used in place; a path that leaves /opt/ml is not read as one in the tree.
+  const other = trainingPaths(path.join(dir, 'other'));
+  mkdirSync(path.join(other.inputData, 'code'), { recursive: true });
+  assert.equal(await resolveCodeDir(other, ['/opt/ml/input/data/code']), path.join(other.inputData, 'code'));
+  await assert.rejects(resolveCodeDir(other, ['/opt/ml/../ml/input/data/code/none.tar.gz']), (e: unknown) => {
+    assert.ok(isToolkitError(e) && e.code === 'ERR_TRAIN_ENTRY_POINT', String(e));
+    assert.equal(e.message, `the submit directory /opt/ml/../ml/input/data/code/none.tar.gz (${path.join(other.inputData, 'code', 'none.tar.gz')} in this tree) does not exist.`);
+    return true;
+  });
+  await assert.rejects(resolveCodeDir(other, ['/opt/mlcode/x.tar.gz']), /the submit directory \/opt\/mlcode\/x\.tar\.gz does not exist\.$/);
+  // A folder named `..code` is in /opt/ml, not above it.
+  mkdirSync(path.join(other.base, '..code'));
+  assert.equal(await resolveCodeDir(other, ['/opt/ml/..code']), path.join(other.base, '..code'));
+});
+
 test('topology: absent is [] in SM_TRAINING_ENV, and SM_TOPOLOGY is set only for a non-empty value, as in STT', () => {
   const rc = (extra: string) => `{"current_host": "algo-1", "hosts": ["algo-1"]${extra}}`;
   const absent = buildTrainingEnvironment(config('{}', '{}', rc('')), facts).vars;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   CreateTrainingJobCommand,
   DeleteTrainingJobCommand,
@@ -133,6 +133,8 @@ describe('local training jobs', () => {
       assert.equal(done.ModelArtifacts?.S3ModelArtifacts, 's3://data/out/iris-train/output/model.tar.gz');
       assert.ok(done.TrainingStartTime! >= done.CreationTime! && done.TrainingEndTime! >= done.TrainingStartTime!);
       assert.deepEqual(done.StoppingCondition, { MaxRuntimeInSeconds: 86400 });
+      // KmsKeyId '' as the service gives it when none was sent: the SageMaker Python SDK's Estimator.attach reads it unconditionally.
+      assert.deepEqual(done.OutputDataConfig, { KmsKeyId: '', S3OutputPath: 's3://data/out' });
       assert.equal(done.HyperParameters?.epochs, '3');
       assert.equal(done.InputDataConfig?.[0]?.DataSource?.S3DataSource?.S3DataDistributionType, 'FullyReplicated');
 
@@ -150,6 +152,26 @@ describe('local training jobs', () => {
       assert.equal(d.SecondaryStatus, 'Failed');
       assert.match(d.FailureReason!, /^AlgorithmError: ExecuteUserScriptError: .*fail\.mjs.* ended with exit code 1: Error: bad training data: column 3 is empty\n[^]*, exit code: 1$/);
       assert.ok(d.FailureReason!.length <= 1024);
+    });
+
+    test('a network-isolated job (the SDK\'s enable_network_isolation, JumpStart) reads its code from its code channel, at the /opt/ml path sagemaker_submit_directory names', async () => {
+      // The SageMaker Python SDK uploads sourcedir.tar.gz as a channel named code and points the hyperparameter at where SageMaker puts it.
+      await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'isolated/code/sourcedir.tar.gz', Body: await readFile(join(work, 'sourcedir.tar.gz')) }));
+      await sm.send(
+        new CreateTrainingJobCommand(
+          job('isolated', 'copy-channel.mjs', {
+            HyperParameters: { epochs: '2', sagemaker_program: '"copy-channel.mjs"', sagemaker_submit_directory: '"/opt/ml/input/data/code/sourcedir.tar.gz"' },
+            InputDataConfig: [
+              { ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://data/iris/train/a.csv' } } },
+              { ChannelName: 'code', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://data/isolated/code' } } },
+            ],
+            EnableNetworkIsolation: true,
+          }),
+        ),
+      );
+      const d = await ended('isolated');
+      assert.equal(d.TrainingJobStatus, 'Completed', d.FailureReason);
+      assert.match((await archive('out/isolated/output/model.tar.gz')).get('model.txt')!, /^a\.csv: 0,5\.1\n\nepochs=2 /);
     });
 
     test('a sourcedir.tar.gz that is not a tar.gz, a gzip bomb or holds a link out of code/ fails the job with a ClientError naming where the code is and what is wrong with it (checked as a model.tar.gz is)', async () => {
@@ -180,6 +202,17 @@ describe('local training jobs', () => {
       const d3 = await ended('code-escaping');
       assert.equal(d3.TrainingJobStatus, 'Failed');
       assert.match(d3.FailureReason!, /^ClientError: Could not extract the training code from s3:\/\/data\/code\/escaping\.tar\.gz \(sagemaker_submit_directory\): ERR_ARCHIVE_UNSAFE: .*"peek"/);
+      // The same archive as a network-isolated job's code channel, in the tree at the /opt/ml path the hyperparameter names: checked alike.
+      await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'code-channel/escaping/sourcedir.tar.gz', Body: gzipSync(Buffer.concat([link.block!, Buffer.alloc(1024)])) }));
+      const channelCode = {
+        HyperParameters: { sagemaker_program: '"fail.mjs"', sagemaker_submit_directory: '"/opt/ml/input/data/code/sourcedir.tar.gz"' },
+        InputDataConfig: [{ ChannelName: 'code', DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://data/code-channel/escaping' } } }],
+        EnableNetworkIsolation: true,
+      };
+      await sm.send(new CreateTrainingJobCommand(job('channel-code-escaping', 'fail.mjs', channelCode)));
+      const d4 = await ended('channel-code-escaping');
+      assert.equal(d4.TrainingJobStatus, 'Failed');
+      assert.match(d4.FailureReason!, /^ClientError: Could not extract the training code from \/opt\/ml\/input\/data\/code\/sourcedir\.tar\.gz \(sagemaker_submit_directory\): ERR_ARCHIVE_UNSAFE: .*"peek"/);
     });
 
     test('CheckpointConfig: the checkpoints in S3 are restored before the entry point runs and its new ones uploaded after', async () => {
@@ -235,6 +268,12 @@ describe('local training jobs', () => {
       assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Failed', 'AlgorithmError: , exit code: 1']);
     });
 
+    test('a failure file that is a link out of the job\'s tree (to a host file) is not read: FailureReason is the exit code alone', async () => {
+      await sm.send(new CreateTrainingJobCommand(job('linked-failure', 'linked-failure.mjs')));
+      const d = await ended('linked-failure');
+      assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Failed', 'AlgorithmError: , exit code: 1']);
+    });
+
     test('FailureReason is cut to 1024 characters without parting a surrogate pair (no lone surrogate for the SDKs to decode)', async () => {
       await sm.send(new CreateTrainingJobCommand(job('emoji-failure', 'emoji-failure.mjs')));
       const d = await ended('emoji-failure');
@@ -247,6 +286,8 @@ describe('local training jobs', () => {
       const d = await ended('no-data');
       assert.equal(d.TrainingJobStatus, 'Failed');
       assert.match(d.FailureReason!, /^ClientError: No S3 objects found under S3 URL "s3:\/\/data\/nothing\/here"/);
+      // Failed within moments of its start, yet 1 s, the service model's minimum (the SDK's logs_for_job divides by it for spot jobs).
+      assert.ok(d.TrainingTimeInSeconds! >= 1 && d.BillableTimeInSeconds! >= 1, `${d.TrainingTimeInSeconds} ${d.BillableTimeInSeconds}`);
     });
 
     test('objects of which one would be a file where another needs a folder (x.csv and x.csv/y.csv), in a channel or the checkpoints, fail the job with a ClientError naming both, before any is downloaded', async () => {
@@ -305,6 +346,22 @@ describe('local training jobs', () => {
       // (GNU tar and Python's tarfile read it as empty; node-tar calls it unrecognized).
       const output = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: 'out/outside-links/output/output.tar.gz' }));
       assert.deepEqual(gunzipSync(await output.Body!.transformToByteArray()), Buffer.alloc(1024));
+    });
+
+    test('model/, output/data/ or checkpoints/ replaced by a link out of the job\'s tree (to the host\'s files) is neither uploaded nor synced; a link within the tree is followed', async () => {
+      await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'ckpt/linked/old.txt', Body: 'saved before' }));
+      await sm.send(new CreateTrainingJobCommand(job('linked-folders', 'linked-folders.mjs', { HyperParameters: { sagemaker_program: '"linked-folders.mjs"', sagemaker_submit_directory: JSON.stringify(FIXTURES), epochs: '1' }, CheckpointConfig: { S3Uri: 's3://data/ckpt/linked' } })));
+      const d = await ended('linked-folders');
+      assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Completed', undefined]);
+      // model/ led to the fixtures folder: an archive of no entries, not the host's files.
+      const model = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: 'out/linked-folders/output/model.tar.gz' }));
+      assert.deepEqual(gunzipSync(await model.Body!.transformToByteArray()), Buffer.alloc(1024));
+      assert.deepEqual([...(await archive('out/linked-folders/output/output.tar.gz')).keys()].sort(), ['checkpointconfig.json', 'hyperparameters.json', 'inputdataconfig.json', 'resourceconfig.json']);
+      // checkpoints/ led out too: nothing of the fixtures folder uploaded. What was in S3 is kept
+      // unless a scan fell between the script's removal of the folder and its link (then the job
+      // had deleted the restored file, which is deleted from S3), so it is not required here.
+      const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'data', Prefix: 'ckpt/linked/' }));
+      assert.deepEqual((listed.Contents ?? []).map((o) => o.Key).filter((k) => k !== 'ckpt/linked/old.txt'), []);
     });
 
     test('symbolic links fanning out to the same folders in model/ (two to the next folder, twelve deep) pack each folder through a link once, not 2^12 times', async () => {
@@ -377,6 +434,22 @@ describe('local training jobs', () => {
         name: 'ValidationException',
         message: /^ResourceConfig.InstanceGroups \(a heterogeneous cluster\) is not supported by the local SageMaker, which runs a training job on one instance/,
       });
+      await rejects(job('planned', 'fail.mjs', { ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 1, VolumeSizeInGB: 1, TrainingPlanArn: 'arn:aws:sagemaker:us-east-1:111122223333:training-plan/reserved' } }), {
+        name: 'ValidationException',
+        message: /^ResourceConfig\.TrainingPlanArn arn:aws:sagemaker:us-east-1:111122223333:training-plan\/reserved names a training plan, which the local SageMaker does not have/,
+      });
+      await rejects({ ...job('serverless', 'fail.mjs'), AlgorithmSpecification: undefined, ServerlessJobConfig: { BaseModelArn: 'arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/m/1.0.0', JobType: 'FineTuning' } }, {
+        name: 'ValidationException',
+        message: /^ServerlessJobConfig \(a serverless customization of a base model\) is not supported by the local SageMaker/,
+      });
+      await rejects(job('registered', 'fail.mjs', { ModelPackageConfig: { ModelPackageGroupArn: 'arn:aws:sagemaker:us-east-1:111122223333:model-package-group/g' } }), {
+        name: 'ValidationException',
+        message: /^ModelPackageConfig \(group arn:aws:sagemaker:us-east-1:111122223333:model-package-group\/g\) is not supported by the local SageMaker, which has no model registry/,
+      });
+      await rejects(job('mlflow', 'fail.mjs', { MlflowConfig: { MlflowResourceArn: 'not-an-arn' } }), {
+        name: 'ValidationException',
+        message: /^1 validation error detected: Value 'not-an-arn' at 'mlflowConfig.mlflowResourceArn' failed to satisfy constraint: Member must satisfy regular expression pattern/,
+      });
       await rejects(job('manifest', 'fail.mjs', { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: 's3://data/m.json' } } }] }), { name: 'ValidationException', message: /S3DataType ManifestFile/ });
       await rejects(job('nul-env', 'fail.mjs', { Environment: { FINE: 'x', BAD: 'a\u0000b' } }), { name: 'ValidationException', message: /^Environment value of BAD holds a NUL character/ });
       // Managed Spot Training's MaxWaitTimeInSeconds: only with it, and no shorter than a MaxRuntimeInSeconds given beside it.
@@ -413,10 +486,12 @@ describe('local training jobs', () => {
         RetryStrategy: { MaximumRetryAttempts: 3 },
         ExperimentConfig: { ExperimentName: 'e', TrialName: 't' },
         TensorBoardOutputConfig: { S3OutputPath: 's3://data/tb' },
+        MlflowConfig: { MlflowResourceArn: 'arn:aws:sagemaker:us-east-1:111122223333:mlflow-tracking-server/t', MlflowExperimentName: 'e' },
       };
       await sm.send(new CreateTrainingJobCommand(job('described-as-sent', 'fail.mjs', { ...NO_DATA, ...unused })));
       const described = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'described-as-sent' }));
-      assert.deepEqual({ VpcConfig: described.VpcConfig, RetryStrategy: described.RetryStrategy, ExperimentConfig: described.ExperimentConfig, TensorBoardOutputConfig: described.TensorBoardOutputConfig }, unused);
+      const { VpcConfig, RetryStrategy, ExperimentConfig, TensorBoardOutputConfig, MlflowConfig } = described;
+      assert.deepEqual({ VpcConfig, RetryStrategy, ExperimentConfig, TensorBoardOutputConfig, MlflowConfig }, unused);
       await rejects(job('DUP', 'fail.mjs'), {
         name: 'ResourceInUse',
         message: 'Training job names must be unique within an AWS account and region, and a training job with this name already exists (arn:aws:sagemaker:us-east-1:111122223333:training-job/dup)',
@@ -425,7 +500,7 @@ describe('local training jobs', () => {
       await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
       // Refused requests created nothing.
       const names = (await sm.send(new ListTrainingJobsCommand({ MaxResults: 100 }))).TrainingJobSummaries!.map((s) => s.TrainingJobName);
-      for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'groups', 'manifest', 'nul-env', 'wait-on-demand', 'wait-short', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);
+      for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'groups', 'serverless', 'registered', 'mlflow', 'manifest', 'nul-env', 'wait-on-demand', 'wait-short', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);
     });
   });
 

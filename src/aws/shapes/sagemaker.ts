@@ -536,6 +536,16 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
       EnableManagedSpotTraining: { kind: 'boolean' },
       Environment: { kind: 'map', min: 0, max: 100, key: { kind: 'string', min: 0, max: 512, pattern: '[a-zA-Z_][a-zA-Z0-9_]*' }, value: { kind: 'string', min: 0, max: 512, pattern: '[\\S\\s]*' } },
       CheckpointConfig: { kind: 'structure', required: ['S3Uri'], members: { S3Uri: S3_URI, LocalPath: { kind: 'string', min: 0, max: 4096, pattern: '.*' } } },
+      // Accepted, ignored and described as sent: checked as the service model states it.
+      MlflowConfig: {
+        kind: 'structure',
+        required: ['MlflowResourceArn'],
+        members: {
+          MlflowResourceArn: { kind: 'string', min: 0, max: 2048, pattern: 'arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]*:[0-9]{12}:mlflow-[a-zA-Z-]*/.*' },
+          MlflowExperimentName: { kind: 'string', min: 1, max: 256, pattern: '.*' },
+          MlflowRunName: { kind: 'string', min: 1, max: 256, pattern: '.*' },
+        },
+      },
     },
   },
   DescribeTrainingJob: { kind: 'structure', required: ['TrainingJobName'], members: { TrainingJobName: TRAINING_JOB_NAME } },

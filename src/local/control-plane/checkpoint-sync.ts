@@ -5,6 +5,7 @@ import { pipeToFile } from '../../fs/pipe-to-file.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { keyFiles } from '../s3/file-and-folder.js';
 import type { S3Objects } from '../s3/objects.js';
+import { jobFolder } from './job-folder.js';
 
 /** How often a running job's checkpoint folder is scanned for new, changed and deleted files. */
 export const CHECKPOINT_SCAN_MS = 1000;
@@ -19,6 +20,8 @@ export interface CheckpointSyncOptions {
   dir: string;
   /** Where a file is copied before it is uploaded while the job runs. */
   scratch: string;
+  /** The job's tree (its `/opt/ml`): a folder the job replaced with a link out of it is not synced. @defaultValue the folder's parent */
+  base?: string;
   /** @defaultValue {@link CHECKPOINT_SCAN_MS} */
   intervalMs?: number;
   log?: EndpointLog;
@@ -45,6 +48,7 @@ export class CheckpointSync {
   private timer?: NodeJS.Timeout;
   private scanning?: Promise<void>;
   private stopped = false;
+  private warnedOutside = false;
 
   constructor(private readonly o: CheckpointSyncOptions) {}
 
@@ -114,6 +118,7 @@ export class CheckpointSync {
    */
   private async sync(final: boolean): Promise<void> {
     const files = await this.files();
+    if (files === undefined) return;
     for (const [rel, sig] of files) {
       if (this.synced.get(rel) === sig) continue;
       if (!final && this.seen.get(rel) !== sig) continue;
@@ -145,9 +150,17 @@ export class CheckpointSync {
     this.seen = files;
   }
 
-  /** The folder's regular files (at any depth), with their signatures. */
-  private async files(): Promise<Map<string, Signature>> {
+  /**
+   * The folder's regular files (at any depth), with their signatures; undefined when the job has
+   * replaced the folder (or one above it) with a link out of its tree, whose files are the host's.
+   */
+  private async files(): Promise<Map<string, Signature> | undefined> {
     const out = new Map<string, Signature>();
+    if ((await jobFolder(this.o.dir, this.o.base ?? dirname(this.o.dir), { create: false })) === undefined) {
+      if (!this.warnedOutside) this.o.log?.('warn', "the checkpoint folder leads out of the job's tree or nowhere (the job replaced it, or a folder above it, with a symbolic link); it is not synced, and what is in S3 is kept", { trainingJob: this.o.job, folder: this.o.dir });
+      this.warnedOutside = true;
+      return undefined;
+    }
     const entries = await readdir(this.o.dir, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return [];
       throw err;

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { constants, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { constants, mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { firstChars } from '../../errors/text-cut.js';
 import os from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -13,6 +13,7 @@ import { AwsServiceError, validationException as validation } from '../../aws/se
 import { s3FolderPrefix as folderPrefix } from '../../aws/s3-location.js';
 import { inheritedChildEnv } from '../../config/local-endpoint.js';
 import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
+import { inTree } from '../../train/entry-point.js';
 import { trainingPaths, type TrainingPaths } from '../../train/paths.js';
 import { trackExit, type TrackedChild } from '../backends/child-exit.js';
 import { tapLines } from '../backends/line-tap.js';
@@ -23,6 +24,7 @@ import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { keyFiles } from '../s3/file-and-folder.js';
 import { parseS3Location, type S3Objects } from '../s3/objects.js';
 import { CheckpointSync } from './checkpoint-sync.js';
+import { jobFolder } from './job-folder.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { MetricStore } from './cloudwatch/metric-store.js';
 import type { LogStore } from './logs/log-store.js';
@@ -39,13 +41,13 @@ export const DEFAULT_MAX_RUNTIME_SECONDS = 86_400;
 
 /**
  * Members of CreateTrainingJob that the local SageMaker accepts without acting on them (a VPC, retries,
- * debugger and profiler settings, experiments) and that DescribeTrainingJob gives back as sent, as
+ * debugger and profiler settings, experiments, SageMaker managed MLflow) and that DescribeTrainingJob gives back as sent, as
  * the service's does: the SageMaker Python SDK's `Estimator.attach` reads `VpcConfig` and
  * `RetryStrategy` from it.
  */
 const DESCRIBED_AS_SENT = [
   'VpcConfig', 'RetryStrategy', 'DebugHookConfig', 'DebugRuleConfigurations', 'TensorBoardOutputConfig', 'ExperimentConfig',
-  'ProfilerConfig', 'ProfilerRuleConfigurations', 'RemoteDebugConfig', 'InfraCheckConfig',
+  'ProfilerConfig', 'ProfilerRuleConfigurations', 'RemoteDebugConfig', 'InfraCheckConfig', 'MlflowConfig',
 ] as const;
 
 /** The longest delay `setTimeout` keeps. */
@@ -258,7 +260,9 @@ export class TrainingJobs {
               RecordWrapperType: c.RecordWrapperType ?? 'None',
             })),
           }),
-      OutputDataConfig: input.OutputDataConfig,
+      // The service gives KmsKeyId back as '' when none was sent, and the SageMaker Python SDK's
+      // Estimator.attach reads it unconditionally (job_details["OutputDataConfig"]["KmsKeyId"]).
+      OutputDataConfig: { KmsKeyId: '', ...(input.OutputDataConfig as object) },
       ResourceConfig: { InstanceCount: 1, ...(input.ResourceConfig as object | undefined) },
       StoppingCondition: { MaxRuntimeInSeconds: DEFAULT_MAX_RUNTIME_SECONDS, ...(input.StoppingCondition as object | undefined) },
       ...(input.Environment === undefined ? {} : { Environment: input.Environment }),
@@ -315,6 +319,15 @@ export class TrainingJobs {
     if (this.ctx.backend !== 'process') {
       throw validation('The local SageMaker runs training jobs on its process backend only (as smkit train processes); start smkit local without --backend docker to run them.');
     }
+    // Before AlgorithmSpecification, which a serverless job need not give: its refusal says why.
+    if (input.ServerlessJobConfig !== undefined) {
+      throw validation('ServerlessJobConfig (a serverless customization of a base model) is not supported by the local SageMaker, which runs training code from a submit directory: give AlgorithmSpecification.TrainingImage and the code instead.');
+    }
+    // The service registers the trained model in the group (OutputModelPackageArn); the local SageMaker has no model registry.
+    const packageGroup = (input.ModelPackageConfig as { ModelPackageGroupArn?: unknown } | undefined)?.ModelPackageGroupArn;
+    if (input.ModelPackageConfig !== undefined) {
+      throw validation(`ModelPackageConfig${packageGroup === undefined ? '' : ` (group ${String(packageGroup)})`} is not supported by the local SageMaker, which has no model registry to put the trained model in: leave it unset and use ModelArtifacts.S3ModelArtifacts.`);
+    }
     const spec = input.AlgorithmSpecification as AlgorithmSpecification | undefined;
     if (spec === undefined) throw validation('AlgorithmSpecification is required: give TrainingImage and TrainingInputMode.');
     if (spec.AlgorithmName !== undefined) {
@@ -324,7 +337,11 @@ export class TrainingJobs {
     if (spec.ContainerEntrypoint !== undefined || spec.ContainerArguments !== undefined) {
       throw validation('AlgorithmSpecification.ContainerEntrypoint and ContainerArguments are not supported by the local SageMaker, which runs smkit train as the image\'s train command: leave them unset.');
     }
-    const resources = input.ResourceConfig as { InstanceCount?: number; InstanceGroups?: unknown[] } | undefined;
+    const resources = input.ResourceConfig as { InstanceCount?: number; InstanceGroups?: unknown[]; TrainingPlanArn?: string } | undefined;
+    // The plan must exist in the account, and the local SageMaker has none (ListTrainingJobs' TrainingPlanArnEquals matches no job).
+    if (resources?.TrainingPlanArn !== undefined) {
+      throw validation(`ResourceConfig.TrainingPlanArn ${resources.TrainingPlanArn} names a training plan, which the local SageMaker does not have (it reserves no capacity): leave it unset.`);
+    }
     const count = resources?.InstanceCount;
     if (count !== undefined && count !== 1) throw validation(`ResourceConfig.InstanceCount ${count} is not supported by the local SageMaker, which runs a training job on one instance: use 1.`);
     // A heterogeneous cluster: run as one instance of the default group, its groups' code would find neither its group nor its hosts.
@@ -381,7 +398,10 @@ export class TrainingJobs {
   /** `DescribeTrainingJob`. */
   describe(name: string): Output {
     const j = this.job(name);
-    const seconds = (from?: Date, to?: Date): number | undefined => (from && to ? Math.max(0, Math.round((to.getTime() - from.getTime()) / 1000)) : undefined);
+    // At least 1, the service model's minimum: a job that failed or was stopped within half a second
+    // of its start would otherwise say 0, and the SageMaker Python SDK's logs_for_job (fit(logs=True),
+    // attach) divides BillableTimeInSeconds by it for a spot job (ZeroDivisionError).
+    const seconds = (from?: Date, to?: Date): number | undefined => (from && to ? Math.max(1, Math.round((to.getTime() - from.getTime()) / 1000)) : undefined);
     const trainingSeconds = seconds(j.trainingStartedAt, j.trainingEndedAt);
     return {
       TrainingJobName: j.name,
@@ -609,11 +629,14 @@ export class TrainingJobs {
     // The service encrypts the model artifacts "at rest using Amazon S3 server-side encryption" with it. An empty key is no key.
     const kmsKeyId = req.OutputDataConfig.KmsKeyId || undefined;
     const uploadOutputs = async (): Promise<void> => {
-      await this.upload(paths.model, out.bucket, outputKey(out.key, j.name, 'model.tar.gz'), root, kmsKeyId);
-      await this.upload(paths.outputData, out.bucket, outputKey(out.key, j.name, 'output.tar.gz'), root, kmsKeyId);
+      await this.upload(paths.model, out.bucket, outputKey(out.key, j.name, 'model.tar.gz'), root, paths.base, kmsKeyId);
+      await this.upload(paths.outputData, out.bucket, outputKey(out.key, j.name, 'output.tar.gz'), root, paths.base, kmsKeyId);
     };
     if (exit.code !== 0 && !run.stop) {
-      const written = (await readFailureStart(paths.failureFile, MAX_FAILURE_REASON)).trimEnd();
+      // A failure file the job made a link out of its tree (to a host file) is not read, as such folders are not uploaded.
+      const failureFile = await jobFolder(paths.failureFile, paths.base, { create: false });
+      if (failureFile === undefined) this.ctx.log?.('warn', "the failure file leads out of the job's tree or nowhere (a symbolic link); it is not read", { trainingJob: j.name, file: paths.failureFile });
+      const written = failureFile === undefined ? '' : (await readFailureStart(failureFile, MAX_FAILURE_REASON)).trimEnd();
       const code = exit.code ?? 128 + (os.constants.signals[exit.signal as NodeJS.Signals] ?? 0);
       // SageMaker uploads what a failed job saved too (the SageMaker Python SDK's local mode copies it, aws/sagemaker-python-sdk#746);
       // the algorithm's error stays the reason when that upload fails.
@@ -704,19 +727,39 @@ export class TrainingJobs {
     const config = j.request.CheckpointConfig as { S3Uri: string } | undefined;
     if (config === undefined) return undefined;
     const { bucket, key } = parseS3Location(config.S3Uri)!;
-    return new CheckpointSync({ s3: this.ctx.s3, bucket, prefix: folderPrefix(key), dir: paths.checkpoints, scratch: join(root, 'checkpoint.upload'), job: j.name, ...(this.ctx.log ? { log: this.ctx.log } : {}) });
+    return new CheckpointSync({ s3: this.ctx.s3, bucket, prefix: folderPrefix(key), dir: paths.checkpoints, scratch: join(root, 'checkpoint.upload'), base: paths.base, job: j.name, ...(this.ctx.log ? { log: this.ctx.log } : {}) });
   }
 
-  /** An `s3://` submit directory (the SDK's `sourcedir.tar.gz`), extracted into `code/`; local ones are read by `smkit train` itself. */
+  /**
+   * An `s3://` submit directory (the SDK's `sourcedir.tar.gz`), extracted into `code/`, and so is an
+   * archive under `/opt/ml` that a channel put in the tree (a network-isolated job's `code` channel,
+   * `/opt/ml/input/data/code/sourcedir.tar.gz`): both come from S3 and are checked alike. Other
+   * local ones are read by `smkit train` itself.
+   */
   private async downloadCode(submit: string | undefined, source: string, root: string, paths: TrainingPaths, signal: AbortSignal): Promise<void> {
-    const location = submit === undefined ? undefined : parseS3Location(submit);
-    if (!location) return;
+    if (submit === undefined) return;
+    const location = parseS3Location(submit);
+    if (!location) {
+      const given = submit.replace(/^file:\/\//, '');
+      const local = inTree(paths, given);
+      if (local === given || !/\.(tar\.gz|tgz|tar)$/.test(local) || !(await stat(local).then((st) => st.isFile(), () => false))) return;
+      return this.extractCode(local, submit, source, paths, signal);
+    }
     const archive = join(root, 'sourcedir.tar.gz');
     try {
       await pipeToFile(await this.ctx.s3().get(location.bucket, location.key, { signal }), createWriteStream(archive), { signal });
     } catch (err) {
       throw new Error(`Could not download the training code from ${submit}: ${(err as Error).message}`, { cause: err });
     }
+    try {
+      await this.extractCode(archive, submit, source, paths, signal);
+    } finally {
+      await rm(archive, { force: true });
+    }
+  }
+
+  /** The code archive `archive` (given as `submit` by `source`) into `code/`. */
+  private async extractCode(archive: string, submit: string, source: string, paths: TrainingPaths, signal: AbortSignal): Promise<void> {
     try {
       // Checked and bounded as a model.tar.gz is: a gzip bomb or an archive bigger than the free
       // space fills no disk, and no entry is written outside code/.
@@ -726,8 +769,6 @@ export class TrainingJobs {
       const cause = (err as Error).cause as { code?: string; message?: string } | undefined;
       const what = cause?.code === 'TAR_BAD_ARCHIVE' ? `it is not a tar or tar.gz archive (${cause.message})` : isToolkitError(err) ? `${err.code}: ${err.message}` : (err as Error).message;
       throw new Error(`Could not extract the training code from ${submit} (${source}): ${what}. Upload the code folder as a tar.gz, as the SageMaker Python SDK's sourcedir.tar.gz is.`, { cause: err });
-    } finally {
-      await rm(archive, { force: true });
     }
   }
 
@@ -790,10 +831,14 @@ export class TrainingJobs {
   }
 
   /** `dir` as a `.tar.gz` at `s3://bucket/key`, encrypted with `kmsKeyId` when given; an empty folder is an empty archive. */
-  private async upload(dir: string, bucket: string, key: string, root: string, kmsKeyId: string | undefined): Promise<void> {
+  private async upload(given: string, bucket: string, key: string, root: string, base: string, kmsKeyId: string | undefined): Promise<void> {
     const sse = kmsKeyId === undefined ? {} : { kmsKeyId };
-    await mkdir(dir, { recursive: true });
-    if ((await readdir(dir)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar', sse);
+    // The job may have put a link in the folder's place: one out of its tree is left out, as a link inside the folder is.
+    const dir = await jobFolder(given, base);
+    if (dir === undefined) {
+      this.ctx.log?.('warn', "a training output folder leads out of the job's tree or nowhere (the job replaced it, or a folder above it, with a symbolic link); it is uploaded as an empty archive", { archive: key, folder: given });
+    }
+    if (dir === undefined || (await readdir(dir)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar', sse);
     const archive = join(root, `${basename(key)}.upload`);
     // A training job's output is uploaded whatever its size and names, as SageMaker does; what hosts it is checked there.
     // Links are followed only inside the folder: one to a host file or folder (the job runs as this
