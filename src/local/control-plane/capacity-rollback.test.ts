@@ -15,6 +15,7 @@ import {
   UpdateEndpointWeightsAndCapacitiesCommand,
   type DescribeEndpointCommandOutput,
 } from '@aws-sdk/client-sagemaker';
+import { DeregisterScalableTargetCommand, DescribeScalingActivitiesCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import type { ContainerSpec, RunningContainer } from '../backends/backend.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
@@ -117,5 +118,29 @@ describe('a capacity change that fails', () => {
     });
     assert.match(done.FailureReason ?? '', /^The capacity update failed and was rolled back: variant A could not reach 2 instances: /);
     await deleteEndpointAndWait(aws.sagemaker, 'cap-ep', POLL);
+  });
+
+  test("Application Auto Scaling's activity is InProgress while SageMaker carries the change out, and Failed when it was rolled back", async () => {
+    await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'cap-one', ProductionVariants: [{ VariantName: 'A', ModelName: 'cap-a', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'cap-scaled', EndpointConfigName: 'cap-one' }));
+    await until('cap-scaled InService', async () => (await describeEndpoint('cap-scaled')).EndpointStatus === 'InService', POLL);
+    const key = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/cap-scaled/variant/A', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+    // The scaler brings the variant up to MinCapacity 2; its second instance never starts.
+    backend.failStarts = true;
+    try {
+      await aws.autoscaling.send(new RegisterScalableTargetCommand({ ...key, MinCapacity: 2, MaxCapacity: 2 }));
+      const failed = await until('a failed scaling activity', async () => {
+        const activities = (await aws.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities ?? [];
+        return activities.find((a) => a.StatusCode === 'Failed');
+      }, POLL);
+      assert.equal(failed.Description, 'Setting desired instance count to 2.');
+      assert.match(failed.StatusMessage ?? '', /^Failed to set desired instance count to 2: sagemaker did not carry out the change \(the desired instance count is 1\): The capacity update failed and was rolled back: variant A could not reach 2 instances: /);
+      assert.ok(failed.EndTime, 'a failed activity has ended');
+    } finally {
+      await aws.autoscaling.send(new DeregisterScalableTargetCommand(key));
+      backend.failStarts = false;
+    }
+    await until('cap-scaled InService', async () => (await describeEndpoint('cap-scaled')).EndpointStatus === 'InService', POLL);
+    await deleteEndpointAndWait(aws.sagemaker, 'cap-scaled', POLL);
   });
 });

@@ -59,6 +59,9 @@ test('target tracking scales a variant out under load and back in under a trickl
   assert.deepEqual(sagemaker.updates, [3], '25 per minute over 3 instances is under the target');
   for (let i = 0; i < 16 && sagemaker.updates.length < 2; i++) await minute(3);
   assert.deepEqual(sagemaker.updates, [3, 1], 'a trickle under 90 % of the target for 15 minutes scales in');
+  // The scale-in's activity is fulfilled once the endpoint is InService again.
+  sagemaker.status = 'InService';
+  await scaler.tick();
   const activities = (await autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker' })).ScalingActivities as Array<Record<string, unknown>>;
   assert.deepEqual(activities.map((a) => [a.Description, a.StatusCode]), [
     ['Setting desired instance count to 1.', 'Successful'],
