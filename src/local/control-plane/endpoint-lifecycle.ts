@@ -487,6 +487,9 @@ export class EndpointLifecycle {
     if (e.status === 'UpdateRollbackFailed') {
       throw validation(`Cannot update endpoint "${e.arn}": it is UpdateRollbackFailed (a rolling deployment and its rollback both failed; see its FailureReason). Delete the endpoint (DeleteEndpoint) and create it again.`);
     }
+    // The service's words for a Failed endpoint start "Cannot update failed endpoint" (scripts match
+    // them to delete and create it again; terraform-provider-aws skips its update test for it).
+    if (e.status === 'Failed') throw validation(`Cannot update failed endpoint "${e.arn}". Delete the endpoint (DeleteEndpoint) and create it again.`);
     if (e.status !== 'InService') throw validation(`Cannot update in-progress endpoint "${e.arn}".`);
   }
 
