@@ -21,6 +21,12 @@ export interface LifecycleOptions {
   autoscaling?: () => AwsService | undefined;
   /** Called once an `UpdateEndpoint` swapped endpoint `name` onto its new fleet (its inference components' copies take its routing and are placed again). */
   onUpdated?: (name: string) => void;
+  /**
+   * Called once an `UpdateEndpointWeightsAndCapacities` change of endpoint `name` has settled (done
+   * or rolled back): the copies of its inference components waiting for room are placed on the
+   * instances it now has, and ManagedInstanceScaling releases those they do not need.
+   */
+  onCapacityChanged?: (name: string) => void;
   /** How often alarms are read while baking. @defaultValue 1000 ms */
   alarmPollMs?: number;
   /** How long shutdown waits for asynchronous results and failures to be written, once the fleets stopped. @defaultValue {@link ASYNC_SHUTDOWN_WAIT_MS} */
@@ -914,6 +920,7 @@ export class EndpointLifecycle {
       if (failures.length > 0) e.failureReason = failureReason(`The capacity update failed and was rolled back: ${failures.join('; ')}`);
       e.status = 'InService';
       e.lastModified = new Date();
+      this.opts.onCapacityChanged?.(e.name);
     })();
     return { EndpointArn: e.arn };
   }
