@@ -134,7 +134,7 @@ describe('a capacity change that fails', () => {
         return activities.find((a) => a.StatusCode === 'Failed');
       }, POLL);
       assert.equal(failed.Description, 'Setting desired instance count to 2.');
-      assert.match(failed.StatusMessage ?? '', /^Failed to set desired instance count to 2: sagemaker did not carry out the change \(the desired instance count is 1\): The capacity update failed and was rolled back: variant A could not reach 2 instances: /);
+      assert.match(failed.StatusMessage ?? '', /^Failed to set desired instance count to 2\. Reason: SageMaker did not carry out the change \(the desired instance count is 1\): The capacity update failed and was rolled back: variant A could not reach 2 instances: /);
       assert.ok(failed.EndTime, 'a failed activity has ended');
     } finally {
       await aws.autoscaling.send(new DeregisterScalableTargetCommand(key));

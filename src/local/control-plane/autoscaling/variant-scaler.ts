@@ -306,8 +306,8 @@ export class VariantScaler {
       return;
     }
     activity.StatusCode = 'Failed';
-    const why = !variant ? `${isComponent(target.variant) ? 'the inference component' : 'the endpoint variant'} no longer exists` : `sagemaker did not carry out the change (the desired ${what} is ${variant.current})${variant.failureReason ? `: ${variant.failureReason}` : ''}`;
-    activity.StatusMessage = `Failed to set desired ${what} to ${desired}: ${why}.`;
+    const why = !variant ? `${isComponent(target.variant) ? 'The inference component' : 'The endpoint variant'} no longer exists` : `SageMaker did not carry out the change (the desired ${what} is ${variant.current})${variant.failureReason ? `: ${variant.failureReason}` : ''}`;
+    activity.StatusMessage = `Failed to set desired ${what} to ${desired}. Reason: ${why}.`;
   }
 
   private async apply(target: ScalableTargetRecord, chosen: Candidate, now: number): Promise<void> {
@@ -327,7 +327,8 @@ export class VariantScaler {
       }
     } catch (err) {
       activity.StatusCode = 'Failed';
-      activity.StatusMessage = `Failed to set desired ${what} to ${decision.desired}: ${(err as Error).message}`;
+      // SageMaker's own example (endpoint-scaling-query-history.html, blocked scaling activities): "Failed to set desired instance count to 110. Reason: The account-level service limit …".
+      activity.StatusMessage = `Failed to set desired ${what} to ${decision.desired}. Reason: ${(err as Error).message}`;
       activity.EndTime = this.opts.clock.now();
       throw err;
     }
