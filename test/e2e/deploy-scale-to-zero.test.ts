@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DescribeScalableTargetsCommand, DescribeScalingActivitiesCommand, DescribeScalingPoliciesCommand } from '@aws-sdk/client-application-auto-scaling';
+import { DescribeScalableTargetsCommand, DescribeScalingPoliciesCommand } from '@aws-sdk/client-application-auto-scaling';
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
@@ -18,6 +18,7 @@ import { startLocalS3 } from '../helpers/local-s3.js';
 import { localSdkClients } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT, runDeploy } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
+import { settledActivities } from '../helpers/scaling-activities.js';
 
 const deploy = runDeploy;
 
@@ -106,7 +107,7 @@ test('smkit deploy: an asynchronous endpoint scales in to zero and back up from 
       { timeoutMs: 120_000, intervalMs: 250 },
     );
     assert.equal(answer[0]!.length, 3);
-    const activities = ((await autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/nightly/variant/AllTraffic' }))).ScalingActivities ?? []).reverse();
+    const activities = (await settledActivities(autoscaling, 'endpoint/nightly/variant/AllTraffic')).reverse();
     const descriptions = activities.map((a) => `${a.Description} ${a.StatusCode}`);
     const toZero = descriptions.indexOf('Setting desired instance count to 0. Successful');
     assert.ok(toZero >= 0 && descriptions.indexOf('Setting desired instance count to 1. Successful', toZero) > toZero, `in to zero, then out to one: ${descriptions.join('; ')}`);

@@ -26,7 +26,6 @@ import {
   DeleteScalingPolicyCommand,
   DeregisterScalableTargetCommand,
   DescribeScalableTargetsCommand,
-  DescribeScalingActivitiesCommand,
   DescribeScalingPoliciesCommand,
   ObjectNotFoundException,
   PutScalingPolicyCommand,
@@ -43,6 +42,7 @@ import { localClientConfig, localSdkClients, type LocalSdkClients } from '../hel
 import { invocation5xxAlarm } from '../helpers/metric-alarms.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
+import { settledActivities } from '../helpers/scaling-activities.js';
 
 const ENDPOINT = 'iris-guarded';
 const DIMENSIONS = [
@@ -304,8 +304,8 @@ describe('target tracking beside the other clients', { concurrency: true }, () =
     }
     await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
     assert.deepEqual(await variantCounts(), { status: 'InService', desired: 1, current: 1 });
-    const activities = await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }));
-    assert.deepEqual(activities.ScalingActivities!.map((a) => [a.Description, a.StatusCode]), [
+    const activities = await settledActivities(aas, key.ResourceId);
+    assert.deepEqual(activities.map((a) => [a.Description, a.StatusCode]), [
       ['Setting desired instance count to 1.', 'Successful'],
       ['Setting desired instance count to 2.', 'Successful'],
     ]);

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
-import { DescribeScalingActivitiesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand, ValidationException } from '@aws-sdk/client-application-auto-scaling';
+import { PutScalingPolicyCommand, RegisterScalableTargetCommand, ValidationException } from '@aws-sdk/client-application-auto-scaling';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, UpdateEndpointWeightsAndCapacitiesCommand, waitUntilEndpointInService } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointAsyncCommand, InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -15,6 +15,7 @@ import { startLocalS3, type LocalS3 } from '../helpers/local-s3.js';
 import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
+import { settledActivities } from '../helpers/scaling-activities.js';
 
 const ROWS = ['5.1,3.5,1.4,0.2', '6.7,3.0,5.2,2.3', '5.9,3.0,4.2,1.5'];
 let s3: LocalS3;
@@ -145,7 +146,7 @@ describe('asynchronous endpoints at 0 instances', { concurrency: true }, () => {
       return now.status === 'InService' && now.current === 0 ? now : undefined;
     }, { timeoutMs: 120_000, intervalMs: 250 });
     assert.equal(final.desired, 0);
-    const activities = (await c.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/idle/variant/AllTraffic' }))).ScalingActivities ?? [];
+    const activities = await settledActivities(c.autoscaling, 'endpoint/idle/variant/AllTraffic');
     assert.deepEqual(activities.map((a) => [a.Description, a.StatusCode]), [['Setting desired instance count to 0.', 'Successful']]);
     assert.match(activities[0]!.Cause!, /AlarmLow.*ApproximateBacklogSizePerInstance \(Average\) against a target of 5/);
 
@@ -155,7 +156,7 @@ describe('asynchronous endpoints at 0 instances', { concurrency: true }, () => {
     for (const location of outputs) assert.match(await until(`the result at ${location}`, () => object(location), { timeoutMs: 120_000, intervalMs: 250, retryErrors: true }), /^\[\[/);
     // Oldest first: in to 0, then out of 0 to one instance (a second may follow while the alarm still
     // sees the backlog of the minutes the instance took to start).
-    const history = ((await c.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: 'endpoint/idle/variant/AllTraffic' }))).ScalingActivities ?? []).reverse();
+    const history = (await settledActivities(c.autoscaling, 'endpoint/idle/variant/AllTraffic')).reverse();
     assert.deepEqual(history.slice(0, 2).map((a) => [a.Description, a.StatusCode]), [
       ['Setting desired instance count to 0.', 'Successful'],
       ['Setting desired instance count to 1.', 'Successful'],

@@ -25,6 +25,7 @@ import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/
 import { localSdkClients, type LocalSdkClients } from '../helpers/local-sdk-clients.js';
 import { REPO_ROOT } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
+import { settledActivities } from '../helpers/scaling-activities.js';
 
 const ENDPOINT = 'iris-steps';
 const KEY = { ServiceNamespace: 'sagemaker' as const, ResourceId: `endpoint/${ENDPOINT}/variant/AllTraffic`, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
@@ -132,7 +133,7 @@ test('a StepScaling policy named in an alarm\'s AlarmActions scales the variant 
   await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: ENDPOINT });
   assert.deepEqual(await variantCounts(), { status: 'InService', desired: 1, current: 1 });
 
-  const activities = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: KEY.ResourceId }))).ScalingActivities!;
+  const activities = await settledActivities(aas, KEY.ResourceId!);
   assert.deepEqual(
     activities.map((a) => [a.Description, a.Cause, a.StatusCode]),
     [

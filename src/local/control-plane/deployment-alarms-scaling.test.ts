@@ -151,7 +151,8 @@ describe('deployment alarms scaling', () => {
         const d = await describe('as');
         const activities = (await aws.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: target.ResourceId, IncludeNotScaledActivities: true }))).ScalingActivities!;
         lastSeen = JSON.stringify({ status: d.EndpointStatus, config: d.EndpointConfigName, variant: d.ProductionVariants?.[0], failure: d.FailureReason, activities: activities.map((a) => [a.StatusCode, a.Description, a.StatusMessage]) });
-        return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'as-new' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 3 ? d : undefined;
+        // The scaling activity is InProgress until the scaler's next pass finds the change fulfilled.
+        return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'as-new' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 3 && activities[0]?.StatusCode !== 'InProgress' ? d : undefined;
       },
       { ...POLL, timeoutMs: 60_000, detail: () => `last seen: ${lastSeen}` },
     );

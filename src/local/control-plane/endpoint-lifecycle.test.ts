@@ -175,6 +175,10 @@ describe('endpoint lifecycle', () => {
     assert.match(reason, /model failed to load: no such file model\.onnx/);
     assert.ok(reason.length <= 1024);
     assert.equal(sm.directory().get('ep-bad'), undefined);
+    // Not "in-progress": a Failed endpoint cannot be updated, only deleted.
+    const failed = (err: AwsServiceError) => err.type === 'ValidationException' && err.message === 'Cannot update failed endpoint "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/ep-bad". Delete the endpoint (DeleteEndpoint) and create it again.';
+    await assert.rejects(call('UpdateEndpoint', { EndpointName: 'ep-bad', EndpointConfigName: 'cfg-a' }), failed);
+    await assert.rejects(call('UpdateEndpointWeightsAndCapacities', { EndpointName: 'ep-bad', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredWeight: 2 }] }), failed);
     await call('DeleteEndpoint', { EndpointName: 'ep-bad' });
     await until('deleted', async () => (sm.store.endpoints.has('ep-bad') ? undefined : true), POLL);
   });

@@ -21,6 +21,12 @@ export interface LifecycleOptions {
   autoscaling?: () => AwsService | undefined;
   /** Called once an `UpdateEndpoint` swapped endpoint `name` onto its new fleet (its inference components' copies take its routing and are placed again). */
   onUpdated?: (name: string) => void;
+  /**
+   * Called once an `UpdateEndpointWeightsAndCapacities` change of endpoint `name` has settled (done
+   * or rolled back): the copies of its inference components waiting for room are placed on the
+   * instances it now has, and ManagedInstanceScaling releases those they do not need.
+   */
+  onCapacityChanged?: (name: string) => void;
   /** How often alarms are read while baking. @defaultValue 1000 ms */
   alarmPollMs?: number;
   /** How long shutdown waits for asynchronous results and failures to be written, once the fleets stopped. @defaultValue {@link ASYNC_SHUTDOWN_WAIT_MS} */
@@ -487,6 +493,9 @@ export class EndpointLifecycle {
     if (e.status === 'UpdateRollbackFailed') {
       throw validation(`Cannot update endpoint "${e.arn}": it is UpdateRollbackFailed (a rolling deployment and its rollback both failed; see its FailureReason). Delete the endpoint (DeleteEndpoint) and create it again.`);
     }
+    // The service's words for a Failed endpoint start "Cannot update failed endpoint" (scripts match
+    // them to delete and create it again; terraform-provider-aws skips its update test for it).
+    if (e.status === 'Failed') throw validation(`Cannot update failed endpoint "${e.arn}". Delete the endpoint (DeleteEndpoint) and create it again.`);
     if (e.status !== 'InService') throw validation(`Cannot update in-progress endpoint "${e.arn}".`);
   }
 
@@ -831,6 +840,8 @@ export class EndpointLifecycle {
     const changes = desired.map((d) => {
       const v = blue.variants.find((x) => x.spec.VariantName === d.VariantName)!;
       const before = v.desiredInstanceCount;
+      const weightBefore = v.desiredWeight;
+      const previousServerless = v.serverlessConfig ? { ...v.serverlessConfig.current } : undefined;
       if (d.DesiredWeight !== undefined) v.desiredWeight = d.DesiredWeight;
       if (d.DesiredInstanceCount !== undefined) v.desiredInstanceCount = d.DesiredInstanceCount;
       const serverless = serverlessNext.get(d.VariantName);
@@ -839,20 +850,21 @@ export class EndpointLifecycle {
         // A serverless variant holds its provisioned instances (and those serving on demand) against the local limit.
         v.desiredInstanceCount = serverless.ProvisionedConcurrency ?? 0;
       }
-      return { d, v, before, serverless };
+      return { d, v, before, weightBefore, previousServerless, serverless, applied: { count: false, serverless: false } };
     });
     const previous = e.running;
     e.running = (async () => {
       await previous.catch(() => {});
       const failures: string[] = [];
       await Promise.all(
-        changes.map(async ({ d, v, before, serverless }) => {
+        changes.map(async ({ d, v, before, serverless, applied }) => {
           if (d.DesiredWeight !== undefined) v.runtime.weight = d.DesiredWeight;
           if (serverless && v.serverless && v.serverlessConfig) {
             this.say(`endpoint ${e.name}: variant ${v.spec.VariantName} to MaxConcurrency ${serverless.MaxConcurrency}, ProvisionedConcurrency ${serverless.ProvisionedConcurrency ?? 0}`);
             try {
               await v.serverless.reconfigure({ maxConcurrency: serverless.MaxConcurrency, provisioned: serverless.ProvisionedConcurrency ?? 0 });
               v.serverlessConfig.current = serverless;
+              applied.serverless = true;
             } catch (err) {
               v.serverless.reconfigure({ maxConcurrency: v.serverlessConfig.current.MaxConcurrency, provisioned: v.serverlessConfig.current.ProvisionedConcurrency ?? 0 }).catch(() => {});
               v.serverlessConfig.desired = v.serverlessConfig.current;
@@ -864,6 +876,7 @@ export class EndpointLifecycle {
             this.say(`endpoint ${e.name}: variant ${v.spec.VariantName} from ${v.fleet.size} to ${d.DesiredInstanceCount} instance(s)`);
             try {
               await v.fleet.scaleTo(d.DesiredInstanceCount);
+              applied.count = true;
             } catch (err) {
               v.desiredInstanceCount = before;
               failures.push(`variant ${v.spec.VariantName} could not reach ${d.DesiredInstanceCount} instances: ${(err as Error).message}`);
@@ -871,11 +884,43 @@ export class EndpointLifecycle {
           }
         }),
       );
+      if (failures.length > 0 && e.status !== 'Deleting') {
+        // "RollingBack: Endpoint fails to scale up or down or change its variant weight and is in the
+        // process of rolling back to its previous configuration" (DescribeEndpoint, EndpointStatus):
+        // the whole call is undone, its weights and the changes that did take, not only the one that failed.
+        e.status = 'RollingBack';
+        e.lastModified = new Date();
+        this.say(`endpoint ${e.name}: rolling back the capacity update: ${failures.join('; ')}`);
+        await Promise.all(
+          changes.map(async ({ d, v, before, weightBefore, previousServerless, applied }) => {
+            if (d.DesiredWeight !== undefined) {
+              v.desiredWeight = weightBefore;
+              v.runtime.weight = weightBefore;
+            }
+            try {
+              if (applied.serverless && v.serverless && v.serverlessConfig && previousServerless) {
+                const previous = previousServerless;
+                v.serverlessConfig.desired = previous;
+                v.desiredInstanceCount = before;
+                await v.serverless.reconfigure({ maxConcurrency: previous.MaxConcurrency, provisioned: previous.ProvisionedConcurrency ?? 0 });
+                v.serverlessConfig.current = previous;
+              }
+              if (applied.count) {
+                v.desiredInstanceCount = before;
+                await v.fleet.scaleTo(before);
+              }
+            } catch (err) {
+              failures.push(`variant ${v.spec.VariantName} could not be restored: ${(err as Error).message}`);
+            }
+          }),
+        );
+      }
       e.capacityChange = undefined;
       if (e.status === 'Deleting') return;
-      if (failures.length > 0) e.failureReason = failureReason(`The capacity update failed: ${failures.join('; ')}`);
+      if (failures.length > 0) e.failureReason = failureReason(`The capacity update failed and was rolled back: ${failures.join('; ')}`);
       e.status = 'InService';
       e.lastModified = new Date();
+      this.opts.onCapacityChanged?.(e.name);
     })();
     return { EndpointArn: e.arn };
   }

@@ -6,12 +6,14 @@ import {
   CreateEndpointConfigCommand,
   CreateInferenceComponentCommand,
   CreateModelCommand,
+  DeleteEndpointCommand,
   DeleteInferenceComponentCommand,
   DescribeEndpointCommand,
   DescribeEndpointConfigCommand,
   DescribeInferenceComponentCommand,
   SageMakerClient,
   UpdateEndpointCommand,
+  UpdateEndpointWeightsAndCapacitiesCommand,
   UpdateInferenceComponentRuntimeConfigCommand,
   type DescribeInferenceComponentCommandOutput,
   type ProductionVariant,
@@ -146,5 +148,19 @@ describe('inference component placement', () => {
     assert.deepEqual(limited.RuntimeConfig, { DesiredCopyCount: 4, CurrentCopyCount: 2 });
     assert.match(limited.FailureReason ?? '', /^smkit local: 2 of 4 copies cannot be placed .*variant AllTraffic runs 1 ml\.g5\.2xlarge instance .*a higher ManagedInstanceScaling MaxInstanceCount, within SMKIT_LOCAL_MAX_INSTANCES/);
     await instances('mis', 1);
+  });
+
+  test('UpdateEndpointWeightsAndCapacities on a ManagedInstanceScaling variant ends with as many instances as DescribeEndpoint says: those the copies need, the others released once the change is over', async () => {
+    // Room for it: 'other' goes.
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'other' }));
+    await until('other deleted', async () => !(await sm.send(new DescribeEndpointCommand({ EndpointName: 'other' })).then(() => true, () => false)), POLL);
+    await hostEndpoint('managed', { ManagedInstanceScaling: { Status: 'ENABLED', MinInstanceCount: 0, MaxInstanceCount: 2 } });
+    await component('one-copy', 'managed', 1, { NumberOfCpuCoresRequired: 1, MinMemoryRequiredInMb: 512 });
+    await instances('managed', 1);
+    await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'managed', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] }));
+    // The instance the copy does not need is released, not left running beside a DesiredInstanceCount of 1.
+    await instances('managed', 1);
+    const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'managed' }));
+    assert.deepEqual([d.EndpointStatus, d.FailureReason], ['InService', undefined]);
   });
 });

@@ -258,6 +258,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       ...(opts.deploymentNow ? { now: opts.deploymentNow } : {}),
       // Copies route as the new configuration says, and those waiting for room are placed on its instances.
       onUpdated: (name) => components.endpointUpdated(name),
+      onCapacityChanged: (name) => components.capacityChanged(name),
     },
   );
   const trainingJobs = new TrainingJobs({

@@ -80,9 +80,9 @@ export class SageMakerService implements AwsService {
       UpdateEndpointWeightsAndCapacities: (i) => {
         const name = String(i.EndpointName);
         this.components?.checkCapacityUpdate(name, (i.DesiredWeightsAndCapacities as Array<{ VariantName?: string; DesiredInstanceCount?: number }> | undefined) ?? []);
-        const out = this.endpoints.updateWeightsAndCapacities(i);
-        this.components?.capacityChanged(name);
-        return out;
+        // Its inference components see the new capacity once the change has settled (LifecycleOptions.onCapacityChanged):
+        // ManagedInstanceScaling must not release instances while the change is still starting them.
+        return this.endpoints.updateWeightsAndCapacities(i);
       },
       ...(trainingJobs
         ? {

@@ -36,6 +36,8 @@ export interface ScalableTargetRecord {
   /** The capacity before that scale-out. */
   scaleOutFrom?: number;
   lastScaleInAt?: number;
+  /** The scaling activity whose change SageMaker accepted and is still carrying out. */
+  unfulfilled?: { readonly activity: ScalingActivityRecord; readonly desired: number; readonly what: string };
 }
 
 interface PolicyRecordBase {

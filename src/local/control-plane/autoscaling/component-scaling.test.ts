@@ -178,6 +178,8 @@ describe('component scaling', () => {
       const d = await sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'scaled' }));
       return d.InferenceComponentStatus === 'InService' && d.RuntimeConfig?.CurrentCopyCount === 2;
     }, POLL);
+    // The next pass finds the change fulfilled.
+    await scaler.tick();
     const activities = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities;
     assert.deepEqual(activities?.map((a) => [a.Description, a.StatusCode, a.ScalableDimension]), [['Setting desired copy count to 2.', 'Successful', COPY_COUNT]]);
 
@@ -252,6 +254,9 @@ describe('component scaling', () => {
     cloudwatchService.evaluateDue(failures.Datapoints![0]!.Timestamp!.getTime() + 61_000);
     await scaler.tick();
     await until('sleepy back at 1 copy', async () => (await copies()) === 1, POLL);
+    // The next pass finds the change fulfilled (with the low alarm out of ALARM, so it does not scale in again).
+    await cw.send(new SetAlarmStateCommand({ AlarmName: low, StateValue: 'OK', StateReason: 'test: traffic again' }));
+    await scaler.tick();
     const [activity] = (await aas.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: key.ResourceId }))).ScalingActivities ?? [];
     assert.deepEqual([activity?.Description, activity?.Cause, activity?.StatusCode], ['Setting desired copy count to 1.', 'monitor alarm sleepy-from-zero in state ALARM triggered policy from-zero', 'Successful']);
     assert.equal(JSON.parse((await invoke()).Body!.transformToString()).got, '1,2');

@@ -147,9 +147,10 @@ test('an alarm in ALARM runs the step policy it names: the breach picks the step
   assert.deepEqual([activity!.Description, activity!.Cause, activity!.StatusCode, activity!.StatusMessage], [
     'Setting desired instance count to 2.',
     'monitor alarm busy in state ALARM triggered policy out',
-    'Successful',
-    'Successfully set desired instance count to 2. Change successfully fulfilled by sagemaker.',
+    'InProgress',
+    'Successfully set desired instance count to 2. Waiting for change to be fulfilled by sagemaker.',
   ]);
+  assert.equal(activity!.EndTime, undefined, 'the activity goes on while the endpoint is Updating');
   const [action] = await actions(cloudwatch, 'busy');
   assert.equal(action!.HistorySummary, `Successfully executed action ${out}`);
   assert.deepEqual({ ...JSON.parse(action!.HistoryData), stateUpdateTimestamp: undefined }, { actionState: 'Succeeded', notificationResource: out, error: null, stateUpdateTimestamp: undefined });
@@ -162,6 +163,9 @@ test('an alarm in ALARM runs the step policy it names: the breach picks the step
   await minute(20);
   // During the cooldown the +2 step counts from the capacity before the first scale-out: 1 + 2 = 3.
   assert.deepEqual(sagemaker.updates, [2, 3]);
+  const [third, second] = (await autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker' })).ScalingActivities as Array<Record<string, unknown>>;
+  assert.deepEqual([second!.Description, second!.StatusCode, second!.StatusMessage], ['Setting desired instance count to 2.', 'Successful', 'Successfully set desired instance count to 2. Change successfully fulfilled by sagemaker.'], 'fulfilled once the endpoint is InService at 2');
+  assert.deepEqual([third!.Description, third!.StatusCode], ['Setting desired instance count to 3.', 'InProgress']);
   sagemaker.status = 'InService';
   await minute(20);
   assert.deepEqual(sagemaker.updates, [2, 3, 4], 'after the cooldown, +2 from 3 is clamped to MaxCapacity');

@@ -59,6 +59,9 @@ test('target tracking scales a variant out under load and back in under a trickl
   assert.deepEqual(sagemaker.updates, [3], '25 per minute over 3 instances is under the target');
   for (let i = 0; i < 16 && sagemaker.updates.length < 2; i++) await minute(3);
   assert.deepEqual(sagemaker.updates, [3, 1], 'a trickle under 90 % of the target for 15 minutes scales in');
+  // The scale-in's activity is fulfilled once the endpoint is InService again.
+  sagemaker.status = 'InService';
+  await scaler.tick();
   const activities = (await autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker' })).ScalingActivities as Array<Record<string, unknown>>;
   assert.deepEqual(activities.map((a) => [a.Description, a.StatusCode]), [
     ['Setting desired instance count to 1.', 'Successful'],
@@ -341,4 +344,36 @@ test('ScalableDimension filters the Describe operations: a variant and an infere
     assert.deepEqual(ids((await autoscaling.call('DescribeScheduledActions', only)).ScheduledActions), [k.ResourceId]);
     assert.deepEqual(ids((await autoscaling.call('DescribeScalingActivities', only)).ScalingActivities), [k.ResourceId]);
   }
+});
+
+test('a change SageMaker refuses, and one whose variant goes away before it is carried out, end as Failed activities that say why', async () => {
+  const { sagemaker, autoscaling, scaler } = setup();
+  const describeActivities = async () => (await autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker' })).ScalingActivities as Array<Record<string, unknown>>;
+  // Refused at once: the activity ends Failed, worded as SageMaker's scaling activities page shows it ("… Reason: …").
+  const call = sagemaker.call.bind(sagemaker);
+  sagemaker.call = async (operation, input) => {
+    if (operation === 'UpdateEndpointWeightsAndCapacities') throw new AwsServiceError('ResourceLimitExceeded', "The account-level service limit 'local instances for endpoint usage' is 1 Instances.");
+    return call(operation, input);
+  };
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 2, MaxCapacity: 4 });
+  await scaler.tick();
+  let [refused] = await describeActivities();
+  assert.deepEqual([refused!.Description, refused!.StatusCode, refused!.StatusMessage], [
+    'Setting desired instance count to 2.',
+    'Failed',
+    "Failed to set desired instance count to 2. Reason: The account-level service limit 'local instances for endpoint usage' is 1 Instances.",
+  ]);
+  assert.ok(refused!.EndTime);
+  // Accepted, then the variant is gone before the next pass: the activity does not stay InProgress.
+  sagemaker.call = call;
+  await scaler.tick();
+  const [accepted] = await describeActivities();
+  assert.equal(accepted!.StatusCode, 'InProgress');
+  sagemaker.variantNames = ['other'];
+  await scaler.tick();
+  const [gone] = await describeActivities();
+  assert.deepEqual([gone!.ActivityId, gone!.StatusCode, gone!.StatusMessage], [accepted!.ActivityId, 'Failed', 'Failed to set desired instance count to 2. Reason: The endpoint variant no longer exists.']);
+  assert.ok(gone!.EndTime);
+  [refused] = (await describeActivities()).slice(1);
+  assert.equal(refused!.StatusCode, 'Failed');
 });

@@ -41,6 +41,7 @@ export interface VariantScalerOptions {
 interface VariantDescription {
   status: string;
   current: number;
+  failureReason?: string;
 }
 
 /** A policy's proposed change, and what the scaler does once it is applied. */
@@ -116,7 +117,7 @@ export class VariantScaler {
     if (!variant) return undefined;
     const current = (variant.DesiredInstanceCount ?? variant.CurrentInstanceCount) as number | undefined;
     if (typeof current !== 'number') return undefined;
-    return { status: String(out.EndpointStatus), current };
+    return { status: String(out.EndpointStatus), current, ...(typeof out.FailureReason === 'string' ? { failureReason: out.FailureReason } : {}) };
   }
 
   /** An inference component's status and desired copy count, through SageMaker's DescribeInferenceComponent. */
@@ -131,7 +132,7 @@ export class VariantScaler {
     }
     const copies = (out.RuntimeConfig as { DesiredCopyCount?: unknown } | undefined)?.DesiredCopyCount;
     if (typeof copies !== 'number') return undefined;
-    return { status: String(out.InferenceComponentStatus), current: copies };
+    return { status: String(out.InferenceComponentStatus), current: copies, ...(typeof out.FailureReason === 'string' ? { failureReason: out.FailureReason } : {}) };
   }
 
   /** The policy's metric, as its statistic over the latest complete one-minute period (0 without data). */
@@ -148,6 +149,11 @@ export class VariantScaler {
    */
   private async scaleTarget(target: ScalableTargetRecord, policies: readonly ScalingPolicyRecord[]): Promise<void> {
     const variant = await this.describe(target);
+    if (target.unfulfilled) {
+      // The activity of the last change is InProgress until SageMaker has carried it out (or undone it).
+      if (variant && variant.status !== 'InService' && variant.status !== 'Failed') return;
+      this.settle(target, variant);
+    }
     if (!variant || variant.status !== 'InService') return;
     const now = this.opts.clock.now();
     const tracking = policies.filter((p): p is TargetTrackingPolicyRecord => p.type === 'TargetTrackingScaling');
@@ -285,6 +291,25 @@ export class VariantScaler {
     });
   }
 
+  /**
+   * Ends the activity of the change SageMaker was carrying out: Successful once the variant (or
+   * component) has the count it was given, Failed when the change was undone (a capacity update
+   * that rolled back) or its resource went away.
+   */
+  private settle(target: ScalableTargetRecord, variant: VariantDescription | undefined): void {
+    const { activity, desired, what } = target.unfulfilled!;
+    target.unfulfilled = undefined;
+    activity.EndTime = this.opts.clock.now();
+    if (variant && variant.current === desired) {
+      activity.StatusCode = 'Successful';
+      activity.StatusMessage = `Successfully set desired ${what} to ${desired}. Change successfully fulfilled by sagemaker.`;
+      return;
+    }
+    activity.StatusCode = 'Failed';
+    const why = !variant ? `${isComponent(target.variant) ? 'The inference component' : 'The endpoint variant'} no longer exists` : `SageMaker did not carry out the change (the desired ${what} is ${variant.current})${variant.failureReason ? `: ${variant.failureReason}` : ''}`;
+    activity.StatusMessage = `Failed to set desired ${what} to ${desired}. Reason: ${why}.`;
+  }
+
   private async apply(target: ScalableTargetRecord, chosen: Candidate, now: number): Promise<void> {
     const decision = chosen.decision!;
     const ref = target.variant;
@@ -300,14 +325,16 @@ export class VariantScaler {
           DesiredWeightsAndCapacities: [{ VariantName: ref.variantName, DesiredInstanceCount: decision.desired }],
         });
       }
-      activity.StatusCode = 'Successful';
-      activity.StatusMessage = `Successfully set desired ${what} to ${decision.desired}. Change successfully fulfilled by sagemaker.`;
     } catch (err) {
       activity.StatusCode = 'Failed';
-      activity.StatusMessage = `Failed to set desired ${what} to ${decision.desired}: ${(err as Error).message}`;
-      throw err;
-    } finally {
+      // SageMaker's own example (endpoint-scaling-query-history.html, blocked scaling activities): "Failed to set desired instance count to 110. Reason: The account-level service limit …".
+      activity.StatusMessage = `Failed to set desired ${what} to ${decision.desired}. Reason: ${(err as Error).message}`;
       activity.EndTime = this.opts.clock.now();
+      throw err;
     }
+    // As Application Auto Scaling words it while the target's service carries the change out; the
+    // next tick that finds the endpoint (or component) settled ends the activity.
+    activity.StatusMessage = `Successfully set desired ${what} to ${decision.desired}. Waiting for change to be fulfilled by sagemaker.`;
+    target.unfulfilled = { activity, desired: decision.desired, what };
   }
 }
