@@ -298,6 +298,21 @@ test('deploy settings: errors name the offending key', () => {
   bad(ep({ alarms: [alarm, alarm] }), /used twice/);
 });
 
+test('an alarm name two endpoints of the file use is refused, naming both: CloudWatch has one alarm per name in an account and Region', () => {
+  const alarm = (name: string): unknown => ({ name, metric: 'Invocation5XXErrors', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1 });
+  const file = (second: string): unknown => ({
+    endpoints: [
+      { name: 'iris', variants: [{ model: 'a' }], alarms: [alarm('iris-5xx'), alarm('5xx')] },
+      { name: 'iris-b', variants: [{ model: 'b' }], alarms: [alarm(second)] },
+    ],
+  });
+  assert.throws(() => parseEndpointFile(file('5xx'), resolve, read), {
+    code: 'ERR_ENDPOINT_FILE_INVALID',
+    message: 'endpoints[1].alarms[0].name: alarm name "5xx" is also endpoints[0].alarms[1]\'s: CloudWatch alarm names are one per account and Region, so both endpoints would share one alarm, each deploy taking it over from the other; give each endpoint\'s alarms their own names',
+  });
+  assert.deepEqual(parseEndpointFile(file('iris-b-5xx'), resolve, read).endpoints.map((e) => e.alarms?.map((a) => a.name)), [['iris-5xx', '5xx'], ['iris-b-5xx']]);
+});
+
 test('dataCapture.captureOptions takes the API\'s CaptureMode values, InputAndOutput included, as strings or {CaptureMode} objects', () => {
   const capture = (captureOptions: unknown) =>
     parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd', captureOptions } }] }, resolve, read).endpoints[0]!.dataCapture!;

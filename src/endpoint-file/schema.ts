@@ -898,6 +898,19 @@ export function parseEndpointFile(doc: Json, resolve: Resolve, readSample: ReadS
     if (other !== undefined) fail('endpoints', `endpoint names "${other}" and "${e.name}" differ only in case; SageMaker's endpoint names are case-insensitive, so they would name one endpoint`);
     seen.set(e.name.toLowerCase(), e.name);
   }
+  // CloudWatch alarm names are one per account and Region: two endpoints' alarms of one name are one
+  // alarm, which each endpoint's deploy put back on its own dimensions (a re-deploy never said "no
+  // changes"), and --delete of either removed the other's.
+  const alarmAt = new Map<string, string>();
+  endpoints.forEach((e, i) => {
+    (e.alarms ?? []).forEach((a, j) => {
+      const first = alarmAt.get(a.name);
+      if (first !== undefined) {
+        fail(`endpoints[${i}].alarms[${j}].name`, `alarm name ${shown(a.name)} is also ${first}'s: CloudWatch alarm names are one per account and Region, so both endpoints would share one alarm, each deploy taking it over from the other; give each endpoint's alarms their own names`);
+      }
+      alarmAt.set(a.name, `endpoints[${i}].alarms[${j}]`);
+    });
+  });
   const config: EndpointFileConfig = { endpoints };
   if (doc.port !== undefined) config.port = checkNumber(doc.port, 'port', 0, 65535, true);
   if (doc.backend !== undefined) {
