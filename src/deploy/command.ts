@@ -65,8 +65,8 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
         await waitForEndpointSettled(clients, endpoint.name, { pollSeconds, timeoutSeconds, log });
         const plan = await planDelete(clients, endpoint);
         out(`endpoint ${endpoint.name} (${target}), --delete:`);
-        for (const i of plan.items) out(`  delete    ${i.kind.padEnd(15)} ${i.name}${i.detail ? `  (${i.detail})` : ''}`);
-        if (plan.items.length === 0) out('  nothing to delete');
+        for (const i of plan.items) out(`  ${(i.action === 'delete' ? 'delete' : 'keep').padEnd(9)} ${i.kind.padEnd(15)} ${i.name}${i.detail ? `  (${i.detail})` : ''}`);
+        if (!plan.items.some((i) => i.action === 'delete')) out('  nothing to delete');
         if (!request.dryRun) await applyDelete(clients, plan, { log, pollSeconds, timeoutSeconds });
       }
       if (request.dryRun) out('dry run: nothing was deleted');
