@@ -86,7 +86,9 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
 
     if (request.template !== undefined) {
       const { bucket } = parseS3Prefix(artifactsPrefix);
-      await writeTemplate(request.template, renderTemplate(desired, artifacts, { bucket, ...(settings.role ? { role: settings.role } : {}), ...(settings.image ? { image: settings.image } : {}) }));
+      // The ImageUri parameter's default is what the containers run: with --build, the pushed digest
+      // (deploy.image's tag left the containers on a literal digest and the parameter unused).
+      await writeTemplate(request.template, renderTemplate(desired, artifacts, { bucket, ...(settings.role ? { role: settings.role } : {}), ...(settings.image ? { image: image ?? settings.image } : {}) }));
       out(`wrote ${request.template}: ${desired.map((d) => d.name).join(', ')}`);
       for (const a of artifacts.values()) {
         for (const f of a.files) {

@@ -193,6 +193,29 @@ test('smkit deploy --template: CloudFormation YAML with the archives it names up
   }
 });
 
+test('smkit deploy --template --build: the ImageUri parameter defaults to the pushed digest the models run, not deploy.image\'s tag', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-template-build-'));
+  const s3 = await startLocalS3(['artifacts']);
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
+    // A stand-in for docker (no engine runs here): it builds and pushes nothing, and reports this digest.
+    const digest = `localhost:5000/smkit@sha256:${'0123456789abcdef'.repeat(4)}`;
+    await mkdir(path.join(dir, 'bin'));
+    await writeFile(path.join(dir, 'bin', 'docker'), `#!/bin/sh\ncase "$1 $*" in\n  info*) echo '{}' ;;\n  *RepoDigests*) echo '${digest}' ;;\n  *Size*) echo 1000 ;;\nesac\nexit 0\n`, { mode: 0o755 });
+    await writeFile(path.join(dir, 'endpoints.yaml'), DEPLOY.replace('123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1', 'localhost:5000/smkit:1') + ENDPOINT);
+    const env = { AWS_ENDPOINT_URL_S3: s3.url, PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}` };
+    const run = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const t = parse(await readFile(path.join(dir, 'stack.yaml'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: { PrimaryContainer?: { Image?: unknown } } }>; Parameters: Record<string, { Default?: string }> };
+    assert.equal(t.Parameters.ImageUri?.Default, digest);
+    const images = Object.values(t.Resources).filter((r) => r.Type === 'AWS::SageMaker::Model').map((r) => r.Properties.PrimaryContainer?.Image);
+    assert.deepEqual(images, [{ Ref: 'ImageUri' }], 'the model runs the parameter, so overriding it changes the image');
+  } finally {
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('deploy environment: the S3 endpoint, region and credential presence come from the SDK variables; a bad URL names its variable', () => {
   assert.deepEqual(loadDeployEnvironment({ AWS_ENDPOINT_URL: 'http://127.0.0.1:1', AWS_DEFAULT_REGION: 'eu-west-1' }), { s3EndpointUrl: 'http://127.0.0.1:1', region: 'eu-west-1', hasCredentials: false });
   assert.equal(loadDeployEnvironment({ AWS_ENDPOINT_URL: 'http://a', AWS_ENDPOINT_URL_S3: 'http://b' }).s3EndpointUrl, 'http://b');
