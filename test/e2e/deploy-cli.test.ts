@@ -91,6 +91,15 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     assert.match(hugePoll.stderr, /ERR_CLI_USAGE: --poll-interval="3000000" is invalid: expected a number of seconds above 0, at most 3600\./);
     const both = await smkit(['deploy', path.join(dir, 'a.yaml'), '--delete', '--template', 'x.json']);
     assert.match(both.stderr, /ERR_CLI_USAGE: --delete does not apply with --template or --build/);
+    // --template calls no SageMaker and waits for no endpoint: these flags did nothing there.
+    const template = ['deploy', path.join(dir, 'a.yaml'), '--template', path.join(dir, 'stack.json')];
+    assert.deepEqual(await smkit([...template, '--poll-interval', '1']), {
+      code: 1,
+      stdout: '',
+      stderr: 'smkit: ERR_CLI_USAGE: --poll-interval does not apply with --template: it writes the template and uploads the archives to S3 (AWS_ENDPOINT_URL_S3 when set, --region), calling no SageMaker and waiting for no endpoint; leave it out\n',
+    });
+    assert.match((await smkit([...template, ...url, '--timeout', '60'])).stderr, /^smkit: ERR_CLI_USAGE: --endpoint-url and --timeout do not apply with --template: .*; leave them out\n$/);
+    assert.equal(existsSync(path.join(dir, 'stack.json')), false);
     const help = await smkit(['deploy', '--help']);
     assert.equal(help.code, 0);
     for (const flag of ['--endpoint-url', '--region', '--dry-run', '--delete', '--template', '--build']) assert.ok(help.stdout.includes(flag), flag);
