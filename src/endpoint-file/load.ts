@@ -33,7 +33,10 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
       duplicate = firstDuplicateKey(yaml, parsed, lines);
       const collectionKey = duplicate === undefined ? firstCollectionKey(yaml, parsed, lines) : undefined;
       if (collectionKey !== undefined) throw new Error(collectionKey);
-      if (duplicate === undefined) doc = parsed.toJS();
+      if (duplicate === undefined) {
+        keepEnvValuesAsWritten(yaml, parsed);
+        doc = parsed.toJS();
+      }
     }
   } catch (err) {
     throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${abs} is not valid ${json ? 'JSON' : 'YAML'}: ${json ? jsonErrorAt(text) : ''}${(err as Error).message}`, { cause: err });
@@ -51,6 +54,33 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
     return parseEndpointFile(doc, (p) => resolve(base, p), readSample);
   } catch (err) {
     throw inEndpointFile(err, abs);
+  }
+}
+
+/**
+ * An environment value is text, and YAML reads an unquoted `1.10` as the number 1.1, `1.0` as 1,
+ * `010` as 10, `1e3` as 1000, `True` as true and a 20-digit number past double precision: the
+ * container got another value than the one written. In `env` maps (a variant's or a pipeline
+ * container's, the shadow's), a number or boolean is given as its text in the file instead.
+ */
+function keepEnvValuesAsWritten(yaml: typeof import('yaml'), doc: import('yaml').Document): void {
+  const { isMap, isScalar, isSeq } = yaml;
+  const get = (node: unknown, key: string): unknown => (isMap(node) ? node.get(key, true) : undefined);
+  const items = (node: unknown): unknown[] => (isSeq(node) ? node.items : []);
+  const keepEnv = (owner: unknown): void => {
+    const env = get(owner, 'env');
+    if (!isMap(env)) return;
+    for (const pair of env.items) {
+      const v = pair.value;
+      if (isScalar(v) && (typeof v.value === 'number' || typeof v.value === 'boolean') && typeof v.source === 'string') v.value = v.source;
+    }
+  };
+  for (const endpoint of items(get(doc.contents, 'endpoints'))) {
+    const shadow = get(endpoint, 'shadow');
+    for (const variant of [...items(get(endpoint, 'variants')), ...(shadow === undefined ? [] : [shadow])]) {
+      keepEnv(variant);
+      for (const container of items(get(variant, 'containers'))) keepEnv(container);
+    }
   }
 }
 

@@ -165,6 +165,28 @@ test('YAML endpoint files resolve paths against their folder; single models get 
   assert.equal(endpointNameFor('/x/iris/model.tar.gz'), 'iris');
 });
 
+test('a YAML env value that reads as a number or a boolean reaches the container as written (1.10 stays 1.10, not 1.1), in every env map and nowhere else', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-env-'));
+  try {
+    await mkdir(join(dir, 'm'));
+    const env = '{ V: 1.10, W: 1.0, O: 010, H: 0x1F, E: 1e3, B: True, N: 12345678901234567890, I: 5, F: 0.9, Q: "2.50", T: true }';
+    await writeFile(
+      join(dir, 'ep.yaml'),
+      `endpoints:\n  - name: iris\n    variants:\n      - model: ./m\n        env: ${env}\n      - name: B\n        containers:\n          - { model: ./m, env: { V: 2.50 } }\n` +
+        `    shadow:\n      model: ./m\n      env: { V: 3.0 }\n    deepPing: { body: { env: { x: 1.10 } }, contentType: application/json }\nstartupTimeoutSeconds: 60.0\n`,
+    );
+    const cfg = await readEndpointFile(join(dir, 'ep.yaml'));
+    const e = cfg.endpoints[0]!;
+    assert.deepEqual(e.variants[0]!.containers[0]!.env, { V: '1.10', W: '1.0', O: '010', H: '0x1F', E: '1e3', B: 'True', N: '12345678901234567890', I: '5', F: '0.9', Q: '2.50', T: 'true' });
+    assert.deepEqual(e.variants[1]!.containers[0]!.env, { V: '2.50' });
+    assert.deepEqual(e.shadow!.containers[0]!.env, { V: '3.0' });
+    assert.equal(e.deepPing!.body.toString(), '{"env":{"x":1.1}}', 'a sample body is JSON, read as such');
+    assert.equal(cfg.startupTimeoutSeconds, 60);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a key written twice is refused, naming it and both places (JSON would keep the last silently)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-'));
   const refused = async (name: string, text: string, message: string): Promise<void> => {
