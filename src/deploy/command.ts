@@ -47,9 +47,8 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
   const clients = createDeployClients({ ...(request.endpointUrl !== undefined ? { endpointUrl: request.endpointUrl } : {}), ...(region !== undefined ? { region } : {}) }, request.env);
   const log = (line: string): void => void process.stderr.write(`smkit deploy: ${line}\n`);
   const out = (text: string): void => void process.stdout.write(`${text}\n`);
-  const target = request.endpointUrl ?? `AWS${region ? ` ${region}` : ''}`;
   // Without a Region every call fails with the SDK's bare "Region is missing", after the models are packaged.
-  await clients.sagemaker.config.region().catch((err: Error) => {
+  const resolvedRegion = await clients.sagemaker.config.region().catch((err: Error) => {
     clients.destroy();
     throw new ToolkitError(
       'ERR_DEPLOY_CONFIG',
@@ -57,6 +56,8 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
       { cause: err },
     );
   });
+  // The Region the SDK found (--region, deploy.region, AWS_REGION or the profile's): the plan says where it deploys.
+  const target = request.endpointUrl ?? `AWS ${resolvedRegion}`;
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-deploy-'));
   // A signal between the interruptible steps (waiting for an endpoint to settle before planning, a
   // create call) ends the process without the finally below: the packaged archives go first.

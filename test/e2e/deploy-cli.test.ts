@@ -15,6 +15,7 @@ import { readDeployRequest } from '../../src/deploy/request.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
 import { runSmkit, SMKIT_BIN, type CliRun } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
+import { withDeployTarget } from '../helpers/deploy-target.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -223,6 +224,18 @@ test('smkit deploy --template --build: the ImageUri parameter defaults to the pu
     await s3.stop();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('smkit deploy names the AWS Region it deploys to when it comes from the environment (AWS_REGION), not only from --region or deploy.region', { timeout: 120_000 }, async () => {
+  await withDeployTarget(async ({ url, modelDir }) => {
+    const file = path.join(modelDir, 'e.yaml');
+    await writeFile(file, 'endpoints:\n  - name: iris\n    variants:\n      - model: ./\n');
+    // The SDK's per-service endpoint variables stand in for AWS: no --endpoint-url, so the plan names AWS and the Region.
+    const env = { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_ENDPOINT_URL_SAGEMAKER: url, AWS_ENDPOINT_URL_CLOUDWATCH: url, AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING: url };
+    const run = await smkit(['deploy', file, '--delete', '--dry-run'], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'endpoint iris (AWS eu-west-1), --delete:\n  nothing to delete\ndry run: nothing was deleted\n');
+  });
 });
 
 test('deploy environment: the S3 endpoint, region and credential presence come from the SDK variables; a bad URL names its variable', () => {
