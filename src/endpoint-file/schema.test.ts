@@ -187,6 +187,23 @@ test('a YAML env value that reads as a number or a boolean reaches the container
   }
 });
 
+test('a YAML merge key (<<: *anchor) is refused saying that merge keys are not read and what to write instead', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-merge-'));
+  try {
+    await mkdir(join(dir, 'm'));
+    await writeFile(join(dir, 'ep.yaml'), 'endpoints:\n  - name: iris\n    variants:\n      - &a { name: A, model: ./m }\n      - <<: *a\n        name: B\n');
+    await assert.rejects(readEndpointFile(join(dir, 'ep.yaml')), {
+      code: 'ERR_ENDPOINT_FILE_INVALID',
+      message: `endpoints[0].variants[1]: unknown key "<<": YAML merge keys (<<: *anchor) are not read in an endpoint file; write the keys out, or repeat the map with an alias (env: *shared) (allowed: name, weight, instanceCount, instanceType, autoscaling, routing, serverless, model, env, hostname, image, mode, containers) (in ${join(dir, 'ep.yaml')})`,
+    });
+    // An alias of a whole map is read, its values as written.
+    await writeFile(join(dir, 'alias.yaml'), 'endpoints:\n  - name: iris\n    variants:\n      - { name: A, model: ./m, env: &shared { V: 1.10 } }\n      - { name: B, model: ./m, env: *shared }\n');
+    assert.deepEqual((await readEndpointFile(join(dir, 'alias.yaml'))).endpoints[0]!.variants.map((v) => v.containers[0]!.env), [{ V: '1.10' }, { V: '1.10' }]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a key written twice is refused, naming it and both places (JSON would keep the last silently)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-'));
   const refused = async (name: string, text: string, message: string): Promise<void> => {

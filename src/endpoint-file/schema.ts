@@ -290,6 +290,8 @@ function isObject(v: Json): v is Record<string, Json> {
 function onlyKeys(obj: Record<string, Json>, where: string, allowed: readonly string[]): void {
   for (const key of Object.keys(obj)) {
     if (allowed.includes(key)) continue;
+    // YAML 1.1's merge key, which the YAML 1.2 reading of the file takes for a key like any other.
+    if (key === '<<') fail(where, `unknown key "<<": YAML merge keys (<<: *anchor) are not read in an endpoint file; write the keys out, or repeat the map with an alias (env: *shared) (allowed: ${allowed.join(', ')})`);
     const meant = closestNames(key, allowed);
     fail(where, `unknown key ${shown(key)}${meant.length > 0 ? `: did you mean ${orList(meant)}?` : ''} (allowed: ${allowed.join(', ')})`);
   }
