@@ -46,7 +46,7 @@ function isLoopback(url: string): boolean {
  * Creates the clients. With a loopback `--endpoint-url` (the local SageMaker) and no credentials in
  * the environment, placeholder credentials are used (the local SageMaker does not check
  * signatures) and the region defaults to `us-east-1`. S3 follows `AWS_ENDPOINT_URL_S3` with
- * path-style addressing, as local S3 servers need.
+ * path-style addressing, as local S3 servers need; a loopback one also defaults to `us-east-1`.
  */
 export function createDeployClients(target: ClientTarget, env: DeployEnvironment): DeployClients {
   const local = target.endpointUrl !== undefined && isLoopback(target.endpointUrl);
@@ -61,6 +61,9 @@ export function createDeployClients(target: ClientTarget, env: DeployEnvironment
   const s3Local = env.s3EndpointUrl !== undefined && isLoopback(env.s3EndpointUrl);
   const s3 = new S3Client({
     ...common,
+    // A local S3 takes any Region, as the local SageMaker does: `--template`, which has no
+    // --endpoint-url, rehearses against a local S3 with no Region configured.
+    ...(region === undefined && s3Local ? { region: 'us-east-1' } : {}),
     ...timeouts,
     // s3rver, the usual local S3, checks signatures against these default keys.
     ...(s3Local && !env.hasCredentials ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),

@@ -47,8 +47,9 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
   const clients = createDeployClients({ ...(request.endpointUrl !== undefined ? { endpointUrl: request.endpointUrl } : {}), ...(region !== undefined ? { region } : {}) }, request.env);
   const log = (line: string): void => void process.stderr.write(`smkit deploy: ${line}\n`);
   const out = (text: string): void => void process.stdout.write(`${text}\n`);
-  // Without a Region every call fails with the SDK's bare "Region is missing", after the models are packaged.
-  const resolvedRegion = await clients.sagemaker.config.region().catch((err: Error) => {
+  // Without a Region every call fails with the SDK's bare "Region is missing", after the models are
+  // packaged. --template calls only S3 (whose local server needs none): its Region is the one checked.
+  const resolvedRegion = await (request.template !== undefined ? clients.s3 : clients.sagemaker).config.region().catch((err: Error) => {
     clients.destroy();
     throw new ToolkitError(
       'ERR_DEPLOY_CONFIG',

@@ -101,6 +101,15 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     });
     assert.match((await smkit([...template, ...url, '--timeout', '60'])).stderr, /^smkit: ERR_CLI_USAGE: --endpoint-url and --timeout do not apply with --template: .*; leave them out\n$/);
     assert.equal(existsSync(path.join(dir, 'stack.json')), false);
+    // Without --endpoint-url (refused above) a --template rehearsal against a local S3 needs no
+    // Region, as a deploy to the local SageMaker does not; to AWS's S3 it still does.
+    const noRegionEnv = { PATH: process.env.PATH ?? '', HOME: dir };
+    const rehearse = ['deploy', path.join(dir, 'e.yaml'), '--template', path.join(dir, 'stack.json'), '--dry-run'];
+    const localTemplate = await runSmkit(rehearse, { ...noRegionEnv, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' });
+    assert.equal(localTemplate.code, 0, localTemplate.stderr);
+    assert.match(localTemplate.stdout, /^wrote .*stack\.json: iris\n/);
+    const awsTemplate = await runSmkit(rehearse, noRegionEnv);
+    assert.match(awsTemplate.stderr, /smkit: ERR_DEPLOY_CONFIG: no AWS Region to deploy to \(Region is missing\)/);
     const help = await smkit(['deploy', '--help']);
     assert.equal(help.code, 0);
     for (const flag of ['--endpoint-url', '--region', '--dry-run', '--delete', '--template', '--build']) assert.ok(help.stdout.includes(flag), flag);
