@@ -187,6 +187,24 @@ test('a YAML env value that reads as a number or a boolean reaches the container
   }
 });
 
+test('a %YAML 1.1 file\'s env keeps its text too: yes, 1_000, 0b11 and dates as written, names Y, N and TRUE as written; an alias of a number key\'s scalar gives the env its text and leaves the key a number', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-env11-'));
+  try {
+    await mkdir(join(dir, 'm'));
+    const env = '{ A: yes, B: off, C: 1_000, D: 0b11, E: 2024-01-01, F: 1:20, Y: 1, N: 2, TRUE: 3, P: *count }';
+    const body = `endpoints:\n  - name: iris\n    variants:\n      - model: ./m\n        instanceCount: &count 02\n        env: ${env}\n`;
+    const want = { A: 'yes', B: 'off', C: '1_000', D: '0b11', E: '2024-01-01', F: '1:20', Y: '1', N: '2', TRUE: '3', P: '02' };
+    for (const [name, text] of [['ep11.yaml', `%YAML 1.1\n---\n${body}`], ['ep12.yaml', body]] as const) {
+      await writeFile(join(dir, name), text);
+      const variant = (await readEndpointFile(join(dir, name))).endpoints[0]!.variants[0]!;
+      assert.deepEqual(variant.containers[0]!.env, want, name);
+      assert.equal(variant.instanceCount, 2, name);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a YAML merge key (<<: *anchor) is refused saying that merge keys are not read and what to write instead', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-merge-'));
   try {
