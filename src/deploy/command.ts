@@ -103,8 +103,9 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
   if (request.template !== undefined) {
     const { bucket } = parseS3Prefix(artifactsPrefix);
     // The ImageUri parameter's default is what the containers run: with --build, the pushed digest
-    // (deploy.image's tag left the containers on a literal digest and the parameter unused).
-    await writeTemplate(request.template, renderTemplate(desired, artifacts, { bucket, ...(settings.role ? { role: settings.role } : {}), ...(settings.image ? { image: image ?? settings.image } : {}) }));
+    // (deploy.image's tag left the containers on a literal digest and the parameter unused); without
+    // deploy.image, the file's top-level image (the parameter had no default and ran nothing).
+    await writeTemplate(request.template, renderTemplate(desired, artifacts, { bucket, ...(settings.role ? { role: settings.role } : {}), ...(image !== undefined ? { image } : {}) }));
     out(`wrote ${request.template}: ${desired.map((d) => d.name).join(', ')}`);
     for (const a of artifacts.values()) {
       for (const f of a.files) {

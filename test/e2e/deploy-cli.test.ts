@@ -110,6 +110,13 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     assert.match(localTemplate.stdout, /^wrote .*stack\.json: iris\n/);
     const awsTemplate = await runSmkit(rehearse, noRegionEnv);
     assert.match(awsTemplate.stderr, /smkit: ERR_DEPLOY_CONFIG: no AWS Region to deploy to \(Region is missing\)/);
+    // The file's top-level image (smkit local's) without deploy.image: the ImageUri parameter
+    // defaults to it and the model runs it; it had no default and ran nothing.
+    const topImage = await write('l.yaml', `image: repo/img:2\n${DEPLOY.replace(/  image: .*\n/, '')}${ENDPOINT}`);
+    assert.equal((await smkit(['deploy', topImage, '--template', path.join(dir, 'top.json'), '--dry-run'])).code, 0);
+    const top = JSON.parse(await readFile(path.join(dir, 'top.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: { PrimaryContainer?: { Image?: unknown } } }>; Parameters: Record<string, { Default?: string }> };
+    assert.equal(top.Parameters.ImageUri?.Default, 'repo/img:2');
+    assert.deepEqual(Object.values(top.Resources).filter((r) => r.Type === 'AWS::SageMaker::Model').map((r) => r.Properties.PrimaryContainer?.Image), [{ Ref: 'ImageUri' }]);
     const help = await smkit(['deploy', '--help']);
     assert.equal(help.code, 0);
     for (const flag of ['--endpoint-url', '--region', '--dry-run', '--delete', '--template', '--build']) assert.ok(help.stdout.includes(flag), flag);
