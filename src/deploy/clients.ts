@@ -49,6 +49,10 @@ function isLoopback(url: string): boolean {
  * path-style addressing, as local S3 servers need; a loopback one also defaults to `us-east-1`.
  */
 export function createDeployClients(target: ClientTarget, env: DeployEnvironment): DeployClients {
+  // On Node 20 the SDK prints 8 lines (NodeVersionSupportWarning: its releases after January 2027
+  // need Node 22) as the first client is made, before every deploy; smkit pins its SDK and supports
+  // Node 20. AWS's documented switch (aws/aws-sdk-js-v3#7983), unless the user set it.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const local = target.endpointUrl !== undefined && isLoopback(target.endpointUrl);
   const region = target.region ?? env.region ?? (local ? 'us-east-1' : undefined);
   const timeout = target.timeoutMs ?? SERVICE_TIMEOUT_MS;
