@@ -8,12 +8,13 @@ import { PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
 import { withDeployTarget } from '../../test/helpers/deploy-target.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { applyPlan } from './apply.js';
-import { applyDelete } from './delete.js';
+import { applyDelete, planDelete } from './delete.js';
 import { describeAlarms, describeScaling } from './inspect.js';
 import { SCALABLE_DIMENSION, variantResourceId } from './desired.js';
 import { until } from '../../test/helpers/until.js';
 import type { DeployClients } from './clients.js';
 import type { EndpointPlan } from './plan.js';
+import { parseEndpointFile } from '../endpoint-file/schema.js';
 
 // A stub speaking SageMaker's JSON protocol, through the real SDK client: an endpoint that stays
 // Creating, as a real one does for minutes.
@@ -220,5 +221,24 @@ test('a variant with more scaling policies than one DescribeScalingPolicies page
     }
     const { policies } = await describeScaling(clients, [ResourceId]);
     assert.deepEqual((policies.get(ResourceId) ?? []).map((p) => p.PolicyName).sort(), names);
+  });
+});
+
+test('--delete keeps an alarm of the file that watches another endpoint (alarm names are one per account and Region: a copied file, a renamed endpoint), and says so; its own go', { timeout: 60_000 }, async () => {
+  await withDeployTarget(async ({ clients }) => {
+    const alarm = (AlarmName: string, EndpointName: string): PutMetricAlarmCommand =>
+      new PutMetricAlarmCommand({ AlarmName, Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Dimensions: [{ Name: 'EndpointName', Value: EndpointName }, { Name: 'VariantName', Value: 'AllTraffic' }], Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    await clients.cloudwatch.send(alarm('shared-5xx', 'iris'));
+    await clients.cloudwatch.send(alarm('twin-latency', 'twin'));
+    const rule = { metric: 'Invocation5XXErrors', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanOrEqualToThreshold', periodSeconds: 60, evaluationPeriods: 1 };
+    const file = parseEndpointFile({ endpoints: [{ name: 'twin', variants: [{ model: 'm' }], alarms: [{ name: 'shared-5xx', ...rule }, { name: 'twin-latency', ...rule }] }] }, (p) => `/m/${p}`, () => Buffer.alloc(0));
+    const plan = await planDelete(clients, file.endpoints[0]!);
+    assert.deepEqual(plan.alarms, ['twin-latency']);
+    assert.deepEqual(plan.items.filter((i) => i.kind === 'alarm'), [
+      { kind: 'alarm', name: 'twin-latency', action: 'delete' },
+      { kind: 'alarm', name: 'shared-5xx', action: 'unchanged', detail: 'it watches endpoint iris, not twin' },
+    ]);
+    await applyDelete(clients, plan, { log: () => {}, pollSeconds: 1, timeoutSeconds: 10 });
+    assert.deepEqual([...(await describeAlarms(clients, ['shared-5xx', 'twin-latency'])).keys()], ['shared-5xx']);
   });
 });

@@ -58,6 +58,19 @@ function supersededLeftBehind(plan: EndpointPlan, cli: string): string {
   return ` Once it is InService on ${d.config.name} (aws sagemaker describe-endpoint${cli} --endpoint-name ${d.name}), ${rest ? 'run smkit deploy again for the autoscaling and alarms that come after the update, and ' : ''}delete what the update superseded: ${commands.join('; ')}. If it rolls back to ${plan.previousConfig} instead, keep them. A later smkit deploy, once the endpoint has settled, deletes whichever side is left over when smkit named it (<endpoint>-<hash>, <endpoint>-<variant>-<hash>).`;
 }
 
+/**
+ * What an update that did not complete leaves of the autoscaling deploy deregistered before it
+ * (SageMaker refuses to update an autoscaled variant's instance type, or to remove it): the
+ * variants that scaled before now run without it, and say so, or a rollback went unnoticed as an
+ * endpoint that no longer scales.
+ */
+function unscaled(plan: EndpointPlan): string {
+  if (plan.deregister.length === 0) return '';
+  const variants = plan.deregister.map((id) => id.split('/').pop()!);
+  const which = variants.length > 1 ? `variants ${variants.slice(0, -1).join(', ')} and ${variants.at(-1)}` : `variant ${variants[0]}`;
+  return ` Deploy deregistered the autoscaling of ${which} before the update (SageMaker refuses to update an autoscaled variant's instance type, or to remove it): ${variants.length > 1 ? 'they run' : 'it runs'} at a fixed instance count until a deploy registers it again; fix the cause and run smkit deploy again, or deploy the file of the config it serves.`;
+}
+
 /** Deregisters a variant's scalable target (which also deletes its policies), first deleting smkit's policy. */
 export async function deregisterTarget(clients: DeployClients, resourceId: string, policyName: string | undefined, log: (line: string) => void): Promise<void> {
   if (policyName) {
@@ -300,7 +313,7 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
     const outcome = plan.endpoint === 'update' ? await followUpdate(clients, plan, waitOpts, opts.awsCliOptions ?? '') : await followCreate(clients, plan, waitOpts, opts.awsCliOptions ?? '');
     if (outcome.kind === 'failed') {
       // The plan deletes and creates again an endpoint that is Failed; its models and config stay.
-      const next = plan.endpoint === 'update' ? '' : `. Fix the cause and run smkit deploy again: it deletes the Failed endpoint and creates it anew (or smkit deploy --delete removes it)`;
+      const next = plan.endpoint === 'update' ? (plan.deregister.length > 0 ? `.${unscaled(plan)}` : '') : `. Fix the cause and run smkit deploy again: it deletes the Failed endpoint and creates it anew (or smkit deploy --delete removes it)`;
       throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${d.name} failed: ${outcome.reason.replace(/\.+$/, '')}${next}`);
     }
     if (outcome.kind === 'rolled-back') {
@@ -308,7 +321,7 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
       const serving = outcome.serving ?? plan.previousConfig;
       log(`${d.name}: rolled back to ${serving}`);
       const reason = await rolledBackReason(clients, d, outcome);
-      throw new ToolkitError('ERR_DEPLOY_ROLLED_BACK', `the update of ${d.name} to ${d.config.name} was rolled back: ${reason.replace(/\.+$/, '')}. The endpoint serves ${serving} again.`);
+      throw new ToolkitError('ERR_DEPLOY_ROLLED_BACK', `the update of ${d.name} to ${d.config.name} was rolled back: ${reason.replace(/\.+$/, '')}. The endpoint serves ${serving} again.${unscaled(plan)}`);
     }
     log(`endpoint ${d.name} is InService on ${d.config.name}`);
   }

@@ -46,9 +46,13 @@ function isLoopback(url: string): boolean {
  * Creates the clients. With a loopback `--endpoint-url` (the local SageMaker) and no credentials in
  * the environment, placeholder credentials are used (the local SageMaker does not check
  * signatures) and the region defaults to `us-east-1`. S3 follows `AWS_ENDPOINT_URL_S3` with
- * path-style addressing, as local S3 servers need.
+ * path-style addressing, as local S3 servers need; a loopback one also defaults to `us-east-1`.
  */
 export function createDeployClients(target: ClientTarget, env: DeployEnvironment): DeployClients {
+  // On Node 20 the SDK prints 8 lines (NodeVersionSupportWarning: its releases after January 2027
+  // need Node 22) as the first client is made, before every deploy; smkit pins its SDK and supports
+  // Node 20. AWS's documented switch (aws/aws-sdk-js-v3#7983), unless the user set it.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const local = target.endpointUrl !== undefined && isLoopback(target.endpointUrl);
   const region = target.region ?? env.region ?? (local ? 'us-east-1' : undefined);
   const timeout = target.timeoutMs ?? SERVICE_TIMEOUT_MS;
@@ -61,6 +65,9 @@ export function createDeployClients(target: ClientTarget, env: DeployEnvironment
   const s3Local = env.s3EndpointUrl !== undefined && isLoopback(env.s3EndpointUrl);
   const s3 = new S3Client({
     ...common,
+    // A local S3 takes any Region, as the local SageMaker does: `--template`, which has no
+    // --endpoint-url, rehearses against a local S3 with no Region configured.
+    ...(region === undefined && s3Local ? { region: 'us-east-1' } : {}),
     ...timeouts,
     // s3rver, the usual local S3, checks signatures against these default keys.
     ...(s3Local && !env.hasCredentials ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),

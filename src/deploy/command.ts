@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { objectExists, parseS3Prefix, prepareArtifacts, uploadFile, type ContainerArtifact } from './artifacts.js';
@@ -8,7 +8,7 @@ import { applyDelete, planDelete } from './delete.js';
 import { desiredEndpoint, type DesiredEndpoint } from './desired.js';
 import { buildAndPushImage } from './image.js';
 import { inspectEndpoint, type CurrentState } from './inspect.js';
-import { whileInterruptible } from './interrupt.js';
+import { cleanUpOnSignal, whileInterruptible } from './interrupt.js';
 import { formatPlan, planEndpoint, planIsEmpty } from './plan.js';
 import { isChanging, waitForEndpointSettled, type WaitOptions } from './progress.js';
 import type { DeployRequest } from './request.js';
@@ -43,14 +43,13 @@ async function inspectWhenSettled(clients: DeployClients, desired: DesiredEndpoi
  * deployment as CloudFormation instead of calling SageMaker.
  */
 export async function deployCommand(request: DeployRequest): Promise<void> {
-  const { config, pollSeconds, timeoutSeconds, region } = request;
-  const settings = config.deploy ?? {};
+  const { region } = request;
   const clients = createDeployClients({ ...(request.endpointUrl !== undefined ? { endpointUrl: request.endpointUrl } : {}), ...(region !== undefined ? { region } : {}) }, request.env);
   const log = (line: string): void => void process.stderr.write(`smkit deploy: ${line}\n`);
   const out = (text: string): void => void process.stdout.write(`${text}\n`);
-  const target = request.endpointUrl ?? `AWS${region ? ` ${region}` : ''}`;
-  // Without a Region every call fails with the SDK's bare "Region is missing", after the models are packaged.
-  await clients.sagemaker.config.region().catch((err: Error) => {
+  // Without a Region every call fails with the SDK's bare "Region is missing", after the models are
+  // packaged. --template calls only S3 (whose local server needs none): its Region is the one checked.
+  const resolvedRegion = await (request.template !== undefined ? clients.s3 : clients.sagemaker).config.region().catch((err: Error) => {
     clients.destroy();
     throw new ToolkitError(
       'ERR_DEPLOY_CONFIG',
@@ -58,62 +57,78 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
       { cause: err },
     );
   });
+  // The Region the SDK found (--region, deploy.region, AWS_REGION or the profile's): the plan says where it deploys.
+  const target = request.endpointUrl ?? `AWS ${resolvedRegion}`;
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-deploy-'));
+  // A signal between the interruptible steps (waiting for an endpoint to settle before planning, a
+  // create call) ends the process without the finally below: the packaged archives go first.
+  const removeWorkDir = (): void => rmSync(workDir, { recursive: true, force: true });
   try {
-    if (request.delete) {
-      for (const endpoint of config.endpoints) {
-        await waitForEndpointSettled(clients, endpoint.name, { pollSeconds, timeoutSeconds, log });
-        const plan = await planDelete(clients, endpoint);
-        out(`endpoint ${endpoint.name} (${target}), --delete:`);
-        for (const i of plan.items) out(`  delete    ${i.kind.padEnd(15)} ${i.name}${i.detail ? `  (${i.detail})` : ''}`);
-        if (plan.items.length === 0) out('  nothing to delete');
-        if (!request.dryRun) await applyDelete(clients, plan, { log, pollSeconds, timeoutSeconds });
-      }
-      if (request.dryRun) out('dry run: nothing was deleted');
-      return;
-    }
-    // readDeployRequest has checked that a deployment has its artifacts prefix (and, without --template, its role).
-    const artifactsPrefix = settings.artifacts!;
-    // Ctrl-C while a large model packs: the finally below removes the work folder with its partial archive.
-    const artifacts = await whileInterruptible((signal) => prepareArtifacts(config.endpoints, artifactsPrefix, workDir, log, signal));
-    let image = settings.image ?? config.image;
-    if (request.build && settings.image !== undefined) {
-      if (request.dryRun) out(`would build smkit's image and push it as ${settings.image}`);
-      else image = await buildAndPushImage(settings.image, { ...(request.engine ? { engine: request.engine } : {}), log, ecr: (r) => clients.ecr(r) });
-    }
-    const role = settings.role ?? ROLE_PLACEHOLDER;
-    const desired = config.endpoints.map((e) => desiredEndpoint(e, { artifacts, role, ...(image !== undefined ? { image } : {}) }));
-
-    if (request.template !== undefined) {
-      const { bucket } = parseS3Prefix(artifactsPrefix);
-      await writeTemplate(request.template, renderTemplate(desired, artifacts, { bucket, ...(settings.role ? { role: settings.role } : {}), ...(settings.image ? { image: settings.image } : {}) }));
-      out(`wrote ${request.template}: ${desired.map((d) => d.name).join(', ')}`);
-      for (const a of artifacts.values()) {
-        for (const f of a.files) {
-          if (request.dryRun) out(`  archive s3://${a.bucket}/${f.key} (from ${f.file}) must be in the bucket; run without --dry-run to upload it`);
-          else if (await objectExists(clients.s3, a.bucket, f.key)) out(`  archive s3://${a.bucket}/${f.key}: already there`);
-          else await whileInterruptible((signal) => uploadFile(clients.s3, a.bucket, f, log, undefined, signal));
-        }
-      }
-      return;
-    }
-
-    const awsCliOptions = `${request.endpointUrl !== undefined ? ` --endpoint-url ${request.endpointUrl}` : ''}${region !== undefined ? ` --region ${region}` : ''}`;
-    let changed = false;
-    for (const d of desired) {
-      const own = artifactsOf(d, artifacts);
-      const current = await inspectWhenSettled(clients, d, own, { pollSeconds, timeoutSeconds, log });
-      const plan = planEndpoint(d, own, current);
-      out(`${formatPlan(plan)}`.replace(/^endpoint (\S+):/, `endpoint $1 (${target}):`));
-      if (planIsEmpty(plan)) continue;
-      changed = true;
-      if (request.dryRun) continue;
-      await applyPlan(clients, plan, { log, pollSeconds, timeoutSeconds, awsCliOptions });
-    }
-    if (request.dryRun) out('dry run: nothing was changed');
-    else out(changed ? 'deployed' : 'no changes');
+    await cleanUpOnSignal(removeWorkDir, () => deployIn(request, clients, workDir, { log, out, target }));
   } finally {
     clients.destroy();
     await fs.rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** The part of {@link deployCommand} that runs with its clients and work folder. */
+async function deployIn(request: DeployRequest, clients: DeployClients, workDir: string, io: { log: (line: string) => void; out: (text: string) => void; target: string }): Promise<void> {
+  const { config, pollSeconds, timeoutSeconds, region } = request;
+  const settings = config.deploy ?? {};
+  const { log, out, target } = io;
+  if (request.delete) {
+    for (const endpoint of config.endpoints) {
+      await waitForEndpointSettled(clients, endpoint.name, { pollSeconds, timeoutSeconds, log });
+      const plan = await planDelete(clients, endpoint);
+      out(`endpoint ${endpoint.name} (${target}), --delete:`);
+      for (const i of plan.items) out(`  ${(i.action === 'delete' ? 'delete' : 'keep').padEnd(9)} ${i.kind.padEnd(15)} ${i.name}${i.detail ? `  (${i.detail})` : ''}`);
+      if (!plan.items.some((i) => i.action === 'delete')) out('  nothing to delete');
+      if (!request.dryRun) await applyDelete(clients, plan, { log, pollSeconds, timeoutSeconds });
+    }
+    if (request.dryRun) out('dry run: nothing was deleted');
+    return;
+  }
+  // readDeployRequest has checked that a deployment has its artifacts prefix (and, without --template, its role).
+  const artifactsPrefix = settings.artifacts!;
+  // Ctrl-C while a large model packs: the finally below removes the work folder with its partial archive.
+  const artifacts = await whileInterruptible((signal) => prepareArtifacts(config.endpoints, artifactsPrefix, workDir, log, signal));
+  let image = settings.image ?? config.image;
+  if (request.build && settings.image !== undefined) {
+    if (request.dryRun) out(`would build smkit's image and push it as ${settings.image}`);
+    else image = await buildAndPushImage(settings.image, { ...(request.engine ? { engine: request.engine } : {}), log, ecr: (r) => clients.ecr(r) });
+  }
+  const role = settings.role ?? ROLE_PLACEHOLDER;
+  const desired = config.endpoints.map((e) => desiredEndpoint(e, { artifacts, role, ...(image !== undefined ? { image } : {}) }));
+
+  if (request.template !== undefined) {
+    const { bucket } = parseS3Prefix(artifactsPrefix);
+    // The ImageUri parameter's default is what the containers run: with --build, the pushed digest
+    // (deploy.image's tag left the containers on a literal digest and the parameter unused); without
+    // deploy.image, the file's top-level image (the parameter had no default and ran nothing).
+    await writeTemplate(request.template, renderTemplate(desired, artifacts, { bucket, ...(settings.role ? { role: settings.role } : {}), ...(image !== undefined ? { image } : {}) }));
+    out(`wrote ${request.template}: ${desired.map((d) => d.name).join(', ')}`);
+    for (const a of artifacts.values()) {
+      for (const f of a.files) {
+        if (request.dryRun) out(`  archive s3://${a.bucket}/${f.key} (from ${f.file}) must be in the bucket; run without --dry-run to upload it`);
+        else if (await objectExists(clients.s3, a.bucket, f.key)) out(`  archive s3://${a.bucket}/${f.key}: already there`);
+        else await whileInterruptible((signal) => uploadFile(clients.s3, a.bucket, f, log, undefined, signal));
+      }
+    }
+    return;
+  }
+
+  const awsCliOptions = `${request.endpointUrl !== undefined ? ` --endpoint-url ${request.endpointUrl}` : ''}${region !== undefined ? ` --region ${region}` : ''}`;
+  let changed = false;
+  for (const d of desired) {
+    const own = artifactsOf(d, artifacts);
+    const current = await inspectWhenSettled(clients, d, own, { pollSeconds, timeoutSeconds, log });
+    const plan = planEndpoint(d, own, current);
+    out(`${formatPlan(plan)}`.replace(/^endpoint (\S+):/, `endpoint $1 (${target}):`));
+    if (planIsEmpty(plan)) continue;
+    changed = true;
+    if (request.dryRun) continue;
+    await applyPlan(clients, plan, { log, pollSeconds, timeoutSeconds, awsCliOptions });
+  }
+  if (request.dryRun) out('dry run: nothing was changed');
+  else out(changed ? 'deployed' : 'no changes');
 }

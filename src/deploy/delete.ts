@@ -12,7 +12,7 @@ import type { DeployClients } from './clients.js';
 import { alarmWatches, legacyScaleFromZeroAlarmName, scaleFromZeroAlarmNames, scalingPolicyName, variantResourceId } from './desired.js';
 import { ALARMS_PER_CALL, configVariants, describeAlarms, describeScaling } from './inspect.js';
 import { keepNeighbourModels, listOwned } from './owned.js';
-import type { PlanItem } from './plan.js';
+import { alarmSubject, type PlanItem } from './plan.js';
 import { followDeletion } from './progress.js';
 import { call, describeOrUndefined, isSageMakerNotFound, serviceError } from './service-error.js';
 
@@ -57,7 +57,12 @@ export async function planDelete(clients: DeployClients, endpoint: EndpointConfi
   const fileAlarms = new Set((endpoint.alarms ?? []).map((a) => a.name));
   const alarmNames = [...fileAlarms, ...[...variants].flatMap((v) => scaleFromZeroAlarmNames(name, v))];
   // An alarm under a hyphenated variant's old name may be a look-alike endpoint's (see legacyScaleFromZeroAlarmName).
-  const alarms = [...(await describeAlarms(clients, alarmNames)).values()].filter((a) => fileAlarms.has(a.AlarmName!) || !legacy.has(a.AlarmName) || alarmWatches(a, name)).map((a) => a.AlarmName!);
+  // A file's alarm that watches another endpoint is that endpoint's (alarm names are one per
+  // account and Region: a copied file, a renamed endpoint), and so is one under a hyphenated
+  // variant's old name (see legacyScaleFromZeroAlarmName): they are kept, the first said so.
+  const found = [...(await describeAlarms(clients, alarmNames)).values()];
+  const alarms = found.filter((a) => (!fileAlarms.has(a.AlarmName!) && !legacy.has(a.AlarmName)) || alarmWatches(a, name)).map((a) => a.AlarmName!);
+  const kept = found.filter((a) => fileAlarms.has(a.AlarmName!) && !alarmWatches(a, name)).map((a) => ({ kind: 'alarm' as const, name: a.AlarmName!, action: 'unchanged' as const, detail: `it ${alarmSubject(a)}, not ${name}` }));
   const { targets } = await describeScaling(clients, [...variants].map((v) => variantResourceId(name, v)));
   const scalableTargets = [...targets.keys()];
   const items: PlanItem[] = [
@@ -66,6 +71,7 @@ export async function planDelete(clients: DeployClients, endpoint: EndpointConfi
     ...[...configs].map((c) => ({ kind: 'endpoint-config' as const, name: c, action: 'delete' as const })),
     ...[...models].map((m) => ({ kind: 'model' as const, name: m, action: 'delete' as const })),
     ...alarms.map((a) => ({ kind: 'alarm' as const, name: a, action: 'delete' as const })),
+    ...kept,
   ];
   return { endpoint: name, endpointExists: ep !== undefined, scalableTargets, configs: [...configs], models: [...models], alarms, items };
 }

@@ -371,3 +371,19 @@ test('a variant\'s routing becomes its RoutingConfig in CreateEndpointConfig; a 
   assert.deepEqual(plan.cleanup, { configs: [before.config.name], models: [] });
   assert.match(formatPlan(plan), new RegExp(`update\\s+endpoint\\s+iris\\s+\\(config ${before.config.name} → ${unrouted.config.name};`));
 });
+
+test('an alarm of the file that exists already on another endpoint (alarm names are one per account and Region) is refused, not taken over: the message names that endpoint and what to do', () => {
+  const { d, artifacts } = desired();
+  const state = deployedState(d);
+  const theirs = { ...state.alarms.get('iris-5xx')!, Dimensions: [{ Name: 'EndpointName', Value: 'iris-old' }, { Name: 'VariantName', Value: 'A' }] };
+  assert.throws(() => planEndpoint(d, artifacts, { ...state, alarms: new Map([['iris-5xx', theirs]]) }), {
+    code: 'ERR_DEPLOY_CONFIG',
+    message: 'iris: alarm iris-5xx exists already and watches endpoint iris-old, not endpoint iris: CloudWatch alarm names are one per account and Region, so deploying would take it over (and smkit deploy --delete would remove it). Give the alarm another name in the endpoint file, or delete that alarm first if nothing uses it (aws cloudwatch delete-alarms --alarm-names iris-5xx)',
+  });
+  const other = { AlarmName: 'iris-5xx', Namespace: 'AWS/EC2', MetricName: 'CPUUtilization', Dimensions: [{ Name: 'InstanceId', Value: 'i-1' }] };
+  assert.throws(() => planEndpoint(d, artifacts, { ...state, alarms: new Map([['iris-5xx', other]]) }), { message: /^iris: alarm iris-5xx exists already and watches AWS\/EC2 CPUUtilization without an endpoint, not endpoint iris:/ });
+  // Its own alarm, changed: an update, as before.
+  const ours = { ...state.alarms.get('iris-5xx')!, Threshold: 5 };
+  const plan = planEndpoint(d, artifacts, { ...state, alarms: new Map([['iris-5xx', ours]]) });
+  assert.deepEqual(plan.putAlarms.map((a) => a.AlarmName), ['iris-5xx']);
+});

@@ -71,6 +71,13 @@ function alarmMatches(want: PutMetricAlarmCommandInput, have: MetricAlarm | unde
   );
 }
 
+/** What an alarm watches, for a message: its endpoint (the `EndpointName` dimension), else its metric. */
+export function alarmSubject(alarm: MetricAlarm): string {
+  const endpoint = alarm.Dimensions?.find((d) => d.Name === 'EndpointName')?.Value;
+  if (endpoint !== undefined) return `watches endpoint ${endpoint}`;
+  return alarm.MetricName !== undefined ? `watches ${alarm.Namespace ?? ''}${alarm.Namespace ? ' ' : ''}${alarm.MetricName} without an endpoint` : 'watches metrics of no endpoint';
+}
+
 function policyMatches(want: PutScalingPolicyCommandInput, have: readonly ScalingPolicy[] | undefined): boolean {
   const p = have?.find((x) => x.PolicyName === want.PolicyName);
   if (!p || p.PolicyType !== want.PolicyType) return false;
@@ -190,6 +197,15 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
   for (const m of desired.models) items.push({ kind: 'model', name: m.name, action: current.existingModels.has(m.name) ? 'unchanged' : 'create', detail: `variant ${m.variant}` });
   items.push({ kind: 'endpoint-config', name: desired.config.name, action: current.configExists ? 'unchanged' : 'create' });
 
+  for (const a of desired.alarms) {
+    const have = current.alarms.get(a.AlarmName!);
+    if (have !== undefined && !alarmWatches(have, desired.name)) {
+      throw new ToolkitError(
+        'ERR_DEPLOY_CONFIG',
+        `${desired.name}: alarm ${a.AlarmName} exists already and ${alarmSubject(have)}, not endpoint ${desired.name}: CloudWatch alarm names are one per account and Region, so deploying would take it over (and smkit deploy --delete would remove it). Give the alarm another name in the endpoint file, or delete that alarm first if nothing uses it (aws cloudwatch delete-alarms --alarm-names ${a.AlarmName})`,
+      );
+    }
+  }
   const putAlarms = desired.alarms.filter((a) => !alarmMatches(a, current.alarms.get(a.AlarmName!)));
   for (const a of desired.alarms) {
     const have = current.alarms.get(a.AlarmName!);

@@ -54,6 +54,17 @@ function positive(flag: string, value: string | undefined, fallback: number, max
 
 function checkFlags(opts: DeployCommandOptions): void {
   if (opts.delete && (opts.template !== undefined || opts.build)) throw new ToolkitError('ERR_CLI_USAGE', '--delete does not apply with --template or --build: it removes what the file deployed; run it on its own');
+  if (opts.template !== undefined) {
+    // --template calls no SageMaker and waits for no endpoint: these were taken and did nothing.
+    const unused = ([['--endpoint-url', opts.endpointUrl], ['--poll-interval', opts.pollInterval], ['--timeout', opts.timeout]] as const).filter(([, v]) => v !== undefined).map(([flag]) => flag);
+    if (unused.length > 0) {
+      const named = unused.length > 1 ? `${unused.slice(0, -1).join(', ')} and ${unused.at(-1)}` : unused[0];
+      throw new ToolkitError(
+        'ERR_CLI_USAGE',
+        `${named} ${unused.length > 1 ? 'do' : 'does'} not apply with --template: it writes the template and uploads the archives to S3 (AWS_ENDPOINT_URL_S3 when set, --region), calling no SageMaker and waiting for no endpoint; leave ${unused.length > 1 ? 'them' : 'it'} out`,
+      );
+    }
+  }
   if (opts.engine !== undefined) {
     choiceValue('--engine', opts.engine, ['docker', 'podman']);
     if (!opts.build) throw new ToolkitError('ERR_CLI_USAGE', '--engine only applies with --build: add --build, or leave it out');

@@ -30,6 +30,8 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
       const lines = new yaml.LineCounter();
       const parsed = yaml.parseDocument(text, { uniqueKeys: false, lineCounter: lines });
       if (parsed.errors.length > 0) throw parsed.errors[0];
+      // First: an env name read as a boolean (`%YAML 1.1`'s Y and TRUE) is its text, not a second "true".
+      keepEnvValuesAsWritten(yaml, parsed);
       duplicate = firstDuplicateKey(yaml, parsed, lines);
       const collectionKey = duplicate === undefined ? firstCollectionKey(yaml, parsed, lines) : undefined;
       if (collectionKey !== undefined) throw new Error(collectionKey);
@@ -51,6 +53,44 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
     return parseEndpointFile(doc, (p) => resolve(base, p), readSample);
   } catch (err) {
     throw inEndpointFile(err, abs);
+  }
+}
+
+/**
+ * An environment value is text, and YAML reads an unquoted `1.10` as the number 1.1, `1.0` as 1,
+ * `010` as 10, `1e3` as 1000, `True` as true and a 20-digit number past double precision: the
+ * container got another value than the one written. In `env` maps (a variant's or a pipeline
+ * container's, the shadow's), a number or boolean is given as its text in the file instead, and so
+ * is a date, which a `%YAML 1.1` file's schema reads (and `yes`, `on`, `1_000` and `0b1` as
+ * booleans and numbers).
+ */
+function keepEnvValuesAsWritten(yaml: typeof import('yaml'), doc: import('yaml').Document): void {
+  const { isAlias, isMap, isScalar, isSeq, Scalar } = yaml;
+  // An alias (variants: [*base], env: *shared) stands for its anchor's node.
+  const node = (n: unknown): unknown => (isAlias(n) ? n.resolve(doc) : n);
+  const get = (n: unknown, key: string): unknown => { const m = node(n); return isMap(m) ? node(m.get(key, true)) : undefined; };
+  const items = (n: unknown): unknown[] => { const s = node(n); return isSeq(s) ? s.items : []; };
+  // A number, a boolean, or under a `%YAML 1.1` directive a date (2024-01-01), which was refused.
+  const readAsText = (v: unknown): v is import('yaml').Scalar<unknown> & { source: string } =>
+    isScalar(v) && (typeof v.value === 'number' || typeof v.value === 'boolean' || v.value instanceof Date) && typeof v.source === 'string';
+  const keepEnv = (owner: unknown): void => {
+    const env = get(owner, 'env');
+    if (!isMap(env)) return;
+    for (const pair of env.items) {
+      // A variable's name too: TRUE, and under `%YAML 1.1` Y, N, ON or NO, read as a boolean and named "true" or "false".
+      if (readAsText(pair.key)) pair.key.value = pair.key.source;
+      const v = pair.value;
+      if (readAsText(v)) v.value = v.source;
+      // An alias of a scalar anchored elsewhere (a number key's, say): the env gets its text, the anchor stays as it is.
+      else if (isAlias(v) && readAsText(v.resolve(doc))) pair.value = new Scalar((v.resolve(doc) as { source: string }).source);
+    }
+  };
+  for (const endpoint of items(get(doc.contents, 'endpoints'))) {
+    const shadow = get(endpoint, 'shadow');
+    for (const variant of [...items(get(endpoint, 'variants')), ...(shadow === undefined ? [] : [shadow])]) {
+      keepEnv(variant);
+      for (const container of items(get(variant, 'containers'))) keepEnv(container);
+    }
   }
 }
 

@@ -165,6 +165,63 @@ test('YAML endpoint files resolve paths against their folder; single models get 
   assert.equal(endpointNameFor('/x/iris/model.tar.gz'), 'iris');
 });
 
+test('a YAML env value that reads as a number or a boolean reaches the container as written (1.10 stays 1.10, not 1.1), in every env map and nowhere else', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-env-'));
+  try {
+    await mkdir(join(dir, 'm'));
+    const env = '{ V: 1.10, W: 1.0, O: 010, H: 0x1F, E: 1e3, B: True, N: 12345678901234567890, I: 5, F: 0.9, Q: "2.50", T: true }';
+    await writeFile(
+      join(dir, 'ep.yaml'),
+      `endpoints:\n  - name: iris\n    variants:\n      - model: ./m\n        env: ${env}\n      - name: B\n        containers:\n          - { model: ./m, env: { V: 2.50 } }\n` +
+        `    shadow:\n      model: ./m\n      env: { V: 3.0 }\n    deepPing: { body: { env: { x: 1.10 } }, contentType: application/json }\nstartupTimeoutSeconds: 60.0\n`,
+    );
+    const cfg = await readEndpointFile(join(dir, 'ep.yaml'));
+    const e = cfg.endpoints[0]!;
+    assert.deepEqual(e.variants[0]!.containers[0]!.env, { V: '1.10', W: '1.0', O: '010', H: '0x1F', E: '1e3', B: 'True', N: '12345678901234567890', I: '5', F: '0.9', Q: '2.50', T: 'true' });
+    assert.deepEqual(e.variants[1]!.containers[0]!.env, { V: '2.50' });
+    assert.deepEqual(e.shadow!.containers[0]!.env, { V: '3.0' });
+    assert.equal(e.deepPing!.body.toString(), '{"env":{"x":1.1}}', 'a sample body is JSON, read as such');
+    assert.equal(cfg.startupTimeoutSeconds, 60);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a %YAML 1.1 file\'s env keeps its text too: yes, 1_000, 0b11 and dates as written, names Y, N and TRUE as written; an alias of a number key\'s scalar gives the env its text and leaves the key a number', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-env11-'));
+  try {
+    await mkdir(join(dir, 'm'));
+    const env = '{ A: yes, B: off, C: 1_000, D: 0b11, E: 2024-01-01, F: 1:20, Y: 1, N: 2, TRUE: 3, P: *count }';
+    const body = `endpoints:\n  - name: iris\n    variants:\n      - model: ./m\n        instanceCount: &count 02\n        env: ${env}\n`;
+    const want = { A: 'yes', B: 'off', C: '1_000', D: '0b11', E: '2024-01-01', F: '1:20', Y: '1', N: '2', TRUE: '3', P: '02' };
+    for (const [name, text] of [['ep11.yaml', `%YAML 1.1\n---\n${body}`], ['ep12.yaml', body]] as const) {
+      await writeFile(join(dir, name), text);
+      const variant = (await readEndpointFile(join(dir, name))).endpoints[0]!.variants[0]!;
+      assert.deepEqual(variant.containers[0]!.env, want, name);
+      assert.equal(variant.instanceCount, 2, name);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a YAML merge key (<<: *anchor) is refused saying that merge keys are not read and what to write instead', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-merge-'));
+  try {
+    await mkdir(join(dir, 'm'));
+    await writeFile(join(dir, 'ep.yaml'), 'endpoints:\n  - name: iris\n    variants:\n      - &a { name: A, model: ./m }\n      - <<: *a\n        name: B\n');
+    await assert.rejects(readEndpointFile(join(dir, 'ep.yaml')), {
+      code: 'ERR_ENDPOINT_FILE_INVALID',
+      message: `endpoints[0].variants[1]: unknown key "<<": YAML merge keys (<<: *anchor) are not read in an endpoint file; write the keys out, or repeat the map with an alias (env: *shared) (allowed: name, weight, instanceCount, instanceType, autoscaling, routing, serverless, model, env, hostname, image, mode, containers) (in ${join(dir, 'ep.yaml')})`,
+    });
+    // An alias of a whole map is read, its values as written.
+    await writeFile(join(dir, 'alias.yaml'), 'endpoints:\n  - name: iris\n    variants:\n      - { name: A, model: ./m, env: &shared { V: 1.10 } }\n      - { name: B, model: ./m, env: *shared }\n');
+    assert.deepEqual((await readEndpointFile(join(dir, 'alias.yaml'))).endpoints[0]!.variants.map((v) => v.containers[0]!.env), [{ V: '1.10' }, { V: '1.10' }]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a key written twice is refused, naming it and both places (JSON would keep the last silently)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-epfile-'));
   const refused = async (name: string, text: string, message: string): Promise<void> => {
@@ -296,6 +353,21 @@ test('deploy settings: errors name the offending key', () => {
   bad(ep({ alarms: [{ ...alarm, variant: undefined }] }), /alarms\[0\]\.variant.*required/);
   bad(ep({ alarms: [{ ...alarm, variant: 'C' }] }), /alarms\[0\]\.variant.*one of AllTraffic, B/);
   bad(ep({ alarms: [alarm, alarm] }), /used twice/);
+});
+
+test('an alarm name two endpoints of the file use is refused, naming both: CloudWatch has one alarm per name in an account and Region', () => {
+  const alarm = (name: string): unknown => ({ name, metric: 'Invocation5XXErrors', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1 });
+  const file = (second: string): unknown => ({
+    endpoints: [
+      { name: 'iris', variants: [{ model: 'a' }], alarms: [alarm('iris-5xx'), alarm('5xx')] },
+      { name: 'iris-b', variants: [{ model: 'b' }], alarms: [alarm(second)] },
+    ],
+  });
+  assert.throws(() => parseEndpointFile(file('5xx'), resolve, read), {
+    code: 'ERR_ENDPOINT_FILE_INVALID',
+    message: 'endpoints[1].alarms[0].name: alarm name "5xx" is also endpoints[0].alarms[1]\'s: CloudWatch alarm names are one per account and Region, so both endpoints would share one alarm, each deploy taking it over from the other; give each endpoint\'s alarms their own names',
+  });
+  assert.deepEqual(parseEndpointFile(file('iris-b-5xx'), resolve, read).endpoints.map((e) => e.alarms?.map((a) => a.name)), [['iris-5xx', '5xx'], ['iris-b-5xx']]);
 });
 
 test('dataCapture.captureOptions takes the API\'s CaptureMode values, InputAndOutput included, as strings or {CaptureMode} objects', () => {

@@ -290,6 +290,8 @@ function isObject(v: Json): v is Record<string, Json> {
 function onlyKeys(obj: Record<string, Json>, where: string, allowed: readonly string[]): void {
   for (const key of Object.keys(obj)) {
     if (allowed.includes(key)) continue;
+    // YAML 1.1's merge key, which the YAML 1.2 reading of the file takes for a key like any other.
+    if (key === '<<') fail(where, `unknown key "<<": YAML merge keys (<<: *anchor) are not read in an endpoint file; write the keys out, or repeat the map with an alias (env: *shared) (allowed: ${allowed.join(', ')})`);
     const meant = closestNames(key, allowed);
     fail(where, `unknown key ${shown(key)}${meant.length > 0 ? `: did you mean ${orList(meant)}?` : ''} (allowed: ${allowed.join(', ')})`);
   }
@@ -898,6 +900,19 @@ export function parseEndpointFile(doc: Json, resolve: Resolve, readSample: ReadS
     if (other !== undefined) fail('endpoints', `endpoint names "${other}" and "${e.name}" differ only in case; SageMaker's endpoint names are case-insensitive, so they would name one endpoint`);
     seen.set(e.name.toLowerCase(), e.name);
   }
+  // CloudWatch alarm names are one per account and Region: two endpoints' alarms of one name are one
+  // alarm, which each endpoint's deploy put back on its own dimensions (a re-deploy never said "no
+  // changes"), and --delete of either removed the other's.
+  const alarmAt = new Map<string, string>();
+  endpoints.forEach((e, i) => {
+    (e.alarms ?? []).forEach((a, j) => {
+      const first = alarmAt.get(a.name);
+      if (first !== undefined) {
+        fail(`endpoints[${i}].alarms[${j}].name`, `alarm name ${shown(a.name)} is also ${first}'s: CloudWatch alarm names are one per account and Region, so both endpoints would share one alarm, each deploy taking it over from the other; give each endpoint's alarms their own names`);
+      }
+      alarmAt.set(a.name, `endpoints[${i}].alarms[${j}]`);
+    });
+  });
   const config: EndpointFileConfig = { endpoints };
   if (doc.port !== undefined) config.port = checkNumber(doc.port, 'port', 0, 65535, true);
   if (doc.backend !== undefined) {

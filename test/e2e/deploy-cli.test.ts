@@ -15,6 +15,7 @@ import { readDeployRequest } from '../../src/deploy/request.js';
 import { startLocalS3 } from '../helpers/local-s3.js';
 import { runSmkit, SMKIT_BIN, type CliRun } from '../helpers/serve-process.js';
 import { until } from '../helpers/until.js';
+import { withDeployTarget } from '../helpers/deploy-target.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -91,6 +92,33 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     assert.match(hugePoll.stderr, /ERR_CLI_USAGE: --poll-interval="3000000" is invalid: expected a number of seconds above 0, at most 3600\./);
     const both = await smkit(['deploy', path.join(dir, 'a.yaml'), '--delete', '--template', 'x.json']);
     assert.match(both.stderr, /ERR_CLI_USAGE: --delete does not apply with --template or --build/);
+    // --template calls no SageMaker and waits for no endpoint: these flags did nothing there.
+    const template = ['deploy', path.join(dir, 'a.yaml'), '--template', path.join(dir, 'stack.json')];
+    assert.deepEqual(await smkit([...template, '--poll-interval', '1']), {
+      code: 1,
+      stdout: '',
+      stderr: 'smkit: ERR_CLI_USAGE: --poll-interval does not apply with --template: it writes the template and uploads the archives to S3 (AWS_ENDPOINT_URL_S3 when set, --region), calling no SageMaker and waiting for no endpoint; leave it out\n',
+    });
+    assert.match((await smkit([...template, ...url, '--timeout', '60'])).stderr, /^smkit: ERR_CLI_USAGE: --endpoint-url and --timeout do not apply with --template: .*; leave them out\n$/);
+    assert.equal(existsSync(path.join(dir, 'stack.json')), false);
+    // Without --endpoint-url (refused above) a --template rehearsal against a local S3 needs no
+    // Region, as a deploy to the local SageMaker does not; to AWS's S3 it still does.
+    const noRegionEnv = { PATH: process.env.PATH ?? '', HOME: dir };
+    const rehearse = ['deploy', path.join(dir, 'e.yaml'), '--template', path.join(dir, 'stack.json'), '--dry-run'];
+    const localTemplate = await runSmkit(rehearse, { ...noRegionEnv, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' });
+    assert.equal(localTemplate.code, 0, localTemplate.stderr);
+    assert.match(localTemplate.stdout, /^wrote .*stack\.json: iris\n/);
+    // On Node 20 the SDK's 8-line notice that its releases after January 2027 need Node 22 came first.
+    assert.doesNotMatch(localTemplate.stderr, /NodeVersionSupportWarning/);
+    const awsTemplate = await runSmkit(rehearse, noRegionEnv);
+    assert.match(awsTemplate.stderr, /smkit: ERR_DEPLOY_CONFIG: no AWS Region to deploy to \(Region is missing\)/);
+    // The file's top-level image (smkit local's) without deploy.image: the ImageUri parameter
+    // defaults to it and the model runs it; it had no default and ran nothing.
+    const topImage = await write('l.yaml', `image: repo/img:2\n${DEPLOY.replace(/  image: .*\n/, '')}${ENDPOINT}`);
+    assert.equal((await smkit(['deploy', topImage, '--template', path.join(dir, 'top.json'), '--dry-run'])).code, 0);
+    const top = JSON.parse(await readFile(path.join(dir, 'top.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: { PrimaryContainer?: { Image?: unknown } } }>; Parameters: Record<string, { Default?: string }> };
+    assert.equal(top.Parameters.ImageUri?.Default, 'repo/img:2');
+    assert.deepEqual(Object.values(top.Resources).filter((r) => r.Type === 'AWS::SageMaker::Model').map((r) => r.Properties.PrimaryContainer?.Image), [{ Ref: 'ImageUri' }]);
     const help = await smkit(['deploy', '--help']);
     assert.equal(help.code, 0);
     for (const flag of ['--endpoint-url', '--region', '--dry-run', '--delete', '--template', '--build']) assert.ok(help.stdout.includes(flag), flag);
@@ -191,6 +219,41 @@ test('smkit deploy --template: CloudFormation YAML with the archives it names up
     await s3.stop();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('smkit deploy --template --build: the ImageUri parameter defaults to the pushed digest the models run, not deploy.image\'s tag', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-template-build-'));
+  const s3 = await startLocalS3(['artifacts']);
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
+    // A stand-in for docker (no engine runs here): it builds and pushes nothing, and reports this digest.
+    const digest = `localhost:5000/smkit@sha256:${'0123456789abcdef'.repeat(4)}`;
+    await mkdir(path.join(dir, 'bin'));
+    await writeFile(path.join(dir, 'bin', 'docker'), `#!/bin/sh\ncase "$1 $*" in\n  info*) echo '{}' ;;\n  *RepoDigests*) echo '${digest}' ;;\n  *Size*) echo 1000 ;;\nesac\nexit 0\n`, { mode: 0o755 });
+    await writeFile(path.join(dir, 'endpoints.yaml'), DEPLOY.replace('123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1', 'localhost:5000/smkit:1') + ENDPOINT);
+    const env = { AWS_ENDPOINT_URL_S3: s3.url, PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}` };
+    const run = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const t = parse(await readFile(path.join(dir, 'stack.yaml'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: { PrimaryContainer?: { Image?: unknown } } }>; Parameters: Record<string, { Default?: string }> };
+    assert.equal(t.Parameters.ImageUri?.Default, digest);
+    const images = Object.values(t.Resources).filter((r) => r.Type === 'AWS::SageMaker::Model').map((r) => r.Properties.PrimaryContainer?.Image);
+    assert.deepEqual(images, [{ Ref: 'ImageUri' }], 'the model runs the parameter, so overriding it changes the image');
+  } finally {
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit deploy names the AWS Region it deploys to when it comes from the environment (AWS_REGION), not only from --region or deploy.region', { timeout: 120_000 }, async () => {
+  await withDeployTarget(async ({ url, modelDir }) => {
+    const file = path.join(modelDir, 'e.yaml');
+    await writeFile(file, 'endpoints:\n  - name: iris\n    variants:\n      - model: ./\n');
+    // The SDK's per-service endpoint variables stand in for AWS: no --endpoint-url, so the plan names AWS and the Region.
+    const env = { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_ENDPOINT_URL_SAGEMAKER: url, AWS_ENDPOINT_URL_CLOUDWATCH: url, AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING: url };
+    const run = await smkit(['deploy', file, '--delete', '--dry-run'], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'endpoint iris (AWS eu-west-1), --delete:\n  nothing to delete\ndry run: nothing was deleted\n');
+  });
 });
 
 test('deploy environment: the S3 endpoint, region and credential presence come from the SDK variables; a bad URL names its variable', () => {

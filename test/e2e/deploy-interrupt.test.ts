@@ -12,6 +12,13 @@ import { withDeployTarget } from '../helpers/deploy-target.js';
 import { applyPlan } from '../../src/deploy/apply.js';
 import type { EndpointPlan } from '../../src/deploy/plan.js';
 import { ToolkitError } from '../../src/errors/catalogue.js';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { REPO_ROOT, SMKIT_BIN } from '../helpers/serve-process.js';
 
 test('Ctrl-C after UpdateEndpoint stops following the update and names the superseded config and models with the commands to delete them', { timeout: 120_000 }, async () => {
   await withDeployTarget(async ({ clients, url, modelDir: dir }) => {
@@ -107,4 +114,39 @@ test('a step after the update that fails (autoscaling) leaves nothing superseded
     assert.deepEqual((await send.send(new ListEndpointConfigsCommand({}))).EndpointConfigs?.map((c) => c.EndpointConfigName), ['cfg-new']);
     assert.deepEqual((await send.send(new ListModelsCommand({}))).Models?.map((m) => m.ModelName), ['m-new']);
   });
+});
+
+test('Ctrl-C or SIGTERM while deploy waits for an endpoint to settle before planning ends it by that signal and removes its packaged archives from the temporary folder', { timeout: 120_000 }, async (t) => {
+  // A SageMaker whose endpoint stays Updating (another deploy's blue/green bake, say): deploy has
+  // packaged the model and waits, outside any step that handles a signal itself.
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const body = { EndpointName: 'ep', EndpointArn: 'arn:aws:sagemaker:us-east-1:0:endpoint/ep', EndpointConfigName: 'cfg', EndpointStatus: 'Updating', CreationTime: 0, LastModifiedTime: 0 };
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-settle-int-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await cp(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(dir, 'model'), { recursive: true });
+  await writeFile(path.join(dir, 'e.yaml'), 'deploy:\n  role: arn:aws:iam::123456789012:role/R\n  artifacts: s3://artifacts/t/\n  image: repo/img:1\nendpoints:\n  - name: ep\n    variants:\n      - model: ./model\n');
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const tmp = path.join(dir, `tmp-${signal}`);
+    await mkdir(tmp);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const cli = spawn(process.execPath, [SMKIT_BIN, 'deploy', path.join(dir, 'e.yaml'), '--endpoint-url', url, '--poll-interval', '0.2'], {
+      env: { PATH: process.env.PATH ?? '', HOME: dir, TMPDIR: tmp, AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => cli.on('exit', (_code, sig) => resolve(sig)));
+    await until('deploy waiting for ep to settle', () => stderr.includes('ep is Updating; waiting for it to settle before planning'), { detail: () => stderr });
+    assert.equal((await readdir(tmp)).length, 1, 'the work folder with the packaged archive is there while deploy waits');
+    cli.kill(signal);
+    assert.equal(await exited, signal, stderr);
+    assert.deepEqual(await readdir(tmp), [], `${signal}: nothing left in the temporary folder`);
+  }
 });

@@ -17,7 +17,9 @@ import {
   type CreateEndpointConfigCommandInput,
   type CreateModelCommandInput,
 } from '@aws-sdk/client-sagemaker';
+import { DescribeScalableTargetsCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { until } from '../helpers/until.js';
+import { ToolkitError } from '../../src/errors/catalogue.js';
 import { withDeployTarget } from '../helpers/deploy-target.js';
 import { applyPlan } from '../../src/deploy/apply.js';
 import { hashedName, type DesiredEndpoint } from '../../src/deploy/desired.js';
@@ -119,5 +121,39 @@ test('leftovers of a long endpoint name are found: their cut names hold only the
       scaling: [],
     };
     assert.deepEqual((await inspectEndpoint(clients, desired, [])).leftovers, { configs: [config], models: [model] });
+  });
+});
+
+test('an update rolled back after deploy deregistered a variant\'s autoscaling (its instance type changed) says the variant now runs without it', { timeout: 120_000 }, async () => {
+  await withDeployTarget(async ({ clients, modelDir: dir }) => {
+    const send = clients.sagemaker;
+    const model = (name: string, env: Record<string, string> = {}): CreateModelCommandInput => ({ ModelName: name, ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir, Environment: env } });
+    const config = (name: string, modelName: string, InstanceType: 'ml.m5.large' | 'ml.m5.xlarge'): CreateEndpointConfigCommandInput => ({
+      EndpointConfigName: name,
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: modelName, InitialInstanceCount: 1, InstanceType }],
+    });
+    await send.send(new CreateModelCommand(model('ep-AllTraffic-aaaaaaaaaa')));
+    await send.send(new CreateEndpointConfigCommand(config('ep-aaaaaaaaaa', 'ep-AllTraffic-aaaaaaaaaa', 'ml.m5.large')));
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'ep-aaaaaaaaaa' }));
+    const describe = () => send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }));
+    await until('ep InService', async () => ((await describe()).EndpointStatus === 'InService' ? true : undefined));
+    const target = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/ep/variant/AllTraffic', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const, MinCapacity: 1, MaxCapacity: 3 };
+    await clients.autoscaling.send(new RegisterScalableTargetCommand(target));
+    // The new instance type's fleet never passes /ping: the update is rolled back.
+    const desired: DesiredEndpoint = {
+      name: 'ep',
+      models: [{ name: 'ep-AllTraffic-bbbbbbbbbb', variant: 'AllTraffic', input: model('ep-AllTraffic-bbbbbbbbbb', { FAKE_PING: 'fail' }) }],
+      config: { name: 'ep-bbbbbbbbbb', input: config('ep-bbbbbbbbbb', 'ep-AllTraffic-bbbbbbbbbb', 'ml.m5.xlarge') },
+      alarms: [],
+      scaling: [{ variant: 'AllTraffic', resourceId: target.ResourceId, target, policy: { PolicyName: 'ep-AllTraffic-invocations-per-instance', ServiceNamespace: 'sagemaker', ResourceId: target.ResourceId, ScalableDimension: target.ScalableDimension, PolicyType: 'TargetTrackingScaling', TargetTrackingScalingPolicyConfiguration: { TargetValue: 70, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' } } } }],
+    };
+    const plan = planEndpoint(desired, [], await inspectEndpoint(clients, desired, []));
+    assert.deepEqual(plan.deregister, [target.ResourceId]);
+    await assert.rejects(applyPlan(clients, plan, { log: () => {}, pollSeconds: 0.05, timeoutSeconds: 60 }), (err: ToolkitError) => {
+      assert.equal(err.code, 'ERR_DEPLOY_ROLLED_BACK');
+      assert.match(err.message, /The endpoint serves ep-aaaaaaaaaa again\. Deploy deregistered the autoscaling of variant AllTraffic before the update \(SageMaker refuses to update an autoscaled variant's instance type, or to remove it\): it runs at a fixed instance count until a deploy registers it again; fix the cause and run smkit deploy again, or deploy the file of the config it serves\.$/);
+      return true;
+    });
+    assert.equal((await clients.autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [target.ResourceId] }))).ScalableTargets?.length, 0, 'as the message says');
   });
 });

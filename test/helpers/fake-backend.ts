@@ -5,7 +5,8 @@ import type { ContainerBackend, ContainerSpec, RunningContainer } from '../../sr
 /**
  * A container backend for control-plane tests: each "container" is a small HTTP server in this
  * process on the spec's port. `/ping` answers 200 (503 for its first `FAKE_READY_AFTER_MS`; with
- * `FAKE_PING=fail` the container writes a log line and exits at once); `/invocations` answers `{"tag": FAKE_TAG, "id": spec.id,
+ * `FAKE_PING=fail` the container writes a log line and exits at once; with `FAKE_PING=unhealthy` it answers
+ * smkit serve's 503 `Unhealthy` for a model that failed to load); `/invocations` answers `{"tag": FAKE_TAG, "id": spec.id,
  * "got": <request body>}` after `FAKE_DELAY_MS`, with status `FAKE_STATUS` (200), chunked (no
  * Content-Length) with `FAKE_CHUNKED=true`; with `FAKE_HOLD=true` it answers only once the test
  * calls {@link FakeBackend.release} (a request kept in flight without a timer); a request with
@@ -72,6 +73,11 @@ export class FakeBackend implements ContainerBackend {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        if (req.url === '/ping' && spec.env.FAKE_PING === 'unhealthy') {
+          // smkit serve's answer when its model failed to load.
+          res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'Unhealthy', message: 'model failed to load: no such file model.onnx' }));
+          return;
+        }
         if (req.url === '/ping') {
           res.writeHead(this.unhealthy.has(spec.id) ? 500 : Date.now() >= readyAt ? 200 : 503).end();
           return;

@@ -13,8 +13,9 @@ export function registerDeploy(program: Command): void {
     .option('--template <file>', 'write the deployment as a CloudFormation template (.json, or .yaml/.yml) and upload the archives it references, instead of calling SageMaker')
     .option('--build', 'build smkit\'s image and push it to deploy.image (ECR login on AWS) before deploying')
     .option('--engine <engine>', 'with --build: docker or podman (default: docker if its daemon answers, else podman)')
-    .option('--poll-interval <seconds>', 'seconds between DescribeEndpoint calls while waiting, at most 3600', '5')
-    .option('--timeout <seconds>', 'longest wait for an endpoint to be InService or deleted', '3600')
+    // No commander defaults: readDeployRequest fills them, and refuses these with --template only when typed.
+    .option('--poll-interval <seconds>', 'seconds between DescribeEndpoint calls while waiting, at most 3600 (default: 5)')
+    .option('--timeout <seconds>', 'longest wait for an endpoint to be InService or deleted (default: 3600)')
     .action(async (file: string, opts) => {
       // The flags and the file are checked before the deployment code (and its AWS SDK clients) loads.
       const { readDeployRequest } = await import('../../deploy/request.js');

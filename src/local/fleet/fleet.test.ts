@@ -229,6 +229,19 @@ describe('fleet', () => {
     assert.equal(backend.running, 0);
   });
 
+  test('an instance whose container says on /ping that its model failed to load fails with a reason that reads after "it", for the FailureReason around it', async () => {
+    const backend = new FakeBackend();
+    const template = { hostname: 'primary', env: { FAKE_PING: 'unhealthy' }, modelSource: join(dir, 'model'), mode: 'SingleModel' as const };
+    const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 60_000 }, `ep${++fleets}/cfg/AllTraffic`, [template]);
+    await assert.rejects(launch(0, new AbortController().signal), (err: InstanceStartError) => {
+      assert.equal(err.name, 'InstanceStartError');
+      // The deployment words it "did not pass the ping health check: it <reason>": "it model failed to load" before.
+      assert.equal(err.reason, 'answered /ping with 503: model failed to load: no such file model.onnx');
+      return true;
+    });
+    assert.equal(backend.running, 0);
+  });
+
   test('a pipeline instance fails as soon as one of its containers does: the others\' /ping waits are cut short, not waited for to their deadline, and every container is stopped', { timeout: 30_000 }, async () => {
     const backend = new FakeBackend();
     const slow = { hostname: 'slow', env: { FAKE_READY_AFTER_MS: '600000' }, modelSource: join(dir, 'model'), mode: 'SingleModel' as const };

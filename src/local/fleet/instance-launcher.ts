@@ -197,7 +197,10 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
             }
             if (signal?.aborted || !(err instanceof ToolkitError && err.code === 'ERR_CONTAINER_START')) throw err;
             const detail = (key: string): string | undefined => (typeof err.details?.[key] === 'string' ? (err.details[key] as string) : undefined);
-            const reason = detail('reason') ?? detail('exit') ?? `did not answer /ping with 200 within ${Math.round(ctx.startupTimeoutMs / 1000)} s`;
+            // Worded to follow "it" (the deployment says "did not pass the ping health check: it <reason>"):
+            // a load failure is the container's own /ping message ("model failed to load: …").
+            const loadFailure = detail('reason');
+            const reason = loadFailure !== undefined ? `answered /ping with 503: ${loadFailure}` : detail('exit') ?? `did not answer /ping with 200 within ${Math.round(ctx.startupTimeoutMs / 1000)} s`;
             throw new InstanceStartError(t.hostname, reason, await tailLog(logFile, 20), { cause: err });
           }
         })())),
