@@ -136,4 +136,13 @@ describe('tensor ops', () => {
     await assert.rejects(async () => tensorSteps['cast']!({ dtype: 'complex' }, env('cast')), /"dtype" must be one of/);
     await assert.rejects(async () => tensorSteps['normalize']!({ std: [0] }, env('normalize')), /must not be 0/);
   });
+
+  test('an axis that is not a whole number is refused at build time: 0.5 passed the range check and softmax answered all zeros', async () => {
+    for (const kind of ['softmax', 'normalize', 'argmax']) {
+      await assert.rejects(async () => tensorSteps[kind]!({ axis: 0.5 }, env(kind)), { code: 'ERR_PIPELINE_INVALID', message: `${kind}: "axis" must be a whole number (-1 for the last axis), not 0.5` }, kind);
+      await assert.rejects(async () => tensorSteps[kind]!({ axis: -1.5 }, env(kind)), { code: 'ERR_PIPELINE_INVALID' }, kind);
+    }
+    const out = await run('softmax', { axis: 0 }, { x: tensor('float32', [2, 1], Float32Array.from([0, 0])) });
+    assert.deepEqual(Array.from(out.tensors['x']!.data as Float32Array), [0.5, 0.5]);
+  });
 });

@@ -17,6 +17,16 @@ function numberOption(env: StepBuildEnv, options: Readonly<Record<string, unknow
   return v;
 }
 
+/**
+ * The `axis` option: a whole number (negative counts from the last axis). A fraction (`0.5`) named
+ * no axis, yet passed the range check and ran the step along none: softmax answered all zeros.
+ */
+function axisOption(env: StepBuildEnv, options: Readonly<Record<string, unknown>>): number {
+  const axis = numberOption(env, options, 'axis', -1);
+  if (!Number.isInteger(axis)) throw bad(env, `"axis" must be a whole number (-1 for the last axis), not ${axis}`);
+  return axis;
+}
+
 function numberList(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, key: string): number[] | undefined {
   const v = options[key];
   if (v === undefined) return undefined;
@@ -111,7 +121,7 @@ const normalize: StepBuilder = (options, env) => {
   if (std.some((s) => s === 0)) throw bad(env, '"std" values must not be 0');
   // No tensor has both counts of channels: every request would fail, so the file is refused now.
   if (mean.length !== 1 && std.length !== 1 && mean.length !== std.length) throw bad(env, `"mean" has ${mean.length} values and "std" ${std.length}: give each one value or one per channel`);
-  const axisOpt = numberOption(env, options, 'axis', -1);
+  const axisOpt = axisOption(env, options);
   return mapStep(env, options, (t, name) => {
     const src = numeric(env, t, name);
     const out = new Float32Array(src.length);
@@ -134,7 +144,7 @@ const normalize: StepBuilder = (options, env) => {
 };
 
 const softmax: StepBuilder = (options, env) => {
-  const axisOpt = numberOption(env, options, 'axis', -1);
+  const axisOpt = axisOption(env, options);
   return mapStep(env, options, (t, name) => {
     const src = numeric(env, t, name);
     const out = new Float32Array(src.length);
@@ -168,7 +178,7 @@ function descending(x: number, y: number): number {
 }
 
 const argmax: StepBuilder = (options, env) => {
-  const axisOpt = numberOption(env, options, 'axis', -1);
+  const axisOpt = axisOption(env, options);
   const labels = loadLabels(env, options['labels']);
   return mapStep(env, options, (t, name) => {
     const src = numeric(env, t, name);
