@@ -240,3 +240,37 @@ test("a predict step's model that an earlier step's build puts in place (a custo
   const other = parsePipelineSpec({ preprocess: [{ custom: { module: 'steps.mjs' } }], predict: [{ model: 'later', batching: { maxSize: 0 } }] });
   await assert.rejects(buildPipeline(other, env), { code: 'ERR_PIPELINE_INVALID', message: /^predict\[0\]:later: batching\.maxSize must be/ });
 });
+
+test("a custom step's export that is no name, or a module code/ does not hold, fails the build naming the step before any model loads; what it throws with a 4xx status keeps it", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-custom-options-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'steps.mjs'), `export default () => 'the default';\nexport const check = () => { throw Object.assign(new Error('needs 4 columns'), { statusCode: 422 }); };\nexport const plain = () => { throw Object.assign(new Error('oops'), { status: 200 }); };`);
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), runtimes: createDefaultRuntimes(), runtimeOptions: {} } as unknown as Omit<StepBuildEnv, 'stage' | 'name'>;
+  // A model that is not there: the custom step's mistake is found first, in the check of every step.
+  const build = (custom: string) => buildPipeline(parsePipelineSpec({ predict: [{ model: 'missing.onnx' }], postprocess: [{ custom: JSON.parse(custom) }] }), env);
+  // export: 5 ran the default export, another function than the one meant.
+  for (const bad of ['5', '["check"]', '""']) {
+    await assert.rejects(build(`{ "module": "steps.mjs", "export": ${bad} }`), {
+      code: 'ERR_PIPELINE_INVALID',
+      message: 'postprocess[0]:custom: "export" must be the name of the function steps.mjs exports (leave it out for its default export)',
+    });
+  }
+  await assert.rejects(build('{ "module": 7 }'), { code: 'ERR_PIPELINE_INVALID', message: /^postprocess\[0\]:custom: "module" must name a file in code\// });
+  // Node's "Cannot find module" named smkit's own file as the importer.
+  const step = async (options: Record<string, unknown>) => customStep(options, { ...env, stage: 'postprocess', name: 'postprocess[0]:custom' } as StepBuildEnv);
+  await assert.rejects(step({ module: 'stpes.mjs' }), {
+    code: 'ERR_PIPELINE_INVALID',
+    message: `postprocess[0]:custom: module stpes.mjs is not in code/ (${path.join(dir, 'code')}): put it there, or name the file code/ holds`,
+  });
+  const input = { tensors: { x: { dtype: 'float32' as const, shape: [1], data: Float32Array.of(1) } } };
+  await assert.rejects(new Pipeline([await step({ module: 'steps.mjs', export: 'check' })]).run(input, ctx), {
+    code: 'ERR_USER_CODE',
+    status: 422,
+    message: 'postprocess[0]:custom: needs 4 columns',
+    details: { step: 'postprocess[0]:custom' },
+  });
+  // A status outside 400-599 is no answer's: the step's 500.
+  await assert.rejects(new Pipeline([await step({ module: 'steps.mjs', export: 'plain' })]).run(input, ctx), { code: 'ERR_STEP_FAILED', status: 500, message: 'postprocess[0]:custom failed: oops' });
+  assert.equal((await new Pipeline([await step({ module: 'steps.mjs' })]).run(input, ctx)).value, 'the default');
+});

@@ -289,7 +289,7 @@ describe('handler hooks', () => {
     });
   }
 
-  test('a custom step from code/ runs inside the pipeline file', async (t) => {
+  test('a custom step from code/ runs inside the pipeline file; an error it throws with a 4xx status is answered with it, naming the step', async (t) => {
     const server = await serveIt(t, 'custom-step', true);
     await waitForPing(server);
     const res = await fetchWithTimeout(`${server.url}/invocations`, {
@@ -299,5 +299,10 @@ describe('handler hooks', () => {
     });
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), ['setosa', 'virginica']);
+    // Without the extra id column: the step's 400, as a hook's would be, not a 500 ERR_STEP_FAILED.
+    const bad = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2\n', headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(bad.status, 400);
+    const { code, message, step } = (await bad.json()) as Record<string, unknown>;
+    assert.deepEqual({ code, message, step }, { code: 'ERR_USER_CODE', message: 'preprocess[0]:custom: send 5 columns (the features, then an id), not 4', step: 'preprocess[0]:custom' });
   });
 });

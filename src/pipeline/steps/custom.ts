@@ -1,10 +1,44 @@
+import { statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { ToolkitError } from '../../errors/catalogue.js';
+import { ToolkitError, isToolkitError } from '../../errors/catalogue.js';
 import { isTensorMap } from '../../codecs/tensor-map.js';
 import { stepDataWithFloat16Bits, type StepBuilder, type StepData } from '../step.js';
 import { resolveInside } from './predict.js';
 import { checkTensorStorage } from '../../core/tensor.js';
 import { moduleLoadError } from '../../errors/module-load-error.js';
+import { thrownMessage } from '../../errors/excerpt.js';
+import type { StepBuildEnv } from '../step.js';
+
+/**
+ * The `module` and `export` options, checked: `export` left out is `default`; one that is no name
+ * (`export: 5`, a list) was taken as `default`, so another function than the one meant ran.
+ */
+function moduleAndExport(options: Readonly<Record<string, unknown>>, env: Pick<StepBuildEnv, 'name'>): { moduleName: string; exportName: string } {
+  const moduleName = options['module'];
+  if (typeof moduleName !== 'string' || moduleName === '') throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: "module" must name a file in code/ (for example steps.mjs)`);
+  const exportName = options['export'] ?? 'default';
+  if (typeof exportName !== 'string' || exportName === '') {
+    throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: "export" must be the name of the function ${moduleName} exports (leave it out for its default export)`);
+  }
+  return { moduleName, exportName };
+}
+
+/** The `status` (or `statusCode`) from 400 to 599 that a thrown value carries, if any; reading it never throws. */
+function thrownStatus(err: unknown): number | undefined {
+  try {
+    const e = err as { status?: unknown; statusCode?: unknown } | null | undefined;
+    const status = Number(e?.status ?? e?.statusCode);
+    return Number.isInteger(status) && status >= 400 && status <= 599 ? status : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The custom step's options checked before any step is built (so before a model loads): see {@link moduleAndExport}. */
+export async function checkCustomStep(options: Readonly<Record<string, unknown>>, env: StepBuildEnv): Promise<void> {
+  const { moduleName } = moduleAndExport(options, env);
+  resolveInside(env.codeDir, moduleName, `${env.name}: module`);
+}
 
 /**
  * `- custom: { module: steps.mjs, export: myStep, options: {...} }`: a JS function from `code/`,
@@ -12,10 +46,12 @@ import { moduleLoadError } from '../../errors/module-load-error.js';
  * (which then becomes the result to encode).
  */
 export const customStep: StepBuilder = async (options, env) => {
-  const moduleName = options['module'];
-  if (typeof moduleName !== 'string') throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: "module" must name a file in code/ (for example steps.mjs)`);
+  const { moduleName, exportName } = moduleAndExport(options, env);
   const file = resolveInside(env.codeDir, moduleName, `${env.name}: module`);
-  const exportName = typeof options['export'] === 'string' ? options['export'] : 'default';
+  // Node's own error named smkit's file as the importer ("imported from .../custom.js").
+  if (statSync(file, { throwIfNoEntry: false }) === undefined) {
+    throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: module ${moduleName} is not in code/ (${env.codeDir}): put it there, or name the file code/ holds`);
+  }
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
@@ -36,7 +72,17 @@ export const customStep: StepBuilder = async (options, env) => {
     stage: env.stage,
     takesValue: true,
     async run(data, ctx): Promise<StepData> {
-      const out: unknown = await (fn as (d: StepData, c: unknown, o: unknown) => unknown)(data, ctx, stepOptions);
+      let out: unknown;
+      try {
+        out = await (fn as (d: StepData, c: unknown, o: unknown) => unknown)(data, ctx, stepOptions);
+      } catch (err) {
+        // As a hook's: an error with a status from 400 to 599 answers with it (a ModelError, a
+        // ToolkitError, does already), so a step that checks the request can answer 400; anything
+        // else the pipeline makes a 500 naming the step.
+        const status = isToolkitError(err) ? undefined : thrownStatus(err);
+        if (status !== undefined) throw new ToolkitError('ERR_USER_CODE', thrownMessage(err), { status, cause: err });
+        throw err;
+      }
       // No codec writes these (JSON would answer 200 "null"): a function not called, most likely.
       if (typeof out === 'function' || typeof out === 'symbol') {
         throw new ToolkitError('ERR_USER_CODE', `the custom step returned a ${typeof out}: return named tensors, { tensors }, or a value for smkit to encode (undefined passes the tensors on)`);
