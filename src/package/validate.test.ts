@@ -71,6 +71,8 @@ test("a predict step key its runtime does not take, a bad batching or an unknown
     '    backend: wasm',
     '    signature: serving_default',
     '    batching: { maxSize: 8, maxDelayMs: 1 }',
+    '  - model: a.onnx',
+    '    batching: [8]',
     '',
   ].join('\n');
   const r = await check({ 'a.onnx': 'x', 'b.onnx': 'y', 'tf/model.json': '{}', 'pipeline.yaml': pipeline });
@@ -79,6 +81,7 @@ test("a predict step key its runtime does not take, a bad batching or an unknown
     'pipeline.yaml: predict[1]:b.onnx: backend is not a predict step option for runtime onnx; use model, runtime, batching',
     'pipeline.yaml: predict[2]:a.onnx: batching.size is not an option; use maxSize and maxDelayMs',
     'pipeline.yaml: predict[3]:b.onnx: unknown runtime "onx"; known runtimes: onnx, tfjs',
+    'pipeline.yaml: predict[5]:a.onnx: batching must be a mapping such as { maxSize: 32, maxDelayMs: 2 }, not an array',
   ]);
 });
 
