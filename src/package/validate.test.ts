@@ -98,6 +98,13 @@ test('a pipeline file that does not parse, or names a missing model, fails', asy
   assert.match((await check({ 'pipeline.yml': 'bogus: 1\n' })).errors.join(), /unknown top-level/);
 });
 
+test('a handler only in TypeScript (code/inference.ts) is refused as smkit serve refuses it; beside its compiled module it is fine', async () => {
+  const ts = await check({ 'model.onnx': 'x', 'code/inference.ts': 'export const outputFn = (p: unknown): string => "x";' });
+  assert.deepEqual(ts.errors, ['handler code/inference.ts is TypeScript, which smkit does not load: compile it to JavaScript as code/inference.mjs (or .js, .cjs), with tsc for example, and ship that']);
+  const compiled = await check({ 'model.onnx': 'x', 'code/inference.ts': 'export const outputFn = (p: unknown): string => "x";', 'code/inference.mjs': 'export const outputFn = (p) => "x";' });
+  assert.deepEqual(compiled.errors, []);
+});
+
 test('transformFn with predictFn is refused; a handler that throws on import is refused', async () => {
   const clash = await check({ 'model.onnx': 'x', 'code/inference.js': 'export const transformFn = () => 1; export const predictFn = () => 2;' });
   assert.match(clash.errors.join(), /transformFn together with predictFn/);

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
-import { findHandlerModule, handlerFileProblem, pickHooks } from '../handlers/user-module.js';
+import { findHandlerModule, findTypeScriptHandler, handlerFileProblem, pickHooks, typeScriptHandlerError } from '../handlers/user-module.js';
 import { PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
 import { checkPredictOptions, checkPredictStep } from '../pipeline/steps/predict.js';
@@ -151,6 +151,11 @@ async function checkStep(target: string, options: Readonly<Record<string, unknow
 async function checkHandler(codeDir: string, program: string, importIt: boolean, timeoutMs: number, report: ModelDirReport): Promise<void> {
   const file = findHandlerModule(codeDir, program);
   if (!file) {
+    const typeScript = findTypeScriptHandler(codeDir, program);
+    if (typeScript !== undefined) {
+      report.errors.push(typeScriptHandlerError(path.join('code', path.basename(typeScript)), program).message);
+      return;
+    }
     const others = await fs.readdir(codeDir).catch(() => [] as string[]);
     const scripts = others.filter((n) => /\.(m|c)?js$/.test(n));
     if (scripts.length > 0) report.warnings.push(`code/ has ${scripts.join(', ')} but no ${program}.{js,mjs,cjs}: set SAGEMAKER_PROGRAM (or --program) to the handler's name`);

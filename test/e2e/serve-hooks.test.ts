@@ -142,6 +142,23 @@ describe('handler hooks', () => {
     assert.match(body.message, /transformFn together with inputFn/);
   });
 
+  test('a handler written in TypeScript (code/inference.ts, no inference.mjs) fails the load saying to compile it, with the ONNX model inline too: it was served with the default hooks, not a word said', async (t) => {
+    const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+    t.after(() => removeDir(base));
+    mkdirSync(path.join(base, 'model', 'code'));
+    writeFileSync(path.join(base, 'model', 'code', 'inference.ts'), 'export function outputFn(prediction: unknown): string {\n  return "mine";\n}\n');
+    for (const env of [{}, { SAGEMAKER_PROGRAM: 'inference.ts', SMKIT_INFERENCE_MODE: 'inline' }] as Record<string, string>[]) {
+      const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env });
+      t.after(() => server.stop());
+      const ping = await waitForPing(server, 503);
+      assert.match(((await ping.json()) as { message: string }).message, /inference\.ts is TypeScript, which smkit does not load: compile it to JavaScript as code\/inference\.mjs/);
+      const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+      assert.equal(res.status, 503);
+      assert.match(server.output(), /"code":"ERR_HANDLER_LOAD"[^\n]*inference\.ts is TypeScript/);
+      await server.stop();
+    }
+  });
+
   test("the README's handler example works as printed", async (t) => {
     const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
     const start = readme.indexOf('// code/inference.mjs');
