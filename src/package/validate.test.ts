@@ -85,6 +85,29 @@ test("a predict step key its runtime does not take, a bad batching or an unknown
   ]);
 });
 
+test("a pipeline step's option values smkit serve refuses are refused here too (an axis of 0.5, a k of 0, a dtype it lacks, a custom step's export that is no name), not only unknown keys", async () => {
+  const pipeline = [
+    'preprocess:',
+    '  - cast: { dtype: flot32 }',
+    '  - custom: { module: steps.mjs, export: 5 }',
+    'predict:',
+    '  - model: a.onnx',
+    'postprocess:',
+    '  - softmax: { axis: 0.5 }',
+    '  - topk: { k: 0 }',
+    '',
+  ].join('\n');
+  const r = await check({ 'a.onnx': 'x', 'code/steps.mjs': 'export default (d) => d;', 'pipeline.yaml': pipeline });
+  assert.deepEqual(r.errors, [
+    'pipeline.yaml: preprocess[0]:cast: "dtype" must be one of float32, float64, float16, int8, uint8, int16, uint16, int32, uint32, int64, uint64, bool, string',
+    'pipeline.yaml: preprocess[1]:custom: "export" must be the name of the function steps.mjs exports (leave it out for its default export)',
+    'pipeline.yaml: postprocess[0]:softmax: "axis" must be a whole number (-1 for the last axis), not 0.5',
+    'pipeline.yaml: postprocess[1]:topk: "k" must be a whole number of at least 1',
+  ]);
+  const good = await check({ 'a.onnx': 'x', 'labels.txt': 'a\nb\n', 'code/steps.mjs': 'export default (d) => d;', 'pipeline.yaml': 'predict:\n  - model: a.onnx\npostprocess:\n  - custom: { module: steps.mjs }\n  - argmax: { labels: labels.txt }\n' });
+  assert.deepEqual(good.errors, []);
+});
+
 test('several .onnx files need a pipeline file', async () => {
   assert.match((await check({ 'a.onnx': 'x', 'b.onnx': 'y' })).errors.join(), /several \.onnx/);
   const ok = await check({ 'a.onnx': 'x', 'b.onnx': 'y', 'pipeline.yaml': 'predict:\n  - model: a.onnx\n  - model: b.onnx\n' });
