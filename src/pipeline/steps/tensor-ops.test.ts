@@ -50,6 +50,25 @@ describe('tensor ops', () => {
     assert.deepEqual(toNested(out.tensors['b']!), [5]);
   });
 
+  test('a step given tensor names none of its tensors has fails naming them and what there is (400 for the request, 500 after a model), not left undone', async () => {
+    const unnamed = (): TensorMap => ({ '': tensor('float32', [1, 2], Float32Array.from([1, 2])) });
+    // A CSV request's lone tensor is unnamed: normalize with tensor: input ran on nothing, and the model got raw values.
+    await assert.rejects(async () => run('normalize', { mean: 1, std: 2, tensor: 'input' }, unnamed(), 'preprocess'), {
+      code: 'ERR_INPUT_MISMATCH',
+      status: 400,
+      message: 'normalize: no tensor named "input"; the request has (unnamed) [1, 2]',
+    });
+    // A misspelt output name: softmax answered the logits as they were.
+    await assert.rejects(async () => run('softmax', { tensors: ['logit', 'prob'] }, { logits: tensor('float32', [1, 2], Float32Array.from([1, 2])) }), {
+      code: 'ERR_STEP_FAILED',
+      status: 500,
+      message: 'softmax: no tensor named "logit", "prob"; the tensors here are "logits" [1, 2]',
+    });
+    // One of them there is enough: the others may be inputs a request leaves out.
+    const out = await run('scale', { factor: 2, tensors: ['a', 'gone'] }, { a: tensor('float32', [1], Float32Array.of(3)) }, 'preprocess');
+    assert.deepEqual(toNested(out.tensors['a']!), [6]);
+  });
+
   test('reshape resolves -1 and refuses sizes that do not fit', async () => {
     const out = await run('reshape', { shape: [-1, 2] }, { x: tensor('float32', [4], new Float32Array(4)) });
     assert.deepEqual(out.tensors['x']!.shape, [2, 2]);

@@ -35,25 +35,45 @@ function numberList(env: StepBuildEnv, options: Readonly<Record<string, unknown>
   return list as number[];
 }
 
-/** Which tensors a step applies to: `tensor: name` (or `tensors: [..]`), else all. */
-function targetNames(env: StepBuildEnv, options: Readonly<Record<string, unknown>>): ((name: string) => boolean) {
+/** The names `tensor: name` (or `tensors: [..]`) gives, undefined when neither is given (the step applies to all). */
+function namedTargets(env: StepBuildEnv, options: Readonly<Record<string, unknown>>): ReadonlySet<string> | undefined {
   const one = options['tensor'];
   const many = options['tensors'];
-  if (one === undefined && many === undefined) return () => true;
+  if (one === undefined && many === undefined) return undefined;
   const names = new Set<string>(typeof one === 'string' ? [one] : Array.isArray(many) ? many.map(String) : []);
   if (names.size === 0) throw bad(env, '"tensor" must be a name, or "tensors" a list of names');
-  return (n) => names.has(n);
+  return names;
 }
 
-/** A step that maps each selected tensor independently. */
+/** Which tensors a step applies to: `tensor: name` (or `tensors: [..]`), else all. */
+function targetNames(env: StepBuildEnv, options: Readonly<Record<string, unknown>>): ((name: string) => boolean) {
+  const names = namedTargets(env, options);
+  return names === undefined ? () => true : (n) => names.has(n);
+}
+
+/**
+ * A step that maps each selected tensor independently. One given names of which no tensor has
+ * any fails, as a vision step does: a misspelt name (`softmax: { tensor: logit }` for `logits`), or
+ * one the request's unnamed CSV tensor does not carry, left the step undone and the answer wrong.
+ */
 function mapStep(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, fn: (t: Tensor, name: string) => Tensor): Step {
-  const selected = targetNames(env, options);
+  const names = namedTargets(env, options);
   return {
     name: env.name,
     stage: env.stage,
     run(data: StepData): StepData {
       const tensors: TensorMap = {};
-      for (const [name, t] of Object.entries(data.tensors)) setTensor(tensors, name, selected(name) ? fn(t, name) : t);
+      let applied = 0;
+      for (const [name, t] of Object.entries(data.tensors)) {
+        const hit = names === undefined || names.has(name);
+        setTensor(tensors, name, hit ? fn(t, name) : t);
+        if (hit) applied++;
+      }
+      if (applied === 0 && names !== undefined) {
+        const have = Object.entries(data.tensors).map(([n, t]) => `${n ? `"${n}"` : '(unnamed)'} [${t.shape.join(', ')}]`).join(', ') || 'none';
+        const where = env.stage === 'preprocess' ? 'the request has' : 'the tensors here are';
+        throw stepFailure(env.name, misfitCode(env.stage), `no tensor named ${[...names].map((n) => `"${n}"`).join(', ')}; ${where} ${have}`);
+      }
       return { ...data, tensors };
     },
   };
