@@ -274,3 +274,31 @@ test("a custom step's export that is no name, or a module code/ does not hold, f
   await assert.rejects(new Pipeline([await step({ module: 'steps.mjs', export: 'plain' })]).run(input, ctx), { code: 'ERR_STEP_FAILED', status: 500, message: 'postprocess[0]:custom failed: oops' });
   assert.equal((await new Pipeline([await step({ module: 'steps.mjs' })]).run(input, ctx)).value, 'the default');
 });
+
+test('a custom step that returns tensors one of which does not hold (data shorter than its shape, a shape of -1, an unknown dtype) fails naming that tensor, not answered as a JSON value nor refused as "an object"', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-custom-tensors-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(
+    path.join(dir, 'code', 'steps.mjs'),
+    [
+      "export const short = () => ({ tensors: { x: { dtype: 'float32', shape: [5], data: new Float32Array(2) } } });",
+      "export const negative = () => ({ x: { dtype: 'float32', shape: [-2], data: new Float32Array(2) } });",
+      "export const complex = () => ({ ok: { dtype: 'int32', shape: [1], data: Int32Array.of(1) }, y: { dtype: 'complex', shape: [2], data: new Float32Array(2) } });",
+      "export const plain = () => ({ tensors: { x: [1, 2] } });",
+    ].join('\n'),
+  );
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'postprocess', name: 'postprocess[0]:custom' } as StepBuildEnv;
+  const input = { tensors: { x: { dtype: 'float32' as const, shape: [1], data: Float32Array.of(1) } } };
+  for (const [exported, problem] of [
+    ['short', '"x" has shape [5], which holds 5 values, but its data has 2'],
+    ['negative', '"x" has shape [-2]: give a list of whole numbers of at least 0'],
+    ['complex', '"y" has dtype "complex", which is none of float32, float64, float16, int8, uint8, int16, uint16, int32, uint32, int64, uint64, bool, string'],
+  ]) {
+    const step = await customStep({ module: 'steps.mjs', export: exported }, env);
+    await assert.rejects(new Pipeline([step]).run(input, ctx), { code: 'ERR_USER_CODE', status: 500, message: `postprocess[0]:custom: the custom step returned tensors of which ${problem}` }, exported);
+  }
+  // A value whose "tensors" are no tensor-like objects is the step's answer, as before.
+  const plain = await customStep({ module: 'steps.mjs', export: 'plain' }, env);
+  assert.deepEqual((await new Pipeline([plain]).run(input, ctx)).value, { tensors: { x: [1, 2] } });
+});

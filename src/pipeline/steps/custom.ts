@@ -1,12 +1,13 @@
 import { statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError, isToolkitError } from '../../errors/catalogue.js';
-import { isTensorMap } from '../../codecs/tensor-map.js';
+import { isTensor, isTensorMap } from '../../codecs/tensor-map.js';
+import { sizeOf } from '../../core/tensor.js';
 import { stepDataWithFloat16Bits, type StepBuilder, type StepData } from '../step.js';
 import { resolveInside } from './predict.js';
 import { checkTensorStorage } from '../../core/tensor.js';
 import { moduleLoadError } from '../../errors/module-load-error.js';
-import { thrownMessage } from '../../errors/excerpt.js';
+import { excerpt, jsonExcerpt, thrownMessage, valueKind } from '../../errors/excerpt.js';
 import type { StepBuildEnv } from '../step.js';
 
 /**
@@ -32,6 +33,30 @@ function thrownStatus(err: unknown): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Why a map whose every value has a `dtype`, a `shape` and `data` (tensors meant, then) is no tensor
+ * map: `"x" has shape [5], which holds 5 values, but its data has 2`; undefined for anything else,
+ * a value for smkit to encode. Such a map was taken for that value: answered as JSON as it was, or
+ * refused by a model after it as "an object, not tensors", never saying which tensor was wrong.
+ */
+function meantTensorsProblem(map: unknown): string | undefined {
+  if (typeof map !== 'object' || map === null || Array.isArray(map) || ArrayBuffer.isView(map)) return undefined;
+  const entries = Object.entries(map);
+  if (entries.length === 0 || !entries.every(([, v]) => typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && 'data' in v)) return undefined;
+  for (const [name, v] of entries as [string, { dtype: unknown; shape: unknown; data: unknown }][]) {
+    if (isTensor(v)) continue;
+    const where = `"${excerpt(name)}"`;
+    if (!Array.isArray(v.shape) || v.shape.some((d) => !Number.isInteger(d) || (d as number) < 0)) return `${where} has shape ${jsonExcerpt(v.shape)}: give a list of whole numbers of at least 0`;
+    const data = v.data as { length?: unknown };
+    const isList = v.dtype === 'string' ? Array.isArray(data) : ArrayBuffer.isView(data) && !(data instanceof DataView);
+    if (!isList) return `${where} has dtype ${jsonExcerpt(v.dtype)} and data that is ${valueKind(data)}: give ${v.dtype === 'string' ? 'an array of strings' : 'a typed array'}`;
+    const size = sizeOf(v.shape as number[]);
+    if (data.length !== size) return `${where} has shape [${(v.shape as number[]).join(', ')}], which holds ${size} values, but its data has ${String(data.length)}`;
+    return `${where} has dtype ${jsonExcerpt(v.dtype)}, which is none of float32, float64, float16, int8, uint8, int16, uint16, int32, uint32, int64, uint64, bool, string`;
+  }
+  return undefined;
 }
 
 /** The custom step's options checked before any step is built (so before a model loads): see {@link moduleAndExport}. */
@@ -87,6 +112,8 @@ export const customStep: StepBuilder = async (options, env) => {
       if (typeof out === 'function' || typeof out === 'symbol') {
         throw new ToolkitError('ERR_USER_CODE', `the custom step returned a ${typeof out}: return named tensors, { tensors }, or a value for smkit to encode (undefined passes the tensors on)`);
       }
+      const problem = meantTensorsProblem(out) ?? (out && typeof out === 'object' && 'tensors' in out ? meantTensorsProblem((out as StepData).tensors) : undefined);
+      if (problem !== undefined) throw new ToolkitError('ERR_USER_CODE', `the custom step returned tensors of which ${problem}`);
       let next: StepData;
       if (out && typeof out === 'object' && 'tensors' in out && isTensorMap((out as StepData).tensors)) next = stepDataWithFloat16Bits(out as StepData);
       else if (isTensorMap(out)) next = stepDataWithFloat16Bits({ ...data, tensors: out, value: undefined });
