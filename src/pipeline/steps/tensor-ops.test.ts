@@ -50,13 +50,26 @@ describe('tensor ops', () => {
     assert.deepEqual(toNested(out.tensors['b']!), [5]);
   });
 
-  test('a step given tensor names none of its tensors has fails naming them and what there is (400 for the request, 500 after a model), not left undone', async () => {
+  test('a step given tensor names none of its tensors has fails naming them and what there is (400 for the request, 500 after a model), not left undone; a lone unnamed tensor is the named one', async () => {
     const unnamed = (): TensorMap => ({ '': tensor('float32', [1, 2], Float32Array.from([1, 2])) });
-    // A CSV request's lone tensor is unnamed: normalize with tensor: input ran on nothing, and the model got raw values.
-    await assert.rejects(async () => run('normalize', { mean: 1, std: 2, tensor: 'input' }, unnamed(), 'preprocess'), {
+    // A CSV request's lone tensor is unnamed (its client cannot name it): normalize with tensor: input
+    // was skipped for it, and the model got raw values. It is the named one, as it is the model's input.
+    for (const options of [{ tensor: 'input' }, { tensors: ['input', 'mask'] }]) {
+      const csv = await run('normalize', { mean: 1, std: 2, ...options }, unnamed(), 'preprocess');
+      assert.deepEqual(toNested(csv.tensors['']!), [[0, 0.5]]);
+    }
+    const top = await run('topk', { k: 1, tensor: 'input' }, unnamed(), 'preprocess');
+    assert.deepEqual(top.value, [[{ label: 1, score: 2 }]]);
+    // A tensor the client named otherwise is not taken for it: the request is told what it lacks.
+    await assert.rejects(async () => run('normalize', { mean: 1, std: 2, tensor: 'input' }, { x: tensor('float32', [1, 2], Float32Array.from([1, 2])) }, 'preprocess'), {
       code: 'ERR_INPUT_MISMATCH',
       status: 400,
-      message: 'normalize: no tensor named "input"; the request has (unnamed) [1, 2]',
+      message: 'normalize: no tensor named "input"; the request has "x" [1, 2]',
+    });
+    // Among several tensors, the unnamed one is not.
+    await assert.rejects(async () => run('scale', { factor: 2, tensor: 'input' }, { '': tensor('float32', [1], Float32Array.of(1)), y: tensor('float32', [1], Float32Array.of(1)) }, 'preprocess'), {
+      code: 'ERR_INPUT_MISMATCH',
+      message: 'scale: no tensor named "input"; the request has (unnamed) [1], "y" [1]',
     });
     // A misspelt output name: softmax answered the logits as they were.
     await assert.rejects(async () => run('softmax', { tensors: ['logit', 'prob'] }, { logits: tensor('float32', [1, 2], Float32Array.from([1, 2])) }), {

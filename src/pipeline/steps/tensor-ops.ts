@@ -1,6 +1,6 @@
 import { ToolkitError } from '../../errors/catalogue.js';
 import { allocate, castTensor, sizeOf, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
-import { misfitCode, stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
+import { misfitCode, namedOrLone, stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
 import { loadLabels } from './labels.js';
 import { setTensor } from '../../codecs/tensor-map.js';
 import type { StepTraits } from '../registry.js';
@@ -45,16 +45,19 @@ function namedTargets(env: StepBuildEnv, options: Readonly<Record<string, unknow
   return names;
 }
 
-/** Which tensors a step applies to: `tensor: name` (or `tensors: [..]`), else all. */
-function targetNames(env: StepBuildEnv, options: Readonly<Record<string, unknown>>): ((name: string) => boolean) {
-  const names = namedTargets(env, options);
-  return names === undefined ? () => true : (n) => names.has(n);
+/**
+ * Which of `tensors` a step applies to: `tensor: name` (or `tensors: [..]`), a lone unnamed tensor
+ * standing for them ({@link namedOrLone}), else all.
+ */
+function targetNames(names: ReadonlySet<string> | undefined, tensors: TensorMap): ((name: string) => boolean) {
+  return names === undefined ? () => true : namedOrLone(names, tensors);
 }
 
 /**
  * A step that maps each selected tensor independently. One given names of which no tensor has
- * any fails, as a vision step does: a misspelt name (`softmax: { tensor: logit }` for `logits`), or
- * one the request's unnamed CSV tensor does not carry, left the step undone and the answer wrong.
+ * any fails, as a vision step does: a misspelt name (`softmax: { tensor: logit }` for `logits`)
+ * left the step undone and the answer wrong. A request's lone unnamed tensor (CSV) is the named one
+ * ({@link namedOrLone}): `normalize: { tensor: input }` was skipped for it.
  */
 function mapStep(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, fn: (t: Tensor, name: string) => Tensor): Step {
   const names = namedTargets(env, options);
@@ -64,8 +67,9 @@ function mapStep(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, 
     run(data: StepData): StepData {
       const tensors: TensorMap = {};
       let applied = 0;
+      const selected = targetNames(names, data.tensors);
       for (const [name, t] of Object.entries(data.tensors)) {
-        const hit = names === undefined || names.has(name);
+        const hit = selected(name);
         setTensor(tensors, name, hit ? fn(t, name) : t);
         if (hit) applied++;
       }
@@ -239,11 +243,12 @@ const topk: StepBuilder = (options, env) => {
   const k = numberOption(env, options, 'k', 5);
   if (!Number.isInteger(k) || k < 1) throw bad(env, '"k" must be a whole number of at least 1');
   const labels = loadLabels(env, options['labels']);
-  const selected = targetNames(env, options);
+  const names = namedTargets(env, options);
   return {
     name: env.name,
     stage: env.stage,
     run(data: StepData): StepData {
+      const selected = targetNames(names, data.tensors);
       const entries = Object.entries(data.tensors).filter(([n]) => selected(n));
       if (entries.length !== 1) {
         throw stepFailure(env.name, 'ERR_STEP_FAILED', `top-k needs exactly one tensor but got ${entries.length} (${entries.map(([n]) => n).join(', ')}); add "tensor: <name>"`);
