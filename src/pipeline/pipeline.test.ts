@@ -286,6 +286,8 @@ test('a custom step that returns tensors one of which does not hold (data shorte
       "export const negative = () => ({ x: { dtype: 'float32', shape: [-2], data: new Float32Array(2) } });",
       "export const complex = () => ({ ok: { dtype: 'int32', shape: [1], data: Int32Array.of(1) }, y: { dtype: 'complex', shape: [2], data: new Float32Array(2) } });",
       "export const plain = () => ({ tensors: { x: [1, 2] } });",
+      "export const described = () => ({ scores: { dtype: 'float32', shape: [1, 3], data: [0.1, 0.2, 0.7] }, labels: { dtype: 'string', shape: [2], data: ['a'] } });",
+      "export const nested = () => ({ tensors: { x: { dtype: 'float32', shape: [2], data: [1] } } });",
     ].join('\n'),
   );
   const env = { modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'postprocess', name: 'postprocess[0]:custom' } as StepBuildEnv;
@@ -301,4 +303,11 @@ test('a custom step that returns tensors one of which does not hold (data shorte
   // A value whose "tensors" are no tensor-like objects is the step's answer, as before.
   const plain = await customStep({ module: 'steps.mjs', export: 'plain' }, env);
   assert.deepEqual((await new Pipeline([plain]).run(input, ctx)).value, { tensors: { x: [1, 2] } });
+  // So is a JSON answer that describes tensors, its data in plain arrays: no typed array, no tensors meant.
+  for (const exported of ['described', 'nested']) {
+    const step = await customStep({ module: 'steps.mjs', export: exported }, env);
+    const out = await new Pipeline([step]).run(input, ctx);
+    assert.equal(typeof out.value, 'object', exported);
+    assert.ok(JSON.stringify(out.value).includes('"data":['), exported);
+  }
 });

@@ -36,15 +36,18 @@ function thrownStatus(err: unknown): number | undefined {
 }
 
 /**
- * Why a map whose every value has a `dtype`, a `shape` and `data` (tensors meant, then) is no tensor
- * map: `"x" has shape [5], which holds 5 values, but its data has 2`; undefined for anything else,
- * a value for smkit to encode. Such a map was taken for that value: answered as JSON as it was, or
- * refused by a model after it as "an object, not tensors", never saying which tensor was wrong.
+ * Why a map whose every value has a `dtype`, a `shape` and `data`, one of them in a typed array
+ * (tensors meant, then), is no tensor map: `"x" has shape [5], which holds 5 values, but its data
+ * has 2`; undefined for anything else, a value for smkit to encode. Such a map was taken for that
+ * value: answered as JSON as it was, or refused by a model after it as "an object, not tensors",
+ * never saying which tensor was wrong. Data only in plain arrays is a JSON answer that describes a
+ * tensor (`{ scores: { dtype: 'float32', shape: [3], data: [0.1, 0.2, 0.7] } }`), answered as it is.
  */
 function meantTensorsProblem(map: unknown): string | undefined {
   if (typeof map !== 'object' || map === null || Array.isArray(map) || ArrayBuffer.isView(map)) return undefined;
   const entries = Object.entries(map);
   if (entries.length === 0 || !entries.every(([, v]) => typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && 'data' in v)) return undefined;
+  if (!entries.some(([, v]) => ArrayBuffer.isView((v as { data: unknown }).data))) return undefined;
   for (const [name, v] of entries as [string, { dtype: unknown; shape: unknown; data: unknown }][]) {
     if (isTensor(v)) continue;
     const where = `"${excerpt(name)}"`;
