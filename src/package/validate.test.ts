@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -195,6 +195,25 @@ test("a pipeline file that is a FIFO or a folder is an error naming it, as smkit
     assert.deepEqual(folder.errors, ['pipeline.yaml: cannot be read: it is a directory, expected a regular file']);
   } finally {
     await fs.open(file, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => undefined);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a labels file that is a FIFO or a folder is refused unopened, by the check as by smkit serve's load: read at once, a FIFO held the check for good", { timeout: 60_000 }, async (t) => {
+  if (process.platform === 'win32') return t.skip('no mkfifo');
+  const dir = await modelDir({ 'a.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: a.onnx\npostprocess:\n  - argmax: { labels: labels.txt }\n' });
+  const fifo = path.join(dir, 'labels.txt');
+  execFileSync('mkfifo', [fifo]);
+  // A writer waiting for a reader: were the FIFO opened, this lets the read end (with no labels)
+  // instead of blocking the event loop, so the test fails rather than hangs.
+  const writer = spawn('sh', ['-c', 'exec 3>"$0"', fifo], { stdio: 'ignore' });
+  try {
+    assert.deepEqual((await validateModelDir(dir)).errors, ['pipeline.yaml: postprocess[0]:argmax: labels file labels.txt cannot be read: it is a FIFO (named pipe), expected a regular file']);
+    await fs.rm(fifo);
+    await fs.mkdir(fifo);
+    assert.deepEqual((await validateModelDir(dir)).errors, ['pipeline.yaml: postprocess[0]:argmax: labels file labels.txt cannot be read: it is a directory, expected a regular file']);
+  } finally {
+    writer.kill();
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
