@@ -217,3 +217,25 @@ test("a labels file that is a FIFO or a folder is refused unopened, by the check
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a custom step's module that code/ does not hold, or that is a FIFO or a folder, is refused as smkit serve's load refuses it; the module is not imported", { timeout: 60_000 }, async (t) => {
+  if (process.platform === 'win32') return t.skip('no mkfifo');
+  const pipeline = 'predict:\n  - model: a.onnx\npostprocess:\n  - custom: { module: steps.mjs }\n';
+  const dir = await modelDir({ 'a.onnx': 'x', 'pipeline.yaml': pipeline });
+  const file = path.join(dir, 'code', 'steps.mjs');
+  try {
+    assert.deepEqual((await validateModelDir(dir)).errors, [`pipeline.yaml: postprocess[0]:custom: module steps.mjs is not in code/ (${path.join(dir, 'code')}): put it there, or name the file code/ holds`]);
+    await fs.mkdir(path.join(dir, 'code'));
+    execFileSync('mkfifo', [file]);
+    assert.deepEqual((await validateModelDir(dir)).errors, ["pipeline.yaml: postprocess[0]:custom: module steps.mjs in code/ is neither a file nor a directory (a FIFO, socket or device): make it the step's JavaScript file"]);
+    await fs.rm(file);
+    await fs.mkdir(file);
+    assert.deepEqual((await validateModelDir(dir)).errors, ["pipeline.yaml: postprocess[0]:custom: module steps.mjs in code/ is a directory: make it the step's JavaScript file"]);
+    await fs.rm(file, { recursive: true });
+    // Not imported: its top-level code does not run in the check.
+    await fs.writeFile(file, 'throw new Error("imported");\nexport default (d) => d;\n');
+    assert.deepEqual((await validateModelDir(dir)).errors, []);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -6,6 +6,7 @@ import { findHandlerModule, findTypeScriptHandler, handlerFileProblem, pickHooks
 import { PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
 import { checkPredictOptions, checkPredictStep } from '../pipeline/steps/predict.js';
+import { checkCustomModuleFile } from '../pipeline/steps/custom.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
 import type { RuntimeFactory, RuntimeOptions } from '../runtimes/runtime.js';
 import type { StepBuildEnv } from '../pipeline/step.js';
@@ -109,7 +110,11 @@ function checkPipeline(dir: string, codeDir: string, report: ModelDirReport): Pr
             // other kind by building it, which reads no more than a labels file.
             const env = { modelDir: dir, codeDir, stage: step.stage, name: step.name, runtimes: createDefaultRuntimes(), runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: SILENT } } satisfies StepBuildEnv;
             const check = kinds.traits(step.kind).check;
-            if (kinds.traits(step.kind).runsUserCode) await check?.(step.options, env);
+            if (kinds.traits(step.kind).runsUserCode) {
+              await check?.(step.options, env);
+              // Its module is there to import, and a file (a FIFO would hold serve's import for good).
+              if (step.kind === 'custom') checkCustomModuleFile(step.options, env);
+            }
             else await kinds.get(step.kind)(step.options, env);
           } catch (err) {
             const message = (err as Error).message;

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -310,4 +311,25 @@ test('a custom step that returns tensors one of which does not hold (data shorte
     assert.equal(typeof out.value, 'object', exported);
     assert.ok(JSON.stringify(out.value).includes('"data":['), exported);
   }
+});
+
+test("a custom step's module that is a FIFO or a folder fails the load naming it: import() of a FIFO waited for a writer for good", { timeout: 60_000 }, async (t) => {
+  if (process.platform === 'win32') return t.skip('no mkfifo');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-custom-fifo-'));
+  mkdirSync(path.join(dir, 'code'));
+  const fifo = path.join(dir, 'code', 'steps.mjs');
+  execFileSync('mkfifo', [fifo]);
+  // A writer waiting for a reader: were the FIFO imported, the import ends (an empty module) instead of waiting.
+  const writer = spawn('sh', ['-c', 'exec 3>"$0"', fifo], { stdio: 'ignore' });
+  t.after(() => {
+    writer.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'postprocess', name: 'postprocess[0]:custom' } as StepBuildEnv;
+  await assert.rejects(async () => customStep({ module: 'steps.mjs' }, env), {
+    code: 'ERR_PIPELINE_INVALID',
+    message: "postprocess[0]:custom: module steps.mjs in code/ is neither a file nor a directory (a FIFO, socket or device): make it the step's JavaScript file",
+  });
+  mkdirSync(path.join(dir, 'code', 'dir.mjs'));
+  await assert.rejects(async () => customStep({ module: 'dir.mjs' }, env), { code: 'ERR_PIPELINE_INVALID', message: "postprocess[0]:custom: module dir.mjs in code/ is a directory: make it the step's JavaScript file" });
 });

@@ -62,6 +62,26 @@ function meantTensorsProblem(map: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Why the step's module file cannot be imported, or undefined when it is a regular file (or a link
+ * to one): not in code/ (Node's own error named smkit's file as the importer, "imported from
+ * .../custom.js"), or a FIFO, whose import() waited for a writer for good, or a folder.
+ */
+export function customModuleProblem(file: string, moduleName: string, env: Pick<StepBuildEnv, 'name' | 'codeDir'>): ToolkitError | undefined {
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (st === undefined) return new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: module ${moduleName} is not in code/ (${env.codeDir}): put it there, or name the file code/ holds`);
+  if (st.isFile()) return undefined;
+  const kind = st.isDirectory() ? 'a directory' : 'neither a file nor a directory (a FIFO, socket or device)';
+  return new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: module ${moduleName} in code/ is ${kind}: make it the step's JavaScript file`);
+}
+
+/** The custom step's module file in code/ ({@link customModuleProblem}), for a check that does not import it (smkit package). */
+export function checkCustomModuleFile(options: Readonly<Record<string, unknown>>, env: StepBuildEnv): void {
+  const { moduleName } = moduleAndExport(options, env);
+  const problem = customModuleProblem(resolveInside(env.codeDir, moduleName, `${env.name}: module`), moduleName, env);
+  if (problem !== undefined) throw problem;
+}
+
 /** The custom step's options checked before any step is built (so before a model loads): see {@link moduleAndExport}. */
 export async function checkCustomStep(options: Readonly<Record<string, unknown>>, env: StepBuildEnv): Promise<void> {
   const { moduleName } = moduleAndExport(options, env);
@@ -76,10 +96,8 @@ export async function checkCustomStep(options: Readonly<Record<string, unknown>>
 export const customStep: StepBuilder = async (options, env) => {
   const { moduleName, exportName } = moduleAndExport(options, env);
   const file = resolveInside(env.codeDir, moduleName, `${env.name}: module`);
-  // Node's own error named smkit's file as the importer ("imported from .../custom.js").
-  if (statSync(file, { throwIfNoEntry: false }) === undefined) {
-    throw new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: module ${moduleName} is not in code/ (${env.codeDir}): put it there, or name the file code/ holds`);
-  }
+  const problem = customModuleProblem(file, moduleName, env);
+  if (problem !== undefined) throw problem;
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
