@@ -306,6 +306,28 @@ describe('handler hooks', () => {
     });
   }
 
+  test('a pipeline step naming the model input (normalize: { tensor: input }) runs on a CSV request, whose one tensor its client cannot name, as on a JSON request naming it', async (t) => {
+    const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+    t.after(() => removeDir(base));
+    writeFileSync(path.join(base, 'model', 'pipeline.yaml'), 'preprocess:\n  - normalize: { tensor: input, mean: 100, std: 0.5 }\npredict:\n  - model: model.onnx\n');
+    const server = await startServe({ SAGEMAKER_BASE_DIR: base });
+    t.after(() => server.stop());
+    await waitForPing(server);
+    const call = (body: string, type: string) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': type, Accept: 'application/json' } });
+    // A virginica flower ([0, 0, 1] as it is): normalized so, it is no longer taken for one.
+    const csv = await call('6.7,3.0,5.2,2.3\n', 'text/csv');
+    assert.equal(csv.status, 200);
+    const named = await call('{"inputs": {"input": [[6.7, 3.0, 5.2, 2.3]]}}', 'application/json');
+    assert.equal(named.status, 200);
+    const answer = ((await named.json()) as { outputs: number[][] }).outputs;
+    assert.notDeepEqual(answer, [[0, 0, 1]]);
+    assert.deepEqual(await csv.json(), answer);
+    // A name the client chose otherwise is not taken for it: the request is told what it lacks.
+    const other = await call('{"inputs": {"features": [[5.1, 3.5, 1.4, 0.2]]}}', 'application/json');
+    assert.equal(other.status, 400);
+    assert.match(((await other.json()) as { message: string }).message, /no tensor named "input"; the request has "features" \[1, 4\]/);
+  });
+
   test('a custom step from code/ runs inside the pipeline file; an error it throws with a 4xx status is answered with it, naming the step', async (t) => {
     const server = await serveIt(t, 'custom-step', true);
     await waitForPing(server);
