@@ -12,11 +12,12 @@ export function defaultProgram(env: Readonly<Record<string, string | undefined>>
 }
 
 /**
- * Strips a `.js/.mjs/.cjs/.py` extension and refuses paths; `source` names the flag (`--program`:
+ * Strips a `.js/.mjs/.cjs/.py` extension (and `.ts/.mts/.cts`: such a handler is then refused
+ * for what it is, TypeScript, not looked for as `inference.ts.mjs`) and refuses paths; `source` names the flag (`--program`:
  * `ERR_CLI_USAGE`) or the variable (`ERR_CONFIG_INVALID`) in errors.
  */
 export function checkProgram(raw: string, source: string): string {
-  const program = raw.replace(/\.(py|js|mjs|cjs)$/, '');
+  const program = raw.replace(/\.(py|js|mjs|cjs|ts|mts|cts)$/, '');
   if (program === '' || program.includes('/') || program.includes('\\') || program.startsWith('.')) {
     const expected = 'a module file name inside code/, without directories';
     if (source.startsWith('--')) throw invalidFlag(source, raw, expected);

@@ -188,6 +188,8 @@ test('SAGEMAKER_PROGRAM that is only an extension (.py, .js) or a path is refuse
     );
   }
   assert.equal(loadSettings({ SAGEMAKER_PROGRAM: 'serve.py' }, {}, 2).program, 'serve');
+  // A TypeScript handler's name: serve.ts.mjs was looked for, so the handler was never found.
+  assert.equal(loadSettings({ SAGEMAKER_PROGRAM: 'serve.ts' }, {}, 2).program, 'serve');
   assert.equal(loadSettings({ SAGEMAKER_PROGRAM: '  ' }, {}, 2).program, 'inference');
 });
 

@@ -88,6 +88,27 @@ export function findHandlerModule(codeDir: string, program: string): string | un
 }
 
 /**
+ * `<codeDir>/<program>.{ts,mts,cts}`, a handler written in TypeScript, when there is one: Node 20
+ * cannot import it (and 22 only from 22.18), so without this the model was served with the default
+ * hooks, not a word said, as if the handler were not there.
+ */
+export function findTypeScriptHandler(codeDir: string, program: string): string | undefined {
+  for (const ext of ['.ts', '.mts', '.cts']) {
+    const file = path.join(codeDir, program + ext);
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+/** The load error for a handler module written in TypeScript ({@link findTypeScriptHandler}). */
+export function typeScriptHandlerError(file: string, program: string): ToolkitError {
+  return new ToolkitError(
+    'ERR_HANDLER_LOAD',
+    `handler ${file} is TypeScript, which smkit does not load: compile it to JavaScript as code/${program}.mjs (or .js, .cjs), with tsc for example, and ship that`,
+  );
+}
+
+/**
  * Why `file` cannot be the handler module, or undefined for a regular file (or a link to one):
  * import() of a FIFO would wait for a writer for good, and one of a folder fails with Node's
  * "Directory import is not supported".
@@ -136,7 +157,11 @@ export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerH
 /** Loads the handler module's hooks; `{}` (all defaults) when there is none. */
 export async function loadHandlerHooks(codeDir: string, program: string): Promise<HandlerHooks> {
   const file = findHandlerModule(codeDir, program);
-  if (!file) return {};
+  if (!file) {
+    const typeScript = findTypeScriptHandler(codeDir, program);
+    if (typeScript !== undefined) throw typeScriptHandlerError(typeScript, program);
+    return {};
+  }
   const problem = handlerFileProblem(file);
   if (problem !== undefined) throw new ToolkitError('ERR_HANDLER_LOAD', `handler ${file} ${problem}: make it the handler module's file`);
   let mod: Record<string, unknown>;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,6 +71,8 @@ test("a predict step key its runtime does not take, a bad batching or an unknown
     '    backend: wasm',
     '    signature: serving_default',
     '    batching: { maxSize: 8, maxDelayMs: 1 }',
+    '  - model: a.onnx',
+    '    batching: [8]',
     '',
   ].join('\n');
   const r = await check({ 'a.onnx': 'x', 'b.onnx': 'y', 'tf/model.json': '{}', 'pipeline.yaml': pipeline });
@@ -79,7 +81,31 @@ test("a predict step key its runtime does not take, a bad batching or an unknown
     'pipeline.yaml: predict[1]:b.onnx: backend is not a predict step option for runtime onnx; use model, runtime, batching',
     'pipeline.yaml: predict[2]:a.onnx: batching.size is not an option; use maxSize and maxDelayMs',
     'pipeline.yaml: predict[3]:b.onnx: unknown runtime "onx"; known runtimes: onnx, tfjs',
+    'pipeline.yaml: predict[5]:a.onnx: batching must be a mapping such as { maxSize: 32, maxDelayMs: 2 }, not an array',
   ]);
+});
+
+test("a pipeline step's option values smkit serve refuses are refused here too (an axis of 0.5, a k of 0, a dtype it lacks, a custom step's export that is no name), not only unknown keys", async () => {
+  const pipeline = [
+    'preprocess:',
+    '  - cast: { dtype: flot32 }',
+    '  - custom: { module: steps.mjs, export: 5 }',
+    'predict:',
+    '  - model: a.onnx',
+    'postprocess:',
+    '  - softmax: { axis: 0.5 }',
+    '  - topk: { k: 0 }',
+    '',
+  ].join('\n');
+  const r = await check({ 'a.onnx': 'x', 'code/steps.mjs': 'export default (d) => d;', 'pipeline.yaml': pipeline });
+  assert.deepEqual(r.errors, [
+    'pipeline.yaml: preprocess[0]:cast: "dtype" must be one of float32, float64, float16, int8, uint8, int16, uint16, int32, uint32, int64, uint64, bool, string',
+    'pipeline.yaml: preprocess[1]:custom: "export" must be the name of the function steps.mjs exports (leave it out for its default export)',
+    'pipeline.yaml: postprocess[0]:softmax: "axis" must be a whole number (-1 for the last axis), not 0.5',
+    'pipeline.yaml: postprocess[1]:topk: "k" must be a whole number of at least 1',
+  ]);
+  const good = await check({ 'a.onnx': 'x', 'labels.txt': 'a\nb\n', 'code/steps.mjs': 'export default (d) => d;', 'pipeline.yaml': 'predict:\n  - model: a.onnx\npostprocess:\n  - custom: { module: steps.mjs }\n  - argmax: { labels: labels.txt }\n' });
+  assert.deepEqual(good.errors, []);
 });
 
 test('several .onnx files need a pipeline file', async () => {
@@ -93,6 +119,13 @@ test('a pipeline file that does not parse, or names a missing model, fails', asy
   assert.match((await check({ 'pipeline.yaml': 'predict: [\n' })).errors.join(), /pipeline\.yaml/);
   assert.match((await check({ 'pipeline.json': '{"predict":[{"model":"gone.onnx"}]}' })).errors.join(), /gone\.onnx.*does not exist/);
   assert.match((await check({ 'pipeline.yml': 'bogus: 1\n' })).errors.join(), /unknown top-level/);
+});
+
+test('a handler only in TypeScript (code/inference.ts) is refused as smkit serve refuses it; beside its compiled module it is fine', async () => {
+  const ts = await check({ 'model.onnx': 'x', 'code/inference.ts': 'export const outputFn = (p: unknown): string => "x";' });
+  assert.deepEqual(ts.errors, ['handler code/inference.ts is TypeScript, which smkit does not load: compile it to JavaScript as code/inference.mjs (or .js, .cjs), with tsc for example, and ship that']);
+  const compiled = await check({ 'model.onnx': 'x', 'code/inference.ts': 'export const outputFn = (p: unknown): string => "x";', 'code/inference.mjs': 'export const outputFn = (p) => "x";' });
+  assert.deepEqual(compiled.errors, []);
 });
 
 test('transformFn with predictFn is refused; a handler that throws on import is refused', async () => {
@@ -162,6 +195,47 @@ test("a pipeline file that is a FIFO or a folder is an error naming it, as smkit
     assert.deepEqual(folder.errors, ['pipeline.yaml: cannot be read: it is a directory, expected a regular file']);
   } finally {
     await fs.open(file, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => undefined);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a labels file that is a FIFO or a folder is refused unopened, by the check as by smkit serve's load: read at once, a FIFO held the check for good", { timeout: 60_000 }, async (t) => {
+  if (process.platform === 'win32') return t.skip('no mkfifo');
+  const dir = await modelDir({ 'a.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: a.onnx\npostprocess:\n  - argmax: { labels: labels.txt }\n' });
+  const fifo = path.join(dir, 'labels.txt');
+  execFileSync('mkfifo', [fifo]);
+  // A writer waiting for a reader: were the FIFO opened, this lets the read end (with no labels)
+  // instead of blocking the event loop, so the test fails rather than hangs.
+  const writer = spawn('sh', ['-c', 'exec 3>"$0"', fifo], { stdio: 'ignore' });
+  try {
+    assert.deepEqual((await validateModelDir(dir)).errors, ['pipeline.yaml: postprocess[0]:argmax: labels file labels.txt cannot be read: it is a FIFO (named pipe), expected a regular file']);
+    await fs.rm(fifo);
+    await fs.mkdir(fifo);
+    assert.deepEqual((await validateModelDir(dir)).errors, ['pipeline.yaml: postprocess[0]:argmax: labels file labels.txt cannot be read: it is a directory, expected a regular file']);
+  } finally {
+    writer.kill();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a custom step's module that code/ does not hold, or that is a FIFO or a folder, is refused as smkit serve's load refuses it; the module is not imported", { timeout: 60_000 }, async (t) => {
+  if (process.platform === 'win32') return t.skip('no mkfifo');
+  const pipeline = 'predict:\n  - model: a.onnx\npostprocess:\n  - custom: { module: steps.mjs }\n';
+  const dir = await modelDir({ 'a.onnx': 'x', 'pipeline.yaml': pipeline });
+  const file = path.join(dir, 'code', 'steps.mjs');
+  try {
+    assert.deepEqual((await validateModelDir(dir)).errors, [`pipeline.yaml: postprocess[0]:custom: module steps.mjs is not in code/ (${path.join(dir, 'code')}): put it there, or name the file code/ holds`]);
+    await fs.mkdir(path.join(dir, 'code'));
+    execFileSync('mkfifo', [file]);
+    assert.deepEqual((await validateModelDir(dir)).errors, ["pipeline.yaml: postprocess[0]:custom: module steps.mjs in code/ is neither a file nor a directory (a FIFO, socket or device): make it the step's JavaScript file"]);
+    await fs.rm(file);
+    await fs.mkdir(file);
+    assert.deepEqual((await validateModelDir(dir)).errors, ["pipeline.yaml: postprocess[0]:custom: module steps.mjs in code/ is a directory: make it the step's JavaScript file"]);
+    await fs.rm(file, { recursive: true });
+    // Not imported: its top-level code does not run in the check.
+    await fs.writeFile(file, 'throw new Error("imported");\nexport default (d) => d;\n');
+    assert.deepEqual((await validateModelDir(dir)).errors, []);
+  } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
 });

@@ -2,12 +2,14 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
-import { findHandlerModule, handlerFileProblem, pickHooks } from '../handlers/user-module.js';
+import { findHandlerModule, findTypeScriptHandler, handlerFileProblem, pickHooks, typeScriptHandlerError } from '../handlers/user-module.js';
 import { PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
 import { checkPredictOptions, checkPredictStep } from '../pipeline/steps/predict.js';
+import { checkCustomModuleFile } from '../pipeline/steps/custom.js';
 import { createDefaultRuntimes } from '../runtimes/defaults.js';
-import type { RuntimeFactory } from '../runtimes/runtime.js';
+import type { RuntimeFactory, RuntimeOptions } from '../runtimes/runtime.js';
+import type { StepBuildEnv } from '../pipeline/step.js';
 
 /** Options for {@link validateModelDir}. */
 export interface ValidateOptions {
@@ -83,7 +85,10 @@ async function findRuntimeModel(dir: string, report: ModelDirReport): Promise<st
   return onnx;
 }
 
-function checkPipeline(dir: string, report: ModelDirReport): Promise<void> {
+/** A logger for the steps built only to check their options: they log nothing while built. */
+const SILENT = { debug() {}, info() {}, warn() {}, error() {} } as unknown as RuntimeOptions['log'];
+
+function checkPipeline(dir: string, codeDir: string, report: ModelDirReport): Promise<void> {
   return (async () => {
     const present = [];
     // Present as readPipelineFile (and so smkit serve) finds it, whatever it is: a folder or a FIFO
@@ -100,6 +105,17 @@ function checkPipeline(dir: string, report: ModelDirReport): Promise<void> {
         if (step.kind !== 'predict') {
           try {
             kinds.checkOptions(step.kind, step.options, step.name);
+            // Their values too, as smkit serve's load does (axis: 0.5, k: -1, a custom step's export: 5):
+            // a custom step by its check (its module is user code, imported only by serve); any
+            // other kind by building it, which reads no more than a labels file.
+            const env = { modelDir: dir, codeDir, stage: step.stage, name: step.name, runtimes: createDefaultRuntimes(), runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: SILENT } } satisfies StepBuildEnv;
+            const check = kinds.traits(step.kind).check;
+            if (kinds.traits(step.kind).runsUserCode) {
+              await check?.(step.options, env);
+              // Its module is there to import, and a file (a FIFO would hold serve's import for good).
+              if (step.kind === 'custom') checkCustomModuleFile(step.options, env);
+            }
+            else await kinds.get(step.kind)(step.options, env);
           } catch (err) {
             const message = (err as Error).message;
             report.errors.push(`${report.pipelineFile}: ${message.startsWith(step.name) ? message : `${step.name}: ${message}`}`);
@@ -151,6 +167,11 @@ async function checkStep(target: string, options: Readonly<Record<string, unknow
 async function checkHandler(codeDir: string, program: string, importIt: boolean, timeoutMs: number, report: ModelDirReport): Promise<void> {
   const file = findHandlerModule(codeDir, program);
   if (!file) {
+    const typeScript = findTypeScriptHandler(codeDir, program);
+    if (typeScript !== undefined) {
+      report.errors.push(typeScriptHandlerError(path.join('code', path.basename(typeScript)), program).message);
+      return;
+    }
     const others = await fs.readdir(codeDir).catch(() => [] as string[]);
     const scripts = others.filter((n) => /\.(m|c)?js$/.test(n));
     if (scripts.length > 0) report.warnings.push(`code/ has ${scripts.join(', ')} but no ${program}.{js,mjs,cjs}: set SAGEMAKER_PROGRAM (or --program) to the handler's name`);
@@ -206,7 +227,7 @@ export async function validateModelDir(dir: string, options: ValidateOptions = {
     report.errors.push(`--code ${options.codeDir} is not a directory`);
   }
   const onnxFiles = await findRuntimeModel(root, report);
-  await checkPipeline(root, report);
+  await checkPipeline(root, codeDir, report);
   await checkHandler(codeDir, options.program ?? 'inference', options.importHandler ?? true, options.handlerImportTimeoutMs ?? HANDLER_IMPORT_TIMEOUT_MS, report);
   if (!report.model && !report.pipelineFile && !report.errors.some((e) => /pipeline|\.ya?ml|\.json/.test(e))) {
     if (onnxFiles.length > 1) {

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -239,4 +240,96 @@ test("a predict step's model that an earlier step's build puts in place (a custo
   // What does not depend on the model is still refused before any step is built.
   const other = parsePipelineSpec({ preprocess: [{ custom: { module: 'steps.mjs' } }], predict: [{ model: 'later', batching: { maxSize: 0 } }] });
   await assert.rejects(buildPipeline(other, env), { code: 'ERR_PIPELINE_INVALID', message: /^predict\[0\]:later: batching\.maxSize must be/ });
+});
+
+test("a custom step's export that is no name, or a module code/ does not hold, fails the build naming the step before any model loads; what it throws with a 4xx status keeps it", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-custom-options-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(path.join(dir, 'code', 'steps.mjs'), `export default () => 'the default';\nexport const check = () => { throw Object.assign(new Error('needs 4 columns'), { statusCode: 422 }); };\nexport const plain = () => { throw Object.assign(new Error('oops'), { status: 200 }); };`);
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), runtimes: createDefaultRuntimes(), runtimeOptions: {} } as unknown as Omit<StepBuildEnv, 'stage' | 'name'>;
+  // A model that is not there: the custom step's mistake is found first, in the check of every step.
+  const build = (custom: string) => buildPipeline(parsePipelineSpec({ predict: [{ model: 'missing.onnx' }], postprocess: [{ custom: JSON.parse(custom) }] }), env);
+  // export: 5 ran the default export, another function than the one meant.
+  for (const bad of ['5', '["check"]', '""']) {
+    await assert.rejects(build(`{ "module": "steps.mjs", "export": ${bad} }`), {
+      code: 'ERR_PIPELINE_INVALID',
+      message: 'postprocess[0]:custom: "export" must be the name of the function steps.mjs exports (leave it out for its default export)',
+    });
+  }
+  await assert.rejects(build('{ "module": 7 }'), { code: 'ERR_PIPELINE_INVALID', message: /^postprocess\[0\]:custom: "module" must name a file in code\// });
+  // Node's "Cannot find module" named smkit's own file as the importer.
+  const step = async (options: Record<string, unknown>) => customStep(options, { ...env, stage: 'postprocess', name: 'postprocess[0]:custom' } as StepBuildEnv);
+  await assert.rejects(step({ module: 'stpes.mjs' }), {
+    code: 'ERR_PIPELINE_INVALID',
+    message: `postprocess[0]:custom: module stpes.mjs is not in code/ (${path.join(dir, 'code')}): put it there, or name the file code/ holds`,
+  });
+  const input = { tensors: { x: { dtype: 'float32' as const, shape: [1], data: Float32Array.of(1) } } };
+  await assert.rejects(new Pipeline([await step({ module: 'steps.mjs', export: 'check' })]).run(input, ctx), {
+    code: 'ERR_USER_CODE',
+    status: 422,
+    message: 'postprocess[0]:custom: needs 4 columns',
+    details: { step: 'postprocess[0]:custom' },
+  });
+  // A status outside 400-599 is no answer's: the step's 500.
+  await assert.rejects(new Pipeline([await step({ module: 'steps.mjs', export: 'plain' })]).run(input, ctx), { code: 'ERR_STEP_FAILED', status: 500, message: 'postprocess[0]:custom failed: oops' });
+  assert.equal((await new Pipeline([await step({ module: 'steps.mjs' })]).run(input, ctx)).value, 'the default');
+});
+
+test('a custom step that returns tensors one of which does not hold (data shorter than its shape, a shape of -1, an unknown dtype) fails naming that tensor, not answered as a JSON value nor refused as "an object"', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-custom-tensors-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'code'));
+  writeFileSync(
+    path.join(dir, 'code', 'steps.mjs'),
+    [
+      "export const short = () => ({ tensors: { x: { dtype: 'float32', shape: [5], data: new Float32Array(2) } } });",
+      "export const negative = () => ({ x: { dtype: 'float32', shape: [-2], data: new Float32Array(2) } });",
+      "export const complex = () => ({ ok: { dtype: 'int32', shape: [1], data: Int32Array.of(1) }, y: { dtype: 'complex', shape: [2], data: new Float32Array(2) } });",
+      "export const plain = () => ({ tensors: { x: [1, 2] } });",
+      "export const described = () => ({ scores: { dtype: 'float32', shape: [1, 3], data: [0.1, 0.2, 0.7] }, labels: { dtype: 'string', shape: [2], data: ['a'] } });",
+      "export const nested = () => ({ tensors: { x: { dtype: 'float32', shape: [2], data: [1] } } });",
+    ].join('\n'),
+  );
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'postprocess', name: 'postprocess[0]:custom' } as StepBuildEnv;
+  const input = { tensors: { x: { dtype: 'float32' as const, shape: [1], data: Float32Array.of(1) } } };
+  for (const [exported, problem] of [
+    ['short', '"x" has shape [5], which holds 5 values, but its data has 2'],
+    ['negative', '"x" has shape [-2]: give a list of whole numbers of at least 0'],
+    ['complex', '"y" has dtype "complex", which is none of float32, float64, float16, int8, uint8, int16, uint16, int32, uint32, int64, uint64, bool, string'],
+  ]) {
+    const step = await customStep({ module: 'steps.mjs', export: exported }, env);
+    await assert.rejects(new Pipeline([step]).run(input, ctx), { code: 'ERR_USER_CODE', status: 500, message: `postprocess[0]:custom: the custom step returned tensors of which ${problem}` }, exported);
+  }
+  // A value whose "tensors" are no tensor-like objects is the step's answer, as before.
+  const plain = await customStep({ module: 'steps.mjs', export: 'plain' }, env);
+  assert.deepEqual((await new Pipeline([plain]).run(input, ctx)).value, { tensors: { x: [1, 2] } });
+  // So is a JSON answer that describes tensors, its data in plain arrays: no typed array, no tensors meant.
+  for (const exported of ['described', 'nested']) {
+    const step = await customStep({ module: 'steps.mjs', export: exported }, env);
+    const out = await new Pipeline([step]).run(input, ctx);
+    assert.equal(typeof out.value, 'object', exported);
+    assert.ok(JSON.stringify(out.value).includes('"data":['), exported);
+  }
+});
+
+test("a custom step's module that is a FIFO or a folder fails the load naming it: import() of a FIFO waited for a writer for good", { timeout: 60_000 }, async (t) => {
+  if (process.platform === 'win32') return t.skip('no mkfifo');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-custom-fifo-'));
+  mkdirSync(path.join(dir, 'code'));
+  const fifo = path.join(dir, 'code', 'steps.mjs');
+  execFileSync('mkfifo', [fifo]);
+  // A writer waiting for a reader: were the FIFO imported, the import ends (an empty module) instead of waiting.
+  const writer = spawn('sh', ['-c', 'exec 3>"$0"', fifo], { stdio: 'ignore' });
+  t.after(() => {
+    writer.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const env = { modelDir: dir, codeDir: path.join(dir, 'code'), stage: 'postprocess', name: 'postprocess[0]:custom' } as StepBuildEnv;
+  await assert.rejects(async () => customStep({ module: 'steps.mjs' }, env), {
+    code: 'ERR_PIPELINE_INVALID',
+    message: "postprocess[0]:custom: module steps.mjs in code/ is neither a file nor a directory (a FIFO, socket or device): make it the step's JavaScript file",
+  });
+  mkdirSync(path.join(dir, 'code', 'dir.mjs'));
+  await assert.rejects(async () => customStep({ module: 'dir.mjs' }, env), { code: 'ERR_PIPELINE_INVALID', message: "postprocess[0]:custom: module dir.mjs in code/ is a directory: make it the step's JavaScript file" });
 });

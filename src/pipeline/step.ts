@@ -1,6 +1,6 @@
 import type { InvocationContext } from '../core/context.js';
 import { ToolkitError, type ErrorCode, type ToolkitErrorOptions } from '../errors/catalogue.js';
-import { withFloat16Bits, type TensorMap } from '../core/tensor.js';
+import { UNNAMED, withFloat16Bits, type TensorMap } from '../core/tensor.js';
 import type { DecodedRequest } from '../codecs/codec.js';
 import type { RuntimeOptions } from '../runtimes/runtime.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
@@ -85,6 +85,19 @@ export function stepFailure(step: string, code: ErrorCode, message: string, opti
  */
 export function misfitCode(stage: StepStage): ErrorCode {
   return stage === 'preprocess' ? 'ERR_INPUT_MISMATCH' : 'ERR_STEP_FAILED';
+}
+
+/**
+ * Which of `tensors` a step given tensor names (`tensor: input`, `tensors: [..]`) applies to: those
+ * of its names, or else a lone unnamed tensor, the one a CSV, NPY, image or JSON-rows request
+ * carries (its client cannot name it), as such a tensor feeds a single-input model whatever the
+ * model calls its input. A pipeline file naming the model's input then serves clients that name it
+ * and clients that cannot alike; a tensor the client named otherwise is not taken for it.
+ */
+export function namedOrLone(names: ReadonlySet<string>, tensors: TensorMap): (name: string) => boolean {
+  const keys = Object.keys(tensors);
+  if (keys.length === 1 && keys[0] === UNNAMED && !names.has(UNNAMED)) return () => true;
+  return (name) => names.has(name);
 }
 
 /** The step an error is attributed to, when it is (see {@link stepFailure}). */

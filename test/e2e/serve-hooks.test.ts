@@ -142,6 +142,23 @@ describe('handler hooks', () => {
     assert.match(body.message, /transformFn together with inputFn/);
   });
 
+  test('a handler written in TypeScript (code/inference.ts, no inference.mjs) fails the load saying to compile it, with the ONNX model inline too: it was served with the default hooks, not a word said', async (t) => {
+    const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+    t.after(() => removeDir(base));
+    mkdirSync(path.join(base, 'model', 'code'));
+    writeFileSync(path.join(base, 'model', 'code', 'inference.ts'), 'export function outputFn(prediction: unknown): string {\n  return "mine";\n}\n');
+    for (const env of [{}, { SAGEMAKER_PROGRAM: 'inference.ts', SMKIT_INFERENCE_MODE: 'inline' }] as Record<string, string>[]) {
+      const server = await startServe({ SAGEMAKER_BASE_DIR: base, ...env });
+      t.after(() => server.stop());
+      const ping = await waitForPing(server, 503);
+      assert.match(((await ping.json()) as { message: string }).message, /inference\.ts is TypeScript, which smkit does not load: compile it to JavaScript as code\/inference\.mjs/);
+      const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+      assert.equal(res.status, 503);
+      assert.match(server.output(), /"code":"ERR_HANDLER_LOAD"[^\n]*inference\.ts is TypeScript/);
+      await server.stop();
+    }
+  });
+
   test("the README's handler example works as printed", async (t) => {
     const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
     const start = readme.indexOf('// code/inference.mjs');
@@ -289,7 +306,29 @@ describe('handler hooks', () => {
     });
   }
 
-  test('a custom step from code/ runs inside the pipeline file', async (t) => {
+  test('a pipeline step naming the model input (normalize: { tensor: input }) runs on a CSV request, whose one tensor its client cannot name, as on a JSON request naming it', async (t) => {
+    const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+    t.after(() => removeDir(base));
+    writeFileSync(path.join(base, 'model', 'pipeline.yaml'), 'preprocess:\n  - normalize: { tensor: input, mean: 100, std: 0.5 }\npredict:\n  - model: model.onnx\n');
+    const server = await startServe({ SAGEMAKER_BASE_DIR: base });
+    t.after(() => server.stop());
+    await waitForPing(server);
+    const call = (body: string, type: string) => fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body, headers: { 'Content-Type': type, Accept: 'application/json' } });
+    // A virginica flower ([0, 0, 1] as it is): normalized so, it is no longer taken for one.
+    const csv = await call('6.7,3.0,5.2,2.3\n', 'text/csv');
+    assert.equal(csv.status, 200);
+    const named = await call('{"inputs": {"input": [[6.7, 3.0, 5.2, 2.3]]}}', 'application/json');
+    assert.equal(named.status, 200);
+    const answer = ((await named.json()) as { outputs: number[][] }).outputs;
+    assert.notDeepEqual(answer, [[0, 0, 1]]);
+    assert.deepEqual(await csv.json(), answer);
+    // A name the client chose otherwise is not taken for it: the request is told what it lacks.
+    const other = await call('{"inputs": {"features": [[5.1, 3.5, 1.4, 0.2]]}}', 'application/json');
+    assert.equal(other.status, 400);
+    assert.match(((await other.json()) as { message: string }).message, /no tensor named "input"; the request has "features" \[1, 4\]/);
+  });
+
+  test('a custom step from code/ runs inside the pipeline file; an error it throws with a 4xx status is answered with it, naming the step', async (t) => {
     const server = await serveIt(t, 'custom-step', true);
     await waitForPing(server);
     const res = await fetchWithTimeout(`${server.url}/invocations`, {
@@ -299,5 +338,10 @@ describe('handler hooks', () => {
     });
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), ['setosa', 'virginica']);
+    // Without the extra id column: the step's 400, as a hook's would be, not a 500 ERR_STEP_FAILED.
+    const bad = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2\n', headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(bad.status, 400);
+    const { code, message, step } = (await bad.json()) as Record<string, unknown>;
+    assert.deepEqual({ code, message, step }, { code: 'ERR_USER_CODE', message: 'preprocess[0]:custom: send 5 columns (the features, then an id), not 4', step: 'preprocess[0]:custom' });
   });
 });

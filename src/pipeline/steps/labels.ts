@@ -1,7 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { StepBuildEnv } from '../step.js';
 import { resolveInside } from './predict.js';
+import { readBoundedFile } from '../../fs/read-bounded-file.js';
+
+/** The most of a labels file read: 64 MiB is millions of labels; more is another file named by mistake (a model). */
+export const MAX_LABELS_FILE_BYTES = 64 * 1024 * 1024;
 
 function bad(env: StepBuildEnv, message: string): ToolkitError {
   return new ToolkitError('ERR_PIPELINE_INVALID', `${env.name}: ${message}`);
@@ -21,12 +24,9 @@ export function loadLabels(env: StepBuildEnv, spec: unknown): string[] | undefin
   } catch {
     throw bad(env, `labels file ${spec} must be inside the model directory`);
   }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw bad(env, `labels file ${spec} cannot be read`);
-  }
+  // Bounded, and a FIFO or a device refused unopened: readFileSync of a FIFO held the load (and
+  // smkit package's check, which builds the step) for good, the event loop blocked.
+  const text = readBoundedFile(file, MAX_LABELS_FILE_BYTES, (problem) => bad(env, `labels file ${spec} cannot be read: ${problem}`)).toString('utf8');
   if (file.endsWith('.json')) {
     let parsed: unknown;
     try {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { ToolkitError, isToolkitError } from '../../errors/catalogue.js';
+import { valueKind } from '../../errors/excerpt.js';
 import { UNNAMED, type TensorMap } from '../../core/tensor.js';
 import { cancellationOf } from '../../core/cancellation.js';
 import type { InvocationContext } from '../../core/context.js';
@@ -58,7 +59,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function stepBatching(raw: unknown, defaults: BatchingOptions, where: string): BatchingOptions {
   if (raw === undefined || raw === null) return defaults;
   const fail = (what: string) => new ToolkitError('ERR_PIPELINE_INVALID', `${where}: batching.${what}`);
-  if (!isPlainObject(raw)) throw fail('must be a mapping such as { maxSize: 32, maxDelayMs: 2 }');
+  // Not fail(): "batching.must be a mapping" read as an option named "must".
+  if (!isPlainObject(raw)) throw new ToolkitError('ERR_PIPELINE_INVALID', `${where}: batching must be a mapping such as { maxSize: 32, maxDelayMs: 2 }, not ${valueKind(raw)}`);
   const unknown = Object.keys(raw).filter((k) => k !== 'maxSize' && k !== 'maxDelayMs');
   if (unknown.length) throw fail(`${unknown.join(', ')} is not an option; use maxSize and maxDelayMs`);
   const maxSize = raw['maxSize'] ?? defaults.maxSize;

@@ -50,6 +50,38 @@ describe('tensor ops', () => {
     assert.deepEqual(toNested(out.tensors['b']!), [5]);
   });
 
+  test('a step given tensor names none of its tensors has fails naming them and what there is (400 for the request, 500 after a model), not left undone; a lone unnamed tensor is the named one', async () => {
+    const unnamed = (): TensorMap => ({ '': tensor('float32', [1, 2], Float32Array.from([1, 2])) });
+    // A CSV request's lone tensor is unnamed (its client cannot name it): normalize with tensor: input
+    // was skipped for it, and the model got raw values. It is the named one, as it is the model's input.
+    for (const options of [{ tensor: 'input' }, { tensors: ['input', 'mask'] }]) {
+      const csv = await run('normalize', { mean: 1, std: 2, ...options }, unnamed(), 'preprocess');
+      assert.deepEqual(toNested(csv.tensors['']!), [[0, 0.5]]);
+    }
+    const top = await run('topk', { k: 1, tensor: 'input' }, unnamed(), 'preprocess');
+    assert.deepEqual(top.value, [[{ label: 1, score: 2 }]]);
+    // A tensor the client named otherwise is not taken for it: the request is told what it lacks.
+    await assert.rejects(async () => run('normalize', { mean: 1, std: 2, tensor: 'input' }, { x: tensor('float32', [1, 2], Float32Array.from([1, 2])) }, 'preprocess'), {
+      code: 'ERR_INPUT_MISMATCH',
+      status: 400,
+      message: 'normalize: no tensor named "input"; the request has "x" [1, 2]',
+    });
+    // Among several tensors, the unnamed one is not.
+    await assert.rejects(async () => run('scale', { factor: 2, tensor: 'input' }, { '': tensor('float32', [1], Float32Array.of(1)), y: tensor('float32', [1], Float32Array.of(1)) }, 'preprocess'), {
+      code: 'ERR_INPUT_MISMATCH',
+      message: 'scale: no tensor named "input"; the request has (unnamed) [1], "y" [1]',
+    });
+    // A misspelt output name: softmax answered the logits as they were.
+    await assert.rejects(async () => run('softmax', { tensors: ['logit', 'prob'] }, { logits: tensor('float32', [1, 2], Float32Array.from([1, 2])) }), {
+      code: 'ERR_STEP_FAILED',
+      status: 500,
+      message: 'softmax: no tensor named "logit", "prob"; the tensors here are "logits" [1, 2]',
+    });
+    // One of them there is enough: the others may be inputs a request leaves out.
+    const out = await run('scale', { factor: 2, tensors: ['a', 'gone'] }, { a: tensor('float32', [1], Float32Array.of(3)) }, 'preprocess');
+    assert.deepEqual(toNested(out.tensors['a']!), [6]);
+  });
+
   test('reshape resolves -1 and refuses sizes that do not fit', async () => {
     const out = await run('reshape', { shape: [-1, 2] }, { x: tensor('float32', [4], new Float32Array(4)) });
     assert.deepEqual(out.tensors['x']!.shape, [2, 2]);
@@ -135,5 +167,14 @@ describe('tensor ops', () => {
   test('bad options are refused at build time', async () => {
     await assert.rejects(async () => tensorSteps['cast']!({ dtype: 'complex' }, env('cast')), /"dtype" must be one of/);
     await assert.rejects(async () => tensorSteps['normalize']!({ std: [0] }, env('normalize')), /must not be 0/);
+  });
+
+  test('an axis that is not a whole number is refused at build time: 0.5 passed the range check and softmax answered all zeros', async () => {
+    for (const kind of ['softmax', 'normalize', 'argmax']) {
+      await assert.rejects(async () => tensorSteps[kind]!({ axis: 0.5 }, env(kind)), { code: 'ERR_PIPELINE_INVALID', message: `${kind}: "axis" must be a whole number (-1 for the last axis), not 0.5` }, kind);
+      await assert.rejects(async () => tensorSteps[kind]!({ axis: -1.5 }, env(kind)), { code: 'ERR_PIPELINE_INVALID' }, kind);
+    }
+    const out = await run('softmax', { axis: 0 }, { x: tensor('float32', [2, 1], Float32Array.from([0, 0])) });
+    assert.deepEqual(Array.from(out.tensors['x']!.data as Float32Array), [0.5, 0.5]);
   });
 });

@@ -1,6 +1,6 @@
 import { ToolkitError } from '../../errors/catalogue.js';
 import { allocate, castTensor, sizeOf, type DType, type Tensor, type TensorMap } from '../../core/tensor.js';
-import { misfitCode, stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
+import { misfitCode, namedOrLone, stepFailure, type Step, type StepBuilder, type StepBuildEnv, type StepData } from '../step.js';
 import { loadLabels } from './labels.js';
 import { setTensor } from '../../codecs/tensor-map.js';
 import type { StepTraits } from '../registry.js';
@@ -17,6 +17,16 @@ function numberOption(env: StepBuildEnv, options: Readonly<Record<string, unknow
   return v;
 }
 
+/**
+ * The `axis` option: a whole number (negative counts from the last axis). A fraction (`0.5`) named
+ * no axis, yet passed the range check and ran the step along none: softmax answered all zeros.
+ */
+function axisOption(env: StepBuildEnv, options: Readonly<Record<string, unknown>>): number {
+  const axis = numberOption(env, options, 'axis', -1);
+  if (!Number.isInteger(axis)) throw bad(env, `"axis" must be a whole number (-1 for the last axis), not ${axis}`);
+  return axis;
+}
+
 function numberList(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, key: string): number[] | undefined {
   const v = options[key];
   if (v === undefined) return undefined;
@@ -25,25 +35,49 @@ function numberList(env: StepBuildEnv, options: Readonly<Record<string, unknown>
   return list as number[];
 }
 
-/** Which tensors a step applies to: `tensor: name` (or `tensors: [..]`), else all. */
-function targetNames(env: StepBuildEnv, options: Readonly<Record<string, unknown>>): ((name: string) => boolean) {
+/** The names `tensor: name` (or `tensors: [..]`) gives, undefined when neither is given (the step applies to all). */
+function namedTargets(env: StepBuildEnv, options: Readonly<Record<string, unknown>>): ReadonlySet<string> | undefined {
   const one = options['tensor'];
   const many = options['tensors'];
-  if (one === undefined && many === undefined) return () => true;
+  if (one === undefined && many === undefined) return undefined;
   const names = new Set<string>(typeof one === 'string' ? [one] : Array.isArray(many) ? many.map(String) : []);
   if (names.size === 0) throw bad(env, '"tensor" must be a name, or "tensors" a list of names');
-  return (n) => names.has(n);
+  return names;
 }
 
-/** A step that maps each selected tensor independently. */
+/**
+ * Which of `tensors` a step applies to: `tensor: name` (or `tensors: [..]`), a lone unnamed tensor
+ * standing for them ({@link namedOrLone}), else all.
+ */
+function targetNames(names: ReadonlySet<string> | undefined, tensors: TensorMap): ((name: string) => boolean) {
+  return names === undefined ? () => true : namedOrLone(names, tensors);
+}
+
+/**
+ * A step that maps each selected tensor independently. One given names of which no tensor has
+ * any fails, as a vision step does: a misspelt name (`softmax: { tensor: logit }` for `logits`)
+ * left the step undone and the answer wrong. A request's lone unnamed tensor (CSV) is the named one
+ * ({@link namedOrLone}): `normalize: { tensor: input }` was skipped for it.
+ */
 function mapStep(env: StepBuildEnv, options: Readonly<Record<string, unknown>>, fn: (t: Tensor, name: string) => Tensor): Step {
-  const selected = targetNames(env, options);
+  const names = namedTargets(env, options);
   return {
     name: env.name,
     stage: env.stage,
     run(data: StepData): StepData {
       const tensors: TensorMap = {};
-      for (const [name, t] of Object.entries(data.tensors)) setTensor(tensors, name, selected(name) ? fn(t, name) : t);
+      let applied = 0;
+      const selected = targetNames(names, data.tensors);
+      for (const [name, t] of Object.entries(data.tensors)) {
+        const hit = selected(name);
+        setTensor(tensors, name, hit ? fn(t, name) : t);
+        if (hit) applied++;
+      }
+      if (applied === 0 && names !== undefined) {
+        const have = Object.entries(data.tensors).map(([n, t]) => `${n ? `"${n}"` : '(unnamed)'} [${t.shape.join(', ')}]`).join(', ') || 'none';
+        const where = env.stage === 'preprocess' ? 'the request has' : 'the tensors here are';
+        throw stepFailure(env.name, misfitCode(env.stage), `no tensor named ${[...names].map((n) => `"${n}"`).join(', ')}; ${where} ${have}`);
+      }
       return { ...data, tensors };
     },
   };
@@ -111,7 +145,7 @@ const normalize: StepBuilder = (options, env) => {
   if (std.some((s) => s === 0)) throw bad(env, '"std" values must not be 0');
   // No tensor has both counts of channels: every request would fail, so the file is refused now.
   if (mean.length !== 1 && std.length !== 1 && mean.length !== std.length) throw bad(env, `"mean" has ${mean.length} values and "std" ${std.length}: give each one value or one per channel`);
-  const axisOpt = numberOption(env, options, 'axis', -1);
+  const axisOpt = axisOption(env, options);
   return mapStep(env, options, (t, name) => {
     const src = numeric(env, t, name);
     const out = new Float32Array(src.length);
@@ -134,7 +168,7 @@ const normalize: StepBuilder = (options, env) => {
 };
 
 const softmax: StepBuilder = (options, env) => {
-  const axisOpt = numberOption(env, options, 'axis', -1);
+  const axisOpt = axisOption(env, options);
   return mapStep(env, options, (t, name) => {
     const src = numeric(env, t, name);
     const out = new Float32Array(src.length);
@@ -168,7 +202,7 @@ function descending(x: number, y: number): number {
 }
 
 const argmax: StepBuilder = (options, env) => {
-  const axisOpt = numberOption(env, options, 'axis', -1);
+  const axisOpt = axisOption(env, options);
   const labels = loadLabels(env, options['labels']);
   return mapStep(env, options, (t, name) => {
     const src = numeric(env, t, name);
@@ -209,11 +243,12 @@ const topk: StepBuilder = (options, env) => {
   const k = numberOption(env, options, 'k', 5);
   if (!Number.isInteger(k) || k < 1) throw bad(env, '"k" must be a whole number of at least 1');
   const labels = loadLabels(env, options['labels']);
-  const selected = targetNames(env, options);
+  const names = namedTargets(env, options);
   return {
     name: env.name,
     stage: env.stage,
     run(data: StepData): StepData {
+      const selected = targetNames(names, data.tensors);
       const entries = Object.entries(data.tensors).filter(([n]) => selected(n));
       if (entries.length !== 1) {
         throw stepFailure(env.name, 'ERR_STEP_FAILED', `top-k needs exactly one tensor but got ${entries.length} (${entries.map(([n]) => n).join(', ')}); add "tensor: <name>"`);

@@ -174,3 +174,19 @@ test('threshold: a bool mask, or labels over the threshold per row with a labels
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a step naming its tensor (tensor: image) takes an image body, the lone tensor its client cannot name; one named otherwise is no match', async () => {
+  // An image/jpeg request decodes to one unnamed tensor: resize { tensor: image } refused it (400) and
+  // add-batch-dim { tensor: image } left it without the batch dimension the model needs.
+  const resized = await run(await build('resize', { height: 1, width: 1, tensor: 'image' }), { [UNNAMED]: image() });
+  assert.deepEqual(resized.tensors[UNNAMED]!.shape, [1, 1, 3]);
+  const batched = await run(await build('add-batch-dim', { tensor: 'image' }), { [UNNAMED]: image() });
+  assert.deepEqual(batched.tensors[UNNAMED]!.shape, [1, 2, 3, 3]);
+  const masked = await run(await build('threshold', { value: 150, tensor: 'image' }), { [UNNAMED]: image() });
+  assert.equal(masked.tensors[UNNAMED]!.dtype, 'bool');
+  await assert.rejects(async () => run(await build('resize', { height: 1, width: 1, tensor: 'image' }), { photo: image() }), {
+    code: 'ERR_INPUT_MISMATCH',
+    message: 'preprocess[0]:resize: no tensor named image; the request has photo [2, 3, 3]',
+  });
+  assert.deepEqual((await run(await build('add-batch-dim', { tensor: 'image' }), { photo: image() })).tensors['photo']!.shape, [2, 3, 3]);
+});

@@ -1,7 +1,7 @@
 import { allocate, sizeOf, type TensorMap, type Tensor } from '../../core/tensor.js';
 import { MAX_IMAGE_PIXELS } from '../../codecs/image-decode.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { failedStep, misfitCode, stepFailure, type Step, type StepBuildEnv, type StepBuilder, type StepData } from '../step.js';
+import { failedStep, misfitCode, namedOrLone, stepFailure, type Step, type StepBuildEnv, type StepBuilder, type StepData } from '../step.js';
 import { centerCrop, NORMALIZE_PRESETS, normalizeImage, resizeImage, swapRedBlue, transposeLayout } from './image-ops.js';
 import { type ImageLayout, imageGeometry, numericData, outputDType } from './image-tensor.js';
 import { loadLabels } from './labels.js';
@@ -56,8 +56,10 @@ function imageStep(env: StepBuildEnv, options: Options, fn: (t: Tensor, name: st
     run(data: StepData): StepData {
       const tensors: TensorMap = {};
       let applied = 0;
+      // A lone unnamed tensor (an image body, which its client cannot name) is the named one.
+      const selected = namedOrLone(names, data.tensors);
       for (const [name, t] of Object.entries(data.tensors)) {
-        const hit = named ? names.has(name) : t.shape.length === 3 || t.shape.length === 4;
+        const hit = named ? selected(name) : t.shape.length === 3 || t.shape.length === 4;
         try {
           setTensor(tensors, name, hit ? fn(t, name) : t);
         } catch (err) {
@@ -201,8 +203,9 @@ const addBatchDim: StepBuilder = (options, env) => {
     stage: env.stage,
     run(data: StepData): StepData {
       const tensors: TensorMap = {};
+      const selected = one === undefined ? () => true : namedOrLone(new Set([String(one)]), data.tensors);
       for (const [name, t] of Object.entries(data.tensors)) {
-        const hit = (one === undefined || one === name) && t.shape.length === rank;
+        const hit = selected(name) && t.shape.length === rank;
         setTensor(tensors, name, hit ? { dtype: t.dtype, shape: [1, ...t.shape], data: t.data } : t);
       }
       return { ...data, tensors };
@@ -235,7 +238,8 @@ const threshold: StepBuilder = (options, env) => {
     name: env.name,
     stage: env.stage,
     run(data: StepData): StepData {
-      const entries = Object.entries(data.tensors).filter(([n]) => one === undefined || n === one);
+      const selected = one === undefined ? () => true : namedOrLone(new Set([String(one)]), data.tensors);
+      const entries = Object.entries(data.tensors).filter(([n]) => selected(n));
       if (entries.length === 0) throw stepFailure(env.name, 'ERR_STEP_FAILED', `no tensor ${one === undefined ? '' : `named "${String(one)}" `}to threshold`);
       if (labels) {
         if (entries.length !== 1) throw stepFailure(env.name, 'ERR_STEP_FAILED', `with labels, threshold needs exactly one tensor; add "tensor: <name>"`);
