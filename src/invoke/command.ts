@@ -145,11 +145,28 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   } catch (err) {
     // A body that failed to read while it was sent: fetch said only 'fetch failed', as if the server were down.
     const unread: unknown = Buffer.isBuffer(body) ? null : body.chunks.errored;
-    throw unread ? unreadableBody(opts.file, unread) : err;
+    throw unread ? unreadableBody(opts.file, unread) : opts.contentType === undefined ? withChosenTypeHint(err, headers.contentType, opts.file) : err;
   } finally {
     // A file read to its end is closed already; one whose request failed, or was answered before it was all sent, is not.
     if (!Buffer.isBuffer(body) && !body.chunks.closed) await new Promise((closed) => body.chunks.once('close', closed).destroy());
   }
+}
+
+/** Statuses of an answer that may come from a body sent in the wrong type (424: the front door's ModelError around the container's 400 or 415). */
+const WRONG_TYPE_STATUSES = new Set([400, 415, 424]);
+
+/**
+ * A refused invocation whose Content-Type smkit invoke chose itself (no --content-type), with
+ * that said: `echo 5.1,3.5,1.4,0.2 | smkit invoke URL` sent CSV as JSON and got only "JSON body is
+ * not valid JSON", `-f rows.txt` got 415 for text/plain, neither saying the type was smkit's guess.
+ */
+function withChosenTypeHint(err: unknown, contentType: string, file: string | undefined): unknown {
+  if (!(err instanceof ToolkitError) || err.code !== 'ERR_INVOKE_FAILED' || !WRONG_TYPE_STATUSES.has(Number(err.details?.['status']))) return err;
+  const why = file !== undefined && file !== '-' ? `from the file name ${path.basename(file)}` : 'the default for stdin';
+  return new ToolkitError('ERR_INVOKE_FAILED', `${err.message} (smkit invoke sent Content-Type: ${contentType}, ${why}; if the body is of another type, give it with -c/--content-type, such as -c text/csv)`, {
+    cause: err,
+    ...(err.details ? { details: err.details } : {}),
+  });
 }
 
 /** Sends the invocation and prints or saves its answer (without --stream). */

@@ -62,6 +62,19 @@ test('smkit invoke against a served model: file, stdin, --output, --verbose, HTT
   const bad = await runCli(['invoke', server.url, '--file', path.join(dir, 'bad.csv')]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /ERR_INVOKE_FAILED: HTTP 400 .*ERR_CSV_PARSE/);
+
+  // A type smkit invoke chose itself is named in the error, with the flag to change it: CSV piped
+  // without -c went as JSON and got only "not valid JSON", rows.txt got 415 for text/plain.
+  const csvAsJson = await runCli(['invoke', server.url], '5.1,3.5,1.4,0.2\n');
+  assert.equal(csvAsJson.code, 1);
+  assert.match(csvAsJson.stderr, /ERR_INVOKE_FAILED: HTTP 400 .*ERR_JSON_PARSE.* \(smkit invoke sent Content-Type: application\/json, the default for stdin; if the body is of another type, give it with -c\/--content-type, such as -c text\/csv\)\n$/);
+  await fs.writeFile(path.join(dir, 'rows.txt'), '5.1,3.5,1.4,0.2\n');
+  const txt = await runCli(['invoke', server.url, '-f', path.join(dir, 'rows.txt')]);
+  assert.equal(txt.code, 1);
+  assert.match(txt.stderr, /ERR_INVOKE_FAILED: HTTP 415 .*\(smkit invoke sent Content-Type: text\/plain, from the file name rows\.txt; if the body is of another type, give it with -c\/--content-type/);
+  const given = await runCli(['invoke', server.url, '-c', 'text/plain', '-f', path.join(dir, 'rows.txt')]);
+  assert.equal(given.code, 1);
+  assert.doesNotMatch(given.stderr, /smkit invoke sent/, 'a type the user gave is not second-guessed');
 });
 
 test('smkit invoke --endpoint goes through a front door with SageMaker headers and shows its errors', async (t) => {
