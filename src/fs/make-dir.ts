@@ -3,7 +3,7 @@ import path from 'node:path';
 
 /**
  * `fs.mkdir(dir, { recursive: true })`, with its result (the first folder it created, or
- * undefined), that always ends. Node's recursive mkdir (20 to 24) retries for ever, in C++ where
+ * undefined), that always ends. Node's recursive mkdir (seen on Node 20.20) retries for ever, where
  * no signal but SIGKILL ends it, when a folder's parent exists and the folder cannot be made with
  * ENOENT, as under /proc (`smkit init /proc/x`, `smkit package m -o /proc/x/m.tar.gz` never
  * finished). The missing folders are made one at a time instead, so that one is the ENOENT it is.
