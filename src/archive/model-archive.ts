@@ -6,6 +6,7 @@ import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
 import { countText } from '../errors/count-text.js';
+import { makeDir } from '../fs/make-dir.js';
 
 /** One archive entry as the pre-extraction scan sees it. */
 interface ScannedEntry {
@@ -1008,7 +1009,7 @@ export async function createModelArchive(modelDir: string, outFile: string, opti
       const mode = (st.mode & ~0o7777) | (st.isDirectory() || st.mode & 0o100 ? 0o755 : 0o644);
       statCache.set(full, Object.assign(Object.create(Object.getPrototypeOf(st) as object) as Stats, st, { nlink: 1, mode }));
     }
-    await fs.mkdir(path.dirname(out), { recursive: true });
+    await makeDir(path.dirname(out));
     // Names are stored as listed (preservePaths): node-tar took a leading C: or \ off a relative
     // name, storing C:x as x, over a real x; such names are refused while listing unless checkNames is false.
     const tmpOut = `${out}.partial-${process.pid}`;

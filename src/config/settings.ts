@@ -272,7 +272,9 @@ function readInstanceId(env: Env): string | undefined {
 
 /**
  * Refuses a model directory that is a file (`--model-dir model.onnx`): the server would start with
- * no model to find. One that does not exist (yet) is allowed: `/ping` answers 503 until it does.
+ * no model to find. One that does not exist (yet) is allowed here: `/ping` answers 503 until a model
+ * is there and the server restarts (a `--model-dir` that does not exist is refused by `serve`, which
+ * knows whether a baked-in model is served in its place).
  */
 function checkNotAFile(modelDir: string, flag: string | undefined, variable: string | undefined, baseDir: string): void {
   let isFile: boolean;

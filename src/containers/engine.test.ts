@@ -46,6 +46,19 @@ test('detectBuildEngine: with no engine, the error names what each engine said a
     assert.match(err.message, /docker: Cannot connect to the Docker daemon/);
     assert.match(err.message, /podman: not installed/);
     assert.match(err.message, /apt-get install podman/);
+    // Both were tried: --engine cannot help.
+    assert.doesNotMatch(err.message, /--engine/);
+    return true;
+  });
+  // --engine docker given: the other engine is named as the way out, not "pass --engine".
+  await assert.rejects(detectBuildEngine('docker', async (cmd) => answers[cmd]!), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ERR_BUILD_ENGINE');
+    assert.match(err.message, /^no working container engine \(docker: Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\.\)\. Start the Docker daemon, or use podman: --engine podman, or leave --engine out to take whichever works \(to get podman: Debian and Ubuntu: apt-get install podman; /);
+    assert.doesNotMatch(err.message, /or pass --engine/);
+    return true;
+  });
+  await assert.rejects(detectBuildEngine('podman', async (cmd) => answers[cmd]!), (err: Error & { code?: string }) => {
+    assert.match(err.message, /^no working container engine \(podman: not installed\)\. Install or repair podman \(.*\), or use docker: --engine docker with its daemon running, /);
     return true;
   });
 });

@@ -108,10 +108,16 @@ export async function probeEngines(preferred?: BuildEngine, run: CommandRunner =
 export async function detectBuildEngine(preferred?: BuildEngine, run: CommandRunner = runCommand): Promise<BuildEngine> {
   const probe = await probeEngines(preferred, run);
   if (probe.engine !== undefined) return probe.engine;
-  throw new ToolkitError(
-    'ERR_BUILD_ENGINE',
-    `no working container engine (${probe.failures.join('; ')}). Start the Docker daemon, or install podman (Debian and Ubuntu: apt-get install podman; on a machine without registry access, scripts/setup-podman.sh in the smkit repository), or pass --engine.`,
-  );
+  // What to do names the engine the user did not rule out: "or pass --engine" was no help when
+  // both were tried, nor to one who had passed --engine docker and had podman.
+  const getPodman = 'Debian and Ubuntu: apt-get install podman; on a machine without registry access, scripts/setup-podman.sh in the smkit repository';
+  const fix =
+    preferred === 'docker'
+      ? `Start the Docker daemon, or use podman: --engine podman, or leave --engine out to take whichever works (to get podman: ${getPodman})`
+      : preferred === 'podman'
+        ? `Install or repair podman (${getPodman}), or use docker: --engine docker with its daemon running, or leave --engine out to take whichever works`
+        : `Start the Docker daemon, or install podman (${getPodman})`;
+  throw new ToolkitError('ERR_BUILD_ENGINE', `no working container engine (${probe.failures.join('; ')}). ${fix}.`);
 }
 
 /** Size in bytes of a local image, from `<engine> image inspect`. */

@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, statSync, type Stats } from 'node:fs
 import { dirname, resolve } from 'node:path';
 import { loadDeployEnvironment, type DeployEnvironment } from '../config/deploy.js';
 import type { BuildEngine } from '../containers/engine.js';
-import { inEndpointFile, readEndpointFile } from '../endpoint-file/load.js';
+import { inEndpointFile, modelPathProblem, readEndpointFile } from '../endpoint-file/load.js';
 import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { checkPath, choiceValue, invalidFlag, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
@@ -157,21 +157,8 @@ function checkContainers(config: EndpointFileConfig): void {
         if ((c.image ?? image) === undefined) {
           throw new ToolkitError('ERR_DEPLOY_CONFIG', `${where}: no image to run the model in: set deploy.image in the endpoint file (or image on the container), or pass --build with deploy.image`);
         }
-        const multiModel = c.mode === 'MultiModel';
-        const expected = multiModel ? 'a folder of model archives (mode MultiModel)' : 'a model directory or a model.tar.gz';
-        let stats: Stats | undefined;
-        let problem: string | undefined;
-        try {
-          stats = statSync(c.model);
-        } catch (err) {
-          // ENAMETOOLONG, ELOOP and the like as well as a missing path.
-          problem = pathProblem(err);
-        }
-        if (stats !== undefined && !stats.isDirectory()) {
-          if (!stats.isFile()) problem = 'is neither a file nor a directory';
-          else if (multiModel || !/\.(tar\.gz|tgz)$/i.test(c.model)) problem = 'is a file';
-        }
-        if (problem !== undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', `${where}: model ${c.model} ${problem}; expected ${expected} (a path relative to the endpoint file)`);
+        const problem = modelPathProblem(c);
+        if (problem !== undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', `${where}: ${problem}`);
       });
     }
   });

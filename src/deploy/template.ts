@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { makeDir } from '../fs/make-dir.js';
 import type { PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
 import type { ContainerDefinition, ProductionVariant } from '@aws-sdk/client-sagemaker';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -230,6 +231,6 @@ export async function writeTemplate(file: string, template: CloudFormationTempla
   } else {
     text = `${JSON.stringify(template, null, 2)}\n`;
   }
-  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await makeDir(path.dirname(path.resolve(file)));
   await fs.writeFile(file, text);
 }

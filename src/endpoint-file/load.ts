@@ -1,5 +1,6 @@
 import { basename, dirname, extname, resolve } from 'node:path';
-import { checkPath, invalidFlag, invalidPath } from '../config/flag-values.js';
+import { statSync, type Stats } from 'node:fs';
+import { checkPath, invalidFlag, invalidPath, pathProblem } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { readBoundedFile } from '../fs/read-bounded-file.js';
 import { isModelArchive } from '../archive/model-archive.js';
@@ -7,7 +8,7 @@ import { firstCollectionKey, firstDuplicateKey, refuseDuplicateJsonKeys } from '
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
 import { MAX_YAML_DEPTH, yamlNestsDeeperThan } from '../codecs/yaml-depth.js';
 import { isSageMakerName, SAGEMAKER_NAME_MAX_LENGTH } from '../core/sagemaker-headers.js';
-import { parseEndpointFile, type EndpointFileConfig } from './schema.js';
+import { parseEndpointFile, type ContainerConfig, type EndpointFileConfig, type VariantConfig } from './schema.js';
 
 /** Reads and validates an endpoint file (`.json`, `.yaml` or `.yml`); paths inside are relative to it. */
 export async function readEndpointFile(file: string): Promise<EndpointFileConfig> {
@@ -149,6 +150,11 @@ export async function loadEndpointTarget(target: string, opts: { name?: string }
   const isDir = checkPath('<target>', target, 'any', expected).isDirectory();
   if (!isDir && /\.(json|ya?ml)$/i.test(abs)) {
     const config = await readEndpointFile(abs);
+    try {
+      checkModelPaths(config);
+    } catch (err) {
+      throw inEndpointFile(err, abs);
+    }
     if (opts.name !== undefined) {
       if (config.endpoints.length !== 1) throw new ToolkitError('ERR_CLI_USAGE', '--name works only with a single model or an endpoint file with one endpoint');
       config.endpoints[0]!.name = opts.name;
@@ -160,4 +166,47 @@ export async function loadEndpointTarget(target: string, opts: { name?: string }
   }
   const name = opts.name ?? endpointNameFor(abs);
   return parseEndpointFile({ endpoints: [{ name, variants: [{ name: 'AllTraffic', model: abs }] }] }, (p) => resolve(p), readSample);
+}
+
+/**
+ * What is wrong with a container's model path, or undefined: it must be a directory or a file named
+ * .tar.gz or .tgz (a multi-model container's, a directory of them), as packaging and `smkit local`
+ * take it. `model <path> does not exist; expected a model directory or a model.tar.gz (a path
+ * relative to the endpoint file)`.
+ */
+export function modelPathProblem(c: ContainerConfig): string | undefined {
+  const multiModel = c.mode === 'MultiModel';
+  const expected = multiModel ? 'a folder of model archives (mode MultiModel)' : 'a model directory or a model.tar.gz';
+  let stats: Stats | undefined;
+  let problem: string | undefined;
+  try {
+    stats = statSync(c.model);
+  } catch (err) {
+    // ENAMETOOLONG, ELOOP and the like as well as a missing path.
+    problem = pathProblem(err);
+  }
+  if (stats !== undefined && !stats.isDirectory()) {
+    if (!stats.isFile()) problem = 'is neither a file nor a directory';
+    else if (multiModel || !/\.(tar\.gz|tgz)$/i.test(c.model)) problem = 'is a file';
+  }
+  return problem === undefined ? undefined : `model ${c.model} ${problem}; expected ${expected} (a path relative to the endpoint file)`;
+}
+
+/**
+ * For `smkit local`: each model the endpoint file names is one it can start, named by its key
+ * (`endpoints[0].variants[0]: model /work/models/iris-onnx does not exist; ...`), as `smkit deploy`
+ * checks them. A missing one was found only once the instance's /opt/ml tree was made, as `model
+ * <path> does not exist`, without its key or file.
+ */
+function checkModelPaths(config: EndpointFileConfig): void {
+  config.endpoints.forEach((endpoint, i) => {
+    const variants: [VariantConfig, string][] = endpoint.variants.map((v, j) => [v, `endpoints[${i}].variants[${j}]`]);
+    if (endpoint.shadow) variants.push([endpoint.shadow, `endpoints[${i}].shadow`]);
+    for (const [variant, at] of variants) {
+      variant.containers.forEach((c, k) => {
+        const problem = modelPathProblem(c);
+        if (problem !== undefined) throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `${variant.containers.length > 1 ? `${at}.containers[${k}]` : at}: ${problem}`);
+      });
+    }
+  });
 }

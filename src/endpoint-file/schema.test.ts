@@ -159,6 +159,19 @@ test('YAML endpoint files resolve paths against their folder; single models get 
     const named = await loadEndpointTarget(join(dir, 'ep.yaml'), { name: 'other' });
     assert.equal(named.endpoints[0]!.name, 'other');
     await assert.rejects(loadEndpointTarget(join(dir, 'missing')), /does not exist/);
+    // smkit local names a model path it cannot start by its key and file, as deploy does: it was
+    // found only once the instance's /opt/ml tree was made ("model <path> does not exist").
+    await writeFile(join(dir, 'typo.yaml'), 'endpoints:\n  - name: a\n    variants:\n      - model: ./my_modle\n');
+    await assert.rejects(loadEndpointTarget(join(dir, 'typo.yaml')), {
+      code: 'ERR_ENDPOINT_FILE_INVALID',
+      message: `endpoints[0].variants[0]: model ${join(dir, 'my_modle')} does not exist; expected a model directory or a model.tar.gz (a path relative to the endpoint file) (in ${join(dir, 'typo.yaml')})`,
+    });
+    await writeFile(join(dir, 'm.onnx'), 'x');
+    await writeFile(join(dir, 'file.yaml'), 'endpoints:\n  - name: a\n    variants:\n      - model: ./my_model\n    shadow:\n      containers: [{ model: ./my_model }, { model: ./m.onnx }]\n');
+    await assert.rejects(loadEndpointTarget(join(dir, 'file.yaml')), {
+      code: 'ERR_ENDPOINT_FILE_INVALID',
+      message: `endpoints[0].shadow.containers[1]: model ${join(dir, 'm.onnx')} is a file; expected a model directory or a model.tar.gz (a path relative to the endpoint file) (in ${join(dir, 'file.yaml')})`,
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -3,6 +3,7 @@ import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolkitError } from '../errors/catalogue.js';
+import { makeDir } from '../fs/make-dir.js';
 import { HANDLER_MJS, LABELS_TXT, MODEL_TEST_MJS, PIPELINE_YAML, SAMPLE_CSV, SAMPLE_JSON, packageJson, readme } from './templates.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -93,7 +94,7 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
   // its first missing parent), or empties a target that was empty; with --force, what was there stays.
   let created: string | undefined;
   try {
-    created = await fs.mkdir(target, { recursive: true });
+    created = await makeDir(target);
     return await writeProject(target, options);
   } catch (err) {
     if (created !== undefined) await fs.rm(created, { recursive: true, force: true }).catch(() => undefined);

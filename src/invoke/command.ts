@@ -11,7 +11,7 @@ import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream, lstatSync, rmSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeToFile } from '../fs/pipe-to-file.js';
-import { checkHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationBody, type InvocationHeaders, type InvocationTarget } from './invoke.js';
+import { checkHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationBody, type InvocationHeaders, type InvocationTarget, type StreamedInvocation } from './invoke.js';
 
 /** Flags of `smkit invoke`. */
 export interface InvokeCommandOptions {
@@ -145,11 +145,49 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   } catch (err) {
     // A body that failed to read while it was sent: fetch said only 'fetch failed', as if the server were down.
     const unread: unknown = Buffer.isBuffer(body) ? null : body.chunks.errored;
-    throw unread ? unreadableBody(opts.file, unread) : err;
+    throw unread ? unreadableBody(opts.file, unread) : opts.contentType === undefined ? withChosenTypeHint(err, headers.contentType, opts.file, target.endpoint !== undefined) : err;
   } finally {
     // A file read to its end is closed already; one whose request failed, or was answered before it was all sent, is not.
     if (!Buffer.isBuffer(body) && !body.chunks.closed) await new Promise((closed) => body.chunks.once('close', closed).destroy());
   }
+}
+
+/** Statuses of a container's answer that may come from a body sent in the wrong type. */
+const WRONG_TYPE_STATUSES = new Set([400, 415]);
+
+/**
+ * `ERR_INVOKE_FAILED` for an error answer, with its status and, for the front door's 424
+ * (ModelError), the container's own (`OriginalStatusCode`) in its details.
+ */
+function failedInvocation(result: StreamedInvocation, errorBody: Buffer): ToolkitError {
+  let originalStatus: unknown;
+  try {
+    originalStatus = (JSON.parse(errorBody.toString('utf8')) as Record<string, unknown> | null)?.['OriginalStatusCode'];
+  } catch {
+    // not JSON
+  }
+  return new ToolkitError('ERR_INVOKE_FAILED', describeError({ ...result, body: errorBody }), {
+    details: { status: result.status, ...(typeof originalStatus === 'number' ? { originalStatus } : {}) },
+  });
+}
+
+/**
+ * A refused invocation whose Content-Type smkit invoke chose itself (no --content-type), with
+ * that said: `echo 5.1,3.5,1.4,0.2 | smkit invoke URL` sent CSV as JSON and got only "JSON body is
+ * not valid JSON", `-f rows.txt` got 415 for text/plain, neither saying the type was smkit's guess.
+ * Only a container's 400 or 415 (through a front door, its 424 around one): the front door's own
+ * 400 is about the request (`Endpoint nope of account ... not found.`), never the body's type.
+ */
+function withChosenTypeHint(err: unknown, contentType: string, file: string | undefined, frontDoor: boolean): unknown {
+  if (!(err instanceof ToolkitError) || err.code !== 'ERR_INVOKE_FAILED') return err;
+  const status = Number(frontDoor ? (err.details?.['status'] === 424 ? err.details['originalStatus'] : undefined) : err.details?.['status']);
+  if (!WRONG_TYPE_STATUSES.has(status)) return err;
+  const why = file !== undefined && file !== '-' ? `from the file name ${path.basename(file)}` : 'the default for stdin';
+  const example = contentType === 'text/csv' ? 'application/json' : 'text/csv';
+  return new ToolkitError('ERR_INVOKE_FAILED', `${err.message} (smkit invoke sent Content-Type: ${contentType}, ${why}; if the body is of another type, give it with -c/--content-type, such as -c ${example})`, {
+    cause: err,
+    ...(err.details ? { details: err.details } : {}),
+  });
 }
 
 /** Sends the invocation and prints or saves its answer (without --stream). */
@@ -162,7 +200,7 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
     result.headers.forEach((value, name) => process.stderr.write(`< ${name}: ${value}\n`));
   }
   if (result.errorBody) {
-    throw new ToolkitError('ERR_INVOKE_FAILED', describeError({ ...result, body: result.errorBody }), { details: { status: result.status } });
+    throw failedInvocation(result, result.errorBody);
   }
   reportSession(result.headers);
   const type = result.headers.get('content-type');
@@ -305,7 +343,7 @@ async function streamCommand(target: InvocationTarget, body: InvocationBody, hea
     result.headers.forEach((value, name) => process.stderr.write(`< ${name}: ${value}\n`));
   }
   if (result.errorBody) {
-    throw new ToolkitError('ERR_INVOKE_FAILED', describeError({ ...result, body: result.errorBody }), { details: { status: result.status } });
+    throw failedInvocation(result, result.errorBody);
   }
   // A container's streamed answer opens and closes sessions as a whole one does.
   reportSession(result.headers);

@@ -87,7 +87,12 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   const out = (line: string): void => void process.stderr.write(`smkit: ${line}\n`);
   // Ctrl-C or SIGTERM while a large model packs: the partial archive and the staging folder are
   // removed before the signal ends the process; left to the default, both stayed behind.
-  const result = await runInterruptibly((signal) => packageModel(modelDir, { ...(opts.code !== undefined ? { codeDir: opts.code } : {}), outFile: opts.output, program, signal }));
+  const result = await runInterruptibly((signal) => packageModel(modelDir, { ...(opts.code !== undefined ? { codeDir: opts.code } : {}), outFile: opts.output, program, signal })).catch((err: unknown) => {
+    // A folder of --output that the checks above let pass but that cannot be made (ENOENT under /proc): Node's raw error and stack.
+    const e = err as NodeJS.ErrnoException;
+    if (e.syscall !== 'mkdir' || typeof e.path !== 'string' || !`${path.dirname(path.resolve(opts.output))}${path.sep}`.startsWith(`${e.path}${path.sep}`)) throw err;
+    throw invalidPath('--output', opts.output, 'a file name for the archive', `cannot be written: ${e.path} cannot be created (${e.code})`);
+  });
   const r = result.report;
   out(`checked ${modelDir}: ${r.model ? `${r.model.runtime} model ${r.model.file}` : 'no runtime model file'}${r.pipelineFile ? `, pipeline ${r.pipelineFile}` : ''}${r.handlerFile ? `, handler ${r.handlerFile} (${r.hooks.join(', ') || 'no hooks'})` : ', no handler (default handling)'}`);
   for (const w of r.warnings) out(`warning: ${w}`);

@@ -1,8 +1,8 @@
 import cluster from 'node:cluster';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { invalid, loadSettings, type Settings } from '../config/settings.js';
-import { invalidFlag } from '../config/flag-values.js';
+import { invalidFlag, invalidPath } from '../config/flag-values.js';
 import type { ToolkitError } from '../errors/catalogue.js';
 import { assertPortFree } from '../net/ports.js';
 import { openFilesLimit, tooFewOpenFiles } from './open-files.js';
@@ -41,9 +41,16 @@ export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = pr
   const shortOfFiles = tooFewOpenFiles(openFilesLimit(), loaded.workers);
   if (shortOfFiles) throw shortOfFiles;
   if (loaded.sessions) (await import('../sessions/sessions-folder.js')).prepareSessionsFolder(loaded.sessions.path);
+  const modelDir = resolveModelDir(loaded.modelDir, loaded.bakedModelDir);
+  // `--model-dir modles/iris-onnx`: a typed folder that is not there is a typo, not a model still to
+  // come (as SM_MODEL_DIR's may be on a platform that mounts it later): the server would only answer
+  // 503 until restarted. With a baked-in model it is served instead, as for an absent mount.
+  if (opts.modelDir !== undefined && !loaded.multiModel && modelDir === loaded.modelDir && !existsSync(modelDir)) {
+    throw invalidPath('--model-dir', opts.modelDir, 'the folder that holds the model', 'does not exist');
+  }
   const settings: Settings = Object.freeze({
     ...loaded,
-    modelDir: resolveModelDir(loaded.modelDir, loaded.bakedModelDir),
+    modelDir,
     workerHeapGrowingPercent: workerHeapGrowingPercent(loaded.workerHeapGrowingPercent, process.execArgv, env['NODE_OPTIONS']),
   });
   cluster.setupPrimary({

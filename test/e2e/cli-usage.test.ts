@@ -171,6 +171,28 @@ test('a path given on the command line that is missing, of the other kind or unr
   }
 });
 
+test('a folder to create that cannot be made (under /proc) ends the command with one line, instead of never ending: Node\'s recursive mkdir retried it for ever', { skip: !existsSync('/proc/self') }, () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'smkit-cli-proc-'));
+  try {
+    // In a child killed if it does not end: the loop held Node's thread, and SIGTERM went unanswered.
+    const cli = (args: readonly string[]) => spawnSync(process.execPath, [SMKIT_BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL', stdio: ['ignore', 'pipe', 'pipe'] });
+    const init = cli(['init', '/proc/smkit-no-such']);
+    assert.deepEqual({ signal: init.signal, status: init.status, stderr: init.stderr }, {
+      signal: null,
+      status: 1,
+      stderr: "smkit: ERR_INIT_TARGET: /proc/smkit-no-such cannot be used: ENOENT: no such file or directory, mkdir '/proc/smkit-no-such'; choose a new folder, or remove what stands in the way\n",
+    });
+    const pack = cli(['package', path.join(REPO_ROOT, 'models', 'iris-onnx'), '-o', '/proc/smkit-no-such/m.tar.gz']);
+    assert.deepEqual({ signal: pack.signal, status: pack.status, stderr: pack.stderr }, {
+      signal: null,
+      status: 1,
+      stderr: usage('--output="/proc/smkit-no-such/m.tar.gz" is invalid: expected a file name for the archive; /proc/smkit-no-such/m.tar.gz cannot be written: /proc/smkit-no-such cannot be created (ENOENT).'),
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a flag that only applies with another, given without it, is ERR_CLI_USAGE rather than ignored', async () => {
   for (const [args, message] of [
     [['deploy', 'x.yaml', '--engine', 'podman'], '--engine only applies with --build: add --build, or leave it out'],

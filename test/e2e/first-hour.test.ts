@@ -92,6 +92,15 @@ describe('the first hour', { concurrency: 4 }, () => {
     assert.equal(r.stdout, '');
   });
 
+  test('serve --model-dir naming a folder that does not exist (a typo) exits 1 with one ERR_CLI_USAGE line, instead of serving /ping 503 until restarted', async () => {
+    const typo = path.join(REPO_ROOT, 'models', 'iris-onx');
+    const r = await run(['serve', '--model-dir', typo, '--port', '0', '--workers', '2'], { SMKIT_BAKED_MODEL_DIR: '' }, 30_000);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, `smkit: ERR_CLI_USAGE: --model-dir="${typo}" is invalid: expected the folder that holds the model; ${typo} does not exist.\n`);
+    assert.equal(r.stdout, '');
+    assert.equal(existsSync(typo), false);
+  });
+
   test('serve --host with an address this machine does not have exits 1 with one ERR_CLI_USAGE line naming --host, not a port in use', async () => {
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it.
     const r = await run(['serve', '--model-dir', IRIS, '--host', '192.0.2.1', '--port', '0', '--workers', '2']);

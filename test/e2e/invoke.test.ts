@@ -61,7 +61,20 @@ test('smkit invoke against a served model: file, stdin, --output, --verbose, HTT
   await fs.writeFile(path.join(dir, 'bad.csv'), '1,2,oops,4\n');
   const bad = await runCli(['invoke', server.url, '--file', path.join(dir, 'bad.csv')]);
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /ERR_INVOKE_FAILED: HTTP 400 .*ERR_CSV_PARSE/);
+  assert.match(bad.stderr, /ERR_INVOKE_FAILED: HTTP 400 .*ERR_CSV_PARSE.*\(smkit invoke sent Content-Type: text\/csv, from the file name bad\.csv; if the body is of another type, give it with -c\/--content-type, such as -c application\/json\)\n$/);
+
+  // A type smkit invoke chose itself is named in the error, with the flag to change it: CSV piped
+  // without -c went as JSON and got only "not valid JSON", rows.txt got 415 for text/plain.
+  const csvAsJson = await runCli(['invoke', server.url], '5.1,3.5,1.4,0.2\n');
+  assert.equal(csvAsJson.code, 1);
+  assert.match(csvAsJson.stderr, /ERR_INVOKE_FAILED: HTTP 400 .*ERR_JSON_PARSE.* \(smkit invoke sent Content-Type: application\/json, the default for stdin; if the body is of another type, give it with -c\/--content-type, such as -c text\/csv\)\n$/);
+  await fs.writeFile(path.join(dir, 'rows.txt'), '5.1,3.5,1.4,0.2\n');
+  const txt = await runCli(['invoke', server.url, '-f', path.join(dir, 'rows.txt')]);
+  assert.equal(txt.code, 1);
+  assert.match(txt.stderr, /ERR_INVOKE_FAILED: HTTP 415 .*\(smkit invoke sent Content-Type: text\/plain, from the file name rows\.txt; if the body is of another type, give it with -c\/--content-type/);
+  const given = await runCli(['invoke', server.url, '-c', 'text/plain', '-f', path.join(dir, 'rows.txt')]);
+  assert.equal(given.code, 1);
+  assert.doesNotMatch(given.stderr, /smkit invoke sent/, 'a type the user gave is not second-guessed');
 });
 
 test('smkit invoke --endpoint goes through a front door with SageMaker headers and shows its errors', async (t) => {
@@ -72,6 +85,14 @@ test('smkit invoke --endpoint goes through a front door with SageMaker headers a
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
       seen.push({ url: req.url, headers: req.headers, body });
+      if (req.url === '/endpoints/nope/invocations') {
+        res.writeHead(400, { 'content-type': 'application/json', 'x-amzn-errortype': 'ValidationError:http://internal.amazon.com/coral/com.amazonaws.sagemaker/' });
+        return void res.end(JSON.stringify({ message: 'Endpoint nope of account 000000000000 not found.' }));
+      }
+      if (body.includes('crash')) {
+        res.writeHead(424, { 'content-type': 'application/json', 'x-amzn-errortype': 'ModelError:http://internal.amazon.com/coral/com.amazonaws.sagemaker/' });
+        return void res.end(JSON.stringify({ ErrorCode: 'SERVER_ERROR_FROM_MODEL', OriginalStatusCode: 500, OriginalMessage: 'crashed', message: 'Received server error (500) from primary' }));
+      }
       if (body.includes('fail')) {
         res.writeHead(424, { 'content-type': 'application/json', 'x-amzn-errortype': 'ModelError:http://internal.amazon.com/coral/com.amazonaws.sagemaker/' });
         return void res.end(JSON.stringify({ ErrorCode: 'CLIENT_ERROR_FROM_MODEL', OriginalStatusCode: 400, OriginalMessage: 'bad row', LogStreamArn: '/tmp/x.log', message: 'Received client error (400) from primary' }));
@@ -96,6 +117,19 @@ test('smkit invoke --endpoint goes through a front door with SageMaker headers a
   const failed = await runCli(['invoke', '--endpoint', 'iris', '--front-door', url, '--content-type', 'text/csv'], 'fail\n');
   assert.equal(failed.code, 1);
   assert.match(failed.stderr, /HTTP 424 .*\(ModelError\).*Received client error.*container answered 400: bad row/);
+
+  // The type smkit invoke chose is named only where the body's type can be at fault: the container's
+  // 400 or 415 inside the front door's 424, not the front door's own 400 (an endpoint not found) nor
+  // a container's 500.
+  const guessed = await runCli(['invoke', '--endpoint', 'iris', '--front-door', url], 'fail\n');
+  assert.equal(guessed.code, 1);
+  assert.match(guessed.stderr, /HTTP 424 .*container answered 400: bad row \| log: \/tmp\/x\.log \(smkit invoke sent Content-Type: application\/json, the default for stdin; if the body is of another type, give it with -c\/--content-type, such as -c text\/csv\)\n$/);
+  for (const [endpoint, body] of [['nope', '{}'], ['iris', 'crash']] as const) {
+    const other = await runCli(['invoke', '--endpoint', endpoint, '--front-door', url], body);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /ERR_INVOKE_FAILED: HTTP (400|424) /);
+    assert.doesNotMatch(other.stderr, /smkit invoke sent/, `${endpoint} ${body}: ${other.stderr}`);
+  }
 
   const unreachable = await runCli(['invoke', 'http://127.0.0.1:9/invocations', '--content-type', 'text/csv'], '1\n');
   assert.equal(unreachable.code, 1);

@@ -230,18 +230,26 @@ describe('smkit serve as a process', () => {
       assert.doesNotMatch(server.output(), /grace period over/);
     });
 
-    test('an empty model directory falls back to the baked model (SMKIT_BAKED_MODEL_DIR); a mounted model wins', async (t) => {
+    test('an empty or absent model directory falls back to the baked model (SMKIT_BAKED_MODEL_DIR); a mounted model wins', async (t) => {
       const baked = path.join(REPO_ROOT, 'models/iris-onnx');
       const empty = makeOptMl();
       const mounted = makeOptMl(path.join(REPO_ROOT, 'models/iris-pipeline'));
       cleanupsOf(t).push(() => removeDir(empty), () => removeDir(mounted));
-      // Two independent servers: they start side by side, and each that started is stopped after, even if the other failed.
-      const starts = [startServe({ SAGEMAKER_BASE_DIR: empty, SMKIT_BAKED_MODEL_DIR: baked }), startServe({ SAGEMAKER_BASE_DIR: mounted, SMKIT_BAKED_MODEL_DIR: baked })];
+      // Independent servers: they start side by side, and each that started is stopped after, even if another failed.
+      // The third is the image's `serve --model-dir /opt/ml/model` with nothing mounted: a --model-dir
+      // that does not exist is a usage error only when no baked model is there to serve instead.
+      const starts = [
+        startServe({ SAGEMAKER_BASE_DIR: empty, SMKIT_BAKED_MODEL_DIR: baked }),
+        startServe({ SAGEMAKER_BASE_DIR: mounted, SMKIT_BAKED_MODEL_DIR: baked }),
+        startServe({ SMKIT_BAKED_MODEL_DIR: baked }, ['--model-dir', path.join(empty, 'model', 'absent')]),
+      ];
       for (const s of await Promise.allSettled(starts)) if (s.status === 'fulfilled') cleanupsOf(t).push(() => s.value.stop());
-      const [fromBaked, fromMounted] = (await Promise.all(starts)) as [ServeProcess, ServeProcess];
-      await Promise.all([waitForPing(fromBaked), waitForPing(fromMounted)]);
+      const [fromBaked, fromMounted, fromAbsent] = (await Promise.all(starts)) as [ServeProcess, ServeProcess, ServeProcess];
+      await Promise.all([waitForPing(fromBaked), waitForPing(fromMounted), waitForPing(fromAbsent)]);
       const a = await fetchWithTimeout(`${fromBaked.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
       assert.equal(((await a.json()) as number[][])[0]!.length, 3, 'probabilities from the baked iris model');
+      const c = await fetchWithTimeout(`${fromAbsent.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+      assert.equal(((await c.json()) as number[][])[0]!.length, 3, 'probabilities from the baked iris model, --model-dir naming a folder that is not there');
       const b = await fetchWithTimeout(`${fromMounted.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
       assert.equal(((await b.json()) as { label: string }[][])[0]![0]!.label, 'setosa', 'top-k labels from the mounted pipeline');
     });

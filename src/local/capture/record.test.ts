@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { buildCaptureRecord, captureEncoding, fillCaptureData, measureCaptureRecord, type CaptureEvent } from './record.js';
 import { CaptureWriter, capturePartition } from './writer.js';
+import { existsSync } from 'node:fs';
 
 const types = { csvContentTypes: ['text/csv'], jsonContentTypes: ['application/json'] };
 
@@ -112,6 +113,17 @@ test('a payload that cannot be made a JSON line (longer than a string may be) is
   } finally {
     await rm(dest, { recursive: true, force: true });
   }
+});
+
+test('a destination whose folder cannot be made (under /proc) is a capture failure, reported, not a write that never ends: Node recursive mkdir retried it for ever', { skip: !existsSync('/proc/self') }, async () => {
+  const errors: string[] = [];
+  const writer = new CaptureWriter('ep', { destination: '/proc/smkit-no-such', samplingPercentage: 100, captureInput: true, captureOutput: false, ...types }, Math.random, (err) => errors.push(err.message));
+  writer.capture('AllTraffic', { at: new Date('2024-03-05T07:08:09.010Z'), input: { body: Buffer.from('1'), contentType: 'text/csv' } });
+  await writer.flush();
+  assert.equal(writer.written, 0);
+  assert.equal(writer.failed, 1);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!, /ENOENT.*mkdir '\/proc\/smkit-no-such'/);
 });
 
 test('a write that fails part-way (a full disk) leaves no partial line for the next record to join: every line stays one whole record', async () => {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir, truncate } from 'node:fs/promises';
+import { appendFile, truncate } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { DataCaptureConfig } from '../../endpoint-file/schema.js';
+import { makeDir } from '../../fs/make-dir.js';
 import { fillCaptureData, measureCaptureRecord, type CaptureEvent } from './record.js';
 
 function pad(n: number, width = 2): string {
@@ -186,7 +187,7 @@ export class CaptureWriter {
         try {
           const dir = dirname(file);
           if (!this.madeDirs.has(dir)) {
-            await mkdir(dir, { recursive: true });
+            await makeDir(dir);
             this.madeDirs.add(dir);
           }
           const data = lines.join('');
@@ -198,7 +199,7 @@ export class CaptureWriter {
             // test runs): make it again, or every later record of this hour would fail with ENOENT.
             // Into a new file: the old name, now holding only the later records, would be uploaded
             // over the S3 object that holds the earlier ones.
-            await mkdir(dir, { recursive: true });
+            await makeDir(dir);
             file = this.replaceFile(file, data.length);
             await this.append(file, data);
           }

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { getMaxListeners, setMaxListeners } from 'node:events';
-import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeWhole } from '../../fs/write-whole.js';
+import { makeDir } from '../../fs/make-dir.js';
 import { captureDestination } from '../capture/destination.js';
 import type { AsyncInferenceConfig } from '../../aws/shapes/sagemaker.js';
 import type { InvokeEndpointRequest, InvokeEndpointResponse } from '../endpoint/chain.js';
@@ -635,7 +635,7 @@ async function writeResult(location: string, body: Buffer, s3: () => S3Objects, 
       });
   }
   const path = localPath(location);
-  await mkdir(dirname(path), { recursive: true });
+  await makeDir(dirname(path));
   // Whole or not at all, as an S3 put: a caller polling for the result never reads an empty file.
   await writeWhole(path, body);
 }

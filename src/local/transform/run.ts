@@ -9,6 +9,7 @@ import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGunzip, gunzip } from 'node:zlib';
 import { isToolkitError, ToolkitError } from '../../errors/catalogue.js';
 import { firstChars } from '../../errors/text-cut.js';
+import { makeDir } from '../../fs/make-dir.js';
 import { MAX_ERROR_ANSWER_BYTES } from '../endpoint/read-answer.js';
 import { AnswerSpoolError, AnswerTooLargeError, discardAnswers, MAX_PROCESSED_ANSWER_BYTES, SPOOL_AFTER_BYTES, writeAnswers, type Answer } from './answers.js';
 import { boundExecutionParameters, fetchExecutionParameters, resolveExecutionParameters, type ExecutionParameters } from './parameters.js';
@@ -623,8 +624,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         /** An answer cut per record (DataProcessing's output side, inference ids) is held whole, never spooled. */
         const spoolable = !dp?.touchesOutput && !stampFormat;
         // Checked before the run, but a folder can refuse files only when asked (EPERM, EROFS, ENOSPC).
-        const out = await fs
-          .mkdir(path.dirname(outFile), { recursive: true })
+        const out = await makeDir(path.dirname(outFile))
           .then(() => fs.open(partialFile, 'w'))
           .catch((err: unknown) => {
             throw invalidPath('--output', options.output, OUTPUT_EXPECTED, `cannot be written (${(err as Error).message})`);
