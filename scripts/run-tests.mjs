@@ -69,7 +69,7 @@ const PROCESS_WIDE = /^(before|after|beforeEach|afterEach|mock\.|process\.(env|c
 // Anywhere in a file: what measures or sets the whole process (its timers and handles, its memory,
 // its exit code, its clock) or finds the file by process.argv[1], which other files' work in the
 // same process would disturb (or which names the shared module).
-const MEASURES_PROCESS = /\b(getActiveResourcesInfo|_getActiveHandles|_getActiveRequests|memoryUsage|mock\.timers)\b|process\.(exitCode|argv\[1\])/;
+const MEASURES_PROCESS = /\b(getActiveResourcesInfo|_getActiveHandles|_getActiveRequests|memoryUsage|cpuUsage|mock\.timers)\b|process\.(exitCode|argv\[1\])/;
 
 const secondsOf = (file) => durations[keyOf(file)] ?? 1;
 const shareable = (file) => {

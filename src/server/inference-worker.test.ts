@@ -124,7 +124,7 @@ test('a thread that ends while it loads the model (process.exit, an uncaught err
   }
 });
 
-test('a predictFn that never settles holds nothing per request once the requests time out (thread and HTTP side)', { timeout: 10_000 }, async (t) => {
+test('a predictFn that never settles holds nothing per request once the requests time out (thread and HTTP side)', { timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-hung-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(path.join(dir, 'code'));
@@ -135,16 +135,32 @@ test('a predictFn that never settles holds nothing per request once the requests
     workerIndex: 0,
   };
   const calls = ABANDONED_MAX + 36;
-  const worker = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), data, calls, createLogger('silent'));
-  t.after(() => worker.close());
-  await worker.whenSettled();
-  assert.equal(worker.state(), 'ready', worker.failure()?.message);
-  const answers = Array.from({ length: calls }, (_, i) => worker.invoke({ requestId: `r${i}`, body: Buffer.from('[[1]]'), contentType: 'application/json', headers: {} }, 30));
-  const settled = await Promise.allSettled(answers);
-  assert.deepEqual(new Set(settled.map((s) => s.status === 'rejected' && (s.reason as { code?: string }).code)), new Set(['ERR_TIMEOUT']));
-  // Before: the thread kept each call's Cancellation until user code settled, and this side each id.
-  assert.equal(await worker.threadHeld(), 0, 'the thread let go of the timed-out calls');
-  assert.ok(worker.held <= ABANDONED_MAX, `this side holds ${worker.held} of ${calls} timed-out calls`);
+  // On a loaded machine (load average 45-60) the thread may not answer a ping within the second the
+  // worker gives it: threadHeld() was then undefined, and the test failed. It is asked again until
+  // it answers. A timed-out call pings the thread too, and one left unanswered replaces the thread
+  // (as a blocked one), whose successor holds nothing whatever the old one did: a round in which
+  // that happened tells nothing and is run again (three rounds at most).
+  for (let round = 1; ; round++) {
+    let replaced = false;
+    const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (...args: unknown[]) => void (replaced ||= args.some((a) => typeof a === 'string' && a.includes('replacing it'))) };
+    const worker = new InferenceWorker(new URL('./inference-thread.js', import.meta.url), data, calls, log);
+    t.after(() => worker.close());
+    await worker.whenSettled();
+    assert.equal(worker.state(), 'ready', worker.failure()?.message);
+    const answers = Array.from({ length: calls }, (_, i) => worker.invoke({ requestId: `r${i}`, body: Buffer.from('[[1]]'), contentType: 'application/json', headers: {} }, 30));
+    const settled = await Promise.allSettled(answers);
+    assert.deepEqual(new Set(settled.map((s) => s.status === 'rejected' && (s.reason as { code?: string }).code)), new Set(['ERR_TIMEOUT']));
+    const threadHeld = await until('the thread to answer a ping', () => worker.threadHeld().then((n) => (n === undefined ? undefined : { n })), { timeoutMs: 60_000 });
+    if (replaced && round < 3) {
+      await worker.close();
+      continue;
+    }
+    assert.equal(replaced, false, 'the thread was replaced as blocked in three rounds in a row');
+    // Before: the thread kept each call's Cancellation until user code settled, and this side each id.
+    assert.equal(threadHeld.n, 0, 'the thread let go of the timed-out calls');
+    assert.ok(worker.held <= ABANDONED_MAX, `this side holds ${worker.held} of ${calls} timed-out calls`);
+    return;
+  }
 });
 
 /** A stand-in inference thread that loads, then ends (as a timer the handler module set would end it), every time. */

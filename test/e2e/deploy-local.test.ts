@@ -239,13 +239,16 @@ test('smkit deploy to the local SageMaker and a local S3: create, no-op, blue/gr
 
     // 4. A further update whose bake sees the rollback alarm in ALARM: rolled back, reported, exit 1.
     await writeFile(path.join(dir, 'model-a', 'VERSION'), '3\n');
-    await writeFile(file, endpointFile(3));
+    // The bake lasts until the alarm is seen (the update is rolled back then), not 3 s: a 3 s bake
+    // could pass between two polls on a loaded machine, the update then completed, and the wait
+    // for Baking ran out (once in the first flake hunt, at a load average of 45-60).
+    await writeFile(file, endpointFile(600));
     const traffic2 = steadyTraffic(runtime, 'iris');
     const rollingBack = deploy(args, env);
     await until('the canary to bake', async () => {
       const ep = await sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' }));
       return ep.PendingDeploymentSummary?.ProductionVariants?.some((v) => v.VariantStatus?.some((s) => s.Status === 'Baking')) ? true : undefined;
-    }, { timeoutMs: 90_000, intervalMs: POLL_MS });
+    }, { timeoutMs: 150_000, intervalMs: POLL_MS });
     let done = false;
     void rollingBack.finally(() => (done = true));
     // CloudWatch re-evaluates a forced alarm at its next period, as on AWS: keep forcing it until the update reacts.

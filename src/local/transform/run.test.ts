@@ -971,10 +971,12 @@ test('a file of 1.2 million lines runs in a 96 MB heap: records are split and ba
   }
 });
 
-test("a container's /execution-parameters asking for more than a transform job allows is lowered, with a warning: 1000000 requests at 6 MB become 16 at once", { timeout: 10_000 }, async () => {
+test("a container's /execution-parameters asking for more than a transform job allows is lowered, with a warning: 1000000 requests at 6 MB become 16 at once", { timeout: 120_000 }, async () => {
   const records = 40;
   let execParams: object = { MaxConcurrentTransforms: 1_000_000 };
   // Each request is held until 16 are in flight (or every record has come), so the peak is the concurrency used.
+  // A concurrency under 16 therefore never gets its requests answered: the timeout only ends that
+  // hang (the test takes 0.1 s quiet). At 10 s it was hit once at a load average of 45-60.
   let held: http.ServerResponse[] = [];
   let holdUntil = 16;
   let received = 0;
