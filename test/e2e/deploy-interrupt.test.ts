@@ -137,7 +137,8 @@ test('Ctrl-C or SIGTERM while deploy waits for an endpoint to settle before plan
     await mkdir(tmp);
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const cli = spawn(process.execPath, [SMKIT_BIN, 'deploy', path.join(dir, 'e.yaml'), '--endpoint-url', url, '--poll-interval', '0.2'], {
-      env: { PATH: process.env.PATH ?? '', HOME: dir, TMPDIR: tmp, AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' },
+      // No compile cache: on Node 22+ the launcher would keep one in TMPDIR (node-compile-cache), which this test counts.
+      env: { PATH: process.env.PATH ?? '', HOME: dir, TMPDIR: tmp, AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', NODE_DISABLE_COMPILE_CACHE: '1' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
