@@ -260,8 +260,24 @@ export class EndpointLifecycle {
   /** Instances endpoint `e` runs or is starting now, for the local limit. */
   private held(e: ManagedEndpoint): number {
     if (e.pending?.rollingInstances !== undefined) return e.pending.rollingInstances;
-    const serving = e.serving ? e.serving.desiredInstances : e.status === 'Creating' ? e.creatingInstances : 0;
+    const serving = e.serving ? e.serving.desiredInstances + this.heldForRollback(e) : e.status === 'Creating' ? e.creatingInstances : 0;
     return serving + (e.pending ? e.pending.instances : 0);
+  }
+
+  /**
+   * While an `UpdateEndpointWeightsAndCapacities` change runs, the instances a rollback would start
+   * again: a variant scaled in gives its room back only once the change has settled, or another
+   * endpoint could take it and the rollback would pass the local limit.
+   */
+  private heldForRollback(e: ManagedEndpoint): number {
+    const previous = e.capacityChange?.previous;
+    if (!previous || !e.serving) return 0;
+    let n = 0;
+    for (const v of e.serving.variants) {
+      const before = previous.get(v.spec.VariantName);
+      if (before !== undefined) n += Math.max(0, before - Math.max(v.desiredInstanceCount, v.fleet.size + v.fleet.starting));
+    }
+    return n;
   }
 
   /** Throws `ResourceLimitExceeded` when `delta` more instances would pass the local limit. */
@@ -835,7 +851,8 @@ export class EndpointLifecycle {
     e.status = 'Updating';
     e.failureReason = undefined;
     e.lastModified = new Date();
-    e.capacityChange = { variants: new Set(desired.map((d) => d.VariantName)), since: e.lastModified };
+    const countsBefore = new Map(desired.map((d) => [d.VariantName, blue.variants.find((v) => v.spec.VariantName === d.VariantName)!.desiredInstanceCount] as const));
+    e.capacityChange = { variants: new Set(desired.map((d) => d.VariantName)), since: e.lastModified, previous: countsBefore };
     // The desired values show at once (DescribeEndpoint's DesiredWeight/DesiredInstanceCount); the current ones follow.
     const changes = desired.map((d) => {
       const v = blue.variants.find((x) => x.spec.VariantName === d.VariantName)!;

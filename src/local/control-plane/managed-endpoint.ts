@@ -54,8 +54,12 @@ export class ManagedEndpoint implements RoutableEndpoint {
   serving: Deployment | undefined;
   pending: PendingUpdate | undefined;
   lastDeploymentConfig: DeploymentConfig | undefined;
-  /** Variants whose weight or instance count `UpdateEndpointWeightsAndCapacities` is changing, and since when. */
-  capacityChange: { variants: ReadonlySet<string>; since: Date } | undefined;
+  /**
+   * Variants whose weight or instance count `UpdateEndpointWeightsAndCapacities` is changing, and
+   * since when; `previous`: each changed variant's instance count before the call, which a rollback
+   * restores, so held against the local instance limit until the change has settled.
+   */
+  capacityChange: { variants: ReadonlySet<string>; since: Date; previous?: ReadonlyMap<string, number> } | undefined;
   /** Cancels the running create or update (DeleteEndpoint). */
   task: AbortController | undefined;
   /** Resolves when the running create, update or capacity change has finished. */
