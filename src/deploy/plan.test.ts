@@ -387,3 +387,15 @@ test('an alarm of the file that exists already on another endpoint (alarm names 
   const plan = planEndpoint(d, artifacts, { ...state, alarms: new Map([['iris-5xx', ours]]) });
   assert.deepEqual(plan.putAlarms.map((a) => a.AlarmName), ['iris-5xx']);
 });
+
+test('a cooldown removed from the file puts the scaling policy again (back to the 300 s default); one left at the default is unchanged', () => {
+  const { d: withCooldown, artifacts } = desired({ autoscaling: { minCapacity: 1, maxCapacity: 3, targetInvocationsPerInstance: 70, scaleInCooldownSeconds: 60, scaleOutCooldownSeconds: 30 } });
+  const state = deployedState(withCooldown);
+  const { d: without } = desired();
+  const plan = planEndpoint(without, artifacts, state);
+  assert.deepEqual(plan.items.filter((i) => i.action !== 'unchanged').map((i) => `${i.action} ${i.kind}`), ['update scaling-policy']);
+  // A policy that reports the default explicitly (or none) matches a file that leaves the cooldowns out.
+  const { d: atDefault } = desired({ autoscaling: { minCapacity: 1, maxCapacity: 3, targetInvocationsPerInstance: 70, scaleInCooldownSeconds: 300, scaleOutCooldownSeconds: 300 } });
+  assert.ok(planIsEmpty(planEndpoint(without, artifacts, deployedState(atDefault))));
+  assert.ok(planIsEmpty(planEndpoint(without, artifacts, deployedState(without))));
+});

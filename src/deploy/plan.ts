@@ -78,6 +78,14 @@ export function alarmSubject(alarm: MetricAlarm): string {
   return alarm.MetricName !== undefined ? `watches ${alarm.Namespace ?? ''}${alarm.Namespace ? ' ' : ''}${alarm.MetricName} without an endpoint` : 'watches metrics of no endpoint';
 }
 
+/**
+ * A target tracking policy's cooldown, seconds, with Application Auto Scaling's default for SageMaker
+ * variants (300) where it is not set (https://docs.aws.amazon.com/autoscaling/application/userguide/target-tracking-scaling-policy-overview.html).
+ */
+function cooldown(seconds: number | undefined): number {
+  return seconds ?? 300;
+}
+
 function policyMatches(want: PutScalingPolicyCommandInput, have: readonly ScalingPolicy[] | undefined): boolean {
   const p = have?.find((x) => x.PolicyName === want.PolicyName);
   if (!p || p.PolicyType !== want.PolicyType) return false;
@@ -104,8 +112,10 @@ function policyMatches(want: PutScalingPolicyCommandInput, have: readonly Scalin
     h !== undefined &&
     h.TargetValue === w.TargetValue &&
     metric(h) === metric(w) &&
-    (w.ScaleInCooldown === undefined || h.ScaleInCooldown === w.ScaleInCooldown) &&
-    (w.ScaleOutCooldown === undefined || h.ScaleOutCooldown === w.ScaleOutCooldown)
+    // A cooldown the file leaves out is the default, not whatever the policy has now: PutScalingPolicy
+    // replaces the whole configuration, so a cooldown removed from the file must put the policy again.
+    cooldown(h.ScaleInCooldown) === cooldown(w.ScaleInCooldown) &&
+    cooldown(h.ScaleOutCooldown) === cooldown(w.ScaleOutCooldown)
   );
 }
 
