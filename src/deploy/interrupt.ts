@@ -33,7 +33,8 @@ export async function whileInterruptible<T>(work: (signal: AbortSignal) => Promi
 
 /**
  * Runs `work` so that a SIGINT or SIGTERM that no {@link whileInterruptible} section takes (one
- * between them, or a second one while a section cleans up) first runs `cleanup`, synchronously,
+ * between them, or a second one while a section cleans up), or a SIGHUP (a closed terminal) at any
+ * time, first runs `cleanup`, synchronously,
  * and then ends the process by that signal, as it would have without this: a `finally` does not
  * run when a signal ends the process, so deploy's folder of packaged archives (as large as the
  * models) stayed in the temporary folder after a Ctrl-C while deploy waited for an endpoint to
@@ -41,8 +42,10 @@ export async function whileInterruptible<T>(work: (signal: AbortSignal) => Promi
  */
 export async function cleanUpOnSignal<T>(cleanup: () => void, work: () => Promise<T>): Promise<T> {
   const onSignal = (signal: NodeJS.Signals): void => {
-    // The section's own handler stops its work, whose finally cleans up.
-    if (covering > 0) return;
+    // The section's own handler stops its work, whose finally cleans up. No section takes SIGHUP
+    // (the terminal has gone, so there is no one to tell what the clean-up did): it cleans up here
+    // and ends the process at once, as it always did, in a section or not.
+    if (covering > 0 && signal !== 'SIGHUP') return;
     stop();
     try {
       cleanup();
@@ -53,9 +56,11 @@ export async function cleanUpOnSignal<T>(cleanup: () => void, work: () => Promis
   const stop = (): void => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   try {
     return await work();
   } finally {

@@ -116,7 +116,7 @@ test('a step after the update that fails (autoscaling) leaves nothing superseded
   });
 });
 
-test('Ctrl-C or SIGTERM while deploy waits for an endpoint to settle before planning ends it by that signal and removes its packaged archives from the temporary folder', { timeout: 120_000 }, async (t) => {
+test('Ctrl-C, SIGTERM or SIGHUP (a closed terminal) while deploy waits for an endpoint to settle before planning ends it by that signal and removes its packaged archives from the temporary folder', { timeout: 120_000 }, async (t) => {
   // A SageMaker whose endpoint stays Updating (another deploy's blue/green bake, say): deploy has
   // packaged the model and waits, outside any step that handles a signal itself.
   const server = createServer((req, res) => {
@@ -132,7 +132,7 @@ test('Ctrl-C or SIGTERM while deploy waits for an endpoint to settle before plan
   t.after(() => rm(dir, { recursive: true, force: true }));
   await cp(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(dir, 'model'), { recursive: true });
   await writeFile(path.join(dir, 'e.yaml'), 'deploy:\n  role: arn:aws:iam::123456789012:role/R\n  artifacts: s3://artifacts/t/\n  image: repo/img:1\nendpoints:\n  - name: ep\n    variants:\n      - model: ./model\n');
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const tmp = path.join(dir, `tmp-${signal}`);
     await mkdir(tmp);
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
