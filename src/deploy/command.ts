@@ -122,7 +122,7 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
   for (const d of desired) {
     const own = artifactsOf(d, artifacts);
     const current = await inspectWhenSettled(clients, d, own, { pollSeconds, timeoutSeconds, log });
-    const plan = planEndpoint(d, own, current);
+    const plan = planEndpoint(d, own, current, { awsCliOptions });
     out(`${formatPlan(plan)}`.replace(/^endpoint (\S+):/, `endpoint $1 (${target}):`));
     if (planIsEmpty(plan)) continue;
     changed = true;

@@ -382,6 +382,13 @@ test('an alarm of the file that exists already on another endpoint (alarm names 
   });
   const other = { AlarmName: 'iris-5xx', Namespace: 'AWS/EC2', MetricName: 'CPUUtilization', Dimensions: [{ Name: 'InstanceId', Value: 'i-1' }] };
   assert.throws(() => planEndpoint(d, artifacts, { ...state, alarms: new Map([['iris-5xx', other]]) }), { message: /^iris: alarm iris-5xx exists already and watches AWS\/EC2 CPUUtilization without an endpoint, not endpoint iris:/ });
+  // A metric math alarm (no metric of its own) of another endpoint is said to be that endpoint's.
+  const math = { AlarmName: 'iris-5xx', Metrics: [{ Id: 'e', Expression: 'm1/m2' }, { Id: 'm1', MetricStat: { Metric: { Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Dimensions: [{ Name: 'EndpointName', Value: 'iris-old' }, { Name: 'VariantName', Value: 'A' }] }, Period: 60, Stat: 'Sum' } }] };
+  assert.throws(() => planEndpoint(d, artifacts, { ...state, alarms: new Map([['iris-5xx', math]]) }), { message: /^iris: alarm iris-5xx exists already and is a metric math alarm of endpoint iris-old, not endpoint iris:/ });
+  // The command to delete it goes where deploy does (--endpoint-url, --region).
+  assert.throws(() => planEndpoint(d, artifacts, { ...state, alarms: new Map([['iris-5xx', theirs]]) }, { awsCliOptions: ' --endpoint-url http://127.0.0.1:8080 --region eu-west-1' }), {
+    message: /\(aws cloudwatch delete-alarms --alarm-names iris-5xx --endpoint-url http:\/\/127\.0\.0\.1:8080 --region eu-west-1\)$/,
+  });
   // Its own alarm, changed: an update, as before.
   const ours = { ...state.alarms.get('iris-5xx')!, Threshold: 5 };
   const plan = planEndpoint(d, artifacts, { ...state, alarms: new Map([['iris-5xx', ours]]) });

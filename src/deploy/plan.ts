@@ -71,11 +71,17 @@ function alarmMatches(want: PutMetricAlarmCommandInput, have: MetricAlarm | unde
   );
 }
 
-/** What an alarm watches, for a message: its endpoint (the `EndpointName` dimension), else its metric. */
+/**
+ * What an alarm watches, for a message: its endpoint (the `EndpointName` dimension), else its metric;
+ * a metric math alarm (`Metrics`, no metric of its own), the endpoints of the metrics it reads.
+ */
 export function alarmSubject(alarm: MetricAlarm): string {
   const endpoint = alarm.Dimensions?.find((d) => d.Name === 'EndpointName')?.Value;
   if (endpoint !== undefined) return `watches endpoint ${endpoint}`;
-  return alarm.MetricName !== undefined ? `watches ${alarm.Namespace ?? ''}${alarm.Namespace ? ' ' : ''}${alarm.MetricName} without an endpoint` : 'watches metrics of no endpoint';
+  if (alarm.MetricName !== undefined) return `watches ${alarm.Namespace ?? ''}${alarm.Namespace ? ' ' : ''}${alarm.MetricName} without an endpoint`;
+  const endpoints = [...new Set((alarm.Metrics ?? []).flatMap((m) => (m.MetricStat?.Metric?.Dimensions ?? []).filter((d) => d.Name === 'EndpointName' && d.Value !== undefined).map((d) => d.Value!)))];
+  if (endpoints.length > 0) return `is a metric math alarm of endpoint${endpoints.length > 1 ? 's' : ''} ${endpoints.join(', ')}`;
+  return alarm.Metrics !== undefined && alarm.Metrics.length > 0 ? 'is a metric math alarm of no endpoint' : 'watches metrics of no endpoint';
 }
 
 /**
@@ -186,10 +192,11 @@ function checkUpdate(desired: DesiredEndpoint, current: CurrentState): void {
 /**
  * Compares the desired endpoint with what the services hold and says, per resource, create /
  * update / unchanged (content-hash names make models and configs a lookup). Pure: writes nothing.
+ * `opts.awsCliOptions` (` --endpoint-url … --region …`) go on the `aws` commands its messages give.
  * Throws `ERR_DEPLOY_FAILED` when the endpoint is busy (Creating, Updating, …): run again later;
  * `ERR_DEPLOY_CONFIG` when the file asks for an update SageMaker refuses ({@link checkUpdate}).
  */
-export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly ContainerArtifact[], current: CurrentState): EndpointPlan {
+export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly ContainerArtifact[], current: CurrentState, opts: { readonly awsCliOptions?: string } = {}): EndpointPlan {
   const items: PlanItem[] = [];
   const uploads: { bucket: string; file: ArchiveFile }[] = [];
   const seen = new Set<string>();
@@ -212,7 +219,7 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
     if (have !== undefined && !alarmWatches(have, desired.name)) {
       throw new ToolkitError(
         'ERR_DEPLOY_CONFIG',
-        `${desired.name}: alarm ${a.AlarmName} exists already and ${alarmSubject(have)}, not endpoint ${desired.name}: CloudWatch alarm names are one per account and Region, so deploying would take it over (and smkit deploy --delete would remove it). Give the alarm another name in the endpoint file, or delete that alarm first if nothing uses it (aws cloudwatch delete-alarms --alarm-names ${a.AlarmName})`,
+        `${desired.name}: alarm ${a.AlarmName} exists already and ${alarmSubject(have)}, not endpoint ${desired.name}: CloudWatch alarm names are one per account and Region, so deploying would take it over (and smkit deploy --delete would remove it). Give the alarm another name in the endpoint file, or delete that alarm first if nothing uses it (aws cloudwatch delete-alarms --alarm-names ${a.AlarmName}${opts.awsCliOptions ?? ''})`,
       );
     }
   }
