@@ -71,6 +71,18 @@ function unscaled(plan: EndpointPlan): string {
   return ` Deploy deregistered the autoscaling of ${which} before the update (SageMaker refuses to update an autoscaled variant's instance type, or to remove it): ${variants.length > 1 ? 'they run' : 'it runs'} at a fixed instance count until a deploy registers it again; fix the cause and run smkit deploy again, or deploy the file of the config it serves.`;
 }
 
+/**
+ * What deploy leaves of the autoscaling it deregistered before an update it stopped following
+ * (interrupted, `--timeout`): whether the update completes or rolls back, those variants run at a
+ * fixed instance count until a deploy registers them again, which nothing else would say.
+ */
+function unscaledWhileUpdating(plan: EndpointPlan): string {
+  if (plan.deregister.length === 0) return '';
+  const variants = plan.deregister.map((id) => id.split('/').pop()!);
+  const which = variants.length > 1 ? `variants ${variants.slice(0, -1).join(', ')} and ${variants.at(-1)}` : `variant ${variants[0]}`;
+  return ` Deploy deregistered the autoscaling of ${which} before the update (SageMaker refuses to update an autoscaled variant's instance type, or to remove it): ${variants.length > 1 ? 'they run' : 'it runs'} at a fixed instance count until a deploy registers it again. Once the endpoint has settled, run smkit deploy again if the update completed; if it rolled back, fix the cause and run smkit deploy again, or deploy the file of the config it serves.`;
+}
+
 /** Deregisters a variant's scalable target (which also deletes its policies), first deleting smkit's policy. */
 export async function deregisterTarget(clients: DeployClients, resourceId: string, policyName: string | undefined, log: (line: string) => void): Promise<void> {
   if (policyName) {
@@ -116,7 +128,7 @@ async function followUpdate(clients: DeployClients, plan: EndpointPlan, waitOpts
     });
   } catch (err) {
     // Deploy stopped following the update (interrupted, timed out, DescribeEndpoint failing).
-    const left = supersededLeftBehind(plan, cli);
+    const left = supersededLeftBehind(plan, cli) + unscaledWhileUpdating(plan);
     if (!(err instanceof ToolkitError) || !left) throw err;
     throw new ToolkitError(err.code, `${err.message.replace(/\.?$/, '.')}${left}`, { cause: err });
   }

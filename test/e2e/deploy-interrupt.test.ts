@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, DescribeEndpointConfigCommand, DescribeModelCommand, ListEndpointConfigsCommand, ListModelsCommand } from '@aws-sdk/client-sagemaker';
+import { DescribeScalableTargetsCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { until } from '../helpers/until.js';
 import { withDeployTarget } from '../helpers/deploy-target.js';
 import { applyPlan } from '../../src/deploy/apply.js';
@@ -77,6 +78,59 @@ test('Ctrl-C after UpdateEndpoint stops following the update and names the super
     assert.equal(ep.EndpointStatus, 'Updating');
     assert.equal((await send.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'cfg-old' }))).EndpointConfigName, 'cfg-old');
     assert.equal((await send.send(new DescribeModelCommand({ ModelName: 'm-old' }))).ModelName, 'm-old');
+  });
+});
+
+test('Ctrl-C while following an update that deploy deregistered autoscaling for says the variant runs at a fixed count until a deploy registers it again, completed or rolled back', { timeout: 120_000 }, async () => {
+  await withDeployTarget(async ({ clients, url, modelDir: dir }) => {
+    const send = clients.sagemaker;
+    await send.send(new CreateModelCommand({ ModelName: 'm', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    for (const [c, type] of [['cfg-small', 'ml.m5.large'], ['cfg-large', 'ml.m5.xlarge']] as const) {
+      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: c, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: type }] }));
+    }
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'cfg-small' }));
+    await until('ep InService', async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointStatus === 'InService' ? true : undefined));
+    const resourceId = 'endpoint/ep/variant/AllTraffic';
+    await clients.autoscaling.send(new RegisterScalableTargetCommand({ ServiceNamespace: 'sagemaker', ResourceId: resourceId, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount', MinCapacity: 1, MaxCapacity: 2 }));
+    const deploymentConfig = { BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE' as const, WaitIntervalInSeconds: 3600 }, TerminationWaitInSeconds: 0 } };
+    // The instance type changes: deploy deregisters the variant's autoscaling first. Nothing is superseded (the config was not smkit's).
+    const plan: EndpointPlan = {
+      desired: { name: 'ep', models: [], config: { name: 'cfg-large', input: {} as never }, alarms: [], scaling: [], deploymentConfig },
+      uploads: [],
+      createModels: [],
+      createConfig: false,
+      putAlarms: [],
+      deregister: [resourceId],
+      endpoint: 'update',
+      previousConfig: 'cfg-small',
+      registerTargets: [],
+      putPolicies: [],
+      deletePolicies: [],
+      putScalingAlarms: [],
+      deleteAlarms: [],
+      cleanup: { configs: [], models: [] },
+      leftovers: { configs: [], models: [] },
+      items: [],
+    };
+    let interrupted = false;
+    const log = (line: string): void => {
+      if (!interrupted && /^ep: Updating/.test(line)) {
+        interrupted = true;
+        process.kill(process.pid, 'SIGINT');
+      }
+    };
+    await assert.rejects(applyPlan(clients, plan, { log, pollSeconds: 0.05, timeoutSeconds: 60, awsCliOptions: ` --endpoint-url ${url}` }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(
+        err.message,
+        'interrupted by SIGINT while endpoint ep was updating to cfg-large; the update goes on in SageMaker.' +
+          " Deploy deregistered the autoscaling of variant AllTraffic before the update (SageMaker refuses to update an autoscaled variant's instance type, or to remove it): it runs at a fixed instance count until a deploy registers it again." +
+          ' Once the endpoint has settled, run smkit deploy again if the update completed; if it rolled back, fix the cause and run smkit deploy again, or deploy the file of the config it serves.',
+      );
+      return true;
+    });
+    const targets = await clients.autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [resourceId] }));
+    assert.deepEqual(targets.ScalableTargets, [], 'deploy did deregister it');
   });
 });
 
