@@ -7,8 +7,9 @@ import path from 'node:path';
  * no signal but SIGKILL ends it, when a folder's parent exists and the folder cannot be made with
  * ENOENT, as under /proc (`smkit init /proc/x`, `smkit package m -o /proc/x/m.tar.gz` never
  * finished). The missing folders are made one at a time instead, so that one is the ENOENT it is.
+ * `mode` (before the umask) is that of each folder it makes, as mkdir's.
  */
-export async function makeDir(dir: string): Promise<string | undefined> {
+export async function makeDir(dir: string, mode?: number): Promise<string | undefined> {
   const missing: string[] = [];
   for (let at = path.resolve(dir); ; ) {
     try {
@@ -27,7 +28,7 @@ export async function makeDir(dir: string): Promise<string | undefined> {
   missing.reverse();
   for (const folder of missing) {
     try {
-      await mkdir(folder);
+      await mkdir(folder, mode === undefined ? undefined : { mode });
     } catch (err) {
       // Made meanwhile by another process: as recursive mkdir, fine when it is a folder.
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await stat(folder)).isDirectory()) throw err;

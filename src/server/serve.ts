@@ -40,7 +40,7 @@ export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = pr
   const loaded = loadSettings(env, opts);
   const shortOfFiles = tooFewOpenFiles(openFilesLimit(), loaded.workers);
   if (shortOfFiles) throw shortOfFiles;
-  if (loaded.sessions) (await import('../sessions/sessions-folder.js')).prepareSessionsFolder(loaded.sessions.path);
+  if (loaded.sessions) await (await import('../sessions/sessions-folder.js')).prepareSessionsFolder(loaded.sessions.path);
   const modelDir = resolveModelDir(loaded.modelDir, loaded.bakedModelDir);
   // `--model-dir modles/iris-onnx`: a typed folder that is not there is a typo, not a model still to
   // come (as SM_MODEL_DIR's may be on a platform that mounts it later): the server would only answer

@@ -6,27 +6,34 @@ import os from 'node:os';
 import path from 'node:path';
 import { prepareSessionsFolder } from './sessions-folder.js';
 
-test('the sessions folder is made with its missing parents, private to the server; an existing one is kept', () => {
+test('the sessions folder is made with its missing parents, private to the server; an existing one is kept', async () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-folder-'));
   try {
     const root = path.join(tmp, 'a', 'b', 'sessions');
-    prepareSessionsFolder(root);
+    await prepareSessionsFolder(root);
     assert.ok(statSync(root).isDirectory());
     assert.equal(statSync(root).mode & 0o777, 0o700 & ~process.umask());
-    prepareSessionsFolder(root);
+    assert.equal(statSync(path.join(tmp, 'a')).mode & 0o777, 0o700 & ~process.umask());
+    await prepareSessionsFolder(root);
     assert.ok(existsSync(root));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 });
 
-test('a sessions folder that cannot be made stops start-up naming SAGEMAKER_SESSIONS_PATH', () => {
+test('a sessions folder that cannot be made stops start-up naming SAGEMAKER_SESSIONS_PATH', async () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-folder-'));
   try {
     writeFileSync(path.join(tmp, 'file'), '');
-    assert.throws(() => prepareSessionsFolder(path.join(tmp, 'file', 'sessions')), {
+    await assert.rejects(prepareSessionsFolder(path.join(tmp, 'file', 'sessions')), {
       code: 'ERR_CONFIG_INVALID',
       message: /^SAGEMAKER_SESSIONS_PATH=.*file\/sessions: cannot use it for stateful sessions \(ENOTDIR.*point it at a writable folder$/,
+    });
+    // A file where the folder goes, even one the server may write and execute, is no sessions folder.
+    writeFileSync(path.join(tmp, 'script'), '', { mode: 0o755 });
+    await assert.rejects(prepareSessionsFolder(path.join(tmp, 'script')), {
+      code: 'ERR_CONFIG_INVALID',
+      message: /^SAGEMAKER_SESSIONS_PATH=.*script: cannot use it for stateful sessions \(EEXIST.*point it at a writable folder$/,
     });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -38,7 +45,7 @@ test('a sessions folder under /proc stops start-up too, instead of spinning for 
   const module = new URL('./sessions-folder.js', import.meta.url).href;
   const child = spawnSync(
     process.execPath,
-    ['--input-type=module', '-e', `import { prepareSessionsFolder } from ${JSON.stringify(module)}; try { prepareSessionsFolder('/proc/smkit-no-such-folder/sessions'); } catch (err) { console.log(err.code, err.message); }`],
+    ['--input-type=module', '-e', `import { prepareSessionsFolder } from ${JSON.stringify(module)}; try { await prepareSessionsFolder('/proc/smkit-no-such-folder/sessions'); } catch (err) { console.log(err.code, err.message); }`],
     { encoding: 'utf8', timeout: 20_000 },
   );
   assert.equal(child.signal, null, 'prepareSessionsFolder did not return within 20 s');
