@@ -296,6 +296,23 @@ test(
 );
 
 test(
+  'a session whose expiry stays unreadable (EACCES on a folder another user made) is removed by a sweep once a lifetime has passed since it was written, not counted as open for ever',
+  withStore(async (store, root) => {
+    const s = await store.create();
+    const other = await store.create();
+    // EISDIR stands for EACCES here (the tests may run as root, whom no mode keeps out).
+    const expiry = path.join(sessionDir(s), '.expires');
+    rmSync(expiry);
+    mkdirSync(expiry);
+    assert.equal(await store.sweep(), 2, 'written just now: it may be open');
+    const lifetimeAgo = new Date(Date.now() - 61_000);
+    utimesSync(expiry, lifetimeAgo, lifetimeAgo);
+    assert.equal(await store.sweep(), 1, 'written more than its 60 s lifetime ago: expired whatever it holds');
+    assert.deepEqual(readdirSync(root), [other.id]);
+  }),
+);
+
+test(
   'a session a crashed process left half made (its staging folder) is removed by a sweep once it is old; one being made is not',
   withStore(async (store, root) => {
     await store.create();

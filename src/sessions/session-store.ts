@@ -198,10 +198,18 @@ export class SessionStore {
       try {
         expiresAt = await this.expiryOf(name);
       } catch {
-        // Unreadable for now (no descriptors left, an I/O error): open as far as anyone knows, and
-        // looked at again by the next sweep, not removed with its state.
-        open++;
-        earliest = now;
+        // Unreadable (no descriptors left, an I/O error, or for good: EACCES on a folder another
+        // user made): open as far as anyone knows, and looked at again by the next sweep, not
+        // removed with its state; unless a lifetime has passed since its expiry was written,
+        // which no session outlives, so one that stays unreadable does not count as open for ever.
+        if (await this.writtenLifetimeAgo(name)) {
+          // Expired, so not open, even where it cannot be moved away (a folder of another user
+          // that this one may not write): the sweep goes on, and tries it again next time.
+          await this.close(name).catch(() => undefined);
+        } else {
+          open++;
+          earliest = now;
+        }
         continue;
       }
       if (expiresAt !== undefined && expiresAt > now) {
@@ -211,6 +219,19 @@ export class SessionStore {
     }
     this.noneExpireBefore = earliest;
     return open;
+  }
+
+  /**
+   * Whether session `id`'s expiry file was written more than a session's lifetime ago (by the file
+   * system's clock, as its time is): the expiry is written when the session opens, a lifetime
+   * before it falls due. A file that cannot even be looked at says nothing: false.
+   */
+  private async writtenLifetimeAgo(id: string): Promise<boolean> {
+    try {
+      return Date.now() - (await stat(path.join(this.opts.root, id, EXPIRY_FILE))).mtimeMs > this.opts.ttlSeconds * 1000;
+    } catch {
+      return false;
+    }
   }
 
   /** Removes staging folder `dir` when it is older than {@link STAGING_ABANDONED_MS} (by the file system's clock, as its time is). */
