@@ -2,7 +2,7 @@
 // `startLocalSageMaker`, with channels, code and artifacts on a real local S3 server (s3rver): the
 // jobs run test/fixtures/train scripts through `smkit train`.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -378,15 +378,21 @@ describe('local training jobs', () => {
     test('DeleteTrainingJob deletes an ended job (its name can be used again) and refuses one in progress', async () => {
       await sm.send(new CreateTrainingJobCommand(job('short-lived', 'save-on-sigterm.mjs', { Tags: [{ Key: 'k', Value: 'v' }] })));
       await assert.rejects(sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'short-lived' })), { name: 'ResourceInUse', message: /is in status InProgress: only a Completed, Failed or Stopped job can be deleted/ });
+      await entryPointReady('short-lived');
       await sm.send(new StopTrainingJobCommand({ TrainingJobName: 'short-lived' }));
       await ended('short-lived');
       await sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'short-lived' }));
       await assert.rejects(sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'short-lived' })), { name: 'ValidationException', message: 'Requested resource not found.' });
       await assert.rejects(sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'short-lived' })), { name: 'ResourceNotFound' });
       assert.ok(!existsSync(join(local.workDir, 'training', 'short-lived')));
-      const again = await sm.send(new CreateTrainingJobCommand(job('short-lived', 'fail.mjs', NO_DATA)));
+      const again = await sm.send(new CreateTrainingJobCommand(job('short-lived', 'fail.mjs')));
       assert.deepEqual((await sm.send(new ListTagsCommand({ ResourceArn: again.TrainingJobArn }))).Tags, []);
       await ended('short-lived');
+      // The new job's log is its own, not the deleted job's with the new output after it.
+      const log = readFileSync(join(local.workDir, 'logs', 'training-job-short-lived.log'), 'utf8');
+      assert.match(log, /bad training data/);
+      assert.doesNotMatch(log, /save-on-sigterm/);
+      assert.equal(log.split('"trainingEnv"').length - 1, 1, 'one run of smkit train in the log');
     });
 
     test('MaxRuntimeInSeconds stops the job: Stopped, with SecondaryStatus MaxRuntimeExceeded', async () => {

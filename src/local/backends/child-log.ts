@@ -5,9 +5,9 @@ import { finished, type Readable } from 'node:stream';
 /** How long a child's log waits after its exit for the outputs to end: a process it left behind may hold them open. */
 export const OUTPUT_DRAIN_MS = 2000;
 
-/** Opens `path` for appending, as the log file of a child's output; rejects when it cannot be opened. */
-export async function openChildLog(path: string): Promise<WriteStream> {
-  const log = createWriteStream(path, { flags: 'a' });
+/** Opens `path` for appending (emptied first with `truncate`), as the log file of a child's output; rejects when it cannot be opened. */
+export async function openChildLog(path: string, opts: { readonly truncate?: boolean } = {}): Promise<WriteStream> {
+  const log = createWriteStream(path, { flags: opts.truncate ? 'w' : 'a' });
   await new Promise<void>((ok, ko) => log.once('open', () => ok()).once('error', ko));
   return log;
 }

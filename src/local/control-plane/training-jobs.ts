@@ -776,7 +776,9 @@ export class TrainingJobs {
   private async train(j: TrainingJobRecord, paths: TrainingPaths, run: Run): Promise<{ code: number | null; signal: string | null }> {
     const environment = (j.request.Environment as Record<string, string> | undefined) ?? {};
     const logFile = join(this.ctx.workDir, 'logs', `training-job-${j.name}.log`);
-    const log = await openChildLog(logFile);
+    // Started afresh: a job created again under the name of a deleted one is another job, whose log
+    // must not follow the old one's output (its CloudWatch stream is a new one too).
+    const log = await openChildLog(logFile, { truncate: true });
     const child = spawn(process.execPath, [this.ctx.bin ?? SMKIT_BIN, 'train', '--base-dir', paths.base, ...(this.ctx.graceSeconds === undefined ? [] : ['--grace-seconds', String(this.ctx.graceSeconds)])], {
       cwd: paths.base,
       env: trainingJobEnv(inheritedChildEnv(), environment, j, this.ctx.store.region),
