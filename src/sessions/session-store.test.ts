@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NEW_SESSION, SessionStore, newSessionHeaderValue, sessionDir } from './session-store.js';
@@ -309,6 +309,37 @@ test(
     utimesSync(expiry, lifetimeAgo, lifetimeAgo);
     assert.equal(await store.sweep(), 1, 'written more than its 60 s lifetime ago: expired whatever it holds');
     assert.deepEqual(readdirSync(root), [other.id]);
+  }),
+);
+
+test(
+  "a session in a folder this server cannot enter (another user's, private to it) is removed by a sweep once a lifetime has passed since the folder was made, not counted as open for ever",
+  withStore(async (store, root) => {
+    const s = await store.create();
+    const other = await store.create();
+    const folder = sessionDir(s);
+    // Another user's session folder is 0700: neither its expiry nor the file's time can be read,
+    // only the folder's own time. Root enters any folder, so there a link to itself (ELOOP) stands
+    // for it; anyone else is kept out for real (EACCES).
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      rmSync(folder, { recursive: true });
+      symlinkSync(folder, folder);
+    } else chmodSync(folder, 0o000);
+    const setTime = (t: Date): void => (asRoot ? lutimesSync(folder, t, t) : utimesSync(folder, t, t));
+    try {
+      assert.equal(await store.sweep(), 2, 'made just now: it may be open');
+      const lifetimeAgo = new Date(Date.now() - 61_000);
+      setTime(lifetimeAgo);
+      assert.equal(await store.sweep(), 1, 'made more than its 60 s lifetime ago: expired whatever it holds');
+      assert.deepEqual(
+        readdirSync(root).filter((n) => !n.startsWith('.')),
+        [other.id],
+      );
+    } finally {
+      // Let the test's clean-up remove the folder, wherever the sweep moved it.
+      if (!asRoot) for (const n of readdirSync(root)) chmodSync(path.join(root, n), 0o700);
+    }
   }),
 );
 

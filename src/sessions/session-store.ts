@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import { NEW_SESSION, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN } from '../core/sagemaker-headers.js';
@@ -224,14 +224,22 @@ export class SessionStore {
   /**
    * Whether session `id`'s expiry file was written more than a session's lifetime ago (by the file
    * system's clock, as its time is): the expiry is written when the session opens, a lifetime
-   * before it falls due. A file that cannot even be looked at says nothing: false.
+   * before it falls due. Where the file cannot be looked at, the folder's own time, which stat reads
+   * from the sessions folder: a session folder is made private (0700), so another user's server
+   * cannot reach the file in it, only the folder; the expiry was written into it before it was
+   * renamed into place, and what the session stores since only moves its time on. When neither can
+   * be looked at, that says nothing: false.
    */
   private async writtenLifetimeAgo(id: string): Promise<boolean> {
-    try {
-      return Date.now() - (await stat(path.join(this.opts.root, id, EXPIRY_FILE))).mtimeMs > this.opts.ttlSeconds * 1000;
-    } catch {
-      return false;
+    const folder = path.join(this.opts.root, id);
+    for (const look of [() => stat(path.join(folder, EXPIRY_FILE)), () => lstat(folder)]) {
+      try {
+        return Date.now() - (await look()).mtimeMs > this.opts.ttlSeconds * 1000;
+      } catch {
+        // The next, or nothing known.
+      }
     }
+    return false;
   }
 
   /** Removes staging folder `dir` when it is older than {@link STAGING_ABANDONED_MS} (by the file system's clock, as its time is). */
