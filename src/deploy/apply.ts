@@ -72,6 +72,17 @@ function unscaled(plan: EndpointPlan): string {
 }
 
 /**
+ * `err`, a failure before the update started (SageMaker refused UpdateEndpoint, the endpoint did
+ * not settle for it), saying what it leaves of the autoscaling deploy deregistered for the update:
+ * the endpoint still serves its config, but those variants no longer scale.
+ */
+function withUnscaled(plan: EndpointPlan, err: unknown): unknown {
+  const left = unscaled(plan);
+  if (!(err instanceof ToolkitError) || !left) return err;
+  return new ToolkitError(err.code, `${err.message.replace(/\.?$/, '.')}${left}`, { cause: err, ...(err.details ? { details: err.details } : {}) });
+}
+
+/**
  * What deploy leaves of the autoscaling it deregistered before an update it stopped following
  * (interrupted, `--timeout`): whether the update completes or rolls back, those variants run at a
  * fixed instance count until a deploy registers them again, which nothing else would say.
@@ -256,9 +267,11 @@ async function updateEndpoint(clients: DeployClients, plan: EndpointPlan, waitOp
       log(`updating endpoint ${d.name}: ${applied.previousConfig} → ${d.config.name}`);
       return applied;
     } catch (err) {
-      if (!isInProgress(err) || Date.now() > deadline) throw serviceError(`SageMaker UpdateEndpoint ${d.name}`, err);
+      if (!isInProgress(err) || Date.now() > deadline) throw withUnscaled(plan, serviceError(`SageMaker UpdateEndpoint ${d.name}`, err));
       log(`${d.name} started changing after it was planned (autoscaling or another deploy?); updating once it settles`);
-      await waitForEndpointSettled(clients, d.name, { ...waitOpts, timeoutSeconds: Math.max(1, (deadline - Date.now()) / 1000) });
+      await waitForEndpointSettled(clients, d.name, { ...waitOpts, timeoutSeconds: Math.max(1, (deadline - Date.now()) / 1000) }).catch((e: unknown) => {
+        throw withUnscaled(plan, e);
+      });
     }
   }
 }

@@ -134,6 +134,53 @@ test('Ctrl-C while following an update that deploy deregistered autoscaling for 
   });
 });
 
+test('UpdateEndpoint refused after deploy deregistered a variant\'s autoscaling for it says the variant runs at a fixed count until a deploy registers it again', { timeout: 120_000 }, async () => {
+  await withDeployTarget(async ({ clients, modelDir: dir }) => {
+    const send = clients.sagemaker;
+    await send.send(new CreateModelCommand({ ModelName: 'm', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'cfg-small', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'm', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'cfg-small' }));
+    await until('ep InService', async () => ((await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointStatus === 'InService' ? true : undefined));
+    const resourceId = 'endpoint/ep/variant/AllTraffic';
+    await clients.autoscaling.send(new RegisterScalableTargetCommand({ ServiceNamespace: 'sagemaker', ResourceId: resourceId, ScalableDimension: 'sagemaker:variant:DesiredInstanceCount', MinCapacity: 1, MaxCapacity: 2 }));
+    // The config the update names is not there, so SageMaker refuses the update (as it would one past a quota).
+    const plan: EndpointPlan = {
+      desired: { name: 'ep', models: [], config: { name: 'cfg-gone', input: {} as never }, alarms: [], scaling: [] },
+      uploads: [],
+      createModels: [],
+      createConfig: false,
+      putAlarms: [],
+      deregister: [resourceId],
+      endpoint: 'update',
+      previousConfig: 'cfg-small',
+      registerTargets: [],
+      putPolicies: [],
+      deletePolicies: [],
+      putScalingAlarms: [],
+      deleteAlarms: [],
+      cleanup: { configs: [], models: [] },
+      leftovers: { configs: [], models: [] },
+      items: [],
+    };
+    await assert.rejects(applyPlan(clients, plan, { log: () => {}, pollSeconds: 0.05, timeoutSeconds: 60 }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_DEPLOY_FAILED');
+      assert.match(err.message, /^SageMaker UpdateEndpoint ep failed: ValidationException: Could not find endpoint configuration/);
+      assert.ok(
+        err.message.endsWith(
+          " Deploy deregistered the autoscaling of variant AllTraffic before the update (SageMaker refuses to update an autoscaled variant's instance type, or to remove it): it runs at a fixed instance count until a deploy registers it again; fix the cause and run smkit deploy again, or deploy the file of the config it serves.",
+        ),
+        err.message,
+      );
+      assert.equal(err.details?.serviceError, 'ValidationException', 'the service error is still named for --json');
+      return true;
+    });
+    const targets = await clients.autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [resourceId] }));
+    assert.deepEqual(targets.ScalableTargets, [], 'deploy did deregister it');
+    assert.equal((await send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointConfigName, 'cfg-small', 'the endpoint was not updated');
+  });
+});
+
 test('a step after the update that fails (autoscaling) leaves nothing superseded behind: the old config and model are deleted first', { timeout: 120_000 }, async () => {
   await withDeployTarget(async ({ clients, modelDir: dir }) => {
     const send = clients.sagemaker;
