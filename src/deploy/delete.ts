@@ -12,7 +12,7 @@ import type { DeployClients } from './clients.js';
 import { alarmWatches, legacyScaleFromZeroAlarmName, scaleFromZeroAlarmNames, scalingPolicyName, variantResourceId } from './desired.js';
 import { ALARMS_PER_CALL, configVariants, describeAlarms, describeScaling } from './inspect.js';
 import { keepNeighbourModels, listOwned } from './owned.js';
-import { alarmSubject, type PlanItem } from './plan.js';
+import { alarmNotOf, type PlanItem } from './plan.js';
 import { followDeletion } from './progress.js';
 import { call, describeOrUndefined, isSageMakerNotFound, serviceError } from './service-error.js';
 
@@ -62,7 +62,7 @@ export async function planDelete(clients: DeployClients, endpoint: EndpointConfi
   // variant's old name (see legacyScaleFromZeroAlarmName): they are kept, the first said so.
   const found = [...(await describeAlarms(clients, alarmNames)).values()];
   const alarms = found.filter((a) => (!fileAlarms.has(a.AlarmName!) && !legacy.has(a.AlarmName)) || alarmWatches(a, name)).map((a) => a.AlarmName!);
-  const kept = found.filter((a) => fileAlarms.has(a.AlarmName!) && !alarmWatches(a, name)).map((a) => ({ kind: 'alarm' as const, name: a.AlarmName!, action: 'unchanged' as const, detail: `it ${alarmSubject(a)}, not ${name}` }));
+  const kept = found.filter((a) => fileAlarms.has(a.AlarmName!) && !alarmWatches(a, name)).map((a) => ({ kind: 'alarm' as const, name: a.AlarmName!, action: 'unchanged' as const, detail: `it ${alarmNotOf(a, name, name)}` }));
   const { targets } = await describeScaling(clients, [...variants].map((v) => variantResourceId(name, v)));
   const scalableTargets = [...targets.keys()];
   const items: PlanItem[] = [

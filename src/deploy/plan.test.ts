@@ -385,6 +385,11 @@ test('an alarm of the file that exists already on another endpoint (alarm names 
   // A metric math alarm (no metric of its own) of another endpoint is said to be that endpoint's.
   const math = { AlarmName: 'iris-5xx', Metrics: [{ Id: 'e', Expression: 'm1/m2' }, { Id: 'm1', MetricStat: { Metric: { Namespace: 'AWS/SageMaker', MetricName: 'Invocation5XXErrors', Dimensions: [{ Name: 'EndpointName', Value: 'iris-old' }, { Name: 'VariantName', Value: 'A' }] }, Period: 60, Stat: 'Sum' } }] };
   assert.throws(() => planEndpoint(d, artifacts, { ...state, alarms: new Map([['iris-5xx', math]]) }), { message: /^iris: alarm iris-5xx exists already and is a metric math alarm of endpoint iris-old, not endpoint iris:/ });
+  // One that reads this endpoint's own metrics is still not an alarm deploy makes, and is said so without contradiction.
+  const ownMath = { ...math, Metrics: math.Metrics.map((m) => (m.MetricStat ? { ...m, MetricStat: { ...m.MetricStat, Metric: { ...m.MetricStat.Metric, Dimensions: [{ Name: 'EndpointName', Value: 'iris' }] } } } : m)) };
+  assert.throws(() => planEndpoint(d, artifacts, { ...state, alarms: new Map([['iris-5xx', ownMath]]) }), {
+    message: /^iris: alarm iris-5xx exists already and is a metric math alarm of endpoint iris, not an alarm on one metric of endpoint iris as smkit deploy makes: /,
+  });
   // The command to delete it goes where deploy does (--endpoint-url, --region).
   assert.throws(() => planEndpoint(d, artifacts, { ...state, alarms: new Map([['iris-5xx', theirs]]) }, { awsCliOptions: ' --endpoint-url http://127.0.0.1:8080 --region eu-west-1' }), {
     message: /\(aws cloudwatch delete-alarms --alarm-names iris-5xx --endpoint-url http:\/\/127\.0\.0\.1:8080 --region eu-west-1\)$/,

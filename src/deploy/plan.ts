@@ -79,9 +79,25 @@ export function alarmSubject(alarm: MetricAlarm): string {
   const endpoint = alarm.Dimensions?.find((d) => d.Name === 'EndpointName')?.Value;
   if (endpoint !== undefined) return `watches endpoint ${endpoint}`;
   if (alarm.MetricName !== undefined) return `watches ${alarm.Namespace ?? ''}${alarm.Namespace ? ' ' : ''}${alarm.MetricName} without an endpoint`;
-  const endpoints = [...new Set((alarm.Metrics ?? []).flatMap((m) => (m.MetricStat?.Metric?.Dimensions ?? []).filter((d) => d.Name === 'EndpointName' && d.Value !== undefined).map((d) => d.Value!)))];
+  const endpoints = mathAlarmEndpoints(alarm);
   if (endpoints.length > 0) return `is a metric math alarm of endpoint${endpoints.length > 1 ? 's' : ''} ${endpoints.join(', ')}`;
   return alarm.Metrics !== undefined && alarm.Metrics.length > 0 ? 'is a metric math alarm of no endpoint' : 'watches metrics of no endpoint';
+}
+
+/** The endpoints whose metrics a metric math alarm reads (their `EndpointName` dimensions). */
+function mathAlarmEndpoints(alarm: MetricAlarm): string[] {
+  return [...new Set((alarm.Metrics ?? []).flatMap((m) => (m.MetricStat?.Metric?.Dimensions ?? []).filter((d) => d.Name === 'EndpointName' && d.Value !== undefined).map((d) => d.Value!)))];
+}
+
+/**
+ * Why an alarm under a name of endpoint `endpoint`'s file is not that endpoint's, for a message:
+ * what it watches, then `, not <of>`. A metric math alarm that reads the endpoint's own metrics is
+ * still not one deploy makes (one metric of the endpoint), and is said so, not "of endpoint iris,
+ * not endpoint iris".
+ */
+export function alarmNotOf(alarm: MetricAlarm, endpoint: string, of: string): string {
+  const subject = alarmSubject(alarm);
+  return alarm.MetricName === undefined && mathAlarmEndpoints(alarm).includes(endpoint) ? `${subject}, not an alarm on one metric of ${of} as smkit deploy makes` : `${subject}, not ${of}`;
 }
 
 /**
@@ -219,7 +235,7 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
     if (have !== undefined && !alarmWatches(have, desired.name)) {
       throw new ToolkitError(
         'ERR_DEPLOY_CONFIG',
-        `${desired.name}: alarm ${a.AlarmName} exists already and ${alarmSubject(have)}, not endpoint ${desired.name}: CloudWatch alarm names are one per account and Region, so deploying would take it over (and smkit deploy --delete would remove it). Give the alarm another name in the endpoint file, or delete that alarm first if nothing uses it (aws cloudwatch delete-alarms --alarm-names ${a.AlarmName}${opts.awsCliOptions ?? ''})`,
+        `${desired.name}: alarm ${a.AlarmName} exists already and ${alarmNotOf(have, desired.name, `endpoint ${desired.name}`)}: CloudWatch alarm names are one per account and Region, so deploying would take it over (and smkit deploy --delete would remove it). Give the alarm another name in the endpoint file, or delete that alarm first if nothing uses it (aws cloudwatch delete-alarms --alarm-names ${a.AlarmName}${opts.awsCliOptions ?? ''})`,
       );
     }
   }
