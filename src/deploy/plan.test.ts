@@ -411,3 +411,14 @@ test('a cooldown removed from the file puts the scaling policy again (back to th
   assert.ok(planIsEmpty(planEndpoint(without, artifacts, deployedState(atDefault))));
   assert.ok(planIsEmpty(planEndpoint(without, artifacts, deployedState(without))));
 });
+
+test('a scaling policy whose scale-in was turned off outside deploy (DisableScaleIn) is put again; one that says false is unchanged', () => {
+  const { d, artifacts } = desired({ autoscaling: { minCapacity: 1, maxCapacity: 3, targetInvocationsPerInstance: 70 } });
+  const withScaleIn = (disable: boolean): ReturnType<typeof deployedState> => {
+    const state = deployedState(d);
+    const policies = new Map([...state.policies].map(([id, list]) => [id, list.map((p) => ({ ...p, TargetTrackingScalingPolicyConfiguration: { ...p.TargetTrackingScalingPolicyConfiguration!, DisableScaleIn: disable } }))]));
+    return { ...state, policies };
+  };
+  assert.deepEqual(planEndpoint(d, artifacts, withScaleIn(true)).items.filter((i) => i.action !== 'unchanged').map((i) => `${i.action} ${i.kind}`), ['update scaling-policy']);
+  assert.ok(planIsEmpty(planEndpoint(d, artifacts, withScaleIn(false))));
+});

@@ -102,7 +102,9 @@ export function alarmNotOf(alarm: MetricAlarm, endpoint: string, of: string): st
 
 /**
  * A target tracking policy's cooldown, seconds, with Application Auto Scaling's default for SageMaker
- * variants (300) where it is not set (https://docs.aws.amazon.com/autoscaling/application/userguide/target-tracking-scaling-policy-overview.html).
+ * endpoint variants (300) where it is not set ("Application Auto Scaling provides a default value of
+ * 300 for the following scalable targets: ... Amazon SageMaker endpoint variants",
+ * https://docs.aws.amazon.com/autoscaling/application/APIReference/API_TargetTrackingScalingPolicyConfiguration.html).
  */
 function cooldown(seconds: number | undefined): number {
   return seconds ?? 300;
@@ -137,7 +139,10 @@ function policyMatches(want: PutScalingPolicyCommandInput, have: readonly Scalin
     // A cooldown the file leaves out is the default, not whatever the policy has now: PutScalingPolicy
     // replaces the whole configuration, so a cooldown removed from the file must put the policy again.
     cooldown(h.ScaleInCooldown) === cooldown(w.ScaleInCooldown) &&
-    cooldown(h.ScaleOutCooldown) === cooldown(w.ScaleOutCooldown)
+    cooldown(h.ScaleOutCooldown) === cooldown(w.ScaleOutCooldown) &&
+    // The file has no DisableScaleIn, so deploy's policy scales in (the default, false): one turned
+    // off outside deploy is put again, as any other setting of the policy the file does not say.
+    (h.DisableScaleIn ?? false) === (w.DisableScaleIn ?? false)
   );
 }
 
