@@ -94,7 +94,8 @@ test('a variant scaled in by a capacity change holds its room until the change s
     );
     await until('B scaled in to 1 while A is still starting', async () => {
       const d = await describeEndpoint('lim-ep');
-      return heldA.length > 0 && d.ProductionVariants!.find((v) => v.VariantName === 'B')!.CurrentInstanceCount === 1;
+      // A's new instance running (not only asked for), so that the test can crash it below.
+      return heldA.some((id) => backend.runningIds.includes(id)) && d.ProductionVariants!.find((v) => v.VariantName === 'B')!.CurrentInstanceCount === 1;
     }, POLL);
     // A: 2 (one starting), B: 1, and B's second instance, which a rollback starts again: 4 of 4.
     await assert.rejects(aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'lim-other', EndpointConfigName: 'lim-one' })), (err: Error) => {
