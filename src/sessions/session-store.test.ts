@@ -181,7 +181,10 @@ test(
 
 test('a sweep running beside many NEW_SESSIONs never removes a session being opened', async () => {
   const root = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-')), 'sessions');
-  const opts = { root, ttlSeconds: 60, maxSessions: 10_000 };
+  // A lifetime no run reaches: the sweeps must find nothing expired. With 60 s, a run that took 110 s
+  // on a loaded machine had its first sessions expire and rightly swept, which `look` reported as
+  // folders seen without their expiry.
+  const opts = { root, ttlSeconds: 86_400, maxSessions: 10_000 };
   const store = new SessionStore(opts);
   // Another worker's store, sweeping whenever it can.
   const sweeper = new SessionStore(opts);

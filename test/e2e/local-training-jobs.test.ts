@@ -35,12 +35,18 @@ let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 let clients: LocalTraining['clients'];
 let work: string;
+/** The local SageMaker's log lines, printed with a job's own log when a wait for a job runs out. */
+const serverLog: string[] = [];
 
 describe('local training jobs', () => {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'smkit-train-jobs-'));
     // The tests below run at once, 17 jobs and more in progress together: more than the default 16 instances.
-    env = await startLocalTraining({ trainingGraceSeconds: 5, maxInstances: 64 });
+    env = await startLocalTraining({
+      trainingGraceSeconds: 5,
+      maxInstances: 64,
+      log: (level, msg, fields) => void serverLog.push(`${new Date().toISOString()} ${level} ${msg} ${JSON.stringify(fields)}`),
+    });
     ({ s3, local, clients, sm } = env);
     const put = (Key: string, Body: string | Buffer) => s3.client.send(new PutObjectCommand({ Bucket: 'data', Key, Body }));
     await put('iris/train/a.csv', '0,5.1\n');
@@ -70,9 +76,13 @@ describe('local training jobs', () => {
 
   /**
    * Deadlines for a job: this file's 17 tests run their jobs at once, and under a load average of
-   * 30 on two cores (a full suite beside other builds) jobs took more than 60 s to end.
+   * 30 on two cores (a full suite beside other builds) jobs took more than 60 s to end. The file
+   * needs about 7 s of CPU in all (4.5 s of it in this process: the local SageMaker, S3 and the
+   * SDK clients), so its time grows with the load: at a load of 25-33 the checkpoint test took
+   * 20-92 s (every step of its job slower alike: Starting 10-24 s, Downloading 7-20 s), at 45-60 once more than 180 s.
+   * The deadline only bounds a job that never ends.
    */
-  const JOB_DEADLINE_S = 180;
+  const JOB_DEADLINE_S = 600;
   const waitFast = { minDelay: 1, maxDelay: 1, maxWaitTime: JOB_DEADLINE_S };
 
   /** The files of the `.tar.gz` at s3://data/<key>, by name. */
@@ -88,6 +98,21 @@ describe('local training jobs', () => {
     return files;
   }
 
+  /**
+   * What a wait for job `name` that ran out prints: the local SageMaker's log lines naming the job,
+   * and the job's own output (smkit train's and its entry point's), to tell a slow start from a hang.
+   */
+  const jobDetail = (name: string) => (): string => {
+    const lines = serverLog.filter((l) => l.includes(`"${name}"`));
+    let output: string;
+    try {
+      output = readFileSync(join(local.workDir, 'logs', `training-job-${name}.log`), 'utf8');
+    } catch (err) {
+      output = `(no log file: ${(err as Error).message})`;
+    }
+    return `local SageMaker log for ${name}:\n${lines.join('\n') || '(none)'}\njob output:\n${output.slice(-8000)}`;
+  };
+
   /** A channel with nothing under it: a job given it fails while downloading, before any process starts. */
   const NO_DATA = { InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://data/nothing/here' } } }] };
 
@@ -99,11 +124,11 @@ describe('local training jobs', () => {
     until(`${name} to end`, async () => {
       const d = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: name }));
       return d.TrainingJobStatus === 'InProgress' || d.TrainingJobStatus === 'Stopping' ? undefined : d;
-    }, { timeoutMs: JOB_DEADLINE_S * 1000, intervalMs: 200 });
+    }, { timeoutMs: JOB_DEADLINE_S * 1000, intervalMs: 200, detail: jobDetail(name) });
 
   /** Resolves once the job's entry point has written its `ready` file: it runs and handles SIGTERM. */
   const entryPointReady = (name: string) =>
-    until(`${name}'s entry point to start`, () => existsSync(join(local.workDir, 'training', name, 'opt', 'ml', 'output', 'data', 'ready')), { timeoutMs: JOB_DEADLINE_S * 1000, intervalMs: 100 });
+    until(`${name}'s entry point to start`, () => existsSync(join(local.workDir, 'training', name, 'opt', 'ml', 'output', 'data', 'ready')), { timeoutMs: JOB_DEADLINE_S * 1000, intervalMs: 100, detail: jobDetail(name) });
 
   describe('training jobs', { concurrency: true }, () => {
     test('a job trains on its S3 channel with code from S3, is awaited with the SDK waiter, and uploads model.tar.gz and output.tar.gz', async () => {
@@ -238,7 +263,18 @@ describe('local training jobs', () => {
       await sm.send(new CreateTrainingJobCommand(job('checkpointing', 'checkpoint-progress.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt/live/' } })));
       // The entry point is waiting for `go`: only a sync while it runs can have uploaded this.
       // The job's start is in this wait, beside every other test's job: it gets a job's deadline.
-      const first = await until('epoch-1.json in S3', () => object('ckpt/live/epoch-1.json'), { timeoutMs: JOB_DEADLINE_S * 1000, intervalMs: 200 });
+      let described = '';
+      const first = await until(
+        'epoch-1.json in S3',
+        async () => {
+          const found = await object('ckpt/live/epoch-1.json');
+          if (found !== undefined) return found;
+          const d = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'checkpointing' }));
+          described = JSON.stringify([d.TrainingJobStatus, d.FailureReason, d.SecondaryStatusTransitions?.map((t) => [t.Status, t.StartTime])]);
+          return undefined;
+        },
+        { timeoutMs: JOB_DEADLINE_S * 1000, intervalMs: 200, detail: () => `last description: ${described}\n${jobDetail('checkpointing')()}` },
+      );
       assert.deepEqual(JSON.parse(first), { epoch: 1, restored: true });
       assert.equal((await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'checkpointing' }))).TrainingJobStatus, 'InProgress');
       await writeFile(join(local.workDir, 'training', 'checkpointing', 'opt', 'ml', 'input', 'go'), '');

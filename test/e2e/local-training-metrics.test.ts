@@ -52,7 +52,9 @@ describe('local training metrics', () => {
         { Name: 'acc', Regex: '(?x) \\b acc = ( \\d+ \\. \\d++ )  # in any digits' },
       ]),
     );
-    await waitUntilTrainingJobCompletedOrStopped({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 20 }, { TrainingJobName: 'metrics' });
+    // The job starts smkit train and its entry point, two Node processes: under a load of 25 on two
+    // cores this took 17 s, so a 20 s bound would fail under more. It only bounds a job that never ends.
+    await waitUntilTrainingJobCompletedOrStopped({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 600 }, { TrainingJobName: 'metrics' });
     const d = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'metrics' }));
     assert.equal(d.TrainingJobStatus, 'Completed', d.FailureReason);
     // In definition order; 'late' is past the first 4096 characters of its line, 'stuck' was disabled.

@@ -501,7 +501,10 @@ describe('multi-model endpoint loading models in the worker process (SMKIT_INFER
     assert.equal(res.status, 503);
     const body = (await res.json()) as { code: string; message: string };
     assert.equal(body.code, 'ERR_SHUTTING_DOWN');
-    assert.match(body.message, /the server is shutting down \(SIGTERM\): a worker process \(pid \d+\) stopped while loading model "stuck"; the load is undone/);
+    // The worker exits 0 on its own once told to stop, after waiting up to 1 s for its listener to
+    // close; the primary kills what is left 2 s after SIGTERM (the grace period is 0). On a loaded
+    // machine the kill can come first (seen at a load of 50): the same shutdown, said as such.
+    assert.match(body.message, /the server is shutting down \(SIGTERM\): a worker process \(pid \d+\) (stopped|was stopped by SIGKILL at the end of the grace period \(SMKIT_SHUTDOWN_GRACE_SECONDS\)) while loading model "stuck"; the load is undone/);
     assert.equal((await server.exited).code, 0);
     const lines = server.output().slice(loggedBefore).split('\n').filter((line) => line.includes('while loading model'));
     assert.ok(lines.length > 0, server.output().slice(loggedBefore));
