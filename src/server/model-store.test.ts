@@ -298,3 +298,22 @@ test('a load whose code Node kept failed (an import() that met EMFILE, given bac
   assert.match(res.body.message, /^model "a" failed to load from .*: ONNX Runtime \(onnxruntime-node\) could not be loaded for want of file descriptors \(EMFILE: too many open files\).*restart the server, and raise its open files limit \(ulimit -n\)$/);
   await request(app).get('/models/a').expect(404);
 });
+
+test("POST /models with no body takes model_name and url from the query, as MMS's management API does (its docs' curl -X POST \"/models?url=...\"); with neither, a 400 that names both forms", async (t) => {
+  const { app, url } = multiModelApp(t);
+  const res = await request(app).post(`/models?model_name=q1&url=${encodeURIComponent(url('a'))}`);
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body, { status: 'Model "q1" registered' });
+  assert.equal((await request(app).get('/models/q1').expect(200)).body.modelUrl, url('a'));
+  // The query's values are checked as a body's are.
+  const bad = await request(app).post(`/models?model_name=..&url=${encodeURIComponent(url('a'))}`);
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.message, /^model_name must be/);
+  // A JSON body wins over the query.
+  await request(app).post('/models?model_name=ignored').send({ model_name: 'q2', url: url('a') }).expect(200);
+  await request(app).get('/models/ignored').expect(404);
+  const neither = await request(app).post('/models');
+  assert.equal(neither.status, 400);
+  assert.equal(neither.body.code, 'ERR_BAD_REQUEST');
+  assert.match(neither.body.message, /needs a JSON body \{"model_name": \.\.\., "url": \.\.\.\} \(or, with no body, \?model_name=\.\.\.&url=\.\.\. as MMS takes it\)/);
+});
