@@ -202,11 +202,15 @@ test('GET /models pages by name: next_page_token is the last model of the page b
   assert.equal((await request(app).get('/models?limit=0').expect(400)).body.code, 'ERR_BAD_REQUEST');
 });
 
-test('a multi-model invocation the runtime cannot run for lack of memory (CUDA, ONNX Runtime\'s allocator) is a 507, which has SageMaker unload unused models; another runtime failure stays a 500', async (t) => {
+test('a multi-model invocation the runtime cannot run for lack of memory (CUDA, cuBLAS, cuDNN, TensorRT, ONNX Runtime\'s allocator) is a 507, which has SageMaker unload unused models; another runtime failure stays a 500', async (t) => {
   const dir = tempDirForSync(t, 'smkit-mme-');
   const failures: Record<string, string> = {
     oom: 'ONNX Runtime failed: Failed to allocate memory for requested buffer of size 1073741824',
     cuda: 'ONNX Runtime failed: CUDA failure 2: out of memory',
+    cublas: 'ONNX Runtime failed: CUBLAS failure 3: CUBLAS_STATUS_ALLOC_FAILED ; GPU=0 ; hostname=h ; expr=cublasCreate(&cublas_handle_);',
+    cudnn: 'ONNX Runtime failed: CUDNN failure 4: CUDNN_STATUS_ALLOC_FAILED ; GPU=0',
+    trt: 'ONNX Runtime failed: [executionContext.cpp::initializeExecutionContext::625] Error Code 2: OutOfMemory (Requested size was 20132809216 bytes.)',
+    trtGpu: 'ONNX Runtime failed: Requested amount of GPU memory (57662592 bytes) could not be allocated. There may not be enough free memory for allocation to succeed.',
     shape: 'ONNX Runtime failed: Got invalid dimensions for input: x',
   };
   const store = new ModelStore((name) => ({ ...fakeBackend(name), invoke: async () => Promise.reject(new ToolkitError('ERR_PREDICT', failures[name]!)) }), 0);
@@ -216,7 +220,7 @@ test('a multi-model invocation the runtime cannot run for lack of memory (CUDA, 
     mkdirSync(path.join(dir, name));
     await request(app).post('/models').send({ model_name: name, url: path.join(dir, name) }).expect(200);
   }
-  for (const name of ['oom', 'cuda']) {
+  for (const name of ['oom', 'cuda', 'cublas', 'cudnn', 'trt', 'trtGpu']) {
     const res = await request(app).post(`/models/${name}/invoke`).set('Content-Type', 'text/plain').send('x');
     assert.equal(res.status, 507, res.text);
     assert.equal(res.body.code, 'ERR_INSUFFICIENT_RESOURCES');
