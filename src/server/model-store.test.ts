@@ -172,6 +172,7 @@ test('a model whose load fails for lack of memory is a 507 (SageMaker then unloa
     ort: '[ErrorCode:RuntimeException] onnxruntime::BFCArena::AllocateRawInternal Failed to allocate memory for requested buffer of size 4294967296',
     tf: 'OOM when allocating tensor with shape[65536,65536] and type float on /job:localhost/replica:0/task:0/device:CPU:0',
     v8: 'Worker terminated due to reaching memory limit: JS heap out of memory',
+    trt: 'cannot load ONNX model m.onnx: [virtualMemoryBuffer.cpp::resizePhysical::140] Error Code 2: OutOfMemory (no further information)',
     other: 'no such file model.onnx',
   };
   const store = new ModelStore((name) => {
@@ -182,7 +183,7 @@ test('a model whose load fails for lack of memory is a 507 (SageMaker then unloa
   }, 0);
   const settings = { maxPayloadMb: 6, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 5 };
   const app = createApp({ settings, models: store, log: createLogger('silent'), isDraining: () => false });
-  for (const [name, status] of [['ort', 507], ['tf', 507], ['v8', 507], ['other', 500]] as const) {
+  for (const [name, status] of [['ort', 507], ['tf', 507], ['v8', 507], ['trt', 507], ['other', 500]] as const) {
     const res = await request(app).post('/models').send({ model_name: name, url: dir });
     assert.equal(res.status, status, `${name}: ${res.text}`);
     assert.equal(res.body.code, status === 507 ? 'ERR_INSUFFICIENT_RESOURCES' : 'ERR_MODEL_LOAD');
