@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { RuntimeFactory } from './runtime.js';
 
@@ -42,12 +44,34 @@ export class RuntimeRegistry {
     if (found.length === 0) {
       throw new ToolkitError(
         'ERR_MODEL_NOT_FOUND',
-        `no model found in ${dir}: expected model.onnx (or one *.onnx), a TF.js model.json, or a TensorFlow saved_model.pb; or add a pipeline file (pipeline.yaml) that names the model`,
+        `no model found in ${dir}: expected model.onnx (or one *.onnx), a TF.js model.json, or a TensorFlow saved_model.pb; or add a pipeline file (pipeline.yaml) that names the model${await this.#oneFolderDown(dir)}`,
       );
     }
     throw new ToolkitError(
       'ERR_MODEL_DIR',
       `${dir} holds models for several runtimes (${found.map((f) => `${f.factory.name}: ${f.modelPath}`).join('; ')}); add a pipeline file (pipeline.yaml) naming which to run`,
     );
+  }
+
+  /**
+   * When `dir` holds nothing but one folder with a model in it, a hint that says so: how an archive
+   * packed with its folder (`tar -czf model.tar.gz mymodel`, not `-C mymodel .`) extracts, the
+   * model then one level below where SageMaker and smkit look. Empty otherwise.
+   */
+  async #oneFolderDown(dir: string): Promise<string> {
+    try {
+      const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
+      if (entries.length !== 1 || !entries[0]!.isDirectory()) return '';
+      const folder = entries[0]!.name;
+      const inner = path.join(dir, folder);
+      for (const factory of this.#factories.values()) {
+        const modelPath = await factory.detect(inner);
+        if (modelPath === undefined) continue;
+        return `. Its only entry is the folder ${folder}/, which holds a model (${path.relative(dir, modelPath) || folder}): the model must be at the top, so move the folder's contents up (an archive packed with its folder, tar -czf model.tar.gz ${folder}, extracts so; pack its contents instead: tar -czf model.tar.gz -C ${folder} .)`;
+      }
+    } catch {
+      // An unreadable folder: the message above stands alone.
+    }
+    return '';
   }
 }
