@@ -44,7 +44,7 @@ export class RuntimeRegistry {
     if (found.length === 0) {
       throw new ToolkitError(
         'ERR_MODEL_NOT_FOUND',
-        `no model found in ${dir}: expected model.onnx (or one *.onnx), a TF.js model.json, or a TensorFlow saved_model.pb; or add a pipeline file (pipeline.yaml) that names the model${await this.#oneFolderDown(dir)}`,
+        `no model found in ${dir}: expected model.onnx (or one *.onnx), a TF.js model.json, or a TensorFlow saved_model.pb; or add a pipeline file (pipeline.yaml) that names the model${await this.nestedModelHint(dir)}`,
       );
     }
     throw new ToolkitError(
@@ -58,7 +58,7 @@ export class RuntimeRegistry {
    * packed with its folder (`tar -czf model.tar.gz mymodel`, not `-C mymodel .`) extracts, the
    * model then one level below where SageMaker and smkit look. Empty otherwise.
    */
-  async #oneFolderDown(dir: string): Promise<string> {
+  async nestedModelHint(dir: string): Promise<string> {
     try {
       const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
       if (entries.length !== 1 || !entries[0]!.isDirectory()) return '';
@@ -67,7 +67,7 @@ export class RuntimeRegistry {
       for (const factory of this.#factories.values()) {
         const modelPath = await factory.detect(inner);
         if (modelPath === undefined) continue;
-        return `. Its only entry is the folder ${folder}/, which holds a model (${path.relative(dir, modelPath) || folder}): the model must be at the top, so move the folder's contents up (an archive packed with its folder, tar -czf model.tar.gz ${folder}, extracts so; pack its contents instead: tar -czf model.tar.gz -C ${folder} .)`;
+        return `. Its only entry is the folder ${folder}/, which holds a model (${path.relative(dir, modelPath) || folder}): the model must be at the top: move the folder's contents up, or point at the folder itself (an archive packed with its folder, tar -czf model.tar.gz ${folder}, extracts so; pack its contents instead: tar -czf model.tar.gz -C ${folder} .)`;
       }
     } catch {
       // An unreadable folder: the message above stands alone.

@@ -136,7 +136,7 @@ describe('multi-model endpoint', () => {
     assert.equal(nested.status, 500);
     assert.match(
       ((await nested.json()) as { message: string }).message,
-      /no model found in .*: expected model\.onnx .*\. Its only entry is the folder mymodel\/, which holds a model \(mymodel\/model\.onnx\): the model must be at the top, .* pack its contents instead: tar -czf model\.tar\.gz -C mymodel \.\)$/,
+      /no model found in .*: expected model\.onnx .*\. Its only entry is the folder mymodel\/, which holds a model \(mymodel\/model\.onnx\): the model must be at the top: move the folder's contents up, or point at the folder itself .* pack its contents instead: tar -czf model\.tar\.gz -C mymodel \.\)$/,
     );
   });
 
