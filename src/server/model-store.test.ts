@@ -166,7 +166,7 @@ test('a POST /models body over its 1 MB is a 413 that says so, not one telling t
   }
 });
 
-test('a model whose load fails for lack of memory is a 507 (SageMaker then unloads unused models and retries), ONNX Runtime\'s and TensorFlow\'s allocation failures included; another load failure is a 500', async (t) => {
+test('a model whose load fails for lack of memory is a 507 (SageMaker then unloads unused models and retries), ONNX Runtime\'s and TensorFlow\'s allocation failures included; another load failure is a 500, one whose model path holds memory words (OutOfMemoryNet) too', async (t) => {
   const dir = tempDirForSync(t, 'smkit-mme-');
   const failures: Record<string, string> = {
     ort: '[ErrorCode:RuntimeException] onnxruntime::BFCArena::AllocateRawInternal Failed to allocate memory for requested buffer of size 4294967296',
@@ -174,6 +174,8 @@ test('a model whose load fails for lack of memory is a 507 (SageMaker then unloa
     v8: 'Worker terminated due to reaching memory limit: JS heap out of memory',
     trt: 'cannot load ONNX model m.onnx: [virtualMemoryBuffer.cpp::resizePhysical::140] Error Code 2: OutOfMemory (no further information)',
     other: 'no such file model.onnx',
+    // Memory words in the model's path are names, not what happened.
+    named: 'cannot load ONNX model /opt/ml/models/OutOfMemoryNet/model/enomem.onnx: Load model from /opt/ml/models/OutOfMemoryNet/model/enomem.onnx failed:Protobuf parsing failed.',
   };
   const store = new ModelStore((name) => {
     const backend = fakeBackend(name, { wait: true });
@@ -183,7 +185,7 @@ test('a model whose load fails for lack of memory is a 507 (SageMaker then unloa
   }, 0);
   const settings = { maxPayloadMb: 6, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 5 };
   const app = createApp({ settings, models: store, log: createLogger('silent'), isDraining: () => false });
-  for (const [name, status] of [['ort', 507], ['tf', 507], ['v8', 507], ['trt', 507], ['other', 500]] as const) {
+  for (const [name, status] of [['ort', 507], ['tf', 507], ['v8', 507], ['trt', 507], ['other', 500], ['named', 500]] as const) {
     const res = await request(app).post('/models').send({ model_name: name, url: dir });
     assert.equal(res.status, status, `${name}: ${res.text}`);
     assert.equal(res.body.code, status === 507 ? 'ERR_INSUFFICIENT_RESOURCES' : 'ERR_MODEL_LOAD');
