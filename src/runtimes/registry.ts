@@ -54,9 +54,13 @@ export class RuntimeRegistry {
   }
 
   /**
-   * When `dir` holds nothing but one folder with a model in it, a hint that says so: how an archive
-   * packed with its folder (`tar -czf model.tar.gz mymodel`, not `-C mymodel .`) extracts, the
-   * model then one level below where SageMaker and smkit look. Empty otherwise.
+   * When `dir` holds nothing but one folder (dot entries aside) in which one of the registered
+   * runtimes finds a model, a hint that says so: how an archive packed with its folder (`tar -czf
+   * model.tar.gz mymodel`, not `-C mymodel .`) extracts, the model then one level below where
+   * SageMaker and smkit look. Never throws: an unreadable folder gives no hint.
+   *
+   * @returns the sentences to append to a "no model found in …" message, starting with `". "`;
+   *   `""` when there is nothing to add.
    */
   async nestedModelHint(dir: string): Promise<string> {
     try {
@@ -67,11 +71,21 @@ export class RuntimeRegistry {
       for (const factory of this.#factories.values()) {
         const modelPath = await factory.detect(inner);
         if (modelPath === undefined) continue;
-        return `. Its only entry is the folder ${folder}/, which holds a model (${path.relative(dir, modelPath) || folder}): the model must be at the top: move the folder's contents up, or point at the folder itself (an archive packed with its folder, tar -czf model.tar.gz ${folder}, extracts so; pack its contents instead: tar -czf model.tar.gz -C ${folder} .)`;
+        const arg = shellWord(folder);
+        return `. Its only entry is the folder ${JSON.stringify(folder).slice(1, -1)}/, which holds a model (${JSON.stringify(path.relative(dir, modelPath) || folder).slice(1, -1)}): the model must be at the top: move the folder's contents up, or point at the folder itself (an archive packed with its folder, tar -czf model.tar.gz ${arg}, extracts so; pack its contents instead: tar -czf model.tar.gz -C ${arg} .)`;
       }
     } catch {
       // An unreadable folder: the message above stands alone.
     }
     return '';
   }
+}
+
+/**
+ * The folder `name` as one shell word for tar: as it is when it needs no quoting, else in single
+ * quotes; `./` before a leading `-`, which tar would read as an option.
+ */
+function shellWord(name: string): string {
+  const word = name.startsWith('-') ? `./${name}` : name;
+  return /^[\w./@%+=:,-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }
