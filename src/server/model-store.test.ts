@@ -316,6 +316,13 @@ test("POST /models with no body takes model_name and url from the query, as MMS'
   const bad = await request(app).post(`/models?model_name=..&url=${encodeURIComponent(url('a'))}`);
   assert.equal(bad.status, 400);
   assert.match(bad.body.message, /^model_name must be/);
+  // So is the url: a ".." segment, a relative path, or no directory, as the body form's.
+  for (const dir of [`${url('a')}/..`, 'relative/dir', '/does/not/exist']) {
+    const refused = await request(app).post(`/models?model_name=q3&url=${encodeURIComponent(dir)}`);
+    assert.equal(refused.status, 400, dir);
+    assert.match(refused.body.message, /^url /, dir);
+  }
+  await request(app).get('/models/q3').expect(404);
   // A JSON body wins over the query.
   await request(app).post('/models?model_name=ignored').send({ model_name: 'q2', url: url('a') }).expect(200);
   await request(app).get('/models/ignored').expect(404);
