@@ -28,10 +28,11 @@ export function planWorkerGpus(workers: number, inventory: GpuInventory): Worker
 }
 
 /**
- * A `CUDA_VISIBLE_DEVICES` value that pins a worker *process* to its round-robin GPU. Needed for
- * TensorFlow.js (tfjs-node-gpu places work on its first visible GPU and has no per-model device
- * option), so a multi-process server sets this in each child's environment before TF loads.
- * ONNX Runtime does not need it: pass the ordinal as the CUDA provider's `deviceId` instead.
+ * A `CUDA_VISIBLE_DEVICES` value that pins a worker *process* to its round-robin GPU, for code that
+ * starts its own worker processes with TensorFlow.js (tfjs-node-gpu places work on its first
+ * visible GPU and has no per-model device option): set it in each child's environment before TF
+ * loads. `smkit serve` does not call it: its ONNX Runtime workers get the ordinal as the CUDA
+ * provider's `deviceId` instead, and its TF.js workers all use the first visible GPU.
  * The value replaces (does not narrow) the parent's, so it names the physical GPU: its UUID when
  * `nvidia-smi` reported one (unambiguous), else the entry that made it visible here (an index,
  * which CUDA reads in `CUDA_DEVICE_ORDER`; on SageMaker's single-model GPU instances that order and

@@ -65,3 +65,14 @@ test('TF.js: tfjs-node-gpu only with a GPU and the binding installed; otherwise 
   assert.match(asked.warnings[0]!, /tfjs-node-gpu is not installed .*CUDA 11.2/);
   assert.match(selectTfjsBinding({ requested: ['gpu'], inventory: inv(0), gpuBindingInstalled: true }).warnings[0]!, /no GPU is visible/);
 });
+
+test('what GPU detection noted (a CUDA_VISIBLE_DEVICES entry CUDA ignores, with the rest) is a warning when a GPU is considered, not when cpu comes first', () => {
+  const partly = selectOnnxProviders({ requested: ['cuda'], supported: GPU_BUILD, workerIndex: 1, inventory: inv(2, '0,5,1') });
+  // Only GPU 0 is visible: both workers use it, and the warning says why the others are not.
+  assert.deepEqual(partly.providers, [{ name: 'cuda', deviceId: 0 }, 'cpu']);
+  assert.deepEqual(partly.warnings, ['CUDA_VISIBLE_DEVICES entry "5" names no usable GPU; CUDA ignores it and every entry after it ("5,1")']);
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(2, '0,5') }).warnings.length, 1);
+  assert.deepEqual(selectOnnxProviders({ requested: ['cpu', 'cuda'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(2, '0,5') }).warnings, []);
+  // Said once, whatever the list holds after it.
+  assert.equal(selectOnnxProviders({ requested: ['tensorrt', 'cuda'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(2, '0,5') }).warnings.length, 1);
+});

@@ -41,6 +41,10 @@ export function selectOnnxProviders(req: OnnxDeviceRequest): OnnxDeviceChoice {
   const chosen: ('cuda' | 'tensorrt')[] = [];
   for (const asked of req.requested.map((d) => (d === 'gpu' ? 'cuda' : d))) {
     if (asked === 'cpu') break;
+    // What detection saw that CUDA will not do as written (an entry of CUDA_VISIBLE_DEVICES it
+    // ignores, with every entry after it): fewer GPUs than asked for must not pass unseen. Once:
+    // the list is deduplicated below.
+    warnings.push(...req.inventory.notes);
     const explicit = asked !== 'auto';
     if (!gpu) {
       if (explicit) warnings.push(`${asked} was asked for (SMKIT_DEVICE) but no GPU is visible${visibilityHint(req.inventory)}; using CPU`);

@@ -326,6 +326,7 @@ test('deploy settings: errors name the offending key', () => {
   bad(single({ asyncInference: { outputPath: 's3://b/o/' } }), /asyncInference: does not go with a serverless variant/);
   bad(single({ deploymentConfig: { rollingUpdatePolicy: { maximumBatchSize: { type: 'INSTANCE_COUNT', value: 1 }, waitIntervalInSeconds: 60 } } }), /rollingUpdatePolicy: rolling updates need instances/);
   bad(single({}, { ...serverless, mode: 'MultiModel' }), /does not go with mode MultiModel/);
+  bad(single({ asyncInference: { outputPath: 's3://b/o/' } }, { mode: 'MultiModel' }), /^endpoints\[0\]\.asyncInference: does not go with variant AllTraffic, whose container is MultiModel: InvokeEndpointAsync has no TargetModel/);
   assert.deepEqual(parseEndpointFile(single({}, { serverless: { memorySizeInMB: 3072, maxConcurrency: 10, provisionedConcurrency: 2 } }), resolve, read).endpoints[0]!.variants[0]!.serverless, {
     memorySizeInMB: 3072,
     maxConcurrency: 10,

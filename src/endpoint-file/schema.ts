@@ -848,7 +848,12 @@ function parseEndpoint(v: Json, where: string, resolve: Resolve, readSample: Rea
     if (enabled !== undefined && typeof enabled !== 'boolean') fail(`${where}.dataCapture.enabled`, 'must be true or false');
     if (enabled !== false) endpoint.dataCapture = parseCapture(v.dataCapture, `${where}.dataCapture`, resolve);
   }
-  if (v.asyncInference !== undefined) endpoint.asyncInference = parseAsyncInference(v.asyncInference, `${where}.asyncInference`, resolve);
+  if (v.asyncInference !== undefined) {
+    endpoint.asyncInference = parseAsyncInference(v.asyncInference, `${where}.asyncInference`, resolve);
+    // InvokeEndpointAsync has no TargetModel: every request to a multi-model container would fail.
+    const multiModel = [...variants, ...(endpoint.shadow ? [endpoint.shadow] : [])].find((pv) => pv.containers.some((c) => c.mode === 'MultiModel'));
+    if (multiModel) fail(`${where}.asyncInference`, `does not go with variant ${multiModel.name}, whose container is MultiModel: InvokeEndpointAsync has no TargetModel to name a model by; serve the models from a real-time endpoint, or one model per asynchronous endpoint`);
+  }
   checkAsyncOnlyScaling(endpoint, where);
   if (v.deepPing !== undefined) {
     endpoint.deepPing = parseDeepPing(v.deepPing, `${where}.deepPing`, resolve, readSample);

@@ -46,6 +46,18 @@ test('no model and no pipeline is an error naming what to add', async () => {
   assert.match(r.errors.join('\n'), /no model found.*model\.onnx.*pipeline/);
 });
 
+test('a folder whose only entry is a folder with the model (an archive packed with its folder) is an error that names that folder and its model', async () => {
+  const r = await check({ 'mymodel/model.onnx': 'x' });
+  assert.equal(r.ok, false);
+  assert.match(r.errors.join('\n'), /no model found in .*\. Its only entry is the folder mymodel\/, which holds a model \(mymodel\/model\.onnx\): the model must be at the top: move the folder's contents up, or point at the folder itself/);
+  assert.doesNotMatch((await check({ 'readme.txt': 'x' })).errors.join('\n'), /only entry/);
+  // The folder's name as one shell word in the tar commands, whatever it holds.
+  const spaced = (await check({ "my model's/model.onnx": 'x' })).errors.join('\n');
+  assert.match(spaced, /Its only entry is the folder my model's\/, which holds a model \(my model's\/model\.onnx\)/);
+  assert.ok(spaced.endsWith(`tar -czf model.tar.gz 'my model'\\''s', extracts so; pack its contents instead: tar -czf model.tar.gz -C 'my model'\\''s' .)`), spaced);
+  assert.match((await check({ '-m/model.onnx': 'x' })).errors.join('\n'), /tar -czf model\.tar\.gz -C \.\/-m \.\)$/);
+});
+
 test("a pipeline step of an unknown kind, or with an option its kind does not take, is an error naming it, as smkit serve's load would be", async () => {
   const r = await check({ 'model.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: model.onnx\npostprocess:\n  - softmax: { axs: 0 }\n  - sofmax: {}\n  - topk: { k: 2 }\n' });
   assert.equal(r.ok, false);

@@ -236,7 +236,7 @@ export async function validateModelDir(dir: string, options: ValidateOptions = {
       report.warnings.push('no model file or pipeline file: the handler (modelFn, predictFn or transformFn) must provide the model itself');
     } else {
       report.errors.push(
-        `no model found in ${dir}: add model.onnx (or one *.onnx), a TF.js model.json, a TensorFlow saved_model.pb, or a pipeline file (${PIPELINE_FILE_NAMES.join(', ')}); or export modelFn/transformFn from the handler`,
+        `no model found in ${dir}: add model.onnx (or one *.onnx), a TF.js model.json, a TensorFlow saved_model.pb, or a pipeline file (${PIPELINE_FILE_NAMES.join(', ')}); or export modelFn/transformFn from the handler${await createDefaultRuntimes().nestedModelHint(root)}`,
       );
     }
   }

@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { RuntimeFactory } from './runtime.js';
 
@@ -42,7 +44,7 @@ export class RuntimeRegistry {
     if (found.length === 0) {
       throw new ToolkitError(
         'ERR_MODEL_NOT_FOUND',
-        `no model found in ${dir}: expected model.onnx (or one *.onnx), a TF.js model.json, or a TensorFlow saved_model.pb; or add a pipeline file (pipeline.yaml) that names the model`,
+        `no model found in ${dir}: expected model.onnx (or one *.onnx), a TF.js model.json, or a TensorFlow saved_model.pb; or add a pipeline file (pipeline.yaml) that names the model${await this.nestedModelHint(dir)}`,
       );
     }
     throw new ToolkitError(
@@ -50,4 +52,40 @@ export class RuntimeRegistry {
       `${dir} holds models for several runtimes (${found.map((f) => `${f.factory.name}: ${f.modelPath}`).join('; ')}); add a pipeline file (pipeline.yaml) naming which to run`,
     );
   }
+
+  /**
+   * When `dir` holds nothing but one folder (dot entries aside) in which one of the registered
+   * runtimes finds a model, a hint that says so: how an archive packed with its folder (`tar -czf
+   * model.tar.gz mymodel`, not `-C mymodel .`) extracts, the model then one level below where
+   * SageMaker and smkit look. Never throws: an unreadable folder gives no hint.
+   *
+   * @returns the sentences to append to a "no model found in …" message, starting with `". "`;
+   *   `""` when there is nothing to add.
+   */
+  async nestedModelHint(dir: string): Promise<string> {
+    try {
+      const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
+      if (entries.length !== 1 || !entries[0]!.isDirectory()) return '';
+      const folder = entries[0]!.name;
+      const inner = path.join(dir, folder);
+      for (const factory of this.#factories.values()) {
+        const modelPath = await factory.detect(inner);
+        if (modelPath === undefined) continue;
+        const arg = shellWord(folder);
+        return `. Its only entry is the folder ${JSON.stringify(folder).slice(1, -1)}/, which holds a model (${JSON.stringify(path.relative(dir, modelPath) || folder).slice(1, -1)}): the model must be at the top: move the folder's contents up, or point at the folder itself (an archive packed with its folder, tar -czf model.tar.gz ${arg}, extracts so; pack its contents instead: tar -czf model.tar.gz -C ${arg} .)`;
+      }
+    } catch {
+      // An unreadable folder: the message above stands alone.
+    }
+    return '';
+  }
+}
+
+/**
+ * The folder `name` as one shell word for tar: as it is when it needs no quoting, else in single
+ * quotes; `./` before a leading `-`, which tar would read as an option.
+ */
+function shellWord(name: string): string {
+  const word = name.startsWith('-') ? `./${name}` : name;
+  return /^[\w./@%+=:,-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }

@@ -834,6 +834,15 @@ function mountModelRoutes(
         } catch (err) {
           throw new ToolkitError('ERR_BAD_REQUEST', `POST /models needs a JSON body {"model_name": ..., "url": ...}: ${(err as Error).message}`);
         }
+        if (raw.length === 0) {
+          // No body: MMS's management API form, ?model_name=...&url=... (MMS reads the query of a
+          // request that is not JSON: ManagementRequestHandler.parseRequest), as its docs' curl sends it.
+          const query = new URL(req.url, 'http://x').searchParams;
+          if (!query.has('model_name') && !query.has('url')) {
+            throw new ToolkitError('ERR_BAD_REQUEST', 'POST /models needs a JSON body {"model_name": ..., "url": ...} (or, with no body, ?model_name=...&url=... as MMS takes it); this one has neither');
+          }
+          body = { model_name: query.get('model_name') ?? undefined, url: query.get('url') ?? undefined };
+        }
         const parsed = validateLoadRequest(body?.model_name, body?.url);
         return models.load(parsed.name, parsed.url, req).then(() => sendJson(res, 200, { status: `Model "${parsed.name}" registered` }));
       })

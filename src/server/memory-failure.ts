@@ -1,13 +1,28 @@
 /**
  * A failure for lack of memory: V8 ("JS heap out of memory", "allocation failed"), the C library,
  * C++ (std::bad_alloc), CUDA ("out of memory"), ONNX Runtime's allocator ("Failed to allocate memory
- * for requested buffer of size …") and TensorFlow's ("OOM when allocating tensor …").
+ * for requested buffer of size …"), TensorFlow's ("OOM when allocating tensor …"), and the GPU
+ * libraries ONNX Runtime's CUDA and TensorRT providers report in their own words: cuBLAS and cuDNN
+ * ("CUBLAS failure 3: CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED") and TensorRT
+ * ("Error Code 2: OutOfMemory", "Requested amount of GPU memory (… bytes) could not be allocated").
  */
-const MEMORY_FAILURE = /out of memory|ENOMEM|bad_alloc|allocation failed|Cannot allocate memory|Failed to allocate memory|OOM when allocating/i;
+const MEMORY_FAILURE = /out of memory|OutOfMemory|ENOMEM|bad_alloc|allocation failed|Cannot allocate memory|Failed to allocate memory|OOM when allocating|_STATUS_ALLOC_FAILED|GPU memory \([^)]*\) could not be allocated/i;
 
-/** True when `message` says something ran out of memory, in any of the words above. */
+/**
+ * True when `message` says something ran out of memory, in any of the words above. Words holding a
+ * `/` are left out: they are paths (the model's, which a load failure's message names) and source
+ * locations, whose letters are names, not what happened. A model whose folder or file is called
+ * `OutOfMemoryNet` and fails to load for another reason is a 500, not the 507 on which SageMaker
+ * unloads other models.
+ */
 export function isMemoryFailure(message: string): boolean {
-  return MEMORY_FAILURE.test(message);
+  // Split, not a /\S*\/\S*/g replace: that scans a long word without a "/" once per character.
+  return MEMORY_FAILURE.test(
+    message
+      .split(/\s+/)
+      .filter((word) => !word.includes('/'))
+      .join(' '),
+  );
 }
 
 /**

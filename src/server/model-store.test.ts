@@ -166,13 +166,16 @@ test('a POST /models body over its 1 MB is a 413 that says so, not one telling t
   }
 });
 
-test('a model whose load fails for lack of memory is a 507 (SageMaker then unloads unused models and retries), ONNX Runtime\'s and TensorFlow\'s allocation failures included; another load failure is a 500', async (t) => {
+test('a model whose load fails for lack of memory is a 507 (SageMaker then unloads unused models and retries), ONNX Runtime\'s and TensorFlow\'s allocation failures included; another load failure is a 500, one whose model path holds memory words (OutOfMemoryNet) too', async (t) => {
   const dir = tempDirForSync(t, 'smkit-mme-');
   const failures: Record<string, string> = {
     ort: '[ErrorCode:RuntimeException] onnxruntime::BFCArena::AllocateRawInternal Failed to allocate memory for requested buffer of size 4294967296',
     tf: 'OOM when allocating tensor with shape[65536,65536] and type float on /job:localhost/replica:0/task:0/device:CPU:0',
     v8: 'Worker terminated due to reaching memory limit: JS heap out of memory',
+    trt: 'cannot load ONNX model m.onnx: [virtualMemoryBuffer.cpp::resizePhysical::140] Error Code 2: OutOfMemory (no further information)',
     other: 'no such file model.onnx',
+    // Memory words in the model's path are names, not what happened.
+    named: 'cannot load ONNX model /opt/ml/models/OutOfMemoryNet/model/enomem.onnx: Load model from /opt/ml/models/OutOfMemoryNet/model/enomem.onnx failed:Protobuf parsing failed.',
   };
   const store = new ModelStore((name) => {
     const backend = fakeBackend(name, { wait: true });
@@ -182,7 +185,7 @@ test('a model whose load fails for lack of memory is a 507 (SageMaker then unloa
   }, 0);
   const settings = { maxPayloadMb: 6, timeoutSeconds: 5, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'MULTI_RECORD' as const, bodyTimeoutSeconds: 5 };
   const app = createApp({ settings, models: store, log: createLogger('silent'), isDraining: () => false });
-  for (const [name, status] of [['ort', 507], ['tf', 507], ['v8', 507], ['other', 500]] as const) {
+  for (const [name, status] of [['ort', 507], ['tf', 507], ['v8', 507], ['trt', 507], ['other', 500], ['named', 500]] as const) {
     const res = await request(app).post('/models').send({ model_name: name, url: dir });
     assert.equal(res.status, status, `${name}: ${res.text}`);
     assert.equal(res.body.code, status === 507 ? 'ERR_INSUFFICIENT_RESOURCES' : 'ERR_MODEL_LOAD');
@@ -202,11 +205,15 @@ test('GET /models pages by name: next_page_token is the last model of the page b
   assert.equal((await request(app).get('/models?limit=0').expect(400)).body.code, 'ERR_BAD_REQUEST');
 });
 
-test('a multi-model invocation the runtime cannot run for lack of memory (CUDA, ONNX Runtime\'s allocator) is a 507, which has SageMaker unload unused models; another runtime failure stays a 500', async (t) => {
+test('a multi-model invocation the runtime cannot run for lack of memory (CUDA, cuBLAS, cuDNN, TensorRT, ONNX Runtime\'s allocator) is a 507, which has SageMaker unload unused models; another runtime failure stays a 500', async (t) => {
   const dir = tempDirForSync(t, 'smkit-mme-');
   const failures: Record<string, string> = {
     oom: 'ONNX Runtime failed: Failed to allocate memory for requested buffer of size 1073741824',
     cuda: 'ONNX Runtime failed: CUDA failure 2: out of memory',
+    cublas: 'ONNX Runtime failed: CUBLAS failure 3: CUBLAS_STATUS_ALLOC_FAILED ; GPU=0 ; hostname=h ; expr=cublasCreate(&cublas_handle_);',
+    cudnn: 'ONNX Runtime failed: CUDNN failure 4: CUDNN_STATUS_ALLOC_FAILED ; GPU=0',
+    trt: 'ONNX Runtime failed: [executionContext.cpp::initializeExecutionContext::625] Error Code 2: OutOfMemory (Requested size was 20132809216 bytes.)',
+    trtGpu: 'ONNX Runtime failed: Requested amount of GPU memory (57662592 bytes) could not be allocated. There may not be enough free memory for allocation to succeed.',
     shape: 'ONNX Runtime failed: Got invalid dimensions for input: x',
   };
   const store = new ModelStore((name) => ({ ...fakeBackend(name), invoke: async () => Promise.reject(new ToolkitError('ERR_PREDICT', failures[name]!)) }), 0);
@@ -216,7 +223,7 @@ test('a multi-model invocation the runtime cannot run for lack of memory (CUDA, 
     mkdirSync(path.join(dir, name));
     await request(app).post('/models').send({ model_name: name, url: path.join(dir, name) }).expect(200);
   }
-  for (const name of ['oom', 'cuda']) {
+  for (const name of ['oom', 'cuda', 'cublas', 'cudnn', 'trt', 'trtGpu']) {
     const res = await request(app).post(`/models/${name}/invoke`).set('Content-Type', 'text/plain').send('x');
     assert.equal(res.status, 507, res.text);
     assert.equal(res.body.code, 'ERR_INSUFFICIENT_RESOURCES');
@@ -297,4 +304,30 @@ test('a load whose code Node kept failed (an import() that met EMFILE, given bac
   assert.equal(res.body.code, 'ERR_MODEL_LOAD');
   assert.match(res.body.message, /^model "a" failed to load from .*: ONNX Runtime \(onnxruntime-node\) could not be loaded for want of file descriptors \(EMFILE: too many open files\).*restart the server, and raise its open files limit \(ulimit -n\)$/);
   await request(app).get('/models/a').expect(404);
+});
+
+test("POST /models with no body takes model_name and url from the query, as MMS's management API does (its docs' curl -X POST \"/models?url=...\"); with neither, a 400 that names both forms", async (t) => {
+  const { app, url } = multiModelApp(t);
+  const res = await request(app).post(`/models?model_name=q1&url=${encodeURIComponent(url('a'))}`);
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body, { status: 'Model "q1" registered' });
+  assert.equal((await request(app).get('/models/q1').expect(200)).body.modelUrl, url('a'));
+  // The query's values are checked as a body's are.
+  const bad = await request(app).post(`/models?model_name=..&url=${encodeURIComponent(url('a'))}`);
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.message, /^model_name must be/);
+  // So is the url: a ".." segment, a relative path, or no directory, as the body form's.
+  for (const dir of [`${url('a')}/..`, 'relative/dir', '/does/not/exist']) {
+    const refused = await request(app).post(`/models?model_name=q3&url=${encodeURIComponent(dir)}`);
+    assert.equal(refused.status, 400, dir);
+    assert.match(refused.body.message, /^url /, dir);
+  }
+  await request(app).get('/models/q3').expect(404);
+  // A JSON body wins over the query.
+  await request(app).post('/models?model_name=ignored').send({ model_name: 'q2', url: url('a') }).expect(200);
+  await request(app).get('/models/ignored').expect(404);
+  const neither = await request(app).post('/models');
+  assert.equal(neither.status, 400);
+  assert.equal(neither.body.code, 'ERR_BAD_REQUEST');
+  assert.match(neither.body.message, /needs a JSON body \{"model_name": \.\.\., "url": \.\.\.\} \(or, with no body, \?model_name=\.\.\.&url=\.\.\. as MMS takes it\)/);
 });

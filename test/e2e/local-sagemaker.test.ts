@@ -261,6 +261,11 @@ test('weights and capacities: instances stop without failing in-flight requests'
 
 test('a multi-model endpoint loads each TargetModel from its s3:// prefix', async () => {
   await sm.send(new CreateModelCommand({ ModelName: 'iris-mme', PrimaryContainer: { Mode: 'MultiModel', ModelDataUrl: 's3://models/mme/' } }));
+  // InvokeEndpointAsync has no TargetModel: an asynchronous endpoint of it could serve no request.
+  await assert.rejects(
+    sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'mme-async', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris-mme', InitialInstanceCount: 1 }], AsyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://models/out/' } } })),
+    (err: Error) => err.name === 'ValidationException' && /^Variant "AllTraffic": model "iris-mme" is a multi-model container \(Mode MultiModel\), which an asynchronous endpoint \(AsyncInferenceConfig\) cannot serve: InvokeEndpointAsync has no TargetModel/.test(err.message),
+  );
   await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'mme', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'iris-mme', InitialInstanceCount: 1 }] }));
   await sm.send(new CreateEndpointCommand({ EndpointName: 'mme', EndpointConfigName: 'mme' }));
   await waitUntilEndpointInService({ client: sm, ...waitFast }, { EndpointName: 'mme' });

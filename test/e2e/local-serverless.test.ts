@@ -144,3 +144,23 @@ test('serverless payloads: a request over 4 MB is a ValidationError before any i
     },
   );
 });
+
+test('a cold start whose model fails to load is a 500 InternalFailure naming the serverless cold start, the container and its /ping answer, not a "front door failed"', async () => {
+  const broken = join(work, 'broken');
+  await mkdir(broken);
+  await writeFile(join(broken, 'model.onnx'), 'not an ONNX model');
+  await clients.sagemaker.send(new CreateModelCommand({ ModelName: 'broken', ExecutionRoleArn: 'arn:aws:iam::111122223333:role/SageMakerRole', PrimaryContainer: { ModelDataUrl: broken } }));
+  await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'broken', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'broken', ServerlessConfig: SERVERLESS }] }));
+  await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'broken', EndpointConfigName: 'broken' }));
+  await waitUntilEndpointInService({ client: clients.sagemaker, minDelay: 1, maxDelay: 1, maxWaitTime: 90 }, { EndpointName: 'broken' });
+  await assert.rejects(
+    clients.runtime.send(new InvokeEndpointCommand({ EndpointName: 'broken', ContentType: 'text/csv', Body: Buffer.from('1,2,3,4') })),
+    (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.name, 'InternalFailure', err.message);
+      assert.equal(err.$metadata?.httpStatusCode, 500);
+      assert.match(err.message, /^Endpoint broken: the instance started for this invocation \(a serverless cold start\) did not pass the ping health check: container primary answered \/ping with 503: model failed to load: cannot load ONNX model /);
+      assert.doesNotMatch(err.message, /front door failed/);
+      return true;
+    },
+  );
+});

@@ -24,6 +24,8 @@ describe('multi-model endpoint', () => {
     cpSync(path.join(REPO_ROOT, 'test/fixtures/handlers/blocking'), modelPath('slow'), { recursive: true });
     mkdirSync(modelPath('broken'), { recursive: true });
     writeFileSync(path.join(modelPath('broken'), 'model.onnx'), 'not a model');
+    // What an archive packed with its folder (tar -czf m.tar.gz mymodel) extracts to.
+    cpSync(path.join(REPO_ROOT, 'models/iris-onnx'), path.join(modelPath('nested'), 'mymodel'), { recursive: true });
     // Handler models that fill their thread's JavaScript heap: while loading, or on a request that says so.
     const fill = 'const held = []; for (;;) held.push(new Array(1 << 20).fill(1.5));';
     for (const [name, source] of [
@@ -129,6 +131,13 @@ describe('multi-model endpoint', () => {
     assert.equal((await fetchWithTimeout(`${server.url}/models/broken`)).status, 404);
     assert.equal((await load('nope', '/does/not/exist')).status, 400);
     assert.equal((await load('../evil', modelPath('iris'))).status, 400);
+    // A model one folder down is named, with how to pack the archive.
+    const nested = await load('nested');
+    assert.equal(nested.status, 500);
+    assert.match(
+      ((await nested.json()) as { message: string }).message,
+      /no model found in .*: expected model\.onnx .*\. Its only entry is the folder mymodel\/, which holds a model \(mymodel\/model\.onnx\): the model must be at the top: move the folder's contents up, or point at the folder itself .* pack its contents instead: tar -czf model\.tar\.gz -C mymodel \.\)$/,
+    );
   });
 
   test('an invocation that waits for its model to load gets 404 ERR_MODEL_NOT_LOADED when the load fails (the model is not loaded), not 503', async () => {

@@ -260,6 +260,15 @@ export class SageMakerService implements AwsService {
     if ([...production, ...(shadow ?? [])].some((v) => v.ModelName !== undefined && v.ManagedInstanceScaling?.Status === 'ENABLED')) {
       throw validation(input.AsyncInferenceConfig === undefined ? 'ManagedInstanceScaling is only supported for inference component endpoints.' : 'ManagedInstanceScaling is not supported with the given EndpointConfig setup.');
     }
+    // InvokeEndpointAsync names no TargetModel (API_runtime_InvokeEndpointAsync), so no request could
+    // reach a model of a multi-model container: each would fail once dequeued, unseen without an S3FailurePath.
+    if (input.AsyncInferenceConfig !== undefined) {
+      for (const v of [...production, ...(shadow ?? [])]) {
+        if (v.ModelName !== undefined && this.model(v.ModelName).containers.some((c) => c.Mode === 'MultiModel')) {
+          throw validation(`Variant "${v.VariantName}": model "${v.ModelName}" is a multi-model container (Mode MultiModel), which an asynchronous endpoint (AsyncInferenceConfig) cannot serve: InvokeEndpointAsync has no TargetModel to name a model by. Serve its models from a real-time endpoint, or give the asynchronous endpoint a single-model model.`);
+        }
+      }
+    }
     checkComponentHosting({
       production,
       ...(shadow ? { shadow } : {}),

@@ -32,7 +32,7 @@ import { InferenceComponentRouteError } from './inference-component-route.js';
 import { FRONT_DOOR_BODY_READ_TIMEOUT_MS, FRONT_DOOR_SEND_IDLE_MS, type FrontDoorListener } from './http-server.js';
 import { holdUntilDone, invokeBody, type BodyRefusal } from './invoke-body.js';
 import { BodyBudget } from '../../server/body-budget.js';
-import { endpointNotFound, frontDoorBusy, instancesBusy, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
+import { coldStartFailed, endpointNotFound, frontDoorBusy, instancesBusy, modelErrorFor, noInstanceInService, RuntimeApiError, serverlessThrottled, validationError, type ConstraintViolation } from './runtime-errors.js';
 
 /** The `Content-Type` of a query-protocol request. */
 const FORM_CONTENT_TYPE = /^application\/x-www-form-urlencoded\b/i;
@@ -598,7 +598,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
           res.setHeader('Retry-After', '1');
           return fail(busy());
         }
-        const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err) ?? instancesBusy(name, err);
+        const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err) ?? instancesBusy(name, err) ?? coldStartFailed(name, err);
         if (unavailable) return fail(unavailable);
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));
       }
@@ -632,7 +632,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, validationMessage(err, res)));
         if (err instanceof OversizeBodyError) return fail(oversizeBody(res, err));
         if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
-        const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err) ?? instancesBusy(name, err);
+        const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err) ?? instancesBusy(name, err) ?? coldStartFailed(name, err);
         if (unavailable) return fail(unavailable);
         if (err instanceof PipelineStreamingError) return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${err.variant} is a serial pipeline of ${err.containers}.`));
         return fail(new RuntimeApiError('InternalFailure', 500, `smkit local front door failed: ${(err as Error).message}`));

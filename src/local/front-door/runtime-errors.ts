@@ -2,6 +2,7 @@ import { ToolkitError } from '../../errors/catalogue.js';
 import { firstChars } from '../../errors/text-cut.js';
 import type { ContainerFailure } from '../endpoint/container.js';
 import { ServerlessThrottlingError } from '../fleet/serverless-pool.js';
+import { InstanceStartError } from '../fleet/instance-launcher.js';
 
 /** Error types of the SageMaker Runtime API (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html#API_runtime_InvokeEndpoint_Errors). */
 export type RuntimeErrorType = 'ValidationError' | 'ModelError' | 'ModelNotReadyException' | 'InternalFailure' | 'ServiceUnavailable' | 'UnknownOperationException' | 'ThrottlingException' | 'AccessDeniedException';
@@ -156,6 +157,19 @@ export function frontDoorConnectionsFull(open: number, fileLimit: number): Runti
 export function noInstanceInService(endpoint: string, err: unknown): RuntimeApiError | undefined {
   if (!(err instanceof ToolkitError) || err.code !== 'ERR_NO_INSTANCE_IN_SERVICE') return undefined;
   return new RuntimeApiError('ServiceUnavailable', 503, `Endpoint ${endpoint}: ${err.message}`);
+}
+
+/**
+ * The instance a serverless cold start launched for this invocation did not pass `/ping` (its
+ * model failed to load, it exited, or it did not answer 200 within the 3 minutes): 500
+ * `InternalFailure` naming the container, what it did and its last log lines. AWS documents no
+ * answer for a failed cold start; like any 500 the AWS SDKs retry it, each retry a cold start of
+ * its own. Undefined for any other error.
+ */
+export function coldStartFailed(endpoint: string, err: unknown): RuntimeApiError | undefined {
+  if (!(err instanceof InstanceStartError)) return undefined;
+  const tail = err.logTail.trim() === '' ? '' : ` Its last log lines:\n${err.logTail.trimEnd()}`;
+  return new RuntimeApiError('InternalFailure', 500, truncateMessage(`Endpoint ${endpoint}: the instance started for this invocation (a serverless cold start) did not pass the ping health check: container ${err.hostname} ${err.reason}; fix the model or its container, then try your call again.${tail}`));
 }
 
 /**
