@@ -1,7 +1,7 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, TypedBody } from './codec.js';
-import { parseMediaType } from './media-type.js';
+import { parseMediaType, parseMediaTypeList } from './media-type.js';
 
 /**
  * The media type assumed when a request has no `Content-Type` (as the SageMaker Scikit-learn
@@ -89,6 +89,21 @@ export class CodecRegistry {
     if (contentTypeHeader === undefined) return undefined;
     const codec = this.#byType.get(parseMediaType(contentTypeHeader).mediaType);
     return codec?.answersRequest === true && codec.encodeAnswer !== undefined ? codec : undefined;
+  }
+
+  /**
+   * The media type of an answering codec (see {@link answeringCodec}) that an `Accept` header names
+   * with a q above 0, or `undefined`: no codec encodes Triton's binary form for any request, but a
+   * v2 request whose Accept asks for it only is answered as Triton answers it.
+   */
+  answeringAccept(acceptHeader: string | undefined): string | undefined {
+    if (acceptHeader === undefined) return undefined;
+    for (const range of parseMediaTypeList(acceptHeader)) {
+      const q = range.params['q']?.trim();
+      if (q !== undefined && /^0(?:\.0*)?$/.test(q)) continue;
+      if (this.answeringCodec(range.mediaType) !== undefined) return range.mediaType;
+    }
+    return undefined;
   }
 
   /**
