@@ -55,6 +55,8 @@ export function exactV2Body(value: unknown): unknown {
   const body = value as Record<string, unknown>;
   for (const key of Object.keys(body)) {
     const inputs = body[key];
+    // The id stays exact too: it is echoed as the digits sent.
+    if (key === 'id' && typeof inputs === 'bigint') continue;
     if (key !== 'inputs' || !Array.isArray(inputs)) {
       body[key] = toDoubles(inputs);
       continue;
@@ -180,7 +182,12 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
   const id = body['id'];
   // The protocol's id is a string, which the answer must echo; a number is echoed as one, and null
   // (which MLServer's request schema allows) as no id.
-  if (typeof id === 'string' || typeof id === 'number') request.id = String(id);
+  // An integer past ±2^53 has been rounded by JSON.parse (12345678901234567891 as …7000): the JSON
+  // codecs then read the body again with it exact, and it is echoed as the digits sent.
+  if (typeof id === 'number' && Number.isInteger(id) && !Number.isSafeInteger(id)) {
+    throw new InexactInteger('ERR_JSON_PARSE', `v2 request: "id" ${String(id)} is a number past ±2^53, which is not read exactly; send the id as a string`);
+  }
+  if (typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint') request.id = String(id);
   else if (id !== undefined && id !== null) fail(`"id" must be a string (it is echoed in the answer), found ${jsonExcerpt(id)}`);
   const outputs = body['outputs'];
   if (outputs !== undefined) {
