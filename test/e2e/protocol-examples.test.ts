@@ -255,6 +255,20 @@ describe('NumPy .npy format (format.py): versions, fortran_order, byte orders an
     assert.equal((s.body as Buffer).toString(), '["a","é😀z"]');
   });
 
+  test("a '|S' (bytes) array comes back as np.save writes it, byte for byte: '|S', not '<U', elements that are not UTF-8 as their bytes", async () => {
+    // np.save(f, np.array([b'ab', b'\\xff\\x01x', b'', b'\\xc3\\xa9'], dtype='|S3')) with numpy 2.4.6.
+    const saved = Buffer.from(
+      'k05VTVBZAQB2AHsnZGVzY3InOiAnfFMzJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDQsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAphYgD/AXgAAADDqQA=',
+      'base64',
+    );
+    const res = await npy(strings, saved, 'application/x-npy').expect(200);
+    assert.deepEqual(res.body, saved);
+    // '<U' strings still come back as '<U'.
+    const utf32 = Buffer.from(Uint32Array.of(0x61, 0xe9).buffer);
+    const text = await npy(strings, npyFile(1, "{'descr': '<U1', 'fortran_order': False, 'shape': (2,), }", utf32), 'application/x-npy').expect(200);
+    assert.match((text.body as Buffer).subarray(0, 64).toString('latin1'), /'descr': '<U1'/);
+  });
+
   test("object arrays ('|O', which need pickle) and headers numpy would not read are a 400 saying why", async () => {
     const refused = async (body: Buffer, code: string, message: RegExp) => {
       const res = await npy(floats, body).expect(400);
