@@ -234,3 +234,15 @@ test("a version 3 (UTF-8) header's text is quoted in part between characters: ha
     (e: unknown) => e instanceof ToolkitError && e.message === `NPY body has 'fortran_order': ${'x'.repeat(59)}…; it must be True or False`,
   );
 });
+
+test('a string tensor of a million elements encodes as <U (its width found without spreading the elements into Math.max, which overflowed the stack: a 500); code points, not UTF-16 units, set the width', () => {
+  const n = 1_000_000;
+  const data = new Array<string>(n).fill('a');
+  data[n - 1] = 'é😀';
+  const out = encodeNpy(tensor('string', [n], data));
+  const back = decodeNpy(out);
+  assert.match(out.subarray(0, 64).toString('latin1'), /'descr': '<U2'/);
+  assert.equal(back.data.length, n);
+  assert.equal((back.data as string[])[n - 1], 'é😀');
+  assert.equal((back.data as string[])[0], 'a');
+});

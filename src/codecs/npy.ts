@@ -172,10 +172,14 @@ export function encodeNpy(t: Tensor): Buffer {
   let payload: Uint8Array;
   if (t.dtype === 'string') {
     const strings = t.data as string[];
-    const chars = strings.map((s) => Array.from(s, (c) => c.codePointAt(0)!));
-    const width = Math.max(1, ...chars.map((c) => c.length));
+    // Widths by loop, not Math.max(...): spreading a million elements overflows the stack (a 500).
+    let width = 1;
+    for (const s of strings) width = Math.max(width, codePointCount(s));
     const codes = new Uint32Array(size * width);
-    chars.forEach((c, i) => codes.set(c, i * width));
+    for (let i = 0; i < size; i++) {
+      let at = i * width;
+      for (const c of strings[i]!) codes[at++] = c.codePointAt(0)!;
+    }
     descr = `<U${width}`;
     payload = new Uint8Array(codes.buffer);
   } else {
@@ -331,6 +335,22 @@ function checkLength(buf: Buffer, start: number, bytes: number, what: string): v
 
 function fail(message: string): never {
   throw new ToolkitError('ERR_NPY_PARSE', message);
+}
+
+/** The code points of `s` (a surrogate pair is one; a lone surrogate too, as numpy writes it). */
+function codePointCount(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
 }
 
 /**
