@@ -6,11 +6,12 @@ import { checkDecodedSize } from './decode-limits.js';
 import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
 import { withNonFiniteTokens } from './json-tfs.js';
-import { excerpt, jsonExcerpt, quotedNames } from '../errors/excerpt.js';
+import { excerpt, jsonExcerpt } from '../errors/excerpt.js';
 import { setTensor } from './tensor-map.js';
 import { roundToBfloat16 } from '../core/float-rounding.js';
 import { bytesToString } from './json-tensor.js';
 import { statedDType } from '../core/dtype-convert.js';
+import { V2_UNNAMED_OUTPUT, requestedOutputKeys } from './requested-outputs.js';
 
 /** Triton's binary tensor data form on SageMaker (the `json-header-size` parameter follows). */
 export const TRITON_BINARY_TYPE = 'application/vnd.sagemaker-triton.binary+json';
@@ -86,8 +87,7 @@ function toDoubles(value: unknown): unknown {
   return typeof value === 'bigint' ? Number(value) : value;
 }
 
-/** Name given to an unnamed tensor in a v2 response. */
-export const V2_UNNAMED_OUTPUT = 'output0';
+export { V2_UNNAMED_OUTPUT } from './requested-outputs.js';
 
 /**
  * True when a parsed JSON body is a v2 inference request: an `inputs` array with an object that has
@@ -457,21 +457,8 @@ export function encodeV2(outputs: TensorMap, options: EncodeOptions): string {
  * and `binary` holds their bytes, in output order, to follow the JSON.
  */
 export function encodeV2Parts(outputs: TensorMap, options: EncodeOptions): { json: string; binary: Uint8Array[] } {
-  let names = Object.keys(outputs);
-  const requested = options.request?.requestedOutputs;
-  if (requested !== undefined && requested.length > 0) {
-    // An unnamed output is answered as output0, so that is the name a client asks for it by.
-    const key = (n: string): string | undefined =>
-      Object.hasOwn(outputs, n) ? n : n === V2_UNNAMED_OUTPUT && Object.hasOwn(outputs, '') ? '' : undefined;
-    const missing = requested.filter((n) => key(n) === undefined);
-    if (missing.length > 0) {
-      throw new ToolkitError(
-        'ERR_BAD_REQUEST',
-        `Requested output(s) ${quotedNames(missing)} do not exist; the model produces: ${quotedNames(names.map((n) => (n === '' ? V2_UNNAMED_OUTPUT : n)))}`,
-      );
-    }
-    names = requested.map((n) => key(n)!);
-  }
+  // An unnamed output is answered as output0, so that is the name a client asks for it by.
+  const names = requestedOutputKeys(outputs, options.request?.requestedOutputs);
   const choices = options.request?.binaryOutputs;
   const binary: Uint8Array[] = [];
   const parts = [`{"model_name":${JSON.stringify(options.modelName ?? 'model')}`];

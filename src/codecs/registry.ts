@@ -2,6 +2,8 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, TypedBody } from './codec.js';
 import { parseMediaType, parseMediaTypeList } from './media-type.js';
+import { withRequestedOutputs } from './requested-outputs.js';
+import { isTensorMap } from './tensor-map.js';
 
 /**
  * The media type assumed when a request has no `Content-Type` (as the SageMaker Scikit-learn
@@ -112,8 +114,11 @@ export class CodecRegistry {
    */
   encodeResponse(prediction: unknown, mediaType: string, options: EncodeOptions): Buffer | TypedBody {
     const codec = this.find(mediaType);
-    const typed = codec?.encodeAnswer?.(prediction, options);
-    return typed ?? this.#encodeWith(codec, prediction, mediaType, options);
+    // A v2 request that names its outputs gets those alone in any type, not only in v2 JSON: CSV or NPY
+    // of one output asked for from a model of several would otherwise be a 406 naming them all.
+    const selected = withRequestedOutputs(prediction, options, isTensorMap);
+    const typed = codec?.encodeAnswer?.(selected, options);
+    return typed ?? this.#encodeWith(codec, selected, mediaType, options);
   }
 
   #encodeWith(codec: Codec | undefined, prediction: unknown, mediaType: string, options: EncodeOptions): Buffer {
