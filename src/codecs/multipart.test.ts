@@ -7,6 +7,7 @@ import { csvCodec } from './csv.js';
 import { jsonCodec } from './json.js';
 import { type FormPart, decodeFormParts } from './multipart.js';
 import { CodecRegistry } from './registry.js';
+import { npyCodec, npyHeader } from './npy.js';
 
 const codecs = new CodecRegistry().register(jsonCodec).register(csvCodec);
 
@@ -80,4 +81,13 @@ test('the parts of one request share one decoded-size budget, checked from each 
     () => decodeFormParts([csv, csv], codecs, [], { maxDecodedBytes: 40 }),
     (e: unknown) => isToolkitError(e) && e.code === 'ERR_DECODED_TOO_LARGE',
   );
+});
+
+test("a '|S' NPY file in a form comes back as '|S' with its bytes when the answer is NPY, as for an NPY body", () => {
+  const withNpy = new CodecRegistry().register(jsonCodec).register(npyCodec);
+  const elements = [Buffer.of(0xff, 0x01), Buffer.from('é'), Buffer.from('ab')];
+  const body = Buffer.concat([npyHeader('|S2', [3]), ...elements]);
+  const request = decodeFormParts([file('data', body, 'application/x-npy', 'data.npy')], withNpy, ['x']);
+  assert.equal(request.npyBytes, true);
+  assert.deepEqual(withNpy.encode(request.tensors, 'application/x-npy', { request }), body);
 });

@@ -39,7 +39,7 @@ function label(part: FormPart): string {
 }
 
 /** Decodes one file part to tensors: images with sharp, anything else with the codec for its type. */
-function decodeFile(part: FormPart, codecs: CodecRegistry, limits: DecodeLimits | undefined): { tensors: TensorMap; image: boolean } {
+function decodeFile(part: FormPart, codecs: CodecRegistry, limits: DecodeLimits | undefined): { tensors: TensorMap; image: boolean; request?: DecodedRequest } {
   const { mediaType, params } = parseMediaType(part.contentType);
   // A file part sent without a Content-Type (Python requests' `files=` does that) reaches us as
   // text/plain, RFC 7578's default: like octet-stream, its type is read from its bytes.
@@ -54,7 +54,8 @@ function decodeFile(part: FormPart, codecs: CodecRegistry, limits: DecodeLimits 
           'send it with a Content-Type (image/jpeg, image/png, image/webp, text/csv, application/x-npy, application/json ...)',
       );
     }
-    return { tensors: codecs.decode(part.contentType, part.data, limits).tensors, image: false };
+    const request = codecs.decode(part.contentType, part.data, limits);
+    return { tensors: request.tensors, image: false, request };
   } catch (err) {
     if (isToolkitError(err) && !err.message.includes(label(part))) {
       throw new ToolkitError(err.code, `${label(part)}: ${err.message}`, { status: err.status, cause: err });
@@ -143,6 +144,10 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
   const left = (): DecodeLimits | undefined => (limits ? { maxDecodedBytes: limits.maxDecodedBytes - used } : undefined);
   const groups = new Map<string, { tensors: Tensor[]; images: boolean }>();
   const parameters: Record<string, unknown> = {};
+  // Bytes that were not UTF-8 ('|S' NPY files, {"b64"} values), and whether a file was a '|S' array:
+  // answered as those bytes again, as for a body of that type (see DecodedRequest).
+  const binaryStrings = new Set<string>();
+  let npyBytes = false;
   const add = (key: string, t: Tensor, image: boolean) => {
     const g = groups.get(key) ?? { tensors: [], images: image };
     g.images &&= image;
@@ -158,6 +163,10 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
       continue;
     }
     const decoded = isText ? { tensors: decodeTextInput(part, codecs, left()), image: false } : decodeFile(part, codecs, left());
+    if ('request' in decoded && decoded.request !== undefined) {
+      for (const s of decoded.request.binaryStrings ?? []) binaryStrings.add(s);
+      npyBytes ||= decoded.request.npyBytes === true;
+    }
     for (const [name, t] of Object.entries(decoded.tensors)) {
       used += tensorBytes(t);
       checkDecodedSize(used, limits, `${label(part)} together with the parts before it`);
@@ -174,5 +183,11 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
   }
   const tensors: TensorMap = {};
   for (const [key, g] of groups) setTensor(tensors, key, batchTensors(g.tensors, g.images, key === UNNAMED ? 'files' : `input "${key}"`));
-  return { tensors, form: 'tensor', ...(Object.keys(parameters).length ? { parameters } : {}) };
+  return {
+    tensors,
+    form: 'tensor',
+    ...(Object.keys(parameters).length ? { parameters } : {}),
+    ...(binaryStrings.size > 0 ? { binaryStrings } : {}),
+    ...(npyBytes ? { npyBytes } : {}),
+  };
 }
