@@ -107,6 +107,8 @@ export function isV2Request(body: Record<string, unknown>): boolean {
  *   binary output choices are read. Absent for `application/json`, where `binary_data_size` is a 400.
  */
 export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?: DecodeLimits): DecodedRequest {
+  const id = body['id'];
+  if (typeof id === 'number') checkNumericId(id);
   const inputs = body['inputs'] as Record<string, unknown>[];
   const tensors: TensorMap = {};
   let offset = 0;
@@ -179,14 +181,9 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
     for (const text of textStrings) binaryStrings.delete(text);
     if (binaryStrings.size > 0) request.binaryStrings = binaryStrings;
   }
-  const id = body['id'];
   // The protocol's id is a string, which the answer must echo; a number is echoed as one, and null
-  // (which MLServer's request schema allows) as no id.
-  // An integer past ±2^53 has been rounded by JSON.parse (12345678901234567891 as …7000): the JSON
-  // codecs then read the body again with it exact, and it is echoed as the digits sent.
-  if (typeof id === 'number' && Number.isInteger(id) && !Number.isSafeInteger(id)) {
-    throw new InexactInteger('ERR_JSON_PARSE', `v2 request: "id" ${String(id)} is a number past ±2^53, which is not read exactly; send the id as a string`);
-  }
+  // (which MLServer's request schema allows) as no id. A number that is not echoed as sent is refused
+  // before the inputs are decoded ({@link checkNumericId}).
   if (typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint') request.id = String(id);
   else if (id !== undefined && id !== null) fail(`"id" must be a string (it is echoed in the answer), found ${jsonExcerpt(id)}`);
   const outputs = body['outputs'];
@@ -212,6 +209,20 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
   const classifications = classificationCounts(outputs as Record<string, unknown>[] | undefined);
   if (classifications.size > 0) request.classifications = classifications;
   return request;
+}
+
+/**
+ * Refuses a numeric v2 `id` that would not be echoed as sent, before any input is decoded. An integer
+ * past ±2^53 has been rounded by JSON.parse (12345678901234567891 as …7000): the JSON codecs then read
+ * the body again with it exact ({@link InexactInteger}), and it is echoed as the digits sent. One
+ * JSON.parse made infinite (1e400, or 400 digits) or the NaN/Infinity tokens would be echoed as
+ * "Infinity" or "NaN", which no client sent: a 400 asking for a string.
+ */
+function checkNumericId(id: number): void {
+  if (!Number.isFinite(id)) fail(`"id" is ${String(id)} as a number (a literal past the largest double, or a NaN/Infinity token); send the id as a string`);
+  if (Number.isInteger(id) && !Number.isSafeInteger(id)) {
+    throw new InexactInteger('ERR_JSON_PARSE', `v2 request: "id" ${String(id)} is a number past ±2^53, which is not read exactly; send the id as a string`);
+  }
 }
 
 /**

@@ -268,6 +268,18 @@ test('v2 "id": an integer past ±2^53 is echoed as the digits sent, not as the d
   rejects(text('1e30'), /v2 request: "id" 1e\+30 is a number past ±2\^53, which is not read exactly; send the id as a string/);
 });
 
+test('v2 "id": a number JSON.parse makes infinite (1e400, 400 digits) or a NaN/Infinity token is a 400 asking for a string, not echoed as "Infinity" or "NaN"', () => {
+  const text = (id: string) => `{"id":${id},"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}`;
+  for (const [id, shown] of [['1e400', 'Infinity'], ['-1e400', '-Infinity'], [`9${'0'.repeat(400)}`, 'Infinity'], ['NaN', 'NaN'], ['Infinity', 'Infinity'], ['-Infinity', '-Infinity']] as const) {
+    rejects(text(id), new RegExp(`^v2 request: "id" is ${shown} as a number \\(a literal past the largest double, or a NaN/Infinity token\\); send the id as a string$`));
+    const head = Buffer.from(text(id));
+    assert.throws(() => tritonBinaryCodec.decode!(head, { 'json-header-size': String(head.length) }), (err: unknown) => err instanceof ToolkitError && err.status === 400 && /send the id as a string/.test(err.message), id);
+  }
+  // A finite number is still echoed as its string.
+  assert.equal(decode(text('1.5')).id, '1.5');
+  assert.equal(decode(text('-7')).id, '-7');
+});
+
 test('v2 INT64/UINT64 strings: leading zeros are fine, and a string of more digits than any 64-bit integer has is refused before BigInt reads it', () => {
   const v2 = (datatype: string, data: string[]) => Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [data.length], datatype, data }] }));
   assert.deepEqual(jsonCodec.decode!(v2('INT64', ['-0009223372036854775808', '000', `${'0'.repeat(1000)}18`]), {}).tensors['x']!.data, BigInt64Array.of(-(2n ** 63n), 0n, 18n));
