@@ -2,7 +2,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, TypedBody } from './codec.js';
 import { parseMediaType, parseMediaTypeList } from './media-type.js';
-import { withRequestedOutputs } from './requested-outputs.js';
+import { V2_UNNAMED_OUTPUT, withRequestedOutputs } from './requested-outputs.js';
 import { isTensorMap } from './tensor-map.js';
 
 /**
@@ -117,8 +117,12 @@ export class CodecRegistry {
     // A v2 request that names its outputs gets those alone in any type, not only in v2 JSON: CSV or NPY
     // of one output asked for from a model of several would otherwise be a 406 naming them all.
     const selected = withRequestedOutputs(prediction, options, isTensorMap);
-    const typed = codec?.encodeAnswer?.(selected, options);
-    return typed ?? this.#encodeWith(codec, selected, mediaType, options);
+    try {
+      const typed = codec?.encodeAnswer?.(selected, options);
+      return typed ?? this.#encodeWith(codec, selected, mediaType, options);
+    } catch (err) {
+      throw options.request?.form === 'v2' ? withOutputsHint(err) : err;
+    }
   }
 
   #encodeWith(codec: Codec | undefined, prediction: unknown, mediaType: string, options: EncodeOptions): Buffer {
@@ -137,4 +141,16 @@ export class CodecRegistry {
     const codecs = this.#codecs.filter(filter);
     return [...codecs.map((c) => c.mediaType), ...codecs.flatMap((c) => c.aliases ?? [])];
   }
+}
+
+/**
+ * The 406 for several outputs in a type that holds one array (CSV, NPY, raw bytes), answering a v2
+ * request: the client can also name one output in the request's `"outputs"`, which then comes back alone.
+ */
+function withOutputsHint(err: unknown): unknown {
+  if (!(err instanceof ToolkitError) || err.code !== 'ERR_NOT_ACCEPTABLE') return err;
+  const outputs = err.details?.['outputs'];
+  if (!Array.isArray(outputs) || outputs.length === 0) return err;
+  const one = JSON.stringify({ name: String(outputs[0]) === '' ? V2_UNNAMED_OUTPUT : String(outputs[0]) });
+  return new ToolkitError('ERR_NOT_ACCEPTABLE', `${err.message}, or name one in the v2 request's "outputs" (such as [${excerpt(one, 200)}])`, { details: err.details, cause: err });
 }

@@ -167,6 +167,18 @@ describe('v2 datatypes end to end (identity ONNX model of one input per dtype)',
     const nope = await ask(['nope'], 'text/csv').expect(400);
     assert.match(JSON.parse((nope.body as Buffer).toString()).message as string, /Requested output\(s\) "nope" do not exist/);
   });
+
+  test('a v2 request of several outputs asked for in a type of one array is a 406 that says it can name one in "outputs"', async () => {
+    const inputs = CASES.map((c) => ({ name: inputName(c.datatype), shape: [c.sent.length], datatype: c.datatype, data: c.sent }));
+    for (const accept of ['text/csv', 'application/x-npy', 'application/octet-stream']) {
+      const res = await post(Buffer.from(JSON.stringify({ inputs })), 'application/json').set('Accept', accept).expect(406);
+      const body = JSON.parse((res.body as Buffer).toString()) as { code: string; message: string; outputs: string[]; error: string };
+      assert.equal(body.code, 'ERR_NOT_ACCEPTABLE');
+      assert.match(body.message, new RegExp(`^${accept.replace('/', '\\/')} holds one array but the prediction has ${CASES.length} outputs \\(.*\\); ask for application/json \\(Accept header\\), or select one output in the pipeline, or name one in the v2 request's "outputs" \\(such as \\[\\{"name":"x_[a-z0-9]+_out"\\}\\]\\)$`));
+      assert.equal(body.outputs.length, CASES.length);
+      assert.equal(body.error, body.message);
+    }
+  });
 });
 
 describe('BF16 (identity ONNX model of one float32 input: no runtime here takes bfloat16)', () => {
