@@ -148,6 +148,9 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
   // answered as those bytes again, as for a body of that type (see DecodedRequest).
   const binaryStrings = new Set<string>();
   let npyBytes = false;
+  // Each part's string tensors with the strings that part read as bytes: a string one part read as
+  // bytes and another as text is left to UTF-8, as within one body (see DecodedRequest.binaryStrings).
+  const stringParts: { tensors: TensorMap; binary: ReadonlySet<string> | undefined }[] = [];
   const add = (key: string, t: Tensor, image: boolean) => {
     const g = groups.get(key) ?? { tensors: [], images: image };
     g.images &&= image;
@@ -163,10 +166,12 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
       continue;
     }
     const decoded = isText ? { tensors: decodeTextInput(part, codecs, left()), image: false } : decodeFile(part, codecs, left());
+    const partBinary = 'request' in decoded ? decoded.request?.binaryStrings : undefined;
     if ('request' in decoded && decoded.request !== undefined) {
-      for (const s of decoded.request.binaryStrings ?? []) binaryStrings.add(s);
+      for (const s of partBinary ?? []) binaryStrings.add(s);
       npyBytes ||= decoded.request.npyBytes === true;
     }
+    stringParts.push({ tensors: decoded.tensors, binary: partBinary });
     for (const [name, t] of Object.entries(decoded.tensors)) {
       used += tensorBytes(t);
       checkDecodedSize(used, limits, `${label(part)} together with the parts before it`);
@@ -180,6 +185,14 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
       'ERR_BAD_REQUEST',
       `the form has no files${inputNames.length ? ` and no field named after a model input (${inputNames.join(', ')})` : ''}; send images or data files as file parts (curl -F "image=@cat.jpg")`,
     );
+  }
+  if (binaryStrings.size > 0) {
+    for (const part of stringParts) {
+      for (const t of Object.values(part.tensors)) {
+        if (t.dtype !== 'string') continue;
+        for (const text of t.data as string[]) if (binaryStrings.has(text) && !part.binary?.has(text)) binaryStrings.delete(text);
+      }
+    }
   }
   const tensors: TensorMap = {};
   for (const [key, g] of groups) setTensor(tensors, key, batchTensors(g.tensors, g.images, key === UNNAMED ? 'files' : `input "${key}"`));
