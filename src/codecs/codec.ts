@@ -38,6 +38,11 @@ export interface DecodedRequest {
    */
   binaryStrings?: ReadonlySet<string>;
   /**
+   * NPY requests: the array was numpy bytes (`|S`), so a string answer in NPY is `|S` too, each
+   * element its bytes (a {@link binaryStrings} one the bytes it came as, any other its UTF-8), not `<U`.
+   */
+  npyBytes?: boolean;
+  /**
    * v2: outputs asked for as Triton classifications (`"parameters": {"classification": k}` on an
    * output), by name: each is answered as its top k `"<value>:<index>"` strings, per batch row.
    */

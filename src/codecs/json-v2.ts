@@ -6,11 +6,12 @@ import { checkDecodedSize } from './decode-limits.js';
 import { toFloat16Bits } from '../core/float16.js';
 import { tensorFlatToJson } from './json-write.js';
 import { withNonFiniteTokens } from './json-tfs.js';
-import { excerpt, jsonExcerpt, quotedNames } from '../errors/excerpt.js';
+import { excerpt, jsonExcerpt } from '../errors/excerpt.js';
 import { setTensor } from './tensor-map.js';
 import { roundToBfloat16 } from '../core/float-rounding.js';
 import { bytesToString } from './json-tensor.js';
 import { statedDType } from '../core/dtype-convert.js';
+import { V2_UNNAMED_OUTPUT, requestedOutputKeys } from './requested-outputs.js';
 
 /** Triton's binary tensor data form on SageMaker (the `json-header-size` parameter follows). */
 export const TRITON_BINARY_TYPE = 'application/vnd.sagemaker-triton.binary+json';
@@ -55,6 +56,8 @@ export function exactV2Body(value: unknown): unknown {
   const body = value as Record<string, unknown>;
   for (const key of Object.keys(body)) {
     const inputs = body[key];
+    // The id stays exact too: it is echoed as the digits sent.
+    if (key === 'id' && typeof inputs === 'bigint') continue;
     if (key !== 'inputs' || !Array.isArray(inputs)) {
       body[key] = toDoubles(inputs);
       continue;
@@ -84,8 +87,7 @@ function toDoubles(value: unknown): unknown {
   return typeof value === 'bigint' ? Number(value) : value;
 }
 
-/** Name given to an unnamed tensor in a v2 response. */
-export const V2_UNNAMED_OUTPUT = 'output0';
+export { V2_UNNAMED_OUTPUT } from './requested-outputs.js';
 
 /**
  * True when a parsed JSON body is a v2 inference request: an `inputs` array with an object that has
@@ -105,6 +107,8 @@ export function isV2Request(body: Record<string, unknown>): boolean {
  *   binary output choices are read. Absent for `application/json`, where `binary_data_size` is a 400.
  */
 export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?: DecodeLimits): DecodedRequest {
+  const id = body['id'];
+  if (typeof id === 'number') checkNumericId(id);
   const inputs = body['inputs'] as Record<string, unknown>[];
   const tensors: TensorMap = {};
   let offset = 0;
@@ -177,10 +181,10 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
     for (const text of textStrings) binaryStrings.delete(text);
     if (binaryStrings.size > 0) request.binaryStrings = binaryStrings;
   }
-  const id = body['id'];
   // The protocol's id is a string, which the answer must echo; a number is echoed as one, and null
-  // (which MLServer's request schema allows) as no id.
-  if (typeof id === 'string' || typeof id === 'number') request.id = String(id);
+  // (which MLServer's request schema allows) as no id. A number that is not echoed as sent is refused
+  // before the inputs are decoded ({@link checkNumericId}).
+  if (typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint') request.id = String(id);
   else if (id !== undefined && id !== null) fail(`"id" must be a string (it is echoed in the answer), found ${jsonExcerpt(id)}`);
   const outputs = body['outputs'];
   if (outputs !== undefined) {
@@ -205,6 +209,20 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
   const classifications = classificationCounts(outputs as Record<string, unknown>[] | undefined);
   if (classifications.size > 0) request.classifications = classifications;
   return request;
+}
+
+/**
+ * Refuses a numeric v2 `id` that would not be echoed as sent, before any input is decoded. An integer
+ * past ±2^53 has been rounded by JSON.parse (12345678901234567891 as …7000): the JSON codecs then read
+ * the body again with it exact ({@link InexactInteger}), and it is echoed as the digits sent. One
+ * JSON.parse made infinite (1e400, or 400 digits) or the NaN/Infinity tokens would be echoed as
+ * "Infinity" or "NaN", which no client sent: a 400 asking for a string.
+ */
+function checkNumericId(id: number): void {
+  if (!Number.isFinite(id)) fail(`"id" is ${String(id)} as a number (a literal past the largest double, or a NaN/Infinity token); send the id as a string`);
+  if (Number.isInteger(id) && !Number.isSafeInteger(id)) {
+    throw new InexactInteger('ERR_JSON_PARSE', `v2 request: "id" ${String(id)} is a number past ±2^53, which is not read exactly; send the id as a string`);
+  }
 }
 
 /**
@@ -450,21 +468,8 @@ export function encodeV2(outputs: TensorMap, options: EncodeOptions): string {
  * and `binary` holds their bytes, in output order, to follow the JSON.
  */
 export function encodeV2Parts(outputs: TensorMap, options: EncodeOptions): { json: string; binary: Uint8Array[] } {
-  let names = Object.keys(outputs);
-  const requested = options.request?.requestedOutputs;
-  if (requested !== undefined && requested.length > 0) {
-    // An unnamed output is answered as output0, so that is the name a client asks for it by.
-    const key = (n: string): string | undefined =>
-      Object.hasOwn(outputs, n) ? n : n === V2_UNNAMED_OUTPUT && Object.hasOwn(outputs, '') ? '' : undefined;
-    const missing = requested.filter((n) => key(n) === undefined);
-    if (missing.length > 0) {
-      throw new ToolkitError(
-        'ERR_BAD_REQUEST',
-        `Requested output(s) ${quotedNames(missing)} do not exist; the model produces: ${quotedNames(names.map((n) => (n === '' ? V2_UNNAMED_OUTPUT : n)))}`,
-      );
-    }
-    names = requested.map((n) => key(n)!);
-  }
+  // An unnamed output is answered as output0, so that is the name a client asks for it by.
+  const names = requestedOutputKeys(outputs, options.request?.requestedOutputs);
   const choices = options.request?.binaryOutputs;
   const binary: Uint8Array[] = [];
   const parts = [`{"model_name":${JSON.stringify(options.modelName ?? 'model')}`];

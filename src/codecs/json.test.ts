@@ -5,6 +5,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import type { DecodedRequest, EncodeOptions } from './codec.js';
 import { jsonCodec } from './json.js';
 import { jsonLinesCodec } from './jsonlines.js';
+import { tritonBinaryCodec } from './triton-binary.js';
 import { fromFloat16Bits, toFloat16Bits } from '../core/float16.js';
 
 const decode = (text: string): DecodedRequest => jsonCodec.decode!(Buffer.from(text), {});
@@ -250,6 +251,33 @@ test('v2 "id": a string is echoed, a number echoed as its string, null is no id;
   assert.equal(answer('').id, '');
   assert.equal('id' in answer(null), false);
   for (const id of [{ a: 1 }, ['42'], true]) rejects(JSON.stringify({ id, inputs: [input] }), /v2 request: "id" must be a string \(it is echoed in the answer\), found /);
+});
+
+test('v2 "id": an integer past ±2^53 is echoed as the digits sent, not as the double JSON.parse rounds it to (also in the binary form); one not read exactly is a 400 asking for a string', () => {
+  const text = (id: string) => `{"id":${id},"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}`;
+  for (const id of ['12345678901234567891', '-9007199254740993', '18446744073709551615']) {
+    assert.equal(decode(text(id)).id, id);
+    assert.equal((encode({ y: tensor('float32', [1], Float32Array.of(1)) }, { request: decode(text(id)) }) as { id?: string }).id, id);
+    const head = Buffer.from(text(id));
+    assert.equal(tritonBinaryCodec.decode!(head, { 'json-header-size': String(head.length) }).id, id);
+  }
+  // Inputs' data past ±2^53 beside it stays exact too.
+  const both = decode('{"id":9007199254740993,"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[9007199254740993]}]}');
+  assert.equal(both.id, '9007199254740993');
+  assert.deepEqual([...(both.tensors['x']!.data as BigInt64Array)], [9007199254740993n]);
+  rejects(text('1e30'), /v2 request: "id" 1e\+30 is a number past ±2\^53, which is not read exactly; send the id as a string/);
+});
+
+test('v2 "id": a number JSON.parse makes infinite (1e400, 400 digits) or a NaN/Infinity token is a 400 asking for a string, not echoed as "Infinity" or "NaN"', () => {
+  const text = (id: string) => `{"id":${id},"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}`;
+  for (const [id, shown] of [['1e400', 'Infinity'], ['-1e400', '-Infinity'], [`9${'0'.repeat(400)}`, 'Infinity'], ['NaN', 'NaN'], ['Infinity', 'Infinity'], ['-Infinity', '-Infinity']] as const) {
+    rejects(text(id), new RegExp(`^v2 request: "id" is ${shown} as a number \\(a literal past the largest double, or a NaN/Infinity token\\); send the id as a string$`));
+    const head = Buffer.from(text(id));
+    assert.throws(() => tritonBinaryCodec.decode!(head, { 'json-header-size': String(head.length) }), (err: unknown) => err instanceof ToolkitError && err.status === 400 && /send the id as a string/.test(err.message), id);
+  }
+  // A finite number is still echoed as its string.
+  assert.equal(decode(text('1.5')).id, '1.5');
+  assert.equal(decode(text('-7')).id, '-7');
 });
 
 test('v2 INT64/UINT64 strings: leading zeros are fine, and a string of more digits than any 64-bit integer has is refused before BigInt reads it', () => {

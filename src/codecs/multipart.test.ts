@@ -7,6 +7,7 @@ import { csvCodec } from './csv.js';
 import { jsonCodec } from './json.js';
 import { type FormPart, decodeFormParts } from './multipart.js';
 import { CodecRegistry } from './registry.js';
+import { npyCodec, npyHeader } from './npy.js';
 
 const codecs = new CodecRegistry().register(jsonCodec).register(csvCodec);
 
@@ -80,4 +81,34 @@ test('the parts of one request share one decoded-size budget, checked from each 
     () => decodeFormParts([csv, csv], codecs, [], { maxDecodedBytes: 40 }),
     (e: unknown) => isToolkitError(e) && e.code === 'ERR_DECODED_TOO_LARGE',
   );
+});
+
+test("a '|S' NPY file in a form comes back as '|S' with its bytes when the answer is NPY, as for an NPY body", () => {
+  const withNpy = new CodecRegistry().register(jsonCodec).register(npyCodec);
+  const elements = [Buffer.of(0xff, 0x01), Buffer.from('é'), Buffer.from('ab')];
+  const body = Buffer.concat([npyHeader('|S2', [3]), ...elements]);
+  const request = decodeFormParts([file('data', body, 'application/x-npy', 'data.npy')], withNpy, ['x']);
+  assert.equal(request.npyBytes, true);
+  assert.deepEqual(withNpy.encode(request.tensors, 'application/x-npy', { request }), body);
+});
+
+test("a string one form part read as bytes (not UTF-8) and another as text is answered as UTF-8, as when one NPY body holds both", () => {
+  const withNpy = new CodecRegistry().register(jsonCodec).register(npyCodec);
+  // b'\xff' is not UTF-8: read as 'ÿ' one character per byte; b'\xc3\xbf' is the UTF-8 of 'ÿ'.
+  const bytes = Buffer.concat([npyHeader('|S1', [1]), Buffer.of(0xff)]);
+  const utf8 = Buffer.concat([npyHeader('|S2', [1]), Buffer.from('ÿ')]);
+  const utf32 = Buffer.concat([npyHeader('<U1', [1]), Buffer.from(Uint32Array.of(0xff).buffer)]);
+  const oneBody = Buffer.concat([npyHeader('|S2', [2]), Buffer.of(0xff, 0), Buffer.from('ÿ')]);
+  const fromBody = npyCodec.decode!(oneBody, {});
+  const expected = withNpy.encode(fromBody.tensors, 'application/x-npy', { request: fromBody });
+  assert.deepEqual([...expected.subarray(-4)], [0xc3, 0xbf, 0xc3, 0xbf]);
+  for (const other of [utf8, utf32]) {
+    const request = decodeFormParts([file('a', bytes, 'application/x-npy', 'a.npy'), file('b', other, 'application/x-npy', 'b.npy')], withNpy, []);
+    assert.equal(request.binaryStrings, undefined);
+    assert.deepEqual(withNpy.encode(request.tensors, 'application/x-npy', { request }), expected);
+  }
+  // Bytes read as bytes in every part stay bytes.
+  const both = decodeFormParts([file('a', bytes, 'application/x-npy', 'a.npy'), file('b', bytes, 'application/x-npy', 'b.npy')], withNpy, []);
+  assert.deepEqual([...(both.binaryStrings ?? [])], ['ÿ']);
+  assert.deepEqual([...withNpy.encode(both.tensors, 'application/x-npy', { request: both }).subarray(-2)], [0xff, 0xff]);
 });

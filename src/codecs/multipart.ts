@@ -39,7 +39,7 @@ function label(part: FormPart): string {
 }
 
 /** Decodes one file part to tensors: images with sharp, anything else with the codec for its type. */
-function decodeFile(part: FormPart, codecs: CodecRegistry, limits: DecodeLimits | undefined): { tensors: TensorMap; image: boolean } {
+function decodeFile(part: FormPart, codecs: CodecRegistry, limits: DecodeLimits | undefined): { tensors: TensorMap; image: boolean; request?: DecodedRequest } {
   const { mediaType, params } = parseMediaType(part.contentType);
   // A file part sent without a Content-Type (Python requests' `files=` does that) reaches us as
   // text/plain, RFC 7578's default: like octet-stream, its type is read from its bytes.
@@ -54,7 +54,8 @@ function decodeFile(part: FormPart, codecs: CodecRegistry, limits: DecodeLimits 
           'send it with a Content-Type (image/jpeg, image/png, image/webp, text/csv, application/x-npy, application/json ...)',
       );
     }
-    return { tensors: codecs.decode(part.contentType, part.data, limits).tensors, image: false };
+    const request = codecs.decode(part.contentType, part.data, limits);
+    return { tensors: request.tensors, image: false, request };
   } catch (err) {
     if (isToolkitError(err) && !err.message.includes(label(part))) {
       throw new ToolkitError(err.code, `${label(part)}: ${err.message}`, { status: err.status, cause: err });
@@ -143,6 +144,13 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
   const left = (): DecodeLimits | undefined => (limits ? { maxDecodedBytes: limits.maxDecodedBytes - used } : undefined);
   const groups = new Map<string, { tensors: Tensor[]; images: boolean }>();
   const parameters: Record<string, unknown> = {};
+  // Bytes that were not UTF-8 ('|S' NPY files, {"b64"} values), and whether a file was a '|S' array:
+  // answered as those bytes again, as for a body of that type (see DecodedRequest).
+  const binaryStrings = new Set<string>();
+  let npyBytes = false;
+  // Each part's string tensors with the strings that part read as bytes: a string one part read as
+  // bytes and another as text is left to UTF-8, as within one body (see DecodedRequest.binaryStrings).
+  const stringParts: { tensors: TensorMap; binary: ReadonlySet<string> | undefined }[] = [];
   const add = (key: string, t: Tensor, image: boolean) => {
     const g = groups.get(key) ?? { tensors: [], images: image };
     g.images &&= image;
@@ -158,6 +166,12 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
       continue;
     }
     const decoded = isText ? { tensors: decodeTextInput(part, codecs, left()), image: false } : decodeFile(part, codecs, left());
+    const partBinary = 'request' in decoded ? decoded.request?.binaryStrings : undefined;
+    if ('request' in decoded && decoded.request !== undefined) {
+      for (const s of partBinary ?? []) binaryStrings.add(s);
+      npyBytes ||= decoded.request.npyBytes === true;
+    }
+    stringParts.push({ tensors: decoded.tensors, binary: partBinary });
     for (const [name, t] of Object.entries(decoded.tensors)) {
       used += tensorBytes(t);
       checkDecodedSize(used, limits, `${label(part)} together with the parts before it`);
@@ -172,7 +186,21 @@ export function decodeFormParts(parts: readonly FormPart[], codecs: CodecRegistr
       `the form has no files${inputNames.length ? ` and no field named after a model input (${inputNames.join(', ')})` : ''}; send images or data files as file parts (curl -F "image=@cat.jpg")`,
     );
   }
+  if (binaryStrings.size > 0) {
+    for (const part of stringParts) {
+      for (const t of Object.values(part.tensors)) {
+        if (t.dtype !== 'string') continue;
+        for (const text of t.data as string[]) if (binaryStrings.has(text) && !part.binary?.has(text)) binaryStrings.delete(text);
+      }
+    }
+  }
   const tensors: TensorMap = {};
   for (const [key, g] of groups) setTensor(tensors, key, batchTensors(g.tensors, g.images, key === UNNAMED ? 'files' : `input "${key}"`));
-  return { tensors, form: 'tensor', ...(Object.keys(parameters).length ? { parameters } : {}) };
+  return {
+    tensors,
+    form: 'tensor',
+    ...(Object.keys(parameters).length ? { parameters } : {}),
+    ...(binaryStrings.size > 0 ? { binaryStrings } : {}),
+    ...(npyBytes ? { npyBytes } : {}),
+  };
 }

@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { UNNAMED, tensor, type Tensor } from '../core/tensor.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { fromFloat16Bits } from '../core/float16.js';
-import { decodeNpy, encodeNpy, npyCodec } from './npy.js';
+import { decodeNpy, encodeNpy, npyCodec, npyHeader } from './npy.js';
 import { convertExact } from '../core/dtype-convert.js';
+import fc from 'fast-check';
+import { bytesToString } from './json-tensor.js';
 
 // Written by numpy 2.4.6 `np.save` (base64), see the test names for the arrays.
 const NPY: Record<string, string> = {
@@ -234,3 +236,37 @@ test("a version 3 (UTF-8) header's text is quoted in part between characters: ha
     (e: unknown) => e instanceof ToolkitError && e.message === `NPY body has 'fortran_order': ${'x'.repeat(59)}…; it must be True or False`,
   );
 });
+
+test('a string tensor of a million elements encodes as <U (its width found without spreading the elements into Math.max, which overflowed the stack: a 500); code points, not UTF-16 units, set the width', () => {
+  const n = 1_000_000;
+  const data = new Array<string>(n).fill('a');
+  data[n - 1] = 'é😀';
+  const out = encodeNpy(tensor('string', [n], data));
+  const back = decodeNpy(out);
+  assert.match(out.subarray(0, 64).toString('latin1'), /'descr': '<U2'/);
+  assert.equal(back.data.length, n);
+  assert.equal((back.data as string[])[n - 1], 'é😀');
+  assert.equal((back.data as string[])[0], 'a');
+});
+
+test("property: any '|S' array answered in NPY is '|S' again with every element's bytes (numpy's trailing NULs aside), unless two elements read as the same string", () => {
+  const element = fc.uint8Array({ maxLength: 6 }).map((b) => {
+    let end = b.length;
+    while (end > 0 && b[end - 1] === 0) end--;
+    return Buffer.from(b.subarray(0, end));
+  });
+  fc.assert(
+    fc.property(fc.array(element, { maxLength: 8 }), (elements) => {
+      // b'\xe9' (not UTF-8: one character per byte) and b'\xc3\xa9' (UTF-8) both read as 'é': such an array cannot say which was which.
+      const read = elements.map((b) => bytesToString(b));
+      fc.pre(new Set(read).size === new Set(elements.map((b) => b.toString('hex'))).size);
+      const width = Math.max(1, ...elements.map((b) => b.length));
+      const body = Buffer.concat([npyHeader(`|S${width}`, [elements.length]), ...elements.map((b) => Buffer.concat([b, Buffer.alloc(width - b.length)]))]);
+      const request = npyCodec.decode!(body, {});
+      const answer = npyCodec.encode!(request.tensors, { request });
+      assert.deepEqual(answer, body);
+    }),
+    { numRuns: 500 },
+  );
+});
+

@@ -3,6 +3,7 @@ import { countText } from '../errors/count-text.js';
 import { excerpt } from '../errors/excerpt.js';
 import { MAX_RANK, UNNAMED, sizeOf, type DType, type Tensor } from '../core/tensor.js';
 import { statedDType } from '../core/dtype-convert.js';
+import { isAscii } from 'node:buffer';
 import type { Codec, DecodeLimits, DecodedRequest, EncodeOptions } from './codec.js';
 import { chargedElements, checkDecodedSize } from './decode-limits.js';
 import { toSingleTensor } from './single-output.js';
@@ -64,7 +65,7 @@ const DESCR: Record<NumericDType, string> = {
  *
  * @throws ToolkitError 400 `ERR_NPY_PICKLE` for object arrays, `ERR_NPY_PARSE` for anything malformed or unsupported.
  */
-export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits): Tensor {
+export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits, bytes?: NpyBytes): Tensor {
   if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) fail(`${what} does not start with the NPY magic string \\x93NUMPY`);
   const major = buf[6]!;
   let headerStart: number;
@@ -131,7 +132,8 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits)
     checkLength(buf, dataStart, size * itemSize * charBytes, what);
     // A JS string array costs a reference per element plus two bytes a character at most.
     checkDecodedSize(chargedElements(shape) * (8 + 2 * itemSize), limits, what);
-    t = { dtype: 'string', shape, data: readStrings(buf, dataStart, size, itemSize, kind === 'U', bigEndian, what) };
+    if (kind === 'S' && bytes !== undefined) bytes.found = true;
+    t = { dtype: 'string', shape, data: readStrings(buf, dataStart, size, itemSize, kind === 'U', bigEndian, what, kind === 'S' ? bytes : undefined) };
   } else {
     // Kinds are case-sensitive, as numpy reads them: '<I4' and '<F4' are not int32 and float32 ('I' is uint32's code, 'F' complex64's); numpy refuses them.
     const spec = NUMERIC[`${kind}${width}`];
@@ -170,10 +172,14 @@ export function encodeNpy(t: Tensor): Buffer {
   let payload: Uint8Array;
   if (t.dtype === 'string') {
     const strings = t.data as string[];
-    const chars = strings.map((s) => Array.from(s, (c) => c.codePointAt(0)!));
-    const width = Math.max(1, ...chars.map((c) => c.length));
+    // Widths by loop, not Math.max(...): spreading a million elements overflows the stack (a 500).
+    let width = 1;
+    for (const s of strings) width = Math.max(width, codePointCount(s));
     const codes = new Uint32Array(size * width);
-    chars.forEach((c, i) => codes.set(c, i * width));
+    for (let i = 0; i < size; i++) {
+      let at = i * width;
+      for (const c of strings[i]!) codes[at++] = c.codePointAt(0)!;
+    }
     descr = `<U${width}`;
     payload = new Uint8Array(codes.buffer);
   } else {
@@ -210,7 +216,18 @@ function codeAt(buf: Buffer, at: number, bigEndian: boolean): number {
   return bigEndian ? buf.readUInt32BE(at) : buf.readUInt32LE(at);
 }
 
-function readStrings(buf: Buffer, start: number, size: number, width: number, utf32: boolean, bigEndian: boolean, what: string): string[] {
+/**
+ * What a `|S` (bytes) array's elements were, filled in by {@link decodeNpy} when given: `found` when
+ * the array was `|S`; `binary` the elements whose bytes were not UTF-8 (one character per byte),
+ * `text` the non-ASCII ones that were (a string in both could have been either).
+ */
+export interface NpyBytes {
+  found: boolean;
+  readonly binary: Set<string>;
+  readonly text: Set<string>;
+}
+
+function readStrings(buf: Buffer, start: number, size: number, width: number, utf32: boolean, bigEndian: boolean, what: string, bytes?: NpyBytes): string[] {
   const out = new Array<string>(size);
   const codes: number[] = [];
   for (let i = 0; i < size; i++) {
@@ -237,7 +254,10 @@ function readStrings(buf: Buffer, start: number, size: number, width: number, ut
       while (end > from && buf[end - 1] === 0) end--;
       // '|S' elements are bytes: text when they are UTF-8, else a binary string (one character per
       // byte) that keeps them, as the JSON and v2 decoders keep bytes; UTF-8 decoding would put U+FFFD in their place.
-      out[i] = bytesToString(buf.subarray(from, end));
+      const element = buf.subarray(from, end);
+      const text = bytesToString(element);
+      out[i] = text;
+      if (bytes !== undefined && !isAscii(element)) (text.length === element.length ? bytes.binary : bytes.text).add(text);
     }
   }
   return out;
@@ -317,13 +337,58 @@ function fail(message: string): never {
   throw new ToolkitError('ERR_NPY_PARSE', message);
 }
 
+/** The code points of `s` (a surrogate pair is one; a lone surrogate too, as numpy writes it). */
+function codePointCount(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/**
+ * A string tensor as a numpy bytes array (`|S{width}`, numpy's padding NULs after each element):
+ * each element's UTF-8, except one of `binaryStrings`, which is the bytes it came as.
+ */
+function encodeNpyBytes(t: Tensor, binaryStrings: ReadonlySet<string> | undefined): Buffer {
+  const encoded = (t.data as string[]).map((s) => Buffer.from(s, binaryStrings?.has(s) ? 'latin1' : 'utf8'));
+  let width = 1;
+  for (const b of encoded) width = Math.max(width, b.length);
+  const header = npyHeader(`|S${width}`, t.shape);
+  const out = Buffer.alloc(header.length + encoded.length * width);
+  header.copy(out, 0);
+  encoded.forEach((b, i) => b.copy(out, header.length + i * width));
+  return out;
+}
+
 /** The `application/x-npy` codec: one array in, one array out. */
 export const npyCodec: Codec = {
   mediaType: NPY_MEDIA_TYPE,
   decode(body: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits): DecodedRequest {
-    return { tensors: { [UNNAMED]: decodeNpy(body, 'NPY body', limits) }, form: 'tensor' };
+    const bytes: NpyBytes = { found: false, binary: new Set(), text: new Set() };
+    const request: DecodedRequest = { tensors: { [UNNAMED]: decodeNpy(body, 'NPY body', limits, bytes) }, form: 'tensor' };
+    if (bytes.found) {
+      // A '|S' array: answered as '|S' in NPY, its elements that were not UTF-8 as the bytes they came as.
+      request.npyBytes = true;
+      for (const text of bytes.text) bytes.binary.delete(text);
+      if (bytes.binary.size > 0) request.binaryStrings = bytes.binary;
+    }
+    return request;
   },
-  encode(prediction: unknown, _options: EncodeOptions): Buffer {
-    return encodeNpy(toSingleTensor(prediction, NPY_MEDIA_TYPE));
+  encode(prediction: unknown, options: EncodeOptions): Buffer {
+    const t = toSingleTensor(prediction, NPY_MEDIA_TYPE);
+    const request = options.request;
+    if (t.dtype === 'string' && request !== undefined) {
+      const binary = request.binaryStrings;
+      if (request.npyBytes === true || (binary !== undefined && (t.data as string[]).some((s) => binary.has(s)))) return encodeNpyBytes(t, binary);
+    }
+    return encodeNpy(t);
   },
 };

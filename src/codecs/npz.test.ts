@@ -4,7 +4,7 @@ import { zipSync } from 'fflate';
 import { UNNAMED, tensor, type Tensor } from '../core/tensor.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { crc32, deflateRawSync } from 'node:zlib';
-import { encodeNpy, npyHeader } from './npy.js';
+import { encodeNpy, npyCodec, npyHeader } from './npy.js';
 import { npzCodec } from './npz.js';
 
 // Written by numpy 2.4.6 `np.savez` / `savez_compressed` and scipy 1.17.1 `scipy.sparse.save_npz` (base64):
@@ -151,4 +151,18 @@ test('sparse archives: a huge dense shape is a 413, malformed index arrays a 400
   const coo = archive([2n, 2n], { data: tensor('int64', [3], BigInt64Array.of(2n ** 60n, 2n ** 60n, 5n)), row: i32(0, 0, 1), col: i32(1, 1, 0) }, 'coo');
   assert.deepEqual(plain(npzCodec.decode!(coo, {}).tensors[UNNAMED]!), { dtype: 'int64', shape: [2, 2], data: [0n, 2n ** 61n, 5n, 0n] });
   assert.throws(() => npzCodec.decode!(archive([2n, 2n], { data: tensor('float64', [2], Float64Array.of(1, 2)), row: i32(0), col: i32(0) }, 'coo'), {}), badNpz);
+});
+
+test("'|S' members mark the request as bytes: a string answer in NPY is '|S' with each element's bytes as sent, as for an NPY body; '<U' members do not", () => {
+  const elements = [Buffer.of(0xff, 0x01), Buffer.from('é'), Buffer.from('ab')];
+  const bytes = Buffer.concat([npyHeader('|S2', [3]), ...elements]);
+  for (const member of ['arr_0.npy', 'text.npy']) {
+    const request = npzCodec.decode!(Buffer.from(zipSync({ [member]: new Uint8Array(bytes), 'n.npy': new Uint8Array(encodeNpy(tensor('float32', [1], Float32Array.of(1)))) })), {});
+    assert.equal(request.npyBytes, true, member);
+    const strings = request.tensors[member === 'arr_0.npy' ? 'arr_0' : 'text']!;
+    assert.deepEqual(npyCodec.encode!(strings, { request }), bytes, member);
+  }
+  const text = npzCodec.decode!(Buffer.from(zipSync({ 'text.npy': new Uint8Array(encodeNpy(tensor('string', [1], ['é']))) })), {});
+  assert.equal(text.npyBytes, undefined);
+  assert.match(npyCodec.encode!(text.tensors['text']!, { request: text }).subarray(0, 64).toString('latin1'), /'descr': '<U1'/);
 });

@@ -3,7 +3,7 @@ import { UNNAMED, allocate, isBigIntDType, type Tensor, type TensorMap } from '.
 import { fromFloat16Bits, toFloat16Bits } from '../core/float16.js';
 import type { Codec, DecodeLimits, DecodedRequest } from './codec.js';
 import { chargedElements, checkDecodedSize } from './decode-limits.js';
-import { decodeNpy } from './npy.js';
+import { decodeNpy, type NpyBytes } from './npy.js';
 import { listZipMembers, readZipMember } from './zip-read.js';
 import { decodedBytes } from './decoded-size.js';
 import { setTensor } from './tensor-map.js';
@@ -25,6 +25,8 @@ export function decodeNpz(body: Buffer, _params: Readonly<Record<string, string>
   const budget = limits?.maxDecodedBytes ?? Number.POSITIVE_INFINITY;
   let used = 0;
   const tensors: TensorMap = {};
+  // '|S' (bytes) members: a string answer in NPY is '|S' again, their bytes as sent, as for an NPY body.
+  const npyBytes: NpyBytes = { found: false, binary: new Set(), text: new Set() };
   for (const member of listZipMembers(body)) {
     if (!member.name.endsWith('.npy')) continue;
     const left = budget - used;
@@ -36,7 +38,7 @@ export function decodeNpz(body: Buffer, _params: Readonly<Record<string, string>
         { details: { maxDecodedBytes: budget } },
       );
     }
-    const t = decodeNpy(bytes, `NPZ member '${member.name}'`, { maxDecodedBytes: left });
+    const t = decodeNpy(bytes, `NPZ member '${member.name}'`, { maxDecodedBytes: left }, npyBytes);
     used += Math.max(bytes.length, decodedBytes({ t }));
     setTensor(tensors, member.name.slice(0, -4), t);
   }
@@ -44,8 +46,13 @@ export function decodeNpz(body: Buffer, _params: Readonly<Record<string, string>
   if (names.length === 0) throw new ToolkitError('ERR_NPY_PARSE', 'NPZ archive holds no .npy members');
   if (isSparse(tensors)) return { tensors: { [UNNAMED]: sparseToDense(tensors, { maxDecodedBytes: budget - used }) }, form: 'tensor' };
   // np.savez(f, x) names a lone positional array arr_0: that is an array sent without a name.
-  if (names.length === 1 && names[0] === 'arr_0') return { tensors: { [UNNAMED]: tensors['arr_0']! }, form: 'tensor' };
-  return { tensors, form: 'npz' };
+  const request: DecodedRequest = names.length === 1 && names[0] === 'arr_0' ? { tensors: { [UNNAMED]: tensors['arr_0']! }, form: 'tensor' } : { tensors, form: 'npz' };
+  if (npyBytes.found) {
+    request.npyBytes = true;
+    for (const text of npyBytes.text) npyBytes.binary.delete(text);
+    if (npyBytes.binary.size > 0) request.binaryStrings = npyBytes.binary;
+  }
+  return request;
 }
 
 function isSparse(t: TensorMap): boolean {

@@ -1,7 +1,9 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, TypedBody } from './codec.js';
-import { parseMediaType } from './media-type.js';
+import { parseMediaType, parseMediaTypeList } from './media-type.js';
+import { V2_UNNAMED_OUTPUT, withRequestedOutputs } from './requested-outputs.js';
+import { isTensorMap } from './tensor-map.js';
 
 /**
  * The media type assumed when a request has no `Content-Type` (as the SageMaker Scikit-learn
@@ -92,13 +94,35 @@ export class CodecRegistry {
   }
 
   /**
+   * The media type of an answering codec (see {@link answeringCodec}) that an `Accept` header names
+   * with a q above 0, or `undefined`: no codec encodes Triton's binary form for any request, but a
+   * v2 request whose Accept asks for it only is answered as Triton answers it.
+   */
+  answeringAccept(acceptHeader: string | undefined): string | undefined {
+    if (acceptHeader === undefined) return undefined;
+    for (const range of parseMediaTypeList(acceptHeader)) {
+      const q = range.params['q']?.trim();
+      if (q !== undefined && /^0(?:\.0*)?$/.test(q)) continue;
+      if (this.answeringCodec(range.mediaType) !== undefined) return range.mediaType;
+    }
+    return undefined;
+  }
+
+  /**
    * {@link encode}, except that a codec's `encodeAnswer` may name the answer's Content-Type itself
    * (its parameters included).
    */
   encodeResponse(prediction: unknown, mediaType: string, options: EncodeOptions): Buffer | TypedBody {
     const codec = this.find(mediaType);
-    const typed = codec?.encodeAnswer?.(prediction, options);
-    return typed ?? this.#encodeWith(codec, prediction, mediaType, options);
+    // A v2 request that names its outputs gets those alone in any type, not only in v2 JSON: CSV or NPY
+    // of one output asked for from a model of several would otherwise be a 406 naming them all.
+    const selected = withRequestedOutputs(prediction, options, isTensorMap);
+    try {
+      const typed = codec?.encodeAnswer?.(selected, options);
+      return typed ?? this.#encodeWith(codec, selected, mediaType, options);
+    } catch (err) {
+      throw options.request?.form === 'v2' ? withOutputsHint(err) : err;
+    }
   }
 
   #encodeWith(codec: Codec | undefined, prediction: unknown, mediaType: string, options: EncodeOptions): Buffer {
@@ -117,4 +141,16 @@ export class CodecRegistry {
     const codecs = this.#codecs.filter(filter);
     return [...codecs.map((c) => c.mediaType), ...codecs.flatMap((c) => c.aliases ?? [])];
   }
+}
+
+/**
+ * The 406 for several outputs in a type that holds one array (CSV, NPY, raw bytes), answering a v2
+ * request: the client can also name one output in the request's `"outputs"`, which then comes back alone.
+ */
+function withOutputsHint(err: unknown): unknown {
+  if (!(err instanceof ToolkitError) || err.code !== 'ERR_NOT_ACCEPTABLE') return err;
+  const outputs = err.details?.['outputs'];
+  if (!Array.isArray(outputs) || outputs.length === 0) return err;
+  const one = JSON.stringify({ name: String(outputs[0]) === '' ? V2_UNNAMED_OUTPUT : String(outputs[0]) });
+  return new ToolkitError('ERR_NOT_ACCEPTABLE', `${err.message}, or name one in the v2 request's "outputs" (such as [${excerpt(one, 200)}])`, { details: err.details, cause: err });
 }

@@ -137,8 +137,10 @@ export function convertExact<T extends DType>(t: Tensor, dtype: T, what: string)
         if (typeof v === 'bigint') b = v;
         else {
           if (!Number.isInteger(v)) fail(i, `is ${show(v)}, which is not an integer`);
-          // Doubles at or past 2^63 (2^64) cannot be int64 (uint64) values; compare before BigInt().
-          if (dtype === 'int64' ? v >= TWO_63 || v < -TWO_63 : v >= TWO_64 || v < 0) fail(i, `is ${v}, outside the ${dtype} range [${min}, ${max}]`);
+          // Doubles past 2^63 (2^64) cannot be int64 (uint64) values; compare before BigInt(). 2^63
+          // (2^64) itself is what the largest int64 (uint64) becomes as a double, so it is answered
+          // below as a value past 2^53, the fix for which is the same.
+          if (dtype === 'int64' ? v > TWO_63 || v < -TWO_63 : v > TWO_64 || v < 0) fail(i, `is ${v}, outside the ${dtype} range [${min}, ${max}]`);
           // Past 2^53 a number read from text (JSON, CSV) may already have been rounded to the
           // nearest double: 9007199254740993 arrives as ...992. Refuse rather than guess.
           if (!Number.isSafeInteger(v)) {

@@ -462,11 +462,20 @@ export class InferenceEngine {
     const rawAccept = req.accept?.trim();
     const wildcardOnly = !rawAccept || rawAccept === '*/*';
     let accept: string;
+    // The protocol's type that Accept asked for, whose answers only requests of its protocol (v2) have.
+    let v2Only: string | undefined;
     if (userEncodes) {
       accept = wildcardOnly ? this.options.defaultAccept : rawAccept;
     } else {
       // A protocol whose answers follow the request (Triton's binary form: Triton ignores Accept).
-      const chosen = this.codecs.answeringCodec(req.contentType)?.mediaType ?? this.negotiate(req.accept);
+      let chosen = this.codecs.answeringCodec(req.contentType)?.mediaType ?? this.negotiate(req.accept);
+      if (!chosen) {
+        // An Accept that names such a protocol's type and nothing smkit encodes (Triton's binary form,
+        // asked for by a v2 JSON request) gets that protocol's answer, as Triton gives it whatever
+        // Accept says, rather than a 406; other requests have no answer in it (checked once decoded).
+        chosen = this.codecs.answeringAccept(req.accept);
+        if (chosen) v2Only = chosen;
+      }
       if (!chosen) {
         throw new ToolkitError('ERR_NOT_ACCEPTABLE', `cannot answer in ${excerpt(rawAccept ?? '', 200)}; available: ${this.codecs.encodableTypes().join(', ')}`);
       }
@@ -518,6 +527,13 @@ export class InferenceEngine {
       // A caller that gave up while the input was decoded (a slow inputFn) costs no model run.
       if (cancellation?.cancelled) throw cancellation.reason;
       try {
+        if (v2Only !== undefined && !(isDecodedRequest(input) && input.form === 'v2')) {
+          throw new ToolkitError(
+            'ERR_NOT_ACCEPTABLE',
+            `cannot answer in ${excerpt(rawAccept ?? '', 200)}: ${v2Only} answers Open Inference Protocol v2 requests ({"inputs": [{"name", "shape", "datatype", "data"}]}) only; ` +
+              `send a v2 request, or accept one of: ${this.codecs.encodableTypes().join(', ')}`,
+          );
+        }
         running = this.batchPredict ? 'predictBatchFn' : h.predictFn ? 'predictFn' : undefined;
         prediction = this.batchPredict
           ? this.#userPrediction(await this.user(this.#name('predictBatchFn'), () => this.batchPredict!.predict(input, ctx)), this.#name('predictBatchFn'))

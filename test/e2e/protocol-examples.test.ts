@@ -4,6 +4,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import request from 'supertest';
+import { zipSync } from 'fflate';
 import { identityModelDir } from '../helpers/identity-model.js';
 import { serveIdentityModel, serveModelInProcess, type InProcessApp } from '../helpers/in-process-app.js';
 
@@ -253,6 +254,33 @@ describe('NumPy .npy format (format.py): versions, fortran_order, byte orders an
     const utf32 = Buffer.from(Uint32Array.of(0x61, 0, 0, 0xe9, 0x1f600, 0x7a).buffer);
     const s = await npy(strings, npyFile(3, "{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }", utf32)).expect(200);
     assert.equal((s.body as Buffer).toString(), '["a","é😀z"]');
+  });
+
+  test("a '|S' (bytes) array comes back as np.save writes it, byte for byte: '|S', not '<U', elements that are not UTF-8 as their bytes", async () => {
+    // np.save(f, np.array([b'ab', b'\\xff\\x01x', b'', b'\\xc3\\xa9'], dtype='|S3')) with numpy 2.4.6.
+    const saved = Buffer.from(
+      'k05VTVBZAQB2AHsnZGVzY3InOiAnfFMzJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDQsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAphYgD/AXgAAADDqQA=',
+      'base64',
+    );
+    const res = await npy(strings, saved, 'application/x-npy').expect(200);
+    assert.deepEqual(res.body, saved);
+    // '<U' strings still come back as '<U'.
+    const utf32 = Buffer.from(Uint32Array.of(0x61, 0xe9).buffer);
+    const text = await npy(strings, npyFile(1, "{'descr': '<U1', 'fortran_order': False, 'shape': (2,), }", utf32), 'application/x-npy').expect(200);
+    assert.match((text.body as Buffer).subarray(0, 64).toString('latin1'), /'descr': '<U1'/);
+  });
+
+  test("a '|S' array in an NPZ archive (np.savez), unnamed or named after the input, comes back in NPY as '|S' with its bytes, as the same array sent as an NPY body does", async () => {
+    // np.save(f, np.array([b'ab', b'\\xff\\x01x', b'', b'\\xc3\\xa9'], dtype='|S3')) with numpy 2.4.6, as np.savez stores it.
+    const saved = Buffer.from(
+      'k05VTVBZAQB2AHsnZGVzY3InOiAnfFMzJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDQsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAphYgD/AXgAAADDqQA=',
+      'base64',
+    );
+    for (const member of ['arr_0.npy', 's.npy']) {
+      const archive = Buffer.from(zipSync({ [member]: new Uint8Array(saved) }, { level: 0 }));
+      const res = await post(strings, archive, 'application/x-npz').set('Accept', 'application/x-npy').expect(200);
+      assert.deepEqual(res.body, saved, member);
+    }
   });
 
   test("object arrays ('|O', which need pickle) and headers numpy would not read are a 400 saying why", async () => {

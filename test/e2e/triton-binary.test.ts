@@ -111,6 +111,28 @@ describe("Triton's binary tensor data form over HTTP (identity ONNX model: FP32,
     assert.match(plain.headers['content-type']!, /^application\/json/);
   });
 
+  test('a v2 JSON request whose Accept names only the binary form is answered as Triton answers it, not 406; other requests get a 406 saying why', async () => {
+    const v2 = { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1.5, -0.25] }, { name: 'ids', shape: [1], datatype: 'INT64', data: [5] }, { name: 'text', shape: [1], datatype: 'BYTES', data: ['a'] }] };
+    const binaryAccept = 'application/vnd.sagemaker-triton.binary+json';
+    // Binary outputs asked for: the binary form, as for any Accept.
+    const asked = await post(Buffer.from(JSON.stringify({ ...v2, outputs: [{ name: 'x_out', parameters: { binary_data: true } }] })), 'application/json', binaryAccept).expect(200);
+    assert.deepEqual(parseAnswer(asked.headers['content-type']!, asked.body as Buffer).bytes['x_out'], fp32);
+    // None asked for: Triton's plain v2 JSON answer (Triton ignores Accept), also with a q and a parameter on the range.
+    for (const accept of [binaryAccept, `${binaryAccept};json-header-size=0;q=0.5`]) {
+      const plain = await post(Buffer.from(JSON.stringify({ ...v2, outputs: [{ name: 'ids_out' }] })), 'application/json', accept).expect(200);
+      assert.equal(plain.headers['content-type'], 'application/json', accept);
+      assert.deepEqual(JSON.parse((plain.body as Buffer).toString()).outputs, [{ name: 'ids_out', shape: [1], datatype: 'INT64', data: [5] }]);
+    }
+    // q=0 refuses it, as it refuses any type.
+    await post(Buffer.from(JSON.stringify(v2)), 'application/json', `${binaryAccept};q=0`).expect(406);
+    // A request of another protocol has no answer in the v2 form: a 406 that says so, with the TF Serving "error" member.
+    const tfs = await post(Buffer.from(JSON.stringify({ inputs: { x: [[1, 2]], ids: [1], text: ['a'] } })), 'application/json', binaryAccept).expect(406);
+    const err = JSON.parse((tfs.body as Buffer).toString()) as { code: string; message: string; error: string };
+    assert.equal(err.code, 'ERR_NOT_ACCEPTABLE');
+    assert.match(err.message, /answers Open Inference Protocol v2 requests .* only; send a v2 request, or accept one of: application\/json/);
+    assert.equal(err.error, err.message);
+  });
+
   test('BYTES elements that are not UTF-8 come back through the identity model as the bytes sent', async () => {
     const binary = Buffer.concat([Buffer.from([3, 0, 0, 0]), Buffer.of(0xff, 0xfe, 0x80), Buffer.from([3, 0, 0, 0]), Buffer.from('éa')]);
     const bytesInputs = inputs.map((i) => (i.name === 'text' ? { ...i, parameters: { binary_data_size: binary.length } } : i));

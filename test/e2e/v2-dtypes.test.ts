@@ -147,6 +147,38 @@ describe('v2 datatypes end to end (identity ONNX model of one input per dtype)',
     }
   });
 
+  test('"outputs" naming one output is honoured in every answer type: CSV, NPY, JSON lines and raw bytes hold that output alone, not a 406 naming all 13', async () => {
+    const inputs = CASES.map((c) => ({ name: inputName(c.datatype), shape: [c.sent.length], datatype: c.datatype, data: c.sent }));
+    const ask = (outputs: string[], accept: string) =>
+      post(Buffer.from(JSON.stringify({ inputs, outputs: outputs.map((name) => ({ name })) })), 'application/json').set('Accept', accept);
+    const csv = await ask(['x_int64_out'], 'text/csv').expect(200);
+    assert.equal((csv.body as Buffer).toString(), '-9223372036854775808\n9223372036854775807\n-9007199254740993\n-9007199254740991\n0\n');
+    const npy = await ask(['x_uint16_out'], 'application/x-npy').expect(200);
+    assert.match((npy.body as Buffer).subarray(0, 64).toString('latin1'), /'descr': '<u2'.*'shape': \(2,\)/);
+    assert.deepEqual([...(npy.body as Buffer).subarray(-4)], [0, 0, 0xff, 0xff]);
+    const raw = await ask(['x_fp32_out'], 'application/octet-stream').expect(200);
+    assert.equal((raw.body as Buffer).length, 12);
+    const lines = await ask(['x_int8_out', 'x_uint8_out'], 'application/jsonlines').expect(200);
+    assert.equal((lines.body as Buffer).toString(), '{"x_int8_out":-128,"x_uint8_out":0}\n{"x_int8_out":127,"x_uint8_out":255}\n');
+    // Two outputs asked for in a type of one array is still the 406, naming those two.
+    const two = await ask(['x_int8_out', 'x_fp16_out'], 'text/csv').expect(406);
+    assert.match(JSON.parse((two.body as Buffer).toString()).message as string, /text\/csv holds one array but the prediction has 2 outputs \('x_int8_out', 'x_fp16_out'\)/);
+    // An output the model does not have is the same 400 as in v2 JSON.
+    const nope = await ask(['nope'], 'text/csv').expect(400);
+    assert.match(JSON.parse((nope.body as Buffer).toString()).message as string, /Requested output\(s\) "nope" do not exist/);
+  });
+
+  test('a v2 request of several outputs asked for in a type of one array is a 406 that says it can name one in "outputs"', async () => {
+    const inputs = CASES.map((c) => ({ name: inputName(c.datatype), shape: [c.sent.length], datatype: c.datatype, data: c.sent }));
+    for (const accept of ['text/csv', 'application/x-npy', 'application/octet-stream']) {
+      const res = await post(Buffer.from(JSON.stringify({ inputs })), 'application/json').set('Accept', accept).expect(406);
+      const body = JSON.parse((res.body as Buffer).toString()) as { code: string; message: string; outputs: string[]; error: string };
+      assert.equal(body.code, 'ERR_NOT_ACCEPTABLE');
+      assert.match(body.message, new RegExp(`^${accept.replace('/', '\\/')} holds one array but the prediction has ${CASES.length} outputs \\(.*\\); ask for application/json \\(Accept header\\), or select one output in the pipeline, or name one in the v2 request's "outputs" \\(such as \\[\\{"name":"x_[a-z0-9]+_out"\\}\\]\\)$`));
+      assert.equal(body.outputs.length, CASES.length);
+      assert.equal(body.error, body.message);
+    }
+  });
 });
 
 describe('BF16 (identity ONNX model of one float32 input: no runtime here takes bfloat16)', () => {
