@@ -303,6 +303,7 @@ export class EndpointLifecycle {
           return;
         }
         endpoint.status = 'InService';
+        endpoint.servingSince = Date.now();
         this.say(`endpoint ${name} is InService`);
       } catch (err) {
         if (task.signal.aborted) return;

@@ -196,11 +196,11 @@ export class InferenceComponents {
    * The components `InService` with at least one copy in rotation, with their requests in flight
    * per copy: those whose idle minutes publish zeros (MetricStore.recordIdleMinute).
    */
-  inService(): Array<{ name: string; inFlight: number }> {
-    const out: Array<{ name: string; inFlight: number }> = [];
+  inService(): Array<{ name: string; inFlight: number; since: number }> {
+    const out: Array<{ name: string; inFlight: number; since: number }> = [];
     for (const r of this.records.values()) {
       const fleet = r.serving?.variants[0]?.fleet;
-      if (r.status === 'InService' && fleet !== undefined && fleet.size > 0) out.push({ name: r.name, inFlight: fleet.inFlight / fleet.size });
+      if (r.status === 'InService' && fleet !== undefined && fleet.size > 0) out.push({ name: r.name, inFlight: fleet.inFlight / fleet.size, since: r.createdAt.getTime() });
     }
     return out;
   }

@@ -52,6 +52,11 @@ export class ManagedEndpoint implements RoutableEndpoint {
   creatingInstances = 0;
   /** The serving deployment (blue), once the endpoint first became InService. */
   serving: Deployment | undefined;
+  /**
+   * Real time (epoch ms) the endpoint first went InService: the minutes its variants publish as idle
+   * (zeros, `LocalSageMakerHandle.publishIdleMinute`) are those from then on, never one before it served.
+   */
+  servingSince: number | undefined;
   pending: PendingUpdate | undefined;
   lastDeploymentConfig: DeploymentConfig | undefined;
   /** Variants whose weight or instance count `UpdateEndpointWeightsAndCapacities` is changing, and since when. */
