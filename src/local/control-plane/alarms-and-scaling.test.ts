@@ -246,6 +246,11 @@ describe('alarms and scaling', () => {
 
     for (const [schedule, message] of [
       ['cron(0 9 L * ? *)', /uses L, W or #/],
+      // Exactly one of the day of month and the day of week is ?, as the service has it.
+      ['cron(0 16 * * MON-FRI *)', /give \? as exactly one of the day of month and the day of week \(\* and MON-FRI here\)/],
+      ['cron(0 0 * * * *)', /give \? as exactly one of the day of month and the day of week \(\* and \* here\)/],
+      ['cron(0 0 ? * ? *)', /give \? as exactly one of the day of month and the day of week \(\? and \? here\)/],
+      ['cron(0 0 1 * MON *)', /give \? as exactly one of the day of month and the day of week \(1 and MON here\)/],
       ['rate(0 minutes)', /value a positive integer/],
       ['at(2026-02-30T10:00:00)', /do not exist/],
       ['every day', /none of the three forms/],

@@ -72,7 +72,11 @@ export function parseSchedule(schedule: string, timezone = 'UTC'): Schedule {
     daysOfWeek: dow === '?' ? undefined : cronField(schedule, dow, 'Day-of-week', 1, 7, DAYS),
     years: year === '*' ? undefined : cronField(schedule, year, 'Year', 1970, 2199),
   };
-  if (dom !== '?' && dom !== '*' && dow !== '?' && dow !== '*') throw invalid(schedule, 'give ? as the day of month or the day of week: the other one chooses the days');
+  // As in EventBridge's cron, which Application Auto Scaling's follows: one of the two day fields is
+  // ?, the other a value or *. The service refuses cron(0 16 * * MON-FRI *) (terraform-provider-aws#13995).
+  if ((dom === '?') === (dow === '?')) {
+    throw invalid(schedule, `give ? as exactly one of the day of month and the day of week (${dom} and ${dow} here): the other one, a value or *, chooses the days, as in cron(0 9 ? * MON-FRI *) or cron(0 9 * * ? *)`);
+  }
   return { kind: 'cron', fields, timezone };
 }
 
