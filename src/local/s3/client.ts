@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { DEFAULT_S3_TIMEOUT_SECONDS, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { countText } from '../../errors/count-text.js';
+import { excerpt } from '../../errors/excerpt.js';
 import { MAX_LISTED_KEYS, type PutFileOptions, type S3Objects } from './objects.js';
 
 const ignore = (): void => {};
@@ -82,6 +83,9 @@ function osTimedOut(cause: NodeJS.ErrnoException, endpoint: string, tries: strin
   return Object.assign(new Error(message, { cause }), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 }
 
+/** The message of the SDK's credential chain when none of its providers had credentials. */
+const NO_CREDENTIALS_FOUND = 'Could not load credentials from any providers';
+
 /**
  * `err` as the caller should see it: a timeout of the SDK's HTTP handler (its own wording names
  * neither S3 nor what to change) becomes one that names S3's endpoint and the setting.
@@ -89,8 +93,10 @@ function osTimedOut(cause: NodeJS.ErrnoException, endpoint: string, tries: strin
 function explained(err: unknown, endpoint: string, seconds: number, local: boolean): unknown {
   // The SDK's "Could not load credentials from any providers" names neither S3 nor that, with no
   // AWS_ENDPOINT_URL_S3, an s3:// URL went to Amazon S3: the usual cause is a local S3 not pointed at.
+  // A provider's own reason (an SSO session to renew with aws sso login, a profile that does not parse) is kept.
   if (err instanceof Error && err.name === 'CredentialsProviderError' && !local) {
-    const message = `no AWS credentials were found for Amazon S3 at ${endpoint}, where s3:// URLs go while neither AWS_ENDPOINT_URL_S3 nor AWS_ENDPOINT_URL is set: set AWS_ENDPOINT_URL_S3 to a local S3 server (such as http://127.0.0.1:4569) before starting smkit local, or give credentials for Amazon S3 (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)`;
+    const reason = err.message === NO_CREDENTIALS_FOUND ? '' : ` (${excerpt(err.message, 500)})`;
+    const message = `no AWS credentials were found for Amazon S3 at ${endpoint}${reason}, where s3:// URLs go while neither AWS_ENDPOINT_URL_S3 nor AWS_ENDPOINT_URL is set: set AWS_ENDPOINT_URL_S3 to a local S3 server (such as http://127.0.0.1:4569) before starting smkit local, or give credentials for Amazon S3 (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)`;
     return Object.assign(new Error(message, { cause: err }), { name: 'CredentialsProviderError' });
   }
   if (err instanceof AggregateError) {
