@@ -824,4 +824,27 @@ describe('front door app', () => {
       assert.match(res.body.Message, /^smkit local answers only POST \/endpoints\/\{EndpointName\}\/invocations/);
     }
   });
+
+  test('an S3 request signed with Signature Version 2 (the AWS CLI v1 presigns so) or SigV4a gets the S3 hint in XML too, as one signed with SigV4', async () => {
+    const app = createFrontDoor({ endpoints: new Map() });
+    const requests = [
+      // aws s3 presign s3://models/iris/model.tar.gz (AWS CLI v1)
+      request(app).get('/models/iris/model.tar.gz?AWSAccessKeyId=AKID&Signature=c2ln%2B&Expires=1796640775'),
+      request(app).get('/models/iris/model.tar.gz').set('Authorization', 'AWS AKID:c2lnbmF0dXJl'),
+      request(app).get('/models/iris/model.tar.gz').set('Authorization', 'AWS4-ECDSA-P256-SHA256 Credential=AKID/20261207/s3/aws4_request, SignedHeaders=host, Signature=00'),
+      request(app).get('/models/iris/model.tar.gz?X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256&X-Amz-Credential=AKID%2F20261207%2Fs3%2Faws4_request&X-Amz-Signature=00'),
+    ];
+    for (const req of requests) {
+      const res = await req;
+      assert.equal(res.status, 400, res.text);
+      assert.match(res.headers['content-type'] ?? '', /^application\/xml/);
+      assert.match(res.text, /<Code>UnknownOperationException<\/Code><Message>smkit local does not answer Amazon S3 \(got GET \/models\/iris\/model\.tar\.gz\): .*AWS_ENDPOINT_URL_S3/);
+    }
+    // Neither a bearer token nor half of a SigV2 query is a signature for S3: the 404 listing the routes.
+    for (const req of [request(app).get('/models/k').set('Authorization', 'Bearer abc'), request(app).get('/models/k?Signature=x'), request(app).get('/models/k').set('Authorization', 'AWS4-HMAC-SHA256 Credential=s3/aws4_request')]) {
+      const res = await req;
+      assert.equal(res.status, 404, res.text);
+      assert.match(res.body.Message, /^smkit local answers only POST/);
+    }
+  });
 });

@@ -398,20 +398,24 @@ function oversizeBody(res: Response, err: OversizeBodyError): RuntimeApiError {
 }
 
 /**
- * The service a SigV4 request was signed for: the credential scope's service
- * (`Credential=AKID/20261207/us-east-1/s3/aws4_request`), from `Authorization` or a presigned URL's
- * `X-Amz-Credential`; undefined for a request that is not signed so.
+ * The service a request was signed for: a SigV4 (or SigV4a) credential scope's service
+ * (`Credential=AKID/20261207/us-east-1/s3/aws4_request`, SigV4a's without the region), from
+ * `Authorization` or a presigned URL's `X-Amz-Credential`; `s3` for Signature Version 2 (`Authorization:
+ * AWS AKID:signature`, or a presigned URL's `AWSAccessKeyId` and `Signature`, as the AWS CLI v1's
+ * `aws s3 presign` writes them), which only Amazon S3 still takes; undefined for a request not signed so.
  */
 function signingServiceOf(req: Request): string | undefined {
   const auth = req.headers.authorization;
-  let credential = typeof auth === 'string' ? /\bCredential=([^,\s]+)/.exec(auth)?.[1] : undefined;
+  const query = req.originalUrl.indexOf('?');
+  const params = query < 0 ? undefined : new URLSearchParams(req.originalUrl.slice(query + 1));
+  const credential = (typeof auth === 'string' ? /\bCredential=([^,\s]+)/.exec(auth)?.[1] : undefined) ?? params?.get('X-Amz-Credential') ?? undefined;
   if (credential === undefined) {
-    const query = req.originalUrl.indexOf('?');
-    credential = query < 0 ? undefined : (new URLSearchParams(req.originalUrl.slice(query + 1)).get('X-Amz-Credential') ?? undefined);
+    const sigV2 = typeof auth === 'string' ? /^AWS [^:\s]+:\S+$/.test(auth.trim()) : params?.has('AWSAccessKeyId') === true && params.has('Signature');
+    return sigV2 ? 's3' : undefined;
   }
-  const scope = credential?.split('/');
-  // <access key>/<date>/<region>/<service>/aws4_request
-  return scope !== undefined && scope.length >= 5 && scope[scope.length - 1] === 'aws4_request' ? scope[scope.length - 2] : undefined;
+  const scope = credential.split('/');
+  // <access key>/<date>/<region>/<service>/aws4_request; SigV4a's has no region.
+  return scope.length >= 4 && scope[scope.length - 1] === 'aws4_request' ? scope[scope.length - 2] : undefined;
 }
 
 /**
