@@ -318,10 +318,11 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
         // A serverless variant has none either: AWS's list of serverless endpoint metrics, "exhaustive", has no ConcurrentRequestsPerModel.
         return (e.serving?.variants ?? []).map((v) => {
           const measured = models && v.serverless === undefined && v.fleet.size > 0;
+          const since = e.servingSince.get(v.spec.VariantName);
           return {
             endpoint: e.name,
             variant: v.spec.VariantName,
-            ...(e.servingSince === undefined ? {} : { since: e.servingSince }),
+            ...(since === undefined ? {} : { since }),
             ...(measured ? { inFlight: v.fleet.inFlight / v.fleet.size } : {}),
             ...(v.serverless ? { serverless: true } : {}),
           };
