@@ -62,7 +62,7 @@ export interface InvocationMetricsSink {
    * service that received no invocation in it gets `Invocations` 0 and `InvocationsPerInstance`
    * (`InvocationsPerCopy`) 0 there, as SageMaker emits zeros when traffic stops, and one without
    * `ConcurrentRequestsPerModel` (`…PerCopy`) in it gets `inFlight`, its requests in flight per instance (copy) now.
-   * `since` is the real time (epoch ms) the variant's endpoint, or the component, went in service: a
+   * `since` is the real time (epoch ms) the variant (first served by its endpoint, or added by an update), or the component, went InService: a
    * minute that ended by then gets nothing.
    */
   recordIdleMinute?(
