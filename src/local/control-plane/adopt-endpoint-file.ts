@@ -142,6 +142,7 @@ export async function adoptEndpointFile(store: ControlPlaneStore<ManagedEndpoint
     const endpoint = new ManagedEndpoint(file.name, store.arn('endpoint', file.name), file.name, now, random, opts.s3 ? { s3: opts.s3, ...(opts.failureWrites ? { failureWrites: opts.failureWrites } : {}), ...(opts.log ? { log: opts.log } : {}) } : undefined);
     endpoint.serving = new Deployment(file.name, record, states, shadow, local);
     endpoint.status = 'InService';
+    endpoint.markServing();
     store.endpoints.set(file.name, endpoint);
   }
   await Promise.all(growing);

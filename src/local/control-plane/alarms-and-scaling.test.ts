@@ -242,10 +242,25 @@ describe('alarms and scaling', () => {
     await at('2026-12-01T15:00:00Z');
     assert.deepEqual(await capacity(), [2, 4]);
     await aas.send(new DeleteScheduledActionCommand({ ...key, ScheduledActionName: 'every-2h' }));
+    // Seven fields, Seconds first, as the User Guide allows: it runs at its second.
+    await aas.send(new PutScheduledActionCommand({ ...key, ScheduledActionName: 'to-the-second', Schedule: 'cron(30 0 16 ? * TUE *)', ScalableTargetAction: { MinCapacity: 1, MaxCapacity: 3 } }));
+    await at('2026-12-01T16:00:29Z');
+    assert.deepEqual(await capacity(), [2, 4]);
+    await at('2026-12-01T16:00:30Z');
+    assert.deepEqual(await capacity(), [1, 3]);
+    await aas.send(new DeleteScheduledActionCommand({ ...key, ScheduledActionName: 'to-the-second' }));
     await assert.rejects(aas.send(new DeleteScheduledActionCommand({ ...key, ScheduledActionName: 'every-2h' })), (err: unknown) => err instanceof ObjectNotFoundException && /scheduled action name: every-2h$/.test(err.message));
 
     for (const [schedule, message] of [
       ['cron(0 9 L * ? *)', /uses L, W or #/],
+      // Exactly one of the day of month and the day of week is ?, as the service has it.
+      ['cron(0 16 * * MON-FRI *)', /give \? as exactly one of the day of month and the day of week \(\* and MON-FRI here\)/],
+      ['cron(0 0 * * * *)', /give \? as exactly one of the day of month and the day of week \(\* and \* here\)/],
+      ['cron(0 0 ? * ? *)', /give \? as exactly one of the day of month and the day of week \(\? and \? here\)/],
+      ['cron(0 0 1 * MON *)', /give \? as exactly one of the day of month and the day of week \(1 and MON here\)/],
+      ['cron(0 0 0 * * MON *)', /give \? as exactly one of the day of month and the day of week \(\* and MON here\)/],
+      ['cron(60 0 9 ? * MON *)', /the Seconds field takes 0 to 59, not "60"/],
+      ['cron(0 0 9 ? * MON * 2027)', /a cron expression has six fields \(or seven, Seconds first\), this one has 8/],
       ['rate(0 minutes)', /value a positive integer/],
       ['at(2026-02-30T10:00:00)', /do not exist/],
       ['every day', /none of the three forms/],

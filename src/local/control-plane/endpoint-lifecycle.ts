@@ -319,6 +319,7 @@ export class EndpointLifecycle {
           return;
         }
         endpoint.status = 'InService';
+        endpoint.markServing();
         this.say(`endpoint ${name} is InService`);
       } catch (err) {
         if (task.signal.aborted) return;
@@ -757,6 +758,7 @@ export class EndpointLifecycle {
       e.configName = config.name;
       e.pending = undefined;
       e.status = 'InService';
+      e.markServing();
       e.lastModified = new Date();
       this.say(`endpoint ${e.name} is InService on ${config.name}`);
       this.opts.onUpdated?.(e.name);

@@ -30,6 +30,8 @@ export interface InferenceComponentRecord {
   variantName: string;
   createdAt: Date;
   lastModified: Date;
+  /** Real time (epoch ms) it first went InService: its idle minutes (MetricStore.recordIdleMinute) are those from then on. */
+  servingSince?: number;
   status: InferenceComponentStatus;
   failureReason?: string;
   specification: InferenceComponentSpecification;
@@ -196,11 +198,11 @@ export class InferenceComponents {
    * The components `InService` with at least one copy in rotation, with their requests in flight
    * per copy: those whose idle minutes publish zeros (MetricStore.recordIdleMinute).
    */
-  inService(): Array<{ name: string; inFlight: number }> {
-    const out: Array<{ name: string; inFlight: number }> = [];
+  inService(): Array<{ name: string; inFlight: number; since: number }> {
+    const out: Array<{ name: string; inFlight: number; since: number }> = [];
     for (const r of this.records.values()) {
       const fleet = r.serving?.variants[0]?.fleet;
-      if (r.status === 'InService' && fleet !== undefined && fleet.size > 0) out.push({ name: r.name, inFlight: fleet.inFlight / fleet.size });
+      if (r.status === 'InService' && fleet !== undefined && fleet.size > 0) out.push({ name: r.name, inFlight: fleet.inFlight / fleet.size, since: r.servingSince ?? r.createdAt.getTime() });
     }
     return out;
   }
@@ -608,6 +610,7 @@ export class InferenceComponents {
       try {
         record.serving = await this.start(record, model, spec!, record.placedCopies, task.signal);
         record.status = 'InService';
+        record.servingSince = Date.now();
         this.say(`inference component ${name} is InService`);
         // Room made while it was Creating (copiesLeft passes over a component not InService).
         this.copiesLeft(record.endpointName, record.variantName);

@@ -62,8 +62,14 @@ export interface InvocationMetricsSink {
    * service that received no invocation in it gets `Invocations` 0 and `InvocationsPerInstance`
    * (`InvocationsPerCopy`) 0 there, as SageMaker emits zeros when traffic stops, and one without
    * `ConcurrentRequestsPerModel` (`…PerCopy`) in it gets `inFlight`, its requests in flight per instance (copy) now.
+   * `since` is the real time (epoch ms) the variant (first served by its endpoint, or added by an update), or the component, went InService: a
+   * minute that ended by then gets nothing.
    */
-  recordIdleMinute?(variants: Iterable<{ endpoint: string; variant: string; inFlight?: number; serverless?: boolean }>, components: Iterable<{ name: string; inFlight: number }>, now: number): void;
+  recordIdleMinute?(
+    variants: Iterable<{ endpoint: string; variant: string; inFlight?: number; serverless?: boolean; since?: number }>,
+    components: Iterable<{ name: string; inFlight: number; since?: number }>,
+    now: number,
+  ): void;
 }
 
 /**

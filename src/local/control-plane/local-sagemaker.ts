@@ -318,7 +318,14 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
         // A serverless variant has none either: AWS's list of serverless endpoint metrics, "exhaustive", has no ConcurrentRequestsPerModel.
         return (e.serving?.variants ?? []).map((v) => {
           const measured = models && v.serverless === undefined && v.fleet.size > 0;
-          return { endpoint: e.name, variant: v.spec.VariantName, ...(measured ? { inFlight: v.fleet.inFlight / v.fleet.size } : {}), ...(v.serverless ? { serverless: true } : {}) };
+          const since = e.servingSince.get(v.spec.VariantName);
+          return {
+            endpoint: e.name,
+            variant: v.spec.VariantName,
+            ...(since === undefined ? {} : { since }),
+            ...(measured ? { inFlight: v.fleet.inFlight / v.fleet.size } : {}),
+            ...(v.serverless ? { serverless: true } : {}),
+          };
         });
       });
     metrics?.recordIdleMinute?.(variants, components.inService(), now);

@@ -52,6 +52,12 @@ export class ManagedEndpoint implements RoutableEndpoint {
   creatingInstances = 0;
   /** The serving deployment (blue), once the endpoint first became InService. */
   serving: Deployment | undefined;
+  /**
+   * Real time (epoch ms) each served variant first went InService, by variant name: the minutes it
+   * publishes as idle (zeros, `LocalSageMakerHandle.publishIdleMinute`) are those from then on, never
+   * one before it served. Set by {@link markServing}.
+   */
+  readonly servingSince = new Map<string, number>();
   pending: PendingUpdate | undefined;
   lastDeploymentConfig: DeploymentConfig | undefined;
   /**
@@ -80,6 +86,17 @@ export class ManagedEndpoint implements RoutableEndpoint {
     private readonly io?: { s3: () => S3Objects; log?: EndpointLog; failureWrites?: AsyncFailureWrites },
   ) {
     this.lastModified = createdAt;
+  }
+
+  /**
+   * Records that the serving deployment's variants are in service from `now` on: a variant already
+   * served keeps its time (an update that keeps its name does not restart its metrics), one new to the
+   * endpoint (added by UpdateEndpoint) starts at `now`, and one no longer served is forgotten.
+   */
+  markServing(now = Date.now()): void {
+    const names = new Set((this.serving?.variants ?? []).map((v) => v.spec.VariantName));
+    for (const name of [...this.servingSince.keys()]) if (!names.has(name)) this.servingSince.delete(name);
+    for (const name of names) if (!this.servingSince.has(name)) this.servingSince.set(name, now);
   }
 
   /** True while the endpoint can take invocations. */

@@ -6,6 +6,7 @@ import { connect, createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { SageMakerRuntimeClient, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand } from '@aws-sdk/client-sagemaker-runtime';
+import { HeadObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { LocalEndpoint, type VariantRuntime } from '../endpoint/local-endpoint.js';
 import { createRandom } from '../endpoint/random.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
@@ -786,5 +787,64 @@ describe('front door app', () => {
     const accepted = await send({ 'X-Amzn-SageMaker-InputLocation': 's3://in/données.json' });
     assert.equal(accepted.status, 202, accepted.text);
     assert.equal(queued.at(-1)!.inputLocation, 's3://in/données.json');
+  });
+
+  test('a call of Amazon S3 or another REST service sent here (AWS_ENDPOINT_URL pointing at smkit local) is a 400 UnknownOperationException naming the service and what to set, in XML for S3, not a bare 404 a HeadObject reads as a missing object', async () => {
+    const app = createFrontDoor({ endpoints: new Map() });
+    const server = createServer(app);
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const s3 = new S3Client({ ...localClientConfig(`http://127.0.0.1:${port}`), forcePathStyle: true, maxAttempts: 1 });
+    try {
+      for (const command of [new PutObjectCommand({ Bucket: 'models', Key: 'iris/model.tar.gz', Body: Buffer.from('x') }), new ListBucketsCommand({})]) {
+        await assert.rejects(s3.send(command as never), (err: unknown) => {
+          assert.ok(err instanceof S3ServiceException, String(err));
+          assert.equal(err.name, 'UnknownOperationException');
+          assert.equal(err.$metadata.httpStatusCode, 400);
+          assert.match(err.message, /^smkit local does not answer Amazon S3 \(got (PUT \/models\/iris\/model\.tar\.gz|GET \/)\): if a client of another AWS service was pointed at this server: set the service-specific variables .* rather than AWS_ENDPOINT_URL, which sends every service's calls here; or give S3 its own endpoint with AWS_ENDPOINT_URL_S3, /);
+          return true;
+        });
+      }
+      // A HEAD answer has no body: its status must not say "no such object".
+      await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: 'models', Key: 'iris/model.tar.gz' })), (err: unknown) => err instanceof S3ServiceException && err.$metadata.httpStatusCode === 400);
+    } finally {
+      s3.destroy();
+    }
+    // Another REST service (Lambda's ListFunctions, signed for "lambda"): the runtime's JSON error, with the hint.
+    const lambda = await request(app).get('/2015-03-31/functions').set('Authorization', 'AWS4-HMAC-SHA256 Credential=AKID/20261207/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00');
+    assert.equal(lambda.status, 400);
+    assert.equal(lambda.headers['x-amzn-errortype'], 'UnknownOperationException');
+    assert.match(lambda.body.Message, /^smkit local does not answer the AWS service signed for as "lambda" \(got GET \/2015-03-31\/functions\): if a client of another AWS service was pointed at this server: /);
+    // Unsigned, or signed for a service it answers: the 404 listing its routes, as before.
+    for (const auth of [undefined, 'AWS4-HMAC-SHA256 Credential=AKID/20261207/us-east-1/sagemaker/aws4_request, SignedHeaders=host, Signature=00']) {
+      const req = request(app).get('/nope');
+      const res = await (auth === undefined ? req : req.set('Authorization', auth));
+      assert.equal(res.status, 404);
+      assert.match(res.body.Message, /^smkit local answers only POST \/endpoints\/\{EndpointName\}\/invocations/);
+    }
+  });
+
+  test('an S3 request signed with Signature Version 2 (the AWS CLI v1 presigns so) or SigV4a gets the S3 hint in XML too, as one signed with SigV4', async () => {
+    const app = createFrontDoor({ endpoints: new Map() });
+    const requests = [
+      // aws s3 presign s3://models/iris/model.tar.gz (AWS CLI v1)
+      request(app).get('/models/iris/model.tar.gz?AWSAccessKeyId=AKID&Signature=c2ln%2B&Expires=1796640775'),
+      request(app).get('/models/iris/model.tar.gz').set('Authorization', 'AWS AKID:c2lnbmF0dXJl'),
+      request(app).get('/models/iris/model.tar.gz').set('Authorization', 'AWS4-ECDSA-P256-SHA256 Credential=AKID/20261207/s3/aws4_request, SignedHeaders=host, Signature=00'),
+      request(app).get('/models/iris/model.tar.gz?X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256&X-Amz-Credential=AKID%2F20261207%2Fs3%2Faws4_request&X-Amz-Signature=00'),
+    ];
+    for (const req of requests) {
+      const res = await req;
+      assert.equal(res.status, 400, res.text);
+      assert.match(res.headers['content-type'] ?? '', /^application\/xml/);
+      assert.match(res.text, /<Code>UnknownOperationException<\/Code><Message>smkit local does not answer Amazon S3 \(got GET \/models\/iris\/model\.tar\.gz\): .*AWS_ENDPOINT_URL_S3/);
+    }
+    // Neither a bearer token nor half of a SigV2 query is a signature for S3: the 404 listing the routes.
+    for (const req of [request(app).get('/models/k').set('Authorization', 'Bearer abc'), request(app).get('/models/k?Signature=x'), request(app).get('/models/k').set('Authorization', 'AWS4-HMAC-SHA256 Credential=s3/aws4_request')]) {
+      const res = await req;
+      assert.equal(res.status, 404, res.text);
+      assert.match(res.body.Message, /^smkit local answers only POST/);
+    }
   });
 });

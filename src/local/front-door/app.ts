@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { awsJsonErrorAnswer, awsJsonVersionOf, dispatchAwsJson, MAX_AWS_JSON_BODY_BYTES, serviceForTarget, type AwsJsonErrorAnswer } from '../../aws/protocols/aws-json.js';
-import { writeQueryError } from '../../aws/protocols/query.js';
+import { escapeXml, writeQueryError } from '../../aws/protocols/query.js';
+import { OTHER_SERVICE_HINT } from '../../aws/other-service-hint.js';
+import { excerpt } from '../../errors/excerpt.js';
 import { endInSlices } from '../../net/end-in-slices.js';
 import { sendTextAndClose } from '../../server/respond.js';
 import { AwsServiceError, INTERNAL_FAILURE_MESSAGE, queryCodeOf, queryFaultOf, reportInternalFailure, type AwsService, type InternalFailureLog, type QueryErrorDetails } from '../../aws/service.js';
@@ -395,6 +397,44 @@ function oversizeBody(res: Response, err: OversizeBodyError): RuntimeApiError {
   return new RuntimeApiError('ValidationError', 400, `Request ${String(res.getHeader('x-amzn-RequestId'))} has oversize body. ${err.message}`);
 }
 
+/**
+ * The service a request was signed for: a SigV4 (or SigV4a) credential scope's service
+ * (`Credential=AKID/20261207/us-east-1/s3/aws4_request`, SigV4a's without the region), from
+ * `Authorization` or a presigned URL's `X-Amz-Credential`; `s3` for Signature Version 2 (`Authorization:
+ * AWS AKID:signature`, or a presigned URL's `AWSAccessKeyId` and `Signature`, as the AWS CLI v1's
+ * `aws s3 presign` writes them), which only Amazon S3 still takes; undefined for a request not signed so.
+ */
+function signingServiceOf(req: Request): string | undefined {
+  const auth = req.headers.authorization;
+  const query = req.originalUrl.indexOf('?');
+  const params = query < 0 ? undefined : new URLSearchParams(req.originalUrl.slice(query + 1));
+  const credential = (typeof auth === 'string' ? /\bCredential=([^,\s]+)/.exec(auth)?.[1] : undefined) ?? params?.get('X-Amz-Credential') ?? undefined;
+  if (credential === undefined) {
+    const sigV2 = typeof auth === 'string' ? /^AWS [^:\s]+:\S+$/.test(auth.trim()) : params?.has('AWSAccessKeyId') === true && params.has('Signature');
+    return sigV2 ? 's3' : undefined;
+  }
+  const scope = credential.split('/');
+  // <access key>/<date>/<region>/<service>/aws4_request; SigV4a's has no region.
+  return scope.length >= 4 && scope[scope.length - 1] === 'aws4_request' ? scope[scope.length - 2] : undefined;
+}
+
+/**
+ * The answer to a call of a REST service smkit local does not answer (`aws s3 cp` with
+ * `AWS_ENDPOINT_URL` pointing here): a 400 `UnknownOperationException` naming the service and what to
+ * set, in a shape the client reads, S3's XML `<Error>` for `s3` (a bare 404 read as "Not Found",
+ * which a HeadObject takes for a missing object), else the JSON of the runtime's errors.
+ */
+function sendOtherServiceError(req: Request, res: Response, service: string): void {
+  const s3 = service === 's3';
+  const message =
+    `smkit local does not answer ${s3 ? 'Amazon S3' : `the AWS service signed for as "${excerpt(service, 64)}"`} (got ${req.method} ${excerpt(req.path, 200)}): if ${OTHER_SERVICE_HINT}` +
+    (s3 ? '; or give S3 its own endpoint with AWS_ENDPOINT_URL_S3, such as a local S3 server at http://127.0.0.1:4569.' : '.');
+  if (!s3) return sendError(res, new RuntimeApiError('UnknownOperationException', 400, message));
+  const requestId = String(res.getHeader('x-amzn-RequestId') ?? '');
+  res.status(400).setHeader('Content-Type', 'application/xml');
+  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>UnknownOperationException</Code><Message>${escapeXml(message)}</Message><RequestId>${escapeXml(requestId)}</RequestId></Error>`);
+}
+
 function sendError(res: Response, err: RuntimeApiError): void {
   res.status(err.status).setHeader('x-amzn-ErrorType', err.type);
   res.setHeader('Content-Type', 'application/json');
@@ -413,6 +453,8 @@ function validationMessage(err: Error, res: Response): string {
  */
 export function createFrontDoor(opts: FrontDoorOptions): express.Express & Required<Pick<FrontDoorListener, 'answerHeadFault'>> {
   const accountId = opts.accountId ?? '000000000000';
+  /** The SigV4 signing names of what this front door answers: the runtime (`sagemaker`), its services, and CloudWatch's query protocol. */
+  const answeredServices = new Set(['sagemaker', ...(opts.services ?? []).map((s) => s.signingName), ...(opts.queryHandler ? ['monitoring'] : [])]);
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -732,6 +774,8 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
         'smkit local does not offer InvokeEndpointWithBidirectionalStream (SageMaker Runtime HTTP/2): open a WebSocket to the container at /invocations-bidirectional-stream instead, for example smkit invoke --bidi http://127.0.0.1:<port of the container>';
       return sendError(res, new RuntimeApiError('UnknownOperationException', 404, message));
     }
+    const signedFor = signingServiceOf(req);
+    if (signedFor !== undefined && !answeredServices.has(signedFor)) return sendOtherServiceError(req, res, signedFor);
     sendError(res, new RuntimeApiError('UnknownOperationException', 404, `smkit local answers only POST /endpoints/{EndpointName}/invocations, /invocations-response-stream and /async-invocations, and POST / with X-Amz-Target for the control plane (got ${req.method} ${req.path}).`));
   });
 

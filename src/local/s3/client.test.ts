@@ -447,3 +447,52 @@ test('list stops at the page of 1000 keys that takes it past maxKeys, not at the
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test('with no AWS_ENDPOINT_URL_S3 and no credentials, a read fails saying that s3:// went to Amazon S3 and what to set, not only the SDK\'s "Could not load credentials from any providers"', async () => {
+  // The SDK's credential chain reads these: none of them may give it credentials here.
+  const cleared = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'];
+  const set = { AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: join(tmpdir(), 'smkit-no-aws-config'), AWS_SHARED_CREDENTIALS_FILE: join(tmpdir(), 'smkit-no-aws-credentials') };
+  const saved = new Map([...cleared, ...Object.keys(set)].map((k) => [k, process.env[k]]));
+  for (const k of cleared) delete process.env[k];
+  Object.assign(process.env, set);
+  try {
+    const objects = createS3Objects({ region: 'eu-west-1' });
+    await assert.rejects(objects.get('models', 'iris/model.tar.gz'), (err: Error) => {
+      assert.equal(err.name, 'CredentialsProviderError');
+      assert.match(err.message, /^no AWS credentials were found for Amazon S3 at https:\/\/s3\.eu-west-1\.amazonaws\.com, where s3:\/\/ URLs go while neither AWS_ENDPOINT_URL_S3 nor AWS_ENDPOINT_URL is set: set AWS_ENDPOINT_URL_S3 to a local S3 server/);
+      assert.match(err.message, /AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\)$/);
+      return true;
+    });
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});
+
+test("with no AWS_ENDPOINT_URL_S3, a credential provider's own reason (an SSO session to renew) stays in the message beside what to set, not replaced by \"no credentials were found\" alone", async () => {
+  // A profile for IAM Identity Center whose session was never opened here: the SDK says to run aws sso login.
+  const home = await mkdtemp(join(tmpdir(), 'smkit-sso-home-'));
+  const config = join(home, 'config');
+  await writeFile(config, '[profile dev]\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 111122223333\nsso_role_name = Dev\n');
+  const cleared = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'];
+  const set = { HOME: home, AWS_PROFILE: 'dev', AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: join(home, 'credentials') };
+  const saved = new Map([...cleared, ...Object.keys(set)].map((k) => [k, process.env[k]]));
+  for (const k of cleared) delete process.env[k];
+  Object.assign(process.env, set);
+  try {
+    const objects = createS3Objects({ region: 'eu-west-1' });
+    await assert.rejects(objects.get('models', 'iris/model.tar.gz'), (err: Error) => {
+      assert.equal(err.name, 'CredentialsProviderError');
+      assert.match(err.message, /^no AWS credentials were found for Amazon S3 at https:\/\/s3\.eu-west-1\.amazonaws\.com \(.*SSO session.*aws sso login.*\), where s3:\/\/ URLs go while neither AWS_ENDPOINT_URL_S3 nor AWS_ENDPOINT_URL is set: set AWS_ENDPOINT_URL_S3 /);
+      return true;
+    });
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await rm(home, { recursive: true, force: true });
+  }
+});

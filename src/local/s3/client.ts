@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { DEFAULT_S3_TIMEOUT_SECONDS, type LocalSageMakerSettings } from '../../config/local-sagemaker.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { countText } from '../../errors/count-text.js';
+import { excerpt } from '../../errors/excerpt.js';
 import { MAX_LISTED_KEYS, type PutFileOptions, type S3Objects } from './objects.js';
 
 const ignore = (): void => {};
@@ -82,11 +83,22 @@ function osTimedOut(cause: NodeJS.ErrnoException, endpoint: string, tries: strin
   return Object.assign(new Error(message, { cause }), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 }
 
+/** The message of the SDK's credential chain when none of its providers had credentials. */
+const NO_CREDENTIALS_FOUND = 'Could not load credentials from any providers';
+
 /**
  * `err` as the caller should see it: a timeout of the SDK's HTTP handler (its own wording names
  * neither S3 nor what to change) becomes one that names S3's endpoint and the setting.
  */
-function explained(err: unknown, endpoint: string, seconds: number): unknown {
+function explained(err: unknown, endpoint: string, seconds: number, local: boolean): unknown {
+  // The SDK's "Could not load credentials from any providers" names neither S3 nor that, with no
+  // AWS_ENDPOINT_URL_S3, an s3:// URL went to Amazon S3: the usual cause is a local S3 not pointed at.
+  // A provider's own reason (an SSO session to renew with aws sso login, a profile that does not parse) is kept.
+  if (err instanceof Error && err.name === 'CredentialsProviderError' && !local) {
+    const reason = err.message === NO_CREDENTIALS_FOUND ? '' : ` (${excerpt(err.message, 500)})`;
+    const message = `no AWS credentials were found for Amazon S3 at ${endpoint}${reason}, where s3:// URLs go while neither AWS_ENDPOINT_URL_S3 nor AWS_ENDPOINT_URL is set: set AWS_ENDPOINT_URL_S3 to a local S3 server (such as http://127.0.0.1:4569) before starting smkit local, or give credentials for Amazon S3 (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)`;
+    return Object.assign(new Error(message, { cause: err }), { name: 'CredentialsProviderError' });
+  }
   if (err instanceof AggregateError) {
     // Node fails a connection to a host of several addresses (its autoSelectFamily tries each, as for
     // localhost at ::1 and 127.0.0.1) with an AggregateError whose own message is empty: a refused one
@@ -115,12 +127,12 @@ function explained(err: unknown, endpoint: string, seconds: number): unknown {
  * An object's body as the SDK streams it, failing with {@link explained}'s error when S3 stalls
  * part-way (the idle timeout destroys the response with the SDK's own error).
  */
-function explainedBody(body: Readable, endpoint: string, seconds: number): Readable {
+function explainedBody(body: Readable, endpoint: string, seconds: number, local: boolean): Readable {
   async function* bytes(): AsyncGenerator<Buffer> {
     try {
       for await (const chunk of body) yield chunk as Buffer;
     } catch (err) {
-      throw explained(err, endpoint, seconds);
+      throw explained(err, endpoint, seconds, local);
     }
   }
   return Readable.from(bytes(), { objectMode: false });
@@ -166,7 +178,7 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
       });
       const send = (cmd: unknown, opts?: { abortSignal?: AbortSignal }): Promise<unknown> =>
         c.send(cmd as never, opts).catch((err: unknown) => {
-          throw explained(err, endpoint, seconds);
+          throw explained(err, endpoint, seconds, local);
         });
       return { send, mod };
     }));
@@ -204,7 +216,7 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
       const out = (await send(new mod.GetObjectCommand({ Bucket: bucket, Key: key }), abortOptions(options.signal))) as { Body?: unknown; ContentLength?: number; ETag?: string };
       if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
       const source = out.Body as Readable;
-      const stream = explainedBody(source, endpoint, seconds);
+      const stream = explainedBody(source, endpoint, seconds, settings.s3EndpointUrl !== undefined);
       // Destroyed before it was read (refused from its length), it would leave the SDK's body, and its connection, open.
       stream.once('close', () => source.destroy());
       return Object.assign(stream, out.ContentLength === undefined ? {} : { contentLength: out.ContentLength }, out.ETag === undefined ? {} : { etag: out.ETag });

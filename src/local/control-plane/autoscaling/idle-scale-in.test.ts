@@ -163,6 +163,29 @@ describe('idle scale in', () => {
     }
   });
 
+  test('a minute that ended before the endpoint went InService gets no idle zeros: the first are for the minute it served in', async () => {
+    // The endpoint is created after `before`: the minute before the one `before` falls in ended before it existed.
+    const before = Date.now();
+    await sm.send(new CreateModelCommand({ ModelName: 'late', ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:a', ModelDataUrl: dir } }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'late', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'late', InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }] }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'late', EndpointConfigName: 'late' }));
+    await until('endpoint late InService', async () => (await sm.send(new DescribeEndpointCommand({ EndpointName: 'late' }))).EndpointStatus === 'InService', POLL);
+    const served = Date.now();
+    local.publishIdleMinute(before);
+    const variant = [{ Name: 'EndpointName', Value: 'late' }, { Name: 'VariantName', Value: 'AllTraffic' }];
+    const points = async (metricName: string, from: number, to: number) =>
+      (await cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metricName, Dimensions: variant, Statistics: ['Sum', 'Maximum'], Period: 60, StartTime: new Date(from), EndTime: new Date(to) }))).Datapoints ?? [];
+    for (const metricName of ['Invocations', 'InvocationsPerInstance', 'ConcurrentRequestsPerModel']) {
+      assert.deepEqual(await points(metricName, before - 180_000, before + 180_000), [], `${metricName}: no datapoint for a minute before the endpoint existed`);
+    }
+    // The minute it went InService in is idle and published as such.
+    local.publishIdleMinute(served + 60_000);
+    for (const metricName of ['Invocations', 'InvocationsPerInstance', 'ConcurrentRequestsPerModel']) {
+      const got = await points(metricName, before - 180_000, served + 180_000);
+      assert.deepEqual(got.map((d) => [d.Sum, d.Maximum]), [[0, 0]], `${metricName}: ${JSON.stringify(got)}`);
+    }
+  });
+
   test('a serverless variant publishes neither ConcurrentRequestsPerModel nor InvocationsPerInstance, in its idle minutes as in its busy ones: AWS lists neither among the metrics of serverless endpoints', async () => {
     await sm.send(new CreateModelCommand({ ModelName: 'sl', ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:a', ModelDataUrl: dir } }));
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'sl', ServerlessConfig: { MemorySizeInMB: 2048, MaxConcurrency: 2 } }] }));

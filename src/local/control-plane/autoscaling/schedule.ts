@@ -3,7 +3,9 @@ import { validationException } from './errors.js';
 /**
  * A parsed `Schedule` of a scheduled action: `at(yyyy-mm-ddThh:mm:ss)`, `rate(value unit)` or
  * `cron(Minutes Hours Day-of-month Month Day-of-week Year)`, at and cron read in `Timezone`
- * (UTC by default), as the PutScheduledAction reference describes them.
+ * (UTC by default), as the PutScheduledAction reference describes them. A cron expression may
+ * also have seven fields, Seconds first, as the Application Auto Scaling User Guide allows
+ * (https://docs.aws.amazon.com/autoscaling/application/userguide/scheduled-scaling-using-cron-expressions.html).
  */
 export type Schedule =
   | { readonly kind: 'at'; readonly at: number }
@@ -12,6 +14,8 @@ export type Schedule =
 
 /** The allowed values of each cron field (day of week 1–7 is SUN–SAT). */
 export interface CronFields {
+  /** The seconds of a seven-field expression; `{0}` for a six-field one. */
+  readonly seconds: ReadonlySet<number>;
   readonly minutes: ReadonlySet<number>;
   readonly hours: ReadonlySet<number>;
   /** Undefined for `?`: the day is chosen by the day of week. */
@@ -62,9 +66,12 @@ export function parseSchedule(schedule: string, timezone = 'UTC'): Schedule {
     return { kind: 'rate', seconds: Number(rate[1]) * unit };
   }
   const parts = body.split(/\s+/);
-  if (parts.length !== 6) throw invalid(schedule, `a cron expression has six fields, this one has ${parts.length}`);
+  if (parts.length !== 6 && parts.length !== 7) throw invalid(schedule, `a cron expression has six fields (or seven, Seconds first), this one has ${parts.length}`);
+  // Seven fields: the first is the seconds (the service does not promise to run on that second; this runs on it).
+  const sec = parts.length === 7 ? parts.shift()! : undefined;
   const [min, hour, dom, month, dow, year] = parts as [string, string, string, string, string, string];
   const fields: CronFields = {
+    seconds: sec === undefined ? new Set([0]) : cronField(schedule, sec, 'Seconds', 0, 59),
     minutes: cronField(schedule, min, 'Minutes', 0, 59),
     hours: cronField(schedule, hour, 'Hours', 0, 23),
     daysOfMonth: dom === '?' ? undefined : cronField(schedule, dom, 'Day-of-month', 1, 31),
@@ -72,7 +79,11 @@ export function parseSchedule(schedule: string, timezone = 'UTC'): Schedule {
     daysOfWeek: dow === '?' ? undefined : cronField(schedule, dow, 'Day-of-week', 1, 7, DAYS),
     years: year === '*' ? undefined : cronField(schedule, year, 'Year', 1970, 2199),
   };
-  if (dom !== '?' && dom !== '*' && dow !== '?' && dow !== '*') throw invalid(schedule, 'give ? as the day of month or the day of week: the other one chooses the days');
+  // As in EventBridge's cron, which Application Auto Scaling's follows: one of the two day fields is
+  // ?, the other a value or *. The service refuses cron(0 16 * * MON-FRI *) (terraform-provider-aws#13995).
+  if ((dom === '?') === (dow === '?')) {
+    throw invalid(schedule, `give ? as exactly one of the day of month and the day of week (${dom} and ${dow} here): the other one, a value or *, chooses the days, as in cron(0 9 ? * MON-FRI *) or cron(0 9 * * ? *)`);
+  }
   return { kind: 'cron', fields, timezone };
 }
 
@@ -141,6 +152,7 @@ export function nextRun(schedule: Schedule, after: number, origin: number, rateM
   let day = Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), start.getUTCDate());
   const hours = [...f.hours].sort((a, b) => a - b);
   const minutes = [...f.minutes].sort((a, b) => a - b);
+  const seconds = [...f.seconds].sort((a, b) => a - b);
   for (let i = 0; i < CRON_HORIZON_YEARS * 366; i++, day += 86_400_000) {
     const d = new Date(day);
     if (f.years && !f.years.has(d.getUTCFullYear())) continue;
@@ -149,8 +161,13 @@ export function nextRun(schedule: Schedule, after: number, origin: number, rateM
     if (f.daysOfWeek && !f.daysOfWeek.has(d.getUTCDay() + 1)) continue;
     for (const h of hours) {
       for (const m of minutes) {
-        const at = wallTimeToUtc(day + h * 3_600_000 + m * 60_000, schedule.timezone);
-        if (at > after) return at;
+        // A minute whose last second to run is not after `after` is passed over whole: a seven-field
+        // schedule would otherwise convert up to 86 400 times of the day to find the next one.
+        if (seconds.length > 1 && wallTimeToUtc(day + h * 3_600_000 + m * 60_000 + seconds[seconds.length - 1]! * 1000, schedule.timezone) <= after) continue;
+        for (const sec of seconds) {
+          const at = wallTimeToUtc(day + h * 3_600_000 + m * 60_000 + sec * 1000, schedule.timezone);
+          if (at > after) return at;
+        }
       }
     }
   }

@@ -211,13 +211,22 @@ export class MetricStore implements InvocationMetricsSink {
    * alarm needs to leave INSUFFICIENT_DATA once traffic stops. `ConcurrentRequestsPerModel`
    * (`ConcurrentRequestsPerCopy`), which AWS samples every 10 seconds, gets the requests in flight
    * per instance (copy) now, `inFlight`, when that minute has none of it. Calling it again for the same minute adds nothing.
+   * One whose `since` (real time it went in service) is at or past that minute's end gets nothing there:
+   * SageMaker publishes no datapoint for a minute before the endpoint (or component) served.
    * A value written to that minute later replaces its fill: an invocation is recorded at its arrival
    * once it ends, so one still running as its minute is published would otherwise leave a 0 beside
    * its 1 (SampleCount 2, Minimum 0, Average halved).
    */
-  recordIdleMinute(variants: Iterable<{ endpoint: string; variant: string; inFlight?: number; serverless?: boolean }>, components: Iterable<{ name: string; inFlight: number }>, now: number): void {
+  recordIdleMinute(
+    variants: Iterable<{ endpoint: string; variant: string; inFlight?: number; serverless?: boolean; since?: number }>,
+    components: Iterable<{ name: string; inFlight: number; since?: number }>,
+    now: number,
+  ): void {
     const minute = this.periodIndex(now, 60) - 1;
     const at = this.periodStart(minute, 60);
+    // A variant or component in service only since that minute ended had no minute there to be idle in.
+    const end = this.periodStart(minute + 1, 60);
+    const existed = (since: number | undefined): boolean => since === undefined || since < end;
     let published = false;
     const fill = (dimensions: Dimension[], metricName: string, value: number | undefined): void => {
       const id: MetricId = { namespace: SAGEMAKER_NAMESPACE, metricName, dimensions };
@@ -234,8 +243,8 @@ export class MetricStore implements InvocationMetricsSink {
       fill(dimensions, concurrency, inFlight);
     };
     // A serverless variant publishes no InvocationsPerInstance (InvocationRecord.serverless).
-    for (const v of variants) idle([{ Name: 'EndpointName', Value: v.endpoint }, { Name: 'VariantName', Value: v.variant }], v.serverless === true ? undefined : 'InvocationsPerInstance', 'ConcurrentRequestsPerModel', v.inFlight);
-    for (const c of components) idle([{ Name: 'InferenceComponentName', Value: c.name }], 'InvocationsPerCopy', 'ConcurrentRequestsPerCopy', c.inFlight);
+    for (const v of variants) if (existed(v.since)) idle([{ Name: 'EndpointName', Value: v.endpoint }, { Name: 'VariantName', Value: v.variant }], v.serverless === true ? undefined : 'InvocationsPerInstance', 'ConcurrentRequestsPerModel', v.inFlight);
+    for (const c of components) if (existed(c.since)) idle([{ Name: 'InferenceComponentName', Value: c.name }], 'InvocationsPerCopy', 'ConcurrentRequestsPerCopy', c.inFlight);
     if (published) for (const listener of this.listeners) listener();
   }
 
