@@ -196,6 +196,25 @@ test('requests whose output has no elements (a [rows, 0] output) each get a buff
   assert.doesNotThrow(() => new Uint8Array(second.buffer, second.byteOffset, second.byteLength));
 });
 
+test('each request\'s output owns its whole buffer, as a model\'s answer to it alone does (Buffer.from(data.buffer) is its own rows), a Buffer output too', () => {
+  const parts = splitOutputs(
+    {
+      y: { dtype: 'float32', shape: [3, 2], data: Float32Array.of(1, 2, 3, 4, 5, 6) },
+      b: { dtype: 'uint8', shape: [3], data: Buffer.from([7, 8, 9]) },
+    },
+    [1, 2],
+  );
+  for (const part of parts) {
+    for (const t of Object.values(part)) {
+      const data = t.data as Uint8Array;
+      assert.equal(data.byteOffset, 0);
+      assert.equal(data.byteLength, data.buffer.byteLength);
+    }
+  }
+  assert.deepEqual([...new Float32Array((parts[1]!['y']!.data as Float32Array).buffer)], [3, 4, 5, 6]);
+  assert.deepEqual([...new Uint8Array((parts[0]!['b']!.data as Uint8Array).buffer)], [7]);
+});
+
 test('a batched run that fails is logged once (warn: step, batch size, error code), never with the requests\' values; its retries one by one are not batch lines', async () => {
   const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
   const capture = (level: string) => (obj: object | string, msg?: string) => lines.push({ level, obj: typeof obj === 'string' ? {} : (obj as Record<string, unknown>), msg: typeof obj === 'string' ? obj : (msg ?? '') });
