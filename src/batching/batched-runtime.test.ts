@@ -122,6 +122,35 @@ test('models without a dynamic first dimension are not wrapped', async () => {
   assert.equal(withBatching(fixed, { maxSize: 8, maxDelayMs: 0 }), fixed);
 });
 
+test('batching asked for a model whose shapes do not allow it is said once at the load (warn: step, why), not left for the user to guess; a model that batches logs nothing', async () => {
+  const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+  const capture = (level: string) => (obj: object | string, msg?: string) => lines.push({ level, obj: typeof obj === 'string' ? {} : (obj as Record<string, unknown>), msg: typeof obj === 'string' ? obj : (msg ?? '') });
+  const logger = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') };
+  const model = (inputs: ModelRuntime['inputs'], outputs: ModelRuntime['outputs']): ModelRuntime => ({ name: 'fake', backend: 'cpu', inputs, outputs, predict: async (x) => x, dispose: async () => undefined });
+  const env = { batching: { maxSize: 8, maxDelayMs: 0 }, runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: logger } };
+  const cases: [ModelRuntime, RegExp][] = [
+    [model([{ name: 'image', dtype: 'float32', shape: [1, 3, 224, 224] }], [{ name: 'y', dtype: 'float32', shape: [-1, 10] }]), /input "image" has a fixed first dimension \(\[1, 3, 224, 224\]\)/],
+    [model([{ name: 'x', dtype: 'float32', shape: ['batch', 4] }], [{ name: 'total', dtype: 'float32', shape: [4] }]), /output "total" has a fixed first dimension \(\[4\]\)/],
+    [model([{ name: 'x', dtype: 'float32', shape: ['batch', 4] }], [{ name: 'gram', dtype: 'float32', shape: ['batch', 'batch'] }]), /output "gram" \(\[batch, batch\]\) has the batch dimension beyond its first/],
+    [model([{ name: 'x', dtype: 'float32', shape: [] }], [{ name: 'y', dtype: 'float32', shape: [] }]), /input "x" has no declared shape/],
+  ];
+  for (const [runtime, why] of cases) {
+    lines.length = 0;
+    assert.equal(await batchedRuntime(runtime, env, 'predict:fake'), runtime);
+    assert.equal(lines.length, 1, JSON.stringify(lines));
+    assert.equal(lines[0]!.level, 'warn');
+    assert.deepEqual(lines[0]!.obj, { step: 'predict:fake', batchMaxSize: 8 });
+    assert.match(lines[0]!.msg, /^predict:fake: requests are not batched together \(batching maxSize 8\): /);
+    assert.match(lines[0]!.msg, why);
+  }
+  lines.length = 0;
+  const batchable = model([{ name: 'x', dtype: 'float32', shape: ['batch', 4] }], [{ name: 'y', dtype: 'float32', shape: ['batch', 3] }]);
+  assert.notEqual(await batchedRuntime(batchable, env, 'predict:fake'), batchable);
+  // Batching off: nothing asked, nothing said.
+  assert.equal(await batchedRuntime(cases[0]![0], { ...env, batching: { maxSize: 1, maxDelayMs: 0 } }, 'predict:fake'), cases[0]![0]);
+  assert.deepEqual(lines, []);
+});
+
 test('a model with an output whose first dimension is fixed (a reduction over the rows) is not batched: each request gets its own answer', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-reduce-'));
   // y = the largest value of each column over the rows ([batch, 2] -> [2]); z keeps the rows. Two
