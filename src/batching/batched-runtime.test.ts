@@ -41,7 +41,7 @@ test('concat then split gives each request its own rows back (numbers and string
   assert.deepEqual([...(a!['y']!.data as Float32Array)], [1, 2]);
   assert.deepEqual(b!['y']!.shape, [2, 2]);
   assert.deepEqual(b!['s']!.data, ['q', 'r']);
-  assert.throws(() => splitOutputs({ total: { dtype: 'float32', shape: [1], data: new Float32Array(1) } }, [1, 2]), /not 3 rows first/);
+  assert.throws(() => splitOutputs({ total: { dtype: 'float32', shape: [1], data: new Float32Array(1) } }, [1, 2]), /not the batch's 3 rows first: the model does not answer one row per input row, so its requests are not batched together from now on/);
 });
 
 test('a tensor a request names __proto__ is joined and split as one of that name, not taken as the map\'s prototype', () => {
@@ -242,6 +242,39 @@ test('each request\'s output owns its whole buffer, as a model\'s answer to it a
   }
   assert.deepEqual([...new Float32Array((parts[1]!['y']!.data as Float32Array).buffer)], [3, 4, 5, 6]);
   assert.deepEqual([...new Uint8Array((parts[0]!['b']!.data as Uint8Array).buffer)], [7]);
+});
+
+test('a model whose output turns out not to keep the rows (its shape undeclared) answers each request alone, says why in the failed batch\'s warning, and batches no more', async () => {
+  const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+  const capture = (level: string) => (obj: object | string, msg?: string) => lines.push({ level, obj: typeof obj === 'string' ? {} : (obj as Record<string, unknown>), msg: typeof obj === 'string' ? obj : (msg ?? '') });
+  const logger = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') };
+  const runs: number[] = [];
+  // Sums each column over the rows: 3 values whatever the rows, a shape the model does not declare
+  // (two one-row requests make 2 rows, so it cannot pass for them).
+  const summing: ModelRuntime = {
+    name: 'fake',
+    backend: 'cpu',
+    inputs: [{ name: 'x', dtype: 'float32', shape: ['batch', 3] }],
+    outputs: [{ name: 'total', dtype: 'float32', shape: [] }],
+    predict: async (inputs) => {
+      const x = Object.values(inputs)[0]!;
+      const d = x.data as Float32Array;
+      runs.push(x.shape[0]!);
+      const total = Float32Array.of(0, 0, 0);
+      for (let i = 0; i < d.length; i++) total[i % 3]! += d[i]!;
+      return { total: { dtype: 'float32', shape: [3], data: total } };
+    },
+    dispose: async () => undefined,
+  };
+  const batched = await batchedRuntime(summing, { batching: { maxSize: 8, maxDelayMs: 0 }, runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: logger } }, 'predict:fake');
+  const answers = await Promise.all([rows([[1, 2, 3]]), rows([[10, 20, 30]])].map((r) => batched.predict(r)));
+  assert.deepEqual(answers.map((a) => [...(a['total']!.data as Float32Array)]), [[1, 2, 3], [10, 20, 30]]);
+  assert.deepEqual(runs, [2, 1, 1]);
+  assert.equal(lines.length, 1, JSON.stringify(lines));
+  assert.match(lines[0]!.msg, /output "total" has shape \[3\], not the batch's 2 rows first: the model does not answer one row per input row, so its requests are not batched together from now on/);
+  runs.length = 0;
+  await Promise.all([rows([[1, 2, 3]]), rows([[4, 5, 6]]), rows([[7, 8, 9]])].map((r) => batched.predict(r)));
+  assert.deepEqual(runs, [1, 1, 1]);
 });
 
 test('a batched run that fails is logged once (warn: step, batch size, error code), never with the requests\' values; its retries one by one are not batch lines', async () => {

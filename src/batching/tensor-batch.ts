@@ -84,7 +84,9 @@ export function splitOutputs(outputs: TensorMap, rows: readonly number[]): Tenso
   const result: TensorMap[] = rows.map(() => ({}));
   for (const [name, t] of Object.entries(outputs)) {
     if (t.shape.length === 0 || t.shape[0] !== total) {
-      throw new UnsplittableBatchError(`output "${name}" has shape [${t.shape.join(', ')}], not ${total} rows first`);
+      throw new UnsplittableBatchError(
+        `output "${name}" has shape [${t.shape.join(', ')}], not the batch's ${total} rows first: the model does not answer one row per input row, so its requests are not batched together from now on`,
+      );
     }
     const rowSize = total === 0 ? 0 : t.data.length / total;
     let start = 0;
