@@ -31,6 +31,9 @@ test('batch keys: same names, dtypes and trailing shape batch; scalars and ragge
   assert.equal(batchKey({ x: { dtype: 'float32', shape: [], data: new Float32Array(1) } }), undefined);
   assert.equal(batchKey({ a: { dtype: 'float32', shape: [1, 2], data: new Float32Array(2) }, b: { dtype: 'float32', shape: [2, 2], data: new Float32Array(4) } }), undefined);
   assert.equal(batchKey({}), undefined);
+  // Data in another array than its dtype's would be converted by the concatenation: such a request runs alone, as without batching.
+  assert.equal(batchKey({ x: { dtype: 'float32', shape: [1, 2], data: Uint8Array.of(1, 2) as unknown as Float32Array } }), undefined);
+  assert.notEqual(batchKey({ x: { dtype: 'uint8', shape: [1, 2], data: Buffer.from([1, 2]) } }), undefined);
 });
 
 test('concat then split gives each request its own rows back (numbers and strings)', () => {

@@ -2,13 +2,15 @@
  * Joining several requests' tensors along the first (batch) axis and splitting a model's outputs
  * back, for {@link AdaptiveBatcher} runs of a model.
  */
-import { allocate, type Tensor, type TensorData, type TensorMap } from '../core/tensor.js';
+import { allocate, holdsOwnStorage, type Tensor, type TensorData, type TensorMap } from '../core/tensor.js';
 import { setTensor } from '../codecs/tensor-map.js';
 
 /**
  * The batch key of a request's inputs: names, dtypes and every dimension but the first. Requests
  * with equal keys can be concatenated. Undefined when the inputs cannot join a batch (no inputs, a
- * scalar, or inputs that disagree on their row count).
+ * scalar, inputs that disagree on their row count, or data in another array than its dtype's: user
+ * code's `float32` tensor of `Uint8Array` pixels, which concatenating would convert, so that the
+ * request got a model's answer in a batch and ONNX Runtime's refusal alone).
  */
 export function batchKey(inputs: TensorMap): string | undefined {
   const names = Object.keys(inputs);
@@ -18,7 +20,7 @@ export function batchKey(inputs: TensorMap): string | undefined {
   let key = '';
   for (const name of names) {
     const t = inputs[name]!;
-    if (t.shape.length === 0) return undefined;
+    if (t.shape.length === 0 || !holdsOwnStorage(t)) return undefined;
     if (rows === -1) rows = t.shape[0]!;
     else if (t.shape[0] !== rows) return undefined;
     key += `${JSON.stringify(name)}:${t.dtype}[${t.shape.slice(1).join(',')}];`;

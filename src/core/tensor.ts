@@ -121,6 +121,11 @@ export function withFloat16Bits(map: TensorMap): TensorMap {
   return out ?? map;
 }
 
+/** True when `t`'s data is its dtype's storage ({@link DataTypeMap}: a `Float32Array` for `float32`, an array for `string`). */
+export function holdsOwnStorage(t: Tensor): boolean {
+  return t.dtype === 'string' ? Array.isArray(t.data) : t.data instanceof TYPED_ARRAY_CTORS[t.dtype];
+}
+
 /**
  * Refuses tensors from user code whose data is another typed array than their dtype's storage
  * (`float32` data in an `Int32Array`): the encoders read the bytes as the dtype says, so the answer

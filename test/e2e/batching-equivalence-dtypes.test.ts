@@ -176,3 +176,36 @@ describe('batching equivalence, user code that reads a tensor\'s buffer', () => 
     assert.ok(sizes.some((size) => size > 1), `no requests were ever batched together: ${JSON.stringify(sizes)}`);
   });
 });
+
+describe('batching equivalence, inputFn tensors whose data is not their dtype\'s array', () => {
+  let dir: string;
+  let withBatching: Served;
+  let without: Served;
+
+  before(async () => {
+    dir = identityModelDir([{ name: 'x', dtype: 'float32', rank: 2 }]);
+    // float32 said, bytes given (pixels as sharp gives them): ONNX Runtime refuses such a tensor.
+    writeFileSync(
+      path.join(dir, 'code', 'inference.mjs'),
+      "export function inputFn(body) { const v = JSON.parse(body); return { tensors: { x: { dtype: 'float32', shape: [1, v.length], data: Uint8Array.from(v) } } }; }\n",
+    );
+    withBatching = await serve(dir, { maxSize: 8, maxDelayMs: 0 }, []);
+    without = await serve(dir, undefined, []);
+  });
+
+  after(async () => {
+    await withBatching?.close();
+    await without?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('each request is answered as it is without batching (refused), not with a model run on values a batch converted', async () => {
+    const send = (values: number[]): Sent => ({ contentType: 'application/json', accept: 'application/json', body: JSON.stringify(values) });
+    for (const served of [withBatching, without]) await Promise.all(Array.from({ length: MAX_REQUESTS }, () => post(served, send([0, 0]))));
+    const set = Array.from({ length: MAX_REQUESTS }, (_, i) => send([i, i + 1]));
+    const want = await Promise.all(set.map((r) => post(without, r)));
+    const got = await Promise.all(set.map((r) => post(withBatching, r)));
+    assert.match(want[0]!, /^500 /);
+    got.forEach((g, i) => assert.equal(g, want[i], `request ${i}`));
+  });
+});
