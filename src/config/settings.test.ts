@@ -137,6 +137,19 @@ test('CLI overrides win over the environment', () => {
   assert.equal(s.workers, 2);
 });
 
+test('SMKIT_BATCH_MAX_DELAY_MS not below the invocation timeout is refused naming both: a batch that does not fill would wait past every deadline', () => {
+  assert.throws(
+    () => loadSettings({ SMKIT_BATCH_MAX_DELAY_MS: '2000', SAGEMAKER_MODEL_SERVER_TIMEOUT: '2' }, {}, 2),
+    (err: ToolkitError) =>
+      err.code === 'ERR_CONFIG_INVALID' &&
+      err.details?.['variable'] === 'SMKIT_BATCH_MAX_DELAY_MS' &&
+      /SMKIT_BATCH_MAX_DELAY_MS="2000" is invalid: expected milliseconds below the invocation timeout \(2000 ms, SAGEMAKER_MODEL_SERVER_TIMEOUT\)/.test(err.message),
+  );
+  assert.throws(() => loadSettings({ SMKIT_BATCH_MAX_DELAY_MS: '600', SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '0.5' }, {}, 2), /SMKIT_BATCH_MAX_DELAY_MS="600" is invalid/);
+  assert.equal(loadSettings({ SMKIT_BATCH_MAX_DELAY_MS: '1999', SAGEMAKER_MODEL_SERVER_TIMEOUT: '2' }, {}, 2).batchMaxDelayMs, 1999);
+  assert.equal(loadSettings({ SAGEMAKER_MODEL_SERVER_TIMEOUT: '0.001' }, {}, 2).batchMaxDelayMs, 0);
+});
+
 for (const [name, value] of [
   ['SAGEMAKER_BIND_TO_PORT', 'eighty'],
   ['SAGEMAKER_BIND_TO_PORT', '70000'],
