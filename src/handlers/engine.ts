@@ -677,6 +677,10 @@ export class InferenceEngine {
       throw this.hooks.inputFn ? this.#unreadable(err, this.#name('inputFn')) : err;
     }
     this.#io!.checkSignatureName(data.request, this.model instanceof Pipeline ? this.model.runtimes[0]?.signature : undefined);
+    // Tensors inputFn made (not a request smkit decoded for it) go to smkit's steps and runtimes as
+    // they are: data in another typed array than its dtype's (float32 said, Uint8Array pixels given)
+    // was ONNX Runtime's 500 ERR_STEP_FAILED, or read by value by TF.js; refused as predictFn's are.
+    if (this.hooks.inputFn && data.request === undefined && this.model instanceof Pipeline) checkTensorStorage(withFloat16Bits(data.tensors), this.#name('inputFn'));
     if (this.model instanceof Pipeline) return this.model.run(data, ctx);
     const runtime = this.model as Partial<ModelRuntime> | undefined;
     if (runtime && typeof runtime.predict === 'function') {

@@ -205,7 +205,10 @@ describe('batching equivalence, inputFn tensors whose data is not their dtype\'s
     const set = Array.from({ length: MAX_REQUESTS }, (_, i) => send([i, i + 1]));
     const want = await Promise.all(set.map((r) => post(without, r)));
     const got = await Promise.all(set.map((r) => post(withBatching, r)));
+    // inputFn's mistake, named, as predictFn's would be: not ONNX Runtime's ERR_STEP_FAILED.
     assert.match(want[0]!, /^500 /);
+    assert.match(want[0]!, /"code":"ERR_USER_CODE"/);
+    assert.match(want[0]!, /inputFn returned tensor \\"x\\" with dtype float32 but its data is a Uint8Array: put float32 data in a Float32Array/);
     got.forEach((g, i) => assert.equal(g, want[i], `request ${i}`));
   });
 });
