@@ -212,3 +212,33 @@ describe('batching equivalence, inputFn tensors whose data is not their dtype\'s
     got.forEach((g, i) => assert.equal(g, want[i], `request ${i}`));
   });
 });
+
+describe("a pipeline's run() given tensors whose data is another typed array than their dtype's (predictFn calling model.run)", () => {
+  let dir: string;
+  let served: Served;
+
+  before(async () => {
+    dir = identityModelDir([{ name: 'x', dtype: 'float32', rank: 2 }]);
+    writeFileSync(
+      path.join(dir, 'code', 'inference.mjs'),
+      // inputFn hands predictFn the parsed body; predictFn builds the tensor itself, as README's example does.
+      "export function inputFn(body) { return JSON.parse(body); }\n" +
+        "export function predictFn({ plain, values }, model, ctx) { return model.run({ tensors: { x: { dtype: 'float32', shape: [1, values.length], data: plain ? values : Uint8Array.from(values) } } }, ctx); }\n",
+    );
+    served = await serve(dir, undefined, []);
+  });
+
+  after(async () => {
+    await served?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("is refused as user code's mistake naming the tensor, not ONNX Runtime's ERR_STEP_FAILED; plain arrays of numbers are still read by value", async () => {
+    const refused = await post(served, { contentType: 'application/json', accept: 'application/json', body: JSON.stringify({ plain: false, values: [1, 2] }) });
+    assert.match(refused, /^500 /);
+    assert.match(refused, /"code":"ERR_USER_CODE"/);
+    assert.match(refused, /the pipeline's run\(\) was given tensor \\"x\\" with dtype float32 but its data is a Uint8Array: put float32 data in a Float32Array/);
+    const plain = await post(served, { contentType: 'application/json', accept: 'application/json', body: JSON.stringify({ plain: true, values: [1, 2] }) });
+    assert.match(plain, /^200 /);
+  });
+});
