@@ -558,3 +558,87 @@ test('while a run that may never end holds the model, calls whose callers gave u
   await release();
   assert.equal(await last, 400);
 });
+
+test('property: whatever the mix of keys, bad inputs, cancellations, run lengths and arrival turns, every call settles with its own answer (or its own error, or its reason when given up before its run), and no run mixes keys or exceeds maxSize', async () => {
+  const { default: fc } = await import('fast-check');
+  interface Call {
+    readonly key: 'a' | 'b' | undefined;
+    readonly bad: boolean;
+    /** Turns of the event loop before it arrives, after the call before it. */
+    readonly after: number;
+    /** Turns after its arrival when its caller gives up; undefined: never. */
+    readonly giveUpAfter: number | undefined;
+  }
+  const call = fc.record({
+    key: fc.constantFrom<'a' | 'b' | undefined>('a', 'a', 'b', undefined),
+    bad: fc.boolean(),
+    after: fc.nat({ max: 3 }),
+    giveUpAfter: fc.option(fc.nat({ max: 4 }), { nil: undefined }),
+  });
+  await fc.assert(
+    fc.asyncProperty(fc.array(call, { minLength: 1, maxLength: 14 }), fc.integer({ min: 2, max: 5 }), fc.array(fc.nat({ max: 3 }), { minLength: 1, maxLength: 8 }), fc.constantFrom(0, 0, 1, 3), async (calls, maxSize, runTurns, delay) => {
+      let runIndex = 0;
+      const runs: { inputs: number[]; keys: (string | undefined)[] }[] = [];
+      const started = new Set<number>();
+      /** Call i: its input is i, its answer i * 10, and a bad call's error names it. */
+      const runner: BatchRunner<number, number> = {
+        keyOf: (i) => calls[i]!.key,
+        async runOne(i) {
+          runs.push({ inputs: [i], keys: [calls[i]!.key] });
+          started.add(i);
+          await turns(runTurns[runIndex++ % runTurns.length]!);
+          if (calls[i]!.bad) throw new Error(`bad ${i}`);
+          return i * 10;
+        },
+        async runBatch(inputs) {
+          runs.push({ inputs: [...inputs], keys: inputs.map((i) => calls[i]!.key) });
+          for (const i of inputs) started.add(i);
+          await turns(runTurns[runIndex++ % runTurns.length]!);
+          if (inputs.some((i) => calls[i]!.bad)) throw new Error('a bad input in the batch');
+          return inputs.map((i) => i * 10);
+        },
+      };
+      const batcher = new AdaptiveBatcher(runner, { maxSize, maxDelayMs: delay });
+      const outcomes: Promise<{ ok: true; value: number } | { ok: false; error: unknown }>[] = [];
+      const givingUp: Promise<void>[] = [];
+      const reasons = new Map<number, Error>();
+      for (let i = 0; i < calls.length; i++) {
+        await turns(calls[i]!.after);
+        const cancellation = calls[i]!.giveUpAfter === undefined ? undefined : new Cancellation();
+        if (cancellation) {
+          const reason = new Error(`gave up ${i}`);
+          reasons.set(i, reason);
+          givingUp.push(turns(calls[i]!.giveUpAfter!).then(() => cancellation.cancel(reason)));
+        }
+        outcomes.push(
+          batcher.submit(i, cancellation).then(
+            (value) => ({ ok: true as const, value }),
+            (error: unknown) => ({ ok: false as const, error }),
+          ),
+        );
+      }
+      const settled = await Promise.all(outcomes);
+      await Promise.all(givingUp);
+      settled.forEach((o, i) => {
+        const c = calls[i]!;
+        if (o.ok) {
+          assert.ok(!c.bad, `call ${i} is bad yet answered ${o.value}`);
+          assert.equal(o.value, i * 10, `call ${i} got another call's answer`);
+          return;
+        }
+        if (o.error === reasons.get(i)) {
+          // Given up: only a call dropped before any run of it, or one whose retry alone was skipped.
+          return;
+        }
+        assert.ok(c.bad, `call ${i} (good) failed: ${String(o.error)}`);
+        assert.equal((o.error as Error).message, `bad ${i}`, `call ${i} failed with another call's error`);
+      });
+      for (const run of runs) {
+        assert.ok(run.inputs.length <= maxSize, `a run of ${run.inputs.length} over maxSize ${maxSize}`);
+        if (run.inputs.length > 1) assert.ok(run.keys.every((k) => k !== undefined && k === run.keys[0]), `a run mixed keys: ${JSON.stringify(run.keys)}`);
+      }
+      assert.equal(batcher.waiting, 0);
+    }),
+    { numRuns: 200 },
+  );
+});

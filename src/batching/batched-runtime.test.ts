@@ -31,6 +31,9 @@ test('batch keys: same names, dtypes and trailing shape batch; scalars and ragge
   assert.equal(batchKey({ x: { dtype: 'float32', shape: [], data: new Float32Array(1) } }), undefined);
   assert.equal(batchKey({ a: { dtype: 'float32', shape: [1, 2], data: new Float32Array(2) }, b: { dtype: 'float32', shape: [2, 2], data: new Float32Array(4) } }), undefined);
   assert.equal(batchKey({}), undefined);
+  // Data in another array than its dtype's would be converted by the concatenation: such a request runs alone, as without batching.
+  assert.equal(batchKey({ x: { dtype: 'float32', shape: [1, 2], data: Uint8Array.of(1, 2) as unknown as Float32Array } }), undefined);
+  assert.notEqual(batchKey({ x: { dtype: 'uint8', shape: [1, 2], data: Buffer.from([1, 2]) } }), undefined);
 });
 
 test('concat then split gives each request its own rows back (numbers and strings)', () => {
@@ -41,7 +44,7 @@ test('concat then split gives each request its own rows back (numbers and string
   assert.deepEqual([...(a!['y']!.data as Float32Array)], [1, 2]);
   assert.deepEqual(b!['y']!.shape, [2, 2]);
   assert.deepEqual(b!['s']!.data, ['q', 'r']);
-  assert.throws(() => splitOutputs({ total: { dtype: 'float32', shape: [1], data: new Float32Array(1) } }, [1, 2]), /not 3 rows first/);
+  assert.throws(() => splitOutputs({ total: { dtype: 'float32', shape: [1], data: new Float32Array(1) } }, [1, 2]), /not the batch's 3 rows first: the model does not answer one row per input row, so its requests are not batched together from now on/);
 });
 
 test('a tensor a request names __proto__ is joined and split as one of that name, not taken as the map\'s prototype', () => {
@@ -122,6 +125,35 @@ test('models without a dynamic first dimension are not wrapped', async () => {
   assert.equal(withBatching(fixed, { maxSize: 8, maxDelayMs: 0 }), fixed);
 });
 
+test('batching asked for a model whose shapes do not allow it is said once at the load (warn: step, why), not left for the user to guess; a model that batches logs nothing', async () => {
+  const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+  const capture = (level: string) => (obj: object | string, msg?: string) => lines.push({ level, obj: typeof obj === 'string' ? {} : (obj as Record<string, unknown>), msg: typeof obj === 'string' ? obj : (msg ?? '') });
+  const logger = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') };
+  const model = (inputs: ModelRuntime['inputs'], outputs: ModelRuntime['outputs']): ModelRuntime => ({ name: 'fake', backend: 'cpu', inputs, outputs, predict: async (x) => x, dispose: async () => undefined });
+  const env = { batching: { maxSize: 8, maxDelayMs: 0 }, runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: logger } };
+  const cases: [ModelRuntime, RegExp][] = [
+    [model([{ name: 'image', dtype: 'float32', shape: [1, 3, 224, 224] }], [{ name: 'y', dtype: 'float32', shape: [-1, 10] }]), /input "image" has a fixed first dimension \(\[1, 3, 224, 224\]\)/],
+    [model([{ name: 'x', dtype: 'float32', shape: ['batch', 4] }], [{ name: 'total', dtype: 'float32', shape: [4] }]), /output "total" has a fixed first dimension \(\[4\]\)/],
+    [model([{ name: 'x', dtype: 'float32', shape: ['batch', 4] }], [{ name: 'gram', dtype: 'float32', shape: ['batch', 'batch'] }]), /output "gram" \(\[batch, batch\]\) has the batch dimension beyond its first/],
+    [model([{ name: 'x', dtype: 'float32', shape: [] }], [{ name: 'y', dtype: 'float32', shape: [] }]), /input "x" has no declared shape/],
+  ];
+  for (const [runtime, why] of cases) {
+    lines.length = 0;
+    assert.equal(await batchedRuntime(runtime, env, 'predict:fake'), runtime);
+    assert.equal(lines.length, 1, JSON.stringify(lines));
+    assert.equal(lines[0]!.level, 'warn');
+    assert.deepEqual(lines[0]!.obj, { step: 'predict:fake', batchMaxSize: 8 });
+    assert.match(lines[0]!.msg, /^predict:fake: requests are not batched together \(batching maxSize 8\): /);
+    assert.match(lines[0]!.msg, why);
+  }
+  lines.length = 0;
+  const batchable = model([{ name: 'x', dtype: 'float32', shape: ['batch', 4] }], [{ name: 'y', dtype: 'float32', shape: ['batch', 3] }]);
+  assert.notEqual(await batchedRuntime(batchable, env, 'predict:fake'), batchable);
+  // Batching off: nothing asked, nothing said.
+  assert.equal(await batchedRuntime(cases[0]![0], { ...env, batching: { maxSize: 1, maxDelayMs: 0 } }, 'predict:fake'), cases[0]![0]);
+  assert.deepEqual(lines, []);
+});
+
 test('a model with an output whose first dimension is fixed (a reduction over the rows) is not batched: each request gets its own answer', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-reduce-'));
   // y = the largest value of each column over the rows ([batch, 2] -> [2]); z keeps the rows. Two
@@ -194,6 +226,58 @@ test('requests whose output has no elements (a [rows, 0] output) each get a buff
   structuredClone(first.buffer, { transfer: [first.buffer as ArrayBuffer] });
   const second = b!['y']!.data as Float32Array;
   assert.doesNotThrow(() => new Uint8Array(second.buffer, second.byteOffset, second.byteLength));
+});
+
+test('each request\'s output owns its whole buffer, as a model\'s answer to it alone does (Buffer.from(data.buffer) is its own rows), a Buffer output too', () => {
+  const parts = splitOutputs(
+    {
+      y: { dtype: 'float32', shape: [3, 2], data: Float32Array.of(1, 2, 3, 4, 5, 6) },
+      b: { dtype: 'uint8', shape: [3], data: Buffer.from([7, 8, 9]) },
+    },
+    [1, 2],
+  );
+  for (const part of parts) {
+    for (const t of Object.values(part)) {
+      const data = t.data as Uint8Array;
+      assert.equal(data.byteOffset, 0);
+      assert.equal(data.byteLength, data.buffer.byteLength);
+    }
+  }
+  assert.deepEqual([...new Float32Array((parts[1]!['y']!.data as Float32Array).buffer)], [3, 4, 5, 6]);
+  assert.deepEqual([...new Uint8Array((parts[0]!['b']!.data as Uint8Array).buffer)], [7]);
+});
+
+test('a model whose output turns out not to keep the rows (its shape undeclared) answers each request alone, says why in the failed batch\'s warning, and batches no more', async () => {
+  const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+  const capture = (level: string) => (obj: object | string, msg?: string) => lines.push({ level, obj: typeof obj === 'string' ? {} : (obj as Record<string, unknown>), msg: typeof obj === 'string' ? obj : (msg ?? '') });
+  const logger = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') };
+  const runs: number[] = [];
+  // Sums each column over the rows: 3 values whatever the rows, a shape the model does not declare
+  // (two one-row requests make 2 rows, so it cannot pass for them).
+  const summing: ModelRuntime = {
+    name: 'fake',
+    backend: 'cpu',
+    inputs: [{ name: 'x', dtype: 'float32', shape: ['batch', 3] }],
+    outputs: [{ name: 'total', dtype: 'float32', shape: [] }],
+    predict: async (inputs) => {
+      const x = Object.values(inputs)[0]!;
+      const d = x.data as Float32Array;
+      runs.push(x.shape[0]!);
+      const total = Float32Array.of(0, 0, 0);
+      for (let i = 0; i < d.length; i++) total[i % 3]! += d[i]!;
+      return { total: { dtype: 'float32', shape: [3], data: total } };
+    },
+    dispose: async () => undefined,
+  };
+  const batched = await batchedRuntime(summing, { batching: { maxSize: 8, maxDelayMs: 0 }, runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: logger } }, 'predict:fake');
+  const answers = await Promise.all([rows([[1, 2, 3]]), rows([[10, 20, 30]])].map((r) => batched.predict(r)));
+  assert.deepEqual(answers.map((a) => [...(a['total']!.data as Float32Array)]), [[1, 2, 3], [10, 20, 30]]);
+  assert.deepEqual(runs, [2, 1, 1]);
+  assert.equal(lines.length, 1, JSON.stringify(lines));
+  assert.match(lines[0]!.msg, /output "total" has shape \[3\], not the batch's 2 rows first: the model does not answer one row per input row, so its requests are not batched together from now on/);
+  runs.length = 0;
+  await Promise.all([rows([[1, 2, 3]]), rows([[4, 5, 6]]), rows([[7, 8, 9]])].map((r) => batched.predict(r)));
+  assert.deepEqual(runs, [1, 1, 1]);
 });
 
 test('a batched run that fails is logged once (warn: step, batch size, error code), never with the requests\' values; its retries one by one are not batch lines', async () => {

@@ -12,8 +12,9 @@ type Spec = ModelRuntime['inputs'][number];
 const dynamicFirst = (s: Spec): boolean => typeof s.shape[0] !== 'number' || s.shape[0] < 0;
 
 /**
- * True when every declared input's first dimension is dynamic, so rows can be stacked, and the
- * shapes say each output row comes from its input row alone:
+ * Why the model's shapes do not let requests share a run, or undefined when they do: every declared
+ * input's first dimension is dynamic, so rows can be stacked, and the shapes say each output row
+ * comes from its input row alone:
  * - no output declares a fixed first dimension. An output of fixed rows (a reduction over the rows,
  *   a fixed-size summary) does not keep the batch axis; when the batch's rows happened to equal its
  *   size it would be split back as if it did, each request getting a share of an answer computed
@@ -27,11 +28,22 @@ const dynamicFirst = (s: Spec): boolean => typeof s.shape[0] !== 'number' || s.s
  * `<input>_dynamic_axes_1`), and Triton's ONNX Runtime backend likewise asks only for a variable
  * first dimension everywhere. A request whose inputs disagree on their rows runs alone (`batchKey`).
  */
-function hasDynamicBatchAxis(runtime: ModelRuntime): boolean {
-  if (runtime.inputs.length === 0 || !runtime.inputs.every((s) => s.shape.length > 0 && dynamicFirst(s))) return false;
+function unbatchableBecause(runtime: ModelRuntime): string | undefined {
+  if (runtime.inputs.length === 0) return 'the model declares no inputs';
+  const shapeText = (s: Spec) => `[${s.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : typeof d === 'string' && d !== '' ? d : '?')).join(', ')}]`;
+  for (const s of runtime.inputs) {
+    if (s.shape.length === 0) return `input "${s.name}" has no declared shape (a scalar, or one the model does not give), so there is no first dimension to stack requests along`;
+    if (!dynamicFirst(s)) return `input "${s.name}" has a fixed first dimension (${shapeText(s)}), so requests cannot be stacked along it`;
+  }
   const batchNames = new Set(runtime.inputs.map((s) => s.shape[0]).filter((d) => typeof d === 'string' && d !== ''));
   const acrossRows = (s: Spec): boolean => s.shape.slice(1).some((d) => typeof d === 'string' && batchNames.has(d));
-  return !runtime.inputs.some(acrossRows) && runtime.outputs.every((s) => (s.shape.length === 0 || dynamicFirst(s)) && !acrossRows(s));
+  const across = runtime.inputs.find(acrossRows);
+  if (across) return `input "${across.name}" (${shapeText(across)}) has the batch dimension beyond its first, so its values would come from other requests' rows`;
+  for (const s of runtime.outputs) {
+    if (s.shape.length > 0 && !dynamicFirst(s)) return `output "${s.name}" has a fixed first dimension (${shapeText(s)}), so it does not keep one row per input row`;
+    if (acrossRows(s)) return `output "${s.name}" (${shapeText(s)}) has the batch dimension beyond its first, so its values would come from other requests' rows`;
+  }
+  return undefined;
 }
 
 /**
@@ -108,6 +120,13 @@ export class BatchedRuntime implements ModelRuntime {
  * and out. With `failures`, a batched run that fails is logged there once, as `step`.
  */
 export function withBatching(runtime: ModelRuntime, options: BatchingOptions, observe?: BatchObserver, failures?: { log: Logger; step: string }): ModelRuntime {
-  if (options.maxSize <= 1 || !hasDynamicBatchAxis(runtime)) return runtime;
+  if (options.maxSize <= 1) return runtime;
+  const because = unbatchableBecause(runtime);
+  if (because !== undefined) {
+    // Batching was asked for (SMKIT_BATCH_MAX_SIZE, or the step's batching:) and is not done: said
+    // once, at the load, or nothing anywhere (no smkit_batch_* series either) would tell why.
+    failures?.log.warn({ step: failures.step, batchMaxSize: options.maxSize }, `${failures.step}: requests are not batched together (batching maxSize ${options.maxSize}): ${because}; each request runs on its own (SMKIT_BATCH_MAX_SIZE=1, or batching: { maxSize: 1 } on this predict step in a pipeline file, turns batching off for it and this line with it)`);
+    return runtime;
+  }
   return new BatchedRuntime(runtime, options, observe, failures);
 }

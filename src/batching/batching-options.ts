@@ -12,6 +12,12 @@ export interface BatchingOptions {
    * oldest request's arrival). A request that finds the model idle and nothing queued never waits.
    */
   readonly maxDelayMs: number;
+  /**
+   * The invocation timeout in milliseconds, which `maxDelayMs` must stay below when batching is on
+   * (a batch that does not fill waits that long, so its requests would time out first): the server's
+   * defaults carry it so that a pipeline step's own `batching:` is checked against it. Unchecked when absent.
+   */
+  readonly timeoutMs?: number;
 }
 
 /** Batching off. */

@@ -137,6 +137,28 @@ test('CLI overrides win over the environment', () => {
   assert.equal(s.workers, 2);
 });
 
+test('SMKIT_BATCH_MAX_DELAY_MS not below the invocation timeout is refused naming both: a batch that does not fill would wait past every deadline', () => {
+  assert.throws(
+    () => loadSettings({ SMKIT_BATCH_MAX_SIZE: '8', SMKIT_BATCH_MAX_DELAY_MS: '2000', SAGEMAKER_MODEL_SERVER_TIMEOUT: '2' }, {}, 2),
+    (err: ToolkitError) =>
+      err.code === 'ERR_CONFIG_INVALID' &&
+      err.details?.['variable'] === 'SMKIT_BATCH_MAX_DELAY_MS' &&
+      /SMKIT_BATCH_MAX_DELAY_MS="2000" is invalid: expected milliseconds below the invocation timeout \(2000 ms, SAGEMAKER_MODEL_SERVER_TIMEOUT\)/.test(err.message),
+  );
+  // The variable that set the timeout is the one named.
+  assert.throws(
+    () => loadSettings({ SMKIT_BATCH_MAX_SIZE: '2', SMKIT_BATCH_MAX_DELAY_MS: '600', SAGEMAKER_MODEL_SERVER_TIMEOUT: '60', SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '0.5' }, {}, 2),
+    /SMKIT_BATCH_MAX_DELAY_MS="600" is invalid: expected milliseconds below the invocation timeout \(500 ms, SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS\) with batching on \(SMKIT_BATCH_MAX_SIZE=2\)/,
+  );
+  assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '8', SMKIT_BATCH_MAX_DELAY_MS: '1999', SAGEMAKER_MODEL_SERVER_TIMEOUT: '2' }, {}, 2).batchMaxDelayMs, 1999);
+  assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '0.001' }, {}, 2).batchMaxDelayMs, 0);
+});
+
+test('SMKIT_BATCH_MAX_DELAY_MS with batching off (SMKIT_BATCH_MAX_SIZE 1, the default) is not refused whatever the timeout: the delay is unused, and a setup that started before still starts', () => {
+  assert.equal(loadSettings({ SMKIT_BATCH_MAX_DELAY_MS: '5000', SAGEMAKER_MODEL_SERVER_TIMEOUT: '2' }, {}, 2).batchMaxDelayMs, 5000);
+  assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '1', SMKIT_BATCH_MAX_DELAY_MS: '600', SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '0.5' }, {}, 2).batchMaxDelayMs, 600);
+});
+
 for (const [name, value] of [
   ['SAGEMAKER_BIND_TO_PORT', 'eighty'],
   ['SAGEMAKER_BIND_TO_PORT', '70000'],

@@ -476,6 +476,31 @@ function readPortRange(env: Env): readonly [number, number] | undefined {
 }
 
 /**
+ * `SMKIT_BATCH_MAX_DELAY_MS`, below the invocation timeout when batching is on: a batch that formed
+ * while the model was busy waits that long from its oldest request's arrival unless it fills, so
+ * with a delay as long as the timeout that request (and, at low load, every request that arrives
+ * during a run) would be answered 504 before its batch ran. With batching off (`SMKIT_BATCH_MAX_SIZE`
+ * 1) the delay is unused, so not refused: a pipeline step that turns batching on with it is
+ * (`stepBatching`, given the timeout as `BatchingOptions.timeoutMs`).
+ */
+function readBatchMaxDelayMs(env: Env, timeoutSeconds: number, batchMaxSize: number): number {
+  const ms = readNumber(env, 'SMKIT_BATCH_MAX_DELAY_MS', 0, 0, 10_000);
+  if (batchMaxSize > 1 && ms > 0 && ms >= timeoutSeconds * 1000) {
+    throw invalid(
+      'SMKIT_BATCH_MAX_DELAY_MS',
+      str(env, 'SMKIT_BATCH_MAX_DELAY_MS')!,
+      `milliseconds below the invocation timeout (${timeoutSeconds * 1000} ms, ${timeoutVariable(env)}) with batching on (SMKIT_BATCH_MAX_SIZE=${batchMaxSize}): a batch that does not fill waits that long from its oldest request's arrival, which would time out first`,
+    );
+  }
+  return ms;
+}
+
+/** The variable that set the invocation timeout: the one {@link readTimeoutSeconds} took. */
+function timeoutVariable(env: Env): string {
+  return str(env, 'SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS') !== undefined ? 'SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS' : 'SAGEMAKER_MODEL_SERVER_TIMEOUT';
+}
+
+/**
  * The invocation timeout. SageMaker's inference toolkit passes `SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS`
  * to MMS as `default_response_timeout_seconds`, which MMS prefers to `default_response_timeout`.
  */
@@ -639,7 +664,7 @@ export function loadSettings(
     workerSemiSpaceMb: readSemiSpaceMb(env, batchMaxSize > 1, nodeMajor),
     workerOldSpaceMb: readOldSpaceMb(env),
     workerHeapGrowingPercent: readWholeOrAuto(env, 'SMKIT_WORKER_HEAP_GROWING_PERCENT', 1000, 'percent', () => AUTO_HEAP_GROWING_PERCENT),
-    batchMaxDelayMs: readNumber(env, 'SMKIT_BATCH_MAX_DELAY_MS', 0, 0, 10_000),
+    batchMaxDelayMs: readBatchMaxDelayMs(env, timeoutSeconds, batchMaxSize),
     installCodeDeps: readEnum(env, 'SMKIT_INSTALL_CODE_DEPS', 'auto', ['auto', 'never'] as const),
     tfjsBackend: readEnum(env, 'SMKIT_TFJS_BACKEND', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
     shutdownGraceSeconds: readNumber(env, 'SMKIT_SHUTDOWN_GRACE_SECONDS', 25, 0, 3600),

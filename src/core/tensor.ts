@@ -121,6 +121,11 @@ export function withFloat16Bits(map: TensorMap): TensorMap {
   return out ?? map;
 }
 
+/** True when `t`'s data is its dtype's storage ({@link DataTypeMap}: a `Float32Array` for `float32`, an array for `string`). */
+export function holdsOwnStorage(t: Tensor): boolean {
+  return t.dtype === 'string' ? Array.isArray(t.data) : t.data instanceof TYPED_ARRAY_CTORS[t.dtype];
+}
+
 /**
  * Refuses tensors from user code whose data is another typed array than their dtype's storage
  * (`float32` data in an `Int32Array`): the encoders read the bytes as the dtype says, so the answer
@@ -128,9 +133,10 @@ export function withFloat16Bits(map: TensorMap): TensorMap {
  * turns a float16 tensor's data into its storage first.
  *
  * @param source what returned the tensors, for the message (`predictFn`)
+ * @param did what `source` did with them, for the message (`returned`, `was given`)
  * @throws ToolkitError 500 `ERR_USER_CODE` naming the tensor, its dtype and the array it needs
  */
-export function checkTensorStorage(map: TensorMap, source: string): void {
+export function checkTensorStorage(map: TensorMap, source: string, did = 'returned'): void {
   for (const name in map) {
     if (!Object.hasOwn(map, name)) continue;
     const t = map[name]!;
@@ -140,8 +146,26 @@ export function checkTensorStorage(map: TensorMap, source: string): void {
     const otherRealm = isOtherRealmTypedArray(t.data);
     throw new ToolkitError(
       'ERR_USER_CODE',
-      `${source} returned tensor "${excerpt(name, 60)}" with dtype ${t.dtype} but its data is ${valueKind(t.data)}${otherRealm ? ' made in another realm (a vm context)' : ''}: put ${t.dtype} data in ${withArticle(Ctor.name)}${otherRealm ? " of this realm's" : ''}${t.dtype === 'bool' ? ' of 0 and 1' : ''}, or give the dtype of the data`,
+      `${source} ${did} tensor "${excerpt(name, 60)}" with dtype ${t.dtype} but its data is ${valueKind(t.data)}${otherRealm ? ' made in another realm (a vm context)' : ''}: put ${t.dtype} data in ${withArticle(Ctor.name)}${otherRealm ? " of this realm's" : ''}${t.dtype === 'bool' ? ' of 0 and 1' : ''}, or give the dtype of the data`,
     );
+  }
+}
+
+/**
+ * {@link checkTensorStorage} for tensors user code hands to a model (inputFn's, a pipeline's
+ * `run()` called from a handler): only data in another typed array than its dtype's is refused,
+ * which a model step took as it was (ONNX Runtime: 500 ERR_STEP_FAILED) or by value (TF.js, a
+ * batch's concatenation). Plain arrays of numbers, which every runtime reads by value, and tensors
+ * of an unknown dtype (refused where they are read) pass.
+ */
+export function checkInputStorage(map: TensorMap, source: string, did: string): void {
+  for (const name in map) {
+    if (!Object.hasOwn(map, name)) continue;
+    const t = map[name] as Partial<Tensor> | undefined;
+    if (typeof t !== 'object' || t === null || t.dtype === 'string' || !ArrayBuffer.isView(t.data) || t.data instanceof DataView) continue;
+    const Ctor = TYPED_ARRAY_CTORS[t.dtype as Exclude<DType, 'string'>] as (new () => unknown) | undefined;
+    if (Ctor === undefined || t.data instanceof Ctor) continue;
+    checkTensorStorage({ [name]: t as Tensor }, source, did);
   }
 }
 

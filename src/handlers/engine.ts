@@ -3,7 +3,7 @@ import { excerpt, thrownMessage, valueKind } from '../errors/excerpt.js';
 import type { InvocationContext, Logger, SageMakerHeaders } from '../core/context.js';
 import { EngineContext } from './invocation-context.js';
 import type { Cancellation } from '../core/cancellation.js';
-import { UNNAMED, checkTensorStorage, withFloat16Bits, type TensorMap } from '../core/tensor.js';
+import { UNNAMED, checkInputStorage, checkTensorStorage, withFloat16Bits, type TensorMap } from '../core/tensor.js';
 import { float64ToFloat32 } from '../core/dtype-convert.js';
 import type { DecodeHints, DecodedRequest, TypedBody } from '../codecs/codec.js';
 import type { CodecRegistry } from '../codecs/registry.js';
@@ -693,6 +693,10 @@ export class InferenceEngine {
       throw this.hooks.inputFn ? this.#unreadable(err, this.#name('inputFn')) : err;
     }
     this.#io!.checkSignatureName(data.request, this.model instanceof Pipeline ? this.model.runtimes[0]?.signature : undefined);
+    // Tensors inputFn made (not a request smkit decoded for it) go to smkit's steps and runtimes as
+    // they are: data in another typed array than its dtype's (float32 said, Uint8Array pixels given)
+    // was ONNX Runtime's 500 ERR_STEP_FAILED, or read by value by TF.js; refused as predictFn's are.
+    if (this.hooks.inputFn && data.request === undefined && this.model instanceof Pipeline) checkInputStorage(withFloat16Bits(data.tensors), this.#name('inputFn'), 'returned');
     if (this.model instanceof Pipeline) return this.model.run(data, ctx);
     const runtime = this.model as Partial<ModelRuntime> | undefined;
     if (runtime && typeof runtime.predict === 'function') {

@@ -220,6 +220,36 @@ test('a pipeline whose later predict step gives an option its model refuses (a s
   assert.deepEqual(loaded, []);
 });
 
+test("a predict step's batching delay (its own batching.maxDelayMs, or SMKIT_BATCH_MAX_DELAY_MS it takes) not below the invocation timeout is refused before any model loads; with its batching off it is not", async () => {
+  const loaded: string[] = [];
+  const runtimes = new RuntimeRegistry().register({ ...tfjsRuntimeFactory, load: (modelPath, options) => (loaded.push(modelPath), tfjsRuntimeFactory.load(modelPath, options)) });
+  // The server's batching: off, a delay of 5 s (unused), a timeout of 2 s (what `smkit serve` passes).
+  const env = {
+    modelDir: path.join(REPO_ROOT, 'test', 'fixtures', 'tfjs'),
+    codeDir: '/nonexistent',
+    runtimes,
+    runtimeOptions: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0, log: createLogger('silent') },
+    batching: { maxSize: 1, maxDelayMs: 5000, timeoutMs: 2000 },
+  } as Omit<StepBuildEnv, 'stage' | 'name'>;
+  // Its own delay: before, its batches waited 2 s, past every request's deadline.
+  await assert.rejects(buildPipeline(parsePipelineSpec({ predict: [{ model: 'graph-mlp' }, { model: 'layers-mlp', batching: { maxSize: 8, maxDelayMs: 2000 } }] }), env), {
+    code: 'ERR_PIPELINE_INVALID',
+    message: /^predict\[1\]:layers-mlp: batching\.maxDelayMs \(2000\) is not below the invocation timeout \(2000 ms, SAGEMAKER_MODEL_SERVER_TIMEOUT\): .*set batching\.maxDelayMs below it$/,
+  });
+  // The server's delay, which a step that turns batching on takes.
+  await assert.rejects(buildPipeline(parsePipelineSpec({ predict: [{ model: 'graph-mlp' }, { model: 'layers-mlp', batching: { maxSize: 8 } }] }), env), {
+    code: 'ERR_PIPELINE_INVALID',
+    message: /^predict\[1\]:layers-mlp: the delay its batching takes from SMKIT_BATCH_MAX_DELAY_MS \(5000\) is not below the invocation timeout/,
+  });
+  assert.deepEqual(loaded, []);
+  // Below the timeout, or batching off for the step: built.
+  for (const batching of [{ maxSize: 8, maxDelayMs: 1999 }, { maxSize: 1 }, undefined]) {
+    const pipeline = await buildPipeline(parsePipelineSpec({ predict: [{ model: 'layers-mlp', ...(batching ? { batching } : {}) }] }), env);
+    await pipeline.dispose();
+  }
+  assert.equal(loaded.length, 3);
+});
+
 test("a predict step's model that an earlier step's build puts in place (a custom step's module) still loads: the pre-check leaves a model it cannot find to the builder", async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-late-model-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

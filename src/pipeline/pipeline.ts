@@ -7,6 +7,7 @@ import { failedStep, stepDataWithFloat16Bits, stepFailure, type Step, type StepB
 import { batchedRuntime, runtimeStep } from './steps/predict.js';
 import { retryingLoad } from '../core/retrying-load.js';
 import { cancellationOf } from '../core/cancellation.js';
+import { checkInputStorage } from '../core/tensor.js';
 import type { ModelRuntime, TensorSpec } from '../runtimes/runtime.js';
 
 /** The built-in step kinds' code (see retrying-load.ts: a multi-model endpoint loads it while it serves). */
@@ -47,11 +48,15 @@ export class Pipeline {
 
   /**
    * Runs every step; a failing step's error names it. Step times go to the debug log. User code
-   * calls this too (`model.run` in a predictFn), so float16 data it built is taken as bits first.
+   * calls this too (`model.run` in a predictFn), so float16 data it built is taken as bits first,
+   * and data in another typed array than its dtype's (float32 said, Uint8Array pixels given) is
+   * refused as user code's mistake: a model step took it as it was (ONNX Runtime's 500
+   * ERR_STEP_FAILED), or by value (TF.js), and a batch converted it.
    */
   async run(data: StepData, ctx: InvocationContext): Promise<StepData> {
     const timings: Record<string, number> | undefined = ctx.log.isLevelEnabled?.('debug') === false ? undefined : {};
     let current = stepDataWithFloat16Bits(data);
+    if (typeof current.tensors === 'object' && current.tensors !== null) checkInputStorage(current.tensors, "the pipeline's run()", 'was given');
     let previous: Step | undefined;
     for (const step of this.steps) {
       // Nobody waits for the answer any more (a timeout, a client gone): the steps left would run

@@ -262,7 +262,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         program: settings.program,
         defaultAccept: settings.defaultAccept,
         maxDecodedBytes: Math.floor(settings.maxDecodedMb * 1024 * 1024),
-        batching: { maxSize: settings.batchMaxSize, maxDelayMs: settings.batchMaxDelayMs },
+        batching: { maxSize: settings.batchMaxSize, maxDelayMs: settings.batchMaxDelayMs, timeoutMs: settings.timeoutSeconds * 1000 },
         runtime: { devices: settings.devices, intraOpThreads: settings.intraOpThreads, workerIndex: index, extra: { backend: settings.tfjsBackend } },
       },
     };

@@ -54,10 +54,25 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /**
  * A predict step's `batching: { maxSize, maxDelayMs }`, each defaulting to the server's settings
- * (`SMKIT_BATCH_MAX_SIZE`, `SMKIT_BATCH_MAX_DELAY_MS`).
+ * (`SMKIT_BATCH_MAX_SIZE`, `SMKIT_BATCH_MAX_DELAY_MS`). With batching on, the delay must be below
+ * the invocation timeout (`defaults.timeoutMs`, when given): a batch that does not fill waits that
+ * long from its oldest request's arrival, so its requests would all time out first.
  */
 export function stepBatching(raw: unknown, defaults: BatchingOptions, where: string): BatchingOptions {
   if (raw === undefined || raw === null) return defaults;
+  const options = parseStepBatching(raw, defaults, where);
+  const timeoutMs = defaults.timeoutMs;
+  if (timeoutMs !== undefined && options.maxSize > 1 && options.maxDelayMs > 0 && options.maxDelayMs >= timeoutMs) {
+    const from = raw !== null && typeof raw === 'object' && 'maxDelayMs' in raw ? `batching.maxDelayMs (${options.maxDelayMs})` : `the delay its batching takes from SMKIT_BATCH_MAX_DELAY_MS (${options.maxDelayMs})`;
+    throw new ToolkitError(
+      'ERR_PIPELINE_INVALID',
+      `${where}: ${from} is not below the invocation timeout (${timeoutMs} ms, SAGEMAKER_MODEL_SERVER_TIMEOUT): a batch that does not fill waits that long from its oldest request's arrival, so its requests would time out first; set batching.maxDelayMs below it`,
+    );
+  }
+  return options;
+}
+
+function parseStepBatching(raw: unknown, defaults: BatchingOptions, where: string): BatchingOptions {
   const fail = (what: string) => new ToolkitError('ERR_PIPELINE_INVALID', `${where}: batching.${what}`);
   // Not fail(): "batching.must be a mapping" read as an option named "must".
   if (!isPlainObject(raw)) throw new ToolkitError('ERR_PIPELINE_INVALID', `${where}: batching must be a mapping such as { maxSize: 32, maxDelayMs: 2 }, not ${valueKind(raw)}`);
@@ -149,10 +164,12 @@ export async function checkPredictStepBeforeLoad(options: Readonly<Record<string
     // could when each step was checked only as it was built; the builder refuses it at its turn.
     // What does not depend on the model is checked now.
     if (options['runtime'] !== undefined) checkPredictOptions(options, env.runtimes.get(String(options['runtime'])), env.name);
-    else stepBatching(options['batching'], NO_BATCHING, env.name);
+    else stepBatching(options['batching'], env.batching ?? NO_BATCHING, env.name);
     return;
   }
   await checkPredictStep(options, model.factory, model.found, env.name);
+  // Against the server's batching (the invocation timeout): before any model of the pipeline loads.
+  stepBatching(options['batching'], env.batching ?? NO_BATCHING, env.name);
 }
 
 /** `- model: <path>` with optional `runtime: onnx|tfjs` (detected from the file otherwise). */

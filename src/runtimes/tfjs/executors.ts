@@ -9,11 +9,16 @@ import { type TfExecutor, type TfInputSpec, orderOutputs, specShape } from './mo
 
 /**
  * Loads a Keras-style layers model (`model.json` with `format: layers-model`). Inputs are named after
- * input layers. `parsed` is the parsed model.json when the caller has read it already.
+ * input layers, outputs after output layers. `parsed` is the parsed model.json when the caller has
+ * read it already.
+ *
+ * The layer's name, not its symbolic tensor's: TF.js makes tensor names unique in the process, so
+ * the second load of a model (a pipeline with two layers models whose inputs share a name, a model
+ * loaded again) had its input "features" named "features_1", and requests naming "features" were refused.
  */
 export async function loadLayersExecutor(tf: Tf, modelJson: string, parsed?: unknown): Promise<TfExecutor> {
   const model: LayersModel = await tf.loadLayersModel(fileModelHandler(tf, modelJson, parsed));
-  const inputs: TfInputSpec[] = model.inputs.map((t) => ({ name: t.name, dtype: t.dtype, shape: specShape(t.shape) }));
+  const inputs: TfInputSpec[] = model.inputs.map((t) => ({ name: t.sourceLayer.name, dtype: t.dtype, shape: specShape(t.shape) }));
   const outputs: TensorSpec[] = model.outputs.map((t) => ({
     name: t.sourceLayer.name,
     dtype: smkitDTypeOf(t.dtype),

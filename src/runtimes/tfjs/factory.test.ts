@@ -133,6 +133,30 @@ test('layers model with two inputs and two outputs: inputs and outputs by name',
   }
 });
 
+test('a layers model loaded again in the same process keeps its input names (a pipeline of two layers models, a reload): requests naming them are served by every copy', async () => {
+  const runtimes = [];
+  try {
+    for (let i = 0; i < 3; i++) runtimes.push(await loadTfjsRuntime(path.join(FIXTURES, 'layers-mlp', 'model.json'), options()));
+    runtimes.push(await loadTfjsRuntime(path.join(FIXTURES, 'layers-two-inputs', 'model.json'), options()));
+    runtimes.push(await loadTfjsRuntime(path.join(FIXTURES, 'layers-two-inputs', 'model.json'), options()));
+    const features = tensor('float32', [3, 4], Float32Array.from(SAMPLE.flat()));
+    const first = await runtimes[0]!.predict({ features });
+    for (const runtime of runtimes.slice(0, 3)) {
+      // Before: the second copy's input was "features_1", the third's "features_2" (TF.js's unique tensor names).
+      assert.deepEqual(runtime.inputs.map((s) => s.name), ['features']);
+      assert.deepEqual(await runtime.predict({ features }), first);
+    }
+    const a = tensor('float32', [1, 2], Float32Array.from([1, 2]));
+    const b = tensor('int64', [1, 3], BigInt64Array.from([1n, 0n, -1n]));
+    for (const runtime of runtimes.slice(3)) {
+      assert.deepEqual(runtime.inputs.map((s) => s.name), ['a', 'b']);
+      assert.deepEqual(Object.keys(await runtime.predict({ a, b })).sort(), ['out', 'score']);
+    }
+  } finally {
+    for (const runtime of runtimes) await runtime.dispose();
+  }
+});
+
 test('graph model: signature names, and outputs equal softmax(x·W + b) computed by hand', async () => {
   const runtime = await loadTfjsRuntime(path.join(FIXTURES, 'graph-mlp'), options());
   try {
