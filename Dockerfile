@@ -76,6 +76,11 @@ RUN cd node_modules/onnxruntime-node && ONNXRUNTIME_NODE_INSTALL=cuda12 node scr
 # ---- GPU image (not built on the development machines: no CUDA base image, no network) --------
 FROM ${NODE_IMAGE} AS node-dist
 FROM ${CUDA_IMAGE} AS gpu
+# tini (Ubuntu's universe): docker/entrypoint.sh runs smkit under it when it is PID 1, to reap the processes that user code
+# leaves behind (an orphan is handed to PID 1, and Node never waits for one that is not its own child).
+RUN apt-get update && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+ && tini --version
 # Node (and npm, which code/package.json installs at start-up need) from the official image.
 COPY --from=node-dist /usr/local/bin/node /usr/local/bin/node
 COPY --from=node-dist /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
@@ -123,6 +128,11 @@ CMD ["serve"]
 
 # ---- CPU image (default) -----------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS cpu
+# tini: docker/entrypoint.sh runs smkit under it when it is PID 1, to reap the processes that user code
+# leaves behind (an orphan is handed to PID 1, and Node never waits for one that is not its own child).
+RUN apt-get update && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+ && tini --version
 WORKDIR /app
 ENV NODE_ENV=production \
     SMKIT_BAKED_MODEL_DIR=/opt/smkit/model \

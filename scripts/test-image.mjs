@@ -209,16 +209,16 @@ async function stopWithSigterm(c) {
   await waitForCleanExit(c, t0);
 }
 
-/** Waits for the container `c`, sent SIGTERM at `t0`, to exit 0 within SageMaker's 30 s. */
-async function waitForCleanExit(c, t0) {
+/** Waits for the container `c`, sent `signal` at `t0`, to exit 0 within SageMaker's 30 s. */
+async function waitForCleanExit(c, t0, signal = 'SIGTERM') {
   const until = t0 + 30_000;
   while (running(c.name)) {
-    if (Date.now() > until) fail(`${c.name} was still running 30 s after SIGTERM (SageMaker would SIGKILL it); log:\n${containerLogs(c.name)}`);
+    if (Date.now() > until) fail(`${c.name} was still running 30 s after ${signal} (SageMaker would SIGKILL it); log:\n${containerLogs(c.name)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const code = sh('podman', ['inspect', '--format', '{{.State.ExitCode}}', c.name]).stdout.trim();
-  log(`${c.name} stopped ${((Date.now() - t0) / 1000).toFixed(1)} s after SIGTERM, exit code ${code}`);
-  if (code !== '0') fail(`${c.name} exited with ${code} after SIGTERM (expected a clean drain, 0); log:\n${containerLogs(c.name)}`);
+  log(`${c.name} stopped ${((Date.now() - t0) / 1000).toFixed(1)} s after ${signal}, exit code ${code}`);
+  if (code !== '0') fail(`${c.name} exited with ${code} after ${signal} (expected a clean drain, 0); log:\n${containerLogs(c.name)}`);
 }
 
 /**
@@ -807,6 +807,49 @@ async function main() {
     const answer = await held;
     if (answer !== '200 finished in flight') fail(`${c.name}: the request in flight at SIGTERM got ${JSON.stringify(answer)}, expected its 200\n${containerLogs(c.name)}`);
     await waitForCleanExit(c, t0);
+  });
+
+  await check('processes user code leaves behind are reaped (tini is PID 1); SIGINT drains as SIGTERM does', async () => {
+    // Each invocation starts a shell that exits at once, leaving its background `sleep 1` to PID 1.
+    // Node, as PID 1, never waits for a process it did not start: each would stay a zombie for good.
+    const model = path.join(tmp, 'orphan-model');
+    await fs.mkdir(path.join(model, 'code'), { recursive: true });
+    await fs.writeFile(
+      path.join(model, 'code', 'inference.mjs'),
+      [
+        "import { spawn } from 'node:child_process';",
+        'export function modelFn() { return {}; }',
+        'export async function transformFn() {',
+        "  await new Promise((resolve) => spawn('sh', ['-c', 'sleep 1 & exit 0'], { stdio: 'ignore' }).once('exit', resolve));",
+        "  return 'spawned';",
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const c = await startContainer('orphans', IMAGE, { volumes: [`${model}:/opt/ml/model:ro`] });
+    await waitForPing(c);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${c.url}/invocations`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+      const body = await res.text();
+      if (res.status !== 200 || body !== 'spawned') fail(`${c.name}: POST /invocations answered ${res.status}: ${body}\n${containerLogs(c.name)}`);
+    }
+    const sleeps = () =>
+      sh('podman', ['exec', c.name, 'sh', '-c', 'for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null; echo; done'])
+        .stdout.split('\n')
+        .filter((l) => l.includes(' (sleep) '))
+        .map((l) => l.split(' ').slice(0, 4).join(' '));
+    // A sleep lasts 1 s; one still listed (state Z: a zombie) after 60 s was never reaped.
+    const until = Date.now() + 60_000;
+    let left;
+    while ((left = sleeps()).length > 0) {
+      if (Date.now() > until) fail(`${c.name}: the processes left to PID 1 were never reaped (pid (comm) state ppid): ${left.join('; ')}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const pid1 = sh('podman', ['exec', c.name, 'cat', '/proc/1/comm']).stdout.trim();
+    if (pid1 !== 'tini') fail(`${c.name}: PID 1 is ${pid1}, expected tini`);
+    const t0 = Date.now();
+    sh('podman', ['kill', '--signal', 'INT', c.name]);
+    await waitForCleanExit(c, t0, 'SIGINT');
   });
 
   await check('multi-model endpoint (SAGEMAKER_MULTI_MODEL=true): load, invoke, unload', async () => {
