@@ -909,6 +909,32 @@ async function main() {
       await stopWithSigterm(c);
     });
 
+    await check('train stopped with SIGTERM (StopTrainingJob): the entry point gets it, checkpoints, and the container exits 0', async () => {
+      const stopped = await trainingTree('opt-ml-stopped');
+      await fs.writeFile(
+        path.join(stopped, 'code', 'train.mjs'),
+        [
+          "import { writeFileSync } from 'node:fs';",
+          "process.on('SIGTERM', () => { writeFileSync('/opt/ml/checkpoints/at-sigterm', 'saved'); process.exit(0); });",
+          "writeFileSync('/opt/ml/checkpoints/started', '');",
+          'setInterval(() => {}, 1000);',
+          '',
+        ].join('\n'),
+      );
+      const c = await startContainer('train-stopped', IMAGE, { args: ['train'], runArgs: ['--network', 'none'], volumes: [`${stopped}:/opt/ml`] });
+      const until = Date.now() + 60_000;
+      while (!existsSync(path.join(stopped, 'checkpoints', 'started'))) {
+        if (!running(c.name)) fail(`${c.name} exited before the entry point started; its log:\n${containerLogs(c.name)}`);
+        if (Date.now() > until) fail(`${c.name}: the entry point did not start within 60 s; its log:\n${containerLogs(c.name)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const t0 = Date.now();
+      sh('podman', ['kill', '--signal', 'TERM', c.name]);
+      await waitForCleanExit(c, t0);
+      const saved = await fs.readFile(path.join(stopped, 'checkpoints', 'at-sigterm'), 'utf8').catch(() => '(none)');
+      if (saved !== 'saved') fail(`${c.name}: the entry point's SIGTERM handler did not run (checkpoints/at-sigterm: ${saved}); log:\n${containerLogs(c.name)}`);
+    });
+
     await check('train: a failing entry point, and a non-root user on a root-owned /opt/ml', async () => {
       // SageMaker's failure contract: a non-zero exit code and the reason first in output/failure.
       const failing = await trainingTree('opt-ml-failing');
