@@ -50,7 +50,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && find node_modules/@tensorflow/*/dist -maxdepth 1 -type f \
       \( -name '*.min.js' -o -name '*.es2017.js' -o -name '*.fesm.js' -o -name '*externs.js' \) -delete \
  && rm -rf node_modules/@tensorflow/*/dist/miniprogram \
- && npm cache clean --force >/dev/null 2>&1; rm -rf /root/.npm /tmp/*
+ && { npm cache clean --force >/dev/null 2>&1 || true; } \
+ && rm -rf /root/.npm /tmp/*
 
 # ---- compile -----------------------------------------------------------------------------------
 # `smkit build` from an installed npm package (which has no sources) builds with this stage's body

@@ -422,3 +422,50 @@ test('the entrypoint script dispatches serve and train given as its first argume
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+/** Each `RUN` of a Dockerfile: its shell command, continuation lines joined. */
+function runInstructions(dockerfile: string): string[] {
+  const runs: string[] = [];
+  const lines = dockerfile.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^RUN\s/.test(lines[i]!)) continue;
+    let body = lines[i]!.replace(/^RUN\s+/, '');
+    while (body.endsWith('\\') && i + 1 < lines.length) body = `${body.slice(0, -1)} ${lines[++i]!.trim()}`;
+    runs.push(body);
+  }
+  return runs;
+}
+
+/**
+ * The commands of a shell script that a `;` ends outside any if/case/for/while/{ } body: after
+ * such a `;` the script goes on, and its exit status is that of the last command, whatever failed before.
+ */
+function commandsEndedBySemicolon(script: string): string[] {
+  const unquoted = script.replace(/'[^']*'/g, "''").replace(/"(?:\\.|[^"\\])*"/g, '""');
+  const tokens = unquoted.split(/(;;|;|\s+)/).filter((t) => t !== '' && !/^\s+$/.test(t));
+  const opens = new Set(['if', 'case', 'for', 'while', 'until', '{', '(']);
+  const closes = new Set(['fi', 'esac', 'done', '}', ')']);
+  let depth = 0;
+  let start = 0;
+  const found: string[] = [];
+  tokens.forEach((t, i) => {
+    if (opens.has(t)) depth++;
+    else if (closes.has(t)) depth--;
+    else if (t === '&&' || t === '||') start = i + 1;
+    else if (t === ';' && depth === 0) {
+      found.push(tokens.slice(start, i + 1).join(' '));
+      start = i + 1;
+    }
+  });
+  return found;
+}
+
+test('every RUN of the Dockerfile fails when one of its commands fails: none is ended by a `;` that would let the rest run and the step pass', () => {
+  // `npm ci … && … && npm cache clean …; rm -rf …` passed whatever failed before the `;`: a
+  // TFJS_NODE=require build whose tfjs-node download failed went on with a broken tfjs-node.
+  assert.deepEqual(commandsEndedBySemicolon('a && b 2>&1; rm -rf /x'), ['b 2>&1 ;']);
+  assert.deepEqual(commandsEndedBySemicolon('a && if [ -d x ]; then b; fi && for f in *; do c "$f;"; done && { d || true; } && e'), []);
+  const runs = runInstructions(readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8'));
+  assert.ok(runs.length >= 8, `found ${runs.length} RUN instructions`);
+  for (const run of runs) assert.deepEqual(commandsEndedBySemicolon(run), [], `RUN ${run.slice(0, 120)}…`);
+});
