@@ -404,7 +404,7 @@ test('the entrypoint script dispatches serve and train given as its first argume
     assert.equal(run('smkit-entrypoint', 'echo', 'not PID 1'), 'not PID 1\n');
     const asPid1 = (...args: string[]) =>
       spawnSync('unshare', ['--user', '--map-root-user', '--pid', '--fork', ...args], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}${path.delimiter}${process.env['PATH'] ?? ''}` } });
-    if (asPid1('sh', '-c', 'echo $$').stdout.trim() !== '1') {
+    if ((asPid1('sh', '-c', 'echo $$').stdout ?? '').trim() !== '1') {
       t.diagnostic('unshare cannot start a PID namespace here: the PID 1 case was not run');
       return;
     }
