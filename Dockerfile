@@ -11,7 +11,7 @@
 #   TFJS_NODE   auto | require | skip: the optional @tensorflow/tfjs-node binding downloads
 #               libtensorflow while installing. auto: keep it when the download works, else drop it
 #               (TF.js then runs on its wasm/cpu backends); require: fail the build without it;
-#               skip: never install it (smaller image).
+#               skip: never install it (smaller image). Any other value fails the build.
 #   VERSION, REVISION  recorded in the OCI labels.
 ARG NODE_IMAGE=docker.io/library/node:22-bookworm-slim
 ARG CUDA_IMAGE=docker.io/nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
@@ -29,7 +29,8 @@ ARG TFJS_NODE=auto
 # each @tensorflow package's `main`, the self-contained dist/*.node.js. Nor are protobufjs 6's CLI
 # (pbjs/pbts and their own node_modules, 17 MB) or, where sharp's native binding for this platform
 # is installed, its WebAssembly fallback (@img/sharp-wasm32, 9 MB), which sharp loads only without one.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN case "$TFJS_NODE" in auto | require | skip) ;; *) echo "TFJS_NODE=$TFJS_NODE: expected auto, require or skip" >&2; exit 1 ;; esac \
+ && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && if [ -d node_modules/@tensorflow/tfjs-node ]; then \
       case "$TFJS_NODE" in \
         skip) rm -rf node_modules/@tensorflow/tfjs-node ;; \

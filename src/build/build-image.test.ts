@@ -469,3 +469,17 @@ test('every RUN of the Dockerfile fails when one of its commands fails: none is 
   assert.ok(runs.length >= 8, `found ${runs.length} RUN instructions`);
   for (const run of runs) assert.deepEqual(commandsEndedBySemicolon(run), [], `RUN ${run.slice(0, 120)}…`);
 });
+
+test('the deps stage refuses a TFJS_NODE other than auto, require or skip before installing anything', { skip: process.platform === 'win32' ? 'needs /bin/sh' : false }, () => {
+  // A misspelt `--build-arg TFJS_NODE=requre` was taken as auto: an image without tfjs-node, built without a word.
+  const deps = runInstructions(readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8')).find((r) => r.includes('npm ci --omit=dev'));
+  assert.ok(deps, 'the deps stage RUN');
+  const check = deps.slice(0, deps.indexOf(' && npm ci --omit=dev'));
+  assert.match(check, /^case "\$TFJS_NODE" in /, 'the check comes first');
+  for (const value of ['auto', 'require', 'skip']) assert.equal(spawnSync('sh', ['-c', check], { env: { ...process.env, TFJS_NODE: value } }).status, 0, value);
+  for (const value of ['requre', '', 'AUTO']) {
+    const res = spawnSync('sh', ['-c', check], { encoding: 'utf8', env: { ...process.env, TFJS_NODE: value } });
+    assert.equal(res.status, 1, JSON.stringify(value));
+    assert.equal(res.stderr.trim(), `TFJS_NODE=${value}: expected auto, require or skip`);
+  }
+});
