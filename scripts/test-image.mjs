@@ -646,6 +646,14 @@ async function main() {
     if (out.entries < 50) fail(`the compile cache holds ${out.entries} entries; the Dockerfile's warm-up should leave one per module a cold start loads`);
     log(`compile cache: ${out.entries} entries`);
   });
+  await check('the warm-up build step passes where Node keeps no compile cache (NODE_IMAGE=node:20-…)', async () => {
+    // Node before 22.1 ignores NODE_COMPILE_CACHE and makes no folder: the warm-up read it and failed
+    // the build (ENOENT). NODE_DISABLE_COMPILE_CACHE=1 makes Node 22 do the same.
+    const script = path.join(root, 'docker', 'warm-compile-cache.mjs');
+    const res = sh('podman', ['run', '--rm', '--network', 'none', '-e', 'NODE_DISABLE_COMPILE_CACHE=1', '-e', 'NODE_COMPILE_CACHE=/tmp/no-cache-here', '-v', `${script}:/tmp/warm.mjs:ro`, '-v', `${MODEL}:/tmp/model:ro`, IMAGE, 'node', '/tmp/warm.mjs', '/tmp/model'], { allowFail: true, timeoutMs: 180_000 });
+    const out = `${res.stdout}${res.stderr}`;
+    if (res.status !== 0 || !out.includes('nothing cached')) fail(`the warm-up without a compile cache: exit ${res.status}; output:\n${out.trim().split('\n').slice(-10).join('\n')}`);
+  });
   await check('a worker with batching on finds its code in the compile cache', async () => {
     // A batching worker starts with a young-generation flag, which on Node 22 changes V8's cache tag
     // and so the cache directory it reads. A tag directory that appears while it serves is code
