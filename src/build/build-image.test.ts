@@ -412,6 +412,7 @@ test('the entrypoint script dispatches serve and train given as its first argume
       [['serve', '--workers', '2'], 'tini|--|node|/app/bin/smkit.js|serve|--workers|2|'],
       [[], 'tini|--|node|/app/bin/smkit.js|serve|'],
       [['bash', '-l'], 'tini|--|bash|-l|'],
+      [['train', 'a b', ''], 'tini|--|node|/app/bin/smkit.js|train|a b||'],
     ] as const) {
       const res = asPid1(path.join(dir, 'smkit-entrypoint'), ...args);
       assert.equal(res.stdout, expected, `as PID 1: ${args.join(' ')}: ${res.stderr}`);
