@@ -11,7 +11,7 @@
 #   TFJS_NODE   auto | require | skip: the optional @tensorflow/tfjs-node binding downloads
 #               libtensorflow while installing. auto: keep it when the download works, else drop it
 #               (TF.js then runs on its wasm/cpu backends); require: fail the build without it;
-#               skip: never install it (smaller image).
+#               skip: never install it (smaller image). Any other value fails the build.
 #   VERSION, REVISION  recorded in the OCI labels.
 ARG NODE_IMAGE=docker.io/library/node:22-bookworm-slim
 ARG CUDA_IMAGE=docker.io/nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
@@ -29,7 +29,8 @@ ARG TFJS_NODE=auto
 # each @tensorflow package's `main`, the self-contained dist/*.node.js. Nor are protobufjs 6's CLI
 # (pbjs/pbts and their own node_modules, 17 MB) or, where sharp's native binding for this platform
 # is installed, its WebAssembly fallback (@img/sharp-wasm32, 9 MB), which sharp loads only without one.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN case "$TFJS_NODE" in auto | require | skip) ;; *) echo "TFJS_NODE=$TFJS_NODE: expected auto, require or skip" >&2; exit 1 ;; esac \
+ && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && if [ -d node_modules/@tensorflow/tfjs-node ]; then \
       case "$TFJS_NODE" in \
         skip) rm -rf node_modules/@tensorflow/tfjs-node ;; \
@@ -50,7 +51,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && find node_modules/@tensorflow/*/dist -maxdepth 1 -type f \
       \( -name '*.min.js' -o -name '*.es2017.js' -o -name '*.fesm.js' -o -name '*externs.js' \) -delete \
  && rm -rf node_modules/@tensorflow/*/dist/miniprogram \
- && npm cache clean --force >/dev/null 2>&1; rm -rf /root/.npm /tmp/*
+ && { npm cache clean --force >/dev/null 2>&1 || true; } \
+ && rm -rf /root/.npm /tmp/*
 
 # ---- compile -----------------------------------------------------------------------------------
 # `smkit build` from an installed npm package (which has no sources) builds with this stage's body
@@ -76,6 +78,11 @@ RUN cd node_modules/onnxruntime-node && ONNXRUNTIME_NODE_INSTALL=cuda12 node scr
 # ---- GPU image (not built on the development machines: no CUDA base image, no network) --------
 FROM ${NODE_IMAGE} AS node-dist
 FROM ${CUDA_IMAGE} AS gpu
+# tini (Ubuntu's universe): docker/entrypoint.sh runs smkit under it when it is PID 1, to reap the processes that user code
+# leaves behind (an orphan is handed to PID 1, and Node never waits for one that is not its own child).
+RUN apt-get update && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+ && tini --version
 # Node (and npm, which code/package.json installs at start-up need) from the official image.
 COPY --from=node-dist /usr/local/bin/node /usr/local/bin/node
 COPY --from=node-dist /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
@@ -123,6 +130,11 @@ CMD ["serve"]
 
 # ---- CPU image (default) -----------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS cpu
+# tini: docker/entrypoint.sh runs smkit under it when it is PID 1, to reap the processes that user code
+# leaves behind (an orphan is handed to PID 1, and Node never waits for one that is not its own child).
+RUN apt-get update && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+ && tini --version
 WORKDIR /app
 ENV NODE_ENV=production \
     SMKIT_BAKED_MODEL_DIR=/opt/smkit/model \

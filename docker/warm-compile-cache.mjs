@@ -11,7 +11,7 @@
 // (SMKIT_WORKER_SEMI_SPACE_MB=auto), which on Node 22 gives it a tag of its own, so the server is
 // warmed once per set of worker flags a deployment commonly starts with.
 import { spawn } from 'node:child_process';
-import { chmodSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const modelDir = process.argv[2];
@@ -43,9 +43,10 @@ async function serveOnce(env) {
 }
 
 for (const env of VARIANTS) await serveOnce(env);
-const dir = process.env.NODE_COMPILE_CACHE;
+// Node before 22.1 (NODE_IMAGE=node:20-…) ignores NODE_COMPILE_CACHE and makes no such folder.
+const dir = process.env.NODE_COMPILE_CACHE && existsSync(process.env.NODE_COMPILE_CACHE) ? process.env.NODE_COMPILE_CACHE : undefined;
 const files = dir ? readdirSync(dir, { recursive: true }) : [];
 // Node writes each entry 0600 and files it under the uid that wrote it (root, here): readable
 // entries are what bin/smkit.js links for a container run as another user (--user 1000).
 for (const f of files) if (statSync(path.join(dir, f)).isFile()) chmodSync(path.join(dir, f), 0o644);
-console.log(dir ? `compile cache ${dir}: ${files.length} entries` : 'no NODE_COMPILE_CACHE: nothing cached');
+console.log(dir ? `compile cache ${dir}: ${files.length} entries` : `no compile cache on Node ${process.versions.node}: nothing cached`);

@@ -209,16 +209,16 @@ async function stopWithSigterm(c) {
   await waitForCleanExit(c, t0);
 }
 
-/** Waits for the container `c`, sent SIGTERM at `t0`, to exit 0 within SageMaker's 30 s. */
-async function waitForCleanExit(c, t0) {
+/** Waits for the container `c`, sent `signal` at `t0`, to exit 0 within SageMaker's 30 s. */
+async function waitForCleanExit(c, t0, signal = 'SIGTERM') {
   const until = t0 + 30_000;
   while (running(c.name)) {
-    if (Date.now() > until) fail(`${c.name} was still running 30 s after SIGTERM (SageMaker would SIGKILL it); log:\n${containerLogs(c.name)}`);
+    if (Date.now() > until) fail(`${c.name} was still running 30 s after ${signal} (SageMaker would SIGKILL it); log:\n${containerLogs(c.name)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const code = sh('podman', ['inspect', '--format', '{{.State.ExitCode}}', c.name]).stdout.trim();
-  log(`${c.name} stopped ${((Date.now() - t0) / 1000).toFixed(1)} s after SIGTERM, exit code ${code}`);
-  if (code !== '0') fail(`${c.name} exited with ${code} after SIGTERM (expected a clean drain, 0); log:\n${containerLogs(c.name)}`);
+  log(`${c.name} stopped ${((Date.now() - t0) / 1000).toFixed(1)} s after ${signal}, exit code ${code}`);
+  if (code !== '0') fail(`${c.name} exited with ${code} after ${signal} (expected a clean drain, 0); log:\n${containerLogs(c.name)}`);
 }
 
 /**
@@ -646,6 +646,14 @@ async function main() {
     if (out.entries < 50) fail(`the compile cache holds ${out.entries} entries; the Dockerfile's warm-up should leave one per module a cold start loads`);
     log(`compile cache: ${out.entries} entries`);
   });
+  await check('the warm-up build step passes where Node keeps no compile cache (NODE_IMAGE=node:20-…)', async () => {
+    // Node before 22.1 ignores NODE_COMPILE_CACHE and makes no folder: the warm-up read it and failed
+    // the build (ENOENT). NODE_DISABLE_COMPILE_CACHE=1 makes Node 22 do the same.
+    const script = path.join(root, 'docker', 'warm-compile-cache.mjs');
+    const res = sh('podman', ['run', '--rm', '--network', 'none', '-e', 'NODE_DISABLE_COMPILE_CACHE=1', '-e', 'NODE_COMPILE_CACHE=/tmp/no-cache-here', '-v', `${script}:/tmp/warm.mjs:ro`, '-v', `${MODEL}:/tmp/model:ro`, IMAGE, 'node', '/tmp/warm.mjs', '/tmp/model'], { allowFail: true, timeoutMs: 180_000 });
+    const out = `${res.stdout}${res.stderr}`;
+    if (res.status !== 0 || !out.includes('nothing cached')) fail(`the warm-up without a compile cache: exit ${res.status}; output:\n${out.trim().split('\n').slice(-10).join('\n')}`);
+  });
   await check('a worker with batching on finds its code in the compile cache', async () => {
     // A batching worker starts with a young-generation flag, which on Node 22 changes V8's cache tag
     // and so the cache directory it reads. A tag directory that appears while it serves is code
@@ -809,6 +817,49 @@ async function main() {
     await waitForCleanExit(c, t0);
   });
 
+  await check('processes user code leaves behind are reaped (tini is PID 1); SIGINT drains as SIGTERM does', async () => {
+    // Each invocation starts a shell that exits at once, leaving its background `sleep 1` to PID 1.
+    // Node, as PID 1, never waits for a process it did not start: each would stay a zombie for good.
+    const model = path.join(tmp, 'orphan-model');
+    await fs.mkdir(path.join(model, 'code'), { recursive: true });
+    await fs.writeFile(
+      path.join(model, 'code', 'inference.mjs'),
+      [
+        "import { spawn } from 'node:child_process';",
+        'export function modelFn() { return {}; }',
+        'export async function transformFn() {',
+        "  await new Promise((resolve) => spawn('sh', ['-c', 'sleep 1 & exit 0'], { stdio: 'ignore' }).once('exit', resolve));",
+        "  return 'spawned';",
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const c = await startContainer('orphans', IMAGE, { volumes: [`${model}:/opt/ml/model:ro`] });
+    await waitForPing(c);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${c.url}/invocations`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+      const body = await res.text();
+      if (res.status !== 200 || body !== 'spawned') fail(`${c.name}: POST /invocations answered ${res.status}: ${body}\n${containerLogs(c.name)}`);
+    }
+    const sleeps = () =>
+      sh('podman', ['exec', c.name, 'sh', '-c', 'for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null; echo; done'])
+        .stdout.split('\n')
+        .filter((l) => l.includes(' (sleep) '))
+        .map((l) => l.split(' ').slice(0, 4).join(' '));
+    // A sleep lasts 1 s; one still listed (state Z: a zombie) after 60 s was never reaped.
+    const until = Date.now() + 60_000;
+    let left;
+    while ((left = sleeps()).length > 0) {
+      if (Date.now() > until) fail(`${c.name}: the processes left to PID 1 were never reaped (pid (comm) state ppid): ${left.join('; ')}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const pid1 = sh('podman', ['exec', c.name, 'cat', '/proc/1/comm']).stdout.trim();
+    if (pid1 !== 'tini') fail(`${c.name}: PID 1 is ${pid1}, expected tini`);
+    const t0 = Date.now();
+    sh('podman', ['kill', '--signal', 'INT', c.name]);
+    await waitForCleanExit(c, t0, 'SIGINT');
+  });
+
   await check('multi-model endpoint (SAGEMAKER_MULTI_MODEL=true): load, invoke, unload', async () => {
     const c = await startContainer('mme', IMAGE, { env: { SAGEMAKER_MULTI_MODEL: 'true' }, volumes: [`${MODEL}:/opt/ml/models/iris/model:ro`] });
     await waitForPing(c);
@@ -864,6 +915,32 @@ async function main() {
       if (answer.status !== 200 || body.trim() === '') fail(`${c.name}: the trained model answered ${answer.status}: ${body}\n${containerLogs(c.name)}`);
       log(`trained model answered: ${body.trim().slice(0, 200)}`);
       await stopWithSigterm(c);
+    });
+
+    await check('train stopped with SIGTERM (StopTrainingJob): the entry point gets it, checkpoints, and the container exits 0', async () => {
+      const stopped = await trainingTree('opt-ml-stopped');
+      await fs.writeFile(
+        path.join(stopped, 'code', 'train.mjs'),
+        [
+          "import { writeFileSync } from 'node:fs';",
+          "process.on('SIGTERM', () => { writeFileSync('/opt/ml/checkpoints/at-sigterm', 'saved'); process.exit(0); });",
+          "writeFileSync('/opt/ml/checkpoints/started', '');",
+          'setInterval(() => {}, 1000);',
+          '',
+        ].join('\n'),
+      );
+      const c = await startContainer('train-stopped', IMAGE, { args: ['train'], runArgs: ['--network', 'none'], volumes: [`${stopped}:/opt/ml`] });
+      const until = Date.now() + 60_000;
+      while (!existsSync(path.join(stopped, 'checkpoints', 'started'))) {
+        if (!running(c.name)) fail(`${c.name} exited before the entry point started; its log:\n${containerLogs(c.name)}`);
+        if (Date.now() > until) fail(`${c.name}: the entry point did not start within 60 s; its log:\n${containerLogs(c.name)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const t0 = Date.now();
+      sh('podman', ['kill', '--signal', 'TERM', c.name]);
+      await waitForCleanExit(c, t0);
+      const saved = await fs.readFile(path.join(stopped, 'checkpoints', 'at-sigterm'), 'utf8').catch(() => '(none)');
+      if (saved !== 'saved') fail(`${c.name}: the entry point's SIGTERM handler did not run (checkpoints/at-sigterm: ${saved}); log:\n${containerLogs(c.name)}`);
     });
 
     await check('train: a failing entry point, and a non-root user on a root-owned /opt/ml', async () => {

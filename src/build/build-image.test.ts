@@ -355,13 +355,14 @@ test('each image SageMaker runs (cpu, gpu) is started as SageMaker starts it: an
     if (name) stages.set(name, stage);
   }
   // https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html: `docker run <image> serve`,
-  // exec form so the process gets SIGTERM, no tini, root; the labels from the pipeline, multi-model
-  // and bidirectional streaming pages.
+  // exec form so the process gets SIGTERM, root; the labels from the pipeline, multi-model
+  // and bidirectional streaming pages. tini is installed: the entrypoint runs smkit under it as PID 1.
   for (const target of ['cpu', 'gpu']) {
     const stage = stages.get(target);
     assert.ok(stage, `a ${target} stage`);
     assert.match(stage, /^ENTRYPOINT \["\/usr\/local\/bin\/smkit-entrypoint"\]$/m, `${target}: exec-form ENTRYPOINT`);
-    assert.doesNotMatch(stage, /\btini\b|^USER\s/im, `${target}: no tini, no other user`);
+    assert.doesNotMatch(stage, /^USER\s/im, `${target}: no other user`);
+    assert.match(stage, /apt-get install -y --no-install-recommends tini\b/, `${target}: tini, which the entrypoint runs smkit under as PID 1`);
     for (const command of ['serve', 'train']) assert.match(stage, new RegExp(`ln -s smkit-entrypoint /usr/local/bin/${command} `), `${target}: ${command} on PATH`);
     assert.match(stage, /com\.amazonaws\.sagemaker\.capabilities\.accept-bind-to-port="true"/, `${target}: accept-bind-to-port`);
     assert.match(stage, /com\.amazonaws\.sagemaker\.capabilities\.bidirectional-streaming="true"/, `${target}: bidirectional-streaming`);
@@ -371,11 +372,11 @@ test('each image SageMaker runs (cpu, gpu) is started as SageMaker starts it: an
   assert.match(stages.get('cpu')!, /com\.amazonaws\.sagemaker\.capabilities\.multi-models="true"/);
   assert.doesNotMatch(stages.get('gpu')!, /capabilities\.multi-models/);
   const entrypoint = readFileSync(path.join(repoRoot, 'docker', 'entrypoint.sh'), 'utf8');
-  assert.match(entrypoint, /exec node \/app\/bin\/smkit\.js "\$cmd" "\$@"/, 'serve and train replace the shell, so node gets SIGTERM');
+  assert.match(entrypoint, /run node \/app\/bin\/smkit\.js "\$cmd" "\$@"/, 'serve and train replace the shell (under tini as PID 1), so node gets SIGTERM');
   assert.match(entrypoint, /serve \| train\)/);
 });
 
-test('the entrypoint script dispatches serve and train given as its first argument, runs anything else as given, and called as serve or train (the links on PATH) runs that command, dropping the serve or train SageMaker adds after it', { skip: process.platform === 'win32' ? 'needs /bin/sh' : false }, async () => {
+test('the entrypoint script dispatches serve and train given as its first argument, runs anything else as given, and called as serve or train (the links on PATH) runs that command, dropping the serve or train SageMaker adds after it', { skip: process.platform === 'win32' ? 'needs /bin/sh' : false }, async (t) => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-entrypoint-'));
   try {
     await fs.copyFile(path.join(repoRoot, 'docker', 'entrypoint.sh'), path.join(dir, 'smkit-entrypoint'));
@@ -395,7 +396,91 @@ test('the entrypoint script dispatches serve and train given as its first argume
     assert.equal(run('serve', '--workers', '2'), 'node|/app/bin/smkit.js|serve|--workers|2|');
     assert.equal(run('train', 'train'), 'node|/app/bin/smkit.js|train|');
     assert.equal(run('train', 'a b', 'serve'), 'node|/app/bin/smkit.js|train|a b|serve|');
+
+    // As the container's PID 1 it runs the command under tini (which reaps orphans and passes
+    // signals on); not PID 1 (above, or under `docker run --init`) it execs the command itself.
+    await fs.writeFile(path.join(dir, 'tini'), '#!/bin/sh\nprintf "%s|" tini "$@"\n');
+    await fs.chmod(path.join(dir, 'tini'), 0o755);
+    assert.equal(run('smkit-entrypoint', 'echo', 'not PID 1'), 'not PID 1\n');
+    const asPid1 = (...args: string[]) =>
+      spawnSync('unshare', ['--user', '--map-root-user', '--pid', '--fork', ...args], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}${path.delimiter}${process.env['PATH'] ?? ''}` } });
+    if ((asPid1('sh', '-c', 'echo $$').stdout ?? '').trim() !== '1') {
+      t.diagnostic('unshare cannot start a PID namespace here: the PID 1 case was not run');
+      return;
+    }
+    for (const [args, expected] of [
+      [['serve', '--workers', '2'], 'tini|--|node|/app/bin/smkit.js|serve|--workers|2|'],
+      [[], 'tini|--|node|/app/bin/smkit.js|serve|'],
+      [['bash', '-l'], 'tini|--|bash|-l|'],
+      [['train', 'a b', ''], 'tini|--|node|/app/bin/smkit.js|train|a b||'],
+    ] as const) {
+      const res = asPid1(path.join(dir, 'smkit-entrypoint'), ...args);
+      assert.equal(res.stdout, expected, `as PID 1: ${args.join(' ')}: ${res.stderr}`);
+    }
+    const viaLink = asPid1(path.join(dir, 'train'), 'train');
+    assert.equal(viaLink.stdout, 'tini|--|node|/app/bin/smkit.js|train|', viaLink.stderr);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** Each `RUN` of a Dockerfile: its shell command, continuation lines joined. */
+function runInstructions(dockerfile: string): string[] {
+  const runs: string[] = [];
+  const lines = dockerfile.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^RUN\s/.test(lines[i]!)) continue;
+    let body = lines[i]!.replace(/^RUN\s+/, '');
+    while (body.endsWith('\\') && i + 1 < lines.length) body = `${body.slice(0, -1)} ${lines[++i]!.trim()}`;
+    runs.push(body);
+  }
+  return runs;
+}
+
+/**
+ * The commands of a shell script that a `;` ends outside any if/case/for/while/{ } body: after
+ * such a `;` the script goes on, and its exit status is that of the last command, whatever failed before.
+ */
+function commandsEndedBySemicolon(script: string): string[] {
+  const unquoted = script.replace(/'[^']*'/g, "''").replace(/"(?:\\.|[^"\\])*"/g, '""');
+  const tokens = unquoted.split(/(;;|;|\s+)/).filter((t) => t !== '' && !/^\s+$/.test(t));
+  const opens = new Set(['if', 'case', 'for', 'while', 'until', '{', '(']);
+  const closes = new Set(['fi', 'esac', 'done', '}', ')']);
+  let depth = 0;
+  let start = 0;
+  const found: string[] = [];
+  tokens.forEach((t, i) => {
+    if (opens.has(t)) depth++;
+    else if (closes.has(t)) depth--;
+    else if (t === '&&' || t === '||') start = i + 1;
+    else if (t === ';' && depth === 0) {
+      found.push(tokens.slice(start, i + 1).join(' '));
+      start = i + 1;
+    }
+  });
+  return found;
+}
+
+test('every RUN of the Dockerfile fails when one of its commands fails: none is ended by a `;` that would let the rest run and the step pass', () => {
+  // `npm ci … && … && npm cache clean …; rm -rf …` passed whatever failed before the `;`: a
+  // TFJS_NODE=require build whose tfjs-node download failed went on with a broken tfjs-node.
+  assert.deepEqual(commandsEndedBySemicolon('a && b 2>&1; rm -rf /x'), ['b 2>&1 ;']);
+  assert.deepEqual(commandsEndedBySemicolon('a && if [ -d x ]; then b; fi && for f in *; do c "$f;"; done && { d || true; } && e'), []);
+  const runs = runInstructions(readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8'));
+  assert.ok(runs.length >= 8, `found ${runs.length} RUN instructions`);
+  for (const run of runs) assert.deepEqual(commandsEndedBySemicolon(run), [], `RUN ${run.slice(0, 120)}…`);
+});
+
+test('the deps stage refuses a TFJS_NODE other than auto, require or skip before installing anything', { skip: process.platform === 'win32' ? 'needs /bin/sh' : false }, () => {
+  // A misspelt `--build-arg TFJS_NODE=requre` was taken as auto: an image without tfjs-node, built without a word.
+  const deps = runInstructions(readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8')).find((r) => r.includes('npm ci --omit=dev'));
+  assert.ok(deps, 'the deps stage RUN');
+  const check = deps.slice(0, deps.indexOf(' && npm ci --omit=dev'));
+  assert.match(check, /^case "\$TFJS_NODE" in /, 'the check comes first');
+  for (const value of ['auto', 'require', 'skip']) assert.equal(spawnSync('sh', ['-c', check], { env: { ...process.env, TFJS_NODE: value } }).status, 0, value);
+  for (const value of ['requre', '', 'AUTO']) {
+    const res = spawnSync('sh', ['-c', check], { encoding: 'utf8', env: { ...process.env, TFJS_NODE: value } });
+    assert.equal(res.status, 1, JSON.stringify(value));
+    assert.equal(res.stderr.trim(), `TFJS_NODE=${value}: expected auto, require or skip`);
   }
 });

@@ -1,7 +1,8 @@
 /**
  * `SIGTERM` and `SIGINT` that arrive while `smkit serve` starts, before its primary supervises the
  * workers: held, for the primary to act on once it does. With no listener Node takes the signal's
- * default action, which for PID 1 of a container (smkit in its images) is none: the signal was
+ * default action, which for PID 1 of a container (smkit in an image whose `ENTRYPOINT` runs `node`
+ * itself; smkit's own images run it under tini, which is PID 1 instead) is none: the signal was
  * lost, and the server went on to start and serve until SageMaker's `SIGKILL` 30 s later (measured
  * as PID 1 of a PID namespace: a `SIGTERM` 0.1 s after the start; during a `code/package.json`
  * install, for the whole install). The install is not waited for: {@link HeldSignals.stopping} ends it.

@@ -2,7 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * Whether a process of the process group `pgid` is still running. On Linux, one listed in /proc
- * in that group that is not a zombie: smkit, PID 1 of a container, does not reap the orphans of a
+ * in that group that is not a zombie: smkit as PID 1 of a container (an image whose `ENTRYPOINT` runs
+ * `node` itself; smkit's own images run tini as PID 1, which does) does not reap the orphans of a
  * shell entry point that end, and those stay in the group as zombies, so that the group merely
  * existing (`kill(-pgid, 0)`) does not mean anything in it runs. Without /proc, whether the group exists.
  */

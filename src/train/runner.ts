@@ -303,7 +303,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   // Bounded: a grandchild holding stderr open must not keep the run alive.
   await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 2000).unref())]);
   // And let go of it: a process outside the group (setsid) holding it open would otherwise keep
-  // smkit, PID 1 of the container, running after the outcome is written, until the job's time runs out.
+  // smkit, whose exit ends the container, running after the outcome is written, until the job's time runs out.
   started.stderr.destroy();
 
   if (ended.error) {
