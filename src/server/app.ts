@@ -41,12 +41,17 @@ export interface AppOptions {
   backend?: InferenceBackend;
   log: ServerLogger;
   /**
-   * True once SIGTERM arrived, or once this worker process leaves on its own: new invocations get
+   * True once the server stops (SIGTERM, SIGINT), or once this worker process leaves on its own: new invocations get
    * 503 and connections close after their response.
    */
   isDraining?: () => boolean;
   /** Why this worker process is leaving on its own, if it is: its 503s say so instead of naming a SIGTERM. */
   leavingReason?: LeavingReason;
+  /**
+   * What stopped the server, which a draining server's 503s name: `SIGTERM` (the default, as
+   * SageMaker stops a container), `SIGINT` (Ctrl-C), or a start-up error.
+   */
+  stopCause?: () => string;
   /**
    * Multi-model mode (`SAGEMAKER_MULTI_MODEL=true`): the `/models` API and
    * `POST /models/{name}/invoke` serve these models, and `backend` is not used.
@@ -239,6 +244,7 @@ export function createApp({
   metrics,
   bodyBudget,
   serverReadiness = () => SERVER_READY,
+  stopCause = () => 'SIGTERM',
 }: AppOptions): RequestListener {
   if (!single && !models) throw new TypeError('createApp needs a backend, or models for a multi-model endpoint');
   const backend = single as InferenceBackend;
@@ -303,7 +309,7 @@ export function createApp({
     if (isDraining()) {
       // As for invocations: the health checker's kept-alive connection is closed cleanly after the answer.
       res.setHeader('Connection', 'close');
-      const { code, message } = drainingError(leavingReason(), 'the server is shutting down (SIGTERM)');
+      const { code, message } = drainingError(leavingReason(), `the server is shutting down (${stopCause()})`);
       return sendJson(res, 503, { status: 'ShuttingDown', code, message });
     }
     if (models) return sendJson(res, 200, { status: 'Healthy', models: models.list().length });
@@ -342,7 +348,7 @@ export function createApp({
 
   /** Refuses invocations the backend cannot take; undefined when it can. */
   const refusal = (target: InferenceBackend): ToolkitError | undefined => {
-    if (isDraining()) return drainingError(leavingReason(), 'the server is shutting down (SIGTERM); retry on another instance');
+    if (isDraining()) return drainingError(leavingReason(), `the server is shutting down (${stopCause()}); retry on another instance`);
     if (target.state() !== 'failed') return undefined;
     // A multi-model invocation that waited for its model's load: the model is not loaded (its
     // POST /models got why), and 404 is the contract's answer, on which SageMaker loads it again.
@@ -690,7 +696,7 @@ export function createApp({
       pending++;
       readAndInvoke(req, res, target);
     });
-    mountModelRoutes(app, models, bodyLimits, validateLoadRequest, isDraining, leavingReason);
+    mountModelRoutes(app, models, bodyLimits, validateLoadRequest, isDraining, leavingReason, stopCause);
     for (const route of ['/ping', '/invocations', '/execution-parameters'] as const) app.all(route, (req, res, next) => next(methodNotAllowed(req, res, req.path, route)));
     // Without a metrics sink there is no /metrics: every method is a 404.
     if (metrics) app.all('/metrics', (req, res, next) => next(methodNotAllowed(req, res, req.path, '/metrics')));
@@ -804,6 +810,7 @@ function mountModelRoutes(
   validateLoadRequest: typeof import('./model-store.js').validateLoadRequest,
   isDraining: () => boolean,
   leavingReason: LeavingReason,
+  stopCause: () => string,
 ): void {
   const disabled = (_req: Request, _res: Response, next: NextFunction) =>
     next(new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'the /models API needs SAGEMAKER_MULTI_MODEL=true; this container serves one model at POST /invocations'));
@@ -813,7 +820,7 @@ function mountModelRoutes(
   }
   const limits: BodyLimits = { maxBytes: 1024 * 1024, timeoutMs: bodyLimits.timeoutMs };
   app.post('/models', (req: Request, res: Response, next: NextFunction) => {
-    if (isDraining()) return next(drainingError(leavingReason(), 'the server is shutting down (SIGTERM); load the model on another instance'));
+    if (isDraining()) return next(drainingError(leavingReason(), `the server is shutting down (${stopCause()}); load the model on another instance`));
     readBody(req, limits, true)
       .catch((err: unknown) => {
         // Its own limit: SAGEMAKER_MAX_PAYLOAD_IN_MB, which the 413 of readBody names, is for invocations.

@@ -449,7 +449,9 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       else log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
       const workers = running();
       if (workers.length === 0) return finish();
-      for (const w of workers) sendToWorker(w, { type: 'shutdown', graceMs });
+      // The drain's 503s name it: a Ctrl-C is no SIGTERM, nor is a start-up error.
+      const cause = signal === 'error' ? 'after a start-up error, see the server log' : signal === 'SIGINT' ? 'SIGINT, Ctrl-C' : signal;
+      for (const w of workers) sendToWorker(w, { type: 'shutdown', graceMs, cause });
       hardStop = setTimeout(() => {
         log.warn('grace period over; stopping remaining workers');
         // One not started yet has no pid: Node 20 would signal pid 0, the whole process group.
