@@ -8,6 +8,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http, { type Server } from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AppSettings } from './app.js';
 import { createMetrics } from './metrics.js';
@@ -132,3 +134,55 @@ describe('smkit_pending_invocations (in-process app, real HTTP)', () => {
     await until('the gauge to fall back to 0', async () => (await pending()) === 0, { timeoutMs: 10_000, intervalMs: 5 });
   });
 });
+
+describe('smkit_invocations_total of a client that leaves mid-body (in-process app, real HTTP)', () => {
+  const backend = new GateBackend();
+  const metrics = createMetrics();
+  let server: Server;
+  let port: number;
+
+  before(async () => {
+    const settings: AppSettings = { maxPayloadMb: 1, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' };
+    server = http.createServer(createApp({ settings, backend, log: createLogger('silent'), metrics }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    backend.releaseAll();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** `smkit_invocations_total{model="model",status}` (0 before the first). */
+  const answered = async (status: number): Promise<number> => {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(20_000) })).text();
+    return Number(new RegExp(`^smkit_invocations_total\\{model="model",status="${status}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  };
+  /** Sends `head` and the first bytes of a body, waits until the server holds the request, then closes the connection. */
+  const leaveMidBody = async (head: string, part: string): Promise<void> => {
+    const socket = net.connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(head + part);
+    await until('the server to hold the request', async () => (await pendingOf(port)) === 1, { timeoutMs: 10_000, intervalMs: 5 });
+    socket.destroy();
+    await until('the request to be let go', async () => (await pendingOf(port)) === 0, { timeoutMs: 10_000, intervalMs: 5 });
+  };
+
+  for (const kind of ['raw', 'multipart/form-data'] as const) {
+    test(`a ${kind} body the client leaves part way is counted as 499 (client closed), not as a 400 the server answered`, async () => {
+      const [before400, before499] = [await answered(400), await answered(499)];
+      const boundary = 'b0und';
+      const contentType = kind === 'raw' ? 'text/csv' : `multipart/form-data; boundary=${boundary}`;
+      const part = kind === 'raw' ? '1,2,3\n' : `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.csv"\r\nContent-Type: text/csv\r\n\r\n1,2,3\n`;
+      await leaveMidBody(`POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${contentType}\r\nContent-Length: 5000\r\n\r\n`, part);
+      await until('the invocation to be counted', async () => (await answered(499)) === before499 + 1, { timeoutMs: 10_000, intervalMs: 5 });
+      assert.equal(await answered(400), before400);
+    });
+  }
+});
+
+/** `smkit_pending_invocations` of the app on `port`. */
+async function pendingOf(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(20_000) })).text();
+  return Number(/^smkit_pending_invocations (\d+)$/m.exec(text)?.[1]);
+}

@@ -14,7 +14,7 @@ import type { FormPartsParser } from './multipart.js';
 import type { InferenceBackend } from './inference-backend.js';
 import type { ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
-import { BODY_CODINGS, contentCodingOf, readBody, readBodyThen, declaredLength, type BodyLimits } from './body-reader.js';
+import { BODY_CODINGS, contentCodingOf, readBody, readBodyThen, declaredLength, clientLeftMidBody, type BodyLimits } from './body-reader.js';
 import { BodyBudget } from './body-budget.js';
 import { requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
 import { answerPreflight, corsOrigin, setCorsHeaders } from './cors.js';
@@ -390,6 +390,9 @@ export function createApp({
   /** An accepted invocation whose body could not be read: it is no longer held. */
   const readFailed = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
     pending--;
+    // A client that left mid-body is no bad request (the form parser says "Unexpected end of form"):
+    // nothing is answered, and it counts as 499, as nginx logs a client that closed its request.
+    if (!req.complete && req.socket.destroyed && (err as ToolkitError).code !== 'ERR_CLIENT_GONE') err = clientLeftMidBody();
     const code = (err as ToolkitError).code;
     if (code === 'ERR_SERVER_BUSY') res.setHeader('Retry-After', '1');
     // A 415 here is the body's coding: the answer names the codings taken (RFC 9110 §15.5.16).

@@ -196,7 +196,7 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
   // A client that leaves mid-body destroys the request: 'close' comes with the body incomplete.
   // (Node emits the request's own 'error' only to listeners, so none is needed for it.)
   req.on('close', () => {
-    if (!req.complete) finish(new ToolkitError('ERR_BAD_REQUEST', 'the client aborted the request before sending the whole body'));
+    if (!req.complete) finish(clientLeftMidBody());
   });
   if (decoder) {
     decoder.on('error', (err: Error) => finish(new ToolkitError('ERR_BAD_REQUEST', `the ${coding} body could not be decompressed: ${err.message}`)));
@@ -209,6 +209,14 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
     });
     req.pipe(decoder);
   }
+}
+
+/**
+ * The client closed its connection before its request's body was whole: 499 `ERR_CLIENT_GONE`
+ * (nginx's "client closed request"), logged and counted as such, not a 400 that no one receives.
+ */
+export function clientLeftMidBody(): ToolkitError {
+  return new ToolkitError('ERR_CLIENT_GONE', 'the client closed the connection before sending the whole body; the request was dropped');
 }
 
 /**
