@@ -41,6 +41,15 @@ class GateBackend implements InferenceBackend {
   invoke(request: InvocationRequest): Promise<InvocationResponse> {
     const text = request.body.toString();
     if (text === 'fail') return Promise.reject(new ToolkitError('ERR_CSV_PARSE', 'not a number'));
+    if (text === 'stream-fail') {
+      // A streamed answer whose producer fails after its first chunk (the 200 is out by then).
+      const stream = (async function* () {
+        yield Buffer.from('partial\n');
+        await new Promise((resolve) => setImmediate(resolve));
+        throw new Error('generation failed');
+      })();
+      return Promise.resolve({ body: Buffer.alloc(0), contentType: 'text/plain', stream });
+    }
     const answer = { body: Buffer.from(JSON.stringify({ got: text })), contentType: 'application/json' };
     return new Promise((resolve, reject) => {
       const end = (settle: () => void) => {
@@ -135,7 +144,7 @@ describe('smkit_pending_invocations (in-process app, real HTTP)', () => {
   });
 });
 
-describe('smkit_invocations_total of a client that leaves mid-body (in-process app, real HTTP)', () => {
+describe('smkit_invocations_total of invocations that did not end as begun: a stream failing part way, a client leaving mid-body (in-process app, real HTTP)', () => {
   const backend = new GateBackend();
   const metrics = createMetrics();
   let server: Server;
@@ -167,6 +176,16 @@ describe('smkit_invocations_total of a client that leaves mid-body (in-process a
     socket.destroy();
     await until('the request to be let go', async () => (await pendingOf(port)) === 0, { timeoutMs: 10_000, intervalMs: 5 });
   };
+
+  test('a streamed answer that fails after its first chunk is counted with the failure\'s status (500), not as the 200 its headers said', async () => {
+    const [before200, before500] = [await answered(200), await answered(500)];
+    const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body: 'stream-fail', headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(20_000) });
+    assert.equal(res.status, 200);
+    // The connection is broken, not ended: the client sees a truncated stream.
+    await assert.rejects(res.text());
+    await until('the invocation to be counted', async () => (await answered(500)) === before500 + 1, { timeoutMs: 10_000, intervalMs: 5 });
+    assert.equal(await answered(200), before200);
+  });
 
   for (const kind of ['raw', 'multipart/form-data'] as const) {
     test(`a ${kind} body the client leaves part way is counted as 499 (client closed), not as a 400 the server answered`, async () => {

@@ -419,7 +419,8 @@ export function createApp({
   /**
    * Sends a streamed answer with chunked transfer encoding. A failure before the first chunk is an
    * ordinary error response; after it, the status is out, so the connection is broken instead of
-   * ending cleanly (clients see a truncated stream, never a silently short answer). A first chunk
+   * ending cleanly (clients see a truncated stream, never a silently short answer), and the status
+   * that failure would have had (500 for most) is given back, to be counted in place of the 200 sent. A first chunk
    * not produced within `firstChunkMs` fails with `timedOut()`, which `cancellation` (ctx.signal)
    * is cancelled with, and the producer is ended.
    *
@@ -435,7 +436,7 @@ export function createApp({
     timedOut: () => ToolkitError,
     cancellation: Cancellation,
     takeCustomAttributes?: () => string | undefined,
-  ): Promise<void> => {
+  ): Promise<number | undefined> => {
     const iterator = stream[Symbol.asyncIterator]();
     let returned = false;
     const stopProducer = () => {
@@ -507,12 +508,13 @@ export function createApp({
           if (gone) break;
           next = await iterator.next();
         }
-        if (gone) return clientLeft();
+        if (gone) return void clientLeft();
         res.end();
       } catch (err) {
-        if (gone || writeFailed) return clientLeft();
+        if (gone || writeFailed) return void clientLeft();
         log.error({ requestId, err }, 'streamed answer failed part way; closing the connection');
         res.destroy(err as Error);
+        return toToolkitError(err).status;
       }
     } finally {
       res.off('close', onClose);
@@ -530,6 +532,8 @@ export function createApp({
     let session: SessionRef | undefined;
     let openedHere = false;
     let sessions: Awaited<ReturnType<typeof loadSessionSupport>> | undefined;
+    /** The status of a streamed answer that failed after its 200 went out, counted in its place. */
+    let failedStatus: number | undefined;
     try {
       const sessionHeader = req.headers[SESSION_ID_HEADER];
       if (sessionHeader !== undefined) {
@@ -573,10 +577,11 @@ export function createApp({
         for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i] as string, headers[i + 1]!);
         // A streamed answer is still produced in the session: it is removed once the stream ends.
         try {
-          return await streamResponse(res, result.stream, requestId, Math.max(1, timeoutMs - (performance.now() - started)), () => invocationTimeout(timeoutMs, target.describe()), cancellation, result.takeCustomAttributes);
+          failedStatus = await streamResponse(res, result.stream, requestId, Math.max(1, timeoutMs - (performance.now() - started)), () => invocationTimeout(timeoutMs, target.describe()), cancellation, result.takeCustomAttributes);
         } finally {
           if (closing) await sessions!.store!.close(closing.id).catch((err: unknown) => log.warn({ requestId, err }, 'could not remove a closed session'));
         }
+        return;
       }
       if (closing) await sessions!.store!.close(closing.id);
       headers.push('Content-Length', result.body.length);
@@ -610,7 +615,7 @@ export function createApp({
       // Recorded here, once the answer is out (streamed ones included), rather than on the response's
       // 'finish' event: one listener less per request, which shows on one-row requests.
       // targetOf has already validated the model name.
-      metrics?.observe(modelLabel(req), res.statusCode, (performance.now() - started) / 1000);
+      metrics?.observe(modelLabel(req), failedStatus ?? res.statusCode, (performance.now() - started) / 1000);
     }
   };
 
