@@ -128,6 +128,14 @@ describe('smkit_pending_invocations (in-process app, real HTTP)', () => {
     assert.equal(await answered(415), before415 + 1);
   });
 
+  test('a POST to the multi-model route of this single-model server is a wrong route (404), not an invocation of its model', async () => {
+    const before404 = await answered(404);
+    const res = await fetch(`${base}/models/m/invoke`, { method: 'POST', body: '1', headers: { 'Content-Type': 'text/csv' }, signal: AbortSignal.timeout(20_000) });
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as { code: string }).code, 'ERR_MULTI_MODEL_DISABLED');
+    assert.equal(await answered(404), before404);
+  });
+
   test('invocations that fail, whose body is too large, or whose client left are no longer counted', async () => {
     assert.equal((await post('fail')).status, 400);
     assert.equal((await post('9'.repeat(2000))).status, 413);

@@ -387,6 +387,18 @@ export function createApp({
     metrics?.observe(label, res.statusCode);
   };
 
+  /**
+   * Answers an invocation `targetOf` found no model for: a multi-model invocation of a model not
+   * loaded is counted under `model=""` (the contract's 404, on which SageMaker loads it); the other
+   * kind of server's route (`/models/{name}/invoke` on a single model, `/invocations` on a
+   * multi-model endpoint) is a wrong route, counted nowhere, as any other 404: counted under the
+   * model's label, it read as failed invocations of a model that serves.
+   */
+  const refuseUntargeted = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    if ((err as ToolkitError).code === 'ERR_MULTI_MODEL_DISABLED') return sendError(err, req, res);
+    refuseInvocation(err, req, res, '');
+  };
+
   /** An accepted invocation whose body could not be read: it is no longer held. */
   const readFailed = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
     pending--;
@@ -697,7 +709,7 @@ export function createApp({
         const name = req.params['name'];
         target = targetOf(typeof name === 'string' ? name : undefined);
       } catch (err) {
-        return refuseInvocation(err, req, res, models ? '' : 'model');
+        return refuseUntargeted(err, req, res);
       }
       const refused = refusal(target);
       if (refused) return refuseInvocation(refused, req, res, modelLabel(req));
@@ -774,7 +786,7 @@ export function createApp({
       try {
         target = targetOf(path === '/invocations' ? undefined : invokedModel(req.url));
       } catch (err) {
-        return refuseInvocation(err, req, res, models ? '' : 'model');
+        return refuseUntargeted(err, req, res);
       }
       const refused = refusal(target);
       if (refused) return refuseInvocation(refused, req, res, modelLabel(req));
