@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AppSettings } from './app.js';
 import { createMetrics } from './metrics.js';
+import { answerClientError } from './respond.js';
 import type { InferenceBackend } from './inference-backend.js';
 import type { InvocationRequest, InvocationResponse } from '../handlers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -161,6 +162,8 @@ describe('smkit_invocations_total of invocations that did not end as begun: a st
   before(async () => {
     const settings: AppSettings = { maxPayloadMb: 1, timeoutSeconds: 30, debug: false, maxConcurrentTransforms: 1, batchStrategy: 'SINGLE_RECORD' };
     server = http.createServer(createApp({ settings, backend, log: createLogger('silent'), metrics }));
+    // As smkit serve's worker: what the HTTP parser refuses, a body cut short included, is answered so.
+    server.on('clientError', answerClientError);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   });
@@ -175,16 +178,26 @@ describe('smkit_invocations_total of invocations that did not end as begun: a st
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(20_000) })).text();
     return Number(new RegExp(`^smkit_invocations_total\\{model="model",status="${status}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
   };
-  /** Sends `head` and the first bytes of a body, waits until the server holds the request, then closes the connection. */
-  const leaveMidBody = async (head: string, part: string): Promise<void> => {
+  /**
+   * Sends `head` and the first bytes of a body, waits until the server holds the request, then
+   * ends the connection with `end` and waits until the request is let go; resolves with what the
+   * client read.
+   */
+  const leaveMidBody = async (head: string, part: string, end: (socket: net.Socket) => void): Promise<string> => {
     const socket = net.connect(port, '127.0.0.1');
+    let read = '';
+    socket.on('data', (d: Buffer) => (read += d.toString()));
+    socket.on('error', () => undefined);
     await once(socket, 'connect');
     socket.write(head + part);
     await until('the server to hold the request', async () => (await pendingOf(port)) === 1, { timeoutMs: 10_000, intervalMs: 5 });
-    socket.destroy();
+    const closed = once(socket, 'close');
+    end(socket);
     await until('the request to be let go', async () => (await pendingOf(port)) === 0, { timeoutMs: 10_000, intervalMs: 5 });
+    socket.destroy();
+    await closed;
+    return read;
   };
-
   test('a streamed answer that fails after its first chunk is counted with the failure\'s status (500), not as the 200 its headers said', async () => {
     const [before200, before500] = [await answered(200), await answered(500)];
     const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body: 'stream-fail', headers: { 'Content-Type': 'text/plain' }, signal: AbortSignal.timeout(20_000) });
@@ -196,14 +209,44 @@ describe('smkit_invocations_total of invocations that did not end as begun: a st
   });
 
   for (const kind of ['raw', 'multipart/form-data'] as const) {
-    test(`a ${kind} body the client leaves part way is counted as 499 (client closed), not as a 400 the server answered`, async () => {
+    const boundary = 'b0und';
+    const contentType = kind === 'raw' ? 'text/csv' : `multipart/form-data; boundary=${boundary}`;
+    const part = kind === 'raw' ? '1,2,3\n' : `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.csv"\r\nContent-Type: text/csv\r\n\r\n1,2,3\n`;
+    const head = `POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${contentType}\r\nContent-Length: 5000\r\n\r\n`;
+
+    test(`a ${kind} body whose connection is reset part way is counted as 499 (client closed), not as a 400 no one received`, async () => {
       const [before400, before499] = [await answered(400), await answered(499)];
-      const boundary = 'b0und';
-      const contentType = kind === 'raw' ? 'text/csv' : `multipart/form-data; boundary=${boundary}`;
-      const part = kind === 'raw' ? '1,2,3\n' : `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.csv"\r\nContent-Type: text/csv\r\n\r\n1,2,3\n`;
-      await leaveMidBody(`POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${contentType}\r\nContent-Length: 5000\r\n\r\n`, part);
+      assert.equal(await leaveMidBody(head, part, (socket) => socket.resetAndDestroy()), '');
       await until('the invocation to be counted', async () => (await answered(499)) === before499 + 1, { timeoutMs: 10_000, intervalMs: 5 });
       assert.equal(await answered(400), before400);
+    });
+
+    test(`a ${kind} body cut short by the client's half-close gets the 400 that says so, and is counted as that 400, not as 499`, async () => {
+      const [before400, before499] = [await answered(400), await answered(499)];
+      const read = await leaveMidBody(head, part, (socket) => socket.end());
+      assert.match(read, /^HTTP\/1\.1 400 /);
+      assert.match(read, /HPE_INVALID_EOF_STATE/);
+      await until('the invocation to be counted', async () => (await answered(400)) === before400 + 1, { timeoutMs: 10_000, intervalMs: 5 });
+      assert.equal(await answered(499), before499);
+    });
+
+    test(`a ${kind} body whose chunked framing breaks part way gets a 400 and is counted as that 400, not as a client that left`, async () => {
+      const [before400, before499] = [await answered(400), await answered(499)];
+      const chunked = `POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${contentType}\r\nTransfer-Encoding: chunked\r\n\r\n${part.length.toString(16)}\r\n${part}\r\n`;
+      const socket = net.connect(port, '127.0.0.1');
+      let read = '';
+      socket.on('data', (d: Buffer) => (read += d.toString()));
+      socket.on('error', () => undefined);
+      await once(socket, 'connect');
+      socket.write(chunked);
+      await until('the server to hold the request', async () => (await pendingOf(port)) === 1, { timeoutMs: 10_000, intervalMs: 5 });
+      const closed = once(socket, 'close');
+      socket.write('zz\r\n');
+      await closed;
+      assert.match(read, /^HTTP\/1\.1 400 [^]*HPE_INVALID_CHUNK_SIZE/);
+      await until('the invocation to be counted', async () => (await answered(400)) === before400 + 1, { timeoutMs: 10_000, intervalMs: 5 });
+      assert.equal(await answered(499), before499);
+      await until('the request to be let go', async () => (await pendingOf(port)) === 0, { timeoutMs: 10_000, intervalMs: 5 });
     });
   }
 });

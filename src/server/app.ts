@@ -16,7 +16,7 @@ import type { ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
 import { BODY_CODINGS, contentCodingOf, readBody, readBodyThen, declaredLength, clientLeftMidBody, type BodyLimits } from './body-reader.js';
 import { BodyBudget } from './body-budget.js';
-import { requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
+import { clientErrorAnswer, requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
 import { answerPreflight, corsOrigin, setCorsHeaders } from './cors.js';
 import { foreignOrigin, foreignOriginError } from './foreign-origin.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
@@ -402,9 +402,15 @@ export function createApp({
   /** An accepted invocation whose body could not be read: it is no longer held. */
   const readFailed = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
     pending--;
-    // A client that left mid-body is no bad request (the form parser says "Unexpected end of form"):
-    // nothing is answered, and it counts as 499, as nginx logs a client that closed its request.
-    if (!req.complete && req.socket.destroyed && (err as ToolkitError).code !== 'ERR_CLIENT_GONE') err = clientLeftMidBody();
+    // A connection that ended mid-body: counted with what was answered on it. The HTTP parser's
+    // refusal when there was one (a malformed chunk; the client's end of file, HPE_INVALID_EOF_STATE,
+    // which a client that half-closes reads), else nothing reached the client: 499, not the form
+    // parser's "Unexpected end of form".
+    if (!req.complete && req.socket.destroyed) {
+      const answered = clientErrorAnswer(req.socket);
+      if (answered) err = new ToolkitError(answered.code, answered.message);
+      else if ((err as ToolkitError).code !== 'ERR_CLIENT_GONE') err = clientLeftMidBody();
+    }
     const code = (err as ToolkitError).code;
     if (code === 'ERR_SERVER_BUSY') res.setHeader('Retry-After', '1');
     // A 415 here is the body's coding: the answer names the codings taken (RFC 9110 §15.5.16).
