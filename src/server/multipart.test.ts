@@ -109,3 +109,27 @@ test('a form whose client left before the parser came to it is refused as ERR_CL
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test('a whole form whose client closed before the parser came to it (HTTP/1.0, a half-close) is refused as ERR_CLIENT_GONE, not held for good', async () => {
+  // Its body, whole but not read, went with the request: the parser would wait for an 'end' that never comes.
+  const parse = createFormPartsParser({ maxFileBytes: 1024, maxFiles: 2, maxFields: 2, maxTotalBytes: 4096, timeoutMs: 120_000 });
+  let outcome: Promise<string> | undefined;
+  const server = http.createServer((req, res) => {
+    outcome = new Promise((resolve) => req.once('close', resolve)).then(() => parse(req, res).then(() => 'parsed', (err: ToolkitError) => err.code));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    const form = '--b\r\nContent-Disposition: form-data; name="f"\r\n\r\nab\r\n--b--\r\n';
+    socket.end(`POST /form HTTP/1.0\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${form.length}\r\n\r\n${form}`);
+    await until('the server to have the request', () => outcome !== undefined, { timeoutMs: 10_000, intervalMs: 5 });
+    const guard = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the parser gave no answer within 30 s')), 30_000).unref());
+    assert.equal(await Promise.race([outcome!, guard]), 'ERR_CLIENT_GONE');
+    socket.destroy();
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

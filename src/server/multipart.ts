@@ -148,9 +148,10 @@ export function createFormPartsParser(limits: FormLimits): FormPartsParser {
     // A client that left mid-body: the form parser may never hear of it (a request already closed
     // when the parser, loaded with the first form, came to it gave no callback, and the invocation
     // was held, with its share of SMKIT_BODY_MEMORY_MB, until SMKIT_BODY_TIMEOUT_SECONDS, then
-    // counted as a body that did not arrive in time).
-    const left = () => (req.complete ? clearTimeout(timer) : refuse(clientLeftMidBody()));
-    if (req.destroyed) return left();
+    // counted as a body that did not arrive in time). A whole body not yet read when the request
+    // closed (an HTTP/1.0 or half-closed client) is dropped with it: no 'end' is to come either.
+    const left = () => (req.readableEnded ? clearTimeout(timer) : refuse(clientLeftMidBody(req.complete)));
+    if (req.destroyed) return refuse(clientLeftMidBody(req.complete));
     req.once('close', left);
     req.pipe(coalesced).pipe(busboy);
   };
