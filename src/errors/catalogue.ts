@@ -19,7 +19,7 @@ export const ERROR_CATALOGUE = {
   ERR_NOT_READY: { status: 503, summary: 'The model is still loading or failed to load.' },
   ERR_TIMEOUT: { status: 504, summary: 'The invocation ran past SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS (else SAGEMAKER_MODEL_SERVER_TIMEOUT), or an image took over 60 s to decode.' },
   ERR_CLIENT_GONE: { status: 499, summary: 'The client closed the connection before its answer was ready; the request was dropped (recorded in logs and metrics only, nobody receives it).' },
-  ERR_SHUTTING_DOWN: { status: 503, summary: 'The server is draining after SIGTERM, or a worker process is leaving on its own while the server goes on (retry).' },
+  ERR_SHUTTING_DOWN: { status: 503, summary: 'The server is draining after SIGTERM (or Ctrl-C, SIGINT), or a worker process is leaving on its own while the server goes on (retry).' },
   ERR_SERVER_BUSY: { status: 503, summary: 'The request bodies a worker holds already take the memory SMKIT_BODY_MEMORY_MB allows, or its connections as many as its open files limit leaves room for; retry shortly.' },
   ERR_TOO_MANY_STREAMS: { status: 503, summary: 'The server already has the bidirectional streams open that SMKIT_BIDI_STREAMS_MAX allows; retry once one has ended.' },
   ERR_DECODED_TOO_LARGE: { status: 413, summary: 'The decoded inputs (image pixels, arrays) would take more memory than SMKIT_MAX_DECODED_MB allows.' },

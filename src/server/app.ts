@@ -14,9 +14,9 @@ import type { FormPartsParser } from './multipart.js';
 import type { InferenceBackend } from './inference-backend.js';
 import type { ModelManager } from './model-store.js';
 import type { MetricsSink } from './metrics.js';
-import { BODY_CODINGS, contentCodingOf, readBody, readBodyThen, declaredLength, type BodyLimits } from './body-reader.js';
+import { BODY_CODINGS, contentCodingOf, readBody, readBodyThen, declaredLength, clientLeftMidBody, type BodyLimits } from './body-reader.js';
 import { BodyBudget } from './body-budget.js';
-import { requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
+import { clientErrorAnswer, requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
 import { answerPreflight, corsOrigin, setCorsHeaders } from './cors.js';
 import { foreignOrigin, foreignOriginError } from './foreign-origin.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
@@ -41,12 +41,17 @@ export interface AppOptions {
   backend?: InferenceBackend;
   log: ServerLogger;
   /**
-   * True once SIGTERM arrived, or once this worker process leaves on its own: new invocations get
+   * True once the server stops (SIGTERM, SIGINT), or once this worker process leaves on its own: new invocations get
    * 503 and connections close after their response.
    */
   isDraining?: () => boolean;
   /** Why this worker process is leaving on its own, if it is: its 503s say so instead of naming a SIGTERM. */
   leavingReason?: LeavingReason;
+  /**
+   * What stopped the server, which a draining server's 503s name: `SIGTERM` (the default, as
+   * SageMaker stops a container), `SIGINT` (Ctrl-C), or a start-up error.
+   */
+  stopCause?: () => string;
   /**
    * Multi-model mode (`SAGEMAKER_MULTI_MODEL=true`): the `/models` API and
    * `POST /models/{name}/invoke` serve these models, and `backend` is not used.
@@ -239,6 +244,7 @@ export function createApp({
   metrics,
   bodyBudget,
   serverReadiness = () => SERVER_READY,
+  stopCause = () => 'SIGTERM',
 }: AppOptions): RequestListener {
   if (!single && !models) throw new TypeError('createApp needs a backend, or models for a multi-model endpoint');
   const backend = single as InferenceBackend;
@@ -303,7 +309,7 @@ export function createApp({
     if (isDraining()) {
       // As for invocations: the health checker's kept-alive connection is closed cleanly after the answer.
       res.setHeader('Connection', 'close');
-      const { code, message } = drainingError(leavingReason(), 'the server is shutting down (SIGTERM)');
+      const { code, message } = drainingError(leavingReason(), `the server is shutting down (${stopCause()})`);
       return sendJson(res, 503, { status: 'ShuttingDown', code, message });
     }
     if (models) return sendJson(res, 200, { status: 'Healthy', models: models.list().length });
@@ -342,7 +348,7 @@ export function createApp({
 
   /** Refuses invocations the backend cannot take; undefined when it can. */
   const refusal = (target: InferenceBackend): ToolkitError | undefined => {
-    if (isDraining()) return drainingError(leavingReason(), 'the server is shutting down (SIGTERM); retry on another instance');
+    if (isDraining()) return drainingError(leavingReason(), `the server is shutting down (${stopCause()}); retry on another instance`);
     if (target.state() !== 'failed') return undefined;
     // A multi-model invocation that waited for its model's load: the model is not loaded (its
     // POST /models got why), and 404 is the contract's answer, on which SageMaker loads it again.
@@ -381,9 +387,30 @@ export function createApp({
     metrics?.observe(label, res.statusCode);
   };
 
+  /**
+   * Answers an invocation `targetOf` found no model for: a multi-model invocation of a model not
+   * loaded is counted under `model=""` (the contract's 404, on which SageMaker loads it); the other
+   * kind of server's route (`/models/{name}/invoke` on a single model, `/invocations` on a
+   * multi-model endpoint) is a wrong route, counted nowhere, as any other 404: counted under the
+   * model's label, it read as failed invocations of a model that serves.
+   */
+  const refuseUntargeted = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    if ((err as ToolkitError).code === 'ERR_MULTI_MODEL_DISABLED') return sendError(err, req, res);
+    refuseInvocation(err, req, res, '');
+  };
+
   /** An accepted invocation whose body could not be read: it is no longer held. */
   const readFailed = (err: unknown, req: IncomingMessage, res: ServerResponse): void => {
     pending--;
+    // A connection that ended mid-body: counted with what was answered on it. The HTTP parser's
+    // refusal when there was one (a malformed chunk; the client's end of file, HPE_INVALID_EOF_STATE,
+    // which a client that half-closes reads), else nothing reached the client: 499, not the form
+    // parser's "Unexpected end of form".
+    if (!req.complete && req.socket.destroyed) {
+      const answered = clientErrorAnswer(req.socket);
+      if (answered) err = new ToolkitError(answered.code, answered.message);
+      else if ((err as ToolkitError).code !== 'ERR_CLIENT_GONE') err = clientLeftMidBody();
+    }
     const code = (err as ToolkitError).code;
     if (code === 'ERR_SERVER_BUSY') res.setHeader('Retry-After', '1');
     // A 415 here is the body's coding: the answer names the codings taken (RFC 9110 §15.5.16).
@@ -410,7 +437,8 @@ export function createApp({
   /**
    * Sends a streamed answer with chunked transfer encoding. A failure before the first chunk is an
    * ordinary error response; after it, the status is out, so the connection is broken instead of
-   * ending cleanly (clients see a truncated stream, never a silently short answer). A first chunk
+   * ending cleanly (clients see a truncated stream, never a silently short answer), and the status
+   * that failure would have had (500 for most) is given back, to be counted in place of the 200 sent. A first chunk
    * not produced within `firstChunkMs` fails with `timedOut()`, which `cancellation` (ctx.signal)
    * is cancelled with, and the producer is ended.
    *
@@ -426,7 +454,7 @@ export function createApp({
     timedOut: () => ToolkitError,
     cancellation: Cancellation,
     takeCustomAttributes?: () => string | undefined,
-  ): Promise<void> => {
+  ): Promise<number | undefined> => {
     const iterator = stream[Symbol.asyncIterator]();
     let returned = false;
     const stopProducer = () => {
@@ -498,12 +526,13 @@ export function createApp({
           if (gone) break;
           next = await iterator.next();
         }
-        if (gone) return clientLeft();
+        if (gone) return void clientLeft();
         res.end();
       } catch (err) {
-        if (gone || writeFailed) return clientLeft();
+        if (gone || writeFailed) return void clientLeft();
         log.error({ requestId, err }, 'streamed answer failed part way; closing the connection');
         res.destroy(err as Error);
+        return toToolkitError(err).status;
       }
     } finally {
       res.off('close', onClose);
@@ -521,6 +550,8 @@ export function createApp({
     let session: SessionRef | undefined;
     let openedHere = false;
     let sessions: Awaited<ReturnType<typeof loadSessionSupport>> | undefined;
+    /** The status of a streamed answer that failed after its 200 went out, counted in its place. */
+    let failedStatus: number | undefined;
     try {
       const sessionHeader = req.headers[SESSION_ID_HEADER];
       if (sessionHeader !== undefined) {
@@ -564,10 +595,11 @@ export function createApp({
         for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i] as string, headers[i + 1]!);
         // A streamed answer is still produced in the session: it is removed once the stream ends.
         try {
-          return await streamResponse(res, result.stream, requestId, Math.max(1, timeoutMs - (performance.now() - started)), () => invocationTimeout(timeoutMs, target.describe()), cancellation, result.takeCustomAttributes);
+          failedStatus = await streamResponse(res, result.stream, requestId, Math.max(1, timeoutMs - (performance.now() - started)), () => invocationTimeout(timeoutMs, target.describe()), cancellation, result.takeCustomAttributes);
         } finally {
           if (closing) await sessions!.store!.close(closing.id).catch((err: unknown) => log.warn({ requestId, err }, 'could not remove a closed session'));
         }
+        return;
       }
       if (closing) await sessions!.store!.close(closing.id);
       headers.push('Content-Length', result.body.length);
@@ -601,7 +633,7 @@ export function createApp({
       // Recorded here, once the answer is out (streamed ones included), rather than on the response's
       // 'finish' event: one listener less per request, which shows on one-row requests.
       // targetOf has already validated the model name.
-      metrics?.observe(modelLabel(req), res.statusCode, (performance.now() - started) / 1000);
+      metrics?.observe(modelLabel(req), failedStatus ?? res.statusCode, (performance.now() - started) / 1000);
     }
   };
 
@@ -683,14 +715,14 @@ export function createApp({
         const name = req.params['name'];
         target = targetOf(typeof name === 'string' ? name : undefined);
       } catch (err) {
-        return refuseInvocation(err, req, res, models ? '' : 'model');
+        return refuseUntargeted(err, req, res);
       }
       const refused = refusal(target);
       if (refused) return refuseInvocation(refused, req, res, modelLabel(req));
       pending++;
       readAndInvoke(req, res, target);
     });
-    mountModelRoutes(app, models, bodyLimits, validateLoadRequest, isDraining, leavingReason);
+    mountModelRoutes(app, models, bodyLimits, validateLoadRequest, isDraining, leavingReason, stopCause);
     for (const route of ['/ping', '/invocations', '/execution-parameters'] as const) app.all(route, (req, res, next) => next(methodNotAllowed(req, res, req.path, route)));
     // Without a metrics sink there is no /metrics: every method is a 404.
     if (metrics) app.all('/metrics', (req, res, next) => next(methodNotAllowed(req, res, req.path, '/metrics')));
@@ -760,7 +792,7 @@ export function createApp({
       try {
         target = targetOf(path === '/invocations' ? undefined : invokedModel(req.url));
       } catch (err) {
-        return refuseInvocation(err, req, res, models ? '' : 'model');
+        return refuseUntargeted(err, req, res);
       }
       const refused = refusal(target);
       if (refused) return refuseInvocation(refused, req, res, modelLabel(req));
@@ -804,6 +836,7 @@ function mountModelRoutes(
   validateLoadRequest: typeof import('./model-store.js').validateLoadRequest,
   isDraining: () => boolean,
   leavingReason: LeavingReason,
+  stopCause: () => string,
 ): void {
   const disabled = (_req: Request, _res: Response, next: NextFunction) =>
     next(new ToolkitError('ERR_MULTI_MODEL_DISABLED', 'the /models API needs SAGEMAKER_MULTI_MODEL=true; this container serves one model at POST /invocations'));
@@ -813,7 +846,7 @@ function mountModelRoutes(
   }
   const limits: BodyLimits = { maxBytes: 1024 * 1024, timeoutMs: bodyLimits.timeoutMs };
   app.post('/models', (req: Request, res: Response, next: NextFunction) => {
-    if (isDraining()) return next(drainingError(leavingReason(), 'the server is shutting down (SIGTERM); load the model on another instance'));
+    if (isDraining()) return next(drainingError(leavingReason(), `the server is shutting down (${stopCause()}); load the model on another instance`));
     readBody(req, limits, true)
       .catch((err: unknown) => {
         // Its own limit: SAGEMAKER_MAX_PAYLOAD_IN_MB, which the 413 of readBody names, is for invocations.

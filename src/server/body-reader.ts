@@ -125,6 +125,9 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, inflate = fal
  */
 export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: boolean, done: BodyCallback): void {
   const budget = limits.budget;
+  // A request whose connection closed before it was read (its reader loaded in the meantime, on a
+  // route's first use): no 'close' is to come, and its body was dropped with it.
+  if (req.destroyed) return done(clientLeftMidBody(req.complete));
   try {
     checkDeclaredLength(req, limits.maxBytes);
   } catch (err) {
@@ -193,10 +196,11 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
     if (smallUsed > 0) keepSmall(false);
     finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
   });
-  // A client that leaves mid-body destroys the request: 'close' comes with the body incomplete.
+  // A client that leaves mid-body destroys the request: 'close' comes with the body incomplete, or
+  // whole but not all read (what was not read is dropped with the request: no 'end' is to come).
   // (Node emits the request's own 'error' only to listeners, so none is needed for it.)
   req.on('close', () => {
-    if (!req.complete) finish(new ToolkitError('ERR_BAD_REQUEST', 'the client aborted the request before sending the whole body'));
+    if (!req.readableEnded) finish(clientLeftMidBody(req.complete));
   });
   if (decoder) {
     decoder.on('error', (err: Error) => finish(new ToolkitError('ERR_BAD_REQUEST', `the ${coding} body could not be decompressed: ${err.message}`)));
@@ -209,6 +213,19 @@ export function readBodyThen(req: IncomingMessage, limits: BodyLimits, inflate: 
     });
     req.pipe(decoder);
   }
+}
+
+/**
+ * The client closed its connection before its request's body was whole, or, `whole`, before the
+ * server read it (an HTTP/1.0 or half-closed client whose reader was still loading): 499
+ * `ERR_CLIENT_GONE`, logged and counted as such, as no answer can reach it. (A connection whose
+ * end the HTTP parser answered, as a body cut short, is counted with that answer: see `readFailed`.)
+ */
+export function clientLeftMidBody(whole = false): ToolkitError {
+  return new ToolkitError(
+    'ERR_CLIENT_GONE',
+    whole ? 'the client closed the connection before its request was read; the request was dropped' : 'the client closed the connection before sending the whole body; the request was dropped',
+  );
 }
 
 /**

@@ -58,8 +58,11 @@ export type ToWorker =
   | { type: 'peer-failure'; reason?: string }
   /** Answering `reload-failed`: another worker serves, so end (a new process loads the model). */
   | { type: 'leave' }
-  /** SIGTERM reached the primary: drain and exit within `graceMs`. */
-  | { type: 'shutdown'; graceMs: number }
+  /**
+   * The server stops: drain and exit within `graceMs`. `cause` is what stopped it (`SIGTERM`,
+   * `SIGINT`, or a start-up error), which a draining worker's 503s name.
+   */
+  | { type: 'shutdown'; graceMs: number; cause?: string }
   /** The whole cluster's metrics, answering `metrics-request` `id`. */
   | { type: 'metrics-response'; id: number; text: string }
   /** A scrape: answer `metrics-report` `id` with this worker's own metrics, at once (see cluster-metrics.ts). */

@@ -151,6 +151,8 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   /** Why this process drains when it leaves on its own (see {@link leaveProcess}); undefined for a shutdown. */
   let leaving: string | undefined;
   const leavingReason = () => leaving;
+  /** What stopped the server (the primary's shutdown says), named in the 503s of the drain. */
+  let stopCause = 'SIGTERM';
   // Request bodies and bidirectional streams' messages share one memory budget (SMKIT_BODY_MEMORY_MB).
   const bodyBudget = new BodyBudget(Math.floor(settings.bodyMemoryMb * 1024 * 1024));
   const manyWorkers = settings.workers > 1;
@@ -158,7 +160,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // primary tells when), so that it never says 503 "loading" after another worker's 200. With one
   // worker its own model is all there is.
   let readiness: ServerReadiness = config.peerFailure !== undefined ? { ready: false, failure: config.peerFailure } : { ready: config.serverReady || !manyWorkers };
-  const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining, leavingReason, bodyBudget, serverReadiness: () => readiness });
+  const app = createApp({ settings, backend, models, metrics, log, isDraining: () => draining, leavingReason, stopCause: () => stopCause, bodyBudget, serverReadiness: () => readiness });
   // Every request is counted until its response closes, so a shutdown can wait for those being
   // answered (streamed answers included) without polling.
   const listener: RequestListener = (req, res) => {
@@ -405,6 +407,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
       case 'config':
         return; // already configured
       case 'shutdown':
+        if (msg.cause !== undefined && !draining) stopCause = msg.cause;
         return void shutdown(msg.graceMs);
       case 'metrics-response':
         return onMetricsResponse(msg);

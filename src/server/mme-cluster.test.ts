@@ -234,3 +234,20 @@ test('a load a worker never finishes (a load hook whose promise never settles) f
   assert.match(answer.error!.message, /^model "never" did not finish loading within 0\.05 s \(SAGEMAKER_STARTUP_TIMEOUT\) on 1 worker process\(es\): .*never settled.*raise SAGEMAKER_STARTUP_TIMEOUT/);
   assert.deepEqual(coordinator.assigned(), []);
 });
+
+test('a worker process that stops, its server stopped, while it loads a model fails the load with 503 ERR_SHUTTING_DOWN naming what stopped the server (a Ctrl-C is no SIGTERM)', async () => {
+  const a = fakeWorker(1);
+  const b = fakeWorker(2);
+  let workers = [a.worker, b.worker];
+  const coordinator = new MmeCoordinator(() => workers, 0, createLogger('silent'), 5_000);
+  coordinator.onRequest(b.worker, { type: 'mme-request', id: 1, op: 'load', name: 'm', url: '/opt/ml/models/m/model' });
+  const [, onB] = [(await a.next()) as Apply, (await b.next()) as Apply];
+  coordinator.onApplied(b.worker, { type: 'mme-applied', applyId: onB.applyId });
+  workers = [b.worker];
+  coordinator.forget(1, { pid: 7, code: 0, signal: null, stopping: 'SIGINT, Ctrl-C' });
+  const undo = (await b.next()) as Apply;
+  coordinator.onApplied(b.worker, { type: 'mme-applied', applyId: undo.applyId });
+  const answer = (await b.next()) as Response;
+  assert.deepEqual([answer.error?.status, answer.error?.code], [503, 'ERR_SHUTTING_DOWN']);
+  assert.match(answer.error!.message, /^the server is shutting down \(SIGINT, Ctrl-C\): a worker process \(pid 7\) stopped while loading model "m"/);
+});

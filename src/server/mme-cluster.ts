@@ -117,8 +117,11 @@ export interface WorkerDeath {
   pid: number | undefined;
   code: number | null;
   signal: string | null;
-  /** The server was shutting down (SIGTERM): a worker exits 0 once drained, or is killed after the grace period. */
-  stopping?: boolean;
+  /**
+   * The server was shutting down, and what stopped it (`SIGTERM`, `SIGINT, Ctrl-C`, a start-up
+   * error): a worker exits 0 once drained, or is killed after the grace period.
+   */
+  stopping?: string;
 }
 
 /**
@@ -131,7 +134,7 @@ function diedLoading(name: string, { pid, code, signal, stopping }: WorkerDeath)
   if (stopping && (code === 0 || signal === 'SIGKILL')) {
     // Its own shutdown (exit 0), or the primary's SIGKILL once the grace period was over: no crash.
     const how = code === 0 ? 'stopped' : 'was stopped by SIGKILL at the end of the grace period (SMKIT_SHUTDOWN_GRACE_SECONDS)';
-    return new ToolkitError('ERR_SHUTTING_DOWN', `the server is shutting down (SIGTERM): a worker process (pid ${pid ?? '?'}) ${how} while loading model "${name}"; the load is undone; load the model on another instance`);
+    return new ToolkitError('ERR_SHUTTING_DOWN', `the server is shutting down (${stopping}): a worker process (pid ${pid ?? '?'}) ${how} while loading model "${name}"; the load is undone; load the model on another instance`);
   }
   const how = signal ? `was ended by ${signal}` : `exited with code ${code}`;
   const who = `a worker process (pid ${pid ?? '?'}) ${how} while loading model "${name}"; the load is undone`;

@@ -1,4 +1,8 @@
 import { test } from 'node:test';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { until } from '../../test/helpers/until.js';
 import assert from 'node:assert/strict';
 import express from 'express';
 import request from 'supertest';
@@ -83,4 +87,49 @@ test('a whole form over the total limit is a 413 even when every file is under t
     .field('e', 'x'.repeat(1000));
   assert.equal(res.status, 413);
   assert.equal(res.body.code, 'ERR_PAYLOAD_TOO_LARGE');
+});
+
+test('a form whose client left before the parser came to it is refused as ERR_CLIENT_GONE at once, not held until the body timeout', async () => {
+  // As when the parser loads with the first form: the request has closed, mid-body, by the time it is parsed.
+  const parse = createFormPartsParser({ maxFileBytes: 1024, maxFiles: 2, maxFields: 2, maxTotalBytes: 4096, timeoutMs: 30_000 });
+  let outcome!: Promise<string>;
+  const server = http.createServer((req, res) => {
+    outcome = new Promise((resolve) => req.once('close', resolve)).then(() => parse(req, res).then(() => 'parsed', (err: ToolkitError) => err.code));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 3000\r\n\r\n--b\r\nContent-Disposition: form-data; name="f"\r\n\r\nab');
+    await until('the server to have the request', () => outcome !== undefined, { timeoutMs: 10_000, intervalMs: 5 });
+    socket.destroy();
+    assert.equal(await outcome, 'ERR_CLIENT_GONE');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test('a whole form whose client closed before the parser came to it (HTTP/1.0, a half-close) is refused as ERR_CLIENT_GONE, not held for good', async () => {
+  // Its body, whole but not read, went with the request: the parser would wait for an 'end' that never comes.
+  const parse = createFormPartsParser({ maxFileBytes: 1024, maxFiles: 2, maxFields: 2, maxTotalBytes: 4096, timeoutMs: 120_000 });
+  let outcome: Promise<string> | undefined;
+  const server = http.createServer((req, res) => {
+    outcome = new Promise((resolve) => req.once('close', resolve)).then(() => parse(req, res).then(() => 'parsed', (err: ToolkitError) => err.code));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    const form = '--b\r\nContent-Disposition: form-data; name="f"\r\n\r\nab\r\n--b--\r\n';
+    socket.end(`POST /form HTTP/1.0\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${form.length}\r\n\r\n${form}`);
+    await until('the server to have the request', () => outcome !== undefined, { timeoutMs: 10_000, intervalMs: 5 });
+    const guard = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the parser gave no answer within 30 s')), 30_000).unref());
+    assert.equal(await Promise.race([outcome!, guard]), 'ERR_CLIENT_GONE');
+    socket.destroy();
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });

@@ -4,7 +4,7 @@ import type { Request, Response } from 'express';
 import multer from 'multer';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { FormPart } from '../codecs/multipart.js';
-import { bodyTimeout, checkDeclaredLength, payloadTooLarge } from './body-reader.js';
+import { bodyTimeout, checkDeclaredLength, clientLeftMidBody, payloadTooLarge } from './body-reader.js';
 
 /** Limits on one `multipart/form-data` request. */
 export interface FormLimits {
@@ -145,7 +145,14 @@ export function createFormPartsParser(limits: FormLimits): FormPartsParser {
     const timer = setTimeout(() => refuse(bodyTimeout(limits.timeoutMs)), limits.timeoutMs);
     req.on('data', count);
     req.once('end', () => clearTimeout(timer));
-    req.once('close', () => clearTimeout(timer));
+    // A client that left mid-body: the form parser may never hear of it (a request already closed
+    // when the parser, loaded with the first form, came to it gave no callback, and the invocation
+    // was held, with its share of SMKIT_BODY_MEMORY_MB, until SMKIT_BODY_TIMEOUT_SECONDS, then
+    // counted as a body that did not arrive in time). A whole body not yet read when the request
+    // closed (an HTTP/1.0 or half-closed client) is dropped with it: no 'end' is to come either.
+    const left = () => (req.readableEnded ? clearTimeout(timer) : refuse(clientLeftMidBody(req.complete)));
+    if (req.destroyed) return refuse(clientLeftMidBody(req.complete));
+    req.once('close', left);
     req.pipe(coalesced).pipe(busboy);
   };
   const upload = multer({

@@ -119,6 +119,8 @@ export const LOAD_DEATHS_MAX = 3;
 
 function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, held: HeldSignals, Mme: typeof MmeCoordinator | undefined): Promise<void> {
   let stopping = false;
+  /** What stopped the server, once it stops (see onSignal). */
+  let stopCause: string | undefined;
   // A worker is ready once its port is bound and its model loaded; "ready" is logged once, when all are.
   const listening = new Map<number, number>();
   const loaded = new Set<number>();
@@ -375,7 +377,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         }
       }
       const diedLoading = !reported.delete(worker.id);
-      mme?.forget(worker.id, { pid: worker.process.pid, code, signal, stopping });
+      mme?.forget(worker.id, { pid: worker.process.pid, code, signal, stopping: stopping ? stopCause : undefined });
       census.forget(worker.id);
       streamSlots.forget(worker.id);
       aggregator.loaded?.forget(worker.id);
@@ -442,6 +444,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     const onSignal = (signal: NodeJS.Signals | 'error') => {
       if (stopping) return;
       stopping = true;
+      // The drain's 503s name it: a Ctrl-C is no SIGTERM, nor is a start-up error.
+      stopCause = signal === 'error' ? 'after a start-up error, see the server log' : signal === 'SIGINT' ? 'SIGINT, Ctrl-C' : signal;
       census.stop();
       watchdog.stop();
       const graceMs = settings.shutdownGraceSeconds * 1000;
@@ -449,7 +453,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       else log.info({ signal, graceMs }, 'draining: no new requests, finishing in-flight ones');
       const workers = running();
       if (workers.length === 0) return finish();
-      for (const w of workers) sendToWorker(w, { type: 'shutdown', graceMs });
+      for (const w of workers) sendToWorker(w, { type: 'shutdown', graceMs, cause: stopCause });
       hardStop = setTimeout(() => {
         log.warn('grace period over; stopping remaining workers');
         // One not started yet has no pid: Node 20 would signal pid 0, the whole process group.

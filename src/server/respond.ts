@@ -289,6 +289,23 @@ function parseErrorMessage(err: ParseError): string {
   return `the request is not valid HTTP/1.1: ${excerpt(err.reason ?? err.message, 120)} (${err.code ?? 'parse error'})${hint ? `; ${hint}` : ''}`;
 }
 
+/** What {@link answerClientError} answered on a connection, while the connection is referenced. */
+export interface ClientErrorAnswer {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+const clientErrorAnswers = new WeakMap<Duplex, ClientErrorAnswer>();
+
+/**
+ * The answer {@link answerClientError} wrote on `socket`, if it wrote one: a request whose body the
+ * parser refused part way (a malformed chunk, or the client's end of file, HPE_INVALID_EOF_STATE)
+ * was answered with it, so it is counted with it, not as a client that left unanswered.
+ */
+export function clientErrorAnswer(socket: Duplex): ClientErrorAnswer | undefined {
+  return clientErrorAnswers.get(socket);
+}
+
 /**
  * The `clientError` listener for `http.Server`: bytes that are not HTTP/1.1 (a malformed request
  * line, an invalid header, headers over 16 KB or too slow) get a JSON answer with a catalogued code
@@ -317,5 +334,6 @@ export function answerClientError(err: ParseError, socket: Duplex, headers: Read
             // when it announces no body (RFC 9112 §6.3); what follows is not a request.
             [400, 'ERR_BAD_REQUEST', 'bytes arrived after a request that ended at its headers: a request body needs a Content-Length header (in HTTP/1.0 always; in HTTP/1.1 Content-Length or Transfer-Encoding: chunked)']
           : [400, 'ERR_BAD_REQUEST', parseErrorMessage(err)];
+  clientErrorAnswers.set(socket, { status, code, message });
   answerOnSocket(socket, status, { code, message }, headers);
 }

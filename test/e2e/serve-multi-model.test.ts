@@ -99,6 +99,10 @@ describe('multi-model endpoint', () => {
 
   test('/metrics counts invocations per model; those of a model not loaded under model="", not under the name the client sent', async () => {
     for (let i = 0; i < 2; i++) assert.equal((await invoke('never-loaded')).status, 404);
+    // The single-model route is a wrong route here, as any other 404: no invocation of any model.
+    const wrongRoute = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '[[1,2,3,4]]', headers: { 'Content-Type': 'application/json' } });
+    assert.equal(wrongRoute.status, 404);
+    assert.equal(((await wrongRoute.json()) as { code: string }).code, 'ERR_MULTI_MODEL_DISABLED');
     const text = await (await fetchWithTimeout(`${server.url}/metrics`)).text();
     assert.match(text, /smkit_invocations_total\{model="iris",status="200"\} 8/);
     assert.match(text, /smkit_invocations_total\{model="iris-top2",status="200"\} 8/);

@@ -82,6 +82,36 @@ describe('smkit serve as a process', () => {
     assert.match(server.output(), /draining/);
   });
 
+  test('Ctrl-C (SIGINT) drains as SIGTERM does, and the 503s of the drain name SIGINT, not a SIGTERM no one sent', async (t) => {
+    const gateDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-sigint-'));
+    cleanupsOf(t).push(() => removeDir(gateDir));
+    const server = await serveFixture('gate', { GATE_DIR: gateDir, SAGEMAKER_MODEL_SERVER_WORKERS: '1' }, undefined, cleanupsOf(t));
+    await waitForPing(server);
+    const held = invoke(server, 'hold');
+    await until('the request to be held in the handler', () => readdirSync(gateDir).some((f) => f.startsWith('held-')), { timeoutMs: 30_000, intervalMs: 50 });
+    server.child.kill('SIGINT');
+    await until('the primary to log the drain', () => server.output().includes('"signal":"SIGINT"'), { timeoutMs: 30_000, intervalMs: 50 });
+    // The worker learns of the stop from the primary: a ping that comes before it did still says 200.
+    const draining = await until(
+      'a ping to get the drain\'s 503',
+      async () => {
+        const res = await fetchWithTimeout(`${server.url}/ping`);
+        const body = (await res.json()) as { code?: string; message?: string };
+        return res.status === 503 ? body : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
+    assert.equal(draining.code, 'ERR_SHUTTING_DOWN');
+    assert.equal(draining.message, 'the server is shutting down (SIGINT, Ctrl-C)');
+    const refused = await invoke(server, 'now');
+    assert.equal(refused.status, 503);
+    assert.match(((await refused.json()) as { message: string }).message, /^the server is shutting down \(SIGINT, Ctrl-C\); retry on another instance$/);
+    writeFileSync(path.join(gateDir, 'open'), '');
+    const res = await held;
+    assert.equal(res.status, 200);
+    assert.equal((await server.exited).code, 0);
+  });
+
   test('a request past SAGEMAKER_MODEL_SERVER_TIMEOUT gets 504; a blocked thread is replaced and serving resumes', async (t) => {
     const server = await serveFixture('blocking', { SAGEMAKER_MODEL_SERVER_TIMEOUT: '0.5' }, undefined, cleanupsOf(t));
     await waitForPing(server);
