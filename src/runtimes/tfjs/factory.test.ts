@@ -504,7 +504,7 @@ test('a model.json nested thousands of levels deep fails the load saying so and 
   try {
     await cp(path.join(FIXTURES, 'layers-mlp'), dir, { recursive: true });
     const json = await readFile(path.join(dir, 'model.json'), 'utf8');
-    const deep = json.replace('"modelTopology":{', `"modelTopology":{"x":${'['.repeat(5000)}${']'.repeat(5000)},`);
+    const deep = json.replace('"modelTopology":{', `"modelTopology":{"x":${'['.repeat(100_000)}${']'.repeat(100_000)},`);
     await writeFile(path.join(dir, 'model.json'), deep);
     await rejectsWith(loadTfjsRuntime(dir, options()), 'ERR_MODEL_LOAD', /model\.json: it nests lists or objects too deeply for TF\.js to read .* re-export the model$/);
     // A SavedModel has no model.json: its stack overflow (here from a stand-in binding) keeps the runtime's message.
