@@ -95,13 +95,21 @@ describe('smkit serve with several worker processes', { concurrency: 2 }, () => 
     });
 
     test('kept-alive connections spread over the workers again: a replacement worker gets its share of the connections that moved to the other (SMKIT_CONNECTION_REBALANCING)', async (t) => {
-      const server = await serveFixture('crash', { SAGEMAKER_MODEL_SERVER_WORKERS: '2' }, undefined, cleanupsOf(t));
+      // The gate holds the replacement's load until every connection of the killed worker has moved
+      // to the survivor: a connection opened only after the replacement was ready could reach it
+      // without any rebalancing (with one agent for all the clients, that let the replacement get
+      // its share with two connections closed to rebalance them, in one fresh-clone CI run).
+      const gate = mkdtempSync(path.join(os.tmpdir(), 'smkit-rebalance-gate-'));
+      cleanupsOf(t).push(() => removeDir(gate));
+      writeFileSync(path.join(gate, 'open'), '');
+      const server = await serveFixture('load-gate', { SAGEMAKER_MODEL_SERVER_WORKERS: '2', LOAD_GATE_DIR: gate }, undefined, cleanupsOf(t));
       await waitForPing(server);
-      // Eight kept-alive connections, each sending its next request once answered (as SageMaker's
-      // front end and the SDKs do); /metrics goes over them too, so they are all the connections there are.
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-      cleanupsOf(t).push(() => agent.destroy());
-      const get = (pathname: string, method = 'GET', body = '') =>
+      // Nine kept-alive connections, one per client (each its own agent of one socket), each sending
+      // its next request once answered (as SageMaker's front end and the SDKs do); the ninth scrapes
+      // /metrics. A connection is opened again only once the server closed it.
+      const agents = Array.from({ length: 9 }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+      cleanupsOf(t).push(() => agents.forEach((a) => a.destroy()));
+      const get = (agent: http.Agent, pathname: string, method = 'GET', body = '') =>
         new Promise<string>((resolve, reject) => {
           const req = http.request(`${server.url}${pathname}`, { agent, method, headers: { 'Content-Type': 'text/plain' }, timeout: 10_000 }, (res) => {
             let text = '';
@@ -115,35 +123,37 @@ describe('smkit serve with several worker processes', { concurrency: 2 }, () => 
           req.end(body);
         });
       let running = true;
-      const clients = Array.from({ length: 8 }, async () => {
+      const clients = agents.slice(1).map(async (agent) => {
         while (running) {
-          // A request on a connection of the crashed worker fails; the agent opens a new one.
-          await get('/invocations', 'POST', 'x').catch(() => undefined);
-          // 20 ms, as before this pacing was tried at 100 ms: the replacement then did not get its share
-          // within 30 s in one fresh-clone CI run (cause not found).
+          // A request on a connection of the killed worker fails; the agent opens a new one.
+          await get(agent, '/invocations', 'POST', 'x').catch(() => undefined);
           await new Promise((r) => setTimeout(r, 20));
         }
       });
+      const metrics = async () => get(agents[0]!, '/metrics');
       /** Connections per worker, from smkit_http_connections. */
-      const split = async () => {
-        const text = await get('/metrics');
-        return [...text.matchAll(/^smkit_http_connections\{worker="(\d+)"\} (\d+)$/gm)].map((m) => Number(m[2]));
-      };
-      const even = (counts: number[]) => counts.length === 2 && counts.every((n) => n >= 3) && counts[0]! + counts[1]! >= 8;
+      const split = async () => [...(await metrics()).matchAll(/^smkit_http_connections\{worker="(\d+)"\} (\d+)$/gm)].map((m) => Number(m[2]));
+      /** Connections closed to rebalance them, summed over the workers. */
+      const rebalanced = async () => [...(await metrics()).matchAll(/^smkit_connections_rebalanced_total\{worker="\d+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+      const even = (counts: number[]) => counts.length === 2 && counts.every((n) => n >= 3) && counts[0]! + counts[1]! >= 9;
+      const waiting = () => readdirSync(gate).filter((n) => n.startsWith('waiting-')).length;
       try {
         await until('the connections to spread over both workers', async () => even(await split()), { timeoutMs: 30_000, intervalMs: 100, retryErrors: true });
-        // Kill one worker: its connections reconnect to the other while it is replaced.
+        // Kill one worker, its replacement's load held: the killed worker's connections reconnect to the other.
+        rmSync(path.join(gate, 'open'));
+        const waitingBefore = waiting();
         const killed = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'process', headers: { Connection: 'close' } }).catch(() => undefined);
         assert.ok(!killed || killed.status >= 500);
         await until('the worker to be replaced', () => /worker process died; replacing it/.test(server.output()), { timeoutMs: 30_000 });
-        // The primary sums /metrics over every worker process, waiting a second at most for each: one
-        // just forked answers only once it has started (with prom-client's cluster protocol, polled
-        // before, a /metrics waited out 5 s and said "metrics unavailable").
-        await until('the replacement to load the model', () => (server.output().match(/"msg":"model ready"/g)?.length ?? 0) >= 3, { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
-        // Without rebalancing the survivor would keep all eight for as long as the clients keep them.
+        await until('the replacement to wait at the gate', () => waiting() > waitingBefore, { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+        await until('the survivor to hold all nine connections', async () => Math.max(0, ...(await split())) >= 9, { timeoutMs: 30_000, intervalMs: 100, retryErrors: true });
+        const before = await rebalanced();
+        writeFileSync(path.join(gate, 'open'), '');
+        // Without rebalancing the survivor would keep all nine for as long as the clients keep them.
         await until('the replacement to hold its share of the connections', async () => even(await split()), { timeoutMs: 30_000, intervalMs: 100, retryErrors: true, detail: () => server.output().slice(-2000) });
-        const rebalanced = [...(await get('/metrics')).matchAll(/^smkit_connections_rebalanced_total\{worker="\d+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
-        assert.ok(rebalanced >= 3, `${rebalanced} connections closed to rebalance them`);
+        // Each connection the replacement holds was opened after one was closed to rebalance them.
+        const closed = (await rebalanced()) - before;
+        assert.ok(closed >= 3, `${closed} connections closed to rebalance them`);
       } finally {
         running = false;
         await Promise.all(clients);
