@@ -9,7 +9,7 @@ import http from 'node:http';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout } from '../helpers/serve-process.js';
+import { FETCH_TIMEOUT_MS, REPO_ROOT, makeOptMl, removeDir, startServe, waitForPing, fetchWithTimeout } from '../helpers/serve-process.js';
 import { RETRY, cleanupsOf, deathsLogged, pingsAlone, requestAlone, serveFixture, untilDeathsLogged } from '../helpers/serve-fixtures.js';
 import { until } from '../helpers/until.js';
 import { countListeners, KERNEL_SOCKETS_PER_WORKER, supportsReusePort } from '../../src/server/connection-balancing.js';
@@ -84,7 +84,9 @@ describe('smkit serve with several worker processes', { concurrency: 2 }, () => 
       cleanupsOf(t).push(() => agent.destroy());
       const csv = { agent, contentType: 'text/csv' };
       // Over 256 KB: a request for the inference thread, which starts now and fails its first load.
-      const large = await requestAlone(server, '/invocations', '5.1,3.5,1.4,0.2\n'.repeat(20_000), csv);
+      // Its answer waits for that thread to start and fail, then the 20 000 rows run inline: more
+      // than requestAlone's 10 s beside two busy loops on a loaded machine (seen on Node 24).
+      const large = await requestAlone(server, '/invocations', '5.1,3.5,1.4,0.2\n'.repeat(20_000), { ...csv, timeoutMs: FETCH_TIMEOUT_MS });
       assert.equal(large.status, 200, large.text);
       await until('the thread\'s failure to be logged', () => /the inference thread could not load the model/.test(server.output()), { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
       // Through the primary and back, on the same connection: the worker that served it is still there.

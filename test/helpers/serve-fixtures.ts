@@ -60,22 +60,26 @@ export async function serveFixture(fixture: string, env: Record<string, string>,
 /**
  * A request on a connection of its own (unless `agent` is given), so that each may reach either
  * worker: its status, its body, and whether it went over a connection kept alive from before.
+ * It fails once its connection has been idle for `timeoutMs` (10 s: long enough for a small request,
+ * short enough that one handed to a dead worker fails soon); a request that starts slow work (an
+ * inference thread) asks for more.
  */
 export function requestAlone(
   server: ServeProcess,
   pathname: string,
   body?: string,
-  { agent = false, contentType = 'text/plain' }: { agent?: http.Agent | false; contentType?: string } = {},
+  { agent = false, contentType = 'text/plain', timeoutMs = 10_000 }: { agent?: http.Agent | false; contentType?: string; timeoutMs?: number } = {},
 ): Promise<{ status: number; text: string; reused: boolean }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${server.url}${pathname}`, { agent, method: body === undefined ? 'GET' : 'POST', headers: { 'Content-Type': contentType }, timeout: 10_000 }, (res) => {
+    const req = http.request(`${server.url}${pathname}`, { agent, method: body === undefined ? 'GET' : 'POST', headers: { 'Content-Type': contentType }, timeout: timeoutMs }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text, reused: req.reusedSocket }));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error(`${body === undefined ? 'GET' : 'POST'} ${pathname} (body ${JSON.stringify(body)}) timed out after 10 s`)));
+    const shown = body === undefined || body.length <= 200 ? JSON.stringify(body) : `${JSON.stringify(body.slice(0, 60))}… (${body.length} characters)`;
+    req.on('timeout', () => req.destroy(new Error(`${body === undefined ? 'GET' : 'POST'} ${pathname} (body ${shown}) timed out after ${timeoutMs / 1000} s`)));
     req.on('error', reject);
     req.end(body);
   });
