@@ -516,6 +516,17 @@ test('a CreateTransformJob still listing its input when the local SageMaker stop
   }
 });
 
+test("a record's FailureReason names the API's members, not smkit local transform's flags: an object that does not gunzip under CompressionType Gzip says to leave out TransformInput.CompressionType (it said --compression-type)", async () => {
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'not-gz/a.csv', Body: '1,2\n' }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://in/not-gz/' } }, ContentType: 'text/csv', CompressionType: 'Gzip' as const, SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job('tj-not-gz', { TransformInput: input })));
+  await wait('tj-not-gz').catch(() => {});
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-not-gz' }));
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.match(d.FailureReason ?? '', /^AlgorithmError: .* First: a\.csv record 0: CompressionType is Gzip but the file does not gunzip \(.*\); compress it with gzip, or leave out TransformInput\.CompressionType for uncompressed files$/);
+  assert.doesNotMatch(d.FailureReason ?? '', /--/);
+});
+
 test('StopTransformJob while a gzipped SplitType None object is out (MaxPayloadInMB 0, streamed as it is gunzipped, and 6): the job is Stopped, its container stopped, and no .out object is written', async () => {
   await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'gz-none/a.csv.gz', Body: gzipSync('1,2\n3,4\n'.repeat(1000)) }));
   for (const payload of [0, 6]) {

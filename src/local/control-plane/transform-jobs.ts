@@ -190,8 +190,10 @@ function apiWording(message: string): string {
     '--split-type': 'TransformInput.SplitType',
     '--assemble-with': 'TransformOutput.AssembleWith',
     '--accept': 'TransformOutput.Accept',
+    '--compression-type': 'TransformInput.CompressionType',
+    '--strategy': 'BatchStrategy',
   };
-  return message.replace(/--(input-filter|output-filter|join-source|content-type|split-type|assemble-with|accept)\b/g, (m) => names[m] ?? m);
+  return message.replace(/--(input-filter|output-filter|join-source|content-type|split-type|assemble-with|accept|compression-type|strategy)\b/g, (m) => names[m] ?? m);
 }
 
 
@@ -575,7 +577,8 @@ export class TransformJobs {
         const failedFiles = [...new Set(summary.failed.map((f) => f.file))];
         throw new JobFailure(
           `AlgorithmError: ${summary.failed.length} of ${summary.records} records failed in ${failedFiles.length} input file(s), which got no .out object; the other files' output was written. ` +
-            `First: ${first.file} record ${first.record}: ${first.status ? `HTTP ${first.status}: ` : ''}${first.error}`,
+            // A record's error is the runner's, which names smkit local transform's flags: the job's reason names the API's members.
+            `First: ${first.file} record ${first.record}: ${first.status ? `HTTP ${first.status}: ` : ''}${first.status ? first.error : apiWording(first.error)}`,
         );
       }
       job.endedAt = new Date();
