@@ -20,6 +20,7 @@ import {
   waitUntilTransformJobCompletedOrStopped,
   type CreateTransformJobCommandInput,
 } from '@aws-sdk/client-sagemaker';
+import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { maskedCrc32c } from '../transform/records.js';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
@@ -513,6 +514,35 @@ test('a CreateTransformJob still listing its input when the local SageMaker stop
     await local.stop();
     silent.closeAllConnections();
     await new Promise((resolve) => silent.close(resolve));
+  }
+});
+
+test("every failed record is in the data-log stream of the instance that sent it, <job>/<instance id>-<epoch>/data-log, after the parameters it ran with: the FailureReason names only the first", async () => {
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'dl/a.csv', Body: '1\n2\n' }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'dl/b.csv', Body: '3\n' }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://in/dl/' } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job('tj-data-log', { TransformInput: input, BatchStrategy: 'SingleRecord', Environment: { FAKE_STATUS: '500' } })));
+  await wait('tj-data-log').catch(() => {});
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-data-log' }));
+  assert.match(d.FailureReason ?? '', /^AlgorithmError: 3 of 3 records failed in 2 input file\(s\).* First: a\.csv record 0: HTTP 500: /);
+  const logs = new CloudWatchLogsClient(localClientConfig(local.url));
+  try {
+    const group = '/aws/sagemaker/TransformJobs';
+    const { logStreams } = await logs.send(new DescribeLogStreamsCommand({ logGroupName: group, logStreamNamePrefix: 'tj-data-log/' }));
+    const names = logStreams!.map((s) => s.logStreamName!);
+    assert.equal(names.length, 2, names.join(', '));
+    assert.match(names[0]!, /^tj-data-log\/i-[0-9a-f]{17}-\d{10}$/);
+    assert.equal(names[1], `${names[0]}/data-log`);
+    const page = await logs.send(new GetLogEventsCommand({ logGroupName: group, logStreamName: names[1], startFromHead: true }));
+    const messages = page.events!.map((e) => e.message!.replace(/"(id|tag)":"[^"]*"/g, '"$1":"…"'));
+    assert.deepEqual(messages, [
+      '[sagemaker logs]: MaxConcurrentTransforms=1, MaxPayloadInMB=6, BatchStrategy=SINGLE_RECORD',
+      '[sagemaker logs]: s3://in/dl/a.csv: record 0: HTTP 500: {"tag":"…","id":"…","got":"1\\n"}',
+      '[sagemaker logs]: s3://in/dl/a.csv: record 1: HTTP 500: {"tag":"…","id":"…","got":"2\\n"}',
+      '[sagemaker logs]: s3://in/dl/b.csv: record 0: HTTP 500: {"tag":"…","id":"…","got":"3\\n"}',
+    ]);
+  } finally {
+    logs.destroy();
   }
 });
 

@@ -27,6 +27,7 @@ import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
 import { checkRequestTags } from './tags.js';
 import type { LogStore } from './logs/log-store.js';
+import type { LineSink } from '../backends/line-tap.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { transformJobInstanceLogs } from './logs/sagemaker-logs.js';
 import { settledWithin, untilAborted } from './settling.js';
@@ -179,6 +180,21 @@ export function transformFailureReason(text: string): string {
   return text.length > 1024 ? `${firstChars(text, 1021)}...` : text;
 }
 
+
+/**
+ * What a transform job itself reports, written to an instance's data-log stream once its share of
+ * the input has run: the parameters it ran with (`[sagemaker logs]: MaxConcurrentTransforms=1,
+ * MaxPayloadInMB=6, BatchStrategy=MULTI_RECORD`), then one line per failed record, naming its input
+ * object (`prefix` + the file's path), the record and the error. The `FailureReason` quotes only the first.
+ */
+function writeDataLog(sink: LineSink | undefined, summary: TransformSummary, prefix: string): void {
+  if (!sink) return;
+  const p = summary.parameters;
+  sink(`[sagemaker logs]: MaxConcurrentTransforms=${p.maxConcurrentTransforms}, MaxPayloadInMB=${p.maxPayloadInMB}, BatchStrategy=${p.batchStrategy}`);
+  for (const f of summary.failed) {
+    sink(`[sagemaker logs]: ${prefix}${f.file}: record ${f.record}: ${f.status ? `HTTP ${f.status}: ${f.error}` : apiWording(f.error)}`);
+  }
+}
 
 /** `--input-filter` and the like, as the runner's messages name them, in the API's names. */
 function apiWording(message: string): string {
@@ -484,6 +500,8 @@ export class TransformJobs {
         throw err;
       }
       const logsDir = join(this.ctx.workDir, 'logs');
+      /** Each instance's data-log stream, by its index (the local CloudWatch Logs on). */
+      const dataLogs = new Map<number, LineSink>();
       const launch = instanceLauncher(
         {
           backend: this.ctx.backend,
@@ -492,7 +510,7 @@ export class TransformJobs {
           startupTimeoutMs: this.ctx.startupTimeoutMs,
           signal,
           ...(this.ctx.progress ? { progress: this.ctx.progress } : {}),
-          ...(this.ctx.logs ? { instanceLogs: transformJobInstanceLogs(this.ctx.logs, job.name) } : {}),
+          ...(this.ctx.logs ? { instanceLogs: transformJobInstanceLogs(this.ctx.logs, job.name, dataLogs) } : {}),
         },
         `transform-job/${job.name}`,
         [
@@ -561,6 +579,8 @@ export class TransformJobs {
         throw err;
       }
       const summaries = (runs as PromiseFulfilledResult<TransformSummary>[]).map((r) => r.value);
+      // Every failed record, not only the FailureReason's first, in the data-log stream of the instance that sent it.
+      summaries.forEach((summary, i) => writeDataLog(dataLogs.get(i), summary, inputPrefix));
       const order = new Map(files.map((f, k) => [f, k]));
       const summary = {
         records: summaries.reduce((n, x) => n + x.records, 0),
