@@ -425,14 +425,15 @@ test('an input object whose name after its last / leaves no room for its .out.pa
   );
 });
 
-test('a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log', async () => {
+test("a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log and in the instance's data-log stream, before the parameters it ran with", async () => {
   await sm.send(new CreateTransformJobCommand(job('tj-wide', { MaxConcurrentTransforms: 1000 })));
   await wait('tj-wide');
   assert.equal((await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-wide' }))).TransformJobStatus, 'Completed');
-  assert.ok(
-    warnings.includes("transform job tj-wide: MaxConcurrentTransforms=1000 (the job's value) × MaxPayloadInMB=6 is over the 100 MB a transform job allows; using MaxConcurrentTransforms=16"),
-    JSON.stringify(warnings),
-  );
+  const note = "MaxConcurrentTransforms=1000 (the job's value) × MaxPayloadInMB=6 is over the 100 MB a transform job allows; using MaxConcurrentTransforms=16";
+  assert.ok(warnings.includes(`transform job tj-wide: ${note}`), JSON.stringify(warnings));
+  const streams = [...local.logs.groups.get('/aws/sagemaker/TransformJobs')!.streams.values()].filter((st) => st.name.startsWith('tj-wide/') && st.name.endsWith('/data-log'));
+  assert.equal(streams.length, 1);
+  assert.deepEqual(streams[0]!.events.map((e) => e.message), [`[sagemaker logs]: ${note}`, '[sagemaker logs]: MaxConcurrentTransforms=16, MaxPayloadInMB=6, BatchStrategy=MULTI_RECORD']);
 });
 
 test('a gzipped TFRecord object that decompresses past MaxPayloadInMB (a gzip bomb) fails the job at its frame header, with a FailureReason naming the record, its size and the limit', async () => {

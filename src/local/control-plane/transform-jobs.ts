@@ -567,7 +567,11 @@ export class TransformJobs {
             ...(client?.InvocationsTimeoutInSeconds === undefined ? {} : { timeoutMs: client.InvocationsTimeoutInSeconds * 1000 }),
             ...(client?.InvocationsMaxRetries === undefined ? {} : { retries: client.InvocationsMaxRetries }),
             signal,
-            warn: (message) => this.ctx.log?.('warn', `transform job ${job.name}: ${message}`, { job: job.name }),
+            warn: (message) => {
+              this.ctx.log?.('warn', `transform job ${job.name}: ${message}`, { job: job.name });
+              // Also where the job's user looks: its instance's data-log stream.
+              dataLogs.get(i)?.(`[sagemaker logs]: ${message}`);
+            },
           });
         }),
       );
