@@ -24,9 +24,10 @@ import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemake
  * through its body, on the output's upload, or after the headers of an 8 MiB object; or break the
  * connection part-way through its body on the first two GETs (`get-broken-twice`) or on every one
  * (`get-broken`); or answer the GET once the test says so (`get-late`). `get-model` stalls part-way
- * through a body as `get-body` does, for a model's `ModelDataUrl`.
+ * through a body as `get-body` does, for a model's `ModelDataUrl`. `put-second/` holds two objects,
+ * a.csv and b.csv: the upload of a.csv.out is taken, b.csv.out's stalls.
  */
-type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large' | 'get-broken-twice' | 'get-broken' | 'get-late' | 'get-model';
+type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large' | 'get-broken-twice' | 'get-broken' | 'get-late' | 'get-model' | 'put-second';
 
 let dir: string;
 let s3: Server;
@@ -46,6 +47,8 @@ const statusOnceEnded = (name: string) =>
 /** GETs of each prefix's object, and the uploads taken (key → body). */
 const gets = new Map<string, number>();
 const uploads = new Map<string, string>();
+/** The paths of the objects deleted. */
+const deletes: string[] = [];
 /** The socket of each stalled request, by kind. */
 const stalled = new Map<Stall, Socket>();
 /** The GET of a `get-late` object, not answered until the test says so. */
@@ -55,7 +58,7 @@ function listing(prefix: string): string {
   return (
     '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
     `<Name>in</Name><Prefix>${prefix}</Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>` +
-    `<Contents><Key>${prefix}a.csv</Key><Size>4</Size></Contents></ListBucketResult>`
+    `<Contents><Key>${prefix}a.csv</Key><Size>4</Size></Contents>${prefix === 'put-second/' ? `<Contents><Key>${prefix}b.csv</Key><Size>4</Size></Contents>` : ''}</ListBucketResult>`
   );
 }
 
@@ -86,6 +89,14 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
       return void res.write('1,2\n', () => stalled.set(kind, req.socket));
     }
     return void res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '4' }).end('1,2\n');
+  }
+  if (req.method === 'DELETE' && bucket === 'out') {
+    deletes.push(url.pathname);
+    return void res.writeHead(204).end();
+  }
+  if (req.method === 'PUT' && bucket === 'out' && url.pathname.endsWith('/stop-put-second/b.csv.out')) {
+    req.resume();
+    return void req.on('end', () => stalled.set('put-second', req.socket));
   }
   if (req.method === 'PUT' && bucket === 'out' && prefix !== 'stop-put') {
     const chunks: Buffer[] = [];
@@ -152,6 +163,24 @@ describe('transform jobs stop', () => {
     });
   }
 
+
+  test("StopTransformJob while the output is uploaded: the job is Stopped and the .out objects it wrote are deleted, the one cut short too, as a stopped job stores no output (a.csv.out stayed in S3)", { timeout: 30_000 }, async () => {
+    const name = 'stop-put-second';
+    await sm.send(
+      new CreateTransformJobCommand({
+        TransformJobName: name,
+        ModelName: 'stop-model',
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/put-second/' } }, ContentType: 'text/csv', SplitType: 'Line' },
+        TransformOutput: { S3OutputPath: `s3://out/${name}` },
+        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+      }),
+    );
+    await until('S3 to hold the second upload', () => stalled.get('put-second'), { timeoutMs: 20_000 });
+    assert.ok(uploads.has(`/out/${name}/a.csv.out`), 'the first upload was taken');
+    await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
+    assert.equal(await statusOnceEnded(name), 'Stopped');
+    assert.deepEqual(deletes.filter((p) => p.startsWith(`/out/${name}/`)).sort(), [`/out/${name}/a.csv.out`, `/out/${name}/b.csv.out`]);
+  });
 
   test('StopTransformJob while the model data (ModelDataUrl) is being downloaded: the job is Stopped without waiting for the stalled download, whose S3 connection is closed', { timeout: 30_000 }, async () => {
     await sm.send(new CreateModelCommand({ ModelName: 'stop-model-s3', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://in/get-model/model.tar.gz' } }));

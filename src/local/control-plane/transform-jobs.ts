@@ -247,6 +247,11 @@ const DOWNLOAD_ATTEMPTS = 3;
 /** The system calls of a file being written: an error of one of them is the disk's, not S3's. */
 const FILE_SYSCALLS = new Set(['open', 'write', 'writev', 'close', 'fsync', 'ftruncate']);
 
+/** An S3 object's location. */
+type S3Object = { bucket: string; key: string };
+/** Deletes a stopped job sends S3 at once. */
+const REMOVE_AT_ONCE = 8;
+
 /** `TransformResources.InstanceCount` of a (validated) `CreateTransformJob` request. */
 function instanceCountOf(request: Input): number {
   return (request.TransformResources as { InstanceCount: number }).InstanceCount;
@@ -466,6 +471,8 @@ export class TransformJobs {
     const client = req.ModelClientConfig as { InvocationsTimeoutInSeconds?: number; InvocationsMaxRetries?: number } | undefined;
     let root = '';
     let stopContainers: (() => Promise<void>) | undefined;
+    /** Output and capture objects the job has begun to write: removed when it is stopped, which stores no output. */
+    const written: S3Object[] = [];
     // The job's model data is held until its containers have stopped.
     const modelData = this.ctx.modelData?.lease();
     job.startedAt = new Date();
@@ -592,9 +599,9 @@ export class TransformJobs {
       };
       signal.throwIfAborted();
       // An empty key is no key.
-      const uploaded = await this.upload(tout.S3OutputPath, outputDir, signal, (req.TransformOutput as { KmsKeyId?: string }).KmsKeyId || undefined);
+      const uploaded = await this.upload(tout.S3OutputPath, outputDir, signal, (req.TransformOutput as { KmsKeyId?: string }).KmsKeyId || undefined, written);
       signal.throwIfAborted();
-      if (capture) await this.writeCapture(job, capture, { prefix: inputPrefix, keys: files }, uploaded, signal);
+      if (capture) await this.writeCapture(job, capture, { prefix: inputPrefix, keys: files }, uploaded, signal, written);
       signal.throwIfAborted();
       if (summary.failed.length > 0) {
         const first = summary.failed[0]!;
@@ -608,6 +615,9 @@ export class TransformJobs {
       job.endedAt = new Date();
       this.setStatus(job, 'Completed');
     } catch (err) {
+      // "When you stop a batch transform job before it is completed, Amazon SageMaker doesn't store
+      // the job's output in Amazon S3" (StopTransformJob): a stop during the upload takes back what it wrote.
+      if (signal.aborted) await this.removeWritten(job, written);
       job.endedAt = new Date();
       if (signal.aborted) this.setStatus(job, 'Stopped');
       else if (err instanceof JobFailure) this.setStatus(job, 'Failed', err.message);
@@ -748,7 +758,7 @@ export class TransformJobs {
    * input objects, one under `<DestinationS3Uri>/output/` listing the `.out` objects written, each
    * in the `yyyy/mm/dd/hh/` of the job's start (UTC), encrypted with `KmsKeyId` when given.
    */
-  private async writeCapture(job: TransformJob, capture: { DestinationS3Uri: string; KmsKeyId?: string }, input: { prefix: string; keys: string[] }, output: { prefix: string; keys: string[] }, signal: AbortSignal): Promise<void> {
+  private async writeCapture(job: TransformJob, capture: { DestinationS3Uri: string; KmsKeyId?: string }, input: { prefix: string; keys: string[] }, output: { prefix: string; keys: string[] }, signal: AbortSignal, written: S3Object[]): Promise<void> {
     const at = parseS3Location(capture.DestinationS3Uri)!;
     const t = job.startedAt!;
     const two = (n: number): string => String(n).padStart(2, '0');
@@ -757,6 +767,7 @@ export class TransformJobs {
     const kmsKeyId = capture.KmsKeyId || undefined;
     for (const [folder, listed] of [['input', input], ['output', output]] as const) {
       const key = `${folderPrefix(at.key)}${folder}/${hour}/${job.name}.jsonl`;
+      written.push({ bucket: at.bucket, key });
       try {
         await this.ctx.s3().put(at.bucket, key, Buffer.from(JSON.stringify([{ prefix: listed.prefix }, ...listed.keys]) + '\n'), 'application/jsonlines', { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
       } catch (err) {
@@ -772,7 +783,7 @@ export class TransformJobs {
    * `kmsKeyId` (`TransformOutput.KmsKeyId`) when given, as the service encrypts the output "at rest
    * using Amazon S3 server-side encryption" with it.
    */
-  private async upload(outputPath: string, dir: string, signal: AbortSignal, kmsKeyId: string | undefined): Promise<{ prefix: string; keys: string[] }> {
+  private async upload(outputPath: string, dir: string, signal: AbortSignal, kmsKeyId: string | undefined, written: S3Object[]): Promise<{ prefix: string; keys: string[] }> {
     const at = parseS3Location(outputPath)!;
     const prefix = folderPrefix(at.key);
     const keys: string[] = [];
@@ -783,6 +794,8 @@ export class TransformJobs {
       const file = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
       // Split at the platform's separator only: a key may hold a backslash (a\b.csv), which on POSIX is part of a file's name, not a folder.
       const rel = relative(dir, file).split(sep).join('/');
+      // Counted before it is sent: a PUT cut short by a stop may still have been stored.
+      written.push({ bucket: at.bucket, key: prefix + rel });
       try {
         await this.ctx.s3().putFile(at.bucket, prefix + rel, file, undefined, { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
       } catch (err) {
@@ -793,6 +806,26 @@ export class TransformJobs {
       keys.push(rel);
     }
     return { prefix: `s3://${at.bucket}/${prefix}`, keys: keys.sort() };
+  }
+
+  /**
+   * Deletes the objects a stopped job wrote, a few at a time. An S3 that fails or does not answer
+   * ends it at the first such delete (logged with how many were left), so a stop (and a shutdown,
+   * which waits for its jobs) is not held by one timeout per object.
+   */
+  private async removeWritten(job: TransformJob, written: readonly S3Object[]): Promise<void> {
+    let next = 0;
+    let failed: { object: S3Object; error: string } | undefined;
+    const worker = async (): Promise<void> => {
+      while (failed === undefined && next < written.length) {
+        const object = written[next++]!;
+        await this.ctx.s3().delete(object.bucket, object.key).catch((err: Error) => void (failed ??= { object, error: err.message }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(REMOVE_AT_ONCE, written.length) }, worker));
+    if (failed) {
+      this.ctx.log?.('warn', `transform job ${job.name} was stopped, but not all of the ${written.length} output objects it wrote could be deleted: s3://${failed.object.bucket}/${failed.object.key}: ${failed.error}`, { job: job.name });
+    }
   }
 
   private describe(input: Input): Output {
