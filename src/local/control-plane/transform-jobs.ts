@@ -247,8 +247,12 @@ const DOWNLOAD_ATTEMPTS = 3;
 /** The system calls of a file being written: an error of one of them is the disk's, not S3's. */
 const FILE_SYSCALLS = new Set(['open', 'write', 'writev', 'close', 'fsync', 'ftruncate']);
 
-/** An S3 object's location. */
-type S3Object = { bucket: string; key: string };
+/**
+ * An object the job begins to write, and whether its key held an object before the job wrote it
+ * (or S3 would not say): such a key a stop never deletes, as that object may be another job's output
+ * the PUT, cut short, never replaced.
+ */
+type S3Object = { bucket: string; key: string; existed: boolean };
 /** Deletes a stopped job sends S3 at once. */
 const REMOVE_AT_ONCE = 8;
 
@@ -767,7 +771,7 @@ export class TransformJobs {
     const kmsKeyId = capture.KmsKeyId || undefined;
     for (const [folder, listed] of [['input', input], ['output', output]] as const) {
       const key = `${folderPrefix(at.key)}${folder}/${hour}/${job.name}.jsonl`;
-      written.push({ bucket: at.bucket, key });
+      written.push({ bucket: at.bucket, key, existed: await this.existedBefore(at.bucket, key, signal) });
       try {
         await this.ctx.s3().put(at.bucket, key, Buffer.from(JSON.stringify([{ prefix: listed.prefix }, ...listed.keys]) + '\n'), 'application/jsonlines', { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
       } catch (err) {
@@ -795,7 +799,7 @@ export class TransformJobs {
       // Split at the platform's separator only: a key may hold a backslash (a\b.csv), which on POSIX is part of a file's name, not a folder.
       const rel = relative(dir, file).split(sep).join('/');
       // Counted before it is sent: a PUT cut short by a stop may still have been stored.
-      written.push({ bucket: at.bucket, key: prefix + rel });
+      written.push({ bucket: at.bucket, key: prefix + rel, existed: await this.existedBefore(at.bucket, prefix + rel, signal) });
       try {
         await this.ctx.s3().putFile(at.bucket, prefix + rel, file, undefined, { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
       } catch (err) {
@@ -809,11 +813,33 @@ export class TransformJobs {
   }
 
   /**
-   * Deletes the objects a stopped job wrote, a few at a time. An S3 that fails or does not answer
+   * Whether `bucket` holds an object at `key` before the job writes it: one ListObjectsV2 of the key
+   * as prefix (the key sorts first among those it begins). An S3 that does not say counts as yes,
+   * so that a stop never deletes what may be an object the job did not write.
+   */
+  private async existedBefore(bucket: string, key: string, signal: AbortSignal): Promise<boolean> {
+    try {
+      return (await this.ctx.s3().list(bucket, key, { maxKeys: 1000, firstOnly: true, signal })).includes(key);
+    } catch {
+      signal.throwIfAborted();
+      return true;
+    }
+  }
+
+  /**
+   * Deletes the objects a stopped job wrote, a few at a time: those at keys that held no object
+   * before (an earlier job's output at the same S3OutputPath is never deleted: if the PUT was cut
+   * short, it is still that job's; the keys left are logged). An S3 that fails or does not answer
    * ends it at the first such delete (logged with how many were left), so a stop (and a shutdown,
    * which waits for its jobs) is not held by one timeout per object.
    */
-  private async removeWritten(job: TransformJob, written: readonly S3Object[]): Promise<void> {
+  private async removeWritten(job: TransformJob, all: readonly S3Object[]): Promise<void> {
+    const written = all.filter((o) => !o.existed);
+    const kept = all.filter((o) => o.existed);
+    if (kept.length > 0) {
+      const names = kept.slice(0, 3).map((o) => `s3://${o.bucket}/${o.key}`).join(', ');
+      this.ctx.log?.('warn', `transform job ${job.name} was stopped: ${kept.length} object(s) it began to write were left in place, as their keys held an object before the job (${names}${kept.length > 3 ? ', …' : ''}), which a delete could take from another job`, { job: job.name });
+    }
     let next = 0;
     let failed: { object: S3Object; error: string } | undefined;
     const worker = async (): Promise<void> => {
