@@ -138,7 +138,7 @@ describe('local cloudwatch logs', () => {
       assert.deepEqual(byArn.logStreams?.map((s) => s.logStreamName), [logStreams![0]!.logStreamName]);
     });
 
-    test("a transform job's container output is its stream <job>/<instance id>-<epoch> in /aws/sagemaker/TransformJobs", async () => {
+    test("a transform job's container output is its stream <job>/<instance id>-<epoch> in /aws/sagemaker/TransformJobs, the job's own report its <job>/<instance id>-<epoch>/data-log", async () => {
       await s3.client.send(new PutObjectCommand({ Bucket: 'data', Key: 'batch/iris.csv', Body: '5.1,3.5,1.4,0.2\n' }));
       await sm.send(new CreateModelCommand({ ModelName: 'iris-batch', ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'smkit:latest', ModelDataUrl: IRIS_DIR } }));
       await sm.send(
@@ -152,10 +152,17 @@ describe('local cloudwatch logs', () => {
       );
       await waitUntilTransformJobCompletedOrStopped({ client: sm, ...waitFast }, { TransformJobName: 'scorer' });
       const { logStreams } = await logs.send(new DescribeLogStreamsCommand({ logGroupName: '/aws/sagemaker/TransformJobs', logStreamNamePrefix: 'scorer/' }));
-      assert.equal(logStreams?.length, 1);
+      assert.equal(logStreams?.length, 2);
       assert.match(logStreams![0]!.logStreamName!, /^scorer\/i-[0-9a-f]{17}-\d{10}$/);
+      assert.equal(logStreams![1]!.logStreamName, `${logStreams![0]!.logStreamName!}/data-log`);
       const page = await logs.send(new GetLogEventsCommand({ logGroupName: '/aws/sagemaker/TransformJobs', logStreamName: logStreams![0]!.logStreamName!, startFromHead: true }));
       assert.ok(page.events!.some((e) => e.message!.includes('listening')), 'no "listening" line');
+      const dataLog = await logs.send(new GetLogEventsCommand({ logGroupName: '/aws/sagemaker/TransformJobs', logStreamName: logStreams![1]!.logStreamName!, startFromHead: true }));
+      assert.deepEqual(
+        dataLog.events!.map((e) => e.message!.replace(/=\d+/g, '=N')),
+        [`[sagemaker logs]: MaxConcurrentTransforms=N, MaxPayloadInMB=N, BatchStrategy=${dataLog.events![0]!.message!.endsWith('SINGLE_RECORD') ? 'SINGLE_RECORD' : 'MULTI_RECORD'}`],
+        'the parameters, and no failed record',
+      );
     });
 
     test('boto3: describe_log_streams by the job prefix and get_log_events from the head, as sagemaker.logs does', { skip: hasBoto3 ? false : 'python3 with boto3 not installed' }, async () => {

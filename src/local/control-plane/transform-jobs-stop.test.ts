@@ -24,9 +24,11 @@ import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemake
  * through its body, on the output's upload, or after the headers of an 8 MiB object; or break the
  * connection part-way through its body on the first two GETs (`get-broken-twice`) or on every one
  * (`get-broken`); or answer the GET once the test says so (`get-late`). `get-model` stalls part-way
- * through a body as `get-body` does, for a model's `ModelDataUrl`.
+ * through a body as `get-body` does, for a model's `ModelDataUrl`. `put-second/` holds two objects,
+ * a.csv and b.csv: the upload of a.csv.out is taken, b.csv.out's stalls (`put-over` for the job
+ * stop-put-over). The `out` bucket lists the keys it holds (`outKeys`).
  */
-type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large' | 'get-broken-twice' | 'get-broken' | 'get-late' | 'get-model';
+type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large' | 'get-broken-twice' | 'get-broken' | 'get-late' | 'get-model' | 'put-second' | 'put-over';
 
 let dir: string;
 let s3: Server;
@@ -46,6 +48,12 @@ const statusOnceEnded = (name: string) =>
 /** GETs of each prefix's object, and the uploads taken (key → body). */
 const gets = new Map<string, number>();
 const uploads = new Map<string, string>();
+/** The paths of the objects deleted. */
+const deletes: string[] = [];
+/** The keys the `out` bucket holds (an earlier job's output, or uploads taken), which its listing names. */
+const outKeys = new Set<string>();
+/** The smkit local log's warn lines. */
+const warnings: string[] = [];
 /** The socket of each stalled request, by kind. */
 const stalled = new Map<Stall, Socket>();
 /** The GET of a `get-late` object, not answered until the test says so. */
@@ -55,7 +63,7 @@ function listing(prefix: string): string {
   return (
     '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
     `<Name>in</Name><Prefix>${prefix}</Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>` +
-    `<Contents><Key>${prefix}a.csv</Key><Size>4</Size></Contents></ListBucketResult>`
+    `<Contents><Key>${prefix}a.csv</Key><Size>4</Size></Contents>${prefix === 'put-second/' ? `<Contents><Key>${prefix}b.csv</Key><Size>4</Size></Contents>` : ''}</ListBucketResult>`
   );
 }
 
@@ -87,11 +95,33 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
     }
     return void res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '4' }).end('1,2\n');
   }
+  if (req.method === 'GET' && bucket === 'out' && url.searchParams.get('list-type') === '2') {
+    const p = url.searchParams.get('prefix') ?? '';
+    const keys = [...outKeys].filter((k) => k.startsWith(p)).sort();
+    return void res
+      .writeHead(200, { 'content-type': 'application/xml' })
+      .end(
+        '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+          `<Name>out</Name><Prefix>${p}</Prefix><KeyCount>${keys.length}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>` +
+          keys.map((k) => `<Contents><Key>${k}</Key><Size>4</Size></Contents>`).join('') +
+          '</ListBucketResult>',
+      );
+  }
+  if (req.method === 'DELETE' && bucket === 'out') {
+    deletes.push(url.pathname);
+    outKeys.delete(url.pathname.slice('/out/'.length));
+    return void res.writeHead(204).end();
+  }
+  if (req.method === 'PUT' && bucket === 'out' && /\/stop-put-(second|over)\/b\.csv\.out$/.test(url.pathname)) {
+    req.resume();
+    return void req.on('end', () => stalled.set(url.pathname.includes('/stop-put-over/') ? 'put-over' : 'put-second', req.socket));
+  }
   if (req.method === 'PUT' && bucket === 'out' && prefix !== 'stop-put') {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     return void req.on('end', () => {
       uploads.set(url.pathname, Buffer.concat(chunks).toString());
+      outKeys.add(url.pathname.slice('/out/'.length));
       res.writeHead(200, { etag: '"x"' }).end();
     });
   }
@@ -118,7 +148,7 @@ describe('transform jobs stop', () => {
     await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
     const s3Url = `http://127.0.0.1:${(s3.address() as AddressInfo).port}`;
     const s3Objects = answeringLate(createS3Objects({ s3EndpointUrl: s3Url, region: 'us-east-1', s3TimeoutSeconds: 60 }));
-    local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, s3: s3Objects, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
+    local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, s3: s3Objects, log: (level, message) => void (level === 'warn' && warnings.push(message)), settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
     sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
     await sm.send(new CreateModelCommand({ ModelName: 'stop-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
   });
@@ -152,6 +182,46 @@ describe('transform jobs stop', () => {
     });
   }
 
+
+  test("StopTransformJob while the output is uploaded: the job is Stopped and the .out objects it wrote are deleted, the one cut short too, as a stopped job stores no output (a.csv.out stayed in S3)", { timeout: 30_000 }, async () => {
+    const name = 'stop-put-second';
+    await sm.send(
+      new CreateTransformJobCommand({
+        TransformJobName: name,
+        ModelName: 'stop-model',
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/put-second/' } }, ContentType: 'text/csv', SplitType: 'Line' },
+        TransformOutput: { S3OutputPath: `s3://out/${name}` },
+        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+      }),
+    );
+    await until('S3 to hold the second upload', () => stalled.get('put-second'), { timeoutMs: 20_000 });
+    assert.ok(uploads.has(`/out/${name}/a.csv.out`), 'the first upload was taken');
+    await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
+    assert.equal(await statusOnceEnded(name), 'Stopped');
+    assert.deepEqual(deletes.filter((p) => p.startsWith(`/out/${name}/`)).sort(), [`/out/${name}/a.csv.out`, `/out/${name}/b.csv.out`]);
+  });
+
+  test("StopTransformJob while the output is uploaded over an earlier job's at the same S3OutputPath: the objects whose keys held one before are not deleted (the cut-short PUT's is still the earlier job's), a new key's is", { timeout: 30_000 }, async () => {
+    const name = 'stop-put-over';
+    // An earlier job's b.csv.out; a.csv.out is this job's alone.
+    outKeys.add(`${name}/b.csv.out`);
+    await sm.send(
+      new CreateTransformJobCommand({
+        TransformJobName: name,
+        ModelName: 'stop-model',
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/put-second/' } }, ContentType: 'text/csv', SplitType: 'Line' },
+        TransformOutput: { S3OutputPath: `s3://out/${name}` },
+        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+      }),
+    );
+    await until('S3 to hold the second upload', () => stalled.get('put-over'), { timeoutMs: 20_000 });
+    assert.ok(uploads.has(`/out/${name}/a.csv.out`), 'the first upload was taken');
+    await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
+    assert.equal(await statusOnceEnded(name), 'Stopped');
+    assert.deepEqual(deletes.filter((p) => p.startsWith(`/out/${name}/`)), [`/out/${name}/a.csv.out`]);
+    assert.ok(outKeys.has(`${name}/b.csv.out`), "the earlier job's b.csv.out is still there");
+    assert.ok(warnings.some((w) => w.includes(`s3://out/${name}/b.csv.out`)), JSON.stringify(warnings));
+  });
 
   test('StopTransformJob while the model data (ModelDataUrl) is being downloaded: the job is Stopped without waiting for the stalled download, whose S3 connection is closed', { timeout: 30_000 }, async () => {
     await sm.send(new CreateModelCommand({ ModelName: 'stop-model-s3', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://in/get-model/model.tar.gz' } }));

@@ -20,6 +20,7 @@ import {
   waitUntilTransformJobCompletedOrStopped,
   type CreateTransformJobCommandInput,
 } from '@aws-sdk/client-sagemaker';
+import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { maskedCrc32c } from '../transform/records.js';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
@@ -424,14 +425,15 @@ test('an input object whose name after its last / leaves no room for its .out.pa
   );
 });
 
-test('a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log', async () => {
+test("a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log and in the instance's data-log stream, before the parameters it ran with", async () => {
   await sm.send(new CreateTransformJobCommand(job('tj-wide', { MaxConcurrentTransforms: 1000 })));
   await wait('tj-wide');
   assert.equal((await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-wide' }))).TransformJobStatus, 'Completed');
-  assert.ok(
-    warnings.includes("transform job tj-wide: MaxConcurrentTransforms=1000 (the job's value) × MaxPayloadInMB=6 is over the 100 MB a transform job allows; using MaxConcurrentTransforms=16"),
-    JSON.stringify(warnings),
-  );
+  const note = "MaxConcurrentTransforms=1000 (the job's value) × MaxPayloadInMB=6 is over the 100 MB a transform job allows; using MaxConcurrentTransforms=16";
+  assert.ok(warnings.includes(`transform job tj-wide: ${note}`), JSON.stringify(warnings));
+  const streams = [...local.logs.groups.get('/aws/sagemaker/TransformJobs')!.streams.values()].filter((st) => st.name.startsWith('tj-wide/') && st.name.endsWith('/data-log'));
+  assert.equal(streams.length, 1);
+  assert.deepEqual(streams[0]!.events.map((e) => e.message), [`[sagemaker logs]: ${note}`, '[sagemaker logs]: MaxConcurrentTransforms=16, MaxPayloadInMB=6, BatchStrategy=MULTI_RECORD']);
 });
 
 test('a gzipped TFRecord object that decompresses past MaxPayloadInMB (a gzip bomb) fails the job at its frame header, with a FailureReason naming the record, its size and the limit', async () => {
@@ -514,6 +516,46 @@ test('a CreateTransformJob still listing its input when the local SageMaker stop
     silent.closeAllConnections();
     await new Promise((resolve) => silent.close(resolve));
   }
+});
+
+test("every failed record is in the data-log stream of the instance that sent it, <job>/<instance id>-<epoch>/data-log, after the parameters it ran with: the FailureReason names only the first", async () => {
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'dl/a.csv', Body: '1\n2\n' }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'dl/b.csv', Body: '3\n' }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://in/dl/' } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job('tj-data-log', { TransformInput: input, BatchStrategy: 'SingleRecord', Environment: { FAKE_STATUS: '500' } })));
+  await wait('tj-data-log').catch(() => {});
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-data-log' }));
+  assert.match(d.FailureReason ?? '', /^AlgorithmError: 3 of 3 records failed in 2 input file\(s\).* First: a\.csv record 0: HTTP 500: /);
+  const logs = new CloudWatchLogsClient(localClientConfig(local.url));
+  try {
+    const group = '/aws/sagemaker/TransformJobs';
+    const { logStreams } = await logs.send(new DescribeLogStreamsCommand({ logGroupName: group, logStreamNamePrefix: 'tj-data-log/' }));
+    const names = logStreams!.map((s) => s.logStreamName!);
+    assert.equal(names.length, 2, names.join(', '));
+    assert.match(names[0]!, /^tj-data-log\/i-[0-9a-f]{17}-\d{10}$/);
+    assert.equal(names[1], `${names[0]}/data-log`);
+    const page = await logs.send(new GetLogEventsCommand({ logGroupName: group, logStreamName: names[1], startFromHead: true }));
+    const messages = page.events!.map((e) => e.message!.replace(/"(id|tag)":"[^"]*"/g, '"$1":"…"'));
+    assert.deepEqual(messages, [
+      '[sagemaker logs]: MaxConcurrentTransforms=1, MaxPayloadInMB=6, BatchStrategy=SINGLE_RECORD',
+      '[sagemaker logs]: s3://in/dl/a.csv: record 0: HTTP 500: {"tag":"…","id":"…","got":"1\\n"}',
+      '[sagemaker logs]: s3://in/dl/a.csv: record 1: HTTP 500: {"tag":"…","id":"…","got":"2\\n"}',
+      '[sagemaker logs]: s3://in/dl/b.csv: record 0: HTTP 500: {"tag":"…","id":"…","got":"3\\n"}',
+    ]);
+  } finally {
+    logs.destroy();
+  }
+});
+
+test("a record's FailureReason names the API's members, not smkit local transform's flags: an object that does not gunzip under CompressionType Gzip says to leave out TransformInput.CompressionType (it said --compression-type)", async () => {
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'not-gz/a.csv', Body: '1,2\n' }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: 's3://in/not-gz/' } }, ContentType: 'text/csv', CompressionType: 'Gzip' as const, SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job('tj-not-gz', { TransformInput: input })));
+  await wait('tj-not-gz').catch(() => {});
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: 'tj-not-gz' }));
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.match(d.FailureReason ?? '', /^AlgorithmError: .* First: a\.csv record 0: CompressionType is Gzip but the file does not gunzip \(.*\); compress it with gzip, or leave out TransformInput\.CompressionType for uncompressed files$/);
+  assert.doesNotMatch(d.FailureReason ?? '', /--/);
 });
 
 test('StopTransformJob while a gzipped SplitType None object is out (MaxPayloadInMB 0, streamed as it is gunzipped, and 6): the job is Stopped, its container stopped, and no .out object is written', async () => {

@@ -27,6 +27,7 @@ import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
 import { checkRequestTags } from './tags.js';
 import type { LogStore } from './logs/log-store.js';
+import type { LineSink } from '../backends/line-tap.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
 import { transformJobInstanceLogs } from './logs/sagemaker-logs.js';
 import { settledWithin, untilAborted } from './settling.js';
@@ -180,6 +181,21 @@ export function transformFailureReason(text: string): string {
 }
 
 
+/**
+ * What a transform job itself reports, written to an instance's data-log stream once its share of
+ * the input has run: the parameters it ran with (`[sagemaker logs]: MaxConcurrentTransforms=1,
+ * MaxPayloadInMB=6, BatchStrategy=MULTI_RECORD`), then one line per failed record, naming its input
+ * object (`prefix` + the file's path), the record and the error. The `FailureReason` quotes only the first.
+ */
+function writeDataLog(sink: LineSink | undefined, summary: TransformSummary, prefix: string): void {
+  if (!sink) return;
+  const p = summary.parameters;
+  sink(`[sagemaker logs]: MaxConcurrentTransforms=${p.maxConcurrentTransforms}, MaxPayloadInMB=${p.maxPayloadInMB}, BatchStrategy=${p.batchStrategy}`);
+  for (const f of summary.failed) {
+    sink(`[sagemaker logs]: ${prefix}${f.file}: record ${f.record}: ${f.status ? `HTTP ${f.status}: ${f.error}` : apiWording(f.error)}`);
+  }
+}
+
 /** `--input-filter` and the like, as the runner's messages name them, in the API's names. */
 function apiWording(message: string): string {
   const names: Record<string, string> = {
@@ -190,8 +206,10 @@ function apiWording(message: string): string {
     '--split-type': 'TransformInput.SplitType',
     '--assemble-with': 'TransformOutput.AssembleWith',
     '--accept': 'TransformOutput.Accept',
+    '--compression-type': 'TransformInput.CompressionType',
+    '--strategy': 'BatchStrategy',
   };
-  return message.replace(/--(input-filter|output-filter|join-source|content-type|split-type|assemble-with|accept)\b/g, (m) => names[m] ?? m);
+  return message.replace(/--(input-filter|output-filter|join-source|content-type|split-type|assemble-with|accept|compression-type|strategy)\b/g, (m) => names[m] ?? m);
 }
 
 
@@ -228,6 +246,15 @@ function getUntilAborted(s3: S3Objects, bucket: string, key: string, signal: Abo
 const DOWNLOAD_ATTEMPTS = 3;
 /** The system calls of a file being written: an error of one of them is the disk's, not S3's. */
 const FILE_SYSCALLS = new Set(['open', 'write', 'writev', 'close', 'fsync', 'ftruncate']);
+
+/**
+ * An object the job begins to write, and whether its key held an object before the job wrote it
+ * (or S3 would not say): such a key a stop never deletes, as that object may be another job's output
+ * the PUT, cut short, never replaced.
+ */
+type S3Object = { bucket: string; key: string; existed: boolean };
+/** Deletes a stopped job sends S3 at once. */
+const REMOVE_AT_ONCE = 8;
 
 /** `TransformResources.InstanceCount` of a (validated) `CreateTransformJob` request. */
 function instanceCountOf(request: Input): number {
@@ -448,6 +475,8 @@ export class TransformJobs {
     const client = req.ModelClientConfig as { InvocationsTimeoutInSeconds?: number; InvocationsMaxRetries?: number } | undefined;
     let root = '';
     let stopContainers: (() => Promise<void>) | undefined;
+    /** Output and capture objects the job has begun to write: removed when it is stopped, which stores no output. */
+    const written: S3Object[] = [];
     // The job's model data is held until its containers have stopped.
     const modelData = this.ctx.modelData?.lease();
     job.startedAt = new Date();
@@ -482,6 +511,8 @@ export class TransformJobs {
         throw err;
       }
       const logsDir = join(this.ctx.workDir, 'logs');
+      /** Each instance's data-log stream, by its index (the local CloudWatch Logs on). */
+      const dataLogs = new Map<number, LineSink>();
       const launch = instanceLauncher(
         {
           backend: this.ctx.backend,
@@ -490,7 +521,7 @@ export class TransformJobs {
           startupTimeoutMs: this.ctx.startupTimeoutMs,
           signal,
           ...(this.ctx.progress ? { progress: this.ctx.progress } : {}),
-          ...(this.ctx.logs ? { instanceLogs: transformJobInstanceLogs(this.ctx.logs, job.name) } : {}),
+          ...(this.ctx.logs ? { instanceLogs: transformJobInstanceLogs(this.ctx.logs, job.name, dataLogs) } : {}),
         },
         `transform-job/${job.name}`,
         [
@@ -547,7 +578,11 @@ export class TransformJobs {
             ...(client?.InvocationsTimeoutInSeconds === undefined ? {} : { timeoutMs: client.InvocationsTimeoutInSeconds * 1000 }),
             ...(client?.InvocationsMaxRetries === undefined ? {} : { retries: client.InvocationsMaxRetries }),
             signal,
-            warn: (message) => this.ctx.log?.('warn', `transform job ${job.name}: ${message}`, { job: job.name }),
+            warn: (message) => {
+              this.ctx.log?.('warn', `transform job ${job.name}: ${message}`, { job: job.name });
+              // Also where the job's user looks: its instance's data-log stream.
+              dataLogs.get(i)?.(`[sagemaker logs]: ${message}`);
+            },
           });
         }),
       );
@@ -559,6 +594,8 @@ export class TransformJobs {
         throw err;
       }
       const summaries = (runs as PromiseFulfilledResult<TransformSummary>[]).map((r) => r.value);
+      // Every failed record, not only the FailureReason's first, in the data-log stream of the instance that sent it.
+      summaries.forEach((summary, i) => writeDataLog(dataLogs.get(i), summary, inputPrefix));
       const order = new Map(files.map((f, k) => [f, k]));
       const summary = {
         records: summaries.reduce((n, x) => n + x.records, 0),
@@ -566,21 +603,25 @@ export class TransformJobs {
       };
       signal.throwIfAborted();
       // An empty key is no key.
-      const uploaded = await this.upload(tout.S3OutputPath, outputDir, signal, (req.TransformOutput as { KmsKeyId?: string }).KmsKeyId || undefined);
+      const uploaded = await this.upload(tout.S3OutputPath, outputDir, signal, (req.TransformOutput as { KmsKeyId?: string }).KmsKeyId || undefined, written);
       signal.throwIfAborted();
-      if (capture) await this.writeCapture(job, capture, { prefix: inputPrefix, keys: files }, uploaded, signal);
+      if (capture) await this.writeCapture(job, capture, { prefix: inputPrefix, keys: files }, uploaded, signal, written);
       signal.throwIfAborted();
       if (summary.failed.length > 0) {
         const first = summary.failed[0]!;
         const failedFiles = [...new Set(summary.failed.map((f) => f.file))];
         throw new JobFailure(
           `AlgorithmError: ${summary.failed.length} of ${summary.records} records failed in ${failedFiles.length} input file(s), which got no .out object; the other files' output was written. ` +
-            `First: ${first.file} record ${first.record}: ${first.status ? `HTTP ${first.status}: ` : ''}${first.error}`,
+            // A record's error is the runner's, which names smkit local transform's flags: the job's reason names the API's members.
+            `First: ${first.file} record ${first.record}: ${first.status ? `HTTP ${first.status}: ` : ''}${first.status ? first.error : apiWording(first.error)}`,
         );
       }
       job.endedAt = new Date();
       this.setStatus(job, 'Completed');
     } catch (err) {
+      // "When you stop a batch transform job before it is completed, Amazon SageMaker doesn't store
+      // the job's output in Amazon S3" (StopTransformJob): a stop during the upload takes back what it wrote.
+      if (signal.aborted) await this.removeWritten(job, written);
       job.endedAt = new Date();
       if (signal.aborted) this.setStatus(job, 'Stopped');
       else if (err instanceof JobFailure) this.setStatus(job, 'Failed', err.message);
@@ -721,7 +762,7 @@ export class TransformJobs {
    * input objects, one under `<DestinationS3Uri>/output/` listing the `.out` objects written, each
    * in the `yyyy/mm/dd/hh/` of the job's start (UTC), encrypted with `KmsKeyId` when given.
    */
-  private async writeCapture(job: TransformJob, capture: { DestinationS3Uri: string; KmsKeyId?: string }, input: { prefix: string; keys: string[] }, output: { prefix: string; keys: string[] }, signal: AbortSignal): Promise<void> {
+  private async writeCapture(job: TransformJob, capture: { DestinationS3Uri: string; KmsKeyId?: string }, input: { prefix: string; keys: string[] }, output: { prefix: string; keys: string[] }, signal: AbortSignal, written: S3Object[]): Promise<void> {
     const at = parseS3Location(capture.DestinationS3Uri)!;
     const t = job.startedAt!;
     const two = (n: number): string => String(n).padStart(2, '0');
@@ -730,6 +771,7 @@ export class TransformJobs {
     const kmsKeyId = capture.KmsKeyId || undefined;
     for (const [folder, listed] of [['input', input], ['output', output]] as const) {
       const key = `${folderPrefix(at.key)}${folder}/${hour}/${job.name}.jsonl`;
+      written.push({ bucket: at.bucket, key, existed: await this.existedBefore(at.bucket, key, signal) });
       try {
         await this.ctx.s3().put(at.bucket, key, Buffer.from(JSON.stringify([{ prefix: listed.prefix }, ...listed.keys]) + '\n'), 'application/jsonlines', { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
       } catch (err) {
@@ -745,7 +787,7 @@ export class TransformJobs {
    * `kmsKeyId` (`TransformOutput.KmsKeyId`) when given, as the service encrypts the output "at rest
    * using Amazon S3 server-side encryption" with it.
    */
-  private async upload(outputPath: string, dir: string, signal: AbortSignal, kmsKeyId: string | undefined): Promise<{ prefix: string; keys: string[] }> {
+  private async upload(outputPath: string, dir: string, signal: AbortSignal, kmsKeyId: string | undefined, written: S3Object[]): Promise<{ prefix: string; keys: string[] }> {
     const at = parseS3Location(outputPath)!;
     const prefix = folderPrefix(at.key);
     const keys: string[] = [];
@@ -756,6 +798,8 @@ export class TransformJobs {
       const file = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
       // Split at the platform's separator only: a key may hold a backslash (a\b.csv), which on POSIX is part of a file's name, not a folder.
       const rel = relative(dir, file).split(sep).join('/');
+      // Counted before it is sent: a PUT cut short by a stop may still have been stored.
+      written.push({ bucket: at.bucket, key: prefix + rel, existed: await this.existedBefore(at.bucket, prefix + rel, signal) });
       try {
         await this.ctx.s3().putFile(at.bucket, prefix + rel, file, undefined, { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
       } catch (err) {
@@ -766,6 +810,48 @@ export class TransformJobs {
       keys.push(rel);
     }
     return { prefix: `s3://${at.bucket}/${prefix}`, keys: keys.sort() };
+  }
+
+  /**
+   * Whether `bucket` holds an object at `key` before the job writes it: one ListObjectsV2 of the key
+   * as prefix (the key sorts first among those it begins). An S3 that does not say counts as yes,
+   * so that a stop never deletes what may be an object the job did not write.
+   */
+  private async existedBefore(bucket: string, key: string, signal: AbortSignal): Promise<boolean> {
+    try {
+      return (await this.ctx.s3().list(bucket, key, { maxKeys: 1000, firstOnly: true, signal })).includes(key);
+    } catch {
+      signal.throwIfAborted();
+      return true;
+    }
+  }
+
+  /**
+   * Deletes the objects a stopped job wrote, a few at a time: those at keys that held no object
+   * before (an earlier job's output at the same S3OutputPath is never deleted: if the PUT was cut
+   * short, it is still that job's; the keys left are logged). An S3 that fails or does not answer
+   * ends it at the first such delete (logged with how many were left), so a stop (and a shutdown,
+   * which waits for its jobs) is not held by one timeout per object.
+   */
+  private async removeWritten(job: TransformJob, all: readonly S3Object[]): Promise<void> {
+    const written = all.filter((o) => !o.existed);
+    const kept = all.filter((o) => o.existed);
+    if (kept.length > 0) {
+      const names = kept.slice(0, 3).map((o) => `s3://${o.bucket}/${o.key}`).join(', ');
+      this.ctx.log?.('warn', `transform job ${job.name} was stopped: ${kept.length} object(s) it began to write were left in place, as their keys held an object before the job (${names}${kept.length > 3 ? ', …' : ''}), which a delete could take from another job`, { job: job.name });
+    }
+    let next = 0;
+    let failed: { object: S3Object; error: string } | undefined;
+    const worker = async (): Promise<void> => {
+      while (failed === undefined && next < written.length) {
+        const object = written[next++]!;
+        await this.ctx.s3().delete(object.bucket, object.key).catch((err: Error) => void (failed ??= { object, error: err.message }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(REMOVE_AT_ONCE, written.length) }, worker));
+    if (failed) {
+      this.ctx.log?.('warn', `transform job ${job.name} was stopped, but not all of the ${written.length} output objects it wrote could be deleted: s3://${failed.object.bucket}/${failed.object.key}: ${failed.error}`, { job: job.name });
+    }
   }
 
   private describe(input: Input): Output {

@@ -59,8 +59,8 @@ export interface LaunchContext {
   keepTrees?: boolean;
 }
 
-/** Opens the log streams of one new instance: a line sink for each of its containers, by hostname. */
-export type InstanceLogs = (hostnames: readonly string[]) => ReadonlyMap<string, LineSink>;
+/** Opens the log streams of one new instance (`index`: its number in the launcher, when it has one): a line sink for each of its containers, by hostname. */
+export type InstanceLogs = (hostnames: readonly string[], index?: number) => ReadonlyMap<string, LineSink>;
 
 /** An instance did not start: says which container, why, and its last log lines. */
 export class InstanceStartError extends Error {
@@ -138,7 +138,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
     try {
       await mkdir(ctx.logsDir, { recursive: true });
       signal?.throwIfAborted();
-      const logs = ctx.instanceLogs?.(templates.map((t) => t.hostname));
+      const logs = ctx.instanceLogs?.(templates.map((t) => t.hostname), index);
       // The first container of a pipeline to fail fails the instance: the others' starts and /ping
       // waits are cut short (with its error as the reason), not waited for up to their deadline.
       const firstFailed = new AbortController();

@@ -43,10 +43,14 @@ export function endpointInstanceLogs(store: LogStore, endpointName: string, vari
 /**
  * The streams of a transform job's instance: `<job>/<instance id>-<epoch seconds>`, or
  * `<job>/<instance id>-<epoch seconds>/<container hostname>` for each container of a pipeline.
+ * `dataLogs` gets each instance's `<job>/<instance id>-<epoch seconds>/data-log` stream by the
+ * instance's index, made when the instance starts: where SageMaker writes what the transform job
+ * itself reports (its parameters, the records that failed), apart from the containers' output.
  */
-export function transformJobInstanceLogs(store: LogStore, jobName: string): InstanceLogs {
-  return (hostnames) => {
+export function transformJobInstanceLogs(store: LogStore, jobName: string, dataLogs?: Map<number, LineSink>): InstanceLogs {
+  return (hostnames, index) => {
     const stream = `${jobName}/${instanceId()}-${epochSeconds(Date.now())}`;
+    if (index !== undefined) dataLogs?.set(index, store.sink(TRANSFORM_JOBS_LOG_GROUP, `${stream}/data-log`));
     return new Map(hostnames.map((h) => [h, store.sink(TRANSFORM_JOBS_LOG_GROUP, hostnames.length > 1 ? `${stream}/${h}` : stream)]));
   };
 }
