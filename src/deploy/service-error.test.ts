@@ -158,3 +158,23 @@ test('an S3 call refused without an error body (HeadObject, 403) names the HTTP 
     await s3.stop();
   }
 });
+
+test("an S3 HeadObject answered 301 without a body (the bucket is in another Region) says so, not 'Unknown: UnknownError'", { timeout: 60_000 }, async () => {
+  // What S3 answers a HEAD sent to the wrong Region's endpoint: 301, x-amz-bucket-region, no body.
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(301, { 'x-amz-bucket-region': 'eu-west-1' }).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const clients = createDeployClients({ endpointUrl: 'http://127.0.0.1:9', region: 'us-east-1' }, { hasCredentials: false, s3EndpointUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  try {
+    await assert.rejects(objectExists(clients.s3, 'artifacts', 'k/model.tar.gz'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_DEPLOY_FAILED');
+      assert.match(err.message, /^S3 HeadObject s3:\/\/artifacts\/k\/model\.tar\.gz failed: HTTP 301: Moved Permanently \(the answer had no error body\)\. The bucket is in another AWS Region/);
+      return true;
+    });
+  } finally {
+    clients.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
