@@ -357,18 +357,24 @@ export function checkDeployableDestinations(endpoint: EndpointConfig): void {
 
 /**
  * Throws `ERR_DEPLOY_CONFIG` when a step of the endpoint's `deploymentConfig` given as an
- * `INSTANCE_COUNT` is outside the share of the new fleet SageMaker allows: a canary at most 50%,
- * linear steps 10% to 50% (`TrafficRoutingConfig`), rolling batches 5% to 50%
- * (`RollingUpdatePolicy`) of the fleet the config starts, the variants' `instanceCount`s summed
- * (deploy does not retain the serving counts). SageMaker checks it only when `UpdateEndpoint` is
- * called, after deploy has created the config and deregistered any autoscaling the update needs
- * gone; the file says it before anything changes. A `CAPACITY_PERCENT` the file checks itself.
+ * `INSTANCE_COUNT` is outside the share SageMaker allows of "the variant's total instance count": a
+ * canary at most 50%, linear steps 10% to 50% (`TrafficRoutingConfig`), rolling batches 5% to 50%
+ * (`RollingUpdatePolicy`). Checked only where that count is certain: one production variant, no
+ * shadow, not on Inf1 instances (whose updates fall back to all at once, with no guardrails:
+ * deployment-guardrails-exclusions.html); its `instanceCount` is the new fleet (deploy does not
+ * retain the serving counts). With several variants AWS does not say whether the share is of each
+ * variant or of all of them, so the file is left to `UpdateEndpoint` rather than refused where
+ * SageMaker might take it. SageMaker checks it only when `UpdateEndpoint` is called, after deploy
+ * has created the config and deregistered any autoscaling the update needs gone; the file says it
+ * before anything changes. A `CAPACITY_PERCENT` the file checks itself.
  */
 export function checkDeploymentStepSizes(endpoint: EndpointConfig): void {
   const d = endpoint.deploymentConfig;
   // A serverless variant has no instances to count (and SageMaker takes no guardrails for it).
-  if (!d || endpoint.variants.some((v) => v.serverless !== undefined)) return;
-  const fleet = endpoint.variants.reduce((n, v) => n + v.instanceCount, 0);
+  if (!d || endpoint.variants.length !== 1 || endpoint.shadow !== undefined) return;
+  const variant = endpoint.variants[0]!;
+  if (variant.serverless !== undefined || variant.instanceType?.startsWith('ml.inf1.') === true) return;
+  const fleet = variant.instanceCount;
   const routing = d.blueGreenUpdatePolicy?.trafficRoutingConfiguration;
   const checks: Array<[key: string, size: CapacitySizeConfig | undefined, min: number, max: number, what: string]> = [
     ['blueGreenUpdatePolicy.trafficRoutingConfiguration.canarySize', routing?.canarySize, 0, 0.5, 'a canary of at most 50%'],
@@ -382,7 +388,7 @@ export function checkDeploymentStepSizes(endpoint: EndpointConfig): void {
     const fleetText = `${fleet} instance${fleet === 1 ? '' : 's'}`;
     throw new ToolkitError(
       'ERR_DEPLOY_CONFIG',
-      `${endpoint.name}: deploymentConfig.${key} is ${size.value} INSTANCE_COUNT, ${Math.round(share * 100)}% of the new fleet's ${fleetText} (the variants' instanceCount): SageMaker takes ${what} of the new fleet and refuses the update. Change the size, or give the variants more instances`,
+      `${endpoint.name}: deploymentConfig.${key} is ${size.value} INSTANCE_COUNT, ${Math.round(share * 100)}% of the new fleet's ${fleetText} (variant ${variant.name}'s instanceCount): SageMaker takes ${what} of the variant's instance count and refuses the update. Change the size, or give the variant more instances`,
     );
   }
 }

@@ -146,13 +146,29 @@ test('smkit deploy refuses a deployment step given as an INSTANCE_COUNT more tha
     assert.deepEqual(whole, {
       code: 1,
       stdout: '',
-      stderr: `smkit: ERR_DEPLOY_CONFIG: iris: deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.canarySize is 1 INSTANCE_COUNT, 100% of the new fleet's 1 instance (the variants' instanceCount): SageMaker takes a canary of at most 50% of the new fleet and refuses the update. Change the size, or give the variants more instances (in ${path.join(dir, 'a.yaml')})\n`,
+      stderr: `smkit: ERR_DEPLOY_CONFIG: iris: deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.canarySize is 1 INSTANCE_COUNT, 100% of the new fleet's 1 instance (variant AllTraffic's instanceCount): SageMaker takes a canary of at most 50% of the variant's instance count and refuses the update. Change the size, or give the variant more instances (in ${path.join(dir, 'a.yaml')})\n`,
     });
     await assert.rejects(readDeployRequest(await file('b.yaml', 20, linear(1)), {}), { code: 'ERR_DEPLOY_CONFIG', message: /linearStepSize is 1 INSTANCE_COUNT, 5% of the new fleet's 20 instances .*linear steps of 10% to 50%/ });
     await assert.rejects(readDeployRequest(await file('c.yaml', 3, rolling(2)), {}), { code: 'ERR_DEPLOY_CONFIG', message: /maximumBatchSize is 2 INSTANCE_COUNT, 67% of the new fleet's 3 instances .*rolling batches of 5% to 50%/ });
     // Sizes within the rules deploy.
     for (const [name, count, routing] of [['d.yaml', 2, canary(1)], ['e.yaml', 10, linear(1)], ['f.yaml', 20, rolling(1)], ['g.yaml', 4, linear(2)]] as const) {
       await readDeployRequest(await file(name, count, routing), {});
+    }
+    // AWS gives the share of "the variant's total instance count": with several variants it does not
+    // say whether of each or of all, with a shadow whether its instances count, and on Inf1 the update
+    // drops the guardrails. Deploy leaves those to UpdateEndpoint rather than refuse what it may take:
+    // 1 of 1 + 1 instances is 100% of each variant but 50% of both; 1 of 10 + 10 is 10% of each, 5% of both.
+    const text = (variants: string, routing: string): string => `${DEPLOY}endpoints:\n  - name: iris\n    variants:\n${variants}    deploymentConfig:\n      ${routing}\n`;
+    const variant = (name: string, count: number, extra = ''): string => `      - name: ${name}\n        model: ./iris\n        instanceCount: ${count}\n${extra}`;
+    const loose: Array<[string, string]> = [
+      ['h.yaml', text(variant('A', 1) + variant('B', 1), canary(1))],
+      ['i.yaml', text(variant('A', 10) + variant('B', 10), linear(1))],
+      ['j.yaml', text(variant('A', 1), canary(1)).replace('    deploymentConfig:', '    shadow:\n      name: S\n      model: ./iris\n      instanceCount: 1\n    deploymentConfig:')],
+      ['k.yaml', text(variant('A', 1, '        instanceType: ml.inf1.xlarge\n'), canary(1))],
+    ];
+    for (const [name, yaml] of loose) {
+      await writeFile(path.join(dir, name), yaml);
+      await readDeployRequest(path.join(dir, name), {});
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
