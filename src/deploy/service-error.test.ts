@@ -163,7 +163,7 @@ test("an S3 HeadObject answered 301 without a body (the bucket is in another Reg
   // What S3 answers a HEAD sent to the wrong Region's endpoint: 301, x-amz-bucket-region, no body.
   const server = createServer((req, res) => {
     req.resume();
-    res.writeHead(301, { 'x-amz-bucket-region': 'eu-west-1' }).end();
+    res.writeHead(req.url?.includes('/k400/') ? 400 : 301, { 'x-amz-bucket-region': 'eu-west-1' }).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const clients = createDeployClients({ endpointUrl: 'http://127.0.0.1:9', region: 'us-east-1' }, { hasCredentials: false, s3EndpointUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
@@ -171,6 +171,12 @@ test("an S3 HeadObject answered 301 without a body (the bucket is in another Reg
     await assert.rejects(objectExists(clients.s3, 'artifacts', 'k/model.tar.gz'), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'ERR_DEPLOY_FAILED');
       assert.match(err.message, /^S3 HeadObject s3:\/\/artifacts\/k\/model\.tar\.gz failed: HTTP 301: Moved Permanently \(the answer had no error body\)\. The bucket is in another AWS Region/);
+      return true;
+    });
+    // A HEAD signed for another Region is as often answered a bare 400 (aws/aws-sdk-js-v3#7304).
+    await assert.rejects(objectExists(clients.s3, 'artifacts', 'k400/model.tar.gz'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_DEPLOY_FAILED');
+      assert.match(err.message, /^S3 HeadObject s3:\/\/artifacts\/k400\/model\.tar\.gz failed: HTTP 400: Bad Request \(the answer had no error body\)\. S3 answers so a request signed for another AWS Region than the bucket's/);
       return true;
     });
   } finally {

@@ -52,7 +52,11 @@ function bodylessError(step: string, e: SdkError): { name: string; message: stri
       ? ' S3 refused the credentials deploy signs with: they need s3:GetObject and s3:PutObject on deploy.artifacts (and s3:ListBucket, or a missing object reads as 403). A local S3 such as s3rver takes only its own keys (S3RVER, S3RVER), which deploy uses when no AWS credentials are set: for the rehearsal, unset AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_PROFILE, or set the keys to those.'
       : status === 301 && step.startsWith('S3 ')
         ? " The bucket is in another AWS Region than the one deploy calls S3 in: deploy to the bucket's Region (--region, deploy.region, AWS_REGION), or give deploy.artifacts a bucket in this one."
-        : '';
+        : status === 400 && step.startsWith('S3 ')
+          // S3 answers a HEAD signed for another Region than the bucket's with a bare 400 as often as
+          // with a 301 (aws/aws-sdk-js-v3#7304, boto/botocore#1413).
+          ? " S3 answers so a request signed for another AWS Region than the bucket's: if deploy.artifacts is a bucket in another Region, deploy to that Region (--region, deploy.region, AWS_REGION), or give deploy.artifacts a bucket in this one."
+          : '';
   return { name: `HTTP ${status}`, message: `${STATUS_CODES[status] ?? 'Error'} (the answer had no error body)`, hint };
 }
 
