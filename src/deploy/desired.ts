@@ -356,6 +356,44 @@ export function checkDeployableDestinations(endpoint: EndpointConfig): void {
 }
 
 /**
+ * Throws `ERR_DEPLOY_CONFIG` when a step of the endpoint's `deploymentConfig` given as an
+ * `INSTANCE_COUNT` is outside the share SageMaker allows of "the variant's total instance count": a
+ * canary at most 50%, linear steps 10% to 50% (`TrafficRoutingConfig`), rolling batches 5% to 50%
+ * (`RollingUpdatePolicy`). Checked only where that count is certain: one production variant, no
+ * shadow, not on Inf1 instances (whose updates fall back to all at once, with no guardrails:
+ * deployment-guardrails-exclusions.html); its `instanceCount` is the new fleet (deploy does not
+ * retain the serving counts). With several variants AWS does not say whether the share is of each
+ * variant or of all of them, so the file is left to `UpdateEndpoint` rather than refused where
+ * SageMaker might take it. SageMaker checks it only when `UpdateEndpoint` is called, after deploy
+ * has created the config and deregistered any autoscaling the update needs gone; the file says it
+ * before anything changes. A `CAPACITY_PERCENT` the file checks itself.
+ */
+export function checkDeploymentStepSizes(endpoint: EndpointConfig): void {
+  const d = endpoint.deploymentConfig;
+  // A serverless variant has no instances to count (and SageMaker takes no guardrails for it).
+  if (!d || endpoint.variants.length !== 1 || endpoint.shadow !== undefined) return;
+  const variant = endpoint.variants[0]!;
+  if (variant.serverless !== undefined || variant.instanceType?.startsWith('ml.inf1.') === true) return;
+  const fleet = variant.instanceCount;
+  const routing = d.blueGreenUpdatePolicy?.trafficRoutingConfiguration;
+  const checks: Array<[key: string, size: CapacitySizeConfig | undefined, min: number, max: number, what: string]> = [
+    ['blueGreenUpdatePolicy.trafficRoutingConfiguration.canarySize', routing?.canarySize, 0, 0.5, 'a canary of at most 50%'],
+    ['blueGreenUpdatePolicy.trafficRoutingConfiguration.linearStepSize', routing?.linearStepSize, 0.1, 0.5, 'linear steps of 10% to 50%'],
+    ['rollingUpdatePolicy.maximumBatchSize', d.rollingUpdatePolicy?.maximumBatchSize, 0.05, 0.5, 'rolling batches of 5% to 50%'],
+  ];
+  for (const [key, size, min, max, what] of checks) {
+    if (size?.type !== 'INSTANCE_COUNT') continue;
+    const share = size.value / fleet;
+    if (share <= max && share >= min) continue;
+    const fleetText = `${fleet} instance${fleet === 1 ? '' : 's'}`;
+    throw new ToolkitError(
+      'ERR_DEPLOY_CONFIG',
+      `${endpoint.name}: deploymentConfig.${key} is ${size.value} INSTANCE_COUNT, ${Math.round(share * 100)}% of the new fleet's ${fleetText} (variant ${variant.name}'s instanceCount): SageMaker takes ${what} of the variant's instance count and refuses the update. Change the size, or give the variant more instances`,
+    );
+  }
+}
+
+/**
  * Turns one endpoint of the file into the resources to have: content-hash-named models (one per
  * variant) and endpoint config, the deployment config, alarms and autoscaling. Pure: the same
  * file and artifacts always give the same names.

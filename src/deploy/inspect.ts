@@ -31,7 +31,7 @@ export interface CurrentState {
   readonly configExists: boolean;
   readonly endpoint?: { readonly status: string; readonly configName: string; readonly failureReason?: string };
   /** The config the endpoint runs now, when it is not the desired one. */
-  readonly currentConfig?: { readonly name: string; readonly variants: readonly CurrentVariant[]; readonly asynchronous?: boolean };
+  readonly currentConfig?: { readonly name: string; readonly variants: readonly CurrentVariant[]; readonly asynchronous?: boolean; readonly serverless?: boolean };
   readonly alarms: ReadonlyMap<string, MetricAlarm>;
   /** Scalable targets by resource id, for the desired variants and the current config's variants. */
   readonly targets: ReadonlyMap<string, ScalableTarget>;
@@ -150,7 +150,14 @@ export async function inspectEndpoint(clients: DeployClients, desired: DesiredEn
     const cur = await describeOrUndefined(`SageMaker DescribeEndpointConfig ${ep.EndpointConfigName}`, () =>
       clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: ep.EndpointConfigName })),
     );
-    if (cur) currentConfig = { name: ep.EndpointConfigName, variants: configVariants(cur), asynchronous: cur.AsyncInferenceConfig !== undefined };
+    if (cur) {
+      currentConfig = {
+        name: ep.EndpointConfigName,
+        variants: configVariants(cur),
+        asynchronous: cur.AsyncInferenceConfig !== undefined,
+        serverless: (cur.ProductionVariants ?? []).some((v) => v.ServerlessConfig !== undefined),
+      };
+    }
   }
   const variantNames = new Set<string>([
     ...(desired.config.input.ProductionVariants ?? []).map((v) => v.VariantName!),

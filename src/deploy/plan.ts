@@ -185,9 +185,11 @@ function variantsOf(desired: DesiredEndpoint, current: CurrentState): Set<string
 
 /**
  * Throws `ERR_DEPLOY_CONFIG` for an UpdateEndpoint SageMaker refuses, before anything is written:
- * an asynchronous endpoint cannot be updated to a config without `AsyncInferenceConfig`, and a
+ * an asynchronous endpoint cannot be updated to a config without `AsyncInferenceConfig`, an
+ * instance-based endpoint not to a serverless config (serverless-endpoints-update.html), and a
  * blue/green or rolling update must keep the production variants' names
- * (deployment-guardrails-exclusions.html).
+ * (deployment-guardrails-exclusions.html). Found at apply time instead, the refusal came after
+ * deploy had created the config and deregistered the variants' autoscaling.
  */
 function checkUpdate(desired: DesiredEndpoint, current: CurrentState): void {
   const before = current.currentConfig;
@@ -201,6 +203,12 @@ function checkUpdate(desired: DesiredEndpoint, current: CurrentState): void {
         `${desired.name}: the endpoint file's variants [${wants.join(', ')}] are not the endpoint's [${had.join(', ')}] (config ${before.name}), and its deploymentConfig has a ${policy}: a blue/green or rolling deployment keeps the variant names (SageMaker's deployment guardrails exclusions). Keep the variant names, or drop the ${policy} for this deploy (the update then goes all at once), or delete the endpoint (smkit deploy --delete) and deploy again`,
       );
     }
+  }
+  if (before?.serverless === false && (desired.config.input.ProductionVariants ?? []).some((v) => v.ServerlessConfig !== undefined)) {
+    throw new ToolkitError(
+      'ERR_DEPLOY_CONFIG',
+      `${desired.name}: the endpoint file makes endpoint ${desired.name} serverless, but it runs on instances (config ${before.name}), and SageMaker does not update an instance-based endpoint to a serverless config (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-update.html). Delete the endpoint (smkit deploy --delete) and run smkit deploy again to create it serverless, deploy it under another endpoint name, or keep its instances in the file`,
+    );
   }
   if (before?.asynchronous === true && desired.config.input.AsyncInferenceConfig === undefined) {
     throw new ToolkitError(

@@ -11,7 +11,7 @@ import { inEndpointFile, modelPathProblem, readEndpointFile } from '../endpoint-
 import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { checkPath, choiceValue, invalidFlag, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
-import { checkDeployableDestinations } from './desired.js';
+import { checkDeployableDestinations, checkDeploymentStepSizes } from './desired.js';
 import { isRegionName } from '../aws/partition.js';
 
 /** Flags of `smkit deploy` as commander gives them. */
@@ -136,7 +136,10 @@ function checkDeployable(config: EndpointFileConfig, opts: DeployCommandOptions)
     throw new ToolkitError('ERR_DEPLOY_CONFIG', 'deploy.role is missing from the endpoint file: give the execution role ARN SageMaker assumes (arn:aws:iam::<account>:role/<name>)');
   }
   if (opts.build && settings.image === undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', '--build needs deploy.image: the repository and tag to push the built image to');
-  for (const endpoint of config.endpoints) checkDeployableDestinations(endpoint);
+  for (const endpoint of config.endpoints) {
+    checkDeployableDestinations(endpoint);
+    checkDeploymentStepSizes(endpoint);
+  }
   checkContainers(config);
 }
 

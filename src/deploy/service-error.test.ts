@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CreateEndpointCommand, CreateModelCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { allPages, call } from './service-error.js';
+import { startLocalS3 } from '../../test/helpers/local-s3.js';
+import { createDeployClients } from './clients.js';
+import { objectExists } from './artifacts.js';
 
 // The AWS SDK's own errors when it finds no region or no credentials, in a process whose
 // environment and home hold neither (no profile files, no instance metadata): deploy's message
@@ -127,4 +130,57 @@ test('allPages follows NextToken to the last page, and fails a service that answ
   });
   assert.equal(calls, 3);
   await assert.rejects(allPages('CloudWatch DescribeAlarms', async () => { throw Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }); }), { code: 'ERR_DEPLOY_FAILED', message: /^CloudWatch DescribeAlarms failed: Throttling: Rate exceeded/ });
+});
+
+test('an S3 call refused without an error body (HeadObject, 403) names the HTTP status and whose keys were refused, not "Unknown: UnknownError"', { timeout: 60_000 }, async () => {
+  // A developer with AWS keys in the environment rehearsing against s3rver: deploy signs with those
+  // keys, which s3rver refuses; HeadObject's 403 has no body for the SDK to read a code from.
+  const s3 = await startLocalS3(['artifacts']);
+  const clients = createDeployClients({ endpointUrl: 'http://127.0.0.1:9', region: 'us-east-1' }, { hasCredentials: true, s3EndpointUrl: s3.url });
+  const keys = { AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY };
+  process.env.AWS_ACCESS_KEY_ID = 'AKIDNOTS3RVER';
+  process.env.AWS_SECRET_ACCESS_KEY = 'not-s3rver';
+  try {
+    assert.equal(await objectExists(s3.client, 'artifacts', 'smkit/none/model.tar.gz'), false, "s3rver's own keys: a missing object");
+    await assert.rejects(objectExists(clients.s3, 'artifacts', 'smkit/none/model.tar.gz'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_DEPLOY_FAILED');
+      assert.match(err.message, /^S3 HeadObject s3:\/\/artifacts\/smkit\/none\/model\.tar\.gz failed: HTTP 403: Forbidden \(the answer had no error body\)\. S3 refused the credentials deploy signs with/);
+      assert.match(err.message, /A local S3 such as s3rver takes only its own keys \(S3RVER, S3RVER\)/);
+      assert.doesNotMatch(err.message, /UnknownError/);
+      return true;
+    });
+  } finally {
+    for (const [k, v] of Object.entries(keys)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    clients.destroy();
+    await s3.stop();
+  }
+});
+
+test("an S3 HeadObject answered 301 without a body (the bucket is in another Region) says so, not 'Unknown: UnknownError'", { timeout: 60_000 }, async () => {
+  // What S3 answers a HEAD sent to the wrong Region's endpoint: 301, x-amz-bucket-region, no body.
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(req.url?.includes('/k400/') ? 400 : 301, { 'x-amz-bucket-region': 'eu-west-1' }).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const clients = createDeployClients({ endpointUrl: 'http://127.0.0.1:9', region: 'us-east-1' }, { hasCredentials: false, s3EndpointUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  try {
+    await assert.rejects(objectExists(clients.s3, 'artifacts', 'k/model.tar.gz'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_DEPLOY_FAILED');
+      assert.match(err.message, /^S3 HeadObject s3:\/\/artifacts\/k\/model\.tar\.gz failed: HTTP 301: Moved Permanently \(the answer had no error body\)\. The bucket is in another AWS Region/);
+      return true;
+    });
+    // A HEAD signed for another Region is as often answered a bare 400 (aws/aws-sdk-js-v3#7304).
+    await assert.rejects(objectExists(clients.s3, 'artifacts', 'k400/model.tar.gz'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_DEPLOY_FAILED');
+      assert.match(err.message, /^S3 HeadObject s3:\/\/artifacts\/k400\/model\.tar\.gz failed: HTTP 400: Bad Request \(the answer had no error body\)\. S3 answers so a request signed for another AWS Region than the bucket's/);
+      return true;
+    });
+  } finally {
+    clients.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { ToolkitError } from '../errors/catalogue.js';
 
 /** The parts of an AWS SDK service exception deploy reads. */
@@ -38,13 +39,35 @@ function retryHint(err: unknown): string {
   return ` The AWS SDK ${attempts !== undefined && attempts > 1 ? `tried ${attempts} times` : 'gave up'} (AWS_MAX_ATTEMPTS, default 3; AWS_RETRY_MODE=adaptive also slows its calls down): run smkit deploy again in a while; it plans from what exists, so it picks up where this run stopped.`;
 }
 
+/**
+ * An answer without an error body (S3 answers `HeadObject` so, having no body to send) reaches
+ * the SDK as `Unknown: UnknownError`: name its HTTP status instead, and for an S3 call refused with
+ * 403 say whose keys were refused.
+ */
+function bodylessError(step: string, e: SdkError): { name: string; message: string; hint: string } | undefined {
+  const status = e.$metadata?.httpStatusCode;
+  if (status === undefined || (e.name !== 'Unknown' && e.message !== 'UnknownError')) return undefined;
+  const hint =
+    status === 403 && step.startsWith('S3 ')
+      ? ' S3 refused the credentials deploy signs with: they need s3:GetObject and s3:PutObject on deploy.artifacts (and s3:ListBucket, or a missing object reads as 403). A local S3 such as s3rver takes only its own keys (S3RVER, S3RVER), which deploy uses when no AWS credentials are set: for the rehearsal, unset AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_PROFILE, or set the keys to those.'
+      : status === 301 && step.startsWith('S3 ')
+        ? " The bucket is in another AWS Region than the one deploy calls S3 in: deploy to the bucket's Region (--region, deploy.region, AWS_REGION), or give deploy.artifacts a bucket in this one."
+        : status === 400 && step.startsWith('S3 ')
+          // S3 answers a HEAD signed for another Region than the bucket's with a bare 400 as often as
+          // with a 301 (aws/aws-sdk-js-v3#7304, boto/botocore#1413).
+          ? " S3 answers so a request signed for another AWS Region than the bucket's: if deploy.artifacts is a bucket in another Region, deploy to that Region (--region, deploy.region, AWS_REGION), or give deploy.artifacts a bucket in this one."
+          : '';
+  return { name: `HTTP ${status}`, message: `${STATUS_CODES[status] ?? 'Error'} (the answer had no error body)`, hint };
+}
+
 /** Wraps a failed SDK call as `ERR_DEPLOY_FAILED`, keeping the service's error name and message. */
 export function serviceError(step: string, err: unknown): ToolkitError {
   if (err instanceof ToolkitError) return err;
   const e = (err ?? {}) as SdkError;
-  const name = e.name ?? 'Error';
-  const message = e.message ?? String(err);
-  const hint = setupHint(name, message) || retryHint(err);
+  const bodyless = bodylessError(step, e);
+  const name = bodyless?.name ?? e.name ?? 'Error';
+  const message = bodyless?.message ?? e.message ?? String(err);
+  const hint = bodyless?.hint || setupHint(name, message) || retryHint(err);
   return new ToolkitError('ERR_DEPLOY_FAILED', `${step} failed: ${name}: ${hint ? `${message.replace(/\.?$/, '.')}${hint}` : message}`, {
     cause: err,
     details: { serviceError: name, ...(e.$metadata?.httpStatusCode !== undefined ? { httpStatus: e.$metadata.httpStatusCode } : {}) },

@@ -127,6 +127,54 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
   }
 });
 
+test('smkit deploy refuses a deployment step given as an INSTANCE_COUNT more than SageMaker allows of the new fleet, before any call', { timeout: 120_000 }, async () => {
+  // SageMaker checks these sizes only at UpdateEndpoint, after deploy has created the config and
+  // deregistered the autoscaling the update needs gone: the variant was left without autoscaling.
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-steps-'));
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
+    const file = async (name: string, count: number, routing: string): Promise<string> => {
+      const text = `${DEPLOY}endpoints:\n  - name: iris\n    variants:\n      - model: ./iris\n        instanceCount: ${count}\n    deploymentConfig:\n      ${routing}\n`;
+      await writeFile(path.join(dir, name), text);
+      return path.join(dir, name);
+    };
+    const canary = (n: number): string => `blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: CANARY, canarySize: { type: INSTANCE_COUNT, value: ${n} }, waitIntervalInSeconds: 0 } }`;
+    const linear = (n: number): string => `blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: LINEAR, linearStepSize: { type: INSTANCE_COUNT, value: ${n} }, waitIntervalInSeconds: 0 } }`;
+    const rolling = (n: number): string => `rollingUpdatePolicy: { maximumBatchSize: { type: INSTANCE_COUNT, value: ${n} }, waitIntervalInSeconds: 0 }`;
+    // Nothing listens on the endpoint URL: a call would fail with a connection error instead.
+    const whole = await smkit(['deploy', await file('a.yaml', 1, canary(1)), '--endpoint-url', 'http://127.0.0.1:9']);
+    assert.deepEqual(whole, {
+      code: 1,
+      stdout: '',
+      stderr: `smkit: ERR_DEPLOY_CONFIG: iris: deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.canarySize is 1 INSTANCE_COUNT, 100% of the new fleet's 1 instance (variant AllTraffic's instanceCount): SageMaker takes a canary of at most 50% of the variant's instance count and refuses the update. Change the size, or give the variant more instances (in ${path.join(dir, 'a.yaml')})\n`,
+    });
+    await assert.rejects(readDeployRequest(await file('b.yaml', 20, linear(1)), {}), { code: 'ERR_DEPLOY_CONFIG', message: /linearStepSize is 1 INSTANCE_COUNT, 5% of the new fleet's 20 instances .*linear steps of 10% to 50%/ });
+    await assert.rejects(readDeployRequest(await file('c.yaml', 3, rolling(2)), {}), { code: 'ERR_DEPLOY_CONFIG', message: /maximumBatchSize is 2 INSTANCE_COUNT, 67% of the new fleet's 3 instances .*rolling batches of 5% to 50%/ });
+    // Sizes within the rules deploy.
+    for (const [name, count, routing] of [['d.yaml', 2, canary(1)], ['e.yaml', 10, linear(1)], ['f.yaml', 20, rolling(1)], ['g.yaml', 4, linear(2)]] as const) {
+      await readDeployRequest(await file(name, count, routing), {});
+    }
+    // AWS gives the share of "the variant's total instance count": with several variants it does not
+    // say whether of each or of all, with a shadow whether its instances count, and on Inf1 the update
+    // drops the guardrails. Deploy leaves those to UpdateEndpoint rather than refuse what it may take:
+    // 1 of 1 + 1 instances is 100% of each variant but 50% of both; 1 of 10 + 10 is 10% of each, 5% of both.
+    const text = (variants: string, routing: string): string => `${DEPLOY}endpoints:\n  - name: iris\n    variants:\n${variants}    deploymentConfig:\n      ${routing}\n`;
+    const variant = (name: string, count: number, extra = ''): string => `      - name: ${name}\n        model: ./iris\n        instanceCount: ${count}\n${extra}`;
+    const loose: Array<[string, string]> = [
+      ['h.yaml', text(variant('A', 1) + variant('B', 1), canary(1))],
+      ['i.yaml', text(variant('A', 10) + variant('B', 10), linear(1))],
+      ['j.yaml', text(variant('A', 1), canary(1)).replace('    deploymentConfig:', '    shadow:\n      name: S\n      model: ./iris\n      instanceCount: 1\n    deploymentConfig:')],
+      ['k.yaml', text(variant('A', 1, '        instanceType: ml.inf1.xlarge\n'), canary(1))],
+    ];
+    for (const [name, yaml] of loose) {
+      await writeFile(path.join(dir, name), yaml);
+      await readDeployRequest(path.join(dir, name), {});
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('smkit deploy and smkit local refuse a deep-ping bodyFile or endpoint file that is a FIFO or too large, naming the key and file, before reading it or calling anything', { timeout: 60_000 }, async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-reads-'));
   try {
