@@ -58,3 +58,53 @@ export function groupEnded(pgid: number, signal: AbortSignal, intervalMs = 200):
     signal.addEventListener('abort', stop, { once: true });
   });
 }
+
+/** Most passes of {@link killMarked}: each kills what the one before could not see yet (forked meanwhile). */
+const MAX_MARKED_PASSES = 10;
+
+/**
+ * SIGKILLs every process of this user whose environment holds `name=value` (read from
+ * `/proc/<pid>/environ`, the environment it started with), until a pass finds none: the processes
+ * an entry point started that left its process group (`setsid`, a daemon, `start_new_session`),
+ * which signalling the group does not reach. They inherit the variable from the entry point, as
+ * they would stay in its container on SageMaker, which ends every process in it with the entry
+ * point. One started with a cleared environment (`env -i`) is not found. Returns the pids killed;
+ * without `/proc` (not Linux), none.
+ */
+export function killMarked(name: string, value: string): number[] {
+  const marker = Buffer.from(`${name}=${value}\0`);
+  const killed: number[] = [];
+  for (let pass = 0; pass < MAX_MARKED_PASSES; pass++) {
+    let pids: number[];
+    try {
+      pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).map(Number);
+    } catch {
+      return killed;
+    }
+    let found = 0;
+    for (const pid of pids) {
+      if (pid === process.pid) continue;
+      let environ: Buffer;
+      try {
+        // Another user's process (EACCES) or one that ended meanwhile (ENOENT); a zombie's reads empty.
+        environ = readFileSync(`/proc/${pid}/environ`);
+      } catch {
+        continue;
+      }
+      const at = environ.indexOf(marker);
+      if (at === -1 || (at > 0 && environ[at - 1] !== 0)) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        continue; // Ended meanwhile.
+      }
+      // One killed by an earlier pass may not have ended yet: only one not seen before asks for another pass.
+      if (!killed.includes(pid)) {
+        killed.push(pid);
+        found++;
+      }
+    }
+    if (found === 0) break;
+  }
+  return killed;
+}

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,7 +15,7 @@ import { TailBuffer, clearOutcome, describeScriptFailure, headlineCommand, write
 import { trainingPaths, type TrainingPaths } from './paths.js';
 import { detectNeuronCores } from './neurons.js';
 import { findPipeChannels } from './pipe-channels.js';
-import { groupEnded } from './process-group.js';
+import { groupEnded, killMarked } from './process-group.js';
 
 /** Inputs to {@link runTraining}. */
 export interface RunTrainingOptions {
@@ -46,6 +47,9 @@ function nodePath(inherited: string | undefined): string {
   const own = createRequire(import.meta.url).resolve.paths('smkit') ?? [];
   return [...(inherited ? inherited.split(path.delimiter) : []), ...own].filter((p, i, all) => p !== '' && all.indexOf(p) === i).join(path.delimiter);
 }
+
+/** The variable that marks the processes of one run (a random id each run): see {@link killMarked}. */
+const RUN_ID_VARIABLE = 'SMKIT_TRAINING_RUN_ID';
 
 /** Linux's limit on one argument or environment string, its NUL included (MAX_ARG_STRLEN, 32 pages of 4 KiB). */
 const MAX_ARG_STRLEN = 131_072;
@@ -215,6 +219,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
 
   let environment: TrainingEnvironment;
   let command: EntryPointCommand;
+  const runId = randomUUID();
   let env: Record<string, string>;
   try {
     ensureWritable([paths.model, paths.output, paths.outputData, paths.checkpoints]);
@@ -248,6 +253,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
       SAGEMAKER_REGION: environment.region ?? settings.region ?? '',
       NODE_PATH: nodePath(settings.inheritedEnv['NODE_PATH']),
       SMKIT_CHECKPOINT_DIR: paths.checkpoints,
+      // Marks every process the entry point starts, those that leave its process group too (see killMarked).
+      [RUN_ID_VARIABLE]: runId,
     };
     if (Object.keys(pipes).length > 0) env['SMKIT_PIPE_CHANNELS'] = JSON.stringify(pipes);
     log.info({ trainingEnv: trainingEnvForLog(environment.vars['SM_TRAINING_ENV']!) }, 'training environment');
@@ -300,6 +307,10 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   // running in its group (a background process still writing model/) ends now too, before the
   // outputs are read and uploaded, and does not outlive the job.
   signalGroup('SIGKILL');
+  // And those that left the group (setsid, a daemon): in the container they would end with it too;
+  // outside one (smkit local train, the local SageMaker) they would outlive the job, still writing to its log.
+  const strays = killMarked(RUN_ID_VARIABLE, runId);
+  if (strays.length > 0) log.warn({ pids: strays }, 'killed processes the entry point started outside its process group (setsid), as the container would end them');
   // Bounded: a grandchild holding stderr open must not keep the run alive.
   await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 2000).unref())]);
   // And let go of it: a process outside the group (setsid) holding it open would otherwise keep
