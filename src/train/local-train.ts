@@ -1,5 +1,5 @@
 import { checkFolderToCreate, checkPath, invalidFlag, invalidPath, pathProblem } from '../config/flag-values.js';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrainingSettings } from '../config/training.js';
@@ -176,8 +176,14 @@ export async function localTrain(options: LocalTrainOptions): Promise<LocalTrain
     return { ...result, baseDir: paths.base };
   }
   const modelOutput = path.resolve(options.outputDir ?? 'model');
+  const saved = readdirSync(paths.model).length > 0;
   await copyModel(paths.model, modelOutput, log);
-  log.info({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `model written; serve it with: smkit serve --model-dir ${modelOutput}`);
+  if (!saved) {
+    // The runner has said why (the entry point saved nothing in SM_MODEL_DIR): there is nothing to serve.
+    log.warn({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `no model written to ${modelOutput}: the entry point saved nothing in SM_MODEL_DIR`);
+  } else {
+    log.info({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `model written; serve it with: smkit serve --model-dir ${modelOutput}`);
+  }
   if (!options.keep) rmSync(root, { recursive: true, force: true });
   return { ...result, baseDir: paths.base, modelOutput };
 }

@@ -439,3 +439,27 @@ test('a hyperparameter that parses to NaN or Infinity (STT writes them into SM_T
   assert.deepEqual(JSON.parse(readFileSync(seen, 'utf8')), ['{"big":Infinity,"low":-Infinity,"nan":NaN}', 'NaN', 'Infinity', '-Infinity', ['--big', 'inf', '--low', '-inf', '--nan', 'nan']]);
   assert.match(result.environment!.vars['SM_TRAINING_ENV']!, /"hyperparameters":\{"big":Infinity,"low":-Infinity,"nan":NaN\}/);
 });
+
+test('an entry point that exits 0 without saving anything in SM_MODEL_DIR completes, with a warning that there is no model (model.tar.gz will be empty); one that saves a model gets none', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-no-model-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  writeFileSync(path.join(base, 'code', 'train.mjs'), `import { writeFileSync } from 'node:fs';\nif (process.argv[2] === '--save') writeFileSync(process.env.SM_MODEL_DIR + '/model.bin', 'w');\n`);
+  const run = async (hyperparameters: Record<string, string>) => {
+    writeFileSync(path.join(base, 'input', 'config', 'hyperparameters.json'), JSON.stringify(hyperparameters));
+    const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
+    const lines: Array<{ level: number; msg?: string; modelDir?: string }> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg?: string; modelDir?: string }) });
+    const result = await runTraining({ settings, logger, handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
+    return { exitCode: result.exitCode, warnings: lines.filter((l) => l.level === 40 && /model folder/.test(l.msg ?? '')) };
+  };
+  const empty = await run({});
+  assert.equal(empty.exitCode, 0, 'SageMaker completes such a job');
+  assert.equal(empty.warnings.length, 1);
+  assert.equal(empty.warnings[0]!.modelDir, path.join(base, 'model'));
+  assert.match(empty.warnings[0]!.msg!, /exited 0 without saving anything in the model folder \(SM_MODEL_DIR\), so there is no model \(on SageMaker, an empty model\.tar\.gz\)/);
+  const saved = await run({ save: '' });
+  assert.equal(saved.exitCode, 0);
+  assert.deepEqual(saved.warnings, []);
+});

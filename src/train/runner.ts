@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -135,6 +135,15 @@ function trainingEnvForLog(text: string): unknown {
     return JSON.parse(text) as unknown;
   } catch {
     return text;
+  }
+}
+
+/** Whether `dir` holds nothing (or cannot be read: a link to nowhere, a file put in its place). */
+function folderEmpty(dir: string): boolean {
+  try {
+    return readdirSync(dir).length === 0;
+  } catch {
+    return true;
   }
 }
 
@@ -324,6 +333,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   if (exitCode === 0) {
     const written = writeSuccess(paths.successFile);
     log.info({ successFile: paths.successFile, written }, 'training completed');
+    // SageMaker completes such a job too, with an empty model.tar.gz: say so where it shows, not at CreateModel.
+    if (folderEmpty(paths.model)) log.warn({ modelDir: paths.model }, 'the entry point exited 0 without saving anything in the model folder (SM_MODEL_DIR), so there is no model (on SageMaker, an empty model.tar.gz); save the trained model under SM_MODEL_DIR');
     return { exitCode: 0, paths, environment };
   }
   // STT's extra_info for return code 137: most often the kernel's OOM killer.
