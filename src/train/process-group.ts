@@ -74,6 +74,10 @@ const MAX_MARKED_PASSES = 10;
 export function killMarked(name: string, value: string): number[] {
   const marker = Buffer.from(`${name}=${value}\0`);
   const killed: number[] = [];
+  // What this process started was started after it: older processes (most of a host's) are not
+  // read. Reading a process's environment takes its memory map's lock, which a process stuck in
+  // I/O can hold for long; its stat does not.
+  const since = startTime('self') ?? 0;
   for (let pass = 0; pass < MAX_MARKED_PASSES; pass++) {
     let pids: number[];
     try {
@@ -83,7 +87,7 @@ export function killMarked(name: string, value: string): number[] {
     }
     let found = 0;
     for (const pid of pids) {
-      if (pid === process.pid) continue;
+      if (pid === process.pid || (startTime(String(pid)) ?? 0) < since) continue;
       let environ: Buffer;
       try {
         // Another user's process (EACCES) or one that ended meanwhile (ENOENT); a zombie's reads empty.
@@ -107,4 +111,16 @@ export function killMarked(name: string, value: string): number[] {
     if (found === 0) break;
   }
   return killed;
+}
+
+/** When the process started, in clock ticks after boot (field 22 of `/proc/<pid>/stat`), or undefined when it cannot be read. */
+function startTime(pid: string): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses; starttime is the 20th field after it.
+    const value = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isFinite(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
