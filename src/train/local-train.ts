@@ -176,12 +176,17 @@ export async function localTrain(options: LocalTrainOptions): Promise<LocalTrain
     return { ...result, baseDir: paths.base };
   }
   const modelOutput = path.resolve(options.outputDir ?? 'model');
-  const saved = readdirSync(paths.model).length > 0;
-  await copyModel(paths.model, modelOutput, log);
+  let saved: boolean;
+  try {
+    saved = readdirSync(paths.model).length > 0;
+  } catch {
+    saved = false; // The entry point removed model/, or left a link to nowhere in its place.
+  }
   if (!saved) {
-    // The runner has said why (the entry point saved nothing in SM_MODEL_DIR): there is nothing to serve.
+    // The runner has said why (the entry point saved nothing in SM_MODEL_DIR): there is nothing to copy or serve.
     log.warn({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `no model written to ${modelOutput}: the entry point saved nothing in SM_MODEL_DIR`);
   } else {
+    await copyModel(paths.model, modelOutput, log);
     log.info({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `model written; serve it with: smkit serve --model-dir ${modelOutput}`);
   }
   if (!options.keep) rmSync(root, { recursive: true, force: true });
