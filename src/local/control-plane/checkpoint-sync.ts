@@ -187,17 +187,24 @@ export class CheckpointSync {
    * its real path): such a link (`latest` to `ckpt-10.pt`, which a script reads to resume) is
    * synced as the file it points to, as S3 has no links. One to a folder, out of the folder (the
    * job runs as smkit's own user, outside any container, so a link to `~/.aws` would put the
-   * host's files in S3) or to nowhere is left out, with a warning the first time it is seen.
+   * host's files in S3), to nowhere, round a loop of links or to a FIFO (whose read would wait for
+   * a writer) is left out, with a warning the first time it is seen.
    */
   private async linkedFileInside(link: string, real: string): Promise<boolean> {
-    const target = await realpath(link).catch(() => undefined);
+    let loop = false;
+    const target = await realpath(link).catch((err: NodeJS.ErrnoException) => void (loop = err.code === 'ELOOP'));
     const inside = target !== undefined && target.startsWith(real + sep);
-    const isFile = inside && (await stat(target).then((st) => st.isFile(), () => false));
-    if (isFile) return true;
+    const found = inside ? await stat(target).catch(() => undefined) : undefined;
+    if (found?.isFile()) return true;
     const rel = this.relative(link);
     if (!this.warnedLinks.has(rel)) {
       this.warnedLinks.add(rel);
-      const why = target === undefined ? 'it leads nowhere' : !inside ? "it leads out of the checkpoint folder" : 'it leads to a folder';
+      const why =
+        target === undefined ? (loop ? 'it is one of a loop of links' : 'it leads nowhere')
+        : !inside ? 'it leads out of the checkpoint folder'
+        : found === undefined ? 'it leads nowhere'
+        : found.isDirectory() ? 'it leads to a folder'
+        : 'it leads to something other than a file (a FIFO, a socket, a device)';
       this.o.log?.('warn', 'a symbolic link in the checkpoint folder is not synced to S3', { trainingJob: this.o.job, link, why });
     }
     return false;
