@@ -104,3 +104,22 @@ test('localTrain with an entry point that exits 0 having removed model/ (or left
     assert.equal(existsSync(output), false, 'no model, nothing copied');
   }
 });
+
+test('localTrain with an entry point that put a link out of the tree in model/\'s place copies nothing from where it leads (the local SageMaker uploads an empty model.tar.gz for it)', async (t) => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'smkit-local-model-link-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const code = path.join(root, 'code');
+  const host = path.join(root, 'host-files');
+  mkdirSync(code);
+  mkdirSync(host);
+  writeFileSync(path.join(host, 'credentials'), 'not a model');
+  writeFileSync(
+    path.join(code, 'train.mjs'),
+    `import { rmSync, symlinkSync } from 'node:fs';\nrmSync(process.env.SM_MODEL_DIR, { recursive: true });\nsymlinkSync(${JSON.stringify(host)}, process.env.SM_MODEL_DIR);\n`,
+  );
+  const output = path.join(root, 'out');
+  const result = await localTrain({ channels: {}, codeDir: code, outputDir: output, hyperparameters: {} });
+  assert.equal(result.exitCode, 0);
+  assert.equal(existsSync(output), false, 'nothing copied');
+  assert.equal(existsSync(path.join(host, 'credentials')), true, 'and nothing removed where it led');
+});
