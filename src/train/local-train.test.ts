@@ -85,3 +85,41 @@ test('localTrain copies model/ as model.tar.gz would hold it: a link inside it a
   }
   assert.equal(existsSync(path.join(output, 'config')), false, 'a link out of model/ is not copied');
 });
+
+test('localTrain with an entry point that exits 0 having removed model/ (or left a link to nowhere in its place) ends with no model copied, not an ENOENT stack trace, and removes its tree', async (t) => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'smkit-local-no-model-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const code = path.join(root, 'code');
+  mkdirSync(code);
+  writeFileSync(
+    path.join(code, 'train.mjs'),
+    `import { rmSync, symlinkSync } from 'node:fs';\nrmSync(process.env.SM_MODEL_DIR, { recursive: true });\n` +
+      `if (process.argv[2] === '--link') symlinkSync('/nonexistent/model', process.env.SM_MODEL_DIR);\n`,
+  );
+  for (const hyperparameters of [{}, { link: '' }] as Array<Record<string, string>>) {
+    const output = path.join(root, `out-${Object.keys(hyperparameters).length}`);
+    const result = await localTrain({ channels: {}, codeDir: code, outputDir: output, hyperparameters });
+    assert.equal(result.exitCode, 0, 'SageMaker completes such a job (with an empty model.tar.gz)');
+    assert.equal(existsSync(result.baseDir), false, 'the temporary tree is removed');
+    assert.equal(existsSync(output), false, 'no model, nothing copied');
+  }
+});
+
+test('localTrain with an entry point that put a link out of the tree in model/\'s place copies nothing from where it leads (the local SageMaker uploads an empty model.tar.gz for it)', async (t) => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'smkit-local-model-link-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const code = path.join(root, 'code');
+  const host = path.join(root, 'host-files');
+  mkdirSync(code);
+  mkdirSync(host);
+  writeFileSync(path.join(host, 'credentials'), 'not a model');
+  writeFileSync(
+    path.join(code, 'train.mjs'),
+    `import { rmSync, symlinkSync } from 'node:fs';\nrmSync(process.env.SM_MODEL_DIR, { recursive: true });\nsymlinkSync(${JSON.stringify(host)}, process.env.SM_MODEL_DIR);\n`,
+  );
+  const output = path.join(root, 'out');
+  const result = await localTrain({ channels: {}, codeDir: code, outputDir: output, hyperparameters: {} });
+  assert.equal(result.exitCode, 0);
+  assert.equal(existsSync(output), false, 'nothing copied');
+  assert.equal(existsSync(path.join(host, 'credentials')), true, 'and nothing removed where it led');
+});

@@ -1,5 +1,5 @@
 import { checkFolderToCreate, checkPath, invalidFlag, invalidPath, pathProblem } from '../config/flag-values.js';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadTrainingSettings } from '../config/training.js';
@@ -176,8 +176,27 @@ export async function localTrain(options: LocalTrainOptions): Promise<LocalTrain
     return { ...result, baseDir: paths.base };
   }
   const modelOutput = path.resolve(options.outputDir ?? 'model');
-  await copyModel(paths.model, modelOutput, log);
-  log.info({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `model written; serve it with: smkit serve --model-dir ${modelOutput}`);
+  let saved: boolean;
+  try {
+    const real = realpathSync(paths.model);
+    // A link out of the tree in model/'s place (the entry point runs as this user) leads to the host's files: the
+    // local SageMaker uploads an empty model.tar.gz for it, and nothing is copied here either.
+    if (!real.startsWith(realpathSync(paths.base) + path.sep)) {
+      log.warn({ modelDir: paths.model, leadsTo: real }, "model/ leads out of the training tree (the entry point replaced it with a symbolic link); what it leads to is not copied");
+      saved = false;
+    } else {
+      saved = readdirSync(real).length > 0;
+    }
+  } catch {
+    saved = false; // The entry point removed model/, or left a link to nowhere in its place.
+  }
+  if (!saved) {
+    // The runner has said why (the entry point saved nothing in SM_MODEL_DIR): there is nothing to copy or serve.
+    log.warn({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `no model written to ${modelOutput}: the entry point saved nothing in SM_MODEL_DIR`);
+  } else {
+    await copyModel(paths.model, modelOutput, log);
+    log.info({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `model written; serve it with: smkit serve --model-dir ${modelOutput}`);
+  }
   if (!options.keep) rmSync(root, { recursive: true, force: true });
   return { ...result, baseDir: paths.base, modelOutput };
 }

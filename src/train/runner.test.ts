@@ -239,11 +239,65 @@ test('a process outside the group (setsid) that holds stderr open does not keep 
   const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
   const result = await runTraining({ settings, logger: createLogger('silent'), handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
   const pid = Number(readFileSync(pidFile, 'utf8'));
-  t.after(() => process.kill(pid, 'SIGKILL'));
+  t.after(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Ended, as it should be.
+    }
+  });
   assert.equal(result.exitCode, 0);
-  process.kill(pid, 0); // still running, out of the group's reach
-  // The pipe it holds is no longer this process's: open, it kept the event loop (the container's PID 1) alive until the daemon ended.
-  await until('smkit to let go of the stderr pipe the daemon holds', () => pipes() === before, { timeoutMs: 10_000 });
+  // The pipe it held is no longer this process's: open, it kept the event loop (the container's PID 1) alive until the daemon ended.
+  await until('smkit to let go of the stderr pipe the daemon held', () => pipes() === before, { timeoutMs: 10_000 });
+});
+
+/** Whether `pid` has ended (gone, or a zombie its new parent has not reaped yet: either way it runs no more). */
+function ended(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+test('processes the entry point started outside its process group (setsid, a daemon and what it forked) are ended when it exits, as the container would end them', { skip: !existsSync('/proc/self/environ') && 'no /proc' }, async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-setsid-kill-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  const pidsFile = path.join(base, 'daemons.pid');
+  // A daemon in its own session that forks one of its own (a double fork, as daemons do), both
+  // silent: nothing they hold keeps the run, and outside a container they ran on after the job.
+  const daemon = `const { spawn } = require('node:child_process'); const fs = require('node:fs'); ` +
+    `const g = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' }); g.unref(); ` +
+    `fs.appendFileSync(${JSON.stringify(pidsFile)}, g.pid + '\\n'); setInterval(() => {}, 1000);`;
+  writeFileSync(
+    path.join(base, 'code', 'train.mjs'),
+    `import { spawn } from 'node:child_process';\nimport { appendFileSync, readFileSync } from 'node:fs';\n` +
+      `const c = spawn(process.execPath, ['-e', ${JSON.stringify(daemon)}], { detached: true, stdio: 'ignore' });\nc.unref();\n` +
+      `appendFileSync(${JSON.stringify(pidsFile)}, c.pid + '\\n');\n` +
+      // Exits once the daemon's own child is started, so both are there when the run ends.
+      `const wait = () => (readFileSync(${JSON.stringify(pidsFile)}, 'utf8').trim().split('\\n').length >= 2 ? process.exit(0) : setTimeout(wait, 50));\nwait();\n`,
+  );
+  const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
+  const lines: Array<{ msg?: string; pids?: number[] }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg?: string; pids?: number[] }) });
+  const result = await runTraining({ settings, logger, handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
+  const pids = readFileSync(pidsFile, 'utf8').trim().split('\n').map(Number);
+  t.after(() => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Ended, as it should be.
+      }
+    }
+  });
+  assert.equal(result.exitCode, 0);
+  assert.equal(pids.length, 2);
+  for (const pid of pids) await until(`the process ${pid} started outside the group to end`, () => ended(pid), { timeoutMs: 20_000 });
+  const warning = lines.find((l) => l.msg === 'killed processes the entry point started outside its process group (setsid), as the container would end them');
+  assert.deepEqual([...(warning?.pids ?? [])].sort(), [...pids].sort());
 });
 
 test('on SIGTERM the grace period is the group\'s: a shell script that dies of it at once does not take the checkpointing program it started with it', async (t) => {
@@ -384,4 +438,28 @@ test('a hyperparameter that parses to NaN or Infinity (STT writes them into SM_T
   // Python: json.dumps(v, sort_keys=True, separators=(",", ":")) for the variables, str(v) for the arguments.
   assert.deepEqual(JSON.parse(readFileSync(seen, 'utf8')), ['{"big":Infinity,"low":-Infinity,"nan":NaN}', 'NaN', 'Infinity', '-Infinity', ['--big', 'inf', '--low', '-inf', '--nan', 'nan']]);
   assert.match(result.environment!.vars['SM_TRAINING_ENV']!, /"hyperparameters":\{"big":Infinity,"low":-Infinity,"nan":NaN\}/);
+});
+
+test('an entry point that exits 0 without saving anything in SM_MODEL_DIR completes, with a warning that there is no model (model.tar.gz will be empty); one that saves a model gets none', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'smkit-no-model-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(path.join(base, 'code'));
+  mkdirSync(path.join(base, 'input', 'config'), { recursive: true });
+  writeFileSync(path.join(base, 'code', 'train.mjs'), `import { writeFileSync } from 'node:fs';\nif (process.argv[2] === '--save') writeFileSync(process.env.SM_MODEL_DIR + '/model.bin', 'w');\n`);
+  const run = async (hyperparameters: Record<string, string>) => {
+    writeFileSync(path.join(base, 'input', 'config', 'hyperparameters.json'), JSON.stringify(hyperparameters));
+    const settings = loadTrainingSettings({ PATH: process.env['PATH'] ?? '' }, { baseDir: base, program: 'train.mjs' });
+    const lines: Array<{ level: number; msg?: string; modelDir?: string }> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg?: string; modelDir?: string }) });
+    const result = await runTraining({ settings, logger, handleSignals: false, numCpus: 1, numGpus: 0, numNeurons: 0 });
+    return { exitCode: result.exitCode, warnings: lines.filter((l) => l.level === 40 && /model folder/.test(l.msg ?? '')) };
+  };
+  const empty = await run({});
+  assert.equal(empty.exitCode, 0, 'SageMaker completes such a job');
+  assert.equal(empty.warnings.length, 1);
+  assert.equal(empty.warnings[0]!.modelDir, path.join(base, 'model'));
+  assert.match(empty.warnings[0]!.msg!, /exited 0 without saving anything in the model folder \(SM_MODEL_DIR\), so there is no model \(on SageMaker, an empty model\.tar\.gz\)/);
+  const saved = await run({ save: '' });
+  assert.equal(saved.exitCode, 0);
+  assert.deepEqual(saved.warnings, []);
 });

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { TailBuffer, clearOutcome, describeScriptFailure, headlineCommand, write
 import { trainingPaths, type TrainingPaths } from './paths.js';
 import { detectNeuronCores } from './neurons.js';
 import { findPipeChannels } from './pipe-channels.js';
-import { groupEnded } from './process-group.js';
+import { groupEnded, killMarked } from './process-group.js';
 
 /** Inputs to {@link runTraining}. */
 export interface RunTrainingOptions {
@@ -46,6 +47,9 @@ function nodePath(inherited: string | undefined): string {
   const own = createRequire(import.meta.url).resolve.paths('smkit') ?? [];
   return [...(inherited ? inherited.split(path.delimiter) : []), ...own].filter((p, i, all) => p !== '' && all.indexOf(p) === i).join(path.delimiter);
 }
+
+/** The variable that marks the processes of one run (a random id each run): see {@link killMarked}. */
+const RUN_ID_VARIABLE = 'SMKIT_TRAINING_RUN_ID';
 
 /** Linux's limit on one argument or environment string, its NUL included (MAX_ARG_STRLEN, 32 pages of 4 KiB). */
 const MAX_ARG_STRLEN = 131_072;
@@ -134,6 +138,15 @@ function trainingEnvForLog(text: string): unknown {
   }
 }
 
+/** Whether `dir` holds nothing (or cannot be read: a link to nowhere, a file put in its place). */
+function folderEmpty(dir: string): boolean {
+  try {
+    return readdirSync(dir).length === 0;
+  } catch {
+    return true;
+  }
+}
+
 function signalExitCode(signal: NodeJS.Signals | null): number {
   const n = signal ? os.constants.signals[signal] : undefined;
   return n ? 128 + n : 1;
@@ -215,6 +228,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
 
   let environment: TrainingEnvironment;
   let command: EntryPointCommand;
+  const runId = randomUUID();
   let env: Record<string, string>;
   try {
     ensureWritable([paths.model, paths.output, paths.outputData, paths.checkpoints]);
@@ -248,6 +262,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
       SAGEMAKER_REGION: environment.region ?? settings.region ?? '',
       NODE_PATH: nodePath(settings.inheritedEnv['NODE_PATH']),
       SMKIT_CHECKPOINT_DIR: paths.checkpoints,
+      // Marks every process the entry point starts, those that leave its process group too (see killMarked).
+      [RUN_ID_VARIABLE]: runId,
     };
     if (Object.keys(pipes).length > 0) env['SMKIT_PIPE_CHANNELS'] = JSON.stringify(pipes);
     log.info({ trainingEnv: trainingEnvForLog(environment.vars['SM_TRAINING_ENV']!) }, 'training environment');
@@ -300,6 +316,10 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   // running in its group (a background process still writing model/) ends now too, before the
   // outputs are read and uploaded, and does not outlive the job.
   signalGroup('SIGKILL');
+  // And those that left the group (setsid, a daemon): in the container they would end with it too;
+  // outside one (smkit local train, the local SageMaker) they would outlive the job, still writing to its log.
+  const strays = killMarked(RUN_ID_VARIABLE, runId);
+  if (strays.length > 0) log.warn({ pids: strays }, 'killed processes the entry point started outside its process group (setsid), as the container would end them');
   // Bounded: a grandchild holding stderr open must not keep the run alive.
   await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 2000).unref())]);
   // And let go of it: a process outside the group (setsid) holding it open would otherwise keep
@@ -313,6 +333,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<Training
   if (exitCode === 0) {
     const written = writeSuccess(paths.successFile);
     log.info({ successFile: paths.successFile, written }, 'training completed');
+    // SageMaker completes such a job too, with an empty model.tar.gz: say so where it shows, not at CreateModel.
+    if (folderEmpty(paths.model)) log.warn({ modelDir: paths.model }, 'the entry point exited 0 without saving anything in the model folder (SM_MODEL_DIR), so there is no model (on SageMaker, an empty model.tar.gz); save the trained model under SM_MODEL_DIR');
     return { exitCode: 0, paths, environment };
   }
   // STT's extra_info for return code 137: most often the kernel's OOM killer.

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { constants, copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { constants, copyFile, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeToFile } from '../../fs/pipe-to-file.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
@@ -49,6 +49,8 @@ export class CheckpointSync {
   private scanning?: Promise<void>;
   private stopped = false;
   private warnedOutside = false;
+  /** Links left out that a warning has named (each once, not at every scan). */
+  private readonly warnedLinks = new Set<string>();
 
   constructor(private readonly o: CheckpointSyncOptions) {}
 
@@ -156,7 +158,8 @@ export class CheckpointSync {
    */
   private async files(): Promise<Map<string, Signature> | undefined> {
     const out = new Map<string, Signature>();
-    if ((await jobFolder(this.o.dir, this.o.base ?? dirname(this.o.dir), { create: false })) === undefined) {
+    const real = await jobFolder(this.o.dir, this.o.base ?? dirname(this.o.dir), { create: false });
+    if (real === undefined) {
       if (!this.warnedOutside) this.o.log?.('warn', "the checkpoint folder leads out of the job's tree or nowhere (the job replaced it, or a folder above it, with a symbolic link); it is not synced, and what is in S3 is kept", { trainingJob: this.o.job, folder: this.o.dir });
       this.warnedOutside = true;
       return undefined;
@@ -166,8 +169,9 @@ export class CheckpointSync {
       throw err;
     });
     for (const e of entries) {
-      if (!e.isFile()) continue;
+      if (!e.isFile() && !e.isSymbolicLink()) continue;
       const file = join(e.parentPath ?? e.path, e.name);
+      if (e.isSymbolicLink() && !(await this.linkedFileInside(file, real))) continue;
       try {
         out.set(this.relative(file), await signature(file));
       } catch (err) {
@@ -176,6 +180,34 @@ export class CheckpointSync {
       }
     }
     return out;
+  }
+
+  /**
+   * Whether the symbolic link `link` leads to a regular file inside the checkpoint folder (`real`,
+   * its real path): such a link (`latest` to `ckpt-10.pt`, which a script reads to resume) is
+   * synced as the file it points to, as S3 has no links. One to a folder, out of the folder (the
+   * job runs as smkit's own user, outside any container, so a link to `~/.aws` would put the
+   * host's files in S3), to nowhere, round a loop of links or to a FIFO (whose read would wait for
+   * a writer) is left out, with a warning the first time it is seen.
+   */
+  private async linkedFileInside(link: string, real: string): Promise<boolean> {
+    let loop = false;
+    const target = await realpath(link).catch((err: NodeJS.ErrnoException) => void (loop = err.code === 'ELOOP'));
+    const inside = target !== undefined && target.startsWith(real + sep);
+    const found = inside ? await stat(target).catch(() => undefined) : undefined;
+    if (found?.isFile()) return true;
+    const rel = this.relative(link);
+    if (!this.warnedLinks.has(rel)) {
+      this.warnedLinks.add(rel);
+      const why =
+        target === undefined ? (loop ? 'it is one of a loop of links' : 'it leads nowhere')
+        : !inside ? 'it leads out of the checkpoint folder'
+        : found === undefined ? 'it leads nowhere'
+        : found.isDirectory() ? 'it leads to a folder'
+        : 'it leads to something other than a file (a FIFO, a socket, a device)';
+      this.o.log?.('warn', 'a symbolic link in the checkpoint folder is not synced to S3', { trainingJob: this.o.job, link, why });
+    }
+    return false;
   }
 
   private relative(file: string): string {
