@@ -539,6 +539,42 @@ test('smkit invoke (and --stream): stdout whose reader has gone (| head, EPIPE) 
   }
 });
 
+test('smkit invoke --bidi: stdout whose reader has gone (| head, EPIPE) ends the stream and the command quietly; stdout that cannot be written (ENOSPC) is ERR_CLI_USAGE naming it, not an unhandled error event', { timeout: 30_000 }, async () => {
+  const { WebSocketServer } = await import('ws');
+  // A container's stream that answers each message with two replies.
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/invocations-bidirectional-stream' });
+  wss.on('connection', (socket) => socket.on('message', (data) => {
+    socket.send(`reply to ${data.toString()}`);
+    socket.send(`more for ${data.toString()}`);
+  }));
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  const url = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  let code = 'EPIPE';
+  let writes = 0;
+  // A stdout whose every write fails, as a pipe does once `head` has exited.
+  const failing = () =>
+    Object.assign(new Writable({ write: (_chunk, _encoding, done) => { writes++; done(Object.assign(new Error(`write ${code}`), { code })); } }), { isTTY: false });
+  let stdout = failing();
+  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdout')!;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-bidi-epipe-'));
+  try {
+    const file = path.join(dir, 'lines.txt');
+    writeFileSync(file, Array.from({ length: 200 }, (_, i) => `${i}`).join('\n'));
+    Object.defineProperty(process, 'stdout', { configurable: true, get: () => stdout });
+    writes = 0;
+    await bidiCommand(url, { file, idle: '20', timeout: '10' });
+    assert.ok(writes >= 1, 'a reply was written');
+    code = 'ENOSPC';
+    stdout = failing();
+    await assert.rejects(bidiCommand(url, { file, idle: '20', timeout: '10' }), usage(/^the answer could not be written to stdout: it cannot be written \(ENOSPC\)$/));
+  } finally {
+    Object.defineProperty(process, 'stdout', descriptor);
+    for (const client of wss.clients) client.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('smkit invoke --stream --endpoint: an event stream that is not valid (a wrong CRC, a length too short or too long, a message cut off at its end) is ERR_INVOKE_FAILED saying so, not a stack trace or a success; what arrived is kept', { timeout: 60_000 }, async () => {
   const { EventStreamCodec } = await import('@smithy/eventstream-codec');
   const codec = new EventStreamCodec((b) => Buffer.from(b).toString('utf8'), (t) => new Uint8Array(Buffer.from(t, 'utf8')));
