@@ -101,9 +101,13 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   const ws = new WebSocket(target, { headers: opts.customAttributes !== undefined ? { 'X-Amzn-SageMaker-Custom-Attributes': opts.customAttributes } : {} });
   let idleTimer: NodeJS.Timeout | undefined;
   let inputDone = false;
+  // Replies received and not yet written to stdout (see the 'message' listener below).
+  let writesWaiting = 0;
   const armIdle = () => {
     clearTimeout(idleTimer);
-    if (inputDone) idleTimer = setTimeout(() => ws.close(1000), idleMs);
+    // Not while replies wait for stdout: the stream is paused then, so no reply can come, and a
+    // slow reader of stdout (longer than --idle) closed the stream while the container was still answering.
+    if (inputDone && writesWaiting === 0) idleTimer = setTimeout(() => ws.close(1000), idleMs);
   };
   const closed = new Promise<{ code: number; reason: string }>((resolve, reject) => {
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') }));
@@ -120,22 +124,23 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   // back, not this process's memory). A stdout that fails (EPIPE once `| head` has exited) ends the
   // stream, which the command then reports (quietly for EPIPE): it was an unhandled error event.
   let stdoutFailed: unknown;
-  let writesWaiting = 0;
   // One write at a time (writeOut waits for one drain); messages the paused socket had already
   // delivered queue behind it.
   let writing = Promise.resolve();
   const stdout = process.stdout;
   ws.on('message', (data: Buffer, binary: boolean) => {
-    armIdle();
     if (stdoutFailed !== undefined) return;
     writesWaiting++;
+    armIdle();
     ws.pause();
     const line = Buffer.from(`${binary ? data.toString('base64') : data.toString('utf8')}\n`, 'utf8');
     writing = writing.then(
       () => (stdoutFailed === undefined ? writeOut(stdout, line) : undefined),
     ).then(
       () => {
-        if (--writesWaiting === 0) ws.resume();
+        if (--writesWaiting > 0) return;
+        ws.resume();
+        armIdle();
       },
       (err: unknown) => {
         stdoutFailed ??= err ?? new Error('stdout failed');
@@ -184,6 +189,10 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   input.destroy();
   armIdle();
   const { code, reason } = await closed;
+  // The container's close comes with the replies before it, not after they are written: those still
+  // waiting for stdout are printed (and a stdout that fails on them reported) before the command
+  // ends, or exits 1 for a close code, which cut them off.
+  await writing;
   clearTimeout(idleTimer);
   if (stdoutFailed !== undefined && stdoutGone(stdout, stdoutFailed)) return;
   if (opts.verbose) process.stderr.write(`smkit: stream closed: ${code}${reason ? ` ${reason}` : ''}\n`);
