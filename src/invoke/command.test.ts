@@ -577,29 +577,30 @@ test('smkit invoke --bidi: stdout whose reader has gone (| head, EPIPE) ends the
 
 test('smkit invoke --bidi: a stdout slower than --idle holds the stream back without closing it (every reply is printed, in order)', { timeout: 60_000 }, async () => {
   const { WebSocketServer } = await import('ws');
-  // A container's stream that answers with 300 replies of 16 KiB, each sent once the last one is on
-  // the socket (a client that stops reading holds it back), then closes it.
+  // A container's stream that sends 300 replies of 16 KiB from its start (the first is there before
+  // the input is sent), each once the last one is on the socket (a client that stops reading holds
+  // it back), then closes it.
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/invocations-bidirectional-stream' });
-  wss.on('connection', (socket) => socket.once('message', () => {
+  wss.on('connection', (socket) => {
     const pad = 'x'.repeat(16 * 1024);
     const sendFrom = (i: number) => {
       if (i === 300) return socket.close(1000);
       socket.send(`reply ${i} ${pad}`, (err) => (err ? undefined : sendFrom(i + 1)));
     };
     sendFrom(0);
-  }));
+  });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   const url = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;
-  const stdout = slowStdout(1500);
+  const stdout = slowStdout(6000);
   const descriptor = Object.getOwnPropertyDescriptor(process, 'stdout')!;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-bidi-slow-'));
   try {
     const file = path.join(dir, 'lines.txt');
     writeFileSync(file, 'go\n');
     Object.defineProperty(process, 'stdout', { configurable: true, get: () => stdout });
-    // --idle 0.1 s, stdout held 1.5 s: before, the idle timer closed the stream meanwhile, and the
-    // replies the container had not yet sent were lost.
-    await bidiCommand(url, { file, idle: '0.1', timeout: '10' });
+    // --idle 2 s (the default), stdout held 6 s: before, the idle timer closed the stream meanwhile,
+    // and the replies the container had not yet sent were lost.
+    await bidiCommand(url, { file, idle: '2', timeout: '10' });
     assert.equal(stdout.lines.length, 300, `printed ${stdout.lines.length} of 300 replies`);
     stdout.lines.forEach((line, i) => assert.ok(line.startsWith(`reply ${i} `), `line ${i} is ${line.slice(0, 20)}`));
   } finally {
