@@ -14,6 +14,13 @@ test('replies become frames: strings as text, bytes as binary, anything else as 
   assert.deepEqual([...toFrame(Buffer.from([1, 2])).data], [1, 2]);
   assert.equal(toFrame(new Uint8Array([3])).binary, true);
   assert.equal(toFrame(new Uint8Array([4, 5]).buffer).binary, true);
+  // Any typed array or DataView is its bytes (JSON wrote a Float32Array as {"0":1.5}, a DataView as {}).
+  const floats = toFrame(new Float32Array([1.5]));
+  assert.equal(floats.binary, true);
+  assert.deepEqual(Buffer.from(floats.data), Buffer.from(new Float32Array([1.5]).buffer));
+  const view = toFrame(new DataView(new Uint8Array([6, 7, 8]).buffer, 1, 1));
+  assert.equal(view.binary, true);
+  assert.deepEqual([...view.data], [7]);
   const json = toFrame({ a: [1, 2] });
   assert.deepEqual([Buffer.from(json.data).toString(), json.binary], ['{"a":[1,2]}', false]);
   assert.equal(Buffer.from(toFrame(undefined).data).toString(), 'null');

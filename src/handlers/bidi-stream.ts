@@ -1,6 +1,7 @@
 import type { Logger, SageMakerHeaders } from '../core/context.js';
 import { Cancellation } from '../core/cancellation.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
+import { bytesOf } from './chunk-bytes.js';
 import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from '../codecs/json-depth.js';
 import { ToolkitError } from '../errors/catalogue.js';
 
@@ -120,7 +121,10 @@ function isIterable(v: unknown): v is Iterable<unknown> {
 export function toFrame(reply: unknown): BidiFrame {
   if (typeof reply === 'string') return { data: Buffer.from(reply, 'utf8'), binary: false };
   if (reply instanceof Uint8Array) return { data: reply, binary: true };
-  if (reply instanceof ArrayBuffer) return { data: new Uint8Array(reply), binary: true };
+  // Any other typed array, a DataView or an ArrayBuffer is bytes too (JSON wrote a Float32Array as
+  // an object of indexes and a DataView as {}).
+  const bytes = bytesOf(reply);
+  if (bytes) return { data: bytes, binary: true };
   return { data: Buffer.from(JSON.stringify(reply) ?? 'null', 'utf8'), binary: false };
 }
 

@@ -606,6 +606,27 @@ test('a streamed answer chunk that is no bytes, text or JSON value is an error n
   await assert.rejects(read('circular'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(Converting circular structure/ });
 });
 
+test('a streamed answer chunk that is a typed array other than Uint8Array, a DataView or an ArrayBuffer goes out as its bytes, not as JSON of its indexes', async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export async function* transformFn() {
+       yield new Float32Array([1.5, -2]);
+       yield new DataView(new Uint16Array([0x6968]).buffer);
+       yield new Uint8Array([0x21, 0x3f]).buffer;
+       // A view of part of a larger buffer: only its own bytes.
+       yield new Int16Array(new Int16Array([7, 8, 9]).buffer, 2, 1);
+     }`,
+  );
+  const chunks: Buffer[] = [];
+  for await (const chunk of (await invokeText(engine, 'x')).stream!) chunks.push(Buffer.from(chunk));
+  assert.deepEqual(chunks, [
+    Buffer.from(new Float32Array([1.5, -2]).buffer),
+    Buffer.from(new Uint16Array([0x6968]).buffer),
+    Buffer.from([0x21, 0x3f]),
+    Buffer.from(new Int16Array([8]).buffer),
+  ]);
+});
+
 test("a 406 for a value an outputFn left to smkit to encode (an array, named as one) tells it to encode the body itself, not to export the outputFn it has", async (t) => {
   const engine = await engineWithHandler(
     t,

@@ -21,6 +21,7 @@ import { maxBatchSizeOf, NO_BATCHING, type BatchingOptions } from '../batching/b
 import type { BatchPredictor } from './batch-predict.js';
 import type { SessionRef } from '../sessions/session-store.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
+import { bytesOf } from './chunk-bytes.js';
 import { retryingLoad } from '../core/retrying-load.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
@@ -101,16 +102,18 @@ function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
 }
 
 /**
- * Chunks of a streamed answer as bytes (strings are UTF-8; anything else is JSON). A chunk that is
- * none of these is `hook`'s error, naming it, rather than Buffer.from's or JSON.stringify's.
+ * Chunks of a streamed answer as bytes (strings are UTF-8; a typed array, DataView or ArrayBuffer
+ * its bytes; anything else is JSON). A chunk that is none of these is `hook`'s error, naming it,
+ * rather than Buffer.from's or JSON.stringify's.
  */
 async function* toByteChunks(source: AsyncIterable<unknown>, hook: string): AsyncIterable<Uint8Array> {
   for await (const chunk of source) {
     if (chunk instanceof Uint8Array) yield chunk;
     else if (typeof chunk === 'string') yield Buffer.from(chunk, 'utf8');
-    else yield jsonChunk(chunk, hook);
+    else yield bytesOf(chunk) ?? jsonChunk(chunk, hook);
   }
 }
+
 
 function jsonChunk(chunk: unknown, hook: string): Buffer {
   const fix = 'yield Buffers, Uint8Arrays, strings or plain data (written as JSON)';

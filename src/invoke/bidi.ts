@@ -4,6 +4,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { checkPath, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
 import { checkHeaderFlag, MAX_INVOKE_SECONDS } from './invoke.js';
+import { stdoutGone, writeOut } from './command.js';
 
 /** Flags of `smkit invoke --bidi`. */
 export interface BidiInvokeOptions {
@@ -100,9 +101,13 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   const ws = new WebSocket(target, { headers: opts.customAttributes !== undefined ? { 'X-Amzn-SageMaker-Custom-Attributes': opts.customAttributes } : {} });
   let idleTimer: NodeJS.Timeout | undefined;
   let inputDone = false;
+  // Replies received and not yet written to stdout (see the 'message' listener below).
+  let writesWaiting = 0;
   const armIdle = () => {
     clearTimeout(idleTimer);
-    if (inputDone) idleTimer = setTimeout(() => ws.close(1000), idleMs);
+    // Not while replies wait for stdout: the stream is paused then, so no reply can come, and a
+    // slow reader of stdout (longer than --idle) closed the stream while the container was still answering.
+    if (inputDone && writesWaiting === 0) idleTimer = setTimeout(() => ws.close(1000), idleMs);
   };
   const closed = new Promise<{ code: number; reason: string }>((resolve, reject) => {
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') }));
@@ -115,9 +120,35 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
       res.on('error', () => reject(new ToolkitError('ERR_INVOKE_FAILED', `${target.href} answered ${res.statusCode} instead of opening a stream`)));
     });
   });
+  // Replies are printed in order; while stdout is full the stream is not read (the container is held
+  // back, not this process's memory). A stdout that fails (EPIPE once `| head` has exited) ends the
+  // stream, which the command then reports (quietly for EPIPE): it was an unhandled error event.
+  let stdoutFailed: unknown;
+  // One write at a time (writeOut waits for one drain); messages the paused socket had already
+  // delivered queue behind it.
+  let writing = Promise.resolve();
+  const stdout = process.stdout;
   ws.on('message', (data: Buffer, binary: boolean) => {
-    process.stdout.write(`${binary ? data.toString('base64') : data.toString('utf8')}\n`);
+    if (stdoutFailed !== undefined) return;
+    writesWaiting++;
     armIdle();
+    ws.pause();
+    const line = Buffer.from(`${binary ? data.toString('base64') : data.toString('utf8')}\n`, 'utf8');
+    writing = writing.then(
+      () => (stdoutFailed === undefined ? writeOut(stdout, line) : undefined),
+    ).then(
+      () => {
+        if (--writesWaiting > 0) return;
+        ws.resume();
+        armIdle();
+      },
+      (err: unknown) => {
+        stdoutFailed ??= err ?? new Error('stdout failed');
+        // Read again: the close handshake needs the container's answer.
+        ws.resume();
+        ws.close(1000);
+      },
+    );
   });
   // A server that takes the connection but never answers the handshake held the command for ever. --timeout is a
   // deadline: ws's handshakeTimeout is the socket's idle time, which a server sending its answer a byte at a time renews.
@@ -158,7 +189,12 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   input.destroy();
   armIdle();
   const { code, reason } = await closed;
+  // The container's close comes with the replies before it, not after they are written: those still
+  // waiting for stdout are printed (and a stdout that fails on them reported) before the command
+  // ends, or exits 1 for a close code, which cut them off.
+  await writing;
   clearTimeout(idleTimer);
+  if (stdoutFailed !== undefined && stdoutGone(stdout, stdoutFailed)) return;
   if (opts.verbose) process.stderr.write(`smkit: stream closed: ${code}${reason ? ` ${reason}` : ''}\n`);
   if (code !== 1000 && code !== 1005) {
     throw new ToolkitError('ERR_INVOKE_FAILED', `the container closed the stream with ${code}${reason ? `: ${reason}` : ''}`, { details: { closeCode: code } });

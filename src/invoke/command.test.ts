@@ -539,6 +539,129 @@ test('smkit invoke (and --stream): stdout whose reader has gone (| head, EPIPE) 
   }
 });
 
+test('smkit invoke --bidi: stdout whose reader has gone (| head, EPIPE) ends the stream and the command quietly; stdout that cannot be written (ENOSPC) is ERR_CLI_USAGE naming it, not an unhandled error event', { timeout: 30_000 }, async () => {
+  const { WebSocketServer } = await import('ws');
+  // A container's stream that answers each message with two replies.
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/invocations-bidirectional-stream' });
+  wss.on('connection', (socket) => socket.on('message', (data) => {
+    socket.send(`reply to ${data.toString()}`);
+    socket.send(`more for ${data.toString()}`);
+  }));
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  const url = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  let code = 'EPIPE';
+  let writes = 0;
+  // A stdout whose every write fails, as a pipe does once `head` has exited.
+  const failing = () =>
+    Object.assign(new Writable({ write: (_chunk, _encoding, done) => { writes++; done(Object.assign(new Error(`write ${code}`), { code })); } }), { isTTY: false });
+  let stdout = failing();
+  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdout')!;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-bidi-epipe-'));
+  try {
+    const file = path.join(dir, 'lines.txt');
+    writeFileSync(file, Array.from({ length: 200 }, (_, i) => `${i}`).join('\n'));
+    Object.defineProperty(process, 'stdout', { configurable: true, get: () => stdout });
+    writes = 0;
+    await bidiCommand(url, { file, idle: '20', timeout: '10' });
+    assert.ok(writes >= 1, 'a reply was written');
+    code = 'ENOSPC';
+    stdout = failing();
+    await assert.rejects(bidiCommand(url, { file, idle: '20', timeout: '10' }), usage(/^the answer could not be written to stdout: it cannot be written \(ENOSPC\)$/));
+  } finally {
+    Object.defineProperty(process, 'stdout', descriptor);
+    for (const client of wss.clients) client.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke --bidi: a stdout slower than --idle holds the stream back without closing it (every reply is printed, in order)', { timeout: 60_000 }, async () => {
+  const { WebSocketServer } = await import('ws');
+  // A container's stream that sends 300 replies of 16 KiB from its start (the first is there before
+  // the input is sent), each once the last one is on the socket (a client that stops reading holds
+  // it back), then closes it.
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/invocations-bidirectional-stream' });
+  wss.on('connection', (socket) => {
+    const pad = 'x'.repeat(16 * 1024);
+    const sendFrom = (i: number) => {
+      if (i === 300) return socket.close(1000);
+      socket.send(`reply ${i} ${pad}`, (err) => (err ? undefined : sendFrom(i + 1)));
+    };
+    sendFrom(0);
+  });
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  const url = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  const stdout = slowStdout(6000);
+  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdout')!;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-bidi-slow-'));
+  try {
+    const file = path.join(dir, 'lines.txt');
+    writeFileSync(file, 'go\n');
+    Object.defineProperty(process, 'stdout', { configurable: true, get: () => stdout });
+    // --idle 2 s (the default), stdout held 6 s: before, the idle timer closed the stream meanwhile,
+    // and the replies the container had not yet sent were lost.
+    await bidiCommand(url, { file, idle: '2', timeout: '10' });
+    assert.equal(stdout.lines.length, 300, `printed ${stdout.lines.length} of 300 replies`);
+    stdout.lines.forEach((line, i) => assert.ok(line.startsWith(`reply ${i} `), `line ${i} is ${line.slice(0, 20)}`));
+  } finally {
+    Object.defineProperty(process, 'stdout', descriptor);
+    for (const client of wss.clients) client.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke --bidi: replies still waiting for a slow stdout when the container closes the stream are printed before the command ends, its close code reported after them', { timeout: 60_000 }, async () => {
+  // A container that answers the first message with 20 replies and its close frame (4500, as smkit
+  // gives an error) in one write: the client reads them all at once, its close included.
+  const frame = (opcode: number, payload: Buffer) => Buffer.concat([Buffer.from([0x80 | opcode, payload.length]), payload]);
+  const server = http.createServer();
+  server.on('upgrade', (req, socket) => {
+    const accept = createHash('sha1').update(`${String(req.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    socket.once('data', () => {
+      const replies = Array.from({ length: 20 }, (_, i) => frame(0x1, Buffer.from(`reply ${i}`)));
+      const close = frame(0x8, Buffer.concat([Buffer.from([4500 >> 8, 4500 & 0xff]), Buffer.from('boom')]));
+      socket.end(Buffer.concat([...replies, close]));
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const stdout = slowStdout(300);
+  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdout')!;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-bidi-close-'));
+  try {
+    const file = path.join(dir, 'lines.txt');
+    writeFileSync(file, 'go\n');
+    Object.defineProperty(process, 'stdout', { configurable: true, get: () => stdout });
+    // Before, the command failed while 19 replies waited for stdout (the CLI then exits 1, cutting them off).
+    await assert.rejects(bidiCommand(url, { file, idle: '20', timeout: '10' }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED' && /4500: boom$/.test(e.message));
+    assert.deepEqual(stdout.lines, Array.from({ length: 20 }, (_, i) => `reply ${i}`));
+  } finally {
+    Object.defineProperty(process, 'stdout', descriptor);
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A stdout whose first write takes `holdMs` (a reader that stopped reading a while), the rest none; `lines` has what reached it. */
+function slowStdout(holdMs: number): Writable & { isTTY: false; lines: string[] } {
+  const lines: string[] = [];
+  let first = true;
+  const out = new Writable({
+    highWaterMark: 1,
+    write: (chunk: Buffer, _encoding, done) => {
+      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      if (!first) return done();
+      first = false;
+      setTimeout(done, holdMs);
+    },
+  });
+  return Object.assign(out, { isTTY: false as const, lines });
+}
+
 test('smkit invoke --stream --endpoint: an event stream that is not valid (a wrong CRC, a length too short or too long, a message cut off at its end) is ERR_INVOKE_FAILED saying so, not a stack trace or a success; what arrived is kept', { timeout: 60_000 }, async () => {
   const { EventStreamCodec } = await import('@smithy/eventstream-codec');
   const codec = new EventStreamCodec((b) => Buffer.from(b).toString('utf8'), (t) => new Uint8Array(Buffer.from(t, 'utf8')));

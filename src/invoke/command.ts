@@ -299,7 +299,7 @@ const outputErrors = new WeakMap<NodeJS.WritableStream, { error?: Error; wake?: 
  * a pipe has gone, as `| head` does; ENOSPC), which went unheard and ended the process with a stack
  * trace, or left the write waiting for a drain that never came.
  */
-async function writeOut(out: NodeJS.WritableStream, chunk: Uint8Array): Promise<void> {
+export async function writeOut(out: NodeJS.WritableStream, chunk: Uint8Array): Promise<void> {
   let state = outputErrors.get(out);
   if (state === undefined) {
     const created: { error?: Error; wake?: () => void } = {};
@@ -324,7 +324,7 @@ async function writeOut(out: NodeJS.WritableStream, chunk: Uint8Array): Promise<
  * Whether `err` is stdout's (`out`'s) saying its reader has gone (`| head`): what it wanted it has,
  * so the command stops quietly. Any other failure of stdout is `ERR_CLI_USAGE`; other errors are thrown as they are.
  */
-function stdoutGone(out: NodeJS.WritableStream, err: unknown): boolean {
+export function stdoutGone(out: NodeJS.WritableStream, err: unknown): boolean {
   if (err === undefined || err !== outputErrors.get(out)?.error) throw err;
   if ((err as NodeJS.ErrnoException).code === 'EPIPE') return true;
   throw new ToolkitError('ERR_CLI_USAGE', `the answer could not be written to stdout: it ${pathProblem(err, 'written')}`, { cause: err });

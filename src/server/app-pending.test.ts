@@ -51,6 +51,16 @@ class GateBackend implements InferenceBackend {
       })();
       return Promise.resolve({ body: Buffer.alloc(0), contentType: 'text/plain', stream });
     }
+    if (text === 'stream-endless') {
+      // A streamed answer that goes on until its client leaves.
+      const stream = (async function* () {
+        for (;;) {
+          yield Buffer.from('token\n');
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })();
+      return Promise.resolve({ body: Buffer.alloc(0), contentType: 'text/plain', stream });
+    }
     const answer = { body: Buffer.from(JSON.stringify({ got: text })), contentType: 'application/json' };
     return new Promise((resolve, reject) => {
       const end = (settle: () => void) => {
@@ -206,6 +216,19 @@ describe('smkit_invocations_total of invocations that did not end as begun: a st
     await assert.rejects(res.text());
     await until('the invocation to be counted', async () => (await answered(500)) === before500 + 1, { timeoutMs: 10_000, intervalMs: 5 });
     assert.equal(await answered(200), before200);
+  });
+
+  test('a streamed answer whose client leaves after its first chunk is counted as 499 (client closed), not as the 200 its headers said', async () => {
+    const [before200, before499] = [await answered(200), await answered(499)];
+    const leave = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${port}/invocations`, { method: 'POST', body: 'stream-endless', headers: { 'Content-Type': 'text/plain' }, signal: leave.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    assert.ok((await reader.read()).value, 'no first chunk');
+    leave.abort();
+    await until('the invocation to be counted', async () => (await answered(499)) === before499 + 1, { timeoutMs: 10_000, intervalMs: 5 });
+    assert.equal(await answered(200), before200);
+    assert.equal(await pendingOf(port), 0);
   });
 
   for (const kind of ['raw', 'multipart/form-data'] as const) {

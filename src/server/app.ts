@@ -444,7 +444,8 @@ export function createApp({
    *
    * The next chunk is asked for only once the previous one reached the socket, so a client that
    * stops reading stops the producer (backpressure); a client that disconnects ends it: the
-   * iterator's `return()` is called, which runs the user's `finally` blocks.
+   * iterator's `return()` is called, which runs the user's `finally` blocks, and 499 is given back
+   * to be counted in place of the 200.
    */
   const streamResponse = async (
     res: ServerResponse,
@@ -479,7 +480,12 @@ export function createApp({
     // A write that fails means the connection broke: on Node 22 a pending write fails (ECANCELED)
     // before the response's 'close' event, on Node 20 after it.
     let writeFailed = false;
-    const clientLeft = () => log.info({ requestId }, 'the client left during a streamed answer; its producer was stopped');
+    // A client that left part way did not get the answer its 200 began: counted as 499 (client
+    // closed), as one that left before the first chunk is, not as a 200 that reached nobody whole.
+    const clientLeft = (): number => {
+      log.info({ requestId }, 'the client left during a streamed answer; its producer was stopped');
+      return ERROR_CATALOGUE.ERR_CLIENT_GONE.status;
+    };
     let next: IteratorResult<Uint8Array> | undefined;
     try {
       // The client may have left while the answer was being set up.
@@ -526,10 +532,10 @@ export function createApp({
           if (gone) break;
           next = await iterator.next();
         }
-        if (gone) return void clientLeft();
+        if (gone) return clientLeft();
         res.end();
       } catch (err) {
-        if (gone || writeFailed) return void clientLeft();
+        if (gone || writeFailed) return clientLeft();
         log.error({ requestId, err }, 'streamed answer failed part way; closing the connection');
         res.destroy(err as Error);
         return toToolkitError(err).status;

@@ -13,7 +13,7 @@ import { Cancellation } from '../core/cancellation.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { logUnhandledRejections } from './unhandled-rejection.js';
 import type { BidiFrame } from '../core/bidi-frame.js';
-import { STREAM_WINDOW, asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
+import { STREAM_WINDOW, STREAM_WINDOW_BYTES, asBuffer, fromWireError, toWireError, transferable, type FromThread, type InferenceThreadData, type ToThread } from './thread-protocol.js';
 
 const data = workerData as InferenceThreadData;
 const port = parentPort!;
@@ -30,6 +30,9 @@ function send(msg: FromThread, transfer: ArrayBuffer[] = []): void {
 /** Flow control of one streamed answer: chunks it may still send, and whether its client left. */
 interface Flow {
   credit: number;
+  /** The sizes of the chunks sent and not yet acked, oldest first, and their sum. */
+  unacked: number[];
+  unackedBytes: number;
   cancelled: boolean;
   wake?: () => void;
   /** The invocation's, whose ctx.signal aborts when the HTTP side gives the stream up. */
@@ -47,24 +50,33 @@ function steer(id: number, change: (flow: Flow) => void): void {
   wake?.();
 }
 
+/** An ack from the HTTP side: the oldest chunk sent is no longer ahead of it. */
+function acked(flow: Flow): void {
+  flow.credit++;
+  flow.unackedBytes -= flow.unacked.shift() ?? 0;
+}
+
 /**
- * Sends what `source` produces item by item, never more than {@link STREAM_WINDOW} items ahead of
- * the HTTP side's acks; when the client leaves, the source's iterator is ended (`return()`, so
- * user code's `finally` blocks run). Returns whether the source ended by itself.
+ * Sends what `source` produces item by item, never more than {@link STREAM_WINDOW} items, nor
+ * (beyond one item) more than {@link STREAM_WINDOW_BYTES} bytes, ahead of the HTTP side's acks;
+ * `sendItem` gives the bytes it sent. When the client leaves, the source's iterator is ended
+ * (`return()`, so user code's `finally` blocks run). Returns whether the source ended by itself.
  */
-async function relay<T>(id: number, source: AsyncIterable<T>, sendItem: (item: T) => void, cancellation?: Cancellation): Promise<boolean> {
-  const flow: Flow = { credit: STREAM_WINDOW, cancelled: false, cancellation };
+async function relay<T>(id: number, source: AsyncIterable<T>, sendItem: (item: T) => number, cancellation?: Cancellation): Promise<boolean> {
+  const flow: Flow = { credit: STREAM_WINDOW, unacked: [], unackedBytes: 0, cancelled: false, cancellation };
   flows.set(id, flow);
   const iterator = source[Symbol.asyncIterator]();
   try {
     for (;;) {
-      while (flow.credit <= 0 && !flow.cancelled) await new Promise<void>((resolve) => (flow.wake = resolve));
+      while ((flow.credit <= 0 || flow.unackedBytes >= STREAM_WINDOW_BYTES) && !flow.cancelled) await new Promise<void>((resolve) => (flow.wake = resolve));
       if (flow.cancelled) break;
       const next = await iterator.next();
       if (next.done) return true;
       if (flow.cancelled) break;
       flow.credit--;
-      sendItem(next.value);
+      const bytes = sendItem(next.value);
+      flow.unacked.push(bytes);
+      flow.unackedBytes += bytes;
     }
     await iterator.return?.();
     return false;
@@ -98,7 +110,10 @@ async function relayStream(id: number, response: InvocationResponse, cancellatio
       response.stream!,
       (chunk) => {
         const copy = new Uint8Array(chunk);
+        // Read before the send: moving its memory to the other thread leaves the copy empty.
+        const bytes = copy.byteLength;
         send({ type: 'stream-chunk', id, data: copy, ...late() }, [copy.buffer]);
+        return bytes;
       },
       cancellation,
     );
@@ -123,7 +138,9 @@ async function openBidi(engine: InferenceEngine, msg: Extract<ToThread, { type: 
   try {
     const ended = await relay(id, engine.openBidi(msg.request, messages, streamLog, cancellation), (frame) => {
       const copy = new Uint8Array(frame.data);
+      const bytes = copy.byteLength;
       send({ type: 'bidi-out', id, frame: { data: copy, binary: frame.binary, partial: frame.partial } }, [copy.buffer]);
+      return bytes;
     });
     cancelled = !ended;
     if (ended) send({ type: 'bidi-end', id });
@@ -148,7 +165,7 @@ async function start(): Promise<void> {
         deferredLog.load();
         return send({ type: 'flushed' });
       case 'stream-ack':
-        return steer(msg.id, (flow) => flow.credit++);
+        return steer(msg.id, acked);
       case 'stream-cancel':
         cancellations.delete(msg.id);
         return steer(msg.id, (flow) => {

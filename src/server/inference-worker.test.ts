@@ -322,6 +322,40 @@ async function threadWithHandler(t: TestContext, source: string): Promise<Infere
   return worker;
 }
 
+test('a streamed answer of large chunks whose reader stops holds a chunk or two in flight, not the 8 its window of chunks allows: the thread stops once 1 MiB waits for the HTTP side', { timeout: 30_000 }, async (t) => {
+  // 4 MiB chunks, counted as the thread produces them; 'count' answers how many it has.
+  const worker = await threadWithHandler(
+    t,
+    `let produced = 0;
+     export async function* transformFn(model, body) {
+       if (body.toString() === 'count') { yield String(produced); return; }
+       for (let i = 0; i < 40; i++) { produced++; yield Buffer.alloc(4 * 1024 * 1024, 97 + (i % 26)); }
+     }`,
+  );
+  const produced = async (): Promise<number> => {
+    const answer = await worker.invoke({ requestId: 'count', body: Buffer.from('count'), contentType: 'text/plain', headers: {} }, 10_000);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of answer.stream!) chunks.push(chunk);
+    return Number(Buffer.concat(chunks).toString());
+  };
+  const answer = await worker.invoke({ requestId: 'big', body: Buffer.from('big'), contentType: 'text/plain', headers: {} }, 10_000);
+  const chunks = answer.stream![Symbol.asyncIterator]();
+  const first = await chunks.next();
+  assert.equal(first.value.length, 4 * 1024 * 1024);
+  // The reader stops here: the thread may send one more chunk (the first was taken), then waits.
+  let count = 0;
+  await until('the thread to produce the next chunk', async () => (count = await produced()) >= 2, { timeoutMs: 10_000 });
+  for (let i = 0; i < 5; i++) count = Math.max(count, await produced());
+  assert.ok(count <= 3, `the thread produced ${count} chunks of 4 MiB for a reader that took one`);
+  // Read on: every chunk comes, in order.
+  let n = 1;
+  for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+    assert.equal(next.value[0], 97 + (n % 26));
+    n++;
+  }
+  assert.equal(n, 40);
+});
+
 test('a streamed answer whose first chunk does not come within the timeout is a 504 naming the hook, in the thread and inline; ctx.signal aborts with it; that 504, like an error before the first chunk, carries none of the custom attributes the handler set for the stream', { timeout: 30_000 }, async (t) => {
   // 'signal:<file>': waits for ctx.signal (an upstream call given it, say) and writes why it aborted,
   // renamed into place whole: the test, on another thread than the handler's, could otherwise see

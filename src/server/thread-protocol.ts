@@ -33,6 +33,14 @@ export interface WireError {
 export const STREAM_WINDOW = 8;
 
 /**
+ * Bytes of a streamed answer (or of a bidirectional stream's replies) the inference thread may send
+ * ahead of the HTTP side's acks: past them it waits, whatever {@link STREAM_WINDOW} allows, though
+ * it always may send one chunk. Counting chunks alone let 8 large ones wait for a client that had
+ * stopped reading: 64 MB chunks held about 700 MB of the worker's memory for one paused stream.
+ */
+export const STREAM_WINDOW_BYTES = 1024 * 1024;
+
+/**
  * Client messages of a bidirectional stream the HTTP thread may post ahead of `bidiFn` taking them:
  * fewer than {@link STREAM_WINDOW}, since each may be as large as `SAGEMAKER_MAX_PAYLOAD_IN_MB`.
  */
