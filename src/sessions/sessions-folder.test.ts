@@ -57,10 +57,11 @@ test("a sessions folder another user made first (in the shared /dev/shm), or one
   try {
     const open = path.join(tmp, 'open');
     mkdirSync(open);
+    writeFileSync(path.join(open, 'planted'), '');
     chmodSync(open, 0o777);
     await assert.rejects(prepareSessionsFolder(open), {
       code: 'ERR_CONFIG_INVALID',
-      message: /^SAGEMAKER_SESSIONS_PATH=.*open: will not keep stateful sessions there: others may write it \(mode 777\).*only you may write/,
+      message: /^SAGEMAKER_SESSIONS_PATH=.*open: will not keep stateful sessions there: others may write it \(mode 777\) and it holds files already.*only you may write/,
     });
     if (process.getuid?.() === 0) {
       const theirs = path.join(tmp, 'theirs');
@@ -73,6 +74,21 @@ test("a sessions folder another user made first (in the shared /dev/shm), or one
     mkdirSync(own, { mode: 0o775 });
     await prepareSessionsFolder(own);
     assert.deepEqual(readdirSync(own), []);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test("an empty sessions folder of this user's that others may write (a tmpfs or emptyDir mounted at the path: 1777, 0777) is made private and used, not refused", async () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-folder-'));
+  try {
+    for (const mode of [0o1777, 0o777]) {
+      const mount = path.join(tmp, `mount-${mode.toString(8)}`);
+      mkdirSync(mount);
+      chmodSync(mount, mode);
+      await prepareSessionsFolder(mount);
+      assert.equal(statSync(mount).mode & 0o7777, 0o700, mode.toString(8));
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
