@@ -18,6 +18,13 @@ export type LogFormat = 'json' | 'pretty';
  */
 export type AllowedOrigins = readonly string[] | 'any';
 
+/**
+ * The `Host` names `SMKIT_ALLOWED_HOSTS` lets through besides `localhost` and IP addresses: lower
+ * case, without a trailing dot; one that starts with a dot (`.example.com`) also lets its
+ * subdomains through. `'any'` for `*`.
+ */
+export type AllowedHosts = readonly string[] | 'any';
+
 /** Batch transform strategy (`SAGEMAKER_BATCH_STRATEGY`). */
 export type BatchStrategy = 'SINGLE_RECORD' | 'MULTI_RECORD';
 
@@ -221,6 +228,14 @@ export interface Settings {
    * any page. @defaultValue none
    */
   readonly corsAllowOrigins?: AllowedOrigins;
+  /**
+   * `SMKIT_ALLOWED_HOSTS`: the host names (comma-separated, as in `myhost.example.com`; `.example.com`
+   * for it and its subdomains) a request's `Host` may name besides `localhost` and IP addresses; a
+   * request to another name gets 403 `ERR_FOREIGN_ORIGIN`, which stops a web page that points its
+   * own name at the server (DNS rebinding) from reading it. Unset (the default) or `*`: any `Host`,
+   * as SageMaker calls the container under a name of its own. @defaultValue any
+   */
+  readonly allowedHosts?: AllowedHosts;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -262,6 +277,29 @@ function readCorsAllowOrigins(env: Env): AllowedOrigins | undefined {
   }
   // A list, not a Set: the settings reach the HTTP workers as JSON.
   return origins;
+}
+
+/**
+ * `SMKIT_ALLOWED_HOSTS` as host names (see {@link AllowedHosts}), or undefined when unset: `*` is
+ * `'any'`; a port, path, user or address is refused (IP addresses and `localhost` always pass).
+ */
+export function readAllowedHosts(env: Env = process.env): AllowedHosts | undefined {
+  const raw = str(env, 'SMKIT_ALLOWED_HOSTS');
+  if (raw === undefined) return undefined;
+  const entries = raw.split(',').map((entry) => entry.trim().toLowerCase().replace(/\.$/, ''));
+  if (entries.length === 1 && entries[0] === '*') return 'any';
+  const hosts: string[] = [];
+  for (const entry of entries) {
+    if (!/^\.?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/.test(entry)) {
+      throw invalid(
+        'SMKIT_ALLOWED_HOSTS',
+        raw,
+        `a comma-separated list of host names such as myhost.example.com,.internal.example.com (no scheme or port; a leading dot for a name and its subdomains), or * for any; ${JSON.stringify(entry)} is not one`,
+      );
+    }
+    if (!hosts.includes(entry)) hosts.push(entry);
+  }
+  return hosts;
 }
 
 function readInstanceId(env: Env): string | undefined {
@@ -682,6 +720,7 @@ export function loadSettings(
     bidiStreamsMax: readInt(env, 'SMKIT_BIDI_STREAMS_MAX', 1000, 1, 1_000_000),
     sessions: readSessions(env),
     corsAllowOrigins: readCorsAllowOrigins(env),
+    allowedHosts: readAllowedHosts(env),
   };
   return Object.freeze(settings);
 }

@@ -13,7 +13,7 @@ const COPY_NAME = /^(smkit-code-[0-9a-f]{16}-)([0-9a-f]{16})$/;
  * user and writable by no one else. The temp dir is shared on a multi-user machine: a folder someone
  * else made under an expected name would have its code run as this user, or is not ours to remove.
  */
-function isOwnFolder(st: Stats): boolean {
+export function isOwnFolder(st: Stats): boolean {
   const uid = process.getuid?.();
   // Without user ids (Windows) modes mean nothing, every folder's reads as writable by all, and the
   // temp dir is in the user's own profile.

@@ -49,7 +49,32 @@ test('code/package.json dependencies install when the home folder cannot be writ
   const codeDir = await prepareCodeDir(path.join(tmp, 'model'), 'auto', silent);
   assert.equal(path.dirname(codeDir), tmp);
   assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')));
-  assert.ok(existsSync(path.join(tmp, 'smkit-npm-cache')), 'npm\'s cache is in the temp dir');
+  const cache = path.join(tmp, `smkit-npm-cache-${process.getuid?.() ?? ''}`.replace(/-$/, ''));
+  assert.ok(existsSync(cache), 'npm\'s cache is in the temp dir');
+  if (process.getuid) assert.equal(statSync(cache).mode & 0o777, 0o700 & ~process.umask(), 'private to the user');
+});
+
+test("an npm cache folder in the temp dir that is not this user's own (writable by others; another user's) is not used: npm installs offline from it first, so packages planted there would run as this user", async (t) => {
+  const tmp = isolatedNpm(t);
+  const uid = process.getuid?.();
+  const variants: { name: string; spoil(dir: string): void }[] = [{ name: 'writable by others', spoil: (dir) => chmodSync(dir, 0o777) }];
+  if (uid === 0) variants.push({ name: "another user's", spoil: (dir) => chownSync(dir, 65534, 65534) });
+  for (const [i, variant] of variants.entries()) {
+    // Under the name this user's cache has, and the one every user's had.
+    const planted = [path.join(tmp, `smkit-npm-cache-${uid ?? ''}`.replace(/-$/, '')), path.join(tmp, 'smkit-npm-cache')];
+    for (const dir of planted) {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir);
+      writeFileSync(path.join(dir, 'planted'), '');
+      variant.spoil(dir);
+    }
+    const modelDir = path.join(tmp, `model-${i}`);
+    cpSync(FIXTURE, modelDir, { recursive: true });
+    const codeDir = await prepareCodeDir(modelDir, 'auto', silent);
+    assert.ok(existsSync(path.join(codeDir, 'node_modules', 'greet', 'index.js')), variant.name);
+    for (const dir of planted) assert.deepEqual(readdirSync(dir), ['planted'], `${variant.name}: npm used ${dir}`);
+    assert.deepEqual(readdirSync(tmp).filter((name) => name.startsWith('smkit-npm-cache-tmp-')), [], `${variant.name}: the private cache made instead is removed`);
+  }
 });
 
 test('the installed copy of code/ is used again while code/ is unchanged, and made again once a file in it is edited (a copy made before the edit would serve the old handler)', async (t) => {

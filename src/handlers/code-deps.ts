@@ -1,26 +1,62 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { ToolkitError } from '../errors/catalogue.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import type { Logger } from '../core/context.js';
-import { IN_USE, isOwnInstall, markInUse, removeStaleCopies } from './code-copies.js';
+import { IN_USE, isOwnFolder, isOwnInstall, markInUse, removeStaleCopies } from './code-copies.js';
+
+/** Whether the user chose npm's cache folder (`npm_config_cache`, in any case). */
+function cacheChosen(env: NodeJS.ProcessEnv): boolean {
+  return Object.keys(env).some((k) => k.toLowerCase() === 'npm_config_cache');
+}
 
 /**
- * npm's environment for the install: its cache (and the logs it keeps there) in the temp dir unless
- * the user chose one, since its default, `~/.npm`, is not writable under a read-only root filesystem
+ * npm's environment for the install: its cache (and the logs it keeps there) in `cache` unless the
+ * user chose one, since its default, `~/.npm`, is not writable under a read-only root filesystem
  * (`docker run --read-only --tmpfs /tmp`) nor for a user whose home is not theirs; and no check of
  * the registry for a newer npm.
  */
-export function npmEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const chosen = Object.keys(env).some((k) => k.toLowerCase() === 'npm_config_cache');
+export function npmEnv(env: NodeJS.ProcessEnv, cache: string | undefined): NodeJS.ProcessEnv {
   return {
     ...env,
-    ...(!chosen && { npm_config_cache: path.join(os.tmpdir(), 'smkit-npm-cache') }),
+    ...(!cacheChosen(env) && cache !== undefined && { npm_config_cache: cache }),
     npm_config_update_notifier: 'false',
   };
+}
+
+/**
+ * npm's cache folder in the temp dir for this user (`smkit-npm-cache-<uid>`), made private (0700),
+ * kept from one start to the next; `temporary` when that one is not this user's own folder (another
+ * user made it first, or it is writable by others: the temp dir is shared on a multi-user machine)
+ * and a new private one was made for this install, to be removed after it. npm installs `--offline`
+ * first, from what the cache holds: packages someone else put in it would be installed, and their
+ * install scripts run, as this user. Undefined when the user chose a cache (`npm_config_cache`).
+ */
+function npmCacheFolder(env: NodeJS.ProcessEnv): { dir: string; temporary: boolean } | undefined {
+  if (cacheChosen(env)) return undefined;
+  const uid = process.getuid?.();
+  const dir = path.join(os.tmpdir(), uid === undefined ? 'smkit-npm-cache' : `smkit-npm-cache-${uid}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch {
+    // There already (checked below), or cannot be made: a private one is made instead, or fails to be.
+  }
+  try {
+    if (isOwnFolder(lstatSync(dir))) return { dir, temporary: false };
+  } catch {
+    // Not there: made below.
+  }
+  try {
+    return { dir: mkdtempSync(path.join(os.tmpdir(), 'smkit-npm-cache-tmp-')), temporary: true };
+  } catch (err) {
+    throw new ToolkitError(
+      'ERR_CODE_DEPENDENCIES',
+      `cannot make a folder in the temp dir ${os.tmpdir()} for npm's cache (${(err as NodeJS.ErrnoException).code ?? thrownMessage(err, 200)}): set TMPDIR to a writable folder, or npm_config_cache to a folder of your own.`,
+    );
+  }
 }
 
 /** How an npm run ended: its exit code (null when killed), what it wrote to stderr, or the error that kept it from running or finishing. */
@@ -345,7 +381,15 @@ function notInstalled(folder: string, optional: readonly string[]): string[] {
 async function installInto(folder: string, codeDir: string, pkgFile: string, optional: readonly string[], log: Logger, stop: AbortSignal | undefined): Promise<void> {
   copyCode(codeDir, folder);
   const lock = existsSync(path.join(folder, 'package-lock.json'));
-  const env = npmEnv(process.env);
+  const cache = npmCacheFolder(process.env);
+  try {
+    await installWith(npmEnv(process.env, cache?.dir), folder, pkgFile, lock, optional, log, stop);
+  } finally {
+    if (cache?.temporary) rmSync(cache.dir, { recursive: true, force: true });
+  }
+}
+
+async function installWith(env: NodeJS.ProcessEnv, folder: string, pkgFile: string, lock: boolean, optional: readonly string[], log: Logger, stop: AbortSignal | undefined): Promise<void> {
   const verb = lock ? 'ci' : 'install';
   const npm = async (offline: boolean): Promise<NpmRun> => {
     const run = await runNpm([verb, '--omit=dev', '--no-audit', '--no-fund', ...(offline ? ['--offline'] : [])], folder, env, 300_000, stop);

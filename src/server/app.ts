@@ -18,7 +18,7 @@ import { BODY_CODINGS, contentCodingOf, readBody, readBodyThen, declaredLength, 
 import { BodyBudget } from './body-budget.js';
 import { clientErrorAnswer, requestHeadFault, sendJson, sendJsonAndClose } from './respond.js';
 import { answerPreflight, corsOrigin, setCorsHeaders } from './cors.js';
-import { foreignOrigin, foreignOriginError } from './foreign-origin.js';
+import { foreignHost, foreignHostError, foreignOrigin, foreignOriginError } from './foreign-origin.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
 import { nextRequestId } from './request-id.js';
 import { invocationTimeout } from './timeout-error.js';
@@ -32,7 +32,7 @@ import type { SessionRef, SessionStore } from '../sessions/session-store.js';
 
 /** The HTTP front's view of the settings. */
 export type AppSettings = Pick<Settings, 'maxPayloadMb' | 'timeoutSeconds' | 'debug' | 'maxConcurrentTransforms' | 'batchStrategy'> &
-  Partial<Pick<Settings, 'bodyTimeoutSeconds' | 'bodyMemoryMb' | 'instanceId' | 'sessions' | 'corsAllowOrigins'>>;
+  Partial<Pick<Settings, 'bodyTimeoutSeconds' | 'bodyMemoryMb' | 'instanceId' | 'sessions' | 'corsAllowOrigins' | 'allowedHosts'>>;
 
 /** Options for {@link createApp}. */
 export interface AppOptions {
@@ -250,6 +250,8 @@ export function createApp({
   const backend = single as InferenceBackend;
   /** Web pages allowed to call the server (`SMKIT_CORS_ALLOW_ORIGINS`); undefined, the default, costs one check per request. */
   const corsOrigins = settings.corsAllowOrigins;
+  /** `Host` names allowed besides addresses and localhost (`SMKIT_ALLOWED_HOSTS`); undefined, the default, checks none. */
+  const allowedHosts = settings.allowedHosts;
   /** The methods the server takes on some path (`OPTIONS *`'s `Allow`, a CORS preflight's). */
   const serverMethods = models ? 'GET, HEAD, POST, DELETE' : 'GET, HEAD, POST';
   const maxBytes = Math.floor(settings.maxPayloadMb * 1024 * 1024);
@@ -785,6 +787,11 @@ export function createApp({
     // /invocations or /models needs no CORS preflight. SageMaker passes on no Origin.
     const from = foreignOrigin(req, corsOrigins);
     if (from !== undefined) return sendError(foreignOriginError(from), req, res);
+    // Under DNS rebinding a page's GET carries no Origin, only its own name in Host (SMKIT_ALLOWED_HOSTS, off by default).
+    if (allowedHosts !== undefined) {
+      const host = foreignHost(req, allowedHosts);
+      if (host !== undefined) return sendError(foreignHostError(host), req, res);
+    }
     // The routes a deployment calls often besides these (a metrics scrape, a batch transform's
     // first call) and the commonest mistakes are answered here, without express: express swaps
     // the prototypes of the request and response it serves, and Node's own HTTP code, optimised

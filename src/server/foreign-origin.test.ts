@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { foreignOrigin, foreignOriginError } from './foreign-origin.js';
+import { foreignHost, foreignHostError, foreignOrigin, foreignOriginError } from './foreign-origin.js';
+import { readAllowedHosts } from '../config/settings.js';
 
 const request = (headers: IncomingMessage['headers']) => ({ headers }) as IncomingMessage;
 
@@ -82,4 +83,32 @@ test("serve's refusal is a catalogued 403 that names the header and says what to
   assert.equal(err.status, 403);
   assert.match(err.message, /\(Origin: https:\/\/evil\.example\)/);
   assert.match(err.message, /name its origin in SMKIT_CORS_ALLOW_ORIGINS \(as in https:\/\/app\.example\.com\), or serve the page from localhost/);
+});
+
+test('a Host that is localhost or an IP address is never foreign (DNS rebinding needs a name); other names are unless listed', () => {
+  for (const host of ['localhost:8080', 'LOCALHOST', 'localhost.:80', '127.0.0.1:8080', '127.1', '[::1]:8080', '10.0.0.5:8080', '[fd00::5]', '172.17.0.1', '0x7f.1:8080']) {
+    assert.equal(foreignHost(request({ host }), undefined), undefined, host);
+  }
+  assert.equal(foreignHost(request({}), undefined), undefined, 'no Host (HTTP/1.0): no browser sends that');
+  for (const host of ['evil.example:8080', 'evil.localhost', '127.0.0.1.nip.io', 'localhost.evil.com', 'myhost', 'a@127.0.0.1', '127.0.0.1/x', '', 'evil.example:80:80', '[::1']) {
+    assert.equal(foreignHost(request({ host }), undefined), host, host);
+  }
+  const allowed = readAllowedHosts({ SMKIT_ALLOWED_HOSTS: 'MyHost.example., .corp.example' });
+  assert.deepEqual(allowed, ['myhost.example', '.corp.example']);
+  for (const host of ['myhost.example:8080', 'MYHOST.EXAMPLE', 'corp.example', 'gpu1.corp.example:8080', 'localhost', '10.0.0.5']) {
+    assert.equal(foreignHost(request({ host }), allowed), undefined, host);
+  }
+  for (const host of ['evil.example', 'sub.myhost.example', 'evilcorp.example', 'myhost.example.evil.example']) {
+    assert.equal(foreignHost(request({ host }), allowed), host, host);
+  }
+  assert.equal(foreignHost(request({ host: 'evil.example' }), 'any'), undefined);
+  assert.equal(readAllowedHosts({ SMKIT_ALLOWED_HOSTS: ' * ' }), 'any');
+  assert.equal(readAllowedHosts({}), undefined);
+  for (const bad of ['myhost:8080', 'http://myhost', 'my host', 'a,,b', '*.example.com', 'a/b']) {
+    assert.throws(() => readAllowedHosts({ SMKIT_ALLOWED_HOSTS: bad }), (err: Error & { code?: string }) => err.code === 'ERR_CONFIG_INVALID' && /SMKIT_ALLOWED_HOSTS=.* is invalid: expected a comma-separated list of host names/.test(err.message), bad);
+  }
+  const err = foreignHostError('evil.example:8080');
+  assert.equal(err.code, 'ERR_FOREIGN_ORIGIN');
+  assert.equal(err.status, 403);
+  assert.match(err.message, /Host: evil\.example:8080.*DNS rebinding.*Add the name to SMKIT_ALLOWED_HOSTS/);
 });

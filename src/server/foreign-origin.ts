@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { AllowedOrigins } from '../config/settings.js';
+import type { AllowedHosts, AllowedOrigins } from '../config/settings.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
 
@@ -85,5 +85,41 @@ export function foreignOriginError(from: ForeignOrigin): ToolkitError {
     'ERR_FOREIGN_ORIGIN',
     `smkit serve takes no request from a web page of another site (${from.header}: ${excerpt(from.value, 100)}): a page could otherwise invoke this container's models, or load others, through a visitor's browser. ` +
       'SageMaker, the AWS SDKs and curl send no Origin; to let a page of your own call it, name its origin in SMKIT_CORS_ALLOW_ORIGINS (as in https://app.example.com), or serve the page from localhost.',
+  );
+}
+
+/**
+ * The request's `Host` when it names neither this machine (`localhost`, a loopback address) nor an
+ * IP address nor a name in `allowed` (`SMKIT_ALLOWED_HOSTS`), else undefined. A web page can point
+ * its own name at 127.0.0.1 (DNS rebinding) and then read what this server answers, as the page's
+ * own origin: a same-origin `GET` carries no `Origin`, and the page can leave `Referer` off, so
+ * {@link foreignOrigin} does not see it; but its `Host` is the page's name. An address is never
+ * rebound (a browser reaches an address only by connecting to it), so any passes, as `localhost`
+ * does (Jupyter, Vite and webpack-dev-server let the same through by default). A request without
+ * `Host` (HTTP/1.0) passes: a browser always sends one.
+ */
+export function foreignHost(req: IncomingMessage, allowed: AllowedHosts | undefined): string | undefined {
+  if (allowed === 'any') return undefined;
+  const host = req.headers.host;
+  if (host === undefined) return undefined;
+  // A host and optional port only: a user, path or query would make URL read another name.
+  if (!/^(\[[0-9a-fA-F:.]+\]|[^\s/?#@\\[\]:]+)(:\d*)?$/.test(host)) return host;
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${host}`).hostname.replace(/\.$/, '');
+  } catch {
+    return host;
+  }
+  if (isLoopbackHost(hostname) || hostname.startsWith('[') || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname)) return undefined;
+  if (allowed?.some((name) => hostname === name || (name.startsWith('.') && (hostname.endsWith(name) || hostname === name.slice(1))))) return undefined;
+  return host;
+}
+
+/** `smkit serve`'s refusal of a request {@link foreignHost} found (403 `ERR_FOREIGN_ORIGIN`). */
+export function foreignHostError(host: string): ToolkitError {
+  return new ToolkitError(
+    'ERR_FOREIGN_ORIGIN',
+    `smkit serve takes no request addressed to Host: ${excerpt(host, 100)}, a name SMKIT_ALLOWED_HOSTS does not list: a web page that points its own name at this server (DNS rebinding) could otherwise read it through a visitor's browser. ` +
+      'Add the name to SMKIT_ALLOWED_HOSTS (comma-separated; * for any), or call the server by localhost or an IP address.',
   );
 }

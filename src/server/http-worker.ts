@@ -203,6 +203,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
           maxStreams: settings.bidiStreamsMax,
           slots: streamSlots,
           allowedOrigins: settings.corsAllowOrigins,
+          ...(settings.allowedHosts === undefined ? {} : { allowedHosts: settings.allowedHosts }),
         }),
     ),
   );

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { prepareSessionsFolder } from './sessions-folder.js';
@@ -50,4 +50,46 @@ test('a sessions folder under /proc stops start-up too, instead of spinning for 
   );
   assert.equal(child.signal, null, 'prepareSessionsFolder did not return within 20 s');
   assert.match(child.stdout, /^ERR_CONFIG_INVALID SAGEMAKER_SESSIONS_PATH=\/proc\/smkit-no-such-folder\/sessions: cannot use it for stateful sessions \(ENOENT/);
+});
+
+test("a sessions folder another user made first (in the shared /dev/shm), or one others may write, stops start-up: they could read and change the sessions' files", async () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-folder-'));
+  try {
+    const open = path.join(tmp, 'open');
+    mkdirSync(open);
+    writeFileSync(path.join(open, 'planted'), '');
+    chmodSync(open, 0o777);
+    await assert.rejects(prepareSessionsFolder(open), {
+      code: 'ERR_CONFIG_INVALID',
+      message: /^SAGEMAKER_SESSIONS_PATH=.*open: will not keep stateful sessions there: others may write it \(mode 777\) and it holds files already.*only you may write/,
+    });
+    if (process.getuid?.() === 0) {
+      const theirs = path.join(tmp, 'theirs');
+      mkdirSync(theirs, { mode: 0o700 });
+      chownSync(theirs, 65534, 65534);
+      await assert.rejects(prepareSessionsFolder(theirs), { code: 'ERR_CONFIG_INVALID', message: /belongs to another user \(uid 65534\)/ });
+    }
+    // One of this user's own, made before (group-writable, as under a umask of 002), is used.
+    const own = path.join(tmp, 'own');
+    mkdirSync(own, { mode: 0o775 });
+    await prepareSessionsFolder(own);
+    assert.deepEqual(readdirSync(own), []);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test("an empty sessions folder of this user's that others may write (a tmpfs or emptyDir mounted at the path: 1777, 0777) is made private and used, not refused", async () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-folder-'));
+  try {
+    for (const mode of [0o1777, 0o777]) {
+      const mount = path.join(tmp, `mount-${mode.toString(8)}`);
+      mkdirSync(mount);
+      chmodSync(mount, mode);
+      await prepareSessionsFolder(mount);
+      assert.equal(statSync(mount).mode & 0o7777, 0o700, mode.toString(8));
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });

@@ -85,7 +85,7 @@ describe('smkit serve refuses requests a web page of another site sent', () => {
     mkdirSync(path.join(model, 'code'));
     writeFileSync(path.join(model, 'code', 'inference.mjs'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(ran)}, 'ran');\n`);
     [single, multi] = await Promise.all([
-      startServe({ SAGEMAKER_BASE_DIR: singleBase, SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_LOG_LEVEL: 'error', SMKIT_CORS_ALLOW_ORIGINS: `${APP}/` }),
+      startServe({ SAGEMAKER_BASE_DIR: singleBase, SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_LOG_LEVEL: 'error', SMKIT_CORS_ALLOW_ORIGINS: `${APP}/`, SMKIT_ALLOWED_HOSTS: 'devbox.example' }),
       startServe({ SAGEMAKER_BASE_DIR: multiBase, SAGEMAKER_MULTI_MODEL: 'true', SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_LOG_LEVEL: 'error' }),
     ]);
     await Promise.all([waitForPing(single), waitForPing(multi)]);
@@ -140,6 +140,23 @@ describe('smkit serve refuses requests a web page of another site sent', () => {
     assert.equal((await openStream(single, { origin: 'http://10.0.0.6:8080', headers: { Host: '10.0.0.5:8080' } })).status, 403);
     // On a multi-model endpoint (no streams) the Origin is refused first too.
     assert.equal((await openStream(multi, { origin: EVIL })).code, 'ERR_FOREIGN_ORIGIN');
+  });
+
+  test('with SMKIT_ALLOWED_HOSTS, a request addressed to another name (DNS rebinding: a same-origin GET has no Origin) is 403 ERR_FOREIGN_ORIGIN; without it, any Host is served', async () => {
+    for (const route of ['/execution-parameters', '/metrics']) {
+      const refused = await send(single, 'GET', route, { Host: 'evil.example:8080' });
+      assert.deepEqual([refused.status, refused.code], [403, 'ERR_FOREIGN_ORIGIN'], route);
+      assert.match(refused.message ?? '', /Host: evil\.example:8080.*SMKIT_ALLOWED_HOSTS/);
+    }
+    assert.equal((await send(single, 'POST', '/invocations', { 'Content-Type': 'text/csv', Host: 'evil.example' }, '5.1,3.5,1.4,0.2')).status, 403);
+    for (const host of ['devbox.example:8080', 'localhost:8080', '10.0.0.5:8080']) {
+      assert.equal((await send(single, 'POST', '/invocations', { 'Content-Type': 'text/csv', Host: host }, '5.1,3.5,1.4,0.2')).status, 200, host);
+    }
+    assert.equal((await send(single, 'GET', '/ping', { Host: 'evil.example' })).status, 200, 'a health check by any name');
+    const stream = await openStream(single, { headers: { Host: 'evil.example:8080' } });
+    assert.deepEqual([stream.status, stream.code], [403, 'ERR_FOREIGN_ORIGIN']);
+    assert.equal((await openStream(single, { headers: { Host: 'devbox.example' } })).status, 101);
+    assert.equal((await send(multi, 'GET', '/models', { Host: 'evil.example:8080' })).status, 200, 'off by default: SageMaker calls a container by a name of its own');
   });
 
   test('a page of an origin SMKIT_CORS_ALLOW_ORIGINS names invokes, reads the answer (CORS) and opens a WebSocket; the multi-model server without the setting refuses it', async () => {

@@ -5,7 +5,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { until } from '../../../test/helpers/until.js';
-import { buildDockerRunArgs, dockerContainerName, DockerBackend } from './docker-backend.js';
+import { buildDockerRunArgs, dockerContainerName, DockerBackend, dockerRunEnv } from './docker-backend.js';
 import { processChildEnv } from './process-backend.js';
 
 const spec = { id: 'iris/AllTraffic/primary', hostname: 'primary', optMlDir: '/tmp/t/opt/ml', env: { A: '1' }, port: 41000, logFile: '/tmp/t/l.log' };
@@ -16,7 +16,7 @@ test('docker run argv: image serve, model read-only, env, port on loopback', () 
     'run', '--rm', '--name', 'smkit-x', '--hostname', 'primary',
     '-p', '127.0.0.1:41000:41000',
     '-v', '/tmp/t/opt/ml/model:/opt/ml/model:ro',
-    '-e', 'A=1', '-e', 'SAGEMAKER_BIND_TO_PORT=41000',
+    '-e', 'A', '-e', 'SAGEMAKER_BIND_TO_PORT',
     '--', 'my/image:1', 'serve',
   ]);
   assert.match(dockerContainerName(spec), /^smkit-iris-AllTraffic-primary-[0-9a-f]{6}$/);
@@ -55,12 +55,36 @@ test('SAGEMAKER_SAFE_PORT_RANGE: a pipeline container gets its range, which wins
   const piped = { ...own, safePortRange: [41001, 41010] as const };
   assert.equal(processChildEnv(piped, {}).SAGEMAKER_SAFE_PORT_RANGE, '41001-41010');
   const args = buildDockerRunArgs({ spec: piped, image: 'my/image:1', containerName: 'smkit-x' });
-  assert.ok(args.includes('SAGEMAKER_SAFE_PORT_RANGE=41001-41010') && !args.includes('SAGEMAKER_SAFE_PORT_RANGE=1000-1001'), args.join(' '));
+  assert.ok(args.includes('SAGEMAKER_SAFE_PORT_RANGE') && dockerRunEnv(piped, {}).SAGEMAKER_SAFE_PORT_RANGE === '41001-41010', args.join(' '));
   assert.deepEqual(args.filter((a, i) => args[i - 1] === '-p'), ['127.0.0.1:41000:41000'], 'only the bound port is published');
   // A single container gets none from smkit (AWS sets it only in pipelines): the variable is its env's own, if any.
   assert.equal(processChildEnv(spec, {}).SAGEMAKER_SAFE_PORT_RANGE, undefined);
-  assert.equal(buildDockerRunArgs({ spec, image: 'i', containerName: 'x' }).some((a) => a.startsWith('SAGEMAKER_SAFE_PORT_RANGE=')), false);
+  assert.equal(buildDockerRunArgs({ spec, image: 'i', containerName: 'x' }).some((a) => a.startsWith('SAGEMAKER_SAFE_PORT_RANGE')), false);
   assert.equal(processChildEnv(own, {}).SAGEMAKER_SAFE_PORT_RANGE, '1000-1001');
+});
+
+test("a container's environment values are not on the engine's command line, which every user of the machine can read (ps, /proc/<pid>/cmdline): -e NAME, the value in the client's environment; those the engine's CLI reads itself stay on it", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
+  const calls = join(dir, 'calls.log');
+  // A stand-in engine CLI that records its arguments and the values its environment gives the names.
+  await writeFile(join(dir, 'docker'), `#!/bin/sh\necho "$@" >> "${calls}"\nprintf 'env %s|%s|%s\\n' "$HF_TOKEN" "$SAGEMAKER_BIND_TO_PORT" "$DOCKER_HOST" >> "${calls}"\n`);
+  await chmod(join(dir, 'docker'), 0o755);
+  const path = process.env.PATH;
+  process.env.PATH = `${dir}:${path ?? ''}`;
+  try {
+    const secret = 'hf_s3cret value\nwith a second line';
+    const container = await new DockerBackend('docker', 'my/image:1').start({ ...spec, env: { HF_TOKEN: secret, DOCKER_HOST: 'unix:///model/own.sock' }, logFile: join(dir, 'container.log') });
+    await container.exitPromise;
+    const text = await readFile(calls, 'utf8');
+    const argv = text.split('\nenv ')[0]!;
+    assert.doesNotMatch(argv, /s3cret/);
+    assert.match(argv, /-e HF_TOKEN -e DOCKER_HOST=unix:\/\/\/model\/own\.sock -e SAGEMAKER_BIND_TO_PORT -- my\/image:1 serve/);
+    assert.ok(text.includes(`env ${secret}|41000|`), `the engine got the values by name: ${text}`);
+    assert.ok(!text.includes('|unix:///model/own.sock'), `the model's DOCKER_HOST did not reach the engine's own environment: ${text}`);
+  } finally {
+    process.env.PATH = path;
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('a container whose docker run client died is removed with docker rm -f when stopped', async () => {

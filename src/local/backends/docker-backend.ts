@@ -27,10 +27,44 @@ export interface DockerRunInput {
 }
 
 /**
+ * Variables the engine's own CLI reads (where its daemon is, its configuration, proxies, the Go
+ * runtime's settings, the paths it runs with): a container's value for one of them goes on the
+ * command line, as the engine's environment would otherwise be changed by it (a model's
+ * `DOCKER_HOST` would send the container to another daemon).
+ */
+const ENGINE_OWN_VARIABLE = /^(DOCKER_|CONTAINER|_CONTAINERS|PODMAN|BUILDAH|BUILDKIT|STORAGE_|REGISTRY_AUTH_FILE$|XDG_|GO(DEBUG|GC|MAXPROCS|TRACEBACK|MEMLIMIT|FLAGS)$|LD_|SSL_CERT_|SSH_|DBUS_|NOTIFY_SOCKET$|(HTTPS?|NO|ALL|FTP)_PROXY$|PATH$|HOME$|USER$|TMPDIR$|SHELL$|LANG$|LC_|TZ$)/i;
+
+/** A container's environment, as `docker run` gets it: what its spec names, and the variables smkit sets. */
+function containerEnv(spec: ContainerSpec): Record<string, string> {
+  return {
+    ...spec.env,
+    ...(spec.multiModel ? { SAGEMAKER_MULTI_MODEL: 'true' } : {}),
+    SAGEMAKER_BIND_TO_PORT: String(spec.port),
+    // Not published: a second port is the container's own (see safePortRangeFor).
+    ...(spec.safePortRange ? { SAGEMAKER_SAFE_PORT_RANGE: formatPortRange(spec.safePortRange) } : {}),
+  };
+}
+
+/**
+ * The environment of the `docker run` client for `spec`: `base` (this process's) with the
+ * container's variables, which `-e NAME` then passes on by name ({@link buildDockerRunArgs}). A
+ * value on the command line (`-e NAME=value`) can be read by every user of the machine (`ps`, and
+ * `/proc/<pid>/cmdline`, for as long as the attached client runs), and a model's environment
+ * holds tokens and keys; a process's environment only by its own user.
+ */
+export function dockerRunEnv(spec: ContainerSpec, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  for (const [key, value] of Object.entries(containerEnv(spec))) if (!ENGINE_OWN_VARIABLE.test(key)) env[key] = value;
+  return env;
+}
+
+/**
  * The `docker run` / `podman run` arguments for one container, as SageMaker starts it
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html): `run <image> serve`, the model read-only at
  * `/opt/ml/model`, the container's environment, and `SAGEMAKER_BIND_TO_PORT` published on
  * 127.0.0.1 only. The image comes after `--`, so no image name is read as an option of `run`.
+ * The container's variables are named (`-e NAME`), their values in the client's environment
+ * ({@link dockerRunEnv}), but for those the engine's CLI reads itself.
  */
 export function buildDockerRunArgs({ spec, image, containerName, gpuArgs = [] }: DockerRunInput): string[] {
   const args = [
@@ -43,14 +77,7 @@ export function buildDockerRunArgs({ spec, image, containerName, gpuArgs = [] }:
     ...gpuArgs,
     ...(spec.multiModel ? ['-v', `${join(spec.optMlDir, 'models')}:/opt/ml/models:ro`] : ['-v', `${spec.modelDir ?? join(spec.optMlDir, 'model')}:/opt/ml/model:ro`]),
   ];
-  const env: Record<string, string> = {
-    ...spec.env,
-    ...(spec.multiModel ? { SAGEMAKER_MULTI_MODEL: 'true' } : {}),
-    SAGEMAKER_BIND_TO_PORT: String(spec.port),
-    // Not published: a second port is the container's own (see safePortRangeFor).
-    ...(spec.safePortRange ? { SAGEMAKER_SAFE_PORT_RANGE: formatPortRange(spec.safePortRange) } : {}),
-  };
-  for (const [key, value] of Object.entries(env)) args.push('-e', `${key}=${value}`);
+  for (const [key, value] of Object.entries(containerEnv(spec))) args.push('-e', ENGINE_OWN_VARIABLE.test(key) ? `${key}=${value}` : key);
   // `--` ends run's options: an image such as `--privileged` (CreateModel's Image takes any
   // non-blank string) is then refused as a reference, not taken as an option with `serve` as the image.
   args.push('--', image, 'serve');
@@ -152,7 +179,7 @@ export class DockerBackend implements ContainerBackend {
     let child: ChildProcessByStdio<null, Readable, Readable>;
     const gpuArgs = this.gpuArgsFor(spec);
     try {
-      child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName, gpuArgs }), { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName, gpuArgs }), { stdio: ['ignore', 'pipe', 'pipe'], env: dockerRunEnv(spec) });
     } catch (err) {
       // Nothing started (spawn refuses an argument with a NUL byte at once): nothing for the reaper to remove.
       release();

@@ -20,6 +20,7 @@ import { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { InferenceComponents, hostsInferenceComponents } from './inference-components.js';
 import type { InvocationMetricsSink } from './invocation-metrics.js';
 import { readLocalSageMakerEnv } from './local-settings.js';
+import { readAllowedHosts, type AllowedHosts } from '../../config/settings.js';
 import { LogStore } from './logs/log-store.js';
 import { CloudWatchLogsService } from './logs/logs-service.js';
 import { endpointLogGroup } from './logs/sagemaker-logs.js';
@@ -100,6 +101,8 @@ export interface LocalSageMakerOptions {
   seed?: number;
   /** Settings (tests): unset members take their defaults, not the environment. @defaultValue loadLocalSageMakerSettings() */
   settings?: Partial<LocalSageMakerSettings>;
+  /** `Host` names the front door takes besides `localhost` and IP addresses. @defaultValue `SMKIT_ALLOWED_HOSTS` (none) */
+  allowedHosts?: AllowedHosts;
   /** Where `s3://` model data is read from and `s3://` data capture written to. @defaultValue an S3 client from `settings` */
   s3?: S3Objects;
   progress?: (line: string) => void;
@@ -372,8 +375,11 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
  * answers the runtime API and every service on one port of 127.0.0.1.
  */
 export async function startLocalSageMaker(opts: LocalSageMakerOptions = {}): Promise<LocalSageMakerHandle> {
+  // Read first: an invalid value stops the start before anything is made.
+  const allowedHosts = opts.allowedHosts ?? readAllowedHosts();
   const core = await createLocalSageMaker(opts);
   const app = createFrontDoor({
+    ...(allowedHosts === undefined ? {} : { allowedHosts }),
     endpoints: core.directory(opts.extraEndpoints),
     services: core.services,
     accountId: core.store.accountId,

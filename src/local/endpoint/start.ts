@@ -23,6 +23,7 @@ import { LocalEndpoint, type EndpointLog, type InstancePool, type VariantRuntime
 import { internalFailureLogger } from '../../aws/service.js';
 import { instancesBusyError } from '../fleet/fleet.js';
 import { readMaxInvocationsPerInstance } from '../../config/local-sagemaker.js';
+import { readAllowedHosts, type AllowedHosts } from '../../config/settings.js';
 import { createRandom } from './random.js';
 import { frontDoorPort } from './front-door-port.js';
 import { checkBackendFlags, hasImageToRun } from './backend-flags.js';
@@ -76,6 +77,8 @@ export interface StartOptions {
    * @defaultValue `SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE` (1000)
    */
   maxInvocationsPerInstance?: number;
+  /** `Host` names the front door takes besides `localhost` and IP addresses. @defaultValue `SMKIT_ALLOWED_HOSTS` (none) */
+  allowedHosts?: AllowedHosts;
   /**
    * More for the front door: control-plane services on the same port, the query-protocol hook,
    * the account its errors name (the local SageMaker's), and a directory that decides which
@@ -206,6 +209,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
     throw new ToolkitError('ERR_ENDPOINT_FILE_INVALID', `endpoints.${s3Capture.name}.dataCapture.destination is ${s3Capture.dataCapture!.destination}: an s3:// destination needs the local SageMaker's S3 client (run it with smkit local), or give a local folder`);
   }
   const maxInFlight = opts.maxInvocationsPerInstance ?? readMaxInvocationsPerInstance();
+  const allowedHosts = opts.allowedHosts ?? readAllowedHosts();
   const backend = await resolveBackend(config, opts);
   const workDir = await mkdtemp(join(tmpdir(), 'smkit-local-'));
   // Removed by stopAll(); should this process end first, by the reaper, once the containers are stopped.
@@ -352,6 +356,7 @@ export async function startLocalEndpoints(config: EndpointFileConfig, opts: Star
       ...(opts.frontDoor?.bodyMemoryBytes === undefined ? {} : { bodyMemoryBytes: opts.frontDoor.bodyMemoryBytes }),
       ...(opts.frontDoor?.logGroupArn ? { logGroupArn: opts.frontDoor.logGroupArn } : {}),
       ...(opts.frontDoor?.accountId === undefined ? {} : { accountId: opts.frontDoor.accountId }),
+      ...(allowedHosts === undefined ? {} : { allowedHosts }),
       onError: (name, err) => opts.log?.('warn', 'invocation failed', { endpoint: name, errorType: err.type, status: err.status, message: err.message }),
       onInternalFailure: internalFailureLogger(opts.log),
     });

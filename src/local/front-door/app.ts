@@ -29,6 +29,7 @@ import {
   STREAM_CONTENT_TYPE_HEADER,
 } from '../../core/sagemaker-headers.js';
 import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
+import type { AllowedHosts } from '../../config/settings.js';
 import { foreignOriginFault } from './foreign-origin.js';
 import { InferenceComponentRouteError } from './inference-component-route.js';
 import { FRONT_DOOR_BODY_READ_TIMEOUT_MS, FRONT_DOOR_SEND_IDLE_MS, type FrontDoorListener } from './http-server.js';
@@ -85,6 +86,11 @@ export interface EndpointDirectory {
 
 /** Options of {@link createFrontDoor}. */
 export interface FrontDoorOptions {
+  /**
+   * `Host` names requests may be addressed to besides `localhost` and IP addresses
+   * (`SMKIT_ALLOWED_HOSTS`); `'any'` for all. @defaultValue none
+   */
+  allowedHosts?: AllowedHosts;
   /** Looks up a running endpoint by name. */
   endpoints: EndpointDirectory;
   /**
@@ -535,7 +541,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
   // A request a web page of another site sent is refused before anything reads its body or acts on
   // it (foreignOriginFault), in the protocol its headers name, and its connection closed.
   app.use((req: Request, res: Response, next: NextFunction) => {
-    const fault = foreignOriginFault(req);
+    const fault = foreignOriginFault(req, opts.allowedHosts);
     if (fault === undefined) return next();
     const controlPlane = req.method === 'POST' && isRootTarget(req.url) && (header(req, 'x-amz-target') !== undefined || speaksQuery(req));
     if (controlPlane) {

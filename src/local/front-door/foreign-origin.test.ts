@@ -73,6 +73,29 @@ describe('the front door refuses requests from web pages of other sites', () => 
     assert.deepEqual(calls, ['SageMaker.CreateModel', ...local.map(() => 'invoke'), 'query Action=ListMetrics']);
   });
 
+  test('a request addressed to a name other than localhost or an address (DNS rebinding: a GET carries no Origin, and the page can leave Referer off) is 403 AccessDeniedException; SMKIT_ALLOWED_HOSTS names more', async () => {
+    calls.length = 0;
+    const rebound = await request(app).post('/').set('Host', 'evil.example:8080').set('X-Amz-Target', 'SageMaker.CreateModel').set('Content-Type', 'application/x-amz-json-1.1').send(createModel);
+    assert.equal(rebound.status, 403);
+    assert.equal(JSON.parse(rebound.text).__type, 'AccessDeniedException');
+    assert.match(JSON.parse(rebound.text).message, /addressed to Host: evil\.example:8080.*DNS rebinding.*SMKIT_ALLOWED_HOSTS/);
+    for (const host of ['evil.example', '127.0.0.1.nip.io:8080', 'evil.localhost:8080']) {
+      const invoked = await request(app).post('/endpoints/e/invocations').set('Host', host).set('Content-Type', 'text/plain').send('x');
+      assert.equal(invoked.status, 403, host);
+      assert.equal(invoked.headers['x-amzn-errortype'], 'AccessDeniedException');
+    }
+    assert.deepEqual(calls, []);
+    for (const host of ['localhost:8080', 'LOCALHOST', '127.0.0.1:8080', '[::1]:8080', '10.0.0.5:8080']) {
+      assert.equal((await request(app).post('/endpoints/e/invocations').set('Host', host).set('Content-Type', 'text/plain').send('x')).status, 200, host);
+    }
+    const named = createFrontDoor({ endpoints: new Map([['e', endpoint]]), allowedHosts: ['devbox.example', '.corp.example'] });
+    for (const [host, status] of [['devbox.example:8080', 200], ['gpu.corp.example', 200], ['localhost', 200], ['evil.example', 403]] as const) {
+      assert.equal((await request(named).post('/endpoints/e/invocations').set('Host', host).set('Content-Type', 'text/plain').send('x')).status, status, host);
+    }
+    const any = createFrontDoor({ endpoints: new Map([['e', endpoint]]), allowedHosts: 'any' });
+    assert.equal((await request(any).post('/endpoints/e/invocations').set('Host', 'evil.example').set('Content-Type', 'text/plain').send('x')).status, 200);
+  });
+
   describe('an AWS SDK client', () => {
     const server = createFrontDoorServer(app);
     let client: SageMakerClient;
@@ -96,6 +119,17 @@ describe('the front door refuses requests from web pages of other sites', () => 
         return next(args);
       }, { step: 'build' });
       await assert.rejects(client.send(command), (err: Error & { $metadata?: { httpStatusCode?: number } }) => err.name === 'AccessDeniedException' && err.$metadata?.httpStatusCode === 403);
+      assert.deepEqual(calls, ['SageMaker.CreateModel']);
+    });
+
+    test('called as http://localhost:PORT (its signed Host names localhost) is served', async () => {
+      calls.length = 0;
+      const byName = new SageMakerClient(localClientConfig(`http://localhost:${(server.address() as AddressInfo).port}`));
+      try {
+        await byName.send(new CreateModelCommand({ ModelName: 'm', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/r', PrimaryContainer: { Image: 'x' } }));
+      } finally {
+        byName.destroy();
+      }
       assert.deepEqual(calls, ['SageMaker.CreateModel']);
     });
   });

@@ -33,8 +33,8 @@ test('a caller that stalls its request body gets a 408 and its connection closed
   whole.on('data', (d: Buffer) => (wholeGot += d.toString()));
   try {
     await Promise.all([once(stalled, 'connect'), once(whole, 'connect')]);
-    stalled.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab');
-    whole.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab');
+    stalled.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nab');
+    whole.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nab');
     await once(stalled, 'close', { signal: AbortSignal.timeout(20_000) });
     assert.match(stalledGot, /^HTTP\/1\.1 408 /);
     for (let i = 0; i < 250 && !wholeGot.includes('late but whole'); i++) await new Promise((r) => setTimeout(r, 20));
@@ -59,7 +59,7 @@ describe('the front door HTTP server', { concurrency: true }, () => {
     let received = '';
     socket.on('data', (d: Buffer) => (received += d.toString()));
     const answers = () => received.split('HTTP/1.1 200').length - 1;
-    const request = 'GET /ping HTTP/1.1\r\nHost: x\r\n\r\n';
+    const request = 'GET /ping HTTP/1.1\r\nHost: localhost\r\n\r\n';
     try {
       await once(socket, 'connect');
       socket.write(request);
@@ -101,16 +101,16 @@ describe('the front door HTTP server', { concurrency: true }, () => {
     const { server, answerTo } = await servedServer();
     try {
       const close = 'Connection: close\r\n';
-      const bomb = await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+      const bomb = await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
       assert.match(bomb, /^HTTP\/1\.1 431 /);
       assert.match(bomb, /\{"code":"ERR_HEADERS_TOO_LARGE","message":"the request headers are larger than the 16 KB the server accepts"\}$/);
-      const garbage = await answerTo('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx');
+      const garbage = await answerTo('POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx');
       assert.match(garbage, /^HTTP\/1\.1 400 /);
       assert.match(garbage, /"code":"ERR_BAD_REQUEST"/);
       const tunnel = await answerTo('CONNECT e:443 HTTP/1.1\r\nHost: e:443\r\n\r\n');
       assert.match(tunnel, /^HTTP\/1\.1 405 /);
       assert.match(tunnel, /"code":"ERR_METHOD_NOT_ALLOWED"/);
-      assert.match(await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nExpect: later\r\n${close}Content-Length: 1\r\n\r\nx`), /^HTTP\/1\.1 200 [^]*served$/);
+      assert.match(await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nExpect: later\r\n${close}Content-Length: 1\r\n\r\nx`), /^HTTP\/1\.1 200 [^]*served$/);
       assert.match(await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\n${close}Content-Length: 1\r\n\r\nx`), /^HTTP\/1\.1 200 [^]*served$/);
     } finally {
       server.close();
@@ -125,7 +125,7 @@ describe('the front door HTTP server', { concurrency: true }, () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as { port: number };
-    const head = 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: a\r\nConnection: close\r\n';
+    const head = 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n';
     try {
       const refused: [string, RegExp][] = [
         [`${head}Content-Type: text/csv\r\nContent-Type: application/json\r\nContent-Length: 1\r\n\r\nx`, /more than one Content-Type header line, with different values \("text\/csv" and "application\/json"\)/],
@@ -200,7 +200,7 @@ describe('the front door HTTP server', { concurrency: true }, () => {
     try {
       await fc.assert(
         fc.asyncProperty(fc.boolean(), headerLines(values), async (host, lines) => {
-          const request = `POST /endpoints/e/invocations HTTP/1.1\r\n${host ? 'Host: x\r\n' : ''}${renderHeaderLines(lines)}Connection: close\r\nContent-Length: 3\r\n\r\nabc`;
+          const request = `POST /endpoints/e/invocations HTTP/1.1\r\n${host ? 'Host: localhost\r\n' : ''}${renderHeaderLines(lines)}Connection: close\r\nContent-Length: 3\r\n\r\nabc`;
           const text = finalAnswer(await answerUntilClose(port, request, 15_000));
           const said = `${JSON.stringify(request)} => ${text.slice(0, 300)}`;
           const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
@@ -263,13 +263,13 @@ describe('the front door HTTP server', { concurrency: true }, () => {
     const { server, port } = await echoFrontDoor();
     try {
       // The client sends nothing after the head: it waits for the 100 the server must not send.
-      const refused = await refusalThenClose(port, 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n');
+      const refused = await refusalThenClose(port, 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n');
       assert.match(refused, /^HTTP\/1\.1 413 /, refused);
       assert.match(refused, /\r\nConnection: close\r\n/i, refused);
       assert.doesNotMatch(refused, /100 Continue/);
       assert.match(refused, /HTTP content length exceeded 6291456 bytes/);
       // The control plane's own limit, on the same port.
-      const control = await refusalThenClose(port, 'POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: SageMaker.ListEndpoints\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n');
+      const control = await refusalThenClose(port, 'POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: SageMaker.ListEndpoints\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n');
       assert.match(control, /^HTTP\/1\.1 413 /, control);
       assert.match(control, /\r\nConnection: close\r\n/i, control);
       const socket = connect(port, '127.0.0.1');
@@ -279,7 +279,7 @@ describe('the front door HTTP server', { concurrency: true }, () => {
         // The body goes out once the 100 is in, as a client that waits for it sends it.
         if (got.startsWith('HTTP/1.1 100 Continue\r\n\r\n') && !socket.writableEnded) socket.end('abc');
       });
-      socket.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n');
+      socket.write('POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n');
       await once(socket, 'close', { signal: AbortSignal.timeout(15_000) });
       assert.match(got, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 [^]*\r\n\r\nabc$/, got);
     } finally {
@@ -294,19 +294,19 @@ describe('the front door HTTP server', { concurrency: true }, () => {
     const UUID = /^x-amzn-RequestId: [0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
     try {
       // An answer of the app, for the header's name, casing and form.
-      const routed = await answerUntilClose(port, 'POST /endpoints/nope/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx');
+      const routed = await answerUntilClose(port, 'POST /endpoints/nope/invocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx');
       assert.match(routed, /^HTTP\/1\.1 400 /);
       assert.equal(requestIds(routed).length, 1, routed);
       assert.match(requestIds(routed)[0]!, UUID);
       const seen = new Set<string>();
       for (const [bytes, status] of [
-        ['POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx', 400],
-        ['FOO /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\n\r\n', 400],
-        [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+        ['POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx', 400],
+        ['FOO /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\n\r\n', 400],
+        [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
         ['\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03', 400],
         // Refused by the server before the app: a CONNECT, and a head the app has no protocol for.
         ['CONNECT e:443 HTTP/1.1\r\nHost: e:443\r\n\r\n', 405],
-        ['POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 1\r\n\r\nx', 400],
+        ['POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nHost: y\r\nContent-Length: 1\r\n\r\nx', 400],
       ] as const) {
         const answer = await answerUntilClose(port, bytes);
         assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), answer.slice(0, 200));
@@ -331,7 +331,7 @@ describe('the front door HTTP server', { concurrency: true }, () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as { port: number };
-    const post = (target: string, headers = '') => `POST ${target} HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\nContent-Length: 3\r\n\r\nabc`;
+    const post = (target: string, headers = '') => `POST ${target} HTTP/1.1\r\nHost: localhost\r\n${headers}Connection: close\r\nContent-Length: 3\r\n\r\nabc`;
     const invoke = (headers: string) => post('/endpoints/e/invocations', headers);
     try {
       // SigV4 is accepted and ignored, however malformed (the SDKs sign; nothing checks it locally).
@@ -367,11 +367,11 @@ describe('the front door HTTP server', { concurrency: true }, () => {
         [invoke(`X-Amzn-SageMaker-Target-Variant: ${'v'.repeat(5000)}\r\n`), /^HTTP\/1\.1 400 [^]*'targetVariant' failed to satisfy constraint: Member must have length less than or equal to 63/],
         [invoke('X-Amzn-SageMaker-Enable-Explanations: \x01\r\n'), /^HTTP\/1\.1 400 [^]*"code":"ERR_BAD_REQUEST"[^]*HPE_INVALID_HEADER_TOKEN/],
         [invoke(Array.from({ length: 3000 }, (_, i) => `a${i}: b\r\n`).join('')), /^HTTP\/1\.1 431 /],
-        [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;${'a'.repeat(100_000)}\r\n`, /^HTTP\/1\.1 400 [^]*HPE_CHUNK_EXTENSIONS_OVERFLOW/],
-        ['POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc', /^HTTP\/1\.1 400 [^]*HPE_INVALID_TRANSFER_ENCODING/],
-        ['FOO /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 400 [^]*HPE_INVALID_METHOD/],
-        ['GET /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', /^HTTP\/1\.1 404 [^]*x-amzn-ErrorType: UnknownOperationException/i],
-        ['OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', /^HTTP\/1\.1 404 [^]*x-amzn-ErrorType: UnknownOperationException/i],
+        [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3;${'a'.repeat(100_000)}\r\n`, /^HTTP\/1\.1 400 [^]*HPE_CHUNK_EXTENSIONS_OVERFLOW/],
+        ['POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\nabc', /^HTTP\/1\.1 400 [^]*HPE_INVALID_TRANSFER_ENCODING/],
+        ['FOO /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\n\r\n', /^HTTP\/1\.1 400 [^]*HPE_INVALID_METHOD/],
+        ['GET /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', /^HTTP\/1\.1 404 [^]*x-amzn-ErrorType: UnknownOperationException/i],
+        ['OPTIONS * HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', /^HTTP\/1\.1 404 [^]*x-amzn-ErrorType: UnknownOperationException/i],
       ];
       for (const [bytes, expected] of refused) {
         const answer = await new Promise<string>((resolve) => {

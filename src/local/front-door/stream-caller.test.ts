@@ -90,7 +90,7 @@ test('a caller that takes nothing of its stream for the send idle time is droppe
   socket.on('error', () => {});
   try {
     await once(socket, 'connect');
-    socket.write('POST /endpoints/hose/invocations-response-stream HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\ngo');
+    socket.write('POST /endpoints/hose/invocations-response-stream HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\ngo');
     // The caller never reads: it must not hold the front door, the container and the instance for good.
     socket.pause();
     await until('the front door to close the container connection', () => hose.hungUp(), { timeoutMs: 10_000 });

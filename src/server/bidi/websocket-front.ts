@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { AllowedOrigins } from '../../config/settings.js';
+import type { AllowedHosts, AllowedOrigins } from '../../config/settings.js';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { loadFailureReason } from '../load-failure.js';
@@ -11,7 +11,7 @@ import type { ServerLogger } from '../../logging/server-logger.js';
 import type { InferenceBackend } from '../inference-backend.js';
 import { answerOnSocket, isWebSocketUpgrade, requestHeadFault } from '../respond.js';
 import { drainingError, type LeavingReason } from '../draining.js';
-import { foreignOrigin, foreignOriginError } from '../foreign-origin.js';
+import { foreignHost, foreignHostError, foreignOrigin, foreignOriginError } from '../foreign-origin.js';
 import type { MetricsSink } from '../metrics.js';
 import { LogThrottle } from '../../logging/log-throttle.js';
 import { pathOf } from '../app.js';
@@ -74,6 +74,8 @@ export interface BidiFrontOptions {
   readonly slots?: StreamSlots;
   /** `SMKIT_CORS_ALLOW_ORIGINS`: web pages of other sites whose handshakes are not refused as foreign. */
   readonly allowedOrigins?: AllowedOrigins;
+  /** `Host` names allowed besides addresses and localhost (`SMKIT_ALLOWED_HOSTS`); undefined: any. */
+  readonly allowedHosts?: AllowedHosts;
 }
 
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -93,6 +95,7 @@ function refusal(
   isDraining: () => boolean,
   leavingReason?: LeavingReason,
   allowedOrigins?: AllowedOrigins,
+  allowedHosts?: AllowedHosts,
 ): { error: ToolkitError; headers?: Record<string, string> } | undefined {
   const refuse = (code: ErrorCode, message: string, status?: number) => ({ error: new ToolkitError(code, message, status === undefined ? {} : { status }) });
   const fault = requestHeadFault(req, true);
@@ -100,6 +103,8 @@ function refusal(
   // Any page may open a WebSocket to any host (no CORS applies): one of another site is refused before the switch.
   const from = foreignOrigin(req, allowedOrigins);
   if (from !== undefined) return { error: foreignOriginError(from) };
+  const host = allowedHosts === undefined ? undefined : foreignHost(req, allowedHosts);
+  if (host !== undefined) return { error: foreignHostError(host) };
   if (!isWebSocketUpgrade(req)) {
     return refuse('ERR_BAD_REQUEST', `this server switches only to WebSocket, at ${BIDI_PATH}; send the request without "Upgrade: ${excerpt(String(req.headers.upgrade ?? ''), 40)}"`);
   }
@@ -188,7 +193,7 @@ export class BidiFront {
    * listener): opens the stream, or answers a catalogued error and closes the connection.
    */
   async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const refused = refusal(req, this.options.backend, this.options.isDraining, this.options.leavingReason, this.options.allowedOrigins);
+    const refused = refusal(req, this.options.backend, this.options.isDraining, this.options.leavingReason, this.options.allowedOrigins, this.options.allowedHosts);
     if (refused) return answerOnSocket(socket, refused.error.status, refused.error.toJSON(), refused.headers);
     const { maxStreams, slots } = this.options;
     if (this.#open.size + this.#opening.size >= maxStreams) return this.#tooMany(socket);

@@ -412,10 +412,10 @@ test('a control-plane body that stalls gets a 408 RequestTimeoutException in the
     // Node's own timeout would have if it were the body reader's (as it was).
     const lateMs = 3000;
     const [query, awsJson, invocation] = await Promise.all([
-      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: x\r\n', lateMs, 'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=ListMet'),
-      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: x\r\n', lateMs, 'X-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 100\r\n\r\n{"Namesp'),
+      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: localhost\r\n', lateMs, 'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=ListMet'),
+      sentInTwoThenClosed(port, 'POST / HTTP/1.1\r\nHost: localhost\r\n', lateMs, 'X-Amz-Target: GraniteServiceVersion20100801.ListMetrics\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 100\r\n\r\n{"Namesp'),
       // An invocation on the same port: the runtime's own 408.
-      sentInTwoThenClosed(port, 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\n', lateMs, 'Content-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,2'),
+      sentInTwoThenClosed(port, 'POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\n', lateMs, 'Content-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,2'),
     ]);
     assert.match(invocation, /^HTTP\/1\.1 408 [^]*\r\n\r\n\{"message":"The request body did not arrive within 1 s\."\}$/, invocation);
     assert.match(query, /^HTTP\/1\.1 408 /, query);
