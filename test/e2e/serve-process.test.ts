@@ -362,6 +362,21 @@ describe('smkit serve as a process', () => {
       assert.match(server.output(), /code\/ has handler\.mjs but no handlr\.\{mjs,js,cjs\}: serving with the default hooks; set SAGEMAKER_PROGRAM/);
     });
 
+    test('a pipeline custom step\'s module in code/, with no handler, is served without the SAGEMAKER_PROGRAM warning', async (t) => {
+      const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+      writeFileSync(path.join(base, 'model', 'pipeline.yaml'), 'predict:\n  - model: model.onnx\npostprocess:\n  - custom: { module: post.mjs }\n');
+      mkdirSync(path.join(base, 'model', 'code'));
+      writeFileSync(path.join(base, 'model', 'code', 'post.mjs'), 'export default () => "from the step";\n');
+      const server = await startServe({ SAGEMAKER_BASE_DIR: base });
+      cleanupsOf(t).push(() => removeDir(base), () => server.stop());
+      await waitForPing(server);
+      const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+      assert.equal(await res.json(), 'from the step');
+      // The warning would be logged before the primary's ready line.
+      await until('the primary\'s ready line', () => server.output().includes('ready: listening'), RETRY);
+      assert.doesNotMatch(server.output(), /serving with the default hooks/);
+    });
+
     test('a broken model file: /ping 503 with the reason logged, invocations 503', async (t) => {
       const base = makeOptMl();
       writeFileSync(path.join(base, 'model', 'model.onnx'), 'this is not a protobuf');
