@@ -198,6 +198,11 @@ test('smkit deploy --template: CloudFormation YAML with the archives it names up
   try {
     await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
     await writeFile(path.join(dir, 'endpoints.yaml'), DEPLOY + ENDPOINT);
+    // An upload that fails (no S3 listens there) writes no template naming an archive not in the bucket.
+    const failed = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml')], { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' });
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /ERR_DEPLOY_FAILED: S3 /);
+    assert.equal(existsSync(path.join(dir, 'stack.yaml')), false, failed.stdout);
     const env = { AWS_ENDPOINT_URL_S3: s3.url };
     const dry = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--dry-run'], env);
     assert.equal(dry.code, 0, dry.stderr);
