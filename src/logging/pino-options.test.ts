@@ -93,3 +93,28 @@ test('pretty: a message that quotes a line break (a model name a client sent, %0
   assert.ok(lines[0]!.includes('WARN: model "a\\n[00:00:00.000] ERROR: forged\\r\\u001b[2J" is not loaded'), lines[0]);
   assert.match(lines[1]!, /INFO: next$/);
 });
+
+/** `script` (util-linux) runs a command on a pseudo-terminal: there is none to use without it. */
+const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+
+test('pretty lines on a terminal are coloured, unless NO_COLOR, NODE_DISABLE_COLORS or TERM=dumb says not to', { skip: !hasScript && 'needs script (util-linux) for a terminal' }, () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-log-colour-'));
+  try {
+    const file = path.join(dir, 'log.mjs');
+    writeFileSync(file, `const { createLogger } = await import(${JSON.stringify(LOGGER)}); createLogger('info', {}, { format: 'pretty' }).info('hello');\n`);
+    const run = (env: Record<string, string>) => {
+      const base = { ...process.env, TERM: 'xterm-256color' } as Record<string, string | undefined>;
+      for (const k of ['NO_COLOR', 'NODE_DISABLE_COLORS', 'FORCE_COLOR']) delete base[k];
+      const r = spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(file)}`, '/dev/null'], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /INFO.*hello/);
+      return r.stdout.includes('\u001b[');
+    };
+    assert.equal(run({}), true, 'a terminal gets colours');
+    assert.equal(run({ NO_COLOR: '1' }), false, 'NO_COLOR');
+    assert.equal(run({ NODE_DISABLE_COLORS: '1' }), false, 'NODE_DISABLE_COLORS');
+    assert.equal(run({ TERM: 'dumb' }), false, 'TERM=dumb');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
