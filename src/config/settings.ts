@@ -284,6 +284,11 @@ function checkNotAFile(modelDir: string, flag: string | undefined, variable: str
     return;
   }
   if (!isFile) return;
+  // A model.tar.gz is no folder's file: its parent folder is no model directory either.
+  if (flag !== undefined && /\.(tar\.gz|tgz|tar)$/i.test(flag)) {
+    const archive = JSON.stringify(flag).slice(1, -1);
+    throw invalidPath('--model-dir', flag, `the folder that holds the model, not an archive: extract it first (mkdir model && tar -xzf ${archive} -C model), or serve it behind a local endpoint with smkit local ${archive}`, 'is a file');
+  }
   if (flag !== undefined) throw invalidPath('--model-dir', flag, `the folder that holds the model, such as ${path.dirname(modelDir)}`, 'is a file');
   if (variable !== undefined) throw invalid('SM_MODEL_DIR', variable, 'a directory, not a file');
   throw invalid('SAGEMAKER_BASE_DIR', baseDir, `an /opt/ml tree whose model/ is a directory (${modelDir} is a file)`);
