@@ -377,6 +377,14 @@ describe('smkit serve as a process', () => {
       assert.doesNotMatch(server.output(), /serving with the default hooks/);
     });
 
+    test('a misspelt SMKIT_ variable (SMKIT_BATCH_MAX_SIZ) is a start-up warning naming the setting meant, not ignored without a word', async (t) => {
+      const server = await startServe({ SM_MODEL_DIR: path.join(REPO_ROOT, 'models/iris-onnx'), SMKIT_BATCH_MAX_SIZ: '8' });
+      cleanupsOf(t).push(() => server.stop());
+      await waitForPing(server);
+      await until('the start-up warning', () => server.output().includes('SMKIT_BATCH_MAX_SIZ is not a setting'), RETRY);
+      assert.match(server.output(), /SMKIT_BATCH_MAX_SIZ is not a setting smkit reads, so it is ignored: did you mean SMKIT_BATCH_MAX_SIZE\?/);
+    });
+
     test('a broken model file: /ping 503 with the reason logged, invocations 503', async (t) => {
       const base = makeOptMl();
       writeFileSync(path.join(base, 'model', 'model.onnx'), 'this is not a protobuf');
