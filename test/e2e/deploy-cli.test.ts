@@ -90,6 +90,11 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     const hugePoll = await smkit(['deploy', path.join(dir, 'a.yaml'), '--poll-interval', '3000000']);
     assert.notEqual(hugePoll.code, 0);
     assert.match(hugePoll.stderr, /ERR_CLI_USAGE: --poll-interval="3000000" is invalid: expected a number of seconds above 0, at most 3600\./);
+    // `--template -` is no file named "-" (stdout, read as smkit invoke -o - reads it, has the progress lines).
+    await assert.rejects(readDeployRequest(path.join(dir, 'e.yaml'), { template: '-' }), {
+      code: 'ERR_CLI_USAGE',
+      message: '--template="-" is invalid: expected a file to write the CloudFormation template to, such as stack.yaml (it is written as a file, not to stdout, which has the command\'s progress).',
+    });
     const both = await smkit(['deploy', path.join(dir, 'a.yaml'), '--delete', '--template', 'x.json']);
     assert.match(both.stderr, /ERR_CLI_USAGE: --delete does not apply with --template or --build/);
     // --template calls no SageMaker and waits for no endpoint: these flags did nothing there.
