@@ -40,3 +40,11 @@ test('checkFolderToCreate takes a folder, a link to one, and a path missing seve
     message: `--output=${JSON.stringify(under)} is invalid: expected an output folder; ${under} cannot be created: ${file} is a file.`,
   });
 });
+
+test('checkFolderToCreate refuses "-", which reads as stdout (smkit invoke -o -), rather than let a folder named "-" be made', () => {
+  assert.throws(() => checkFolderToCreate('--output', '-', 'an output folder'), {
+    code: 'ERR_CLI_USAGE',
+    message: '--output="-" is invalid: expected an output folder, named (such as ./out): the command writes files into a folder, not to stdout.',
+  });
+  assert.doesNotThrow(() => checkFolderToCreate('--output', './-out', 'an output folder'));
+});

@@ -125,6 +125,8 @@ export function checkPath(name: string, value: string, kind: 'file' | 'directory
  * {@link invalidPath} saying what is in the way (`cannot be created: /data/rows.csv is a file`).
  */
 export function checkFolderToCreate(name: string, value: string, expected: string): void {
+  // `-` reads as stdout (smkit invoke -o -, curl), which a folder of files cannot be: a folder named "-" in the working folder was not meant.
+  if (value === '-') throw invalidFlag(name, value, `${expected}, named (such as ./out): the command writes files into a folder, not to stdout`);
   const statOf = (p: string): Stats | undefined => {
     try {
       return statSync(p);

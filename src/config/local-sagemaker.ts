@@ -1,4 +1,5 @@
 import { totalmem } from 'node:os';
+import type { VariableName } from '../core/smkit-variables.js';
 import { decimalNumber } from './flag-values.js';
 import { invalid, readInt, readNumber } from './settings.js';
 
@@ -113,7 +114,7 @@ function str(env: NodeJS.ProcessEnv, key: string): string | undefined {
 }
 
 /** A number of seconds that may also be 0 (`off`, as the variable's help says), else from 0.1 to `max`. */
-function readSecondsOrOff(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number, off: string): number {
+function readSecondsOrOff(env: NodeJS.ProcessEnv, name: VariableName, fallback: number, max: number, off: string): number {
   const raw = str(env, name);
   if (raw === undefined) return fallback;
   const n = decimalNumber(raw);

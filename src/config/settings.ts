@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { closestNames, orList } from '../core/closest-name.js';
+import type { VariableName } from '../core/smkit-variables.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { decimalNumber, invalidFlag, invalidPath } from './flag-values.js';
 import { defaultProgram } from './program.js';
@@ -322,6 +323,11 @@ function checkNotAFile(modelDir: string, flag: string | undefined, variable: str
     return;
   }
   if (!isFile) return;
+  // A model.tar.gz is no folder's file: its parent folder is no model directory either.
+  if (flag !== undefined && /\.(tar\.gz|tgz|tar)$/i.test(flag)) {
+    const archive = JSON.stringify(flag).slice(1, -1);
+    throw invalidPath('--model-dir', flag, `the folder that holds the model, not an archive: extract it first (mkdir model && tar -xzf ${archive} -C model), or serve it behind a local endpoint with smkit local ${archive}`, 'is a file');
+  }
   if (flag !== undefined) throw invalidPath('--model-dir', flag, `the folder that holds the model, such as ${path.dirname(modelDir)}`, 'is a file');
   if (variable !== undefined) throw invalid('SM_MODEL_DIR', variable, 'a directory, not a file');
   throw invalid('SAGEMAKER_BASE_DIR', baseDir, `an /opt/ml tree whose model/ is a directory (${modelDir} is a file)`);
@@ -339,7 +345,7 @@ export function invalid(name: string, value: string, expected: string, meant: re
   });
 }
 
-function str(env: Env, name: string): string | undefined {
+function str(env: Env, name: VariableName): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
@@ -383,12 +389,12 @@ function readOldSpaceMb(env: Env): number {
 }
 
 /** A size in whole MB from 0 to `max`, or `auto` (any case; also when unset), which `auto` decides. */
-function readMbOrAuto(env: Env, name: string, max: number, auto: () => number): number {
+function readMbOrAuto(env: Env, name: VariableName, max: number, auto: () => number): number {
   return readWholeOrAuto(env, name, max, 'MB', auto);
 }
 
 /** `auto` or a whole number of `unit` from 0 to `max`. */
-function readWholeOrAuto(env: Env, name: string, max: number, unit: string, auto: () => number): number {
+function readWholeOrAuto(env: Env, name: VariableName, max: number, unit: string, auto: () => number): number {
   const raw = str(env, name);
   if (raw === undefined || raw.toLowerCase() === 'auto') return auto();
   if (!/^\d+$/.test(raw) || Number(raw) > max) throw invalid(name, raw, `\`auto\` or a whole number of ${unit} from 0 to ${max}`);
@@ -404,7 +410,7 @@ function readWholeOrAuto(env: Env, name: string, max: number, unit: string, auto
 const AUTO_HEAP_GROWING_PERCENT = 300;
 
 /** Reads an integer setting in `[min, max]`. */
-export function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+export function readInt(env: Env, name: VariableName, fallback: number, min: number, max: number): number {
   const raw = str(env, name);
   if (raw === undefined) return fallback;
   if (!/^-?\d+$/.test(raw)) throw invalid(name, raw, `a whole number from ${min} to ${max}`);
@@ -414,7 +420,7 @@ export function readInt(env: Env, name: string, fallback: number, min: number, m
 }
 
 /** Reads a number setting written in decimal (fractions allowed) in `[min, max]`. */
-export function readNumber(env: Env, name: string, fallback: number, min: number, max: number): number {
+export function readNumber(env: Env, name: VariableName, fallback: number, min: number, max: number): number {
   const raw = str(env, name);
   if (raw === undefined) return fallback;
   const n = decimalNumber(raw);
@@ -436,7 +442,7 @@ const SWITCH_FORMS = `${SWITCH_PAIRS.slice(0, -1).join(', ')} or ${SWITCH_PAIRS.
  * `on` for on, `false`, `0`, `no` or `off` for off, in any case; else `ERR_CONFIG_INVALID` listing
  * all eight (and the one meant, for a typo such as `flase`).
  */
-export function readBool(env: Env, name: string, fallback: boolean): boolean {
+export function readBool(env: Env, name: VariableName, fallback: boolean): boolean {
   const raw = str(env, name);
   if (raw === undefined) return fallback;
   const v = raw.toLowerCase();
@@ -445,7 +451,7 @@ export function readBool(env: Env, name: string, fallback: boolean): boolean {
   throw invalid(name, raw, SWITCH_FORMS, closestNames(v, SWITCH_PAIRS));
 }
 
-function readEnum<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[], caseInsensitive = true): T {
+function readEnum<T extends string>(env: Env, name: VariableName, fallback: T, allowed: readonly T[], caseInsensitive = true): T {
   const raw = str(env, name);
   if (raw === undefined) return fallback;
   const v = caseInsensitive ? raw.toLowerCase() : raw;
@@ -482,7 +488,7 @@ export function parseLogLevel(raw: string): LogLevel | undefined {
 const LOG_LEVEL_FORMS = 'a Python level number (0, 10, 20, 30, 40, 50) or name (NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL), or trace, warn, fatal or silent';
 
 function readLogLevel(env: Env): LogLevel {
-  for (const name of ['SMKIT_LOG_LEVEL', 'SAGEMAKER_CONTAINER_LOG_LEVEL']) {
+  for (const name of ['SMKIT_LOG_LEVEL', 'SAGEMAKER_CONTAINER_LOG_LEVEL'] as const) {
     const raw = str(env, name);
     if (raw === undefined) continue;
     const level = parseLogLevel(raw);

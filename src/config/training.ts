@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { VariableName } from '../core/smkit-variables.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { invalidFlag } from './flag-values.js';
 import { parseLogLevel, readLogFormat, readNumber, type LogFormat, type LogLevel } from './settings.js';
@@ -47,7 +48,7 @@ export interface TrainingOverrides {
   extraEnv?: Record<string, string>;
 }
 
-function str(env: Env, name: string): string | undefined {
+function str(env: Env, name: VariableName): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }

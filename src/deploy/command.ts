@@ -105,15 +105,26 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
     // The ImageUri parameter's default is what the containers run: with --build, the pushed digest
     // (deploy.image's tag left the containers on a literal digest and the parameter unused); without
     // deploy.image, the file's top-level image (the parameter had no default and ran nothing).
-    await writeTemplate(request.template, renderTemplate(desired, artifacts, { bucket, ...(settings.role ? { role: settings.role } : {}), ...(image !== undefined ? { image } : {}) }));
-    out(`wrote ${request.template}: ${desired.map((d) => d.name).join(', ')}`);
+    const template = renderTemplate(desired, artifacts, { bucket, ...(settings.role ? { role: settings.role } : {}), ...(image !== undefined ? { image } : {}) });
+    const wrote = `wrote ${request.template}: ${desired.map((d) => d.name).join(', ')}`;
+    if (request.dryRun) {
+      await writeTemplate(request.template, template);
+      out(wrote);
+      for (const a of artifacts.values()) {
+        for (const f of a.files) out(`  archive s3://${a.bucket}/${f.key} (from ${f.file}) must be in the bucket; run without --dry-run to upload it`);
+      }
+      return;
+    }
+    // The archives first: a failed or interrupted upload leaves no template (nor overwrites the one
+    // there) whose models name archives that are not in the bucket.
     for (const a of artifacts.values()) {
       for (const f of a.files) {
-        if (request.dryRun) out(`  archive s3://${a.bucket}/${f.key} (from ${f.file}) must be in the bucket; run without --dry-run to upload it`);
-        else if (await objectExists(clients.s3, a.bucket, f.key)) out(`  archive s3://${a.bucket}/${f.key}: already there`);
+        if (await objectExists(clients.s3, a.bucket, f.key)) out(`  archive s3://${a.bucket}/${f.key}: already there`);
         else await whileInterruptible((signal) => uploadFile(clients.s3, a.bucket, f, log, undefined, signal));
       }
     }
+    await writeTemplate(request.template, template);
+    out(wrote);
     return;
   }
 

@@ -107,6 +107,8 @@ function checkArchiveStore(opts: DeployCommandOptions, env: DeployEnvironment): 
  */
 function checkTemplatePath(file: string): void {
   const expected = 'a file to write the CloudFormation template to';
+  // `-` reads as stdout (smkit invoke -o -): a template named "-" in the current folder was not meant.
+  if (file === '-') throw invalidFlag('--template', file, `${expected}, such as stack.yaml (it is written as a file, not to stdout, which has the command's progress)`);
   let stats: Stats | undefined;
   try {
     stats = statSync(file, { throwIfNoEntry: false });

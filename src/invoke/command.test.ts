@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import { invokeCommand } from './command.js';
 import { until } from '../../test/helpers/until.js';
 import { withHeldFileOpen } from '../../test/helpers/held-file-open.js';
 import { answeredStrayPing } from '../../test/helpers/stray-ping.js';
+import { SMKIT_BIN } from '../../test/helpers/serve-process.js';
 
 const usage = (pattern: RegExp) => (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && pattern.test(e.message);
 
@@ -98,6 +100,31 @@ test('smkit invoke -o in a folder that does not exist, or naming a folder, is a 
       await assert.rejects(invokeCommand(url, { file, timeout: '60', output: dir, stream }), { code: 'ERR_CLI_USAGE', message: `--output=${JSON.stringify(dir)} is invalid: expected a file to save the answer in; ${dir} is a directory.` });
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke -o - prints the answer on stdout, as --file - reads stdin, instead of saving it in a file named "-"', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-dash-'));
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'Content-Type': 'text/csv' }).end('0.98,0.01,0.01'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const child = spawn(process.execPath, [SMKIT_BIN, 'invoke', url, '-o', '-'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end('5.1,3.5,1.4,0.2\n');
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, '0.98,0.01,0.01');
+    assert.deepEqual(readdirSync(dir), []);
+  } finally {
+    server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

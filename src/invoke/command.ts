@@ -99,6 +99,8 @@ async function checkOutput(file: string): Promise<void> {
 
 /** Runs `smkit invoke`: sends the body, prints or saves the answer, throws on an HTTP error. */
 export async function invokeCommand(url: string | undefined, opts: InvokeCommandOptions): Promise<void> {
+  // `-o -` is stdout, as `--file -` is stdin (and as curl reads it): not a file named "-".
+  if (opts.output === '-') opts = { ...opts, output: undefined };
   if (url !== undefined && opts.endpoint !== undefined) {
     throw new ToolkitError('ERR_CLI_USAGE', 'give either a container URL or --endpoint NAME (with --front-door URL), not both');
   }

@@ -93,3 +93,35 @@ test('pretty: a message that quotes a line break (a model name a client sent, %0
   assert.ok(lines[0]!.includes('WARN: model "a\\n[00:00:00.000] ERROR: forged\\r\\u001b[2J" is not loaded'), lines[0]);
   assert.match(lines[1]!, /INFO: next$/);
 });
+
+/**
+ * `script` (util-linux) runs a command on a pseudo-terminal: there is none to use without it. Tried
+ * for real, not by --version: a container without /dev/pts, or a script of another kind (BusyBox,
+ * BSD's other flags), cannot give one, and the test is skipped rather than failed there.
+ */
+const hasScript = (() => {
+  const r = spawnSync('script', ['-qec', 'echo smkit-tty-probe', '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 120_000 });
+  return r.status === 0 && r.stdout.includes('smkit-tty-probe');
+})();
+
+test('pretty lines on a terminal are coloured, unless NO_COLOR, NODE_DISABLE_COLORS or TERM=dumb says not to', { skip: !hasScript && 'needs script (util-linux) and a pseudo-terminal' }, () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-log-colour-'));
+  try {
+    const file = path.join(dir, 'log.mjs');
+    writeFileSync(file, `const { createLogger } = await import(${JSON.stringify(LOGGER)}); createLogger('info', {}, { format: 'pretty' }).info('hello');\n`);
+    const run = (env: Record<string, string>) => {
+      const base = { ...process.env, TERM: 'xterm-256color' } as Record<string, string | undefined>;
+      for (const k of ['NO_COLOR', 'NODE_DISABLE_COLORS', 'FORCE_COLOR']) delete base[k];
+      const r = spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(file)}`, '/dev/null'], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 120_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /INFO.*hello/);
+      return r.stdout.includes('\u001b[');
+    };
+    assert.equal(run({}), true, 'a terminal gets colours');
+    assert.equal(run({ NO_COLOR: '1' }), false, 'NO_COLOR');
+    assert.equal(run({ NODE_DISABLE_COLORS: '1' }), false, 'NODE_DISABLE_COLORS');
+    assert.equal(run({ TERM: 'dumb' }), false, 'TERM=dumb');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import type { WriteStream } from 'node:tty';
 import type { DestinationStream, Logger as PinoLogger, pino as pinoFactory } from 'pino';
 import type { LogFormat, LogLevel } from '../config/settings.js';
 import { thrownMessage } from '../errors/excerpt.js';
@@ -37,7 +38,11 @@ function destination(pino: typeof pinoFactory, format: LogFormat, fd: 1 | 2): De
 function prettyLines(stream: DestinationStream, fd: 1 | 2): DestinationStream {
   // Loaded only for terminals: containers never pay for it.
   const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as { prettyFactory(opts: Record<string, unknown>): (line: string) => string };
-  const pretty = prettyFactory({ colorize: (fd === 1 ? process.stdout : process.stderr).isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+  // Colours on a terminal that takes them: hasColors() is false with NO_COLOR (https://no-color.org),
+  // NODE_DISABLE_COLORS or TERM=dumb, and true with FORCE_COLOR, as Node's own output reads them.
+  const out = fd === 1 ? process.stdout : process.stderr;
+  const colorize = out.isTTY === true && (out as Partial<WriteStream>).hasColors?.() === true;
+  const pretty = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
   // A line pino-pretty cannot parse is given back with its own line end added: pino's is taken off first.
   return { write: (line) => stream.write(pretty(withMessageOnOneLine(line.endsWith('\n') ? line.slice(0, -1) : line))) };
 }

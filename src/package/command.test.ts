@@ -37,6 +37,25 @@ test('smkit package -o naming an existing directory is a usage error saying what
   }
 });
 
+test('smkit package -o - is a usage error saying to name the archive, not an archive written to a file named "-"', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-dash-'));
+  const dash = path.join(process.cwd(), '-');
+  const there = existsSync(dash);
+  try {
+    await fs.mkdir(path.join(dir, 'model'));
+    await fs.writeFile(path.join(dir, 'model', 'model.onnx'), 'x');
+    await assert.rejects(
+      packageCommand(path.join(dir, 'model'), { output: '-', startupTimeout: '120' }),
+      (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === '--output="-" is invalid: expected the archive\'s file name, such as model.tar.gz: smkit package writes a file (which --verify serves and smkit deploy uploads), not stdout.',
+    );
+    assert.equal(existsSync(dash), there);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+    // Without the check, the archive was written there.
+    if (!there) await fs.rm(dash, { force: true });
+  }
+});
+
 test('smkit package --verify --sample naming a missing file or a folder is a usage error, checked before anything is packed or served', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-sample-'));
   try {

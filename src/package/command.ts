@@ -2,7 +2,7 @@ import { constants, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { checkProgram, defaultProgram } from '../config/program.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { checkPath, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
+import { checkPath, invalidFlag, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { isModelArchive, realLocation } from '../archive/model-archive.js';
 import { packageModel } from './package.js';
 import { sampleTooLarge, verifyArchive } from './verify.js';
@@ -63,6 +63,10 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
     const sample = checkPath('--sample', opts.sample, 'file', 'the request body to send, a file');
     const why = sampleTooLarge(opts.sample, sample.size);
     if (why !== undefined) throw new ToolkitError('ERR_CLI_USAGE', `--sample ${why}`);
+  }
+  // `-` reads as stdout (smkit invoke -o -, curl): an archive named "-" in the current folder was not meant.
+  if (opts.output === '-') {
+    throw invalidFlag('--output', opts.output, "the archive's file name, such as model.tar.gz: smkit package writes a file (which --verify serves and smkit deploy uploads), not stdout");
   }
   // Stat'ed as it will be written, with `..` taken off the path first (path.resolve): the kernel
   // applies a `..` after a symbolic link to where the link leads, another file than the one replaced.

@@ -162,6 +162,15 @@ test('SAGEMAKER_PROGRAM picks the module; a modelFn handler may stand in for the
   assert.match(missing.warnings.join(), /no inference\.\{js,mjs,cjs\}/);
 });
 
+test('a pipeline custom step\'s module in code/ is no misnamed handler: no SAGEMAKER_PROGRAM warning for it, one for other scripts', async () => {
+  const pipeline = 'predict:\n  - model: model.onnx\npostprocess:\n  - custom: { module: post.mjs }\n  - custom: { module: ./steps/more.mjs }\n';
+  const r = await check({ 'model.onnx': 'x', 'pipeline.yaml': pipeline, 'code/post.mjs': 'export default (d) => d;', 'code/steps/more.mjs': 'export default (d) => d;' });
+  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.warnings, []);
+  const misnamed = await check({ 'model.onnx': 'x', 'pipeline.yaml': pipeline, 'code/post.mjs': 'export default (d) => d;', 'code/steps/more.mjs': 'export default (d) => d;', 'code/infrence.mjs': 'export function inputFn() {}' });
+  assert.deepEqual(misnamed.warnings, ['code/ has infrence.mjs but no inference.{js,mjs,cjs}: set SAGEMAKER_PROGRAM (or --program) to the handler\'s name']);
+});
+
 test('assertValidModelDir throws ERR_PACKAGE_INVALID listing the problems', async () => {
   const dir = await modelDir({ 'x.txt': '' });
   try {

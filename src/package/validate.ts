@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
 import { findHandlerModule, findTypeScriptHandler, handlerFileProblem, pickHooks, typeScriptHandlerError } from '../handlers/user-module.js';
-import { PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
+import { customStepModules, PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
 import { checkPredictOptions, checkPredictStep } from '../pipeline/steps/predict.js';
 import { checkCustomModuleFile } from '../pipeline/steps/custom.js';
@@ -88,17 +88,20 @@ async function findRuntimeModel(dir: string, report: ModelDirReport): Promise<st
 /** A logger for the steps built only to check their options: they log nothing while built. */
 const SILENT = { debug() {}, info() {}, warn() {}, error() {} } as unknown as RuntimeOptions['log'];
 
-function checkPipeline(dir: string, codeDir: string, report: ModelDirReport): Promise<void> {
+/** Checks the pipeline file; resolves to the code/ files its custom steps import ({@link customStepModules}). */
+function checkPipeline(dir: string, codeDir: string, report: ModelDirReport): Promise<string[]> {
   return (async () => {
     const present = [];
     // Present as readPipelineFile (and so smkit serve) finds it, whatever it is: a folder or a FIFO
     // under that name is refused by the read below, as serve's load refuses it, not passed over.
     for (const n of PIPELINE_FILE_NAMES) if (await fs.stat(path.join(dir, n)).then(() => true, () => false)) present.push(n);
-    if (present.length === 0) return;
+    if (present.length === 0) return [];
+    let stepModules: string[] = [];
     if (present.length > 1) report.warnings.push(`several pipeline files (${present.join(', ')}): ${present[0]} is used`);
     try {
       const spec = readPipelineFile(dir);
-      if (!spec) return;
+      if (!spec) return [];
+      stepModules = customStepModules(spec);
       report.pipelineFile = path.basename(spec.file);
       const kinds = createDefaultSteps();
       for (const step of spec.steps) {
@@ -131,6 +134,7 @@ function checkPipeline(dir: string, codeDir: string, report: ModelDirReport): Pr
     } catch (err) {
       report.errors.push(err instanceof ToolkitError ? err.message : `${present[0]}: ${(err as Error).message}`);
     }
+    return stepModules;
   })();
 }
 
@@ -164,7 +168,7 @@ async function checkStep(target: string, options: Readonly<Record<string, unknow
   }
 }
 
-async function checkHandler(codeDir: string, program: string, importIt: boolean, timeoutMs: number, report: ModelDirReport): Promise<void> {
+async function checkHandler(codeDir: string, program: string, importIt: boolean, timeoutMs: number, stepModules: readonly string[], report: ModelDirReport): Promise<void> {
   const file = findHandlerModule(codeDir, program);
   if (!file) {
     const typeScript = findTypeScriptHandler(codeDir, program);
@@ -173,7 +177,8 @@ async function checkHandler(codeDir: string, program: string, importIt: boolean,
       return;
     }
     const others = await fs.readdir(codeDir).catch(() => [] as string[]);
-    const scripts = others.filter((n) => /\.(m|c)?js$/.test(n));
+    // A custom step's module is no handler: only other scripts may be one misnamed.
+    const scripts = others.filter((n) => /\.(m|c)?js$/.test(n) && !stepModules.includes(n));
     if (scripts.length > 0) report.warnings.push(`code/ has ${scripts.join(', ')} but no ${program}.{js,mjs,cjs}: set SAGEMAKER_PROGRAM (or --program) to the handler's name`);
     return;
   }
@@ -227,8 +232,8 @@ export async function validateModelDir(dir: string, options: ValidateOptions = {
     report.errors.push(`--code ${options.codeDir} is not a directory`);
   }
   const onnxFiles = await findRuntimeModel(root, report);
-  await checkPipeline(root, codeDir, report);
-  await checkHandler(codeDir, options.program ?? 'inference', options.importHandler ?? true, options.handlerImportTimeoutMs ?? HANDLER_IMPORT_TIMEOUT_MS, report);
+  const stepModules = await checkPipeline(root, codeDir, report);
+  await checkHandler(codeDir, options.program ?? 'inference', options.importHandler ?? true, options.handlerImportTimeoutMs ?? HANDLER_IMPORT_TIMEOUT_MS, stepModules, report);
   if (!report.model && !report.pipelineFile && !report.errors.some((e) => /pipeline|\.ya?ml|\.json/.test(e))) {
     if (onnxFiles.length > 1) {
       report.errors.push(`several .onnx files (${onnxFiles.join(', ')}) and no model.onnx: add a pipeline file naming which to run, or rename one to model.onnx`);

@@ -127,6 +127,16 @@ export function parsePipelineSpec(content: unknown, file = 'pipeline.yaml'): Pip
   return { file, steps };
 }
 
+/**
+ * The files in code/ that the pipeline's custom steps import (`module: post.mjs` as `post.mjs`,
+ * `./steps/x.mjs` as `steps/x.mjs`): scripts there that are no misnamed handler module.
+ */
+export function customStepModules(spec: PipelineSpec): string[] {
+  return spec.steps
+    .filter((s) => s.kind === 'custom' && typeof s.options['module'] === 'string' && s.options['module'] !== '')
+    .map((s) => path.normalize(s.options['module'] as string));
+}
+
 /** The largest pipeline file read, as for endpoint files: far above any real one, far below what would hold the process. */
 export const MAX_PIPELINE_FILE_BYTES = 16 * 1024 * 1024;
 

@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config/settings.js';
+import { misspeltSmkitVariables } from '../core/smkit-variables.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import { isToPrimary, sendToWorker, unreachable, type ToPrimary, type ToWorker } from './cluster-protocol.js';
@@ -44,7 +45,10 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
     if (!settings.multiModel && !existsSync(settings.modelDir)) {
       log.warn({ modelDir: settings.modelDir }, 'the model directory does not exist; /ping will answer 503 until a model is there and the server restarts');
     }
-    if (!settings.multiModel) warnOfUnnamedHandler(settings, log);
+    if (!settings.multiModel) await warnOfUnnamedHandler(settings, log);
+    for (const { variable, meant } of misspeltSmkitVariables(process.env)) {
+      log.warn({ variable, meant }, `${variable} is not a setting smkit reads, so it is ignored: did you mean ${meant.join(' or ')}?`);
+    }
     // A multi-model endpoint loads models later, through POST /models, each with its own code/.
     codeDir = settings.multiModel ? path.join(settings.modelDir, 'code') : await prepareCode(settings, log, held.stopping);
     mme = settings.multiModel ? await import('./mme-cluster.js') : undefined;
@@ -81,12 +85,25 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
 
 /**
  * Warns when code/ holds scripts but none named after `SAGEMAKER_PROGRAM`: the model is then served
- * with the default hooks, which a misspelt name would otherwise leave unnoticed.
+ * with the default hooks, which a misspelt name would otherwise leave unnoticed. The modules the
+ * pipeline file's custom steps name are no handler: a model of a pipeline and its custom step's
+ * module is served as meant, with no warning. (The pipeline file is read here only when code/
+ * holds scripts and no handler; a file that cannot be read is left to the workers' load to report.)
  */
-function warnOfUnnamedHandler(settings: Settings, log: DeferredLogger): void {
+async function warnOfUnnamedHandler(settings: Settings, log: DeferredLogger): Promise<void> {
   const codeDir = path.join(settings.modelDir, 'code');
   if (!existsSync(codeDir) || findHandlerModule(codeDir, settings.program)) return;
-  const scripts = readdirSync(codeDir).filter((n) => /\.(m|c)?js$/.test(n));
+  let scripts = readdirSync(codeDir).filter((n) => /\.(m|c)?js$/.test(n));
+  if (scripts.length === 0) return;
+  const { readPipelineFile, customStepModules } = await import('../pipeline/pipeline-file.js');
+  let stepModules: string[] = [];
+  try {
+    const spec = readPipelineFile(settings.modelDir);
+    if (spec !== undefined) stepModules = customStepModules(spec);
+  } catch {
+    // The workers' load reports it.
+  }
+  scripts = scripts.filter((n) => !stepModules.includes(n));
   if (scripts.length === 0) return;
   log.warn(
     { program: settings.program, scripts: scripts.slice(0, 20) },

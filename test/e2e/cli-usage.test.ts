@@ -390,3 +390,23 @@ test("the parser's own errors exit 1 with its message and the command's help; --
     process.stdout.write = write;
   }
 });
+
+test('--output - of smkit local transform and smkit local train is a usage error before anything runs, not a folder named "-" in the working folder', () => {
+  // "-" reads as stdout (smkit invoke -o -, curl); these commands write a folder of files, which stdout cannot be.
+  const dir = mkdtempSync(path.join(tmpdir(), 'smkit-output-dash-'));
+  try {
+    writeFileSync(path.join(dir, 'rows.csv'), '1,2\n');
+    const runs: ReadonlyArray<readonly [args: readonly string[], expected: string]> = [
+      [['local', 'transform', '--input', 'rows.csv', '--output', '-', '--content-type', 'text/csv', ...URL_FLAG], 'an output folder (created when missing)'],
+      [['local', 'train', '--code', '.', '--output', '-'], 'a folder to copy the trained model/ into (created when missing)'],
+    ];
+    for (const [args, expected] of runs) {
+      const r = spawnSync(process.execPath, [SMKIT_BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+      assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, usage(`--output="-" is invalid: expected ${expected}, named (such as ./out): the command writes files into a folder, not to stdout.`), args.join(' '));
+      assert.equal(existsSync(path.join(dir, '-')), false, `${args.join(' ')} made a folder named "-"`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

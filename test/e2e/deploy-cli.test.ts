@@ -90,6 +90,11 @@ test('smkit deploy: what the file lacks and bad flags are clear errors, before a
     const hugePoll = await smkit(['deploy', path.join(dir, 'a.yaml'), '--poll-interval', '3000000']);
     assert.notEqual(hugePoll.code, 0);
     assert.match(hugePoll.stderr, /ERR_CLI_USAGE: --poll-interval="3000000" is invalid: expected a number of seconds above 0, at most 3600\./);
+    // `--template -` is no file named "-" (stdout, read as smkit invoke -o - reads it, has the progress lines).
+    await assert.rejects(readDeployRequest(path.join(dir, 'e.yaml'), { template: '-' }), {
+      code: 'ERR_CLI_USAGE',
+      message: '--template="-" is invalid: expected a file to write the CloudFormation template to, such as stack.yaml (it is written as a file, not to stdout, which has the command\'s progress).',
+    });
     const both = await smkit(['deploy', path.join(dir, 'a.yaml'), '--delete', '--template', 'x.json']);
     assert.match(both.stderr, /ERR_CLI_USAGE: --delete does not apply with --template or --build/);
     // --template calls no SageMaker and waits for no endpoint: these flags did nothing there.
@@ -246,6 +251,11 @@ test('smkit deploy --template: CloudFormation YAML with the archives it names up
   try {
     await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
     await writeFile(path.join(dir, 'endpoints.yaml'), DEPLOY + ENDPOINT);
+    // An upload that fails (no S3 listens there) writes no template naming an archive not in the bucket.
+    const failed = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml')], { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' });
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /ERR_DEPLOY_FAILED: S3 /);
+    assert.equal(existsSync(path.join(dir, 'stack.yaml')), false, failed.stdout);
     const env = { AWS_ENDPOINT_URL_S3: s3.url };
     const dry = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--dry-run'], env);
     assert.equal(dry.code, 0, dry.stderr);

@@ -1,6 +1,6 @@
 // What a new user meets in the first hour: a taken port, readable logs, --host.
 import { after, before, describe, test } from 'node:test';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import assert from 'node:assert/strict';
@@ -90,6 +90,20 @@ describe('the first hour', { concurrency: 4 }, () => {
     assert.equal(r.code, 1);
     assert.equal(r.stderr, `smkit: ERR_CLI_USAGE: --model-dir="${path.join(IRIS, 'model.onnx')}" is invalid: expected the folder that holds the model, such as ${IRIS}; ${path.join(IRIS, 'model.onnx')} is a file.\n`);
     assert.equal(r.stdout, '');
+  });
+
+  test('serve --model-dir naming a model.tar.gz says to extract it or run it with smkit local, not to serve the folder it is in', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-first-hour-archive-'));
+    try {
+      const archive = path.join(dir, 'model.tar.gz');
+      writeFileSync(archive, 'not read');
+      const r = await run(['serve', '--model-dir', archive, '--port', '0', '--workers', '1']);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `smkit: ERR_CLI_USAGE: --model-dir="${archive}" is invalid: expected the folder that holds the model, not an archive: extract it first (mkdir model && tar -xzf ${archive} -C model), or serve it behind a local endpoint with smkit local ${archive}; ${archive} is a file.\n`);
+      assert.equal(r.stdout, '');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('serve --model-dir naming a folder that does not exist (a typo) exits 1 with one ERR_CLI_USAGE line, instead of serving /ping 503 until restarted', async () => {

@@ -362,6 +362,29 @@ describe('smkit serve as a process', () => {
       assert.match(server.output(), /code\/ has handler\.mjs but no handlr\.\{mjs,js,cjs\}: serving with the default hooks; set SAGEMAKER_PROGRAM/);
     });
 
+    test('a pipeline custom step\'s module in code/, with no handler, is served without the SAGEMAKER_PROGRAM warning', async (t) => {
+      const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+      writeFileSync(path.join(base, 'model', 'pipeline.yaml'), 'predict:\n  - model: model.onnx\npostprocess:\n  - custom: { module: post.mjs }\n');
+      mkdirSync(path.join(base, 'model', 'code'));
+      writeFileSync(path.join(base, 'model', 'code', 'post.mjs'), 'export default () => "from the step";\n');
+      const server = await startServe({ SAGEMAKER_BASE_DIR: base });
+      cleanupsOf(t).push(() => removeDir(base), () => server.stop());
+      await waitForPing(server);
+      const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
+      assert.equal(await res.json(), 'from the step');
+      // The warning would be logged before the primary's ready line.
+      await until('the primary\'s ready line', () => server.output().includes('ready: listening'), RETRY);
+      assert.doesNotMatch(server.output(), /serving with the default hooks/);
+    });
+
+    test('a misspelt SMKIT_ variable (SMKIT_BATCH_MAX_SIZ) is a start-up warning naming the setting meant, not ignored without a word', async (t) => {
+      const server = await startServe({ SM_MODEL_DIR: path.join(REPO_ROOT, 'models/iris-onnx'), SMKIT_BATCH_MAX_SIZ: '8' });
+      cleanupsOf(t).push(() => server.stop());
+      await waitForPing(server);
+      await until('the start-up warning', () => server.output().includes('SMKIT_BATCH_MAX_SIZ is not a setting'), RETRY);
+      assert.match(server.output(), /SMKIT_BATCH_MAX_SIZ is not a setting smkit reads, so it is ignored: did you mean SMKIT_BATCH_MAX_SIZE\?/);
+    });
+
     test('a broken model file: /ping 503 with the reason logged, invocations 503', async (t) => {
       const base = makeOptMl();
       writeFileSync(path.join(base, 'model', 'model.onnx'), 'this is not a protobuf');

@@ -16,7 +16,7 @@ export function registerInvoke(program: Command): void {
     .option('--session-id <id>', 'X-Amzn-SageMaker-Session-Id: NEW_SESSION opens a stateful session (its id is printed on stderr), an id continues it')
     .option('-e, --endpoint <name>', 'front-door endpoint name: POST <front door>/endpoints/<name>/invocations')
     .option('--front-door <url>', 'front door base URL used with --endpoint (default: http://127.0.0.1:8080)')
-    .option('-o, --output <file>', 'save the response body here instead of printing it')
+    .option('-o, --output <file>', 'save the response body here instead of printing it ("-": stdout)')
     .option('-v, --verbose', 'print the request line, response status and headers on stderr')
     .option('--timeout <seconds>', 'give up after this long, at most 86400', '60')
     .option('-s, --stream', 'print the answer as it streams (a chunked answer, or the front door\'s InvokeEndpointWithResponseStream)')
