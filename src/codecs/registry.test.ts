@@ -46,7 +46,7 @@ test('encode by media type; no encoder is a 406 mentioning outputFn', () => {
   const r = createDefaultCodecs();
   const out = { y: tensor('float32', [2, 1], Float32Array.from([1, 2])) };
   assert.equal(r.encode(out, 'text/csv', {}).toString(), '1\n2\n');
-  assert.equal(r.encode(out, 'application/jsonl', {}).toString(), '[1]\n[2]\n');
+  assert.equal(r.encode(out, 'application/jsonl', {}).toString(), '[1.0]\n[2.0]\n');
   assert.throws(() => r.encode(out, 'application/x-npz', {}), isError('ERR_NOT_ACCEPTABLE', 406, /'application\/x-npz'.*outputFn/));
   assert.throws(() => r.encode(out, 'application/x-unknown', {}), isError('ERR_NOT_ACCEPTABLE', 406, /Accept one of/));
 });
@@ -70,8 +70,8 @@ test('negotiation over the registry: C-3 cases end to end through encode', () =>
     return type === undefined ? undefined : { type, body: r.encode(out, type, {}).toString('latin1') };
   };
   assert.deepEqual(answer('text/csv'), { type: 'text/csv', body: '42\n6\n' });
-  assert.deepEqual(answer('application/unsupported, application/json, text/csv'), { type: 'application/json', body: '[42,6]' });
-  assert.deepEqual(answer(undefined), { type: 'application/json', body: '[42,6]' });
+  assert.deepEqual(answer('application/unsupported, application/json, text/csv'), { type: 'application/json', body: '[42.0,6.0]' });
+  assert.deepEqual(answer(undefined), { type: 'application/json', body: '[42.0,6.0]' });
   assert.equal(answer('application/x-npy')?.body.slice(0, 6), '\x93NUMPY');
   assert.equal(answer('application/x-unknown'), undefined);
 });
