@@ -474,3 +474,15 @@ test('a whole float is written 1.0 in every JSON answer, as TF Serving, Python a
   // Integer dtypes stay integers.
   assert.equal(text(tensor('int32', [2], Int32Array.from([1, 2]))), '[1,2]');
 });
+
+test('TF Serving answers write int64 and uint64 as exact integer literals past 2^53, as TF Serving does, not strings', () => {
+  const ids = tensor('int64', [2, 2], BigInt64Array.from([9007199254740993n, -9223372036854775808n, 1n, 0n]));
+  const big = tensor('uint64', [2], BigUint64Array.from([18446744073709551615n, 2n]));
+  const text = (o: TensorMap, body: string) => jsonCodec.encode!(o, { request: decode(body) }).toString('utf8');
+  assert.equal(text({ ids }, '{"instances": [1, 2]}'), '{"predictions":[[9007199254740993,-9223372036854775808],[1,0]]}');
+  assert.equal(text({ ids, big }, '{"instances": [1, 2]}'), '{"predictions":[{"ids":[9007199254740993,-9223372036854775808],"big":18446744073709551615},{"ids":[1,0],"big":2}]}');
+  assert.equal(text({ ids, big }, '{"inputs": [1]}'), '{"outputs":{"ids":[[9007199254740993,-9223372036854775808],[1,0]],"big":[18446744073709551615,2]}}');
+  assert.equal(text({ s: tensor('int64', [], BigInt64Array.from([-9007199254740993n])) }, '{"inputs": [1]}'), '{"outputs":-9007199254740993}');
+  // Plain JSON keeps strings past 2^53, so that JavaScript's JSON.parse loses nothing silently.
+  assert.equal(jsonCodec.encode!({ ids }, {}).toString(), '[["9007199254740993","-9223372036854775808"],[1,0]]');
+});
