@@ -545,7 +545,7 @@ export class InferenceEngine {
         if (h.outputFn) {
           running = 'outputFn';
           output = await this.user(this.#name('outputFn'), () => h.outputFn!(prediction, accept, ctx));
-        } else output = this.encode(prediction, accept);
+        } else output = this.encode(prediction, accept, isDecodedRequest(input) ? input : undefined);
       } catch (err) {
         throw hinted(io.withProtocolError(err, isDecodedRequest(input) ? input.form : undefined));
       }
@@ -738,14 +738,21 @@ export class InferenceEngine {
     return { tensors: request.tensors, request };
   }
 
-  /** The default outputFn: encodes in the negotiated type, answering in the request's form. */
-  private encode(prediction: unknown, accept: string): Buffer | TypedBody {
+  /**
+   * The default outputFn: encodes in the negotiated type, answering in the request's form. What
+   * predictFn or predictBatchFn returned answers the decoded request they were given (`request`) as
+   * the built-in path answers it: a v2 request in v2 (its `id`, its `outputs` selection and
+   * classifications), TF Serving's in `{"predictions"}`, bytes as they came (NPY `|S`, `{"b64"}`).
+   */
+  private encode(prediction: unknown, accept: string, request?: DecodedRequest): Buffer | TypedBody {
+    const modelName = this.model instanceof Pipeline ? (this.model.runtimes.at(-1)?.name ?? 'model') : 'model';
     try {
       if (isStepData(prediction)) {
-        const modelName = this.model instanceof Pipeline ? (this.model.runtimes.at(-1)?.name ?? 'model') : 'model';
         return this.codecs.encodeResponse(prediction.value !== undefined ? prediction.value : prediction.tensors, accept, { request: prediction.request, modelName });
       }
-      return this.codecs.encodeResponse(prediction, accept, {});
+      if (request === undefined) return this.codecs.encodeResponse(prediction, accept, {});
+      // A lone tensor is the model's one output, as a runtime's would be (a plain JSON answer writes it bare).
+      return this.codecs.encodeResponse(isTensor(prediction) ? { [UNNAMED]: prediction } : prediction, accept, { request, modelName });
     } catch (err) {
       // The client chose a type this prediction has no form in (top-k labels as NPY, say): that is
       // "not acceptable", not a server fault.
