@@ -882,3 +882,23 @@ test('a lone tensor predictFn returns answers a v2 request as its one output (ou
   });
   assert.equal(await invoke('[1]'), '[3,4]');
 });
+
+test('outputs of several batch sizes from predictFn answering a TF Serving {"instances"} request: the error says to return one batch size from predictFn, not to select outputs in a pipeline it skips', async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function predictFn() { return { a: { dtype: 'float32', shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) }, b: { dtype: 'float32', shape: [], data: Float32Array.of(7) } }; }`,
+  );
+  const invoke = (accept: string) => engine.invoke({ requestId: 'r', body: Buffer.from('{"instances": [[1, 2]]}'), contentType: 'application/json', accept, headers: {} }, log);
+  await assert.rejects(invoke('application/json'), (err: ToolkitError) => {
+    assert.equal(err.code, 'ERR_ENCODE');
+    assert.match(err.message, /^predictFn in .*inference\.mjs returned what smkit cannot answer as application\/json: Cannot answer one object per row: the 2 outputs predictFn returned \('a' \[2, 2\], 'b' \[\]\) do not share their first \(batch\) dimension; return outputs of one batch size \(or export an outputFn to encode them\), or send \{"inputs": \.\.\.\} for the columnar form$/);
+    assert.doesNotMatch(err.message, /pipeline/);
+    return true;
+  });
+  await assert.rejects(invoke('application/jsonlines'), (err: ToolkitError) => {
+    assert.equal(err.code, 'ERR_NOT_ACCEPTABLE');
+    assert.match(err.message, /do not share their first \(batch\) dimension; ask for application\/json \(Accept\) or return from predictFn what application\/jsonlines can hold/);
+    assert.doesNotMatch(err.message, /pipeline|"inputs"/);
+    return true;
+  });
+});

@@ -182,6 +182,20 @@ function oneArrayOnly(accept: string, hook: string, outputs: readonly unknown[],
   );
 }
 
+/**
+ * The codec's error for outputs of several batch sizes answered one object per row (TF Serving's
+ * `{"instances"}` answer, JSON lines), with the fix for outputs `hook` returned: the codec's (select
+ * the outputs in the pipeline) is no help, as no pipeline step sees them. Any other error as it is.
+ */
+function unsharedRowsFromHook(err: unknown, hook: string, accept: string): unknown {
+  const shapes = err instanceof ToolkitError && err.code === 'ERR_ENCODE' ? err.details?.['batchDimensions'] : undefined;
+  if (typeof shapes !== 'object' || shapes === null) return err;
+  const outputs = Object.entries(shapes as Record<string, readonly number[]>).map(([n, shape]) => `'${excerpt(n, 100)}' [${shape.join(', ')}]`);
+  // In JSON the answer goes on as the engine's 500 naming the hook; in another type (JSON lines) as a 406 saying what to return.
+  const fix = accept === 'application/json' ? `; return outputs of one batch size (or export an outputFn to encode them), or send {"inputs": ...} for the columnar form` : '';
+  return new ToolkitError('ERR_ENCODE', `Cannot answer one object per row: the ${outputs.length} outputs ${hook} returned (${outputs.join(', ')}) do not share their first (batch) dimension${fix}`, { cause: err, details: (err as ToolkitError).details });
+}
+
 /** What `/ping` and the logs report about a loaded engine. */
 export interface EngineDescription {
   handler?: string;
@@ -758,6 +772,7 @@ export class InferenceEngine {
       // "not acceptable", not a server fault.
       // A prediction from predictFn/predictBatchFn skips the pipeline: a pipeline step cannot shape it.
       const hook = this.batchPredict ? this.#name('predictBatchFn') : this.hooks.predictFn ? this.#name('predictFn') : undefined;
+      if (hook) err = unsharedRowsFromHook(err, hook, accept);
       if (err instanceof ToolkitError && err.code === 'ERR_ENCODE' && accept !== 'application/json') {
         const fix = hook ? `return from ${hook} what ${excerpt(accept, 200)} can hold (or export an outputFn to encode it)` : 'add a select/argmax step';
         const hint = err.message.includes('ask for application/json') ? '' : `; ask for application/json (Accept) or ${fix}`;
