@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import type { Tensor } from '../core/tensor.js';
 import { floatTensorCsvBytes, floatTensorJsonBytes, floatTensorJsonText, numberJsonWasmAvailable, numberJsonWasmMemoryBytes } from './number-json-wasm.js';
 import { csvCodec, tensorToCsv } from './csv.js';
-import { tensorFlatToJson, tensorToJson } from './json-write.js';
+import { tensorFlatToJson, tensorRowsToJson, tensorToJson } from './json-write.js';
 import { jsonCodec } from './json.js';
 import { LazyWasm } from './wasm-module.js';
 
@@ -125,6 +125,25 @@ test('tensors the writer does not take are handed back, and the JSON writers sti
   assert.equal(tensorToJson({ dtype: 'float32', shape: [], data: Float32Array.from([3]) }), '3.0');
   assert.equal(tensorToJson({ dtype: 'float64', shape: [], data: Float64Array.from([-0]) }), '-0.0');
   assert.equal(tensorToJson(float64(Array.from({ length: 2 ** 20 + 1 }, (_, i) => i % 3 === 0 ? -0 : i / 2), [2 ** 20 + 1])), reference(Array.from({ length: 2 ** 20 + 1 }, (_, i) => i % 3 === 0 ? -0 : i / 2), [2 ** 20 + 1]));
+});
+
+test('the TypeScript writers (tensors the WebAssembly writer does not take) write the bytes it writes: whole numbers as 1.0, -0 as -0.0, exponents as they are (property)', () => {
+  // Rank 0 and rank 33 go to the TypeScript writers; the same values of rank 1 to the WebAssembly one.
+  const deep = Array.from({ length: 32 }, () => 1);
+  const values = fc.oneof(anyDouble, fc.integer({ min: -(2 ** 31), max: 2 ** 31 }), fc.constantFrom(0, -0, 1e21, -1e21, 1e20, 2 ** 53, 2 ** 64, 0.5, 1e-7, 5e-324, NaN, Infinity, -Infinity));
+  fc.assert(
+    fc.property(fc.array(values, { minLength: 1, maxLength: 16 }), fc.boolean(), (list, single) => {
+      const flat = (shape: number[]): Tensor => (single ? float64(list, shape) : { dtype: 'float32', shape, data: Float32Array.from(list) });
+      const wasm = floatTensorJsonText(flat([list.length]));
+      assert.equal(wasm, reference(flat([list.length]).data as ArrayLike<number>, [list.length]));
+      assert.equal(tensorToJson(flat([...deep, list.length])), `${'['.repeat(32)}${wasm}${']'.repeat(32)}`);
+      assert.deepEqual(tensorRowsToJson(flat([...deep, list.length])), [`${'['.repeat(31)}${wasm}${']'.repeat(31)}`]);
+      const scalars = Array.from(flat([list.length]).data as ArrayLike<number>, (v) => tensorToJson(single ? float64([v], []) : { dtype: 'float32', shape: [], data: Float32Array.of(v) }));
+      assert.equal(`[${scalars.join(',')}]`, wasm);
+      assert.deepEqual(tensorRowsToJson(flat([list.length])), scalars);
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test('the JSON codec answers a float tensor with the same bytes, bare or wrapped, and keeps TF Serving\'s NaN tokens', () => {
