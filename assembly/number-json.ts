@@ -1,7 +1,8 @@
 // AssemblyScript, compiled to dist/src/codecs/number-json.wasm by `npm run build:wasm`.
 //
 // JSON text for float32 and float64 tensors (src/codecs/json-write.ts): the nested arrays that
-// `JSON.stringify` writes for them, byte for byte. Each number is written as JavaScript writes it
+// `JSON.stringify` writes for them, byte for byte but for two numbers: a whole number is written with
+// `.0` (`1.0`, `1e+21` as is), as TF Serving, Python's json and numpy write floats, and -0 as `-0.0`. Each number is written as JavaScript writes it
 // (ECMAScript Number::toString): the shortest digits that read back as the same double, the
 // closest of them to it, in the same layout (`1e+21`, `1.5e-7`, `0.000001`). The digits come
 // from Grisu3, ported from double-conversion's fast-dtoa.cc, the code V8 itself runs first for
@@ -43,7 +44,7 @@ export function setDim(i: i32, size: i32): void {
   store<i32>(DIMS + (<usize>i << 2), size);
 }
 
-/** The most bytes `n` values of a rank-`rank` tensor take as JSON (25 per number, its comma, the brackets). */
+/** The most bytes `n` values of a rank-`rank` tensor take as JSON (25 per number with its `.0`, its comma, the brackets). */
 export function maxBytes(n: i32, rank: i32): i32 {
   return n * (26 + 2 * rank) + 2 * rank;
 }
@@ -134,7 +135,11 @@ function writeNumber(v: f64, p: usize, json: bool): usize {
   // Small integers (and +0) as V8 writes them: their decimal digits.
   if (v >= -2147483648.0 && v <= 2147483647.0) {
     const i = <i32>v;
-    if (<f64>i == v) return i == 0 && reinterpret<i64>(v) < 0 ? writeNegativeZero(p) : writeInt(i, p);
+    if (<f64>i == v) {
+      if (i == 0 && reinterpret<i64>(v) < 0) return writeNegativeZero(p);
+      const end = writeInt(i, p);
+      return json ? writePointZero(end) : end;
+    }
   }
   let q = p;
   let a = v;
@@ -142,8 +147,31 @@ function writeNumber(v: f64, p: usize, json: bool): usize {
     store<u8>(q++, 45); // '-'
     a = -a;
   }
-  if (!grisu3(a)) return p + <usize>shortest(v, p);
-  return format(q);
+  if (!grisu3(a)) {
+    const end = p + <usize>shortest(v, p);
+    return json && isWhole(p, end) ? writePointZero(end) : end;
+  }
+  const end = format(q);
+  // Laid out without a point or an exponent (digits, then zeros up to the point) only when whole.
+  return json && decimalPoint >= length && decimalPoint <= 21 ? writePointZero(end) : end;
+}
+
+/**
+ * Writes `.0` at `p` (after a whole number in JSON, as TF Serving, Python's json and numpy write a
+ * float, so that the client reads a float, not an integer); answers the address after it.
+ */
+function writePointZero(p: usize): usize {
+  store<u16>(p, 0x302e); // ".0"
+  return p + 2;
+}
+
+/** Whether the number text in `[from, to)` has neither a point nor an exponent. */
+function isWhole(from: usize, to: usize): bool {
+  for (let at = from; at < to; at++) {
+    const c = load<u8>(at);
+    if (c == 46 || c == 101) return false;
+  }
+  return true;
 }
 
 function writeNegativeZero(p: usize): usize {

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { zipSync } from 'fflate';
 import { ERROR_CATALOGUE, ToolkitError } from '../errors/catalogue.js';
 import { UNNAMED, tensor, toFlatArray, type DType, type Tensor } from '../core/tensor.js';
-import { fromFloat16Bits } from '../core/float16.js';
+import { fromFloat16Bits, toFloat16Bits } from '../core/float16.js';
 import type { Codec, DecodeHints, DecodedRequest } from './codec.js';
 import { csvCodec, tensorToCsv } from './csv.js';
 import { parseNumericCsv } from './csv-parse.js';
@@ -721,4 +721,43 @@ test('v2 JSON: every dtype keeps its datatype, shape (rank 0 and empty dimension
       { numRuns: 40 },
     );
   }
+});
+
+test('JSON answers of float tensors (every writer: plain, TF Serving rows and columns, v2, JSON lines, inside other values) write each number as a float token, and JSON.parse gives the values back', () => {
+  const anyFloat = fc.oneof(
+    fc.integer({ min: -(2 ** 31), max: 2 ** 31 }),
+    fc.double({ noNaN: false }),
+    fc.constantFrom(0, -0, 1e21, 1e20, 2 ** 53, -(2 ** 60), 123456789012345680000, 0.5, NaN, Infinity, -Infinity),
+  );
+  const shaped = fc
+    .array(fc.integer({ min: 1, max: 3 }), { minLength: 0, maxLength: 4 })
+    .chain((shape) => fc.tuple(fc.constant(shape), fc.array(anyFloat, { minLength: shape.reduce((a, b) => a * b, 1), maxLength: shape.reduce((a, b) => a * b, 1) }), fc.constantFrom('float16', 'float32', 'float64')));
+  // A number token with neither a point nor an exponent, standing alone (after [ , : or at the start).
+  const integerToken = /(?:^|[[,:])-?\d+(?=$|[\],}])/;
+  fc.assert(
+    fc.property(shaped, ([shape, values, dtype]) => {
+      const data = dtype === 'float64' ? Float64Array.from(values) : dtype === 'float32' ? Float32Array.from(values) : Uint16Array.from(values, toFloat16Bits);
+      const t = { dtype, shape, data } as Tensor;
+      const expected = toFlatArray(t) as number[];
+      const texts = [
+        jsonCodec.encode!({ y: t }, {}).toString(),
+        jsonCodec.encode!({ y: t, z: t }, {}).toString(),
+        jsonCodec.encode!({ y: t }, { request: { tensors: {}, form: 'tfs-instances' } }).toString(),
+        jsonCodec.encode!({ y: t }, { request: { tensors: {}, form: 'tfs-inputs' } }).toString(),
+        jsonCodec.encode!({ y: t }, { request: { tensors: {}, form: 'v2' } }).toString(),
+        jsonLinesCodec.encode!({ y: t }, {}).toString(),
+        jsonCodec.encode!({ scores: t, label: 'a' }, {}).toString(),
+      ];
+      // One object per row needs rows.
+      if (shape.length > 0) {
+        texts.push(jsonCodec.encode!({ y: t, z: t }, { request: { tensors: {}, form: 'tfs-instances' } }).toString(), jsonLinesCodec.encode!({ y: t, z: t }, {}).toString());
+      }
+      // (A v2 shape is integers.)
+      for (const text of texts) assert.doesNotMatch(text.replace(/"shape":\[[\d,]*\]/g, ''), integerToken, text);
+      // Plain JSON reads back as the same values (non-finite as null, -0 with its sign).
+      const flat = (v: unknown): unknown[] => (Array.isArray(v) ? v.flatMap(flat) : [v]);
+      assert.deepEqual(flat(JSON.parse(texts[0]!)), expected.map((v) => (Number.isFinite(v) ? v : null)));
+    }),
+    { numRuns: 500 },
+  );
 });

@@ -1,4 +1,4 @@
-import type { Tensor } from '../core/tensor.js';
+import { isBigIntDType, type Tensor } from '../core/tensor.js';
 import { float16Bits } from '../core/float16.js';
 import { tensorRowsToJson, tensorToJson } from './json-write.js';
 
@@ -179,6 +179,7 @@ function isBytesOutput(name: string, t: Tensor): boolean {
  */
 export function tfsTensorJson(name: string, t: Tensor, binaryStrings?: ReadonlySet<string>): string {
   if (isBytesOutput(name, t)) return b64Json(t, 0, t.shape, binaryStrings);
+  if (isBigIntDType(t.dtype)) return exactIntegersJson(t.data as BigInt64Array, 0, t.shape);
   return withNonFiniteTokens(tensorToJson(t), t);
 }
 
@@ -188,8 +189,27 @@ export function tfsRowsJson(name: string, t: Tensor, binaryStrings?: ReadonlySet
   const rows = t.shape[0]!;
   const rowSize = rows === 0 ? 0 : t.data.length / rows;
   if (isBytesOutput(name, t)) return Array.from({ length: rows }, (_, r) => b64Json(t, r * rowSize, t.shape.slice(1), binaryStrings));
+  if (isBigIntDType(t.dtype)) return Array.from({ length: rows }, (_, r) => exactIntegersJson(t.data as BigInt64Array, r * rowSize, t.shape.slice(1)));
   const json = tensorRowsToJson(t);
   if (!isFloat(t)) return json;
   const elements = floatElements(t);
   return json.map((row, r) => restoreNonFinite(row, elements, r * rowSize, (r + 1) * rowSize));
+}
+
+/**
+ * The int64 or uint64 elements of `d` from `from`, nested in `shape`, as exact integer literals
+ * (`9007199254740993`), as TF Serving writes them (rapidjson's `Int64`/`Uint64`), also past ±2^53:
+ * its clients read numbers there, and Python's json reads such a literal exactly.
+ */
+function exactIntegersJson(d: BigInt64Array | BigUint64Array, from: number, shape: readonly number[]): string {
+  if (shape.length === 0) return String(d[from]);
+  const strides = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) strides[i] = strides[i + 1]! * shape[i + 1]!;
+  const nest = (dim: number, offset: number): string => {
+    if (dim === shape.length - 1) return `[${d.subarray(offset, offset + shape[dim]!).join(',')}]`;
+    const parts = new Array<string>(shape[dim]!);
+    for (let i = 0; i < parts.length; i++) parts[i] = nest(dim + 1, offset + i * strides[dim]!);
+    return `[${parts.join(',')}]`;
+  };
+  return nest(0, from);
 }

@@ -309,6 +309,26 @@ function classificationCounts(outputs: Record<string, unknown>[] | undefined): M
   return counts;
 }
 
+/**
+ * `prediction` with each output a v2 request asked for as a classification replaced by it (see
+ * {@link classify}), and `options` without the classifications: so that an answer in any type (CSV,
+ * NPY, JSON lines as well as v2 JSON) holds the top-k strings the client asked for, not the scores
+ * silently, and the v2 writer does not rank them twice. Any other prediction or request as it is.
+ * @throws ToolkitError 400 for an output that cannot be classified.
+ */
+export function withClassifications(prediction: unknown, options: EncodeOptions, isMap: (v: unknown) => v is TensorMap): { prediction: unknown; options: EncodeOptions } {
+  const counts = options.request?.classifications;
+  if (counts === undefined || counts.size === 0 || options.request?.form !== 'v2' || !isMap(prediction)) return { prediction, options };
+  const out: TensorMap = {};
+  for (const name of Object.keys(prediction)) {
+    const wire = name === '' ? V2_UNNAMED_OUTPUT : name;
+    const k = counts.get(wire);
+    Object.defineProperty(out, name, { value: k === undefined ? prediction[name] : classify(prediction[name]!, k, wire), enumerable: true, writable: true, configurable: true });
+  }
+  const { classifications: _ranked, ...request } = options.request!;
+  return { prediction: out, options: { ...options, request } };
+}
+
 /** Triton refuses to classify rows larger than this (classification.cc, kMaxClassificationElements). */
 const MAX_CLASSIFICATION_ELEMENTS = 1_000_000;
 

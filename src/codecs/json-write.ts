@@ -14,7 +14,9 @@ import { floatTensorJsonText } from './number-json-wasm.js';
  * (see `bench/codecs.ts`), building plain nested arrays with simple loops and handing them to
  * `JSON.stringify` beats `TypedArray#join` per row by about 1.5× and hand-written string
  * concatenation by 2×, because V8's JSON serialiser formats doubles natively. NaN and ±Infinity
- * become `null` (standard JSON has no literal for them); -0 becomes `-0.0` (JSON.stringify writes
+ * become `null` (standard JSON has no literal for them); a whole float becomes `1.0`, not `1`, as
+ * TF Serving, Python's json and numpy write it, so that Python's `json.loads` gives a float and
+ * numpy a float array, not int64; -0 becomes `-0.0` (JSON.stringify writes
  * `0`, and Python's json reads `-0` as the integer 0: either way the sign is lost); int64 values outside the safe integer
  * range are written as strings so no client loses precision silently; float32 values are written
  * as the double they widen to, as the Python toolkit does.
@@ -22,10 +24,10 @@ import { floatTensorJsonText } from './number-json-wasm.js';
 
 /** The tensor as nested JSON arrays (a 0-d tensor as a bare scalar). */
 export function tensorToJson(t: Tensor): string {
-  const text = floatTensorJsonText(t);
+  const text = floatTensorJsonText(widened(t));
   if (text !== undefined) return text;
   const src = jsonElements(t);
-  return keepNegativeZeros(JSON.stringify(t.shape.length === 0 ? src[0] : nest(src, t.shape, 0, 0)), t, src, 0, src.length);
+  return floatPoints(JSON.stringify(t.shape.length === 0 ? src[0] : nest(src, t.shape, 0, 0)), t, src, 0, src.length);
 }
 
 /** The tensor as nested plain JS values ready for `JSON.stringify`. */
@@ -40,46 +42,89 @@ export function tensorToJsonValue(t: Tensor): unknown {
  * Serving predictions and JSON lines. A 1-D tensor's rows are scalars; a 0-d tensor is one row.
  */
 export function tensorRowsToJson(t: Tensor): string[] {
+  // A few values (one short row: the common answer to one request) are written sooner by
+  // JSON.stringify than by a call into the WebAssembly writer, whose fixed cost is about 0.1 µs more.
+  const cut = t.shape.length === 0 || t.data.length <= FEW_VALUES ? undefined : floatRowsJson(t);
+  if (cut !== undefined) return cut;
   const src = jsonElements(t);
-  if (t.shape.length === 0) return [keepNegativeZeros(JSON.stringify(src[0]), t, src, 0, 1)];
+  if (t.shape.length === 0) return [floatPoints(JSON.stringify(src[0]), t, src, 0, 1)];
   const rows = t.shape[0]!;
   const inner = t.shape.slice(1);
   let rowSize = 1;
   for (const d of inner) rowSize *= d;
   const out = new Array<string>(rows);
-  for (let i = 0; i < rows; i++) out[i] = keepNegativeZeros(JSON.stringify(inner.length === 0 ? src[i] : nest(src, inner, 0, i * rowSize)), t, src, i * rowSize, (i + 1) * rowSize);
+  for (let i = 0; i < rows; i++) out[i] = floatPoints(JSON.stringify(inner.length === 0 ? src[i] : nest(src, inner, 0, i * rowSize)), t, src, i * rowSize, (i + 1) * rowSize);
   return out;
 }
 
+/** Up to this many values {@link tensorRowsToJson} writes with JSON.stringify, row by row. */
+const FEW_VALUES = 4;
+
 /** The tensor's elements as one flat JSON array (v2 `data`). */
 export function tensorFlatToJson(t: Tensor): string {
-  const text = floatTensorJsonText({ ...t, shape: [t.data.length] });
+  const text = floatTensorJsonText({ ...widened(t), shape: [t.data.length] });
   if (text !== undefined) return text;
   const src = jsonElements(t);
-  return keepNegativeZeros(JSON.stringify(Array.isArray(src) ? src : Array.from(src as ArrayLike<number>)), t, src, 0, src.length);
+  return floatPoints(JSON.stringify(Array.isArray(src) ? src : Array.from(src as ArrayLike<number>)), t, src, 0, src.length);
 }
 
 /**
- * `json` (JSON.stringify's text of the float elements `[from, to)` of `src`) with each -0 written
- * `-0.0`, as the WebAssembly writer writes it. JSON.stringify writes -0 as `0`, the token it writes
- * for +0 too, so the k-th standalone `0` is the k-th zero element.
+ * The rows of a float32 or float64 tensor of rank 1 or more as the WebAssembly writer writes them,
+ * cut from its text of the whole tensor (one call, not one per row); `undefined` when it does not
+ * write the tensor. A row of a rank-r tensor ends where r - 1 brackets close before a comma: inside
+ * a row at most r - 2 close before one.
  */
-function keepNegativeZeros(json: string, t: Tensor, src: ArrayLike<unknown>, from: number, to: number): string {
+function floatRowsJson(t: Tensor): string[] | undefined {
+  const text = floatTensorJsonText(widened(t));
+  if (text === undefined) return undefined;
+  const rows = t.shape[0]!;
+  // One row (the common answer to one request) is the text without its outer brackets.
+  if (rows === 1) return [text.slice(1, -1)];
+  const rank = t.shape.length;
+  if (rank === 1) return text.slice(1, -1).split(',');
+  const out = new Array<string>(rows);
+  const end = `${']'.repeat(rank - 1)},`;
+  let from = 1;
+  for (let i = 0; i < rows - 1; i++) {
+    const at = text.indexOf(end, from) + rank - 1;
+    out[i] = text.slice(from, at);
+    from = at + 1;
+  }
+  out[rows - 1] = text.slice(from, -1);
+  return out;
+}
+
+/**
+ * `json` (JSON.stringify's text of the float elements `[from, to)` of `src`) as the WebAssembly
+ * writer writes it: each whole number with `.0` (`1.0`), each -0 as `-0.0`. JSON.stringify writes a
+ * whole number as an integer token, and -0 as `0`, the token it writes for +0 too, so the k-th
+ * standalone `0` is the k-th zero element. Text of other dtypes is returned as it is.
+ */
+function floatPoints(json: string, t: Tensor, src: ArrayLike<unknown>, from: number, to: number): string {
   if (t.dtype !== 'float32' && t.dtype !== 'float64' && t.dtype !== 'float16') return json;
   const values = src as ArrayLike<number>;
   let negative: boolean[] | undefined;
   let zeros = 0;
+  let whole = false;
   for (let i = from; i < to; i++) {
     const v = values[i]!;
-    if (v !== 0) continue;
+    if (v !== 0) {
+      whole ||= Number.isInteger(v);
+      continue;
+    }
+    whole = true;
     if (1 / v < 0) (negative ??= new Array<boolean>(zeros).fill(false))[zeros] = true;
     else if (negative) negative[zeros] = false;
     zeros++;
   }
-  if (negative === undefined) return json;
+  // No whole number (the usual scores): nothing to rewrite, and the regex costs more than JSON.stringify.
+  if (!whole) return json;
   let k = 0;
-  return json.replace(/(?<=^|[[,])0(?=$|[\],])/g, () => (negative![k++] ? '-0.0' : '0'));
+  return json.replace(WHOLE_NUMBER, (token) => (token === '0' && negative?.[k++] ? '-0.0' : `${token}.0`));
 }
+
+/** An integer token standing alone in JSON.stringify's text of numbers (no point, no exponent). */
+const WHOLE_NUMBER = /(?<=^|[[,])-?\d+(?=$|[\],])/g;
 
 /**
  * JSON for any value from user code: typed arrays become arrays, bigints numbers when safe (else
@@ -101,26 +146,28 @@ export function valueToJson(value: unknown): string {
 }
 
 function stringifyValue(value: unknown): string | undefined {
-  // A tensor holding -0 is written by tensorToJson (-0.0), in place of a string naming it: a replacer
-  // hands JSON.stringify values, which writes -0 as 0. The random mark is no string of the value's.
-  let signed: Tensor[] | undefined;
+  // A float tensor (or Float32Array, Float64Array) is written by tensorToJson (whole numbers as `1.0`,
+  // -0 as `-0.0`), in place of a string naming it: a replacer hands JSON.stringify values, which
+  // writes them as `1` and `0`. The random mark is no string of the value's.
+  let floats: Tensor[] | undefined;
   let mark: string | undefined;
+  const written = (t: Tensor): string => {
+    mark ??= randomUUID();
+    return `${mark}:${(floats ??= []).push(t) - 1}`;
+  };
   const text = JSON.stringify(value, (_key, v: unknown) => {
     if (typeof v !== 'object' || v === null) return typeof v === 'bigint' ? bigintToJsonValue(v) : v;
     if (Array.isArray(v)) return v;
     if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+      if (v instanceof Float32Array || v instanceof Float64Array) return written({ dtype: v instanceof Float32Array ? 'float32' : 'float64', shape: [v.length], data: v } as Tensor);
       return Array.from(v as unknown as ArrayLike<number | bigint>, (x) => (typeof x === 'bigint' ? bigintToJsonValue(x) : x));
     }
-    if (isTensor(v)) {
-      if (!holdsNegativeZero(v)) return tensorToJsonValue(v);
-      mark ??= randomUUID();
-      return `${mark}:${(signed ??= []).push(v) - 1}`;
-    }
+    if (isTensor(v)) return v.dtype === 'float32' || v.dtype === 'float64' || v.dtype === 'float16' ? written(v) : tensorToJsonValue(v);
     if (Object.getPrototypeOf(v) !== Object.prototype) refuseOpaque(v);
     return v;
   });
-  if (signed === undefined || text === undefined) return text;
-  return text.replace(new RegExp(`"${mark}:(\\d+)"`, 'g'), (_match, k: string) => tensorToJson(signed![Number(k)]!));
+  if (floats === undefined || text === undefined) return text;
+  return text.replace(new RegExp(`"${mark}:(\\d+)"`, 'g'), (_match, k: string) => tensorToJson(floats![Number(k)]!));
 }
 
 /**
@@ -152,13 +199,6 @@ const OPAQUE_TAGS = new Map<string, string>([
   ['AsyncGenerator', 'an async iterable (a stream: only outputFn and transformFn stream their answer)'],
 ]);
 
-/** Whether a float tensor holds a -0 (float16: its bits 0x8000). */
-function holdsNegativeZero(t: Tensor): boolean {
-  if (t.dtype === 'float16') return float16Bits(t.data as Uint16Array).includes(0x8000);
-  if (t.dtype !== 'float32' && t.dtype !== 'float64') return false;
-  return (t.data as Float64Array).some((x) => x === 0 && 1 / x < 0);
-}
-
 /** A bigint as a JSON number when it is a safe integer, else as a decimal string. */
 export function bigintToJsonValue(v: bigint): number | string {
   return v <= MAX_SAFE && v >= MIN_SAFE ? Number(v) : v.toString();
@@ -166,6 +206,14 @@ export function bigintToJsonValue(v: bigint): number | string {
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+
+/**
+ * A float16 tensor as the float32 tensor of the same values (each exact in float32), which the
+ * WebAssembly writer writes; any other tensor as it is.
+ */
+function widened(t: Tensor): Tensor {
+  return t.dtype === 'float16' ? ({ dtype: 'float32', shape: t.shape, data: float16ToFloat32(float16Bits(t.data as Uint16Array)) } as Tensor) : t;
+}
 
 /** The tensor's elements as values `JSON.stringify` writes correctly (numbers, booleans, strings). */
 function jsonElements(t: Tensor): ArrayLike<unknown> {

@@ -110,12 +110,12 @@ test('TFS: NaN, Infinity and -Infinity tokens are numbers in requests and are wr
   rejects('{"instances": [NaNa]}', /not valid JSON/);
   const out = { y: tensor('float32', [2, 2], Float32Array.from([NaN, 1, -Infinity, Infinity])) };
   const text = (req: DecodedRequest, o: TensorMap) => jsonCodec.encode!(o, { request: req }).toString('utf8');
-  assert.equal(text(r, out), '{"predictions":[[NaN,1],[-Infinity,Infinity]]}');
+  assert.equal(text(r, out), '{"predictions":[[NaN,1.0],[-Infinity,Infinity]]}');
   const two = { y: out.y, z: tensor('float16', [2], Uint16Array.from([0x7e00, 0x3c00])) };
-  assert.equal(text(r, two), '{"predictions":[{"y":[NaN,1],"z":NaN},{"y":[-Infinity,Infinity],"z":1}]}');
-  assert.equal(text(decode('{"inputs": [1]}'), two), '{"outputs":{"y":[[NaN,1],[-Infinity,Infinity]],"z":[NaN,1]}}');
+  assert.equal(text(r, two), '{"predictions":[{"y":[NaN,1.0],"z":NaN},{"y":[-Infinity,Infinity],"z":1.0}]}');
+  assert.equal(text(decode('{"inputs": [1]}'), two), '{"outputs":{"y":[[NaN,1.0],[-Infinity,Infinity]],"z":[NaN,1.0]}}');
   // Plain JSON answers keep null (standard JSON has no such literal).
-  assert.equal(text(decode('[1]'), out), '[[null,1],[null,null]]');
+  assert.equal(text(decode('[1]'), out), '[[null,1.0],[null,null]]');
 });
 
 test('TFS and v2: a float16 output whose data holds values, not bits (Node 24\'s Float16Array, any other typed array), gets the NaN/Infinity tokens too', () => {
@@ -425,7 +425,7 @@ test('a tensor inside another value keeps a -0 as -0.0, as a tensor answered alo
   const scores: Tensor = { dtype: 'float32', shape: [2, 2], data: Float32Array.from([-0, 0, 0.5, -0]) };
   const half: Tensor = { dtype: 'float16', shape: [], data: Uint16Array.from([0x8000]) };
   const body = jsonCodec.encode!({ scores, half, zeros: [scores], model: 'v1', n: -0 }, {}).toString();
-  assert.equal(body, '{"scores":[[-0.0,0],[0.5,-0.0]],"half":-0.0,"zeros":[[[-0.0,0],[0.5,-0.0]]],"model":"v1","n":0}');
+  assert.equal(body, '{"scores":[[-0.0,0.0],[0.5,-0.0]],"half":-0.0,"zeros":[[[-0.0,0.0],[0.5,-0.0]]],"model":"v1","n":0}');
 });
 
 test('a small body whose first elements claim a huge shape is a 400 naming the misfit, not a RangeError or a huge allocation', () => {
@@ -442,4 +442,47 @@ test('a small body whose first elements claim a huge shape is a 400 naming the m
   const rows = JSON.stringify(Array.from({ length: 1025 }, (_, r) => Array.from({ length: 1024 }, (_, c) => (r + c) % 7)));
   const t = decode(`{"inputs": {"big": ${rows}, "small": 1}}`).tensors['big']!;
   assert.deepEqual([t.shape, t.data[1024 * 1024 + 3]], [[1025, 1024], (1024 + 3) % 7]);
+});
+
+test('a whole float is written 1.0 in every JSON answer, as TF Serving, Python and numpy write it, so that it reads back as a float', () => {
+  // JSON.stringify writes 1, which Python's json.loads reads as an int and numpy as int64.
+  const f32 = tensor('float32', [2, 2], Float32Array.from([1, 0.5, -3, 0]));
+  const f64 = tensor('float64', [2], Float64Array.from([2, 1e21]));
+  const f16 = tensor('float16', [2], Uint16Array.from([toFloat16Bits(4), toFloat16Bits(0.5)]));
+  const out = { a: f32, b: f64, c: f16 };
+  const text = (o: unknown, options: EncodeOptions = {}) => jsonCodec.encode!(o, options).toString('utf8');
+  assert.equal(text({ a: f32 }), '[[1.0,0.5],[-3.0,0.0]]');
+  assert.equal(text(out), '{"a":[[1.0,0.5],[-3.0,0.0]],"b":[2.0,1e+21],"c":[4.0,0.5]}');
+  // TF Serving, row and columnar.
+  assert.equal(text(out, { request: decode('{"instances": [1, 2]}') }), '{"predictions":[{"a":[1.0,0.5],"b":2.0,"c":4.0},{"a":[-3.0,0.0],"b":1e+21,"c":0.5}]}');
+  assert.equal(text({ a: f32 }, { request: decode('{"instances": [1, 2]}') }), '{"predictions":[[1.0,0.5],[-3.0,0.0]]}');
+  assert.equal(text(out, { request: decode('{"inputs": [1]}') }), '{"outputs":{"a":[[1.0,0.5],[-3.0,0.0]],"b":[2.0,1e+21],"c":[4.0,0.5]}}');
+  // v2 (flat data).
+  assert.match(text({ a: f32 }, { request: decode('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}') }), /"data":\[1\.0,0\.5,-3\.0,0\.0\]/);
+  // JSON lines, one output and several.
+  assert.equal(jsonLinesCodec.encode!({ a: f32 }, {}).toString(), '[1.0,0.5]\n[-3.0,0.0]\n');
+  assert.equal(jsonLinesCodec.encode!({ b: f64, c: f16 }, {}).toString(), '{"b":2.0,"c":4.0}\n{"b":1e+21,"c":0.5}\n');
+  // Values from user code: float tensors and float typed arrays inside other values, a 0-d tensor.
+  assert.equal(text({ scores: f32, raw: Float64Array.from([5, 0.25]), ids: Int32Array.from([1]), n: 2 }), '{"scores":[[1.0,0.5],[-3.0,0.0]],"raw":[5.0,0.25],"ids":[1],"n":2}');
+  assert.equal(text(tensor('float32', [], Float32Array.from([7]))), '7.0');
+  // Past what the WebAssembly writer takes (2^20 values), the TypeScript writer does the same.
+  const big = tensor('float64', [2 ** 20 + 2], new Float64Array(2 ** 20 + 2).fill(3));
+  big.data[1] = -0;
+  const bigText = text(big);
+  assert.equal(bigText.slice(0, 15), '[3.0,-0.0,3.0,3');
+  assert.equal(bigText.length, 1 + 4 * (2 ** 20 + 2) + 1);
+  // Integer dtypes stay integers.
+  assert.equal(text(tensor('int32', [2], Int32Array.from([1, 2]))), '[1,2]');
+});
+
+test('TF Serving answers write int64 and uint64 as exact integer literals past 2^53, as TF Serving does, not strings', () => {
+  const ids = tensor('int64', [2, 2], BigInt64Array.from([9007199254740993n, -9223372036854775808n, 1n, 0n]));
+  const big = tensor('uint64', [2], BigUint64Array.from([18446744073709551615n, 2n]));
+  const text = (o: TensorMap, body: string) => jsonCodec.encode!(o, { request: decode(body) }).toString('utf8');
+  assert.equal(text({ ids }, '{"instances": [1, 2]}'), '{"predictions":[[9007199254740993,-9223372036854775808],[1,0]]}');
+  assert.equal(text({ ids, big }, '{"instances": [1, 2]}'), '{"predictions":[{"ids":[9007199254740993,-9223372036854775808],"big":18446744073709551615},{"ids":[1,0],"big":2}]}');
+  assert.equal(text({ ids, big }, '{"inputs": [1]}'), '{"outputs":{"ids":[[9007199254740993,-9223372036854775808],[1,0]],"big":[18446744073709551615,2]}}');
+  assert.equal(text({ s: tensor('int64', [], BigInt64Array.from([-9007199254740993n])) }, '{"inputs": [1]}'), '{"outputs":-9007199254740993}');
+  // Plain JSON keeps strings past 2^53, so that JavaScript's JSON.parse loses nothing silently.
+  assert.equal(jsonCodec.encode!({ ids }, {}).toString(), '[["9007199254740993","-9223372036854775808"],[1,0]]');
 });

@@ -172,7 +172,7 @@ export function encodeJsonText(prediction: unknown, options: EncodeOptions): str
     case 'v2':
       return encodeV2(prediction, options);
     case 'tfs-instances':
-      return `{"predictions":${single ? tfsTensorJson(names[0]!, single, binary) : `[${perRowObjectList(prediction, (n, t) => tfsRowsJson(n, t, binary)).join(',')}]`}}`;
+      return `{"predictions":${single ? tfsTensorJson(names[0]!, single, binary) : `[${perRowObjectList(prediction, (n, t) => tfsRowsJson(n, t, binary), TFS_ROWS_FIX).join(',')}]`}}`;
     case 'tfs-inputs':
       return `{"outputs":${single ? tfsTensorJson(names[0]!, single, binary) : namedObject(prediction, (n, t) => tfsTensorJson(n, t, binary))}}`;
     default:
@@ -206,16 +206,19 @@ export function namedObject(outputs: TensorMap, write: (name: string, t: Tensor)
  * One `{name: row}` object per row of several outputs that share their first dimension
  * (TensorFlow Serving's row format for multi-output models; also JSON lines).
  */
-export function perRowObjectList(outputs: TensorMap, rowsOf: (name: string, t: Tensor) => string[] = (_n, t) => tensorRowsToJson(t)): string[] {
+export function perRowObjectList(
+  outputs: TensorMap,
+  rowsOf: (name: string, t: Tensor) => string[] = (_n, t) => tensorRowsToJson(t),
+  fix = 'select the outputs you need in the pipeline, or ask for application/json',
+): string[] {
   const names = Object.keys(outputs);
   const batch = (name: string): number | undefined => outputs[name]!.shape[0];
   const rows = batch(names[0]!);
   if (rows === undefined || names.some((n) => batch(n) !== rows)) {
-    throw new ToolkitError(
-      'ERR_ENCODE',
-      `Cannot answer one object per row: outputs ${names.map((n) => `'${n}' [${outputs[n]!.shape.join(', ')}]`).join(', ')} ` +
-        'do not share their first (batch) dimension; select the outputs you need in the pipeline or send {"inputs": ...} for the columnar form',
-    );
+    // `batchDimensions` lets the engine give the fix for outputs a handler's hook returned, which no pipeline step sees.
+    const batchDimensions: Record<string, number[]> = {};
+    for (const n of names) Object.defineProperty(batchDimensions, n, { value: [...outputs[n]!.shape], enumerable: true });
+    throw new ToolkitError('ERR_ENCODE', `${unsharedBatchMessage(batchDimensions)}; ${fix}`, { details: { batchDimensions } });
   }
   const columns = names.map((n) => rowsOf(n, outputs[n]!));
   const keys = names.map((n) => JSON.stringify(n));
@@ -226,6 +229,17 @@ export function perRowObjectList(outputs: TensorMap, rowsOf: (name: string, t: T
     out[r] = `${s}}`;
   }
   return out;
+}
+
+/** The fix for outputs of several batch sizes answering TF Serving's row format ({"instances"}) from a pipeline. */
+const TFS_ROWS_FIX = 'select the outputs you need in the pipeline or send {"inputs": ...} for the columnar form';
+
+/**
+ * That one `{name: row}` object per row cannot be written for outputs of these shapes (their first
+ * dimensions differ, or one has none), without the fix, which depends on who made the outputs.
+ */
+function unsharedBatchMessage(shapes: Readonly<Record<string, readonly number[]>>): string {
+  return `Cannot answer one object per row: outputs ${Object.keys(shapes).map((n) => `'${n}' [${shapes[n]!.join(', ')}]`).join(', ')} do not share their first (batch) dimension`;
 }
 
 /**

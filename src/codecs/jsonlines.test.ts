@@ -40,11 +40,11 @@ test('bad lines are a 400 naming the line', () => {
 });
 
 test('one line per row; several outputs give one object per row', () => {
-  assert.equal(encode({ y: tensor('float32', [2, 2], Float32Array.from([1, 2, 3, 4])) }), '[1,2]\n[3,4]\n');
+  assert.equal(encode({ y: tensor('float32', [2, 2], Float32Array.from([1, 2, 3, 4])) }), '[1.0,2.0]\n[3.0,4.0]\n');
   assert.equal(encode({ y: tensor('int64', [2], BigInt64Array.from([1n, 0n])) }), '1\n0\n');
   assert.equal(
     encode({ label: tensor('string', [2], ['a', 'b']), p: tensor('float64', [2, 1], Float64Array.from([0.5, 1])) }),
-    '{"label":"a","p":[0.5]}\n{"label":"b","p":[1]}\n',
+    '{"label":"a","p":[0.5]}\n{"label":"b","p":[1.0]}\n',
   );
   assert.equal(encode({ y: tensor('float32', [0, 2], new Float32Array(0)) }), '');
 });

@@ -4,27 +4,34 @@ import fc from 'fast-check';
 import type { Tensor } from '../core/tensor.js';
 import { floatTensorCsvBytes, floatTensorJsonBytes, floatTensorJsonText, numberJsonWasmAvailable, numberJsonWasmMemoryBytes } from './number-json-wasm.js';
 import { csvCodec, tensorToCsv } from './csv.js';
-import { tensorFlatToJson, tensorToJson } from './json-write.js';
+import { tensorFlatToJson, tensorRowsToJson, tensorToJson } from './json-write.js';
 import { jsonCodec } from './json.js';
 import { LazyWasm } from './wasm-module.js';
 
 /**
  * The WebAssembly writer must write exactly what `JSON.stringify` writes for the same nested
- * arrays, -0 aside (written `-0.0`), for every double and float32 value (the reference below builds
- * those arrays by hand), and hand back every tensor it does not take.
+ * arrays, but for whole numbers (written `1.0`, as TF Serving, Python's json and numpy write
+ * floats) and -0 (written `-0.0`), for every double and float32 value (the reference below builds
+ * the text by hand), and hand back every tensor it does not take.
  */
 
-const NEGATIVE_ZERO = '\u0000-0';
+/** One number as the JSON answers write a float: `String`'s text, `.0` after a whole number, -0 as `-0.0`, non-finite `null`. */
+function floatText(v: number): string {
+  if (!Number.isFinite(v)) return 'null';
+  if (Object.is(v, -0)) return '-0.0';
+  const s = String(v);
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
 
-/** `JSON.stringify` of `data` nested in `shape`, with -0 as `-0.0`: the reference text. */
+/** `data` nested in `shape` as JSON, each number as {@link floatText} writes it: the reference text. */
 function reference(data: ArrayLike<number>, shape: readonly number[]): string {
-  const nest = (dim: number, offset: number): unknown => {
-    if (dim === shape.length) return Object.is(data[offset], -0) ? NEGATIVE_ZERO : data[offset];
+  const nest = (dim: number, offset: number): string => {
+    if (dim === shape.length) return floatText(data[offset]!);
     let stride = 1;
     for (let d = dim + 1; d < shape.length; d++) stride *= shape[d]!;
-    return Array.from({ length: shape[dim]! }, (_, i) => nest(dim + 1, offset + i * stride));
+    return `[${Array.from({ length: shape[dim]! }, (_, i) => nest(dim + 1, offset + i * stride)).join(',')}]`;
   };
-  return JSON.stringify(nest(0, 0)).replaceAll(JSON.stringify(NEGATIVE_ZERO), '-0.0');
+  return nest(0, 0);
 }
 
 const float64 = (data: ArrayLike<number>, shape: number[]): Tensor => ({ dtype: 'float64', shape, data: Float64Array.from(data) });
@@ -113,7 +120,30 @@ test('tensors the writer does not take are handed back, and the JSON writers sti
   assert.equal(tensorToJson({ dtype: 'float32', shape: [], data: Float32Array.from([1.5]) }), '1.5');
   assert.equal(tensorToJson({ dtype: 'float32', shape: [2, 0], data: new Float32Array(0) }), '[[],[]]');
   assert.equal(tensorFlatToJson({ dtype: 'float32', shape: [], data: Float32Array.from([0.25]) }), '[0.25]');
-  assert.equal(tensorFlatToJson(float64([1.5, -2, 0.1, 3], [2, 2])), '[1.5,-2,0.1,3]');
+  assert.equal(tensorFlatToJson(float64([1.5, -2, 0.1, 3], [2, 2])), '[1.5,-2.0,0.1,3.0]');
+  // The TypeScript writers write whole floats as the WebAssembly writer does.
+  assert.equal(tensorToJson({ dtype: 'float32', shape: [], data: Float32Array.from([3]) }), '3.0');
+  assert.equal(tensorToJson({ dtype: 'float64', shape: [], data: Float64Array.from([-0]) }), '-0.0');
+  assert.equal(tensorToJson(float64(Array.from({ length: 2 ** 20 + 1 }, (_, i) => i % 3 === 0 ? -0 : i / 2), [2 ** 20 + 1])), reference(Array.from({ length: 2 ** 20 + 1 }, (_, i) => i % 3 === 0 ? -0 : i / 2), [2 ** 20 + 1]));
+});
+
+test('the TypeScript writers (tensors the WebAssembly writer does not take) write the bytes it writes: whole numbers as 1.0, -0 as -0.0, exponents as they are (property)', () => {
+  // Rank 0 and rank 33 go to the TypeScript writers; the same values of rank 1 to the WebAssembly one.
+  const deep = Array.from({ length: 32 }, () => 1);
+  const values = fc.oneof(anyDouble, fc.integer({ min: -(2 ** 31), max: 2 ** 31 }), fc.constantFrom(0, -0, 1e21, -1e21, 1e20, 2 ** 53, 2 ** 64, 0.5, 1e-7, 5e-324, NaN, Infinity, -Infinity));
+  fc.assert(
+    fc.property(fc.array(values, { minLength: 1, maxLength: 16 }), fc.boolean(), (list, single) => {
+      const flat = (shape: number[]): Tensor => (single ? float64(list, shape) : { dtype: 'float32', shape, data: Float32Array.from(list) });
+      const wasm = floatTensorJsonText(flat([list.length]));
+      assert.equal(wasm, reference(flat([list.length]).data as ArrayLike<number>, [list.length]));
+      assert.equal(tensorToJson(flat([...deep, list.length])), `${'['.repeat(32)}${wasm}${']'.repeat(32)}`);
+      assert.deepEqual(tensorRowsToJson(flat([...deep, list.length])), [`${'['.repeat(31)}${wasm}${']'.repeat(31)}`]);
+      const scalars = Array.from(flat([list.length]).data as ArrayLike<number>, (v) => tensorToJson(single ? float64([v], []) : { dtype: 'float32', shape: [], data: Float32Array.of(v) }));
+      assert.equal(`[${scalars.join(',')}]`, wasm);
+      assert.deepEqual(tensorRowsToJson(flat([list.length])), scalars);
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test('the JSON codec answers a float tensor with the same bytes, bare or wrapped, and keeps TF Serving\'s NaN tokens', () => {

@@ -46,7 +46,7 @@ test('encode by media type; no encoder is a 406 mentioning outputFn', () => {
   const r = createDefaultCodecs();
   const out = { y: tensor('float32', [2, 1], Float32Array.from([1, 2])) };
   assert.equal(r.encode(out, 'text/csv', {}).toString(), '1\n2\n');
-  assert.equal(r.encode(out, 'application/jsonl', {}).toString(), '[1]\n[2]\n');
+  assert.equal(r.encode(out, 'application/jsonl', {}).toString(), '[1.0]\n[2.0]\n');
   assert.throws(() => r.encode(out, 'application/x-npz', {}), isError('ERR_NOT_ACCEPTABLE', 406, /'application\/x-npz'.*outputFn/));
   assert.throws(() => r.encode(out, 'application/x-unknown', {}), isError('ERR_NOT_ACCEPTABLE', 406, /Accept one of/));
 });
@@ -70,8 +70,29 @@ test('negotiation over the registry: C-3 cases end to end through encode', () =>
     return type === undefined ? undefined : { type, body: r.encode(out, type, {}).toString('latin1') };
   };
   assert.deepEqual(answer('text/csv'), { type: 'text/csv', body: '42\n6\n' });
-  assert.deepEqual(answer('application/unsupported, application/json, text/csv'), { type: 'application/json', body: '[42,6]' });
-  assert.deepEqual(answer(undefined), { type: 'application/json', body: '[42,6]' });
+  assert.deepEqual(answer('application/unsupported, application/json, text/csv'), { type: 'application/json', body: '[42.0,6.0]' });
+  assert.deepEqual(answer(undefined), { type: 'application/json', body: '[42.0,6.0]' });
   assert.equal(answer('application/x-npy')?.body.slice(0, 6), '\x93NUMPY');
   assert.equal(answer('application/x-unknown'), undefined);
+});
+
+test('a v2 request asking for a classification gets the top-k strings in every answer type (CSV, NPY, JSON lines), not the scores', () => {
+  const r = createDefaultCodecs();
+  const request = r.decode('application/json', Buffer.from(JSON.stringify({
+    inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }],
+    outputs: [{ name: 'scores', parameters: { classification: 2 } }],
+  })));
+  const out = { scores: tensor('float32', [2, 3], Float32Array.from([0.1, 0.7, 0.2, 0.5, 0.25, 0.25])) };
+  const answer = (type: string) => {
+    const body = r.encodeResponse(out, type, { request });
+    return Buffer.isBuffer(body) ? body : body.body;
+  };
+  assert.equal(answer('text/csv').toString(), '0.700000:1,0.200000:2\n0.500000:0,0.250000:1\n');
+  assert.equal(answer('application/jsonlines').toString(), '["0.700000:1","0.200000:2"]\n["0.500000:0","0.250000:1"]\n');
+  assert.match(answer('application/x-npy').toString('latin1'), /'descr': '<U10'.*'shape': \(2, 2\)/);
+  // v2 JSON ranks them once, as before.
+  assert.match(answer('application/json').toString(), /"name":"scores","shape":\[2,2\],"datatype":"BYTES","data":\["0.700000:1","0.200000:2","0.500000:0","0.250000:1"\]/);
+  // An output that cannot be classified is the same 400 in any type.
+  const bad = { scores: tensor('bool', [2], Uint8Array.from([1, 0])) };
+  assert.throws(() => r.encodeResponse(bad, 'text/csv', { request }), { code: 'ERR_BAD_REQUEST', message: /cannot be classified/ });
 });

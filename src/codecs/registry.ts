@@ -4,6 +4,7 @@ import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, T
 import { parseMediaType, parseMediaTypeList } from './media-type.js';
 import { V2_UNNAMED_OUTPUT, withRequestedOutputs } from './requested-outputs.js';
 import { isTensorMap } from './tensor-map.js';
+import { withClassifications } from './json-v2.js';
 
 /**
  * The media type assumed when a request has no `Content-Type` (as the SageMaker Scikit-learn
@@ -116,10 +117,11 @@ export class CodecRegistry {
     const codec = this.find(mediaType);
     // A v2 request that names its outputs gets those alone in any type, not only in v2 JSON: CSV or NPY
     // of one output asked for from a model of several would otherwise be a 406 naming them all.
-    const selected = withRequestedOutputs(prediction, options, isTensorMap);
+    // So do the outputs it asks for as classifications: as the top-k strings, not the scores.
     try {
-      const typed = codec?.encodeAnswer?.(selected, options);
-      return typed ?? this.#encodeWith(codec, selected, mediaType, options);
+      const classified = withClassifications(withRequestedOutputs(prediction, options, isTensorMap), options, isTensorMap);
+      const typed = codec?.encodeAnswer?.(classified.prediction, classified.options);
+      return typed ?? this.#encodeWith(codec, classified.prediction, mediaType, classified.options);
     } catch (err) {
       throw options.request?.form === 'v2' ? withOutputsHint(err) : err;
     }

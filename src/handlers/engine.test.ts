@@ -760,7 +760,8 @@ test("an inputFn that returns undefined (a forgotten return) is the handler's 50
     status: 500,
     message: /^inputFn in .*inference\.mjs returned undefined: return what the model takes/,
   });
-  assert.equal((await invokeText(engine, 'rows', 'application/json')).body.toString('utf8'), '[[1,2]]');
+  // JSON numbers decode as float64, which a float answer writes as floats.
+  assert.equal((await invokeText(engine, 'rows', 'application/json')).body.toString('utf8'), '[[1.0,2.0]]');
 });
 
 test("an inputFn value in none of the JSON forms (null, an object of other keys) is named as what the hook returned, not as a JSON body the client should fix", async (t) => {
@@ -864,4 +865,61 @@ export function predictFn() { return 1; }`;
     return true;
   });
   await assert.rejects(engineWithHandler(t, handler('ERR_MODEL_NOT_FOUND')), { code: 'ERR_MODEL_LOAD', message: /^modelFn in .*inference\.mjs failed: ONNX Runtime/ });
+});
+
+test('what predictFn returns answers the request as the built-in path does: v2 with its id, outputs and classifications, TF Serving in predictions, NPY bytes as |S', async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function predictFn(input, model, context) {
+       const out = { y: { dtype: 'float32', shape: [1, 3], data: Float32Array.of(0.25, 0.5, 0.125) }, n: { dtype: 'int32', shape: [1], data: Int32Array.of(7) } };
+       // Bytes as they came (one character per byte) go back as the client sent them.
+       return context.contentType === 'application/x-npy' ? input.tensors[''] : out;
+     }`,
+  );
+  const invoke = async (body: Buffer | string, contentType: string, accept = 'application/json') =>
+    (await engine.invoke({ requestId: 'r', body: Buffer.from(body), contentType, accept, headers: {} }, log)).body;
+  const v2 = { id: 'req-7', inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }] };
+  assert.deepEqual(JSON.parse((await invoke(JSON.stringify({ ...v2, outputs: [{ name: 'y' }] }), 'application/json')).toString()), {
+    model_name: 'model',
+    id: 'req-7',
+    outputs: [{ name: 'y', shape: [1, 3], datatype: 'FP32', data: [0.25, 0.5, 0.125] }],
+  });
+  // One output asked for comes back alone as CSV too; a classification as its top-k strings.
+  assert.equal((await invoke(JSON.stringify({ ...v2, outputs: [{ name: 'n' }] }), 'application/json', 'text/csv')).toString(), '7\n');
+  assert.equal((await invoke(JSON.stringify({ ...v2, outputs: [{ name: 'y', parameters: { classification: 1 } }] }), 'application/json', 'text/csv')).toString(), '0.500000:1\n');
+  assert.equal((await invoke('{"instances": [[1]]}', 'application/json')).toString(), '{"predictions":[{"y":[0.25,0.5,0.125],"n":7}]}');
+  const bytes = Buffer.concat([Buffer.from("\x93NUMPY\x01\x00v\x00{'descr': '|S2', 'fortran_order': False, 'shape': (2,), }" + ' '.repeat(60) + '\n', 'latin1'), Buffer.from([0xff, 0x01, 0x61, 0x62])]);
+  const npy = await invoke(bytes, 'application/x-npy', 'application/x-npy');
+  assert.match(npy.toString('latin1'), /'descr': '\|S2'/);
+  assert.deepEqual([...npy.subarray(-4)], [0xff, 0x01, 0x61, 0x62]);
+});
+
+test('a lone tensor predictFn returns answers a v2 request as its one output (output0), and a plain JSON request bare', async (t) => {
+  const engine = await engineWithHandler(t, `export function predictFn() { return { dtype: 'int32', shape: [2], data: Int32Array.of(3, 4) }; }`);
+  const invoke = async (body: string) => (await engine.invoke({ requestId: 'r', body: Buffer.from(body), contentType: 'application/json', accept: 'application/json', headers: {} }, log)).body.toString();
+  assert.deepEqual(JSON.parse(await invoke('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}')), {
+    model_name: 'model',
+    outputs: [{ name: 'output0', shape: [2], datatype: 'INT32', data: [3, 4] }],
+  });
+  assert.equal(await invoke('[1]'), '[3,4]');
+});
+
+test('outputs of several batch sizes from predictFn answering a TF Serving {"instances"} request: the error says to return one batch size from predictFn, not to select outputs in a pipeline it skips', async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function predictFn() { return { a: { dtype: 'float32', shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) }, b: { dtype: 'float32', shape: [], data: Float32Array.of(7) } }; }`,
+  );
+  const invoke = (accept: string) => engine.invoke({ requestId: 'r', body: Buffer.from('{"instances": [[1, 2]]}'), contentType: 'application/json', accept, headers: {} }, log);
+  await assert.rejects(invoke('application/json'), (err: ToolkitError) => {
+    assert.equal(err.code, 'ERR_ENCODE');
+    assert.match(err.message, /^predictFn in .*inference\.mjs returned what smkit cannot answer as application\/json: Cannot answer one object per row: the 2 outputs predictFn returned \('a' \[2, 2\], 'b' \[\]\) do not share their first \(batch\) dimension; return outputs of one batch size \(or export an outputFn to encode them\), or send \{"inputs": \.\.\.\} for the columnar form$/);
+    assert.doesNotMatch(err.message, /pipeline/);
+    return true;
+  });
+  await assert.rejects(invoke('application/jsonlines'), (err: ToolkitError) => {
+    assert.equal(err.code, 'ERR_NOT_ACCEPTABLE');
+    assert.match(err.message, /do not share their first \(batch\) dimension; ask for application\/json \(Accept\) or return from predictFn what application\/jsonlines can hold/);
+    assert.doesNotMatch(err.message, /pipeline|"inputs"/);
+    return true;
+  });
 });

@@ -185,6 +185,20 @@ function oneArrayOnly(accept: string, hook: string, outputs: readonly unknown[],
   );
 }
 
+/**
+ * The codec's error for outputs of several batch sizes answered one object per row (TF Serving's
+ * `{"instances"}` answer, JSON lines), with the fix for outputs `hook` returned: the codec's (select
+ * the outputs in the pipeline) is no help, as no pipeline step sees them. Any other error as it is.
+ */
+function unsharedRowsFromHook(err: unknown, hook: string, accept: string): unknown {
+  const shapes = err instanceof ToolkitError && err.code === 'ERR_ENCODE' ? err.details?.['batchDimensions'] : undefined;
+  if (typeof shapes !== 'object' || shapes === null) return err;
+  const outputs = Object.entries(shapes as Record<string, readonly number[]>).map(([n, shape]) => `'${excerpt(n, 100)}' [${shape.join(', ')}]`);
+  // In JSON the answer goes on as the engine's 500 naming the hook; in another type (JSON lines) as a 406 saying what to return.
+  const fix = accept === 'application/json' ? `; return outputs of one batch size (or export an outputFn to encode them), or send {"inputs": ...} for the columnar form` : '';
+  return new ToolkitError('ERR_ENCODE', `Cannot answer one object per row: the ${outputs.length} outputs ${hook} returned (${outputs.join(', ')}) do not share their first (batch) dimension${fix}`, { cause: err, details: (err as ToolkitError).details });
+}
+
 /** What `/ping` and the logs report about a loaded engine. */
 export interface EngineDescription {
   handler?: string;
@@ -548,7 +562,7 @@ export class InferenceEngine {
         if (h.outputFn) {
           running = 'outputFn';
           output = await this.user(this.#name('outputFn'), () => h.outputFn!(prediction, accept, ctx));
-        } else output = this.encode(prediction, accept);
+        } else output = this.encode(prediction, accept, isDecodedRequest(input) ? input : undefined);
       } catch (err) {
         throw hinted(io.withProtocolError(err, isDecodedRequest(input) ? input.form : undefined));
       }
@@ -741,19 +755,27 @@ export class InferenceEngine {
     return { tensors: request.tensors, request };
   }
 
-  /** The default outputFn: encodes in the negotiated type, answering in the request's form. */
-  private encode(prediction: unknown, accept: string): Buffer | TypedBody {
+  /**
+   * The default outputFn: encodes in the negotiated type, answering in the request's form. What
+   * predictFn or predictBatchFn returned answers the decoded request they were given (`request`) as
+   * the built-in path answers it: a v2 request in v2 (its `id`, its `outputs` selection and
+   * classifications), TF Serving's in `{"predictions"}`, bytes as they came (NPY `|S`, `{"b64"}`).
+   */
+  private encode(prediction: unknown, accept: string, request?: DecodedRequest): Buffer | TypedBody {
+    const modelName = this.model instanceof Pipeline ? (this.model.runtimes.at(-1)?.name ?? 'model') : 'model';
     try {
       if (isStepData(prediction)) {
-        const modelName = this.model instanceof Pipeline ? (this.model.runtimes.at(-1)?.name ?? 'model') : 'model';
         return this.codecs.encodeResponse(prediction.value !== undefined ? prediction.value : prediction.tensors, accept, { request: prediction.request, modelName });
       }
-      return this.codecs.encodeResponse(prediction, accept, {});
+      if (request === undefined) return this.codecs.encodeResponse(prediction, accept, {});
+      // A lone tensor is the model's one output, as a runtime's would be (a plain JSON answer writes it bare).
+      return this.codecs.encodeResponse(isTensor(prediction) ? { [UNNAMED]: prediction } : prediction, accept, { request, modelName });
     } catch (err) {
       // The client chose a type this prediction has no form in (top-k labels as NPY, say): that is
       // "not acceptable", not a server fault.
       // A prediction from predictFn/predictBatchFn skips the pipeline: a pipeline step cannot shape it.
       const hook = this.batchPredict ? this.#name('predictBatchFn') : this.hooks.predictFn ? this.#name('predictFn') : undefined;
+      if (hook) err = unsharedRowsFromHook(err, hook, accept);
       if (err instanceof ToolkitError && err.code === 'ERR_ENCODE' && accept !== 'application/json') {
         const fix = hook ? `return from ${hook} what ${excerpt(accept, 200)} can hold (or export an outputFn to encode it)` : 'add a select/argmax step';
         const hint = err.message.includes('ask for application/json') ? '' : `; ask for application/json (Accept) or ${fix}`;

@@ -228,7 +228,7 @@ test('a float32 model (its decoders then write float32 themselves): values are r
   }
 });
 
-test('-0 keeps its sign in every text answer (JSON, TF Serving, v2, JSON lines, CSV), written -0.0 as Python writes it, float16 and rank 0 included', async () => {
+test('-0 keeps its sign in every text answer (JSON, TF Serving, v2, JSON lines, CSV), written -0.0 as Python writes it, float16 and rank 0 included; whole floats are 0.0 and 1.0 in JSON (CSV keeps 0 and 1)', async () => {
   const f32 = await serve([{ name: 'x', dtype: 'float32', rank: 2 }]);
   const f16 = await serve([{ name: 'x', dtype: 'float16', rank: 2 }]);
   const scalar = await serve([{ name: 'x', dtype: 'float64', rank: 0 }]);
@@ -239,10 +239,10 @@ test('-0 keeps its sign in every text answer (JSON, TF Serving, v2, JSON lines, 
       return res.text;
     };
     for (const served of [f32, f16]) {
-      assert.equal(await text(served, 'text/csv', '-0,0,1\n', 'application/json'), '[[-0.0,0,1]]');
+      assert.equal(await text(served, 'text/csv', '-0,0,1\n', 'application/json'), '[[-0.0,0.0,1.0]]');
       assert.equal(await text(served, 'text/csv', '-0,0,1\n', 'text/csv'), '-0.0,0,1\n');
-      assert.equal(await text(served, 'text/csv', '-0,0,1\n', 'application/jsonlines'), '[-0.0,0,1]\n');
-      assert.equal(await text(served, 'application/json', '{"instances": [[-0.0, 0, 1]]}', 'application/json'), '{"predictions":[[-0.0,0,1]]}');
+      assert.equal(await text(served, 'text/csv', '-0,0,1\n', 'application/jsonlines'), '[-0.0,0.0,1.0]\n');
+      assert.equal(await text(served, 'application/json', '{"instances": [[-0.0, 0, 1]]}', 'application/json'), '{"predictions":[[-0.0,0.0,1.0]]}');
       const datatype = served === f32 ? 'FP32' : 'FP16';
       const v2 = JSON.parse(await text(served, 'application/json', `{"inputs": [{"name": "x", "shape": [1, 3], "datatype": "${datatype}", "data": [-0.0, 0, 1]}]}`, 'application/json'));
       assert.ok(Object.is(v2.outputs[0].data[0], -0) && Object.is(v2.outputs[0].data[1], 0), JSON.stringify(v2.outputs));

@@ -154,9 +154,10 @@ describe("TensorFlow Serving REST API: the examples of api_rest.md (identity mod
   });
 
   test("half_plus_three's predict call, and the JSON conformance example's NaN and Infinity tokens both ways", async () => {
-    assert.equal(await text(floats, '{"instances": [1.0,2.0,5.0]}'), '{"predictions":[1,2,5]}');
-    assert.equal(await text(floats, '{"instances": [1.0, -3.14, NaN, Infinity, -Infinity]}'), '{"predictions":[1,-3.14,NaN,Infinity,-Infinity]}');
-    assert.equal(await text(floats, '{"inputs": {"x": [1.0, -3.14, NaN, Infinity]}}'), '{"outputs":[1,-3.14,NaN,Infinity]}');
+    // Whole floats are written 1.0, as in api_rest.md's half_plus_three answer ({"predictions": [3.5, 4.0, 5.5]}).
+    assert.equal(await text(floats, '{"instances": [1.0,2.0,5.0]}'), '{"predictions":[1.0,2.0,5.0]}');
+    assert.equal(await text(floats, '{"instances": [1.0, -3.14, NaN, Infinity, -Infinity]}'), '{"predictions":[1.0,-3.14,NaN,Infinity,-Infinity]}');
+    assert.equal(await text(floats, '{"inputs": {"x": [1.0, -3.14, NaN, Infinity]}}'), '{"outputs":[1.0,-3.14,NaN,Infinity]}');
   });
 });
 
@@ -233,7 +234,7 @@ describe('NumPy .npy format (format.py): versions, fortran_order, byte orders an
     for (const version of [1, 2, 3] as const) {
       const res = await npy(floats, npyFile(version, "{'descr': '>f4', 'fortran_order': True, 'shape': (2, 3), }", data));
       assert.equal(res.status, 200, (res.body as Buffer).toString());
-      assert.equal((res.body as Buffer).toString(), '[[1.5,-2,3],[4,5,0.25]]', `version ${version}`);
+      assert.equal((res.body as Buffer).toString(), '[[1.5,-2.0,3.0],[4.0,5.0,0.25]]', `version ${version}`);
     }
   });
 
