@@ -161,11 +161,12 @@ export function predictFn(input, model, context) {
 }
 
 /**
- * Starts `smkit serve` with `env` under `ulimit -n fileLimit` on a free port, and resolves once its
+ * Starts `smkit serve` with `env` under `ulimit -n fileLimit` on a free port (as {@link startServe}), and resolves once its
  * `/ping` answers 200 (fails, with the server stopped, if it exits or a minute passes first).
  */
 export async function startServeWithFileLimit(fileLimit: number, env: Record<string, string>): Promise<ServeProcess> {
-  const server = spawnServe(await freePort(), `fd-${process.pid}-${Math.random().toString(36).slice(2)}`, env, [], fileLimit);
+  // Through startServe: started again on another port should another test file's process bind the probed one first.
+  const server = await startServe(env, [], fileLimit);
   try {
     await (await waitForPing(server)).arrayBuffer();
   } catch (err) {
