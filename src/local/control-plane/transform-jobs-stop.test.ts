@@ -35,6 +35,18 @@ let s3: Server;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 
+/** Starts transform job `name` of `model` on the CSV lines under s3://in/`input`/, its output under s3://out/`name`. */
+const createJob = (name: string, input: string, model = 'stop-model') =>
+  sm.send(
+    new CreateTransformJobCommand({
+      TransformJobName: name,
+      ModelName: model,
+      TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${input}/` } }, ContentType: 'text/csv', SplitType: 'Line' },
+      TransformOutput: { S3OutputPath: `s3://out/${name}` },
+      TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
+    }),
+  );
+
 /** The job's status once it is neither InProgress nor Stopping (well within the 60 s S3 timeout). */
 const statusOnceEnded = (name: string) =>
   until(
@@ -164,15 +176,7 @@ describe('transform jobs stop', () => {
   for (const kind of ['get-headers', 'get-body', 'put'] as const) {
     test(`StopTransformJob while S3 stalls (${kind}): the job is Stopped and the S3 connection is closed`, { timeout: 30_000 }, async () => {
       const name = `stop-${kind}`;
-      await sm.send(
-        new CreateTransformJobCommand({
-          TransformJobName: name,
-          ModelName: 'stop-model',
-          TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${kind}/` } }, ContentType: 'text/csv', SplitType: 'Line' },
-          TransformOutput: { S3OutputPath: `s3://out/${name}` },
-          TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
-        }),
-      );
+      await createJob(name, kind);
       const socket = await until(`S3 to hold the ${kind} request`, () => stalled.get(kind), { timeoutMs: 20_000 });
       await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
       // Far below the 60 s S3 timeout, which is what ended the job and the connection before.
@@ -185,15 +189,7 @@ describe('transform jobs stop', () => {
 
   test("StopTransformJob while the output is uploaded: the job is Stopped and the .out objects it wrote are deleted, the one cut short too, as a stopped job stores no output (a.csv.out stayed in S3)", { timeout: 30_000 }, async () => {
     const name = 'stop-put-second';
-    await sm.send(
-      new CreateTransformJobCommand({
-        TransformJobName: name,
-        ModelName: 'stop-model',
-        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/put-second/' } }, ContentType: 'text/csv', SplitType: 'Line' },
-        TransformOutput: { S3OutputPath: `s3://out/${name}` },
-        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
-      }),
-    );
+    await createJob(name, 'put-second');
     await until('S3 to hold the second upload', () => stalled.get('put-second'), { timeoutMs: 20_000 });
     assert.ok(uploads.has(`/out/${name}/a.csv.out`), 'the first upload was taken');
     await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
@@ -205,15 +201,7 @@ describe('transform jobs stop', () => {
     const name = 'stop-put-over';
     // An earlier job's b.csv.out; a.csv.out is this job's alone.
     outKeys.add(`${name}/b.csv.out`);
-    await sm.send(
-      new CreateTransformJobCommand({
-        TransformJobName: name,
-        ModelName: 'stop-model',
-        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/put-second/' } }, ContentType: 'text/csv', SplitType: 'Line' },
-        TransformOutput: { S3OutputPath: `s3://out/${name}` },
-        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
-      }),
-    );
+    await createJob(name, 'put-second');
     await until('S3 to hold the second upload', () => stalled.get('put-over'), { timeoutMs: 20_000 });
     assert.ok(uploads.has(`/out/${name}/a.csv.out`), 'the first upload was taken');
     await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
@@ -226,15 +214,7 @@ describe('transform jobs stop', () => {
   test('StopTransformJob while the model data (ModelDataUrl) is being downloaded: the job is Stopped without waiting for the stalled download, whose S3 connection is closed', { timeout: 30_000 }, async () => {
     await sm.send(new CreateModelCommand({ ModelName: 'stop-model-s3', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://in/get-model/model.tar.gz' } }));
     const name = 'stop-model-download';
-    await sm.send(
-      new CreateTransformJobCommand({
-        TransformJobName: name,
-        ModelName: 'stop-model-s3',
-        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/model-input/' } }, ContentType: 'text/csv', SplitType: 'Line' },
-        TransformOutput: { S3OutputPath: `s3://out/${name}` },
-        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
-      }),
-    );
+    await createJob(name, 'model-input', 'stop-model-s3');
     const socket = await until('S3 to hold the model download', () => stalled.get('get-model'), { timeoutMs: 20_000 });
     await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
     assert.equal(await statusOnceEnded(name), 'Stopped');
@@ -243,15 +223,7 @@ describe('transform jobs stop', () => {
 
   test('a GetObject that answers after StopTransformJob: the job is Stopped, and the body it no longer wants is destroyed, closing its S3 connection', { timeout: 30_000 }, async () => {
     const name = 'stop-get-late';
-    await sm.send(
-      new CreateTransformJobCommand({
-        TransformJobName: name,
-        ModelName: 'stop-model',
-        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/get-late/' } }, ContentType: 'text/csv', SplitType: 'Line' },
-        TransformOutput: { S3OutputPath: `s3://out/${name}` },
-        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
-      }),
-    );
+    await createJob(name, 'get-late');
     const res = await until('S3 to hold the GET', () => late, { timeoutMs: 20_000 });
     await sm.send(new StopTransformJobCommand({ TransformJobName: name }));
     const status = await statusOnceEnded(name);
@@ -350,15 +322,7 @@ describe('transform jobs stop', () => {
     const input = join(local.workDir, 'transform-jobs', name, 'input');
     await mkdir(input, { recursive: true });
     await symlink('/dev/full', join(input, 'a.csv'));
-    await sm.send(
-      new CreateTransformJobCommand({
-        TransformJobName: name,
-        ModelName: 'stop-model',
-        TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://in/${name}/` } }, ContentType: 'text/csv', SplitType: 'Line' },
-        TransformOutput: { S3OutputPath: `s3://out/${name}` },
-        TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 1 },
-      }),
-    );
+    await createJob(name, name);
     const job = await until('the job to end', async () => {
       const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
       return d.TransformJobStatus === 'InProgress' ? undefined : d;
