@@ -111,7 +111,8 @@ test('pretty lines on a terminal are coloured, unless NO_COLOR, NODE_DISABLE_COL
     writeFileSync(file, `const { createLogger } = await import(${JSON.stringify(LOGGER)}); createLogger('info', {}, { format: 'pretty' }).info('hello');\n`);
     const run = (env: Record<string, string>) => {
       const base = { ...process.env, TERM: 'xterm-256color' } as Record<string, string | undefined>;
-      for (const k of ['NO_COLOR', 'NODE_DISABLE_COLORS', 'FORCE_COLOR']) delete base[k];
+      // CI (set by the project's own CI run) makes Node answer no colours on a terminal too, as hasColors() should.
+      for (const k of ['NO_COLOR', 'NODE_DISABLE_COLORS', 'FORCE_COLOR', 'CI']) delete base[k];
       const r = spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(file)}`, '/dev/null'], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 120_000 });
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /INFO.*hello/);
@@ -121,6 +122,7 @@ test('pretty lines on a terminal are coloured, unless NO_COLOR, NODE_DISABLE_COL
     assert.equal(run({ NO_COLOR: '1' }), false, 'NO_COLOR');
     assert.equal(run({ NODE_DISABLE_COLORS: '1' }), false, 'NODE_DISABLE_COLORS');
     assert.equal(run({ TERM: 'dumb' }), false, 'TERM=dumb');
+    assert.equal(run({ CI: 'true' }), false, 'CI, no known CI service named');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
