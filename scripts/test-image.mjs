@@ -719,7 +719,7 @@ async function main() {
       "console.log(m.numericWasmAvailable(), t && t.shape.join('x'), t && Array.from(t.data).join(','), w.numberJsonWasmAvailable(), t && w.floatTensorJsonText(t));",
     ].join(' ');
     const out = sh('podman', ['run', '--rm', '-w', '/app', IMAGE, 'node', '--input-type=module', '-e', script]).stdout.trim();
-    const want = 'true 2x2 1.5,-2,3,4 true [[1.5,-2],[3,4]]';
+    const want = 'true 2x2 1.5,-2,3,4 true [[1.5,-2.0],[3.0,4.0]]';
     if (out !== want) fail(`the WebAssembly check printed ${JSON.stringify(out)}, expected ${JSON.stringify(want)}`);
   });
 
