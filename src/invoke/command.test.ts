@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
+import type { WebSocket } from 'ws';
 import { isToolkitError } from '../errors/catalogue.js';
 import { bidiCommand } from './bidi.js';
 import { invokeCommand } from './command.js';
@@ -567,75 +568,46 @@ test('smkit invoke (and --stream): stdout whose reader has gone (| head, EPIPE) 
 });
 
 test('smkit invoke --bidi: stdout whose reader has gone (| head, EPIPE) ends the stream and the command quietly; stdout that cannot be written (ENOSPC) is ERR_CLI_USAGE naming it, not an unhandled error event', { timeout: 30_000 }, async () => {
-  const { WebSocketServer } = await import('ws');
-  // A container's stream that answers each message with two replies.
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/invocations-bidirectional-stream' });
-  wss.on('connection', (socket) => socket.on('message', (data) => {
-    socket.send(`reply to ${data.toString()}`);
-    socket.send(`more for ${data.toString()}`);
-  }));
-  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  const url = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;
   let code = 'EPIPE';
   let writes = 0;
   // A stdout whose every write fails, as a pipe does once `head` has exited.
   const failing = () =>
     Object.assign(new Writable({ write: (_chunk, _encoding, done) => { writes++; done(Object.assign(new Error(`write ${code}`), { code })); } }), { isTTY: false });
   let stdout = failing();
-  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdout')!;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-bidi-epipe-'));
-  try {
-    const file = path.join(dir, 'lines.txt');
-    writeFileSync(file, Array.from({ length: 200 }, (_, i) => `${i}`).join('\n'));
-    Object.defineProperty(process, 'stdout', { configurable: true, get: () => stdout });
-    writes = 0;
+  // A container's stream that answers each message with two replies.
+  const container = (socket: WebSocket) => socket.on('message', (data) => {
+    socket.send(`reply to ${data.toString()}`);
+    socket.send(`more for ${data.toString()}`);
+  });
+  await withBidiContainer(container, (url) => withStdoutAndInput(() => stdout, Array.from({ length: 200 }, (_, i) => `${i}`).join('\n'), async (file) => {
     await bidiCommand(url, { file, idle: '20', timeout: '10' });
     assert.ok(writes >= 1, 'a reply was written');
     code = 'ENOSPC';
     stdout = failing();
     await assert.rejects(bidiCommand(url, { file, idle: '20', timeout: '10' }), usage(/^the answer could not be written to stdout: it cannot be written \(ENOSPC\)$/));
-  } finally {
-    Object.defineProperty(process, 'stdout', descriptor);
-    for (const client of wss.clients) client.terminate();
-    await new Promise((resolve) => wss.close(resolve));
-    rmSync(dir, { recursive: true, force: true });
-  }
+  }));
 });
 
 test('smkit invoke --bidi: a stdout slower than --idle holds the stream back without closing it (every reply is printed, in order)', { timeout: 60_000 }, async () => {
-  const { WebSocketServer } = await import('ws');
   // A container's stream that sends 300 replies of 16 KiB from its start (the first is there before
   // the input is sent), each once the last one is on the socket (a client that stops reading holds
   // it back), then closes it.
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/invocations-bidirectional-stream' });
-  wss.on('connection', (socket) => {
+  const container = (socket: WebSocket) => {
     const pad = 'x'.repeat(16 * 1024);
     const sendFrom = (i: number) => {
       if (i === 300) return socket.close(1000);
       socket.send(`reply ${i} ${pad}`, (err) => (err ? undefined : sendFrom(i + 1)));
     };
     sendFrom(0);
-  });
-  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  const url = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  };
   const stdout = slowStdout(6000);
-  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdout')!;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-bidi-slow-'));
-  try {
-    const file = path.join(dir, 'lines.txt');
-    writeFileSync(file, 'go\n');
-    Object.defineProperty(process, 'stdout', { configurable: true, get: () => stdout });
+  await withBidiContainer(container, (url) => withStdoutAndInput(() => stdout, 'go\n', async (file) => {
     // --idle 2 s (the default), stdout held 6 s: before, the idle timer closed the stream meanwhile,
     // and the replies the container had not yet sent were lost.
     await bidiCommand(url, { file, idle: '2', timeout: '10' });
     assert.equal(stdout.lines.length, 300, `printed ${stdout.lines.length} of 300 replies`);
     stdout.lines.forEach((line, i) => assert.ok(line.startsWith(`reply ${i} `), `line ${i} is ${line.slice(0, 20)}`));
-  } finally {
-    Object.defineProperty(process, 'stdout', descriptor);
-    for (const client of wss.clients) client.terminate();
-    await new Promise((resolve) => wss.close(resolve));
-    rmSync(dir, { recursive: true, force: true });
-  }
+  }));
 });
 
 test('smkit invoke --bidi: replies still waiting for a slow stdout when the container closes the stream are printed before the command ends, its close code reported after them', { timeout: 60_000 }, async () => {
@@ -656,22 +628,46 @@ test('smkit invoke --bidi: replies still waiting for a slow stdout when the cont
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const stdout = slowStdout(300);
-  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdout')!;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-bidi-close-'));
   try {
-    const file = path.join(dir, 'lines.txt');
-    writeFileSync(file, 'go\n');
-    Object.defineProperty(process, 'stdout', { configurable: true, get: () => stdout });
-    // Before, the command failed while 19 replies waited for stdout (the CLI then exits 1, cutting them off).
-    await assert.rejects(bidiCommand(url, { file, idle: '20', timeout: '10' }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED' && /4500: boom$/.test(e.message));
-    assert.deepEqual(stdout.lines, Array.from({ length: 20 }, (_, i) => `reply ${i}`));
+    await withStdoutAndInput(() => stdout, 'go\n', async (file) => {
+      // Before, the command failed while 19 replies waited for stdout (the CLI then exits 1, cutting them off).
+      await assert.rejects(bidiCommand(url, { file, idle: '20', timeout: '10' }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED' && /4500: boom$/.test(e.message));
+      assert.deepEqual(stdout.lines, Array.from({ length: 20 }, (_, i) => `reply ${i}`));
+    });
   } finally {
-    Object.defineProperty(process, 'stdout', descriptor);
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
-    rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Runs `body` with a WebSocket server standing in for a container's bidirectional stream (`onConnection` plays its part), then closes it. */
+async function withBidiContainer(onConnection: (socket: WebSocket) => void, body: (url: string) => Promise<void>): Promise<void> {
+  const { WebSocketServer } = await import('ws');
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/invocations-bidirectional-stream' });
+  wss.on('connection', onConnection);
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  try {
+    await body(`http://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  } finally {
+    for (const client of wss.clients) client.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+  }
+}
+
+/** Runs `body` with `stdout()` standing in for process.stdout and a temporary file holding `input`, then puts both back. */
+async function withStdoutAndInput(stdout: () => Writable, input: string, body: (file: string) => Promise<void>): Promise<void> {
+  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdout')!;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-bidi-'));
+  try {
+    const file = path.join(dir, 'lines.txt');
+    writeFileSync(file, input);
+    Object.defineProperty(process, 'stdout', { configurable: true, get: stdout });
+    await body(file);
+  } finally {
+    Object.defineProperty(process, 'stdout', descriptor);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** A stdout whose first write takes `holdMs` (a reader that stopped reading a while), the rest none; `lines` has what reached it. */
 function slowStdout(holdMs: number): Writable & { isTTY: false; lines: string[] } {
