@@ -3,22 +3,23 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { until } from '../../../test/helpers/until.js';
-import { buildDockerRunArgs, dockerContainerName, DockerBackend, dockerRunEnv } from './docker-backend.js';
+import { buildDockerRunArgs, dockerContainerName, DockerBackend, dockerEnvFileText, dockerRunEnv } from './docker-backend.js';
 import { processChildEnv } from './process-backend.js';
 
 const spec = { id: 'iris/AllTraffic/primary', hostname: 'primary', optMlDir: '/tmp/t/opt/ml', env: { A: '1' }, port: 41000, logFile: '/tmp/t/l.log' };
 
 test('docker run argv: image serve, model read-only, env, port on loopback', () => {
-  const args = buildDockerRunArgs({ spec, image: 'my/image:1', containerName: 'smkit-x' });
+  const args = buildDockerRunArgs({ spec, image: 'my/image:1', containerName: 'smkit-x', envFile: '/tmp/e/container.env' });
   assert.deepEqual(args, [
     'run', '--rm', '--name', 'smkit-x', '--hostname', 'primary',
     '-p', '127.0.0.1:41000:41000',
     '-v', '/tmp/t/opt/ml/model:/opt/ml/model:ro',
-    '-e', 'A', '-e', 'SAGEMAKER_BIND_TO_PORT',
+    '--env-file', '/tmp/e/container.env',
     '--', 'my/image:1', 'serve',
   ]);
+  assert.equal(dockerEnvFileText(spec), 'A=1\nSAGEMAKER_BIND_TO_PORT=41000\n');
   assert.match(dockerContainerName(spec), /^smkit-iris-AllTraffic-primary-[0-9a-f]{6}$/);
 });
 
@@ -26,14 +27,14 @@ test('docker run argv: an image that looks like an option is not read as one (do
   // CreateModel's Image takes any non-blank string: without `--`, run took `--privileged` as its
   // option and `serve` as the image, and an image such as `--volume=/:/host` mounted this machine's root.
   for (const image of ['--privileged', '--volume=/:/host', '-v=/:/host']) {
-    const args = buildDockerRunArgs({ spec, image, containerName: 'smkit-x' });
+    const args = buildDockerRunArgs({ spec, image, containerName: 'smkit-x', envFile: 'e' });
     assert.deepEqual(args.slice(-3), ['--', image, 'serve'], image);
     assert.equal(args.indexOf('--'), args.length - 3, 'every option of run comes before --');
   }
 });
 
 test("docker run argv: a memory limit (a serverless variant's MemorySizeInMB) becomes --memory", () => {
-  const args = buildDockerRunArgs({ spec: { ...spec, memoryMb: 2048 }, image: 'my/image:1', containerName: 'smkit-x' });
+  const args = buildDockerRunArgs({ spec: { ...spec, memoryMb: 2048 }, image: 'my/image:1', containerName: 'smkit-x', envFile: 'e' });
   assert.deepEqual(args.slice(args.indexOf('--memory'), args.indexOf('--memory') + 2), ['--memory', '2048m']);
   assert.ok(args.indexOf('--memory') < args.indexOf('my/image:1'), 'an option of run, before the image');
 });
@@ -54,33 +55,56 @@ test('SAGEMAKER_SAFE_PORT_RANGE: a pipeline container gets its range, which wins
   const own = { ...spec, env: { SAGEMAKER_SAFE_PORT_RANGE: '1000-1001', SAGEMAKER_BIND_TO_PORT: '1' } };
   const piped = { ...own, safePortRange: [41001, 41010] as const };
   assert.equal(processChildEnv(piped, {}).SAGEMAKER_SAFE_PORT_RANGE, '41001-41010');
-  const args = buildDockerRunArgs({ spec: piped, image: 'my/image:1', containerName: 'smkit-x' });
-  assert.ok(args.includes('SAGEMAKER_SAFE_PORT_RANGE') && dockerRunEnv(piped, {}).SAGEMAKER_SAFE_PORT_RANGE === '41001-41010', args.join(' '));
+  const args = buildDockerRunArgs({ spec: piped, image: 'my/image:1', containerName: 'smkit-x', envFile: 'e' });
+  assert.match(dockerEnvFileText(piped), /^SAGEMAKER_SAFE_PORT_RANGE=41001-41010$/m);
   assert.deepEqual(args.filter((a, i) => args[i - 1] === '-p'), ['127.0.0.1:41000:41000'], 'only the bound port is published');
   // A single container gets none from smkit (AWS sets it only in pipelines): the variable is its env's own, if any.
   assert.equal(processChildEnv(spec, {}).SAGEMAKER_SAFE_PORT_RANGE, undefined);
-  assert.equal(buildDockerRunArgs({ spec, image: 'i', containerName: 'x' }).some((a) => a.startsWith('SAGEMAKER_SAFE_PORT_RANGE')), false);
+  assert.equal(dockerEnvFileText(spec).includes('SAGEMAKER_SAFE_PORT_RANGE'), false);
   assert.equal(processChildEnv(own, {}).SAGEMAKER_SAFE_PORT_RANGE, '1000-1001');
 });
 
-test("a container's environment values are not on the engine's command line, which every user of the machine can read (ps, /proc/<pid>/cmdline): -e NAME, the value in the client's environment; those the engine's CLI reads itself stay on it", async () => {
+test("a container's environment reaches it through a private env file, neither on the engine's command line (ps, /proc/<pid>/cmdline) nor in the engine's own environment (its credential helper, a docker script's shell); a value the file cannot hold goes by name, or on the line for a variable the engine acts on", async () => {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
   const calls = join(dir, 'calls.log');
-  // A stand-in engine CLI that records its arguments and the values its environment gives the names.
-  await writeFile(join(dir, 'docker'), `#!/bin/sh\necho "$@" >> "${calls}"\nprintf 'env %s|%s|%s\\n' "$HF_TOKEN" "$SAGEMAKER_BIND_TO_PORT" "$DOCKER_HOST" >> "${calls}"\n`);
+  // A stand-in engine CLI that records its arguments, the variables of its own environment, and its env file (contents, mode).
+  await writeFile(
+    join(dir, 'docker'),
+    `#!/bin/sh\necho "$@" >> "${calls}"\nenv > "${join(dir, 'engine.env')}"\n` +
+      `while [ $# -gt 0 ]; do if [ "$1" = --env-file ]; then echo "file $2 $(stat -c %a "$2") $(stat -c %a "$(dirname "$2")")" >> "${calls}"; cat "$2" >> "${calls}"; fi; shift; done\n`,
+  );
   await chmod(join(dir, 'docker'), 0o755);
   const path = process.env.PATH;
   process.env.PATH = `${dir}:${path ?? ''}`;
   try {
-    const secret = 'hf_s3cret value\nwith a second line';
-    const container = await new DockerBackend('docker', 'my/image:1').start({ ...spec, env: { HF_TOKEN: secret, DOCKER_HOST: 'unix:///model/own.sock' }, logFile: join(dir, 'container.log') });
+    const env = {
+      HF_TOKEN: 'hf_s3cret-value',
+      DOCKER_HOST: 'unix:///model/own.sock',
+      AWS_CONFIG_FILE: '/tmp/evil/config',
+      SHELLOPTS: 'xtrace',
+      PS4: '$(touch /tmp/owned)',
+      NOTE: 'two\nlines',
+      AWS_PROFILE: 'a # b',
+    };
+    const container = await new DockerBackend('docker', 'my/image:1').start({ ...spec, env, logFile: join(dir, 'container.log') });
     await container.exitPromise;
     const text = await readFile(calls, 'utf8');
-    const argv = text.split('\nenv ')[0]!;
-    assert.doesNotMatch(argv, /s3cret/);
-    assert.match(argv, /-e HF_TOKEN -e DOCKER_HOST=unix:\/\/\/model\/own\.sock -e SAGEMAKER_BIND_TO_PORT -- my\/image:1 serve/);
-    assert.ok(text.includes(`env ${secret}|41000|`), `the engine got the values by name: ${text}`);
-    assert.ok(!text.includes('|unix:///model/own.sock'), `the model's DOCKER_HOST did not reach the engine's own environment: ${text}`);
+    const argv = text.split('\n')[0]!;
+    assert.doesNotMatch(argv, /s3cret|evil|own\.sock|touch/, 'no single-line value on the command line');
+    assert.match(argv, /--env-file \S+container\.env -e NOTE -e AWS_PROFILE=a # b -- my\/image:1 serve$/);
+    const own = await readFile(join(dir, 'engine.env'), 'utf8');
+    assert.match(own, /^NOTE=two\nlines$/m, 'a value the file cannot hold is in the engine environment, by name');
+    for (const name of ['HF_TOKEN', 'DOCKER_HOST', 'AWS_CONFIG_FILE', 'SHELLOPTS', 'PS4', 'AWS_PROFILE', 'SAGEMAKER_BIND_TO_PORT']) {
+      assert.doesNotMatch(own, new RegExp(`^${name}=`, 'm'), `the container's ${name} is not in the engine's own environment`);
+    }
+    const file = text.slice(text.indexOf('\nfile ') + 1);
+    assert.match(file, /^file (\S+) 600 700\n/, 'a file only this user can read, in a folder of its own');
+    assert.equal(
+      file.slice(file.indexOf('\n') + 1),
+      'HF_TOKEN=hf_s3cret-value\nDOCKER_HOST=unix:///model/own.sock\nAWS_CONFIG_FILE=/tmp/evil/config\nSHELLOPTS=xtrace\nPS4=$(touch /tmp/owned)\nSAGEMAKER_BIND_TO_PORT=41000\n',
+    );
+    const envFile = /^file (\S+)/.exec(file)![1]!;
+    await until('the env file to be removed once the client exited', () => !existsSync(dirname(envFile)), { timeoutMs: 20_000, intervalMs: 20 });
   } finally {
     process.env.PATH = path;
     await rm(dir, { recursive: true, force: true });

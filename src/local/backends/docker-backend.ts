@@ -2,6 +2,8 @@ import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_p
 import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
 import { tapLines } from './line-tap.js';
@@ -24,15 +26,20 @@ export interface DockerRunInput {
   containerName: string;
   /** How the engine gives the container this machine's GPUs ({@link gpuRunArgs}), when it gets them. */
   gpuArgs?: readonly string[];
+  /** The private file holding {@link dockerEnvFileText} (`--env-file`), when the container has variables for one. */
+  envFile?: string;
 }
 
 /**
- * Variables the engine's own CLI reads (where its daemon is, its configuration, proxies, the Go
- * runtime's settings, the paths it runs with): a container's value for one of them goes on the
- * command line, as the engine's environment would otherwise be changed by it (a model's
- * `DOCKER_HOST` would send the container to another daemon).
+ * Variables the engine's CLI, or what it runs, acts on: its daemon, configuration, proxies, the Go
+ * runtime, the paths it runs with; the credential helpers it starts to pull an image
+ * (docker-credential-ecr-login reads AWS_CONFIG_FILE, whose credential_process it runs; gcloud's,
+ * GOOGLE_APPLICATION_CREDENTIALS); the shell of a `docker` that is a script (podman-docker's:
+ * SHELLOPTS=xtrace with PS4 runs a command); the C library's loader, allocator and resolver. A
+ * container's value for one of them never goes into the engine's environment.
  */
-const ENGINE_OWN_VARIABLE = /^(DOCKER_|CONTAINER|_CONTAINERS|PODMAN|BUILDAH|BUILDKIT|STORAGE_|REGISTRY_AUTH_FILE$|XDG_|GO(DEBUG|GC|MAXPROCS|TRACEBACK|MEMLIMIT|FLAGS)$|LD_|SSL_CERT_|SSH_|DBUS_|NOTIFY_SOCKET$|(HTTPS?|NO|ALL|FTP)_PROXY$|PATH$|HOME$|USER$|TMPDIR$|SHELL$|LANG$|LC_|TZ$)/i;
+const ENGINE_OWN_VARIABLE =
+  /^(DOCKER_|CONTAINER|_CONTAINERS|PODMAN|BUILDAH|BUILDKIT|STORAGE_|REGISTRY_AUTH_FILE$|XDG_|GO(DEBUG|GC|MAXPROCS|TRACEBACK|MEMLIMIT|FLAGS|PATH|ROOT|EXPERIMENT)$|LD_|SSL_CERT_|SSH_|DBUS_|NOTIFY_SOCKET$|(HTTPS?|NO|ALL|FTP)_PROXY$|PATH$|HOME$|USER$|TMPDIR$|SHELL$|LANG$|LC_|TZ$|AWS_|AZURE_|GOOGLE_|CLOUDSDK_|GCE_|BASH|SHELLOPTS$|ENV$|PS4$|IFS$|CDPATH$|GLOBIGNORE$|GLIBC_TUNABLES$|MALLOC_|GCONV_PATH$|LOCALDOMAIN$|RES_OPTIONS$|HOSTALIASES$|NLSPATH$|RUST_|CNI_|NETAVARK|CONMON|CRUN|RUNC|PASSWORD_STORE_|GNUPGHOME$|GPG_|KRB5|NODE_OPTIONS$|PYTHON)/i;
 
 /** A container's environment, as `docker run` gets it: what its spec names, and the variables smkit sets. */
 function containerEnv(spec: ContainerSpec): Record<string, string> {
@@ -46,16 +53,55 @@ function containerEnv(spec: ContainerSpec): Record<string, string> {
 }
 
 /**
- * The environment of the `docker run` client for `spec`: `base` (this process's) with the
- * container's variables, which `-e NAME` then passes on by name ({@link buildDockerRunArgs}). A
- * value on the command line (`-e NAME=value`) can be read by every user of the machine (`ps`, and
- * `/proc/<pid>/cmdline`, for as long as the attached client runs), and a model's environment
- * holds tokens and keys; a process's environment only by its own user.
+ * A name and value that `--env-file` gives the container exactly, with every engine: one line,
+ * no leading or trailing blank, nothing a podman that reads the file as dotenv does (quotes, `#`).
+ */
+function envFileSafe(key: string, value: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && /^(?:[^\s"'`#]|[^\s"'`#][^\r\n\0#]*[^\s#])$/.test(value);
+}
+
+/** How a container's variables reach it: {@link splitContainerEnv}. */
+export interface ContainerEnvRoutes {
+  /** Written to a private `--env-file`: neither on the command line nor in the engine's environment. */
+  file: Record<string, string>;
+  /** `-e NAME`, the value in the engine client's environment (a value the file cannot hold exactly). */
+  named: Record<string, string>;
+  /** `-e NAME=value` (a value the file cannot hold, of a variable the engine acts on itself). */
+  inline: Record<string, string>;
+}
+
+/**
+ * Where each of a container's variables goes. A value on the command line (`-e NAME=value`) can be
+ * read by every user of the machine (`ps`, `/proc/<pid>/cmdline`), and a model's environment holds
+ * tokens and keys; one in the engine's environment steers the engine (and the credential helper
+ * it runs to pull an image, and a `docker` script's shell). So each goes into an env file only this
+ * user reads, but a value the file cannot hold exactly (several lines, a quote, a `#`, a blank at
+ * either end): that one goes in the engine's environment, or on the command line for a variable
+ * the engine acts on ({@link ENGINE_OWN_VARIABLE}).
+ */
+export function splitContainerEnv(spec: ContainerSpec): ContainerEnvRoutes {
+  const routes: ContainerEnvRoutes = { file: {}, named: {}, inline: {} };
+  for (const [key, value] of Object.entries(containerEnv(spec))) {
+    if (envFileSafe(key, value)) routes.file[key] = value;
+    else if (ENGINE_OWN_VARIABLE.test(key)) routes.inline[key] = value;
+    else routes.named[key] = value;
+  }
+  return routes;
+}
+
+/** The text of the `--env-file` of `spec`'s container ({@link splitContainerEnv}), empty when it needs none. */
+export function dockerEnvFileText(spec: ContainerSpec): string {
+  return Object.entries(splitContainerEnv(spec).file)
+    .map(([key, value]) => `${key}=${value}\n`)
+    .join('');
+}
+
+/**
+ * The environment of the `docker run` client for `spec`: `base` (this process's), with only the
+ * container's variables that neither its env file nor the command line carries ({@link splitContainerEnv}).
  */
 export function dockerRunEnv(spec: ContainerSpec, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base };
-  for (const [key, value] of Object.entries(containerEnv(spec))) if (!ENGINE_OWN_VARIABLE.test(key)) env[key] = value;
-  return env;
+  return { ...base, ...splitContainerEnv(spec).named };
 }
 
 /**
@@ -63,10 +109,11 @@ export function dockerRunEnv(spec: ContainerSpec, base: NodeJS.ProcessEnv = proc
  * (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html): `run <image> serve`, the model read-only at
  * `/opt/ml/model`, the container's environment, and `SAGEMAKER_BIND_TO_PORT` published on
  * 127.0.0.1 only. The image comes after `--`, so no image name is read as an option of `run`.
- * The container's variables are named (`-e NAME`), their values in the client's environment
- * ({@link dockerRunEnv}), but for those the engine's CLI reads itself.
+ * The container's variables come from `envFile` (holding {@link dockerEnvFileText}), but for
+ * those it cannot hold ({@link splitContainerEnv}).
  */
-export function buildDockerRunArgs({ spec, image, containerName, gpuArgs = [] }: DockerRunInput): string[] {
+export function buildDockerRunArgs({ spec, image, containerName, gpuArgs = [], envFile }: DockerRunInput): string[] {
+  const routes = splitContainerEnv(spec);
   const args = [
     'run',
     '--rm',
@@ -77,7 +124,12 @@ export function buildDockerRunArgs({ spec, image, containerName, gpuArgs = [] }:
     ...gpuArgs,
     ...(spec.multiModel ? ['-v', `${join(spec.optMlDir, 'models')}:/opt/ml/models:ro`] : ['-v', `${spec.modelDir ?? join(spec.optMlDir, 'model')}:/opt/ml/model:ro`]),
   ];
-  for (const [key, value] of Object.entries(containerEnv(spec))) args.push('-e', ENGINE_OWN_VARIABLE.test(key) ? `${key}=${value}` : key);
+  if (Object.keys(routes.file).length > 0) {
+    if (envFile === undefined) throw new Error(`${spec.id}: docker run needs the env file of its container's variables`);
+    args.push('--env-file', envFile);
+  }
+  for (const key of Object.keys(routes.named)) args.push('-e', key);
+  for (const [key, value] of Object.entries(routes.inline)) args.push('-e', `${key}=${value}`);
   // `--` ends run's options: an image such as `--privileged` (CreateModel's Image takes any
   // non-blank string) is then refused as a reference, not taken as an option with `serve` as the image.
   args.push('--', image, 'serve');
@@ -172,18 +224,23 @@ export class DockerBackend implements ContainerBackend {
       throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `${spec.id}: the docker backend needs an image; pass --image or set "image" in the endpoint file`);
     }
     const containerName = dockerContainerName(spec);
-    const log = await openChildLog(spec.logFile);
+    const envFile = await writeEnvFile(spec);
+    const log = await openChildLog(spec.logFile).catch(async (err: unknown) => {
+      await envFile?.remove();
+      throw err;
+    });
     // The container runs under the engine, not under this process: should this process end
     // without stopping it (SIGKILL, a crash), the reaper removes it.
     const release = trackUntilReleased({ kind: 'container', engine: this.engine, name: containerName });
     let child: ChildProcessByStdio<null, Readable, Readable>;
     const gpuArgs = this.gpuArgsFor(spec);
     try {
-      child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName, gpuArgs }), { stdio: ['ignore', 'pipe', 'pipe'], env: dockerRunEnv(spec) });
+      child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName, gpuArgs, ...(envFile ? { envFile: envFile.path } : {}) }), { stdio: ['ignore', 'pipe', 'pipe'], env: dockerRunEnv(spec) });
     } catch (err) {
       // Nothing started (spawn refuses an argument with a NUL byte at once): nothing for the reaper to remove.
       release();
       log.end();
+      await envFile?.remove();
       throw err;
     }
     const endLog = pipeChildOutput([child.stdout, child.stderr], log, (err) => this.warn(`${spec.id}: its log file ${spec.logFile} failed (${err.message}); the container's output is no longer written there`));
@@ -213,6 +270,8 @@ export class DockerBackend implements ContainerBackend {
         // never started one); one killed by a signal may have left it running, for stop() (or the reaper) to remove.
         if (child.signalCode === null) release();
         endLog();
+        // The engine read the file when it parsed run's options; it is not needed after the client.
+        void envFile?.remove();
       },
       () => {
         // A stop at once with another shares its `docker stop` unless it asks for a shorter grace,
@@ -239,6 +298,32 @@ export class DockerBackend implements ContainerBackend {
     const exitHint = (): string | undefined => (said.length === 0 ? undefined : gpuFailureHint(this.engine, Buffer.concat(said).toString('utf8')));
     return runningContainer(spec, tracked, { stop, exitHint });
   }
+}
+
+/**
+ * Writes `spec`'s env file ({@link dockerEnvFileText}) into a folder of its own that only this user
+ * can open (0700, the file 0600), tracked for the reaper should this process end first; none when
+ * the container has no variable for one.
+ */
+async function writeEnvFile(spec: ContainerSpec): Promise<{ path: string; remove: () => Promise<void> } | undefined> {
+  const text = dockerEnvFileText(spec);
+  if (text === '') return undefined;
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-env-'));
+  const release = trackUntilReleased({ kind: 'folder', path: dir });
+  let removing: Promise<void> | undefined;
+  const remove = (): Promise<void> =>
+    (removing ??= rm(dir, { recursive: true, force: true }).then(
+      () => release(),
+      () => {},
+    ));
+  const path = join(dir, 'container.env');
+  try {
+    await writeFile(path, text, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+  return { path, remove };
 }
 
 /** Whether `child` was spawned and has not exited yet. */
