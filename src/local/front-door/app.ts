@@ -791,11 +791,23 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
    * lines of one `X-Amzn-SageMaker-*` header, an invalid `Host`, a fragment in the target) is answered as its service answers errors: a query
    * client (botocore, the AWS CLI) reads only XML, an awsJson one `__type` (CloudWatch's code from
    * `x-amzn-query-error`). The error is AWS's common one for a request wrong at the HTTP level,
-   * MalformedHttpRequestException (400), as for a body that does not decode. Any other request is
-   * left to the server's own answer.
+   * MalformedHttpRequestException (400), as for a body that does not decode. Any other request
+   * (an invocation, or a request for no route) is answered as the runtime answers a request it
+   * refuses, a ValidationError (400) in x-amzn-ErrorType with the message in `Message`, which an SDK
+   * client reads (smkit serve's `{"code":"ERR_BAD_REQUEST"}` became an error named ERR_BAD_REQUEST
+   * in the AWS SDK for JavaScript, and one named 400 in botocore). A control-plane `POST /` that
+   * is neither JSON nor a query is left to the server's own answer.
    */
   const answerHeadFault = (req: IncomingMessage, res: ServerResponse, fault: string): boolean => {
-    if (req.method !== 'POST' || !isRootTarget(req.url ?? '')) return false;
+    const sentence = fault.charAt(0).toUpperCase() + fault.slice(1);
+    if (!isRootTarget(req.url ?? '')) {
+      res.setHeader('x-amzn-RequestId', randomUUID());
+      const err = new RuntimeApiError('ValidationError', 400, sentence);
+      res.setHeader('x-amzn-ErrorType', err.type);
+      sendTextAndClose(req, res, err.status, JSON.stringify(err.body()), 'application/json');
+      return true;
+    }
+    if (req.method !== 'POST') return false;
     const raw = req.headers['x-amz-target'];
     const target = Array.isArray(raw) ? raw.join(', ') : raw;
     // Two Content-Type lines may differ: each is read for what it can say, none trusted as the one.
@@ -805,7 +817,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
     if (!json && !query) return false;
     const requestId = randomUUID();
     res.setHeader('x-amzn-RequestId', requestId);
-    const err = new AwsServiceError('MalformedHttpRequestException', fault.charAt(0).toUpperCase() + fault.slice(1), 400);
+    const err = new AwsServiceError('MalformedHttpRequestException', sentence, 400);
     const answer = controlPlaneAnswer(err, query ? { requestId } : { target: target!, contentType: contentTypes.find((t) => /x-amz-json/i.test(t)) });
     for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
     sendTextAndClose(req, res, answer.status, answer.text, answer.contentType);

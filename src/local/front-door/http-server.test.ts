@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { finalAnswer, headerLines, renderHeaderLines } from '../../../test/helpers/header-sets.js';
 import { ERROR_CATALOGUE } from '../../errors/catalogue.js';
 import { createFrontDoor, type RoutableEndpoint } from './app.js';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 
 // Timed to the tenth of a second: alone, so that no other test's work holds the event loop past its timeouts.
 test('a caller that stalls its request body gets a 408 and its connection closed; a slow answer to a whole request is not cut', async () => {
@@ -304,9 +305,9 @@ describe('the front door HTTP server', { concurrency: true }, () => {
         ['FOO /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\n\r\n', 400],
         [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
         ['\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03', 400],
-        // Refused by the server before the app: a CONNECT, and a head the app has no protocol for.
+        // Refused by the server before the app: a CONNECT, and a head the app has no protocol for (a POST / neither JSON nor a query).
         ['CONNECT e:443 HTTP/1.1\r\nHost: e:443\r\n\r\n', 405],
-        ['POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nHost: y\r\nContent-Length: 1\r\n\r\nx', 400],
+        ['POST / HTTP/1.1\r\nHost: localhost\r\nHost: y\r\nContent-Length: 1\r\n\r\nx', 400],
       ] as const) {
         const answer = await answerUntilClose(port, bytes);
         assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), answer.slice(0, 200));
@@ -317,6 +318,56 @@ describe('the front door HTTP server', { concurrency: true }, () => {
         seen.add(ids[0]!);
       }
       assert.equal(seen.size, 6, 'each answer has its own id');
+    } finally {
+      server.close();
+    }
+  });
+
+  test("an invocation whose head the server refuses (two Host lines, two different X-Amzn-SageMaker-* lines, an invalid Host, a fragment) gets the runtime's ValidationError, which an SDK client names, not smkit serve's body", async () => {
+    const endpoint: RoutableEndpoint = {
+      invoke: async (req) => ({ variant: 'AllTraffic', response: { body: req.body, contentType: 'text/plain' } }),
+      stream: () => Promise.reject(new Error('not streamed here')),
+    };
+    const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['e', endpoint]]) }));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    const head = 'POST /endpoints/e/invocations HTTP/1.1\r\nConnection: close\r\nContent-Length: 1\r\n';
+    try {
+      const refused: [string, RegExp][] = [
+        [`${head}Host: a\r\nHost: b\r\n\r\nx`, /^The request has more than one Host header line/],
+        [`${head}Host: a\r\nX-Amzn-SageMaker-Target-Model: a.tar.gz\r\nX-Amzn-SageMaker-Target-Model: b.tar.gz\r\n\r\nx`, /more than one X-Amzn-SageMaker-Target-Model header line/],
+        [`${head}Host: a/b\r\n\r\nx`, /^The Host header "a\/b" is not a host name/],
+        [`POST /endpoints/e/invocations#x HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx`, /holds a fragment/],
+        [`GET /nowhere HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n`, /more than one Host header line/],
+      ];
+      for (const [bytes, message] of refused) {
+        const answer = await answerUntilClose(port, bytes);
+        assert.match(answer, /^HTTP\/1\.1 400 /, answer);
+        assert.match(answer, /\r\nx-amzn-ErrorType: ValidationError\r\n/i, answer);
+        assert.match(answer, /\r\nx-amzn-RequestId: [\w-]+\r\n/i, answer);
+        assert.match(answer, /\r\nContent-Type: application\/json\r\n/i, answer);
+        const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+        assert.deepEqual(Object.keys(body), ['Message']);
+        assert.match(String(body.Message), message);
+      }
+      // A real client: Node sends an array value as several lines of the header.
+      const client = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
+      client.middlewareStack.add(
+        (next) => async (args) => {
+          (args.request as { headers: Record<string, unknown> }).headers['x-amzn-sagemaker-custom-attributes'] = ['a=1', 'b=2'];
+          return next(args);
+        },
+        { step: 'finalizeRequest', name: 'twoLines', priority: 'low' },
+      );
+      const err = await client.send(new InvokeEndpointCommand({ EndpointName: 'e', Body: Buffer.from('x'), CustomAttributes: 'a=1' })).then(
+        () => assert.fail('refused'),
+        (e: unknown) => e as { name: string; message: string; $metadata: { httpStatusCode?: number } },
+      );
+      assert.equal(err.name, 'ValidationError');
+      assert.equal(err.$metadata.httpStatusCode, 400);
+      assert.match(err.message, /more than one X-Amzn-SageMaker-Custom-Attributes header line/i);
+      client.destroy();
     } finally {
       server.close();
     }
