@@ -5,7 +5,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { until } from '../../../test/helpers/until.js';
-import { buildDockerRunArgs, dockerContainerName, DockerBackend, dockerEnvFileText, dockerRunEnv } from './docker-backend.js';
+import { buildDockerRunArgs, dockerContainerName, DockerBackend, dockerEnvFileText, dockerRunEnv, splitContainerEnv } from './docker-backend.js';
 import { processChildEnv } from './process-backend.js';
 
 const spec = { id: 'iris/AllTraffic/primary', hostname: 'primary', optMlDir: '/tmp/t/opt/ml', env: { A: '1' }, port: 41000, logFile: '/tmp/t/l.log' };
@@ -109,6 +109,16 @@ test("a container's environment reaches it through a private env file, neither o
     process.env.PATH = path;
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('splitContainerEnv: a value an env file holds the same with docker and every podman goes there; one with a line break, a quote or blank at an end, a # or none at all goes by name, or on the line for a variable the engine acts on', () => {
+  const routes = splitContainerEnv({
+    ...spec,
+    env: { PLAIN: 'a b=c \\n $(x) é', PEM: 'l1\nl2', QUOTED: '"v"', SINGLE: "'v'", LEAD: ' v', TRAIL: 'v ', HASH: 'a#b', EMPTY: '', CR: 'v\r', DOCKER_CONFIG: '/x', AWS_PROFILE: '"p"', BASH_ENV: 'b\nc' },
+  });
+  assert.deepEqual(routes.file, { PLAIN: 'a b=c \\n $(x) é', DOCKER_CONFIG: '/x', SAGEMAKER_BIND_TO_PORT: '41000' });
+  assert.deepEqual(Object.keys(routes.named), ['PEM', 'QUOTED', 'SINGLE', 'LEAD', 'TRAIL', 'HASH', 'EMPTY', 'CR']);
+  assert.deepEqual(routes.inline, { AWS_PROFILE: '"p"', BASH_ENV: 'b\nc' });
 });
 
 test('a container whose docker run client died is removed with docker rm -f when stopped', async () => {

@@ -57,7 +57,7 @@ function containerEnv(spec: ContainerSpec): Record<string, string> {
  * no leading or trailing blank, nothing a podman that reads the file as dotenv does (quotes, `#`).
  */
 function envFileSafe(key: string, value: string): boolean {
-  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && /^(?:[^\s"'`#]|[^\s"'`#][^\r\n\0#]*[^\s#])$/.test(value);
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && /^(?:[^\s\0"'`#]|[^\s\0"'`#][^\r\n\0#]*[^\s\0#])$/.test(value);
 }
 
 /** How a container's variables reach it: {@link splitContainerEnv}. */
