@@ -114,10 +114,10 @@ test("a container's environment reaches it through a private env file, neither o
 test('splitContainerEnv: a value an env file holds the same with docker and every podman goes there; one with a line break, a quote or blank at an end, a # or none at all goes by name, or on the line for a variable the engine acts on', () => {
   const routes = splitContainerEnv({
     ...spec,
-    env: { PLAIN: 'a b=c \\n $(x) é', PEM: 'l1\nl2', QUOTED: '"v"', SINGLE: "'v'", LEAD: ' v', TRAIL: 'v ', HASH: 'a#b', EMPTY: '', CR: 'v\r', DOCKER_CONFIG: '/x', AWS_PROFILE: '"p"', BASH_ENV: 'b\nc', LOCPATH: ' /l', OPENSSL_CONF: '#' },
+    env: { PLAIN: 'a b=c \\n $(x) é', PEM: 'l1\nl2', QUOTED: '"v"', SINGLE: "'v'", ENDQ: 'v"', ENDB: 'v`', MIDQ: 'a"b', LEAD: ' v', TRAIL: 'v ', HASH: 'a#b', EMPTY: '', CR: 'v\r', DOCKER_CONFIG: '/x', AWS_PROFILE: '"p"', BASH_ENV: 'b\nc', LOCPATH: ' /l', OPENSSL_CONF: '#' },
   });
-  assert.deepEqual(routes.file, { PLAIN: 'a b=c \\n $(x) é', DOCKER_CONFIG: '/x', SAGEMAKER_BIND_TO_PORT: '41000' });
-  assert.deepEqual(Object.keys(routes.named), ['PEM', 'QUOTED', 'SINGLE', 'LEAD', 'TRAIL', 'HASH', 'EMPTY', 'CR']);
+  assert.deepEqual(routes.file, { PLAIN: 'a b=c \\n $(x) é', MIDQ: 'a"b', DOCKER_CONFIG: '/x', SAGEMAKER_BIND_TO_PORT: '41000' });
+  assert.deepEqual(Object.keys(routes.named), ['PEM', 'QUOTED', 'SINGLE', 'ENDQ', 'ENDB', 'LEAD', 'TRAIL', 'HASH', 'EMPTY', 'CR']);
   assert.deepEqual(routes.inline, { AWS_PROFILE: '"p"', BASH_ENV: 'b\nc', LOCPATH: ' /l', OPENSSL_CONF: '#' });
 });
 

@@ -54,10 +54,11 @@ function containerEnv(spec: ContainerSpec): Record<string, string> {
 
 /**
  * A name and value that `--env-file` gives the container exactly, with every engine: one line,
- * no leading or trailing blank, nothing a podman that reads the file as dotenv does (quotes, `#`).
+ * no blank and no quote at either end, no `#` (podman 4.6 and later read the file as dotenv: they
+ * trim blanks and quotes from both ends and take `#` for a comment).
  */
 function envFileSafe(key: string, value: string): boolean {
-  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && /^(?:[^\s\0"'`#]|[^\s\0"'`#][^\r\n\0#]*[^\s\0#])$/.test(value);
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && /^(?:[^\s\0"'`#]|[^\s\0"'`#][^\r\n\0#]*[^\s\0"'`#])$/.test(value);
 }
 
 /** How a container's variables reach it: {@link splitContainerEnv}. */
