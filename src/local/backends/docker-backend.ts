@@ -2,7 +2,8 @@ import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_p
 import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
@@ -226,8 +227,8 @@ export class DockerBackend implements ContainerBackend {
     }
     const containerName = dockerContainerName(spec);
     const envFile = await writeEnvFile(spec);
-    const log = await openChildLog(spec.logFile).catch(async (err: unknown) => {
-      await envFile?.remove();
+    const log = await openChildLog(spec.logFile).catch((err: unknown) => {
+      envFile?.remove();
       throw err;
     });
     // The container runs under the engine, not under this process: should this process end
@@ -241,7 +242,7 @@ export class DockerBackend implements ContainerBackend {
       // Nothing started (spawn refuses an argument with a NUL byte at once): nothing for the reaper to remove.
       release();
       log.end();
-      await envFile?.remove();
+      envFile?.remove();
       throw err;
     }
     const endLog = pipeChildOutput([child.stdout, child.stderr], log, (err) => this.warn(`${spec.id}: its log file ${spec.logFile} failed (${err.message}); the container's output is no longer written there`));
@@ -272,7 +273,7 @@ export class DockerBackend implements ContainerBackend {
         if (child.signalCode === null) release();
         endLog();
         // The engine read the file when it parsed run's options; it is not needed after the client.
-        void envFile?.remove();
+        envFile?.remove();
       },
       () => {
         // A stop at once with another shares its `docker stop` unless it asks for a shorter grace,
@@ -306,22 +307,26 @@ export class DockerBackend implements ContainerBackend {
  * can open (0700, the file 0600), tracked for the reaper should this process end first; none when
  * the container has no variable for one.
  */
-async function writeEnvFile(spec: ContainerSpec): Promise<{ path: string; remove: () => Promise<void> } | undefined> {
+async function writeEnvFile(spec: ContainerSpec): Promise<{ path: string; remove: () => void } | undefined> {
   const text = dockerEnvFileText(spec);
   if (text === '') return undefined;
   const dir = await mkdtemp(join(tmpdir(), 'smkit-env-'));
   const release = trackUntilReleased({ kind: 'folder', path: dir });
-  let removing: Promise<void> | undefined;
-  const remove = (): Promise<void> =>
-    (removing ??= rm(dir, { recursive: true, force: true }).then(
-      () => release(),
-      () => {},
-    ));
+  // At once (a folder of one small file): a process that exits right after its containers stop
+  // would otherwise leave it to the reaper, which says it found something not stopped.
+  const remove = (): void => {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      release();
+    } catch {
+      // Left to the reaper.
+    }
+  };
   const path = join(dir, 'container.env');
   try {
     await writeFile(path, text, { mode: 0o600, flag: 'wx' });
   } catch (err) {
-    await remove();
+    remove();
     throw err;
   }
   return { path, remove };
