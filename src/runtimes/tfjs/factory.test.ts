@@ -435,6 +435,25 @@ test('a weightsManifest that does not match its shards fails the load naming the
   }
 });
 
+test("a weightsManifest path outside the model's directory (../x, an absolute path) fails the load saying so: a model from S3 reads no other file of this machine", async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
+  try {
+    const model = path.join(dir, 'model');
+    await mkdir(model);
+    const original = JSON.parse(await readFile(path.join(FIXTURES, 'layers-mlp', 'model.json'), 'utf8')) as { weightsManifest: { paths: string[] }[] };
+    // The weights themselves, outside the model's folder: without the check the model would load from them.
+    await cp(path.join(FIXTURES, 'layers-mlp', 'weights.bin'), path.join(dir, 'outside.bin'));
+    for (const weightPath of ['../outside.bin', path.join(dir, 'outside.bin'), 'sub/../../outside.bin']) {
+      const json = structuredClone(original);
+      json.weightsManifest[0]!.paths = [weightPath];
+      await writeFile(path.join(model, 'model.json'), JSON.stringify(json));
+      await rejectsWith(loadTfjsRuntime(model, options()), 'ERR_MODEL_LOAD', new RegExp(`weight path "${weightPath.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}" points outside the model directory`));
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('the weightsManifest check passes every layout TF.js decodes: shards splitting weights, two groups, float16/uint8/uint16 quantization, string, scalar, empty, bool, int32 and complex64 weights', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'smkit-tfjs-'));
   try {
