@@ -122,6 +122,31 @@ test('splitContainerEnv: a value an env file holds the same with docker and ever
   assert.deepEqual(routes.inline, { AWS_PROFILE: '"p"', BASH_ENV: 'b\nc', LOCPATH: ' /l', OPENSSL_CONF: '#' });
 });
 
+test("a value that goes on the engine's command line (of a variable the engine acts on, which the env file cannot hold) is warned of, by the variable's name only", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));
+  await writeFile(join(dir, 'docker'), '#!/bin/sh\nexit 0\n');
+  await chmod(join(dir, 'docker'), 0o755);
+  const path = process.env.PATH;
+  process.env.PATH = `${dir}:${path ?? ''}`;
+  try {
+    const warnings: string[] = [];
+    const backend = new DockerBackend('docker', 'my/image:1', { warn: (m) => warnings.push(m) });
+    const env = { GOOGLE_CREDENTIALS: '{\n  "private_key": "k3y"\n}', AWS_PROFILE: 'p#1', AWS_REGION: 'us-east-1', AWS_EMPTY: '', NOTE: 'a\nb' };
+    const container = await backend.start({ ...spec, env, logFile: join(dir, 'a.log') });
+    await container.exitPromise;
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0]!, /^iris\/AllTraffic\/primary: the value of GOOGLE_CREDENTIALS, AWS_PROFILE goes on the container engine's command line \(docker run -e NAME=VALUE\), which every user of this machine can read \(ps\)/);
+    assert.doesNotMatch(warnings[0]!, /k3y|p#1|AWS_REGION|AWS_EMPTY|NOTE/);
+    // Nothing on the line but an empty value (which shows nothing): no warning.
+    const quiet = await backend.start({ ...spec, env: { AWS_REGION: 'us-east-1', AWS_EMPTY: '', NOTE: 'a\nb' }, logFile: join(dir, 'b.log') });
+    await quiet.exitPromise;
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+  } finally {
+    process.env.PATH = path;
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a container whose docker run client died is removed with docker rm -f when stopped', async () => {
   // A stand-in engine CLI on PATH that records its arguments; `run` stays up like an attached client.
   const dir = await mkdtemp(join(tmpdir(), 'smkit-docker-cli-'));

@@ -226,6 +226,18 @@ export class DockerBackend implements ContainerBackend {
       throw new ToolkitError('ERR_BACKEND_UNAVAILABLE', `${spec.id}: the docker backend needs an image; pass --image or set "image" in the endpoint file`);
     }
     const containerName = dockerContainerName(spec);
+    // An empty value on the line shows nothing.
+    const onLine = Object.entries(splitContainerEnv(spec).inline)
+      .filter(([, value]) => value !== '')
+      .map(([key]) => key);
+    if (onLine.length > 0) {
+      // Said by name only: the values are what must not be repeated anywhere.
+      this.warn(
+        `${spec.id}: the value of ${onLine.join(', ')} goes on the container engine's command line (docker run -e NAME=VALUE), which every user of this machine can read (ps) while the container runs: ` +
+          `the engine acts on ${onLine.length === 1 ? 'that variable' : 'those variables'} itself, so ${onLine.length === 1 ? 'it is' : 'they are'} not put in its environment, and the private env file cannot hold ${onLine.length === 1 ? 'its value' : 'their values'} exactly ` +
+          `(a line break, a quote or blank at either end, a #). A value without those goes in the env file instead`,
+      );
+    }
     const envFile = await writeEnvFile(spec);
     const log = await openChildLog(spec.logFile).catch((err: unknown) => {
       envFile?.remove();
