@@ -390,3 +390,31 @@ test(
     assert.equal(readdirSync(own).length, 1);
   }),
 );
+
+// Made as root, which can give a folder to another user (uid 65534) as that user would own it.
+test(
+  "a folder on the way to the sessions folder removed after start-up and made again by another user opens no session, though the server made the sessions folder in it again: they could swap it for one of theirs",
+  { skip: process.getuid?.() !== 0 && 'needs root to make files of another user' },
+  async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-'));
+    try {
+      const mine = path.join(tmp, 'mine');
+      const root = path.join(mine, 'sessions');
+      const store = new SessionStore({ root, ttlSeconds: 60, maxSessions: 100 });
+      await store.create();
+      // Both removed (logind removes every file of the user's in /dev/shm), then `mine` made by someone else.
+      rmSync(mine, { recursive: true });
+      mkdirSync(mine, { mode: 0o777 });
+      chmodSync(mine, 0o777);
+      chownSync(mine, 65534, 65534);
+      await assert.rejects(store.create(), { code: 'ERR_SESSION_STORAGE', message: /SAGEMAKER_SESSIONS_PATH=.*sessions: .*mine on the way to it is now a folder of another user \(uid 65534\)/ });
+      assert.deepEqual(readdirSync(root), [], 'the server made the sessions folder again, but opened no session in it');
+      // Made again by the server's user: sessions open there again.
+      rmSync(mine, { recursive: true });
+      await store.create();
+      assert.equal(readdirSync(root).length, 1);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  },
+);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
+import { foreignStep } from './sessions-folder.js';
 import { NEW_SESSION, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN } from '../core/sagemaker-headers.js';
 
 export { CLOSED_SESSION_ID_HEADER, NEW_SESSION, NEW_SESSION_ID_HEADER, SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
@@ -79,14 +80,20 @@ export async function removeSession(ref: Pick<SessionRef, 'id' | 'root'>): Promi
 async function assertOwnRoot(root: string): Promise<void> {
   const uid = process.getuid?.();
   if (uid === undefined) return;
-  const entry = await lstat(root);
-  const folder = entry.isSymbolicLink() ? await stat(root) : entry;
+  // The folders and links on the way too, as start-up checked them: one of them removed (logind
+  // removes every file of the user's in /dev/shm, a folder there holding the sessions folder too)
+  // and made again by another user lets them swap the sessions folder, which mkdir then made in
+  // it as the server's own, for a folder of theirs between this check and the session's mkdir.
+  const foreign = await foreignStep(root, uid);
+  const folder = await stat(root);
   const why =
-    entry.isSymbolicLink() && entry.uid !== uid && entry.uid !== 0
-      ? `it is now a symbolic link of another user (uid ${entry.uid})`
-      : folder.uid !== uid
-        ? `it now belongs to another user (uid ${folder.uid})`
-        : undefined;
+    foreign?.path === path.resolve(root)
+      ? `it is now a symbolic link of another user (uid ${foreign.uid})`
+      : foreign !== undefined
+        ? `${foreign.path} on the way to it is now ${foreign.link ? 'a symbolic link' : 'a folder'} of another user (uid ${foreign.uid})`
+        : folder.uid !== uid
+          ? `it now belongs to another user (uid ${folder.uid})`
+          : undefined;
   if (why !== undefined) {
     throw new ToolkitError('ERR_SESSION_STORAGE', `could not open a stateful session in SAGEMAKER_SESSIONS_PATH=${root}: ${why}, who could read and change the sessions' files (it was removed and made again since start-up?); no session is opened there until it is a folder of this server's user again (restart the server to have it checked and made again)`);
   }

@@ -74,10 +74,13 @@ function steps(absolute: string): string[] {
  * The first link or folder on the way to folder `root` that belongs to a user other than `uid` and
  * root: each step of the path as given (links included, `root` itself when it is a link) and of the
  * path it resolves to, but not the folder it resolves to (its owner is checked by the caller).
+ * Checked at start-up and again each time a session opens (a folder on the way removed since, and
+ * made again by another user, would let them swap the sessions folder under the server).
  */
-async function foreignStep(root: string, uid: number): Promise<{ path: string; uid: number; link: boolean } | undefined> {
+export async function foreignStep(root: string, uid: number): Promise<{ path: string; uid: number; link: boolean } | undefined> {
   const real = await realpath(root);
-  for (const step of [...steps(root), ...steps(real).slice(0, -1)]) {
+  // Without links on the way both lists are the same path: each step is looked at once.
+  for (const step of new Set([...steps(root), ...steps(real).slice(0, -1)])) {
     const st = await lstat(step);
     if (step !== real && st.uid !== uid && st.uid !== 0) return { path: step, uid: st.uid, link: st.isSymbolicLink() };
   }
