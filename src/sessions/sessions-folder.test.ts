@@ -127,3 +127,25 @@ test("a sessions path through another user's link or folder stops start-up: they
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+// Made as root, which can start a process of another user in a user namespace of its own that maps
+// that user to its root and no one else (`unshare -r`, as sandboxes and rootless tools do).
+test("in a user namespace that does not map the machine's root, its folders on the way (/, /tmp, shown as the overflow uid) do not stop start-up", { skip: process.getuid?.() !== 0 && 'needs root to start a process of another user' }, (t) => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-folder-'));
+  try {
+    chmodSync(tmp, 0o1777);
+    const sessions = path.join(tmp, 'sessions');
+    const module = new URL('./sessions-folder.js', import.meta.url).href;
+    const script = `import(${JSON.stringify(module)}).then((m) => m.prepareSessionsFolder(${JSON.stringify(sessions)})).then(() => console.log('started'), (e) => console.log(e.message))`;
+    const probe = spawnSync('setpriv', ['--reuid=65533', '--regid=65533', '--clear-groups', 'unshare', '-U', '-r', 'test', '-w', tmp], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      t.skip('no setpriv or unshare, user namespaces not allowed, or the temporary folder out of that user\'s reach');
+      return;
+    }
+    const run = spawnSync('setpriv', ['--reuid=65533', '--regid=65533', '--clear-groups', 'unshare', '-U', '-r', process.execPath, '-e', script], { encoding: 'utf8' });
+    assert.equal(run.stdout.trim(), 'started', run.stderr);
+    assert.equal(statSync(sessions).uid, 65533);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { access, chmod, lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -79,10 +79,35 @@ function steps(absolute: string): string[] {
  */
 export async function foreignStep(root: string, uid: number): Promise<{ path: string; uid: number; link: boolean } | undefined> {
   const real = await realpath(root);
+  const unmapped = unmappedOwner();
   // Without links on the way both lists are the same path: each step is looked at once.
   for (const step of new Set([...steps(root), ...steps(real).slice(0, -1)])) {
     const st = await lstat(step);
-    if (step !== real && st.uid !== uid && st.uid !== 0) return { path: step, uid: st.uid, link: st.isSymbolicLink() };
+    if (step !== real && st.uid !== uid && st.uid !== 0 && st.uid !== unmapped) return { path: step, uid: st.uid, link: st.isSymbolicLink() };
   }
   return undefined;
+}
+
+let unmappedUid: number | undefined | null = null;
+
+/**
+ * In a user namespace that does not map the machine's root (`unshare -r`, a sandbox, a rootless
+ * container on the host's folders), files of users it does not map show as the overflow uid
+ * (65534), `/` and `/dev/shm` among them: the folders of the machine's root as they are seen
+ * there, which the path may well go through. Undefined where that uid is mapped (outside such a
+ * namespace, or in one that maps it), where it is a user like any other (nobody).
+ */
+function unmappedOwner(): number | undefined {
+  if (unmappedUid !== null) return unmappedUid;
+  unmappedUid = undefined;
+  try {
+    const overflow = Number(readFileSync('/proc/sys/kernel/overflowuid', 'utf8').trim());
+    // Lines of `inside outside count`; where the overflow uid is mapped, it is that user's (nobody's).
+    const ranges = readFileSync('/proc/self/uid_map', 'utf8').trim().split('\n').map((line) => line.trim().split(/\s+/).map(Number));
+    const mapped = ranges.some(([inside, , count]) => inside! <= overflow && overflow < inside! + count!);
+    if (Number.isInteger(overflow) && !mapped) unmappedUid = overflow;
+  } catch {
+    // No /proc (macOS, a BSD): no user namespaces either.
+  }
+  return unmappedUid;
 }
