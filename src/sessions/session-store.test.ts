@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NEW_SESSION, SessionStore, newSessionHeaderValue, sessionDir } from './session-store.js';
@@ -362,4 +362,59 @@ test(
     assert.equal(existsSync(abandoned), false, 'an hour-old staging folder is removed');
     assert.equal(existsSync(making), true, 'a fresh one may be renamed into place any moment');
   }),
+);
+
+// Made as root, which can give a folder or link to another user (uid 65534) as that user would own it.
+test(
+  "a sessions folder removed after start-up and made again by another user (a folder or a link of theirs in the shared /dev/shm) opens no session: they could read and change its files",
+  { skip: process.getuid?.() !== 0 && 'needs root to make files of another user' },
+  withStore(async (store, root) => {
+    await store.create();
+    // Removed (systemd-logind clears a user's /dev/shm files at log-out), then made by someone else.
+    rmSync(root, { recursive: true });
+    mkdirSync(root, { mode: 0o777 });
+    chownSync(root, 65534, 65534);
+    await assert.rejects(store.create(), { code: 'ERR_SESSION_STORAGE', message: /SAGEMAKER_SESSIONS_PATH=.*sessions: it now belongs to another user \(uid 65534\)/ });
+    assert.deepEqual(readdirSync(root), [], 'no session folder was made in it');
+    // Or a link of theirs, leading to a folder of the server's user.
+    const own = path.join(path.dirname(root), 'own');
+    mkdirSync(own, { mode: 0o700 });
+    rmSync(root, { recursive: true });
+    symlinkSync(own, root);
+    lchownSync(root, 65534, 65534);
+    await assert.rejects(store.create(), { code: 'ERR_SESSION_STORAGE', message: /it is now a symbolic link of another user \(uid 65534\)/ });
+    // Made again by the server's user (the link its own): sessions open there again.
+    rmSync(root);
+    symlinkSync(own, root);
+    await store.create();
+    assert.equal(readdirSync(own).length, 1);
+  }),
+);
+
+// Made as root, which can give a folder to another user (uid 65534) as that user would own it.
+test(
+  "a folder on the way to the sessions folder removed after start-up and made again by another user opens no session, though the server made the sessions folder in it again: they could swap it for one of theirs",
+  { skip: process.getuid?.() !== 0 && 'needs root to make files of another user' },
+  async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-'));
+    try {
+      const mine = path.join(tmp, 'mine');
+      const root = path.join(mine, 'sessions');
+      const store = new SessionStore({ root, ttlSeconds: 60, maxSessions: 100 });
+      await store.create();
+      // Both removed (logind removes every file of the user's in /dev/shm), then `mine` made by someone else.
+      rmSync(mine, { recursive: true });
+      mkdirSync(mine, { mode: 0o777 });
+      chmodSync(mine, 0o777);
+      chownSync(mine, 65534, 65534);
+      await assert.rejects(store.create(), { code: 'ERR_SESSION_STORAGE', message: /SAGEMAKER_SESSIONS_PATH=.*sessions: .*mine on the way to it is now a folder of another user \(uid 65534\)/ });
+      assert.deepEqual(readdirSync(root), [], 'the server made the sessions folder again, but opened no session in it');
+      // Made again by the server's user: sessions open there again.
+      rmSync(mine, { recursive: true });
+      await store.create();
+      assert.equal(readdirSync(root).length, 1);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  },
 );

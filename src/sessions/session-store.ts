@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
+import { foreignStep } from './sessions-folder.js';
 import { NEW_SESSION, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN } from '../core/sagemaker-headers.js';
 
 export { CLOSED_SESSION_ID_HEADER, NEW_SESSION, NEW_SESSION_ID_HEADER, SESSION_ID_HEADER } from '../core/sagemaker-headers.js';
@@ -70,6 +71,34 @@ export async function removeSession(ref: Pick<SessionRef, 'id' | 'root'>): Promi
   await rm(closed, { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
 }
 
+/**
+ * Throws `ERR_SESSION_STORAGE` when the sessions folder is no longer this user's, as start-up made
+ * sure it was: removed since (systemd-logind removes a user's files in /dev/shm when they log out)
+ * and made again, in the shared /dev/shm, by another user of the machine, as a folder or a link of theirs. Sessions opened in it would let that user read and
+ * change their files; mkdir, finding a folder there, says nothing.
+ */
+async function assertOwnRoot(root: string): Promise<void> {
+  const uid = process.getuid?.();
+  if (uid === undefined) return;
+  // The folders and links on the way too, as start-up checked them: one of them removed (logind
+  // removes every file of the user's in /dev/shm, a folder there holding the sessions folder too)
+  // and made again by another user lets them swap the sessions folder, which mkdir then made in
+  // it as the server's own, for a folder of theirs between this check and the session's mkdir.
+  const foreign = await foreignStep(root, uid);
+  const folder = await stat(root);
+  const why =
+    foreign?.path === path.resolve(root)
+      ? `it is now a symbolic link of another user (uid ${foreign.uid})`
+      : foreign !== undefined
+        ? `${foreign.path} on the way to it is now ${foreign.link ? 'a symbolic link' : 'a folder'} of another user (uid ${foreign.uid})`
+        : folder.uid !== uid
+          ? `it now belongs to another user (uid ${folder.uid})`
+          : undefined;
+  if (why !== undefined) {
+    throw new ToolkitError('ERR_SESSION_STORAGE', `could not open a stateful session in SAGEMAKER_SESSIONS_PATH=${root}: ${why}, who could read and change the sessions' files (it was removed and made again since start-up?); no session is opened there until it is a folder of this server's user again (restart the server to have it checked and made again)`);
+  }
+}
+
 /** A session that could not be opened, read or closed because the sessions folder could not be used. */
 function storageError(action: 'open' | 'read' | 'close', err: unknown): ToolkitError {
   return new ToolkitError('ERR_SESSION_STORAGE', `could not ${action} a stateful session in SAGEMAKER_SESSIONS_PATH: ${(err as Error).message}`, { cause: err });
@@ -119,8 +148,9 @@ export class SessionStore {
   private async createNow(): Promise<SessionRef> {
     try {
       await mkdir(this.opts.root, { recursive: true, mode: 0o700 });
+      await assertOwnRoot(this.opts.root);
     } catch (err) {
-      throw storageError('open', err);
+      throw err instanceof ToolkitError ? err : storageError('open', err);
     }
     // Reading every session's expiry is the costly part: done once a minute, or when the count says
     // full and a session may have expired since; a flood of NEW_SESSION on a full store reads one folder listing each.

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { prepareSessionsFolder } from './sessions-folder.js';
@@ -89,6 +89,62 @@ test("an empty sessions folder of this user's that others may write (a tmpfs or 
       await prepareSessionsFolder(mount);
       assert.equal(statSync(mount).mode & 0o7777, 0o700, mode.toString(8));
     }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+// Made as root, which can give a link or folder to another user (uid 65534) as that user would own it.
+test("a sessions path through another user's link or folder stops start-up: they could make it lead to a folder of theirs once it passed", { skip: process.getuid?.() !== 0 && 'needs root to make files of another user' }, async () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-folder-'));
+  try {
+    // The server user's own private folder, which the check would pass on its own.
+    const own = path.join(tmp, 'own');
+    mkdirSync(own, { mode: 0o700 });
+    // Another user's link at the (shared /dev/shm) path, leading to it.
+    const link = path.join(tmp, 'link');
+    symlinkSync(own, link);
+    lchownSync(link, 65534, 65534);
+    await assert.rejects(prepareSessionsFolder(link), {
+      code: 'ERR_CONFIG_INVALID',
+      message: /^SAGEMAKER_SESSIONS_PATH=.*link: will not keep stateful sessions there: .*link is a symbolic link of another user \(uid 65534\), who could point it elsewhere/,
+    });
+    // Another user's folder on the way (the sessions folder itself the server's).
+    const theirs = path.join(tmp, 'theirs');
+    mkdirSync(path.join(theirs, 'sessions'), { recursive: true, mode: 0o700 });
+    chownSync(theirs, 65534, 65534);
+    chmodSync(theirs, 0o755);
+    await assert.rejects(prepareSessionsFolder(path.join(theirs, 'sessions')), { code: 'ERR_CONFIG_INVALID', message: /theirs is a folder of another user \(uid 65534\), who could put another folder in its place/ });
+    // Another user's folder on the way the link leads (the link the server's own).
+    const ownLink = path.join(tmp, 'own-link');
+    symlinkSync(path.join(theirs, 'sessions'), ownLink);
+    await assert.rejects(prepareSessionsFolder(ownLink), { code: 'ERR_CONFIG_INVALID', message: /theirs is a folder of another user \(uid 65534\)/ });
+    // The server's own link to its own folder is used.
+    const fine = path.join(tmp, 'fine');
+    symlinkSync(own, fine);
+    await prepareSessionsFolder(fine);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+// Made as root, which can start a process of another user in a user namespace of its own that maps
+// that user to its root and no one else (`unshare -r`, as sandboxes and rootless tools do).
+test("in a user namespace that does not map the machine's root, its folders on the way (/, /tmp, shown as the overflow uid) do not stop start-up", { skip: process.getuid?.() !== 0 && 'needs root to start a process of another user' }, (t) => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-folder-'));
+  try {
+    chmodSync(tmp, 0o1777);
+    const sessions = path.join(tmp, 'sessions');
+    const module = new URL('./sessions-folder.js', import.meta.url).href;
+    const script = `import(${JSON.stringify(module)}).then((m) => m.prepareSessionsFolder(${JSON.stringify(sessions)})).then(() => console.log('started'), (e) => console.log(e.message))`;
+    const probe = spawnSync('setpriv', ['--reuid=65533', '--regid=65533', '--clear-groups', 'unshare', '-U', '-r', 'test', '-w', tmp], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      t.skip('no setpriv or unshare, user namespaces not allowed, or the temporary folder out of that user\'s reach');
+      return;
+    }
+    const run = spawnSync('setpriv', ['--reuid=65533', '--regid=65533', '--clear-groups', 'unshare', '-U', '-r', process.execPath, '-e', script], { encoding: 'utf8' });
+    assert.equal(run.stdout.trim(), 'started', run.stderr);
+    assert.equal(statSync(sessions).uid, 65533);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -28,7 +28,8 @@ test('records have the Model Monitor shape', () => {
       endpointInput: { observedContentType: 'text/csv', mode: 'INPUT', data: '1,2', encoding: 'CSV' },
       endpointOutput: { observedContentType: 'application/octet-stream', mode: 'OUTPUT', data: 'AP8=', encoding: 'BASE64' },
     },
-    eventMetadata: { eventId: 'e1', inferenceTime: '2022-02-14T17:25:49Z', inferenceId: 'i1', customAttributes: 'k=v' },
+    // A list, as the service writes it (Model Monitor preprocessing scripts read custom_attribute[0]).
+    eventMetadata: { eventId: 'e1', inferenceTime: '2022-02-14T17:25:49Z', inferenceId: 'i1', customAttributes: ['k=v'] },
     eventVersion: '0',
   });
 });

@@ -37,7 +37,13 @@ export interface CapturedPayload {
 /** A Model Monitor data-capture record, one JSON line. */
 export interface CaptureRecord {
   captureData: { endpointInput?: CapturedPayload; endpointOutput?: CapturedPayload };
-  eventMetadata: { eventId: string; inferenceTime: string; inferenceId?: string; customAttributes?: string };
+  /**
+   * `customAttributes` is a list holding the caller's `CustomAttributes`, as the service writes it
+   * (a record captured on AWS, in aws-samples/amazon-sagemaker-data-quality-monitor-custom-preprocessing,
+   * has `"customAttributes": ["{...}"]`, and Model Monitor preprocessing scripts read
+   * `event_metadata.custom_attribute[0]`).
+   */
+  eventMetadata: { eventId: string; inferenceTime: string; inferenceId?: string; customAttributes?: [string] };
   eventVersion: '0';
 }
 
@@ -160,6 +166,6 @@ export function buildCaptureRecord(event: CaptureEvent, types: CaptureContentTyp
   if (event.output) captureData.endpointOutput = capturePayload('OUTPUT', event.output.body, event.output.contentType, types, data);
   const eventMetadata: CaptureRecord['eventMetadata'] = { eventId: event.eventId ?? randomUUID(), inferenceTime: inferenceTime(event.at) };
   if (event.inferenceId !== undefined) eventMetadata.inferenceId = event.inferenceId;
-  if (event.customAttributes !== undefined) eventMetadata.customAttributes = event.customAttributes;
+  if (event.customAttributes !== undefined) eventMetadata.customAttributes = [event.customAttributes];
   return { captureData, eventMetadata, eventVersion: '0' };
 }
