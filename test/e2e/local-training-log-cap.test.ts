@@ -1,0 +1,53 @@
+// A training job that floods its output: its log file under the work folder keeps the head and the
+// tail of the output, not all of it (the real @aws-sdk/client-sagemaker against startLocalSageMaker,
+// on a local S3 server).
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { CreateTrainingJobCommand, DescribeTrainingJobCommand } from '@aws-sdk/client-sagemaker';
+import { cappedLogFiles } from '../../src/local/backends/capped-log.js';
+import { startLocalTraining, TRAIN_FIXTURES, TRAINING_ROLE, type LocalTraining } from '../helpers/local-training.js';
+import { until } from '../helpers/until.js';
+
+let env: LocalTraining;
+const CAP = { headBytes: 64 * 1024, tailBytes: 64 * 1024 };
+
+before(async () => {
+  env = await startLocalTraining({ trainingGraceSeconds: 5, trainingLogCap: CAP });
+});
+
+after(async () => {
+  await env?.stop();
+});
+
+test("a job that prints 1.3 MB keeps the head of its output in its log file and its last lines in the tail files, not all of it", async () => {
+  const { sm, local } = env;
+  await sm.send(
+    new CreateTrainingJobCommand({
+      TrainingJobName: 'flood',
+      RoleArn: TRAINING_ROLE,
+      AlgorithmSpecification: { TrainingImage: 'trainer:1', TrainingInputMode: 'File' },
+      HyperParameters: { sagemaker_program: '"flood.mjs"', sagemaker_submit_directory: JSON.stringify(TRAIN_FIXTURES), lines: '20000' },
+      OutputDataConfig: { S3OutputPath: 's3://data/out' },
+      ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 1, VolumeSizeInGB: 1 },
+    }),
+  );
+  const d = await until('flood to end', async () => {
+    const r = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'flood' }));
+    return r.TrainingJobStatus === 'InProgress' || r.TrainingJobStatus === 'Stopping' ? undefined : r;
+  }, { timeoutMs: 600_000, intervalMs: 200 });
+  assert.equal(d.TrainingJobStatus, 'Failed');
+  const files = cappedLogFiles(join(local.workDir, 'logs', 'training-job-flood.log'));
+  const head = readFileSync(files.head, 'utf8');
+  // smkit train's start-up lines and the first batches, then where the rest is.
+  assert.match(head, /invoking the entry point/);
+  assert.match(head, /^batch 1 of 20000: /m);
+  assert.match(head, /\[smkit local: this log keeps the first 65536 bytes of the output; the rest is in .*training-job-flood\.tail\.log/);
+  assert.ok(statSync(files.head).size < CAP.headBytes + 1024);
+  const tail = readFileSync(files.tail, 'utf8');
+  assert.ok(statSync(files.tail).size <= CAP.tailBytes && statSync(files.previousTail).size <= CAP.tailBytes);
+  // The end of the output, where the error is, is kept.
+  assert.match(tail, /^batch 20000 of 20000: /m);
+  assert.match(tail, /RuntimeError: the loss became NaN/);
+});
