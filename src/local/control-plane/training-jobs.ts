@@ -385,6 +385,11 @@ export class TrainingJobs {
       const mode = c.InputMode ?? spec.TrainingInputMode;
       if (mode === 'Pipe') throw validation(`Channel "${c.ChannelName}" uses Pipe input mode, which the local SageMaker does not stream: use File or FastFile.`);
       if (c.CompressionType === 'Gzip') throw validation(`Channel "${c.ChannelName}": CompressionType Gzip is used only in Pipe input mode; in File mode leave it unset or None.`);
+      // The API reference says the same of RecordWrapperType as of CompressionType ("In File mode, leave this field unset or set it
+      // to None"): the objects would reach the job unwrapped, where code that reads RecordIO records expects them wrapped.
+      if (c.RecordWrapperType === 'RecordIO') {
+        throw validation(`Channel "${c.ChannelName}": RecordWrapperType RecordIO (each S3 object wrapped in a RecordIO record) is used only in Pipe input mode, which the local SageMaker does not stream; in ${mode} mode leave it unset or None.`);
+      }
       const s3 = c.DataSource.S3DataSource;
       if (s3 === undefined) throw validation(`Channel "${c.ChannelName}": the local SageMaker reads channels from an S3DataSource only.`);
       if (s3.S3DataType !== 'S3Prefix') throw validation(`Channel "${c.ChannelName}": S3DataType ${s3.S3DataType} is not supported by the local SageMaker: use S3Prefix.`);
