@@ -73,3 +73,12 @@ test("opening a log empties an earlier one's head and removes its tail files", (
     assert.equal(await readFile(path, 'utf8'), 'new\n');
     assert.ok(!existsSync(files.tail) && !existsSync(files.previousTail));
   }));
+
+test('a cut with no line break near does not split a UTF-8 character', () =>
+  withDir(async (dir) => {
+    const path = join(dir, 'x.log');
+    // 'é' is 2 bytes: 9 bytes of room would end inside the fifth one.
+    await writeAll(await CappedLogFile.open(path, { headBytes: 9, tailBytes: 100 }), ['éééééé']);
+    assert.ok((await readFile(path, 'utf8')).startsWith('éééé\n[smkit local:'));
+    assert.equal(await readFile(cappedLogFiles(path).tail, 'utf8'), 'éé');
+  }));

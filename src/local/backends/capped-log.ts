@@ -28,12 +28,16 @@ const CUT_LOOKBACK = 4096;
 /**
  * Where to cut `chunk` to write at most `room` bytes of it into a file: after a line break among
  * its last 4 KiB; else, when the file is not empty and ends a line, before the chunk (the line goes
- * whole to the next file); else at `room`.
+ * whole to the next file); else at `room`, or before the UTF-8 character it would split.
  */
 function cutAt(chunk: Buffer, room: number, fileEndsLine: boolean, fileEmpty: boolean): number {
   const lastBreak = chunk.lastIndexOf(0x0a, room - 1);
   if (lastBreak >= 0 && lastBreak >= room - CUT_LOOKBACK) return lastBreak + 1;
-  return fileEndsLine && !fileEmpty && room <= CUT_LOOKBACK ? 0 : room;
+  if (fileEndsLine && !fileEmpty && room <= CUT_LOOKBACK) return 0;
+  // Not inside a UTF-8 character: before its continuation bytes (at most 3).
+  let cut = room;
+  while (cut > room - 3 && cut > 0 && (chunk[cut]! & 0xc0) === 0x80) cut--;
+  return cut > 0 ? cut : room;
 }
 
 /**
