@@ -5,13 +5,18 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { CreateTrainingJobCommand, DescribeTrainingJobCommand } from '@aws-sdk/client-sagemaker';
 import { cappedLogFiles } from '../../src/local/backends/capped-log.js';
+import { localClientConfig } from '../helpers/local-sdk-clients.js';
 import { startLocalTraining, TRAIN_FIXTURES, TRAINING_ROLE, type LocalTraining } from '../helpers/local-training.js';
 import { until } from '../helpers/until.js';
 
 let env: LocalTraining;
-const CAP = { headBytes: 64 * 1024, tailBytes: 64 * 1024 };
+// The tail kept (at least 256 KiB) is well past how far the error line, relayed by smkit train from
+// the entry point's stderr, may come before the entry point's last stdout, which may still be in its
+// pipe (64 KiB) and this process's read buffer then.
+const CAP = { headBytes: 64 * 1024, tailBytes: 256 * 1024 };
 
 before(async () => {
   env = await startLocalTraining({ trainingGraceSeconds: 5, trainingLogCap: CAP });
@@ -38,6 +43,25 @@ test("a job that prints 1.3 MB keeps the head of its output in its log file and 
     return r.TrainingJobStatus === 'InProgress' || r.TrainingJobStatus === 'Stopping' ? undefined : r;
   }, { timeoutMs: 600_000, intervalMs: 200 });
   assert.equal(d.TrainingJobStatus, 'Failed');
+  // The job's CloudWatch stream has every line, whatever the file keeps, once the job is seen to have
+  // ended: the SageMaker Python SDK reads the stream one last time then, and stops.
+  const logs = new CloudWatchLogsClient(localClientConfig(local.url));
+  try {
+    const group = '/aws/sagemaker/TrainingJobs';
+    const { logStreams } = await logs.send(new DescribeLogStreamsCommand({ logGroupName: group, logStreamNamePrefix: 'flood/' }));
+    const messages: string[] = [];
+    let token: string | undefined;
+    for (;;) {
+      const page = await logs.send(new GetLogEventsCommand({ logGroupName: group, logStreamName: logStreams![0]!.logStreamName!, startFromHead: true, ...(token ? { nextToken: token } : {}) }));
+      messages.push(...page.events!.map((e) => e.message!));
+      if (page.nextForwardToken === token) break;
+      token = page.nextForwardToken;
+    }
+    assert.equal(new Set(messages.filter((m) => /^batch \d+ of 20000: /.test(m))).size, 20000);
+    assert.ok(messages.some((m) => m.startsWith('RuntimeError: the loss became NaN')));
+  } finally {
+    logs.destroy();
+  }
   const files = cappedLogFiles(join(local.workDir, 'logs', 'training-job-flood.log'));
   const head = readFileSync(files.head, 'utf8');
   // smkit train's start-up lines and the first batches, then where the rest is.
