@@ -388,7 +388,7 @@ export class TrainingJobs {
       // The API reference says the same of RecordWrapperType as of CompressionType ("In File mode, leave this field unset or set it
       // to None"): the objects would reach the job unwrapped, where code that reads RecordIO records expects them wrapped.
       if (c.RecordWrapperType === 'RecordIO') {
-        throw validation(`Channel "${c.ChannelName}": RecordWrapperType RecordIO (each S3 object wrapped in a RecordIO record) is used only in Pipe input mode, which the local SageMaker does not stream; in ${mode} mode leave it unset or None.`);
+        throw validation(`Channel "${c.ChannelName}": RecordWrapperType RecordIO (each S3 object wrapped in a RecordIO record) is for Pipe input mode, which the local SageMaker does not stream; in ${mode} mode leave it unset or None, as the API reference says.`);
       }
       const s3 = c.DataSource.S3DataSource;
       if (s3 === undefined) throw validation(`Channel "${c.ChannelName}": the local SageMaker reads channels from an S3DataSource only.`);
