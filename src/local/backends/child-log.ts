@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { finished, type Readable } from 'node:stream';
+import { finished, type Readable, type Writable } from 'node:stream';
 
 /** How long a child's log waits after its exit for the outputs to end: a process it left behind may hold them open. */
 export const OUTPUT_DRAIN_MS = 2000;
@@ -27,7 +27,7 @@ export async function openChildLog(path: string, opts: { readonly truncate?: boo
  * and block it once the pipe is full; the outputs would never close), and fail with a write after
  * its end for output that came in between.
  */
-export function pipeChildOutput(outputs: readonly Readable[], log: WriteStream, onError?: (err: Error) => void, drainMs = OUTPUT_DRAIN_MS): () => void {
+export function pipeChildOutput(outputs: readonly Readable[], log: Writable, onError?: (err: Error) => void, drainMs = OUTPUT_DRAIN_MS): () => void {
   for (const output of outputs) output.pipe(log, { end: false });
   let piped = true;
   const letGo = (): void => {

@@ -1,3 +1,4 @@
+import type { LogCap } from '../backends/capped-log.js';
 import { createFrontDoorServer, listenFrontDoor } from '../front-door/http-server.js';
 import type { Request, Response } from 'express';
 import { internalFailureLogger, type AwsService } from '../../aws/service.js';
@@ -123,6 +124,8 @@ export interface LocalSageMakerOptions {
   warmPoolNow?: () => number;
   /** Arms training jobs' `MaxRuntimeInSeconds` timers (tests fire them instead of waiting). @defaultValue setTimeout */
   trainingTimer?: TrainingTimer;
+  /** How much of a training job's output its log file keeps (tests make it small). @defaultValue 16 MiB of head, 16–32 MiB of tail (`TRAINING_LOG_CAP`) */
+  trainingLogCap?: LogCap;
   /** Largest `ManifestFile` manifest object a transform job reads (tests lower it). @defaultValue 64 MiB (`MAX_MANIFEST_BYTES`) */
   maxManifestBytes?: number;
   /** The clock `UpdateEndpoint`'s bakes, termination waits and execution timeouts, and a rolling `UpdateInferenceComponent`'s waits and execution timeout, count on (tests move it instead of waiting). @defaultValue Date.now */
@@ -279,6 +282,7 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     ...(opts.metricRegexBudgetMs === undefined ? {} : { metricRegexBudgetMs: opts.metricRegexBudgetMs }),
     ...(opts.warmPoolNow ? { now: opts.warmPoolNow } : {}),
     ...(opts.trainingTimer ? { timer: opts.trainingTimer } : {}),
+    ...(opts.trainingLogCap ? { logFileCap: opts.trainingLogCap } : {}),
   });
   const transformJobs = new TransformJobs({
     store,

@@ -86,3 +86,29 @@ test("a job's process gets AWS_REGION, the local SageMaker's region (the one in 
   // The job's name and ARN are SageMaker's, whatever Environment says.
   assert.equal(trainingJobEnv({}, { TRAINING_JOB_NAME: 'other' }, job, 'eu-west-3')['TRAINING_JOB_NAME'], 'j');
 });
+
+test("a channel's CompressionType Gzip or RecordWrapperType RecordIO is refused in File and FastFile mode (the API reference: Gzip is used only in Pipe mode; in File mode leave RecordWrapperType unset or None: the objects would reach the job as they are), creating nothing; None is taken", async () => {
+  const processBackend: ContainerBackend = { name: 'process', start: () => Promise.reject(new Error('not used')) };
+  const sm = await createLocalSageMaker({ backendImpl: processBackend, alarmsAndScaling: false, settings: { s3EndpointUrl: 'http://127.0.0.1:1' }, trainingGraceSeconds: 1 });
+  try {
+    const job = (name: string, channel: Record<string, unknown>) => ({
+      TrainingJobName: name,
+      RoleArn: 'arn:aws:iam::123456789012:role/R',
+      AlgorithmSpecification: { TrainingImage: 'img', TrainingInputMode: 'File' },
+      OutputDataConfig: { S3OutputPath: 's3://b/out' },
+      InputDataConfig: [{ ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://b/none' } }, ...channel }],
+    });
+    await assert.rejects(sm.sagemaker.call('CreateTrainingJob', job('gz', { CompressionType: 'Gzip' })), { name: 'ValidationException', message: /Channel "train": CompressionType Gzip is used only in Pipe input mode/ });
+    await assert.rejects(sm.sagemaker.call('CreateTrainingJob', job('rio', { RecordWrapperType: 'RecordIO' })), {
+      name: 'ValidationException',
+      message: 'Channel "train": RecordWrapperType RecordIO (each S3 object wrapped in a RecordIO record) is for Pipe input mode, which the local SageMaker does not stream; in File mode leave it unset or None, as the API reference says.',
+    });
+    await assert.rejects(sm.sagemaker.call('CreateTrainingJob', job('rio-ff', { RecordWrapperType: 'RecordIO', InputMode: 'FastFile' })), { name: 'ValidationException', message: /in FastFile mode leave it unset or None/ });
+    assert.equal(sm.store.trainingJobs.size, 0);
+    // None is the default, and is taken (the job then fails downloading from the S3 server that is not there).
+    await sm.sagemaker.call('CreateTrainingJob', job('none', { RecordWrapperType: 'None', CompressionType: 'None' }));
+    assert.equal(sm.store.trainingJobs.size, 1);
+  } finally {
+    await sm.stop();
+  }
+});

@@ -17,7 +17,8 @@ import { inTree } from '../../train/entry-point.js';
 import { trainingPaths, type TrainingPaths } from '../../train/paths.js';
 import { trackExit, type TrackedChild } from '../backends/child-exit.js';
 import { tapLines } from '../backends/line-tap.js';
-import { openChildLog, pipeChildOutput } from '../backends/child-log.js';
+import { CappedLogFile, TRAINING_LOG_CAP, type LogCap } from '../backends/capped-log.js';
+import { pipeChildOutput } from '../backends/child-log.js';
 import { SMKIT_BIN } from '../backends/process-backend.js';
 import { trackChildProcess } from '../backends/orphan-reaper.js';
 import type { EndpointLog } from '../endpoint/local-endpoint.js';
@@ -121,6 +122,8 @@ export interface TrainingJobsContext {
   /** `bin/smkit.js` (tests). @defaultValue this package's */
   bin?: string;
   log?: EndpointLog;
+  /** How much of a job's output its log file keeps (tests make it small). @defaultValue {@link TRAINING_LOG_CAP} */
+  logFileCap?: LogCap;
   /** The local CloudWatch Logs: each job's output goes to its stream in `/aws/sagemaker/TrainingJobs`. */
   logs?: LogStore;
   /** The local CloudWatch's metric store: the values `MetricDefinitions` find go to it. */
@@ -382,6 +385,11 @@ export class TrainingJobs {
       const mode = c.InputMode ?? spec.TrainingInputMode;
       if (mode === 'Pipe') throw validation(`Channel "${c.ChannelName}" uses Pipe input mode, which the local SageMaker does not stream: use File or FastFile.`);
       if (c.CompressionType === 'Gzip') throw validation(`Channel "${c.ChannelName}": CompressionType Gzip is used only in Pipe input mode; in File mode leave it unset or None.`);
+      // The API reference says the same of RecordWrapperType as of CompressionType ("In File mode, leave this field unset or set it
+      // to None"): the objects would reach the job unwrapped, where code that reads RecordIO records expects them wrapped.
+      if (c.RecordWrapperType === 'RecordIO') {
+        throw validation(`Channel "${c.ChannelName}": RecordWrapperType RecordIO (each S3 object wrapped in a RecordIO record) is for Pipe input mode, which the local SageMaker does not stream; in ${mode} mode leave it unset or None, as the API reference says.`);
+      }
       const s3 = c.DataSource.S3DataSource;
       if (s3 === undefined) throw validation(`Channel "${c.ChannelName}": the local SageMaker reads channels from an S3DataSource only.`);
       if (s3.S3DataType !== 'S3Prefix') throw validation(`Channel "${c.ChannelName}": S3DataType ${s3.S3DataType} is not supported by the local SageMaker: use S3Prefix.`);
@@ -777,8 +785,8 @@ export class TrainingJobs {
     const environment = (j.request.Environment as Record<string, string> | undefined) ?? {};
     const logFile = join(this.ctx.workDir, 'logs', `training-job-${j.name}.log`);
     // Started afresh: a job created again under the name of a deleted one is another job, whose log
-    // must not follow the old one's output (its CloudWatch stream is a new one too).
-    const log = await openChildLog(logFile, { truncate: true });
+    // must not follow the old one's output (its CloudWatch stream is a new one too). Capped: its head and its tail are kept.
+    const log = await CappedLogFile.open(logFile, this.ctx.logFileCap ?? TRAINING_LOG_CAP);
     const child = spawn(process.execPath, [this.ctx.bin ?? SMKIT_BIN, 'train', '--base-dir', paths.base, ...(this.ctx.graceSeconds === undefined ? [] : ['--grace-seconds', String(this.ctx.graceSeconds)])], {
       cwd: paths.base,
       env: trainingJobEnv(inheritedChildEnv(), environment, j, this.ctx.store.region),
