@@ -110,9 +110,11 @@ test('pretty lines on a terminal are coloured, unless NO_COLOR, NODE_DISABLE_COL
     const file = path.join(dir, 'log.mjs');
     writeFileSync(file, `const { createLogger } = await import(${JSON.stringify(LOGGER)}); createLogger('info', {}, { format: 'pretty' }).info('hello');\n`);
     const run = (env: Record<string, string>) => {
-      const base = { ...process.env, TERM: 'xterm-256color' } as Record<string, string | undefined>;
-      // CI (set by the project's own CI run) makes Node answer no colours on a terminal too, as hasColors() should.
-      for (const k of ['NO_COLOR', 'NODE_DISABLE_COLORS', 'FORCE_COLOR', 'CI']) delete base[k];
+      // Only what running the command needs: Node reads colours from many variables (CI, a CI
+      // service's own such as GITHUB_ACTIONS or GITLAB_CI, TMUX, COLORTERM, TERM_PROGRAM,
+      // TEAMCITY_VERSION, NO_COLOR, FORCE_COLOR), so the machine's own would change the answers.
+      const base: Record<string, string> = { PATH: process.env.PATH ?? '', TERM: 'xterm-256color' };
+      if (process.env.HOME !== undefined) base.HOME = process.env.HOME;
       const r = spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(file)}`, '/dev/null'], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 120_000 });
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /INFO.*hello/);

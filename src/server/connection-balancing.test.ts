@@ -66,7 +66,7 @@ test('countListeners counts listening sockets on the port over IPv4 and IPv6, an
   );
 });
 
-test('countListeners with an address counts only the sockets bound to that address', () => {
+test('countListeners with an address counts the sockets whose address overlaps it: the same one, a wildcard, or any when it is the wildcard; not another specific address', () => {
   const listen = (n: number, local: string) => `   ${n}: ${local} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 ${1000 + n} 1\n`;
   const tables: Record<string, string> = {
     // 127.0.0.1:8080 twice (two workers), 127.0.0.2:8080 (another service on another address), 0.0.0.0:8080.
@@ -75,10 +75,13 @@ test('countListeners with an address counts only the sockets bound to that addre
     '/proc/net/tcp6': PROC_NET_HEADER + listen(0, '00000000000000000000000001000000:1F90') + listen(1, '00000000000000000000000000000000:1F90'),
   };
   const read = (file: string) => tables[file]!;
-  assert.equal(countListeners(8080, { address: '127.0.0.1', family: 'IPv4' }, read), 2);
-  assert.equal(countListeners(8080, { address: '0.0.0.0', family: 'IPv4' }, read), 1);
-  assert.equal(countListeners(8080, { address: '::1', family: 'IPv6' }, read), 1);
-  assert.equal(countListeners(8080, { address: '::', family: 'IPv6' }, read), 1);
+  // A server on 0.0.0.0 or [::] with SO_REUSEPORT beside one on 127.0.0.1 is a bind the OS refuses
+  // without it: both came up "ready" on the same port when started together (each counted only
+  // its own address), and each took the connections of the addresses it binds most closely.
+  assert.equal(countListeners(8080, { address: '127.0.0.1', family: 'IPv4' }, read), 4, 'its two, 0.0.0.0 and [::]; not 127.0.0.2 nor [::1]');
+  assert.equal(countListeners(8080, { address: '0.0.0.0', family: 'IPv4' }, read), 5, 'every IPv4 one and [::]; not [::1]');
+  assert.equal(countListeners(8080, { address: '::1', family: 'IPv6' }, read), 2, '[::1] and [::]');
+  assert.equal(countListeners(8080, { address: '::', family: 'IPv6' }, read), 6, 'all of them');
   assert.equal(countListeners(8080, undefined, read), 6);
 });
 

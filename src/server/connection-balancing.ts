@@ -86,9 +86,12 @@ export interface BoundAddress {
 
 /**
  * Listening TCP sockets on `port` in this network namespace, read from `/proc/net/tcp` and
- * `/proc/net/tcp6`; only those bound to the same address as `bound` when it is given (sockets on
- * other addresses of the same port never share its connections). Undefined where those files
- * cannot be read.
+ * `/proc/net/tcp6`; when `bound` is given, only those whose address overlaps it: the same address,
+ * a wildcard (`0.0.0.0` of its family, or `::`, which takes IPv4 too unless IPV6_V6ONLY, which
+ * `/proc` does not show), or any address of the port when `bound` is itself such a wildcard. Those
+ * are the binds the OS refuses (EADDRINUSE) unless both sides set SO_REUSEPORT; a socket on another
+ * specific address (127.0.0.2 beside 127.0.0.1) never takes its connections and is left out.
+ * Undefined where those files cannot be read.
  *
  * With `kernel` balancing a worker uses it to notice another process sharing its port (more than
  * workers × {@link KERNEL_SOCKETS_PER_WORKER} listening sockets): the
@@ -98,11 +101,22 @@ export interface BoundAddress {
  * inode numbers come in per-CPU batches rather than in order.)
  */
 export function countListeners(port: number, bound?: BoundAddress, read: (file: string) => string = (file) => readFileSync(file, 'utf8')): number | undefined {
+  const boundFamily = bound && (String(bound.family).endsWith('6') ? 'ipv6' : 'ipv4');
   let same: BlockList | undefined;
   if (bound) {
     same = new BlockList();
-    same.addAddress(bound.address, String(bound.family).endsWith('6') ? 'ipv6' : 'ipv4');
+    same.addAddress(bound.address, boundFamily);
   }
+  /** Whether a listener at `address` overlaps `bound` (see above). */
+  const overlaps = (address: { address: string; family: 'ipv4' | 'ipv6' }): boolean => {
+    if (!bound || !same) return true;
+    // 0.0.0.0, ::, and :: as /proc's words give it (0:0:0:0:0:0:0:0).
+    const wildcard = (a: string) => /^[0.:]+$/.test(a);
+    const v6Wildcard = (a: { address: string; family: string }) => wildcard(a.address) && a.address.includes(':');
+    if (v6Wildcard(address) || v6Wildcard(bound)) return true;
+    if (address.family !== boundFamily) return false;
+    return wildcard(address.address) || wildcard(bound.address) || same.check(address.address, address.family);
+  };
   let count = 0;
   let readAny = false;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -119,9 +133,9 @@ export function countListeners(port: number, bound?: BoundAddress, read: (file: 
       if (state !== TCP_LISTEN || local === undefined) continue;
       const colon = local.lastIndexOf(':');
       if (parseInt(local.slice(colon + 1), 16) !== port) continue;
-      if (same) {
+      if (bound) {
         const address = procAddress(local.slice(0, colon));
-        if (!address || !same.check(address.address, address.family)) continue;
+        if (!address || !overlaps(address)) continue;
       }
       count++;
     }
