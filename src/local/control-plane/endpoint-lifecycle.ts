@@ -551,6 +551,13 @@ export class EndpointLifecycle {
     const e = this.endpoint(String(input.EndpointName));
     this.requireInService(e);
     const config = this.config(String(input.EndpointConfigName));
+    // "To update an endpoint, you must create a new EndpointConfig" (UpdateEndpoint, API reference):
+    // the service refuses the one the endpoint runs, which would otherwise start a second fleet of it.
+    if (config.name.toLowerCase() === (e.serving?.configName ?? e.configName).toLowerCase()) {
+      throw validation(
+        `Cannot update endpoint "${e.arn}" to endpoint configuration "${config.name}": the endpoint already runs it. To update an endpoint, create a new endpoint configuration (CreateEndpointConfig) and name that one.`,
+      );
+    }
     // The service needs the configuration the endpoint runs as well as the new one: once it has been
     // deleted (DeleteEndpointConfig allows it), UpdateEndpoint is refused naming it
     // (terraform-provider-aws #40048, #42843, #49020).

@@ -317,6 +317,26 @@ describe('sagemaker conformance', () => {
     await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-orphan' }));
   });
 
+  test('UpdateEndpoint naming the endpoint configuration the endpoint already runs is refused ("To update an endpoint, you must create a new EndpointConfig"), also with RetainAllVariantProperties; the endpoint stays InService on it', async () => {
+    const variants = [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-same', ProductionVariants: variants }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-same', EndpointConfigName: 'conf-same' }));
+    await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-same' });
+    const started = backend.started.length;
+    for (const extra of [{}, { RetainAllVariantProperties: true }]) {
+      await assert.rejects(
+        sm.send(new UpdateEndpointCommand({ EndpointName: 'conf-same', EndpointConfigName: 'conf-same', ...extra })),
+        (err: Error) =>
+          err.name === 'ValidationException' &&
+          err.message === 'Cannot update endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint/conf-same" to endpoint configuration "conf-same": the endpoint already runs it. To update an endpoint, create a new endpoint configuration (CreateEndpointConfig) and name that one.',
+      );
+    }
+    const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-same' }));
+    assert.deepEqual([d.EndpointStatus, d.EndpointConfigName, d.PendingDeploymentSummary], ['InService', 'conf-same', undefined]);
+    assert.equal(backend.started.length, started, 'no new fleet was started');
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-same' }));
+  });
+
   test('UpdateEndpointWeightsAndCapacities: ServerlessUpdateConfig changes a serverless variant\'s MaxConcurrency and ProvisionedConcurrency in place', async () => {
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-model', ServerlessConfig: { MemorySizeInMB: 2048, MaxConcurrency: 1 } }] }));
     await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-sl', EndpointConfigName: 'conf-sl' }));
