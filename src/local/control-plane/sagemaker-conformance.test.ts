@@ -317,6 +317,28 @@ describe('sagemaker conformance', () => {
     await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-orphan' }));
   });
 
+  test('UpdateEndpoint with several production variants: an INSTANCE_COUNT linear step inside 10%-50% of each variant\'s instance count is taken though it is under 10% of the whole new fleet (as smkit deploy passes it on); one outside both is refused', async () => {
+    const variants = (a: number, b: number) => [
+      { VariantName: 'A', ModelName: 'conf-model', InitialInstanceCount: a, InstanceType: 'ml.m5.large' as const },
+      { VariantName: 'B', ModelName: 'conf-model', InitialInstanceCount: b, InstanceType: 'ml.m5.large' as const },
+    ];
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-ab-small', ProductionVariants: variants(1, 1) }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-ab-large', ProductionVariants: variants(6, 5) }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-ab', EndpointConfigName: 'conf-ab-small' }));
+    await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-ab' });
+    const linear = (Value: number) => ({ BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'LINEAR' as const, LinearStepSize: { Type: 'INSTANCE_COUNT' as const, Value }, WaitIntervalInSeconds: 0 } } });
+    await assert.rejects(
+      sm.send(new UpdateEndpointCommand({ EndpointName: 'conf-ab', EndpointConfigName: 'conf-ab-large', DeploymentConfig: linear(6) })),
+      (err: Error) => err.name === 'ValidationException' && err.message === "LinearStepSize (6 INSTANCE_COUNT) must be between 10% and 50% of the new fleet's capacity (11 instances), or of each production variant's instance count (6, 5).",
+    );
+    // 1 instance: 9% of the 11, 17% and 20% of the variants.
+    await sm.send(new UpdateEndpointCommand({ EndpointName: 'conf-ab', EndpointConfigName: 'conf-ab-large', DeploymentConfig: linear(1) }));
+    await waitUntilEndpointInService({ client: sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-ab' });
+    const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-ab' }));
+    assert.deepEqual([d.EndpointConfigName, d.FailureReason, d.ProductionVariants?.map((v) => v.CurrentInstanceCount)], ['conf-ab-large', undefined, [6, 5]]);
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-ab' }));
+  });
+
   test('UpdateEndpoint naming the endpoint configuration the endpoint already runs is refused ("To update an endpoint, you must create a new EndpointConfig"), also with RetainAllVariantProperties; the endpoint stays InService on it', async () => {
     const variants = [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-same', ProductionVariants: variants }));
