@@ -324,6 +324,8 @@ describe('sagemaker conformance', () => {
     ];
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-ab-small', ProductionVariants: variants(1, 1) }));
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-ab-large', ProductionVariants: variants(6, 5) }));
+    // 13 instances at the update, of the 16 the local limit allows: the endpoints earlier tests deleted must be gone first.
+    await until('the endpoints of earlier tests gone', async () => ((await sm.send(new ListEndpointsCommand({}))).Endpoints?.length === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 });
     await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-ab', EndpointConfigName: 'conf-ab-small' }));
     await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-ab' });
     const linear = (Value: number) => ({ BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'LINEAR' as const, LinearStepSize: { Type: 'INSTANCE_COUNT' as const, Value }, WaitIntervalInSeconds: 0 } } });
