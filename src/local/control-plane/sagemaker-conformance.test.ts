@@ -317,6 +317,28 @@ describe('sagemaker conformance', () => {
     await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-orphan' }));
   });
 
+  test('DeleteModel and DeleteEndpointConfig of what an InService endpoint runs are taken (as on AWS); the endpoint answers invocations and scales out with UpdateEndpointWeightsAndCapacities after', async () => {
+    await sm.send(new CreateModelCommand({ ModelName: 'conf-gone-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-gone', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-gone-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-gone', EndpointConfigName: 'conf-gone' }));
+    await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-gone' });
+    await sm.send(new DeleteModelCommand({ ModelName: 'conf-gone-model' }));
+    await sm.send(new DeleteEndpointConfigCommand({ EndpointConfigName: 'conf-gone' }));
+    const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
+    try {
+      const invoke = async () => (await runtime.send(new InvokeEndpointCommand({ EndpointName: 'conf-gone', Body: Buffer.from('[1]'), ContentType: 'application/json' }))).InvokedProductionVariant;
+      assert.equal(await invoke(), 'AllTraffic');
+      await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'conf-gone', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] }));
+      await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-gone' });
+      const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-gone' }));
+      assert.deepEqual([d.EndpointStatus, d.FailureReason, d.ProductionVariants?.[0]?.CurrentInstanceCount], ['InService', undefined, 2]);
+      assert.equal(await invoke(), 'AllTraffic');
+    } finally {
+      runtime.destroy();
+    }
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-gone' }));
+  });
+
   test('UpdateEndpoint with several production variants: an INSTANCE_COUNT linear step inside 10%-50% of each variant\'s instance count is taken though it is under 10% of the whole new fleet (as smkit deploy passes it on); one outside both is refused', async () => {
     const variants = (a: number, b: number) => [
       { VariantName: 'A', ModelName: 'conf-model', InitialInstanceCount: a, InstanceType: 'ml.m5.large' as const },
