@@ -551,6 +551,13 @@ export class EndpointLifecycle {
     const e = this.endpoint(String(input.EndpointName));
     this.requireInService(e);
     const config = this.config(String(input.EndpointConfigName));
+    // "To update an endpoint, you must create a new EndpointConfig" (UpdateEndpoint, API reference):
+    // the service refuses the one the endpoint runs, which would otherwise start a second fleet of it.
+    if (config.name.toLowerCase() === (e.serving?.configName ?? e.configName).toLowerCase()) {
+      throw validation(
+        `Cannot update endpoint "${e.arn}" to endpoint configuration "${config.name}": the endpoint already runs it. To update an endpoint, create a new endpoint configuration (CreateEndpointConfig) and name that one.`,
+      );
+    }
     // The service needs the configuration the endpoint runs as well as the new one: once it has been
     // deleted (DeleteEndpointConfig allows it), UpdateEndpoint is refused naming it
     // (terraform-provider-aws #40048, #42843, #49020).
@@ -585,14 +592,15 @@ export class EndpointLifecycle {
         if (!excluded.has('DesiredInstanceCount') && !v.serverless) counts.set(v.spec.VariantName, v.desiredInstanceCount);
       }
     }
-    const greenInstances = config.productionVariants.reduce((n, v) => n + initialInstances(v, counts.get(v.VariantName)), 0);
-    checkDeploymentConfig(deploymentConfig, greenInstances);
+    const variantInstances = config.productionVariants.map((v) => initialInstances(v, counts.get(v.VariantName)));
+    const greenInstances = variantInstances.reduce((n, c) => n + c, 0);
+    checkDeploymentConfig(deploymentConfig, greenInstances, variantInstances);
     // An endpoint on Inf1 instances "cannot use deployment guardrails" and "will fall back to using a
     // blue/green deployment with all at once traffic shifting and no final baking period"
     // (deployment-guardrails-exclusions.html): no steps, bakes, alarms or time limit.
     const inf1 = [...blue.config.productionVariants, ...config.productionVariants].some((v) => v.InstanceType?.startsWith('ml.inf1.') === true);
     const guardrails = inf1 ? undefined : deploymentConfig;
-    const plan = planTraffic(guardrails, greenInstances);
+    const plan = planTraffic(guardrails, greenInstances, variantInstances);
     const instances = configInstances(config, counts);
     // A rolling update holds the old fleet and one batch, as SageMaker provisions one batch beside
     // the old fleet at a time; every other update starts the whole new fleet beside it. Its most,

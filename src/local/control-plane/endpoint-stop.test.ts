@@ -232,46 +232,66 @@ describe('endpoint stop', () => {
     }
   });
 
-  test('DeleteEndpoint and stop() while a rolling UpdateEndpoint starts its next batch stop it at once: nothing waits for the batch\'s /ping', { timeout: 60_000 }, async () => {
+  /**
+   * A local SageMaker whose endpoint `ep` (two instances of config `a`) is in a rolling UpdateEndpoint
+   * to config `b` (batches of one instance): its first batch has baked and its second batch has
+   * begun to start an instance whose /ping never passes: only its start-up deadline (3 minutes,
+   * beyond the tests' waits for the delete and the stop) ends that start, should nothing cut it short.
+   */
+  async function atSecondBatch(backend: FakeBackend): Promise<{ local: LocalSageMakerCore; call: (op: string, input: Record<string, unknown>) => Promise<Record<string, unknown>>; status: () => Promise<string> }> {
     let clockAheadMs = 0;
-    const backend = new FakeBackend();
-    const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 600_000, alarmsAndScaling: false, alarmPollMs: 25, deploymentNow: () => Date.now() + clockAheadMs, settings: { region: 'eu-west-1', accountId: '123456789012' } });
-    let stopped = false;
+    const local = await createLocalSageMaker({ backendImpl: backend, startupTimeoutMs: 180_000, alarmsAndScaling: false, alarmPollMs: 25, deploymentNow: () => Date.now() + clockAheadMs, settings: { region: 'eu-west-1', accountId: '123456789012' } });
+    const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
+    const status = async (): Promise<string> => {
+      const d = await call('DescribeEndpoint', { EndpointName: 'ep' }).catch((err: Error) => ({ error: err.message }) as Record<string, unknown>);
+      const p = d.PendingDeploymentSummary as { ProductionVariants?: Array<{ VariantStatus?: Array<{ Status: string; StatusMessage?: string }> }> } | undefined;
+      const s = p?.ProductionVariants?.[0]?.VariantStatus?.[0];
+      return `${String(d.EndpointStatus ?? d.error)}${s ? ` (${s.Status}: ${s.StatusMessage})` : ''}`;
+    };
     try {
-      const call = (op: string, input: Record<string, unknown>) => local.sagemaker.call(op, input);
       for (const tag of ['a', 'b']) {
         await call('CreateModel', { ModelName: tag, PrimaryContainer: { Image: `repo/img:${tag}`, ModelDataUrl: dir } });
         await call('CreateEndpointConfig', { EndpointConfigName: tag, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: tag, InitialInstanceCount: 2, InstanceType: 'ml.m5.large' }] });
       }
-      const rolling = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 } };
-      const status = async (name: string): Promise<string | undefined> => {
-        const d = await call('DescribeEndpoint', { EndpointName: name });
-        const p = d.PendingDeploymentSummary as { ProductionVariants?: Array<{ VariantStatus?: Array<{ Status: string; StatusMessage?: string }> }> } | undefined;
-        const s = p?.ProductionVariants?.[0]?.VariantStatus?.[0];
-        return s && `${s.Status}: ${s.StatusMessage}`;
-      };
-      // Each endpoint's update reaches its second batch, whose instance never passes /ping.
-      const atSecondBatch = async (name: string): Promise<void> => {
-        await call('CreateEndpoint', { EndpointName: name, EndpointConfigName: 'a' });
-        await until(`${name} InService`, async () => (await call('DescribeEndpoint', { EndpointName: name })).EndpointStatus === 'InService', POLL);
-        await call('UpdateEndpoint', { EndpointName: name, EndpointConfigName: 'b', DeploymentConfig: rolling });
-        await until(`${name} baking its first batch`, async () => /^Baking: .*step 1 of/.test((await status(name)) ?? ''), POLL);
-        backend.readyAfterMs = 600_000;
-        clockAheadMs += 601_000;
-        await until(`${name} starting its second batch`, () => backend.started.filter((c) => c.id.startsWith(`${name}/b/`)).length === 2, POLL);
-        assert.match((await status(name)) ?? '', /^Creating: Starting the next batch/);
-      };
-      await atSecondBatch('del');
-      await call('DeleteEndpoint', { EndpointName: 'del' });
-      await until('del deleted', () => call('DescribeEndpoint', { EndpointName: 'del' }).then(() => false, () => true), POLL);
-      assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
-      backend.readyAfterMs = undefined;
-      await atSecondBatch('stop');
-      await local.stop();
-      stopped = true;
+      await call('CreateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'a' });
+      await until('ep InService', async () => (await call('DescribeEndpoint', { EndpointName: 'ep' })).EndpointStatus === 'InService', { intervalMs: 25 });
+      await call('UpdateEndpoint', { EndpointName: 'ep', EndpointConfigName: 'b', DeploymentConfig: { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 } } });
+      await until('ep baking its first batch', async () => / \(Baking: .*step 1 of/.test(await status()), { intervalMs: 25 });
+      backend.readyAfterMs = 3_600_000;
+      // Past the bake: the first batch of the old fleet retires and the second batch starts.
+      clockAheadMs += 601_000;
+      // Its own instance, not a first-batch instance started again on a new port (another test file took the port).
+      await until('ep starting its second batch', () => backend.started.some((c) => c.id.startsWith('ep/b/AllTraffic/i1/')), { intervalMs: 25 });
+      assert.match(await status(), /\(Creating: Starting the next batch/);
+      return { local, call, status };
+    } catch (err) {
+      await local.stop().catch(() => {});
+      throw err;
+    }
+  }
+
+  // A delete or stop that waited for the batch's start fails its wait (60 s) naming what was left
+  // running; the tests' time limits only cover that failure's clean-up, bounded by the start-up deadline.
+  test('DeleteEndpoint while a rolling UpdateEndpoint starts its next batch stops it at once: nothing waits for the batch\'s /ping', { timeout: 300_000 }, async () => {
+    const backend = new FakeBackend();
+    const { local, call } = await atSecondBatch(backend);
+    try {
+      await call('DeleteEndpoint', { EndpointName: 'ep' });
+      await until('ep deleted', () => call('DescribeEndpoint', { EndpointName: 'ep' }).then(() => false, () => true), { intervalMs: 25, detail: () => `containers running: ${backend.runningIds.join(', ')}` });
       assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
     } finally {
-      if (!stopped) await local.stop();
+      await local.stop();
     }
+  });
+
+  test('stop() while a rolling UpdateEndpoint starts its next batch stops it at once: nothing waits for the batch\'s /ping', { timeout: 300_000 }, async () => {
+    const backend = new FakeBackend();
+    const { local, status } = await atSecondBatch(backend);
+    const last = await status();
+    let stopped = false;
+    const stopping = local.stop().then(() => (stopped = true));
+    await until('stop() to resolve', () => stopped, { detail: () => `ep was ${last} when stop() was called; containers running: ${backend.runningIds.join(', ')}` });
+    await stopping;
+    assert.equal(backend.running, 0, `containers left running: ${backend.runningIds.join(', ')}`);
   });
 });

@@ -317,6 +317,72 @@ describe('sagemaker conformance', () => {
     await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-orphan' }));
   });
 
+  test('DeleteModel and DeleteEndpointConfig of what an InService endpoint runs are taken (as on AWS); the endpoint answers invocations and scales out with UpdateEndpointWeightsAndCapacities after', async () => {
+    await sm.send(new CreateModelCommand({ ModelName: 'conf-gone-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-gone', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-gone-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }] }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-gone', EndpointConfigName: 'conf-gone' }));
+    await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-gone' });
+    await sm.send(new DeleteModelCommand({ ModelName: 'conf-gone-model' }));
+    await sm.send(new DeleteEndpointConfigCommand({ EndpointConfigName: 'conf-gone' }));
+    const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
+    try {
+      const invoke = async () => (await runtime.send(new InvokeEndpointCommand({ EndpointName: 'conf-gone', Body: Buffer.from('[1]'), ContentType: 'application/json' }))).InvokedProductionVariant;
+      assert.equal(await invoke(), 'AllTraffic');
+      await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'conf-gone', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] }));
+      await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-gone' });
+      const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-gone' }));
+      assert.deepEqual([d.EndpointStatus, d.FailureReason, d.ProductionVariants?.[0]?.CurrentInstanceCount], ['InService', undefined, 2]);
+      assert.equal(await invoke(), 'AllTraffic');
+    } finally {
+      runtime.destroy();
+    }
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-gone' }));
+  });
+
+  test('UpdateEndpoint with several production variants: an INSTANCE_COUNT linear step inside 10%-50% of each variant\'s instance count is taken though it is under 10% of the whole new fleet (as smkit deploy passes it on); one outside both is refused', async () => {
+    const variants = (a: number, b: number) => [
+      { VariantName: 'A', ModelName: 'conf-model', InitialInstanceCount: a, InstanceType: 'ml.m5.large' as const },
+      { VariantName: 'B', ModelName: 'conf-model', InitialInstanceCount: b, InstanceType: 'ml.m5.large' as const },
+    ];
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-ab-small', ProductionVariants: variants(1, 1) }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-ab-large', ProductionVariants: variants(6, 5) }));
+    // 13 instances at the update, of the 16 the local limit allows: the endpoints earlier tests deleted must be gone first.
+    await until('the endpoints of earlier tests gone', async () => ((await sm.send(new ListEndpointsCommand({}))).Endpoints?.length === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 });
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-ab', EndpointConfigName: 'conf-ab-small' }));
+    await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-ab' });
+    const linear = (Value: number) => ({ BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'LINEAR' as const, LinearStepSize: { Type: 'INSTANCE_COUNT' as const, Value }, WaitIntervalInSeconds: 0 } } });
+    await assert.rejects(
+      sm.send(new UpdateEndpointCommand({ EndpointName: 'conf-ab', EndpointConfigName: 'conf-ab-large', DeploymentConfig: linear(6) })),
+      (err: Error) => err.name === 'ValidationException' && err.message === "LinearStepSize (6 INSTANCE_COUNT) must be between 10% and 50% of the new fleet's capacity (11 instances), or of each production variant's instance count (6, 5).",
+    );
+    // 1 instance: 9% of the 11, 17% and 20% of the variants.
+    await sm.send(new UpdateEndpointCommand({ EndpointName: 'conf-ab', EndpointConfigName: 'conf-ab-large', DeploymentConfig: linear(1) }));
+    await waitUntilEndpointInService({ client: sm, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-ab' });
+    const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-ab' }));
+    assert.deepEqual([d.EndpointConfigName, d.FailureReason, d.ProductionVariants?.map((v) => v.CurrentInstanceCount)], ['conf-ab-large', undefined, [6, 5]]);
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-ab' }));
+  });
+
+  test('UpdateEndpoint naming the endpoint configuration the endpoint already runs is refused ("To update an endpoint, you must create a new EndpointConfig"), also with RetainAllVariantProperties; the endpoint stays InService on it', async () => {
+    const variants = [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-same', ProductionVariants: variants }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-same', EndpointConfigName: 'conf-same' }));
+    await waitUntilEndpointInService({ client: sm, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { EndpointName: 'conf-same' });
+    const started = backend.started.length;
+    for (const extra of [{}, { RetainAllVariantProperties: true }]) {
+      await assert.rejects(
+        sm.send(new UpdateEndpointCommand({ EndpointName: 'conf-same', EndpointConfigName: 'conf-same', ...extra })),
+        (err: Error) =>
+          err.name === 'ValidationException' &&
+          err.message === 'Cannot update endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint/conf-same" to endpoint configuration "conf-same": the endpoint already runs it. To update an endpoint, create a new endpoint configuration (CreateEndpointConfig) and name that one.',
+      );
+    }
+    const d = await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-same' }));
+    assert.deepEqual([d.EndpointStatus, d.EndpointConfigName, d.PendingDeploymentSummary], ['InService', 'conf-same', undefined]);
+    assert.equal(backend.started.length, started, 'no new fleet was started');
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-same' }));
+  });
+
   test('UpdateEndpointWeightsAndCapacities: ServerlessUpdateConfig changes a serverless variant\'s MaxConcurrency and ProvisionedConcurrency in place', async () => {
     await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-sl', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'conf-model', ServerlessConfig: { MemorySizeInMB: 2048, MaxConcurrency: 1 } }] }));
     await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-sl', EndpointConfigName: 'conf-sl' }));

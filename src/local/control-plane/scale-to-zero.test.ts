@@ -50,7 +50,7 @@ describe('scale to zero', () => {
     // A local folder as S3OutputPath: the results land on disk, so this file needs no S3 server.
     const asyncConfig = { OutputConfig: { S3OutputPath: join(dir, 'out') } };
     await call('CreateEndpointConfig', { EndpointConfigName: 'async-1', ProductionVariants: variants, AsyncInferenceConfig: asyncConfig });
-    await call('CreateEndpointConfig', { EndpointConfigName: 'async-2', ProductionVariants: [{ ...variants[0], InitialInstanceCount: 2 }], AsyncInferenceConfig: asyncConfig });
+    for (const name of ['async-2', 'async-3']) await call('CreateEndpointConfig', { EndpointConfigName: name, ProductionVariants: [{ ...variants[0], InitialInstanceCount: 2 }], AsyncInferenceConfig: asyncConfig });
     await call('CreateEndpointConfig', { EndpointConfigName: 'realtime', ProductionVariants: variants });
     for (const [name, config] of [['az', 'async-1'], ['az-update', 'async-1'], ['rt', 'realtime']] as const) await call('CreateEndpoint', { EndpointName: name, EndpointConfigName: config });
     for (const name of ['az', 'az-update', 'rt']) await inService(name);
@@ -123,8 +123,9 @@ describe('scale to zero', () => {
     await call('UpdateEndpoint', { EndpointName: 'az-update', EndpointConfigName: 'async-2', RetainAllVariantProperties: true });
     assert.deepEqual(await inService('az-update'), { current: 0, desired: 0 });
     assert.equal((await call('DescribeEndpoint', { EndpointName: 'az-update' })).EndpointConfigName, 'async-2');
-    await call('UpdateEndpoint', { EndpointName: 'az-update', EndpointConfigName: 'async-2' });
-    await until('az-update on async-2 with its 2 instances', async () => {
+    // A new config (the service refuses the one the endpoint runs): it starts at its InitialInstanceCount.
+    await call('UpdateEndpoint', { EndpointName: 'az-update', EndpointConfigName: 'async-3' });
+    await until('az-update on async-3 with its 2 instances', async () => {
       const v = await variant('az-update');
       return v.status === 'InService' && v.current === 2 ? v : undefined;
     }, POLL);

@@ -48,3 +48,15 @@ test('the rules the service checks before an update starts', () => {
     (err: Error & { type?: string }) => err.type === 'ValidationException' && /either BlueGreenUpdatePolicy or RollingUpdatePolicy/.test(err.message),
   );
 });
+
+test('with several production variants an INSTANCE_COUNT step is refused only when it is outside the range of the whole new fleet and of some variant ("the variant\'s total instance count" reads either way)', () => {
+  const linear = (Value: number) => bg({ Type: 'LINEAR', LinearStepSize: { Type: 'INSTANCE_COUNT', Value } });
+  // 1 of 10 + 10: 5% of the fleet, 10% of each variant.
+  assert.equal(planTraffic(linear(1), 20, [10, 10]).steps.length, 20);
+  assert.throws(() => planTraffic(linear(1), 21, [10, 11]), /LinearStepSize \(1 INSTANCE_COUNT\) must be between 10% and 50% of the new fleet's capacity \(21 instances\), or of each production variant's instance count \(10, 11\)\./);
+  assert.throws(() => planTraffic(linear(6), 11, [6, 5]), /of each production variant's instance count \(6, 5\)/);
+  // 1 of 1 + 9: 100% of one variant, 10% of the fleet.
+  assert.equal(planTraffic(bg({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 } }), 10, [1, 9]).steps[0]!.greenShare, 0.1);
+  // A percentage reads the same either way.
+  assert.throws(() => planTraffic(bg({ Type: 'LINEAR', LinearStepSize: { Type: 'CAPACITY_PERCENT', Value: 5 } }), 20, [10, 10]), /between 10% and 50% of the new fleet's capacity \(20 instances\)\./);
+});

@@ -25,11 +25,33 @@ export function capacityShare(size: CapacitySize, instances: number): number {
 }
 
 /**
+ * Whether an `INSTANCE_COUNT` step is outside `[min, max]` of the new fleet. The API reference
+ * measures a step against "the variant's total instance count" (TrafficRoutingConfig,
+ * RollingUpdatePolicy), which with several production variants may be the whole new fleet or each
+ * variant's count: the step is refused only when it is outside the range by both readings, so
+ * nothing SageMaker may take is refused here (as `smkit deploy` checks a file only where there is
+ * one variant). A `CAPACITY_PERCENT` reads the same either way.
+ */
+function outOfRange(size: CapacitySize, greenInstances: number, variantInstances: readonly number[] | undefined, min: number, max: number): boolean {
+  const out = (share: number) => share > max || share < min;
+  if (!out(capacityShare(size, greenInstances))) return false;
+  if (size.Type !== 'INSTANCE_COUNT' || variantInstances === undefined || variantInstances.length < 2) return true;
+  return variantInstances.some((n) => out(capacityShare(size, n)));
+}
+
+/** How a refused step names the capacity it was measured against. */
+function capacityText(size: CapacitySize, greenInstances: number, variantInstances: readonly number[] | undefined): string {
+  const fleet = `the new fleet's capacity (${greenInstances} instance${greenInstances === 1 ? '' : 's'})`;
+  return size.Type === 'INSTANCE_COUNT' && variantInstances !== undefined && variantInstances.length > 1 ? `${fleet}, or of each production variant's instance count (${variantInstances.join(', ')})` : fleet;
+}
+
+/**
  * Checks a `DeploymentConfig` against the rules the service applies before an update starts
  * (one policy kind, the sizes the traffic type needs, canary, linear and rolling steps within half
  * of the new fleet's capacity) and throws `ValidationException` naming what to fix.
+ * `variantInstances` are the new config's production variants' instance counts (see `outOfRange`).
  */
-export function checkDeploymentConfig(config: DeploymentConfig | undefined, greenInstances: number): void {
+export function checkDeploymentConfig(config: DeploymentConfig | undefined, greenInstances: number, variantInstances?: readonly number[]): void {
   if (!config) return;
   const bg = config.BlueGreenUpdatePolicy;
   const rolling = config.RollingUpdatePolicy;
@@ -38,16 +60,14 @@ export function checkDeploymentConfig(config: DeploymentConfig | undefined, gree
     const t = bg.TrafficRoutingConfiguration;
     if (t.Type === 'CANARY') {
       if (!t.CanarySize) throw validation('CanarySize must be specified when TrafficRoutingConfiguration Type is CANARY.');
-      const share = capacityShare(t.CanarySize, greenInstances);
-      if (share > 0.5) throw validation(`CanarySize (${t.CanarySize.Value} ${t.CanarySize.Type}) must be at most 50% of the new fleet's capacity (${greenInstances} instance${greenInstances === 1 ? '' : 's'}).`);
+      if (outOfRange(t.CanarySize, greenInstances, variantInstances, 0, 0.5)) throw validation(`CanarySize (${t.CanarySize.Value} ${t.CanarySize.Type}) must be at most 50% of ${capacityText(t.CanarySize, greenInstances, variantInstances)}.`);
       if (t.CanarySize.Type === 'CAPACITY_PERCENT' && t.CanarySize.Value > 100) throw validation('CanarySize CAPACITY_PERCENT must be at most 100.');
     } else if (t.CanarySize) {
       throw validation(`CanarySize applies only to TrafficRoutingConfiguration Type CANARY (got ${t.Type}).`);
     }
     if (t.Type === 'LINEAR') {
       if (!t.LinearStepSize) throw validation('LinearStepSize must be specified when TrafficRoutingConfiguration Type is LINEAR.');
-      const share = capacityShare(t.LinearStepSize, greenInstances);
-      if (share > 0.5 || share < 0.1) throw validation(`LinearStepSize (${t.LinearStepSize.Value} ${t.LinearStepSize.Type}) must be between 10% and 50% of the new fleet's capacity (${greenInstances} instance${greenInstances === 1 ? '' : 's'}).`);
+      if (outOfRange(t.LinearStepSize, greenInstances, variantInstances, 0.1, 0.5)) throw validation(`LinearStepSize (${t.LinearStepSize.Value} ${t.LinearStepSize.Type}) must be between 10% and 50% of ${capacityText(t.LinearStepSize, greenInstances, variantInstances)}.`);
     } else if (t.LinearStepSize) {
       throw validation(`LinearStepSize applies only to TrafficRoutingConfiguration Type LINEAR (got ${t.Type}).`);
     }
@@ -74,8 +94,8 @@ function steps(share: number, bake: number): TrafficStep[] {
  * baking after each); rolling (batches of `MaximumBatchSize`, baking after each). Without a
  * deployment config an update shifts all at once with no bake.
  */
-export function planTraffic(config: DeploymentConfig | undefined, greenInstances: number): TrafficPlan {
-  checkDeploymentConfig(config, greenInstances);
+export function planTraffic(config: DeploymentConfig | undefined, greenInstances: number, variantInstances?: readonly number[]): TrafficPlan {
+  checkDeploymentConfig(config, greenInstances, variantInstances);
   const bg = config?.BlueGreenUpdatePolicy;
   const rolling = config?.RollingUpdatePolicy;
   if (rolling) {
