@@ -365,7 +365,7 @@ describe('model data', () => {
     try {
       const fetch = multiModelFetcher('s3://models/mme-broken/', folder, () => broken)!;
       const outcome = await withHeldFileOpen(() => fetch('m.tar.gz', new AbortController().signal));
-      assert.ok(outcome.status === 'rejected' && /^s3:\/\/models\/mme-broken\/m\.tar\.gz: socket hang up$/.test((outcome.reason as Error).message), String(outcome.status === 'rejected' ? outcome.reason : 'fetched'));
+      assert.ok(outcome.status === 'rejected' && (outcome.reason as Error).name === 'ModelFetchUnavailableError' && /^s3:\/\/models\/mme-broken\/m\.tar\.gz: the transfer broke off part-way \(socket hang up\)$/.test((outcome.reason as Error).message), String(outcome.status === 'rejected' ? outcome.reason : 'fetched'));
       assert.deepEqual(await readdir(folder, { recursive: true }), []);
     } finally {
       await rm(folder, { recursive: true, force: true });
