@@ -372,6 +372,26 @@ describe('model data', () => {
     }
   });
 
+  test('a multi-model fetch S3 failed on its side (a 5xx, no answer) is a ModelFetchUnavailableError, the front door\'s retryable 503; no credentials for S3, a 403 or a 400 stay errors of their own, not to be retried', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'smkit-mme-fail-'));
+    const failing = (err: Error): S3Reader => ({ list: async () => [], get: async () => Promise.reject(err) });
+    const outcome = async (err: Error) => {
+      const fetch = multiModelFetcher('s3://models/mme-fail/', folder, () => failing(err))!;
+      return (await fetch('m.tar.gz', new AbortController().signal).then(() => assert.fail('fetched'), (reason: Error) => reason)).name;
+    };
+    try {
+      assert.equal(await outcome(Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } })), 'ModelFetchUnavailableError');
+      assert.equal(await outcome(Object.assign(new Error('S3 at http://127.0.0.1:1 refused the connection'), { name: 'AggregateError', code: 'ECONNREFUSED' })), 'ModelFetchUnavailableError');
+      // What createS3Objects makes of the SDK's credential chain finding none: nothing a retry changes.
+      assert.equal(await outcome(Object.assign(new Error('no AWS credentials were found for Amazon S3 at https://s3.us-east-1.amazonaws.com'), { name: 'CredentialsProviderError' })), 'Error');
+      assert.equal(await outcome(Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } })), 'Error');
+      assert.equal(await outcome(Object.assign(new Error('The provided token has expired.'), { name: 'ExpiredToken', $metadata: { httpStatusCode: 400 } })), 'Error');
+      assert.deepEqual(await readdir(folder, { recursive: true }), []);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
   test('a multi-model prefix is checked by listing one key: one holding more models than a listing may (ERR_S3_TOO_MANY_KEYS; 2 here) still deploys, while an S3Prefix as large fails naming the prefix and the limit, and a multi-model prefix that cannot be read (NoSuchBucket) still fails', async () => {
     for (const key of ['mme-many/a.tar.gz', 'mme-many/b.tar.gz', 'mme-many/c.tar.gz']) await put(key, 'not read');
     const cache = await mkdtemp(join(tmpdir(), 'smkit-model-data-'));

@@ -190,8 +190,10 @@ export function multiModelFetcher(url: string | undefined, folder: string, s3: (
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return { found: false, at };
       // S3's own failure (a 5xx, or no answer at all) is not the caller's: a retry may load the model.
+      // No credentials for S3 (none found, an SSO session expired) is no answer either, but is
+      // this side's to fix, as a 403 is: retrying will not help.
       const status = e.$metadata?.httpStatusCode;
-      if (status === undefined || status >= 500) throw new ModelFetchUnavailableError(`${at}: ${(err as Error).message}`, { cause: err });
+      if (status === undefined ? e.name !== 'CredentialsProviderError' : status >= 500) throw new ModelFetchUnavailableError(`${at}: ${(err as Error).message}`, { cause: err });
       throw new Error(`${at}: ${(err as Error).message}`, { cause: err });
     }
     // Checked once S3 has the object (one it has not is no clash but absent), against what is stored
