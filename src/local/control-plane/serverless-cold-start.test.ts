@@ -18,8 +18,9 @@ describe('serverless cold start', () => {
   let runtime: SageMakerRuntimeClient;
 
   before(async () => {
-    // Invocations wait 1 s (the service's 60 s) for their instance.
-    local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, invokeTimeoutMs: 1_000, alarmsAndScaling: false });
+    // Invocations wait 3 s (the service's 60 s) for their instance. The same setting bounds each answer
+    // once the instance is up (a late one is a 424 ModelError): 3 s leaves a loaded machine room.
+    local = await startLocalSageMaker({ port: 0, backendImpl: backend, startupTimeoutMs: 5_000, invokeTimeoutMs: 3_000, alarmsAndScaling: false });
     sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 60_000 }));
     // No SDK retries: each invocation's own answer is what the test reads.
     runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 60_000 }), maxAttempts: 1 });
@@ -39,13 +40,13 @@ describe('serverless cold start', () => {
 
   test('an invocation whose cold start is still under way after the invocation time is a ModelNotReadyException (429); the start goes on, and the retries take that one instance', async () => {
     const before = backend.started.length;
-    // The instance started next answers /ping only after 5 s: longer than an invocation waits.
-    backend.readyAfterMs = 5_000;
+    // The instance started next answers /ping only after 8 s: a wait's 3 s timer is due well before.
+    backend.readyAfterMs = 8_000;
     try {
       await assert.rejects(invoke(), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
         assert.equal(err.name, 'ModelNotReadyException', err.message);
         assert.equal(err.$metadata?.httpStatusCode, 429);
-        assert.match(err.message, /^Variant AllTraffic is serverless and the instance started for this invocation \(a cold start\) is still being provisioned after 1 s; it goes on starting \(up to 3 minutes\): retry the request\.$/);
+        assert.match(err.message, /^Variant AllTraffic is serverless and the instance started for this invocation \(a cold start\) is still being provisioned after 3 s; it goes on starting \(up to 3 minutes\): retry the request\.$/);
         return true;
       });
     } finally {
