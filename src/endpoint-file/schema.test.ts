@@ -82,6 +82,10 @@ test('errors name the offending key', () => {
   // A deep ping names no TargetModel, which every invocation of a multi-model container needs: smkit local stopped with a stack trace.
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', mode: 'MultiModel' }], deepPing: { body: 'x' } }] }, /^endpoints\[0\]\.deepPing: cannot be sent to variant AllTraffic, whose container is MultiModel: each invocation of it names a TargetModel/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], shadow: { model: 'b', mode: 'MultiModel' }, deepPing: { body: 'x' } }] }, /^endpoints\[0\]\.deepPing: cannot be sent to variant Shadow, whose container is MultiModel/);
+  // A serial pipeline may hold one multi-model container ("only one multi-model-enabled container can be included in an inference pipeline").
+  const pipeline = parseEndpointFile({ endpoints: [{ name: 'e', variants: [{ containers: [{ model: 'a' }, { model: 'b', mode: 'MultiModel' }] }] }] }, resolve, read);
+  assert.deepEqual(pipeline.endpoints[0]!.variants[0]!.containers.map((c) => c.mode ?? 'SingleModel'), ['SingleModel', 'MultiModel']);
+  bad({ endpoints: [{ name: 'e', variants: [{ containers: [{ model: 'a', mode: 'MultiModel' }, { model: 'b', mode: 'MultiModel' }] }] }] }, /^endpoints\[0\]\.variants\[0\]\.containers: a serial inference pipeline can hold one MultiModel container at most/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], dataCapture: { destination: 'd\0' } }] }, /^endpoints\[0\]\.dataCapture\.destination: must be a path without a NUL/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a' }], asyncInference: { outputPath: 'o', failurePath: 'f\0' } }] }, /^endpoints\[0\]\.asyncInference\.failurePath: must be a path without a NUL/);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', modle: 'x' }] }] }, /unknown key "modle"/);

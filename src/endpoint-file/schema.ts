@@ -385,8 +385,9 @@ function parseVariant(v: Json, where: string, resolve: Resolve, defaultName: str
     if (named !== 0 && named !== containers.length) {
       fail(`${where}.containers`, 'give "hostname" for every container or for none (as ContainerHostname requires)');
     }
-    if (containers.length > 1 && containers.some((c) => c.mode === 'MultiModel')) {
-      fail(`${where}.containers`, 'a serial inference pipeline cannot hold a MultiModel container (SageMaker allows multi-model only for a single container)');
+    // "only one multi-model-enabled container can be included in an inference pipeline" (multi-model-endpoints.html).
+    if (containers.filter((c) => c.mode === 'MultiModel').length > 1) {
+      fail(`${where}.containers`, 'a serial inference pipeline can hold one MultiModel container at most (SageMaker: "only one multi-model-enabled container can be included in an inference pipeline")');
     }
     const seen = new Set<string>();
     for (const c of containers) {

@@ -327,6 +327,7 @@ export async function startDeployment(
           maxConcurrency: sc.MaxConcurrency,
           provisioned: sc.ProvisionedConcurrency ?? 0,
           idleMs: ctx.serverlessIdleMs ?? DEFAULT_SERVERLESS_IDLE_MS,
+          readyWithinMs: ctx.invokeTimeoutMs,
           ...(ctx.canStartInstance ? { canStart: ctx.canStartInstance } : {}),
           ...(ctx.metrics?.recordModelSetup ? { onColdStart: (ms: number) => ctx.metrics!.recordModelSetup!(endpointName, spec.VariantName, Math.round(ms * 1000), Date.now()) } : {}),
         })

@@ -164,7 +164,13 @@ export class SageMakerService implements AwsService {
     if (containers.length === 0) throw validation('Either PrimaryContainer or Containers must be specified.');
     const mode = (input.InferenceExecutionConfig as { Mode?: 'Serial' | 'Direct' } | undefined)?.Mode;
     if (containers.length > 1) {
-      if (containers.some((c) => c.Mode === 'MultiModel')) throw validation('MultiModel mode is supported only for a model with a single container.');
+      // "You can use multi-model-enabled containers with serial inference pipelines, but only one
+      // multi-model-enabled container can be included in an inference pipeline"
+      // (https://docs.aws.amazon.com/sagemaker/latest/dg/multi-model-endpoints.html).
+      const multiModel = containers.filter((c) => c.Mode === 'MultiModel').length;
+      if (multiModel > 1) throw validation(`Only one multi-model container (Mode MultiModel) can be included in an inference pipeline; this model has ${multiModel}.`);
+      // AWS documents them for serial pipelines only; for direct invocation it says nothing.
+      if (multiModel === 1 && mode === 'Direct') throw validation('A multi-model container (Mode MultiModel) is supported in a serial inference pipeline (AWS documents no multi-model container for InferenceExecutionConfig Mode Direct); use Mode Serial, or a model of its own.');
       const named = containers.filter((c) => c.ContainerHostname !== undefined).length;
       if (mode === 'Direct' && named !== containers.length) throw validation('ContainerHostname must be specified for every container when InferenceExecutionConfig.Mode is Direct.');
       if (named !== 0 && named !== containers.length) throw validation('ContainerHostname must be specified for all containers or for none.');

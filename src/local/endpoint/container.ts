@@ -4,6 +4,19 @@ export interface FetchedModel {
   at: string;
 }
 
+/**
+ * A multi-model fetch that S3 failed on its own side: a 5xx (`SlowDown`, `InternalError`), no answer
+ * at all (not reachable, timed out), or a transfer broken part-way. Not the caller's `TargetModel`,
+ * which a retry may well load, so not a `ValidationError` (which the SDKs do not retry): the front
+ * door answers 503 `ServiceUnavailable`, which they do.
+ */
+export class ModelFetchUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ModelFetchUnavailableError';
+  }
+}
+
 /** Where a multi-model container's models come from and go to, and what the front door has loaded in it. */
 export interface MultiModelHost {
   /** Folder of model archives or folders, standing in for the model's S3 prefix (`ModelDataUrl`). */

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { copyModelDirectory, extractModelArchive } from '../../archive/model-archive.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { answerReadFailure, ContainerFailure, unreachableFailure, type ChainContainer, type FetchedModel, type MultiModelHost } from './container.js';
+import { answerReadFailure, ContainerFailure, ModelFetchUnavailableError, unreachableFailure, type ChainContainer, type FetchedModel, type MultiModelHost } from './container.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
 
 /**
@@ -266,6 +266,8 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
     try {
       fetched = await host.fetch(targetModel, signal);
     } catch (err) {
+      // S3 failing on its side is not the caller's TargetModel: a retry may load it.
+      if (err instanceof ModelFetchUnavailableError) throw new ModelFetchUnavailableError(`Failed to download model data for TargetModel ${targetModel}: S3 failed on its side (${err.message}); try your call again.`, { cause: err });
       throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message}`);
     }
     where = fetched.at;

@@ -365,7 +365,27 @@ describe('model data', () => {
     try {
       const fetch = multiModelFetcher('s3://models/mme-broken/', folder, () => broken)!;
       const outcome = await withHeldFileOpen(() => fetch('m.tar.gz', new AbortController().signal));
-      assert.ok(outcome.status === 'rejected' && /^s3:\/\/models\/mme-broken\/m\.tar\.gz: socket hang up$/.test((outcome.reason as Error).message), String(outcome.status === 'rejected' ? outcome.reason : 'fetched'));
+      assert.ok(outcome.status === 'rejected' && (outcome.reason as Error).name === 'ModelFetchUnavailableError' && /^s3:\/\/models\/mme-broken\/m\.tar\.gz: the transfer broke off part-way \(socket hang up\)$/.test((outcome.reason as Error).message), String(outcome.status === 'rejected' ? outcome.reason : 'fetched'));
+      assert.deepEqual(await readdir(folder, { recursive: true }), []);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('a multi-model fetch S3 failed on its side (a 5xx, no answer) is a ModelFetchUnavailableError, the front door\'s retryable 503; no credentials for S3, a 403 or a 400 stay errors of their own, not to be retried', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'smkit-mme-fail-'));
+    const failing = (err: Error): S3Reader => ({ list: async () => [], get: async () => Promise.reject(err) });
+    const outcome = async (err: Error) => {
+      const fetch = multiModelFetcher('s3://models/mme-fail/', folder, () => failing(err))!;
+      return (await fetch('m.tar.gz', new AbortController().signal).then(() => assert.fail('fetched'), (reason: Error) => reason)).name;
+    };
+    try {
+      assert.equal(await outcome(Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } })), 'ModelFetchUnavailableError');
+      assert.equal(await outcome(Object.assign(new Error('S3 at http://127.0.0.1:1 refused the connection'), { name: 'AggregateError', code: 'ECONNREFUSED' })), 'ModelFetchUnavailableError');
+      // What createS3Objects makes of the SDK's credential chain finding none: nothing a retry changes.
+      assert.equal(await outcome(Object.assign(new Error('no AWS credentials were found for Amazon S3 at https://s3.us-east-1.amazonaws.com'), { name: 'CredentialsProviderError' })), 'Error');
+      assert.equal(await outcome(Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } })), 'Error');
+      assert.equal(await outcome(Object.assign(new Error('The provided token has expired.'), { name: 'ExpiredToken', $metadata: { httpStatusCode: 400 } })), 'Error');
       assert.deepEqual(await readdir(folder, { recursive: true }), []);
     } finally {
       await rm(folder, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeToFile } from '../../fs/pipe-to-file.js';
 import { fileURLToPath } from 'node:url';
 import { isModelArchive } from '../../archive/model-archive.js';
-import type { FetchedModel } from '../endpoint/container.js';
+import { ModelFetchUnavailableError, type FetchedModel } from '../endpoint/container.js';
 import type { ModelDataLease } from './model-data-holds.js';
 import { parseS3Location, parseS3Url, type S3Objects } from '../s3/objects.js';
 import { keyFiles, type FileAndFolder, type KeyFile } from '../s3/file-and-folder.js';
@@ -189,6 +189,11 @@ export function multiModelFetcher(url: string | undefined, folder: string, s3: (
       if (signal.aborted) throw signal.reason;
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return { found: false, at };
+      // S3's own failure (a 5xx, or no answer at all) is not the caller's: a retry may load the model.
+      // No credentials for S3 (none found, an SSO session expired) is no answer either, but is
+      // this side's to fix, as a 403 is: retrying will not help.
+      const status = e.$metadata?.httpStatusCode;
+      if (status === undefined ? e.name !== 'CredentialsProviderError' : status >= 500) throw new ModelFetchUnavailableError(`${at}: ${(err as Error).message}`, { cause: err });
       throw new Error(`${at}: ${(err as Error).message}`, { cause: err });
     }
     // Checked once S3 has the object (one it has not is no clash but absent), against what is stored
@@ -224,6 +229,8 @@ export function multiModelFetcher(url: string | undefined, folder: string, s3: (
     } catch (err) {
       body.destroy();
       if (signal.aborted) throw signal.reason;
+      // The transfer broke part-way (the local disk's failures are ModelCacheWriteErrors): a retry may get it whole.
+      if (!(err instanceof ModelCacheWriteError)) throw new ModelFetchUnavailableError(`${at}: the transfer broke off part-way (${(err as Error).message})`, { cause: err });
       throw new Error(`${at}: ${(err as Error).message}`, { cause: err });
     } finally {
       await inTurn(root, (fetches) => {

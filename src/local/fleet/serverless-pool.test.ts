@@ -11,7 +11,7 @@ import { until } from '../../../test/helpers/until.js';
 import type { InstanceLease } from '../endpoint/local-endpoint.js';
 import { Fleet } from './fleet.js';
 import { instanceLauncher } from './instance-launcher.js';
-import { ServerlessPool, ServerlessThrottlingError, type ServerlessPoolOptions } from './serverless-pool.js';
+import { ServerlessNotReadyError, ServerlessPool, ServerlessThrottlingError, type ServerlessPoolOptions } from './serverless-pool.js';
 
 let dir: string;
 describe('serverless pool', () => {
@@ -100,6 +100,42 @@ describe('serverless pool', () => {
     } finally {
       await stop();
     }
+  });
+
+  // Each instance answers /ping 5 s after it starts, far past the 50 ms a request waits for it
+  // (readyWithinMs): a timer due first, whatever the load, so no request gets the instance in time.
+  test('a cold start outlasting readyWithinMs is a ServerlessNotReadyError holding no slot; the next request waits for that start (no second one), MaxConcurrency throttling before it; one nobody claims joins the idle instances and retires', async () => {
+    const { pool, backend, stop } = makePool({ maxConcurrency: 1, readyWithinMs: 50 });
+    backend.readyAfterMs = 5_000;
+    try {
+      await assert.rejects(pool.acquire(), (err: unknown) => err instanceof ServerlessNotReadyError && /still being provisioned after 0 s; it goes on starting/.test(err.message));
+      assert.equal(pool.concurrency, 0, 'the request answered not-ready holds no slot');
+      // The start goes on (its container may not be launched yet: the fleet's count is what is exact).
+      assert.equal(pool.fleet.starting, 1);
+      const waiting = pool.acquire();
+      // MaxConcurrency (1) is taken by the request waiting for the start: throttled, as the service throttles first.
+      await assert.rejects(pool.acquire(), ServerlessThrottlingError);
+      await assert.rejects(waiting, ServerlessNotReadyError);
+      assert.equal(pool.fleet.starting, 1, 'the second request waited for the first start, starting no other');
+      assert.equal(pool.concurrency, 0);
+      // Nobody claims it: once up, it is idle (not held in flight), so the idle sweep can retire it.
+      await until('the unclaimed instance to join, idle', () => pool.size === 1 && pool.fleet.idle === 1, POLL);
+      assert.equal(backend.started.length, 1, 'one container ever started');
+      assert.equal(pool.fleet.retireIdle(0, 0), 1);
+      await until('the retired instance to stop', () => backend.running === 0, POLL);
+    } finally {
+      await stop();
+    }
+  });
+
+  test('stopping the pool while a start nobody waits for any more is under way stops that start too: no instance left running', async () => {
+    const { pool, backend, stop } = makePool({ readyWithinMs: 50 });
+    backend.readyAfterMs = 3_000;
+    await assert.rejects(pool.acquire(), ServerlessNotReadyError);
+    await until('the container started', () => backend.running === 1, POLL);
+    await stop();
+    assert.equal(backend.running, 0);
+    assert.equal(pool.size, 0);
   });
 
   test('idle instances above ProvisionedConcurrency stop; the provisioned ones stay', async () => {

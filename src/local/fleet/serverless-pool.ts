@@ -1,4 +1,5 @@
 import type { InstanceLease, InstancePool } from '../endpoint/local-endpoint.js';
+import { ModelNotReadyError } from '../endpoint/multi-model.js';
 import type { Fleet } from './fleet.js';
 
 /**
@@ -12,6 +13,20 @@ export class ServerlessThrottlingError extends Error {
   }
 }
 
+/**
+ * A serverless cold start outlasted the invocation's time: the service answers
+ * `ModelNotReadyException` (HTTP 429), "a serverless endpoint variant's resources are still being
+ * provisioned ... Wait and try your request again"
+ * (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html), and the
+ * instance goes on starting for the retry to find.
+ */
+export class ServerlessNotReadyError extends ModelNotReadyError {
+  constructor(variant: string, waitedMs: number) {
+    super(`Variant ${variant} is serverless and the instance started for this invocation (a cold start) is still being provisioned after ${Math.round(waitedMs / 1000)} s; it goes on starting (up to 3 minutes): retry the request.`);
+    this.name = 'ServerlessNotReadyError';
+  }
+}
+
 /** Options of {@link ServerlessPool}. */
 export interface ServerlessPoolOptions {
   /** Most requests in flight at once (`MaxConcurrency`). */
@@ -22,6 +37,11 @@ export interface ServerlessPoolOptions {
   idleMs: number;
   /** Whether one more instance fits the local instance limit (`SMKIT_LOCAL_MAX_INSTANCES`). @defaultValue always */
   canStart?: () => boolean;
+  /**
+   * How long a request waits for a cold start (the invocation timeout) before it is answered
+   * {@link ServerlessNotReadyError}, the start going on for a later request. @defaultValue no limit
+   */
+  readyWithinMs?: number;
   /** Receives each cold start's time from request to `/ping` passing (CloudWatch `ModelSetupTime`). */
   onColdStart?: (ms: number) => void;
 }
@@ -39,6 +59,8 @@ export interface ServerlessPoolOptions {
 export class ServerlessPool implements InstancePool {
   private active = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** Cold starts whose request stopped waiting ({@link ServerlessNotReadyError}), oldest first, for the next requests to take. */
+  private readonly unclaimed: Promise<InstanceLease>[] = [];
 
   private readonly opts: ServerlessPoolOptions;
 
@@ -83,11 +105,17 @@ export class ServerlessPool implements InstancePool {
   private async instanceFor(preferred: string | undefined): Promise<InstanceLease> {
     const fleet = this.fleet;
     if (fleet.idle > 0 || (preferred !== undefined && fleet.size > 0)) return fleet.acquire(preferred);
+    // A cold start an earlier request stopped waiting for is this request's to wait for: not a second instance.
+    const unclaimed = this.unclaimed.shift();
+    if (unclaimed) return this.claim(unclaimed);
     if (this.opts.canStart?.() ?? true) {
       const started = performance.now();
-      const lease = await fleet.addInstance();
-      this.opts.onColdStart?.(performance.now() - started);
-      return lease;
+      const start = fleet.addInstance();
+      start.then(
+        () => this.opts.onColdStart?.(performance.now() - started),
+        () => {},
+      );
+      return this.claim(start);
     }
     if (fleet.size > 0) return fleet.acquire();
     throw new ServerlessThrottlingError(
@@ -95,6 +123,47 @@ export class ServerlessPool implements InstancePool {
       this.opts.maxConcurrency,
       `Variant ${fleet.variantName} has no instance running and the local instance limit (SMKIT_LOCAL_MAX_INSTANCES) leaves no room to start one; the request was throttled. Try your call again.`,
     );
+  }
+
+  /**
+   * `start`'s instance for this request, or {@link ServerlessNotReadyError} once `readyWithinMs`
+   * has passed first: the start is then left in {@link unclaimed} for the next request, and, if
+   * none has claimed it by the time it is up, joins the idle instances.
+   */
+  private claim(start: Promise<InstanceLease>): Promise<InstanceLease> {
+    const limit = this.opts.readyWithinMs;
+    if (limit === undefined) return start;
+    return new Promise<InstanceLease>((resolve, reject) => {
+      let gaveUp = false;
+      const timer = setTimeout(() => {
+        gaveUp = true;
+        this.unclaimed.push(start);
+        const drop = (): boolean => {
+          const at = this.unclaimed.indexOf(start);
+          if (at >= 0) this.unclaimed.splice(at, 1);
+          return at >= 0;
+        };
+        start.then(
+          (lease) => {
+            if (drop()) lease.release();
+          },
+          () => void drop(),
+        );
+        reject(new ServerlessNotReadyError(this.fleet.variantName, limit));
+      }, limit);
+      start.then(
+        (lease) => {
+          if (gaveUp) return;
+          clearTimeout(timer);
+          resolve(lease);
+        },
+        (err: unknown) => {
+          if (gaveUp) return;
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   }
 
   /**

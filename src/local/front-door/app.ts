@@ -10,6 +10,7 @@ import { endInSlices } from '../../net/end-in-slices.js';
 import { sendTextAndClose } from '../../server/respond.js';
 import { AwsServiceError, INTERNAL_FAILURE_MESSAGE, queryCodeOf, queryFaultOf, reportInternalFailure, type AwsService, type InternalFailureLog, type QueryErrorDetails } from '../../aws/service.js';
 import { ContainerFailure, type InvokeEndpointRequest, type InvokeEndpointResponse } from '../endpoint/chain.js';
+import { ModelFetchUnavailableError } from '../endpoint/container.js';
 import { OversizeBodyError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { MissingTargetModelError, ModelNotReadyError, TargetModelError } from '../endpoint/multi-model.js';
 import { AnswerOverBudgetError } from '../endpoint/read-answer.js';
@@ -641,6 +642,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, validationMessage(err, res)));
         if (err instanceof OversizeBodyError) return fail(oversizeBody(res, err));
         if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
+        if (err instanceof ModelFetchUnavailableError) return fail(new RuntimeApiError('ServiceUnavailable', 503, err.message));
         if (err instanceof AnswerOverBudgetError) {
           // An answer that does not fit is not read further (and a retry may pass).
           res.setHeader('Retry-After', '1');
@@ -680,6 +682,7 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
         if (err instanceof UnknownVariantError || err instanceof TargetModelError || err instanceof TargetContainerError) return fail(new RuntimeApiError('ValidationError', 400, validationMessage(err, res)));
         if (err instanceof OversizeBodyError) return fail(oversizeBody(res, err));
         if (err instanceof ModelNotReadyError) return fail(new RuntimeApiError('ModelNotReadyException', 429, err.message));
+        if (err instanceof ModelFetchUnavailableError) return fail(new RuntimeApiError('ServiceUnavailable', 503, err.message));
         const unavailable = noInstanceInService(name, err) ?? serverlessThrottled(name, err) ?? instancesBusy(name, err) ?? coldStartFailed(name, err);
         if (unavailable) return fail(unavailable);
         if (err instanceof PipelineStreamingError) return fail(new RuntimeApiError('ValidationError', 400, `Response streaming is supported for single-container variants; ${name}/${err.variant} is a serial pipeline of ${err.containers}.`));
