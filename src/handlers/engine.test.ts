@@ -822,6 +822,10 @@ test("context.invoke from bidiFn with a contentType or accept that is not a stri
          }
        }
        for (const options of [{ contentType: null, accept: null }, { contentType: 'application/json', accept: undefined }]) yield JSON.parse((await context.invoke(new TextEncoder().encode('[1,2]'), options)).body.toString());
+       // Bytes in any form, as a reply or a streamed chunk may be: an ArrayBuffer, a DataView.
+       const bytes = new TextEncoder().encode('_[1,2,3]_');
+       yield JSON.parse((await context.invoke(bytes.slice(1, 8).buffer)).body.toString());
+       yield JSON.parse((await context.invoke(new DataView(bytes.buffer, 1, 7))).body.toString());
      }
      export const inputFn = (body) => JSON.parse(body.toString('utf8'));
      export const predictFn = (input) => ({ sum: input.reduce((a, b) => a + b, 0) });
@@ -836,7 +840,7 @@ test("context.invoke from bidiFn with a contentType or accept that is not a stri
   const withFile = (r: ReturnType<typeof refused>) => ({ ...r, message: r.message.replace('FILE', file) });
   const contentType = "contentType must be a string (a media type such as 'application/json'), or left out";
   const accept = "accept must be a string (an Accept value such as 'application/json'), or left out";
-  const body = 'give a Buffer, a Uint8Array or a string';
+  const body = 'give bytes (a Buffer, a typed array, an ArrayBuffer) or a string';
   assert.match(file, /inference\.mjs$/);
   assert.deepEqual(replies, [
     withFile(refused('contentType set to', 'a number', contentType)),
@@ -849,6 +853,8 @@ test("context.invoke from bidiFn with a contentType or accept that is not a stri
     withFile(refused('a body that is', 'null', body)),
     { sum: 3 },
     { sum: 3 },
+    { sum: 6 },
+    { sum: 6 },
   ]);
 });
 

@@ -262,6 +262,18 @@ describe('bidirectional streaming with a handler bidiFn', () => {
     await again.closed;
   });
 
+  test('ctx.invoke takes an ArrayBuffer body as bytes; a reply of undefined fails the stream with 4500 ERR_USER_CODE saying so, as such a streamed HTTP chunk fails, not a null text frame', async () => {
+    const stream = await open(server);
+    await stream.next();
+    stream.ws.send('predict-buffer:[1,2]');
+    assert.equal((await stream.next()).data.toString(), 'application/json {"sum":3}');
+    stream.ws.send('nothing');
+    const closed = await stream.closed;
+    assert.equal(closed.code, 4500);
+    assert.match(closed.reason, /^ERR_USER_CODE: bidiFn/);
+    await until('the failure to be logged', () => /bidiFn replied undefined, which JSON has no text for/.test(server.output()), { timeoutMs: 10_000 });
+  });
+
   test('a client that leaves ends bidiFn: its ctx.signal aborts', async () => {
     const before = server.output().match(/"aborted":true[^\n]*bidi stream finished/g)?.length ?? 0;
     const stream = await open(server);
