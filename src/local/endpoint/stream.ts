@@ -1,4 +1,4 @@
-import { SAGEMAKER_HEADERS } from '../../core/sagemaker-headers.js';
+import { CLOSED_SESSION_ID_HEADER, SAGEMAKER_HEADERS } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, requestHeaders, type ChainContainer, type InvokeEndpointRequest } from './chain.js';
 import { answerReadFailure, malformedAnswer, unreachableFailure } from './container.js';
 import { acquireModel } from './multi-model.js';
@@ -27,6 +27,11 @@ export class StreamTimeoutError extends Error {
 export interface StreamedAnswer {
   contentType: string;
   customAttributes?: string;
+  /**
+   * The stateful session the container closed (its `X-Amzn-SageMaker-Closed-Session-Id`): the
+   * streaming operation's output has no `ClosedSessionId`, but the session is over all the same.
+   */
+  closedSessionId?: string;
   chunks: AsyncIterable<Uint8Array>;
 }
 
@@ -95,6 +100,7 @@ async function openRoute(container: ChainContainer, route: string, req: InvokeEn
   return {
     contentType: res.headers.get('content-type') ?? 'application/octet-stream',
     ...(res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) === null ? {} : { customAttributes: res.headers.get(SAGEMAKER_HEADERS.customAttributes.header)! }),
+    ...(res.headers.get(CLOSED_SESSION_ID_HEADER) === null ? {} : { closedSessionId: res.headers.get(CLOSED_SESSION_ID_HEADER)! }),
     chunks: body ? timed(body as unknown as AsyncIterable<Uint8Array>, container, timeout, timeoutMs) : (async function* () {})(),
   };
 }
