@@ -23,6 +23,18 @@ export class StreamTimeoutError extends Error {
   }
 }
 
+/**
+ * The container's streamed answer broke part way (its connection closed, or it sent what is not
+ * HTTP/1.1): the service ends such a stream with a `ModelStreamError` whose `ErrorCode` is
+ * `StreamBroken` ("the TCP connection between the client and the model was reset or closed").
+ */
+export class StreamBrokenError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StreamBrokenError';
+  }
+}
+
 /** A container's answer as it streams: its content type and the chunks as they arrive. */
 export interface StreamedAnswer {
   contentType: string;
@@ -123,7 +135,7 @@ async function errorAnswer(res: Response, container: ChainContainer, timeout: Ab
 
 /**
  * The chunks of `body`; a read cut by the timeout throws {@link StreamTimeoutError}, any other
- * failure an error that says what broke: undici's own message is a bare "terminated", its `cause`
+ * failure a {@link StreamBrokenError} that says what broke: undici's own message is a bare "terminated", its `cause`
  * says why (the container closed the connection, or sent what is not HTTP/1.1).
  */
 async function* timed(body: AsyncIterable<Uint8Array>, container: ChainContainer, timeout: AbortSignal, timeoutMs: number): AsyncGenerator<Uint8Array> {
@@ -134,8 +146,8 @@ async function* timed(body: AsyncIterable<Uint8Array>, container: ChainContainer
     // The caller went away (its signal aborted the read): nothing broke.
     if ((err as Error | undefined)?.name === 'AbortError') throw err;
     const malformed = malformedAnswer(err);
-    if (malformed !== undefined) throw new Error(`container ${container.hostname} sent an answer that is not HTTP/1.1 (${malformed})`, { cause: err });
+    if (malformed !== undefined) throw new StreamBrokenError(`container ${container.hostname} sent an answer that is not HTTP/1.1 (${malformed})`, { cause: err });
     const why = (err as { cause?: { message?: unknown } }).cause?.message;
-    throw new Error(`the connection to container ${container.hostname} closed before its answer ended${typeof why === 'string' && why !== '' ? ` (${why})` : ''}`, { cause: err });
+    throw new StreamBrokenError(`the connection to container ${container.hostname} closed before its answer ended${typeof why === 'string' && why !== '' ? ` (${why})` : ''}`, { cause: err });
   }
 }
