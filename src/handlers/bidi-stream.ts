@@ -3,6 +3,7 @@ import { Cancellation } from '../core/cancellation.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 import { bytesOf } from './chunk-bytes.js';
 import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from '../codecs/json-depth.js';
+import { valueToJson } from '../codecs/json-write.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { thrownMessage, valueKind } from '../errors/excerpt.js';
 
@@ -121,10 +122,10 @@ function isIterable(v: unknown): v is Iterable<unknown> {
 }
 
 /**
- * One reply of `bidiFn` as a frame: text for strings and JSON, binary for bytes. A reply JSON has
- * no text for (`undefined`, a function, a symbol) or cannot write (a BigInt, a cycle) is `hook`'s
- * error, as such a chunk of a streamed HTTP answer is, rather than a `null` the client never meant
- * to get.
+ * One reply of `bidiFn` as a frame: text for strings and JSON (written as a JSON answer is), binary
+ * for bytes. A reply JSON has no text for (`undefined`, a function, a symbol) or cannot write (a
+ * cycle, a Map) is `hook`'s error, as such a chunk of a streamed HTTP answer is, rather than a
+ * `null` or `{}` the client never meant to get.
  */
 export function toFrame(reply: unknown, hook = 'bidiFn'): BidiFrame {
   if (typeof reply === 'string') return { data: Buffer.from(reply, 'utf8'), binary: false };
@@ -134,14 +135,15 @@ export function toFrame(reply: unknown, hook = 'bidiFn'): BidiFrame {
   const bytes = bytesOf(reply);
   if (bytes) return { data: bytes, binary: true };
   const fix = 'reply with strings, Buffers or other bytes, or plain data (written as JSON)';
-  let text: string | undefined;
+  if (reply === undefined || typeof reply === 'function' || typeof reply === 'symbol') throw new TypeError(`${hook} replied ${valueKind(reply)}, which JSON has no text for: ${fix}`);
+  let text: string;
   try {
-    text = JSON.stringify(reply);
+    // As a JSON answer is written: a typed array in it as an array (not {"0":…}), a bigint as a
+    // number, and a Map, a Set or a Promise refused rather than written as {}.
+    text = valueToJson(reply);
   } catch (err) {
-    throw new TypeError(`${hook} replied with a value JSON cannot hold (${thrownMessage(err, 300)}): ${fix}`, { cause: err });
+    throw new TypeError(`${hook} replied with a value JSON cannot hold (${thrownMessage((err as Error | undefined)?.cause ?? err, 300)}): ${fix}`, { cause: err });
   }
-  // undefined, a function, a symbol (or a toJSON answering one of them).
-  if (text === undefined) throw new TypeError(`${hook} replied ${valueKind(reply)}, which JSON has no text for: ${fix}`);
   return { data: Buffer.from(text, 'utf8'), binary: false };
 }
 

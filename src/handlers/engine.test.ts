@@ -590,7 +590,8 @@ test('a streamed answer chunk that is no bytes, text or JSON value is an error n
        yield 'first';
        if (mode === 'undefined') yield undefined;
        if (mode === 'circular') { const o = {}; o.self = o; yield o; }
-       yield { n: 1 };
+       if (mode === 'map') yield { seen: new Set([1]) };
+       yield { n: 1, scores: new Float32Array([0.25, 1]), big: 2n };
      }`,
   );
   const read = async (mode: string) => {
@@ -598,12 +599,15 @@ test('a streamed answer chunk that is no bytes, text or JSON value is an error n
     for await (const chunk of (await invokeText(engine, mode)).stream!) chunks.push(Buffer.from(chunk).toString());
     return chunks;
   };
-  assert.deepEqual(await read('plain'), ['first', '{"n":1}']);
+  // Written as a JSON answer is: a typed array as an array, not {"0":0.25,"1":1}; a bigint as a number.
+  assert.deepEqual(await read('plain'), ['first', '{"n":1,"scores":[0.25,1.0],"big":2}']);
   await assert.rejects(read('undefined'), {
     code: 'ERR_USER_CODE',
     message: 'transform_fn yielded undefined as a chunk of its streamed answer: yield Buffers, Uint8Arrays, strings or plain data (written as JSON)',
   });
   await assert.rejects(read('circular'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(Converting circular structure/ });
+  // Not written as {}.
+  await assert.rejects(read('map'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(it holds a Set, whose content JSON cannot hold\)/ });
 });
 
 test('a streamed answer chunk that is a typed array other than Uint8Array, a DataView or an ArrayBuffer goes out as its bytes, not as JSON of its indexes', async (t) => {

@@ -22,6 +22,7 @@ import type { BatchPredictor } from './batch-predict.js';
 import type { SessionRef } from '../sessions/session-store.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 import { bytesOf } from './chunk-bytes.js';
+import { valueToJson } from '../codecs/json-write.js';
 import { retryingLoad } from '../core/retrying-load.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
@@ -120,9 +121,11 @@ function jsonChunk(chunk: unknown, hook: string): Buffer {
   const lost = lostValue(chunk);
   if (lost !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} yielded ${lost} as a chunk of its streamed answer: ${fix}`);
   try {
-    return Buffer.from(JSON.stringify(chunk), 'utf8');
+    // As a JSON answer is written: a typed array in it as an array (not {"0":…}), a bigint as a
+    // number, and a Map, a Set or a Promise refused rather than written as {}.
+    return Buffer.from(valueToJson(chunk), 'utf8');
   } catch (err) {
-    throw new ToolkitError('ERR_USER_CODE', `${hook} yielded a chunk JSON cannot hold (${thrownMessage(err, 300)}): ${fix}`, { cause: err });
+    throw new ToolkitError('ERR_USER_CODE', `${hook} yielded a chunk JSON cannot hold (${thrownMessage((err as Error | undefined)?.cause ?? err, 300)}): ${fix}`, { cause: err });
   }
 }
 
