@@ -486,3 +486,17 @@ test('TF Serving answers write int64 and uint64 as exact integer literals past 2
   // Plain JSON keeps strings past 2^53, so that JavaScript's JSON.parse loses nothing silently.
   assert.equal(jsonCodec.encode!({ ids }, {}).toString(), '[["9007199254740993","-9223372036854775808"],[1,0]]');
 });
+
+test('plain data from user code holding several float arrays and tensors: each written in its place (whole floats as 1.0), strings that look like the place marks left alone', () => {
+  const text = jsonCodec.encode!(
+    {
+      a: new Float32Array([1, 0.5]),
+      s: '"0:0" and a mark: 1',
+      nested: [{ b: tensor('float64', [2, 1], Float64Array.from([-0, 2])) }, new Float64Array([3])],
+      ids: new Int32Array([4]),
+      c: new Float32Array(0),
+    },
+    {},
+  ).toString('utf8');
+  assert.equal(text, '{"a":[1.0,0.5],"s":"\\"0:0\\" and a mark: 1","nested":[{"b":[[-0.0],[2.0]]},[3.0]],"ids":[4],"c":[]}');
+});

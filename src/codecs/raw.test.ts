@@ -20,6 +20,11 @@ test('raw answers: bytes and strings as is, tensors as little-endian element byt
   assert.deepEqual(rawCodec.encode!(Uint8Array.from([7, 8]), {}), Buffer.from([7, 8]));
   assert.deepEqual(rawCodec.encode!('héllo', {}), Buffer.from('héllo', 'utf8'));
   assert.deepEqual(rawCodec.encode!(new Uint8Array([9]).buffer, {}), Buffer.from([9]));
+  // A DataView (or a SharedArrayBuffer) is bytes too, as a streamed chunk of one is, not an ERR_ENCODE.
+  assert.deepEqual(rawCodec.encode!(new DataView(Uint8Array.from([1, 2, 3, 4]).buffer, 1, 2), {}), Buffer.from([2, 3]));
+  const shared = new Uint8Array(new SharedArrayBuffer(2));
+  shared.set([5, 6]);
+  assert.deepEqual(rawCodec.encode!(shared.buffer, {}), Buffer.from([5, 6]));
   const out = rawCodec.encode!({ y: tensor('float32', [2], Float32Array.from([1, -2])) }, {});
   assert.deepEqual(Array.from(new Float32Array(out.buffer, out.byteOffset, 2)), [1, -2]);
   assert.throws(() => rawCodec.encode!({ a: 1 }, {}), { code: 'ERR_ENCODE' });

@@ -10,7 +10,7 @@ export const RAW_MEDIA_TYPE = 'application/octet-stream';
 /**
  * The `application/octet-stream` codec. Decoding hands the bytes on untouched as a `uint8`
  * tensor (a view, no copy) named `UNNAMED`, form `raw`. Encoding writes a Buffer, Uint8Array,
- * ArrayBuffer or string as is, and a tensor as its raw little-endian element bytes.
+ * DataView, ArrayBuffer or string as is, and a tensor as its raw little-endian element bytes.
  */
 export const rawCodec: Codec = {
   mediaType: RAW_MEDIA_TYPE,
@@ -20,7 +20,9 @@ export const rawCodec: Codec = {
   encode(prediction: unknown, _options: EncodeOptions): Buffer {
     if (Buffer.isBuffer(prediction)) return prediction;
     if (prediction instanceof Uint8Array) return Buffer.from(prediction.buffer, prediction.byteOffset, prediction.byteLength);
-    if (prediction instanceof ArrayBuffer) return Buffer.from(prediction);
+    if (prediction instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && prediction instanceof SharedArrayBuffer)) return Buffer.from(prediction);
+    // A DataView is bytes, as a streamed chunk or a bidiFn reply of one is (no tensor has its shape).
+    if (prediction instanceof DataView) return Buffer.from(prediction.buffer, prediction.byteOffset, prediction.byteLength);
     if (typeof prediction === 'string') return Buffer.from(prediction, 'utf8');
     if (isTensorMap(prediction) || isTensor(prediction) || ArrayBuffer.isView(prediction)) {
       const t = toSingleTensor(prediction, RAW_MEDIA_TYPE);

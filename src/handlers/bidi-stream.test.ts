@@ -9,6 +9,11 @@ async function collect(replies: unknown): Promise<{ text: string; binary: boolea
   return out;
 }
 
+test('a reply of plain data is written as a JSON answer is: a typed array in it as an array (not an object of indexes), a bigint as a number', () => {
+  const frame = toFrame({ row: 1, logits: new Float32Array([0.5, -2]), ids: new Int32Array([3]), n: 7n });
+  assert.deepEqual([Buffer.from(frame.data).toString(), frame.binary], ['{"row":1,"logits":[0.5,-2.0],"ids":[3],"n":7}', false]);
+});
+
 test('replies become frames: strings as text, bytes as binary, anything else as JSON text', () => {
   assert.deepEqual(toFrame('hi').binary, false);
   assert.deepEqual([...toFrame(Buffer.from([1, 2])).data], [1, 2]);
@@ -23,7 +28,17 @@ test('replies become frames: strings as text, bytes as binary, anything else as 
   assert.deepEqual([...view.data], [7]);
   const json = toFrame({ a: [1, 2] });
   assert.deepEqual([Buffer.from(json.data).toString(), json.binary], ['{"a":[1,2]}', false]);
-  assert.equal(Buffer.from(toFrame(undefined).data).toString(), 'null');
+  assert.equal(Buffer.from(toFrame(null).data).toString(), 'null');
+});
+
+test("a reply JSON has no text for (undefined, a function, a symbol) or cannot write is bidiFn's error, as such a streamed HTTP chunk is, not a null the client never meant to get", () => {
+  for (const [bad, kind] of [[undefined, 'undefined'], [() => 1, 'a function'], [Symbol('s'), 'a symbol']] as const) {
+    assert.throws(() => toFrame(bad), { name: 'TypeError', message: `bidiFn replied ${kind}, which JSON has no text for: reply with strings, Buffers or other bytes, or plain data (written as JSON)` });
+  }
+  assert.throws(() => toFrame({ seen: new Map([['a', 1]]) }, 'bidi_fn'), { name: 'TypeError', message: /^bidi_fn replied with a value JSON cannot hold \(it holds a Map, whose content JSON cannot hold\): reply with strings/ });
+  const cycle: Record<string, unknown> = {};
+  cycle.self = cycle;
+  assert.throws(() => toFrame(cycle), { name: 'TypeError', message: /^bidiFn replied with a value JSON cannot hold \(Converting circular structure/ });
 });
 
 test('bidiFn may be an async generator, return a sync iterable, or an async function resolving to either', async () => {
@@ -66,6 +81,10 @@ test('a reply that is an async iterable goes out in parts, one frame each withou
 test('bidiFn returning something that is not a stream of replies is an error that says what to return', async () => {
   for (const bad of [undefined, null, 42, 'a string', Buffer.from('bytes'), { reply: 1 }]) {
     await assert.rejects(collect(bad), /bidiFn must return \(or be\) an async iterable of replies/);
+  }
+  // A typed array is iterable, but it is bytes, not replies: not sent number by number.
+  for (const [bytes, kind] of [[new Float32Array([1.5, 2]), 'a Float32Array'], [new Uint8Array([1]), 'a Uint8Array'], [Buffer.from('b'), 'a Uint8Array'], [new ArrayBuffer(2), 'an object']] as const) {
+    await assert.rejects(collect(bytes), { name: 'TypeError', message: `bidiFn must return (or be) an async iterable of replies, such as an async generator; it returned ${kind} (bytes are one reply: yield them, or return [bytes])` });
   }
 });
 

@@ -3,7 +3,9 @@ import { Cancellation } from '../core/cancellation.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 import { bytesOf } from './chunk-bytes.js';
 import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from '../codecs/json-depth.js';
+import { valueToJson } from '../codecs/json-write.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { thrownMessage, valueKind } from '../errors/excerpt.js';
 
 /** One message the client sent on a bidirectional stream (a whole WebSocket message). */
 export class BidiMessage {
@@ -56,12 +58,13 @@ export interface BidiContext extends SageMakerHeaders {
   readonly signal: AbortSignal;
   /**
    * Runs one invocation through this model's hooks or pipeline, as `POST /invocations` would with
-   * this body, `Content-Type` (default `application/json`) and `Accept`. Rejects with the error that
+   * this body (bytes: a Buffer, any typed array, a DataView or an ArrayBuffer; or a string, as
+   * UTF-8), `Content-Type` (default `application/json`) and `Accept`. Rejects with the error that
    * request would have answered (a `ToolkitError` with `code` and `status`), or with a 500
    * `ERR_USER_CODE` when `body` is not bytes or a string, or `contentType` or `accept` is neither a
    * string nor left out.
    */
-  invoke(body: Buffer | Uint8Array | string, options?: { contentType?: string; accept?: string }): Promise<BidiInvocationResult>;
+  invoke(body: Buffer | ArrayBufferView | ArrayBuffer | string, options?: { contentType?: string; accept?: string }): Promise<BidiInvocationResult>;
 }
 
 /**
@@ -114,18 +117,34 @@ function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
 }
 
 function isIterable(v: unknown): v is Iterable<unknown> {
-  return !!v && typeof v === 'object' && typeof (v as Record<symbol, unknown>)[Symbol.iterator] === 'function' && !(v instanceof Uint8Array) && typeof v !== 'string';
+  // A typed array is bytes, not a list of replies (a Float32Array would go out number by number).
+  return !!v && typeof v === 'object' && typeof (v as Record<symbol, unknown>)[Symbol.iterator] === 'function' && !ArrayBuffer.isView(v);
 }
 
-/** One reply of `bidiFn` as a frame: text for strings and JSON, binary for bytes. */
-export function toFrame(reply: unknown): BidiFrame {
+/**
+ * One reply of `bidiFn` as a frame: text for strings and JSON (written as a JSON answer is), binary
+ * for bytes. A reply JSON has no text for (`undefined`, a function, a symbol) or cannot write (a
+ * cycle, a Map) is `hook`'s error, as such a chunk of a streamed HTTP answer is, rather than a
+ * `null` or `{}` the client never meant to get.
+ */
+export function toFrame(reply: unknown, hook = 'bidiFn'): BidiFrame {
   if (typeof reply === 'string') return { data: Buffer.from(reply, 'utf8'), binary: false };
   if (reply instanceof Uint8Array) return { data: reply, binary: true };
   // Any other typed array, a DataView or an ArrayBuffer is bytes too (JSON wrote a Float32Array as
   // an object of indexes and a DataView as {}).
   const bytes = bytesOf(reply);
   if (bytes) return { data: bytes, binary: true };
-  return { data: Buffer.from(JSON.stringify(reply) ?? 'null', 'utf8'), binary: false };
+  const fix = 'reply with strings, Buffers or other bytes, or plain data (written as JSON)';
+  if (reply === undefined || typeof reply === 'function' || typeof reply === 'symbol') throw new TypeError(`${hook} replied ${valueKind(reply)}, which JSON has no text for: ${fix}`);
+  let text: string;
+  try {
+    // As a JSON answer is written: a typed array in it as an array (not {"0":…}), a bigint as a
+    // number, and a Map, a Set or a Promise refused rather than written as {}.
+    text = valueToJson(reply);
+  } catch (err) {
+    throw new TypeError(`${hook} replied with a value JSON cannot hold (${thrownMessage((err as Error | undefined)?.cause ?? err, 300)}): ${fix}`, { cause: err });
+  }
+  return { data: Buffer.from(text, 'utf8'), binary: false };
 }
 
 /**
@@ -136,11 +155,11 @@ export function toFrame(reply: unknown): BidiFrame {
  * bytes: a message has one type. Any other reply is one frame.
  */
 async function* replyFrames(reply: unknown, hook: string): AsyncIterable<BidiFrame> {
-  if (!isAsyncIterable(reply)) return yield toFrame(reply);
+  if (!isAsyncIterable(reply)) return yield toFrame(reply, hook);
   let binary: boolean | undefined;
   let count = 0;
   for await (const part of reply) {
-    const frame = toFrame(part);
+    const frame = toFrame(part, hook);
     count += 1;
     binary ??= frame.binary;
     if (frame.binary !== binary) {
@@ -164,6 +183,7 @@ export async function* toFrames(returned: unknown, hook = 'bidiFn'): AsyncIterab
   } else if (isIterable(replies)) {
     for (const reply of replies) yield* replyFrames(reply, hook);
   } else {
-    throw new TypeError(`${hook} must return (or be) an async iterable of replies, such as an async generator; it returned ${replies === null ? 'null' : typeof replies}`);
+    const bytes = bytesOf(replies) !== undefined ? ' (bytes are one reply: yield them, or return [bytes])' : '';
+    throw new TypeError(`${hook} must return (or be) an async iterable of replies, such as an async generator; it returned ${valueKind(replies)}${bytes}`);
   }
 }

@@ -590,7 +590,8 @@ test('a streamed answer chunk that is no bytes, text or JSON value is an error n
        yield 'first';
        if (mode === 'undefined') yield undefined;
        if (mode === 'circular') { const o = {}; o.self = o; yield o; }
-       yield { n: 1 };
+       if (mode === 'map') yield { seen: new Set([1]) };
+       yield { n: 1, scores: new Float32Array([0.25, 1]), big: 2n };
      }`,
   );
   const read = async (mode: string) => {
@@ -598,12 +599,15 @@ test('a streamed answer chunk that is no bytes, text or JSON value is an error n
     for await (const chunk of (await invokeText(engine, mode)).stream!) chunks.push(Buffer.from(chunk).toString());
     return chunks;
   };
-  assert.deepEqual(await read('plain'), ['first', '{"n":1}']);
+  // Written as a JSON answer is: a typed array as an array, not {"0":0.25,"1":1}; a bigint as a number.
+  assert.deepEqual(await read('plain'), ['first', '{"n":1,"scores":[0.25,1.0],"big":2}']);
   await assert.rejects(read('undefined'), {
     code: 'ERR_USER_CODE',
     message: 'transform_fn yielded undefined as a chunk of its streamed answer: yield Buffers, Uint8Arrays, strings or plain data (written as JSON)',
   });
   await assert.rejects(read('circular'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(Converting circular structure/ });
+  // Not written as {}.
+  await assert.rejects(read('map'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(it holds a Set, whose content JSON cannot hold\)/ });
 });
 
 test('a streamed answer chunk that is a typed array other than Uint8Array, a DataView or an ArrayBuffer goes out as its bytes, not as JSON of its indexes', async (t) => {
@@ -822,6 +826,10 @@ test("context.invoke from bidiFn with a contentType or accept that is not a stri
          }
        }
        for (const options of [{ contentType: null, accept: null }, { contentType: 'application/json', accept: undefined }]) yield JSON.parse((await context.invoke(new TextEncoder().encode('[1,2]'), options)).body.toString());
+       // Bytes in any form, as a reply or a streamed chunk may be: an ArrayBuffer, a DataView.
+       const bytes = new TextEncoder().encode('_[1,2,3]_');
+       yield JSON.parse((await context.invoke(bytes.slice(1, 8).buffer)).body.toString());
+       yield JSON.parse((await context.invoke(new DataView(bytes.buffer, 1, 7))).body.toString());
      }
      export const inputFn = (body) => JSON.parse(body.toString('utf8'));
      export const predictFn = (input) => ({ sum: input.reduce((a, b) => a + b, 0) });
@@ -836,7 +844,7 @@ test("context.invoke from bidiFn with a contentType or accept that is not a stri
   const withFile = (r: ReturnType<typeof refused>) => ({ ...r, message: r.message.replace('FILE', file) });
   const contentType = "contentType must be a string (a media type such as 'application/json'), or left out";
   const accept = "accept must be a string (an Accept value such as 'application/json'), or left out";
-  const body = 'give a Buffer, a Uint8Array or a string';
+  const body = 'give bytes (a Buffer, a typed array, an ArrayBuffer) or a string';
   assert.match(file, /inference\.mjs$/);
   assert.deepEqual(replies, [
     withFile(refused('contentType set to', 'a number', contentType)),
@@ -849,6 +857,8 @@ test("context.invoke from bidiFn with a contentType or accept that is not a stri
     withFile(refused('a body that is', 'null', body)),
     { sum: 3 },
     { sum: 3 },
+    { sum: 6 },
+    { sum: 6 },
   ]);
 });
 

@@ -22,6 +22,7 @@ import type { BatchPredictor } from './batch-predict.js';
 import type { SessionRef } from '../sessions/session-store.js';
 import type { BidiFrame, BidiRequest } from '../core/bidi-frame.js';
 import { bytesOf } from './chunk-bytes.js';
+import { valueToJson } from '../codecs/json-write.js';
 import { retryingLoad } from '../core/retrying-load.js';
 
 /** What the engine needs to load a model; a transport-free subset of the settings. */
@@ -120,9 +121,11 @@ function jsonChunk(chunk: unknown, hook: string): Buffer {
   const lost = lostValue(chunk);
   if (lost !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} yielded ${lost} as a chunk of its streamed answer: ${fix}`);
   try {
-    return Buffer.from(JSON.stringify(chunk), 'utf8');
+    // As a JSON answer is written: a typed array in it as an array (not {"0":…}), a bigint as a
+    // number, and a Map, a Set or a Promise refused rather than written as {}.
+    return Buffer.from(valueToJson(chunk), 'utf8');
   } catch (err) {
-    throw new ToolkitError('ERR_USER_CODE', `${hook} yielded a chunk JSON cannot hold (${thrownMessage(err, 300)}): ${fix}`, { cause: err });
+    throw new ToolkitError('ERR_USER_CODE', `${hook} yielded a chunk JSON cannot hold (${thrownMessage((err as Error | undefined)?.cause ?? err, 300)}): ${fix}`, { cause: err });
   }
 }
 
@@ -597,7 +600,7 @@ export class InferenceEngine {
     if (!bidiFn) throw new ToolkitError('ERR_INTERNAL', 'this model has no bidiFn: its bidirectional streams are served message by message');
     if (this.#io === undefined) await this.whenCodecsReady();
     const { BidiStreamContext, toFrames, toMessages } = await loadBidiStream();
-    const invoke = async (body: Buffer | Uint8Array | string, options: { contentType?: string; accept?: string } = {}) => {
+    const invoke = async (body: Buffer | ArrayBufferView | ArrayBuffer | string, options: { contentType?: string; accept?: string } = {}) => {
       const bytes = this.#bidiInvokeBody(body);
       const contentType = this.#bidiInvokeOption(options?.contentType, 'contentType', "a media type such as 'application/json'");
       const accept = this.#bidiInvokeOption(options?.accept, 'accept', "an Accept value such as 'application/json'");
@@ -618,10 +621,12 @@ export class InferenceEngine {
   /** What bidiFn gave `context.invoke` as the body, as bytes; else the 500 naming it (not a TypeError from Buffer.from). */
   #bidiInvokeBody(body: unknown): Buffer {
     if (typeof body === 'string') return Buffer.from(body, 'utf8');
-    if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    // Any typed array, DataView or ArrayBuffer is its bytes, as a reply or a streamed chunk is.
+    const bytes = bytesOf(body);
+    if (bytes) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     throw new ToolkitError(
       'ERR_USER_CODE',
-      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with a body that is ${valueKind(body)}: give a Buffer, a Uint8Array or a string`,
+      `${this.#name('bidiFn')} in ${this.hooks.file} called context.invoke with a body that is ${valueKind(body)}: give bytes (a Buffer, a typed array, an ArrayBuffer) or a string`,
     );
   }
 

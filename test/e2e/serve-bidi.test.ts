@@ -262,6 +262,18 @@ describe('bidirectional streaming with a handler bidiFn', () => {
     await again.closed;
   });
 
+  test('ctx.invoke takes an ArrayBuffer body as bytes; a reply of undefined fails the stream with 4500 ERR_USER_CODE saying so, as such a streamed HTTP chunk fails, not a null text frame', async () => {
+    const stream = await open(server);
+    await stream.next();
+    stream.ws.send('predict-buffer:[1,2]');
+    assert.equal((await stream.next()).data.toString(), 'application/json {"sum":3}');
+    stream.ws.send('nothing');
+    const closed = await stream.closed;
+    assert.equal(closed.code, 4500);
+    assert.match(closed.reason, /^ERR_USER_CODE: bidiFn/);
+    await until('the failure to be logged', () => /bidiFn replied undefined, which JSON has no text for/.test(server.output()), { timeoutMs: 10_000 });
+  });
+
   test('a client that leaves ends bidiFn: its ctx.signal aborts', async () => {
     const before = server.output().match(/"aborted":true[^\n]*bidi stream finished/g)?.length ?? 0;
     const stream = await open(server);
@@ -404,7 +416,7 @@ describe('bidirectional streaming of a model without bidiFn: one invocation per 
     assert.match(failed.stderr, /4400: ERR_CSV_PARSE/);
   });
 
-  test('a message in more than 16 384 fragments closes the stream with 1008, a text message that is not UTF-8 with 1007', async () => {
+  test('a message in more than 16 384 fragments closes the stream with 1008, a text message that is not UTF-8 with 1007, any other breach of RFC 6455 with 1002', async () => {
     const stream = await open(server);
     const one = Buffer.from('1');
     for (let i = 0; i < 20_000 && stream.ws.readyState === WebSocket.OPEN; i++) stream.ws.send(one, { fin: false, binary: true });
@@ -412,6 +424,10 @@ describe('bidirectional streaming of a model without bidiFn: one invocation per 
     const notUtf8 = await open(server);
     notUtf8.ws.send(Buffer.from([0x5b, 0xff, 0xfe, 0x5d]), { binary: false });
     assert.equal((await notUtf8.closed).code, 1007, 'a text frame that is not UTF-8');
+    // A close frame with 1005, a code no endpoint may send (RFC 6455, section 7.4.1), written under ws (which refuses to send it).
+    const badClose = await open(server);
+    (badClose.ws as unknown as { _socket: import('node:net').Socket })._socket.write(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xed]));
+    assert.equal((await badClose.closed).code, 1002, 'a close code no endpoint may send');
     assert.equal(await pingStatus(server), 200);
   });
 

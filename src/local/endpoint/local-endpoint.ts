@@ -306,6 +306,8 @@ export class LocalEndpoint {
       throw err;
     }
     this.measure(variant, at, 'ok', performance.now() - started, performance.now() - started);
+    // A session the container closed is forgotten, as after InvokeEndpoint: its id no longer routes.
+    if (answer.closedSessionId !== undefined) this.sessions.delete(answer.closedSessionId);
     const chunks = answer.chunks;
     const released = (async function* () {
       try {

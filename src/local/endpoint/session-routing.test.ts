@@ -29,6 +29,8 @@ async function instance(name: string): Promise<string> {
         const id = `s${++opened}`;
         headers['x-amzn-sagemaker-new-session-id'] = body === 'engine' ? id : `${id}; Expires=${new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
       }
+      // "close" ends the request's session, as a container's session.close() does.
+      if (body === 'close') headers['x-amzn-sagemaker-closed-session-id'] = String(req.headers['x-amzn-sagemaker-session-id']);
       res.writeHead(200, headers).end(name);
     });
   });
@@ -65,3 +67,19 @@ for (const form of ['engine', 'expires'] as const) {
     for (let i = 0; i < 6; i++) assert.equal((await invoke('hello', id)).answeredBy, first.answeredBy);
   });
 }
+
+test('a session the container closes in a streamed answer (InvokeEndpointWithResponseStream) is forgotten, as after InvokeEndpoint: its id no longer sticks to the instance', async () => {
+  const first = await invoke('expires', 'NEW_SESSION');
+  const id = first.newSessionId!.split(';')[0]!;
+  assert.equal(endpoint.holdsSession(id), true);
+  const { answer } = await endpoint.stream({ body: Buffer.from('close'), contentType: 'text/plain', sessionId: id });
+  let text = '';
+  for await (const chunk of answer.chunks) text += Buffer.from(chunk).toString();
+  assert.equal(text, first.answeredBy, 'the stream went to the session\'s instance');
+  assert.equal(answer.closedSessionId, id);
+  assert.equal(endpoint.holdsSession(id), false);
+  // Its id routes like any request again: both instances take it.
+  const answeredBy = new Set<string>();
+  for (let i = 0; i < 6; i++) answeredBy.add((await invoke('hello', id)).answeredBy);
+  assert.equal(answeredBy.size, 2);
+});

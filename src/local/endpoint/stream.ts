@@ -1,4 +1,4 @@
-import { SAGEMAKER_HEADERS } from '../../core/sagemaker-headers.js';
+import { CLOSED_SESSION_ID_HEADER, SAGEMAKER_HEADERS } from '../../core/sagemaker-headers.js';
 import { ContainerFailure, requestHeaders, type ChainContainer, type InvokeEndpointRequest } from './chain.js';
 import { answerReadFailure, malformedAnswer, unreachableFailure } from './container.js';
 import { acquireModel } from './multi-model.js';
@@ -23,10 +23,27 @@ export class StreamTimeoutError extends Error {
   }
 }
 
+/**
+ * The container's streamed answer broke part way (its connection closed, or it sent what is not
+ * HTTP/1.1): the service ends such a stream with a `ModelStreamError` whose `ErrorCode` is
+ * `StreamBroken` ("the TCP connection between the client and the model was reset or closed").
+ */
+export class StreamBrokenError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StreamBrokenError';
+  }
+}
+
 /** A container's answer as it streams: its content type and the chunks as they arrive. */
 export interface StreamedAnswer {
   contentType: string;
   customAttributes?: string;
+  /**
+   * The stateful session the container closed (its `X-Amzn-SageMaker-Closed-Session-Id`): the
+   * streaming operation's output has no `ClosedSessionId`, but the session is over all the same.
+   */
+  closedSessionId?: string;
   chunks: AsyncIterable<Uint8Array>;
 }
 
@@ -95,6 +112,7 @@ async function openRoute(container: ChainContainer, route: string, req: InvokeEn
   return {
     contentType: res.headers.get('content-type') ?? 'application/octet-stream',
     ...(res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) === null ? {} : { customAttributes: res.headers.get(SAGEMAKER_HEADERS.customAttributes.header)! }),
+    ...(res.headers.get(CLOSED_SESSION_ID_HEADER) === null ? {} : { closedSessionId: res.headers.get(CLOSED_SESSION_ID_HEADER)! }),
     chunks: body ? timed(body as unknown as AsyncIterable<Uint8Array>, container, timeout, timeoutMs) : (async function* () {})(),
   };
 }
@@ -117,7 +135,7 @@ async function errorAnswer(res: Response, container: ChainContainer, timeout: Ab
 
 /**
  * The chunks of `body`; a read cut by the timeout throws {@link StreamTimeoutError}, any other
- * failure an error that says what broke: undici's own message is a bare "terminated", its `cause`
+ * failure a {@link StreamBrokenError} that says what broke: undici's own message is a bare "terminated", its `cause`
  * says why (the container closed the connection, or sent what is not HTTP/1.1).
  */
 async function* timed(body: AsyncIterable<Uint8Array>, container: ChainContainer, timeout: AbortSignal, timeoutMs: number): AsyncGenerator<Uint8Array> {
@@ -128,8 +146,8 @@ async function* timed(body: AsyncIterable<Uint8Array>, container: ChainContainer
     // The caller went away (its signal aborted the read): nothing broke.
     if ((err as Error | undefined)?.name === 'AbortError') throw err;
     const malformed = malformedAnswer(err);
-    if (malformed !== undefined) throw new Error(`container ${container.hostname} sent an answer that is not HTTP/1.1 (${malformed})`, { cause: err });
+    if (malformed !== undefined) throw new StreamBrokenError(`container ${container.hostname} sent an answer that is not HTTP/1.1 (${malformed})`, { cause: err });
     const why = (err as { cause?: { message?: unknown } }).cause?.message;
-    throw new Error(`the connection to container ${container.hostname} closed before its answer ended${typeof why === 'string' && why !== '' ? ` (${why})` : ''}`, { cause: err });
+    throw new StreamBrokenError(`the connection to container ${container.hostname} closed before its answer ended${typeof why === 'string' && why !== '' ? ` (${why})` : ''}`, { cause: err });
   }
 }

@@ -14,7 +14,7 @@ import { ModelFetchUnavailableError } from '../endpoint/container.js';
 import { OversizeBodyError, TargetContainerError, UnknownVariantError } from '../endpoint/local-endpoint.js';
 import { MissingTargetModelError, ModelNotReadyError, TargetModelError } from '../endpoint/multi-model.js';
 import { AnswerOverBudgetError } from '../endpoint/read-answer.js';
-import { PipelineStreamingError, StreamTimeoutError, type StreamedAnswer, type StreamOptions } from '../endpoint/stream.js';
+import { PipelineStreamingError, StreamBrokenError, StreamTimeoutError, type StreamedAnswer, type StreamOptions } from '../endpoint/stream.js';
 import { AsyncInferenceNotConfiguredError, AsyncOutputKeyTooLongError, AsyncOutputNameTooLongError, AsyncOutputOutsideFolderError, AsyncQueueClosedError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
 import {
   NEW_SESSION,
@@ -29,7 +29,7 @@ import {
   STREAM_ACCEPT_HEADER,
   STREAM_CONTENT_TYPE_HEADER,
 } from '../../core/sagemaker-headers.js';
-import { EVENT_STREAM_CONTENT_TYPE, modelStreamError, payloadPart } from './event-stream.js';
+import { EVENT_STREAM_CONTENT_TYPE, internalStreamFailure, modelStreamError, payloadPart } from './event-stream.js';
 import type { AllowedHosts } from '../../config/settings.js';
 import { foreignOriginFault } from './foreign-origin.js';
 import { InferenceComponentRouteError } from './inference-component-route.js';
@@ -706,7 +706,13 @@ export function createFrontDoor(opts: FrontDoorOptions): express.Express & Requi
         if (callerGone.signal.aborted) return;
         // The service's words for a stream cut by its time limit (ModelStreamError, ErrorCode ModelInvocationTimeExceeded).
         if (err instanceof StreamTimeoutError) res.write(modelStreamError(`Your model ${err.hostname} did not complete sending the inference response in the allotted time.`, 'ModelInvocationTimeExceeded'));
-        else res.write(modelStreamError(`The model's response stream broke: ${(err as Error).message}. See the container log for more information.`, 'StreamBroken'));
+        else if (err instanceof StreamBrokenError) res.write(modelStreamError(`The model's response stream broke: ${err.message}. See the container log for more information.`, 'StreamBroken'));
+        else {
+          // A failure of the front door's own is not the model's: the service's event for it, with
+          // its words (API_runtime_ResponseStream), and the cause reported as an InternalFailure's is.
+          reportInternalFailure('front door', err, opts.onInternalFailure);
+          res.write(internalStreamFailure('The stream processing failed because of an unknown error, exception or failure. Try your request again.'));
+        }
       }
       res.setTimeout(sendIdleMs, () => res.destroy());
       res.end();

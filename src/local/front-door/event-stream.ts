@@ -32,3 +32,19 @@ export function modelStreamError(message: string, errorCode: 'StreamBroken' | 'M
     body: new Uint8Array(Buffer.from(JSON.stringify({ Message: truncateMessage(message), ErrorCode: errorCode }), 'utf8')),
   });
 }
+
+/**
+ * An `InternalStreamFailure` exception event: the stream failed for a reason of the service's own,
+ * not the model's ("The stream processing failed because of an unknown error, exception or
+ * failure. Try your request again.", API_runtime_ResponseStream). Its only member is `Message`.
+ */
+export function internalStreamFailure(message: string): Uint8Array {
+  return codec.encode({
+    headers: {
+      ':message-type': { type: 'string', value: 'exception' },
+      ':exception-type': { type: 'string', value: 'InternalStreamFailure' },
+      ':content-type': { type: 'string', value: 'application/json' },
+    },
+    body: new Uint8Array(Buffer.from(JSON.stringify({ Message: truncateMessage(message) }), 'utf8')),
+  });
+}

@@ -291,3 +291,44 @@ test('an InvokeEndpoint answer goes to the caller in slices, with its Content-Le
   assert.equal(res.headers.get('content-length'), String(answer.length));
   assert.ok(Math.max(...writes) <= ANSWER_SLICE_BYTES, `writes of ${writes.join(', ')} bytes`);
 });
+
+test("a stream that fails for a reason of the front door's own (not the container's) ends with InternalStreamFailure, the service's event for one, not a ModelStreamError blaming the model; the cause is reported", async () => {
+  const reported: unknown[] = [];
+  // An endpoint whose stream fails with an error no container read makes (a fault of smkit's own).
+  const ep = {
+    invoke: () => Promise.reject(new Error('not used')),
+    stream: () =>
+      Promise.resolve({
+        variant: 'AllTraffic',
+        answer: {
+          contentType: 'text/plain',
+          chunks: (async function* () {
+            yield Buffer.from('first\n');
+            throw new TypeError('a bug of the front door');
+          })(),
+        },
+      }),
+  };
+  const server = createFrontDoorServer(createFrontDoor({ endpoints: new Map([['buggy', ep]]), onInternalFailure: (_where, err) => void reported.push(err) }));
+  servers.push(server);
+  const client = new SageMakerRuntimeClient(localClientConfig(`http://127.0.0.1:${await listenFrontDoor(server, 0)}`));
+  try {
+    const out = await client.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'buggy', Body: Buffer.from('go') }));
+    const parts: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const event of out.Body!) if (event.PayloadPart?.Bytes) parts.push(Buffer.from(event.PayloadPart.Bytes).toString());
+      })(),
+      (err: Error & { $fault?: string }) => {
+        assert.equal(err.name, 'InternalStreamFailure');
+        assert.equal(err.$fault, 'server');
+        assert.equal(err.message, 'The stream processing failed because of an unknown error, exception or failure. Try your request again.');
+        return true;
+      },
+    );
+    assert.deepEqual(parts, ['first\n']);
+    assert.deepEqual(reported.map((e) => (e as Error).message), ['a bug of the front door']);
+  } finally {
+    client.destroy();
+  }
+});
