@@ -100,7 +100,8 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   const r = result.report;
   out(`checked ${modelDir}: ${r.model ? `${r.model.runtime} model ${r.model.file}` : 'no runtime model file'}${r.pipelineFile ? `, pipeline ${r.pipelineFile}` : ''}${r.handlerFile ? `, handler ${r.handlerFile} (${r.hooks.join(', ') || 'no hooks'})` : ', no handler (default handling)'}`);
   for (const w of r.warnings) out(`warning: ${w}`);
-  out(`wrote ${result.outFile}: ${result.entries.filter((e) => !e.endsWith('/')).length} files, ${result.bytes} bytes, sha256 ${result.sha256}`);
+  const files = result.entries.filter((e) => !e.endsWith('/')).length;
+  out(`wrote ${result.outFile}: ${files} ${files === 1 ? 'file' : 'files'}, ${result.bytes} bytes, sha256 ${result.sha256}`);
   if (!opts.verify) return;
   out(`verifying: serving ${result.outFile} from a temporary /opt/ml...`);
   await verifyArchive(result.outFile, {
