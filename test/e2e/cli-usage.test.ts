@@ -410,3 +410,42 @@ test('--output - of smkit local transform and smkit local train is a usage error
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a misspelt SMKIT_ variable is a warning naming the setting meant from smkit train, deploy, local transform and local (in its log format), not only from smkit serve', { timeout: 180_000 }, async () => {
+  const env: NodeJS.ProcessEnv = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^smkit_/i.test(k))), SMKIT_TRAIN_GRACE_SECOND: '5' };
+  const warning = 'SMKIT_TRAIN_GRACE_SECOND is not a setting smkit reads, so it is ignored: did you mean SMKIT_TRAIN_GRACE_SECONDS?';
+  const runs: ReadonlyArray<readonly [args: readonly string[], error: string]> = [
+    [['train', '--base-dir', '/nonexistent-opt-ml'], '--base-dir="/nonexistent-opt-ml" is invalid'],
+    [['deploy', '/nonexistent-endpoint.yaml', '--dry-run'], 'nonexistent-endpoint.yaml'],
+    [[...TRANSFORM, ...URL_FLAG], 'nonexistent-in'],
+  ];
+  for (const [args, error] of runs) {
+    const r = await runSmkit(args, env);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    const [first, ...rest] = r.stderr.split('\n');
+    assert.equal(first, `smkit: warning: ${warning}`, args.join(' '));
+    assert.ok(rest.join('\n').includes(error), `${args.join(' ')}: ${r.stderr}`);
+  }
+  // The warning is not given for names spelt right.
+  const right = await runSmkit(runs[0]![0], { ...env, SMKIT_TRAIN_GRACE_SECOND: undefined, SMKIT_TRAIN_GRACE_SECONDS: '5' });
+  assert.doesNotMatch(right.stderr, /warning/);
+  // smkit local (an empty local SageMaker) logs it, as JSON when asked to.
+  const local = spawn(process.execPath, [SMKIT_BIN, 'local', '--port', '0', '--log-format', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  local.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const closed = new Promise<number | null>((resolve) => local.once('close', resolve));
+  try {
+    const found = await Promise.race([
+      new Promise<boolean>((resolve) => local.stderr.on('data', () => stderr.includes('SMKIT_TRAIN_GRACE_SECOND is') && resolve(true))),
+      closed.then(() => false),
+    ]);
+    assert.ok(found, stderr);
+    const line = stderr.split('\n').find((l) => l.includes('SMKIT_TRAIN_GRACE_SECOND is'))!;
+    const record = JSON.parse(line) as { level: unknown; msg: unknown; variable: unknown };
+    assert.equal(record.msg, warning);
+    assert.equal(record.variable, 'SMKIT_TRAIN_GRACE_SECOND');
+  } finally {
+    local.kill('SIGTERM');
+    await closed;
+  }
+});
