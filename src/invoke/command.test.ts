@@ -11,7 +11,7 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { isToolkitError } from '../errors/catalogue.js';
 import { bidiCommand } from './bidi.js';
-import { invokeCommand } from './command.js';
+import { invokeCommand, type InvokeCommandOptions } from './command.js';
 import { until } from '../../test/helpers/until.js';
 import { withHeldFileOpen } from '../../test/helpers/held-file-open.js';
 import { answeredStrayPing } from '../../test/helpers/stray-ping.js';
@@ -850,6 +850,30 @@ test('smkit invoke --stream --endpoint to a terminal names the model\'s type (X-
   } finally {
     Object.defineProperty(process, 'stdout', stdout);
     server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke refuses --target-model or --inference-id with a tab or a leading space, a --target-variant or --session-id that is no name, as usage errors saying what SageMaker takes, before sending (the front door answered HTTP 400)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-header-pattern-'));
+  try {
+    const file = path.join(dir, 'rows.csv');
+    writeFileSync(file, '5.1,3.5,1.4,0.2\n');
+    // Nothing listens on port 9: a request that went out would fail with ERR_INVOKE_FAILED instead.
+    const url = 'http://127.0.0.1:9';
+    const refused: ReadonlyArray<readonly [Partial<InvokeCommandOptions>, RegExp]> = [
+      [{ targetModel: 'a\tb.tar.gz' }, /^--target-model="a\\tb\.tar\.gz" is invalid: expected 1 to 1024 printable ASCII characters, no tab, the first not a space, what SageMaker takes in TargetModel; it holds "\\t" at position 1\.$/],
+      [{ targetModel: ' m.tar.gz' }, /^--target-model=" m\.tar\.gz" is invalid: expected 1 to 1024 printable ASCII characters, no tab, the first not a space, what SageMaker takes in TargetModel\.$/],
+      [{ targetModel: `${'m'.repeat(1025)}` }, /^--target-model="m+" is invalid: expected 1 to 1024 .*; it has 1025\.$/],
+      [{ inferenceId: 'id\t1' }, /^--inference-id="id\\t1" is invalid: expected 1 to 64 printable ASCII characters, no tab, the first not a space, what SageMaker takes in InferenceId; it holds "\\t" at position 2\.$/],
+      [{ targetVariant: 'All_Traffic' }, /^--target-variant="All_Traffic" is invalid: expected a variant name: 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit\.$/],
+      [{ sessionId: 'new_session' }, /^--session-id="new_session" is invalid: expected NEW_SESSION or a session's id: 1 to 256 letters, digits and hyphens/],
+    ];
+    for (const [flags, message] of refused) await assert.rejects(invokeCommand(url, { file, timeout: '60', ...flags }), usage(message), JSON.stringify(flags));
+    // Values SageMaker takes go out (and find nothing listening).
+    const sent = { targetModel: 'models/a b.tar.gz', inferenceId: 'id 1', targetVariant: 'All-Traffic', sessionId: 'NEW_SESSION' };
+    await assert.rejects(invokeCommand(url, { file, timeout: '60', ...sent }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED');
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

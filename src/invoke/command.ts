@@ -11,7 +11,7 @@ import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream, lstatSync, rmSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeToFile } from '../fs/pipe-to-file.js';
-import { checkHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationBody, type InvocationHeaders, type InvocationTarget, type StreamedInvocation } from './invoke.js';
+import { checkHeaderFlag, checkSageMakerHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationBody, type InvocationHeaders, type InvocationTarget, type StreamedInvocation } from './invoke.js';
 
 /** Flags of `smkit invoke`. */
 export interface InvokeCommandOptions {
@@ -118,6 +118,7 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
     ['--session-id', opts.sessionId],
   ] as const) {
     checkHeaderFlag(flag, value);
+    checkSageMakerHeaderFlag(flag, value);
   }
   const target = opts.endpoint !== undefined ? { url: opts.frontDoor ?? 'http://127.0.0.1:8080', endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
   invocationUrl(target); // refuses a URL that is not http(s) or a bad --endpoint name
