@@ -877,3 +877,14 @@ test('smkit invoke refuses --target-model or --inference-id with a tab or a lead
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke --bidi -o - prints the replies on stdout, as -o - does without --bidi; -o naming a file is still refused', { timeout: 60_000 }, async () => {
+  const lines: string[] = [];
+  const stdout = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString('utf8')), done()) });
+  const container = (socket: WebSocket) => socket.on('message', (data: Buffer) => socket.send(`echo ${data.toString('utf8')}`, () => socket.close(1000)));
+  await withBidiContainer(container, (url) => withStdoutAndInput(() => stdout, 'hello\n', async (file) => {
+    await bidiCommand(url, { file, idle: '2', timeout: '30', output: '-' });
+    assert.equal(lines.join(''), 'echo hello\n');
+    await assert.rejects(bidiCommand(url, { file, idle: '2', output: 'replies.txt' }), usage(/^--output does not apply with --bidi: .*\(redirect it: > FILE\)/));
+  }));
+});
