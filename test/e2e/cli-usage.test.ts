@@ -449,3 +449,11 @@ test('a misspelt SMKIT_ variable is a warning naming the setting meant from smki
     await closed;
   }
 });
+
+test('smkit local train --channel naming one channel twice is ERR_CLI_USAGE, not the last folder trained on alone; --hp given twice takes the last, as docker -e does', async () => {
+  const r = await smkit(['local', 'train', '--code', '/nonexistent-code', '--channel', 'train=/data/a', '--channel', 'test=/data/t', '--channel', 'train=/data/b']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, usage('--channel train is given twice (train=/data/a and train=/data/b): a channel is one folder or file, and each channel needs its own name'));
+  const hp = await smkit(['local', 'train', '--code', '/nonexistent-code', '--hp', 'lr=0.1', '--hp', 'lr=0.2']);
+  assert.match(hp.stderr, /--code="\/nonexistent-code" is invalid/);
+});
