@@ -43,6 +43,11 @@ export const MAX_TIMEOUT_S = 3600;
 export const MAX_RETRIES = 3;
 
 /** Parses `--env KEY=VALUE` flags; names follow the `Environment` rule `[a-zA-Z_][a-zA-Z0-9_]*`. */
+/** `1 record`, `7 records`: the summary line's counts (it said `1 records from 1 file(s)`). */
+function counted(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 function parseEnvFlags(flags: readonly string[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const flag of flags) {
@@ -180,7 +185,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
       });
       const p = summary.parameters;
       process.stderr.write(
-        `smkit: ${summary.records} records from ${summary.files} file(s) in ${summary.requests} request(s) ` +
+        `smkit: ${counted(summary.records, 'record')} from ${counted(summary.files, 'file')} in ${counted(summary.requests, 'request')} ` +
           `(BatchStrategy=${p.batchStrategy}, MaxPayloadInMB=${p.maxPayloadInMB}, MaxConcurrentTransforms=${p.maxConcurrentTransforms}); output in ${opts.output}\n`,
       );
       if (summary.failed.length > 0) {
