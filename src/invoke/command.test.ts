@@ -888,3 +888,30 @@ test('smkit invoke --bidi -o - prints the replies on stdout, as -o - does withou
     await assert.rejects(bidiCommand(url, { file, idle: '2', output: 'replies.txt' }), usage(/^--output does not apply with --bidi: .*\(redirect it: > FILE\)/));
   }));
 });
+
+test('smkit invoke -o counts an answer of one byte as "1 byte", with and without --stream (a classifier answering 0 printed "1 bytes")', async () => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end('0'));
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-one-byte-'));
+  const said: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'rows.csv');
+    writeFileSync(file, '5.1,3.5,1.4,0.2\n');
+    process.stderr.write = ((chunk: string | Uint8Array) => (said.push(String(chunk)), true)) as typeof process.stderr.write;
+    await invokeCommand(url, { file, timeout: '30', output: path.join(dir, 'a.txt') });
+    await invokeCommand(url, { file, timeout: '30', output: path.join(dir, 'b.txt'), stream: true });
+  } finally {
+    process.stderr.write = write;
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(said.filter((l) => l.includes(' to ')).map((l) => l.replace(dir, '<dir>')), [
+    'smkit: 1 byte (text/plain) written to <dir>/a.txt\n',
+    'smkit: 1 byte streamed to <dir>/b.txt\n',
+  ]);
+});

@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { TextDecoder } from 'node:util';
 import { isUtf8 } from 'node:buffer';
+import { counted } from '../core/counted.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { CLOSED_SESSION_ID_HEADER, INVOKE_ENDPOINT_MAX_BODY_BYTES, STREAM_CONTENT_TYPE_HEADER } from '../core/sagemaker-headers.js';
@@ -209,7 +210,7 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
   const type = result.headers.get('content-type');
   if (opts.output !== undefined) {
     let bytes = 0;
-    const counted = async function* (): AsyncIterable<Uint8Array> {
+    const counting = async function* (): AsyncIterable<Uint8Array> {
       for await (const chunk of result.chunks) {
         bytes += chunk.length;
         yield chunk;
@@ -226,7 +227,7 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      await pipeToFile(counted, createWriteStream(output));
+      await pipeToFile(counting, createWriteStream(output));
     } catch (err) {
       removePartial(output);
       // The answer's own failures are ToolkitErrors; the file's (ENOSPC) are named as --output's.
@@ -235,7 +236,7 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    process.stderr.write(`smkit: ${bytes} bytes (${type ?? 'no content-type'}) written to ${opts.output}\n`);
+    process.stderr.write(`smkit: ${counted(bytes, 'byte')} (${type ?? 'no content-type'}) written to ${opts.output}\n`);
   } else if (!process.stdout.isTTY) {
     const stdout = process.stdout;
     await writeAll(result.chunks, stdout).catch((err: unknown) => {
@@ -382,7 +383,7 @@ async function streamCommand(target: InvocationTarget, body: InvocationBody, hea
       file.once('error', reject);
       file.end(() => resolve());
     });
-    process.stderr.write(`smkit: ${bytes} bytes streamed to ${opts.output}\n`);
+    process.stderr.write(`smkit: ${counted(bytes, 'byte')} streamed to ${opts.output}\n`);
   }
 }
 

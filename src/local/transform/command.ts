@@ -1,3 +1,4 @@
+import { counted } from '../../core/counted.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { checkFolderToCreate, checkPath, decimalNumber, invalidFlag, invalidPath, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
 import { MAX_API_INTEGER } from '../../config/settings.js';
@@ -43,11 +44,6 @@ export const MAX_TIMEOUT_S = 3600;
 export const MAX_RETRIES = 3;
 
 /** Parses `--env KEY=VALUE` flags; names follow the `Environment` rule `[a-zA-Z_][a-zA-Z0-9_]*`. */
-/** `1 record`, `7 records`: the summary line's counts (it said `1 records from 1 file(s)`). */
-function counted(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-
 function parseEnvFlags(flags: readonly string[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const flag of flags) {
