@@ -457,3 +457,22 @@ test('smkit local train --channel naming one channel twice is ERR_CLI_USAGE, not
   const hp = await smkit(['local', 'train', '--code', '/nonexistent-code', '--hp', 'lr=0.1', '--hp', 'lr=0.2']);
   assert.match(hp.stderr, /--code="\/nonexistent-code" is invalid/);
 });
+
+test('smkit local transform --output inside a folder --input, or --s3-data-type ManifestFile with a folder, is refused before the model is started, not after', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'smkit-transform-inside-'));
+  try {
+    const input = path.join(dir, 'in');
+    mkdirSync(input);
+    writeFileSync(path.join(input, 'rows.csv'), '5.1,3.5,1.4,0.2\n');
+    const common = ['local', 'transform', '--model', IRIS, '--input', input, '--content-type', 'text/csv', '--no-progress'];
+    const inside = await runSmkit([...common, '--output', path.join(input, 'out')], process.env);
+    assert.equal(inside.code, 1);
+    assert.equal(inside.stderr, usage(`--output ${path.join(input, 'out')} lies inside --input ${input}; choose an output folder outside it`));
+    const manifest = await runSmkit([...common, '--output', path.join(dir, 'out'), '--s3-data-type', 'ManifestFile'], process.env);
+    assert.equal(manifest.code, 1);
+    assert.equal(manifest.stderr, usage(`--s3-data-type ManifestFile needs --input to be a manifest file (${input} is a folder)`));
+    assert.equal(existsSync(path.join(dir, 'out')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -5,7 +5,7 @@ import { MAX_API_INTEGER } from '../../config/settings.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
 import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
-import { OUTPUT_EXPECTED, runTransform, type TransformProgress, type TransformSummary } from './run.js';
+import { checkInputAndOutput, OUTPUT_EXPECTED, runTransform, type TransformProgress, type TransformSummary } from './run.js';
 import { startLocalServer, type LocalServer } from '../backends/local-server.js';
 import { runInterruptibly } from '../../core/interruptible.js';
 
@@ -141,6 +141,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   const input = checkPath('--input', opts.input, 'any', 'an input folder or file');
   if (!input.isFile() && !input.isDirectory()) throw invalidPath('--input', opts.input, 'an input folder or file', 'is neither a file nor a directory');
   checkFolderToCreate('--output', opts.output, OUTPUT_EXPECTED);
+  checkInputAndOutput(opts.input, opts.output, input.isFile(), opts.s3DataType);
   if (opts.model !== undefined) checkPath('--model', opts.model, 'any', 'a model directory or a model.tar.gz');
 
   let server: LocalServer | undefined;

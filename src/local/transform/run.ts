@@ -327,6 +327,20 @@ function refuseLongNames(files: readonly string[]): void {
 /** What `--output` must be: the folder the `.out` files are written to. */
 export const OUTPUT_EXPECTED = 'an output folder (created when missing)';
 
+/**
+ * Refuses (`ERR_CLI_USAGE`) a ManifestFile `--input` that is a folder, and an `--output` inside a
+ * folder `--input` (its .out files would be read as input): what {@link runTransform} checks, for
+ * `smkit local transform` to check before it starts a model (it started one, then refused).
+ */
+export function checkInputAndOutput(input: string, output: string, inputIsFile: boolean, s3DataType?: 'S3Prefix' | 'ManifestFile'): void {
+  if (s3DataType === 'ManifestFile' && !inputIsFile) throw new ToolkitError('ERR_CLI_USAGE', `--s3-data-type ManifestFile needs --input to be a manifest file (${input} is a folder)`);
+  const inputRoot = path.resolve(input);
+  const outputRoot = path.resolve(output);
+  if (!inputIsFile && (outputRoot === inputRoot || outputRoot.startsWith(inputRoot + path.sep))) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--output ${output} lies inside --input ${input}; choose an output folder outside it`);
+  }
+}
+
 /** Splits an input folder's files into records, sends them to a container in mini-batches and writes `.out` files. */
 export async function runTransform(options: TransformOptions): Promise<TransformSummary> {
   const base = options.url.replace(/\/+$/, '').replace(/\/invocations$/, '');
@@ -345,12 +359,9 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   if (!inputStat.isFile() && !inputStat.isDirectory()) throw invalidPath('--input', options.input, 'an input folder or file', 'is neither a file nor a directory');
   const single = inputStat.isFile();
   const manifest = options.s3DataType === 'ManifestFile';
-  if (manifest && !single) throw new ToolkitError('ERR_CLI_USAGE', `--s3-data-type ManifestFile needs --input to be a manifest file (${options.input} is a folder)`);
+  checkInputAndOutput(options.input, options.output, single, options.s3DataType);
   const listed = manifest ? await readManifest(inputRoot, options.maxManifestBytes) : undefined;
   const inputDir = listed?.dir ?? (single ? path.dirname(inputRoot) : inputRoot);
-  if (!single && (outputRoot === inputRoot || outputRoot.startsWith(inputRoot + path.sep))) {
-    throw new ToolkitError('ERR_CLI_USAGE', `--output ${options.output} lies inside --input ${options.input}; choose an output folder outside it`);
-  }
   const files = listed?.files ?? (single ? [path.basename(inputRoot)] : await listInputs(inputRoot));
   refuseLongNames(files);
   /** A file's content type: the job's, else guessed from its name (without `.gz` when gunzipped). */
