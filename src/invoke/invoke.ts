@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { SageMakerHeaders } from '../core/context.js';
-import { isSageMakerName, NEW_SESSION, SAGEMAKER_HEADERS, SAGEMAKER_NAME_PATTERN, SESSION_ID_HEADER, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
+import { isSageMakerName, NEW_SESSION, PRINTABLE_ID_PATTERN, SAGEMAKER_HEADERS, SAGEMAKER_NAME_PATTERN, SESSION_ID_HEADER, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
 import { invalidFlag } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { eventStreamPayloads } from './event-stream.js';
@@ -47,8 +47,8 @@ export function checkHeaderFlag(flag: string, value: string | undefined): void {
  * and `SessionId` names.
  */
 const SAGEMAKER_HEADER_FLAGS: Readonly<Record<string, { pattern: RegExp; max: number; expected: string }>> = {
-  '--target-model': { pattern: /^\S[\x20-\x7e]*$/, max: SAGEMAKER_HEADERS.targetModel.max, expected: `1 to ${SAGEMAKER_HEADERS.targetModel.max} printable ASCII characters, no tab, the first not a space, what SageMaker takes in TargetModel` },
-  '--inference-id': { pattern: /^\S[\x20-\x7e]*$/, max: SAGEMAKER_HEADERS.inferenceId.max, expected: `1 to ${SAGEMAKER_HEADERS.inferenceId.max} printable ASCII characters, no tab, the first not a space, what SageMaker takes in InferenceId` },
+  '--target-model': { pattern: PRINTABLE_ID_PATTERN, max: SAGEMAKER_HEADERS.targetModel.max, expected: `1 to ${SAGEMAKER_HEADERS.targetModel.max} printable ASCII characters, no tab, the first not a space, what SageMaker takes in TargetModel` },
+  '--inference-id': { pattern: PRINTABLE_ID_PATTERN, max: SAGEMAKER_HEADERS.inferenceId.max, expected: `1 to ${SAGEMAKER_HEADERS.inferenceId.max} printable ASCII characters, no tab, the first not a space, what SageMaker takes in InferenceId` },
   '--target-variant': { pattern: SAGEMAKER_NAME_PATTERN, max: SAGEMAKER_HEADERS.targetVariant.max, expected: `a variant name: 1 to ${SAGEMAKER_HEADERS.targetVariant.max} letters, digits and hyphens, starting and ending with a letter or digit` },
   '--session-id': { pattern: SESSION_ID_PATTERN, max: SESSION_ID_MAX_LENGTH, expected: `${NEW_SESSION} or a session's id: 1 to ${SESSION_ID_MAX_LENGTH} letters, digits and hyphens, starting and ending with a letter or digit` },
 };
