@@ -915,3 +915,23 @@ test('smkit invoke -o counts an answer of one byte as "1 byte", with and without
     'smkit: 1 byte streamed to <dir>/b.txt\n',
   ]);
 });
+
+test('smkit invoke --stream --endpoint --session-id NEW_SESSION is a usage error before sending: InvokeEndpointWithResponseStream cannot open a session (the front door answered HTTP 400)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-stream-new-session-'));
+  try {
+    const file = path.join(dir, 'rows.csv');
+    writeFileSync(file, '5.1,3.5,1.4,0.2\n');
+    // Nothing listens on port 9: a request that went out would fail with ERR_INVOKE_FAILED instead.
+    const frontDoor = 'http://127.0.0.1:9';
+    await assert.rejects(
+      invokeCommand(undefined, { file, timeout: '60', endpoint: 'iris', frontDoor, stream: true, sessionId: 'NEW_SESSION' }),
+      usage(/^--session-id NEW_SESSION does not apply with --stream --endpoint: .*smkit invoke --endpoint iris --session-id NEW_SESSION \(without --stream\)/),
+    );
+    // An open session's id streams; so does NEW_SESSION to a container's own URL, which opens sessions either way.
+    const failed = (e: unknown) => isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED';
+    await assert.rejects(invokeCommand(undefined, { file, timeout: '60', endpoint: 'iris', frontDoor, stream: true, sessionId: 'abc-123' }), failed);
+    await assert.rejects(invokeCommand(frontDoor, { file, timeout: '60', stream: true, sessionId: 'NEW_SESSION' }), failed);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

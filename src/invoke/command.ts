@@ -6,7 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import { counted } from '../core/counted.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
-import { CLOSED_SESSION_ID_HEADER, INVOKE_ENDPOINT_MAX_BODY_BYTES, STREAM_CONTENT_TYPE_HEADER } from '../core/sagemaker-headers.js';
+import { CLOSED_SESSION_ID_HEADER, INVOKE_ENDPOINT_MAX_BODY_BYTES, NEW_SESSION, STREAM_CONTENT_TYPE_HEADER } from '../core/sagemaker-headers.js';
 import { openedSessionOf } from '../local/endpoint/chain.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream, lstatSync, rmSync } from 'node:fs';
@@ -120,6 +120,11 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   ] as const) {
     checkHeaderFlag(flag, value);
     checkSageMakerHeaderFlag(flag, value);
+  }
+  // InvokeEndpointWithResponseStream's SessionId is an open session's id, never NEW_SESSION (the front
+  // door answered HTTP 400 ValidationError); a container reached by its URL opens sessions either way.
+  if (opts.stream && opts.endpoint !== undefined && opts.sessionId === NEW_SESSION) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--session-id ${NEW_SESSION} does not apply with --stream --endpoint: InvokeEndpointWithResponseStream cannot open a stateful session; open it with smkit invoke --endpoint ${opts.endpoint} --session-id ${NEW_SESSION} (without --stream), then stream with the id it prints`);
   }
   const target = opts.endpoint !== undefined ? { url: opts.frontDoor ?? 'http://127.0.0.1:8080', endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
   invocationUrl(target); // refuses a URL that is not http(s) or a bad --endpoint name
