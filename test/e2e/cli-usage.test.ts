@@ -476,3 +476,26 @@ test('smkit local transform --output inside a folder --input, or --s3-data-type 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit local transform with an input name too long for its .out, or a manifest that is no manifest, is refused before the model is started, not after', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'smkit-transform-inputs-'));
+  try {
+    const input = path.join(dir, 'in');
+    mkdirSync(input);
+    writeFileSync(path.join(input, `${'r'.repeat(240)}.csv`), '5.1,3.5,1.4,0.2\n');
+    const common = ['local', 'transform', '--model', IRIS, '--content-type', 'text/csv', '--no-progress', '--output', path.join(dir, 'out')];
+    const long = await runSmkit([...common, '--input', input], process.env);
+    assert.equal(long.code, 1);
+    assert.match(long.stderr, /^smkit: ERR_CLI_USAGE: input file r+\.csv has a name of 244 bytes/, long.stderr);
+    assert.doesNotMatch(long.stderr, /starting/);
+    const manifestFile = path.join(dir, 'manifest.json');
+    writeFileSync(manifestFile, '{"not": "a manifest"}');
+    const manifest = await runSmkit([...common, '--input', manifestFile, '--s3-data-type', 'ManifestFile'], process.env);
+    assert.equal(manifest.code, 1);
+    assert.match(manifest.stderr, /^smkit: ERR_CLI_USAGE: manifest .*manifest\.json: /, manifest.stderr);
+    assert.doesNotMatch(manifest.stderr, /starting/);
+    assert.equal(existsSync(path.join(dir, 'out')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

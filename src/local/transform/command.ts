@@ -5,7 +5,7 @@ import { MAX_API_INTEGER } from '../../config/settings.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
 import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
-import { checkInputAndOutput, OUTPUT_EXPECTED, runTransform, type TransformProgress, type TransformSummary } from './run.js';
+import { checkInputAndOutput, listTransformInputs, OUTPUT_EXPECTED, runTransform, type TransformProgress, type TransformSummary } from './run.js';
 import { startLocalServer, type LocalServer } from '../backends/local-server.js';
 import { runInterruptibly } from '../../core/interruptible.js';
 
@@ -143,6 +143,8 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   checkFolderToCreate('--output', opts.output, OUTPUT_EXPECTED);
   checkInputAndOutput(opts.input, opts.output, input.isFile(), opts.s3DataType);
   if (opts.model !== undefined) checkPath('--model', opts.model, 'any', 'a model directory or a model.tar.gz');
+  // A bad manifest or a name too long for its .out was refused only once the model had started.
+  const inputs = await listTransformInputs(opts.input, input.isFile(), opts.s3DataType);
 
   let server: LocalServer | undefined;
   // Ctrl-C or SIGTERM: the run is stopped, so the files being written are removed (no
@@ -164,6 +166,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
       }
       const summary = await runTransform({
         input: opts.input,
+        inputs,
         output: opts.output,
         url: server?.url ?? opts.url!,
         ...(opts.contentType ? { contentType: opts.contentType } : {}),
