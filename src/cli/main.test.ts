@@ -164,3 +164,10 @@ test('smkit serve <dir> (a model directory without --model-dir) names the flag m
   await assert.rejects(program.parseAsync(args), { code: 'commander.excessArguments', exitCode: 1 });
   assert.match(err, /^error: too many arguments for 'serve'\. Expected 0 arguments but got 1\.\n\(Did you mean --model-dir models\/iris-onnx\?\)\n/);
 });
+
+test('smkit --help lists local as taking a target and flags (smkit local <model>), not as a bare "local"; the other commands as commander writes them', async () => {
+  const help = (await createProgram(['node', 'smkit', '--help'])).helpInformation();
+  assert.match(help, /\n {2}local \[options\] \[target\] +Run SageMaker-like endpoints/);
+  assert.match(help, /\n {2}serve \[options\] +Serve \/ping/);
+  assert.match(help, /\n {2}package \[options\] <model-dir> +Check a model directory/);
+});

@@ -64,6 +64,7 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
   refuseOptionsWithoutTheirFlag(program);
   refuseEmptyValues(program);
   catchOneDashFlags(program, argv);
+  warnOfMisspeltVariables(program);
   return program;
 }
 
@@ -186,6 +187,20 @@ function catchOneDashFlags(program: Command, argv: readonly string[]): void {
   program.hook('preAction', (_program, command) => {
     const found = firstMeant(command);
     if (found !== undefined) throw new ToolkitError('ERR_CLI_USAGE', `${found[0]} has one dash, so it was read as single-letter flags: did you mean ${found[1]}?`);
+  });
+}
+
+/**
+ * A misspelt `SMKIT_` variable (the grace seconds' name a letter short) is a warning on stderr once the command's
+ * flags are checked, naming the setting meant: only `smkit serve` warned, so `smkit train`, `smkit
+ * deploy --build` or `smkit local transform` ran with the setting at its default without a word.
+ * `smkit serve` and `smkit local` (its endpoints) warn through their loggers, in their log format.
+ */
+function warnOfMisspeltVariables(program: Command): void {
+  program.hook('preAction', async (_program, command) => {
+    if (command.name() === 'serve' || (command.name() === 'start' && command.parent?.name() === 'local')) return;
+    const { misspeltSmkitVariableWarnings } = await import('../core/smkit-variables.js');
+    for (const { message } of misspeltSmkitVariableWarnings(process.env)) process.stderr.write(`smkit: warning: ${message}\n`);
   });
 }
 

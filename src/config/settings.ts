@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { closestNames, orList } from '../core/closest-name.js';
 import type { VariableName } from '../core/smkit-variables.js';
+import { shellWord } from '../core/shell-word.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { decimalNumber, invalidFlag, invalidPath } from './flag-values.js';
 import { defaultProgram } from './program.js';
@@ -325,7 +326,7 @@ function checkNotAFile(modelDir: string, flag: string | undefined, variable: str
   if (!isFile) return;
   // A model.tar.gz is no folder's file: its parent folder is no model directory either.
   if (flag !== undefined && /\.(tar\.gz|tgz|tar)$/i.test(flag)) {
-    const archive = JSON.stringify(flag).slice(1, -1);
+    const archive = shellWord(flag);
     throw invalidPath('--model-dir', flag, `the folder that holds the model, not an archive: extract it first (mkdir model && tar -xzf ${archive} -C model), or serve it behind a local endpoint with smkit local ${archive}`, 'is a file');
   }
   if (flag !== undefined) throw invalidPath('--model-dir', flag, `the folder that holds the model, such as ${path.dirname(modelDir)}`, 'is a file');

@@ -53,3 +53,12 @@ export function orList(names: readonly string[]): string {
   const quoted = names.map((n) => JSON.stringify(n));
   return quoted.length > 1 ? `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}` : (quoted[0] ?? '');
 }
+
+/**
+ * ` (did you mean "axis"?)` after a name `typed` that is none of `names` (a pipeline step, a step's
+ * option, a top-level key) when {@link closestNames} finds one it likely meant; `""` otherwise.
+ */
+export function meantHint(typed: string, names: readonly string[]): string {
+  const meant = closestNames(typed, names);
+  return meant.length > 0 ? ` (did you mean ${orList(meant)}?)` : '';
+}

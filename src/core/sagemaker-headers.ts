@@ -39,6 +39,11 @@ export const NEW_SESSION = 'NEW_SESSION';
 export const SESSION_ID_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/;
 /** Longest `SessionId`. */
 export const SESSION_ID_MAX_LENGTH = 256;
+/**
+ * `\A\S[\p{Print}]*\z` of the Runtime API model (shapes `TargetModelHeader`, `InferenceId`): no
+ * leading blank, then printable ASCII (Java's `\p{Print}`, space to `~`); no tab.
+ */
+export const PRINTABLE_ID_PATTERN = /^\S[\x20-\x7e]*$/;
 
 /** `InvokeEndpointWithResponseStream` carries the caller's Accept in this header. */
 export const STREAM_ACCEPT_HEADER = 'x-amzn-sagemaker-accept';

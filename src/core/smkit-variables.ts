@@ -47,3 +47,11 @@ export function misspeltSmkitVariables(env: Readonly<Record<string, string | und
   }
   return found;
 }
+
+/**
+ * The warning for each of {@link misspeltSmkitVariables}' finds in `env`: what every command that
+ * reads `SMKIT_` settings says (smkit serve and smkit local through their loggers, the others on stderr).
+ */
+export function misspeltSmkitVariableWarnings(env: Readonly<Record<string, string | undefined>>): Array<{ variable: string; meant: string[]; message: string }> {
+  return misspeltSmkitVariables(env).map(({ variable, meant }) => ({ variable, meant, message: `${variable} is not a setting smkit reads, so it is ignored: did you mean ${meant.join(' or ')}?` }));
+}

@@ -86,7 +86,7 @@ test("a predict step's key its runtime does not take (a misspelt batching) fails
     writeFileSync(path.join(dir, 'pipeline.yaml'), 'predict:\n  - model: model.onnx\n    batchng: { maxSize: 8 }\n');
     await assert.rejects(InferenceEngine.load(engineOptions(dir)), {
       code: 'ERR_PIPELINE_INVALID',
-      message: 'predict[0]:model.onnx: batchng is not a predict step option for runtime onnx; use model, runtime, batching',
+      message: 'predict[0]:model.onnx: batchng (did you mean "batching"?) is not a predict step option for runtime onnx; use model, runtime, batching',
     });
     // A runtime registered without stepOptions (one written before they existed) still receives its keys.
     const onnx = createDefaultRuntimes().get('onnx');

@@ -22,7 +22,7 @@ export interface BidiInvokeOptions {
   readonly verbose?: boolean;
   /** Refused: the local SageMaker's front door has no bidirectional streams. */
   readonly endpoint?: string;
-  /** Refused, as the other flags of `smkit invoke` a stream has no use for (replies go to stdout). */
+  /** Refused (but `-`, stdout), as the other flags of `smkit invoke` a stream has no use for (replies go to stdout). */
   readonly output?: string;
   readonly stream?: boolean;
   readonly targetModel?: string;
@@ -79,7 +79,8 @@ export async function bidiCommand(url: string | undefined, opts: BidiInvokeOptio
   if (opts.endpoint !== undefined) {
     throw new ToolkitError('ERR_CLI_USAGE', "--bidi talks to a container's WebSocket: give its URL (the local SageMaker has no InvokeEndpointWithBidirectionalStream)");
   }
-  const ignored = NOT_WITH_BIDI.filter(([key]) => opts[key] !== undefined).map(([, flag]) => flag);
+  // `-o -` is stdout, where the replies go anyway (as `-o -` is stdout without --bidi).
+  const ignored = NOT_WITH_BIDI.filter(([key]) => opts[key] !== undefined && !(key === 'output' && opts.output === '-')).map(([, flag]) => flag);
   if (ignored.length > 0) {
     throw new ToolkitError(
       'ERR_CLI_USAGE',

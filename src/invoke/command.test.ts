@@ -11,7 +11,7 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { isToolkitError } from '../errors/catalogue.js';
 import { bidiCommand } from './bidi.js';
-import { invokeCommand } from './command.js';
+import { invokeCommand, type InvokeCommandOptions } from './command.js';
 import { until } from '../../test/helpers/until.js';
 import { withHeldFileOpen } from '../../test/helpers/held-file-open.js';
 import { answeredStrayPing } from '../../test/helpers/stray-ping.js';
@@ -850,6 +850,88 @@ test('smkit invoke --stream --endpoint to a terminal names the model\'s type (X-
   } finally {
     Object.defineProperty(process, 'stdout', stdout);
     server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke refuses --target-model or --inference-id with a tab or a leading space, a --target-variant or --session-id that is no name, as usage errors saying what SageMaker takes, before sending (the front door answered HTTP 400)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-header-pattern-'));
+  try {
+    const file = path.join(dir, 'rows.csv');
+    writeFileSync(file, '5.1,3.5,1.4,0.2\n');
+    // Nothing listens on port 9: a request that went out would fail with ERR_INVOKE_FAILED instead.
+    const url = 'http://127.0.0.1:9';
+    const refused: ReadonlyArray<readonly [Partial<InvokeCommandOptions>, RegExp]> = [
+      [{ targetModel: 'a\tb.tar.gz' }, /^--target-model="a\\tb\.tar\.gz" is invalid: expected 1 to 1024 printable ASCII characters, no tab, the first not a space, what SageMaker takes in TargetModel; it holds "\\t" at position 1\.$/],
+      [{ targetModel: ' m.tar.gz' }, /^--target-model=" m\.tar\.gz" is invalid: expected 1 to 1024 printable ASCII characters, no tab, the first not a space, what SageMaker takes in TargetModel\.$/],
+      [{ targetModel: `${'m'.repeat(1025)}` }, /^--target-model="m+" is invalid: expected 1 to 1024 .*; it has 1025\.$/],
+      [{ inferenceId: 'id\t1' }, /^--inference-id="id\\t1" is invalid: expected 1 to 64 printable ASCII characters, no tab, the first not a space, what SageMaker takes in InferenceId; it holds "\\t" at position 2\.$/],
+      [{ targetVariant: 'All_Traffic' }, /^--target-variant="All_Traffic" is invalid: expected a variant name: 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit\.$/],
+      [{ sessionId: 'new_session' }, /^--session-id="new_session" is invalid: expected NEW_SESSION or a session's id: 1 to 256 letters, digits and hyphens/],
+    ];
+    for (const [flags, message] of refused) await assert.rejects(invokeCommand(url, { file, timeout: '60', ...flags }), usage(message), JSON.stringify(flags));
+    // Values SageMaker takes go out (and find nothing listening).
+    const sent = { targetModel: 'models/a b.tar.gz', inferenceId: 'id 1', targetVariant: 'All-Traffic', sessionId: 'NEW_SESSION' };
+    await assert.rejects(invokeCommand(url, { file, timeout: '60', ...sent }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke --bidi -o - prints the replies on stdout, as -o - does without --bidi; -o naming a file is still refused', { timeout: 60_000 }, async () => {
+  const lines: string[] = [];
+  const stdout = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString('utf8')), done()) });
+  const container = (socket: WebSocket) => socket.on('message', (data: Buffer) => socket.send(`echo ${data.toString('utf8')}`, () => socket.close(1000)));
+  await withBidiContainer(container, (url) => withStdoutAndInput(() => stdout, 'hello\n', async (file) => {
+    await bidiCommand(url, { file, idle: '2', timeout: '30', output: '-' });
+    assert.equal(lines.join(''), 'echo hello\n');
+    await assert.rejects(bidiCommand(url, { file, idle: '2', output: 'replies.txt' }), usage(/^--output does not apply with --bidi: .*\(redirect it: > FILE\)/));
+  }));
+});
+
+test('smkit invoke -o counts an answer of one byte as "1 byte", with and without --stream (a classifier answering 0 printed "1 bytes")', async () => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end('0'));
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-one-byte-'));
+  const said: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'rows.csv');
+    writeFileSync(file, '5.1,3.5,1.4,0.2\n');
+    process.stderr.write = ((chunk: string | Uint8Array) => (said.push(String(chunk)), true)) as typeof process.stderr.write;
+    await invokeCommand(url, { file, timeout: '30', output: path.join(dir, 'a.txt') });
+    await invokeCommand(url, { file, timeout: '30', output: path.join(dir, 'b.txt'), stream: true });
+  } finally {
+    process.stderr.write = write;
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(said.filter((l) => l.includes(' to ')).map((l) => l.replace(dir, '<dir>')), [
+    'smkit: 1 byte (text/plain) written to <dir>/a.txt\n',
+    'smkit: 1 byte streamed to <dir>/b.txt\n',
+  ]);
+});
+
+test('smkit invoke --stream --endpoint --session-id NEW_SESSION is a usage error before sending: InvokeEndpointWithResponseStream cannot open a session (the front door answered HTTP 400)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-stream-new-session-'));
+  try {
+    const file = path.join(dir, 'rows.csv');
+    writeFileSync(file, '5.1,3.5,1.4,0.2\n');
+    // Nothing listens on port 9: a request that went out would fail with ERR_INVOKE_FAILED instead.
+    const frontDoor = 'http://127.0.0.1:9';
+    await assert.rejects(
+      invokeCommand(undefined, { file, timeout: '60', endpoint: 'iris', frontDoor, stream: true, sessionId: 'NEW_SESSION' }),
+      usage(/^--session-id NEW_SESSION does not apply with --stream --endpoint: .*smkit invoke --endpoint iris --session-id NEW_SESSION \(without --stream\)/),
+    );
+    // An open session's id streams; so does NEW_SESSION to a container's own URL, which opens sessions either way.
+    const failed = (e: unknown) => isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED';
+    await assert.rejects(invokeCommand(undefined, { file, timeout: '60', endpoint: 'iris', frontDoor, stream: true, sessionId: 'abc-123' }), failed);
+    await assert.rejects(invokeCommand(frontDoor, { file, timeout: '60', stream: true, sessionId: 'NEW_SESSION' }), failed);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

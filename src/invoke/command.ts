@@ -3,15 +3,16 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { TextDecoder } from 'node:util';
 import { isUtf8 } from 'node:buffer';
+import { counted } from '../core/counted.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
-import { CLOSED_SESSION_ID_HEADER, INVOKE_ENDPOINT_MAX_BODY_BYTES, STREAM_CONTENT_TYPE_HEADER } from '../core/sagemaker-headers.js';
+import { CLOSED_SESSION_ID_HEADER, INVOKE_ENDPOINT_MAX_BODY_BYTES, NEW_SESSION, STREAM_CONTENT_TYPE_HEADER } from '../core/sagemaker-headers.js';
 import { openedSessionOf } from '../local/endpoint/chain.js';
 import { guessContentType } from '../local/transform/run.js';
 import { createWriteStream, lstatSync, rmSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeToFile } from '../fs/pipe-to-file.js';
-import { checkHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationBody, type InvocationHeaders, type InvocationTarget, type StreamedInvocation } from './invoke.js';
+import { checkHeaderFlag, checkSageMakerHeaderFlag, describeError, invocationUrl, MAX_INVOKE_SECONDS, invokeStream, type InvocationBody, type InvocationHeaders, type InvocationTarget, type StreamedInvocation } from './invoke.js';
 
 /** Flags of `smkit invoke`. */
 export interface InvokeCommandOptions {
@@ -118,6 +119,12 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
     ['--session-id', opts.sessionId],
   ] as const) {
     checkHeaderFlag(flag, value);
+    checkSageMakerHeaderFlag(flag, value);
+  }
+  // InvokeEndpointWithResponseStream's SessionId is an open session's id, never NEW_SESSION (the front
+  // door answered HTTP 400 ValidationError); a container reached by its URL opens sessions either way.
+  if (opts.stream && opts.endpoint !== undefined && opts.sessionId === NEW_SESSION) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--session-id ${NEW_SESSION} does not apply with --stream --endpoint: InvokeEndpointWithResponseStream cannot open a stateful session; open it with smkit invoke --endpoint ${opts.endpoint} --session-id ${NEW_SESSION} (without --stream), then stream with the id it prints`);
   }
   const target = opts.endpoint !== undefined ? { url: opts.frontDoor ?? 'http://127.0.0.1:8080', endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
   invocationUrl(target); // refuses a URL that is not http(s) or a bad --endpoint name
@@ -208,7 +215,7 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
   const type = result.headers.get('content-type');
   if (opts.output !== undefined) {
     let bytes = 0;
-    const counted = async function* (): AsyncIterable<Uint8Array> {
+    const counting = async function* (): AsyncIterable<Uint8Array> {
       for await (const chunk of result.chunks) {
         bytes += chunk.length;
         yield chunk;
@@ -225,7 +232,7 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      await pipeToFile(counted, createWriteStream(output));
+      await pipeToFile(counting, createWriteStream(output));
     } catch (err) {
       removePartial(output);
       // The answer's own failures are ToolkitErrors; the file's (ENOSPC) are named as --output's.
@@ -234,7 +241,7 @@ async function answerCommand(target: InvocationTarget, body: InvocationBody, hea
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    process.stderr.write(`smkit: ${bytes} bytes (${type ?? 'no content-type'}) written to ${opts.output}\n`);
+    process.stderr.write(`smkit: ${counted(bytes, 'byte')} (${type ?? 'no content-type'}) written to ${opts.output}\n`);
   } else if (!process.stdout.isTTY) {
     const stdout = process.stdout;
     await writeAll(result.chunks, stdout).catch((err: unknown) => {
@@ -381,7 +388,7 @@ async function streamCommand(target: InvocationTarget, body: InvocationBody, hea
       file.once('error', reject);
       file.end(() => resolve());
     });
-    process.stderr.write(`smkit: ${bytes} bytes streamed to ${opts.output}\n`);
+    process.stderr.write(`smkit: ${counted(bytes, 'byte')} streamed to ${opts.output}\n`);
   }
 }
 

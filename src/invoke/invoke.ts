@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { SageMakerHeaders } from '../core/context.js';
-import { isSageMakerName, SESSION_ID_HEADER, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
+import { isSageMakerName, NEW_SESSION, PRINTABLE_ID_PATTERN, SAGEMAKER_HEADERS, SAGEMAKER_NAME_PATTERN, SESSION_ID_HEADER, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
 import { invalidFlag } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { eventStreamPayloads } from './event-stream.js';
@@ -37,6 +37,35 @@ export function checkHeaderFlag(flag: string, value: string | undefined): void {
   const bad = /[^\t\x20-\x7e]/u.exec(value);
   if (bad) {
     throw invalidFlag(flag, value, `printable ASCII and tabs, what SageMaker takes in this header; it holds ${JSON.stringify(bad[0])} at position ${bad.index}`);
+  }
+}
+
+/**
+ * What `InvokeEndpoint`'s API model takes in the headers of these flags, beyond {@link checkHeaderFlag}'s
+ * printable ASCII and tabs (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html):
+ * `TargetModel` and `InferenceId` are `\A\S[\p{Print}]*\z` (no tab, no leading blank), `TargetVariant`
+ * and `SessionId` names.
+ */
+const SAGEMAKER_HEADER_FLAGS: Readonly<Record<string, { pattern: RegExp; max: number; expected: string }>> = {
+  '--target-model': { pattern: PRINTABLE_ID_PATTERN, max: SAGEMAKER_HEADERS.targetModel.max, expected: `1 to ${SAGEMAKER_HEADERS.targetModel.max} printable ASCII characters, no tab, the first not a space, what SageMaker takes in TargetModel` },
+  '--inference-id': { pattern: PRINTABLE_ID_PATTERN, max: SAGEMAKER_HEADERS.inferenceId.max, expected: `1 to ${SAGEMAKER_HEADERS.inferenceId.max} printable ASCII characters, no tab, the first not a space, what SageMaker takes in InferenceId` },
+  '--target-variant': { pattern: SAGEMAKER_NAME_PATTERN, max: SAGEMAKER_HEADERS.targetVariant.max, expected: `a variant name: 1 to ${SAGEMAKER_HEADERS.targetVariant.max} letters, digits and hyphens, starting and ending with a letter or digit` },
+  '--session-id': { pattern: SESSION_ID_PATTERN, max: SESSION_ID_MAX_LENGTH, expected: `${NEW_SESSION} or a session's id: 1 to ${SESSION_ID_MAX_LENGTH} letters, digits and hyphens, starting and ending with a letter or digit` },
+};
+
+/**
+ * Refuses (`ERR_CLI_USAGE`) a value of `--target-model`, `--inference-id`, `--target-variant` or
+ * `--session-id` that SageMaker's API model does not take: sent, it came back as an HTTP 400
+ * ValidationError from the front door (a tab in --target-model), after the help had said tabs were
+ * fine; a container behind SageMaker never sees such a value.
+ */
+export function checkSageMakerHeaderFlag(flag: string, value: string | undefined): void {
+  const rule = SAGEMAKER_HEADER_FLAGS[flag];
+  if (value === undefined || rule === undefined || (flag === '--session-id' && value === NEW_SESSION)) return;
+  checkHeaderFlag(flag, value);
+  if (value.length > rule.max || !rule.pattern.test(value)) {
+    const tab = value.indexOf('\t');
+    throw invalidFlag(flag, value, `${rule.expected}${value.length > rule.max ? `; it has ${value.length}` : tab >= 0 ? `; it holds "\\t" at position ${tab}` : ''}`);
   }
 }
 

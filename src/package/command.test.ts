@@ -248,3 +248,23 @@ test("smkit package refuses a predict step's signature option for a TF.js graph 
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit package counts the files it wrote in words that agree with the number: "1 file", "2 files"', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-count-'));
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  try {
+    const model = path.join(dir, 'model');
+    await fs.mkdir(model);
+    await fs.copyFile(path.join(repoRoot(), 'models', 'iris-onnx', 'model.onnx'), path.join(model, 'model.onnx'));
+    process.stderr.write = ((chunk: string | Uint8Array) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
+    await packageCommand(model, { output: path.join(dir, 'one.tar.gz'), startupTimeout: '120' });
+    await fs.writeFile(path.join(model, 'labels.txt'), 'a\nb\nc\n');
+    await packageCommand(model, { output: path.join(dir, 'two.tar.gz'), startupTimeout: '120' });
+  } finally {
+    process.stderr.write = write;
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  const counts = lines.flatMap((l) => /^smkit: wrote \S+: (\d+ files?),/.exec(l)?.[1] ?? []);
+  assert.deepEqual(counts, ['1 file', '2 files']);
+});

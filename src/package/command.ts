@@ -1,6 +1,7 @@
 import { constants, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { checkProgram, defaultProgram } from '../config/program.js';
+import { counted } from '../core/counted.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { checkPath, invalidFlag, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { isModelArchive, realLocation } from '../archive/model-archive.js';
@@ -100,7 +101,7 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   const r = result.report;
   out(`checked ${modelDir}: ${r.model ? `${r.model.runtime} model ${r.model.file}` : 'no runtime model file'}${r.pipelineFile ? `, pipeline ${r.pipelineFile}` : ''}${r.handlerFile ? `, handler ${r.handlerFile} (${r.hooks.join(', ') || 'no hooks'})` : ', no handler (default handling)'}`);
   for (const w of r.warnings) out(`warning: ${w}`);
-  out(`wrote ${result.outFile}: ${result.entries.filter((e) => !e.endsWith('/')).length} files, ${result.bytes} bytes, sha256 ${result.sha256}`);
+  out(`wrote ${result.outFile}: ${counted(result.entries.filter((e) => !e.endsWith('/')).length, 'file')}, ${counted(result.bytes, 'byte')}, sha256 ${result.sha256}`);
   if (!opts.verify) return;
   out(`verifying: serving ${result.outFile} from a temporary /opt/ml...`);
   await verifyArchive(result.outFile, {

@@ -62,8 +62,8 @@ test("a pipeline step of an unknown kind, or with an option its kind does not ta
   const r = await check({ 'model.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: model.onnx\npostprocess:\n  - softmax: { axs: 0 }\n  - sofmax: {}\n  - topk: { k: 2 }\n' });
   assert.equal(r.ok, false);
   assert.deepEqual(r.errors, [
-    'pipeline.yaml: postprocess[0]:softmax: "axs" is not an option of softmax; it takes axis, tensor, tensors',
-    `pipeline.yaml: postprocess[1]:sofmax: unknown step "sofmax"; known steps: ${['add-batch-dim', 'argmax', 'cast', 'center-crop', 'channel-order', 'custom', 'image-normalize', 'normalize', 'predict', 'reshape', 'resize', 'scale', 'select', 'softmax', 'threshold', 'topk'].join(', ')}`,
+    'pipeline.yaml: postprocess[0]:softmax: "axs" (did you mean "axis"?) is not an option of softmax; it takes axis, tensor, tensors',
+    `pipeline.yaml: postprocess[1]:sofmax: unknown step "sofmax" (did you mean "softmax"?); known steps: ${['add-batch-dim', 'argmax', 'cast', 'center-crop', 'channel-order', 'custom', 'image-normalize', 'normalize', 'predict', 'reshape', 'resize', 'scale', 'select', 'softmax', 'threshold', 'topk'].join(', ')}`,
   ]);
 });
 
@@ -259,4 +259,22 @@ test("a custom step's module that code/ does not hold, or that is a FIFO or a fo
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a misspelt pipeline step, step option, predict key, batching key or top-level key names the one meant, as a misspelt flag or SMKIT_ variable does', async () => {
+  const steps = await check({
+    'model.onnx': 'x',
+    'pipeline.yaml': ['version: 1', 'preprocess:', '  - reshap: { shape: [-1, 4] }', '  - add_batch_dim: {}', 'predict:', '  - model: model.onnx', '    batchng: { maxSize: 2 }', 'postprocess:', '  - softmax: { axs: 1 }', '  - topk: { k: 2, lables: x, zzzzzz: 1 }', ''].join('\n'),
+  });
+  assert.deepEqual(steps.errors.map((e) => e.replace(/; (known steps:|it takes|use) .*/, '')), [
+    'pipeline.yaml: preprocess[0]:reshap: unknown step "reshap" (did you mean "reshape"?)',
+    'pipeline.yaml: preprocess[1]:add_batch_dim: unknown step "add_batch_dim" (did you mean "add-batch-dim"?)',
+    'pipeline.yaml: predict[0]:model.onnx: batchng (did you mean "batching"?) is not a predict step option for runtime onnx',
+    'pipeline.yaml: postprocess[0]:softmax: "axs" (did you mean "axis"?) is not an option of softmax',
+    'pipeline.yaml: postprocess[1]:topk: "lables" (did you mean "labels"?), "zzzzzz" are not options of topk',
+  ]);
+  const batching = await check({ 'model.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: model.onnx\n    batching: { maxsize: 2 }\n' });
+  assert.deepEqual(batching.errors, ['pipeline.yaml: predict[0]:model.onnx: batching.maxsize (did you mean "maxSize"?) is not an option; use maxSize and maxDelayMs']);
+  const topLevel = await check({ 'model.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: model.onnx\npostproces:\n  - softmax: {}\n' });
+  assert.deepEqual(topLevel.errors, ['pipeline.yaml: unknown top-level key(s) postproces (did you mean "postprocess"?); allowed: version, preprocess, predict, postprocess']);
 });

@@ -1,3 +1,4 @@
+import { meantHint } from '../core/closest-name.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { lazyRequire } from '../core/lazy-require.js';
@@ -111,7 +112,7 @@ function parseEntry(file: string, stage: StepStage, index: number, entry: unknow
 export function parsePipelineSpec(content: unknown, file = 'pipeline.yaml'): PipelineSpec {
   if (!isPlainObject(content)) throw fail(file, 'the file must be a mapping with preprocess, predict and postprocess lists');
   const unknown = Object.keys(content).filter((k) => !STAGES.includes(k as StepStage) && k !== 'version');
-  if (unknown.length) throw fail(file, `unknown top-level key(s) ${unknown.join(', ')}; allowed: version, ${STAGES.join(', ')}`);
+  if (unknown.length) throw fail(file, `unknown top-level key(s) ${unknown.map((k) => `${k}${meantHint(k, ['version', ...STAGES])}`).join(', ')}; allowed: version, ${STAGES.join(', ')}`);
   if (content['version'] !== undefined && content['version'] !== 1) throw fail(file, `version must be 1`);
   const steps: StepSpec[] = [];
   for (const stage of STAGES) {

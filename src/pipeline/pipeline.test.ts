@@ -182,11 +182,11 @@ test("a step option its kind does not take fails the build naming it and the opt
   const build = (preprocess: unknown[]) => buildPipeline(parsePipelineSpec({ preprocess, predict: [{ model: 'model.onnx' }] }), env);
   await assert.rejects(build([{ softmax: { axs: 0 } }]), {
     code: 'ERR_PIPELINE_INVALID',
-    message: 'preprocess[0]:softmax: "axs" is not an option of softmax; it takes axis, tensor, tensors',
+    message: 'preprocess[0]:softmax: "axs" (did you mean "axis"?) is not an option of softmax; it takes axis, tensor, tensors',
   });
   await assert.rejects(build([{ scale: { factor: 2 } }, { resize: { hight: 8, widht: 8 } }]), {
     code: 'ERR_PIPELINE_INVALID',
-    message: 'preprocess[1]:resize: "hight", "widht" are not options of resize; it takes height, width, size, method, interpolation, layout, tensor, tensors',
+    message: 'preprocess[1]:resize: "hight" (did you mean "height"?), "widht" (did you mean "width"?) are not options of resize; it takes height, width, size, method, interpolation, layout, tensor, tensors',
   });
   const registry = createDefaultSteps();
   assert.deepEqual(registry.kinds().filter((k) => k !== 'predict' && registry.traits(k).options === undefined), []);
@@ -195,7 +195,7 @@ test("a step option its kind does not take fails the build naming it and the opt
 test("checkPredictStep's refusals name the step, the runtime's own (TF.js's signature for a model.json) as those of checkPredictOptions, for smkit serve and smkit package alike", async () => {
   const tfjs = createDefaultRuntimes().get('tfjs');
   const graph = path.join(REPO_ROOT, 'test', 'fixtures', 'tfjs', 'graph-mlp');
-  await assert.rejects(checkPredictStep({ model: 'graph', backnd: 'cpu' }, tfjs, graph, 'predict[0]:graph'), (err: Error) => err.message.startsWith('predict[0]:graph: backnd is not a predict step option for runtime tfjs; '));
+  await assert.rejects(checkPredictStep({ model: 'graph', backnd: 'cpu' }, tfjs, graph, 'predict[0]:graph'), (err: Error) => err.message.startsWith('predict[0]:graph: backnd (did you mean "backend"?) is not a predict step option for runtime tfjs; '));
   await assert.rejects(checkPredictStep({ model: 'graph', signature: 'other' }, tfjs, graph, 'predict[0]:graph'), (err: unknown) => {
     assert.ok(err instanceof ToolkitError && err.code === 'ERR_PIPELINE_INVALID', String(err));
     // Before: "the predict step's "signature" option ...", no step named.

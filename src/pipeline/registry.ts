@@ -1,3 +1,4 @@
+import { meantHint } from '../core/closest-name.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { StepBuildEnv, StepBuilder } from './step.js';
 
@@ -59,7 +60,7 @@ export class StepRegistry {
   /** The builder for `kind`; throws `ERR_PIPELINE_INVALID` listing known kinds when absent. */
   get(kind: string): StepBuilder {
     const b = this.#builders.get(kind);
-    if (!b) throw new ToolkitError('ERR_PIPELINE_INVALID', `unknown step "${kind}"; known steps: ${this.kinds().join(', ')}`);
+    if (!b) throw new ToolkitError('ERR_PIPELINE_INVALID', `unknown step "${kind}"${meantHint(kind, this.kinds())}; known steps: ${this.kinds().join(', ')}`);
     return b;
   }
 
@@ -73,7 +74,7 @@ export class StepRegistry {
     if (allowed === undefined) return;
     const unknown = Object.keys(options).filter((k) => !allowed.includes(k));
     if (unknown.length === 0) return;
-    const what = unknown.map((k) => `"${k}"`).join(', ');
+    const what = unknown.map((k) => `"${k}"${meantHint(k, allowed)}`).join(', ');
     throw new ToolkitError('ERR_PIPELINE_INVALID', `${where}: ${what} ${unknown.length === 1 ? 'is not an option' : 'are not options'} of ${kind}; it takes ${allowed.join(', ')}`);
   }
 

@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { shellWord } from '../core/shell-word.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { RuntimeFactory } from './runtime.js';
 
@@ -79,13 +80,4 @@ export class RuntimeRegistry {
     }
     return '';
   }
-}
-
-/**
- * The folder `name` as one shell word for tar: as it is when it needs no quoting, else in single
- * quotes; `./` before a leading `-`, which tar would read as an option.
- */
-function shellWord(name: string): string {
-  const word = name.startsWith('-') ? `./${name}` : name;
-  return /^[\w./@%+=:,-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }

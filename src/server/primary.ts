@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config/settings.js';
-import { misspeltSmkitVariables } from '../core/smkit-variables.js';
+import { misspeltSmkitVariableWarnings } from '../core/smkit-variables.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import { isToPrimary, sendToWorker, unreachable, type ToPrimary, type ToWorker } from './cluster-protocol.js';
@@ -46,9 +46,7 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
       log.warn({ modelDir: settings.modelDir }, 'the model directory does not exist; /ping will answer 503 until a model is there and the server restarts');
     }
     if (!settings.multiModel) await warnOfUnnamedHandler(settings, log);
-    for (const { variable, meant } of misspeltSmkitVariables(process.env)) {
-      log.warn({ variable, meant }, `${variable} is not a setting smkit reads, so it is ignored: did you mean ${meant.join(' or ')}?`);
-    }
+    for (const { variable, meant, message } of misspeltSmkitVariableWarnings(process.env)) log.warn({ variable, meant }, message);
     // A multi-model endpoint loads models later, through POST /models, each with its own code/.
     codeDir = settings.multiModel ? path.join(settings.modelDir, 'code') : await prepareCode(settings, log, held.stopping);
     mme = settings.multiModel ? await import('./mme-cluster.js') : undefined;

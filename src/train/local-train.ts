@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadTrainingSettings } from '../config/training.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { shellWord } from '../core/shell-word.js';
 import { createOptMlTreeSync } from '../opt-ml/layout.js';
 import { listModelArchiveEntries } from '../archive/model-archive.js';
 import { createLogger, type SmkitLogger } from '../logging/logger.js';
@@ -195,7 +196,7 @@ export async function localTrain(options: LocalTrainOptions): Promise<LocalTrain
     log.warn({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `no model written to ${modelOutput}: the entry point saved nothing in SM_MODEL_DIR`);
   } else {
     await copyModel(paths.model, modelOutput, log);
-    log.info({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `model written; serve it with: smkit serve --model-dir ${modelOutput}`);
+    log.info({ modelOutput, outputData: options.keep ? paths.outputData : undefined }, `model written; serve it with: smkit serve --model-dir ${shellWord(modelOutput)}`);
   }
   if (!options.keep) rmSync(root, { recursive: true, force: true });
   return { ...result, baseDir: paths.base, modelOutput };

@@ -410,3 +410,92 @@ test('--output - of smkit local transform and smkit local train is a usage error
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a misspelt SMKIT_ variable is a warning naming the setting meant from smkit train, deploy, local transform and local (in its log format), not only from smkit serve', { timeout: 180_000 }, async () => {
+  const env: NodeJS.ProcessEnv = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^smkit_/i.test(k))), SMKIT_TRAIN_GRACE_SECOND: '5' };
+  const warning = 'SMKIT_TRAIN_GRACE_SECOND is not a setting smkit reads, so it is ignored: did you mean SMKIT_TRAIN_GRACE_SECONDS?';
+  const runs: ReadonlyArray<readonly [args: readonly string[], error: string]> = [
+    [['train', '--base-dir', '/nonexistent-opt-ml'], '--base-dir="/nonexistent-opt-ml" is invalid'],
+    [['deploy', '/nonexistent-endpoint.yaml', '--dry-run'], 'nonexistent-endpoint.yaml'],
+    [[...TRANSFORM, ...URL_FLAG], 'nonexistent-in'],
+  ];
+  for (const [args, error] of runs) {
+    const r = await runSmkit(args, env);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    const [first, ...rest] = r.stderr.split('\n');
+    assert.equal(first, `smkit: warning: ${warning}`, args.join(' '));
+    assert.ok(rest.join('\n').includes(error), `${args.join(' ')}: ${r.stderr}`);
+  }
+  // The warning is not given for names spelt right.
+  const right = await runSmkit(runs[0]![0], { ...env, SMKIT_TRAIN_GRACE_SECOND: undefined, SMKIT_TRAIN_GRACE_SECONDS: '5' });
+  assert.doesNotMatch(right.stderr, /warning/);
+  // smkit local (an empty local SageMaker) logs it, as JSON when asked to.
+  const local = spawn(process.execPath, [SMKIT_BIN, 'local', '--port', '0', '--log-format', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  local.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const closed = new Promise<number | null>((resolve) => local.once('close', resolve));
+  try {
+    const found = await Promise.race([
+      new Promise<boolean>((resolve) => local.stderr.on('data', () => stderr.includes('SMKIT_TRAIN_GRACE_SECOND is') && resolve(true))),
+      closed.then(() => false),
+    ]);
+    assert.ok(found, stderr);
+    const line = stderr.split('\n').find((l) => l.includes('SMKIT_TRAIN_GRACE_SECOND is'))!;
+    const record = JSON.parse(line) as { level: unknown; msg: unknown; variable: unknown };
+    assert.equal(record.msg, warning);
+    assert.equal(record.variable, 'SMKIT_TRAIN_GRACE_SECOND');
+  } finally {
+    local.kill('SIGTERM');
+    await closed;
+  }
+});
+
+test('smkit local train --channel naming one channel twice is ERR_CLI_USAGE, not the last folder trained on alone; --hp given twice takes the last, as docker -e does', async () => {
+  const r = await smkit(['local', 'train', '--code', '/nonexistent-code', '--channel', 'train=/data/a', '--channel', 'test=/data/t', '--channel', 'train=/data/b']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, usage('--channel train is given twice (train=/data/a and train=/data/b): a channel is one folder or file, and each channel needs its own name'));
+  const hp = await smkit(['local', 'train', '--code', '/nonexistent-code', '--hp', 'lr=0.1', '--hp', 'lr=0.2']);
+  assert.match(hp.stderr, /--code="\/nonexistent-code" is invalid/);
+});
+
+test('smkit local transform --output inside a folder --input, or --s3-data-type ManifestFile with a folder, is refused before the model is started, not after', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'smkit-transform-inside-'));
+  try {
+    const input = path.join(dir, 'in');
+    mkdirSync(input);
+    writeFileSync(path.join(input, 'rows.csv'), '5.1,3.5,1.4,0.2\n');
+    const common = ['local', 'transform', '--model', IRIS, '--input', input, '--content-type', 'text/csv', '--no-progress'];
+    const inside = await runSmkit([...common, '--output', path.join(input, 'out')], process.env);
+    assert.equal(inside.code, 1);
+    assert.equal(inside.stderr, usage(`--output ${path.join(input, 'out')} lies inside --input ${input}; choose an output folder outside it`));
+    const manifest = await runSmkit([...common, '--output', path.join(dir, 'out'), '--s3-data-type', 'ManifestFile'], process.env);
+    assert.equal(manifest.code, 1);
+    assert.equal(manifest.stderr, usage(`--s3-data-type ManifestFile needs --input to be a manifest file (${input} is a folder)`));
+    assert.equal(existsSync(path.join(dir, 'out')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit local transform with an input name too long for its .out, or a manifest that is no manifest, is refused before the model is started, not after', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'smkit-transform-inputs-'));
+  try {
+    const input = path.join(dir, 'in');
+    mkdirSync(input);
+    writeFileSync(path.join(input, `${'r'.repeat(240)}.csv`), '5.1,3.5,1.4,0.2\n');
+    const common = ['local', 'transform', '--model', IRIS, '--content-type', 'text/csv', '--no-progress', '--output', path.join(dir, 'out')];
+    const long = await runSmkit([...common, '--input', input], process.env);
+    assert.equal(long.code, 1);
+    assert.match(long.stderr, /^smkit: ERR_CLI_USAGE: input file r+\.csv has a name of 244 bytes/, long.stderr);
+    assert.doesNotMatch(long.stderr, /starting/);
+    const manifestFile = path.join(dir, 'manifest.json');
+    writeFileSync(manifestFile, '{"not": "a manifest"}');
+    const manifest = await runSmkit([...common, '--input', manifestFile, '--s3-data-type', 'ManifestFile'], process.env);
+    assert.equal(manifest.code, 1);
+    assert.match(manifest.stderr, /^smkit: ERR_CLI_USAGE: manifest .*manifest\.json: /, manifest.stderr);
+    assert.doesNotMatch(manifest.stderr, /starting/);
+    assert.equal(existsSync(path.join(dir, 'out')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

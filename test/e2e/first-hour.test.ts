@@ -106,6 +106,31 @@ describe('the first hour', { concurrency: 4 }, () => {
     }
   });
 
+  test('serve --model-dir naming a model.tar.gz under a folder with a space prints a tar command that runs as printed (the path quoted)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit first hour archive '));
+    try {
+      const archive = path.join(dir, 'model.tar.gz');
+      const packed = await run(['package', IRIS, '--output', archive]);
+      assert.equal(packed.code, 0, packed.stderr);
+      const r = await run(['serve', '--model-dir', archive, '--port', '0', '--workers', '1']);
+      assert.equal(r.code, 1);
+      const quoted = `'${archive}'`;
+      assert.ok(r.stderr.includes(`(mkdir model && tar -xzf ${quoted} -C model), or serve it behind a local endpoint with smkit local ${quoted};`), r.stderr);
+      // The command as printed, run by a shell in a new folder, extracts the model.
+      const command = /\((mkdir model && tar [^)]*)\)/.exec(r.stderr)![1]!;
+      const work = path.join(dir, 'work');
+      await mkdir(work);
+      const shell = spawn('sh', ['-c', command], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      shell.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => shell.on('close', resolve));
+      assert.equal(code, 0, stderr);
+      assert.ok(existsSync(path.join(work, 'model', 'model.onnx')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('serve --model-dir naming a folder that does not exist (a typo) exits 1 with one ERR_CLI_USAGE line, instead of serving /ping 503 until restarted', async () => {
     const typo = path.join(REPO_ROOT, 'models', 'iris-onx');
     const r = await run(['serve', '--model-dir', typo, '--port', '0', '--workers', '2'], { SMKIT_BAKED_MODEL_DIR: '' }, 30_000);

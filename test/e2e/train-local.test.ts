@@ -2,6 +2,7 @@ import { test, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { REPO, TRAIN_FIXTURES, cleanEnv, runSmkit } from './train-helpers.js';
 import { startServe, waitForPing } from '../helpers/serve-process.js';
@@ -45,6 +46,17 @@ describe('train local', () => {
     const base = dump.env['SAGEMAKER_BASE_DIR']!;
     assert.equal(existsSync(base), false);
     assert.deepEqual(readdirSync(out).sort(), ['env.json', 'model.txt']);
+  });
+
+  test('smkit local train --output under a folder with a space prints a smkit serve command that keeps the path one shell word', async () => {
+    const out = path.join(tmp(), 'my models', 'model');
+    const r = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--output', out], cleanEnv({ SMKIT_LOG_LEVEL: 'info' }));
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const hint = /serve it with: smkit serve --model-dir (.*?)(?:"|$)/m.exec(r.stderr + r.stdout)?.[1];
+    assert.equal(hint, `'${out}'`, r.stderr + r.stdout);
+    // A shell reads the printed argument back as the one path.
+    const words = spawnSync('sh', ['-c', `printf '%s\\n' ${hint}`], { encoding: 'utf8' });
+    assert.equal(words.stdout, `${out}\n`);
   });
 
   test('smkit local train: a failing script exits with its code and keeps the tree; bad flags are usage errors', async () => {

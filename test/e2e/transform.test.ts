@@ -35,10 +35,15 @@ test('iris batch transform over a multi-file input: same rows, in order, for bot
   // About two 16-byte rows per request: several mini-batches per file.
   const multi = await runCli([...common, '--output', path.join(dir, 'multi'), '--strategy', 'MultiRecord', '--max-payload', String(40 / (1024 * 1024)), '--max-concurrent', '2']);
   assert.equal(multi.code, 0, multi.stderr);
-  assert.match(multi.stderr, /7 records from 2 file\(s\) in [4-9] request\(s\)/);
+  assert.match(multi.stderr, /7 records from 2 files in [4-9] requests/);
   const single = await runCli([...common, '--output', path.join(dir, 'single'), '--strategy', 'SINGLE_RECORD']);
   assert.equal(single.code, 0, single.stderr);
-  assert.match(single.stderr, /7 records from 2 file\(s\) in 7 request\(s\)/);
+  assert.match(single.stderr, /7 records from 2 files in 7 requests/);
+  // One of each is counted in the singular.
+  await fs.writeFile(path.join(dir, 'one.csv'), `${IRIS_ROWS[0]}\n`);
+  const one = await runCli([...common.map((a) => (a === input ? path.join(dir, 'one.csv') : a)), '--output', path.join(dir, 'one')]);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stderr, /^smkit: 1 record from 1 file in 1 request \(/m);
 
   for (const [rel, count] of [['a.csv.out', 5], ['nested/b.csv.out', 2]] as const) {
     const m = await fs.readFile(path.join(dir, 'multi', rel), 'utf8');

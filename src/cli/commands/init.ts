@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { shellWord } from '../../core/shell-word.js';
 
 /** Registers `smkit init`: scaffold a model project with a working example. */
 export function registerInit(program: Command): void {
@@ -18,10 +19,3 @@ export function registerInit(program: Command): void {
     });
 }
 
-/**
- * `text` as one word of a POSIX shell command, to be copied and run: as it is when the shell reads
- * none of its characters, else in single quotes (`cd my model` was printed for `smkit init "my model"`).
- */
-function shellWord(text: string): string {
-  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
-}

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ToolkitError } from '../../errors/catalogue.js';
 import { ExitError } from '../exit-error.js';
 import { MAX_TRAIN_GRACE_SECONDS } from '../../config/training.js';
 import { pairValue, secondsFlag } from '../../config/flag-values.js';
@@ -19,12 +20,21 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function pairs(flag: string, values: readonly string[], expected: string): Record<string, string> {
+/**
+ * The NAME=VALUE pairs of a repeatable flag. A name given twice takes its last value (`--hp lr=0.1
+ * --hp lr=0.2`, as docker's `-e` does), but with `unique` it is `ERR_CLI_USAGE`: a channel is one
+ * folder (SageMaker refuses a training job whose channels share a name), and `--channel train=a
+ * --channel train=b` trained on b alone without a word.
+ */
+function pairs(flag: string, values: readonly string[], expected: string, unique = false): Record<string, string> {
   // No prototype: a channel or hyperparameter may be named `__proto__` (legal in SageMaker), which a
   // plain object's setter would swallow.
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const v of values) {
     const [name, value] = pairValue(flag, v, expected);
+    if (unique && name in out) {
+      throw new ToolkitError('ERR_CLI_USAGE', `${flag} ${name} is given twice (${name}=${out[name]} and ${v}): a channel is one folder or file, and each channel needs its own name`);
+    }
     out[name] = value;
   }
   return out;
@@ -34,7 +44,7 @@ function pairs(flag: string, values: readonly string[], expected: string): Recor
 export async function localTrainCommand(opts: LocalTrainCommandOptions): Promise<void> {
   const { localTrain } = await import('../../train/local-train.js');
   const result = await localTrain({
-    channels: pairs('--channel', opts.channel, 'NAME=PATH, a channel name and a local folder or file'),
+    channels: pairs('--channel', opts.channel, 'NAME=PATH, a channel name and a local folder or file', true),
     hyperparametersFile: opts.hyperparameters,
     hyperparameters: pairs('--hp', opts.hp, 'NAME=VALUE'),
     codeDir: opts.code,

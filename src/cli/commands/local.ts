@@ -20,6 +20,13 @@ export function registerLocal(program: Command): void {
   // help) shows what `smkit local [target]` takes, the default command's argument and flags: it
   // listed only -h, so --port, --name, --backend and the rest were in `smkit local start --help` alone.
   local.usage('[options] [target]   (or: smkit local <command> [options])');
+  // `smkit --help` listed it as a bare `local`, as if it took no target and no flags.
+  program.configureHelp({
+    ...program.configureHelp(),
+    subcommandTerm(this: Help, cmd: Command) {
+      return cmd === local ? 'local [options] [target]' : Object.getPrototypeOf(this).subcommandTerm.call(this, cmd);
+    },
+  });
   local.configureHelp({
     ...local.configureHelp(),
     visibleArguments(this: Help, cmd: Command) {

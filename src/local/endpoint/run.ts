@@ -1,4 +1,5 @@
 import { readLogFormat } from '../../config/settings.js';
+import { misspeltSmkitVariableWarnings } from '../../core/smkit-variables.js';
 import { choiceValue, wholeNumberValue } from '../../config/flag-values.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { createLogger } from '../../logging/logger.js';
@@ -102,6 +103,7 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
   const { startLocal } = await import('../control-plane/start-local.js');
   // The same line format as `smkit serve` (level names, ISO times), on stderr: stdout is the banner.
   const logger = createLogger('info', { component: 'smkit-local' }, { format: readLogFormat(process.env, flags.logFormat, process.stderr.isTTY === true), fd: 2 });
+  for (const { variable, meant, message } of misspeltSmkitVariableWarnings(process.env)) logger.warn({ variable, meant }, message);
   const opts: StartOptions = {
     ...fromFlags,
     progress: (line) => process.stderr.write(`${line}\n`),

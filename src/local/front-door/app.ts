@@ -18,6 +18,7 @@ import { PipelineStreamingError, StreamBrokenError, StreamTimeoutError, type Str
 import { AsyncInferenceNotConfiguredError, AsyncOutputKeyTooLongError, AsyncOutputNameTooLongError, AsyncOutputOutsideFolderError, AsyncQueueClosedError, AsyncQueueFullError, type AsyncInvocationAccepted, type AsyncInvocationRequest } from '../control-plane/async-inference.js';
 import {
   NEW_SESSION,
+  PRINTABLE_ID_PATTERN,
   readSageMakerHeaders,
   INVOKE_ENDPOINT_MAX_BODY_BYTES,
   SAGEMAKER_HEADERS,
@@ -157,7 +158,7 @@ interface ValuePattern {
 /** `\p{ASCII}*` (shapes `Header`, `CustomAttributesHeader`): any US-ASCII, a tab included. */
 const ASCII: ValuePattern = { test: /^[\x00-\x7f]*$/, shown: '\\p{ASCII}*' };
 /** `\A\S[\p{Print}]*\z` (shapes `InferenceId`, `TargetModelHeader`): no leading blank, then printable ASCII. */
-const PRINTABLE_ID: ValuePattern = { test: /^\S[\x20-\x7e]*$/, shown: '\\A\\S[\\p{Print}]*\\z' };
+const PRINTABLE_ID: ValuePattern = { test: PRINTABLE_ID_PATTERN, shown: '\\A\\S[\\p{Print}]*\\z' };
 /** `^[a-zA-Z0-9](-*[a-zA-Z0-9])*` (shapes `TargetVariantHeader`, `TargetContainerHostnameHeader`, at most 63 characters). */
 const NAME: ValuePattern = { test: SAGEMAKER_NAME_PATTERN, shown: '^[a-zA-Z0-9](-*[a-zA-Z0-9])*' };
 

@@ -1,10 +1,11 @@
+import { counted } from '../../core/counted.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { checkFolderToCreate, checkPath, decimalNumber, invalidFlag, invalidPath, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
 import { MAX_API_INTEGER } from '../../config/settings.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
 import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
 import type { AssembleWith, SplitType } from './records.js';
-import { OUTPUT_EXPECTED, runTransform, type TransformProgress, type TransformSummary } from './run.js';
+import { checkInputAndOutput, listTransformInputs, OUTPUT_EXPECTED, runTransform, type TransformProgress, type TransformSummary } from './run.js';
 import { startLocalServer, type LocalServer } from '../backends/local-server.js';
 import { runInterruptibly } from '../../core/interruptible.js';
 
@@ -140,7 +141,10 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
   const input = checkPath('--input', opts.input, 'any', 'an input folder or file');
   if (!input.isFile() && !input.isDirectory()) throw invalidPath('--input', opts.input, 'an input folder or file', 'is neither a file nor a directory');
   checkFolderToCreate('--output', opts.output, OUTPUT_EXPECTED);
+  checkInputAndOutput(opts.input, opts.output, input.isFile(), opts.s3DataType);
   if (opts.model !== undefined) checkPath('--model', opts.model, 'any', 'a model directory or a model.tar.gz');
+  // A bad manifest or a name too long for its .out was refused only once the model had started.
+  const inputs = await listTransformInputs(opts.input, input.isFile(), opts.s3DataType);
 
   let server: LocalServer | undefined;
   // Ctrl-C or SIGTERM: the run is stopped, so the files being written are removed (no
@@ -162,6 +166,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
       }
       const summary = await runTransform({
         input: opts.input,
+        inputs,
         output: opts.output,
         url: server?.url ?? opts.url!,
         ...(opts.contentType ? { contentType: opts.contentType } : {}),
@@ -180,7 +185,7 @@ export async function localTransform(opts: LocalTransformOptions): Promise<Trans
       });
       const p = summary.parameters;
       process.stderr.write(
-        `smkit: ${summary.records} records from ${summary.files} file(s) in ${summary.requests} request(s) ` +
+        `smkit: ${counted(summary.records, 'record')} from ${counted(summary.files, 'file')} in ${counted(summary.requests, 'request')} ` +
           `(BatchStrategy=${p.batchStrategy}, MaxPayloadInMB=${p.maxPayloadInMB}, MaxConcurrentTransforms=${p.maxConcurrentTransforms}); output in ${opts.output}\n`,
       );
       if (summary.failed.length > 0) {

@@ -48,6 +48,8 @@ export interface TransformOptions {
   s3DataType?: 'S3Prefix' | 'ManifestFile';
   /** Largest manifest read; the local SageMaker lifts it for the manifests it writes itself. @defaultValue 64 MiB (`MAX_MANIFEST_BYTES` in manifest.ts) */
   maxManifestBytes?: number;
+  /** The inputs {@link listTransformInputs} listed already (for `input`), so they are not listed again. */
+  inputs?: TransformInputs;
   /** `DataProcessing`: InputFilter, JoinSource, OutputFilter (JSON and CSV records only). */
   dataProcessing?: DataProcessing;
   /**
@@ -327,7 +329,42 @@ function refuseLongNames(files: readonly string[]): void {
 /** What `--output` must be: the folder the `.out` files are written to. */
 export const OUTPUT_EXPECTED = 'an output folder (created when missing)';
 
+/**
+ * Refuses (`ERR_CLI_USAGE`) a ManifestFile `--input` that is a folder, and an `--output` inside a
+ * folder `--input` (its .out files would be read as input): what {@link runTransform} checks, for
+ * `smkit local transform` to check before it starts a model (it started one, then refused).
+ */
+export function checkInputAndOutput(input: string, output: string, inputIsFile: boolean, s3DataType?: 'S3Prefix' | 'ManifestFile'): void {
+  if (s3DataType === 'ManifestFile' && !inputIsFile) throw new ToolkitError('ERR_CLI_USAGE', `--s3-data-type ManifestFile needs --input to be a manifest file (${input} is a folder)`);
+  const inputRoot = path.resolve(input);
+  const outputRoot = path.resolve(output);
+  if (!inputIsFile && (outputRoot === inputRoot || outputRoot.startsWith(inputRoot + path.sep))) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--output ${output} lies inside --input ${input}; choose an output folder outside it`);
+  }
+}
+
 /** Splits an input folder's files into records, sends them to a container in mini-batches and writes `.out` files. */
+/** The files a transform reads: the folder they are relative to, and their paths in it. */
+export interface TransformInputs {
+  dir: string;
+  files: string[];
+}
+
+/**
+ * Lists the files a transform of `input` reads (a manifest's, a folder's, or the one file), refusing
+ * (`ERR_CLI_USAGE`) a bad manifest and a name that leaves no room for its `.out`: what
+ * {@link runTransform} does first, for `smkit local transform` to do before it starts a model (it
+ * started one, waited for its /ping, then refused).
+ */
+export async function listTransformInputs(input: string, inputIsFile: boolean, s3DataType?: 'S3Prefix' | 'ManifestFile', maxManifestBytes?: number): Promise<TransformInputs> {
+  const inputRoot = path.resolve(input);
+  const listed = s3DataType === 'ManifestFile' ? await readManifest(inputRoot, maxManifestBytes) : undefined;
+  const dir = listed?.dir ?? (inputIsFile ? path.dirname(inputRoot) : inputRoot);
+  const files = listed?.files ?? (inputIsFile ? [path.basename(inputRoot)] : await listInputs(inputRoot));
+  refuseLongNames(files);
+  return { dir, files };
+}
+
 export async function runTransform(options: TransformOptions): Promise<TransformSummary> {
   const base = options.url.replace(/\/+$/, '').replace(/\/invocations$/, '');
   const invocations = `${base}/invocations`;
@@ -344,15 +381,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
   // A FIFO or device (/dev/null) was read as a folder: a stack trace from readdir's ENOTDIR.
   if (!inputStat.isFile() && !inputStat.isDirectory()) throw invalidPath('--input', options.input, 'an input folder or file', 'is neither a file nor a directory');
   const single = inputStat.isFile();
-  const manifest = options.s3DataType === 'ManifestFile';
-  if (manifest && !single) throw new ToolkitError('ERR_CLI_USAGE', `--s3-data-type ManifestFile needs --input to be a manifest file (${options.input} is a folder)`);
-  const listed = manifest ? await readManifest(inputRoot, options.maxManifestBytes) : undefined;
-  const inputDir = listed?.dir ?? (single ? path.dirname(inputRoot) : inputRoot);
-  if (!single && (outputRoot === inputRoot || outputRoot.startsWith(inputRoot + path.sep))) {
-    throw new ToolkitError('ERR_CLI_USAGE', `--output ${options.output} lies inside --input ${options.input}; choose an output folder outside it`);
-  }
-  const files = listed?.files ?? (single ? [path.basename(inputRoot)] : await listInputs(inputRoot));
-  refuseLongNames(files);
+  checkInputAndOutput(options.input, options.output, single, options.s3DataType);
+  const { dir: inputDir, files } = options.inputs ?? (await listTransformInputs(options.input, single, options.s3DataType, options.maxManifestBytes));
   /** A file's content type: the job's, else guessed from its name (without `.gz` when gunzipped). */
   const contentTypeOf = (rel: string): string => options.contentType ?? guessContentType(gzip ? rel.replace(/\.gz$/i, '') : rel);
   // DataProcessing is checked against every file's content type before anything is sent: found at

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { meantHint } from '../../core/closest-name.js';
 import { ToolkitError, isToolkitError } from '../../errors/catalogue.js';
 import { valueKind } from '../../errors/excerpt.js';
 import { UNNAMED, type TensorMap } from '../../core/tensor.js';
@@ -77,7 +78,7 @@ function parseStepBatching(raw: unknown, defaults: BatchingOptions, where: strin
   // Not fail(): "batching.must be a mapping" read as an option named "must".
   if (!isPlainObject(raw)) throw new ToolkitError('ERR_PIPELINE_INVALID', `${where}: batching must be a mapping such as { maxSize: 32, maxDelayMs: 2 }, not ${valueKind(raw)}`);
   const unknown = Object.keys(raw).filter((k) => k !== 'maxSize' && k !== 'maxDelayMs');
-  if (unknown.length) throw fail(`${unknown.join(', ')} is not an option; use maxSize and maxDelayMs`);
+  if (unknown.length) throw fail(`${unknown.map((k) => `${k}${meantHint(k, ['maxSize', 'maxDelayMs'])}`).join(', ')} is not an option; use maxSize and maxDelayMs`);
   const maxSize = raw['maxSize'] ?? defaults.maxSize;
   const maxDelayMs = raw['maxDelayMs'] ?? defaults.maxDelayMs;
   if (typeof maxSize !== 'number' || !Number.isInteger(maxSize) || maxSize < 1 || maxSize > 4096) throw fail('maxSize must be a whole number from 1 to 4096 (1 turns batching off)');
@@ -109,8 +110,9 @@ export function checkPredictOptions(options: Readonly<Record<string, unknown>>, 
   const allowed = factory.stepOptions;
   const unknown = allowed === undefined ? [] : Object.keys(extra).filter((k) => !allowed.includes(k));
   if (unknown.length) {
-    const keys = ['model', 'runtime', 'batching', ...(allowed ?? [])].join(', ');
-    throw new ToolkitError('ERR_PIPELINE_INVALID', `${stepName}: ${unknown.join(', ')} ${unknown.length === 1 ? 'is not a predict step option' : 'are not predict step options'} for runtime ${factory.name}; use ${keys}`);
+    const names = ['model', 'runtime', 'batching', ...(allowed ?? [])];
+    const keys = names.join(', ');
+    throw new ToolkitError('ERR_PIPELINE_INVALID', `${stepName}: ${unknown.map((k) => `${k}${meantHint(k, names)}`).join(', ')} ${unknown.length === 1 ? 'is not a predict step option' : 'are not predict step options'} for runtime ${factory.name}; use ${keys}`);
   }
   stepBatching(batching, NO_BATCHING, stepName);
 }
