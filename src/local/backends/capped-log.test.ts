@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { CappedLogFile, cappedLogFiles } from './capped-log.js';
+import { tailLog } from './log-tail.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'smkit-capped-log-'));
@@ -82,3 +83,18 @@ test('a cut with no line break near does not split a UTF-8 character', () =>
     assert.ok((await readFile(path, 'utf8')).startsWith('éééé\n[smkit local:'));
     assert.equal(await readFile(cappedLogFiles(path).tail, 'utf8'), 'éé');
   }));
+
+test('tailLog reads a capped log\'s last lines from its tail files, across a rotation that just happened', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-capped-log-'));
+  try {
+    const path = join(dir, 'c.log');
+    // 9-byte lines: the head holds 11 of them, each tail part 11: the 55th fills the fourth part, `last` starts a fifth.
+    const lines = Array.from({ length: 55 }, (_, i) => `line ${String(i).padStart(3, '0')}\n`);
+    await writeAll(await CappedLogFile.open(path, { headBytes: 100, tailBytes: 100 }), [...lines, 'last\n']);
+    assert.equal(await readFile(cappedLogFiles(path).tail, 'utf8'), 'last\n');
+    assert.equal(await tailLog(path, 3), 'line 053\nline 054\nlast');
+    assert.equal(await tailLog(join(dir, 'missing.log'), 3), '');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

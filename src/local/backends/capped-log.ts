@@ -1,7 +1,7 @@
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 
-/** How much of a training job's output its log files keep: the first `headBytes`, then at least the last `tailBytes` (at most twice that). */
+/** How much of a training job's or a container's output its log files keep: the first `headBytes`, then at least the last `tailBytes` (at most twice that). */
 export interface LogCap {
   readonly headBytes: number;
   readonly tailBytes: number;
@@ -15,6 +15,13 @@ export interface LogCap {
  * keeps only the end.
  */
 export const TRAINING_LOG_CAP: LogCap = { headBytes: 16 * 1024 * 1024, tailBytes: 16 * 1024 * 1024 };
+
+/**
+ * A container's log file (`smkit local`): as a training job's, 16 MiB of its first output, then at
+ * least its last 16 MiB. A model that prints a line per request fills no disk; what a user reads
+ * when it fails to start (its first output) and when it fails later (its last) is kept.
+ */
+export const CONTAINER_LOG_CAP: LogCap = TRAINING_LOG_CAP;
 
 /** The files of a capped log at `path` (`x.log`): the head is `path`, the tail `x.tail.log`, its previous part `x.tail.1.log`. */
 export function cappedLogFiles(path: string): { head: string; tail: string; previousTail: string } {
@@ -45,7 +52,8 @@ function cutAt(chunk: Buffer, room: number, fileEndsLine: boolean, fileEmpty: bo
  * the first `headBytes` go to `path` (cut after a line break where one is near), followed by a
  * line saying where the rest is; the rest goes to the tail file, which, once it holds `tailBytes`,
  * becomes the previous tail (replacing the one before) and starts again. Files of an earlier log at
- * the same path are emptied or removed when it opens.
+ * the same path are emptied or removed when it opens, or, opened to append, continued: the head up
+ * to its cap, then the tail file.
  */
 export class CappedLogFile extends Writable {
   private headWritten = 0;
@@ -65,11 +73,37 @@ export class CappedLogFile extends Writable {
     this.files = cappedLogFiles(path);
   }
 
-  /** Opens the log at `path`, emptied, and removes the tail files of an earlier one; rejects when it cannot be opened. */
-  static async open(path: string, cap: LogCap): Promise<CappedLogFile> {
+  /**
+   * Opens the log at `path`, emptied, and removes the tail files of an earlier one; rejects when it
+   * cannot be opened. With `append`, what is written continues the log already there (a container
+   * started again writes to the same log): after its head, while that is under the cap (its tail
+   * files, which cannot belong to it, are removed), else after its tail file, rotated as it fills.
+   */
+  static async open(path: string, cap: LogCap, opts: { readonly append?: boolean } = {}): Promise<CappedLogFile> {
     const files = cappedLogFiles(path);
-    await Promise.all([rm(files.tail, { force: true }), rm(files.previousTail, { force: true })]);
-    return new CappedLogFile(await open(path, 'w'), cap, path);
+    if (!opts.append) {
+      await Promise.all([rm(files.tail, { force: true }), rm(files.previousTail, { force: true })]);
+      return new CappedLogFile(await open(path, 'w'), cap, path);
+    }
+    const head = await open(path, 'a');
+    try {
+      const log = new CappedLogFile(head, cap, path);
+      const headSize = (await head.stat()).size;
+      if (headSize < cap.headBytes) {
+        await Promise.all([rm(files.tail, { force: true }), rm(files.previousTail, { force: true })]);
+        log.headWritten = headSize;
+        log.headEndsLine = await endsLine(path, headSize);
+      } else {
+        log.headWritten = cap.headBytes;
+        const tailSize = await stat(files.tail).then((s) => s.size, () => 0);
+        log.tailWritten = tailSize;
+        log.tailEndsLine = await endsLine(files.tail, tailSize);
+      }
+      return log;
+    } catch (err) {
+      await head.close();
+      throw err;
+    }
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -90,7 +124,8 @@ export class CappedLogFile extends Writable {
       await this.head.write(note);
     }
     while (chunk.length > 0) {
-      if (this.tail === undefined) this.tail = await open(this.files.tail, 'w');
+      // Appended to: when the log was opened to append, this file is its tail so far (else there is none).
+      if (this.tail === undefined) this.tail = await open(this.files.tail, 'a');
       const tailRoom = this.cap.tailBytes - this.tailWritten;
       if (tailRoom <= 0) {
         await this.tail.close();
@@ -127,5 +162,18 @@ export class CappedLogFile extends Writable {
       await Promise.all([this.head.close(), tail?.close()]);
     })();
     return this.closing;
+  }
+}
+
+/** Whether the file at `path`, of `size` bytes, is empty or ends with a line break. */
+async function endsLine(path: string, size: number): Promise<boolean> {
+  if (size === 0) return true;
+  const handle = await open(path, 'r');
+  try {
+    const last = Buffer.alloc(1);
+    await handle.read(last, 0, 1, size - 1);
+    return last[0] === 0x0a;
+  } finally {
+    await handle.close();
   }
 }

@@ -132,3 +132,49 @@ child.once('exit', endLog);`,
     else assert.equal(stderr, 'log failed\n');
   });
 }
+
+test('a child flooding its log past the cap keeps its first and last output, on bounded disk; started again, it appends and stays capped', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-child-log-');
+  const file = join(dir, 'c.log');
+  const cap = { headBytes: 4096, tailBytes: 4096 };
+  // 20 000 numbered lines of 20 bytes (400 KB).
+  const flood = (label: string) =>
+    spawn(process.execPath, ['-e', `for (let i = 0; i < 20000; i++) process.stdout.write('${label} ' + String(i).padStart(12, '0') + '\\n');`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = async (label: string): Promise<void> => {
+    const log = await openChildLog(file, { cap });
+    const child = flood(label);
+    const endLog = pipeChildOutput([child.stdout, child.stderr], log);
+    assert.equal(await closed(child), 0);
+    endLog();
+    await finished(log);
+  };
+  const tail = join(dir, 'c.tail.log');
+  const previousTail = join(dir, 'c.tail.1.log');
+  const onDisk = (): number => [file, tail, previousTail].reduce((n, f) => n + (existsSync(f) ? readFileSync(f).length : 0), 0);
+
+  await run('first');
+  const head = readFileSync(file, 'utf8');
+  assert.ok(head.length <= cap.headBytes + 512, `the main file is capped (${head.length} bytes)`);
+  assert.match(head, /^first 0+\n/, 'the first output is kept');
+  assert.match(head, /this log keeps the first 4096 bytes/);
+  assert.match(readFileSync(tail, 'utf8'), /first 0+19999\n$/, 'the last output is kept, in the tail file');
+  assert.ok(onDisk() <= cap.headBytes + 2 * cap.tailBytes + 512, `at most head + two tails on disk (${onDisk()} bytes of 400 KB printed)`);
+
+  // Started again (a relaunch writes to the same log): the head is left as it was, the tail goes on.
+  await run('second');
+  assert.equal(readFileSync(file, 'utf8'), head);
+  assert.match(readFileSync(tail, 'utf8'), /second 0+19999\n$/);
+  assert.ok(onDisk() <= cap.headBytes + 2 * cap.tailBytes + 512, `still bounded (${onDisk()} bytes)`);
+});
+
+test('a log opened again while under its cap is appended to, then capped: its earlier output is kept', async (t) => {
+  const dir = tempDirForSync(t, 'smkit-child-log-');
+  const file = join(dir, 'c.log');
+  writeFileSync(file, 'earlier run\n');
+  writeFileSync(join(dir, 'c.tail.log'), 'stale tail of another log\n');
+  const log = await openChildLog(file, { cap: { headBytes: 30, tailBytes: 100 } });
+  log.end('line one\nline two\nline three\n');
+  await finished(log);
+  assert.match(readFileSync(file, 'utf8'), /^earlier run\nline one\nline two\n\[smkit local: this log keeps the first 30 bytes/);
+  assert.equal(readFileSync(join(dir, 'c.tail.log'), 'utf8'), 'line three\n');
+});

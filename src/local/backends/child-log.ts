@@ -1,15 +1,17 @@
 import type { Socket } from 'node:net';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { finished, type Readable, type Writable } from 'node:stream';
+import { CappedLogFile, CONTAINER_LOG_CAP, type LogCap } from './capped-log.js';
 
 /** How long a child's log waits after its exit for the outputs to end: a process it left behind may hold them open. */
 export const OUTPUT_DRAIN_MS = 2000;
 
-/** Opens `path` for appending (emptied first with `truncate`), as the log file of a child's output; rejects when it cannot be opened. */
-export async function openChildLog(path: string, opts: { readonly truncate?: boolean } = {}): Promise<WriteStream> {
-  const log = createWriteStream(path, { flags: opts.truncate ? 'w' : 'a' });
-  await new Promise<void>((ok, ko) => log.once('open', () => ok()).once('error', ko));
-  return log;
+/**
+ * Opens `path` for appending (emptied first with `truncate`), as the log file of a child's output,
+ * capped by `cap` (see {@link CappedLogFile}: past its head, the output goes to `<path>.tail.log`);
+ * rejects when it cannot be opened.
+ */
+export async function openChildLog(path: string, opts: { readonly truncate?: boolean; readonly cap?: LogCap } = {}): Promise<CappedLogFile> {
+  return CappedLogFile.open(path, opts.cap ?? CONTAINER_LOG_CAP, { append: !opts.truncate });
 }
 
 /**

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
 import { tapLines } from './line-tap.js';
+import type { CONTAINER_LOG_CAP, LogCap } from './capped-log.js';
 import { openChildLog, pipeChildOutput } from './child-log.js';
 import { runningContainer, trackExit } from './child-exit.js';
 import { probeEngines, type EngineProbe } from '../../containers/engine.js';
@@ -163,6 +164,8 @@ export function backendUnavailable(wanted: string, failures: readonly string[], 
 
 /** Options of {@link DockerBackend}. */
 export interface DockerBackendOptions {
+  /** How much of each container's output its log file keeps. @defaultValue {@link CONTAINER_LOG_CAP} */
+  logCap?: LogCap;
   /** Which containers get this machine's GPUs (`smkit local --gpus`). @defaultValue `auto` */
   gpus?: GpuChoice;
   /** Whether this machine has an NVIDIA GPU to give containers (with `gpus: 'auto'`). @defaultValue {@link nvidiaDriverPresent} */
@@ -190,6 +193,7 @@ export function dockerBackendOptions(log: ((level: 'warn', message: string, fiel
 export class DockerBackend implements ContainerBackend {
   readonly name = 'docker' as const;
   private readonly gpus: GpuChoice;
+  private readonly logCap: LogCap | undefined;
   private readonly stopCommandWaitMs: number;
   private readonly gpuPresent: () => boolean;
   private readonly warn: (message: string) => void;
@@ -201,6 +205,7 @@ export class DockerBackend implements ContainerBackend {
     opts: DockerBackendOptions = {},
   ) {
     this.gpus = opts.gpus ?? 'auto';
+    this.logCap = opts.logCap;
     this.stopCommandWaitMs = opts.stopCommandWaitMs ?? 5_000;
     this.gpuPresent = opts.gpuPresent ?? nvidiaDriverPresent;
     this.warn = opts.warn ?? (() => {});
@@ -239,7 +244,7 @@ export class DockerBackend implements ContainerBackend {
       );
     }
     const envFile = await writeEnvFile(spec);
-    const log = await openChildLog(spec.logFile).catch((err: unknown) => {
+    const log = await openChildLog(spec.logFile, this.logCap ? { cap: this.logCap } : {}).catch((err: unknown) => {
       envFile?.remove();
       throw err;
     });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -106,5 +106,63 @@ test('a /ping answered with a redirect is not followed and is not healthy, even 
     assert.deepEqual(hits, [], 'nothing was sent where the container pointed');
   } finally {
     await Promise.all([elsewhere, redirecting].map(close));
+  }
+});
+
+test('a child that says ERR_PORT_IN_USE is started again on a new port also when its log is past the cap (the line is in the tail file)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'smkit-launch-'));
+  const logFile = join(dir, 'serve.log');
+  const cap = { headBytes: 2048, tailBytes: 2048 };
+  // An earlier run of this container filled the main file: what it prints now goes to the tail file.
+  const earlier = 'an earlier run of this container\n'.repeat(100);
+  await writeFile(logFile, earlier);
+  const real = new ProcessBackend(undefined, { logCap: cap });
+  const squatters: Server[] = [];
+  // Takes the first container's port between the probe and the child's bind, and gives it up once
+  // the child has exited and said so in its log: only the log tells that the port was lost.
+  const racing: ContainerBackend = {
+    name: 'process',
+    async start(spec) {
+      if (squatters.length > 0) return real.start(spec);
+      const squatted = await squatter(spec.port);
+      squatters.push(squatted);
+      const child = await real.start(spec);
+      let told = false;
+      const exitPromise = child.exitPromise.then(async () => {
+        await close(squatted);
+        const tail = join(dir, 'serve.tail.log');
+        for (let i = 0; i < 600 && !(await readFile(tail, 'utf8').catch(() => '')).includes('ERR_PORT_IN_USE'); i++) await new Promise((r) => setTimeout(r, 50));
+        told = true;
+      });
+      return {
+        spec: child.spec,
+        url: child.url,
+        ...(child.instanceId ? { instanceId: child.instanceId } : {}),
+        get exited() {
+          return told ? child.exited : undefined;
+        },
+        exitPromise,
+        stop: (graceMs?: number) => child.stop(graceMs),
+      };
+    },
+  };
+  const started: LaunchedContainer[] = [];
+  try {
+    const launched = await launchReady(
+      racing,
+      { id: 'iris/AllTraffic/primary', hostname: 'primary', root: join(dir, 'opt-ml'), model: IRIS, inPlace: true, env: {}, logFile },
+      { timeoutMs: 60_000, onStarted: (l) => started.push(l) },
+    );
+    try {
+      assert.equal(started.length, 2, 'started again after ERR_PORT_IN_USE');
+      assert.equal(await readFile(logFile, 'utf8'), earlier, 'the main file, past the cap, was not written to');
+      assert.ok((await stat(join(dir, 'serve.tail.log'))).size <= cap.tailBytes + 1024);
+    } finally {
+      await launched.container.stop(10_000);
+    }
+  } finally {
+    await Promise.all(started.map((l) => l.container.stop(5_000)));
+    await Promise.all(squatters.map(close));
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { inheritedChildEnv } from '../../config/local-endpoint.js';
 import type { ContainerBackend, ContainerSpec, RunningContainer } from './backend.js';
 import { tapLines } from './line-tap.js';
+import type { CONTAINER_LOG_CAP, LogCap } from './capped-log.js';
 import { openChildLog, pipeChildOutput } from './child-log.js';
 import { runningContainer, trackExit } from './child-exit.js';
 import { trackChildProcess } from './orphan-reaper.js';
@@ -48,22 +49,26 @@ export interface ProcessBackendOptions {
    * @defaultValue false
    */
   processGroup?: boolean;
+  /** How much of each container's output its log file keeps. @defaultValue {@link CONTAINER_LOG_CAP} */
+  logCap?: LogCap;
 }
 
 /** Runs each container as `node bin/smkit.js serve` on this machine (no container engine needed). */
 export class ProcessBackend implements ContainerBackend {
   readonly name = 'process' as const;
   private readonly processGroup: boolean;
+  private readonly logCap: LogCap | undefined;
 
   constructor(
     private readonly bin: string = SMKIT_BIN,
     opts: ProcessBackendOptions = {},
   ) {
     this.processGroup = opts.processGroup === true;
+    this.logCap = opts.logCap;
   }
 
   async start(spec: ContainerSpec): Promise<RunningContainer> {
-    const log = await openChildLog(spec.logFile);
+    const log = await openChildLog(spec.logFile, this.logCap ? { cap: this.logCap } : {});
     // The port was free when probed, but another process may bind it before this child does:
     // waitForPing accepts only /ping answers that carry this id.
     const instanceId = randomUUID();

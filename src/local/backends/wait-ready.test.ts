@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { INSTANCE_ID_HEADER } from '../../core/sagemaker-headers.js';
 import { ToolkitError } from '../../errors/catalogue.js';
+import { tempDirForSync } from '../../../test/helpers/temp-dir.js';
 import type { RunningContainer } from './backend.js';
+import { ProcessBackend } from './process-backend.js';
 import { MAX_PING_BODY_BYTES, pingHealthy, waitForPing } from './wait-ready.js';
 
 /** A listening server, the container its port stands for, and every connection it accepted. */
@@ -164,5 +168,35 @@ test('waitForPing stops at smkit\'s 503 Unhealthy with its reason, and passes on
     await waitForPing(container, { timeoutMs: 60_000, intervalMs: 50 });
   } finally {
     await close(server);
+  }
+});
+
+test('a container that exits at start-up after flooding its log past the cap: the failure shows its last lines (from the tail file), not the main file\'s', { timeout: 60_000 }, async (t) => {
+  const dir = tempDirForSync(t, 'smkit-wait-ready-');
+  const logFile = join(dir, 'c.log');
+  // Stands for `smkit serve`: prints 5000 lines, its last words, and exits once they are in its log.
+  const bin = join(dir, 'flood.mjs');
+  writeFileSync(
+    bin,
+    `import { readFileSync } from 'node:fs';
+for (let i = 0; i < 5000; i++) process.stdout.write('loading shard ' + i + '\\n');
+process.stdout.write('the model failed: out of memory\\n');
+const inLog = () => [process.env.TAIL_FILE, process.env.TAIL_FILE.replace('.tail.log', '.tail.1.log')].some((f) => { try { return readFileSync(f, 'utf8').includes('out of memory'); } catch { return false; } });
+const wait = () => (inLog() ? process.exit(1) : setTimeout(wait, 20));
+wait();
+`,
+  );
+  const backend = new ProcessBackend(bin, { logCap: { headBytes: 4096, tailBytes: 4096 } });
+  const container = await backend.start({ id: 'e/v/primary', hostname: 'primary', optMlDir: dir, env: { TAIL_FILE: join(dir, 'c.tail.log') }, port: 1, logFile });
+  try {
+    await assert.rejects(waitForPing(container, { timeoutMs: 50_000, intervalMs: 50 }), (err: ToolkitError) => {
+      assert.equal(err.code, 'ERR_CONTAINER_START');
+      assert.match(err.message, /exited \(code 1\)/);
+      assert.match(err.message, /loading shard 4999\nthe model failed: out of memory$/, 'the last lines of the output');
+      return true;
+    });
+    assert.ok(readFileSync(logFile).length <= 4096 + 512, 'the main file is capped');
+  } finally {
+    await container.stop(5_000);
   }
 });
