@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, cpSync, rmSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,13 +14,44 @@ export const SMKIT_BIN = path.join(REPO_ROOT, 'bin', 'smkit.js');
 const handedOut = new Set<number>();
 
 /**
- * Asks the OS for a free loopback port, never one this process handed out before (the OS can give
- * a port out again before the child that was meant to bind it does: servers started side by side).
+ * Where the test processes of one run (they share the temporary folder) note the ports they handed
+ * out, one empty file per port: the OS can give a port it gave one test file's process a moment ago
+ * to another's before the child meant to bind it does, and two `smkit serve` on one port (SO_REUSEPORT,
+ * Node 22.12+) then both bind it and one of them has to stop.
+ */
+const PORTS_DIR = path.join(os.tmpdir(), 'smkit-test-ports');
+/** How long a port stays noted: longer than any test file runs. */
+const PORT_NOTE_MS = 30 * 60_000;
+
+/** Notes `port` as handed out; false when a test process of this run noted it already. */
+export function notePort(port: number): boolean {
+  const file = path.join(PORTS_DIR, String(port));
+  try {
+    mkdirSync(PORTS_DIR, { recursive: true });
+    closeSync(openSync(file, 'wx'));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true;
+    try {
+      if (Date.now() - statSync(file).mtimeMs < PORT_NOTE_MS) return false;
+      const now = new Date();
+      utimesSync(file, now, now);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * Asks the OS for a free loopback port, never one this process, or another test process of this run
+ * (see {@link PORTS_DIR}), handed out before (the OS can give a port out again before the child that
+ * was meant to bind it does: servers started side by side, in one test file or in several).
  */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     const port = await probePort();
-    if (!handedOut.has(port) || attempt >= 20) {
+    if ((!handedOut.has(port) && notePort(port)) || attempt >= 50) {
       handedOut.add(port);
       return port;
     }
