@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
-import { chooseConnectionBalancing, countListeners, supportsReusePort, type BalancingProbe } from './connection-balancing.js';
+import { spawn } from 'node:child_process';
+import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER, listenersOfOthers, serverProcesses, supportsReusePort, type BalancingProbe, type ProcReader } from './connection-balancing.js';
 
 const linux = (nodeVersion: string): BalancingProbe => ({ nodeVersion, platform: 'linux' });
 const fixedPort = { port: 8080 };
@@ -95,5 +96,67 @@ test('countListeners sees a server listening in this process', { skip: process.p
     assert.equal(countListeners(port, { address: '127.0.0.2', family: 'IPv4' }), 0);
   } finally {
     await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test('listenersOfOthers counts the listeners on the port that no process of the server holds, by socket inode', () => {
+  const listen = (n: number, local: string, inode: number) => `   ${n}: ${local} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1\n`;
+  // 127.0.0.1:8080: 8 sockets of this worker (inodes 100..107), 8 of another process (200..207); 127.0.0.2:8080 one more.
+  const table = PROC_NET_HEADER + Array.from({ length: 8 }, (_, i) => listen(i, '0100007F:1F90', 100 + i) + listen(8 + i, '0100007F:1F90', 200 + i)).join('') + listen(16, '0200007F:1F90', 300);
+  const fds: Record<string, string[]> = { '/proc/10/fd': [], '/proc/11/fd': ['0', '1', ...Array.from({ length: 8 }, (_, i) => String(20 + i))] };
+  const proc: ProcReader = {
+    read: (file) => ({ '/proc/net/tcp': table, '/proc/net/tcp6': PROC_NET_HEADER, '/proc/10/task/10/children': '11 ' })[file] ?? assert.fail(`read ${file}`),
+    readdir: (dir) => fds[dir] ?? assert.fail(`readdir ${dir}`),
+    readlink: (file) => {
+      const fd = Number(file.split('/').pop());
+      return fd >= 20 ? `socket:[${100 + fd - 20}]` : '/dev/null';
+    },
+  };
+  const bound = { address: '127.0.0.1', family: 'IPv4' };
+  assert.deepEqual(serverProcesses(10, proc), [10, 11]);
+  // The count the check used to make: 16 listeners, no more than two workers' sockets. A server of
+  // two workers whose second had not bound yet took the other process's 8 for its own.
+  assert.equal(countListeners(8080, bound, proc.read), 2 * KERNEL_SOCKETS_PER_WORKER);
+  assert.equal(listenersOfOthers(8080, bound, serverProcesses(10, proc), proc), 8);
+  assert.equal(listenersOfOthers(8080, { address: '127.0.0.2', family: 'IPv4' }, [10, 11], proc), 1);
+  // Nothing of its own found: /proc cannot tell (the caller falls back to the count).
+  assert.equal(listenersOfOthers(8080, bound, [10], proc), undefined);
+});
+
+test('serverProcesses finds the children from /proc/<pid>/stat where the children file is absent', () => {
+  const stats: Record<string, string> = { '/proc/5/stat': '5 (a) S 1 5', '/proc/6/stat': '6 (b) c) d) S 5 5', '/proc/7/stat': '7 (w) S 5 5', '/proc/8/stat': '8 (x) S 6 5' };
+  const proc: ProcReader = {
+    read: (file) => stats[file] ?? (() => { throw new Error('ENOENT'); })(),
+    readdir: () => ['5', '6', '7', '8', 'self', 'net'],
+    readlink: () => '',
+  };
+  assert.deepEqual(serverProcesses(5, proc), [5, 6, 7]);
+});
+
+test('listenersOfOthers tells real SO_REUSEPORT sockets of another process from this one\'s', { skip: !(process.platform === 'linux' && supportsReusePort()) && 'SO_REUSEPORT balancing needs Node 22.12+ on Linux' }, async () => {
+  const ours: net.Server[] = [];
+  const listen = (port: number) =>
+    new Promise<net.Server>((resolve, reject) => {
+      const s = net.createServer();
+      s.once('error', reject);
+      s.listen({ port, host: '127.0.0.1', reusePort: true, exclusive: true } as net.ListenOptions, () => resolve(s));
+    });
+  ours.push(await listen(0));
+  const { port } = ours[0]!.address() as AddressInfo;
+  for (let i = 1; i < KERNEL_SOCKETS_PER_WORKER; i++) ours.push(await listen(port));
+  // Another process binds as many on the same port, as a second one-worker server would.
+  const other = spawn(process.execPath, ['-e', `const net = require('node:net'); let n = 0; for (let i = 0; i < ${KERNEL_SOCKETS_PER_WORKER}; i++) net.createServer().listen({ port: ${port}, host: '127.0.0.1', reusePort: true, exclusive: true }, () => { if (++n === ${KERNEL_SOCKETS_PER_WORKER}) console.log('bound'); }); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      other.stdout!.on('data', (d: Buffer) => d.toString().includes('bound') && resolve());
+      other.once('exit', (code) => reject(new Error(`the other process ended (${code})`)));
+    });
+    const bound = { address: '127.0.0.1', family: 'IPv4' };
+    assert.equal(countListeners(port, bound), 2 * KERNEL_SOCKETS_PER_WORKER);
+    assert.equal(listenersOfOthers(port, bound, [process.pid]), KERNEL_SOCKETS_PER_WORKER);
+    assert.equal(listenersOfOthers(port, bound, [process.pid, other.pid!]), 0);
+  } finally {
+    other.kill();
+    for (const s of ours) await new Promise((resolve) => s.close(resolve));
   }
 });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { BlockList } from 'node:net';
 
 /**
@@ -93,14 +93,22 @@ export interface BoundAddress {
  * specific address (127.0.0.2 beside 127.0.0.1) never takes its connections and is left out.
  * Undefined where those files cannot be read.
  *
- * With `kernel` balancing a worker uses it to notice another process sharing its port (more than
- * workers × {@link KERNEL_SOCKETS_PER_WORKER} listening sockets): the
- * primary's start-up check binds the port alone, but two servers started at the same moment can
+ * With `kernel` balancing a worker uses {@link listenersOfOthers} (or, where `/proc` cannot tell whose
+ * a socket is, this count against workers × {@link KERNEL_SOCKETS_PER_WORKER}) to notice another
+ * process sharing its port: the primary's start-up check binds the port alone, but two servers started at the same moment can
  * both pass it, and with SO_REUSEPORT both binds then succeed and the port would be silently
  * shared. (Both then stop: which of them bound first cannot be told from `/proc`, where socket
  * inode numbers come in per-CPU batches rather than in order.)
  */
 export function countListeners(port: number, bound?: BoundAddress, read: (file: string) => string = (file) => readFileSync(file, 'utf8')): number | undefined {
+  return listenerInodes(port, bound, read)?.length;
+}
+
+/**
+ * The socket inodes of the listeners {@link countListeners} counts (the `inode` column of
+ * `/proc/net/tcp*`), one per socket; undefined where those files cannot be read.
+ */
+export function listenerInodes(port: number, bound?: BoundAddress, read: (file: string) => string = (file) => readFileSync(file, 'utf8')): string[] | undefined {
   const boundFamily = bound && (String(bound.family).endsWith('6') ? 'ipv6' : 'ipv4');
   let same: BlockList | undefined;
   if (bound) {
@@ -117,7 +125,7 @@ export function countListeners(port: number, bound?: BoundAddress, read: (file: 
     if (address.family !== boundFamily) return false;
     return wildcard(address.address) || wildcard(bound.address) || same.check(address.address, address.family);
   };
-  let count = 0;
+  const inodes: string[] = [];
   let readAny = false;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let table: string;
@@ -129,7 +137,7 @@ export function countListeners(port: number, bound?: BoundAddress, read: (file: 
     readAny = true;
     for (const line of table.split('\n').slice(1)) {
       // "  0: 0100007F:1F90 00000000:0000 0A ...": local address:port (hex), remote, state.
-      const [, local, , state] = line.trim().split(/\s+/);
+      const [, local, , state, , , , , , inode] = line.trim().split(/\s+/);
       if (state !== TCP_LISTEN || local === undefined) continue;
       const colon = local.lastIndexOf(':');
       if (parseInt(local.slice(colon + 1), 16) !== port) continue;
@@ -137,10 +145,88 @@ export function countListeners(port: number, bound?: BoundAddress, read: (file: 
         const address = procAddress(local.slice(0, colon));
         if (!address || !overlaps(address)) continue;
       }
-      count++;
+      inodes.push(inode ?? '');
     }
   }
-  return readAny ? count : undefined;
+  return readAny ? inodes : undefined;
+}
+
+/** How {@link listenersOfOthers} reads `/proc`, injectable for tests. */
+export interface ProcReader {
+  read(file: string): string;
+  readdir(dir: string): string[];
+  readlink(file: string): string;
+}
+
+const PROC: ProcReader = { read: (file) => readFileSync(file, 'utf8'), readdir: (dir) => readdirSync(dir), readlink: (file) => readlinkSync(file) };
+
+/**
+ * The processes of the server a worker belongs to: its primary (`primaryPid`) and every child of it
+ * (the worker processes, this one and its siblings, bound or still binding). From
+ * `/proc/<pid>/task/<pid>/children`, else from the parent pid in every `/proc/<pid>/stat`.
+ */
+export function serverProcesses(primaryPid: number, proc: ProcReader = PROC): number[] {
+  try {
+    const children = proc.read(`/proc/${primaryPid}/task/${primaryPid}/children`).trim().split(/\s+/).filter(Boolean).map(Number);
+    return [primaryPid, ...children];
+  } catch {
+    const pids = [primaryPid];
+    for (const entry of proc.readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = proc.read(`/proc/${entry}/stat`);
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, the last ')' ends it.
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid === primaryPid) pids.push(Number(entry));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return pids;
+  }
+}
+
+/** The socket inodes among the open descriptors of `pids` (`/proc/<pid>/fd/*` → `socket:[inode]`). */
+function socketInodesOf(pids: readonly number[], proc: ProcReader): Set<string> {
+  const inodes = new Set<string>();
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = proc.readdir(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(proc.readlink(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]!);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return inodes;
+}
+
+/**
+ * Listening sockets on `port` whose address overlaps `bound` (as {@link countListeners}) that no
+ * process of `ownPids` holds: another process's, which shares the port through SO_REUSEPORT.
+ * Undefined where `/proc` cannot tell (the tables cannot be read, or no descriptor of this process,
+ * which holds such a socket itself, could be read).
+ *
+ * Unlike a count against the server's sockets (workers × {@link KERNEL_SOCKETS_PER_WORKER}), this
+ * does not depend on how many of the server's workers have bound the port yet: a worker that
+ * counted while a sibling had not bound let as many sockets of another server through.
+ * A socket listed but closed before the descriptors are read (a worker leaving) is not counted:
+ * only those still listed after the descriptors were read are.
+ */
+export function listenersOfOthers(port: number, bound: BoundAddress, ownPids: readonly number[], proc: ProcReader = PROC): number | undefined {
+  const before = listenerInodes(port, bound, proc.read);
+  if (before === undefined) return undefined;
+  const own = socketInodesOf(ownPids, proc);
+  if (own.size === 0) return undefined;
+  const after = new Set(listenerInodes(port, bound, proc.read) ?? []);
+  return before.filter((inode) => after.has(inode) && !own.has(inode)).length;
 }
 
 /**

@@ -34,7 +34,7 @@ import type { BatchRun } from '../batching/adaptive-batcher.js';
 import { ClusterStreamSlots } from './bidi/stream-slots.js';
 import { leavingError } from './draining.js';
 import { holdMessagesUntil, isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
-import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER } from './connection-balancing.js';
+import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER, listenersOfOthers, serverProcesses } from './connection-balancing.js';
 import { heartbeatMs } from './worker-watchdog.js';
 
 const metricsWaiters = new Map<number, (text: string) => void>();
@@ -265,9 +265,14 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
       void (kernelBalancing ? listenAcceptors() : Promise.resolve()).then(
         () => {
           const address = server.address();
-          // More listeners on this address and port than the server's: another process shares it through SO_REUSEPORT too.
-          const ours = settings.workers * KERNEL_SOCKETS_PER_WORKER;
-          if (kernelBalancing && typeof address === 'object' && address && (countListeners(settings.port, address) ?? 0) > ours) process.exit(EXIT_LISTEN_FAILED);
+          // A listener on this port (and an overlapping address) that no process of this server holds:
+          // another process shares it through SO_REUSEPORT too. Where /proc cannot tell whose the
+          // sockets are, more of them than the server's own.
+          if (kernelBalancing && typeof address === 'object' && address) {
+            const others = listenersOfOthers(settings.port, address, serverProcesses(process.ppid));
+            const shared = others !== undefined ? others > 0 : (countListeners(settings.port, address) ?? 0) > settings.workers * KERNEL_SOCKETS_PER_WORKER;
+            if (shared) process.exit(EXIT_LISTEN_FAILED);
+          }
           sendToPrimary({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });
           shedder?.reportNow();
         },

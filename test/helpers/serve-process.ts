@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, cpSync, rmSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,13 +15,44 @@ export const SMKIT_BIN = path.join(REPO_ROOT, 'bin', 'smkit.js');
 const handedOut = new Set<number>();
 
 /**
- * Asks the OS for a free loopback port, never one this process handed out before (the OS can give
- * a port out again before the child that was meant to bind it does: servers started side by side).
+ * Where the test processes of one run (they share the temporary folder) note the ports they handed
+ * out, one empty file per port: the OS can give a port it gave one test file's process a moment ago
+ * to another's before the child meant to bind it does, and two `smkit serve` on one port (SO_REUSEPORT,
+ * Node 22.12+) then both bind it and one of them has to stop.
+ */
+const PORTS_DIR = path.join(os.tmpdir(), 'smkit-test-ports');
+/** How long a port stays noted: longer than any test file runs. */
+const PORT_NOTE_MS = 30 * 60_000;
+
+/** Notes `port` as handed out; false when a test process of this run noted it already. */
+export function notePort(port: number): boolean {
+  const file = path.join(PORTS_DIR, String(port));
+  try {
+    mkdirSync(PORTS_DIR, { recursive: true });
+    closeSync(openSync(file, 'wx'));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true;
+    try {
+      if (Date.now() - statSync(file).mtimeMs < PORT_NOTE_MS) return false;
+      const now = new Date();
+      utimesSync(file, now, now);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * Asks the OS for a free loopback port, never one this process, or another test process of this run
+ * (see {@link PORTS_DIR}), handed out before (the OS can give a port out again before the child that
+ * was meant to bind it does: servers started side by side, in one test file or in several).
  */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     const port = await probePort();
-    if (!handedOut.has(port) || attempt >= 20) {
+    if ((!handedOut.has(port) && notePort(port)) || attempt >= 50) {
       handedOut.add(port);
       return port;
     }
@@ -122,7 +154,7 @@ async function holdsItsPort(server: ServeProcess): Promise<'held' | 'lost' | 'ex
       return /ERR_PORT_IN_USE/.test(server.output()) ? 'lost' : 'exited';
     }
     try {
-      const res = await fetchWithTimeout(`${server.url}/ping`, {}, 5_000);
+      const res = await pingOnNewConnection(server.url, 5_000);
       await res.arrayBuffer();
       if (res.headers.get('x-smkit-instance-id') === server.instanceId) return 'held';
     } catch {
@@ -215,6 +247,28 @@ function spawnServe(port: number, instanceId: string, env: Record<string, string
 }
 
 /**
+ * `GET <url>/ping` on a connection of its own, closed after the answer. A poll that waits for its own
+ * child must not keep a connection alive: one that reached another server (which had the port a
+ * moment, or shares it) would carry every later poll there, even once the child is the only one
+ * listening (the flake hunt saw a poll answered by another server for 120 s while the child was ready).
+ */
+export function pingOnNewConnection(url: string, timeoutMs: number): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}/ping`, { agent: false, headers: { connection: 'close' }, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.once('error', reject);
+      res.once('end', () => {
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+        resolve(new Response(res.statusCode === 204 || res.statusCode === 304 ? null : Buffer.concat(chunks), { status: res.statusCode ?? 0, headers }));
+      });
+    });
+    req.once('error', reject);
+  });
+}
+
+/**
  * Polls `GET /ping` until it answers `status` (default 200) — and, for 503, until the body says the
  * load has failed (`Unhealthy`) rather than still loading — or fails after `timeoutMs`.
  */
@@ -224,7 +278,7 @@ export async function waitForPing(server: ServeProcess, status = 200, timeoutMs 
   while (Date.now() < deadline) {
     if (server.child.exitCode !== null) throw new Error(`smkit serve exited (${server.child.exitCode}) before /ping answered ${status}:\n${server.output()}`);
     try {
-      const res = await fetchWithTimeout(`${server.url}/ping`, {}, 5000);
+      const res = await pingOnNewConnection(server.url, 5000);
       if (server.instanceId !== undefined && res.headers.get('x-smkit-instance-id') !== server.instanceId) {
         // Another server holds the port (the child will exit with ERR_PORT_IN_USE): never take its answer.
         last = `HTTP ${res.status} from another server on port ${server.port}`;
