@@ -131,14 +131,20 @@ function plan() {
 
 const { entries, dir: groupDir } = plan();
 const files = entries.sort((a, b) => b.seconds - a.seconds || a.file.localeCompare(b.file)).map((e) => e.file);
-if (groupDir) {
-  const removeGroups = () => rmSync(groupDir, { recursive: true, force: true });
-  process.on('exit', removeGroups);
+// Where test/helpers/serve-process.ts notes the ports it hands out, for this run's processes only:
+// removed with the run, as the group modules are, so nothing of it outlasts the run.
+const portsDir = join(tmpdir(), 'smkit-test-ports');
+{
+  const removeRunFiles = () => {
+    rmSync(portsDir, { recursive: true, force: true });
+    if (groupDir) rmSync(groupDir, { recursive: true, force: true });
+  };
+  process.on('exit', removeRunFiles);
   // A run stopped by a signal (Ctrl-C) has no 'exit' event: remove the folder, then end as the signal
   // would, unless another listener (a newer Node's test runner) handles the signal itself.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.once(signal, () => {
-      removeGroups();
+      removeRunFiles();
       if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     });
   }

@@ -18,7 +18,8 @@ const handedOut = new Set<number>();
  * Where the test processes of one run (they share the temporary folder) note the ports they handed
  * out, one empty file per port: the OS can give a port it gave one test file's process a moment ago
  * to another's before the child meant to bind it does, and two `smkit serve` on one port (SO_REUSEPORT,
- * Node 22.12+) then both bind it and one of them has to stop.
+ * Node 22.12+) then both bind it and one of them has to stop. scripts/run-tests.mjs removes it when
+ * the run ends.
  */
 const PORTS_DIR = path.join(os.tmpdir(), 'smkit-test-ports');
 /** How long a port stays noted: longer than any test file runs. */
