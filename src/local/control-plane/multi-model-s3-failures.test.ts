@@ -5,13 +5,12 @@
 // which the SDKs retry, as a model that loads once S3 recovers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { answerListing, answerS3Error, startStandInS3, type StandInS3, type StandInS3Request } from '../../../test/helpers/stand-in-s3.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
@@ -20,22 +19,13 @@ const ARCHIVE = craftTarGz([{ path: 'model.onnx', body: 'weights' }]);
 /** Whether S3 answers `mme/flaky.tar.gz` with a 503 (else with the archive). */
 let flaky = true;
 
-function s3Error(res: ServerResponse, status: number, code: string, message: string): void {
-  res.writeHead(status, { 'content-type': 'application/xml' }).end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`);
-}
-
-function serveS3(req: IncomingMessage, res: ServerResponse): void {
-  const url = new URL(req.url ?? '/', 'http://s3');
-  if (req.method === 'GET' && url.searchParams.get('list-type') === '2') {
-    return void res
-      .writeHead(200, { 'content-type': 'application/xml' })
-      .end(`<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>models</Name><Prefix>${url.searchParams.get('prefix') ?? ''}</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>`);
-  }
+/** The stand-in S3's answers: the archive, or the failure its key names. */
+function serveS3({ req, res, key, url, isListing }: StandInS3Request): void {
+  if (isListing) return answerListing(res, 'models', url.searchParams.get('prefix') ?? '');
   if (req.method !== 'GET') return void res.writeHead(405).end();
-  const key = decodeURIComponent(url.pathname.slice(1).split('/').slice(1).join('/'));
-  if (key === 'mme/denied.tar.gz') return s3Error(res, 403, 'AccessDenied', 'Access Denied');
-  if (key === 'mme/missing.tar.gz') return s3Error(res, 404, 'NoSuchKey', 'The specified key does not exist.');
-  if (key === 'mme/flaky.tar.gz' && flaky) return s3Error(res, 503, 'SlowDown', 'Please reduce your request rate.');
+  if (key === 'mme/denied.tar.gz') return answerS3Error(res, 403, 'AccessDenied', 'Access Denied');
+  if (key === 'mme/missing.tar.gz') return answerS3Error(res, 404, 'NoSuchKey', 'The specified key does not exist.');
+  if (key === 'mme/flaky.tar.gz' && flaky) return answerS3Error(res, 503, 'SlowDown', 'Please reduce your request rate.');
   if (key === 'mme/broken.tar.gz') {
     // Half the archive, then the connection ends: the transfer breaks part-way.
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(ARCHIVE.length) });
@@ -45,16 +35,14 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
 }
 
 describe('multi-model S3 failures', () => {
-  let s3: Server;
+  let s3: StandInS3;
   let local: LocalSageMakerHandle;
   let sm: SageMakerClient;
   let runtime: SageMakerRuntimeClient;
 
   before(async () => {
-    s3 = createServer(serveS3);
-    await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
-    const s3Url = `http://127.0.0.1:${(s3.address() as AddressInfo).port}`;
-    local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
+    s3 = await startStandInS3(serveS3);
+    local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url, s3TimeoutSeconds: 60 } });
     sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 60_000 }));
     // No SDK retries: each invocation's own answer is what the test reads.
     runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 60_000 }), maxAttempts: 1 });
@@ -68,8 +56,7 @@ describe('multi-model S3 failures', () => {
     sm?.destroy();
     runtime?.destroy();
     await local?.stop();
-    s3?.closeAllConnections();
-    await new Promise((resolve) => s3?.close(resolve));
+    await s3?.close();
   });
 
   const invoke = (TargetModel: string) => runtime.send(new InvokeEndpointCommand({ EndpointName: 'mme', TargetModel, Body: Buffer.from('{}') }));

@@ -8,14 +8,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { craftTarGz } from '../../../test/fixtures/archive/craft.js';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { answerListing, answerS3Error, startStandInS3, type StandInS3, type StandInS3Request } from '../../../test/helpers/stand-in-s3.js';
 import { until } from '../../../test/helpers/until.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
@@ -28,26 +28,19 @@ interface StalledGet {
   finish(): void;
 }
 
-let s3: Server;
-let s3Url: string;
+let s3: StandInS3;
 const stalled: StalledGet[] = [];
 /** Keys of every GET of an object (not a listing). */
 const gets: string[] = [];
 
-function serveS3(req: IncomingMessage, res: ServerResponse): void {
-  const url = new URL(req.url ?? '/', 'http://s3');
-  if (req.method === 'GET' && url.searchParams.get('list-type') === '2') {
-    return void res
-      .writeHead(200, { 'content-type': 'application/xml' })
-      .end(`<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>models</Name><Prefix>${url.searchParams.get('prefix') ?? ''}</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>`);
-  }
+function serveS3({ req, res, key, url, isListing }: StandInS3Request): void {
+  if (isListing) return answerListing(res, 'models', url.searchParams.get('prefix') ?? '');
   if (req.method !== 'GET') return void res.writeHead(405).end();
-  const key = decodeURIComponent(url.pathname.slice(1).split('/').slice(1).join('/'));
   gets.push(key);
   if (key.startsWith('missing/')) {
     const notFound = (): void => {
       if (!stalled.some((s) => s.key === 'big/model.tar.gz')) return void setTimeout(notFound, 10);
-      res.writeHead(404, { 'content-type': 'application/xml' }).end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>');
+      answerS3Error(res, 404, 'NoSuchKey', 'The specified key does not exist.');
     };
     return notFound();
   }
@@ -58,19 +51,16 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
 
 describe('multi model stop', () => {
   before(async () => {
-    s3 = createServer(serveS3);
-    await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
-    s3Url = `http://127.0.0.1:${(s3.address() as AddressInfo).port}`;
+    s3 = await startStandInS3(serveS3);
   });
 
   after(async () => {
-    s3.closeAllConnections();
-    await new Promise((resolve) => s3.close(resolve));
+    await s3.close();
   });
 
   /** A local SageMaker on the stand-in S3 whose invocations wait 500 ms for a model, then get ModelNotReadyException. */
   async function start(extra: { modelDataSecondMs?: number } = {}): Promise<{ local: LocalSageMakerHandle; sm: SageMakerClient; runtime: SageMakerRuntimeClient; close(): Promise<void> }> {
-    const local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, invokeTimeoutMs: 500, alarmsAndScaling: false, settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 }, ...extra });
+    const local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, invokeTimeoutMs: 500, alarmsAndScaling: false, settings: { s3EndpointUrl: s3.url, s3TimeoutSeconds: 60 }, ...extra });
     const sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
     const runtime = new SageMakerRuntimeClient({ ...localClientConfig(local.url, { requestTimeoutMs: 30_000 }), maxAttempts: 1 });
     await sm.send(new CreateModelCommand({ ModelName: 'mme', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: 's3://models/mme/', Mode: 'MultiModel' } }));

@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import fsCallbacks, { existsSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { CreateModelCommand, CreateTransformJobCommand, DescribeTransformJobCommand, SageMakerClient, StopTransformJobCommand } from '@aws-sdk/client-sagemaker';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localClientConfig } from '../../../test/helpers/local-sdk-clients.js';
+import { answerListing, startStandInS3, type StandInS3, type StandInS3Request } from '../../../test/helpers/stand-in-s3.js';
 import { until } from '../../../test/helpers/until.js';
 import { createS3Objects } from '../s3/client.js';
 import type { S3Objects } from '../s3/objects.js';
@@ -31,7 +32,7 @@ import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemake
 type Stall = 'get-headers' | 'get-body' | 'put' | 'get-large' | 'get-broken-twice' | 'get-broken' | 'get-late' | 'get-model' | 'put-second' | 'put-over';
 
 let dir: string;
-let s3: Server;
+let s3: StandInS3;
 let local: LocalSageMakerHandle;
 let sm: SageMakerClient;
 
@@ -71,20 +72,17 @@ const stalled = new Map<Stall, Socket>();
 /** The GET of a `get-late` object, not answered until the test says so. */
 let late: ServerResponse | undefined;
 
-function listing(prefix: string): string {
-  return (
-    '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-    `<Name>in</Name><Prefix>${prefix}</Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>` +
-    `<Contents><Key>${prefix}a.csv</Key><Size>4</Size></Contents>${prefix === 'put-second/' ? `<Contents><Key>${prefix}b.csv</Key><Size>4</Size></Contents>` : ''}</ListBucketResult>`
-  );
+/** The `in` bucket's objects under `prefix`: one CSV, two under `put-second/`. */
+function inObjects(prefix: string): { key: string; size: number }[] {
+  return [{ key: `${prefix}a.csv`, size: 4 }, ...(prefix === 'put-second/' ? [{ key: `${prefix}b.csv`, size: 4 }] : [])];
 }
 
-function serveS3(req: IncomingMessage, res: ServerResponse): void {
-  const url = new URL(req.url ?? '/', 'http://s3');
-  const [bucket, prefix] = url.pathname.slice(1).split('/');
+function serveS3({ req, res, bucket, key, url, isListing }: StandInS3Request): void {
+  const prefix = key.split('/')[0];
   const kind = prefix as Stall;
-  if (req.method === 'GET' && bucket === 'in' && url.searchParams.get('list-type') === '2') {
-    return void res.writeHead(200, { 'content-type': 'application/xml' }).end(listing(url.searchParams.get('prefix') ?? ''));
+  if (isListing && bucket === 'in') {
+    const p = url.searchParams.get('prefix') ?? '';
+    return answerListing(res, 'in', p, inObjects(p));
   }
   if (req.method === 'GET' && bucket === 'in') {
     const n = (gets.get(kind) ?? 0) + 1;
@@ -107,17 +105,9 @@ function serveS3(req: IncomingMessage, res: ServerResponse): void {
     }
     return void res.writeHead(200, { 'content-type': 'text/csv', 'content-length': '4' }).end('1,2\n');
   }
-  if (req.method === 'GET' && bucket === 'out' && url.searchParams.get('list-type') === '2') {
+  if (isListing && bucket === 'out') {
     const p = url.searchParams.get('prefix') ?? '';
-    const keys = [...outKeys].filter((k) => k.startsWith(p)).sort();
-    return void res
-      .writeHead(200, { 'content-type': 'application/xml' })
-      .end(
-        '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-          `<Name>out</Name><Prefix>${p}</Prefix><KeyCount>${keys.length}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>` +
-          keys.map((k) => `<Contents><Key>${k}</Key><Size>4</Size></Contents>`).join('') +
-          '</ListBucketResult>',
-      );
+    return answerListing(res, 'out', p, [...outKeys].filter((k) => k.startsWith(p)).sort().map((k) => ({ key: k, size: 4 })));
   }
   if (req.method === 'DELETE' && bucket === 'out') {
     deletes.push(url.pathname);
@@ -156,11 +146,9 @@ describe('transform jobs stop', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'smkit-tj-stop-'));
     await writeFile(join(dir, 'weights.bin'), 'w');
-    s3 = createServer(serveS3);
-    await new Promise<void>((resolve) => s3.listen(0, '127.0.0.1', resolve));
-    const s3Url = `http://127.0.0.1:${(s3.address() as AddressInfo).port}`;
-    const s3Objects = answeringLate(createS3Objects({ s3EndpointUrl: s3Url, region: 'us-east-1', s3TimeoutSeconds: 60 }));
-    local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, s3: s3Objects, log: (level, message) => void (level === 'warn' && warnings.push(message)), settings: { s3EndpointUrl: s3Url, s3TimeoutSeconds: 60 } });
+    s3 = await startStandInS3(serveS3);
+    const s3Objects = answeringLate(createS3Objects({ s3EndpointUrl: s3.url, region: 'us-east-1', s3TimeoutSeconds: 60 }));
+    local = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, alarmsAndScaling: false, s3: s3Objects, log: (level, message) => void (level === 'warn' && warnings.push(message)), settings: { s3EndpointUrl: s3.url, s3TimeoutSeconds: 60 } });
     sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 30_000 }));
     await sm.send(new CreateModelCommand({ ModelName: 'stop-model', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
   });
@@ -168,8 +156,7 @@ describe('transform jobs stop', () => {
   after(async () => {
     sm?.destroy();
     await local?.stop();
-    s3?.closeAllConnections();
-    await new Promise((resolve) => s3?.close(resolve));
+    await s3?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
