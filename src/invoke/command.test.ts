@@ -916,6 +916,26 @@ test('smkit invoke -o counts an answer of one byte as "1 byte", with and without
   ]);
 });
 
+test('smkit invoke --stream --endpoint --target-model is a usage error before sending: InvokeEndpointWithResponseStream has no TargetModel (the front door answered HTTP 400)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-stream-target-model-'));
+  try {
+    const file = path.join(dir, 'rows.csv');
+    writeFileSync(file, '5.1,3.5,1.4,0.2\n');
+    // Nothing listens on port 9: a request that went out would fail with ERR_INVOKE_FAILED instead.
+    const frontDoor = 'http://127.0.0.1:9';
+    await assert.rejects(
+      invokeCommand(undefined, { file, timeout: '60', endpoint: 'mme', frontDoor, stream: true, targetModel: 'a.tar.gz' }),
+      usage(/^--target-model does not apply with --stream --endpoint: InvokeEndpointWithResponseStream has no TargetModel.*smkit invoke --endpoint mme --target-model a\.tar\.gz\)$/),
+    );
+    // Without --stream it is sent; so is it to a container's own URL, whose multi-model server reads the header.
+    const failed = (e: unknown) => isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED';
+    await assert.rejects(invokeCommand(undefined, { file, timeout: '60', endpoint: 'mme', frontDoor, targetModel: 'a.tar.gz' }), failed);
+    await assert.rejects(invokeCommand(frontDoor, { file, timeout: '60', stream: true, targetModel: 'a.tar.gz' }), failed);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('smkit invoke --stream --endpoint --session-id NEW_SESSION is a usage error before sending: InvokeEndpointWithResponseStream cannot open a session (the front door answered HTTP 400)', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-stream-new-session-'));
   try {

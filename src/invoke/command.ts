@@ -126,6 +126,11 @@ export async function invokeCommand(url: string | undefined, opts: InvokeCommand
   if (opts.stream && opts.endpoint !== undefined && opts.sessionId === NEW_SESSION) {
     throw new ToolkitError('ERR_CLI_USAGE', `--session-id ${NEW_SESSION} does not apply with --stream --endpoint: InvokeEndpointWithResponseStream cannot open a stateful session; open it with smkit invoke --endpoint ${opts.endpoint} --session-id ${NEW_SESSION} (without --stream), then stream with the id it prints`);
   }
+  // Nor has it a TargetModel: the front door strips the header and a multi-model endpoint answers
+  // HTTP 400 ValidationError (API_runtime_InvokeEndpointWithResponseStream names no TargetModel).
+  if (opts.stream && opts.endpoint !== undefined && opts.targetModel !== undefined) {
+    throw new ToolkitError('ERR_CLI_USAGE', `--target-model does not apply with --stream --endpoint: InvokeEndpointWithResponseStream has no TargetModel, so a multi-model endpoint cannot stream; invoke it without --stream (smkit invoke --endpoint ${opts.endpoint} --target-model ${opts.targetModel})`);
+  }
   const target = opts.endpoint !== undefined ? { url: opts.frontDoor ?? 'http://127.0.0.1:8080', endpoint: opts.endpoint } : { url: url ?? 'http://127.0.0.1:8080/invocations' };
   invocationUrl(target); // refuses a URL that is not http(s) or a bad --endpoint name
   if (opts.output !== undefined) await checkOutput(opts.output);
