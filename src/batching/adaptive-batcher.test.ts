@@ -499,6 +499,33 @@ test('a run whose every caller gave up (it never ends) is left behind when the n
   assert.equal(await later, 8);
 });
 
+test('a failed batch whose one-by-one retry never ends is left behind once its callers still waiting gave up: those its retries already answered do not hold the model for good', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 0);
+  const first = b.submit(1);
+  await turns(3);
+  const c = new Cancellation();
+  const good = b.submit(2);
+  const bad = b.submit(-3, c).catch((e: unknown) => e);
+  await release();
+  assert.equal(await first, 2);
+  assert.deepEqual(runs, [[1], [2, -3]]);
+  // The batch fails; 2 is retried alone and answered, then -3's retry starts and never ends.
+  await release();
+  await release();
+  assert.equal(await good, 4);
+  assert.deepEqual(runs, [[1], [2, -3], [2], [-3]]);
+  const timeout = new Error('timed out');
+  c.cancel(timeout);
+  const next = b.submit(5);
+  await turns(3);
+  assert.deepEqual(runs.at(-1), [5], 'the next call runs: the stuck retry was left behind');
+  assert.equal(await bad, timeout);
+  await release();
+  await release();
+  assert.equal(await next, 10);
+});
+
 test('a run whose callers all gave up is kept while it is young (overload: the next run does not start beside it)', async () => {
   const { runner, runs, release } = gatedRunner();
   const young = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 60_000);

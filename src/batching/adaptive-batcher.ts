@@ -298,10 +298,15 @@ export class AdaptiveBatcher<I, O> {
         // A report must not change an answer: the retries run as they would without it.
       }
       // One bad request must not fail the others: run each alone, in order (skipping those whose
-      // caller gave up meanwhile).
+      // caller gave up meanwhile). Each call answered leaves the run's calls in flight: a retry that
+      // never ends is left behind (see #schedule) once the calls still waiting for it gave up, which
+      // the calls answered before it, whose callers have their answers, must not prevent.
+      const unanswered = [...batch];
+      if (run === this.#run) this.#inFlight = unanswered;
       for (const w of batch) {
         if (w.cancellation?.cancelled) w.reject(w.cancellation.reason);
         else await settle(() => this.runner.runOne(w.input)).then(w.resolve, w.reject);
+        unanswered.shift();
       }
     } finally {
       // A run left behind ends long after its calls were failed: the runs since are not its to touch.
