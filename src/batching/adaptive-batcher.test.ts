@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdaptiveBatcher, GATHER_LIMIT_MS, MAX_RUNS_LEFT_BEHIND, type BatchRun, type BatchRunner } from './adaptive-batcher.js';
+import { AdaptiveBatcher, GATHER_LIMIT_MS, type BatchRun, type BatchRunner } from './adaptive-batcher.js';
 import { Cancellation } from '../core/cancellation.js';
 
 /** Lets the event loop go round `n` times (runs start on the next turn). */
@@ -499,7 +499,34 @@ test('a run whose every caller gave up (it never ends) is left behind when the n
   assert.equal(await later, 8);
 });
 
-test('a run whose callers all gave up is kept while it is young (overload: the next run does not start beside it), and at most MAX_RUNS_LEFT_BEHIND runs are left behind', async () => {
+test('a failed batch whose one-by-one retry never ends is left behind once its callers still waiting gave up: those its retries already answered do not hold the model for good', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 0);
+  const first = b.submit(1);
+  await turns(3);
+  const c = new Cancellation();
+  const good = b.submit(2);
+  const bad = b.submit(-3, c).catch((e: unknown) => e);
+  await release();
+  assert.equal(await first, 2);
+  assert.deepEqual(runs, [[1], [2, -3]]);
+  // The batch fails; 2 is retried alone and answered, then -3's retry starts and never ends.
+  await release();
+  await release();
+  assert.equal(await good, 4);
+  assert.deepEqual(runs, [[1], [2, -3], [2], [-3]]);
+  const timeout = new Error('timed out');
+  c.cancel(timeout);
+  const next = b.submit(5);
+  await turns(3);
+  assert.deepEqual(runs.at(-1), [5], 'the next call runs: the stuck retry was left behind');
+  assert.equal(await bad, timeout);
+  await release();
+  await release();
+  assert.equal(await next, 10);
+});
+
+test('a run whose callers all gave up is kept while it is young (overload: the next run does not start beside it)', async () => {
   const { runner, runs, release } = gatedRunner();
   const young = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 60_000);
   const gone = new Cancellation();
@@ -515,32 +542,40 @@ test('a run whose callers all gave up is kept while it is young (overload: the n
   await release();
   assert.equal(await next, 4);
   await first;
+});
 
-  // Runs that keep getting stuck: MAX_RUNS_LEFT_BEHIND are left behind, the next one holds the model.
-  runs.length = 0;
-  const capped = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 0);
+test('runs that keep getting stuck (a handler that hangs on some requests) are each left behind: the model is never held for good, a later call runs and is answered', async () => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 0);
   const settled: Promise<unknown>[] = [];
-  for (let i = 0; i <= MAX_RUNS_LEFT_BEHIND + 1; i++) {
+  const stuck = 12;
+  for (let i = 0; i < stuck; i++) {
     const c = new Cancellation();
-    settled.push(capped.submit(10 + i, c).catch((e: unknown) => e));
+    settled.push(b.submit(10 + i, c).catch((e: unknown) => e));
     await turns(3);
     c.cancel(new Error('timed out'));
   }
-  assert.equal(runs.length, MAX_RUNS_LEFT_BEHIND + 1, `${MAX_RUNS_LEFT_BEHIND} runs left behind, then the model is held: ${JSON.stringify(runs)}`);
-  for (let i = 0; i < runs.length; i++) await release();
+  assert.equal(runs.length, stuck, `each stuck run was left behind for the next: ${JSON.stringify(runs)}`);
+  const patient = b.submit(7);
+  await turns(3);
+  assert.deepEqual(runs.at(-1), [7], 'the call after them runs although none of the stuck runs ended');
+  // Every stuck run's callers got their reasons already.
+  for (const p of settled) assert.equal(((await p) as Error).message, 'timed out');
+  // The stuck runs ending at last (oldest first) changes nothing for the run since.
+  for (let i = 0; i < stuck; i++) await release();
+  await release();
+  assert.equal(await patient, 14);
+  assert.equal(b.waiting, 0);
 });
 
 test('while a run that may never end holds the model, calls whose callers gave up leave the queue as the next call comes, not when it ends', async () => {
   const { runner, runs, release } = gatedRunner();
   const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 0);
-  // Runs that never end, up to the model being held for good.
-  for (let i = 0; i <= MAX_RUNS_LEFT_BEHIND; i++) {
-    const c = new Cancellation();
-    void b.submit(10 + i, c).catch(() => undefined);
-    await turns(3);
-    c.cancel(new Error('timed out'));
-  }
+  // A run that may never end and that someone still waits for (no cancellation): it holds the model.
+  const holding = b.submit(10);
+  await turns(3);
   const held = runs.length;
+  assert.equal(held, 1);
   // Each of these times out while it waits: none may keep its input (a request's tensors) for as
   // long as the model is held.
   const timeout = new Error('timed out');
@@ -554,7 +589,8 @@ test('while a run that may never end holds the model, calls whose callers gave u
   assert.equal(b.waiting, 1, 'only the call someone still waits for is queued');
   for (const p of waiting) await assert.rejects(p, (err) => err === timeout);
   assert.equal(runs.length, held, 'nothing more ran');
-  for (let i = 0; i < held; i++) await release();
+  await release();
+  assert.equal(await holding, 20);
   await release();
   assert.equal(await last, 400);
 });

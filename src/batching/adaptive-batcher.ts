@@ -28,13 +28,6 @@ export const GATHER_LIMIT_MS = 1;
  */
 export const LEAVE_BEHIND_AFTER_MS = 1000;
 
-/**
- * At most this many runs left behind may still be going: each holds its inputs and, while it
- * computes, a share of the cores, so runs that keep getting stuck hold the model again instead of
- * piling up.
- */
-export const MAX_RUNS_LEFT_BEHIND = 4;
-
 /** One model run of a batcher, as it reports it for metrics once the run has ended. */
 export interface BatchRun {
   /** Requests the run took. */
@@ -96,11 +89,15 @@ interface Waiting<I, O> {
  * While turns keep bringing calls, the run waits for one more (see {@link GATHER_LIMIT_MS}).
  *
  * A run whose every caller has given up, and that has lasted {@link LEAVE_BEHIND_AFTER_MS}, is left
- * behind once another call arrives: its calls fail with their reasons and the next run starts (up to
- * {@link MAX_RUNS_LEFT_BEHIND} such runs still going). A run that never ends (a `predictBatchFn`
- * awaiting something that never comes) would otherwise hold every later call until it timed out,
- * for as long as the process lives, while nothing looked stuck. While a run that old holds the
- * model, each arriving call drops the queued calls whose callers gave up.
+ * behind once another call arrives: its calls fail with their reasons and the next run starts. A
+ * run that never ends (a `predictBatchFn` awaiting something that never comes) would otherwise hold
+ * every later call until it timed out, for as long as the process lives, while nothing looked
+ * stuck. Every such run is left behind, however many are still going: with a cap on them, a handler
+ * that hung on a few requests (a network call with no timeout) held the model for good once the cap
+ * was reached, every later request answered 504 while `/ping` said healthy. Runs left behind pile
+ * up as the same calls would with batching off, each running on its own. While a run that old holds
+ * the model (one of its callers still waits), each arriving call drops the queued calls whose
+ * callers gave up.
  */
 export class AdaptiveBatcher<I, O> {
   readonly #queue: Waiting<I, O>[] = [];
@@ -110,8 +107,6 @@ export class AdaptiveBatcher<I, O> {
   #run = 0;
   /** When the run in flight began (`performance.now()`). */
   #runBegan = 0;
-  /** Runs left behind that have not ended yet. */
-  #leftBehind = 0;
   #starting = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -182,7 +177,7 @@ export class AdaptiveBatcher<I, O> {
   /** Starts the next run when the model is free and the batch is full or has waited long enough. */
   #schedule(): void {
     if (this.#running && performance.now() - this.#runBegan >= this.leaveBehindAfterMs) {
-      if (this.#leftBehind < MAX_RUNS_LEFT_BEHIND && this.#inFlight?.every((w) => w.cancellation?.cancelled === true)) this.#leaveBehind(this.#inFlight);
+      if (this.#inFlight?.every((w) => w.cancellation?.cancelled === true)) this.#leaveBehind(this.#inFlight);
       // A run this old may never end: calls given up meanwhile leave the queue now, not when it
       // ends, so a model held for good does not keep the input of every request that timed out.
       else this.#dropGivenUp();
@@ -259,7 +254,6 @@ export class AdaptiveBatcher<I, O> {
   #leaveBehind(calls: Waiting<I, O>[]): void {
     for (const w of calls) w.reject(w.cancellation!.reason);
     this.#run++;
-    this.#leftBehind++;
     this.#inFlight = undefined;
     this.#running = false;
   }
@@ -304,10 +298,15 @@ export class AdaptiveBatcher<I, O> {
         // A report must not change an answer: the retries run as they would without it.
       }
       // One bad request must not fail the others: run each alone, in order (skipping those whose
-      // caller gave up meanwhile).
+      // caller gave up meanwhile). Each call answered leaves the run's calls in flight: a retry that
+      // never ends is left behind (see #schedule) once the calls still waiting for it gave up, which
+      // the calls answered before it, whose callers have their answers, must not prevent.
+      const unanswered = [...batch];
+      if (run === this.#run) this.#inFlight = unanswered;
       for (const w of batch) {
         if (w.cancellation?.cancelled) w.reject(w.cancellation.reason);
         else await settle(() => this.runner.runOne(w.input)).then(w.resolve, w.reject);
+        unanswered.shift();
       }
     } finally {
       // A run left behind ends long after its calls were failed: the runs since are not its to touch.
@@ -315,8 +314,6 @@ export class AdaptiveBatcher<I, O> {
         this.#inFlight = undefined;
         this.#running = false;
         this.#schedule();
-      } else {
-        this.#leftBehind--;
       }
     }
   }

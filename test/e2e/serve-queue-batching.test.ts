@@ -2,7 +2,8 @@
  * The inference queue and dynamic batching through a real `smkit serve`: more requests than the
  * worker runs at once are all answered, queued requests time out on their own clock, batched
  * requests each get their own answer, and a request that timed out while it waited for a batch in
- * the inference thread is dropped there instead of being run.
+ * the inference thread is dropped there instead of being run, and a handler that hangs on some
+ * requests does not hold the model for good.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,6 +42,7 @@ describe('queue and batching (smkit serve)', () => {
     ['onnx', () => serveIt(undefined, { SMKIT_BATCH_MAX_SIZE: '16', SMKIT_INFERENCE_MODE: 'thread' }, 'iris-onnx')],
     ['timeoutCancel', () => serveIt('batch-cancel', { SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '1', BATCH_CANCEL_STARTED: timeoutCancelStarted })],
     ['leaveCancel', () => serveIt('batch-cancel', { SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '60', BATCH_CANCEL_STARTED: leaveCancelStarted })],
+    ['hang', () => serveIt('batch-hang', { SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '1.5' })],
   ];
   const starting = new Map<string, Promise<ServeProcess>>();
   const start = (index: number) => {
@@ -237,5 +239,26 @@ describe('queue and batching (smkit serve)', () => {
     const values = ((await res.json()) as { seen: unknown[] }).seen;
     assert.ok(values.includes(2500), JSON.stringify(values));
     assert.ok(!values.includes(-7002), `the abandoned request reached predictBatchFn: ${JSON.stringify(values)}`);
+  });
+  test('a predictBatchFn that hangs on some requests, alone or in the one-by-one retries of a failed batch, costs those requests their 504s but never holds the model for good', async () => {
+    const server = await serverFor('hang');
+    // Six rounds (more than the four runs once left behind before the model was held for good): a
+    // request that holds the model 300 ms, and meanwhile one that echoes and one that hangs, which
+    // join one batch when they arrive while it runs (it then fails, the echo is answered by its
+    // retry on a connection kept alive, and the hanging one's retry never ends). Their answers are
+    // not asserted: on a loaded machine any may reach the 1.5 s timeout.
+    for (let round = 0; round < 6; round++) {
+      const holder = post(server, '300\n');
+      await new Promise((r) => setTimeout(r, 20));
+      const answers = await Promise.all([holder, post(server, `${round + 1}\n`), post(server, '-9\n')]);
+      await Promise.all(answers.map((a) => a.text()));
+      assert.equal(answers[2]!.status, 504);
+    }
+    // The worker still serves: before, every later request waited behind the stuck run and was answered 504.
+    const echoed = await until('a request to be answered 200', async () => {
+      const res = await post(server, '-1\n');
+      return res.status === 200 ? ((await res.json()) as { echo: number }) : void (await res.text());
+    }, { timeoutMs: 30_000 });
+    assert.deepEqual(echoed, { echo: -1 });
   });
 });
