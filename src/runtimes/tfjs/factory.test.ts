@@ -287,6 +287,30 @@ test('TF.js off the GPU is a warning when SMKIT_DEVICE asks for a GPU, or when t
   await tf.setBackend((await loadTfjs('auto', recordingLog())).backend);
 });
 
+test('tfjs-node-gpu loads with TF_FORCE_GPU_ALLOW_GROWTH=true unless the user set it: TensorFlow would take the whole GPU in the first process to load', async () => {
+  const tf = await import('@tensorflow/tfjs');
+  const saved = process.env.TF_FORCE_GPU_ALLOW_GROWTH;
+  try {
+    for (const [before, expected] of [[undefined, 'true'], ['false', 'false']] as const) {
+      if (before === undefined) delete process.env.TF_FORCE_GPU_ALLOW_GROWTH;
+      else process.env.TF_FORCE_GPU_ALLOW_GROWTH = before;
+      let seen: string | undefined = 'not imported';
+      const deps = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-node-gpu': {} }, 1);
+      const importModule = deps.importModule;
+      deps.importModule = async (name) => {
+        if (name === '@tensorflow/tfjs-node-gpu') seen = process.env.TF_FORCE_GPU_ALLOW_GROWTH;
+        return importModule(name);
+      };
+      await loadTfjs('auto', recordingLog(), deps);
+      assert.equal(seen, expected, `with the variable ${before ?? 'unset'} before the load`);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.TF_FORCE_GPU_ALLOW_GROWTH;
+    else process.env.TF_FORCE_GPU_ALLOW_GROWTH = saved;
+  }
+  await tf.setBackend((await loadTfjs('auto', recordingLog())).backend);
+});
+
 test('a backend whose package could not be loaded for want of file descriptors: 503 ERR_SERVER_BUSY (not a fall back to a slower backend), and 500 ERR_INTERNAL once Node gives the same failure back', async () => {
   const log = recordingLog();
   const emfile = (): Error => Object.assign(new Error("EMFILE: too many open files, open '/x/tf.node.js'"), { code: 'EMFILE' });
