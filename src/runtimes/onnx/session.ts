@@ -229,7 +229,7 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
   const supported = usableOnnxProviders(onnx.listSupportedBackends(), onnxProviderLibraryPresent);
   // Only probe for GPUs (nvidia-smi) when something other than the CPU was asked for.
   const inventory = options.devices.some((d) => d !== 'cpu') ? inspectGpus() : NO_GPUS;
-  const choice = selectOnnxProviders({ requested: options.devices, supported, workerIndex: options.workerIndex, inventory });
+  const choice = selectOnnxProviders({ requested: options.devices, supported, workerIndex: options.workerIndex, inventory, ...(options.workers !== undefined ? { workers: options.workers } : {}) });
   for (const warning of choice.warnings) options.log.warn({ runtime: 'onnx', model: modelPath }, warning);
   // Checked before ONNX Runtime opens it: it reads the file on the event loop, so a FIFO would hold
   // the process for good (no /ping answered) and a device such as /dev/zero would fill its memory.
