@@ -56,7 +56,7 @@ test('--build builds as deploy.image, pushes, and returns the pushed digest', as
 test('--build for a GPU instance type builds the gpu image (for linux/amd64): the cpu image would leave the GPUs unused without a word', async () => {
   assert.deepEqual(imageVariantFor(['ml.m5.large', undefined]), { variant: 'cpu', gpuTypes: [] });
   assert.deepEqual(imageVariantFor(['ml.m5.large', 'ml.g5.xlarge', 'ml.p4d.24xlarge', 'ml.g5.xlarge']), { variant: 'gpu', gpuTypes: ['ml.g5.xlarge', 'ml.p4d.24xlarge'] });
-  assert.deepEqual(imageVariantFor(['ml.inf2.xlarge', 'ml.c7g.large']), { variant: 'cpu', gpuTypes: [] });
+  assert.deepEqual(imageVariantFor(['ml.inf2.xlarge', 'ml.c7g.large', 'ml.g5g.xlarge']), { variant: 'cpu', gpuTypes: [] });
   const builds: string[][] = [];
   const run: CommandRunner = async (_cmd, args) => {
     if (args[0] === 'info') return { code: 0, stdout: '{}', stderr: '' };

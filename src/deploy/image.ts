@@ -106,6 +106,7 @@ export async function buildAndPushImage(
  * image on a CPU instance serves on the CPU with a warning.
  */
 export function imageVariantFor(instanceTypes: readonly (string | undefined)[]): { variant: ImageVariant; gpuTypes: string[] } {
-  const gpuTypes = [...new Set(instanceTypes.filter((t): t is string => t !== undefined && /^ml\.[gp]\d/.test(t)))];
+  // Not a Graviton G type (ml.g5g: arm64), which the linux/amd64 GPU image cannot run on.
+  const gpuTypes = [...new Set(instanceTypes.filter((t): t is string => t !== undefined && /^ml\.[gp]\d/.test(t) && !/^ml\.g\d+g/.test(t)))];
   return { variant: gpuTypes.length > 0 ? 'gpu' : 'cpu', gpuTypes };
 }
