@@ -270,6 +270,10 @@ test('TF.js off the GPU is a warning when SMKIT_DEVICE asks for a GPU, or when t
   assert.equal(asked.length, 1, JSON.stringify(asked));
   assert.match(asked[0]!, /^TF\.js runs on wasm, not on a GPU: @tensorflow\/tfjs-node-gpu is not installed \(/);
   assert.match((await warningsOf(['gpu', 'cpu'], noGpuBuild, 'wasm'))[0]!, /not on a GPU: SMKIT_TFJS_BACKEND \(or the predict step's backend option\) asks for wasm/);
+  // The same for every worker: said once, by worker 0; worker 1 logs it at debug.
+  const worker1 = recordingLog();
+  await (await loadTfjsRuntime(model, { ...options(worker1), devices: ['cuda'], workerIndex: 1 }, noGpuBuild)).dispose();
+  assert.deepEqual(worker1.lines.filter((l) => /not on a GPU/.test(l.msg ?? '')).map((l) => l.level), ['debug']);
   for (const devices of [['cpu'], ['auto'], ['cpu', 'cuda']]) assert.deepEqual(await warningsOf(devices, noGpuBuild), [], devices.join(','));
   // The GPU build installed, a GPU visible, and its load fails: a fall back to CPU, a warning even with SMKIT_DEVICE=auto.
   const broken = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm, '@tensorflow/tfjs-node-gpu': {} }, 1);
