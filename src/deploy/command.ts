@@ -94,13 +94,14 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
   const artifacts = await whileInterruptible((signal) => prepareArtifacts(config.endpoints, artifactsPrefix, workDir, log, signal));
   let image = settings.image ?? config.image;
   if (request.build && settings.image !== undefined) {
-    if (request.dryRun) out(`would build smkit's image and push it as ${settings.image}`);
+    // The instance types of the variants that run the built image (a container's own image wins).
+    const { variant, gpuTypes } = imageVariantFor(
+      config.endpoints.flatMap((e) => [...e.variants, ...(e.shadow ? [e.shadow] : [])]).filter((v) => v.containers.some((c) => c.image === undefined)).map((v) => v.instanceType),
+    );
+    const why = variant === 'gpu' ? `: ${gpuTypes.join(', ')} ${gpuTypes.length === 1 ? 'has' : 'have'} NVIDIA GPUs, which the cpu image would leave unused` : '';
+    if (request.dryRun) out(`would build smkit's ${variant} image${why}, and push it as ${settings.image}`);
     else {
-      // The instance types of the variants that run the built image (a container's own image wins).
-      const { variant, gpuTypes } = imageVariantFor(
-        config.endpoints.flatMap((e) => [...e.variants, ...(e.shadow ? [e.shadow] : [])]).filter((v) => v.containers.some((c) => c.image === undefined)).map((v) => v.instanceType),
-      );
-      if (variant === 'gpu') log(`building the gpu image: ${gpuTypes.join(', ')} ${gpuTypes.length === 1 ? 'has' : 'have'} NVIDIA GPUs, which the cpu image would leave unused`);
+      if (variant === 'gpu') log(`building the gpu image${why}`);
       image = await buildAndPushImage(settings.image, { ...(request.engine ? { engine: request.engine } : {}), log, ecr: (r) => clients.ecr(r), variant });
     }
   }

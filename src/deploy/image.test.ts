@@ -57,6 +57,14 @@ test('--build for a GPU instance type builds the gpu image (for linux/amd64): th
   assert.deepEqual(imageVariantFor(['ml.m5.large', undefined]), { variant: 'cpu', gpuTypes: [] });
   assert.deepEqual(imageVariantFor(['ml.m5.large', 'ml.g5.xlarge', 'ml.p4d.24xlarge', 'ml.g5.xlarge']), { variant: 'gpu', gpuTypes: ['ml.g5.xlarge', 'ml.p4d.24xlarge'] });
   assert.deepEqual(imageVariantFor(['ml.inf2.xlarge', 'ml.c7g.large', 'ml.g5g.xlarge']), { variant: 'cpu', gpuTypes: [] });
+  for (const t of ['ml.g4dn.xlarge', 'ml.g5.2xlarge', 'ml.g6.xlarge', 'ml.g6e.xlarge', 'ml.g7e.2xlarge', 'ml.p3.2xlarge', 'ml.p4d.24xlarge', 'ml.p5.48xlarge', 'ml.p5en.48xlarge', 'ml.p6-b200.48xlarge']) {
+    assert.equal(imageVariantFor([t]).variant, 'gpu', t);
+  }
+  // Not CUDA (Inferentia, Trainium), arm64 (Graviton, Grace: the gpu image is linux/amd64 only), or a
+  // GPU CUDA 12 no longer supports (ml.p2's Kepler K80s).
+  for (const t of ['ml.inf1.xlarge', 'ml.inf2.xlarge', 'ml.trn1.2xlarge', 'ml.trn2.48xlarge', 'ml.g5g.xlarge', 'ml.p6e-gb200.36xlarge', 'ml.p2.xlarge', 'ml.m5.large', 'ml.c7g.large']) {
+    assert.deepEqual(imageVariantFor([t]), { variant: 'cpu', gpuTypes: [] }, t);
+  }
   const builds: string[][] = [];
   const run: CommandRunner = async (_cmd, args) => {
     if (args[0] === 'info') return { code: 0, stdout: '{}', stderr: '' };

@@ -101,12 +101,22 @@ export async function buildAndPushImage(
 
 /**
  * The image variant `--build` makes for variants of `instanceTypes` (those that run the built image):
- * `gpu` when one of them is an NVIDIA GPU type (the G and P families), else `cpu`. The CPU image on a
- * GPU instance serves on its CPU without a word (its onnxruntime-node has no CUDA provider); the GPU
- * image on a CPU instance serves on the CPU with a warning.
+ * `gpu` when one of them is an NVIDIA GPU type (the G and P families) the GPU image can use, else
+ * `cpu`. The CPU image on a GPU instance serves on its CPU without a word (its onnxruntime-node has
+ * no CUDA provider); the GPU image on a CPU instance serves on the CPU with a warning.
  */
 export function imageVariantFor(instanceTypes: readonly (string | undefined)[]): { variant: ImageVariant; gpuTypes: string[] } {
-  // Not a Graviton G type (ml.g5g: arm64), which the linux/amd64 GPU image cannot run on.
-  const gpuTypes = [...new Set(instanceTypes.filter((t): t is string => t !== undefined && /^ml\.[gp]\d/.test(t) && !/^ml\.g\d+g/.test(t)))];
+  const gpuTypes = [...new Set(instanceTypes.filter((t): t is string => t !== undefined && gpuImageCanUse(t)))];
   return { variant: gpuTypes.length > 0 ? 'gpu' : 'cpu', gpuTypes };
+}
+
+/**
+ * Whether the GPU image (linux/amd64, CUDA 12) can use an instance type's GPUs. Not an arm64 one,
+ * which the linux/amd64 image cannot run on: a Graviton G type (ml.g5g) or a Grace Blackwell P type
+ * (ml.p6e-gb200: NVIDIA GB200, Grace CPUs); nor ml.p2, whose K80s (Kepler) CUDA 12 no longer supports.
+ */
+function gpuImageCanUse(instanceType: string): boolean {
+  const family = /^ml\.([a-z0-9-]+)\./.exec(instanceType)?.[1] ?? '';
+  if (!/^[gp]\d/.test(family)) return false;
+  return !/^g\d+g/.test(family) && !/-gb\d/.test(family) && family !== 'p2';
 }

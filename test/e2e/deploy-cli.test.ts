@@ -315,6 +315,10 @@ test('smkit deploy --build for a GPU instance type builds the gpu image for linu
     const endpoint = ENDPOINT.replace('      - model: ./iris\n', '      - model: ./iris\n        instanceType: ml.g5.xlarge\n');
     await writeFile(path.join(dir, 'endpoints.yaml'), DEPLOY.replace('123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1', 'localhost:5000/smkit:1') + endpoint);
     const env = { AWS_ENDPOINT_URL_S3: s3.url, PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}` };
+    // --dry-run says which image it would build, and why.
+    const dry = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker', '--dry-run'], env);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /would build smkit's gpu image: ml\.g5\.xlarge has NVIDIA GPUs, .*and push it as localhost:5000\/smkit:1/);
     const run = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker'], env);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /building the gpu image: ml\.g5\.xlarge has NVIDIA GPUs/);
