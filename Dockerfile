@@ -71,7 +71,11 @@ RUN npx tsc -p tsconfig.json \
 FROM deps AS deps-gpu
 # Runs onnxruntime-node's own installer, which downloads Microsoft.ML.OnnxRuntime.Gpu.Linux from
 # nuget.org (package.json's allowScripts keeps npm from running it anywhere else).
-RUN cd node_modules/onnxruntime-node && ONNXRUNTIME_NODE_INSTALL=cuda12 node script/install && cd /app \
+# Only linux/x64 has onnxruntime-node's CUDA provider: say so on another platform (an arm64 machine
+# builds for arm64 by default), not "Invalid installation: cuda12 for platform: linux/arm64".
+RUN platform="$(node -p 'process.platform + "/" + process.arch')" \
+ && if [ "$platform" != linux/x64 ]; then echo "the GPU image is built for linux/amd64 only (onnxruntime-node ships its CUDA execution provider for linux/x64 only; this build is for $platform): build with --platform linux/amd64" >&2; exit 1; fi \
+ && cd node_modules/onnxruntime-node && ONNXRUNTIME_NODE_INSTALL=cuda12 node script/install && cd /app \
  && ls node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
  && rm -rf /root/.npm /tmp/*
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bakedDockerfile, buildImage, qualifyImageName, type BuildDeps } from './build-image.js';
+import { bakedDockerfile, buildImage, qualifyImageName, type BuildDeps, type BuildImageOptions } from './build-image.js';
 import { detectBuildEngine, type CommandRunner } from '../containers/engine.js';
 import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel, imageNameProblem, type SmkitSource } from './context.js';
 import { layOutPackageContext, packedRevision, prebuiltDockerfile, PACKED_REVISION_FILE } from './package-context.js';
@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { ToolkitError } from '../errors/catalogue.js';
+import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
 
 const noDocker: CommandRunner = async (cmd, args) => {
   if (cmd === 'docker') return { code: 1, stdout: '', stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock' };
@@ -59,7 +59,7 @@ test('image names: podman qualifies short names with localhost/, registries are 
   assert.equal(bakedDockerfile('i', 'a$HOME "b" c\\d').split('\n')[2], 'LABEL dev.smkit.model="a\\$HOME \\"b\\" c\\\\d"');
 });
 
-async function fakeBuild(model?: string, source: SmkitSource = { root: '/src/smkit', dockerfile: '/src/smkit/Dockerfile', version: '9.9.9', kind: 'checkout' }) {
+async function fakeBuild(model?: string, source: SmkitSource = { root: '/src/smkit', dockerfile: '/src/smkit/Dockerfile', version: '9.9.9', kind: 'checkout' }, options: Partial<BuildImageOptions> = { platform: 'linux/amd64' }) {
   const calls: string[][] = [];
   const runs: string[][] = [];
   const stagedDockerfiles: string[] = [];
@@ -76,7 +76,7 @@ async function fakeBuild(model?: string, source: SmkitSource = { root: '/src/smk
       return 0;
     },
   };
-  const built = await buildImage({ ...(model ? { model } : {}), platform: 'linux/amd64', log: () => {} }, deps);
+  const built = await buildImage({ ...(model ? { model } : {}), ...options, log: () => {} }, deps);
   return { built, calls, runs, stagedDockerfiles };
 }
 
@@ -90,6 +90,23 @@ test('without a model: one build of the cpu target, tagged smkit:<version>-cpu',
   // The version and revision labels are also given as --label, which an engine's layer cache cannot skip.
   assert.ok(calls[0]!.includes('org.opencontainers.image.version=9.9.9'), calls[0]!.join(' '));
   assert.ok(calls[0]!.some((a) => a.startsWith('org.opencontainers.image.revision=')), calls[0]!.join(' '));
+});
+
+test('the gpu variant is built for linux/amd64 (the only platform with onnxruntime-node\'s CUDA provider) when no --platform is given, and another --platform is ERR_CLI_USAGE before anything is built; the cpu variant keeps the engine\'s default', async () => {
+  const platformOf = (args: string[]) => (args.includes('--platform') ? args[args.indexOf('--platform') + 1] : undefined);
+  const gpu = await fakeBuild(undefined, undefined, { variant: 'gpu' });
+  assert.equal(gpu.built.image, 'localhost/smkit:9.9.9-gpu');
+  assert.equal(platformOf(gpu.calls[0]!), 'linux/amd64');
+  assert.equal(platformOf((await fakeBuild(undefined, undefined, { variant: 'gpu', platform: 'linux/x86_64' })).calls[0]!), 'linux/x86_64');
+  assert.equal(platformOf((await fakeBuild(undefined, undefined, {})).calls[0]!), undefined);
+  assert.equal(platformOf((await fakeBuild(undefined, undefined, { variant: 'cpu', platform: 'linux/arm64' })).calls[0]!), 'linux/arm64');
+  for (const platform of ['linux/arm64', 'linux/arm64/v8', 'darwin/amd64']) {
+    await assert.rejects(fakeBuild(undefined, undefined, { variant: 'gpu', platform }), (err: unknown) => {
+      assert.ok(isToolkitError(err) && err.code === 'ERR_CLI_USAGE', String(err));
+      assert.match(err.message, /^--platform=".*" is invalid: expected linux\/amd64 with --variant gpu \(onnxruntime-node ships its CUDA execution provider for linux\/x64 only\)/);
+      return true;
+    });
+  }
 });
 
 test('with a model: checked, staged and layered on the base image', async () => {
@@ -469,6 +486,24 @@ test('every RUN of the Dockerfile fails when one of its commands fails: none is 
   const runs = runInstructions(readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8'));
   assert.ok(runs.length >= 8, `found ${runs.length} RUN instructions`);
   for (const run of runs) assert.deepEqual(commandsEndedBySemicolon(run), [], `RUN ${run.slice(0, 120)}…`);
+});
+
+test('the deps-gpu stage refuses a platform other than linux/x64 before running onnxruntime-node\'s installer, saying to build for linux/amd64', { skip: process.platform === 'win32' ? 'needs /bin/sh' : false }, async () => {
+  const run = runInstructions(readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8')).find((r) => r.includes('ONNXRUNTIME_NODE_INSTALL=cuda12'));
+  assert.ok(run, 'the deps-gpu stage RUN');
+  const check = run.slice(0, run.indexOf(' && cd node_modules/onnxruntime-node'));
+  assert.match(check, /^platform=/, 'the check comes first');
+  const bin = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-fake-node-'));
+  try {
+    for (const [platform, status] of [['linux/x64', 0], ['linux/arm64', 1]] as const) {
+      await fs.writeFile(path.join(bin, 'node'), `#!/bin/sh\necho ${platform}\n`, { mode: 0o755 });
+      const res = spawnSync('sh', ['-c', check], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+      assert.equal(res.status, status, platform);
+      if (status) assert.match(res.stderr, /GPU image is built for linux\/amd64 only .*this build is for linux\/arm64\): build with --platform linux\/amd64/);
+    }
+  } finally {
+    await fs.rm(bin, { recursive: true, force: true });
+  }
 });
 
 test('the deps stage refuses a TFJS_NODE other than auto, require or skip before installing anything', { skip: process.platform === 'win32' ? 'needs /bin/sh' : false }, () => {

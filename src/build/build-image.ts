@@ -163,6 +163,15 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
   const tagProblem = opts.tag !== undefined ? imageNameProblem(opts.tag) : undefined;
   if (tagProblem !== undefined) throw invalidFlag('--tag', opts.tag!, tagProblem);
   const variant = opts.variant ?? 'cpu';
+  // onnxruntime-node has its CUDA provider for linux/x64 only (SageMaker's NVIDIA GPU instances are
+  // x86_64): the gpu variant is built for linux/amd64 whatever the machine (an arm64 laptop built
+  // for arm64 and failed in the Dockerfile's deps-gpu stage, after pulling the CUDA base).
+  if (variant === 'gpu') {
+    if (opts.platform !== undefined && !/^linux\/(amd64|x86_64)(\/v[1-4])?$/i.test(opts.platform.trim())) {
+      throw invalidFlag('--platform', opts.platform, 'linux/amd64 with --variant gpu (onnxruntime-node ships its CUDA execution provider for linux/x64 only); leave --platform out, or build --variant cpu for another platform');
+    }
+    opts = { ...opts, platform: opts.platform ?? 'linux/amd64' };
+  }
   const src = deps.source();
   const stageDir = opts.model ? await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-')) : undefined;
   const packageDir = src.kind === 'package' ? await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-build-context-')) : undefined;

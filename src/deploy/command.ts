@@ -6,7 +6,7 @@ import { applyPlan } from './apply.js';
 import { createDeployClients, type DeployClients } from './clients.js';
 import { applyDelete, planDelete } from './delete.js';
 import { desiredEndpoint, type DesiredEndpoint } from './desired.js';
-import { buildAndPushImage } from './image.js';
+import { buildAndPushImage, imageVariantFor } from './image.js';
 import { inspectEndpoint, type CurrentState } from './inspect.js';
 import { cleanUpOnSignal, whileInterruptible } from './interrupt.js';
 import { formatPlan, planEndpoint, planIsEmpty } from './plan.js';
@@ -94,8 +94,16 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
   const artifacts = await whileInterruptible((signal) => prepareArtifacts(config.endpoints, artifactsPrefix, workDir, log, signal));
   let image = settings.image ?? config.image;
   if (request.build && settings.image !== undefined) {
-    if (request.dryRun) out(`would build smkit's image and push it as ${settings.image}`);
-    else image = await buildAndPushImage(settings.image, { ...(request.engine ? { engine: request.engine } : {}), log, ecr: (r) => clients.ecr(r) });
+    // The instance types of the variants that run the built image (a container's own image wins).
+    const { variant, gpuTypes } = imageVariantFor(
+      config.endpoints.flatMap((e) => [...e.variants, ...(e.shadow ? [e.shadow] : [])]).filter((v) => v.containers.some((c) => c.image === undefined)).map((v) => v.instanceType),
+    );
+    const why = variant === 'gpu' ? `: ${gpuTypes.join(', ')} ${gpuTypes.length === 1 ? 'has' : 'have'} NVIDIA GPUs, which the cpu image would leave unused` : '';
+    if (request.dryRun) out(`would build smkit's ${variant} image${why}, and push it as ${settings.image}`);
+    else {
+      if (variant === 'gpu') log(`building the gpu image${why}`);
+      image = await buildAndPushImage(settings.image, { ...(request.engine ? { engine: request.engine } : {}), log, ecr: (r) => clients.ecr(r), variant });
+    }
   }
   const role = settings.role ?? ROLE_PLACEHOLDER;
   const desired = config.endpoints.map((e) => desiredEndpoint(e, { artifacts, role, ...(image !== undefined ? { image } : {}) }));

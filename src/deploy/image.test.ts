@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CommandRunner } from '../containers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { buildAndPushImage, decodeEcrToken, defaultLogin, ecrRegion, registryHost, type ImageDeps } from './image.js';
+import { buildAndPushImage, decodeEcrToken, defaultLogin, ecrRegion, imageVariantFor, registryHost, type ImageDeps } from './image.js';
 
 test('registry hosts and ECR regions are read from the image reference', () => {
   assert.equal(registryHost('123456789012.dkr.ecr.eu-west-1.amazonaws.com/smkit:1'), '123456789012.dkr.ecr.eu-west-1.amazonaws.com');
@@ -51,6 +51,40 @@ test('--build builds as deploy.image, pushes, and returns the pushed digest', as
   await assert.rejects(buildAndPushImage('smkit:1', { log: () => undefined, ecr: () => { throw new Error('no'); } }, deps), (e: unknown) => e instanceof ToolkitError && e.code === 'ERR_DEPLOY_CONFIG' && /names no registry/.test(e.message));
   const failingPush = { ...deps, push: async () => 1 };
   await assert.rejects(buildAndPushImage('localhost:5000/smkit:1', { engine: 'docker', log: () => undefined, ecr: () => { throw new Error('no'); } }, failingPush), /docker push localhost:5000\/smkit:1 failed \(exit 1\)/);
+});
+
+test('--build for a GPU instance type builds the gpu image (for linux/amd64): the cpu image would leave the GPUs unused without a word', async () => {
+  assert.deepEqual(imageVariantFor(['ml.m5.large', undefined]), { variant: 'cpu', gpuTypes: [] });
+  assert.deepEqual(imageVariantFor(['ml.m5.large', 'ml.g5.xlarge', 'ml.p4d.24xlarge', 'ml.g5.xlarge']), { variant: 'gpu', gpuTypes: ['ml.g5.xlarge', 'ml.p4d.24xlarge'] });
+  assert.deepEqual(imageVariantFor(['ml.inf2.xlarge', 'ml.c7g.large', 'ml.g5g.xlarge']), { variant: 'cpu', gpuTypes: [] });
+  for (const t of ['ml.g4dn.xlarge', 'ml.g5.2xlarge', 'ml.g6.xlarge', 'ml.g6e.xlarge', 'ml.g7e.2xlarge', 'ml.p3.2xlarge', 'ml.p4d.24xlarge', 'ml.p5.48xlarge', 'ml.p5en.48xlarge', 'ml.p6-b200.48xlarge']) {
+    assert.equal(imageVariantFor([t]).variant, 'gpu', t);
+  }
+  // Not CUDA (Inferentia, Trainium), arm64 (Graviton, Grace: the gpu image is linux/amd64 only), or a
+  // GPU CUDA 12 no longer supports (ml.p2's Kepler K80s).
+  for (const t of ['ml.inf1.xlarge', 'ml.inf2.xlarge', 'ml.trn1.2xlarge', 'ml.trn2.48xlarge', 'ml.g5g.xlarge', 'ml.p6e-gb200.36xlarge', 'ml.p2.xlarge', 'ml.m5.large', 'ml.c7g.large']) {
+    assert.deepEqual(imageVariantFor([t]), { variant: 'cpu', gpuTypes: [] }, t);
+  }
+  const builds: string[][] = [];
+  const run: CommandRunner = async (_cmd, args) => {
+    if (args[0] === 'info') return { code: 0, stdout: '{}', stderr: '' };
+    if (args[0] === 'image' && args.includes('{{.Size}}')) return { code: 0, stdout: '1000\n', stderr: '' };
+    if (args[0] === 'image') return { code: 0, stdout: 'localhost:5000/smkit@sha256:abc\n', stderr: '' };
+    return { code: 0, stdout: '', stderr: '' };
+  };
+  const deps: ImageDeps = {
+    run,
+    login: async () => 0,
+    push: async () => 0,
+    build: { run, build: async (_e, args) => (builds.push([...args]), 0), source: () => ({ root: '/src', dockerfile: '/src/Dockerfile', version: '1.0.0', kind: 'checkout' }) },
+  };
+  const opts = { engine: 'docker' as const, log: () => undefined, ecr: () => { throw new Error('no ECR'); } };
+  await buildAndPushImage('localhost:5000/smkit:1', { ...opts, variant: 'gpu' }, deps);
+  const target = (args: string[]) => args[args.indexOf('--target') + 1];
+  assert.equal(target(builds[0]!), 'gpu', builds[0]!.join(' '));
+  assert.equal(builds[0]![builds[0]!.indexOf('--platform') + 1], 'linux/amd64');
+  await buildAndPushImage('localhost:5000/smkit:1', opts, deps);
+  assert.equal(target(builds[1]!), 'cpu');
 });
 
 test('a login that exits without reading its password fails with its exit code, not an unhandled EPIPE', async () => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ecr';
 import { ToolkitError } from '../errors/catalogue.js';
-import { buildImage, type BuildDeps } from '../build/build-image.js';
+import { buildImage, type BuildDeps, type ImageVariant } from '../build/build-image.js';
 import { detectBuildEngine, runCommand, type BuildEngine, type CommandRunner } from '../containers/engine.js';
 import { call } from './service-error.js';
 
@@ -72,13 +72,13 @@ const defaultDeps: ImageDeps = {
  */
 export async function buildAndPushImage(
   target: string,
-  opts: { engine?: BuildEngine; log: (line: string) => void; ecr: (region: string) => ECRClient },
+  opts: { engine?: BuildEngine; log: (line: string) => void; ecr: (region: string) => ECRClient; variant?: ImageVariant },
   deps: ImageDeps = defaultDeps,
 ): Promise<string> {
   const host = registryHost(target);
   if (host === undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', `--build: deploy.image ${target} names no registry to push to (expected host/repository:tag, for example 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1)`);
   const engine = await detectBuildEngine(opts.engine, deps.run);
-  const buildOpts = { tag: target, engine, log: opts.log };
+  const buildOpts = { tag: target, engine, log: opts.log, ...(opts.variant ? { variant: opts.variant } : {}) };
   const built = deps.build ? await buildImage(buildOpts, deps.build) : await buildImage(buildOpts);
   const region = ecrRegion(host);
   if (region !== undefined) {
@@ -97,4 +97,26 @@ export async function buildAndPushImage(
   const repo = target.replace(/:[^/:]+$/, '');
   const digest = inspect.code === 0 ? inspect.stdout.split('\n').map((l) => l.trim()).find((l) => l.startsWith(`${repo}@sha256:`)) : undefined;
   return digest ?? target;
+}
+
+/**
+ * The image variant `--build` makes for variants of `instanceTypes` (those that run the built image):
+ * `gpu` when one of them is an NVIDIA GPU type (the G and P families) the GPU image can use, else
+ * `cpu`. The CPU image on a GPU instance serves on its CPU without a word (its onnxruntime-node has
+ * no CUDA provider); the GPU image on a CPU instance serves on the CPU with a warning.
+ */
+export function imageVariantFor(instanceTypes: readonly (string | undefined)[]): { variant: ImageVariant; gpuTypes: string[] } {
+  const gpuTypes = [...new Set(instanceTypes.filter((t): t is string => t !== undefined && gpuImageCanUse(t)))];
+  return { variant: gpuTypes.length > 0 ? 'gpu' : 'cpu', gpuTypes };
+}
+
+/**
+ * Whether the GPU image (linux/amd64, CUDA 12) can use an instance type's GPUs. Not an arm64 one,
+ * which the linux/amd64 image cannot run on: a Graviton G type (ml.g5g) or a Grace Blackwell P type
+ * (ml.p6e-gb200: NVIDIA GB200, Grace CPUs); nor ml.p2, whose K80s (Kepler) CUDA 12 no longer supports.
+ */
+function gpuImageCanUse(instanceType: string): boolean {
+  const family = /^ml\.([a-z0-9-]+)\./.exec(instanceType)?.[1] ?? '';
+  if (!/^[gp]\d/.test(family)) return false;
+  return !/^g\d+g/.test(family) && !/-gb\d/.test(family) && family !== 'p2';
 }

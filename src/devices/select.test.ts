@@ -76,3 +76,17 @@ test('what GPU detection noted (a CUDA_VISIBLE_DEVICES entry CUDA ignores, with 
   // Said once, whatever the list holds after it.
   assert.equal(selectOnnxProviders({ requested: ['tensorrt', 'cuda'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(2, '0,5') }).warnings.length, 1);
 });
+
+test('fewer workers than visible GPUs: worker 0 warns which GPUs stay unused, naming SAGEMAKER_MODEL_SERVER_WORKERS; enough workers, CPU, or another worker: no warning', () => {
+  const one = selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 1 });
+  assert.deepEqual(one.providers, [{ name: 'cuda', deviceId: 0 }, 'cpu']);
+  assert.deepEqual(one.warnings, [
+    '4 GPUs are visible but only 1 worker serves (SAGEMAKER_MODEL_SERVER_WORKERS or --workers), one GPU each: GPUs 1, 2, 3 stay unused; set SAGEMAKER_MODEL_SERVER_WORKERS to 4 (or a multiple of it)',
+  ]);
+  assert.match(selectOnnxProviders({ requested: ['cuda'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 3 }).warnings[0]!, /only 3 workers serve .*GPU 3 stays unused/);
+  for (const workers of [4, 8, undefined]) assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), ...(workers ? { workers } : {}) }).warnings, [], String(workers));
+  // Said once, by worker 0; and not at all when the model does not run on a GPU.
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 1, inventory: inv(4), workers: 2 }).warnings, []);
+  assert.deepEqual(selectOnnxProviders({ requested: ['cpu'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 1 }).warnings, []);
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 1 }).warnings, []);
+});

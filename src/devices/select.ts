@@ -26,6 +26,11 @@ export interface OnnxDeviceRequest {
   readonly workerIndex: number;
   /** GPU detection result ({@link inspectGpus}). */
   readonly inventory: GpuInventory;
+  /**
+   * How many workers serve (`SAGEMAKER_MODEL_SERVER_WORKERS` or `--workers`), when known: fewer
+   * than the visible GPUs leaves some unused, which worker 0 warns of.
+   */
+  readonly workers?: number;
 }
 
 /**
@@ -64,6 +69,15 @@ export function selectOnnxProviders(req: OnnxDeviceRequest): OnnxDeviceChoice {
   }
   const providers: OnnxProvider[] = [...chosen.map((name) => ({ name, deviceId: gpu!.ordinal })), 'cpu'];
   const first = chosen[0];
+  const gpus = req.inventory.visible.length;
+  // Worker i uses GPU i mod n: with fewer workers than GPUs the last ones get none (paid for, idle).
+  if (first && req.workerIndex === 0 && req.workers !== undefined && req.workers < gpus) {
+    const idle = req.inventory.visible.slice(req.workers).map((g) => g.ordinal);
+    warnings.push(
+      `${gpus} GPUs are visible but only ${req.workers} worker${req.workers === 1 ? '' : 's'} serve${req.workers === 1 ? 's' : ''} (SAGEMAKER_MODEL_SERVER_WORKERS or --workers), one GPU each: ` +
+        `GPU${idle.length === 1 ? '' : 's'} ${idle.join(', ')} stay${idle.length === 1 ? 's' : ''} unused; set SAGEMAKER_MODEL_SERVER_WORKERS to ${gpus} (or a multiple of it)`,
+    );
+  }
   return {
     providers,
     label: first ? `${first}:${gpu!.ordinal}` : 'cpu',

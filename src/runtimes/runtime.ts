@@ -17,6 +17,8 @@ export interface RuntimeOptions {
   readonly intraOpThreads: number;
   /** Index of this worker, for spreading workers across GPUs. */
   readonly workerIndex: number;
+  /** How many workers serve, when known (`smkit serve` passes it): fewer than the visible GPUs is warned of. */
+  readonly workers?: number;
   /** Logger for load-time decisions (backend chosen, fallbacks). */
   readonly log: Logger;
   /** Runtime-specific options from the pipeline file's predict step. */

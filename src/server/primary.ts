@@ -280,7 +280,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         defaultAccept: settings.defaultAccept,
         maxDecodedBytes: Math.floor(settings.maxDecodedMb * 1024 * 1024),
         batching: { maxSize: settings.batchMaxSize, maxDelayMs: settings.batchMaxDelayMs, timeoutMs: settings.timeoutSeconds * 1000 },
-        runtime: { devices: settings.devices, intraOpThreads: settings.intraOpThreads, workerIndex: index, extra: { backend: settings.tfjsBackend } },
+        runtime: { devices: settings.devices, intraOpThreads: settings.intraOpThreads, workerIndex: index, workers: settings.workers, extra: { backend: settings.tfjsBackend } },
       },
     };
     const onMessage = (msg: ToPrimary, handle: unknown): void => {

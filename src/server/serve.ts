@@ -9,6 +9,7 @@ import { openFilesLimit, tooFewOpenFiles } from './open-files.js';
 import { EarlyWorkers } from './early-workers.js';
 import { HeldSignals } from './held-signals.js';
 import { workerExecArgv, workerHeapGrowingPercent } from './worker-heap.js';
+import { defaultTensorFlowGpuMemoryGrowth } from '../config/tensorflow-gpu-memory.js';
 
 /** Options for {@link serve}; CLI flags that override the environment. */
 export interface ServeOptions {
@@ -53,6 +54,9 @@ export async function serve(opts: ServeOptions = {}, env: NodeJS.ProcessEnv = pr
     modelDir,
     workerHeapGrowingPercent: workerHeapGrowingPercent(loaded.workerHeapGrowingPercent, process.execArgv, env['NODE_OPTIONS']),
   });
+  // Before the first worker is forked: the workers (and their inference threads) inherit it, and
+  // tfjs-node-gpu in each takes GPU memory as it needs it, not the whole GPU in the first to load.
+  defaultTensorFlowGpuMemoryGrowth();
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('./http-worker.js', import.meta.url)),
     execArgv: workerExecArgv({ semiSpaceMb: settings.workerSemiSpaceMb, oldSpaceMb: settings.workerOldSpaceMb }, process.execArgv, env['NODE_OPTIONS']),

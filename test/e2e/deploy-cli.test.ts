@@ -302,6 +302,36 @@ test('smkit deploy --template --build: the ImageUri parameter defaults to the pu
   }
 });
 
+test('smkit deploy --build for a GPU instance type builds the gpu image for linux/amd64 and says why: the cpu image left the GPUs unused without a word', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-build-gpu-'));
+  const s3 = await startLocalS3(['artifacts']);
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
+    // A stand-in for docker that notes each call's arguments (no engine runs here).
+    const digest = `localhost:5000/smkit@sha256:${'0123456789abcdef'.repeat(4)}`;
+    const calls = path.join(dir, 'calls.txt');
+    await mkdir(path.join(dir, 'bin'));
+    await writeFile(path.join(dir, 'bin', 'docker'), `#!/bin/sh\necho "$*" >> '${calls}'\ncase "$1 $*" in\n  info*) echo '{}' ;;\n  *RepoDigests*) echo '${digest}' ;;\n  *Size*) echo 1000 ;;\nesac\nexit 0\n`, { mode: 0o755 });
+    const endpoint = ENDPOINT.replace('      - model: ./iris\n', '      - model: ./iris\n        instanceType: ml.g5.xlarge\n');
+    await writeFile(path.join(dir, 'endpoints.yaml'), DEPLOY.replace('123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1', 'localhost:5000/smkit:1') + endpoint);
+    const env = { AWS_ENDPOINT_URL_S3: s3.url, PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}` };
+    // --dry-run says which image it would build, and why.
+    const dry = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker', '--dry-run'], env);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /would build smkit's gpu image: ml\.g5\.xlarge has NVIDIA GPUs, .*and push it as localhost:5000\/smkit:1/);
+    const run = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker'], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /building the gpu image: ml\.g5\.xlarge has NVIDIA GPUs/);
+    const build = (await readFile(calls, 'utf8')).split('\n').find((l) => l.startsWith('build '));
+    assert.ok(build, await readFile(calls, 'utf8'));
+    assert.match(build, / --target gpu /);
+    assert.match(build, / --platform linux\/amd64 /);
+  } finally {
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('smkit deploy names the AWS Region it deploys to when it comes from the environment (AWS_REGION), not only from --region or deploy.region', { timeout: 120_000 }, async () => {
   await withDeployTarget(async ({ url, modelDir }) => {
     const file = path.join(modelDir, 'e.yaml');

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import type * as ort from 'onnxruntime-node';
 import { createSessionFallingBack, loadOnnxModel } from './session.js';
 import { onnxProviderLibraryPresent } from '../../devices/onnx-providers.js';
+import { inspectGpus } from '../../devices/gpus.js';
 import { REPO_ROOT } from '../../../test/helpers/serve-process.js';
 import onnxProto from 'onnx-proto';
 
@@ -259,4 +260,19 @@ test('an ONNX model with an int4 or uint4 output answers its other outputs, that
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a GPU asked for that cannot be had is one warning for the server, from worker 0, not one per worker: the others log it at debug', { skip: inspectGpus().visible.length > 0 && 'this machine has a GPU' }, async () => {
+  const file = path.join(REPO_ROOT, 'models', 'iris-onnx', 'model.onnx');
+  const linesOf = async (workerIndex: number) => {
+    const lines: { level: string; msg: string }[] = [];
+    const log = { ...quiet, warn: (_: unknown, m?: string) => void lines.push({ level: 'warn', msg: String(m) }), debug: (_: unknown, m?: string) => void lines.push({ level: 'debug', msg: String(m) }) };
+    const model = await loadOnnxModel(file, { devices: ['cuda'], intraOpThreads: 1, workerIndex, log });
+    await model.dispose();
+    assert.equal(model.backend, 'cpu');
+    return lines.filter((l) => /cuda was asked for \(SMKIT_DEVICE\) but no GPU is visible/.test(l.msg)).map((l) => l.level);
+  };
+  assert.deepEqual(await linesOf(0), ['warn']);
+  assert.deepEqual(await linesOf(1), ['debug']);
+  assert.deepEqual(await linesOf(5), ['debug']);
 });

@@ -229,8 +229,12 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
   const supported = usableOnnxProviders(onnx.listSupportedBackends(), onnxProviderLibraryPresent);
   // Only probe for GPUs (nvidia-smi) when something other than the CPU was asked for.
   const inventory = options.devices.some((d) => d !== 'cpu') ? inspectGpus() : NO_GPUS;
-  const choice = selectOnnxProviders({ requested: options.devices, supported, workerIndex: options.workerIndex, inventory });
-  for (const warning of choice.warnings) options.log.warn({ runtime: 'onnx', model: modelPath }, warning);
+  const choice = selectOnnxProviders({ requested: options.devices, supported, workerIndex: options.workerIndex, inventory, ...(options.workers !== undefined ? { workers: options.workers } : {}) });
+  // What the selection says is the same for every worker (the machine's GPUs, this build, the
+  // settings): warned once, by worker 0, not once per worker (48 lines on a 48-vCPU instance); the
+  // others note it at debug. What fails as a session starts (below) is the worker's own, warned by each.
+  const say = options.workerIndex === 0 ? options.log.warn.bind(options.log) : options.log.debug.bind(options.log);
+  for (const warning of choice.warnings) say({ runtime: 'onnx', model: modelPath }, warning);
   // Checked before ONNX Runtime opens it: it reads the file on the event loop, so a FIFO would hold
   // the process for good (no /ping answered) and a device such as /dev/zero would fill its memory.
   const problem = await modelFileProblem(modelPath);

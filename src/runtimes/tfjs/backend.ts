@@ -4,6 +4,7 @@ import type { Logger } from '../../core/context.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { hasFreeDescriptors } from '../../core/free-descriptors.js';
 import { descriptorsBusy, isOutOfDescriptors, keptFailed } from '../../core/retrying-load.js';
+import { defaultTensorFlowGpuMemoryGrowth } from '../../config/tensorflow-gpu-memory.js';
 
 /** The TensorFlow.js module (`@tensorflow/tfjs`, or `@tensorflow/tfjs-node[-gpu]`, which re-exports it). */
 export type Tf = typeof import('@tensorflow/tfjs');
@@ -103,6 +104,9 @@ async function tryBackend(name: TfjsBackendName, deps: TfjsBackendDeps): Promise
       // Loading the CUDA build without a GPU only fails slowly; check cheaply first.
       if (!deps.isInstalled(pkg)) throw new PassedOver(`${pkg} is not installed`);
       if ((await deps.gpuCount()) === 0) throw new PassedOver('no GPU is visible');
+      // For code that loads TF.js without `smkit serve`, which has set it already: TensorFlow would
+      // otherwise take the whole GPU's memory (see tensorflow-gpu-memory.ts).
+      defaultTensorFlowGpuMemoryGrowth();
     }
     const tf = (await deps.importModule(pkg)) as Tf;
     await tf.ready();

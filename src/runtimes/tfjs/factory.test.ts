@@ -270,6 +270,10 @@ test('TF.js off the GPU is a warning when SMKIT_DEVICE asks for a GPU, or when t
   assert.equal(asked.length, 1, JSON.stringify(asked));
   assert.match(asked[0]!, /^TF\.js runs on wasm, not on a GPU: @tensorflow\/tfjs-node-gpu is not installed \(/);
   assert.match((await warningsOf(['gpu', 'cpu'], noGpuBuild, 'wasm'))[0]!, /not on a GPU: SMKIT_TFJS_BACKEND \(or the predict step's backend option\) asks for wasm/);
+  // The same for every worker: said once, by worker 0; worker 1 logs it at debug.
+  const worker1 = recordingLog();
+  await (await loadTfjsRuntime(model, { ...options(worker1), devices: ['cuda'], workerIndex: 1 }, noGpuBuild)).dispose();
+  assert.deepEqual(worker1.lines.filter((l) => /not on a GPU/.test(l.msg ?? '')).map((l) => l.level), ['debug']);
   for (const devices of [['cpu'], ['auto'], ['cpu', 'cuda']]) assert.deepEqual(await warningsOf(devices, noGpuBuild), [], devices.join(','));
   // The GPU build installed, a GPU visible, and its load fails: a fall back to CPU, a warning even with SMKIT_DEVICE=auto.
   const broken = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm, '@tensorflow/tfjs-node-gpu': {} }, 1);
@@ -284,6 +288,30 @@ test('TF.js off the GPU is a warning when SMKIT_DEVICE asks for a GPU, or when t
   const working = gpuBuildDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm }, 1);
   for (const devices of [['cpu'], ['cpu', 'cuda']]) assert.deepEqual(await warningsOf(devices, working.deps), [], devices.join(','));
   assert.equal(working.gpuImported(), false, 'tfjs-node-gpu is left alone with SMKIT_DEVICE=cpu');
+  await tf.setBackend((await loadTfjs('auto', recordingLog())).backend);
+});
+
+test('tfjs-node-gpu loads with TF_FORCE_GPU_ALLOW_GROWTH=true unless the user set it: TensorFlow would take the whole GPU in the first process to load', async () => {
+  const tf = await import('@tensorflow/tfjs');
+  const saved = process.env.TF_FORCE_GPU_ALLOW_GROWTH;
+  try {
+    for (const [before, expected] of [[undefined, 'true'], ['false', 'false']] as const) {
+      if (before === undefined) delete process.env.TF_FORCE_GPU_ALLOW_GROWTH;
+      else process.env.TF_FORCE_GPU_ALLOW_GROWTH = before;
+      let seen: string | undefined = 'not imported';
+      const deps = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-node-gpu': {} }, 1);
+      const importModule = deps.importModule;
+      deps.importModule = async (name) => {
+        if (name === '@tensorflow/tfjs-node-gpu') seen = process.env.TF_FORCE_GPU_ALLOW_GROWTH;
+        return importModule(name);
+      };
+      await loadTfjs('auto', recordingLog(), deps);
+      assert.equal(seen, expected, `with the variable ${before ?? 'unset'} before the load`);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.TF_FORCE_GPU_ALLOW_GROWTH;
+    else process.env.TF_FORCE_GPU_ALLOW_GROWTH = saved;
+  }
   await tf.setBackend((await loadTfjs('auto', recordingLog())).backend);
 });
 

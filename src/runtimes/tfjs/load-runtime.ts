@@ -34,7 +34,10 @@ export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions
   // A GPU asked for (SMKIT_DEVICE) or a GPU build that failed to load must not pass as an info line.
   const notOnGpu = loaded.notOnGpu;
   if (notOnGpu && (notOnGpu.failed || asksForGpu(options.devices))) {
-    options.log.warn(
+    // A GPU build that failed to load is this worker's own; a GPU asked for and passed over is the
+    // same for every worker: warned once, by worker 0 (the others note it at debug).
+    const level = notOnGpu.failed || options.workerIndex === 0 ? 'warn' : 'debug';
+    options.log[level](
       { runtime: 'tfjs', backend: loaded.backend, devices: options.devices },
       `TF.js runs on ${loaded.backend}, not on a GPU: ${notOnGpu.reason} (TF.js on a GPU needs @tensorflow/tfjs-node-gpu, CUDA 11.2 and cuDNN 8, which smkit's GPU image does not ship: see docs/images.md)`,
     );
