@@ -1,7 +1,7 @@
 import { totalmem } from 'node:os';
 import type { VariableName } from '../core/smkit-variables.js';
 import { decimalNumber } from './flag-values.js';
-import { invalid, readInt, readNumber } from './settings.js';
+import { invalid, LOG_LEVEL_FORMS, parseLogLevel, readInt, readNumber, type LogLevel } from './settings.js';
 
 /**
  * What the local SageMaker reads from the environment: where S3 is (for `s3://` model data and
@@ -97,6 +97,18 @@ export const DEFAULT_MAX_INVOCATIONS_PER_INSTANCE = 1000;
  */
 export function readMaxInvocationsPerInstance(env: NodeJS.ProcessEnv = process.env): number {
   return readInt(env, 'SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE', DEFAULT_MAX_INVOCATIONS_PER_INSTANCE, 1, 1_000_000);
+}
+
+/**
+ * `SMKIT_LOG_LEVEL` for `smkit local`'s own log lines on stderr (the forms `smkit serve` takes;
+ * `SAGEMAKER_CONTAINER_LOG_LEVEL` is a container's, not read here). @defaultValue `info`
+ */
+export function readLocalLogLevel(env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const raw = str(env, 'SMKIT_LOG_LEVEL');
+  if (raw === undefined) return 'info';
+  const level = parseLogLevel(raw);
+  if (!level) throw invalid('SMKIT_LOG_LEVEL', raw, LOG_LEVEL_FORMS);
+  return level;
 }
 
 /** Default of `SMKIT_LOCAL_LOG_STREAM_MB`: what one log stream of the local CloudWatch Logs keeps. */
