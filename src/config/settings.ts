@@ -489,14 +489,15 @@ export function parseLogLevel(raw: string): LogLevel | undefined {
 export const LOG_LEVEL_FORMS = 'a Python level number (0, 10, 20, 30, 40, 50) or name (NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL), or trace, warn, fatal or silent';
 
 function readLogLevel(env: Env): LogLevel {
-  for (const name of ['SMKIT_LOG_LEVEL', 'SAGEMAKER_CONTAINER_LOG_LEVEL'] as const) {
+  // Both are checked, the first set wins: an invalid SAGEMAKER_CONTAINER_LOG_LEVEL beside SMKIT_LOG_LEVEL is refused, not ignored.
+  const levels = (['SMKIT_LOG_LEVEL', 'SAGEMAKER_CONTAINER_LOG_LEVEL'] as const).flatMap((name) => {
     const raw = str(env, name);
-    if (raw === undefined) continue;
+    if (raw === undefined) return [];
     const level = parseLogLevel(raw);
     if (!level) throw invalid(name, raw, LOG_LEVEL_FORMS);
-    return level;
-  }
-  return 'info';
+    return [level];
+  });
+  return levels[0] ?? 'info';
 }
 
 /**
