@@ -150,6 +150,19 @@ function readEndpointUrl(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 /**
+ * `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`: named in every ARN and used by the S3
+ * client, whose SDK refuses a Region that is not a host name label ("us east 1") only when model
+ * data is first read, so it is checked here, as that SDK checks it.
+ */
+function readRegion(env: NodeJS.ProcessEnv): string {
+  const name = str(env, 'AWS_REGION') !== undefined ? 'AWS_REGION' : 'AWS_DEFAULT_REGION';
+  const raw = str(env, name);
+  if (raw === undefined) return 'us-east-1';
+  if (!/^(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/.test(raw)) throw invalid(name, raw, 'a Region name such as us-east-1 (letters, digits and hyphens)');
+  return raw;
+}
+
+/**
  * Reads {@link LocalSageMakerSettings}; an invalid value stops start-up with `ERR_CONFIG_INVALID`
  * in the shape every setting's error has (`SMKIT_LOCAL_MAX_INSTANCES="lots" is invalid: expected
  * a whole number from 1 to 1000.`), as a bad flag value is worded.
@@ -174,7 +187,7 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
   const sessionToken = str(env, 'AWS_SESSION_TOKEN');
   return Object.freeze({
     ...(s3EndpointUrl === undefined ? {} : { s3EndpointUrl }),
-    region: str(env, 'AWS_REGION') ?? str(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
+    region: readRegion(env),
     ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
     accountId,
     maxInstances,
