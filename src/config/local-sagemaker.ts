@@ -158,7 +158,9 @@ function readRegion(env: NodeJS.ProcessEnv): string {
   const name = str(env, 'AWS_REGION') !== undefined ? 'AWS_REGION' : 'AWS_DEFAULT_REGION';
   const raw = str(env, name);
   if (raw === undefined) return 'us-east-1';
-  if (!/^(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/.test(raw)) throw invalid(name, raw, 'a Region name such as us-east-1 (letters, digits and hyphens)');
+  // The SDK's host label rule (@smithy's isValidHostLabel): 1-63 letters, digits and hyphens, no hyphen at either end. All
+  // digits pass there too ('123'), so they pass here; '*', which the SDK only warns about, is no Region to name in an ARN.
+  if (!/^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/.test(raw)) throw invalid(name, raw, 'a Region name such as us-east-1 (letters, digits and hyphens)');
   return raw;
 }
 
