@@ -32,8 +32,26 @@ function checkUrl(name: string, value: string | undefined): string | undefined {
   return value;
 }
 
-/** Reads the deploy environment. Throws `ERR_CONFIG_INVALID` naming the variable on a bad URL. */
-export function loadDeployEnvironment(env: Env = process.env): Readonly<DeployEnvironment> {
+/**
+ * The endpoint variables the AWS SDK clients of deploy read for themselves (the general one and
+ * each service's, `AWS_ENDPOINT_URL_<service id>`): a bad one failed the first call of its client
+ * as `TypeError: Invalid URL` or a DNS error, naming no variable.
+ */
+const SDK_ENDPOINT_VARIABLES = ['AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_ECR', 'AWS_ENDPOINT_URL_S3'] as const;
+/** Those of the clients `--endpoint-url` is given to: a client given an endpoint reads none of them (nor `AWS_ENDPOINT_URL`). */
+const API_ENDPOINT_VARIABLES = ['AWS_ENDPOINT_URL_SAGEMAKER', 'AWS_ENDPOINT_URL_CLOUDWATCH', 'AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING'] as const;
+
+/**
+ * Reads the deploy environment. Throws `ERR_CONFIG_INVALID` naming the variable on a bad URL.
+ * `apiEndpointGiven` (`--endpoint-url`): the SageMaker, CloudWatch and Application Auto Scaling
+ * clients are given that endpoint, so their own variables are not read and not checked.
+ */
+export function loadDeployEnvironment(env: Env = process.env, apiEndpointGiven = false): Readonly<DeployEnvironment> {
+  // The SDK ignores them all with AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true; smkit's own S3 endpoint below is still read.
+  // The SDK takes only 'true' or 'false' (exactly), and fails a client's first call on anything else.
+  const ignore = env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
+  if (ignore !== undefined && ignore !== 'true' && ignore !== 'false') throw invalid('AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', ignore, 'true or false (as the AWS SDK reads it: lower case)');
+  if (ignore !== 'true') for (const name of [...SDK_ENDPOINT_VARIABLES, ...(apiEndpointGiven ? [] : API_ENDPOINT_VARIABLES)]) checkUrl(name, str(env, name));
   const s3 = str(env, 'AWS_ENDPOINT_URL_S3') !== undefined
     ? checkUrl('AWS_ENDPOINT_URL_S3', str(env, 'AWS_ENDPOINT_URL_S3'))
     : checkUrl('AWS_ENDPOINT_URL', str(env, 'AWS_ENDPOINT_URL'));

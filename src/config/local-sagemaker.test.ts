@@ -81,3 +81,15 @@ test('a bad variable is ERR_CONFIG_INVALID in the one shape of every setting and
     );
   }
 });
+
+test('a Region that is not a Region name (spaces, a dot) stops the local SageMaker naming the variable it came from', () => {
+  for (const [env, variable] of [[{ AWS_REGION: 'us east 1' }, 'AWS_REGION'], [{ AWS_DEFAULT_REGION: 'eu-west-1.' }, 'AWS_DEFAULT_REGION']] as const) {
+    assert.throws(() => loadLocalSageMakerSettings(env, 8 * 2 ** 30), (err: unknown) => err instanceof Error && (err as { code?: string }).code === 'ERR_CONFIG_INVALID' && err.message.startsWith(`${variable}=`));
+  }
+  // What the SDK takes is taken: other partitions, made-up local names, a name of digits only.
+  for (const region of ['cn-north-1', 'us-gov-west-1', 'eu-isoe-west-1', 'us-east-1-fips', 'local', '123']) {
+    assert.equal(loadLocalSageMakerSettings({ AWS_REGION: region }, 8 * 2 ** 30).region, region);
+  }
+  assert.throws(() => loadLocalSageMakerSettings({ AWS_REGION: 'us-east-1-' }, 8 * 2 ** 30), /AWS_REGION="us-east-1-" is invalid/);
+  assert.equal(loadLocalSageMakerSettings({}, 8 * 2 ** 30).region, 'us-east-1');
+});

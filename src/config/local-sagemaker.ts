@@ -1,7 +1,7 @@
 import { totalmem } from 'node:os';
 import type { VariableName } from '../core/smkit-variables.js';
 import { decimalNumber } from './flag-values.js';
-import { invalid, readInt, readNumber } from './settings.js';
+import { invalid, LOG_LEVEL_FORMS, parseLogLevel, readInt, readNumber, type LogLevel } from './settings.js';
 
 /**
  * What the local SageMaker reads from the environment: where S3 is (for `s3://` model data and
@@ -99,6 +99,18 @@ export function readMaxInvocationsPerInstance(env: NodeJS.ProcessEnv = process.e
   return readInt(env, 'SMKIT_LOCAL_MAX_INVOCATIONS_PER_INSTANCE', DEFAULT_MAX_INVOCATIONS_PER_INSTANCE, 1, 1_000_000);
 }
 
+/**
+ * `SMKIT_LOG_LEVEL` for `smkit local`'s own log lines on stderr (the forms `smkit serve` takes;
+ * `SAGEMAKER_CONTAINER_LOG_LEVEL` is a container's, not read here). @defaultValue `info`
+ */
+export function readLocalLogLevel(env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const raw = str(env, 'SMKIT_LOG_LEVEL');
+  if (raw === undefined) return 'info';
+  const level = parseLogLevel(raw);
+  if (!level) throw invalid('SMKIT_LOG_LEVEL', raw, LOG_LEVEL_FORMS);
+  return level;
+}
+
 /** Default of `SMKIT_LOCAL_LOG_STREAM_MB`: what one log stream of the local CloudWatch Logs keeps. */
 export const DEFAULT_LOG_STREAM_MB = 8;
 
@@ -138,6 +150,21 @@ function readEndpointUrl(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 /**
+ * `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`: named in every ARN and used by the S3
+ * client, whose SDK refuses a Region that is not a host name label ("us east 1") only when model
+ * data is first read, so it is checked here, as that SDK checks it.
+ */
+function readRegion(env: NodeJS.ProcessEnv): string {
+  const name = str(env, 'AWS_REGION') !== undefined ? 'AWS_REGION' : 'AWS_DEFAULT_REGION';
+  const raw = str(env, name);
+  if (raw === undefined) return 'us-east-1';
+  // The SDK's host label rule (@smithy's isValidHostLabel): 1-63 letters, digits and hyphens, no hyphen at either end. All
+  // digits pass there too ('123'), so they pass here; '*', which the SDK only warns about, is no Region to name in an ARN.
+  if (!/^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/.test(raw)) throw invalid(name, raw, 'a Region name such as us-east-1 (letters, digits and hyphens)');
+  return raw;
+}
+
+/**
  * Reads {@link LocalSageMakerSettings}; an invalid value stops start-up with `ERR_CONFIG_INVALID`
  * in the shape every setting's error has (`SMKIT_LOCAL_MAX_INSTANCES="lots" is invalid: expected
  * a whole number from 1 to 1000.`), as a bad flag value is worded.
@@ -162,7 +189,7 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
   const sessionToken = str(env, 'AWS_SESSION_TOKEN');
   return Object.freeze({
     ...(s3EndpointUrl === undefined ? {} : { s3EndpointUrl }),
-    region: str(env, 'AWS_REGION') ?? str(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
+    region: readRegion(env),
     ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
     accountId,
     maxInstances,

@@ -349,3 +349,11 @@ test('SAGEMAKER_MAX_PAYLOAD_IN_MB=0 (a transform job with MaxPayloadInMB=0, payl
   assert.equal(s.maxPayloadMb, 100);
   assert.throws(() => loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '-1' }), /SAGEMAKER_MAX_PAYLOAD_IN_MB/);
 });
+
+test('an invalid SAGEMAKER_CONTAINER_LOG_LEVEL is refused also when SMKIT_LOG_LEVEL, which wins, is set', () => {
+  assert.equal(loadSettings({ SMKIT_LOG_LEVEL: 'warn', SAGEMAKER_CONTAINER_LOG_LEVEL: '10' }, {}, 4).logLevel, 'warn');
+  assert.throws(
+    () => loadSettings({ SMKIT_LOG_LEVEL: 'warn', SAGEMAKER_CONTAINER_LOG_LEVEL: 'verbose' }, {}, 4),
+    (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && /^SAGEMAKER_CONTAINER_LOG_LEVEL="verbose" is invalid/.test(err.message),
+  );
+});

@@ -72,7 +72,7 @@ export interface Settings {
   readonly defaultAccept: string;
   /** `SAGEMAKER_PROGRAM`, the handler module name in `code/` (extension stripped). @defaultValue `inference` */
   readonly program: string;
-  /** `SAGEMAKER_CONTAINER_LOG_LEVEL` (Python numbers 10–50 or names) or `SMKIT_LOG_LEVEL`. @defaultValue `info` */
+  /** `SAGEMAKER_CONTAINER_LOG_LEVEL` (Python level numbers 0, 10, 20, 30, 40, 50 or names) or `SMKIT_LOG_LEVEL`. @defaultValue `info` */
   readonly logLevel: LogLevel;
   /**
    * `SMKIT_LOG_FORMAT` (or `--log-format`): `json`, `pretty`, or `auto`, which is `pretty` when
@@ -486,17 +486,18 @@ export function parseLogLevel(raw: string): LogLevel | undefined {
 }
 
 /** Every form {@link parseLogLevel} takes, for the error: the README's list, 0 and the pino-only names included. */
-const LOG_LEVEL_FORMS = 'a Python level number (0, 10, 20, 30, 40, 50) or name (NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL), or trace, warn, fatal or silent';
+export const LOG_LEVEL_FORMS = 'a Python level number (0, 10, 20, 30, 40, 50) or name (NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL), or trace, warn, fatal or silent';
 
 function readLogLevel(env: Env): LogLevel {
-  for (const name of ['SMKIT_LOG_LEVEL', 'SAGEMAKER_CONTAINER_LOG_LEVEL'] as const) {
+  // Both are checked, the first set wins: an invalid SAGEMAKER_CONTAINER_LOG_LEVEL beside SMKIT_LOG_LEVEL is refused, not ignored.
+  const levels = (['SMKIT_LOG_LEVEL', 'SAGEMAKER_CONTAINER_LOG_LEVEL'] as const).flatMap((name) => {
     const raw = str(env, name);
-    if (raw === undefined) continue;
+    if (raw === undefined) return [];
     const level = parseLogLevel(raw);
     if (!level) throw invalid(name, raw, LOG_LEVEL_FORMS);
-    return level;
-  }
-  return 'info';
+    return [level];
+  });
+  return levels[0] ?? 'info';
 }
 
 /**

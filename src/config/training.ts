@@ -1,8 +1,7 @@
 import path from 'node:path';
 import type { VariableName } from '../core/smkit-variables.js';
-import { ToolkitError } from '../errors/catalogue.js';
 import { invalidFlag } from './flag-values.js';
-import { parseLogLevel, readLogFormat, readNumber, type LogFormat, type LogLevel } from './settings.js';
+import { invalid, LOG_LEVEL_FORMS, parseLogLevel, readLogFormat, readNumber, type LogFormat, type LogLevel } from './settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -74,9 +73,8 @@ export function loadTrainingSettings(env: Env = process.env, overrides: Training
   const rawLevel = str(env, 'SMKIT_LOG_LEVEL');
   const logLevel = rawLevel === undefined ? 'info' : parseLogLevel(rawLevel);
   if (!logLevel) {
-    throw new ToolkitError('ERR_CONFIG_INVALID', `SMKIT_LOG_LEVEL=${JSON.stringify(rawLevel)} is invalid: expected a level such as info, debug, warn or 20.`, {
-      details: { variable: 'SMKIT_LOG_LEVEL' },
-    });
+    // The forms smkit serve takes, named as its error names them: a Python number between the levels (25) is none.
+    throw invalid('SMKIT_LOG_LEVEL', rawLevel ?? '', LOG_LEVEL_FORMS);
   }
   const inheritedEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) inheritedEnv[k] = v;

@@ -181,7 +181,7 @@ export async function readDeployRequest(file: string, opts: DeployCommandOptions
   if (opts.template !== undefined) checkTemplatePath(opts.template);
   checkPath('<endpoint-file>', file, 'file', 'the endpoint file (.yaml, .yml or .json) with a deploy: section');
   const config = await readEndpointFile(file);
-  const env = loadDeployEnvironment();
+  const env = loadDeployEnvironment(process.env, opts.endpointUrl !== undefined);
   if (!opts.delete) {
     try {
       checkDeployable(config, opts);

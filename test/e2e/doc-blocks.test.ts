@@ -409,8 +409,8 @@ async function inSlot(fn: () => Promise<void>): Promise<void> {
 const ordered = [...groups].sort(([, a], [, b]) => Number(runsCliWaiter(b)) - Number(runsCliWaiter(a)) || b.length - a.length);
 const cliGroups = ordered.filter(([, g]) => runsCliWaiter(g)).length;
 
-/** Walk-through pages whose every shell, JavaScript and Python block is run or marked skip="why". */
-const WALKTHROUGHS = ['docs/local-sagemaker.md', 'docs/deploy.md'];
+/** Pages whose every shell, JavaScript and Python block is run or marked skip="why": every page of docs/ but the benchmark records. */
+const WALKTHROUGHS = DOCS.filter((f) => f.startsWith('docs/') && !f.startsWith('docs/benchmarks'));
 
 describe('documented blocks run as written', { concurrency: SLOTS + cliGroups }, () => {
   before(async () => {

@@ -9,6 +9,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSettings } from '../../src/config/settings.js';
+import { loadLocalSageMakerSettings } from '../../src/config/local-sagemaker.js';
+import { loadLocalMetricsSettings } from '../../src/config/local-metrics.js';
+import { loadTrainingSettings } from '../../src/config/training.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const CONFIG = path.join(REPO_ROOT, 'src', 'config');
@@ -84,4 +87,54 @@ test("each numeric setting's row names the range its error gives", () => {
   }
   assert.deepEqual(wrong, []);
   assert.ok(checked >= 20, `only ${checked} numeric settings found`);
+});
+
+/**
+ * The settings tables of the pages of docs/ (the local SageMaker's, its CloudWatch's, training's),
+ * each with the loader of the variables it lists: an `SMKIT_` variable the loader's file reads has
+ * a row there, a literal default is the one the code applies, and a numeric row names the range
+ * its error gives, as the README's rows are checked above.
+ */
+const PAGE_TABLES: ReadonlyArray<{ page: string; file: string; load: (env: Record<string, string>) => unknown }> = [
+  { page: 'docs/local-sagemaker.md', file: 'local-sagemaker.ts', load: (env) => loadLocalSageMakerSettings(env, 8 * 2 ** 30) },
+  { page: 'docs/local-alarms-and-scaling.md', file: 'local-metrics.ts', load: (env) => loadLocalMetricsSettings(env) },
+  // The inherited environment is the variables given, and the tree's flag says whether one was set.
+  { page: 'docs/training.md', file: 'training.ts', load: (env) => ({ ...loadTrainingSettings(env), inheritedEnv: undefined, baseDirIsDefault: undefined }) },
+];
+
+test("each settings table of docs/ lists its loader's SMKIT_ variables, with the defaults and ranges the code applies", () => {
+  const wrong: string[] = [];
+  let checked = 0;
+  for (const { page, file, load } of PAGE_TABLES) {
+    const rows = new Map([...read(path.join(REPO_ROOT, page)).matchAll(/^\| `([A-Z][A-Z0-9_]+)` \| ([^|]*) \| (.*) \|$/gm)].map((m) => [m[1]!, { default: m[2]!.trim(), meaning: m[3]! }]));
+    for (const variable of variablesIn(file).filter((v) => v.startsWith('SMKIT_') && !rows.has(v))) wrong.push(`${page}: no row for ${variable} (src/config/${file} reads it)`);
+    const baseline = load({});
+    for (const [variable, row] of rows) {
+      const literal = /^`([^`<]+)`/.exec(row.default)?.[1];
+      if (literal !== undefined) {
+        try {
+          assert.deepEqual(load({ [variable]: literal }), baseline);
+        } catch {
+          wrong.push(`${page}: ${variable}'s default is \`${literal}\`, but setting it to that changes the settings`);
+        }
+        checked++;
+      }
+      let message = '';
+      try {
+        load({ [variable]: 'x' });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      const range = /from (\S+) to (\d+(?:\.\d+)?)/.exec(message);
+      if (!range) continue;
+      const meaning = row.meaning.replace(/(\d)[\s\u202f](?=\d{3}\b)/g, '$1');
+      const [, min, max] = range;
+      if (![`${min} to ${max}`, `${min}–${max}`].some((w) => new RegExp(`(?<![\\d.])${w.replace(/\./g, '\\.')}(?!\\.?\\d)`).test(meaning))) {
+        wrong.push(`${page}: ${variable}'s row does not say "${min} to ${max}" (its error: ${message})`);
+      }
+      checked++;
+    }
+  }
+  assert.deepEqual(wrong, []);
+  assert.ok(checked >= 20, `only ${checked} defaults and ranges checked in the tables of docs/`);
 });

@@ -1,4 +1,5 @@
 import { readLogFormat } from '../../config/settings.js';
+import { readLocalLogLevel } from '../../config/local-sagemaker.js';
 import { misspeltSmkitVariableWarnings } from '../../core/smkit-variables.js';
 import { choiceValue, wholeNumberValue } from '../../config/flag-values.js';
 import { ToolkitError } from '../../errors/catalogue.js';
@@ -102,7 +103,7 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
   await assertPortFree('127.0.0.1', frontDoorPort(config, fromFlags.port), '--port');
   const { startLocal } = await import('../control-plane/start-local.js');
   // The same line format as `smkit serve` (level names, ISO times), on stderr: stdout is the banner.
-  const logger = createLogger('info', { component: 'smkit-local' }, { format: readLogFormat(process.env, flags.logFormat, process.stderr.isTTY === true), fd: 2 });
+  const logger = createLogger(readLocalLogLevel(), { component: 'smkit-local' }, { format: readLogFormat(process.env, flags.logFormat, process.stderr.isTTY === true), fd: 2 });
   for (const { variable, meant, message } of misspeltSmkitVariableWarnings(process.env)) logger.warn({ variable, meant }, message);
   const opts: StartOptions = {
     ...fromFlags,

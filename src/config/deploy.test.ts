@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadDeployEnvironment } from './deploy.js';
+import { ToolkitError } from '../errors/catalogue.js';
+
+const refused = (variable: string) => (err: unknown) =>
+  err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && err.message.startsWith(`${variable}=`) && err.message.includes('an http:// or https:// URL');
+
+test("an endpoint variable deploy's SDK clients read that is not an http(s) URL is refused naming it, also beside a valid AWS_ENDPOINT_URL_S3", () => {
+  assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL_SAGEMAKER: '127.0.0.1:4566' }), refused('AWS_ENDPOINT_URL_SAGEMAKER'));
+  assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL_CLOUDWATCH: 'localhost:4566' }), refused('AWS_ENDPOINT_URL_CLOUDWATCH'));
+  assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:4569', AWS_ENDPOINT_URL: 'ftp://x' }), refused('AWS_ENDPOINT_URL'));
+  // Valid ones pass; S3 still follows AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL.
+  assert.equal(loadDeployEnvironment({ AWS_ENDPOINT_URL_SAGEMAKER: 'http://127.0.0.1:8080', AWS_ENDPOINT_URL: 'http://127.0.0.1:4569' }).s3EndpointUrl, 'http://127.0.0.1:4569');
+  // The SDK ignores them all with AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true, and so does this check.
+  assert.doesNotThrow(() => loadDeployEnvironment({ AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true', AWS_ENDPOINT_URL_SAGEMAKER: '127.0.0.1:4566' }));
+});
+
+test('with --endpoint-url, the variables of the clients given it are not checked (the SDK does not read them); the others still are', () => {
+  assert.doesNotThrow(() => loadDeployEnvironment({ AWS_ENDPOINT_URL_SAGEMAKER: '127.0.0.1:4566', AWS_ENDPOINT_URL_CLOUDWATCH: 'x', AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING: 'y' }, true));
+  assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL_ECR: 'localhost:4566' }, true), refused('AWS_ENDPOINT_URL_ECR'));
+  assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL: 'ftp://x' }, true), refused('AWS_ENDPOINT_URL'));
+});
+
+test('AWS_IGNORE_CONFIGURED_ENDPOINT_URLS other than true or false is refused, as the SDK would fail on it', () => {
+  for (const value of ['TRUE', '1', 'yes']) {
+    assert.throws(() => loadDeployEnvironment({ AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: value, AWS_ENDPOINT_URL_SAGEMAKER: '127.0.0.1:4566' }), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && err.message.startsWith('AWS_IGNORE_CONFIGURED_ENDPOINT_URLS='));
+  }
+  assert.throws(() => loadDeployEnvironment({ AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'false', AWS_ENDPOINT_URL_SAGEMAKER: '127.0.0.1:4566' }), refused('AWS_ENDPOINT_URL_SAGEMAKER'));
+});
