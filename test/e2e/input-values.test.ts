@@ -479,3 +479,30 @@ test('the outputs of an ONNX model reach outputFn as ordinary named tensors (has
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an empty tensor with a dimension past 2^32 - 1 (v2 shape [0, 4294967296], NPY (4294967296, 0)) is a 400 naming the input, not ONNX Runtime\'s 500', async () => {
+  // No decoded-size budget here, as for createApp without one (or SMKIT_MAX_DECODED_MB past 4 GB), which would refuse it first.
+  const served = await serve([{ name: 'x', dtype: 'uint8', rank: 2 }]);
+  try {
+    const v2 = await request(served.app)
+      .post('/invocations')
+      .set('Content-Type', 'application/json')
+      .send('{"inputs":[{"name":"x","shape":[0,4294967296],"datatype":"UINT8","data":[]}]}');
+    assert.equal(v2.status, 400, JSON.stringify(v2.body));
+    assert.equal(v2.body.code, 'ERR_INPUT_MISMATCH');
+    assert.match(v2.body.message, /input "x" has shape \[0, 4294967296\]: dimension 1 is 4294967296, more than the 4294967295 ONNX Runtime takes/);
+    const npy = await request(served.app)
+      .post('/invocations')
+      .set('Content-Type', 'application/x-npy')
+      .send(encodeNpy(tensor('uint8', [2 ** 53 - 1, 0], new Uint8Array(0))));
+    assert.equal(npy.status, 400, JSON.stringify(npy.body));
+    assert.equal(npy.body.code, 'ERR_INPUT_MISMATCH');
+    const fits = await request(served.app)
+      .post('/invocations')
+      .set('Content-Type', 'application/json')
+      .send('{"inputs":[{"name":"x","shape":[0,4294967295],"datatype":"UINT8","data":[]}]}');
+    assert.equal(fits.status, 200, JSON.stringify(fits.body));
+  } finally {
+    await served.close();
+  }
+});

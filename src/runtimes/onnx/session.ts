@@ -76,8 +76,20 @@ function listed(values: readonly { name: string; kind: string }[]): string {
     .join(', ') + (values.length > 10 ? ` and ${values.length - 10} more` : '');
 }
 
+/** The largest dimension onnxruntime-node takes (its binding refuses more: "Tensor.dims[i] is invalid"). */
+const MAX_ORT_DIMENSION = 4294967295;
+
 /** Checks rank and fixed dimensions up front so clients get a 400 naming the input, not an ORT trace. */
 function checkShape(spec: TensorSpec, t: Tensor): void {
+  // Only an empty tensor can have one (a shape such as [0, 2^32] holds no value; a budget of
+  // SMKIT_MAX_DECODED_MB past 4 GB, or none, lets it through): ONNX Runtime's refusal was a 500.
+  const big = t.shape.findIndex((d) => d > MAX_ORT_DIMENSION);
+  if (big !== -1) {
+    throw new ToolkitError(
+      'ERR_INPUT_MISMATCH',
+      `input "${spec.name}" has shape [${t.shape.join(', ')}]: dimension ${big} is ${t.shape[big]}, more than the ${MAX_ORT_DIMENSION} ONNX Runtime takes`,
+    );
+  }
   if (spec.shape.length === 0) return;
   const fail = () =>
     new ToolkitError(
