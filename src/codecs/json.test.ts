@@ -40,6 +40,7 @@ test('C-1.3 decision: ragged and mixed arrays, null and unknown objects are a 40
   rejects('null', /JSON body is null/);
   rejects('[null]', /null is not a tensor element/);
   rejects('{"a":1}', /keys "a".*instances/);
+  rejects('{}', /^JSON body is an empty object; send a nested array, \{"instances": \[\.\.\.\]\}/);
 });
 
 test('malformed JSON is a 400 carrying the parser position', () => {

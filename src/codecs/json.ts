@@ -143,7 +143,9 @@ export function decodeJsonValue(value: unknown, maxInputs?: number, source?: Jso
     return decodeV2(body);
   }
   if (hasInstances || hasInputs) return decodeTfs(body, hasInstances, maxInputs);
-  throw new ToolkitError('ERR_JSON_PARSE', `${source ? `${source.name} is an object with keys` : 'JSON object has keys'} ${quotedNames(Object.keys(body))}; ${source?.fix ?? FORMS_HINT}`);
+  const keys = Object.keys(body);
+  const what = keys.length === 0 ? `${source?.name ?? 'JSON body'} is an empty object` : `${source ? `${source.name} is an object with keys` : 'JSON object has keys'} ${quotedNames(keys)}`;
+  throw new ToolkitError('ERR_JSON_PARSE', `${what}; ${source?.fix ?? FORMS_HINT}`);
 }
 
 /** TF Serving's row (`instances`) or columnar (`inputs`) form, with its optional `signature_name`. */
