@@ -143,16 +143,37 @@ export function firstOverflowingLiteral(text: string): { literal: string; positi
   return undefined;
 }
 
-/** True when a float tensor of `tensors` holds +Infinity or -Infinity (float16 as its bits). */
+/**
+ * True when a float tensor of `tensors` holds +Infinity or -Infinity (float16 as its bits). It reads
+ * every value of every v2 and TF Serving request, so float64 and float32 each have their own loop:
+ * one loop over both array types reads about half as fast.
+ */
 export function holdsInfinity(tensors: Readonly<Record<string, Tensor>>): boolean {
-  for (const t of Object.values(tensors)) {
-    if (!isFloat(t)) continue;
-    const { d, half } = floatElements(t);
-    for (let i = 0; i < d.length; i++) {
-      const v = d[i]!;
-      if (half ? (v & 0x7fff) === 0x7c00 : v === Infinity || v === -Infinity) return true;
-    }
+  for (const name in tensors) {
+    const t = tensors[name]!;
+    if (t.dtype === 'float64' ? holdsInfinity64(t.data as Float64Array) : t.dtype === 'float32' ? holdsInfinity32(t.data as Float32Array) : t.dtype === 'float16' && holdsInfinity16(float16Bits(t.data as Uint16Array))) return true;
   }
+  return false;
+}
+
+function holdsInfinity64(d: Float64Array): boolean {
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    if (v === Infinity || v === -Infinity) return true;
+  }
+  return false;
+}
+
+function holdsInfinity32(d: Float32Array): boolean {
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    if (v === Infinity || v === -Infinity) return true;
+  }
+  return false;
+}
+
+function holdsInfinity16(bits: Uint16Array): boolean {
+  for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0x7fff) === 0x7c00) return true;
   return false;
 }
 
