@@ -136,8 +136,9 @@ export function firstOverflowingLiteral(text: string): { literal: string; positi
     NUMBER_TOKEN.lastIndex = p;
     const m = NUMBER_TOKEN.exec(text);
     if (m === null) continue;
-    // Only an exponent or more than 308 digits reach past the largest double (about 1.8e308).
-    if ((m[2] !== undefined || m[0].length > 309) && Math.abs(Number(m[0])) === Infinity) return { literal: m[0], position: p };
+    // Only an exponent or 309 digits or more reach past the largest double (about 1.8e308, itself 309
+    // digits: "9" repeated 309 times is past it, with no sign or fraction to lengthen the literal).
+    if ((m[2] !== undefined || m[0].length >= 309) && Math.abs(Number(m[0])) === Infinity) return { literal: m[0], position: p };
     p += m[0].length - 1;
   }
   return undefined;

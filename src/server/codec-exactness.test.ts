@@ -119,6 +119,9 @@ describe('codec exactness', () => {
       ['application/json', '{"instances":[[1,1e400]]}', /the number 1e400 /],
       ['application/json', '{"inputs":{"x":[NaN,-1e400]}}', /the number -1e400 /],
       ['application/json', `{"inputs":[{"name":"f","shape":[1],"datatype":"FP32","data":[${'9'.repeat(400)}]}]}`, /the number 9{40}… at line 1, .* past the largest double/],
+      // 309 digits, as many as the largest double's: no sign or fraction makes the literal longer.
+      ['application/json', `{"instances":[${'9'.repeat(309)}]}`, /the number 9{40}… at line 1, column 15 .* past the largest double/],
+      ['application/json', `{"inputs":[{"name":"f","shape":[1],"datatype":"FP64","data":[1${'8'.repeat(308)}]}]}`, /the number 18{39}… at line 1, .* past the largest double/],
       [`application/vnd.sagemaker-triton.binary+json;json-header-size=${binaryJson.length}`, Buffer.concat([Buffer.from(binaryJson), infBits]), /the JSON header: the number 1e999 /],
     ];
     for (const [contentType, body, message] of refused) {
@@ -130,9 +133,10 @@ describe('codec exactness', () => {
       assert.equal(error.error, error.message, 'the protocols\' "error" member');
     }
     // Infinity as the tokens (and as binary data), a large number in range, and the number in a string are read.
-    const tokens = await invoke('application/json', '{"id":"1e400","inputs":[{"name":"f","shape":[3],"datatype":"FP64","data":[Infinity,-Infinity,1.7976931348623157e308]}]}');
+    // The largest double also as its 309 digits, which are in range.
+    const tokens = await invoke('application/json', `{"id":"1e400","inputs":[{"name":"f","shape":[4],"datatype":"FP64","data":[Infinity,-Infinity,1.7976931348623157e308,${BigInt(Number.MAX_VALUE)}]}]}`);
     assert.equal(tokens.status, 200, tokens.text);
-    assert.match(tokens.text, /"data":\[Infinity,-Infinity,1\.7976931348623157e\+308\]/);
+    assert.match(tokens.text, /"data":\[Infinity,-Infinity,1\.7976931348623157e\+308,1\.7976931348623157e\+308\]/);
     const binary = `{"inputs":[{"name":"b","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}],"parameters":{"note":"1e400"}}`;
     const bin = await invoke(`application/vnd.sagemaker-triton.binary+json;json-header-size=${binary.length}`, Buffer.concat([Buffer.from(binary), infBits]));
     assert.equal(bin.status, 200, bin.text);
