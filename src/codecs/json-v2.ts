@@ -676,6 +676,8 @@ function flatten(raw: unknown[], label: string): unknown[] {
 
 /** An element as an error message shows it: numbers as JS writes them (NaN, not JSON's null), anything else as short JSON. */
 function shownValue(v: unknown): string {
+  // JSON.parse reads a number past the largest double (1e400) as Infinity: name both sources.
+  if (v === Infinity || v === -Infinity) return `${v} (the token ${v}, or a number past the largest double such as ${v < 0 ? '-' : ''}1e400)`;
   return typeof v === 'number' || typeof v === 'bigint' ? String(v) : jsonExcerpt(v);
 }
 

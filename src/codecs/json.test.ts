@@ -40,6 +40,10 @@ test('C-1.3 decision: ragged and mixed arrays, null and unknown objects are a 40
   rejects('null', /JSON body is null/);
   rejects('[null]', /null is not a tensor element/);
   rejects('{"a":1}', /keys "a".*instances/);
+  rejects('{}', /^JSON body is an empty object; send a nested array, \{"instances": \[\.\.\.\]\}/);
+  // An integer datatype reads no infinity; 1e400 reaches it as one, so the message names both.
+  rejects('{"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":[1e400]}]}', /data\[0\] is Infinity \(the token Infinity, or a number past the largest double such as 1e400\) but datatype INT32 needs integers/);
+  rejects('{"inputs":[{"name":"x","shape":[1],"datatype":"UINT64","data":[-1e400]}]}', /data\[0\] is -Infinity \(the token -Infinity, or a number past the largest double such as -1e400\) but datatype UINT64/);
 });
 
 test('malformed JSON is a 400 carrying the parser position', () => {

@@ -6,7 +6,7 @@ import { findJsonErrorPosition } from './json-error-position.js';
 import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from './json-depth.js';
 import { scanNumericBody } from './json-fast-array.js';
 import { isB64Leaf, nestedToTensor, refuseExtraInputs, stackRecords, type NestedOptions } from './json-tensor.js';
-import { parseJsonWithNonFinite, tfsRowsJson, tfsTensorJson } from './json-tfs.js';
+import { firstOverflowingLiteral, holdsInfinity, parseJsonWithNonFinite, tfsRowsJson, tfsTensorJson } from './json-tfs.js';
 import { withErrorMember } from './protocol-error.js';
 import { excerpt, jsonExcerpt, quotedNames } from '../errors/excerpt.js';
 import { InexactInteger, decodeV2, encodeV2, encodeV2Answer, exactV2Body, isV2Request } from './json-v2.js';
@@ -61,6 +61,37 @@ export function parseJsonBody(text: string, what = 'JSON body'): unknown {
 }
 
 /**
+ * Refuses a TF Serving or v2 request (`request`, decoded from JSON `text`) whose float data holds
+ * ±Infinity when the text writes a number past the largest double (`1e400`): `JSON.parse` reads it
+ * as Infinity, where TF Serving and Triton (rapidjson) refuse the body ("Number too big to be stored
+ * in double"), and a value in range of the double but past FP32's (`1e39`) is a 400 already. The
+ * text is read only when such data holds an infinity, which the tokens `Infinity`/`-Infinity` give
+ * too. Any other request is returned as it is.
+ * @throws ToolkitError 400 `ERR_JSON_PARSE`, with the protocols' `"error"` member.
+ */
+export function refuseOverflowingLiterals(request: DecodedRequest, text: () => string, what: string): DecodedRequest {
+  if (request.form !== 'v2' && request.form !== 'tfs-instances' && request.form !== 'tfs-inputs') return request;
+  if (!holdsInfinity(request.tensors)) return request;
+  const source = text();
+  const found = firstOverflowingLiteral(source);
+  if (found === undefined) return request;
+  let line = 1;
+  let lineStart = 0;
+  for (let i = source.indexOf('\n'); i !== -1 && i < found.position; i = source.indexOf('\n', i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  const token = found.literal.startsWith('-') ? '-Infinity' : 'Infinity';
+  throw withErrorMember(
+    new ToolkitError(
+      'ERR_JSON_PARSE',
+      `${what}: the number ${excerpt(found.literal, 40)} at line ${line}, column ${found.position - lineStart + 1} (position ${found.position}) is past the largest double ` +
+        `(about 1.8e308), which would make it ${token}; TF Serving and Triton refuse such a number: send the token ${token}, or a number in range`,
+    ),
+  );
+}
+
+/**
  * Parses a JSON body and decodes it with `decode`. A v2 request whose INT64/UINT64 data holds
  * integers past ±2^53, which `JSON.parse` rounds, is parsed again with those literals exact (Triton
  * reads them exactly); every other body is parsed once.
@@ -112,7 +143,9 @@ export function decodeJsonValue(value: unknown, maxInputs?: number, source?: Jso
     return decodeV2(body);
   }
   if (hasInstances || hasInputs) return decodeTfs(body, hasInstances, maxInputs);
-  throw new ToolkitError('ERR_JSON_PARSE', `${source ? `${source.name} is an object with keys` : 'JSON object has keys'} ${quotedNames(Object.keys(body))}; ${source?.fix ?? FORMS_HINT}`);
+  const keys = Object.keys(body);
+  const what = keys.length === 0 ? `${source?.name ?? 'JSON body'} is an empty object` : `${source ? `${source.name} is an object with keys` : 'JSON object has keys'} ${quotedNames(keys)}`;
+  throw new ToolkitError('ERR_JSON_PARSE', `${what}; ${source?.fix ?? FORMS_HINT}`);
 }
 
 /** TF Serving's row (`instances`) or columnar (`inputs`) form, with its optional `signature_name`. */
@@ -256,11 +289,17 @@ export const jsonCodec: Codec = {
   decode(raw: Buffer, _params: Readonly<Record<string, string>>, limits?: DecodeLimits, hints?: DecodeHints): DecodedRequest {
     const body = withoutBom(raw);
     const fast = scanNumericBody(body, hints?.float32);
-    if (fast !== undefined) return withinBudget({ tensors: { [UNNAMED]: fast.tensor }, form: fast.form }, limits, 'the JSON body');
+    if (fast !== undefined) {
+      // Only numbers and brackets: latin1 reads them as UTF-8 does.
+      const request = refuseOverflowingLiterals({ tensors: { [UNNAMED]: fast.tensor }, form: fast.form }, () => body.toString('latin1'), 'JSON body');
+      return withinBudget(request, limits, 'the JSON body');
+    }
     try {
       refuseUtf16(body, 'JSON body', 'ERR_JSON_PARSE');
       refuseNonUtf8(body, 'JSON body', 'ERR_JSON_PARSE', JSON_BYTES_HINT);
-      return withinBudget(decodeJsonText(body.toString('utf8'), 'JSON body', (value) => decodeJsonValue(value, hints?.maxInputs)), limits, 'the JSON body');
+      const text = body.toString('utf8');
+      const request = decodeJsonText(text, 'JSON body', (value) => decodeJsonValue(value, hints?.maxInputs));
+      return withinBudget(refuseOverflowingLiterals(request, () => text, 'JSON body'), limits, 'the JSON body');
     } catch (err) {
       // TF Serving and v2 clients read {"error"}; a body that is not even JSON may be either.
       throw withErrorMember(explainUtf16(err, body, 'JSON body', 'ERR_JSON_PARSE'));

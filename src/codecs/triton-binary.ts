@@ -2,7 +2,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { excerpt } from '../errors/excerpt.js';
 import type { Codec, DecodeHints, DecodeLimits, DecodedRequest, EncodeOptions, TypedBody } from './codec.js';
 import { withinBudget } from './decoded-size.js';
-import { decodeJsonText, encodeJsonText } from './json.js';
+import { decodeJsonText, encodeJsonText, refuseOverflowingLiterals } from './json.js';
 import { refuseExtraInputs } from './json-tensor.js';
 import { TRITON_BINARY_TYPE, decodeV2, decodeV2Raw, encodeV2Answer, isV2Request } from './json-v2.js';
 import { withErrorMember } from './protocol-error.js';
@@ -43,13 +43,15 @@ export const tritonBinaryCodec: AnsweringCodec = {
       const header = body.subarray(0, headerSize);
       refuseUtf16(header, 'the JSON header', 'ERR_JSON_PARSE');
       refuseNonUtf8(header, 'the JSON header', 'ERR_JSON_PARSE', 'as binary BYTES data after the JSON header');
-      return decodeJsonText(header.toString('utf8'), `the JSON header (the first ${headerSize} bytes, json-header-size)`, (value) => {
+      const text = header.toString('utf8');
+      return decodeJsonText(text, `the JSON header (the first ${headerSize} bytes, json-header-size)`, (value) => {
         if (typeof value !== 'object' || value === null || Array.isArray(value) || !isV2Request(value as Record<string, unknown>)) {
           fail('the JSON header is not a v2 inference request {"inputs": [{"name", "shape", "datatype", "parameters": {"binary_data_size": K}}]}');
         }
         const request = value as Record<string, unknown>;
         refuseExtraInputs((request['inputs'] as unknown[]).length, hints?.maxInputs, 'the v2 request');
-        return withinBudget(decodeV2(request, body.subarray(headerSize), limits), limits, `the ${TRITON_BINARY_TYPE} body`);
+        const decoded = refuseOverflowingLiterals(decodeV2(request, body.subarray(headerSize), limits), () => text, 'v2 request: the JSON header');
+        return withinBudget(decoded, limits, `the ${TRITON_BINARY_TYPE} body`);
       });
     } catch (err) {
       throw withErrorMember(err);

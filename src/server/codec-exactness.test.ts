@@ -27,7 +27,8 @@ describe('codec exactness', () => {
 
   /** POSTs to /invocations and reads the answer as text, whatever its type (supertest's JSON parser refuses `NaN`). */
   const invoke = async (contentType: string, body: string | Buffer, accept?: string): Promise<{ status: number; text: string; headers: Record<string, string>; error: () => { code: string; message: string } }> => {
-    const req = request(app).post('/invocations').set('Content-Type', contentType);
+    // As sent: superagent would write a Buffer under a JSON type as JSON ({"type":"Buffer",...}).
+    const req = request(app).post('/invocations').set('Content-Type', contentType).serialize((b: unknown) => b as string);
     if (accept !== undefined) req.set('Accept', accept);
     const res = await req
       .buffer(true)
@@ -105,5 +106,44 @@ describe('codec exactness', () => {
     const nulls = await invoke('application/json', '{"inputs":[{"name":"f","shape":[1],"datatype":"FP64","data":[null]}]}');
     assert.equal(nulls.status, 400);
     assert.match(nulls.error().message, /data\[0\] is null but datatype FP64 needs numbers \(NaN and ±Infinity as the bare tokens NaN, Infinity and -Infinity/);
+  });
+
+  test('TF Serving and v2: a number past the largest double (1e400), which JSON.parse makes infinite, is a 400 as TF Serving and Triton refuse it; the Infinity tokens and plain JSON arrays still pass', async () => {
+    const binaryJson = '{"inputs":[{"name":"f","shape":[1],"datatype":"FP32","data":[1e999]},{"name":"b","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}]}';
+    const infBits = Buffer.from(Float32Array.of(Infinity).buffer);
+    const refused: [string, string | Buffer, RegExp][] = [
+      ['application/json', '{"inputs":[{"name":"f","shape":[2],"datatype":"FP32","data":[Infinity,1e400]}]}', /the number 1e400 at line 1, column 71 \(position 70\) is past the largest double .* send the token Infinity/],
+      ['application/json', '{"inputs":[{"name":"h","shape":[1],"datatype":"FP16","data":[-1e400]}]}', /the number -1e400 .* send the token -Infinity/],
+      ['application/json', '{"inputs":[{"name":"d","shape":[2],"datatype":"FP64","data":[1\n,\n2E+308]}]}', /the number 2E\+308 at line 3, column 1 /],
+      // The fast path reads a numeric {"instances"} array; a NaN token sends the body through the lenient parse.
+      ['application/json', '{"instances":[[1,1e400]]}', /the number 1e400 /],
+      ['application/json', '{"inputs":{"x":[NaN,-1e400]}}', /the number -1e400 /],
+      ['application/json', `{"inputs":[{"name":"f","shape":[1],"datatype":"FP32","data":[${'9'.repeat(400)}]}]}`, /the number 9{40}… at line 1, .* past the largest double/],
+      // 309 digits, as many as the largest double's: no sign or fraction makes the literal longer.
+      ['application/json', `{"instances":[${'9'.repeat(309)}]}`, /the number 9{40}… at line 1, column 15 .* past the largest double/],
+      ['application/json', `{"inputs":[{"name":"f","shape":[1],"datatype":"FP64","data":[1${'8'.repeat(308)}]}]}`, /the number 18{39}… at line 1, .* past the largest double/],
+      [`application/vnd.sagemaker-triton.binary+json;json-header-size=${binaryJson.length}`, Buffer.concat([Buffer.from(binaryJson), infBits]), /the JSON header: the number 1e999 /],
+    ];
+    for (const [contentType, body, message] of refused) {
+      const res = await invoke(contentType, body);
+      assert.equal(res.status, 400, `${String(body)}: ${res.text}`);
+      const error = JSON.parse(res.text) as { code: string; message: string; error: string };
+      assert.equal(error.code, 'ERR_JSON_PARSE');
+      assert.match(error.message, message);
+      assert.equal(error.error, error.message, 'the protocols\' "error" member');
+    }
+    // Infinity as the tokens (and as binary data), a large number in range, and the number in a string are read.
+    // The largest double also as its 309 digits, which are in range.
+    const tokens = await invoke('application/json', `{"id":"1e400","inputs":[{"name":"f","shape":[4],"datatype":"FP64","data":[Infinity,-Infinity,1.7976931348623157e308,${BigInt(Number.MAX_VALUE)}]}]}`);
+    assert.equal(tokens.status, 200, tokens.text);
+    assert.match(tokens.text, /"data":\[Infinity,-Infinity,1\.7976931348623157e\+308,1\.7976931348623157e\+308\]/);
+    const binary = `{"inputs":[{"name":"b","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}],"parameters":{"note":"1e400"}}`;
+    const bin = await invoke(`application/vnd.sagemaker-triton.binary+json;json-header-size=${binary.length}`, Buffer.concat([Buffer.from(binary), infBits]));
+    assert.equal(bin.status, 200, bin.text);
+    assert.match(bin.text, /"data":\[Infinity\]/);
+    // A plain JSON array is read as Python's json reads it (float('1e400') is inf), as the SageMaker containers do.
+    const plain = await invoke('application/json', '[1e400]');
+    assert.equal(plain.status, 200, plain.text);
+    assert.equal(plain.text, '[null]');
   });
 });

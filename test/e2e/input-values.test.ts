@@ -479,3 +479,46 @@ test('the outputs of an ONNX model reach outputFn as ordinary named tensors (has
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an empty tensor with a dimension past 2^32 - 1 (v2 shape [0, 4294967296], NPY (4294967296, 0)) is a 400 naming the input, not ONNX Runtime\'s 500', async () => {
+  // No decoded-size budget here, as for createApp without one (or SMKIT_MAX_DECODED_MB past 4 GB), which would refuse it first.
+  const served = await serve([{ name: 'x', dtype: 'uint8', rank: 2 }]);
+  try {
+    const v2 = await request(served.app)
+      .post('/invocations')
+      .set('Content-Type', 'application/json')
+      .send('{"inputs":[{"name":"x","shape":[0,4294967296],"datatype":"UINT8","data":[]}]}');
+    assert.equal(v2.status, 400, JSON.stringify(v2.body));
+    assert.equal(v2.body.code, 'ERR_INPUT_MISMATCH');
+    assert.match(v2.body.message, /input "x" has shape \[0, 4294967296\]: dimension 1 is 4294967296, more than the 4294967295 ONNX Runtime takes/);
+    const npy = await request(served.app)
+      .post('/invocations')
+      .set('Content-Type', 'application/x-npy')
+      .send(encodeNpy(tensor('uint8', [2 ** 53 - 1, 0], new Uint8Array(0))));
+    assert.equal(npy.status, 400, JSON.stringify(npy.body));
+    assert.equal(npy.body.code, 'ERR_INPUT_MISMATCH');
+    const fits = await request(served.app)
+      .post('/invocations')
+      .set('Content-Type', 'application/json')
+      .send('{"inputs":[{"name":"x","shape":[0,4294967295],"datatype":"UINT8","data":[]}]}');
+    assert.equal(fits.status, 200, JSON.stringify(fits.body));
+    // Each dimension in range, but ONNX Runtime's count of [3037000500, 3037000500, 0] (in order, up
+    // to the 0) passes 2^63 - 1: its SafeInt refusal was a 500 too. With the 0 first it counts none.
+    const v2Of = (shape: number[]) => `{"inputs":[{"name":"x","shape":${JSON.stringify(shape)},"datatype":"UINT8","data":[]}]}`;
+    const served3 = await serve([{ name: 'x', dtype: 'uint8', rank: 3 }]);
+    try {
+      const counted = await request(served3.app).post('/invocations').set('Content-Type', 'application/json').send(v2Of([3037000500, 3037000500, 0]));
+      assert.equal(counted.status, 400, JSON.stringify(counted.body));
+      assert.equal(counted.body.code, 'ERR_INPUT_MISMATCH');
+      assert.match(counted.body.message, /input "x" has shape \[3037000500, 3037000500, 0\]: the product of dimensions 0 to 1 is past 2\^63 - 1, more than ONNX Runtime can count .*send smaller dimensions/);
+      for (const shape of [[3037000499, 3037000499, 0], [0, 3037000500, 3037000500]]) {
+        const ok = await request(served3.app).post('/invocations').set('Content-Type', 'application/json').send(v2Of(shape));
+        assert.equal(ok.status, 200, `${JSON.stringify(shape)}: ${JSON.stringify(ok.body)}`);
+      }
+    } finally {
+      await served3.close();
+    }
+  } finally {
+    await served.close();
+  }
+});

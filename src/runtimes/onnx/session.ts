@@ -76,8 +76,46 @@ function listed(values: readonly { name: string; kind: string }[]): string {
     .join(', ') + (values.length > 10 ? ` and ${values.length - 10} more` : '');
 }
 
+/** The largest dimension onnxruntime-node takes (its binding refuses more: "Tensor.dims[i] is invalid"). */
+const MAX_ORT_DIMENSION = 4294967295;
+
+/**
+ * The index of the dimension at which the product of `shape`'s dimensions, taken in order, passes
+ * 2^63 - 1 before any 0, or -1. ONNX Runtime counts a tensor's elements so, in a checked int64
+ * (SafeInt): an empty tensor of shape [3037000500, 3037000500, 0] failed in it as a 500, where
+ * [0, 3037000500, 3037000500] is answered. Only an empty tensor can get there (a budget of
+ * SMKIT_MAX_DECODED_MB counts its zero dimensions as 1, so only a large one, or none, lets it in).
+ */
+function countPastInt64(shape: readonly number[]): number {
+  let product = 1;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i]!;
+    if (d === 0) return -1;
+    product *= d;
+    // Exact where a double may have rounded the product.
+    if (product >= 2 ** 62 && shape.slice(0, i + 1).reduce((p, x) => p * BigInt(x), 1n) > 2n ** 63n - 1n) return i;
+  }
+  return -1;
+}
+
 /** Checks rank and fixed dimensions up front so clients get a 400 naming the input, not an ORT trace. */
 function checkShape(spec: TensorSpec, t: Tensor): void {
+  // Only an empty tensor can have one (a shape such as [0, 2^32] holds no value; a budget of
+  // SMKIT_MAX_DECODED_MB past 4 GB, or none, lets it through): ONNX Runtime's refusal was a 500.
+  const big = t.shape.findIndex((d) => d > MAX_ORT_DIMENSION);
+  if (big !== -1) {
+    throw new ToolkitError(
+      'ERR_INPUT_MISMATCH',
+      `input "${spec.name}" has shape [${t.shape.join(', ')}]: dimension ${big} is ${t.shape[big]}, more than the ${MAX_ORT_DIMENSION} ONNX Runtime takes`,
+    );
+  }
+  const past = countPastInt64(t.shape);
+  if (past !== -1) {
+    throw new ToolkitError(
+      'ERR_INPUT_MISMATCH',
+      `input "${spec.name}" has shape [${t.shape.join(', ')}]: the product of dimensions 0 to ${past} is past 2^63 - 1, more than ONNX Runtime can count (it multiplies the dimensions in order up to the first 0); send smaller dimensions`,
+    );
+  }
   if (spec.shape.length === 0) return;
   const fail = () =>
     new ToolkitError(
