@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, DescribeScalingActivitiesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, CreateModelCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient, UpdateEndpointWeightsAndCapacitiesCommand } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, CreateModelCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient, UpdateEndpointWeightsAndCapacitiesCommand, UpdateInferenceComponentRuntimeConfigCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { FakeBackend } from '../../../../test/helpers/fake-backend.js';
 import { startLocalScaling, type LocalScaling } from '../../../../test/helpers/local-scaling.js';
@@ -211,6 +211,33 @@ describe('idle scale in', () => {
     await until('endpoint upd InService on 2 instances', async () => {
       const d = await described();
       return d.EndpointStatus === 'InService' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 2;
+    }, { ...POLL, timeoutMs: 60_000 });
+  });
+
+  test('an inference component that is Updating still serves, and its idle minutes publish zeros as when it is InService', async () => {
+    await host.hostEndpoint('host-upd');
+    await sm.send(
+      new CreateInferenceComponentCommand({ InferenceComponentName: 'growing', EndpointName: 'host-upd', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } }),
+    );
+    const described = () => sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'growing' }));
+    await until('component growing InService', async () => (await described()).InferenceComponentStatus === 'InService', POLL);
+    const served = Date.now();
+    // The copy the change adds is slow to pass /ping: the component stays Updating meanwhile.
+    backend.readyAfterMs = 15_000;
+    try {
+      await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'growing', DesiredRuntimeConfig: { CopyCount: 2 } }));
+    } finally {
+      backend.readyAfterMs = undefined;
+    }
+    for (let m = 1; m <= 2; m++) local.publishIdleMinute(served + m * 60_000);
+    assert.equal((await described()).InferenceComponentStatus, 'Updating');
+    for (const metricName of ['Invocations', 'InvocationsPerCopy']) {
+      const got = (await cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metricName, Dimensions: [{ Name: 'InferenceComponentName', Value: 'growing' }], Statistics: ['Sum'], Period: 60, StartTime: new Date(served - 60_000), EndTime: new Date(served + 180_000) }))).Datapoints ?? [];
+      assert.deepEqual(got.map((d) => d.Sum), [0, 0], `${metricName}: ${JSON.stringify(got)}`);
+    }
+    await until('component growing InService with 2 copies', async () => {
+      const c = await described();
+      return c.InferenceComponentStatus === 'InService' && c.RuntimeConfig?.CurrentCopyCount === 2;
     }, { ...POLL, timeoutMs: 60_000 });
   });
 
