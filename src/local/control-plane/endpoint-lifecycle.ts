@@ -390,6 +390,7 @@ export class EndpointLifecycle {
       if (config.shadowProductionVariants) out.ShadowProductionVariants = config.shadowProductionVariants.map((v) => this.describePlanned(v, status, e.createdAt));
     }
     if (config?.asyncInferenceConfig) out.AsyncInferenceConfig = config.asyncInferenceConfig;
+    if (config?.metricsConfig) out.MetricsConfig = config.metricsConfig;
     const dc = config?.dataCaptureConfig;
     if (dc) {
       out.DataCaptureConfig = {
