@@ -494,6 +494,15 @@ describe('sagemaker conformance', () => {
     assert.equal((await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-vpc' }))).MetricsConfig, undefined, 'none given, none described');
   });
 
+  test('ExplainerConfig: CreateEndpointConfig refuses it (no Clarify explainer runs locally, so the endpoint would answer in another form than on AWS) rather than dropping it', async () => {
+    const variants = [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+    await assert.rejects(
+      sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-explainer', ProductionVariants: variants, ExplainerConfig: { ClarifyExplainerConfig: { ShapConfig: { ShapBaselineConfig: { ShapBaseline: '0,0,0,0' } } } } })),
+      (err: Error) => err.name === 'ValidationException' && /^ExplainerConfig is not supported by the local SageMaker.*leave it unset/.test(err.message),
+    );
+    await assert.rejects(sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-explainer' })), (err: Error) => err.name === 'ValidationException', 'not recorded');
+  });
+
   test('CreateEndpointConfig: a production variant\'s timeouts, volume size, RoutingConfig and ManagedInstanceScaling are checked as the service model states them, and a variant that names a model takes no ManagedInstanceScaling ENABLED; DescribeEndpointConfig echoes them', async () => {
     const variant = { VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const };
     await assert.rejects(

@@ -313,6 +313,12 @@ export class SageMakerService implements AwsService {
       }
       throw validation(`DataCaptureConfig.DestinationS3Uri ${captureUri} is not a place the local SageMaker writes data capture to: use an s3://bucket/prefix URI or an Amazon S3 https:// URL (written through AWS_ENDPOINT_URL_S3), or a local folder.`);
     }
+    // An endpoint with a SageMaker Clarify explainer answers InvokeEndpoint with its predictions and their
+    // explanations (clarify-online-explainability-invoke-endpoint.html); without one locally, a config that
+    // asks for it would run but answer in another form than it does on AWS: refused, not dropped.
+    if (input.ExplainerConfig !== undefined && input.ExplainerConfig !== null) {
+      throw validation('ExplainerConfig is not supported by the local SageMaker, which runs no SageMaker Clarify explainer: leave it unset to serve the model\'s own answers.');
+    }
     const metricsConfig = input.MetricsConfig as MetricsConfig | undefined;
     const frequency = metricsConfig?.MetricPublishFrequencyInSeconds;
     // "Valid values: 10, 30, 60, 120, 180, 240, 300" (MetricsConfig, API reference).
