@@ -94,6 +94,12 @@ export interface AsyncInferenceConfig {
   };
 }
 
+/** `MetricsConfig` of `CreateEndpointConfig`. */
+export interface MetricsConfig {
+  EnableEnhancedMetrics?: boolean;
+  MetricPublishFrequencyInSeconds?: number;
+}
+
 /** `VpcConfig` (of `CreateModel` and `CreateEndpointConfig`). */
 export interface VpcConfig {
   SecurityGroupIds: string[];
@@ -450,6 +456,7 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
       ExecutionRoleArn: ROLE_ARN,
       VpcConfig: VPC_CONFIG,
       EnableNetworkIsolation: { kind: 'boolean' },
+      MetricsConfig: { kind: 'structure', members: { EnableEnhancedMetrics: { kind: 'boolean' }, MetricPublishFrequencyInSeconds: { kind: 'integer' } } },
     },
   },
   DescribeEndpointConfig: { kind: 'structure', required: ['EndpointConfigName'], members: { EndpointConfigName: NAME } },

@@ -138,7 +138,7 @@ describe('deployment guardrails', () => {
     }
   });
 
-  test('a rolling update to or from an endpoint with several production variants is a ValidationException; the endpoint keeps serving', async () => {
+  test('a rolling update to or from an endpoint with several production variants is a ValidationException (with a BlueGreenUpdatePolicy too, one saying to give only one); the endpoint keeps serving', async () => {
     await aws.sagemaker.send(
       new CreateEndpointConfigCommand({
         EndpointConfigName: 'gr-two',
@@ -153,6 +153,13 @@ describe('deployment guardrails', () => {
         await assert.rejects(aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: endpoint, EndpointConfigName: to, DeploymentConfig: rolling })), (err: Error) => {
           assert.equal(err.name, 'ValidationException');
           assert.match(err.message, /^A rolling deployment \(RollingUpdatePolicy\) is not supported for endpoints with more than one production variant, and .* has 2 \(V1, V2\)\. Use a BlueGreenUpdatePolicy or no DeploymentConfig\.$/);
+          return true;
+        });
+        // Both policies at once: the answer says to give one, not to use the BlueGreenUpdatePolicy it was given.
+        const both: DeploymentConfig = { ...rolling, BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 0 } } };
+        await assert.rejects(aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: endpoint, EndpointConfigName: to, DeploymentConfig: both })), (err: Error) => {
+          assert.equal(err.name, 'ValidationException');
+          assert.equal(err.message, 'DeploymentConfig can have either BlueGreenUpdatePolicy or RollingUpdatePolicy, not both.');
           return true;
         });
         const d = await describe(endpoint);

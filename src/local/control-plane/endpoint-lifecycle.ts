@@ -3,7 +3,7 @@ import { AwsServiceError, type AwsService, validationException as validation } f
 import { firstAlarmFiring } from './rollback-alarms.js';
 import { configInstances, DeploymentError, failureReason, initialInstances, startDeployment, type Deployment, type DeploymentContext, type VariantState } from './deployment.js';
 import { isServerless } from './serverless/serverless-config.js';
-import { checkDeploymentConfig, planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
+import { checkDeploymentConfig, checkOnePolicy, planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import { checkLocalLimit } from './local-limit.js';
 import { ManagedEndpoint } from './managed-endpoint.js';
@@ -390,6 +390,7 @@ export class EndpointLifecycle {
       if (config.shadowProductionVariants) out.ShadowProductionVariants = config.shadowProductionVariants.map((v) => this.describePlanned(v, status, e.createdAt));
     }
     if (config?.asyncInferenceConfig) out.AsyncInferenceConfig = config.asyncInferenceConfig;
+    if (config?.metricsConfig) out.MetricsConfig = config.metricsConfig;
     const dc = config?.dataCaptureConfig;
     if (dc) {
       out.DataCaptureConfig = {
@@ -578,6 +579,8 @@ export class EndpointLifecycle {
         `The AsyncInferenceConfig parameter cannot be removed from this endpoint ${e.name}. To change the endpoint to a real-time one, create a new endpoint with endpoint configuration "${config.name}", or update this one to an endpoint configuration with an AsyncInferenceConfig.`,
       );
     }
+    // Before the checks that read one policy: a serverless or multi-variant endpoint given both would be told to use the BlueGreenUpdatePolicy it was given.
+    checkOnePolicy(deploymentConfig);
     checkServerlessUpdate(e.arn, blue.config.productionVariants, config.productionVariants, config.name, deploymentConfig);
     checkRollingVariants(e.arn, blue.config.productionVariants, config, deploymentConfig);
     checkVariantNamesKept(e.arn, blue.config.productionVariants, config, deploymentConfig);

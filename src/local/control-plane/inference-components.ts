@@ -195,14 +195,15 @@ export class InferenceComponents {
   }
 
   /**
-   * The components `InService` with at least one copy in rotation, with their requests in flight
+   * The components serving (`InService` or `Updating`) with at least one copy in rotation, with their requests in flight
    * per copy: those whose idle minutes publish zeros (MetricStore.recordIdleMinute).
    */
   inService(): Array<{ name: string; inFlight: number; since: number }> {
     const out: Array<{ name: string; inFlight: number; since: number }> = [];
     for (const r of this.records.values()) {
       const fleet = r.serving?.variants[0]?.fleet;
-      if (r.status === 'InService' && fleet !== undefined && fleet.size > 0) out.push({ name: r.name, inFlight: fleet.inFlight / fleet.size, since: r.servingSince ?? r.createdAt.getTime() });
+      // Updating (copies added or removed, a new specification rolling out) it serves on, its idle minutes as well.
+      if ((r.status === 'InService' || r.status === 'Updating') && fleet !== undefined && fleet.size > 0) out.push({ name: r.name, inFlight: fleet.inFlight / fleet.size, since: r.servingSince ?? r.createdAt.getTime() });
     }
     return out;
   }

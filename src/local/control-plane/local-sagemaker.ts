@@ -1,3 +1,4 @@
+import type { EndpointStatus } from '../../aws/shapes/sagemaker.js';
 import type { LogCap } from '../backends/capped-log.js';
 import { createFrontDoorServer, listenFrontDoor } from '../front-door/http-server.js';
 import type { Request, Response } from 'express';
@@ -40,6 +41,13 @@ export const CLOUDWATCH_TARGET_PREFIX = 'GraniteServiceVersion20100801';
 
 /** The target prefix of Application Auto Scaling's JSON protocol; deleting an endpoint deregisters its targets there. */
 export const AUTOSCALING_TARGET_PREFIX = 'AnyScaleFrontendService';
+
+/**
+ * The statuses in which an endpoint's serving fleet takes invocations, so its idle minutes publish
+ * zeros: InService, and while an update or capacity change runs or is undone, or after a rolling
+ * update's failed rollback left both fleets serving.
+ */
+const SERVING_STATUSES: ReadonlySet<EndpointStatus> = new Set<EndpointStatus>(['InService', 'Updating', 'RollingBack', 'SystemUpdating', 'UpdateRollbackFailed']);
 
 /** What extra services are built from: the store and the SageMaker service they may call. */
 export interface LocalSageMakerContext {
@@ -318,7 +326,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
   const publishIdleMinute = (now = Date.now()): void => {
     const variants = [...store.endpoints.values()]
       // An asynchronous endpoint publishes neither Invocations nor InvocationsPerInstance nor ConcurrentRequestsPerModel (async-inference-monitor.html): no zeros either.
-      .filter((e) => e.status === 'InService' && e.asyncBacklog === undefined)
+      // An endpoint being updated (or whose update is being undone) serves on, its idle minutes as well.
+      .filter((e) => SERVING_STATUSES.has(e.status) && e.serving !== undefined && e.asyncBacklog === undefined)
       .flatMap((e) => {
         // The instances of an endpoint for inference components run no model: its copies' concurrency is the components'.
         const models = e.serving !== undefined && !hostsInferenceComponents(e.serving.config);

@@ -476,6 +476,33 @@ describe('sagemaker conformance', () => {
     );
   });
 
+  test('MetricsConfig: CreateEndpointConfig records it, DescribeEndpointConfig and DescribeEndpoint echo it; a MetricPublishFrequencyInSeconds outside the valid values is a ValidationException', async () => {
+    const variants = [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+    await assert.rejects(
+      sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-metrics-bad', ProductionVariants: variants, MetricsConfig: { MetricPublishFrequencyInSeconds: 45 as 60 } })),
+      (err: Error) => err.name === 'ValidationException' && err.message === 'MetricsConfig.MetricPublishFrequencyInSeconds 45 is not valid: use one of 10, 30, 60, 120, 180, 240, 300.',
+    );
+    const MetricsConfig = { EnableEnhancedMetrics: true, MetricPublishFrequencyInSeconds: 10 };
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-metrics', ProductionVariants: variants, MetricsConfig }));
+    assert.deepEqual((await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-metrics' }))).MetricsConfig, MetricsConfig);
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'conf-metrics', EndpointConfigName: 'conf-metrics' }));
+    try {
+      assert.deepEqual((await sm.send(new DescribeEndpointCommand({ EndpointName: 'conf-metrics' }))).MetricsConfig, MetricsConfig);
+    } finally {
+      await sm.send(new DeleteEndpointCommand({ EndpointName: 'conf-metrics' }));
+    }
+    assert.equal((await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-vpc' }))).MetricsConfig, undefined, 'none given, none described');
+  });
+
+  test('ExplainerConfig: CreateEndpointConfig refuses it (no Clarify explainer runs locally, so the endpoint would answer in another form than on AWS) rather than dropping it', async () => {
+    const variants = [{ VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+    await assert.rejects(
+      sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-explainer', ProductionVariants: variants, ExplainerConfig: { ClarifyExplainerConfig: { ShapConfig: { ShapBaselineConfig: { ShapBaseline: '0,0,0,0' } } } } })),
+      (err: Error) => err.name === 'ValidationException' && /^ExplainerConfig is not supported by the local SageMaker.*leave it unset/.test(err.message),
+    );
+    await assert.rejects(sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-explainer' })), (err: Error) => err.name === 'ValidationException', 'not recorded');
+  });
+
   test('CreateEndpointConfig: a production variant\'s timeouts, volume size, RoutingConfig and ManagedInstanceScaling are checked as the service model states them, and a variant that names a model takes no ManagedInstanceScaling ENABLED; DescribeEndpointConfig echoes them', async () => {
     const variant = { VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const };
     await assert.rejects(

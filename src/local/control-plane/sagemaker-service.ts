@@ -1,6 +1,6 @@
 import { INFERENCE_COMPONENT_INPUTS } from '../../aws/shapes/inference-components.js';
 import { environmentBytes, MAX_MODEL_ENVIRONMENT_BYTES, nulEnvironmentValue } from '../../aws/container-environment.js';
-import { SAGEMAKER_INPUTS, type ContainerDefinition, type ProductionVariant, type Tag, type VpcConfig } from '../../aws/shapes/sagemaker.js';
+import { SAGEMAKER_INPUTS, type ContainerDefinition, type MetricsConfig, type ProductionVariant, type Tag, type VpcConfig } from '../../aws/shapes/sagemaker.js';
 import { describeViolations, validateInput, withoutNulls } from '../../aws/shapes/validate.js';
 import { AwsServiceError, unknownOperation, type AwsService, validationException as validation } from '../../aws/service.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
@@ -14,6 +14,9 @@ import type { TrainingJobs } from './training-jobs.js';
 import type { TransformJobs } from './transform-jobs.js';
 import { checkComponentHosting, type InferenceComponents } from './inference-components.js';
 import { checkRequestTags } from './tags.js';
+
+/** `MetricsConfig.MetricPublishFrequencyInSeconds`' valid values (API reference). */
+const METRIC_PUBLISH_FREQUENCIES: readonly number[] = [10, 30, 60, 120, 180, 240, 300];
 
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
@@ -310,6 +313,18 @@ export class SageMakerService implements AwsService {
       }
       throw validation(`DataCaptureConfig.DestinationS3Uri ${captureUri} is not a place the local SageMaker writes data capture to: use an s3://bucket/prefix URI or an Amazon S3 https:// URL (written through AWS_ENDPOINT_URL_S3), or a local folder.`);
     }
+    // An endpoint with a SageMaker Clarify explainer answers InvokeEndpoint with its predictions and their
+    // explanations (clarify-online-explainability-invoke-endpoint.html); without one locally, a config that
+    // asks for it would run but answer in another form than it does on AWS: refused, not dropped.
+    if (input.ExplainerConfig !== undefined && input.ExplainerConfig !== null) {
+      throw validation('ExplainerConfig is not supported by the local SageMaker, which runs no SageMaker Clarify explainer: leave it unset to serve the model\'s own answers.');
+    }
+    const metricsConfig = input.MetricsConfig as MetricsConfig | undefined;
+    const frequency = metricsConfig?.MetricPublishFrequencyInSeconds;
+    // "Valid values: 10, 30, 60, 120, 180, 240, 300" (MetricsConfig, API reference).
+    if (frequency !== undefined && !METRIC_PUBLISH_FREQUENCIES.includes(frequency)) {
+      throw validation(`MetricsConfig.MetricPublishFrequencyInSeconds ${frequency} is not valid: use one of ${METRIC_PUBLISH_FREQUENCIES.join(', ')}.`);
+    }
     checkServerlessVariants({
       production,
       ...(shadow ? { shadow } : {}),
@@ -331,6 +346,7 @@ export class SageMakerService implements AwsService {
       ...(input.ExecutionRoleArn === undefined ? {} : { executionRoleArn: String(input.ExecutionRoleArn) }),
       ...(input.VpcConfig === undefined ? {} : { vpcConfig: input.VpcConfig as VpcConfig }),
       ...(input.EnableNetworkIsolation === undefined ? {} : { enableNetworkIsolation: Boolean(input.EnableNetworkIsolation) }),
+      ...(metricsConfig === undefined ? {} : { metricsConfig }),
     };
     const tags = this.mergedTags(record.arn, input.Tags as Tag[] | undefined);
     this.store.endpointConfigs.set(name, record);
@@ -357,6 +373,7 @@ export class SageMakerService implements AwsService {
       ...(c.executionRoleArn ? { ExecutionRoleArn: c.executionRoleArn } : {}),
       ...(c.vpcConfig ? { VpcConfig: c.vpcConfig } : {}),
       ...(c.enableNetworkIsolation === undefined ? {} : { EnableNetworkIsolation: c.enableNetworkIsolation }),
+      ...(c.metricsConfig ? { MetricsConfig: c.metricsConfig } : {}),
       CreationTime: epochSeconds(c.createdAt),
     };
   }

@@ -1,7 +1,7 @@
 import { partitionOf } from '../../aws/partition.js';
 import type { CompiledMetricDefinition } from './training-metrics.js';
 import type { WarmPoolRecord } from './warm-pools.js';
-import type { AsyncInferenceConfig, ContainerDefinition, DataCaptureConfig, ProductionVariant, VpcConfig } from '../../aws/shapes/sagemaker.js';
+import type { AsyncInferenceConfig, ContainerDefinition, DataCaptureConfig, MetricsConfig, ProductionVariant, VpcConfig } from '../../aws/shapes/sagemaker.js';
 
 /** A `CreateModel` as stored: the request's members plus the service's ARN and time. */
 export interface ModelRecord {
@@ -34,6 +34,8 @@ export interface EndpointConfigRecord {
   /** Recorded and described; the local containers are not put in a VPC. */
   vpcConfig?: VpcConfig;
   enableNetworkIsolation?: boolean;
+  /** Recorded and described (also by DescribeEndpoint); no enhanced or utilization metrics are published locally. */
+  metricsConfig?: MetricsConfig;
 }
 
 /** One entry of a training job's `SecondaryStatusTransitions`. */

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient, DescribeScalingActivitiesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, CreateModelCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateInferenceComponentCommand, CreateModelCommand, DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient, UpdateEndpointWeightsAndCapacitiesCommand, UpdateInferenceComponentRuntimeConfigCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { FakeBackend } from '../../../../test/helpers/fake-backend.js';
 import { startLocalScaling, type LocalScaling } from '../../../../test/helpers/local-scaling.js';
@@ -184,6 +184,67 @@ describe('idle scale in', () => {
       const got = await points(metricName, before - 180_000, served + 180_000);
       assert.deepEqual(got.map((d) => [d.Sum, d.Maximum]), [[0, 0]], `${metricName}: ${JSON.stringify(got)}`);
     }
+  });
+
+  test('an endpoint that is Updating still serves, and its idle minutes publish zeros as when it is InService: a capacity change leaves no gap in Invocations', async () => {
+    await sm.send(new CreateModelCommand({ ModelName: 'upd', ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:a', ModelDataUrl: dir } }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'upd', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'upd', InstanceType: 'ml.m5.large', InitialInstanceCount: 1, ContainerStartupHealthCheckTimeoutInSeconds: 600 }] }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'upd', EndpointConfigName: 'upd' }));
+    const described = () => sm.send(new DescribeEndpointCommand({ EndpointName: 'upd' }));
+    await until('endpoint upd InService', async () => (await described()).EndpointStatus === 'InService', POLL);
+    const served = Date.now();
+    // The instance the change adds is slow to pass /ping (within its health check timeout, past the
+    // harness's 5 s startup timeout): the endpoint stays Updating meanwhile. The instance starts after
+    // the call has answered, so the slow start stays set until the checks ran.
+    backend.readyAfterMs = 20_000;
+    try {
+      await sm.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'upd', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 2 }] }));
+      // Two minutes end while it is Updating (it still is once they are published).
+      for (let m = 1; m <= 2; m++) local.publishIdleMinute(served + m * 60_000);
+      assert.equal((await described()).EndpointStatus, 'Updating');
+      const variant = [{ Name: 'EndpointName', Value: 'upd' }, { Name: 'VariantName', Value: 'AllTraffic' }];
+      for (const metricName of ['Invocations', 'InvocationsPerInstance']) {
+        const got = (await cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metricName, Dimensions: variant, Statistics: ['Sum'], Period: 60, StartTime: new Date(served - 60_000), EndTime: new Date(served + 180_000) }))).Datapoints ?? [];
+        // The two minutes (and, should it have been published meanwhile, the one before them) hold 0.
+        assert.ok(got.length >= 2 && got.every((d) => d.Sum === 0), `${metricName}: ${JSON.stringify(got)}`);
+      }
+    } finally {
+      backend.readyAfterMs = undefined;
+    }
+    await until('endpoint upd InService on 2 instances', async () => {
+      const d = await described();
+      return d.EndpointStatus === 'InService' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 2;
+    }, { ...POLL, timeoutMs: 120_000 });
+  });
+
+  test('an inference component that is Updating still serves, and its idle minutes publish zeros as when it is InService', async () => {
+    await host.hostEndpoint('host-upd');
+    await sm.send(
+      new CreateInferenceComponentCommand({ InferenceComponentName: 'growing', EndpointName: 'host-upd', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 }, StartupParameters: { ContainerStartupHealthCheckTimeoutInSeconds: 600 } }, RuntimeConfig: { CopyCount: 1 } }),
+    );
+    const described = () => sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'growing' }));
+    await until('component growing InService', async () => (await described()).InferenceComponentStatus === 'InService', POLL);
+    const served = Date.now();
+    // The copy the change adds is slow to pass /ping (within its health check timeout, past the
+    // harness's 5 s startup timeout): the component stays Updating meanwhile. The copy starts after
+    // the call has answered, so the slow start stays set until the checks ran.
+    backend.readyAfterMs = 20_000;
+    try {
+      await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'growing', DesiredRuntimeConfig: { CopyCount: 2 } }));
+      for (let m = 1; m <= 2; m++) local.publishIdleMinute(served + m * 60_000);
+      assert.equal((await described()).InferenceComponentStatus, 'Updating');
+      for (const metricName of ['Invocations', 'InvocationsPerCopy']) {
+        const got = (await cw.send(new GetMetricStatisticsCommand({ Namespace: 'AWS/SageMaker', MetricName: metricName, Dimensions: [{ Name: 'InferenceComponentName', Value: 'growing' }], Statistics: ['Sum'], Period: 60, StartTime: new Date(served - 60_000), EndTime: new Date(served + 180_000) }))).Datapoints ?? [];
+        // The two minutes (and, should it have been published meanwhile, the one before them) hold 0.
+        assert.ok(got.length >= 2 && got.every((d) => d.Sum === 0), `${metricName}: ${JSON.stringify(got)}`);
+      }
+    } finally {
+      backend.readyAfterMs = undefined;
+    }
+    await until('component growing InService with 2 copies', async () => {
+      const c = await described();
+      return c.InferenceComponentStatus === 'InService' && c.RuntimeConfig?.CurrentCopyCount === 2;
+    }, { ...POLL, timeoutMs: 120_000 });
   });
 
   test('a serverless variant publishes neither ConcurrentRequestsPerModel nor InvocationsPerInstance, in its idle minutes as in its busy ones: AWS lists neither among the metrics of serverless endpoints', async () => {

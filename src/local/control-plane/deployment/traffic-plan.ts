@@ -46,6 +46,14 @@ function capacityText(size: CapacitySize, greenInstances: number, variantInstanc
 }
 
 /**
+ * Throws `ValidationException` when a `DeploymentConfig` gives both update policies: checked before
+ * anything that reads one of them, so the answer does not send its caller to the other one.
+ */
+export function checkOnePolicy(config: DeploymentConfig | undefined): void {
+  if (config?.BlueGreenUpdatePolicy && config.RollingUpdatePolicy) throw validation('DeploymentConfig can have either BlueGreenUpdatePolicy or RollingUpdatePolicy, not both.');
+}
+
+/**
  * Checks a `DeploymentConfig` against the rules the service applies before an update starts
  * (one policy kind, the sizes the traffic type needs, canary, linear and rolling steps within half
  * of the new fleet's capacity) and throws `ValidationException` naming what to fix.
@@ -53,9 +61,9 @@ function capacityText(size: CapacitySize, greenInstances: number, variantInstanc
  */
 export function checkDeploymentConfig(config: DeploymentConfig | undefined, greenInstances: number, variantInstances?: readonly number[]): void {
   if (!config) return;
+  checkOnePolicy(config);
   const bg = config.BlueGreenUpdatePolicy;
   const rolling = config.RollingUpdatePolicy;
-  if (bg && rolling) throw validation('DeploymentConfig can have either BlueGreenUpdatePolicy or RollingUpdatePolicy, not both.');
   if (bg) {
     const t = bg.TrafficRoutingConfiguration;
     if (t.Type === 'CANARY') {
