@@ -112,6 +112,63 @@ test('refuses writing through a symlink', () =>
   expectRefused([{ path: 'sub/', type: 'Directory' }, { path: 'l', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'l/x', body: 'x' }], 'l/x'));
 test('refuses device files', () => expectRefused([good, { path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 }], 'tty'));
 
+test('extracts links to links and links through linked folders, as tar and SageMaker do (a shared library\'s version chain, a venv\'s lib64 -> lib): node-tar refused each with TAR_SYMLINK_ERROR half-way, leaving a partial tree', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(
+      tarPath,
+      craftTarGz([
+        { path: 'lib/', type: 'Directory' },
+        { path: 'lib/libx.so.1.0', body: 'lib' },
+        { path: 'lib/libx.so.1', type: 'SymbolicLink', linkpath: 'libx.so.1.0' },
+        { path: 'lib/libx.so', type: 'SymbolicLink', linkpath: 'libx.so.1' },
+        { path: 'lib64', type: 'SymbolicLink', linkpath: 'lib' },
+        { path: 'top', type: 'SymbolicLink', linkpath: 'lib64/libx.so' },
+        { path: 'deep/er/up', type: 'SymbolicLink', linkpath: '../../lib64' },
+      ]),
+    );
+    const dest = path.join(tmp, 'model');
+    await extractModelArchive(tarPath, dest);
+    assert.equal(await fs.readlink(path.join(dest, 'lib/libx.so')), 'libx.so.1');
+    assert.equal(await fs.readlink(path.join(dest, 'lib64')), 'lib');
+    assert.equal(await fs.readFile(path.join(dest, 'top'), 'utf8'), 'lib');
+    assert.equal(await fs.readFile(path.join(dest, 'deep/er/up/libx.so.1'), 'utf8'), 'lib');
+  });
+});
+
+test('an entry written at the path of a symbolic link replaces it, and a link at the path of a file or empty folder replaces that, in archive order, as tar does', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(
+      tarPath,
+      craftTarGz([
+        good,
+        { path: 'a', type: 'SymbolicLink', linkpath: 'model.onnx' },
+        { path: 'a', body: 'file a' },
+        { path: 'b', body: 'file b' },
+        { path: 'b', type: 'SymbolicLink', linkpath: 'model.onnx' },
+        { path: 'c/', type: 'Directory' },
+        { path: 'c', type: 'SymbolicLink', linkpath: 'model.onnx' },
+        { path: 'd', type: 'SymbolicLink', linkpath: 'model.onnx' },
+        { path: 'd/', type: 'Directory' },
+      ]),
+    );
+    const dest = path.join(tmp, 'model');
+    await extractModelArchive(tarPath, dest);
+    assert.equal((await fs.lstat(path.join(dest, 'a'))).isFile(), true);
+    assert.equal(await fs.readFile(path.join(dest, 'a'), 'utf8'), 'file a');
+    assert.equal(await fs.readlink(path.join(dest, 'b')), 'model.onnx');
+    assert.equal(await fs.readlink(path.join(dest, 'c')), 'model.onnx');
+    assert.equal((await fs.lstat(path.join(dest, 'd'))).isDirectory(), true);
+  });
+});
+
+test('refuses, before writing anything, a hard link to or through a symbolic link of the archive (link(2) links the link itself, whose target then resolves from another folder: d/e/l -> ../../x hard-linked at the root leads two folders up) and one whose target has a .. segment (node-tar refused both half-way)', async () => {
+  await expectRefused([{ path: 'd/e/l', type: 'SymbolicLink', linkpath: '../../x' }, { path: 'x', body: 'x' }, { path: 'h', type: 'Link', linkpath: 'd/e/l' }], 'h');
+  await expectRefused([{ path: 'sub/f', body: 'f' }, { path: 'l', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'h', type: 'Link', linkpath: 'l/f' }], 'h');
+  await expectRefused([{ path: 'sub/f', body: 'f' }, { path: 'h', type: 'Link', linkpath: 'sub/../sub/f' }], 'h');
+});
+
 test('an extraction whose signal aborts rejects with its reason and extracts nothing more (a multi-model load of a stopped instance)', async () => {
   await withTmp(async (tmp) => {
     const tarPath = path.join(tmp, 'model.tar.gz');

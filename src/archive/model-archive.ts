@@ -140,6 +140,17 @@ function linkOnTheWay(segs: readonly string[], tree: LinkTree): string | undefin
   return undefined;
 }
 
+/** The first folder of the path `segs`, or the path itself, that is a symbolic link in `tree`, or undefined. */
+function linkAlong(segs: readonly string[], tree: LinkTree): string | undefined {
+  let node: LinkTree | undefined = tree;
+  for (let i = 0; i < segs.length; i++) {
+    node = node.children.get(segs[i]!);
+    if (node === undefined) return undefined;
+    if (node.link !== undefined) return segs.slice(0, i + 1).join('/');
+  }
+  return undefined;
+}
+
 /**
  * Returns why the entry is unsafe on its own, or undefined when it is fine: everything but where a
  * link's target leads, which needs the archive's other links (see {@link linkRefusal}). `symlinks`
@@ -161,6 +172,13 @@ function refusal(entry: ScannedEntry, symlinks: LinkTree): string | undefined {
     if (isAbsoluteLike(target)) return `link to the absolute path ${target}`;
     const depth = target.split(/[\\/]+/).length;
     if (depth > MAX_LINK_TARGET_SEGMENTS) return `a link target of ${depth} segments, more than the ${MAX_LINK_TARGET_SEGMENTS} smkit extracts`;
+    if (entry.type === 'Link') {
+      // node-tar refuses both half-way. A hard link to a symbolic link is a second link with the same
+      // target, which resolves from the hard link's own folder: `d/e/l -> ../../x` linked as `h` leads two folders up.
+      if (segments(target).includes('..')) return `hard link to ${target}, a path with a '..' segment: name the file by its path from the archive's root`;
+      const via = linkAlong(segments(target), symlinks);
+      if (via !== undefined) return `hard link to ${target}, ${via === segments(target).join('/') ? 'a symbolic link' : `through the symbolic link ${via}`} of the archive: hard-link the file itself`;
+    }
     return undefined;
   }
   if (!REGULAR_TYPES.has(entry.type)) return `${entry.type} entries are not allowed`;
@@ -494,7 +512,8 @@ export interface ExtractArchiveOptions {
  * Every entry is checked before anything is written: absolute paths, `..` segments, paths or link
  * targets over 4096 characters, paths that go through a symbolic link an earlier entry made,
  * symbolic or hard links whose target resolves outside the tree (following the archive's own
- * links) or has more than 256 segments, and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
+ * links) or has more than 256 segments, hard links to or through a symbolic link of the archive or with a `..` segment,
+ * and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
  * the offending entries, as is an archive of more than `maxLinks` links, `maxEntries` entries,
  * `maxDirectories` directory entries or `maxFolderLevels` folder levels in all (what extracting it
  * would cost: memory per entry, file-system calls per folder); the check
@@ -502,7 +521,8 @@ export interface ExtractArchiveOptions {
  * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
  * more than 1000 times (the limit node-tar sets, a gzip bomb's ratio), or that is gzipped twice or
  * zstd-compressed, or that is not a file (a folder, a FIFO: never opened blocking), with `ERR_ARCHIVE_INVALID`;
- * nothing after the end-of-archive blocks is read. When
+ * nothing after the end-of-archive blocks is read. Symbolic links are made last, as GNU tar
+ * delays them, so links to links and through linked folders extract. When
  * refused, nothing is written, not even `destDir`. An entry that cannot be written (`x`, then
  * `x/y`) fails the extraction with `ERR_ARCHIVE_INVALID` once the entries being written are closed:
  * what was extracted so far stays in `destDir`, for the caller to remove, and nothing more is
@@ -526,7 +546,21 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
   signal?.throwIfAborted();
   await fs.mkdir(destDir, { recursive: true });
   const data = await openTar(tarPath, end);
-  const unpack = tar.x({ cwd: destDir, strict: true, preserveOwner: false, preservePaths: false });
+  // Symbolic links are made once every other entry is written, as GNU tar delays those it cannot
+  // trust: node-tar refuses (TAR_SYMLINK_ERROR, half-way) a link whose target goes through a link
+  // already extracted, so a library's version chain (libx.so -> libx.so.1 -> libx.so.1.0) or a
+  // venv's lib64 -> lib failed where tar, and SageMaker, extract them. The scan has checked each
+  // target, and refused every entry written through a link. By path, the last entry wins, as in tar.
+  const symlinks = new Map<string, string>();
+  const filter = (p: string, entry: unknown): boolean => {
+    const key = segments(p).join('/');
+    symlinks.delete(key);
+    const { type, linkpath } = entry as { type?: string; linkpath?: string };
+    if (type !== 'SymbolicLink') return true;
+    symlinks.set(key, linkpath!);
+    return false;
+  };
+  const unpack = tar.x({ cwd: destDir, strict: true, preserveOwner: false, preservePaths: false, filter });
   // The input is cut off and ended, not aborted: node-tar then ends the entry it is writing as a
   // truncated one and closes its file, where unpack.abort() leaves that file open for good (its
   // space held once the caller removes it). The call settles once every file is closed.
@@ -561,6 +595,10 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
       data.stream.on('error', fail);
       data.stream.pipe(unpack);
     });
+    for (const [rel, target] of symlinks) {
+      signal?.throwIfAborted();
+      await placeSymlink(destDir, rel, target);
+    }
     signal?.throwIfAborted();
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
@@ -569,6 +607,30 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
     signal?.removeEventListener('abort', onAbort);
     data.close();
   }
+}
+
+/**
+ * Makes the symbolic link `rel` (an archive path) to `target` under `destDir`, creating the folders
+ * it is in and replacing a file or empty folder at its path, as tar does; a folder on its way that
+ * is not a folder (a link, a file) fails it, as does a folder with entries at its path.
+ */
+async function placeSymlink(destDir: string, rel: string, target: string): Promise<void> {
+  const segs = rel.split('/');
+  let dir = destDir;
+  for (const seg of segs.slice(0, -1)) {
+    dir = path.join(dir, seg);
+    const st = await fs.lstat(dir).catch(() => undefined);
+    if (st === undefined) await fs.mkdir(dir);
+    else if (!st.isDirectory()) throw new Error(`cannot make the symbolic link ${rel}: ${path.relative(destDir, dir)} is not a folder`);
+  }
+  const at = path.join(dir, segs[segs.length - 1]!);
+  const st = await fs.lstat(at).catch(() => undefined);
+  if (st?.isDirectory()) {
+    await fs.rmdir(at).catch((err: NodeJS.ErrnoException) => {
+      throw new Error(`cannot make the symbolic link ${rel}: a folder with entries is there (${err.code ?? err.message})`, { cause: err });
+    });
+  } else if (st !== undefined) await fs.unlink(at);
+  await fs.symlink(target, at);
 }
 
 /**
