@@ -112,6 +112,22 @@ test('refuses writing through a symlink', () =>
   expectRefused([{ path: 'sub/', type: 'Directory' }, { path: 'l', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'l/x', body: 'x' }], 'l/x'));
 test('refuses device files', () => expectRefused([good, { path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 }], 'tty'));
 
+test('an archive of no entries (the end blocks alone: what createModelArchive writes for a folder with nothing to pack, a training job\'s empty /opt/ml/model) extracts to an empty folder, as tar extracts it: node-tar failed it as an "Unrecognized archive format" after the check had passed, leaving the folder', async () => {
+  await withTmp(async (tmp) => {
+    const empty = path.join(tmp, 'empty');
+    await fs.mkdir(empty);
+    const packed = path.join(tmp, 'packed.tar.gz');
+    assert.deepEqual(await createModelArchive(empty, packed), []);
+    const tarMade = path.join(tmp, 'tar-made.tar.gz');
+    await fs.writeFile(tarMade, gzipSync(Buffer.alloc(10240)));
+    for (const archive of [packed, tarMade]) {
+      const dest = path.join(tmp, `out-${path.basename(archive)}`, 'model');
+      await extractModelArchive(archive, dest);
+      assert.deepEqual(await fs.readdir(dest), []);
+    }
+  });
+});
+
 test('extracts links to links and links through linked folders, as tar and SageMaker do (a shared library\'s version chain, a venv\'s lib64 -> lib): node-tar refused each with TAR_SYMLINK_ERROR half-way, leaving a partial tree', async () => {
   await withTmp(async (tmp) => {
     const tarPath = path.join(tmp, 'model.tar.gz');

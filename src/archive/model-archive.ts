@@ -234,7 +234,7 @@ type ScanStop = 'too large' | 'too many links' | 'too many entries' | 'too many 
  * it would cost in memory and time). Only links are kept (their targets are checked at the end,
  * against all of them), so memory does not grow with the number of entries.
  */
-async function scanArchive(tarPath: string, limits: ScanLimits, room: string, signal?: AbortSignal): Promise<number> {
+async function scanArchive(tarPath: string, limits: ScanLimits, room: string, signal?: AbortSignal): Promise<{ end: number; entries: number }> {
   const { maxBytes, maxLinks, maxEntries, maxDirectories, maxFolderLevels } = limits;
   const tar = await import('tar');
   const problems = new Problems();
@@ -358,7 +358,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
       details: { entries: problems.shown, unsafeEntries: problems.count },
     });
   }
-  return end;
+  return { end, entries: count };
 }
 
 /** Most bytes a gzipped archive may decompress to for each of its own: node-tar's bound (a gzip bomb's ratio), which smkit applies as it decompresses itself. */
@@ -541,10 +541,13 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
     maxFolderLevels: options.maxFolderLevels ?? MAX_ARCHIVE_FOLDER_LEVELS,
   };
   const { signal } = options;
-  const end = await scanArchive(tarPath, limits, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take', signal);
+  const { end, entries } = await scanArchive(tarPath, limits, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take', signal);
   const tar = await import('tar');
   signal?.throwIfAborted();
   await fs.mkdir(destDir, { recursive: true });
+  // The end blocks alone (createModelArchive's archive of an empty folder, a training job's empty
+  // /opt/ml/model): an empty folder, as tar extracts it; node-tar fails it, 'Unrecognized archive format'.
+  if (entries === 0) return;
   const data = await openTar(tarPath, end);
   // Symbolic links are made once every other entry is written, as GNU tar delays those it cannot
   // trust: node-tar refuses (TAR_SYMLINK_ERROR, half-way) a link whose target goes through a link
