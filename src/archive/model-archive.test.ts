@@ -111,6 +111,20 @@ test('refuses an absolute hardlink', () => expectRefused([good, { path: 'pw', ty
 test('refuses writing through a symlink', () =>
   expectRefused([{ path: 'sub/', type: 'Directory' }, { path: 'l', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'l/x', body: 'x' }], 'l/x'));
 test('refuses device files', () => expectRefused([good, { path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 }], 'tty'));
+test('a symbolic link replaced by a later entry is not followed when the other links are checked (a -> sub/deeper, then a folder a/, makes s -> a/../.. lead out), and the folder that replaced it may hold entries', async () => {
+  for (const type of ['Directory', 'File', 'Link'] as const) {
+    const replacing: CraftedEntry = type === 'Link' ? { path: 'a', type, linkpath: 'model.onnx' } : { path: type === 'Directory' ? 'a/' : 'a', type };
+    await expectRefused([good, { path: 'sub/deeper/', type: 'Directory' }, { path: 'a', type: 'SymbolicLink', linkpath: 'sub/deeper' }, replacing, { path: 's', type: 'SymbolicLink', linkpath: 'a/../..' }], 's');
+  }
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([{ path: 'sub/', type: 'Directory' }, { path: 'a', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'a/', type: 'Directory' }, { path: 'a/x', body: 'x' }]));
+    const dest = path.join(tmp, 'model');
+    await extractModelArchive(tarPath, dest);
+    assert.equal((await fs.lstat(path.join(dest, 'a'))).isDirectory(), true);
+    assert.equal(await fs.readFile(path.join(dest, 'a/x'), 'utf8'), 'x');
+  });
+});
 
 test('an archive of no entries (the end blocks alone: what createModelArchive writes for a folder with nothing to pack, a training job\'s empty /opt/ml/model) extracts to an empty folder, as tar extracts it: node-tar failed it as an "Unrecognized archive format" after the check had passed, leaving the folder', async () => {
   await withTmp(async (tmp) => {

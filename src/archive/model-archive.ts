@@ -129,6 +129,16 @@ function addLink(tree: LinkTree, segs: readonly string[], target: string): void 
   node.link = target;
 }
 
+/** Unmarks the path `segs` as a symbolic link in `tree`: another entry replaced it. */
+function removeLink(tree: LinkTree, segs: readonly string[]): void {
+  let node: LinkTree | undefined = tree;
+  for (const seg of segs) {
+    node = node.children.get(seg);
+    if (node === undefined) return;
+  }
+  delete node.link;
+}
+
 /** The first folder of the path `segs` that is a symbolic link in `tree`, or undefined. */
 function linkOnTheWay(segs: readonly string[], tree: LinkTree): string | undefined {
   let node: LinkTree | undefined = tree;
@@ -290,9 +300,12 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
             stop = 'too deep in all';
             return parser.abort(new Error(stop));
           }
-          if (!isLink) return;
-          links.push(entry);
+          // Any other entry at a symbolic link's path replaces it (the links are made last, and only
+          // those no later entry replaced): the links' targets are resolved against those that stay
+          // (`a -> sub/deeper` replaced by a folder `a/` makes `s -> a/../..` lead out of the tree).
           if (entry.type === 'SymbolicLink') addLink(symlinkTree, segments(entry.path), entry.linkpath!);
+          else removeLink(symlinkTree, segments(entry.path));
+          if (isLink) links.push(entry);
         },
       });
       parser.on('error', reject);
