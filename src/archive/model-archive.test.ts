@@ -111,6 +111,11 @@ test('refuses an absolute hardlink', () => expectRefused([good, { path: 'pw', ty
 test('refuses writing through a symlink', () =>
   expectRefused([{ path: 'sub/', type: 'Directory' }, { path: 'l', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'l/x', body: 'x' }], 'l/x'));
 test('refuses device files', () => expectRefused([good, { path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 }], 'tty'));
+test('refuses a symbolic link whose target has a backslash: Linux reads x\\x\\x as one folder where the check read three, so x\\x\\x/../../../etc/passwd (with a folder x\\x\\x/) led to the host\'s /etc/passwd', async () => {
+  const deep = Array(12).fill('x').join('\\');
+  await expectRefused([{ path: `${deep}/`, type: 'Directory' }, { path: 'pw', type: 'SymbolicLink', linkpath: `${deep}/${'../'.repeat(12)}etc/passwd` }], 'pw');
+  await expectRefused([good, { path: 'win', type: 'SymbolicLink', linkpath: 'sub\\model.onnx' }], 'win');
+});
 test('a symbolic link replaced by a later entry is not followed when the other links are checked (a -> sub/deeper, then a folder a/, makes s -> a/../.. lead out), and the folder that replaced it may hold entries', async () => {
   for (const type of ['Directory', 'File', 'Link'] as const) {
     const replacing: CraftedEntry = type === 'Link' ? { path: 'a', type, linkpath: 'model.onnx' } : { path: type === 'Directory' ? 'a/' : 'a', type };

@@ -182,6 +182,9 @@ function refusal(entry: ScannedEntry, symlinks: LinkTree): string | undefined {
     if (isAbsoluteLike(target)) return `link to the absolute path ${target}`;
     const depth = target.split(/[\\/]+/).length;
     if (depth > MAX_LINK_TARGET_SEGMENTS) return `a link target of ${depth} segments, more than the ${MAX_LINK_TARGET_SEGMENTS} smkit extracts`;
+    // The check reads \ as a folder separator, as archives made on Windows use it; Linux and macOS
+    // read it as part of a name, so `x\x\x/../../..` (one folder down, three up) led out of the tree.
+    if (entry.type === 'SymbolicLink' && target.includes('\\')) return `symbolic link to ${target}, a target with a backslash (\\), which Linux reads as part of a name where Windows reads a folder separator: use /`;
     if (entry.type === 'Link') {
       // node-tar refuses both half-way. A hard link to a symbolic link is a second link with the same
       // target, which resolves from the hard link's own folder: `d/e/l -> ../../x` linked as `h` leads two folders up.
