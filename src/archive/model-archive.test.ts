@@ -111,6 +111,17 @@ test('refuses an absolute hardlink', () => expectRefused([good, { path: 'pw', ty
 test('refuses writing through a symlink', () =>
   expectRefused([{ path: 'sub/', type: 'Directory' }, { path: 'l', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'l/x', body: 'x' }], 'l/x'));
 test('refuses device files', () => expectRefused([good, { path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 }], 'tty'));
+test('refuses a symbolic link named as another but for case or Unicode form (a file system such as macOS\'s makes them one link, the later one: a -> sub/deeper, then A -> ., let s -> a/../.. out of the tree there), and keeps a link replaced by one of the same name', async () => {
+  const escape = (second: string): CraftedEntry[] => [good, { path: 'sub/deeper/', type: 'Directory' }, { path: 'a', type: 'SymbolicLink', linkpath: 'sub/deeper' }, { path: second, type: 'SymbolicLink', linkpath: '.' }, { path: 's', type: 'SymbolicLink', linkpath: 'a/../..' }];
+  await expectRefused(escape('A'), 'A');
+  await expectRefused([{ path: 'caf\u00e9', type: 'SymbolicLink', linkpath: 'model.onnx' }, { path: 'cafe\u0301', type: 'SymbolicLink', linkpath: 'model.onnx' }, good], 'cafe\u0301');
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([good, { path: 'l', type: 'SymbolicLink', linkpath: 'missing' }, { path: 'l', type: 'SymbolicLink', linkpath: 'model.onnx' }]));
+    await extractModelArchive(tarPath, path.join(tmp, 'model'));
+    assert.equal(await fs.readlink(path.join(tmp, 'model', 'l')), 'model.onnx');
+  });
+});
 test('refuses a symbolic link whose target has a backslash: Linux reads x\\x\\x as one folder where the check read three, so x\\x\\x/../../../etc/passwd (with a folder x\\x\\x/) led to the host\'s /etc/passwd', async () => {
   const deep = Array(12).fill('x').join('\\');
   await expectRefused([{ path: `${deep}/`, type: 'Directory' }, { path: 'pw', type: 'SymbolicLink', linkpath: `${deep}/${'../'.repeat(12)}etc/passwd` }], 'pw');

@@ -129,6 +129,11 @@ function addLink(tree: LinkTree, segs: readonly string[], target: string): void 
   node.link = target;
 }
 
+/** A path as a file system that tells neither upper from lower case nor Unicode forms apart (macOS's) sees it. */
+function foldName(p: string): string {
+  return p.normalize('NFKC').toUpperCase().toLowerCase();
+}
+
 /** Unmarks the path `segs` as a symbolic link in `tree`: another entry replaced it. */
 function removeLink(tree: LinkTree, segs: readonly string[]): void {
   let node: LinkTree | undefined = tree;
@@ -253,6 +258,8 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
   const problems = new Problems();
   const links: ScannedEntry[] = [];
   const symlinkTree: LinkTree = { children: new Map() };
+  // The symbolic links' paths by their folded form (see foldName).
+  const linkNames = new Map<string, string>();
   let count = 0;
   let lastPath = '';
   let bytes = 0;
@@ -306,8 +313,17 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           // Any other entry at a symbolic link's path replaces it (the links are made last, and only
           // those no later entry replaced): the links' targets are resolved against those that stay
           // (`a -> sub/deeper` replaced by a folder `a/` makes `s -> a/../..` lead out of the tree).
-          if (entry.type === 'SymbolicLink') addLink(symlinkTree, segments(entry.path), entry.linkpath!);
-          else removeLink(symlinkTree, segments(entry.path));
+          if (entry.type === 'SymbolicLink') {
+            // On a file system that tells neither case nor Unicode forms apart (macOS), a link
+            // named as another but for those replaces it, where the check would follow both:
+            // a -> sub/deeper, then A -> ., let s -> a/../.. out of the tree there.
+            const key = segments(entry.path).join('/');
+            const folded = foldName(key);
+            const other = linkNames.get(folded);
+            if (other !== undefined && other !== key) return problems.add(entry.path, `a symbolic link named as the link ${other} but for upper and lower case or Unicode form, which a file system such as macOS's makes one link: rename one`);
+            linkNames.set(folded, key);
+            addLink(symlinkTree, segments(entry.path), entry.linkpath!);
+          } else removeLink(symlinkTree, segments(entry.path));
           if (isLink) links.push(entry);
         },
       });
