@@ -111,6 +111,33 @@ test('refuses an absolute hardlink', () => expectRefused([good, { path: 'pw', ty
 test('refuses writing through a symlink', () =>
   expectRefused([{ path: 'sub/', type: 'Directory' }, { path: 'l', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'l/x', body: 'x' }], 'l/x'));
 test('refuses device files', () => expectRefused([good, { path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 }], 'tty'));
+test('a hard link to nothing, to a folder, to itself or to a file that comes after it is ERR_ARCHIVE_INVALID naming it, before anything is written (it failed half-way with link(2)\'s raw ENOENT or EPERM, a partial tree left)', async () => {
+  for (const entries of [
+    [good, { path: 'h', type: 'Link', linkpath: 'nope' }],
+    [{ path: 'h', type: 'Link', linkpath: 'model.onnx' }, good],
+    [good, { path: 'd/', type: 'Directory' }, { path: 'h', type: 'Link', linkpath: 'd' }],
+    [good, { path: 'h', body: 'h' }, { path: 'h', type: 'Link', linkpath: 'h' }],
+    [good, { path: 'f', body: 'f' }, { path: 'f/', type: 'Directory' }, { path: 'h', type: 'Link', linkpath: 'f' }],
+  ] satisfies CraftedEntry[][]) {
+    await withTmp(async (tmp) => {
+      const tarPath = path.join(tmp, 'model.tar.gz');
+      await fs.writeFile(tarPath, craftTarGz(entries));
+      const dest = path.join(tmp, 'model');
+      await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+        assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_INVALID', String(err));
+        assert.match(err.message, /broken hard link "h" \(hard link to [a-z.]+, which is not a file the archive holds before it/);
+        return true;
+      });
+      assert.equal(await exists(dest), false);
+    });
+  }
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([{ path: './sub//f', body: 'f' }, { path: 'h1', type: 'Link', linkpath: 'sub/f' }, { path: 'h2', type: 'Link', linkpath: './h1' }]));
+    await extractModelArchive(tarPath, path.join(tmp, 'model'));
+    assert.equal(await fs.readFile(path.join(tmp, 'model', 'h2'), 'utf8'), 'f');
+  });
+});
 test('refuses a symbolic link named as another but for case or Unicode form (a file system such as macOS\'s makes them one link, the later one: a -> sub/deeper, then A -> ., let s -> a/../.. out of the tree there), and keeps a link replaced by one of the same name', async () => {
   const escape = (second: string): CraftedEntry[] => [good, { path: 'sub/deeper/', type: 'Directory' }, { path: 'a', type: 'SymbolicLink', linkpath: 'sub/deeper' }, { path: second, type: 'SymbolicLink', linkpath: '.' }, { path: 's', type: 'SymbolicLink', linkpath: 'a/../..' }];
   await expectRefused(escape('A'), 'A');

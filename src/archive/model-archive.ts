@@ -1,6 +1,7 @@
 import { constants, createWriteStream, existsSync, promises as fs, type ReadStream, type Stats } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -260,6 +261,9 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
   const symlinkTree: LinkTree = { children: new Map() };
   // The symbolic links' paths by their folded form (see foldName).
   const linkNames = new Map<string, string>();
+  // The files (and hard links) extracted so far, by fileKey, and the hard links to anything else.
+  const files = new Set<string>();
+  const broken = new Problems();
   let count = 0;
   let lastPath = '';
   let bytes = 0;
@@ -302,6 +306,15 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           if (stop) return parser.abort(new Error(stop));
           const why = refusal(entry, symlinkTree);
           if (why) return problems.add(entry.path, why);
+          // A hard link links to a file already extracted: to nothing, to a folder or to a file that
+          // comes after it, it failed half-way with the raw ENOENT or EPERM of link(2).
+          const key = fileKey(entry.path);
+          if (entry.type === 'Link') {
+            const target = fileKey(entry.linkpath!);
+            if (target === key || !files.has(target)) broken.add(entry.path, `hard link to ${entry.linkpath}, which is not a file the archive holds before it: a hard link names a file extracted before it`);
+          }
+          if (isDirectory) files.delete(key);
+          else if (entry.type !== 'SymbolicLink') files.add(key);
           // What extracting costs: memory per entry, file-system calls per directory entry and per
           // folder of each entry's path (created or checked for every entry under it), and of a
           // link's target (node-tar reserves each of them too).
@@ -390,7 +403,17 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
       details: { entries: problems.shown, unsafeEntries: problems.count },
     });
   }
+  if (broken.count > 0) {
+    throw new ToolkitError('ERR_ARCHIVE_INVALID', `refusing to extract ${tarPath}: ${broken.count === 1 ? 'a broken hard link' : 'broken hard links'} ${broken.toString()}. Nothing was extracted; put each file before the links to it (tar does), or pack the model again with smkit package, which stores every file whole.`, {
+      details: { entries: broken.shown, brokenLinks: broken.count },
+    });
+  }
   return { end, entries: count };
+}
+
+/** An archive path as a short key (its segments, hashed: the scan keeps one for each file, whose path may have 4096 characters). */
+function fileKey(p: string): string {
+  return createHash('sha256').update(segments(p).join('/')).digest('base64').slice(0, 22);
 }
 
 /** Most bytes a gzipped archive may decompress to for each of its own: node-tar's bound (a gzip bomb's ratio), which smkit applies as it decompresses itself. */
