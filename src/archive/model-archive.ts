@@ -653,9 +653,10 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
       data.stream.on('error', fail);
       data.stream.pipe(unpack);
     });
+    const folders = new Set<string>();
     for (const [rel, target] of symlinks) {
       signal?.throwIfAborted();
-      await placeSymlink(destDir, rel, target);
+      await placeSymlink(destDir, rel, target, folders);
     }
     signal?.throwIfAborted();
   } catch (err) {
@@ -670,16 +671,20 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
 /**
  * Makes the symbolic link `rel` (an archive path) to `target` under `destDir`, creating the folders
  * it is in and replacing a file or empty folder at its path, as tar does; a folder on its way that
- * is not a folder (a link, a file) fails it, as does a folder with entries at its path.
+ * is not a folder (a link, a file) fails it, as does a folder with entries at its path. `folders`
+ * holds the folders checked (or made) for the links placed before.
  */
-async function placeSymlink(destDir: string, rel: string, target: string): Promise<void> {
+async function placeSymlink(destDir: string, rel: string, target: string, folders: Set<string>): Promise<void> {
   const segs = rel.split('/');
   let dir = destDir;
   for (const seg of segs.slice(0, -1)) {
     dir = path.join(dir, seg);
+    if (folders.has(dir)) continue;
     const st = await fs.lstat(dir).catch(() => undefined);
     if (st === undefined) await fs.mkdir(dir);
     else if (!st.isDirectory()) throw new Error(`cannot make the symbolic link ${rel}: ${path.relative(destDir, dir)} is not a folder`);
+    // Checked once: a folder that holds a link placed here cannot be replaced by a later one (not empty).
+    folders.add(dir);
   }
   const at = path.join(dir, segs[segs.length - 1]!);
   const st = await fs.lstat(at).catch(() => undefined);
