@@ -111,6 +111,29 @@ test('refuses an absolute hardlink', () => expectRefused([good, { path: 'pw', ty
 test('refuses writing through a symlink', () =>
   expectRefused([{ path: 'sub/', type: 'Directory' }, { path: 'l', type: 'SymbolicLink', linkpath: 'sub' }, { path: 'l/x', body: 'x' }], 'l/x'));
 test('refuses device files', () => expectRefused([good, { path: 'tty', type: 'CharacterDevice', devmaj: 5, devmin: 0 }], 'tty'));
+test('an archive rewritten between the check and the extraction (something still writing it) is ERR_ARCHIVE_INVALID saying so, and no entry the check did not see is written: a link out of the tree swapped in was extracted', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([good, { path: 'a.txt', body: 'a' }, { path: 'b.txt', body: 'b' }]));
+    const dest = path.join(tmp, 'model');
+    // The extraction makes its folder once the check has passed: the archive is rewritten then.
+    const mkdir = fs.mkdir;
+    fs.mkdir = (async (p: Parameters<typeof mkdir>[0], options?: Parameters<typeof mkdir>[1]) => {
+      if (p === dest) await fs.writeFile(tarPath, craftTarGz([good, { path: 'pw', type: 'SymbolicLink', linkpath: '/etc/passwd' }, { path: 'b.txt', body: 'b' }]));
+      return mkdir(p, options);
+    }) as typeof mkdir;
+    try {
+      await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+        assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_INVALID', String(err));
+        assert.match(err.message, /changed while it was being extracted .*entry 2 \("pw"\) is not the one checked before/);
+        return true;
+      });
+    } finally {
+      fs.mkdir = mkdir;
+    }
+    assert.deepEqual(await fs.readdir(dest), ['model.onnx']);
+  });
+});
 test('a hard link to nothing, to a folder, to itself or to a file that comes after it is ERR_ARCHIVE_INVALID naming it, before anything is written (it failed half-way with link(2)\'s raw ENOENT or EPERM, a partial tree left)', async () => {
   for (const entries of [
     [good, { path: 'h', type: 'Link', linkpath: 'nope' }],

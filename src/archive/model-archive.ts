@@ -253,7 +253,7 @@ type ScanStop = 'too large' | 'too many links' | 'too many entries' | 'too many 
  * it would cost in memory and time). Only links are kept (their targets are checked at the end,
  * against all of them), so memory does not grow with the number of entries.
  */
-async function scanArchive(tarPath: string, limits: ScanLimits, room: string, signal?: AbortSignal): Promise<{ end: number; entries: number }> {
+async function scanArchive(tarPath: string, limits: ScanLimits, room: string, signal?: AbortSignal): Promise<{ end: number; entries: number; seen: readonly string[] }> {
   const { maxBytes, maxLinks, maxEntries, maxDirectories, maxFolderLevels } = limits;
   const tar = await import('tar');
   const problems = new Problems();
@@ -264,6 +264,8 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
   // The files (and hard links) extracted so far, by fileKey, and the hard links to anything else.
   const files = new Set<string>();
   const broken = new Problems();
+  // Each entry's digest (entryDigest), in order: the extraction takes only these entries.
+  const seen: string[] = [];
   let count = 0;
   let lastPath = '';
   let bytes = 0;
@@ -285,6 +287,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           e.resume();
           if (stop) return;
           count++;
+          seen.push(entryDigest(e));
           lastPath = excerpt(e.path, 200);
           if (e.type !== 'Directory') bytes += e.size;
           if (bytes > maxBytes) {
@@ -408,7 +411,12 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
       details: { entries: broken.shown, brokenLinks: broken.count },
     });
   }
-  return { end, entries: count };
+  return { end, entries: count, seen };
+}
+
+/** What the scan checked of an entry, as a short key: its type, path, link target and size. */
+function entryDigest(e: { type: string; path: string; linkpath?: string | undefined; size?: number | undefined }): string {
+  return createHash('sha256').update(`${e.type}\0${e.path}\0${e.linkpath ?? ''}\0${e.size ?? 0}`).digest('base64').slice(0, 22);
 }
 
 /** An archive path as a short key (its segments, hashed: the scan keeps one for each file, whose path may have 4096 characters). */
@@ -596,7 +604,7 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
     maxFolderLevels: options.maxFolderLevels ?? MAX_ARCHIVE_FOLDER_LEVELS,
   };
   const { signal } = options;
-  const { end, entries } = await scanArchive(tarPath, limits, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take', signal);
+  const { end, entries, seen } = await scanArchive(tarPath, limits, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take', signal);
   const tar = await import('tar');
   signal?.throwIfAborted();
   await fs.mkdir(destDir, { recursive: true });
@@ -610,7 +618,20 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
   // venv's lib64 -> lib failed where tar, and SageMaker, extract them. The scan has checked each
   // target, and refused every entry written through a link. By path, the last entry wins, as in tar.
   const symlinks = new Map<string, string>();
+  // The archive is opened again: one rewritten since the check (a process still writing it, or
+  // swapping it) could hold entries it never saw. Each entry is compared with the one the check
+  // read at its place before it is written, and from the first that differs nothing more is.
+  let index = 0;
+  let changed: string | undefined;
   const filter = (p: string, entry: unknown): boolean => {
+    const read = entry as { type: string; path: string; linkpath?: string; size?: number; ignore?: boolean };
+    // Entries node-tar skips (unknown types) the check never saw either.
+    if (read.ignore) return false;
+    if (changed !== undefined) return false;
+    if (seen[index++] !== entryDigest(read)) {
+      changed = excerpt(p, 200);
+      return false;
+    }
     const key = segments(p).join('/');
     symlinks.delete(key);
     const { type, linkpath } = entry as { type?: string; linkpath?: string };
@@ -653,6 +674,7 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
       data.stream.on('error', fail);
       data.stream.pipe(unpack);
     });
+    if (changed !== undefined) throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} changed while it was being extracted into ${destDir}: its entry ${index} ("${changed}") is not the one checked before; nothing from it on was extracted. Something is still writing the archive: extract it again once nothing does`);
     const folders = new Set<string>();
     for (const [rel, target] of symlinks) {
       signal?.throwIfAborted();
@@ -661,6 +683,7 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
     signal?.throwIfAborted();
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
+    if (err instanceof ToolkitError) throw err;
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `extracting ${tarPath} into ${destDir} failed: ${(err as Error).message}`, { cause: err });
   } finally {
     signal?.removeEventListener('abort', onAbort);
