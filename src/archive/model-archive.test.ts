@@ -134,6 +134,29 @@ test('an archive rewritten between the check and the extraction (something still
     assert.deepEqual(await fs.readdir(dest), ['model.onnx']);
   });
 });
+test('an archive cut short between the check and the extraction (its first entries, then its end) is ERR_ARCHIVE_INVALID and makes none of its links: a -> ., s -> a/.., then a folder a/ passed the check (a no link), and the first two alone made s lead out of the tree', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    const links: CraftedEntry[] = [good, { path: 'a', type: 'SymbolicLink', linkpath: '.' }, { path: 's', type: 'SymbolicLink', linkpath: 'a/..' }];
+    await fs.writeFile(tarPath, craftTarGz([...links, { path: 'a/', type: 'Directory' }]));
+    const dest = path.join(tmp, 'box', 'model');
+    const mkdir = fs.mkdir;
+    fs.mkdir = (async (p: Parameters<typeof mkdir>[0], options?: Parameters<typeof mkdir>[1]) => {
+      if (p === dest) await fs.writeFile(tarPath, craftTarGz(links));
+      return mkdir(p, options);
+    }) as typeof mkdir;
+    try {
+      await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+        assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_INVALID', String(err));
+        assert.match(err.message, /changed while it was being extracted .*it ends after entry 3 of the 4 checked/);
+        return true;
+      });
+    } finally {
+      fs.mkdir = mkdir;
+    }
+    assert.deepEqual(await fs.readdir(dest), ['model.onnx']);
+  });
+});
 test('a hard link to nothing, to a folder, to itself or to a file that comes after it is ERR_ARCHIVE_INVALID naming it, before anything is written (it failed half-way with link(2)\'s raw ENOENT or EPERM, a partial tree left)', async () => {
   for (const entries of [
     [good, { path: 'h', type: 'Link', linkpath: 'nope' }],

@@ -675,6 +675,9 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
       data.stream.pipe(unpack);
     });
     if (changed !== undefined) throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} changed while it was being extracted into ${destDir}: its entry ${index} ("${changed}") is not the one checked before; nothing from it on was extracted. Something is still writing the archive: extract it again once nothing does`);
+    // Cut short (its first entries, then its end): the links checked against entries that then
+    // replaced them would be made (a -> ., s -> a/.., then a folder a/: s led out of the tree).
+    if (index !== seen.length) throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} changed while it was being extracted into ${destDir}: it ends after entry ${index} of the ${seen.length} checked before, and none of its symbolic links was made. Something is still writing the archive: extract it again once nothing does`);
     const folders = new Set<string>();
     for (const [rel, target] of symlinks) {
       signal?.throwIfAborted();
