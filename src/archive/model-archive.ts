@@ -259,7 +259,8 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
   const problems = new Problems();
   const links: ScannedEntry[] = [];
   const symlinkTree: LinkTree = { children: new Map() };
-  // The symbolic links' paths by their folded form (see foldName).
+  // The symbolic links' paths by their folded form (see foldName), both as short hashes: NFKC makes
+  // a character up to 18 (U+FDFA), so 10 000 links of 4096 such characters held 800 MB of names.
   const linkNames = new Map<string, string>();
   // The files (and hard links) extracted so far, by fileKey, and the hard links to anything else.
   const files = new Set<string>();
@@ -334,10 +335,10 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
             // named as another but for those replaces it, where the check would follow both:
             // a -> sub/deeper, then A -> ., let s -> a/../.. out of the tree there.
             const key = segments(entry.path).join('/');
-            const folded = foldName(key);
+            const folded = shortHash(foldName(key));
             const other = linkNames.get(folded);
-            if (other !== undefined && other !== key) return problems.add(entry.path, `a symbolic link named as the link ${other} but for upper and lower case or Unicode form, which a file system such as macOS's makes one link: rename one`);
-            linkNames.set(folded, key);
+            if (other !== undefined && other !== shortHash(key)) return problems.add(entry.path, `a symbolic link named as another link of the archive but for upper and lower case or Unicode form, which a file system such as macOS's makes one link: rename one`);
+            linkNames.set(folded, shortHash(key));
             addLink(symlinkTree, segments(entry.path), entry.linkpath!);
           } else removeLink(symlinkTree, segments(entry.path));
           if (isLink) links.push(entry);
@@ -421,7 +422,12 @@ function entryDigest(e: { type: string; path: string; linkpath?: string | undefi
 
 /** An archive path as a short key (its segments, hashed: the scan keeps one for each file, whose path may have 4096 characters). */
 function fileKey(p: string): string {
-  return createHash('sha256').update(segments(p).join('/')).digest('base64').slice(0, 22);
+  return shortHash(segments(p).join('/'));
+}
+
+/** A string as 22 characters (132 bits of its SHA-256). */
+function shortHash(s: string): string {
+  return createHash('sha256').update(s).digest('base64').slice(0, 22);
 }
 
 /** Most bytes a gzipped archive may decompress to for each of its own: node-tar's bound (a gzip bomb's ratio), which smkit applies as it decompresses itself. */
