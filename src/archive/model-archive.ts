@@ -1,6 +1,7 @@
 import { constants, createWriteStream, existsSync, promises as fs, type ReadStream, type Stats } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -51,6 +52,13 @@ export const MAX_ARCHIVE_FOLDER_LEVELS = 250_000;
  * folder levels in all ({@link MAX_ARCHIVE_FOLDER_LEVELS}): 900 such links, 22 KB, took 3 s.
  */
 const MAX_LINK_TARGET_SEGMENTS = 256;
+/**
+ * Most segments an entry's path may have (`a/b/file` has 3): node-tar refuses a path of more than
+ * 1024 parts half-way ('path excessively deep', a directory's trailing `/` counting as one), and the
+ * symbolic links smkit makes itself, once the rest is written, must stop where it does: a 3 KB
+ * archive of 124 links 1990 folders deep took 617 MB and 79 s to place.
+ */
+const MAX_PATH_SEGMENTS = 1023;
 /** Unsafe entries quoted in the refusal; the rest are counted. */
 const SHOWN_PROBLEMS = 5;
 
@@ -129,10 +137,36 @@ function addLink(tree: LinkTree, segs: readonly string[], target: string): void 
   node.link = target;
 }
 
+/** A path as a file system that tells neither upper from lower case nor Unicode forms apart (macOS's) sees it. */
+function foldName(p: string): string {
+  return p.normalize('NFKC').toUpperCase().toLowerCase();
+}
+
+/** Unmarks the path `segs` as a symbolic link in `tree`: another entry replaced it. */
+function removeLink(tree: LinkTree, segs: readonly string[]): void {
+  let node: LinkTree | undefined = tree;
+  for (const seg of segs) {
+    node = node.children.get(seg);
+    if (node === undefined) return;
+  }
+  delete node.link;
+}
+
 /** The first folder of the path `segs` that is a symbolic link in `tree`, or undefined. */
 function linkOnTheWay(segs: readonly string[], tree: LinkTree): string | undefined {
   let node: LinkTree | undefined = tree;
   for (let i = 0; i < segs.length - 1; i++) {
+    node = node.children.get(segs[i]!);
+    if (node === undefined) return undefined;
+    if (node.link !== undefined) return segs.slice(0, i + 1).join('/');
+  }
+  return undefined;
+}
+
+/** The first folder of the path `segs`, or the path itself, that is a symbolic link in `tree`, or undefined. */
+function linkAlong(segs: readonly string[], tree: LinkTree): string | undefined {
+  let node: LinkTree | undefined = tree;
+  for (let i = 0; i < segs.length; i++) {
     node = node.children.get(segs[i]!);
     if (node === undefined) return undefined;
     if (node.link !== undefined) return segs.slice(0, i + 1).join('/');
@@ -152,6 +186,7 @@ function refusal(entry: ScannedEntry, symlinks: LinkTree): string | undefined {
   if (isAbsoluteLike(entry.path)) return 'absolute path';
   const segs = segments(entry.path);
   if (segs.includes('..')) return "path contains a '..' segment";
+  if (segs.length > MAX_PATH_SEGMENTS) return `a path of ${segs.length} segments, more than the ${MAX_PATH_SEGMENTS} smkit extracts`;
   if (segs.length === 0 && entry.type !== 'Directory') return 'empty path';
   const through = linkOnTheWay(segs, symlinks);
   if (through !== undefined) return `path goes through the symbolic link ${through}`;
@@ -161,6 +196,16 @@ function refusal(entry: ScannedEntry, symlinks: LinkTree): string | undefined {
     if (isAbsoluteLike(target)) return `link to the absolute path ${target}`;
     const depth = target.split(/[\\/]+/).length;
     if (depth > MAX_LINK_TARGET_SEGMENTS) return `a link target of ${depth} segments, more than the ${MAX_LINK_TARGET_SEGMENTS} smkit extracts`;
+    // The check reads \ as a folder separator, as archives made on Windows use it; Linux and macOS
+    // read it as part of a name, so `x\x\x/../../..` (one folder down, three up) led out of the tree.
+    if (entry.type === 'SymbolicLink' && target.includes('\\')) return `symbolic link to ${target}, a target with a backslash (\\), which Linux reads as part of a name where Windows reads a folder separator: use /`;
+    if (entry.type === 'Link') {
+      // node-tar refuses both half-way. A hard link to a symbolic link is a second link with the same
+      // target, which resolves from the hard link's own folder: `d/e/l -> ../../x` linked as `h` leads two folders up.
+      if (segments(target).includes('..')) return `hard link to ${target}, a path with a '..' segment: name the file by its path from the archive's root`;
+      const via = linkAlong(segments(target), symlinks);
+      if (via !== undefined) return `hard link to ${target}, ${via === segments(target).join('/') ? 'a symbolic link' : `through the symbolic link ${via}`} of the archive: hard-link the file itself`;
+    }
     return undefined;
   }
   if (!REGULAR_TYPES.has(entry.type)) return `${entry.type} entries are not allowed`;
@@ -216,12 +261,20 @@ type ScanStop = 'too large' | 'too many links' | 'too many entries' | 'too many 
  * it would cost in memory and time). Only links are kept (their targets are checked at the end,
  * against all of them), so memory does not grow with the number of entries.
  */
-async function scanArchive(tarPath: string, limits: ScanLimits, room: string, signal?: AbortSignal): Promise<number> {
+async function scanArchive(tarPath: string, limits: ScanLimits, room: string, signal?: AbortSignal): Promise<{ end: number; entries: number; seen: readonly string[] }> {
   const { maxBytes, maxLinks, maxEntries, maxDirectories, maxFolderLevels } = limits;
   const tar = await import('tar');
   const problems = new Problems();
   const links: ScannedEntry[] = [];
   const symlinkTree: LinkTree = { children: new Map() };
+  // The symbolic links' paths by their folded form (see foldName), both as short hashes: NFKC makes
+  // a character up to 18 (U+FDFA), so 10 000 links of 4096 such characters held 800 MB of names.
+  const linkNames = new Map<string, string>();
+  // The files (and hard links) extracted so far, by fileKey, and the hard links to anything else.
+  const files = new Set<string>();
+  const broken = new Problems();
+  // Each entry's digest (entryDigest), in order: the extraction takes only these entries.
+  const seen: string[] = [];
   let count = 0;
   let lastPath = '';
   let bytes = 0;
@@ -243,6 +296,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           e.resume();
           if (stop) return;
           count++;
+          seen.push(entryDigest(e));
           lastPath = excerpt(e.path, 200);
           if (e.type !== 'Directory') bytes += e.size;
           if (bytes > maxBytes) {
@@ -264,6 +318,15 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           if (stop) return parser.abort(new Error(stop));
           const why = refusal(entry, symlinkTree);
           if (why) return problems.add(entry.path, why);
+          // A hard link links to a file already extracted: to nothing, to a folder or to a file that
+          // comes after it, it failed half-way with the raw ENOENT or EPERM of link(2).
+          const key = fileKey(entry.path);
+          if (entry.type === 'Link') {
+            const target = fileKey(entry.linkpath!);
+            if (target === key || !files.has(target)) broken.add(entry.path, `hard link to ${entry.linkpath}, which is not a file the archive holds before it: a hard link names a file extracted before it`);
+          }
+          if (isDirectory) files.delete(key);
+          else if (entry.type !== 'SymbolicLink') files.add(key);
           // What extracting costs: memory per entry, file-system calls per directory entry and per
           // folder of each entry's path (created or checked for every entry under it), and of a
           // link's target (node-tar reserves each of them too).
@@ -272,9 +335,21 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
             stop = 'too deep in all';
             return parser.abort(new Error(stop));
           }
-          if (!isLink) return;
-          links.push(entry);
-          if (entry.type === 'SymbolicLink') addLink(symlinkTree, segments(entry.path), entry.linkpath!);
+          // Any other entry at a symbolic link's path replaces it (the links are made last, and only
+          // those no later entry replaced): the links' targets are resolved against those that stay
+          // (`a -> sub/deeper` replaced by a folder `a/` makes `s -> a/../..` lead out of the tree).
+          if (entry.type === 'SymbolicLink') {
+            // On a file system that tells neither case nor Unicode forms apart (macOS), a link
+            // named as another but for those replaces it, where the check would follow both:
+            // a -> sub/deeper, then A -> ., let s -> a/../.. out of the tree there.
+            const key = segments(entry.path).join('/');
+            const folded = shortHash(foldName(key));
+            const other = linkNames.get(folded);
+            if (other !== undefined && other !== shortHash(key)) return problems.add(entry.path, `a symbolic link named as another link of the archive but for upper and lower case or Unicode form, which a file system such as macOS's makes one link: rename one`);
+            linkNames.set(folded, shortHash(key));
+            addLink(symlinkTree, segments(entry.path), entry.linkpath!);
+          } else removeLink(symlinkTree, segments(entry.path));
+          if (isLink) links.push(entry);
         },
       });
       parser.on('error', reject);
@@ -340,7 +415,27 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
       details: { entries: problems.shown, unsafeEntries: problems.count },
     });
   }
-  return end;
+  if (broken.count > 0) {
+    throw new ToolkitError('ERR_ARCHIVE_INVALID', `refusing to extract ${tarPath}: ${broken.count === 1 ? 'a broken hard link' : 'broken hard links'} ${broken.toString()}. Nothing was extracted; put each file before the links to it (tar does), or pack the model again with smkit package, which stores every file whole.`, {
+      details: { entries: broken.shown, brokenLinks: broken.count },
+    });
+  }
+  return { end, entries: count, seen };
+}
+
+/** What the scan checked of an entry, as a short key: its type, path, link target and size. */
+function entryDigest(e: { type: string; path: string; linkpath?: string | undefined; size?: number | undefined }): string {
+  return createHash('sha256').update(`${e.type}\0${e.path}\0${e.linkpath ?? ''}\0${e.size ?? 0}`).digest('base64').slice(0, 22);
+}
+
+/** An archive path as a short key (its segments, hashed: the scan keeps one for each file, whose path may have 4096 characters). */
+function fileKey(p: string): string {
+  return shortHash(segments(p).join('/'));
+}
+
+/** A string as 22 characters (132 bits of its SHA-256). */
+function shortHash(s: string): string {
+  return createHash('sha256').update(s).digest('base64').slice(0, 22);
 }
 
 /** Most bytes a gzipped archive may decompress to for each of its own: node-tar's bound (a gzip bomb's ratio), which smkit applies as it decompresses itself. */
@@ -494,7 +589,8 @@ export interface ExtractArchiveOptions {
  * Every entry is checked before anything is written: absolute paths, `..` segments, paths or link
  * targets over 4096 characters, paths that go through a symbolic link an earlier entry made,
  * symbolic or hard links whose target resolves outside the tree (following the archive's own
- * links) or has more than 256 segments, and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
+ * links) or has more than 256 segments, hard links to or through a symbolic link of the archive or with a `..` segment,
+ * and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
  * the offending entries, as is an archive of more than `maxLinks` links, `maxEntries` entries,
  * `maxDirectories` directory entries or `maxFolderLevels` folder levels in all (what extracting it
  * would cost: memory per entry, file-system calls per folder); the check
@@ -502,7 +598,8 @@ export interface ExtractArchiveOptions {
  * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
  * more than 1000 times (the limit node-tar sets, a gzip bomb's ratio), or that is gzipped twice or
  * zstd-compressed, or that is not a file (a folder, a FIFO: never opened blocking), with `ERR_ARCHIVE_INVALID`;
- * nothing after the end-of-archive blocks is read. When
+ * nothing after the end-of-archive blocks is read. Symbolic links are made last, as GNU tar
+ * delays them, so links to links and through linked folders extract. When
  * refused, nothing is written, not even `destDir`. An entry that cannot be written (`x`, then
  * `x/y`) fails the extraction with `ERR_ARCHIVE_INVALID` once the entries being written are closed:
  * what was extracted so far stays in `destDir`, for the caller to remove, and nothing more is
@@ -521,12 +618,42 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
     maxFolderLevels: options.maxFolderLevels ?? MAX_ARCHIVE_FOLDER_LEVELS,
   };
   const { signal } = options;
-  const end = await scanArchive(tarPath, limits, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take', signal);
+  const { end, entries, seen } = await scanArchive(tarPath, limits, options.maxBytes === undefined ? `the space free where it would be extracted (${destDir})` : 'the most it may take', signal);
   const tar = await import('tar');
   signal?.throwIfAborted();
   await fs.mkdir(destDir, { recursive: true });
+  // The end blocks alone (createModelArchive's archive of an empty folder, a training job's empty
+  // /opt/ml/model): an empty folder, as tar extracts it; node-tar fails it, 'Unrecognized archive format'.
+  if (entries === 0) return;
   const data = await openTar(tarPath, end);
-  const unpack = tar.x({ cwd: destDir, strict: true, preserveOwner: false, preservePaths: false });
+  // Symbolic links are made once every other entry is written, as GNU tar delays those it cannot
+  // trust: node-tar refuses (TAR_SYMLINK_ERROR, half-way) a link whose target goes through a link
+  // already extracted, so a library's version chain (libx.so -> libx.so.1 -> libx.so.1.0) or a
+  // venv's lib64 -> lib failed where tar, and SageMaker, extract them. The scan has checked each
+  // target, and refused every entry written through a link. By path, the last entry wins, as in tar.
+  const symlinks = new Map<string, string>();
+  // The archive is opened again: one rewritten since the check (a process still writing it, or
+  // swapping it) could hold entries it never saw. Each entry is compared with the one the check
+  // read at its place before it is written, and from the first that differs nothing more is.
+  let index = 0;
+  let changed: string | undefined;
+  const filter = (p: string, entry: unknown): boolean => {
+    const read = entry as { type: string; path: string; linkpath?: string; size?: number; ignore?: boolean };
+    // Entries node-tar skips (unknown types) the check never saw either.
+    if (read.ignore) return false;
+    if (changed !== undefined) return false;
+    if (seen[index++] !== entryDigest(read)) {
+      changed = excerpt(p, 200);
+      return false;
+    }
+    const key = segments(p).join('/');
+    symlinks.delete(key);
+    const { type, linkpath } = entry as { type?: string; linkpath?: string };
+    if (type !== 'SymbolicLink') return true;
+    symlinks.set(key, linkpath!);
+    return false;
+  };
+  const unpack = tar.x({ cwd: destDir, strict: true, preserveOwner: false, preservePaths: false, filter });
   // The input is cut off and ended, not aborted: node-tar then ends the entry it is writing as a
   // truncated one and closes its file, where unpack.abort() leaves that file open for good (its
   // space held once the caller removes it). The call settles once every file is closed.
@@ -561,14 +688,62 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
       data.stream.on('error', fail);
       data.stream.pipe(unpack);
     });
+    if (changed !== undefined) throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} changed while it was being extracted into ${destDir}: its entry ${index} ("${changed}") is not the one checked before; nothing from it on was extracted. Something is still writing the archive: extract it again once nothing does`);
+    // Cut short (its first entries, then its end): the links checked against entries that then
+    // replaced them would be made (a -> ., s -> a/.., then a folder a/: s led out of the tree).
+    if (index !== seen.length) throw new ToolkitError('ERR_ARCHIVE_INVALID', `${tarPath} changed while it was being extracted into ${destDir}: it ends after entry ${index} of the ${seen.length} checked before, and none of its symbolic links was made. Something is still writing the archive: extract it again once nothing does`);
+    const folders: FolderTree = new Map();
+    for (const [rel, target] of symlinks) {
+      signal?.throwIfAborted();
+      await placeSymlink(destDir, rel, target, folders);
+    }
     signal?.throwIfAborted();
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
+    if (err instanceof ToolkitError) throw err;
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `extracting ${tarPath} into ${destDir} failed: ${(err as Error).message}`, { cause: err });
   } finally {
     signal?.removeEventListener('abort', onAbort);
     data.close();
   }
+}
+
+/** The folders checked (or made) for the symbolic links placed so far, one map per folder by name. */
+type FolderTree = Map<string, FolderTree>;
+
+/**
+ * Makes the symbolic link `rel` (an archive path) to `target` under `destDir`, creating the folders
+ * it is in and replacing a file or empty folder at its path, as tar does; a folder on its way that
+ * is not a folder (a link, a file) fails it, as does a folder with entries at its path. `folders`
+ * holds the folders checked (or made) for the links placed before, by segment: a set of their full
+ * paths held one string per folder, each as long as its depth (hundreds of MB for deep links).
+ */
+async function placeSymlink(destDir: string, rel: string, target: string, folders: FolderTree): Promise<void> {
+  const segs = rel.split('/');
+  let node = folders;
+  for (let i = 0; i < segs.length - 1; i++) {
+    const seg = segs[i]!;
+    let next = node.get(seg);
+    if (next === undefined) {
+      const dir = path.join(destDir, ...segs.slice(0, i + 1));
+      const st = await fs.lstat(dir).catch(() => undefined);
+      if (st === undefined) await fs.mkdir(dir);
+      else if (!st.isDirectory()) throw new Error(`cannot make the symbolic link ${rel}: ${path.relative(destDir, dir)} is not a folder`);
+      // Checked once: a folder that holds a link placed here cannot be replaced by a later one (not empty).
+      next = new Map();
+      node.set(seg, next);
+    }
+    node = next;
+  }
+  const dir = path.join(destDir, ...segs.slice(0, -1));
+  const at = path.join(dir, segs[segs.length - 1]!);
+  const st = await fs.lstat(at).catch(() => undefined);
+  if (st?.isDirectory()) {
+    await fs.rmdir(at).catch((err: NodeJS.ErrnoException) => {
+      throw new Error(`cannot make the symbolic link ${rel}: a folder with entries is there (${err.code ?? err.message})`, { cause: err });
+    });
+  } else if (st !== undefined) await fs.unlink(at);
+  await fs.symlink(target, at);
 }
 
 /**
