@@ -425,6 +425,13 @@ test('an input object whose name after its last / leaves no room for its .out.pa
   );
 });
 
+test('input objects of which the output of one would be a file where the output of another needs a folder (x.csv and x.csv.out/y.csv) fail the job with a ClientError naming both, before any is downloaded or the model started (it failed after both, in smkit local transform\'s words: --output="<work folder>" ... EEXIST)', async () => {
+  assert.equal(
+    await failureBeforeDownload('tj-output-clash', 'x.csv.out/y.csv'),
+    "ClientError: The input objects s3://in/listed/x.csv and s3://in/listed/x.csv.out/y.csv cannot be transformed in one job: the local SageMaker writes each object's output into a local folder before it uploads it, and the first's output (x.csv.out) would be a file where the second's (x.csv.out/y.csv.out) needs a folder; rename or move one of them.",
+  );
+});
+
 test("a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log and in the instance's data-log stream, before the parameters it ran with", async () => {
   await sm.send(new CreateTransformJobCommand(job('tj-wide', { MaxConcurrentTransforms: 1000 })));
   await wait('tj-wide');

@@ -21,7 +21,7 @@ import type { S3Objects } from '../s3/objects.js';
 import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../transform/data-processing.js';
 import { parseBatchStrategy, type ExecutionParameters } from '../transform/parameters.js';
-import { LONGEST_OUTPUT_SUFFIX, MAX_FILE_BYTES, NAME_MAX, runTransform, type TransformSummary } from '../transform/run.js';
+import { LONGEST_OUTPUT_SUFFIX, MAX_FILE_BYTES, NAME_MAX, outputWhereFolder, runTransform, type TransformSummary } from '../transform/run.js';
 import { MAX_MANIFEST_BYTES } from '../transform/manifest.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
@@ -304,6 +304,22 @@ function refuseFileAndFolder(objects: readonly InputObject[]): void {
   const { file, folder } = clash;
   throw new JobFailure(
     `ClientError: The input object s3://${file.bucket}/${file.key} would be a file where the input object s3://${folder.bucket}/${folder.key} needs a folder: the local SageMaker downloads the input objects into a folder, under their keys after the prefix; rename one of them.`,
+  );
+}
+
+/**
+ * `JobFailure` for input objects of which the output of one would be a file where another's output
+ * needs a folder (`a.csv` and `a.csv.out/b.csv`: `a.csv.out` and `a.csv.out/b.csv.out`, two keys S3
+ * holds, but one local output folder cannot): the runner would refuse them only once every object
+ * was downloaded and the model started, in `smkit local transform`'s words (`--output=...`).
+ */
+function refuseOutputWhereFolder(objects: readonly InputObject[]): void {
+  const clash = outputWhereFolder(objects.map((o) => o.rel));
+  if (clash === undefined) return;
+  const file = objects.find((o) => o.rel === clash.file)!;
+  const folder = objects.find((o) => o.rel === clash.folder)!;
+  throw new JobFailure(
+    `ClientError: The input objects s3://${file.bucket}/${file.key} and s3://${folder.bucket}/${folder.key} cannot be transformed in one job: the local SageMaker writes each object's output into a local folder before it uploads it, and the first's output (${file.rel}.out) would be a file where the second's (${folder.rel}.out) needs a folder; rename or move one of them.`,
   );
 }
 
@@ -715,6 +731,7 @@ export class TransformJobs {
     }
     refuseFileAndFolder(objects);
     refuseLongNames(objects);
+    refuseOutputWhereFolder(objects);
     for (const o of objects) {
       signal.throwIfAborted();
       const file = join(dir, o.rel);
