@@ -434,6 +434,15 @@ test('input objects of which the output of one would be a file where the output 
   );
 });
 
+test('a record the container does not answer within ModelClientConfig.InvocationsTimeoutInSeconds fails the job with a FailureReason naming that member (it said only "no answer within 1 s")', async () => {
+  const name = 'tj-slow';
+  await sm.send(new CreateTransformJobCommand(job(name, { Environment: { FAKE_DELAY_MS: '5000' }, BatchStrategy: 'SingleRecord', ModelClientConfig: { InvocationsTimeoutInSeconds: 1, InvocationsMaxRetries: 0 } })));
+  await wait(name).catch(() => {});
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.match(d.FailureReason ?? '', /First: a\.csv record 0: no answer within 1 s \(ModelClientConfig\.InvocationsTimeoutInSeconds\)$/);
+});
+
 test("a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log and in the instance's data-log stream, before the parameters it ran with", async () => {
   await sm.send(new CreateTransformJobCommand(job('tj-wide', { MaxConcurrentTransforms: 1000 })));
   await wait('tj-wide');

@@ -210,8 +210,9 @@ function apiWording(message: string): string {
     '--accept': 'TransformOutput.Accept',
     '--compression-type': 'TransformInput.CompressionType',
     '--strategy': 'BatchStrategy',
+    '--timeout': 'ModelClientConfig.InvocationsTimeoutInSeconds',
   };
-  return message.replace(/--(input-filter|output-filter|join-source|content-type|split-type|assemble-with|accept|compression-type|strategy)\b/g, (m) => names[m] ?? m);
+  return message.replace(/--(input-filter|output-filter|join-source|content-type|split-type|assemble-with|accept|compression-type|strategy|timeout)\b/g, (m) => names[m] ?? m);
 }
 
 

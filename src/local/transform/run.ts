@@ -476,7 +476,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         if (err instanceof AnswerSpoolError) throw err;
         const e = err as Error & { code?: string };
         const timedOut = e.name === 'TimeoutError' || e.name === 'AbortError';
-        outcome = { ok: false, status: 0, error: timedOut ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}` };
+        outcome = { ok: false, status: 0, error: timedOut ? `no answer within ${timeoutMs / 1000} s (--timeout)` : `${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}` };
         retryable = true;
       }
       if (!retryable || attempt >= retries || options.signal?.aborted) {
