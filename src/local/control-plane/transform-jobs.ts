@@ -392,7 +392,8 @@ export class TransformJobs {
     const tout = input.TransformOutput as { S3OutputPath: string; Accept?: string; AssembleWith?: 'None' | 'Line' };
     const source = tin.DataSource.S3DataSource;
     if (source.S3DataType !== 'S3Prefix' && source.S3DataType !== 'ManifestFile') {
-      throw validation(`S3DataType ${source.S3DataType} is not supported by the local SageMaker's transform jobs: use S3Prefix or ManifestFile.`);
+      // "The following values are compatible: ManifestFile, S3Prefix" (TransformS3DataSource): not a local limit.
+      throw validation(`S3DataType ${source.S3DataType} is not compatible with transform jobs: TransformInput.DataSource.S3DataSource.S3DataType takes S3Prefix or ManifestFile, as the API reference lists the compatible values.`);
     }
     const inputAt = parseS3Location(source.S3Uri);
     if (!inputAt) throw validation(`S3Uri ${source.S3Uri} is not an S3 location: use s3://bucket/prefix or an Amazon S3 https:// URL.`);
