@@ -351,7 +351,8 @@ export function outputWhereFolder(files: readonly string[]): { file: string; fol
 
 /** `ERR_CLI_USAGE` for input files of which one's output would be a file where another's output needs a folder ({@link outputWhereFolder}). */
 function refuseOutputWhereFolder(files: readonly string[]): void {
-  const clash = outputWhereFolder(files);
+  // A folder's files are listed with the platform's separator (a backslash on Windows).
+  const clash = outputWhereFolder(path.sep === '/' ? files : files.map((rel) => rel.split(path.sep).join('/')));
   if (clash === undefined) return;
   const { file, folder } = clash;
   throw new ToolkitError(
