@@ -162,8 +162,8 @@ test('CreateTransformJob refuses what the service refuses, before a job exists',
   await refused(job('tj-empty', { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/nothing/' } } } }), /No S3 objects found under S3 URL "s3:\/\/in\/nothing\/"/);
   await refused(job('tj-nobucket', { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://no-such-bucket/x/' } } } }), /No S3 objects found under S3 URL "s3:\/\/no-such-bucket\/x\/".*\(S3 answered: .+\)/);
   await refused(job('tj-payload', { MaxPayloadInMB: 50, MaxConcurrentTransforms: 3 }), /MaxConcurrentTransforms × MaxPayloadInMB must be at most 100 MB/);
-  // A 32-bit integer, as the API's: the job reached the container, which failed to start on SAGEMAKER_MAX_CONCURRENT_TRANSFORMS=3000000000.
-  await refused(job('tj-concurrent', { MaxConcurrentTransforms: 3_000_000_000 }), /Value '3000000000' at 'maxConcurrentTransforms' failed to satisfy constraint: Member must have value less than or equal to 2147483647/);
+  // A 32-bit integer, as the API's (with no maximum in the model, so not a constraint violation): the job reached the container, which failed to start on SAGEMAKER_MAX_CONCURRENT_TRANSFORMS=3000000000.
+  await refused(job('tj-concurrent', { MaxConcurrentTransforms: 3_000_000_000 }), /^maxConcurrentTransforms must be a 32-bit integer, -2147483648 to 2147483647 \(got 3000000000\)\.$/, 'SerializationException');
   // Not a local limit: the API reference lists ManifestFile and S3Prefix as the compatible values.
   await refused(job('tj-augmented', { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'AugmentedManifestFile', S3Uri: 's3://in/manifest.json' } } } }), /^S3DataType AugmentedManifestFile is not compatible with transform jobs: TransformInput\.DataSource\.S3DataSource\.S3DataType takes S3Prefix or ManifestFile/);
   await refused(job('tj-nul', { Environment: { FINE: 'x', BAD: 'a\u0000b' } }), /^Environment value of BAD holds a NUL character \(\\u0000\), which no process environment can carry: remove it\.$/);

@@ -18,7 +18,6 @@ import { ModelDataError, resolveModelData } from '../fleet/model-data.js';
 import type { ModelDataHolds } from '../fleet/model-data-holds.js';
 import { fileWhereFolder } from '../s3/file-and-folder.js';
 import type { S3Objects } from '../s3/objects.js';
-import { MAX_API_INTEGER } from '../../config/settings.js';
 import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../transform/data-processing.js';
 import { parseBatchStrategy, type ExecutionParameters } from '../transform/parameters.js';
@@ -56,8 +55,8 @@ export const TRANSFORM_JOB_INPUTS: Readonly<Record<string, ShapeRule & { kind: '
     members: {
       TransformJobName: JOB_NAME,
       ModelName: { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?' },
-      // The API's integer is 32 bits: a larger value reached the container as SAGEMAKER_MAX_CONCURRENT_TRANSFORMS, which smkit serve refuses.
-      MaxConcurrentTransforms: { kind: 'integer', min: 0, max: MAX_API_INTEGER },
+      // No maximum in the model: a value past the 32-bit integer is a SerializationException (validate.ts).
+      MaxConcurrentTransforms: { kind: 'integer', min: 0 },
       ModelClientConfig: {
         kind: 'structure',
         members: { InvocationsTimeoutInSeconds: { kind: 'integer', min: 1, max: 3600 }, InvocationsMaxRetries: { kind: 'integer', min: 0, max: 3 } },
