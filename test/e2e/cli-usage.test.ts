@@ -521,3 +521,22 @@ test('smkit local transform with an input name too long for its .out, or a manif
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit local transform with input files of which one\'s output would be a file where another\'s needs a folder (a.csv and a.csv.out/b.csv) is refused before the model is started, naming both (the model started, a.csv.out was written and then b.csv failed with --output ... EEXIST)', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'smkit-transform-clash-'));
+  try {
+    const input = path.join(dir, 'in');
+    mkdirSync(path.join(input, 'a.csv.out'), { recursive: true });
+    writeFileSync(path.join(input, 'a.csv'), '5.1,3.5,1.4,0.2\n');
+    writeFileSync(path.join(input, 'a.csv.out', 'b.csv'), '5.1,3.5,1.4,0.2\n');
+    const run = await runSmkit(['local', 'transform', '--model', IRIS, '--content-type', 'text/csv', '--no-progress', '--input', input, '--output', path.join(dir, 'out')], process.env);
+    assert.equal(run.code, 1);
+    assert.equal(
+      run.stderr,
+      'smkit: ERR_CLI_USAGE: input files a.csv and a.csv.out/b.csv cannot be transformed into one output folder: the output of a.csv (a.csv.out, written as a.csv.out.partial until it is complete) would be a file where a.csv.out/b.csv.out needs a folder; rename or move one of them\n',
+    );
+    assert.equal(existsSync(path.join(dir, 'out')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -568,7 +568,7 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
         members: {
           S3OutputPath: S3_URI,
           // botocore's long: an integer of any size JSON carries.
-          ProfilingIntervalInMilliseconds: { kind: 'integer' },
+          ProfilingIntervalInMilliseconds: { kind: 'integer', long: true },
           ProfilingParameters: { kind: 'map', min: 0, max: 20, key: { kind: 'string', min: 1, max: 256, pattern: '.*' }, value: { kind: 'string', min: 0, max: 256, pattern: '.*' } },
           DisableProfiler: { kind: 'boolean' },
         },

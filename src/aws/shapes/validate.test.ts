@@ -45,6 +45,18 @@ test('a member of the wrong JSON type is a SerializationException; unknown membe
   assert.equal(messageOf('DescribeEndpoint', { EndpointName: 'e', Whatever: [1] }), 'ok');
 });
 
+test("an integer member takes a 32-bit integer, as the service reads it, whatever its range: past it, a SerializationException (MaxConcurrentTransforms 3000000000 was taken and reached the container); a long member takes more", () => {
+  const variant = (n: number) => ({ EndpointConfigName: 'c', ProductionVariants: [{ VariantName: 'A', ModelName: 'm', InitialInstanceCount: n }] });
+  assert.equal(messageOf('CreateEndpointConfig', variant(2_147_483_647)), 'ok');
+  assert.equal(
+    messageOf('CreateEndpointConfig', variant(2_147_483_648)),
+    'SerializationException: productionVariants.1.member.initialInstanceCount must be a 32-bit integer, -2147483648 to 2147483647 (got 2147483648).',
+  );
+  // ProfilingIntervalInMilliseconds is the model's long.
+  const training = SAGEMAKER_INPUTS.CreateTrainingJob!;
+  assert.doesNotThrow(() => validateInput({ ProfilerConfig: { ProfilingIntervalInMilliseconds: 5_000_000_000 } }, { ...training, required: [] }));
+});
+
 test("tag keys and values follow botocore's TagKey/TagValue pattern (letters, spaces, digits, _.:/=+-@ in any script)", () => {
   assert.equal(messageOf('CreateModel', { ModelName: 'm', Tags: [{ Key: 'team name/ü:1', Value: 'ml+ops@example.com = 日本 _-.' }, { Key: 'empty', Value: '' }] }), 'ok');
   const msg = messageOf('CreateModel', { ModelName: 'm', Tags: [{ Key: 'bad#key', Value: 'ok' }, { Key: 'ok', Value: 'semi;colon' }] });

@@ -5,11 +5,12 @@ import { firstChars } from '../../errors/text-cut.js';
 /**
  * A constraint on one member, as the service model states it (min/max, pattern, enum, required).
  * A string's min/max count its JavaScript length, or its UTF-8 bytes with `bytes` (where the API
- * reference states the limit in bytes).
+ * reference states the limit in bytes). An integer is the service model's 32-bit `integer` unless
+ * `long` (its 64-bit `long`).
  */
 export type ShapeRule =
   | { kind: 'string'; min?: number; max?: number; bytes?: true; pattern?: string; enum?: readonly string[] }
-  | { kind: 'integer'; min?: number; max?: number }
+  | { kind: 'integer'; min?: number; max?: number; long?: true }
   | { kind: 'float'; min?: number; max?: number }
   | { kind: 'boolean' }
   | { kind: 'timestamp' }
@@ -58,6 +59,9 @@ function showMap(entries: ReadonlyArray<readonly [string, unknown]>): string {
   return `${text}}`;
 }
 
+const INT32_MAX = 2_147_483_647;
+const INT32_MIN = -2_147_483_648;
+
 function typeError(path: string, expected: string, value: unknown): AwsServiceError {
   // A number past the double range (1e400) parses as Infinity, which JSON writes as null: the caller sent no null.
   const got = typeof value === 'number' && !Number.isFinite(value) ? String(value) : jsonText(value);
@@ -102,6 +106,11 @@ function check(value: unknown, rule: ShapeRule, path: string, out: Violation[]):
     case 'float':
       if (typeof value !== 'number' || !Number.isFinite(value) || (rule.kind === 'integer' && !Number.isInteger(value))) {
         throw typeError(path, rule.kind === 'integer' ? 'an integer' : 'a number', value);
+      }
+      // The service reads an `integer` member as a 32-bit integer: a larger number is not one, whatever the member's range
+      // (MaxConcurrentTransforms 3000000000, with no maximum in the model, reached the container and failed it).
+      if (rule.kind === 'integer' && rule.long !== true && (value > INT32_MAX || value < INT32_MIN)) {
+        throw typeError(path, `a 32-bit integer, ${INT32_MIN} to ${INT32_MAX}`, value);
       }
       if (rule.min !== undefined && value < rule.min) fail(`Member must have value greater than or equal to ${rule.min}`);
       if (rule.max !== undefined && value > rule.max) fail(`Member must have value less than or equal to ${rule.max}`);

@@ -782,6 +782,8 @@ export function startAsyncInvocation(ctx: AsyncInvocationContext, req: AsyncInvo
         // "The Amazon S3 URI where the inference failure response payload is stored" (FailureLocation):
         // the model's error answer, as the SageMaker Python SDK's AsyncInferenceResponse deserializes it.
         else if (err instanceof ContainerFailure && err.answer && err.answer.body.length > 0) await fail(err.message, err.answer);
+        // A model slower than the request's InvocationTimeoutSeconds (15 minutes unless set): say where the limit is raised.
+        else if (err instanceof ContainerFailure && err.kind === 'timeout') await fail(`${err.message} (InvocationTimeoutSeconds)`);
         else await fail((err as Error).message);
       } finally {
         req.budget?.give(taken);

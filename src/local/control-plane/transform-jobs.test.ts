@@ -162,6 +162,10 @@ test('CreateTransformJob refuses what the service refuses, before a job exists',
   await refused(job('tj-empty', { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://in/nothing/' } } } }), /No S3 objects found under S3 URL "s3:\/\/in\/nothing\/"/);
   await refused(job('tj-nobucket', { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://no-such-bucket/x/' } } } }), /No S3 objects found under S3 URL "s3:\/\/no-such-bucket\/x\/".*\(S3 answered: .+\)/);
   await refused(job('tj-payload', { MaxPayloadInMB: 50, MaxConcurrentTransforms: 3 }), /MaxConcurrentTransforms × MaxPayloadInMB must be at most 100 MB/);
+  // A 32-bit integer, as the API's (with no maximum in the model, so not a constraint violation): the job reached the container, which failed to start on SAGEMAKER_MAX_CONCURRENT_TRANSFORMS=3000000000.
+  await refused(job('tj-concurrent', { MaxConcurrentTransforms: 3_000_000_000 }), /^maxConcurrentTransforms must be a 32-bit integer, -2147483648 to 2147483647 \(got 3000000000\)\.$/, 'SerializationException');
+  // Not a local limit: the API reference lists ManifestFile and S3Prefix as the compatible values.
+  await refused(job('tj-augmented', { TransformInput: { DataSource: { S3DataSource: { S3DataType: 'AugmentedManifestFile', S3Uri: 's3://in/manifest.json' } } } }), /^S3DataType AugmentedManifestFile is not compatible with transform jobs: TransformInput\.DataSource\.S3DataSource\.S3DataType takes S3Prefix or ManifestFile/);
   await refused(job('tj-nul', { Environment: { FINE: 'x', BAD: 'a\u0000b' } }), /^Environment value of BAD holds a NUL character \(\\u0000\), which no process environment can carry: remove it\.$/);
   await refused(job('tj-filter', { DataProcessing: { InputFilter: 'features' } }), /DataProcessing.InputFilter/);
   await refused(job('tj-count', { TransformResources: { InstanceType: 'ml.m5.large', InstanceCount: 0 } }), /at 'transformResources.instanceCount' failed to satisfy constraint: Member must have value greater than or equal to 1/);
@@ -423,6 +427,22 @@ test('an input object whose name after its last / leaves no room for its .out.pa
     await failureBeforeDownload('tj-long-name', key),
     `ClientError: The input object s3://in/listed/${key} has a name of 237 bytes after its last '/': the local SageMaker writes its output under that name with 19 bytes more (<name>.out, and <name>.out.partial.<n> while it is written), and a file name may have at most 255 bytes; rename it to at most 236 bytes.`,
   );
+});
+
+test('input objects of which the output of one would be a file where the output of another needs a folder (x.csv and x.csv.out/y.csv) fail the job with a ClientError naming both, before any is downloaded or the model started (it failed after both, in smkit local transform\'s words: --output="<work folder>" ... EEXIST)', async () => {
+  assert.equal(
+    await failureBeforeDownload('tj-output-clash', 'x.csv.out/y.csv'),
+    "ClientError: The input objects s3://in/listed/x.csv and s3://in/listed/x.csv.out/y.csv cannot be transformed in one job: the local SageMaker writes each object's output into a local folder before it uploads it, and the first's output (x.csv.out) would be a file where the second's (x.csv.out/y.csv.out) needs a folder; rename or move one of them.",
+  );
+});
+
+test('a record the container does not answer within ModelClientConfig.InvocationsTimeoutInSeconds fails the job with a FailureReason naming that member (it said only "no answer within 1 s")', async () => {
+  const name = 'tj-slow';
+  await sm.send(new CreateTransformJobCommand(job(name, { Environment: { FAKE_DELAY_MS: '5000' }, BatchStrategy: 'SingleRecord', ModelClientConfig: { InvocationsTimeoutInSeconds: 1, InvocationsMaxRetries: 0 } })));
+  await wait(name).catch(() => {});
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.match(d.FailureReason ?? '', /First: a\.csv record 0: no answer within 1 s \(ModelClientConfig\.InvocationsTimeoutInSeconds\)$/);
 });
 
 test("a MaxConcurrentTransforms over what the 100 MB rule allows at the MaxPayloadInMB used is lowered, with a warning in the log and in the instance's data-log stream, before the parameters it ran with", async () => {

@@ -21,7 +21,7 @@ import type { S3Objects } from '../s3/objects.js';
 import { batchEnv, MAX_PAYLOAD_MB } from '../transform/command.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../transform/data-processing.js';
 import { parseBatchStrategy, type ExecutionParameters } from '../transform/parameters.js';
-import { LONGEST_OUTPUT_SUFFIX, MAX_FILE_BYTES, NAME_MAX, runTransform, type TransformSummary } from '../transform/run.js';
+import { LONGEST_OUTPUT_SUFFIX, MAX_FILE_BYTES, NAME_MAX, outputWhereFolder, runTransform, type TransformSummary } from '../transform/run.js';
 import { MAX_MANIFEST_BYTES } from '../transform/manifest.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
@@ -55,6 +55,7 @@ export const TRANSFORM_JOB_INPUTS: Readonly<Record<string, ShapeRule & { kind: '
     members: {
       TransformJobName: JOB_NAME,
       ModelName: { kind: 'string', min: 0, max: 63, pattern: '[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?' },
+      // No maximum in the model: a value past the 32-bit integer is a SerializationException (validate.ts).
       MaxConcurrentTransforms: { kind: 'integer', min: 0 },
       ModelClientConfig: {
         kind: 'structure',
@@ -208,8 +209,9 @@ function apiWording(message: string): string {
     '--accept': 'TransformOutput.Accept',
     '--compression-type': 'TransformInput.CompressionType',
     '--strategy': 'BatchStrategy',
+    '--timeout': 'ModelClientConfig.InvocationsTimeoutInSeconds',
   };
-  return message.replace(/--(input-filter|output-filter|join-source|content-type|split-type|assemble-with|accept|compression-type|strategy)\b/g, (m) => names[m] ?? m);
+  return message.replace(/--(input-filter|output-filter|join-source|content-type|split-type|assemble-with|accept|compression-type|strategy|timeout)\b/g, (m) => names[m] ?? m);
 }
 
 
@@ -308,6 +310,22 @@ function refuseFileAndFolder(objects: readonly InputObject[]): void {
 }
 
 /**
+ * `JobFailure` for input objects of which the output of one would be a file where another's output
+ * needs a folder (`a.csv` and `a.csv.out/b.csv`: `a.csv.out` and `a.csv.out/b.csv.out`, two keys S3
+ * holds, but one local output folder cannot): the runner would refuse them only once every object
+ * was downloaded and the model started, in `smkit local transform`'s words (`--output=...`).
+ */
+function refuseOutputWhereFolder(objects: readonly InputObject[]): void {
+  const clash = outputWhereFolder(objects.map((o) => o.rel));
+  if (clash === undefined) return;
+  const file = objects.find((o) => o.rel === clash.file)!;
+  const folder = objects.find((o) => o.rel === clash.folder)!;
+  throw new JobFailure(
+    `ClientError: The input objects s3://${file.bucket}/${file.key} and s3://${folder.bucket}/${folder.key} cannot be transformed in one job: the local SageMaker writes each object's output into a local folder before it uploads it, and the first's output (${file.rel}.out) would be a file where the second's (${folder.rel}.out) needs a folder; rename or move one of them.`,
+  );
+}
+
+/**
  * Batch transform jobs of the local SageMaker: `CreateTransformJob` reads its input from S3
  * (`S3Prefix` or a `ManifestFile`), starts the model's container as an endpoint starts it (with the
  * job's `Environment` and the batch variables), runs the same runner as `smkit local transform`
@@ -373,7 +391,8 @@ export class TransformJobs {
     const tout = input.TransformOutput as { S3OutputPath: string; Accept?: string; AssembleWith?: 'None' | 'Line' };
     const source = tin.DataSource.S3DataSource;
     if (source.S3DataType !== 'S3Prefix' && source.S3DataType !== 'ManifestFile') {
-      throw validation(`S3DataType ${source.S3DataType} is not supported by the local SageMaker's transform jobs: use S3Prefix or ManifestFile.`);
+      // "The following values are compatible: ManifestFile, S3Prefix" (TransformS3DataSource): not a local limit.
+      throw validation(`S3DataType ${source.S3DataType} is not compatible with transform jobs: TransformInput.DataSource.S3DataSource.S3DataType takes S3Prefix or ManifestFile, as the API reference lists the compatible values.`);
     }
     const inputAt = parseS3Location(source.S3Uri);
     if (!inputAt) throw validation(`S3Uri ${source.S3Uri} is not an S3 location: use s3://bucket/prefix or an Amazon S3 https:// URL.`);
@@ -715,6 +734,7 @@ export class TransformJobs {
     }
     refuseFileAndFolder(objects);
     refuseLongNames(objects);
+    refuseOutputWhereFolder(objects);
     for (const o of objects) {
       signal.throwIfAborted();
       const file = join(dir, o.rel);

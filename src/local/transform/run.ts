@@ -326,6 +326,41 @@ function refuseLongNames(files: readonly string[]): void {
   );
 }
 
+/** The names the runner writes beside an input file's path in the output folder: `.out`, and `.out.failed`, `.out.partial`, `.out.partial.<n>` while it runs. */
+const OUTPUT_NAME = /\.out(?:\.failed|\.partial(?:\.\d+)?)?$/;
+
+/**
+ * The first two of `files` (paths relative to the input, parts separated by `/`) of which the
+ * output of one (`<file>.out`, or a name written beside it while it runs) is a folder of the
+ * other's path (`a.csv` and `a.csv.out/b.csv`): both outputs go under one output folder, where the
+ * file cannot be made beside the folder (EEXIST or EISDIR, naming the output folder), though S3
+ * holds both keys. Undefined when there are none.
+ */
+export function outputWhereFolder(files: readonly string[]): { file: string; folder: string } | undefined {
+  const inputs = new Set(files);
+  for (const rel of files) {
+    const parts = rel.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const folder = parts.slice(0, i).join('/');
+      const suffix = OUTPUT_NAME.exec(folder);
+      if (suffix !== null && inputs.has(folder.slice(0, suffix.index))) return { file: folder.slice(0, suffix.index), folder: rel };
+    }
+  }
+  return undefined;
+}
+
+/** `ERR_CLI_USAGE` for input files of which one's output would be a file where another's output needs a folder ({@link outputWhereFolder}). */
+function refuseOutputWhereFolder(files: readonly string[]): void {
+  // A folder's files are listed with the platform's separator (a backslash on Windows).
+  const clash = outputWhereFolder(path.sep === '/' ? files : files.map((rel) => rel.split(path.sep).join('/')));
+  if (clash === undefined) return;
+  const { file, folder } = clash;
+  throw new ToolkitError(
+    'ERR_CLI_USAGE',
+    `input files ${file} and ${folder} cannot be transformed into one output folder: the output of ${file} (${file}.out, written as ${file}.out.partial until it is complete) would be a file where ${folder}.out needs a folder; rename or move one of them`,
+  );
+}
+
 /** What `--output` must be: the folder the `.out` files are written to. */
 export const OUTPUT_EXPECTED = 'an output folder (created when missing)';
 
@@ -362,6 +397,7 @@ export async function listTransformInputs(input: string, inputIsFile: boolean, s
   const dir = listed?.dir ?? (inputIsFile ? path.dirname(inputRoot) : inputRoot);
   const files = listed?.files ?? (inputIsFile ? [path.basename(inputRoot)] : await listInputs(inputRoot));
   refuseLongNames(files);
+  refuseOutputWhereFolder(files);
   return { dir, files };
 }
 
@@ -441,7 +477,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         if (err instanceof AnswerSpoolError) throw err;
         const e = err as Error & { code?: string };
         const timedOut = e.name === 'TimeoutError' || e.name === 'AbortError';
-        outcome = { ok: false, status: 0, error: timedOut ? `no answer within ${timeoutMs / 1000} s` : `${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}` };
+        outcome = { ok: false, status: 0, error: timedOut ? `no answer within ${timeoutMs / 1000} s (--timeout)` : `${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ''}` };
         retryable = true;
       }
       if (!retryable || attempt >= retries || options.signal?.aborted) {

@@ -41,7 +41,8 @@ const streamName: ShapeRule = { kind: 'string', min: 1, max: 512, pattern: '[^:*
 const nextToken: ShapeRule = { kind: 'string', min: 1 };
 const describeLimit: ShapeRule = { kind: 'integer', min: 1, max: 50 };
 const eventsLimit: ShapeRule = { kind: 'integer', min: 1, max: 10_000 };
-const timestamp: ShapeRule = { kind: 'integer', min: 0 };
+// Epoch milliseconds: the model's `long`.
+const timestamp: ShapeRule = { kind: 'integer', min: 0, long: true };
 const bool: ShapeRule = { kind: 'boolean' };
 
 const RULES: Record<(typeof LOGS_OPERATIONS)[number], ShapeRule & { kind: 'structure' }> = {
