@@ -72,7 +72,8 @@ export class CheckpointSync {
     }
     // Folder objects (keys ending in /, from the S3 console) hold no file.
     const keys = listed.filter((k) => !k.endsWith('/'));
-    const { files, clash } = keyFiles(dir, keys, (key) => key.slice(this.o.prefix.length));
+    // Slashes at the start of a key past the prefix (`ckpt//epoch.pt`) separate it from the prefix, as in a channel: the file is `epoch.pt`.
+    const { files, clash } = keyFiles(dir, keys, (key) => key.slice(this.o.prefix.length).replace(/^\/+/, ''));
     if (clash !== undefined) {
       throw new Error(`Could not restore the checkpoints: ${at(clash.file.key)} would be a file where ${at(clash.folder.key)} needs a folder in the checkpoint folder, where the objects under ${at(this.o.prefix)} are downloaded under their keys after it; rename one of them.`);
     }

@@ -168,8 +168,17 @@ function hyperparameterString(value: string | undefined): string | undefined {
   }
 }
 
-/** Where an object under an `S3Prefix` channel lands, relative to the channel's folder. */
+/**
+ * Where an object under an `S3Prefix` channel lands, relative to the channel's folder. Slashes at
+ * its start (`train//a.csv` under `train/`, as `f"{prefix}/{name}"` makes of a prefix ending in
+ * `/`) separate it from the prefix, as a path joined to the channel's folder reads them: the file
+ * is `a.csv`, not one at the root that is left out.
+ */
 function channelFile(prefix: string, key: string): string {
+  return channelPath(prefix, key).replace(/^\/+/, '');
+}
+
+function channelPath(prefix: string, key: string): string {
   if (prefix === '' || prefix.endsWith('/')) return key.slice(prefix.length);
   if (key === prefix) return basename(prefix);
   if (key.startsWith(`${prefix}/`)) return key.slice(prefix.length + 1);
@@ -607,7 +616,7 @@ export class TrainingJobs {
       // Past 2^31 - 1 ms (24.8 days; the API allows 28) setTimeout fires at once: such a limit is not armed.
       if (maxRuntimeMs <= MAX_TIMER_MS) run.cancelTimer = (this.ctx.timer ?? realTimer)(maxRuntimeMs, () => this.requestStop(j, run, 'MaxRuntimeExceeded'));
       this.transition(j, 'Downloading', 'Downloading input data');
-      for (const c of req.InputDataConfig ?? []) await this.downloadChannel(c, paths, run);
+      for (const c of req.InputDataConfig ?? []) await this.downloadChannel(c, paths, run, j.name);
       // Where smkit train looks for the code: the hyperparameter first, then the environment variable.
       const submitHp = hyperparameterString(req.HyperParameters?.['sagemaker_submit_directory']);
       const submit = submitHp ?? (j.request.Environment as Record<string, string> | undefined)?.['SAGEMAKER_SUBMIT_DIRECTORY'];
@@ -701,7 +710,7 @@ export class TrainingJobs {
   }
 
   /** Every object under an `S3Prefix` channel's prefix, into `input/data/<channel>/` (File mode; FastFile reads the same files). */
-  private async downloadChannel(c: Channel, paths: TrainingPaths, run: Run): Promise<void> {
+  private async downloadChannel(c: Channel, paths: TrainingPaths, run: Run, jobName: string): Promise<void> {
     const uri = c.DataSource.S3DataSource!.S3Uri;
     const { bucket, key: prefix } = parseS3Location(uri)!;
     const dir = resolve(paths.inputData, c.ChannelName);
@@ -720,6 +729,16 @@ export class TrainingJobs {
       throw new Error(`No S3 objects found under S3 URL "${uri}" given in input data source. Please ensure that the bucket exists in the selected region and that objects exist under that S3 prefix.`);
     }
     const { files, clash } = keyFiles(dir, keys, (key) => channelFile(prefix, key));
+    // Keys whose `..` segments lead out of the channel's folder are not downloaded (they would be
+    // written elsewhere in the job's tree or on the host); a channel of nothing else would train on an empty folder.
+    const kept = new Set(files.map((f) => f.key));
+    const leftOut = keys.filter((k) => !kept.has(k));
+    if (leftOut.length > 0 && files.length === 0) {
+      throw new Error(`None of the ${keys.length} S3 objects under "${uri}" can be downloaded into channel "${c.ChannelName}": the key of each, past the prefix, leads out of the channel's folder ('..' segments), as s3://${bucket}/${leftOut[0]} does. Rename the objects without '..' segments.`);
+    }
+    if (leftOut.length > 0) {
+      this.ctx.log?.('warn', `S3 objects whose keys lead out of the channel's folder ('..' segments) are not downloaded`, { trainingJob: jobName, channel: c.ChannelName, count: leftOut.length, first: `s3://${bucket}/${leftOut[0]}` });
+    }
     if (clash !== undefined) {
       throw new Error(`The S3 object s3://${bucket}/${clash.file.key} would be a file where s3://${bucket}/${clash.folder.key} needs a folder in channel "${c.ChannelName}", whose objects are downloaded under their keys after the prefix of "${uri}": rename one of them.`);
     }

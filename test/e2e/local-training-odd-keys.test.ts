@@ -1,0 +1,114 @@
+// Training jobs whose channel or checkpoint objects have keys that the repo's local S3 server
+// (s3rver) cannot store: a doubled slash after the prefix (`train//a.csv`, as `f"{prefix}/{name}"`
+// makes of a prefix that ends in `/`) and `..` segments. A stand-in S3 serves them; the jobs run
+// test/fixtures/train scripts through `smkit train`, driven by the real @aws-sdk/client-sagemaker.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CreateTrainingJobCommand, DescribeTrainingJobCommand, SageMakerClient, type CreateTrainingJobCommandInput } from '@aws-sdk/client-sagemaker';
+import { localClientConfig } from '../helpers/local-sdk-clients.js';
+import { TRAIN_FIXTURES, TRAINING_ROLE } from '../helpers/local-training.js';
+import { answerListing, answerS3Error, startStandInS3, type StandInS3, type StandInS3Request } from '../helpers/stand-in-s3.js';
+import { until } from '../helpers/until.js';
+import { startLocalSageMaker, type LocalSageMakerHandle } from '../../src/local/control-plane/local-sagemaker.js';
+
+/** The objects the stand-in S3 holds, by key (bucket `data`). */
+const OBJECTS = new Map<string, string>([
+  ['slashes/train//a.csv', '0,5.1\n'],
+  ['slashes/train//more//b.csv', '1,6.2\n'],
+  ['escape/train/../x.csv', 'outside\n'],
+  ['escape/train/sub/../../y.csv', 'outside\n'],
+  ['ckpt//epoch.txt', '3\n'],
+  ['mixed/train/ok.csv', '2,7.0\n'],
+  ['mixed/train/../z.csv', 'outside\n'],
+]);
+
+let s3: StandInS3;
+let local: LocalSageMakerHandle;
+let sm: SageMakerClient;
+const warnings: string[] = [];
+
+function serveS3({ res, bucket, key, url, isListing, req }: StandInS3Request): void {
+  if (bucket !== 'data') return answerS3Error(res, 404, 'NoSuchBucket', 'The specified bucket does not exist');
+  if (isListing) {
+    const prefix = url.searchParams.get('prefix') ?? '';
+    return answerListing(res, bucket, prefix, [...OBJECTS].filter(([k]) => k.startsWith(prefix)).map(([k, body]) => ({ key: k, size: body.length })));
+  }
+  if (req.method === 'GET') {
+    const body = OBJECTS.get(key);
+    if (body === undefined) return answerS3Error(res, 404, 'NoSuchKey', `The specified key does not exist: ${key}`);
+    return void res.writeHead(200, { 'content-length': String(body.length) }).end(body);
+  }
+  // Uploads (the model, the output, checkpoints) are taken and dropped.
+  req.resume();
+  req.on('end', () => res.writeHead(200, { etag: '"0"' }).end());
+}
+
+describe('local training odd keys', () => {
+  before(async () => {
+    s3 = await startStandInS3(serveS3);
+    local = await startLocalSageMaker({
+      port: 0,
+      trainingGraceSeconds: 5,
+      settings: { s3EndpointUrl: s3.url, region: 'us-east-1', accountId: '111122223333' },
+      log: (level, message, fields) => void (level === 'warn' && warnings.push(`${message} ${JSON.stringify(fields)}`)),
+    });
+    sm = new SageMakerClient(localClientConfig(local.url, { requestTimeoutMs: 60_000 }));
+  });
+
+  after(async () => {
+    sm?.destroy();
+    await local?.stop();
+    await s3?.close();
+  });
+
+  function job(name: string, uri: string, extra: Partial<CreateTrainingJobCommandInput> = {}): CreateTrainingJobCommandInput {
+    return {
+      TrainingJobName: name,
+      RoleArn: TRAINING_ROLE,
+      AlgorithmSpecification: { TrainingImage: 'img', TrainingInputMode: 'File' },
+      HyperParameters: { epochs: '1', sagemaker_program: '"copy-channel.mjs"', sagemaker_submit_directory: JSON.stringify(TRAIN_FIXTURES) },
+      InputDataConfig: [{ ChannelName: 'training', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: uri } } }],
+      OutputDataConfig: { S3OutputPath: 's3://data/out' },
+      ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 1, VolumeSizeInGB: 1 },
+      ...extra,
+    };
+  }
+
+  const ended = (name: string) =>
+    until(`${name} to end`, async () => {
+      const d = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: name }));
+      return d.TrainingJobStatus === 'InProgress' || d.TrainingJobStatus === 'Stopping' ? undefined : d;
+    }, { timeoutMs: 240_000, intervalMs: 200 });
+
+  const modelText = (name: string) => readFileSync(join(local.workDir, 'training', name, 'opt', 'ml', 'model', 'model.txt'), 'utf8');
+
+  test('keys with a doubled slash after the prefix are downloaded into the channel (the slash is a separator, as a path join makes it), not left out; so is a checkpoint key', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('slashes', 's3://data/slashes/train/', { CheckpointConfig: { S3Uri: 's3://data/ckpt/' } })));
+    const d = await ended('slashes');
+    assert.equal(d.TrainingJobStatus, 'Completed', d.FailureReason);
+    assert.match(modelText('slashes'), /^a\.csv: 0,5\.1\n\nmore\/b\.csv: 1,6\.2\n/);
+    assert.equal(readFileSync(join(local.workDir, 'training', 'slashes', 'opt', 'ml', 'checkpoints', 'epoch.txt'), 'utf8'), '3\n');
+    // The same without the prefix's trailing slash: the keys past `train/` begin with a slash too.
+    await sm.send(new CreateTrainingJobCommand(job('slashes-no-end', 's3://data/slashes/train')));
+    const again = await ended('slashes-no-end');
+    assert.equal(again.TrainingJobStatus, 'Completed', again.FailureReason);
+    assert.match(modelText('slashes-no-end'), /^a\.csv: 0,5\.1\n\nmore\/b\.csv: 1,6\.2\n/);
+  });
+
+  test("a channel whose every key leads out of its folder ('..' segments) fails the job with a ClientError naming a key, instead of training on an empty folder", async () => {
+    await sm.send(new CreateTrainingJobCommand(job('escape', 's3://data/escape/train/')));
+    const d = await ended('escape');
+    assert.equal(d.TrainingJobStatus, 'Failed');
+    assert.match(d.FailureReason ?? '', /^ClientError: None of the 2 S3 objects under "s3:\/\/data\/escape\/train\/" can be downloaded into channel "training": .*s3:\/\/data\/escape\/train\/\.\.\/x\.csv/);
+  });
+
+  test("in a channel with other objects, one whose key leads out of its folder is left out with a warning naming it; the job trains on the others", async () => {
+    await sm.send(new CreateTrainingJobCommand(job('mixed', 's3://data/mixed/train/')));
+    const d = await ended('mixed');
+    assert.equal(d.TrainingJobStatus, 'Completed', d.FailureReason);
+    assert.match(modelText('mixed'), /^ok\.csv: 2,7\.0\n\nepochs=1/);
+    assert.ok(warnings.some((w) => w.includes('s3://data/mixed/train/../z.csv') && w.includes('"trainingJob":"mixed"')), warnings.join('\n'));
+  });
+});
