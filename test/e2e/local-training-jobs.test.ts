@@ -400,6 +400,19 @@ describe('local training jobs', () => {
       assert.deepEqual((listed.Contents ?? []).map((o) => o.Key).filter((k) => k !== 'ckpt/linked/old.txt'), []);
     });
 
+    test('model/ or checkpoints/ replaced by a file, or output/data/ by a FIFO, is uploaded as an empty archive (nothing synced), not a failed upload of a job that exited 0', async () => {
+      await sm.send(new CreateTrainingJobCommand(job('file-folders', 'file-folders.mjs', { CheckpointConfig: { S3Uri: 's3://data/ckpt/file-folders' } })));
+      const d = await ended('file-folders');
+      assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Completed', undefined]);
+      for (const file of ['model.tar.gz', 'output.tar.gz']) {
+        const got = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: `out/file-folders/output/${file}` }));
+        assert.deepEqual(gunzipSync(await got.Body!.transformToByteArray()), Buffer.alloc(1024), file);
+      }
+      const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: 'data', Prefix: 'ckpt/file-folders' }));
+      assert.deepEqual(listed.Contents ?? [], []);
+      assert.ok(serverLog.some((l) => l.includes('is not a folder (the job replaced it with a file)') && l.includes('file-folders')), 'a warning names the folder');
+    });
+
     test('symbolic links fanning out to the same folders in model/ (two to the next folder, twelve deep) pack each folder through a link once, not 2^12 times', async () => {
       await sm.send(new CreateTrainingJobCommand(job('dag-links', 'dag-links.mjs')));
       const d = await ended('dag-links');

@@ -165,6 +165,12 @@ export class CheckpointSync {
       this.warnedOutside = true;
       return undefined;
     }
+    // A file (or a FIFO) in the folder's place holds no checkpoints to sync, and none to delete from S3.
+    if ((await stat(real).catch(() => undefined))?.isDirectory() === false) {
+      if (!this.warnedOutside) this.o.log?.('warn', 'the checkpoint folder is not a folder (the job replaced it with a file); it is not synced, and what is in S3 is kept', { trainingJob: this.o.job, folder: this.o.dir });
+      this.warnedOutside = true;
+      return undefined;
+    }
     const entries = await readdir(this.o.dir, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return [];
       throw err;

@@ -867,7 +867,12 @@ export class TrainingJobs {
     if (dir === undefined) {
       this.ctx.log?.('warn', "a training output folder leads out of the job's tree or nowhere (the job replaced it, or a folder above it, with a symbolic link); it is uploaded as an empty archive", { archive: key, folder: given });
     }
-    if (dir === undefined || (await readdir(dir)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar', sse);
+    // Or with a file (or a FIFO): there is no folder to pack, and its read would fail the job's upload with ENOTDIR.
+    const folder = dir !== undefined && (await stat(dir).then((st) => st.isDirectory(), () => true));
+    if (dir !== undefined && !folder) {
+      this.ctx.log?.('warn', 'a training output folder is not a folder (the job replaced it with a file); it is uploaded as an empty archive', { archive: key, folder: given });
+    }
+    if (!folder || (await readdir(dir!)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar', sse);
     const archive = join(root, `${basename(key)}.upload`);
     // A training job's output is uploaded whatever its size and names, as SageMaker does; what hosts it is checked there.
     // Links are followed only inside the folder: one to a host file or folder (the job runs as this
