@@ -40,9 +40,17 @@ function serveS3({ res, bucket, key, url, isListing, req }: StandInS3Request): v
     if (body === undefined) return answerS3Error(res, 404, 'NoSuchKey', `The specified key does not exist: ${key}`);
     return void res.writeHead(200, { 'content-length': String(body.length) }).end(body);
   }
-  // Uploads (the model, the output, checkpoints) are taken and dropped.
-  req.resume();
-  req.on('end', () => res.writeHead(200, { etag: '"0"' }).end());
+  if (req.method === 'DELETE') {
+    OBJECTS.delete(key);
+    return void res.writeHead(204).end();
+  }
+  // Uploads (the model, the output, checkpoints) are kept, as text.
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    OBJECTS.set(key, Buffer.concat(chunks).toString());
+    res.writeHead(200, { etag: '"0"' }).end();
+  });
 }
 
 describe('local training odd keys', () => {
@@ -84,17 +92,28 @@ describe('local training odd keys', () => {
 
   const modelText = (name: string) => readFileSync(join(local.workDir, 'training', name, 'opt', 'ml', 'model', 'model.txt'), 'utf8');
 
-  test('keys with a doubled slash after the prefix are downloaded into the channel (the slash is a separator, as a path join makes it), not left out; so is a checkpoint key', async () => {
-    await sm.send(new CreateTrainingJobCommand(job('slashes', 's3://data/slashes/train/', { CheckpointConfig: { S3Uri: 's3://data/ckpt/' } })));
+  test('keys with a doubled slash after the prefix are downloaded into the channel (the slash is a separator, as a path join makes it), not left out', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('slashes', 's3://data/slashes/train/')));
     const d = await ended('slashes');
     assert.equal(d.TrainingJobStatus, 'Completed', d.FailureReason);
     assert.match(modelText('slashes'), /^a\.csv: 0,5\.1\n\nmore\/b\.csv: 1,6\.2\n/);
-    assert.equal(readFileSync(join(local.workDir, 'training', 'slashes', 'opt', 'ml', 'checkpoints', 'epoch.txt'), 'utf8'), '3\n');
     // The same without the prefix's trailing slash: the keys past `train/` begin with a slash too.
     await sm.send(new CreateTrainingJobCommand(job('slashes-no-end', 's3://data/slashes/train')));
     const again = await ended('slashes-no-end');
     assert.equal(again.TrainingJobStatus, 'Completed', again.FailureReason);
     assert.match(modelText('slashes-no-end'), /^a\.csv: 0,5\.1\n\nmore\/b\.csv: 1,6\.2\n/);
+  });
+
+  test('a checkpoint key with a doubled slash after the prefix is restored (the job resumes from it), and the new checkpoint is uploaded to that key, not beside it', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('resume-slashes', 's3://data/slashes/train/', {
+      HyperParameters: { sagemaker_program: '"resume.mjs"', sagemaker_submit_directory: JSON.stringify(TRAIN_FIXTURES) },
+      CheckpointConfig: { S3Uri: 's3://data/ckpt/' },
+    })));
+    const d = await ended('resume-slashes');
+    assert.equal(d.TrainingJobStatus, 'Completed', d.FailureReason);
+    assert.equal(modelText('resume-slashes'), 'resumed from epoch 3');
+    assert.equal(OBJECTS.get('ckpt//epoch.txt'), '4');
+    assert.deepEqual([...OBJECTS.keys()].filter((k) => k.startsWith('ckpt/')), ['ckpt//epoch.txt']);
   });
 
   test("a channel whose every key leads out of its folder ('..' segments) fails the job with a ClientError naming a key, instead of training on an empty folder", async () => {

@@ -43,6 +43,12 @@ type Signature = string;
 export class CheckpointSync {
   /** What is in S3 under the prefix, as this job restored or uploaded it, by path relative to the folder. */
   private readonly synced = new Map<string, Signature>();
+  /**
+   * The key a restored file came from, where it is not the prefix and its path (`ckpt//epoch.pt`
+   * restored as `epoch.pt`): its changes and its deletion go to that object, which would otherwise
+   * be left behind and restored again by the next job.
+   */
+  private readonly restoredKeys = new Map<string, string>();
   /** The files of the previous scan. */
   private seen = new Map<string, Signature>();
   private timer?: NodeJS.Timeout;
@@ -81,7 +87,9 @@ export class CheckpointSync {
       if (stopping()) return;
       await mkdir(dirname(file), { recursive: true });
       await pipeToFile(await this.o.s3().get(this.o.bucket, key, { signal }), createWriteStream(file), { signal });
-      this.synced.set(this.relative(file), await signature(file));
+      const rel = this.relative(file);
+      this.synced.set(rel, await signature(file));
+      if (key !== this.keyOf(rel)) this.restoredKeys.set(rel, key);
     }
   }
 
@@ -126,7 +134,7 @@ export class CheckpointSync {
       if (this.synced.get(rel) === sig) continue;
       if (!final && this.seen.get(rel) !== sig) continue;
       const file = join(this.o.dir, rel);
-      const key = this.o.prefix + rel.split(sep).join('/');
+      const key = this.keyOf(rel);
       if (final) {
         await this.o.s3().putFile(this.o.bucket, key, file);
       } else {
@@ -147,8 +155,9 @@ export class CheckpointSync {
     }
     for (const rel of [...this.synced.keys()]) {
       if (files.has(rel)) continue;
-      await this.o.s3().delete(this.o.bucket, this.o.prefix + rel.split(sep).join('/'));
+      await this.o.s3().delete(this.o.bucket, this.keyOf(rel));
       this.synced.delete(rel);
+      this.restoredKeys.delete(rel);
     }
     this.seen = files;
   }
@@ -215,6 +224,11 @@ export class CheckpointSync {
       this.o.log?.('warn', 'a symbolic link in the checkpoint folder is not synced to S3', { trainingJob: this.o.job, link, why });
     }
     return false;
+  }
+
+  /** The object a file of the folder (by its path in it) is kept in. */
+  private keyOf(rel: string): string {
+    return this.restoredKeys.get(rel) ?? this.o.prefix + rel.split(sep).join('/');
   }
 
   private relative(file: string): string {
