@@ -3,7 +3,7 @@
 // makes of a prefix that ends in `/`) and `..` segments. A stand-in S3 serves them; the jobs run
 // test/fixtures/train scripts through `smkit train`, driven by the real @aws-sdk/client-sagemaker.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CreateTrainingJobCommand, DescribeTrainingJobCommand, SageMakerClient, type CreateTrainingJobCommandInput } from '@aws-sdk/client-sagemaker';
@@ -20,6 +20,7 @@ const OBJECTS = new Map<string, string>([
   ['escape/train/../x.csv', 'outside\n'],
   ['escape/train/sub/../../y.csv', 'outside\n'],
   ['ckpt//epoch.txt', '3\n'],
+  ['ckpt-escape/../evil.txt', 'outside\n'],
   ['mixed/train/ok.csv', '2,7.0\n'],
   ['mixed/train/../z.csv', 'outside\n'],
 ]);
@@ -114,6 +115,15 @@ describe('local training odd keys', () => {
     assert.equal(modelText('resume-slashes'), 'resumed from epoch 3');
     assert.equal(OBJECTS.get('ckpt//epoch.txt'), '4');
     assert.deepEqual([...OBJECTS.keys()].filter((k) => k.startsWith('ckpt/')), ['ckpt//epoch.txt']);
+  });
+
+  test("a checkpoint object whose key leads out of the checkpoint folder ('..' segments) is not restored, with a warning naming it", async () => {
+    await sm.send(new CreateTrainingJobCommand(job('ckpt-escape', 's3://data/slashes/train/', { CheckpointConfig: { S3Uri: 's3://data/ckpt-escape/' } })));
+    const d = await ended('ckpt-escape');
+    assert.equal(d.TrainingJobStatus, 'Completed', d.FailureReason);
+    assert.ok(warnings.some((w) => w.includes('not restored') && w.includes('s3://data/ckpt-escape/../evil.txt')), warnings.join('\n'));
+    assert.deepEqual(readdirSync(join(local.workDir, 'training', 'ckpt-escape', 'opt', 'ml', 'checkpoints')), []);
+    assert.ok(!existsSync(join(local.workDir, 'training', 'ckpt-escape', 'opt', 'ml', 'evil.txt')));
   });
 
   test("a channel whose every key leads out of its folder ('..' segments) fails the job with a ClientError naming a key, instead of training on an empty folder", async () => {

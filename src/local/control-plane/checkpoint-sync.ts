@@ -80,6 +80,11 @@ export class CheckpointSync {
     const keys = listed.filter((k) => !k.endsWith('/'));
     // Slashes at the start of a key past the prefix (`ckpt//epoch.pt`) separate it from the prefix, as in a channel: the file is `epoch.pt`.
     const { files, clash } = keyFiles(dir, keys, (key) => key.slice(this.o.prefix.length).replace(/^\/+/, ''));
+    const kept = new Set(files.map((f) => f.key));
+    const leftOut = keys.filter((k) => !kept.has(k));
+    if (leftOut.length > 0) {
+      this.o.log?.('warn', "checkpoint objects whose keys lead out of the checkpoint folder ('..' segments) are not restored", { trainingJob: this.o.job, count: leftOut.length, first: at(leftOut[0]!) });
+    }
     if (clash !== undefined) {
       throw new Error(`Could not restore the checkpoints: ${at(clash.file.key)} would be a file where ${at(clash.folder.key)} needs a folder in the checkpoint folder, where the objects under ${at(this.o.prefix)} are downloaded under their keys after it; rename one of them.`);
     }
