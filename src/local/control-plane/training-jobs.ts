@@ -744,8 +744,14 @@ export class TrainingJobs {
     }
     for (const { key, file } of files) {
       if (run.stop) return;
-      await mkdir(dirname(file), { recursive: true });
-      await pipeToFile(await this.ctx.s3().get(bucket, key, { signal }), createWriteStream(file), { signal });
+      try {
+        await mkdir(dirname(file), { recursive: true });
+        await pipeToFile(await this.ctx.s3().get(bucket, key, { signal }), createWriteStream(file), { signal });
+      } catch (err) {
+        if (signal.aborted) throw err;
+        // S3's message (Access Denied) names neither the object nor the channel, the file system's (ENAMETOOLONG) not the object.
+        throw new Error(`Could not download s3://${bucket}/${key} of channel "${c.ChannelName}" to ${file}: ${(err as Error).message}`, { cause: err });
+      }
     }
   }
 
