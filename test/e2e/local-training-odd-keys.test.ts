@@ -23,6 +23,7 @@ const OBJECTS = new Map<string, string>([
   ['ckpt-escape/../evil.txt', 'outside\n'],
   ['denied/train/a.csv', '0,1\n'],
   ['denied/train/secret.csv', 'refused\n'],
+  ['ckpt-denied/epoch.txt', 'refused\n'],
   [`long/train/${'n'.repeat(300)}.csv`, '0,1\n'],
   ['mixed/train/ok.csv', '2,7.0\n'],
   ['mixed/train/../z.csv', 'outside\n'],
@@ -40,7 +41,7 @@ function serveS3({ res, bucket, key, url, isListing, req }: StandInS3Request): v
     return answerListing(res, bucket, prefix, [...OBJECTS].filter(([k]) => k.startsWith(prefix)).map(([k, body]) => ({ key: k, size: body.length })));
   }
   if (req.method === 'GET') {
-    if (key === 'denied/train/secret.csv') return answerS3Error(res, 403, 'AccessDenied', 'Access Denied');
+    if (key === 'denied/train/secret.csv' || key === 'ckpt-denied/epoch.txt') return answerS3Error(res, 403, 'AccessDenied', 'Access Denied');
     const body = OBJECTS.get(key);
     if (body === undefined) return answerS3Error(res, 404, 'NoSuchKey', `The specified key does not exist: ${key}`);
     return void res.writeHead(200, { 'content-length': String(body.length) }).end(body);
@@ -130,7 +131,7 @@ describe('local training odd keys', () => {
     assert.ok(!existsSync(join(local.workDir, 'training', 'ckpt-escape', 'opt', 'ml', 'evil.txt')));
   });
 
-  test('an object of a channel that cannot be downloaded (S3 refuses it, or its name is too long for the file system) fails the job with a ClientError naming the object and the channel', async () => {
+  test('an object of a channel that cannot be downloaded (S3 refuses it, or its name is too long for the file system) fails the job with a ClientError naming the object and the channel; a checkpoint S3 refuses, naming it', async () => {
     await sm.send(new CreateTrainingJobCommand(job('denied', 's3://data/denied/train/')));
     await sm.send(new CreateTrainingJobCommand(job('long-name', 's3://data/long/train/')));
     const denied = await ended('denied');
@@ -139,6 +140,11 @@ describe('local training odd keys', () => {
     const long = await ended('long-name');
     assert.equal(long.TrainingJobStatus, 'Failed');
     assert.match(long.FailureReason ?? '', /^ClientError: Could not download s3:\/\/data\/long\/train\/n{300}\.csv of channel "training" to .*ENAMETOOLONG/);
+    // A checkpoint likewise.
+    await sm.send(new CreateTrainingJobCommand(job('ckpt-denied', 's3://data/slashes/train/', { CheckpointConfig: { S3Uri: 's3://data/ckpt-denied' } })));
+    const checkpoint = await ended('ckpt-denied');
+    assert.equal(checkpoint.TrainingJobStatus, 'Failed');
+    assert.match(checkpoint.FailureReason ?? '', /^ClientError: Could not restore the checkpoint s3:\/\/data\/ckpt-denied\/epoch\.txt to \S+epoch\.txt: Access Denied$/);
   });
 
   test("a channel whose every key leads out of its folder ('..' segments) fails the job with a ClientError naming a key, instead of training on an empty folder", async () => {

@@ -90,8 +90,14 @@ export class CheckpointSync {
     }
     for (const { key, file } of files) {
       if (stopping()) return;
-      await mkdir(dirname(file), { recursive: true });
-      await pipeToFile(await this.o.s3().get(this.o.bucket, key, { signal }), createWriteStream(file), { signal });
+      try {
+        await mkdir(dirname(file), { recursive: true });
+        await pipeToFile(await this.o.s3().get(this.o.bucket, key, { signal }), createWriteStream(file), { signal });
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        // S3's message (Access Denied) names neither the object nor that it is a checkpoint.
+        throw new Error(`Could not restore the checkpoint ${at(key)} to ${file}: ${(err as Error).message}`, { cause: err });
+      }
       const rel = this.relative(file);
       this.synced.set(rel, await signature(file));
       if (key !== this.keyOf(rel)) this.restoredKeys.set(rel, key);
