@@ -50,6 +50,7 @@ function serveS3({ res, bucket, key, url, isListing, req }: StandInS3Request): v
     OBJECTS.delete(key);
     return void res.writeHead(204).end();
   }
+  if (key.startsWith('ckpt-readonly/')) return answerS3Error(res, 403, 'AccessDenied', 'Access Denied');
   // Uploads (the model, the output, checkpoints) are kept, as text.
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -120,6 +121,16 @@ describe('local training odd keys', () => {
     assert.equal(modelText('resume-slashes'), 'resumed from epoch 3');
     assert.equal(OBJECTS.get('ckpt//epoch.txt'), '4');
     assert.deepEqual([...OBJECTS.keys()].filter((k) => k.startsWith('ckpt/')), ['ckpt//epoch.txt']);
+  });
+
+  test('a checkpoint S3 refuses to store fails the job with a ClientError naming CheckpointConfig.S3Uri', async () => {
+    await sm.send(new CreateTrainingJobCommand(job('ckpt-readonly', 's3://data/slashes/train/', {
+      HyperParameters: { sagemaker_program: '"resume.mjs"', sagemaker_submit_directory: JSON.stringify(TRAIN_FIXTURES) },
+      CheckpointConfig: { S3Uri: 's3://data/ckpt-readonly/run' },
+    })));
+    const d = await ended('ckpt-readonly');
+    assert.equal(d.TrainingJobStatus, 'Failed');
+    assert.match(d.FailureReason ?? '', /^ClientError: Could not upload the checkpoints to s3:\/\/data\/ckpt-readonly\/run \(CheckpointConfig\.S3Uri\): .*Access Denied/);
   });
 
   test("a checkpoint object whose key leads out of the checkpoint folder ('..' segments) is not restored, with a warning naming it", async () => {

@@ -640,7 +640,7 @@ export class TrainingJobs {
     try {
       await checkpoints?.finish();
     } catch (err) {
-      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the checkpoints: ${(err as Error).message}`);
+      return this.finish(j, 'Failed', 'Failed', 'Training job failed', `ClientError: Could not upload the checkpoints to ${(j.request.CheckpointConfig as { S3Uri: string }).S3Uri} (CheckpointConfig.S3Uri): ${(err as Error).message}`);
     }
     const out = parseS3Location(req.OutputDataConfig.S3OutputPath)!;
     // The service encrypts the model artifacts "at rest using Amazon S3 server-side encryption" with it. An empty key is no key.
