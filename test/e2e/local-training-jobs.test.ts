@@ -413,6 +413,16 @@ describe('local training jobs', () => {
       assert.ok(serverLog.some((l) => l.includes('is not a folder (the job replaced it with a file)') && l.includes('file-folders')), 'a warning names the folder');
     });
 
+    test('output/ replaced by a file (output/data/ cannot be made under it) is an empty output.tar.gz with a warning, the model uploaded, not a failed upload of a job that exited 0', async () => {
+      await sm.send(new CreateTrainingJobCommand(job('file-output', 'file-output.mjs')));
+      const d = await ended('file-output');
+      assert.deepEqual([d.TrainingJobStatus, d.FailureReason], ['Completed', undefined]);
+      assert.deepEqual([...(await archive('out/file-output/output/model.tar.gz'))], [['model.txt', 'trained']]);
+      const got = await s3.client.send(new GetObjectCommand({ Bucket: 'data', Key: 'out/file-output/output/output.tar.gz' }));
+      assert.deepEqual(gunzipSync(await got.Body!.transformToByteArray()), Buffer.alloc(1024));
+      assert.ok(serverLog.some((l) => l.includes('is not a folder') && l.includes('out/file-output/output/output.tar.gz')), 'a warning names the folder');
+    });
+
     test('symbolic links fanning out to the same folders in model/ (two to the next folder, twelve deep) pack each folder through a link once, not 2^12 times', async () => {
       await sm.send(new CreateTrainingJobCommand(job('dag-links', 'dag-links.mjs')));
       const d = await ended('dag-links');

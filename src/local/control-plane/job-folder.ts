@@ -1,4 +1,4 @@
-import { lstat, mkdir, realpath } from 'node:fs/promises';
+import { lstat, mkdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 
 /**
@@ -8,8 +8,8 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
  * runs as this process's user outside any container: followed, a link to `/etc` or `~/.aws` would
  * put the host's files in S3, as a link inside the folder would (those are left out when the folder
  * is packed). A link within the tree (`model/` to `checkpoints/`) is followed. A folder the job
- * removed is made again, empty, unless a link above it leads elsewhere or `create` is false (then
- * the path it would have is returned, to be read as empty).
+ * removed is made again, empty, unless a link above it leads elsewhere, or a file is above it, or
+ * `create` is false (then the path it would have is returned, to be read as empty).
  */
 export async function jobFolder(dir: string, base: string, { create = true }: { create?: boolean } = {}): Promise<string | undefined> {
   // The tree where it was made: were the job to replace base itself with a link, its target would not count as inside.
@@ -28,6 +28,7 @@ export async function jobFolder(dir: string, base: string, { create = true }: { 
   }
   if (!inside(found)) return undefined;
   const at = resolve(found, relative(dirname(missing), dir));
-  if (create) await mkdir(at, { recursive: true });
+  // Under a file (the job replaced a folder above it with one) nothing can be made: the path is returned, to be read as no folder.
+  if (create && (await stat(found)).isDirectory()) await mkdir(at, { recursive: true });
   return at;
 }

@@ -873,12 +873,15 @@ export class TrainingJobs {
     if (dir === undefined) {
       this.ctx.log?.('warn', "a training output folder leads out of the job's tree or nowhere (the job replaced it, or a folder above it, with a symbolic link); it is uploaded as an empty archive", { archive: key, folder: given });
     }
-    // Or with a file (or a FIFO): there is no folder to pack, and its read would fail the job's upload with ENOTDIR.
-    const folder = dir !== undefined && (await stat(dir).then((st) => st.isDirectory(), () => true));
+    // Or with a file (or a FIFO), or a folder above it with a file (then it is not there: it cannot
+    // be made under a file): there is no folder to pack, and its read would fail the job's upload with ENOTDIR.
+    const found = dir === undefined ? undefined : await stat(dir).catch(() => undefined);
+    const folder = found?.isDirectory() === true;
     if (dir !== undefined && !folder) {
-      this.ctx.log?.('warn', 'a training output folder is not a folder (the job replaced it with a file); it is uploaded as an empty archive', { archive: key, folder: given });
+      const why = found === undefined ? 'the job replaced a folder above it with a file' : 'the job replaced it with a file';
+      this.ctx.log?.('warn', `a training output folder is not a folder (${why}); it is uploaded as an empty archive`, { archive: key, folder: given });
     }
-    if (!folder || (await readdir(dir!)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar', sse);
+    if (dir === undefined || !folder || (await readdir(dir)).length === 0) return this.ctx.s3().put(bucket, key, gzipSync(EMPTY_TAR), 'application/x-tar', sse);
     const archive = join(root, `${basename(key)}.upload`);
     // A training job's output is uploaded whatever its size and names, as SageMaker does; what hosts it is checked there.
     // Links are followed only inside the folder: one to a host file or folder (the job runs as this
