@@ -167,4 +167,13 @@ describe('local training held s3', () => {
     // Each step says the limit stopped it, as when it passes while the entry point runs.
     assert.deepEqual(d.SecondaryStatusTransitions?.slice(-2).map((t) => t.StatusMessage), ['Stopping the training job: it reached MaxRuntimeInSeconds', 'Training job stopped: it exceeded MaxRuntimeInSeconds']);
   });
+
+  test('a MaxRuntimeInSeconds past what a timer holds (28 days, the most the API allows) is armed, and stops the job when it passes: Stopped, MaxRuntimeExceeded', { timeout: 600_000 }, async () => {
+    const limitMs = 28 * 86_400_000;
+    await sm.send(new CreateTrainingJobCommand(job('four-weeks', 'save-on-sigterm.mjs', { StoppingCondition: { MaxRuntimeInSeconds: limitMs / 1000 } })));
+    await until('four-weeks to be training', async () => (await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'four-weeks' }))).SecondaryStatus === 'Training', { timeoutMs: 300_000 });
+    assert.equal(pass(limitMs), 1, "the job's limit was armed");
+    const d = await ended('four-weeks');
+    assert.deepEqual([d.TrainingJobStatus, d.SecondaryStatus, d.FailureReason], ['Stopped', 'MaxRuntimeExceeded', undefined]);
+  });
 });

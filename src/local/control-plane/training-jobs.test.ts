@@ -1,10 +1,10 @@
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import type { ContainerBackend } from '../backends/backend.js';
 import { createFrontDoor } from '../front-door/app.js';
 import { createLocalSageMaker } from './local-sagemaker.js';
-import { trainingJobEnv } from './training-jobs.js';
+import { realTimer, trainingJobEnv } from './training-jobs.js';
 
 test('with the docker backend CreateTrainingJob is refused, naming the process backend, and nothing is created', async () => {
   const docker: ContainerBackend = { name: 'docker', start: () => Promise.reject(new Error('not used')) };
@@ -110,5 +110,30 @@ test("a channel's CompressionType Gzip or RecordWrapperType RecordIO is refused 
     assert.equal(sm.store.trainingJobs.size, 1);
   } finally {
     await sm.stop();
+  }
+});
+
+test("MaxRuntimeInSeconds' timer waits out a limit past what setTimeout holds (28 days, the API's most; setTimeout fires such a delay at once) in steps, and its cancel holds at every step", () => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  try {
+    const days28 = 28 * 86_400_000;
+    let fired = 0;
+    realTimer(days28, () => fired++);
+    mock.timers.tick(2 ** 31 - 2);
+    assert.equal(fired, 0, 'not at once');
+    mock.timers.tick(1);
+    assert.equal(fired, 0, 'not after the first step');
+    mock.timers.tick(days28 - 2 ** 31);
+    assert.equal(fired, 0, 'not before the limit');
+    mock.timers.tick(1);
+    assert.equal(fired, 1, 'at the limit');
+    let cancelledFired = 0;
+    const cancel = realTimer(days28, () => cancelledFired++);
+    mock.timers.tick(2 ** 31);
+    cancel();
+    mock.timers.tick(days28);
+    assert.equal(cancelledFired, 0, 'cancelled after the first step');
+  } finally {
+    mock.timers.reset();
   }
 });

@@ -139,9 +139,16 @@ export interface TrainingJobsContext {
 /** Calls `fire` once `ms` have passed, unless the function it returns is called first. */
 export type TrainingTimer = (ms: number, fire: () => void) => () => void;
 
-/** {@link TrainingTimer} on `setTimeout`; it does not keep the process alive. */
-const realTimer: TrainingTimer = (ms, fire) => {
-  const t = setTimeout(fire, ms).unref();
+/**
+ * {@link TrainingTimer} on `setTimeout`; it does not keep the process alive. Past 2^31 - 1 ms
+ * (24.8 days; the API allows 28) `setTimeout` fires at once: a longer wait is made of such steps.
+ */
+export const realTimer: TrainingTimer = (ms, fire) => {
+  let t: NodeJS.Timeout;
+  const arm = (left: number): void => {
+    t = setTimeout(() => (left > MAX_TIMER_MS ? arm(left - MAX_TIMER_MS) : fire()), Math.min(left, MAX_TIMER_MS)).unref();
+  };
+  arm(ms);
   return () => clearTimeout(t);
 };
 
@@ -613,8 +620,7 @@ export class TrainingJobs {
       if (run.stop) return this.stopped(j, run.stop);
       j.trainingStartedAt = new Date();
       const maxRuntimeMs = req.StoppingCondition.MaxRuntimeInSeconds * 1000;
-      // Past 2^31 - 1 ms (24.8 days; the API allows 28) setTimeout fires at once: such a limit is not armed.
-      if (maxRuntimeMs <= MAX_TIMER_MS) run.cancelTimer = (this.ctx.timer ?? realTimer)(maxRuntimeMs, () => this.requestStop(j, run, 'MaxRuntimeExceeded'));
+      run.cancelTimer = (this.ctx.timer ?? realTimer)(maxRuntimeMs, () => this.requestStop(j, run, 'MaxRuntimeExceeded'));
       this.transition(j, 'Downloading', 'Downloading input data');
       for (const c of req.InputDataConfig ?? []) await this.downloadChannel(c, paths, run, j.name);
       // Where smkit train looks for the code: the hyperparameter first, then the environment variable.
