@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createGzip, gzipSync } from 'node:zlib';
-import { CloudWatchClient, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, DescribeAlarmHistoryCommand, DescribeAlarmsCommand, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
 import { answerUntilClose } from '../../../../test/helpers/raw-http.js';
@@ -487,4 +487,17 @@ test('an X-Amz-Target with no operation gets the query code of an unknown operat
   const empty = await json('', '{}');
   assert.deepEqual(errorShape(empty), errorShape(unknown));
   assert.deepEqual(errorShape(unknown), { status: 400, contentType: 'application/x-amz-json-1.0', type: 'UnknownOperationException', errorType: 'UnknownOperationException', queryError: 'InvalidAction;Sender', members: ['__type', 'message'] });
+});
+
+test('a MaxRecords or a length past the model\'s bounds is worded as CloudWatch words it: "Member must have value less than or equal to 100" (boto/boto3#3475), not a range of its own', async () => {
+  const client = new CloudWatchClient({ ...localClientConfig(url), maxAttempts: 1 });
+  try {
+    // The JS SDK sends what it is given; CloudWatch's answer for MaxRecords 999, as a user reported it.
+    await assert.rejects(client.send(new DescribeAlarmsCommand({ MaxRecords: 999 })), (err: Error) => err.message === "1 validation error detected: Value '999' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 100");
+    await assert.rejects(client.send(new DescribeAlarmHistoryCommand({ MaxRecords: 0 })), (err: Error) => err.message === "1 validation error detected: Value '0' at 'maxRecords' failed to satisfy constraint: Member must have value greater than or equal to 1");
+    await assert.rejects(client.send(new DescribeAlarmsCommand({ AlarmNamePrefix: 'a'.repeat(256) })), (err: Error) => err.message === `1 validation error detected: Value '${'a'.repeat(256)}' at 'alarmNamePrefix' failed to satisfy constraint: Member must have length less than or equal to 255`);
+    await assert.rejects(client.send(new ListMetricsCommand({ Namespace: '' })), (err: Error) => err.message === "1 validation error detected: Value '' at 'namespace' failed to satisfy constraint: Member must have length greater than or equal to 1");
+  } finally {
+    client.destroy();
+  }
 });

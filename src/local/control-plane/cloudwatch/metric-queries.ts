@@ -37,7 +37,7 @@ export function getMetricStatistics(store: MetricStore, input: Record<string, un
   for (const [member, key] of [['namespace', 'Namespace'], ['metricName', 'MetricName']] as const) {
     const value = input[key];
     if (value === undefined) v.add(undefined, member, 'not be null');
-    else if (typeof value !== 'string' || value.length < 1 || value.length > 255) v.add(value, member, 'have length between 1 and 255');
+    else v.length(value, member, 1, 255);
   }
   const start = readTimestamp(input.StartTime);
   const end = readTimestamp(input.EndTime);
@@ -89,15 +89,15 @@ export function listMetrics(store: MetricStore, input: Record<string, unknown>, 
   const v = new Violations();
   for (const [member, key] of [['namespace', 'Namespace'], ['metricName', 'MetricName']] as const) {
     const value = input[key];
-    if (value !== undefined && (typeof value !== 'string' || value.length < 1 || value.length > 255)) v.add(value, member, 'have length between 1 and 255');
+    if (value !== undefined) v.length(value, member, 1, 255);
   }
   const filters = input.Dimensions;
   if (filters !== undefined && (!Array.isArray(filters) || filters.length > 10)) v.add(filters, 'dimensions', 'be a list of at most 10 filters');
   if (input.RecentlyActive !== undefined && input.RecentlyActive !== 'PT3H') v.add(input.RecentlyActive, 'recentlyActive', 'satisfy enum value set: [PT3H]');
   // Not a list: refused above, and no filter is read from it; a list's items are all checked, so one answer names every fault.
   const dims = (Array.isArray(filters) ? (filters as Array<Record<string, unknown>>) : []).map((f, i) => {
-    if (typeof f?.Name !== 'string' || f.Name.length < 1 || f.Name.length > 255) v.add(f?.Name, `dimensions.${i + 1}.member.name`, 'have length between 1 and 255');
-    if (f?.Value !== undefined && (typeof f.Value !== 'string' || f.Value.length < 1 || f.Value.length > 1024)) v.add(f.Value, `dimensions.${i + 1}.member.value`, 'have length between 1 and 1024');
+    v.length(f?.Name, `dimensions.${i + 1}.member.name`, 1, 255);
+    if (f?.Value !== undefined) v.length(f.Value, `dimensions.${i + 1}.member.value`, 1, 1024);
     return { Name: f?.Name as string, ...(f?.Value !== undefined ? { Value: f.Value as string } : {}) };
   });
   v.throwIfAny();
