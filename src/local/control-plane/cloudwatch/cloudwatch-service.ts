@@ -67,6 +67,20 @@ const STATE_VALUES = ['OK', 'ALARM', 'INSUFFICIENT_DATA'] as const;
 export const MIN_FORCED_STATE_MS = 5000;
 
 /**
+ * `AlarmNames` (at most 100 names of 1 to 255 characters), each broken bound named as CloudWatch
+ * names it: the list's length at `alarmNames`, a name's at `alarmNames.N.member`.
+ */
+function checkAlarmNames(v: Violations, names: unknown, required: boolean): void {
+  if (names === undefined) {
+    if (required) v.add(names, 'alarmNames', 'not be null');
+    return;
+  }
+  if (!Array.isArray(names)) return v.add(names, 'alarmNames', 'be a list of alarm names');
+  if (names.length > 100) return v.add(names, 'alarmNames', 'have length less than or equal to 100');
+  names.forEach((n, i) => v.length(n, `alarmNames.${i + 1}.member`, 1, 255));
+}
+
+/**
  * The local CloudWatch (`GraniteServiceVersion20100801`): metric alarms evaluated on what the
  * local endpoints measure and what clients publish with `PutMetricData` ({@link MetricStore}),
  * plus `GetMetricStatistics`, `GetMetricData` and `ListMetrics`.
@@ -324,9 +338,7 @@ export class CloudWatchService implements AwsService {
   private setActionsEnabled(input: Record<string, unknown>, enabled: boolean): Record<string, unknown> {
     const names = input.AlarmNames;
     const v = new Violations();
-    if (!Array.isArray(names) || names.length > 100 || names.some((n) => typeof n !== 'string' || n.length < 1 || n.length > 255)) {
-      v.add(names, 'alarmNames', names === undefined ? 'not be null' : 'be a list of at most 100 names of 1 to 255 characters');
-    }
+    checkAlarmNames(v, names, true);
     v.throwIfAny();
     for (const n of names as string[]) {
       const alarm = this.alarms.get(n);
@@ -338,9 +350,7 @@ export class CloudWatchService implements AwsService {
   private describeAlarms(input: Record<string, unknown>): Record<string, unknown> {
     const v = new Violations();
     const names = input.AlarmNames;
-    if (names !== undefined && (!Array.isArray(names) || names.length > 100 || names.some((n) => typeof n !== 'string' || n.length < 1 || n.length > 255))) {
-      v.add(names, 'alarmNames', 'be a list of at most 100 names of 1 to 255 characters');
-    }
+    checkAlarmNames(v, names, false);
     const prefix = input.AlarmNamePrefix;
     if (prefix !== undefined) v.length(prefix, 'alarmNamePrefix', 1, 255);
     const stateValue = input.StateValue;
@@ -456,9 +466,7 @@ export class CloudWatchService implements AwsService {
   private deleteAlarms(input: Record<string, unknown>): Record<string, unknown> {
     const names = input.AlarmNames;
     const v = new Violations();
-    if (!Array.isArray(names) || names.length > 100 || names.some((n) => typeof n !== 'string' || n.length < 1 || n.length > 255)) {
-      v.add(names, 'alarmNames', names === undefined ? 'not be null' : 'be a list of at most 100 names of 1 to 255 characters');
-    }
+    checkAlarmNames(v, names, true);
     v.throwIfAny();
     // "If you specify any incorrect alarm names, the alarms you specify with correct names are still
     // deleted" (DeleteAlarms reference): unknown names are passed over, and the answer is a success.

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createGzip, gzipSync } from 'node:zlib';
-import { CloudWatchClient, DescribeAlarmHistoryCommand, DescribeAlarmsCommand, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmHistoryCommand, DescribeAlarmsCommand, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
 import { answerUntilClose } from '../../../../test/helpers/raw-http.js';
@@ -496,6 +496,8 @@ test('a MaxRecords or a length past the model\'s bounds is worded as CloudWatch 
     await assert.rejects(client.send(new DescribeAlarmsCommand({ MaxRecords: 999 })), (err: Error) => err.message === "1 validation error detected: Value '999' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 100");
     await assert.rejects(client.send(new DescribeAlarmHistoryCommand({ MaxRecords: 0 })), (err: Error) => err.message === "1 validation error detected: Value '0' at 'maxRecords' failed to satisfy constraint: Member must have value greater than or equal to 1");
     await assert.rejects(client.send(new DescribeAlarmsCommand({ AlarmNamePrefix: 'a'.repeat(256) })), (err: Error) => err.message === `1 validation error detected: Value '${'a'.repeat(256)}' at 'alarmNamePrefix' failed to satisfy constraint: Member must have length less than or equal to 255`);
+    await assert.rejects(client.send(new DeleteAlarmsCommand({ AlarmNames: Array.from({ length: 101 }, (_, i) => `a${i}`) })), (err: Error) => err.message.endsWith("at 'alarmNames' failed to satisfy constraint: Member must have length less than or equal to 100"));
+    await assert.rejects(client.send(new DescribeAlarmsCommand({ AlarmNames: ['ok', 'n'.repeat(256)] })), (err: Error) => err.message === `1 validation error detected: Value '${'n'.repeat(256)}' at 'alarmNames.2.member' failed to satisfy constraint: Member must have length less than or equal to 255`);
     await assert.rejects(client.send(new ListMetricsCommand({ Namespace: '' })), (err: Error) => err.message === "1 validation error detected: Value '' at 'namespace' failed to satisfy constraint: Member must have length greater than or equal to 1");
   } finally {
     client.destroy();
