@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createGzip, gzipSync } from 'node:zlib';
-import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmHistoryCommand, DescribeAlarmsCommand, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmHistoryCommand, DescribeAlarmsCommand, GetMetricStatisticsCommand, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
 import { answerUntilClose } from '../../../../test/helpers/raw-http.js';
@@ -499,6 +499,27 @@ test('a MaxRecords or a length past the model\'s bounds is worded as CloudWatch 
     await assert.rejects(client.send(new DeleteAlarmsCommand({ AlarmNames: Array.from({ length: 101 }, (_, i) => `a${i}`) })), (err: Error) => err.message.endsWith("at 'alarmNames' failed to satisfy constraint: Member must have length less than or equal to 100"));
     await assert.rejects(client.send(new DescribeAlarmsCommand({ AlarmNames: ['ok', 'n'.repeat(256)] })), (err: Error) => err.message === `1 validation error detected: Value '${'n'.repeat(256)}' at 'alarmNames.2.member' failed to satisfy constraint: Member must have length less than or equal to 255`);
     await assert.rejects(client.send(new ListMetricsCommand({ Namespace: '' })), (err: Error) => err.message === "1 validation error detected: Value '' at 'namespace' failed to satisfy constraint: Member must have length greater than or equal to 1");
+  } finally {
+    client.destroy();
+  }
+});
+
+test('a list past the model\'s bounds is worded as CloudWatch words it (ListMetrics Dimensions, GetMetricStatistics Statistics and ExtendedStatistics), and a filter without its required Name "must not be null"', async () => {
+  const client = new CloudWatchClient({ ...localClientConfig(url), maxAttempts: 1 });
+  const window = { Namespace: 'Gzipped', MetricName: 'Quality', StartTime: new Date(Date.now() - 3_600_000), EndTime: new Date(), Period: 60 };
+  try {
+    const filters = Array.from({ length: 11 }, (_, i) => ({ Name: `d${i}` }));
+    await assert.rejects(client.send(new ListMetricsCommand({ Dimensions: filters })), (err: Error) => err.message === `1 validation error detected: Value '${JSON.stringify(filters)}' at 'dimensions' failed to satisfy constraint: Member must have length less than or equal to 10`);
+    await assert.rejects(
+      client.send(new ListMetricsCommand({ Dimensions: [{ Name: 'ok' }, { Value: 'v' } as { Name: string; Value: string }] })),
+      (err: Error) => err.message === "1 validation error detected: Value null at 'dimensions.2.member.name' failed to satisfy constraint: Member must not be null",
+    );
+    await client.send(new ListMetricsCommand({ Dimensions: Array.from({ length: 10 }, (_, i) => ({ Name: `d${i}` })) }));
+    const six = ['Sum', 'Average', 'Minimum', 'Maximum', 'SampleCount', 'Sum'] as const;
+    await assert.rejects(client.send(new GetMetricStatisticsCommand({ ...window, Statistics: [...six] })), (err: Error) => err.message === `1 validation error detected: Value '${JSON.stringify(six)}' at 'statistics' failed to satisfy constraint: Member must have length less than or equal to 5`);
+    const eleven = Array.from({ length: 11 }, (_, i) => `p${i + 1}`);
+    await assert.rejects(client.send(new GetMetricStatisticsCommand({ ...window, ExtendedStatistics: eleven })), (err: Error) => err.message === `1 validation error detected: Value '${JSON.stringify(eleven)}' at 'extendedStatistics' failed to satisfy constraint: Member must have length less than or equal to 10`);
+    await client.send(new GetMetricStatisticsCommand({ ...window, Statistics: ['Sum', 'Average', 'Minimum', 'Maximum', 'SampleCount'] }));
   } finally {
     client.destroy();
   }
