@@ -18,7 +18,7 @@ import { checkTimezone, nextRun, parseSchedule, type Schedule } from './schedule
 import { readStepScalingConfig, type StepScalingConfig } from './step-scaling-config.js';
 import type { StepCooldownState } from './step-scaling.js';
 import type { StepTrigger } from './step-policy-invocation.js';
-import { checkIdList, COMPONENT_METRICS, CONCURRENT_REQUESTS_PER_COPY, CONCURRENT_REQUESTS_PER_MODEL, INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isComponent, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, scalableDimension, VARIANT_METRICS, XML_STRING, XML_STRING_PATTERN, type ScalableRef, type VariantRef } from './resources.js';
+import { checkIdList, COMPONENT_METRICS, CONCURRENT_REQUESTS_PER_COPY, CONCURRENT_REQUESTS_PER_MODEL, INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isComponent, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, scalableDimension, VARIANT_INSTANCE_COUNT, VARIANT_METRICS, XML_STRING, XML_STRING_PATTERN, type ScalableRef, type VariantRef } from './resources.js';
 
 /** A registered scalable target (a SageMaker variant's instance count, or an inference component's copy count). */
 export interface ScalableTargetRecord {
@@ -325,9 +325,18 @@ export class ApplicationAutoScalingService implements AwsService {
     } catch (err) {
       throw validationException(`The endpoint ${variant.endpointName} cannot be scaled: SageMaker DescribeEndpoint failed (${errorName(err)}: ${(err as Error).message}).`);
     }
-    const variants = (description.ProductionVariants as Array<{ VariantName?: string }> | undefined) ?? [];
-    if (!variants.some((x) => x.VariantName === variant.variantName)) {
+    const variants = (description.ProductionVariants as Array<{ VariantName?: string; CurrentServerlessConfig?: unknown }> | undefined) ?? [];
+    const found = variants.find((x) => x.VariantName === variant.variantName);
+    if (!found) {
       throw validationException(`The endpoint ${variant.endpointName} has no production variant ${variant.variantName} (it has ${variants.map((x) => x.VariantName).join(', ') || 'none'}).`);
+    }
+    // A serverless variant has no instances to count: SageMaker scales its provisioned concurrency
+    // (sagemaker:variant:DesiredProvisionedConcurrency, serverless-endpoints-autoscaling.html), which
+    // is not scaled locally; a target on its instance count would only fail each scaling it tried.
+    if (found.CurrentServerlessConfig !== undefined) {
+      throw validationException(
+        `Variant ${variant.variantName} of endpoint ${variant.endpointName} is serverless: it has no instance count (${VARIANT_INSTANCE_COUNT}) to scale, and the provisioned concurrency SageMaker scales on a serverless variant (sagemaker:variant:DesiredProvisionedConcurrency) is not scaled locally. Change its concurrency with UpdateEndpointWeightsAndCapacities (ServerlessUpdateConfig), or scale a variant with InstanceType and InitialInstanceCount.`,
+      );
     }
     return { asynchronous: description.AsyncInferenceConfig !== undefined };
   }
