@@ -90,7 +90,9 @@ function readQuery(raw: unknown, i: number): StatQuery {
   else if (metric) sv.length(metricName, `${member}.metricStat.metric.metricName`, 1, 255);
   const dimensions = readDimensions(sv, metric?.Dimensions, `${member}.metricStat.metric.dimensions`);
   const period = typeof stat.Period === 'string' && /^\d{1,15}$/.test(stat.Period) ? Number(stat.Period) : stat.Period;
-  if (typeof period !== 'number' || !Number.isInteger(period) || period < 1) sv.add(stat.Period, `${member}.metricStat.period`, stat.Period === undefined ? 'not be null' : 'be an integer of at least 1');
+  if (typeof period !== 'number' || !Number.isInteger(period)) sv.add(stat.Period, `${member}.metricStat.period`, stat.Period === undefined ? 'not be null' : 'be an integer of at least 1');
+  // The model's Period has a minimum of 1, worded as the services word a broken bound.
+  else if (period < 1) sv.add(stat.Period, `${member}.metricStat.period`, 'have value greater than or equal to 1');
   // The model's Stat has no minimum length: an empty one is refused below as no statistic, as AWS does.
   if (typeof stat.Stat !== 'string') sv.add(stat.Stat, `${member}.metricStat.stat`, 'not be null');
   if (stat.Unit !== undefined && !(STANDARD_UNITS as readonly unknown[]).includes(stat.Unit)) sv.add(stat.Unit, `${member}.metricStat.unit`, `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);

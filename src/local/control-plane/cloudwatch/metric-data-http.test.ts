@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createGzip, gzipSync } from 'node:zlib';
-import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmHistoryCommand, DescribeAlarmsCommand, GetMetricStatisticsCommand, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmHistoryCommand, DescribeAlarmsCommand, GetMetricDataCommand, GetMetricStatisticsCommand, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
 import { answerUntilClose } from '../../../../test/helpers/raw-http.js';
@@ -504,7 +504,7 @@ test('a MaxRecords or a length past the model\'s bounds is worded as CloudWatch 
   }
 });
 
-test('a list past the model\'s bounds is worded as CloudWatch words it (ListMetrics Dimensions, GetMetricStatistics Statistics and ExtendedStatistics), and a filter without its required Name "must not be null"', async () => {
+test('a list or a Period past the model\'s bounds is worded as CloudWatch words it (ListMetrics Dimensions, GetMetricStatistics Statistics and ExtendedStatistics, Period 0), and a filter without its required Name "must not be null"', async () => {
   const client = new CloudWatchClient({ ...localClientConfig(url), maxAttempts: 1 });
   const window = { Namespace: 'Gzipped', MetricName: 'Quality', StartTime: new Date(Date.now() - 3_600_000), EndTime: new Date(), Period: 60 };
   try {
@@ -520,6 +520,12 @@ test('a list past the model\'s bounds is worded as CloudWatch words it (ListMetr
     const eleven = Array.from({ length: 11 }, (_, i) => `p${i + 1}`);
     await assert.rejects(client.send(new GetMetricStatisticsCommand({ ...window, ExtendedStatistics: eleven })), (err: Error) => err.message === `1 validation error detected: Value '${JSON.stringify(eleven)}' at 'extendedStatistics' failed to satisfy constraint: Member must have length less than or equal to 10`);
     await client.send(new GetMetricStatisticsCommand({ ...window, Statistics: ['Sum', 'Average', 'Minimum', 'Maximum', 'SampleCount'] }));
+    // Period: the model's minimum is 1, so 0 breaks that bound (in GetMetricStatistics and a GetMetricData MetricStat alike).
+    await assert.rejects(client.send(new GetMetricStatisticsCommand({ ...window, Period: 0, Statistics: ['Sum'] })), (err: Error) => err.message === "1 validation error detected: Value '0' at 'period' failed to satisfy constraint: Member must have value greater than or equal to 1");
+    await assert.rejects(
+      client.send(new GetMetricDataCommand({ StartTime: window.StartTime, EndTime: window.EndTime, MetricDataQueries: [{ Id: 'q', MetricStat: { Metric: { Namespace: 'Gzipped', MetricName: 'Quality' }, Period: 0, Stat: 'Sum' } }] })),
+      (err: Error) => err.message === "1 validation error detected: Value '0' at 'metricDataQueries.1.member.metricStat.period' failed to satisfy constraint: Member must have value greater than or equal to 1",
+    );
   } finally {
     client.destroy();
   }

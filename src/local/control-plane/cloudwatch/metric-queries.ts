@@ -53,7 +53,8 @@ export function getMetricStatistics(store: MetricStore, input: Record<string, un
   if (start === undefined) v.add(input.StartTime, 'startTime', input.StartTime === undefined ? 'not be null' : 'be a timestamp');
   if (end === undefined) v.add(input.EndTime, 'endTime', input.EndTime === undefined ? 'not be null' : 'be a timestamp');
   const period = input.Period;
-  if (typeof period !== 'number' || !Number.isInteger(period) || period < 1) v.add(period, 'period', period === undefined ? 'not be null' : 'be an integer of at least 1');
+  if (typeof period !== 'number' || !Number.isInteger(period)) v.add(period, 'period', period === undefined ? 'not be null' : 'be an integer of at least 1');
+  else if (period < 1) v.add(period, 'period', 'have value greater than or equal to 1');
   const dimensions = readDimensions(v, input.Dimensions);
   const stats = input.Statistics;
   if (stats !== undefined && !Array.isArray(stats)) v.add(stats, 'statistics', `be a list of 1 to 5 values from [${STATISTICS.join(', ')}]`);
