@@ -518,8 +518,9 @@ export const SAGEMAKER_INPUTS: Readonly<Record<string, ShapeRule & { kind: 'stru
             member: { kind: 'structure', required: ['Name', 'Regex'], members: { Name: { kind: 'string', min: 1, max: 255, pattern: '.+' }, Regex: { kind: 'string', min: 1, max: 500, pattern: '.+' } } },
           },
           EnableSageMakerMetricsTimeSeries: { kind: 'boolean' },
-          ContainerEntrypoint: { kind: 'list', min: 1, max: 100, member: { kind: 'string', min: 1, max: 256, pattern: '.*' } },
-          ContainerArguments: { kind: 'list', min: 1, max: 100, member: { kind: 'string', min: 1, max: 256, pattern: '.*' } },
+          // TrainingContainerEntrypointString and TrainingContainerArgument have no minimum length: an empty argument is one.
+          ContainerEntrypoint: { kind: 'list', min: 1, max: 100, member: { kind: 'string', max: 256, pattern: '.*' } },
+          ContainerArguments: { kind: 'list', min: 1, max: 100, member: { kind: 'string', max: 256, pattern: '.*' } },
         },
       },
       RoleArn: ROLE_ARN,

@@ -73,9 +73,16 @@ function decodePosition(token: string, operation: string, sortBy: string, sortOr
  * order; `MaxResults` (default 10) pages. `NextToken` carries the last item's sort key and name, so
  * the next page starts after it whatever was created or deleted in between; a token that is not one
  * `operation` issued for the same sort is a `ValidationException`.
+ *
+ * With `statusAfterPage` and both `StatusEquals` and `MaxResults` given, the page is taken first and
+ * `StatusEquals` then filters it, so a page may hold fewer items than `MaxResults`, or none, and still
+ * have a `NextToken`: `ListTrainingJobs` works so ("the MaxResults number of training jobs are first
+ * retrieved ignoring the StatusEquals parameter and then they are filtered by the StatusEquals
+ * parameter", https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ListTrainingJobs.html).
  */
-export function listPage<T>(operation: string, all: readonly T[], input: ListInput, view: (item: T) => Listed): { items: T[]; nextToken?: string } {
+export function listPage<T>(operation: string, all: readonly T[], input: ListInput, view: (item: T) => Listed, options: { statusAfterPage?: boolean } = {}): { items: T[]; nextToken?: string } {
   const lower = input.NameContains?.toLowerCase();
+  const statusAfterPage = options.statusAfterPage === true && input.StatusEquals !== undefined && input.MaxResults !== undefined;
   let items = all.filter((item) => {
     const v = view(item);
     if (lower !== undefined && !v.name.toLowerCase().includes(lower)) return false;
@@ -85,7 +92,7 @@ export function listPage<T>(operation: string, all: readonly T[], input: ListInp
     const modified = (v.lastModified ?? v.createdAt).getTime();
     if (input.LastModifiedTimeBefore !== undefined && !(modified < toMillis(input.LastModifiedTimeBefore))) return false;
     if (input.LastModifiedTimeAfter !== undefined && !(modified > toMillis(input.LastModifiedTimeAfter))) return false;
-    if (input.StatusEquals !== undefined && v.status !== input.StatusEquals) return false;
+    if (input.StatusEquals !== undefined && !statusAfterPage && v.status !== input.StatusEquals) return false;
     return true;
   });
   const sortBy = input.SortBy ?? 'CreationTime';
@@ -111,8 +118,9 @@ export function listPage<T>(operation: string, all: readonly T[], input: ListInp
     items = start < 0 ? [] : items.slice(start);
   }
   const max = input.MaxResults ?? 10;
-  if (items.length <= max) return { items };
+  const ofStatus = (page: T[]): T[] => (statusAfterPage ? page.filter((item) => view(item).status === input.StatusEquals) : page);
+  if (items.length <= max) return { items: ofStatus(items) };
   items = items.slice(0, max);
   const last = view(items[max - 1]!);
-  return { items, nextToken: encodePosition({ operation, sortBy, sortOrder, key: key(last), name: last.name }) };
+  return { items: ofStatus(items), nextToken: encodePosition({ operation, sortBy, sortOrder, key: key(last), name: last.name }) };
 }

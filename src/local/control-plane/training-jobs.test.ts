@@ -137,3 +137,26 @@ test("MaxRuntimeInSeconds' timer waits out a limit past what setTimeout holds (2
     mock.timers.reset();
   }
 });
+
+test('an empty string in ContainerArguments is an argument, as the service model has it (no minimum length): the request is refused for ContainerArguments, which the local SageMaker does not run, not as an invalid value', async () => {
+  const processBackend: ContainerBackend = { name: 'process', start: () => Promise.reject(new Error('not used')) };
+  const sm = await createLocalSageMaker({ backendImpl: processBackend, alarmsAndScaling: false, settings: {} });
+  try {
+    const app = createFrontDoor({ endpoints: sm.directory(), services: sm.services });
+    const job = {
+      TrainingJobName: 'empty-arg',
+      RoleArn: 'arn:aws:iam::123456789012:role/R',
+      AlgorithmSpecification: { TrainingImage: 'img', TrainingInputMode: 'File', ContainerArguments: ['--tag', ''] },
+      OutputDataConfig: { S3OutputPath: 's3://b/out' },
+    };
+    const res = await request(app).post('/').set('X-Amz-Target', 'SageMaker.CreateTrainingJob').set('Content-Type', 'application/x-amz-json-1.1').send(JSON.stringify(job));
+    assert.equal(res.status, 400);
+    const body = JSON.parse(res.text) as { __type: string; message: string };
+    assert.equal(body.__type, 'ValidationException');
+    assert.doesNotMatch(body.message, /validation error/);
+    assert.match(body.message, /ContainerArguments are not supported by the local SageMaker/);
+    assert.equal(sm.store.trainingJobs.size, 0);
+  } finally {
+    await sm.stop();
+  }
+});

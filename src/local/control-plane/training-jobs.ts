@@ -466,7 +466,7 @@ export class TrainingJobs {
       input.TrainingPlanArnEquals !== undefined
         ? []
         : [...this.ctx.store.trainingJobs.values()].filter((j) => wanted === undefined || this.warmPools.current(j)?.status === wanted);
-    const page = listPage('ListTrainingJobs', all, input as ListInput, (j) => ({ name: j.name, createdAt: j.createdAt, lastModified: j.lastModified, status: j.status }));
+    const page = listPage('ListTrainingJobs', all, input as ListInput, (j) => ({ name: j.name, createdAt: j.createdAt, lastModified: j.lastModified, status: j.status }), { statusAfterPage: true });
     return {
       TrainingJobSummaries: page.items.map((j) => ({
         TrainingJobName: j.name,

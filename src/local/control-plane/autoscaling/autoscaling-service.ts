@@ -18,7 +18,7 @@ import { checkTimezone, nextRun, parseSchedule, type Schedule } from './schedule
 import { readStepScalingConfig, type StepScalingConfig } from './step-scaling-config.js';
 import type { StepCooldownState } from './step-scaling.js';
 import type { StepTrigger } from './step-policy-invocation.js';
-import { checkIdList, COMPONENT_METRICS, CONCURRENT_REQUESTS_PER_COPY, CONCURRENT_REQUESTS_PER_MODEL, INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isComponent, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, scalableDimension, VARIANT_METRICS, XML_STRING, XML_STRING_PATTERN, type ScalableRef, type VariantRef } from './resources.js';
+import { checkIdList, COMPONENT_METRICS, CONCURRENT_REQUESTS_PER_COPY, CONCURRENT_REQUESTS_PER_MODEL, INVOCATIONS_PER_COPY, INVOCATIONS_PER_INSTANCE, isComponent, isInt32, parseResourceId, readTargetKey, SAGEMAKER_NAMESPACE, scalableDimension, VARIANT_INSTANCE_COUNT, VARIANT_METRICS, XML_STRING, XML_STRING_PATTERN, type ScalableRef, type VariantRef } from './resources.js';
 
 /** A registered scalable target (a SageMaker variant's instance count, or an inference component's copy count). */
 export interface ScalableTargetRecord {
@@ -271,8 +271,7 @@ export class ApplicationAutoScalingService implements AwsService {
       const value = input[key];
       if (value !== undefined && !isInt32(value)) v.add(value, member, 'be an integer from -2147483648 to 2147483647');
     }
-    if (input.RoleARN !== undefined && (typeof input.RoleARN !== 'string' || input.RoleARN.length < 1 || input.RoleARN.length > 1600)) v.add(input.RoleARN, 'roleARN', 'have length between 1 and 1600');
-    else if (typeof input.RoleARN === 'string' && !XML_STRING.test(input.RoleARN)) v.add(input.RoleARN, 'roleARN', `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
+    if (input.RoleARN !== undefined && v.length(input.RoleARN, 'roleARN', 1, 1600) && !XML_STRING.test(input.RoleARN as string)) v.add(input.RoleARN, 'roleARN', `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
     const suspended = input.SuspendedState as Record<string, unknown> | undefined;
     if (suspended !== undefined && (typeof suspended !== 'object' || suspended === null || Array.isArray(suspended) || Object.values(suspended).some((x) => typeof x !== 'boolean'))) {
       v.add(suspended, 'suspendedState', 'hold boolean members');
@@ -326,9 +325,18 @@ export class ApplicationAutoScalingService implements AwsService {
     } catch (err) {
       throw validationException(`The endpoint ${variant.endpointName} cannot be scaled: SageMaker DescribeEndpoint failed (${errorName(err)}: ${(err as Error).message}).`);
     }
-    const variants = (description.ProductionVariants as Array<{ VariantName?: string }> | undefined) ?? [];
-    if (!variants.some((x) => x.VariantName === variant.variantName)) {
+    const variants = (description.ProductionVariants as Array<{ VariantName?: string; CurrentServerlessConfig?: unknown }> | undefined) ?? [];
+    const found = variants.find((x) => x.VariantName === variant.variantName);
+    if (!found) {
       throw validationException(`The endpoint ${variant.endpointName} has no production variant ${variant.variantName} (it has ${variants.map((x) => x.VariantName).join(', ') || 'none'}).`);
+    }
+    // A serverless variant has no instances to count: SageMaker scales its provisioned concurrency
+    // (sagemaker:variant:DesiredProvisionedConcurrency, serverless-endpoints-autoscaling.html), which
+    // is not scaled locally; a target on its instance count would only fail each scaling it tried.
+    if (found.CurrentServerlessConfig !== undefined) {
+      throw validationException(
+        `Variant ${variant.variantName} of endpoint ${variant.endpointName} is serverless: it has no instance count (${VARIANT_INSTANCE_COUNT}) to scale, and the provisioned concurrency SageMaker scales on a serverless variant (sagemaker:variant:DesiredProvisionedConcurrency) is not scaled locally. Change its concurrency with UpdateEndpointWeightsAndCapacities (ServerlessUpdateConfig), or scale a variant with InstanceType and InitialInstanceCount.`,
+      );
     }
     return { asynchronous: description.AsyncInferenceConfig !== undefined };
   }
@@ -378,7 +386,7 @@ export class ApplicationAutoScalingService implements AwsService {
     const v = new Violations();
     const name = input.PolicyName;
     if (name === undefined) v.add(undefined, 'policyName', 'not be null');
-    else if (typeof name !== 'string' || name.length < 1 || name.length > 256 || !/^[\x20-\x7e]+$/.test(name)) v.add(name, 'policyName', 'have length between 1 and 256 printable characters');
+    else if (v.length(name, 'policyName', 1, 256) && !/^[\x20-\x7e]+$/.test(name as string)) v.add(name, 'policyName', 'satisfy regular expression pattern: \\p{Print}+');
     // PolicyType is needed to create a policy (API reference); left out, an update keeps the
     // policy's type and a new policy is StepScaling, the type the API began with.
     const type = input.PolicyType ?? (typeof name === 'string' ? this.policies.get(`${resourceId}\u0000${name}`)?.type : undefined) ?? 'StepScaling';
@@ -519,8 +527,8 @@ export class ApplicationAutoScalingService implements AwsService {
     const { resourceId } = readTargetKey(input, { resourceRequired: true });
     const name = input.PolicyName;
     const v = new Violations();
-    if (typeof name !== 'string' || name.length < 1 || name.length > 1600) v.add(name, 'policyName', name === undefined ? 'not be null' : 'have length between 1 and 1600');
-    else if (!XML_STRING.test(name)) v.add(name, 'policyName', `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
+    if (name === undefined) v.add(name, 'policyName', 'not be null');
+    else if (v.length(name, 'policyName', 1, 1600) && !XML_STRING.test(name as string)) v.add(name, 'policyName', `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
     v.throwIfAny();
     const policy = this.policies.get(`${resourceId}\u0000${name as string}`);
     if (!policy) {
@@ -578,12 +586,10 @@ export class ApplicationAutoScalingService implements AwsService {
     const v = new Violations();
     const name = input.ScheduledActionName;
     if (name === undefined) v.add(undefined, 'scheduledActionName', 'not be null');
-    else if (typeof name !== 'string' || name.length < 1 || name.length > 256) v.add(name, 'scheduledActionName', 'have length between 1 and 256');
-    else if (!SCHEDULED_ACTION_NAME.test(name)) v.add(name, 'scheduledActionName', `satisfy regular expression pattern: ${SCHEDULED_ACTION_NAME_PATTERN}`);
+    else if (v.length(name, 'scheduledActionName', 1, 256) && !SCHEDULED_ACTION_NAME.test(name as string)) v.add(name, 'scheduledActionName', `satisfy regular expression pattern: ${SCHEDULED_ACTION_NAME_PATTERN}`);
     for (const [key, member] of [['Schedule', 'schedule'], ['Timezone', 'timezone']] as const) {
       const value = input[key];
-      if (value !== undefined && (typeof value !== 'string' || value.length < 1 || value.length > 1600)) v.add(value, member, 'have length between 1 and 1600');
-      else if (typeof value === 'string' && !XML_STRING.test(value)) v.add(value, member, `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
+      if (value !== undefined && v.length(value, member, 1, 1600) && !XML_STRING.test(value as string)) v.add(value, member, `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
     }
     for (const [key, member] of [['StartTime', 'startTime'], ['EndTime', 'endTime']] as const) {
       const value = input[key];
@@ -666,8 +672,8 @@ export class ApplicationAutoScalingService implements AwsService {
     const { resourceId } = readTargetKey(input, { resourceRequired: true });
     const name = input.ScheduledActionName;
     const v = new Violations();
-    if (typeof name !== 'string' || name.length < 1 || name.length > 1600) v.add(name, 'scheduledActionName', name === undefined ? 'not be null' : 'have length between 1 and 1600');
-    else if (!XML_STRING.test(name)) v.add(name, 'scheduledActionName', `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
+    if (name === undefined) v.add(name, 'scheduledActionName', 'not be null');
+    else if (v.length(name, 'scheduledActionName', 1, 1600) && !XML_STRING.test(name as string)) v.add(name, 'scheduledActionName', `satisfy regular expression pattern: ${XML_STRING_PATTERN}`);
     v.throwIfAny();
     const key = `${resourceId}\u0000${name as string}`;
     if (!this.scheduled.has(key)) {

@@ -130,4 +130,26 @@ describe('endpoint scaling targets', () => {
     assert.deepEqual([targets.ScalableTargets?.map((t) => t.ResourceId), rest.ScalableTargets?.map((t) => t.ResourceId), rest.NextToken], [[key('a').ResourceId], [key('b').ResourceId], undefined]);
     await sm.send(new DeleteEndpointCommand({ EndpointName: 'token-ep' }));
   });
+  test('a member past the model\'s length bounds is worded as the services word it ("Member must have length less than or equal to 256"), not as a range of this emulator\'s', async () => {
+    const { autoscaling: aas } = clients;
+    const variant = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/no-such/variant/a', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+    const policy = { ...variant, PolicyType: 'TargetTrackingScaling' as const, TargetTrackingScalingPolicyConfiguration: { TargetValue: 1, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' as const } } };
+    await assert.rejects(aas.send(new PutScalingPolicyCommand({ ...policy, PolicyName: 'p'.repeat(257) })), (err: Error) => err.message.endsWith("at 'policyName' failed to satisfy constraint: Member must have length less than or equal to 256"));
+    await assert.rejects(aas.send(new PutScalingPolicyCommand({ ...policy, PolicyName: 'tab\there' })), (err: Error) => err.message === "1 validation error detected: Value 'tab\there' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: \\p{Print}+");
+    await assert.rejects(aas.send(new RegisterScalableTargetCommand({ ...variant, MinCapacity: 1, MaxCapacity: 2, RoleARN: '' })), (err: Error) => err.message === "1 validation error detected: Value '' at 'roleARN' failed to satisfy constraint: Member must have length greater than or equal to 1");
+    await assert.rejects(aas.send(new DeregisterScalableTargetCommand({ ...variant, ResourceId: 'r'.repeat(1601) })), (err: Error) => err.message.endsWith("at 'resourceId' failed to satisfy constraint: Member must have length less than or equal to 1600"));
+  });
+  test('RegisterScalableTarget on a serverless variant\'s DesiredInstanceCount is a ValidationException that says why, not a target whose every scaling fails', async () => {
+    const { sagemaker: sm, autoscaling: aas } = clients;
+    await sm.send(new CreateModelCommand({ ModelName: 'sl-model', ExecutionRoleArn: 'arn:aws:iam::123456789012:role/R', PrimaryContainer: { Image: 'repo/img:a', ModelDataUrl: dir } }));
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'sl-config', ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'sl-model', ServerlessConfig: { MemorySizeInMB: 2048, MaxConcurrency: 2 } }] }));
+    await sm.send(new CreateEndpointCommand({ EndpointName: 'sl-ep', EndpointConfigName: 'sl-config' }));
+    await waitUntilEndpointInService({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 300 }, { EndpointName: 'sl-ep' });
+    const target = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/sl-ep/variant/AllTraffic', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const, MinCapacity: 1, MaxCapacity: 2 };
+    await assert.rejects(aas.send(new RegisterScalableTargetCommand(target)), (err: Error) => err.name === 'ValidationException' && /Variant AllTraffic of endpoint sl-ep is serverless/.test(err.message) && /ServerlessUpdateConfig/.test(err.message));
+    const targets = await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [target.ResourceId] }));
+    assert.deepEqual(targets.ScalableTargets, []);
+    await sm.send(new DeleteEndpointCommand({ EndpointName: 'sl-ep' }));
+    await waitUntilEndpointDeleted({ client: sm, minDelay: 1, maxDelay: 1, maxWaitTime: 300 }, { EndpointName: 'sl-ep' });
+  });
 });

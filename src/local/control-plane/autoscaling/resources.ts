@@ -80,7 +80,7 @@ export function readTargetKey(input: Record<string, unknown>, opts: { resourceRe
   else if (typeof ns !== 'string') v.add(ns, 'serviceNamespace', 'be a string');
   const rid = input.ResourceId;
   if (rid === undefined && opts.resourceRequired) v.add(undefined, 'resourceId', 'not be null');
-  else if (rid !== undefined && (typeof rid !== 'string' || rid.length < 1 || rid.length > 1600)) v.add(rid, 'resourceId', 'have length between 1 and 1600');
+  else if (rid !== undefined) v.length(rid, 'resourceId', 1, 1600);
   const dim = input.ScalableDimension;
   if (dim === undefined && opts.resourceRequired) v.add(undefined, 'scalableDimension', 'not be null');
   else if (dim !== undefined && typeof dim !== 'string') v.add(dim, 'scalableDimension', 'be a string');

@@ -46,13 +46,13 @@ export class AlarmHistory {
   describe(input: Record<string, unknown>): Record<string, unknown> {
     const v = new Violations();
     const name = input.AlarmName;
-    if (name !== undefined && (typeof name !== 'string' || name.length < 1 || name.length > 255)) v.add(name, 'alarmName', 'have length between 1 and 255');
+    if (name !== undefined) v.length(name, 'alarmName', 1, 255);
     const type = input.HistoryItemType;
     if (type !== undefined && !HISTORY_ITEM_TYPES.includes(type as string)) v.add(type, 'historyItemType', `satisfy enum value set: [${HISTORY_ITEM_TYPES.join(', ')}]`);
     const scanBy = input.ScanBy ?? 'TimestampDescending';
     if (scanBy !== 'TimestampDescending' && scanBy !== 'TimestampAscending') v.add(scanBy, 'scanBy', 'satisfy enum value set: [TimestampDescending, TimestampAscending]');
     const maxRecords = input.MaxRecords ?? 100;
-    if (typeof maxRecords !== 'number' || !Number.isInteger(maxRecords) || maxRecords < 1 || maxRecords > 100) v.add(maxRecords, 'maxRecords', 'have value between 1 and 100');
+    v.range(maxRecords, 'maxRecords', 1, 100);
     const start = input.StartDate === undefined ? -Infinity : readTimestamp(input.StartDate);
     const end = input.EndDate === undefined ? Infinity : readTimestamp(input.EndDate);
     if (start === undefined) v.add(input.StartDate, 'startDate', 'be a timestamp');

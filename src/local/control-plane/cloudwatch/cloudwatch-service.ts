@@ -67,6 +67,20 @@ const STATE_VALUES = ['OK', 'ALARM', 'INSUFFICIENT_DATA'] as const;
 export const MIN_FORCED_STATE_MS = 5000;
 
 /**
+ * `AlarmNames` (at most 100 names of 1 to 255 characters), each broken bound named as CloudWatch
+ * names it: the list's length at `alarmNames`, a name's at `alarmNames.N.member`.
+ */
+function checkAlarmNames(v: Violations, names: unknown, required: boolean): void {
+  if (names === undefined) {
+    if (required) v.add(names, 'alarmNames', 'not be null');
+    return;
+  }
+  if (!Array.isArray(names)) return v.add(names, 'alarmNames', 'be a list of alarm names');
+  if (names.length > 100) return v.add(names, 'alarmNames', 'have length less than or equal to 100');
+  names.forEach((n, i) => v.length(n, `alarmNames.${i + 1}.member`, 1, 255));
+}
+
+/**
  * The local CloudWatch (`GraniteServiceVersion20100801`): metric alarms evaluated on what the
  * local endpoints measure and what clients publish with `PutMetricData` ({@link MetricStore}),
  * plus `GetMetricStatistics`, `GetMetricData` and `ListMetrics`.
@@ -298,7 +312,8 @@ export class CloudWatchService implements AwsService {
     const v = new Violations();
     for (const [key, member] of [['Namespace', 'namespace'], ['MetricName', 'metricName']] as const) {
       const value = input[key];
-      if (typeof value !== 'string' || value.length < 1 || value.length > 255) v.add(value, member, value === undefined ? 'not be null' : 'have length between 1 and 255');
+      if (value === undefined) v.add(value, member, 'not be null');
+      else v.length(value, member, 1, 255);
     }
     // A metric is its namespace, name and whole dimension set: no Dimensions names the metric without any.
     const dimensions = readDimensions(v, input.Dimensions);
@@ -323,9 +338,7 @@ export class CloudWatchService implements AwsService {
   private setActionsEnabled(input: Record<string, unknown>, enabled: boolean): Record<string, unknown> {
     const names = input.AlarmNames;
     const v = new Violations();
-    if (!Array.isArray(names) || names.length > 100 || names.some((n) => typeof n !== 'string' || n.length < 1 || n.length > 255)) {
-      v.add(names, 'alarmNames', names === undefined ? 'not be null' : 'be a list of at most 100 names of 1 to 255 characters');
-    }
+    checkAlarmNames(v, names, true);
     v.throwIfAny();
     for (const n of names as string[]) {
       const alarm = this.alarms.get(n);
@@ -337,17 +350,15 @@ export class CloudWatchService implements AwsService {
   private describeAlarms(input: Record<string, unknown>): Record<string, unknown> {
     const v = new Violations();
     const names = input.AlarmNames;
-    if (names !== undefined && (!Array.isArray(names) || names.length > 100 || names.some((n) => typeof n !== 'string' || n.length < 1 || n.length > 255))) {
-      v.add(names, 'alarmNames', 'be a list of at most 100 names of 1 to 255 characters');
-    }
+    checkAlarmNames(v, names, false);
     const prefix = input.AlarmNamePrefix;
-    if (prefix !== undefined && (typeof prefix !== 'string' || prefix.length < 1 || prefix.length > 255)) v.add(prefix, 'alarmNamePrefix', 'have length between 1 and 255');
+    if (prefix !== undefined) v.length(prefix, 'alarmNamePrefix', 1, 255);
     const stateValue = input.StateValue;
     if (stateValue !== undefined && !STATE_VALUES.includes(stateValue as AlarmState)) v.add(stateValue, 'stateValue', `satisfy enum value set: [${STATE_VALUES.join(', ')}]`);
     const actionPrefix = input.ActionPrefix;
-    if (actionPrefix !== undefined && (typeof actionPrefix !== 'string' || actionPrefix.length < 1 || actionPrefix.length > 1024)) v.add(actionPrefix, 'actionPrefix', 'have length between 1 and 1024');
+    if (actionPrefix !== undefined) v.length(actionPrefix, 'actionPrefix', 1, 1024);
     const maxRecords = input.MaxRecords ?? 50;
-    if (typeof maxRecords !== 'number' || !Number.isInteger(maxRecords) || maxRecords < 1 || maxRecords > 100) v.add(maxRecords, 'maxRecords', 'have value between 1 and 100');
+    v.range(maxRecords, 'maxRecords', 1, 100);
     const types = input.AlarmTypes;
     if (types !== undefined && (!Array.isArray(types) || types.some((t) => !['CompositeAlarm', 'MetricAlarm', 'LogAlarm'].includes(t as string)))) {
       v.add(types, 'alarmTypes', 'satisfy enum value set: [CompositeAlarm, MetricAlarm, LogAlarm]');
@@ -355,7 +366,7 @@ export class CloudWatchService implements AwsService {
     const family = (['ChildrenOfAlarmName', 'ParentsOfAlarmName'] as const).filter((k) => input[k] !== undefined);
     for (const k of family) {
       const value = input[k];
-      if (typeof value !== 'string' || value.length < 1 || value.length > 255) v.add(value, k.charAt(0).toLowerCase() + k.slice(1), 'have length between 1 and 255');
+      v.length(value, k.charAt(0).toLowerCase() + k.slice(1), 1, 255);
     }
     v.throwIfAny();
     if (names !== undefined && prefix !== undefined) throw invalidParameterCombination('AlarmNames and AlarmNamePrefix cannot be used together.');
@@ -421,7 +432,8 @@ export class CloudWatchService implements AwsService {
   private setAlarmState(input: Record<string, unknown>): Record<string, unknown> {
     const v = new Violations();
     const name = input.AlarmName;
-    if (typeof name !== 'string' || name.length < 1 || name.length > 255) v.add(name, 'alarmName', name === undefined ? 'not be null' : 'have length between 1 and 255');
+    if (name === undefined) v.add(name, 'alarmName', 'not be null');
+    else v.length(name, 'alarmName', 1, 255);
     const state = input.StateValue;
     if (!STATE_VALUES.includes(state as AlarmState)) v.add(state, 'stateValue', state === undefined ? 'not be null' : `satisfy enum value set: [${STATE_VALUES.join(', ')}]`);
     const reason = input.StateReason;
@@ -454,9 +466,7 @@ export class CloudWatchService implements AwsService {
   private deleteAlarms(input: Record<string, unknown>): Record<string, unknown> {
     const names = input.AlarmNames;
     const v = new Violations();
-    if (!Array.isArray(names) || names.length > 100 || names.some((n) => typeof n !== 'string' || n.length < 1 || n.length > 255)) {
-      v.add(names, 'alarmNames', names === undefined ? 'not be null' : 'be a list of at most 100 names of 1 to 255 characters');
-    }
+    checkAlarmNames(v, names, true);
     v.throwIfAny();
     // "If you specify any incorrect alarm names, the alarms you specify with correct names are still
     // deleted" (DeleteAlarms reference): unknown names are passed over, and the answer is a success.

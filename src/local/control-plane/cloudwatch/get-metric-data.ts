@@ -62,8 +62,8 @@ function readQuery(raw: unknown, i: number): StatQuery {
   const v = new Violations();
   const id = q.Id;
   if (id === undefined || id === null) v.add(undefined, `${member}.id`, 'not be null');
-  else if (typeof id !== 'string' || id.length < 1 || id.length > 255) v.add(id, `${member}.id`, 'have length between 1 and 255');
-  if (q.Expression !== undefined && (typeof q.Expression !== 'string' || q.Expression.length < 1 || q.Expression.length > 2048)) v.add(q.Expression, `${member}.expression`, 'have length between 1 and 2048');
+  else v.length(id, `${member}.id`, 1, 255);
+  if (q.Expression !== undefined) v.length(q.Expression, `${member}.expression`, 1, 2048);
   if (q.Label !== undefined && typeof q.Label !== 'string') v.add(q.Label, `${member}.label`, 'be a string');
   if (q.ReturnData !== undefined && typeof q.ReturnData !== 'boolean' && q.ReturnData !== 'true' && q.ReturnData !== 'false') v.add(q.ReturnData, `${member}.returnData`, 'be a boolean');
   v.throwIfAny();
@@ -84,11 +84,15 @@ function readQuery(raw: unknown, i: number): StatQuery {
   if (!metric) sv.add(stat.Metric, `${member}.metricStat.metric`, 'not be null');
   const namespace = metric?.Namespace;
   const metricName = metric?.MetricName;
-  if (metric && (typeof namespace !== 'string' || namespace.length < 1 || namespace.length > 255)) sv.add(namespace, `${member}.metricStat.metric.namespace`, namespace === undefined ? 'not be null' : 'have length between 1 and 255');
-  if (metric && (typeof metricName !== 'string' || metricName.length < 1 || metricName.length > 255)) sv.add(metricName, `${member}.metricStat.metric.metricName`, metricName === undefined ? 'not be null' : 'have length between 1 and 255');
+  if (metric && namespace === undefined) sv.add(namespace, `${member}.metricStat.metric.namespace`, 'not be null');
+  else if (metric) sv.length(namespace, `${member}.metricStat.metric.namespace`, 1, 255);
+  if (metric && metricName === undefined) sv.add(metricName, `${member}.metricStat.metric.metricName`, 'not be null');
+  else if (metric) sv.length(metricName, `${member}.metricStat.metric.metricName`, 1, 255);
   const dimensions = readDimensions(sv, metric?.Dimensions, `${member}.metricStat.metric.dimensions`);
   const period = typeof stat.Period === 'string' && /^\d{1,15}$/.test(stat.Period) ? Number(stat.Period) : stat.Period;
-  if (typeof period !== 'number' || !Number.isInteger(period) || period < 1) sv.add(stat.Period, `${member}.metricStat.period`, stat.Period === undefined ? 'not be null' : 'be an integer of at least 1');
+  if (typeof period !== 'number' || !Number.isInteger(period)) sv.add(stat.Period, `${member}.metricStat.period`, stat.Period === undefined ? 'not be null' : 'be an integer of at least 1');
+  // The model's Period has a minimum of 1, worded as the services word a broken bound.
+  else if (period < 1) sv.add(stat.Period, `${member}.metricStat.period`, 'have value greater than or equal to 1');
   // The model's Stat has no minimum length: an empty one is refused below as no statistic, as AWS does.
   if (typeof stat.Stat !== 'string') sv.add(stat.Stat, `${member}.metricStat.stat`, 'not be null');
   if (stat.Unit !== undefined && !(STANDARD_UNITS as readonly unknown[]).includes(stat.Unit)) sv.add(stat.Unit, `${member}.metricStat.unit`, `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createGzip, gzipSync } from 'node:zlib';
-import { CloudWatchClient, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmHistoryCommand, DescribeAlarmsCommand, GetMetricDataCommand, GetMetricStatisticsCommand, InvalidParameterValueException, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { MAX_AWS_JSON_BODY_BYTES } from '../../../aws/protocols/aws-json.js';
 import { localClientConfig } from '../../../../test/helpers/local-sdk-clients.js';
 import { answerUntilClose } from '../../../../test/helpers/raw-http.js';
@@ -487,4 +487,46 @@ test('an X-Amz-Target with no operation gets the query code of an unknown operat
   const empty = await json('', '{}');
   assert.deepEqual(errorShape(empty), errorShape(unknown));
   assert.deepEqual(errorShape(unknown), { status: 400, contentType: 'application/x-amz-json-1.0', type: 'UnknownOperationException', errorType: 'UnknownOperationException', queryError: 'InvalidAction;Sender', members: ['__type', 'message'] });
+});
+
+test('a MaxRecords or a length past the model\'s bounds is worded as CloudWatch words it: "Member must have value less than or equal to 100" (boto/boto3#3475), not a range of its own', async () => {
+  const client = new CloudWatchClient({ ...localClientConfig(url), maxAttempts: 1 });
+  try {
+    // The JS SDK sends what it is given; CloudWatch's answer for MaxRecords 999, as a user reported it.
+    await assert.rejects(client.send(new DescribeAlarmsCommand({ MaxRecords: 999 })), (err: Error) => err.message === "1 validation error detected: Value '999' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 100");
+    await assert.rejects(client.send(new DescribeAlarmHistoryCommand({ MaxRecords: 0 })), (err: Error) => err.message === "1 validation error detected: Value '0' at 'maxRecords' failed to satisfy constraint: Member must have value greater than or equal to 1");
+    await assert.rejects(client.send(new DescribeAlarmsCommand({ AlarmNamePrefix: 'a'.repeat(256) })), (err: Error) => err.message === `1 validation error detected: Value '${'a'.repeat(256)}' at 'alarmNamePrefix' failed to satisfy constraint: Member must have length less than or equal to 255`);
+    await assert.rejects(client.send(new DeleteAlarmsCommand({ AlarmNames: Array.from({ length: 101 }, (_, i) => `a${i}`) })), (err: Error) => err.message.endsWith("at 'alarmNames' failed to satisfy constraint: Member must have length less than or equal to 100"));
+    await assert.rejects(client.send(new DescribeAlarmsCommand({ AlarmNames: ['ok', 'n'.repeat(256)] })), (err: Error) => err.message === `1 validation error detected: Value '${'n'.repeat(256)}' at 'alarmNames.2.member' failed to satisfy constraint: Member must have length less than or equal to 255`);
+    await assert.rejects(client.send(new ListMetricsCommand({ Namespace: '' })), (err: Error) => err.message === "1 validation error detected: Value '' at 'namespace' failed to satisfy constraint: Member must have length greater than or equal to 1");
+  } finally {
+    client.destroy();
+  }
+});
+
+test('a list or a Period past the model\'s bounds is worded as CloudWatch words it (ListMetrics Dimensions, GetMetricStatistics Statistics and ExtendedStatistics, Period 0), and a filter without its required Name "must not be null"', async () => {
+  const client = new CloudWatchClient({ ...localClientConfig(url), maxAttempts: 1 });
+  const window = { Namespace: 'Gzipped', MetricName: 'Quality', StartTime: new Date(Date.now() - 3_600_000), EndTime: new Date(), Period: 60 };
+  try {
+    const filters = Array.from({ length: 11 }, (_, i) => ({ Name: `d${i}` }));
+    await assert.rejects(client.send(new ListMetricsCommand({ Dimensions: filters })), (err: Error) => err.message === `1 validation error detected: Value '${JSON.stringify(filters)}' at 'dimensions' failed to satisfy constraint: Member must have length less than or equal to 10`);
+    await assert.rejects(
+      client.send(new ListMetricsCommand({ Dimensions: [{ Name: 'ok' }, { Value: 'v' } as { Name: string; Value: string }] })),
+      (err: Error) => err.message === "1 validation error detected: Value null at 'dimensions.2.member.name' failed to satisfy constraint: Member must not be null",
+    );
+    await client.send(new ListMetricsCommand({ Dimensions: Array.from({ length: 10 }, (_, i) => ({ Name: `d${i}` })) }));
+    const six = ['Sum', 'Average', 'Minimum', 'Maximum', 'SampleCount', 'Sum'] as const;
+    await assert.rejects(client.send(new GetMetricStatisticsCommand({ ...window, Statistics: [...six] })), (err: Error) => err.message === `1 validation error detected: Value '${JSON.stringify(six)}' at 'statistics' failed to satisfy constraint: Member must have length less than or equal to 5`);
+    const eleven = Array.from({ length: 11 }, (_, i) => `p${i + 1}`);
+    await assert.rejects(client.send(new GetMetricStatisticsCommand({ ...window, ExtendedStatistics: eleven })), (err: Error) => err.message === `1 validation error detected: Value '${JSON.stringify(eleven)}' at 'extendedStatistics' failed to satisfy constraint: Member must have length less than or equal to 10`);
+    await client.send(new GetMetricStatisticsCommand({ ...window, Statistics: ['Sum', 'Average', 'Minimum', 'Maximum', 'SampleCount'] }));
+    // Period: the model's minimum is 1, so 0 breaks that bound (in GetMetricStatistics and a GetMetricData MetricStat alike).
+    await assert.rejects(client.send(new GetMetricStatisticsCommand({ ...window, Period: 0, Statistics: ['Sum'] })), (err: Error) => err.message === "1 validation error detected: Value '0' at 'period' failed to satisfy constraint: Member must have value greater than or equal to 1");
+    await assert.rejects(
+      client.send(new GetMetricDataCommand({ StartTime: window.StartTime, EndTime: window.EndTime, MetricDataQueries: [{ Id: 'q', MetricStat: { Metric: { Namespace: 'Gzipped', MetricName: 'Quality' }, Period: 0, Stat: 'Sum' } }] })),
+      (err: Error) => err.message === "1 validation error detected: Value '0' at 'metricDataQueries.1.member.metricStat.period' failed to satisfy constraint: Member must have value greater than or equal to 1",
+    );
+  } finally {
+    client.destroy();
+  }
 });

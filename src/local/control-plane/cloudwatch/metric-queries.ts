@@ -31,27 +31,37 @@ export function readTimestamp(value: unknown): number | undefined {
   return timestampMillis(value);
 }
 
+/**
+ * Records a list member's length past the model's `min`/`max` as the services word it ("Member must
+ * have length less than or equal to 5"), as they word a string's.
+ */
+function listLength(v: Violations, list: readonly unknown[], member: string, min: number, max: number): void {
+  if (list.length < min) v.add(list, member, `have length greater than or equal to ${min}`);
+  else if (list.length > max) v.add(list, member, `have length less than or equal to ${max}`);
+}
+
 /** GetMetricStatistics over the local metric store. */
 export function getMetricStatistics(store: MetricStore, input: Record<string, unknown>, now: number): Record<string, unknown> {
   const v = new Violations();
   for (const [member, key] of [['namespace', 'Namespace'], ['metricName', 'MetricName']] as const) {
     const value = input[key];
     if (value === undefined) v.add(undefined, member, 'not be null');
-    else if (typeof value !== 'string' || value.length < 1 || value.length > 255) v.add(value, member, 'have length between 1 and 255');
+    else v.length(value, member, 1, 255);
   }
   const start = readTimestamp(input.StartTime);
   const end = readTimestamp(input.EndTime);
   if (start === undefined) v.add(input.StartTime, 'startTime', input.StartTime === undefined ? 'not be null' : 'be a timestamp');
   if (end === undefined) v.add(input.EndTime, 'endTime', input.EndTime === undefined ? 'not be null' : 'be a timestamp');
   const period = input.Period;
-  if (typeof period !== 'number' || !Number.isInteger(period) || period < 1) v.add(period, 'period', period === undefined ? 'not be null' : 'be an integer of at least 1');
+  if (typeof period !== 'number' || !Number.isInteger(period)) v.add(period, 'period', period === undefined ? 'not be null' : 'be an integer of at least 1');
+  else if (period < 1) v.add(period, 'period', 'have value greater than or equal to 1');
   const dimensions = readDimensions(v, input.Dimensions);
   const stats = input.Statistics;
-  if (stats !== undefined && (!Array.isArray(stats) || stats.length < 1 || stats.length > 5)) v.add(stats, 'statistics', `be a list of 1 to 5 values from [${STATISTICS.join(', ')}]`);
+  if (stats !== undefined && !Array.isArray(stats)) v.add(stats, 'statistics', `be a list of 1 to 5 values from [${STATISTICS.join(', ')}]`);
+  else if (stats !== undefined) listLength(v, stats, 'statistics', 1, 5);
   const extended = input.ExtendedStatistics;
-  if (extended !== undefined && (!Array.isArray(extended) || extended.length < 1 || extended.length > 10 || extended.some((s) => typeof s !== 'string'))) {
-    v.add(extended, 'extendedStatistics', 'be a list of 1 to 10 strings');
-  }
+  if (extended !== undefined && (!Array.isArray(extended) || extended.some((s) => typeof s !== 'string'))) v.add(extended, 'extendedStatistics', 'be a list of 1 to 10 strings');
+  else if (extended !== undefined) listLength(v, extended, 'extendedStatistics', 1, 10);
   const unit = input.Unit;
   if (unit !== undefined && !(STANDARD_UNITS as readonly unknown[]).includes(unit)) v.add(unit, 'unit', `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);
   v.throwIfAny();
@@ -89,15 +99,18 @@ export function listMetrics(store: MetricStore, input: Record<string, unknown>, 
   const v = new Violations();
   for (const [member, key] of [['namespace', 'Namespace'], ['metricName', 'MetricName']] as const) {
     const value = input[key];
-    if (value !== undefined && (typeof value !== 'string' || value.length < 1 || value.length > 255)) v.add(value, member, 'have length between 1 and 255');
+    if (value !== undefined) v.length(value, member, 1, 255);
   }
   const filters = input.Dimensions;
-  if (filters !== undefined && (!Array.isArray(filters) || filters.length > 10)) v.add(filters, 'dimensions', 'be a list of at most 10 filters');
+  if (filters !== undefined && !Array.isArray(filters)) v.add(filters, 'dimensions', 'be a list of at most 10 filters');
+  else if (filters !== undefined) listLength(v, filters, 'dimensions', 0, 10);
   if (input.RecentlyActive !== undefined && input.RecentlyActive !== 'PT3H') v.add(input.RecentlyActive, 'recentlyActive', 'satisfy enum value set: [PT3H]');
   // Not a list: refused above, and no filter is read from it; a list's items are all checked, so one answer names every fault.
   const dims = (Array.isArray(filters) ? (filters as Array<Record<string, unknown>>) : []).map((f, i) => {
-    if (typeof f?.Name !== 'string' || f.Name.length < 1 || f.Name.length > 255) v.add(f?.Name, `dimensions.${i + 1}.member.name`, 'have length between 1 and 255');
-    if (f?.Value !== undefined && (typeof f.Value !== 'string' || f.Value.length < 1 || f.Value.length > 1024)) v.add(f.Value, `dimensions.${i + 1}.member.value`, 'have length between 1 and 1024');
+    // Name is required in a DimensionFilter (the model), Value is not.
+    if (f?.Name === undefined || f.Name === null) v.add(undefined, `dimensions.${i + 1}.member.name`, 'not be null');
+    else v.length(f.Name, `dimensions.${i + 1}.member.name`, 1, 255);
+    if (f?.Value !== undefined) v.length(f.Value, `dimensions.${i + 1}.member.value`, 1, 1024);
     return { Name: f?.Name as string, ...(f?.Value !== undefined ? { Value: f.Value as string } : {}) };
   });
   v.throwIfAny();

@@ -81,7 +81,7 @@ test('Namespace: required, 1 to 255 characters, not AWS/, ASCII without control 
   await invalid(cw, { Namespace: 'AWS/SageMaker', MetricData: [{ MetricName: 'm', Value: 1 }] }, 'The value AWS/SageMaker for parameter Namespace is invalid.');
   await invalid(cw, { Namespace: 'a\u0001b', MetricData: [{ MetricName: 'm', Value: 1 }] }, 'The value a\u0001b for parameter Namespace is invalid.');
   await invalid(cw, { Namespace: 'café', MetricData: [{ MetricName: 'm', Value: 1 }] }, /^The value café for parameter Namespace is invalid\.$/);
-  await validation(cw, { Namespace: 'n'.repeat(256), MetricData: [{ MetricName: 'm', Value: 1 }] }, /^1 validation error detected: Value 'n{256}' at 'namespace' failed to satisfy constraint: Member must have length between 1 and 255$/);
+  await validation(cw, { Namespace: 'n'.repeat(256), MetricData: [{ MetricName: 'm', Value: 1 }] }, /^1 validation error detected: Value 'n{256}' at 'namespace' failed to satisfy constraint: Member must have length less than or equal to 255$/);
   await validation(cw, { Namespace: ':x', MetricData: [{ MetricName: 'm', Value: 1 }] }, /at 'namespace' failed to satisfy constraint: Member must satisfy regular expression pattern: \[\^:\]\.\*/);
   await cw.call('PutMetricData', { Namespace: 'n'.repeat(255), MetricData: [{ MetricName: 'm', Value: 1 }] });
   await cw.call('PutMetricData', { Namespace: 'AWSome/ok', MetricData: [{ MetricName: 'm', Value: 1 }] });
@@ -101,7 +101,7 @@ test('MetricData: required, at most 1000 entries (EntityMetricData included), Me
   await cw.call('PutMetricData', { Namespace: 'Other', EntityMetricData: [{ Entity: { KeyAttributes: { Type: 'Service' } }, MetricData: entries(2) }] });
   assert.equal(metrics.list({ namespace: 'Other' }).length, 2);
   await missing(cw, { Namespace: 'MyApp', MetricData: [{ MetricName: 'a', Value: 1 }, { Value: 1 }] }, 'The parameter MetricData.member.2.MetricName is required.');
-  await validation(cw, one({ MetricName: 'x'.repeat(256), Value: 1 }), /at 'metricData\.1\.member\.metricName' failed to satisfy constraint: Member must have length between 1 and 255/);
+  await validation(cw, one({ MetricName: 'x'.repeat(256), Value: 1 }), /at 'metricData\.1\.member\.metricName' failed to satisfy constraint: Member must have length less than or equal to 255/);
   await validation(cw, { Namespace: 'MyApp', MetricData: { MetricName: 'm' } }, /at 'metricData' failed to satisfy constraint: Member must be a list/);
 });
 
@@ -112,7 +112,7 @@ test('Dimensions: at most 30, Name and Value required, lengths, ASCII, no leadin
   await cw.call('PutMetricData', one({ Value: 1, Dimensions: dims(30) }));
   await missing(cw, one({ Value: 1, Dimensions: [{ Value: 'v' }] }), 'The parameter MetricData.member.1.Dimensions.member.1.Name is required.');
   await missing(cw, one({ Value: 1, Dimensions: [{ Name: 'n' }] }), 'The parameter MetricData.member.1.Dimensions.member.1.Value is required.');
-  await validation(cw, one({ Value: 1, Dimensions: [{ Name: 'n', Value: 'v'.repeat(1025) }] }), /at 'metricData\.1\.member\.dimensions\.1\.member\.value' failed to satisfy constraint: Member must have length between 1 and 1024/);
+  await validation(cw, one({ Value: 1, Dimensions: [{ Name: 'n', Value: 'v'.repeat(1025) }] }), /at 'metricData\.1\.member\.dimensions\.1\.member\.value' failed to satisfy constraint: Member must have length less than or equal to 1024/);
   await validation(cw, one({ Value: 1, Dimensions: [{ Name: 'n'.repeat(256), Value: 'v' }] }), /at 'metricData\.1\.member\.dimensions\.1\.member\.name'/);
   await invalid(cw, one({ Value: 1, Dimensions: [{ Name: ':n', Value: 'v' }] }), 'The value :n for parameter MetricData.member.1.Dimensions.member.1.Name is invalid.');
   await invalid(cw, one({ Value: 1, Dimensions: [{ Name: 'n', Value: '   ' }] }), `The value ${'   '} for parameter MetricData.member.1.Dimensions.member.1.Value is invalid.`);

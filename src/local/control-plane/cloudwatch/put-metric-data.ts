@@ -110,8 +110,8 @@ function readDimensions(raw: unknown, path: string, member: string): Dimension[]
     if (item.Name === undefined || item.Name === null) throw missingParameter(`The parameter ${at}.Name is required.`);
     if (item.Value === undefined || item.Value === null) throw missingParameter(`The parameter ${at}.Value is required.`);
     const dv = new Violations();
-    if (typeof item.Name !== 'string' || item.Name.length < 1 || item.Name.length > 255) dv.add(item.Name, `${member}.${i + 1}.member.name`, 'have length between 1 and 255');
-    if (typeof item.Value !== 'string' || item.Value.length < 1 || item.Value.length > 1024) dv.add(item.Value, `${member}.${i + 1}.member.value`, 'have length between 1 and 1024');
+    dv.length(item.Name, `${member}.${i + 1}.member.name`, 1, 255);
+    dv.length(item.Value, `${member}.${i + 1}.member.value`, 1, 1024);
     dv.throwIfAny();
     const name = item.Name as string;
     // Names and values are ASCII with at least one non-blank character; a name cannot start with a colon (Dimension reference).
@@ -162,7 +162,7 @@ function readDatum(raw: unknown, path: string, member: string, namespace: string
   if (entry.MetricName === undefined || entry.MetricName === null) throw missingParameter(`The parameter ${path}.MetricName is required.`);
   const v = new Violations();
   const metricName = entry.MetricName;
-  if (typeof metricName !== 'string' || metricName.length < 1 || metricName.length > 255) v.add(metricName, `${member}.metricName`, 'have length between 1 and 255');
+  v.length(metricName, `${member}.metricName`, 1, 255);
   const unit = entry.Unit ?? 'None';
   if (!(STANDARD_UNITS as readonly unknown[]).includes(unit)) v.add(unit, `${member}.unit`, `satisfy enum value set: [${STANDARD_UNITS.join(', ')}]`);
   const resolution = entry.StorageResolution;
@@ -214,8 +214,7 @@ export function putMetricData(store: MetricStore, input: Input, now: number): Re
   const namespace = input.Namespace;
   if (namespace === undefined || namespace === null) throw missingParameter('The parameter Namespace is required.');
   const v = new Violations();
-  if (typeof namespace !== 'string' || namespace.length < 1 || namespace.length > 255) v.add(namespace, 'namespace', 'have length between 1 and 255');
-  else if (namespace.startsWith(':')) v.add(namespace, 'namespace', 'satisfy regular expression pattern: [^:].*');
+  if (v.length(namespace, 'namespace', 1, 255) && (namespace as string).startsWith(':')) v.add(namespace, 'namespace', 'satisfy regular expression pattern: [^:].*');
   const metricData = readList(v, input.MetricData, 'metricData');
   const entityData = readList(v, input.EntityMetricData, 'entityMetricData');
   v.throwIfAny();
