@@ -48,6 +48,8 @@ describe('local multi-model endpoint', () => {
     holdLoads?: Promise<void>;
     oomAbove?: number;
     dropOnOom?: boolean;
+    /** Loads of a folder without a model.onnx at its top fail with a 500, as smkit serve's do ("no model found"). */
+    needsTopModel?: boolean;
   }
 
   /**
@@ -84,6 +86,7 @@ describe('local multi-model endpoint', () => {
           const { model_name: name, url } = JSON.parse(Buffer.concat(chunks).toString()) as { model_name: string; url: string };
           if (loaded.has(name)) return json(409, { code: 409, message: 'already loaded' });
           if (loaded.size >= capacity) return json(507, { code: 507, message: 'Memory exhausted' });
+          if (model.needsTopModel && !existsSync(join(url, 'model.onnx'))) return json(500, { code: 'ERR_MODEL_LOAD', message: `no model found in ${url}` });
           filesAtLoad.push(Object.fromEntries(readdirSync(url).map((f) => [f, readFileSync(join(url, f), 'utf8')])));
           loaded.set(name, url);
           return json(200, { status: `Model "${name}" registered` });
@@ -218,6 +221,19 @@ describe('local multi-model endpoint', () => {
     const fixed = await invoke('a.tar.gz');
     assert.equal(fixed.status, 200, fixed.text);
     assert.deepEqual(container.filesAtLoad, [{ 'labels.txt': 'l', 'model.onnx': 'whole' }]);
+  });
+
+  test('a model the container would not load (an archive packed with its folder) is a ModelError; once the archive is fixed, the next invocation extracts the fixed one and loads it, not the copy of the first', async () => {
+    const { dir, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': [{ path: 'iris/model.onnx', body: 'nested' }] });
+    container.model.needsTopModel = true;
+    const refused = await invoke('a.tar.gz');
+    assert.equal(refused.status, 424, refused.text);
+    assert.match(refused.body.OriginalMessage, /no model found/);
+    await writeFile(join(dir, 'source', 'a.tar.gz'), craftTarGz([{ path: 'model.onnx', body: 'top' }]));
+    const fixed = await invoke('a.tar.gz');
+    assert.equal(fixed.status, 200, fixed.text);
+    assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'top' }]);
+    assert.deepEqual(container.calls.filter((c) => c === 'POST /models'), ['POST /models', 'POST /models']);
   });
 
   test('a TargetModel that is a folder is copied as smkit package packs it: a link to a folder above it is a ValidationError naming it (not a 500 after copying the parent 40 levels deep); a FIFO and .git are left out', async () => {

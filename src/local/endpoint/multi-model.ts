@@ -256,9 +256,11 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
   const source = path.resolve(host.source, targetModel);
   if (!source.startsWith(path.resolve(host.source) + path.sep)) throw new TargetModelError(`TargetModel ${targetModel} must name a model inside the endpoint's model folder`);
   let info = await stat(source).catch(() => undefined);
+  // The last load of it failed on what was fetched (see below): the object may have been fixed since.
+  const again = host.failed.has(targetModel);
   // From S3 a TargetModel is an object's key: a folder at its place was made for keys under it
   // (v2/x.tar.gz), and is not this model.
-  if (host.fetch && info?.isDirectory()) info = undefined;
+  if (host.fetch && (info?.isDirectory() || again)) info = undefined;
   let where = source;
   if (!info && host.fetch) {
     // Not there when the endpoint started: fetched now, as the service fetches each model on first use.
@@ -278,7 +280,15 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
   const name = `m-${createHash('sha256').update(targetModel).digest('hex').slice(0, 16)}`;
   const hostModel = path.join(host.hostDir, name, 'model');
   signal.throwIfAborted();
-  if (!existsSync(hostModel)) await placeModel(source, info.isDirectory(), hostModel, targetModel, signal);
+  if (again) await rm(path.dirname(hostModel), { recursive: true, force: true });
+  if (!existsSync(hostModel)) {
+    await placeModel(source, info.isDirectory(), hostModel, targetModel, signal).catch((err: unknown) => {
+      // An archive that cannot be used is fetched again by the next invocation, which finds the
+      // object as it is then: the download kept here is not what a fixed object holds.
+      if (err instanceof TargetModelError) host.failed.add(targetModel);
+      throw err;
+    });
+  }
   const unloaded: string[] = [];
   for (;;) {
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -297,8 +307,17 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
     }
     const text = await answerText(res, container, index, timeout, timeoutMs, `loading ${targetModel}: `);
     // 409: already loaded (for example by an earlier front door run against the same container).
-    if (res.status === 200 || res.status === 409) return { name, fresh: res.status === 200 };
-    if (res.status !== 507) throw new ContainerFailure('status', container, index, res.status, text);
+    if (res.status === 200 || res.status === 409) {
+      host.failed.delete(targetModel);
+      return { name, fresh: res.status === 200 };
+    }
+    if (res.status !== 507) {
+      // The container would not load it (no model found: an archive packed with its folder, a
+      // corrupt model file): the user fixes the object, and the next invocation must load that, not
+      // this copy kept on disk.
+      host.failed.add(targetModel);
+      throw new ContainerFailure('status', container, index, res.status, text);
+    }
     // 507: not enough memory or other resources; the service unloads models nobody is using, least
     // recently used first, and loads again.
     const idle = leastRecentlyUsedIdle(host, targetModel);
