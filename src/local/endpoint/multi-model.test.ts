@@ -1,12 +1,12 @@
 // The front door's side of a multi-model endpoint against a container over real HTTP (only the
 // model server is replaced): caching disabled, unloading least recently used models on a 507 (of a
 // load or of an invocation), and a model copy that a failed extraction cannot leave half made.
-import { after, describe, test } from 'node:test';
+import { after, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, promises as fsPromises, readdirSync, readFileSync, statSync, type StatsFs } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -177,6 +177,85 @@ describe('local multi-model endpoint', () => {
     assert.deepEqual(full.container.calls, ['POST /models'], 'tried once: nothing to unload');
   });
 
+  /**
+   * Makes the folder `dir` a disk of `bytes` (as statfs reports it to the extraction's free-space
+   * check: `bytes` less the files under `dir`) until the returned function is called.
+   */
+  function smallDisk(dir: string, bytes: number): () => void {
+    const statfs = fsPromises.statfs.bind(fsPromises);
+    const used = () => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).reduce((sum, e) => sum + statSync(join(e.parentPath, e.name)).size, 0);
+    const fake = mock.method(fsPromises, 'statfs', async (at: string) => {
+      if (!String(at).startsWith(dir)) return statfs(at);
+      return { ...(await statfs(dir)), blocks: bytes, bsize: 1, bavail: Math.max(0, bytes - used()) } satisfies StatsFs;
+    });
+    return () => fake.mock.restore();
+  }
+
+  const KB = [{ path: 'model.onnx', body: 'w'.repeat(1000) }];
+
+  test('a model whose files do not fit in the disk space free gets the least recently invoked idle model unloaded and its copy deleted, as the service deletes unused models when its storage volume is full; that model loads anew when invoked again', async () => {
+    const { dir, host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': KB, 'b.tar.gz': KB, 'c.tar.gz': KB });
+    const restore = smallDisk(dir, 2500);
+    try {
+      for (const t of ['a.tar.gz', 'b.tar.gz']) assert.equal((await invoke(t)).status, 200);
+      const [a, b] = [await nameOf(host, 'a.tar.gz'), await nameOf(host, 'b.tar.gz')];
+      const c = await invoke('c.tar.gz');
+      assert.equal(c.status, 200, c.text);
+      const cName = await nameOf(host, 'c.tar.gz');
+      assert.deepEqual(container.calls.slice(-3), [`DELETE /models/${a}`, 'POST /models', `POST /models/${cName}/invoke`]);
+      assert.equal(existsSync(join(host.hostDir, a)), false, "a's copy is deleted");
+      assert.equal(host.loads.has('a.tar.gz'), false);
+      // a again: b, now the least recently invoked, makes room, and a loads from its archive.
+      assert.equal((await invoke('a.tar.gz')).status, 200);
+      assert.deepEqual(container.calls.slice(-3), [`DELETE /models/${b}`, 'POST /models', `POST /models/${a}/invoke`]);
+      assert.deepEqual(container.filesAtLoad.length, 4, 'a was extracted and loaded twice');
+    } finally {
+      restore();
+    }
+  });
+
+  test('for disk space the copy of a model unloaded for memory (kept on disk) is deleted first, without unloading a model the container holds', async () => {
+    const { dir, host, container, invoke } = await mmeEndpoint(1, { 'a.tar.gz': KB, 'b.tar.gz': KB, 'c.tar.gz': KB });
+    const restore = smallDisk(dir, 2500);
+    try {
+      assert.equal((await invoke('a.tar.gz')).status, 200);
+      const a = await nameOf(host, 'a.tar.gz');
+      // The container holds 1: b's load is answered 507, a is unloaded, its copy kept.
+      assert.equal((await invoke('b.tar.gz')).status, 200);
+      const b = await nameOf(host, 'b.tar.gz');
+      assert.ok(existsSync(join(host.hostDir, a, 'model')));
+      const calls = container.calls.length;
+      // c's files need a's room on disk: a's copy goes; the 507 of c's load then unloads b (kept on disk).
+      const c = await invoke('c.tar.gz');
+      assert.equal(c.status, 200, c.text);
+      assert.deepEqual(container.calls.slice(calls), ['POST /models', `DELETE /models/${b}`, 'POST /models', `POST /models/${await nameOf(host, 'c.tar.gz')}/invoke`]);
+      assert.equal(existsSync(join(host.hostDir, a)), false, "a's copy is deleted");
+      assert.ok(existsSync(join(host.hostDir, b, 'model')), "b's copy stays");
+    } finally {
+      restore();
+    }
+  });
+
+  test('a model whose files do not fit in the disk space free, with the only other model in use by an invocation, is a ValidationError saying so (not that the archive is invalid): the model in use keeps its copy and answers, and the container is not asked to load the new one', async () => {
+    let answer!: () => void;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    const { dir, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': KB, 'b.tar.gz': KB }, true, { holdInvokes: held });
+    const restore = smallDisk(dir, 2000);
+    const inFlight = invoke('a.tar.gz').then((r) => r);
+    try {
+      while (!container.calls.some((c) => c.endsWith('/invoke'))) await new Promise((r) => setImmediate(r));
+      const res = await invoke('b.tar.gz');
+      assert.equal(res.status, 400, res.text);
+      assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
+      assert.match(res.body.Message, /^Failed to extract model data archive for TargetModel b\.tar\.gz from .*: there is not enough disk space for its files: .*\(no other model is unused to delete its copy\)$/);
+    } finally {
+      answer();
+      restore();
+    }
+    assert.equal((await inFlight).status, 200);
+    assert.deepEqual(container.calls.filter((c) => !c.endsWith('/invoke')), ['POST /models'], 'a was loaded, and neither unloaded nor b loaded');
+  });
+
   test('a model whose load outlasted its invocation (ModelNotReadyException) is still unloaded for a 507 once loaded, though never invoked', async () => {
     let letLoad!: () => void;
     const held = new Promise<void>((resolve) => (letLoad = resolve));
@@ -256,17 +335,20 @@ describe('local multi-model endpoint', () => {
     assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
   });
 
-  test('an archive whose files would not fit in the disk space free (a 4 PiB file) is a ValidationError saying so, refused at its header: nothing is written and the container is not asked to load it', async () => {
-    const { dir, container, invoke } = await mmeEndpoint(10, {});
+  test('an archive whose files would not fit in the disk space free (a 4 PiB file) is a ValidationError saying so, refused at its header: nothing is written, the container is not asked to load it, and no other model is unloaded for it (that would not make room)', async () => {
+    const { dir, host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
+    assert.equal((await invoke('a.tar.gz')).status, 200);
+    const a = await nameOf(host, 'a.tar.gz');
+    const calls = container.calls.length;
     const header = Buffer.alloc(512);
     new Header({ path: 'huge.bin', type: 'File', size: 2 ** 52, mode: 0o644, mtime: new Date(0) }).encode(header, 0);
     await writeFile(join(dir, 'source', 'bomb.tar.gz'), gzipSync(Buffer.concat([header, Buffer.alloc(4096)])));
     const res = await invoke('bomb.tar.gz');
     assert.equal(res.status, 400, res.text);
     assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
-    assert.match(res.body.Message, /^Failed to extract model data archive for TargetModel bomb\.tar\.gz .*its files take more than \d+ bytes \(4503599627370496 by entry 1, "huge\.bin"\), the space free where it would be extracted/);
-    assert.deepEqual(existsSync(join(dir, 'models')) ? readdirSync(join(dir, 'models'), { recursive: true }) : [], [], 'nothing is written');
-    assert.deepEqual(container.calls, []);
+    assert.match(res.body.Message, /^Failed to extract model data archive for TargetModel bomb\.tar\.gz .*its files take more than \d+ bytes \(4503599627370496 by entry 1, "huge\.bin"\), the space free where it would be extracted.*\(deleting the other models' copies would not make room\)$/);
+    assert.deepEqual(readdirSync(join(dir, 'models'), { recursive: true }).filter((f) => !f.toString().startsWith(a)), [], 'nothing is written');
+    assert.deepEqual(container.calls.slice(calls), [], 'a stays loaded: unloading it would not make room');
   });
 
   test('a 404 from a model the container no longer has (it restarted, or dropped it) loads the model again (POST /models) and invokes it once more, as the service loads a model that is not loaded', async () => {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { rename, rm, stat } from 'node:fs/promises';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { copyModelDirectory, extractModelArchive } from '../../archive/model-archive.js';
@@ -277,17 +277,39 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
   }
   if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${where}.`);
   await host.unloading.get(targetModel)?.catch(() => {});
-  const name = `m-${createHash('sha256').update(targetModel).digest('hex').slice(0, 16)}`;
+  const name = modelName(targetModel);
   const hostModel = path.join(host.hostDir, name, 'model');
   signal.throwIfAborted();
   if (again) await rm(path.dirname(hostModel), { recursive: true, force: true });
-  if (!existsSync(hostModel)) {
-    await placeModel(source, info.isDirectory(), hostModel, targetModel, signal).catch((err: unknown) => {
+  const deleted: string[] = [];
+  while (!existsSync(hostModel)) {
+    try {
+      await placeModel(source, info.isDirectory(), hostModel, targetModel, signal);
+    } catch (err) {
+      // Not enough disk space for its files: as the service "deletes any unused models from the
+      // storage volume" when it reaches capacity (how-multi-mode-endpoints-work.html), deletes the
+      // copy of one unused model and extracts again.
+      if (err instanceof NoRoomError) {
+        // Deleting every copy there is would not make room (a model larger than the disk, a gzip
+        // bomb's header): none is deleted for it.
+        const hopeless = !(err.atLeastBytes <= err.freeBytes + (await bytesUnder(host.hostDir)));
+        const freed = !hopeless && deleted.length < MAX_UNLOADS_PER_LOAD ? await deleteUnusedCopy(container, host, targetModel, index) : undefined;
+        if (freed !== undefined) {
+          deleted.push(freed);
+          continue;
+        }
+        const tried = hopeless
+          ? "deleting the other models' copies would not make room"
+          : deleted.length === 0
+            ? 'no other model is unused to delete its copy'
+            : `still too large after deleting the copies of the ${deleted.length} least recently used unused model(s) ${deleted.join(', ')}`;
+        throw new TargetModelError(`${err.message} (${tried})`);
+      }
       // An archive that cannot be used is fetched again by the next invocation, which finds the
       // object as it is then: the download kept here is not what a fixed object holds.
       if (err instanceof TargetModelError) host.failed.add(targetModel);
       throw err;
-    });
+    }
   }
   const unloaded: string[] = [];
   for (;;) {
@@ -343,6 +365,53 @@ async function answerText(res: Response, container: ChainContainer, index: numbe
   }
 }
 
+/** The files of a `TargetModel`'s archive would take more than the disk space free where it is extracted. */
+class NoRoomError extends TargetModelError {
+  /** `atLeastBytes`: what its files take, counted up to the entry past the space free (`freeBytes`). */
+  constructor(
+    message: string,
+    readonly atLeastBytes: number,
+    readonly freeBytes: number,
+  ) {
+    super(message);
+    this.name = 'NoRoomError';
+  }
+}
+
+/** The bytes of the files under `dir` (0 when it cannot be read). */
+async function bytesUnder(dir: string): Promise<number> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  let bytes = 0;
+  for (const e of entries) if (e.isFile()) bytes += (await stat(path.join(e.parentPath, e.name)).catch(() => undefined))?.size ?? 0;
+  return bytes;
+}
+
+/** The container's name for `targetModel` (`/opt/ml/models/<name>`): opaque, as on the service. */
+function modelName(targetModel: string): string {
+  return `m-${createHash('sha256').update(targetModel).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Deletes the copy on disk of one model that no invocation uses, to make room for `except`'s: first
+ * a copy of a model not loaded (unloaded for memory, its copy kept), else the least recently invoked
+ * loaded model that no invocation is using, unloaded first (`DELETE /models/<name>`). Resolves with
+ * what it deleted (a `TargetModel`, or the copy's folder name when no load names it), or undefined
+ * when no model is unused.
+ */
+async function deleteUnusedCopy(container: ChainContainer, host: MultiModelHost, except: string, index: number): Promise<string | undefined> {
+  const held = new Set([except, ...host.loads.keys(), ...host.inUse.keys(), ...host.unloading.keys()].map(modelName));
+  const copies = await readdir(host.hostDir).catch(() => [] as string[]);
+  const unloadedCopy = copies.find((name) => /^m-[0-9a-f]{16}$/.test(name) && !held.has(name));
+  if (unloadedCopy !== undefined) {
+    await rm(path.join(host.hostDir, unloadedCopy), { recursive: true, force: true });
+    return unloadedCopy;
+  }
+  const idle = leastRecentlyUsedIdle(host, except);
+  if (idle === undefined) return undefined;
+  await unloadModel(container, host, idle, index, true);
+  return idle;
+}
+
 /**
  * Extracts (or copies) `source` to `hostModel` through a folder beside it, renamed into place when
  * complete: a load that failed halfway (a full disk, a broken archive) or was stopped (`signal`)
@@ -363,6 +432,10 @@ async function placeModel(source: string, isDirectory: boolean, hostModel: strin
       // cannot be downloaded is, not a 500 that SDKs retry; in the words SageMaker uses for an
       // archive it cannot extract ("Failed to extract model data archive … valid tar.gz archive").
       if (!(err instanceof ToolkitError) || (err.code !== 'ERR_ARCHIVE_INVALID' && err.code !== 'ERR_ARCHIVE_UNSAFE' && err.code !== 'ERR_ARCHIVE_TOO_LARGE')) throw err;
+      // No maxBytes is given: too large is for the space free.
+      if (err.code === 'ERR_ARCHIVE_TOO_LARGE') {
+        throw new NoRoomError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}: there is not enough disk space for its files: ${err.message}`, Number(err.details?.['atLeastBytes']), Number(err.details?.['maxBytes']));
+      }
       throw new TargetModelError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}. Please ensure that the object located at the URL is a valid tar.gz archive: ${err.message}`);
     });
     signal.throwIfAborted();
