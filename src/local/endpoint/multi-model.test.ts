@@ -302,6 +302,38 @@ describe('local multi-model endpoint', () => {
     assert.deepEqual(container.filesAtLoad, [{ 'labels.txt': 'l', 'model.onnx': 'whole' }]);
   });
 
+  test('a download that fills the disk (ENOSPC) gets the copy of an unused model deleted and is fetched again, as the service deletes unused models when its storage volume is full; with none unused it is a ValidationError saying so', async () => {
+    const { dir, host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
+    assert.equal((await invoke('a.tar.gz')).status, 200);
+    const a = await nameOf(host, 'a.tar.gz');
+    const fetches: string[] = [];
+    // The stand-in for S3: b.tar.gz is stored only once a's copy is gone; the disk is full before.
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      const at = `s3://models/mme/${targetModel}`;
+      if (existsSync(join(host.hostDir, a))) {
+        const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        throw new Error(`${at}: ${full.message}`, { cause: Object.assign(new Error(full.message, { cause: full }), { name: 'ModelCacheWriteError' }) });
+      }
+      await writeFile(join(dir, 'source', targetModel), craftTarGz(MODEL));
+      return { found: true, at };
+    };
+    const b = await invoke('b.tar.gz');
+    assert.equal(b.status, 200, b.text);
+    assert.deepEqual(fetches, ['b.tar.gz', 'b.tar.gz']);
+    assert.ok(container.calls.includes(`DELETE /models/${a}`));
+    assert.equal(existsSync(join(host.hostDir, a)), false, "a's copy is deleted");
+
+    // b is in use by nothing, but the disk stays full for c: b's copy goes, then nothing is left.
+    host.fetch = async (targetModel) => {
+      throw new Error(`s3://models/mme/${targetModel}: ENOSPC`, { cause: Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }) });
+    };
+    const c = await invoke('c.tar.gz');
+    assert.equal(c.status, 400, c.text);
+    assert.equal(c.headers['x-amzn-errortype'], 'ValidationError');
+    assert.match(c.body.Message, /^Failed to download model data for TargetModel c\.tar\.gz: s3:\/\/models\/mme\/c\.tar\.gz: ENOSPC \(still too large after deleting the copies of the 1 least recently used unused model\(s\) b\.tar\.gz\)$/);
+  });
+
   test('a model the container would not load (an archive packed with its folder) is a ModelError; once the archive is fixed, the next invocation extracts the fixed one and loads it, not the copy of the first', async () => {
     const { dir, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': [{ path: 'iris/model.onnx', body: 'nested' }] });
     container.model.needsTopModel = true;

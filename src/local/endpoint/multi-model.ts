@@ -262,7 +262,9 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
   // (v2/x.tar.gz), and is not this model.
   if (host.fetch && (info?.isDirectory() || again)) info = undefined;
   let where = source;
-  if (!info && host.fetch) {
+  // The copies of unused models deleted to make room on the disk for this one (see deleteUnusedCopy).
+  const deleted: string[] = [];
+  while (!info && host.fetch) {
     // Not there when the endpoint started: fetched now, as the service fetches each model on first use.
     let fetched: FetchedModel;
     try {
@@ -270,10 +272,20 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
     } catch (err) {
       // S3 failing on its side is not the caller's TargetModel: a retry may load it.
       if (err instanceof ModelFetchUnavailableError) throw new ModelFetchUnavailableError(`Failed to download model data for TargetModel ${targetModel}: S3 failed on its side (${err.message}); try your call again.`, { cause: err });
+      // The disk is full: the copy of an unused model goes, and the object is fetched again.
+      if (diskFull(err) && !signal.aborted) {
+        const freed = deleted.length < MAX_UNLOADS_PER_LOAD ? await deleteUnusedCopy(container, host, targetModel, index) : undefined;
+        if (freed !== undefined) {
+          deleted.push(freed);
+          continue;
+        }
+        throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message} (${noRoomLeft(deleted)})`);
+      }
       throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message}`);
     }
     where = fetched.at;
     if (fetched.found) info = await stat(source).catch(() => undefined);
+    break;
   }
   if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${where}.`);
   await host.unloading.get(targetModel)?.catch(() => {});
@@ -281,7 +293,6 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
   const hostModel = path.join(host.hostDir, name, 'model');
   signal.throwIfAborted();
   if (again) await rm(path.dirname(hostModel), { recursive: true, force: true });
-  const deleted: string[] = [];
   while (!existsSync(hostModel)) {
     try {
       await placeModel(source, info.isDirectory(), hostModel, targetModel, signal);
@@ -298,12 +309,7 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
           deleted.push(freed);
           continue;
         }
-        const tried = hopeless
-          ? "deleting the other models' copies would not make room"
-          : deleted.length === 0
-            ? 'no other model is unused to delete its copy'
-            : `still too large after deleting the copies of the ${deleted.length} least recently used unused model(s) ${deleted.join(', ')}`;
-        throw new TargetModelError(`${err.message} (${tried})`);
+        throw new TargetModelError(`${err.message} (${hopeless ? "deleting the other models' copies would not make room" : noRoomLeft(deleted)})`);
       }
       // An archive that cannot be used is fetched again by the next invocation, which finds the
       // object as it is then: the download kept here is not what a fixed object holds.
@@ -378,6 +384,20 @@ class NoRoomError extends TargetModelError {
   }
 }
 
+/** Whether `err`, or an error it was caused by, is the file system's for a full disk (or quota). */
+function diskFull(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
+}
+
+/** Why a model that does not fit on the disk still does not, once `deleted` (copies of unused models) are. */
+function noRoomLeft(deleted: readonly string[]): string {
+  return deleted.length === 0 ? 'no other model is unused to delete its copy' : `still too large after deleting the copies of the ${deleted.length} least recently used unused model(s) ${deleted.join(', ')}`;
+}
+
 /** The bytes of the files under `dir` (0 when it cannot be read). */
 async function bytesUnder(dir: string): Promise<number> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
@@ -424,6 +444,7 @@ async function placeModel(source: string, isDirectory: boolean, hostModel: strin
       // Copied as `smkit package` would pack it (links followed inside it, .git left out, FIFOs and
       // links above it refused): a raw fs.cp stopped at a FIFO with a 500, and copied `up -> ..` ~40 levels deep.
       await copyModelDirectory(source, partial, signal).catch((err: unknown) => {
+        if (diskFull(err)) throw new NoRoomError(`Failed to copy the model folder for TargetModel ${targetModel} from ${source}: the disk is full: ${(err as Error).message}`, 0, 0);
         if (!(err instanceof ToolkitError) || err.code !== 'ERR_PACKAGE_INVALID') throw err;
         throw new TargetModelError(`Failed to copy the model folder for TargetModel ${targetModel} from ${source}: ${err.message}`);
       });
@@ -432,6 +453,9 @@ async function placeModel(source: string, isDirectory: boolean, hostModel: strin
       // cannot be downloaded is, not a 500 that SDKs retry; in the words SageMaker uses for an
       // archive it cannot extract ("Failed to extract model data archive … valid tar.gz archive").
       if (!(err instanceof ToolkitError) || (err.code !== 'ERR_ARCHIVE_INVALID' && err.code !== 'ERR_ARCHIVE_UNSAFE' && err.code !== 'ERR_ARCHIVE_TOO_LARGE')) throw err;
+      // The disk filled while the files were written (something else wrote meanwhile): a copy of an
+      // unused model may make room, as for an archive larger than the space free.
+      if (err.code === 'ERR_ARCHIVE_INVALID' && diskFull(err)) throw new NoRoomError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}: the disk is full: ${err.message}`, 0, 0);
       // No maxBytes is given: too large is for the space free.
       if (err.code === 'ERR_ARCHIVE_TOO_LARGE') {
         throw new NoRoomError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}: there is not enough disk space for its files: ${err.message}`, Number(err.details?.['atLeastBytes']), Number(err.details?.['maxBytes']));
