@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { copyModelDirectory, extractModelArchive } from '../../archive/model-archive.js';
 import { ToolkitError } from '../../errors/catalogue.js';
@@ -419,12 +419,26 @@ function modelName(targetModel: string): string {
  * when no model is unused.
  */
 async function deleteUnusedCopy(container: ChainContainer, host: MultiModelHost, except: string, index: number): Promise<string | undefined> {
-  const held = new Set([except, ...host.loads.keys(), ...host.inUse.keys(), ...host.unloading.keys()].map(modelName));
   const copies = await readdir(host.hostDir).catch(() => [] as string[]);
+  // Read after the folder, with nothing awaited before the copy is taken out of reach: a load that
+  // started meanwhile holds its model.
+  const held = new Set([except, ...host.loads.keys(), ...host.inUse.keys(), ...host.unloading.keys()].map(modelName));
   const unloadedCopy = copies.find((name) => /^m-[0-9a-f]{16}$/.test(name) && !held.has(name));
   if (unloadedCopy !== undefined) {
-    await rm(path.join(host.hostDir, unloadedCopy), { recursive: true, force: true });
-    return unloadedCopy;
+    // Renamed away at once (no await between the check and the rename), so a load that starts
+    // later finds no copy and extracts its own.
+    const doomed = path.join(host.hostDir, `${unloadedCopy}.deleting-${randomBytes(4).toString('hex')}`);
+    let moved = true;
+    try {
+      renameSync(path.join(host.hostDir, unloadedCopy), doomed);
+    } catch {
+      // Gone already (another load deleted it for room): an idle model's then.
+      moved = false;
+    }
+    if (moved) {
+      await rm(doomed, { recursive: true, force: true });
+      return unloadedCopy;
+    }
   }
   const idle = leastRecentlyUsedIdle(host, except);
   if (idle === undefined) return undefined;
