@@ -183,7 +183,7 @@ describe('local multi-model endpoint', () => {
    */
   function smallDisk(dir: string, bytes: number): () => void {
     const statfs = fsPromises.statfs.bind(fsPromises);
-    const used = () => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).reduce((sum, e) => sum + statSync(join(e.parentPath, e.name)).size, 0);
+    const used = () => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).reduce((sum, e) => sum + statSync(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).size, 0);
     const fake = mock.method(fsPromises, 'statfs', async (at: string) => {
       if (!String(at).startsWith(dir)) return statfs(at);
       return { ...(await statfs(dir)), blocks: bytes, bsize: 1, bavail: Math.max(0, bytes - used()) } satisfies StatsFs;

@@ -402,7 +402,8 @@ function noRoomLeft(deleted: readonly string[]): string {
 async function bytesUnder(dir: string): Promise<number> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   let bytes = 0;
-  for (const e of entries) if (e.isFile()) bytes += (await stat(path.join(e.parentPath, e.name)).catch(() => undefined))?.size ?? 0;
+  // Dirent.parentPath is Node 20.12's; before it, the same was `path`.
+  for (const e of entries) if (e.isFile()) bytes += (await stat(path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).catch(() => undefined))?.size ?? 0;
   return bytes;
 }
 
