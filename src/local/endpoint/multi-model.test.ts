@@ -347,6 +347,30 @@ describe('local multi-model endpoint', () => {
     assert.deepEqual(container.calls.filter((c) => c === 'POST /models'), ['POST /models', 'POST /models']);
   });
 
+  test('an object that cannot be extracted is downloaded again by every instance once one has failed on it: another instance (sharing the downloads of its ModelDataUrl) does not extract the download of the broken object after it was fixed', async () => {
+    const first = await mmeEndpoint(10, {});
+    const second = await mmeEndpoint(10, {});
+    let object: Buffer = Buffer.from('not a tar.gz');
+    const fetches: string[] = [];
+    // The stand-in for S3, storing into the folder both instances share, as the local SageMaker's fetcher does.
+    const fetchInto = (who: string) => async (targetModel: string) => {
+      fetches.push(who);
+      await writeFile(join(first.host.source, targetModel), object);
+      return { found: true, at: `s3://models/mme/${targetModel}` };
+    };
+    first.host.fetch = fetchInto('first');
+    second.host.source = first.host.source;
+    second.host.fetch = fetchInto('second');
+    const broken = await first.invoke('a.tar.gz');
+    assert.equal(broken.status, 400, broken.text);
+    assert.match(broken.body.Message, /valid tar\.gz archive/);
+    object = craftTarGz(MODEL);
+    const fixed = await second.invoke('a.tar.gz');
+    assert.equal(fixed.status, 200, fixed.text);
+    assert.deepEqual(fetches, ['first', 'second']);
+    assert.deepEqual(second.container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
+  });
+
   test('a TargetModel that is a folder is copied as smkit package packs it: a link to a folder above it is a ValidationError naming it (not a 500 after copying the parent 40 levels deep); a FIFO and .git are left out', async () => {
     const { dir, container, invoke } = await mmeEndpoint(10, {});
     const folder = join(dir, 'source', 'folder-model');

@@ -313,7 +313,7 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
       }
       // An archive that cannot be used is fetched again by the next invocation, which finds the
       // object as it is then: the download kept here is not what a fixed object holds.
-      if (err instanceof TargetModelError) host.failed.add(targetModel);
+      if (err instanceof TargetModelError) await forgetFetched(host, targetModel, source);
       throw err;
     }
   }
@@ -343,7 +343,7 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
       // The container would not load it (no model found: an archive packed with its folder, a
       // corrupt model file): the user fixes the object, and the next invocation must load that, not
       // this copy kept on disk.
-      host.failed.add(targetModel);
+      await forgetFetched(host, targetModel, source);
       throw new ContainerFailure('status', container, index, res.status, text);
     }
     // 507: not enough memory or other resources; the service unloads models nobody is using, least
@@ -369,6 +369,17 @@ async function answerText(res: Response, container: ChainContainer, index: numbe
   } catch (err) {
     throw answerReadFailure(err, container, index, timeout.aborted, timeoutMs, doing);
   }
+}
+
+/**
+ * A load of `targetModel` failed on what was fetched: its next load on this instance extracts it
+ * anew, and its download from S3 (`source`, shared by the instances and endpoints of one
+ * `ModelDataUrl`) is deleted, so that any of them fetches the object as it is then. A model folder
+ * of a local endpoint (no fetch) is the user's and stays.
+ */
+async function forgetFetched(host: MultiModelHost, targetModel: string, source: string): Promise<void> {
+  host.failed.add(targetModel);
+  if (host.fetch) await rm(source, { force: true }).catch(() => {});
 }
 
 /** The files of a `TargetModel`'s archive would take more than the disk space free where it is extracted. */
