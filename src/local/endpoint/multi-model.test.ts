@@ -407,6 +407,28 @@ describe('local multi-model endpoint', () => {
     assert.deepEqual(container.calls.slice(calls), [], 'a stays loaded: unloading it would not make room');
   });
 
+  test('an object too large for the disk (a 4 PiB file), once uploaded again smaller under its key, is what the next invocation downloads and loads: the download of the large one is not extracted again', async () => {
+    const { host, container, invoke } = await mmeEndpoint(10, {});
+    const header = Buffer.alloc(512);
+    new Header({ path: 'huge.bin', type: 'File', size: 2 ** 52, mode: 0o644, mtime: new Date(0) }).encode(header, 0);
+    let object: Buffer = gzipSync(Buffer.concat([header, Buffer.alloc(4096)]));
+    const fetches: string[] = [];
+    // The stand-in for S3, storing into the download folder as the local SageMaker's fetcher does.
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      await writeFile(join(host.source, targetModel), object);
+      return { found: true, at: `s3://models/mme/${targetModel}` };
+    };
+    const large = await invoke('m.tar.gz');
+    assert.equal(large.status, 400, large.text);
+    assert.match(large.body.Message, /there is not enough disk space for its files: .*\(deleting the other models' copies would not make room\)$/);
+    object = craftTarGz(MODEL);
+    const small = await invoke('m.tar.gz');
+    assert.equal(small.status, 200, small.text);
+    assert.deepEqual(fetches, ['m.tar.gz', 'm.tar.gz']);
+    assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
+  });
+
   test('a 404 from a model the container no longer has (it restarted, or dropped it) loads the model again (POST /models) and invokes it once more, as the service loads a model that is not loaded', async () => {
     const { host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
     assert.equal((await invoke('a.tar.gz')).status, 200);

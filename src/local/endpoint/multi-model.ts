@@ -309,6 +309,10 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
           deleted.push(freed);
           continue;
         }
+        // The object may be made smaller and uploaded again (as the message says): the next
+        // invocation fetches it anew rather than extracting this download again (which goes, giving
+        // its room back).
+        await forgetFetched(host, targetModel, source);
         throw new TargetModelError(`${err.message} (${hopeless ? "deleting the other models' copies would not make room" : noRoomLeft(deleted)})`);
       }
       // An archive that cannot be used is fetched again by the next invocation, which finds the
