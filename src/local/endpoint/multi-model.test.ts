@@ -371,6 +371,36 @@ describe('local multi-model endpoint', () => {
     assert.deepEqual(second.container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
   });
 
+  test('a download deleted after it was found and before it was extracted (another instance sharing the downloads failed on the object it held) is fetched again, not a ValidationError saying it cannot be read', async () => {
+    const { host, container, invoke } = await mmeEndpoint(10, {});
+    const fetches: string[] = [];
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      await writeFile(join(host.source, targetModel), craftTarGz(MODEL));
+      return { found: true, at: `s3://models/mme/${targetModel}` };
+    };
+    const download = join(host.source, 'a.tar.gz');
+    const open = fsPromises.open.bind(fsPromises);
+    let deletions = 0;
+    // The other instance's failed load deletes the download just as this one opens it to extract it.
+    const fake = mock.method(fsPromises, 'open', async (at: Parameters<typeof fsPromises.open>[0], ...rest: [flags?: string | number, mode?: number]) => {
+      if (String(at) === download && deletions === 0) {
+        deletions++;
+        await rm(download, { force: true });
+      }
+      return open(at, ...rest);
+    });
+    try {
+      const res = await invoke('a.tar.gz');
+      assert.equal(res.status, 200, res.text);
+    } finally {
+      fake.mock.restore();
+    }
+    assert.equal(deletions, 1);
+    assert.deepEqual(fetches, ['a.tar.gz', 'a.tar.gz']);
+    assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
+  });
+
   test('a TargetModel that is a folder is copied as smkit package packs it: a link to a folder above it is a ValidationError naming it (not a 500 after copying the parent 40 levels deep); a FIFO and .git are left out', async () => {
     const { dir, container, invoke } = await mmeEndpoint(10, {});
     const folder = join(dir, 'source', 'folder-model');

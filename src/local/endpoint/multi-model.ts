@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
-import { existsSync, renameSync } from 'node:fs';
+import { existsSync, renameSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { copyModelDirectory, extractModelArchive } from '../../archive/model-archive.js';
 import { ToolkitError } from '../../errors/catalogue.js';
@@ -264,35 +264,39 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
   let where = source;
   // The copies of unused models deleted to make room on the disk for this one (see deleteUnusedCopy).
   const deleted: string[] = [];
-  while (!info && host.fetch) {
-    // Not there when the endpoint started: fetched now, as the service fetches each model on first use.
-    let fetched: FetchedModel;
-    try {
-      fetched = await host.fetch(targetModel, signal);
-    } catch (err) {
-      // S3 failing on its side is not the caller's TargetModel: a retry may load it.
-      if (err instanceof ModelFetchUnavailableError) throw new ModelFetchUnavailableError(`Failed to download model data for TargetModel ${targetModel}: S3 failed on its side (${err.message}); try your call again.`, { cause: err });
-      // The disk is full: the copy of an unused model goes, and the object is fetched again.
-      if (diskFull(err) && !signal.aborted) {
-        const freed = deleted.length < MAX_UNLOADS_PER_LOAD ? await deleteUnusedCopy(container, host, targetModel, index) : undefined;
-        if (freed !== undefined) {
-          deleted.push(freed);
-          continue;
+  /** Fetches the object into `source`, making room on the disk if need be: its `stat`, or undefined when S3 has none. */
+  const download = async (fetchModel: NonNullable<MultiModelHost['fetch']>): Promise<Stats | undefined> => {
+    for (;;) {
+      // Not there when the endpoint started: fetched now, as the service fetches each model on first use.
+      let fetched: FetchedModel;
+      try {
+        fetched = await fetchModel(targetModel, signal);
+      } catch (err) {
+        // S3 failing on its side is not the caller's TargetModel: a retry may load it.
+        if (err instanceof ModelFetchUnavailableError) throw new ModelFetchUnavailableError(`Failed to download model data for TargetModel ${targetModel}: S3 failed on its side (${err.message}); try your call again.`, { cause: err });
+        // The disk is full: the copy of an unused model goes, and the object is fetched again.
+        if (diskFull(err) && !signal.aborted) {
+          const freed = deleted.length < MAX_UNLOADS_PER_LOAD ? await deleteUnusedCopy(container, host, targetModel, index) : undefined;
+          if (freed !== undefined) {
+            deleted.push(freed);
+            continue;
+          }
+          throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message} (${noRoomLeft(deleted)})`);
         }
-        throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message} (${noRoomLeft(deleted)})`);
+        throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message}`);
       }
-      throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message}`);
+      where = fetched.at;
+      return fetched.found ? await stat(source).catch(() => undefined) : undefined;
     }
-    where = fetched.at;
-    if (fetched.found) info = await stat(source).catch(() => undefined);
-    break;
-  }
+  };
+  if (!info && host.fetch) info = await download(host.fetch);
   if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${where}.`);
   await host.unloading.get(targetModel)?.catch(() => {});
   const name = modelName(targetModel);
   const hostModel = path.join(host.hostDir, name, 'model');
   signal.throwIfAborted();
   if (again) await rm(path.dirname(hostModel), { recursive: true, force: true });
+  let refetched = false;
   while (!existsSync(hostModel)) {
     try {
       await placeModel(source, info.isDirectory(), hostModel, targetModel, signal);
@@ -314,6 +318,15 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
         // its room back).
         await forgetFetched(host, targetModel, source);
         throw new TargetModelError(`${err.message} (${hopeless ? "deleting the other models' copies would not make room" : noRoomLeft(deleted)})`);
+      }
+      // The download is gone since it was found: another instance, or endpoint, sharing the
+      // downloads of this ModelDataUrl failed on the object it held and deleted it (forgetFetched).
+      // Not this object's fault: fetched again, once.
+      if (host.fetch && !refetched && err instanceof TargetModelError && !existsSync(source)) {
+        refetched = true;
+        info = await download(host.fetch);
+        if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${where}.`);
+        continue;
       }
       // An archive that cannot be used is fetched again by the next invocation, which finds the
       // object as it is then: the download kept here is not what a fixed object holds.
