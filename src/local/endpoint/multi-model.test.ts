@@ -331,7 +331,33 @@ describe('local multi-model endpoint', () => {
     const c = await invoke('c.tar.gz');
     assert.equal(c.status, 400, c.text);
     assert.equal(c.headers['x-amzn-errortype'], 'ValidationError');
-    assert.match(c.body.Message, /^Failed to download model data for TargetModel c\.tar\.gz: s3:\/\/models\/mme\/c\.tar\.gz: ENOSPC \(still too large after deleting the copies of the 1 least recently used unused model\(s\) b\.tar\.gz\)$/);
+    // Then the downloads (a's stood in the model folder; b's was fetched), oldest first, as nothing uses them.
+    assert.match(c.body.Message, /^Failed to download model data for TargetModel c\.tar\.gz: s3:\/\/models\/mme\/c\.tar\.gz: ENOSPC \(still too large after deleting the copy of b\.tar\.gz, the download of [ab]\.tar\.gz, the download of [ab]\.tar\.gz, which no invocation was using\)$/);
+  });
+
+  test('downloads from S3 alone filling the disk (ENOSPC) get the oldest download of a model nothing uses deleted once no copy is left to delete, so the new model loads; the deleted one is downloaded again when next invoked', async () => {
+    const { host, container, invoke } = await mmeEndpoint(10, {});
+    const fetches: string[] = [];
+    const aDownload = join(host.source, 'a.tar.gz');
+    // The stand-in for S3, storing into the download folder: beside a's download nothing else fits.
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      const at = `s3://models/mme/${targetModel}`;
+      if (targetModel !== 'a.tar.gz' && existsSync(aDownload)) throw new Error(`${at}: ENOSPC`, { cause: Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }) });
+      await writeFile(join(host.source, targetModel), craftTarGz(MODEL));
+      return { found: true, at };
+    };
+    assert.equal((await invoke('a.tar.gz')).status, 200);
+    const a = await nameOf(host, 'a.tar.gz');
+    const b = await invoke('b.tar.gz');
+    assert.equal(b.status, 200, b.text);
+    // a's copy went first (a unloaded), then its download.
+    assert.deepEqual(fetches, ['a.tar.gz', 'b.tar.gz', 'b.tar.gz', 'b.tar.gz']);
+    assert.ok(container.calls.includes(`DELETE /models/${a}`));
+    assert.equal(existsSync(aDownload), false, "a's download is deleted");
+    assert.ok(existsSync(join(host.source, 'b.tar.gz')), "b's download stays");
+    assert.equal((await invoke('a.tar.gz')).status, 200);
+    assert.deepEqual(fetches.slice(4), ['a.tar.gz']);
   });
 
   test('a model the container would not load (an archive packed with its folder) is a ModelError; once the archive is fixed, the next invocation extracts the fixed one and loads it, not the copy of the first', async () => {

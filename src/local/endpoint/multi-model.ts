@@ -305,9 +305,10 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
       // storage volume" when it reaches capacity (how-multi-mode-endpoints-work.html), deletes the
       // copy of one unused model and extracts again.
       if (err instanceof NoRoomError) {
-        // Deleting every copy there is would not make room (a model larger than the disk, a gzip
-        // bomb's header): none is deleted for it.
-        const hopeless = !(err.atLeastBytes <= err.freeBytes + (await bytesUnder(host.hostDir)));
+        // Deleting every copy there is, and every other download, would not make room (a model
+        // larger than the disk, a gzip bomb's header): none is deleted for it.
+        const downloads = host.fetch ? (await bytesUnder(host.source)) - ((await stat(source).catch(() => undefined))?.size ?? 0) : 0;
+        const hopeless = !(err.atLeastBytes <= err.freeBytes + (await bytesUnder(host.hostDir)) + downloads);
         const freed = !hopeless && deleted.length < MAX_UNLOADS_PER_LOAD ? await deleteUnusedCopy(container, host, targetModel, index) : undefined;
         if (freed !== undefined) {
           deleted.push(freed);
@@ -421,9 +422,9 @@ function diskFull(err: unknown): boolean {
   return false;
 }
 
-/** Why a model that does not fit on the disk still does not, once `deleted` (copies of unused models) are. */
+/** Why a model that does not fit on the disk still does not, once `deleted` (copies of unused models, downloads) are. */
 function noRoomLeft(deleted: readonly string[]): string {
-  return deleted.length === 0 ? 'no other model is unused to delete its copy' : `still too large after deleting the copies of the ${deleted.length} least recently used unused model(s) ${deleted.join(', ')}`;
+  return deleted.length === 0 ? 'no other model is unused to delete its copy' : `still too large after deleting ${deleted.join(', ')}, which no invocation was using`;
 }
 
 /** The bytes of the files under `dir` (0 when it cannot be read). */
@@ -443,9 +444,9 @@ function modelName(targetModel: string): string {
 /**
  * Deletes the copy on disk of one model that no invocation uses, to make room for `except`'s: first
  * a copy of a model not loaded (unloaded for memory, its copy kept), else the least recently invoked
- * loaded model that no invocation is using, unloaded first (`DELETE /models/<name>`). Resolves with
- * what it deleted (a `TargetModel`, or the copy's folder name when no load names it), or undefined
- * when no model is unused.
+ * loaded model that no invocation is using, unloaded first (`DELETE /models/<name>`), else a download
+ * ({@link deleteDownload}). Resolves with what it deleted (`the copy of <TargetModel>`, or of the
+ * copy's folder name when no load names it; `the download of <key>`), or undefined when nothing.
  */
 async function deleteUnusedCopy(container: ChainContainer, host: MultiModelHost, except: string, index: number): Promise<string | undefined> {
   const copies = await readdir(host.hostDir).catch(() => [] as string[]);
@@ -466,13 +467,41 @@ async function deleteUnusedCopy(container: ChainContainer, host: MultiModelHost,
     }
     if (moved) {
       await rm(doomed, { recursive: true, force: true });
-      return unloadedCopy;
+      return `the copy of ${unloadedCopy}`;
     }
   }
   const idle = leastRecentlyUsedIdle(host, except);
-  if (idle === undefined) return undefined;
+  if (idle === undefined) return deleteDownload(host, except);
   await unloadModel(container, host, idle, index, true);
-  return idle;
+  return `the copy of ${idle}`;
+}
+
+/**
+ * With no copy of an unused model left to delete, deletes the least recently written download from
+ * S3 (`host.source`) of a model that no load or invocation of this instance holds, so downloads alone
+ * cannot fill the disk for good: a later load of it downloads it again (and a load elsewhere that was
+ * about to extract it does so at once). Resolves with what it deleted, or undefined when nothing.
+ */
+async function deleteDownload(host: MultiModelHost, except: string): Promise<string | undefined> {
+  if (!host.fetch) return undefined;
+  const held = new Set([except, ...host.loads.keys(), ...host.inUse.keys()].map((t) => path.resolve(host.source, t)));
+  const entries = await readdir(host.source, { recursive: true, withFileTypes: true }).catch(() => []);
+  const files: { file: string; written: number }[] = [];
+  for (const e of entries) {
+    // Partial downloads (model-data.ts's save) are a fetch under way.
+    if (!e.isFile() || /\.partial-[0-9]+-[0-9a-f]*$/.test(e.name)) continue;
+    // Dirent.parentPath is Node 20.12's; before it, the same was `path`.
+    const file = path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
+    if (held.has(file)) continue;
+    const written = (await stat(file).catch(() => undefined))?.mtimeMs;
+    if (written !== undefined) files.push({ file, written });
+  }
+  files.sort((a, b) => a.written - b.written);
+  for (const { file } of files) {
+    // Gone already (another load deleted it): the next one.
+    if (await rm(file).then(() => true, () => false)) return `the download of ${path.relative(host.source, file).split(path.sep).join('/')}`;
+  }
+  return undefined;
 }
 
 /**
