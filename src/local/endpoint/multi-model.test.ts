@@ -427,6 +427,23 @@ describe('local multi-model endpoint', () => {
     assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
   });
 
+  test('a download deleted between its fetch and the load finding it (another instance made room on the disk) is fetched again, not a ValidationError saying there is no such object', async () => {
+    const { host, container, invoke } = await mmeEndpoint(10, {});
+    const fetches: string[] = [];
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      const file = join(host.source, targetModel);
+      await writeFile(file, craftTarGz(MODEL));
+      // The first one is deleted as soon as it is stored.
+      if (fetches.length === 1) await rm(file);
+      return { found: true, at: `s3://models/mme/${targetModel}` };
+    };
+    const res = await invoke('a.tar.gz');
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(fetches, ['a.tar.gz', 'a.tar.gz']);
+    assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
+  });
+
   test('a TargetModel that is a folder is copied as smkit package packs it: a link to a folder above it is a ValidationError naming it (not a 500 after copying the parent 40 levels deep); a FIFO and .git are left out', async () => {
     const { dir, container, invoke } = await mmeEndpoint(10, {});
     const folder = join(dir, 'source', 'folder-model');

@@ -266,6 +266,7 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
   const deleted: string[] = [];
   /** Fetches the object into `source`, making room on the disk if need be: its `stat`, or undefined when S3 has none. */
   const download = async (fetchModel: NonNullable<MultiModelHost['fetch']>): Promise<Stats | undefined> => {
+    let gone = false;
     for (;;) {
       // Not there when the endpoint started: fetched now, as the service fetches each model on first use.
       let fetched: FetchedModel;
@@ -286,7 +287,12 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
         throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message}`);
       }
       where = fetched.at;
-      return fetched.found ? await stat(source).catch(() => undefined) : undefined;
+      if (!fetched.found) return undefined;
+      const info = await stat(source).catch(() => undefined);
+      // Stored, then deleted before it was found here (another instance's load made room on the
+      // disk, or failed on what it fetched: deleteDownload, forgetFetched): fetched again, once.
+      if (info || gone) return info;
+      gone = true;
     }
   };
   if (!info && host.fetch) info = await download(host.fetch);
