@@ -327,8 +327,9 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
         throw new TargetModelError(`${err.message} (${hopeless ? "deleting the other models' copies would not make room" : noRoomLeft(deleted)})`);
       }
       // The download is gone since it was found: another instance, or endpoint, sharing the
-      // downloads of this ModelDataUrl failed on the object it held and deleted it (forgetFetched).
-      // Not this object's fault: fetched again, once.
+      // downloads of this ModelDataUrl deleted it, having failed on the object it held
+      // (forgetFetched) or to make room on the disk (deleteDownload). Not this object's fault:
+      // fetched again, once.
       if (host.fetch && !refetched && err instanceof TargetModelError && !existsSync(source)) {
         refetched = true;
         info = await download(host.fetch);
