@@ -87,7 +87,8 @@ describe('multi-model S3 failures', () => {
   });
 
   test('an object that is not a tar.gz is a ValidationError saying so; once it is uploaded again as one, the next invocation downloads it anew and loads it (the download of the first is not kept)', async () => {
-    await refused(invoke('fixed.tar.gz'), 'ValidationError', 400, /^Failed to extract model data archive for TargetModel fixed\.tar\.gz .*valid tar\.gz archive/);
+    // Named by its URL, as the service names it, not by the local SageMaker's download of it.
+    await refused(invoke('fixed.tar.gz'), 'ValidationError', 400, /^Failed to extract model data archive for TargetModel fixed\.tar\.gz from s3:\/\/models\/mme\/fixed\.tar\.gz\. Please ensure that the object located at the URL is a valid tar\.gz archive: the archive is not a readable tar or tar\.gz archive: [^/]*$/);
     unfixed = false;
     const out = await invoke('fixed.tar.gz');
     assert.equal(out.$metadata.httpStatusCode, 200);

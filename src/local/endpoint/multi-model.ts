@@ -305,7 +305,8 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
   let refetched = false;
   while (!existsSync(hostModel)) {
     try {
-      await placeModel(source, info.isDirectory(), hostModel, targetModel, signal);
+      // An object fetched from S3 is named by its URL, as the service names it, not by its download.
+      await placeModel(source, info.isDirectory(), hostModel, targetModel, signal, where);
     } catch (err) {
       // Not enough disk space for its files: as the service "deletes any unused models from the
       // storage volume" when it reaches capacity (how-multi-mode-endpoints-work.html), deletes the
@@ -514,9 +515,12 @@ async function deleteDownload(host: MultiModelHost, except: string): Promise<str
 /**
  * Extracts (or copies) `source` to `hostModel` through a folder beside it, renamed into place when
  * complete: a load that failed halfway (a full disk, a broken archive) or was stopped (`signal`)
- * leaves no partial copy that the next load would take for the model.
+ * leaves no partial copy that the next load would take for the model. Its errors name the model as
+ * `from` (the S3 URL of an object fetched, not the path of its download).
  */
-async function placeModel(source: string, isDirectory: boolean, hostModel: string, targetModel: string, signal: AbortSignal): Promise<void> {
+async function placeModel(source: string, isDirectory: boolean, hostModel: string, targetModel: string, signal: AbortSignal, from = source): Promise<void> {
+  /** `message` with the download's path (when `from` is its S3 URL) as "the archive". */
+  const named = (message: string) => (from === source ? message : message.split(source).join('the archive'));
   const partial = `${hostModel}.partial-${randomBytes(4).toString('hex')}`;
   try {
     if (isDirectory) {
@@ -534,12 +538,12 @@ async function placeModel(source: string, isDirectory: boolean, hostModel: strin
       if (!(err instanceof ToolkitError) || (err.code !== 'ERR_ARCHIVE_INVALID' && err.code !== 'ERR_ARCHIVE_UNSAFE' && err.code !== 'ERR_ARCHIVE_TOO_LARGE')) throw err;
       // The disk filled while the files were written (something else wrote meanwhile): a copy of an
       // unused model may make room, as for an archive larger than the space free.
-      if (err.code === 'ERR_ARCHIVE_INVALID' && diskFull(err)) throw new NoRoomError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}: the disk is full: ${err.message}`, 0, 0);
+      if (err.code === 'ERR_ARCHIVE_INVALID' && diskFull(err)) throw new NoRoomError(`Failed to extract model data archive for TargetModel ${targetModel} from ${from}: the disk is full: ${named(err.message)}`, 0, 0);
       // No maxBytes is given: too large is for the space free.
       if (err.code === 'ERR_ARCHIVE_TOO_LARGE') {
-        throw new NoRoomError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}: there is not enough disk space for its files: ${err.message}`, Number(err.details?.['atLeastBytes']), Number(err.details?.['maxBytes']));
+        throw new NoRoomError(`Failed to extract model data archive for TargetModel ${targetModel} from ${from}: there is not enough disk space for its files: ${named(err.message)}`, Number(err.details?.['atLeastBytes']), Number(err.details?.['maxBytes']));
       }
-      throw new TargetModelError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}. Please ensure that the object located at the URL is a valid tar.gz archive: ${err.message}`);
+      throw new TargetModelError(`Failed to extract model data archive for TargetModel ${targetModel} from ${from}. Please ensure that the object located at the URL is a valid tar.gz archive: ${named(err.message)}`);
     });
     signal.throwIfAborted();
     await rename(partial, hostModel);
