@@ -370,7 +370,10 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
     const unsafe = problems.count > 0 ? ` ${problems.count === 1 ? 'Unsafe entry' : 'Unsafe entries'} before it: ${problems.toString()}.` : '';
     const unsafeDetails = problems.count > 0 ? { details: { entries: problems.shown, unsafeEntries: problems.count } } : undefined;
     if (stop === 'too large') {
-      throw new ToolkitError('ERR_ARCHIVE_TOO_LARGE', `refusing to extract ${tarPath}: its files take more than ${maxBytes} bytes (${bytes} by entry ${count}, "${lastPath}"), ${room}. Nothing was extracted; free disk space or make the model smaller.${unsafe}`, unsafeDetails);
+      // The bytes counted so far (at least what the files take) and the bound, for a caller that can make room.
+      throw new ToolkitError('ERR_ARCHIVE_TOO_LARGE', `refusing to extract ${tarPath}: its files take more than ${maxBytes} bytes (${bytes} by entry ${count}, "${lastPath}"), ${room}. Nothing was extracted; free disk space or make the model smaller.${unsafe}`, {
+        details: { ...unsafeDetails?.details, atLeastBytes: bytes, maxBytes },
+      });
     }
     if (stop === 'too many links') {
       throw new ToolkitError('ERR_ARCHIVE_UNSAFE', `refusing to extract ${tarPath}: it holds more than ${countText(maxLinks)} symbolic or hard links (entry ${count}, "${lastPath}"), more than smkit checks. Nothing was extracted; store the files the links point to instead (smkit package does).${unsafe}`, unsafeDetails);

@@ -18,6 +18,8 @@ const ARCHIVE = craftTarGz([{ path: 'model.onnx', body: 'weights' }]);
 
 /** Whether S3 answers `mme/flaky.tar.gz` with a 503 (else with the archive). */
 let flaky = true;
+/** Whether S3's `mme/fixed.tar.gz` is not a tar.gz yet (else the archive: the object was uploaded again). */
+let unfixed = true;
 
 /** The stand-in S3's answers: the archive, or the failure its key names. */
 function serveS3({ req, res, key, url, isListing }: StandInS3Request): void {
@@ -26,6 +28,7 @@ function serveS3({ req, res, key, url, isListing }: StandInS3Request): void {
   if (key === 'mme/denied.tar.gz') return answerS3Error(res, 403, 'AccessDenied', 'Access Denied');
   if (key === 'mme/missing.tar.gz') return answerS3Error(res, 404, 'NoSuchKey', 'The specified key does not exist.');
   if (key === 'mme/flaky.tar.gz' && flaky) return answerS3Error(res, 503, 'SlowDown', 'Please reduce your request rate.');
+  if (key === 'mme/fixed.tar.gz' && unfixed) return void res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '8' }).end('garbage\n');
   if (key === 'mme/broken.tar.gz') {
     // Half the archive, then the connection ends: the transfer breaks part-way.
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(ARCHIVE.length) });
@@ -80,6 +83,14 @@ describe('multi-model S3 failures', () => {
     await refused(invoke('broken.tar.gz'), 'ServiceUnavailable', 503, /^Failed to download model data for TargetModel broken\.tar\.gz: S3 failed on its side \(s3:\/\/models\/mme\/broken\.tar\.gz: the transfer broke off part-way \(.+\)\); try your call again\.$/);
     flaky = false;
     const out = await invoke('flaky.tar.gz');
+    assert.equal(out.$metadata.httpStatusCode, 200);
+  });
+
+  test('an object that is not a tar.gz is a ValidationError saying so; once it is uploaded again as one, the next invocation downloads it anew and loads it (the download of the first is not kept)', async () => {
+    // Named by its URL, as the service names it, not by the local SageMaker's download of it.
+    await refused(invoke('fixed.tar.gz'), 'ValidationError', 400, /^Failed to extract model data archive for TargetModel fixed\.tar\.gz from s3:\/\/models\/mme\/fixed\.tar\.gz\. Please ensure that the object located at the URL is a valid tar\.gz archive: the archive is not a readable tar or tar\.gz archive: [^/]*$/);
+    unfixed = false;
+    const out = await invoke('fixed.tar.gz');
     assert.equal(out.$metadata.httpStatusCode, 200);
   });
 });

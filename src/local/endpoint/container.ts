@@ -43,6 +43,12 @@ export interface MultiModelHost {
   /** Loads under way (settled or not), which the stop waits for. */
   pending: Set<Promise<unknown>>;
   /**
+   * `TargetModel`s whose last load failed on what was fetched (an archive that cannot be extracted,
+   * a model the container would not load): the next load fetches the object again and extracts it
+   * anew, so an object fixed in S3 (or in the folder) since is what loads.
+   */
+  failed: Set<string>;
+  /**
    * Puts a `TargetModel` that `source` does not hold there from where the model data lives (the
    * S3 prefix), as the service downloads a model on its first invocation; aborting `signal` stops
    * the download and removes what it wrote. Absent: `source` is all there is.
@@ -52,7 +58,7 @@ export interface MultiModelHost {
 
 /** A {@link MultiModelHost} with nothing loaded yet. */
 export function multiModelHost(where: { source: string; hostDir: string; containerDir: string; fetch?: (targetModel: string, signal: AbortSignal) => Promise<FetchedModel> }, cacheModels = true): MultiModelHost {
-  return { ...where, cacheModels, loads: new Map(), inUse: new Map(), recent: new Set(), unloading: new Map(), stopping: new AbortController(), pending: new Set() };
+  return { ...where, cacheModels, loads: new Map(), inUse: new Map(), recent: new Set(), unloading: new Map(), stopping: new AbortController(), pending: new Set(), failed: new Set() };
 }
 
 /** A container as the front door sees it: where it listens and where its log goes. */

@@ -1,12 +1,12 @@
 // The front door's side of a multi-model endpoint against a container over real HTTP (only the
 // model server is replaced): caching disabled, unloading least recently used models on a 507 (of a
 // load or of an invocation), and a model copy that a failed extraction cannot leave half made.
-import { after, describe, test } from 'node:test';
+import { after, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, promises as fsPromises, readdirSync, readFileSync, statSync, type StatsFs } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +48,8 @@ describe('local multi-model endpoint', () => {
     holdLoads?: Promise<void>;
     oomAbove?: number;
     dropOnOom?: boolean;
+    /** Loads of a folder without a model.onnx at its top fail with a 500, as smkit serve's do ("no model found"). */
+    needsTopModel?: boolean;
   }
 
   /**
@@ -84,6 +86,7 @@ describe('local multi-model endpoint', () => {
           const { model_name: name, url } = JSON.parse(Buffer.concat(chunks).toString()) as { model_name: string; url: string };
           if (loaded.has(name)) return json(409, { code: 409, message: 'already loaded' });
           if (loaded.size >= capacity) return json(507, { code: 507, message: 'Memory exhausted' });
+          if (model.needsTopModel && !existsSync(join(url, 'model.onnx'))) return json(500, { code: 'ERR_MODEL_LOAD', message: `no model found in ${url}` });
           filesAtLoad.push(Object.fromEntries(readdirSync(url).map((f) => [f, readFileSync(join(url, f), 'utf8')])));
           loaded.set(name, url);
           return json(200, { status: `Model "${name}" registered` });
@@ -174,6 +177,85 @@ describe('local multi-model endpoint', () => {
     assert.deepEqual(full.container.calls, ['POST /models'], 'tried once: nothing to unload');
   });
 
+  /**
+   * Makes the folder `dir` a disk of `bytes` (as statfs reports it to the extraction's free-space
+   * check: `bytes` less the files under `dir`) until the returned function is called.
+   */
+  function smallDisk(dir: string, bytes: number): () => void {
+    const statfs = fsPromises.statfs.bind(fsPromises);
+    const used = () => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).reduce((sum, e) => sum + statSync(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).size, 0);
+    const fake = mock.method(fsPromises, 'statfs', async (at: string) => {
+      if (!String(at).startsWith(dir)) return statfs(at);
+      return { ...(await statfs(dir)), blocks: bytes, bsize: 1, bavail: Math.max(0, bytes - used()) } satisfies StatsFs;
+    });
+    return () => fake.mock.restore();
+  }
+
+  const KB = [{ path: 'model.onnx', body: 'w'.repeat(1000) }];
+
+  test('a model whose files do not fit in the disk space free gets the least recently invoked idle model unloaded and its copy deleted, as the service deletes unused models when its storage volume is full; that model loads anew when invoked again', async () => {
+    const { dir, host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': KB, 'b.tar.gz': KB, 'c.tar.gz': KB });
+    const restore = smallDisk(dir, 2500);
+    try {
+      for (const t of ['a.tar.gz', 'b.tar.gz']) assert.equal((await invoke(t)).status, 200);
+      const [a, b] = [await nameOf(host, 'a.tar.gz'), await nameOf(host, 'b.tar.gz')];
+      const c = await invoke('c.tar.gz');
+      assert.equal(c.status, 200, c.text);
+      const cName = await nameOf(host, 'c.tar.gz');
+      assert.deepEqual(container.calls.slice(-3), [`DELETE /models/${a}`, 'POST /models', `POST /models/${cName}/invoke`]);
+      assert.equal(existsSync(join(host.hostDir, a)), false, "a's copy is deleted");
+      assert.equal(host.loads.has('a.tar.gz'), false);
+      // a again: b, now the least recently invoked, makes room, and a loads from its archive.
+      assert.equal((await invoke('a.tar.gz')).status, 200);
+      assert.deepEqual(container.calls.slice(-3), [`DELETE /models/${b}`, 'POST /models', `POST /models/${a}/invoke`]);
+      assert.deepEqual(container.filesAtLoad.length, 4, 'a was extracted and loaded twice');
+    } finally {
+      restore();
+    }
+  });
+
+  test('for disk space the copy of a model unloaded for memory (kept on disk) is deleted first, without unloading a model the container holds', async () => {
+    const { dir, host, container, invoke } = await mmeEndpoint(1, { 'a.tar.gz': KB, 'b.tar.gz': KB, 'c.tar.gz': KB });
+    const restore = smallDisk(dir, 2500);
+    try {
+      assert.equal((await invoke('a.tar.gz')).status, 200);
+      const a = await nameOf(host, 'a.tar.gz');
+      // The container holds 1: b's load is answered 507, a is unloaded, its copy kept.
+      assert.equal((await invoke('b.tar.gz')).status, 200);
+      const b = await nameOf(host, 'b.tar.gz');
+      assert.ok(existsSync(join(host.hostDir, a, 'model')));
+      const calls = container.calls.length;
+      // c's files need a's room on disk: a's copy goes; the 507 of c's load then unloads b (kept on disk).
+      const c = await invoke('c.tar.gz');
+      assert.equal(c.status, 200, c.text);
+      assert.deepEqual(container.calls.slice(calls), ['POST /models', `DELETE /models/${b}`, 'POST /models', `POST /models/${await nameOf(host, 'c.tar.gz')}/invoke`]);
+      assert.equal(existsSync(join(host.hostDir, a)), false, "a's copy is deleted");
+      assert.ok(existsSync(join(host.hostDir, b, 'model')), "b's copy stays");
+    } finally {
+      restore();
+    }
+  });
+
+  test('a model whose files do not fit in the disk space free, with the only other model in use by an invocation, is a ValidationError saying so (not that the archive is invalid): the model in use keeps its copy and answers, and the container is not asked to load the new one', async () => {
+    let answer!: () => void;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    const { dir, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': KB, 'b.tar.gz': KB }, true, { holdInvokes: held });
+    const restore = smallDisk(dir, 2000);
+    const inFlight = invoke('a.tar.gz').then((r) => r);
+    try {
+      while (!container.calls.some((c) => c.endsWith('/invoke'))) await new Promise((r) => setImmediate(r));
+      const res = await invoke('b.tar.gz');
+      assert.equal(res.status, 400, res.text);
+      assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
+      assert.match(res.body.Message, /^Failed to extract model data archive for TargetModel b\.tar\.gz from .*: there is not enough disk space for its files: .*\(no other model is unused to delete its copy\)$/);
+    } finally {
+      answer();
+      restore();
+    }
+    assert.equal((await inFlight).status, 200);
+    assert.deepEqual(container.calls.filter((c) => !c.endsWith('/invoke')), ['POST /models'], 'a was loaded, and neither unloaded nor b loaded');
+  });
+
   test('a model whose load outlasted its invocation (ModelNotReadyException) is still unloaded for a 507 once loaded, though never invoked', async () => {
     let letLoad!: () => void;
     const held = new Promise<void>((resolve) => (letLoad = resolve));
@@ -220,6 +302,148 @@ describe('local multi-model endpoint', () => {
     assert.deepEqual(container.filesAtLoad, [{ 'labels.txt': 'l', 'model.onnx': 'whole' }]);
   });
 
+  test('a download that fills the disk (ENOSPC) gets the copy of an unused model deleted and is fetched again, as the service deletes unused models when its storage volume is full; with none unused it is a ValidationError saying so', async () => {
+    const { dir, host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
+    assert.equal((await invoke('a.tar.gz')).status, 200);
+    const a = await nameOf(host, 'a.tar.gz');
+    const fetches: string[] = [];
+    // The stand-in for S3: b.tar.gz is stored only once a's copy is gone; the disk is full before.
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      const at = `s3://models/mme/${targetModel}`;
+      if (existsSync(join(host.hostDir, a))) {
+        const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        throw new Error(`${at}: ${full.message}`, { cause: Object.assign(new Error(full.message, { cause: full }), { name: 'ModelCacheWriteError' }) });
+      }
+      await writeFile(join(dir, 'source', targetModel), craftTarGz(MODEL));
+      return { found: true, at };
+    };
+    const b = await invoke('b.tar.gz');
+    assert.equal(b.status, 200, b.text);
+    assert.deepEqual(fetches, ['b.tar.gz', 'b.tar.gz']);
+    assert.ok(container.calls.includes(`DELETE /models/${a}`));
+    assert.equal(existsSync(join(host.hostDir, a)), false, "a's copy is deleted");
+
+    // b is in use by nothing, but the disk stays full for c: b's copy goes, then nothing is left.
+    host.fetch = async (targetModel) => {
+      throw new Error(`s3://models/mme/${targetModel}: ENOSPC`, { cause: Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }) });
+    };
+    const c = await invoke('c.tar.gz');
+    assert.equal(c.status, 400, c.text);
+    assert.equal(c.headers['x-amzn-errortype'], 'ValidationError');
+    // Then the downloads (a's stood in the model folder; b's was fetched), oldest first, as nothing uses them.
+    assert.match(c.body.Message, /^Failed to download model data for TargetModel c\.tar\.gz: s3:\/\/models\/mme\/c\.tar\.gz: ENOSPC \(still too large after deleting the copy of b\.tar\.gz, the download of [ab]\.tar\.gz, the download of [ab]\.tar\.gz, which no invocation was using\)$/);
+  });
+
+  test('downloads from S3 alone filling the disk (ENOSPC) get the oldest download of a model nothing uses deleted once no copy is left to delete, so the new model loads; the deleted one is downloaded again when next invoked', async () => {
+    const { host, container, invoke } = await mmeEndpoint(10, {});
+    const fetches: string[] = [];
+    const aDownload = join(host.source, 'a.tar.gz');
+    // The stand-in for S3, storing into the download folder: beside a's download nothing else fits.
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      const at = `s3://models/mme/${targetModel}`;
+      if (targetModel !== 'a.tar.gz' && existsSync(aDownload)) throw new Error(`${at}: ENOSPC`, { cause: Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }) });
+      await writeFile(join(host.source, targetModel), craftTarGz(MODEL));
+      return { found: true, at };
+    };
+    assert.equal((await invoke('a.tar.gz')).status, 200);
+    const a = await nameOf(host, 'a.tar.gz');
+    const b = await invoke('b.tar.gz');
+    assert.equal(b.status, 200, b.text);
+    // a's copy went first (a unloaded), then its download.
+    assert.deepEqual(fetches, ['a.tar.gz', 'b.tar.gz', 'b.tar.gz', 'b.tar.gz']);
+    assert.ok(container.calls.includes(`DELETE /models/${a}`));
+    assert.equal(existsSync(aDownload), false, "a's download is deleted");
+    assert.ok(existsSync(join(host.source, 'b.tar.gz')), "b's download stays");
+    assert.equal((await invoke('a.tar.gz')).status, 200);
+    assert.deepEqual(fetches.slice(4), ['a.tar.gz']);
+  });
+
+  test('a model the container would not load (an archive packed with its folder) is a ModelError; once the archive is fixed, the next invocation extracts the fixed one and loads it, not the copy of the first', async () => {
+    const { dir, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': [{ path: 'iris/model.onnx', body: 'nested' }] });
+    container.model.needsTopModel = true;
+    const refused = await invoke('a.tar.gz');
+    assert.equal(refused.status, 424, refused.text);
+    assert.match(refused.body.OriginalMessage, /no model found/);
+    await writeFile(join(dir, 'source', 'a.tar.gz'), craftTarGz([{ path: 'model.onnx', body: 'top' }]));
+    const fixed = await invoke('a.tar.gz');
+    assert.equal(fixed.status, 200, fixed.text);
+    assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'top' }]);
+    assert.deepEqual(container.calls.filter((c) => c === 'POST /models'), ['POST /models', 'POST /models']);
+  });
+
+  test('an object that cannot be extracted is downloaded again by every instance once one has failed on it: another instance (sharing the downloads of its ModelDataUrl) does not extract the download of the broken object after it was fixed', async () => {
+    const first = await mmeEndpoint(10, {});
+    const second = await mmeEndpoint(10, {});
+    let object: Buffer = Buffer.from('not a tar.gz');
+    const fetches: string[] = [];
+    // The stand-in for S3, storing into the folder both instances share, as the local SageMaker's fetcher does.
+    const fetchInto = (who: string) => async (targetModel: string) => {
+      fetches.push(who);
+      await writeFile(join(first.host.source, targetModel), object);
+      return { found: true, at: `s3://models/mme/${targetModel}` };
+    };
+    first.host.fetch = fetchInto('first');
+    second.host.source = first.host.source;
+    second.host.fetch = fetchInto('second');
+    const broken = await first.invoke('a.tar.gz');
+    assert.equal(broken.status, 400, broken.text);
+    assert.match(broken.body.Message, /valid tar\.gz archive/);
+    object = craftTarGz(MODEL);
+    const fixed = await second.invoke('a.tar.gz');
+    assert.equal(fixed.status, 200, fixed.text);
+    assert.deepEqual(fetches, ['first', 'second']);
+    assert.deepEqual(second.container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
+  });
+
+  test('a download deleted after it was found and before it was extracted (another instance sharing the downloads failed on the object it held) is fetched again, not a ValidationError saying it cannot be read', async () => {
+    const { host, container, invoke } = await mmeEndpoint(10, {});
+    const fetches: string[] = [];
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      await writeFile(join(host.source, targetModel), craftTarGz(MODEL));
+      return { found: true, at: `s3://models/mme/${targetModel}` };
+    };
+    const download = join(host.source, 'a.tar.gz');
+    const open = fsPromises.open.bind(fsPromises);
+    let deletions = 0;
+    // The other instance's failed load deletes the download just as this one opens it to extract it.
+    const fake = mock.method(fsPromises, 'open', async (at: Parameters<typeof fsPromises.open>[0], ...rest: [flags?: string | number, mode?: number]) => {
+      if (String(at) === download && deletions === 0) {
+        deletions++;
+        await rm(download, { force: true });
+      }
+      return open(at, ...rest);
+    });
+    try {
+      const res = await invoke('a.tar.gz');
+      assert.equal(res.status, 200, res.text);
+    } finally {
+      fake.mock.restore();
+    }
+    assert.equal(deletions, 1);
+    assert.deepEqual(fetches, ['a.tar.gz', 'a.tar.gz']);
+    assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
+  });
+
+  test('a download deleted between its fetch and the load finding it (another instance made room on the disk) is fetched again, not a ValidationError saying there is no such object', async () => {
+    const { host, container, invoke } = await mmeEndpoint(10, {});
+    const fetches: string[] = [];
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      const file = join(host.source, targetModel);
+      await writeFile(file, craftTarGz(MODEL));
+      // The first one is deleted as soon as it is stored.
+      if (fetches.length === 1) await rm(file);
+      return { found: true, at: `s3://models/mme/${targetModel}` };
+    };
+    const res = await invoke('a.tar.gz');
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(fetches, ['a.tar.gz', 'a.tar.gz']);
+    assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
+  });
+
   test('a TargetModel that is a folder is copied as smkit package packs it: a link to a folder above it is a ValidationError naming it (not a 500 after copying the parent 40 levels deep); a FIFO and .git are left out', async () => {
     const { dir, container, invoke } = await mmeEndpoint(10, {});
     const folder = join(dir, 'source', 'folder-model');
@@ -240,17 +464,42 @@ describe('local multi-model endpoint', () => {
     assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
   });
 
-  test('an archive whose files would not fit in the disk space free (a 4 PiB file) is a ValidationError saying so, refused at its header: nothing is written and the container is not asked to load it', async () => {
-    const { dir, container, invoke } = await mmeEndpoint(10, {});
+  test('an archive whose files would not fit in the disk space free (a 4 PiB file) is a ValidationError saying so, refused at its header: nothing is written, the container is not asked to load it, and no other model is unloaded for it (that would not make room)', async () => {
+    const { dir, host, container, invoke } = await mmeEndpoint(10, { 'a.tar.gz': MODEL });
+    assert.equal((await invoke('a.tar.gz')).status, 200);
+    const a = await nameOf(host, 'a.tar.gz');
+    const calls = container.calls.length;
     const header = Buffer.alloc(512);
     new Header({ path: 'huge.bin', type: 'File', size: 2 ** 52, mode: 0o644, mtime: new Date(0) }).encode(header, 0);
     await writeFile(join(dir, 'source', 'bomb.tar.gz'), gzipSync(Buffer.concat([header, Buffer.alloc(4096)])));
     const res = await invoke('bomb.tar.gz');
     assert.equal(res.status, 400, res.text);
     assert.equal(res.headers['x-amzn-errortype'], 'ValidationError');
-    assert.match(res.body.Message, /^Failed to extract model data archive for TargetModel bomb\.tar\.gz .*its files take more than \d+ bytes \(4503599627370496 by entry 1, "huge\.bin"\), the space free where it would be extracted/);
-    assert.deepEqual(existsSync(join(dir, 'models')) ? readdirSync(join(dir, 'models'), { recursive: true }) : [], [], 'nothing is written');
-    assert.deepEqual(container.calls, []);
+    assert.match(res.body.Message, /^Failed to extract model data archive for TargetModel bomb\.tar\.gz .*its files take more than \d+ bytes \(4503599627370496 by entry 1, "huge\.bin"\), the space free where it would be extracted.*\(deleting the other models' copies would not make room\)$/);
+    assert.deepEqual(readdirSync(join(dir, 'models'), { recursive: true }).filter((f) => !f.toString().startsWith(a)), [], 'nothing is written');
+    assert.deepEqual(container.calls.slice(calls), [], 'a stays loaded: unloading it would not make room');
+  });
+
+  test('an object too large for the disk (a 4 PiB file), once uploaded again smaller under its key, is what the next invocation downloads and loads: the download of the large one is not extracted again', async () => {
+    const { host, container, invoke } = await mmeEndpoint(10, {});
+    const header = Buffer.alloc(512);
+    new Header({ path: 'huge.bin', type: 'File', size: 2 ** 52, mode: 0o644, mtime: new Date(0) }).encode(header, 0);
+    let object: Buffer = gzipSync(Buffer.concat([header, Buffer.alloc(4096)]));
+    const fetches: string[] = [];
+    // The stand-in for S3, storing into the download folder as the local SageMaker's fetcher does.
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      await writeFile(join(host.source, targetModel), object);
+      return { found: true, at: `s3://models/mme/${targetModel}` };
+    };
+    const large = await invoke('m.tar.gz');
+    assert.equal(large.status, 400, large.text);
+    assert.match(large.body.Message, /there is not enough disk space for its files: .*\(deleting the other models' copies would not make room\)$/);
+    object = craftTarGz(MODEL);
+    const small = await invoke('m.tar.gz');
+    assert.equal(small.status, 200, small.text);
+    assert.deepEqual(fetches, ['m.tar.gz', 'm.tar.gz']);
+    assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
   });
 
   test('a 404 from a model the container no longer has (it restarted, or dropped it) loads the model again (POST /models) and invokes it once more, as the service loads a model that is not loaded', async () => {

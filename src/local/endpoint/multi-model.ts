@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { rename, rm, stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { existsSync, renameSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { copyModelDirectory, extractModelArchive } from '../../archive/model-archive.js';
 import { ToolkitError } from '../../errors/catalogue.js';
@@ -256,29 +256,93 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
   const source = path.resolve(host.source, targetModel);
   if (!source.startsWith(path.resolve(host.source) + path.sep)) throw new TargetModelError(`TargetModel ${targetModel} must name a model inside the endpoint's model folder`);
   let info = await stat(source).catch(() => undefined);
+  // The last load of it failed on what was fetched (see below): the object may have been fixed since.
+  const again = host.failed.has(targetModel);
   // From S3 a TargetModel is an object's key: a folder at its place was made for keys under it
   // (v2/x.tar.gz), and is not this model.
-  if (host.fetch && info?.isDirectory()) info = undefined;
+  if (host.fetch && (info?.isDirectory() || again)) info = undefined;
   let where = source;
-  if (!info && host.fetch) {
-    // Not there when the endpoint started: fetched now, as the service fetches each model on first use.
-    let fetched: FetchedModel;
-    try {
-      fetched = await host.fetch(targetModel, signal);
-    } catch (err) {
-      // S3 failing on its side is not the caller's TargetModel: a retry may load it.
-      if (err instanceof ModelFetchUnavailableError) throw new ModelFetchUnavailableError(`Failed to download model data for TargetModel ${targetModel}: S3 failed on its side (${err.message}); try your call again.`, { cause: err });
-      throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message}`);
+  // The copies of unused models deleted to make room on the disk for this one (see deleteUnusedCopy).
+  const deleted: string[] = [];
+  /** Fetches the object into `source`, making room on the disk if need be: its `stat`, or undefined when S3 has none. */
+  const download = async (fetchModel: NonNullable<MultiModelHost['fetch']>): Promise<Stats | undefined> => {
+    let gone = false;
+    for (;;) {
+      // Not there when the endpoint started: fetched now, as the service fetches each model on first use.
+      let fetched: FetchedModel;
+      try {
+        fetched = await fetchModel(targetModel, signal);
+      } catch (err) {
+        // S3 failing on its side is not the caller's TargetModel: a retry may load it.
+        if (err instanceof ModelFetchUnavailableError) throw new ModelFetchUnavailableError(`Failed to download model data for TargetModel ${targetModel}: S3 failed on its side (${err.message}); try your call again.`, { cause: err });
+        // The disk is full: the copy of an unused model goes, and the object is fetched again.
+        if (diskFull(err) && !signal.aborted) {
+          const freed = deleted.length < MAX_UNLOADS_PER_LOAD ? await deleteUnusedCopy(container, host, targetModel, index) : undefined;
+          if (freed !== undefined) {
+            deleted.push(freed);
+            continue;
+          }
+          throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message} (${noRoomLeft(deleted)})`);
+        }
+        throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: ${(err as Error).message}`);
+      }
+      where = fetched.at;
+      if (!fetched.found) return undefined;
+      const info = await stat(source).catch(() => undefined);
+      // Stored, then deleted before it was found here (another instance's load made room on the
+      // disk, or failed on what it fetched: deleteDownload, forgetFetched): fetched again, once.
+      if (info || gone) return info;
+      gone = true;
     }
-    where = fetched.at;
-    if (fetched.found) info = await stat(source).catch(() => undefined);
-  }
+  };
+  if (!info && host.fetch) info = await download(host.fetch);
   if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${where}.`);
   await host.unloading.get(targetModel)?.catch(() => {});
-  const name = `m-${createHash('sha256').update(targetModel).digest('hex').slice(0, 16)}`;
+  const name = modelName(targetModel);
   const hostModel = path.join(host.hostDir, name, 'model');
   signal.throwIfAborted();
-  if (!existsSync(hostModel)) await placeModel(source, info.isDirectory(), hostModel, targetModel, signal);
+  if (again) await rm(path.dirname(hostModel), { recursive: true, force: true });
+  let refetched = false;
+  while (!existsSync(hostModel)) {
+    try {
+      // An object fetched from S3 is named by its URL, as the service names it, not by its download.
+      await placeModel(source, info.isDirectory(), hostModel, targetModel, signal, where);
+    } catch (err) {
+      // Not enough disk space for its files: as the service "deletes any unused models from the
+      // storage volume" when it reaches capacity (how-multi-mode-endpoints-work.html), deletes the
+      // copy of one unused model and extracts again.
+      if (err instanceof NoRoomError) {
+        // Deleting every copy there is, and every other download, would not make room (a model
+        // larger than the disk, a gzip bomb's header): none is deleted for it.
+        const downloads = host.fetch ? (await bytesUnder(host.source)) - ((await stat(source).catch(() => undefined))?.size ?? 0) : 0;
+        const hopeless = !(err.atLeastBytes <= err.freeBytes + (await bytesUnder(host.hostDir)) + downloads);
+        const freed = !hopeless && deleted.length < MAX_UNLOADS_PER_LOAD ? await deleteUnusedCopy(container, host, targetModel, index) : undefined;
+        if (freed !== undefined) {
+          deleted.push(freed);
+          continue;
+        }
+        // The object may be made smaller and uploaded again (as the message says): the next
+        // invocation fetches it anew rather than extracting this download again (which goes, giving
+        // its room back).
+        await forgetFetched(host, targetModel, source);
+        throw new TargetModelError(`${err.message} (${hopeless ? "deleting the other models' copies would not make room" : noRoomLeft(deleted)})`);
+      }
+      // The download is gone since it was found: another instance, or endpoint, sharing the
+      // downloads of this ModelDataUrl deleted it, having failed on the object it held
+      // (forgetFetched) or to make room on the disk (deleteDownload). Not this object's fault:
+      // fetched again, once.
+      if (host.fetch && !refetched && err instanceof TargetModelError && !existsSync(source)) {
+        refetched = true;
+        info = await download(host.fetch);
+        if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${where}.`);
+        continue;
+      }
+      // An archive that cannot be used is fetched again by the next invocation, which finds the
+      // object as it is then: the download kept here is not what a fixed object holds.
+      if (err instanceof TargetModelError) await forgetFetched(host, targetModel, source);
+      throw err;
+    }
+  }
   const unloaded: string[] = [];
   for (;;) {
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -297,8 +361,17 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
     }
     const text = await answerText(res, container, index, timeout, timeoutMs, `loading ${targetModel}: `);
     // 409: already loaded (for example by an earlier front door run against the same container).
-    if (res.status === 200 || res.status === 409) return { name, fresh: res.status === 200 };
-    if (res.status !== 507) throw new ContainerFailure('status', container, index, res.status, text);
+    if (res.status === 200 || res.status === 409) {
+      host.failed.delete(targetModel);
+      return { name, fresh: res.status === 200 };
+    }
+    if (res.status !== 507) {
+      // The container would not load it (no model found: an archive packed with its folder, a
+      // corrupt model file): the user fixes the object, and the next invocation must load that, not
+      // this copy kept on disk.
+      await forgetFetched(host, targetModel, source);
+      throw new ContainerFailure('status', container, index, res.status, text);
+    }
     // 507: not enough memory or other resources; the service unloads models nobody is using, least
     // recently used first, and loads again.
     const idle = leastRecentlyUsedIdle(host, targetModel);
@@ -325,17 +398,136 @@ async function answerText(res: Response, container: ChainContainer, index: numbe
 }
 
 /**
+ * A load of `targetModel` failed on what was fetched: its next load on this instance extracts it
+ * anew, and its download from S3 (`source`, shared by the instances and endpoints of one
+ * `ModelDataUrl`) is deleted, so that any of them fetches the object as it is then. A model folder
+ * of a local endpoint (no fetch) is the user's and stays.
+ */
+async function forgetFetched(host: MultiModelHost, targetModel: string, source: string): Promise<void> {
+  host.failed.add(targetModel);
+  if (host.fetch) await rm(source, { force: true }).catch(() => {});
+}
+
+/** The files of a `TargetModel`'s archive would take more than the disk space free where it is extracted. */
+class NoRoomError extends TargetModelError {
+  /** `atLeastBytes`: what its files take, counted up to the entry past the space free (`freeBytes`). */
+  constructor(
+    message: string,
+    readonly atLeastBytes: number,
+    readonly freeBytes: number,
+  ) {
+    super(message);
+    this.name = 'NoRoomError';
+  }
+}
+
+/** Whether `err`, or an error it was caused by, is the file system's for a full disk (or quota). */
+function diskFull(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
+}
+
+/** Why a model that does not fit on the disk still does not, once `deleted` (copies of unused models, downloads) are. */
+function noRoomLeft(deleted: readonly string[]): string {
+  return deleted.length === 0 ? 'no other model is unused to delete its copy' : `still too large after deleting ${deleted.join(', ')}, which no invocation was using`;
+}
+
+/** The bytes of the files under `dir` (0 when it cannot be read). */
+async function bytesUnder(dir: string): Promise<number> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  let bytes = 0;
+  // Dirent.parentPath is Node 20.12's; before it, the same was `path`.
+  for (const e of entries) if (e.isFile()) bytes += (await stat(path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).catch(() => undefined))?.size ?? 0;
+  return bytes;
+}
+
+/** The container's name for `targetModel` (`/opt/ml/models/<name>`): opaque, as on the service. */
+function modelName(targetModel: string): string {
+  return `m-${createHash('sha256').update(targetModel).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Deletes the copy on disk of one model that no invocation uses, to make room for `except`'s: first
+ * a copy of a model not loaded (unloaded for memory, its copy kept), else the least recently invoked
+ * loaded model that no invocation is using, unloaded first (`DELETE /models/<name>`), else a download
+ * ({@link deleteDownload}). Resolves with what it deleted (`the copy of <TargetModel>`, or of the
+ * copy's folder name when no load names it; `the download of <key>`), or undefined when nothing.
+ */
+async function deleteUnusedCopy(container: ChainContainer, host: MultiModelHost, except: string, index: number): Promise<string | undefined> {
+  const copies = await readdir(host.hostDir).catch(() => [] as string[]);
+  // Read after the folder, with nothing awaited before the copy is taken out of reach: a load that
+  // started meanwhile holds its model.
+  const held = new Set([except, ...host.loads.keys(), ...host.inUse.keys(), ...host.unloading.keys()].map(modelName));
+  const unloadedCopy = copies.find((name) => /^m-[0-9a-f]{16}$/.test(name) && !held.has(name));
+  if (unloadedCopy !== undefined) {
+    // Renamed away at once (no await between the check and the rename), so a load that starts
+    // later finds no copy and extracts its own.
+    const doomed = path.join(host.hostDir, `${unloadedCopy}.deleting-${randomBytes(4).toString('hex')}`);
+    let moved = true;
+    try {
+      renameSync(path.join(host.hostDir, unloadedCopy), doomed);
+    } catch {
+      // Gone already (another load deleted it for room): an idle model's then.
+      moved = false;
+    }
+    if (moved) {
+      await rm(doomed, { recursive: true, force: true });
+      return `the copy of ${unloadedCopy}`;
+    }
+  }
+  const idle = leastRecentlyUsedIdle(host, except);
+  if (idle === undefined) return deleteDownload(host, except);
+  await unloadModel(container, host, idle, index, true);
+  return `the copy of ${idle}`;
+}
+
+/**
+ * With no copy of an unused model left to delete, deletes the least recently written download from
+ * S3 (`host.source`) of a model that no load or invocation of this instance holds, so downloads alone
+ * cannot fill the disk for good: a later load of it downloads it again (and a load elsewhere that was
+ * about to extract it does so at once). Resolves with what it deleted, or undefined when nothing.
+ */
+async function deleteDownload(host: MultiModelHost, except: string): Promise<string | undefined> {
+  if (!host.fetch) return undefined;
+  const held = new Set([except, ...host.loads.keys(), ...host.inUse.keys()].map((t) => path.resolve(host.source, t)));
+  const entries = await readdir(host.source, { recursive: true, withFileTypes: true }).catch(() => []);
+  const files: { file: string; written: number }[] = [];
+  for (const e of entries) {
+    // Partial downloads (model-data.ts's save) are a fetch under way.
+    if (!e.isFile() || /\.partial-[0-9]+-[0-9a-f]*$/.test(e.name)) continue;
+    // Dirent.parentPath is Node 20.12's; before it, the same was `path`.
+    const file = path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
+    if (held.has(file)) continue;
+    const written = (await stat(file).catch(() => undefined))?.mtimeMs;
+    if (written !== undefined) files.push({ file, written });
+  }
+  files.sort((a, b) => a.written - b.written);
+  for (const { file } of files) {
+    // Gone already (another load deleted it): the next one.
+    if (await rm(file).then(() => true, () => false)) return `the download of ${path.relative(host.source, file).split(path.sep).join('/')}`;
+  }
+  return undefined;
+}
+
+/**
  * Extracts (or copies) `source` to `hostModel` through a folder beside it, renamed into place when
  * complete: a load that failed halfway (a full disk, a broken archive) or was stopped (`signal`)
- * leaves no partial copy that the next load would take for the model.
+ * leaves no partial copy that the next load would take for the model. Its errors name the model as
+ * `from` (the S3 URL of an object fetched, not the path of its download).
  */
-async function placeModel(source: string, isDirectory: boolean, hostModel: string, targetModel: string, signal: AbortSignal): Promise<void> {
+async function placeModel(source: string, isDirectory: boolean, hostModel: string, targetModel: string, signal: AbortSignal, from = source): Promise<void> {
+  /** `message` with the download's path (when `from` is its S3 URL) as "the archive". */
+  const named = (message: string) => (from === source ? message : message.split(source).join('the archive'));
   const partial = `${hostModel}.partial-${randomBytes(4).toString('hex')}`;
   try {
     if (isDirectory) {
       // Copied as `smkit package` would pack it (links followed inside it, .git left out, FIFOs and
       // links above it refused): a raw fs.cp stopped at a FIFO with a 500, and copied `up -> ..` ~40 levels deep.
       await copyModelDirectory(source, partial, signal).catch((err: unknown) => {
+        if (diskFull(err)) throw new NoRoomError(`Failed to copy the model folder for TargetModel ${targetModel} from ${source}: the disk is full: ${(err as Error).message}`, 0, 0);
         if (!(err instanceof ToolkitError) || err.code !== 'ERR_PACKAGE_INVALID') throw err;
         throw new TargetModelError(`Failed to copy the model folder for TargetModel ${targetModel} from ${source}: ${err.message}`);
       });
@@ -344,7 +536,14 @@ async function placeModel(source: string, isDirectory: boolean, hostModel: strin
       // cannot be downloaded is, not a 500 that SDKs retry; in the words SageMaker uses for an
       // archive it cannot extract ("Failed to extract model data archive … valid tar.gz archive").
       if (!(err instanceof ToolkitError) || (err.code !== 'ERR_ARCHIVE_INVALID' && err.code !== 'ERR_ARCHIVE_UNSAFE' && err.code !== 'ERR_ARCHIVE_TOO_LARGE')) throw err;
-      throw new TargetModelError(`Failed to extract model data archive for TargetModel ${targetModel} from ${source}. Please ensure that the object located at the URL is a valid tar.gz archive: ${err.message}`);
+      // The disk filled while the files were written (something else wrote meanwhile): a copy of an
+      // unused model may make room, as for an archive larger than the space free.
+      if (err.code === 'ERR_ARCHIVE_INVALID' && diskFull(err)) throw new NoRoomError(`Failed to extract model data archive for TargetModel ${targetModel} from ${from}: the disk is full: ${named(err.message)}`, 0, 0);
+      // No maxBytes is given: too large is for the space free.
+      if (err.code === 'ERR_ARCHIVE_TOO_LARGE') {
+        throw new NoRoomError(`Failed to extract model data archive for TargetModel ${targetModel} from ${from}: there is not enough disk space for its files: ${named(err.message)}`, Number(err.details?.['atLeastBytes']), Number(err.details?.['maxBytes']));
+      }
+      throw new TargetModelError(`Failed to extract model data archive for TargetModel ${targetModel} from ${from}. Please ensure that the object located at the URL is a valid tar.gz archive: ${named(err.message)}`);
     });
     signal.throwIfAborted();
     await rename(partial, hostModel);
