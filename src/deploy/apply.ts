@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-application-auto-scaling';
 import { DeleteAlarmsCommand, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
 import {
+  AddTagsCommand,
   CreateEndpointCommand,
   CreateEndpointConfigCommand,
   CreateModelCommand,
@@ -193,7 +194,7 @@ async function createEndpoint(clients: DeployClients, plan: EndpointPlan, log: (
   const d = plan.desired;
   const step = `SageMaker CreateEndpoint ${d.name}`;
   try {
-    await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name }));
+    await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name, ...(d.tags ? { Tags: [...d.tags] } : {}) }));
     log(`creating endpoint ${d.name} with ${d.config.name}`);
     return;
   } catch (err) {
@@ -319,6 +320,11 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
   for (const a of plan.putAlarms) {
     await call(`CloudWatch PutMetricAlarm ${a.AlarmName}`, () => clients.cloudwatch.send(new PutMetricAlarmCommand(a)));
     log(`put alarm ${a.AlarmName}`);
+  }
+  if (plan.tagEndpoint) {
+    const { arn, tags } = plan.tagEndpoint;
+    await call(`SageMaker AddTags ${d.name}`, () => clients.sagemaker.send(new AddTagsCommand({ ResourceArn: arn, Tags: [...tags] })));
+    log(`tagged endpoint ${d.name}: ${tags.map((t) => `${t.Key}=${t.Value}`).join(', ')}`);
   }
   for (const id of plan.deregister) await deregisterTarget(clients, id, scalingPolicyName(d.name, id.split('/').pop()!), log);
 

@@ -106,7 +106,7 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
     }
   }
   const role = settings.role ?? ROLE_PLACEHOLDER;
-  const desired = config.endpoints.map((e) => desiredEndpoint(e, { artifacts, role, ...(image !== undefined ? { image } : {}) }));
+  const desired = config.endpoints.map((e) => desiredEndpoint(e, { artifacts, role, ...(image !== undefined ? { image } : {}), ...(settings.tags !== undefined ? { tags: settings.tags } : {}) }));
 
   if (request.template !== undefined) {
     const { bucket } = parseS3Prefix(artifactsPrefix);

@@ -92,7 +92,7 @@ test('errors name the offending key', () => {
   // A typo, or the SageMaker API's PascalCase, is answered with the key meant.
   bad({ endpoints: [{ name: 'e', variants: [{ modle: 'a' }] }] }, /^endpoints\[0\]\.variants\[0\]: unknown key "modle": did you mean "model" or "mode"\? \(allowed: name, /);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', InstanceType: 'ml.m5.large' }] }] }, /unknown key "InstanceType": did you mean "instanceType"\?/);
-  bad({ deploy: { artifact: 's3://b/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy: unknown key "artifact": did you mean "artifacts"\? \(allowed: role, artifacts, image, region\)$/);
+  bad({ deploy: { artifact: 's3://b/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy: unknown key "artifact": did you mean "artifacts"\? \(allowed: role, artifacts, image, region, tags\)$/);
   bad({ endpionts: [] }, /unknown key "endpionts": did you mean "endpoints"\?/);
   bad({ endpoints: [{ name: 'iris', variants: [{ model: 'a' }] }, { name: 'Iris', variants: [{ model: 'a' }] }] }, /^endpoints: endpoint names "iris" and "Iris" differ only in case; SageMaker's endpoint names are case-insensitive/);
   // ModelDataUrl takes 1024 characters: s3://b/<prefix>/ + <sha256>/model.tar.gz.
