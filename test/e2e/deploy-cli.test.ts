@@ -319,6 +319,8 @@ test('smkit deploy --build for a GPU instance type builds the gpu image for linu
     const dry = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker', '--dry-run'], env);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /would build smkit's gpu image: ml\.g5\.xlarge has NVIDIA GPUs, .*and push it as localhost:5000\/smkit:1/);
+    // Its plan names the models after the tag; the run pins the pushed digest, so the dry run says the names it shows are not the run's.
+    assert.match(dry.stdout, /push it as localhost:5000\/smkit:1; the models would run the digest the push gives \(localhost:5000\/smkit@sha256:…\), known only once pushed: this dry run uses the tag instead, so the run's model and endpoint-config names differ from these/);
     const run = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker'], env);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /building the gpu image: ml\.g5\.xlarge has NVIDIA GPUs/);
