@@ -153,6 +153,11 @@ test('YAML endpoint files resolve paths against their folder; single models get 
     assert.equal(fromJson.endpoints[0]!.variants[0]!.containers[0]!.model, join(dir, 'my_model'));
     await writeFile(join(dir, 'broken.yaml'), 'endpoints: [\n');
     await assert.rejects(readEndpointFile(join(dir, 'broken.yaml')), /is not valid YAML/);
+    // A second document (a --- line, as between Kubernetes manifests): said in the file's terms, not the YAML library's API.
+    await writeFile(join(dir, 'two.yaml'), 'endpoints:\n  - name: a\n    variants: [{ model: ./my_model }]\n---\nendpoints: []\n');
+    await assert.rejects(readEndpointFile(join(dir, 'two.yaml')), {
+      message: `${join(dir, 'two.yaml')} is not valid YAML: it holds more than one YAML document (a second one begins at line 4, column 1: a "---" line starts one, a "..." line ends one): an endpoint file is one document; list every endpoint under its one endpoints: key, and remove the second document's marker`,
+    });
     await writeFile(join(dir, 'bom.json'), `\uFEFF${JSON.stringify({ endpoints: [{ name: 'bom', variants: [{ model: 'my_model' }] }] })}`);
     assert.equal((await readEndpointFile(join(dir, 'bom.json'))).endpoints[0]!.name, 'bom', 'a UTF-8 byte order mark is skipped');
     // Node 20's JSON.parse message does not say where; the error does.
