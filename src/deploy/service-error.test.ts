@@ -184,3 +184,28 @@ test("an S3 HeadObject answered 301 without a body (the bucket is in another Reg
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test('a call that nothing accepts (ECONNREFUSED: smkit local or the local S3 not started) says which setting sends it there and what to start', { timeout: 60_000 }, async () => {
+  // A port that was just free: nothing listens on it.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const url = `http://127.0.0.1:${port}`;
+  const clients = createDeployClients({ endpointUrl: url, region: 'us-east-1' }, { hasCredentials: false, s3EndpointUrl: url });
+  try {
+    await assert.rejects(
+      call('SageMaker DescribeEndpoint iris', () => clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'c' }))),
+      {
+        code: 'ERR_DEPLOY_FAILED',
+        message: `SageMaker DescribeEndpoint iris failed: Error: connect ECONNREFUSED 127.0.0.1:${port}. Nothing accepted the connection at 127.0.0.1:${port}, where --endpoint-url (else an AWS_ENDPOINT_URL_* variable) sends the SageMaker, CloudWatch and Application Auto Scaling calls: start smkit local there (smkit local --port ${port}) and wait until it says it is ready, or fix the URL.`,
+      },
+    );
+    await assert.rejects(objectExists(clients.s3, 'artifacts', 'k/model.tar.gz'), {
+      code: 'ERR_DEPLOY_FAILED',
+      message: `S3 HeadObject s3://artifacts/k/model.tar.gz failed: Error: connect ECONNREFUSED 127.0.0.1:${port}. Nothing accepted the connection at 127.0.0.1:${port}, where AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL) sends the S3 calls: start the local S3 there (npx s3rver --directory /tmp/s3 --configure-bucket <bucket> --port ${port}), or fix the variable.`,
+    });
+  } finally {
+    clients.destroy();
+  }
+});

@@ -60,6 +60,20 @@ function bodylessError(step: string, e: SdkError): { name: string; message: stri
   return { name: `HTTP ${status}`, message: `${STATUS_CODES[status] ?? 'Error'} (the answer had no error body)`, hint };
 }
 
+/**
+ * What to fix when nothing took the connection (`ECONNREFUSED`): in a rehearsal, smkit local or the
+ * local S3 is not running where the URL says (or not yet). The error named only the address; which
+ * setting sent the call there, and what to start, is what the user needs.
+ */
+function connectionHint(step: string, err: unknown): string {
+  const e = (err ?? {}) as { code?: string; address?: string; port?: number };
+  if (e.code !== 'ECONNREFUSED') return '';
+  const at = e.address !== undefined ? ` at ${e.address}${e.port !== undefined ? `:${e.port}` : ''}` : '';
+  return step.startsWith('S3 ')
+    ? ` Nothing accepted the connection${at}, where AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL) sends the S3 calls: start the local S3 there (npx s3rver --directory /tmp/s3 --configure-bucket <bucket> --port ${e.port ?? '<port>'}), or fix the variable.`
+    : ` Nothing accepted the connection${at}, where --endpoint-url (else an AWS_ENDPOINT_URL_* variable) sends the SageMaker, CloudWatch and Application Auto Scaling calls: start smkit local there (smkit local --port ${e.port ?? '<port>'}) and wait until it says it is ready, or fix the URL.`;
+}
+
 /** Wraps a failed SDK call as `ERR_DEPLOY_FAILED`, keeping the service's error name and message. */
 export function serviceError(step: string, err: unknown): ToolkitError {
   if (err instanceof ToolkitError) return err;
@@ -67,7 +81,7 @@ export function serviceError(step: string, err: unknown): ToolkitError {
   const bodyless = bodylessError(step, e);
   const name = bodyless?.name ?? e.name ?? 'Error';
   const message = bodyless?.message ?? e.message ?? String(err);
-  const hint = bodyless?.hint || setupHint(name, message) || retryHint(err);
+  const hint = bodyless?.hint || setupHint(name, message) || connectionHint(step, err) || retryHint(err);
   return new ToolkitError('ERR_DEPLOY_FAILED', `${step} failed: ${name}: ${hint ? `${message.replace(/\.?$/, '.')}${hint}` : message}`, {
     cause: err,
     details: { serviceError: name, ...(e.$metadata?.httpStatusCode !== undefined ? { httpStatus: e.$metadata.httpStatusCode } : {}) },
