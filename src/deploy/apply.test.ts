@@ -93,6 +93,18 @@ test('Ctrl-C while a new endpoint is Creating stops the wait, saying the creatio
   assert.equal(process.listenerCount('SIGINT'), listeners, 'the SIGINT listener is removed');
 });
 
+test('--timeout while a new endpoint is Creating says, as Ctrl-C does, that running deploy again waits for it and does what comes after', async () => {
+  calls.length = 0;
+  const clients = { sagemaker } as unknown as DeployClients;
+  await assert.rejects(applyPlan(clients, plan('create'), { log: () => {}, pollSeconds: 0.05, timeoutSeconds: 0.2 }), {
+    code: 'ERR_DEPLOY_FAILED',
+    message:
+      'endpoint ep still Creating after 0.2 s; it keeps going on the service side (see DescribeEndpoint). ' +
+      'Run smkit deploy again to wait for endpoint ep and do what comes after its creation (autoscaling, deleting what an earlier run left), or smkit deploy --delete to remove it.',
+  });
+  assert.equal(calls[0], 'CreateEndpoint');
+});
+
 test('a model or endpoint config that exists already when deploy creates it (an SDK retry of a create that went through, another deploy) is used, not a failure', async () => {
   await withDeployTarget(async ({ clients, modelDir }) => {
     const model = { name: 'ep-AllTraffic-0123456789', input: { ModelName: 'ep-AllTraffic-0123456789', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: modelDir } } };

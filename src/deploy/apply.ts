@@ -156,7 +156,15 @@ async function followCreate(clients: DeployClients, plan: EndpointPlan, waitOpts
     try {
       return await waitForEndpoint(clients, d.name, d.config.name, { ...waitOpts, signal });
     } catch (err) {
-      if (!signal.aborted) throw err;
+      if (!signal.aborted) {
+        // --timeout, or DescribeEndpoint failing: the creation goes on as after Ctrl-C, and so does what is left to do.
+        if (!(err instanceof ToolkitError)) throw err;
+        throw new ToolkitError(
+          err.code,
+          `${err.message.replace(/\.?$/, '.')} Run smkit deploy again to wait for endpoint ${d.name} and do what comes after its creation (autoscaling, deleting what an earlier run left), or smkit deploy --delete to remove it.`,
+          { cause: err, ...(err.details ? { details: err.details } : {}) },
+        );
+      }
       const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
       throw new ToolkitError(
         'ERR_DEPLOY_FAILED',
