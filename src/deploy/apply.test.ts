@@ -202,6 +202,22 @@ test('Ctrl-C while --delete waits for the endpoint to go says the deletion goes 
   assert.deepEqual(calls, ['DeleteEndpoint', 'DescribeEndpoint'], 'nothing else is deleted under it');
 });
 
+test('--timeout while --delete waits for the endpoint to go says, as Ctrl-C does, that the deletion goes on and a second --delete removes the rest', async () => {
+  described = { EndpointStatus: 'Deleting' };
+  calls.length = 0;
+  const deletePlan = { endpoint: 'ep', endpointExists: true, scalableTargets: [], configs: ['ep-1'], models: ['m'], alarms: ['ep-5xx'], items: [] };
+  try {
+    await assert.rejects(applyDelete({ sagemaker } as unknown as DeployClients, deletePlan, { log: () => {}, pollSeconds: 0.05, timeoutSeconds: 0.2 }), {
+      code: 'ERR_DEPLOY_FAILED',
+      message:
+        'endpoint ep still Deleting after 0.2 s. The deletion goes on in SageMaker. Run smkit deploy --delete again to remove its endpoint configs, models and alarms once it is gone (it waits for that).',
+    });
+  } finally {
+    described = { EndpointStatus: 'Creating' };
+  }
+  assert.deepEqual([...new Set(calls)], ['DeleteEndpoint', 'DescribeEndpoint'], 'nothing else is deleted under it');
+});
+
 test('an endpoint with more alarms than one DescribeAlarms page (50) or one DeleteAlarms call (100): the inspection a deploy plans from finds them all, --delete removes them all', { timeout: 60_000 }, async () => {
   await withDeployTarget(async ({ clients }) => {
     const names = Array.from({ length: 120 }, (_, i) => `ep-alarm-${String(i).padStart(3, '0')}`);

@@ -182,7 +182,11 @@ export async function followDeletion(clients: DeployClients, name: string, opts:
     try {
       await waitForEndpointDeleted(clients, name, { ...opts, signal });
     } catch (err) {
-      if (!signal.aborted) throw err;
+      if (!signal.aborted) {
+        // --timeout, or DescribeEndpoint failing: what is left is the same as after Ctrl-C.
+        if (!(err instanceof ToolkitError)) throw err;
+        throw new ToolkitError(err.code, `${err.message.replace(/\.?$/, '.')} The deletion goes on in SageMaker. ${next}`, { cause: err, ...(err.details ? { details: err.details } : {}) });
+      }
       const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
       throw new ToolkitError('ERR_DEPLOY_FAILED', `${why} while endpoint ${name} was being deleted; the deletion goes on in SageMaker. ${next}`, { cause: err });
     }
