@@ -7,6 +7,7 @@ import { isModelArchive } from '../archive/model-archive.js';
 import { firstCollectionKey, firstDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
 import { MAX_YAML_DEPTH, yamlNestsDeeperThan } from '../codecs/yaml-depth.js';
+import { yamlErrorForAuthor } from '../codecs/yaml-documents.js';
 import { isSageMakerName, SAGEMAKER_NAME_MAX_LENGTH } from '../core/sagemaker-headers.js';
 import { parseEndpointFile, type ContainerConfig, type EndpointFileConfig, type VariantConfig } from './schema.js';
 
@@ -30,7 +31,7 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
       // compares each key with every one before it (40 000 keys took 12 s) and does not name the key.
       const lines = new yaml.LineCounter();
       const parsed = yaml.parseDocument(text, { uniqueKeys: false, lineCounter: lines });
-      if (parsed.errors.length > 0) throw yamlError(parsed.errors[0]!);
+      if (parsed.errors.length > 0) throw yamlErrorForAuthor(parsed.errors[0]!, 'an endpoint file is one document; list every endpoint under its one endpoints: key');
       // First: an env name read as a boolean (`%YAML 1.1`'s Y and TRUE) is its text, not a second "true".
       keepEnvValuesAsWritten(yaml, parsed);
       duplicate = firstDuplicateKey(yaml, parsed, lines);
@@ -93,18 +94,6 @@ function keepEnvValuesAsWritten(yaml: typeof import('yaml'), doc: import('yaml')
       for (const container of items(get(variant, 'containers'))) keepEnv(container);
     }
   }
-}
-
-/**
- * A YAML parse error as a message for the file's author. The package's own for a second document
- * (a `---` or `...` line, as between Kubernetes manifests, or two files pasted together) told them
- * to "use YAML.parseAllDocuments()", a call of the library's API.
- */
-function yamlError(err: import('yaml').YAMLError): Error {
-  if (err.code !== 'MULTIPLE_DOCS') return err;
-  const at = err.linePos?.[0];
-  const where = at ? ` at line ${at.line}, column ${at.col}` : '';
-  return new Error(`it holds more than one YAML document (a second one begins${where}: a "---" line starts one, a "..." line ends one): an endpoint file is one document; list every endpoint under its one endpoints: key, and remove the second document's marker`);
 }
 
 /** The largest endpoint file read: far above any real one, far below what would hold the process. */
