@@ -218,6 +218,22 @@ test('--timeout while --delete waits for the endpoint to go says, as Ctrl-C does
   assert.deepEqual([...new Set(calls)], ['DeleteEndpoint', 'DescribeEndpoint'], 'nothing else is deleted under it');
 });
 
+test('a deletion SageMaker fails (Deleting, then Failed) stops --delete at once saying so and what to run, not at --timeout saying the deletion goes on', async () => {
+  described = { EndpointStatus: 'Failed', FailureReason: 'Internal failure' };
+  calls.length = 0;
+  const deletePlan = { endpoint: 'ep', endpointExists: true, scalableTargets: [], configs: ['ep-1'], models: ['m'], alarms: [], items: [] };
+  try {
+    await assert.rejects(applyDelete({ sagemaker } as unknown as DeployClients, deletePlan, { log: () => {}, pollSeconds: 0.01, timeoutSeconds: 60 }), {
+      code: 'ERR_DEPLOY_FAILED',
+      message:
+        'SageMaker could not delete endpoint ep: it is Failed (Internal failure), and nothing was deleted after it. Run smkit deploy --delete again to delete it once more, or see aws sagemaker describe-endpoint --endpoint-name ep',
+    });
+  } finally {
+    described = { EndpointStatus: 'Creating' };
+  }
+  assert.deepEqual([...new Set(calls)], ['DeleteEndpoint', 'DescribeEndpoint'], 'nothing else is deleted under it');
+});
+
 test('an endpoint with more alarms than one DescribeAlarms page (50) or one DeleteAlarms call (100): the inspection a deploy plans from finds them all, --delete removes them all', { timeout: 60_000 }, async () => {
   await withDeployTarget(async ({ clients }) => {
     const names = Array.from({ length: 120 }, (_, i) => `ep-alarm-${String(i).padStart(3, '0')}`);

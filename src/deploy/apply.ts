@@ -341,7 +341,7 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
   if (plan.endpoint === 'recreate') {
     await call(`SageMaker DeleteEndpoint ${d.name}`, () => clients.sagemaker.send(new DeleteEndpointCommand({ EndpointName: d.name })));
     log(`deleting failed endpoint ${d.name}`);
-    await followDeletion(clients, d.name, waitOpts, 'Run smkit deploy again: it waits until the endpoint is gone and creates it anew.');
+    await followDeletion(clients, d.name, waitOpts, 'Run smkit deploy again: it waits until the endpoint is gone and creates it anew.', 'smkit deploy');
   }
   if (plan.endpoint === 'create' || plan.endpoint === 'recreate') {
     await createEndpoint(clients, plan, log);

@@ -72,6 +72,26 @@ describe('progress', () => {
     assert.equal(calls, MAX_MISSED_POLLS);
   });
 
+  test('a deletion that fails (Deleting, then Failed) ends the wait saying so, as AWS\'s EndpointDeleted waiter does, instead of polling a Failed endpoint until --timeout', async () => {
+    const notFound: Answer = [400, 'ValidationException', 'Could not find endpoint "iris".'];
+    const failed = { ...endpoint('Failed'), FailureReason: 'Internal failure while deleting' };
+    const opts = { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} };
+    script = [endpoint('Deleting'), endpoint('Deleting'), failed];
+    calls = 0;
+    assert.deepEqual(await waitForEndpointDeleted(clients(), 'iris', opts), { kind: 'failed', reason: 'Internal failure while deleting' });
+    assert.equal(calls, 3);
+    // A Failed endpoint just asked to be deleted may read Failed for a moment: that alone is not a failed deletion.
+    script = [endpoint('Failed'), endpoint('Failed'), endpoint('Deleting'), notFound];
+    calls = 0;
+    assert.deepEqual(await waitForEndpointDeleted(clients(), 'iris', opts), { kind: 'deleted' });
+    assert.equal(calls, 4);
+    // One that stays Failed, never Deleting, is a failed deletion after a few polls.
+    script = [endpoint('Failed')];
+    calls = 0;
+    assert.deepEqual(await waitForEndpointDeleted(clients(), 'iris', opts), { kind: 'failed' });
+    assert.equal(calls, MAX_MISSED_POLLS);
+  });
+
   test('a DescribeEndpoint refused for good (AccessDeniedException) ends the wait at once', async () => {
     script = [[400, 'AccessDeniedException', 'User is not authorized to perform: sagemaker:DescribeEndpoint']];
     calls = 0;

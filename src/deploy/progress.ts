@@ -175,12 +175,14 @@ export async function waitForEndpoint(clients: DeployClients, name: string, conf
 
 /**
  * {@link waitForEndpointDeleted} that Ctrl-C (or SIGTERM) stops with `ERR_DEPLOY_FAILED`, saying the
- * deletion goes on in SageMaker and, in `next`, what to run then.
+ * deletion goes on in SageMaker and, in `next`, what to run then. A deletion that fails (the
+ * endpoint ends `Failed`) ends with `ERR_DEPLOY_FAILED` saying so, and that `again` (the command
+ * that deletes it) tries once more.
  */
-export async function followDeletion(clients: DeployClients, name: string, opts: WaitOptions, next: string): Promise<void> {
-  await whileInterruptible(async (signal) => {
+export async function followDeletion(clients: DeployClients, name: string, opts: WaitOptions, next: string, again: string): Promise<void> {
+  const outcome = await whileInterruptible(async (signal) => {
     try {
-      await waitForEndpointDeleted(clients, name, { ...opts, signal });
+      return await waitForEndpointDeleted(clients, name, { ...opts, signal });
     } catch (err) {
       if (!signal.aborted) {
         // --timeout, or DescribeEndpoint failing: what is left is the same as after Ctrl-C.
@@ -191,19 +193,40 @@ export async function followDeletion(clients: DeployClients, name: string, opts:
       throw new ToolkitError('ERR_DEPLOY_FAILED', `${why} while endpoint ${name} was being deleted; the deletion goes on in SageMaker. ${next}`, { cause: err });
     }
   });
+  if (outcome.kind === 'failed') {
+    throw new ToolkitError(
+      'ERR_DEPLOY_FAILED',
+      `SageMaker could not delete endpoint ${name}: it is Failed${outcome.reason !== undefined ? ` (${outcome.reason})` : ''}, and nothing was deleted after it. Run ${again} again to delete it once more, or see aws sagemaker describe-endpoint --endpoint-name ${name}`,
+    );
+  }
 }
 
-/** Polls until `DescribeEndpoint` says the endpoint is gone. */
-export async function waitForEndpointDeleted(clients: DeployClients, name: string, opts: WaitOptions): Promise<void> {
+/** How a wait for a deletion ended: the endpoint is gone, or the deletion failed (`Failed`, with DescribeEndpoint's `FailureReason`). */
+export type DeletionOutcome = { readonly kind: 'deleted' } | { readonly kind: 'failed'; readonly reason?: string };
+
+/**
+ * Polls until `DescribeEndpoint` says the endpoint is gone, or that the deletion failed: `Failed`
+ * after `Deleting` (AWS's own `EndpointDeleted` waiter fails on `Failed` too). A `Failed` endpoint
+ * being deleted may still read `Failed` for a moment, so one never seen `Deleting` counts as failed
+ * only after {@link MAX_MISSED_POLLS} such polls; before, the wait went on until `--timeout` and then
+ * said the deletion goes on.
+ */
+export async function waitForEndpointDeleted(clients: DeployClients, name: string, opts: WaitOptions): Promise<DeletionOutcome> {
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
   let last = '';
+  let sawDeleting = false;
+  let failedPolls = 0;
   const poller = new Poller(clients, name, opts);
   for (;;) {
     const ep = await poller.describe(deadline);
-    if (!ep) return;
+    if (!ep) return { kind: 'deleted' };
     if (ep.EndpointStatus !== last) {
       opts.log(`${name}: ${ep.EndpointStatus}`);
       last = ep.EndpointStatus ?? '';
+    }
+    if (ep.EndpointStatus === 'Deleting') sawDeleting = true;
+    if (ep.EndpointStatus === 'Failed' && (sawDeleting || ++failedPolls >= MAX_MISSED_POLLS)) {
+      return { kind: 'failed', ...(ep.FailureReason ? { reason: ep.FailureReason } : {}) };
     }
     if (Date.now() > deadline) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} still ${ep.EndpointStatus} after ${opts.timeoutSeconds} s`);
     await sleep(opts.pollSeconds * 1000, undefined, opts.signal ? { signal: opts.signal } : {});
