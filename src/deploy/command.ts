@@ -78,7 +78,7 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
   const { log, out, target } = io;
   if (request.delete) {
     for (const endpoint of config.endpoints) {
-      await waitForEndpointSettled(clients, endpoint.name, { pollSeconds, timeoutSeconds, log });
+      await waitForEndpointSettled(clients, endpoint.name, { pollSeconds, timeoutSeconds, log, rerun: 'smkit deploy --delete' });
       const plan = await planDelete(clients, endpoint);
       out(`endpoint ${endpoint.name} (${target}), --delete:`);
       for (const i of plan.items) out(`  ${(i.action === 'delete' ? 'delete' : 'keep').padEnd(9)} ${i.kind.padEnd(15)} ${i.name}${i.detail ? `  (${i.detail})` : ''}`);

@@ -16,6 +16,8 @@ export interface WaitOptions {
   readonly bakeSeconds?: number;
   /** Stops the wait (Ctrl-C): the pending poll and `DescribeEndpoint` call reject. */
   readonly signal?: AbortSignal;
+  /** The command that picks up after a wait that gave up (`smkit deploy`, the default, or `smkit deploy --delete`). */
+  readonly rerun?: string;
 }
 
 /** How a create or update ended. */
@@ -107,7 +109,7 @@ class Poller {
           const said = `${(err as { name?: string }).name ?? 'Error'}: ${(err as { message?: string }).message ?? String(err)}`;
           throw new ToolkitError(
             'ERR_DEPLOY_FAILED',
-            `${step} failed: ${said.replace(/\.?$/, '.')} ${this.missed} poll(s) in a row failed so; deploy stopped waiting, but the endpoint's change goes on in SageMaker: follow it with aws sagemaker describe-endpoint --endpoint-name ${this.name} and run smkit deploy again once it has settled`,
+            `${step} failed: ${said.replace(/\.?$/, '.')} ${this.missed} poll(s) in a row failed so; deploy stopped waiting, but the endpoint's change goes on in SageMaker: follow it with aws sagemaker describe-endpoint --endpoint-name ${this.name} and run ${this.opts.rerun ?? 'smkit deploy'} again once it has settled`,
             { cause: err, ...(e.details ? { details: e.details } : {}) },
           );
         }
@@ -182,7 +184,7 @@ export async function waitForEndpoint(clients: DeployClients, name: string, conf
 export async function followDeletion(clients: DeployClients, name: string, opts: WaitOptions, next: string, again: string): Promise<void> {
   const outcome = await whileInterruptible(async (signal) => {
     try {
-      return await waitForEndpointDeleted(clients, name, { ...opts, signal });
+      return await waitForEndpointDeleted(clients, name, { ...opts, signal, rerun: again });
     } catch (err) {
       if (!signal.aborted) {
         // --timeout, or DescribeEndpoint failing: what is left is the same as after Ctrl-C.
