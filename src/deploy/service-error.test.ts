@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CreateEndpointCommand, CreateModelCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { allPages, call } from './service-error.js';
 import { startLocalS3 } from '../../test/helpers/local-s3.js';
 import { createDeployClients } from './clients.js';
@@ -205,6 +206,16 @@ test('a call that nothing accepts (ECONNREFUSED: smkit local or the local S3 not
       code: 'ERR_DEPLOY_FAILED',
       message: `S3 HeadObject s3://artifacts/k/model.tar.gz failed: Error: connect ECONNREFUSED 127.0.0.1:${port}. Nothing accepted the connection at 127.0.0.1:${port}, where AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL) sends the S3 calls: start the local S3 there (npx s3rver --directory /tmp/s3 --configure-bucket <bucket> --port ${port}), or fix the variable.`,
     });
+    // ECR (--build's login) is never smkit local's: only AWS_ENDPOINT_URL_ECR or AWS_ENDPOINT_URL sends it to such a port.
+    const ecr = new ECRClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, maxAttempts: 1 });
+    try {
+      await assert.rejects(call('ECR GetAuthorizationToken', () => ecr.send(new GetAuthorizationTokenCommand({}))), {
+        code: 'ERR_DEPLOY_FAILED',
+        message: `ECR GetAuthorizationToken failed: Error: connect ECONNREFUSED 127.0.0.1:${port}. Nothing accepted the connection at 127.0.0.1:${port}, where AWS_ENDPOINT_URL_ECR (else AWS_ENDPOINT_URL) sends the ECR calls (smkit local serves none): fix the variable, or unset it to push to ECR itself.`,
+      });
+    } finally {
+      ecr.destroy();
+    }
   } finally {
     clients.destroy();
   }

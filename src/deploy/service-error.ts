@@ -69,7 +69,9 @@ function connectionHint(step: string, err: unknown): string {
   const e = (err ?? {}) as { code?: string; address?: string; port?: number };
   if (e.code !== 'ECONNREFUSED') return '';
   const at = e.address !== undefined ? ` at ${e.address}${e.port !== undefined ? `:${e.port}` : ''}` : '';
-  return step.startsWith('S3 ')
+  // ECR is never local: only AWS_ENDPOINT_URL_ECR or AWS_ENDPOINT_URL sends its calls to a port where nothing listens.
+  if (step.startsWith('ECR ')) return ` Nothing accepted the connection${at}, where AWS_ENDPOINT_URL_ECR (else AWS_ENDPOINT_URL) sends the ECR calls (smkit local serves none): fix the variable, or unset it to push to ECR itself.`;
+  return /^(S3 |AbortMultipartUpload)/.test(step)
     ? ` Nothing accepted the connection${at}, where AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL) sends the S3 calls: start the local S3 there (npx s3rver --directory /tmp/s3 --configure-bucket <bucket> --port ${e.port ?? '<port>'}), or fix the variable.`
     : ` Nothing accepted the connection${at}, where --endpoint-url (else an AWS_ENDPOINT_URL_* variable) sends the SageMaker, CloudWatch and Application Auto Scaling calls: start smkit local there (smkit local --port ${e.port ?? '<port>'}) and wait until it says it is ready, or fix the URL.`;
 }
