@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, createServer } from 'node:http';
+import type { AddressInfo, TcpNetConnectOpts } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -206,6 +206,23 @@ test('a call that nothing accepts (ECONNREFUSED: smkit local or the local S3 not
       code: 'ERR_DEPLOY_FAILED',
       message: `S3 HeadObject s3://artifacts/k/model.tar.gz failed: Error: connect ECONNREFUSED 127.0.0.1:${port}. Nothing accepted the connection at 127.0.0.1:${port}, where AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL) sends the S3 calls: start the local S3 there (npx s3rver --directory /tmp/s3 --configure-bucket <bucket> --port ${port}), or fix the variable.`,
     });
+    // A host of several addresses (localhost at 127.0.0.1 and ::1, as most resolvers give it): Node tries each and
+    // fails with an AggregateError with no message of its own, and the first attempt's code. Attempts of 10 s, not
+    // Node's 250 ms: a stalled event loop would record the first refusal as a timeout.
+    const lookup = ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
+      options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }]) : callback(null, '127.0.0.1', 4)) as unknown as TcpNetConnectOpts['lookup'];
+    const agent = new Agent({ lookup, autoSelectFamily: true, autoSelectFamilyAttemptTimeout: 10_000 });
+    const twoAddresses = new SageMakerClient({ endpoint: `http://smkit.localhost.test:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, maxAttempts: 1, requestHandler: { httpAgent: agent } });
+    try {
+      await assert.rejects(call('SageMaker DescribeEndpoint iris', () => twoAddresses.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'c' }))), (err: Error) => {
+        // Before: "SageMaker DescribeEndpoint iris failed: AggregateError: " and nothing more.
+        assert.match(err.message, new RegExp(`^SageMaker DescribeEndpoint iris failed: AggregateError: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}; connect \\S+ ::1:${port}\\. Nothing accepted the connection at 127\\.0\\.0\\.1:${port}, where --endpoint-url .*smkit local --port ${port}\\)`));
+        return true;
+      });
+    } finally {
+      twoAddresses.destroy();
+      agent.destroy();
+    }
     // ECR (--build's login) is never smkit local's: only AWS_ENDPOINT_URL_ECR or AWS_ENDPOINT_URL sends it to such a port.
     const ecr = new ECRClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, maxAttempts: 1 });
     try {

@@ -66,7 +66,10 @@ function bodylessError(step: string, e: SdkError): { name: string; message: stri
  * setting sent the call there, and what to start, is what the user needs.
  */
 function connectionHint(step: string, err: unknown): string {
-  const e = (err ?? {}) as { code?: string; address?: string; port?: number };
+  // A host of several addresses (localhost at ::1 and 127.0.0.1): Node tries each and fails with an
+  // AggregateError of the attempts, whose own code is the first attempt's; one refused is enough.
+  const attempts: unknown[] = err instanceof AggregateError ? err.errors : [err];
+  const e = (attempts.find((a) => (a as { code?: string } | undefined)?.code === 'ECONNREFUSED') ?? {}) as { code?: string; address?: string; port?: number };
   if (e.code !== 'ECONNREFUSED') return '';
   const at = e.address !== undefined ? ` at ${e.address}${e.port !== undefined ? `:${e.port}` : ''}` : '';
   // ECR is never local: only AWS_ENDPOINT_URL_ECR or AWS_ENDPOINT_URL sends its calls to a port where nothing listens.
@@ -82,7 +85,8 @@ export function serviceError(step: string, err: unknown): ToolkitError {
   const e = (err ?? {}) as SdkError;
   const bodyless = bodylessError(step, e);
   const name = bodyless?.name ?? e.name ?? 'Error';
-  const message = bodyless?.message ?? e.message ?? String(err);
+  // Node's AggregateError (a connection to each of a host's addresses failed) has no message of its own: its attempts' say it.
+  const message = bodyless?.message ?? (err instanceof AggregateError && err.message === '' ? err.errors.map((x: unknown) => (x instanceof Error ? x.message : String(x))).join('; ') : e.message) ?? String(err);
   const hint = bodyless?.hint || setupHint(name, message) || connectionHint(step, err) || retryHint(err);
   return new ToolkitError('ERR_DEPLOY_FAILED', `${step} failed: ${name}: ${hint ? `${message.replace(/\.?$/, '.')}${hint}` : message}`, {
     cause: err,
