@@ -1,3 +1,5 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { invalid } from './settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -14,6 +16,17 @@ export interface DeployEnvironment {
   readonly region?: string;
   /** True when `AWS_ACCESS_KEY_ID` or `AWS_PROFILE` is set (else a loopback `--endpoint-url` gets placeholder credentials). */
   readonly hasCredentials: boolean;
+  /**
+   * `AWS_PROFILE` and the shared files the AWS SDK reads profiles from (`AWS_CONFIG_FILE`, else
+   * `~/.aws/config`; `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`).
+   */
+  readonly profile?: { readonly name: string; readonly configFile: string; readonly credentialsFile: string };
+}
+
+/** A shared-file path as the AWS SDK takes it: unset is `~/.aws/<name>`, and a leading `~/` is the home folder. */
+function sharedFile(value: string | undefined, name: string): string {
+  if (value === undefined || value === '') return join(homedir(), '.aws', name);
+  return value.startsWith('~/') ? join(homedir(), value.slice(2)) : value;
 }
 
 function str(env: Env, name: string): string | undefined {
@@ -60,5 +73,15 @@ export function loadDeployEnvironment(env: Env = process.env, apiEndpointGiven =
     ...(s3 !== undefined ? { s3EndpointUrl: s3 } : {}),
     ...(region !== undefined ? { region } : {}),
     hasCredentials: str(env, 'AWS_ACCESS_KEY_ID') !== undefined || str(env, 'AWS_PROFILE') !== undefined,
+    ...(str(env, 'AWS_PROFILE') !== undefined
+      ? {
+          profile: Object.freeze({
+            // The SDK takes the name as it is (no trimming): a profile "dev " is not "dev".
+            name: env.AWS_PROFILE!,
+            configFile: sharedFile(env.AWS_CONFIG_FILE, 'config'),
+            credentialsFile: sharedFile(env.AWS_SHARED_CREDENTIALS_FILE, 'credentials'),
+          }),
+        }
+      : {}),
   });
 }

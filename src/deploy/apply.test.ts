@@ -93,6 +93,18 @@ test('Ctrl-C while a new endpoint is Creating stops the wait, saying the creatio
   assert.equal(process.listenerCount('SIGINT'), listeners, 'the SIGINT listener is removed');
 });
 
+test('--timeout while a new endpoint is Creating says, as Ctrl-C does, that running deploy again waits for it and does what comes after', async () => {
+  calls.length = 0;
+  const clients = { sagemaker } as unknown as DeployClients;
+  await assert.rejects(applyPlan(clients, plan('create'), { log: () => {}, pollSeconds: 0.05, timeoutSeconds: 0.2 }), {
+    code: 'ERR_DEPLOY_FAILED',
+    message:
+      'endpoint ep still Creating after 0.2 s; it keeps going on the service side (see DescribeEndpoint). ' +
+      'Run smkit deploy again to wait for endpoint ep and do what comes after its creation (autoscaling, deleting what an earlier run left), or smkit deploy --delete to remove it.',
+  });
+  assert.equal(calls[0], 'CreateEndpoint');
+});
+
 test('a model or endpoint config that exists already when deploy creates it (an SDK retry of a create that went through, another deploy) is used, not a failure', async () => {
   await withDeployTarget(async ({ clients, modelDir }) => {
     const model = { name: 'ep-AllTraffic-0123456789', input: { ModelName: 'ep-AllTraffic-0123456789', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/R', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: modelDir } } };
@@ -188,6 +200,38 @@ test('Ctrl-C while --delete waits for the endpoint to go says the deletion goes 
     described = { EndpointStatus: 'Creating' };
   }
   assert.deepEqual(calls, ['DeleteEndpoint', 'DescribeEndpoint'], 'nothing else is deleted under it');
+});
+
+test('--timeout while --delete waits for the endpoint to go says, as Ctrl-C does, that the deletion goes on and a second --delete removes the rest', async () => {
+  described = { EndpointStatus: 'Deleting' };
+  calls.length = 0;
+  const deletePlan = { endpoint: 'ep', endpointExists: true, scalableTargets: [], configs: ['ep-1'], models: ['m'], alarms: ['ep-5xx'], items: [] };
+  try {
+    await assert.rejects(applyDelete({ sagemaker } as unknown as DeployClients, deletePlan, { log: () => {}, pollSeconds: 0.05, timeoutSeconds: 0.2 }), {
+      code: 'ERR_DEPLOY_FAILED',
+      message:
+        'endpoint ep still Deleting after 0.2 s. The deletion goes on in SageMaker. Run smkit deploy --delete again to remove its endpoint configs, models and alarms once it is gone (it waits for that).',
+    });
+  } finally {
+    described = { EndpointStatus: 'Creating' };
+  }
+  assert.deepEqual([...new Set(calls)], ['DeleteEndpoint', 'DescribeEndpoint'], 'nothing else is deleted under it');
+});
+
+test('a deletion SageMaker fails (Deleting, then Failed) stops --delete at once saying so and what to run, not at --timeout saying the deletion goes on', async () => {
+  described = { EndpointStatus: 'Failed', FailureReason: 'Internal failure' };
+  calls.length = 0;
+  const deletePlan = { endpoint: 'ep', endpointExists: true, scalableTargets: [], configs: ['ep-1'], models: ['m'], alarms: [], items: [] };
+  try {
+    await assert.rejects(applyDelete({ sagemaker } as unknown as DeployClients, deletePlan, { log: () => {}, pollSeconds: 0.01, timeoutSeconds: 60 }), {
+      code: 'ERR_DEPLOY_FAILED',
+      message:
+        'SageMaker could not delete endpoint ep: it is Failed (Internal failure), and nothing was deleted after it. Run smkit deploy --delete again to delete it once more, or see aws sagemaker describe-endpoint --endpoint-name ep',
+    });
+  } finally {
+    described = { EndpointStatus: 'Creating' };
+  }
+  assert.deepEqual([...new Set(calls)], ['DeleteEndpoint', 'DescribeEndpoint'], 'nothing else is deleted under it');
 });
 
 test('an endpoint with more alarms than one DescribeAlarms page (50) or one DeleteAlarms call (100): the inspection a deploy plans from finds them all, --delete removes them all', { timeout: 60_000 }, async () => {

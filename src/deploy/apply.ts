@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-application-auto-scaling';
 import { DeleteAlarmsCommand, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
 import {
+  AddTagsCommand,
   CreateEndpointCommand,
   CreateEndpointConfigCommand,
   CreateModelCommand,
@@ -155,7 +156,15 @@ async function followCreate(clients: DeployClients, plan: EndpointPlan, waitOpts
     try {
       return await waitForEndpoint(clients, d.name, d.config.name, { ...waitOpts, signal });
     } catch (err) {
-      if (!signal.aborted) throw err;
+      if (!signal.aborted) {
+        // --timeout, or DescribeEndpoint failing: the creation goes on as after Ctrl-C, and so does what is left to do.
+        if (!(err instanceof ToolkitError)) throw err;
+        throw new ToolkitError(
+          err.code,
+          `${err.message.replace(/\.?$/, '.')} Run smkit deploy again to wait for endpoint ${d.name} and do what comes after its creation (autoscaling, deleting what an earlier run left), or smkit deploy --delete to remove it.`,
+          { cause: err, ...(err.details ? { details: err.details } : {}) },
+        );
+      }
       const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
       throw new ToolkitError(
         'ERR_DEPLOY_FAILED',
@@ -193,7 +202,7 @@ async function createEndpoint(clients: DeployClients, plan: EndpointPlan, log: (
   const d = plan.desired;
   const step = `SageMaker CreateEndpoint ${d.name}`;
   try {
-    await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name }));
+    await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: d.name, EndpointConfigName: d.config.name, ...(d.tags ? { Tags: [...d.tags] } : {}) }));
     log(`creating endpoint ${d.name} with ${d.config.name}`);
     return;
   } catch (err) {
@@ -320,6 +329,11 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
     await call(`CloudWatch PutMetricAlarm ${a.AlarmName}`, () => clients.cloudwatch.send(new PutMetricAlarmCommand(a)));
     log(`put alarm ${a.AlarmName}`);
   }
+  if (plan.tagEndpoint) {
+    const { arn, tags } = plan.tagEndpoint;
+    await call(`SageMaker AddTags ${d.name}`, () => clients.sagemaker.send(new AddTagsCommand({ ResourceArn: arn, Tags: [...tags] })));
+    log(`tagged endpoint ${d.name}: ${tags.map((t) => `${t.Key}=${t.Value}`).join(', ')}`);
+  }
   for (const id of plan.deregister) await deregisterTarget(clients, id, scalingPolicyName(d.name, id.split('/').pop()!), log);
 
   const bg = d.deploymentConfig?.BlueGreenUpdatePolicy?.TrafficRoutingConfiguration?.WaitIntervalInSeconds ?? d.deploymentConfig?.RollingUpdatePolicy?.WaitIntervalInSeconds;
@@ -327,7 +341,7 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
   if (plan.endpoint === 'recreate') {
     await call(`SageMaker DeleteEndpoint ${d.name}`, () => clients.sagemaker.send(new DeleteEndpointCommand({ EndpointName: d.name })));
     log(`deleting failed endpoint ${d.name}`);
-    await followDeletion(clients, d.name, waitOpts, 'Run smkit deploy again: it waits until the endpoint is gone and creates it anew.');
+    await followDeletion(clients, d.name, waitOpts, 'Run smkit deploy again: it waits until the endpoint is gone and creates it anew.', 'smkit deploy');
   }
   if (plan.endpoint === 'create' || plan.endpoint === 'recreate') {
     await createEndpoint(clients, plan, log);

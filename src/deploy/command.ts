@@ -78,7 +78,7 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
   const { log, out, target } = io;
   if (request.delete) {
     for (const endpoint of config.endpoints) {
-      await waitForEndpointSettled(clients, endpoint.name, { pollSeconds, timeoutSeconds, log });
+      await waitForEndpointSettled(clients, endpoint.name, { pollSeconds, timeoutSeconds, log, rerun: 'smkit deploy --delete' });
       const plan = await planDelete(clients, endpoint);
       out(`endpoint ${endpoint.name} (${target}), --delete:`);
       for (const i of plan.items) out(`  ${(i.action === 'delete' ? 'delete' : 'keep').padEnd(9)} ${i.kind.padEnd(15)} ${i.name}${i.detail ? `  (${i.detail})` : ''}`);
@@ -99,14 +99,21 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
       config.endpoints.flatMap((e) => [...e.variants, ...(e.shadow ? [e.shadow] : [])]).filter((v) => v.containers.some((c) => c.image === undefined)).map((v) => v.instanceType),
     );
     const why = variant === 'gpu' ? `: ${gpuTypes.join(', ')} ${gpuTypes.length === 1 ? 'has' : 'have'} NVIDIA GPUs, which the cpu image would leave unused` : '';
-    if (request.dryRun) out(`would build smkit's ${variant} image${why}, and push it as ${settings.image}`);
+    if (request.dryRun) {
+      // The run pins the pushed digest, which changes the model names: the plan below, named after
+      // the tag, can say "unchanged" (a file deployed with the tag before) where the run updates.
+      out(
+        `would build smkit's ${variant} image${why}, and push it as ${settings.image}; the models would run the digest the push gives (${settings.image.replace(/:[^/:]+$/, '')}@sha256:…), ` +
+          'known only once pushed: this dry run uses the tag instead, so the run\'s model and endpoint-config names differ from these, and where that digest is not what runs now it creates them and updates the endpoint',
+      );
+    }
     else {
       if (variant === 'gpu') log(`building the gpu image${why}`);
       image = await buildAndPushImage(settings.image, { ...(request.engine ? { engine: request.engine } : {}), log, ecr: (r) => clients.ecr(r), variant });
     }
   }
   const role = settings.role ?? ROLE_PLACEHOLDER;
-  const desired = config.endpoints.map((e) => desiredEndpoint(e, { artifacts, role, ...(image !== undefined ? { image } : {}) }));
+  const desired = config.endpoints.map((e) => desiredEndpoint(e, { artifacts, role, ...(image !== undefined ? { image } : {}), ...(settings.tags !== undefined ? { tags: settings.tags } : {}) }));
 
   if (request.template !== undefined) {
     const { bucket } = parseS3Prefix(artifactsPrefix);

@@ -87,7 +87,7 @@ export async function applyDelete(clients: DeployClients, plan: DeletePlan, opts
     } catch (err) {
       if (!isSageMakerNotFound(err)) throw serviceError(`SageMaker DeleteEndpoint ${plan.endpoint}`, err);
     }
-    await followDeletion(clients, plan.endpoint, opts, `Run smkit deploy --delete again to remove its endpoint configs, models${plan.alarms.length > 0 ? ' and alarms' : ''} once it is gone (it waits for that).`);
+    await followDeletion(clients, plan.endpoint, opts, `Run smkit deploy --delete again to remove its endpoint configs, models${plan.alarms.length > 0 ? ' and alarms' : ''} once it is gone (it waits for that).`, 'smkit deploy --delete');
     log(`deleted endpoint ${plan.endpoint}`);
   }
   for (const c of plan.configs) {

@@ -8,6 +8,7 @@ import type {
   DeploymentConfig,
   ProductionVariant,
   ProductionVariantInstanceType,
+  Tag,
 } from '@aws-sdk/client-sagemaker';
 import { ToolkitError } from '../errors/catalogue.js';
 import { asyncInferenceConfigOf, routingConfigOf, type CapacitySizeConfig, type EndpointConfig, type EndpointDeploymentConfig, type VariantConfig } from '../endpoint-file/schema.js';
@@ -59,6 +60,8 @@ export interface DesiredEndpoint {
   readonly deploymentConfig?: DeploymentConfig;
   readonly alarms: readonly PutMetricAlarmCommandInput[];
   readonly scaling: readonly DesiredScaling[];
+  /** `deploy.tags`: given to every model, config, alarm and the endpoint deploy creates, and added to the endpoint when it lacks one. */
+  readonly tags?: readonly Tag[];
 }
 
 /** What the desired state is computed from besides the file. */
@@ -69,6 +72,14 @@ export interface DesiredInputs {
   readonly role: string;
   /** Image for containers without their own `image`. */
   readonly image?: string;
+  /** `deploy.tags`. */
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+/** `deploy.tags` as the APIs' `Tags` (none: undefined, so no empty list is sent). */
+function tagList(tags: Readonly<Record<string, string>> | undefined): Tag[] | undefined {
+  const list = Object.entries(tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
+  return list.length > 0 ? list : undefined;
 }
 
 /** JSON with sorted keys, so equal definitions hash equal. */
@@ -226,7 +237,9 @@ function desiredModel(endpoint: string, variant: VariantConfig, inputs: DesiredI
   // model never share one (an update of one deleted it under the other). Other names keep the
   // hash of the definition alone, so their deployments do not change.
   const name = hashedName(`${endpoint}-${variant.name}`, contentHash(variant.name.includes('-') ? { endpoint, ...body } : body));
-  return { name, variant: variant.name, input: { ModelName: name, ...body } };
+  // Tags are not part of the definition, nor of its hash: a changed tag is no new model.
+  const Tags = tagList(inputs.tags);
+  return { name, variant: variant.name, input: { ModelName: name, ...body, ...(Tags ? { Tags } : {}) } };
 }
 
 function productionVariant(v: VariantConfig, modelName: string): ProductionVariant {
@@ -250,8 +263,9 @@ function productionVariant(v: VariantConfig, modelName: string): ProductionVaria
   };
 }
 
-function alarmInput(endpoint: string, a: NonNullable<EndpointConfig['alarms']>[number]): PutMetricAlarmCommandInput {
+function alarmInput(endpoint: string, a: NonNullable<EndpointConfig['alarms']>[number], tags: Tag[] | undefined): PutMetricAlarmCommandInput {
   return {
+    ...(tags ? { Tags: tags } : {}),
     AlarmName: a.name,
     AlarmDescription: `smkit deploy: ${a.metric} of ${endpoint}/${a.variant}`,
     Namespace: 'AWS/SageMaker',
@@ -286,7 +300,7 @@ function trackingConfig(endpoint: string, s: NonNullable<VariantConfig['autoscal
 }
 
 /** AWS's "scale up from zero" policy and alarm for asynchronous endpoints (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-autoscale.html). */
-function scaleFromZero(endpoint: string, variant: string, resourceId: string): DesiredScaleFromZero {
+function scaleFromZero(endpoint: string, variant: string, resourceId: string, tags: Tag[] | undefined): DesiredScaleFromZero {
   return {
     policy: {
       PolicyName: scaleFromZeroPolicyName(endpoint, variant),
@@ -314,11 +328,12 @@ function scaleFromZero(endpoint: string, variant: string, resourceId: string): D
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'missing',
+      ...(tags ? { Tags: tags } : {}),
     },
   };
 }
 
-function scalingFor(endpoint: string, v: VariantConfig): DesiredScaling | undefined {
+function scalingFor(endpoint: string, v: VariantConfig, tags: Tag[] | undefined): DesiredScaling | undefined {
   const s = v.autoscaling;
   if (!s) return undefined;
   const resourceId = variantResourceId(endpoint, v.name);
@@ -334,7 +349,7 @@ function scalingFor(endpoint: string, v: VariantConfig): DesiredScaling | undefi
       PolicyType: 'TargetTrackingScaling',
       TargetTrackingScalingPolicyConfiguration: trackingConfig(endpoint, s),
     },
-    ...(s.minCapacity === 0 ? { fromZero: scaleFromZero(endpoint, v.name, resourceId) } : {}),
+    ...(s.minCapacity === 0 ? { fromZero: scaleFromZero(endpoint, v.name, resourceId, tags) } : {}),
   };
 }
 
@@ -428,12 +443,14 @@ export function desiredEndpoint(endpoint: EndpointConfig, inputs: DesiredInputs)
     ...(endpoint.asyncInference ? { AsyncInferenceConfig: asyncInferenceConfigOf(endpoint.asyncInference) } : {}),
   };
   const configName = hashedName(endpoint.name, contentHash(body));
+  const Tags = tagList(inputs.tags);
   return {
     name: endpoint.name,
     models,
-    config: { name: configName, input: { EndpointConfigName: configName, ...body } },
+    config: { name: configName, input: { EndpointConfigName: configName, ...body, ...(Tags ? { Tags } : {}) } },
     ...(endpoint.deploymentConfig ? { deploymentConfig: toApiDeploymentConfig(endpoint.deploymentConfig) } : {}),
-    alarms: (endpoint.alarms ?? []).map((a) => alarmInput(endpoint.name, a)),
-    scaling: all.map((v) => scalingFor(endpoint.name, v)).filter((s): s is DesiredScaling => s !== undefined),
+    alarms: (endpoint.alarms ?? []).map((a) => alarmInput(endpoint.name, a, Tags)),
+    scaling: all.map((v) => scalingFor(endpoint.name, v, Tags)).filter((s): s is DesiredScaling => s !== undefined),
+    ...(Tags ? { tags: Tags } : {}),
   };
 }

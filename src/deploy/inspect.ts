@@ -4,6 +4,7 @@ import {
   DescribeEndpointCommand,
   DescribeEndpointConfigCommand,
   DescribeModelCommand,
+  ListTagsCommand,
   type DescribeEndpointConfigCommandOutput,
   type DescribeEndpointCommandOutput,
 } from '@aws-sdk/client-sagemaker';
@@ -29,7 +30,14 @@ export interface CurrentState {
   /** Desired model names that already exist. */
   readonly existingModels: ReadonlySet<string>;
   readonly configExists: boolean;
-  readonly endpoint?: { readonly status: string; readonly configName: string; readonly failureReason?: string };
+  readonly endpoint?: {
+    readonly status: string;
+    readonly configName: string;
+    readonly failureReason?: string;
+    readonly arn?: string;
+    /** The endpoint's tags, read only when the file has `deploy.tags`. */
+    readonly tags?: ReadonlyMap<string, string>;
+  };
   /** The config the endpoint runs now, when it is not the desired one. */
   readonly currentConfig?: { readonly name: string; readonly variants: readonly CurrentVariant[]; readonly asynchronous?: boolean; readonly serverless?: boolean };
   readonly alarms: ReadonlyMap<string, MetricAlarm>;
@@ -166,12 +174,29 @@ export async function inspectEndpoint(clients: DeployClients, desired: DesiredEn
   ]);
   const leftovers = await findLeftovers(clients, desired, ep?.EndpointConfigName, currentConfig, variantNames);
   const alarms = await describeAlarms(clients, [...desired.alarms.map((a) => a.AlarmName!), ...[...variantNames].flatMap((v) => scaleFromZeroAlarmNames(desired.name, v))]);
+  let tags: Map<string, string> | undefined;
+  if (ep?.EndpointArn && desired.tags !== undefined) {
+    const pages = await allPages(`SageMaker ListTags ${desired.name}`, (token) =>
+      clients.sagemaker.send(new ListTagsCommand({ ResourceArn: ep.EndpointArn, MaxResults: 100, ...(token !== undefined ? { NextToken: token } : {}) })),
+    );
+    tags = new Map(pages.flatMap((p) => p.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+  }
   const { targets, policies } = ep ? await describeScaling(clients, [...variantNames].map((v) => variantResourceId(desired.name, v))) : { targets: new Map(), policies: new Map() };
   return {
     presentObjects,
     existingModels,
     configExists: config !== undefined,
-    ...(ep ? { endpoint: { status: ep.EndpointStatus ?? 'Unknown', configName: ep.EndpointConfigName ?? '', ...(ep.FailureReason ? { failureReason: ep.FailureReason } : {}) } } : {}),
+    ...(ep
+      ? {
+          endpoint: {
+            status: ep.EndpointStatus ?? 'Unknown',
+            configName: ep.EndpointConfigName ?? '',
+            ...(ep.FailureReason ? { failureReason: ep.FailureReason } : {}),
+            ...(ep.EndpointArn ? { arn: ep.EndpointArn } : {}),
+            ...(tags ? { tags } : {}),
+          },
+        }
+      : {}),
     ...(currentConfig ? { currentConfig } : {}),
     alarms,
     targets,

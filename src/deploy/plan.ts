@@ -9,7 +9,7 @@ import type { CurrentState } from './inspect.js';
 export type PlanAction = 'create' | 'update' | 'unchanged' | 'delete' | 'upload';
 
 /** The kinds of resources a deployment manages. */
-export type ResourceKind = 'archive' | 'model' | 'endpoint-config' | 'alarm' | 'endpoint' | 'scalable-target' | 'scaling-policy';
+export type ResourceKind = 'archive' | 'model' | 'endpoint-config' | 'alarm' | 'endpoint' | 'endpoint-tags' | 'scalable-target' | 'scaling-policy';
 
 /** One line of the plan. */
 export interface PlanItem {
@@ -34,6 +34,8 @@ export interface EndpointPlan {
   readonly endpoint: EndpointAction;
   /** The config the endpoint runs before the change. */
   readonly previousConfig?: string;
+  /** `deploy.tags` the existing endpoint lacks (or has with another value): `AddTags` before the endpoint changes. */
+  readonly tagEndpoint?: { readonly arn: string; readonly tags: readonly { readonly Key: string; readonly Value: string }[] };
   readonly registerTargets: readonly DesiredScaling[];
   readonly putPolicies: readonly PutScalingPolicyCommandInput[];
   /** smkit's policies the file no longer asks for, on targets that stay. */
@@ -293,6 +295,11 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
   }
   for (const id of deregister) items.push({ kind: 'scalable-target', name: id, action: 'delete', detail: 'before the endpoint changes' });
   items.push({ kind: 'endpoint', name: desired.name, action: endpoint === 'recreate' ? 'update' : endpoint, detail: endpointDetail });
+  // A create (or the create after a Failed endpoint is deleted) gives the endpoint its tags; an
+  // endpoint that stays gets those it lacks. Tags the file does not name are left as they are.
+  const lacking = endpoint === 'update' || endpoint === 'unchanged' ? (desired.tags ?? []).filter((t) => ep?.tags?.get(t.Key!) !== t.Value) : [];
+  const tagEndpoint = lacking.length > 0 && ep?.arn ? { arn: ep.arn, tags: lacking.map((t) => ({ Key: t.Key!, Value: t.Value! })) } : undefined;
+  if (tagEndpoint) items.push({ kind: 'endpoint-tags', name: desired.name, action: 'update', detail: tagEndpoint.tags.map((t) => `${t.Key}=${t.Value}`).join(', ') });
 
   const registerTargets: DesiredScaling[] = [];
   const putPolicies: PutScalingPolicyCommandInput[] = [];
@@ -363,6 +370,7 @@ export function planEndpoint(desired: DesiredEndpoint, artifacts: readonly Conta
     deregister,
     endpoint,
     ...(ep ? { previousConfig: ep.configName } : {}),
+    ...(tagEndpoint ? { tagEndpoint } : {}),
     registerTargets,
     putPolicies,
     deletePolicies,

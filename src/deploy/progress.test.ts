@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { DeployClients } from './clients.js';
-import { MAX_MISSED_POLLS, waitForEndpoint, waitForEndpointDeleted } from './progress.js';
+import { followDeletion, MAX_MISSED_POLLS, waitForEndpoint, waitForEndpointDeleted } from './progress.js';
 
 // What the real service does and the local SageMaker does not: throttle DescribeEndpoint, answer
 // 503. A stub speaking SageMaker's JSON protocol answers each DescribeEndpoint from a script,
@@ -70,6 +70,38 @@ describe('progress', () => {
       return true;
     });
     assert.equal(calls, MAX_MISSED_POLLS);
+  });
+
+  test('a deletion that fails (Deleting, then Failed) ends the wait saying so, as AWS\'s EndpointDeleted waiter does, instead of polling a Failed endpoint until --timeout', async () => {
+    const notFound: Answer = [400, 'ValidationException', 'Could not find endpoint "iris".'];
+    const failed = { ...endpoint('Failed'), FailureReason: 'Internal failure while deleting' };
+    const opts = { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} };
+    script = [endpoint('Deleting'), endpoint('Deleting'), failed];
+    calls = 0;
+    assert.deepEqual(await waitForEndpointDeleted(clients(), 'iris', opts), { kind: 'failed', reason: 'Internal failure while deleting' });
+    assert.equal(calls, 3);
+    // A Failed endpoint just asked to be deleted may read Failed for a moment: that alone is not a failed deletion.
+    script = [endpoint('Failed'), endpoint('Failed'), endpoint('Deleting'), notFound];
+    calls = 0;
+    assert.deepEqual(await waitForEndpointDeleted(clients(), 'iris', opts), { kind: 'deleted' });
+    assert.equal(calls, 4);
+    // One that stays Failed, never Deleting, is a failed deletion after a few polls.
+    script = [endpoint('Failed')];
+    calls = 0;
+    assert.deepEqual(await waitForEndpointDeleted(clients(), 'iris', opts), { kind: 'failed' });
+    assert.equal(calls, MAX_MISSED_POLLS);
+  });
+
+  test('DescribeEndpoint throttled poll after poll while --delete waits for the deletion says to run --delete again, not smkit deploy, which would deploy the endpoint anew', async () => {
+    script = [THROTTLED];
+    calls = 0;
+    const next = 'Run smkit deploy --delete again to remove its endpoint configs, models once it is gone (it waits for that).';
+    await assert.rejects(followDeletion(clients(), 'iris', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }, next, 'smkit deploy --delete'), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.match(err.message, /8 poll\(s\) in a row failed so; .*follow it with aws sagemaker describe-endpoint --endpoint-name iris and run smkit deploy --delete again once it has settled\. The deletion goes on in SageMaker\. Run smkit deploy --delete again/);
+      assert.doesNotMatch(err.message, /run smkit deploy again/);
+      return true;
+    });
   });
 
   test('a DescribeEndpoint refused for good (AccessDeniedException) ends the wait at once', async () => {

@@ -16,6 +16,8 @@ export interface WaitOptions {
   readonly bakeSeconds?: number;
   /** Stops the wait (Ctrl-C): the pending poll and `DescribeEndpoint` call reject. */
   readonly signal?: AbortSignal;
+  /** The command that picks up after a wait that gave up (`smkit deploy`, the default, or `smkit deploy --delete`). */
+  readonly rerun?: string;
 }
 
 /** How a create or update ended. */
@@ -107,7 +109,7 @@ class Poller {
           const said = `${(err as { name?: string }).name ?? 'Error'}: ${(err as { message?: string }).message ?? String(err)}`;
           throw new ToolkitError(
             'ERR_DEPLOY_FAILED',
-            `${step} failed: ${said.replace(/\.?$/, '.')} ${this.missed} poll(s) in a row failed so; deploy stopped waiting, but the endpoint's change goes on in SageMaker: follow it with aws sagemaker describe-endpoint --endpoint-name ${this.name} and run smkit deploy again once it has settled`,
+            `${step} failed: ${said.replace(/\.?$/, '.')} ${this.missed} poll(s) in a row failed so; deploy stopped waiting, but the endpoint's change goes on in SageMaker: follow it with aws sagemaker describe-endpoint --endpoint-name ${this.name} and run ${this.opts.rerun ?? 'smkit deploy'} again once it has settled`,
             { cause: err, ...(e.details ? { details: e.details } : {}) },
           );
         }
@@ -175,31 +177,58 @@ export async function waitForEndpoint(clients: DeployClients, name: string, conf
 
 /**
  * {@link waitForEndpointDeleted} that Ctrl-C (or SIGTERM) stops with `ERR_DEPLOY_FAILED`, saying the
- * deletion goes on in SageMaker and, in `next`, what to run then.
+ * deletion goes on in SageMaker and, in `next`, what to run then. A deletion that fails (the
+ * endpoint ends `Failed`) ends with `ERR_DEPLOY_FAILED` saying so, and that `again` (the command
+ * that deletes it) tries once more.
  */
-export async function followDeletion(clients: DeployClients, name: string, opts: WaitOptions, next: string): Promise<void> {
-  await whileInterruptible(async (signal) => {
+export async function followDeletion(clients: DeployClients, name: string, opts: WaitOptions, next: string, again: string): Promise<void> {
+  const outcome = await whileInterruptible(async (signal) => {
     try {
-      await waitForEndpointDeleted(clients, name, { ...opts, signal });
+      return await waitForEndpointDeleted(clients, name, { ...opts, signal, rerun: again });
     } catch (err) {
-      if (!signal.aborted) throw err;
+      if (!signal.aborted) {
+        // --timeout, or DescribeEndpoint failing: what is left is the same as after Ctrl-C.
+        if (!(err instanceof ToolkitError)) throw err;
+        throw new ToolkitError(err.code, `${err.message.replace(/\.?$/, '.')} The deletion goes on in SageMaker. ${next}`, { cause: err, ...(err.details ? { details: err.details } : {}) });
+      }
       const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
       throw new ToolkitError('ERR_DEPLOY_FAILED', `${why} while endpoint ${name} was being deleted; the deletion goes on in SageMaker. ${next}`, { cause: err });
     }
   });
+  if (outcome.kind === 'failed') {
+    throw new ToolkitError(
+      'ERR_DEPLOY_FAILED',
+      `SageMaker could not delete endpoint ${name}: it is Failed${outcome.reason !== undefined ? ` (${outcome.reason})` : ''}, and nothing was deleted after it. Run ${again} again to delete it once more, or see aws sagemaker describe-endpoint --endpoint-name ${name}`,
+    );
+  }
 }
 
-/** Polls until `DescribeEndpoint` says the endpoint is gone. */
-export async function waitForEndpointDeleted(clients: DeployClients, name: string, opts: WaitOptions): Promise<void> {
+/** How a wait for a deletion ended: the endpoint is gone, or the deletion failed (`Failed`, with DescribeEndpoint's `FailureReason`). */
+export type DeletionOutcome = { readonly kind: 'deleted' } | { readonly kind: 'failed'; readonly reason?: string };
+
+/**
+ * Polls until `DescribeEndpoint` says the endpoint is gone, or that the deletion failed: `Failed`
+ * after `Deleting` (AWS's own `EndpointDeleted` waiter fails on `Failed` too). A `Failed` endpoint
+ * being deleted may still read `Failed` for a moment, so one never seen `Deleting` counts as failed
+ * only after {@link MAX_MISSED_POLLS} such polls; before, the wait went on until `--timeout` and then
+ * said the deletion goes on.
+ */
+export async function waitForEndpointDeleted(clients: DeployClients, name: string, opts: WaitOptions): Promise<DeletionOutcome> {
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
   let last = '';
+  let sawDeleting = false;
+  let failedPolls = 0;
   const poller = new Poller(clients, name, opts);
   for (;;) {
     const ep = await poller.describe(deadline);
-    if (!ep) return;
+    if (!ep) return { kind: 'deleted' };
     if (ep.EndpointStatus !== last) {
       opts.log(`${name}: ${ep.EndpointStatus}`);
       last = ep.EndpointStatus ?? '';
+    }
+    if (ep.EndpointStatus === 'Deleting') sawDeleting = true;
+    if (ep.EndpointStatus === 'Failed' && (sawDeleting || ++failedPolls >= MAX_MISSED_POLLS)) {
+      return { kind: 'failed', ...(ep.FailureReason ? { reason: ep.FailureReason } : {}) };
     }
     if (Date.now() > deadline) throw new ToolkitError('ERR_DEPLOY_FAILED', `endpoint ${name} still ${ep.EndpointStatus} after ${opts.timeoutSeconds} s`);
     await sleep(opts.pollSeconds * 1000, undefined, opts.signal ? { signal: opts.signal } : {});

@@ -13,6 +13,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { checkPath, choiceValue, invalidFlag, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { checkDeployableDestinations, checkDeploymentStepSizes } from './desired.js';
 import { isRegionName } from '../aws/partition.js';
+import { checkProfile } from './profile.js';
 
 /** Flags of `smkit deploy` as commander gives them. */
 export interface DeployCommandOptions {
@@ -182,6 +183,7 @@ export async function readDeployRequest(file: string, opts: DeployCommandOptions
   checkPath('<endpoint-file>', file, 'file', 'the endpoint file (.yaml, .yml or .json) with a deploy: section');
   const config = await readEndpointFile(file);
   const env = loadDeployEnvironment(process.env, opts.endpointUrl !== undefined);
+  checkProfile(env);
   if (!opts.delete) {
     try {
       checkDeployable(config, opts);

@@ -1,14 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, createServer } from 'node:http';
+import type { AddressInfo, TcpNetConnectOpts } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CreateEndpointCommand, CreateModelCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { allPages, call } from './service-error.js';
 import { startLocalS3 } from '../../test/helpers/local-s3.js';
 import { createDeployClients } from './clients.js';
@@ -182,5 +183,57 @@ test("an S3 HeadObject answered 301 without a body (the bucket is in another Reg
   } finally {
     clients.destroy();
     await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test('a call that nothing accepts (ECONNREFUSED: smkit local or the local S3 not started) says which setting sends it there and what to start', { timeout: 60_000 }, async () => {
+  // A port that was just free: nothing listens on it.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const url = `http://127.0.0.1:${port}`;
+  const clients = createDeployClients({ endpointUrl: url, region: 'us-east-1' }, { hasCredentials: false, s3EndpointUrl: url });
+  try {
+    await assert.rejects(
+      call('SageMaker DescribeEndpoint iris', () => clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'c' }))),
+      {
+        code: 'ERR_DEPLOY_FAILED',
+        message: `SageMaker DescribeEndpoint iris failed: Error: connect ECONNREFUSED 127.0.0.1:${port}. Nothing accepted the connection at 127.0.0.1:${port}, where --endpoint-url (else an AWS_ENDPOINT_URL_* variable) sends the SageMaker, CloudWatch and Application Auto Scaling calls: start smkit local there (smkit local --port ${port}) and wait until it says it is ready, or fix the URL.`,
+      },
+    );
+    await assert.rejects(objectExists(clients.s3, 'artifacts', 'k/model.tar.gz'), {
+      code: 'ERR_DEPLOY_FAILED',
+      message: `S3 HeadObject s3://artifacts/k/model.tar.gz failed: Error: connect ECONNREFUSED 127.0.0.1:${port}. Nothing accepted the connection at 127.0.0.1:${port}, where AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL) sends the S3 calls: start the local S3 there (npx s3rver --directory /tmp/s3 --configure-bucket <bucket> --port ${port}), or fix the variable.`,
+    });
+    // A host of several addresses (localhost at 127.0.0.1 and ::1, as most resolvers give it): Node tries each and
+    // fails with an AggregateError with no message of its own, and the first attempt's code. Attempts of 10 s, not
+    // Node's 250 ms: a stalled event loop would record the first refusal as a timeout.
+    const lookup = ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
+      options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }]) : callback(null, '127.0.0.1', 4)) as unknown as TcpNetConnectOpts['lookup'];
+    const agent = new Agent({ lookup, autoSelectFamily: true, autoSelectFamilyAttemptTimeout: 10_000 });
+    const twoAddresses = new SageMakerClient({ endpoint: `http://smkit.localhost.test:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, maxAttempts: 1, requestHandler: { httpAgent: agent } });
+    try {
+      await assert.rejects(call('SageMaker DescribeEndpoint iris', () => twoAddresses.send(new CreateEndpointCommand({ EndpointName: 'iris', EndpointConfigName: 'c' }))), (err: Error) => {
+        // Before: "SageMaker DescribeEndpoint iris failed: AggregateError: " and nothing more.
+        assert.match(err.message, new RegExp(`^SageMaker DescribeEndpoint iris failed: AggregateError: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}; connect \\S+ ::1:${port}\\. Nothing accepted the connection at 127\\.0\\.0\\.1:${port}, where --endpoint-url .*smkit local --port ${port}\\)`));
+        return true;
+      });
+    } finally {
+      twoAddresses.destroy();
+      agent.destroy();
+    }
+    // ECR (--build's login) is never smkit local's: only AWS_ENDPOINT_URL_ECR or AWS_ENDPOINT_URL sends it to such a port.
+    const ecr = new ECRClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, maxAttempts: 1 });
+    try {
+      await assert.rejects(call('ECR GetAuthorizationToken', () => ecr.send(new GetAuthorizationTokenCommand({}))), {
+        code: 'ERR_DEPLOY_FAILED',
+        message: `ECR GetAuthorizationToken failed: Error: connect ECONNREFUSED 127.0.0.1:${port}. Nothing accepted the connection at 127.0.0.1:${port}, where AWS_ENDPOINT_URL_ECR (else AWS_ENDPOINT_URL) sends the ECR calls (smkit local serves none): fix the variable, or unset it to push to ECR itself.`,
+      });
+    } finally {
+      ecr.destroy();
+    }
+  } finally {
+    clients.destroy();
   }
 });

@@ -60,14 +60,34 @@ function bodylessError(step: string, e: SdkError): { name: string; message: stri
   return { name: `HTTP ${status}`, message: `${STATUS_CODES[status] ?? 'Error'} (the answer had no error body)`, hint };
 }
 
+/**
+ * What to fix when nothing took the connection (`ECONNREFUSED`): in a rehearsal, smkit local or the
+ * local S3 is not running where the URL says (or not yet). The error named only the address; which
+ * setting sent the call there, and what to start, is what the user needs.
+ */
+function connectionHint(step: string, err: unknown): string {
+  // A host of several addresses (localhost at ::1 and 127.0.0.1): Node tries each and fails with an
+  // AggregateError of the attempts, whose own code is the first attempt's; one refused is enough.
+  const attempts: unknown[] = err instanceof AggregateError ? err.errors : [err];
+  const e = (attempts.find((a) => (a as { code?: string } | undefined)?.code === 'ECONNREFUSED') ?? {}) as { code?: string; address?: string; port?: number };
+  if (e.code !== 'ECONNREFUSED') return '';
+  const at = e.address !== undefined ? ` at ${e.address}${e.port !== undefined ? `:${e.port}` : ''}` : '';
+  // ECR is never local: only AWS_ENDPOINT_URL_ECR or AWS_ENDPOINT_URL sends its calls to a port where nothing listens.
+  if (step.startsWith('ECR ')) return ` Nothing accepted the connection${at}, where AWS_ENDPOINT_URL_ECR (else AWS_ENDPOINT_URL) sends the ECR calls (smkit local serves none): fix the variable, or unset it to push to ECR itself.`;
+  return /^(S3 |AbortMultipartUpload)/.test(step)
+    ? ` Nothing accepted the connection${at}, where AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL) sends the S3 calls: start the local S3 there (npx s3rver --directory /tmp/s3 --configure-bucket <bucket> --port ${e.port ?? '<port>'}), or fix the variable.`
+    : ` Nothing accepted the connection${at}, where --endpoint-url (else an AWS_ENDPOINT_URL_* variable) sends the SageMaker, CloudWatch and Application Auto Scaling calls: start smkit local there (smkit local --port ${e.port ?? '<port>'}) and wait until it says it is ready, or fix the URL.`;
+}
+
 /** Wraps a failed SDK call as `ERR_DEPLOY_FAILED`, keeping the service's error name and message. */
 export function serviceError(step: string, err: unknown): ToolkitError {
   if (err instanceof ToolkitError) return err;
   const e = (err ?? {}) as SdkError;
   const bodyless = bodylessError(step, e);
   const name = bodyless?.name ?? e.name ?? 'Error';
-  const message = bodyless?.message ?? e.message ?? String(err);
-  const hint = bodyless?.hint || setupHint(name, message) || retryHint(err);
+  // Node's AggregateError (a connection to each of a host's addresses failed) has no message of its own: its attempts' say it.
+  const message = bodyless?.message ?? (err instanceof AggregateError && err.message === '' ? err.errors.map((x: unknown) => (x instanceof Error ? x.message : String(x))).join('; ') : e.message) ?? String(err);
+  const hint = bodyless?.hint || setupHint(name, message) || connectionHint(step, err) || retryHint(err);
   return new ToolkitError('ERR_DEPLOY_FAILED', `${step} failed: ${name}: ${hint ? `${message.replace(/\.?$/, '.')}${hint}` : message}`, {
     cause: err,
     details: { serviceError: name, ...(e.$metadata?.httpStatusCode !== undefined ? { httpStatus: e.$metadata.httpStatusCode } : {}) },

@@ -85,6 +85,12 @@ function validateValue(db: SpecDb, v: unknown, t: PropertyType, where: string, e
       if (!ok) bad(`one of ${t.types!.map((u) => u.type).join(', ')}`);
       return;
     }
+    case 'tag': {
+      // The spec's built-in tag: CloudFormation's { Key, Value }, both strings and required, nothing else.
+      const tag = v as Record<string, unknown>;
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof tag.Key !== 'string' || typeof tag.Value !== 'string' || Object.keys(tag).some((k) => k !== 'Key' && k !== 'Value')) bad('a tag { Key, Value }');
+      return;
+    }
     default:
       errors.push(`${where}: the validator does not know type ${t.type}`);
   }
@@ -172,7 +178,7 @@ function artifactsFor(models: string[]): Map<string, ContainerArtifact> {
 function build(): CloudFormationTemplate {
   const cfg = parseEndpointFile(FILE, (p) => `/base/${p}`, () => Buffer.alloc(0));
   const artifacts = artifactsFor(['a', 'pre', 'b', 'c']);
-  const desired = cfg.endpoints.map((e) => desiredEndpoint(e, { artifacts, role: cfg.deploy!.role!, image: cfg.deploy!.image! }));
+  const desired = cfg.endpoints.map((e) => desiredEndpoint(e, { artifacts, role: cfg.deploy!.role!, image: cfg.deploy!.image!, tags: { team: 'ml', 'cost-center': '0100' } }));
   return renderTemplate(desired, artifacts, { bucket: 'my-bucket', role: cfg.deploy!.role!, image: cfg.deploy!.image! });
 }
 
@@ -216,6 +222,9 @@ test('every resource of the template is valid for its CloudFormation type (resou
   const fromZero = t.Resources.LinearScaleFromZeroAlarmAllTraffic!.Properties;
   assert.equal(fromZero.MetricName, 'HasBacklogWithoutCapacity');
   assert.deepEqual(fromZero.AlarmActions, [{ 'Fn::GetAtt': ['LinearScaleFromZeroPolicyAllTraffic', 'Arn'] }], 'the alarm invokes the step policy by its ARN');
+  // deploy.tags: on the SageMaker resources and the alarms, as the API calls give them.
+  const tags = [{ Key: 'team', Value: 'ml' }, { Key: 'cost-center', Value: '0100' }];
+  for (const id of ['IrisModelA', 'IrisEndpointConfig', 'IrisEndpoint', 'IrisAlarmIrisA5xx', 'LinearScaleFromZeroAlarmAllTraffic']) assert.deepEqual(t.Resources[id]!.Properties.Tags, tags, id);
   assert.deepEqual(t.Resources.LinearEndpointConfig!.Properties.AsyncInferenceConfig, {
     OutputConfig: { S3OutputPath: 's3://my-bucket/async/', S3FailurePath: 's3://my-bucket/async-failed/' },
     ClientConfig: { MaxConcurrentInvocationsPerInstance: 2 },

@@ -50,6 +50,11 @@ function container(c: ContainerDefinition, params: TemplateParameters, artifacts
   };
 }
 
+/** `Tags` of a SageMaker resource of the endpoint (`deploy.tags`), or nothing. */
+function tagsOf(e: DesiredEndpoint): { Tags?: { Key: string; Value: string }[] } {
+  return e.tags ? { Tags: e.tags.map((t) => ({ Key: t.Key!, Value: t.Value! })) } : {};
+}
+
 /** An `AWS::CloudWatch::Alarm`'s properties for a `PutMetricAlarm` input, with `dimensions` as the template gives them. */
 function alarmProperties(a: PutMetricAlarmCommandInput, dimensions: unknown): Record<string, unknown> {
   return {
@@ -64,6 +69,7 @@ function alarmProperties(a: PutMetricAlarmCommandInput, dimensions: unknown): Re
     Threshold: a.Threshold,
     ComparisonOperator: a.ComparisonOperator,
     TreatMissingData: a.TreatMissingData,
+    ...(a.Tags ? { Tags: a.Tags.map((t) => ({ Key: t.Key, Value: t.Value })) } : {}),
   };
 }
 
@@ -111,6 +117,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
           ...(i.PrimaryContainer ? { PrimaryContainer: container(i.PrimaryContainer, params, artifacts) } : {}),
           ...(i.Containers ? { Containers: i.Containers.map((c) => container(c, params, artifacts)) } : {}),
           ...(i.InferenceExecutionConfig ? { InferenceExecutionConfig: { Mode: i.InferenceExecutionConfig.Mode } } : {}),
+          ...tagsOf(e),
         },
       };
     }
@@ -132,6 +139,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
         ...(c.ShadowProductionVariants ? { ShadowProductionVariants: c.ShadowProductionVariants.map(variant) } : {}),
         ...(c.DataCaptureConfig ? { DataCaptureConfig: JSON.parse(JSON.stringify(c.DataCaptureConfig)) as unknown } : {}),
         ...(c.AsyncInferenceConfig ? { AsyncInferenceConfig: JSON.parse(JSON.stringify(c.AsyncInferenceConfig)) as unknown } : {}),
+        ...tagsOf(e),
       },
     };
     const alarmIds: string[] = [];
@@ -147,6 +155,7 @@ export function renderTemplate(endpoints: readonly DesiredEndpoint[], artifacts:
         EndpointName: e.name,
         EndpointConfigName: { 'Fn::GetAtt': [configId, 'EndpointConfigName'] },
         ...(e.deploymentConfig ? { DeploymentConfig: JSON.parse(JSON.stringify(e.deploymentConfig)) as unknown } : {}),
+        ...tagsOf(e),
       },
       ...(alarmIds.length > 0 ? { DependsOn: alarmIds } : {}),
     };

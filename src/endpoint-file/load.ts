@@ -7,6 +7,7 @@ import { isModelArchive } from '../archive/model-archive.js';
 import { firstCollectionKey, firstDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
 import { MAX_YAML_DEPTH, yamlNestsDeeperThan } from '../codecs/yaml-depth.js';
+import { yamlErrorForAuthor } from '../codecs/yaml-documents.js';
 import { isSageMakerName, SAGEMAKER_NAME_MAX_LENGTH } from '../core/sagemaker-headers.js';
 import { parseEndpointFile, type ContainerConfig, type EndpointFileConfig, type VariantConfig } from './schema.js';
 
@@ -30,7 +31,7 @@ export async function readEndpointFile(file: string): Promise<EndpointFileConfig
       // compares each key with every one before it (40 000 keys took 12 s) and does not name the key.
       const lines = new yaml.LineCounter();
       const parsed = yaml.parseDocument(text, { uniqueKeys: false, lineCounter: lines });
-      if (parsed.errors.length > 0) throw parsed.errors[0];
+      if (parsed.errors.length > 0) throw yamlErrorForAuthor(parsed.errors[0]!, 'an endpoint file is one document; list every endpoint under its one endpoints: key');
       // First: an env name read as a boolean (`%YAML 1.1`'s Y and TRUE) is its text, not a second "true".
       keepEnvValuesAsWritten(yaml, parsed);
       duplicate = firstDuplicateKey(yaml, parsed, lines);

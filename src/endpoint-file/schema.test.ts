@@ -92,7 +92,7 @@ test('errors name the offending key', () => {
   // A typo, or the SageMaker API's PascalCase, is answered with the key meant.
   bad({ endpoints: [{ name: 'e', variants: [{ modle: 'a' }] }] }, /^endpoints\[0\]\.variants\[0\]: unknown key "modle": did you mean "model" or "mode"\? \(allowed: name, /);
   bad({ endpoints: [{ name: 'e', variants: [{ model: 'a', InstanceType: 'ml.m5.large' }] }] }, /unknown key "InstanceType": did you mean "instanceType"\?/);
-  bad({ deploy: { artifact: 's3://b/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy: unknown key "artifact": did you mean "artifacts"\? \(allowed: role, artifacts, image, region\)$/);
+  bad({ deploy: { artifact: 's3://b/p/' }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy: unknown key "artifact": did you mean "artifacts"\? \(allowed: role, artifacts, image, region, tags\)$/);
   bad({ endpionts: [] }, /unknown key "endpionts": did you mean "endpoints"\?/);
   bad({ endpoints: [{ name: 'iris', variants: [{ model: 'a' }] }, { name: 'Iris', variants: [{ model: 'a' }] }] }, /^endpoints: endpoint names "iris" and "Iris" differ only in case; SageMaker's endpoint names are case-insensitive/);
   // ModelDataUrl takes 1024 characters: s3://b/<prefix>/ + <sha256>/model.tar.gz.
@@ -153,6 +153,11 @@ test('YAML endpoint files resolve paths against their folder; single models get 
     assert.equal(fromJson.endpoints[0]!.variants[0]!.containers[0]!.model, join(dir, 'my_model'));
     await writeFile(join(dir, 'broken.yaml'), 'endpoints: [\n');
     await assert.rejects(readEndpointFile(join(dir, 'broken.yaml')), /is not valid YAML/);
+    // A second document (a --- line, as between Kubernetes manifests): said in the file's terms, not the YAML library's API.
+    await writeFile(join(dir, 'two.yaml'), 'endpoints:\n  - name: a\n    variants: [{ model: ./my_model }]\n---\nendpoints: []\n');
+    await assert.rejects(readEndpointFile(join(dir, 'two.yaml')), {
+      message: `${join(dir, 'two.yaml')} is not valid YAML: it holds more than one YAML document (a second one begins at line 4, column 1: a "---" line starts one, a "..." line ends one): an endpoint file is one document; list every endpoint under its one endpoints: key, and remove the second document's marker`,
+    });
     await writeFile(join(dir, 'bom.json'), `\uFEFF${JSON.stringify({ endpoints: [{ name: 'bom', variants: [{ model: 'my_model' }] }] })}`);
     assert.equal((await readEndpointFile(join(dir, 'bom.json'))).endpoints[0]!.name, 'bom', 'a UTF-8 byte order mark is skipped');
     // Node 20's JSON.parse message does not say where; the error does.

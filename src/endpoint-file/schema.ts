@@ -178,6 +178,8 @@ export interface DeploySettings {
   image?: string;
   /** AWS Region; else the SDK's usual resolution (`AWS_REGION`, profile). */
   region?: string;
+  /** Tags (key → value) of the models, endpoint configs, endpoints and alarms deploy creates (`Tags`). */
+  tags?: Record<string, string>;
 }
 
 /** Data capture, as `DataCaptureConfig` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DataCaptureConfig.html), written to a local folder. */
@@ -689,9 +691,34 @@ function checkEvaluationPeriods(v: Json, where: string, periodSeconds: number): 
   return n;
 }
 
+/** Most tags of one SageMaker resource (`Tags` of `CreateEndpoint`, `CreateModel`, `CreateEndpointConfig`: 0 to 50). */
+export const MAX_TAGS = 50;
+/** The characters of a SageMaker tag's key and value (botocore `sagemaker` shapes `TagKey`, `TagValue`). */
+const TAG_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+
+/**
+ * `deploy.tags`: a map of tag keys to values, as SageMaker's `Tag` takes them (key 1 to 128
+ * characters, value at most 256, letters, digits, spaces and `_.:/=+-@`; no `aws:` key, which AWS
+ * reserves) and at most 50. A value must be text: YAML reads `cost-center: 0100` as the number 100.
+ */
+function parseTags(v: Json, where: string): Record<string, string> {
+  if (!isObject(v)) fail(where, 'must be a map of tag keys to values, such as { team: ml, cost-center: "0100" }');
+  const entries = Object.entries(v);
+  if (entries.length > MAX_TAGS) fail(where, `has ${entries.length} tags; SageMaker takes at most ${MAX_TAGS} on a resource`);
+  const out: Record<string, string> = {};
+  for (const [key, value] of entries) {
+    if (key.length < 1 || key.length > 128 || !TAG_PATTERN.test(key)) fail(`${where}.${key}`, `is not a tag key SageMaker takes: 1 to 128 letters, digits, spaces and _ . : / = + - @ (got ${shown(key)})`);
+    if (key.toLowerCase().startsWith('aws:')) fail(`${where}.${key}`, 'starts with aws:, which AWS reserves for its own tags');
+    if (typeof value !== 'string') fail(`${where}.${key}`, `must be text (got ${shown(value)}): quote it, as YAML reads 0100 as the number 100 and true as a boolean`);
+    if (value.length > 256 || !TAG_PATTERN.test(value)) fail(`${where}.${key}`, `is not a tag value SageMaker takes: at most 256 letters, digits, spaces and _ . : / = + - @ (got ${shown(value)})`);
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
 function parseDeploySettings(v: Json, where: string): DeploySettings {
-  if (!isObject(v)) fail(where, 'must be a map (role, artifacts, image, region)');
-  onlyKeys(v, where, ['role', 'artifacts', 'image', 'region']);
+  if (!isObject(v)) fail(where, 'must be a map (role, artifacts, image, region, tags)');
+  onlyKeys(v, where, ['role', 'artifacts', 'image', 'region', 'tags']);
   const settings: DeploySettings = {};
   if (v.role !== undefined) {
     if (typeof v.role !== 'string' || !ROLE_ARN_PATTERN.test(v.role)) fail(`${where}.role`, `must be an IAM role ARN such as arn:aws:iam::123456789012:role/SageMakerRole (got ${shown(v.role)})`);
@@ -720,6 +747,7 @@ function parseDeploySettings(v: Json, where: string): DeploySettings {
     if (typeof v.region !== 'string' || !isRegionName(v.region)) fail(`${where}.region`, `must be an AWS Region such as us-east-1: letters, digits and hyphens (got ${shown(v.region)})`);
     settings.region = v.region;
   }
+  if (v.tags !== undefined) settings.tags = parseTags(v.tags, `${where}.tags`);
   return settings;
 }
 

@@ -105,6 +105,21 @@ test('the examples in the messages about a JSON pipeline file are written in JSO
   invalid(() => parsePipelineSpec({ predict: ['softmax'] }), /^pipeline\.yaml: predict\[0\] must be a mapping such as \{ softmax: \{\} \}$/);
 });
 
+test('a YAML pipeline file of two documents (a --- line) is refused in the file\'s terms, with where the second begins, not with the YAML package\'s "use YAML.parseAllDocuments()"', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-pf-docs-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'pipeline.yaml'), 'predict:\n  - model: a.onnx\n---\npostprocess:\n  - softmax: {}\n');
+  assert.throws(() => readPipelineFile(dir), {
+    code: 'ERR_PIPELINE_INVALID',
+    message:
+      'pipeline.yaml: cannot be parsed: it holds more than one YAML document (a second one begins at line 3, column 1: a "---" line starts one, a "..." line ends one): ' +
+      "a pipeline file is one document; list every step under its preprocess:, predict: and postprocess: keys, and remove the second document's marker",
+  });
+  // A leading --- (one document) is fine.
+  writeFileSync(path.join(dir, 'pipeline.yaml'), '---\npredict:\n  - model: a.onnx\n');
+  assert.equal(readPipelineFile(dir)!.steps[0]!.kind, 'predict');
+});
+
 test('a YAML pipeline file with a key written twice is refused naming the key and both places, found in one pass: the YAML package compares each key with every one before it', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-pf-ydup-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,6 +7,7 @@ import type { StepStage } from './step.js';
 import { findJsonErrorPosition } from '../codecs/json-error-position.js';
 import { firstCollectionKey, firstDuplicateKey, refuseDuplicateJsonKeys } from '../codecs/duplicate-keys.js';
 import { MAX_YAML_DEPTH, yamlNestsDeeperThan } from '../codecs/yaml-depth.js';
+import { yamlErrorForAuthor } from '../codecs/yaml-documents.js';
 import { readBoundedFile } from '../fs/read-bounded-file.js';
 
 /**
@@ -28,7 +29,7 @@ function parseYaml(text: string): unknown {
   if (yamlNestsDeeperThan(yaml, text)) throw new Error(`it nests its mappings and lists more than ${MAX_YAML_DEPTH} levels deep, far more than a pipeline file has: remove the extra nesting`);
   const lines = new yaml.LineCounter();
   const doc = yaml.parseDocument(text, { uniqueKeys: false, lineCounter: lines });
-  if (doc.errors.length > 0) throw doc.errors[0];
+  if (doc.errors.length > 0) throw yamlErrorForAuthor(doc.errors[0]!, 'a pipeline file is one document; list every step under its preprocess:, predict: and postprocess: keys');
   const duplicate = firstDuplicateKey(yaml, doc, lines);
   if (duplicate !== undefined) throw new Error(`${duplicate}; a key may appear once in a mapping`);
   const collectionKey = firstCollectionKey(yaml, doc, lines);

@@ -319,6 +319,8 @@ test('smkit deploy --build for a GPU instance type builds the gpu image for linu
     const dry = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker', '--dry-run'], env);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /would build smkit's gpu image: ml\.g5\.xlarge has NVIDIA GPUs, .*and push it as localhost:5000\/smkit:1/);
+    // Its plan names the models after the tag; the run pins the pushed digest, so the dry run says the names it shows are not the run's.
+    assert.match(dry.stdout, /push it as localhost:5000\/smkit:1; the models would run the digest the push gives \(localhost:5000\/smkit@sha256:…\), known only once pushed: this dry run uses the tag instead, so the run's model and endpoint-config names differ from these/);
     const run = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker'], env);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /building the gpu image: ml\.g5\.xlarge has NVIDIA GPUs/);
@@ -414,6 +416,52 @@ test('smkit deploy to the local SageMaker with no S3 endpoint and no credentials
         'smkit: ERR_DEPLOY_CONFIG: --endpoint-url http://127.0.0.1:9 is the local SageMaker, but no AWS_ENDPOINT_URL_S3 (nor AWS_ENDPOINT_URL) names the S3 the model archives go to, and no AWS credentials are set: ' +
         'set AWS_ENDPOINT_URL_S3 to a local S3 (s3rver: http://127.0.0.1:4569) that smkit local reads too, or set AWS credentials to use AWS S3\n',
     });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit deploy with AWS_PROFILE naming no profile of the shared files says so, with the one meant, before packaging: the SDK said "Region is missing" or to set AWS_PROFILE', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-profile-'));
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
+    await writeFile(path.join(dir, 'e.yaml'), DEPLOY + ENDPOINT);
+    await mkdir(path.join(dir, '.aws'));
+    const config = path.join(dir, '.aws', 'config');
+    const credentials = path.join(dir, '.aws', 'credentials');
+    // As the SDK reads them: [profile NAME] and [default] in config (a bare [NAME] there is no profile), [NAME] in credentials.
+    await writeFile(config, '[default]\nregion = us-east-1\n[profile dev] # comment\nregion = us-west-2\n[staging]\nregion = eu-west-1\n[sso-session corp]\nsso_region = us-east-1\n');
+    await writeFile(credentials, '[ci]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = x\n');
+    const env = { HOME: dir, AWS_REGION: '' };
+    // No --endpoint-url, no AWS_REGION: the profile gave the Region, so without the check this was "no AWS Region to deploy to".
+    const typo = await smkit(['deploy', path.join(dir, 'e.yaml'), '--dry-run'], { ...env, AWS_PROFILE: 'deev' });
+    assert.deepEqual(typo, {
+      code: 1,
+      stdout: '',
+      stderr:
+        `smkit: ERR_DEPLOY_CONFIG: AWS_PROFILE is "deev", which is not a profile of ${config} ([profile deev]) or ${credentials} ([deev]): did you mean "dev"? ` +
+        'Set AWS_PROFILE to a profile there (AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE say where the files are), or unset it to use the credentials in the environment\n',
+    });
+    const bare = await smkit(['deploy', path.join(dir, 'e.yaml'), '--dry-run'], { ...env, AWS_PROFILE: 'staging' });
+    assert.match(bare.stderr, /^smkit: ERR_DEPLOY_CONFIG: AWS_PROFILE is "staging", which is not a profile of .* \(they have default, dev, ci\)\. Set AWS_PROFILE/);
+    // --delete talks to the services with the same credentials.
+    const del = await smkit(['deploy', path.join(dir, 'e.yaml'), '--delete', '--dry-run'], { ...env, AWS_PROFILE: 'corp' });
+    assert.match(del.stderr, /^smkit: ERR_DEPLOY_CONFIG: AWS_PROFILE is "corp"/);
+    // AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE move the files; a profile found there passes the check
+    // (the run then fails at its first call: nothing listens on port 9).
+    await rm(path.join(dir, '.aws'), { recursive: true });
+    await writeFile(path.join(dir, 'cfg'), '[profile moved]\nregion = us-east-1\n');
+    await writeFile(path.join(dir, 'creds'), '[moved]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = x\n');
+    const moved = await smkit(['deploy', path.join(dir, 'e.yaml'), '--dry-run', '--endpoint-url', 'http://127.0.0.1:9'], {
+      ...env,
+      AWS_PROFILE: 'moved',
+      AWS_CONFIG_FILE: path.join(dir, 'cfg'),
+      AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'creds'),
+      AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9',
+    });
+    assert.equal(moved.code, 1);
+    assert.doesNotMatch(moved.stderr, /ERR_DEPLOY_CONFIG/);
+    assert.match(moved.stderr, /ECONNREFUSED/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
