@@ -91,12 +91,19 @@ export class StatefulSession {
 /**
  * The streamed answer of a request in `session`, which removes the session once the stream ends
  * (or stops) if user code closed it while producing the stream. Its
- * `X-Amzn-SageMaker-Closed-Session-Id` cannot go out: the headers left with the first chunk.
+ * `X-Amzn-SageMaker-Closed-Session-Id` cannot go out: the headers left with the first chunk. A
+ * stream that fails (or is stopped) before its first chunk is an error answer, which closes
+ * nothing, as a whole answer that fails after `close()` does not.
  */
 export async function* closingWhenStreamEnds(stream: AsyncIterable<Uint8Array>, session: StatefulSession): AsyncIterable<Uint8Array> {
+  let answered = false;
   try {
-    yield* stream;
+    for await (const chunk of stream) {
+      answered = true;
+      yield chunk;
+    }
+    answered = true;
   } finally {
-    if (session.closing) await removeSession({ id: session.id, root: path.dirname(session.dir) });
+    if (answered && session.closing) await removeSession({ id: session.id, root: path.dirname(session.dir) });
   }
 }

@@ -229,6 +229,21 @@ for (const mode of ['inline', 'thread'] as const) {
       await until('the session opened for the failed request is removed', () => sessionFolders() === before, { detail: () => JSON.stringify({ before, now: sessionFolders() }) });
     });
 
+    test('a stream that fails before its first chunk after close() is an error answer that closes nothing: the session stays open, as after a whole answer that fails', async () => {
+      const id = await open();
+      for (const body of ['fail-early', 'close-then-fail']) {
+        const failed = await post(server.url, body, { 'X-Amzn-SageMaker-Session-Id': id });
+        assert.equal(failed.status, 422, failed.body);
+        assert.equal(failed.headers['x-amzn-sagemaker-closed-session-id'], undefined);
+        // Before, the session was removed all the same: the client, told nothing of a close, got
+        // 400 ERR_SESSION_NOT_FOUND on its next request.
+        const next = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });
+        assert.equal(next.status, 200, `after ${body}: ${next.body}`);
+        assert.match(next.body, /^open-0\nopen-1\nopen-2\nrecorded \d+\n$/);
+      }
+      assert.equal(existsSync(path.join(sessions, id)), true);
+    });
+
     test('close() while the stream runs ends the session with the stream (no header: it left with the first chunk)', async () => {
       const id = await open();
       const kept = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });
