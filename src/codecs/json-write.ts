@@ -183,8 +183,8 @@ function stringifyValue(value: unknown): string | undefined {
 
 /**
  * Throws for an object whose content JSON.stringify does not see, so that it would write `{}` (or a
- * stream's internal state) in its place: a Map, a Set, a Promise, an ArrayBuffer or DataView, an
- * Error, a generator, an async iterable (a Node stream). Python's json refuses such values too ("is not JSON serializable").
+ * stream's internal state) in its place: a Map, a Set, a Promise, an ArrayBuffer or DataView, a
+ * Blob, an Error, a generator, an async iterable (a Node stream). Python's json refuses such values too ("is not JSON serializable").
  * Told by their tag, not `instanceof`, so that one from another realm (a vm context), for which
  * `instanceof Map` is false, is refused too; the cost is the same (about 0.1 µs per class instance).
  */
@@ -206,6 +206,9 @@ const OPAQUE_TAGS = new Map<string, string>([
   ['ArrayBuffer', `an ArrayBuffer ${BYTES}`],
   ['SharedArrayBuffer', `an ArrayBuffer ${BYTES}`],
   ['DataView', `a DataView ${BYTES}`],
+  // A Blob's bytes are read asynchronously: written as {} it lost them with a 200.
+  ['Blob', 'a Blob (bytes: read them with await blob.arrayBuffer() and answer them as application/octet-stream, or put them in a typed array)'],
+  ['File', 'a File (bytes: read them with await file.arrayBuffer() and answer them as application/octet-stream, or put them in a typed array)'],
   ['Generator', 'a generator'],
   ['AsyncGenerator', 'an async iterable (a stream: only outputFn and transformFn stream their answer)'],
 ]);

@@ -400,7 +400,7 @@ test('a value from user code that JSON cannot hold (it refers to itself, its toJ
   }
 });
 
-test('a value from user code whose content JSON.stringify does not see (a Map, a Set, a Promise, an ArrayBuffer, an Error, a generator, a stream) is ERR_ENCODE naming it, not a silent {}', async () => {
+test('a value from user code whose content JSON.stringify does not see (a Map, a Set, a Promise, an ArrayBuffer, a Blob, an Error, a generator, a stream) is ERR_ENCODE naming it, not a silent {}', async () => {
   const { Readable } = await import('node:stream');
   const { runInNewContext } = await import('node:vm');
   for (const [value, what] of [
@@ -410,6 +410,8 @@ test('a value from user code whose content JSON.stringify does not see (a Map, a
     [[new Error('lost')], /an Error \(lost\)/],
     [new ArrayBuffer(4), /an ArrayBuffer \(bytes/],
     [{ view: new DataView(new ArrayBuffer(4)) }, /a DataView/],
+    [new Blob(['image bytes']), /a Blob \(bytes: read them with await blob\.arrayBuffer\(\)/],
+    [{ upload: new File(['x'], 'x.bin') }, /a File/],
     [(function* () { yield 1; })(), /a generator/],
     [(async function* () { yield 1; })(), /an async iterable/],
     [Readable.from(['a']), /an async iterable/],

@@ -591,6 +591,7 @@ test('a streamed answer chunk that is no bytes, text or JSON value is an error n
        if (mode === 'undefined') yield undefined;
        if (mode === 'circular') { const o = {}; o.self = o; yield o; }
        if (mode === 'map') yield { seen: new Set([1]) };
+       if (mode === 'blob') yield new Blob(['image bytes']);
        yield { n: 1, scores: new Float32Array([0.25, 1]), big: 2n };
      }`,
   );
@@ -608,6 +609,8 @@ test('a streamed answer chunk that is no bytes, text or JSON value is an error n
   await assert.rejects(read('circular'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(Converting circular structure/ });
   // Not written as {}.
   await assert.rejects(read('map'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(it holds a Set, whose content JSON cannot hold\)/ });
+  // A Blob went out as {} with its bytes lost.
+  await assert.rejects(read('blob'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(it holds a Blob \(bytes: read them with await blob\.arrayBuffer\(\)/ });
 });
 
 test('a streamed answer chunk that is a typed array other than Uint8Array, a DataView or an ArrayBuffer goes out as its bytes, not as JSON of its indexes', async (t) => {
