@@ -584,8 +584,9 @@ export class InferenceEngine {
         streamed = hook;
         return customAttributes;
       };
-      // close() called while the stream runs (an async generator's body) ends the session with the stream.
-      if (session && !session.closing) response.stream = (loadStatefulSession.loaded ?? (await loadStatefulSession())).closingWhenStreamEnds(response.stream, session);
+      // close() called while the stream runs (an async generator's body) ends the session with the
+      // stream, once its answer began (a first chunk or an end before the request was given up).
+      if (session && !session.closing) response.stream = (loadStatefulSession.loaded ?? (await loadStatefulSession())).closingWhenStreamEnds(response.stream, session, cancellation);
     }
     return response;
   }
