@@ -400,6 +400,28 @@ test('a content type or custom attributes from user code with CR, LF or another 
   assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1;\tb=~'], 'printable ASCII and a tab are carried');
 });
 
+test('a fetch Response returned by a hook (return fetch(upstream)) is its 500 ERR_USER_CODE saying to read it, not its body answered 200 in the Accept type with its status and Content-Type lost', async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function transformFn(model, body) {
+  const upstream = new Response('<h1>not found</h1>', { status: 404, headers: { 'content-type': 'text/html' } });
+  if (body.toString() === 'wrapped') return { body: upstream, contentType: 'text/html' };
+  if (body.toString() === 'request') return new Request('http://localhost/x', { method: 'POST', body: 'x' });
+  return upstream;
+}`,
+  );
+  const file = path.join('.*', 'code', 'inference\\.mjs');
+  for (const body of ['direct', 'wrapped']) {
+    // Before, the 404's page was answered 200 as application/json.
+    await assert.rejects(invokeText(engine, body, 'application/json'), {
+      code: 'ERR_USER_CODE',
+      status: 500,
+      message: new RegExp(`^transformFn in ${file} returned a fetch Response, whose status and Content-Type an answer would lose: read it first \\(check res\\.ok, then return Buffer\\.from\\(await res\\.arrayBuffer\\(\\)\\)`),
+    });
+  }
+  await assert.rejects(invokeText(engine, 'request', 'application/json'), { code: 'ERR_USER_CODE', message: /returned a fetch Request: read it first/ });
+});
+
 test("custom attributes a stream sets before its first chunk (an async generator before its first yield) are taken with that chunk; one set after it is not sent, which one warning says", async (t) => {
   const engine = await engineWithHandler(
     t,
