@@ -183,7 +183,8 @@ function stringifyValue(value: unknown): string | undefined {
 
 /**
  * Throws for an object whose content JSON.stringify does not see, so that it would write `{}` (or a
- * stream's internal state) in its place: a Map, a Set, a Promise, an ArrayBuffer or DataView, an
+ * stream's internal state) in its place: a Map, a Set, a Promise, an ArrayBuffer or DataView, a
+ * Blob, a fetch Response, Request or Headers, a FormData or URLSearchParams, a WeakRef, a RegExp, an
  * Error, a generator, an async iterable (a Node stream). Python's json refuses such values too ("is not JSON serializable").
  * Told by their tag, not `instanceof`, so that one from another realm (a vm context), for which
  * `instanceof Map` is false, is refused too; the cost is the same (about 0.1 µs per class instance).
@@ -206,6 +207,18 @@ const OPAQUE_TAGS = new Map<string, string>([
   ['ArrayBuffer', `an ArrayBuffer ${BYTES}`],
   ['SharedArrayBuffer', `an ArrayBuffer ${BYTES}`],
   ['DataView', `a DataView ${BYTES}`],
+  // A Blob's bytes are read asynchronously: written as {} it lost them with a 200.
+  ['Blob', 'a Blob (bytes: read them with await blob.arrayBuffer() and answer them as application/octet-stream, or put them in a typed array)'],
+  ['File', 'a File (bytes: read them with await file.arrayBuffer() and answer them as application/octet-stream, or put them in a typed array)'],
+  // fetch's and the URL API's objects keep their content out of JSON.stringify's sight as a Blob
+  // does: a handler answering { page: await fetch(url) } or { query: url.searchParams } got {}.
+  ['Response', 'a fetch Response (read its body first: await res.json(), await res.text() or await res.arrayBuffer())'],
+  ['Request', 'a fetch Request (read what it holds first: await req.json(), req.url)'],
+  ['Headers', 'a Headers (turn it into an object first: Object.fromEntries(headers))'],
+  ['FormData', 'a FormData (turn it into an object first: Object.fromEntries(form))'],
+  ['URLSearchParams', 'a URLSearchParams (turn it into an object or a string first: Object.fromEntries(params), params.toString())'],
+  ['WeakRef', 'a WeakRef (answer its target: ref.deref())'],
+  ['RegExp', 'a RegExp (answer its text: re.source)'],
   ['Generator', 'a generator'],
   ['AsyncGenerator', 'an async iterable (a stream: only outputFn and transformFn stream their answer)'],
 ]);

@@ -400,7 +400,7 @@ test('a value from user code that JSON cannot hold (it refers to itself, its toJ
   }
 });
 
-test('a value from user code whose content JSON.stringify does not see (a Map, a Set, a Promise, an ArrayBuffer, an Error, a generator, a stream) is ERR_ENCODE naming it, not a silent {}', async () => {
+test('a value from user code whose content JSON.stringify does not see (a Map, a Set, a Promise, an ArrayBuffer, a Blob, a fetch Response or Headers, a URLSearchParams, a RegExp, an Error, a generator, a stream) is ERR_ENCODE naming it, not a silent {}', async () => {
   const { Readable } = await import('node:stream');
   const { runInNewContext } = await import('node:vm');
   for (const [value, what] of [
@@ -410,6 +410,16 @@ test('a value from user code whose content JSON.stringify does not see (a Map, a
     [[new Error('lost')], /an Error \(lost\)/],
     [new ArrayBuffer(4), /an ArrayBuffer \(bytes/],
     [{ view: new DataView(new ArrayBuffer(4)) }, /a DataView/],
+    [new Blob(['image bytes']), /a Blob \(bytes: read them with await blob\.arrayBuffer\(\)/],
+    [{ upload: new File(['x'], 'x.bin') }, /a File/],
+    // fetch's and the URL API's objects went out as {} too.
+    [{ page: new Response('{"a":1}') }, /a fetch Response \(read its body first: await res\.json\(\)/],
+    [[new Request('http://localhost/x')], /a fetch Request/],
+    [{ headers: new Headers({ a: 'b' }) }, /a Headers \(turn it into an object first: Object\.fromEntries\(headers\)\)/],
+    [{ form: new FormData() }, /a FormData/],
+    [{ query: new URL('http://localhost/?q=1').searchParams }, /a URLSearchParams/],
+    [{ ref: new WeakRef({ a: 1 }) }, /a WeakRef \(answer its target: ref\.deref\(\)\)/],
+    [{ pattern: /ab+c/ }, /a RegExp/],
     [(function* () { yield 1; })(), /a generator/],
     [(async function* () { yield 1; })(), /an async iterable/],
     [Readable.from(['a']), /an async iterable/],

@@ -28,5 +28,8 @@ test('raw answers: bytes and strings as is, tensors as little-endian element byt
   const out = rawCodec.encode!({ y: tensor('float32', [2], Float32Array.from([1, -2])) }, {});
   assert.deepEqual(Array.from(new Float32Array(out.buffer, out.byteOffset, 2)), [1, -2]);
   assert.throws(() => rawCodec.encode!({ a: 1 }, {}), { code: 'ERR_ENCODE' });
+  // A Blob is bytes not read yet: the message said to ask for application/json, which refuses it too.
+  assert.throws(() => rawCodec.encode!(new Blob(['png bytes']), {}), { code: 'ERR_ENCODE', message: 'application/octet-stream answers need bytes, a string or a tensor, not a Blob: read its bytes first (Buffer.from(await blob.arrayBuffer()))' });
+  assert.throws(() => rawCodec.encode!(new File(['x'], 'x.bin'), {}), { code: 'ERR_ENCODE', message: /not a File: read its bytes first \(Buffer\.from\(await file\.arrayBuffer\(\)\)\)$/ });
   assert.throws(() => rawCodec.encode!({ y: tensor('string', [1], ['x']) }, {}), { code: 'ERR_ENCODE' });
 });

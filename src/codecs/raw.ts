@@ -30,6 +30,9 @@ export const rawCodec: Codec = {
       const d = t.data as Exclude<typeof t.data, string[]>;
       return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
     }
+    // A Blob's bytes are read asynchronously: JSON cannot hold it either, so the fix is to read them.
+    const blob = typeof prediction === 'object' && prediction !== null ? /^\[object (Blob|File)\]$/.exec(Object.prototype.toString.call(prediction))?.[1] : undefined;
+    if (blob) throw new ToolkitError('ERR_ENCODE', `${RAW_MEDIA_TYPE} answers need bytes, a string or a tensor, not a ${blob}: read its bytes first (Buffer.from(await ${blob.toLowerCase()}.arrayBuffer()))`);
     throw new ToolkitError('ERR_ENCODE', `${RAW_MEDIA_TYPE} answers need bytes, a string or a tensor, not ${prediction === null ? 'null' : typeof prediction}; ask for application/json`);
   },
 };

@@ -36,6 +36,9 @@ test("a reply JSON has no text for (undefined, a function, a symbol) or cannot w
     assert.throws(() => toFrame(bad), { name: 'TypeError', message: `bidiFn replied ${kind}, which JSON has no text for: reply with strings, Buffers or other bytes, or plain data (written as JSON)` });
   }
   assert.throws(() => toFrame({ seen: new Map([['a', 1]]) }, 'bidi_fn'), { name: 'TypeError', message: /^bidi_fn replied with a value JSON cannot hold \(it holds a Map, whose content JSON cannot hold\): reply with strings/ });
+  // A Blob (its bytes are read asynchronously) or a fetch Response was sent as a {} text message.
+  assert.throws(() => toFrame(new Blob(['image bytes'])), { name: 'TypeError', message: /^bidiFn replied with a value JSON cannot hold \(it holds a Blob \(bytes: read them with await blob\.arrayBuffer\(\)/ });
+  assert.throws(() => toFrame({ page: new Response('x') }), { name: 'TypeError', message: /^bidiFn replied with a value JSON cannot hold \(it holds a fetch Response \(read its body first/ });
   const cycle: Record<string, unknown> = {};
   cycle.self = cycle;
   assert.throws(() => toFrame(cycle), { name: 'TypeError', message: /^bidiFn replied with a value JSON cannot hold \(Converting circular structure/ });

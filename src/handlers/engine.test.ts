@@ -400,6 +400,28 @@ test('a content type or custom attributes from user code with CR, LF or another 
   assert.deepEqual([fine.contentType, fine.customAttributes], ['text/plain; charset=utf-8', 'a=1;\tb=~'], 'printable ASCII and a tab are carried');
 });
 
+test('a fetch Response returned by a hook (return fetch(upstream)) is its 500 ERR_USER_CODE saying to read it, not its body answered 200 in the Accept type with its status and Content-Type lost', async (t) => {
+  const engine = await engineWithHandler(
+    t,
+    `export function transformFn(model, body) {
+  const upstream = new Response('<h1>not found</h1>', { status: 404, headers: { 'content-type': 'text/html' } });
+  if (body.toString() === 'wrapped') return { body: upstream, contentType: 'text/html' };
+  if (body.toString() === 'request') return new Request('http://localhost/x', { method: 'POST', body: 'x' });
+  return upstream;
+}`,
+  );
+  const file = path.join('.*', 'code', 'inference\\.mjs');
+  for (const body of ['direct', 'wrapped']) {
+    // Before, the 404's page was answered 200 as application/json.
+    await assert.rejects(invokeText(engine, body, 'application/json'), {
+      code: 'ERR_USER_CODE',
+      status: 500,
+      message: new RegExp(`^transformFn in ${file} returned a fetch Response, whose status and Content-Type an answer would lose: read it first \\(check res\\.ok, then return Buffer\\.from\\(await res\\.arrayBuffer\\(\\)\\)`),
+    });
+  }
+  await assert.rejects(invokeText(engine, 'request', 'application/json'), { code: 'ERR_USER_CODE', message: /returned a fetch Request: read it first/ });
+});
+
 test("custom attributes a stream sets before its first chunk (an async generator before its first yield) are taken with that chunk; one set after it is not sent, which one warning says", async (t) => {
   const engine = await engineWithHandler(
     t,
@@ -591,6 +613,7 @@ test('a streamed answer chunk that is no bytes, text or JSON value is an error n
        if (mode === 'undefined') yield undefined;
        if (mode === 'circular') { const o = {}; o.self = o; yield o; }
        if (mode === 'map') yield { seen: new Set([1]) };
+       if (mode === 'blob') yield new Blob(['image bytes']);
        yield { n: 1, scores: new Float32Array([0.25, 1]), big: 2n };
      }`,
   );
@@ -608,6 +631,8 @@ test('a streamed answer chunk that is no bytes, text or JSON value is an error n
   await assert.rejects(read('circular'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(Converting circular structure/ });
   // Not written as {}.
   await assert.rejects(read('map'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(it holds a Set, whose content JSON cannot hold\)/ });
+  // A Blob went out as {} with its bytes lost.
+  await assert.rejects(read('blob'), { code: 'ERR_USER_CODE', message: /^transform_fn yielded a chunk JSON cannot hold \(it holds a Blob \(bytes: read them with await blob\.arrayBuffer\(\)/ });
 });
 
 test('a streamed answer chunk that is a typed array other than Uint8Array, a DataView or an ArrayBuffer goes out as its bytes, not as JSON of its indexes', async (t) => {

@@ -584,8 +584,9 @@ export class InferenceEngine {
         streamed = hook;
         return customAttributes;
       };
-      // close() called while the stream runs (an async generator's body) ends the session with the stream.
-      if (session && !session.closing) response.stream = (loadStatefulSession.loaded ?? (await loadStatefulSession())).closingWhenStreamEnds(response.stream, session);
+      // close() called while the stream runs (an async generator's body) ends the session with the
+      // stream, once its answer began (a first chunk or an end before the request was given up).
+      if (session && !session.closing) response.stream = (loadStatefulSession.loaded ?? (await loadStatefulSession())).closingWhenStreamEnds(response.stream, session, cancellation);
     }
     return response;
   }
@@ -843,6 +844,18 @@ export class InferenceEngine {
       return fromUser ? { body, contentType: accept, borrowed: true } : { body, contentType: accept };
     }
     if (typeof output === 'string') return { body: Buffer.from(output, 'utf8'), contentType: accept };
+    // A fetch Response (a handler answering `return fetch(upstream)`) has a `body` (a getter) and no
+    // keys of its own: taken for { body, contentType }, an upstream 404's error page went out as a
+    // 200 in the Accept type, its status and Content-Type lost. Told by its tag, as from another realm.
+    const tag = output && typeof output === 'object' ? Object.prototype.toString.call(output) : '';
+    if (tag === '[object Response]' || tag === '[object Request]') {
+      const hook = this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn');
+      const what = tag === '[object Response]' ? 'a fetch Response, whose status and Content-Type an answer would lose' : 'a fetch Request';
+      throw new ToolkitError(
+        'ERR_USER_CODE',
+        `${hook} in ${this.hooks.file} returned ${what}: read it first (check res.ok, then return Buffer.from(await res.arrayBuffer()), or { body: Buffer.from(await res.arrayBuffer()), contentType: res.headers.get('content-type') }, or await res.json() for smkit to encode)`,
+      );
+    }
     if (output && typeof output === 'object' && 'body' in output && Object.keys(output).every((k) => k === 'body' || k === 'contentType')) {
       const o = output as { body: unknown; contentType?: unknown };
       const hook = this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn');

@@ -605,7 +605,9 @@ export function createApp({
         try {
           failedStatus = await streamResponse(res, result.stream, requestId, Math.max(1, timeoutMs - (performance.now() - started)), () => invocationTimeout(timeoutMs, target.describe()), cancellation, result.takeCustomAttributes);
         } finally {
-          if (closing) await sessions!.store!.close(closing.id).catch((err: unknown) => log.warn({ requestId, err }, 'could not remove a closed session'));
+          // Only once its answer began, with the header that says so: a stream that failed before its
+          // first chunk is an error answer, which closes nothing (as a whole answer that fails).
+          if (closing && res.headersSent) await sessions!.store!.close(closing.id).catch((err: unknown) => log.warn({ requestId, err }, 'could not remove a closed session'));
         }
         return;
       }

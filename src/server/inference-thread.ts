@@ -119,7 +119,8 @@ async function relayStream(id: number, response: InvocationResponse, cancellatio
     );
     if (ended) send({ type: 'stream-end', id, ...late() });
   } catch (err) {
-    log.error({ err }, 'streamed answer failed part way');
+    // Not logged here: the HTTP side logs it once, with the request's id (this stack crosses with
+    // it), as an error part way or as the error answer of a stream that failed before its first chunk.
     send({ type: 'stream-error', id, error: toWireError(err) });
   }
 }

@@ -4,7 +4,9 @@ import { chmodSync, chownSync, existsSync, lchownSync, lutimesSync, mkdirSync, m
 import os from 'node:os';
 import path from 'node:path';
 import { NEW_SESSION, SessionStore, newSessionHeaderValue, sessionDir } from './session-store.js';
-import { StatefulSession } from './stateful-session.js';
+import { StatefulSession, closingWhenStreamEnds } from './stateful-session.js';
+import { Cancellation } from '../core/cancellation.js';
+import { ToolkitError } from '../errors/catalogue.js';
 import { decideSession } from './session-requests.js';
 
 /** `NewSessionId`'s pattern in the SageMaker Runtime API model. */
@@ -417,4 +419,46 @@ test(
       rmSync(tmp, { recursive: true, force: true });
     }
   },
+);
+
+test(
+  'a stream that closes its session in its body removes it once its answer began, not when its first chunk (or end) came after the request was given up (a 504 first-chunk timeout)',
+  withStore(async (store) => {
+    /** A stream as an async generator that calls close() before its first yield: `chunks` chunks. */
+    const closing = (session: StatefulSession, chunks: number) =>
+      (async function* () {
+        session.close();
+        for (let i = 0; i < chunks; i++) yield Buffer.from(`chunk ${i}`);
+      })();
+    const timedOut = () => new ToolkitError('ERR_TIMEOUT', 'the first chunk took too long');
+    for (const chunks of [1, 0]) {
+      // Given up while its first chunk (or its end) was awaited: the client got a 504, the session stays.
+      // Before, that late chunk counted as an answer begun, and the session was removed.
+      const ref = await store.create();
+      const session = new StatefulSession(ref);
+      const cancellation = new Cancellation();
+      const stream = closingWhenStreamEnds(closing(session, chunks), session, cancellation)[Symbol.asyncIterator]();
+      const first = stream.next();
+      cancellation.cancel(timedOut());
+      const stopped = stream.return!(undefined);
+      assert.equal((await first).done, true, 'the late chunk goes to nobody');
+      await stopped;
+      assert.equal(existsSync(sessionDir(ref)), true, `${chunks} chunks`);
+    }
+    // Not given up: the session goes once the stream ends (with a chunk or none), or once it is
+    // stopped after its first chunk went out (its answer began).
+    for (const [chunks, stopAfterFirst] of [[2, false], [0, false], [2, true]] as const) {
+      const ref = await store.create();
+      const session = new StatefulSession(ref);
+      const cancellation = new Cancellation();
+      const stream = closingWhenStreamEnds(closing(session, chunks), session, cancellation)[Symbol.asyncIterator]();
+      let next = await stream.next();
+      if (stopAfterFirst) {
+        assert.equal(next.done, false);
+        cancellation.cancel(timedOut());
+        await stream.return!(undefined);
+      } else while (!next.done) next = await stream.next();
+      assert.equal(existsSync(sessionDir(ref)), false, `${chunks} chunks, stopped after the first: ${stopAfterFirst}`);
+    }
+  }),
 );

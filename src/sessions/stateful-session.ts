@@ -1,6 +1,7 @@
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
+import type { Cancellation } from '../core/cancellation.js';
 import { removeSession, sessionDir, type SessionRef } from './session-store.js';
 
 /** A stored key: letters, digits, `.`, `_` and `-`, not starting with a dot (smkit's own files do). */
@@ -91,12 +92,22 @@ export class StatefulSession {
 /**
  * The streamed answer of a request in `session`, which removes the session once the stream ends
  * (or stops) if user code closed it while producing the stream. Its
- * `X-Amzn-SageMaker-Closed-Session-Id` cannot go out: the headers left with the first chunk.
+ * `X-Amzn-SageMaker-Closed-Session-Id` cannot go out: the headers left with the first chunk. A
+ * stream that fails (or is stopped) before its first chunk is an error answer, which closes
+ * nothing, as a whole answer that fails after `close()` does not; so is one whose first chunk (or
+ * end) came only once `cancellation` (the request's) was cancelled: its first-chunk timeout was
+ * answered 504, or its client left, and that chunk reaches nobody.
  */
-export async function* closingWhenStreamEnds(stream: AsyncIterable<Uint8Array>, session: StatefulSession): AsyncIterable<Uint8Array> {
+export async function* closingWhenStreamEnds(stream: AsyncIterable<Uint8Array>, session: StatefulSession, cancellation?: Cancellation): AsyncIterable<Uint8Array> {
+  let answered = false;
   try {
-    yield* stream;
+    for await (const chunk of stream) {
+      if (!answered && cancellation?.cancelled) return;
+      answered = true;
+      yield chunk;
+    }
+    if (!cancellation?.cancelled) answered = true;
   } finally {
-    if (session.closing) await removeSession({ id: session.id, root: path.dirname(session.dir) });
+    if (answered && session.closing) await removeSession({ id: session.id, root: path.dirname(session.dir) });
   }
 }

@@ -92,7 +92,8 @@ describe('handler hooks', () => {
     const body = (await crash.json()) as { message: string; stack?: string };
     assert.match(body.message, /predictFn in .*inference\.mjs failed: cannot read properties/);
     assert.equal(body.stack, undefined);
-    assert.match(server.output(), /TypeError/, 'the stack is always logged');
+    // The log line reaches the server's output through its worker's stdout, not always before the answer.
+    await until('the stack to be logged (it always is)', () => /TypeError/.test(server.output()), { detail: () => server.output() });
     const ok = await call('fine');
     assert.equal(ok.status, 200, 'default decode and encode run around a user predictFn');
     assert.equal(((await ok.json()) as number[][])[0]!.length, 3);
@@ -154,7 +155,7 @@ describe('handler hooks', () => {
       assert.match(((await ping.json()) as { message: string }).message, /inference\.ts is TypeScript, which smkit does not load: compile it to JavaScript as code\/inference\.mjs/);
       const res = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: '5.1,3.5,1.4,0.2', headers: { 'Content-Type': 'text/csv' } });
       assert.equal(res.status, 503);
-      assert.match(server.output(), /"code":"ERR_HANDLER_LOAD"[^\n]*inference\.ts is TypeScript/);
+      await until('the load failure to be logged', () => /"code":"ERR_HANDLER_LOAD"[^\n]*inference\.ts is TypeScript/.test(server.output()), { detail: () => server.output() });
       await server.stop();
     }
   });
@@ -195,10 +196,18 @@ describe('handler hooks', () => {
       const broken = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'fail', headers: { 'Content-Type': 'text/plain' } });
       assert.equal(broken.status, 200, 'the status was already sent with the first chunk');
       await assert.rejects(broken.text(), 'a failure part way breaks the stream instead of ending it cleanly');
-      assert.match(server.output(), /streamed answer failed part way/);
+      await until('the failure to be logged', () => /streamed answer failed part way/.test(server.output()), { timeoutMs: 10_000 });
       const early = await fetchWithTimeout(`${server.url}/invocations`, { method: 'POST', body: 'fail-early', headers: { 'Content-Type': 'text/plain' } });
       assert.equal(early.status, 413, 'a failure before the first chunk is an ordinary error answer');
       assert.equal(((await early.json()) as { message: string }).message, 'prompt too long');
+      await until('the 413 to be logged', () => /"status":413[^\n]*"msg":"prompt too long"/.test(server.output()), { timeoutMs: 10_000 });
+      // Each failure is logged once, with its request's id: the thread logged them too, without it,
+      // and the client's 413 as an error 'failed part way' before anything was sent.
+      const lines = server.output().split('\n');
+      const partWay = lines.filter((line) => line.includes('streamed answer failed part way'));
+      assert.equal(partWay.length, 1, partWay.join('\n'));
+      assert.match(partWay[0]!, /"requestId":"[0-9a-f-]{36}"[^\n]*generation failed/);
+      assert.deepEqual(lines.filter((line) => line.includes('prompt too long') && !/"level":"warn"/.test(line)), []);
       // A rejection nothing handles, after the load, is logged with its stack; the thread (inline: the
       // worker process) serves on, with no restart and no reload.
       for (let i = 0; i < 2; i++) {

@@ -229,6 +229,37 @@ for (const mode of ['inline', 'thread'] as const) {
       await until('the session opened for the failed request is removed', () => sessionFolders() === before, { detail: () => JSON.stringify({ before, now: sessionFolders() }) });
     });
 
+    test('a stream that fails before its first chunk after close() is an error answer that closes nothing: the session stays open, as after a whole answer that fails', async () => {
+      const id = await open();
+      for (const body of ['fail-early', 'close-then-fail']) {
+        const failed = await post(server.url, body, { 'X-Amzn-SageMaker-Session-Id': id });
+        assert.equal(failed.status, 422, failed.body);
+        assert.equal(failed.headers['x-amzn-sagemaker-closed-session-id'], undefined);
+        // Before, the session was removed all the same: the client, told nothing of a close, got
+        // 400 ERR_SESSION_NOT_FOUND on its next request.
+        const next = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });
+        assert.equal(next.status, 200, `after ${body}: ${next.body}`);
+        assert.match(next.body, /^open-0\nopen-1\nopen-2\nrecorded \d+\n$/);
+      }
+      assert.equal(existsSync(path.join(sessions, id)), true);
+    });
+
+    test('a stream closed in its body whose first chunk comes only once its client left closes nothing: nobody got its answer', async () => {
+      const id = await open();
+      const dir = path.join(sessions, id);
+      const leaving = new AbortController();
+      const answer = fetch(`${server.url}/invocations`, { method: 'POST', body: 'close-then-wait', headers: { 'Content-Type': 'text/plain', 'X-Amzn-SageMaker-Session-Id': id }, signal: leaving.signal });
+      await until('the stream to close its session and wait', () => existsSync(path.join(dir, 'waiting.json')));
+      leaving.abort();
+      await assert.rejects(answer);
+      // The generator's chunk comes once ctx.signal aborts; its end runs before the session would go.
+      // Before, the session was removed all the same, as if that chunk had been sent: the next request got 400.
+      await until('the stream to be stopped', () => existsSync(path.join(dir, 'stopped.json')));
+      const next = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(next.status, 200, next.body);
+      assert.equal(existsSync(dir), true);
+    });
+
     test('close() while the stream runs ends the session with the stream (no header: it left with the first chunk)', async () => {
       const id = await open();
       const kept = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });
