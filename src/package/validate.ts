@@ -200,8 +200,9 @@ async function checkHandler(codeDir: string, program: string, importIt: boolean,
     return;
   }
   try {
-    const hooks = pickHooks(mod, report.handlerFile);
+    const hooks = pickHooks(mod, report.handlerFile, { stepModule: stepModules.includes(path.basename(file)) });
     report.hooks = Object.entries(hooks).flatMap(([k, v]) => (typeof v === 'function' ? [k] : []));
+    report.warnings.push(...(hooks.warnings ?? []));
   } catch (err) {
     report.errors.push((err as Error).message);
   }
