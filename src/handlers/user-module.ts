@@ -106,6 +106,17 @@ export function findTypeScriptHandler(codeDir: string, program: string): string 
   return undefined;
 }
 
+/**
+ * What to do about scripts in code/ of which none is the handler module: `setProgram` (name the
+ * module in SAGEMAKER_PROGRAM), unless they are Python (`code/inference.py`, made for the Python
+ * toolkit's containers), which smkit never runs whatever the setting.
+ */
+export function unnamedHandlerAdvice(scripts: readonly string[], program: string, setProgram: string): string {
+  const python = ` (a .py handler, made for the Python inference toolkit, is never called: smkit runs handlers written in JavaScript only)`;
+  if (scripts.every((n) => n.endsWith('.py'))) return `write the hooks in JavaScript, in code/${program}.mjs${python}`;
+  return scripts.some((n) => n.endsWith('.py')) ? `${setProgram}${python}` : setProgram;
+}
+
 /** The load error for a handler module written in TypeScript ({@link findTypeScriptHandler}). */
 export function typeScriptHandlerError(file: string, program: string): ToolkitError {
   return new ToolkitError(

@@ -169,6 +169,9 @@ test('a pipeline custom step\'s module in code/ is no misnamed handler: no SAGEM
   assert.deepEqual(r.warnings, []);
   const misnamed = await check({ 'model.onnx': 'x', 'pipeline.yaml': pipeline, 'code/post.mjs': 'export default (d) => d;', 'code/steps/more.mjs': 'export default (d) => d;', 'code/infrence.mjs': 'export function inputFn() {}' });
   assert.deepEqual(misnamed.warnings, ['code/ has infrence.mjs but no inference.{js,mjs,cjs}: set SAGEMAKER_PROGRAM (or --program) to the handler\'s name']);
+  // A Python handler, made for the Python toolkit's containers, is never run: no setting helps.
+  const python = await check({ 'model.onnx': 'x', 'code/inference.py': 'def predict_fn(data, model):\n    return data\n' });
+  assert.deepEqual(python.warnings, ['code/ has inference.py but no inference.{js,mjs,cjs}: write the hooks in JavaScript, in code/inference.mjs (a .py handler, made for the Python inference toolkit, is never called: smkit runs handlers written in JavaScript only)']);
 });
 
 test('smkit package refuses a handler whose exports only look like hooks (outputfn, a function as module.exports), which serve would have passed over for the default hooks, and warns of a near name (predict)', async () => {
