@@ -145,6 +145,15 @@ export async function* bidiFn(messages) {
     yield 'got ' + m.text();
   }
 }
+export function inputFn(body) { return body.toString(); }
+export function predictFn(input) { return input; }
+// A streamed answer whose producer holds the thread once its first chunk is out (which has no timeout).
+export async function* outputFn(text) {
+  yield 'first';
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  if (text === 'spin') for (;;) {}
+  yield 'second';
+}
 `;
 
 describe('bidi thread held by synchronous code', () => {
@@ -219,7 +228,16 @@ describe('bidi thread held by synchronous code', () => {
 
   test('bidiFn in a loop that never ends fails its stream with ERR_WORKER_CRASHED saying so, and the replaced thread serves new streams', async () => {
     const got = await outcome(spinWorker.openBidi(request, frames(['one', 'spin'], 0, new Promise(() => {})), new Cancellation()));
-    assert.match(String(got), /^ERR_WORKER_CRASHED: the inference thread answered nothing for 5 s \(SAGEMAKER_MODEL_SERVER_TIMEOUT\) while it served bidirectional streams/);
+    assert.match(String(got), /^ERR_WORKER_CRASHED: the inference thread answered nothing for 5 s \(SAGEMAKER_MODEL_SERVER_TIMEOUT\) while it served streams/);
+    await servesAgain();
+  });
+
+  test("a streamed answer whose producer holds the thread past its first chunk (no timeout then) is broken off with ERR_WORKER_CRASHED, and the replaced thread serves again", async () => {
+    const response = await spinWorker.invoke({ requestId: 'r-http', body: Buffer.from('spin'), contentType: 'text/plain', accept: 'text/plain', headers: {} }, 60_000);
+    const got = await outcome((async function* () {
+      for await (const chunk of response.stream!) yield { data: chunk, binary: false };
+    })());
+    assert.match(String(got), /^ERR_WORKER_CRASHED: the inference thread answered nothing for 5 s/);
     await servesAgain();
   });
 

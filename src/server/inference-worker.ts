@@ -366,9 +366,13 @@ export class InferenceWorker implements InferenceBackend {
             this.#checkIdle();
             // A first chunk that never came may be user code stuck in a synchronous loop, as for a whole answer.
             if (isToolkitError(reason) && reason.code === 'ERR_TIMEOUT') void this.#checkLiveness();
+            // A client that gave up on a stream part way may have left it to a producer holding the thread.
+            else this.#watchBidis();
           },
         });
         this.#streams.set(id, queue);
+        // Past its first chunk a streamed answer has no timeout: a producer stuck in synchronous code is found by the watch.
+        this.#watchBidis();
         let late = msg.customAttributes;
         this.#lateAttributes.set(id, (value) => (late = value));
         p.resolve({ body: Buffer.alloc(0), contentType: msg.contentType, customAttributes: msg.customAttributes, ...(msg.closeSession ? { closeSession: true } : {}), stream: queue, takeCustomAttributes: () => late });
@@ -541,7 +545,8 @@ export class InferenceWorker implements InferenceBackend {
   }
 
   /**
-   * Watches the thread while it serves bidirectional streams, and once a stream's client has left,
+   * Watches the thread while it serves bidirectional streams or streamed answers past their first
+   * chunk, and once such a stream's client has left,
    * with a ping always outstanding: one not answered within {@link ThreadLimits.bidiBlockedAfterMs}
    * means the thread has not turned its event loop for that long, which only synchronous code does
    * (a `bidiFn` in a loop that never ends), and it is replaced as a thread blocked past an
@@ -560,11 +565,11 @@ export class InferenceWorker implements InferenceBackend {
         this.#pongs.delete(ping.id);
         // Not a thread that ended (and was replaced) since the ping: that one could not answer.
         if (ping.generation === this.#generation && this.#state === 'ready' && !this.#closing) {
-          void this.#replaceBlocked(`the inference thread answered nothing for ${limitMs / 1000} s (SAGEMAKER_MODEL_SERVER_TIMEOUT) while it served bidirectional streams: synchronous code holds it (bidiFn in a loop that never ends, a long computation that never awaits); it was restarted and the model reloaded`);
+          void this.#replaceBlocked(`the inference thread answered nothing for ${limitMs / 1000} s (SAGEMAKER_MODEL_SERVER_TIMEOUT) while it served streams: synchronous code holds it (bidiFn, or a streamed answer's producer, in a loop that never ends, a long computation that never awaits); it was restarted and the model reloaded`);
         }
       }
       if (this.#bidiPing !== undefined) return;
-      if (this.#bidis.size > 0 && !this.#closing) return this.#pingForBidis();
+      if ((this.#bidis.size > 0 || this.#streams.size > 0) && !this.#closing) return this.#pingForBidis();
       clearInterval(this.#bidiWatch);
       this.#bidiWatch = undefined;
     }, Math.max(50, limitMs / 4)).unref();
