@@ -139,6 +139,7 @@ describe('bidi thread', () => {
 // healthy. 5 s: the thread of a loaded machine answers a ping well within it.
 const BLOCKED_AFTER_MS = 5000;
 const SPINNING_HANDLER = `
+import { writeFileSync } from 'node:fs';
 export async function* bidiFn(messages) {
   for await (const m of messages) {
     if (m.text() === 'spin') for (;;) {}
@@ -146,7 +147,14 @@ export async function* bidiFn(messages) {
   }
 }
 export function inputFn(body) { return body.toString(); }
-export function predictFn(input) { return input; }
+// 'hold' holds the thread for good, once it has said so in a file next to code/.
+export function predictFn(input) {
+  if (input === 'hold') {
+    writeFileSync(new URL('../holding', import.meta.url), '');
+    for (;;) {}
+  }
+  return input;
+}
 // A streamed answer whose producer holds the thread once its first chunk is out (which has no timeout).
 export async function* outputFn(text) {
   yield 'first';
@@ -247,5 +255,34 @@ describe('bidi thread held by synchronous code', () => {
     // The client gives up at once, before any check of the thread could have run.
     await replies.return!();
     await servesAgain();
+  });
+
+  test('an invocation sent to a thread held by another, after the ping it did not answer, never ran: 503 ERR_NOT_READY, to retry, not 500 as for the one that holds it', async (t) => {
+    // Two at once: the second invocation goes to the thread while the first holds it.
+    const worker = new InferenceWorker(
+      new URL('./inference-thread.js', import.meta.url),
+      { engine: { modelDir: spinDir, codeDir: path.join(spinDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } }, logLevel: 'silent', workerIndex: 0 },
+      2,
+      createLogger('silent'),
+      undefined,
+      { bidiBlockedAfterMs: BLOCKED_AFTER_MS },
+    );
+    t.after(() => worker.close());
+    await worker.whenSettled();
+    const invocation = (body: string) => ({ requestId: `r-${body}`, body: Buffer.from(body), contentType: 'text/plain', accept: 'text/plain', headers: {} });
+    const settled = (p: Promise<unknown>) => p.then(() => 'answered', (err: ToolkitError) => `${err.code}: ${err.message}`);
+    // No timeout of its own reached here: the watch a stream starts finds the held thread.
+    const holding = settled(worker.invoke(invocation('hold'), 600_000));
+    const deadline = Date.now() + 120_000;
+    while (!existsSync(path.join(spinDir, 'holding'))) {
+      assert.ok(Date.now() < deadline, 'the thread never took the request that holds it');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The stream's watch pings the thread, which never answers; what is sent after that never runs.
+    const stream = outcome(worker.openBidi(request, frames(['x'], 0, new Promise(() => {})), new Cancellation()));
+    const after = settled(worker.invoke(invocation('after'), 600_000));
+    assert.match(await after, /^ERR_NOT_READY: this request never ran: the inference thread it was sent to was held by synchronous code/);
+    assert.match(await holding, /^ERR_WORKER_CRASHED: the inference thread answered nothing for 5 s/);
+    assert.match(String(await stream), /^ERR_WORKER_CRASHED/);
   });
 });

@@ -565,7 +565,7 @@ export class InferenceWorker implements InferenceBackend {
         this.#pongs.delete(ping.id);
         // Not a thread that ended (and was replaced) since the ping: that one could not answer.
         if (ping.generation === this.#generation && this.#state === 'ready' && !this.#closing) {
-          void this.#replaceBlocked(`the inference thread answered nothing for ${limitMs / 1000} s (SAGEMAKER_MODEL_SERVER_TIMEOUT) while it served streams: synchronous code holds it (bidiFn, or a streamed answer's producer, in a loop that never ends, a long computation that never awaits); it was restarted and the model reloaded`);
+          void this.#replaceBlocked(`the inference thread answered nothing for ${limitMs / 1000} s (SAGEMAKER_MODEL_SERVER_TIMEOUT) while it served streams: synchronous code holds it (bidiFn, or a streamed answer's producer, in a loop that never ends, a long computation that never awaits); it was restarted and the model reloaded`, ping.id);
         }
       }
       if (this.#bidiPing !== undefined) return;
@@ -700,14 +700,26 @@ export class InferenceWorker implements InferenceBackend {
     });
     this.#pongs.delete(id);
     if (alive || generation !== this.#generation || this.#closing) return;
-    await this.#replaceBlocked('the inference worker was blocked by another request past the timeout and was restarted');
+    await this.#replaceBlocked('the inference worker was blocked by another request past the timeout and was restarted', id);
   }
 
-  /** Replaces a thread held by synchronous code, failing what it held with `reason`. */
-  async #replaceBlocked(reason: string): Promise<void> {
+  /**
+   * Replaces a thread held by synchronous code, failing what it held with `reason`. `pingId` is the
+   * ping it did not answer: the thread takes its messages in the order they were posted, so an
+   * invocation posted after that ping (a larger id) never reached user code. It is answered 503
+   * `ERR_NOT_READY`, which a client may retry as it is, not 500 as one that may have run.
+   */
+  async #replaceBlocked(reason: string, pingId: number): Promise<void> {
     this.log.error({ code: 'ERR_WORKER_CRASHED', reason }, 'inference thread is blocked past the timeout; replacing it and reloading the model');
     this.#generation++;
     const old = this.#worker;
+    const neverRan = new ToolkitError('ERR_NOT_READY', `this request never ran: the inference thread it was sent to was held by synchronous code (another request's or a stream's) and is being replaced, the model reloaded; retry once GET /ping answers 200`);
+    for (const [id, p] of [...this.#pending.entries()]) {
+      if (id < pingId) continue;
+      clearTimeout(p.timer);
+      this.#pending.delete(id);
+      p.reject(neverRan);
+    }
     this.#failAll(new ToolkitError('ERR_WORKER_CRASHED', reason));
     this.#spawn();
     await old.terminate();
