@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InferenceEngine } from './engine.js';
@@ -749,6 +749,58 @@ test("a handler module's load errors name its hooks as it exports them (the Pyth
     message: 'inference.mjs exports both inputFn and input_fn, as different functions: only one would run; export one of them',
   });
   assert.equal(pickHooks({ inputFn: fn, input_fn: fn }, 'inference.mjs').inputFn, fn, 'one function under both names (an alias) is fine');
+});
+
+test("a handler module whose exports only look like hooks (predictfn, outputFN, a function as module.exports) fails the load naming them, not served with the default hooks, answers and all; a near name (predict) is a warning", async (t) => {
+  const { loadHandlerHooks, pickHooks } = await import('./user-module.js');
+  const fn = () => undefined;
+  assert.throws(() => pickHooks({ predictfn: fn }, 'inference.mjs'), {
+    code: 'ERR_HANDLER_LOAD',
+    message: 'inference.mjs exports predictfn, which is not a hook\'s name (did you mean "predictFn"?): hook names are case-sensitive, and smkit would never call it; rename it',
+  });
+  assert.throws(() => pickHooks({ inputFn: fn, default: { Output_Fn: fn } }, 'inference.mjs'), { code: 'ERR_HANDLER_LOAD', message: /exports Output_Fn, which is not a hook's name \(did you mean "output_fn"\?\)/ });
+  // A near name is only a warning: it may be a helper; none when the hook it is near is exported.
+  assert.deepEqual(pickHooks({ predict: fn }, 'inference.mjs').warnings, ['inference.mjs exports predict, which is not a hook\'s name (did you mean "predictFn"?): smkit does not call it; rename it if it is meant as that hook']);
+  assert.deepEqual(pickHooks({ predict: fn, predictFn: fn, model: {} }, 'inference.mjs').warnings, []);
+  assert.deepEqual(pickHooks({ VERSION: 1 }, 'inference.mjs').warnings, [
+    'inference.mjs exports no hook (preModelFn, modelFn, modelWarmupFn, inputFn, predictFn, predictBatchFn, outputFn, transformFn, bidiFn, or their snake_case names): the default hooks serve the model',
+  ]);
+  // The module is a pipeline custom step's too: its default export is that step's.
+  assert.deepEqual(pickHooks({ default: fn }, 'inference.mjs', { stepModule: true }).warnings, []);
+
+  const codeDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-exports-'));
+  t.after(() => rmSync(codeDir, { recursive: true, force: true }));
+  const defaultFunction = (file: string) => ({
+    code: 'ERR_HANDLER_LOAD',
+    message: `${file} exports a function (predictFn) as its default export (export default, or module.exports =) and no hook: smkit never calls a default export; export each hook by its name (export async function predictFn(input, model, context), or module.exports = { predictFn })`,
+  });
+  writeFileSync(path.join(codeDir, 'cjs.cjs'), 'module.exports = async function predictFn(input) { return "mine"; };\n');
+  await assert.rejects(loadHandlerHooks(codeDir, 'cjs'), defaultFunction(path.join(codeDir, 'cjs.cjs')));
+  writeFileSync(path.join(codeDir, 'esm.mjs'), 'export default async function predictFn(input) { return "mine"; }\n');
+  await assert.rejects(loadHandlerHooks(codeDir, 'esm'), defaultFunction(path.join(codeDir, 'esm.mjs')));
+  writeFileSync(path.join(codeDir, 'typo.mjs'), 'export function inputFn(body) { return body; }\nexport function outputfn(p) { return "mine"; }\n');
+  await assert.rejects(loadHandlerHooks(codeDir, 'typo'), { code: 'ERR_HANDLER_LOAD', message: /typo\.mjs exports outputfn, which is not a hook's name \(did you mean "outputFn"\?\)/ });
+  // A function as module.exports that carries the hooks as its properties is fine.
+  writeFileSync(path.join(codeDir, 'props.cjs'), 'module.exports = function helper() {};\nmodule.exports.predictFn = () => "mine";\n');
+  assert.equal(typeof (await loadHandlerHooks(codeDir, 'props')).predictFn, 'function');
+  // A custom step's module of the pipeline file served as the handler module too.
+  writeFileSync(path.join(codeDir, 'step.mjs'), 'export default (data) => data;\n');
+  assert.equal((await loadHandlerHooks(codeDir, 'step', ['step.mjs'])).predictFn, undefined);
+
+  // Loaded as serving loads it: the warning reaches the log, the load error fails the load.
+  const modelDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-handler-exports-model-'));
+  t.after(() => rmSync(modelDir, { recursive: true, force: true }));
+  cpSync(path.join(IRIS, 'model.onnx'), path.join(modelDir, 'model.onnx'));
+  mkdirSync(path.join(modelDir, 'code'));
+  writeFileSync(path.join(modelDir, 'code', 'inference.mjs'), 'export function predict(input) { return "mine"; }\n');
+  const warnings: string[] = [];
+  const captured = { debug() {}, info() {}, error() {}, warn: (_obj: object | string, msg?: string) => void warnings.push(String(msg)) };
+  const engine = await InferenceEngine.load(engineOptions(modelDir, { log: captured }));
+  await engine.dispose();
+  assert.deepEqual(warnings, [`${path.join(modelDir, 'code', 'inference.mjs')} exports predict, which is not a hook's name (did you mean "predictFn"?): smkit does not call it; rename it if it is meant as that hook`]);
+  // Another file name: the module cache would hand the first one back.
+  writeFileSync(path.join(modelDir, 'code', 'serve.cjs'), 'module.exports = async function predictFn(input) { return "mine"; };\n');
+  await assert.rejects(InferenceEngine.load(engineOptions(modelDir, { program: 'serve' })), defaultFunction(path.join(modelDir, 'code', 'serve.cjs')));
 });
 
 test('a handler module that is a folder or a FIFO (code/inference.mjs/) fails the load naming it, as smkit package does: not imported (a FIFO held start-up for good) nor passed over for the next name', async (t) => {

@@ -9,7 +9,7 @@ import type { DecodeHints, DecodedRequest, TypedBody } from '../codecs/codec.js'
 import type { CodecRegistry } from '../codecs/registry.js';
 import type { FormPart } from '../codecs/multipart.js';
 import type { ModelRuntime, RuntimeOptions } from '../runtimes/runtime.js';
-import { readPipelineFile } from '../pipeline/pipeline-file.js';
+import { customStepModules, readPipelineFile } from '../pipeline/pipeline-file.js';
 import { Pipeline, buildDefaultPipeline, buildPipeline } from '../pipeline/pipeline.js';
 import { isTensor, isTensorMap, setTensor } from '../codecs/tensor-map.js';
 import { stepDataWithFloat16Bits, type StepData } from '../pipeline/step.js';
@@ -366,10 +366,11 @@ export class InferenceEngine {
 
   /** Loads the handler module and the model (user `modelFn`, pipeline file, or the single model). */
   static async load(options: EngineOptions): Promise<InferenceEngine> {
-    const hooks = await loadHandlerHooks(options.codeDir, options.program);
+    const pipelineSpec = readPipelineFile(options.modelDir);
+    const hooks = await loadHandlerHooks(options.codeDir, options.program, pipelineSpec === undefined ? [] : customStepModules(pipelineSpec));
+    for (const warning of hooks.warnings ?? []) options.log.warn({ handler: hooks.file }, warning);
     const registries = options.registries;
     const batching = options.batching ?? NO_BATCHING;
-    const pipelineSpec = readPipelineFile(options.modelDir);
     const stepEnv = {
       modelDir: options.modelDir,
       codeDir: options.codeDir,

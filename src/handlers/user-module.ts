@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
 import { moduleLoadError } from '../errors/module-load-error.js';
+import { closestNames, orList } from '../core/closest-name.js';
 import type { InvocationContext } from '../core/context.js';
 import type { BidiFn } from './bidi-stream.js';
 
@@ -52,6 +53,11 @@ export interface HandlerHooks {
   file?: string;
   /** The name each hook is exported under (`input_fn` or `inputFn`), by its camelCase key: errors name what the module says. */
   names?: Readonly<Partial<Record<HookKey, string>>>;
+  /**
+   * What the load should log about the module's exports: one named like a hook it does not export
+   * (`predict` for `predictFn`), which is never called, or no hook exported at all.
+   */
+  warnings?: readonly string[];
 }
 
 /** A hook's camelCase name, the key it has in {@link HandlerHooks}. */
@@ -100,6 +106,17 @@ export function findTypeScriptHandler(codeDir: string, program: string): string 
   return undefined;
 }
 
+/**
+ * What to do about scripts in code/ of which none is the handler module: `setProgram` (name the
+ * module in SAGEMAKER_PROGRAM), unless they are Python (`code/inference.py`, made for the Python
+ * toolkit's containers), which smkit never runs whatever the setting.
+ */
+export function unnamedHandlerAdvice(scripts: readonly string[], program: string, setProgram: string): string {
+  const python = ` (a .py handler, made for the Python inference toolkit, is never called: smkit runs handlers written in JavaScript only)`;
+  if (scripts.every((n) => n.endsWith('.py'))) return `write the hooks in JavaScript, in code/${program}.mjs${python}`;
+  return scripts.some((n) => n.endsWith('.py')) ? `${setProgram}${python}` : setProgram;
+}
+
 /** The load error for a handler module written in TypeScript ({@link findTypeScriptHandler}). */
 export function typeScriptHandlerError(file: string, program: string): ToolkitError {
   return new ToolkitError(
@@ -119,8 +136,17 @@ export function handlerFileProblem(file: string): string | undefined {
   return st.isDirectory() ? 'is a directory' : 'is neither a file nor a directory (a FIFO, socket or device)';
 }
 
+/** How {@link pickHooks} reads a module. */
+export interface PickOptions {
+  /**
+   * The module is also a custom step's module in the pipeline file (`custom: { module: inference.mjs }`):
+   * its default export is that step's function, so neither it nor the absence of hooks is a mistake.
+   */
+  readonly stepModule?: boolean;
+}
+
 /** Picks hooks from a module namespace (camelCase or the Python toolkit's snake_case names). */
-export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerHooks {
+export function pickHooks(mod: Record<string, unknown>, file?: string, options: PickOptions = {}): HandlerHooks {
   const sources = [mod, (mod['default'] ?? {}) as Record<string, unknown>];
   const hooks: HandlerHooks = { file };
   // The name each hook is exported under (input_fn or inputFn): errors name what the module says.
@@ -142,6 +168,7 @@ export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerH
     }
   }
   hooks.names = exportedAs;
+  hooks.warnings = options.stepModule ? [] : checkExportNames(sources, exportedAs, file);
   if (hooks.transformFn) {
     const clash = (['inputFn', 'predictFn', 'predictBatchFn', 'outputFn'] as const).filter((k) => hooks[k]).map((k) => exportedAs[k]!);
     if (clash.length) {
@@ -154,8 +181,67 @@ export function pickHooks(mod: Record<string, unknown>, file?: string): HandlerH
   return hooks;
 }
 
+/** Every name a hook may be exported under, camelCase and snake_case. */
+const ALL_HOOK_NAMES: readonly string[] = Object.values(HOOK_NAMES).flat();
+
+/** The names of a module's exports (or of its default export's own properties); none when they cannot be read (a Proxy). */
+function ownNames(source: unknown): string[] {
+  if ((typeof source !== 'object' && typeof source !== 'function') || source === null) return [];
+  try {
+    return Object.keys(source);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Exports that look meant as hooks but are not one, which smkit would never call while it served the
+ * model with its default hooks, answers and all, not a word said: a hook's name in another case or
+ * with `_` (`predictfn`, `Predict_Fn`, `outputFN`) is a load error; a function as the default export
+ * (`module.exports = async function predictFn`, `export default function`) of a module that exports
+ * no hook is one too. A name a couple of letters from a hook's that is not exported (`predict`,
+ * `inputFnc`) is only a warning, which the load logs: it may be a helper of that name. Returns the warnings.
+ */
+function checkExportNames(sources: readonly Record<string, unknown>[], exportedAs: Partial<Record<HookKey, string>>, file: string | undefined): string[] {
+  const where = file ?? 'handler';
+  const exported = new Set(Object.values(exportedAs));
+  const warnings: string[] = [];
+  for (const source of sources) {
+    for (const name of ownNames(source)) {
+      if (name === 'default' || ALL_HOOK_NAMES.includes(name)) continue;
+      // Suggest the spelling the module writes in: predict_fn for predict_fm, predictFn for predictFm.
+      const spellings = Object.values(HOOK_NAMES).map((names) => (name.includes('_') ? names[1] : names[0]));
+      const meant = closestNames(name, spellings);
+      if (meant.length === 0) continue;
+      const hook = (Object.keys(HOOK_NAMES) as HookKey[]).find((k) => (HOOK_NAMES[k] as readonly string[]).includes(meant[0]!))!;
+      const folded = (n: string) => n.toLowerCase().replace(/_/g, '');
+      if (meant.some((m) => folded(m) === folded(name))) {
+        throw new ToolkitError(
+          'ERR_HANDLER_LOAD',
+          `${where} exports ${name}, which is not a hook's name (did you mean ${orList(meant)}?): hook names are case-sensitive, and smkit would never call it; rename it`,
+        );
+      }
+      if (exportedAs[hook] === undefined && !exported.has(name) && !warnings.some((w) => w.startsWith(`${where} exports ${name},`))) {
+        warnings.push(`${where} exports ${name}, which is not a hook's name (did you mean ${orList(meant)}?): smkit does not call it; rename it if it is meant as that hook`);
+      }
+    }
+  }
+  const defaultExport = sources[1] as unknown;
+  if (typeof defaultExport === 'function' && Object.keys(exportedAs).length === 0) {
+    const named = typeof defaultExport.name === 'string' && defaultExport.name !== '' && defaultExport.name !== 'default' ? ` (${defaultExport.name})` : '';
+    throw new ToolkitError(
+      'ERR_HANDLER_LOAD',
+      `${where} exports a function${named} as its default export (export default, or module.exports =) and no hook: smkit never calls a default export; export each hook by its name (export async function predictFn(input, model, context), or module.exports = { predictFn })`,
+    );
+  }
+  if (Object.keys(exportedAs).length === 0 && warnings.length === 0) {
+    warnings.push(`${where} exports no hook (${Object.keys(HOOK_NAMES).join(', ')}, or their snake_case names): the default hooks serve the model`);
+  }
+  return warnings;
+}
+
 /** Loads the handler module's hooks; `{}` (all defaults) when there is none. */
-export async function loadHandlerHooks(codeDir: string, program: string): Promise<HandlerHooks> {
+export async function loadHandlerHooks(codeDir: string, program: string, stepModules: readonly string[] = []): Promise<HandlerHooks> {
   const file = findHandlerModule(codeDir, program);
   if (!file) {
     const typeScript = findTypeScriptHandler(codeDir, program);
@@ -171,7 +257,7 @@ export async function loadHandlerHooks(codeDir: string, program: string): Promis
     throw moduleLoadError(file, `cannot load handler ${file}`, err);
   }
   try {
-    return pickHooks(mod, file);
+    return pickHooks(mod, file, { stepModule: stepModules.includes(path.basename(file)) });
   } catch (err) {
     // An export that throws when read (a getter, a Proxy as the default export) is the module's own
     // code failing: its error is for the log, as what its top-level code throws is.

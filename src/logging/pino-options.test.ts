@@ -129,3 +129,22 @@ test('pretty lines on a terminal are coloured, unless NO_COLOR, NODE_DISABLE_COL
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("an error that quotes its cause's message is logged with it once, not again after it as pino appends causes; a cause it does not quote is still appended", () => {
+  const code = `const { createLogger } = await import(${JSON.stringify(LOGGER)});
+const log = createLogger('info', {}, { format: 'json', fd: 1 });
+const missing = new Error("Cannot find package 'x' imported from /m/code/inference.mjs");
+log.error({ err: new Error("cannot load handler /m/code/inference.mjs: Cannot find package 'x' imported from /m/code/inference.mjs", { cause: missing }) }, 'quoted');
+log.error({ err: new Error('outer', { cause: new Error('middle', { cause: new Error('inner') }) }) }, 'not quoted');
+log.error({ err: new Error('outer: middle', { cause: new Error('middle', { cause: new Error('inner') }) }) }, 'partly quoted');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; err: { message: string; stack: string } });
+  assert.deepEqual(lines.map((l) => [l.msg, l.err.message]), [
+    ['quoted', "cannot load handler /m/code/inference.mjs: Cannot find package 'x' imported from /m/code/inference.mjs"],
+    ['not quoted', 'outer: middle: inner'],
+    ['partly quoted', 'outer: middle: inner'],
+  ]);
+  // The stack still shows each cause's.
+  assert.match(lines[0]!.err.stack, /caused by: Error: Cannot find package 'x'/);
+});

@@ -96,11 +96,39 @@ function errorSerializer(pino: typeof pinoFactory): (err: unknown) => unknown {
   const serialize = pino.stdSerializers.err;
   return (err) => {
     try {
-      return serialize(err as Error);
+      const out = serialize(err as Error);
+      const message = messageWithNewCauses(err);
+      if (message !== undefined && out !== null && typeof out === 'object') (out as { message?: string }).message = message;
+      return out;
     } catch {
       return { type: 'Error', message: thrownMessage(err), stack: readableStack(err) };
     }
   };
+}
+
+/**
+ * The error's message and each of its causes' that it does not quote already. pino appends every
+ * cause's message to the error's, and smkit's errors quote what caused them ("cannot load handler
+ * .../inference.mjs: Cannot find package 'x' imported from ..."): the log line said it twice.
+ * Undefined (pino's message stands) for what is no error, or a cause given as a function (VError's).
+ */
+function messageWithNewCauses(err: unknown): string | undefined {
+  const messageOf = (e: unknown): string | undefined => {
+    const m = e !== null && typeof e === 'object' ? (e as { message?: unknown }).message : undefined;
+    return typeof m === 'string' ? m : undefined;
+  };
+  let text = messageOf(err);
+  if (text === undefined) return undefined;
+  const seen = new Set<unknown>([err]);
+  for (let cause = (err as { cause?: unknown }).cause; cause !== undefined && cause !== null; cause = (cause as { cause?: unknown }).cause) {
+    if (typeof cause === 'function') return undefined;
+    const message = messageOf(cause);
+    // Not error-like: pino stops there too.
+    if (message === undefined || seen.has(cause)) break;
+    seen.add(cause);
+    if (message !== '' && !text.includes(message)) text += `: ${message}`;
+  }
+  return text;
 }
 
 /** `err.stack` when it can be read as text; undefined when it cannot (a getter that throws). */

@@ -169,6 +169,22 @@ test('a pipeline custom step\'s module in code/ is no misnamed handler: no SAGEM
   assert.deepEqual(r.warnings, []);
   const misnamed = await check({ 'model.onnx': 'x', 'pipeline.yaml': pipeline, 'code/post.mjs': 'export default (d) => d;', 'code/steps/more.mjs': 'export default (d) => d;', 'code/infrence.mjs': 'export function inputFn() {}' });
   assert.deepEqual(misnamed.warnings, ['code/ has infrence.mjs but no inference.{js,mjs,cjs}: set SAGEMAKER_PROGRAM (or --program) to the handler\'s name']);
+  // A Python handler, made for the Python toolkit's containers, is never run: no setting helps.
+  const python = await check({ 'model.onnx': 'x', 'code/inference.py': 'def predict_fn(data, model):\n    return data\n' });
+  assert.deepEqual(python.warnings, ['code/ has inference.py but no inference.{js,mjs,cjs}: write the hooks in JavaScript, in code/inference.mjs (a .py handler, made for the Python inference toolkit, is never called: smkit runs handlers written in JavaScript only)']);
+});
+
+test('smkit package refuses a handler whose exports only look like hooks (outputfn, a function as module.exports), which serve would have passed over for the default hooks, and warns of a near name (predict)', async () => {
+  const typo = await check({ 'model.onnx': 'x', 'code/inference.mjs': 'export function outputfn() {}' });
+  assert.deepEqual(typo.errors, ['code/inference.mjs exports outputfn, which is not a hook\'s name (did you mean "outputFn"?): hook names are case-sensitive, and smkit would never call it; rename it']);
+  const fnExport = await check({ 'model.onnx': 'x', 'code/inference.cjs': 'module.exports = function predict_fn() {};' });
+  assert.match(fnExport.errors.join(), /^code\/inference\.cjs exports a function \(predict_fn\) as its default export/);
+  const near = await check({ 'model.onnx': 'x', 'code/inference.mjs': 'export function predict() {}' });
+  assert.equal(near.ok, true);
+  assert.deepEqual(near.warnings, ['code/inference.mjs exports predict, which is not a hook\'s name (did you mean "predictFn"?): smkit does not call it; rename it if it is meant as that hook']);
+  // The handler module named as the pipeline's custom step: its default export is the step's.
+  const step = await check({ 'model.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: model.onnx\npostprocess:\n  - custom: { module: inference.mjs }\n', 'code/inference.mjs': 'export default (d) => d;' });
+  assert.deepEqual([step.errors, step.warnings], [[], []]);
 });
 
 test('assertValidModelDir throws ERR_PACKAGE_INVALID listing the problems', async () => {

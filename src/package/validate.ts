@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ToolkitError, isToolkitError } from '../errors/catalogue.js';
-import { findHandlerModule, findTypeScriptHandler, handlerFileProblem, pickHooks, typeScriptHandlerError } from '../handlers/user-module.js';
+import { findHandlerModule, findTypeScriptHandler, handlerFileProblem, pickHooks, typeScriptHandlerError, unnamedHandlerAdvice } from '../handlers/user-module.js';
 import { customStepModules, PIPELINE_FILE_NAMES, readPipelineFile } from '../pipeline/pipeline-file.js';
 import { createDefaultSteps } from '../pipeline/default-steps.js';
 import { checkPredictOptions, checkPredictStep } from '../pipeline/steps/predict.js';
@@ -178,8 +178,8 @@ async function checkHandler(codeDir: string, program: string, importIt: boolean,
     }
     const others = await fs.readdir(codeDir).catch(() => [] as string[]);
     // A custom step's module is no handler: only other scripts may be one misnamed.
-    const scripts = others.filter((n) => /\.(m|c)?js$/.test(n) && !stepModules.includes(n));
-    if (scripts.length > 0) report.warnings.push(`code/ has ${scripts.join(', ')} but no ${program}.{js,mjs,cjs}: set SAGEMAKER_PROGRAM (or --program) to the handler's name`);
+    const scripts = others.filter((n) => /\.((m|c)?js|py)$/.test(n) && !stepModules.includes(n));
+    if (scripts.length > 0) report.warnings.push(`code/ has ${scripts.join(', ')} but no ${program}.{js,mjs,cjs}: ${unnamedHandlerAdvice(scripts, program, "set SAGEMAKER_PROGRAM (or --program) to the handler's name")}`);
     return;
   }
   // Named as it will sit in the archive, wherever --code points.
@@ -200,8 +200,9 @@ async function checkHandler(codeDir: string, program: string, importIt: boolean,
     return;
   }
   try {
-    const hooks = pickHooks(mod, report.handlerFile);
+    const hooks = pickHooks(mod, report.handlerFile, { stepModule: stepModules.includes(path.basename(file)) });
     report.hooks = Object.entries(hooks).flatMap(([k, v]) => (typeof v === 'function' ? [k] : []));
+    report.warnings.push(...(hooks.warnings ?? []));
   } catch (err) {
     report.errors.push((err as Error).message);
   }

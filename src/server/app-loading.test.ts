@@ -221,6 +221,8 @@ test("a load hook's error reaches /ping and refused invocations as its code and 
   // smkit's and Node's own errors say what to fix, and quote nothing user code threw.
   for (const [handler, reason] of [
     [`import 'no-such-package-smkit';`, /Cannot find package 'no-such-package-smkit'/],
+    // require() of a missing package, as a CommonJS handler calls it: MODULE_NOT_FOUND, not ERR_*.
+    [`import { createRequire } from 'node:module';\ncreateRequire(import.meta.url)('no-such-package-smkit');`, /^model failed to load: cannot load handler .*inference\.mjs: Cannot find module 'no-such-package-smkit'/],
     [`export function modelFn(modelDir, context) { return context.loadDefaultModel(); }`, /^model failed to load: modelFn in .*inference\.mjs failed: .*model/],
   ] as const) {
     const backend = new InProcessBackend(engineOptions(handlerModel(t, handler)), createLogger('silent'));

@@ -133,3 +133,156 @@ describe('bidi thread', () => {
     assert.deepEqual(replies, ['got after']);
   });
 });
+
+// bidiFn in a loop that never ends holds the thread: streams have no timeout of their own, so
+// without a watch nothing found it, its stream and every later one waited for good and /ping said
+// healthy. 5 s: the thread of a loaded machine answers a ping well within it.
+const BLOCKED_AFTER_MS = 5000;
+const SPINNING_HANDLER = `
+import { writeFileSync } from 'node:fs';
+export async function* bidiFn(messages) {
+  for await (const m of messages) {
+    if (m.text() === 'spin') for (;;) {}
+    yield 'got ' + m.text();
+  }
+}
+export function inputFn(body) { return body.toString(); }
+// 'hold' holds the thread for good, once it has said so in a file next to code/.
+export function predictFn(input) {
+  if (input === 'hold') {
+    writeFileSync(new URL('../holding', import.meta.url), '');
+    for (;;) {}
+  }
+  return input;
+}
+// A streamed answer whose producer holds the thread once its first chunk is out (which has no timeout).
+export async function* outputFn(text) {
+  yield 'first';
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  if (text === 'spin') for (;;) {}
+  yield 'second';
+}
+`;
+
+describe('bidi thread held by synchronous code', () => {
+  let spinDir: string;
+  let spinWorker: InferenceWorker;
+  before(async () => {
+    spinDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bidi-spin-'));
+    mkdirSync(path.join(spinDir, 'code'));
+    writeFileSync(path.join(spinDir, 'code', 'inference.mjs'), SPINNING_HANDLER);
+    spinWorker = new InferenceWorker(
+      new URL('./inference-thread.js', import.meta.url),
+      { engine: { modelDir: spinDir, codeDir: path.join(spinDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } }, logLevel: 'silent', workerIndex: 0 },
+      1,
+      createLogger('silent'),
+      undefined,
+      { bidiBlockedAfterMs: BLOCKED_AFTER_MS },
+    );
+    await spinWorker.whenSettled();
+    assert.equal(spinWorker.state(), 'ready');
+  });
+  after(async () => {
+    await spinWorker.close();
+    rmSync(spinDir, { recursive: true, force: true });
+  });
+
+  const request: BidiRequest = { requestId: 'r-spin', path: '/invocations-bidirectional-stream', query: {}, headers: {} };
+  /** Frames from a list, each after `gapMs`, then held open until `stop` resolves. */
+  async function* frames(list: string[], gapMs = 0, stop?: Promise<void>): AsyncIterable<BidiFrame> {
+    for (const f of list) {
+      if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+      yield { data: Buffer.from(f), binary: false };
+    }
+    if (stop) await stop;
+  }
+  /** The replies of a stream, or the code it failed with; a stream still open after `limitMs` fails the test (it hung). */
+  async function outcome(replies: AsyncIterable<BidiFrame>, limitMs = 60_000): Promise<string[] | string> {
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the stream was still open after ${limitMs / 1000} s`)), limitMs)));
+    try {
+      return await Promise.race([
+        (async () => {
+          const got: string[] = [];
+          try {
+            for await (const f of replies) got.push(Buffer.from(f.data).toString());
+          } catch (err) {
+            return `${(err as ToolkitError).code}: ${(err as Error).message}`;
+          }
+          return got;
+        })(),
+        hung,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  /** A new stream answered once the thread has been replaced; streams opened on the held thread fail with it. */
+  async function servesAgain(): Promise<void> {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const got = await outcome(spinWorker.openBidi(request, frames(['after']), new Cancellation()));
+      if (Array.isArray(got)) return assert.deepEqual(got, ['got after']);
+      assert.match(got, /^ERR_(WORKER_CRASHED|NOT_READY)/);
+      assert.ok(Date.now() < deadline, `no stream was served again: ${got}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  test('a stream open past the limit with nothing to do keeps its thread: answered pings are no sign of a held one', async () => {
+    const got = await outcome(spinWorker.openBidi(request, frames(["a", "b"], 1.2 * BLOCKED_AFTER_MS), new Cancellation()));
+    assert.deepEqual(got, ['got a', 'got b']);
+  });
+
+  test('bidiFn in a loop that never ends fails its stream with ERR_WORKER_CRASHED saying so, and the replaced thread serves new streams', async () => {
+    const got = await outcome(spinWorker.openBidi(request, frames(['one', 'spin'], 0, new Promise(() => {})), new Cancellation()));
+    assert.match(String(got), /^ERR_WORKER_CRASHED: the inference thread answered nothing for 5 s \(SAGEMAKER_MODEL_SERVER_TIMEOUT\) while it served streams/);
+    await servesAgain();
+  });
+
+  test("a streamed answer whose producer holds the thread past its first chunk (no timeout then) is broken off with ERR_WORKER_CRASHED, and the replaced thread serves again", async () => {
+    const response = await spinWorker.invoke({ requestId: 'r-http', body: Buffer.from('spin'), contentType: 'text/plain', accept: 'text/plain', headers: {} }, 60_000);
+    const got = await outcome((async function* () {
+      for await (const chunk of response.stream!) yield { data: chunk, binary: false };
+    })());
+    assert.match(String(got), /^ERR_WORKER_CRASHED: the inference thread answered nothing for 5 s/);
+    await servesAgain();
+  });
+
+  test('a client that leaves a stream whose bidiFn holds the thread does not leave the thread held: it is replaced', async () => {
+    const replies = spinWorker.openBidi(request, frames(['one', 'spin'], 0, new Promise(() => {})), new Cancellation())[Symbol.asyncIterator]();
+    assert.equal(Buffer.from((await replies.next()).value!.data).toString(), 'got one');
+    // The client gives up at once, before any check of the thread could have run.
+    await replies.return!();
+    await servesAgain();
+  });
+
+  test('an invocation sent to a thread held by another, after the ping it did not answer, never ran: 503 ERR_NOT_READY, to retry, not 500 as for the one that holds it', async (t) => {
+    // Two at once: the second invocation goes to the thread while the first holds it.
+    const worker = new InferenceWorker(
+      new URL('./inference-thread.js', import.meta.url),
+      { engine: { modelDir: spinDir, codeDir: path.join(spinDir, 'code'), program: 'inference', defaultAccept: 'application/json', runtime: { devices: ['cpu'], intraOpThreads: 1, workerIndex: 0 } }, logLevel: 'silent', workerIndex: 0 },
+      2,
+      createLogger('silent'),
+      undefined,
+      { bidiBlockedAfterMs: BLOCKED_AFTER_MS },
+    );
+    t.after(() => worker.close());
+    await worker.whenSettled();
+    const invocation = (body: string) => ({ requestId: `r-${body}`, body: Buffer.from(body), contentType: 'text/plain', accept: 'text/plain', headers: {} });
+    const settled = (p: Promise<unknown>) => p.then(() => 'answered', (err: ToolkitError) => `${err.code}: ${err.message}`);
+    // No timeout of its own reached here: the watch a stream starts finds the held thread.
+    const holding = settled(worker.invoke(invocation('hold'), 600_000));
+    const deadline = Date.now() + 120_000;
+    while (!existsSync(path.join(spinDir, 'holding'))) {
+      assert.ok(Date.now() < deadline, 'the thread never took the request that holds it');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The stream's watch pings the thread, which never answers; what is sent after that never runs.
+    const stream = outcome(worker.openBidi(request, frames(['x'], 0, new Promise(() => {})), new Cancellation()));
+    const after = settled(worker.invoke(invocation('after'), 600_000));
+    assert.match(await after, /^ERR_NOT_READY: this request never ran: the inference thread it was sent to was held by synchronous code/);
+    assert.match(await holding, /^ERR_WORKER_CRASHED: the inference thread answered nothing for 5 s/);
+    assert.match(String(await stream), /^ERR_WORKER_CRASHED/);
+  });
+});

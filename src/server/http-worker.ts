@@ -73,6 +73,7 @@ function createBackend(settings: Settings, thread: InferenceThreadData, log: Ser
     // as is one whose thread ended and could not load it again (else it would answer 404 but 409 to a load).
     return new InferenceWorker(new URL('./inference-thread.js', import.meta.url), thread, settings.workerConcurrency, log, observeBatch, {
       heapMb: settings.inferenceThreadHeapMb,
+      bidiBlockedAfterMs: settings.timeoutSeconds * 1000,
       ...(lost ? { onOutOfMemory: lost, onReloadFailed: lost } : {}),
       ...(onLoadFailed ? { onLoadFailed } : {}),
     });

@@ -76,6 +76,13 @@ export interface ThreadLimits {
    * failure of its own, such as a lack of file descriptors, which a new process may not meet.
    */
   readonly onLoadFailed?: (failure: ToolkitError) => void;
+  /**
+   * While the thread serves bidirectional streams through `bidiFn`, how long it may go without
+   * answering a ping before it is taken for blocked (user code in a synchronous loop) and replaced,
+   * its streams closed: the invocation timeout, which bounds synchronous work in an invocation too.
+   * Streams have no timeout of their own, so without it nothing found such a thread. None: not checked.
+   */
+  readonly bidiBlockedAfterMs?: number;
 }
 
 /** Whether a thread's `error` is Node ending it at its heap limit, not something user code threw. */
@@ -123,6 +130,10 @@ export class InferenceWorker implements InferenceBackend {
    * the sender, and how the sender is stopped once the stream is over.
    */
   #bidis = new Map<number, { replies: ChunkQueue<BidiFrame>; inputTaken(): void; stop(): void }>();
+  /** Pings the thread while it serves bidirectional streams (see {@link ThreadLimits.bidiBlockedAfterMs}). */
+  #bidiWatch: NodeJS.Timeout | undefined;
+  /** The watch's ping the thread has not answered yet. */
+  #bidiPing: { id: number; sentAt: number; generation: number } | undefined;
   #queue: Queued[] = [];
   #active = 0;
   #closing = false;
@@ -355,9 +366,13 @@ export class InferenceWorker implements InferenceBackend {
             this.#checkIdle();
             // A first chunk that never came may be user code stuck in a synchronous loop, as for a whole answer.
             if (isToolkitError(reason) && reason.code === 'ERR_TIMEOUT') void this.#checkLiveness();
+            // A client that gave up on a stream part way may have left it to a producer holding the thread.
+            else this.#watchBidis();
           },
         });
         this.#streams.set(id, queue);
+        // Past its first chunk a streamed answer has no timeout: a producer stuck in synchronous code is found by the watch.
+        this.#watchBidis();
         let late = msg.customAttributes;
         this.#lateAttributes.set(id, (value) => (late = value));
         p.resolve({ body: Buffer.alloc(0), contentType: msg.contentType, customAttributes: msg.customAttributes, ...(msg.closeSession ? { closeSession: true } : {}), stream: queue, takeCustomAttributes: () => late });
@@ -494,6 +509,8 @@ export class InferenceWorker implements InferenceBackend {
         stop();
         this.#bidis.delete(id);
         this.#post({ type: 'bidi-cancel', id, error: toWireError(cancellation.reason ?? clientGoneError()) });
+        // A client that left may have given up on a thread held by bidiFn: the watch checks it once more.
+        this.#watchBidis();
         this.#checkIdle();
       },
     });
@@ -507,6 +524,7 @@ export class InferenceWorker implements InferenceBackend {
       stop,
     });
     this.#post({ type: 'bidi-open', id, request });
+    this.#watchBidis();
     void (async () => {
       try {
         for await (const frame of frames) {
@@ -524,6 +542,47 @@ export class InferenceWorker implements InferenceBackend {
       }
     })();
     return replies;
+  }
+
+  /**
+   * Watches the thread while it serves bidirectional streams or streamed answers past their first
+   * chunk, and once such a stream's client has left,
+   * with a ping always outstanding: one not answered within {@link ThreadLimits.bidiBlockedAfterMs}
+   * means the thread has not turned its event loop for that long, which only synchronous code does
+   * (a `bidiFn` in a loop that never ends), and it is replaced as a thread blocked past an
+   * invocation's timeout is. Its streams, and those opened later, would otherwise wait for good with
+   * `/ping` healthy; streams have no timeout of their own, and their clients may leave first.
+   */
+  #watchBidis(): void {
+    const limitMs = this.limits.bidiBlockedAfterMs;
+    if (limitMs === undefined || this.#closing) return;
+    if (this.#bidiPing === undefined) this.#pingForBidis();
+    if (this.#bidiWatch !== undefined) return;
+    this.#bidiWatch = setInterval(() => {
+      const ping = this.#bidiPing;
+      if (ping !== undefined && performance.now() - ping.sentAt >= limitMs) {
+        this.#bidiPing = undefined;
+        this.#pongs.delete(ping.id);
+        // Not a thread that ended (and was replaced) since the ping: that one could not answer.
+        if (ping.generation === this.#generation && this.#state === 'ready' && !this.#closing) {
+          void this.#replaceBlocked(`the inference thread answered nothing for ${limitMs / 1000} s (SAGEMAKER_MODEL_SERVER_TIMEOUT) while it served streams: synchronous code holds it (bidiFn, or a streamed answer's producer, in a loop that never ends, a long computation that never awaits); it was restarted and the model reloaded`, ping.id);
+        }
+      }
+      if (this.#bidiPing !== undefined) return;
+      if ((this.#bidis.size > 0 || this.#streams.size > 0) && !this.#closing) return this.#pingForBidis();
+      clearInterval(this.#bidiWatch);
+      this.#bidiWatch = undefined;
+    }, Math.max(50, limitMs / 4)).unref();
+  }
+
+  #pingForBidis(): void {
+    const id = this.#nextId++;
+    this.#bidiPing = { id, sentAt: performance.now(), generation: this.#generation };
+    this.#pongs.set(id, () => {
+      this.#pongs.delete(id);
+      if (this.#bidiPing?.id === id) this.#bidiPing = undefined;
+    });
+    this.#worker.postMessage({ type: 'ping', id } satisfies ToThread);
   }
 
   invoke(request: InvocationRequest, timeoutMs: number, limitMs = timeoutMs): Promise<InvocationResponse> {
@@ -641,10 +700,27 @@ export class InferenceWorker implements InferenceBackend {
     });
     this.#pongs.delete(id);
     if (alive || generation !== this.#generation || this.#closing) return;
-    this.log.error('inference thread is blocked past the timeout; replacing it and reloading the model');
+    await this.#replaceBlocked('the inference worker was blocked by another request past the timeout and was restarted', id);
+  }
+
+  /**
+   * Replaces a thread held by synchronous code, failing what it held with `reason`. `pingId` is the
+   * ping it did not answer: the thread takes its messages in the order they were posted, so an
+   * invocation posted after that ping (a larger id) never reached user code. It is answered 503
+   * `ERR_NOT_READY`, which a client may retry as it is, not 500 as one that may have run.
+   */
+  async #replaceBlocked(reason: string, pingId: number): Promise<void> {
+    this.log.error({ code: 'ERR_WORKER_CRASHED', reason }, 'inference thread is blocked past the timeout; replacing it and reloading the model');
     this.#generation++;
     const old = this.#worker;
-    this.#failAll(new ToolkitError('ERR_WORKER_CRASHED', 'the inference worker was blocked by another request past the timeout and was restarted'));
+    const neverRan = new ToolkitError('ERR_NOT_READY', `this request never ran: the inference thread it was sent to was held by synchronous code (another request's or a stream's) and is being replaced, the model reloaded; retry once GET /ping answers 200`);
+    for (const [id, p] of [...this.#pending.entries()]) {
+      if (id < pingId) continue;
+      clearTimeout(p.timer);
+      this.#pending.delete(id);
+      p.reject(neverRan);
+    }
+    this.#failAll(new ToolkitError('ERR_WORKER_CRASHED', reason));
     this.#spawn();
     await old.terminate();
   }
@@ -658,6 +734,8 @@ export class InferenceWorker implements InferenceBackend {
     if (this.#abandoned.size > 0) await waitFor(this.#abandonedWaiters, Math.min(graceMs, ABANDONED_WAIT_MS));
     this.#closing = true;
     this.#closedWith = reason;
+    clearInterval(this.#bidiWatch);
+    this.#bidiWatch = undefined;
     this.#failAll(reason);
     for (const queued of this.#queue.splice(0)) queued.start();
     // A thread that ended and waits to be replaced has nothing to finish or flush.

@@ -17,7 +17,7 @@ import type { EarlyWorkers } from './early-workers.js';
 import type { HeldSignals } from './held-signals.js';
 import { isSpawnFailure, spawnFailureReason } from './worker-spawn.js';
 import { chooseConnectionBalancing } from './connection-balancing.js';
-import { findHandlerModule } from '../handlers/user-module.js';
+import { findHandlerModule, unnamedHandlerAdvice } from '../handlers/user-module.js';
 import { heartbeatMs, WorkerWatchdog } from './worker-watchdog.js';
 import { isNativeHandle } from './orphaned-connection.js';
 import { signalledDeathCause } from './memory-failure.js';
@@ -91,7 +91,9 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
 async function warnOfUnnamedHandler(settings: Settings, log: DeferredLogger): Promise<void> {
   const codeDir = path.join(settings.modelDir, 'code');
   if (!existsSync(codeDir) || findHandlerModule(codeDir, settings.program)) return;
-  let scripts = readdirSync(codeDir).filter((n) => /\.(m|c)?js$/.test(n));
+  // A Python handler (code/inference.py, SAGEMAKER_PROGRAM=inference.py), made for the Python
+  // toolkit's containers, is never run here either.
+  let scripts = readdirSync(codeDir).filter((n) => /\.((m|c)?js|py)$/.test(n));
   if (scripts.length === 0) return;
   const { readPipelineFile, customStepModules } = await import('../pipeline/pipeline-file.js');
   let stepModules: string[] = [];
@@ -105,7 +107,7 @@ async function warnOfUnnamedHandler(settings: Settings, log: DeferredLogger): Pr
   if (scripts.length === 0) return;
   log.warn(
     { program: settings.program, scripts: scripts.slice(0, 20) },
-    `code/ has ${scripts.slice(0, 5).join(', ')}${scripts.length > 5 ? ', ...' : ''} but no ${settings.program}.{mjs,js,cjs}: serving with the default hooks; set SAGEMAKER_PROGRAM to the handler module's name`,
+    `code/ has ${scripts.slice(0, 5).join(', ')}${scripts.length > 5 ? ', ...' : ''} but no ${settings.program}.{mjs,js,cjs}: serving with the default hooks; ${unnamedHandlerAdvice(scripts, settings.program, "set SAGEMAKER_PROGRAM to the handler module's name")}`,
   );
 }
 

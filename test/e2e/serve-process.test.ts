@@ -362,6 +362,17 @@ describe('smkit serve as a process', () => {
       assert.match(server.output(), /code\/ has handler\.mjs but no handlr\.\{mjs,js,cjs\}: serving with the default hooks; set SAGEMAKER_PROGRAM/);
     });
 
+    test('a Python handler in code/ (inference.py, SAGEMAKER_PROGRAM=inference.py) is a start-up warning saying smkit never runs it, not passed over without a word', async (t) => {
+      const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
+      mkdirSync(path.join(base, 'model', 'code'));
+      writeFileSync(path.join(base, 'model', 'code', 'inference.py'), 'def output_fn(prediction, accept):\n    return "custom"\n');
+      const server = await startServe({ SAGEMAKER_BASE_DIR: base, SAGEMAKER_PROGRAM: 'inference.py' });
+      cleanupsOf(t).push(() => removeDir(base), () => server.stop());
+      await waitForPing(server);
+      await until('the start-up warning to be written', () => server.output().includes('serving with the default hooks'), RETRY);
+      assert.match(server.output(), /code\/ has inference\.py but no inference\.\{mjs,js,cjs\}: serving with the default hooks; write the hooks in JavaScript, in code\/inference\.mjs \(a \.py handler, made for the Python inference toolkit, is never called/);
+    });
+
     test('a pipeline custom step\'s module in code/, with no handler, is served without the SAGEMAKER_PROGRAM warning', async (t) => {
       const base = makeOptMl(path.join(REPO_ROOT, 'models/iris-onnx'));
       writeFileSync(path.join(base, 'model', 'pipeline.yaml'), 'predict:\n  - model: model.onnx\npostprocess:\n  - custom: { module: post.mjs }\n');
