@@ -218,7 +218,10 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     worker.process.kill('SIGKILL');
   });
   // The aggregator's code (and prom-client) loads at the first scrape, off the workers' start.
-  const aggregator = retryingLoad('the metrics library', () => import('./cluster-metrics.js').then((m) => m.createClusterMetrics()));
+  // On a multi-model endpoint, what exited workers counted for a model is kept only while it is loaded.
+  const aggregator = retryingLoad('the metrics library', () =>
+    import('./cluster-metrics.js').then((m) => m.createClusterMetrics(new m.WorkerMetricsGatherer(undefined, mme && ((name) => mme.holds(name))))),
+  );
   /** The workers a scrape asks: those connected, with their configuration (earlier, nothing in them answers). */
   const metricsWorkers = (): MetricsWorker[] =>
     Object.values(cluster.workers ?? {})
@@ -242,6 +245,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         settings.mmeMinFreeMb,
         log,
         settings.startupTimeoutSeconds * 1000,
+        (name) => aggregator.loaded?.forgetModel(name),
       )
     : undefined;
 
