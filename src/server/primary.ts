@@ -132,6 +132,9 @@ async function prepareCode(settings: Settings, log: DeferredLogger, stop: AbortS
  */
 export const LOAD_DEATHS_MAX = 3;
 
+/** What a Ctrl-C's drain names as its cause (in its 503s). */
+const SIGINT_CAUSE = 'SIGINT, Ctrl-C';
+
 function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, held: HeldSignals, Mme: typeof MmeCoordinator | undefined): Promise<void> {
   let stopping = false;
   /** What stopped the server, once it stops (see onSignal). */
@@ -459,12 +462,33 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       if (startupError) reject(startupError);
       else resolve();
     };
+    /** Whether a second Ctrl-C ended the drain. */
+    let forced = false;
+    /**
+     * A second `SIGINT` while a Ctrl-C drains the server: the workers are killed at once, as the
+     * grace period's end would, and their requests still in flight are cut. The second press was
+     * ignored without a word, and the terminal waited up to SMKIT_SHUTDOWN_GRACE_SECONDS for a
+     * request that may never end. One keypress reaches the whole process group once, so only a
+     * second one does this; a drain that a `SIGTERM` started (SageMaker, docker stop) keeps its grace.
+     */
+    const forceStop = () => {
+      forced = true;
+      const cut = running().length;
+      log.warn({ signal: 'SIGINT', workers: cut }, 'second Ctrl-C (SIGINT): stopping the workers at once; requests still in flight are cut');
+      if (hardStop) clearTimeout(hardStop);
+      // One not started yet has no pid: Node 20 would signal pid 0, the whole process group.
+      for (const w of running()) if (w.process.pid !== undefined) w.process.kill('SIGKILL');
+      if (cut === 0) finish();
+    };
     /** Stops the server: on `SIGTERM` or `SIGINT`, or on a start-up `error` (logged before), which no signal sent. */
     const onSignal = (signal: NodeJS.Signals | 'error') => {
-      if (stopping) return;
+      if (stopping) {
+        if (signal === 'SIGINT' && stopCause === SIGINT_CAUSE && !forced) forceStop();
+        return;
+      }
       stopping = true;
       // The drain's 503s name it: a Ctrl-C is no SIGTERM, nor is a start-up error.
-      stopCause = signal === 'error' ? 'after a start-up error, see the server log' : signal === 'SIGINT' ? 'SIGINT, Ctrl-C' : signal;
+      stopCause = signal === 'error' ? 'after a start-up error, see the server log' : signal === 'SIGINT' ? SIGINT_CAUSE : signal;
       census.stop();
       watchdog.stop();
       const graceMs = settings.shutdownGraceSeconds * 1000;

@@ -112,6 +112,29 @@ describe('smkit serve as a process', () => {
     assert.equal((await server.exited).code, 0);
   });
 
+  test('a second Ctrl-C during the drain stops the server at once, saying so: its held request is cut rather than waited for through the grace period', async (t) => {
+    const gateDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-sigint2-'));
+    cleanupsOf(t).push(() => removeDir(gateDir));
+    // A grace period no test waits out: before, the second Ctrl-C was ignored and the server stayed for all of it.
+    const server = await serveFixture('gate', { GATE_DIR: gateDir, SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_SHUTDOWN_GRACE_SECONDS: '600' }, undefined, cleanupsOf(t));
+    await waitForPing(server);
+    const held = invoke(server, 'hold', 600_000).then(
+      (res) => `answered ${res.status}`,
+      () => 'cut',
+    );
+    await until('the request to be held in the handler', () => readdirSync(gateDir).some((f) => f.startsWith('held-')), { timeoutMs: 30_000, intervalMs: 50 });
+    server.child.kill('SIGINT');
+    await until('the primary to log the drain', () => server.output().includes('"signal":"SIGINT"'), { timeoutMs: 30_000, intervalMs: 50 });
+    server.child.kill('SIGINT');
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 120_000)))]);
+    clearTimeout(timer);
+    assert.notEqual(exit, 'still running', `the second Ctrl-C did not stop the server: ${server.output().slice(-1500)}`);
+    assert.equal((exit as { code: number | null }).code, 0);
+    assert.equal(await held, 'cut');
+    assert.match(server.output(), /"msg":"second Ctrl-C \(SIGINT\): stopping the workers at once; requests still in flight are cut"/);
+  });
+
   test('a request past SAGEMAKER_MODEL_SERVER_TIMEOUT gets 504; a blocked thread is replaced and serving resumes', async (t) => {
     const server = await serveFixture('blocking', { SAGEMAKER_MODEL_SERVER_TIMEOUT: '0.5' }, undefined, cleanupsOf(t));
     await waitForPing(server);
