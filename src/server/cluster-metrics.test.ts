@@ -191,6 +191,18 @@ test("a multi-model endpoint: what an exited worker counted for a model goes onc
   assert.deepEqual(gatherer.retiredMetrics, [], 'nothing left of a metric whose series all went');
 });
 
+test('a malformed series in an exited worker\'s last answer is skipped, never thrown on in the primary', async () => {
+  const { startBound } = manualBounds();
+  const gatherer = new WorkerMetricsGatherer(startBound);
+  const { workers, lastId } = fakeWorkers(1);
+  const warm = gatherer.gather(workers);
+  const values = [null, 5, { value: 1 }, { labels: null, value: 1 }, { labels: { model: 'm' }, value: '2' }, { labels: { model: 'm' }, value: 3 }];
+  gatherer.report(1, lastId(1), [{ name: 'smkit_invocations_total', help: 'h', type: 'counter', aggregator: 'sum', values }, { name: 'x', type: 'counter', aggregator: 'sum' }]);
+  await warm;
+  gatherer.forget(1);
+  assert.deepEqual(gatherer.retiredMetrics, counter(3));
+});
+
 test('a malformed answer is not taken: an id never given, or no list', async () => {
   const { startBound, expire } = manualBounds();
   const gatherer = new WorkerMetricsGatherer(startBound);

@@ -161,6 +161,8 @@ export class WorkerMetricsGatherer {
     for (const metric of metrics) {
       if (!isCumulative(metric)) continue;
       for (const value of metric.values) {
+        // A worker's own prom-client wrote it; still, nothing malformed may throw in the primary's exit handling.
+        if (typeof value !== 'object' || value === null || typeof value.labels !== 'object' || value.labels === null || typeof value.value !== 'number') continue;
         const model = value.labels.model;
         if (this.holdsModel && typeof model === 'string' && model !== '' && !this.holdsModel(model)) continue;
         let retired = this.#retired.get(metric.name);
