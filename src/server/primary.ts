@@ -135,6 +135,14 @@ export const LOAD_DEATHS_MAX = 3;
 /** What a Ctrl-C's drain names as its cause (in its 503s). */
 const SIGINT_CAUSE = 'SIGINT, Ctrl-C';
 
+/**
+ * A `SIGINT` that comes within this long of the one that started a Ctrl-C's drain is taken as the
+ * same keypress, not a second Ctrl-C: a terminal sends its `SIGINT` to the whole process group, and
+ * a wrapper in it (`npx smkit serve`, an npm script run by bash, which execs the command in its
+ * place) forwards its own copy to the server as well, so one press arrived twice.
+ */
+const SAME_CTRL_C_MS = 1000;
+
 function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, held: HeldSignals, Mme: typeof MmeCoordinator | undefined): Promise<void> {
   let stopping = false;
   /** What stopped the server, once it stops (see onSignal). */
@@ -464,12 +472,17 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     };
     /** Whether a second Ctrl-C ended the drain. */
     let forced = false;
+    /** When the Ctrl-C that started the drain was handled (see {@link SAME_CTRL_C_MS}). */
+    let firstCtrlCAt = 0;
     /**
      * A second `SIGINT` while a Ctrl-C drains the server: the workers are killed at once, as the
      * grace period's end would, and their requests still in flight are cut. The second press was
      * ignored without a word, and the terminal waited up to SMKIT_SHUTDOWN_GRACE_SECONDS for a
      * request that may never end. One keypress reaches the whole process group once, so only a
      * second one does this; a drain that a `SIGTERM` started (SageMaker, docker stop) keeps its grace.
+     * A `SIGINT` within {@link SAME_CTRL_C_MS} of the first is that keypress's copy forwarded by a
+     * wrapper (npx, npm): it was taken as a second Ctrl-C, and one press cut the requests the drain
+     * was for.
      */
     const forceStop = () => {
       forced = true;
@@ -483,10 +496,16 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     /** Stops the server: on `SIGTERM` or `SIGINT`, or on a start-up `error` (logged before), which no signal sent. */
     const onSignal = (signal: NodeJS.Signals | 'error') => {
       if (stopping) {
-        if (signal === 'SIGINT' && stopCause === SIGINT_CAUSE && !forced) forceStop();
+        if (signal !== 'SIGINT' || stopCause !== SIGINT_CAUSE || forced) return;
+        if (performance.now() - firstCtrlCAt < SAME_CTRL_C_MS) {
+          log.info({ signal }, 'SIGINT again at once: taken as the same Ctrl-C (a wrapper such as npx forwards its copy); the drain goes on, and another Ctrl-C stops the workers at once');
+          return;
+        }
+        forceStop();
         return;
       }
       stopping = true;
+      if (signal === 'SIGINT') firstCtrlCAt = performance.now();
       // The drain's 503s name it: a Ctrl-C is no SIGTERM, nor is a start-up error.
       stopCause = signal === 'error' ? 'after a start-up error, see the server log' : signal === 'SIGINT' ? SIGINT_CAUSE : signal;
       census.stop();

@@ -125,6 +125,8 @@ describe('smkit serve as a process', () => {
     await until('the request to be held in the handler', () => readdirSync(gateDir).some((f) => f.startsWith('held-')), { timeoutMs: 30_000, intervalMs: 50 });
     server.child.kill('SIGINT');
     await until('the primary to log the drain', () => server.output().includes('"signal":"SIGINT"'), { timeoutMs: 30_000, intervalMs: 50 });
+    // A SIGINT within a second of the first is taken as its copy (a wrapper such as npx forwards one): this is a second press.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
     server.child.kill('SIGINT');
     let timer: NodeJS.Timeout | undefined;
     const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 120_000)))]);
@@ -133,6 +135,29 @@ describe('smkit serve as a process', () => {
     assert.equal((exit as { code: number | null }).code, 0);
     assert.equal(await held, 'cut');
     assert.match(server.output(), /"msg":"second Ctrl-C \(SIGINT\): stopping the workers at once; requests still in flight are cut"/);
+  });
+
+  test('one Ctrl-C that arrives twice at once (the terminal\'s SIGINT and the copy npx or an npm script forwards) drains, and does not cut the request in flight', async (t) => {
+    const gateDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-sigint-twice-'));
+    cleanupsOf(t).push(() => removeDir(gateDir));
+    const server = await serveFixture('gate', { GATE_DIR: gateDir, SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_SHUTDOWN_GRACE_SECONDS: '600' }, undefined, cleanupsOf(t));
+    await waitForPing(server);
+    const held = invoke(server, 'hold', 600_000).then(
+      async (res) => `answered ${res.status} ${await res.text()}`,
+      () => 'cut',
+    );
+    await until('the request to be held in the handler', () => readdirSync(gateDir).some((f) => f.startsWith('held-')), { timeoutMs: 30_000, intervalMs: 50 });
+    // As bash runs `npx smkit serve` (it execs the command in its place): npm forwards the SIGINT it got
+    // from the terminal, a moment later. (Sent at once, the two were often merged into one on the way.)
+    server.child.kill('SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    server.child.kill('SIGINT');
+    await until('the primary to log the drain', () => server.output().includes('"msg":"draining: no new requests, finishing in-flight ones"'), { timeoutMs: 30_000, intervalMs: 50 });
+    // Before, the second copy (when the two were not merged on the way) killed the worker at once, and the request was cut.
+    writeFileSync(path.join(gateDir, 'open'), '');
+    assert.match(await held, /^answered 200/);
+    assert.equal((await server.exited).code, 0);
+    assert.doesNotMatch(server.output(), /second Ctrl-C \(SIGINT\): stopping the workers at once/);
   });
 
   test('a request past SAGEMAKER_MODEL_SERVER_TIMEOUT gets 504; a blocked thread is replaced and serving resumes', async (t) => {
