@@ -266,7 +266,11 @@ describe('smkit serve as a process', () => {
     // The fixture's modelFn leaks every descriptor, then throws the EMFILE from a timer, ending its
     // inference thread: a failure of the process, not of the model, which a new process may not meet.
     const server = await serveFixture('leaks-descriptors-on-load', { SAGEMAKER_STARTUP_TIMEOUT: '60' }, 256, cleanupsOf(t));
-    const exit = await server.exited;
+    // Bounded, far past the three deaths (seconds each): a worker that reported a failed load rather
+    // than left keeps the server up (unhealthy) for good, and an unbounded wait stalled the whole suite.
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 300_000)))]);
+    clearTimeout(timer);
     const output = server.output();
     assert.deepEqual(exit, { code: 1, signal: null }, output);
     assert.equal(output.match(/this worker process could not load the model for want of file descriptors/g)?.length, 3, output);
