@@ -22,6 +22,7 @@ import { heartbeatMs, WorkerWatchdog } from './worker-watchdog.js';
 import { isNativeHandle } from './orphaned-connection.js';
 import { signalledDeathCause } from './memory-failure.js';
 import { retryingLoad } from '../core/retrying-load.js';
+import { SAME_SIGNAL_MS } from '../core/interruptible.js';
 
 /**
  * The rest of `smkit serve`'s primary, once its workers are forked: logs, prepares the model's
@@ -134,14 +135,6 @@ export const LOAD_DEATHS_MAX = 3;
 
 /** What a Ctrl-C's drain names as its cause (in its 503s). */
 const SIGINT_CAUSE = 'SIGINT, Ctrl-C';
-
-/**
- * A `SIGINT` that comes within this long of the one that started a Ctrl-C's drain is taken as the
- * same keypress, not a second Ctrl-C: a terminal sends its `SIGINT` to the whole process group, and
- * a wrapper in it (`npx smkit serve`, an npm script run by bash, which execs the command in its
- * place) forwards its own copy to the server as well, so one press arrived twice.
- */
-const SAME_CTRL_C_MS = 1000;
 
 function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, held: HeldSignals, Mme: typeof MmeCoordinator | undefined): Promise<void> {
   let stopping = false;
@@ -472,7 +465,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     };
     /** Whether a second Ctrl-C ended the drain. */
     let forced = false;
-    /** When the Ctrl-C that started the drain was handled (see {@link SAME_CTRL_C_MS}). */
+    /** When the Ctrl-C that started the drain was handled (see {@link SAME_SIGNAL_MS}). */
     let firstCtrlCAt = 0;
     /**
      * A second `SIGINT` while a Ctrl-C drains the server: the workers are killed at once, as the
@@ -480,7 +473,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
      * ignored without a word, and the terminal waited up to SMKIT_SHUTDOWN_GRACE_SECONDS for a
      * request that may never end. One keypress reaches the whole process group once, so only a
      * second one does this; a drain that a `SIGTERM` started (SageMaker, docker stop) keeps its grace.
-     * A `SIGINT` within {@link SAME_CTRL_C_MS} of the first is that keypress's copy forwarded by a
+     * A `SIGINT` within {@link SAME_SIGNAL_MS} of the first is that keypress's copy forwarded by a
      * wrapper (npx, npm): it was taken as a second Ctrl-C, and one press cut the requests the drain
      * was for.
      */
@@ -497,7 +490,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     const onSignal = (signal: NodeJS.Signals | 'error') => {
       if (stopping) {
         if (signal !== 'SIGINT' || stopCause !== SIGINT_CAUSE || forced) return;
-        if (performance.now() - firstCtrlCAt < SAME_CTRL_C_MS) {
+        if (performance.now() - firstCtrlCAt < SAME_SIGNAL_MS) {
           log.info({ signal }, 'SIGINT again at once: taken as the same Ctrl-C (a wrapper such as npx forwards its copy); the drain goes on, and another Ctrl-C stops the workers at once');
           return;
         }
