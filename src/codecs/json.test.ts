@@ -51,7 +51,12 @@ test('malformed JSON is a 400 carrying the parser position', () => {
   rejects('{"instances": [1,}', /not valid JSON at line 1, column 18 \(position 17\)/);
   rejects('{"a":\n  tru}', /line 2, column 6 \(position 11\)/);
   rejects('[1] x', /column 5/);
-  rejects('', /position 0/);
+  rejects('[', /position 1/);
+});
+
+test('an empty body, or one of whitespace only, is a 400 saying it is empty (not "Unexpected end of JSON input" at position 0)', () => {
+  rejects('', /^JSON body is empty; send a JSON value/);
+  rejects(' \r\n\t', /^JSON body is empty/);
 });
 
 test('TFS instances: rows of arrays stack into one tensor and answer {"predictions"}', () => {

@@ -49,6 +49,10 @@ export function parseJsonBody(text: string, what = 'JSON body'): unknown {
     // TF Serving's NaN/Infinity tokens are not JSON; accept them before calling the body invalid.
     const lenient = parseJsonWithNonFinite(text);
     if (lenient !== undefined) return lenient.value;
+    // No body at all (curl -X POST without -d): "Unexpected end of JSON input" at position 0 said less.
+    if (/^[ \t\n\r]*$/.test(text)) {
+      throw new ToolkitError('ERR_JSON_PARSE', `${what} is empty; send a JSON value, such as [[1.0, 2.0]] or {"instances": [[1.0, 2.0]]}`, { cause: err });
+    }
     let where = '';
     try {
       const at = findJsonErrorPosition(text);

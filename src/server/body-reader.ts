@@ -28,7 +28,7 @@ function sizeText(bytes: number): string {
 }
 
 /** The 413 for a body over `SAGEMAKER_MAX_PAYLOAD_IN_MB`. */
-export function payloadTooLarge(maxBytes: number, length?: number): ToolkitError {
+export function payloadTooLarge(maxBytes: number, length?: number | string): ToolkitError {
   return new ToolkitError(
     'ERR_PAYLOAD_TOO_LARGE',
     `the request body${length ? ` (${length} bytes)` : ''} is larger than ${sizeText(maxBytes)}; raise SAGEMAKER_MAX_PAYLOAD_IN_MB or send smaller batches`,
@@ -40,18 +40,23 @@ export function bodyTimeout(timeoutMs: number): ToolkitError {
   return new ToolkitError('ERR_BODY_TIMEOUT', `the request body did not arrive within ${timeoutMs / 1000} s (SMKIT_BODY_TIMEOUT_SECONDS); the connection is closed`);
 }
 
-/** The declared `Content-Length`, or undefined when absent or malformed (chunked bodies). */
+/**
+ * The declared `Content-Length`, or undefined when absent or malformed (chunked bodies). Node's
+ * parser takes any length up to 2^64 - 1: one past 2^53 is not exact as a number, but still far
+ * over any limit, so it is kept (it was read as none, and such a body waited out the body timeout
+ * for a 408, with a `100 Continue` first, instead of its 413 at once).
+ */
 export function declaredLength(req: IncomingMessage): number | undefined {
   const raw = req.headers['content-length'];
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+  if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
+  return Number(raw);
 }
 
 /** Refuses at once a body whose declared length is over the limit, before reading any of it. */
 export function checkDeclaredLength(req: IncomingMessage, maxBytes: number): void {
   const length = declaredLength(req);
-  if (length !== undefined && length > maxBytes) throw payloadTooLarge(maxBytes, length);
+  // The header's digits: a length past 2^53 as a number is not the one sent.
+  if (length !== undefined && length > maxBytes) throw payloadTooLarge(maxBytes, req.headers['content-length']);
 }
 
 /** The content codings a request body may come in, as an `Accept-Encoding` value. */

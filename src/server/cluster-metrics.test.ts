@@ -88,7 +88,7 @@ test('a worker has at most one request outstanding: a scrape that finds one asks
   assert.equal(gatherer.pending, 0);
 });
 
-test('a worker that exits mid-scrape is no longer waited for (the scrape ends before its bound) nor counted, not even with its last answer, and nothing of it is kept', async () => {
+test('a worker that exits mid-scrape is no longer waited for (the scrape ends before its bound) nor asked, and only its counters stay counted (with its last answer)', async () => {
   const { started, startBound } = manualBounds();
   const gatherer = new WorkerMetricsGatherer(startBound);
   const { workers, lastId } = fakeWorkers(1, 2, 3);
@@ -102,11 +102,11 @@ test('a worker that exits mid-scrape is no longer waited for (the scrape ends be
   gatherer.report(1, lastId(1), counter(10));
   await new Promise(setImmediate);
   assert.equal(started.length, 1, 'the bound runs');
-  // Worker 3 answered this scrape, worker 2 did not: neither counts once it has exited.
+  // Worker 3 answered this scrape, worker 2 did not: once exited, each counts with its last answer, retired.
   gatherer.forget(3);
   gatherer.forget(2);
   assert.equal(await settled(scrape), true, 'ended when the last worker it waited for exited');
-  assert.deepEqual(await scrape, [counter(10)]);
+  assert.deepEqual(await scrape, [counter(10), counter(32)]);
   assert.equal(started[0]!.cancelled, true);
   assert.equal(gatherer.workersHeld, 1, 'no last answer nor request outstanding kept for a worker gone');
   // An answer it sent before it exited, read after: not taken.
@@ -114,9 +114,93 @@ test('a worker that exits mid-scrape is no longer waited for (the scrape ends be
   assert.equal(gatherer.workersHeld, 1);
   const next = gatherer.gather(workers.slice(0, 1));
   gatherer.report(1, lastId(1), counter(4));
-  assert.deepEqual(await next, [counter(4)]);
+  assert.deepEqual(await next, [counter(4), counter(32)]);
   gatherer.forget(1);
   assert.equal(gatherer.workersHeld, 0);
+  assert.deepEqual(await gatherer.gather([]), [counter(36)], 'no worker left: what they counted');
+});
+
+test("a worker's counters and histograms outlive it, its gauges do not: the merged totals never go backwards when a worker is replaced", async () => {
+  const { startBound } = manualBounds();
+  const gatherer = new WorkerMetricsGatherer(startBound);
+  const histogram = (count: number, sum: number): MetricJson => ({
+    name: 'smkit_invocation_seconds',
+    help: 'h',
+    type: 'histogram',
+    aggregator: 'sum',
+    values: [
+      { labels: { le: 0.1, model: 'm' }, value: count, metricName: 'smkit_invocation_seconds_bucket' },
+      { labels: { le: '+Inf', model: 'm' }, value: count, metricName: 'smkit_invocation_seconds_bucket' },
+      { labels: { model: 'm' }, value: sum, metricName: 'smkit_invocation_seconds_sum' },
+      { labels: { model: 'm' }, value: count, metricName: 'smkit_invocation_seconds_count' },
+    ],
+  });
+  const gauge = (worker: string, value: number): MetricJson => ({ name: 'smkit_http_connections', help: 'h', type: 'gauge', aggregator: 'sum', values: [{ labels: { worker }, value }] });
+  const perWorker = (worker: string, value: number): MetricJson => ({ name: 'smkit_connections_rebalanced_total', help: 'h', type: 'counter', aggregator: 'sum', values: [{ labels: { worker }, value }] });
+  const answer = (worker: string, n: number) => [...counter(n), histogram(n, n / 10), gauge(worker, 1), perWorker(worker, n)];
+  const totals = async (workers: MetricsWorker[], answers: Map<number, MetricJson[]>, lastId: (id: number) => number) => {
+    const scrape = gatherer.gather(workers);
+    for (const w of workers) gatherer.report(w.id, lastId(w.id), answers.get(w.id));
+    const text = await aggregateMetrics(await scrape);
+    const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
+    return {
+      invocations: value(/^smkit_invocations_total\{model="m"\} (\S+)$/m),
+      count: value(/^smkit_invocation_seconds_count\{model="m"\} (\S+)$/m),
+      inf: value(/^smkit_invocation_seconds_bucket\{le="\+Inf",model="m"\} (\S+)$/m),
+      rebalanced0: value(/^smkit_connections_rebalanced_total\{worker="0"\} (\S+)$/m),
+      connections: [...text.matchAll(/^smkit_http_connections\{worker="(\d)"\} (\S+)$/gm)].map((m) => `${m[1]}:${m[2]}`),
+    };
+  };
+  // Worker 1 (index 0) and worker 2 (index 1).
+  const first = fakeWorkers(1, 2);
+  const before = await totals(first.workers, new Map([[1, answer('0', 5)], [2, answer('1', 7)]]), first.lastId);
+  assert.deepEqual(before, { invocations: 12, count: 12, inf: 12, rebalanced0: 5, connections: ['0:1', '1:1'] });
+  // Worker 1 crashes; worker 3 replaces it as index 0 and has counted 2 so far.
+  gatherer.forget(1);
+  const second = fakeWorkers(3, 2);
+  const after = await totals(second.workers, new Map([[3, answer('0', 2)], [2, answer('1', 8)]]), second.lastId);
+  assert.deepEqual(after, { invocations: 15, count: 15, inf: 15, rebalanced0: 7, connections: ['0:1', '1:1'] }, 'worker 1\'s 5 stay counted; only its gauge went');
+  // Another death adds to what is retired.
+  gatherer.forget(2);
+  const third = fakeWorkers(3);
+  const last = await totals(third.workers, new Map([[3, answer('0', 3)]]), third.lastId);
+  assert.deepEqual(last, { invocations: 16, count: 16, inf: 16, rebalanced0: 8, connections: ['0:1'] });
+});
+
+test("a multi-model endpoint: what an exited worker counted for a model goes once the model is unloaded, and is not kept for one unloaded before it exited", async () => {
+  const { startBound } = manualBounds();
+  const held = new Set(['a', 'b']);
+  const gatherer = new WorkerMetricsGatherer(startBound, (name) => held.has(name));
+  const byModel = (values: Record<string, number>): MetricJson[] => [
+    { name: 'smkit_invocations_total', help: 'h', type: 'counter', aggregator: 'sum', values: Object.entries(values).map(([model, value]) => ({ labels: { model, status: '200' }, value })) },
+  ];
+  const { workers, lastId } = fakeWorkers(1, 2);
+  const warm = gatherer.gather(workers);
+  gatherer.report(1, lastId(1), byModel({ a: 1, b: 2, '': 3 }));
+  gatherer.report(2, lastId(2), byModel({ a: 10 }));
+  await warm;
+  // Model b is unloaded; worker 1 exits before it answered again: its b series is not kept.
+  held.delete('b');
+  gatherer.forget(1);
+  assert.deepEqual(gatherer.retiredMetrics, byModel({ a: 1, '': 3 }));
+  // Model a is unloaded: what worker 1 counted for it goes; invocations of no model held stay.
+  held.delete('a');
+  gatherer.forgetModel('a');
+  assert.deepEqual(gatherer.retiredMetrics, byModel({ '': 3 }));
+  gatherer.forgetModel('');
+  assert.deepEqual(gatherer.retiredMetrics, [], 'nothing left of a metric whose series all went');
+});
+
+test('a malformed series in an exited worker\'s last answer is skipped, never thrown on in the primary', async () => {
+  const { startBound } = manualBounds();
+  const gatherer = new WorkerMetricsGatherer(startBound);
+  const { workers, lastId } = fakeWorkers(1);
+  const warm = gatherer.gather(workers);
+  const values = [null, 5, { value: 1 }, { labels: null, value: 1 }, { labels: { model: 'm' }, value: '2' }, { labels: { model: 'm' }, value: 3 }];
+  gatherer.report(1, lastId(1), [{ name: 'smkit_invocations_total', help: 'h', type: 'counter', aggregator: 'sum', values }, { name: 'x', type: 'counter', aggregator: 'sum' }]);
+  await warm;
+  gatherer.forget(1);
+  assert.deepEqual(gatherer.retiredMetrics, counter(3));
 });
 
 test('a malformed answer is not taken: an id never given, or no list', async () => {
@@ -165,7 +249,7 @@ test('no worker to ask, or none whose channel is open: the scrape resolves at on
   assert.deepEqual(await scrape, []);
 });
 
-test('a worker with a kept answer whose channel has closed is not counted, and the lists come in the order of the workers given', async () => {
+test('a worker with a kept answer whose channel has closed counts with its counters only (its gauges are no longer true), and the lists come in the order of the workers given', async () => {
   const { startBound } = manualBounds();
   const gatherer = new WorkerMetricsGatherer(startBound);
   const { workers, lastId } = fakeWorkers(1, 2);
@@ -177,10 +261,23 @@ test('a worker with a kept answer whose channel has closed is not counted, and t
   gatherer.report(2, lastId(2), counter(20));
   gatherer.report(1, lastId(1), counter(10));
   assert.deepEqual(await reversed, [counter(20), counter(10)]);
-  // Worker 1's channel has closed (it is exiting; its exit not yet seen): its kept answer is left out.
+  // Worker 1's channel has closed (it is exiting; its exit not yet seen): its kept counters stay counted, its gauge goes.
+  const gauge: MetricJson = { name: 'smkit_pending_invocations', help: 'h', type: 'gauge', aggregator: 'sum', values: [{ labels: {}, value: 3 }] };
+  const again = gatherer.gather(workers);
+  gatherer.report(1, lastId(1), [...counter(11), gauge]);
+  gatherer.report(2, lastId(2), counter(20));
+  await again;
   const closing = gatherer.gather([{ id: 1, ask: () => false }, workers[1]!]);
   gatherer.report(2, lastId(2), counter(21));
-  assert.deepEqual(await closing, [counter(21)]);
+  assert.deepEqual(await closing, [counter(21), counter(11)]);
+  // Left out of the workers given (the primary passes connected ones only): the same.
+  const without = gatherer.gather([workers[1]!]);
+  gatherer.report(2, lastId(2), counter(22));
+  assert.deepEqual(await without, [counter(22), counter(11)]);
+  gatherer.forget(1);
+  const after = gatherer.gather([workers[1]!]);
+  gatherer.report(2, lastId(2), counter(23));
+  assert.deepEqual(await after, [counter(23), counter(11)], 'once exited: retired, the same count');
 });
 
 test('a real scrape waits WORKER_METRICS_WAIT_MS (1 s) for its workers, no less', (t) => {

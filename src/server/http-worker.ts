@@ -24,7 +24,7 @@ import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD, EXIT_RELOAD_FAILED, EXIT_
 import { loadFailureReason } from './load-failure.js';
 import { logUnhandledRejections } from './unhandled-rejection.js';
 import { continueWithinLimit } from './body-reader.js';
-import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect, answerOnSocket } from './respond.js';
+import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect, answerOnSocket, limitHeaderLines } from './respond.js';
 import { setServeTimeouts } from './request-timeout.js';
 import { isOutOfDescriptors, retryingLoad } from '../core/retrying-load.js';
 import { trackConnections } from './connection-drain.js';
@@ -173,6 +173,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
     app(req, res);
   };
   const server: Server = createServer(HTTP_SERVER_OPTIONS, listener);
+  limitHeaderLines(server);
   limitConnectionsToFileLimit(server);
   // An answer the client takes none of for as long as a body may take to arrive frees its connection.
   const connections = trackConnections(server, { stalledAnswerMs: settings.bodyTimeoutSeconds * 1000 });

@@ -251,3 +251,23 @@ test('a worker process that stops, its server stopped, while it loads a model fa
   assert.deepEqual([answer.error?.status, answer.error?.code], [503, 'ERR_SHUTTING_DOWN']);
   assert.match(answer.error!.message, /^the server is shutting down \(SIGINT, Ctrl-C\): a worker process \(pid 7\) stopped while loading model "m"/);
 });
+
+test('holds() says which models the workers hold, and onUnloaded hears of each model once it is unloaded from every worker (the metrics drop what exited workers counted for it)', async () => {
+  const w = fakeWorker(1);
+  const unloaded: string[] = [];
+  const coordinator = new MmeCoordinator(() => [w.worker], 0, createLogger('silent'), 5_000, (name) => unloaded.push(name));
+  const request = (id: number, op: 'load' | 'unload') => coordinator.onRequest(w.worker, { type: 'mme-request', id, op, name: 'a', ...(op === 'load' ? { url: '/opt/ml/models/a/model' } : {}) });
+  const ack = (apply: ToWorker) => coordinator.onApplied(w.worker, { type: 'mme-applied', applyId: (apply as Apply).applyId });
+  assert.equal(coordinator.holds('a'), false);
+  request(1, 'load');
+  assert.equal(coordinator.holds('a'), true, 'while it loads');
+  ack(await w.next());
+  assert.deepEqual(await w.next(), { type: 'mme-response', id: 1 });
+  request(2, 'unload');
+  const unload = await w.next();
+  assert.deepEqual(unloaded, [], 'not before every worker has unloaded it');
+  ack(unload);
+  assert.deepEqual(await w.next(), { type: 'mme-response', id: 2 });
+  assert.deepEqual(unloaded, ['a']);
+  assert.equal(coordinator.holds('a'), false);
+});

@@ -182,6 +182,8 @@ export class MmeCoordinator {
     private readonly log: Logger,
     /** How long a load or unload may take on the workers before it is reported as failed: SAGEMAKER_STARTUP_TIMEOUT's. */
     private readonly applyTimeoutMs = 600_000,
+    /** Called once a model is unloaded from every worker (the metrics drop what exited workers counted for it). */
+    private readonly onUnloaded: (name: string) => void = () => undefined,
   ) {}
 
   /**
@@ -191,6 +193,11 @@ export class MmeCoordinator {
    */
   assigned(): [string, string][] {
     return [...this.#models.entries()].filter(([, m]) => m.state !== 'unloading').map(([name, m]) => [name, m.url]);
+  }
+
+  /** Whether model `name` is loaded, or being loaded or unloaded, on the workers. */
+  holds(name: string): boolean {
+    return this.#models.has(name);
   }
 
   /**
@@ -342,6 +349,7 @@ export class MmeCoordinator {
     current.unloaded = this.#applyEverywhere('unload', m.name).then(() => {
       this.#models.delete(m.name);
       this.#unloads++;
+      this.onUnloaded(m.name);
       this.log.info({ model: m.name }, 'model unloaded');
     });
     await current.unloaded;

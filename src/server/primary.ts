@@ -22,6 +22,7 @@ import { heartbeatMs, WorkerWatchdog } from './worker-watchdog.js';
 import { isNativeHandle } from './orphaned-connection.js';
 import { signalledDeathCause } from './memory-failure.js';
 import { retryingLoad } from '../core/retrying-load.js';
+import { SAME_SIGNAL_MS } from '../core/interruptible.js';
 
 /**
  * The rest of `smkit serve`'s primary, once its workers are forked: logs, prepares the model's
@@ -134,6 +135,9 @@ async function prepareCode(settings: Settings, log: DeferredLogger, stop: AbortS
  */
 export const LOAD_DEATHS_MAX = 3;
 
+/** What a Ctrl-C's drain names as its cause (in its 503s). */
+const SIGINT_CAUSE = 'SIGINT, Ctrl-C';
+
 function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, held: HeldSignals, Mme: typeof MmeCoordinator | undefined): Promise<void> {
   let stopping = false;
   /** What stopped the server, once it stops (see onSignal). */
@@ -220,7 +224,10 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     worker.process.kill('SIGKILL');
   });
   // The aggregator's code (and prom-client) loads at the first scrape, off the workers' start.
-  const aggregator = retryingLoad('the metrics library', () => import('./cluster-metrics.js').then((m) => m.createClusterMetrics()));
+  // On a multi-model endpoint, what exited workers counted for a model is kept only while it is loaded.
+  const aggregator = retryingLoad('the metrics library', () =>
+    import('./cluster-metrics.js').then((m) => m.createClusterMetrics(new m.WorkerMetricsGatherer(undefined, mme && ((name) => mme.holds(name))))),
+  );
   /** The workers a scrape asks: those connected, with their configuration (earlier, nothing in them answers). */
   const metricsWorkers = (): MetricsWorker[] =>
     Object.values(cluster.workers ?? {})
@@ -244,6 +251,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         settings.mmeMinFreeMb,
         log,
         settings.startupTimeoutSeconds * 1000,
+        (name) => aggregator.loaded?.forgetModel(name),
       )
     : undefined;
 
@@ -457,12 +465,44 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       if (startupError) reject(startupError);
       else resolve();
     };
+    /** Whether a second Ctrl-C ended the drain. */
+    let forced = false;
+    /** When the Ctrl-C that started the drain was handled (see {@link SAME_SIGNAL_MS}). */
+    let firstCtrlCAt = 0;
+    /**
+     * A second `SIGINT` while a Ctrl-C drains the server: the workers are killed at once, as the
+     * grace period's end would, and their requests still in flight are cut. The second press was
+     * ignored without a word, and the terminal waited up to SMKIT_SHUTDOWN_GRACE_SECONDS for a
+     * request that may never end. One keypress reaches the whole process group once, so only a
+     * second one does this; a drain that a `SIGTERM` started (SageMaker, docker stop) keeps its grace.
+     * A `SIGINT` within {@link SAME_SIGNAL_MS} of the first is that keypress's copy forwarded by a
+     * wrapper (npx, npm): it was taken as a second Ctrl-C, and one press cut the requests the drain
+     * was for.
+     */
+    const forceStop = () => {
+      forced = true;
+      const cut = running().length;
+      log.warn({ signal: 'SIGINT', workers: cut }, 'second Ctrl-C (SIGINT): stopping the workers at once; requests still in flight are cut');
+      if (hardStop) clearTimeout(hardStop);
+      // One not started yet has no pid: Node 20 would signal pid 0, the whole process group.
+      for (const w of running()) if (w.process.pid !== undefined) w.process.kill('SIGKILL');
+      if (cut === 0) finish();
+    };
     /** Stops the server: on `SIGTERM` or `SIGINT`, or on a start-up `error` (logged before), which no signal sent. */
     const onSignal = (signal: NodeJS.Signals | 'error') => {
-      if (stopping) return;
+      if (stopping) {
+        if (signal !== 'SIGINT' || stopCause !== SIGINT_CAUSE || forced) return;
+        if (performance.now() - firstCtrlCAt < SAME_SIGNAL_MS) {
+          log.info({ signal }, 'SIGINT again at once: taken as the same Ctrl-C (a wrapper such as npx forwards its copy); the drain goes on, and another Ctrl-C stops the workers at once');
+          return;
+        }
+        forceStop();
+        return;
+      }
       stopping = true;
+      if (signal === 'SIGINT') firstCtrlCAt = performance.now();
       // The drain's 503s name it: a Ctrl-C is no SIGTERM, nor is a start-up error.
-      stopCause = signal === 'error' ? 'after a start-up error, see the server log' : signal === 'SIGINT' ? 'SIGINT, Ctrl-C' : signal;
+      stopCause = signal === 'error' ? 'after a start-up error, see the server log' : signal === 'SIGINT' ? SIGINT_CAUSE : signal;
       census.stop();
       watchdog.stop();
       const graceMs = settings.shutdownGraceSeconds * 1000;

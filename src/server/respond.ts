@@ -118,8 +118,24 @@ function repeatedSageMakerHeader(req: IncomingMessage, key: string): string | un
 }
 
 /**
+ * The most header lines node:http keeps of a request (`maxHeadersCount`: its default, 2000 names
+ * and values). It drops the lines after them without a word, where the 16 KB it takes of names and
+ * values (colons and line ends not counted) can hold several thousand small ones: a `Content-Type`,
+ * `Accept`, `Host` or `X-Amzn-SageMaker-*` line after the thousandth was never seen (a CSV body read
+ * as JSON "without a Content-Type", a second, conflicting `Content-Type` not refused). A request
+ * with this many is refused ({@link requestHeadFault}); see {@link limitHeaderLines}.
+ */
+export const MAX_HEADER_LINES = 1000;
+
+/** Sets `server` to keep {@link MAX_HEADER_LINES} header lines of a request, as Node does by default, so that {@link requestHeadFault} can tell a request that had more. */
+export function limitHeaderLines(server: { maxHeadersCount: number | null }): void {
+  server.maxHeadersCount = MAX_HEADER_LINES;
+}
+
+/**
  * What makes a request's head invalid that Node's parser lets through, as a message saying what to
- * send instead; undefined for a sound head. RFC 9112 §3.2 has a server answer 400 to an HTTP/1.1
+ * send instead; undefined for a sound head. A request of {@link MAX_HEADER_LINES} header lines may
+ * have had more, which Node dropped: refused. RFC 9112 §3.2 has a server answer 400 to an HTTP/1.1
  * request without `Host`, to more than one `Host` line (Node keeps the first and drops the rest,
  * so a proxy that routed on the other one and this server would disagree on the target) and to a
  * `Host` value that is not `host[:port]`; and no form of request target holds a fragment (§3.2.1;
@@ -137,6 +153,9 @@ function repeatedSageMakerHeader(req: IncomingMessage, key: string): string | un
  */
 export function requestHeadFault(req: IncomingMessage, requireHost: boolean): string | undefined {
   const raw = req.rawHeaders;
+  if (raw.length >= 2 * MAX_HEADER_LINES) {
+    return `the request has ${MAX_HEADER_LINES} header lines or more, and the server reads only the first ${MAX_HEADER_LINES} (the rest, a Content-Type or Accept among them, would be lost); send fewer`;
+  }
   let host: string | undefined;
   let contentType: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { pngBomb } from '../helpers/hostile-bodies.js';
+import { answerUntilClose } from '../helpers/raw-http.js';
 import { until } from '../helpers/until.js';
 import { REPO_ROOT, fetchWithTimeout, makeOptMl, removeDir, startServe, waitForPing, type ServeProcess } from '../helpers/serve-process.js';
 
@@ -120,6 +121,33 @@ describe('smkit serve under hostile input', () => {
     assert.equal(answer.status, 413, answer.message);
     assert.equal(answer.code, 'ERR_DECODED_TOO_LARGE');
     assert.equal(answer.ping, 200);
+  });
+
+  test('a request of 1000 small header lines or more (within the 16 KB) is refused, not served without those past the thousandth; 999 are served whole', async () => {
+    // Node keeps the first 1000 header lines (its maxHeadersCount) and dropped the rest without a word: the CSV
+    // below was read as JSON (a 400 saying the request had no Content-Type), a conflicting Content-Type was never
+    // seen. Its 16 KB counts names and values only, so that many small lines fit in it.
+    const filler = (n: number) => Array.from({ length: n }, (_, i) => `f${i % 10}:1\r\n`).join('');
+    const row = '5.1,3.5,1.4,0.2';
+    const exchange = (before: string, after: string) =>
+      answerUntilClose(server.port, `POST /invocations HTTP/1.1\r\n${before}${after}Content-Length: ${row.length}\r\nConnection: close\r\n\r\n${row}`, 30_000);
+    for (const [before, after] of [
+      [`Host: x\r\n${filler(1500)}`, 'Content-Type: text/csv\r\nAccept: text/csv\r\n'],
+      [`Host: x\r\nContent-Type: text/csv\r\n${filler(1500)}`, 'Content-Type: application/json\r\n'],
+      [`Host: x\r\nContent-Type: text/csv\r\nAccept: text/csv\r\n${filler(995)}`, ''],
+      [`Host: x\r\n${filler(3000)}`, 'Content-Type: text/csv\r\n'],
+    ]) {
+      const answer = await exchange(before, after);
+      assert.match(answer, /^HTTP\/1\.1 400 /, answer.slice(0, 300));
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { code: string; message: string };
+      assert.equal(body.code, 'ERR_BAD_REQUEST');
+      assert.match(body.message, /1000 header lines or more/);
+    }
+    // 999 lines in all (Host, Content-Type, Accept, 993 more, Content-Length, Connection): every one read.
+    const whole = await exchange(`Host: x\r\nContent-Type: text/csv\r\n${filler(994)}`, 'Accept: text/csv\r\n');
+    assert.match(whole, /^HTTP\/1\.1 200 /, whole.slice(0, 300));
+    assert.match(whole, /\r\nContent-Type: text\/csv\r\n/i);
+    assert.equal(await ping(), 200);
   });
 
   test('a body that stalls after the headers is dropped with 408 after SMKIT_BODY_TIMEOUT_SECONDS', async () => {

@@ -112,6 +112,54 @@ describe('smkit serve as a process', () => {
     assert.equal((await server.exited).code, 0);
   });
 
+  test('a second Ctrl-C during the drain stops the server at once, saying so: its held request is cut rather than waited for through the grace period', async (t) => {
+    const gateDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-sigint2-'));
+    cleanupsOf(t).push(() => removeDir(gateDir));
+    // A grace period no test waits out: before, the second Ctrl-C was ignored and the server stayed for all of it.
+    const server = await serveFixture('gate', { GATE_DIR: gateDir, SAGEMAKER_MODEL_SERVER_WORKERS: '2', SMKIT_SHUTDOWN_GRACE_SECONDS: '600' }, undefined, cleanupsOf(t));
+    await waitForPing(server);
+    const held = invoke(server, 'hold', 600_000).then(
+      (res) => `answered ${res.status}`,
+      () => 'cut',
+    );
+    await until('the request to be held in the handler', () => readdirSync(gateDir).some((f) => f.startsWith('held-')), { timeoutMs: 30_000, intervalMs: 50 });
+    server.child.kill('SIGINT');
+    await until('the primary to log the drain', () => server.output().includes('"signal":"SIGINT"'), { timeoutMs: 30_000, intervalMs: 50 });
+    // A SIGINT within a second of the first is taken as its copy (a wrapper such as npx forwards one): this is a second press.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    server.child.kill('SIGINT');
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 120_000)))]);
+    clearTimeout(timer);
+    assert.notEqual(exit, 'still running', `the second Ctrl-C did not stop the server: ${server.output().slice(-1500)}`);
+    assert.equal((exit as { code: number | null }).code, 0);
+    assert.equal(await held, 'cut');
+    assert.match(server.output(), /"msg":"second Ctrl-C \(SIGINT\): stopping the workers at once; requests still in flight are cut"/);
+  });
+
+  test('one Ctrl-C that arrives twice at once (the terminal\'s SIGINT and the copy npx or an npm script forwards) drains, and does not cut the request in flight', async (t) => {
+    const gateDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-sigint-twice-'));
+    cleanupsOf(t).push(() => removeDir(gateDir));
+    const server = await serveFixture('gate', { GATE_DIR: gateDir, SAGEMAKER_MODEL_SERVER_WORKERS: '1', SMKIT_SHUTDOWN_GRACE_SECONDS: '600' }, undefined, cleanupsOf(t));
+    await waitForPing(server);
+    const held = invoke(server, 'hold', 600_000).then(
+      async (res) => `answered ${res.status} ${await res.text()}`,
+      () => 'cut',
+    );
+    await until('the request to be held in the handler', () => readdirSync(gateDir).some((f) => f.startsWith('held-')), { timeoutMs: 30_000, intervalMs: 50 });
+    // As bash runs `npx smkit serve` (it execs the command in its place): npm forwards the SIGINT it got
+    // from the terminal, a moment later. (Sent at once, the two were often merged into one on the way.)
+    server.child.kill('SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    server.child.kill('SIGINT');
+    await until('the primary to log the drain', () => server.output().includes('"msg":"draining: no new requests, finishing in-flight ones"'), { timeoutMs: 30_000, intervalMs: 50 });
+    // Before, the second copy (when the two were not merged on the way) killed the worker at once, and the request was cut.
+    writeFileSync(path.join(gateDir, 'open'), '');
+    assert.match(await held, /^answered 200/);
+    assert.equal((await server.exited).code, 0);
+    assert.doesNotMatch(server.output(), /second Ctrl-C \(SIGINT\): stopping the workers at once/);
+  });
+
   test('a request past SAGEMAKER_MODEL_SERVER_TIMEOUT gets 504; a blocked thread is replaced and serving resumes', async (t) => {
     const server = await serveFixture('blocking', { SAGEMAKER_MODEL_SERVER_TIMEOUT: '0.5' }, undefined, cleanupsOf(t));
     await waitForPing(server);
@@ -218,7 +266,11 @@ describe('smkit serve as a process', () => {
     // The fixture's modelFn leaks every descriptor, then throws the EMFILE from a timer, ending its
     // inference thread: a failure of the process, not of the model, which a new process may not meet.
     const server = await serveFixture('leaks-descriptors-on-load', { SAGEMAKER_STARTUP_TIMEOUT: '60' }, 256, cleanupsOf(t));
-    const exit = await server.exited;
+    // Bounded, far past the three deaths (seconds each): a worker that reported a failed load rather
+    // than left keeps the server up (unhealthy) for good, and an unbounded wait stalled the whole suite.
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([server.exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 300_000)))]);
+    clearTimeout(timer);
     const output = server.output();
     assert.deepEqual(exit, { code: 1, signal: null }, output);
     assert.equal(output.match(/this worker process could not load the model for want of file descriptors/g)?.length, 3, output);

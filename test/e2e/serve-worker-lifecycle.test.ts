@@ -162,7 +162,7 @@ describe('smkit serve with several worker processes', { concurrency: 2 }, () => 
       }
     });
 
-    test('GET /metrics with a worker held by a synchronous run, then with one killed: the other workers\' counts (and the held one\'s last), never "metrics unavailable"', async (t) => {
+    test('GET /metrics with a worker held by a synchronous run, then with one killed: the other workers\' counts (and the held one\'s last), never "metrics unavailable"; the killed one\'s stay counted, so no counter goes backwards', async (t) => {
       const gate = mkdtempSync(path.join(os.tmpdir(), 'smkit-metrics-gate-'));
       cleanupsOf(t).push(() => removeDir(gate));
       const server = await serveFixture(
@@ -219,15 +219,28 @@ describe('smkit serve with several worker processes', { concurrency: 2 }, () => 
       assert.equal((await spell).text, 'spun until the gate opened');
       count(heldPid);
       await until('a scrape to count the busy spell', async () => (await scrape()).ok === answered(), { timeoutMs: 30_000 });
-      // Killed, the held worker is forgotten once the primary has seen it exit; until then it counts with its last answer.
+      // Killed, the held worker counts with its last answer, before the primary has seen it exit and after:
+      // its invocations stay in the totals (they dropped to the survivor's own, a counter going backwards,
+      // which Prometheus's rate() reads as a reset, counting the survivor's whole total again).
       const deaths = deathsLogged(server);
+      const cpu = (text: string) => Number(/^smkit_process_cpu_seconds_total (\S+)$/m.exec(text)?.[1]);
+      const cpuBefore = cpu((await scrape()).text);
       process.kill(heldPid, 'SIGKILL');
       const afterKill = await scrape();
       assert.match(afterKill.text, /^# TYPE smkit_invocations_total counter$/m);
-      assert.ok([answeredBy.get(otherPid), answered()].includes(afterKill.ok), `${afterKill.ok} invocations counted: the survivor's own (${answeredBy.get(otherPid)}) or all (${answered()})`);
-      // The primary forgets a worker before it logs its death: from then on only the survivor's count (its replacement has none).
+      assert.equal(afterKill.ok, answered(), `every invocation counted, the killed worker's too (the survivor's own: ${answeredBy.get(otherPid)})`);
       await untilDeathsLogged(server, deaths + 1);
-      assert.equal((await scrape()).ok, answeredBy.get(otherPid), "the dead worker's invocations are no longer counted");
+      const afterDeath = await scrape();
+      assert.equal(afterDeath.ok, answered(), "the dead worker's invocations are still counted");
+      assert.ok(cpu(afterDeath.text) >= cpuBefore, `smkit_process_cpu_seconds_total went from ${cpuBefore} to ${cpu(afterDeath.text)}`);
+      // Its replacement answers, and adds to the total.
+      await until('an invocation answered by a new worker', async () => {
+        const answer = await requestAlone(server, '/invocations', 'pid');
+        assert.equal(answer.status, 200, answer.text);
+        count(Number(answer.text));
+        return Number(answer.text) !== otherPid;
+      }, { timeoutMs: 60_000, intervalMs: 100 });
+      await until('a scrape to count every invocation', async () => (await scrape()).ok === answered(), { timeoutMs: 30_000 });
     });
 
     test('two workers: /ping says 503 until both have loaded the model, then 200; a replacement takes no connections while it loads, so no /ping says 503 after the first 200', async (t) => {

@@ -6,7 +6,7 @@ import { portBindError } from '../../net/ports.js';
 import { isRefusedConnection, limitConnections, MAX_LINGERING_REFUSALS, type Refusal } from '../../server/connection-limit.js';
 import { openFilesLimit, RESERVED_FILE_DESCRIPTORS } from '../../server/open-files.js';
 import { NODE_CONNECTIONS_CHECKING_INTERVAL_MS, requestTimeoutAfterBodyMs } from '../../server/request-timeout.js';
-import { answerClientError, answerConnect, requestHeadFault, sendJsonAndClose, type ParseError } from '../../server/respond.js';
+import { answerClientError, answerConnect, limitHeaderLines, requestHeadFault, sendJsonAndClose, type ParseError } from '../../server/respond.js';
 import { frontDoorConnectionsFull } from './runtime-errors.js';
 
 /**
@@ -106,6 +106,8 @@ export function createFrontDoorServer(app: FrontDoorListener, timing: FrontDoorS
   const intervalMs = timing.connectionsCheckingIntervalMs ?? NODE_CONNECTIONS_CHECKING_INTERVAL_MS;
   // Without a Host header a request is still routed (Node would answer a bare 400 itself).
   const server = createServer({ requireHostHeader: false, connectionsCheckingInterval: intervalMs }, listener);
+  // A request of more header lines than Node keeps is refused, not served without the lines it dropped.
+  limitHeaderLines(server);
   // Without a limit a flood of connections took every descriptor: the front door could then open
   // no connection to a container, no file, and no log.
   const fileLimit = 'fileLimit' in timing ? timing.fileLimit : openFilesLimit();
