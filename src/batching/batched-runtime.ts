@@ -79,7 +79,16 @@ export class BatchedRuntime implements ModelRuntime {
             throw err;
           }
         },
-        ...(failures ? { batchFailed: batchFailureLogger(failures.log, failures.step) } : {}),
+        ...(failures
+          ? {
+              batchFailed: batchFailureLogger(failures.log, failures.step),
+              batchingPaused: (n: number, pauseMs: number) =>
+                failures.log.warn(
+                  { step: failures.step, failedBatches: n, pauseSeconds: pauseMs / 1000 },
+                  `${failures.step}: ${n} batched runs in a row failed while each of their requests succeeded alone; requests run one by one for the next ${pauseMs / 1000} s, then batching is tried again`,
+                ),
+            }
+          : {}),
       },
       options,
       observe,
