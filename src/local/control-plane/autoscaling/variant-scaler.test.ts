@@ -377,3 +377,39 @@ test('a change SageMaker refuses, and one whose variant goes away before it is c
   [refused] = (await describeActivities()).slice(1);
   assert.equal(refused!.StatusCode, 'Failed');
 });
+
+test('a change SageMaker refuses starts no cooldown: the next pass whose alarm still asks scales in', async () => {
+  const { t, metrics, cloudwatch, sagemaker, autoscaling, scaler } = setup();
+  sagemaker.count = 3;
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 4 });
+  await autoscaling.call('PutScalingPolicy', {
+    ...key,
+    PolicyName: 'ipi',
+    PolicyType: 'TargetTrackingScaling',
+    TargetTrackingScalingPolicyConfiguration: { TargetValue: 10, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' }, ScaleInCooldown: 600 },
+  });
+  let refuse = true;
+  let asked = 0;
+  const call = sagemaker.call.bind(sagemaker);
+  sagemaker.call = async (operation, input) => {
+    if (operation === 'UpdateEndpointWeightsAndCapacities') {
+      asked++;
+      if (refuse) throw new AwsServiceError('ValidationException', 'Cannot update in-progress endpoint.');
+    }
+    return call(operation, input);
+  };
+  const minute = async (perMinute: number) => {
+    for (let i = 0; i < perMinute; i++) metrics.record({ endpoint: 'ep', variant: 'v1', at: t.now + (i * 50_000) / perMinute, outcome: 'ok', instanceCount: sagemaker.count });
+    t.now += 60_000;
+    cloudwatch.evaluateDue(t.now);
+    await scaler.tick();
+  };
+  for (let i = 0; i < 20 && asked === 0; i++) await minute(3);
+  assert.equal(asked, 1, 'the scale-in was asked for');
+  assert.deepEqual(sagemaker.updates, [], 'and refused');
+  // A minute later, well inside the 600 s cooldown a scale-in would start, the alarm still asks
+  // and the change is made: the refused one took no instance away.
+  refuse = false;
+  await minute(3);
+  assert.deepEqual(sagemaker.updates, [1]);
+});

@@ -315,7 +315,6 @@ export class VariantScaler {
     const ref = target.variant;
     const what = isComponent(ref) ? 'copy count' : 'instance count';
     const activity = this.opts.autoscaling.startActivity(target.resourceId, `Setting desired ${what} to ${decision.desired}.`, chosen.cause(decision));
-    chosen.applied(decision, now);
     try {
       if (isComponent(ref)) {
         await this.opts.sagemaker.call('UpdateInferenceComponentRuntimeConfig', { InferenceComponentName: ref.componentName, DesiredRuntimeConfig: { CopyCount: decision.desired } });
@@ -332,6 +331,9 @@ export class VariantScaler {
       activity.EndTime = this.opts.clock.now();
       throw err;
     }
+    // Only a change SageMaker took starts a cooldown: after a refused one (a limit reached, the
+    // endpoint not InService) the next pass may ask again at once, as no capacity was added or taken.
+    chosen.applied(decision, now);
     // As Application Auto Scaling words it while the target's service carries the change out; the
     // next tick that finds the endpoint (or component) settled ends the activity.
     activity.StatusMessage = `Successfully set desired ${what} to ${decision.desired}. Waiting for change to be fulfilled by sagemaker.`;
