@@ -3,7 +3,7 @@ import type { TensorMap } from '../core/tensor.js';
 import type { ModelRuntime } from '../runtimes/runtime.js';
 import type { Logger } from '../core/context.js';
 import { AdaptiveBatcher, type BatchObserver } from './adaptive-batcher.js';
-import { batchFailureLogger } from './batch-failure-log.js';
+import { batchFailureLogger, batchingPauseLogger } from './batch-failure-log.js';
 import { recordBatching, type BatchingOptions } from './batching-options.js';
 import { batchKey, concatInputs, rowsOf, splitOutputs, UnsplittableBatchError } from './tensor-batch.js';
 
@@ -82,11 +82,7 @@ export class BatchedRuntime implements ModelRuntime {
         ...(failures
           ? {
               batchFailed: batchFailureLogger(failures.log, failures.step),
-              batchingPaused: (n: number, pauseMs: number) =>
-                failures.log.warn(
-                  { step: failures.step, failedBatches: n, pauseSeconds: pauseMs / 1000 },
-                  `${failures.step}: ${n} batched runs in a row failed while each of their requests succeeded alone; requests run one by one for the next ${pauseMs / 1000} s, then batching is tried again`,
-                ),
+              batchingPaused: batchingPauseLogger(failures.log, failures.step),
             }
           : {}),
       },
