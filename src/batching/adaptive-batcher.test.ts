@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdaptiveBatcher, GATHER_LIMIT_MS, type BatchRun, type BatchRunner } from './adaptive-batcher.js';
 import { Cancellation } from '../core/cancellation.js';
@@ -6,6 +6,17 @@ import { Cancellation } from '../core/cancellation.js';
 /** Lets the event loop go round `n` times (runs start on the next turn). */
 async function turns(n = 1): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
+/**
+ * Runs `fn` with `performance.now()` (the batcher's clock) reading `clock.ahead` ms past the real
+ * one, so a test can let a run last seconds, or a pause end, without waiting for them.
+ */
+async function runWithClock(t: TestContext, fn: (clock: { ahead: number }) => Promise<void>): Promise<void> {
+  const real = performance.now.bind(performance);
+  const clock = { ahead: 0 };
+  t.mock.method(performance, 'now', () => real() + clock.ahead);
+  await fn(clock);
 }
 
 interface Deferred {
@@ -677,4 +688,100 @@ test('property: whatever the mix of keys, bad inputs, cancellations, run lengths
     }),
     { numRuns: 200 },
   );
+});
+
+test("a one-by-one retry's age counts from its own start: one that just began after a long failed batch is not left behind beside the next run", (t) => runWithClock(t, async (clock) => {
+  const { runner, runs, release } = gatedRunner();
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 1000);
+  const first = b.submit(1);
+  await turns(3);
+  const gone = new Cancellation();
+  const good = b.submit(2);
+  const bad = b.submit(-3, gone).catch((e: unknown) => e);
+  await release(); // [1]
+  assert.equal(await first, 2);
+  assert.deepEqual(runs, [[1], [2, -3]]);
+  clock.ahead += 5000; // the batched run takes 5 s, then fails
+  await release();
+  await release(); // [2] alone, answered; [-3]'s retry starts now
+  assert.equal(await good, 4);
+  assert.deepEqual(runs, [[1], [2, -3], [2], [-3]]);
+  clock.ahead += 10; // 10 ms into the retry, its caller gives up
+  gone.cancel(new Error('timed out'));
+  const next = b.submit(5);
+  await turns(3);
+  assert.deepEqual(runs.at(-1), [-3], 'the young retry still holds the model: the next run does not start beside it');
+  await release(); // [-3] ends
+  assert.equal(((await bad) as Error).message, 'negative -3', 'the retry ran to its end (it was not left behind)');
+  await release(); // [5]
+  assert.equal(await next, 10);
+}));
+
+test('after batched runs keep failing while their requests succeed alone, calls run one by one for a while, then batching is tried again', (t) => runWithClock(t, async (clock) => {
+  const runs: number[][] = [];
+  const paused: [number, number][] = [];
+  let batchFailures = 0;
+  // A model that fails every batched run, as one that only takes one row at a time does.
+  const runner: BatchRunner<number, number> = {
+    keyOf: () => 'k',
+    runOne: async (x) => (runs.push([x]), x * 2),
+    runBatch: async (xs) => {
+      runs.push([...xs]);
+      throw new Error('cannot batch');
+    },
+    batchFailed: () => batchFailures++,
+    batchingPaused: (n, ms) => paused.push([n, ms]),
+  };
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 1000, 2, 60_000);
+  // Two calls in one turn form a batch of two; it fails and both succeed alone.
+  const round = async (x: number) => {
+    const out = await Promise.all([b.submit(x), b.submit(x + 1)]);
+    assert.deepEqual(out, [2 * x, 2 * (x + 1)]);
+  };
+  await round(1);
+  assert.equal(b.paused, false, 'one such failure does not pause batching');
+  await round(3);
+  assert.deepEqual(paused, [[2, 60_000]], 'told once, with the failures in a row and the pause');
+  assert.equal(b.paused, true);
+  runs.length = 0;
+  await round(5);
+  assert.deepEqual(runs, [[5], [6]], 'paused: each call runs alone, no batched run is tried');
+  assert.equal(batchFailures, 2);
+  clock.ahead += 60_000;
+  assert.equal(b.paused, false, 'the pause ends');
+  runs.length = 0;
+  await round(7);
+  assert.deepEqual(runs, [[7, 8], [7], [8]], 'batching is tried again');
+  assert.equal(paused.length, 2, 'and one more such failure pauses it again at once');
+  assert.equal(b.paused, true);
+}));
+
+test('a failed batch whose requests also fail alone (bad requests) does not count towards pausing batching; a successful batch resets the count', async () => {
+  const runs: number[][] = [];
+  const paused: number[] = [];
+  const runner: BatchRunner<number, number> = {
+    keyOf: () => 'k',
+    runOne: async (x) => {
+      runs.push([x]);
+      if (x < 0) throw new Error('bad');
+      return x;
+    },
+    runBatch: async (xs) => {
+      runs.push([...xs]);
+      if (xs.some((x) => x < 0) || xs[0]! >= 100) throw new Error('batch failed');
+      return xs;
+    },
+    batchingPaused: (n) => paused.push(n),
+  };
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 1000, 2, 60_000);
+  const pair = (x: number, y: number) => Promise.allSettled([b.submit(x), b.submit(y)]);
+  await pair(100, 101); // batching failed (both fine alone): 1
+  await pair(1, -1); // a bad request: resets
+  await pair(100, 101); // 1
+  await pair(1, 2); // a batch that succeeds: resets
+  await pair(100, 101); // 1
+  assert.deepEqual(paused, []);
+  assert.equal(b.paused, false);
+  await pair(100, 101); // 2: paused
+  assert.deepEqual(paused, [2]);
 });

@@ -28,6 +28,21 @@ export const GATHER_LIMIT_MS = 1;
  */
 export const LEAVE_BEHIND_AFTER_MS = 1000;
 
+/**
+ * Batched runs in a row that failed while every request of theirs then succeeded alone (the
+ * batching itself failed, not a bad request) before the batcher stops batching for
+ * {@link BATCH_PAUSE_MS}: a model that can only run one row at a time would otherwise pay for a
+ * failed batched run on top of each batch's one-by-one retries, for as long as it is served.
+ */
+export const BATCH_FAILURES_BEFORE_PAUSE = 3;
+
+/**
+ * How long calls run one by one (as with batching off) after {@link BATCH_FAILURES_BEFORE_PAUSE}
+ * batched runs in a row failed where their requests succeeded alone. Batching is then tried again;
+ * one more such failure pauses it again at once, a batched run that succeeds resumes it for good.
+ */
+export const BATCH_PAUSE_MS = 60_000;
+
 /** One model run of a batcher, as it reports it for metrics once the run has ended. */
 export interface BatchRun {
   /** Requests the run took. */
@@ -60,6 +75,12 @@ export interface BatchRunner<I, O> {
    * nothing of the batch. Optional; what it throws is ignored.
    */
   batchFailed?(error: unknown, size: number): void;
+  /**
+   * Told when batching pauses (see {@link BATCH_FAILURES_BEFORE_PAUSE}): how many batched runs in a
+   * row failed while their requests succeeded alone, and how long calls now run one by one.
+   * Optional; what it throws is ignored.
+   */
+  batchingPaused?(failures: number, pauseMs: number): void;
   /**
    * Which inputs may share a run: equal keys batch together; `undefined` means this input cannot
    * join a batch and runs alone at once.
@@ -109,6 +130,10 @@ export class AdaptiveBatcher<I, O> {
   #runBegan = 0;
   #starting = false;
   #timer: NodeJS.Timeout | undefined;
+  /** Batched runs in a row that failed while the requests they held succeeded alone. */
+  #batchingFailures = 0;
+  /** Until when (`performance.now()`) calls run one by one; 0 when batching is not paused. */
+  #pausedUntil = 0;
 
   constructor(
     private readonly runner: BatchRunner<I, O>,
@@ -116,9 +141,17 @@ export class AdaptiveBatcher<I, O> {
     private readonly observe: BatchObserver = () => undefined,
     private readonly gatherLimitMs = GATHER_LIMIT_MS,
     private readonly leaveBehindAfterMs = LEAVE_BEHIND_AFTER_MS,
+    private readonly failuresBeforePause = BATCH_FAILURES_BEFORE_PAUSE,
+    private readonly pauseMs = BATCH_PAUSE_MS,
   ) {
     if (!Number.isInteger(options.maxSize) || options.maxSize < 1) throw new RangeError('maxSize must be a whole number of at least 1');
     if (!(options.maxDelayMs >= 0)) throw new RangeError('maxDelayMs must be 0 or more');
+  }
+
+  /** Whether batching is paused after batched runs kept failing (see {@link BATCH_FAILURES_BEFORE_PAUSE}). */
+  get paused(): boolean {
+    if (this.#pausedUntil !== 0 && performance.now() >= this.#pausedUntil) this.#pausedUntil = 0;
+    return this.#pausedUntil !== 0;
   }
 
   /** Requests waiting for the next run (for tests and metrics). */
@@ -137,6 +170,8 @@ export class AdaptiveBatcher<I, O> {
     // model whose requests never batch reads as runs of 1, not as no runs at all.
     if (key === undefined) return this.#timed(settle(() => this.runner.runOne(input)), [0], performance.now());
     if (this.options.maxSize === 1) return this.#timed(settle(() => this.runner.runOne(input)), [0], performance.now());
+    // Paused: as with batching off, each call runs on its own at once.
+    if (this.paused) return this.#timed(settle(() => this.runner.runOne(input)), [0], performance.now());
     return new Promise<O>((resolve, reject) => {
       const idle = !this.#running && !this.#starting && this.#queue.length === 0;
       this.#queue.push({ input, key, arrived: performance.now(), cancellation, resolve, reject });
@@ -225,9 +260,11 @@ export class AdaptiveBatcher<I, O> {
     let key: string | undefined;
     const batch: Waiting<I, O>[] = [];
     let kept = 0;
+    // Calls queued before batching paused run one at a time.
+    const most = this.paused ? 1 : this.options.maxSize;
     for (let i = 0; i < this.#queue.length; i++) {
       const w = this.#queue[i]!;
-      if (batch.length < this.options.maxSize && (key === undefined || w.key === key)) {
+      if (batch.length < most && (key === undefined || w.key === key)) {
         if (w.cancellation?.cancelled) {
           w.reject(w.cancellation.reason);
           continue;
@@ -248,6 +285,16 @@ export class AdaptiveBatcher<I, O> {
       else this.#queue[kept++] = w;
     }
     this.#queue.length = kept;
+  }
+
+  /** Stops batching for `pauseMs` and says so. */
+  #pause(): void {
+    this.#pausedUntil = performance.now() + this.pauseMs;
+    try {
+      this.runner.batchingPaused?.(this.#batchingFailures, this.pauseMs);
+    } catch {
+      // A report must not change what runs.
+    }
   }
 
   /** Fails the calls of the run in flight, whose callers have all given up, and frees the model for the next run. */
@@ -289,6 +336,7 @@ export class AdaptiveBatcher<I, O> {
         outputs = undefined;
       }
       if (outputs) {
+        this.#batchingFailures = 0;
         batch.forEach((w, i) => w.resolve(outputs[i]!));
         return;
       }
@@ -301,13 +349,29 @@ export class AdaptiveBatcher<I, O> {
       // caller gave up meanwhile). Each call answered leaves the run's calls in flight: a retry that
       // never ends is left behind (see #schedule) once the calls still waiting for it gave up, which
       // the calls answered before it, whose callers have their answers, must not prevent.
+      // Each retry is a run of its own: its age (for leaving it behind) counts from its start, not
+      // the batch's, or a retry that just started after a long failed batch would be left behind at
+      // once and the next run started beside it.
       const unanswered = [...batch];
       if (run === this.#run) this.#inFlight = unanswered;
+      let retried = 0;
+      let retriesFailed = 0;
       for (const w of batch) {
         if (w.cancellation?.cancelled) w.reject(w.cancellation.reason);
-        else await settle(() => this.runner.runOne(w.input)).then(w.resolve, w.reject);
+        else {
+          if (run === this.#run) this.#runBegan = performance.now();
+          retried++;
+          await settle(() => this.runner.runOne(w.input)).then(w.resolve, (err: unknown) => {
+            retriesFailed++;
+            w.reject(err);
+          });
+        }
         unanswered.shift();
       }
+      // A request that fails alone too explains the batch's failure; requests that all succeed alone
+      // do not: it is the batching that fails.
+      if (retriesFailed > 0) this.#batchingFailures = 0;
+      else if (retried > 0 && ++this.#batchingFailures >= this.failuresBeforePause) this.#pause();
     } finally {
       // A run left behind ends long after its calls were failed: the runs since are not its to touch.
       if (run === this.#run) {

@@ -22,3 +22,15 @@ export function batchFailureLogger(log: Logger, step: string, otherCode: ErrorCo
     log.warn({ step, batchSize: size, code }, `a batched run of ${size} requests of ${step} failed (${code}: ${excerpt(thrownMessage(error), 300)}); each request is retried alone`);
   };
 }
+
+/**
+ * A batcher's `batchingPaused` for a server: one warning, naming `step`, that batched runs kept
+ * failing while their requests succeeded alone and that its requests now run one by one for a while.
+ */
+export function batchingPauseLogger(log: Logger, step: string): (failures: number, pauseMs: number) => void {
+  return (n, pauseMs) =>
+    log.warn(
+      { step, failedBatches: n, pauseSeconds: pauseMs / 1000 },
+      `${step}: ${n} batched runs in a row failed while each of their requests succeeded alone; requests run one by one for the next ${pauseMs / 1000} s, then batching is tried again`,
+    );
+}

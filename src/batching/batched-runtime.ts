@@ -3,7 +3,7 @@ import type { TensorMap } from '../core/tensor.js';
 import type { ModelRuntime } from '../runtimes/runtime.js';
 import type { Logger } from '../core/context.js';
 import { AdaptiveBatcher, type BatchObserver } from './adaptive-batcher.js';
-import { batchFailureLogger } from './batch-failure-log.js';
+import { batchFailureLogger, batchingPauseLogger } from './batch-failure-log.js';
 import { recordBatching, type BatchingOptions } from './batching-options.js';
 import { batchKey, concatInputs, rowsOf, splitOutputs, UnsplittableBatchError } from './tensor-batch.js';
 
@@ -79,7 +79,12 @@ export class BatchedRuntime implements ModelRuntime {
             throw err;
           }
         },
-        ...(failures ? { batchFailed: batchFailureLogger(failures.log, failures.step) } : {}),
+        ...(failures
+          ? {
+              batchFailed: batchFailureLogger(failures.log, failures.step),
+              batchingPaused: batchingPauseLogger(failures.log, failures.step),
+            }
+          : {}),
       },
       options,
       observe,

@@ -85,6 +85,9 @@ test('--help shows every default the same way, unquoted, as the descriptions wri
   assert.match(deploy, /at most 3600 \(default: 5\)/);
   const transform = program.commands.find((c) => c.name() === 'local')!.commands.find((c) => c.name() === 'transform')!.helpInformation().replace(/\s+/g, ' ');
   assert.match(transform, /\(choices: None, Line, default: None\)/);
+  // One bracketed note per flag: a default the description gives is not followed by a second for the choices.
+  assert.doesNotMatch(help.replace(/\s+/g, ' '), /\) \((?:choices|default):/);
+  assert.match(transform, /--strategy <strategy> BatchStrategy \(choices: MultiRecord, SingleRecord, MULTI_RECORD, SINGLE_RECORD; default: the container's \/execution-parameters, else MultiRecord\)/);
 });
 
 test('smkit local start --help gives --startup-timeout its range and default and --engine its probe, as run.ts and docs/local-endpoints.md do', async () => {

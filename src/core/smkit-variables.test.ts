@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { misspeltSmkitVariables, SMKIT_VARIABLES } from './smkit-variables.js';
+import { misspeltSmkitVariables, misspeltSmkitVariableWarnings, SMKIT_VARIABLES } from './smkit-variables.js';
 import { REPO_ROOT } from '../../test/helpers/serve-process.js';
 
 test('a misspelt SMKIT_ variable is found with the name meant; known names, and SMKIT_ names near none, are not', () => {
@@ -12,6 +12,16 @@ test('a misspelt SMKIT_ variable is found with the name meant; known names, and 
     { variable: 'smkit_debug', meant: ['SMKIT_DEBUG'] },
   ]);
   assert.deepEqual(misspeltSmkitVariables(Object.fromEntries(SMKIT_VARIABLES.map((v) => [v, '1']))), []);
+});
+
+test('the warning quotes the names meant and lists them as the other did-you-mean messages do', () => {
+  assert.deepEqual(
+    misspeltSmkitVariableWarnings({ SMKIT_CONNECTIONEBALANCING: 'true', SMKIT_BATCH_MAX_SIZ: '8' }).map((w) => w.message),
+    [
+      'SMKIT_CONNECTIONEBALANCING is not a setting smkit reads, so it is ignored: did you mean "SMKIT_CONNECTION_BALANCING" or "SMKIT_CONNECTION_REBALANCING"?',
+      'SMKIT_BATCH_MAX_SIZ is not a setting smkit reads, so it is ignored: did you mean "SMKIT_BATCH_MAX_SIZE"?',
+    ],
+  );
 });
 
 test('SMKIT_VARIABLES holds every SMKIT_ variable the source and README name, so none of them is taken for a typo', () => {

@@ -1,4 +1,4 @@
-import { closestNames } from './closest-name.js';
+import { closestNames, orList } from './closest-name.js';
 
 /**
  * Every `SMKIT_` variable smkit reads (serve, local, train, deploy, its images and its test
@@ -53,5 +53,5 @@ export function misspeltSmkitVariables(env: Readonly<Record<string, string | und
  * reads `SMKIT_` settings says (smkit serve and smkit local through their loggers, the others on stderr).
  */
 export function misspeltSmkitVariableWarnings(env: Readonly<Record<string, string | undefined>>): Array<{ variable: string; meant: string[]; message: string }> {
-  return misspeltSmkitVariables(env).map(({ variable, meant }) => ({ variable, meant, message: `${variable} is not a setting smkit reads, so it is ignored: did you mean ${meant.join(' or ')}?` }));
+  return misspeltSmkitVariables(env).map(({ variable, meant }) => ({ variable, meant, message: `${variable} is not a setting smkit reads, so it is ignored: did you mean ${orList(meant)}?` }));
 }

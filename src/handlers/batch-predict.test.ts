@@ -166,6 +166,45 @@ export function outputFn(prediction) {
   }
 });
 
+test('a predictBatchFn that fails every batched call while each request succeeds alone is paused from batching, and one warning by its name says so', async () => {
+  // Takes one input at a time, as a handler written for batching off might.
+  const dir = handlerDir(`
+export const sizes = [];
+export async function predictBatchFn(inputs) {
+  sizes.push(inputs.length);
+  await new Promise((r) => setTimeout(r, 2));
+  if (inputs.length > 1) throw new Error('one input at a time');
+  return [{ value: inputs[0].tensors[''].data[0] }];
+}
+export function outputFn(prediction) {
+  return JSON.stringify(prediction.value);
+}
+`);
+  try {
+    const lines: { obj: object | string; msg?: string }[] = [];
+    const quiet = () => undefined;
+    const logger = { debug: quiet, info: quiet, error: quiet, warn: (obj: object | string, msg?: string) => void lines.push({ obj, msg }) };
+    const engine = await InferenceEngine.load(engineOptions(dir, { batching: { maxSize: 8, maxDelayMs: 0 }, log: logger }));
+    const paused = () => lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('batched runs in a row failed'));
+    // Rounds of concurrent requests, until batched calls have failed often enough: every request is answered.
+    for (let round = 0; round < 200 && paused().length === 0; round++) {
+      const answers = await Promise.all([1, 2, 3, 4].map((x) => invoke(engine, x)));
+      assert.deepEqual(
+        answers.map((a) => a.body.toString()),
+        ['1', '2', '3', '4'],
+      );
+    }
+    assert.deepEqual(paused(), [
+      {
+        obj: { step: 'predictBatchFn', failedBatches: 3, pauseSeconds: 60 },
+        msg: 'predictBatchFn: 3 batched runs in a row failed while each of their requests succeeded alone; requests run one by one for the next 60 s, then batching is tried again',
+      },
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a predictBatchFn gets a tensor a request names __proto__ as a tensor of that name', async () => {
   const dir = handlerDir(`
 export async function predictBatchFn(inputs) {

@@ -3,7 +3,7 @@ import { valueKind, withArticle } from '../errors/excerpt.js';
 import { cancellationOf } from '../core/cancellation.js';
 import type { InvocationContext, Logger } from '../core/context.js';
 import { AdaptiveBatcher, type BatchObserver } from '../batching/adaptive-batcher.js';
-import { batchFailureLogger } from '../batching/batch-failure-log.js';
+import { batchFailureLogger, batchingPauseLogger } from '../batching/batch-failure-log.js';
 import type { BatchingOptions } from '../batching/batching-options.js';
 import type { PredictBatchFn } from './user-module.js';
 import type { Tensor, TensorMap } from '../core/tensor.js';
@@ -108,7 +108,7 @@ export function createBatchPredictor(fn: PredictBatchFn, model: unknown, options
       keyOf: () => 'all',
       runBatch: (calls) => callBatched(fn, name, model, calls),
       runOne: async (call) => (await callUser(fn, name, model, [call]))[0],
-      ...(log ? { batchFailed: batchFailureLogger(log, name, 'ERR_USER_CODE') } : {}),
+      ...(log ? { batchFailed: batchFailureLogger(log, name, 'ERR_USER_CODE'), batchingPaused: batchingPauseLogger(log, name) } : {}),
     },
     options,
     observe,

@@ -413,7 +413,7 @@ test('--output - of smkit local transform and smkit local train is a usage error
 
 test('a misspelt SMKIT_ variable is a warning naming the setting meant from smkit train, deploy, local transform and local (in its log format), not only from smkit serve', { timeout: 180_000 }, async () => {
   const env: NodeJS.ProcessEnv = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^smkit_/i.test(k))), SMKIT_TRAIN_GRACE_SECOND: '5' };
-  const warning = 'SMKIT_TRAIN_GRACE_SECOND is not a setting smkit reads, so it is ignored: did you mean SMKIT_TRAIN_GRACE_SECONDS?';
+  const warning = 'SMKIT_TRAIN_GRACE_SECOND is not a setting smkit reads, so it is ignored: did you mean "SMKIT_TRAIN_GRACE_SECONDS"?';
   const runs: ReadonlyArray<readonly [args: readonly string[], error: string]> = [
     [['train', '--base-dir', '/nonexistent-opt-ml'], '--base-dir="/nonexistent-opt-ml" is invalid'],
     [['deploy', '/nonexistent-endpoint.yaml', '--dry-run'], 'nonexistent-endpoint.yaml'],

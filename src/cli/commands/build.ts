@@ -5,7 +5,7 @@ export function registerBuild(program: Command): void {
   program
     .command('build')
     .description('Build the smkit image with docker or podman (optionally baking in a model); prints the image name and size')
-    .option('--variant <variant>', 'cpu or gpu (the Dockerfile target)', 'cpu')
+    .option('--variant <variant>', 'cpu or gpu: the Dockerfile target', 'cpu')
     .option('--model <path>', 'model directory or model.tar.gz to bake in at /opt/smkit/model (checked like smkit package)')
     .option('--tag <name>', 'image name (default: smkit:<version>-<variant>, or smkit-<model>:<version>-<variant> with --model)')
     .option('--platform <platform>', 'target platform, for example linux/amd64')

@@ -3,6 +3,7 @@ import { INSTANCE_ID_HEADER } from '../../core/sagemaker-headers.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import type { RunningContainer } from './backend.js';
 import { tailLog } from './log-tail.js';
+import { secondsText } from '../../core/seconds-text.js';
 
 /** Options of {@link waitForPing}. */
 export interface WaitOptions {
@@ -160,7 +161,7 @@ export async function waitForPing(container: RunningContainer, opts: WaitOptions
     const waited = Date.now() - started;
     if (waited >= timeoutMs) {
       const state = last === undefined ? 'no answer' : last.foreign ? `another server answers on port ${container.spec.port}, not this container` : `last status ${last.status}`;
-      throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id} did not pass /ping within ${Math.round(timeoutMs / 1000)} s (${state}); raise --startup-timeout if the model is slow to load`));
+      throw new ToolkitError('ERR_CONTAINER_START', await withLogTail(container, `${container.spec.id} did not pass /ping within ${secondsText(timeoutMs)} s (${state}); raise --startup-timeout if the model is slow to load`));
     }
     if (opts.onProgress && waited - lastReport >= 2_000) {
       lastReport = waited;

@@ -315,6 +315,12 @@ test('a record is measured in the characters of its line, not its bytes: one exa
   }
 });
 
+test('an empty CustomAttributes is captured as none, not as [""]', () => {
+  const at = new Date('2022-02-14T17:25:49.000Z');
+  const record = buildCaptureRecord({ at, eventId: 'e1', customAttributes: '', input: { body: Buffer.from('1'), contentType: 'text/csv' } }, types);
+  assert.deepEqual(record.eventMetadata, { eventId: 'e1', inferenceTime: '2022-02-14T17:25:49Z' });
+});
+
 test('measureCaptureRecord gives the length of the JSON line the filled record makes, for any bytes, text and metadata', () => {
   const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 60 }), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\t', '\u0000', '\u001f', '\u007f', '\u2028', 'é', '€', '\u{1f600}', 'a'), maxLength: 60 }));
   const payload = fc.record({

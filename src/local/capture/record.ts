@@ -166,6 +166,9 @@ export function buildCaptureRecord(event: CaptureEvent, types: CaptureContentTyp
   if (event.output) captureData.endpointOutput = capturePayload('OUTPUT', event.output.body, event.output.contentType, types, data);
   const eventMetadata: CaptureRecord['eventMetadata'] = { eventId: event.eventId ?? randomUUID(), inferenceTime: inferenceTime(event.at) };
   if (event.inferenceId !== undefined) eventMetadata.inferenceId = event.inferenceId;
-  if (event.customAttributes !== undefined) eventMetadata.customAttributes = [event.customAttributes];
+  // An empty header (curl's `-H 'X-Amzn-SageMaker-Custom-Attributes;'`; the AWS SDKs send none for
+  // an empty string) carries no attributes: not `[""]`, which a Model Monitor script reading
+  // `custom_attribute[0]` would take for some.
+  if (event.customAttributes !== undefined && event.customAttributes !== '') eventMetadata.customAttributes = [event.customAttributes];
   return { captureData, eventMetadata, eventVersion: '0' };
 }

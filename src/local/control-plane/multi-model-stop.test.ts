@@ -98,7 +98,8 @@ describe('multi model stop', () => {
     return held;
   }
 
-  const notReady = (invocation: Promise<unknown>) => assert.rejects(invocation, (err: Error) => err.name === 'ModelNotReadyException');
+  // The message gives the 500 ms waited as 0.5 s, not rounded to "0 s".
+  const notReady = (invocation: Promise<unknown>) => assert.rejects(invocation, (err: Error) => err.name === 'ModelNotReadyException' && /after 0\.5 s;/.test(err.message));
 
   /**
    * The stalled GET of `key` that `invocation` started, once that invocation has given up with

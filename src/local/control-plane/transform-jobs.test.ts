@@ -495,6 +495,8 @@ test('DataCaptureConfig writes the input and output manifests under DestinationS
   const started = done.TransformStartTime!.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const lines = (await object('out', `${name}/a.csv.out`)).trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
   assert.deepEqual(lines.map((l) => [l.got, l.SageMakerInferenceTime]), [['1,2\n', started], ['3,4\n', started]]);
+  // The output objects carry the job's Accept as their Content-Type.
+  assert.equal((await s3.client.send(new HeadObjectCommand({ Bucket: 'out', Key: `${name}/a.csv.out` }))).ContentType, 'application/json');
   for (const l of lines) assert.match(l.SageMakerInferenceId!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.notEqual(lines[0]!.SageMakerInferenceId, lines[1]!.SageMakerInferenceId);
   const hour = started.slice(0, 13).replace(/[-T]/g, '/');

@@ -622,7 +622,7 @@ export class TransformJobs {
       };
       signal.throwIfAborted();
       // An empty key is no key.
-      const uploaded = await this.upload(tout.S3OutputPath, outputDir, signal, (req.TransformOutput as { KmsKeyId?: string }).KmsKeyId || undefined, written);
+      const uploaded = await this.upload(tout.S3OutputPath, outputDir, signal, (req.TransformOutput as { KmsKeyId?: string }).KmsKeyId || undefined, written, (req.TransformOutput as { Accept?: string }).Accept || undefined);
       signal.throwIfAborted();
       if (capture) await this.writeCapture(job, capture, { prefix: inputPrefix, keys: files }, uploaded, signal, written);
       signal.throwIfAborted();
@@ -805,9 +805,11 @@ export class TransformJobs {
   /**
    * Uploads every `.out` file under `dir` to `S3OutputPath/<relative path>.out`, encrypted with
    * `kmsKeyId` (`TransformOutput.KmsKeyId`) when given, as the service encrypts the output "at rest
-   * using Amazon S3 server-side encryption" with it.
+   * using Amazon S3 server-side encryption" with it. Each object's Content-Type is the job's
+   * `TransformOutput.Accept` when it has one (the type every answer was asked in; the API reference
+   * does not say what the service sets); without one, none is set, as the answers may differ.
    */
-  private async upload(outputPath: string, dir: string, signal: AbortSignal, kmsKeyId: string | undefined, written: S3Object[]): Promise<{ prefix: string; keys: string[] }> {
+  private async upload(outputPath: string, dir: string, signal: AbortSignal, kmsKeyId: string | undefined, written: S3Object[], accept?: string): Promise<{ prefix: string; keys: string[] }> {
     const at = parseS3Location(outputPath)!;
     const prefix = folderPrefix(at.key);
     const keys: string[] = [];
@@ -821,7 +823,7 @@ export class TransformJobs {
       // Counted before it is sent: a PUT cut short by a stop may still have been stored.
       written.push({ bucket: at.bucket, key: prefix + rel, existed: await this.existedBefore(at.bucket, prefix + rel, signal) });
       try {
-        await this.ctx.s3().putFile(at.bucket, prefix + rel, file, undefined, { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
+        await this.ctx.s3().putFile(at.bucket, prefix + rel, file, accept, { signal, ...(kmsKeyId === undefined ? {} : { kmsKeyId }) });
       } catch (err) {
         // A local S3 server without a KMS refuses SSE-KMS uploads: say where the key comes from.
         const sse = kmsKeyId === undefined ? '' : ` with SSE-KMS key ${kmsKeyId} (TransformOutput.KmsKeyId; an S3 server without KMS refuses such uploads: leave KmsKeyId out of the job there)`;

@@ -5,6 +5,7 @@ import { acquireModel, type ModelLease } from './multi-model.js';
 import type { BodyBudget } from '../../server/body-budget.js';
 import { deadline } from './deadline.js';
 import { AnswerOverBudgetError, MAX_ERROR_ANSWER_BYTES, MAX_REALTIME_ANSWER_BYTES, readAtMost, type CappedAnswer } from './read-answer.js';
+import { secondsText } from '../../core/seconds-text.js';
 
 /** Re-exported for callers of {@link invokeChain}, which takes these containers and throws these failures. */
 export { ContainerFailure, type ChainContainer } from './container.js';
@@ -113,7 +114,7 @@ async function postWithin(container: ChainContainer, index: number, route: strin
   } catch (err) {
     const name = (err as Error).name;
     if (name === 'TimeoutError' || name === 'AbortError') {
-      throw new ContainerFailure('timeout', container, index, undefined, `no response within ${Math.round(timeoutMs / 1000)} s`);
+      throw new ContainerFailure('timeout', container, index, undefined, `no response within ${secondsText(timeoutMs)} s`);
     }
     const malformed = malformedAnswer(err);
     if (malformed !== undefined) throw new ContainerFailure('malformed', container, index, undefined, malformed);

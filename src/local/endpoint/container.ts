@@ -1,3 +1,4 @@
+import { secondsText } from '../../core/seconds-text.js';
 /** What {@link MultiModelHost.fetch} did: `found` the model (it is now in `source`) or not, at `at` (its S3 URI). */
 export interface FetchedModel {
   found: boolean;
@@ -95,7 +96,7 @@ export function malformedAnswer(err: unknown): string | undefined {
  * <model>: `) opens the detail.
  */
 export function answerReadFailure(err: unknown, container: ChainContainer, index: number, timedOut: boolean, timeoutMs: number, doing = ''): ContainerFailure {
-  if (timedOut) return new ContainerFailure('timeout', container, index, undefined, `${doing}no complete response within ${Math.round(timeoutMs / 1000)} s`);
+  if (timedOut) return new ContainerFailure('timeout', container, index, undefined, `${doing}no complete response within ${secondsText(timeoutMs)} s`);
   const malformed = malformedAnswer(err);
   if (malformed !== undefined) return new ContainerFailure('malformed', container, index, undefined, `${doing}${malformed}`);
   return new ContainerFailure('unreachable', container, index, undefined, `${doing}connection lost while reading the response: ${(err as Error).message}`);

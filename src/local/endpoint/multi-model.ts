@@ -6,6 +6,7 @@ import { copyModelDirectory, extractModelArchive } from '../../archive/model-arc
 import { ToolkitError } from '../../errors/catalogue.js';
 import { answerReadFailure, ContainerFailure, ModelFetchUnavailableError, unreachableFailure, type ChainContainer, type FetchedModel, type MultiModelHost } from './container.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
+import { secondsText } from '../../core/seconds-text.js';
 
 /**
  * The caller's `TargetModel` is missing, names nothing or an archive that cannot be extracted, or is
@@ -212,7 +213,7 @@ function untilLoaded<T>(load: Promise<T>, targetModel: string, timeoutMs: number
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(
-      () => reject(new ModelNotReadyError(`Model ${targetModel} is still being downloaded and loaded after ${Math.round(timeoutMs / 1000)} s; loading goes on (up to ${MODEL_LOAD_TIMEOUT_MS / 1000} s): retry the request.`)),
+      () => reject(new ModelNotReadyError(`Model ${targetModel} is still being downloaded and loaded after ${secondsText(timeoutMs)} s; loading goes on (up to ${MODEL_LOAD_TIMEOUT_MS / 1000} s): retry the request.`)),
       timeoutMs,
     );
   });

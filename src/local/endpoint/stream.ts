@@ -3,6 +3,7 @@ import { ContainerFailure, requestHeaders, type ChainContainer, type InvokeEndpo
 import { answerReadFailure, malformedAnswer, unreachableFailure } from './container.js';
 import { acquireModel } from './multi-model.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
+import { secondsText } from '../../core/seconds-text.js';
 
 /** Response streaming needs a single container; the variant is a serial pipeline. */
 export class PipelineStreamingError extends Error {
@@ -18,7 +19,7 @@ export class PipelineStreamingError extends Error {
  */
 export class StreamTimeoutError extends Error {
   constructor(readonly hostname: string, readonly timeoutMs: number) {
-    super(`${hostname} did not finish its streamed answer within ${Math.round(timeoutMs / 1000)} s`);
+    super(`${hostname} did not finish its streamed answer within ${secondsText(timeoutMs)} s`);
     this.name = 'StreamTimeoutError';
   }
 }
@@ -102,7 +103,7 @@ async function openRoute(container: ChainContainer, route: string, req: InvokeEn
   } catch (err) {
     if (signal?.aborted) throw err;
     const name = (err as Error).name;
-    if (name === 'TimeoutError' || name === 'AbortError') throw new ContainerFailure('timeout', container, 0, undefined, `no response within ${Math.round(timeoutMs / 1000)} s`);
+    if (name === 'TimeoutError' || name === 'AbortError') throw new ContainerFailure('timeout', container, 0, undefined, `no response within ${secondsText(timeoutMs)} s`);
     const malformed = malformedAnswer(err);
     if (malformed !== undefined) throw new ContainerFailure('malformed', container, 0, undefined, malformed);
     throw unreachableFailure(err, container, 0);

@@ -10,6 +10,7 @@ import { pingHealthy } from '../backends/wait-ready.js';
 import type { ChainContainer } from '../endpoint/chain.js';
 import { multiModelHost, type FetchedModel, type MultiModelHost } from '../endpoint/container.js';
 import type { FleetInstance, InstanceLauncher } from './fleet.js';
+import { secondsText } from '../../core/seconds-text.js';
 
 /** One container of a variant's instances, with its model data already local. */
 export interface ContainerTemplate {
@@ -200,7 +201,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
             // Worded to follow "it" (the deployment says "did not pass the ping health check: it <reason>"):
             // a load failure is the container's own /ping message ("model failed to load: …").
             const loadFailure = detail('reason');
-            const reason = loadFailure !== undefined ? `answered /ping with 503: ${loadFailure}` : detail('exit') ?? `did not answer /ping with 200 within ${Math.round(ctx.startupTimeoutMs / 1000)} s`;
+            const reason = loadFailure !== undefined ? `answered /ping with 503: ${loadFailure}` : detail('exit') ?? `did not answer /ping with 200 within ${secondsText(ctx.startupTimeoutMs)} s`;
             throw new InstanceStartError(t.hostname, reason, await tailLog(logFile, 20), { cause: err });
           }
         })())),

@@ -1,6 +1,7 @@
 import type { InstanceLease, InstancePool } from '../endpoint/local-endpoint.js';
 import { ModelNotReadyError } from '../endpoint/multi-model.js';
 import type { Fleet } from './fleet.js';
+import { secondsText } from '../../core/seconds-text.js';
 
 /**
  * A serverless variant has `MaxConcurrency` requests in flight and another arrives: the service
@@ -22,7 +23,7 @@ export class ServerlessThrottlingError extends Error {
  */
 export class ServerlessNotReadyError extends ModelNotReadyError {
   constructor(variant: string, waitedMs: number) {
-    super(`Variant ${variant} is serverless and the instance started for this invocation (a cold start) is still being provisioned after ${Math.round(waitedMs / 1000)} s; it goes on starting (up to 3 minutes): retry the request.`);
+    super(`Variant ${variant} is serverless and the instance started for this invocation (a cold start) is still being provisioned after ${secondsText(waitedMs)} s; it goes on starting (up to 3 minutes): retry the request.`);
     this.name = 'ServerlessNotReadyError';
   }
 }

@@ -622,7 +622,7 @@ describe('front door app', () => {
     const [res] = await Promise.all([request(door).post('/endpoints/mme/invocations').set('X-Amzn-SageMaker-Target-Model', 'a').send('x'), asked]);
     assert.equal(res.status, 429, res.text);
     assert.equal(res.headers['x-amzn-errortype'], 'ModelNotReadyException');
-    assert.match(res.body.Message, /^Model a is still being downloaded and loaded/);
+    assert.match(res.body.Message, /^Model a is still being downloaded and loaded after 0\.3 s;/);
     finishLoad();
     await multiModel.loads.get('a');
     // The next invocation goes to the same container and models (the same host), through an endpoint

@@ -347,7 +347,7 @@ test('ScalableDimension filters the Describe operations: a variant and an infere
 });
 
 test('a change SageMaker refuses, and one whose variant goes away before it is carried out, end as Failed activities that say why', async () => {
-  const { sagemaker, autoscaling, scaler } = setup();
+  const { t, sagemaker, autoscaling, scaler } = setup();
   const describeActivities = async () => (await autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker' })).ScalingActivities as Array<Record<string, unknown>>;
   // Refused at once: the activity ends Failed, worded as SageMaker's scaling activities page shows it ("… Reason: …").
   const call = sagemaker.call.bind(sagemaker);
@@ -364,8 +364,10 @@ test('a change SageMaker refuses, and one whose variant goes away before it is c
     "Failed to set desired instance count to 2. Reason: The account-level service limit 'local instances for endpoint usage' is 1 Instances.",
   ]);
   assert.ok(refused!.EndTime);
-  // Accepted, then the variant is gone before the next pass: the activity does not stay InProgress.
+  // Accepted (a minute later: a refused change is not asked again sooner), then the variant is gone
+  // before the next pass: the activity does not stay InProgress.
   sagemaker.call = call;
+  t.now += 60_000;
   await scaler.tick();
   const [accepted] = await describeActivities();
   assert.equal(accepted!.StatusCode, 'InProgress');
@@ -376,4 +378,66 @@ test('a change SageMaker refuses, and one whose variant goes away before it is c
   assert.ok(gone!.EndTime);
   [refused] = (await describeActivities()).slice(1);
   assert.equal(refused!.StatusCode, 'Failed');
+});
+
+test('a change SageMaker refuses starts no cooldown: the next pass whose alarm still asks scales in', async () => {
+  const { t, metrics, cloudwatch, sagemaker, autoscaling, scaler } = setup();
+  sagemaker.count = 3;
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 1, MaxCapacity: 4 });
+  await autoscaling.call('PutScalingPolicy', {
+    ...key,
+    PolicyName: 'ipi',
+    PolicyType: 'TargetTrackingScaling',
+    TargetTrackingScalingPolicyConfiguration: { TargetValue: 10, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerVariantInvocationsPerInstance' }, ScaleInCooldown: 600 },
+  });
+  let refuse = true;
+  let asked = 0;
+  const call = sagemaker.call.bind(sagemaker);
+  sagemaker.call = async (operation, input) => {
+    if (operation === 'UpdateEndpointWeightsAndCapacities') {
+      asked++;
+      if (refuse) throw new AwsServiceError('ValidationException', 'Cannot update in-progress endpoint.');
+    }
+    return call(operation, input);
+  };
+  const minute = async (perMinute: number) => {
+    for (let i = 0; i < perMinute; i++) metrics.record({ endpoint: 'ep', variant: 'v1', at: t.now + (i * 50_000) / perMinute, outcome: 'ok', instanceCount: sagemaker.count });
+    t.now += 60_000;
+    cloudwatch.evaluateDue(t.now);
+    await scaler.tick();
+  };
+  for (let i = 0; i < 20 && asked === 0; i++) await minute(3);
+  assert.equal(asked, 1, 'the scale-in was asked for');
+  assert.deepEqual(sagemaker.updates, [], 'and refused');
+  // A minute later, well inside the 600 s cooldown a scale-in would start, the alarm still asks
+  // and the change is made: the refused one took no instance away.
+  refuse = false;
+  await minute(3);
+  assert.deepEqual(sagemaker.updates, [1]);
+});
+
+test('a change SageMaker keeps refusing is asked again once a minute, not on every pass', async () => {
+  const { t, sagemaker, autoscaling, scaler, errors } = setup();
+  let asked = 0;
+  const call = sagemaker.call.bind(sagemaker);
+  sagemaker.call = async (operation, input) => {
+    if (operation === 'UpdateEndpointWeightsAndCapacities') {
+      asked++;
+      throw new AwsServiceError('ResourceLimitExceeded', "The account-level service limit 'local instances for endpoint usage' is 1 Instances.");
+    }
+    return call(operation, input);
+  };
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 2, MaxCapacity: 4 });
+  // Passes every 10 s (as the scaler's own timer makes them) for two minutes and a half.
+  for (let i = 0; i < 15; i++) {
+    await scaler.tick();
+    t.now += 10_000;
+  }
+  assert.equal(asked, 3, 'at 0 s, 60 s and 120 s');
+  assert.equal(errors.length, 3);
+  const activities = (await autoscaling.call('DescribeScalingActivities', { ServiceNamespace: 'sagemaker' })).ScalingActivities as Array<Record<string, unknown>>;
+  assert.deepEqual(
+    activities.map((a) => a.StatusCode),
+    ['Failed', 'Failed', 'Failed'],
+  );
 });

@@ -66,6 +66,13 @@ interface Candidate {
 export class VariantScaler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /**
+   * The change SageMaker last refused, per target (its resource ID): when, and to what capacity. A
+   * refused change starts no cooldown, so without this every pass (every 2 s) would ask again, each
+   * a Failed activity and a warning, while a limit holds; it is asked again a minute later, as an
+   * alarm in ALARM invokes its scaling action again once a minute.
+   */
+  private readonly refused = new Map<string, { at: number; desired: number }>();
 
   constructor(private readonly opts: VariantScalerOptions) {}
 
@@ -170,13 +177,17 @@ export class VariantScaler {
       this.recordNotScaled(target, [...trackingCandidates, ...stepCandidates], variant.current);
       return;
     }
-    // A scale-out by any policy ends the scale-in cooldowns, the step policies' (user guide, "Cooldown
-    // period") and target tracking's (ScaleInCooldown reference: it "stops and doesn't complete").
-    if (chosen.decision!.direction === 'out') {
-      delete target.lastScaleInAt;
-      for (const p of policies) if (p.type === 'StepScaling') delete p.cooldown.scaleInAt;
-    }
-    await this.apply(target, chosen, now);
+    const refused = this.refused.get(target.resourceId);
+    if (refused && refused.desired === chosen.decision!.desired && now - refused.at < this.opts.clock.durationMs(60)) return;
+    await this.apply(target, chosen, now, () => {
+      // A scale-out by any policy ends the scale-in cooldowns, the step policies' (user guide, "Cooldown
+      // period") and target tracking's (ScaleInCooldown reference: it "stops and doesn't complete"):
+      // once it is taken, not when SageMaker refused it and no instance was added.
+      if (chosen.decision!.direction === 'out') {
+        delete target.lastScaleInAt;
+        for (const p of policies) if (p.type === 'StepScaling') delete p.cooldown.scaleInAt;
+      }
+    });
   }
 
   /**
@@ -310,12 +321,11 @@ export class VariantScaler {
     activity.StatusMessage = `Failed to set desired ${what} to ${desired}. Reason: ${why}.`;
   }
 
-  private async apply(target: ScalableTargetRecord, chosen: Candidate, now: number): Promise<void> {
+  private async apply(target: ScalableTargetRecord, chosen: Candidate, now: number, taken: () => void): Promise<void> {
     const decision = chosen.decision!;
     const ref = target.variant;
     const what = isComponent(ref) ? 'copy count' : 'instance count';
     const activity = this.opts.autoscaling.startActivity(target.resourceId, `Setting desired ${what} to ${decision.desired}.`, chosen.cause(decision));
-    chosen.applied(decision, now);
     try {
       if (isComponent(ref)) {
         await this.opts.sagemaker.call('UpdateInferenceComponentRuntimeConfig', { InferenceComponentName: ref.componentName, DesiredRuntimeConfig: { CopyCount: decision.desired } });
@@ -330,8 +340,15 @@ export class VariantScaler {
       // SageMaker's own example (endpoint-scaling-query-history.html, blocked scaling activities): "Failed to set desired instance count to 110. Reason: The account-level service limit …".
       activity.StatusMessage = `Failed to set desired ${what} to ${decision.desired}. Reason: ${(err as Error).message}`;
       activity.EndTime = this.opts.clock.now();
+      this.refused.set(target.resourceId, { at: now, desired: decision.desired });
       throw err;
     }
+    this.refused.delete(target.resourceId);
+    // Only a change SageMaker took starts a cooldown: after a refused one (a limit reached, the
+    // endpoint not InService) it may be asked again a minute later (see `refused`), as no capacity
+    // was added or taken.
+    taken();
+    chosen.applied(decision, now);
     // As Application Auto Scaling words it while the target's service carries the change out; the
     // next tick that finds the endpoint (or component) settled ends the activity.
     activity.StatusMessage = `Successfully set desired ${what} to ${decision.desired}. Waiting for change to be fulfilled by sagemaker.`;
