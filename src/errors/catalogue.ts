@@ -25,7 +25,7 @@ export const ERROR_CATALOGUE = {
   ERR_DECODED_TOO_LARGE: { status: 413, summary: 'The decoded inputs (image pixels, arrays) would take more memory than SMKIT_MAX_DECODED_MB allows.' },
   ERR_BODY_TIMEOUT: { status: 408, summary: 'The request body did not arrive within SMKIT_BODY_TIMEOUT_SECONDS.' },
   ERR_REQUEST_TIMEOUT: { status: 408, summary: 'The request (its headers, or a body the route does not read) did not arrive in time.' },
-  ERR_HEADERS_TOO_LARGE: { status: 431, summary: 'The request headers are larger than the server accepts (16 KB).' },
+  ERR_HEADERS_TOO_LARGE: { status: 431, summary: 'The request headers are larger than the server accepts (16 KB), or (Node 22 and later) more than 1000 lines.' },
   ERR_FOREIGN_ORIGIN: { status: 403, summary: 'A web page of another site sent the request (its Origin, or without one its Referer, names a host other than localhost, a loopback address, the address the request was sent to or an origin SMKIT_CORS_ALLOW_ORIGINS names); smkit serve refuses it on every route but GET /ping, and the WebSocket handshake. Also, with SMKIT_ALLOWED_HOSTS set, a request whose Host names neither localhost, an IP address nor a name it lists (DNS rebinding).' },
   ERR_INTERNAL: { status: 500, summary: 'An unexpected error inside smkit.' },
   // --- stateful sessions ---

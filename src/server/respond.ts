@@ -123,7 +123,8 @@ function repeatedSageMakerHeader(req: IncomingMessage, key: string): string | un
  * values (colons and line ends not counted) can hold several thousand small ones: a `Content-Type`,
  * `Accept`, `Host` or `X-Amzn-SageMaker-*` line after the thousandth was never seen (a CSV body read
  * as JSON "without a Content-Type", a second, conflicting `Content-Type` not refused). A request
- * with this many is refused ({@link requestHeadFault}); see {@link limitHeaderLines}.
+ * with this many is refused ({@link requestHeadFault}); see {@link limitHeaderLines}. Node 22 and
+ * later refuse more lines than this in the parser (`HPE_HEADER_OVERFLOW`, the 431 of a head over 16 KB).
  */
 export const MAX_HEADER_LINES = 1000;
 
@@ -345,7 +346,8 @@ export function answerClientError(err: ParseError, socket: Duplex, headers: Read
   }
   const [status, code, message]: [number, ErrorCode, string] =
     err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'ERR_HEADERS_TOO_LARGE', 'the request headers are larger than the 16 KB the server accepts']
+      ? // Node 22 and later also answer this to more header lines than maxHeadersCount, where Node 20 drops them.
+        [431, 'ERR_HEADERS_TOO_LARGE', `the request headers are larger than the 16 KB the server accepts, or more than ${MAX_HEADER_LINES} lines`]
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'ERR_REQUEST_TIMEOUT', 'the request did not arrive in time; the connection is closed']
         : err.code === 'HPE_CLOSED_CONNECTION'

@@ -104,7 +104,7 @@ describe('the front door HTTP server', { concurrency: true }, () => {
       const close = 'Connection: close\r\n';
       const bomb = await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
       assert.match(bomb, /^HTTP\/1\.1 431 /);
-      assert.match(bomb, /\{"code":"ERR_HEADERS_TOO_LARGE","message":"the request headers are larger than the 16 KB the server accepts"\}$/);
+      assert.match(bomb, /\{"code":"ERR_HEADERS_TOO_LARGE","message":"the request headers are larger than the 16 KB the server accepts, or more than 1000 lines"\}$/);
       const garbage = await answerTo('POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx');
       assert.match(garbage, /^HTTP\/1\.1 400 /);
       assert.match(garbage, /"code":"ERR_BAD_REQUEST"/);
@@ -156,8 +156,8 @@ describe('the front door HTTP server', { concurrency: true }, () => {
         [`POST / HTTP/1.1\r\nHost: a\r\nhost: a\r\n${close}Content-Length: 0\r\n\r\n`, /more than one Host header line/],
         [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: a/b\r\n${close}Content-Length: 0\r\n\r\n`, /the Host header "a\/b" is not a host name/],
         [`POST /endpoints/e/invocations#x HTTP/1.1\r\nHost: a\r\n${close}Content-Length: 0\r\n\r\n`, /holds a fragment/],
-        // Within the 16 KB, but more lines than Node keeps: the second Host after them was dropped, and the request routed.
-        [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: a\r\n${'f:1\r\n'.repeat(1200)}Host: b\r\n${close}Content-Length: 0\r\n\r\n`, /1000 header lines or more/],
+        // Exactly 1000 lines, within the 16 KB: Node 20 keeps about that many and drops the rest, so as many may have been more.
+        [`POST /endpoints/e/invocations HTTP/1.1\r\nHost: a\r\n${'f:1\r\n'.repeat(997)}${close}Content-Length: 0\r\n\r\n`, /1000 header lines or more/],
       ];
       for (const [bytes, message] of refused) {
         const answer = await answerTo(bytes);
@@ -165,6 +165,14 @@ describe('the front door HTTP server', { concurrency: true }, () => {
         const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { code: string; message: string };
         assert.equal(body.code, 'ERR_BAD_REQUEST');
         assert.match(body.message, message);
+      }
+      // Within the 16 KB, but more lines than Node 20 keeps: the second Host after them was dropped, and the
+      // request routed. Node 22 and later refuse more than maxHeadersCount lines in the parser.
+      const many = await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: a\r\n${'f:1\r\n'.repeat(1200)}Host: b\r\n${close}Content-Length: 0\r\n\r\n`);
+      if (Number(process.versions.node.split('.')[0]) >= 22) {
+        assert.match(many, /^HTTP\/1\.1 431 [^]*"code":"ERR_HEADERS_TOO_LARGE"[^]*more than 1000 lines/);
+      } else {
+        assert.match(many, /^HTTP\/1\.1 400 [^]*"code":"ERR_BAD_REQUEST"[^]*1000 header lines or more/);
       }
       assert.match(await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost:8080\r\n${close}Content-Length: 1\r\n\r\nx`), /^HTTP\/1\.1 200 [^]*served$/);
       // The check runs for expectations Node hands over too.
