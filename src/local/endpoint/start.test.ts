@@ -93,7 +93,7 @@ test('a container that never passes /ping fails start-up with its log tail; othe
     const backend = fakeBackend((spec) => ({ pingStatus: spec.id.includes('/B/') ? 503 : 200 }));
     await assert.rejects(startLocalEndpoints(config, { port: 0, backendImpl: backend, startupTimeoutMs: 600 }), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'ERR_CONTAINER_START');
-      assert.match(err.message, /e\/B\/primary did not pass \/ping within 1 s \(last status 503\)/);
+      assert.match(err.message, /e\/B\/primary did not pass \/ping within 0\.6 s \(last status 503\)/);
       assert.match(err.message, /log of e\/B\/primary/);
       return true;
     });

@@ -108,7 +108,7 @@ describe('serverless pool', () => {
     const { pool, backend, stop } = makePool({ maxConcurrency: 1, readyWithinMs: 50 });
     backend.readyAfterMs = 5_000;
     try {
-      await assert.rejects(pool.acquire(), (err: unknown) => err instanceof ServerlessNotReadyError && /still being provisioned after 0 s; it goes on starting/.test(err.message));
+      await assert.rejects(pool.acquire(), (err: unknown) => err instanceof ServerlessNotReadyError && /still being provisioned after 0\.05 s; it goes on starting/.test(err.message));
       assert.equal(pool.concurrency, 0, 'the request answered not-ready holds no slot');
       // The start goes on (its container may not be launched yet: the fleet's count is what is exact).
       assert.equal(pool.fleet.starting, 1);
