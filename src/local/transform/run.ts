@@ -98,10 +98,15 @@ export interface FailedRecord {
 
 /** What {@link runTransform} did. */
 export interface TransformSummary {
+  /** The execution parameters the run used (the job's, else the container's, else the defaults, within a job's bounds). */
   parameters: ExecutionParameters;
+  /** Input files read. */
   files: number;
+  /** Records found in them (blank lines not counted). */
   records: number;
+  /** Mini-batches sent to `/invocations`, counting each record sent alone after its mini-batch failed (not the retries after a connection error or a 429/502/503/504). */
   requests: number;
+  /** The records that could not be transformed, in input order. */
   failed: FailedRecord[];
 }
 
@@ -401,6 +406,17 @@ export async function listTransformInputs(input: string, inputIsFile: boolean, s
   return { dir, files };
 }
 
+/**
+ * Runs a batch transform over local files against a serving container at `options.url`, as
+ * `smkit local transform` does: reads its `GET /execution-parameters` (the job's `parameters` win),
+ * splits each input file into records (`splitType`), sends them in mini-batches to `/invocations`
+ * (at most `maxConcurrentTransforms` at once; a failed mini-batch's records retried one by one), and
+ * writes `<relative path>.out` under `options.output` for each file all of whose records succeeded,
+ * or `<relative path>.out.failed` listing the failed ones. A failed record does not reject: it is in
+ * the summary's `failed` (the CLI turns a non-empty one into `ERR_TRANSFORM_FAILED`). Rejects with
+ * `ERR_CLI_USAGE` for inputs or an output it cannot use (a missing input, an output inside the
+ * input, a bad manifest), and with the signal's reason once `options.signal` aborts.
+ */
 export async function runTransform(options: TransformOptions): Promise<TransformSummary> {
   const base = options.url.replace(/\/+$/, '').replace(/\/invocations$/, '');
   const invocations = `${base}/invocations`;
