@@ -68,11 +68,17 @@ for name in sys.argv[1:]:
     client = boto3.client(service, region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')
     if hasattr(client, operation): found.append(name)
 print(json.dumps(found))`;
+  // Debian's first, but one that lacks an operation another has gives way to it (bookworm's boto3
+  // 1.26 left the inference-components walk-through unrun where a newer python3 on PATH has it).
+  let found: { python: string; has: ReadonlySet<string> } | undefined;
   for (const candidate of ['/usr/bin/python3', 'python3']) {
     const run = spawnSync(candidate, ['-c', check, ...operations], { encoding: 'utf8' });
-    if (run.status === 0) return { python: candidate, has: new Set(JSON.parse(run.stdout) as string[]) };
+    if (run.status !== 0) continue;
+    const has = new Set(JSON.parse(run.stdout) as string[]);
+    if (!found || has.size > found.has.size) found = { python: candidate, has };
+    if (has.size === operations.length) break;
   }
-  return undefined;
+  return found;
 }
 
 /** The AWS CLI v2 (the recipes use v2 flags); a v1 `aws` earlier on PATH does not count. */
