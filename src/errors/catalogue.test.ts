@@ -62,10 +62,15 @@ test('a ToolkitError given a status that is not an HTTP error status takes its c
   assert.equal(new ToolkitError('ERR_USER_CODE', 'x', { status: 503 }).status, 503);
 });
 
-test('ToolkitError carries code, status and JSON body; ModelError keeps a 4xx status', () => {
+test('ToolkitError carries code, status and JSON body; ModelError keeps a status from 400 to 599, as its TSDoc says', () => {
   const e = new ToolkitError('ERR_CSV_PARSE', 'line 2 has 3 values, expected 4', { details: { line: 2 } });
   assert.equal(e.status, 400);
   assert.deepEqual(e.toJSON(), { code: 'ERR_CSV_PARSE', message: 'line 2 has 3 values, expected 4', line: 2 });
   assert.equal(new ModelError(422, 'nope').status, 422);
   assert.equal(new ModelError(200, 'not an error status').status, 500);
+  assert.equal(new ModelError(503, 'retry later').status, 503);
+  assert.equal(new ModelError(599, 'the last').status, 599);
+  assert.equal(new ModelError(600, 'past HTTP errors').status, 500);
+  assert.equal(new ModelError(422.5, 'a fraction').status, 500);
+  assert.equal(new ModelError(503, 'x').code, 'ERR_USER_CODE');
 });

@@ -1,7 +1,7 @@
 /**
  * The one catalogue of smkit errors. Every error a client, a CLI user or a log reader can see has a
  * stable `code` here, an HTTP status, and a message template. Codes are never reused or renamed;
- * `test/errors.test.ts` checks that each is documented in `docs/errors.md`.
+ * `src/errors/catalogue.test.ts` checks that each is documented in `docs/errors.md` with its status.
  *
  * Areas add their codes to this table (grouped by prefix); nothing else defines error codes.
  */

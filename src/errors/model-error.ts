@@ -2,8 +2,8 @@ import { ToolkitError } from './catalogue.js';
 
 /**
  * The error class user handler code throws to answer with its own HTTP status (like the Python
- * toolkit's `BaseInferenceToolkitError`). A 4xx status reaches the client as is; anything else
- * outside 400–599 is treated as 500.
+ * toolkit's `BaseInferenceToolkitError`). A status from 400 to 599 reaches the client as is (its
+ * `code` is `ERR_USER_CODE`); any other (a 2xx, 600, a fraction) is answered as 500.
  *
  * @example
  * ```js
