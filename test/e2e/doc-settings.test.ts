@@ -89,6 +89,30 @@ test("each numeric setting's row names the range its error gives", () => {
   assert.ok(checked >= 20, `only ${checked} numeric settings found`);
 });
 
+test("each setting whose error lists the values it takes names every one of them in its README row", () => {
+  const wrong: string[] = [];
+  let checked = 0;
+  for (const variable of variablesIn('settings.ts')) {
+    let message = '';
+    try {
+      settingsWith({ [variable]: 'not-a-value-of-any-setting' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    // "expected one of auto, thread, inline" or "a comma-separated list of auto, cpu, cuda, ...".
+    const list = /expected (?:one of|a comma-separated list of) ([^.(]+)/.exec(message)?.[1];
+    if (list === undefined) continue;
+    const values = list.split(/,\s*|\s+or\s+/).map((v) => v.trim()).filter((v) => v !== '');
+    // A list of words only (not a described form such as "web page origins such as https://...").
+    if (!values.every((v) => /^[\w-]+$/.test(v))) continue;
+    const meaning = ROWS.get(variable)!.meaning;
+    for (const value of values) if (!meaning.includes(`\`${value}\``)) wrong.push(`${variable}: the README's row does not name \`${value}\` (its error: ${message})`);
+    checked++;
+  }
+  assert.deepEqual(wrong, []);
+  assert.ok(checked >= 6, `only ${checked} settings with a list of values found`);
+});
+
 /**
  * The settings tables of the pages of docs/ (the local SageMaker's, its CloudWatch's, training's),
  * each with the loader of the variables it lists: an `SMKIT_` variable the loader's file reads has
