@@ -457,7 +457,8 @@ function validationMessage(err: Error, res: Response): string {
 /**
  * The SageMaker Runtime front door (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html): `POST /endpoints/{name}/invocations`
  * with the service's headers and error format, so AWS SDK clients work against it with an
- * endpoint override. SigV4 `Authorization` is accepted and ignored.
+ * endpoint override. A SigV4 `Authorization` is accepted and its signature never checked; only its
+ * credential scope is read, to name the service a call the front door does not answer was signed for.
  */
 export function createFrontDoor(opts: FrontDoorOptions): express.Express & Required<Pick<FrontDoorListener, 'answerHeadFault'>> {
   const accountId = opts.accountId ?? '000000000000';
