@@ -12,7 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, constants, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -67,18 +67,33 @@ for name in sys.argv[1:]:
     service, operation = name.split('.')
     client = boto3.client(service, region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')
     if hasattr(client, operation): found.append(name)
-print(json.dumps(found))`;
+print(json.dumps({'executable': sys.executable, 'found': found}))`;
   // Debian's first, but one that lacks an operation another has gives way to it (bookworm's boto3
   // 1.26 left the inference-components walk-through unrun where a newer python3 on PATH has it).
+  // The python3 on PATH is asked only when it is another file (where it is Debian's, a second run
+  // would cost another boto3 import for nothing), and the blocks run the interpreter itself
+  // (sys.executable), not a pyenv shim that is a bash script starting it at each block.
+  const onPath = (process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'python3')).find((p) => isExecutable(p));
+  const candidates = ['/usr/bin/python3', ...(onPath && realOrSelf(onPath) !== realOrSelf('/usr/bin/python3') ? [onPath] : [])];
   let found: { python: string; has: ReadonlySet<string> } | undefined;
-  for (const candidate of ['/usr/bin/python3', 'python3']) {
+  for (const candidate of candidates) {
     const run = spawnSync(candidate, ['-c', check, ...operations], { encoding: 'utf8' });
     if (run.status !== 0) continue;
-    const has = new Set(JSON.parse(run.stdout) as string[]);
-    if (!found || has.size > found.has.size) found = { python: candidate, has };
+    const answer = JSON.parse(run.stdout) as { executable: string; found: string[] };
+    const has = new Set(answer.found);
+    if (!found || has.size > found.has.size) found = { python: answer.executable || candidate, has };
     if (has.size === operations.length) break;
   }
   return found;
+}
+
+/** `file` with its symbolic links resolved, or as given when it does not exist. */
+function realOrSelf(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file;
+  }
 }
 
 /** The AWS CLI v2 (the recipes use v2 flags); a v1 `aws` earlier on PATH does not count. */
