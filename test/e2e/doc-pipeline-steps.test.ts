@@ -12,10 +12,19 @@ import { createDefaultSteps } from '../../src/pipeline/default-steps.js';
 import { tensorStepTraits } from '../../src/pipeline/steps/tensor-ops.js';
 import { visionStepTraits } from '../../src/pipeline/steps/vision.js';
 
-/** The rows of a page's tables whose first cell is one backquoted name: name → the options cell. */
+/**
+ * The rows of a page's step table (the one headed `| step | options | does |`, in any case), from
+ * its header to the blank line after it: name → the options cell. The table is found by its header,
+ * not by its first row, so a row added above the first or the first dropped is still read, and a
+ * row of another table of the page that names a step is not taken for the step's.
+ */
 function stepRows(page: string): Map<string, string> {
   const text = readFileSync(path.join(REPO_ROOT, page), 'utf8');
-  return new Map([...text.matchAll(/^\| `([a-z][a-z-]*)` \| ([^|]*(?:\\\|[^|]*)*) \|/gm)].map((m) => [m[1]!, m[2]!]));
+  const header = /^\| step \| options \| does \|$/im.exec(text);
+  assert.ok(header, `${page} has no table headed "| step | options | does |"`);
+  const end = text.indexOf('\n\n', header.index);
+  const table = text.slice(header.index, end < 0 ? undefined : end);
+  return new Map([...table.matchAll(/^\| `([a-z][a-z-]*)` \| ([^|]*(?:\\\|[^|]*)*) \|/gm)].map((m) => [m[1]!, m[2]!]));
 }
 
 const TABLES: ReadonlyArray<{ page: string; kinds: string[] }> = [
@@ -48,12 +57,7 @@ test('each step kind the server registers has a row in its table, naming every o
 
 test('the step tables name no step kind the server lacks', () => {
   const kinds = new Set(createDefaultSteps().kinds());
-  // The README's step table runs from its `cast` row to the row after `custom`.
-  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-  const table = readme.slice(readme.indexOf('| `cast` |'), readme.indexOf('\n\n', readme.indexOf('| `cast` |')));
-  const vision = readFileSync(path.join(REPO_ROOT, 'docs/tfjs-and-vision.md'), 'utf8');
-  const visionTable = vision.slice(vision.indexOf('| `resize` |'), vision.indexOf('\n\n', vision.indexOf('| `resize` |')));
-  const named = [table, visionTable].flatMap((t) => [...t.matchAll(/^\| `([a-z][a-z-]*)` \|/gm)].map((m) => m[1]!));
+  const named = TABLES.flatMap((t) => [...stepRows(t.page).keys()]);
   assert.ok(named.length >= 14, `only ${named.length} step rows found`);
   assert.deepEqual(named.filter((k) => !kinds.has(k)), []);
 });
