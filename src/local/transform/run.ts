@@ -383,7 +383,6 @@ export function checkInputAndOutput(input: string, output: string, inputIsFile: 
   }
 }
 
-/** Splits an input folder's files into records, sends them to a container in mini-batches and writes `.out` files. */
 /** The files a transform reads: the folder they are relative to, and their paths in it. */
 export interface TransformInputs {
   dir: string;
