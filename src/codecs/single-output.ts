@@ -7,7 +7,9 @@ import { isTensor, isTensorMap } from './tensor-map.js';
 /**
  * The one tensor a single-array format (CSV, NPY, raw bytes) can carry: the only output of a
  * {@link TensorMap}, a bare tensor, or a plain JS value (nested arrays, scalars, typed arrays) from
- * user code. Whole-number arrays become `int64`, other numbers `float64`.
+ * user code. Whole-number arrays become `int64`, other numbers `float64`; arrays holding bigints
+ * (with whole numbers) `int64`, or `uint64` when one is past the `int64` range, as JSON answers
+ * write them exactly.
  *
  * @throws ToolkitError 406 `ERR_NOT_ACCEPTABLE` for several outputs (naming them), `ERR_ENCODE` for values that are not arrays.
  */
@@ -29,12 +31,55 @@ export function toSingleTensor(prediction: unknown, mediaType: string): Tensor {
 /** Converts a plain JS value to a tensor (see {@link toSingleTensor}). */
 export function plainToTensor(value: unknown, mediaType: string): Tensor {
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return typedArrayToTensor(value);
-  if (typeof value === 'bigint') return { dtype: 'int64', shape: [], data: BigInt64Array.of(value) };
+  if (typeof value === 'bigint') return bigintTensor([value], [], mediaType);
+  if (Array.isArray(value) && holdsBigint(value)) {
+    // The shape, and every fault of it, as for numbers: each bigint stands in as a 0 for the check.
+    const shape = [...nestedToTensor(withoutBigints(value), { label: `${mediaType} output`, code: 'ERR_ENCODE' }).shape];
+    return bigintTensor((value as unknown[]).flat(Infinity) as (bigint | number)[], shape, mediaType);
+  }
   const t = nestedToTensor(value, { label: `${mediaType} output`, code: 'ERR_ENCODE' });
   if (t.dtype !== 'float64') return t;
   const d = t.data as Float64Array;
   for (let i = 0; i < d.length; i++) if (!Number.isSafeInteger(d[i]!)) return t;
   return { dtype: 'int64', shape: t.shape, data: BigInt64Array.from(d, (x) => BigInt(x)) };
+}
+
+/** Whether nested arrays hold a bigint among their elements. */
+function holdsBigint(value: unknown[]): boolean {
+  for (const x of value) if (typeof x === 'bigint' || (Array.isArray(x) && holdsBigint(x))) return true;
+  return false;
+}
+
+/** Nested arrays with every bigint replaced by 0, for {@link nestedToTensor}'s shape checks. */
+function withoutBigints(value: unknown): unknown {
+  if (typeof value === 'bigint') return 0;
+  return Array.isArray(value) ? value.map(withoutBigints) : value;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/**
+ * An `int64` tensor of whole values (bigints, and numbers that are safe integers), or `uint64` when
+ * one is past `int64` and none negative, as numpy types `np.array([1, 2**63])`.
+ */
+function bigintTensor(values: readonly (bigint | number)[], shape: number[], mediaType: string): Tensor {
+  const whole: bigint[] = values.map((x, i) => {
+    if (typeof x === 'bigint') return x;
+    if (Number.isSafeInteger(x)) return BigInt(x);
+    throw new ToolkitError('ERR_ENCODE', `${mediaType} output: element ${i} (${String(x)}) is not a whole number, and an array with bigints is written as 64-bit integers; return numbers alone (or bigints alone)`);
+  });
+  let min = 0n;
+  let max = 0n;
+  for (const x of whole) {
+    if (x < min) min = x;
+    if (x > max) max = x;
+  }
+  if (min >= INT64_MIN && max <= INT64_MAX) return { dtype: 'int64', shape, data: BigInt64Array.from(whole) };
+  if (min >= 0n && max <= UINT64_MAX) return { dtype: 'uint64', shape, data: BigUint64Array.from(whole) };
+  const past = min < INT64_MIN ? min : max;
+  throw new ToolkitError('ERR_ENCODE', `${mediaType} output: bigint ${past} is past the 64-bit integer range (int64 from -2^63, uint64 up to 2^64 - 1)`);
 }
 
 /** The typed arrays {@link typedArrayToTensor} carries, by name. */

@@ -1,0 +1,105 @@
+/**
+ * What a handler's predictFn returns as plain JS values holding bigints, answered over real HTTP in
+ * every single-array type: an array of bigints is an array of 64-bit integers, as one bigint is.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { decodeNpy } from '../codecs/npy.js';
+import { serveModelInProcess, type InProcessApp } from '../../test/helpers/in-process-app.js';
+
+// The request body names the value predictFn returns.
+const HANDLER = `
+const VALUES = {
+  scalar: 5n,
+  list: [1n, 2n],
+  mixed: [[1n, 2], [3, -4n]],
+  wide: [[1n, 2n ** 63n], [3n, 2n ** 64n - 1n]],
+  negative: [-(2n ** 63n), 9007199254740993n],
+  fraction: [1n, 1.5],
+  past: [-1n, 2n ** 63n],
+  ragged: [[1n, 2n], [3n]],
+};
+export function inputFn(body) { return Buffer.from(body).toString(); }
+export function predictFn(name) { return VALUES[name]; }
+`;
+
+describe('plain bigint answers from predictFn', () => {
+  let dir: string;
+  let served: InProcessApp;
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-bigint-answers-'));
+    mkdirSync(path.join(dir, 'code'));
+    writeFileSync(path.join(dir, 'code', 'inference.mjs'), HANDLER);
+    served = await serveModelInProcess(dir);
+  });
+  after(async () => {
+    await served?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const invoke = async (name: string, accept: string): Promise<{ status: number; body: Buffer }> => {
+    const res = await request(served.app)
+      .post('/invocations')
+      .set('Content-Type', 'text/plain')
+      .set('Accept', accept)
+      .buffer(true)
+      .parse((r, done) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => done(null, Buffer.concat(chunks)));
+      })
+      .send(name);
+    return { status: res.status, body: res.body as Buffer };
+  };
+
+  test('CSV writes an array of bigints exactly, as it writes one bigint', async () => {
+    const cases: [string, string][] = [
+      ['scalar', '5\n'],
+      ['list', '1\n2\n'],
+      ['mixed', '1,2\n3,-4\n'],
+      ['wide', '1,9223372036854775808\n3,18446744073709551615\n'],
+      ['negative', '-9223372036854775808\n9007199254740993\n'],
+    ];
+    for (const [name, csv] of cases) {
+      const res = await invoke(name, 'text/csv');
+      assert.equal(res.status, 200, `${name}: ${res.body.toString()}`);
+      assert.equal(res.body.toString(), csv, name);
+    }
+  });
+
+  test('NPY writes an array of bigints as <i8, or <u8 when a value is past int64', async () => {
+    const cases: [string, string, number[], bigint[]][] = [
+      ['scalar', 'int64', [], [5n]],
+      ['list', 'int64', [2], [1n, 2n]],
+      ['mixed', 'int64', [2, 2], [1n, 2n, 3n, -4n]],
+      ['wide', 'uint64', [2, 2], [1n, 2n ** 63n, 3n, 2n ** 64n - 1n]],
+      ['negative', 'int64', [2], [-(2n ** 63n), 9007199254740993n]],
+    ];
+    for (const [name, dtype, shape, values] of cases) {
+      const res = await invoke(name, 'application/x-npy');
+      assert.equal(res.status, 200, `${name}: ${res.body.toString()}`);
+      const t = decodeNpy(res.body);
+      assert.equal(t.dtype, dtype, name);
+      assert.deepEqual(t.shape, shape, name);
+      assert.deepEqual([...(t.data as BigInt64Array)], values, name);
+    }
+  });
+
+  test('values no 64-bit integer array holds, and ragged arrays, are refused saying which', async () => {
+    for (const [name, pattern] of [
+      ['fraction', /1\.5.*not a whole number/],
+      ['past', /past the 64-bit integer range/],
+      ['ragged', /ragged/],
+    ] as const) {
+      for (const accept of ['text/csv', 'application/x-npy']) {
+        const res = await invoke(name, accept);
+        assert.ok(res.status >= 400 && res.status < 500, `${name} ${accept}: ${res.status} ${res.body.toString()}`);
+        assert.match(JSON.parse(res.body.toString()).message, pattern, `${name} ${accept}`);
+      }
+    }
+  });
+});
