@@ -32,6 +32,7 @@ export function toSingleTensor(prediction: unknown, mediaType: string): Tensor {
 export function plainToTensor(value: unknown, mediaType: string): Tensor {
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return typedArrayToTensor(value);
   if (typeof value === 'bigint') return bigintTensor([value], [], mediaType);
+  if (Array.isArray(value) && value.length > 0 && isTypedRow(innermost(value))) return stackedTypedArrays(value, mediaType);
   if (Array.isArray(value) && holdsBigint(value)) {
     // The shape, and every fault of it, as for numbers: each bigint stands in as a 0 for the check.
     const shape = [...nestedToTensor(withoutBigints(value), { label: `${mediaType} output`, code: 'ERR_ENCODE' }).shape];
@@ -42,6 +43,52 @@ export function plainToTensor(value: unknown, mediaType: string): Tensor {
   const d = t.data as Float64Array;
   for (let i = 0; i < d.length; i++) if (!Number.isSafeInteger(d[i]!)) return t;
   return { dtype: 'int64', shape: t.shape, data: BigInt64Array.from(d, (x) => BigInt(x)) };
+}
+
+/** A typed array that can be a row of a tensor (not a DataView). */
+function isTypedRow(v: unknown): v is ArrayBufferView & ArrayLike<number | bigint> {
+  return ArrayBuffer.isView(v) && !(v instanceof DataView);
+}
+
+/** The first element at the deepest level of nested arrays (`value[0][0]…`). */
+function innermost(value: unknown[]): unknown {
+  let v: unknown = value;
+  while (Array.isArray(v) && v.length > 0) v = v[0];
+  return v;
+}
+
+/**
+ * Nested arrays whose elements are typed arrays of one kind and length (`rows.map((r) => new
+ * Float32Array(...))`), as JSON answers write them: one tensor of that typed array's dtype, the
+ * typed arrays its last axis.
+ */
+function stackedTypedArrays(value: unknown[], mediaType: string): Tensor {
+  const first = typedArrayToTensor(innermost(value) as ArrayBufferView);
+  const rowLength = first.shape[0]!;
+  const rows: ArrayLike<number | bigint>[] = [];
+  const shape: number[] = [];
+  const fail = (message: string): never => {
+    throw new ToolkitError('ERR_ENCODE', `${mediaType} output: ${message}; return one tensor ({dtype, shape, data}) or nested arrays of numbers`);
+  };
+  const walk = (v: unknown, d: number): void => {
+    if (isTypedRow(v)) {
+      if (d !== shape.length) fail('typed arrays are nested at different depths');
+      const row = typedArrayToTensor(v);
+      if (row.dtype !== first.dtype || row.shape[0] !== rowLength) {
+        fail(`its typed arrays differ (${first.dtype} of ${rowLength} values, then ${row.dtype} of ${row.shape[0]}); they must be of one dtype and length`);
+      }
+      rows.push(first.dtype === 'uint8' ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : v);
+      return;
+    }
+    if (!Array.isArray(v)) return fail(`${valueKind(v)} sits beside typed arrays`);
+    if (d === shape.length) shape.push(v.length);
+    else if (shape[d] !== v.length) fail(`ragged arrays: found ${v.length} elements where the first at this depth has ${shape[d]}`);
+    for (const x of v) walk(x, d + 1);
+  };
+  walk(value, 0);
+  const data = new (first.data.constructor as new (n: number) => { set(a: ArrayLike<number | bigint>, at: number): void })(rows.length * rowLength);
+  rows.forEach((r, i) => data.set(r, i * rowLength));
+  return { dtype: first.dtype, shape: [...shape, rowLength], data } as unknown as Tensor;
 }
 
 /** Whether nested arrays hold a bigint among their elements. */

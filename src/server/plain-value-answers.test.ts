@@ -1,6 +1,7 @@
 /**
- * What a handler's predictFn returns as plain JS values holding bigints, answered over real HTTP in
- * every single-array type: an array of bigints is an array of 64-bit integers, as one bigint is.
+ * What a handler's predictFn returns as plain JS values holding bigints or typed arrays, answered
+ * over real HTTP in the single-array types (CSV, NPY), which JSON already wrote: an array of bigints
+ * is an array of 64-bit integers, as one bigint is; an array of typed arrays one tensor of their dtype.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,12 +23,17 @@ const VALUES = {
   fraction: [1n, 1.5],
   past: [-1n, 2n ** 63n],
   ragged: [[1n, 2n], [3n]],
+  rows: [new Float32Array([0.5, 2]), new Float32Array([-0, 3])],
+  deep: [[new Int32Array([1, 2])], [new Int32Array([3, 4])]],
+  bytes: [Buffer.from([1, 2]), new Uint8Array([3, 4])],
+  kinds: [new Float32Array([1]), new Float64Array([2])],
+  lengths: [new Float32Array([1, 2]), new Float32Array([3])],
 };
 export function inputFn(body) { return Buffer.from(body).toString(); }
 export function predictFn(name) { return VALUES[name]; }
 `;
 
-describe('plain bigint answers from predictFn', () => {
+describe('plain bigint and typed-array answers from predictFn', () => {
   let dir: string;
   let served: InProcessApp;
   before(async () => {
@@ -86,6 +92,30 @@ describe('plain bigint answers from predictFn', () => {
       assert.equal(t.dtype, dtype, name);
       assert.deepEqual(t.shape, shape, name);
       assert.deepEqual([...(t.data as BigInt64Array)], values, name);
+    }
+  });
+
+  test('an array of typed arrays (one per row) answers as one tensor of their dtype in CSV and NPY, as JSON writes it', async () => {
+    const cases: [string, string, number[], number[], string][] = [
+      ['rows', 'float32', [2, 2], [0.5, 2, -0, 3], '0.5,2\n-0.0,3\n'],
+      ['deep', 'int32', [2, 1, 2], [1, 2, 3, 4], '1,2\n3,4\n'],
+      ['bytes', 'uint8', [2, 2], [1, 2, 3, 4], '1,2\n3,4\n'],
+    ];
+    for (const [name, dtype, shape, values, csv] of cases) {
+      const npy = await invoke(name, 'application/x-npy');
+      assert.equal(npy.status, 200, `${name}: ${npy.body.toString()}`);
+      const t = decodeNpy(npy.body);
+      assert.equal(t.dtype, dtype, name);
+      assert.deepEqual(t.shape, shape, name);
+      assert.deepEqual([...(t.data as Float32Array)], values, name);
+      const text = await invoke(name, 'text/csv');
+      assert.equal(text.status, 200, `${name}: ${text.body.toString()}`);
+      assert.equal(text.body.toString(), csv, name);
+    }
+    for (const name of ['kinds', 'lengths']) {
+      const res = await invoke(name, 'text/csv');
+      assert.ok(res.status >= 400 && res.status < 500, `${name}: ${res.status} ${res.body.toString()}`);
+      assert.match(JSON.parse(res.body.toString()).message, /typed arrays differ/, name);
     }
   });
 
