@@ -815,3 +815,34 @@ test('plain values from user code (nested arrays of bigints and whole numbers) a
     RUNS,
   );
 });
+
+test('plain values from user code (nested arrays of typed arrays, one per row) answer in NPY bit for bit, as one tensor of their dtype', () => {
+  const kinds = [
+    ['float32', (n: number[]) => Float32Array.from(n)],
+    ['float64', (n: number[]) => Float64Array.from(n)],
+    ['int32', (n: number[]) => Int32Array.from(n)],
+    ['uint8', (n: number[]) => Uint8Array.from(n)],
+    ['int16', (n: number[]) => Int16Array.from(n)],
+  ] as const;
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...kinds),
+      fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 0, maxLength: 2 }),
+      fc.integer({ min: 0, max: 4 }),
+      fc.array(fc.double({ noNaN: true, min: -1e6, max: 1e6 }), { minLength: 100, maxLength: 100 }),
+      ([dtype, make], outer, rowLength, pool) => {
+        let k = 0;
+        const rows: ArrayLike<number>[] = [];
+        const build = (d: number): unknown =>
+          d === outer.length ? (rows[rows.length] = make(Array.from({ length: rowLength }, () => pool[k++ % pool.length]!))) : Array.from({ length: outer[d]! }, () => build(d + 1));
+        const value = Array.from({ length: 2 }, () => build(0));
+        const back = decodeNpy(npyCodec.encode!(value, {}));
+        assert.equal(back.dtype, dtype);
+        assert.deepEqual(back.shape, [2, ...outer, rowLength]);
+        const want = rows.flatMap((r) => Array.from(r));
+        assert.deepEqual(Array.from(back.data as ArrayLike<number>), want);
+      },
+    ),
+    RUNS,
+  );
+});
