@@ -1,6 +1,6 @@
 import { ToolkitError } from '../errors/catalogue.js';
 import { isOtherRealmTypedArray, valueKind } from '../errors/excerpt.js';
-import type { Tensor } from '../core/tensor.js';
+import { MAX_RANK, type Tensor } from '../core/tensor.js';
 import { nestedToTensor } from './json-tensor.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
 
@@ -33,12 +33,16 @@ export function plainToTensor(value: unknown, mediaType: string): Tensor {
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return typedArrayToTensor(value);
   if (typeof value === 'bigint') return bigintTensor([value], [], mediaType);
   if (Array.isArray(value) && value.length > 0 && isTypedRow(innermost(value))) return stackedTypedArrays(value, mediaType);
-  if (Array.isArray(value) && holdsBigint(value)) {
-    // The shape, and every fault of it, as for numbers: each bigint stands in as a 0 for the check.
-    const shape = [...nestedToTensor(withoutBigints(value), { label: `${mediaType} output`, code: 'ERR_ENCODE' }).shape];
-    return bigintTensor((value as unknown[]).flat(Infinity) as (bigint | number)[], shape, mediaType);
+  let t: Tensor;
+  try {
+    t = nestedToTensor(value, { label: `${mediaType} output`, code: 'ERR_ENCODE' });
+  } catch (err) {
+    // Arrays holding bigints are looked for only once numbers alone failed: arrays of numbers,
+    // the common answer, are walked once, as before bigints were carried.
+    const whole = Array.isArray(value) ? bigintArrayTensor(value, mediaType) : undefined;
+    if (whole === undefined) throw err;
+    return whole;
   }
-  const t = nestedToTensor(value, { label: `${mediaType} output`, code: 'ERR_ENCODE' });
   if (t.dtype !== 'float64') return t;
   const d = t.data as Float64Array;
   for (let i = 0; i < d.length; i++) if (!Number.isSafeInteger(d[i]!)) return t;
@@ -50,29 +54,35 @@ function isTypedRow(v: unknown): v is ArrayBufferView & ArrayLike<number | bigin
   return ArrayBuffer.isView(v) && !(v instanceof DataView);
 }
 
-/** The first element at the deepest level of nested arrays (`value[0][0]…`). */
+/**
+ * The first element at the deepest level of nested arrays (`value[0][0]…`), looked for at most
+ * {@link MAX_RANK} levels deep (an array that holds itself has no deepest level).
+ */
 function innermost(value: unknown[]): unknown {
   let v: unknown = value;
-  while (Array.isArray(v) && v.length > 0) v = v[0];
+  for (let d = 0; d < MAX_RANK && Array.isArray(v) && v.length > 0; d++) v = v[0];
   return v;
 }
 
 /**
  * Nested arrays whose elements are typed arrays of one kind and length (`rows.map((r) => new
  * Float32Array(...))`), as JSON answers write them: one tensor of that typed array's dtype, the
- * typed arrays its last axis.
+ * typed arrays its last axis. The shape is read from the first element at each depth, and every
+ * array must have its depth's length and every typed array sit at the deepest level.
  */
 function stackedTypedArrays(value: unknown[], mediaType: string): Tensor {
   const first = typedArrayToTensor(innermost(value) as ArrayBufferView);
   const rowLength = first.shape[0]!;
-  const rows: ArrayLike<number | bigint>[] = [];
   const shape: number[] = [];
+  for (let v: unknown = value; Array.isArray(v); v = v[0]) shape.push(v.length);
   const fail = (message: string): never => {
     throw new ToolkitError('ERR_ENCODE', `${mediaType} output: ${message}; return one tensor ({dtype, shape, data}) or nested arrays of numbers`);
   };
+  if (shape.length >= MAX_RANK) fail(`arrays are nested more than ${MAX_RANK - 1} levels deep around typed arrays; a tensor has at most ${MAX_RANK} dimensions`);
+  const rows: ArrayLike<number | bigint>[] = [];
   const walk = (v: unknown, d: number): void => {
-    if (isTypedRow(v)) {
-      if (d !== shape.length) fail('typed arrays are nested at different depths');
+    if (d === shape.length) {
+      if (!isTypedRow(v)) return fail(`${valueKind(v)} sits where the first element at this depth is a typed array`);
       const row = typedArrayToTensor(v);
       if (row.dtype !== first.dtype || row.shape[0] !== rowLength) {
         fail(`its typed arrays differ (${first.dtype} of ${rowLength} values, then ${row.dtype} of ${row.shape[0]}); they must be of one dtype and length`);
@@ -80,9 +90,8 @@ function stackedTypedArrays(value: unknown[], mediaType: string): Tensor {
       rows.push(first.dtype === 'uint8' ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : v);
       return;
     }
-    if (!Array.isArray(v)) return fail(`${valueKind(v)} sits beside typed arrays`);
-    if (d === shape.length) shape.push(v.length);
-    else if (shape[d] !== v.length) fail(`ragged arrays: found ${v.length} elements where the first at this depth has ${shape[d]}`);
+    if (!Array.isArray(v)) return fail(`${valueKind(v)} sits beside arrays of typed arrays`);
+    if (v.length !== shape[d]) fail(`ragged arrays: found ${v.length} elements where the first at this depth has ${shape[d]}`);
     for (const x of v) walk(x, d + 1);
   };
   walk(value, 0);
@@ -91,16 +100,51 @@ function stackedTypedArrays(value: unknown[], mediaType: string): Tensor {
   return { dtype: first.dtype, shape: [...shape, rowLength], data } as unknown as Tensor;
 }
 
-/** Whether nested arrays hold a bigint among their elements. */
-function holdsBigint(value: unknown[]): boolean {
-  for (const x of value) if (typeof x === 'bigint' || (Array.isArray(x) && holdsBigint(x))) return true;
-  return false;
-}
-
-/** Nested arrays with every bigint replaced by 0, for {@link nestedToTensor}'s shape checks. */
-function withoutBigints(value: unknown): unknown {
-  if (typeof value === 'bigint') return 0;
-  return Array.isArray(value) ? value.map(withoutBigints) : value;
+/**
+ * Rectangular nested arrays of bigints and numbers holding at least one bigint, as
+ * {@link bigintTensor} types them; `undefined` when no bigint comes before the first element that
+ * does not fit (then {@link nestedToTensor}'s refusal stands). The shape is read from the first
+ * element at each depth, at most {@link MAX_RANK} deep, and the walk stops at the first misfit, so
+ * arrays nested without end or holding themselves are refused at once.
+ */
+function bigintArrayTensor(value: unknown[], mediaType: string): Tensor | undefined {
+  const shape: number[] = [];
+  let probe: unknown = value;
+  while (Array.isArray(probe) && probe.length > 0 && shape.length < MAX_RANK) {
+    shape.push(probe.length);
+    probe = probe[0];
+  }
+  if (typeof probe !== 'bigint' && typeof probe !== 'number') return undefined;
+  const values: (bigint | number)[] = [];
+  const path: number[] = [];
+  let bigints = false;
+  let misfit = '';
+  const walk = (v: unknown, d: number): boolean => {
+    if (d === shape.length) {
+      if (typeof v === 'bigint') bigints = true;
+      else if (typeof v !== 'number') {
+        misfit = `${valueKind(v)} sits among whole numbers and bigints`;
+        return false;
+      }
+      values.push(v);
+      return true;
+    }
+    if (!Array.isArray(v) || v.length !== shape[d]) {
+      misfit = `ragged arrays: found ${Array.isArray(v) ? `${v.length} elements` : valueKind(v)} where the first at this depth has ${shape[d]} elements; nested arrays must be rectangular`;
+      return false;
+    }
+    path.push(0);
+    for (let i = 0; i < v.length; i++) {
+      path[d] = i;
+      if (!walk(v[i], d + 1)) return false;
+    }
+    path.pop();
+    return true;
+  };
+  const whole = walk(value, 0);
+  if (!bigints) return undefined;
+  if (!whole) throw new ToolkitError('ERR_ENCODE', `${mediaType} output${path.map((i) => `[${i}]`).join('')}: ${misfit}`);
+  return bigintTensor(values, shape, mediaType);
 }
 
 const INT64_MIN = -(2n ** 63n);

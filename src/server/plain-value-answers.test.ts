@@ -28,7 +28,15 @@ const VALUES = {
   bytes: [Buffer.from([1, 2]), new Uint8Array([3, 4])],
   kinds: [new Float32Array([1]), new Float64Array([2])],
   lengths: [new Float32Array([1, 2]), new Float32Array([3])],
+  depths: [new Float32Array([1]), [new Float32Array([2]), new Float32Array([3])]],
+  self: selfHolding([]),
+  selfBigint: selfHolding([1n]),
+  selfRows: selfHolding([new Float32Array([1])]),
+  deepBigint: [[1n], nest(100000)],
+  deepNumbers: nest(100000),
 };
+function selfHolding(a) { a.push(a); return a; }
+function nest(n) { let v = [1]; for (let i = 0; i < n; i++) v = [v]; return v; }
 export function inputFn(body) { return Buffer.from(body).toString(); }
 export function predictFn(name) { return VALUES[name]; }
 `;
@@ -124,6 +132,23 @@ describe('plain bigint and typed-array answers from predictFn', () => {
       ['fraction', /1\.5.*not a whole number/],
       ['past', /past the 64-bit integer range/],
       ['ragged', /ragged/],
+    ] as const) {
+      for (const accept of ['text/csv', 'application/x-npy']) {
+        const res = await invoke(name, accept);
+        assert.ok(res.status >= 400 && res.status < 500, `${name} ${accept}: ${res.status} ${res.body.toString()}`);
+        assert.match(JSON.parse(res.body.toString()).message, pattern, `${name} ${accept}`);
+      }
+    }
+  });
+
+  test('arrays holding themselves, nested without end, or with typed arrays at two depths are refused at once (no hang, no 500, no wrong shape)', async () => {
+    for (const [name, pattern] of [
+      ['depths', /an array sits where the first element at this depth is a typed array/],
+      ['self', /nested more than 64 levels/],
+      ['selfBigint', /\[1\]: an array sits among whole numbers and bigints/],
+      ['selfRows', /an array sits where the first element at this depth is a typed array/],
+      ['deepBigint', /\[1\]\[0\]: an array sits among whole numbers and bigints/],
+      ['deepNumbers', /nested more than 64 levels/],
     ] as const) {
       for (const accept of ['text/csv', 'application/x-npy']) {
         const res = await invoke(name, accept);
