@@ -770,3 +770,79 @@ test('JSON answers of float tensors (every writer: plain, TF Serving rows and co
     { numRuns: 500 },
   );
 });
+
+/** Rectangular nested arrays of `rank` dimensions (sizes 0–3) whose elements come from `leaf`. */
+function nestedOf<T>(leaf: fc.Arbitrary<T>): fc.Arbitrary<{ shape: number[]; value: unknown; flat: T[] }> {
+  return fc
+    .array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 3 })
+    .chain((shape) => fc.array(leaf, { minLength: shape.reduce((a, b) => a * b, 1), maxLength: shape.reduce((a, b) => a * b, 1) }).map((flat) => ({ shape, flat })))
+    .map(({ shape, flat }) => {
+      let k = 0;
+      const build = (d: number): unknown => (d === shape.length ? flat[k++] : Array.from({ length: shape[d]! }, () => build(d + 1)));
+      return { shape, value: build(0), flat };
+    });
+}
+
+test('plain values from user code (nested arrays of bigints and whole numbers) answer in NPY and CSV exactly: int64, or uint64 past 2^63 - 1', () => {
+  const whole = fc.oneof(
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    fc.maxSafeInteger(),
+  );
+  fc.assert(
+    fc.property(nestedOf(whole).filter(({ flat }) => flat.some((x) => typeof x === 'bigint')), ({ shape, value, flat }) => {
+      const exact = flat.map((x) => BigInt(x));
+      const fitsInt64 = exact.every((x) => x >= -(2n ** 63n) && x < 2n ** 63n);
+      const fitsUint64 = exact.every((x) => x >= 0n && x < 2n ** 64n);
+      const encode = (codec: Codec) => codec.encode!(value, {});
+      if (!fitsInt64 && !fitsUint64) {
+        assert.throws(() => encode(npyCodec), (e: unknown) => e instanceof ToolkitError && /past the 64-bit integer range/.test(e.message));
+        assert.throws(() => encode(csvCodec), (e: unknown) => e instanceof ToolkitError);
+        return;
+      }
+      const back = decodeNpy(encode(npyCodec));
+      assert.equal(back.dtype, fitsInt64 ? 'int64' : 'uint64');
+      assert.deepEqual(back.shape, shape);
+      assert.deepEqual([...(back.data as BigInt64Array)], exact);
+      // CSV: one line per row of the first axis, the rest of each row's values joined by commas.
+      const rows = shape[0]!;
+      const perRow = rows === 0 ? 0 : exact.length / rows;
+      const want = Array.from({ length: shape.length === 1 ? exact.length : rows }, (_, r) =>
+        shape.length === 1 ? String(exact[r]) : exact.slice(r * perRow, (r + 1) * perRow).join(','),
+      );
+      assert.equal(encode(csvCodec).toString(), want.map((l) => `${l}\n`).join(''));
+    }),
+    RUNS,
+  );
+});
+
+test('plain values from user code (nested arrays of typed arrays, one per row) answer in NPY bit for bit, as one tensor of their dtype', () => {
+  const kinds = [
+    ['float32', (n: number[]) => Float32Array.from(n)],
+    ['float64', (n: number[]) => Float64Array.from(n)],
+    ['int32', (n: number[]) => Int32Array.from(n)],
+    ['uint8', (n: number[]) => Uint8Array.from(n)],
+    ['int16', (n: number[]) => Int16Array.from(n)],
+  ] as const;
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...kinds),
+      fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 0, maxLength: 2 }),
+      fc.integer({ min: 0, max: 4 }),
+      fc.array(fc.double({ noNaN: true, min: -1e6, max: 1e6 }), { minLength: 100, maxLength: 100 }),
+      ([dtype, make], outer, rowLength, pool) => {
+        let k = 0;
+        const rows: ArrayLike<number>[] = [];
+        const build = (d: number): unknown =>
+          d === outer.length ? (rows[rows.length] = make(Array.from({ length: rowLength }, () => pool[k++ % pool.length]!))) : Array.from({ length: outer[d]! }, () => build(d + 1));
+        const value = Array.from({ length: 2 }, () => build(0));
+        const back = decodeNpy(npyCodec.encode!(value, {}));
+        assert.equal(back.dtype, dtype);
+        assert.deepEqual(back.shape, [2, ...outer, rowLength]);
+        const want = rows.flatMap((r) => Array.from(r));
+        assert.deepEqual(Array.from(back.data as ArrayLike<number>), want);
+      },
+    ),
+    RUNS,
+  );
+});

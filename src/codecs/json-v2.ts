@@ -128,8 +128,14 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
     const label = `input '${excerpt(name as string)}'`;
     if (Object.hasOwn(tensors, name as string)) fail(`${label} appears twice; input names must be unique`);
     const datatype = input['datatype'];
-    const dtype = typeof datatype === 'string' ? V2_DATATYPES[datatype.toUpperCase()] : undefined;
-    if (dtype === undefined) fail(`${label}: datatype ${jsonExcerpt(datatype)} is not one of ${Object.keys(V2_DATATYPES).join(', ')}`);
+    // Spelt as the protocol spells it: Triton, KServe and MLServer refuse "fp32", so a client that
+    // sent it here would work until it met one of them.
+    const dtype = typeof datatype === 'string' && Object.hasOwn(V2_DATATYPES, datatype) ? V2_DATATYPES[datatype] : undefined;
+    if (dtype === undefined) {
+      const upper = typeof datatype === 'string' ? datatype.toUpperCase() : '';
+      const hint = upper !== datatype && Object.hasOwn(V2_DATATYPES, upper) ? ` (datatypes are upper case, as Triton and KServe read them: "${upper}")` : '';
+      fail(`${label}: datatype ${jsonExcerpt(datatype)} is not one of ${Object.keys(V2_DATATYPES).join(', ')}${hint}`);
+    }
     const shape = input['shape'];
     if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`${label}: "shape" must be an array of at most ${MAX_RANK} non-negative integers`);
@@ -148,7 +154,7 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
       }
       // Triton's rule: each input sets exactly one of "data" and "binary_data_size".
       if ('data' in input) fail(`${label}: sets both "data" and "binary_data_size" in "parameters"; send its values one way only`);
-      const t = readBinaryInput(binary, offset, params['binary_data_size'], dtype!, shape as number[], (datatype as string).toUpperCase(), label, (cost) => {
+      const t = readBinaryInput(binary, offset, params['binary_data_size'], dtype!, shape as number[], datatype as string, label, (cost) => {
         decoded += cost;
         checkDecodedSize(decoded, limits, `the binary data of ${label}`);
       }, binaryStrings, textStrings);
@@ -163,7 +169,7 @@ export function decodeV2(body: Record<string, unknown>, binary?: Buffer, limits?
     if (flat.length !== expected) {
       fail(`${label}: shape [${(shape as number[]).join(', ')}] needs ${expected} values but "data" has ${flat.length}`);
     }
-    const bf16 = (datatype as string).toUpperCase() === 'BF16';
+    const bf16 = datatype === 'BF16';
     const data = convert(flat, dtype!, label, bf16);
     if (dtype === 'string') jsonStrings.push(data as string[]);
     setTensor(tensors, name as string, statedDType({ dtype: dtype!, shape: shape as number[], data } as Tensor));

@@ -146,4 +146,27 @@ describe('codec exactness', () => {
     assert.equal(plain.status, 200, plain.text);
     assert.equal(plain.text, '[null]');
   });
+
+  test('v2 datatypes are spelt as the protocol spells them: "fp32" is a 400 naming "FP32" (Triton, KServe and MLServer refuse it), in JSON and the binary form', async () => {
+    const body = (datatype: string) => JSON.stringify({ inputs: [{ name: 'x', shape: [2], datatype, data: [1.5, 2] }] });
+    const ok = await invoke('application/json', body('FP32'));
+    assert.equal(ok.status, 200, ok.text);
+    for (const datatype of ['fp32', 'Fp32', 'bytes', 'int64']) {
+      const res = await invoke('application/json', body(datatype));
+      assert.equal(res.status, 400, `${datatype}: ${res.text}`);
+      assert.equal(res.error().code, 'ERR_JSON_PARSE');
+      assert.match(res.error().message, new RegExp(`datatype "${datatype}" is not one of .*upper case.*"${datatype.toUpperCase()}"`));
+    }
+    // An Object.prototype key is no datatype either.
+    const proto = await invoke('application/json', body('toString'));
+    assert.equal(proto.status, 400, proto.text);
+    assert.doesNotMatch(proto.error().message, /upper case/);
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [2], datatype: 'fp32', parameters: { binary_data_size: 8 } }] }));
+    const binary = await invoke(
+      `application/vnd.sagemaker-triton.binary+json;json-header-size=${header.length}`,
+      Buffer.concat([header, Buffer.from(new Float32Array([1.5, 2]).buffer)]),
+    );
+    assert.equal(binary.status, 400, binary.text);
+    assert.match(binary.error().message, /datatype "fp32" is not one of .*"FP32"/);
+  });
 });
