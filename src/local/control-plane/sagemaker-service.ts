@@ -261,6 +261,10 @@ export class SageMakerService implements AwsService {
       if (seen.has(v.VariantName)) throw validation(`The variant name(s) [${v.VariantName}] are not unique.`);
       seen.add(v.VariantName);
       if (v.ModelName !== undefined) this.model(v.ModelName);
+      // Each pool of a heterogeneous variant may name a model of its own, which must exist as the variant's must.
+      for (const pool of (v as { InstancePools?: Array<{ ModelNameOverride?: string }> }).InstancePools ?? []) {
+        if (pool.ModelNameOverride !== undefined) this.model(pool.ModelNameOverride);
+      }
     }
     // The service's answer to a variant that names a model and enables ManagedInstanceScaling (seen in 2026,
     // terraform-provider-aws#45926's acceptance run): only an endpoint for inference components scales its instances by it.
