@@ -544,6 +544,21 @@ describe('sagemaker conformance', () => {
     assert.deepEqual(ProductionVariants, [{ ...good, InitialVariantWeight: 1 }]);
   });
 
+  test('CreateEndpointConfig: production variants that all weigh 0 are refused, as UpdateEndpointWeightsAndCapacities refuses setting them all to 0; one weight above 0 (or a default 1) is taken', async () => {
+    const variant = (VariantName: string, InitialVariantWeight?: number) => ({ VariantName, ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const, ...(InitialVariantWeight === undefined ? {} : { InitialVariantWeight }) });
+    for (const [name, variants] of [['conf-zero-one', [variant('A', 0)]], ['conf-zero-two', [variant('A', 0), variant('B', 0)]]] as const) {
+      await assert.rejects(sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [...variants] })), {
+        name: 'ValidationException',
+        message: /^Every production variant has an InitialVariantWeight of 0.*give at least one production variant a weight above 0\.$/,
+      });
+      await assert.rejects(sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: name })), { name: 'ValidationException', message: /Could not find endpoint configuration/ });
+    }
+    // A shadow variant takes no share of the traffic, so its weight does not count.
+    await assert.rejects(sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-zero-shadow', ProductionVariants: [variant('A', 0)], ShadowProductionVariants: [variant('S', 1)] })), { name: 'ValidationException', message: /^Every production variant/ });
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-zero-some', ProductionVariants: [variant('A', 0), variant('B')] }));
+    assert.deepEqual((await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-zero-some' }))).ProductionVariants!.map((v) => v.InitialVariantWeight), [0, 1]);
+  });
+
   test('CreateEndpointConfig: a variant\'s InferenceAmiVersion, InstancePools and CapacityReservationConfig are checked as the service model states them, a pool\'s ModelNameOverride must name a model, and DescribeEndpointConfig echoes them', async () => {
     const variant = { VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const };
     const create = (name: string, extra: object) => sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ ...variant, ...extra } as typeof variant] }));

@@ -266,6 +266,12 @@ export class SageMakerService implements AwsService {
         if (pool.ModelNameOverride !== undefined) this.model(pool.ModelNameOverride);
       }
     }
+    // A variant's traffic is "the ratio of the VariantWeight to the sum of all VariantWeight values across all
+    // ProductionVariants" (API_ProductionVariant), which no variant has when every weight is 0: refused here as
+    // UpdateEndpointWeightsAndCapacities refuses setting every weight to 0, not served by sending every request to the first variant.
+    if (production.every((v) => (v.InitialVariantWeight ?? 1) === 0)) {
+      throw validation(`Every production variant has an InitialVariantWeight of 0, so no variant would get any traffic (a variant's share is its weight over the sum of all weights): give at least one production variant a weight above 0.`);
+    }
     // The service's answer to a variant that names a model and enables ManagedInstanceScaling (seen in 2026,
     // terraform-provider-aws#45926's acceptance run): only an endpoint for inference components scales its instances by it.
     // Every refusal reported was of Status ENABLED; a DISABLED one, which scales nothing, is taken as before.
