@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { withoutNulls } from '../../../aws/shapes/validate.js';
 import { AwsServiceError, type AwsService } from '../../../aws/service.js';
 import { partitionOf } from '../../../aws/partition.js';
 import { SAGEMAKER_NAMESPACE as METRICS_NAMESPACE } from '../cloudwatch/metric-store.js';
@@ -203,6 +204,9 @@ export class ApplicationAutoScalingService implements AwsService {
 
   /** Runs one Application Auto Scaling operation; throws `AwsServiceError` with the service's exception names. */
   async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    // In the AWS JSON protocols a null member means "not set" (as the SageMaker and Logs services read it):
+    // a required member sent as null is then missing ('Member must not be null'), an optional one absent.
+    input = withoutNulls(input);
     switch (operation as (typeof AUTOSCALING_OPERATIONS)[number]) {
       case 'RegisterScalableTarget':
         return this.registerScalableTarget(input);
