@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DescribeAlarmsCommand, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
-import { DescribeScalableTargetsCommand } from '@aws-sdk/client-application-auto-scaling';
+import { DescribeScalableTargetsCommand, DescribeScalingActivitiesCommand, DescribeScalingPoliciesCommand, DescribeScheduledActionsCommand } from '@aws-sdk/client-application-auto-scaling';
 import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
@@ -66,4 +66,22 @@ test('Application Auto Scaling: a required member sent as null is "Member must n
   assert.equal(listed.status, 200, JSON.stringify(listed.body));
   assert.deepEqual(listed.body.ScalableTargets, []);
   assert.deepEqual((await clients.autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker' }))).ScalableTargets, []);
+});
+
+test('Application Auto Scaling: a MaxResults out of range is refused in the words of a range constraint (1 to 50, 1 to 10 for DescribeScalingPolicies)', async () => {
+  const refused = async (send: Promise<unknown>, message: string) => assert.rejects(send, (err: Error) => {
+    assert.equal(err.name, 'ValidationException');
+    assert.equal(err.message, message);
+    return true;
+  });
+  const ServiceNamespace = 'sagemaker' as const;
+  await refused(clients.autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace, MaxResults: 51 })), "1 validation error detected: Value '51' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 50");
+  await refused(clients.autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace, MaxResults: 0 })), "1 validation error detected: Value '0' at 'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 1");
+  await refused(clients.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace, MaxResults: 51 })), "1 validation error detected: Value '51' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 50");
+  await refused(clients.autoscaling.send(new DescribeScheduledActionsCommand({ ServiceNamespace, MaxResults: 51 })), "1 validation error detected: Value '51' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 50");
+  await refused(clients.autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace, MaxResults: 11 })), "1 validation error detected: Value '11' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10");
+  // The bounds themselves are taken.
+  assert.deepEqual((await clients.autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace, MaxResults: 50 }))).ScalableTargets, []);
+  assert.deepEqual((await clients.autoscaling.send(new DescribeScalingPoliciesCommand({ ServiceNamespace, MaxResults: 10 }))).ScalingPolicies, []);
+  assert.deepEqual((await clients.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace, MaxResults: 1 }))).ScalingActivities, []);
 });

@@ -163,7 +163,7 @@ function describePage<T extends { readonly resourceId: string; readonly name: st
   const v = new Violations();
   checkIdList(v, names, namesMember[0]!.toLowerCase() + namesMember.slice(1));
   const max = input.MaxResults ?? maxLimit;
-  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > maxLimit) v.add(max, 'maxResults', `have value between 1 and ${maxLimit}`);
+  v.range(max, 'maxResults', 1, maxLimit);
   v.throwIfAny();
   const all = [...records]
     .filter((r) => resourceId === undefined || r.resourceId === resourceId)
@@ -351,7 +351,7 @@ export class ApplicationAutoScalingService implements AwsService {
     const v = new Violations();
     checkIdList(v, ids, 'resourceIds');
     const max = input.MaxResults ?? 50;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
+    v.range(max, 'maxResults', 1, 50);
     v.throwIfAny();
     const all = [...this.targets.values()]
       .filter((t) => ids === undefined || (ids as string[]).includes(t.resourceId))
@@ -691,7 +691,7 @@ export class ApplicationAutoScalingService implements AwsService {
     const { resourceId, dimension } = readTargetKey(input, { resourceRequired: false });
     const max = input.MaxResults ?? 50;
     const v = new Violations();
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
+    v.range(max, 'maxResults', 1, 50);
     if (input.IncludeNotScaledActivities !== undefined && typeof input.IncludeNotScaledActivities !== 'boolean') v.add(input.IncludeNotScaledActivities, 'includeNotScaledActivities', 'be a boolean');
     v.throwIfAny();
     const withNotScaled = input.IncludeNotScaledActivities === true;
