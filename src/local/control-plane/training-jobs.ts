@@ -28,6 +28,14 @@ import { CheckpointSync } from './checkpoint-sync.js';
 import { jobFolder } from './job-folder.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { MetricStore } from './cloudwatch/metric-store.js';
+import type { LogStore } from './logs/log-store.js';
+import { trainingJobLogs } from './logs/sagemaker-logs.js';
+import type { ControlPlaneStore, TrainingJobRecord } from './store.js';
+import { MetricDefinitionsCompiler, TrainingMetrics, type CompiledMetricDefinition, type MetricDefinitionInput } from './training-metrics.js';
+import { WarmPools, warmPoolKey } from './warm-pools.js';
+
+type Input = Record<string, unknown>;
+type Output = Record<string, unknown>;
 
 /**
  * An unknown training job, for DescribeTrainingJob, StopTrainingJob, UpdateTrainingJob and
@@ -39,14 +47,6 @@ import type { MetricStore } from './cloudwatch/metric-store.js';
 function notFound(): AwsServiceError {
   return validation('Requested resource not found.');
 }
-import type { LogStore } from './logs/log-store.js';
-import { trainingJobLogs } from './logs/sagemaker-logs.js';
-import type { ControlPlaneStore, TrainingJobRecord } from './store.js';
-import { MetricDefinitionsCompiler, TrainingMetrics, type CompiledMetricDefinition, type MetricDefinitionInput } from './training-metrics.js';
-import { WarmPools, warmPoolKey } from './warm-pools.js';
-
-type Input = Record<string, unknown>;
-type Output = Record<string, unknown>;
 
 /** `StoppingCondition.MaxRuntimeInSeconds` when the request gives none: one day (API_StoppingCondition). */
 export const DEFAULT_MAX_RUNTIME_SECONDS = 86_400;
