@@ -442,7 +442,8 @@ describe('local training jobs', () => {
       await ended('short-lived');
       await sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'short-lived' }));
       await assert.rejects(sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'short-lived' })), { name: 'ValidationException', message: 'Requested resource not found.' });
-      await assert.rejects(sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'short-lived' })), { name: 'ResourceNotFound' });
+      // A job deleted is unknown to DeleteTrainingJob as to DescribeTrainingJob: the one answer the service gives an unknown training job.
+      await assert.rejects(sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'short-lived' })), { name: 'ValidationException', message: 'Requested resource not found.' });
       assert.ok(!existsSync(join(local.workDir, 'training', 'short-lived')));
       const again = await sm.send(new CreateTrainingJobCommand(job('short-lived', 'fail.mjs')));
       assert.deepEqual((await sm.send(new ListTagsCommand({ ResourceArn: again.TrainingJobArn }))).Tags, []);
@@ -473,7 +474,7 @@ describe('local training jobs', () => {
       await assert.rejects(update({ ProfilerConfig: { DisableProfiler: true } }), { name: 'ValidationException', message: /no SageMaker Debugger/ });
       await assert.rejects(update({ ProfilerRuleConfigurations: [{ RuleConfigurationName: 'r', RuleEvaluatorImage: 'i' }] }), { name: 'ValidationException', message: /no SageMaker Debugger/ });
       await assert.rejects(update({ RemoteDebugConfig: { EnableRemoteDebug: true } }), { name: 'ValidationException', message: /no remote debugging through AWS Systems Manager.*training-job-updated\.log/ });
-      await assert.rejects(update({}, 'nope'), { name: 'ResourceNotFound', message: 'Could not find training job "arn:aws:sagemaker:us-east-1:111122223333:training-job/nope".' });
+      await assert.rejects(update({}, 'nope'), { name: 'ValidationException', message: 'Requested resource not found.' });
       await ended('updated');
     });
 
@@ -563,6 +564,8 @@ describe('local training jobs', () => {
       });
       await assert.rejects(sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
       await assert.rejects(sm.send(new StopTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
+      await assert.rejects(sm.send(new UpdateTrainingJobCommand({ TrainingJobName: 'nope', ResourceConfig: { KeepAlivePeriodInSeconds: 0 } })), { name: 'ValidationException', message: 'Requested resource not found.' });
+      await assert.rejects(sm.send(new DeleteTrainingJobCommand({ TrainingJobName: 'nope' })), { name: 'ValidationException', message: 'Requested resource not found.' });
       // Refused requests created nothing.
       const names = (await sm.send(new ListTrainingJobsCommand({ MaxResults: 100 }))).TrainingJobSummaries!.map((s) => s.TrainingJobName);
       for (const refused of ['under_score', 'no-role', 'pipe', 'parent', 'elsewhere', 'uncompressed', 'two', 'groups', 'serverless', 'registered', 'mlflow', 'manifest', 'nul-env', 'wait-on-demand', 'wait-short', 'many-metrics', 'long-regex', 'DUP']) assert.ok(!names.includes(refused), refused);

@@ -231,6 +231,29 @@ const VARIANT: ShapeRule = {
     ContainerStartupHealthCheckTimeoutInSeconds: { kind: 'integer', min: 60, max: 3600 },
     VariantInstanceProvisionTimeoutInSeconds: { kind: 'integer', min: 300, max: 3600 },
     EnableSSMAccess: { kind: 'boolean' },
+    // ProductionVariantInferenceAmiVersion, InstancePoolList (1 to 5 InstancePool), ProductionVariantCapacityReservationConfig
+    // (botocore sagemaker-2017-07-24): recorded and described; none of them changes how the local endpoint runs.
+    InferenceAmiVersion: {
+      kind: 'string',
+      enum: ['al2-ami-sagemaker-inference-gpu-2', 'al2-ami-sagemaker-inference-gpu-2-1', 'al2-ami-sagemaker-inference-gpu-3-1', 'al2-ami-sagemaker-inference-neuron-2', 'al2023-ami-sagemaker-inference-gpu-4-1'],
+    },
+    InstancePools: {
+      kind: 'list',
+      min: 1,
+      max: 5,
+      member: {
+        kind: 'structure',
+        required: ['InstanceType', 'Priority'],
+        members: { InstanceType: { kind: 'string', pattern: 'ml\\.[a-z0-9-]+\\.[a-z0-9]+' }, ModelNameOverride: MODEL_NAME, Priority: { kind: 'integer', min: 1, max: 5 } },
+      },
+    },
+    CapacityReservationConfig: {
+      kind: 'structure',
+      members: {
+        CapacityReservationPreference: { kind: 'string', enum: ['capacity-reservations-only'] },
+        MlReservationArn: { kind: 'string', min: 20, max: 258, pattern: 'arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]*:[0-9]{12}:[a-z0-9\\-]{1,14}/.*' },
+      },
+    },
     // ProductionVariantRoutingConfig and PrefixAwareRoutingConfig (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_PrefixAwareRoutingConfig.html);
     // which members PREFIX_AWARE needs is checked by checkRoutingConfig.
     RoutingConfig: {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AwsServiceError } from '../service.js';
 import { SAGEMAKER_INPUTS } from './sagemaker.js';
-import { validateInput } from './validate.js';
+import { validateInput, withoutNulls } from './validate.js';
 import { ConstraintViolations } from '../violations.js';
 import { firstChars, lastChars } from '../../errors/text-cut.js';
 
@@ -120,4 +120,37 @@ test('a quoted value cut to length keeps whole characters: no lone surrogate rea
   assert.equal(lastChars('😀ab', 3), 'ab');
   assert.equal(lastChars('😀ab', 4), '😀ab');
   assert.equal(lastChars('ab', 0), '');
+});
+
+test('withoutNulls drops null members and list items at every depth, copying only plain objects and arrays: the input is left as it was, and a Date, Uint8Array or Blob an in-process caller passes is kept as it is', () => {
+  const date = new Date(0);
+  const bytes = new Uint8Array([1, 2]);
+  const blob = new Blob(['x']);
+  const input = { a: [[null, 1], [null], [{ x: null, y: [null, { z: null }] }]], b: null, c: 's', d: 0, e: false, date, bytes, blob, dates: [null, date] };
+  const out = withoutNulls(input);
+  assert.deepEqual(out, { a: [[1], [], [{ y: [{}] }]], c: 's', d: 0, e: false, date, bytes, blob, dates: [date] });
+  assert.equal(out.date, date);
+  assert.equal(out.bytes, bytes);
+  assert.equal(out.blob, blob);
+  assert.equal(input.b, null, 'the input is not changed');
+  assert.deepEqual(input.a[0], [null, 1]);
+  // A `__proto__` member (as JSON.parse makes it) stays a member: it sets no prototype.
+  const proto = withoutNulls(JSON.parse('{"__proto__":{"polluted":1},"k":null}') as Record<string, unknown>);
+  assert.equal(Object.getPrototypeOf(proto), Object.prototype);
+  assert.deepEqual(Object.keys(proto), ['__proto__']);
+});
+
+test('withoutNulls copies each part an input shares once: an in-process input that refers to one object from many places (a tree of 2^60 leaves in 60 objects) costs what its distinct objects do', () => {
+  // One shared part first: without the sharing kept, this fails at once rather than copying 2^60 objects below.
+  const part = { leaf: 1 };
+  const two = withoutNulls({ a: part, b: [part] });
+  assert.equal(two.a, two.b[0], 'one copy of a part referred to twice');
+  let shared: Record<string, unknown> = { leaf: 1, gone: null };
+  for (let i = 0; i < 60; i++) shared = { left: shared, right: [shared, null], gone: null };
+  const out = withoutNulls(shared);
+  assert.equal(out.left, (out.right as unknown[])[0], 'one copy of the shared part');
+  assert.equal('gone' in out, false);
+  let depth = 0;
+  for (let node = out; node.left !== undefined; node = node.left as Record<string, unknown>) depth++;
+  assert.equal(depth, 60);
 });

@@ -195,15 +195,25 @@ export function describeViolations(out: readonly Violation[]): string {
 
 /**
  * The input with every `null` member and list item removed, recursively: in the AWS JSON protocols
- * a null member means "not set", and operations then see it as absent.
+ * a null member means "not set", and operations then see it as absent. Only arrays and plain
+ * objects (what JSON.parse makes) are copied; anything else (a Date a query-protocol reader made) is
+ * kept as it is. Each array or object is copied once, however often the input refers to it, so an
+ * input whose parts are shared (as a tree, far larger than it is) costs what its distinct parts do.
  */
-export function withoutNulls<T>(value: T): T {
-  if (Array.isArray(value)) return value.filter((v) => v !== null).map((v) => withoutNulls(v)) as T;
-  if (typeof value === 'object' && value !== null) {
+export function withoutNulls<T>(value: T, copies = new Map<object, unknown>()): T {
+  if (typeof value !== 'object' || value === null) return value;
+  const known = copies.get(value);
+  if (known !== undefined) return known as T;
+  let copy: unknown;
+  if (Array.isArray(value)) copy = value.filter((v) => v !== null).map((v) => withoutNulls(v, copies));
+  else {
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null) return value;
     // Each member is defined on the copy, not assigned: a `__proto__` key (an Environment variable,
     // a member no shape names) stays a member instead of setting the copy's prototype, which would
     // hand the operation members validation never saw.
-    return Object.fromEntries(Object.entries(value).flatMap(([k, v]) => (v === null ? [] : [[k, withoutNulls(v)]]))) as T;
+    copy = Object.fromEntries(Object.entries(value).flatMap(([k, v]) => (v === null ? [] : [[k, withoutNulls(v, copies)]])));
   }
-  return value;
+  copies.set(value, copy);
+  return copy as T;
 }

@@ -544,6 +544,55 @@ describe('sagemaker conformance', () => {
     assert.deepEqual(ProductionVariants, [{ ...good, InitialVariantWeight: 1 }]);
   });
 
+  test('CreateEndpointConfig: production variants that all weigh 0 are refused, as UpdateEndpointWeightsAndCapacities refuses setting them all to 0; one weight above 0 (or a default 1) is taken', async () => {
+    const variant = (VariantName: string, InitialVariantWeight?: number) => ({ VariantName, ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const, ...(InitialVariantWeight === undefined ? {} : { InitialVariantWeight }) });
+    for (const [name, variants] of [['conf-zero-one', [variant('A', 0)]], ['conf-zero-two', [variant('A', 0), variant('B', 0)]]] as const) {
+      await assert.rejects(sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [...variants] })), {
+        name: 'ValidationException',
+        message: /^Every production variant has an InitialVariantWeight of 0.*give at least one production variant a weight above 0\.$/,
+      });
+      await assert.rejects(sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: name })), { name: 'ValidationException', message: /Could not find endpoint configuration/ });
+    }
+    // A shadow variant takes no share of the traffic, so its weight does not count.
+    await assert.rejects(sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-zero-shadow', ProductionVariants: [variant('A', 0)], ShadowProductionVariants: [variant('S', 1)] })), { name: 'ValidationException', message: /^Every production variant/ });
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-zero-some', ProductionVariants: [variant('A', 0), variant('B')] }));
+    assert.deepEqual((await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-zero-some' }))).ProductionVariants!.map((v) => v.InitialVariantWeight), [0, 1]);
+  });
+
+  test('CreateEndpointConfig: a variant\'s InferenceAmiVersion, InstancePools and CapacityReservationConfig are checked as the service model states them, a pool\'s ModelNameOverride must name a model, and DescribeEndpointConfig echoes them', async () => {
+    const variant = { VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const };
+    const create = (name: string, extra: object) => sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: name, ProductionVariants: [{ ...variant, ...extra } as typeof variant] }));
+    await assert.rejects(
+      create('conf-members-bad', {
+        InferenceAmiVersion: 'al2-ami-sagemaker-inference-gpu-9',
+        InstancePools: [{ InstanceType: 'ml.g5.xlarge', Priority: 0 }, { Priority: 2 }],
+        CapacityReservationConfig: { CapacityReservationPreference: 'capacity-reservations-first', MlReservationArn: 'arn:nope' },
+      }),
+      (err: Error) =>
+        err.name === 'ValidationException' &&
+        err.message ===
+          "6 validation errors detected: Value 'al2-ami-sagemaker-inference-gpu-9' at 'productionVariants.1.member.inferenceAmiVersion' failed to satisfy constraint: Member must satisfy enum value set: [al2-ami-sagemaker-inference-gpu-2, al2-ami-sagemaker-inference-gpu-2-1, al2-ami-sagemaker-inference-gpu-3-1, al2-ami-sagemaker-inference-neuron-2, al2023-ami-sagemaker-inference-gpu-4-1]; " +
+            "Value '0' at 'productionVariants.1.member.instancePools.1.member.priority' failed to satisfy constraint: Member must have value greater than or equal to 1; " +
+            "Value null at 'productionVariants.1.member.instancePools.2.member.instanceType' failed to satisfy constraint: Member must not be null; " +
+            "Value 'capacity-reservations-first' at 'productionVariants.1.member.capacityReservationConfig.capacityReservationPreference' failed to satisfy constraint: Member must satisfy enum value set: [capacity-reservations-only]; " +
+            "Value 'arn:nope' at 'productionVariants.1.member.capacityReservationConfig.mlReservationArn' failed to satisfy constraint: Member must have length greater than or equal to 20; " +
+            "Value 'arn:nope' at 'productionVariants.1.member.capacityReservationConfig.mlReservationArn' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]*:[0-9]{12}:[a-z0-9\\-]{1,14}/.*",
+    );
+    await assert.rejects(create('conf-members-pools', { InstancePools: Array.from({ length: 6 }, (_, i) => ({ InstanceType: 'ml.m5.large', Priority: (i % 5) + 1 })) }), { name: 'ValidationException', message: /instancePools' failed to satisfy constraint: Member must have length less than or equal to 5/ });
+    await assert.rejects(create('conf-members-override', { InstancePools: [{ InstanceType: 'ml.g5.xlarge', Priority: 1, ModelNameOverride: 'no-such-model' }] }), { name: 'ValidationException', message: /Could not find model ".*model\/no-such-model"/ });
+    const good = {
+      ...variant,
+      InferenceAmiVersion: 'al2-ami-sagemaker-inference-gpu-3-1',
+      InstancePools: [{ InstanceType: 'ml.g5.xlarge', Priority: 1, ModelNameOverride: 'conf-model' }, { InstanceType: 'ml.g6.xlarge', Priority: 2 }],
+      CapacityReservationConfig: { CapacityReservationPreference: 'capacity-reservations-only', MlReservationArn: 'arn:aws:sagemaker:us-east-1:111122223333:ml-reservation/abc' },
+    };
+    await sm.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'conf-members-good', ProductionVariants: [good as typeof variant] }));
+    const { ProductionVariants } = await sm.send(new DescribeEndpointConfigCommand({ EndpointConfigName: 'conf-members-good' }));
+    assert.deepEqual(ProductionVariants, [{ ...good, InitialVariantWeight: 1 }]);
+    const names = (await sm.send(new ListEndpointConfigsCommand({ MaxResults: 100 }))).EndpointConfigs!.map((c) => c.EndpointConfigName);
+    for (const refused of ['conf-members-bad', 'conf-members-pools', 'conf-members-override']) assert.ok(!names.includes(refused), refused);
+  });
+
   test('CreateEndpointConfig: RoutingStrategy PREFIX_AWARE takes PrefixAwareRoutingConfig (PrefixLength 1024-65536, ConcurrencyThreshold 1-1024, both needed), which no other strategy takes; DescribeEndpointConfig echoes it', async () => {
     const variant = { VariantName: 'AllTraffic', ModelName: 'conf-model', InitialInstanceCount: 2, InstanceType: 'ml.m5.large' as const };
     const create = (name: string, RoutingConfig: object, shadow?: object) =>

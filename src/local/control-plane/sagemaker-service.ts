@@ -261,6 +261,16 @@ export class SageMakerService implements AwsService {
       if (seen.has(v.VariantName)) throw validation(`The variant name(s) [${v.VariantName}] are not unique.`);
       seen.add(v.VariantName);
       if (v.ModelName !== undefined) this.model(v.ModelName);
+      // Each pool of a heterogeneous variant may name a model of its own, which must exist as the variant's must.
+      for (const pool of (v as { InstancePools?: Array<{ ModelNameOverride?: string }> }).InstancePools ?? []) {
+        if (pool.ModelNameOverride !== undefined) this.model(pool.ModelNameOverride);
+      }
+    }
+    // A variant's traffic is "the ratio of the VariantWeight to the sum of all VariantWeight values across all
+    // ProductionVariants" (API_ProductionVariant), which no variant has when every weight is 0: refused here as
+    // UpdateEndpointWeightsAndCapacities refuses setting every weight to 0, not served by sending every request to the first variant.
+    if (production.every((v) => (v.InitialVariantWeight ?? 1) === 0)) {
+      throw validation(`Every production variant has an InitialVariantWeight of 0, so no variant would get any traffic (a variant's share is its weight over the sum of all weights): give at least one production variant a weight above 0.`);
     }
     // The service's answer to a variant that names a model and enables ManagedInstanceScaling (seen in 2026,
     // terraform-provider-aws#45926's acceptance run): only an endpoint for inference components scales its instances by it.

@@ -37,6 +37,17 @@ import { WarmPools, warmPoolKey } from './warm-pools.js';
 type Input = Record<string, unknown>;
 type Output = Record<string, unknown>;
 
+/**
+ * An unknown training job, for DescribeTrainingJob, StopTrainingJob, UpdateTrainingJob and
+ * DeleteTrainingJob alike: the service answers it with `ValidationException: Requested resource not
+ * found.`, not the `ResourceNotFound` its model names (aws/aws-sdk#165; AWS's own Kubernetes
+ * controller matches that answer for a training job: aws-controllers-k8s/sagemaker-controller
+ * generator.yaml), so one `except` catches it from every operation.
+ */
+function notFound(): AwsServiceError {
+  return validation('Requested resource not found.');
+}
+
 /** `StoppingCondition.MaxRuntimeInSeconds` when the request gives none: one day (API_StoppingCondition). */
 export const DEFAULT_MAX_RUNTIME_SECONDS = 86_400;
 
@@ -415,7 +426,7 @@ export class TrainingJobs {
 
   private job(name: string): TrainingJobRecord {
     const found = this.ctx.store.trainingJobs.get(name);
-    if (!found) throw validation('Requested resource not found.');
+    if (!found) throw notFound();
     return found;
   }
 
@@ -500,7 +511,7 @@ export class TrainingJobs {
   update(input: Input): Output {
     const name = String(input.TrainingJobName);
     const j = this.ctx.store.trainingJobs.get(name);
-    if (!j) throw new AwsServiceError('ResourceNotFound', `Could not find training job "${this.ctx.store.arn('training-job', name)}".`, 400);
+    if (!j) throw notFound();
     if (input.ProfilerConfig !== undefined || input.ProfilerRuleConfigurations !== undefined) {
       throw validation('ProfilerConfig and ProfilerRuleConfigurations cannot be updated: the local SageMaker has no SageMaker Debugger (CreateTrainingJob accepts and ignores its profiler settings). Leave them unset.');
     }
@@ -529,7 +540,7 @@ export class TrainingJobs {
    */
   async delete(name: string): Promise<Output> {
     const j = this.ctx.store.trainingJobs.get(name);
-    if (!j) throw new AwsServiceError('ResourceNotFound', `Could not find training job "${this.ctx.store.arn('training-job', name)}".`, 400);
+    if (!j) throw notFound();
     if (j.status === 'InProgress' || j.status === 'Stopping') {
       throw new AwsServiceError('ResourceInUse', `Training job "${j.arn}" is in status ${j.status}: only a Completed, Failed or Stopped job can be deleted. Stop it first (StopTrainingJob).`, 400);
     }

@@ -7,7 +7,8 @@ export interface FetchedModel {
 
 /**
  * A multi-model fetch that S3 failed on its own side: a 5xx (`SlowDown`, `InternalError`), no answer
- * at all (not reachable, timed out), or a transfer broken part-way. Not the caller's `TargetModel`,
+ * at all (not reachable, timed out), or a transfer broken part-way; or a download that other loads
+ * deleted from the disk after each of two fetches of it. Not the caller's `TargetModel`,
  * which a retry may well load, so not a `ValidationError` (which the SDKs do not retry): the front
  * door answers 503 `ServiceUnavailable`, which they do.
  */

@@ -444,6 +444,60 @@ describe('local multi-model endpoint', () => {
     assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
   });
 
+  test('a download deleted again after it was fetched again (other instances keep making room on the disk) is a 503 ServiceUnavailable to retry, not a ValidationError saying there is no such object; the next invocation loads it', async () => {
+    const { host, container, invoke } = await mmeEndpoint(10, {});
+    const fetches: string[] = [];
+    let deleteStored = true;
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      const file = join(host.source, targetModel);
+      await writeFile(file, craftTarGz(MODEL));
+      if (deleteStored) await rm(file);
+      return { found: true, at: `s3://models/mme/${targetModel}` };
+    };
+    const res = await invoke('a.tar.gz');
+    assert.equal(res.status, 503, res.text);
+    assert.equal(res.headers['x-amzn-errortype'], 'ServiceUnavailable', res.text);
+    assert.match(res.text, /Failed to download model data for TargetModel a\.tar\.gz: s3:\/\/models\/mme\/a\.tar\.gz was deleted from the disk after each of 2 downloads.*try your call again/);
+    assert.deepEqual(fetches, ['a.tar.gz', 'a.tar.gz']);
+    assert.deepEqual(container.filesAtLoad, []);
+    deleteStored = false;
+    const again = await invoke('a.tar.gz');
+    assert.equal(again.status, 200, again.text);
+    assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
+  });
+
+  test('a download deleted before its extraction, then again after it was fetched again, is a 503 ServiceUnavailable to retry, not a ValidationError saying the archive cannot be read', async () => {
+    const { host, container, invoke } = await mmeEndpoint(10, {});
+    const fetches: string[] = [];
+    host.fetch = async (targetModel) => {
+      fetches.push(targetModel);
+      await writeFile(join(host.source, targetModel), craftTarGz(MODEL));
+      return { found: true, at: `s3://models/mme/${targetModel}` };
+    };
+    const download = join(host.source, 'a.tar.gz');
+    const open = fsPromises.open.bind(fsPromises);
+    let deleting = true;
+    // Other instances' loads delete the download each time this one opens it to extract it.
+    const fake = mock.method(fsPromises, 'open', async (at: Parameters<typeof fsPromises.open>[0], ...rest: [flags?: string | number, mode?: number]) => {
+      if (String(at) === download && deleting) await rm(download, { force: true });
+      return open(at, ...rest);
+    });
+    try {
+      const res = await invoke('a.tar.gz');
+      assert.equal(res.status, 503, res.text);
+      assert.equal(res.headers['x-amzn-errortype'], 'ServiceUnavailable', res.text);
+      assert.match(res.text, /Failed to download model data for TargetModel a\.tar\.gz: s3:\/\/models\/mme\/a\.tar\.gz was deleted from the disk after each of 2 downloads.*try your call again/);
+      assert.deepEqual(fetches, ['a.tar.gz', 'a.tar.gz']);
+      deleting = false;
+      const again = await invoke('a.tar.gz');
+      assert.equal(again.status, 200, again.text);
+    } finally {
+      fake.mock.restore();
+    }
+    assert.deepEqual(container.filesAtLoad, [{ 'model.onnx': 'weights' }]);
+  });
+
   test('a TargetModel that is a folder is copied as smkit package packs it: a link to a folder above it is a ValidationError naming it (not a 500 after copying the parent 40 levels deep); a FIFO and .git are left out', async () => {
     const { dir, container, invoke } = await mmeEndpoint(10, {});
     const folder = join(dir, 'source', 'folder-model');

@@ -292,7 +292,8 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
       const info = await stat(source).catch(() => undefined);
       // Stored, then deleted before it was found here (another instance's load made room on the
       // disk, or failed on what it fetched: deleteDownload, forgetFetched): fetched again, once.
-      if (info || gone) return info;
+      if (info) return info;
+      if (gone) throw deletedTwice(targetModel, fetched.at);
       gone = true;
     }
   };
@@ -332,7 +333,9 @@ async function loadUnlessStopped(container: ChainContainer, host: MultiModelHost
       // downloads of this ModelDataUrl deleted it, having failed on the object it held
       // (forgetFetched) or to make room on the disk (deleteDownload). Not this object's fault:
       // fetched again, once.
-      if (host.fetch && !refetched && err instanceof TargetModelError && !existsSync(source)) {
+      if (host.fetch && err instanceof TargetModelError && !existsSync(source)) {
+        // Deleted again after it was fetched again: the disk is contended, not the object wrong.
+        if (refetched) throw deletedTwice(targetModel, where);
         refetched = true;
         info = await download(host.fetch);
         if (!info) throw new TargetModelError(`Failed to download model data for TargetModel ${targetModel}: there is no ${where}.`);
@@ -429,6 +432,18 @@ function diskFull(err: unknown): boolean {
     if (code === 'ENOSPC' || code === 'EDQUOT') return true;
   }
   return false;
+}
+
+/**
+ * A download of `at` deleted from the disk (by other loads sharing the downloads of its ModelDataUrl:
+ * making room, or failing on the object they held) after it was fetched and again after it was
+ * fetched anew. Nothing is wrong with the caller's TargetModel, which exists: not a 400 saying there
+ * is no such object or that it cannot be read, but a 503 that the SDKs retry.
+ */
+function deletedTwice(targetModel: string, at: string): ModelFetchUnavailableError {
+  return new ModelFetchUnavailableError(
+    `Failed to download model data for TargetModel ${targetModel}: ${at} was deleted from the disk after each of 2 downloads, before it could be extracted (other loads sharing the downloads of its ModelDataUrl made room on the disk or failed on the object); try your call again.`,
+  );
 }
 
 /** Why a model that does not fit on the disk still does not, once `deleted` (copies of unused models, downloads) are. */

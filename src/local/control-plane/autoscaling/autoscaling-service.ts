@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { withoutNulls } from '../../../aws/shapes/validate.js';
 import { AwsServiceError, type AwsService } from '../../../aws/service.js';
 import { partitionOf } from '../../../aws/partition.js';
 import { SAGEMAKER_NAMESPACE as METRICS_NAMESPACE } from '../cloudwatch/metric-store.js';
@@ -162,7 +163,7 @@ function describePage<T extends { readonly resourceId: string; readonly name: st
   const v = new Violations();
   checkIdList(v, names, namesMember[0]!.toLowerCase() + namesMember.slice(1));
   const max = input.MaxResults ?? maxLimit;
-  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > maxLimit) v.add(max, 'maxResults', `have value between 1 and ${maxLimit}`);
+  v.range(max, 'maxResults', 1, maxLimit);
   v.throwIfAny();
   const all = [...records]
     .filter((r) => resourceId === undefined || r.resourceId === resourceId)
@@ -203,6 +204,9 @@ export class ApplicationAutoScalingService implements AwsService {
 
   /** Runs one Application Auto Scaling operation; throws `AwsServiceError` with the service's exception names. */
   async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    // In the AWS JSON protocols a null member means "not set" (as the SageMaker and Logs services read it):
+    // a required member sent as null is then missing ('Member must not be null'), an optional one absent.
+    input = withoutNulls(input);
     switch (operation as (typeof AUTOSCALING_OPERATIONS)[number]) {
       case 'RegisterScalableTarget':
         return this.registerScalableTarget(input);
@@ -347,7 +351,7 @@ export class ApplicationAutoScalingService implements AwsService {
     const v = new Violations();
     checkIdList(v, ids, 'resourceIds');
     const max = input.MaxResults ?? 50;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
+    v.range(max, 'maxResults', 1, 50);
     v.throwIfAny();
     const all = [...this.targets.values()]
       .filter((t) => ids === undefined || (ids as string[]).includes(t.resourceId))
@@ -687,7 +691,7 @@ export class ApplicationAutoScalingService implements AwsService {
     const { resourceId, dimension } = readTargetKey(input, { resourceRequired: false });
     const max = input.MaxResults ?? 50;
     const v = new Violations();
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) v.add(max, 'maxResults', 'have value between 1 and 50');
+    v.range(max, 'maxResults', 1, 50);
     if (input.IncludeNotScaledActivities !== undefined && typeof input.IncludeNotScaledActivities !== 'boolean') v.add(input.IncludeNotScaledActivities, 'includeNotScaledActivities', 'be a boolean');
     v.throwIfAny();
     const withNotScaled = input.IncludeNotScaledActivities === true;

@@ -114,8 +114,8 @@ export function readDimensions(v: Violations, value: unknown, member = 'dimensio
     const dim = (d ?? {}) as Input;
     const name = checkString(v, dim.Name, `${member}.${i + 1}.member.name`, 1, 255);
     const val = checkString(v, dim.Value, `${member}.${i + 1}.member.value`, 1, 1024);
-    if (dim.Name === undefined) v.add(undefined, `${member}.${i + 1}.member.name`, 'not be null');
-    if (dim.Value === undefined) v.add(undefined, `${member}.${i + 1}.member.value`, 'not be null');
+    if (dim.Name == null) v.add(undefined, `${member}.${i + 1}.member.name`, 'not be null');
+    if (dim.Value == null) v.add(undefined, `${member}.${i + 1}.member.value`, 'not be null');
     if (name !== undefined && val !== undefined) out.push({ Name: name, Value: val });
   });
   const names = new Set(out.map((d) => d.Name));
@@ -141,7 +141,7 @@ export function readAlarmDefinition(input: Input): AlarmDefinition {
   }
   const v = new Violations();
   const name = checkString(v, input.AlarmName, 'alarmName', 1, 255);
-  if (input.AlarmName === undefined) v.add(undefined, 'alarmName', 'not be null');
+  if (input.AlarmName == null) v.add(undefined, 'alarmName', 'not be null');
   const description = checkString(v, input.AlarmDescription, 'alarmDescription', 0, 1024);
   const namespace = checkString(v, input.Namespace, 'namespace', 1, 255);
   if (namespace !== undefined && namespace.startsWith(':')) v.add(namespace, 'namespace', 'satisfy regular expression pattern: [^:].*');
@@ -152,7 +152,7 @@ export function readAlarmDefinition(input: Input): AlarmDefinition {
   const period = checkNumber(v, input.Period, 'period', { integer: true, min: 1 });
   const unit = checkEnum(v, input.Unit, 'unit', STANDARD_UNITS);
   const evaluationPeriods = checkNumber(v, input.EvaluationPeriods, 'evaluationPeriods', { integer: true, min: 1 });
-  if (input.EvaluationPeriods === undefined) v.add(undefined, 'evaluationPeriods', 'not be null');
+  if (input.EvaluationPeriods == null) v.add(undefined, 'evaluationPeriods', 'not be null');
   const datapointsToAlarm = checkNumber(v, input.DatapointsToAlarm, 'datapointsToAlarm', { integer: true, min: 1 });
   const threshold = checkNumber(v, input.Threshold, 'threshold');
   const treat = checkString(v, input.TreatMissingData, 'treatMissingData', 1, 255);
@@ -163,7 +163,7 @@ export function readAlarmDefinition(input: Input): AlarmDefinition {
   checkTags(v, input.Tags);
   if (input.ActionsEnabled !== undefined && typeof input.ActionsEnabled !== 'boolean') v.add(input.ActionsEnabled, 'actionsEnabled', 'be a boolean');
   const rawOperator = input.ComparisonOperator;
-  if (rawOperator === undefined) v.add(undefined, 'comparisonOperator', 'not be null');
+  if (rawOperator == null) v.add(undefined, 'comparisonOperator', 'not be null');
   else if (typeof rawOperator !== 'string' || ![...COMPARISON_OPERATORS, ...BAND_OPERATORS].includes(rawOperator)) {
     v.add(rawOperator, 'comparisonOperator', `satisfy enum value set: [${[...COMPARISON_OPERATORS, ...BAND_OPERATORS].join(', ')}]`);
   }

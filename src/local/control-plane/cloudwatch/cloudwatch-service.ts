@@ -1,4 +1,5 @@
 import { partitionOf } from '../../../aws/partition.js';
+import { withoutNulls } from '../../../aws/shapes/validate.js';
 import type { AwsService } from '../../../aws/service.js';
 import { readAlarmDefinition, readDimensions, STANDARD_UNITS, type AlarmDefinition } from './alarm-definition.js';
 import { evaluateAlarm, evaluationIntervalSeconds, evaluationRangeLength, selectEvaluatedPeriods, type AlarmState, type EvaluatedPeriod } from './alarm-evaluation.js';
@@ -173,6 +174,9 @@ export class CloudWatchService implements AwsService {
 
   /** Runs one CloudWatch operation (JSON shapes, timestamps as epoch seconds); throws `CloudWatchError`. */
   async call(operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    // In the AWS JSON protocols a null member means "not set" (as the SageMaker and Logs services read it):
+    // a required member sent as null is then missing ('Member must not be null'), an optional one absent.
+    input = withoutNulls(input);
     switch (operation as (typeof CLOUDWATCH_OPERATIONS)[number]) {
       case 'PutMetricAlarm':
         return this.putMetricAlarm(input);

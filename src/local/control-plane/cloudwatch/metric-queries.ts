@@ -45,7 +45,7 @@ export function getMetricStatistics(store: MetricStore, input: Record<string, un
   const v = new Violations();
   for (const [member, key] of [['namespace', 'Namespace'], ['metricName', 'MetricName']] as const) {
     const value = input[key];
-    if (value === undefined) v.add(undefined, member, 'not be null');
+    if (value == null) v.add(undefined, member, 'not be null');
     else v.length(value, member, 1, 255);
   }
   const start = readTimestamp(input.StartTime);
