@@ -27,6 +27,7 @@ const OBJECTS = new Map<string, string>([
   [`long/train/${'n'.repeat(300)}.csv`, '0,1\n'],
   ['mixed/train/ok.csv', '2,7.0\n'],
   ['mixed/train/../z.csv', 'outside\n'],
+  ['dot/train/.', 'the folder itself\n'],
 ]);
 
 let s3: StandInS3;
@@ -163,6 +164,14 @@ describe('local training odd keys', () => {
     const d = await ended('escape');
     assert.equal(d.TrainingJobStatus, 'Failed');
     assert.match(d.FailureReason ?? '', /^ClientError: None of the 2 S3 objects under "s3:\/\/data\/escape\/train\/" can be downloaded into channel "training": .*s3:\/\/data\/escape\/train\/\.\.\/x\.csv/);
+  });
+
+  test("a channel whose one key past the prefix is '.' (the channel's folder itself) fails the job saying so, not that the key has '..' segments", async () => {
+    await sm.send(new CreateTrainingJobCommand(job('dot', 's3://data/dot/train/')));
+    const d = await ended('dot');
+    assert.equal(d.TrainingJobStatus, 'Failed');
+    assert.match(d.FailureReason ?? '', /^ClientError: None of the 1 S3 objects under "s3:\/\/data\/dot\/train\/" can be downloaded into channel "training": .*s3:\/\/data\/dot\/train\/\. is "\.", the folder itself\)/);
+    assert.doesNotMatch(d.FailureReason ?? '', /'\.\.' segments\)/);
   });
 
   test("in a channel with other objects, one whose key leads out of its folder is left out with a warning naming it; the job trains on the others", async () => {
