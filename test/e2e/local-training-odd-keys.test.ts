@@ -28,6 +28,7 @@ const OBJECTS = new Map<string, string>([
   ['mixed/train/ok.csv', '2,7.0\n'],
   ['mixed/train/../z.csv', 'outside\n'],
   ['dot/train/.', 'the folder itself\n'],
+  [`denied-long/train/${'k'.repeat(1000)}`, 'refused\n'],
 ]);
 
 let s3: StandInS3;
@@ -42,7 +43,7 @@ function serveS3({ res, bucket, key, url, isListing, req }: StandInS3Request): v
     return answerListing(res, bucket, prefix, [...OBJECTS].filter(([k]) => k.startsWith(prefix)).map(([k, body]) => ({ key: k, size: body.length })));
   }
   if (req.method === 'GET') {
-    if (key === 'denied/train/secret.csv' || key === 'ckpt-denied/epoch.txt') return answerS3Error(res, 403, 'AccessDenied', 'Access Denied');
+    if (key === 'denied/train/secret.csv' || key === 'ckpt-denied/epoch.txt' || key.startsWith('denied-long/')) return answerS3Error(res, 403, 'AccessDenied', 'Access Denied');
     const body = OBJECTS.get(key);
     if (body === undefined) return answerS3Error(res, 404, 'NoSuchKey', `The specified key does not exist: ${key}`);
     return void res.writeHead(200, { 'content-length': String(body.length) }).end(body);
@@ -157,6 +158,14 @@ describe('local training odd keys', () => {
     const checkpoint = await ended('ckpt-denied');
     assert.equal(checkpoint.TrainingJobStatus, 'Failed');
     assert.match(checkpoint.FailureReason ?? '', /^ClientError: Could not restore the checkpoint s3:\/\/data\/ckpt-denied\/epoch\.txt to \S+epoch\.txt: Access Denied$/);
+  });
+
+  test("a FailureReason over the API's 1024 characters (an object of a key near 1 KB that S3 refuses) keeps its cause at the end, the key cut in its middle", async () => {
+    await sm.send(new CreateTrainingJobCommand(job('denied-long', 's3://data/denied-long/train/')));
+    const d = await ended('denied-long');
+    assert.equal(d.TrainingJobStatus, 'Failed');
+    assert.ok((d.FailureReason ?? '').length <= 1024, String(d.FailureReason?.length));
+    assert.match(d.FailureReason ?? '', /^ClientError: Could not download s3:\/\/data\/denied-long\/train\/k+\.\.\.k+: Access Denied$/);
   });
 
   test("a channel whose every key leads out of its folder ('..' segments) fails the job with a ClientError naming a key, instead of training on an empty folder", async () => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { constants, mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { firstChars } from '../../errors/text-cut.js';
+import { firstChars, startAndEnd } from '../../errors/text-cut.js';
 import os from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -600,7 +600,7 @@ export class TrainingJobs {
     this.transition(j, secondary, message);
     j.transitions.at(-1)!.endedAt = now;
     j.status = status;
-    if (failureReason !== undefined) j.failureReason = firstChars(failureReason, MAX_FAILURE_REASON);
+    if (failureReason !== undefined) j.failureReason = startAndEnd(failureReason, MAX_FAILURE_REASON);
     j.trainingEndedAt ??= now;
     j.lastModified = now;
     // AWS keeps a warm pool after a job that completed, was stopped once its instances were up, or

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { firstChars } from '../../errors/text-cut.js';
+import { startAndEnd } from '../../errors/text-cut.js';
 import { nulEnvironmentValue } from '../../aws/container-environment.js';
 import { pipeToFile } from '../../fs/pipe-to-file.js';
 import type { ContainerDefinition, Tag } from '../../aws/shapes/sagemaker.js';
@@ -176,9 +176,12 @@ export interface TransformJobsContext {
 /** A job that ends as `Failed`, with the `FailureReason` it gets. */
 class JobFailure extends Error {}
 
-/** A job's `FailureReason`: at most 1024 characters (`FailureReason` in the service model), cut between characters. */
+/**
+ * A job's `FailureReason`: at most 1024 characters (`FailureReason` in the service model), cut
+ * between characters in its middle, so that the cause at its end stays (a key near 1 KB is what is cut).
+ */
 export function transformFailureReason(text: string): string {
-  return text.length > 1024 ? `${firstChars(text, 1021)}...` : text;
+  return startAndEnd(text, 1024);
 }
 
 
