@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -749,4 +749,18 @@ test('a transform job whose work folder cannot be made (the temporary folder gon
     client.destroy();
     await other.stop();
   }
+});
+
+test("a job whose local output folder refuses a file part-way (a file where a sub-folder goes, as a full disk would) fails naming that work folder and the file system's error, not smkit local transform's --output flag", async () => {
+  const name = 'tj-disk';
+  const output = join(local.workDir, 'transform-jobs', name, 'output');
+  // a.csv is written; sub/b.csv's folder cannot be made.
+  await mkdir(output, { recursive: true });
+  await writeFile(join(output, 'sub'), 'in the way');
+  await sm.send(new CreateTransformJobCommand(job(name)));
+  await assert.rejects(wait(name));
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.match(d.FailureReason ?? '', new RegExp(`^ClientError: Could not write the job's output into ${output.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, the local SageMaker's work folder for it .*: E(EXIST|NOTDIR)`));
+  assert.doesNotMatch(d.FailureReason ?? '', /--output/);
 });

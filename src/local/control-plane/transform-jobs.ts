@@ -611,6 +611,10 @@ export class TransformJobs {
       const broken = runs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (broken) {
         const err: unknown = broken.reason;
+        // The job's local output folder refusing a file (a full disk) is not smkit local transform's --output flag: the folder and the file system's error are named.
+        if (err instanceof ToolkitError && err.details?.['flag'] === '--output' && err.details['problem'] !== undefined && !signal.aborted) {
+          throw new JobFailure(`ClientError: Could not write the job's output into ${outputDir}, the local SageMaker's work folder for it (on the disk of the machine running smkit local; it is uploaded to S3OutputPath from there): ${String(err.details['problem'])}`);
+        }
         // Framing the runner refuses for a file (DataProcessing on a content type it cannot read) fails the job in its words.
         if (err instanceof ToolkitError && !signal.aborted) throw new JobFailure(`ClientError: ${apiWording(err.message)}`);
         throw err;
