@@ -384,6 +384,19 @@ test('a manifest listing a key twice transforms that object once, on one instanc
   assert.equal((JSON.parse((await object('out', `${name}/x.csv.out`)).trim()) as { got: string }).got, '7,8\n');
 });
 
+test("a manifest whose prefix has no trailing '/' and whose suffixes start with one (s3://in/listed + /x.csv, as the service appends a suffix to the prefix) reads s3://in/listed/x.csv and writes x.csv.out; its capture manifest keeps the suffix as given (the job failed: 'not a key relative to its prefix')", async () => {
+  const name = 'tj-suffix-slash';
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: `${name}.json`, Body: JSON.stringify([{ prefix: 's3://in/listed' }, '/x.csv']) }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'ManifestFile' as const, S3Uri: `s3://in/${name}.json` } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input, DataCaptureConfig: { DestinationS3Uri: `s3://out/${name}-capture` } })));
+  await wait(name).catch(() => {});
+  const done = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(done.TransformJobStatus, 'Completed', done.FailureReason);
+  assert.equal((JSON.parse((await object('out', `${name}/x.csv.out`)).trim()) as { got: string }).got, '7,8\n');
+  const hour = done.TransformStartTime!.toISOString().slice(0, 13).replace(/[-T]/g, '/');
+  assert.deepEqual(JSON.parse(await object('out', `${name}-capture/input/${hour}/${name}.jsonl`)), [{ prefix: 's3://in/listed' }, '/x.csv']);
+});
+
 test('an input key holding a backslash (bs/a\\b.csv) is written as <key>.out, its backslash kept: it is part of the name, not a folder (it was uploaded as a/b.csv.out)', { skip: process.platform === 'win32' && 'a backslash separates folders on Windows' }, async () => {
   const name = 'tj-backslash';
   await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'bs/a\\b.csv', Body: '1,2\n' }));
