@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -776,4 +777,19 @@ test("a job whose local output folder refuses a file part-way (a file where a su
   assert.equal(d.TransformJobStatus, 'Failed');
   assert.match(d.FailureReason ?? '', new RegExp(`^ClientError: Could not write the job's output into ${output.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, the local SageMaker's work folder for it .*: E(EXIST|NOTDIR)`));
   assert.doesNotMatch(d.FailureReason ?? '', /--output/);
+});
+
+test("a job whose container answers more than is held in memory (over 8 MiB, spooled to a file in the work folder) on a full disk fails with the ClientError naming the work folder and the spool file's error, as a .out that cannot be written does (it was an InternalServerError)", { skip: !existsSync('/dev/full') && 'needs /dev/full' }, async () => {
+  const name = 'tj-spool-full';
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: `${name}/big.bin`, Body: Buffer.alloc(8 << 20, 0x61) }));
+  const output = join(local.workDir, 'transform-jobs', name, 'output');
+  await mkdir(output, { recursive: true });
+  // The answer's spool file is opened where it stands: a link to /dev/full takes the open and refuses every write (ENOSPC).
+  await symlink('/dev/full', join(output, 'big.bin.out.partial.0'));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: `s3://in/${name}/` } }, ContentType: 'application/octet-stream', SplitType: 'None' as const };
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input, MaxPayloadInMB: 9 })));
+  await assert.rejects(wait(name));
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.match(d.FailureReason ?? '', new RegExp(`^ClientError: Could not write the job's output into ${output.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, the local SageMaker's work folder for it .*: could not write the container's answer to \\S+big\\.bin\\.out\\.partial\\.0: ENOSPC`));
 });

@@ -23,6 +23,7 @@ import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../tr
 import { parseBatchStrategy, type ExecutionParameters } from '../transform/parameters.js';
 import { LONGEST_OUTPUT_SUFFIX, MAX_FILE_BYTES, NAME_MAX, outputWhereFolder, runTransform, type TransformSummary } from '../transform/run.js';
 import { MAX_MANIFEST_BYTES } from '../transform/manifest.js';
+import { AnswerSpoolError } from '../transform/answers.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
 import { checkRequestTags } from './tags.js';
@@ -632,8 +633,10 @@ export class TransformJobs {
       if (broken) {
         const err: unknown = broken.reason;
         // The job's local output folder refusing a file (a full disk) is not smkit local transform's --output flag: the folder and the file system's error are named.
-        if (err instanceof ToolkitError && err.details?.['flag'] === '--output' && err.details['problem'] !== undefined && !signal.aborted) {
-          throw new JobFailure(`ClientError: Could not write the job's output into ${outputDir}, the local SageMaker's work folder for it (on the disk of the machine running smkit local; it is uploaded to S3OutputPath from there): ${String(err.details['problem'])}`);
+        // So is a spool file there refusing a large answer (AnswerSpoolError, which names the file).
+        const unwritable = err instanceof ToolkitError && err.details?.['flag'] === '--output' && err.details['problem'] !== undefined ? String(err.details['problem']) : err instanceof AnswerSpoolError ? err.message : undefined;
+        if (unwritable !== undefined && !signal.aborted) {
+          throw new JobFailure(`ClientError: Could not write the job's output into ${outputDir}, the local SageMaker's work folder for it (on the disk of the machine running smkit local; it is uploaded to S3OutputPath from there): ${unwritable}`);
         }
         // Framing the runner refuses for a file (DataProcessing on a content type it cannot read) fails the job in its words.
         if (err instanceof ToolkitError && !signal.aborted) throw new JobFailure(`ClientError: ${apiWording(err.message)}`);
