@@ -92,6 +92,11 @@ describe('local transform odd keys', () => {
     const d = await ended('listed-slash');
     assert.equal(d.TransformJobStatus, 'Completed', d.FailureReason);
     assert.equal((JSON.parse(OBJECTS.get('out/listed-slash/a.csv.out')!.trim()) as { got: string }).got, '1,2\n');
+    // The same with an S3Uri without its last '/': output keys keep the key's part after the S3Uri's last '/' (batch/a.csv.out, as for batch/a.csv).
+    await sm.send(new CreateTransformJobCommand(job('listed-slash-no-end', { S3DataType: 'S3Prefix', S3Uri: 's3://data/slashes/batch' })));
+    const again = await ended('listed-slash-no-end');
+    assert.equal(again.TransformJobStatus, 'Completed', again.FailureReason);
+    assert.equal((JSON.parse(OBJECTS.get('out/listed-slash-no-end/batch/a.csv.out')!.trim()) as { got: string }).got, '1,2\n');
   });
 
   test('two keys that differ only in the slashes after the prefix (batch/a.csv, batch//a.csv) fail the job naming both, as they would be one file and one output object', async () => {
@@ -100,5 +105,10 @@ describe('local transform odd keys', () => {
     assert.equal(d.TransformJobStatus, 'Failed');
     // S3 lists keys in byte order: '/' before 'a'.
     assert.match(d.FailureReason ?? '', /^ClientError: The input objects s3:\/\/data\/both\/batch\/\/a\.csv and s3:\/\/data\/both\/batch\/a\.csv differ only in the slashes after the prefix/);
+    // Without the S3Uri's last '/', both are batch/a.csv.
+    await sm.send(new CreateTransformJobCommand(job('both-slash-no-end', { S3DataType: 'S3Prefix', S3Uri: 's3://data/both/batch' })));
+    const again = await ended('both-slash-no-end');
+    assert.equal(again.TransformJobStatus, 'Failed');
+    assert.match(again.FailureReason ?? '', /^ClientError: The input objects s3:\/\/data\/both\/batch\/\/a\.csv and s3:\/\/data\/both\/batch\/a\.csv differ only in the slashes after the prefix, .*: both would be transformed as batch\/a\.csv,/);
   });
 });

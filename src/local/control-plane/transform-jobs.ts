@@ -759,8 +759,10 @@ export class TransformJobs {
       }
       if (keys.length === 0) throw new JobFailure(`ClientError: ${noObjects(source.S3Uri, '')}`);
       objects = keys.map((key) => {
-        // Slashes right after the prefix (batch//a.csv, as f"{prefix}/{name}" makes of a prefix ending in '/') separate the name from it.
-        const rel = pastSlashes(key.slice(cut));
+        // Slashes right after the prefix (batch//a.csv, as f"{prefix}/{name}" makes of a prefix ending in '/') separate the name
+        // from it, also when the S3Uri leaves out its last '/' (s3://data/batch: batch//a.csv is batch/a.csv, as batch/a.csv is).
+        const past = key.slice(at.key.length);
+        const rel = past.startsWith('/') ? [key.slice(cut, at.key.length), pastSlashes(past)].filter((p) => p !== '').join('/') : key.slice(cut);
         if (!safeRelative(rel)) throw new JobFailure(`ClientError: The input object s3://${at.bucket}/${key} has a key the local SageMaker cannot write as a file (an empty, "." or ".." part after the prefix); rename it.`);
         return { bucket: at.bucket, key, rel };
       });
