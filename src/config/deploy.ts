@@ -23,6 +23,19 @@ export interface DeployEnvironment {
   readonly profile?: { readonly name: string; readonly configFile: string; readonly credentialsFile: string };
 }
 
+/** `{ profile }` when `AWS_PROFILE` is set: its name and the shared files the AWS SDK reads it from; else nothing. */
+export function awsProfile(env: Env): { profile?: { readonly name: string; readonly configFile: string; readonly credentialsFile: string } } {
+  if (str(env, 'AWS_PROFILE') === undefined) return {};
+  return {
+    profile: Object.freeze({
+      // The SDK takes the name as it is (no trimming): a profile "dev " is not "dev".
+      name: env.AWS_PROFILE!,
+      configFile: sharedFile(env.AWS_CONFIG_FILE, 'config'),
+      credentialsFile: sharedFile(env.AWS_SHARED_CREDENTIALS_FILE, 'credentials'),
+    }),
+  };
+}
+
 /** A shared-file path as the AWS SDK takes it: unset is `~/.aws/<name>`, and a leading `~/` is the home folder. */
 function sharedFile(value: string | undefined, name: string): string {
   if (value === undefined || value === '') return join(homedir(), '.aws', name);
@@ -73,15 +86,6 @@ export function loadDeployEnvironment(env: Env = process.env, apiEndpointGiven =
     ...(s3 !== undefined ? { s3EndpointUrl: s3 } : {}),
     ...(region !== undefined ? { region } : {}),
     hasCredentials: str(env, 'AWS_ACCESS_KEY_ID') !== undefined || str(env, 'AWS_PROFILE') !== undefined,
-    ...(str(env, 'AWS_PROFILE') !== undefined
-      ? {
-          profile: Object.freeze({
-            // The SDK takes the name as it is (no trimming): a profile "dev " is not "dev".
-            name: env.AWS_PROFILE!,
-            configFile: sharedFile(env.AWS_CONFIG_FILE, 'config'),
-            credentialsFile: sharedFile(env.AWS_SHARED_CREDENTIALS_FILE, 'credentials'),
-          }),
-        }
-      : {}),
+    ...awsProfile(env),
   });
 }

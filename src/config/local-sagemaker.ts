@@ -1,5 +1,6 @@
 import { totalmem } from 'node:os';
 import type { VariableName } from '../core/smkit-variables.js';
+import { awsProfile } from './deploy.js';
 import { decimalNumber } from './flag-values.js';
 import { invalid, LOG_LEVEL_FORMS, parseLogLevel, readInt, readNumber, type LogLevel } from './settings.js';
 
@@ -15,6 +16,11 @@ export interface LocalSageMakerSettings {
   readonly region: string;
   /** `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`), when both are set. */
   readonly credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * `AWS_PROFILE` and the shared files it is read from (as `smkit deploy` reads them), so that an
+   * `s3://` URL sent to Amazon S3 with no credentials found can name a profile that is not there.
+   */
+  readonly profile?: { readonly name: string; readonly configFile: string; readonly credentialsFile: string };
   /** `SMKIT_LOCAL_ACCOUNT_ID`: the 12-digit account in ARNs. @defaultValue `000000000000` */
   readonly accountId: string;
   /**
@@ -191,6 +197,7 @@ export function loadLocalSageMakerSettings(env: NodeJS.ProcessEnv = process.env,
     ...(s3EndpointUrl === undefined ? {} : { s3EndpointUrl }),
     region: readRegion(env),
     ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
+    ...awsProfile(env),
     accountId,
     maxInstances,
     healthCheckSeconds,

@@ -17,3 +17,17 @@ export function lastChars(text: string, max: number): string {
   const cut = text.slice(-max);
   return /^[\udc00-\udfff]/.test(cut) ? cut.slice(1) : cut;
 }
+
+/**
+ * `text` in at most `max` characters: whole when it fits, else its start and its end with `...`
+ * between them (whole characters, see {@link firstChars}). A message's end says what went wrong
+ * (`: Access Denied`, `: ENOSPC …`) and its start what was being done: a long S3 key or path in the
+ * middle is what gives way, where a cut at the end would drop the cause.
+ */
+export function startAndEnd(text: string, max: number): string {
+  if (text.length <= max) return text;
+  if (max < 5) return firstChars(text, max);
+  const room = max - 3;
+  const head = Math.ceil(room / 2);
+  return `${firstChars(text, head)}...${lastChars(text, room - head)}`;
+}

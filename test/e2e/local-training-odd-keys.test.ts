@@ -27,6 +27,8 @@ const OBJECTS = new Map<string, string>([
   [`long/train/${'n'.repeat(300)}.csv`, '0,1\n'],
   ['mixed/train/ok.csv', '2,7.0\n'],
   ['mixed/train/../z.csv', 'outside\n'],
+  ['dot/train/.', 'the folder itself\n'],
+  [`denied-long/train/${'k'.repeat(1000)}`, 'refused\n'],
 ]);
 
 let s3: StandInS3;
@@ -41,7 +43,7 @@ function serveS3({ res, bucket, key, url, isListing, req }: StandInS3Request): v
     return answerListing(res, bucket, prefix, [...OBJECTS].filter(([k]) => k.startsWith(prefix)).map(([k, body]) => ({ key: k, size: body.length })));
   }
   if (req.method === 'GET') {
-    if (key === 'denied/train/secret.csv' || key === 'ckpt-denied/epoch.txt') return answerS3Error(res, 403, 'AccessDenied', 'Access Denied');
+    if (key === 'denied/train/secret.csv' || key === 'ckpt-denied/epoch.txt' || key.startsWith('denied-long/')) return answerS3Error(res, 403, 'AccessDenied', 'Access Denied');
     const body = OBJECTS.get(key);
     if (body === undefined) return answerS3Error(res, 404, 'NoSuchKey', `The specified key does not exist: ${key}`);
     return void res.writeHead(200, { 'content-length': String(body.length) }).end(body);
@@ -158,11 +160,27 @@ describe('local training odd keys', () => {
     assert.match(checkpoint.FailureReason ?? '', /^ClientError: Could not restore the checkpoint s3:\/\/data\/ckpt-denied\/epoch\.txt to \S+epoch\.txt: Access Denied$/);
   });
 
+  test("a FailureReason over the API's 1024 characters (an object of a key near 1 KB that S3 refuses) keeps its cause at the end, the key cut in its middle", async () => {
+    await sm.send(new CreateTrainingJobCommand(job('denied-long', 's3://data/denied-long/train/')));
+    const d = await ended('denied-long');
+    assert.equal(d.TrainingJobStatus, 'Failed');
+    assert.ok((d.FailureReason ?? '').length <= 1024, String(d.FailureReason?.length));
+    assert.match(d.FailureReason ?? '', /^ClientError: Could not download s3:\/\/data\/denied-long\/train\/k+\.\.\.k+: Access Denied$/);
+  });
+
   test("a channel whose every key leads out of its folder ('..' segments) fails the job with a ClientError naming a key, instead of training on an empty folder", async () => {
     await sm.send(new CreateTrainingJobCommand(job('escape', 's3://data/escape/train/')));
     const d = await ended('escape');
     assert.equal(d.TrainingJobStatus, 'Failed');
     assert.match(d.FailureReason ?? '', /^ClientError: None of the 2 S3 objects under "s3:\/\/data\/escape\/train\/" can be downloaded into channel "training": .*s3:\/\/data\/escape\/train\/\.\.\/x\.csv/);
+  });
+
+  test("a channel whose one key past the prefix is '.' (the channel's folder itself) fails the job saying so, not that the key has '..' segments", async () => {
+    await sm.send(new CreateTrainingJobCommand(job('dot', 's3://data/dot/train/')));
+    const d = await ended('dot');
+    assert.equal(d.TrainingJobStatus, 'Failed');
+    assert.match(d.FailureReason ?? '', /^ClientError: None of the 1 S3 objects under "s3:\/\/data\/dot\/train\/" can be downloaded into channel "training": .*s3:\/\/data\/dot\/train\/\. is "\.", the folder itself\)/);
+    assert.doesNotMatch(d.FailureReason ?? '', /'\.\.' segments\)/);
   });
 
   test("in a channel with other objects, one whose key leads out of its folder is left out with a warning naming it; the job trains on the others", async () => {

@@ -2,7 +2,7 @@ import { rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gpusOf } from '../backends/gpu.js';
 import type { DataCaptureConfig as ApiCaptureConfig, ProductionVariant, ProductionVariantServerlessConfig } from '../../aws/shapes/sagemaker.js';
-import { firstChars, lastChars } from '../../errors/text-cut.js';
+import { lastChars, startAndEnd } from '../../errors/text-cut.js';
 import type { ContainerBackend } from '../backends/backend.js';
 import { captureDestination } from '../capture/destination.js';
 import { CaptureS3Sync } from '../capture/s3-sync.js';
@@ -125,11 +125,14 @@ export function configInstances(config: EndpointConfigRecord, counts?: ReadonlyM
 /** Longest `FailureReason` the API allows. */
 export const MAX_FAILURE_REASON = 1024;
 
-/** Fits a failure reason into 1024 characters, keeping its head and the end of the log tail. */
+/**
+ * Fits a failure reason into 1024 characters, keeping its head and the end of the log tail; a head
+ * too long for both keeps its start and its end (the cause), a long URL or key in its middle giving way.
+ */
 export function failureReason(head: string, logTail = ''): string {
   const full = logTail === '' ? head : `${head} Last log lines:\n${logTail}`;
   if (full.length <= MAX_FAILURE_REASON) return full;
-  if (head.length >= MAX_FAILURE_REASON - 20) return `${firstChars(head, MAX_FAILURE_REASON - 3)}...`;
+  if (head.length >= MAX_FAILURE_REASON - 20) return startAndEnd(head, MAX_FAILURE_REASON);
   const room = MAX_FAILURE_REASON - head.length - ' Last log lines:\n...'.length;
   return `${head} Last log lines:\n...${lastChars(logTail, room)}`;
 }

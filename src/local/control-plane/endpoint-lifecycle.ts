@@ -324,7 +324,7 @@ export class EndpointLifecycle {
       } catch (err) {
         if (task.signal.aborted) return;
         endpoint.status = 'Failed';
-        endpoint.failureReason = err instanceof DeploymentError ? err.reason : failureReason(`Endpoint creation failed: ${(err as Error).message}`);
+        endpoint.failureReason = err instanceof DeploymentError ? failureReason(err.reason) : failureReason(`Endpoint creation failed: ${(err as Error).message}`);
         this.say(`endpoint ${name} Failed: ${endpoint.failureReason}`);
       } finally {
         endpoint.lastModified = new Date();

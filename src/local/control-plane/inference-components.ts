@@ -620,7 +620,7 @@ export class InferenceComponents {
         record.status = 'Failed';
         record.placedCopies = 0;
         this.copiesLeft(record.endpointName, record.variantName);
-        record.failureReason = err instanceof DeploymentError ? err.reason : failureReason(`Inference component creation failed: ${(err as Error).message}`);
+        record.failureReason = err instanceof DeploymentError ? failureReason(err.reason) : failureReason(`Inference component creation failed: ${(err as Error).message}`);
         this.say(`inference component ${name} Failed: ${record.failureReason}`);
       } finally {
         record.lastModified = new Date();

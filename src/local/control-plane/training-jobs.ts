@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { constants, mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { firstChars } from '../../errors/text-cut.js';
+import { firstChars, startAndEnd } from '../../errors/text-cut.js';
 import os from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -194,6 +194,11 @@ function hyperparameterString(value: string | undefined): string | undefined {
  */
 function channelFile(prefix: string, key: string): string {
   return channelPath(prefix, key).replace(/^\/+/, '');
+}
+
+/** Why a key whose file `rel` is not under the channel's folder `dir` is left out: it is the folder itself (`.`), or leads out of it (`..`). */
+function leftOutWhy(dir: string, rel: string): string {
+  return resolve(dir, rel) === dir ? `is "${rel}", the folder itself` : `leads out of it ('..' segments)`;
 }
 
 function channelPath(prefix: string, key: string): string {
@@ -606,7 +611,7 @@ export class TrainingJobs {
     this.transition(j, secondary, message);
     j.transitions.at(-1)!.endedAt = now;
     j.status = status;
-    if (failureReason !== undefined) j.failureReason = firstChars(failureReason, MAX_FAILURE_REASON);
+    if (failureReason !== undefined) j.failureReason = startAndEnd(failureReason, MAX_FAILURE_REASON);
     j.trainingEndedAt ??= now;
     j.lastModified = now;
     // AWS keeps a warm pool after a job that completed, was stopped once its instances were up, or
@@ -751,10 +756,10 @@ export class TrainingJobs {
     const kept = new Set(files.map((f) => f.key));
     const leftOut = keys.filter((k) => !kept.has(k));
     if (leftOut.length > 0 && files.length === 0) {
-      throw new Error(`None of the ${keys.length} S3 objects under "${uri}" can be downloaded into channel "${c.ChannelName}": the key of each, past the prefix, leads out of the channel's folder ('..' segments), as s3://${bucket}/${leftOut[0]} does. Rename the objects without '..' segments.`);
+      throw new Error(`None of the ${keys.length} S3 objects under "${uri}" can be downloaded into channel "${c.ChannelName}": the key of each, past the prefix, names no file in the channel's folder (that of s3://${bucket}/${leftOut[0]} ${leftOutWhy(dir, channelFile(prefix, leftOut[0]!))}). Rename the objects to keys with a file name past the prefix, without '.' or '..' segments.`);
     }
     if (leftOut.length > 0) {
-      this.ctx.log?.('warn', `S3 objects whose keys lead out of the channel's folder ('..' segments) are not downloaded`, { trainingJob: jobName, channel: c.ChannelName, count: leftOut.length, first: `s3://${bucket}/${leftOut[0]}` });
+      this.ctx.log?.('warn', `S3 objects whose keys name the channel's folder itself ('.') or lead out of it ('..' segments) are not downloaded`, { trainingJob: jobName, channel: c.ChannelName, count: leftOut.length, first: `s3://${bucket}/${leftOut[0]}` });
     }
     if (clash !== undefined) {
       throw new Error(`The S3 object s3://${bucket}/${clash.file.key} would be a file where s3://${bucket}/${clash.folder.key} needs a folder in channel "${c.ChannelName}", whose objects are downloaded under their keys after the prefix of "${uri}": rename one of them.`);

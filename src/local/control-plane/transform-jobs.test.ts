@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -384,6 +385,19 @@ test('a manifest listing a key twice transforms that object once, on one instanc
   assert.equal((JSON.parse((await object('out', `${name}/x.csv.out`)).trim()) as { got: string }).got, '7,8\n');
 });
 
+test("a manifest whose prefix has no trailing '/' and whose suffixes start with one (s3://in/listed + /x.csv, as the service appends a suffix to the prefix) reads s3://in/listed/x.csv and writes x.csv.out; its capture manifest keeps the suffix as given (the job failed: 'not a key relative to its prefix')", async () => {
+  const name = 'tj-suffix-slash';
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: `${name}.json`, Body: JSON.stringify([{ prefix: 's3://in/listed' }, '/x.csv']) }));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'ManifestFile' as const, S3Uri: `s3://in/${name}.json` } }, ContentType: 'text/csv', SplitType: 'Line' as const };
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input, DataCaptureConfig: { DestinationS3Uri: `s3://out/${name}-capture` } })));
+  await wait(name).catch(() => {});
+  const done = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(done.TransformJobStatus, 'Completed', done.FailureReason);
+  assert.equal((JSON.parse((await object('out', `${name}/x.csv.out`)).trim()) as { got: string }).got, '7,8\n');
+  const hour = done.TransformStartTime!.toISOString().slice(0, 13).replace(/[-T]/g, '/');
+  assert.deepEqual(JSON.parse(await object('out', `${name}-capture/input/${hour}/${name}.jsonl`)), [{ prefix: 's3://in/listed' }, '/x.csv']);
+});
+
 test('an input key holding a backslash (bs/a\\b.csv) is written as <key>.out, its backslash kept: it is part of the name, not a folder (it was uploaded as a/b.csv.out)', { skip: process.platform === 'win32' && 'a backslash separates folders on Windows' }, async () => {
   const name = 'tj-backslash';
   await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: 'bs/a\\b.csv', Body: '1,2\n' }));
@@ -749,4 +763,33 @@ test('a transform job whose work folder cannot be made (the temporary folder gon
     client.destroy();
     await other.stop();
   }
+});
+
+test("a job whose local output folder refuses a file part-way (a file where a sub-folder goes, as a full disk would) fails naming that work folder and the file system's error, not smkit local transform's --output flag", async () => {
+  const name = 'tj-disk';
+  const output = join(local.workDir, 'transform-jobs', name, 'output');
+  // a.csv is written; sub/b.csv's folder cannot be made.
+  await mkdir(output, { recursive: true });
+  await writeFile(join(output, 'sub'), 'in the way');
+  await sm.send(new CreateTransformJobCommand(job(name)));
+  await assert.rejects(wait(name));
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.match(d.FailureReason ?? '', new RegExp(`^ClientError: Could not write the job's output into ${output.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, the local SageMaker's work folder for it .*: E(EXIST|NOTDIR)`));
+  assert.doesNotMatch(d.FailureReason ?? '', /--output/);
+});
+
+test("a job whose container answers more than is held in memory (over 8 MiB, spooled to a file in the work folder) on a full disk fails with the ClientError naming the work folder and the spool file's error, as a .out that cannot be written does (it was an InternalServerError)", { skip: !existsSync('/dev/full') && 'needs /dev/full' }, async () => {
+  const name = 'tj-spool-full';
+  await s3.client.send(new PutObjectCommand({ Bucket: 'in', Key: `${name}/big.bin`, Body: Buffer.alloc(8 << 20, 0x61) }));
+  const output = join(local.workDir, 'transform-jobs', name, 'output');
+  await mkdir(output, { recursive: true });
+  // The answer's spool file is opened where it stands: a link to /dev/full takes the open and refuses every write (ENOSPC).
+  await symlink('/dev/full', join(output, 'big.bin.out.partial.0'));
+  const input = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix' as const, S3Uri: `s3://in/${name}/` } }, ContentType: 'application/octet-stream', SplitType: 'None' as const };
+  await sm.send(new CreateTransformJobCommand(job(name, { TransformInput: input, MaxPayloadInMB: 9 })));
+  await assert.rejects(wait(name));
+  const d = await sm.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+  assert.equal(d.TransformJobStatus, 'Failed');
+  assert.match(d.FailureReason ?? '', new RegExp(`^ClientError: Could not write the job's output into ${output.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, the local SageMaker's work folder for it .*: could not write the container's answer to \\S+big\\.bin\\.out\\.partial\\.0: ENOSPC`));
 });

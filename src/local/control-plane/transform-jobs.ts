@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { firstChars } from '../../errors/text-cut.js';
+import { startAndEnd } from '../../errors/text-cut.js';
 import { nulEnvironmentValue } from '../../aws/container-environment.js';
 import { pipeToFile } from '../../fs/pipe-to-file.js';
 import type { ContainerDefinition, Tag } from '../../aws/shapes/sagemaker.js';
@@ -23,6 +23,7 @@ import { compileDataProcessing, parseJsonPath, type DataProcessing } from '../tr
 import { parseBatchStrategy, type ExecutionParameters } from '../transform/parameters.js';
 import { LONGEST_OUTPUT_SUFFIX, MAX_FILE_BYTES, NAME_MAX, outputWhereFolder, runTransform, type TransformSummary } from '../transform/run.js';
 import { MAX_MANIFEST_BYTES } from '../transform/manifest.js';
+import { AnswerSpoolError } from '../transform/answers.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import type { ControlPlaneStore } from './store.js';
 import { checkRequestTags } from './tags.js';
@@ -176,9 +177,12 @@ export interface TransformJobsContext {
 /** A job that ends as `Failed`, with the `FailureReason` it gets. */
 class JobFailure extends Error {}
 
-/** A job's `FailureReason`: at most 1024 characters (`FailureReason` in the service model), cut between characters. */
+/**
+ * A job's `FailureReason`: at most 1024 characters (`FailureReason` in the service model), cut
+ * between characters in its middle, so that the cause at its end stays (a key near 1 KB is what is cut).
+ */
 export function transformFailureReason(text: string): string {
-  return text.length > 1024 ? `${firstChars(text, 1021)}...` : text;
+  return startAndEnd(text, 1024);
 }
 
 
@@ -188,12 +192,12 @@ export function transformFailureReason(text: string): string {
  * MaxPayloadInMB=6, BatchStrategy=MULTI_RECORD`), then one line per failed record, naming its input
  * object (`prefix` + the file's path), the record and the error. The `FailureReason` quotes only the first.
  */
-function writeDataLog(sink: LineSink | undefined, summary: TransformSummary, prefix: string): void {
+function writeDataLog(sink: LineSink | undefined, summary: TransformSummary, prefix: string, suffixes: ReadonlyMap<string, string>): void {
   if (!sink) return;
   const p = summary.parameters;
   sink(`[sagemaker logs]: MaxConcurrentTransforms=${p.maxConcurrentTransforms}, MaxPayloadInMB=${p.maxPayloadInMB}, BatchStrategy=${p.batchStrategy}`);
   for (const f of summary.failed) {
-    sink(`[sagemaker logs]: ${prefix}${f.file}: record ${f.record}: ${f.status ? `HTTP ${f.status}: ${f.error}` : apiWording(f.error)}`);
+    sink(`[sagemaker logs]: ${prefix}${suffixes.get(f.file) ?? f.file}: record ${f.record}: ${f.status ? `HTTP ${f.status}: ${f.error}` : apiWording(f.error)}`);
   }
 }
 
@@ -266,6 +270,26 @@ function instanceCountOf(request: Input): number {
 /** A key's path below the input prefix, when it is one the runner can read as a file (no empty, `.` or `..` segment). */
 function safeRelative(rel: string): boolean {
   return rel !== '' && rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
+}
+
+/** `rel` without the slashes it starts with: a key past the prefix of `batch//a.csv` under `batch/` is `a.csv`. */
+function pastSlashes(rel: string): string {
+  return rel.replace(/^\/+/, '');
+}
+
+/**
+ * `JobFailure` for two input objects that would be downloaded to one file, and whose outputs would
+ * be one object: keys that differ only in the slashes after the prefix (`batch/a.csv` and `batch//a.csv`).
+ */
+function refuseSameRel(objects: readonly InputObject[]): void {
+  const seen = new Map<string, InputObject>();
+  for (const o of objects) {
+    const first = seen.get(o.rel);
+    if (first !== undefined) {
+      throw new JobFailure(`ClientError: The input objects s3://${first.bucket}/${first.key} and s3://${o.bucket}/${o.key} differ only in the slashes after the prefix, which separate a key's name from the prefix: both would be transformed as ${o.rel}, into one output object ${o.rel}.out; rename or move one of them.`);
+    }
+    seen.set(o.rel, o);
+  }
 }
 
 /** An input object to download: where it is, and its path under the job's input folder. */
@@ -513,7 +537,7 @@ export class TransformJobs {
       // Without MaxPayloadInMB the container's /execution-parameters may say 0 too.
       const limit = payloadMB ? payloadMB * 1024 * 1024 : processing ? MAX_FILE_BYTES : undefined;
       const oneRecordOver = (tin.SplitType ?? 'None') === 'None' && tin.CompressionType !== 'Gzip' ? limit : undefined;
-      const { rels: files, prefix: inputPrefix } = await this.download(tin.DataSource.S3DataSource, inputDir, signal, listing, oneRecordOver);
+      const { rels: files, prefix: inputPrefix, suffixes } = await this.download(tin.DataSource.S3DataSource, inputDir, signal, listing, oneRecordOver);
       const capture = req.DataCaptureConfig as { DestinationS3Uri: string; KmsKeyId?: string; GenerateInferenceId?: boolean } | undefined;
       signal.throwIfAborted();
       const parameters: Partial<ExecutionParameters> = {};
@@ -608,13 +632,19 @@ export class TransformJobs {
       const broken = runs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (broken) {
         const err: unknown = broken.reason;
+        // The job's local output folder refusing a file (a full disk) is not smkit local transform's --output flag: the folder and the file system's error are named.
+        // So is a spool file there refusing a large answer (AnswerSpoolError, which names the file).
+        const unwritable = err instanceof ToolkitError && err.details?.['flag'] === '--output' && err.details['problem'] !== undefined ? String(err.details['problem']) : err instanceof AnswerSpoolError ? err.message : undefined;
+        if (unwritable !== undefined && !signal.aborted) {
+          throw new JobFailure(`ClientError: Could not write the job's output into ${outputDir}, the local SageMaker's work folder for it (on the disk of the machine running smkit local; it is uploaded to S3OutputPath from there): ${unwritable}`);
+        }
         // Framing the runner refuses for a file (DataProcessing on a content type it cannot read) fails the job in its words.
         if (err instanceof ToolkitError && !signal.aborted) throw new JobFailure(`ClientError: ${apiWording(err.message)}`);
         throw err;
       }
       const summaries = (runs as PromiseFulfilledResult<TransformSummary>[]).map((r) => r.value);
       // Every failed record, not only the FailureReason's first, in the data-log stream of the instance that sent it.
-      summaries.forEach((summary, i) => writeDataLog(dataLogs.get(i), summary, inputPrefix));
+      summaries.forEach((summary, i) => writeDataLog(dataLogs.get(i), summary, inputPrefix, suffixes));
       const order = new Map(files.map((f, k) => [f, k]));
       const summary = {
         records: summaries.reduce((n, x) => n + x.records, 0),
@@ -624,7 +654,7 @@ export class TransformJobs {
       // An empty key is no key.
       const uploaded = await this.upload(tout.S3OutputPath, outputDir, signal, (req.TransformOutput as { KmsKeyId?: string }).KmsKeyId || undefined, written, (req.TransformOutput as { Accept?: string }).Accept || undefined);
       signal.throwIfAborted();
-      if (capture) await this.writeCapture(job, capture, { prefix: inputPrefix, keys: files }, uploaded, signal, written);
+      if (capture) await this.writeCapture(job, capture, { prefix: inputPrefix, keys: files.map((f) => suffixes.get(f) ?? f) }, uploaded, signal, written);
       signal.throwIfAborted();
       if (summary.failed.length > 0) {
         const first = summary.failed[0]!;
@@ -658,7 +688,7 @@ export class TransformJobs {
    * object longer than `refuseOver` bytes is not downloaded: a sparse file of its length stands in
    * for it, which the runner refuses from its size without reading it.
    */
-  private async download(source: { S3DataType: string; S3Uri: string }, dir: string, signal: AbortSignal, listing: Promise<string[]> | undefined, refuseOver?: number): Promise<{ rels: string[]; prefix: string }> {
+  private async download(source: { S3DataType: string; S3Uri: string }, dir: string, signal: AbortSignal, listing: Promise<string[]> | undefined, refuseOver?: number): Promise<{ rels: string[]; prefix: string; suffixes: Map<string, string> }> {
     const at = parseS3Location(source.S3Uri)!;
     const s3 = this.ctx.s3();
     let objects: InputObject[];
@@ -705,10 +735,12 @@ export class TransformJobs {
       // twice is transformed once, as two runs of it would write the same .out at once.
       const listed = new Set<string>();
       objects = entries.flatMap((e, i) => {
-        if (typeof e !== 'string' || !safeRelative(e)) throw new JobFailure(`ClientError: Element ${i + 1} of the manifest file at ${source.S3Uri} (${JSON.stringify(e)}) is not a key relative to its prefix.`);
+        // The service "appends the suffix elements to the prefix": a suffix starting with '/' is the key prefix + '/…'
+        // (some/prefix//a.csv), whose leading slashes separate it from the prefix, as a path join makes of them.
+        if (typeof e !== 'string' || !safeRelative(pastSlashes(e))) throw new JobFailure(`ClientError: Element ${i + 1} of the manifest file at ${source.S3Uri} (${JSON.stringify(e)}) is not a key relative to its prefix.`);
         if (listed.has(e)) return [];
         listed.add(e);
-        return [{ bucket: prefixAt.bucket, key: prefixAt.key + e, rel: e }];
+        return [{ bucket: prefixAt.bucket, key: prefixAt.key + e, rel: pastSlashes(e) }];
       });
     } else {
       // Output keys keep the input key's part after the prefix's last '/'.
@@ -727,11 +759,15 @@ export class TransformJobs {
       }
       if (keys.length === 0) throw new JobFailure(`ClientError: ${noObjects(source.S3Uri, '')}`);
       objects = keys.map((key) => {
-        const rel = key.slice(cut);
+        // Slashes right after the prefix (batch//a.csv, as f"{prefix}/{name}" makes of a prefix ending in '/') separate the name
+        // from it, also when the S3Uri leaves out its last '/' (s3://data/batch: batch//a.csv is batch/a.csv, as batch/a.csv is).
+        const past = key.slice(at.key.length);
+        const rel = past.startsWith('/') ? [key.slice(cut, at.key.length), pastSlashes(past)].filter((p) => p !== '').join('/') : key.slice(cut);
         if (!safeRelative(rel)) throw new JobFailure(`ClientError: The input object s3://${at.bucket}/${key} has a key the local SageMaker cannot write as a file (an empty, "." or ".." part after the prefix); rename it.`);
         return { bucket: at.bucket, key, rel };
       });
     }
+    refuseSameRel(objects);
     refuseFileAndFolder(objects);
     refuseLongNames(objects);
     refuseOutputWhereFolder(objects);
@@ -773,7 +809,9 @@ export class TransformJobs {
         }
       }
     }
-    return { rels: objects.map((o) => o.rel), prefix: base };
+    // Each object's key past `base`, which its rel leaves the leading slashes out of.
+    const suffixes = new Map(objects.map((o) => [o.rel, o.key.slice(base.length - `s3://${o.bucket}/`.length)]));
+    return { rels: objects.map((o) => o.rel), prefix: base, suffixes };
   }
 
   /**

@@ -12,6 +12,7 @@ import { isToolkitError } from '../../errors/catalogue.js';
 import { startLocalS3 } from '../../../test/helpers/local-s3.js';
 import { until } from '../../../test/helpers/until.js';
 import { createS3Objects } from './client.js';
+import { loadLocalSageMakerSettings } from '../../config/local-sagemaker.js';
 
 test('putFile streams a multi-MB file to a local S3 server, which keeps exactly its bytes (no aws-chunked framing)', async () => {
   const s3 = await startLocalS3(['out']);
@@ -486,6 +487,34 @@ test("with no AWS_ENDPOINT_URL_S3, a credential provider's own reason (an SSO se
     await assert.rejects(objects.get('models', 'iris/model.tar.gz'), (err: Error) => {
       assert.equal(err.name, 'CredentialsProviderError');
       assert.match(err.message, /^no AWS credentials were found for Amazon S3 at https:\/\/s3\.eu-west-1\.amazonaws\.com \(.*SSO session.*aws sso login.*\), where s3:\/\/ URLs go while neither AWS_ENDPOINT_URL_S3 nor AWS_ENDPOINT_URL is set: set AWS_ENDPOINT_URL_S3 /);
+      return true;
+    });
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await rm(home, { recursive: true, force: true });
+  }
+});
+
+test('with no AWS_ENDPOINT_URL_S3 and an AWS_PROFILE that no shared file holds (a typo: deev for dev), a read fails naming the profile and the one meant, as smkit deploy does, not "give credentials (AWS_PROFILE, …)" with AWS_PROFILE set', async () => {
+  const home = await mkdtemp(join(tmpdir(), 'smkit-profile-home-'));
+  const config = join(home, 'config');
+  const credentials = join(home, 'credentials');
+  await writeFile(config, '[profile dev]\nregion = eu-west-1\n');
+  await writeFile(credentials, '[dev]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = secret\n');
+  const cleared = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'];
+  const set = { HOME: home, AWS_PROFILE: 'deev', AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials };
+  const saved = new Map([...cleared, ...Object.keys(set)].map((k) => [k, process.env[k]]));
+  for (const k of cleared) delete process.env[k];
+  Object.assign(process.env, set);
+  try {
+    // The settings smkit local reads from the environment.
+    const objects = createS3Objects(loadLocalSageMakerSettings({ ...process.env, AWS_REGION: 'eu-west-1' }));
+    await assert.rejects(objects.get('models', 'iris/model.tar.gz'), (err: Error) => {
+      assert.equal(err.name, 'CredentialsProviderError');
+      assert.match(err.message, /^no AWS credentials were found for Amazon S3 at https:\/\/s3\.eu-west-1\.amazonaws\.com, where s3:\/\/ URLs go .*: AWS_PROFILE is "deev", which is not a profile of \S+config \(\[profile deev\]\) or \S+credentials \(\[deev\]\): did you mean "dev"\? Set AWS_PROFILE to a profile there before starting smkit local/);
       return true;
     });
   } finally {

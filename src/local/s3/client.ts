@@ -7,6 +7,7 @@ import { DEFAULT_S3_TIMEOUT_SECONDS, type LocalSageMakerSettings } from '../../c
 import { ToolkitError } from '../../errors/catalogue.js';
 import { countText } from '../../errors/count-text.js';
 import { excerpt } from '../../errors/excerpt.js';
+import { unknownProfile } from '../../aws/shared-profiles.js';
 import { MAX_LISTED_KEYS, type PutFileOptions, type S3Objects } from './objects.js';
 
 const ignore = (): void => {};
@@ -90,11 +91,17 @@ const NO_CREDENTIALS_FOUND = 'Could not load credentials from any providers';
  * `err` as the caller should see it: a timeout of the SDK's HTTP handler (its own wording names
  * neither S3 nor what to change) becomes one that names S3's endpoint and the setting.
  */
-function explained(err: unknown, endpoint: string, seconds: number, local: boolean): unknown {
+function explained(err: unknown, endpoint: string, seconds: number, local: boolean, profile?: LocalSageMakerSettings['profile']): unknown {
   // The SDK's "Could not load credentials from any providers" names neither S3 nor that, with no
   // AWS_ENDPOINT_URL_S3, an s3:// URL went to Amazon S3: the usual cause is a local S3 not pointed at.
   // A provider's own reason (an SSO session to renew with aws sso login, a profile that does not parse) is kept.
   if (err instanceof Error && err.name === 'CredentialsProviderError' && !local) {
+    // An AWS_PROFILE that no shared file holds (a typo) is what to fix, as smkit deploy says before it starts.
+    const missing = profile === undefined ? undefined : unknownProfile(profile);
+    if (missing !== undefined) {
+      const message = `no AWS credentials were found for Amazon S3 at ${endpoint}, where s3:// URLs go while neither AWS_ENDPOINT_URL_S3 nor AWS_ENDPOINT_URL is set: ${missing} Set AWS_PROFILE to a profile there before starting smkit local (AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE say where the files are), or set AWS_ENDPOINT_URL_S3 to a local S3 server`;
+      return Object.assign(new Error(message, { cause: err }), { name: 'CredentialsProviderError' });
+    }
     const reason = err.message === NO_CREDENTIALS_FOUND ? '' : ` (${excerpt(err.message, 500)})`;
     const message = `no AWS credentials were found for Amazon S3 at ${endpoint}${reason}, where s3:// URLs go while neither AWS_ENDPOINT_URL_S3 nor AWS_ENDPOINT_URL is set: set AWS_ENDPOINT_URL_S3 to a local S3 server (such as http://127.0.0.1:4569) before starting smkit local, or give credentials for Amazon S3 (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)`;
     return Object.assign(new Error(message, { cause: err }), { name: 'CredentialsProviderError' });
@@ -154,7 +161,7 @@ export interface S3Transport {
  * `s3TimeoutSeconds` bounds connecting and each silence of a request or of a body being streamed,
  * never a whole transfer (the SDK's `requestTimeout` would cut a large object off part-way).
  */
-export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3EndpointUrl' | 'region' | 'credentials' | 's3TimeoutSeconds'>, transport: S3Transport = {}): S3Objects {
+export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3EndpointUrl' | 'region' | 'credentials' | 's3TimeoutSeconds' | 'profile'>, transport: S3Transport = {}): S3Objects {
   const seconds = settings.s3TimeoutSeconds ?? DEFAULT_S3_TIMEOUT_SECONDS;
   const endpoint = settings.s3EndpointUrl ?? `https://s3.${settings.region}.amazonaws.com`;
   let client: Promise<{ send: (cmd: unknown, opts?: { abortSignal?: AbortSignal }) => Promise<unknown>; mod: typeof import('@aws-sdk/client-s3') }> | undefined;
@@ -178,7 +185,7 @@ export function createS3Objects(settings: Pick<LocalSageMakerSettings, 's3Endpoi
       });
       const send = (cmd: unknown, opts?: { abortSignal?: AbortSignal }): Promise<unknown> =>
         c.send(cmd as never, opts).catch((err: unknown) => {
-          throw explained(err, endpoint, seconds, local);
+          throw explained(err, endpoint, seconds, local, settings.profile);
         });
       return { send, mod };
     }));

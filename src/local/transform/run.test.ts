@@ -1445,3 +1445,22 @@ test("a record's error quotes the container's answer cut to 500 characters betwe
     await fs.rm(t.root, { recursive: true, force: true });
   }
 });
+
+test('an answer the output folder cannot take part-way (ENOSPC: a full disk; here /dev/full) fails the run naming --output and the file being written, which the file system error (no space left on device, write) does not', { skip: !fsModule.existsSync('/dev/full') }, async () => {
+  const c = await fakeContainer(undefined);
+  const t = await tmpTree({ 'a.csv': 'a\nb\n' });
+  try {
+    await fs.mkdir(t.output, { recursive: true });
+    // The partial output is opened for writing where it stands: a link to /dev/full takes the open and refuses every write.
+    await fs.symlink('/dev/full', path.join(t.output, 'a.csv.out.partial'));
+    await assert.rejects(runTransform({ input: t.input, output: t.output, url: c.url, splitType: 'Line' }), (err: unknown) => {
+      assert.ok(isToolkitError(err) && err.code === 'ERR_CLI_USAGE', String(err));
+      assert.match(err.message, /^--output=.* cannot be written \(\S+a\.csv\.out\.partial: ENOSPC: no space left on device, write\)/);
+      assert.equal((err.details as { flag?: string }).flag, '--output');
+      return true;
+    });
+  } finally {
+    await c.close();
+    await fs.rm(t.root, { recursive: true, force: true });
+  }
+});

@@ -366,6 +366,20 @@ function refuseOutputWhereFolder(files: readonly string[]): void {
   );
 }
 
+/**
+ * The `--output` usage error for an output folder that refuses a file part-way through a run (a
+ * full disk, a read-only mount, a file where a sub-folder goes), naming the file when it is not in
+ * the error (a failed write's `ENOSPC: no space left on device, write` names none). Its `cause` is
+ * the file system's error, `details.flag` is `--output` and `details.problem` the error with the file, so that a transform job of `smkit
+ * local` can say it in its own words.
+ */
+function outputUnwritable(output: string, err: unknown, file?: string): ToolkitError {
+  const message = (err as Error).message;
+  const where = file === undefined || message.includes(file) ? '' : `${file}: `;
+  const e = invalidPath('--output', output, OUTPUT_EXPECTED, `cannot be written (${where}${message})`);
+  return new ToolkitError(e.code, e.message, { cause: err, details: { flag: '--output', problem: `${where}${message}` } });
+}
+
 /** What `--output` must be: the folder the `.out` files are written to. */
 export const OUTPUT_EXPECTED = 'an output folder (created when missing)';
 
@@ -708,7 +722,7 @@ export async function runTransform(options: TransformOptions): Promise<Transform
         const out = await makeDir(path.dirname(outFile))
           .then(() => fs.open(partialFile, 'w'))
           .catch((err: unknown) => {
-            throw invalidPath('--output', options.output, OUTPUT_EXPECTED, `cannot be written (${(err as Error).message})`);
+            throw outputUnwritable(options.output, err);
           });
         let source: AsyncIterable<Iterable<InputRecord>> = (async function* () {})();
         let bytes = 0;
@@ -929,7 +943,8 @@ export async function runTransform(options: TransformOptions): Promise<Transform
                   await discardAnswers(chunk);
                 }
               })
-              .catch((error: unknown) => void (broken ??= { error }))
+              // A write that fails (a full disk) names the file, which the file system's error (ENOSPC, write) does not.
+              .catch((error: unknown) => void (broken ??= { error: outputUnwritable(options.output, error, partialFile) }))
               .finally(release);
           }
         };
