@@ -94,3 +94,29 @@ function isAnyType(range: string): boolean {
   // Some clients send a bare `*`; it means the same as `*/*`.
   return range === '*/*' || range === '*';
 }
+
+/**
+ * The `Content-Type` of an answer user code encoded itself (a Buffer, a string, a stream) without
+ * naming its type, for the `Accept` it was given: the media type the client ranks first (highest
+ * q, ties in header order) that is not a wildcard, with its parameters but `q` (a list, a q-value
+ * or a wildcard is no media type: sent as the answer's `Content-Type`, clients could not tell what
+ * they got). With only wildcards, `defaultAccept` when one covers it, else
+ * `application/octet-stream` (bytes of a type nobody named).
+ *
+ * @example
+ * answerTypeFor('text/plain, application/json;q=0.5', 'application/json') // 'text/plain'
+ * answerTypeFor('application/jsonlines;q=0.9', 'application/json') // 'application/jsonlines'
+ */
+export function answerTypeFor(accept: string, defaultAccept: string): string {
+  const entries = parseMediaTypeList(accept).map((m, order) => ({ m, q: parseQ(m.params['q']), order }));
+  const wanted = entries.filter((e) => e.q > 0).sort((a, b) => b.q - a.q || a.order - b.order);
+  const concrete = wanted.find((e) => !e.m.mediaType.includes('*'));
+  if (concrete) {
+    const params = Object.entries(concrete.m.params)
+      .filter(([name]) => name.toLowerCase() !== 'q')
+      .map(([name, value]) => `;${name}=${/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`}`);
+    return concrete.m.mediaType + params.join('');
+  }
+  const defaultType = defaultAccept.toLowerCase();
+  return wanted.some((e) => covers(e.m.mediaType, defaultType)) ? defaultAccept : 'application/octet-stream';
+}
