@@ -41,7 +41,11 @@ interface SessionPlace {
   expiresAt: number;
 }
 
-/** Most stateful sessions an endpoint remembers; the oldest are forgotten beyond it. */
+/**
+ * Most stateful sessions an endpoint remembers. Beyond it the expired ones are forgotten first; only
+ * when every one is still open is the oldest forgotten (its later requests then go where the
+ * endpoint routes any request, and another instance answers that it does not hold the session).
+ */
 const MAX_SESSIONS = 100_000;
 
 /** A production or shadow variant as the front door routes to it. */
@@ -186,6 +190,8 @@ export interface LocalEndpointOptions {
   capture?: CaptureWriter;
   /** Source of randomness for weighted routing. @defaultValue Math.random */
   random?: () => number;
+  /** Most stateful sessions remembered (see {@link MAX_SESSIONS}; smaller in tests). @defaultValue 100 000 */
+  maxSessions?: number;
   /** Per-container invocation timeout. @defaultValue 60 000 ms */
   timeoutMs?: number;
   log?: EndpointLog;
@@ -209,6 +215,9 @@ export class LocalEndpoint {
   private readonly pending = new Set<Promise<void>>();
   /** Open stateful sessions by id: where the container that opened each holds it. */
   private readonly sessions = new Map<string, SessionPlace>();
+  private readonly maxSessions: number;
+  /** No remembered session expires before this (epoch ms): until then a full map has nothing to sweep. */
+  private noneExpireBefore = -Infinity;
 
   constructor(readonly name: string, readonly variants: readonly VariantRuntime[], opts: LocalEndpointOptions = {}) {
     this.shadow = opts.shadow;
@@ -217,6 +226,7 @@ export class LocalEndpoint {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.log = opts.log ?? (() => {});
     this.metrics = opts.metrics;
+    this.maxSessions = opts.maxSessions ?? MAX_SESSIONS;
   }
 
   /** Picks the production variant: the named one, else one at random by weight among those with instances in service. */
@@ -339,10 +349,31 @@ export class LocalEndpoint {
   private noteSessions(response: InvokeEndpointResponse, variant: string, instance: string | undefined): void {
     const opened = response.newSessionId === undefined ? undefined : parseNewSession(response.newSessionId);
     if (opened) {
-      if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+      if (this.sessions.size >= this.maxSessions && !this.sessions.has(opened.id)) this.makeRoomForSession();
       this.sessions.set(opened.id, { variant, instance, expiresAt: opened.expiresAt });
+      this.noneExpireBefore = Math.min(this.noneExpireBefore, opened.expiresAt);
     }
     if (response.closedSessionId !== undefined) this.sessions.delete(response.closedSessionId);
+  }
+
+  /**
+   * Frees a place in the full session map: the expired sessions go (they were only dropped when
+   * used, so a full map mostly held sessions nobody would use again while the oldest open one, still
+   * in use, was forgotten and its requests went to an instance that did not hold it); when none has
+   * expired, the oldest open one. One sweep per earliest expiry: a full map of open sessions is not
+   * read again until one of them could have expired.
+   */
+  private makeRoomForSession(): void {
+    const now = Date.now();
+    if (now >= this.noneExpireBefore) {
+      let earliest = Infinity;
+      for (const [id, place] of this.sessions) {
+        if (place.expiresAt <= now) this.sessions.delete(id);
+        else earliest = Math.min(earliest, place.expiresAt);
+      }
+      this.noneExpireBefore = earliest;
+    }
+    if (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
   }
 
   /**
