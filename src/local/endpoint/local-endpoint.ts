@@ -316,8 +316,9 @@ export class LocalEndpoint {
       throw err;
     }
     this.measure(variant, at, 'ok', performance.now() - started, performance.now() - started);
-    // A session the container closed is forgotten, as after InvokeEndpoint: its id no longer routes.
-    if (answer.closedSessionId !== undefined) this.sessions.delete(answer.closedSessionId);
+    // A session the container opened (a body {"requestType": "NEW_SESSION"}) sticks to this instance,
+    // and one it closed is forgotten, as after InvokeEndpoint: its id no longer routes.
+    this.noteSessions(answer, variant.name, instance.instance);
     const chunks = answer.chunks;
     const released = (async function* () {
       try {
@@ -346,7 +347,7 @@ export class LocalEndpoint {
   }
 
   /** Remembers a session the container opened (and where), forgets one it closed. */
-  private noteSessions(response: InvokeEndpointResponse, variant: string, instance: string | undefined): void {
+  private noteSessions(response: { newSessionId?: string; closedSessionId?: string }, variant: string, instance: string | undefined): void {
     const opened = response.newSessionId === undefined ? undefined : parseNewSession(response.newSessionId);
     if (opened) {
       if (this.sessions.size >= this.maxSessions && !this.sessions.has(opened.id)) this.makeRoomForSession();

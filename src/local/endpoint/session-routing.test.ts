@@ -32,6 +32,8 @@ async function instance(name: string): Promise<string> {
         const lifetime = body === 'short' ? 2_000 : 3_600_000;
         headers['x-amzn-sagemaker-new-session-id'] = body === 'engine' ? id : `${id}; Expires=${new Date(Date.now() + lifetime).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
       }
+      // "reopen" opens another session in a session's request, as a body {"requestType": "NEW_SESSION"} does.
+      if (body === 'reopen') headers['x-amzn-sagemaker-session-id'] = `s${++opened}; Expires=${new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
       // "close" ends the request's session, as a container's session.close() does.
       if (body === 'close') headers['x-amzn-sagemaker-closed-session-id'] = String(req.headers['x-amzn-sagemaker-session-id']);
       res.writeHead(200, headers).end(name);
@@ -109,4 +111,17 @@ test('an endpoint that remembers as many sessions as it may forgets the expired 
   await open('expires');
   assert.equal(small.holdsSession(oldest.id), false);
   assert.equal(small.holdsSession(third.id), true);
+});
+
+test('a session a container opens in a streamed answer (a body {"requestType": "NEW_SESSION"} in an open session) sticks to its instance, as one opened by InvokeEndpoint does', async () => {
+  const first = await invoke('expires', 'NEW_SESSION');
+  const id = first.newSessionId!.split(';')[0]!;
+  const { answer } = await endpoint.stream({ body: Buffer.from('reopen'), contentType: 'text/plain', sessionId: id });
+  let text = '';
+  for await (const chunk of answer.chunks) text += Buffer.from(chunk).toString();
+  assert.equal(text, first.answeredBy);
+  const reopened = answer.newSessionId?.split(';')[0];
+  assert.ok(reopened !== undefined && reopened !== id, `the container opened another session: ${answer.newSessionId}`);
+  assert.equal(endpoint.holdsSession(reopened), true);
+  for (let i = 0; i < 6; i++) assert.equal((await invoke('hello', reopened)).answeredBy, first.answeredBy);
 });
