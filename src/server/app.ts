@@ -538,9 +538,14 @@ export function createApp({
         res.end();
       } catch (err) {
         if (gone || writeFailed) return clientLeft();
-        log.error({ requestId, err }, 'streamed answer failed part way; closing the connection');
+        // A client's mistake found part way (a 4xx, such as a token limit) is a warning, as its
+        // whole answer would be; the model or the server failing is an error.
+        const error = toToolkitError(err);
+        const logged = { requestId, code: error.code, status: error.status, err };
+        if (error.status >= 500) log.error(logged, 'streamed answer failed part way; closing the connection');
+        else log.warn(logged, 'streamed answer failed part way; closing the connection');
         res.destroy(err as Error);
-        return toToolkitError(err).status;
+        return error.status;
       }
     } finally {
       res.off('close', onClose);
