@@ -589,6 +589,10 @@ export function createApp({
         remainingMs,
         timeoutMs,
       );
+      // A whole answer ready only once its client left reaches nobody: failed with the reason (499
+      // ERR_CLIENT_GONE), as the inference thread fails it, so a session its handler closed stays
+      // open, as a stream's does (the client never got the answer that said it was closed).
+      if (!result.stream && cancellation.cancelled) throw cancellation.reason;
       // The answer's headers, as name, value, ...: a whole answer gives them to writeHead in one array.
       // res.setHeader validates, lower-cases and stores each in an object that node:http then walks
       // with for-in, a few thousand instructions per one-row request.
