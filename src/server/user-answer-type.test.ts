@@ -52,6 +52,11 @@ describe('the type of an answer a handler encoded', () => {
     ['*/*', 'application/json'],
     ['*/*;q=0.5', 'application/json'],
     ['image/*', 'application/octet-stream'],
+    // q=0 excludes the default type from the wildcard (RFC 9110 §12.5.1: the most specific range sets its q).
+    ['*/*, application/json;q=0', 'application/octet-stream'],
+    ['application/*;q=0.5, application/json;q=0', 'application/octet-stream'],
+    // Parameters after q are the range's accept-extensions, not the media type's.
+    ['text/plain;charset=utf-8;q=0.5;x=y', 'text/plain;charset=utf-8'],
   ];
   for (const kind of ['bytes', 'string', 'stream']) {
     test(`${kind}: Content-Type is the type Accept ranks first`, async () => {
