@@ -41,6 +41,46 @@ interface SessionPlace {
   expiresAt: number;
 }
 
+/** A remembered session in the heap of expiries: stale once the map holds another place for `id` (or none). */
+interface SessionExpiry {
+  id: string;
+  place: SessionPlace;
+}
+
+function heapPush(heap: SessionExpiry[], entry: SessionExpiry): void {
+  let i = heap.push(entry) - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent]!.place.expiresAt <= entry.place.expiresAt) break;
+    heap[i] = heap[parent]!;
+    i = parent;
+  }
+  heap[i] = entry;
+}
+
+function heapPop(heap: SessionExpiry[]): void {
+  const last = heap.pop()!;
+  if (heap.length > 0) siftDown(heap, 0, last);
+}
+
+function siftDown(heap: SessionExpiry[], from: number, entry: SessionExpiry): void {
+  let i = from;
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= heap.length) break;
+    if (child + 1 < heap.length && heap[child + 1]!.place.expiresAt < heap[child]!.place.expiresAt) child++;
+    if (heap[child]!.place.expiresAt >= entry.place.expiresAt) break;
+    heap[i] = heap[child]!;
+    i = child;
+  }
+  heap[i] = entry;
+}
+
+function heapify(entries: SessionExpiry[]): SessionExpiry[] {
+  for (let i = (entries.length >> 1) - 1; i >= 0; i--) siftDown(entries, i, entries[i]!);
+  return entries;
+}
+
 /**
  * Most stateful sessions an endpoint remembers. Beyond it the expired ones are forgotten first; only
  * when every one is still open is the oldest forgotten (its later requests then go where the
@@ -216,8 +256,12 @@ export class LocalEndpoint {
   /** Open stateful sessions by id: where the container that opened each holds it. */
   private readonly sessions = new Map<string, SessionPlace>();
   private readonly maxSessions: number;
-  /** No remembered session expires before this (epoch ms): until then a full map has nothing to sweep. */
-  private noneExpireBefore = -Infinity;
+  /**
+   * The remembered sessions that expire, earliest first (a binary min-heap): a full map finds its
+   * expired ones at the top, each taken once, rather than reading the whole map. An entry whose
+   * place the map no longer holds (closed, dropped, opened again) is stale, skipped when met.
+   */
+  private expiries: SessionExpiry[] = [];
 
   constructor(readonly name: string, readonly variants: readonly VariantRuntime[], opts: LocalEndpointOptions = {}) {
     this.shadow = opts.shadow;
@@ -351,8 +395,14 @@ export class LocalEndpoint {
     const opened = response.newSessionId === undefined ? undefined : parseNewSession(response.newSessionId);
     if (opened) {
       if (this.sessions.size >= this.maxSessions && !this.sessions.has(opened.id)) this.makeRoomForSession();
-      this.sessions.set(opened.id, { variant, instance, expiresAt: opened.expiresAt });
-      this.noneExpireBefore = Math.min(this.noneExpireBefore, opened.expiresAt);
+      const place: SessionPlace = { variant, instance, expiresAt: opened.expiresAt };
+      this.sessions.set(opened.id, place);
+      if (Number.isFinite(place.expiresAt)) {
+        // Stale entries (sessions closed or dropped on use) are cleared once they are half the heap:
+        // each rebuild reads as many entries as were added since the last, O(1) a session amortised.
+        if (this.expiries.length >= 2 * this.sessions.size + 64) this.expiries = heapify(this.expiries.filter((e) => this.sessions.get(e.id) === e.place));
+        heapPush(this.expiries, { id: opened.id, place });
+      }
     }
     if (response.closedSessionId !== undefined) this.sessions.delete(response.closedSessionId);
   }
@@ -361,18 +411,19 @@ export class LocalEndpoint {
    * Frees a place in the full session map: the expired sessions go (they were only dropped when
    * used, so a full map mostly held sessions nobody would use again while the oldest open one, still
    * in use, was forgotten and its requests went to an instance that did not hold it); when none has
-   * expired, the oldest open one. One sweep per earliest expiry: a full map of open sessions is not
-   * read again until one of them could have expired.
+   * expired, the oldest open one. The expired ones are the top of {@link expiries}, each taken
+   * once: a full map is never read whole (sessions expiring one by one as new ones open would
+   * otherwise have it read on every open).
    */
   private makeRoomForSession(): void {
     const now = Date.now();
-    if (now >= this.noneExpireBefore) {
-      let earliest = Infinity;
-      for (const [id, place] of this.sessions) {
-        if (place.expiresAt <= now) this.sessions.delete(id);
-        else earliest = Math.min(earliest, place.expiresAt);
-      }
-      this.noneExpireBefore = earliest;
+    const heap = this.expiries;
+    while (heap.length > 0) {
+      const top = heap[0]!;
+      const current = this.sessions.get(top.id) === top.place;
+      if (current && top.place.expiresAt > now) break;
+      heapPop(heap);
+      if (current) this.sessions.delete(top.id);
     }
     if (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
   }
