@@ -785,3 +785,40 @@ test('a failed batch whose requests also fail alone (bad requests) does not coun
   await pair(100, 101); // 2: paused
   assert.deepEqual(paused, [2]);
 });
+
+test('a failed batch one of whose callers had given up by then (its failure may be the give-up\'s) does not count towards pausing batching', async () => {
+  const paused: number[] = [];
+  let batches = 0;
+  let running = deferred();
+  let leave = deferred();
+  // A predictBatchFn whose upstream call takes its callers' signals: one caller giving up aborts it.
+  const runner: BatchRunner<{ x: number; c: Cancellation }, number> = {
+    keyOf: () => 'k',
+    runOne: async ({ x }) => x,
+    runBatch: async (items) => {
+      batches++;
+      running.resolve();
+      await leave.promise;
+      if (items.some((i) => i.c.cancelled)) throw new Error('aborted');
+      return items.map((i) => i.x);
+    },
+    batchingPaused: (n) => paused.push(n),
+  };
+  const b = new AdaptiveBatcher(runner, { maxSize: 8, maxDelayMs: 0 }, undefined, GATHER_LIMIT_MS, 1000, 2, 60_000);
+  for (let round = 0; round < 3; round++) {
+    const leaving = new Cancellation();
+    const staying = new Cancellation();
+    const gone = b.submit({ x: 1, c: leaving }, leaving);
+    const kept = b.submit({ x: 2, c: staying }, staying);
+    await running.promise;
+    leaving.cancel(new Error('client gone'));
+    leave.resolve();
+    assert.equal(await kept, 2, 'the caller still waiting is answered by its retry');
+    await gone.catch(() => undefined);
+    running = deferred();
+    leave = deferred();
+  }
+  assert.equal(batches, 3, 'each round was a batched run that failed');
+  assert.deepEqual(paused, [], 'batching is not paused for the callers that left');
+  assert.equal(b.paused, false);
+});

@@ -340,6 +340,11 @@ export class AdaptiveBatcher<I, O> {
         batch.forEach((w, i) => w.resolve(outputs[i]!));
         return;
       }
+      // A caller of the batch gave up by the time it failed: the failure may be the give-up's (a
+      // predictBatchFn whose upstream call takes its callers' signals, aborted as one left or timed
+      // out), not the batching's. Under overload, when callers time out, batching matters most:
+      // such a failure must not pause it.
+      const gaveUp = batch.some((w) => w.cancellation?.cancelled);
       try {
         this.runner.batchFailed?.(failure, batch.length);
       } catch {
@@ -371,7 +376,7 @@ export class AdaptiveBatcher<I, O> {
       // A request that fails alone too explains the batch's failure; requests that all succeed alone
       // do not: it is the batching that fails.
       if (retriesFailed > 0) this.#batchingFailures = 0;
-      else if (retried > 0 && ++this.#batchingFailures >= this.failuresBeforePause) this.#pause();
+      else if (retried > 0 && !gaveUp && ++this.#batchingFailures >= this.failuresBeforePause) this.#pause();
     } finally {
       // A run left behind ends long after its calls were failed: the runs since are not its to touch.
       if (run === this.#run) {

@@ -94,3 +94,33 @@ function isAnyType(range: string): boolean {
   // Some clients send a bare `*`; it means the same as `*/*`.
   return range === '*/*' || range === '*';
 }
+
+/**
+ * The `Content-Type` of an answer user code encoded itself (a Buffer, a string, a stream) without
+ * naming its type, for the `Accept` it was given: the media type the client ranks first (highest
+ * q, ties in header order) that is not a wildcard, with its parameters before `q` (a list, a
+ * q-value or a wildcard is no media type: sent as the answer's `Content-Type`, clients could not
+ * tell what they got). With only wildcards, `defaultAccept` when they accept it (the most specific
+ * range covering it has a q above 0), else `application/octet-stream` (bytes of a type nobody named).
+ *
+ * @example
+ * answerTypeFor('text/plain, application/json;q=0.5', 'application/json') // 'text/plain'
+ * answerTypeFor('application/jsonlines;q=0.9', 'application/json') // 'application/jsonlines'
+ */
+export function answerTypeFor(accept: string, defaultAccept: string): string {
+  const entries = parseMediaTypeList(accept).map((m, order) => ({ type: m.mediaType, params: m.params, q: parseQ(m.params['q']), order }));
+  const wanted = entries.filter((e) => e.q > 0).sort((a, b) => b.q - a.q || a.order - b.order);
+  const concrete = wanted.find((e) => !e.type.includes('*'));
+  if (concrete) {
+    // The media type's own parameters: those before q (after it, RFC 7231's accept-extensions).
+    const params: string[] = [];
+    for (const [name, value] of Object.entries(concrete.params)) {
+      if (name.toLowerCase() === 'q') break;
+      params.push(`;${name}=${/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`}`);
+    }
+    return concrete.type + params.join('');
+  }
+  // The default type's q is that of the most specific range covering it: `*/*, application/json;q=0` excludes it.
+  const decisive = decisiveEntry(entries, defaultAccept.toLowerCase());
+  return decisive !== undefined && decisive.q > 0 ? defaultAccept : 'application/octet-stream';
+}

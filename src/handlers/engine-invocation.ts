@@ -4,7 +4,7 @@
  * JSON variants) and the error helpers of `invoke` are not on the path to the first healthy `/ping`.
  */
 export { createDefaultCodecs } from '../codecs/defaults.js';
-export { negotiateAccept } from '../codecs/negotiate.js';
+export { answerTypeFor, negotiateAccept } from '../codecs/negotiate.js';
 export { decodeJsonValue } from '../codecs/json.js';
 export { decodeFormParts } from '../codecs/multipart.js';
 export { withProtocolError } from '../codecs/protocol-error.js';

@@ -572,7 +572,9 @@ export class InferenceEngine {
       }
     }
     if (userEncodes) this.#checkAnswerable(output, h.transformFn ? 'transformFn' : 'outputFn', () => `the answer (a Buffer, a Uint8Array or a string, { body, contentType }, or a value for smkit to encode as ${excerpt(accept, 100)})`);
-    const response = userEncodes ? this.#userResponse(output, accept) : this.toResponse(output, accept);
+    // Bytes user code encoded go out as the type Accept ranks first, never the header itself (a
+    // list, q-values or a wildcard as Content-Type); a value smkit encodes, in the type negotiated.
+    const response = userEncodes ? this.#userResponse(output, accept === this.options.defaultAccept ? accept : io.answerTypeFor(accept, this.options.defaultAccept), accept) : this.toResponse(output, accept);
     // The raw encoder answers with a view of the prediction's own bytes: memory user code or a
     // runtime may hold and use again, so it is lent, not given (the other encoders write new bytes).
     if (!userEncodes && ownsWholeBuffer(response.body) && holdsMemoryOf(prediction, response.body)) response.borrowed = true;
@@ -804,9 +806,9 @@ export class InferenceEngine {
   }
 
   /** {@link toResponse} for what outputFn/transformFn returned, with {@link #unreadable}'s error for a value that throws when read. */
-  #userResponse(output: unknown, accept: string): InvocationResponse {
+  #userResponse(output: unknown, type: string, accept: string): InvocationResponse {
     try {
-      return this.toResponse(output, accept, true);
+      return this.toResponse(output, type, true, accept);
     } catch (err) {
       throw this.#unreadable(err, this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn'));
     }
@@ -837,7 +839,7 @@ export class InferenceEngine {
    * Accepts what outputFn/transformFn may return: Buffer, string, `{ body, contentType }`, or a value
    * to encode. `fromUser`: `output` came from them, so bytes in it are user code's (`borrowed`).
    */
-  private toResponse(output: unknown, accept: string, fromUser = false): InvocationResponse {
+  private toResponse(output: unknown, accept: string, fromUser = false, valuesAccept?: string): InvocationResponse {
     if (Buffer.isBuffer(output)) return fromUser ? { body: output, contentType: accept, borrowed: true } : { body: output, contentType: accept };
     if (isAsyncIterable(output)) return { body: Buffer.alloc(0), contentType: accept, stream: toByteChunks(output, this.#name(this.hooks.transformFn ? 'transformFn' : 'outputFn')) };
     if (output instanceof Uint8Array) {
@@ -882,7 +884,7 @@ export class InferenceEngine {
       const lost = lostValue(body);
       if (lost !== undefined) throw new ToolkitError('ERR_USER_CODE', `${hook} in ${this.hooks.file} returned { body, contentType } with a body that is ${lost}: return the body as a Buffer, a Uint8Array or a string, or plain data for smkit to encode`);
       try {
-        return this.toResponse(body, contentType, fromUser);
+        return this.toResponse(body, contentType, fromUser, chosen === undefined ? valuesAccept : undefined);
       } catch (err) {
         // The handler chose this type itself: no encoder for it is the handler's mistake, not the client's (406).
         if (!(err instanceof ToolkitError && err.code === 'ERR_NOT_ACCEPTABLE' && chosen !== undefined)) throw err;
@@ -893,6 +895,8 @@ export class InferenceEngine {
         );
       }
     }
+    // A value from user code for smkit to encode: in the type Accept negotiates among the encodable ones.
+    if (valuesAccept !== undefined && valuesAccept !== accept) accept = this.negotiate(valuesAccept) ?? accept;
     try {
       const body = this.codecs.encode(output, accept, {});
       // The raw encoder's answer to a typed array, tensor or ArrayBuffer is a view of it.

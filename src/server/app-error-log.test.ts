@@ -128,3 +128,27 @@ export function transformFn(model, body) {
   const kept = await request(app).post('/invocations').set('Content-Type', 'text/plain').send('422');
   assert.equal(kept.status, 422);
 });
+
+test('a stream that fails part way with a 4xx is logged as a warning with its status, a 5xx as an error (inline)', async (t) => {
+  // Before: every failure part way was an error line, a client's mistake found late (a 422 after the
+  // first chunk) paging whoever watches error lines as a failing model does.
+  const modelDir = mkdtempSync(path.join(os.tmpdir(), 'smkit-stream-4xx-'));
+  t.after(() => rmSync(modelDir, { recursive: true, force: true }));
+  mkdirSync(path.join(modelDir, 'code'));
+  writeFileSync(
+    path.join(modelDir, 'code', 'inference.mjs'),
+    `export async function* transformFn(model, body) {
+  yield 'partial\\n';
+  throw Object.assign(new Error('token limit reached'), { status: Number(body.toString()) });
+}`,
+  );
+  const log = recordingLogger('info');
+  const { app, close } = await serveModelInProcess(modelDir, undefined, log);
+  t.after(close);
+  for (const status of [422, 503]) {
+    // The connection is broken part way: the client sees an error, never a short 200.
+    await assert.rejects(request(app).post('/invocations').set('Content-Type', 'text/plain').send(String(status)).buffer(true));
+    const line = await until(`the ${status} stream's line`, () => log.lines.find((l) => l.fields['status'] === status && /part way/.test(l.msg ?? '')));
+    assert.equal(line.level, status < 500 ? 'warn' : 'error', String(status));
+  }
+});

@@ -538,9 +538,14 @@ export function createApp({
         res.end();
       } catch (err) {
         if (gone || writeFailed) return clientLeft();
-        log.error({ requestId, err }, 'streamed answer failed part way; closing the connection');
+        // A client's mistake found part way (a 4xx, such as a token limit) is a warning, as its
+        // whole answer would be; the model or the server failing is an error.
+        const error = toToolkitError(err);
+        const logged = { requestId, code: error.code, status: error.status, err };
+        if (error.status >= 500) log.error(logged, 'streamed answer failed part way; closing the connection');
+        else log.warn(logged, 'streamed answer failed part way; closing the connection');
         res.destroy(err as Error);
-        return toToolkitError(err).status;
+        return error.status;
       }
     } finally {
       res.off('close', onClose);
@@ -584,6 +589,10 @@ export function createApp({
         remainingMs,
         timeoutMs,
       );
+      // A whole answer ready only once its client left reaches nobody: failed with the reason (499
+      // ERR_CLIENT_GONE), as the inference thread fails it, so a session its handler closed stays
+      // open, as a stream's does (the client never got the answer that said it was closed).
+      if (!result.stream && cancellation.cancelled) throw cancellation.reason;
       // The answer's headers, as name, value, ...: a whole answer gives them to writeHead in one array.
       // res.setHeader validates, lower-cases and stores each in an object that node:http then walks
       // with for-in, a few thousand instructions per one-row request.

@@ -102,6 +102,10 @@ test(
     assert.equal(session.closing, true);
     await store.close(ref.id);
     await assert.rejects(session.put('turns', 3), code('ERR_SESSION_NOT_FOUND'));
+    // Read once it is gone (expired and swept, or closed, while a request ran): not the fallback, which
+    // answered as if the session had just begun (an empty history, a count back at 0) with a 200.
+    await assert.rejects(session.get('turns', 0), code('ERR_SESSION_NOT_FOUND'));
+    await assert.rejects(session.get('never-stored', 0), code('ERR_SESSION_NOT_FOUND'));
   }),
 );
 

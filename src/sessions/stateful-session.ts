@@ -1,4 +1,4 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolkitError } from '../errors/catalogue.js';
 import type { Cancellation } from '../core/cancellation.js';
@@ -44,15 +44,26 @@ export class StatefulSession {
     this.dir = sessionDir(ref);
   }
 
-  /** The value stored under `key`, or `fallback` when there is none. Throws `ERR_SESSION_STORAGE` when it cannot be read. */
+  /**
+   * The value stored under `key`, or `fallback` when there is none. Throws `ERR_SESSION_NOT_FOUND`
+   * once the session is gone, `ERR_SESSION_STORAGE` when it cannot be read.
+   */
   async get<T = unknown>(key: string, fallback?: T): Promise<T | undefined> {
     const file = fileOf(this.dir, key);
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return fallback;
-      throw valueStorageError('read', key, err);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw valueStorageError('read', key, err);
+      // No value, or no session any more (it expired and was swept, or a CLOSE removed it, while this
+      // request ran): the fallback would answer as if the session had just begun (an empty history).
+      try {
+        await stat(this.dir);
+      } catch (gone) {
+        if ((gone as NodeJS.ErrnoException).code === 'ENOENT') throw new ToolkitError('ERR_SESSION_NOT_FOUND', `session ${this.id} was closed or expired while this request used it`);
+        throw valueStorageError('read', key, gone);
+      }
+      return fallback;
     }
     return JSON.parse(text) as T;
   }

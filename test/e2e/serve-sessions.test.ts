@@ -260,6 +260,21 @@ for (const mode of ['inline', 'thread'] as const) {
       assert.equal(existsSync(dir), true);
     });
 
+    test('a whole answer closed by its handler that is ready only once its client left closes nothing, as a stream\'s does: nobody got its answer', async () => {
+      const id = await open();
+      const dir = path.join(sessions, id);
+      const leaving = new AbortController();
+      const answer = fetch(`${server.url}/invocations`, { method: 'POST', body: 'whole-close-then-wait', headers: { 'Content-Type': 'text/plain', 'X-Amzn-SageMaker-Session-Id': id }, signal: leaving.signal });
+      await until('the handler to close its session and wait', () => existsSync(path.join(dir, 'waiting.json')));
+      leaving.abort();
+      await assert.rejects(answer);
+      await until('the handler to answer', () => existsSync(path.join(dir, 'stopped.json')));
+      // Before, the session was removed once the answer nobody read was ready: the next request got 400.
+      const next = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });
+      assert.equal(next.status, 200, next.body);
+      assert.equal(existsSync(dir), true);
+    });
+
     test('close() while the stream runs ends the session with the stream (no header: it left with the first chunk)', async () => {
       const id = await open();
       const kept = await post(server.url, 'open', { 'X-Amzn-SageMaker-Session-Id': id });

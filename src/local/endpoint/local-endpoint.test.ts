@@ -124,3 +124,60 @@ test("InvocationModelErrors counts what a container answered (a 4xx, no answer),
     await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+test('a full session map whose sessions expire one by one as new ones open is not read whole on each open, and forgets only expired ones', (t) => {
+  // Each open after the first expiry would otherwise read all the sessions remembered to drop the
+  // one that expired since: 100 000 entries per new session at the real bound.
+  const N = 2_000;
+  const base = Date.UTC(2030, 0, 1);
+  let now = base;
+  t.mock.method(Date, 'now', () => now);
+  const endpoint = new LocalEndpoint('ep', [{ name: 'Prod', weight: 1, containers: [], instances: { size: 0, acquire: () => { throw new Error('unused'); } } }], { maxSessions: N });
+  /** Map entries read by iterating the session map. */
+  let read = 0;
+  class CountingMap<K, V> extends Map<K, V> {
+    override entries(): MapIterator<[K, V]> {
+      return counted(super.entries());
+    }
+    override keys(): MapIterator<K> {
+      return counted(super.keys());
+    }
+    override values(): MapIterator<V> {
+      return counted(super.values());
+    }
+    override [Symbol.iterator](): MapIterator<[K, V]> {
+      return counted(super.entries());
+    }
+    override forEach(fn: (value: V, key: K, map: Map<K, V>) => void): void {
+      for (const [k, v] of this) fn(v, k, this);
+    }
+  }
+  function counted<T>(it: MapIterator<T>): MapIterator<T> {
+    const next = it.next.bind(it);
+    return Object.assign(it, { next: () => (read++, next()) });
+  }
+  const internal = endpoint as unknown as {
+    sessions: Map<string, unknown>;
+    expiries: unknown[];
+    noteSessions(response: { newSessionId?: string; closedSessionId?: string }, variant: string, instance: string | undefined): void;
+  };
+  internal.sessions = new CountingMap();
+  const open = (id: string, expiresAt: number) => internal.noteSessions({ newSessionId: `${id}; Expires=${new Date(expiresAt).toISOString()}` }, 'Prod', undefined);
+  // Full: session i expires at base + (i + 1) s.
+  for (let i = 0; i < N; i++) open(`old${i}`, base + (i + 1) * 1000);
+  // One expires per second; a new one (open an hour) opens each second.
+  for (let k = 0; k < N; k++) {
+    now = base + (k + 1) * 1000 + 500;
+    open(`new${k}`, now + 3_600_000);
+  }
+  assert.ok(read < 10 * N, `${read} session entries read for ${N} new sessions`);
+  // Only expired ones were forgotten: every new session is still routed.
+  assert.equal(internal.sessions.size, N);
+  for (let k = 0; k < N; k++) assert.equal(endpoint.holdsSession(`new${k}`), true, `new${k} is still routed`);
+  // Sessions opened and closed leave nothing behind for long: what expiries are kept stays bounded.
+  for (let i = 0; i < 5 * N; i++) {
+    open(`brief${i}`, now + 60_000);
+    internal.noteSessions({ closedSessionId: `brief${i}` }, 'Prod', undefined);
+  }
+  assert.ok(internal.expiries.length <= 2 * internal.sessions.size + 65, `${internal.expiries.length} expiries kept for ${internal.sessions.size} sessions`);
+});

@@ -41,7 +41,51 @@ interface SessionPlace {
   expiresAt: number;
 }
 
-/** Most stateful sessions an endpoint remembers; the oldest are forgotten beyond it. */
+/** A remembered session in the heap of expiries: stale once the map holds another place for `id` (or none). */
+interface SessionExpiry {
+  id: string;
+  place: SessionPlace;
+}
+
+function heapPush(heap: SessionExpiry[], entry: SessionExpiry): void {
+  let i = heap.push(entry) - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent]!.place.expiresAt <= entry.place.expiresAt) break;
+    heap[i] = heap[parent]!;
+    i = parent;
+  }
+  heap[i] = entry;
+}
+
+function heapPop(heap: SessionExpiry[]): void {
+  const last = heap.pop()!;
+  if (heap.length > 0) siftDown(heap, 0, last);
+}
+
+function siftDown(heap: SessionExpiry[], from: number, entry: SessionExpiry): void {
+  let i = from;
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= heap.length) break;
+    if (child + 1 < heap.length && heap[child + 1]!.place.expiresAt < heap[child]!.place.expiresAt) child++;
+    if (heap[child]!.place.expiresAt >= entry.place.expiresAt) break;
+    heap[i] = heap[child]!;
+    i = child;
+  }
+  heap[i] = entry;
+}
+
+function heapify(entries: SessionExpiry[]): SessionExpiry[] {
+  for (let i = (entries.length >> 1) - 1; i >= 0; i--) siftDown(entries, i, entries[i]!);
+  return entries;
+}
+
+/**
+ * Most stateful sessions an endpoint remembers. Beyond it the expired ones are forgotten first; only
+ * when every one is still open is the oldest forgotten (its later requests then go where the
+ * endpoint routes any request, and another instance answers that it does not hold the session).
+ */
 const MAX_SESSIONS = 100_000;
 
 /** A production or shadow variant as the front door routes to it. */
@@ -186,6 +230,8 @@ export interface LocalEndpointOptions {
   capture?: CaptureWriter;
   /** Source of randomness for weighted routing. @defaultValue Math.random */
   random?: () => number;
+  /** Most stateful sessions remembered (see {@link MAX_SESSIONS}; smaller in tests). @defaultValue 100 000 */
+  maxSessions?: number;
   /** Per-container invocation timeout. @defaultValue 60 000 ms */
   timeoutMs?: number;
   log?: EndpointLog;
@@ -209,6 +255,13 @@ export class LocalEndpoint {
   private readonly pending = new Set<Promise<void>>();
   /** Open stateful sessions by id: where the container that opened each holds it. */
   private readonly sessions = new Map<string, SessionPlace>();
+  private readonly maxSessions: number;
+  /**
+   * The remembered sessions that expire, earliest first (a binary min-heap): a full map finds its
+   * expired ones at the top, each taken once, rather than reading the whole map. An entry whose
+   * place the map no longer holds (closed, dropped, opened again) is stale, skipped when met.
+   */
+  private expiries: SessionExpiry[] = [];
 
   constructor(readonly name: string, readonly variants: readonly VariantRuntime[], opts: LocalEndpointOptions = {}) {
     this.shadow = opts.shadow;
@@ -217,6 +270,7 @@ export class LocalEndpoint {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.log = opts.log ?? (() => {});
     this.metrics = opts.metrics;
+    this.maxSessions = opts.maxSessions ?? MAX_SESSIONS;
   }
 
   /** Picks the production variant: the named one, else one at random by weight among those with instances in service. */
@@ -306,8 +360,9 @@ export class LocalEndpoint {
       throw err;
     }
     this.measure(variant, at, 'ok', performance.now() - started, performance.now() - started);
-    // A session the container closed is forgotten, as after InvokeEndpoint: its id no longer routes.
-    if (answer.closedSessionId !== undefined) this.sessions.delete(answer.closedSessionId);
+    // A session the container opened (a body {"requestType": "NEW_SESSION"}) sticks to this instance,
+    // and one it closed is forgotten, as after InvokeEndpoint: its id no longer routes.
+    this.noteSessions(answer, variant.name, instance.instance);
     const chunks = answer.chunks;
     const released = (async function* () {
       try {
@@ -336,13 +391,41 @@ export class LocalEndpoint {
   }
 
   /** Remembers a session the container opened (and where), forgets one it closed. */
-  private noteSessions(response: InvokeEndpointResponse, variant: string, instance: string | undefined): void {
+  private noteSessions(response: { newSessionId?: string; closedSessionId?: string }, variant: string, instance: string | undefined): void {
     const opened = response.newSessionId === undefined ? undefined : parseNewSession(response.newSessionId);
     if (opened) {
-      if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
-      this.sessions.set(opened.id, { variant, instance, expiresAt: opened.expiresAt });
+      if (this.sessions.size >= this.maxSessions && !this.sessions.has(opened.id)) this.makeRoomForSession();
+      const place: SessionPlace = { variant, instance, expiresAt: opened.expiresAt };
+      this.sessions.set(opened.id, place);
+      if (Number.isFinite(place.expiresAt)) {
+        // Stale entries (sessions closed or dropped on use) are cleared once they are half the heap:
+        // each rebuild reads as many entries as were added since the last, O(1) a session amortised.
+        if (this.expiries.length >= 2 * this.sessions.size + 64) this.expiries = heapify(this.expiries.filter((e) => this.sessions.get(e.id) === e.place));
+        heapPush(this.expiries, { id: opened.id, place });
+      }
     }
     if (response.closedSessionId !== undefined) this.sessions.delete(response.closedSessionId);
+  }
+
+  /**
+   * Frees a place in the full session map: the expired sessions go (they were only dropped when
+   * used, so a full map mostly held sessions nobody would use again while the oldest open one, still
+   * in use, was forgotten and its requests went to an instance that did not hold it); when none has
+   * expired, the oldest open one. The expired ones are the top of {@link expiries}, each taken
+   * once: a full map is never read whole (sessions expiring one by one as new ones open would
+   * otherwise have it read on every open).
+   */
+  private makeRoomForSession(): void {
+    const now = Date.now();
+    const heap = this.expiries;
+    while (heap.length > 0) {
+      const top = heap[0]!;
+      const current = this.sessions.get(top.id) === top.place;
+      if (current && top.place.expiresAt > now) break;
+      heapPop(heap);
+      if (current) this.sessions.delete(top.id);
+    }
+    if (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { CLOSED_SESSION_ID_HEADER, SAGEMAKER_HEADERS } from '../../core/sagemaker-headers.js';
-import { ContainerFailure, requestHeaders, type ChainContainer, type InvokeEndpointRequest } from './chain.js';
+import { ContainerFailure, openedSessionOf, requestHeaders, type ChainContainer, type InvokeEndpointRequest } from './chain.js';
 import { answerReadFailure, malformedAnswer, unreachableFailure } from './container.js';
 import { acquireModel } from './multi-model.js';
 import { MAX_ERROR_ANSWER_BYTES, readAtMost } from './read-answer.js';
@@ -45,6 +45,12 @@ export interface StreamedAnswer {
    * streaming operation's output has no `ClosedSessionId`, but the session is over all the same.
    */
   closedSessionId?: string;
+  /**
+   * A stateful session the container opened all the same (`<id>; Expires=<time>`): the operation
+   * cannot ask for one (`NEW_SESSION` is refused), but a body `{"requestType": "NEW_SESSION"}` with
+   * an open session's id opens another, whose id the answer's body carries.
+   */
+  newSessionId?: string;
   chunks: AsyncIterable<Uint8Array>;
 }
 
@@ -110,10 +116,12 @@ async function openRoute(container: ChainContainer, route: string, req: InvokeEn
   }
   if (res.status >= 400) throw new ContainerFailure('status', container, 0, res.status, await errorAnswer(res, container, timeout, timeoutMs, signal));
   const body = res.body;
+  const opened = openedSessionOf(res.headers);
   return {
     contentType: res.headers.get('content-type') ?? 'application/octet-stream',
     ...(res.headers.get(SAGEMAKER_HEADERS.customAttributes.header) === null ? {} : { customAttributes: res.headers.get(SAGEMAKER_HEADERS.customAttributes.header)! }),
     ...(res.headers.get(CLOSED_SESSION_ID_HEADER) === null ? {} : { closedSessionId: res.headers.get(CLOSED_SESSION_ID_HEADER)! }),
+    ...(opened === undefined ? {} : { newSessionId: opened }),
     chunks: body ? timed(body as unknown as AsyncIterable<Uint8Array>, container, timeout, timeoutMs) : (async function* () {})(),
   };
 }

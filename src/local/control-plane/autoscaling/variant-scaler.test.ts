@@ -441,3 +441,24 @@ test('a change SageMaker keeps refusing is asked again once a minute, not on eve
     ['Failed', 'Failed', 'Failed'],
   );
 });
+
+test('a target deregistered and registered again after SageMaker refused its change asks again at once: the refusal was the old registration\'s', async () => {
+  const { t, sagemaker, autoscaling, scaler } = setup();
+  let asked = 0;
+  const call = sagemaker.call.bind(sagemaker);
+  sagemaker.call = async (operation, input) => {
+    if (operation === 'UpdateEndpointWeightsAndCapacities') {
+      asked++;
+      throw new AwsServiceError('ResourceLimitExceeded', "The account-level service limit 'local instances for endpoint usage' is 1 Instances.");
+    }
+    return call(operation, input);
+  };
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 2, MaxCapacity: 4 });
+  await scaler.tick();
+  assert.equal(asked, 1);
+  t.now += 10_000;
+  await autoscaling.call('DeregisterScalableTarget', key);
+  await autoscaling.call('RegisterScalableTarget', { ...key, MinCapacity: 2, MaxCapacity: 4 });
+  await scaler.tick();
+  assert.equal(asked, 2, 'the new registration asks for its minimum at once');
+});

@@ -70,9 +70,10 @@ export class VariantScaler {
    * The change SageMaker last refused, per target (its resource ID): when, and to what capacity. A
    * refused change starts no cooldown, so without this every pass (every 2 s) would ask again, each
    * a Failed activity and a warning, while a limit holds; it is asked again a minute later, as an
-   * alarm in ALARM invokes its scaling action again once a minute.
+   * alarm in ALARM invokes its scaling action again once a minute. Kept by the target's record, not
+   * its resource ID: a target deregistered (and registered anew) starts afresh, and its record goes.
    */
-  private readonly refused = new Map<string, { at: number; desired: number }>();
+  private readonly refused = new WeakMap<ScalableTargetRecord, { at: number; desired: number }>();
 
   constructor(private readonly opts: VariantScalerOptions) {}
 
@@ -177,7 +178,7 @@ export class VariantScaler {
       this.recordNotScaled(target, [...trackingCandidates, ...stepCandidates], variant.current);
       return;
     }
-    const refused = this.refused.get(target.resourceId);
+    const refused = this.refused.get(target);
     if (refused && refused.desired === chosen.decision!.desired && now - refused.at < this.opts.clock.durationMs(60)) return;
     await this.apply(target, chosen, now, () => {
       // A scale-out by any policy ends the scale-in cooldowns, the step policies' (user guide, "Cooldown
@@ -340,10 +341,10 @@ export class VariantScaler {
       // SageMaker's own example (endpoint-scaling-query-history.html, blocked scaling activities): "Failed to set desired instance count to 110. Reason: The account-level service limit …".
       activity.StatusMessage = `Failed to set desired ${what} to ${decision.desired}. Reason: ${(err as Error).message}`;
       activity.EndTime = this.opts.clock.now();
-      this.refused.set(target.resourceId, { at: now, desired: decision.desired });
+      this.refused.set(target, { at: now, desired: decision.desired });
       throw err;
     }
-    this.refused.delete(target.resourceId);
+    this.refused.delete(target);
     // Only a change SageMaker took starts a cooldown: after a refused one (a limit reached, the
     // endpoint not InService) it may be asked again a minute later (see `refused`), as no capacity
     // was added or taken.
