@@ -1,0 +1,67 @@
+import type { ClientRequest } from 'node:http';
+import { Agent as DirectHttpAgent } from 'node:http';
+import { Agent as DirectHttpsAgent } from 'node:https';
+import { HttpProxyAgent } from 'http-proxy-agent';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { getProxyForUrl } from 'proxy-from-env';
+import type { ProxySettings } from '../config/deploy.js';
+
+/** As the AWS SDK's own agents: connections kept open between calls, at most 50 to a host. */
+const AGENT_OPTIONS = { keepAlive: true, maxSockets: 50 } as const;
+
+/**
+ * The agent of the deploy clients when a proxy variable is set. The AWS SDK for JavaScript v3 reads
+ * none of `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (the AWS CLI and boto3 do), so deploy behind a
+ * corporate proxy could reach no service. Each request chooses as curl and the AWS CLI do: a host
+ * `NO_PROXY` names goes direct; else an https:// URL goes through the `HTTPS_PROXY` (a CONNECT
+ * tunnel), an http:// one through the `HTTP_PROXY` (absolute-URI requests), each falling back to
+ * `ALL_PROXY`; a protocol with no proxy set goes direct.
+ */
+export class EnvProxyAgent extends DirectHttpAgent {
+  private readonly direct: DirectHttpAgent;
+  private readonly viaProxy = new Map<string, DirectHttpAgent>();
+
+  constructor(
+    private readonly secure: boolean,
+    private readonly proxies: ProxySettings,
+  ) {
+    super(AGENT_OPTIONS);
+    // Node refuses an https:// request through an agent of another protocol (ERR_INVALID_PROTOCOL).
+    if (secure) Object.assign(this, { protocol: 'https:', defaultPort: 443 });
+    this.direct = secure ? new DirectHttpsAgent(AGENT_OPTIONS) : new DirectHttpAgent(AGENT_OPTIONS);
+  }
+
+  /**
+   * Node's hook of an agent, called as the request is made, before its head is written: handing the
+   * request on from here (not from agent-base's asynchronous connect(), as proxy-agent does) lets an
+   * HTTP proxy's agent rewrite the request line to the absolute URL on a kept-alive connection too,
+   * where from connect() a second request went out as `POST /` to the proxy.
+   */
+  addRequest(req: ClientRequest, options: { host?: string | null; port?: number | string | null }): void {
+    const protocol = this.secure ? 'https:' : 'http:';
+    const name = options.host ?? req.host;
+    const host = name.includes(':') && !name.startsWith('[') ? `[${name}]` : name;
+    const port = options.port ?? (this.secure ? 443 : 80);
+    // proxy-from-env decides NO_PROXY (names, .suffixes, *, host:port); the proxy is smkit's own
+    // reading of the variables (a value with no scheme is http://, as curl and the AWS CLI take it).
+    const decided = getProxyForUrl(`${protocol}//${host}:${port}${req.path}`);
+    const proxy = decided === '' ? undefined : this.secure ? this.proxies.https : this.proxies.http;
+    (this.agentFor(proxy) as unknown as { addRequest(r: ClientRequest, o: unknown): void }).addRequest(req, options);
+  }
+
+  private agentFor(proxy: string | undefined): DirectHttpAgent {
+    if (proxy === undefined) return this.direct;
+    let agent = this.viaProxy.get(proxy);
+    if (!agent) {
+      agent = this.secure ? new HttpsProxyAgent(proxy, AGENT_OPTIONS) : new HttpProxyAgent(proxy, AGENT_OPTIONS);
+      this.viaProxy.set(proxy, agent);
+    }
+    return agent;
+  }
+
+  override destroy(): void {
+    this.direct.destroy();
+    for (const a of this.viaProxy.values()) a.destroy();
+    super.destroy();
+  }
+}
