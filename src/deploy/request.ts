@@ -12,7 +12,7 @@ import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.
 import { ToolkitError } from '../errors/catalogue.js';
 import { checkPath, choiceValue, invalidFlag, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { checkDeployableDestinations, checkDeploymentStepSizes } from './desired.js';
-import { isRegionName } from '../aws/partition.js';
+import { isRegionName, REGION_NAME_EXPECTED } from '../aws/partition.js';
 import { checkProfile } from './profile.js';
 
 /** Flags of `smkit deploy` as commander gives them. */
@@ -72,7 +72,7 @@ function checkFlags(opts: DeployCommandOptions): void {
   }
   // The SDK answers another only at the first call, as 'no AWS Region'.
   if (opts.region !== undefined && !isRegionName(opts.region)) {
-    throw invalidFlag('--region', opts.region, 'an AWS Region such as us-east-1: letters, digits and hyphens');
+    throw invalidFlag('--region', opts.region, REGION_NAME_EXPECTED);
   }
   if (opts.endpointUrl !== undefined) {
     let protocol: string | undefined;
