@@ -42,4 +42,5 @@ test('proxy variables: lower case first, else ALL_PROXY; a scheme-less value is 
   for (const [name, value] of [['HTTPS_PROXY', 'socks5://127.0.0.1:1080'], ['http_proxy', 'http://'], ['ALL_PROXY', 'ftp://x']] as const) {
     assert.throws(() => loadDeployEnvironment({ [name]: value }), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && err.message.startsWith(`${name}=`));
   }
+  assert.deepEqual(loadDeployEnvironment({ HTTP_PROXY: 'http://p:3', no_proxy: 'a.example', NO_PROXY: 'b.example' }).proxy, { http: 'http://p:3', noProxy: 'a.example' });
 });

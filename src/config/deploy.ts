@@ -30,11 +30,14 @@ export interface DeployEnvironment {
 export interface ProxySettings {
   readonly https?: string;
   readonly http?: string;
+  /** `no_proxy`, else `NO_PROXY`: the hosts that go direct ({@link ../deploy/proxy.js!bypassesProxy}). */
+  readonly noProxy?: string;
 }
+
 
 /**
  * One protocol's proxy: the first of its variables set, lower case first (as curl and
- * proxy-from-env read them). A value with no scheme (`proxy.corp:3128`) is an http:// proxy, as curl
+ * the AWS CLI read them). A value with no scheme (`proxy.corp:3128`) is an http:// proxy, as curl
  * and the AWS CLI take it; one that is no http(s) URL is refused naming the variable (deploy speaks
  * no SOCKS), where it failed each call with a connection error.
  */
@@ -108,9 +111,10 @@ export function loadDeployEnvironment(env: Env = process.env, apiEndpointGiven =
   if (region !== undefined && !isRegionName(region)) throw invalid(regionVariable, region, REGION_NAME_EXPECTED);
   const httpsProxy = proxyFor(env, 'https');
   const httpProxy = proxyFor(env, 'http');
+  const noProxy = str(env, 'no_proxy') ?? str(env, 'NO_PROXY');
   return Object.freeze({
     ...(httpsProxy !== undefined || httpProxy !== undefined
-      ? { proxy: Object.freeze({ ...(httpsProxy !== undefined ? { https: httpsProxy } : {}), ...(httpProxy !== undefined ? { http: httpProxy } : {}) }) }
+      ? { proxy: Object.freeze({ ...(httpsProxy !== undefined ? { https: httpsProxy } : {}), ...(httpProxy !== undefined ? { http: httpProxy } : {}), ...(noProxy !== undefined ? { noProxy } : {}) }) }
       : {}),
     ...(s3 !== undefined ? { s3EndpointUrl: s3 } : {}),
     ...(region !== undefined ? { region } : {}),

@@ -3,8 +3,42 @@ import { Agent as DirectHttpAgent } from 'node:http';
 import { Agent as DirectHttpsAgent } from 'node:https';
 import { HttpProxyAgent } from 'http-proxy-agent';
 import { HttpsProxyAgent } from 'https-proxy-agent';
-import { getProxyForUrl } from 'proxy-from-env';
 import type { ProxySettings } from '../config/deploy.js';
+
+/** A `NO_PROXY` entry: a host name, domain or IP address, with the one port it is for, if any. */
+interface NoProxyEntry {
+  readonly name: string;
+  readonly port?: number;
+}
+
+/**
+ * The entries of a `NO_PROXY` value (commas or whitespace between them, case ignored), as curl and
+ * the AWS CLI (botocore, through Python's urllib) read them: `*` is every host; a leading `.` (or
+ * `*.`) is ignored, so `.example.com` and `example.com` each name example.com and every host under
+ * it; `host:port` (`[::1]:8080` for an IPv6 address) only that port.
+ */
+export function parseNoProxy(value: string): NoProxyEntry[] {
+  const entries: NoProxyEntry[] = [];
+  for (const raw of value.toLowerCase().split(/[,\s]+/)) {
+    if (raw === '') continue;
+    const bracketed = /^\[([^\]]*)\](?::(\d+))?$/.exec(raw);
+    const withPort = bracketed ? undefined : /^([^:]+):(\d+)$/.exec(raw);
+    const host = bracketed?.[1] ?? withPort?.[1] ?? raw;
+    const port = bracketed?.[2] ?? withPort?.[2];
+    const name = host === '*' ? '*' : host.replace(/^\*?\.+/, '');
+    if (name === '') continue;
+    entries.push({ name, ...(port !== undefined ? { port: Number(port) } : {}) });
+  }
+  return entries;
+}
+
+/** Whether a request to `host` (a name or IP address, IPv6 with or without brackets) on `port` goes direct by `entries`. */
+export function bypassesProxy(entries: readonly NoProxyEntry[], host: string, port: number): boolean {
+  const hostname = host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  return entries.some(
+    (e) => (e.port === undefined || e.port === port) && (e.name === '*' || hostname === e.name || hostname.endsWith(`.${e.name}`)),
+  );
+}
 
 /** As the AWS SDK's own agents: connections kept open between calls, at most 50 to a host. */
 const AGENT_OPTIONS = { keepAlive: true, maxSockets: 50 } as const;
@@ -20,6 +54,7 @@ const AGENT_OPTIONS = { keepAlive: true, maxSockets: 50 } as const;
 export class EnvProxyAgent extends DirectHttpAgent {
   private readonly direct: DirectHttpAgent;
   private readonly viaProxy = new Map<string, DirectHttpAgent>();
+  private readonly noProxy: readonly NoProxyEntry[];
 
   constructor(
     private readonly secure: boolean,
@@ -28,6 +63,7 @@ export class EnvProxyAgent extends DirectHttpAgent {
     super(AGENT_OPTIONS);
     // Node refuses an https:// request through an agent of another protocol (ERR_INVALID_PROTOCOL).
     if (secure) Object.assign(this, { protocol: 'https:', defaultPort: 443 });
+    this.noProxy = parseNoProxy(proxies.noProxy ?? '');
     this.direct = secure ? new DirectHttpsAgent(AGENT_OPTIONS) : new DirectHttpAgent(AGENT_OPTIONS);
   }
 
@@ -38,14 +74,10 @@ export class EnvProxyAgent extends DirectHttpAgent {
    * where from connect() a second request went out as `POST /` to the proxy.
    */
   addRequest(req: ClientRequest, options: { host?: string | null; port?: number | string | null }): void {
-    const protocol = this.secure ? 'https:' : 'http:';
-    const name = options.host ?? req.host;
-    const host = name.includes(':') && !name.startsWith('[') ? `[${name}]` : name;
-    const port = options.port ?? (this.secure ? 443 : 80);
-    // proxy-from-env decides NO_PROXY (names, .suffixes, *, host:port); the proxy is smkit's own
-    // reading of the variables (a value with no scheme is http://, as curl and the AWS CLI take it).
-    const decided = getProxyForUrl(`${protocol}//${host}:${port}${req.path}`);
-    const proxy = decided === '' ? undefined : this.secure ? this.proxies.https : this.proxies.http;
+    const host = options.host ?? req.host;
+    const port = Number(options.port) || (this.secure ? 443 : 80);
+    // NO_PROXY as curl and the AWS CLI match it (parseNoProxy); no variable is read here.
+    const proxy = bypassesProxy(this.noProxy, host, port) ? undefined : this.secure ? this.proxies.https : this.proxies.http;
     (this.agentFor(proxy) as unknown as { addRequest(r: ClientRequest, o: unknown): void }).addRequest(req, options);
   }
 
