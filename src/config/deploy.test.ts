@@ -42,5 +42,12 @@ test('proxy variables: lower case first, else ALL_PROXY; a scheme-less value is 
   for (const [name, value] of [['HTTPS_PROXY', 'socks5://127.0.0.1:1080'], ['http_proxy', 'http://'], ['ALL_PROXY', 'ftp://x']] as const) {
     assert.throws(() => loadDeployEnvironment({ [name]: value }), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && err.message.startsWith(`${name}=`));
   }
+  // A proxy's password is never shown in the error (it goes to the terminal and to CI logs).
+  assert.throws(() => loadDeployEnvironment({ HTTPS_PROXY: 'socks5://alice:s3cret@proxy.corp:1080' }), (err: unknown) => {
+    assert.ok(err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID', String(err));
+    assert.match(err.message, /^HTTPS_PROXY="socks5:\/\/\*\*\*@proxy\.corp:1080" is invalid/);
+    assert.doesNotMatch(err.message, /alice|s3cret/);
+    return true;
+  });
   assert.deepEqual(loadDeployEnvironment({ HTTP_PROXY: 'http://p:3', no_proxy: 'a.example', NO_PROXY: 'b.example' }).proxy, { http: 'http://p:3', noProxy: 'a.example' });
 });

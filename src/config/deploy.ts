@@ -34,6 +34,10 @@ export interface ProxySettings {
   readonly noProxy?: string;
 }
 
+/** A proxy URL as an error may show it: any user name and password replaced by `***`. */
+function withoutCredentials(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^@/?#]*@/i, (_m, scheme: string | undefined) => `${scheme ?? ''}***@`);
+}
 
 /**
  * One protocol's proxy: the first of its variables set, lower case first (as curl and
@@ -53,7 +57,7 @@ function proxyFor(env: Env, protocol: 'https' | 'http'): string | undefined {
       // named below
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
-      throw invalid(name, raw, 'the URL of an HTTP proxy such as http://proxy.example.com:3128 (http:// or https://; SOCKS is not supported)');
+      throw invalid(name, withoutCredentials(raw), 'the URL of an HTTP proxy such as http://proxy.example.com:3128 (http:// or https://; SOCKS is not supported)');
     }
     return value;
   }
