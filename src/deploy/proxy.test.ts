@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { bypassesProxy, EnvProxyAgent, parseNoProxy } from './proxy.js';
 
 test('NO_PROXY matches as the AWS CLI (botocore) and curl do: a name covers its subdomains, a leading dot is ignored, host:port one port', () => {
@@ -26,7 +32,7 @@ test('NO_PROXY matches as the AWS CLI (botocore) and curl do: a name covers its 
   assert.equal(bypassesProxy(parseNoProxy(''), 'localhost', 80), false);
 });
 
-async function listen(server: Server): Promise<number> {
+async function listen(server: Server | import('node:https').Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
 }
@@ -64,3 +70,57 @@ test('a subdomain of a NO_PROXY name goes direct, over real HTTP; any other host
   }
 });
 
+test('https through HTTPS_PROXY: one CONNECT tunnel kept for many calls, the real host in SNI and its certificate checked, Proxy-Authorization from the URL', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-proxy-tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem'), '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { stdio: 'ignore' });
+  const cert = await readFile(path.join(dir, 'c.pem'));
+  const servernames: (string | false | null)[] = [];
+  const target = createHttpsServer({ key: await readFile(path.join(dir, 'k.pem')), cert }, (req, res) => res.end(`ok ${req.url}`));
+  target.keepAliveTimeout = 600_000; // a slow machine's pause between calls must not close the kept connection
+  target.on('secureConnection', (s: TLSSocket) => servernames.push(s.servername));
+  const tunnels: string[] = [];
+  const proxy = createServer();
+  const sockets = new Set<Socket>();
+  proxy.on('connect', (req, client: Socket, head: Buffer) => {
+    tunnels.push(`${req.url} ${req.headers['proxy-authorization']}`);
+    const upstream = connect(targetPort, '127.0.0.1', () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    sockets.add(upstream).add(client);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  const targetPort = await listen(target);
+  const proxyPort = await listen(proxy);
+  const agent = new EnvProxyAgent(true, { https: `http://al%40ice:p%3Ass@127.0.0.1:${proxyPort}` });
+  // As the AWS SDK calls https.request: host, port and path, no protocol.
+  const get = (ca?: Buffer) =>
+    new Promise<string>((resolve, reject) => {
+      const req = httpsRequest({ host: 'localhost', port: targetPort, path: '/ping', method: 'POST', agent, ...(ca ? { ca } : {}) }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve(body));
+      });
+      req.on('error', reject).end('{}');
+    });
+  try {
+    // The proxy is no reason to trust a certificate: one no CA vouches for is refused.
+    await assert.rejects(get(), /self[- ]signed certificate/);
+    tunnels.length = 0;
+    servernames.length = 0;
+    for (let i = 0; i < 5; i++) {
+      assert.equal(await get(cert), 'ok /ping');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.deepEqual(tunnels, [`localhost:${targetPort} Basic ${Buffer.from('al@ice:p:ss').toString('base64')}`], 'one tunnel for five calls');
+    assert.deepEqual(servernames, ['localhost']);
+  } finally {
+    agent.destroy();
+    for (const s of sockets) s.destroy();
+    target.close();
+    proxy.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -78,7 +78,11 @@ export class EnvProxyAgent extends DirectHttpAgent {
     const port = Number(options.port) || (this.secure ? 443 : 80);
     // NO_PROXY as curl and the AWS CLI match it (parseNoProxy); no variable is read here.
     const proxy = bypassesProxy(this.noProxy, host, port) ? undefined : this.secure ? this.proxies.https : this.proxies.http;
-    (this.agentFor(proxy) as unknown as { addRequest(r: ClientRequest, o: unknown): void }).addRequest(req, options);
+    // agent-base names a pooled connection by whether its endpoint is https, which it guesses from
+    // the options: the SDK gives no protocol, so a tunnel was pooled under an http name and looked up
+    // under an https one, and every call opened a new CONNECT tunnel and TLS session. Say it.
+    const agent = this.agentFor(proxy) as unknown as { addRequest(r: ClientRequest, o: unknown): void };
+    agent.addRequest(req, proxy === undefined ? options : { ...options, secureEndpoint: this.secure });
   }
 
   private agentFor(proxy: string | undefined): DirectHttpAgent {
