@@ -305,9 +305,14 @@ async function notInUse(clients: DeployClients, name: string, leftovers: Endpoin
   if (kept.length > 0) log(`kept ${kept.join(', ')}: ${name} started using them after it was planned (another deploy?)`);
   const configs = leftovers.configs.filter((c) => !used.includes(c));
   const models = leftovers.models.filter((m) => !usedModels.has(m));
-  const elsewhere = await usedByOtherConfigs(clients, models, new Set([...configs, ...deleting]));
+  return { configs, models: await notInOtherConfigs(clients, models, new Set([...configs, ...deleting]), log) };
+}
+
+/** `models` but those an endpoint config other than `deleting` names ({@link usedByOtherConfigs}), each kept saying which. */
+async function notInOtherConfigs(clients: DeployClients, models: readonly string[], deleting: ReadonlySet<string>, log: (line: string) => void): Promise<string[]> {
+  const elsewhere = await usedByOtherConfigs(clients, models, deleting);
   if (elsewhere.size > 0) log(`kept ${[...elsewhere.entries()].map(([m, c]) => `model ${m} (endpoint config ${c} uses it)`).join(', ')}`);
-  return { configs, models: models.filter((m) => !elsewhere.has(m)) };
+  return models.filter((m) => !elsewhere.has(m));
 }
 
 /**
@@ -400,7 +405,9 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
   // Right after the update, before autoscaling: a later step that fails would leave them behind
   // (a later run finds them again only when smkit named them).
   const leftovers = await notInUse(clients, d.name, plan.leftovers, plan.cleanup.configs, log);
-  for (const [what, names] of [['superseded', plan.cleanup], ['leftover', leftovers]] as const) {
+  // A superseded model, as a leftover one, may be named by a config made by hand (or another tool).
+  const superseded = { configs: plan.cleanup.configs, models: await notInOtherConfigs(clients, plan.cleanup.models, new Set([...plan.cleanup.configs, ...leftovers.configs]), log) };
+  for (const [what, names] of [['superseded', superseded], ['leftover', leftovers]] as const) {
     for (const c of names.configs) {
       if (await deleteIgnoringMissing(`SageMaker DeleteEndpointConfig ${c}`, () => clients.sagemaker.send(new DeleteEndpointConfigCommand({ EndpointConfigName: c })))) log(`deleted ${what} endpoint config ${c}`);
     }
