@@ -33,6 +33,8 @@ test('AWS_REGION or AWS_DEFAULT_REGION that is no Region name (US-EAST-1, which 
   assert.throws(() => loadDeployEnvironment({ AWS_REGION: 'US-EAST-1' }), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && err.message.startsWith('AWS_REGION="US-EAST-1" is invalid: expected an AWS Region such as us-east-1: lower-case'));
   assert.throws(() => loadDeployEnvironment({ AWS_DEFAULT_REGION: 'us east 1' }), (err: unknown) => err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID' && err.message.startsWith('AWS_DEFAULT_REGION="us east 1" is invalid'));
   assert.equal(loadDeployEnvironment({ AWS_REGION: 'eusc-de-east-1', AWS_DEFAULT_REGION: 'BAD' }).region, 'eusc-de-east-1');
+  // With --region or deploy.region given the variables are not used, so not refused (as the AWS CLI).
+  assert.equal(loadDeployEnvironment({ AWS_REGION: 'US-EAST-1' }, false, true).region, undefined);
 });
 
 test('proxy variables: lower case first, else ALL_PROXY; a scheme-less value is http://; anything else but an http(s) URL is refused naming it', () => {

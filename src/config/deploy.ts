@@ -99,8 +99,9 @@ const API_ENDPOINT_VARIABLES = ['AWS_ENDPOINT_URL_SAGEMAKER', 'AWS_ENDPOINT_URL_
  * Reads the deploy environment. Throws `ERR_CONFIG_INVALID` naming the variable on a bad URL.
  * `apiEndpointGiven` (`--endpoint-url`): the SageMaker, CloudWatch and Application Auto Scaling
  * clients are given that endpoint, so their own variables are not read and not checked.
+ * `regionGiven` (`--region` or `deploy.region`): `AWS_REGION` and `AWS_DEFAULT_REGION` are not read and not checked.
  */
-export function loadDeployEnvironment(env: Env = process.env, apiEndpointGiven = false): Readonly<DeployEnvironment> {
+export function loadDeployEnvironment(env: Env = process.env, apiEndpointGiven = false, regionGiven = false): Readonly<DeployEnvironment> {
   // The SDK ignores them all with AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true; smkit's own S3 endpoint below is still read.
   // The SDK takes only 'true' or 'false' (exactly), and fails a client's first call on anything else.
   const ignore = env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
@@ -110,7 +111,9 @@ export function loadDeployEnvironment(env: Env = process.env, apiEndpointGiven =
     ? checkUrl('AWS_ENDPOINT_URL_S3', str(env, 'AWS_ENDPOINT_URL_S3'))
     : checkUrl('AWS_ENDPOINT_URL', str(env, 'AWS_ENDPOINT_URL'));
   const regionVariable = str(env, 'AWS_REGION') !== undefined ? 'AWS_REGION' : 'AWS_DEFAULT_REGION';
-  const region = str(env, regionVariable);
+  // --region or deploy.region wins and the SDK reads neither variable then (nor does the AWS CLI
+  // with --region): one it would not use must not stop the deploy.
+  const region = regionGiven ? undefined : str(env, regionVariable);
   // The SDK would take US-EAST-1 and every call's signature would then be refused, after packaging.
   if (region !== undefined && !isRegionName(region)) throw invalid(regionVariable, region, REGION_NAME_EXPECTED);
   const httpsProxy = proxyFor(env, 'https');

@@ -182,7 +182,7 @@ export async function readDeployRequest(file: string, opts: DeployCommandOptions
   if (opts.template !== undefined) checkTemplatePath(opts.template);
   checkPath('<endpoint-file>', file, 'file', 'the endpoint file (.yaml, .yml or .json) with a deploy: section');
   const config = await readEndpointFile(file);
-  const env = loadDeployEnvironment(process.env, opts.endpointUrl !== undefined);
+  const env = loadDeployEnvironment(process.env, opts.endpointUrl !== undefined, (opts.region ?? config.deploy?.region) !== undefined);
   checkProfile(env);
   if (!opts.delete) {
     try {
