@@ -17,11 +17,16 @@ export function partitionOf(region: string): string {
 }
 
 /**
- * Whether an AWS SDK takes `text` as a Region: a host label of 1 to 63 letters, digits and hyphens,
- * neither first nor last a hyphen (@smithy/config-resolver's checkRegion). Every Region's name is
- * one (us-east-1, us-gov-west-1, cn-north-1, us-isob-east-1, eusc-de-east-1); the SDK refuses
- * anything else only at the first call.
+ * Whether `text` can name a Region: a host label of 1 to 63 lower-case letters, digits and hyphens,
+ * neither first nor last a hyphen. Every Region's name is one (us-east-1, us-gov-west-1,
+ * cn-north-1, us-isob-east-1, eusc-de-east-1); the SDK refuses anything but a host label only at the
+ * first call (@smithy/config-resolver's checkRegion). It takes upper case (US-EAST-1), which then
+ * signs every request for a Region of that spelling, and AWS refuses the signature of each call
+ * after the models are packaged and uploaded: refused here as well.
  */
 export function isRegionName(text: string): boolean {
-  return /^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/.test(text);
+  return /^(?!-)[a-z0-9-]{1,63}(?<!-)$/.test(text);
 }
+
+/** What {@link isRegionName} takes, as an error message's "expected …". */
+export const REGION_NAME_EXPECTED = 'an AWS Region such as us-east-1: lower-case letters, digits and hyphens';

@@ -163,8 +163,9 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
   const tagProblem = opts.tag !== undefined ? imageNameProblem(opts.tag) : undefined;
   if (tagProblem !== undefined) throw invalidFlag('--tag', opts.tag!, tagProblem);
   const variant = opts.variant ?? 'cpu';
-  // onnxruntime-node has its CUDA provider for linux/x64 only (SageMaker's NVIDIA GPU instances are
-  // x86_64): the gpu variant is built for linux/amd64 whatever the machine (an arm64 laptop built
+  // onnxruntime-node has its CUDA provider for linux/x64 only (most of SageMaker's NVIDIA GPU
+  // instances are x86_64; the arm64 ones, ml.g5g and ml.p6e-gb200, get the cpu image from deploy
+  // --build: see gpuImageCanUse in src/deploy/image.ts): the gpu variant is built for linux/amd64 whatever the machine (an arm64 laptop built
   // for arm64 and failed in the Dockerfile's deps-gpu stage, after pulling the CUDA base).
   if (variant === 'gpu') {
     if (opts.platform !== undefined && !/^linux\/(amd64|x86_64)(\/v[1-4])?$/i.test(opts.platform.trim())) {

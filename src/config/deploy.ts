@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { isRegionName, REGION_NAME_EXPECTED } from '../aws/partition.js';
 import { invalid } from './settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -21,6 +22,46 @@ export interface DeployEnvironment {
    * `~/.aws/config`; `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`).
    */
   readonly profile?: { readonly name: string; readonly configFile: string; readonly credentialsFile: string };
+  /** The proxies of `HTTPS_PROXY`/`HTTP_PROXY` (else `ALL_PROXY`), when one is set; `NO_PROXY` is read per request. */
+  readonly proxy?: ProxySettings;
+}
+
+/** The proxy URL for https:// and for http:// requests, as `https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY` (first set) and the same for http. */
+export interface ProxySettings {
+  readonly https?: string;
+  readonly http?: string;
+  /** `no_proxy`, else `NO_PROXY`: the hosts that go direct ({@link ../deploy/proxy.js!bypassesProxy}). */
+  readonly noProxy?: string;
+}
+
+/** A proxy URL as an error may show it: any user name and password replaced by `***`. */
+function withoutCredentials(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^@/?#]*@/i, (_m, scheme: string | undefined) => `${scheme ?? ''}***@`);
+}
+
+/**
+ * One protocol's proxy: the first of its variables set, lower case first (as curl and
+ * the AWS CLI read them). A value with no scheme (`proxy.corp:3128`) is an http:// proxy, as curl
+ * and the AWS CLI take it; one that is no http(s) URL is refused naming the variable (deploy speaks
+ * no SOCKS), where it failed each call with a connection error.
+ */
+function proxyFor(env: Env, protocol: 'https' | 'http'): string | undefined {
+  for (const name of [`${protocol}_proxy`, `${protocol.toUpperCase()}_PROXY`, 'all_proxy', 'ALL_PROXY']) {
+    const raw = str(env, name);
+    if (raw === undefined) continue;
+    const value = raw.includes('://') ? raw : `http://${raw}`;
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      // named below
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+      throw invalid(name, withoutCredentials(raw), 'the URL of an HTTP proxy such as http://proxy.example.com:3128 (http:// or https://; SOCKS is not supported)');
+    }
+    return value;
+  }
+  return undefined;
 }
 
 /** `{ profile }` when `AWS_PROFILE` is set: its name and the shared files the AWS SDK reads it from; else nothing. */
@@ -71,8 +112,9 @@ const API_ENDPOINT_VARIABLES = ['AWS_ENDPOINT_URL_SAGEMAKER', 'AWS_ENDPOINT_URL_
  * Reads the deploy environment. Throws `ERR_CONFIG_INVALID` naming the variable on a bad URL.
  * `apiEndpointGiven` (`--endpoint-url`): the SageMaker, CloudWatch and Application Auto Scaling
  * clients are given that endpoint, so their own variables are not read and not checked.
+ * `regionGiven` (`--region` or `deploy.region`): `AWS_REGION` and `AWS_DEFAULT_REGION` are not read and not checked.
  */
-export function loadDeployEnvironment(env: Env = process.env, apiEndpointGiven = false): Readonly<DeployEnvironment> {
+export function loadDeployEnvironment(env: Env = process.env, apiEndpointGiven = false, regionGiven = false): Readonly<DeployEnvironment> {
   // The SDK ignores them all with AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true; smkit's own S3 endpoint below is still read.
   // The SDK takes only 'true' or 'false' (exactly), and fails a client's first call on anything else.
   const ignore = env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
@@ -81,8 +123,19 @@ export function loadDeployEnvironment(env: Env = process.env, apiEndpointGiven =
   const s3 = str(env, 'AWS_ENDPOINT_URL_S3') !== undefined
     ? checkUrl('AWS_ENDPOINT_URL_S3', str(env, 'AWS_ENDPOINT_URL_S3'))
     : checkUrl('AWS_ENDPOINT_URL', str(env, 'AWS_ENDPOINT_URL'));
-  const region = str(env, 'AWS_REGION') ?? str(env, 'AWS_DEFAULT_REGION');
+  const regionVariable = str(env, 'AWS_REGION') !== undefined ? 'AWS_REGION' : 'AWS_DEFAULT_REGION';
+  // --region or deploy.region wins and the SDK reads neither variable then (nor does the AWS CLI
+  // with --region): one it would not use must not stop the deploy.
+  const region = regionGiven ? undefined : str(env, regionVariable);
+  // The SDK would take US-EAST-1 and every call's signature would then be refused, after packaging.
+  if (region !== undefined && !isRegionName(region)) throw invalid(regionVariable, region, REGION_NAME_EXPECTED);
+  const httpsProxy = proxyFor(env, 'https');
+  const httpProxy = proxyFor(env, 'http');
+  const noProxy = str(env, 'no_proxy') ?? str(env, 'NO_PROXY');
   return Object.freeze({
+    ...(httpsProxy !== undefined || httpProxy !== undefined
+      ? { proxy: Object.freeze({ ...(httpsProxy !== undefined ? { https: httpsProxy } : {}), ...(httpProxy !== undefined ? { http: httpProxy } : {}), ...(noProxy !== undefined ? { noProxy } : {}) }) }
+      : {}),
     ...(s3 !== undefined ? { s3EndpointUrl: s3 } : {}),
     ...(region !== undefined ? { region } : {}),
     hasCredentials: str(env, 'AWS_ACCESS_KEY_ID') !== undefined || str(env, 'AWS_PROFILE') !== undefined,

@@ -16,6 +16,8 @@ import {
   DeleteModelCommand,
   DescribeEndpointCommand,
   DescribeEndpointConfigCommand,
+  DescribeModelCommand,
+  ListEndpointConfigsCommand,
   UpdateEndpointCommand,
 } from '@aws-sdk/client-sagemaker';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -27,7 +29,7 @@ import { rolledBackReason } from './rollback-reason.js';
 import type { EndpointPlan } from './plan.js';
 import { followDeletion, waitForEndpoint, waitForEndpointSettled, type WaitOptions, type WaitOutcome } from './progress.js';
 import { configVariants } from './inspect.js';
-import { call, describeOrUndefined, isInProgress, isSageMakerNotFound, serviceError } from './service-error.js';
+import { allPages, call, describeOrUndefined, isInProgress, isSageMakerNotFound, serviceError } from './service-error.js';
 
 /** Options of {@link applyPlan}. */
 export interface ApplyOptions {
@@ -290,7 +292,7 @@ async function updateEndpoint(clients: DeployClients, plan: EndpointPlan, waitOp
  * may have created that config and be updating the endpoint to it): a config must not be deleted
  * while an update uses it (UpdateEndpoint, API reference).
  */
-async function notInUse(clients: DeployClients, name: string, leftovers: EndpointPlan['leftovers'], log: (line: string) => void): Promise<EndpointPlan['leftovers']> {
+async function notInUse(clients: DeployClients, name: string, leftovers: EndpointPlan['leftovers'], deleting: readonly string[], log: (line: string) => void): Promise<EndpointPlan['leftovers']> {
   if (leftovers.configs.length === 0 && leftovers.models.length === 0) return leftovers;
   const ep = await describeOrUndefined(`SageMaker DescribeEndpoint ${name}`, () => clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name })));
   const used = [ep?.EndpointConfigName, ep?.PendingDeploymentSummary?.EndpointConfigName].filter((c): c is string => c !== undefined);
@@ -301,7 +303,43 @@ async function notInUse(clients: DeployClients, name: string, leftovers: Endpoin
   }
   const kept = [...leftovers.configs.filter((c) => used.includes(c)), ...leftovers.models.filter((m) => usedModels.has(m))];
   if (kept.length > 0) log(`kept ${kept.join(', ')}: ${name} started using them after it was planned (another deploy?)`);
-  return { configs: leftovers.configs.filter((c) => !used.includes(c)), models: leftovers.models.filter((m) => !usedModels.has(m)) };
+  const configs = leftovers.configs.filter((c) => !used.includes(c));
+  const models = leftovers.models.filter((m) => !usedModels.has(m));
+  return { configs, models: await notInOtherConfigs(clients, models, new Set([...configs, ...deleting]), log) };
+}
+
+/** `models` but those an endpoint config other than `deleting` names ({@link usedByOtherConfigs}), each kept saying which. */
+async function notInOtherConfigs(clients: DeployClients, models: readonly string[], deleting: ReadonlySet<string>, log: (line: string) => void): Promise<string[]> {
+  const elsewhere = await usedByOtherConfigs(clients, models, deleting);
+  if (elsewhere.size > 0) log(`kept ${[...elsewhere.entries()].map(([m, c]) => `model ${m} (endpoint config ${c} uses it)`).join(', ')}`);
+  return models.filter((m) => !elsewhere.has(m));
+}
+
+/**
+ * The models of `models` an endpoint config other than `deleting` names, with the first such config.
+ * A leftover model carries smkit's name, but a config made by hand (or another tool) may use it;
+ * deleting it broke that config (its endpoints could not be updated or created from it). A config
+ * naming a model was made after it, so only the configs made since the earliest of them are read.
+ */
+async function usedByOtherConfigs(clients: DeployClients, models: readonly string[], deleting: ReadonlySet<string>): Promise<Map<string, string>> {
+  const used = new Map<string, string>();
+  if (models.length === 0) return used;
+  let earliest: Date | undefined;
+  for (const m of models) {
+    const d = await describeOrUndefined(`SageMaker DescribeModel ${m}`, () => clients.sagemaker.send(new DescribeModelCommand({ ModelName: m })));
+    if (d?.CreationTime && (earliest === undefined || d.CreationTime < earliest)) earliest = d.CreationTime;
+  }
+  const wanted = new Set(models);
+  const since = earliest ? new Date(earliest.getTime() - 1000) : undefined;
+  const pages = await allPages('SageMaker ListEndpointConfigs', (token) =>
+    clients.sagemaker.send(new ListEndpointConfigsCommand({ MaxResults: 100, ...(since ? { CreationTimeAfter: since } : {}), ...(token !== undefined ? { NextToken: token } : {}) })),
+  );
+  for (const c of pages.flatMap((p) => p.EndpointConfigs ?? []).map((e) => e.EndpointConfigName ?? '')) {
+    if (c === '' || deleting.has(c)) continue;
+    const config = await describeOrUndefined(`SageMaker DescribeEndpointConfig ${c}`, () => clients.sagemaker.send(new DescribeEndpointConfigCommand({ EndpointConfigName: c })));
+    for (const v of config ? configVariants(config) : []) if (wanted.has(v.modelName) && !used.has(v.modelName)) used.set(v.modelName, c);
+  }
+  return used;
 }
 
 /**
@@ -366,8 +404,10 @@ export async function applyPlan(clients: DeployClients, planned: EndpointPlan, o
   }
   // Right after the update, before autoscaling: a later step that fails would leave them behind
   // (a later run finds them again only when smkit named them).
-  const leftovers = await notInUse(clients, d.name, plan.leftovers, log);
-  for (const [what, names] of [['superseded', plan.cleanup], ['leftover', leftovers]] as const) {
+  const leftovers = await notInUse(clients, d.name, plan.leftovers, plan.cleanup.configs, log);
+  // A superseded model, as a leftover one, may be named by a config made by hand (or another tool).
+  const superseded = { configs: plan.cleanup.configs, models: await notInOtherConfigs(clients, plan.cleanup.models, new Set([...plan.cleanup.configs, ...leftovers.configs]), log) };
+  for (const [what, names] of [['superseded', superseded], ['leftover', leftovers]] as const) {
     for (const c of names.configs) {
       if (await deleteIgnoringMissing(`SageMaker DeleteEndpointConfig ${c}`, () => clients.sagemaker.send(new DeleteEndpointConfigCommand({ EndpointConfigName: c })))) log(`deleted ${what} endpoint config ${c}`);
     }

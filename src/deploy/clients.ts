@@ -4,6 +4,7 @@ import { ECRClient } from '@aws-sdk/client-ecr';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import type { DeployEnvironment } from '../config/deploy.js';
+import { EnvProxyAgent } from './proxy.js';
 
 /** The AWS SDK clients a deployment talks through; nothing else reaches the services. */
 export interface DeployClients {
@@ -60,7 +61,14 @@ export function createDeployClients(target: ClientTarget, env: DeployEnvironment
     ...(region !== undefined ? { region } : {}),
     ...(local && !env.hasCredentials ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
   };
-  const timeouts = { requestHandler: { connectionTimeout: timeout, socketTimeout: timeout } };
+  // The SDK reads no proxy variable: with one set, every client's requests go through an agent that
+  // follows HTTPS_PROXY, HTTP_PROXY and NO_PROXY (./proxy.ts).
+  const proxy = env.proxy;
+  const httpAgent = proxy ? new EnvProxyAgent(false, proxy) : undefined;
+  const httpsAgent = proxy ? new EnvProxyAgent(true, proxy) : undefined;
+  const timeouts = {
+    requestHandler: { connectionTimeout: timeout, socketTimeout: timeout, ...(httpAgent && httpsAgent ? { httpAgent, httpsAgent } : {}) },
+  };
   const api = { ...common, ...timeouts, ...(target.endpointUrl !== undefined ? { endpoint: target.endpointUrl } : {}) };
   const s3Local = env.s3EndpointUrl !== undefined && isLoopback(env.s3EndpointUrl);
   const s3 = new S3Client({
@@ -94,6 +102,8 @@ export function createDeployClients(target: ClientTarget, env: DeployEnvironment
       clients.autoscaling.destroy();
       s3.destroy();
       for (const c of ecrClients.values()) c.destroy();
+      httpAgent?.destroy();
+      httpsAgent?.destroy();
     },
   };
   return clients;

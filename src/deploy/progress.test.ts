@@ -126,4 +126,23 @@ describe('progress', () => {
     script = [endpoint('Creating'), notFound];
     await assert.rejects(waitForEndpoint(clients(), 'iris', 'iris-1', { pollSeconds: 0.001, timeoutSeconds: 60, log: () => {} }), /endpoint iris disappeared while waiting for it/);
   });
+  test('a blue/green bake prints its line once, not again at every poll for the countdown alone', async () => {
+    const now = Date.now() / 1000;
+    const baking = (secondsIn: number): Answer => ({
+      ...endpoint('Updating'),
+      EndpointConfigName: 'iris-1',
+      PendingDeploymentSummary: {
+        EndpointConfigName: 'iris-2',
+        ProductionVariants: [{ VariantName: 'AllTraffic', CurrentInstanceCount: 1, DesiredInstanceCount: 1, VariantStatus: [{ Status: 'Baking', StartTime: now - secondsIn }] }],
+      },
+    });
+    script = [baking(0), baking(10), baking(20), baking(30), baking(40), { ...endpoint('InService'), EndpointConfigName: 'iris-2' }];
+    calls = 0;
+    const lines: string[] = [];
+    const outcome = await waitForEndpoint(clients(), 'iris', 'iris-2', { pollSeconds: 0.001, timeoutSeconds: 60, bakeSeconds: 600, log: (l) => lines.push(l) });
+    assert.deepEqual(outcome, { kind: 'in-service' });
+    assert.equal(calls, 6);
+    assert.equal(lines.filter((l) => l.includes('Baking')).length, 1, lines.join('\n'));
+    assert.match(lines[0]!, /AllTraffic Baking \(bake time left (600|599) s\), instances 1\/1/);
+  });
 });

@@ -65,6 +65,11 @@ export function describeProgress(ep: DescribeEndpointCommandOutput, bakeSeconds?
   return parts.join(' | ');
 }
 
+/** The bake countdown of {@link describeProgress}. */
+const BAKE_LEFT = / \(bake time left \d+ s\)/g;
+/** How often an unchanged progress line is printed again for its bake countdown alone. */
+const BAKE_REPRINT_MS = 60_000;
+
 /** Consecutive polls that may fail transiently (throttled, 5xx, after the SDK's own retries) before a wait gives up. */
 export const MAX_MISSED_POLLS = 8;
 
@@ -130,6 +135,8 @@ class Poller {
 export async function waitForEndpoint(clients: DeployClients, name: string, configName: string, opts: WaitOptions): Promise<WaitOutcome> {
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
   let last = '';
+  let lastLine = '';
+  let lastLogged = 0;
   let sawChange = false;
   let sawRollback = false;
   let settledPolls = 0;
@@ -152,9 +159,15 @@ export async function waitForEndpoint(clients: DeployClients, name: string, conf
     }
     seen = true;
     const line = describeProgress(ep, opts.bakeSeconds);
-    if (line !== last) {
+    // The bake countdown changes at every poll: compared with it, every poll of a bake printed the
+    // same line again (one a poll for the whole bake interval). It is printed when anything else
+    // changes, and at most once a minute while nothing else does.
+    const key = line.replace(BAKE_LEFT, '');
+    if (key !== last || (line !== lastLine && Date.now() - lastLogged >= BAKE_REPRINT_MS)) {
       opts.log(line);
-      last = line;
+      last = key;
+      lastLine = line;
+      lastLogged = Date.now();
     }
     const status = ep.EndpointStatus;
     if (status === 'RollingBack') sawRollback = true;

@@ -12,7 +12,7 @@ import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.
 import { ToolkitError } from '../errors/catalogue.js';
 import { checkPath, choiceValue, invalidFlag, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
 import { checkDeployableDestinations, checkDeploymentStepSizes } from './desired.js';
-import { isRegionName } from '../aws/partition.js';
+import { isRegionName, REGION_NAME_EXPECTED } from '../aws/partition.js';
 import { checkProfile } from './profile.js';
 
 /** Flags of `smkit deploy` as commander gives them. */
@@ -72,7 +72,7 @@ function checkFlags(opts: DeployCommandOptions): void {
   }
   // The SDK answers another only at the first call, as 'no AWS Region'.
   if (opts.region !== undefined && !isRegionName(opts.region)) {
-    throw invalidFlag('--region', opts.region, 'an AWS Region such as us-east-1: letters, digits and hyphens');
+    throw invalidFlag('--region', opts.region, REGION_NAME_EXPECTED);
   }
   if (opts.endpointUrl !== undefined) {
     let protocol: string | undefined;
@@ -182,7 +182,7 @@ export async function readDeployRequest(file: string, opts: DeployCommandOptions
   if (opts.template !== undefined) checkTemplatePath(opts.template);
   checkPath('<endpoint-file>', file, 'file', 'the endpoint file (.yaml, .yml or .json) with a deploy: section');
   const config = await readEndpointFile(file);
-  const env = loadDeployEnvironment(process.env, opts.endpointUrl !== undefined);
+  const env = loadDeployEnvironment(process.env, opts.endpointUrl !== undefined, (opts.region ?? config.deploy?.region) !== undefined);
   checkProfile(env);
   if (!opts.delete) {
     try {

@@ -113,8 +113,8 @@ test('errors name the offending key', () => {
   for (const region of ['us-east-1', 'us-gov-west-1', 'cn-north-1', 'us-isob-east-1', 'eu-isoe-west-1', 'us-isof-south-1', 'eusc-de-east-1']) {
     assert.equal(parseEndpointFile({ deploy: { region }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, resolve, read).deploy?.region, region);
   }
-  for (const region of ['us east 1', '-us-east-1', 'us-east-1-', 'r'.repeat(64), 'us_east_1']) {
-    bad({ deploy: { region }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.region: must be an AWS Region such as us-east-1: letters, digits and hyphens \(got /);
+  for (const region of ['us east 1', '-us-east-1', 'us-east-1-', 'r'.repeat(64), 'us_east_1', 'US-EAST-1', 'Eu-West-1']) {
+    bad({ deploy: { region }, endpoints: [{ name: 'e', variants: [{ model: 'a' }] }] }, /^deploy\.region: must be an AWS Region such as us-east-1: lower-case letters, digits and hyphens \(got /);
   }
   // CloudWatch refuses control characters in AlarmName, SageMaker's AutoRollbackConfiguration a name of spaces alone.
   const alarm = { metric: 'Invocations', statistic: 'Sum', threshold: 1, comparison: 'GreaterThanThreshold', periodSeconds: 60, evaluationPeriods: 1 };

@@ -2,7 +2,7 @@ import { ToolkitError } from '../errors/catalogue.js';
 import { INVOKE_ENDPOINT_MAX_BODY_BYTES, isSageMakerName } from '../core/sagemaker-headers.js';
 import { closestNames, orList } from '../core/closest-name.js';
 import { looksLikeUrl, parseS3Location } from '../aws/s3-location.js';
-import { isRegionName } from '../aws/partition.js';
+import { isRegionName, REGION_NAME_EXPECTED } from '../aws/partition.js';
 import { environmentBytes, MAX_MODEL_ENVIRONMENT_BYTES } from '../aws/container-environment.js';
 import { CONCURRENCY_THRESHOLD_RANGE, PREFIX_AWARE_MEMBERS, PREFIX_LENGTH_RANGE, ROUTING_STRATEGIES, routingConfigProblem } from '../aws/routing-config.js';
 import type { ProductionVariantRoutingConfig } from '../aws/shapes/sagemaker.js';
@@ -744,7 +744,7 @@ function parseDeploySettings(v: Json, where: string): DeploySettings {
   if (v.image !== undefined) settings.image = checkImage(v.image, `${where}.image`);
   if (v.region !== undefined) {
     // As --region: what the SDK takes. A two-letter first part refused eusc-de-east-1 (the European Sovereign Cloud).
-    if (typeof v.region !== 'string' || !isRegionName(v.region)) fail(`${where}.region`, `must be an AWS Region such as us-east-1: letters, digits and hyphens (got ${shown(v.region)})`);
+    if (typeof v.region !== 'string' || !isRegionName(v.region)) fail(`${where}.region`, `must be ${REGION_NAME_EXPECTED} (got ${shown(v.region)})`);
     settings.region = v.region;
   }
   if (v.tags !== undefined) settings.tags = parseTags(v.tags, `${where}.tags`);

@@ -106,6 +106,33 @@ test('a leftover that an update started after the plan uses (another deploy) is 
   });
 });
 
+test('a leftover model that an endpoint config made by hand uses is kept; the leftover config that used it is deleted', { timeout: 120_000 }, async () => {
+  await withDeployTarget(async ({ clients, modelDir: dir }) => {
+    const send = clients.sagemaker;
+    const variant = (m: string) => [{ VariantName: 'AllTraffic', ModelName: m, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+    for (const [c, m] of [['ep-aaaaaaaaaa', 'ep-AllTraffic-aaaaaaaaaa'], ['ep-bbbbbbbbbb', 'ep-AllTraffic-bbbbbbbbbb']] as const) {
+      await send.send(new CreateModelCommand({ ModelName: m, ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: c, ProductionVariants: variant(m) }));
+    }
+    // Someone's own config, on smkit's leftover model.
+    await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'my-own-config', ProductionVariants: variant('ep-AllTraffic-bbbbbbbbbb') }));
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'ep-aaaaaaaaaa' }));
+    const describe = () => send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }));
+    await until('ep InService', async () => ((await describe()).EndpointStatus === 'InService' ? true : undefined));
+    const desired: DesiredEndpoint = { name: 'ep', models: [], config: { name: 'ep-aaaaaaaaaa', input: {} as never }, alarms: [], scaling: [] };
+    const plan = {
+      ...planEndpoint(desired, [], { presentObjects: new Set(), existingModels: new Set(), configExists: true, endpoint: { status: 'InService', configName: 'ep-aaaaaaaaaa' }, alarms: new Map(), targets: new Map(), policies: new Map() }),
+      leftovers: { configs: ['ep-bbbbbbbbbb'], models: ['ep-AllTraffic-bbbbbbbbbb'] },
+    };
+    const lines: string[] = [];
+    await applyPlan(clients, plan, { log: (l) => lines.push(l), pollSeconds: 0.05, timeoutSeconds: 60 });
+    assert.ok(lines.includes('kept model ep-AllTraffic-bbbbbbbbbb (endpoint config my-own-config uses it)'), lines.join('\n'));
+    assert.ok(lines.includes('deleted leftover endpoint config ep-bbbbbbbbbb'), lines.join('\n'));
+    assert.deepEqual((await send.send(new ListEndpointConfigsCommand({}))).EndpointConfigs?.map((c) => c.EndpointConfigName).sort(), ['ep-aaaaaaaaaa', 'my-own-config']);
+    assert.deepEqual((await send.send(new ListModelsCommand({}))).Models?.map((m) => m.ModelName).sort(), ['ep-AllTraffic-aaaaaaaaaa', 'ep-AllTraffic-bbbbbbbbbb']);
+  });
+});
+
 test('leftovers of a long endpoint name are found: their cut names hold only the start of it', { timeout: 60_000 }, async () => {
   await withDeployTarget(async ({ clients }) => {
     const name = 'recommendation-ranking-model-production-us-east-1-canary-1';
@@ -155,5 +182,32 @@ test('an update rolled back after deploy deregistered a variant\'s autoscaling (
       return true;
     });
     assert.equal((await clients.autoscaling.send(new DescribeScalableTargetsCommand({ ServiceNamespace: 'sagemaker', ResourceIds: [target.ResourceId] }))).ScalableTargets?.length, 0, 'as the message says');
+  });
+});
+
+test('a superseded model that an endpoint config made by hand uses is kept; the superseded config is deleted', { timeout: 120_000 }, async () => {
+  await withDeployTarget(async ({ clients, modelDir: dir }) => {
+    const send = clients.sagemaker;
+    const variant = (m: string) => [{ VariantName: 'AllTraffic', ModelName: m, InitialInstanceCount: 1, InstanceType: 'ml.m5.large' as const }];
+    for (const [c, m] of [['ep-aaaaaaaaaa', 'ep-AllTraffic-aaaaaaaaaa'], ['ep-bbbbbbbbbb', 'ep-AllTraffic-bbbbbbbbbb']] as const) {
+      await send.send(new CreateModelCommand({ ModelName: m, ExecutionRoleArn: ROLE, PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: dir } }));
+      await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: c, ProductionVariants: variant(m) }));
+    }
+    // Someone's own config, on the model of the config the endpoint runs now.
+    await send.send(new CreateEndpointConfigCommand({ EndpointConfigName: 'my-own-config', ProductionVariants: variant('ep-AllTraffic-aaaaaaaaaa') }));
+    await send.send(new CreateEndpointCommand({ EndpointName: 'ep', EndpointConfigName: 'ep-aaaaaaaaaa' }));
+    const describe = () => send.send(new DescribeEndpointCommand({ EndpointName: 'ep' }));
+    await until('ep InService', async () => ((await describe()).EndpointStatus === 'InService' ? true : undefined));
+    // The deploy moves ep to ep-bbbbbbbbbb: ep-aaaaaaaaaa and its model are superseded.
+    const desired: DesiredEndpoint = { name: 'ep', models: [], config: { name: 'ep-bbbbbbbbbb', input: {} as never }, alarms: [], scaling: [] };
+    const plan = planEndpoint(desired, [], await inspectEndpoint(clients, desired, []));
+    assert.deepEqual(plan.cleanup, { configs: ['ep-aaaaaaaaaa'], models: ['ep-AllTraffic-aaaaaaaaaa'] });
+    const lines: string[] = [];
+    await applyPlan(clients, plan, { log: (l) => lines.push(l), pollSeconds: 0.05, timeoutSeconds: 60 });
+    assert.equal((await describe()).EndpointConfigName, 'ep-bbbbbbbbbb');
+    assert.ok(lines.includes('kept model ep-AllTraffic-aaaaaaaaaa (endpoint config my-own-config uses it)'), lines.join('\n'));
+    assert.ok(lines.includes('deleted superseded endpoint config ep-aaaaaaaaaa'), lines.join('\n'));
+    assert.deepEqual((await send.send(new ListEndpointConfigsCommand({}))).EndpointConfigs?.map((c) => c.EndpointConfigName).sort(), ['ep-bbbbbbbbbb', 'my-own-config']);
+    assert.deepEqual((await send.send(new ListModelsCommand({}))).Models?.map((m) => m.ModelName).sort(), ['ep-AllTraffic-aaaaaaaaaa', 'ep-AllTraffic-bbbbbbbbbb']);
   });
 });

@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, request, type Server } from 'node:http';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { bypassesProxy, EnvProxyAgent, parseNoProxy } from './proxy.js';
+
+test('NO_PROXY matches as the AWS CLI (botocore) and curl do: a name covers its subdomains, a leading dot is ignored, host:port one port', () => {
+  // Each expectation here is botocore.utils.should_bypass_proxies's answer (botocore 1.43).
+  const entries = parseNoProxy('amazonaws.com, .corp.example 127.0.0.1:9000,[::1]:8080 *.wild.example');
+  const cases: [string, number, boolean][] = [
+    ['sagemaker.us-east-1.amazonaws.com', 443, true],
+    ['amazonaws.com', 443, true],
+    ['notamazonaws.com', 443, false],
+    ['corp.example', 443, true],
+    ['a.corp.example', 443, true],
+    ['127.0.0.1', 9000, true],
+    ['127.0.0.1', 9001, false],
+    ['::1', 8080, true],
+    ['[::1]', 8081, false],
+    ['x.wild.example', 443, true],
+    ['localhost', 8080, false],
+    ['SageMaker.US-EAST-1.AmazonAWS.com', 443, true],
+  ];
+  for (const [host, port, direct] of cases) assert.equal(bypassesProxy(entries, host, port), direct, `${host}:${port}`);
+  assert.equal(bypassesProxy(parseNoProxy('*'), 'anything.example', 443), true);
+  assert.equal(bypassesProxy(parseNoProxy(''), 'localhost', 80), false);
+});
+
+async function listen(server: Server | import('node:https').Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+test('a subdomain of a NO_PROXY name goes direct, over real HTTP; any other host through HTTP_PROXY', { timeout: 60_000 }, async () => {
+  const target = createServer((req, res) => res.end(`direct ${req.url}`));
+  const seen: string[] = [];
+  const proxy = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.end('via proxy');
+  });
+  const targetPort = await listen(target);
+  const proxyPort = await listen(proxy);
+  const agent = new EnvProxyAgent(false, { http: `http://127.0.0.1:${proxyPort}`, noProxy: 'example.test' });
+  // Both names resolve to the target's loopback address, as DNS would.
+  const lookup = (_h: string, o: { all?: boolean }, cb: (err: null, address: unknown, family?: number) => void) =>
+    o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
+  const get = (host: string) =>
+    new Promise<string>((resolve, reject) => {
+      const req = request({ host, port: targetPort, path: '/ping', agent, lookup: lookup as never }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve(body));
+      });
+      req.on('error', reject).end();
+    });
+  try {
+    assert.equal(await get('sagemaker.example.test'), 'direct /ping');
+    assert.deepEqual(seen, []);
+    assert.equal(await get('other.invalid'), 'via proxy');
+    assert.deepEqual(seen, [`GET http://other.invalid:${targetPort}/ping`]);
+  } finally {
+    agent.destroy();
+    target.close();
+    proxy.close();
+  }
+});
+
+test('https through HTTPS_PROXY: one CONNECT tunnel kept for many calls, the real host in SNI and its certificate checked, Proxy-Authorization from the URL', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-proxy-tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem'), '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { stdio: 'ignore' });
+  const cert = await readFile(path.join(dir, 'c.pem'));
+  const servernames: (string | false | null)[] = [];
+  const target = createHttpsServer({ key: await readFile(path.join(dir, 'k.pem')), cert }, (req, res) => res.end(`ok ${req.url}`));
+  target.keepAliveTimeout = 600_000; // a slow machine's pause between calls must not close the kept connection
+  target.on('secureConnection', (s: TLSSocket) => servernames.push(s.servername));
+  const tunnels: string[] = [];
+  const proxy = createServer();
+  const sockets = new Set<Socket>();
+  proxy.on('connect', (req, client: Socket, head: Buffer) => {
+    tunnels.push(`${req.url} ${req.headers['proxy-authorization']}`);
+    const upstream = connect(targetPort, '127.0.0.1', () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    sockets.add(upstream).add(client);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  const targetPort = await listen(target);
+  const proxyPort = await listen(proxy);
+  const agent = new EnvProxyAgent(true, { https: `http://al%40ice:p%3Ass@127.0.0.1:${proxyPort}` });
+  // As the AWS SDK calls https.request: host, port and path, no protocol.
+  const get = (ca?: Buffer) =>
+    new Promise<string>((resolve, reject) => {
+      const req = httpsRequest({ host: 'localhost', port: targetPort, path: '/ping', method: 'POST', agent, ...(ca ? { ca } : {}) }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve(body));
+      });
+      req.on('error', reject).end('{}');
+    });
+  try {
+    // The proxy is no reason to trust a certificate: one no CA vouches for is refused.
+    await assert.rejects(get(), /self[- ]signed certificate/);
+    tunnels.length = 0;
+    servernames.length = 0;
+    for (let i = 0; i < 5; i++) {
+      assert.equal(await get(cert), 'ok /ping');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.deepEqual(tunnels, [`localhost:${targetPort} Basic ${Buffer.from('al@ice:p:ss').toString('base64')}`], 'one tunnel for five calls');
+    assert.deepEqual(servernames, ['localhost']);
+  } finally {
+    agent.destroy();
+    for (const s of sockets) s.destroy();
+    target.close();
+    proxy.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
