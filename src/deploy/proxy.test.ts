@@ -1,13 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { REPO_ROOT } from '../../test/helpers/serve-process.js';
 import { bypassesProxy, EnvProxyAgent, parseNoProxy } from './proxy.js';
 
 test('NO_PROXY matches as the AWS CLI (botocore) and curl do: a name covers its subdomains, a leading dot is ignored, host:port one port', () => {
@@ -71,11 +70,11 @@ test('a subdomain of a NO_PROXY name goes direct, over real HTTP; any other host
 });
 
 test('https through HTTPS_PROXY: one CONNECT tunnel kept for many calls, the real host in SNI and its certificate checked, Proxy-Authorization from the URL', { timeout: 120_000 }, async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-proxy-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem'), '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { stdio: 'ignore' });
-  const cert = await readFile(path.join(dir, 'c.pem'));
+  // A committed self-signed certificate for localhost (test/fixtures/tls/README.md): no openssl needed.
+  const dir = path.join(REPO_ROOT, 'test', 'fixtures', 'tls');
+  const cert = await readFile(path.join(dir, 'localhost-cert.pem'));
   const servernames: (string | false | null)[] = [];
-  const target = createHttpsServer({ key: await readFile(path.join(dir, 'k.pem')), cert }, (req, res) => res.end(`ok ${req.url}`));
+  const target = createHttpsServer({ key: await readFile(path.join(dir, 'localhost-key.pem')), cert }, (req, res) => res.end(`ok ${req.url}`));
   target.keepAliveTimeout = 600_000; // a slow machine's pause between calls must not close the kept connection
   target.on('secureConnection', (s: TLSSocket) => servernames.push(s.servername));
   const tunnels: string[] = [];
@@ -121,6 +120,5 @@ test('https through HTTPS_PROXY: one CONNECT tunnel kept for many calls, the rea
     for (const s of sockets) s.destroy();
     target.close();
     proxy.close();
-    await rm(dir, { recursive: true, force: true });
   }
 });
