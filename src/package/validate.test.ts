@@ -294,3 +294,16 @@ test('a misspelt pipeline step, step option, predict key, batching key or top-le
   const topLevel = await check({ 'model.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: model.onnx\npostproces:\n  - softmax: {}\n' });
   assert.deepEqual(topLevel.errors, ['pipeline.yaml: unknown top-level key(s) postproces (did you mean "postprocess"?); allowed: version, preprocess, predict, postprocess']);
 });
+
+test('models of two runtimes, or several .onnx beside a model.json, without a pipeline file fail as smkit serve fails them (ERR_MODEL_DIR); a modelFn or a pipeline file picks', async () => {
+  const tfjs = JSON.stringify({ format: 'layers-model', modelTopology: { class_name: 'Sequential', config: { layers: [] } }, weightsManifest: [] });
+  const both = await check({ 'model.onnx': 'x', 'model.json': tfjs });
+  assert.equal(both.ok, false);
+  assert.match(both.errors.join(), /holds models for several runtimes \(onnx: .*model\.onnx; tfjs: .*model\.json\); add a pipeline file/);
+  const severalOnnx = await check({ 'a.onnx': 'x', 'b.onnx': 'y', 'model.json': tfjs });
+  assert.match(severalOnnx.errors.join(), /holds several ONNX models \(a\.onnx, b\.onnx\)/);
+  assert.deepEqual((await check({ 'model.onnx': 'x', 'model.json': tfjs, 'code/inference.mjs': 'export const modelFn = () => ({});\nexport const predictFn = (x) => x;' })).errors, []);
+  assert.deepEqual((await check({ 'model.onnx': 'x', 'model.json': tfjs, 'pipeline.yaml': 'predict:\n  - model: model.onnx\n' })).errors, []);
+  // A model.json of something else (a config file) beside model.onnx is no TF.js model: nothing to choose.
+  assert.deepEqual((await check({ 'model.onnx': 'x', 'model.json': '{"labels": ["a"]}' })).errors, []);
+});

@@ -246,6 +246,15 @@ export async function validateModelDir(dir: string, options: ValidateOptions = {
       );
     }
   }
+  // What smkit serve loads without a pipeline file or a modelFn: the one model the runtimes find
+  // (ERR_MODEL_DIR for an ONNX model beside a TF.js one, or several .onnx beside a model.json).
+  if (report.model && !report.pipelineFile && !report.hooks.includes('modelFn') && (report.handlerFile === undefined || (options.importHandler ?? true)) && !report.errors.some((e) => /pipeline|\.ya?ml|\.json/.test(e))) {
+    const problem = await createDefaultRuntimes().detect(root).then(
+      () => undefined,
+      (err: unknown) => (isToolkitError(err) && err.code === 'ERR_MODEL_DIR' ? err.message : undefined),
+    );
+    if (problem !== undefined) report.errors.push(problem);
+  }
   report.ok = report.errors.length === 0;
   return report;
 }
