@@ -36,7 +36,7 @@ test('an ONNX model with a handler passes and lists the hooks', async () => {
 
 test('one *.onnx, model.json and saved_model.pb are found', async () => {
   assert.deepEqual((await check({ 'iris.onnx': 'x' })).model, { runtime: 'onnx', file: 'iris.onnx' });
-  assert.deepEqual((await check({ 'model.json': '{}' })).model, { runtime: 'tfjs', file: 'model.json' });
+  assert.deepEqual((await check({ 'model.json': '{"format": "layers-model", "modelTopology": {"class_name": "Sequential"}}' })).model, { runtime: 'tfjs', file: 'model.json' });
   assert.deepEqual((await check({ 'saved_model.pb': 'x' })).model, { runtime: 'tensorflow', file: 'saved_model.pb' });
 });
 
@@ -306,4 +306,16 @@ test('models of two runtimes, or several .onnx beside a model.json, without a pi
   assert.deepEqual((await check({ 'model.onnx': 'x', 'model.json': tfjs, 'pipeline.yaml': 'predict:\n  - model: model.onnx\n' })).errors, []);
   // A model.json of something else (a config file) beside model.onnx is no TF.js model: nothing to choose.
   assert.deepEqual((await check({ 'model.onnx': 'x', 'model.json': '{"labels": ["a"]}' })).errors, []);
+});
+
+test('a model.json that is no TF.js model (a config file) is no model, as smkit serve finds none (ERR_MODEL_NOT_FOUND): the error says why; one that is not JSON is named', async () => {
+  const config = await check({ 'model.json': '{"labels": ["a", "b"]}' });
+  assert.equal(config.model, undefined);
+  assert.equal(config.ok, false);
+  assert.match(config.errors.join(), /no model found in .*\(the model\.json here is not a TF\.js model: it has no modelTopology of a layers or a graph model\)/);
+  // A handler that does the work itself needs none, as in smkit serve.
+  const handled = await check({ 'model.json': '{}', 'code/inference.mjs': 'export const predictFn = (x) => x;' });
+  assert.deepEqual(handled.errors, []);
+  assert.match(handled.warnings.join(), /no model file or pipeline file/);
+  assert.match((await check({ 'model.json': '{not json' })).errors.join(), /model\.json/);
 });

@@ -74,7 +74,12 @@ async function findRuntimeModel(dir: string, report: ModelDirReport): Promise<st
     report.model = { runtime: 'onnx', file: onnx[0]! };
     return onnx;
   }
-  if (await isFile(path.join(dir, 'model.json'))) {
+  // As smkit serve finds one: a model.json that is no TF.js model (a config file) is not taken for one.
+  const tfjs = await isFile(path.join(dir, 'model.json')) ? await createDefaultRuntimes().get('tfjs').detect(dir).catch((err: unknown) => {
+    report.errors.push((err as Error).message);
+    return undefined;
+  }) : undefined;
+  if (tfjs !== undefined && path.basename(tfjs) === 'model.json') {
     report.model = { runtime: 'tfjs', file: 'model.json' };
     return onnx;
   }
@@ -242,7 +247,7 @@ export async function validateModelDir(dir: string, options: ValidateOptions = {
       report.warnings.push('no model file or pipeline file: the handler (modelFn, predictFn or transformFn) must provide the model itself');
     } else {
       report.errors.push(
-        `no model found in ${dir}: add model.onnx (or one *.onnx), a TF.js model.json, a TensorFlow saved_model.pb, or a pipeline file (${PIPELINE_FILE_NAMES.join(', ')}); or export modelFn/transformFn from the handler${await createDefaultRuntimes().nestedModelHint(root)}`,
+        `no model found in ${dir}: add model.onnx (or one *.onnx), a TF.js model.json, a TensorFlow saved_model.pb, or a pipeline file (${PIPELINE_FILE_NAMES.join(', ')}); or export modelFn/transformFn from the handler${await isFile(path.join(root, 'model.json')) ? ' (the model.json here is not a TF.js model: it has no modelTopology of a layers or a graph model)' : ''}${await createDefaultRuntimes().nestedModelHint(root)}`,
       );
     }
   }
