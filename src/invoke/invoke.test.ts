@@ -21,6 +21,19 @@ test('invocationUrl: bare host gets /invocations, paths are kept, endpoints go t
   assert.equal(bidiUrl('http://h:1').toString(), 'ws://h:1/invocations-bidirectional-stream');
 });
 
+test('invocationUrl: a URL with a user name or password is ERR_CLI_USAGE without the password, not "could not reach ...: Is the server running?" (fetch refuses one)', () => {
+  const usage = (message: string) => ({ code: 'ERR_CLI_USAGE', message });
+  assert.throws(
+    () => invocationUrl({ url: 'http://me:s3cret@127.0.0.1:8080' }),
+    usage('http://me:***@127.0.0.1:8080/ has a user name and password in it; expected a URL without a user name or password (smkit invoke sends no credentials: a SageMaker container takes none), such as http://127.0.0.1:8080/'),
+  );
+  assert.throws(() => invocationUrl({ url: 'https://me@h:1/x' }), usage('https://me@h:1/x has a user name in it; expected a URL without a user name or password (smkit invoke sends no credentials: a SageMaker container takes none), such as https://h:1/x'));
+  assert.throws(
+    () => invocationUrl({ url: 'http://me:s3cret@h:1', endpoint: 'iris' }),
+    usage('--front-door="http://me:***@h:1/" is invalid: expected a URL without a user name or password (smkit invoke sends no credentials: a SageMaker container takes none), such as http://h:1/.'),
+  );
+});
+
 function result(status: number, body: string, headers: Record<string, string> = {}): InvocationResult {
   return { url: 'u', status, statusText: 'X', headers: new Headers(headers), body: Buffer.from(body) };
 }

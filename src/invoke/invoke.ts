@@ -104,7 +104,19 @@ function httpUrl(text: string, example: string, flag?: string): URL {
   } catch {
     // named below
   }
-  if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') return parsed;
+  if ((parsed?.protocol === 'http:' || parsed?.protocol === 'https:') && parsed.username === '' && parsed.password === '') return parsed;
+  if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') {
+    // fetch refuses such a URL, which read as "could not reach ...: Is the server running?" with the
+    // password in it. Named without the password, and without the credentials as the URL meant.
+    const shown = new URL(parsed.href);
+    if (shown.password !== '') shown.password = '***';
+    const bare = new URL(parsed.href);
+    bare.username = '';
+    bare.password = '';
+    const expected = `a URL without a user name or password (smkit invoke sends no credentials: a SageMaker container takes none), such as ${bare.href}`;
+    if (flag !== undefined) throw invalidFlag(flag, shown.href, expected);
+    throw new ToolkitError('ERR_CLI_USAGE', `${shown.href} has a user name${parsed.password === '' ? '' : ' and password'} in it; expected ${expected}`);
+  }
   const hostPort = /^[\w.-]+:\d+(\/|$)/.test(text);
   if (flag !== undefined) throw invalidFlag(flag, text, `an http:// or https:// URL such as ${hostPort ? `http://${text}` : example}`);
   throw new ToolkitError('ERR_CLI_USAGE', `${text} is not ${parsed === undefined ? 'a URL' : 'an http:// or https:// URL'}; expected e.g. ${hostPort ? `http://${text}` : example}`);
