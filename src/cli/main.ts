@@ -4,6 +4,7 @@ import type { Command, Option } from 'commander';
 import { defaultOnnxRuntimeTelemetryOff } from '../config/onnx-runtime-telemetry.js';
 import { invalidFlag } from '../config/flag-values.js';
 import { closestNames } from '../core/closest-name.js';
+import { shellWord } from '../core/shell-word.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { ExitError } from './exit-error.js';
 
@@ -61,6 +62,7 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
   for (const register of await Promise.all((named.length > 0 ? named : COMMANDS).map(([, load]) => load()))) register(program);
   checkRequiredAfterUnknown(program);
   refuseFlagsAsValues(program);
+  refuseShortFlagsWithEquals(program, argv);
   refuseOptionsWithoutTheirFlag(program);
   refuseEmptyValues(program);
   catchOneDashFlags(program, argv);
@@ -122,6 +124,27 @@ function refuseFlagsAsValues(program: Command): void {
       const value = command.getOptionValue(option.attributeName()) as unknown;
       for (const text of Array.isArray(value) ? value : [value]) {
         if (typeof text === 'string' && flags.has(text)) throw invalidFlag(option.long ?? option.flags, text, `a value for ${option.long ?? option.flags} before the next flag, not the flag ${text}`);
+      }
+    }
+  });
+}
+
+/**
+ * A single-letter flag written with `=` (`package m -o=model.tar.gz`, `invoke -f=rows.csv`) is
+ * `ERR_CLI_USAGE` naming the two ways to write it: the parser takes what follows the letter as the
+ * value, `=` included (as getopt does; `--output=x` is the long flag's form), so the archive was
+ * written to a file named `=model.tar.gz` and `-c=text/csv` was sent as the Content-Type `=text/csv`.
+ */
+function refuseShortFlagsWithEquals(program: Command, argv: readonly string[]): void {
+  const end = argv.indexOf('--');
+  const tokens = new Set(argv.slice(2, end < 0 ? undefined : end));
+  program.hook('preAction', (_program, command) => {
+    for (const option of command.options.filter((o) => o.short !== undefined && (o.required || o.optional))) {
+      const value = command.getOptionValue(option.attributeName()) as unknown;
+      for (const text of Array.isArray(value) ? value : [value]) {
+        if (typeof text !== 'string' || !text.startsWith('=') || !tokens.has(`${option.short}${text}`)) continue;
+        const meant = text.length > 1 ? shellWord(text.slice(1)) : '<value>';
+        throw new ToolkitError('ERR_CLI_USAGE', `${option.short}${text} gives ${option.short} the value ${JSON.stringify(text)}, "=" included: write ${option.short} ${meant}, or ${option.long}=${meant}`);
       }
     }
   });

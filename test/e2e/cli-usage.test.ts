@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -315,6 +316,24 @@ test('a flag of several letters typed with one dash names the flag meant, whethe
   }
   assert.deepEqual(await smkit(['package', '/nonexistent', '-output']), { code: 1, stderr: usage('-output has one dash, so it was read as single-letter flags: did you mean --output?') });
   assert.deepEqual(await smkit(['invoke', '--file', 'rows.csv', 'http://127.0.0.1:9', '-verbose']), { code: 1, stderr: usage('-verbose has one dash, so it was read as single-letter flags: did you mean --verbose?') });
+});
+
+test('a single-letter flag written with = (-o=model.tar.gz) is ERR_CLI_USAGE naming both ways to write it, not the value with "=" in front (an archive named =model.tar.gz)', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-short-equals-'));
+  try {
+    const archive = path.join(dir, 'model.tar.gz');
+    assert.deepEqual(await smkit(['package', IRIS, `-o=${archive}`]), { code: 1, stderr: usage(`-o=${archive} gives -o the value "=${archive}", "=" included: write -o ${archive}, or --output=${archive}`) });
+    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(await smkit(['invoke', '-c=text/csv; header=present', ...BODY, 'http://127.0.0.1:9']), {
+      code: 1,
+      stderr: usage(`-c=text/csv; header=present gives -c the value "=text/csv; header=present", "=" included: write -c 'text/csv; header=present', or --content-type='text/csv; header=present'`),
+    });
+    assert.deepEqual(await smkit(['invoke', '-f=', 'http://127.0.0.1:9']), { code: 1, stderr: usage('-f= gives -f the value "=", "=" included: write -f <value>, or --file=<value>') });
+    // The value of a flag written apart, or after the long flag's "=", may start with "=" (a file named so).
+    assert.deepEqual(await smkit(['invoke', '-f', '=rows.csv', 'http://127.0.0.1:9']), { code: 1, stderr: usage(`--file="=rows.csv" is invalid: expected the request body, a file; ${path.resolve('=rows.csv')} does not exist.`) });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('smkit help <command> <subcommand> prints the subcommand\'s help, as smkit <command> <subcommand> --help does', async () => {
