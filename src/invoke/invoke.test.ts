@@ -8,6 +8,10 @@ test('invocationUrl: bare host gets /invocations, paths are kept, endpoints go t
   assert.equal(invocationUrl({ url: 'http://127.0.0.1:8080/' }), 'http://127.0.0.1:8080/invocations');
   assert.equal(invocationUrl({ url: 'http://h:1/models/m/invoke' }), 'http://h:1/models/m/invoke');
   assert.equal(invocationUrl({ url: 'http://h:1/', endpoint: 'my-ep' }), 'http://h:1/endpoints/my-ep/invocations');
+  // A front door's path prefix, query or fragment: the endpoint's path goes on its path.
+  assert.equal(invocationUrl({ url: 'http://h:1/prefix/', endpoint: 'my-ep' }), 'http://h:1/prefix/endpoints/my-ep/invocations');
+  assert.equal(invocationUrl({ url: 'http://h:1/?x=1', endpoint: 'my-ep' }), 'http://h:1/endpoints/my-ep/invocations?x=1');
+  assert.equal(invocationUrl({ url: 'http://h:1#top', endpoint: 'my-ep' }), 'http://h:1/endpoints/my-ep/invocations');
   assert.throws(() => invocationUrl({ url: 'http://h:1', endpoint: '../x' }), /--endpoint="\.\.\/x" is invalid: expected an endpoint name: 1 to 63 letters, digits and hyphens/);
   assert.throws(() => invocationUrl({ url: 'not a url' }), /is not a URL/);
   // A scheme left out (localhost:8080 parses with the scheme "localhost:") or not HTTP is named, not sent.

@@ -129,8 +129,12 @@ export function invocationUrl(target: InvocationTarget): string {
     if (!isSageMakerName(target.endpoint)) {
       throw invalidFlag('--endpoint', target.endpoint, 'an endpoint name: 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit');
     }
-    httpUrl(base, 'http://127.0.0.1:8080', '--front-door');
-    return `${base}/endpoints/${target.endpoint}/invocations`;
+    // The path goes on the URL's path: appended to the text, it went after a query or a fragment
+    // (--front-door 'http://h:8080/?x' posted to /?x/endpoints/...; '#x' posted to /).
+    const front = httpUrl(base, 'http://127.0.0.1:8080', '--front-door');
+    front.pathname = `${front.pathname.replace(/\/+$/, '')}/endpoints/${target.endpoint}/invocations`;
+    front.hash = '';
+    return front.toString();
   }
   const parsed = httpUrl(base, 'http://127.0.0.1:8080/invocations');
   if (parsed.pathname === '/' || parsed.pathname === '') parsed.pathname = '/invocations';
@@ -242,7 +246,9 @@ async function errorBodyOf(res: Response): Promise<Buffer> {
 export async function invokeStream(target: InvocationTarget, body: InvocationBody, headers: InvocationHeaders, timeoutMs = 60_000, responseStream = target.endpoint !== undefined): Promise<StreamedInvocation> {
   const plain = invocationUrl(target);
   const eventStream = responseStream && target.endpoint !== undefined;
-  const url = eventStream ? `${plain}-response-stream` : plain;
+  const streamUrl = new URL(plain);
+  streamUrl.pathname += '-response-stream';
+  const url = eventStream ? streamUrl.toString() : plain;
   // InvokeEndpointWithResponseStream carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).
   const h = httpHeaders(headers, eventStream ? STREAM_ACCEPT_HEADER : 'accept');
   // undici sends a stream chunked unless told its length; SageMaker's InvokeEndpoint wants Content-Length.
