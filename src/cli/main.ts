@@ -265,6 +265,16 @@ export async function run(argv: readonly string[]): Promise<number | undefined> 
 export async function main(argv: readonly string[]): Promise<void> {
   // Before any command starts a worker, a thread or a user's code that may load ONNX Runtime.
   defaultOnnxRuntimeTelemetryOff();
+  // A reader of stdout or stderr that has gone (`smkit init x | head -1`, `smkit package m 2>&1 |
+  // head -1`): what is left to print is dropped, as no one reads it, and the command finishes what it
+  // was asked. Unheard, the write's EPIPE was an uncaught error: Node's stack on stderr and exit 1,
+  // after init had made the project, or in the middle of a deployment or a package --verify.
+  // (smkit invoke ends quietly itself when its answer's reader goes.) Other write errors stay fatal.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   const code = await run(argv);
   if (code !== undefined) process.exit(code);
 }

@@ -559,3 +559,28 @@ test('smkit local transform with input files of which one\'s output would be a f
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a reader of stdout or stderr that has gone (| head -1) drops the rest of the output: smkit init and smkit package finish and exit 0, without an EPIPE stack', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-epipe-'));
+  /** `smkit <args>` with its stdout or stderr a pipe whose reading end is closed before it starts writing. */
+  const closed = (args: readonly string[], which: 'stdout' | 'stderr'): Promise<{ code: number | null; said: string }> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [SMKIT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child[which].destroy();
+      let said = '';
+      child[which === 'stdout' ? 'stderr' : 'stdout'].on('data', (chunk: Buffer) => (said += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, said }));
+    });
+  try {
+    const project = path.join(dir, 'project');
+    const init = await closed(['init', project], 'stdout');
+    assert.deepEqual(init, { code: 0, said: '' });
+    assert.ok(existsSync(path.join(project, 'model', 'code', 'inference.mjs')));
+    const archive = path.join(dir, 'model.tar.gz');
+    assert.deepEqual(await closed(['package', IRIS, '-o', archive], 'stderr'), { code: 0, said: '' });
+    assert.ok(existsSync(archive));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
