@@ -269,10 +269,12 @@ export async function main(argv: readonly string[]): Promise<void> {
   // head -1`): what is left to print is dropped, as no one reads it, and the command finishes what it
   // was asked. Unheard, the write's EPIPE was an uncaught error: Node's stack on stderr and exit 1,
   // after init had made the project, or in the middle of a deployment or a package --verify.
-  // (smkit invoke ends quietly itself when its answer's reader goes.) Other write errors stay fatal.
+  // (smkit invoke ends quietly itself when its answer's reader goes.) Other write errors stay fatal,
+  // unless a command listens for them itself: smkit invoke makes stdout's ENOSPC (`> /dev/full`) an
+  // ERR_CLI_USAGE naming it, and this listener, the first, must not end the process before it hears.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
+      if (err.code !== 'EPIPE' && stream.listenerCount('error') === 1) throw err;
     });
   }
   const code = await run(argv);

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -581,6 +583,36 @@ test('a reader of stdout or stderr that has gone (| head -1) drops the rest of t
     assert.deepEqual(await closed(['package', IRIS, '-o', archive], 'stderr'), { code: 0, said: '' });
     assert.ok(existsSync(archive));
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke with stdout that cannot be written (> /dev/full, ENOSPC) says so in one ERR_CLI_USAGE line and exits 1: the CLI\'s EPIPE listener does not end the process first with a stack', { timeout: 120_000, skip: !existsSync('/dev/full') }, async () => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('[1]'));
+  });
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-enospc-'));
+  const full = openSync('/dev/full', 'a');
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'body.json');
+    writeFileSync(file, '[1]');
+    for (const stream of [[], ['--stream']]) {
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [SMKIT_BIN, 'invoke', url, '--file', file, ...stream], { stdio: ['ignore', full, 'pipe'] });
+        let stderr = '';
+        child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+      assert.deepEqual(result, { code: 1, stderr: usage('the answer could not be written to stdout: it cannot be written (ENOSPC)') }, `smkit invoke ${stream.join(' ')}`);
+    }
+  } finally {
+    closeSync(full);
+    server.closeAllConnections();
+    server.close();
     await rm(dir, { recursive: true, force: true });
   }
 });
