@@ -319,3 +319,13 @@ test('a model.json that is no TF.js model (a config file) is no model, as smkit 
   assert.match(handled.warnings.join(), /no model file or pipeline file/);
   assert.match((await check({ 'model.json': '{not json' })).errors.join(), /model\.json/);
 });
+
+test('a model.json that is not JSON beside model.onnx (or the one *.onnx), no pipeline file and no modelFn, fails as smkit serve fails it (ERR_MODEL_LOAD: its TF.js runtime reads the file to tell a model), not packed as an ONNX model', async () => {
+  for (const onnx of ['model.onnx', 'iris.onnx']) {
+    const r = await check({ [onnx]: 'x', 'model.json': '{"labels": [' });
+    assert.equal(r.ok, false, onnx);
+    assert.match(r.errors.join('\n'), /model\.json is not valid JSON/, onnx);
+  }
+  // A modelFn loads the model itself: serve asks no runtime, so neither does the check.
+  assert.deepEqual((await check({ 'model.onnx': 'x', 'model.json': '{"labels": [', 'code/inference.mjs': 'export const modelFn = () => ({});\nexport const predictFn = (x) => x;' })).errors, []);
+});

@@ -252,11 +252,14 @@ export async function validateModelDir(dir: string, options: ValidateOptions = {
     }
   }
   // What smkit serve loads without a pipeline file or a modelFn: the one model the runtimes find
-  // (ERR_MODEL_DIR for an ONNX model beside a TF.js one, or several .onnx beside a model.json).
+  // (ERR_MODEL_DIR for an ONNX model beside a TF.js one, or several .onnx beside a model.json;
+  // ERR_MODEL_LOAD for a model.json beside model.onnx that cannot be read or is not JSON, which
+  // serve's TF.js runtime reads to tell whether it is a model: the ONNX model found first did not
+  // spare it that).
   if (report.model && !report.pipelineFile && !report.hooks.includes('modelFn') && (report.handlerFile === undefined || (options.importHandler ?? true)) && !report.errors.some((e) => /pipeline|\.ya?ml|\.json/.test(e))) {
     const problem = await createDefaultRuntimes().detect(root).then(
       () => undefined,
-      (err: unknown) => (isToolkitError(err) && err.code === 'ERR_MODEL_DIR' ? err.message : undefined),
+      (err: unknown) => (isToolkitError(err) && (err.code === 'ERR_MODEL_DIR' || err.code === 'ERR_MODEL_LOAD') ? err.message : undefined),
     );
     if (problem !== undefined) report.errors.push(problem);
   }
