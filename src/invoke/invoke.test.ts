@@ -36,6 +36,9 @@ test('invocationUrl: a URL with a user name or password is ERR_CLI_USAGE without
     () => invocationUrl({ url: 'http://me:s3cret@h:1', endpoint: 'iris' }),
     usage('--front-door="http://me:***@h:1/" is invalid: expected a URL without a user name or password (smkit invoke sends no credentials: a SageMaker container takes none), such as http://h:1/.'),
   );
+  // --bidi too: ws sent the pair as Basic auth where the other URLs were refused.
+  assert.throws(() => bidiUrl('http://me:s3cret@h:1'), usage('http://me:***@h:1/ has a user name and password in it; expected a URL without a user name or password (smkit invoke sends no credentials: a SageMaker container takes none), such as http://h:1/'));
+  assert.throws(() => bidiUrl('wss://me@h:1/x'), usage('wss://me@h:1/x has a user name in it; expected a URL without a user name or password (smkit invoke sends no credentials: a SageMaker container takes none), such as wss://h:1/x'));
 });
 
 function result(status: number, body: string, headers: Record<string, string> = {}): InvocationResult {

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { SageMakerHeaders } from '../core/context.js';
 import { isSageMakerName, NEW_SESSION, PRINTABLE_ID_PATTERN, SAGEMAKER_HEADERS, SAGEMAKER_NAME_PATTERN, SESSION_ID_HEADER, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
-import { invalidFlag } from '../config/flag-values.js';
+import { invalidFlag, refuseUrlCredentials } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { eventStreamPayloads } from './event-stream.js';
 
@@ -104,18 +104,10 @@ function httpUrl(text: string, example: string, flag?: string): URL {
   } catch {
     // named below
   }
-  if ((parsed?.protocol === 'http:' || parsed?.protocol === 'https:') && parsed.username === '' && parsed.password === '') return parsed;
   if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') {
-    // fetch refuses such a URL, which read as "could not reach ...: Is the server running?" with the
-    // password in it. Named without the password, and without the credentials as the URL meant.
-    const shown = new URL(parsed.href);
-    if (shown.password !== '') shown.password = '***';
-    const bare = new URL(parsed.href);
-    bare.username = '';
-    bare.password = '';
-    const expected = `a URL without a user name or password (smkit invoke sends no credentials: a SageMaker container takes none), such as ${bare.href}`;
-    if (flag !== undefined) throw invalidFlag(flag, shown.href, expected);
-    throw new ToolkitError('ERR_CLI_USAGE', `${shown.href} has a user name${parsed.password === '' ? '' : ' and password'} in it; expected ${expected}`);
+    // fetch refuses a URL with credentials in it, which read as "could not reach ...: Is the server running?".
+    refuseUrlCredentials(parsed, 'smkit invoke', flag);
+    return parsed;
   }
   const hostPort = /^[\w.-]+:\d+(\/|$)/.test(text);
   if (flag !== undefined) throw invalidFlag(flag, text, `an http:// or https:// URL such as ${hostPort ? `http://${text}` : example}`);
