@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Command, Option } from 'commander';
 import { defaultOnnxRuntimeTelemetryOff } from '../config/onnx-runtime-telemetry.js';
-import { invalidFlag } from '../config/flag-values.js';
+import { invalidFlag, pathProblem } from '../config/flag-values.js';
 import { closestNames } from '../core/closest-name.js';
 import { shellWord } from '../core/shell-word.js';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -274,11 +274,25 @@ export async function main(argv: readonly string[]): Promise<void> {
   // ERR_CLI_USAGE naming it, and this listener, the first, must not end the process before it hears.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE' && stream.listenerCount('error') === 1) throw err;
+      if (err.code !== 'EPIPE' && stream.listenerCount('error') === 1) outputFailed(stream, err);
     });
   }
   const code = await run(argv);
+  // A write that failed just before the exit (`smkit --help > /dev/full`): its error event would
+  // come after process.exit, so the help or version no one got ended 0 without a word.
+  const failed = process.stdout.errored as NodeJS.ErrnoException | null;
+  if (code !== undefined && failed && failed.code !== 'EPIPE') outputFailed(process.stdout, failed);
   if (code !== undefined) process.exit(code);
+}
+
+/**
+ * Ends the CLI, exit 1, for output that could not be written but by a reader gone (`> /dev/full`,
+ * ENOSPC): one `ERR_CLI_USAGE` line on stderr saying so for stdout (nothing can be said for stderr),
+ * where it was Node's stack trace of the write.
+ */
+function outputFailed(stream: NodeJS.WriteStream, err: NodeJS.ErrnoException): never {
+  if (stream === process.stdout) process.stderr.write(`smkit: ERR_CLI_USAGE: the output could not be written to stdout: it ${pathProblem(err, 'written')}\n`);
+  process.exit(1);
 }
 
 function exitCodeFor(err: unknown): number {

@@ -621,3 +621,23 @@ test('smkit invoke with stdout that cannot be written (> /dev/full, ENOSPC) says
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('stdout that cannot be written (> /dev/full, ENOSPC) is one ERR_CLI_USAGE line and exit 1: smkit --help and --version ended 0 without a word, smkit init with Node\'s stack trace', { timeout: 120_000, skip: !existsSync('/dev/full') }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-full-'));
+  const full = openSync('/dev/full', 'a');
+  try {
+    for (const args of [['--help'], ['--version'], ['package', '--help'], ['init', path.join(dir, 'project')]]) {
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [SMKIT_BIN, ...args], { stdio: ['ignore', full, 'pipe'] });
+        let stderr = '';
+        child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+      assert.deepEqual(result, { code: 1, stderr: usage('the output could not be written to stdout: it cannot be written (ENOSPC)') }, `smkit ${args.join(' ')}`);
+    }
+  } finally {
+    closeSync(full);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
