@@ -39,6 +39,18 @@ export function refuseUrlCredentials(url: URL, who: string, flag?: string): void
   throw new ToolkitError('ERR_CLI_USAGE', `${shown.href} has a user name${url.password === '' ? '' : ' and password'} in it; expected ${expected}`);
 }
 
+/** `text` as an error may show it: a URL's password as `***` (`ftp://me:***@host/`), whatever its scheme. */
+export function urlWithoutPassword(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password === '') return text;
+    url.password = '***';
+    return url.href;
+  } catch {
+    return text;
+  }
+}
+
 /** `value` when it is one of `allowed` (as spelled there), else {@link invalidFlag} listing them and the one meant. */
 export function choiceValue<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { SageMakerHeaders } from '../core/context.js';
 import { isSageMakerName, NEW_SESSION, PRINTABLE_ID_PATTERN, SAGEMAKER_HEADERS, SAGEMAKER_NAME_PATTERN, SESSION_ID_HEADER, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
-import { invalidFlag, refuseUrlCredentials } from '../config/flag-values.js';
+import { invalidFlag, refuseUrlCredentials, urlWithoutPassword } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { eventStreamPayloads } from './event-stream.js';
 
@@ -110,8 +110,9 @@ function httpUrl(text: string, example: string, flag?: string): URL {
     return parsed;
   }
   const hostPort = /^[\w.-]+:\d+(\/|$)/.test(text);
-  if (flag !== undefined) throw invalidFlag(flag, text, `an http:// or https:// URL such as ${hostPort ? `http://${text}` : example}`);
-  throw new ToolkitError('ERR_CLI_USAGE', `${text} is not ${parsed === undefined ? 'a URL' : 'an http:// or https:// URL'}; expected e.g. ${hostPort ? `http://${text}` : example}`);
+  const shown = urlWithoutPassword(text);
+  if (flag !== undefined) throw invalidFlag(flag, shown, `an http:// or https:// URL such as ${hostPort ? `http://${text}` : example}`);
+  throw new ToolkitError('ERR_CLI_USAGE', `${shown} is not ${parsed === undefined ? 'a URL' : 'an http:// or https:// URL'}; expected e.g. ${hostPort ? `http://${text}` : example}`);
 }
 
 /** The URL {@link invokeOnce} posts to. */

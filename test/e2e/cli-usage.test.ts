@@ -50,7 +50,7 @@ const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: stri
   [[...TRANSFORM, '--env', 'FOO', '--model', '/nonexistent-model'], '--env="FOO" is invalid: expected KEY=VALUE, a KEY of letters, digits and _ not starting with a digit.'],
   // --url as smkit invoke's URL: it was not checked, so the job ran and failed every record (Protocol "localhost:" not supported).
   [[...TRANSFORM, '--url', 'localhost:8080'], '--url="localhost:8080" is invalid: expected an http:// or https:// URL of a running container, such as http://localhost:8080.'],
-  [[...TRANSFORM, '--url', 'ftp://h/'], '--url="ftp://h/" is invalid: expected an http:// or https:// URL of a running container, such as http://127.0.0.1:8080.'],
+  [[...TRANSFORM, '--url', 'ftp://me:s3cret@h/'], '--url="ftp://me:***@h/" is invalid: expected an http:// or https:// URL of a running container, such as http://127.0.0.1:8080.'],
   // Sent as Basic auth, where smkit invoke refuses it: refused as there, the password not shown.
   [[...TRANSFORM, '--url', 'http://me:s3cret@127.0.0.1:8080'], '--url="http://me:***@127.0.0.1:8080/" is invalid: expected a URL without a user name or password (smkit local transform sends no credentials: a SageMaker container takes none), such as http://127.0.0.1:8080/.'],
   [[...TRANSFORM, '--timeout', '0', ...URL_FLAG], '--timeout="0" is invalid: expected a number of seconds above 0, at most 3600.'],

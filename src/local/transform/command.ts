@@ -1,6 +1,6 @@
 import { counted } from '../../core/counted.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { checkFolderToCreate, checkPath, decimalNumber, invalidFlag, invalidPath, pairValue, positiveSecondsOption, refuseUrlCredentials, wholeNumberValue } from '../../config/flag-values.js';
+import { checkFolderToCreate, checkPath, decimalNumber, invalidFlag, invalidPath, pairValue, positiveSecondsOption, refuseUrlCredentials, urlWithoutPassword, wholeNumberValue } from '../../config/flag-values.js';
 import { MAX_API_INTEGER } from '../../config/settings.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
 import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
@@ -129,7 +129,7 @@ function transformUrl(text: string): void {
   }
   if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') return refuseUrlCredentials(parsed, 'smkit local transform', '--url');
   const hostPort = /^[\w.-]+:\d+(\/|$)/.test(text);
-  throw invalidFlag('--url', text, `an http:// or https:// URL of a running container, such as ${hostPort ? `http://${text}` : 'http://127.0.0.1:8080'}`);
+  throw invalidFlag('--url', urlWithoutPassword(text), `an http:// or https:// URL of a running container, such as ${hostPort ? `http://${text}` : 'http://127.0.0.1:8080'}`);
 }
 
 /** Runs `smkit local transform`: starts the model (or uses `--url`), transforms, reports. */
