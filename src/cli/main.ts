@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Command, Option } from 'commander';
 import { defaultOnnxRuntimeTelemetryOff } from '../config/onnx-runtime-telemetry.js';
-import { invalidFlag } from '../config/flag-values.js';
+import { invalidFlag, pathProblem } from '../config/flag-values.js';
 import { closestNames } from '../core/closest-name.js';
+import { shellWord } from '../core/shell-word.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { ExitError } from './exit-error.js';
 
@@ -61,6 +62,7 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
   for (const register of await Promise.all((named.length > 0 ? named : COMMANDS).map(([, load]) => load()))) register(program);
   checkRequiredAfterUnknown(program);
   refuseFlagsAsValues(program);
+  refuseShortFlagsWithEquals(program, argv);
   refuseOptionsWithoutTheirFlag(program);
   refuseEmptyValues(program);
   catchOneDashFlags(program, argv);
@@ -122,6 +124,27 @@ function refuseFlagsAsValues(program: Command): void {
       const value = command.getOptionValue(option.attributeName()) as unknown;
       for (const text of Array.isArray(value) ? value : [value]) {
         if (typeof text === 'string' && flags.has(text)) throw invalidFlag(option.long ?? option.flags, text, `a value for ${option.long ?? option.flags} before the next flag, not the flag ${text}`);
+      }
+    }
+  });
+}
+
+/**
+ * A single-letter flag written with `=` (`package m -o=model.tar.gz`, `invoke -f=rows.csv`) is
+ * `ERR_CLI_USAGE` naming the two ways to write it: the parser takes what follows the letter as the
+ * value, `=` included (as getopt does; `--output=x` is the long flag's form), so the archive was
+ * written to a file named `=model.tar.gz` and `-c=text/csv` was sent as the Content-Type `=text/csv`.
+ */
+function refuseShortFlagsWithEquals(program: Command, argv: readonly string[]): void {
+  const end = argv.indexOf('--');
+  const tokens = new Set(argv.slice(2, end < 0 ? undefined : end));
+  program.hook('preAction', (_program, command) => {
+    for (const option of command.options.filter((o) => o.short !== undefined && (o.required || o.optional))) {
+      const value = command.getOptionValue(option.attributeName()) as unknown;
+      for (const text of Array.isArray(value) ? value : [value]) {
+        if (typeof text !== 'string' || !text.startsWith('=') || !tokens.has(`${option.short}${text}`)) continue;
+        const meant = text.length > 1 ? shellWord(text.slice(1)) : '<value>';
+        throw new ToolkitError('ERR_CLI_USAGE', `${option.short}${text} gives ${option.short} the value ${JSON.stringify(text)}, "=" included: write ${option.short} ${meant}, or ${option.long}=${meant}`);
       }
     }
   });
@@ -242,8 +265,34 @@ export async function run(argv: readonly string[]): Promise<number | undefined> 
 export async function main(argv: readonly string[]): Promise<void> {
   // Before any command starts a worker, a thread or a user's code that may load ONNX Runtime.
   defaultOnnxRuntimeTelemetryOff();
+  // A reader of stdout or stderr that has gone (`smkit init x | head -1`, `smkit package m 2>&1 |
+  // head -1`): what is left to print is dropped, as no one reads it, and the command finishes what it
+  // was asked. Unheard, the write's EPIPE was an uncaught error: Node's stack on stderr and exit 1,
+  // after init had made the project, or in the middle of a deployment or a package --verify.
+  // (smkit invoke ends quietly itself when its answer's reader goes.) Other write errors stay fatal,
+  // unless a command listens for them itself: smkit invoke makes stdout's ENOSPC (`> /dev/full`) an
+  // ERR_CLI_USAGE naming it, and this listener, the first, must not end the process before it hears.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && stream.listenerCount('error') === 1) outputFailed(stream, err);
+    });
+  }
   const code = await run(argv);
+  // A write that failed just before the exit (`smkit --help > /dev/full`): its error event would
+  // come after process.exit, so the help or version no one got ended 0 without a word.
+  const failed = process.stdout.errored as NodeJS.ErrnoException | null;
+  if (code !== undefined && failed && failed.code !== 'EPIPE') outputFailed(process.stdout, failed);
   if (code !== undefined) process.exit(code);
+}
+
+/**
+ * Ends the CLI, exit 1, for output that could not be written but by a reader gone (`> /dev/full`,
+ * ENOSPC): one `ERR_CLI_USAGE` line on stderr saying so for stdout (nothing can be said for stderr),
+ * where it was Node's stack trace of the write.
+ */
+function outputFailed(stream: NodeJS.WriteStream, err: NodeJS.ErrnoException): never {
+  if (stream === process.stdout) process.stderr.write(`smkit: ERR_CLI_USAGE: the output could not be written to stdout: it ${pathProblem(err, 'written')}\n`);
+  process.exit(1);
 }
 
 function exitCodeFor(err: unknown): number {

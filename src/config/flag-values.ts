@@ -20,6 +20,37 @@ export function invalidFlag(flag: string, value: string, expected: string, meant
   return new ToolkitError('ERR_CLI_USAGE', `${flag}=${JSON.stringify(value)} is invalid: expected ${expected}.${hint}`, { details: { flag } });
 }
 
+/**
+ * Refuses a URL with a user name or password in it (`http://me:pw@host:8080`), for `who` (`smkit
+ * invoke`), which sends no credentials: a SageMaker container takes none. fetch refused such a URL
+ * (read as "could not reach ...: Is the server running?"), while Node's http and ws sent the pair as
+ * Basic auth, so one URL worked for one command and not the next. The error shows the URL with the
+ * password as `***`, and the URL meant without the credentials. Flagged when `flag` is given.
+ */
+export function refuseUrlCredentials(url: URL, who: string, flag?: string): void {
+  if (url.username === '' && url.password === '') return;
+  const shown = new URL(url.href);
+  if (shown.password !== '') shown.password = '***';
+  const bare = new URL(url.href);
+  bare.username = '';
+  bare.password = '';
+  const expected = `a URL without a user name or password (${who} sends no credentials: a SageMaker container takes none), such as ${bare.href}`;
+  if (flag !== undefined) throw invalidFlag(flag, shown.href, expected);
+  throw new ToolkitError('ERR_CLI_USAGE', `${shown.href} has a user name${url.password === '' ? '' : ' and password'} in it; expected ${expected}`);
+}
+
+/** `text` as an error may show it: a URL's password as `***` (`ftp://me:***@host/`), whatever its scheme. */
+export function urlWithoutPassword(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password === '') return text;
+    url.password = '***';
+    return url.href;
+  } catch {
+    return text;
+  }
+}
+
 /** `value` when it is one of `allowed` (as spelled there), else {@link invalidFlag} listing them and the one meant. */
 export function choiceValue<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;

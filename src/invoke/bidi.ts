@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ToolkitError } from '../errors/catalogue.js';
-import { checkPath, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
+import { checkPath, invalidPath, pathProblem, positiveSecondsOption, refuseUrlCredentials, urlWithoutPassword } from '../config/flag-values.js';
 import { BIDI_PATH } from '../core/bidi-frame.js';
 import { checkHeaderFlag, MAX_INVOKE_SECONDS } from './invoke.js';
 import { stdoutGone, writeOut } from './command.js';
@@ -58,8 +58,10 @@ export function bidiUrl(url: string | undefined, contentType?: string, accept?: 
   }
   // `localhost:8080` parses as a URL of scheme "localhost:".
   if (u === undefined || !['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol)) {
-    throw new ToolkitError('ERR_CLI_USAGE', `--bidi needs an http:// or ws:// URL, not ${text}; expected e.g. http://${/^[\w.-]+:\d+(\/|$)/.test(text) ? text : '127.0.0.1:8080'}`);
+    throw new ToolkitError('ERR_CLI_USAGE', `--bidi needs an http:// or ws:// URL, not ${urlWithoutPassword(text)}; expected e.g. http://${/^[\w.-]+:\d+(\/|$)/.test(text) ? text : '127.0.0.1:8080'}`);
   }
+  // Refused as smkit invoke's other URLs are: ws sent them as Basic auth where fetch refused them.
+  refuseUrlCredentials(u, 'smkit invoke');
   if (u.protocol === 'http:') u.protocol = 'ws:';
   else if (u.protocol === 'https:') u.protocol = 'wss:';
   if (u.pathname === '/' || u.pathname === '') u.pathname = BIDI_PATH;

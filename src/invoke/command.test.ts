@@ -955,3 +955,27 @@ test('smkit invoke --stream --endpoint --session-id NEW_SESSION is a usage error
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke --endpoint with a --front-door URL of a path, a query or a fragment posts to the endpoint path on its path, streamed or not (it was appended after the query: /?x=1/endpoints/...)', async () => {
+  const asked: string[] = [];
+  const server = http.createServer((req, res) => {
+    asked.push(req.url!);
+    req.resume();
+    req.on('end', () => res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"no"}'));
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-front-door-url-'));
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'body.json');
+    writeFileSync(file, '{}');
+    for (const [frontDoor, stream] of [[`${base}/p/?x=1`, false], [`${base}/p/?x=1`, true], [`${base}#top`, false]] as const) {
+      await assert.rejects(invokeCommand(undefined, { file, timeout: '30', endpoint: 'iris', frontDoor, stream, output: path.join(dir, 'out') }), (e: unknown) => isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED');
+    }
+    assert.deepEqual(asked, ['/p/endpoints/iris/invocations?x=1', '/p/endpoints/iris/invocations-response-stream?x=1', '/endpoints/iris/invocations']);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { SageMakerHeaders } from '../core/context.js';
 import { isSageMakerName, NEW_SESSION, PRINTABLE_ID_PATTERN, SAGEMAKER_HEADERS, SAGEMAKER_NAME_PATTERN, SESSION_ID_HEADER, SESSION_ID_MAX_LENGTH, SESSION_ID_PATTERN, STREAM_ACCEPT_HEADER, writeSageMakerHeaders } from '../core/sagemaker-headers.js';
-import { invalidFlag } from '../config/flag-values.js';
+import { invalidFlag, refuseUrlCredentials, urlWithoutPassword } from '../config/flag-values.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { eventStreamPayloads } from './event-stream.js';
 
@@ -104,10 +104,15 @@ function httpUrl(text: string, example: string, flag?: string): URL {
   } catch {
     // named below
   }
-  if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') return parsed;
+  if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') {
+    // fetch refuses a URL with credentials in it, which read as "could not reach ...: Is the server running?".
+    refuseUrlCredentials(parsed, 'smkit invoke', flag);
+    return parsed;
+  }
   const hostPort = /^[\w.-]+:\d+(\/|$)/.test(text);
-  if (flag !== undefined) throw invalidFlag(flag, text, `an http:// or https:// URL such as ${hostPort ? `http://${text}` : example}`);
-  throw new ToolkitError('ERR_CLI_USAGE', `${text} is not ${parsed === undefined ? 'a URL' : 'an http:// or https:// URL'}; expected e.g. ${hostPort ? `http://${text}` : example}`);
+  const shown = urlWithoutPassword(text);
+  if (flag !== undefined) throw invalidFlag(flag, shown, `an http:// or https:// URL such as ${hostPort ? `http://${text}` : example}`);
+  throw new ToolkitError('ERR_CLI_USAGE', `${shown} is not ${parsed === undefined ? 'a URL' : 'an http:// or https:// URL'}; expected e.g. ${hostPort ? `http://${text}` : example}`);
 }
 
 /** The URL {@link invokeOnce} posts to. */
@@ -117,8 +122,12 @@ export function invocationUrl(target: InvocationTarget): string {
     if (!isSageMakerName(target.endpoint)) {
       throw invalidFlag('--endpoint', target.endpoint, 'an endpoint name: 1 to 63 letters, digits and hyphens, starting and ending with a letter or digit');
     }
-    httpUrl(base, 'http://127.0.0.1:8080', '--front-door');
-    return `${base}/endpoints/${target.endpoint}/invocations`;
+    // The path goes on the URL's path: appended to the text, it went after a query or a fragment
+    // (--front-door 'http://h:8080/?x' posted to /?x/endpoints/...; '#x' posted to /).
+    const front = httpUrl(base, 'http://127.0.0.1:8080', '--front-door');
+    front.pathname = `${front.pathname.replace(/\/+$/, '')}/endpoints/${target.endpoint}/invocations`;
+    front.hash = '';
+    return front.toString();
   }
   const parsed = httpUrl(base, 'http://127.0.0.1:8080/invocations');
   if (parsed.pathname === '/' || parsed.pathname === '') parsed.pathname = '/invocations';
@@ -230,7 +239,9 @@ async function errorBodyOf(res: Response): Promise<Buffer> {
 export async function invokeStream(target: InvocationTarget, body: InvocationBody, headers: InvocationHeaders, timeoutMs = 60_000, responseStream = target.endpoint !== undefined): Promise<StreamedInvocation> {
   const plain = invocationUrl(target);
   const eventStream = responseStream && target.endpoint !== undefined;
-  const url = eventStream ? `${plain}-response-stream` : plain;
+  const streamUrl = new URL(plain);
+  streamUrl.pathname += '-response-stream';
+  const url = eventStream ? streamUrl.toString() : plain;
   // InvokeEndpointWithResponseStream carries Accept as X-Amzn-SageMaker-Accept (API_runtime_InvokeEndpointWithResponseStream).
   const h = httpHeaders(headers, eventStream ? STREAM_ACCEPT_HEADER : 'accept');
   // undici sends a stream chunked unless told its length; SageMaker's InvokeEndpoint wants Content-Length.

@@ -268,3 +268,35 @@ test('smkit package counts the files it wrote in words that agree with the numbe
   const counts = lines.flatMap((l) => /^smkit: wrote \S+: (\d+ files?),/.exec(l)?.[1] ?? []);
   assert.deepEqual(counts, ['1 file', '2 files']);
 });
+
+test('smkit package of a handler under another name than inference (--program, SAGEMAKER_PROGRAM) says to serve the archive with SAGEMAKER_PROGRAM set: the archive cannot say which module is the handler', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-program-'));
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  const saved = process.env.SAGEMAKER_PROGRAM;
+  delete process.env.SAGEMAKER_PROGRAM;
+  try {
+    const model = path.join(dir, 'model');
+    await fs.mkdir(path.join(model, 'code'), { recursive: true });
+    await fs.copyFile(path.join(repoRoot(), 'models', 'iris-onnx', 'model.onnx'), path.join(model, 'model.onnx'));
+    await fs.writeFile(path.join(model, 'code', 'handler.mjs'), 'export const outputFn = (p) => JSON.stringify(p);\n');
+    await fs.writeFile(path.join(model, 'code', 'inference.mjs'), 'export const outputFn = (p) => JSON.stringify(p);\n');
+    process.stderr.write = ((chunk: string | Uint8Array) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
+    await packageCommand(model, { output: path.join(dir, 'a.tar.gz'), startupTimeout: '120', program: 'handler.mjs' });
+    const named = lines.splice(0);
+    process.env.SAGEMAKER_PROGRAM = 'handler';
+    await packageCommand(model, { output: path.join(dir, 'b.tar.gz'), startupTimeout: '120' });
+    const fromVariable = lines.splice(0);
+    delete process.env.SAGEMAKER_PROGRAM;
+    await packageCommand(model, { output: path.join(dir, 'c.tar.gz'), startupTimeout: '120' });
+    const note = "smkit: note: the handler is code/handler.mjs, not code/inference.*: serve the archive with SAGEMAKER_PROGRAM=handler in the model's environment, or smkit serve looks for code/inference.* instead\n";
+    assert.ok(named.includes(note), named.join(''));
+    assert.ok(fromVariable.includes(note), fromVariable.join(''));
+    assert.deepEqual(lines.filter((l) => l.includes('note:')), []);
+  } finally {
+    process.stderr.write = write;
+    if (saved === undefined) delete process.env.SAGEMAKER_PROGRAM;
+    else process.env.SAGEMAKER_PROGRAM = saved;
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -101,6 +101,11 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   const r = result.report;
   out(`checked ${modelDir}: ${r.model ? `${r.model.runtime} model ${r.model.file}` : 'no runtime model file'}${r.pipelineFile ? `, pipeline ${r.pipelineFile}` : ''}${r.handlerFile ? `, handler ${r.handlerFile} (${r.hooks.join(', ') || 'no hooks'})` : ', no handler (default handling)'}`);
   for (const w of r.warnings) out(`warning: ${w}`);
+  // The archive cannot say which module is the handler: checked (and verified) under another name,
+  // it is served with default handling, without a word, where SAGEMAKER_PROGRAM is not set.
+  if (r.handlerFile !== undefined && program !== 'inference') {
+    out(`note: the handler is ${r.handlerFile}, not code/inference.*: serve the archive with SAGEMAKER_PROGRAM=${program} in the model's environment, or smkit serve looks for code/inference.* instead`);
+  }
   out(`wrote ${result.outFile}: ${counted(result.entries.filter((e) => !e.endsWith('/')).length, 'file')}, ${counted(result.bytes, 'byte')}, sha256 ${result.sha256}`);
   if (!opts.verify) return;
   out(`verifying: serving ${result.outFile} from a temporary /opt/ml...`);

@@ -36,7 +36,7 @@ test('an ONNX model with a handler passes and lists the hooks', async () => {
 
 test('one *.onnx, model.json and saved_model.pb are found', async () => {
   assert.deepEqual((await check({ 'iris.onnx': 'x' })).model, { runtime: 'onnx', file: 'iris.onnx' });
-  assert.deepEqual((await check({ 'model.json': '{}' })).model, { runtime: 'tfjs', file: 'model.json' });
+  assert.deepEqual((await check({ 'model.json': '{"format": "layers-model", "modelTopology": {"class_name": "Sequential"}}' })).model, { runtime: 'tfjs', file: 'model.json' });
   assert.deepEqual((await check({ 'saved_model.pb': 'x' })).model, { runtime: 'tensorflow', file: 'saved_model.pb' });
 });
 
@@ -293,4 +293,39 @@ test('a misspelt pipeline step, step option, predict key, batching key or top-le
   assert.deepEqual(batching.errors, ['pipeline.yaml: predict[0]:model.onnx: batching.maxsize (did you mean "maxSize"?) is not an option; use maxSize and maxDelayMs']);
   const topLevel = await check({ 'model.onnx': 'x', 'pipeline.yaml': 'predict:\n  - model: model.onnx\npostproces:\n  - softmax: {}\n' });
   assert.deepEqual(topLevel.errors, ['pipeline.yaml: unknown top-level key(s) postproces (did you mean "postprocess"?); allowed: version, preprocess, predict, postprocess']);
+});
+
+test('models of two runtimes, or several .onnx beside a model.json, without a pipeline file fail as smkit serve fails them (ERR_MODEL_DIR); a modelFn or a pipeline file picks', async () => {
+  const tfjs = JSON.stringify({ format: 'layers-model', modelTopology: { class_name: 'Sequential', config: { layers: [] } }, weightsManifest: [] });
+  const both = await check({ 'model.onnx': 'x', 'model.json': tfjs });
+  assert.equal(both.ok, false);
+  assert.match(both.errors.join(), /holds models for several runtimes \(onnx: .*model\.onnx; tfjs: .*model\.json\); add a pipeline file/);
+  const severalOnnx = await check({ 'a.onnx': 'x', 'b.onnx': 'y', 'model.json': tfjs });
+  assert.match(severalOnnx.errors.join(), /holds several ONNX models \(a\.onnx, b\.onnx\)/);
+  assert.deepEqual((await check({ 'model.onnx': 'x', 'model.json': tfjs, 'code/inference.mjs': 'export const modelFn = () => ({});\nexport const predictFn = (x) => x;' })).errors, []);
+  assert.deepEqual((await check({ 'model.onnx': 'x', 'model.json': tfjs, 'pipeline.yaml': 'predict:\n  - model: model.onnx\n' })).errors, []);
+  // A model.json of something else (a config file) beside model.onnx is no TF.js model: nothing to choose.
+  assert.deepEqual((await check({ 'model.onnx': 'x', 'model.json': '{"labels": ["a"]}' })).errors, []);
+});
+
+test('a model.json that is no TF.js model (a config file) is no model, as smkit serve finds none (ERR_MODEL_NOT_FOUND): the error says why; one that is not JSON is named', async () => {
+  const config = await check({ 'model.json': '{"labels": ["a", "b"]}' });
+  assert.equal(config.model, undefined);
+  assert.equal(config.ok, false);
+  assert.match(config.errors.join(), /no model found in .*\(the model\.json here is not a TF\.js model: it has no modelTopology of a layers or a graph model\)/);
+  // A handler that does the work itself needs none, as in smkit serve.
+  const handled = await check({ 'model.json': '{}', 'code/inference.mjs': 'export const predictFn = (x) => x;' });
+  assert.deepEqual(handled.errors, []);
+  assert.match(handled.warnings.join(), /no model file or pipeline file/);
+  assert.match((await check({ 'model.json': '{not json' })).errors.join(), /model\.json/);
+});
+
+test('a model.json that is not JSON beside model.onnx (or the one *.onnx), no pipeline file and no modelFn, fails as smkit serve fails it (ERR_MODEL_LOAD: its TF.js runtime reads the file to tell a model), not packed as an ONNX model', async () => {
+  for (const onnx of ['model.onnx', 'iris.onnx']) {
+    const r = await check({ [onnx]: 'x', 'model.json': '{"labels": [' });
+    assert.equal(r.ok, false, onnx);
+    assert.match(r.errors.join('\n'), /model\.json is not valid JSON/, onnx);
+  }
+  // A modelFn loads the model itself: serve asks no runtime, so neither does the check.
+  assert.deepEqual((await check({ 'model.onnx': 'x', 'model.json': '{"labels": [', 'code/inference.mjs': 'export const modelFn = () => ({});\nexport const predictFn = (x) => x;' })).errors, []);
 });

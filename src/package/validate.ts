@@ -74,7 +74,12 @@ async function findRuntimeModel(dir: string, report: ModelDirReport): Promise<st
     report.model = { runtime: 'onnx', file: onnx[0]! };
     return onnx;
   }
-  if (await isFile(path.join(dir, 'model.json'))) {
+  // As smkit serve finds one: a model.json that is no TF.js model (a config file) is not taken for one.
+  const tfjs = await isFile(path.join(dir, 'model.json')) ? await createDefaultRuntimes().get('tfjs').detect(dir).catch((err: unknown) => {
+    report.errors.push((err as Error).message);
+    return undefined;
+  }) : undefined;
+  if (tfjs !== undefined && path.basename(tfjs) === 'model.json') {
     report.model = { runtime: 'tfjs', file: 'model.json' };
     return onnx;
   }
@@ -242,9 +247,21 @@ export async function validateModelDir(dir: string, options: ValidateOptions = {
       report.warnings.push('no model file or pipeline file: the handler (modelFn, predictFn or transformFn) must provide the model itself');
     } else {
       report.errors.push(
-        `no model found in ${dir}: add model.onnx (or one *.onnx), a TF.js model.json, a TensorFlow saved_model.pb, or a pipeline file (${PIPELINE_FILE_NAMES.join(', ')}); or export modelFn/transformFn from the handler${await createDefaultRuntimes().nestedModelHint(root)}`,
+        `no model found in ${dir}: add model.onnx (or one *.onnx), a TF.js model.json, a TensorFlow saved_model.pb, or a pipeline file (${PIPELINE_FILE_NAMES.join(', ')}); or export modelFn/transformFn from the handler${await isFile(path.join(root, 'model.json')) ? ' (the model.json here is not a TF.js model: it has no modelTopology of a layers or a graph model)' : ''}${await createDefaultRuntimes().nestedModelHint(root)}`,
       );
     }
+  }
+  // What smkit serve loads without a pipeline file or a modelFn: the one model the runtimes find
+  // (ERR_MODEL_DIR for an ONNX model beside a TF.js one, or several .onnx beside a model.json;
+  // ERR_MODEL_LOAD for a model.json beside model.onnx that cannot be read or is not JSON, which
+  // serve's TF.js runtime reads to tell whether it is a model: the ONNX model found first did not
+  // spare it that).
+  if (report.model && !report.pipelineFile && !report.hooks.includes('modelFn') && (report.handlerFile === undefined || (options.importHandler ?? true)) && !report.errors.some((e) => /pipeline|\.ya?ml|\.json/.test(e))) {
+    const problem = await createDefaultRuntimes().detect(root).then(
+      () => undefined,
+      (err: unknown) => (isToolkitError(err) && (err.code === 'ERR_MODEL_DIR' || err.code === 'ERR_MODEL_LOAD') ? err.message : undefined),
+    );
+    if (problem !== undefined) report.errors.push(problem);
   }
   report.ok = report.errors.length === 0;
   return report;

@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +48,11 @@ const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: stri
   [[...TRANSFORM, '--retries', '9', ...URL_FLAG], '--retries="9" is invalid: expected a whole number from 0 to 3.'],
   // Before "starting <model>" is printed.
   [[...TRANSFORM, '--env', 'FOO', '--model', '/nonexistent-model'], '--env="FOO" is invalid: expected KEY=VALUE, a KEY of letters, digits and _ not starting with a digit.'],
+  // --url as smkit invoke's URL: it was not checked, so the job ran and failed every record (Protocol "localhost:" not supported).
+  [[...TRANSFORM, '--url', 'localhost:8080'], '--url="localhost:8080" is invalid: expected an http:// or https:// URL of a running container, such as http://localhost:8080.'],
+  [[...TRANSFORM, '--url', 'ftp://me:s3cret@h/'], '--url="ftp://me:***@h/" is invalid: expected an http:// or https:// URL of a running container, such as http://127.0.0.1:8080.'],
+  // Sent as Basic auth, where smkit invoke refuses it: refused as there, the password not shown.
+  [[...TRANSFORM, '--url', 'http://me:s3cret@127.0.0.1:8080'], '--url="http://me:***@127.0.0.1:8080/" is invalid: expected a URL without a user name or password (smkit local transform sends no credentials: a SageMaker container takes none), such as http://127.0.0.1:8080/.'],
   [[...TRANSFORM, '--timeout', '0', ...URL_FLAG], '--timeout="0" is invalid: expected a number of seconds above 0, at most 3600.'],
   [['local', 'train', '--code', '/nonexistent', '--channel', 'train'], '--channel="train" is invalid: expected NAME=PATH, a channel name and a local folder or file.'],
   [['local', 'train', '--code', '/nonexistent', '--hp', '=1'], '--hp="=1" is invalid: expected NAME=VALUE.'],
@@ -318,6 +326,24 @@ test('a flag of several letters typed with one dash names the flag meant, whethe
   assert.deepEqual(await smkit(['invoke', '--file', 'rows.csv', 'http://127.0.0.1:9', '-verbose']), { code: 1, stderr: usage('-verbose has one dash, so it was read as single-letter flags: did you mean --verbose?') });
 });
 
+test('a single-letter flag written with = (-o=model.tar.gz) is ERR_CLI_USAGE naming both ways to write it, not the value with "=" in front (an archive named =model.tar.gz)', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-short-equals-'));
+  try {
+    const archive = path.join(dir, 'model.tar.gz');
+    assert.deepEqual(await smkit(['package', IRIS, `-o=${archive}`]), { code: 1, stderr: usage(`-o=${archive} gives -o the value "=${archive}", "=" included: write -o ${archive}, or --output=${archive}`) });
+    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(await smkit(['invoke', '-c=text/csv; header=present', ...BODY, 'http://127.0.0.1:9']), {
+      code: 1,
+      stderr: usage(`-c=text/csv; header=present gives -c the value "=text/csv; header=present", "=" included: write -c 'text/csv; header=present', or --content-type='text/csv; header=present'`),
+    });
+    assert.deepEqual(await smkit(['invoke', '-f=', 'http://127.0.0.1:9']), { code: 1, stderr: usage('-f= gives -f the value "=", "=" included: write -f <value>, or --file=<value>') });
+    // The value of a flag written apart, or after the long flag's "=", may start with "=" (a file named so).
+    assert.deepEqual(await smkit(['invoke', '-f', '=rows.csv', 'http://127.0.0.1:9']), { code: 1, stderr: usage(`--file="=rows.csv" is invalid: expected the request body, a file; ${path.resolve('=rows.csv')} does not exist.`) });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('smkit help <command> <subcommand> prints the subcommand\'s help, as smkit <command> <subcommand> --help does', async () => {
   let stdout = '';
   const write = process.stdout.write;
@@ -539,5 +565,80 @@ test('smkit local transform with input files of which one\'s output would be a f
     assert.equal(existsSync(path.join(dir, 'out')), false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a reader of stdout or stderr that has gone (| head -1) drops the rest of the output: smkit init and smkit package finish and exit 0, without an EPIPE stack', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-epipe-'));
+  /** `smkit <args>` with its stdout or stderr a pipe whose reading end is closed before it starts writing. */
+  const closed = (args: readonly string[], which: 'stdout' | 'stderr'): Promise<{ code: number | null; said: string }> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [SMKIT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child[which].destroy();
+      let said = '';
+      child[which === 'stdout' ? 'stderr' : 'stdout'].on('data', (chunk: Buffer) => (said += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, said }));
+    });
+  try {
+    const project = path.join(dir, 'project');
+    const init = await closed(['init', project], 'stdout');
+    assert.deepEqual(init, { code: 0, said: '' });
+    assert.ok(existsSync(path.join(project, 'model', 'code', 'inference.mjs')));
+    const archive = path.join(dir, 'model.tar.gz');
+    assert.deepEqual(await closed(['package', IRIS, '-o', archive], 'stderr'), { code: 0, said: '' });
+    assert.ok(existsSync(archive));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit invoke with stdout that cannot be written (> /dev/full, ENOSPC) says so in one ERR_CLI_USAGE line and exits 1: the CLI\'s EPIPE listener does not end the process first with a stack', { timeout: 120_000, skip: !existsSync('/dev/full') }, async () => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('[1]'));
+  });
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-enospc-'));
+  const full = openSync('/dev/full', 'a');
+  try {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'body.json');
+    writeFileSync(file, '[1]');
+    for (const stream of [[], ['--stream']]) {
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [SMKIT_BIN, 'invoke', url, '--file', file, ...stream], { stdio: ['ignore', full, 'pipe'] });
+        let stderr = '';
+        child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+      assert.deepEqual(result, { code: 1, stderr: usage('the answer could not be written to stdout: it cannot be written (ENOSPC)') }, `smkit invoke ${stream.join(' ')}`);
+    }
+  } finally {
+    closeSync(full);
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('stdout that cannot be written (> /dev/full, ENOSPC) is one ERR_CLI_USAGE line and exit 1: smkit --help and --version ended 0 without a word, smkit init with Node\'s stack trace', { timeout: 120_000, skip: !existsSync('/dev/full') }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-full-'));
+  const full = openSync('/dev/full', 'a');
+  try {
+    for (const args of [['--help'], ['--version'], ['package', '--help'], ['init', path.join(dir, 'project')]]) {
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [SMKIT_BIN, ...args], { stdio: ['ignore', full, 'pipe'] });
+        let stderr = '';
+        child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+      assert.deepEqual(result, { code: 1, stderr: usage('the output could not be written to stdout: it cannot be written (ENOSPC)') }, `smkit ${args.join(' ')}`);
+    }
+  } finally {
+    closeSync(full);
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -1,6 +1,6 @@
 import { counted } from '../../core/counted.js';
 import { ToolkitError } from '../../errors/catalogue.js';
-import { checkFolderToCreate, checkPath, decimalNumber, invalidFlag, invalidPath, pairValue, positiveSecondsOption, wholeNumberValue } from '../../config/flag-values.js';
+import { checkFolderToCreate, checkPath, decimalNumber, invalidFlag, invalidPath, pairValue, positiveSecondsOption, refuseUrlCredentials, urlWithoutPassword, wholeNumberValue } from '../../config/flag-values.js';
 import { MAX_API_INTEGER } from '../../config/settings.js';
 import { compileDataProcessing, parseJsonPath, type DataProcessing } from './data-processing.js';
 import { MAX_PAYLOAD_MB, parseBatchStrategy, type ExecutionParameters } from './parameters.js';
@@ -114,11 +114,30 @@ async function progressBar(enabled: boolean): Promise<TransformProgress | undefi
   };
 }
 
+/**
+ * Checks `--url` before anything is read or written: an http:// or https:// URL without a user name
+ * or password. Unchecked, `localhost:8080`, `ftp://...` or a typo ran the job, failed every record
+ * ("Protocol "localhost:" not supported") and wrote the .failed files; and `http://me:pw@host`
+ * was sent as Basic auth, where smkit invoke refuses that URL.
+ */
+function transformUrl(text: string): void {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(text);
+  } catch {
+    // named below
+  }
+  if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') return refuseUrlCredentials(parsed, 'smkit local transform', '--url');
+  const hostPort = /^[\w.-]+:\d+(\/|$)/.test(text);
+  throw invalidFlag('--url', urlWithoutPassword(text), `an http:// or https:// URL of a running container, such as ${hostPort ? `http://${text}` : 'http://127.0.0.1:8080'}`);
+}
+
 /** Runs `smkit local transform`: starts the model (or uses `--url`), transforms, reports. */
 export async function localTransform(opts: LocalTransformOptions): Promise<TransformSummary> {
   if ((opts.model === undefined) === (opts.url === undefined)) {
     throw new ToolkitError('ERR_CLI_USAGE', 'give exactly one of --model <dir|model.tar.gz> (smkit starts it) or --url http://host:port (a running container)');
   }
+  if (opts.url !== undefined) transformUrl(opts.url);
   const parameters = flagParameters(opts);
   const dataProcessing: DataProcessing = {
     ...(opts.inputFilter !== undefined ? { inputFilter: opts.inputFilter } : {}),
