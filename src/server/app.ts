@@ -117,7 +117,16 @@ const ALLOWED_METHODS = {
 function methodNotAllowed(req: IncomingMessage, res: ServerResponse, path: string, route: keyof typeof ALLOWED_METHODS): ToolkitError {
   const allow = ALLOWED_METHODS[route];
   res.setHeader('Allow', allow);
-  return new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; it takes ${allow}`);
+  return new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${asForGet(req.method)} is not allowed on ${path}; it takes ${allow}`);
+}
+
+/**
+ * The method to name in an error message: GET for HEAD. The answer to HEAD carries the
+ * Content-Length of the body GET would get (RFC 9110 §8.6 forbids any other), so that body must
+ * not differ by the method's name.
+ */
+function asForGet(method: string | undefined): string | undefined {
+  return method === 'HEAD' ? 'GET' : method;
 }
 
 /** Whether a request's headers announce a body (RFC 9112 §6.3): a Transfer-Encoding, or a Content-Length other than 0. */
@@ -139,7 +148,7 @@ function upgradeRequired(req: IncomingMessage, res: ServerResponse): ToolkitErro
 }
 
 function noRoute(method: string | undefined, path: string): ToolkitError {
-  return new ToolkitError('ERR_NOT_FOUND', `no route ${method} ${path}; the container serves GET /ping, POST /invocations, GET /execution-parameters, GET /metrics and (multi-model) /models`);
+  return new ToolkitError('ERR_NOT_FOUND', `no route ${asForGet(method)} ${path}; the container serves GET /ping, POST /invocations, GET /execution-parameters, GET /metrics and (multi-model) /models`);
 }
 
 /** The CommonJS packages of the rarer routes, and what they load at once. */

@@ -859,6 +859,33 @@ describe('hostile input against the HTTP front', () => {
     await ping();
   });
 
+  test('HEAD gets the status and the Content-Length GET gets on every route, refusals included (RFC 9110 §8.6)', async () => {
+    const paths = ['/ping', '/execution-parameters', '/invocations', '/nope', '/models', '/models/x', '/models/x/invoke', '/models/%2e%2e/x', '/a%00b', '/ping/'];
+    const head = (method: string, target: string) =>
+      new Promise<{ status: number; length: string | undefined; body: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method, path: target, agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('latin1');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, length: res.headers['content-length'], body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const check = async (target: string) => {
+      const [got, headed] = [await head('GET', target), await head('HEAD', target)];
+      assert.equal(headed.status, got.status, target);
+      assert.equal(headed.body, '', target);
+      if (headed.length !== undefined) assert.equal(Number(headed.length), Buffer.byteLength(got.body, 'latin1'), `${target}: HEAD says ${headed.length}, GET sent ${got.body}`);
+    };
+    for (const target of paths) await check(target);
+    await fc.assert(
+      fc.asyncProperty(fc.stringMatching(/^\/[a-zA-Z0-9._~%\/-]{0,40}$/), (target) => check(target)),
+      { numRuns: 40 },
+    );
+    await ping();
+  });
+
   test('OPTIONS * is answered as the no-op it is, with the methods the server takes; another method with * is a 400', async () => {
     const text = await sendRaw('OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     const [options, get] = text.split(/(?=HTTP\/1\.1 )/);
