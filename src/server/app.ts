@@ -778,6 +778,17 @@ export function createApp({
     // itself, through answerClientError: answering here first would leave nothing to answer with.)
     const te = req.headers['transfer-encoding'];
     if (te !== undefined && te.toLowerCase() !== 'chunked' && /,\s*chunked\s*$/i.test(te)) {
+      // Only empty elements before it (",chunked", or an empty Transfer-Encoding line before a
+      // chunked one): the list means chunked (RFC 9110 §5.6.1), but proxies and servers that
+      // take only the exact word read another length, the shape of request smuggling. A 400
+      // and a closed connection, as for "chunked, chunked", instead of reading the body.
+      if (te.split(',').every((coding, i, all) => (i === all.length - 1 ? true : coding.trim() === ''))) {
+        return sendError(
+          new ToolkitError('ERR_BAD_REQUEST', `Transfer-Encoding "${excerpt(te)}" has empty list elements: send Transfer-Encoding: chunked alone (once), or a Content-Length`),
+          req,
+          res,
+        );
+      }
       return sendError(
         new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Transfer-Encoding "${excerpt(te)}" is not supported: send the body plain or chunked, compressed with Content-Encoding if you like`),
         req,
