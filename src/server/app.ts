@@ -84,6 +84,13 @@ const SERVER_READY: ServerReadiness = { ready: true };
  */
 const REFUSAL_CODES: ReadonlySet<string> = new Set(['ERR_TIMEOUT', 'ERR_NOT_READY', 'ERR_SHUTTING_DOWN', 'ERR_INSUFFICIENT_RESOURCES', 'ERR_TOO_MANY_SESSIONS', 'ERR_SERVER_BUSY']);
 
+/**
+ * Of {@link REFUSAL_CODES}, those logged at warn, not error: the server doing what it should
+ * (draining after SIGTERM, loading, shedding load), which alerts on error lines must not page for.
+ * A timeout stays an error: a model slower than the limit is worth a look.
+ */
+const WARN_REFUSAL_CODES: ReadonlySet<string> = new Set([...REFUSAL_CODES].filter((code) => code !== 'ERR_TIMEOUT'));
+
 /** The headers an answer in a session may carry. */
 const SESSION_RESPONSE_HEADERS = [SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, CLOSED_SESSION_ID_HEADER] as const;
 
@@ -294,7 +301,7 @@ export function createApp({
     if (verbose || errorLines.admit(error.code)) {
       const withStack = verbose || (error.status >= 500 && !REFUSAL_CODES.has(error.code));
       const logged = { requestId, code: error.code, status: error.status, path: req.url, ...(withStack ? { err: error } : {}) };
-      if (error.status >= 500) log.error(logged, error.message);
+      if (error.status >= 500 && !WARN_REFUSAL_CODES.has(error.code)) log.error(logged, error.message);
       else log.warn(logged, error.message);
     }
     if (res.headersSent) {
