@@ -8,7 +8,7 @@ import net, { type ListenOptions } from 'node:net';
 import type { Settings } from '../config/settings.js';
 import path from 'node:path';
 import type { ServerLogger } from '../logging/server-logger.js';
-import { isToolkitError, type ToolkitError } from '../errors/catalogue.js';
+import { ERROR_CATALOGUE, isToolkitError, ToolkitError, type ErrorCode } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import type { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
@@ -37,20 +37,24 @@ import { holdMessagesUntil, isToWorker, sendToPrimary, unreachable, type ToWorke
 import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER, listenersOfOthers, serverProcesses } from './connection-balancing.js';
 import { heartbeatMs } from './worker-watchdog.js';
 
-const metricsWaiters = new Map<number, (text: string) => void>();
+const metricsWaiters = new Map<number, (msg: Extract<ToWorker, { type: 'metrics-response' }>) => void>();
 let nextMetricsRequest = 1;
 
-/** Every worker's metrics, aggregated by the primary (see cluster-metrics.ts). */
+/** Every worker's metrics, aggregated by the primary (see cluster-metrics.ts); rejects with the primary's error when it could not collect them. */
 function askPrimaryForMetrics(): Promise<string> {
   const id = nextMetricsRequest++;
-  return new Promise((resolve) => {
-    metricsWaiters.set(id, resolve);
+  return new Promise((resolve, reject) => {
+    metricsWaiters.set(id, ({ text, error }) => {
+      if (error === undefined) return resolve(text);
+      const code = Object.hasOwn(ERROR_CATALOGUE, error.code) ? (error.code as ErrorCode) : 'ERR_INTERNAL';
+      reject(new ToolkitError(code, error.message));
+    });
     sendToPrimary({ type: 'metrics-request', id });
   });
 }
 
 function onMetricsResponse(msg: Extract<ToWorker, { type: 'metrics-response' }>): void {
-  metricsWaiters.get(msg.id)?.(msg.text);
+  metricsWaiters.get(msg.id)?.(msg);
   metricsWaiters.delete(msg.id);
 }
 

@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config/settings.js';
 import { misspeltSmkitVariableWarnings } from '../core/smkit-variables.js';
-import { ToolkitError } from '../errors/catalogue.js';
+import { isToolkitError, ToolkitError } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import { isToPrimary, sendToWorker, unreachable, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { ConnectionCensus } from './connection-rebalancing.js';
@@ -333,7 +333,12 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         case 'metrics-request': {
           const answer = (text: string) => sendToWorker(worker, { type: 'metrics-response', id: msg.id, text });
           if (!clusterMetrics) return void answer('# metrics are off (SMKIT_METRICS=false)\n');
-          clusterMetrics().then(answer, (err: unknown) => answer(`# metrics unavailable: ${(err as Error).message}\n`));
+          // A failure is the scrape's error (503 ERR_SERVER_BUSY without descriptors to load the
+          // library): a 200 of a comment alone read to Prometheus as a good scrape with no series.
+          clusterMetrics().then(answer, (err: unknown) => {
+            const failure = isToolkitError(err) && err.code !== 'ERR_INTERNAL' ? err : new ToolkitError('ERR_INTERNAL', `the metrics of the worker processes could not be collected: ${err instanceof Error ? err.message : String(err)}`);
+            sendToWorker(worker, { type: 'metrics-response', id: msg.id, text: '', error: { code: failure.code, message: failure.message } });
+          });
           return;
         }
         case 'metrics-report':
