@@ -40,8 +40,28 @@ import { heartbeatMs } from './worker-watchdog.js';
 const metricsWaiters = new Map<number, (msg: Extract<ToWorker, { type: 'metrics-response' }>) => void>();
 let nextMetricsRequest = 1;
 
-/** Every worker's metrics, aggregated by the primary (see cluster-metrics.ts); rejects with the primary's error when it could not collect them. */
+/** The scrape the primary is answering now, which the scrapes that arrive meanwhile share. */
+let metricsInFlight: Promise<string> | undefined;
+
+/**
+ * Every worker's metrics, aggregated by the primary (see cluster-metrics.ts); rejects with the
+ * primary's error when it could not collect them. Scrapes that arrive while one is under way get
+ * its answer: Node hands a handler every request pipelined on a connection at once, and a client
+ * that pipelined 20 000 GET /metrics without reading had the primary gather 20 000 times over (600
+ * MB, /ping unanswered for 20 s).
+ */
 function askPrimaryForMetrics(): Promise<string> {
+  if (metricsInFlight) return metricsInFlight;
+  const asked = askPrimaryOnce();
+  metricsInFlight = asked;
+  const clear = () => {
+    if (metricsInFlight === asked) metricsInFlight = undefined;
+  };
+  asked.then(clear, clear);
+  return asked;
+}
+
+function askPrimaryOnce(): Promise<string> {
   const id = nextMetricsRequest++;
   return new Promise((resolve, reject) => {
     metricsWaiters.set(id, ({ text, error }) => {

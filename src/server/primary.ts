@@ -237,10 +237,22 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         // send() says false for a long backlog too, when the message still goes: only a closed channel is no answer.
         ask: (id: number) => (sendToWorker(w, { type: 'metrics-collect', id }), w.isConnected()),
       }));
+  const collectMetrics = async () => {
+    const workers = await (await aggregator()).scrape(metricsWorkers());
+    return mme ? `${workers === '' || workers.endsWith('\n') ? workers : `${workers}\n`}${mme.metricsText()}` : workers;
+  };
+  /** The collection under way, which the workers' scrapes that arrive meanwhile share (see askPrimaryForMetrics in http-worker.ts). */
+  let collecting: Promise<string> | undefined;
   const clusterMetrics = settings.metrics
-    ? async () => {
-        const workers = await (await aggregator()).scrape(metricsWorkers());
-        return mme ? `${workers === '' || workers.endsWith('\n') ? workers : `${workers}\n`}${mme.metricsText()}` : workers;
+    ? () => {
+        if (collecting) return collecting;
+        const started = collectMetrics();
+        collecting = started;
+        const clear = () => {
+          if (collecting === started) collecting = undefined;
+        };
+        started.then(clear, clear);
+        return started;
       }
     : undefined;
   // Workers that have their configuration: only they can apply model loads (earlier messages are lost).
