@@ -936,6 +936,8 @@ describe('hostile input against the HTTP front', () => {
       // 3000 short headers: over the 16 KB before Node's count of 2000 lines.
       [`GET /ping HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 3000 }, (_, i) => `a${i}: b\r\n`).join('')}\r\n`, 431, 'ERR_HEADERS_TOO_LARGE', /16 KB/],
       [`GET /ping HTTP/1.1\r\nHost: x\r\nX: ${'a'.repeat(1024 * 1024)}\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE', /16 KB/],
+      // A URL past the limit: the message says the URL counts, not only the headers the client sent.
+      [`GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE', /its URL included.*send data in the body, not in the URL/],
     ];
     for (const [raw, status, code, message] of refused) {
       // The server may close while a megabyte of header is still being written (a reset): read what came.
