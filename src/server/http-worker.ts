@@ -36,30 +36,20 @@ import { leavingError } from './draining.js';
 import { holdMessagesUntil, isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER, listenersOfOthers, serverProcesses } from './connection-balancing.js';
 import { heartbeatMs } from './worker-watchdog.js';
+import { freshShare } from '../core/fresh-share.js';
 
 const metricsWaiters = new Map<number, (msg: Extract<ToWorker, { type: 'metrics-response' }>) => void>();
 let nextMetricsRequest = 1;
 
-/** The scrape the primary is answering now, which the scrapes that arrive meanwhile share. */
-let metricsInFlight: Promise<string> | undefined;
-
 /**
  * Every worker's metrics, aggregated by the primary (see cluster-metrics.ts); rejects with the
- * primary's error when it could not collect them. Scrapes that arrive while one is under way get
- * its answer: Node hands a handler every request pipelined on a connection at once, and a client
- * that pipelined 20 000 GET /metrics without reading had the primary gather 20 000 times over (600
- * MB, /ping unanswered for 20 s).
+ * primary's error when it could not collect them. Scrapes that arrive while one is under way share
+ * the next one (see freshShare): Node hands a handler every request pipelined on a connection at
+ * once, and a client that pipelined 20 000 GET /metrics without reading had the primary gather
+ * 20 000 times over (600 MB, /ping unanswered for 20 s). Sharing the one under way instead would
+ * answer a scrape with counts taken before it came (a request answered just before it missing).
  */
-function askPrimaryForMetrics(): Promise<string> {
-  if (metricsInFlight) return metricsInFlight;
-  const asked = askPrimaryOnce();
-  metricsInFlight = asked;
-  const clear = () => {
-    if (metricsInFlight === asked) metricsInFlight = undefined;
-  };
-  asked.then(clear, clear);
-  return asked;
-}
+const askPrimaryForMetrics = freshShare(askPrimaryOnce);
 
 function askPrimaryOnce(): Promise<string> {
   const id = nextMetricsRequest++;

@@ -7,6 +7,7 @@ import { isToolkitError, ToolkitError } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import { isToPrimary, sendToWorker, unreachable, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { ConnectionCensus } from './connection-rebalancing.js';
+import { freshShare } from '../core/fresh-share.js';
 import { StreamSlotCounter } from './bidi/stream-slots.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
@@ -241,19 +242,10 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
     const workers = await (await aggregator()).scrape(metricsWorkers());
     return mme ? `${workers === '' || workers.endsWith('\n') ? workers : `${workers}\n`}${mme.metricsText()}` : workers;
   };
-  /** The collection under way, which the workers' scrapes that arrive meanwhile share (see askPrimaryForMetrics in http-worker.ts). */
-  let collecting: Promise<string> | undefined;
+  // Scrapes from the workers that arrive while a collection is under way share the next one, which
+  // begins after they came (see askPrimaryForMetrics in http-worker.ts).
   const clusterMetrics = settings.metrics
-    ? () => {
-        if (collecting) return collecting;
-        const started = collectMetrics();
-        collecting = started;
-        const clear = () => {
-          if (collecting === started) collecting = undefined;
-        };
-        started.then(clear, clear);
-        return started;
-      }
+    ? freshShare(collectMetrics)
     : undefined;
   // Workers that have their configuration: only they can apply model loads (earlier messages are lost).
   const configured = new Set<number>();
