@@ -2,7 +2,7 @@
  * A cluster worker process: one HTTP front (express) plus one inference thread. The primary sends
  * its configuration over IPC, and `shutdown` on SIGTERM.
  */
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import net, { type ListenOptions } from 'node:net';
 import type { Settings } from '../config/settings.js';
@@ -24,10 +24,10 @@ import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD, EXIT_RELOAD_FAILED, EXIT_
 import { loadFailureReason } from './load-failure.js';
 import { logUnhandledRejections } from './unhandled-rejection.js';
 import { continueWithinLimit } from './body-reader.js';
-import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect, answerOnSocket, limitHeaderLines } from './respond.js';
+import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect, answerOnSocket, limitHeaderLines, sendJson } from './respond.js';
 import { setServeTimeouts } from './request-timeout.js';
 import { isOutOfDescriptors, retryingLoad } from '../core/retrying-load.js';
-import { trackConnections } from './connection-drain.js';
+import { MAX_REQUESTS_IN_FLIGHT, trackConnections } from './connection-drain.js';
 import { isRefusedConnection, limitConnectionsToFileLimit } from './connection-limit.js';
 import { ConnectionShedder } from './connection-rebalancing.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
@@ -37,6 +37,22 @@ import { holdMessagesUntil, isToWorker, sendToPrimary, unreachable, type ToWorke
 import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER, listenersOfOthers, serverProcesses } from './connection-balancing.js';
 import { heartbeatMs } from './worker-watchdog.js';
 import { freshShare } from '../core/fresh-share.js';
+
+/**
+ * The answer to a request past {@link MAX_REQUESTS_IN_FLIGHT} on its connection (a client that
+ * pipelines without reading the answers): a 503 at once, its body discarded, nothing else done, so
+ * that a connection costs at most the one read of requests parsed, not their model runs. The
+ * connection stays open (closing it with requests of the client unread would reset it, and lose
+ * the answers before). Not logged: there could be hundreds at once.
+ */
+function refusePipelined(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  res.setHeader('Retry-After', '1');
+  sendJson(res, 503, {
+    code: 'ERR_SERVER_BUSY' satisfies ErrorCode,
+    message: `more than ${MAX_REQUESTS_IN_FLIGHT} requests pipelined on this connection were waiting for their answers; read the answers before sending more requests, or open more connections`,
+  });
+}
 
 const metricsWaiters = new Map<number, (msg: Extract<ToWorker, { type: 'metrics-response' }>) => void>();
 let nextMetricsRequest = 1;
@@ -181,7 +197,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   const listener: RequestListener = (req, res) => {
     // Answered 503 on arrival, past the connections the file descriptor limit leaves room for.
     if (isRefusedConnection(req.socket)) return;
-    connections.onRequest(req, res);
+    if (!connections.onRequest(req, res)) return refusePipelined(req, res);
     models?.track(req, res);
     shedder?.onRequest(req, res);
     app(req, res);
