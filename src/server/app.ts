@@ -850,7 +850,7 @@ export function createApp({
     // The asterisk form names the server as a whole, and only OPTIONS takes it: a no-op that a
     // client may send to check the server (RFC 9110 §9.3.7, RFC 9112 §3.2.4). It is not a path to look up.
     if (path === '*') {
-      if (req.method !== 'OPTIONS') return sendError(new ToolkitError('ERR_BAD_REQUEST', `${req.method} * is not a request: the * target is for OPTIONS only; name a path, as in GET /ping`), req, res);
+      if (req.method !== 'OPTIONS') return sendError(new ToolkitError('ERR_BAD_REQUEST', `${asForGet(req.method)} * is not a request: the * target is for OPTIONS only; name a path, as in GET /ping`), req, res);
       res.writeHead(200, { Allow: serverMethods, 'Content-Length': 0 });
       return void res.end();
     }

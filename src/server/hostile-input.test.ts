@@ -864,7 +864,7 @@ describe('hostile input against the HTTP front', () => {
   });
 
   test('HEAD gets the status and the Content-Length GET gets on every route, refusals included (RFC 9110 §8.6)', async () => {
-    const paths = ['/ping', '/execution-parameters', '/invocations', '/nope', '/models', '/models/x', '/models/x/invoke', '/models/%2e%2e/x', '/a%00b', '/ping/'];
+    const paths = ['/ping', '/execution-parameters', '/invocations', '/nope', '/models', '/models/x', '/models/x/invoke', '/models/%2e%2e/x', '/a%00b', '/ping/', '*'];
     const head = (method: string, target: string) =>
       new Promise<{ status: number; length: string | undefined; body: string }>((resolve, reject) => {
         const req = http.request({ host: '127.0.0.1', port, method, path: target, agent: false }, (res) => {
