@@ -13,7 +13,8 @@ import { pathToFileURL } from 'node:url';
 import request from 'supertest';
 import type { ServerLogger } from '../logging/server-logger.js';
 import { identityModelDir } from '../../test/helpers/identity-model.js';
-import { serveIdentityModel, serveModelInProcess } from '../../test/helpers/in-process-app.js';
+import { IN_PROCESS_SETTINGS, loadModelInProcess, serveIdentityModel, serveModelInProcess } from '../../test/helpers/in-process-app.js';
+import { createApp } from './app.js';
 import { REPO_ROOT } from '../../test/helpers/serve-process.js';
 import { until } from '../../test/helpers/until.js';
 
@@ -151,4 +152,20 @@ test('a stream that fails part way with a 4xx is logged as a warning with its st
     const line = await until(`the ${status} stream's line`, () => log.lines.find((l) => l.fields['status'] === status && /part way/.test(l.msg ?? '')));
     assert.equal(line.level, status < 500 ? 'warn' : 'error', String(status));
   }
+});
+
+test('a draining server refusing requests with 503 ERR_SHUTTING_DOWN logs them at warn, not error: a normal drain pages no one', async (t) => {
+  const modelDir = identityModelDir([{ name: 'x', dtype: 'float32' }]);
+  t.after(() => rmSync(modelDir, { recursive: true, force: true }));
+  const log = recordingLogger('info');
+  const backend = await loadModelInProcess(modelDir, log);
+  t.after(() => backend.close());
+  const app = createApp({ settings: IN_PROCESS_SETTINGS, backend, log, isDraining: () => true });
+  const res = await request(app).post('/invocations').set('Content-Type', 'text/csv').send('1\n');
+  assert.equal(res.status, 503);
+  assert.equal(res.body.code, 'ERR_SHUTTING_DOWN');
+  const line = log.lines.find((l) => l.fields['code'] === 'ERR_SHUTTING_DOWN');
+  assert.ok(line, 'the refusal is logged');
+  assert.equal(line.level, 'warn');
+  assert.equal(line.fields['err'], undefined, 'without a stack trace');
 });

@@ -84,6 +84,13 @@ const SERVER_READY: ServerReadiness = { ready: true };
  */
 const REFUSAL_CODES: ReadonlySet<string> = new Set(['ERR_TIMEOUT', 'ERR_NOT_READY', 'ERR_SHUTTING_DOWN', 'ERR_INSUFFICIENT_RESOURCES', 'ERR_TOO_MANY_SESSIONS', 'ERR_SERVER_BUSY']);
 
+/**
+ * Of {@link REFUSAL_CODES}, those logged at warn, not error: the server doing what it should
+ * (draining after SIGTERM, loading, shedding load), which alerts on error lines must not page for.
+ * A timeout stays an error: a model slower than the limit is worth a look.
+ */
+const WARN_REFUSAL_CODES: ReadonlySet<string> = new Set([...REFUSAL_CODES].filter((code) => code !== 'ERR_TIMEOUT'));
+
 /** The headers an answer in a session may carry. */
 const SESSION_RESPONSE_HEADERS = [SESSION_ID_HEADER, NEW_SESSION_ID_HEADER, CLOSED_SESSION_ID_HEADER] as const;
 
@@ -117,7 +124,16 @@ const ALLOWED_METHODS = {
 function methodNotAllowed(req: IncomingMessage, res: ServerResponse, path: string, route: keyof typeof ALLOWED_METHODS): ToolkitError {
   const allow = ALLOWED_METHODS[route];
   res.setHeader('Allow', allow);
-  return new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; it takes ${allow}`);
+  return new ToolkitError('ERR_METHOD_NOT_ALLOWED', `${asForGet(req.method)} is not allowed on ${path}; it takes ${allow}`);
+}
+
+/**
+ * The method to name in an error message: GET for HEAD. The answer to HEAD carries the
+ * Content-Length of the body GET would get (RFC 9110 §8.6 forbids any other), so that body must
+ * not differ by the method's name.
+ */
+function asForGet(method: string | undefined): string | undefined {
+  return method === 'HEAD' ? 'GET' : method;
 }
 
 /** Whether a request's headers announce a body (RFC 9112 §6.3): a Transfer-Encoding, or a Content-Length other than 0. */
@@ -139,7 +155,7 @@ function upgradeRequired(req: IncomingMessage, res: ServerResponse): ToolkitErro
 }
 
 function noRoute(method: string | undefined, path: string): ToolkitError {
-  return new ToolkitError('ERR_NOT_FOUND', `no route ${method} ${path}; the container serves GET /ping, POST /invocations, GET /execution-parameters, GET /metrics and (multi-model) /models`);
+  return new ToolkitError('ERR_NOT_FOUND', `no route ${asForGet(method)} ${path}; the container serves GET /ping, POST /invocations, GET /execution-parameters, GET /metrics and (multi-model) /models`);
 }
 
 /** The CommonJS packages of the rarer routes, and what they load at once. */
@@ -285,7 +301,7 @@ export function createApp({
     if (verbose || errorLines.admit(error.code)) {
       const withStack = verbose || (error.status >= 500 && !REFUSAL_CODES.has(error.code));
       const logged = { requestId, code: error.code, status: error.status, path: req.url, ...(withStack ? { err: error } : {}) };
-      if (error.status >= 500) log.error(logged, error.message);
+      if (error.status >= 500 && !WARN_REFUSAL_CODES.has(error.code)) log.error(logged, error.message);
       else log.warn(logged, error.message);
     }
     if (res.headersSent) {
@@ -778,6 +794,17 @@ export function createApp({
     // itself, through answerClientError: answering here first would leave nothing to answer with.)
     const te = req.headers['transfer-encoding'];
     if (te !== undefined && te.toLowerCase() !== 'chunked' && /,\s*chunked\s*$/i.test(te)) {
+      // Only empty elements before it (",chunked", or an empty Transfer-Encoding line before a
+      // chunked one): the list means chunked (RFC 9110 §5.6.1), but proxies and servers that
+      // take only the exact word read another length, the shape of request smuggling. A 400
+      // and a closed connection, as for "chunked, chunked", instead of reading the body.
+      if (te.split(',').every((coding, i, all) => (i === all.length - 1 ? true : coding.trim() === ''))) {
+        return sendError(
+          new ToolkitError('ERR_BAD_REQUEST', `Transfer-Encoding "${excerpt(te)}" has empty list elements: send Transfer-Encoding: chunked alone (once), or a Content-Length`),
+          req,
+          res,
+        );
+      }
       return sendError(
         new ToolkitError('ERR_UNSUPPORTED_MEDIA_TYPE', `Transfer-Encoding "${excerpt(te)}" is not supported: send the body plain or chunked, compressed with Content-Encoding if you like`),
         req,
@@ -832,7 +859,7 @@ export function createApp({
     // The asterisk form names the server as a whole, and only OPTIONS takes it: a no-op that a
     // client may send to check the server (RFC 9110 §9.3.7, RFC 9112 §3.2.4). It is not a path to look up.
     if (path === '*') {
-      if (req.method !== 'OPTIONS') return sendError(new ToolkitError('ERR_BAD_REQUEST', `${req.method} * is not a request: the * target is for OPTIONS only; name a path, as in GET /ping`), req, res);
+      if (req.method !== 'OPTIONS') return sendError(new ToolkitError('ERR_BAD_REQUEST', `${asForGet(req.method)} * is not a request: the * target is for OPTIONS only; name a path, as in GET /ping`), req, res);
       res.writeHead(200, { Allow: serverMethods, 'Content-Length': 0 });
       return void res.end();
     }

@@ -63,8 +63,11 @@ export type ToWorker =
    * `SIGINT`, or a start-up error), which a draining worker's 503s name.
    */
   | { type: 'shutdown'; graceMs: number; cause?: string }
-  /** The whole cluster's metrics, answering `metrics-request` `id`. */
-  | { type: 'metrics-response'; id: number; text: string }
+  /**
+   * The whole cluster's metrics, answering `metrics-request` `id`; `error` instead when they could
+   * not be collected (the scrape is answered with that error, not a 200 without samples).
+   */
+  | { type: 'metrics-response'; id: number; text: string; error?: { code: string; message: string } }
   /** A scrape: answer `metrics-report` `id` with this worker's own metrics, at once (see cluster-metrics.ts). */
   | { type: 'metrics-collect'; id: number }
   /** Multi-model: apply this load or unload to your own models, then answer `mme-applied`. */

@@ -44,6 +44,17 @@ interface ConnectionState {
  */
 export const MAX_PIPELINED_REQUESTS = 8;
 
+/**
+ * Requests one connection may have in flight at all: past it a request is refused at once (503
+ * `ERR_SERVER_BUSY`, see {@link ConnectionDrain.onRequest}), which costs a little memory until the
+ * answers before it are sent, not a model run. Stopping the reads at
+ * {@link MAX_PIPELINED_REQUESTS} takes effect only after the chunk being parsed (up to 64 KB, some
+ * 600 small requests), and Node reads again whenever the connection's answers drain: in a test,
+ * 20 connections pipelining 20 000 small POST /invocations each, never read, grew a worker by 200 to
+ * 430 MB and held `/ping` for up to 9 s.
+ */
+export const MAX_REQUESTS_IN_FLIGHT = 32;
+
 /** Options for {@link trackConnections}. */
 export interface TrackOptions {
   /**
@@ -55,8 +66,12 @@ export interface TrackOptions {
 
 /** Tracks a server's connections and closes the idle ones when asked. */
 export interface ConnectionDrain {
-  /** Call at the start of each request (before answering it). */
-  onRequest(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Call at the start of each request (before answering it). False when its connection has more
+   * than {@link MAX_REQUESTS_IN_FLIGHT} requests in flight with it: answer it at once, without
+   * work (see `refusePipelined`).
+   */
+  onRequest(req: IncomingMessage, res: ServerResponse): boolean;
   /** Requests started and not yet answered (closed), on every connection. */
   readonly open: number;
   /** Connections open now. */
@@ -99,17 +114,37 @@ function flushedBytes(socket: Socket): number {
   return (handle?.bytesWritten ?? 0) - (handle?.writeQueueSize ?? 0);
 }
 
+/**
+ * Makes Node's `_paused` flag of `socket` read true while `state.held`, whatever Node sets it to.
+ * Node clears it and reads again whenever the answers queued on the connection drain below its
+ * high-water mark (`socketOnDrain`, run on every pipelined answer written), which undid a hold at
+ * once: each answer let one more chunk of pipelined requests be parsed. With the flag held, Node's
+ * own `resume()` is undone by its `onSocketResume` before anything is read, and its parser pauses
+ * after each chunk; Node's own back-pressure pause keeps working through the value it set.
+ */
+function installHold(socket: Socket, state: ConnectionState): void {
+  let paused = (socket as HttpServerSocket)._paused === true;
+  Object.defineProperty(socket, '_paused', {
+    configurable: true,
+    enumerable: true,
+    get: () => paused || state.held,
+    set: (value: boolean) => {
+      paused = value;
+    },
+  });
+}
+
 /** Stops reading `socket` once the chunk being parsed is done (Node pauses its parser after it). */
-function holdReading(socket: Socket): void {
-  (socket as HttpServerSocket)._paused = true;
+function holdReading(socket: Socket, state: ConnectionState): void {
+  state.held = true;
   socket.pause();
 }
 
-/** Undoes {@link holdReading}. */
-function releaseReading(socket: Socket): void {
+/** Undoes {@link holdReading}, unless Node holds the connection itself (its answers are not read): Node reads again once they drain. */
+function releaseReading(socket: Socket, state: ConnectionState): void {
+  state.held = false;
   const s = socket as HttpServerSocket;
-  if (!s._paused) return;
-  s._paused = false;
+  if (s._paused) return;
   s.parser?.resume();
   socket.resume();
 }
@@ -122,6 +157,7 @@ export function trackConnections(server: Server, { stalledAnswerMs }: TrackOptio
   server.on('connection', (socket: Socket) => {
     const state: ConnectionState = { since: Date.now(), requests: 0, inFlight: 0, held: false, flushed: 0, flushedSince: 0, unanswered: new Set() };
     connections.set(socket, state);
+    installHold(socket, state);
     socket.once('close', () => {
       connections.delete(socket);
       // Node 20 and 22 never emit 'close' on a pipelined answer still queued behind another when its
@@ -170,14 +206,13 @@ export function trackConnections(server: Server, { stalledAnswerMs }: TrackOptio
   return {
     onRequest(req, res) {
       const state = connections.get(req.socket);
+      let admitted = true;
       if (state) {
         state.requests++;
         // Checked on every request, not once: Node resumes a paused connection itself whenever its
         // writes drain.
-        if (++state.inFlight > MAX_PIPELINED_REQUESTS && !(req.socket as HttpServerSocket)._paused) {
-          state.held = true;
-          holdReading(req.socket);
-        }
+        if (++state.inFlight > MAX_PIPELINED_REQUESTS && !state.held) holdReading(req.socket, state);
+        admitted = state.inFlight <= MAX_REQUESTS_IN_FLIGHT;
       }
       open++;
       // Ended by the answer's 'close' or by its connection's, whichever comes first.
@@ -186,10 +221,7 @@ export function trackConnections(server: Server, { stalledAnswerMs }: TrackOptio
         if (answered) return;
         answered = true;
         state?.unanswered.delete(settle);
-        if (state && --state.inFlight <= MAX_PIPELINED_REQUESTS && state.held) {
-          state.held = false;
-          releaseReading(req.socket);
-        }
+        if (state && --state.inFlight <= MAX_PIPELINED_REQUESTS && state.held) releaseReading(req.socket, state);
         if (--open > 0) return;
         const waiters = idleWaiters;
         idleWaiters = [];
@@ -197,6 +229,7 @@ export function trackConnections(server: Server, { stalledAnswerMs }: TrackOptio
       };
       state?.unanswered.add(settle);
       res.on('close', settle);
+      return admitted;
     },
     get open() {
       return open;

@@ -548,6 +548,10 @@ describe('hostile input against the HTTP front', () => {
       ['GET /ping HTTP/1.1\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
       // Node undoes chunked only; the gzip coding would reach the JSON decoder.
       [`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${gzipChunk}0\r\n\r\n`, 415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
+      // Empty elements before chunked (a known smuggling shape; Node's parser reads it as chunked,
+      // servers that take only the exact word do not): a 400 like "chunked, chunked", not a 415.
+      [`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: ,chunked\r\n\r\nf\r\n5.1,3.5,1.4,0.2\r\n0\r\n\r\n`, 400, 'ERR_BAD_REQUEST', /"\,chunked" has empty list elements: send Transfer-Encoding: chunked alone/],
+      [`POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: \r\nTransfer-Encoding: chunked\r\n\r\nf\r\n5.1,3.5,1.4,0.2\r\n0\r\n\r\n`, 400, 'ERR_BAD_REQUEST', /empty list elements/],
       // Without chunked last Node's parser refuses the body; the answer must still arrive.
       ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: gzip\r\n\r\nabc', 400, 'ERR_BAD_REQUEST'],
       ['POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: identity\r\n\r\nabc', 400, 'ERR_BAD_REQUEST'],
@@ -859,6 +863,33 @@ describe('hostile input against the HTTP front', () => {
     await ping();
   });
 
+  test('HEAD gets the status and the Content-Length GET gets on every route, refusals included (RFC 9110 §8.6)', async () => {
+    const paths = ['/ping', '/execution-parameters', '/invocations', '/nope', '/models', '/models/x', '/models/x/invoke', '/models/%2e%2e/x', '/a%00b', '/ping/', '*'];
+    const head = (method: string, target: string) =>
+      new Promise<{ status: number; length: string | undefined; body: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method, path: target, agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('latin1');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, length: res.headers['content-length'], body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const check = async (target: string) => {
+      const [got, headed] = [await head('GET', target), await head('HEAD', target)];
+      assert.equal(headed.status, got.status, target);
+      assert.equal(headed.body, '', target);
+      if (headed.length !== undefined) assert.equal(Number(headed.length), Buffer.byteLength(got.body, 'latin1'), `${target}: HEAD says ${headed.length}, GET sent ${got.body}`);
+    };
+    for (const target of paths) await check(target);
+    await fc.assert(
+      fc.asyncProperty(fc.stringMatching(/^\/[a-zA-Z0-9._~%\/-]{0,40}$/), (target) => check(target)),
+      { numRuns: 40 },
+    );
+    await ping();
+  });
+
   test('OPTIONS * is answered as the no-op it is, with the methods the server takes; another method with * is a 400', async () => {
     const text = await sendRaw('OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     const [options, get] = text.split(/(?=HTTP\/1\.1 )/);
@@ -905,6 +936,8 @@ describe('hostile input against the HTTP front', () => {
       // 3000 short headers: over the 16 KB before Node's count of 2000 lines.
       [`GET /ping HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 3000 }, (_, i) => `a${i}: b\r\n`).join('')}\r\n`, 431, 'ERR_HEADERS_TOO_LARGE', /16 KB/],
       [`GET /ping HTTP/1.1\r\nHost: x\r\nX: ${'a'.repeat(1024 * 1024)}\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE', /16 KB/],
+      // A URL past the limit: the message says the URL counts, not only the headers the client sent.
+      [`GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE', /its URL included.*send data in the body, not in the URL/],
     ];
     for (const [raw, status, code, message] of refused) {
       // The server may close while a megabyte of header is still being written (a reset): read what came.

@@ -2,13 +2,13 @@
  * A cluster worker process: one HTTP front (express) plus one inference thread. The primary sends
  * its configuration over IPC, and `shutdown` on SIGTERM.
  */
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import net, { type ListenOptions } from 'node:net';
 import type { Settings } from '../config/settings.js';
 import path from 'node:path';
 import type { ServerLogger } from '../logging/server-logger.js';
-import { isToolkitError, type ToolkitError } from '../errors/catalogue.js';
+import { ERROR_CATALOGUE, isToolkitError, ToolkitError, type ErrorCode } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import type { ModelStore } from './model-store.js';
 import { createMetrics, type MetricsSink } from './metrics.js';
@@ -24,10 +24,10 @@ import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD, EXIT_RELOAD_FAILED, EXIT_
 import { loadFailureReason } from './load-failure.js';
 import { logUnhandledRejections } from './unhandled-rejection.js';
 import { continueWithinLimit } from './body-reader.js';
-import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect, answerOnSocket, limitHeaderLines } from './respond.js';
+import { HTTP_SERVER_OPTIONS, answerClientError, answerConnect, answerOnSocket, limitHeaderLines, sendJson } from './respond.js';
 import { setServeTimeouts } from './request-timeout.js';
 import { isOutOfDescriptors, retryingLoad } from '../core/retrying-load.js';
-import { trackConnections } from './connection-drain.js';
+import { MAX_REQUESTS_IN_FLIGHT, trackConnections } from './connection-drain.js';
 import { isRefusedConnection, limitConnectionsToFileLimit } from './connection-limit.js';
 import { ConnectionShedder } from './connection-rebalancing.js';
 import type { BatchRun } from '../batching/adaptive-batcher.js';
@@ -36,21 +36,51 @@ import { leavingError } from './draining.js';
 import { holdMessagesUntil, isToWorker, sendToPrimary, unreachable, type ToWorker, type WorkerConfig } from './cluster-protocol.js';
 import { chooseConnectionBalancing, countListeners, KERNEL_SOCKETS_PER_WORKER, listenersOfOthers, serverProcesses } from './connection-balancing.js';
 import { heartbeatMs } from './worker-watchdog.js';
+import { freshShare } from '../core/fresh-share.js';
 
-const metricsWaiters = new Map<number, (text: string) => void>();
+/**
+ * The answer to a request past {@link MAX_REQUESTS_IN_FLIGHT} on its connection (a client that
+ * pipelines without reading the answers): a 503 at once, its body discarded, nothing else done, so
+ * that a connection costs at most the one read of requests parsed, not their model runs. The
+ * connection stays open (closing it with requests of the client unread would reset it, and lose
+ * the answers before). Not logged: there could be hundreds at once.
+ */
+function refusePipelined(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  res.setHeader('Retry-After', '1');
+  sendJson(res, 503, {
+    code: 'ERR_SERVER_BUSY' satisfies ErrorCode,
+    message: `more than ${MAX_REQUESTS_IN_FLIGHT} requests pipelined on this connection were waiting for their answers; read the answers before sending more requests, or open more connections`,
+  });
+}
+
+const metricsWaiters = new Map<number, (msg: Extract<ToWorker, { type: 'metrics-response' }>) => void>();
 let nextMetricsRequest = 1;
 
-/** Every worker's metrics, aggregated by the primary (see cluster-metrics.ts). */
-function askPrimaryForMetrics(): Promise<string> {
+/**
+ * Every worker's metrics, aggregated by the primary (see cluster-metrics.ts); rejects with the
+ * primary's error when it could not collect them. Scrapes that arrive while one is under way share
+ * the next one (see freshShare): Node hands a handler every request pipelined on a connection at
+ * once, and a client that pipelined 20 000 GET /metrics without reading had the primary gather
+ * 20 000 times over (600 MB, /ping unanswered for 20 s). Sharing the one under way instead would
+ * answer a scrape with counts taken before it came (a request answered just before it missing).
+ */
+const askPrimaryForMetrics = freshShare(askPrimaryOnce);
+
+function askPrimaryOnce(): Promise<string> {
   const id = nextMetricsRequest++;
-  return new Promise((resolve) => {
-    metricsWaiters.set(id, resolve);
+  return new Promise((resolve, reject) => {
+    metricsWaiters.set(id, ({ text, error }) => {
+      if (error === undefined) return resolve(text);
+      const code = Object.hasOwn(ERROR_CATALOGUE, error.code) ? (error.code as ErrorCode) : 'ERR_INTERNAL';
+      reject(new ToolkitError(code, error.message));
+    });
     sendToPrimary({ type: 'metrics-request', id });
   });
 }
 
 function onMetricsResponse(msg: Extract<ToWorker, { type: 'metrics-response' }>): void {
-  metricsWaiters.get(msg.id)?.(msg.text);
+  metricsWaiters.get(msg.id)?.(msg);
   metricsWaiters.delete(msg.id);
 }
 
@@ -167,7 +197,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   const listener: RequestListener = (req, res) => {
     // Answered 503 on arrival, past the connections the file descriptor limit leaves room for.
     if (isRefusedConnection(req.socket)) return;
-    connections.onRequest(req, res);
+    if (!connections.onRequest(req, res)) return refusePipelined(req, res);
     models?.track(req, res);
     shedder?.onRequest(req, res);
     app(req, res);

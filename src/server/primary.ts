@@ -3,10 +3,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config/settings.js';
 import { misspeltSmkitVariableWarnings } from '../core/smkit-variables.js';
-import { ToolkitError } from '../errors/catalogue.js';
+import { isToolkitError, ToolkitError } from '../errors/catalogue.js';
 import { DeferredLogger, LOG_HOLD_MS } from '../logging/deferred-logger.js';
 import { isToPrimary, sendToWorker, unreachable, type ToPrimary, type ToWorker } from './cluster-protocol.js';
 import { ConnectionCensus } from './connection-rebalancing.js';
+import { freshShare } from '../core/fresh-share.js';
 import { StreamSlotCounter } from './bidi/stream-slots.js';
 import { RestartBackoff } from '../core/restart-backoff.js';
 import type { InferenceThreadData } from './thread-protocol.js';
@@ -237,11 +238,14 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         // send() says false for a long backlog too, when the message still goes: only a closed channel is no answer.
         ask: (id: number) => (sendToWorker(w, { type: 'metrics-collect', id }), w.isConnected()),
       }));
+  const collectMetrics = async () => {
+    const workers = await (await aggregator()).scrape(metricsWorkers());
+    return mme ? `${workers === '' || workers.endsWith('\n') ? workers : `${workers}\n`}${mme.metricsText()}` : workers;
+  };
+  // Scrapes from the workers that arrive while a collection is under way share the next one, which
+  // begins after they came (see askPrimaryForMetrics in http-worker.ts).
   const clusterMetrics = settings.metrics
-    ? async () => {
-        const workers = await (await aggregator()).scrape(metricsWorkers());
-        return mme ? `${workers === '' || workers.endsWith('\n') ? workers : `${workers}\n`}${mme.metricsText()}` : workers;
-      }
+    ? freshShare(collectMetrics)
     : undefined;
   // Workers that have their configuration: only they can apply model loads (earlier messages are lost).
   const configured = new Set<number>();
@@ -333,7 +337,12 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
         case 'metrics-request': {
           const answer = (text: string) => sendToWorker(worker, { type: 'metrics-response', id: msg.id, text });
           if (!clusterMetrics) return void answer('# metrics are off (SMKIT_METRICS=false)\n');
-          clusterMetrics().then(answer, (err: unknown) => answer(`# metrics unavailable: ${(err as Error).message}\n`));
+          // A failure is the scrape's error (503 ERR_SERVER_BUSY without descriptors to load the
+          // library): a 200 of a comment alone read to Prometheus as a good scrape with no series.
+          clusterMetrics().then(answer, (err: unknown) => {
+            const failure = isToolkitError(err) && err.code !== 'ERR_INTERNAL' ? err : new ToolkitError('ERR_INTERNAL', `the metrics of the worker processes could not be collected: ${err instanceof Error ? err.message : String(err)}`);
+            sendToWorker(worker, { type: 'metrics-response', id: msg.id, text: '', error: { code: failure.code, message: failure.message } });
+          });
           return;
         }
         case 'metrics-report':

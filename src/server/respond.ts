@@ -347,7 +347,7 @@ export function answerClientError(err: ParseError, socket: Duplex, headers: Read
   const [status, code, message]: [number, ErrorCode, string] =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? // Node 22 and later also answer this to more header lines than maxHeadersCount, where Node 20 drops them.
-        [431, 'ERR_HEADERS_TOO_LARGE', `the request headers are larger than the 16 KB the server accepts, or more than ${MAX_HEADER_LINES} lines`]
+        [431, 'ERR_HEADERS_TOO_LARGE', `the request headers (with the request line, its URL included) are larger than the 16 KB the server accepts, or more than ${MAX_HEADER_LINES} lines; send data in the body, not in the URL or headers`]
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'ERR_REQUEST_TIMEOUT', 'the request did not arrive in time; the connection is closed']
         : err.code === 'HPE_CLOSED_CONNECTION'

@@ -104,7 +104,7 @@ describe('the front door HTTP server', { concurrency: true }, () => {
       const close = 'Connection: close\r\n';
       const bomb = await answerTo(`POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
       assert.match(bomb, /^HTTP\/1\.1 431 /);
-      assert.match(bomb, /\{"code":"ERR_HEADERS_TOO_LARGE","message":"the request headers are larger than the 16 KB the server accepts, or more than 1000 lines"\}$/);
+      assert.match(bomb, /\{"code":"ERR_HEADERS_TOO_LARGE","message":"the request headers \(with the request line, its URL included\) are larger than the 16 KB the server accepts, or more than 1000 lines; send data in the body, not in the URL or headers"\}$/);
       const garbage = await answerTo('POST /endpoints/e/invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx');
       assert.match(garbage, /^HTTP\/1\.1 400 /);
       assert.match(garbage, /"code":"ERR_BAD_REQUEST"/);
