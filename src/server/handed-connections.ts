@@ -22,7 +22,9 @@ import { isNativeHandle, type NativeHandle } from './orphaned-connection.js';
  * (every answer it sent has then been read, so none can come later). The client sees its connection close
  * without an answer, as for the other connections of a worker that died, and retries on a new
  * one (the AWS SDKs do so for a reset or closed connection). A worker sends its answer before it
- * reads from the connection, so a connection closed here was never read: its request never ran.
+ * reads from the connection (internal/cluster/child.js), so a connection closed here was never read
+ * and its request never ran, unless that answer was still waiting for room in the channel when the
+ * worker died: then its request died with the worker, as those on its other connections did.
  *
  * It costs one map insertion and one deletion per new connection, nothing per request. Under
  * `kernel` balancing no connection is sent, and nothing is noted.
