@@ -26,6 +26,9 @@ import { isNativeHandle, type NativeHandle } from './orphaned-connection.js';
  * and its request never ran, unless that answer was still waiting for room in the channel when the
  * worker died: then its request died with the worker, as those on its other connections did.
  *
+ * Should a Node's messages differ from these shapes, nothing is closed: a connection not recognised as
+ * sent is not noted, and if answers are not recognised the noting stops (see MAX_WAITING).
+ *
  * It costs one map insertion and one deletion per new connection, nothing per request. Under
  * `kernel` balancing no connection is sent, and nothing is noted.
  */
@@ -33,11 +36,22 @@ export function closeConnectionsOfDeadWorker(worker: Worker): void {
   const proc = worker.process as ChildProcess & { send: (...args: unknown[]) => boolean };
   /** Connections sent to the worker that it has not said it took (or refused), by the message's `seq`. */
   const handed = new Map<number, NativeHandle>();
+  /** Set once more were waiting than Node's cluster can have waiting: its messages are not the ones known here. */
+  let unknownShapes = false;
   const send = proc.send;
   // Node's cluster sends through the worker's ChildProcess.send, as is (internal/cluster/utils.js sendHelper).
   proc.send = function (this: ChildProcess, ...args: unknown[]): boolean {
     const [message, handle] = args;
-    if (handle !== undefined && isNewConnection(message) && isNativeHandle(handle)) handed.set(message.seq, handle);
+    if (!unknownShapes && handle !== undefined && isNewConnection(message) && isNativeHandle(handle)) {
+      handed.set(message.seq, handle);
+      // Node hands a worker its next connection only once it has answered for the last (one waits per
+      // listening server): more mean the answers are not recognised here (another Node's message shapes),
+      // and noting on would hold every connection's handle for the worker's life. Stop, closing nothing.
+      if (handed.size > MAX_WAITING) {
+        unknownShapes = true;
+        handed.clear();
+      }
+    }
     return Reflect.apply(send, this, args) as boolean;
   };
   proc.on('internalMessage', (message: unknown) => {
@@ -52,6 +66,9 @@ export function closeConnectionsOfDeadWorker(worker: Worker): void {
     handed.clear();
   });
 }
+
+/** More connections than can wait for one worker's answer at once (one per listening server, and smkit has a few). */
+export const MAX_WAITING = 64;
 
 /** Node's cluster handing a new connection to a worker. */
 function isNewConnection(message: unknown): message is { seq: number } {
