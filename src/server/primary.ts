@@ -21,6 +21,7 @@ import { chooseConnectionBalancing } from './connection-balancing.js';
 import { findHandlerModule, unnamedHandlerAdvice } from '../handlers/user-module.js';
 import { heartbeatMs, WorkerWatchdog } from './worker-watchdog.js';
 import { isNativeHandle } from './orphaned-connection.js';
+import { closeConnectionsOfDeadWorker } from './handed-connections.js';
 import { signalledDeathCause } from './memory-failure.js';
 import { retryingLoad } from '../core/retrying-load.js';
 import { SAME_SIGNAL_MS } from '../core/interruptible.js';
@@ -281,6 +282,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
   const track = (worker: Worker, index: number): ((msg: unknown, handle?: unknown) => void) => {
     indexOf.set(worker, index);
     restarts.started(index);
+    // A connection Node's round-robin handed to it that it had not taken when it died is closed, not left open.
+    closeConnectionsOfDeadWorker(worker);
     // Unheard, a worker's 'error' would end the primary and every worker with it.
     worker.on('error', (err: NodeJS.ErrnoException) => onWorkerError(worker, err));
     const thread: InferenceThreadData = {

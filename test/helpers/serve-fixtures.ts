@@ -94,8 +94,8 @@ export const deathsLogged = (server: ServeProcess): number => server.output().ma
 /**
  * Waits until the primary has logged `n` worker deaths in all. A connection the primary accepts
  * after a worker died, but before it handled that worker's end, can be handed to the dead process
- * (Node's cluster round-robin): it is never answered, and its request waits out its time-out (10 s,
- * once per test that killed a worker). Requests sent once the primary logged the death go to a worker alive.
+ * (Node's cluster round-robin): it is never answered, and is closed once the primary has read the
+ * dead process's end (src/server/handed-connections.ts). Requests sent once the primary logged the death go to a worker alive.
  */
 export const untilDeathsLogged = (server: ServeProcess, n: number): Promise<boolean> =>
   until(`the primary to log ${n} worker deaths`, () => deathsLogged(server) >= n, { timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
