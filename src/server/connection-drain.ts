@@ -45,7 +45,8 @@ interface ConnectionState {
 export const MAX_PIPELINED_REQUESTS = 8;
 
 /**
- * Requests one connection may have in flight at all: past it a request is refused at once (503
+ * Requests one connection may have in flight at all: past it a request other than GET or HEAD
+ * (which run no model) is refused at once (503
  * `ERR_SERVER_BUSY`, see {@link ConnectionDrain.onRequest}), which costs a little memory until the
  * answers before it are sent, not a model run. Stopping the reads at
  * {@link MAX_PIPELINED_REQUESTS} takes effect only after the chunk being parsed (up to 64 KB, some
@@ -212,7 +213,9 @@ export function trackConnections(server: Server, { stalledAnswerMs }: TrackOptio
         // Checked on every request, not once: Node resumes a paused connection itself whenever its
         // writes drain.
         if (++state.inFlight > MAX_PIPELINED_REQUESTS && !state.held) holdReading(req.socket, state);
-        admitted = state.inFlight <= MAX_REQUESTS_IN_FLIGHT;
+        // GET and HEAD (/ping, /metrics, /execution-parameters) run no model: a client pipelining
+        // a thousand pings gets a thousand answers, as it did before the limit.
+        admitted = state.inFlight <= MAX_REQUESTS_IN_FLIGHT || req.method === 'GET' || req.method === 'HEAD';
       }
       open++;
       // Ended by the answer's 'close' or by its connection's, whichever comes first.
