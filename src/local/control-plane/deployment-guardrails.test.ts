@@ -141,6 +141,37 @@ describe('deployment guardrails', () => {
     }
   });
 
+  test('while an update starts its new fleet, PendingDeploymentSummary shows the weight and instance count RetainAllVariantProperties keeps, and the new shadow variant', async () => {
+    await aws.sagemaker.send(
+      new CreateEndpointConfigCommand({
+        EndpointConfigName: 'gr-shadowed',
+        ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'gr-green', InitialInstanceCount: 1, InitialVariantWeight: 2, InstanceType: 'ml.m5.large' }],
+        ShadowProductionVariants: [{ VariantName: 'Shadow', ModelName: 'gr-green', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
+      }),
+    );
+    await aws.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'gr-pending', EndpointConfigName: 'gr-blue' }));
+    let d: DescribeEndpointCommandOutput;
+    try {
+      await until('InService', async () => ((await describe('gr-pending')).EndpointStatus === 'InService' ? true : undefined), POLL);
+      await aws.sagemaker.send(new UpdateEndpointWeightsAndCapacitiesCommand({ EndpointName: 'gr-pending', DesiredWeightsAndCapacities: [{ VariantName: 'AllTraffic', DesiredInstanceCount: 3, DesiredWeight: 5 }] }));
+      await until('scaled to 3', async () => {
+        const out = await describe('gr-pending');
+        return out.EndpointStatus === 'InService' && out.ProductionVariants?.[0]?.CurrentInstanceCount === 3 ? true : undefined;
+      }, POLL);
+      // /ping answers 503 until released: the new fleet stays Creating while it is described.
+      backend.readyAfterMs = 60_000;
+      await aws.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'gr-pending', EndpointConfigName: 'gr-shadowed', RetainAllVariantProperties: true }));
+      d = await describe('gr-pending');
+    } finally {
+      backend.readyAfterMs = undefined;
+      await deleteAndWait('gr-pending');
+    }
+    assert.equal(d.EndpointStatus, 'Updating');
+    const summary = (list: DescribeEndpointCommandOutput['ProductionVariants']) => list?.map((v) => [v.VariantName, v.CurrentWeight, v.DesiredWeight, v.CurrentInstanceCount, v.DesiredInstanceCount, v.VariantStatus?.[0]?.Status]);
+    assert.deepEqual(summary(d.PendingDeploymentSummary?.ProductionVariants), [['AllTraffic', 0, 5, 0, 3, 'Creating']], "the serving variant's weight 5 and 3 instances, not the config's 2 and 1");
+    assert.deepEqual(summary(d.PendingDeploymentSummary?.ShadowProductionVariants), [['Shadow', 0, 1, 0, 1, 'Creating']]);
+  });
+
   test('a rolling update to or from an endpoint with several production variants is a ValidationException (with a BlueGreenUpdatePolicy too, one saying to give only one); the endpoint keeps serving', async () => {
     await aws.sagemaker.send(
       new CreateEndpointConfigCommand({

@@ -6,7 +6,7 @@ import { isServerless } from './serverless/serverless-config.js';
 import { checkDeploymentConfig, checkOnePolicy, planTraffic, type TrafficPlan } from './deployment/traffic-plan.js';
 import { epochSeconds, listPage, type ListInput } from './listing.js';
 import { checkLocalLimit } from './local-limit.js';
-import { ManagedEndpoint } from './managed-endpoint.js';
+import { ManagedEndpoint, type PendingUpdate } from './managed-endpoint.js';
 import { ASYNC_SHUTDOWN_WAIT_MS, AsyncFailureWrites } from './async-inference.js';
 import type { ControlPlaneStore, EndpointConfigRecord } from './store.js';
 
@@ -348,12 +348,13 @@ export class EndpointLifecycle {
     };
   }
 
-  private describePlanned(v: ProductionVariant, status: string | undefined, since: Date): Output {
+  /** A variant not started yet; `retained` gives the weight and instance count an update keeps (RetainAllVariantProperties). */
+  private describePlanned(v: ProductionVariant, status: string | undefined, since: Date, retained?: PendingUpdate['retained']): Output {
     return {
       VariantName: v.VariantName,
       CurrentWeight: 0,
-      DesiredWeight: v.InitialVariantWeight ?? 1,
-      ...capacity(v, 0, initialInstances(v)),
+      DesiredWeight: retained?.weights.get(v.VariantName) ?? v.InitialVariantWeight ?? 1,
+      ...capacity(v, 0, initialInstances(v, retained?.counts.get(v.VariantName))),
       ...(status ? { VariantStatus: [{ Status: status, StartTime: epochSeconds(since) }] } : {}),
       ...configuredBehaviour(v),
     };
@@ -428,9 +429,18 @@ export class EndpointLifecycle {
               ...(p.deployment.shadow ? { ShadowProductionVariants: [this.describeVariant(p.deployment.shadow, status, true)] } : {}),
             }
           : pendingConfig
-            ? {
-                ProductionVariants: pendingConfig.productionVariants.map((v) => ({ ...this.describePlanned(v, p.variantStatus, p.statusSince), ...(v.InstanceType ? { InstanceType: v.InstanceType } : {}), VariantStatus: [{ Status: p.variantStatus, StatusMessage: p.statusMessage, StartTime: epochSeconds(p.statusSince) }] })),
-              }
+            ? (() => {
+                // The new fleet is not started yet: its variants as the update will start them, the weights and counts it keeps included, and its shadow variant.
+                const planned = (v: ProductionVariant): Output => ({
+                  ...this.describePlanned(v, p.variantStatus, p.statusSince, p.retained),
+                  ...(v.InstanceType ? { InstanceType: v.InstanceType } : {}),
+                  VariantStatus: [{ Status: p.variantStatus, StatusMessage: p.statusMessage, StartTime: epochSeconds(p.statusSince) }],
+                });
+                return {
+                  ProductionVariants: pendingConfig.productionVariants.map(planned),
+                  ...(pendingConfig.shadowProductionVariants ? { ShadowProductionVariants: pendingConfig.shadowProductionVariants.map(planned) } : {}),
+                };
+              })()
             : {}),
       };
     }
@@ -617,7 +627,7 @@ export class EndpointLifecycle {
     e.failureReason = undefined;
     e.lastModified = now;
     if (deploymentConfig) e.lastDeploymentConfig = deploymentConfig;
-    e.pending = { configName: config.name, startTime: now, instances, ...(rollingInstances === undefined ? {} : { rollingInstances }), greenShare: 0, variantStatus: 'Creating', statusMessage: 'Starting the new fleet.', statusSince: now };
+    e.pending = { configName: config.name, startTime: now, instances, retained: { weights, counts }, ...(rollingInstances === undefined ? {} : { rollingInstances }), greenShare: 0, variantStatus: 'Creating', statusMessage: 'Starting the new fleet.', statusSince: now };
     const task = new AbortController();
     e.task = task;
     this.say(`updating endpoint ${e.name} to endpoint config ${config.name} (${plan.type})`);

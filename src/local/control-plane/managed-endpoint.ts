@@ -25,6 +25,12 @@ export interface PendingUpdate {
   /** Instances the new config asks for (counted against the instance limit). */
   instances: number;
   /**
+   * The weights and instance counts of the serving variants the update keeps
+   * (`RetainAllVariantProperties`), by variant name: what the new fleet's variants are given in place
+   * of their config's `InitialVariantWeight` and `InitialInstanceCount`.
+   */
+  retained?: { readonly weights: ReadonlyMap<string, number>; readonly counts: ReadonlyMap<string, number> };
+  /**
    * While a rolling update (`RollingUpdatePolicy`) runs: the instances, old and new fleet together,
    * it holds against the instance limit in place of both fleets' full sizes (the old instances not
    * yet stopped and the most the batches still to come need beside them; the old fleet's whole size
