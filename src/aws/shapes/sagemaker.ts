@@ -30,6 +30,8 @@ export interface ProductionVariant {
   InitialInstanceCount?: number;
   InstanceType?: string;
   InitialVariantWeight?: number;
+  /** An Amazon Elastic Inference accelerator (`ml.eia*`): kept as given; such an endpoint cannot use deployment guardrails. */
+  AcceleratorType?: string;
   /** How long each instance's containers have to pass `/ping` (instead of the local `--startup-timeout`). */
   ContainerStartupHealthCheckTimeoutInSeconds?: number;
   /** How long the variant's model data has to download (each container's, in turn). */

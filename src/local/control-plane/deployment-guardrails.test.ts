@@ -529,25 +529,31 @@ describe('deployment guardrails', () => {
     }
   });
 
-  test('an endpoint on Inf1 instances falls back to all at once with no bake: its DeploymentConfig steps, bakes and alarms are not used', async () => {
-    for (const [config, model] of [['gr-inf1-a', 'gr-blue'], ['gr-inf1-b', 'gr-green']] as const) {
-      await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: config, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: model, InitialInstanceCount: 2, InstanceType: 'ml.inf1.xlarge' }] }));
+  test('an endpoint on Inf1 instances or with an Elastic Inference accelerator falls back to all at once with no bake: its DeploymentConfig steps, bakes and alarms are not used', async () => {
+    const cases = [
+      ['gr-inf1', { InstanceType: 'ml.inf1.xlarge' }],
+      ['gr-eia', { InstanceType: 'ml.m5.large', AcceleratorType: 'ml.eia2.medium' }],
+    ] as const;
+    for (const [name, hardware] of cases) {
+      for (const [config, model] of [[`${name}-a`, 'gr-blue'], [`${name}-b`, 'gr-green']] as const) {
+        await aws.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: config, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: model, InitialInstanceCount: 2, ...hardware }] }));
+      }
+      await createInService(name, `${name}-a`);
+      await aws.cloudwatch.send(
+        new PutMetricAlarmCommand({ AlarmName: `${name}-alarm`, Namespace: 'Test', MetricName: 'Errors', Statistic: 'Sum', Period: 3600, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }),
+      );
+      await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: `${name}-alarm`, StateValue: 'ALARM', StateReason: 'forced by the test' }));
+      const canary: DeploymentConfig = {
+        ...blueGreen({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 }),
+        AutoRollbackConfiguration: { Alarms: [{ AlarmName: `${name}-alarm` }] },
+      };
+      await sendUpdate(name, `${name}-b`, canary);
+      const run = await drive(name);
+      assert.deepEqual(run.bakes, [], `${name}: no bake (deployment-guardrails-exclusions.html)`);
+      assert.deepEqual([run.done.EndpointStatus, run.done.EndpointConfigName, run.done.FailureReason], ['InService', `${name}-b`, undefined], `${name}: the alarm in ALARM is not watched`);
+      assert.deepEqual(run.done.LastDeploymentConfig, canary);
+      await deleteAndWait(name);
     }
-    await createInService('gr-inf1', 'gr-inf1-a');
-    await aws.cloudwatch.send(
-      new PutMetricAlarmCommand({ AlarmName: 'gr-inf1-alarm', Namespace: 'Test', MetricName: 'Errors', Statistic: 'Sum', Period: 3600, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }),
-    );
-    await aws.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: 'gr-inf1-alarm', StateValue: 'ALARM', StateReason: 'forced by the test' }));
-    const canary: DeploymentConfig = {
-      ...blueGreen({ Type: 'CANARY', CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 600 }),
-      AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'gr-inf1-alarm' }] },
-    };
-    await sendUpdate('gr-inf1', 'gr-inf1-b', canary);
-    const run = await drive('gr-inf1');
-    assert.deepEqual(run.bakes, [], 'no bake (deployment-guardrails-exclusions.html)');
-    assert.deepEqual([run.done.EndpointStatus, run.done.EndpointConfigName, run.done.FailureReason], ['InService', 'gr-inf1-b', undefined], 'the alarm in ALARM is not watched');
-    assert.deepEqual(run.done.LastDeploymentConfig, canary);
-    await deleteAndWait('gr-inf1');
   });
 
   test('RetainAllVariantProperties keeps the scaled instance count and weight (the steps follow it) minus ExcludeRetainedVariantProperties; RetainDeploymentConfig reuses the last DeploymentConfig', async () => {

@@ -608,11 +608,12 @@ export class EndpointLifecycle {
     const variantInstances = config.productionVariants.map((v) => initialInstances(v, counts.get(v.VariantName)));
     const greenInstances = variantInstances.reduce((n, c) => n + c, 0);
     checkDeploymentConfig(deploymentConfig, greenInstances, variantInstances);
-    // An endpoint on Inf1 instances "cannot use deployment guardrails" and "will fall back to using a
-    // blue/green deployment with all at once traffic shifting and no final baking period"
+    // An endpoint on Inf1 instances, or an Amazon Elastic Inference endpoint (a variant with an
+    // AcceleratorType), "cannot use deployment guardrails" and "will fall back to using a blue/green
+    // deployment with all at once traffic shifting and no final baking period"
     // (deployment-guardrails-exclusions.html): no steps, bakes, alarms or time limit.
-    const inf1 = [...blue.config.productionVariants, ...config.productionVariants].some((v) => v.InstanceType?.startsWith('ml.inf1.') === true);
-    const guardrails = inf1 ? undefined : deploymentConfig;
+    const excluded = [...blue.config.productionVariants, ...config.productionVariants].some((v) => v.InstanceType?.startsWith('ml.inf1.') === true || v.AcceleratorType !== undefined);
+    const guardrails = excluded ? undefined : deploymentConfig;
     const plan = planTraffic(guardrails, greenInstances, variantInstances);
     const instances = configInstances(config, counts);
     // A rolling update holds the old fleet and one batch, as SageMaker provisions one batch beside
