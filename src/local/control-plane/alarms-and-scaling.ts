@@ -33,6 +33,11 @@ export interface AlarmsAndScaling {
   services(ctx: { sagemaker: AwsService }): AwsService[];
   /** The CloudWatch query-protocol handler (AWS CLI, boto3). */
   readonly queryHandler: ((req: QueryHttpRequest, res: ServerResponse) => void) & { readonly xmlns: string };
+  /**
+   * An `UpdateEndpointWeightsAndCapacities` change of endpoint `endpoint` has settled with these
+   * instance counts by variant: the scaling activities waiting for it end (Successful or Failed).
+   */
+  capacitySettled(endpoint: string, settled: { readonly counts: ReadonlyMap<string, number>; readonly failureReason?: string }): void;
   /** Stops alarm evaluation and scaling. */
   stop(): Promise<void>;
 }
@@ -62,6 +67,9 @@ export function createAlarmsAndScaling(opts: AlarmsAndScalingOptions): AlarmsAnd
       return [cloudwatch, autoscaling];
     },
     queryHandler: handler,
+    capacitySettled(endpoint, settled) {
+      scaler?.capacitySettled(endpoint, settled);
+    },
     async stop() {
       cloudwatch.stop();
       await scaler?.stop();

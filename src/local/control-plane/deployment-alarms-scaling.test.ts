@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DescribeEndpointCommand, UpdateEndpointCommand, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
+import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, UpdateEndpointCommand, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
 import { DescribeScalingActivitiesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { DescribeAlarmHistoryCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
@@ -151,7 +151,7 @@ describe('deployment alarms scaling', () => {
         const d = await describe('as');
         const activities = (await aws.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: target.ResourceId, IncludeNotScaledActivities: true }))).ScalingActivities!;
         lastSeen = JSON.stringify({ status: d.EndpointStatus, config: d.EndpointConfigName, variant: d.ProductionVariants?.[0], failure: d.FailureReason, activities: activities.map((a) => [a.StatusCode, a.Description, a.StatusMessage]) });
-        // The scaling activity is InProgress until the scaler's next pass finds the change fulfilled.
+        // The scaling activity is InProgress until SageMaker has carried the change out.
         return d.EndpointStatus === 'InService' && d.EndpointConfigName === 'as-new' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 3 && activities[0]?.StatusCode !== 'InProgress' ? d : undefined;
       },
       { ...POLL, timeoutMs: 60_000, detail: () => `last seen: ${lastSeen}` },
@@ -163,5 +163,39 @@ describe('deployment alarms scaling', () => {
       activities.map((a) => [a.StatusCode, a.Description]),
       [['Successful', 'Setting desired instance count to 3.']],
     );
+  });
+
+  test("a scaling activity ends Successful once SageMaker has carried its change out, though an UpdateEndpoint replaces the fleet before the scaler's next pass", async () => {
+    // A CloudWatch minute of a real minute: the scaler passes every 2 s, so the update below starts between two passes.
+    const slow = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, healthCheckMs: 0, metricsSettings: { secondsPerMinute: 60 }, settings: {} });
+    const clients = localSdkClients(slow.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
+    try {
+      const describeSlow = (name: string): Promise<DescribeEndpointCommandOutput> => clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: name }));
+      await clients.sagemaker.send(new CreateModelCommand({ ModelName: 'sa', PrimaryContainer: { Image: 'repo/img:sa', ModelDataUrl: dir } }));
+      for (const [config, count] of [['sa-1', 1], ['sa-2', 1]] as const) {
+        await clients.sagemaker.send(new CreateEndpointConfigCommand({ EndpointConfigName: config, ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'sa', InitialInstanceCount: count, InstanceType: 'ml.m5.large' }] }));
+      }
+      await clients.sagemaker.send(new CreateEndpointCommand({ EndpointName: 'sa', EndpointConfigName: 'sa-1' }));
+      await until('InService', async () => ((await describeSlow('sa')).EndpointStatus === 'InService' ? true : undefined), POLL);
+      const target = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'endpoint/sa/variant/AllTraffic', ScalableDimension: 'sagemaker:variant:DesiredInstanceCount' as const };
+      // Below its MinCapacity, the variant is brought to 2 instances at the scaler's next pass.
+      await clients.autoscaling.send(new RegisterScalableTargetCommand({ ...target, MinCapacity: 2, MaxCapacity: 4 }));
+      await until('InService with 2 instances', async () => {
+        const d = await describeSlow('sa');
+        return d.EndpointStatus === 'InService' && d.ProductionVariants?.[0]?.CurrentInstanceCount === 2 ? true : undefined;
+      }, POLL);
+      const activities = async () => (await clients.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: target.ResourceId }))).ScalingActivities!;
+      // Fulfilled the moment the endpoint is InService at 2, not at the scaler's next pass.
+      assert.deepEqual((await activities()).map((a) => [a.StatusCode, a.StatusMessage]), [['Successful', 'Successfully set desired instance count to 2. Change successfully fulfilled by sagemaker.']]);
+      // An update to a config of 1 instance: the scaler's next pass reads 1, which its change to 2 did not fail to reach.
+      await clients.sagemaker.send(new UpdateEndpointCommand({ EndpointName: 'sa', EndpointConfigName: 'sa-2' }));
+      await until('InService on sa-2', async () => ((await describeSlow('sa')).EndpointConfigName === 'sa-2' && (await describeSlow('sa')).EndpointStatus === 'InService' ? true : undefined), POLL);
+      const all = await activities();
+      assert.deepEqual(all[all.length - 1]!.StatusCode, 'Successful', JSON.stringify(all.map((a) => [a.StatusCode, a.StatusMessage])));
+    } finally {
+      await clients.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'sa' })).catch(() => {});
+      clients.destroy();
+      await slow.stop();
+    }
   });
 });

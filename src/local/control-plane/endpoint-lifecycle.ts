@@ -24,9 +24,11 @@ export interface LifecycleOptions {
   /**
    * Called once an `UpdateEndpointWeightsAndCapacities` change of endpoint `name` has settled (done
    * or rolled back): the copies of its inference components waiting for room are placed on the
-   * instances it now has, and ManagedInstanceScaling releases those they do not need.
+   * instances it now has, and ManagedInstanceScaling releases those they do not need. `settled`
+   * gives each production variant's instance count then (`DesiredInstanceCount`), and the
+   * endpoint's `FailureReason` when the change was rolled back.
    */
-  onCapacityChanged?: (name: string) => void;
+  onCapacityChanged?: (name: string, settled: { readonly counts: ReadonlyMap<string, number>; readonly failureReason?: string }) => void;
   /** How often alarms are read while baking. @defaultValue 1000 ms */
   alarmPollMs?: number;
   /** How long shutdown waits for asynchronous results and failures to be written, once the fleets stopped. @defaultValue {@link ASYNC_SHUTDOWN_WAIT_MS} */
@@ -961,7 +963,10 @@ export class EndpointLifecycle {
       if (failures.length > 0) e.failureReason = failureReason(`The capacity update failed and was rolled back: ${failures.join('; ')}`);
       e.status = 'InService';
       e.lastModified = new Date();
-      this.opts.onCapacityChanged?.(e.name);
+      this.opts.onCapacityChanged?.(e.name, {
+        counts: new Map(blue.variants.map((v) => [v.spec.VariantName, v.desiredInstanceCount] as const)),
+        ...(failures.length > 0 && e.failureReason !== undefined ? { failureReason: e.failureReason } : {}),
+      });
     })();
     return { EndpointArn: e.arn };
   }

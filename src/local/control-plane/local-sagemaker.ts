@@ -272,7 +272,11 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
       ...(opts.deploymentNow ? { now: opts.deploymentNow } : {}),
       // Copies route as the new configuration says, and those waiting for room are placed on its instances.
       onUpdated: (name) => components.endpointUpdated(name),
-      onCapacityChanged: (name) => components.capacityChanged(name),
+      onCapacityChanged: (name, settled) => {
+        components.capacityChanged(name);
+        // The scaling activity of the change ends now, not at the scaler's next pass: an UpdateEndpoint before it would replace the counts it reads.
+        guard?.capacitySettled(name, settled);
+      },
     },
   );
   const trainingJobs = new TrainingJobs({

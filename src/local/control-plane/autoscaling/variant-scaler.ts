@@ -143,6 +143,21 @@ export class VariantScaler {
     return { status: String(out.InferenceComponentStatus), current: copies, ...(typeof out.FailureReason === 'string' ? { failureReason: out.FailureReason } : {}) };
   }
 
+  /**
+   * Ends the activities of the changes SageMaker was carrying out on the variants of endpoint
+   * `endpoint` once that change has settled, with the variants' instance counts then. Waiting for
+   * the next pass to read them could let an `UpdateEndpoint` started meanwhile replace the fleet,
+   * and a change SageMaker did carry out would read as one it did not.
+   */
+  capacitySettled(endpoint: string, settled: { readonly counts: ReadonlyMap<string, number>; readonly failureReason?: string }): void {
+    for (const { target } of this.opts.autoscaling.scalingState()) {
+      const ref = target.variant;
+      if (!target.unfulfilled || isComponent(ref) || ref.endpointName !== endpoint) continue;
+      const current = settled.counts.get(ref.variantName);
+      this.settle(target, current === undefined ? undefined : { status: 'InService', current, ...(settled.failureReason === undefined ? {} : { failureReason: settled.failureReason }) });
+    }
+  }
+
   /** The policy's metric, as its statistic over the latest complete one-minute period (0 without data). */
   private latestValue(metric: TrackedMetric, now: number): number {
     const current = this.opts.metrics.periodIndex(now, 60);
@@ -351,7 +366,8 @@ export class VariantScaler {
     taken();
     chosen.applied(decision, now);
     // As Application Auto Scaling words it while the target's service carries the change out; the
-    // next tick that finds the endpoint (or component) settled ends the activity.
+    // endpoint's change settling ends the activity (capacitySettled), else the next tick that finds
+    // the endpoint (or component) settled.
     activity.StatusMessage = `Successfully set desired ${what} to ${decision.desired}. Waiting for change to be fulfilled by sagemaker.`;
     target.unfulfilled = { activity, desired: decision.desired, what };
   }
