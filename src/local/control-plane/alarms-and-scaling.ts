@@ -38,6 +38,8 @@ export interface AlarmsAndScaling {
    * instance counts by variant: the scaling activities waiting for it end (Successful or Failed).
    */
   capacitySettled(endpoint: string, settled: { readonly counts: ReadonlyMap<string, number>; readonly failureReason?: string }): void;
+  /** A copy count change of inference component `component` has settled at `copies`: the scaling activities waiting for it end. */
+  copiesSettled(component: string, settled: { readonly copies: number; readonly failureReason?: string }): void;
   /** Stops alarm evaluation and scaling. */
   stop(): Promise<void>;
 }
@@ -69,6 +71,9 @@ export function createAlarmsAndScaling(opts: AlarmsAndScalingOptions): AlarmsAnd
     queryHandler: handler,
     capacitySettled(endpoint, settled) {
       scaler?.capacitySettled(endpoint, settled);
+    },
+    copiesSettled(component, settled) {
+      scaler?.copiesSettled(component, settled);
     },
     async stop() {
       cloudwatch.stop();

@@ -8,7 +8,18 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateEndpointCommand, CreateEndpointConfigCommand, CreateModelCommand, DeleteEndpointCommand, DescribeEndpointCommand, UpdateEndpointCommand, type DescribeEndpointCommandOutput } from '@aws-sdk/client-sagemaker';
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateInferenceComponentCommand,
+  CreateModelCommand,
+  DeleteEndpointCommand,
+  DescribeEndpointCommand,
+  DescribeInferenceComponentCommand,
+  UpdateEndpointCommand,
+  UpdateInferenceComponentRuntimeConfigCommand,
+  type DescribeEndpointCommandOutput,
+} from '@aws-sdk/client-sagemaker';
 import { DescribeScalingActivitiesCommand, PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { DescribeAlarmHistoryCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
@@ -16,6 +27,7 @@ import { FakeBackend } from '../../../test/helpers/fake-backend.js';
 import { localSdkClients, type LocalSdkClients } from '../../../test/helpers/local-sdk-clients.js';
 import { invocation5xxAlarm } from '../../../test/helpers/metric-alarms.js';
 import { until } from '../../../test/helpers/until.js';
+import { createComponentEndpoint } from '../../../test/helpers/component-host.js';
 import { startLocalSageMaker, type LocalSageMakerHandle } from './local-sagemaker.js';
 
 let dir: string;
@@ -194,6 +206,35 @@ describe('deployment alarms scaling', () => {
       assert.deepEqual(all[all.length - 1]!.StatusCode, 'Successful', JSON.stringify(all.map((a) => [a.StatusCode, a.StatusMessage])));
     } finally {
       await clients.sagemaker.send(new DeleteEndpointCommand({ EndpointName: 'sa' })).catch(() => {});
+      clients.destroy();
+      await slow.stop();
+    }
+  });
+
+  test("an inference component's scaling activity ends Successful once its copies are in service, though its copy count is changed again before the scaler's next pass", async () => {
+    const slow = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, healthCheckMs: 0, metricsSettings: { secondsPerMinute: 60 }, settings: {} });
+    const clients = localSdkClients(slow.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
+    try {
+      await createComponentEndpoint(clients.sagemaker, 'ic-host', POLL);
+      await clients.sagemaker.send(
+        new CreateInferenceComponentCommand({ InferenceComponentName: 'ic', EndpointName: 'ic-host', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 256 } }, RuntimeConfig: { CopyCount: 1 } }),
+      );
+      const component = () => clients.sagemaker.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'ic' }));
+      await until('component InService', async () => ((await component()).InferenceComponentStatus === 'InService' ? true : undefined), POLL);
+      const target = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'inference-component/ic', ScalableDimension: 'sagemaker:inference-component:DesiredCopyCount' as const };
+      // Below its MinCapacity, the component is brought to 2 copies at the scaler's next pass.
+      await clients.autoscaling.send(new RegisterScalableTargetCommand({ ...target, MinCapacity: 2, MaxCapacity: 4 }));
+      await until('InService with 2 copies', async () => {
+        const c = await component();
+        return c.InferenceComponentStatus === 'InService' && c.RuntimeConfig?.CurrentCopyCount === 2 ? true : undefined;
+      }, POLL);
+      const activities = async () => (await clients.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: target.ResourceId }))).ScalingActivities!;
+      assert.deepEqual((await activities()).map((a) => [a.StatusCode, a.StatusMessage]), [['Successful', 'Successfully set desired copy count to 2. Change successfully fulfilled by sagemaker.']]);
+      await clients.sagemaker.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'ic', DesiredRuntimeConfig: { CopyCount: 3 } }));
+      await until('InService with 3 copies', async () => ((await component()).RuntimeConfig?.CurrentCopyCount === 3 && (await component()).InferenceComponentStatus === 'InService' ? true : undefined), POLL);
+      const all = await activities();
+      assert.equal(all[all.length - 1]!.StatusCode, 'Successful', JSON.stringify(all.map((a) => [a.StatusCode, a.StatusMessage])));
+    } finally {
       clients.destroy();
       await slow.stop();
     }

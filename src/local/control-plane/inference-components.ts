@@ -133,6 +133,8 @@ export interface InferenceComponentsOptions {
   alarmPollMs?: number;
   /** The clock a rolling update's `WaitIntervalInSeconds` and `MaximumExecutionTimeoutInSeconds` count on (tests move it instead of waiting). @defaultValue Date.now */
   now?: () => number;
+  /** Called once a copy count change of component `name` has settled (done or undone), with its `DesiredCopyCount` then and its `FailureReason` when it was undone. */
+  onCopiesChanged?: (name: string, settled: { readonly copies: number; readonly failureReason?: string }) => void;
 }
 
 /**
@@ -159,7 +161,11 @@ export class InferenceComponents {
   /** Set by {@link stopAll}: the copies it stops are those of the components there then, so no copy may start after. */
   private stopping = false;
 
+  /** Told of each copy count change once it has settled. */
+  private readonly onCopiesChanged: InferenceComponentsOptions['onCopiesChanged'];
+
   constructor(opts: InferenceComponentsOptions) {
+    this.onCopiesChanged = opts.onCopiesChanged;
     this.store = opts.store;
     this.ctx = opts.deployment;
     this.autoscaling = opts.autoscaling ?? (() => undefined);
@@ -763,9 +769,11 @@ export class InferenceComponents {
     r.lastModified = new Date();
     this.say(`inference component ${r.name}: from ${fleet.size} to ${copies} copies${placed < copies ? ` (${placed} placed)` : ''}`);
     r.running = (async () => {
+      let failed = false;
       try {
         await fleet.scaleTo(placed);
       } catch (err) {
+        failed = true;
         r.desiredCopies = before;
         r.placedCopies = placedBefore;
         r.failureReason = failureReason(`The copy count update failed: ${copies} copies could not start: ${(err as Error).message}`);
@@ -774,6 +782,7 @@ export class InferenceComponents {
       if (r.status === 'Deleting') return;
       r.status = 'InService';
       r.lastModified = new Date();
+      this.onCopiesChanged?.(r.name, { copies: r.desiredCopies, ...(failed && r.failureReason !== undefined ? { failureReason: r.failureReason } : {}) });
       // Once InService, so that its own copies still waiting are placed too if room was made meanwhile.
       this.copiesLeft(r.endpointName, r.variantName);
     })();

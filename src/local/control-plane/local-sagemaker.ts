@@ -318,6 +318,8 @@ export async function createLocalSageMaker(opts: LocalSageMakerOptions = {}): Pr
     alarms: () => services.find((s) => s.targetPrefix === CLOUDWATCH_TARGET_PREFIX),
     ...(opts.alarmPollMs === undefined ? {} : { alarmPollMs: opts.alarmPollMs }),
     ...(opts.deploymentNow ? { now: opts.deploymentNow } : {}),
+    // As for an endpoint's capacity change: the scaling activity ends when the change settles.
+    onCopiesChanged: (name, settled) => guard?.copiesSettled(name, settled),
   });
   const sagemaker = new SageMakerService(store, lifecycle, trainingJobs, transformJobs, components);
   services.push(sagemaker);

@@ -158,6 +158,15 @@ export class VariantScaler {
     }
   }
 
+  /** As {@link capacitySettled}, for a copy count change of inference component `component`. */
+  copiesSettled(component: string, settled: { readonly copies: number; readonly failureReason?: string }): void {
+    for (const { target } of this.opts.autoscaling.scalingState()) {
+      const ref = target.variant;
+      if (!target.unfulfilled || !isComponent(ref) || ref.componentName !== component) continue;
+      this.settle(target, { status: 'InService', current: settled.copies, ...(settled.failureReason === undefined ? {} : { failureReason: settled.failureReason }) });
+    }
+  }
+
   /** The policy's metric, as its statistic over the latest complete one-minute period (0 without data). */
   private latestValue(metric: TrackedMetric, now: number): number {
     const current = this.opts.metrics.periodIndex(now, 60);
