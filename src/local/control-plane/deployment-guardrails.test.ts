@@ -145,7 +145,7 @@ describe('deployment guardrails', () => {
     await aws.sagemaker.send(
       new CreateEndpointConfigCommand({
         EndpointConfigName: 'gr-shadowed',
-        ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'gr-green', InitialInstanceCount: 1, InitialVariantWeight: 2, InstanceType: 'ml.m5.large' }],
+        ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: 'gr-green', InitialInstanceCount: 1, InitialVariantWeight: 2, InstanceType: 'ml.m5.large', AcceleratorType: 'ml.eia2.medium' }],
         ShadowProductionVariants: [{ VariantName: 'Shadow', ModelName: 'gr-green', InitialInstanceCount: 1, InstanceType: 'ml.m5.large' }],
       }),
     );
@@ -170,6 +170,8 @@ describe('deployment guardrails', () => {
     const summary = (list: DescribeEndpointCommandOutput['ProductionVariants']) => list?.map((v) => [v.VariantName, v.CurrentWeight, v.DesiredWeight, v.CurrentInstanceCount, v.DesiredInstanceCount, v.VariantStatus?.[0]?.Status]);
     assert.deepEqual(summary(d.PendingDeploymentSummary?.ProductionVariants), [['AllTraffic', 0, 5, 0, 3, 'Creating']], "the serving variant's weight 5 and 3 instances, not the config's 2 and 1");
     assert.deepEqual(summary(d.PendingDeploymentSummary?.ShadowProductionVariants), [['Shadow', 0, 1, 0, 1, 'Creating']]);
+    // PendingProductionVariantSummary has AcceleratorType and InstanceType (botocore's SageMaker model).
+    assert.deepEqual(d.PendingDeploymentSummary?.ProductionVariants?.map((v) => [v.InstanceType, v.AcceleratorType]), [['ml.m5.large', 'ml.eia2.medium']]);
   });
 
   test('a rolling update to or from an endpoint with several production variants is a ValidationException (with a BlueGreenUpdatePolicy too, one saying to give only one); the endpoint keeps serving', async () => {

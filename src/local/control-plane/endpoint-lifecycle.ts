@@ -345,6 +345,7 @@ export class EndpointLifecycle {
       DesiredWeight: v.desiredWeight,
       ...capacity(v.spec, v.fleet.size, v.desiredInstanceCount, v.serverlessConfig),
       ...(pending && v.spec.InstanceType ? { InstanceType: v.spec.InstanceType } : {}),
+      ...(pending && v.spec.AcceleratorType ? { AcceleratorType: v.spec.AcceleratorType } : {}),
       ...(status ? { VariantStatus: [{ Status: status.Status, StatusMessage: status.StatusMessage, StartTime: epochSeconds(status.StartTime) }] } : {}),
       ...configuredBehaviour(v.spec),
     };
@@ -357,6 +358,8 @@ export class EndpointLifecycle {
       CurrentWeight: 0,
       DesiredWeight: retained?.weights.get(v.VariantName) ?? v.InitialVariantWeight ?? 1,
       ...capacity(v, 0, initialInstances(v, retained?.counts.get(v.VariantName))),
+      // PendingProductionVariantSummary has the variant's AcceleratorType (ProductionVariantSummary does not).
+      ...(v.AcceleratorType ? { AcceleratorType: v.AcceleratorType } : {}),
       ...(status ? { VariantStatus: [{ Status: status, StartTime: epochSeconds(since) }] } : {}),
       ...configuredBehaviour(v),
     };
