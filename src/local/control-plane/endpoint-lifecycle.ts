@@ -613,10 +613,11 @@ export class EndpointLifecycle {
     const variantInstances = config.productionVariants.map((v) => initialInstances(v, counts.get(v.VariantName)));
     const greenInstances = variantInstances.reduce((n, c) => n + c, 0);
     checkDeploymentConfig(deploymentConfig, greenInstances, variantInstances);
-    // An endpoint on Inf1 instances, or an Amazon Elastic Inference endpoint (a variant with an
-    // AcceleratorType), "cannot use deployment guardrails" and "will fall back to using a blue/green
-    // deployment with all at once traffic shifting and no final baking period"
-    // (deployment-guardrails-exclusions.html): no steps, bakes, alarms or time limit.
+    // An endpoint on Inf1 instances "cannot use deployment guardrails" and "will fall back to using a
+    // blue/green deployment with all at once traffic shifting and no final baking period"
+    // (deployment-guardrails-exclusions.html): no steps, bakes, alarms or time limit. So does an
+    // Amazon Elastic Inference endpoint (a variant with an AcceleratorType): earlier versions of that
+    // page listed it beside Inf1; the current one no longer names the discontinued service.
     const excluded = [...blue.config.productionVariants, ...config.productionVariants].some((v) => v.InstanceType?.startsWith('ml.inf1.') === true || v.AcceleratorType !== undefined);
     const guardrails = excluded ? undefined : deploymentConfig;
     const plan = planTraffic(guardrails, greenInstances, variantInstances);
