@@ -239,4 +239,31 @@ describe('deployment alarms scaling', () => {
       await slow.stop();
     }
   });
+  test("a copy count change that waits for room settles at once: its scaling activity ends Successful, though the copy count is changed again before the scaler's next pass", async () => {
+    const slow = await startLocalSageMaker({ port: 0, backendImpl: new FakeBackend(), startupTimeoutMs: 5_000, healthCheckMs: 0, metricsSettings: { secondsPerMinute: 60 }, settings: {} });
+    const clients = localSdkClients(slow.url, { runtimeMaxAttempts: 1, requestTimeoutMs: 30_000 });
+    try {
+      await createComponentEndpoint(clients.sagemaker, 'ic-full', POLL);
+      // 20 GB a copy on one 32 GiB instance: a second copy waits for room, and the change asking for it settles without starting one.
+      await clients.sagemaker.send(
+        new CreateInferenceComponentCommand({ InferenceComponentName: 'icw', EndpointName: 'ic-full', Specification: { Container: { ArtifactUrl: dir }, ComputeResourceRequirements: { MinMemoryRequiredInMb: 20_000 } }, RuntimeConfig: { CopyCount: 1 } }),
+      );
+      const component = () => clients.sagemaker.send(new DescribeInferenceComponentCommand({ InferenceComponentName: 'icw' }));
+      await until('component InService', async () => ((await component()).InferenceComponentStatus === 'InService' ? true : undefined), POLL);
+      const target = { ServiceNamespace: 'sagemaker' as const, ResourceId: 'inference-component/icw', ScalableDimension: 'sagemaker:inference-component:DesiredCopyCount' as const };
+      await clients.autoscaling.send(new RegisterScalableTargetCommand({ ...target, MinCapacity: 2, MaxCapacity: 4 }));
+      await until('InService with 2 copies desired', async () => {
+        const c = await component();
+        return c.InferenceComponentStatus === 'InService' && c.RuntimeConfig?.DesiredCopyCount === 2 ? c : undefined;
+      }, POLL);
+      const activities = async () => (await clients.autoscaling.send(new DescribeScalingActivitiesCommand({ ServiceNamespace: 'sagemaker', ResourceId: target.ResourceId }))).ScalingActivities!;
+      // Before the scaler's next pass, which would read the count changed below.
+      await clients.sagemaker.send(new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: 'icw', DesiredRuntimeConfig: { CopyCount: 1 } }));
+      const all = await activities();
+      assert.deepEqual(all.map((a) => [a.StatusCode, a.StatusMessage]), [['Successful', 'Successfully set desired copy count to 2. Change successfully fulfilled by sagemaker.']]);
+    } finally {
+      clients.destroy();
+      await slow.stop();
+    }
+  });
 });

@@ -74,6 +74,11 @@ export class VariantScaler {
    * its resource ID: a target deregistered (and registered anew) starts afresh, and its record goes.
    */
   private readonly refused = new WeakMap<ScalableTargetRecord, { at: number; desired: number }>();
+  /**
+   * The targets whose change the scaler is asking SageMaker for (its call not returned yet), with how
+   * that change settled if it settled meanwhile (see {@link changeSettled}).
+   */
+  private readonly asking = new WeakMap<ScalableTargetRecord, { variant: VariantDescription | undefined } | undefined>();
 
   constructor(private readonly opts: VariantScalerOptions) {}
 
@@ -152,9 +157,9 @@ export class VariantScaler {
   capacitySettled(endpoint: string, settled: { readonly counts: ReadonlyMap<string, number>; readonly failureReason?: string }): void {
     for (const { target } of this.opts.autoscaling.scalingState()) {
       const ref = target.variant;
-      if (!target.unfulfilled || isComponent(ref) || ref.endpointName !== endpoint) continue;
+      if (isComponent(ref) || ref.endpointName !== endpoint) continue;
       const current = settled.counts.get(ref.variantName);
-      this.settle(target, current === undefined ? undefined : { status: 'InService', current, ...(settled.failureReason === undefined ? {} : { failureReason: settled.failureReason }) });
+      this.changeSettled(target, current === undefined ? undefined : { status: 'InService', current, ...(settled.failureReason === undefined ? {} : { failureReason: settled.failureReason }) });
     }
   }
 
@@ -162,9 +167,20 @@ export class VariantScaler {
   copiesSettled(component: string, settled: { readonly copies: number; readonly failureReason?: string }): void {
     for (const { target } of this.opts.autoscaling.scalingState()) {
       const ref = target.variant;
-      if (!target.unfulfilled || !isComponent(ref) || ref.componentName !== component) continue;
-      this.settle(target, { status: 'InService', current: settled.copies, ...(settled.failureReason === undefined ? {} : { failureReason: settled.failureReason }) });
+      if (!isComponent(ref) || ref.componentName !== component) continue;
+      this.changeSettled(target, { status: 'InService', current: settled.copies, ...(settled.failureReason === undefined ? {} : { failureReason: settled.failureReason }) });
     }
+  }
+
+  /**
+   * A change of the target's resource has settled as `variant` says. A change the scaler is still
+   * asking for (its call not returned yet) can settle before the call returns, when it has nothing
+   * to start (copies waiting for room): kept until the call returns, it ends that change's activity
+   * then, and a later change (another caller's) cannot end it with its own count.
+   */
+  private changeSettled(target: ScalableTargetRecord, variant: VariantDescription | undefined): void {
+    if (target.unfulfilled) this.settle(target, variant);
+    else if (this.asking.has(target)) this.asking.set(target, { variant });
   }
 
   /** The policy's metric, as its statistic over the latest complete one-minute period (0 without data). */
@@ -351,6 +367,7 @@ export class VariantScaler {
     const ref = target.variant;
     const what = isComponent(ref) ? 'copy count' : 'instance count';
     const activity = this.opts.autoscaling.startActivity(target.resourceId, `Setting desired ${what} to ${decision.desired}.`, chosen.cause(decision));
+    this.asking.set(target, undefined);
     try {
       if (isComponent(ref)) {
         await this.opts.sagemaker.call('UpdateInferenceComponentRuntimeConfig', { InferenceComponentName: ref.componentName, DesiredRuntimeConfig: { CopyCount: decision.desired } });
@@ -361,6 +378,7 @@ export class VariantScaler {
         });
       }
     } catch (err) {
+      this.asking.delete(target);
       activity.StatusCode = 'Failed';
       // SageMaker's own example (endpoint-scaling-query-history.html, blocked scaling activities): "Failed to set desired instance count to 110. Reason: The account-level service limit …".
       activity.StatusMessage = `Failed to set desired ${what} to ${decision.desired}. Reason: ${(err as Error).message}`;
@@ -379,5 +397,8 @@ export class VariantScaler {
     // the endpoint (or component) settled.
     activity.StatusMessage = `Successfully set desired ${what} to ${decision.desired}. Waiting for change to be fulfilled by sagemaker.`;
     target.unfulfilled = { activity, desired: decision.desired, what };
+    const settledMeanwhile = this.asking.get(target);
+    this.asking.delete(target);
+    if (settledMeanwhile) this.settle(target, settledMeanwhile.variant);
   }
 }
