@@ -90,3 +90,14 @@ test('fewer workers than visible GPUs: worker 0 warns which GPUs stay unused, na
   assert.deepEqual(selectOnnxProviders({ requested: ['cpu'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 1 }).warnings, []);
   assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 1 }).warnings, []);
 });
+
+test('more workers than visible GPUs but not a multiple of them: worker 0 warns which GPUs get a worker more, naming SAGEMAKER_MODEL_SERVER_WORKERS; a multiple, CPU, or another worker: no warning', () => {
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 6 }).warnings, [
+    '6 workers (SAGEMAKER_MODEL_SERVER_WORKERS or --workers) do not spread evenly over 4 visible GPUs: GPUs 0, 1 get 2 workers (a model copy and its memory each), the others 1; set SAGEMAKER_MODEL_SERVER_WORKERS to a multiple of 4 (4 or 8)',
+  ]);
+  assert.match(selectOnnxProviders({ requested: ['cuda'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(2), workers: 3 }).warnings[0]!, /^3 workers .* over 2 visible GPUs: GPU 0 gets 2 workers .* the others 1; .* multiple of 2 \(2 or 4\)$/);
+  for (const workers of [8, 12]) assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), workers }).warnings, [], String(workers));
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(1), workers: 3 }).warnings, []);
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 1, inventory: inv(4), workers: 6 }).warnings, []);
+  assert.deepEqual(selectOnnxProviders({ requested: ['cpu'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 6 }).warnings, []);
+});

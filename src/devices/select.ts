@@ -78,6 +78,18 @@ export function selectOnnxProviders(req: OnnxDeviceRequest): OnnxDeviceChoice {
         `GPU${idle.length === 1 ? '' : 's'} ${idle.join(', ')} stay${idle.length === 1 ? 's' : ''} unused; set SAGEMAKER_MODEL_SERVER_WORKERS to ${gpus} (or a multiple of it)`,
     );
   }
+  // More workers than GPUs but not a multiple: the first GPUs take one worker more than the rest,
+  // so they hold one more copy of the model and, under even load, run slower than the others.
+  if (first && req.workerIndex === 0 && req.workers !== undefined && req.workers > gpus && req.workers % gpus !== 0) {
+    const per = Math.floor(req.workers / gpus);
+    const busier = req.inventory.visible.slice(0, req.workers % gpus).map((g) => g.ordinal);
+    const lower = per * gpus;
+    warnings.push(
+      `${req.workers} workers (SAGEMAKER_MODEL_SERVER_WORKERS or --workers) do not spread evenly over ${gpus} visible GPUs: ` +
+        `GPU${busier.length === 1 ? '' : 's'} ${busier.join(', ')} ${busier.length === 1 ? 'gets' : 'get'} ${per + 1} workers (a model copy and its memory each), the others ${per}; ` +
+        `set SAGEMAKER_MODEL_SERVER_WORKERS to a multiple of ${gpus} (${lower} or ${lower + gpus})`,
+    );
+  }
   return {
     providers,
     label: first ? `${first}:${gpu!.ordinal}` : 'cpu',
