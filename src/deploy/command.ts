@@ -103,7 +103,7 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
   const artifacts = await whileInterruptible((signal) => prepareArtifacts(config.endpoints, artifactsPrefix, workDir, log, signal));
   let image = settings.image ?? config.image;
   if (choice && settings.image !== undefined) {
-    const { variant, gpuTypes, armTypes, platform } = choice;
+    const { variant, gpuTypes, armTypes, platform, idleGpuTypes } = choice;
     const are = (types: readonly string[]): string => `${types.join(', ')} ${types.length === 1 ? 'has' : 'have'}`;
     const reasons = [
       request.variant === 'cpu' && gpuTypes.length > 0
@@ -112,7 +112,9 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
           ? '--variant gpu: without a GPU it serves on the CPU, with a warning'
           : variant === 'gpu'
             ? `${are(gpuTypes)} NVIDIA GPUs, which the cpu image would leave unused`
-            : undefined,
+            : idleGpuTypes.length > 0
+              ? `${are(idleGpuTypes)} NVIDIA GPUs that the gpu image cannot use (it is linux/amd64 and CUDA 12 only), which this one leaves unused`
+              : undefined,
       armTypes.length > 0 ? `${are(armTypes)} arm64 CPUs` : undefined,
     ].filter((r): r is string => r !== undefined);
     const what = `smkit's ${variant} image for ${platform}${reasons.length > 0 ? ` (${reasons.join('; ')})` : ''}`;

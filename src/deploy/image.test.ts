@@ -91,11 +91,11 @@ test('--build for a GPU instance type builds the gpu image (for linux/amd64): th
 test('--build builds for the instance types\' platform (Graviton and Grace are arm64), one platform per image, and --variant overrides the variant', () => {
   for (const t of ['ml.c6g.large', 'ml.c6gn.xlarge', 'ml.m6gd.large', 'ml.c7g.large', 'ml.m7g.xlarge', 'ml.r7gd.large', 'ml.r8g.large', 'ml.g5g.xlarge', 'ml.p6e-gb200.36xlarge']) assert.equal(isArm64InstanceType(t), true, t);
   for (const t of ['ml.m5.large', 'ml.g4dn.xlarge', 'ml.g4ad.xlarge', 'ml.g5.xlarge', 'ml.g6e.xlarge', 'ml.p5en.48xlarge', 'ml.p6-b200.48xlarge', 'ml.inf2.xlarge', 'ml.trn1.2xlarge', 'ml.c7i.large', 'ml.m7a.large']) assert.equal(isArm64InstanceType(t), false, t);
-  assert.deepEqual(imageFor(['ml.m5.large', undefined]), { variant: 'cpu', platform: 'linux/amd64', gpuTypes: [], armTypes: [] });
-  assert.deepEqual(imageFor([undefined]), { variant: 'cpu', platform: 'linux/amd64', gpuTypes: [], armTypes: [] });
-  assert.deepEqual(imageFor(['ml.c7g.large', 'ml.p6e-gb200.36xlarge']), { variant: 'cpu', platform: 'linux/arm64', gpuTypes: [], armTypes: ['ml.c7g.large', 'ml.p6e-gb200.36xlarge'] });
-  assert.deepEqual(imageFor(['ml.g5.xlarge'], 'cpu'), { variant: 'cpu', platform: 'linux/amd64', gpuTypes: ['ml.g5.xlarge'], armTypes: [] });
-  assert.deepEqual(imageFor(['ml.m5.large'], 'gpu'), { variant: 'gpu', platform: 'linux/amd64', gpuTypes: [], armTypes: [] });
+  assert.deepEqual(imageFor(['ml.m5.large', undefined]), { variant: 'cpu', platform: 'linux/amd64', gpuTypes: [], armTypes: [], idleGpuTypes: [] });
+  assert.deepEqual(imageFor([undefined]), { variant: 'cpu', platform: 'linux/amd64', gpuTypes: [], armTypes: [], idleGpuTypes: [] });
+  assert.deepEqual(imageFor(['ml.c7g.large', 'ml.p6e-gb200.36xlarge']), { variant: 'cpu', platform: 'linux/arm64', gpuTypes: [], armTypes: ['ml.c7g.large', 'ml.p6e-gb200.36xlarge'], idleGpuTypes: ['ml.p6e-gb200.36xlarge'] });
+  assert.deepEqual(imageFor(['ml.g5.xlarge'], 'cpu'), { variant: 'cpu', platform: 'linux/amd64', gpuTypes: ['ml.g5.xlarge'], armTypes: [], idleGpuTypes: ['ml.g5.xlarge'] });
+  assert.deepEqual(imageFor(['ml.m5.large'], 'gpu'), { variant: 'gpu', platform: 'linux/amd64', gpuTypes: [], armTypes: [], idleGpuTypes: [] });
   const config = (e: unknown, pattern: RegExp) => e instanceof ToolkitError && e.code === 'ERR_DEPLOY_CONFIG' && pattern.test(e.message);
   assert.throws(() => imageFor(['ml.g5.xlarge', 'ml.g5g.xlarge']), (e) => config(e, /arm64 \(ml\.g5g\.xlarge\) and x86_64 \(ml\.g5\.xlarge\)/));
   assert.throws(() => imageFor(['ml.p6e-gb200.36xlarge'], 'gpu'), (e) => config(e, /linux\/amd64 only/));

@@ -108,6 +108,8 @@ export interface ImageChoice {
   readonly gpuTypes: string[];
   /** The arm64 types among them (the reason for linux/arm64). */
   readonly armTypes: string[];
+  /** The NVIDIA GPU types among them whose GPUs the image built leaves unused (all of them with the cpu variant). */
+  readonly idleGpuTypes: string[];
 }
 
 /**
@@ -136,7 +138,8 @@ export function imageFor(instanceTypes: readonly (string | undefined)[], variant
   if (chosen === 'gpu' && armTypes.length > 0) {
     throw new ToolkitError('ERR_DEPLOY_CONFIG', `--variant gpu: the gpu image is linux/amd64 only (onnxruntime-node ships its CUDA execution provider for linux/x64 alone), and ${armTypes.join(', ')} ${armTypes.length === 1 ? 'is' : 'are'} arm64: use --variant cpu (the default for them)`);
   }
-  return { variant: chosen, platform: armTypes.length > 0 ? 'linux/arm64' : 'linux/amd64', gpuTypes, armTypes };
+  const idleGpuTypes = chosen === 'cpu' ? types.filter((t) => /^ml\.[gp]\d/.test(t)) : [];
+  return { variant: chosen, platform: armTypes.length > 0 ? 'linux/arm64' : 'linux/amd64', gpuTypes, armTypes, idleGpuTypes };
 }
 
 /**

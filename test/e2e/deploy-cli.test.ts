@@ -367,7 +367,7 @@ test('smkit deploy --build builds for the platform of the instance types, not th
     // Graviton (and the Graviton GPU type ml.g5g): the cpu image for linux/arm64, and why.
     const dry = await deploy(await file(['ml.c7g.large', 'ml.g5g.xlarge']), '--dry-run');
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /would build smkit's cpu image for linux\/arm64 \(ml\.c7g\.large, ml\.g5g\.xlarge have arm64 CPUs\), and push it/);
+    assert.match(dry.stdout, /would build smkit's cpu image for linux\/arm64 \(ml\.g5g\.xlarge has NVIDIA GPUs that the gpu image cannot use \(it is linux\/amd64 and CUDA 12 only\), which this one leaves unused; ml\.c7g\.large, ml\.g5g\.xlarge have arm64 CPUs\), and push it/);
     const arm = await deploy(await file(['ml.c7g.large', 'ml.g5g.xlarge']));
     assert.equal(arm.code, 0, arm.stderr);
     const armBuild = await lastBuild();
