@@ -241,8 +241,8 @@ export class DockerBackend implements ContainerBackend {
 
   /**
    * `count` GPUs of this machine for a container that takes them to itself (an inference component
-   * copy: SageMaker gives each its `NumberOfAcceleratorDevicesRequired` devices, so every copy's
-   * worker 0 on GPU 0 of all of them piled every copy on one GPU): the ones the fewest running
+   * copy: SageMaker gives each its `NumberOfAcceleratorDevicesRequired` devices; given all of them,
+   * every copy put its worker 0 on GPU 0, all the copies on one GPU): the ones the fewest running
    * containers have, lowest index first, shared only when there are not enough. All of them when this
    * machine's GPUs are not known here (no `/dev/nvidiaN`: WSL 2, an engine on another host), when
    * it takes as many as there are, and (with a warning, once) when it takes more.
