@@ -65,7 +65,7 @@ export function selectOnnxProviders(req: OnnxDeviceRequest): OnnxDeviceChoice {
       } else if (explicit) {
         warnings.push(`${ep} was asked for (SMKIT_DEVICE) but this onnxruntime-node build has no ${ep} execution provider (use the GPU image); trying the next choice`);
       } else {
-        // auto with a GPU there to use and no CUDA provider (the CPU image run with --gpus, or an
+        // auto with a GPU there to use and no CUDA provider (auto set on the CPU image run with --gpus, or an
         // npm install, whose onnxruntime-node has no CUDA libraries): the GPU would sit unused unsaid.
         warnings.push(`SMKIT_DEVICE=auto: ${req.inventory.visible.length === 1 ? 'a GPU is' : `${req.inventory.visible.length} GPUs are`} visible but this onnxruntime-node build has no CUDA execution provider (the CPU image, or onnxruntime-node installed without its CUDA libraries): use the GPU image; using CPU`);
       }
