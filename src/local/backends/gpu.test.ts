@@ -2,7 +2,7 @@
 // and endpoint files mark their containers so, and what the docker backend passes to the engine.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateInferenceComponentCommand, CreateModelCommand, DescribeInferenceComponentCommand } from '@aws-sdk/client-sagemaker';
@@ -269,6 +269,25 @@ for (const engine of ['docker', 'podman'] as const) {
     gpus = [];
     assert.ok((await start('c8', 1)).includes(` ${gpuRunArgs(engine).join(' ')} `));
     await Promise.all([...running.values()].map((c) => c.stop(1_000)));
+  });
+
+  test(`${engine}: the GPUs a container took are free again when it exits by itself (a crash, a start that fails), not only when stopped: the next copy gets them, not the next GPU`, async (t) => {
+    const { dir, stopBeforeRestore } = withFakeEngine(t, engine);
+    const runs = () => readFileSync(join(dir, 'calls.log'), { encoding: 'utf8', flag: 'a+' }).split('\n').filter((l) => l.startsWith('run '));
+    const backend = new DockerBackend(engine, 'img:1', { gpuPresent: () => true, localGpus: () => [0, 1, 2, 3] });
+    const spec = (id: string, port: number) => ({ id, hostname: 'primary', optMlDir: join(dir, id), env: {}, port, logFile: join(dir, `${id}.log`), gpus: true, gpuCount: 1 });
+    // Its run exits at once (125), as a container that crashes does, with nobody calling stop().
+    writeFileSync(join(dir, 'refuse'), '');
+    const crashed = await backend.start(spec('c0', 41201));
+    stopBeforeRestore(() => crashed.stop(1_000));
+    await crashed.exitPromise;
+    assert.equal(crashed.exited?.code, 125);
+    rmSync(join(dir, 'refuse'));
+    const next = await backend.start(spec('c1', 41202));
+    stopBeforeRestore(() => next.stop(1_000));
+    const line = await until('c1\'s run to be called', () => runs().find((l) => l.includes('--name smkit-c1-')), { timeoutMs: 20_000, intervalMs: 20 });
+    assert.ok(line.includes(` ${gpuDeviceRunArgs(engine, [0]).join(' ')} `), line);
+    await next.stop(1_000);
   });
 
   test(`${engine}: a container the engine cannot give the GPUs fails its start saying how to fix that, in the exit reason and with the engine's own line in the log`, async (t) => {
