@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bakedDockerfile, buildImage, qualifyImageName, type BuildDeps, type BuildImageOptions } from './build-image.js';
+import { bakedDockerfile, buildImage, foreignPlatformHint, qualifyImageName, type BuildDeps, type BuildImageOptions } from './build-image.js';
 import { detectBuildEngine, type CommandRunner } from '../containers/engine.js';
 import { BUILD_CONTEXT_ENTRIES, findSmkitSource, imageNameForModel, imageNameProblem, type SmkitSource } from './context.js';
 import { layOutPackageContext, packedRevision, prebuiltDockerfile, PACKED_REVISION_FILE } from './package-context.js';
@@ -107,6 +107,17 @@ test('the gpu variant is built for linux/amd64 (the only platform with onnxrunti
       return true;
     });
   }
+});
+
+test('a build that fails for another architecture than this machine\'s says it needs the engine\'s emulation (exec format error without it); one for this machine\'s does not', async () => {
+  assert.match(foreignPlatformHint('linux/arm64', 'x64'), /builds for linux\/arm64 on this x64 machine: its RUN steps need the engine's emulation of arm64, QEMU .*exec format error/);
+  assert.match(foreignPlatformHint('linux/amd64', 'arm64'), /emulation of amd64/);
+  for (const [platform, arch] of [['linux/amd64', 'x64'], ['linux/x86_64', 'x64'], ['linux/arm64/v8', 'arm64'], [undefined, 'x64'], ['linux/s390x', 'x64']] as const) assert.equal(foreignPlatformHint(platform, arch), '', String(platform));
+  const foreign = process.arch === 'arm64' ? 'linux/amd64' : 'linux/arm64';
+  const deps: BuildDeps = { run: noDocker, source: () => ({ root: '/src/smkit', dockerfile: '/src/smkit/Dockerfile', version: '9.9.9', kind: 'checkout' }), build: async () => 1 };
+  await assert.rejects(buildImage({ platform: foreign, log: () => {} }, deps), (err: unknown) => isToolkitError(err) && err.code === 'ERR_BUILD_FAILED' && /failed \(exit 1\); its output is above \(it builds for .* QEMU/.test(err.message));
+  const native = process.arch === 'arm64' ? 'linux/arm64' : 'linux/amd64';
+  await assert.rejects(buildImage({ platform: native, log: () => {} }, deps), (err: unknown) => isToolkitError(err) && /its output is above$/.test(err.message));
 });
 
 test('with a model: checked, staged and layered on the base image', async () => {

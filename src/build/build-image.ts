@@ -142,6 +142,21 @@ async function stageModel(model: string, stageDir: string, signal?: AbortSignal)
   return { dir: dest, ...(report.model ? { file: report.model.file } : {}) };
 }
 
+/** Node's `process.arch` for the architecture of an engine platform (`linux/arm64/v8` → `arm64`). */
+const PLATFORM_ARCH: Record<string, string> = { amd64: 'x64', x86_64: 'x64', arm64: 'arm64', aarch64: 'arm64' };
+
+/**
+ * What to say about a failed build for another architecture than this machine's (an arm64 image
+ * built on x86_64 for a Graviton instance, an amd64 one on Apple silicon): its RUN steps run under
+ * the engine's emulation, and without it the build fails with `exec format error`. Empty otherwise.
+ */
+export function foreignPlatformHint(platform: string | undefined, hostArch: string = process.arch): string {
+  const arch = platform?.trim().toLowerCase().split('/')[1];
+  const wanted = arch === undefined ? undefined : PLATFORM_ARCH[arch];
+  if (wanted === undefined || wanted === hostArch) return '';
+  return ` (it builds for ${platform!.trim()} on this ${hostArch} machine: its RUN steps need the engine's emulation of ${arch}, QEMU registered with binfmt_misc, which Docker Desktop has; on Linux install qemu-user-static, or build on a ${arch} machine. "exec format error" above says it is missing)`;
+}
+
 async function gitRevision(root: string, run: CommandRunner): Promise<string> {
   const res = await run('git', ['-C', root, 'rev-parse', '--short=12', 'HEAD'], 5000);
   return res.code === 0 ? res.stdout.trim() : 'unknown';
@@ -197,7 +212,7 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
     const args = baseBuildArgs(src, context, variant, baseTag, opts, revision, pinnedBase ? [pinnedBase] : []);
     const code = await deps.build(engine, args, signal);
     signal?.throwIfAborted();
-    if (code !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${baseTag} failed (exit ${code}); its output is above`);
+    if (code !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${baseTag} failed (exit ${code}); its output is above${foreignPlatformHint(opts.platform)}`);
     let image = baseTag;
     if (staged && stageDir && opts.model && pinnedBase) {
       image = qualifyImageName(engine, opts.tag ?? `${imageNameForModel(opts.model)}:${defaultTag}`);
@@ -206,7 +221,7 @@ export async function buildImage(opts: BuildImageOptions = {}, deps: BuildDeps =
       const bakeArgs = ['build', '-t', image, ...(opts.platform ? ['--platform', opts.platform] : []), stageDir];
       const bakeCode = await deps.build(engine, bakeArgs, signal);
       signal?.throwIfAborted();
-      if (bakeCode !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${image} failed (exit ${bakeCode}); its output is above`);
+      if (bakeCode !== 0) throw new ToolkitError('ERR_BUILD_FAILED', `${engine} build of ${image} failed (exit ${bakeCode}); its output is above${foreignPlatformHint(opts.platform)}`);
     }
     const sizeBytes = await imageSize(engine, image, deps.run);
     return {

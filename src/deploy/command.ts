@@ -6,7 +6,7 @@ import { applyPlan } from './apply.js';
 import { createDeployClients, type DeployClients } from './clients.js';
 import { applyDelete, planDelete } from './delete.js';
 import { desiredEndpoint, type DesiredEndpoint } from './desired.js';
-import { buildAndPushImage, imageVariantFor } from './image.js';
+import { buildAndPushImage, imageFor } from './image.js';
 import { inspectEndpoint, type CurrentState } from './inspect.js';
 import { cleanUpOnSignal, whileInterruptible } from './interrupt.js';
 import { formatPlan, planEndpoint, planIsEmpty } from './plan.js';
@@ -88,28 +88,47 @@ async function deployIn(request: DeployRequest, clients: DeployClients, workDir:
     if (request.dryRun) out('dry run: nothing was deleted');
     return;
   }
+  // What --build would build, decided before anything is packed: a file whose variants cannot share
+  // one image says so before its models are packed.
+  const choice = request.build && settings.image !== undefined
+    ? imageFor(
+        // The instance types of the variants that run the built image (a container's own image wins).
+        config.endpoints.flatMap((e) => [...e.variants, ...(e.shadow ? [e.shadow] : [])]).filter((v) => v.containers.some((c) => c.image === undefined)).map((v) => v.instanceType),
+        request.variant,
+      )
+    : undefined;
   // readDeployRequest has checked that a deployment has its artifacts prefix (and, without --template, its role).
   const artifactsPrefix = settings.artifacts!;
   // Ctrl-C while a large model packs: the finally below removes the work folder with its partial archive.
   const artifacts = await whileInterruptible((signal) => prepareArtifacts(config.endpoints, artifactsPrefix, workDir, log, signal));
   let image = settings.image ?? config.image;
-  if (request.build && settings.image !== undefined) {
-    // The instance types of the variants that run the built image (a container's own image wins).
-    const { variant, gpuTypes } = imageVariantFor(
-      config.endpoints.flatMap((e) => [...e.variants, ...(e.shadow ? [e.shadow] : [])]).filter((v) => v.containers.some((c) => c.image === undefined)).map((v) => v.instanceType),
-    );
-    const why = variant === 'gpu' ? `: ${gpuTypes.join(', ')} ${gpuTypes.length === 1 ? 'has' : 'have'} NVIDIA GPUs, which the cpu image would leave unused` : '';
+  if (choice && settings.image !== undefined) {
+    const { variant, gpuTypes, armTypes, platform, idleGpuTypes } = choice;
+    const are = (types: readonly string[]): string => `${types.join(', ')} ${types.length === 1 ? 'has' : 'have'}`;
+    const reasons = [
+      request.variant === 'cpu' && gpuTypes.length > 0
+        ? `--variant cpu: ${are(gpuTypes)} NVIDIA GPUs, which it leaves unused`
+        : request.variant === 'gpu' && gpuTypes.length === 0
+          ? '--variant gpu: without a GPU it serves on the CPU, with a warning'
+          : variant === 'gpu'
+            ? `${are(gpuTypes)} NVIDIA GPUs, which the cpu image would leave unused`
+            : idleGpuTypes.length > 0
+              ? `${are(idleGpuTypes)} NVIDIA GPUs that the gpu image cannot use (it is linux/amd64 and CUDA 12 only), which this one leaves unused`
+              : undefined,
+      armTypes.length > 0 ? `${are(armTypes)} arm64 CPUs` : undefined,
+    ].filter((r): r is string => r !== undefined);
+    const what = `smkit's ${variant} image for ${platform}${reasons.length > 0 ? ` (${reasons.join('; ')})` : ''}`;
     if (request.dryRun) {
       // The run pins the pushed digest, which changes the model names: the plan below, named after
       // the tag, can say "unchanged" (a file deployed with the tag before) where the run updates.
       out(
-        `would build smkit's ${variant} image${why}, and push it as ${settings.image}; the models would run the digest the push gives (${settings.image.replace(/:[^/:]+$/, '')}@sha256:…), ` +
+        `would build ${what}, and push it as ${settings.image}; the models would run the digest the push gives (${settings.image.replace(/:[^/:]+$/, '')}@sha256:…), ` +
           'known only once pushed: this dry run uses the tag instead, so the run\'s model and endpoint-config names differ from these, and where that digest is not what runs now it creates them and updates the endpoint',
       );
     }
     else {
-      if (variant === 'gpu') log(`building the gpu image${why}`);
-      image = await buildAndPushImage(settings.image, { ...(request.engine ? { engine: request.engine } : {}), log, ecr: (r) => clients.ecr(r), variant });
+      log(`building ${what}`);
+      image = await buildAndPushImage(settings.image, { ...(request.engine ? { engine: request.engine } : {}), log, ecr: (r) => clients.ecr(r), variant, platform });
     }
   }
   const role = settings.role ?? ROLE_PLACEHOLDER;

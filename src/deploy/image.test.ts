@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CommandRunner } from '../containers/engine.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { buildAndPushImage, decodeEcrToken, defaultLogin, ecrRegion, imageVariantFor, registryHost, type ImageDeps } from './image.js';
+import { buildAndPushImage, decodeEcrToken, defaultLogin, ecrRegion, imageFor, imageVariantFor, isArm64InstanceType, registryHost, type ImageDeps } from './image.js';
 
 test('registry hosts and ECR regions are read from the image reference', () => {
   assert.equal(registryHost('123456789012.dkr.ecr.eu-west-1.amazonaws.com/smkit:1'), '123456789012.dkr.ecr.eu-west-1.amazonaws.com');
@@ -56,7 +56,8 @@ test('--build builds as deploy.image, pushes, and returns the pushed digest', as
 test('--build for a GPU instance type builds the gpu image (for linux/amd64): the cpu image would leave the GPUs unused without a word', async () => {
   assert.deepEqual(imageVariantFor(['ml.m5.large', undefined]), { variant: 'cpu', gpuTypes: [] });
   assert.deepEqual(imageVariantFor(['ml.m5.large', 'ml.g5.xlarge', 'ml.p4d.24xlarge', 'ml.g5.xlarge']), { variant: 'gpu', gpuTypes: ['ml.g5.xlarge', 'ml.p4d.24xlarge'] });
-  assert.deepEqual(imageVariantFor(['ml.inf2.xlarge', 'ml.c7g.large', 'ml.g5g.xlarge']), { variant: 'cpu', gpuTypes: [] });
+  assert.deepEqual(imageVariantFor(['ml.inf2.xlarge', 'ml.trn1.2xlarge']), { variant: 'cpu', gpuTypes: [] });
+  assert.deepEqual(imageVariantFor(['ml.c7g.large', 'ml.g5g.xlarge']), { variant: 'cpu', gpuTypes: [] });
   for (const t of ['ml.g4dn.xlarge', 'ml.g5.2xlarge', 'ml.g6.xlarge', 'ml.g6e.xlarge', 'ml.g7e.2xlarge', 'ml.p3.2xlarge', 'ml.p4d.24xlarge', 'ml.p5.48xlarge', 'ml.p5en.48xlarge', 'ml.p6-b200.48xlarge']) {
     assert.equal(imageVariantFor([t]).variant, 'gpu', t);
   }
@@ -85,6 +86,19 @@ test('--build for a GPU instance type builds the gpu image (for linux/amd64): th
   assert.equal(builds[0]![builds[0]!.indexOf('--platform') + 1], 'linux/amd64');
   await buildAndPushImage('localhost:5000/smkit:1', opts, deps);
   assert.equal(target(builds[1]!), 'cpu');
+});
+
+test('--build builds for the instance types\' platform (Graviton and Grace are arm64), one platform per image, and --variant overrides the variant', () => {
+  for (const t of ['ml.c6g.large', 'ml.c6gn.xlarge', 'ml.m6gd.large', 'ml.c7g.large', 'ml.m7g.xlarge', 'ml.r7gd.large', 'ml.r8g.large', 'ml.g5g.xlarge', 'ml.p6e-gb200.36xlarge']) assert.equal(isArm64InstanceType(t), true, t);
+  for (const t of ['ml.m5.large', 'ml.g4dn.xlarge', 'ml.g4ad.xlarge', 'ml.g5.xlarge', 'ml.g6e.xlarge', 'ml.p5en.48xlarge', 'ml.p6-b200.48xlarge', 'ml.inf2.xlarge', 'ml.trn1.2xlarge', 'ml.c7i.large', 'ml.m7a.large']) assert.equal(isArm64InstanceType(t), false, t);
+  assert.deepEqual(imageFor(['ml.m5.large', undefined]), { variant: 'cpu', platform: 'linux/amd64', gpuTypes: [], armTypes: [], idleGpuTypes: [] });
+  assert.deepEqual(imageFor([undefined]), { variant: 'cpu', platform: 'linux/amd64', gpuTypes: [], armTypes: [], idleGpuTypes: [] });
+  assert.deepEqual(imageFor(['ml.c7g.large', 'ml.p6e-gb200.36xlarge']), { variant: 'cpu', platform: 'linux/arm64', gpuTypes: [], armTypes: ['ml.c7g.large', 'ml.p6e-gb200.36xlarge'], idleGpuTypes: ['ml.p6e-gb200.36xlarge'] });
+  assert.deepEqual(imageFor(['ml.g5.xlarge'], 'cpu'), { variant: 'cpu', platform: 'linux/amd64', gpuTypes: ['ml.g5.xlarge'], armTypes: [], idleGpuTypes: ['ml.g5.xlarge'] });
+  assert.deepEqual(imageFor(['ml.m5.large'], 'gpu'), { variant: 'gpu', platform: 'linux/amd64', gpuTypes: [], armTypes: [], idleGpuTypes: [] });
+  const config = (e: unknown, pattern: RegExp) => e instanceof ToolkitError && e.code === 'ERR_DEPLOY_CONFIG' && pattern.test(e.message);
+  assert.throws(() => imageFor(['ml.g5.xlarge', 'ml.g5g.xlarge']), (e) => config(e, /arm64 \(ml\.g5g\.xlarge\) and x86_64 \(ml\.g5\.xlarge\)/));
+  assert.throws(() => imageFor(['ml.p6e-gb200.36xlarge'], 'gpu'), (e) => config(e, /linux\/amd64 only/));
 });
 
 test('a login that exits without reading its password fails with its exit code, not an unhandled EPIPE', async () => {

@@ -72,13 +72,13 @@ const defaultDeps: ImageDeps = {
  */
 export async function buildAndPushImage(
   target: string,
-  opts: { engine?: BuildEngine; log: (line: string) => void; ecr: (region: string) => ECRClient; variant?: ImageVariant },
+  opts: { engine?: BuildEngine; log: (line: string) => void; ecr: (region: string) => ECRClient; variant?: ImageVariant; platform?: string },
   deps: ImageDeps = defaultDeps,
 ): Promise<string> {
   const host = registryHost(target);
   if (host === undefined) throw new ToolkitError('ERR_DEPLOY_CONFIG', `--build: deploy.image ${target} names no registry to push to (expected host/repository:tag, for example 123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1)`);
   const engine = await detectBuildEngine(opts.engine, deps.run);
-  const buildOpts = { tag: target, engine, log: opts.log, ...(opts.variant ? { variant: opts.variant } : {}) };
+  const buildOpts = { tag: target, engine, log: opts.log, ...(opts.variant ? { variant: opts.variant } : {}), ...(opts.platform ? { platform: opts.platform } : {}) };
   const built = deps.build ? await buildImage(buildOpts, deps.build) : await buildImage(buildOpts);
   const region = ecrRegion(host);
   if (region !== undefined) {
@@ -99,24 +99,75 @@ export async function buildAndPushImage(
   return digest ?? target;
 }
 
+/** What `--build` builds for the instance types that run the image ({@link imageFor}). */
+export interface ImageChoice {
+  readonly variant: ImageVariant;
+  /** The platform to build for: what SageMaker's instances of those types run. */
+  readonly platform: 'linux/amd64' | 'linux/arm64';
+  /** The NVIDIA GPU types the gpu image can use among them (the reason for the gpu variant). */
+  readonly gpuTypes: string[];
+  /** The arm64 types among them (the reason for linux/arm64). */
+  readonly armTypes: string[];
+  /** The NVIDIA GPU types among them whose GPUs the image built leaves unused (all of them with the cpu variant). */
+  readonly idleGpuTypes: string[];
+}
+
 /**
- * The image variant `--build` makes for variants of `instanceTypes` (those that run the built image):
+ * The image `--build` makes for the variants of `instanceTypes` (those that run the built image):
  * `gpu` when one of them is an NVIDIA GPU type (the G and P families) the GPU image can use, else
- * `cpu`. The CPU image on a GPU instance serves on its CPU without a word (its onnxruntime-node has
- * no CUDA provider); the GPU image on a CPU instance serves on the CPU with a warning.
+ * `cpu`; `variant` (`--variant`) overrides that choice. The CPU image on a GPU instance serves on its
+ * CPU (its onnxruntime-node has no CUDA provider); the GPU image on a CPU instance serves on the CPU
+ * with a warning. Built for `linux/arm64` when the types are arm64 ({@link isArm64InstanceType}), else
+ * `linux/amd64` whatever this machine is: an image built on an arm64 laptop for its own platform
+ * does not start on an x86_64 instance, nor the reverse. One image has one platform, so arm64 and
+ * x86_64 types together, or the gpu image (linux/amd64 only) for an arm64 type, are `ERR_DEPLOY_CONFIG`.
+ */
+export function imageFor(instanceTypes: readonly (string | undefined)[], variant?: ImageVariant): ImageChoice {
+  const types = [...new Set(instanceTypes.filter((t): t is string => t !== undefined))];
+  const gpuTypes = types.filter(gpuImageCanUse);
+  const armTypes = types.filter(isArm64InstanceType);
+  const x86Types = types.filter((t) => !isArm64InstanceType(t));
+  if (armTypes.length > 0 && x86Types.length > 0) {
+    throw new ToolkitError(
+      'ERR_DEPLOY_CONFIG',
+      `--build makes one image for one platform, but the variants that run it are arm64 (${armTypes.join(', ')}) and x86_64 (${x86Types.join(', ')}): ` +
+        'give the variants of one architecture an image of their own (image on their containers), or use instance types of one architecture',
+    );
+  }
+  const chosen = variant ?? (gpuTypes.length > 0 ? 'gpu' : 'cpu');
+  if (chosen === 'gpu' && armTypes.length > 0) {
+    throw new ToolkitError('ERR_DEPLOY_CONFIG', `--variant gpu: the gpu image is linux/amd64 only (onnxruntime-node ships its CUDA execution provider for linux/x64 alone), and ${armTypes.join(', ')} ${armTypes.length === 1 ? 'is' : 'are'} arm64: use --variant cpu (the default for them)`);
+  }
+  const idleGpuTypes = chosen === 'cpu' ? types.filter((t) => /^ml\.[gp]\d/.test(t)) : [];
+  return { variant: chosen, platform: armTypes.length > 0 ? 'linux/arm64' : 'linux/amd64', gpuTypes, armTypes, idleGpuTypes };
+}
+
+/**
+ * The image variant `--build` makes for variants of `instanceTypes` ({@link imageFor} without
+ * `--variant`), with the GPU types that chose `gpu`.
  */
 export function imageVariantFor(instanceTypes: readonly (string | undefined)[]): { variant: ImageVariant; gpuTypes: string[] } {
-  const gpuTypes = [...new Set(instanceTypes.filter((t): t is string => t !== undefined && gpuImageCanUse(t)))];
-  return { variant: gpuTypes.length > 0 ? 'gpu' : 'cpu', gpuTypes };
+  const { variant, gpuTypes } = imageFor(instanceTypes);
+  return { variant, gpuTypes };
+}
+
+/**
+ * Whether SageMaker's instances of `instanceType` have arm64 CPUs: AWS Graviton, the families with a
+ * `g` after the generation (ml.c6g, ml.m7g, ml.r7gd, ml.c7gn, and ml.g5g with its NVIDIA T4G GPUs),
+ * and NVIDIA Grace (ml.p6e-gb200: GB200 superchips, a Grace CPU with two Blackwell GPUs).
+ */
+export function isArm64InstanceType(instanceType: string): boolean {
+  const family = /^ml\.([a-z0-9-]+)\./.exec(instanceType)?.[1] ?? '';
+  return /^[a-z]+\d+g[a-z]*$/.test(family) || /-gb\d/.test(family);
 }
 
 /**
  * Whether the GPU image (linux/amd64, CUDA 12) can use an instance type's GPUs. Not an arm64 one,
  * which the linux/amd64 image cannot run on: a Graviton G type (ml.g5g) or a Grace Blackwell P type
- * (ml.p6e-gb200: NVIDIA GB200, Grace CPUs); nor ml.p2, whose K80s (Kepler) CUDA 12 no longer supports.
+ * (ml.p6e-gb200); nor ml.p2, whose K80s (Kepler) CUDA 12 no longer supports.
  */
 function gpuImageCanUse(instanceType: string): boolean {
   const family = /^ml\.([a-z0-9-]+)\./.exec(instanceType)?.[1] ?? '';
   if (!/^[gp]\d/.test(family)) return false;
-  return !/^g\d+g/.test(family) && !/-gb\d/.test(family) && family !== 'p2';
+  return !isArm64InstanceType(instanceType) && family !== 'p2';
 }

@@ -7,6 +7,7 @@ import { accessSync, constants, existsSync, statSync, type Stats } from 'node:fs
 import { dirname, resolve } from 'node:path';
 import { loadDeployEnvironment, type DeployEnvironment } from '../config/deploy.js';
 import type { BuildEngine } from '../containers/engine.js';
+import type { ImageVariant } from '../build/build-image.js';
 import { inEndpointFile, modelPathProblem, readEndpointFile } from '../endpoint-file/load.js';
 import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
 import { ToolkitError } from '../errors/catalogue.js';
@@ -24,6 +25,7 @@ export interface DeployCommandOptions {
   template?: string;
   build?: boolean;
   engine?: string;
+  variant?: string;
   pollInterval?: string;
   timeout?: string;
 }
@@ -42,6 +44,8 @@ export interface DeployRequest {
   readonly template?: string;
   readonly build: boolean;
   readonly engine?: BuildEngine;
+  /** `--variant`: the image `--build` makes, instead of the one the instance types choose. */
+  readonly variant?: ImageVariant;
   readonly pollSeconds: number;
   readonly timeoutSeconds: number;
 }
@@ -69,6 +73,10 @@ function checkFlags(opts: DeployCommandOptions): void {
   if (opts.engine !== undefined) {
     choiceValue('--engine', opts.engine, ['docker', 'podman']);
     if (!opts.build) throw new ToolkitError('ERR_CLI_USAGE', '--engine only applies with --build: add --build, or leave it out');
+  }
+  if (opts.variant !== undefined) {
+    choiceValue('--variant', opts.variant, ['cpu', 'gpu']);
+    if (!opts.build) throw new ToolkitError('ERR_CLI_USAGE', '--variant only applies with --build: add --build, or leave it out');
   }
   // The SDK answers another only at the first call, as 'no AWS Region'.
   if (opts.region !== undefined && !isRegionName(opts.region)) {
@@ -203,6 +211,7 @@ export async function readDeployRequest(file: string, opts: DeployCommandOptions
     ...(opts.template !== undefined ? { template: opts.template } : {}),
     build: opts.build === true,
     ...(opts.engine !== undefined ? { engine: opts.engine as BuildEngine } : {}),
+    ...(opts.variant !== undefined ? { variant: opts.variant as ImageVariant } : {}),
     pollSeconds,
     timeoutSeconds,
   };

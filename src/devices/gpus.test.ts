@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { cudaVisibleDevicesForWorker } from './assign.js';
 import { applyCudaVisibleDevices, countGpus, detectGpus, inspectGpus, listNvidiaSmi, parseNvidiaSmiList, type GpuProbes } from './gpus.js';
 
 const SMI_4 = [
@@ -42,6 +43,18 @@ test('device files are the fallback when nvidia-smi cannot run (control files ig
   assert.equal(inv.source, 'device-files');
   assert.deepEqual(inv.physical.map((g) => g.index), [0, 1]);
   assert.deepEqual(detectGpus(probes({ dev: ['nvidia1', 'nvidia0'] })), [0, 1]);
+});
+
+test('device files of a container given some of the host\'s GPUs (docker run --gpus device=1,3, no nvidia-smi) are numbered as CUDA numbers them inside it, 0 up, not by the host\'s minor numbers', () => {
+  const inv = inspectGpus(probes({ dev: ['nvidia3', 'nvidiactl', 'nvidia1'] }));
+  assert.deepEqual(inv.physical.map((g) => g.index), [0, 1]);
+  assert.deepEqual(inv.visible.map((g) => [g.ordinal, g.id]), [[0, '0'], [1, '1']]);
+  // CUDA_VISIBLE_DEVICES=1 inside the container is its second GPU (/dev/nvidia3), not "no usable GPU".
+  const second = inspectGpus(probes({ dev: ['nvidia3', 'nvidia1'], cvd: '1' }));
+  assert.deepEqual(second.visible.map((g) => g.ordinal), [0]);
+  assert.deepEqual(second.notes, []);
+  // What a worker's child process is given names a GPU CUDA has in this container.
+  assert.equal(cudaVisibleDevicesForWorker(1, inspectGpus(probes({ dev: ['nvidia3', 'nvidia1'] }))), '1');
 });
 
 test('CUDA_VISIBLE_DEVICES unset: every GPU, ordinals equal to indexes', () => {

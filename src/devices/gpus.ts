@@ -17,7 +17,7 @@ export interface GpuProbes {
 
 /** A GPU the machine (or container) has, numbered as `nvidia-smi` and `/dev/nvidiaN` number it. */
 export interface PhysicalGpu {
-  /** Index in `nvidia-smi -L` (the PCI bus order), or N of `/dev/nvidiaN`. */
+  /** Index in `nvidia-smi -L` (the PCI bus order), or the place of its `/dev/nvidiaN` among them (0 up, in N's order). */
   readonly index: number;
   /** Product name, when `nvidia-smi` ran. */
   readonly name?: string;
@@ -175,8 +175,12 @@ export function inspectGpus(probes: GpuProbes = systemGpuProbes): GpuInventory {
       .listDevFiles()
       .map((f) => /^nvidia(\d+)$/.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => ({ index: Number(m[1]) }))
-      .sort((a, b) => a.index - b.index);
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b)
+      // Numbered 0 up, as CUDA (and nvidia-smi) number them here, not by the file's number: a
+      // container given the host's GPUs 1 and 3 (docker run --gpus '"device=1,3"') has
+      // /dev/nvidia1 and /dev/nvidia3, which CUDA calls 0 and 1 (CUDA_VISIBLE_DEVICES=1 is the second).
+      .map((_, index) => ({ index }));
     if (physical.length > 0) source = 'device-files';
   }
   const cudaVisibleDevices = probes.cudaVisibleDevices();

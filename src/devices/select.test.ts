@@ -16,9 +16,14 @@ test('auto on a GPU image with a GPU: CUDA on the worker\'s round-robin GPU, no 
   assert.deepEqual(c.warnings, []);
 });
 
-test('auto on the CPU build: CPU, quietly, with or without a GPU', () => {
+test('auto on the CPU build: CPU, quietly without a GPU; with one visible (the CPU image run with --gpus), one warning that it stays unused', () => {
   assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(0) }), { providers: ['cpu'], label: 'cpu', warnings: [] });
-  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(1) }).warnings, []);
+  const withGpu = selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(1) });
+  assert.deepEqual(withGpu.providers, ['cpu']);
+  assert.deepEqual(withGpu.warnings, ['SMKIT_DEVICE=auto: a GPU is visible but this onnxruntime-node build has no CUDA execution provider (the CPU image, or onnxruntime-node installed without its CUDA libraries): use the GPU image; using CPU']);
+  assert.match(selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(4) }).warnings.join('\n'), /^SMKIT_DEVICE=auto: 4 GPUs are visible but/);
+  // And the worker-count warnings, which are about GPUs in use, do not join it.
+  assert.equal(selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 6 }).warnings.length, 1);
 });
 
 test('auto on the GPU build (the GPU image) without a GPU: CPU, with a warning naming the cause', () => {
@@ -88,5 +93,17 @@ test('fewer workers than visible GPUs: worker 0 warns which GPUs stay unused, na
   // Said once, by worker 0; and not at all when the model does not run on a GPU.
   assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 1, inventory: inv(4), workers: 2 }).warnings, []);
   assert.deepEqual(selectOnnxProviders({ requested: ['cpu'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 1 }).warnings, []);
-  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 1 }).warnings, []);
+  // The CPU build uses no GPU: only the warning that the GPUs stay unused, none about the workers.
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: CPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 1 }).warnings.filter((w) => /worker/.test(w)), []);
+});
+
+test('more workers than visible GPUs but not a multiple of them: worker 0 warns which GPUs get a worker more, naming SAGEMAKER_MODEL_SERVER_WORKERS; a multiple, CPU, or another worker: no warning', () => {
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 6 }).warnings, [
+    '6 workers (SAGEMAKER_MODEL_SERVER_WORKERS or --workers) do not spread evenly over 4 visible GPUs: GPUs 0, 1 get 2 workers (a model copy and its memory each), the others 1; set SAGEMAKER_MODEL_SERVER_WORKERS to a multiple of 4 (4 or 8)',
+  ]);
+  assert.match(selectOnnxProviders({ requested: ['cuda'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(2), workers: 3 }).warnings[0]!, /^3 workers .* over 2 visible GPUs: GPU 0 gets 2 workers .* the others 1; .* multiple of 2 \(2 or 4\)$/);
+  for (const workers of [8, 12]) assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), workers }).warnings, [], String(workers));
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(1), workers: 3 }).warnings, []);
+  assert.deepEqual(selectOnnxProviders({ requested: ['auto'], supported: GPU_BUILD, workerIndex: 1, inventory: inv(4), workers: 6 }).warnings, []);
+  assert.deepEqual(selectOnnxProviders({ requested: ['cpu'], supported: GPU_BUILD, workerIndex: 0, inventory: inv(4), workers: 6 }).warnings, []);
 });

@@ -35,8 +35,8 @@ export interface OnnxDeviceRequest {
 
 /**
  * Picks ONNX Runtime execution providers for one worker. `auto` uses CUDA when a GPU is visible and
- * the build has the CUDA provider, else CPU: quietly on the CPU build, with a warning on a build with
- * the CUDA provider (the GPU image) that sees no GPU. An explicit `cuda`/`gpu`/`tensorrt` that cannot
+ * the build has the CUDA provider, else CPU: quietly on the CPU build without a GPU, with a warning
+ * on a build with the CUDA provider (the GPU image) that sees no GPU, or on the CPU build that sees one. An explicit `cuda`/`gpu`/`tensorrt` that cannot
  * be honoured falls back to the next choice with a warning, never silently. `tensorrt` keeps `cuda`
  * behind it for the nodes TensorRT does not take. `cpu` ends the list.
  */
@@ -64,6 +64,10 @@ export function selectOnnxProviders(req: OnnxDeviceRequest): OnnxDeviceChoice {
         chosen.push(ep);
       } else if (explicit) {
         warnings.push(`${ep} was asked for (SMKIT_DEVICE) but this onnxruntime-node build has no ${ep} execution provider (use the GPU image); trying the next choice`);
+      } else {
+        // auto with a GPU there to use and no CUDA provider (auto set on the CPU image run with --gpus, or an
+        // npm install, whose onnxruntime-node has no CUDA libraries): the GPU would sit unused unsaid.
+        warnings.push(`SMKIT_DEVICE=auto: ${req.inventory.visible.length === 1 ? 'a GPU is' : `${req.inventory.visible.length} GPUs are`} visible but this onnxruntime-node build has no CUDA execution provider (the CPU image, or onnxruntime-node installed without its CUDA libraries): use the GPU image; using CPU`);
       }
     }
   }
@@ -76,6 +80,18 @@ export function selectOnnxProviders(req: OnnxDeviceRequest): OnnxDeviceChoice {
     warnings.push(
       `${gpus} GPUs are visible but only ${req.workers} worker${req.workers === 1 ? '' : 's'} serve${req.workers === 1 ? 's' : ''} (SAGEMAKER_MODEL_SERVER_WORKERS or --workers), one GPU each: ` +
         `GPU${idle.length === 1 ? '' : 's'} ${idle.join(', ')} stay${idle.length === 1 ? 's' : ''} unused; set SAGEMAKER_MODEL_SERVER_WORKERS to ${gpus} (or a multiple of it)`,
+    );
+  }
+  // More workers than GPUs but not a multiple: the first GPUs take one worker more than the rest,
+  // so they hold one more copy of the model and, under even load, run slower than the others.
+  if (first && req.workerIndex === 0 && req.workers !== undefined && req.workers > gpus && req.workers % gpus !== 0) {
+    const per = Math.floor(req.workers / gpus);
+    const busier = req.inventory.visible.slice(0, req.workers % gpus).map((g) => g.ordinal);
+    const lower = per * gpus;
+    warnings.push(
+      `${req.workers} workers (SAGEMAKER_MODEL_SERVER_WORKERS or --workers) do not spread evenly over ${gpus} visible GPUs: ` +
+        `GPU${busier.length === 1 ? '' : 's'} ${busier.join(', ')} ${busier.length === 1 ? 'gets' : 'get'} ${per + 1} workers (a model copy and its memory each), the others ${per}; ` +
+        `set SAGEMAKER_MODEL_SERVER_WORKERS to a multiple of ${gpus} (${lower} or ${lower + gpus})`,
     );
   }
   return {

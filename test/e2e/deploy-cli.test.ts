@@ -318,16 +318,81 @@ test('smkit deploy --build for a GPU instance type builds the gpu image for linu
     // --dry-run says which image it would build, and why.
     const dry = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker', '--dry-run'], env);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /would build smkit's gpu image: ml\.g5\.xlarge has NVIDIA GPUs, .*and push it as localhost:5000\/smkit:1/);
+    assert.match(dry.stdout, /would build smkit's gpu image for linux\/amd64 \(ml\.g5\.xlarge has NVIDIA GPUs, .*\), and push it as localhost:5000\/smkit:1/);
     // Its plan names the models after the tag; the run pins the pushed digest, so the dry run says the names it shows are not the run's.
     assert.match(dry.stdout, /push it as localhost:5000\/smkit:1; the models would run the digest the push gives \(localhost:5000\/smkit@sha256:…\), known only once pushed: this dry run uses the tag instead, so the run's model and endpoint-config names differ from these/);
     const run = await smkit(['deploy', path.join(dir, 'endpoints.yaml'), '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker'], env);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stderr, /building the gpu image: ml\.g5\.xlarge has NVIDIA GPUs/);
+    assert.match(run.stderr, /building smkit's gpu image for linux\/amd64 \(ml\.g5\.xlarge has NVIDIA GPUs/);
     const build = (await readFile(calls, 'utf8')).split('\n').find((l) => l.startsWith('build '));
     assert.ok(build, await readFile(calls, 'utf8'));
     assert.match(build, / --target gpu /);
     assert.match(build, / --platform linux\/amd64 /);
+  } finally {
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkit deploy --build builds for the platform of the instance types, not this machine\'s (an arm64 laptop\'s image did not start on ml.m5), and --variant cpu forces the cpu image on a GPU type', { timeout: 180_000 }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'smkit-deploy-build-platform-'));
+  const s3 = await startLocalS3(['artifacts']);
+  try {
+    await cp(path.join(repo, 'models/iris-onnx'), path.join(dir, 'iris'), { recursive: true });
+    const digest = `localhost:5000/smkit@sha256:${'0123456789abcdef'.repeat(4)}`;
+    const calls = path.join(dir, 'calls.txt');
+    await mkdir(path.join(dir, 'bin'));
+    await writeFile(path.join(dir, 'bin', 'docker'), `#!/bin/sh\necho "$*" >> '${calls}'\ncase "$1 $*" in\n  info*) echo '{}' ;;\n  *RepoDigests*) echo '${digest}' ;;\n  *Size*) echo 1000 ;;\nesac\nexit 0\n`, { mode: 0o755 });
+    const env = { AWS_ENDPOINT_URL_S3: s3.url, PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}` };
+    const file = async (types: string[]): Promise<string> => {
+      const variants = types.map((t, i) => `      - name: v${i}\n        model: ./iris\n        instanceType: ${t}\n`).join('');
+      const f = path.join(dir, `e-${types.join('-')}.yaml`);
+      await writeFile(f, DEPLOY.replace('123456789012.dkr.ecr.us-east-1.amazonaws.com/smkit:1', 'localhost:5000/smkit:1') + `endpoints:\n  - name: iris\n    variants:\n${variants}`);
+      return f;
+    };
+    const lastBuild = async (): Promise<string> => {
+      const build = (await readFile(calls, 'utf8')).split('\n').filter((l) => l.startsWith('build ')).at(-1);
+      assert.ok(build, await readFile(calls, 'utf8'));
+      await rm(calls, { force: true });
+      return build;
+    };
+    const deploy = (f: string, ...flags: string[]) => smkit(['deploy', f, '--template', path.join(dir, 'stack.yaml'), '--build', '--engine', 'docker', ...flags], env);
+    // An x86_64 CPU type: linux/amd64, named, whatever this machine is.
+    const x86 = await deploy(await file(['ml.m5.large']));
+    assert.equal(x86.code, 0, x86.stderr);
+    assert.match(x86.stderr, /building smkit's cpu image for linux\/amd64/);
+    const x86Build = await lastBuild();
+    assert.match(x86Build, / --target cpu /);
+    assert.match(x86Build, / --platform linux\/amd64 /);
+    // Graviton (and the Graviton GPU type ml.g5g): the cpu image for linux/arm64, and why.
+    const dry = await deploy(await file(['ml.c7g.large', 'ml.g5g.xlarge']), '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /would build smkit's cpu image for linux\/arm64 \(ml\.g5g\.xlarge has NVIDIA GPUs that the gpu image cannot use \(it is linux\/amd64 and CUDA 12 only\), which this one leaves unused; ml\.c7g\.large, ml\.g5g\.xlarge have arm64 CPUs\), and push it/);
+    const arm = await deploy(await file(['ml.c7g.large', 'ml.g5g.xlarge']));
+    assert.equal(arm.code, 0, arm.stderr);
+    const armBuild = await lastBuild();
+    assert.match(armBuild, / --target cpu /);
+    assert.match(armBuild, / --platform linux\/arm64 /);
+    // --variant cpu on a GPU type: the cpu image, saying the GPUs stay unused.
+    const cpu = await deploy(await file(['ml.g5.xlarge']), '--variant', 'cpu');
+    assert.equal(cpu.code, 0, cpu.stderr);
+    assert.match(cpu.stderr, /building smkit's cpu image for linux\/amd64 \(--variant cpu: ml\.g5\.xlarge has NVIDIA GPUs, which it leaves unused\)/);
+    assert.match(await lastBuild(), / --target cpu /);
+    // One image cannot run on both architectures, and the gpu image is linux/amd64 only: said before anything is built or packed.
+    const mixed = await deploy(await file(['ml.m5.large', 'ml.c7g.large']));
+    assert.equal(mixed.code, 1);
+    assert.match(mixed.stderr, /ERR_DEPLOY_CONFIG: --build makes one image for one platform, but the variants that run it are arm64 \(ml\.c7g\.large\) and x86_64 \(ml\.m5\.large\)/);
+    const gpuOnArm = await deploy(await file(['ml.g5g.xlarge']), '--variant', 'gpu');
+    assert.equal(gpuOnArm.code, 1);
+    assert.match(gpuOnArm.stderr, /ERR_DEPLOY_CONFIG: --variant gpu: the gpu image is linux\/amd64 only .* ml\.g5g\.xlarge is arm64/);
+    assert.equal(existsSync(calls), false, 'nothing was built');
+    // --variant is checked as --engine is.
+    const bad = await smkit(['deploy', await file(['ml.m5.large']), '--template', path.join(dir, 'stack.yaml'), '--build', '--variant', 'gpus']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--variant="gpus" is invalid: expected one of cpu, gpu/);
+    const noBuild = await smkit(['deploy', await file(['ml.m5.large']), '--template', path.join(dir, 'stack.yaml'), '--variant', 'cpu']);
+    assert.equal(noBuild.code, 1);
+    assert.match(noBuild.stderr, /ERR_CLI_USAGE: --variant only applies with --build/);
   } finally {
     await s3.stop();
     await rm(dir, { recursive: true, force: true });

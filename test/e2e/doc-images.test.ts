@@ -50,3 +50,54 @@ for (const [keyword, heading] of [['ARG', 'Build argument'], ['ENV', 'Variable']
     assert.deepEqual(wrong, []);
   });
 }
+
+/** The text of each image stage of the Dockerfile (`FROM … AS cpu`, `FROM … AS gpu`), to its next FROM. */
+function imageStages(): Record<'cpu' | 'gpu', string> {
+  const stages: Record<string, string> = {};
+  const parts = dockerfile.split(/^(?=FROM\s)/m);
+  for (const part of parts) {
+    const name = /^FROM\s+\S+\s+AS\s+(\S+)/i.exec(part)?.[1];
+    if (name) stages[name] = part;
+  }
+  assert.ok(stages.cpu && stages.gpu, 'the Dockerfile has cpu and gpu stages');
+  return { cpu: stages.cpu, gpu: stages.gpu };
+}
+
+/** The `ENV` assignments of one stage: name → value. */
+function stageEnv(stage: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const m of stage.matchAll(/^ENV\s+(.+)$/gm)) for (const a of m[1]!.matchAll(/([A-Z][A-Z0-9_]*)=(\S+)/g)) found.set(a[1]!, a[2]!);
+  return found;
+}
+
+test('docs/images.md\'s "Variable" table says which image sets each variable: a row saying "GPU image" is the gpu stage\'s alone, any other row is set by both images, each image\'s value in the row', () => {
+  const stages = imageStages();
+  const env = { cpu: stageEnv(stages.cpu), gpu: stageEnv(stages.gpu) };
+  const wrong: string[] = [];
+  for (const row of table('Variable')) {
+    for (const name of row.names) {
+      const setBy = (['cpu', 'gpu'] as const).filter((v) => env[v].has(name));
+      const gpuOnly = /GPU image/.test(row.value);
+      const cpuOnly = /CPU image/.test(row.value);
+      const expected = gpuOnly ? ['gpu'] : cpuOnly ? ['cpu'] : ['cpu', 'gpu'];
+      if (setBy.join() !== expected.join()) wrong.push(`${name}: the row says ${gpuOnly ? 'the GPU image only' : cpuOnly ? 'the CPU image only' : 'both images'} (${row.value.trim()}), the Dockerfile sets it in ${setBy.join(' and ') || 'neither'} stage`);
+      for (const v of setBy) if (!row.value.includes(`\`${env[v].get(name)}\``)) wrong.push(`${name}: the ${v} image sets ${env[v].get(name)}, the row says ${row.value.trim()}`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
+test('docs/images.md names each SageMaker capability label of the images, and which image lacks one: multi-models is the cpu image\'s alone', () => {
+  const stages = imageStages();
+  const labels = (stage: string) => new Set([...stage.matchAll(/(com\.amazonaws\.sagemaker\.capabilities\.[a-z-]+)="?true"?/g)].map((m) => m[1]!));
+  const cpu = labels(stages.cpu);
+  const gpu = labels(stages.gpu);
+  assert.ok(cpu.has('com.amazonaws.sagemaker.capabilities.accept-bind-to-port') && gpu.has('com.amazonaws.sagemaker.capabilities.accept-bind-to-port'), 'both images accept SAGEMAKER_BIND_TO_PORT');
+  const bullet = page.slice(page.indexOf('- Labels:'), page.indexOf('\n\n', page.indexOf('- Labels:')));
+  for (const label of new Set([...cpu, ...gpu])) {
+    assert.ok(bullet.includes(`\`${label}=true\``), `${label} is not in the Labels bullet`);
+    const only = cpu.has(label) && !gpu.has(label) ? 'CPU' : gpu.has(label) && !cpu.has(label) ? 'GPU' : undefined;
+    const said = new RegExp(`\`${label.replace(/\./g, '\\.')}=true\` \\(the (CPU|GPU) image only`).exec(bullet)?.[1];
+    assert.equal(said, only, `${label}: set by ${only ? `the ${only} image only` : 'both images'}, the bullet says ${said ? `the ${said} image only` : 'nothing of the kind'}`);
+  }
+});

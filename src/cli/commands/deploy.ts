@@ -13,6 +13,7 @@ export function registerDeploy(program: Command): void {
     .option('--template <file>', 'write the deployment as a CloudFormation template (.json, or .yaml/.yml) and upload the archives it references, instead of calling SageMaker')
     .option('--build', 'build smkit\'s image and push it to deploy.image (ECR login on AWS) before deploying')
     .option('--engine <engine>', 'with --build: docker or podman (default: docker if its daemon answers, else podman)')
+    .option('--variant <variant>', 'with --build: cpu or gpu, the image to build (default: gpu when a variant that runs it has an NVIDIA GPU instance type, else cpu)')
     // No commander defaults: readDeployRequest fills them, and refuses these with --template only when typed.
     .option('--poll-interval <seconds>', 'seconds between DescribeEndpoint calls while waiting, at most 3600 (default: 5)')
     .option('--timeout <seconds>', 'longest wait for an endpoint to be InService or deleted (default: 3600)')

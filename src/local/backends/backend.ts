@@ -35,6 +35,12 @@ export interface ContainerSpec {
   multiModel?: boolean;
   /** Its instance type has NVIDIA GPUs on SageMaker: the docker backend passes this machine's through when it has any. */
   gpus?: boolean;
+  /**
+   * With `gpus`: how many GPUs the container takes (an inference component copy's
+   * `NumberOfAcceleratorDevicesRequired`), which SageMaker gives each copy to itself. The docker
+   * backend then gives it that many of this machine's GPUs, the least taken, rather than all of them.
+   */
+  gpuCount?: number;
 }
 
 /** A started container. */

@@ -13,7 +13,7 @@ import { openChildLog, pipeChildOutput } from './child-log.js';
 import { runningContainer, trackExit } from './child-exit.js';
 import { probeEngines, type EngineProbe } from '../../containers/engine.js';
 import { trackUntilReleased } from './orphan-reaper.js';
-import { gpuFailureHint, gpuRunArgs, nvidiaDriverPresent, type GpuChoice } from './gpu.js';
+import { gpuDeviceRunArgs, gpuFailureHint, gpuRunArgs, localGpuIndexes, nvidiaDriverPresent, type GpuChoice } from './gpu.js';
 import { removeContainers } from './container-removal.js';
 import { formatPortRange } from './safe-port-range.js';
 
@@ -170,6 +170,11 @@ export interface DockerBackendOptions {
   gpus?: GpuChoice;
   /** Whether this machine has an NVIDIA GPU to give containers (with `gpus: 'auto'`). @defaultValue {@link nvidiaDriverPresent} */
   gpuPresent?: () => boolean;
+  /**
+   * This machine's GPUs by index, for containers that take some of them ({@link ContainerSpec.gpuCount}).
+   * @defaultValue {@link localGpuIndexes} (the `/dev/nvidiaN` files)
+   */
+  localGpus?: () => number[];
   /** Receives the warning that a GPU instance type's containers run without a GPU here (once per backend). */
   warn?: (message: string) => void;
   /**
@@ -198,6 +203,10 @@ export class DockerBackend implements ContainerBackend {
   private readonly gpuPresent: () => boolean;
   private readonly warn: (message: string) => void;
   private warnedNoGpu = false;
+  private warnedFewGpus = false;
+  private readonly localGpus: () => number[];
+  /** How many running containers have each GPU of this machine (by index), of those given some ({@link ContainerSpec.gpuCount}). */
+  private readonly gpuTakers = new Map<number, number>();
 
   constructor(
     private readonly engine: ContainerEngine,
@@ -208,13 +217,18 @@ export class DockerBackend implements ContainerBackend {
     this.logCap = opts.logCap;
     this.stopCommandWaitMs = opts.stopCommandWaitMs ?? 5_000;
     this.gpuPresent = opts.gpuPresent ?? nvidiaDriverPresent;
+    this.localGpus = opts.localGpus ?? (() => localGpuIndexes());
     this.warn = opts.warn ?? (() => {});
   }
 
-  /** The `run` options that give a container of a GPU instance type this machine's GPUs; none (and a warning, once) without a GPU. */
-  private gpuArgsFor(spec: ContainerSpec): string[] {
-    if (!spec.gpus || this.gpus === 'none') return [];
-    if (this.gpus === 'all' || this.gpuPresent()) return gpuRunArgs(this.engine);
+  /**
+   * The `run` options that give a container of a GPU instance type this machine's GPUs, with what
+   * gives back those it takes ({@link takeGpus}); none (and a warning, once) without a GPU.
+   */
+  private gpuArgsFor(spec: ContainerSpec): { args: string[]; release: () => void } {
+    const none = { args: [], release: () => {} };
+    if (!spec.gpus || this.gpus === 'none') return none;
+    if (this.gpus === 'all' || this.gpuPresent()) return spec.gpuCount === undefined ? { args: gpuRunArgs(this.engine), release: () => {} } : this.takeGpus(spec, spec.gpuCount);
     if (!this.warnedNoGpu) {
       this.warnedNoGpu = true;
       this.warn(
@@ -222,7 +236,37 @@ export class DockerBackend implements ContainerBackend {
           `With the engine on another host (DOCKER_HOST) or a driver elsewhere, start smkit local with --gpus all; --gpus none runs them without a GPU and without this warning`,
       );
     }
-    return [];
+    return none;
+  }
+
+  /**
+   * `count` GPUs of this machine for a container that takes them to itself (an inference component
+   * copy: SageMaker gives each its `NumberOfAcceleratorDevicesRequired` devices; given all of them,
+   * every copy put its worker 0 on GPU 0, all the copies on one GPU): the ones the fewest running
+   * containers have, lowest index first, shared only when there are not enough. All of them when this
+   * machine's GPUs are not known here (no `/dev/nvidiaN`: WSL 2, an engine on another host), when
+   * it takes as many as there are, and (with a warning, once) when it takes more.
+   */
+  private takeGpus(spec: ContainerSpec, count: number): { args: string[]; release: () => void } {
+    const local = this.localGpus();
+    if (local.length === 0) return { args: gpuRunArgs(this.engine), release: () => {} };
+    if (count > local.length && !this.warnedFewGpus) {
+      this.warnedFewGpus = true;
+      this.warn(`${spec.id}: each copy takes ${count} accelerators (NumberOfAcceleratorDevicesRequired), and this machine has ${local.length} GPU${local.length === 1 ? '' : 's'}: the copies that take more than there are get all of them`);
+    }
+    const taken = [...local].sort((a, b) => (this.gpuTakers.get(a) ?? 0) - (this.gpuTakers.get(b) ?? 0) || a - b).slice(0, Math.min(count, local.length)).sort((a, b) => a - b);
+    for (const i of taken) this.gpuTakers.set(i, (this.gpuTakers.get(i) ?? 0) + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      for (const i of taken) {
+        const left = (this.gpuTakers.get(i) ?? 1) - 1;
+        if (left > 0) this.gpuTakers.set(i, left);
+        else this.gpuTakers.delete(i);
+      }
+    };
+    return { args: taken.length === local.length ? gpuRunArgs(this.engine) : gpuDeviceRunArgs(this.engine, taken), release };
   }
 
   async start(spec: ContainerSpec): Promise<RunningContainer> {
@@ -252,12 +296,14 @@ export class DockerBackend implements ContainerBackend {
     // without stopping it (SIGKILL, a crash), the reaper removes it.
     const release = trackUntilReleased({ kind: 'container', engine: this.engine, name: containerName });
     let child: ChildProcessByStdio<null, Readable, Readable>;
-    const gpuArgs = this.gpuArgsFor(spec);
+    const gpu = this.gpuArgsFor(spec);
+    const gpuArgs = gpu.args;
     try {
       child = spawn(this.engine, buildDockerRunArgs({ spec, image, containerName, gpuArgs, ...(envFile ? { envFile: envFile.path } : {}) }), { stdio: ['ignore', 'pipe', 'pipe'], env: dockerRunEnv(spec) });
     } catch (err) {
       // Nothing started (spawn refuses an argument with a NUL byte at once): nothing for the reaper to remove.
       release();
+      gpu.release();
       log.end();
       envFile?.remove();
       throw err;
@@ -288,6 +334,8 @@ export class DockerBackend implements ContainerBackend {
         // An attached `run --rm` client that exits by itself has seen its container removed (or
         // never started one); one killed by a signal may have left it running, for stop() (or the reaper) to remove.
         if (child.signalCode === null) release();
+        // The GPUs it took are free for the next container once its client is gone (its container is, or is being removed).
+        gpu.release();
         endLog();
         // The engine read the file when it parsed run's options; it is not needed after the client.
         envFile?.remove();

@@ -2,7 +2,7 @@
 // and endpoint files mark their containers so, and what the docker backend passes to the engine.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateInferenceComponentCommand, CreateModelCommand, DescribeInferenceComponentCommand } from '@aws-sdk/client-sagemaker';
@@ -16,7 +16,7 @@ import { startLocal } from '../control-plane/start-local.js';
 import { resolveBackend, startLocalEndpoints } from '../endpoint/start.js';
 import type { RunningContainer } from './backend.js';
 import { DockerBackend } from './docker-backend.js';
-import { gpuFailureHint, gpuRunArgs, hasNvidiaGpus, nvidiaDriverPresent } from './gpu.js';
+import { gpuDeviceRunArgs, gpuFailureHint, gpuRunArgs, hasNvidiaGpus, localGpuIndexes, nvidiaDriverPresent } from './gpu.js';
 import { waitForPing } from './wait-ready.js';
 
 test('NVIDIA GPU instance types: the G and P families; not CPU types, Inferentia or Trainium', () => {
@@ -117,6 +117,29 @@ test('inference components on a GPU variant: their copies\' containers are marke
   assert.deepEqual(copies.map((started) => started.map((s) => s.gpus)), [[true], [undefined]], JSON.stringify(backend.started.map((s) => s.id)));
 });
 
+test('inference component copies on a GPU variant take their NumberOfAcceleratorDevicesRequired each; a component without it is given every GPU, as before', async (t) => {
+  const backend = new FakeBackend();
+  const host = await startComponentHost({ backend, maxInstances: 4, tmpPrefix: 'smkit-gpu-ic-count-', poll: { timeoutMs: 20_000, intervalMs: 25 } });
+  t.after(() => host.stop());
+  await host.sm.send(new CreateModelCommand({ ModelName: 'm', PrimaryContainer: { Image: 'repo/img:1', ModelDataUrl: host.dir } }));
+  await host.hostEndpoint('ep', { InstanceType: 'ml.g5.12xlarge' });
+  const components = [['two', { NumberOfAcceleratorDevicesRequired: 1 }, 2], ['plain', {}, 1]] as const;
+  for (const [name, accelerators, copies] of components) {
+    await host.sm.send(new CreateInferenceComponentCommand({ InferenceComponentName: name, EndpointName: 'ep', Specification: { ModelName: 'm', ComputeResourceRequirements: { MinMemoryRequiredInMb: 256, ...accelerators } }, RuntimeConfig: { CopyCount: copies } }));
+    await until(`${name} InService`, async () => (await host.sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: name }))).InferenceComponentStatus === 'InService', { timeoutMs: 20_000, intervalMs: 25 });
+  }
+  const of = (name: string) => backend.started.filter((s) => s.id.startsWith(`ep/${name}/`)).map((s) => [s.gpus, s.gpuCount]);
+  assert.deepEqual(of('two'), [[true, 1], [true, 1]], JSON.stringify(backend.started.map((s) => s.id)));
+  assert.deepEqual(of('plain'), [[true, undefined]]);
+});
+
+test('this machine\'s GPUs are its /dev/nvidiaN files, by index; none when /dev cannot be read', () => {
+  assert.deepEqual(localGpuIndexes(() => ['nvidiactl', 'nvidia10', 'nvidia2', 'nvidia-uvm', 'nvidia0', 'null', 'nvidia-caps']), [0, 2, 10]);
+  assert.deepEqual(localGpuIndexes(() => { throw new Error('EACCES'); }), []);
+  assert.deepEqual(gpuDeviceRunArgs('docker', [0, 2]), ['--gpus', '"device=0,2"']);
+  assert.deepEqual(gpuDeviceRunArgs('podman', [0, 2]), ['--device', 'nvidia.com/gpu=0', '--device', 'nvidia.com/gpu=2']);
+});
+
 /**
  * A stand-in engine CLI that records each call's arguments and keeps `run` up, like an attached
  * client, until `stop` or `rm -f` names its container: then `run` exits 0, as a client whose
@@ -207,6 +230,64 @@ for (const engine of ['docker', 'podman'] as const) {
     // Stopped while the stand-in engine is still on PATH: each `run` ends as its `stop` asks, never by the kill after the grace.
     await Promise.all(started.map((c) => c.stop(1_000)));
     assert.deepEqual(started.map((c) => c.exited), started.map(() => ({ code: 0, signal: null })));
+  });
+
+  test(`${engine}: containers that take N GPUs each (inference component copies) get distinct GPUs of this machine, the least taken, freed when they stop; all of them when it has no more or they are not known`, async (t) => {
+    const { dir, stopBeforeRestore } = withFakeEngine(t, engine);
+    const runOf = (id: string) =>
+      until(`${id}'s run to be called`, () => readFileSync(join(dir, 'calls.log'), { encoding: 'utf8', flag: 'a+' }).split('\n').find((l) => l.startsWith('run ') && l.includes(`--name smkit-${id}-`)), { timeoutMs: 20_000, intervalMs: 20 });
+    const warnings: string[] = [];
+    let gpus = [0, 1, 2, 3];
+    const backend = new DockerBackend(engine, 'img:1', { gpuPresent: () => true, localGpus: () => gpus, warn: (m) => warnings.push(m) });
+    const running = new Map<string, RunningContainer>();
+    let port = 41100;
+    const start = async (id: string, gpuCount: number) => {
+      const c = await backend.start({ id, hostname: 'primary', optMlDir: join(dir, id), env: {}, port: port++, logFile: join(dir, `${id}.log`), gpus: true, gpuCount });
+      running.set(id, c);
+      stopBeforeRestore(() => c.stop(1_000));
+      return runOf(id);
+    };
+    const devices = (indexes: number[]) => ` ${gpuDeviceRunArgs(engine, indexes).join(' ')} `;
+    assert.ok((await start('c0', 1)).includes(devices([0])));
+    assert.ok((await start('c1', 1)).includes(devices([1])));
+    assert.ok((await start('c2', 2)).includes(devices([2, 3])));
+    // Stopped, its GPU is the least taken again.
+    await running.get('c1')!.stop(1_000);
+    assert.ok((await start('c3', 1)).includes(devices([1])));
+    // Every GPU taken once: shared, the lowest first.
+    const shared = await start('c4', 1);
+    assert.ok(shared.includes(devices([0])), shared);
+    assert.ok(!shared.includes(gpuRunArgs(engine).join(' ')));
+    assert.deepEqual(warnings, []);
+    // As many as there are: all of them; more: all of them, with one warning.
+    assert.ok((await start('c5', 4)).includes(` ${gpuRunArgs(engine).join(' ')} `));
+    assert.ok((await start('c6', 6)).includes(` ${gpuRunArgs(engine).join(' ')} `));
+    assert.ok((await start('c7', 6)).includes(` ${gpuRunArgs(engine).join(' ')} `));
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0]!, /^c6: each copy takes 6 accelerators \(NumberOfAcceleratorDevicesRequired\), and this machine has 4 GPUs/);
+    // This machine's GPUs unknown (no /dev/nvidiaN: WSL 2, an engine elsewhere with --gpus all): all of them.
+    gpus = [];
+    assert.ok((await start('c8', 1)).includes(` ${gpuRunArgs(engine).join(' ')} `));
+    await Promise.all([...running.values()].map((c) => c.stop(1_000)));
+  });
+
+  test(`${engine}: the GPUs a container took are free again when it exits by itself (a crash, a start that fails), not only when stopped: the next copy gets them, not the next GPU`, async (t) => {
+    const { dir, stopBeforeRestore } = withFakeEngine(t, engine);
+    const runs = () => readFileSync(join(dir, 'calls.log'), { encoding: 'utf8', flag: 'a+' }).split('\n').filter((l) => l.startsWith('run '));
+    const backend = new DockerBackend(engine, 'img:1', { gpuPresent: () => true, localGpus: () => [0, 1, 2, 3] });
+    const spec = (id: string, port: number) => ({ id, hostname: 'primary', optMlDir: join(dir, id), env: {}, port, logFile: join(dir, `${id}.log`), gpus: true, gpuCount: 1 });
+    // Its run exits at once (125), as a container that crashes does, with nobody calling stop().
+    writeFileSync(join(dir, 'refuse'), '');
+    const crashed = await backend.start(spec('c0', 41201));
+    stopBeforeRestore(() => crashed.stop(1_000));
+    await crashed.exitPromise;
+    assert.equal(crashed.exited?.code, 125);
+    rmSync(join(dir, 'refuse'));
+    const next = await backend.start(spec('c1', 41202));
+    stopBeforeRestore(() => next.stop(1_000));
+    const line = await until('c1\'s run to be called', () => runs().find((l) => l.includes('--name smkit-c1-')), { timeoutMs: 20_000, intervalMs: 20 });
+    assert.ok(line.includes(` ${gpuDeviceRunArgs(engine, [0]).join(' ')} `), line);
+    await next.stop(1_000);
   });
 
   test(`${engine}: a container the engine cannot give the GPUs fails its start saying how to fix that, in the exit reason and with the engine's own line in the log`, async (t) => {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 /**
  * Whether SageMaker gives the instances of `instanceType` NVIDIA GPUs: the G and P families
@@ -32,6 +32,34 @@ export const GPU_CHOICES: readonly GpuChoice[] = ['auto', 'all', 'none'];
  */
 export function gpuRunArgs(engine: 'docker' | 'podman'): string[] {
   return engine === 'docker' ? ['--gpus', 'all'] : ['--device', 'nvidia.com/gpu=all'];
+}
+
+/**
+ * How `engine run` gives a container the GPUs of these indexes alone: docker's
+ * `--gpus "device=0,2"` (quoted: docker reads the value as CSV, so `device=0,2` unquoted is the
+ * options `device=0` and `2`), podman's `--device nvidia.com/gpu=N` each (the CDI specification
+ * names every GPU by its index).
+ */
+export function gpuDeviceRunArgs(engine: 'docker' | 'podman', indexes: readonly number[]): string[] {
+  return engine === 'docker' ? ['--gpus', `"device=${indexes.join(',')}"`] : indexes.flatMap((i) => ['--device', `nvidia.com/gpu=${i}`]);
+}
+
+/**
+ * The indexes of this machine's NVIDIA GPUs, from their device files (`/dev/nvidia0`, `/dev/nvidia1` …);
+ * none where the driver makes none (WSL 2) or there is no GPU.
+ */
+export function localGpuIndexes(list: () => string[] = () => readdirSync('/dev')): number[] {
+  let names: string[];
+  try {
+    names = list();
+  } catch {
+    return [];
+  }
+  return names
+    .map((f) => /^nvidia(\d+)$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
 }
 
 /**

@@ -35,6 +35,8 @@ export interface LaunchSpec {
   memoryMb?: number;
   /** The instance type has NVIDIA GPUs (see {@link ContainerSpec.gpus}). */
   gpus?: boolean;
+  /** The GPUs the container takes (see {@link ContainerSpec.gpuCount}). */
+  gpuCount?: number;
   /**
    * One of the containers of a model with several (a serial pipeline or Direct mode): it also
    * gets a `SAGEMAKER_SAFE_PORT_RANGE` of its own ({@link safePortRangeFor}). @defaultValue false
@@ -98,6 +100,7 @@ async function startOnFreePort(backend: ContainerBackend, spec: LaunchSpec, { op
     ...(spec.memoryMb === undefined ? {} : { memoryMb: spec.memoryMb }),
     ...(multiModel ? { multiModel } : {}),
     ...(spec.gpus ? { gpus: true } : {}),
+    ...(spec.gpus && spec.gpuCount !== undefined ? { gpuCount: spec.gpuCount } : {}),
   });
   const modelsDir = multiModel ? { host: join(optMlDir, 'models'), container: backend.name === 'docker' ? '/opt/ml/models' : join(optMlDir, 'models') } : undefined;
   return { container, optMlDir, port, ...(modelsDir ? { modelsDir } : {}) };

@@ -242,6 +242,8 @@ export async function startDeployment(
     model?: ModelRecord;
     /** Memory limit in MB of every container of a variant that is not serverless (an inference component's `MaxMemoryRequiredInMb`). */
     memoryMb?: number;
+    /** The GPUs each container of a GPU instance type takes (an inference component's `NumberOfAcceleratorDevicesRequired`); all of them without. */
+    gpuCount?: number;
   } = {},
 ): Promise<Deployment> {
   const cacheDir = join(ctx.workDir, 'model-data');
@@ -296,6 +298,7 @@ export async function startDeployment(
         ...(fetchModel ? { fetchModel } : {}),
         ...(spec.ServerlessConfig ? { memoryMb: spec.ServerlessConfig.MemorySizeInMB } : opts.memoryMb === undefined ? {} : { memoryMb: opts.memoryMb }),
         ...gpusOf(spec.InstanceType),
+        ...(gpusOf(spec.InstanceType).gpus && opts.gpuCount !== undefined ? { gpuCount: opts.gpuCount } : {}),
       });
     }
     window.dispose();

@@ -663,7 +663,10 @@ export class InferenceComponents {
     const ctx: DeploymentContext = this.ctx.metrics ? { ...this.ctx, metrics: componentMetricsSink(this.ctx.metrics, record.name, hostInstances) } : this.ctx;
     // Each copy's containers are held to MaxMemoryRequiredInMb (docker run --memory), as the service caps a copy's memory.
     const memoryMb = spec.ComputeResourceRequirements?.MaxMemoryRequiredInMb;
-    const deployment = await startDeployment(ctx, record.endpointName, config, { signal, model, counts: new Map([[record.variantName, copies]]), ...(memoryMb === undefined ? {} : { memoryMb }) });
+    // And each copy takes the accelerators it asks for (whole devices) to itself, as on SageMaker, not every GPU.
+    const accelerators = spec.ComputeResourceRequirements?.NumberOfAcceleratorDevicesRequired;
+    const gpuCount = accelerators !== undefined && accelerators >= 1 ? Math.ceil(accelerators) : undefined;
+    const deployment = await startDeployment(ctx, record.endpointName, config, { signal, model, counts: new Map([[record.variantName, copies]]), ...(memoryMb === undefined ? {} : { memoryMb }), ...(gpuCount === undefined ? {} : { gpuCount }) });
     if (signal.aborted) {
       await deployment.stop();
       throw signal.reason;

@@ -30,6 +30,8 @@ export interface ContainerTemplate {
   memoryMb?: number;
   /** The variant's instance type has NVIDIA GPUs. */
   gpus?: boolean;
+  /** The GPUs each container takes (an inference component's `NumberOfAcceleratorDevicesRequired`). */
+  gpuCount?: number;
 }
 
 /** What extracting a model archive fails with (`extractModelArchive`). */
@@ -171,6 +173,7 @@ export function instanceLauncher(ctx: LaunchContext, idPrefix: string, templates
                 ...(t.image ? { image: t.image } : {}),
                 ...(t.memoryMb === undefined ? {} : { memoryMb: t.memoryMb }),
                 ...(t.gpus ? { gpus: true } : {}),
+                ...(t.gpus && t.gpuCount !== undefined ? { gpuCount: t.gpuCount } : {}),
                 ...(templates.length > 1 ? { multiContainer: true } : {}),
               },
               {

@@ -259,6 +259,9 @@ async function modelFileProblem(modelPath: string): Promise<string | undefined> 
   return undefined;
 }
 
+/** The device-selection warnings this thread has logged ({@link loadOnnxModel}): each is said once. */
+const selectionWarned = new Set<string>();
+
 /** Loads an ONNX model with the execution providers the settings ask for, falling back to CPU. */
 export async function loadOnnxModel(modelPath: string, options: RuntimeOptions): Promise<ModelRuntime> {
   // For code that loads models without the CLI, which has set it already. (In a worker thread this
@@ -271,8 +274,13 @@ export async function loadOnnxModel(modelPath: string, options: RuntimeOptions):
   // What the selection says is the same for every worker (the machine's GPUs, this build, the
   // settings): warned once, by worker 0, not once per worker (48 lines on a 48-vCPU instance); the
   // others note it at debug. What fails as a session starts (below) is the worker's own, warned by each.
-  const say = options.workerIndex === 0 ? options.log.warn.bind(options.log) : options.log.debug.bind(options.log);
-  for (const warning of choice.warnings) say({ runtime: 'onnx', model: modelPath }, warning);
+  // And once, not at each model worker 0 loads (every model of a multi-model endpoint, each load
+  // after an eviction): the rest are noted at debug too.
+  for (const warning of choice.warnings) {
+    const first = options.workerIndex === 0 && !selectionWarned.has(warning);
+    if (first) selectionWarned.add(warning);
+    (first ? options.log.warn : options.log.debug).call(options.log, { runtime: 'onnx', model: modelPath }, warning);
+  }
   // Checked before ONNX Runtime opens it: it reads the file on the event loop, so a FIFO would hold
   // the process for good (no /ping answered) and a device such as /dev/zero would fill its memory.
   const problem = await modelFileProblem(modelPath);

@@ -274,6 +274,8 @@ test('TF.js off the GPU is a warning when SMKIT_DEVICE asks for a GPU, or when t
   const worker1 = recordingLog();
   await (await loadTfjsRuntime(model, { ...options(worker1), devices: ['cuda'], workerIndex: 1 }, noGpuBuild)).dispose();
   assert.deepEqual(worker1.lines.filter((l) => /not on a GPU/.test(l.msg ?? '')).map((l) => l.level), ['debug']);
+  // And once by worker 0, not at each model it loads (a multi-model endpoint, a load after an eviction).
+  assert.deepEqual(await warningsOf(['cuda'], noGpuBuild), []);
   for (const devices of [['cpu'], ['auto'], ['cpu', 'cuda']]) assert.deepEqual(await warningsOf(devices, noGpuBuild), [], devices.join(','));
   // The GPU build installed, a GPU visible, and its load fails: a fall back to CPU, a warning even with SMKIT_DEVICE=auto.
   const broken = fakeDeps({ '@tensorflow/tfjs': tf, '@tensorflow/tfjs-backend-wasm': wasm, '@tensorflow/tfjs-node-gpu': {} }, 1);

@@ -15,6 +15,9 @@ function asksForGpu(devices: readonly string[]): boolean {
   return false;
 }
 
+/** The GPU-passed-over warnings this thread has logged ({@link loadTfjsRuntime}): each is said once. */
+const passedOverWarned = new Set<string>();
+
 /**
  * Loads a TensorFlow model found by {@link findTfModel}. `options.extra` may carry `backend`
  * (`auto`, `tensorflow`, `wasm`, `cpu`; the serving core passes `SMKIT_TFJS_BACKEND` here) and, for
@@ -35,12 +38,13 @@ export async function loadTfjsRuntime(modelPath: string, options: RuntimeOptions
   const notOnGpu = loaded.notOnGpu;
   if (notOnGpu && (notOnGpu.failed || asksForGpu(options.devices))) {
     // A GPU build that failed to load is this worker's own; a GPU asked for and passed over is the
-    // same for every worker: warned once, by worker 0 (the others note it at debug).
-    const level = notOnGpu.failed || options.workerIndex === 0 ? 'warn' : 'debug';
-    options.log[level](
-      { runtime: 'tfjs', backend: loaded.backend, devices: options.devices },
-      `TF.js runs on ${loaded.backend}, not on a GPU: ${notOnGpu.reason} (TF.js on a GPU needs @tensorflow/tfjs-node-gpu, CUDA 11.2 and cuDNN 8, which smkit's GPU image does not ship: see docs/images.md)`,
-    );
+    // same for every worker and every model: warned once, by worker 0 at its first model (the
+    // others, and its later models on a multi-model endpoint, note it at debug).
+    const message = `TF.js runs on ${loaded.backend}, not on a GPU: ${notOnGpu.reason} (TF.js on a GPU needs @tensorflow/tfjs-node-gpu, CUDA 11.2 and cuDNN 8, which smkit's GPU image does not ship: see docs/images.md)`;
+    const firstSaid = options.workerIndex === 0 && !passedOverWarned.has(message);
+    if (firstSaid) passedOverWarned.add(message);
+    const level = notOnGpu.failed || firstSaid ? 'warn' : 'debug';
+    options.log[level]({ runtime: 'tfjs', backend: loaded.backend, devices: options.devices }, message);
   }
   try {
     const executor =
