@@ -15,6 +15,7 @@ import { decodeNpy, encodeNpy, npyCodec } from './npy.js';
 import { npzCodec } from './npz.js';
 import { rawCodec } from './raw.js';
 import { tritonBinaryCodec } from './triton-binary.js';
+import { plainToTensor, safeIntegersToInt64 } from './single-output.js';
 import { chargedElements } from './decode-limits.js';
 import { mutatedBodies } from '../../test/helpers/hostile-bodies.js';
 import { nearPowerOfTwo } from '../../test/helpers/near-powers-of-two.js';
@@ -813,6 +814,21 @@ test('plain values from user code (nested arrays of bigints and whole numbers) a
       assert.equal(encode(csvCodec).toString(), want.map((l) => `${l}\n`).join(''));
     }),
     RUNS,
+  );
+});
+
+test('plain values from user code (nested arrays of whole numbers) become int64 exactly: each element the BigInt of its number, -0, ±(2^53 - 1) and 32-bit boundaries included', () => {
+  const edges = [0, -0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 32 - 1, 2 ** 32, -(2 ** 32), -(2 ** 32) - 1, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+  const whole = fc.oneof(fc.maxSafeInteger(), fc.integer(), fc.constantFrom(...edges), fc.integer({ min: -(2 ** 20), max: 2 ** 20 }).map((k) => k * 2 ** 32 + (k % 3)));
+  fc.assert(
+    fc.property(nestedOf(whole).filter(({ flat }) => flat.length > 0), ({ shape, value, flat }) => {
+      const t = plainToTensor(value, 'application/x-npy');
+      assert.equal(t.dtype, 'int64');
+      assert.deepEqual(t.shape, shape);
+      assert.deepEqual([...(t.data as BigInt64Array)], flat.map((x) => BigInt(x)));
+      assert.deepEqual([...safeIntegersToInt64(Float64Array.from(flat))], flat.map((x) => BigInt(x)));
+    }),
+    { numRuns: 1000 },
   );
 });
 
