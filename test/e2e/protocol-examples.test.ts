@@ -102,6 +102,44 @@ describe('Open Inference Protocol v2 and Triton binary data: the specifications\
     });
     assert.deepEqual(answer.subarray(size), input0);
   });
+
+  // The protocol gives BOOL data as JSON booleans and a datatype per input, and says no more. Triton
+  // refuses both other forms (0/1 for BOOL: "attempt to access JSON non-boolean as boolean"; another
+  // datatype than the model's: "data-type is 'FP64', but model expects 'UINT32'"); MLServer and
+  // KServe read data with np.array(data, dtype), which takes any number as a bool and truncates
+  // 1.5 to an integer. smkit takes what loses nothing (0 and 1 as BOOL, a datatype whose values the
+  // input's dtype holds exactly) and refuses the rest naming the element, as docs/codecs.md says.
+  test('BOOL data as 0 and 1 reads as false and true; 2 is a 400 naming the element (np.array would read it true, Triton refuses 0/1 too)', async () => {
+    const res = await post(served, JSON.stringify(request42([1, 0, 1]))).expect(200);
+    assert.deepEqual(JSON.parse((res.body as Buffer).toString()).outputs[0].data, [1, 2, 3, 4]);
+    const both = { inputs: [{ name: 'input0', shape: [1, 1], datatype: 'UINT32', data: [7] }, { name: 'input1', shape: [3], datatype: 'BOOL', data: [0, 1, 0] }], outputs: [{ name: 'input1_out' }] };
+    const back = await post(served, JSON.stringify(both)).expect(200);
+    assert.deepEqual(JSON.parse((back.body as Buffer).toString()).outputs, [{ name: 'input1_out', shape: [3], datatype: 'BOOL', data: [false, true, false] }]);
+    const two = await post(served, JSON.stringify(request42([1, 2, 1]))).expect(400);
+    const body = JSON.parse((two.body as Buffer).toString()) as { code: string; error: string };
+    assert.equal(body.code, 'ERR_JSON_PARSE');
+    assert.match(body.error, /input 'input1': data\[1\] is 2 but datatype BOOL needs true\/false/);
+  });
+
+  test("another datatype than the input's: values the input's dtype holds exactly reach it (answered in its datatype); others are a 400 naming the input and element, never truncated", async () => {
+    const asFp64 = { inputs: [{ name: 'input0', shape: [2, 2], datatype: 'FP64', data: [1, 2, 3, 4294967295] }, { name: 'input1', shape: [3], datatype: 'INT32', data: [1, 0, 1] }] };
+    const res = await post(served, JSON.stringify(asFp64)).expect(200);
+    assert.deepEqual(JSON.parse((res.body as Buffer).toString()).outputs, [
+      { name: 'input0_out', shape: [2, 2], datatype: 'UINT32', data: [1, 2, 3, 4294967295] },
+      { name: 'input1_out', shape: [3], datatype: 'BOOL', data: [true, false, true] },
+    ]);
+    for (const [input0, input1, pattern] of [
+      [[1.5, 2, 3, 4], [1, 0, 1], /input "input0".*1\.5/],
+      [[1, 2, 3, -1], [1, 0, 1], /input "input0".*-1/],
+      [[1, 2, 3, 4], [1, 2, 1], /input "input1".*2/],
+    ] as const) {
+      const wrong = { inputs: [{ name: 'input0', shape: [2, 2], datatype: 'FP64', data: input0 }, { name: 'input1', shape: [3], datatype: 'INT32', data: input1 }] };
+      const refused = await post(served, JSON.stringify(wrong)).expect(400);
+      const body = JSON.parse((refused.body as Buffer).toString()) as { code: string; error: string };
+      assert.equal(body.code, 'ERR_INPUT_VALUE');
+      assert.match(body.error, pattern);
+    }
+  });
 });
 
 describe("TensorFlow Serving REST API: the examples of api_rest.md (identity models)", () => {
