@@ -16,6 +16,8 @@ import { npzCodec } from './npz.js';
 import { rawCodec } from './raw.js';
 import { tritonBinaryCodec } from './triton-binary.js';
 import { plainToTensor, safeIntegersToInt64 } from './single-output.js';
+import { type FormPart, decodeFormParts } from './multipart.js';
+import { createDefaultCodecs } from './defaults.js';
 import { chargedElements } from './decode-limits.js';
 import { mutatedBodies } from '../../test/helpers/hostile-bodies.js';
 import { nearPowerOfTwo } from '../../test/helpers/near-powers-of-two.js';
@@ -860,5 +862,45 @@ test('plain values from user code (nested arrays of typed arrays, one per row) a
       },
     ),
     RUNS,
+  );
+});
+
+test('multipart forms: any mix of text fields and CSV, JSON, NPY, NPZ, JSON lines or untyped files, named after inputs or not, decodes within the budget or is a catalogued 4xx; CSV files under one name join along their first axis', () => {
+  const registry = createDefaultCodecs();
+  const csvRows = fc.array(fc.array(fc.integer({ min: -999, max: 999 }), { minLength: 2, maxLength: 2 }), { minLength: 1, maxLength: 3 });
+  const data = fc.oneof(
+    csvRows.map((rows) => ({ type: 'text/csv', bytes: Buffer.from(rows.map((r) => r.join(',')).join('\n')) })),
+    fc.jsonValue({ maxDepth: 3 }).map((v) => ({ type: 'application/json', bytes: Buffer.from(JSON.stringify(v) ?? 'null') })),
+    csvRows.map((rows) => ({ type: 'application/x-npy', bytes: encodeNpy(tensor('float64', [rows.length, 2], Float64Array.from(rows.flat()))) })),
+    fc.constantFrom('application/x-npz', 'application/jsonlines', 'application/octet-stream', 'text/plain', '', 'text/csv; header=present', 'application/vnd.sagemaker-triton.binary+json;json-header-size=2', 'multipart/form-data')
+      .chain((type) => fc.uint8Array({ maxLength: 64 }).map((a) => ({ type, bytes: Buffer.from(a) }))),
+  );
+  const part = fc.record({
+    field: fc.constantFrom('x', 'y', '__proto__', 'constructor', ''),
+    filename: fc.option(fc.constantFrom('a.csv', 'b', ''), { nil: undefined }),
+    data,
+  });
+  fc.assert(
+    fc.property(fc.array(part, { maxLength: 5 }), fc.subarray(['x', 'y', '__proto__']), (spec, inputNames) => {
+      const parts: FormPart[] = spec.map(({ field, filename, data: d }) => ({ field, ...(filename === undefined ? {} : { filename }), contentType: d.type, data: d.bytes }));
+      let r: DecodedRequest;
+      try {
+        r = decodeFormParts(parts, registry, inputNames, LIMITS);
+      } catch (err) {
+        assert.ok(err instanceof ToolkitError, String((err as Error)?.stack ?? err));
+        assert.ok(err.code in ERROR_CATALOGUE && err.status >= 400 && err.status < 500, `${err.code} ${err.status} ${err.message}`);
+        return;
+      }
+      for (const t of Object.values(r.tensors)) assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1));
+      // CSV files alone under an unnamed field join along their first axis, in order.
+      // (A part without a file name whose type is text/plain or none is a text field, a parameter.)
+      const csvFiles = spec.filter((s) => !inputNames.includes(s.field) && !(s.filename === undefined && (s.data.type === '' || s.data.type === 'text/plain')));
+      if (csvFiles.length > 0 && csvFiles.every((s) => s.data.type === 'text/csv')) {
+        const want = csvFiles.flatMap((s) => s.data.bytes.toString().split('\n').map((l) => l.split(',').map(Number)));
+        assert.deepEqual(r.tensors[UNNAMED]!.shape, [want.length, 2]);
+        assert.deepEqual([...(r.tensors[UNNAMED]!.data as Float64Array)], want.flat());
+      }
+    }),
+    { numRuns: 400 },
   );
 });
