@@ -319,7 +319,13 @@ test('JSON (plain, TF Serving, v2) and JSON lines: finite values of every dtype 
 });
 
 test('v2 INT64/UINT64: a decimal string or a JSON integer literal decodes exactly, past ±2^53 too (as Triton reads it), in application/json and the binary form; out of range is a 400', () => {
-  const int64Range = fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }), fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }));
+  const int64Range = fc.oneof(
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }),
+    fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }),
+    // Safe integers, read without a BigInt each: negatives, -1 and the 32-bit boundaries among them.
+    fc.maxSafeInteger().map(BigInt),
+    fc.constantFrom(-1n, -(2n ** 31n), 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, -(2n ** 32n), -(2n ** 32n) - 1n, 2n ** 53n - 1n, -(2n ** 53n) + 1n),
+  );
   fc.assert(
     fc.property(int64Range, fc.constantFrom('INT64', 'UINT64'), fc.boolean(), fc.boolean(), (value, datatype, asString, binaryForm) => {
       const inRange = datatype === 'INT64' ? value >= -(2n ** 63n) && value < 2n ** 63n : value >= 0n && value < 2n ** 64n;

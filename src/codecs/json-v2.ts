@@ -561,6 +561,9 @@ function tensorBytes(t: Tensor, binaryStrings: ReadonlySet<string> | undefined):
   return out;
 }
 
+/** Where the low 32 bits of a 64-bit integer sit in an Int32Array view: 0 on little-endian machines. */
+const LOW_HALF = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
+
 /** What a float datatype's data must hold. */
 const NUMBERS = 'numbers (NaN and ±Infinity as the bare tokens NaN, Infinity and -Infinity, as Triton writes them, not null)';
 
@@ -594,8 +597,18 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
       const o = out as BigInt64Array | BigUint64Array;
       // Doubles past these are out of range whatever literal they were rounded from.
       const [least, most] = dtype === 'int64' ? [-(2 ** 63), 2 ** 63] : [0, 2 ** 64];
+      // Safe integers, the common case, are written as their two 32-bit halves rather than through
+      // a BigInt each (which made INT64 data a third slower to read than FP64).
+      const halves = new Int32Array(o.buffer, o.byteOffset, 2 * n);
       for (let i = 0; i < n; i++) {
         const v = flat[i];
+        if (typeof v === 'number' && Number.isSafeInteger(v)) {
+          if (v < least) bad(i, `values in the ${dtype} range`);
+          const high = Math.floor(v / 4294967296);
+          halves[2 * i + LOW_HALF] = v - high * 4294967296;
+          halves[2 * i + 1 - LOW_HALF] = high;
+          continue;
+        }
         // A number past ±2^53 has been rounded by JSON.parse (9007199254740993 parses as …992): the
         // JSON codecs then parse the body again with such literals as bigints, as Triton reads them
         // exactly. Only one written with a fraction or exponent (9e18), a double, stays inexact.
