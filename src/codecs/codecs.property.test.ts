@@ -17,6 +17,7 @@ import { rawCodec } from './raw.js';
 import { tritonBinaryCodec } from './triton-binary.js';
 import { plainToTensor, safeIntegersToInt64 } from './single-output.js';
 import { type FormPart, decodeFormParts } from './multipart.js';
+import { bigintToJsonValue, int64JsonValues } from './json-write.js';
 import { createDefaultCodecs } from './defaults.js';
 import { chargedElements } from './decode-limits.js';
 import { mutatedBodies } from '../../test/helpers/hostile-bodies.js';
@@ -835,6 +836,22 @@ test('plain values from user code (nested arrays of whole numbers) become int64 
       assert.deepEqual(t.shape, shape);
       assert.deepEqual([...(t.data as BigInt64Array)], flat.map((x) => BigInt(x)));
       assert.deepEqual([...safeIntegersToInt64(Float64Array.from(flat))], flat.map((x) => BigInt(x)));
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('int64 and uint64 answers in JSON: each element is the number of a safe integer and the decimal string of any other, read from its 32-bit halves as bigintToJsonValue gives it', () => {
+  const near = (x: bigint) => fc.integer({ min: -3, max: 3 }).map((k) => x + BigInt(k));
+  const int64 = fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.maxSafeInteger().map(BigInt), near(2n ** 53n), near(-(2n ** 53n)), near(2n ** 32n), near(-(2n ** 32n)), near(0n), fc.constantFrom(-(2n ** 63n), 2n ** 63n - 1n));
+  const uint64 = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.maxSafeInteger().map((x) => BigInt(Math.abs(x))), near(2n ** 53n), near(2n ** 32n), fc.constantFrom(0n, 1n, 2n ** 63n, 2n ** 64n - 1n));
+  fc.assert(
+    fc.property(fc.array(int64, { maxLength: 20 }), fc.array(uint64, { maxLength: 20 }), fc.nat(3), (signed, unsigned, skip) => {
+      // A view that starts past its buffer's start, as a tensor cut from a batch is.
+      const s = BigInt64Array.from([0n, 0n, 0n, ...signed]).subarray(skip % 4);
+      const u = BigUint64Array.from([0n, 0n, 0n, ...unsigned]).subarray(skip % 4);
+      assert.deepEqual(int64JsonValues(s), Array.from(s, bigintToJsonValue));
+      assert.deepEqual(int64JsonValues(u), Array.from(u, bigintToJsonValue));
     }),
     { numRuns: 1000 },
   );
