@@ -70,6 +70,9 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits,
   const major = buf[6]!;
   let headerStart: number;
   let headerLength: number;
+  // numpy reads only 1.0, 2.0 and 3.0 (format.py's _check_version): a minor version it does not know
+  // may lay the file out otherwise, so it is refused rather than read as its .0.
+  if (buf[7] !== 0 && major >= 1 && major <= 3) fail(`${what} uses NPY format version ${major}.${buf[7]}; versions 1.0, 2.0 and 3.0 are supported, as numpy reads them`);
   if (major === 1) {
     headerStart = 10;
     headerLength = buf.readUInt16LE(8);

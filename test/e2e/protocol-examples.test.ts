@@ -333,6 +333,12 @@ describe('NumPy .npy format (format.py): versions, fortran_order, byte orders an
     await refused(npyFile(1, "{'descr': '>f4', 'shape': (1, 1), }", Buffer.alloc(4)), 'ERR_NPY_PARSE', /exactly 'descr', 'fortran_order' and 'shape'/);
     await refused(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", Buffer.alloc(20)), 'ERR_NPY_PARSE', /truncated: its header promises 24 data bytes but 20 follow/);
     await refused(npyFile(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 3), }", Buffer.alloc(0)), 'ERR_NPY_PARSE', /invalid shape/);
+    // The format's minor version byte: numpy reads only 1.0, 2.0 and 3.0 ("we only support format version (1,0), (2,0), and (3,0)").
+    for (const version of [1, 2, 3] as const) {
+      const minor = npyFile(version, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(4));
+      minor[7] = 1;
+      await refused(minor, 'ERR_NPY_PARSE', new RegExp(`format version ${version}\\.1; versions 1\\.0, 2\\.0 and 3\\.0 are supported`));
+    }
   });
 });
 
