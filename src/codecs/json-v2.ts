@@ -12,6 +12,7 @@ import { roundToBfloat16 } from '../core/float-rounding.js';
 import { bytesToString } from './json-tensor.js';
 import { statedDType } from '../core/dtype-convert.js';
 import { V2_UNNAMED_OUTPUT, requestedOutputKeys } from './requested-outputs.js';
+import { HIGH_HALF, LOW_HALF } from './word-order.js';
 
 /** Triton's binary tensor data form on SageMaker (the `json-header-size` parameter follows). */
 export const TRITON_BINARY_TYPE = 'application/vnd.sagemaker-triton.binary+json';
@@ -561,9 +562,6 @@ function tensorBytes(t: Tensor, binaryStrings: ReadonlySet<string> | undefined):
   return out;
 }
 
-/** Where the low 32 bits of a 64-bit integer sit in an Int32Array view: 0 on little-endian machines. */
-const LOW_HALF = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
-
 /** What a float datatype's data must hold. */
 const NUMBERS = 'numbers (NaN and ±Infinity as the bare tokens NaN, Infinity and -Infinity, as Triton writes them, not null)';
 
@@ -606,7 +604,7 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
           if (v < least) bad(i, `values in the ${dtype} range`);
           const high = Math.floor(v / 4294967296);
           halves[2 * i + LOW_HALF] = v - high * 4294967296;
-          halves[2 * i + 1 - LOW_HALF] = high;
+          halves[2 * i + HIGH_HALF] = high;
           continue;
         }
         // A number past ±2^53 has been rounded by JSON.parse (9007199254740993 parses as …992): the

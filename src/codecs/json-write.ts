@@ -7,6 +7,7 @@ import { isTensor } from './tensor-map.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { thrownMessage } from '../errors/excerpt.js';
 import { floatTensorJsonText } from './number-json-wasm.js';
+import { HIGH_HALF, LOW_HALF } from './word-order.js';
 
 /**
  * JSON text for tensors. float32 and float64 tensors are written by WebAssembly
@@ -231,8 +232,6 @@ export function bigintToJsonValue(v: bigint): number | string {
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 
-/** Where the low 32 bits of a 64-bit integer sit in an Int32Array view: 0 on little-endian machines. */
-const LOW_HALF = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
 const TWO_32 = 4294967296;
 const TWO_21 = 2097152;
 
@@ -249,7 +248,7 @@ export function int64JsonValues(d: BigInt64Array | BigUint64Array): (number | st
   const unsigned = d instanceof BigUint64Array;
   for (let i = 0; i < n; i++) {
     const low = h[2 * i + LOW_HALF]! >>> 0;
-    const high = unsigned ? h[2 * i + 1 - LOW_HALF]! >>> 0 : h[2 * i + 1 - LOW_HALF]!;
+    const high = unsigned ? h[2 * i + HIGH_HALF]! >>> 0 : h[2 * i + HIGH_HALF]!;
     out[i] = high < TWO_21 && (high > -TWO_21 || (high === -TWO_21 && low !== 0)) ? high * TWO_32 + low : d[i]!.toString();
   }
   return out;

@@ -3,6 +3,7 @@ import { isOtherRealmTypedArray, valueKind } from '../errors/excerpt.js';
 import { MAX_RANK, type Tensor } from '../core/tensor.js';
 import { nestedToTensor } from './json-tensor.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
+import { HIGH_HALF, LOW_HALF } from './word-order.js';
 
 /**
  * The one tensor a single-array format (CSV, NPY, raw bytes) can carry: the only output of a
@@ -49,8 +50,6 @@ export function plainToTensor(value: unknown, mediaType: string): Tensor {
   return { dtype: 'int64', shape: t.shape, data: safeIntegersToInt64(d) };
 }
 
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
-
 /**
  * Safe integers (|x| < 2^53) as an int64 array, exactly, without a BigInt per element (which took
  * about 230 µs for 256×8 values): each is written as its two 32-bit halves, the high one
@@ -60,12 +59,11 @@ const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 export function safeIntegersToInt64(d: Float64Array): BigInt64Array {
   const out = new BigInt64Array(d.length);
   const halves = new Int32Array(out.buffer);
-  const [lo, hi] = LITTLE_ENDIAN ? [0, 1] : [1, 0];
   for (let i = 0; i < d.length; i++) {
     const x = d[i]!;
     const high = Math.floor(x / 4294967296);
-    halves[2 * i + lo] = x - high * 4294967296;
-    halves[2 * i + hi] = high;
+    halves[2 * i + LOW_HALF] = x - high * 4294967296;
+    halves[2 * i + HIGH_HALF] = high;
   }
   return out;
 }
