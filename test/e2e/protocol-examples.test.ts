@@ -339,6 +339,11 @@ describe('NumPy .npy format (format.py): versions, fortran_order, byte orders an
       minor[7] = 1;
       await refused(minor, 'ERR_NPY_PARSE', new RegExp(`format version ${version}\\.1; versions 1\\.0, 2\\.0 and 3\\.0 are supported`));
     }
+    // 'shape' is a Python tuple: (3) is the number 3, which np.load refuses ("shape is not valid"), as it does (3,,4).
+    await refused(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3), }", Buffer.alloc(12)), 'ERR_NPY_PARSE', /'shape': \(3\), a number rather than a tuple: a 1-dimensional shape is written \(3,\)/);
+    await refused(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3L), }", Buffer.alloc(12)), 'ERR_NPY_PARSE', /'shape': \(3L\), a number rather than a tuple/);
+    await refused(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,,1), }", Buffer.alloc(12)), 'ERR_NPY_PARSE', /invalid shape \(3,,1\)/);
+    await refused(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (,), }", Buffer.alloc(4)), 'ERR_NPY_PARSE', /invalid shape \(,\)/);
   });
 });
 
