@@ -35,11 +35,13 @@ test('docs/codecs.md: its table has a row for each non-image codec, naming its a
     const codec = codecs.find((c) => c.mediaType === typesIn(first)[0])!;
     assert.deepEqual(typesIn(first).slice(1).sort(), [...(codec.aliases ?? [])].sort(), `aliases of ${codec.mediaType}`);
     const [, decode, encode] = row.split(' | ');
-    assert.equal(decode, codec.decode ? 'yes' : 'no', `${codec.mediaType} decode`);
+    // A cell starts with yes or no; words may follow it (`yes (…)`).
+    assert.equal(/^yes\b/.test(decode!), codec.decode !== undefined, `${codec.mediaType} decode: ${decode}`);
     // Triton's binary form is answered by its own hook (answersOwnRequests), not by encode.
-    assert.equal(encode === 'yes', codec.encode !== undefined, `${codec.mediaType} encode: ${encode}`);
+    assert.equal(/^yes\b/.test(encode!), codec.encode !== undefined, `${codec.mediaType} encode: ${encode}`);
   }
-  assert.match(read('docs/codecs.md'), /Image types \(`image\/\*`\) and `multipart\/form-data` are described in their own docs/);
+  // The table leaves out the image codecs and multipart: the page must say where they are.
+  assert.match(read('docs/codecs.md'), /`image\/\*`[^\n]*`multipart\/form-data`|`multipart\/form-data`[^\n]*`image\/\*`/);
 });
 
 test('README: its format table names every codec type and alias (the images and multipart in one row), and no type the code lacks', () => {
@@ -55,26 +57,32 @@ test('README: its format table names every codec type and alias (the images and 
 });
 
 test('docs/tfjs-and-vision.md names every image type the image codecs answer to', () => {
+  // Its "Image bodies" section, to the next heading; the README's table holds the other direction
+  // (no image type named that the code lacks).
   const text = read('docs/tfjs-and-vision.md');
-  const para = text.slice(text.indexOf('## Image bodies'), text.indexOf('\n\n', text.indexOf('## Image bodies') + 20));
+  const start = text.indexOf('## Image bodies');
+  assert.ok(start >= 0, 'an "Image bodies" section');
+  const end = text.indexOf('\n## ', start + 3);
+  const named = typesIn(text.slice(start, end < 0 ? undefined : end));
   const images = DEFAULT_CODECS.filter((c) => isImage(c.mediaType)).flatMap((c) => [c.mediaType, ...(c.aliases ?? [])]);
-  assert.deepEqual(typesIn(para).sort(), images.sort());
+  for (const type of images) assert.ok(named.includes(type), `${type} is not named`);
 });
 
 test('docs/codecs.md: the v2 datatypes listed are the ones decoded, each spelt out', () => {
   const line = /^- v2 datatypes: (.*)$/m.exec(read('docs/codecs.md'));
   assert.ok(line);
   const listed = [...line[1]!.matchAll(/`([A-Z0-9]+)`/g)].map((m) => m[1]!);
-  const bf16 = /`BF16`/.test(read('docs/codecs.md').slice(line.index, line.index + 400));
-  assert.ok(bf16, 'BF16 is described after the list');
+  assert.match(read('docs/codecs.md'), /`BF16`/, 'BF16 is described');
   assert.deepEqual([...listed, 'BF16'].sort(), Object.keys(V2_DATATYPES).sort());
 });
 
 test('docs/codecs.md: every NPY dtype listed decodes, and every dtype NPY answers are written in is listed', () => {
   const text = read('docs/codecs.md');
-  const line = /^- dtypes: `([^`]*)`, `([^`]*)`, `([^`]*)`, `([^`]*)` \(and `([^`]*)`\)/m.exec(text);
+  const line = /^- dtypes: (.*)$/m.exec(text);
   assert.ok(line, 'the NPY dtypes line');
-  const listed = line.slice(1).join(' ').split(/\s+/);
+  // Every backticked group of type codes on the line, string kinds (`<U*`, `|S*`) aside.
+  const listed = [...line[1]!.matchAll(/`([^`]*)`/g)].flatMap((m) => m[1]!.split(/\s+/)).filter((d) => d !== '' && !d.includes('*'));
+  assert.ok(listed.length >= 12, `the NPY dtypes line lists ${listed.join(' ')}`);
   for (const descr of listed) {
     const header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (0,), }`;
     const body = Buffer.concat([Buffer.from([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length, 0]), Buffer.from(header)]);
