@@ -15,6 +15,10 @@ import { decodeNpy, encodeNpy, npyCodec } from './npy.js';
 import { npzCodec } from './npz.js';
 import { rawCodec } from './raw.js';
 import { tritonBinaryCodec } from './triton-binary.js';
+import { plainToTensor, safeIntegersToInt64 } from './single-output.js';
+import { type FormPart, decodeFormParts } from './multipart.js';
+import { bigintToJsonValue, int64JsonValues } from './json-write.js';
+import { createDefaultCodecs } from './defaults.js';
 import { chargedElements } from './decode-limits.js';
 import { mutatedBodies } from '../../test/helpers/hostile-bodies.js';
 import { nearPowerOfTwo } from '../../test/helpers/near-powers-of-two.js';
@@ -316,7 +320,13 @@ test('JSON (plain, TF Serving, v2) and JSON lines: finite values of every dtype 
 });
 
 test('v2 INT64/UINT64: a decimal string or a JSON integer literal decodes exactly, past ±2^53 too (as Triton reads it), in application/json and the binary form; out of range is a 400', () => {
-  const int64Range = fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }), fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }));
+  const int64Range = fc.oneof(
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }),
+    fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }),
+    // Safe integers, read without a BigInt each: negatives, -1 and the 32-bit boundaries among them.
+    fc.maxSafeInteger().map(BigInt),
+    fc.constantFrom(-1n, -(2n ** 31n), 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, -(2n ** 32n), -(2n ** 32n) - 1n, 2n ** 53n - 1n, -(2n ** 53n) + 1n),
+  );
   fc.assert(
     fc.property(int64Range, fc.constantFrom('INT64', 'UINT64'), fc.boolean(), fc.boolean(), (value, datatype, asString, binaryForm) => {
       const inRange = datatype === 'INT64' ? value >= -(2n ** 63n) && value < 2n ** 63n : value >= 0n && value < 2n ** 64n;
@@ -816,6 +826,37 @@ test('plain values from user code (nested arrays of bigints and whole numbers) a
   );
 });
 
+test('plain values from user code (nested arrays of whole numbers) become int64 exactly: each element the BigInt of its number, -0, ±(2^53 - 1) and 32-bit boundaries included', () => {
+  const edges = [0, -0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 32 - 1, 2 ** 32, -(2 ** 32), -(2 ** 32) - 1, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+  const whole = fc.oneof(fc.maxSafeInteger(), fc.integer(), fc.constantFrom(...edges), fc.integer({ min: -(2 ** 20), max: 2 ** 20 }).map((k) => k * 2 ** 32 + (k % 3)));
+  fc.assert(
+    fc.property(nestedOf(whole).filter(({ flat }) => flat.length > 0), ({ shape, value, flat }) => {
+      const t = plainToTensor(value, 'application/x-npy');
+      assert.equal(t.dtype, 'int64');
+      assert.deepEqual(t.shape, shape);
+      assert.deepEqual([...(t.data as BigInt64Array)], flat.map((x) => BigInt(x)));
+      assert.deepEqual([...safeIntegersToInt64(Float64Array.from(flat))], flat.map((x) => BigInt(x)));
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('int64 and uint64 answers in JSON: each element is the number of a safe integer and the decimal string of any other, read from its 32-bit halves as bigintToJsonValue gives it', () => {
+  const near = (x: bigint) => fc.integer({ min: -3, max: 3 }).map((k) => x + BigInt(k));
+  const int64 = fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.maxSafeInteger().map(BigInt), near(2n ** 53n), near(-(2n ** 53n)), near(2n ** 32n), near(-(2n ** 32n)), near(0n), fc.constantFrom(-(2n ** 63n), 2n ** 63n - 1n));
+  const uint64 = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.maxSafeInteger().map((x) => BigInt(Math.abs(x))), near(2n ** 53n), near(2n ** 32n), fc.constantFrom(0n, 1n, 2n ** 63n, 2n ** 64n - 1n));
+  fc.assert(
+    fc.property(fc.array(int64, { maxLength: 20 }), fc.array(uint64, { maxLength: 20 }), fc.nat(3), (signed, unsigned, skip) => {
+      // A view that starts past its buffer's start, as a tensor cut from a batch is.
+      const s = BigInt64Array.from([0n, 0n, 0n, ...signed]).subarray(skip % 4);
+      const u = BigUint64Array.from([0n, 0n, 0n, ...unsigned]).subarray(skip % 4);
+      assert.deepEqual(int64JsonValues(s), Array.from(s, bigintToJsonValue));
+      assert.deepEqual(int64JsonValues(u), Array.from(u, bigintToJsonValue));
+    }),
+    { numRuns: 1000 },
+  );
+});
+
 test('plain values from user code (nested arrays of typed arrays, one per row) answer in NPY bit for bit, as one tensor of their dtype', () => {
   const kinds = [
     ['float32', (n: number[]) => Float32Array.from(n)],
@@ -844,5 +885,45 @@ test('plain values from user code (nested arrays of typed arrays, one per row) a
       },
     ),
     RUNS,
+  );
+});
+
+test('multipart forms: any mix of text fields and CSV, JSON, NPY, NPZ, JSON lines or untyped files, named after inputs or not, decodes within the budget or is a catalogued 4xx; CSV files under one name join along their first axis', () => {
+  const registry = createDefaultCodecs();
+  const csvRows = fc.array(fc.array(fc.integer({ min: -999, max: 999 }), { minLength: 2, maxLength: 2 }), { minLength: 1, maxLength: 3 });
+  const data = fc.oneof(
+    csvRows.map((rows) => ({ type: 'text/csv', bytes: Buffer.from(rows.map((r) => r.join(',')).join('\n')) })),
+    fc.jsonValue({ maxDepth: 3 }).map((v) => ({ type: 'application/json', bytes: Buffer.from(JSON.stringify(v) ?? 'null') })),
+    csvRows.map((rows) => ({ type: 'application/x-npy', bytes: encodeNpy(tensor('float64', [rows.length, 2], Float64Array.from(rows.flat()))) })),
+    fc.constantFrom('application/x-npz', 'application/jsonlines', 'application/octet-stream', 'text/plain', '', 'text/csv; header=present', 'application/vnd.sagemaker-triton.binary+json;json-header-size=2', 'multipart/form-data')
+      .chain((type) => fc.uint8Array({ maxLength: 64 }).map((a) => ({ type, bytes: Buffer.from(a) }))),
+  );
+  const part = fc.record({
+    field: fc.constantFrom('x', 'y', '__proto__', 'constructor', ''),
+    filename: fc.option(fc.constantFrom('a.csv', 'b', ''), { nil: undefined }),
+    data,
+  });
+  fc.assert(
+    fc.property(fc.array(part, { maxLength: 5 }), fc.subarray(['x', 'y', '__proto__']), (spec, inputNames) => {
+      const parts: FormPart[] = spec.map(({ field, filename, data: d }) => ({ field, ...(filename === undefined ? {} : { filename }), contentType: d.type, data: d.bytes }));
+      let r: DecodedRequest;
+      try {
+        r = decodeFormParts(parts, registry, inputNames, LIMITS);
+      } catch (err) {
+        assert.ok(err instanceof ToolkitError, String((err as Error)?.stack ?? err));
+        assert.ok(err.code in ERROR_CATALOGUE && err.status >= 400 && err.status < 500, `${err.code} ${err.status} ${err.message}`);
+        return;
+      }
+      for (const t of Object.values(r.tensors)) assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1));
+      // CSV files alone under an unnamed field join along their first axis, in order.
+      // (A part without a file name whose type is text/plain or none is a text field, a parameter.)
+      const csvFiles = spec.filter((s) => !inputNames.includes(s.field) && !(s.filename === undefined && (s.data.type === '' || s.data.type === 'text/plain')));
+      if (csvFiles.length > 0 && csvFiles.every((s) => s.data.type === 'text/csv')) {
+        const want = csvFiles.flatMap((s) => s.data.bytes.toString().split('\n').map((l) => l.split(',').map(Number)));
+        assert.deepEqual(r.tensors[UNNAMED]!.shape, [want.length, 2]);
+        assert.deepEqual([...(r.tensors[UNNAMED]!.data as Float64Array)], want.flat());
+      }
+    }),
+    { numRuns: 400 },
   );
 });

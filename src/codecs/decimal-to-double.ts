@@ -12,13 +12,14 @@
  * So the answer is always the double `Number()` gives.
  */
 
+import { HIGH_HALF, LOW_HALF } from './word-order.js';
+
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 const SPLITTER = 134217729; // 2^27 + 1
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
-const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const HI = littleEndianHost ? 1 : 0;
-const LO = littleEndianHost ? 0 : 1;
+const HI = HIGH_HALF;
+const LO = LOW_HALF;
 
 // Results of twoProduct, kept in module variables to avoid allocating a pair per call.
 let prodHi = 0;

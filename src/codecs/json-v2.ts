@@ -12,6 +12,7 @@ import { roundToBfloat16 } from '../core/float-rounding.js';
 import { bytesToString } from './json-tensor.js';
 import { statedDType } from '../core/dtype-convert.js';
 import { V2_UNNAMED_OUTPUT, requestedOutputKeys } from './requested-outputs.js';
+import { HIGH_HALF, LOW_HALF } from './word-order.js';
 
 /** Triton's binary tensor data form on SageMaker (the `json-header-size` parameter follows). */
 export const TRITON_BINARY_TYPE = 'application/vnd.sagemaker-triton.binary+json';
@@ -594,8 +595,18 @@ function convert(flat: unknown[], dtype: DType, label: string, bf16 = false): Te
       const o = out as BigInt64Array | BigUint64Array;
       // Doubles past these are out of range whatever literal they were rounded from.
       const [least, most] = dtype === 'int64' ? [-(2 ** 63), 2 ** 63] : [0, 2 ** 64];
+      // Safe integers, the common case, are written as their two 32-bit halves rather than through
+      // a BigInt each (which made INT64 data a third slower to read than FP64).
+      const halves = new Int32Array(o.buffer, o.byteOffset, 2 * n);
       for (let i = 0; i < n; i++) {
         const v = flat[i];
+        if (typeof v === 'number' && Number.isSafeInteger(v)) {
+          if (v < least) bad(i, `values in the ${dtype} range`);
+          const high = Math.floor(v / 4294967296);
+          halves[2 * i + LOW_HALF] = v - high * 4294967296;
+          halves[2 * i + HIGH_HALF] = high;
+          continue;
+        }
         // A number past ±2^53 has been rounded by JSON.parse (9007199254740993 parses as …992): the
         // JSON codecs then parse the body again with such literals as bigints, as Triton reads them
         // exactly. Only one written with a fraction or exponent (9e18), a double, stays inexact.

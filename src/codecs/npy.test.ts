@@ -124,6 +124,25 @@ test("a header without exactly numpy's keys is a 400, as np.load refuses it (no 
   assert.deepEqual(plain(ok), { dtype: 'int16', shape: [2, 3], data: [1, 2, 3, 4, 5, 6] });
 });
 
+test("'shape' is read as numpy reads it, a Python tuple: (3) is the number 3 and (3,,1) no tuple at all, both a 400 (np.load: \"shape is not valid\"); a trailing comma and Python 2's 3L are taken", () => {
+  const npy = (shape: string, data: Buffer) => {
+    const dict = `{'descr': '<i2', 'fortran_order': False, 'shape': ${shape}, }`;
+    const h = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+    h.writeUInt16LE(dict.length + 1, 8);
+    return Buffer.concat([h, Buffer.from(`${dict}\n`, 'latin1'), data]);
+  };
+  const three = Buffer.from(Int16Array.of(1, 2, 3).buffer);
+  rejects(npy('(3)', three), 'ERR_NPY_PARSE', /'shape': \(3\), a number rather than a tuple: a 1-dimensional shape is written \(3,\), as numpy writes it/);
+  rejects(npy('( 3L )', three), 'ERR_NPY_PARSE', /'shape': \(3L\), a number rather than a tuple/);
+  rejects(npy('(3,,1)', three), 'ERR_NPY_PARSE', /invalid shape \(3,,1\)/);
+  rejects(npy('(,3)', three), 'ERR_NPY_PARSE', /invalid shape \(,3\)/);
+  rejects(npy('(,)', Buffer.from(Int16Array.of(1).buffer)), 'ERR_NPY_PARSE', /invalid shape \(,\)/);
+  for (const [shape, dims] of [['(3,)', [3]], ['(3L,)', [3]], ['( 3 , )', [3]], ['(3, 1,)', [3, 1]], ['(1, 3L)', [1, 3]]] as const) {
+    assert.deepEqual(plain(decodeNpy(npy(shape, three))), { dtype: 'int16', shape: dims, data: [1, 2, 3] }, shape);
+  }
+  assert.deepEqual(plain(decodeNpy(npy('()', Buffer.from(Int16Array.of(7).buffer)))), { dtype: 'int16', shape: [], data: [7] });
+});
+
 test('C-2.6: the header layout is byte-identical to numpy (2×3 float32: 118-byte header, 152 bytes)', () => {
   const out = encodeNpy(tensor('float32', [2, 3], Float32Array.from([0, 1, 2, 3, 4, 5])));
   assert.equal(out.readUInt16LE(8), 118);

@@ -70,6 +70,9 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits,
   const major = buf[6]!;
   let headerStart: number;
   let headerLength: number;
+  // numpy reads only 1.0, 2.0 and 3.0 (format.py's _check_version): a minor version it does not know
+  // may lay the file out otherwise, so it is refused rather than read as its .0.
+  if (buf[7] !== 0 && major >= 1 && major <= 3) fail(`${what} uses NPY format version ${major}.${buf[7]}; versions 1.0, 2.0 and 3.0 are supported, as numpy reads them`);
   if (major === 1) {
     headerStart = 10;
     headerLength = buf.readUInt16LE(8);
@@ -104,9 +107,13 @@ export function decodeNpy(buf: Buffer, what = 'NPY body', limits?: DecodeLimits,
   const fortran = orderText === 'True';
   const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (shapeText === undefined) fail(`${what} has no readable 'shape' in its header`);
-  const shape = shapeText!
-    .split(',')
-    .map((s) => s.trim().replace(/L$/, ''))
+  // A Python tuple: (), (3,) or (2, 3) with an optional trailing comma. (3) is the number 3, which
+  // np.load refuses ("shape is not valid"), as it does (3,,4); a 1-D array's is written (3,).
+  const parts = shapeText!.split(',').map((s) => s.trim());
+  if (parts.length === 1 && parts[0] !== '') fail(`${what} has 'shape': (${shortText(parts[0]!)}), a number rather than a tuple: a 1-dimensional shape is written (${shortText(parts[0]!)},), as numpy writes it and np.load requires`);
+  if (parts.some((s, i) => s === '' && i < parts.length - 1)) fail(`${what} has an invalid shape (${shortText(shapeText!)}): dimensions must be non-negative integers separated by commas`);
+  const shape = parts
+    .map((s) => s.replace(/L$/, ''))
     .filter((s) => s !== '')
     .map((s) => {
       const d = /^\d+$/.test(s) ? Number(s) : NaN;

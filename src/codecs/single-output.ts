@@ -3,6 +3,7 @@ import { isOtherRealmTypedArray, valueKind } from '../errors/excerpt.js';
 import { MAX_RANK, type Tensor } from '../core/tensor.js';
 import { nestedToTensor } from './json-tensor.js';
 import { isTensor, isTensorMap } from './tensor-map.js';
+import { HIGH_HALF, LOW_HALF } from './word-order.js';
 
 /**
  * The one tensor a single-array format (CSV, NPY, raw bytes) can carry: the only output of a
@@ -46,7 +47,25 @@ export function plainToTensor(value: unknown, mediaType: string): Tensor {
   if (t.dtype !== 'float64') return t;
   const d = t.data as Float64Array;
   for (let i = 0; i < d.length; i++) if (!Number.isSafeInteger(d[i]!)) return t;
-  return { dtype: 'int64', shape: t.shape, data: BigInt64Array.from(d, (x) => BigInt(x)) };
+  return { dtype: 'int64', shape: t.shape, data: safeIntegersToInt64(d) };
+}
+
+/**
+ * Safe integers (|x| < 2^53) as an int64 array, exactly, without a BigInt per element (which took
+ * about 230 µs for 256×8 values): each is written as its two 32-bit halves, the high one
+ * `Math.floor(x / 2^32)` (exact for safe integers, and within int32) and the low one the rest, in
+ * [0, 2^32), the two's complement of x as the int64 it is.
+ */
+export function safeIntegersToInt64(d: Float64Array): BigInt64Array {
+  const out = new BigInt64Array(d.length);
+  const halves = new Int32Array(out.buffer);
+  for (let i = 0; i < d.length; i++) {
+    const x = d[i]!;
+    const high = Math.floor(x / 4294967296);
+    halves[2 * i + LOW_HALF] = x - high * 4294967296;
+    halves[2 * i + HIGH_HALF] = high;
+  }
+  return out;
 }
 
 /** A typed array that can be a row of a tensor (not a DataView). */

@@ -102,6 +102,44 @@ describe('Open Inference Protocol v2 and Triton binary data: the specifications\
     });
     assert.deepEqual(answer.subarray(size), input0);
   });
+
+  // The protocol gives BOOL data as JSON booleans and a datatype per input, and says no more. Triton
+  // refuses both other forms (0/1 for BOOL: "attempt to access JSON non-boolean as boolean"; another
+  // datatype than the model's: "data-type is 'FP64', but model expects 'UINT32'"); MLServer reads
+  // data with np.array(data, dtype), which takes any number as a bool and truncates
+  // 1.5 to an integer. smkit takes what loses nothing (0 and 1 as BOOL, a datatype whose values the
+  // input's dtype holds exactly) and refuses the rest naming the element, as docs/codecs.md says.
+  test('BOOL data as 0 and 1 reads as false and true; 2 is a 400 naming the element (np.array would read it true, Triton refuses 0/1 too)', async () => {
+    const res = await post(served, JSON.stringify(request42([1, 0, 1]))).expect(200);
+    assert.deepEqual(JSON.parse((res.body as Buffer).toString()).outputs[0].data, [1, 2, 3, 4]);
+    const both = { inputs: [{ name: 'input0', shape: [1, 1], datatype: 'UINT32', data: [7] }, { name: 'input1', shape: [3], datatype: 'BOOL', data: [0, 1, 0] }], outputs: [{ name: 'input1_out' }] };
+    const back = await post(served, JSON.stringify(both)).expect(200);
+    assert.deepEqual(JSON.parse((back.body as Buffer).toString()).outputs, [{ name: 'input1_out', shape: [3], datatype: 'BOOL', data: [false, true, false] }]);
+    const two = await post(served, JSON.stringify(request42([1, 2, 1]))).expect(400);
+    const body = JSON.parse((two.body as Buffer).toString()) as { code: string; error: string };
+    assert.equal(body.code, 'ERR_JSON_PARSE');
+    assert.match(body.error, /input 'input1': data\[1\] is 2 but datatype BOOL needs true\/false/);
+  });
+
+  test("another datatype than the input's: values the input's dtype holds exactly reach it (answered in its datatype); others are a 400 naming the input and element, never truncated", async () => {
+    const asFp64 = { inputs: [{ name: 'input0', shape: [2, 2], datatype: 'FP64', data: [1, 2, 3, 4294967295] }, { name: 'input1', shape: [3], datatype: 'INT32', data: [1, 0, 1] }] };
+    const res = await post(served, JSON.stringify(asFp64)).expect(200);
+    assert.deepEqual(JSON.parse((res.body as Buffer).toString()).outputs, [
+      { name: 'input0_out', shape: [2, 2], datatype: 'UINT32', data: [1, 2, 3, 4294967295] },
+      { name: 'input1_out', shape: [3], datatype: 'BOOL', data: [true, false, true] },
+    ]);
+    for (const [input0, input1, pattern] of [
+      [[1.5, 2, 3, 4], [1, 0, 1], /input "input0".*1\.5/],
+      [[1, 2, 3, -1], [1, 0, 1], /input "input0".*-1/],
+      [[1, 2, 3, 4], [1, 2, 1], /input "input1".*2/],
+    ] as const) {
+      const wrong = { inputs: [{ name: 'input0', shape: [2, 2], datatype: 'FP64', data: input0 }, { name: 'input1', shape: [3], datatype: 'INT32', data: input1 }] };
+      const refused = await post(served, JSON.stringify(wrong)).expect(400);
+      const body = JSON.parse((refused.body as Buffer).toString()) as { code: string; error: string };
+      assert.equal(body.code, 'ERR_INPUT_VALUE');
+      assert.match(body.error, pattern);
+    }
+  });
 });
 
 describe("TensorFlow Serving REST API: the examples of api_rest.md (identity models)", () => {
@@ -295,5 +333,50 @@ describe('NumPy .npy format (format.py): versions, fortran_order, byte orders an
     await refused(npyFile(1, "{'descr': '>f4', 'shape': (1, 1), }", Buffer.alloc(4)), 'ERR_NPY_PARSE', /exactly 'descr', 'fortran_order' and 'shape'/);
     await refused(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", Buffer.alloc(20)), 'ERR_NPY_PARSE', /truncated: its header promises 24 data bytes but 20 follow/);
     await refused(npyFile(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 3), }", Buffer.alloc(0)), 'ERR_NPY_PARSE', /invalid shape/);
+    // The format's minor version byte: numpy reads only 1.0, 2.0 and 3.0 ("we only support format version (1,0), (2,0), and (3,0)").
+    for (const version of [1, 2, 3] as const) {
+      const minor = npyFile(version, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(4));
+      minor[7] = 1;
+      await refused(minor, 'ERR_NPY_PARSE', new RegExp(`format version ${version}\\.1; versions 1\\.0, 2\\.0 and 3\\.0 are supported`));
+    }
+    // 'shape' is a Python tuple: (3) is the number 3, which np.load refuses ("shape is not valid"), as it does (3,,4).
+    await refused(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3), }", Buffer.alloc(12)), 'ERR_NPY_PARSE', /'shape': \(3\), a number rather than a tuple: a 1-dimensional shape is written \(3,\)/);
+    await refused(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3L), }", Buffer.alloc(12)), 'ERR_NPY_PARSE', /'shape': \(3L\), a number rather than a tuple/);
+    await refused(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,,1), }", Buffer.alloc(12)), 'ERR_NPY_PARSE', /invalid shape \(3,,1\)/);
+    await refused(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (,), }", Buffer.alloc(4)), 'ERR_NPY_PARSE', /invalid shape \(,\)/);
+  });
+});
+
+describe('RFC 4180 CSV: the rules of its section 2, in numbers (identity model of one float64 input [-1, 3])', () => {
+  let served: InProcessApp;
+  before(async () => {
+    served = await serveIdentityModel([{ name: 'x', dtype: 'float64', rank: 2 }]);
+  });
+  after(() => served?.close());
+
+  const csv = (body: string, type = 'text/csv') => request(served.app).post('/invocations').set('Content-Type', type).set('Accept', 'text/csv').send(body);
+
+  test('CRLF line breaks (rule 1), with or without one after the last record (rule 2), answered with a line per row', async () => {
+    for (const body of ['1,2,3\r\n4,5,6\r\n', '1,2,3\r\n4,5,6', '1,2,3\n4,5,6\n']) {
+      const res = await csv(body).expect(200);
+      assert.equal(res.text, '1,2,3\n4,5,6\n', JSON.stringify(body));
+    }
+  });
+
+  test('an optional header line (rule 3) is skipped with header=present, and is a 400 saying so without it; its quoted names may hold commas, quotes and line breaks (rules 5 to 7)', async () => {
+    const header = '"field_name","a ""quoted"", name","line\r\nbreak"\r\n';
+    const res = await csv(`${header}1,2,3\r\n`, 'text/csv; header=present').expect(200);
+    assert.equal(res.text, '1,2,3\n');
+    const refused = await csv('field_name,field_name,field_name\r\n1,2,3\r\n').expect(400);
+    assert.equal(refused.body.code, 'ERR_CSV_PARSE');
+    assert.match(refused.body.message, /line 1, column 1: "field_name" is not a number.*header=present/);
+  });
+
+  test('fields may be enclosed in double quotes (rule 5), and every record must have as many fields (rule 4)', async () => {
+    const res = await csv('"1","2","3"\r\n4,"5",6\r\n').expect(200);
+    assert.equal(res.text, '1,2,3\n4,5,6\n');
+    const ragged = await csv('1,2,3\r\n4,5\r\n').expect(400);
+    assert.equal(ragged.body.code, 'ERR_CSV_PARSE');
+    assert.match(ragged.body.message, /line 2/);
   });
 });
