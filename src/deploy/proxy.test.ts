@@ -3,11 +3,15 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import { spawn } from 'node:child_process';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { REPO_ROOT } from '../../test/helpers/serve-process.js';
+import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
+import { createDeployClients } from './clients.js';
 import { bypassesProxy, EnvProxyAgent, parseNoProxy } from './proxy.js';
+import { serviceError } from './service-error.js';
 
 test('NO_PROXY matches as the AWS CLI (botocore) and curl do: a name covers its subdomains, a leading dot is ignored, host:port one port', () => {
   // Each expectation here is botocore.utils.should_bypass_proxies's answer (botocore 1.43).
@@ -119,6 +123,52 @@ test('https through HTTPS_PROXY: one CONNECT tunnel kept for many calls, the rea
     agent.destroy();
     for (const s of sockets) s.destroy();
     target.close();
+    proxy.close();
+  }
+});
+
+test('a proxy that refuses the CONNECT tunnel is named as the one refusing (its password as ***), not reported as the service\'s bare 403; its password is not in DEBUG=https-proxy-agent\'s lines', { timeout: 120_000 }, async () => {
+  const connects: string[] = [];
+  const proxy = createServer();
+  proxy.on('connect', (req, client: Socket) => {
+    connects.push(`${req.url} ${req.headers['proxy-authorization']}`);
+    const status = req.url?.startsWith('127.0.0.1:') ? '407 Proxy Authentication Required' : '403 Forbidden';
+    client.end(`HTTP/1.1 ${status}\r\nContent-Type: text/html\r\nContent-Length: 20\r\n\r\n<h1>Access denied</h1>`.slice(0, -2));
+  });
+  const proxyPort = await listen(proxy);
+  const proxyUrl = `http://al%40ice:s3cret@127.0.0.1:${proxyPort}`;
+  const clients = createDeployClients({ endpointUrl: 'https://localhost:9' }, { hasCredentials: false, proxy: { https: proxyUrl } });
+  try {
+    const refused = await clients.sagemaker.send(new DescribeEndpointCommand({ EndpointName: 'iris' })).then(
+      () => assert.fail('answered'),
+      (e: unknown) => serviceError('SageMaker DescribeEndpoint iris', e),
+    );
+    assert.equal(
+      refused.message,
+      `SageMaker DescribeEndpoint iris failed: ProxyRefused: the proxy http://al%40ice:***@127.0.0.1:${proxyPort} refused to open a tunnel to localhost:9: it answered CONNECT with 403 Forbidden; ask the proxy's administrators to allow CONNECT to localhost:9, or name the host in NO_PROXY if it can be reached without the proxy`,
+    );
+    assert.deepEqual(connects, [`localhost:9 Basic ${Buffer.from('al@ice:s3cret').toString('base64')}`], 'one CONNECT: the SDK does not retry a refusal');
+    const agent = new EnvProxyAgent(true, { https: proxyUrl });
+    try {
+      const err = await new Promise<Error>((resolve) => httpsRequest({ host: '127.0.0.1', port: 9, path: '/', method: 'POST', agent }, () => resolve(new Error('answered'))).on('error', resolve).end());
+      assert.match(err.message, /answered CONNECT with 407 Proxy Authentication Required; give the proxy's user name and password in its URL/);
+    } finally {
+      agent.destroy();
+    }
+    // What DEBUG=https-proxy-agent prints, in a process of its own (debug reads the variable as it loads).
+    const script = `import { EnvProxyAgent } from ${JSON.stringify(new URL('./proxy.js', import.meta.url).href)};
+import { request } from 'node:https';
+const agent = new EnvProxyAgent(true, { https: ${JSON.stringify(proxyUrl)} });
+request({ host: 'localhost', port: 9, path: '/', method: 'POST', agent }).on('error', () => agent.destroy()).end();`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, DEBUG: 'https-proxy-agent', DEBUG_COLORS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let debugText = '';
+    child.stdout.on('data', (d: Buffer) => (debugText += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (debugText += d.toString()));
+    assert.equal(await new Promise((resolve) => child.once('close', resolve)), 0, debugText);
+    assert.match(debugText, new RegExp(`https-proxy-agent Creating new HttpsProxyAgent instance: 'http://127\\.0\\.0\\.1:${proxyPort}/'`), debugText);
+    assert.ok(!debugText.includes('s3cret'), debugText);
+  } finally {
+    clients.destroy();
     proxy.close();
   }
 });
