@@ -128,7 +128,8 @@ function inTheWay(err: unknown): string {
     case 'EISDIR':
       return `${where} is a folder, where the project puts a file`;
     default:
-      return `${where} ${pathProblem(err, 'written')}`;
+      // ENOENT of a mkdir under /proc, a full disk: the error says it best.
+      return (err as Error).message;
   }
 }
 
