@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { isRegionName, REGION_NAME_EXPECTED } from '../aws/partition.js';
+import { urlWithoutPassword } from './flag-values.js';
 import { invalid } from './settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -94,7 +95,7 @@ function checkUrl(name: string, value: string | undefined): string | undefined {
     const url = new URL(value);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
-    throw invalid(name, value, 'an http:// or https:// URL such as http://127.0.0.1:4569');
+    throw invalid(name, urlWithoutPassword(value), 'an http:// or https:// URL such as http://127.0.0.1:4569');
   }
   return value;
 }

@@ -355,6 +355,8 @@ test('deploy environment: the S3 endpoint, region and credential presence come f
     message: 'AWS_ENDPOINT_URL_S3="localhost:4569" is invalid: expected an http:// or https:// URL such as http://127.0.0.1:4569.',
   });
   assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL: 'ftp://h' }), { code: 'ERR_CONFIG_INVALID', message: /^AWS_ENDPOINT_URL="ftp:\/\/h" is invalid: / });
+  // A password in the URL is not shown (it was: me:s3cret@h:80 parses as scheme "me:", with no password).
+  assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL_S3: 'me:s3cret@h:80' }), { code: 'ERR_CONFIG_INVALID', message: 'AWS_ENDPOINT_URL_S3="me:***@h:80" is invalid: expected an http:// or https:// URL such as http://127.0.0.1:4569.' });
 });
 
 test('smkit deploy stopped by Ctrl-C (SIGINT) while it packages a large model exits 1 with ERR_DEPLOY_FAILED and leaves no partial archive or staging folder', { timeout: 120_000 }, async (t) => {
