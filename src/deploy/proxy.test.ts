@@ -73,6 +73,44 @@ test('a subdomain of a NO_PROXY name goes direct, over real HTTP; any other host
   }
 });
 
+test('http through HTTP_PROXY with a user and password: Proxy-Authorization (percent-decoded) on every proxied request, none to a NO_PROXY host', { timeout: 60_000 }, async () => {
+  const direct: (string | undefined)[] = [];
+  const target = createServer((req, res) => {
+    direct.push(req.headers['proxy-authorization']);
+    res.end('direct');
+  });
+  const viaProxy: (string | undefined)[] = [];
+  const proxy = createServer((req, res) => {
+    viaProxy.push(req.headers['proxy-authorization']);
+    res.end('via proxy');
+  });
+  const targetPort = await listen(target);
+  const proxyPort = await listen(proxy);
+  const agent = new EnvProxyAgent(false, { http: `http://user%40corp:p%3Aw@127.0.0.1:${proxyPort}`, noProxy: 'example.test' });
+  const lookup = (_h: string, o: { all?: boolean }, cb: (err: null, address: unknown, family?: number) => void) =>
+    o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
+  const get = (host: string) =>
+    new Promise<string>((resolve, reject) => {
+      const req = request({ host, port: targetPort, path: '/ping', agent, lookup: lookup as never }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve(body));
+      });
+      req.on('error', reject).end();
+    });
+  try {
+    const basic = `Basic ${Buffer.from('user@corp:p:w').toString('base64')}`;
+    assert.equal(await get('other.invalid'), 'via proxy');
+    assert.equal(await get('other.invalid'), 'via proxy');
+    assert.equal(await get('sagemaker.example.test'), 'direct');
+    assert.deepEqual(viaProxy, [basic, basic]);
+    assert.deepEqual(direct, [undefined]);
+  } finally {
+    agent.destroy();
+    target.close();
+    proxy.close();
+  }
+});
+
 test('https through HTTPS_PROXY: one CONNECT tunnel kept for many calls, the real host in SNI and its certificate checked, Proxy-Authorization from the URL', { timeout: 120_000 }, async () => {
   // A committed self-signed certificate for localhost (test/fixtures/tls/README.md): no openssl needed.
   const dir = path.join(REPO_ROOT, 'test', 'fixtures', 'tls');
