@@ -116,7 +116,13 @@ test('https through HTTPS_PROXY: one CONNECT tunnel kept for many calls, the rea
   const dir = path.join(REPO_ROOT, 'test', 'fixtures', 'tls');
   const cert = await readFile(path.join(dir, 'localhost-cert.pem'));
   const servernames: (string | false | null)[] = [];
-  const target = createHttpsServer({ key: await readFile(path.join(dir, 'localhost-key.pem')), cert }, (req, res) => res.end(`ok ${req.url}`));
+  const toTarget: (string | undefined)[] = [];
+  const target = createHttpsServer({ key: await readFile(path.join(dir, 'localhost-key.pem')), cert }, (req, res) => {
+    toTarget.push(req.headers['proxy-authorization']);
+    // The service's own 403 through a tunnel the proxy opened: the service's answer, no ProxyRefused.
+    if (req.url === '/denied') res.writeHead(403, { 'Content-Type': 'application/x-amz-json-1.1' }).end('{"__type":"AccessDeniedException"}');
+    else res.end(`ok ${req.url}`);
+  });
   target.keepAliveTimeout = 600_000; // a slow machine's pause between calls must not close the kept connection
   target.on('secureConnection', (s: TLSSocket) => servernames.push(s.servername));
   const tunnels: string[] = [];
@@ -138,10 +144,10 @@ test('https through HTTPS_PROXY: one CONNECT tunnel kept for many calls, the rea
   const proxyPort = await listen(proxy);
   const agent = new EnvProxyAgent(true, { https: `http://al%40ice:p%3Ass@127.0.0.1:${proxyPort}` });
   // As the AWS SDK calls https.request: host, port and path, no protocol.
-  const get = (ca?: Buffer) =>
+  const get = (ca?: Buffer, urlPath = '/ping') =>
     new Promise<string>((resolve, reject) => {
-      const req = httpsRequest({ host: 'localhost', port: targetPort, path: '/ping', method: 'POST', agent, ...(ca ? { ca } : {}) }, (res) => {
-        let body = '';
+      const req = httpsRequest({ host: 'localhost', port: targetPort, path: urlPath, method: 'POST', agent, ...(ca ? { ca } : {}) }, (res) => {
+        let body = `${res.statusCode} `;
         res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve(body));
       });
       req.on('error', reject).end('{}');
@@ -152,11 +158,12 @@ test('https through HTTPS_PROXY: one CONNECT tunnel kept for many calls, the rea
     tunnels.length = 0;
     servernames.length = 0;
     for (let i = 0; i < 5; i++) {
-      assert.equal(await get(cert), 'ok /ping');
+      assert.equal(await get(cert, i === 2 ? '/denied' : '/ping'), i === 2 ? '403 {"__type":"AccessDeniedException"}' : '200 ok /ping');
       await new Promise((resolve) => setImmediate(resolve));
     }
     assert.deepEqual(tunnels, [`localhost:${targetPort} Basic ${Buffer.from('al@ice:p:ss').toString('base64')}`], 'one tunnel for five calls');
     assert.deepEqual(servernames, ['localhost']);
+    assert.deepEqual(toTarget, Array(5).fill(undefined), 'the proxy\'s credentials never reach the service');
   } finally {
     agent.destroy();
     for (const s of sockets) s.destroy();
