@@ -60,6 +60,14 @@ function proxyFor(env: Env, protocol: 'https' | 'http'): string | undefined {
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
       throw invalid(name, withoutCredentials(raw), 'the URL of an HTTP proxy such as http://proxy.example.com:3128 (http:// or https://; SOCKS is not supported)');
     }
+    // Its user name and password are percent-decoded for the Proxy-Authorization header: a % not
+    // followed by two hex digits failed every call with a bare "URIError: URI malformed".
+    try {
+      decodeURIComponent(url.username);
+      decodeURIComponent(url.password);
+    } catch {
+      throw invalid(name, withoutCredentials(raw), 'a proxy URL whose user name and password write % as %25 (with @ and : in them written %40 and %3A), such as http://alice:p%25ss@proxy.example.com:3128');
+    }
     return value;
   }
   return undefined;
