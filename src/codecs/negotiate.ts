@@ -95,6 +95,9 @@ function isAnyType(range: string): boolean {
   return range === '*/*' || range === '*';
 }
 
+/** RFC 9110's `token`. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 /**
  * The `Content-Type` of an answer user code encoded itself (a Buffer, a string, a stream) without
  * naming its type, for the `Accept` it was given: the media type the client ranks first (highest
@@ -116,7 +119,11 @@ export function answerTypeFor(accept: string, defaultAccept: string): string {
     const params: string[] = [];
     for (const [name, value] of Object.entries(concrete.params)) {
       if (name.toLowerCase() === 'q') break;
-      params.push(`;${name}=${/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`}`);
+      // RFC 9110 §5.6.6: parameter = token "=" parameter-value. The parser keeps a name that is no
+      // token (`;=x`, `;a b=1`, `;"a"=1`), which went out as a Content-Type no client can parse; a
+      // name without `=` (`;verbose`) is no parameter at all and is left out by the parser already.
+      if (!TOKEN.test(name)) continue;
+      params.push(`;${name}=${TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`}`);
     }
     return concrete.type + params.join('');
   }

@@ -51,5 +51,14 @@ test('proxy variables: lower case first, else ALL_PROXY; a scheme-less value is 
     assert.doesNotMatch(err.message, /alice|s3cret/);
     return true;
   });
+  // A % that is no escape in the user name or password: named here, not a bare "URI malformed" from every call.
+  for (const value of ['http://alice:50%off@proxy.corp:3128', 'http://al%ice:x@proxy.corp:3128']) {
+    assert.throws(() => loadDeployEnvironment({ HTTPS_PROXY: value }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError && err.code === 'ERR_CONFIG_INVALID', String(err));
+      assert.match(err.message, /^HTTPS_PROXY="http:\/\/\*\*\*@proxy\.corp:3128" is invalid.*write % as %25/);
+      return true;
+    });
+  }
+  assert.deepEqual(loadDeployEnvironment({ HTTPS_PROXY: 'http://alice:50%25off@proxy.corp:3128' }).proxy, { https: 'http://alice:50%25off@proxy.corp:3128' });
   assert.deepEqual(loadDeployEnvironment({ HTTP_PROXY: 'http://p:3', no_proxy: 'a.example', NO_PROXY: 'b.example' }).proxy, { http: 'http://p:3', noProxy: 'a.example' });
 });

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { isRegionName, REGION_NAME_EXPECTED } from '../aws/partition.js';
+import { urlWithoutPassword } from './flag-values.js';
 import { invalid } from './settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -59,6 +60,14 @@ function proxyFor(env: Env, protocol: 'https' | 'http'): string | undefined {
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
       throw invalid(name, withoutCredentials(raw), 'the URL of an HTTP proxy such as http://proxy.example.com:3128 (http:// or https://; SOCKS is not supported)');
     }
+    // Its user name and password are percent-decoded for the Proxy-Authorization header: a % not
+    // followed by two hex digits failed every call with a bare "URIError: URI malformed".
+    try {
+      decodeURIComponent(url.username);
+      decodeURIComponent(url.password);
+    } catch {
+      throw invalid(name, withoutCredentials(raw), 'a proxy URL whose user name and password write % as %25 (with @ and : in them written %40 and %3A), such as http://alice:p%25ss@proxy.example.com:3128');
+    }
     return value;
   }
   return undefined;
@@ -94,7 +103,7 @@ function checkUrl(name: string, value: string | undefined): string | undefined {
     const url = new URL(value);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
-    throw invalid(name, value, 'an http:// or https:// URL such as http://127.0.0.1:4569');
+    throw invalid(name, urlWithoutPassword(value), 'an http:// or https:// URL such as http://127.0.0.1:4569');
   }
   return value;
 }

@@ -39,16 +39,21 @@ export function refuseUrlCredentials(url: URL, who: string, flag?: string): void
   throw new ToolkitError('ERR_CLI_USAGE', `${shown.href} has a user name${url.password === '' ? '' : ' and password'} in it; expected ${expected}`);
 }
 
-/** `text` as an error may show it: a URL's password as `***` (`ftp://me:***@host/`), whatever its scheme. */
+/**
+ * `text` as an error may show it: a URL's password as `***` (`ftp://me:***@host/`), whatever its
+ * scheme, and so without one (`me:***@host:80`, which parses as scheme `me:` with no password).
+ */
 export function urlWithoutPassword(text: string): string {
   try {
     const url = new URL(text);
-    if (url.password === '') return text;
-    url.password = '***';
-    return url.href;
+    if (url.password !== '') {
+      url.password = '***';
+      return url.href;
+    }
   } catch {
-    return text;
+    // not a URL: the text below
   }
+  return text.replace(/^((?:[A-Za-z][\w+.-]*:)?(?:\/\/)?[^\s/?#@:]*:)[^\s/?#@]*@/, '$1***@');
 }
 
 /** `value` when it is one of `allowed` (as spelled there), else {@link invalidFlag} listing them and the one meant. */

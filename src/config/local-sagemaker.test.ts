@@ -80,6 +80,10 @@ test('a bad variable is ERR_CONFIG_INVALID in the one shape of every setting and
       `${name}=${value}`,
     );
   }
+  // A password in the URL is not shown: without a scheme, me:s3cret@h:80 parses as scheme "me:".
+  for (const [value, shown] of [['me:s3cret@h:80', 'me:***@h:80'], ['ftp://me:s3cret@h:80', 'ftp://me:***@h:80/']]) {
+    assert.throws(() => loadLocalSageMakerSettings({ AWS_ENDPOINT_URL_S3: value }), { code: 'ERR_CONFIG_INVALID', message: `AWS_ENDPOINT_URL_S3=${JSON.stringify(shown)} is invalid: expected an http:// or https:// URL such as http://127.0.0.1:4569.` });
+  }
 });
 
 test('a Region that is not a Region name (spaces, a dot) stops the local SageMaker naming the variable it came from', () => {

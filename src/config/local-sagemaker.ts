@@ -1,7 +1,7 @@
 import { totalmem } from 'node:os';
 import type { VariableName } from '../core/smkit-variables.js';
 import { awsProfile } from './deploy.js';
-import { decimalNumber } from './flag-values.js';
+import { decimalNumber, urlWithoutPassword } from './flag-values.js';
 import { invalid, LOG_LEVEL_FORMS, parseLogLevel, readInt, readNumber, type LogLevel } from './settings.js';
 
 /**
@@ -151,7 +151,7 @@ function readEndpointUrl(env: NodeJS.ProcessEnv): string | undefined {
   } catch {
     // named below
   }
-  if (protocol !== 'http:' && protocol !== 'https:') throw invalid(name, raw, 'an http:// or https:// URL such as http://127.0.0.1:4569');
+  if (protocol !== 'http:' && protocol !== 'https:') throw invalid(name, urlWithoutPassword(raw), 'an http:// or https:// URL such as http://127.0.0.1:4569');
   return raw;
 }
 

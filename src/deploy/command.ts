@@ -13,6 +13,7 @@ import { formatPlan, planEndpoint, planIsEmpty } from './plan.js';
 import { isChanging, waitForEndpointSettled, type WaitOptions } from './progress.js';
 import type { DeployRequest } from './request.js';
 import { ToolkitError } from '../errors/catalogue.js';
+import { isRegionName, REGION_NAME_EXPECTED } from '../aws/partition.js';
 import { ROLE_PLACEHOLDER, renderTemplate, writeTemplate } from './template.js';
 
 /** The artifacts one endpoint's models use. */
@@ -49,7 +50,21 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
   const out = (text: string): void => void process.stdout.write(`${text}\n`);
   // Without a Region every call fails with the SDK's bare "Region is missing", after the models are
   // packaged. --template calls only S3 (whose local server needs none): its Region is the one checked.
+  // --region, deploy.region and AWS_REGION are checked as they are read; a profile's region is read
+  // by the SDK alone, which took `US-East-1` (AWS then refused every call's signature) and said of
+  // `us east 1` "Region not accepted", which deploy reported as no Region at all.
+  const profileRegionProblem = (value: string): ToolkitError => {
+    clients.destroy();
+    const profile = request.env.profile;
+    return new ToolkitError(
+      'ERR_DEPLOY_CONFIG',
+      `the region ${JSON.stringify(value)} of the AWS profile ${JSON.stringify(profile?.name ?? 'default')} (in ${profile?.configFile ?? 'the AWS config file: AWS_CONFIG_FILE, else ~/.aws/config'}) is not ${REGION_NAME_EXPECTED}: correct it there, or pass --region, add region: under deploy: in the endpoint file, or set AWS_REGION`,
+    );
+  };
   const resolvedRegion = await (request.template !== undefined ? clients.s3 : clients.sagemaker).config.region().catch((err: Error) => {
+    const refused = /^Region not accepted: region="(.*)" is not a valid hostname component\.$/s.exec(err.message);
+    // (AWS_REGION set to nothing is the SDK's region "": not the profile's.)
+    if (refused && refused[1] !== '' && region === undefined && request.env.region === undefined) throw profileRegionProblem(refused[1]!);
     clients.destroy();
     throw new ToolkitError(
       'ERR_DEPLOY_CONFIG',
@@ -57,6 +72,7 @@ export async function deployCommand(request: DeployRequest): Promise<void> {
       { cause: err },
     );
   });
+  if (resolvedRegion !== '' && !isRegionName(resolvedRegion)) throw profileRegionProblem(resolvedRegion);
   // The Region the SDK found (--region, deploy.region, AWS_REGION or the profile's): the plan says where it deploys.
   const target = request.endpointUrl ?? `AWS ${resolvedRegion}`;
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-deploy-'));

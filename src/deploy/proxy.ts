@@ -40,6 +40,28 @@ export function bypassesProxy(entries: readonly NoProxyEntry[], host: string, po
   );
 }
 
+/** A proxy URL as a message shows it: its password as `***`. */
+function shownProxy(proxy: string): string {
+  const url = new URL(proxy);
+  if (url.password !== '') url.password = '***';
+  return url.href.replace(/\/$/, '');
+}
+
+/**
+ * The proxy answered the CONNECT for a tunnel with another status than 200: named for what it is,
+ * which proxy and which host, so that deploy does not report the proxy's 403 as the service's.
+ */
+export class ProxyRefusedError extends Error {
+  override readonly name = 'ProxyRefused';
+  constructor(proxy: string, target: string, status: number | undefined, statusText: string | undefined) {
+    const fix =
+      status === 407
+        ? 'give the proxy\'s user name and password in its URL (https_proxy, HTTPS_PROXY, all_proxy or ALL_PROXY: http://user:password@host:port, with @ and : in them written %40 and %3A)'
+        : `ask the proxy's administrators to allow CONNECT to ${target}, or name the host in NO_PROXY if it can be reached without the proxy`;
+    super(`the proxy ${shownProxy(proxy)} refused to open a tunnel to ${target}: it answered CONNECT with ${status ?? '?'}${statusText ? ` ${statusText}` : ''}; ${fix}`);
+  }
+}
+
 /** As the AWS SDK's own agents: connections kept open between calls, at most 50 to a host. */
 const AGENT_OPTIONS = { keepAlive: true, maxSockets: 50 } as const;
 
@@ -82,6 +104,13 @@ export class EnvProxyAgent extends DirectHttpAgent {
     // the options: the SDK gives no protocol, so a tunnel was pooled under an http name and looked up
     // under an https one, and every call opened a new CONNECT tunnel and TLS session. Say it.
     const agent = this.agentFor(proxy) as unknown as { addRequest(r: ClientRequest, o: unknown): void };
+    // A proxy that refuses the tunnel: https-proxy-agent replays its answer as the service's, so a
+    // 403 of the proxy read as `HTTP 403: Forbidden (the answer had no error body)` of SageMaker.
+    if (proxy !== undefined && this.secure) {
+      req.once('proxyConnect', (res: { statusCode?: number; statusText?: string }) => {
+        if (res.statusCode !== 200) req.destroy(new ProxyRefusedError(proxy, `${host}:${port}`, res.statusCode, res.statusText));
+      });
+    }
     agent.addRequest(req, proxy === undefined ? options : { ...options, secureEndpoint: this.secure });
   }
 
@@ -89,7 +118,15 @@ export class EnvProxyAgent extends DirectHttpAgent {
     if (proxy === undefined) return this.direct;
     let agent = this.viaProxy.get(proxy);
     if (!agent) {
-      agent = this.secure ? new HttpsProxyAgent(proxy, AGENT_OPTIONS) : new HttpProxyAgent(proxy, AGENT_OPTIONS);
+      // The proxy agents print their proxy's whole URL, password and all, under DEBUG=https-proxy-agent
+      // (and http-proxy-agent): they get it without the user and password, which go in the
+      // Proxy-Authorization header they would have made of them.
+      const url = new URL(proxy);
+      const auth = url.username !== '' || url.password !== '' ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined;
+      url.username = '';
+      url.password = '';
+      const opts = { ...AGENT_OPTIONS, ...(auth !== undefined ? { headers: { 'Proxy-Authorization': `Basic ${Buffer.from(auth).toString('base64')}` } } : {}) };
+      agent = this.secure ? new HttpsProxyAgent(url, opts) : new HttpProxyAgent(url, opts);
       this.viaProxy.set(proxy, agent);
     }
     return agent;

@@ -11,7 +11,7 @@ import type { ImageVariant } from '../build/build-image.js';
 import { inEndpointFile, modelPathProblem, readEndpointFile } from '../endpoint-file/load.js';
 import type { EndpointFileConfig, VariantConfig } from '../endpoint-file/schema.js';
 import { ToolkitError } from '../errors/catalogue.js';
-import { checkPath, choiceValue, invalidFlag, invalidPath, pathProblem, positiveSecondsOption } from '../config/flag-values.js';
+import { checkPath, choiceValue, invalidFlag, invalidPath, pathProblem, positiveSecondsOption, urlWithoutPassword } from '../config/flag-values.js';
 import { checkDeployableDestinations, checkDeploymentStepSizes } from './desired.js';
 import { isRegionName, REGION_NAME_EXPECTED } from '../aws/partition.js';
 import { checkProfile } from './profile.js';
@@ -90,7 +90,7 @@ function checkFlags(opts: DeployCommandOptions): void {
       // named below
     }
     // `localhost:8080` parses as a URL of scheme `localhost:`, which the SDK could only fail to call (as AWS, asking for credentials).
-    if (protocol !== 'http:' && protocol !== 'https:') throw invalidFlag('--endpoint-url', opts.endpointUrl, 'an http:// or https:// URL (for the local SageMaker: http://127.0.0.1:PORT)');
+    if (protocol !== 'http:' && protocol !== 'https:') throw invalidFlag('--endpoint-url', urlWithoutPassword(opts.endpointUrl), 'an http:// or https:// URL (for the local SageMaker: http://127.0.0.1:PORT)');
   }
 }
 

@@ -19,6 +19,36 @@ test('smkit init --force into a folder where a file stands in the way of the pro
   }
 });
 
+test('smkit init --force says what stands in the way in its own words, for each way a write can meet it (not fs.cp\'s "cp returned EISDIR (...)")', async () => {
+  const example = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-init-model-')), 'model.onnx');
+  await fs.writeFile(example, 'onnx');
+  const cases: [string, (dir: string) => Promise<unknown>, string][] = [
+    ['input/config', (d) => fs.mkdir(path.join(d, 'input')).then(() => fs.writeFile(path.join(d, 'input', 'config'), '')), 'is a file, where the project puts a folder'],
+    ['README.md', (d) => fs.mkdir(path.join(d, 'README.md')), 'is a folder, where the project puts a file'],
+    ['test', (d) => fs.writeFile(path.join(d, 'test'), ''), 'is a file, where the project puts a folder'],
+    ['package.json', (d) => fs.mkdir(path.join(d, 'package.json')), 'is a folder, where the project puts a file'],
+    // Was a warning that the example model "was not found", and exit 0.
+    ['model/model.onnx', (d) => fs.mkdir(path.join(d, 'model', 'model.onnx'), { recursive: true }), 'is a folder, where the project puts a file'],
+  ];
+  try {
+    for (const [rel, setUp, problem] of cases) {
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-init-way-'));
+      try {
+        await setUp(dir);
+        await assert.rejects(scaffoldProject(dir, { force: true, exampleModel: example }), (e: unknown) => {
+          assert.ok(isToolkitError(e) && e.code === 'ERR_INIT_TARGET');
+          assert.equal(e.message, `${dir} cannot be used: ${path.join(dir, rel)} ${problem}; choose a new folder, or remove what stands in the way`);
+          return true;
+        });
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await fs.rm(path.dirname(example), { recursive: true, force: true });
+  }
+});
+
 test('smkit init with an empty or blank folder name is a usage error asking for a name; . still means the current folder', async () => {
   // A NUL character was '<dir>="a\u0000b" is invalid: ... /abs/a b cannot be read (ERR_INVALID_ARG_VALUE)'.
   await assert.rejects(scaffoldProject('a\0b'), (e: unknown) => isToolkitError(e) && e.code === 'ERR_CLI_USAGE' && e.message === 'smkit init got a folder name with a NUL character ("a\\u0000b"), which no file system accepts: give a name without it');

@@ -104,7 +104,32 @@ export async function scaffoldProject(dir: string, options: ScaffoldOptions = {}
     }
     // With --force, a file may stand where the project puts a folder (or the reverse).
     if (err instanceof ToolkitError) throw err;
-    throw new ToolkitError('ERR_INIT_TARGET', `${dir} cannot be used: ${(err as Error).message}; choose a new folder, or remove what stands in the way`, { cause: err });
+    throw new ToolkitError('ERR_INIT_TARGET', `${dir} cannot be used: ${inTheWay(err)}; choose a new folder, or remove what stands in the way`, { cause: err });
+  }
+}
+
+/**
+ * What stood in the way, from the error of a write into a `--force` target: fs.cp's own message was
+ * `Cannot overwrite non-directory with directory: cp returned EISDIR (cannot overwrite non-directory
+ * <dest> with directory <template>) <dest>`, mkdir's and writeFile's `EEXIST: file already exists, mkdir '<dest>'`.
+ */
+function inTheWay(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { info?: { path?: string }; dest?: string };
+  // copyFile's path is the example model; what is in the way is its dest.
+  const where = e.info?.path ?? (e.syscall === 'copyfile' ? e.dest : undefined) ?? e.path;
+  if (where === undefined) return (err as Error).message;
+  switch (e.code) {
+    case 'ERR_FS_CP_DIR_TO_NON_DIR':
+    case 'EEXIST':
+      return `${where} is a file, where the project puts a folder`;
+    case 'ENOTDIR':
+      return `${where} ${fileInTheWay(where)}, where the project puts a folder`;
+    case 'ERR_FS_CP_NON_DIR_TO_DIR':
+    case 'EISDIR':
+      return `${where} is a folder, where the project puts a file`;
+    default:
+      // ENOENT of a mkdir under /proc, a full disk: the error says it best.
+      return (err as Error).message;
   }
 }
 
@@ -131,10 +156,8 @@ async function writeProject(target: string, options: ScaffoldOptions): Promise<S
   for (const [rel, text] of Object.entries(files)) await fs.writeFile(path.join(target, rel), text);
   const exampleModel = options.exampleModel ?? path.join(REPO_ROOT, 'models', 'iris-onnx', 'model.onnx');
   let missingModel: string | undefined;
-  try {
-    await fs.copyFile(exampleModel, path.join(target, 'model', 'model.onnx'));
-  } catch {
-    missingModel = exampleModel;
-  }
+  // Only a missing example is a warning: a folder (with --force) where model.onnx goes is in the way.
+  if (await fs.stat(exampleModel).then((s) => s.isFile(), () => false)) await fs.copyFile(exampleModel, path.join(target, 'model', 'model.onnx'));
+  else missingModel = exampleModel;
   return { dir: target, files: (await listFiles(target)).sort(), ...(missingModel ? { missingModel } : {}) };
 }

@@ -979,3 +979,34 @@ test('smkit invoke --endpoint with a --front-door URL of a path, a query or a fr
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit invoke cuts a long error answer to 2000 characters and says how much it left out, a JSON message as well as raw text (a JSON message was printed whole)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'smkit-invoke-long-error-'));
+  const message = `Traceback: ${'x'.repeat(50_000)}`;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/json') res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ code: 'ERR_MODEL', message }));
+      else if (req.url === '/huge') res.writeHead(500, { 'Content-Type': 'text/plain' }).end('y'.repeat(3 * 1024 * 1024));
+      else res.writeHead(500, { 'Content-Type': 'text/plain' }).end(message);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const file = path.join(dir, 'body.json');
+    writeFileSync(file, '{}');
+    const failed = (expected: string) => (e: unknown) => {
+      assert.ok(isToolkitError(e) && e.code === 'ERR_INVOKE_FAILED', String(e));
+      assert.equal(e.message, expected);
+      return true;
+    };
+    await assert.rejects(invokeCommand(`${base}/json`, { file, timeout: '60' }), failed(`HTTP 500 Internal Server Error: ${`ERR_MODEL | ${message}`.slice(0, 2000)} ... (${12 + message.length - 2000} more characters not shown)`));
+    await assert.rejects(invokeCommand(`${base}/text`, { file, timeout: '60' }), failed(`HTTP 500 Internal Server Error: ${message.slice(0, 2000)} ... (${message.length - 2000} more characters not shown)`));
+    // Past the 1 MiB smkit reads of an error answer, it cannot say how much more there was.
+    await assert.rejects(invokeCommand(`${base}/huge`, { file, timeout: '60' }), failed(`HTTP 500 Internal Server Error: ${'y'.repeat(2000)} ... (${1024 * 1024 - 2000} more characters, and the answer's body past its first ${1024 * 1024} bytes, not shown)`));
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -40,6 +40,11 @@ test('invocationUrl: a URL with a user name or password is ERR_CLI_USAGE without
   assert.throws(() => invocationUrl({ url: 'ftp://me:s3cret@h/' }), usage('ftp://me:***@h/ is not an http:// or https:// URL; expected e.g. http://127.0.0.1:8080/invocations'));
   assert.throws(() => invocationUrl({ url: 'ftp://me:s3cret@h/', endpoint: 'iris' }), usage('--front-door="ftp://me:***@h/" is invalid: expected an http:// or https:// URL such as http://127.0.0.1:8080.'));
   assert.throws(() => bidiUrl('ftp://me:s3cret@h/'), usage('--bidi needs an http:// or ws:// URL, not ftp://me:***@h/; expected e.g. http://127.0.0.1:8080'));
+  // Without a scheme, me:s3cret@h:80 parses as scheme "me:" with no password, and was shown whole.
+  assert.throws(() => invocationUrl({ url: 'me:s3cret@h:80' }), usage('me:***@h:80 is not an http:// or https:// URL; expected e.g. http://127.0.0.1:8080/invocations'));
+  assert.throws(() => invocationUrl({ url: '//me:s3cret@h:80/x' }), usage('//me:***@h:80/x is not a URL; expected e.g. http://127.0.0.1:8080/invocations'));
+  assert.throws(() => invocationUrl({ url: 'me:s3cret@h:80', endpoint: 'iris' }), usage('--front-door="me:***@h:80" is invalid: expected an http:// or https:// URL such as http://127.0.0.1:8080.'));
+  assert.throws(() => bidiUrl('me:s3cret@h:80'), usage('--bidi needs an http:// or ws:// URL, not me:***@h:80; expected e.g. http://127.0.0.1:8080'));
   // --bidi too: ws sent the pair as Basic auth where the other URLs were refused.
   assert.throws(() => bidiUrl('http://me:s3cret@h:1'), usage('http://me:***@h:1/ has a user name and password in it; expected a URL without a user name or password (smkit invoke sends no credentials: a SageMaker container takes none), such as http://h:1/'));
   assert.throws(() => bidiUrl('wss://me@h:1/x'), usage('wss://me@h:1/x has a user name in it; expected a URL without a user name or password (smkit invoke sends no credentials: a SageMaker container takes none), such as wss://h:1/x'));

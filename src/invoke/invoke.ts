@@ -183,7 +183,7 @@ async function* guardedChunks(url: string, status: number, body: AsyncIterable<U
 export function describeError(result: InvocationResult): string {
   const type = result.headers.get('x-amzn-errortype')?.split(':')[0];
   const text = result.body.toString('utf8');
-  let detail = text.slice(0, 2000).trim();
+  let detail = text.trim();
   try {
     const j = JSON.parse(text) as Record<string, unknown>;
     const message = j['message'] ?? j['Message'];
@@ -200,7 +200,22 @@ export function describeError(result: InvocationResult): string {
   } catch {
     // not JSON: keep the text
   }
-  return `HTTP ${result.status} ${result.statusText}${type ? ` (${type})` : ''}${detail ? `: ${detail}` : ''}`;
+  return `HTTP ${result.status} ${result.statusText}${type ? ` (${type})` : ''}${detail ? `: ${capDetail(detail, result.body.length >= ERROR_BODY_MAX_BYTES)}` : ''}`;
+}
+
+/** The most of an error answer's text (or of its JSON message) {@link describeError} shows. */
+export const ERROR_DETAIL_MAX_CHARS = 2000;
+
+/**
+ * `detail` cut to {@link ERROR_DETAIL_MAX_CHARS}, saying how much was left out: a JSON message was
+ * shown whole (a 1 MB stack trace filled the terminal) and raw text was cut without a word.
+ */
+function capDetail(detail: string, bodyCut: boolean): string {
+  if (detail.length <= ERROR_DETAIL_MAX_CHARS && !bodyCut) return detail;
+  if (detail.length <= ERROR_DETAIL_MAX_CHARS) return `${detail} ... (the answer's body was longer than ${ERROR_BODY_MAX_BYTES} bytes: the rest was not read)`;
+  // Not half a surrogate pair at the cut.
+  const end = /[\uD800-\uDBFF]/.test(detail[ERROR_DETAIL_MAX_CHARS - 1]!) ? ERROR_DETAIL_MAX_CHARS - 1 : ERROR_DETAIL_MAX_CHARS;
+  return `${detail.slice(0, end)} ... (${detail.length - end} more characters${bodyCut ? `, and the answer's body past its first ${ERROR_BODY_MAX_BYTES} bytes,` : ''} not shown)`;
 }
 
 /** A streamed answer: the status line, and the body chunks as they arrive (empty on an error status). */

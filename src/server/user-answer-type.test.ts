@@ -57,6 +57,11 @@ describe('the type of an answer a handler encoded', () => {
     ['application/*;q=0.5, application/json;q=0', 'application/octet-stream'],
     // Parameters after q are the range's accept-extensions, not the media type's.
     ['text/plain;charset=utf-8;q=0.5;x=y', 'text/plain;charset=utf-8'],
+    // RFC 9110 §5.6.6: parameter = token "=" parameter-value. A name without a value is no parameter
+    // (the type is still application/json); a name that is no token went out as a Content-Type no client parses.
+    ['application/json;verbose', 'application/json'],
+    ['text/plain;=x;v=2', 'text/plain;v=2'],
+    ['text/plain;"a"=1;a b=2;v=3', 'text/plain;v=3'],
   ];
   for (const kind of ['bytes', 'string', 'stream']) {
     test(`${kind}: Content-Type is the type Accept ranks first`, async () => {

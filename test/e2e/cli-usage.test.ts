@@ -73,6 +73,8 @@ const BAD_VALUES: ReadonlyArray<readonly [args: readonly string[], message: stri
   [['deploy', 'x.yaml', '--build', '--engine', 'podmn'], '--engine="podmn" is invalid: expected one of docker, podman. Did you mean "podman"?'],
   [['deploy', 'x.yaml', '--endpoint-url', 'nope'], '--endpoint-url="nope" is invalid: expected an http:// or https:// URL (for the local SageMaker: http://127.0.0.1:PORT).'],
   [['deploy', 'x.yaml', '--endpoint-url', 'localhost:8080'], '--endpoint-url="localhost:8080" is invalid: expected an http:// or https:// URL (for the local SageMaker: http://127.0.0.1:PORT).'],
+  // Its password is not shown.
+  [['deploy', 'x.yaml', '--endpoint-url', 'me:s3cret@h:80'], '--endpoint-url="me:***@h:80" is invalid: expected an http:// or https:// URL (for the local SageMaker: http://127.0.0.1:PORT).'],
   [['deploy', 'x.yaml', '--region', 'us east 1'], '--region="us east 1" is invalid: expected an AWS Region such as us-east-1: lower-case letters, digits and hyphens.'],
   [['deploy', 'x.yaml', '--region', 'US-EAST-1'], '--region="US-EAST-1" is invalid: expected an AWS Region such as us-east-1: lower-case letters, digits and hyphens.'],
   [['deploy', 'x.yaml', '--poll-interval', '0'], '--poll-interval="0" is invalid: expected a number of seconds above 0, at most 3600.'],

@@ -420,6 +420,8 @@ test('deploy environment: the S3 endpoint, region and credential presence come f
     message: 'AWS_ENDPOINT_URL_S3="localhost:4569" is invalid: expected an http:// or https:// URL such as http://127.0.0.1:4569.',
   });
   assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL: 'ftp://h' }), { code: 'ERR_CONFIG_INVALID', message: /^AWS_ENDPOINT_URL="ftp:\/\/h" is invalid: / });
+  // A password in the URL is not shown (it was: me:s3cret@h:80 parses as scheme "me:", with no password).
+  assert.throws(() => loadDeployEnvironment({ AWS_ENDPOINT_URL_S3: 'me:s3cret@h:80' }), { code: 'ERR_CONFIG_INVALID', message: 'AWS_ENDPOINT_URL_S3="me:***@h:80" is invalid: expected an http:// or https:// URL such as http://127.0.0.1:4569.' });
 });
 
 test('smkit deploy stopped by Ctrl-C (SIGINT) while it packages a large model exits 1 with ERR_DEPLOY_FAILED and leaves no partial archive or staging folder', { timeout: 120_000 }, async (t) => {
@@ -527,6 +529,20 @@ test('smkit deploy with AWS_PROFILE naming no profile of the shared files says s
     assert.equal(moved.code, 1);
     assert.doesNotMatch(moved.stderr, /ERR_DEPLOY_CONFIG/);
     assert.match(moved.stderr, /ECONNREFUSED/);
+    // A profile's region is read by the SDK alone: US-East-1 it took (AWS then refused every call's
+    // signature), and of "us east 1" deploy said there was no Region at all. Both are named, before packaging.
+    await writeFile(path.join(dir, 'cfg'), '[profile upper]\nregion = US-East-1\n[profile spaced]\nregion = us east 1\n');
+    await writeFile(path.join(dir, 'creds'), '[upper]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = x\n[spaced]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = x\n');
+    for (const [profile, region] of [['upper', 'US-East-1'], ['spaced', 'us east 1']]) {
+      for (const extra of [[], ['--template', path.join(dir, 'stack.json')]]) {
+        const bad = await runSmkit(['deploy', path.join(dir, 'e.yaml'), '--dry-run', ...extra], { PATH: process.env.PATH ?? '', HOME: dir, AWS_PROFILE: profile!, AWS_CONFIG_FILE: path.join(dir, 'cfg'), AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'creds') });
+        assert.deepEqual(bad, {
+          code: 1,
+          stdout: '',
+          stderr: `smkit: ERR_DEPLOY_CONFIG: the region ${JSON.stringify(region)} of the AWS profile "${profile}" (in ${path.join(dir, 'cfg')}) is not an AWS Region such as us-east-1: lower-case letters, digits and hyphens: correct it there, or pass --region, add region: under deploy: in the endpoint file, or set AWS_REGION\n`,
+        });
+      }
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -443,6 +443,16 @@ test('an input object whose name after its last / leaves no room for its .out.pa
   );
 });
 
+test("an input key with an empty, '.' or '..' part after the prefix (a//b.csv, which S3 holds and the service would transform into a//b.csv.out) fails the job with a ClientError naming it, before any object is downloaded: the local folder it is downloaded into has no such names", async () => {
+  for (const [name, key] of [['tj-empty-part', 'a//b.csv'], ['tj-dot-part', 'a/./b.csv'], ['tj-dots-part', 'a/../b.csv']] as const) {
+    assert.equal(
+      await failureBeforeDownload(name, key),
+      `ClientError: The input object s3://in/listed/${key} (element 2 of the manifest file at s3://in/${name}.json) has a key the local SageMaker cannot write as a file (an empty, "." or ".." part after the prefix); rename it.`,
+    );
+  }
+  // (Not listed under an S3Prefix here: the test's S3, s3rver, cannot store a key with '//' in it.)
+});
+
 test('input objects of which the output of one would be a file where the output of another needs a folder (x.csv and x.csv.out/y.csv) fail the job with a ClientError naming both, before any is downloaded or the model started (it failed after both, in smkit local transform\'s words: --output="<work folder>" ... EEXIST)', async () => {
   assert.equal(
     await failureBeforeDownload('tj-output-clash', 'x.csv.out/y.csv'),

@@ -737,7 +737,9 @@ export class TransformJobs {
       objects = entries.flatMap((e, i) => {
         // The service "appends the suffix elements to the prefix": a suffix starting with '/' is the key prefix + '/…'
         // (some/prefix//a.csv), whose leading slashes separate it from the prefix, as a path join makes of them.
-        if (typeof e !== 'string' || !safeRelative(pastSlashes(e))) throw new JobFailure(`ClientError: Element ${i + 1} of the manifest file at ${source.S3Uri} (${JSON.stringify(e)}) is not a key relative to its prefix.`);
+        if (typeof e !== 'string' || pastSlashes(e) === '') throw new JobFailure(`ClientError: Element ${i + 1} of the manifest file at ${source.S3Uri} (${JSON.stringify(e)}) is not a key relative to its prefix.`);
+        // a//b.csv is a key S3 holds (it was "not a key relative to its prefix"): what stops it is the local folder, as for a listed one.
+        if (!safeRelative(pastSlashes(e))) throw new JobFailure(`ClientError: The input object s3://${prefixAt.bucket}/${prefixAt.key + e} (element ${i + 1} of the manifest file at ${source.S3Uri}) has a key the local SageMaker cannot write as a file (an empty, "." or ".." part after the prefix); rename it.`);
         if (listed.has(e)) return [];
         listed.add(e);
         return [{ bucket: prefixAt.bucket, key: prefixAt.key + e, rel: pastSlashes(e) }];
