@@ -513,6 +513,35 @@ test('createModelArchive: SageMaker layout, sorted, deterministic, round-trips, 
   });
 });
 
+test('createModelArchive: a code folder inside the model directory, or holding it, is packed once (only as code/), and the model directory itself as its code is refused', async () => {
+  await withTmp(async (tmp) => {
+    // model/src/handler as --code: it was packed as src/handler/ and again as code/.
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(path.join(model, 'src', 'handler'), { recursive: true });
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    await fs.writeFile(path.join(model, 'src', 'notes.txt'), 'n');
+    await fs.writeFile(path.join(model, 'src', 'handler', 'inference.mjs'), 'export {}');
+    assert.deepEqual(await createModelArchive(model, path.join(tmp, 'a.tar.gz'), { codeDir: path.join(model, 'src', 'handler') }), ['code/', 'code/inference.mjs', 'model.onnx', 'src/', 'src/notes.txt']);
+    // proj as --code for proj/model: the model was packed at the top and again as code/model/.
+    const proj = path.join(tmp, 'proj');
+    await fs.mkdir(path.join(proj, 'model'), { recursive: true });
+    await fs.writeFile(path.join(proj, 'inference.mjs'), 'export {}');
+    await fs.writeFile(path.join(proj, 'model', 'model.onnx'), 'onnx');
+    // Named through a link: compared where the folders really are.
+    await fs.symlink(proj, path.join(tmp, 'proj-link'));
+    assert.deepEqual(await createModelArchive(path.join(proj, 'model'), path.join(tmp, 'b.tar.gz'), { codeDir: path.join(tmp, 'proj-link') }), ['code/', 'code/inference.mjs', 'model.onnx']);
+    // The model directory as its own code: every file would be stored twice.
+    const out = path.join(tmp, 'c.tar.gz');
+    await assert.rejects(createModelArchive(model, out, { codeDir: `${model}/.` }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_PACKAGE_INVALID');
+      assert.match(err.message, /is the model directory .* itself: every model file would be packed twice.*Move the handler into/);
+      return true;
+    });
+    assert.equal(await exists(out), false);
+  });
+});
+
 test('createModelArchive: files are stored 0644, or 0755 when their owner may run them, and folders 0755, whatever the umask or setuid bits, so such a tree gives the bytes of one made with the usual modes', async () => {
   await withTmp(async (tmp) => {
     const archives: Buffer[] = [];

@@ -1081,7 +1081,16 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
   const root = path.resolve(modelDir);
   // Where the excluded file really is: the model directory or the output may be named through links.
   const exclude = options.exclude ? await realLocation(options.exclude) : undefined;
-  const skip: SkipEntry = (rel, real) => (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) || isOutput(real, exclude);
+  // Where both folders really are: a --code folder inside the model directory (my-model/src) was
+  // packed twice, as src/ and as code/, and a model directory inside it twice too (at the top and
+  // under code/); each is now packed once. The model directory itself as its code is refused: every
+  // model file would be stored twice, under code/ as well.
+  const realRoot = await fs.realpath(root).catch(() => root);
+  const realCode = options.codeDir === undefined ? undefined : await fs.realpath(options.codeDir).catch(() => path.resolve(options.codeDir!));
+  if (realCode !== undefined && realCode === realRoot) {
+    throw new ToolkitError('ERR_PACKAGE_INVALID', `the code folder ${options.codeDir} is the model directory ${modelDir} itself: every model file would be packed twice, at the top and under code/. Move the handler into ${path.join(modelDir, 'code')} and leave out --code, or give a folder that holds only the code`);
+  }
+  const skip: SkipEntry = (rel, real) => (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) || real === realCode || isOutput(real, exclude);
   const entries: string[] = [];
   const tally = new Tally(root, options);
   const checkNames = options.checkNames ?? true;
@@ -1093,7 +1102,7 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
     const codeEntries: string[] = [];
     tally.add(codeRoot, 'code', true);
     tally.prefix = 'code/';
-    await listTree(codeRoot, '', (_rel, real) => isOutput(real, exclude), codeEntries, tally, checkNames, [], await confine(codeRoot), options.onVanished);
+    await listTree(codeRoot, '', (_rel, real) => real === realRoot || isOutput(real, exclude), codeEntries, tally, checkNames, [], await confine(codeRoot), options.onVanished);
     entries.push('code/', ...codeEntries.map((e) => `code/${e}`));
   }
   return entries.sort();
