@@ -59,6 +59,11 @@ const MAX_LINK_TARGET_SEGMENTS = 256;
  * archive of 124 links 1990 folders deep took 617 MB and 79 s to place.
  */
 const MAX_PATH_SEGMENTS = 1023;
+/**
+ * Longest name of one file or folder, in UTF-8 bytes: Linux's NAME_MAX (ext4, xfs, overlayfs). A
+ * longer one failed half-way with a raw ENAMETOOLONG, the entries before it written; tar fails it too.
+ */
+const MAX_NAME_BYTES = 255;
 /** Unsafe entries quoted in the refusal; the rest are counted. */
 const SHOWN_PROBLEMS = 5;
 
@@ -187,6 +192,8 @@ function refusal(entry: ScannedEntry, symlinks: LinkTree): string | undefined {
   const segs = segments(entry.path);
   if (segs.includes('..')) return "path contains a '..' segment";
   if (segs.length > MAX_PATH_SEGMENTS) return `a path of ${segs.length} segments, more than the ${MAX_PATH_SEGMENTS} smkit extracts`;
+  const long = segs.find((s) => Buffer.byteLength(s) > MAX_NAME_BYTES);
+  if (long !== undefined) return `the name "${excerpt(long, 60)}" of ${Buffer.byteLength(long)} bytes, more than the ${MAX_NAME_BYTES} a file or folder name may have on Linux`;
   if (segs.length === 0 && entry.type !== 'Directory') return 'empty path';
   const through = linkOnTheWay(segs, symlinks);
   if (through !== undefined) return `path goes through the symbolic link ${through}`;
@@ -273,6 +280,13 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
   // The files (and hard links) extracted so far, by fileKey, and the hard links to anything else.
   const files = new Set<string>();
   const broken = new Problems();
+  // Entries no extraction can write: a file's path used as a folder by a later entry, or a file
+  // where an earlier folder holds entries. node-tar (as tar) failed them half-way with a raw EEXIST
+  // or ENOTEMPTY, the entries before them written. Both sets hold chained keys (pathKeys), bounded
+  // by the entries and the folder levels in all.
+  const clashes = new Problems();
+  const notFolders = new Set<string>();
+  const heldFolders = new Set<string>();
   // Each entry's digest (entryDigest), in order: the extraction takes only these entries.
   const seen: string[] = [];
   let count = 0;
@@ -327,6 +341,16 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           }
           if (isDirectory) files.delete(key);
           else if (entry.type !== 'SymbolicLink') files.add(key);
+          const segs = segments(entry.path);
+          const keys = pathKeys(segs);
+          const under = keys.slice(0, -1).findIndex((k) => notFolders.has(k));
+          if (under !== -1) clashes.add(entry.path, `its folder ${segs.slice(0, under + 1).join('/')} is a file (or link) of the archive before it, which no extraction can make a folder: rename one of them`);
+          else if (!isDirectory && keys.length > 0 && heldFolders.has(keys[keys.length - 1]!)) clashes.add(entry.path, `a ${entry.type === 'SymbolicLink' ? 'symbolic link' : 'file'} where the archive has a folder holding entries before it, which no extraction can replace: rename one of them`);
+          for (const k of keys.slice(0, -1)) heldFolders.add(k);
+          if (keys.length > 0) {
+            if (isDirectory) notFolders.delete(keys[keys.length - 1]!);
+            else notFolders.add(keys[keys.length - 1]!);
+          }
           // What extracting costs: memory per entry, file-system calls per directory entry and per
           // folder of each entry's path (created or checked for every entry under it), and of a
           // link's target (node-tar reserves each of them too).
@@ -418,6 +442,11 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
       details: { entries: problems.shown, unsafeEntries: problems.count },
     });
   }
+  if (clashes.count > 0) {
+    throw new ToolkitError('ERR_ARCHIVE_INVALID', `refusing to extract ${tarPath}: ${clashes.count === 1 ? 'an entry' : 'entries'} that cannot be written, ${clashes.toString()}. Nothing was extracted (tar fails these too: Not a directory, File exists); pack the model again with smkit package, which stores each path once.`, {
+      details: { entries: clashes.shown, clashingEntries: clashes.count },
+    });
+  }
   if (broken.count > 0) {
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `refusing to extract ${tarPath}: ${broken.count === 1 ? 'a broken hard link' : 'broken hard links'} ${broken.toString()}. Nothing was extracted; put each file before the links to it (tar does), or pack the model again with smkit package, which stores every file whole.`, {
       details: { entries: broken.shown, brokenLinks: broken.count },
@@ -429,6 +458,17 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
 /** What the scan checked of an entry, as a short key: its type, path, link target and size. */
 function entryDigest(e: { type: string; path: string; linkpath?: string | undefined; size?: number | undefined }): string {
   return createHash('sha256').update(`${e.type}\0${e.path}\0${e.linkpath ?? ''}\0${e.size ?? 0}`).digest('base64').slice(0, 22);
+}
+
+/**
+ * The keys of a path's prefixes (`a`, `a/b`, `a/b/c` for a/b/c), each the hash of the one before
+ * and a segment: hashing each prefix joined took time growing with the square of its segments.
+ */
+function pathKeys(segs: readonly string[]): string[] {
+  const keys: string[] = [];
+  let key = '';
+  for (const seg of segs) keys.push((key = shortHash(`${key}\0${seg}`)));
+  return keys;
 }
 
 /** An archive path as a short key (its segments, hashed: the scan keeps one for each file, whose path may have 4096 characters). */
@@ -590,7 +630,7 @@ export interface ExtractArchiveOptions {
  * Extracts a SageMaker `model.tar.gz` (or plain tar) into `destDir`, safely.
  *
  * Every entry is checked before anything is written: absolute paths, `..` segments, paths or link
- * targets over 4096 characters, paths that go through a symbolic link an earlier entry made,
+ * targets over 4096 characters, names over 255 bytes, paths that go through a symbolic link an earlier entry made,
  * symbolic or hard links whose target resolves outside the tree (following the archive's own
  * links) or has more than 256 segments, hard links to or through a symbolic link of the archive or with a `..` segment,
  * and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
@@ -600,7 +640,8 @@ export interface ExtractArchiveOptions {
  * streams, keeping only the links; an archive whose files would take more
  * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
  * more than 1000 times (the limit node-tar sets, a gzip bomb's ratio), or that is gzipped twice or
- * zstd-compressed, or that is not a file (a folder, a FIFO: never opened blocking), with `ERR_ARCHIVE_INVALID`;
+ * zstd-compressed, or that is not a file (a folder, a FIFO: never opened blocking), or that holds an
+ * entry no extraction can write (`a` then `a/b`; `a/b` then a file `a`), with `ERR_ARCHIVE_INVALID`;
  * nothing after the end-of-archive blocks is read. Symbolic links are made last, as GNU tar
  * delays them, so links to links and through linked folders extract. When
  * refused, nothing is written, not even `destDir`. An entry that cannot be written (`x`, then
