@@ -543,7 +543,7 @@ test('refuses, before writing anything, an entry under a file of the archive and
         assert.equal(err.code, 'ERR_ARCHIVE_INVALID');
         assert.ok(err.message.includes(`"${offending}" (`), err.message);
         assert.match(err.message, why);
-        assert.match(err.message, /Nothing was extracted.*pack the model again with smkit package/);
+        assert.match(err.message, /Nothing was extracted \(tar fails these too/);
         return true;
       });
       assert.equal(await exists(dest), false, 'nothing written');
@@ -556,6 +556,28 @@ test('refuses, before writing anything, an entry under a file of the archive and
     assert.equal(await fs.readFile(path.join(tmp, 'out', 'e'), 'utf8'), 'file');
     assert.equal(await fs.readFile(path.join(tmp, 'out', 'f', 'g'), 'utf8'), 'g');
     assert.equal(await fs.readFile(path.join(tmp, 'out', 'k', 'l', 'm'), 'utf8'), 'm');
+  });
+});
+
+test('refuses, before writing anything, a path that would be too long for Linux under the folder extracted into (ENAMETOOLONG half-way), and extracts it under a shorter one', async () => {
+  await withTmp(async (tmp) => {
+    // 19 folders and a file of 200 bytes: 4019 bytes, which /opt/ml/model leaves room for.
+    const long = `${'d'.repeat(200)}/`.repeat(19) + 'f'.repeat(200);
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([good, paxPath(long), { path: 'placeholder', body: 'deep' }]));
+    // A folder whose path leaves fewer than 4019 bytes of the 4095.
+    let deepFolder = tmp;
+    while (Buffer.byteLength(deepFolder) < 4095 - long.length - 1) deepFolder = path.join(deepFolder, 'w'.repeat(120));
+    const dest = path.join(deepFolder, 'model');
+    await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_ARCHIVE_INVALID');
+      assert.match(err.message, /a path of 4019 bytes, which the folder extracted into leaves no room for: Linux takes at most 4095 bytes in a path, and -?\d+ are left under it; extract into a folder with a shorter path/);
+      return true;
+    });
+    assert.equal(await exists(dest), false, 'nothing written');
+    await extractModelArchive(tarPath, path.join(tmp, 'm'));
+    assert.equal(await fs.readFile(path.join(tmp, 'm', ...long.split('/')), 'utf8'), 'deep');
   });
 });
 

@@ -64,6 +64,8 @@ const MAX_PATH_SEGMENTS = 1023;
  * longer one failed half-way with a raw ENAMETOOLONG, the entries before it written; tar fails it too.
  */
 const MAX_NAME_BYTES = 255;
+/** Linux's PATH_MAX: a path given to a system call has fewer bytes (its terminating null counts). */
+const LINUX_PATH_MAX = 4096;
 /** Unsafe entries quoted in the refusal; the rest are counted. */
 const SHOWN_PROBLEMS = 5;
 
@@ -251,6 +253,8 @@ class Problems {
 /** What the scan bounds: see {@link ExtractArchiveOptions}. */
 interface ScanLimits {
   maxBytes: number;
+  /** Most bytes an entry's path may have: what the folder extracted into leaves of Linux's PATH_MAX. */
+  maxPathBytes: number;
   maxLinks: number;
   maxEntries: number;
   maxDirectories: number;
@@ -269,7 +273,7 @@ type ScanStop = 'too large' | 'too many links' | 'too many entries' | 'too many 
  * against all of them), so memory does not grow with the number of entries.
  */
 async function scanArchive(tarPath: string, limits: ScanLimits, room: string, signal?: AbortSignal): Promise<{ end: number; entries: number; seen: readonly string[] }> {
-  const { maxBytes, maxLinks, maxEntries, maxDirectories, maxFolderLevels } = limits;
+  const { maxBytes, maxPathBytes, maxLinks, maxEntries, maxDirectories, maxFolderLevels } = limits;
   const tar = await import('tar');
   const problems = new Problems();
   const links: ScannedEntry[] = [];
@@ -343,6 +347,8 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           else if (entry.type !== 'SymbolicLink') files.add(key);
           const segs = segments(entry.path);
           const keys = pathKeys(segs);
+          const pathBytes = Buffer.byteLength(segs.join('/'));
+          if (pathBytes > maxPathBytes) clashes.add(entry.path, `a path of ${pathBytes} bytes, which the folder extracted into leaves no room for: Linux takes at most ${LINUX_PATH_MAX - 1} bytes in a path, and ${maxPathBytes} are left under it; extract into a folder with a shorter path, or use shorter names`);
           const under = keys.slice(0, -1).findIndex((k) => notFolders.has(k));
           if (under !== -1) clashes.add(entry.path, `its folder ${segs.slice(0, under + 1).join('/')} is a file (or link) of the archive before it, which no extraction can make a folder: rename one of them`);
           else if (!isDirectory && keys.length > 0 && heldFolders.has(keys[keys.length - 1]!)) clashes.add(entry.path, `a ${entry.type === 'SymbolicLink' ? 'symbolic link' : 'file'} where the archive has a folder holding entries before it, which no extraction can replace: rename one of them`);
@@ -443,7 +449,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
     });
   }
   if (clashes.count > 0) {
-    throw new ToolkitError('ERR_ARCHIVE_INVALID', `refusing to extract ${tarPath}: ${clashes.count === 1 ? 'an entry' : 'entries'} that cannot be written, ${clashes.toString()}. Nothing was extracted (tar fails these too: Not a directory, File exists); pack the model again with smkit package, which stores each path once.`, {
+    throw new ToolkitError('ERR_ARCHIVE_INVALID', `refusing to extract ${tarPath}: ${clashes.count === 1 ? 'an entry' : 'entries'} that cannot be written, ${clashes.toString()}. Nothing was extracted (tar fails these too: Not a directory, File exists, File name too long).`, {
       details: { entries: clashes.shown, clashingEntries: clashes.count },
     });
   }
@@ -656,6 +662,8 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
   const maxBytes = options.maxBytes ?? (await freeBytesAt(destDir));
   const limits: ScanLimits = {
     maxBytes,
+    // node-tar writes each entry at its path joined to the folder's: a longer one failed half-way (ENAMETOOLONG).
+    maxPathBytes: LINUX_PATH_MAX - 1 - Buffer.byteLength(path.resolve(destDir)) - 1,
     maxLinks: options.maxLinks ?? MAX_ARCHIVE_LINKS,
     maxEntries: options.maxEntries ?? MAX_ARCHIVE_ENTRIES,
     maxDirectories: options.maxDirectories ?? MAX_ARCHIVE_DIRECTORIES,
