@@ -336,6 +336,11 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           if (stop) return parser.abort(new Error(stop));
           const why = refusal(entry, symlinkTree);
           if (why) return problems.add(entry.path, why);
+          // GNU tar's pax sparse format (1.0, what tar --sparse --format=posix writes) names the
+          // entry GNUSparseFile.<pid>/<name>, its data a sparse map, and the real name and size in
+          // pax keys that node-tar drops: extracted as that folder and file, the model's file was missing.
+          const sparse = segments(entry.path).find((seg) => /^GNUSparseFile\.\d+$/.test(seg));
+          if (sparse !== undefined && !DIRECTORY_TYPES.has(entry.type)) clashes.add(entry.path, `a sparse file in GNU tar's pax format (${sparse}/ holds its map, not its bytes), which smkit does not extract: pack it without --sparse (-S), or with smkit package`);
           // A hard link links to a file already extracted: to nothing, to a folder or to a file that
           // comes after it, it failed half-way with the raw ENOENT or EPERM of link(2).
           const key = fileKey(entry.path);
@@ -348,10 +353,10 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           const segs = segments(entry.path);
           const keys = pathKeys(segs);
           const pathBytes = Buffer.byteLength(segs.join('/'));
-          if (pathBytes > maxPathBytes) clashes.add(entry.path, `a path of ${pathBytes} bytes, which the folder extracted into leaves no room for: Linux takes at most ${LINUX_PATH_MAX - 1} bytes in a path, and ${maxPathBytes} are left under it; extract into a folder with a shorter path, or use shorter names`);
+          if (pathBytes > maxPathBytes) clashes.add(entry.path, `a path of ${pathBytes} bytes, which the folder extracted into leaves no room for: Linux takes at most ${LINUX_PATH_MAX - 1} bytes in a path, and ${maxPathBytes} are left under it (tar: File name too long); extract into a folder with a shorter path, or use shorter names`);
           const under = keys.slice(0, -1).findIndex((k) => notFolders.has(k));
-          if (under !== -1) clashes.add(entry.path, `its folder ${segs.slice(0, under + 1).join('/')} is a file (or link) of the archive before it, which no extraction can make a folder: rename one of them`);
-          else if (!isDirectory && keys.length > 0 && heldFolders.has(keys[keys.length - 1]!)) clashes.add(entry.path, `a ${entry.type === 'SymbolicLink' ? 'symbolic link' : 'file'} where the archive has a folder holding entries before it, which no extraction can replace: rename one of them`);
+          if (under !== -1) clashes.add(entry.path, `its folder ${segs.slice(0, under + 1).join('/')} is a file (or link) of the archive before it, which no extraction can make a folder (tar: Not a directory): rename one of them`);
+          else if (!isDirectory && keys.length > 0 && heldFolders.has(keys[keys.length - 1]!)) clashes.add(entry.path, `a ${entry.type === 'SymbolicLink' ? 'symbolic link' : 'file'} where the archive has a folder holding entries before it, which no extraction can replace (tar: File exists): rename one of them`);
           for (const k of keys.slice(0, -1)) heldFolders.add(k);
           if (keys.length > 0) {
             if (isDirectory) notFolders.delete(keys[keys.length - 1]!);
@@ -381,6 +386,13 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           } else removeLink(symlinkTree, segments(entry.path));
           if (isLink) links.push(entry);
         },
+      });
+      // Entries node-tar skips without a word, neither given to onReadEntry nor extracted: those of a
+      // type it does not know, a GNU sparse file ('S', what tar --sparse writes in its gnu format)
+      // among them, so the model's file was missing once extracted, where tar and SageMaker extract it.
+      parser.on('ignoredEntry', (e: { meta?: boolean; type: string; path: string }) => {
+        if (stop || e.meta) return;
+        clashes.add(e.path, e.type === 'SparseFile' ? 'a sparse file (tar --sparse), which smkit does not extract: pack it without --sparse (-S), or with smkit package' : `an entry of the type ${e.type}, which smkit does not extract: pack the file as a regular one (smkit package does)`);
       });
       parser.on('error', reject);
       parser.on('end', resolve);
@@ -449,7 +461,7 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
     });
   }
   if (clashes.count > 0) {
-    throw new ToolkitError('ERR_ARCHIVE_INVALID', `refusing to extract ${tarPath}: ${clashes.count === 1 ? 'an entry' : 'entries'} that cannot be written, ${clashes.toString()}. Nothing was extracted (tar fails these too: Not a directory, File exists, File name too long).`, {
+    throw new ToolkitError('ERR_ARCHIVE_INVALID', `refusing to extract ${tarPath}: ${clashes.count === 1 ? 'an entry' : 'entries'} that cannot be written, ${clashes.toString()}. Nothing was extracted.`, {
       details: { entries: clashes.shown, clashingEntries: clashes.count },
     });
   }
