@@ -332,20 +332,22 @@ test('an extraction aborted while it writes a file closes that file before it re
   });
 });
 
-test('an extraction that fails part-way (x, then x/y) rejects once node-tar has stopped: it wrote on into the folder after the call rejected, so removing it failed (ENOTEMPTY) and it stayed', async () => {
+test('an extraction that fails part-way (a file x over a folder x with entries already there) rejects once node-tar has stopped: it wrote on into the folder after the call rejected, so removing it failed (ENOTEMPTY) and it stayed', async () => {
   await withTmp(async (tmp) => {
     const files: CraftedEntry[] = Array.from({ length: 300 }, (_, i) => ({ path: `z/f${i}`, body: 'z'.repeat(1000) }));
     const tarPath = path.join(tmp, 'model.tar.gz');
-    await fs.writeFile(tarPath, craftTarGz([{ path: 'x', body: 'x' }, { path: 'x/y', body: 'y' }, ...files]));
+    // The scan refuses an archive that cannot be written by itself (x, then x/y): what is in the way is already there.
+    await fs.writeFile(tarPath, craftTarGz([{ path: 'x', body: 'x' }, ...files]));
     const dest = path.join(tmp, 'model');
+    await fs.mkdir(path.join(dest, 'x', 'keep'), { recursive: true });
     await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
       assert.ok(err instanceof ToolkitError && err.code === 'ERR_ARCHIVE_INVALID', String(err));
-      assert.match(err.message, /EEXIST/);
+      assert.match(err.message, /ENOTEMPTY|EISDIR|EEXIST/);
       return true;
     });
     const written = async (): Promise<string[]> => (await fs.readdir(dest, { recursive: true }).catch(() => [])).sort();
     const atRejection = await written();
-    assert.ok(atRejection.length < 302, 'the entries after the failure are not extracted');
+    assert.ok(atRejection.length < 303, 'the entries after the failure are not extracted');
     // Work enough for a node-tar still going to write more.
     await fs.writeFile(path.join(tmp, 'good.tar.gz'), craftTarGz(files));
     await extractModelArchive(path.join(tmp, 'good.tar.gz'), path.join(tmp, 'good'));
@@ -513,6 +515,122 @@ test('createModelArchive: SageMaker layout, sorted, deterministic, round-trips, 
   });
 });
 
+test('refuses a name of more than 255 bytes (NAME_MAX) before writing anything, where the extraction failed half-way with a raw ENAMETOOLONG', async () => {
+  await expectRefused([good, paxPath(`d/${'\u20ac'.repeat(86)}/y`), { path: 'placeholder', body: 'x' }], `d/${'\u20ac'.repeat(86)}/y`);
+  // 128 two-byte characters are 256 bytes.
+  await expectRefused([good, paxPath('\u00e9'.repeat(128)), { path: 'placeholder', body: 'x' }], '\u00e9'.repeat(128));
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'm.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([good, paxPath('n'.repeat(255)), { path: 'placeholder', body: 'ok' }]));
+    await extractModelArchive(tarPath, path.join(tmp, 'out'));
+    assert.equal(await fs.readFile(path.join(tmp, 'out', 'n'.repeat(255)), 'utf8'), 'ok');
+  });
+});
+
+test('refuses, before writing anything, an entry under a file of the archive and a file over a folder holding entries (tar fails both: Not a directory, File exists); a file over an empty folder and a folder over a file extract', async () => {
+  for (const [entries, offending, why] of [
+    [[good, { path: 'a', body: 'x' }, { path: 'a/b', body: 'y' }], 'a/b', /its folder a is a file \(or link\) of the archive before it/],
+    [[good, { path: 'h', type: 'Link', linkpath: 'model.onnx' }, { path: 'h/c/d', body: 'y' }], 'h/c/d', /its folder h is a file/],
+    [[good, { path: 'a/', type: 'Directory' }, { path: 'a/b', body: 'y' }, { path: 'a', body: 'x' }], 'a', /a file where the archive has a folder holding entries before it/],
+    [[good, { path: 'd/e/f', body: 'y' }, { path: 'd', type: 'SymbolicLink', linkpath: 'model.onnx' }], 'd', /a symbolic link where the archive has a folder holding entries/],
+  ] as const) {
+    await withTmp(async (tmp) => {
+      const tarPath = path.join(tmp, 'model.tar.gz');
+      await fs.writeFile(tarPath, craftTarGz(entries as unknown as CraftedEntry[]));
+      const dest = path.join(tmp, 'model');
+      await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+        assert.ok(err instanceof ToolkitError);
+        assert.equal(err.code, 'ERR_ARCHIVE_INVALID');
+        assert.ok(err.message.includes(`"${offending}" (`), err.message);
+        assert.match(err.message, why);
+        assert.match(err.message, /Nothing was extracted\.$/);
+        return true;
+      });
+      assert.equal(await exists(dest), false, 'nothing written');
+    });
+  }
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'm.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([good, { path: 'e/', type: 'Directory' }, { path: 'e', body: 'file' }, { path: 'f', body: 'x' }, { path: 'f/', type: 'Directory' }, { path: 'f/g', body: 'g' }, { path: 'k/l/m', body: 'm' }, { path: 'k/', type: 'Directory' }]));
+    await extractModelArchive(tarPath, path.join(tmp, 'out'));
+    assert.equal(await fs.readFile(path.join(tmp, 'out', 'e'), 'utf8'), 'file');
+    assert.equal(await fs.readFile(path.join(tmp, 'out', 'f', 'g'), 'utf8'), 'g');
+    assert.equal(await fs.readFile(path.join(tmp, 'out', 'k', 'l', 'm'), 'utf8'), 'm');
+  });
+});
+
+test('refuses, before writing anything, a path that would be too long for Linux under the folder extracted into (ENAMETOOLONG half-way), and extracts it under a shorter one', async () => {
+  await withTmp(async (tmp) => {
+    // 19 folders and a file of 200 bytes: 4019 bytes, which /opt/ml/model leaves room for.
+    const long = `${'d'.repeat(200)}/`.repeat(19) + 'f'.repeat(200);
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([good, paxPath(long), { path: 'placeholder', body: 'deep' }]));
+    // A folder whose path leaves fewer than 4019 bytes of the 4095.
+    let deepFolder = tmp;
+    while (Buffer.byteLength(deepFolder) < 4095 - long.length - 1) deepFolder = path.join(deepFolder, 'w'.repeat(120));
+    const dest = path.join(deepFolder, 'model');
+    await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_ARCHIVE_INVALID');
+      assert.match(err.message, /a path of 4019 bytes, which the folder extracted into leaves no room for: Linux takes at most 4095 bytes in a path, and -?\d+ are left under it \(tar: File name too long\); extract into a folder with a shorter path/);
+      return true;
+    });
+    assert.equal(await exists(dest), false, 'nothing written');
+    await extractModelArchive(tarPath, path.join(tmp, 'm'));
+    assert.equal(await fs.readFile(path.join(tmp, 'm', ...long.split('/')), 'utf8'), 'deep');
+  });
+});
+
+test('refuses, before writing anything, a sparse file (tar --sparse), which node-tar skipped without a word (gnu format) or extracted as its map under GNUSparseFile.<pid>/ (pax format): the model file was missing', async () => {
+  for (const [entries, offending] of [
+    [[good, { path: 'w.bin', type: 'SparseFile', body: 'sparse data' }], 'w.bin'],
+    [[good, { path: './GNUSparseFile.123/', type: 'Directory' }, { path: './GNUSparseFile.123/w.bin', body: '1\n0\n5\nhello' }], './GNUSparseFile.123/w.bin'],
+  ] as const) {
+    await withTmp(async (tmp) => {
+      const tarPath = path.join(tmp, 'model.tar.gz');
+      await fs.writeFile(tarPath, craftTarGz(entries as unknown as CraftedEntry[]));
+      const dest = path.join(tmp, 'model');
+      await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+        assert.ok(err instanceof ToolkitError);
+        assert.equal(err.code, 'ERR_ARCHIVE_INVALID');
+        assert.ok(err.message.includes(`"${offending}" (a sparse file`), err.message);
+        assert.match(err.message, /which smkit does not extract: pack it without --sparse \(-S\), or with smkit package/);
+        return true;
+      });
+      assert.equal(await exists(dest), false, 'nothing written');
+    });
+  }
+});
+
+test('createModelArchive: a code folder inside the model directory, or holding it, is packed once (only as code/), and the model directory itself as its code is refused', async () => {
+  await withTmp(async (tmp) => {
+    // model/src/handler as --code: it was packed as src/handler/ and again as code/.
+    const model = path.join(tmp, 'model');
+    await fs.mkdir(path.join(model, 'src', 'handler'), { recursive: true });
+    await fs.writeFile(path.join(model, 'model.onnx'), 'onnx');
+    await fs.writeFile(path.join(model, 'src', 'notes.txt'), 'n');
+    await fs.writeFile(path.join(model, 'src', 'handler', 'inference.mjs'), 'export {}');
+    assert.deepEqual(await createModelArchive(model, path.join(tmp, 'a.tar.gz'), { codeDir: path.join(model, 'src', 'handler') }), ['code/', 'code/inference.mjs', 'model.onnx', 'src/', 'src/notes.txt']);
+    // proj as --code for proj/model: the model was packed at the top and again as code/model/.
+    const proj = path.join(tmp, 'proj');
+    await fs.mkdir(path.join(proj, 'model'), { recursive: true });
+    await fs.writeFile(path.join(proj, 'inference.mjs'), 'export {}');
+    await fs.writeFile(path.join(proj, 'model', 'model.onnx'), 'onnx');
+    // Named through a link: compared where the folders really are.
+    await fs.symlink(proj, path.join(tmp, 'proj-link'));
+    assert.deepEqual(await createModelArchive(path.join(proj, 'model'), path.join(tmp, 'b.tar.gz'), { codeDir: path.join(tmp, 'proj-link') }), ['code/', 'code/inference.mjs', 'model.onnx']);
+    // The model directory as its own code: every file would be stored twice.
+    const out = path.join(tmp, 'c.tar.gz');
+    await assert.rejects(createModelArchive(model, out, { codeDir: `${model}/.` }), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_PACKAGE_INVALID');
+      assert.match(err.message, /is the model directory .* itself: every model file would be packed twice.*Move the handler into/);
+      return true;
+    });
+    assert.equal(await exists(out), false);
+  });
+});
+
 test('createModelArchive: files are stored 0644, or 0755 when their owner may run them, and folders 0755, whatever the umask or setuid bits, so such a tree gives the bytes of one made with the usual modes', async () => {
   await withTmp(async (tmp) => {
     const archives: Buffer[] = [];
@@ -659,8 +777,10 @@ test('createModelArchive: an archive that cannot be written (the output is a fol
 /** A pax extended header giving the next entry's path, or its link target (tar's `x` entry: records of "<length> path=<value>\n"). */
 function paxPath(value: string, key: 'path' | 'linkpath' = 'path'): CraftedEntry {
   const body = ` ${key}=${value}\n`;
-  let length = body.length + String(body.length).length;
-  if (String(length).length !== String(body.length).length) length++;
+  // A record's length counts bytes.
+  const bytes = Buffer.byteLength(body);
+  let length = bytes + String(bytes).length;
+  if (String(length).length !== String(bytes).length) length++;
   return { path: 'PaxHeader', type: 'ExtendedHeader', body: `${length}${body}` };
 }
 
@@ -699,7 +819,8 @@ test('the check of links named as others but for case keeps no name: 1500 links 
     // node-tar drops a pax header whose data came in chunks that split a character (some of them):
     // those links are x -> model.onnx.
     for (let i = 0; i < 1500; i++) {
-      const body = ` path=d${i}/${'\ufdfa'.repeat(4000)}\n`;
+      // 50 folders of 80 (240 bytes each: a name may have 255).
+      const body = ` path=d${i}/${`${'\ufdfa'.repeat(80)}/`.repeat(50)}\n`;
       const bytes = Buffer.byteLength(body);
       let length = bytes + String(bytes).length;
       if (String(length).length !== String(bytes).length) length++;

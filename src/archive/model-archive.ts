@@ -59,6 +59,13 @@ const MAX_LINK_TARGET_SEGMENTS = 256;
  * archive of 124 links 1990 folders deep took 617 MB and 79 s to place.
  */
 const MAX_PATH_SEGMENTS = 1023;
+/**
+ * Longest name of one file or folder, in UTF-8 bytes: Linux's NAME_MAX (ext4, xfs, overlayfs). A
+ * longer one failed half-way with a raw ENAMETOOLONG, the entries before it written; tar fails it too.
+ */
+const MAX_NAME_BYTES = 255;
+/** Linux's PATH_MAX: a path given to a system call has fewer bytes (its terminating null counts). */
+const LINUX_PATH_MAX = 4096;
 /** Unsafe entries quoted in the refusal; the rest are counted. */
 const SHOWN_PROBLEMS = 5;
 
@@ -187,6 +194,8 @@ function refusal(entry: ScannedEntry, symlinks: LinkTree): string | undefined {
   const segs = segments(entry.path);
   if (segs.includes('..')) return "path contains a '..' segment";
   if (segs.length > MAX_PATH_SEGMENTS) return `a path of ${segs.length} segments, more than the ${MAX_PATH_SEGMENTS} smkit extracts`;
+  const long = segs.find((s) => Buffer.byteLength(s) > MAX_NAME_BYTES);
+  if (long !== undefined) return `the name "${excerpt(long, 60)}" of ${Buffer.byteLength(long)} bytes, more than the ${MAX_NAME_BYTES} a file or folder name may have on Linux`;
   if (segs.length === 0 && entry.type !== 'Directory') return 'empty path';
   const through = linkOnTheWay(segs, symlinks);
   if (through !== undefined) return `path goes through the symbolic link ${through}`;
@@ -244,6 +253,8 @@ class Problems {
 /** What the scan bounds: see {@link ExtractArchiveOptions}. */
 interface ScanLimits {
   maxBytes: number;
+  /** Most bytes an entry's path may have: what the folder extracted into leaves of Linux's PATH_MAX. */
+  maxPathBytes: number;
   maxLinks: number;
   maxEntries: number;
   maxDirectories: number;
@@ -262,7 +273,7 @@ type ScanStop = 'too large' | 'too many links' | 'too many entries' | 'too many 
  * against all of them), so memory does not grow with the number of entries.
  */
 async function scanArchive(tarPath: string, limits: ScanLimits, room: string, signal?: AbortSignal): Promise<{ end: number; entries: number; seen: readonly string[] }> {
-  const { maxBytes, maxLinks, maxEntries, maxDirectories, maxFolderLevels } = limits;
+  const { maxBytes, maxPathBytes, maxLinks, maxEntries, maxDirectories, maxFolderLevels } = limits;
   const tar = await import('tar');
   const problems = new Problems();
   const links: ScannedEntry[] = [];
@@ -273,6 +284,13 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
   // The files (and hard links) extracted so far, by fileKey, and the hard links to anything else.
   const files = new Set<string>();
   const broken = new Problems();
+  // Entries no extraction can write: a file's path used as a folder by a later entry, or a file
+  // where an earlier folder holds entries. node-tar (as tar) failed them half-way with a raw EEXIST
+  // or ENOTEMPTY, the entries before them written. Both sets hold chained keys (pathKeys), bounded
+  // by the entries and the folder levels in all.
+  const clashes = new Problems();
+  const notFolders = new Set<string>();
+  const heldFolders = new Set<string>();
   // Each entry's digest (entryDigest), in order: the extraction takes only these entries.
   const seen: string[] = [];
   let count = 0;
@@ -318,6 +336,11 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           if (stop) return parser.abort(new Error(stop));
           const why = refusal(entry, symlinkTree);
           if (why) return problems.add(entry.path, why);
+          // GNU tar's pax sparse format (1.0, what tar --sparse --format=posix writes) names the
+          // entry GNUSparseFile.<pid>/<name>, its data a sparse map, and the real name and size in
+          // pax keys that node-tar drops: extracted as that folder and file, the model's file was missing.
+          const sparse = segments(entry.path).find((seg) => /^GNUSparseFile\.\d+$/.test(seg));
+          if (sparse !== undefined && !DIRECTORY_TYPES.has(entry.type)) clashes.add(entry.path, `a sparse file in GNU tar's pax format (${sparse}/ holds its map, not its bytes), which smkit does not extract: pack it without --sparse (-S), or with smkit package`);
           // A hard link links to a file already extracted: to nothing, to a folder or to a file that
           // comes after it, it failed half-way with the raw ENOENT or EPERM of link(2).
           const key = fileKey(entry.path);
@@ -327,6 +350,18 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           }
           if (isDirectory) files.delete(key);
           else if (entry.type !== 'SymbolicLink') files.add(key);
+          const segs = segments(entry.path);
+          const keys = pathKeys(segs);
+          const pathBytes = Buffer.byteLength(segs.join('/'));
+          if (pathBytes > maxPathBytes) clashes.add(entry.path, `a path of ${pathBytes} bytes, which the folder extracted into leaves no room for: Linux takes at most ${LINUX_PATH_MAX - 1} bytes in a path, and ${maxPathBytes} are left under it (tar: File name too long); extract into a folder with a shorter path, or use shorter names`);
+          const under = keys.slice(0, -1).findIndex((k) => notFolders.has(k));
+          if (under !== -1) clashes.add(entry.path, `its folder ${segs.slice(0, under + 1).join('/')} is a file (or link) of the archive before it, which no extraction can make a folder (tar: Not a directory): rename one of them`);
+          else if (!isDirectory && keys.length > 0 && heldFolders.has(keys[keys.length - 1]!)) clashes.add(entry.path, `a ${entry.type === 'SymbolicLink' ? 'symbolic link' : 'file'} where the archive has a folder holding entries before it, which no extraction can replace (tar: File exists): rename one of them`);
+          for (const k of keys.slice(0, -1)) heldFolders.add(k);
+          if (keys.length > 0) {
+            if (isDirectory) notFolders.delete(keys[keys.length - 1]!);
+            else notFolders.add(keys[keys.length - 1]!);
+          }
           // What extracting costs: memory per entry, file-system calls per directory entry and per
           // folder of each entry's path (created or checked for every entry under it), and of a
           // link's target (node-tar reserves each of them too).
@@ -351,6 +386,13 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           } else removeLink(symlinkTree, segments(entry.path));
           if (isLink) links.push(entry);
         },
+      });
+      // Entries node-tar skips without a word, neither given to onReadEntry nor extracted: those of a
+      // type it does not know, a GNU sparse file ('S', what tar --sparse writes in its gnu format)
+      // among them, so the model's file was missing once extracted, where tar and SageMaker extract it.
+      parser.on('ignoredEntry', (e: { meta?: boolean; type: string; path: string }) => {
+        if (stop || e.meta) return;
+        clashes.add(e.path, e.type === 'SparseFile' ? 'a sparse file (tar --sparse), which smkit does not extract: pack it without --sparse (-S), or with smkit package' : `an entry of the type ${e.type}, which smkit does not extract: pack the file as a regular one (smkit package does)`);
       });
       parser.on('error', reject);
       parser.on('end', resolve);
@@ -418,6 +460,11 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
       details: { entries: problems.shown, unsafeEntries: problems.count },
     });
   }
+  if (clashes.count > 0) {
+    throw new ToolkitError('ERR_ARCHIVE_INVALID', `refusing to extract ${tarPath}: ${clashes.count === 1 ? 'an entry' : 'entries'} that cannot be written, ${clashes.toString()}. Nothing was extracted.`, {
+      details: { entries: clashes.shown, clashingEntries: clashes.count },
+    });
+  }
   if (broken.count > 0) {
     throw new ToolkitError('ERR_ARCHIVE_INVALID', `refusing to extract ${tarPath}: ${broken.count === 1 ? 'a broken hard link' : 'broken hard links'} ${broken.toString()}. Nothing was extracted; put each file before the links to it (tar does), or pack the model again with smkit package, which stores every file whole.`, {
       details: { entries: broken.shown, brokenLinks: broken.count },
@@ -429,6 +476,17 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
 /** What the scan checked of an entry, as a short key: its type, path, link target and size. */
 function entryDigest(e: { type: string; path: string; linkpath?: string | undefined; size?: number | undefined }): string {
   return createHash('sha256').update(`${e.type}\0${e.path}\0${e.linkpath ?? ''}\0${e.size ?? 0}`).digest('base64').slice(0, 22);
+}
+
+/**
+ * The keys of a path's prefixes (`a`, `a/b`, `a/b/c` for a/b/c), each the hash of the one before
+ * and a segment: hashing each prefix joined took time growing with the square of its segments.
+ */
+function pathKeys(segs: readonly string[]): string[] {
+  const keys: string[] = [];
+  let key = '';
+  for (const seg of segs) keys.push((key = shortHash(`${key}\0${seg}`)));
+  return keys;
 }
 
 /** An archive path as a short key (its segments, hashed: the scan keeps one for each file, whose path may have 4096 characters). */
@@ -590,7 +648,7 @@ export interface ExtractArchiveOptions {
  * Extracts a SageMaker `model.tar.gz` (or plain tar) into `destDir`, safely.
  *
  * Every entry is checked before anything is written: absolute paths, `..` segments, paths or link
- * targets over 4096 characters, paths that go through a symbolic link an earlier entry made,
+ * targets over 4096 characters, names over 255 bytes, paths that go through a symbolic link an earlier entry made,
  * symbolic or hard links whose target resolves outside the tree (following the archive's own
  * links) or has more than 256 segments, hard links to or through a symbolic link of the archive or with a `..` segment,
  * and device, FIFO or other special entries are refused with `ERR_ARCHIVE_UNSAFE` naming
@@ -600,7 +658,8 @@ export interface ExtractArchiveOptions {
  * streams, keeping only the links; an archive whose files would take more
  * than `maxBytes` (the space free there) with `ERR_ARCHIVE_TOO_LARGE`, and one that decompresses
  * more than 1000 times (the limit node-tar sets, a gzip bomb's ratio), or that is gzipped twice or
- * zstd-compressed, or that is not a file (a folder, a FIFO: never opened blocking), with `ERR_ARCHIVE_INVALID`;
+ * zstd-compressed, or that is not a file (a folder, a FIFO: never opened blocking), or that holds an
+ * entry no extraction can write (`a` then `a/b`; `a/b` then a file `a`), with `ERR_ARCHIVE_INVALID`;
  * nothing after the end-of-archive blocks is read. Symbolic links are made last, as GNU tar
  * delays them, so links to links and through linked folders extract. When
  * refused, nothing is written, not even `destDir`. An entry that cannot be written (`x`, then
@@ -615,6 +674,8 @@ export async function extractModelArchive(tarPath: string, destDir: string, opti
   const maxBytes = options.maxBytes ?? (await freeBytesAt(destDir));
   const limits: ScanLimits = {
     maxBytes,
+    // node-tar writes each entry at its path joined to the folder's: a longer one failed half-way (ENAMETOOLONG).
+    maxPathBytes: LINUX_PATH_MAX - 1 - Buffer.byteLength(path.resolve(destDir)) - 1,
     maxLinks: options.maxLinks ?? MAX_ARCHIVE_LINKS,
     maxEntries: options.maxEntries ?? MAX_ARCHIVE_ENTRIES,
     maxDirectories: options.maxDirectories ?? MAX_ARCHIVE_DIRECTORIES,
@@ -1081,7 +1142,16 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
   const root = path.resolve(modelDir);
   // Where the excluded file really is: the model directory or the output may be named through links.
   const exclude = options.exclude ? await realLocation(options.exclude) : undefined;
-  const skip: SkipEntry = (rel, real) => (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) || isOutput(real, exclude);
+  // Where both folders really are: a --code folder inside the model directory (my-model/src) was
+  // packed twice, as src/ and as code/, and a model directory inside it twice too (at the top and
+  // under code/); each is now packed once. The model directory itself as its code is refused: every
+  // model file would be stored twice, under code/ as well.
+  const realRoot = await fs.realpath(root).catch(() => root);
+  const realCode = options.codeDir === undefined ? undefined : await fs.realpath(options.codeDir).catch(() => path.resolve(options.codeDir!));
+  if (realCode !== undefined && realCode === realRoot) {
+    throw new ToolkitError('ERR_PACKAGE_INVALID', `the code folder ${options.codeDir} is the model directory ${modelDir} itself: every model file would be packed twice, at the top and under code/. Move the handler into ${path.join(modelDir, 'code')} and leave out --code, or give a folder that holds only the code`);
+  }
+  const skip: SkipEntry = (rel, real) => (options.codeDir !== undefined && (rel === 'code' || rel.startsWith('code/'))) || real === realCode || isOutput(real, exclude);
   const entries: string[] = [];
   const tally = new Tally(root, options);
   const checkNames = options.checkNames ?? true;
@@ -1093,7 +1163,7 @@ export async function listModelArchiveEntries(modelDir: string, options: CreateA
     const codeEntries: string[] = [];
     tally.add(codeRoot, 'code', true);
     tally.prefix = 'code/';
-    await listTree(codeRoot, '', (_rel, real) => isOutput(real, exclude), codeEntries, tally, checkNames, [], await confine(codeRoot), options.onVanished);
+    await listTree(codeRoot, '', (_rel, real) => real === realRoot || isOutput(real, exclude), codeEntries, tally, checkNames, [], await confine(codeRoot), options.onVanished);
     entries.push('code/', ...codeEntries.map((e) => `code/${e}`));
   }
   return entries.sort();

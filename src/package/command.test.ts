@@ -300,3 +300,28 @@ test('smkit package of a handler under another name than inference (--program, S
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('smkit package warns when it packs a model archive into the new one (an earlier output written into the model directory under another name), which it did without a word', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'smkit-package-nested-'));
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  try {
+    const model = path.join(dir, 'model');
+    await fs.mkdir(model);
+    await fs.copyFile(path.join(repoRoot(), 'models', 'iris-onnx', 'model.onnx'), path.join(model, 'model.onnx'));
+    process.stderr.write = ((chunk: string | Uint8Array) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
+    await packageCommand(model, { output: path.join(model, 'v1.tar.gz'), startupTimeout: '120' });
+    const first = lines.splice(0);
+    await packageCommand(model, { output: path.join(model, 'v1.tar.gz'), startupTimeout: '120' });
+    const again = lines.splice(0);
+    await packageCommand(model, { output: path.join(model, 'v2.tar.gz'), startupTimeout: '120' });
+    const second = lines.splice(0);
+    process.stderr.write = write;
+    assert.deepEqual(first.filter((l) => l.includes('warning:')), []);
+    assert.deepEqual(again.filter((l) => l.includes('warning:')), [], 'the archive being replaced is not packed');
+    assert.ok(second.includes('smkit: warning: packed the model archive v1.tar.gz into this one (an earlier smkit package output?): SageMaker leaves it as a file of /opt/ml/model, unextracted; remove it from the model directory, or write archives outside it\n'), second.join(''));
+  } finally {
+    process.stderr.write = write;
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

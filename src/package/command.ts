@@ -106,6 +106,12 @@ export async function packageCommand(modelDir: string, opts: PackageCommandOptio
   if (r.handlerFile !== undefined && program !== 'inference') {
     out(`note: the handler is ${r.handlerFile}, not code/inference.*: serve the archive with SAGEMAKER_PROGRAM=${program} in the model's environment, or smkit serve looks for code/inference.* instead`);
   }
+  // An archive written into the model directory under another name (-o my-model/v1.tar.gz, then
+  // -o my-model/v2.tar.gz) was packed into the next one without a word, each version holding the last.
+  const archives = result.entries.filter((e) => !e.endsWith('/') && isModelArchive(e));
+  if (archives.length > 0) {
+    out(`warning: packed ${archives.length === 1 ? 'the model archive' : `${archives.length} model archives`} ${archives.slice(0, 3).join(', ')}${archives.length > 3 ? ', ...' : ''} into this one (an earlier smkit package output?): SageMaker leaves ${archives.length === 1 ? 'it' : 'them'} as ${archives.length === 1 ? 'a file' : 'files'} of /opt/ml/model, unextracted; remove ${archives.length === 1 ? 'it' : 'them'} from the model directory, or write archives outside it`);
+  }
   out(`wrote ${result.outFile}: ${counted(result.entries.filter((e) => !e.endsWith('/')).length, 'file')}, ${counted(result.bytes, 'byte')}, sha256 ${result.sha256}`);
   if (!opts.verify) return;
   out(`verifying: serving ${result.outFile} from a temporary /opt/ml...`);

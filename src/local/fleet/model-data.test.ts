@@ -372,6 +372,35 @@ describe('model data', () => {
     }
   });
 
+  test('a ModelDataUrl whose download breaks off part-way fails saying so, not that the model data could not be found (it was), and keeps nothing of it', async () => {
+    const cut: S3Reader = {
+      list: async () => [],
+      get: async () => {
+        let sent = false;
+        return new Readable({
+          read() {
+            if (!sent) {
+              sent = true;
+              this.push(Buffer.alloc(64 * 1024));
+            } else this.destroy(new Error('aborted'));
+          },
+        });
+      },
+    };
+    const cache = await mkdtemp(join(tmpdir(), 'smkit-cut-'));
+    try {
+      await assert.rejects(resolveModelData('s3://models/cut/model.tar.gz', 'SingleModel', cache, () => cut), (err: Error) => {
+        assert.ok(err instanceof ModelDataError, String(err));
+        assert.equal(err.message, 'Could not download model data from s3://models/cut/model.tar.gz: the transfer broke off part-way (aborted); nothing of it was kept. Try again.');
+        return true;
+      });
+      const left = (await readdir(cache, { recursive: true, withFileTypes: true })).filter((e) => !e.isDirectory());
+      assert.deepEqual(left, []);
+    } finally {
+      await rm(cache, { recursive: true, force: true });
+    }
+  });
+
   test('a multi-model fetch S3 failed on its side (a 5xx, no answer) is a ModelFetchUnavailableError, the front door\'s retryable 503; no credentials for S3, a 403 or a 400 stay errors of their own, not to be retried', async () => {
     const folder = await mkdtemp(join(tmpdir(), 'smkit-mme-fail-'));
     const failing = (err: Error): S3Reader => ({ list: async () => [], get: async () => Promise.reject(err) });

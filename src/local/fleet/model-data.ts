@@ -30,6 +30,14 @@ class ModelCacheWriteError extends Error {
   }
 }
 
+/** The object was found but its body broke off part-way (a connection reset, a stall): not a missing object. */
+class ModelTransferCutError extends Error {
+  constructor(cause: Error) {
+    super(cause.message, { cause });
+    this.name = 'ModelTransferCutError';
+  }
+}
+
 /**
  * Why model data at `url` could not be had: what S3 answered (`Could not find model data at ...`),
  * or, for a failure of the local disk, that it was found but could not be stored.
@@ -37,6 +45,10 @@ class ModelCacheWriteError extends Error {
 function notFetched(url: string, err: unknown): ModelDataError {
   if (err instanceof ModelCacheWriteError) {
     return new ModelDataError(`Could not store model data from ${url} on this machine's disk (smkit's model cache): ${err.message}. Free disk space or fix the cache folder's permissions, then try again.`, { cause: err.cause });
+  }
+  // "Could not find" said the object was missing when it was found and its download broke off.
+  if (err instanceof ModelTransferCutError) {
+    return new ModelDataError(`Could not download model data from ${url}: the transfer broke off part-way (${err.message}); nothing of it was kept. Try again.`, { cause: err.cause });
   }
   return new ModelDataError(`Could not find model data at ${url}: ${(err as Error).message}`, { cause: err });
 }
@@ -71,6 +83,7 @@ async function save(body: NodeJS.ReadableStream, file: string, signal?: AbortSig
     } catch (err) {
       // The write side's failure is the disk's; the read side's is S3's (or the abort).
       if (diskError !== undefined && err === diskError && err !== readError && !signal?.aborted) throw new ModelCacheWriteError(diskError);
+      if (readError !== undefined && !signal?.aborted) throw new ModelTransferCutError(readError);
       throw err;
     }
     await onDisk(() => rename(partial, file));
