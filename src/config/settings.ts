@@ -320,7 +320,10 @@ function checkNotAFile(modelDir: string, flag: string | undefined, variable: str
   let isFile: boolean;
   try {
     isFile = !statSync(modelDir).isDirectory();
-  } catch {
+  } catch (err) {
+    // Under a file (SAGEMAKER_BASE_DIR=/etc/hosts): no model can ever be there, where a folder that
+    // does not exist yet may be made; the server would start and answer 503 with a warning that it does not exist.
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') checkUnderAFile(modelDir, flag, variable, baseDir);
     return;
   }
   if (!isFile) return;
@@ -332,6 +335,49 @@ function checkNotAFile(modelDir: string, flag: string | undefined, variable: str
   if (flag !== undefined) throw invalidPath('--model-dir', flag, `the folder that holds the model, such as ${path.dirname(modelDir)}`, 'is a file');
   if (variable !== undefined) throw invalid('SM_MODEL_DIR', variable, 'a directory, not a file');
   throw invalid('SAGEMAKER_BASE_DIR', baseDir, `an /opt/ml tree whose model/ is a directory (${modelDir} is a file)`);
+}
+
+/**
+ * `SMKIT_BAKED_MODEL_DIR`, absolute. One that does not exist is allowed (the image names
+ * `/opt/smkit/model` whether or not a model was baked there), but not a file, or a path through one:
+ * no model could ever be there, and the server would start on the model directory alone without a word.
+ */
+function readBakedModelDir(env: Env): string | undefined {
+  const raw = str(env, 'SMKIT_BAKED_MODEL_DIR');
+  if (raw === undefined) return undefined;
+  const dir = path.resolve(raw);
+  let stats;
+  try {
+    stats = statSync(dir);
+  } catch {
+    const file = fileAbove(dir);
+    if (file !== undefined) throw invalid('SMKIT_BAKED_MODEL_DIR', raw, `a directory (${file} is a file)`);
+    return dir;
+  }
+  if (!stats.isDirectory()) throw invalid('SMKIT_BAKED_MODEL_DIR', raw, 'a directory, not a file');
+  return dir;
+}
+
+/** The nearest of `dir`'s parents that is not a folder (a file), when there is one. */
+function fileAbove(dir: string): string | undefined {
+  for (let at = path.dirname(dir); ; at = path.dirname(at)) {
+    try {
+      if (!statSync(at).isDirectory()) return at;
+    } catch {
+      // Not there, or itself under a file: looked for further up.
+    }
+    if (path.dirname(at) === at) return undefined;
+  }
+}
+
+/** Refuses a model directory whose path runs through a file, naming the flag or variable that chose it. */
+function checkUnderAFile(modelDir: string, flag: string | undefined, variable: string | undefined, baseDir: string): void {
+  const file = fileAbove(modelDir);
+  if (file === undefined) return;
+  const problem = `${file} is a file`;
+  if (flag !== undefined) throw invalidPath('--model-dir', flag, 'the folder that holds the model', `cannot be a folder: ${problem}`);
+  if (variable !== undefined) throw invalid('SM_MODEL_DIR', variable, `a directory (${problem})`);
+  throw invalid('SAGEMAKER_BASE_DIR', baseDir, `an /opt/ml tree, a directory (${problem})`);
 }
 
 /**
@@ -683,7 +729,7 @@ export function loadSettings(
   const settings: Settings = {
     baseDir,
     modelDir,
-    bakedModelDir: str(env, 'SMKIT_BAKED_MODEL_DIR') === undefined ? undefined : path.resolve(str(env, 'SMKIT_BAKED_MODEL_DIR')!),
+    bakedModelDir: readBakedModelDir(env),
     port,
     host: overrides.host ?? str(env, 'SMKIT_BIND_HOST') ?? '0.0.0.0',
     safePortRange: readPortRange(env),
