@@ -576,13 +576,17 @@ function readPortRange(env: Env): readonly [number, number] | undefined {
  * (`stepBatching`, given the timeout as `BatchingOptions.timeoutMs`).
  */
 function readBatchMaxDelayMs(env: Env, timeoutSeconds: number, batchMaxSize: number): number {
-  const ms = readNumber(env, 'SMKIT_BATCH_MAX_DELAY_MS', 0, 0, 10_000);
-  if (batchMaxSize > 1 && ms > 0 && ms >= timeoutSeconds * 1000) {
-    throw invalid(
-      'SMKIT_BATCH_MAX_DELAY_MS',
-      str(env, 'SMKIT_BATCH_MAX_DELAY_MS')!,
-      `milliseconds below the invocation timeout (${timeoutSeconds * 1000} ms, ${timeoutVariable(env)}) with batching on (SMKIT_BATCH_MAX_SIZE=${batchMaxSize}): a batch that does not fill waits that long from its oldest request's arrival, which would time out first`,
-    );
+  const name = 'SMKIT_BATCH_MAX_DELAY_MS';
+  const raw = str(env, name);
+  if (raw === undefined) return 0;
+  const ms = decimalNumber(raw);
+  // One message with every bound that applies, so that the value it suggests is taken.
+  const joint = batchMaxSize > 1;
+  if (!Number.isFinite(ms) || ms < 0 || ms > 10_000 || (joint && ms > 0 && ms >= timeoutSeconds * 1000)) {
+    const below = joint
+      ? `, and below the invocation timeout (${timeoutSeconds * 1000} ms, ${timeoutVariable(env)}) with batching on (SMKIT_BATCH_MAX_SIZE=${batchMaxSize}): a batch that does not fill waits that long from its oldest request's arrival, which would time out first`
+      : '';
+    throw invalid(name, raw, `a decimal number from 0 to 10000${below}`);
   }
   return ms;
 }
@@ -679,10 +683,15 @@ function readInferenceThreadHeapMb(env: Env): number {
  * models', their runs' and the decoded inputs'), and never less than two bodies of the largest size.
  */
 function readBodyMemoryMb(env: Env, memoryBytes: number, workers: number, maxPayloadMb: number): number {
-  const fallback = Math.max(2 * maxPayloadMb, Math.floor(memoryBytes / (4 * workers) / (1024 * 1024)));
-  const mb = readNumber(env, 'SMKIT_BODY_MEMORY_MB', fallback, 0.000001, 1_048_576);
-  if (mb < maxPayloadMb) {
-    throw invalid('SMKIT_BODY_MEMORY_MB', String(mb), `at least SAGEMAKER_MAX_PAYLOAD_IN_MB (${maxPayloadMb}), so that a body of the largest size allowed fits`);
+  const name = 'SMKIT_BODY_MEMORY_MB';
+  const raw = str(env, name);
+  if (raw === undefined) return Math.max(2 * maxPayloadMb, Math.floor(memoryBytes / (4 * workers) / (1024 * 1024)));
+  const mb = decimalNumber(raw);
+  // The lower bound is the payload limit's: one message names it, whatever was wrong with the value.
+  if (!Number.isFinite(mb) || mb < maxPayloadMb || mb > 1_048_576) {
+    const payload = str(env, 'SAGEMAKER_MAX_PAYLOAD_IN_MB');
+    const limit = payload === undefined ? 'SAGEMAKER_MAX_PAYLOAD_IN_MB, 6 by default' : decimalNumber(payload) === 0 ? 'SAGEMAKER_MAX_PAYLOAD_IN_MB=0, which means 100' : 'SAGEMAKER_MAX_PAYLOAD_IN_MB';
+    throw invalid(name, raw, `a decimal number from ${maxPayloadMb} (${limit}: a body of the largest size allowed must fit) to 1048576`);
   }
   return mb;
 }
