@@ -563,7 +563,7 @@ function readPortRange(env: Env): readonly [number, number] | undefined {
   const m = /^(\d+)-(\d+)$/.exec(raw);
   const lo = m ? Number(m[1]) : NaN;
   const hi = m ? Number(m[2]) : NaN;
-  if (!m || lo < 1 || hi > 65535 || lo > hi) throw invalid(name, raw, 'an inclusive port range "LOW-HIGH" within 1-65535');
+  if (!m || lo < 1 || hi > 65535 || lo > hi) throw invalid(name, raw, 'an inclusive port range "LOW-HIGH" of ports from 1 to 65535, LOW not above HIGH');
   return [lo, hi];
 }
 
