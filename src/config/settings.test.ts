@@ -79,6 +79,15 @@ test('SMKIT_WORKER_OLD_SPACE_MB: auto is 128 MB in a batch transform container (
     assert.equal(loadSettings({ SAGEMAKER_BATCH: 'false' }, {}, 2, node).workerOldSpaceMb, 0);
   }
   assert.equal(loadSettings({ SAGEMAKER_BATCH: 'true', SMKIT_WORKER_OLD_SPACE_MB: '0' }, {}, 2, 20).workerOldSpaceMb, 0);
+  // A switch, as the others: 1 or yes is on, and a value no switch takes is refused (it was read as off), even where a number wins.
+  assert.equal(loadSettings({ SAGEMAKER_BATCH: '1' }, {}, 2, 20).workerOldSpaceMb, 128);
+  assert.equal(loadSettings({ SAGEMAKER_BATCH: ' YES ' }, {}, 2, 20).workerOldSpaceMb, 128);
+  for (const old of [{}, { SMKIT_WORKER_OLD_SPACE_MB: '64' }]) {
+    assert.throws(() => loadSettings({ ...old, SAGEMAKER_BATCH: 'ture' }, {}, 2, 20), {
+      code: 'ERR_CONFIG_INVALID',
+      message: 'SAGEMAKER_BATCH="ture" is invalid: expected true, false, 1, 0, yes, no, on or off (any case). Did you mean "true"?',
+    });
+  }
   assert.equal(loadSettings({ SMKIT_WORKER_OLD_SPACE_MB: '256' }, {}, 2, 24).workerOldSpaceMb, 256);
   assert.throws(() => loadSettings({ SMKIT_WORKER_OLD_SPACE_MB: '-1' }, {}, 2), /SMKIT_WORKER_OLD_SPACE_MB="-1" is invalid/);
   assert.throws(() => loadSettings({ SMKIT_WORKER_OLD_SPACE_MB: '64MB' }, {}, 2), /SMKIT_WORKER_OLD_SPACE_MB/);

@@ -428,11 +428,13 @@ const AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM = 128;
 
 /**
  * `SMKIT_WORKER_OLD_SPACE_MB`: `auto` or a size in MB, 0 for V8's own sizing. `auto` is 128 where
- * SageMaker runs a batch transform (`SAGEMAKER_BATCH`, which it sets to `true` and local mode to
+ * SageMaker runs a batch transform (`SAGEMAKER_BATCH`, a switch, which it sets to `true` and local mode to
  * `True`): large payloads, and a start-up nobody waits on. Elsewhere it is 0.
  */
 function readOldSpaceMb(env: Env): number {
-  return readMbOrAuto(env, 'SMKIT_WORKER_OLD_SPACE_MB', 4096, () => (str(env, 'SAGEMAKER_BATCH')?.toLowerCase() === 'true' ? AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM : 0));
+  // Read as a switch whether or not `auto` needs it, so that a value no switch takes is refused, not ignored.
+  const batchTransform = readBool(env, 'SAGEMAKER_BATCH', false);
+  return readMbOrAuto(env, 'SMKIT_WORKER_OLD_SPACE_MB', 4096, () => (batchTransform ? AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM : 0));
 }
 
 /** A size in whole MB from 0 to `max`, or `auto` (any case; also when unset), which `auto` decides. */
