@@ -17,3 +17,18 @@ export function inheritedChildEnv(env: NodeJS.ProcessEnv = process.env): Record<
   }
   return Object.freeze(out) as Record<string, string>;
 }
+
+/**
+ * The environment `smkit local train` runs a job with: this process's minus the `SAGEMAKER_*` and
+ * `SM_*` values of the user's shell, which a SageMaker training job does not get (it sets its own,
+ * from the job): a stray `SAGEMAKER_PROGRAM` won over `--entry-point`, and stray `SM_*` values
+ * reached the entry point. smkit's own `SMKIT_*` settings (log level and format, grace) are kept.
+ */
+export function localTrainingEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined || /^(SAGEMAKER_|SM_)/i.test(key)) continue;
+    out[key] = value;
+  }
+  return out;
+}

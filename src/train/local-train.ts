@@ -2,6 +2,7 @@ import { checkFolderToCreate, checkPath, invalidFlag, invalidPath, pathProblem }
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { localTrainingEnv } from '../config/local-endpoint.js';
 import { loadTrainingSettings } from '../config/training.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { shellWord } from '../core/shell-word.js';
@@ -168,7 +169,7 @@ export async function localTrain(options: LocalTrainOptions): Promise<LocalTrain
     throw err;
   }
   const jobName = `smkit-local-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  const settings = loadTrainingSettings(process.env, { baseDir: paths.base, graceSeconds: options.graceSeconds, extraEnv: { TRAINING_JOB_NAME: jobName } });
+  const settings = loadTrainingSettings(localTrainingEnv(), { baseDir: paths.base, graceSeconds: options.graceSeconds, extraEnv: { TRAINING_JOB_NAME: jobName } });
   const log = createLogger(settings.logLevel, { component: 'local-train' }, settings.logFormat);
   log.info({ baseDir: paths.base, channels: options.channels, code: path.resolve(options.codeDir) }, 'local training tree ready');
   const result = await runTraining({ settings, logger: log });
