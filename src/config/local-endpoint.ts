@@ -32,3 +32,15 @@ export function localTrainingEnv(env: NodeJS.ProcessEnv = process.env): Record<s
   }
   return out;
 }
+
+/**
+ * The `SAGEMAKER_*` and `SM_*` variables set in the shell of `smkit local`, sorted: it reads none of
+ * them itself, and its containers and training jobs do not inherit them ({@link inheritedChildEnv}),
+ * so `SAGEMAKER_MODEL_SERVER_WORKERS=4 smkit local ./model` would otherwise serve with one worker
+ * without a word. An empty value is none, as for every setting.
+ */
+export function ignoredShellContainerVariables(env: NodeJS.ProcessEnv = process.env): string[] {
+  return Object.keys(env)
+    .filter((key) => /^(SAGEMAKER_|SM_)/i.test(key) && (env[key] ?? '').trim() !== '')
+    .sort();
+}

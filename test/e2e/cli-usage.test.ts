@@ -513,6 +513,37 @@ test('a misspelt SMKIT_ variable is a warning naming the setting meant from smki
   }
 });
 
+test("smkit local warns of the SAGEMAKER_ and SM_ variables of its shell, which its containers do not inherit (SAGEMAKER_MODEL_SERVER_WORKERS=4 served with one worker without a word)", { timeout: 180_000 }, async () => {
+  const env: NodeJS.ProcessEnv = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(smkit_|sagemaker_|sm_)/i.test(k))),
+    SAGEMAKER_MODEL_SERVER_WORKERS: '4',
+    SM_MODEL_DIR: '/models/iris',
+    SAGEMAKER_PROGRAM: ' ',
+  };
+  const local = spawn(process.execPath, [SMKIT_BIN, 'local', '--port', '0', '--log-format', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  local.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const closed = new Promise<number | null>((resolve) => local.once('close', resolve));
+  try {
+    const found = await Promise.race([
+      new Promise<boolean>((resolve) => local.stderr.on('data', () => stderr.includes('set in this shell') && resolve(true))),
+      closed.then(() => false),
+    ]);
+    assert.ok(found, stderr);
+    const record = JSON.parse(stderr.split('\n').find((l) => l.includes('set in this shell'))!) as { level: unknown; msg: unknown; variables: unknown };
+    assert.equal(record.level, 'warn');
+    // An empty value is none, as for every setting.
+    assert.deepEqual(record.variables, ['SAGEMAKER_MODEL_SERVER_WORKERS', 'SM_MODEL_DIR']);
+    assert.equal(
+      record.msg,
+      "SAGEMAKER_MODEL_SERVER_WORKERS, SM_MODEL_DIR are set in this shell, but containers and training jobs do not inherit them (a SageMaker container gets only its own Environment): set them in the container's env of the endpoint file, or the Environment of CreateModel or CreateTrainingJob",
+    );
+  } finally {
+    local.kill('SIGTERM');
+    await closed;
+  }
+});
+
 test("smkit local's own log lines follow SMKIT_LOG_LEVEL: at error, its start-up warning of a misspelt variable is not written (it was, at info, whatever the level)", { timeout: 180_000 }, async () => {
   const env: NodeJS.ProcessEnv = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^smkit_/i.test(k))), SMKIT_TRAIN_GRACE_SECOND: '5', SMKIT_LOG_LEVEL: 'error' };
   const local = spawn(process.execPath, [SMKIT_BIN, 'local', '--port', '0', '--log-format', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
