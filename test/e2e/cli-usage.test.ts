@@ -521,27 +521,34 @@ test("smkit local warns of the SAGEMAKER_ and SM_ variables of its shell, which 
     SAGEMAKER_PROGRAM: ' ',
   };
   const local = spawn(process.execPath, [SMKIT_BIN, 'local', '--port', '0', '--log-format', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
   let stderr = '';
+  local.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   local.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const closed = new Promise<number | null>((resolve) => local.once('close', resolve));
   try {
-    const found = await Promise.race([
-      new Promise<boolean>((resolve) => local.stderr.on('data', () => stderr.includes('set in this shell') && resolve(true))),
+    // The warning is written before the banner: wait for the banner, then read all of stderr once it
+    // has stopped, so that a missing warning fails at once instead of by the test's timeout.
+    const ready = await Promise.race([
+      new Promise<boolean>((resolve) => local.stdout.on('data', () => stdout.includes('local SageMaker ready') && resolve(true))),
       closed.then(() => false),
     ]);
-    assert.ok(found, stderr);
-    const record = JSON.parse(stderr.split('\n').find((l) => l.includes('set in this shell'))!) as { level: unknown; msg: unknown; variables: unknown };
-    assert.equal(record.level, 'warn');
-    // An empty value is none, as for every setting.
-    assert.deepEqual(record.variables, ['SAGEMAKER_MODEL_SERVER_WORKERS', 'SM_MODEL_DIR']);
-    assert.equal(
-      record.msg,
-      "SAGEMAKER_MODEL_SERVER_WORKERS, SM_MODEL_DIR are set in this shell, but containers and training jobs do not inherit them (a SageMaker container gets only its own Environment): set them in the container's env of the endpoint file, or the Environment of CreateModel or CreateTrainingJob",
-    );
+    assert.ok(ready, `${stdout}\n${stderr}`);
   } finally {
     local.kill('SIGTERM');
     await closed;
   }
+  const records = stderr.split('\n').filter((l) => l.includes('set in this shell'));
+  // Once, at start-up.
+  assert.equal(records.length, 1, stderr);
+  const record = JSON.parse(records[0]!) as { level: unknown; msg: unknown; variables: unknown };
+  assert.equal(record.level, 'warn');
+  // An empty value is none, as for every setting.
+  assert.deepEqual(record.variables, ['SAGEMAKER_MODEL_SERVER_WORKERS', 'SM_MODEL_DIR']);
+  assert.equal(
+    record.msg,
+    "SAGEMAKER_MODEL_SERVER_WORKERS, SM_MODEL_DIR are set in this shell, but containers and training jobs do not inherit them (a SageMaker container gets only its own Environment): set them in the container's env of the endpoint file, or the Environment of CreateModel or CreateTrainingJob",
+  );
 });
 
 test("smkit local's own log lines follow SMKIT_LOG_LEVEL: at error, its start-up warning of a misspelt variable is not written (it was, at info, whatever the level)", { timeout: 180_000 }, async () => {
