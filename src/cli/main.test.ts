@@ -67,7 +67,10 @@ test('one rule: a bad flag value is ERR_CLI_USAGE (also where it overrides a var
   const file = fileURLToPath(import.meta.url);
   assert.throws(() => loadSettings({}, { modelDir: file }, 2), usage('--model-dir'));
   assert.throws(() => loadSettings({ SM_MODEL_DIR: file }, {}, 2), config('SM_MODEL_DIR'));
-  assert.equal(loadSettings({ SM_MODEL_DIR: path.join(file, 'nonexistent') }, {}, 2).modelDir, path.join(file, 'nonexistent'));
+  assert.equal(loadSettings({ SM_MODEL_DIR: path.join(path.dirname(file), 'nonexistent') }, {}, 2).modelDir, path.join(path.dirname(file), 'nonexistent'));
+  // One under a file never can.
+  assert.throws(() => loadSettings({ SM_MODEL_DIR: path.join(file, 'nonexistent') }, {}, 2), config('SM_MODEL_DIR'));
+  assert.throws(() => loadSettings({}, { modelDir: path.join(file, 'nonexistent') }, 2), usage('--model-dir'));
   assert.throws(() => readLogFormat({}, 'fancy'), usage('--log-format'));
   assert.throws(() => readLogFormat({ SMKIT_LOG_FORMAT: 'fancy' }), config('SMKIT_LOG_FORMAT'));
   assert.throws(() => loadTrainingSettings({}, { graceSeconds: 500 }), usage('--grace-seconds'));

@@ -17,3 +17,30 @@ export function inheritedChildEnv(env: NodeJS.ProcessEnv = process.env): Record<
   }
   return Object.freeze(out) as Record<string, string>;
 }
+
+/**
+ * The environment `smkit local train` runs a job with: this process's minus the `SAGEMAKER_*` and
+ * `SM_*` values of the user's shell, which a SageMaker training job does not get (it sets its own,
+ * from the job): a stray `SAGEMAKER_PROGRAM` won over `--entry-point`, and stray `SM_*` values
+ * reached the entry point. smkit's own `SMKIT_*` settings (log level and format, grace) are kept.
+ */
+export function localTrainingEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined || /^(SAGEMAKER_|SM_)/i.test(key)) continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * The `SAGEMAKER_*` and `SM_*` variables set in the shell of `smkit local`, sorted: it reads none of
+ * them itself, and its containers and training jobs do not inherit them ({@link inheritedChildEnv}),
+ * so `SAGEMAKER_MODEL_SERVER_WORKERS=4 smkit local ./model` would otherwise serve with one worker
+ * without a word. An empty value is none, as for every setting.
+ */
+export function ignoredShellContainerVariables(env: NodeJS.ProcessEnv = process.env): string[] {
+  return Object.keys(env)
+    .filter((key) => /^(SAGEMAKER_|SM_)/i.test(key) && (env[key] ?? '').trim() !== '')
+    .sort();
+}

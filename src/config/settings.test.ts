@@ -79,6 +79,15 @@ test('SMKIT_WORKER_OLD_SPACE_MB: auto is 128 MB in a batch transform container (
     assert.equal(loadSettings({ SAGEMAKER_BATCH: 'false' }, {}, 2, node).workerOldSpaceMb, 0);
   }
   assert.equal(loadSettings({ SAGEMAKER_BATCH: 'true', SMKIT_WORKER_OLD_SPACE_MB: '0' }, {}, 2, 20).workerOldSpaceMb, 0);
+  // A switch, as the others: 1 or yes is on, and a value no switch takes is refused (it was read as off), even where a number wins.
+  assert.equal(loadSettings({ SAGEMAKER_BATCH: '1' }, {}, 2, 20).workerOldSpaceMb, 128);
+  assert.equal(loadSettings({ SAGEMAKER_BATCH: ' YES ' }, {}, 2, 20).workerOldSpaceMb, 128);
+  for (const old of [{}, { SMKIT_WORKER_OLD_SPACE_MB: '64' }]) {
+    assert.throws(() => loadSettings({ ...old, SAGEMAKER_BATCH: 'ture' }, {}, 2, 20), {
+      code: 'ERR_CONFIG_INVALID',
+      message: 'SAGEMAKER_BATCH="ture" is invalid: expected true, false, 1, 0, yes, no, on or off (any case). Did you mean "true"?',
+    });
+  }
   assert.equal(loadSettings({ SMKIT_WORKER_OLD_SPACE_MB: '256' }, {}, 2, 24).workerOldSpaceMb, 256);
   assert.throws(() => loadSettings({ SMKIT_WORKER_OLD_SPACE_MB: '-1' }, {}, 2), /SMKIT_WORKER_OLD_SPACE_MB="-1" is invalid/);
   assert.throws(() => loadSettings({ SMKIT_WORKER_OLD_SPACE_MB: '64MB' }, {}, 2), /SMKIT_WORKER_OLD_SPACE_MB/);
@@ -143,12 +152,12 @@ test('SMKIT_BATCH_MAX_DELAY_MS not below the invocation timeout is refused namin
     (err: ToolkitError) =>
       err.code === 'ERR_CONFIG_INVALID' &&
       err.details?.['variable'] === 'SMKIT_BATCH_MAX_DELAY_MS' &&
-      /SMKIT_BATCH_MAX_DELAY_MS="2000" is invalid: expected milliseconds below the invocation timeout \(2000 ms, SAGEMAKER_MODEL_SERVER_TIMEOUT\)/.test(err.message),
+      /SMKIT_BATCH_MAX_DELAY_MS="2000" is invalid: expected a decimal number from 0 to 10000, and below the invocation timeout \(2000 ms, SAGEMAKER_MODEL_SERVER_TIMEOUT\)/.test(err.message),
   );
   // The variable that set the timeout is the one named.
   assert.throws(
     () => loadSettings({ SMKIT_BATCH_MAX_SIZE: '2', SMKIT_BATCH_MAX_DELAY_MS: '600', SAGEMAKER_MODEL_SERVER_TIMEOUT: '60', SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS: '0.5' }, {}, 2),
-    /SMKIT_BATCH_MAX_DELAY_MS="600" is invalid: expected milliseconds below the invocation timeout \(500 ms, SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS\) with batching on \(SMKIT_BATCH_MAX_SIZE=2\)/,
+    /SMKIT_BATCH_MAX_DELAY_MS="600" is invalid: expected a decimal number from 0 to 10000, and below the invocation timeout \(500 ms, SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS\) with batching on \(SMKIT_BATCH_MAX_SIZE=2\)/,
   );
   assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '8', SMKIT_BATCH_MAX_DELAY_MS: '1999', SAGEMAKER_MODEL_SERVER_TIMEOUT: '2' }, {}, 2).batchMaxDelayMs, 1999);
   assert.equal(loadSettings({ SMKIT_BATCH_MAX_SIZE: '8', SAGEMAKER_MODEL_SERVER_TIMEOUT: '0.001' }, {}, 2).batchMaxDelayMs, 0);
@@ -169,6 +178,10 @@ for (const [name, value] of [
   ['SAGEMAKER_MAX_PAYLOAD_IN_MB', '0o7'],
   ['SAGEMAKER_MAX_PAYLOAD_IN_MB', 'lots'],
   ['SAGEMAKER_SAFE_PORT_RANGE', '2000-1000'],
+  ['SAGEMAKER_SAFE_PORT_RANGE', '0-1000'],
+  ['SAGEMAKER_SAFE_PORT_RANGE', '1000-65536'],
+  ['SAGEMAKER_SAFE_PORT_RANGE', '0x10-0x20'],
+  ['SAGEMAKER_SAFE_PORT_RANGE', '1000'],
   ['SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT', 'json'],
   ['SAGEMAKER_CONTAINER_LOG_LEVEL', 'LOUD'],
   ['SMKIT_BATCH_MAX_SIZE', '0'],
@@ -307,7 +320,7 @@ test('the body memory is a quarter of the memory per worker, at least two larges
   assert.equal(loadSettings({ SAGEMAKER_MODEL_SERVER_WORKERS: '4' }, {}, 2, 20, 8 * gb).bodyMemoryMb, 512);
   assert.equal(loadSettings({ SAGEMAKER_MAX_PAYLOAD_IN_MB: '100' }, {}, 2, 20, 0.5 * gb).bodyMemoryMb, 200, 'never below two largest bodies');
   assert.equal(loadSettings({ SMKIT_BODY_MEMORY_MB: '64' }, {}, 2, 20, 8 * gb).bodyMemoryMb, 64);
-  assert.throws(() => loadSettings({ SMKIT_BODY_MEMORY_MB: '5' }, {}, 2, 20, 8 * gb), /SMKIT_BODY_MEMORY_MB.*at least SAGEMAKER_MAX_PAYLOAD_IN_MB \(6\)/);
+  assert.throws(() => loadSettings({ SMKIT_BODY_MEMORY_MB: '5' }, {}, 2, 20, 8 * gb), /SMKIT_BODY_MEMORY_MB="5" is invalid: expected a decimal number from 6 \(SAGEMAKER_MAX_PAYLOAD_IN_MB, 6 by default: a body of the largest size allowed must fit\) to 1048576\.$/);
   assert.throws(() => loadSettings({ SMKIT_BODY_MEMORY_MB: 'lots' }), /SMKIT_BODY_MEMORY_MB/);
 });
 

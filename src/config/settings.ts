@@ -320,7 +320,10 @@ function checkNotAFile(modelDir: string, flag: string | undefined, variable: str
   let isFile: boolean;
   try {
     isFile = !statSync(modelDir).isDirectory();
-  } catch {
+  } catch (err) {
+    // Under a file (SAGEMAKER_BASE_DIR=/etc/hosts): no model can ever be there, where a folder that
+    // does not exist yet may be made; the server would start and answer 503 with a warning that it does not exist.
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') checkUnderAFile(modelDir, flag, variable, baseDir);
     return;
   }
   if (!isFile) return;
@@ -332,6 +335,49 @@ function checkNotAFile(modelDir: string, flag: string | undefined, variable: str
   if (flag !== undefined) throw invalidPath('--model-dir', flag, `the folder that holds the model, such as ${path.dirname(modelDir)}`, 'is a file');
   if (variable !== undefined) throw invalid('SM_MODEL_DIR', variable, 'a directory, not a file');
   throw invalid('SAGEMAKER_BASE_DIR', baseDir, `an /opt/ml tree whose model/ is a directory (${modelDir} is a file)`);
+}
+
+/**
+ * `SMKIT_BAKED_MODEL_DIR`, absolute. One that does not exist is allowed (the image names
+ * `/opt/smkit/model` whether or not a model was baked there), but not a file, or a path through one:
+ * no model could ever be there, and the server would start on the model directory alone without a word.
+ */
+function readBakedModelDir(env: Env): string | undefined {
+  const raw = str(env, 'SMKIT_BAKED_MODEL_DIR');
+  if (raw === undefined) return undefined;
+  const dir = path.resolve(raw);
+  let stats;
+  try {
+    stats = statSync(dir);
+  } catch {
+    const file = fileAbove(dir);
+    if (file !== undefined) throw invalid('SMKIT_BAKED_MODEL_DIR', raw, `a directory (${file} is a file)`);
+    return dir;
+  }
+  if (!stats.isDirectory()) throw invalid('SMKIT_BAKED_MODEL_DIR', raw, 'a directory, not a file');
+  return dir;
+}
+
+/** The nearest of `dir`'s parents that is not a folder (a file), when there is one. */
+function fileAbove(dir: string): string | undefined {
+  for (let at = path.dirname(dir); ; at = path.dirname(at)) {
+    try {
+      if (!statSync(at).isDirectory()) return at;
+    } catch {
+      // Not there, or itself under a file: looked for further up.
+    }
+    if (path.dirname(at) === at) return undefined;
+  }
+}
+
+/** Refuses a model directory whose path runs through a file, naming the flag or variable that chose it. */
+function checkUnderAFile(modelDir: string, flag: string | undefined, variable: string | undefined, baseDir: string): void {
+  const file = fileAbove(modelDir);
+  if (file === undefined) return;
+  const problem = `${file} is a file`;
+  if (flag !== undefined) throw invalidPath('--model-dir', flag, 'the folder that holds the model', `cannot be a folder: ${problem}`);
+  if (variable !== undefined) throw invalid('SM_MODEL_DIR', variable, `a directory (${problem})`);
+  throw invalid('SAGEMAKER_BASE_DIR', baseDir, `an /opt/ml tree, a directory (${problem})`);
 }
 
 /**
@@ -382,11 +428,13 @@ const AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM = 128;
 
 /**
  * `SMKIT_WORKER_OLD_SPACE_MB`: `auto` or a size in MB, 0 for V8's own sizing. `auto` is 128 where
- * SageMaker runs a batch transform (`SAGEMAKER_BATCH`, which it sets to `true` and local mode to
+ * SageMaker runs a batch transform (`SAGEMAKER_BATCH`, a switch, which it sets to `true` and local mode to
  * `True`): large payloads, and a start-up nobody waits on. Elsewhere it is 0.
  */
 function readOldSpaceMb(env: Env): number {
-  return readMbOrAuto(env, 'SMKIT_WORKER_OLD_SPACE_MB', 4096, () => (str(env, 'SAGEMAKER_BATCH')?.toLowerCase() === 'true' ? AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM : 0));
+  // Read as a switch whether or not `auto` needs it, so that a value no switch takes is refused, not ignored.
+  const batchTransform = readBool(env, 'SAGEMAKER_BATCH', false);
+  return readMbOrAuto(env, 'SMKIT_WORKER_OLD_SPACE_MB', 4096, () => (batchTransform ? AUTO_OLD_SPACE_MB_FOR_BATCH_TRANSFORM : 0));
 }
 
 /** A size in whole MB from 0 to `max`, or `auto` (any case; also when unset), which `auto` decides. */
@@ -517,7 +565,7 @@ function readPortRange(env: Env): readonly [number, number] | undefined {
   const m = /^(\d+)-(\d+)$/.exec(raw);
   const lo = m ? Number(m[1]) : NaN;
   const hi = m ? Number(m[2]) : NaN;
-  if (!m || lo < 1 || hi > 65535 || lo > hi) throw invalid(name, raw, 'an inclusive port range "LOW-HIGH" within 1-65535');
+  if (!m || lo < 1 || hi > 65535 || lo > hi) throw invalid(name, raw, 'an inclusive port range "LOW-HIGH" of ports from 1 to 65535, LOW not above HIGH');
   return [lo, hi];
 }
 
@@ -530,13 +578,17 @@ function readPortRange(env: Env): readonly [number, number] | undefined {
  * (`stepBatching`, given the timeout as `BatchingOptions.timeoutMs`).
  */
 function readBatchMaxDelayMs(env: Env, timeoutSeconds: number, batchMaxSize: number): number {
-  const ms = readNumber(env, 'SMKIT_BATCH_MAX_DELAY_MS', 0, 0, 10_000);
-  if (batchMaxSize > 1 && ms > 0 && ms >= timeoutSeconds * 1000) {
-    throw invalid(
-      'SMKIT_BATCH_MAX_DELAY_MS',
-      str(env, 'SMKIT_BATCH_MAX_DELAY_MS')!,
-      `milliseconds below the invocation timeout (${timeoutSeconds * 1000} ms, ${timeoutVariable(env)}) with batching on (SMKIT_BATCH_MAX_SIZE=${batchMaxSize}): a batch that does not fill waits that long from its oldest request's arrival, which would time out first`,
-    );
+  const name = 'SMKIT_BATCH_MAX_DELAY_MS';
+  const raw = str(env, name);
+  if (raw === undefined) return 0;
+  const ms = decimalNumber(raw);
+  // One message with every bound that applies, so that the value it suggests is taken.
+  const joint = batchMaxSize > 1;
+  if (!Number.isFinite(ms) || ms < 0 || ms > 10_000 || (joint && ms > 0 && ms >= timeoutSeconds * 1000)) {
+    const below = joint
+      ? `, and below the invocation timeout (${timeoutSeconds * 1000} ms, ${timeoutVariable(env)}) with batching on (SMKIT_BATCH_MAX_SIZE=${batchMaxSize}): a batch that does not fill waits that long from its oldest request's arrival, which would time out first`
+      : '';
+    throw invalid(name, raw, `a decimal number from 0 to 10000${below}`);
   }
   return ms;
 }
@@ -633,10 +685,15 @@ function readInferenceThreadHeapMb(env: Env): number {
  * models', their runs' and the decoded inputs'), and never less than two bodies of the largest size.
  */
 function readBodyMemoryMb(env: Env, memoryBytes: number, workers: number, maxPayloadMb: number): number {
-  const fallback = Math.max(2 * maxPayloadMb, Math.floor(memoryBytes / (4 * workers) / (1024 * 1024)));
-  const mb = readNumber(env, 'SMKIT_BODY_MEMORY_MB', fallback, 0.000001, 1_048_576);
-  if (mb < maxPayloadMb) {
-    throw invalid('SMKIT_BODY_MEMORY_MB', String(mb), `at least SAGEMAKER_MAX_PAYLOAD_IN_MB (${maxPayloadMb}), so that a body of the largest size allowed fits`);
+  const name = 'SMKIT_BODY_MEMORY_MB';
+  const raw = str(env, name);
+  if (raw === undefined) return Math.max(2 * maxPayloadMb, Math.floor(memoryBytes / (4 * workers) / (1024 * 1024)));
+  const mb = decimalNumber(raw);
+  // The lower bound is the payload limit's: one message names it, whatever was wrong with the value.
+  if (!Number.isFinite(mb) || mb < maxPayloadMb || mb > 1_048_576) {
+    const payload = str(env, 'SAGEMAKER_MAX_PAYLOAD_IN_MB');
+    const limit = payload === undefined ? 'SAGEMAKER_MAX_PAYLOAD_IN_MB, 6 by default' : decimalNumber(payload) === 0 ? 'SAGEMAKER_MAX_PAYLOAD_IN_MB=0, which means 100' : 'SAGEMAKER_MAX_PAYLOAD_IN_MB';
+    throw invalid(name, raw, `a decimal number from ${maxPayloadMb} (${limit}: a body of the largest size allowed must fit) to 1048576`);
   }
   return mb;
 }
@@ -683,7 +740,7 @@ export function loadSettings(
   const settings: Settings = {
     baseDir,
     modelDir,
-    bakedModelDir: str(env, 'SMKIT_BAKED_MODEL_DIR') === undefined ? undefined : path.resolve(str(env, 'SMKIT_BAKED_MODEL_DIR')!),
+    bakedModelDir: readBakedModelDir(env),
     port,
     host: overrides.host ?? str(env, 'SMKIT_BIND_HOST') ?? '0.0.0.0',
     safePortRange: readPortRange(env),

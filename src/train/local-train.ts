@@ -2,6 +2,7 @@ import { checkFolderToCreate, checkPath, invalidFlag, invalidPath, pathProblem }
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ignoredShellContainerVariables, localTrainingEnv } from '../config/local-endpoint.js';
 import { loadTrainingSettings } from '../config/training.js';
 import { ToolkitError } from '../errors/catalogue.js';
 import { shellWord } from '../core/shell-word.js';
@@ -168,8 +169,17 @@ export async function localTrain(options: LocalTrainOptions): Promise<LocalTrain
     throw err;
   }
   const jobName = `smkit-local-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  const settings = loadTrainingSettings(process.env, { baseDir: paths.base, graceSeconds: options.graceSeconds, extraEnv: { TRAINING_JOB_NAME: jobName } });
+  const settings = loadTrainingSettings(localTrainingEnv(), { baseDir: paths.base, graceSeconds: options.graceSeconds, extraEnv: { TRAINING_JOB_NAME: jobName } });
   const log = createLogger(settings.logLevel, { component: 'local-train' }, settings.logFormat);
+  // Left out of the job, as on SageMaker: say so, as smkit local does, rather than drop them without a word.
+  const ignored = ignoredShellContainerVariables();
+  if (ignored.length > 0) {
+    const many = ignored.length > 1;
+    log.warn(
+      { variables: ignored },
+      `${ignored.join(', ')} ${many ? 'are' : 'is'} set in this shell, but a training job does not get ${many ? 'them' : 'it'} (SageMaker sets its own SM_ variables from the job): give the script with --entry-point and hyperparameters with --hp`,
+    );
+  }
   log.info({ baseDir: paths.base, channels: options.channels, code: path.resolve(options.codeDir) }, 'local training tree ready');
   const result = await runTraining({ settings, logger: log });
   if (result.exitCode !== 0) {

@@ -115,6 +115,36 @@ test('smkit local: a bad environment variable is worded as a bad flag value (the
   assert.deepEqual(await smkit(['local', '--port', '0', '--log-format', 'Jsno']), { code: 1, stderr: usage('--log-format="Jsno" is invalid: expected one of json, pretty, auto. Did you mean "json"?') });
 });
 
+test('smkit serve: a model folder whose path runs through a file (SAGEMAKER_BASE_DIR, SM_MODEL_DIR, SMKIT_BAKED_MODEL_DIR or --model-dir) stops start-up naming it, where the server started and answered 503 for good', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'smkit-serve-under-file-'));
+  try {
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const empty = path.join(dir, 'empty');
+    mkdirSync(empty);
+    const config = (message: string): string => `smkit: ERR_CONFIG_INVALID: ${message}\n`;
+    const rows: Array<readonly [env: Record<string, string>, args: readonly string[], stderr: string]> = [
+      [{ SAGEMAKER_BASE_DIR: file }, [], config(`SAGEMAKER_BASE_DIR=${JSON.stringify(file)} is invalid: expected an /opt/ml tree, a directory (${file} is a file).`)],
+      [{ SM_MODEL_DIR: path.join(file, 'model') }, [], config(`SM_MODEL_DIR=${JSON.stringify(path.join(file, 'model'))} is invalid: expected a directory (${file} is a file).`)],
+      [{ SMKIT_BAKED_MODEL_DIR: file }, ['--model-dir', empty], config(`SMKIT_BAKED_MODEL_DIR=${JSON.stringify(file)} is invalid: expected a directory, not a file.`)],
+      [{ SMKIT_BAKED_MODEL_DIR: path.join(file, 'model') }, ['--model-dir', empty], config(`SMKIT_BAKED_MODEL_DIR=${JSON.stringify(path.join(file, 'model'))} is invalid: expected a directory (${file} is a file).`)],
+      [{}, ['--model-dir', path.join(file, 'model')], usage(`--model-dir=${JSON.stringify(path.join(file, 'model'))} is invalid: expected the folder that holds the model; ${path.join(file, 'model')} cannot be a folder: ${file} is a file.`)],
+    ];
+    for (const [env, args, stderr] of rows) {
+      // A real process: without the check the server started (the SIGTERM of the timeout then ends it, and the test fails).
+      const r = spawnSync(process.execPath, [SMKIT_BIN, 'serve', '--port', '0', '--workers', '1', ...args], {
+        env: { ...process.env, SMKIT_LOG_FORMAT: 'json', ...env },
+        encoding: 'utf8',
+        timeout: 120_000,
+        killSignal: 'SIGTERM',
+      });
+      assert.deepEqual({ code: r.status, stderr: r.stderr }, { code: 1, stderr }, JSON.stringify({ env, args }));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a path given on the command line that is missing, of the other kind or unreadable gets one shape from every command: the flag or argument, the text as typed, what it must be, and where it was looked for', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'smkit-cli-paths-'));
   try {
@@ -483,6 +513,44 @@ test('a misspelt SMKIT_ variable is a warning naming the setting meant from smki
     local.kill('SIGTERM');
     await closed;
   }
+});
+
+test("smkit local warns of the SAGEMAKER_ and SM_ variables of its shell, which its containers do not inherit (SAGEMAKER_MODEL_SERVER_WORKERS=4 served with one worker without a word)", { timeout: 180_000 }, async () => {
+  const env: NodeJS.ProcessEnv = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(smkit_|sagemaker_|sm_)/i.test(k))),
+    SAGEMAKER_MODEL_SERVER_WORKERS: '4',
+    SM_MODEL_DIR: '/models/iris',
+    SAGEMAKER_PROGRAM: ' ',
+  };
+  const local = spawn(process.execPath, [SMKIT_BIN, 'local', '--port', '0', '--log-format', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  local.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  local.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const closed = new Promise<number | null>((resolve) => local.once('close', resolve));
+  try {
+    // The warning is written before the banner: wait for the banner, then read all of stderr once it
+    // has stopped, so that a missing warning fails at once instead of by the test's timeout.
+    const ready = await Promise.race([
+      new Promise<boolean>((resolve) => local.stdout.on('data', () => stdout.includes('local SageMaker ready') && resolve(true))),
+      closed.then(() => false),
+    ]);
+    assert.ok(ready, `${stdout}\n${stderr}`);
+  } finally {
+    local.kill('SIGTERM');
+    await closed;
+  }
+  const records = stderr.split('\n').filter((l) => l.includes('set in this shell'));
+  // Once, at start-up.
+  assert.equal(records.length, 1, stderr);
+  const record = JSON.parse(records[0]!) as { level: unknown; msg: unknown; variables: unknown };
+  assert.equal(record.level, 'warn');
+  // An empty value is none, as for every setting.
+  assert.deepEqual(record.variables, ['SAGEMAKER_MODEL_SERVER_WORKERS', 'SM_MODEL_DIR']);
+  assert.equal(
+    record.msg,
+    "SAGEMAKER_MODEL_SERVER_WORKERS, SM_MODEL_DIR are set in this shell, but containers and training jobs do not inherit them (a SageMaker container gets only its own Environment): set them in the container's env of the endpoint file, or the Environment of CreateModel or CreateTrainingJob",
+  );
 });
 
 test("smkit local's own log lines follow SMKIT_LOG_LEVEL: at error, its start-up warning of a misspelt variable is not written (it was, at info, whatever the level)", { timeout: 180_000 }, async () => {

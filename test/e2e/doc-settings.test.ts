@@ -73,13 +73,14 @@ test("each numeric setting's row names the range its error gives", () => {
     } catch (err) {
       message = (err as Error).message;
     }
-    const range = /from (\S+) to (\d+(?:\.\d+)?)/.exec(message);
+    // A bound another setting sets is named in the error: "from 6 (SAGEMAKER_MAX_PAYLOAD_IN_MB: ...) to 1048576".
+    const range = /from (\S+)(?: \(([A-Z][A-Z0-9_]+)[^)]*\))? to (\d+(?:\.\d+)?)/.exec(message);
     if (!range) continue;
     // "1 000 000" in prose is 1000000.
     const meaning = ROWS.get(variable)!.meaning.replace(/(\d)[\s\u202f](?=\d{3}\b)/g, '$1');
-    const [, min, max] = range;
-    // A bound just over 0 (0.000001) the row words as "over 0", or as another setting's value.
-    const wanted = Number(min) > 0 && Number(min) < 0.001 ? [`to ${max}`, `at most ${max}`] : [`${min} to ${max}`];
+    const [, min, setBy, max] = range;
+    // A bound just over 0 (0.000001) the row words as "over 0"; one another setting sets, by that setting's name.
+    const wanted = setBy !== undefined ? [`\`${setBy}\` to ${max}`] : Number(min) > 0 && Number(min) < 0.001 ? [`to ${max}`, `at most ${max}`] : [`${min} to ${max}`];
     // Each bound a whole number of the row: "0 to 256" must not pass for a row that says "10 to 2560".
     const says = (w: string) => new RegExp(`(?<![\\d.])${w.replace(/\./g, '\\.')}(?!\\.?\\d)`).test(meaning);
     if (!wanted.some(says)) wrong.push(`${variable}: the README's row does not say "${wanted.join('" or "')}" (its error: ${message})`);
@@ -87,6 +88,70 @@ test("each numeric setting's row names the range its error gives", () => {
   }
   assert.deepEqual(wrong, []);
   assert.ok(checked >= 20, `only ${checked} numeric settings found`);
+});
+
+/**
+ * The settings validated together with others (a value that is fine alone but refused beside
+ * another's), found by trying pairs of values each valid alone, with batching off and on: the
+ * checks above set one variable at a time and never see these rules.
+ */
+function jointRules(): Array<{ env: Record<string, string>; refused: string; partners: string[]; message: string }> {
+  const candidates = ['0', '1', '2', '16', '1000', '10000', '0.5', 'true'];
+  const errorOf = (env: Record<string, string>): string | undefined => {
+    try {
+      settingsWith(env);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  const variables = variablesIn('settings.ts');
+  const rules = new Map<string, { env: Record<string, string>; refused: string; partners: string[]; message: string }>();
+  for (const base of [{}, { SMKIT_BATCH_MAX_SIZE: '8' }] as Array<Record<string, string>>) {
+    const alone = new Map(variables.map((v) => [v, candidates.filter((c) => errorOf({ ...base, [v]: c }) === undefined)]));
+    for (const a of variables) {
+      for (const b of variables) {
+        if (a >= b) continue;
+        for (const x of alone.get(a)!) {
+          for (const y of alone.get(b)!) {
+            const env = { ...base, [a]: x, [b]: y };
+            const message = errorOf(env);
+            if (message === undefined) continue;
+            const refused = /^([A-Z][A-Z0-9_]+)=/.exec(message)?.[1] ?? '';
+            // The variables the rule needs: without any of them the value is taken.
+            const partners = Object.keys(env).filter((v) => v !== refused && errorOf(Object.fromEntries(Object.entries(env).filter(([k]) => k !== v)))?.startsWith(`${refused}=`) !== true);
+            const key = [refused, ...partners.sort()].join(' ');
+            if (!rules.has(key)) rules.set(key, { env, refused, partners, message });
+          }
+        }
+      }
+    }
+  }
+  return [...rules.values()];
+}
+
+test('each setting validated together with others: its error names them, its first error already gives every bound, and its README row names them', () => {
+  const wrong: string[] = [];
+  const rules = jointRules();
+  for (const { env, refused, partners: others, message } of rules) {
+    // The timeout is named by the variable that set it, SAGEMAKER_MODEL_SERVER_TIMEOUT or its _SECONDS form.
+    const named = (v: string) => message.includes(v.replace(/_SECONDS$/, ''));
+    for (const other of others) if (!named(other)) wrong.push(`${JSON.stringify(env)}: the error does not name ${other}: ${message}`);
+    // A value wrong on its own, beside the same settings, is told every bound at once (not the lone range, then the joint one).
+    let lone = '';
+    try {
+      settingsWith({ ...env, [refused]: 'x' });
+    } catch (err) {
+      lone = (err as Error).message;
+    }
+    const expected = (m: string) => m.slice(m.indexOf(' is invalid: '));
+    if (expected(lone) !== expected(message)) wrong.push(`${JSON.stringify(env)}: ${refused}=x is told "${expected(lone)}", a value refused beside the others "${expected(message)}"`);
+    const row = ROWS.get(refused)?.meaning ?? '';
+    for (const other of others) if (!row.includes(`\`${other}\``)) wrong.push(`${refused}: the README's row does not name \`${other}\`, which it is checked against (${message})`);
+  }
+  assert.deepEqual(wrong, []);
+  // The payload limit bounds the body memory; the invocation timeout (either variable) the batching delay with batching on.
+  assert.ok(rules.length >= 3, `only ${rules.length} rules found: ${JSON.stringify(rules)}`);
 });
 
 test("each setting whose error lists the values it takes names every one of them in its README row", () => {

@@ -48,6 +48,23 @@ describe('train local', () => {
     assert.deepEqual(readdirSync(out).sort(), ['env.json', 'model.txt']);
   });
 
+  test("smkit local train runs --entry-point with the job's own SM_ variables, whatever SAGEMAKER_ and SM_ values the shell holds (a training job gets none of them)", async () => {
+    const out = path.join(tmp(), 'model');
+    const stray = { SAGEMAKER_PROGRAM: 'fail.mjs', SAGEMAKER_SUBMIT_DIRECTORY: '/nonexistent', SM_STRAY: 'from the shell', SM_NUM_CPUS: '999', SM_EMPTY: ' ' };
+    const r = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--output', out], cleanEnv(stray));
+    // Before: SAGEMAKER_PROGRAM won over --entry-point, and fail.mjs ran.
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const { env } = JSON.parse(readFileSync(path.join(out, 'env.json'), 'utf8')) as { env: Record<string, string> };
+    assert.equal(env['SM_STRAY'], undefined);
+    assert.equal(env['SAGEMAKER_PROGRAM'], undefined);
+    assert.equal(env['SAGEMAKER_SUBMIT_DIRECTORY'], undefined);
+    assert.notEqual(env['SM_NUM_CPUS'], '999');
+    assert.equal(JSON.parse(env['SM_TRAINING_ENV']!).user_entry_point, 'dump-env.mjs');
+    // Said once, not dropped without a word (an empty value is none).
+    const output = r.stdout + r.stderr;
+    assert.equal(output.split('SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY, SM_NUM_CPUS, SM_STRAY are set in this shell, but a training job does not get them').length, 2, output);
+  });
+
   test('smkit local train --output under a folder with a space prints a smkit serve command that keeps the path one shell word', async () => {
     const out = path.join(tmp(), 'my models', 'model');
     const r = await runSmkit(['local', 'train', '--code', TRAIN_FIXTURES, '--entry-point', 'dump-env.mjs', '--output', out], cleanEnv({ SMKIT_LOG_LEVEL: 'info' }));

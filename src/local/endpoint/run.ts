@@ -1,6 +1,7 @@
 import { readLogFormat } from '../../config/settings.js';
 import { readLocalLogLevel } from '../../config/local-sagemaker.js';
 import { misspeltSmkitVariableWarnings } from '../../core/smkit-variables.js';
+import { ignoredShellContainerVariables } from '../../config/local-endpoint.js';
 import { choiceValue, wholeNumberValue } from '../../config/flag-values.js';
 import { ToolkitError } from '../../errors/catalogue.js';
 import { createLogger } from '../../logging/logger.js';
@@ -105,6 +106,13 @@ export async function runLocalEndpoints(target: string | undefined, flags: Local
   // The same line format as `smkit serve` (level names, ISO times), on stderr: stdout is the banner.
   const logger = createLogger(readLocalLogLevel(), { component: 'smkit-local' }, { format: readLogFormat(process.env, flags.logFormat, process.stderr.isTTY === true), fd: 2 });
   for (const { variable, meant, message } of misspeltSmkitVariableWarnings(process.env)) logger.warn({ variable, meant }, message);
+  const ignored = ignoredShellContainerVariables();
+  if (ignored.length > 0) {
+    logger.warn(
+      { variables: ignored },
+      `${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} set in this shell, but containers and training jobs do not inherit ${ignored.length === 1 ? 'it' : 'them'} (a SageMaker container gets only its own Environment): set ${ignored.length === 1 ? 'it' : 'them'} in the container's env of the endpoint file, or the Environment of CreateModel or CreateTrainingJob`,
+    );
+  }
   const opts: StartOptions = {
     ...fromFlags,
     progress: (line) => process.stderr.write(`${line}\n`),
