@@ -602,6 +602,17 @@ test('refuses, before writing anything, a sparse file (tar --sparse), which node
   }
 });
 
+test('an archive with a volume label (tar -V) extracts: the label names the archive, not a file, and tar skips it too', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([{ path: 'my-model v1', type: 'TapeVolumeHeader' }, good, { path: 'w.bin', body: 'w' }]));
+    const dest = path.join(tmp, 'model');
+    await extractModelArchive(tarPath, dest);
+    assert.equal(await fs.readFile(path.join(dest, 'w.bin'), 'utf8'), 'w');
+    assert.equal(await exists(path.join(dest, 'my-model v1')), false);
+  });
+});
+
 test('createModelArchive: a code folder inside the model directory, or holding it, is packed once (only as code/), and the model directory itself as its code is refused', async () => {
   await withTmp(async (tmp) => {
     // model/src/handler as --code: it was packed as src/handler/ and again as code/.

@@ -391,7 +391,8 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
       // type it does not know, a GNU sparse file ('S', what tar --sparse writes in its gnu format)
       // among them, so the model's file was missing once extracted, where tar and SageMaker extract it.
       parser.on('ignoredEntry', (e: { meta?: boolean; type: string; path: string }) => {
-        if (stop || e.meta) return;
+        // A volume label (tar -V) names the archive, not a file: tar does not extract it either.
+        if (stop || e.meta || e.type === 'TapeVolumeHeader') return;
         clashes.add(e.path, e.type === 'SparseFile' ? 'a sparse file (tar --sparse), which smkit does not extract: pack it without --sparse (-S), or with smkit package' : `an entry of the type ${e.type}, which smkit does not extract: pack the file as a regular one (smkit package does)`);
       });
       parser.on('error', reject);
