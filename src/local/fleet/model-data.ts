@@ -38,7 +38,18 @@ function notFetched(url: string, err: unknown): ModelDataError {
   if (err instanceof ModelCacheWriteError) {
     return new ModelDataError(`Could not store model data from ${url} on this machine's disk (smkit's model cache): ${err.message}. Free disk space or fix the cache folder's permissions, then try again.`, { cause: err.cause });
   }
+  if (err instanceof ModelTransferCutError) {
+    return new ModelDataError(`Could not download model data from ${url}: the object was found, but the transfer broke off part-way (${err.message}); try again.`, { cause: err.cause });
+  }
   return new ModelDataError(`Could not find model data at ${url}: ${(err as Error).message}`, { cause: err });
+}
+
+/** S3's answer was found but its body broke off part-way (a cut connection): not a missing object. */
+class ModelTransferCutError extends Error {
+  constructor(cause: Error) {
+    super(cause.message, { cause });
+    this.name = 'ModelTransferCutError';
+  }
 }
 
 /** Runs a local disk operation, marking its failure as the disk's. */
@@ -71,6 +82,9 @@ async function save(body: NodeJS.ReadableStream, file: string, signal?: AbortSig
     } catch (err) {
       // The write side's failure is the disk's; the read side's is S3's (or the abort).
       if (diskError !== undefined && err === diskError && err !== readError && !signal?.aborted) throw new ModelCacheWriteError(diskError);
+      // The object was found (its body is S3's answer): reported as "Could not find model data" it
+      // sent users looking for a missing object, where a retry gets it whole.
+      if (!signal?.aborted) throw new ModelTransferCutError(err as Error);
       throw err;
     }
     await onDisk(() => rename(partial, file));
