@@ -602,6 +602,53 @@ test('refuses, before writing anything, a sparse file (tar --sparse), which node
   }
 });
 
+/** A pax extended header of the given records ("<length> <key>=<value>\n", the length counting its own digits). */
+function paxRecords(records: Record<string, string>): CraftedEntry {
+  let body = '';
+  for (const [key, value] of Object.entries(records)) {
+    const rest = ` ${key}=${value}\n`;
+    const bytes = Buffer.byteLength(rest);
+    let length = bytes + String(bytes).length;
+    if (String(length).length !== String(bytes).length) length++;
+    body += `${length}${rest}`;
+  }
+  return { path: 'PaxHeader', type: 'ExtendedHeader', body };
+}
+
+test("refuses a sparse file in GNU tar's pax format 0.0, which keeps the file's name: node-tar extracted only its data, a shorter, wrong file", async () => {
+  await withTmp(async (tmp) => {
+    // What tar --sparse --sparse-version=0.0 --format=posix writes: the map in GNU.sparse.* keys, the data alone.
+    const sparse = paxRecords({ 'GNU.sparse.size': '10485764', 'GNU.sparse.numblocks': '1', 'GNU.sparse.offset': '10485760', 'GNU.sparse.numbytes': '4' });
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([good, sparse, { path: 'w.bin', body: 'end\n' }]));
+    const dest = path.join(tmp, 'model');
+    await assert.rejects(extractModelArchive(tarPath, dest), (err: unknown) => {
+      assert.ok(err instanceof ToolkitError);
+      assert.equal(err.code, 'ERR_ARCHIVE_INVALID');
+      assert.ok(err.message.includes('"w.bin" (a sparse file in GNU tar\'s pax format 0.0'), err.message);
+      assert.match(err.message, /which smkit does not extract: pack it without --sparse \(-S\), or with smkit package/);
+      return true;
+    });
+    assert.equal(await exists(dest), false, 'nothing written');
+    // Other pax keys (what tar --format=posix and Python's tarfile write) still extract.
+    await fs.writeFile(tarPath, craftTarGz([good, paxRecords({ mtime: '1700000000.5', 'SCHILY.fflags': 'nodump' }), { path: 'w.bin', body: 'end\n' }, { path: 'after.bin', body: 'a' }]));
+    await extractModelArchive(tarPath, dest);
+    assert.equal(await fs.readFile(path.join(dest, 'w.bin'), 'utf8'), 'end\n');
+    assert.equal(await fs.readFile(path.join(dest, 'after.bin'), 'utf8'), 'a');
+  });
+});
+
+test('an archive with a volume label (tar -V) extracts: the label names the archive, not a file, and tar skips it too', async () => {
+  await withTmp(async (tmp) => {
+    const tarPath = path.join(tmp, 'model.tar.gz');
+    await fs.writeFile(tarPath, craftTarGz([{ path: 'my-model v1', type: 'TapeVolumeHeader' }, good, { path: 'w.bin', body: 'w' }]));
+    const dest = path.join(tmp, 'model');
+    await extractModelArchive(tarPath, dest);
+    assert.equal(await fs.readFile(path.join(dest, 'w.bin'), 'utf8'), 'w');
+    assert.equal(await exists(path.join(dest, 'my-model v1')), false);
+  });
+});
+
 test('createModelArchive: a code folder inside the model directory, or holding it, is packed once (only as code/), and the model directory itself as its code is refused', async () => {
   await withTmp(async (tmp) => {
     // model/src/handler as --code: it was packed as src/handler/ and again as code/.

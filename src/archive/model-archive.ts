@@ -293,6 +293,8 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
   const heldFolders = new Set<string>();
   // Each entry's digest (entryDigest), in order: the extraction takes only these entries.
   const seen: string[] = [];
+  // Whether the last pax header gave GNU tar's sparse keys to the entry after it.
+  let sparseNext = false;
   let count = 0;
   let lastPath = '';
   let bytes = 0;
@@ -312,6 +314,9 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
         strict: true,
         onReadEntry: (e) => {
           e.resume();
+          // The pax header before it gave GNU tar's sparse keys (see the 'meta' listener below).
+          const sparseKeys = sparseNext;
+          sparseNext = false;
           if (stop) return;
           count++;
           seen.push(entryDigest(e));
@@ -340,7 +345,8 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
           // entry GNUSparseFile.<pid>/<name>, its data a sparse map, and the real name and size in
           // pax keys that node-tar drops: extracted as that folder and file, the model's file was missing.
           const sparse = segments(entry.path).find((seg) => /^GNUSparseFile\.\d+$/.test(seg));
-          if (sparse !== undefined && !DIRECTORY_TYPES.has(entry.type)) clashes.add(entry.path, `a sparse file in GNU tar's pax format (${sparse}/ holds its map, not its bytes), which smkit does not extract: pack it without --sparse (-S), or with smkit package`);
+          if (sparseKeys && !DIRECTORY_TYPES.has(entry.type)) clashes.add(entry.path, `a sparse file in GNU tar's pax format 0.0 (its pax header has GNU.sparse keys; it holds only the file's data, not its holes), which smkit does not extract: pack it without --sparse (-S), or with smkit package`);
+          else if (sparse !== undefined && !DIRECTORY_TYPES.has(entry.type)) clashes.add(entry.path, `a sparse file in GNU tar's pax format (${sparse}/ holds its map, not its bytes), which smkit does not extract: pack it without --sparse (-S), or with smkit package`);
           // A hard link links to a file already extracted: to nothing, to a folder or to a file that
           // comes after it, it failed half-way with the raw ENOENT or EPERM of link(2).
           const key = fileKey(entry.path);
@@ -391,8 +397,15 @@ async function scanArchive(tarPath: string, limits: ScanLimits, room: string, si
       // type it does not know, a GNU sparse file ('S', what tar --sparse writes in its gnu format)
       // among them, so the model's file was missing once extracted, where tar and SageMaker extract it.
       parser.on('ignoredEntry', (e: { meta?: boolean; type: string; path: string }) => {
-        if (stop || e.meta) return;
+        // A volume label (tar -V) names the archive, not a file: tar does not extract it either.
+        if (stop || e.meta || e.type === 'TapeVolumeHeader') return;
         clashes.add(e.path, e.type === 'SparseFile' ? 'a sparse file (tar --sparse), which smkit does not extract: pack it without --sparse (-S), or with smkit package' : `an entry of the type ${e.type}, which smkit does not extract: pack the file as a regular one (smkit package does)`);
+      });
+      // GNU tar's pax sparse format 0.0 (tar --sparse --sparse-version=0.0 --format=posix) keeps the
+      // file's name and gives its map only in GNU.sparse.* keys, which node-tar drops: it extracted
+      // the data without the holes, a shorter, wrong file. Only the raw pax records show them.
+      parser.on('meta', (meta: string) => {
+        if (/^\d+ GNU\.sparse\./m.test(meta)) sparseNext = true;
       });
       parser.on('error', reject);
       parser.on('end', resolve);

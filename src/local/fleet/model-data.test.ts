@@ -356,6 +356,32 @@ describe('model data', () => {
     }
   });
 
+  test('a single model whose S3 body breaks off part-way is reported as a cut transfer to retry, not as model data not found', async () => {
+    const cache = await mkdtemp(join(tmpdir(), 'smkit-cut-'));
+    try {
+      let served = 0;
+      const cut: S3Reader = {
+        list: async () => [],
+        get: async () => {
+          served++;
+          let sent = false;
+          return Object.assign(new Readable({ read() { if (sent) this.destroy(new Error('aborted')); else { sent = true; this.push(Buffer.alloc(1024)); } } }), { etag: '"e1"' });
+        },
+      };
+      await assert.rejects(resolveModelData('s3://models/cut/model.tar.gz', 'SingleModel', cache, () => cut), (err: unknown) => {
+        assert.ok(err instanceof ModelDataError);
+        assert.equal(err.message, 'Could not download model data from s3://models/cut/model.tar.gz: the transfer broke off part-way (aborted); nothing of it was kept. Try again.');
+        return true;
+      });
+      assert.equal(served, 1);
+      // A missing object is still "Could not find model data".
+      const missing: S3Reader = { list: async () => [], get: async () => Promise.reject(Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' })) };
+      await assert.rejects(resolveModelData('s3://models/cut/none.tar.gz', 'SingleModel', cache, () => missing), /^ModelDataError: Could not find model data at s3:\/\/models\/cut\/none\.tar\.gz: The specified key does not exist\.$/);
+    } finally {
+      await rm(cache, { recursive: true, force: true });
+    }
+  });
+
   test('a download whose S3 body breaks off before its partial file is open (the open slow, as on a busy disk) leaves no partial file: Node 20\'s pipeline rejected before that open, which created the file after its removal', async () => {
     const broken: S3Reader = {
       list: async () => [],
