@@ -52,11 +52,32 @@ type CreateServerHandle = (address: string, port: number, addressType: 4 | 6, fd
  * cluster primary binds its own sockets (Node 20, 22 and 24 alike): no public API binds a socket
  * without also accepting from it.
  */
-export async function keepListeningSocket(host: string, port: number, mode: ConnectionBalancing): Promise<KeptSocket> {
+export async function keepListeningSocket(
+  host: string,
+  port: number,
+  mode: ConnectionBalancing,
+  onUnavailable: (reason: string) => void,
+): Promise<KeptSocket | undefined> {
+  // `_createServerHandle` is Node's private helper: should a Node lack it or it misbehave, the
+  // server runs as before (without the kept socket) and says why, rather than failing to start.
+  const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
+  if (typeof create !== 'function') {
+    onUnavailable('net._createServerHandle is missing in this Node');
+    return undefined;
+  }
   const family = net.isIP(host);
   const { address, family: resolved } = family ? { address: host, family } : await lookup(host);
-  const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
-  const handle = create(address, port, resolved === 6 ? 6 : 4, undefined, mode === 'kernel' ? UV_TCP_REUSEPORT : 0);
+  let handle: NativeTcp | number;
+  try {
+    handle = create(address, port, resolved === 6 ? 6 : 4, undefined, mode === 'kernel' ? UV_TCP_REUSEPORT : 0);
+  } catch (err) {
+    onUnavailable(`net._createServerHandle threw: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+  if (typeof handle !== 'number' && (typeof handle !== 'object' || handle === null || typeof handle.close !== 'function')) {
+    onUnavailable('net._createServerHandle returned no socket handle');
+    return undefined;
+  }
   if (typeof handle === 'number') {
     throw new ToolkitError(
       'ERR_PORT_IN_USE',
@@ -64,12 +85,13 @@ export async function keepListeningSocket(host: string, port: number, mode: Conn
     );
   }
   let open = true;
+  const bound = handle;
   return {
-    handle,
+    handle: bound,
     close() {
       if (!open) return;
       open = false;
-      handle.close();
+      bound.close();
     },
   };
 }

@@ -86,7 +86,9 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
   let kept: KeptSocket | undefined;
   if (keepsSocket(balancing.mode, settings.workers)) {
     try {
-      kept = await keepListeningSocket(settings.host, settings.port, balancing.mode);
+      kept = await keepListeningSocket(settings.host, settings.port, balancing.mode, (reason) =>
+        log.warn({ reason }, 'cannot keep the listening socket open while no worker is alive; connections are refused while a sole worker restarts'),
+      );
     } catch (err) {
       held.release();
       early.kill();
