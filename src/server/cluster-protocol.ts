@@ -48,6 +48,8 @@ export type ToWorker =
       listenOnceLoaded: boolean;
       /** Why another worker could not load the model at start-up, if one could not (see `peer-failure`). */
       peerFailure?: string;
+      /** The listening socket the primary keeps (kept-socket.ts) comes with this message, as its handle. */
+      keptSocket?: boolean;
     }
   /** Every worker has loaded the model: a worker's `/ping` may say 200 from now on. */
   | { type: 'server-ready' }

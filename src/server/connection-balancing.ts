@@ -58,9 +58,9 @@ export function supportsReusePort(probe: BalancingProbe = CURRENT): boolean {
 /**
  * Chooses how connections reach the workers. `auto` is `kernel` where it is supported and fits:
  * a fixed port (with port 0 every socket would get a port of its own), whatever the number of
- * workers. With one worker round-robin gains nothing: Node's cluster closes the primary's socket
- * once its last worker has gone, so new connections are refused while a crashed worker's
- * replacement starts either way, and a `/ping` would wait behind a burst of new connections.
+ * workers. With one worker round-robin gains nothing (the primary keeps a listening socket open
+ * while a crashed worker's replacement starts either way, see kept-socket.ts), and a `/ping` would
+ * wait behind a burst of new connections.
  * An explicit `kernel` that cannot be honoured falls back to `primary` with a warning.
  */
 export function chooseConnectionBalancing(

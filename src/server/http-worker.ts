@@ -139,7 +139,7 @@ async function loadMultiModelCode(): Promise<MultiModelCode> {
   return { ModelStore, ClusterModelManager };
 }
 
-function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void {
+function run(config: WorkerConfig, multiModel: MultiModelCode | undefined, keptSocket: object | undefined): void {
   const { settings } = config;
   metrics = settings.metrics ? createMetrics(() => askPrimaryForMetrics()) : undefined;
   // pino loads once the model is ready (or at the first error, or at exit), off the cold-start path;
@@ -271,12 +271,13 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   // each accepts one connection per event-loop turn (see KERNEL_SOCKETS_PER_WORKER).
   const acceptors: net.Server[] = [];
   const listenAcceptors = async (): Promise<void> => {
-    for (let i = 1; i < KERNEL_SOCKETS_PER_WORKER; i++) {
+    // The socket the primary keeps open while no worker is alive (kept-socket.ts) is one more.
+    for (let i = 1; i < KERNEL_SOCKETS_PER_WORKER + (keptSocket ? 1 : 0); i++) {
       const acceptor = net.createServer({ noDelay: true }, (socket) => server.emit('connection', socket));
       acceptors.push(acceptor);
       await new Promise<void>((resolve, reject) => {
         acceptor.once('error', reject);
-        acceptor.listen(listenOptions, () => {
+        acceptor.listen(i === KERNEL_SOCKETS_PER_WORKER ? keptSocket : listenOptions, () => {
           acceptor.off('error', reject);
           resolve();
         });
@@ -292,8 +293,9 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
   /** The single model has loaded once: a failed load after that is a reload's. */
   let servedOnce = false;
   if (replacing && backend) reloads = [joinOnceLoaded(backend)];
+  // Without `kernel` balancing, a socket the primary keeps is the only one this worker listens on.
   void Promise.all(reloads).then(() =>
-    server.listen(listenOptions, () => {
+    server.listen(keptSocket && !kernelBalancing ? keptSocket : listenOptions, () => {
       void (kernelBalancing ? listenAcceptors() : Promise.resolve()).then(
         () => {
           const address = server.address();
@@ -302,7 +304,7 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
           // sockets are, more of them than the server's own.
           if (kernelBalancing && typeof address === 'object' && address) {
             const others = listenersOfOthers(settings.port, address, serverProcesses(process.ppid));
-            const shared = others !== undefined ? others > 0 : (countListeners(settings.port, address) ?? 0) > settings.workers * KERNEL_SOCKETS_PER_WORKER;
+            const shared = others !== undefined ? others > 0 : (countListeners(settings.port, address) ?? 0) > settings.workers * KERNEL_SOCKETS_PER_WORKER + (keptSocket ? 1 : 0);
             if (shared) process.exit(EXIT_LISTEN_FAILED);
           }
           sendToPrimary({ type: 'listening', port: typeof address === 'object' && address ? address.port : settings.port });
@@ -484,18 +486,20 @@ function run(config: WorkerConfig, multiModel: MultiModelCode | undefined): void
 }
 
 // ESM loads asynchronously: ask for the configuration only once this listener exists.
-const onConfig = (msg: unknown) => {
+const onConfig = (msg: unknown, handle?: unknown) => {
   if (!isToWorker(msg)) return;
   // Stopped before it was configured: nothing is served yet.
   if (msg.type === 'shutdown') process.exit(0);
   if (msg.type !== 'config') return;
   process.off('message', onConfig);
   const config: WorkerConfig = msg;
+  // The listening socket the primary keeps comes with the configuration (kept-socket.ts).
+  const keptSocket = config.keptSocket && typeof handle === 'object' && handle !== null ? handle : undefined;
   // The primary replaces a worker whose heartbeats stop (its event loop held): see worker-watchdog.ts.
   setInterval(() => process.connected && sendToPrimary({ type: 'alive' }), heartbeatMs(config.settings.workerBlockedTimeoutSeconds)).unref();
-  if (!config.settings.multiModel) return run(config, undefined);
+  if (!config.settings.multiModel) return run(config, undefined, keptSocket);
   // The primary may send model operations while that code loads: they wait, in order, for run()'s listener.
-  holdMessagesUntil(process, loadMultiModelCode(), (code) => run(config, code)).catch((err: unknown) => {
+  holdMessagesUntil(process, loadMultiModelCode(), (code) => run(config, code, keptSocket)).catch((err: unknown) => {
     console.error(err);
     process.exit(1);
   });

@@ -17,6 +17,7 @@ import { EXIT_LISTEN_FAILED, EXIT_PROCESS_CANNOT_LOAD, EXIT_REPLACEMENT_NOT_LOAD
 import type { EarlyWorkers } from './early-workers.js';
 import type { HeldSignals } from './held-signals.js';
 import { isSpawnFailure, spawnFailureReason } from './worker-spawn.js';
+import { keepListeningSocket, keepsSocket, type KeptSocket } from './kept-socket.js';
 import { chooseConnectionBalancing } from './connection-balancing.js';
 import { findHandlerModule, unnamedHandlerAdvice } from '../handlers/user-module.js';
 import { heartbeatMs, WorkerWatchdog } from './worker-watchdog.js';
@@ -81,7 +82,20 @@ export async function runPrimary(settings: Settings, mountedModelDir: string, ea
     },
     'smkit serve starting',
   );
-  return supervise(settings, codeDir, log, early, held, mme?.MmeCoordinator);
+  // The listening socket stays open while no worker is alive (kept-socket.ts).
+  let kept: KeptSocket | undefined;
+  if (keepsSocket(balancing.mode, settings.workers)) {
+    try {
+      kept = await keepListeningSocket(settings.host, settings.port, balancing.mode, (reason) =>
+        log.warn({ reason }, 'cannot keep the listening socket open while no worker is alive; connections are refused while a sole worker restarts'),
+      );
+    } catch (err) {
+      held.release();
+      early.kill();
+      throw err;
+    }
+  }
+  return supervise(settings, codeDir, log, early, held, mme?.MmeCoordinator, kept);
 }
 
 /**
@@ -140,7 +154,7 @@ export const LOAD_DEATHS_MAX = 3;
 /** What a Ctrl-C's drain names as its cause (in its 503s). */
 const SIGINT_CAUSE = 'SIGINT, Ctrl-C';
 
-function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, held: HeldSignals, Mme: typeof MmeCoordinator | undefined): Promise<void> {
+function supervise(settings: Settings, codeDir: string, log: DeferredLogger, early: EarlyWorkers, held: HeldSignals, Mme: typeof MmeCoordinator | undefined, kept: KeptSocket | undefined): Promise<void> {
   let stopping = false;
   /** What stopped the server, once it stops (see onSignal). */
   let stopCause: string | undefined;
@@ -311,7 +325,13 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
             sendToWorker(worker, { type: 'shutdown', graceMs: 0 });
             return;
           }
-          sendToWorker(worker, { type: 'config', settings, thread, models: mme?.assigned() ?? [], serverReady: announced, listenOnceLoaded: announced && serving(), peerFailure: announced ? undefined : firstFailure() });
+          {
+            const config: ToWorker = { type: 'config', settings, thread, models: mme?.assigned() ?? [], serverReady: announced, listenOnceLoaded: announced && serving(), peerFailure: announced ? undefined : firstFailure(), keptSocket: !!kept };
+            // The listening socket the primary keeps goes with it, for the worker to listen on.
+            if (kept) {
+              if (worker.isConnected()) worker.send(config, kept.handle as Parameters<Worker['send']>[1]);
+            } else sendToWorker(worker, config);
+          }
           configured.add(worker.id);
           return watchdog.heard(worker.id);
         case 'alive':
@@ -470,6 +490,7 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
 
     let hardStop: NodeJS.Timeout | undefined;
     const finish = () => {
+      kept?.close();
       if (hardStop) clearTimeout(hardStop);
       log.info('stopped');
       process.removeListener('SIGTERM', onSignal);
@@ -523,6 +544,8 @@ function supervise(settings: Settings, codeDir: string, log: DeferredLogger, ear
       const workers = running();
       if (workers.length === 0) return finish();
       for (const w of workers) sendToWorker(w, { type: 'shutdown', graceMs, cause: stopCause });
+      // The workers hold the listening socket while they drain; it closes with the last of them.
+      kept?.close();
       hardStop = setTimeout(() => {
         log.warn('grace period over; stopping remaining workers');
         // One not started yet has no pid: Node 20 would signal pid 0, the whole process group.

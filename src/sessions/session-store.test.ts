@@ -185,6 +185,36 @@ test(
   }, 3),
 );
 
+test('a full store whose earliest session expired removes that one without reading every session\'s expiry again', async () => {
+  const root = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-')), 'sessions');
+  let now = 1_000_000;
+  const store = new SessionStore({ root, ttlSeconds: 100, maxSessions: 3, now: () => now });
+  try {
+    const a = await store.create();
+    now += 10_000;
+    const b = await store.create();
+    now += 51_000;
+    // A minute since the first: this one sweeps (reading a's and b's expiries).
+    const c = await store.create();
+    // A read of c's expiry would take it for expired and remove it: an expiry that is not read again leaves it.
+    writeFileSync(path.join(sessionDir(c), '.expires'), '0');
+    now = a.expiresAt + 1;
+    const d = await store.create();
+    assert.deepEqual([a, b, c, d].map((s) => existsSync(sessionDir(s))), [false, true, true, true], 'only a, due, was removed; no sweep read the others');
+    // Full again, none due: refused from the listing.
+    await assert.rejects(store.create(), code('ERR_TOO_MANY_SESSIONS'));
+    now = b.expiresAt;
+    const e = await store.create();
+    assert.deepEqual([b, c, d, e].map((s) => existsSync(sessionDir(s))), [false, true, true, true]);
+    // A minute after the sweep, full again: the next sweep reads every expiry (c's says expired).
+    now += 60_000;
+    const f = await store.create();
+    assert.deepEqual([c, d, e, f].map((s) => existsSync(sessionDir(s))), [false, true, true, true]);
+  } finally {
+    rmSync(path.dirname(root), { recursive: true, force: true });
+  }
+});
+
 test('a sweep running beside many NEW_SESSIONs never removes a session being opened', async () => {
   const root = path.join(mkdtempSync(path.join(os.tmpdir(), 'smkit-sessions-')), 'sessions');
   // A lifetime no run reaches: the sweeps must find nothing expired. With 60 s, a run that took 110 s

@@ -127,6 +127,12 @@ export class SessionStore {
   private lastSweep = -Infinity;
   /** No session open at the last sweep, nor any opened since, expires before this (epoch ms). */
   private noneExpireBefore = -Infinity;
+  /**
+   * The sessions the last sweep found open and those this process opened since, by expiry (earliest
+   * first): until a lifetime after that sweep, only they can have expired (another worker's opened
+   * since expires later), so a full store removes those due without reading every session's expiry.
+   */
+  private known: { id: string; expiresAt: number }[] = [];
   /** The NEW_SESSION being made: this process makes one at a time, so concurrent ones cannot all pass the count. */
   private creating: Promise<unknown> = Promise.resolve();
 
@@ -153,10 +159,13 @@ export class SessionStore {
       throw err instanceof ToolkitError ? err : storageError('open', err);
     }
     // Reading every session's expiry is the costly part: done once a minute, or when the count says
-    // full and a session may have expired since; a flood of NEW_SESSION on a full store reads one folder listing each.
+    // full and a session opened since the last sweep may have expired. A flood of NEW_SESSION on a
+    // full store reads one folder listing each, and the expiry of none (refused) or of those the
+    // last sweep found due since (see `known`): each used to read every session's expiry once one was due.
     let open = await this.count();
     const now = this.now();
-    if ((open >= this.opts.maxSessions && now >= this.noneExpireBefore) || now - this.lastSweep >= SWEEP_INTERVAL_MS) open = await this.sweep();
+    if (now - this.lastSweep >= SWEEP_INTERVAL_MS || (open >= this.opts.maxSessions && now >= this.lastSweep + this.opts.ttlSeconds * 1000)) open = await this.sweep();
+    else if (open >= this.opts.maxSessions && now >= this.noneExpireBefore) open = await this.removeKnownExpired(now);
     if (open >= this.opts.maxSessions) {
       throw new ToolkitError('ERR_TOO_MANY_SESSIONS', `${open} stateful sessions are open, the most SMKIT_SESSIONS_MAX allows; close some ({"requestType": "CLOSE"}) or wait for them to expire`);
     }
@@ -169,6 +178,13 @@ export class SessionStore {
     } catch (err) {
       await rm(staging, { recursive: true, force: true }).catch(() => undefined);
       throw storageError('open', err);
+    }
+    // Each expires a lifetime after it opened: later than every one known before. More than the
+    // store holds means many were closed since the last sweep: the next NEW_SESSION sweeps instead.
+    this.known.push({ id: ref.id, expiresAt: ref.expiresAt });
+    if (this.known.length > this.opts.maxSessions) {
+      this.known = [];
+      this.lastSweep = -Infinity;
     }
     return ref;
   }
@@ -204,6 +220,19 @@ export class SessionStore {
     }
   }
 
+  /**
+   * Removes the sessions of {@link known} due by `now` (their expiry is written once, when they
+   * open: it is not read again); answers how many session folders stay. Those closed meanwhile (by a
+   * CLOSE on any worker) are gone already, which removing them again does not mind.
+   */
+  private async removeKnownExpired(now: number): Promise<number> {
+    let due = 0;
+    while (due < this.known.length && this.known[due]!.expiresAt <= now) due++;
+    for (const { id } of this.known.splice(0, due)) await this.close(id);
+    this.noneExpireBefore = Math.min(this.known[0]?.expiresAt ?? Infinity, this.lastSweep + this.opts.ttlSeconds * 1000);
+    return this.count();
+  }
+
   /** Removes expired sessions; answers how many stay open. */
   async sweep(): Promise<number> {
     const now = this.now();
@@ -218,6 +247,7 @@ export class SessionStore {
       return 0;
     }
     let open = 0;
+    const known: { id: string; expiresAt: number }[] = [];
     for (const name of names) {
       // A closed session whose removal failed (a write kept refilling it) goes now.
       if (name.startsWith(CLOSED_PREFIX)) await rm(path.join(this.opts.root, name), { recursive: true, force: true, maxRetries: REMOVE_RETRIES }).catch(() => undefined);
@@ -245,8 +275,11 @@ export class SessionStore {
       if (expiresAt !== undefined && expiresAt > now) {
         open++;
         earliest = Math.min(earliest, expiresAt);
+        known.push({ id: name, expiresAt });
       } else await this.close(name);
     }
+    // Those this process opened while the sweep ran were listed, or are opened after it (create() waits for it).
+    this.known = known.sort((a, b) => a.expiresAt - b.expiresAt);
     this.noneExpireBefore = earliest;
     return open;
   }
