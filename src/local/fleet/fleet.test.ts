@@ -348,4 +348,20 @@ describe('fleet', () => {
     for (const l of leases) l.release();
     assert.equal(fleet.inFlight, 0);
   });
+  test('stopping the fleet with waitForRequests (an update retiring its old fleet) lets a request in flight run past the stop grace, and stops its instance once it ends', async () => {
+    const backend = new FakeBackend();
+    const prefix = `ep${++fleets}/cfg/AllTraffic`;
+    const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 60_000 }, prefix, [{ hostname: 'primary', env: {}, modelSource: join(dir, 'model'), mode: 'SingleModel' }]);
+    const fleet = new Fleet('AllTraffic', launch, { backoff: QUICK, stopGraceMs: 200 });
+    await fleet.scaleTo(2);
+    const busy = fleet.acquire();
+    const stopped = fleet.stop({ waitForRequests: true }).then(() => 'stopped' as const);
+    await until('the idle instance stopped', () => (backend.running === 1 ? true : undefined), POLL);
+    // Five stop graces on: a bounded drain would have stopped the busy instance by now.
+    assert.equal(await within(stopped, 1_000), 'still waiting', 'the stop cut a request in flight of a fleet an update retires');
+    assert.equal(backend.running, 1);
+    busy.release();
+    assert.equal(await within(stopped, 30_000), 'stopped');
+    assert.equal(backend.running, 0);
+  });
 });

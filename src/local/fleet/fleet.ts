@@ -135,6 +135,8 @@ export class Fleet implements InstancePool {
   private launched = 0;
   private slots = 0;
   private closed = false;
+  /** Set by {@link Fleet.stop}: the drains of retiring instances end with the stop grace. */
+  private boundedDrain = false;
   /** Aborted by {@link Fleet.stop}: cuts short the starts of {@link Fleet.scaleTo} and {@link Fleet.addInstance}. */
   private readonly closing = new AbortController();
   /** Those starts, until what they started has joined or stopped: stop() waits for them. */
@@ -340,10 +342,12 @@ export class Fleet implements InstancePool {
 
   /**
    * Takes every instance out of rotation, waits for in-flight requests (those of instances a
-   * scale-in is draining too) up to the stop grace, and stops them; cancels replacements (stopping
-   * what they started). The fleet cannot grow again afterwards.
+   * scale-in is draining too) up to the stop grace — for as long as they run with
+   * `waitForRequests` (an update retiring its old fleet: no invocation fails because of it) — and
+   * stops them; cancels replacements (stopping what they started). The fleet cannot grow again afterwards.
    */
-  async stop(): Promise<void> {
+  async stop(opts: { waitForRequests?: boolean } = {}): Promise<void> {
+    this.boundedDrain = opts.waitForRequests !== true;
     this.closed = true;
     this.closing.abort();
     clearInterval(this.healthTimer);
@@ -495,13 +499,16 @@ export class Fleet implements InstancePool {
         if (member.drained !== done) return;
         member.drained = undefined;
         clearTimeout(timer);
-        signal.removeEventListener('abort', onStop);
+        signal.removeEventListener('abort', onAbort);
         const left = stoppingSince === undefined ? this.stopGraceMs : this.stopGraceMs - (Date.now() - stoppingSince);
         resolve(Math.max(Math.min(MIN_STOP_GRACE_MS, this.stopGraceMs), left));
       };
+      const onAbort = (): void => {
+        if (this.boundedDrain) onStop();
+      };
       member.drained = done;
-      if (signal.aborted) onStop();
-      else signal.addEventListener('abort', onStop, { once: true });
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
