@@ -725,7 +725,7 @@ test('an endpoint deleted while a request reads its input fails that request wit
   ep.serving = {
     config: { asyncInferenceConfig: { OutputConfig: { S3OutputPath: 's3://out/r', S3FailurePath: 's3://out/f' } } },
     instanceCount: 1,
-    endpoint: { invoke: () => assert.fail('a deleted endpoint is not invoked') },
+    endpoint: { trafficInstances: 1, invoke: () => assert.fail('a deleted endpoint is not invoked') },
   } as unknown as Deployment;
   const accepted = ep.invokeAsync({ invocation: { contentType: 'application/json' }, inputLocation: 's3://in/r.json' });
   await asked;

@@ -183,10 +183,13 @@ export class Deployment {
     return [...this.variants, ...(this.shadow ? [this.shadow] : [])].reduce((n, v) => n + v.fleet.inFlight, 0);
   }
 
-  /** Stops every fleet once its in-flight requests finish, and flushes data capture. */
-  stop(): Promise<void> {
+  /**
+   * Stops every fleet once its in-flight requests finish (past the fleet's stop grace they are cut,
+   * unless `waitForRequests`: an update retiring this deployment), and flushes data capture.
+   */
+  stop(opts: { waitForRequests?: boolean } = {}): Promise<void> {
     this.stopped ??= (async () => {
-      await Promise.all([...this.variants, ...(this.shadow ? [this.shadow] : [])].map((v) => (v.serverless ?? v.fleet).stop()));
+      await Promise.all([...this.variants, ...(this.shadow ? [this.shadow] : [])].map((v) => (v.serverless ? v.serverless.stop() : v.fleet.stop(opts))));
       this.modelData?.release();
       await this.endpoint.idle();
       this.captureSync?.stop();

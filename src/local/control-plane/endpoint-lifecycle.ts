@@ -790,7 +790,7 @@ export class EndpointLifecycle {
       e.lastModified = new Date();
       this.say(`endpoint ${e.name} is InService on ${config.name}`);
       this.opts.onUpdated?.(e.name);
-      await blue.stop();
+      await blue.stop({ waitForRequests: true });
     } catch (err) {
       if (signal.aborted) {
         // DeleteEndpoint stops both fleets.

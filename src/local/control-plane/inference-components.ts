@@ -862,7 +862,7 @@ export class InferenceComponents {
         }
         r.status = 'InService';
         this.say(`inference component ${r.name} is InService on its new specification`);
-        await blue?.stop();
+        await blue?.stop({ waitForRequests: true });
         this.outgoingStopped(r, left);
         this.copiesLeft(r.endpointName, r.variantName);
       } catch (err) {

@@ -155,9 +155,27 @@ export class ManagedEndpoint implements RoutableEndpoint {
     return (this.#asyncQueue ??= new AsyncInvocationQueue(this.name, () => {
       const serving = this.serving;
       if (!serving || this.status === 'Deleting') return 0;
-      const perInstance = serving.config.asyncInferenceConfig?.ClientConfig?.MaxConcurrentInvocationsPerInstance ?? DEFAULT_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE;
-      return perInstance * serving.instanceCount;
+      // The instances of variants that get no traffic (weight 0) run none of them.
+      return this.#asyncTargets().reduce((n, d) => n + this.#asyncPerInstance(d) * d.endpoint.trafficInstances, 0);
     }, Date.now, ASYNC_QUEUE_WAKE_MS, this.io?.failureWrites));
+  }
+
+  /**
+   * The fleets asynchronous requests go to now: the serving one, and during an update the new one
+   * once traffic has shifted to it (it alone once all of it has).
+   */
+  #asyncTargets(): Deployment[] {
+    const blue = this.serving;
+    if (!blue) return [];
+    const green = this.pending?.deployment;
+    const share = this.pending?.greenShare ?? 0;
+    if (!green || share <= 0) return [blue];
+    return share >= 1 ? [green] : [blue, green];
+  }
+
+  /** `MaxConcurrentInvocationsPerInstance` of `deployment`'s endpoint config, or the local default. */
+  #asyncPerInstance(deployment: Deployment): number {
+    return deployment.config.asyncInferenceConfig?.ClientConfig?.MaxConcurrentInvocationsPerInstance ?? DEFAULT_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE;
   }
 
   /**
@@ -222,6 +240,16 @@ export class ManagedEndpoint implements RoutableEndpoint {
   invokeAsync(req: AsyncInvocationRequest): AsyncInvocationAccepted {
     const config = this.serving?.config.asyncInferenceConfig;
     if (!config || !this.io) throw new AsyncInferenceNotConfiguredError(this.name);
-    return startAsyncInvocation({ endpoint: this.name, config, queue: this.asyncQueue, s3: this.io.s3, invoke: (r, timeoutMs, maxAnswerBytes, inferenceId, budget) => this.invoke(r, timeoutMs, maxAnswerBytes, budget, { inferenceId }), region: this.arn.split(':')[3] ?? 'us-east-1', ...(this.io.log ? { log: this.io.log } : {}) }, req);
+    return startAsyncInvocation({ endpoint: this.name, config, queue: this.asyncQueue, s3: this.io.s3, invoke: (r, timeoutMs, maxAnswerBytes, inferenceId, budget) => {
+        // To a variant with room on its instances, of the fleet drawn by traffic share, else of the
+        // other one: the queue's slots count the instances of both, but a fleet or variant drawn by
+        // share or weight alone could get more than MaxConcurrentInvocationsPerInstance on each.
+        const drawn = this.pick();
+        for (const deployment of [drawn, ...this.#asyncTargets().filter((d) => d !== drawn)]) {
+          const variant = deployment.endpoint.routeWithRoom(this.#asyncPerInstance(deployment));
+          if (variant !== undefined) return deployment.endpoint.invoke({ ...r, targetVariant: variant }, timeoutMs, maxAnswerBytes, budget, { inferenceId });
+        }
+        return drawn.endpoint.invoke(r, timeoutMs, maxAnswerBytes, budget, { inferenceId });
+      }, region: this.arn.split(':')[3] ?? 'us-east-1', ...(this.io.log ? { log: this.io.log } : {}) }, req);
   }
 }

@@ -286,6 +286,37 @@ export class LocalEndpoint {
   }
 
   /**
+   * The production variants an asynchronous request may go to: those that take traffic (weight
+   * above 0, instances in service), as {@link route} picks them; all of them when none does (route
+   * then falls back on the weights alone).
+   */
+  #trafficVariants(): readonly VariantRuntime[] {
+    const taking = this.variants.filter((v) => v.weight > 0 && (v.instances?.size ?? 1) > 0);
+    return taking.length > 0 ? taking : this.variants;
+  }
+
+  /**
+   * Instances in service of the production variants that take traffic: with
+   * `MaxConcurrentInvocationsPerInstance` each, what an asynchronous endpoint runs at once. A
+   * variant of weight 0 gets no request, so its instances add no room.
+   */
+  get trafficInstances(): number {
+    return this.#trafficVariants().reduce((n, v) => n + (v.instances?.size ?? 1), 0);
+  }
+
+  /**
+   * A production variant for an asynchronous request, at random by weight among those that take
+   * traffic and whose instances have fewer than `perInstance` requests in flight in all
+   * (`MaxConcurrentInvocationsPerInstance`: the least busy instance, which the fleet lends, has room
+   * then); undefined when none has room ({@link route} picks then).
+   */
+  routeWithRoom(perInstance: number): string | undefined {
+    const room = this.#trafficVariants().filter((v) => v.instances === undefined || v.instances.inFlight === undefined || v.instances.inFlight < perInstance * v.instances.size);
+    if (room.length === 0) return undefined;
+    return room[pickWeighted(room.map((v) => v.weight), this.random)]!.name;
+  }
+
+  /**
    * Invokes the endpoint. Resolves with the answering variant's name and response; rejects with a
    * `ContainerFailure` (from the chain), {@link UnknownVariantError} or {@link OversizeBodyError}. `timeoutMs` (each
    * container's limit) replaces the endpoint's for this invocation (asynchronous invocations may run 15 minutes);

@@ -322,4 +322,46 @@ describe('fleet', () => {
       await fleet.stop();
     }
   });
+  /** `promise`'s outcome, or 'still waiting' after `ms`: a regression fails instead of hanging. */
+  function within<T>(promise: Promise<T>, ms: number): Promise<T | 'still waiting'> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'still waiting'>((resolve) => (timer = setTimeout(resolve, ms, 'still waiting')));
+    return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  }
+
+  test('stopping the fleet stops an instance whose request never ends once its stop grace is out, also one a scale-in left draining for it, and the late release is harmless', async () => {
+    const backend = new FakeBackend();
+    const prefix = `ep${++fleets}/cfg/AllTraffic`;
+    const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 60_000 }, prefix, [{ hostname: 'primary', env: {}, modelSource: join(dir, 'model'), mode: 'SingleModel' }]);
+    const fleet = new Fleet('AllTraffic', launch, { backoff: QUICK, stopGraceMs: 200 });
+    await fleet.scaleTo(3);
+    // Leases never released (an asynchronous invocation may run an hour): one on each instance.
+    const leases = [fleet.acquire(), fleet.acquire(), fleet.acquire()];
+    assert.equal(new Set(leases.map((l) => l.instance)).size, 3);
+    // A scale-in leaves one instance draining for its request, however long it runs...
+    const shrinking = fleet.scaleTo(2);
+    await until('a scale-in drains an instance', () => (fleet.size === 2 ? true : undefined), POLL);
+    const stopped = fleet.stop().then(() => 'stopped' as const);
+    assert.equal(await within(stopped, 30_000), 'stopped', "the fleet's stop waited for requests in flight beyond its stop grace");
+    assert.equal(await within(shrinking.then(() => 'shrunk' as const), 30_000), 'shrunk', 'the scale-in still waits for its instance');
+    assert.equal(backend.running, 0, 'an instance was left running after the stop');
+    for (const l of leases) l.release();
+    assert.equal(fleet.inFlight, 0);
+  });
+  test('stopping the fleet with waitForRequests (an update retiring its old fleet) lets a request in flight run past the stop grace, and stops its instance once it ends', async () => {
+    const backend = new FakeBackend();
+    const prefix = `ep${++fleets}/cfg/AllTraffic`;
+    const launch = instanceLauncher({ backend, workDir: join(dir, 'instances'), logsDir: join(dir, 'logs'), startupTimeoutMs: 60_000 }, prefix, [{ hostname: 'primary', env: {}, modelSource: join(dir, 'model'), mode: 'SingleModel' }]);
+    const fleet = new Fleet('AllTraffic', launch, { backoff: QUICK, stopGraceMs: 200 });
+    await fleet.scaleTo(2);
+    const busy = fleet.acquire();
+    const stopped = fleet.stop({ waitForRequests: true }).then(() => 'stopped' as const);
+    await until('the idle instance stopped', () => (backend.running === 1 ? true : undefined), POLL);
+    // Five stop graces on: a bounded drain would have stopped the busy instance by now.
+    assert.equal(await within(stopped, 1_000), 'still waiting', 'the stop cut a request in flight of a fleet an update retires');
+    assert.equal(backend.running, 1);
+    busy.release();
+    assert.equal(await within(stopped, 30_000), 'stopped');
+    assert.equal(backend.running, 0);
+  });
 });

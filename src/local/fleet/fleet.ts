@@ -61,6 +61,9 @@ export interface HealthCheck {
   unhealthyAfter?: number;
 }
 
+/** Least SIGTERM grace of an instance whose requests outlasted their share of a fleet's stop grace. */
+const MIN_STOP_GRACE_MS = 1_000;
+
 /** SIGTERM grace of an instance that failed its health checks: it may well be hung. */
 const UNHEALTHY_STOP_GRACE_MS = 5_000;
 
@@ -132,6 +135,8 @@ export class Fleet implements InstancePool {
   private launched = 0;
   private slots = 0;
   private closed = false;
+  /** Set by {@link Fleet.stop}: the drains of retiring instances end with the stop grace. */
+  private boundedDrain = false;
   /** Aborted by {@link Fleet.stop}: cuts short the starts of {@link Fleet.scaleTo} and {@link Fleet.addInstance}. */
   private readonly closing = new AbortController();
   /** Those starts, until what they started has joined or stopped: stop() waits for them. */
@@ -329,18 +334,20 @@ export class Fleet implements InstancePool {
       this.serving.splice(this.serving.indexOf(m), 1);
       this.next = 0;
       retired += 1;
-      // Tracked with the cleanups, so stop() waits until it has stopped.
-      const cleanup = this.retire(m).finally(() => this.cleanups.delete(cleanup));
-      this.cleanups.add(cleanup);
+      // One of the cleanups, so stop() waits until it has stopped.
+      void this.retire(m);
     }
     return retired;
   }
 
   /**
-   * Takes every instance out of rotation, waits for in-flight requests, and stops them; cancels
-   * replacements (stopping what they started). The fleet cannot grow again afterwards.
+   * Takes every instance out of rotation, waits for in-flight requests (those of instances a
+   * scale-in is draining too) up to the stop grace — for as long as they run with
+   * `waitForRequests` (an update retiring its old fleet: no invocation fails because of it) — and
+   * stops them; cancels replacements (stopping what they started). The fleet cannot grow again afterwards.
    */
-  async stop(): Promise<void> {
+  async stop(opts: { waitForRequests?: boolean } = {}): Promise<void> {
+    this.boundedDrain = opts.waitForRequests !== true;
     this.closed = true;
     this.closing.abort();
     clearInterval(this.healthTimer);
@@ -460,11 +467,49 @@ export class Fleet implements InstancePool {
     await Promise.all(cancelled.map((r) => r.done));
   }
 
-  private async retire(member: Member): Promise<void> {
+  /** Takes `member` (out of rotation) through its drain and stop, as one of the cleanups {@link Fleet.stop} waits for. */
+  private retire(member: Member): Promise<void> {
     this.leaving.add(member);
-    if (member.inFlight > 0) await new Promise<void>((done) => (member.drained = done));
-    await this.stopInstance(member.instance);
-    this.leaving.delete(member);
+    const cleanup = (async () => {
+      const graceMs = member.inFlight > 0 ? await this.drain(member) : this.stopGraceMs;
+      await this.stopInstance(member.instance, graceMs);
+      this.leaving.delete(member);
+    })().finally(() => this.cleanups.delete(cleanup));
+    this.cleanups.add(cleanup);
+    return cleanup;
+  }
+
+  /**
+   * Waits for `member`'s requests in flight to finish, and answers the SIGTERM grace its containers
+   * have left. A scale-in waits for them however long they run; once the fleet stops (server
+   * shutdown, DeleteEndpoint) they have {@link stopGraceMs} in all, drain and SIGTERM together, as
+   * an asynchronous invocation may run for an hour (InvocationTimeoutSeconds): past it the instance
+   * stops under them, they fail, and their leases' later release changes nothing.
+   */
+  private drain(member: Member): Promise<number> {
+    return new Promise<number>((resolve) => {
+      const signal = this.closing.signal;
+      let stoppingSince: number | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const onStop = (): void => {
+        stoppingSince = Date.now();
+        timer = setTimeout(done, this.stopGraceMs);
+      };
+      const done = (): void => {
+        if (member.drained !== done) return;
+        member.drained = undefined;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        const left = stoppingSince === undefined ? this.stopGraceMs : this.stopGraceMs - (Date.now() - stoppingSince);
+        resolve(Math.max(Math.min(MIN_STOP_GRACE_MS, this.stopGraceMs), left));
+      };
+      const onAbort = (): void => {
+        if (this.boundedDrain) onStop();
+      };
+      member.drained = done;
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** Stops the instance's containers and cuts short its multi-model loads, which would otherwise go on writing after the stop. */
